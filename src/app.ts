@@ -1,0 +1,110 @@
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance } from 'fastify';
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { serviceUnavailable } from './platform/app-error.ts';
+import { errorEnvelope, toAppError } from './platform/http/error-envelope.ts';
+import { healthRoutes } from './platform/http/health-routes.ts';
+import { REQUEST_ID_HEADER, requestIdFor } from './platform/http/request-id.ts';
+import { RequestLogController } from './platform/http/request-logging.ts';
+import { createMetrics } from './platform/metrics.ts';
+import type { Platform } from './platform/platform.ts';
+
+export type App = FastifyInstance & { withTypeProvider(): unknown };
+
+export const APP_VERSION = '0.1.0';
+
+/**
+ * Builds the HTTP app over an opened platform. No side effects beyond the returned instance:
+ * main.ts listens, tests use `app.inject()`.
+ */
+export async function buildApp(platform: Platform) {
+  const { config, logger } = platform;
+  const app = Fastify({
+    loggerInstance: logger,
+    genReqId: requestIdFor,
+    logController: new RequestLogController(),
+    bodyLimit: config.bodyLimit,
+    // We answer requests that arrive while closing ourselves, with the error envelope.
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    trustProxy: false,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  const metrics = createMetrics({ queueDepth: () => platform.jobs.depth() });
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header(REQUEST_ID_HEADER, request.id);
+    if (closing) {
+      reply.header('connection', 'close');
+      throw serviceUnavailable('Server is shutting down');
+    }
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.httpDuration.observe(
+      {
+        method: request.method,
+        // The route pattern, never the raw URL, so label cardinality stays bounded.
+        route: request.routeOptions.url ?? 'unmatched',
+        status_code: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  app.setErrorHandler(async (error, request, reply) => {
+    const appError = toAppError(error);
+    if (appError.status >= 500) request.log.error({ err: error }, appError.message);
+    else request.log.info({ code: appError.code, err: error }, 'request refused');
+    if (appError.headers) reply.headers(appError.headers);
+    return reply.status(appError.status).send(errorEnvelope(appError, request.id));
+  });
+
+  app.setNotFoundHandler(async (request, reply) => {
+    const body = errorEnvelope(
+      toAppError(Object.assign(new Error('not found'), { statusCode: 404 })),
+      request.id,
+    );
+    body.error.message = `No route ${request.method} ${request.url.split('?')[0]}`;
+    return reply.status(404).send(body);
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Brain Cells API',
+        version: APP_VERSION,
+        description:
+          'Every error answers `{"error":{"code","message","retryable","details"?,"requestId"}}`.',
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/api/docs' });
+  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(healthRoutes, {
+    metrics,
+    checks: {
+      postgres: () => platform.database.ping(),
+      duckdb: () => platform.duckdb.ping(),
+      jobs: () => platform.jobs.ping(),
+    },
+  });
+
+  return app;
+}

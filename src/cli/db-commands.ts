@@ -1,0 +1,72 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../platform/config.ts';
+import { lockDataDir } from '../platform/data-dir-lock.ts';
+import { type Database, openDatabase } from '../platform/db/database.ts';
+import { migrateToLatest, migrationStatus, rollback } from '../platform/db/migrator.ts';
+import { pgliteDir } from '../platform/platform.ts';
+import { CliError, EXIT, printJson, printTable } from './cli-output.ts';
+
+/** Opens the configured database for one command; PGlite needs the data-dir lock (one process). */
+async function withDatabase<T>(work: (database: Database) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const lock = config.databaseUrl ? undefined : lockDataDir(config.dataDir);
+  try {
+    const database = config.databaseUrl
+      ? await openDatabase({ kind: 'postgres', connectionString: config.databaseUrl, poolSize: 2 })
+      : await openDatabase({ kind: 'pglite', dataDir: pgliteDir(config) });
+    try {
+      return await work(database);
+    } finally {
+      await database.close();
+    }
+  } finally {
+    lock?.release();
+  }
+}
+
+export function registerDbCommands(program: Command): void {
+  const db = program.command('db').description('Database migrations');
+
+  db.command('migrate')
+    .description('Apply every pending migration')
+    .option('--json', 'print the applied migrations as JSON')
+    .action(async (options: { json?: boolean }) => {
+      const applied = await withDatabase((database) => migrateToLatest(database.db));
+      if (options.json) printJson({ applied });
+      else if (applied.length === 0) console.log('Already up to date.');
+      else for (const name of applied) console.log(`applied ${name}`);
+    });
+
+  db.command('rollback')
+    .description('Undo the last migration (or --steps N, or --all)')
+    .option('--steps <n>', 'number of migrations to undo', '1')
+    .option('--all', 'undo every migration')
+    .option('--json', 'print the undone migrations as JSON')
+    .action(async (options: { steps: string; all?: boolean; json?: boolean }) => {
+      const steps = Number(options.steps);
+      if (!options.all && (!Number.isInteger(steps) || steps < 1)) {
+        throw new CliError('--steps must be a positive whole number', EXIT.usage);
+      }
+      const undone = await withDatabase((database) =>
+        rollback(database.db, options.all ? 'all' : steps),
+      );
+      if (options.json) printJson({ rolledBack: undone });
+      else if (undone.length === 0) console.log('Nothing to roll back.');
+      else for (const name of undone) console.log(`rolled back ${name}`);
+    });
+
+  db.command('status')
+    .description('List migrations and when each was applied')
+    .option('--json', 'print as JSON')
+    .action(async (options: { json?: boolean }) => {
+      const status = await withDatabase((database) => migrationStatus(database.db));
+      if (options.json) {
+        printJson(status.map((m) => ({ name: m.name, appliedAt: m.executedAt?.toISOString() ?? null })));
+      } else {
+        printTable(
+          status.map((m) => ({ migration: m.name, applied: m.executedAt ?? 'pending' })),
+          ['migration', 'applied'],
+        );
+      }
+    });
+}

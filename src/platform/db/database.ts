@@ -1,0 +1,100 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { DB } from '../../migrations/db-schema.ts';
+import { PGliteDialect } from './pglite-driver.ts';
+
+export type DatabaseKind = 'pglite' | 'postgres';
+
+/** The metadata database: Kysely over embedded PGlite, or over PostgreSQL when DATABASE_URL is set. */
+export interface Database {
+  kind: DatabaseKind;
+  db: Kysely<DB>;
+  /** Present on the embedded backend; pg-boss shares it. */
+  pglite: PGlite | undefined;
+  /** Present on PostgreSQL; used to tell pg-boss where to connect. */
+  connectionString: string | undefined;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type DatabaseOptions =
+  | { kind: 'pglite'; dataDir: string }
+  | { kind: 'postgres'; connectionString: string; poolSize?: number };
+
+// int8 comes back as a JS number on both backends (counts, nano-USD sums). Past 2^53 we
+// would rather fail loudly than round silently.
+function parseInt8(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isSafeInteger(parsed)) throw new RangeError(`int8 value ${value} exceeds 2^53`);
+  return parsed;
+}
+const INT8_OID = 20;
+const DATE_OID = 1082;
+const identity = (value: string) => value;
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  if (options.kind === 'pglite') return openPGlite(options.dataDir);
+  return openPostgres(options.connectionString, options.poolSize ?? 10);
+}
+
+async function openPGlite(dataDir: string): Promise<Database> {
+  mkdirSync(path.dirname(dataDir), { recursive: true });
+  const pglite = await PGlite.create({
+    dataDir,
+    parsers: { [INT8_OID]: parseInt8, [DATE_OID]: identity },
+  });
+  const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) });
+  return {
+    kind: 'pglite',
+    db,
+    pglite,
+    connectionString: undefined,
+    ping: async () => {
+      await sql`select 1`.execute(db);
+    },
+    close: async () => {
+      await db.destroy();
+      if (!pglite.closed) await pglite.close();
+    },
+  };
+}
+
+async function openPostgres(connectionString: string, poolSize: number): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString,
+    max: poolSize,
+    connectionTimeoutMillis: 5_000,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+        if (oid === INT8_OID) return parseInt8;
+        if (oid === DATE_OID) return identity;
+        return pg.types.getTypeParser(oid, format);
+      }) as typeof pg.types.getTypeParser,
+    },
+  });
+  // An idle client that errors (server restart) must not crash the process; the pool replaces it.
+  pool.on('error', () => {});
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const database: Database = {
+    kind: 'postgres',
+    db,
+    pglite: undefined,
+    connectionString,
+    ping: async () => {
+      await sql`select 1`.execute(db);
+    },
+    close: async () => {
+      await db.destroy();
+    },
+  };
+  try {
+    await database.ping();
+  } catch (error) {
+    await database.close().catch(() => {});
+    throw error;
+  }
+  return database;
+}

@@ -1,0 +1,58 @@
+import { sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createTestStorage, type TestStorage, testBackends } from '../../../test/test-platform.ts';
+import { MIGRATIONS } from '../../migrations/index.ts';
+import { type Database, openDatabase } from './database.ts';
+import { migrateToLatest, migrationStatus, rollback } from './migrator.ts';
+
+async function open(storage: TestStorage): Promise<Database> {
+  return storage.databaseUrl
+    ? openDatabase({ kind: 'postgres', connectionString: storage.databaseUrl, poolSize: 2 })
+    : openDatabase({ kind: 'pglite', dataDir: `${storage.dataDir}/pg` });
+}
+
+async function tables(database: Database): Promise<string[]> {
+  const result = await sql<{ table_name: string }>`
+    select table_name from information_schema.tables
+    where table_schema = 'public' and table_name not like 'braincells_migration%'
+    order by table_name`.execute(database.db);
+  return result.rows.map((row) => row.table_name);
+}
+
+describe.each(testBackends())('migrations on %s', (backend) => {
+  let storage: TestStorage | undefined;
+  let database: Database | undefined;
+  afterEach(async () => {
+    await database?.close();
+    await storage?.dispose();
+  });
+
+  it('run all the way up, all the way down, and up again', async () => {
+    storage = await createTestStorage(backend, { migrated: false });
+    database = await open(storage);
+    const names = Object.keys(MIGRATIONS);
+
+    expect(await migrateToLatest(database.db)).toEqual(names);
+    const schemaAfterFirstUp = await tables(database);
+    expect(schemaAfterFirstUp.length).toBeGreaterThan(0);
+    expect((await migrationStatus(database.db)).every((m) => m.executedAt instanceof Date)).toBe(true);
+
+    expect(await rollback(database.db, 'all')).toEqual([...names].reverse());
+    expect(await tables(database)).toEqual([]);
+    expect((await migrationStatus(database.db)).every((m) => m.executedAt === undefined)).toBe(true);
+
+    expect(await migrateToLatest(database.db)).toEqual(names);
+    expect(await tables(database)).toEqual(schemaAfterFirstUp);
+    expect(await migrateToLatest(database.db)).toEqual([]);
+  });
+
+  it('rolls back one step at a time', async () => {
+    storage = await createTestStorage(backend, { migrated: false });
+    database = await open(storage);
+    await migrateToLatest(database.db);
+    const last = Object.keys(MIGRATIONS).at(-1);
+    expect(await rollback(database.db, 1)).toEqual([last]);
+    const status = await migrationStatus(database.db);
+    expect(status.at(-1)?.executedAt).toBeUndefined();
+  });
+});

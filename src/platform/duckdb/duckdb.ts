@@ -1,0 +1,143 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import {
+  type DuckDBConnection,
+  DuckDBInstance,
+  type DuckDBType,
+  type DuckDBValue,
+} from '@duckdb/node-api';
+import { quoteIdentifier } from './duckdb-identifiers.ts';
+
+export type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
+
+export interface DuckDbOptions {
+  /** A file path, or ':memory:'. */
+  path: string;
+  threads?: number | undefined;
+  memoryLimit?: string | undefined;
+  /** Connections opened once at start and lent out; never one per operation. */
+  connections?: number;
+}
+
+/**
+ * The one long-lived DuckDB instance of the process. Work borrows a connection from a fixed
+ * pool (a connection runs one statement at a time; a few let reads overlap a long write).
+ */
+export interface DuckDb {
+  readonly path: string;
+  withConnection<T>(work: (connection: DuckDBConnection) => Promise<T>): Promise<T>;
+  /** Rows as plain JS objects (BIGINT → bigint, DATE/TIMESTAMP → DuckDB value objects). */
+  query<T = Record<string, unknown>>(sql: string, params?: DuckDBValue[]): Promise<T[]>;
+  /** Runs a statement; returns the number of rows it changed. */
+  run(sql: string, params?: DuckDBValue[]): Promise<number>;
+  /** BEGIN … COMMIT on one connection; ROLLBACK if `work` throws. */
+  transaction<T>(work: (connection: DuckDBConnection) => Promise<T>): Promise<T>;
+  /** Bulk append through DuckDB's appender; values in table column order. */
+  append(table: string, rows: readonly (readonly DuckDBValue[])[], types?: DuckDBType[]): Promise<number>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
+  if (options.path !== ':memory:') mkdirSync(path.dirname(options.path), { recursive: true });
+  const settings: Record<string, string> = {
+    // Extensions ship inside the package (json, parquet, icu); nothing may be downloaded.
+    autoinstall_known_extensions: 'false',
+    allow_community_extensions: 'false',
+  };
+  if (options.threads) settings.threads = String(options.threads);
+  if (options.memoryLimit) settings.memory_limit = options.memoryLimit;
+  const instance = await DuckDBInstance.create(options.path, settings);
+
+  const size = options.connections ?? 4;
+  const idle: DuckDBConnection[] = [];
+  const all: DuckDBConnection[] = [];
+  for (let index = 0; index < size; index++) {
+    const connection = await instance.connect();
+    idle.push(connection);
+    all.push(connection);
+  }
+  const waiting: ((connection: DuckDBConnection) => void)[] = [];
+  let closed = false;
+
+  const acquire = (): Promise<DuckDBConnection> => {
+    if (closed) return Promise.reject(new Error('DuckDB is closed'));
+    const connection = idle.pop();
+    if (connection) return Promise.resolve(connection);
+    return new Promise((resolve) => waiting.push(resolve));
+  };
+  const release = (connection: DuckDBConnection) => {
+    const next = waiting.shift();
+    if (next) next(connection);
+    else idle.push(connection);
+  };
+
+  const withConnection = async <T>(work: (connection: DuckDBConnection) => Promise<T>) => {
+    const connection = await acquire();
+    try {
+      return await work(connection);
+    } finally {
+      release(connection);
+    }
+  };
+
+  return {
+    path: options.path,
+    withConnection,
+    query: <T>(sql: string, params?: DuckDBValue[]) =>
+      withConnection(async (connection) => {
+        const reader = await connection.runAndReadAll(sql, params);
+        return reader.getRowObjectsJS() as T[];
+      }),
+    run: (sql, params) =>
+      withConnection(async (connection) => {
+        const result = await connection.run(sql, params);
+        return Number(result.rowsChanged);
+      }),
+    transaction: (work) =>
+      withConnection(async (connection) => {
+        await connection.run('begin transaction');
+        try {
+          const value = await work(connection);
+          await connection.run('commit');
+          return value;
+        } catch (error) {
+          await connection.run('rollback').catch(() => {});
+          throw error;
+        }
+      }),
+    append: (table, rows, types) =>
+      withConnection(async (connection) => {
+        quoteIdentifier(table); // refuses anything but one of our identifiers
+        const appender = await connection.createAppender(table);
+        try {
+          for (const row of rows) {
+            row.forEach((value, column) => {
+              appender.appendValue(value, types?.[column]);
+            });
+            appender.endRow();
+          }
+          appender.flushSync();
+        } finally {
+          appender.closeSync();
+        }
+        return rows.length;
+      }),
+    ping: async () => {
+      await withConnection((connection) => connection.run('select 1'));
+    },
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      // Wait for borrowed connections to come back before closing the instance.
+      while (idle.length < all.length) {
+        await new Promise<DuckDBConnection>((resolve) => waiting.push(resolve)).then((connection) =>
+          idle.push(connection),
+        );
+      }
+      for (const connection of all) connection.closeSync();
+      instance.closeSync();
+    },
+  };
+}
+

@@ -1,0 +1,39 @@
+import { randomFillSync } from 'node:crypto';
+
+/**
+ * UUIDv7 (RFC 9562 §5.7): 48-bit Unix milliseconds, then random bits, so ids sort by
+ * creation time and index well. Within one millisecond a counter in the random field keeps
+ * ids from this process strictly increasing.
+ */
+let lastMs = 0;
+let sequence = 0;
+const bytes = new Uint8Array(16);
+
+export function uuidv7(now: number = Date.now()): string {
+  randomFillSync(bytes);
+  if (now <= lastMs) {
+    sequence = (sequence + 1) & 0xfff;
+    if (sequence === 0) lastMs += 1; // 4096 ids in one ms: borrow the next millisecond
+    now = lastMs;
+  } else {
+    lastMs = now;
+    sequence = bytes[6]! & 0x07; // start low so the counter has room
+  }
+  bytes[0] = Math.floor(now / 2 ** 40) & 0xff;
+  bytes[1] = Math.floor(now / 2 ** 32) & 0xff;
+  bytes[2] = (now >>> 24) & 0xff;
+  bytes[3] = (now >>> 16) & 0xff;
+  bytes[4] = (now >>> 8) & 0xff;
+  bytes[5] = now & 0xff;
+  bytes[6] = 0x70 | ((sequence >>> 8) & 0x0f); // version 7 + 4 high bits of the counter
+  bytes[7] = sequence & 0xff;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80; // RFC 4122 variant
+  const hex = Buffer.from(bytes).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function isUuid(value: string): boolean {
+  return UUID_PATTERN.test(value);
+}

@@ -1,0 +1,130 @@
+import { fromPglite, type Job, PgBoss, type QueueOptions, type SendOptions } from 'pg-boss';
+import type { Database } from '../db/database.ts';
+import type { Logger } from '../logger.ts';
+
+/**
+ * A job type a feature registers before the queue starts. Names are `feature.verb`
+ * (`sheets.import-file`); the handler receives one job at a time.
+ */
+export interface JobDefinition<Data extends object = object> {
+  name: string;
+  handler: (job: Job<Data>) => Promise<unknown>;
+  queue?: Omit<QueueOptions, 'name'>;
+  /** Jobs this process runs at once for this name. */
+  concurrency?: number;
+}
+
+export interface QueueDepth {
+  name: string;
+  queued: number;
+  active: number;
+}
+
+export interface JobQueue {
+  register<Data extends object>(definition: JobDefinition<Data>): void;
+  start(): Promise<void>;
+  stop(options?: { timeoutMs?: number }): Promise<void>;
+  send<Data extends object>(name: string, data: Data, options?: SendOptions): Promise<string>;
+  depth(): Promise<QueueDepth[]>;
+  ping(): Promise<void>;
+  readonly started: boolean;
+  /** The pg-boss instance, for features that need an API not wrapped here. */
+  readonly boss: PgBoss;
+}
+
+export interface JobQueueOptions {
+  database: Database;
+  logger: Logger;
+  /** Run workers in this process (off for API-only nodes and most route tests). */
+  work: boolean;
+  pollingIntervalSeconds?: number;
+}
+
+export function createJobQueue(options: JobQueueOptions): JobQueue {
+  const { database, logger } = options;
+  const boss =
+    database.kind === 'pglite'
+      ? new PgBoss({ db: fromPglite(database.pglite!), backend: 'pglite', schedule: false })
+      : new PgBoss({ connectionString: database.connectionString!, max: 4, schedule: false });
+  boss.on('error', (error) => logger.error({ err: error }, 'job queue error'));
+  boss.on('warning', (warning) => logger.warn({ warning }, 'job queue warning'));
+
+  const definitions = new Map<string, JobDefinition>();
+  let started = false;
+
+  return {
+    boss,
+    get started() {
+      return started;
+    },
+    register(definition) {
+      if (started) throw new Error(`job ${definition.name} registered after the queue started`);
+      if (definitions.has(definition.name)) throw new Error(`job ${definition.name} registered twice`);
+      definitions.set(definition.name, definition as unknown as JobDefinition);
+    },
+    async start() {
+      if (started) return;
+      await boss.start();
+      for (const definition of definitions.values()) {
+        await boss.createQueue(definition.name, definition.queue ?? {});
+        if (!options.work) continue;
+        await boss.work<object>(
+          definition.name,
+          {
+            batchSize: 1,
+            localConcurrency: definition.concurrency ?? 1,
+            pollingIntervalSeconds: options.pollingIntervalSeconds ?? 2,
+          },
+          async ([job]) => {
+            if (!job) return;
+            const log = logger.child({ job: definition.name, jobId: job.id });
+            log.debug('job started');
+            try {
+              const result = await definition.handler(job);
+              log.debug('job finished');
+              return result;
+            } catch (error) {
+              log.error({ err: error }, 'job failed');
+              throw error;
+            }
+          },
+        );
+      }
+      started = true;
+    },
+    async stop({ timeoutMs = 10_000 } = {}) {
+      if (!started) return;
+      started = false;
+      // close: false — the database belongs to the app and is closed after the queue.
+      await boss.stop({ graceful: true, close: false, timeout: timeoutMs });
+    },
+    async send(name, data, sendOptions) {
+      if (!definitions.has(name)) throw new Error(`unknown job ${name}`);
+      const id = await boss.send(name, data, sendOptions ?? {});
+      if (!id) throw new Error(`job ${name} was not queued`);
+      return id;
+    },
+    async depth() {
+      // Counted live from the job table: pg-boss's own queue counts are refreshed lazily.
+      const names = [...definitions.keys()];
+      const { rows } = await boss.getDb().executeSql(
+        `select name,
+           count(*) filter (where state in ('created', 'retry'))::int as queued,
+           count(*) filter (where state = 'active')::int as active
+         from pgboss.job where name = any($1::text[]) and state in ('created', 'retry', 'active')
+         group by name`,
+        [names],
+      );
+      const byName = new Map(rows.map((row: QueueDepth) => [row.name, row]));
+      return names.map((name) => ({
+        name,
+        queued: byName.get(name)?.queued ?? 0,
+        active: byName.get(name)?.active ?? 0,
+      }));
+    },
+    async ping() {
+      if (!started) throw new Error('job queue is not running');
+      await boss.getDb().executeSql('select 1');
+    },
+  };
+}

@@ -1,0 +1,130 @@
+import path from 'node:path';
+import type { Config } from './config.ts';
+import { type DataDirLock, lockDataDir } from './data-dir-lock.ts';
+import { type Database, openDatabase } from './db/database.ts';
+import { migrateToLatest } from './db/migrator.ts';
+import { type DuckDb, openDuckDb } from './duckdb/duckdb.ts';
+import { createJobQueue, type JobQueue } from './jobs/job-queue.ts';
+import type { Logger } from './logger.ts';
+
+/** The technical capabilities every feature builds on; opened once per process. */
+export interface Platform {
+  config: Config;
+  logger: Logger;
+  database: Database;
+  duckdb: DuckDb;
+  jobs: JobQueue;
+  close(): Promise<void>;
+}
+
+/** A start-up failure with a one-line message fit for an operator. */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+  }
+}
+
+export function pgliteDir(config: Config): string {
+  return path.join(config.dataDir, 'pg');
+}
+
+export function duckdbPath(config: Config): string {
+  return path.join(config.dataDir, 'duckdb', 'braincells.duckdb');
+}
+
+function reason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split('\n')[0] ?? message;
+}
+
+/**
+ * Opens storage in a fixed order (lock → PostgreSQL → migrations → DuckDB → job queue) and
+ * closes whatever was opened if a later step fails, so a failed start leaves nothing locked.
+ */
+export async function openPlatform(config: Config, logger: Logger): Promise<Platform> {
+  const opened: (() => Promise<void> | void)[] = [];
+  const closeOpened = async () => {
+    for (const close of opened.reverse()) await Promise.resolve(close()).catch(() => {});
+  };
+  try {
+    let lock: DataDirLock;
+    try {
+      lock = lockDataDir(config.dataDir);
+    } catch (error) {
+      throw new StartupError(`cannot use data directory ${config.dataDir}: ${reason(error)}`, { cause: error });
+    }
+    opened.push(() => lock.release());
+
+    let database: Database;
+    try {
+      database = config.databaseUrl
+        ? await openDatabase({
+            kind: 'postgres',
+            connectionString: config.databaseUrl,
+            poolSize: config.databasePoolSize,
+          })
+        : await openDatabase({ kind: 'pglite', dataDir: pgliteDir(config) });
+    } catch (error) {
+      const where = config.databaseUrl
+        ? `PostgreSQL at ${redactUrl(config.databaseUrl)}`
+        : `the embedded database in ${pgliteDir(config)}`;
+      throw new StartupError(`cannot open ${where}: ${reason(error)}`, { cause: error });
+    }
+    opened.push(() => database.close());
+
+    if (config.migrateOnStart) {
+      try {
+        const applied = await migrateToLatest(database.db);
+        if (applied.length > 0) logger.info({ migrations: applied }, 'applied migrations');
+      } catch (error) {
+        throw new StartupError(reason(error), { cause: error });
+      }
+    }
+
+    let duckdb: DuckDb;
+    try {
+      duckdb = await openDuckDb({
+        path: duckdbPath(config),
+        threads: config.duckdb.threads,
+        memoryLimit: config.duckdb.memoryLimit,
+        connections: config.duckdb.connections,
+      });
+    } catch (error) {
+      throw new StartupError(`cannot open DuckDB at ${duckdbPath(config)}: ${reason(error)}`, {
+        cause: error,
+      });
+    }
+    opened.push(() => duckdb.close());
+
+    const jobs = createJobQueue({ database, logger, work: config.jobsEnabled });
+
+    let closed = false;
+    return {
+      config,
+      logger,
+      database,
+      duckdb,
+      jobs,
+      async close() {
+        if (closed) return;
+        closed = true;
+        await jobs.stop({ timeoutMs: config.shutdownTimeoutMs });
+        await closeOpened();
+      },
+    };
+  } catch (error) {
+    await closeOpened();
+    throw error;
+  }
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}

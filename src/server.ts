@@ -1,0 +1,58 @@
+import { buildApp } from './app.ts';
+import type { Config } from './platform/config.ts';
+import type { Logger } from './platform/logger.ts';
+import { openPlatform, StartupError } from './platform/platform.ts';
+
+export interface RunningServer {
+  url: string;
+  /** Stops accepting, drains in-flight requests (up to the shutdown timeout), stops jobs, closes storage. */
+  close(): Promise<void>;
+}
+
+/** Opens storage, builds the app, starts the job workers and listens. */
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const platform = await openPlatform(config, logger);
+  let app: Awaited<ReturnType<typeof buildApp>>;
+  try {
+    app = await buildApp(platform);
+    await platform.jobs.start();
+    await app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await platform.close().catch(() => {});
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      throw new StartupError(`cannot listen on ${config.host}:${config.port}: the port is in use`, {
+        cause: error,
+      });
+    }
+    if (code === 'EADDRNOTAVAIL' || code === 'EACCES') {
+      throw new StartupError(`cannot listen on ${config.host}:${config.port}: ${code}`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    close() {
+      closing ??= (async () => {
+        // In-flight requests get shutdownTimeoutMs; then their connections are cut.
+        const timer = setTimeout(() => app.server.closeAllConnections(), config.shutdownTimeoutMs);
+        timer.unref();
+        try {
+          await app.close();
+        } finally {
+          clearTimeout(timer);
+          await platform.close();
+        }
+      })();
+      return closing;
+    },
+  };
+}
