@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { createTestApp, type TestApp } from '../test/test-platform.ts';
 
 describe('HTTP platform', () => {
@@ -47,7 +47,11 @@ describe('HTTP platform', () => {
   });
 
   it('echoes a caller request id and makes one otherwise', async () => {
-    const given = await t.app.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'trace-42' } });
+    const given = await t.app.inject({
+      method: 'GET',
+      url: '/healthz',
+      headers: { 'x-request-id': 'trace-42' },
+    });
     expect(given.headers['x-request-id']).toBe('trace-42');
     const made = await t.app.inject({ method: 'GET', url: '/healthz' });
     expect(made.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
@@ -60,17 +64,32 @@ describe('HTTP platform', () => {
   });
 
   it('puts the request id on every log line of a request', async () => {
-    await t.app.inject({ method: 'GET', url: '/test/boom', headers: { 'x-request-id': 'log-check-1' } });
+    await t.app.inject({
+      method: 'GET',
+      url: '/test/boom',
+      headers: { 'x-request-id': 'log-check-1' },
+    });
     const lines = t.platform.logs.lines.filter((line) => line.requestId === 'log-check-1');
     expect(lines.length).toBeGreaterThanOrEqual(2); // the error and the completion line
-    expect(lines.some((line) => line.msg === 'request completed' || line.msg === 'request failed')).toBe(true);
+    expect(
+      lines.some((line) => line.msg === 'request completed' || line.msg === 'request failed'),
+    ).toBe(true);
   });
 
   it('answers an unknown route with the envelope', async () => {
-    const response = await t.app.inject({ method: 'GET', url: '/nope?x=1', headers: { 'x-request-id': 'r-404' } });
+    const response = await t.app.inject({
+      method: 'GET',
+      url: '/nope?x=1',
+      headers: { 'x-request-id': 'r-404' },
+    });
     expect(response.statusCode).toBe(404);
     expect(response.json()).toEqual({
-      error: { code: 'NOT_FOUND', message: 'No route GET /nope', retryable: false, requestId: 'r-404' },
+      error: {
+        code: 'NOT_FOUND',
+        message: 'No route GET /nope',
+        retryable: false,
+        requestId: 'r-404',
+      },
     });
   });
 
@@ -107,7 +126,10 @@ describe('HTTP platform', () => {
       payload: '{"name": ',
     });
     expect(response.statusCode).toBe(400);
-    expect(response.json().error).toMatchObject({ code: 'VALIDATION_ERROR', message: 'Request body is not valid JSON' });
+    expect(response.json().error).toMatchObject({
+      code: 'VALIDATION_ERROR',
+      message: 'Request body is not valid JSON',
+    });
   });
 
   it('refuses a body over the limit with 413', async () => {
@@ -135,7 +157,10 @@ describe('HTTP platform', () => {
     const response = await t.app.inject({ method: 'GET', url: '/test/boom' });
     expect(response.statusCode).toBe(500);
     const body = response.body;
-    expect(response.json().error).toMatchObject({ code: 'INTERNAL', message: 'Internal server error' });
+    expect(response.json().error).toMatchObject({
+      code: 'INTERNAL',
+      message: 'Internal server error',
+    });
     for (const leak of ['secret_table', '/srv/app', 'relation', 'at ', '.ts:']) {
       expect(body).not.toContain(leak);
     }

@@ -53,6 +53,12 @@ export async function buildApp(platform: Platform) {
     }
   });
 
+  // While draining, every response closes its connection so keep-alive sockets do not
+  // hold shutdown open until their idle timeout.
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpDuration.observe(
       {

@@ -1,4 +1,4 @@
-import { ConfigError, type Config, loadConfig } from './platform/config.ts';
+import { type Config, ConfigError, loadConfig } from './platform/config.ts';
 import { createLogger, type Logger } from './platform/logger.ts';
 import { startServer } from './server.ts';
 
@@ -26,7 +26,10 @@ export async function serve(overrides: Partial<Pick<Config, 'host' | 'port'>> = 
   } catch (error) {
     fail(logger, config, error);
   }
-  logger.info({ url: server.url, dataDir: config.dataDir }, `Brain Cells is ready at ${server.url}`);
+  logger.info(
+    { url: server.url, dataDir: config.dataDir },
+    `Brain Cells is ready at ${server.url}`,
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -9,12 +9,24 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+export type BuiltApp = Awaited<ReturnType<typeof buildApp>>;
+
+export interface StartServerOptions {
+  /** Adds routes before the app is ready (tests use it for slow endpoints). */
+  configure?: (app: BuiltApp) => void | Promise<void>;
+}
+
 /** Opens storage, builds the app, starts the job workers and listens. */
-export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  logger: Logger,
+  options: StartServerOptions = {},
+): Promise<RunningServer> {
   const platform = await openPlatform(config, logger);
-  let app: Awaited<ReturnType<typeof buildApp>>;
+  let app: BuiltApp;
   try {
     app = await buildApp(platform);
+    await options.configure?.(app);
     await platform.jobs.start();
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {

@@ -31,7 +31,11 @@ export default async function setup(project: TestProject) {
   const url = testDatabaseUrl();
   if (url) {
     goldenPostgresDb = goldenDatabaseName();
-    const admin = await openDatabase({ kind: 'postgres', connectionString: adminUrl(url), poolSize: 1 });
+    const admin = await openDatabase({
+      kind: 'postgres',
+      connectionString: adminUrl(url),
+      poolSize: 1,
+    });
     await sql.raw(`drop database if exists ${goldenPostgresDb}`).execute(admin.db);
     await sql.raw(`create database ${goldenPostgresDb}`).execute(admin.db);
     await admin.close();
@@ -48,8 +52,12 @@ export default async function setup(project: TestProject) {
   return async () => {
     rmSync(root, { recursive: true, force: true });
     if (url && goldenPostgresDb) {
-      const admin = await openDatabase({ kind: 'postgres', connectionString: adminUrl(url), poolSize: 1 });
-        await sql.raw(`drop database if exists ${goldenPostgresDb} with (force)`).execute(admin.db);
+      const admin = await openDatabase({
+        kind: 'postgres',
+        connectionString: adminUrl(url),
+        poolSize: 1,
+      });
+      await sql.raw(`drop database if exists ${goldenPostgresDb} with (force)`).execute(admin.db);
       await admin.close();
     }
   };

@@ -21,7 +21,11 @@ function targetOf(args: unknown[]): { host?: string; port?: unknown; path?: stri
   if (Array.isArray(first)) return targetOf(first);
   if (typeof first === 'object' && first !== null) {
     const options = first as { host?: string; port?: unknown; path?: string };
-    return { host: options.host ?? 'localhost', port: options.port, ...(options.path ? { path: options.path } : {}) };
+    return {
+      host: options.host ?? 'localhost',
+      port: options.port,
+      ...(options.path ? { path: options.path } : {}),
+    };
   }
   if (typeof first === 'string' && Number.isNaN(Number(first))) return { path: first };
   return { host: typeof second === 'string' ? second : 'localhost', port: first };
@@ -45,5 +49,9 @@ dns.lookup = function guardedLookup(hostname: string, ...rest: unknown[]) {
 const originalPromiseLookup = dns.promises.lookup;
 dns.promises.lookup = async function guardedPromiseLookup(hostname: string, ...rest: unknown[]) {
   if (!LOOPBACK.test(hostname)) throw new OutboundNetworkError(hostname);
-  return (originalPromiseLookup as (...a: unknown[]) => Promise<unknown>).call(dns.promises, hostname, ...rest);
+  return (originalPromiseLookup as (...a: unknown[]) => Promise<unknown>).call(
+    dns.promises,
+    hostname,
+    ...rest,
+  );
 } as typeof dns.promises.lookup;

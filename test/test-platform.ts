@@ -45,8 +45,14 @@ export async function createTestStorage(
   const golden = inject('goldenPostgresDb');
   if (!url || !golden) throw new Error('PostgreSQL tests need DATABASE_URL');
   const name = randomDatabaseName();
-  const admin = await openDatabase({ kind: 'postgres', connectionString: adminUrl(url), poolSize: 1 });
-  await sql.raw(migrated ? `create database ${name} template ${golden}` : `create database ${name}`).execute(admin.db);
+  const admin = await openDatabase({
+    kind: 'postgres',
+    connectionString: adminUrl(url),
+    poolSize: 1,
+  });
+  await sql
+    .raw(migrated ? `create database ${name} template ${golden}` : `create database ${name}`)
+    .execute(admin.db);
   await admin.close();
   return {
     backend,
@@ -54,7 +60,11 @@ export async function createTestStorage(
     databaseUrl: databaseUrlFor(url, name),
     dispose: async () => {
       rmSync(dataDir, { recursive: true, force: true });
-      const cleanup = await openDatabase({ kind: 'postgres', connectionString: adminUrl(url), poolSize: 1 });
+      const cleanup = await openDatabase({
+        kind: 'postgres',
+        connectionString: adminUrl(url),
+        poolSize: 1,
+      });
       await sql.raw(`drop database if exists ${name} with (force)`).execute(cleanup.db);
       await cleanup.close();
     },

@@ -20,12 +20,19 @@ export function printJson(value: unknown): void {
 /** A fixed-width text table for humans; `--json` prints the rows instead. */
 export function printTable(rows: Record<string, unknown>[], columns: string[]): void {
   const cell = (value: unknown) =>
-    value === undefined || value === null ? '-' : value instanceof Date ? value.toISOString() : String(value);
+    value === undefined || value === null
+      ? '-'
+      : value instanceof Date
+        ? value.toISOString()
+        : String(value);
   const widths = columns.map((column) =>
     Math.max(column.length, ...rows.map((row) => cell(row[column]).length)),
   );
   const line = (values: string[]) =>
-    values.map((value, index) => value.padEnd(widths[index]!)).join('  ').trimEnd();
+    values
+      .map((value, index) => value.padEnd(widths[index]!))
+      .join('  ')
+      .trimEnd();
   process.stdout.write(`${line(columns)}\n`);
   for (const row of rows) process.stdout.write(`${line(columns.map((c) => cell(row[c])))}\n`);
 }

@@ -61,7 +61,9 @@ export function registerDbCommands(program: Command): void {
     .action(async (options: { json?: boolean }) => {
       const status = await withDatabase((database) => migrationStatus(database.db));
       if (options.json) {
-        printJson(status.map((m) => ({ name: m.name, appliedAt: m.executedAt?.toISOString() ?? null })));
+        printJson(
+          status.map((m) => ({ name: m.name, appliedAt: m.executedAt?.toISOString() ?? null })),
+        );
       } else {
         printTable(
           status.map((m) => ({ migration: m.name, applied: m.executedAt ?? 'pending' })),

@@ -52,7 +52,8 @@ export async function runCli(argv: string[]): Promise<number> {
           : String(error);
     if (wantsJson) process.stdout.write(`${JSON.stringify(errorJson(new Error(message)))}\n`);
     else process.stderr.write(`braincells: ${message}\n`);
-    if (process.env.LOG_LEVEL === 'debug' && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    if (process.env.LOG_LEVEL === 'debug' && error instanceof Error)
+      process.stderr.write(`${error.stack}\n`);
     return error instanceof CliError ? error.exitCode : EXIT.failure;
   }
 }

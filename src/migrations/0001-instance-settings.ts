@@ -2,7 +2,7 @@ import { type Kysely, sql } from 'kysely';
 
 // Instance-wide key/value settings (instance id, first-run state). Later features keep
 // their own tables; this one holds what belongs to the installation itself.
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     create table instance_setting (
       key text primary key check (length(key) between 1 and 200),
@@ -16,6 +16,6 @@ export async function up(db: Kysely<any>): Promise<void> {
   `.execute(db);
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop table instance_setting`.execute(db);
 }

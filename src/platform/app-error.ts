@@ -90,7 +90,11 @@ export const validationError = (message: string, issues?: FieldIssue[]) =>
 
 /** Missing and "exists but you may not see it" answer the same, so ids cannot be probed. */
 export const notFound = (entity: string, id?: string) =>
-  new AppError('NOT_FOUND', `${entity} not found`, id === undefined ? {} : { details: { entity, id } });
+  new AppError(
+    'NOT_FOUND',
+    `${entity} not found`,
+    id === undefined ? {} : { details: { entity, id } },
+  );
 
 export const conflict = (message: string, details?: Record<string, unknown>) =>
   new AppError('CONFLICT', message, details ? { details } : {});

@@ -23,21 +23,71 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 /** name → [schema, default, description]; the README's configuration table is generated from it. */
 export const SETTINGS = {
-  BRAINCELLS_DATA_DIR: [z.string().min(1), './data', 'Directory for the embedded PGlite database, the DuckDB file and uploads.'],
+  BRAINCELLS_DATA_DIR: [
+    z.string().min(1),
+    './data',
+    'Directory for the embedded PGlite database, the DuckDB file and uploads.',
+  ],
   HOST: [z.string().min(1), '127.0.0.1', 'Interface the HTTP server binds to.'],
   PORT: [integer(0, 65535), '3000', 'HTTP port (0 picks a free one).'],
-  DATABASE_URL: [z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(), undefined, 'Use this PostgreSQL server instead of the embedded PGlite.'],
-  BRAINCELLS_DATABASE_POOL_SIZE: [integer(1, 200), '10', 'PostgreSQL connections per process (ignored on PGlite, which has one).'],
-  BRAINCELLS_MIGRATE_ON_START: [booleanString, 'true', 'Apply pending migrations when the server starts.'],
+  DATABASE_URL: [
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+      .optional(),
+    undefined,
+    'Use this PostgreSQL server instead of the embedded PGlite.',
+  ],
+  BRAINCELLS_DATABASE_POOL_SIZE: [
+    integer(1, 200),
+    '10',
+    'PostgreSQL connections per process (ignored on PGlite, which has one).',
+  ],
+  BRAINCELLS_MIGRATE_ON_START: [
+    booleanString,
+    'true',
+    'Apply pending migrations when the server starts.',
+  ],
   BRAINCELLS_JOBS: [booleanString, 'true', 'Run the job workers (pg-boss) in this process.'],
-  BRAINCELLS_BODY_LIMIT: [integer(1024, 1024 ** 3), String(1024 * 1024), 'Largest JSON request body in bytes.'],
-  BRAINCELLS_SHUTDOWN_TIMEOUT_MS: [integer(0, 600_000), '10000', 'How long SIGTERM waits for in-flight requests before closing them.'],
-  BRAINCELLS_DUCKDB_THREADS: [integer(1, 256).optional(), undefined, 'DuckDB worker threads (default: number of cores).'],
-  BRAINCELLS_DUCKDB_MEMORY_LIMIT: [z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'must look like 2GB').optional(), undefined, 'DuckDB memory limit, e.g. 4GB (default: 80% of RAM).'],
-  BRAINCELLS_DUCKDB_CONNECTIONS: [integer(1, 64), '4', 'Connections kept open on the one DuckDB instance.'],
-  BRAINCELLS_LOG_PROMPTS: [booleanString, 'false', 'Log prompt and completion text (redacted by default).'],
+  BRAINCELLS_BODY_LIMIT: [
+    integer(1024, 1024 ** 3),
+    String(1024 * 1024),
+    'Largest JSON request body in bytes.',
+  ],
+  BRAINCELLS_SHUTDOWN_TIMEOUT_MS: [
+    integer(0, 600_000),
+    '10000',
+    'How long SIGTERM waits for in-flight requests before closing them.',
+  ],
+  BRAINCELLS_DUCKDB_THREADS: [
+    integer(1, 256).optional(),
+    undefined,
+    'DuckDB worker threads (default: number of cores).',
+  ],
+  BRAINCELLS_DUCKDB_MEMORY_LIMIT: [
+    z
+      .string()
+      .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'must look like 2GB')
+      .optional(),
+    undefined,
+    'DuckDB memory limit, e.g. 4GB (default: 80% of RAM).',
+  ],
+  BRAINCELLS_DUCKDB_CONNECTIONS: [
+    integer(1, 64),
+    '4',
+    'Connections kept open on the one DuckDB instance.',
+  ],
+  BRAINCELLS_LOG_PROMPTS: [
+    booleanString,
+    'false',
+    'Log prompt and completion text (redacted by default).',
+  ],
   LOG_LEVEL: [z.enum(LOG_LEVELS), 'info', 'fatal, error, warn, info, debug, trace or silent.'],
-  LOG_FORMAT: [z.enum(['json', 'pretty', 'auto']), 'auto', 'json, pretty, or auto (pretty on a TTY).'],
+  LOG_FORMAT: [
+    z.enum(['json', 'pretty', 'auto']),
+    'auto',
+    'json, pretty, or auto (pretty on a TTY).',
+  ],
   NODE_ENV: [z.string(), 'production', 'development, production or test.'],
 } as const;
 
@@ -94,7 +144,10 @@ export function loadConfig(
     const result = (schema as z.ZodType).safeParse(value);
     if (!result.success) {
       const issue = result.error.issues[0];
-      throw new ConfigError(name, `${issue?.message ?? 'invalid value'} (got ${JSON.stringify(raw)})`);
+      throw new ConfigError(
+        name,
+        `${issue?.message ?? 'invalid value'} (got ${JSON.stringify(raw)})`,
+      );
     }
     return result.data as SettingValue<K>;
   };

@@ -8,13 +8,22 @@ describe('logger redaction', () => {
     const logger = createLogger({ level: 'info', format: 'json', destination: capture });
     logger.info(
       {
-        req: { headers: { authorization: 'Bearer bc_secret', cookie: 'sid=abc', 'x-api-key': 'k-1' } },
+        req: {
+          headers: { authorization: 'Bearer bc_secret', cookie: 'sid=abc', 'x-api-key': 'k-1' },
+        },
         body: { password: 'hunter2hunter2', apiKey: 'sk-live-123', prompt: 'my private prompt' },
       },
       'hello',
     );
     const text = capture.text();
-    for (const secret of ['bc_secret', 'sid=abc', 'k-1', 'hunter2hunter2', 'sk-live-123', 'my private prompt']) {
+    for (const secret of [
+      'bc_secret',
+      'sid=abc',
+      'k-1',
+      'hunter2hunter2',
+      'sk-live-123',
+      'my private prompt',
+    ]) {
       expect(text).not.toContain(secret);
     }
     expect(text).toContain('[redacted]');
@@ -22,7 +31,12 @@ describe('logger redaction', () => {
 
   it('keeps prompt text when prompt logging is on, secrets still blank', () => {
     const capture = new LogCapture();
-    const logger = createLogger({ level: 'info', format: 'json', destination: capture, logPrompts: true });
+    const logger = createLogger({
+      level: 'info',
+      format: 'json',
+      destination: capture,
+      logPrompts: true,
+    });
     logger.info({ call: { prompt: 'visible prompt', apiKey: 'sk-hidden' } }, 'call');
     expect(capture.text()).toContain('visible prompt');
     expect(capture.text()).not.toContain('sk-hidden');

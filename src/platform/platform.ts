@@ -52,7 +52,9 @@ export async function openPlatform(config: Config, logger: Logger): Promise<Plat
     try {
       lock = lockDataDir(config.dataDir);
     } catch (error) {
-      throw new StartupError(`cannot use data directory ${config.dataDir}: ${reason(error)}`, { cause: error });
+      throw new StartupError(`cannot use data directory ${config.dataDir}: ${reason(error)}`, {
+        cause: error,
+      });
     }
     opened.push(() => lock.release());
 

@@ -35,11 +35,15 @@ describe.each(testBackends())('migrations on %s', (backend) => {
     expect(await migrateToLatest(database.db)).toEqual(names);
     const schemaAfterFirstUp = await tables(database);
     expect(schemaAfterFirstUp.length).toBeGreaterThan(0);
-    expect((await migrationStatus(database.db)).every((m) => m.executedAt instanceof Date)).toBe(true);
+    expect((await migrationStatus(database.db)).every((m) => m.executedAt instanceof Date)).toBe(
+      true,
+    );
 
     expect(await rollback(database.db, 'all')).toEqual([...names].reverse());
     expect(await tables(database)).toEqual([]);
-    expect((await migrationStatus(database.db)).every((m) => m.executedAt === undefined)).toBe(true);
+    expect((await migrationStatus(database.db)).every((m) => m.executedAt === undefined)).toBe(
+      true,
+    );
 
     expect(await migrateToLatest(database.db)).toEqual(names);
     expect(await tables(database)).toEqual(schemaAfterFirstUp);

@@ -63,7 +63,9 @@ describe('Kysely over PGlite', () => {
     await Promise.all(
       Array.from({ length: 20 }, () =>
         database.db.transaction().execute(async (trx) => {
-          const { rows } = await sql<{ n: number }>`select n from counter where id = 1`.execute(trx);
+          const { rows } = await sql<{ n: number }>`select n from counter where id = 1`.execute(
+            trx,
+          );
           await sql`update counter set n = ${rows[0]!.n + 1} where id = 1`.execute(trx);
         }),
       ),
@@ -75,6 +77,8 @@ describe('Kysely over PGlite', () => {
     const { rows } = await sql<{ big: number; day: string }>`
       select 9007199254740991::int8 as big, date '2026-11-21' as day`.execute(database.db);
     expect(rows[0]).toEqual({ big: 9007199254740991, day: '2026-11-21' });
-    await expect(sql`select 9007199254740993::int8 as big`.execute(database.db)).rejects.toThrow(/2\^53/);
+    await expect(sql`select 9007199254740993::int8 as big`.execute(database.db)).rejects.toThrow(
+      /2\^53/,
+    );
   });
 });

@@ -58,7 +58,9 @@ class PGliteConnection implements DatabaseConnection {
     const result = await target.query<R>(compiledQuery.sql, [...compiledQuery.parameters]);
     return {
       rows: result.rows,
-      ...(result.affectedRows === undefined ? {} : { numAffectedRows: BigInt(result.affectedRows) }),
+      ...(result.affectedRows === undefined
+        ? {}
+        : { numAffectedRows: BigInt(result.affectedRows) }),
     };
   }
 
@@ -83,8 +85,11 @@ class PGliteDriver implements Driver {
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings) {
     const conn = connection as PGliteConnection;
-    const { promise: started, resolve: onStarted, reject: onStartFailed } =
-      Promise.withResolvers<Transaction>();
+    const {
+      promise: started,
+      resolve: onStarted,
+      reject: onStartFailed,
+    } = Promise.withResolvers<Transaction>();
     const { promise: outcome, resolve: finish } = Promise.withResolvers<'commit' | 'rollback'>();
     const done = this.#pglite
       .transaction(async (tx) => {

@@ -15,6 +15,7 @@ export function identifierFor(prefix: IdentifierPrefix, id: string): string {
 
 /** Double-quotes an identifier we built; refuses anything outside [a-z0-9_]. */
 export function quoteIdentifier(name: string): string {
-  if (!IDENTIFIER.test(name)) throw new TypeError(`refusing to quote identifier ${JSON.stringify(name)}`);
+  if (!IDENTIFIER.test(name))
+    throw new TypeError(`refusing to quote identifier ${JSON.stringify(name)}`);
   return `"${name}"`;
 }

@@ -9,8 +9,14 @@ describe('DuckDB helper', () => {
   let duckdb: DuckDb;
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'bc-duck-'));
-    duckdb = await openDuckDb({ path: path.join(dir, 'db', 'test.duckdb'), connections: 2, threads: 2 });
-    await duckdb.run('create table t_items (_row_id bigint primary key, name varchar, score double)');
+    duckdb = await openDuckDb({
+      path: path.join(dir, 'db', 'test.duckdb'),
+      connections: 2,
+      threads: 2,
+    });
+    await duckdb.run(
+      'create table t_items (_row_id bigint primary key, name varchar, score double)',
+    );
   });
   afterAll(async () => {
     await duckdb.close();
@@ -18,7 +24,11 @@ describe('DuckDB helper', () => {
   });
 
   it('appends in bulk and reads typed rows back', async () => {
-    const rows = Array.from({ length: 10_000 }, (_, index) => [BigInt(index), `item ${index}`, index / 2]);
+    const rows = Array.from({ length: 10_000 }, (_, index) => [
+      BigInt(index),
+      `item ${index}`,
+      index / 2,
+    ]);
     expect(await duckdb.append('t_items', rows)).toBe(10_000);
     const [summary] = await duckdb.query<{ n: bigint; total: number }>(
       'select count(*) as n, sum(score) as total from t_items',
@@ -29,7 +39,10 @@ describe('DuckDB helper', () => {
   it('binds parameters instead of splicing values', async () => {
     const hostile = "x'; drop table t_items; --";
     await duckdb.run('insert into t_items values (?, ?, ?)', [-1n, hostile, 0]);
-    const rows = await duckdb.query<{ name: string }>('select name from t_items where _row_id = ?', [-1n]);
+    const rows = await duckdb.query<{ name: string }>(
+      'select name from t_items where _row_id = ?',
+      [-1n],
+    );
     expect(rows).toEqual([{ name: hostile }]);
   });
 
@@ -62,7 +75,9 @@ describe('DuckDB helper', () => {
       "select current_setting('autoinstall_known_extensions')::varchar as value",
     );
     expect(setting!.value).toBe('false');
-    const [json] = await duckdb.query<{ v: string }>(`select json_extract_string('{"a":"b"}', '$.a') as v`);
+    const [json] = await duckdb.query<{ v: string }>(
+      `select json_extract_string('{"a":"b"}', '$.a') as v`,
+    );
     expect(json!.v).toBe('b');
   });
 

@@ -33,7 +33,11 @@ export interface DuckDb {
   /** BEGIN … COMMIT on one connection; ROLLBACK if `work` throws. */
   transaction<T>(work: (connection: DuckDBConnection) => Promise<T>): Promise<T>;
   /** Bulk append through DuckDB's appender; values in table column order. */
-  append(table: string, rows: readonly (readonly DuckDBValue[])[], types?: DuckDBType[]): Promise<number>;
+  append(
+    table: string,
+    rows: readonly (readonly DuckDBValue[])[],
+    types?: DuckDBType[],
+  ): Promise<number>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -140,4 +144,3 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
     },
   };
 }
-

@@ -34,7 +34,13 @@ describe('toAppError', () => {
     expect(
       errorEnvelope(new AppError('RATE_LIMITED', 'slow down', { details: { limit: 5 } }), 'r2'),
     ).toEqual({
-      error: { code: 'RATE_LIMITED', message: 'slow down', retryable: true, details: { limit: 5 }, requestId: 'r2' },
+      error: {
+        code: 'RATE_LIMITED',
+        message: 'slow down',
+        retryable: true,
+        details: { limit: 5 },
+        requestId: 'r2',
+      },
     });
   });
 });

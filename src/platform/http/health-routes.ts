@@ -48,7 +48,10 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (a
         tags: ['health'],
         summary: 'Readiness: PostgreSQL, DuckDB and the job queue answer',
         response: {
-          200: z.object({ status: z.literal('ready'), checks: z.record(z.string(), z.literal('ok')) }),
+          200: z.object({
+            status: z.literal('ready'),
+            checks: z.record(z.string(), z.literal('ok')),
+          }),
         },
       },
     },
@@ -68,7 +71,10 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (a
       if (failedNames.length > 0) {
         throw serviceUnavailable(`Not ready: ${failedNames.join(', ')}`, { failed: failedNames });
       }
-      return { status: 'ready' as const, checks: Object.fromEntries(names.map((n) => [n, 'ok' as const])) };
+      return {
+        status: 'ready' as const,
+        checks: Object.fromEntries(names.map((n) => [n, 'ok' as const])),
+      };
     },
   );
 

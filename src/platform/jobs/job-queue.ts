@@ -59,7 +59,8 @@ export function createJobQueue(options: JobQueueOptions): JobQueue {
     },
     register(definition) {
       if (started) throw new Error(`job ${definition.name} registered after the queue started`);
-      if (definitions.has(definition.name)) throw new Error(`job ${definition.name} registered twice`);
+      if (definitions.has(definition.name))
+        throw new Error(`job ${definition.name} registered twice`);
       definitions.set(definition.name, definition as unknown as JobDefinition);
     },
     async start() {

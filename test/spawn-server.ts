@@ -1,0 +1,71 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+
+export const ROOT = path.resolve(import.meta.dirname, '..');
+export const CLI = path.join(ROOT, 'bin', 'braincells.js');
+
+/** The environment a spawned server gets: ours minus settings that would change its backend. */
+export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (
+      name.startsWith('BRAINCELLS_') ||
+      name === 'DATABASE_URL' ||
+      name === 'PORT' ||
+      name === 'HOST'
+    )
+      continue;
+    env[name] = value;
+  }
+  return { ...env, LOG_FORMAT: 'json', LOG_LEVEL: 'info', TZ: 'UTC', ...extra };
+}
+
+export interface Spawned {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves with the URL once the server logs that it is ready. */
+  ready(timeoutMs?: number): Promise<string>;
+}
+
+export function spawnNode(args: string[], env: NodeJS.ProcessEnv, cwd = ROOT): Spawned {
+  const child = spawn(process.execPath, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    err += chunk.toString();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    ready: (timeoutMs = 30_000) =>
+      new Promise((resolve, reject) => {
+        const started = Date.now();
+        const timer = setInterval(() => {
+          const match = /"url":"(http:\/\/[^"]+)"/.exec(out);
+          if (match) {
+            clearInterval(timer);
+            resolve(match[1]!);
+          } else if (child.exitCode !== null || Date.now() - started > timeoutMs) {
+            clearInterval(timer);
+            reject(
+              new Error(`server did not become ready (exit ${child.exitCode}): ${err || out}`),
+            );
+          }
+        }, 25);
+      }),
+  };
+}
+
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv): Spawned {
+  return spawnNode([CLI, ...args], env);
+}
