@@ -5,6 +5,9 @@ import { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
  * string — queries may carry tokens — route pattern, status, duration). The request id is
  * on every line through the child logger's `requestId` label.
  */
+// Probes and scrapes arrive every few seconds; successful ones are logged at debug only.
+const PROBE_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+
 export class RequestLogController extends LogController {
   constructor() {
     super({ requestIdLogLabel: 'requestId' });
@@ -25,6 +28,8 @@ export class RequestLogController extends LogController {
       ms: Math.round(reply.elapsedTime * 10) / 10,
     };
     if (error) request.log.error({ ...fields, err: error }, 'request failed');
-    else request.log.info(fields, 'request completed');
+    else if (reply.statusCode < 400 && PROBE_ROUTES.has(fields.route ?? '')) {
+      request.log.debug(fields, 'request completed');
+    } else request.log.info(fields, 'request completed');
   }
 }
