@@ -1,0 +1,214 @@
+import { validationError } from '../platform/app-error.ts';
+import type { CellStatus, CellValue, ColumnType } from './sheet-schema.ts';
+
+/**
+ * Per-cell state, stored beside each value column as one DuckDB STRUCT column (see
+ * docs/decisions/2026-11-21-cell-state-in-duckdb.md). A NULL struct is a cell nobody has
+ * written since import or creation: version 0, no status of its own.
+ */
+export interface CellState {
+  status: CellStatus | null;
+  /** Bumped on every write of the cell (value or state); compare-and-set compares it. */
+  version: number;
+  validated: boolean;
+  error: string | null;
+  /** The text a cell held before a failed type conversion, or a model's unparseable answer. */
+  raw: string | null;
+  inputHash: string | null;
+  promptHash: string | null;
+  model: string | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  costNanoUsd: number | null;
+  latencyMs: number | null;
+  attempts: number | null;
+  /** JSON text: [{ url, title, snippet }]. */
+  sources: string | null;
+  updatedAt: string | null;
+}
+
+/** Field → DuckDB type, in struct order. The JSON written to the struct must name every field. */
+const STATE_FIELDS = [
+  ['status', 'VARCHAR'],
+  ['version', 'BIGINT'],
+  ['validated', 'BOOLEAN'],
+  ['error', 'VARCHAR'],
+  ['raw', 'VARCHAR'],
+  ['input_hash', 'VARCHAR'],
+  ['prompt_hash', 'VARCHAR'],
+  ['model', 'VARCHAR'],
+  ['input_tokens', 'BIGINT'],
+  ['output_tokens', 'BIGINT'],
+  ['cost_nano_usd', 'BIGINT'],
+  ['latency_ms', 'BIGINT'],
+  ['attempts', 'INTEGER'],
+  ['sources', 'VARCHAR'],
+  ['updated_at', 'VARCHAR'],
+] as const;
+
+export const CELL_STATE_SQL_TYPE = `STRUCT(${STATE_FIELDS.map(([name, type]) => `${name} ${type}`).join(', ')})`;
+
+export const EMPTY_CELL_STATE: CellState = {
+  status: null,
+  version: 0,
+  validated: false,
+  error: null,
+  raw: null,
+  inputHash: null,
+  promptHash: null,
+  model: null,
+  inputTokens: null,
+  outputTokens: null,
+  costNanoUsd: null,
+  latencyMs: null,
+  attempts: null,
+  sources: null,
+  updatedAt: null,
+};
+
+const toNumber = (value: unknown): number | null =>
+  value === null || value === undefined ? null : Number(value);
+
+/** A struct as DuckDB returns it (snake_case, bigint) → CellState. */
+export function cellStateFromRow(row: Record<string, unknown> | null | undefined): CellState {
+  if (!row) return { ...EMPTY_CELL_STATE };
+  return {
+    status: (row.status as CellStatus | null) ?? null,
+    version: Number(row.version ?? 0),
+    validated: row.validated === true,
+    error: (row.error as string | null) ?? null,
+    raw: (row.raw as string | null) ?? null,
+    inputHash: (row.input_hash as string | null) ?? null,
+    promptHash: (row.prompt_hash as string | null) ?? null,
+    model: (row.model as string | null) ?? null,
+    inputTokens: toNumber(row.input_tokens),
+    outputTokens: toNumber(row.output_tokens),
+    costNanoUsd: toNumber(row.cost_nano_usd),
+    latencyMs: toNumber(row.latency_ms),
+    attempts: toNumber(row.attempts),
+    sources: (row.sources as string | null) ?? null,
+    updatedAt: (row.updated_at as string | null) ?? null,
+  };
+}
+
+/** CellState → the JSON text DuckDB casts to the struct (every field present). */
+export function cellStateToJson(state: CellState): string {
+  return JSON.stringify({
+    status: state.status,
+    version: state.version,
+    validated: state.validated,
+    error: state.error,
+    raw: state.raw,
+    input_hash: state.inputHash,
+    prompt_hash: state.promptHash,
+    model: state.model,
+    input_tokens: state.inputTokens,
+    output_tokens: state.outputTokens,
+    cost_nano_usd: state.costNanoUsd,
+    latency_ms: state.latencyMs,
+    attempts: state.attempts,
+    sources: state.sources,
+    updated_at: state.updatedAt,
+  });
+}
+
+export const SQL_TYPE_BY_COLUMN_TYPE: Record<ColumnType, string> = {
+  text: 'VARCHAR',
+  integer: 'BIGINT',
+  number: 'DOUBLE',
+  boolean: 'BOOLEAN',
+  date: 'DATE',
+  timestamp: 'TIMESTAMP',
+  json: 'JSON',
+};
+
+/** The inverse, for inferred import types; anything unlisted is imported as text. */
+export function columnTypeForSqlType(sqlType: string): ColumnType {
+  const type = sqlType.toUpperCase();
+  if (/^(TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|HUGEINT)$/.test(type)) return 'integer';
+  if (/^(FLOAT|DOUBLE|REAL)$/.test(type) || type.startsWith('DECIMAL')) return 'number';
+  if (type === 'BOOLEAN') return 'boolean';
+  if (type === 'DATE') return 'date';
+  if (type.startsWith('TIMESTAMP')) return 'timestamp';
+  if (type === 'JSON' || type.startsWith('STRUCT') || type.endsWith('[]') || type.startsWith('MAP')) return 'json';
+  return 'text';
+}
+
+const INTEGER_TEXT = /^[+-]?\d{1,19}$/;
+const DATE_TEXT = /^\d{4}-\d{2}-\d{2}$/;
+export const MAX_CELL_TEXT = 16 * 1024 * 1024;
+
+/**
+ * A value from JSON → the text DuckDB casts to the column's type, or null. Refuses values that
+ * do not fit the type, naming the problem, so nothing half-valid reaches the table.
+ */
+export function cellValueToText(type: ColumnType, value: CellValue | undefined, field = 'value'): string | null {
+  if (value === null || value === undefined) return null;
+  const fail = (message: string) => validationError(`${field} ${message}`, [{ path: field, message }]);
+  switch (type) {
+    case 'text': {
+      const text = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
+      if (text.length > MAX_CELL_TEXT) throw fail('is too long');
+      return text;
+    }
+    case 'integer': {
+      const text = typeof value === 'number' ? (Number.isInteger(value) ? String(value) : '') : String(value).trim();
+      if (!INTEGER_TEXT.test(text)) throw fail('must be a whole number');
+      return text;
+    }
+    case 'number': {
+      const number = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN;
+      if (!Number.isFinite(number)) throw fail('must be a number');
+      return String(number);
+    }
+    case 'boolean': {
+      if (typeof value === 'boolean') return String(value);
+      if (value === 'true' || value === 'false') return value;
+      throw fail('must be true or false');
+    }
+    case 'date': {
+      if (typeof value !== 'string' || !DATE_TEXT.test(value) || Number.isNaN(Date.parse(value))) {
+        throw fail('must be a date (YYYY-MM-DD)');
+      }
+      return value;
+    }
+    case 'timestamp': {
+      const time = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+      if (Number.isNaN(time)) throw fail('must be an ISO 8601 timestamp');
+      return new Date(time).toISOString().replace('T', ' ').replace('Z', '');
+    }
+    case 'json': {
+      const text = JSON.stringify(value);
+      if (text.length > MAX_CELL_TEXT) throw fail('is too long');
+      return text;
+    }
+  }
+}
+
+/** A value as DuckDB returns it (selected as text for dates, timestamps and JSON) → JSON. */
+export function cellValueFromSql(type: ColumnType, value: unknown): CellValue {
+  if (value === null || value === undefined) return null;
+  switch (type) {
+    case 'integer': {
+      const big = typeof value === 'bigint' ? value : BigInt(value as number | string);
+      return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big.toString();
+    }
+    case 'number':
+      return Number(value);
+    case 'boolean':
+      return value === true || value === 'true';
+    case 'timestamp': {
+      const text = String(value);
+      const time = Date.parse(text.includes('T') ? text : `${text.replace(' ', 'T')}Z`);
+      return Number.isNaN(time) ? text : new Date(time).toISOString();
+    }
+    case 'json':
+      try {
+        return JSON.parse(String(value)) as CellValue;
+      } catch {
+        return String(value);
+      }
+    default:
+      return String(value);
+  }
+}

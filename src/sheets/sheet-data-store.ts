@@ -1,0 +1,500 @@
+import { type DuckDBConnection, type DuckDBValue, listValue } from '@duckdb/node-api';
+import { conflict, validationError } from '../platform/app-error.ts';
+import type { DuckDb } from '../platform/duckdb/duckdb.ts';
+import { identifierFor, quoteIdentifier } from '../platform/duckdb/duckdb-identifiers.ts';
+import { uuidv7 } from '../platform/ids.ts';
+import {
+  CELL_STATE_SQL_TYPE,
+  type CellState,
+  cellStateFromRow,
+  cellStateToJson,
+  cellValueFromSql,
+  cellValueToText,
+  EMPTY_CELL_STATE,
+} from './sheet-cells.ts';
+import { createKeyedMutex } from './sheet-lock.ts';
+import {
+  type ColumnRef,
+  datasetIndex,
+  datasetSequence,
+  datasetTable,
+  orderClause,
+  sqlType,
+  stateColumn,
+  valueColumn,
+  whereClause,
+} from './sheet-query.ts';
+import type { CellValue, ColumnType, WindowQuery } from './sheet-schema.ts';
+
+export interface CellRead {
+  value: CellValue;
+  state: CellState;
+}
+
+export interface RowRead {
+  rowId: string;
+  /** 1-based position in the requested order and filter; computed, never stored. */
+  ordinal: number;
+  cells: Record<string, CellRead>;
+}
+
+export interface WindowResult {
+  total: number;
+  rows: RowRead[];
+}
+
+/** One cell write: the version the writer saw, the new value (omit to keep it) and state. */
+export interface CellWrite {
+  rowId: bigint;
+  expectedVersion: number;
+  value?: CellValue;
+  /** Fields to change; `version` and `updatedAt` are set by the store. */
+  state?: Partial<Omit<CellState, 'version' | 'updatedAt'>>;
+}
+
+export interface CellConflict {
+  rowId: string;
+  /** Absent when the row no longer exists. */
+  current: CellRead | undefined;
+}
+
+export interface CompareAndSetResult {
+  applied: { rowId: string; version: number; value: CellValue; state: CellState }[];
+  conflicts: CellConflict[];
+}
+
+export interface TypeChangeResult {
+  failed: number;
+  /** The first failures, with the text each cell held (kept in its state's `raw`). */
+  failures: { rowId: string; raw: string }[];
+}
+
+const SORTED_WINDOW_CACHE_ENTRIES = 16;
+/**
+ * Text lists travel as one JSON parameter: the node binding infers a list's element type from
+ * its first item, so `[null, 'x']` would bind as a list of NULLs.
+ */
+const TEXT_LIST = 'cast(cast(? as json) as varchar[])';
+const textList = (values: readonly (string | null)[]) => JSON.stringify(values);
+const CACHE_DB = 'sheet_cache';
+
+/**
+ * Dataset values in DuckDB. One table per dataset: `_row_id BIGINT` (from a sequence: never
+ * reused, never renumbered), and per sheet column a value column plus a cell-state struct.
+ * Every write holds the dataset's lock; reads go straight to DuckDB.
+ */
+export function createSheetDataStore(options: {
+  duckdb: DuckDb;
+  /** Above this many matching rows, offset windows are served from a cached ordering. */
+  orderingCacheThreshold?: number;
+}) {
+  const { duckdb } = options;
+  const threshold = options.orderingCacheThreshold ?? 20_000;
+  const locks = createKeyedMutex();
+  /** Bumped by every write; cached orderings of an older version are stale. */
+  const versions = new Map<string, number>();
+  const orderings = new Map<string, { table: string; total: number; version: number; datasetId: string }>();
+  let cacheReady: Promise<void> | undefined;
+
+  const bump = (datasetId: string) => versions.set(datasetId, (versions.get(datasetId) ?? 0) + 1);
+  const write = <T>(datasetId: string, work: () => Promise<T>) =>
+    locks.run(datasetId, async () => {
+      try {
+        return await work();
+      } finally {
+        bump(datasetId);
+      }
+    });
+
+  const ensureCache = () => {
+    // An in-memory catalog shared by every connection of the instance (temp tables are not).
+    cacheReady ??= duckdb.run(`attach if not exists ':memory:' as ${CACHE_DB}`).then(() => undefined);
+    return cacheReady;
+  };
+
+  const dropOrderings = async (datasetId?: string) => {
+    for (const [key, entry] of orderings) {
+      if (datasetId !== undefined && entry.datasetId !== datasetId) continue;
+      orderings.delete(key);
+      await duckdb.run(`drop table if exists ${CACHE_DB}.${quoteIdentifier(entry.table)}`).catch(() => {});
+    }
+  };
+
+  const selectList = (columns: readonly ColumnRef[]) =>
+    columns
+      .flatMap((column) => {
+        const value =
+          column.type === 'date' || column.type === 'timestamp' || column.type === 'json'
+            ? `cast(${valueColumn(column.id)} as varchar)`
+            : valueColumn(column.id);
+        return [`${value} as ${quoteIdentifier(`v${identifierFor('col', column.id).slice(3)}`)}`, `${stateColumn(column.id)} as ${quoteIdentifier(`s${identifierFor('col', column.id).slice(3)}`)}`];
+      })
+      .join(', ');
+
+  const readRow = (columns: readonly ColumnRef[], row: Record<string, unknown>): Record<string, CellRead> => {
+    const cells: Record<string, CellRead> = {};
+    for (const column of columns) {
+      const suffix = identifierFor('col', column.id).slice(3);
+      cells[column.id] = {
+        value: cellValueFromSql(column.type, row[`v${suffix}`]),
+        state: cellStateFromRow(row[`s${suffix}`] as Record<string, unknown> | null),
+      };
+    }
+    return cells;
+  };
+
+  const rowsByIds = async (datasetId: string, columns: readonly ColumnRef[], rowIds: readonly bigint[]) => {
+    if (rowIds.length === 0) return new Map<string, Record<string, CellRead>>();
+    const list = columns.length > 0 ? `, ${selectList(columns)}` : '';
+    // A literal IN list of integers lets DuckDB use the _row_id index; ids are bigints, never text.
+    const rows = await duckdb.query(
+      `select _row_id${list} from ${datasetTable(datasetId)} where _row_id in (${rowIds.map((id) => id.toString()).join(', ')})`,
+    );
+    return new Map(rows.map((row) => [String(row._row_id), readRow(columns, row)]));
+  };
+
+  const createIndex = (connection: DuckDBConnection, datasetId: string) =>
+    connection.run(`create unique index if not exists ${datasetIndex(datasetId)} on ${datasetTable(datasetId)} (_row_id)`);
+
+  /** ALTERs other than ADD COLUMN refuse to run while an index exists: drop, alter, re-create. */
+  const alterWithoutIndex = (datasetId: string, statements: string[], params: DuckDBValue[][] = []) =>
+    duckdb.withConnection(async (connection) => {
+      await connection.run('begin transaction');
+      try {
+        await connection.run(`drop index if exists ${datasetIndex(datasetId)}`);
+        for (const [index, statement] of statements.entries()) await connection.run(statement, params[index]);
+        await connection.run('commit');
+      } catch (error) {
+        await connection.run('rollback').catch(() => {});
+        throw error;
+      }
+      await createIndex(connection, datasetId);
+    });
+
+  const store = {
+    /** Creates the table with `rows` empty rows (ids 1…rows). */
+    createTable: (datasetId: string, columns: readonly ColumnRef[], rows = 0) =>
+      write(datasetId, () =>
+        duckdb.withConnection(async (connection) => {
+          const list = columns
+            .flatMap((column) => [`null::${sqlType(column.type)} as ${valueColumn(column.id)}`, `null::${CELL_STATE_SQL_TYPE} as ${stateColumn(column.id)}`])
+            .join(', ');
+          await connection.run(
+            `create table ${datasetTable(datasetId)} as select (range + 1)::bigint as _row_id${list ? `, ${list}` : ''} from range(cast(? as bigint))`,
+            [BigInt(rows)],
+          );
+          await connection.run(`create sequence ${datasetSequence(datasetId)} start ${rows + 1}`);
+          await createIndex(connection, datasetId);
+        }),
+      ),
+
+    /**
+     * Finishes a table an import created with CREATE TABLE AS (see import-reader.ts):
+     * sequence after the last id, and the index. Runs on the import's connection.
+     */
+    finishImportedTable: async (connection: DuckDBConnection, datasetId: string, rowCount: number) => {
+      await connection.run(`create sequence ${datasetSequence(datasetId)} start ${rowCount + 1}`);
+      await createIndex(connection, datasetId);
+      bump(datasetId);
+    },
+
+    dropTable: (datasetId: string) =>
+      write(datasetId, async () => {
+        await dropOrderings(datasetId);
+        await duckdb.withConnection(async (connection) => {
+          await connection.run(`drop table if exists ${datasetTable(datasetId)}`);
+          await connection.run(`drop sequence if exists ${datasetSequence(datasetId)}`);
+        });
+      }),
+
+    /** Copies values and states; `columnMap` maps source column ids to the copy's. */
+    duplicateTable: (fromId: string, toId: string, columnMap: ReadonlyMap<string, string>) =>
+      locks.run(fromId, () =>
+        duckdb.withConnection(async (connection) => {
+          const list = [...columnMap].flatMap(([from, to]) => [
+            `${valueColumn(from)} as ${valueColumn(to)}`,
+            `${stateColumn(from)} as ${stateColumn(to)}`,
+          ]);
+          await connection.run(
+            `create table ${datasetTable(toId)} as select _row_id${list.length ? `, ${list.join(', ')}` : ''} from ${datasetTable(fromId)} order by _row_id`,
+          );
+          const [row] = (
+            await connection.runAndReadAll(`select nextval('${identifierFor('ds', fromId)}_seq') as next`)
+          ).getRowObjectsJS();
+          await connection.run(`create sequence ${datasetSequence(toId)} start ${String(row!.next)}`);
+          await createIndex(connection, toId);
+        }),
+      ),
+
+    addColumn: (datasetId: string, column: ColumnRef) =>
+      write(datasetId, () =>
+        duckdb.transaction(async (connection) => {
+          await connection.run(`alter table ${datasetTable(datasetId)} add column ${valueColumn(column.id)} ${sqlType(column.type)}`);
+          await connection.run(`alter table ${datasetTable(datasetId)} add column ${stateColumn(column.id)} ${CELL_STATE_SQL_TYPE}`);
+        }),
+      ),
+
+    /** Copies the values of one column into a new column (states are not copied). */
+    copyColumnValues: (datasetId: string, fromColumnId: string, toColumnId: string) =>
+      write(datasetId, () =>
+        duckdb.run(`update ${datasetTable(datasetId)} set ${valueColumn(toColumnId)} = ${valueColumn(fromColumnId)}`),
+      ),
+
+    dropColumn: (datasetId: string, columnId: string) =>
+      write(datasetId, async () => {
+        await dropOrderings(datasetId);
+        await alterWithoutIndex(datasetId, [
+          `alter table ${datasetTable(datasetId)} drop column ${valueColumn(columnId)}`,
+          `alter table ${datasetTable(datasetId)} drop column ${stateColumn(columnId)}`,
+        ]);
+      }),
+
+    /**
+     * Casts a column to a new type. Cells whose value does not convert become empty with
+     * status `error` and their old text in `state.raw`: reported, and nothing lost.
+     */
+    changeColumnType: (datasetId: string, columnId: string, to: ColumnType, reportLimit = 100) =>
+      write(datasetId, async (): Promise<TypeChangeResult> => {
+        await dropOrderings(datasetId);
+        const table = datasetTable(datasetId);
+        const value = valueColumn(columnId);
+        const state = stateColumn(columnId);
+        const target = sqlType(to);
+        const failing = `${value} is not null and try_cast(${value} as ${target}) is null`;
+        const [{ failed }] = (await duckdb.query<{ failed: bigint }>(`select count(*) as failed from ${table} where ${failing}`)) as [
+          { failed: bigint },
+        ];
+        const failures = await duckdb.query<{ _row_id: bigint; raw: string }>(
+          `select _row_id, cast(${value} as varchar) as raw from ${table} where ${failing} order by _row_id limit ${reportLimit}`,
+        );
+        const errorState = `struct_pack(status := 'error', version := coalesce(${state}.version, 0) + 1, validated := false,
+          error := ?, raw := cast(${value} as varchar), input_hash := ${state}.input_hash, prompt_hash := ${state}.prompt_hash,
+          model := ${state}.model, input_tokens := ${state}.input_tokens, output_tokens := ${state}.output_tokens,
+          cost_nano_usd := ${state}.cost_nano_usd, latency_ms := ${state}.latency_ms, attempts := ${state}.attempts,
+          sources := ${state}.sources, updated_at := cast(current_timestamp as varchar))::${CELL_STATE_SQL_TYPE}`;
+        // DuckDB refuses an ALTER after an UPDATE of the same table in one transaction: the
+        // failing cells keep their text in state.raw first, then the column changes type.
+        if (Number(failed) > 0) await duckdb.run(`update ${table} set ${state} = ${errorState} where ${failing}`, [`Could not convert the value to ${to}`]);
+        await alterWithoutIndex(datasetId, [`alter table ${table} alter ${value} type ${target} using try_cast(${value} as ${target})`]);
+        return {
+          failed: Number(failed),
+          failures: failures.map((row) => ({ rowId: String(row._row_id), raw: row.raw })),
+        };
+      }),
+
+    /** Appends rows; returns their new ids in order. Values are validated against column types. */
+    appendRows: (datasetId: string, columns: readonly ColumnRef[], rows: readonly Record<string, CellValue>[]) =>
+      write(datasetId, async () => {
+        if (rows.length === 0) return [] as string[];
+        const lists = columns.map((column) =>
+          textList(rows.map((row, index) => cellValueToText(column.type, row[column.id], `rows.${index}.${column.id}`))),
+        );
+        const targets = ['_row_id', ...columns.map((column) => valueColumn(column.id))].join(', ');
+        const sources = [
+          `nextval('${identifierFor('ds', datasetId)}_seq')`,
+          ...columns.map((_, index) => `cast(v${index} as ${sqlType(columns[index]!.type)})`),
+        ];
+        const unnests =
+          columns.length > 0
+            ? `from (select ${columns.map((_, index) => `unnest(${TEXT_LIST}) as v${index}`).join(', ')}) u`
+            : `from range(${rows.length})`;
+        const inserted = await duckdb.query<{ _row_id: bigint }>(
+          `insert into ${datasetTable(datasetId)} (${targets}) select ${sources.join(', ')} ${unnests} returning _row_id`,
+          lists,
+        );
+        return inserted.map((row) => String(row._row_id));
+      }),
+
+    /** Deletes many rows in one statement; no other row changes (ids are never renumbered). */
+    deleteRows: (datasetId: string, rowIds: readonly bigint[]) =>
+      write(datasetId, async () => {
+        if (rowIds.length === 0) return 0;
+        return duckdb.run(`delete from ${datasetTable(datasetId)} where _row_id in (select unnest(?::bigint[]))`, [
+          listValue([...rowIds]),
+        ]);
+      }),
+
+    /**
+     * Writes cells of one column if each cell's version is still the one the writer saw.
+     * Under the dataset lock: read versions, decide, write the winners in one statement.
+     * A loser gets the current value and version back (the API answers 409 with them).
+     */
+    compareAndSetCells: (datasetId: string, column: ColumnRef, writes: readonly CellWrite[]) =>
+      write(datasetId, async (): Promise<CompareAndSetResult> => {
+        if (writes.length === 0) return { applied: [], conflicts: [] };
+        const current = await rowsByIds(datasetId, [column], writes.map((entry) => entry.rowId));
+        const conflicts: CellConflict[] = [];
+        const accepted: { write: CellWrite; text: string | null; keep: boolean; state: CellState; value: CellValue }[] = [];
+        const now = new Date().toISOString();
+        for (const entry of writes) {
+          const cells = current.get(entry.rowId.toString());
+          const cell = cells?.[column.id];
+          if (!cell || cell.state.version !== entry.expectedVersion) {
+            conflicts.push({ rowId: entry.rowId.toString(), current: cell });
+            continue;
+          }
+          const keep = entry.value === undefined;
+          const text = keep ? null : cellValueToText(column.type, entry.value, 'value');
+          const state: CellState = {
+            ...(cell.state.version === 0 ? EMPTY_CELL_STATE : cell.state),
+            ...entry.state,
+            version: cell.state.version + 1,
+            updatedAt: now,
+          };
+          const value = keep ? cell.value : cellValueFromSql(column.type, text);
+          accepted.push({ write: entry, text, keep, state, value });
+        }
+        if (accepted.length > 0) {
+          const table = datasetTable(datasetId);
+          const target = valueColumn(column.id);
+          const state = stateColumn(column.id);
+          const changed = await duckdb.run(
+            `update ${table} set ${target} = case when u.keep then ${table}.${target} else cast(u.value as ${sqlType(column.type)}) end,
+               ${state} = cast(u.state as json)::${CELL_STATE_SQL_TYPE}
+             from (select unnest(?::bigint[]) as row_id, unnest(?::bigint[]) as expected, unnest(?::boolean[]) as keep,
+                          unnest(${TEXT_LIST}) as value, unnest(${TEXT_LIST}) as state) u
+             where ${table}._row_id = u.row_id and coalesce(${table}.${state}.version, 0) = u.expected`,
+            [
+              listValue(accepted.map((entry) => entry.write.rowId)),
+              listValue(accepted.map((entry) => BigInt(entry.write.expectedVersion))),
+              listValue(accepted.map((entry) => entry.keep)),
+              textList(accepted.map((entry) => entry.text)),
+              textList(accepted.map((entry) => cellStateToJson(entry.state))),
+            ],
+          );
+          // Nobody else writes this dataset while we hold its lock; a mismatch is a bug.
+          if (changed !== accepted.length) throw conflict('Cells changed during a compare-and-set');
+        }
+        return {
+          applied: accepted.map((entry) => ({
+            rowId: entry.write.rowId.toString(),
+            version: entry.state.version,
+            value: entry.value,
+            state: entry.state,
+          })),
+          conflicts,
+        };
+      }),
+
+    /**
+     * Recomputes a formula column from a checked DuckDB expression (sheet-formula.ts), for the
+     * given rows or all. A row whose expression fails gets NULL.
+     */
+    recomputeFormula: (datasetId: string, column: ColumnRef, expression: string, rowIds?: readonly bigint[]) =>
+      write(datasetId, () => {
+        const table = datasetTable(datasetId);
+        const only = rowIds ? ` where _row_id in (select unnest(?::bigint[]))` : '';
+        return duckdb.run(
+          `update ${table} set ${valueColumn(column.id)} = try_cast(try(${expression}) as ${sqlType(column.type)})${only}`,
+          rowIds ? [listValue([...rowIds])] : [],
+        );
+      }),
+
+    readCells: (datasetId: string, columns: readonly ColumnRef[], rowIds: readonly bigint[]) => rowsByIds(datasetId, columns, rowIds),
+
+    rowCount: async (datasetId: string) => {
+      const [row] = await duckdb.query<{ n: bigint }>(`select count(*) as n from ${datasetTable(datasetId)}`);
+      return Number(row?.n ?? 0);
+    },
+
+    /**
+     * A window of rows in any order and filter. Ordinals are computed: from the offset, or
+     * (keyset) by counting the matching rows before the cursor. Large sorted or filtered
+     * views are served from a cached ordering (row ids by position) so a window at any offset
+     * costs an index lookup, not a sort.
+     */
+    window: async (datasetId: string, all: readonly ColumnRef[], query: WindowQuery): Promise<WindowResult> => {
+      const byId = new Map(all.map((column) => [column.id, column]));
+      const columns = query.columns ? query.columns.map((id) => {
+        const column = byId.get(id);
+        if (!column) throw validationError(`Unknown column ${id}`, [{ path: 'columns', message: 'unknown column' }]);
+        return column;
+      }) : all;
+      const where = whereClause(byId, query.filters, query.search);
+      const order = orderClause(byId, query.sort);
+      const table = datasetTable(datasetId);
+      const list = columns.length > 0 ? `, ${selectList(columns)}` : '';
+
+      if (query.afterRowId !== undefined) {
+        if (query.sort.length > 0) throw validationError('afterRowId pages only the default order; use offset with sort');
+        const after = BigInt(query.afterRowId);
+        const [counts] = await duckdb.query<{ total: bigint; before: bigint }>(
+          `select count(*) as total, count(*) filter (where _row_id <= ?) as before from ${table} where ${where.sql}`,
+          [after, ...where.params],
+        );
+        const rows = await duckdb.query(
+          `select _row_id${list} from ${table} where _row_id > ? and ${where.sql} order by _row_id limit ${query.limit}`,
+          [after, ...where.params],
+        );
+        const before = Number(counts?.before ?? 0);
+        return {
+          total: Number(counts?.total ?? 0),
+          rows: rows.map((row, index) => ({ rowId: String(row._row_id), ordinal: before + index + 1, cells: readRow(columns, row) })),
+        };
+      }
+
+      const [count] = await duckdb.query<{ n: bigint }>(`select count(*) as n from ${table} where ${where.sql}`, where.params);
+      const total = Number(count?.n ?? 0);
+      const defaultOrder = query.sort.length === 0;
+      if (total <= threshold || (defaultOrder && query.offset === 0)) {
+        const rows = await duckdb.query(
+          `select _row_id${list} from ${table} where ${where.sql} order by ${order} limit ${query.limit} offset ${query.offset}`,
+          where.params,
+        );
+        return {
+          total,
+          rows: rows.map((row, index) => ({ rowId: String(row._row_id), ordinal: query.offset + index + 1, cells: readRow(columns, row) })),
+        };
+      }
+
+      await ensureCache();
+      const version = versions.get(datasetId) ?? 0;
+      const key = JSON.stringify([datasetId, where, order]);
+      let ordering = orderings.get(key);
+      if (ordering && ordering.version !== version) {
+        orderings.delete(key);
+        await duckdb.run(`drop table if exists ${CACHE_DB}.${quoteIdentifier(ordering.table)}`);
+        ordering = undefined;
+      }
+      if (!ordering) {
+        const name = identifierFor('tmp', uuidv7());
+        await duckdb.run(
+          `create table ${CACHE_DB}.${quoteIdentifier(name)} as select row_number() over (order by ${order}) as ord, _row_id from ${table} where ${where.sql} order by ord`,
+          where.params,
+        );
+        ordering = { table: name, total, version, datasetId };
+        orderings.set(key, ordering);
+        while (orderings.size > SORTED_WINDOW_CACHE_ENTRIES) {
+          const [oldestKey, oldest] = orderings.entries().next().value!;
+          orderings.delete(oldestKey);
+          await duckdb.run(`drop table if exists ${CACHE_DB}.${quoteIdentifier(oldest.table)}`);
+        }
+      } else {
+        // Most recently used last.
+        orderings.delete(key);
+        orderings.set(key, ordering);
+      }
+      const ids = await duckdb.query<{ _row_id: bigint }>(
+        `select _row_id from ${CACHE_DB}.${quoteIdentifier(ordering.table)} where ord between ? and ? order by ord`,
+        [BigInt(query.offset + 1), BigInt(query.offset + query.limit)],
+      );
+      const rowIds = ids.map((row) => row._row_id);
+      const cells = await rowsByIds(datasetId, columns, rowIds);
+      return {
+        total: ordering.total,
+        rows: rowIds.flatMap((rowId, index) => {
+          const row = cells.get(rowId.toString());
+          return row ? [{ rowId: rowId.toString(), ordinal: query.offset + index + 1, cells: row }] : [];
+        }),
+      };
+    },
+
+    /** Runs work holding the dataset's write lock (imports into an existing table, formulas). */
+    withWriteLock: <T>(datasetId: string, work: () => Promise<T>) => write(datasetId, work),
+    /** Forget cached orderings (tests, shutdown). */
+    clearCache: () => dropOrderings(),
+  };
+  return store;
+}
+
+export type SheetDataStore = ReturnType<typeof createSheetDataStore>;
