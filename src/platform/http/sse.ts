@@ -1,0 +1,84 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { EventBus, StreamEvent } from '../events.ts';
+
+export const HEARTBEAT_MS = 15_000;
+
+export interface SseOptions {
+  heartbeatMs?: number;
+  bufferLimit?: number;
+}
+
+/** The id a reconnecting client sends (header per the EventSource spec, or `?lastEventId=`). */
+export function lastEventIdOf(request: FastifyRequest): number | undefined {
+  const header = request.headers['last-event-id'];
+  const query = (request.query as Record<string, unknown> | undefined)?.lastEventId;
+  const raw = typeof header === 'string' ? header : typeof query === 'string' ? query : undefined;
+  if (raw === undefined || !/^\d{1,15}$/.test(raw.trim())) return undefined;
+  return Number(raw.trim());
+}
+
+/** One event in the text/event-stream format (WHATWG HTML §9.2): id, event, data lines. */
+export function formatEvent(event: StreamEvent): string {
+  const data = JSON.stringify(event.data).replace(/\n/g, '\\n');
+  return `id: ${event.id}\nevent: ${event.type}\ndata: ${data}\n\n`;
+}
+
+/**
+ * Streams one bus stream to one client over SSE until the client goes away. The connection
+ * only reads: closing it unsubscribes and stops nothing else. Writes respect the socket's
+ * backpressure: while the socket is full, events wait in the subscription's bounded queue
+ * (where they coalesce or turn into `resync`).
+ */
+export function streamToClient(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  bus: EventBus,
+  stream: string,
+  options: SseOptions = {},
+): void {
+  const subscription = bus.subscribe(stream, {
+    ...(lastEventIdOf(request) === undefined ? {} : { lastEventId: lastEventIdOf(request)! }),
+    ...(options.bufferLimit === undefined ? {} : { bufferLimit: options.bufferLimit }),
+  });
+  reply.hijack();
+  const socket = reply.raw;
+  socket.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    'x-request-id': request.id,
+  });
+  // Tells EventSource how long to wait before reconnecting.
+  socket.write('retry: 2000\n\n');
+
+  let waitingForDrain = false;
+  const flush = () => {
+    if (waitingForDrain || subscription.closed) return;
+    const events = subscription.take();
+    if (events.length === 0) return;
+    const ok = socket.write(events.map(formatEvent).join(''));
+    if (!ok) {
+      waitingForDrain = true;
+      socket.once('drain', () => {
+        waitingForDrain = false;
+        flush();
+      });
+    }
+  };
+  subscription.onReady(flush);
+  flush();
+
+  const heartbeat = setInterval(() => {
+    if (!waitingForDrain) socket.write(': heartbeat\n\n');
+  }, options.heartbeatMs ?? HEARTBEAT_MS);
+  heartbeat.unref();
+
+  const close = () => {
+    clearInterval(heartbeat);
+    subscription.close();
+  };
+  request.raw.on('close', close);
+  socket.on('close', close);
+  socket.on('error', close);
+}
