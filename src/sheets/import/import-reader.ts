@@ -1,0 +1,231 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { AppError } from '../../platform/app-error.ts';
+import { CELL_STATE_SQL_TYPE, columnTypeForSqlType, SQL_TYPE_BY_COLUMN_TYPE } from '../sheet-cells.ts';
+import { datasetTable, stateColumn, valueColumn } from '../sheet-query.ts';
+import type { ColumnType } from '../sheet-schema.ts';
+import type { RejectedLine } from './import-convert.ts';
+import type { ImportFormat, TextEncoding } from './import-sniff.ts';
+
+/** How DuckDB should read one prepared file (after any conversion in import-convert.ts). */
+export interface SourceSpec {
+  /** csv (any delimiter) | json lines | json array | parquet. XLSX arrives here as jsonl. */
+  reader: 'csv' | 'jsonl' | 'json' | 'parquet';
+  path: string;
+  csv?: {
+    delimiter?: string | undefined;
+    quote?: string | undefined;
+    escape?: string | undefined;
+    header?: boolean | undefined;
+    encoding?: TextEncoding | undefined;
+  };
+  /** Source column name → DuckDB type to read it as (CSV only: failures become rejects). */
+  readTypes?: Record<string, string>;
+}
+
+export interface SourceColumn {
+  sourceName: string;
+  sqlType: string;
+  inferredType: ColumnType;
+}
+
+export interface TargetColumn {
+  id: string;
+  sourceName: string;
+  type: ColumnType;
+}
+
+// A 10 MB cell is a valid cell; lines up to 32 MiB are read (DuckDB's default is 2 MB).
+const MAX_LINE_BYTES = 32 * 1024 * 1024;
+
+const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
+const quoteName = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+export function readerFor(format: ImportFormat): SourceSpec['reader'] {
+  if (format === 'csv' || format === 'tsv') return 'csv';
+  if (format === 'xlsx' || format === 'jsonl') return 'jsonl';
+  return format;
+}
+
+/** The FROM expression; every option is a literal we produced (paths are our random names). */
+export function sourceSql(spec: SourceSpec, rejects?: { table: string; scan: string }): string {
+  switch (spec.reader) {
+    case 'csv': {
+      const options = [
+        `max_line_size = ${MAX_LINE_BYTES}`,
+        `buffer_size = ${MAX_LINE_BYTES * 2}`,
+        'ignore_errors = true',
+        'strict_mode = false',
+      ];
+      const csv = spec.csv ?? {};
+      if (csv.delimiter !== undefined) options.push(`delim = ${literal(csv.delimiter)}`);
+      if (csv.quote !== undefined) options.push(`quote = ${literal(csv.quote)}`);
+      if (csv.escape !== undefined) options.push(`escape = ${literal(csv.escape)}`);
+      if (csv.header !== undefined) options.push(`header = ${csv.header}`);
+      if (csv.encoding !== undefined) options.push(`encoding = ${literal(csv.encoding)}`);
+      if (rejects) options.push('store_rejects = true', `rejects_table = ${literal(rejects.table)}`, `rejects_scan = ${literal(rejects.scan)}`);
+      const types = Object.entries(spec.readTypes ?? {});
+      if (types.length > 0) options.push(`types = {${types.map(([name, type]) => `${literal(name)}: ${literal(type)}`).join(', ')}}`);
+      return `read_csv(${literal(spec.path)}, ${options.join(', ')})`;
+    }
+    case 'jsonl':
+      return `read_json(${literal(spec.path)}, format = 'newline_delimited', maximum_object_size = ${MAX_LINE_BYTES}, sample_size = -1)`;
+    case 'json':
+      return `read_json(${literal(spec.path)}, format = 'array', maximum_object_size = ${MAX_LINE_BYTES * 32}, sample_size = -1)`;
+    case 'parquet':
+      return `read_parquet(${literal(spec.path)})`;
+  }
+}
+
+export async function describeSource(connection: DuckDBConnection, spec: SourceSpec): Promise<SourceColumn[]> {
+  const reader = await connection.runAndReadAll(`describe select * from ${sourceSql(spec)}`);
+  return (reader.getRowObjectsJS() as { column_name: string; column_type: string }[]).map((row) => ({
+    sourceName: row.column_name,
+    sqlType: row.column_type,
+    inferredType: columnTypeForSqlType(row.column_type),
+  }));
+}
+
+/** The CSV dialect DuckDB's sniffer finds, shown so the user can override it. */
+export async function sniffCsv(connection: DuckDBConnection, spec: SourceSpec) {
+  const csv = spec.csv ?? {};
+  const options = [`max_line_size = ${MAX_LINE_BYTES}`, `buffer_size = ${MAX_LINE_BYTES * 2}`, 'strict_mode = false'];
+  if (csv.encoding) options.push(`encoding = ${literal(csv.encoding)}`);
+  if (csv.delimiter !== undefined) options.push(`delim = ${literal(csv.delimiter)}`);
+  const reader = await connection.runAndReadAll(`select "Delimiter" as delimiter, "Quote" as quote, "Escape" as escape, "HasHeader" as header from sniff_csv(${literal(spec.path)}, ${options.join(', ')})`);
+  const row = reader.getRowObjectsJS()[0] as { delimiter: string; quote: string; escape: string; header: boolean } | undefined;
+  return row ? { delimiter: row.delimiter, quote: row.quote, escape: row.escape, header: row.header, encoding: csv.encoding ?? 'utf-8' } : undefined;
+}
+
+export async function sampleRows(connection: DuckDBConnection, spec: SourceSpec, limit = 20) {
+  const reader = await connection.runAndReadAll(`select * from ${sourceSql(spec)} limit ${limit}`);
+  return reader.getRowObjectsJson() as Record<string, unknown>[];
+}
+
+function castExpression(column: TargetColumn, source: SourceColumn | undefined): string {
+  const name = quoteName(column.sourceName);
+  const target = SQL_TYPE_BY_COLUMN_TYPE[column.type];
+  if (source && source.sqlType.toUpperCase() === target) return name;
+  if (column.type === 'json') return `to_json(${name})`;
+  if (column.type === 'text') return `cast(${name} as varchar)`;
+  return `try_cast(${name} as ${target})`;
+}
+
+export interface ImportProgress {
+  /** 0–100 (DuckDB's own estimate), or -1 when unknown. */
+  percentage: number;
+  elapsedMs: number;
+}
+
+export interface ImportOutcome {
+  rows: number;
+  rejected: number;
+  rejects: RejectedLine[];
+  /** Source columns read as text after their inferred type failed on some lines. */
+  widened: string[];
+}
+
+const interrupted = (error: unknown) => /interrupt/i.test(error instanceof Error ? error.message : String(error));
+
+/**
+ * Creates the dataset's table from the source in one transaction: `_row_id` 1…N in file
+ * order, one value and one state column per target column. Malformed CSV lines are skipped and
+ * collected (line number and reason); if more than `maxBadShare` of the lines are bad, the
+ * transaction rolls back and nothing is written. `signal` interrupts the running statement.
+ */
+export async function importIntoTable(
+  connection: DuckDBConnection,
+  options: {
+    datasetId: string;
+    spec: SourceSpec;
+    sources: readonly SourceColumn[];
+    targets: readonly TargetColumn[];
+    maxBadShare: number;
+    /** Lines already rejected before DuckDB read the file (JSONL checks). */
+    preRejected?: { count: number; rejects: RejectedLine[] };
+    signal?: AbortSignal | undefined;
+    onProgress?: ((progress: ImportProgress) => void) | undefined;
+    finish: (connection: DuckDBConnection, rows: number) => Promise<void>;
+  },
+): Promise<ImportOutcome> {
+  const started = Date.now();
+  const sourceByName = new Map(options.sources.map((column) => [column.sourceName, column]));
+  const rejectsTable = `rejects_${options.datasetId.replaceAll('-', '')}`;
+  const rejectsScan = `rejects_scan_${options.datasetId.replaceAll('-', '')}`;
+  const isCsv = options.spec.reader === 'csv';
+  const widened: string[] = [];
+  let spec = options.spec;
+
+  const onAbort = () => connection.interrupt();
+  options.signal?.addEventListener('abort', onAbort);
+  const timer = setInterval(() => {
+    const progress = connection.progress;
+    options.onProgress?.({ percentage: progress.percentage, elapsedMs: Date.now() - started });
+  }, 250);
+  timer.unref();
+
+  try {
+    for (let attempt = 0; ; attempt++) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      await connection.run('begin transaction');
+      try {
+        const list = options.targets.flatMap((column) => [
+          `${castExpression(column, sourceByName.get(column.sourceName))} as ${valueColumn(column.id)}`,
+          `null::${CELL_STATE_SQL_TYPE} as ${stateColumn(column.id)}`,
+        ]);
+        const rejects = isCsv ? { table: rejectsTable, scan: rejectsScan } : undefined;
+        await connection.run(
+          `create table ${datasetTable(options.datasetId)} as select (row_number() over ())::bigint as _row_id${list.length ? `, ${list.join(', ')}` : ''} from ${sourceSql(spec, rejects)}`,
+        );
+        const count = await connection.runAndReadAll(`select count(*) as n from ${datasetTable(options.datasetId)}`);
+        const rows = Number((count.getRowObjectsJS()[0] as { n: bigint }).n);
+        let rejected = options.preRejected?.count ?? 0;
+        const collected: RejectedLine[] = [...(options.preRejected?.rejects ?? [])];
+        if (isCsv) {
+          const summary = await connection.runAndReadAll(
+            `select count(distinct line) as n, list(distinct column_name) filter (where error_type = 'CAST') as cast_columns from ${rejectsTable}`,
+          );
+          const row = summary.getRowObjectsJS()[0] as { n: bigint; cast_columns: string[] | null };
+          const castColumns = (row.cast_columns ?? []).filter((name) => name && !(spec.readTypes ?? {})[name] && !widened.includes(name));
+          if (castColumns.length > 0 && attempt < 2) {
+            // DuckDB inferred a type from a sample that later lines break: read those as text.
+            await connection.run('rollback');
+            await connection.run(`drop table if exists ${rejectsTable}`).catch(() => {});
+            await connection.run(`drop table if exists ${rejectsScan}`).catch(() => {});
+            widened.push(...castColumns);
+            spec = { ...spec, readTypes: { ...spec.readTypes, ...Object.fromEntries(castColumns.map((name) => [name, 'VARCHAR'])) } };
+            continue;
+          }
+          rejected += Number(row.n);
+          const first = await connection.runAndReadAll(
+            `select line, any_value(error_type) as error_type, any_value(error_message) as message, any_value(csv_line) as text from ${rejectsTable} group by line order by line limit 100`,
+          );
+          for (const entry of first.getRowObjectsJS() as { line: bigint; error_type: string; message: string; text: string | null }[]) {
+            if (collected.length >= 100) break;
+            collected.push({ line: Number(entry.line), reason: `${entry.error_type}: ${entry.message}`.slice(0, 300), ...(entry.text ? { text: entry.text.slice(0, 200) } : {}) });
+          }
+        }
+        const total = rows + rejected;
+        if (total > 0 && rejected / total > options.maxBadShare) {
+          throw new AppError('VALIDATION_ERROR', `${rejected} of ${total} lines are malformed (more than ${Math.round(options.maxBadShare * 1000) / 10}%); nothing was imported`, {
+            details: { rejected, total, rejects: collected },
+          });
+        }
+        await options.finish(connection, rows);
+        await connection.run('commit');
+        return { rows, rejected, rejects: collected.sort((a, b) => a.line - b.line).slice(0, 100), widened };
+      } catch (error) {
+        await connection.run('rollback').catch(() => {});
+        if (options.signal?.aborted && interrupted(error)) throw options.signal.reason;
+        throw error;
+      } finally {
+        if (isCsv) {
+          await connection.run(`drop table if exists ${rejectsTable}`).catch(() => {});
+          await connection.run(`drop table if exists ${rejectsScan}`).catch(() => {});
+        }
+      }
+    }
+  } finally {
+    clearInterval(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}

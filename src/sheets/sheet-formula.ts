@@ -1,0 +1,94 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { AppError, validationError } from '../platform/app-error.ts';
+import { identifierFor } from '../platform/duckdb/duckdb-identifiers.ts';
+import { valueColumn } from './sheet-query.ts';
+
+/**
+ * Formula columns: a DuckDB expression over other columns, written with `{{Column Name}}`
+ * references (`upper({{City}}) || ' ' || {{Country}}`). Stored with the references resolved
+ * to column ids (`{{#<id>}}`), so renaming a column never breaks a formula; shown back with
+ * the current names. Compiled to SQL over our own column identifiers and checked on DuckDB's
+ * own syntax tree: one expression, no subqueries, no table functions, no other columns.
+ */
+const REFERENCE = /\{\{\s*([^{}]+?)\s*\}\}/g;
+const STORED_REFERENCE = /\{\{#([0-9a-f-]{36})\}\}/g;
+const REFUSED_FUNCTIONS = /^(read_|glob$|getenv$|current_setting$|query|duckdb_|pragma_|nextval$|currval$|setseed$|json_execute_serialized_sql$|file_)/i;
+
+export interface FormulaColumn {
+  id: string;
+  name: string;
+}
+
+/** `{{Name}}` → `{{#id}}`; unknown names are a validation error naming them. */
+export function storeFormula(text: string, columns: readonly FormulaColumn[]): { stored: string; inputs: string[] } {
+  const byName = new Map(columns.map((column) => [column.name.toLowerCase(), column]));
+  const inputs = new Set<string>();
+  const unknown: string[] = [];
+  const stored = text.replace(REFERENCE, (_, name: string) => {
+    const column = byName.get(name.trim().toLowerCase());
+    if (!column) {
+      unknown.push(name.trim());
+      return '';
+    }
+    inputs.add(column.id);
+    return `{{#${column.id}}}`;
+  });
+  if (unknown.length > 0) {
+    throw validationError(`Formula refers to unknown columns: ${unknown.join(', ')}`, [{ path: 'formula', message: 'unknown column' }]);
+  }
+  return { stored, inputs: [...inputs] };
+}
+
+/** `{{#id}}` → `{{Current Name}}`, for display. */
+export function displayFormula(stored: string, columns: readonly FormulaColumn[]): string {
+  const names = new Map(columns.map((column) => [column.id, column.name]));
+  return stored.replace(STORED_REFERENCE, (_, id: string) => `{{${names.get(id) ?? 'deleted column'}}}`);
+}
+
+export function formulaInputs(stored: string): string[] {
+  return [...new Set([...stored.matchAll(STORED_REFERENCE)].map((match) => match[1]!))];
+}
+
+/** `{{#id}}` → the column's DuckDB identifier. */
+export function compileFormula(stored: string): string {
+  return stored.replace(STORED_REFERENCE, (_, id: string) => valueColumn(id));
+}
+
+/** Parses `select (<expression>)` and refuses anything but a plain expression over our columns. */
+export async function checkFormula(connection: DuckDBConnection, compiled: string, allowedColumnIds: readonly string[]): Promise<void> {
+  const allowed = new Set(allowedColumnIds.map((id) => identifierFor('col', id)));
+  const refuse = (message: string) => validationError(message, [{ path: 'formula', message }]);
+  const statements = await connection.extractStatements(`select (${compiled}) as value`).catch((error: unknown) => {
+    throw new AppError('VALIDATION_ERROR', 'Formula does not parse', { cause: error, details: { issues: [{ path: 'formula', message: 'does not parse' }] } });
+  });
+  if (statements.count !== 1) throw refuse('A formula is one expression');
+  const parsed = `select (${compiled}) as value`;
+  const reader = await connection.runAndReadAll(`select json_serialize_sql('${parsed.replaceAll("'", "''")}') as ast`);
+  const ast = JSON.parse(String(reader.getRowObjectsJS()[0]?.ast)) as Record<string, unknown>;
+  if (ast.error) throw refuse('Formula does not parse as an expression');
+  const statement = (ast.statements as Record<string, unknown>[])[0]!;
+  const node = statement.node as Record<string, unknown>;
+  if (node.type !== 'SELECT_NODE' || node.from_table && (node.from_table as Record<string, unknown>).type !== 'EMPTY') {
+    throw refuse('A formula is one expression');
+  }
+  const visit = (value: unknown) => {
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item);
+      return;
+    }
+    if (!value || typeof value !== 'object') return;
+    const object = value as Record<string, unknown>;
+    if (object.class === 'SUBQUERY') throw refuse('Subqueries are not allowed in a formula');
+    if (object.type === 'TABLE_FUNCTION' || object.type === 'BASE_TABLE') throw refuse('Tables are not allowed in a formula');
+    if (object.class === 'FUNCTION' && typeof object.function_name === 'string' && REFUSED_FUNCTIONS.test(object.function_name)) {
+      throw refuse(`Function ${object.function_name} is not allowed in a formula`);
+    }
+    if (object.class === 'COLUMN_REF') {
+      const names = object.column_names as string[];
+      const name = names.at(-1)?.toLowerCase() ?? '';
+      if (names.length !== 1 || !allowed.has(name)) throw refuse('A formula may only refer to columns as {{Column Name}}');
+    }
+    for (const child of Object.values(object)) visit(child);
+  };
+  visit(node.select_list);
+}

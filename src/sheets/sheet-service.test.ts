@@ -1,0 +1,203 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestStorage, openTestPlatform, type TestPlatform, type TestStorage } from '../../test/test-platform.ts';
+import type { Actor } from '../auth/actor.ts';
+import { uuidv7 } from '../platform/ids.ts';
+import { datasetStream } from './sheet-service.ts';
+import { insertProject, sheetsOn, testActor } from './sheet-test-helpers.ts';
+
+describe('sheet service', () => {
+  let storage: TestStorage;
+  let platform: TestPlatform;
+  let module: ReturnType<typeof sheetsOn>;
+  let editor: Actor;
+  let viewer: Actor;
+  let projectId: string;
+
+  beforeAll(async () => {
+    storage = await createTestStorage();
+    platform = await openTestPlatform(storage);
+    module = sheetsOn(platform);
+    editor = testActor();
+    viewer = testActor();
+    projectId = await insertProject(platform, editor.userId);
+    module.access.grant(editor.userId, projectId, 'editor');
+    module.access.grant(viewer.userId, projectId, 'viewer');
+  });
+  afterAll(async () => {
+    await platform.close();
+    await storage.dispose();
+  });
+
+  const create = () =>
+    module.sheets.createDataset(editor, projectId, {
+      name: '  People  ',
+      rows: 3,
+      columns: [
+        { name: 'Name', type: 'text' },
+        { name: 'Age', type: 'integer' },
+      ],
+    });
+
+  it('creates, lists, renames and duplicates datasets; checks access first', async () => {
+    const dataset = await create();
+    expect(dataset).toMatchObject({ name: 'People', rowCount: 3, status: 'ready' });
+    expect(dataset.columns.map((column) => [column.name, column.type, column.position])).toEqual([
+      ['Name', 'text', 0],
+      ['Age', 'integer', 1],
+    ]);
+    await expect(module.sheets.createDataset(viewer, projectId, { name: 'x' })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(module.sheets.listDatasets(testActor(), projectId)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(module.sheets.getDataset(editor, uuidv7(), dataset.id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(module.sheets.renameDataset(editor, projectId, dataset.id, 'bad\u0000name')).rejects.toMatchObject({ name: 'ZodError' });
+    const renamed = await module.sheets.renameDataset(editor, projectId, dataset.id, 'Folks');
+    expect(renamed.name).toBe('Folks');
+    const rows = await module.sheets.readWindow(editor, projectId, dataset.id, {});
+    await module.sheets.editCell(editor, projectId, dataset.id, { rowId: BigInt(rows.rows[0]!.rowId), columnId: dataset.columns[0]!.id, expectedVersion: 0, value: 'Ada' });
+    const copy = await module.sheets.duplicateDataset(editor, projectId, dataset.id);
+    expect(copy).toMatchObject({ name: 'Folks (copy)', rowCount: 3 });
+    const copied = await module.sheets.readWindow(editor, projectId, copy.id, {});
+    expect(copied.rows[0]!.cells[copy.columns[0]!.id]).toMatchObject({ value: 'Ada', version: 1 });
+    const list = await module.sheets.listDatasets(viewer, projectId);
+    expect(list.map((item) => item.id)).toEqual(expect.arrayContaining([dataset.id, copy.id]));
+  });
+
+  it('soft-deletes, restores, and purges after the retention window', async () => {
+    const dataset = await create();
+    await module.sheets.deleteDataset(editor, projectId, dataset.id);
+    await expect(module.sheets.getDataset(editor, projectId, dataset.id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect((await module.sheets.listDatasets(editor, projectId, { deleted: true })).map((item) => item.id)).toContain(dataset.id);
+    await module.sheets.restoreDataset(editor, projectId, dataset.id);
+    expect((await module.sheets.getDataset(editor, projectId, dataset.id)).rowCount).toBe(3);
+    await module.sheets.deleteDataset(editor, projectId, dataset.id);
+    expect(await module.sheets.purgeExpiredDatasets(new Date())).toBe(0);
+    const later = new Date(Date.now() + (platform.config.sheets.retentionDays + 1) * 86_400_000);
+    expect(await module.sheets.purgeExpiredDatasets(later)).toBeGreaterThanOrEqual(1);
+    await expect(module.sheets.restoreDataset(editor, projectId, dataset.id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(module.data.rowCount(dataset.id)).rejects.toThrow();
+  });
+
+  it('manages columns: unique trimmed names, reorder, hide, duplicate, type change, delete', async () => {
+    const dataset = await create();
+    const [name, age] = dataset.columns;
+    await expect(module.sheets.addColumn(editor, projectId, dataset.id, { name: ' name ' })).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(module.sheets.addColumn(editor, projectId, dataset.id, { name: 'x'.repeat(201) })).rejects.toMatchObject({ name: 'ZodError' });
+    const city = await module.sheets.addColumn(editor, projectId, dataset.id, { name: 'City', position: 0 });
+    let current = await module.sheets.getDataset(editor, projectId, dataset.id);
+    expect(current.columns.map((column) => column.name)).toEqual(['City', 'Name', 'Age']);
+    await module.sheets.reorderColumns(editor, projectId, dataset.id, [name!.id, age!.id, city.id]);
+    await module.sheets.updateColumn(editor, projectId, dataset.id, city.id, { hidden: true, name: 'Town' });
+    current = await module.sheets.getDataset(editor, projectId, dataset.id);
+    expect(current.columns.map((column) => [column.name, column.hidden])).toEqual([
+      ['Name', false],
+      ['Age', false],
+      ['Town', true],
+    ]);
+    const window = await module.sheets.readWindow(editor, projectId, dataset.id, {});
+    expect(Object.keys(window.rows[0]!.cells)).toEqual([name!.id, age!.id]);
+    const rowId = BigInt(window.rows[0]!.rowId);
+    await module.sheets.editCell(editor, projectId, dataset.id, { rowId, columnId: name!.id, expectedVersion: 0, value: '42' });
+    await module.sheets.editCell(editor, projectId, dataset.id, { rowId: rowId + 1n, columnId: name!.id, expectedVersion: 0, value: 'forty' });
+    const copy = await module.sheets.duplicateColumn(editor, projectId, dataset.id, name!.id);
+    expect(copy.name).toBe('Name (copy)');
+    const changed = await module.sheets.updateColumn(editor, projectId, dataset.id, copy.id, { type: 'integer' });
+    expect(changed.conversion).toEqual({ failed: 1, failures: [{ rowId: String(rowId + 1n), raw: 'forty' }] });
+    const after = await module.sheets.readWindow(editor, projectId, dataset.id, { columns: [copy.id] });
+    expect(after.rows[0]!.cells[copy.id]).toMatchObject({ value: 42 });
+    expect(after.rows[1]!.cells[copy.id]).toMatchObject({ value: null, status: 'error', raw: 'forty' });
+    await module.sheets.deleteColumn(editor, projectId, dataset.id, copy.id);
+    expect((await module.sheets.getDataset(editor, projectId, dataset.id)).columns).toHaveLength(3);
+  });
+
+  it('edits cells with compare-and-set: 409 with the current value and version, events to viewers', async () => {
+    const dataset = await create();
+    const [name] = dataset.columns;
+    const subscription = module.events.subscribe(datasetStream(dataset.id));
+    const edited = await module.sheets.editCell(editor, projectId, dataset.id, { rowId: 1n, columnId: name!.id, expectedVersion: 0, value: 'Ada' });
+    expect(edited).toMatchObject({ value: 'Ada', version: 1, status: 'done', validated: true });
+    await expect(
+      module.sheets.editCell(editor, projectId, dataset.id, { rowId: 1n, columnId: name!.id, expectedVersion: 0, value: 'Bob' }),
+    ).rejects.toMatchObject({ code: 'CONFLICT', details: { current: { value: 'Ada', version: 1 } } });
+    await expect(module.sheets.editCell(viewer, projectId, dataset.id, { rowId: 1n, columnId: name!.id, expectedVersion: 1, value: 'x' })).rejects.toMatchObject({
+      code: 'FORBIDDEN',
+    });
+    await expect(module.sheets.editCell(editor, projectId, dataset.id, { rowId: 999n, columnId: name!.id, expectedVersion: 0, value: 'x' })).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    const events = subscription.take();
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ type: 'cells-update', data: { columnId: name!.id, cells: [{ rowId: '1', value: 'Ada', version: 1 }] } });
+    subscription.close();
+  });
+
+  it('appends and deletes rows; formula columns follow their inputs', async () => {
+    const dataset = await create();
+    const [name, age] = dataset.columns;
+    const formula = await module.sheets.addColumn(editor, projectId, dataset.id, {
+      name: 'Label',
+      formula: "upper({{Name}}) || ' (' || cast({{age}} as varchar) || ')'",
+    });
+    expect(formula).toMatchObject({ kind: 'formula', formula: "upper({{Name}}) || ' (' || cast({{Age}} as varchar) || ')'" });
+    const { rowIds } = await module.sheets.appendRows(editor, projectId, dataset.id, [{ [name!.id]: 'ada', [age!.id]: 36 }]);
+    let window = await module.sheets.readWindow(editor, projectId, dataset.id, { afterRowId: '3' });
+    expect(window.rows[0]!.cells[formula.id]!.value).toBe('ADA (36)');
+    await module.sheets.editCell(editor, projectId, dataset.id, { rowId: BigInt(rowIds[0]!), columnId: age!.id, expectedVersion: 0, value: 37 });
+    window = await module.sheets.readWindow(editor, projectId, dataset.id, { afterRowId: '3' });
+    expect(window.rows[0]!.cells[formula.id]!.value).toBe('ADA (37)');
+    // A rename keeps the formula working (references are stored by id).
+    await module.sheets.updateColumn(editor, projectId, dataset.id, name!.id, { name: 'Full name' });
+    const shown = await module.sheets.getDataset(editor, projectId, dataset.id);
+    expect(shown.columns.find((column) => column.id === formula.id)!.formula).toContain('{{Full name}}');
+    await expect(module.sheets.deleteColumn(editor, projectId, dataset.id, name!.id)).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(module.sheets.addColumn(editor, projectId, dataset.id, { name: 'Bad', formula: '(select 1)' })).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+    await expect(module.sheets.addColumn(editor, projectId, dataset.id, { name: 'Bad', formula: "read_csv('/etc/passwd')" })).rejects.toMatchObject({
+      code: 'VALIDATION_ERROR',
+    });
+    await expect(module.sheets.updateColumn(editor, projectId, dataset.id, formula.id, { formula: '{{Label}}' })).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+    const { deleted } = await module.sheets.deleteRows(editor, projectId, dataset.id, [1n, 2n, BigInt(rowIds[0]!)]);
+    expect(deleted).toBe(3);
+    window = await module.sheets.readWindow(editor, projectId, dataset.id, {});
+    expect(window.rows.map((row) => [row.rowId, row.ordinal])).toEqual([['3', 1]]);
+  });
+
+  it('runs read-only SQL over one dataset and refuses everything else', async () => {
+    const dataset = await create();
+    const other = await create();
+    const [name] = dataset.columns;
+    await module.sheets.editCell(editor, projectId, dataset.id, { rowId: 1n, columnId: name!.id, expectedVersion: 0, value: 'Ada' });
+    const result = await module.sheets.runSql(viewer, projectId, dataset.id, 'with t as (select "Name" from dataset where "Name" is not null) select count(*) as n, min("Name") as first from t');
+    expect(result.rows).toEqual([{ n: '1', first: 'Ada' }]);
+    const refused = [
+      "ATTACH '/tmp/x.duckdb' AS x",
+      "COPY (select 1) TO '/tmp/out.csv'",
+      'INSTALL httpfs',
+      'LOAD httpfs',
+      "SET enable_external_access = true",
+      'select * from dataset; select 1',
+      `select * from ds_${other.id.replaceAll('-', '')}`,
+      `select * from main.ds_${other.id.replaceAll('-', '')}`,
+      "select * from read_csv('/etc/passwd')",
+      "select * from '/etc/passwd'",
+      "select read_text('/etc/passwd')",
+      'select * from duckdb_tables()',
+      "select getenv('HOME')",
+      "select current_setting('memory_limit')",
+      'select * from sheet_cache.x',
+      "select * from dataset where \"Name\" in (select * from glob('/*'))",
+      'delete from dataset',
+      'update dataset set "Name" = 1',
+      'drop table dataset',
+      'pragma version',
+    ];
+    for (const sql of refused) {
+      await expect(module.sheets.runSql(viewer, projectId, dataset.id, sql), sql).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+    }
+    const capped = await module.sheets.runSql(viewer, projectId, dataset.id, 'select * from dataset, (select 1 as i) s');
+    expect(capped.truncated).toBe(false);
+    const big = await module.sheets.runSql(viewer, projectId, dataset.id, 'select 1 as x from dataset a, dataset b, dataset c, dataset d, dataset e, dataset f, dataset g');
+    expect(big.rows).toHaveLength(1_000);
+    expect(big.truncated).toBe(true);
+    await expect(
+      module.sheets.runSql(viewer, projectId, dataset.id, 'with recursive r(i) as (select 1 union all select i + 1 from r) select count(*) from r'),
+    ).rejects.toMatchObject({ code: 'TIMEOUT' });
+  });
+});
