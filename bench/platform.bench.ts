@@ -20,7 +20,9 @@ async function untilReady(url: string, started: number): Promise<number> {
 }
 
 /** Spawns the server and measures process start → first /readyz 200. */
-async function startAndTime(dataDir: string): Promise<{ server: Spawned; url: string; ms: number }> {
+async function startAndTime(
+  dataDir: string,
+): Promise<{ server: Spawned; url: string; ms: number }> {
   const started = performance.now();
   const server = spawnCli(['serve'], childEnv({ BRAINCELLS_DATA_DIR: dataDir, PORT: '0' }));
   const url = await server.ready(60_000).catch(async () => {
@@ -70,7 +72,11 @@ export default async function platformBench(): Promise<BenchRow[]> {
     await stop(warm.server);
 
     return [
-      { name: 'cold start to /readyz 200 (new data dir: initdb + migrations)', value: round(cold.ms, 0), unit: 'ms' },
+      {
+        name: 'cold start to /readyz 200 (new data dir: initdb + migrations)',
+        value: round(cold.ms, 0),
+        unit: 'ms',
+      },
       { name: 'warm start to /readyz 200', value: round(warm.ms, 0), unit: 'ms' },
       { name: 'idle RSS after warm start', value: idleRss, unit: 'MiB' },
       {

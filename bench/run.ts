@@ -42,7 +42,12 @@ for (const { file, rows, error } of results) {
 }
 const widths = lines[0]!.map((_, column) => Math.max(...lines.map((line) => line[column]!.length)));
 for (const line of lines) {
-  process.stdout.write(`${line.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()}\n`);
+  process.stdout.write(
+    `${line
+      .map((cell, column) => cell.padEnd(widths[column]!))
+      .join('  ')
+      .trimEnd()}\n`,
+  );
 }
 
 mkdirSync(path.join(here, 'results'), { recursive: true });
