@@ -54,7 +54,6 @@ export function sourceSql(spec: SourceSpec, rejects?: { table: string; scan: str
         `max_line_size = ${MAX_LINE_BYTES}`,
         `buffer_size = ${MAX_LINE_BYTES * 2}`,
         'ignore_errors = true',
-        'strict_mode = false',
       ];
       const csv = spec.csv ?? {};
       if (csv.delimiter !== undefined) options.push(`delim = ${literal(csv.delimiter)}`);
@@ -70,7 +69,7 @@ export function sourceSql(spec: SourceSpec, rejects?: { table: string; scan: str
     case 'jsonl':
       return `read_json(${literal(spec.path)}, format = 'newline_delimited', maximum_object_size = ${MAX_LINE_BYTES}, sample_size = -1)`;
     case 'json':
-      return `read_json(${literal(spec.path)}, format = 'array', maximum_object_size = ${MAX_LINE_BYTES * 32}, sample_size = -1)`;
+      return `read_json(${literal(spec.path)}, format = 'array', maximum_object_size = ${MAX_LINE_BYTES}, sample_size = -1)`;
     case 'parquet':
       return `read_parquet(${literal(spec.path)})`;
   }
@@ -88,7 +87,7 @@ export async function describeSource(connection: DuckDBConnection, spec: SourceS
 /** The CSV dialect DuckDB's sniffer finds, shown so the user can override it. */
 export async function sniffCsv(connection: DuckDBConnection, spec: SourceSpec) {
   const csv = spec.csv ?? {};
-  const options = [`max_line_size = ${MAX_LINE_BYTES}`, `buffer_size = ${MAX_LINE_BYTES * 2}`, 'strict_mode = false'];
+  const options = [`max_line_size = ${MAX_LINE_BYTES}`, `buffer_size = ${MAX_LINE_BYTES * 2}`];
   if (csv.encoding) options.push(`encoding = ${literal(csv.encoding)}`);
   if (csv.delimiter !== undefined) options.push(`delim = ${literal(csv.delimiter)}`);
   const reader = await connection.runAndReadAll(`select "Delimiter" as delimiter, "Quote" as quote, "Escape" as escape, "HasHeader" as header from sniff_csv(${literal(spec.path)}, ${options.join(', ')})`);

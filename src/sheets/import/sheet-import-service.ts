@@ -204,7 +204,8 @@ export function createSheetImportService(deps: ImportServiceDeps) {
     async createUpload(actor: Actor, projectId: string, input: { body: AsyncIterable<Uint8Array>; filename: string; options?: ImportOptions; start?: boolean }) {
       await access.requireRole(actor, projectId, 'editor');
       const options = importOptionsSchema.parse(input.options ?? {});
-      const displayName = input.filename.slice(0, 1_000);
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: display names drop control characters (NUL cannot be stored)
+      const displayName = input.filename.replace(/[\u0000-\u001f\u007f]/g, '_').slice(0, 1_000) || 'upload';
       const { path: file, size } = await streamToTempFile(input.body, dir(), settings.importMaxBytes);
       let prepared: Awaited<ReturnType<typeof prepare>>;
       try {
@@ -490,7 +491,7 @@ function typeSql(type: ColumnType): string {
 
 function firstLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  return (message.split('\n')[0] ?? message).replace(/\/[^\s'"]+/g, '<file>').slice(0, 300);
+  return (message.split('\n')[0] ?? message).replace(/(^|[\s'"(])\/[^\s'"]+/g, '$1<file>').slice(0, 300);
 }
 
 export type SheetImportService = ReturnType<typeof createSheetImportService>;
