@@ -1,0 +1,83 @@
+import type { EventBus } from '../platform/events.ts';
+import type { Platform } from '../platform/platform.ts';
+import type { ProjectAccess } from '../projects/project-access.ts';
+import { createSheetImportService, IMPORT_JOB } from './import/sheet-import-service.ts';
+import { createSheetDataStore } from './sheet-data-store.ts';
+import { createSheetService } from './sheet-service.ts';
+import { createSheetStore } from './sheet-store.ts';
+
+export const PURGE_JOB = 'sheets.purge-datasets';
+const PURGE_EVERY_SECONDS = 3_600;
+
+/** Job payload of `sheets.import-file`. */
+export interface ImportJobData {
+  importId: string;
+}
+
+/**
+ * Wires the sheets feature on a platform: stores, services, and its jobs (registered here,
+ * before the queue starts). The app, the CLI and tests build it the same way.
+ */
+export function createSheetsModule(deps: { platform: Platform; access: ProjectAccess; events: EventBus }) {
+  const { platform, access, events } = deps;
+  const store = createSheetStore(platform.database.db);
+  const data = createSheetDataStore({ duckdb: platform.duckdb });
+  const sheets = createSheetService({
+    store,
+    data,
+    access,
+    events,
+    duckdb: platform.duckdb,
+    settings: platform.config.sheets,
+  });
+  const imports = createSheetImportService({
+    store,
+    data,
+    access,
+    events,
+    duckdb: platform.duckdb,
+    jobs: platform.jobs,
+    logger: platform.logger,
+    settings: { ...platform.config.sheets, dataDir: platform.config.dataDir },
+  });
+
+  const schedulePurge = (delaySeconds: number) =>
+    platform.jobs.send(PURGE_JOB, {}, { singletonKey: PURGE_JOB, startAfter: delaySeconds }).catch((error: unknown) => {
+      // A singleton already queued answers "not queued": nothing to do.
+      platform.logger.debug({ err: error }, 'purge job already scheduled');
+    });
+
+  const registerJobs = () => {
+    platform.jobs.register<ImportJobData>({
+      name: IMPORT_JOB,
+      // Never retried: a failed import is recorded and the user starts another.
+      queue: { retryLimit: 0 },
+      concurrency: 1,
+      handler: async (job) => imports.executeImport(job.data.importId),
+    });
+    platform.jobs.register({
+      name: PURGE_JOB,
+      handler: async () => {
+        const purged = await sheets.purgeExpiredDatasets();
+        if (purged > 0) platform.logger.info({ purged }, 'purged deleted datasets');
+        await schedulePurge(PURGE_EVERY_SECONDS);
+        return { purged };
+      },
+    });
+  };
+
+  return {
+    store,
+    data,
+    sheets,
+    imports,
+    events,
+    registerJobs,
+    /** Once the queue runs: make sure a purge is scheduled. */
+    start: async () => {
+      if (platform.jobs.started) await schedulePurge(60);
+    },
+  };
+}
+
+export type SheetsModule = ReturnType<typeof createSheetsModule>;
