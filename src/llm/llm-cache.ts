@@ -1,0 +1,171 @@
+import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { DB } from '../migrations/db-schema.ts';
+import type { FinishReason, TokenUsage } from './llm-provider.ts';
+
+/**
+ * JSON with object keys sorted at every level (RFC 8785 in spirit), so two requests that mean
+ * the same thing hash the same, whatever order their keys were built in. `undefined` members
+ * are left out, as JSON.stringify does.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'number' && !Number.isFinite(value)) return 'null';
+    return JSON.stringify(value) ?? 'null';
+  }
+  if (Array.isArray(value))
+    return `[${value.map((item) => canonicalJson(item ?? null)).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, member]) => member !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([key, member]) => `${JSON.stringify(key)}:${canonicalJson(member)}`).join(',')}}`;
+}
+
+export interface CacheKeyInput {
+  projectId: string;
+  providerRef: string;
+  model: string;
+  parameters: unknown;
+  messages: unknown;
+  outputSchema: unknown;
+}
+
+/** sha256 (hex) of the canonical JSON of everything that shapes the answer. */
+export function cacheKey(input: CacheKeyInput): string {
+  return createHash('sha256')
+    .update(
+      canonicalJson({
+        v: 1,
+        project: input.projectId,
+        provider: input.providerRef,
+        model: input.model,
+        parameters: input.parameters,
+        messages: input.messages,
+        schema: input.outputSchema ?? null,
+      }),
+    )
+    .digest('hex');
+}
+
+/** What a cache entry replays. */
+export interface CachedResponse {
+  text: string;
+  output: unknown;
+  finishReason: FinishReason;
+  /** The provider and model that produced it (a fallback may have). */
+  providerRef: string;
+  providerKind: string;
+  model: string;
+  usage: TokenUsage;
+  /** What the original call cost: each hit saves this much. Null when unknown. */
+  costNano: number | null;
+}
+
+/** A small LRU over a Map (insertion order = recency). */
+export class LruCache<V> {
+  readonly #map = new Map<string, V>();
+  readonly #capacity: number;
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
+
+  get(key: string): V | undefined {
+    const value = this.#map.get(key);
+    if (value !== undefined) {
+      this.#map.delete(key);
+      this.#map.set(key, value);
+    }
+    return value;
+  }
+
+  set(key: string, value: V): void {
+    if (this.#capacity <= 0) return;
+    this.#map.delete(key);
+    this.#map.set(key, value);
+    if (this.#map.size > this.#capacity) {
+      const oldest = this.#map.keys().next().value;
+      if (oldest !== undefined) this.#map.delete(oldest);
+    }
+  }
+
+  deleteWhere(predicate: (key: string) => boolean): void {
+    for (const key of [...this.#map.keys()]) if (predicate(key)) this.#map.delete(key);
+  }
+}
+
+/**
+ * The response cache: PostgreSQL is the truth (shared by every server), an in-process LRU in
+ * front of it saves the round trip for hot entries. Entries are scoped by project in the key
+ * and in the table's primary key, so one project never reads another's answers.
+ */
+export function createResponseCache(db: Kysely<DB>, memoryEntries: number) {
+  const memory = new LruCache<CachedResponse>(memoryEntries);
+  const memoryKey = (projectId: string, key: string) => `${projectId}:${key}`;
+
+  return {
+    async get(projectId: string, key: string): Promise<CachedResponse | undefined> {
+      const hot = memory.get(memoryKey(projectId, key));
+      if (hot) return hot;
+      const row = await db
+        .selectFrom('llm_cache')
+        .select(['response', 'cost_nano'])
+        .where('project_id', '=', projectId)
+        .where('key', '=', key)
+        .executeTakeFirst();
+      if (!row) return undefined;
+      const response = { ...(row.response as CachedResponse), costNano: row.cost_nano };
+      memory.set(memoryKey(projectId, key), response);
+      return response;
+    },
+
+    async put(projectId: string, key: string, response: CachedResponse): Promise<void> {
+      memory.set(memoryKey(projectId, key), response);
+      await db
+        .insertInto('llm_cache')
+        .values({
+          project_id: projectId,
+          key,
+          provider_ref: response.providerRef,
+          model: response.model,
+          response: JSON.stringify(response),
+          cost_nano: response.costNano,
+        })
+        .onConflict((conflict) =>
+          conflict.columns(['project_id', 'key']).doUpdateSet((eb) => ({
+            provider_ref: eb.ref('excluded.provider_ref'),
+            model: eb.ref('excluded.model'),
+            response: eb.ref('excluded.response'),
+            cost_nano: eb.ref('excluded.cost_nano'),
+            created_at: new Date(),
+          })),
+        )
+        .execute();
+    },
+
+    /** Removes every entry of a project; returns how many were stored. */
+    async clear(projectId: string): Promise<number> {
+      memory.deleteWhere((key) => key.startsWith(`${projectId}:`));
+      const result = await db
+        .deleteFrom('llm_cache')
+        .where('project_id', '=', projectId)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+
+    async entries(projectId: string): Promise<number> {
+      const row = await db
+        .selectFrom('llm_cache')
+        .select((eb) => eb.fn.countAll<number>().as('count'))
+        .where('project_id', '=', projectId)
+        .executeTakeFirstOrThrow();
+      return Number(row.count);
+    },
+  };
+}
+
+export type ResponseCache = ReturnType<typeof createResponseCache>;

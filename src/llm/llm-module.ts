@@ -1,0 +1,116 @@
+import type { Registry } from 'prom-client';
+import type { LlmConfig } from '../platform/config.ts';
+import type { Database } from '../platform/db/database.ts';
+import type { Logger } from '../platform/logger.ts';
+import type { ProjectAccess } from '../projects/project-access.ts';
+import { createLlmAdmin } from './llm-admin-service.ts';
+import { createBudgetGuard } from './llm-budget-guard.ts';
+import { createBudgetStore } from './llm-budget-store.ts';
+import { createResponseCache } from './llm-cache.ts';
+import { type Clock, systemClock } from './llm-clock.ts';
+import { createLlmMetrics } from './llm-metrics.ts';
+import { createPriceStore } from './llm-price-store.ts';
+import {
+  createProviderRegistry,
+  type ProviderFactory,
+  type SecretSealer,
+} from './llm-provider-registry.ts';
+import { createProviderStore } from './llm-provider-store.ts';
+import { createSdkProvider } from './llm-sdk-provider.ts';
+import { createLlmService } from './llm-service.ts';
+import { UsageRecorder } from './llm-usage-recorder.ts';
+import { createUsageStore } from './llm-usage-store.ts';
+
+export interface LlmModuleDeps {
+  config: LlmConfig;
+  database: Database;
+  logger: Logger;
+  access: ProjectAccess;
+  /** Seals provider keys at rest (the platform's secret box). */
+  secrets: SecretSealer;
+  /** Where the LLM counters are registered (the app's /metrics registry); none: no metrics. */
+  registry?: Registry | undefined;
+  clock?: Clock;
+  /** Builds the adapter for a connection; tests may wrap it. Default: the AI SDK adapter. */
+  providerFactory?: ProviderFactory;
+}
+
+/**
+ * Wires src/llm: stores over the metadata database, the provider registry, budgets, cache,
+ * usage recorder, the call service (`llm`) and the admin use cases (`admin`).
+ * `close()` writes pending usage and stops the reservation sweep.
+ */
+export function createLlmModule(deps: LlmModuleDeps) {
+  const clock = deps.clock ?? systemClock;
+  const db = deps.database.db;
+  const logger = deps.logger.child({ module: 'llm' });
+  const usageStore = createUsageStore(db);
+  const budgetStore = createBudgetStore(db);
+  const providerStore = createProviderStore(db);
+  const priceStore = createPriceStore(db);
+  const recorder = new UsageRecorder({
+    store: usageStore,
+    logger,
+    flushMs: deps.config.usageFlushMs,
+  });
+  const registry = createProviderRegistry({
+    store: providerStore,
+    secrets: deps.secrets,
+    config: deps.config,
+    clock,
+    factory: deps.providerFactory ?? ((options) => createSdkProvider(options)),
+  });
+  const budgets = createBudgetGuard({ store: budgetStore, clock, logger });
+  const cache = createResponseCache(db, deps.config.cacheMemoryEntries);
+  const metrics = deps.registry ? createLlmMetrics(deps.registry) : undefined;
+
+  const llm = createLlmService({
+    config: deps.config,
+    logger,
+    clock,
+    access: deps.access,
+    registry,
+    budgets,
+    cache,
+    prices: priceStore,
+    recorder,
+    metrics,
+  });
+
+  const admin = createLlmAdmin({
+    config: deps.config,
+    clock,
+    access: deps.access,
+    secrets: deps.secrets,
+    registry,
+    providers: providerStore,
+    prices: priceStore,
+    budgetStore,
+    budgets,
+    usage: usageStore,
+    cache,
+    llm,
+  });
+
+  // Reservations of a process that died mid-call expire; sweep them now and then.
+  const sweep = () =>
+    budgets.releaseExpired().catch((error: unknown) => {
+      logger.warn({ err: error }, 'llm budget reservation sweep failed');
+    });
+  const sweeper = setInterval(sweep, 60_000);
+  sweeper.unref();
+  void sweep();
+
+  return {
+    llm,
+    admin,
+    registry,
+    async close(): Promise<void> {
+      clearInterval(sweeper);
+      await llm.flush();
+      await recorder.close();
+    },
+  };
+}
+
+export type LlmModule = ReturnType<typeof createLlmModule>;

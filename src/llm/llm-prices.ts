@@ -1,0 +1,131 @@
+import { calcPrice } from '@pydantic/genai-prices';
+import type { TokenUsage } from './llm-provider.ts';
+
+/**
+ * Prices. The catalog is @pydantic/genai-prices (dated prices, tiers, cache read/write);
+ * a project can override it per model, e.g. for self-hosted or missing models. Costs are
+ * integer nano-USD (1e-9 USD). A model with no known price costs `null` — unknown, never 0.
+ */
+
+/** Override rates in nano-USD per million tokens (so $0.15 / Mtok is 150_000_000). */
+export interface PriceRates {
+  inputNanoPerMtok: number;
+  outputNanoPerMtok: number;
+  /** Defaults to the input rate. */
+  cacheReadNanoPerMtok: number | undefined;
+  /** Defaults to the input rate. */
+  cacheWriteNanoPerMtok: number | undefined;
+}
+
+export interface PriceSource {
+  /** genai-prices provider id ('openai', 'anthropic', 'groq', …), or undefined: no catalog. */
+  catalogProviderId: string | undefined;
+  /** A project override for this model, which wins over the catalog. */
+  override: PriceRates | undefined;
+  /** When the call happened: the catalog's dated prices apply. */
+  at: Date;
+}
+
+const USD_TO_NANO = 1e9;
+
+function nanoFromUsd(usd: number): number {
+  return Math.round(usd * USD_TO_NANO);
+}
+
+/** tokens × nano-per-Mtok / 1e6, exact in integers, rounded half up. */
+function bucketCost(tokens: number, nanoPerMtok: number): bigint {
+  return BigInt(tokens) * BigInt(Math.round(nanoPerMtok));
+}
+
+function costFromRates(usage: Required<NumericUsage>, rates: PriceRates): number {
+  const cacheRead = rates.cacheReadNanoPerMtok ?? rates.inputNanoPerMtok;
+  const cacheWrite = rates.cacheWriteNanoPerMtok ?? rates.inputNanoPerMtok;
+  const total =
+    bucketCost(usage.uncached, rates.inputNanoPerMtok) +
+    bucketCost(usage.cacheRead, cacheRead) +
+    bucketCost(usage.cacheWrite, cacheWrite) +
+    bucketCost(usage.output, rates.outputNanoPerMtok);
+  return Number((total + 500_000n) / 1_000_000n);
+}
+
+interface NumericUsage {
+  uncached: number;
+  cacheRead: number;
+  cacheWrite: number;
+  output: number;
+}
+
+/**
+ * The buckets as numbers, or undefined when the cost cannot be known: the uncached input or
+ * the output count is missing. A missing cache bucket is read as none (OpenAI never reports
+ * cache writes; Anthropic always reports both).
+ */
+function numericUsage(usage: TokenUsage): NumericUsage | undefined {
+  if (usage.uncachedInputTokens === undefined || usage.outputTokens === undefined) return undefined;
+  return {
+    uncached: usage.uncachedInputTokens,
+    cacheRead: usage.cacheReadTokens ?? 0,
+    cacheWrite: usage.cacheWriteTokens ?? 0,
+    output: usage.outputTokens,
+  };
+}
+
+function catalogCost(usage: NumericUsage, model: string, source: PriceSource): number | null {
+  if (source.catalogProviderId === undefined) return null;
+  try {
+    const result = calcPrice(
+      {
+        // genai-prices wants the total input; cache buckets are parts of it.
+        input_tokens: usage.uncached + usage.cacheRead + usage.cacheWrite,
+        cache_read_tokens: usage.cacheRead,
+        cache_write_tokens: usage.cacheWrite,
+        output_tokens: usage.output,
+      },
+      model,
+      { providerId: source.catalogProviderId, timestamp: source.at },
+    );
+    return result === null ? null : nanoFromUsd(result.total_price);
+  } catch {
+    return null;
+  }
+}
+
+/** What one response cost, in nano-USD; null when the price or the usage is unknown. */
+export function costNano(usage: TokenUsage, model: string, source: PriceSource): number | null {
+  const numeric = numericUsage(usage);
+  if (!numeric) return null;
+  if (source.override) return costFromRates(numeric, source.override);
+  return catalogCost(numeric, model, source);
+}
+
+/**
+ * The most a call can cost: every input token at the dearest input rate (cache writes cost
+ * more than plain input on Anthropic) plus `maxOutputTokens` of output. Null when unknown.
+ */
+export function maxCostNano(
+  inputTokens: number,
+  maxOutputTokens: number,
+  model: string,
+  source: PriceSource,
+): number | null {
+  const plain = { uncached: inputTokens, cacheRead: 0, cacheWrite: 0, output: maxOutputTokens };
+  const written = { uncached: 0, cacheRead: 0, cacheWrite: inputTokens, output: maxOutputTokens };
+  if (source.override) {
+    return Math.max(costFromRates(plain, source.override), costFromRates(written, source.override));
+  }
+  const a = catalogCost(plain, model, source);
+  if (a === null) return null;
+  const b = catalogCost(written, model, source);
+  return Math.max(a, b ?? 0);
+}
+
+/** The catalog provider id a connection kind prices against by default. */
+export function defaultCatalogProvider(kind: string): string | undefined {
+  if (kind === 'openai' || kind === 'anthropic') return kind;
+  return undefined;
+}
+
+/** Dollars per million tokens as written by people ("0.15") → nano-USD per Mtok. */
+export function usdPerMtokToNano(usd: number): number {
+  return Math.round(usd * USD_TO_NANO);
+}

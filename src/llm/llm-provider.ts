@@ -1,0 +1,197 @@
+/**
+ * The port every LLM provider adapter implements. No dependencies: the router, the usage
+ * recorder and the tests speak these types; only adapters (llm-sdk-provider.ts) know a vendor.
+ *
+ * Conventions (after vercel/ai's provider spec): a token count the provider did not report is
+ * `undefined`, never 0; vendor values are mapped in small pure functions inside the adapter;
+ * an unsupported setting becomes a warning, not a crash.
+ */
+
+export const PROVIDER_KINDS = ['openai', 'anthropic', 'huggingface', 'openai-compatible'] as const;
+export type ProviderKind = (typeof PROVIDER_KINDS)[number];
+
+export interface LlmTextPart {
+  type: 'text';
+  text: string;
+}
+
+export interface LlmImagePart {
+  type: 'image';
+  /** An https: or data: URL. */
+  url: string;
+  mediaType?: string;
+}
+
+export type LlmContentPart = LlmTextPart | LlmImagePart;
+
+export type LlmMessage =
+  | { role: 'system'; content: string }
+  | { role: 'user'; content: string | LlmContentPart[] }
+  | { role: 'assistant'; content: string };
+
+/** Generation settings; every field optional. `maxOutputTokens` is always set by the router. */
+export interface LlmParameters {
+  maxOutputTokens?: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  stopSequences?: string[];
+  seed?: number;
+  /** Reasoning effort for models that think; ignored (with a warning) by others. */
+  reasoningEffort?: 'none' | 'minimal' | 'low' | 'medium' | 'high';
+}
+
+/** A JSON Schema (draft-07 / 2020-12) for structured output. */
+export type JsonSchema = Record<string, unknown>;
+
+export interface ProviderCallRequest {
+  model: string;
+  messages: readonly LlmMessage[];
+  parameters: LlmParameters;
+  /** When set, the model is asked for JSON matching it, and `output` carries the parsed value. */
+  outputSchema: JsonSchema | undefined;
+  /** Aborting it must close the upstream HTTP request. */
+  signal: AbortSignal;
+}
+
+/**
+ * Token buckets of one provider response. `outputTokens` includes `reasoningTokens` (both are
+ * billed as output); input is split into disjoint buckets: uncached + cache read + cache write.
+ */
+export interface TokenUsage {
+  uncachedInputTokens: number | undefined;
+  cacheReadTokens: number | undefined;
+  cacheWriteTokens: number | undefined;
+  outputTokens: number | undefined;
+  reasoningTokens: number | undefined;
+}
+
+export const UNKNOWN_USAGE: Readonly<TokenUsage> = Object.freeze({
+  uncachedInputTokens: undefined,
+  cacheReadTokens: undefined,
+  cacheWriteTokens: undefined,
+  outputTokens: undefined,
+  reasoningTokens: undefined,
+});
+
+export type FinishReason =
+  | 'stop'
+  | 'length'
+  | 'content-filter'
+  | 'tool-calls'
+  | 'error'
+  | 'other'
+  | 'unknown';
+
+export interface ProviderFinish {
+  type: 'finish';
+  usage: TokenUsage;
+  finishReason: FinishReason;
+  /** The provider's own request id (x-request-id / request-id), for support tickets. */
+  requestId: string | undefined;
+  /** The model the provider says answered (may be a dated snapshot of the requested one). */
+  responseModel: string | undefined;
+  /** Parsed structured output when `outputSchema` was given. */
+  output: unknown;
+  /** Settings the provider ignored or changed, as human-readable lines. */
+  warnings: string[];
+  /** The provider's usage payload as received, kept for debugging. */
+  rawUsage: unknown;
+}
+
+export type ProviderStreamEvent =
+  | { type: 'text-delta'; text: string }
+  | { type: 'reasoning-delta'; text: string }
+  | ProviderFinish;
+
+export interface ProviderGenerateResult extends Omit<ProviderFinish, 'type'> {
+  text: string;
+}
+
+export interface LlmProvider {
+  readonly kind: ProviderKind;
+  /** Streams one completion; throws `ProviderFailure` (before or during the stream). */
+  stream(request: ProviderCallRequest): AsyncIterable<ProviderStreamEvent>;
+  /** One non-streaming completion; throws `ProviderFailure`. */
+  generate(request: ProviderCallRequest): Promise<ProviderGenerateResult>;
+  /** Model ids the provider lists, or undefined when it has no list endpoint. */
+  listModels(signal: AbortSignal): Promise<string[] | undefined>;
+}
+
+/**
+ * Why an attempt failed, in provider-neutral terms. The router decides from `kind` alone
+ * whether to retry (see `isRetryableFailure`).
+ */
+export const FAILURE_KINDS = [
+  'rate-limited',
+  'overloaded',
+  'server-error',
+  'network',
+  'malformed-response',
+  'timeout',
+  'authentication',
+  'permission',
+  'model-not-found',
+  'bad-request',
+  'content-filter',
+  'invalid-output',
+  'circuit-open',
+  'aborted',
+  'unknown',
+] as const;
+export type FailureKind = (typeof FAILURE_KINDS)[number];
+
+const RETRYABLE_KINDS: ReadonlySet<FailureKind> = new Set([
+  'rate-limited',
+  'overloaded',
+  'server-error',
+  'network',
+  'malformed-response',
+  'timeout',
+]);
+
+export function isRetryableFailure(kind: FailureKind): boolean {
+  return RETRYABLE_KINDS.has(kind);
+}
+
+export interface ProviderFailureOptions {
+  status?: number | undefined;
+  retryAfterMs?: number | undefined;
+  requestId?: string | undefined;
+  /** The provider's own message, already scrubbed of secrets. */
+  providerMessage?: string | undefined;
+  /** Whether the response started (some output may have been billed). */
+  responseStarted?: boolean;
+  cause?: unknown;
+}
+
+/** A failed attempt. `message` is safe to show; `providerMessage` is scrubbed of secrets. */
+export class ProviderFailure extends Error {
+  readonly kind: FailureKind;
+  readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
+  readonly requestId: string | undefined;
+  readonly providerMessage: string | undefined;
+  readonly responseStarted: boolean;
+
+  constructor(kind: FailureKind, message: string, options: ProviderFailureOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ProviderFailure';
+    this.kind = kind;
+    this.status = options.status;
+    this.retryAfterMs = options.retryAfterMs;
+    this.requestId = options.requestId;
+    this.providerMessage = options.providerMessage;
+    this.responseStarted = options.responseStarted ?? false;
+  }
+
+  get retryable(): boolean {
+    return isRetryableFailure(this.kind);
+  }
+}
+
+export function isProviderFailure(error: unknown): error is ProviderFailure {
+  return error instanceof ProviderFailure;
+}

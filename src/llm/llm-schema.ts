@@ -1,0 +1,224 @@
+import { z } from 'zod';
+import { BUDGET_PERIODS } from './llm-budget-store.ts';
+import { PROVIDER_KINDS } from './llm-provider.ts';
+
+/** Limits on what a call may carry; a prompt bigger than this is refused before any spend. */
+export const MAX_MESSAGES = 2_000;
+export const MAX_PROMPT_CHARS = 2_000_000;
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+const noControl = /^[^\u0000-\u001f\u007f]*$/;
+
+export const featureSchema = z
+  .string()
+  .regex(
+    /^[a-z][a-z0-9-]{0,63}$/,
+    'a lowercase name like sheet-cell, chat, summary or search-query',
+  );
+
+export const providerRefSchema = z
+  .string()
+  .regex(
+    /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|env:(openai|anthropic|huggingface|openai-compatible))$/,
+    'a provider id',
+  );
+
+export const modelSchema = z.string().min(1).max(200).regex(noControl, 'no control characters');
+
+const textPart = z.object({ type: z.literal('text'), text: z.string() });
+const imagePart = z.object({
+  type: z.literal('image'),
+  url: z
+    .string()
+    .max(20_000_000)
+    .regex(/^(https:|data:image\/)/, 'an https: or data:image URL'),
+  mediaType: z.string().max(100).optional(),
+});
+
+export const messageSchema = z.discriminatedUnion('role', [
+  z.object({ role: z.literal('system'), content: z.string() }),
+  z.object({
+    role: z.literal('user'),
+    content: z.union([z.string(), z.array(z.union([textPart, imagePart])).min(1)]),
+  }),
+  z.object({ role: z.literal('assistant'), content: z.string() }),
+]);
+
+export const parametersSchema = z
+  .object({
+    maxOutputTokens: z.number().int().min(1).max(1_000_000).optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    topP: z.number().min(0).max(1).optional(),
+    topK: z.number().int().min(1).max(1_000).optional(),
+    presencePenalty: z.number().min(-2).max(2).optional(),
+    frequencyPenalty: z.number().min(-2).max(2).optional(),
+    stopSequences: z.array(z.string().min(1).max(200)).max(16).optional(),
+    seed: z.number().int().optional(),
+    reasoningEffort: z.enum(['none', 'minimal', 'low', 'medium', 'high']).optional(),
+  })
+  .strict();
+
+export const fallbackSchema = z.object({
+  provider: providerRefSchema.optional(),
+  model: modelSchema,
+});
+
+const timeoutMs = z.number().int().min(1).max(86_400_000);
+
+/** Everything a caller may pass to `llm.stream` / `llm.generate`, besides actor and signal. */
+export const callSchema = z.object({
+  projectId: z.uuid(),
+  userId: z.uuid().optional(),
+  feature: featureSchema,
+  entityIds: z
+    .record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9]{0,63}$/), z.string().max(200))
+    .optional(),
+  provider: providerRefSchema.optional(),
+  model: modelSchema,
+  messages: z
+    .array(messageSchema)
+    .min(1)
+    .max(MAX_MESSAGES)
+    .refine((messages) => promptChars(messages) <= MAX_PROMPT_CHARS, {
+      message: `the prompt is longer than ${MAX_PROMPT_CHARS} characters`,
+    }),
+  parameters: parametersSchema.optional(),
+  outputSchema: z.record(z.string(), z.unknown()).optional(),
+  cache: z.enum(['use', 'bypass', 'off']).optional(),
+  timeouts: z
+    .object({ firstChunkMs: timeoutMs, idleMs: timeoutMs, totalMs: timeoutMs })
+    .partial()
+    .optional(),
+  fallbacks: z.array(fallbackSchema).max(8).optional(),
+});
+
+function promptChars(messages: readonly z.infer<typeof messageSchema>[]): number {
+  let total = 0;
+  for (const message of messages) {
+    if (typeof message.content === 'string') total += message.content.length;
+    else for (const part of message.content) total += part.type === 'text' ? part.text.length : 0;
+  }
+  return total;
+}
+
+// — HTTP bodies —
+
+const nameSchema = z.string().trim().min(1).max(200).regex(noControl, 'no control characters');
+const baseUrlSchema = z
+  .url({ protocol: /^https?$/ })
+  .max(2_000)
+  .refine(
+    (value) => !new URL(value).username && !new URL(value).password,
+    'put credentials in apiKey, not in the URL',
+  );
+const apiKeySchema = z.string().min(1).max(1_000).regex(noControl, 'no control characters');
+
+export const providerCreateSchema = z
+  .object({
+    name: nameSchema,
+    kind: z.enum(PROVIDER_KINDS),
+    baseUrl: baseUrlSchema.optional(),
+    apiKey: apiKeySchema.optional(),
+    models: z.array(modelSchema).max(500).optional(),
+    fallbacks: z.record(modelSchema, z.array(fallbackSchema).max(8)).optional(),
+    maxConcurrency: z.number().int().min(1).max(1_000).optional(),
+    requestsPerMinute: z.number().int().min(1).max(1_000_000).nullable().optional(),
+    catalogProvider: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[a-z0-9_-]+$/)
+      .nullable()
+      .optional(),
+    enabled: z.boolean().optional(),
+  })
+  .strict()
+  .refine((value) => value.kind !== 'openai-compatible' || value.baseUrl !== undefined, {
+    message: 'an openai-compatible provider needs a baseUrl',
+    path: ['baseUrl'],
+  });
+
+export const providerUpdateSchema = z
+  .object({
+    name: nameSchema,
+    baseUrl: baseUrlSchema.nullable(),
+    /** A new key; null removes it; absent keeps the stored one. */
+    apiKey: apiKeySchema.nullable(),
+    models: z.array(modelSchema).max(500),
+    fallbacks: z.record(modelSchema, z.array(fallbackSchema).max(8)),
+    maxConcurrency: z.number().int().min(1).max(1_000),
+    requestsPerMinute: z.number().int().min(1).max(1_000_000).nullable(),
+    catalogProvider: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[a-z0-9_-]+$/)
+      .nullable(),
+    enabled: z.boolean(),
+  })
+  .partial()
+  .strict();
+
+export const providerTestSchema = z.object({ model: modelSchema.optional() }).strict();
+
+const nano = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+
+export const priceOverrideSchema = z
+  .object({
+    model: modelSchema,
+    /** USD per million tokens. */
+    inputUsdPerMtok: z.number().min(0).max(100_000),
+    outputUsdPerMtok: z.number().min(0).max(100_000),
+    cacheReadUsdPerMtok: z.number().min(0).max(100_000).optional(),
+    cacheWriteUsdPerMtok: z.number().min(0).max(100_000).optional(),
+    validFrom: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict();
+
+export const budgetCreateSchema = z
+  .object({
+    userId: z.uuid().optional(),
+    period: z.enum(BUDGET_PERIODS),
+    hardLimitNano: nano.optional(),
+    softLimitNano: nano.optional(),
+  })
+  .strict()
+  .refine((value) => value.hardLimitNano !== undefined || value.softLimitNano !== undefined, {
+    message: 'set hardLimitNano, softLimitNano or both',
+    path: ['hardLimitNano'],
+  });
+
+export const budgetUpdateSchema = z
+  .object({ hardLimitNano: nano.nullable(), softLimitNano: nano.nullable() })
+  .partial()
+  .strict();
+
+export const spendQuerySchema = z
+  .object({
+    since: z
+      .string()
+      .regex(
+        /^(\d{1,4}d|\d{4}-\d{2}-\d{2})$/,
+        'a number of days like 30d, or a date like 2026-11-01',
+      )
+      .default('30d'),
+    until: z.iso.date().optional(),
+    groupBy: z
+      .string()
+      .regex(
+        /^(day|model|feature|provider)(,(day|model|feature|provider))*$/,
+        'day, model, feature and/or provider, comma-separated',
+      )
+      .optional(),
+  })
+  .strict();
+
+/** `30d` → that many days before `now` (UTC midnight); `2026-11-01` → that date. */
+export function parseSince(since: string, now: Date): Date {
+  if (/^\d+d$/.test(since)) {
+    const days = Number(since.slice(0, -1));
+    const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+    return new Date(today - (days - 1) * 86_400_000);
+  }
+  return new Date(`${since}T00:00:00Z`);
+}

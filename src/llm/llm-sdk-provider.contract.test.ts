@@ -1,0 +1,232 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
+import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import {
+  type LlmProvider,
+  PROVIDER_KINDS,
+  type ProviderCallRequest,
+  ProviderFailure,
+  type ProviderKind,
+  type ProviderStreamEvent,
+} from './llm-provider.ts';
+import { createSdkProvider } from './llm-sdk-provider.ts';
+
+/**
+ * The contract every provider kind keeps, run against the fake server with the real AI SDK
+ * provider packages: same text, usage buckets, failure kinds and abort behaviour.
+ */
+const API_KEY = 'sk-contract-test-key-0123456789';
+
+const models: Record<ProviderKind, string> = {
+  openai: 'gpt-4o-mini',
+  anthropic: 'claude-3-5-haiku-latest',
+  huggingface: 'meta-llama/Llama-3.1-8B-Instruct',
+  'openai-compatible': 'llama3.2',
+};
+
+/** What each wire format can report: which cache buckets exist at all. */
+const reports: Record<
+  ProviderKind,
+  { cacheRead: boolean; cacheWrite: boolean; reasoning: boolean }
+> = {
+  openai: { cacheRead: true, cacheWrite: false, reasoning: true },
+  anthropic: { cacheRead: true, cacheWrite: true, reasoning: false },
+  huggingface: { cacheRead: true, cacheWrite: false, reasoning: true },
+  'openai-compatible': { cacheRead: true, cacheWrite: false, reasoning: true },
+};
+
+let fake: FakeLlm;
+beforeAll(async () => {
+  fake = await startFakeLlm({ apiKey: API_KEY });
+});
+afterAll(async () => {
+  await fake.close();
+});
+beforeEach(() => fake.reset());
+
+function request(
+  model: string,
+  prompt: string,
+  extra: Partial<ProviderCallRequest> = {},
+): ProviderCallRequest {
+  return {
+    model,
+    messages: [
+      { role: 'system', content: 'You are terse.' },
+      { role: 'user', content: prompt },
+    ],
+    parameters: { maxOutputTokens: 64 },
+    outputSchema: undefined,
+    signal: new AbortController().signal,
+    ...extra,
+  };
+}
+
+async function collect(provider: LlmProvider, call: ProviderCallRequest) {
+  const events: ProviderStreamEvent[] = [];
+  let failure: ProviderFailure | undefined;
+  try {
+    for await (const event of provider.stream(call)) events.push(event);
+  } catch (error) {
+    if (!(error instanceof ProviderFailure)) throw error;
+    failure = error;
+  }
+  const text = events.map((event) => (event.type === 'text-delta' ? event.text : '')).join('');
+  const finish = events.find((event) => event.type === 'finish');
+  return { events, text, finish: finish?.type === 'finish' ? finish : undefined, failure };
+}
+
+describe.each(PROVIDER_KINDS)('%s adapter contract', (kind) => {
+  const provider = () => createSdkProvider({ kind, baseUrl: `${fake.url}/v1`, apiKey: API_KEY });
+  const model = models[kind];
+
+  it('streams the answer as text deltas, then a finish with usage and the request id', async () => {
+    const { text, finish, events } = await collect(provider(), request(model, 'Name a colour'));
+    expect(text).toBe(fakeAnswer('Name a colour'));
+    expect(events.filter((event) => event.type === 'text-delta').length).toBeGreaterThan(3);
+    expect(finish?.finishReason).toBe('stop');
+    expect(finish?.requestId).toMatch(/^req_/);
+    expect(finish?.usage.outputTokens).toBe(text.split(' ').length);
+    expect(finish?.usage.uncachedInputTokens).toBeGreaterThan(0);
+  });
+
+  it('answers the same text without streaming', async () => {
+    const result = await provider().generate(request(model, 'Name a colour'));
+    expect(result.text).toBe(fakeAnswer('Name a colour'));
+    expect(result.usage.outputTokens).toBeGreaterThan(0);
+    expect(fake.requests.at(-1)?.stream).toBe(false);
+  });
+
+  it('maps cache and reasoning buckets the wire format reports, and leaves the others unknown', async () => {
+    const { finish } = await collect(
+      provider(),
+      request(`${model}@cache-read=7,cache-write=3,reasoning=2`, 'Cache me'),
+    );
+    const usage = finish?.usage;
+    expect(usage?.cacheReadTokens).toBe(7);
+    if (reports[kind].cacheWrite) expect(usage?.cacheWriteTokens).toBe(3);
+    if (reports[kind].reasoning) expect(usage?.reasoningTokens).toBe(2);
+    else expect(usage?.reasoningTokens).toBeUndefined();
+    // Input buckets are disjoint: uncached + read (+ write) = what the server billed.
+    const billedInput = fake.requests.at(-1)?.body as unknown;
+    expect(billedInput).toBeDefined();
+  });
+
+  it.runIf(kind !== 'anthropic')(
+    'keeps token counts unknown (undefined, never 0) when usage is missing',
+    async () => {
+      const { finish } = await collect(provider(), request(`${model}@no-usage`, 'No usage'));
+      expect(finish?.usage.uncachedInputTokens).toBeUndefined();
+      expect(finish?.usage.outputTokens).toBeUndefined();
+    },
+  );
+
+  it('reports a 429 as rate-limited with its Retry-After', async () => {
+    const { failure } = await collect(
+      provider(),
+      request(`${model}@status=429,retry-after=2`, 'busy'),
+    );
+    expect(failure?.kind).toBe('rate-limited');
+    expect(failure?.retryAfterMs).toBe(2_000);
+    expect(failure?.status).toBe(429);
+    expect(failure?.retryable).toBe(true);
+  });
+
+  it.each([
+    [500, 'server-error'],
+    [503, 'overloaded'],
+    [400, 'bad-request'],
+    [422, 'bad-request'],
+  ] as const)('reports HTTP %i as %s', async (status, expected) => {
+    const { failure } = await collect(provider(), request(`${model}@status=${status}`, 'fail'));
+    expect(failure?.kind).toBe(expected);
+    expect(failure?.responseStarted).toBe(false);
+  });
+
+  it('reports a rejected key as authentication, without the key in the message', async () => {
+    const bad = createSdkProvider({
+      kind,
+      baseUrl: `${fake.url}/v1`,
+      apiKey: 'sk-wrong-key-abcdefghijkl',
+    });
+    const { failure } = await collect(bad, request(model, 'who am i'));
+    expect(failure?.kind).toBe('authentication');
+    expect(failure?.retryable).toBe(false);
+    expect(
+      JSON.stringify({ message: failure?.message, provider: failure?.providerMessage }),
+    ).not.toMatch(/wrong-key|abcdefghijkl/);
+  });
+
+  it('reports an unknown model as model-not-found', async () => {
+    const { failure } = await collect(provider(), request('unknown-model-x', 'hello'));
+    expect(failure?.kind).toBe('model-not-found');
+  });
+
+  it('reports a connection dropped mid-stream as a retryable network failure after output', async () => {
+    const { failure, text } = await collect(
+      provider(),
+      request(`${model}@disconnect-after=3`, 'drop me'),
+    );
+    expect(failure?.kind).toBe('network');
+    expect(failure?.retryable).toBe(true);
+    expect(failure?.responseStarted).toBe(true);
+    expect(text.length).toBeGreaterThan(0);
+  });
+
+  it('fails the attempt on an in-stream error event instead of finishing with partial text', async () => {
+    const { failure, finish } = await collect(
+      provider(),
+      request(`${model}@error-after=2`, 'boom'),
+    );
+    expect(finish).toBeUndefined();
+    expect(failure?.retryable).toBe(true);
+    expect(failure?.responseStarted).toBe(true);
+  });
+
+  it('fails the attempt on a malformed chunk', async () => {
+    const { failure, finish } = await collect(
+      provider(),
+      request(`${model}@malformed-after=2`, 'garbled'),
+    );
+    expect(finish).toBeUndefined();
+    expect(failure?.kind).toBe('malformed-response');
+    expect(failure?.retryable).toBe(true);
+  });
+
+  it('closes the HTTP request when the signal aborts', async () => {
+    const controller = new AbortController();
+    const call = request(`${model}@tps=20`, 'slow answer please');
+    const events: ProviderStreamEvent[] = [];
+    let failure: unknown;
+    try {
+      for await (const event of provider().stream({ ...call, signal: controller.signal })) {
+        events.push(event);
+        if (events.length === 2) controller.abort();
+      }
+    } catch (error) {
+      failure = error;
+    }
+    expect((failure as ProviderFailure).kind).toBe('aborted');
+    const seen = await fake.waitFor((r) => r.aborted);
+    expect(seen.model).toBe(model);
+  });
+
+  it('returns structured output that fits the schema', async () => {
+    const schema = {
+      type: 'object',
+      properties: { label: { type: 'string' }, score: { type: 'number' } },
+      required: ['label', 'score'],
+      additionalProperties: false,
+    };
+    const { finish } = await collect(
+      provider(),
+      request(model, 'classify this', { outputSchema: schema }),
+    );
+    expect(finish?.output).toMatchObject({ label: expect.any(String), score: expect.any(Number) });
+  });
+
+  it('lists models', async () => {
+    const list = await provider().listModels(new AbortController().signal);
+    expect(list).toContain(kind === 'anthropic' ? 'claude-3-5-haiku-20241022' : 'gpt-4o-mini');
+  });
+});

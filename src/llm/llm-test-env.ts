@@ -1,0 +1,154 @@
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { Registry } from 'prom-client';
+import {
+  type Backend,
+  createTestStorage,
+  LogCapture,
+  type TestStorage,
+} from '../../test/test-platform.ts';
+import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import type { Actor } from '../auth/actor.ts';
+import { forbidden, notFound } from '../platform/app-error.ts';
+import { type LlmConfig, loadConfig } from '../platform/config.ts';
+import { createSecretBox } from '../platform/crypto.ts';
+import { type Database, openDatabase } from '../platform/db/database.ts';
+import { uuidv7 } from '../platform/ids.ts';
+import { createLogger } from '../platform/logger.ts';
+import { PROJECT_ROLES, type ProjectAccess, type ProjectRole } from '../projects/project-access.ts';
+import type { Clock } from './llm-clock.ts';
+import { createLlmModule, type LlmModule } from './llm-module.ts';
+import type { ProviderKind } from './llm-provider.ts';
+
+/** A ProjectAccess over an in-memory role table, with the contract's answers (404 / 403). */
+export class FakeProjectAccess implements ProjectAccess {
+  readonly roles = new Map<string, ProjectRole>();
+
+  grant(userId: string, projectId: string, role: ProjectRole): void {
+    this.roles.set(`${userId}:${projectId}`, role);
+  }
+
+  async requireRole(actor: Actor, projectId: string, minimum: ProjectRole): Promise<ProjectRole> {
+    if (actor.isAdmin) return 'owner';
+    const role = this.roles.get(`${actor.userId}:${projectId}`);
+    if (!role) throw notFound('project', projectId);
+    if (PROJECT_ROLES.indexOf(role) < PROJECT_ROLES.indexOf(minimum)) throw forbidden();
+    return role;
+  }
+}
+
+export function actorFor(userId: string, isAdmin = false): Actor {
+  return {
+    userId,
+    isAdmin,
+    via: 'session',
+    scopes: ['read', 'write', 'admin'],
+    credentialId: undefined,
+  };
+}
+
+export const FAKE_API_KEY = 'sk-test-fake-llm-key-9f8e7d6c5b4a';
+
+export interface LlmTestEnv {
+  storage: TestStorage;
+  database: Database;
+  fake: FakeLlm;
+  module: LlmModule;
+  logs: LogCapture;
+  metrics: Registry;
+  access: FakeProjectAccess;
+  owner: Actor;
+  projectId: string;
+  /** A second project, for isolation tests. */
+  otherProjectId: string;
+  /** Provider ids created per kind, all pointed at the fake server. */
+  providers: Record<ProviderKind, string>;
+  close(): Promise<void>;
+}
+
+export async function createUser(
+  database: Database,
+  email = `${uuidv7()}@example.com`,
+): Promise<string> {
+  const id = uuidv7();
+  await sql`insert into app_user (id, email, password_hash) values (${id}, ${email}, 'x')`.execute(
+    database.db,
+  );
+  return id;
+}
+
+export async function createProject(database: Database, name = 'Project'): Promise<string> {
+  const id = uuidv7();
+  await sql`insert into project (id, name) values (${id}, ${name})`.execute(database.db);
+  return id;
+}
+
+/**
+ * A migrated database, the fake LLM server, and the llm module over them, with one provider
+ * of every kind in a fresh project owned by `owner`.
+ */
+export async function openLlmTestEnv(
+  options: { backend?: Backend; config?: Partial<LlmConfig>; clock?: Clock } = {},
+): Promise<LlmTestEnv> {
+  const storage = await createTestStorage(options.backend ?? 'pglite');
+  const database = storage.databaseUrl
+    ? await openDatabase({ kind: 'postgres', connectionString: storage.databaseUrl, poolSize: 8 })
+    : await openDatabase({ kind: 'pglite', dataDir: path.join(storage.dataDir, 'pg') });
+  const fake = await startFakeLlm({ apiKey: FAKE_API_KEY });
+  const logs = new LogCapture();
+  const logger = createLogger({ level: 'debug', format: 'json', destination: logs });
+  const access = new FakeProjectAccess();
+  const ownerId = await createUser(database);
+  const owner = actorFor(ownerId);
+  const projectId = await createProject(database, 'Main');
+  const otherProjectId = await createProject(database, 'Other');
+  access.grant(ownerId, projectId, 'owner');
+  access.grant(ownerId, otherProjectId, 'owner');
+  const metrics = new Registry();
+  const config: LlmConfig = {
+    ...loadConfig({}, {}).llm,
+    retryBaseMs: 5,
+    retryMaxMs: 50,
+    usageFlushMs: 20,
+    ...options.config,
+  };
+  const module = createLlmModule({
+    config,
+    database,
+    logger,
+    access,
+    secrets: createSecretBox([randomBytes(32)]),
+    registry: metrics,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  const providers = {} as Record<ProviderKind, string>;
+  for (const kind of ['openai', 'anthropic', 'huggingface', 'openai-compatible'] as const) {
+    const created = await module.admin.createProvider(owner, projectId, {
+      name: `fake ${kind}`,
+      kind,
+      baseUrl: `${fake.url}/v1`,
+      apiKey: FAKE_API_KEY,
+    });
+    providers[kind] = created.id;
+  }
+  return {
+    storage,
+    database,
+    fake,
+    module,
+    logs,
+    metrics,
+    access,
+    owner,
+    projectId,
+    otherProjectId,
+    providers,
+    async close() {
+      await module.close();
+      await fake.close();
+      await database.close();
+      await storage.dispose();
+    },
+  };
+}

@@ -1,0 +1,303 @@
+import { type Kysely, sql } from 'kysely';
+import type { DB } from '../migrations/db-schema.ts';
+import type { ProviderKind, TokenUsage } from './llm-provider.ts';
+
+/** One attempt (or cache hit) as recorded in the append-only `llm_calls` table. */
+export interface UsageRow {
+  id: string;
+  callId: string;
+  createdAt: Date;
+  projectId: string;
+  userId: string | undefined;
+  feature: string;
+  entityIds: Record<string, string>;
+  providerRef: string;
+  providerKind: ProviderKind;
+  model: string;
+  attempt: number;
+  status: 'ok' | 'error' | 'timeout' | 'aborted' | 'cache-hit';
+  errorCode: string | undefined;
+  failureKind: string | undefined;
+  httpStatus: number | undefined;
+  requestId: string | undefined;
+  finishReason: string | undefined;
+  cacheStatus: 'hit' | 'miss' | 'bypass' | 'off';
+  usage: TokenUsage;
+  /** Tokens were counted by us (a stream cut short), not reported by the provider. */
+  usageEstimated: boolean;
+  costNano: number | null;
+  savedNano: number | null;
+  latencyMs: number;
+  ttftMs: number | undefined;
+}
+
+export type SpendDimension = 'day' | 'model' | 'feature' | 'provider';
+
+export interface SpendQuery {
+  projectId: string;
+  /** Inclusive, floored to the UTC day. */
+  since: Date;
+  /** Exclusive; default: now. */
+  until?: Date | undefined;
+  groupBy: readonly SpendDimension[];
+}
+
+export interface SpendRow {
+  day?: string;
+  model?: string;
+  feature?: string;
+  providerKind?: string;
+  calls: number;
+  attempts: number;
+  errors: number;
+  cacheHits: number;
+  cacheMisses: number;
+  uncachedInputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  outputTokens: number;
+  reasoningTokens: number;
+  /** Sum of known costs. */
+  costNano: number;
+  /** Attempts whose price is unknown: `costNano` leaves them out. */
+  unpricedAttempts: number;
+  savedNano: number;
+}
+
+const nullable = (value: number | undefined) => (value === undefined ? null : value);
+const dayOf = (date: Date) => date.toISOString().slice(0, 10);
+
+interface RollupKey {
+  day: string;
+  project_id: string;
+  provider_kind: string;
+  model: string;
+  feature: string;
+}
+
+type RollupRow = RollupKey & {
+  calls: number;
+  attempts: number;
+  errors: number;
+  cache_hits: number;
+  cache_misses: number;
+  uncached_input_tokens: number;
+  cache_read_tokens: number;
+  cache_write_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  cost_nano: number;
+  unpriced_attempts: number;
+  saved_nano: number;
+};
+
+/** Sums a batch of rows into daily rollup increments, sorted so concurrent writers lock in one order. */
+export function rollup(rows: readonly UsageRow[]): RollupRow[] {
+  const byKey = new Map<string, RollupRow>();
+  for (const row of rows) {
+    const key: RollupKey = {
+      day: dayOf(row.createdAt),
+      project_id: row.projectId,
+      provider_kind: row.providerKind,
+      model: row.model,
+      feature: row.feature,
+    };
+    const id = [key.project_id, key.day, key.provider_kind, key.model, key.feature].join('\u0000');
+    let sum = byKey.get(id);
+    if (!sum) {
+      sum = {
+        ...key,
+        calls: 0,
+        attempts: 0,
+        errors: 0,
+        cache_hits: 0,
+        cache_misses: 0,
+        uncached_input_tokens: 0,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
+        output_tokens: 0,
+        reasoning_tokens: 0,
+        cost_nano: 0,
+        unpriced_attempts: 0,
+        saved_nano: 0,
+      };
+      byKey.set(id, sum);
+    }
+    // Every logical call has exactly one attempt 1 (a cache hit is attempt 1 too).
+    if (row.attempt === 1) sum.calls += 1;
+    if (row.status !== 'cache-hit') sum.attempts += 1;
+    if (row.status === 'error' || row.status === 'timeout') sum.errors += 1;
+    if (row.status === 'cache-hit') sum.cache_hits += 1;
+    if (row.cacheStatus === 'miss' && row.attempt === 1) sum.cache_misses += 1;
+    sum.uncached_input_tokens += row.usage.uncachedInputTokens ?? 0;
+    sum.cache_read_tokens += row.usage.cacheReadTokens ?? 0;
+    sum.cache_write_tokens += row.usage.cacheWriteTokens ?? 0;
+    sum.output_tokens += row.usage.outputTokens ?? 0;
+    sum.reasoning_tokens += row.usage.reasoningTokens ?? 0;
+    if (row.costNano === null) sum.unpriced_attempts += 1;
+    else sum.cost_nano += row.costNano;
+    sum.saved_nano += row.savedNano ?? 0;
+  }
+  return [...byKey.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, row]) => row);
+}
+
+const ROLLUP_COUNTERS = [
+  'calls',
+  'attempts',
+  'errors',
+  'cache_hits',
+  'cache_misses',
+  'uncached_input_tokens',
+  'cache_read_tokens',
+  'cache_write_tokens',
+  'output_tokens',
+  'reasoning_tokens',
+  'cost_nano',
+  'unpriced_attempts',
+  'saved_nano',
+] as const;
+
+export function createUsageStore(db: Kysely<DB>) {
+  return {
+    /** Appends rows and adds them to the daily rollup, in one transaction. */
+    async insert(rows: readonly UsageRow[]): Promise<void> {
+      if (rows.length === 0) return;
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .insertInto('llm_calls')
+          .values(
+            rows.map((row) => ({
+              id: row.id,
+              call_id: row.callId,
+              created_at: row.createdAt,
+              project_id: row.projectId,
+              user_id: row.userId ?? null,
+              feature: row.feature,
+              entity_ids: JSON.stringify(row.entityIds),
+              provider_ref: row.providerRef,
+              provider_kind: row.providerKind,
+              model: row.model,
+              attempt: row.attempt,
+              status: row.status,
+              error_code: row.errorCode ?? null,
+              failure_kind: row.failureKind ?? null,
+              http_status: row.httpStatus ?? null,
+              request_id: row.requestId ?? null,
+              finish_reason: row.finishReason ?? null,
+              cache_status: row.cacheStatus,
+              uncached_input_tokens: nullable(row.usage.uncachedInputTokens),
+              cache_read_tokens: nullable(row.usage.cacheReadTokens),
+              cache_write_tokens: nullable(row.usage.cacheWriteTokens),
+              output_tokens: nullable(row.usage.outputTokens),
+              reasoning_tokens: nullable(row.usage.reasoningTokens),
+              usage_estimated: row.usageEstimated,
+              cost_nano: row.costNano,
+              saved_nano: row.savedNano,
+              latency_ms: Math.round(row.latencyMs),
+              ttft_ms: row.ttftMs === undefined ? null : Math.round(row.ttftMs),
+            })),
+          )
+          .execute();
+        const increments = rollup(rows);
+        await trx
+          .insertInto('llm_usage_daily')
+          .values(increments)
+          .onConflict((conflict) =>
+            conflict
+              .columns(['project_id', 'day', 'provider_kind', 'model', 'feature'])
+              .doUpdateSet(
+                Object.fromEntries(
+                  ROLLUP_COUNTERS.map((column) => [
+                    column,
+                    sql`llm_usage_daily.${sql.ref(column)} + excluded.${sql.ref(column)}`,
+                  ]),
+                ),
+              ),
+          )
+          .execute();
+      });
+    },
+
+    /** Spend from the daily rollup, grouped by the asked dimensions (none: one total row). */
+    async spend(query: SpendQuery): Promise<SpendRow[]> {
+      const columns: Record<SpendDimension, 'day' | 'model' | 'feature' | 'provider_kind'> = {
+        day: 'day',
+        model: 'model',
+        feature: 'feature',
+        provider: 'provider_kind',
+      };
+      const groups = [...new Set(query.groupBy)].map((dimension) => columns[dimension]);
+      let select = db
+        .selectFrom('llm_usage_daily')
+        .where('project_id', '=', query.projectId)
+        .where('day', '>=', dayOf(query.since))
+        .select((eb) =>
+          ROLLUP_COUNTERS.map((column) =>
+            eb.fn.coalesce(eb.fn.sum<number>(column), sql<number>`0`).as(column),
+          ),
+        );
+      if (query.until) select = select.where('day', '<', dayOf(query.until));
+      for (const column of groups) select = select.select(column).groupBy(column).orderBy(column);
+      const rows = (await select.execute()) as unknown as (RollupRow & Partial<RollupKey>)[];
+      return rows.map((row) => ({
+        ...(row.day === undefined ? {} : { day: row.day }),
+        ...(row.model === undefined ? {} : { model: row.model }),
+        ...(row.feature === undefined ? {} : { feature: row.feature }),
+        ...(row.provider_kind === undefined ? {} : { providerKind: row.provider_kind }),
+        calls: Number(row.calls),
+        attempts: Number(row.attempts),
+        errors: Number(row.errors),
+        cacheHits: Number(row.cache_hits),
+        cacheMisses: Number(row.cache_misses),
+        uncachedInputTokens: Number(row.uncached_input_tokens),
+        cacheReadTokens: Number(row.cache_read_tokens),
+        cacheWriteTokens: Number(row.cache_write_tokens),
+        outputTokens: Number(row.output_tokens),
+        reasoningTokens: Number(row.reasoning_tokens),
+        costNano: Number(row.cost_nano),
+        unpricedAttempts: Number(row.unpriced_attempts),
+        savedNano: Number(row.saved_nano),
+      }));
+    },
+
+    /** Rows of one logical call, attempt order. */
+    async attemptsOf(callId: string) {
+      return db
+        .selectFrom('llm_calls')
+        .selectAll()
+        .where('call_id', '=', callId)
+        .orderBy('attempt')
+        .orderBy('created_at')
+        .execute();
+    },
+
+    /** The newest rows of a project (newest first), for the usage page. */
+    async recent(projectId: string, limit: number, before?: Date) {
+      let query = db
+        .selectFrom('llm_calls')
+        .selectAll()
+        .where('project_id', '=', projectId)
+        .orderBy('created_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(limit);
+      if (before) query = query.where('created_at', '<', before);
+      return query.execute();
+    },
+
+    /** Sum of known costs of a project (or one user in it) since a moment, from the raw rows. */
+    async costSince(projectId: string, since: Date, userId?: string): Promise<number> {
+      let query = db
+        .selectFrom('llm_calls')
+        .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('cost_nano'), sql<number>`0`).as('cost'))
+        .where('project_id', '=', projectId)
+        .where('created_at', '>=', since);
+      if (userId) query = query.where('user_id', '=', userId);
+      const row = await query.executeTakeFirstOrThrow();
+      return Number(row.cost);
+    },
+  };
+}
+
+export type UsageStore = ReturnType<typeof createUsageStore>;
