@@ -11,6 +11,8 @@ describe('HTTP platform', () => {
         app.post(
           '/test/items',
           {
+            // Test-only routes are public so these checks reach validation and the handler.
+            config: { public: true },
             schema: {
               body: z.object({
                 name: z.string().min(1).max(200),
@@ -21,7 +23,7 @@ describe('HTTP platform', () => {
           },
           async (request) => ({ ok: true, name: request.body.name }),
         );
-        app.get('/test/boom', async () => {
+        app.get('/test/boom', { config: { public: true } }, async () => {
           throw new Error('relation "secret_table" does not exist at /srv/app/src/x.ts:12');
         });
       },

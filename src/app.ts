@@ -10,10 +10,12 @@ import {
 import { serviceUnavailable } from './platform/app-error.ts';
 import { errorEnvelope, toAppError } from './platform/http/error-envelope.ts';
 import { healthRoutes } from './platform/http/health-routes.ts';
+import { enterRequestContext } from './platform/http/request-context.ts';
 import { REQUEST_ID_HEADER, requestIdFor } from './platform/http/request-id.ts';
 import { RequestLogController } from './platform/http/request-logging.ts';
 import { createMetrics } from './platform/metrics.ts';
 import type { Platform } from './platform/platform.ts';
+import { createCoreServices, installSecurity, registerCoreRoutes } from './services.ts';
 
 export type App = FastifyInstance & { withTypeProvider(): unknown };
 
@@ -88,6 +90,13 @@ export async function buildApp(platform: Platform) {
     return reply.status(404).send(body);
   });
 
+  // Security headers, rate limits, sessions, API keys, CSRF — before any route, so every
+  // route below needs a session or API key unless it sets `config: { public: true }`
+  // (docs/security.md). Features take what they need from `services` (src/services.ts).
+  const services = createCoreServices(platform);
+  await installSecurity(app, config, logger, services);
+  app.addHook('preHandler', enterRequestContext);
+
   await app.register(fastifySwagger, {
     openapi: {
       openapi: '3.1.0',
@@ -100,8 +109,16 @@ export async function buildApp(platform: Platform) {
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/api/docs' });
-  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // The API description and its docs page are public: they describe the API, not data.
+  await app.register(async (docs) => {
+    docs.addHook('onRoute', (route) => {
+      route.config = { ...route.config, public: true };
+    });
+    await docs.register(fastifySwaggerUi, { routePrefix: '/api/docs' });
+  });
+  app.get('/api/openapi.json', { schema: { hide: true }, config: { public: true } }, async () =>
+    app.swagger(),
+  );
 
   await app.register(healthRoutes, {
     metrics,
@@ -111,6 +128,8 @@ export async function buildApp(platform: Platform) {
       jobs: () => platform.jobs.ping(),
     },
   });
+
+  await registerCoreRoutes(app, config, services);
 
   return app;
 }

@@ -6,11 +6,14 @@ import type { TestProject } from 'vitest/node';
 import { openDatabase } from '../src/platform/db/database.ts';
 import { migrateToLatest } from '../src/platform/db/migrator.ts';
 import { adminUrl, databaseUrlFor, goldenDatabaseName, testDatabaseUrl } from './test-postgres.ts';
+import { scanRunDir } from './leak-scan.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     goldenPgliteDir: string;
     goldenPostgresDb: string | null;
+    /** Where test/leak-scan.ts collects this run's log lines and registered secrets. */
+    testRunDir: string;
   }
 }
 
@@ -26,6 +29,8 @@ export default async function setup(project: TestProject) {
   await migrateToLatest(database.db);
   await database.close();
   project.provide('goldenPgliteDir', goldenPgliteDir);
+  const testRunDir = path.join(root, 'run');
+  project.provide('testRunDir', testRunDir);
 
   let goldenPostgresDb: string | null = null;
   const url = testDatabaseUrl();
@@ -50,7 +55,13 @@ export default async function setup(project: TestProject) {
   project.provide('goldenPostgresDb', goldenPostgresDb);
 
   return async () => {
+    // Logs captured during the whole run must not contain any secret a test created.
+    const scan = scanRunDir(testRunDir);
     rmSync(root, { recursive: true, force: true });
+    if (scan.leaks.length > 0) {
+      const list = scan.leaks.map((leak) => `  ${leak.kind} ${leak.hint} in ${leak.file}:${leak.line}`);
+      throw new Error(`secrets found in test logs:\n${list.join('\n')}`);
+    }
     if (url && goldenPostgresDb) {
       const admin = await openDatabase({
         kind: 'postgres',

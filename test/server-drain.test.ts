@@ -22,7 +22,7 @@ describe('graceful shutdown', () => {
       createLogger({ level: 'info', format: 'json', destination: logs }),
       {
         configure: (app) => {
-          app.get('/test/slow', async (request) => {
+          app.get('/test/slow', { config: { public: true } }, async (request) => {
             const { ms } = request.query as { ms: string };
             requestArrived();
             await sleep(Number(ms));

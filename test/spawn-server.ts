@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
+import { appendRunLog } from './leak-scan.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const CLI = path.join(ROOT, 'bin', 'braincells.js');
@@ -39,6 +40,8 @@ export function spawnNode(args: string[], env: NodeJS.ProcessEnv, cwd = ROOT): S
   child.stderr!.on('data', (chunk: Buffer) => {
     err += chunk.toString();
   });
+  // Scanned for secrets at the end of the run (test/leak-scan.ts).
+  child.on('close', () => appendRunLog(out + err));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('exit', (code, signal) => resolve({ code, signal }));
   });

@@ -10,6 +10,7 @@ import { openDatabase } from '../src/platform/db/database.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { openPlatform, type Platform } from '../src/platform/platform.ts';
 import { adminUrl, databaseUrlFor, randomDatabaseName, testDatabaseUrl } from './test-postgres.ts';
+import { appendRunLog } from './leak-scan.ts';
 
 export type Backend = 'pglite' | 'postgres';
 
@@ -77,6 +78,8 @@ export class LogCapture extends Writable {
   readonly raw: string[] = [];
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
+    // Every captured line also goes to the run's log scan (test/leak-scan.ts).
+    appendRunLog(chunk.toString('utf8'));
     for (const line of chunk.toString('utf8').split('\n')) {
       if (!line) continue;
       this.raw.push(line);
@@ -101,6 +104,9 @@ export function testConfig(storage: TestStorage, overrides: Partial<Config> = {}
     logLevel: 'debug',
     nodeEnv: 'test',
     duckdb: { threads: 2, memoryLimit: '1GB', connections: 2 },
+    // Every test request comes from 127.0.0.1: per-IP and per-user limits would meet each
+    // other's traffic. Rate-limit tests set their own limits.
+    rateLimit: { perIp: 100_000, perUser: 100_000, auth: 10_000, redisUrl: undefined },
     ...overrides,
   };
 }

@@ -1,5 +1,8 @@
 import type { Migration } from 'kysely/migration';
 import * as m0001 from './0001-instance-settings.ts';
+import * as m0100 from './0100-accounts.ts';
+import * as m0101 from './0101-projects.ts';
+import * as m0102 from './0102-audit-log.ts';
 
 /**
  * Every migration, in order. A migration never changes after it ships: add a new one.
@@ -7,4 +10,7 @@ import * as m0001 from './0001-instance-settings.ts';
  */
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-instance-settings': m0001,
+  '0100-accounts': m0100,
+  '0101-projects': m0101,
+  '0102-audit-log': m0102,
 };

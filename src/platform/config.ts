@@ -19,6 +19,40 @@ const integer = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 
+// Durations like 90s, 30m, 12h, 7d → milliseconds.
+const DURATION_UNITS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const duration = (minMs: number, maxMs: number) =>
+  z
+    .string()
+    .regex(/^\d+[smhd]$/, 'must look like 90s, 30m, 12h or 7d')
+    .transform((value) => Number(value.slice(0, -1)) * DURATION_UNITS[value.at(-1) as 's'])
+    .pipe(z.number().min(minMs, 'too short').max(maxMs, 'too long'));
+
+// Comma-separated browser origins (scheme://host[:port]), each checked.
+const originList = z
+  .string()
+  .transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean))
+  .pipe(
+    z.array(
+      z.string().refine((origin) => {
+        try {
+          return new URL(origin).origin === origin;
+        } catch {
+          return false;
+        }
+      }, 'each origin must look like https://app.example.com (no path, no trailing slash)'),
+    ),
+  );
+
+/** Settings whose values are never echoed in an error message (they hold keys or passwords). */
+const SECRET_SETTINGS: ReadonlySet<string> = new Set([
+  'DATABASE_URL',
+  'BRAINCELLS_SECRET',
+  'BRAINCELLS_SECRET_PREVIOUS',
+  'REDIS_URL',
+  'SMTP_URL',
+]);
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** name → [schema, default, description]; the README's configuration table is generated from it. */
@@ -98,6 +132,94 @@ export const SETTINGS = {
   BRAINCELLS_DATASET_RETENTION_DAYS: [integer(0, 3650), '7', 'Days a deleted dataset can be restored before a job purges it.'],
   BRAINCELLS_SQL_TIMEOUT_MS: [integer(100, 600_000), '10000', 'Time limit of one read-only SQL query over a dataset.'],
   BRAINCELLS_SQL_MAX_ROWS: [integer(1, 1_000_000), '10000', 'Rows one read-only SQL query returns at most.'],
+  // — accounts, sessions and the security baseline (docs/security.md) —
+  BRAINCELLS_SECRET: [
+    z.string().min(32, 'must be at least 32 characters').optional(),
+    undefined,
+    'Master key for secrets at rest (provider keys, TOTP secrets): 32 or more random characters. Unset: a key file (mode 0600) is generated in the data dir. Set it when several servers share one PostgreSQL.',
+  ],
+  BRAINCELLS_SECRET_PREVIOUS: [
+    z.string().optional(),
+    undefined,
+    'Earlier values of BRAINCELLS_SECRET, comma-separated: still accepted for decryption until `braincells secrets rotate` has re-encrypted everything.',
+  ],
+  BRAINCELLS_PUBLIC_URL: [
+    z.url({ protocol: /^https?$/ }).optional(),
+    undefined,
+    'The URL users reach the server at; used in password-reset links and accepted as a request Origin (default: http://HOST:PORT).',
+  ],
+  BRAINCELLS_SESSION_IDLE_TIMEOUT: [
+    duration(60_000, 365 * 86_400_000),
+    '7d',
+    'A session ends after this long without a request (e.g. 30m, 12h, 7d).',
+  ],
+  BRAINCELLS_SESSION_ABSOLUTE_TIMEOUT: [
+    duration(60_000, 365 * 86_400_000),
+    '30d',
+    'A session ends this long after sign-in, however active.',
+  ],
+  BRAINCELLS_SECURE_COOKIES: [
+    booleanString,
+    'false',
+    'Mark cookies Secure on plain HTTP too (set it behind a TLS-terminating proxy); always on when the server itself serves TLS.',
+  ],
+  BRAINCELLS_CORS_ORIGINS: [
+    originList.optional(),
+    undefined,
+    'Comma-separated browser origins allowed to call the API cross-origin. Unset: none.',
+  ],
+  BRAINCELLS_RATE_LIMIT_PER_IP: [
+    integer(1, 1_000_000),
+    '600',
+    'Requests per minute from one IP address, on every route.',
+  ],
+  BRAINCELLS_RATE_LIMIT_PER_USER: [
+    integer(1, 1_000_000),
+    '1200',
+    'Requests per minute by one user (all their sessions and API keys), on every route.',
+  ],
+  BRAINCELLS_RATE_LIMIT_AUTH: [
+    integer(1, 100_000),
+    '20',
+    'Requests per minute from one IP address to each sign-in, setup and password-reset route.',
+  ],
+  BRAINCELLS_LOGIN_MAX_FAILURES: [
+    integer(1, 1_000),
+    '5',
+    'Failed sign-ins on one account (password or MFA code) before it is locked.',
+  ],
+  BRAINCELLS_LOGIN_IP_MAX_FAILURES: [
+    integer(1, 1_000_000),
+    '50',
+    'Failed sign-ins from one IP address before it is locked.',
+  ],
+  BRAINCELLS_LOGIN_LOCKOUT: [
+    duration(1_000, 7 * 86_400_000),
+    '15m',
+    'How long a locked account or IP address is refused; failures older than this are forgotten.',
+  ],
+  BRAINCELLS_LOGIN_DELAY_MS: [
+    integer(0, 10_000),
+    '250',
+    'Delay before answering a sign-in on an account or IP with recent failures; doubles per failure, up to 16 times this.',
+  ],
+  REDIS_URL: [
+    z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .optional(),
+    undefined,
+    'Share rate-limit counters between servers through this Redis.',
+  ],
+  SMTP_URL: [
+    z
+      .string()
+      .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
+      .optional(),
+    undefined,
+    'Send password-reset mail through this SMTP server (smtp://user:pass@host:587). Unset: an admin makes reset links with `braincells user reset-link`.',
+  ],
+  SMTP_FROM: [z.string().min(3).max(320), 'Brain Cells <no-reply@localhost>', 'Sender of mail the server sends.'],
 } as const;
 
 type Settings = typeof SETTINGS;
@@ -128,6 +250,15 @@ export interface Config {
     sqlTimeoutMs: number;
     sqlMaxRows: number;
   };
+  /** Master key material for secrets at rest; see src/platform/crypto.ts. */
+  secret: { current: string | undefined; previous: string[] };
+  publicUrl: string | undefined;
+  secureCookies: boolean;
+  corsOrigins: string[];
+  session: { idleTimeoutMs: number; absoluteTimeoutMs: number };
+  rateLimit: { perIp: number; perUser: number; auth: number; redisUrl: string | undefined };
+  login: { maxFailures: number; ipMaxFailures: number; lockoutMs: number; delayMs: number };
+  smtp: { url: string | undefined; from: string };
 }
 
 export class ConfigError extends Error {
@@ -165,7 +296,7 @@ export function loadConfig(
       const issue = result.error.issues[0];
       throw new ConfigError(
         name,
-        `${issue?.message ?? 'invalid value'} (got ${JSON.stringify(raw)})`,
+        `${issue?.message ?? 'invalid value'} (got ${SECRET_SETTINGS.has(name) ? 'a value that is not shown' : JSON.stringify(raw)})`,
       );
     }
     return result.data as SettingValue<K>;
@@ -200,5 +331,32 @@ export function loadConfig(
       sqlTimeoutMs: read('BRAINCELLS_SQL_TIMEOUT_MS'),
       sqlMaxRows: read('BRAINCELLS_SQL_MAX_ROWS'),
     },
+    secret: {
+      current: read('BRAINCELLS_SECRET'),
+      previous: (read('BRAINCELLS_SECRET_PREVIOUS') ?? '')
+        .split(',')
+        .map((value) => value.trim())
+        .filter(Boolean),
+    },
+    publicUrl: read('BRAINCELLS_PUBLIC_URL')?.replace(/\/+$/, ''),
+    secureCookies: read('BRAINCELLS_SECURE_COOKIES'),
+    corsOrigins: read('BRAINCELLS_CORS_ORIGINS') ?? [],
+    session: {
+      idleTimeoutMs: read('BRAINCELLS_SESSION_IDLE_TIMEOUT'),
+      absoluteTimeoutMs: read('BRAINCELLS_SESSION_ABSOLUTE_TIMEOUT'),
+    },
+    rateLimit: {
+      perIp: read('BRAINCELLS_RATE_LIMIT_PER_IP'),
+      perUser: read('BRAINCELLS_RATE_LIMIT_PER_USER'),
+      auth: read('BRAINCELLS_RATE_LIMIT_AUTH'),
+      redisUrl: read('REDIS_URL'),
+    },
+    login: {
+      maxFailures: read('BRAINCELLS_LOGIN_MAX_FAILURES'),
+      ipMaxFailures: read('BRAINCELLS_LOGIN_IP_MAX_FAILURES'),
+      lockoutMs: read('BRAINCELLS_LOGIN_LOCKOUT'),
+      delayMs: read('BRAINCELLS_LOGIN_DELAY_MS'),
+    },
+    smtp: { url: read('SMTP_URL'), from: read('SMTP_FROM') },
   };
 }

@@ -25,6 +25,13 @@ export const SECRET_PATHS = [
   '*.headers.authorization',
   '*.headers.cookie',
   '*.headers["x-api-key"]',
+  '*.csrfToken',
+  '*.challengeToken',
+  '*.setupToken',
+  '*.recoveryCodes',
+  // PGlite errors carry the failed query's parameter values (user data, hashes).
+  'err.params',
+  '*.err.params',
 ];
 
 export const PROMPT_PATHS = [

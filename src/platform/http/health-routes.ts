@@ -32,6 +32,7 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (a
   app.get(
     '/healthz',
     {
+      config: { public: true },
       schema: {
         tags: ['health'],
         summary: 'Liveness: the process answers',
@@ -44,6 +45,7 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (a
   app.get(
     '/readyz',
     {
+      config: { public: true },
       schema: {
         tags: ['health'],
         summary: 'Readiness: PostgreSQL, DuckDB and the job queue answer',
@@ -80,7 +82,7 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (a
 
   app.get(
     '/metrics',
-    { schema: { tags: ['health'], summary: 'Prometheus metrics', hide: true } },
+    { config: { public: true }, schema: { tags: ['health'], summary: 'Prometheus metrics', hide: true } },
     async (_request, reply) => {
       reply.header('content-type', options.metrics.registry.contentType);
       return options.metrics.registry.metrics();

@@ -1,0 +1,56 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { DB } from '../migrations/db-schema.ts';
+
+type Executor = Kysely<DB> | Transaction<DB>;
+
+export async function replaceRecoveryCodes(
+  db: Transaction<DB>,
+  userId: string,
+  codes: { id: string; code_hash: string }[],
+  now: Date,
+): Promise<void> {
+  await db.deleteFrom('mfa_recovery_code').where('user_id', '=', userId).execute();
+  if (codes.length === 0) return;
+  await db
+    .insertInto('mfa_recovery_code')
+    .values(codes.map((code) => ({ ...code, user_id: userId, created_at: now })))
+    .execute();
+}
+
+/** Marks an unused code as used; false if there is no such unused code. */
+export async function consumeRecoveryCode(
+  db: Executor,
+  userId: string,
+  codeHash: string,
+  now: Date,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('mfa_recovery_code')
+    .set({ used_at: now })
+    .where('user_id', '=', userId)
+    .where('code_hash', '=', codeHash)
+    .where('used_at', 'is', null)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+export async function countUnusedRecoveryCodes(db: Executor, userId: string): Promise<number> {
+  const row = await db
+    .selectFrom('mfa_recovery_code')
+    .select((eb) => eb.fn.countAll<number>().as('count'))
+    .where('user_id', '=', userId)
+    .where('used_at', 'is', null)
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
+}
+
+/** Accepts a TOTP time step only if it is later than the last one used (no replay). */
+export async function advanceTotpStep(db: Executor, userId: string, step: number): Promise<boolean> {
+  const result = await db
+    .updateTable('app_user')
+    .set({ mfa_last_step: step })
+    .where('id', '=', userId)
+    .where((eb) => eb.or([eb('mfa_last_step', 'is', null), eb('mfa_last_step', '<', step)]))
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}

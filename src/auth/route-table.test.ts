@@ -1,0 +1,314 @@
+import { randomUUID } from 'node:crypto';
+import type { InjectOptions } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createApiKey,
+  createProject,
+  createSignedInUser,
+  type TestApiKey,
+  type TestSession,
+} from '../../test/factories.ts';
+import { createTestApp, type TestApp } from '../../test/test-platform.ts';
+
+/**
+ * The route table, enumerated from Fastify itself: every route needs a session or an API key
+ * except this explicit list. A route opts out with `config: { public: true }`; adding one
+ * means adding it here (and to docs/security.md) with the reason.
+ */
+const PUBLIC_ROUTES = [
+  // Liveness, readiness and Prometheus metrics, for orchestrators and scrapers.
+  'GET /healthz',
+  'HEAD /healthz',
+  'GET /readyz',
+  'HEAD /readyz',
+  'GET /metrics',
+  'HEAD /metrics',
+  // The API description and its docs page (static assets): they describe the API, not data.
+  'GET /api/openapi.json',
+  'HEAD /api/openapi.json',
+  'GET /api/docs',
+  'HEAD /api/docs',
+  'GET /api/docs/',
+  'HEAD /api/docs/',
+  'GET /api/docs/json',
+  'HEAD /api/docs/json',
+  'GET /api/docs/yaml',
+  'HEAD /api/docs/yaml',
+  'GET /api/docs/static/index.html',
+  'HEAD /api/docs/static/index.html',
+  'GET /api/docs/static/swagger-initializer.js',
+  'HEAD /api/docs/static/swagger-initializer.js',
+  'GET /api/docs/static/*',
+  'HEAD /api/docs/static/*',
+  // First run and signing in: nobody has a session yet.
+  'GET /api/auth/setup',
+  'HEAD /api/auth/setup',
+  'POST /api/auth/setup',
+  'POST /api/auth/login',
+  'POST /api/auth/login/mfa',
+  'POST /api/auth/password-reset/request',
+  'POST /api/auth/password-reset/confirm',
+].sort();
+
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+interface Route {
+  method: string;
+  url: string;
+}
+
+/**
+ * Every route Fastify serves, from its own router (not from our registry). The printed tree
+ * can shorten a wildcard under a static prefix (`/api/docs/static/*` prints as `/api/docs/*`);
+ * such a wildcard is resolved to the one registered route it can stand for.
+ */
+function routesOf(app: TestApp['app']): Route[] {
+  const routes: Route[] = [];
+  const prefixes: string[] = [];
+  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
+    const match = /^([│ ]*)(?:├── |└── )(.*?)(?: \(([A-Z, ]+)\))?$/.exec(line);
+    if (!match) continue;
+    const depth = match[1]!.length / 4;
+    prefixes.length = depth;
+    const url = (prefixes[depth - 1] ?? '') + match[2]!;
+    prefixes[depth] = url;
+    for (const method of match[3]?.split(', ') ?? []) routes.push(resolve(app, { method, url }));
+  }
+  return routes;
+}
+
+function resolve(app: TestApp['app'], route: Route): Route {
+  if (!route.url.endsWith('*') || registryEntry(app, route)) return route;
+  const stem = route.url.slice(0, -1);
+  const candidates = app.routeSecurity.filter(
+    (entry) => entry.method === route.method && entry.url.endsWith('*') && entry.url.startsWith(stem),
+  );
+  return candidates.length === 1 ? { method: route.method, url: candidates[0]!.url } : route;
+}
+
+function registryEntry(app: TestApp['app'], route: Route) {
+  const find = (url: string) =>
+    app.routeSecurity.find((entry) => entry.method === route.method && entry.url === url);
+  // Fastify serves a prefixed '/' route at both '/prefix' and '/prefix/'.
+  return find(route.url) ?? find(route.url.replace(/\/$/, ''));
+}
+
+function isPublic(app: TestApp['app'], route: Route): boolean {
+  return registryEntry(app, route)?.public ?? false;
+}
+
+/** A concrete URL for a route pattern: path parameters become fresh UUIDs. */
+function concrete(url: string, value: () => string = randomUUID): string {
+  return url.replace(/:[A-Za-z]+/g, () => value()).replace(/\*$/, 'x');
+}
+
+const key = (route: Route) => `${route.method} ${route.url}`;
+
+/** Internals an error body must never show: SQL, stack traces, file paths, driver names. */
+const INTERNALS: RegExp[] = [
+  /\bat \S+ \(?\S*:\d+:\d+\)?/,
+  /\.(?:ts|js|mjs|cjs):\d+/,
+  /(?:^|[\s"'(=])\/(?:work|home|srv|tmp|usr|var|opt|root|app)\//,
+  /node_modules/,
+  /\b(?:select|insert|update|delete)\b[^"]{0,80}\b(?:from|into|set|where)\b/i,
+  /\b(?:relation|duplicate key|violates|syntax error|sqlstate|pglite|postgres|kysely|duckdb)\b/i,
+  /"stack"/,
+];
+
+export function internalsIn(body: string): RegExp | undefined {
+  return INTERNALS.find((pattern) => pattern.test(body));
+}
+
+describe('the route table', () => {
+  let t: TestApp;
+  let admin: TestSession;
+  let readOnlyKey: TestApiKey;
+  let routes: Route[];
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    admin = await createSignedInUser(t, { isAdmin: true });
+    readOnlyKey = await createApiKey(t, admin, { scopes: ['read'] });
+    routes = routesOf(t.app);
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('is fully known to the auth registry', () => {
+    expect(routes.length).toBeGreaterThan(40);
+    const unknown = routes.filter((route) => !registryEntry(t.app, route));
+    expect(unknown.map(key)).toEqual([]);
+  });
+
+  it('has exactly the documented public routes', () => {
+    const publicRoutes = routes.filter((route) => isPublic(t.app, route)).map(key).sort();
+    expect(publicRoutes).toEqual(PUBLIC_ROUTES);
+  });
+
+  it('answers 401 with the envelope on every other route without credentials', async () => {
+    const failures: string[] = [];
+    for (const route of routes) {
+      if (isPublic(t.app, route)) continue;
+      const response = await t.app.inject({
+        method: route.method as InjectOptions['method'],
+        url: concrete(route.url),
+      });
+      if (response.statusCode !== 401) failures.push(`${key(route)} → ${response.statusCode}`);
+      else if (route.method !== 'HEAD' && response.json().error?.code !== 'UNAUTHENTICATED') {
+        failures.push(`${key(route)} → ${response.body}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('answers 401 to a forged cookie or bearer key on every non-public route', async () => {
+    const failures: string[] = [];
+    const forged = [
+      { cookie: `bc_session=${'A'.repeat(43)}` },
+      { authorization: `Bearer bc_${'A'.repeat(43)}` },
+      { authorization: 'Basic YWRtaW46YWRtaW4=' },
+    ];
+    for (const route of routes) {
+      if (isPublic(t.app, route)) continue;
+      for (const headers of forged) {
+        const response = await t.app.inject({
+          method: route.method as InjectOptions['method'],
+          url: concrete(route.url),
+          headers,
+        });
+        if (response.statusCode !== 401) failures.push(`${key(route)} ${Object.keys(headers)} → ${response.statusCode}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('does not serve public routes behind a 401', async () => {
+    for (const route of routes.filter((r) => isPublic(t.app, r) && SAFE.has(r.method))) {
+      const response = await t.app.inject({
+        method: route.method as InjectOptions['method'],
+        url: concrete(route.url),
+      });
+      expect(response.statusCode, key(route)).not.toBe(401);
+    }
+  });
+
+  it('refuses every state-changing request of a cookie session without the CSRF token (403)', async () => {
+    const failures: string[] = [];
+    for (const route of routes) {
+      if (isPublic(t.app, route) || SAFE.has(route.method)) continue;
+      for (const csrf of [undefined, 'wrong-token', admin.csrfToken.slice(0, -1)]) {
+        const response = await t.app.inject({
+          method: route.method as InjectOptions['method'],
+          url: concrete(route.url),
+          headers: { cookie: admin.headers.cookie, ...(csrf === undefined ? {} : { 'x-csrf-token': csrf }) },
+          payload: {},
+        });
+        const body = response.json();
+        if (response.statusCode !== 403 || body.error?.details?.reason !== 'csrf') {
+          failures.push(`${key(route)} csrf=${csrf} → ${response.statusCode}`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('refuses every state-changing request made with a read-only API key (403)', async () => {
+    const failures: string[] = [];
+    for (const route of routes) {
+      if (isPublic(t.app, route) || SAFE.has(route.method)) continue;
+      const response = await t.app.inject({
+        method: route.method as InjectOptions['method'],
+        url: concrete(route.url),
+        headers: readOnlyKey.headers,
+        payload: {},
+      });
+      if (response.statusCode !== 403) failures.push(`${key(route)} → ${response.statusCode}`);
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('answers 404, never 403 or data, to a non-member on every GET of another project', async () => {
+    const owner = await createSignedInUser(t);
+    const outsider = await createSignedInUser(t);
+    const project = await createProject(t, owner, { name: 'Secret project B' });
+    const failures: string[] = [];
+    const projectRoutes = routes.filter(
+      (route) => route.method === 'GET' && /^\/api\/projects\/:projectId(\/|$)/.test(route.url),
+    );
+    expect(projectRoutes.length).toBeGreaterThanOrEqual(3);
+    for (const route of projectRoutes) {
+      const url = concrete(route.url.replace(':projectId', project.id));
+      const response = await t.app.inject({ method: 'GET', url, headers: outsider.headers });
+      const code = response.json().error?.code;
+      // 400 only when a required query parameter is missing, before any lookup.
+      if (!(response.statusCode === 404 || (response.statusCode === 400 && code === 'VALIDATION_ERROR'))) {
+        failures.push(`${key(route)} → ${response.statusCode}`);
+      }
+      if (response.body.includes('Secret project B')) failures.push(`${key(route)} leaked the name`);
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('never shows SQL, stack traces or file paths in an error, whatever it is sent', async () => {
+    const failures: string[] = [];
+    const hostile = {
+      name: "x'); drop table app_user; --",
+      email: 'not-an-email',
+      password: 'short',
+      role: 'emperor',
+      scopes: ['root'],
+      code: '000000',
+      token: '../../etc/passwd',
+      projectId: "1' or '1'='1",
+    };
+    // Sign-out last: it ends the session the others use.
+    const ordered = [...routes].sort((a, b) => Number(a.url.endsWith('/logout')) - Number(b.url.endsWith('/logout')));
+    for (const route of ordered) {
+      if (route.method === 'HEAD' || route.method === 'OPTIONS') continue;
+      for (const param of [randomUUID, () => "1'%20or%20'1'='1", () => '%00%ff..%2f']) {
+        for (const payload of [hostile, '{"broken json', undefined]) {
+          const response = await t.app.inject({
+            method: route.method as InjectOptions['method'],
+            url: concrete(route.url, param),
+            headers: { ...admin.headers, ...(typeof payload === 'string' ? { 'content-type': 'application/json' } : {}) },
+            ...(payload === undefined || route.method === 'GET' ? {} : { payload }),
+          });
+          if (response.statusCode < 400) continue;
+          const leak = internalsIn(response.body);
+          if (leak) failures.push(`${key(route)} → ${response.statusCode} ${leak}: ${response.body.slice(0, 300)}`);
+          if (response.statusCode >= 500 && route.url.startsWith('/api/')) {
+            failures.push(`${key(route)} → ${response.statusCode}: ${response.body.slice(0, 200)}`);
+          }
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+});
+
+describe('errors from the database', () => {
+  it('become a plain 500 whose details only the log sees', async () => {
+    const t = await createTestApp();
+    try {
+      const admin = await createSignedInUser(t, { isAdmin: true });
+      // Break the schema under a running app: every query on projects now fails in SQL.
+      await t.platform.database.db.schema.alterTable('project').renameTo('project_gone').execute();
+      const response = await t.app.inject({
+        method: 'POST',
+        url: '/api/projects',
+        headers: admin.headers,
+        payload: { name: 'x' },
+      });
+      expect(response.statusCode).toBe(500);
+      expect(response.json().error).toMatchObject({ code: 'INTERNAL', message: 'Internal server error' });
+      expect(internalsIn(response.body)).toBeUndefined();
+      // The log has the cause, without the query's parameter values.
+      const logged = t.platform.logs.lines.find((line) => line.msg === 'Internal server error');
+      expect(JSON.stringify(logged)).toContain('does not exist');
+      expect(JSON.stringify(logged)).not.toContain(admin.user.id);
+    } finally {
+      await t.close();
+    }
+  });
+});

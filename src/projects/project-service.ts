@@ -1,0 +1,241 @@
+import type { Kysely } from 'kysely';
+import type { AuditRecorder } from '../audit/audit-service.ts';
+import type { Actor, ApiKeyScope } from '../auth/actor.ts';
+import { hasScope, requireScope } from '../auth/scopes.ts';
+import type { DB } from '../migrations/db-schema.ts';
+import { conflict, forbidden, notFound } from '../platform/app-error.ts';
+import { isUuid, uuidv7 } from '../platform/ids.ts';
+import { PROJECT_ROLES, type ProjectAccess, type ProjectRole } from './project-access.ts';
+import type { AddMemberInput, CreateProjectInput, UpdateProjectInput } from './project-schema.ts';
+import {
+  countOwners,
+  deleteMember,
+  findActiveUserIdByEmail,
+  findMember,
+  findProject,
+  findProjectAndRole,
+  insertMember,
+  insertProject,
+  listAllProjects,
+  listMembers,
+  listProjectsForUser,
+  lockProject,
+  markProjectDeleted,
+  type MemberRow,
+  type ProjectWithRole,
+  updateMemberRole,
+  updateProjectRow,
+} from './project-store.ts';
+
+/** The API-key scope each role's work needs (project-access.ts). */
+const SCOPE_FOR_ROLE: Record<ProjectRole, ApiKeyScope> = {
+  viewer: 'read',
+  editor: 'write',
+  owner: 'admin',
+};
+
+function rank(role: ProjectRole): number {
+  return PROJECT_ROLES.indexOf(role);
+}
+
+export interface ProjectService extends ProjectAccess {
+  listProjects(actor: Actor): Promise<ProjectWithRole[]>;
+  createProject(actor: Actor, input: CreateProjectInput): Promise<ProjectWithRole>;
+  getProject(actor: Actor, projectId: string): Promise<ProjectWithRole>;
+  updateProject(actor: Actor, projectId: string, input: UpdateProjectInput): Promise<ProjectWithRole>;
+  deleteProject(actor: Actor, projectId: string): Promise<void>;
+  listMembers(actor: Actor, projectId: string): Promise<MemberRow[]>;
+  addMember(actor: Actor, projectId: string, input: AddMemberInput): Promise<MemberRow>;
+  updateMember(actor: Actor, projectId: string, userId: string, role: ProjectRole): Promise<MemberRow>;
+  /** Owners remove anyone; any member may remove themselves. The last owner stays. */
+  removeMember(actor: Actor, projectId: string, userId: string): Promise<void>;
+}
+
+export interface ProjectServiceDeps {
+  db: Kysely<DB>;
+  audit: AuditRecorder;
+  now?: () => Date;
+}
+
+/**
+ * Projects, members and the access check every project-scoped use case starts with.
+ * Not a member (or no such project, or deleted) → NOT_FOUND; too weak a role or API-key
+ * scope → FORBIDDEN; instance admins pass.
+ */
+export function createProjectService(deps: ProjectServiceDeps): ProjectService {
+  const { db, audit } = deps;
+  const now = deps.now ?? (() => new Date());
+
+  async function requireRole(actor: Actor, projectId: string, minimum: ProjectRole) {
+    if (!isUuid(projectId)) throw notFound('project', projectId);
+    const { exists, role } = await findProjectAndRole(db, projectId, actor.userId);
+    if (!exists || (role === undefined && !actor.isAdmin)) throw notFound('project', projectId);
+    if (!hasScope(actor, SCOPE_FOR_ROLE[minimum])) {
+      throw forbidden(`This API key lacks the ${SCOPE_FOR_ROLE[minimum]} scope`);
+    }
+    if (actor.isAdmin) return role ?? 'owner';
+    if (rank(role!) < rank(minimum)) throw forbidden(`Requires the ${minimum} role in this project`);
+    return role!;
+  }
+
+  async function withRole(actor: Actor, projectId: string): Promise<ProjectWithRole> {
+    const project = await findProject(db, projectId);
+    if (!project) throw notFound('project', projectId);
+    const { role } = await findProjectAndRole(db, projectId, actor.userId);
+    return { ...project, role: role ?? null };
+  }
+
+  async function getMember(projectId: string, userId: string): Promise<MemberRow> {
+    const member = isUuid(userId) ? await findMember(db, projectId, userId) : undefined;
+    if (!member) throw notFound('member', userId);
+    return member;
+  }
+
+  return {
+    requireRole,
+
+    async listProjects(actor) {
+      requireScope(actor, 'read');
+      return actor.isAdmin ? listAllProjects(db, actor.userId) : listProjectsForUser(db, actor.userId);
+    },
+
+    async createProject(actor, input) {
+      requireScope(actor, 'write');
+      const at = now();
+      const project = await db.transaction().execute(async (trx) => {
+        const created = await insertProject(trx, {
+          id: uuidv7(),
+          name: input.name,
+          description: input.description,
+          created_by: actor.via === 'system' ? null : actor.userId,
+          now: at,
+        });
+        if (actor.via !== 'system') {
+          await insertMember(trx, {
+            project_id: created.id,
+            user_id: actor.userId,
+            role: 'owner',
+            now: at,
+          });
+        }
+        await audit.record(trx, {
+          actor,
+          action: 'project.create',
+          entityType: 'project',
+          entityId: created.id,
+          projectId: created.id,
+          summary: { name: created.name },
+        });
+        return created;
+      });
+      return { ...project, role: actor.via === 'system' ? null : 'owner' };
+    },
+
+    async getProject(actor, projectId) {
+      await requireRole(actor, projectId, 'viewer');
+      return withRole(actor, projectId);
+    },
+
+    async updateProject(actor, projectId, input) {
+      await requireRole(actor, projectId, 'owner');
+      await db.transaction().execute(async (trx) => {
+        const updated = await updateProjectRow(trx, projectId, input, now());
+        if (!updated) throw notFound('project', projectId);
+        await audit.record(trx, {
+          actor,
+          action: 'project.update',
+          entityType: 'project',
+          entityId: projectId,
+          projectId,
+          summary: { changes: input },
+        });
+      });
+      return withRole(actor, projectId);
+    },
+
+    async deleteProject(actor, projectId) {
+      await requireRole(actor, projectId, 'owner');
+      await db.transaction().execute(async (trx) => {
+        if (!(await markProjectDeleted(trx, projectId, now()))) throw notFound('project', projectId);
+        await audit.record(trx, {
+          actor,
+          action: 'project.delete',
+          entityType: 'project',
+          entityId: projectId,
+          projectId,
+        });
+      });
+    },
+
+    async listMembers(actor, projectId) {
+      await requireRole(actor, projectId, 'viewer');
+      return listMembers(db, projectId);
+    },
+
+    async addMember(actor, projectId, input) {
+      await requireRole(actor, projectId, 'owner');
+      const userId = await findActiveUserIdByEmail(db, input.email);
+      if (!userId) throw notFound('user');
+      await db.transaction().execute(async (trx) => {
+        if (!(await lockProject(trx, projectId))) throw notFound('project', projectId);
+        if (await findMember(trx, projectId, userId)) {
+          throw conflict('This user is already a member; change their role instead', { userId });
+        }
+        await insertMember(trx, { project_id: projectId, user_id: userId, role: input.role, now: now() });
+        await audit.record(trx, {
+          actor,
+          action: 'member.add',
+          entityType: 'member',
+          entityId: userId,
+          projectId,
+          summary: { role: input.role },
+        });
+      });
+      return getMember(projectId, userId);
+    },
+
+    async updateMember(actor, projectId, userId, role) {
+      await requireRole(actor, projectId, 'owner');
+      const before = await getMember(projectId, userId);
+      await db.transaction().execute(async (trx) => {
+        if (!(await lockProject(trx, projectId))) throw notFound('project', projectId);
+        if (before.role === 'owner' && role !== 'owner' && (await countOwners(trx, projectId)) <= 1) {
+          throw conflict('A project keeps at least one owner; make someone else owner first');
+        }
+        if (!(await updateMemberRole(trx, projectId, userId, role, now()))) {
+          throw notFound('member', userId);
+        }
+        await audit.record(trx, {
+          actor,
+          action: 'member.update',
+          entityType: 'member',
+          entityId: userId,
+          projectId,
+          summary: { from: before.role, to: role },
+        });
+      });
+      return getMember(projectId, userId);
+    },
+
+    async removeMember(actor, projectId, userId) {
+      const leaving = userId === actor.userId;
+      await requireRole(actor, projectId, leaving ? 'viewer' : 'owner');
+      const member = await getMember(projectId, userId);
+      await db.transaction().execute(async (trx) => {
+        if (!(await lockProject(trx, projectId))) throw notFound('project', projectId);
+        if (member.role === 'owner' && (await countOwners(trx, projectId)) <= 1) {
+          throw conflict('A project keeps at least one owner; make someone else owner first');
+        }
+        if (!(await deleteMember(trx, projectId, userId))) throw notFound('member', userId);
+        await audit.record(trx, {
+          actor,
+          action: leaving ? 'member.leave' : 'member.remove',
+          entityType: 'member',
+          entityId: userId,
+          projectId,
+          summary: { role: member.role },
+        });
+      });
+    },
+  };
+}
