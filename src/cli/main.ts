@@ -3,6 +3,7 @@ import { APP_VERSION } from '../app.ts';
 import { ConfigError } from '../platform/config.ts';
 import { CliError, EXIT, errorJson } from './cli-output.ts';
 import { registerDbCommands } from './db-commands.ts';
+import { registerSheetCommands } from './sheet-commands.ts';
 
 /** `braincells` — every command calls services or the platform, never HTTP routes. */
 export function buildProgram(): Command {
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
     });
 
   registerDbCommands(program);
+  registerSheetCommands(program);
   return program;
 }
 

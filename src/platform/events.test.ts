@@ -17,7 +17,12 @@ describe('in-process event bus', () => {
   it('resumes after Last-Event-ID from the ring, and says resync when it is too far back', () => {
     const bus = createInProcessEventBus({ ringSize: 3 });
     for (let n = 1; n <= 5; n++) bus.publish('s', { type: 'e', data: n });
-    expect(bus.subscribe('s', { lastEventId: 3 }).take().map((event) => event.id)).toEqual([4, 5]);
+    expect(
+      bus
+        .subscribe('s', { lastEventId: 3 })
+        .take()
+        .map((event) => event.id),
+    ).toEqual([4, 5]);
     expect(bus.subscribe('s', { lastEventId: 5 }).take()).toEqual([]);
     const behind = bus.subscribe('s', { lastEventId: 1 }).take();
     expect(behind).toEqual([{ id: 5, type: RESYNC_EVENT, data: { reason: 'too-far-behind' } }]);

@@ -155,7 +155,9 @@ export function createInProcessEventBus(options: InProcessEventBusOptions = {}):
       if (lastEventId !== undefined && lastEventId < state.nextId - 1) {
         const oldest = state.ring[0]?.id ?? state.nextId;
         if (lastEventId + 1 < oldest || lastEventId < 0) subscriber.queue.push(resyncEvent(state));
-        else for (const event of state.ring) if (event.id > lastEventId) deliver(state, subscriber, event);
+        else
+          for (const event of state.ring)
+            if (event.id > lastEventId) deliver(state, subscriber, event);
       } else if (lastEventId !== undefined && lastEventId > state.nextId - 1) {
         // An id from before a restart (ids are per process here): the client must reload.
         subscriber.queue.push(resyncEvent(state));

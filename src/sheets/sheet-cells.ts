@@ -125,12 +125,14 @@ export const SQL_TYPE_BY_COLUMN_TYPE: Record<ColumnType, string> = {
 /** The inverse, for inferred import types; anything unlisted is imported as text. */
 export function columnTypeForSqlType(sqlType: string): ColumnType {
   const type = sqlType.toUpperCase();
-  if (/^(TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|HUGEINT)$/.test(type)) return 'integer';
+  if (/^(TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|HUGEINT)$/.test(type))
+    return 'integer';
   if (/^(FLOAT|DOUBLE|REAL)$/.test(type) || type.startsWith('DECIMAL')) return 'number';
   if (type === 'BOOLEAN') return 'boolean';
   if (type === 'DATE') return 'date';
   if (type.startsWith('TIMESTAMP')) return 'timestamp';
-  if (type === 'JSON' || type.startsWith('STRUCT') || type.endsWith('[]') || type.startsWith('MAP')) return 'json';
+  if (type === 'JSON' || type.startsWith('STRUCT') || type.endsWith('[]') || type.startsWith('MAP'))
+    return 'json';
   return 'text';
 }
 
@@ -142,22 +144,42 @@ export const MAX_CELL_TEXT = 16 * 1024 * 1024;
  * A value from JSON → the text DuckDB casts to the column's type, or null. Refuses values that
  * do not fit the type, naming the problem, so nothing half-valid reaches the table.
  */
-export function cellValueToText(type: ColumnType, value: CellValue | undefined, field = 'value'): string | null {
+export function cellValueToText(
+  type: ColumnType,
+  value: CellValue | undefined,
+  field = 'value',
+): string | null {
   if (value === null || value === undefined) return null;
-  const fail = (message: string) => validationError(`${field} ${message}`, [{ path: field, message }]);
+  const fail = (message: string) =>
+    validationError(`${field} ${message}`, [{ path: field, message }]);
   switch (type) {
     case 'text': {
-      const text = typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
+      const text =
+        typeof value === 'string'
+          ? value
+          : typeof value === 'object'
+            ? JSON.stringify(value)
+            : String(value);
       if (text.length > MAX_CELL_TEXT) throw fail('is too long');
       return text;
     }
     case 'integer': {
-      const text = typeof value === 'number' ? (Number.isInteger(value) ? String(value) : '') : String(value).trim();
+      const text =
+        typeof value === 'number'
+          ? Number.isInteger(value)
+            ? String(value)
+            : ''
+          : String(value).trim();
       if (!INTEGER_TEXT.test(text)) throw fail('must be a whole number');
       return text;
     }
     case 'number': {
-      const number = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN;
+      const number =
+        typeof value === 'number'
+          ? value
+          : typeof value === 'string' && value.trim() !== ''
+            ? Number(value)
+            : Number.NaN;
       if (!Number.isFinite(number)) throw fail('must be a number');
       return String(number);
     }
@@ -191,7 +213,9 @@ export function cellValueFromSql(type: ColumnType, value: unknown): CellValue {
   switch (type) {
     case 'integer': {
       const big = typeof value === 'bigint' ? value : BigInt(value as number | string);
-      return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big.toString();
+      return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER)
+        ? Number(big)
+        : big.toString();
     }
     case 'number':
       return Number(value);

@@ -32,7 +32,10 @@ describe('sheet data store (DuckDB)', () => {
     await store.appendRows(
       id,
       columns,
-      Array.from({ length: rows }, (_, index) => ({ [name.id]: `name ${index % 7}`, [score.id]: index })),
+      Array.from({ length: rows }, (_, index) => ({
+        [name.id]: `name ${index % 7}`,
+        [score.id]: index,
+      })),
     );
     return id;
   }
@@ -42,7 +45,10 @@ describe('sheet data store (DuckDB)', () => {
     await store.createTable(id, columns, 3);
     expect(await store.rowCount(id)).toBe(3);
     await store.deleteRows(id, [3n]);
-    const appended = await store.appendRows(id, columns, [{ [name.id]: 'a' }, { [name.id]: 'b', [score.id]: 7 }]);
+    const appended = await store.appendRows(id, columns, [
+      { [name.id]: 'a' },
+      { [name.id]: 'b', [score.id]: 7 },
+    ]);
     expect(appended).toEqual(['4', '5']);
     const window = await store.window(id, columns, { offset: 0, limit: 10, sort: [], filters: [] });
     expect(window.rows.map((row) => [row.rowId, row.ordinal])).toEqual([
@@ -56,7 +62,9 @@ describe('sheet data store (DuckDB)', () => {
 
   it('refuses a value that does not fit the column type, writing nothing', async () => {
     const id = await datasetWith(2);
-    await expect(store.appendRows(id, columns, [{ [score.id]: 1 }, { [score.id]: 'twelve' }])).rejects.toMatchObject({
+    await expect(
+      store.appendRows(id, columns, [{ [score.id]: 1 }, { [score.id]: 'twelve' }]),
+    ).rejects.toMatchObject({
       code: 'VALIDATION_ERROR',
     });
     expect(await store.rowCount(id)).toBe(2);
@@ -64,12 +72,21 @@ describe('sheet data store (DuckDB)', () => {
 
   it('compare-and-set: a stale version loses and gets the current value and version', async () => {
     const id = await datasetWith(3);
-    const first = await store.compareAndSetCells(id, name, [{ rowId: 1n, expectedVersion: 0, value: 'edited' }]);
+    const first = await store.compareAndSetCells(id, name, [
+      { rowId: 1n, expectedVersion: 0, value: 'edited' },
+    ]);
     expect(first.applied).toMatchObject([{ rowId: '1', version: 1, value: 'edited' }]);
-    const stale = await store.compareAndSetCells(id, name, [{ rowId: 1n, expectedVersion: 0, value: 'late' }]);
+    const stale = await store.compareAndSetCells(id, name, [
+      { rowId: 1n, expectedVersion: 0, value: 'late' },
+    ]);
     expect(stale.applied).toEqual([]);
-    expect(stale.conflicts[0]).toMatchObject({ rowId: '1', current: { value: 'edited', state: { version: 1 } } });
-    const missing = await store.compareAndSetCells(id, name, [{ rowId: 999n, expectedVersion: 0, value: 'x' }]);
+    expect(stale.conflicts[0]).toMatchObject({
+      rowId: '1',
+      current: { value: 'edited', state: { version: 1 } },
+    });
+    const missing = await store.compareAndSetCells(id, name, [
+      { rowId: 999n, expectedVersion: 0, value: 'x' },
+    ]);
     expect(missing.conflicts).toEqual([{ rowId: '999', current: undefined }]);
   });
 
@@ -84,12 +101,17 @@ describe('sheet data store (DuckDB)', () => {
     expect(winners).toHaveLength(1);
     const winningValue = winners[0]!.applied[0]!.value;
     for (const result of results.filter((r) => r.applied.length === 0)) {
-      expect(result.conflicts[0]!.current).toMatchObject({ value: winningValue, state: { version: 1 } });
+      expect(result.conflicts[0]!.current).toMatchObject({
+        value: winningValue,
+        state: { version: 1 },
+      });
     }
     // Round two: every editor retries with what it saw; again exactly one wins.
     const second = await Promise.all(
       Array.from({ length: 50 }, (_, editor) =>
-        store.compareAndSetCells(id, score, [{ rowId: 1n, expectedVersion: 1, value: 100 + editor }]),
+        store.compareAndSetCells(id, score, [
+          { rowId: 1n, expectedVersion: 1, value: 100 + editor },
+        ]),
       ),
     );
     expect(second.filter((result) => result.applied.length === 1)).toHaveLength(1);
@@ -100,11 +122,24 @@ describe('sheet data store (DuckDB)', () => {
   it('writes cell state (status, validated, provenance) and keeps the value when none is given', async () => {
     const id = await datasetWith(1);
     const result = await store.compareAndSetCells(id, name, [
-      { rowId: 1n, expectedVersion: 0, state: { status: 'error', error: 'boom', model: 'm', inputTokens: 12 } },
+      {
+        rowId: 1n,
+        expectedVersion: 0,
+        state: { status: 'error', error: 'boom', model: 'm', inputTokens: 12 },
+      },
     ]);
-    expect(result.applied[0]).toMatchObject({ value: 'name 0', state: { status: 'error', error: 'boom', inputTokens: 12, version: 1 } });
+    expect(result.applied[0]).toMatchObject({
+      value: 'name 0',
+      state: { status: 'error', error: 'boom', inputTokens: 12, version: 1 },
+    });
     const cells = await store.readCells(id, [name], [1n]);
-    expect(cells.get('1')![name.id]!.state).toMatchObject({ status: 'error', error: 'boom', model: 'm', inputTokens: 12, version: 1 });
+    expect(cells.get('1')![name.id]!.state).toMatchObject({
+      status: 'error',
+      error: 'boom',
+      model: 'm',
+      inputTokens: 12,
+      version: 1,
+    });
   });
 
   it('deletes 10,000 scattered rows in one statement and leaves every other id alone', async () => {
@@ -133,7 +168,12 @@ describe('sheet data store (DuckDB)', () => {
       [13, 115],
     ]);
     // Above the threshold (50): served from a cached ordering.
-    const big = await store.window(id, columns, { offset: 150, limit: 2, sort: [{ columnId: score.id, direction: 'asc' }], filters: [] });
+    const big = await store.window(id, columns, {
+      offset: 150,
+      limit: 2,
+      sort: [{ columnId: score.id, direction: 'asc' }],
+      filters: [],
+    });
     expect(big.total).toBe(200);
     expect(big.rows.map((row) => [row.ordinal, row.cells[score.id]!.value])).toEqual([
       [151, 150],
@@ -141,14 +181,36 @@ describe('sheet data store (DuckDB)', () => {
     ]);
     // A write invalidates the cached ordering.
     await store.deleteRows(id, [1n]);
-    const after = await store.window(id, columns, { offset: 150, limit: 1, sort: [{ columnId: score.id, direction: 'asc' }], filters: [] });
+    const after = await store.window(id, columns, {
+      offset: 150,
+      limit: 1,
+      sort: [{ columnId: score.id, direction: 'asc' }],
+      filters: [],
+    });
     expect(after.total).toBe(199);
     expect(after.rows[0]!.cells[score.id]!.value).toBe(151);
-    const range = await store.window(id, columns, { offset: 0, limit: 100, sort: [], filters: [{ columnId: score.id, op: 'range', min: 10, max: 12 }] });
+    const range = await store.window(id, columns, {
+      offset: 0,
+      limit: 100,
+      sort: [],
+      filters: [{ columnId: score.id, op: 'range', min: 10, max: 12 }],
+    });
     expect(range.rows.map((row) => row.cells[score.id]!.value)).toEqual([10, 11, 12]);
-    const search = await store.window(id, columns, { offset: 0, limit: 1, sort: [], filters: [], search: 'NAME 6' });
+    const search = await store.window(id, columns, {
+      offset: 0,
+      limit: 1,
+      sort: [],
+      filters: [],
+      search: 'NAME 6',
+    });
     expect(search.total).toBe(28);
-    const keyset = await store.window(id, columns, { offset: 0, limit: 2, sort: [], filters: [], afterRowId: '100' });
+    const keyset = await store.window(id, columns, {
+      offset: 0,
+      limit: 2,
+      sort: [],
+      filters: [],
+      afterRowId: '100',
+    });
     expect(keyset.rows.map((row) => [row.rowId, row.ordinal])).toEqual([
       ['101', 100],
       ['102', 101],
@@ -157,10 +219,22 @@ describe('sheet data store (DuckDB)', () => {
 
   it('filters by cell status, counting untouched static cells as done', async () => {
     const id = await datasetWith(5);
-    await store.compareAndSetCells(id, name, [{ rowId: 2n, expectedVersion: 0, state: { status: 'error', error: 'x' } }]);
-    const errors = await store.window(id, columns, { offset: 0, limit: 10, sort: [], filters: [{ columnId: name.id, op: 'status', values: ['error'] }] });
+    await store.compareAndSetCells(id, name, [
+      { rowId: 2n, expectedVersion: 0, state: { status: 'error', error: 'x' } },
+    ]);
+    const errors = await store.window(id, columns, {
+      offset: 0,
+      limit: 10,
+      sort: [],
+      filters: [{ columnId: name.id, op: 'status', values: ['error'] }],
+    });
     expect(errors.rows.map((row) => row.rowId)).toEqual(['2']);
-    const done = await store.window(id, columns, { offset: 0, limit: 10, sort: [], filters: [{ columnId: name.id, op: 'status', values: ['done'] }] });
+    const done = await store.window(id, columns, {
+      offset: 0,
+      limit: 10,
+      sort: [],
+      filters: [{ columnId: name.id, op: 'status', values: ['done'] }],
+    });
     expect(done.total).toBe(4);
   });
 
@@ -168,13 +242,20 @@ describe('sheet data store (DuckDB)', () => {
     const id = uuidv7();
     const text: ColumnRef = { id: uuidv7(), type: 'text', kind: 'static' };
     await store.createTable(id, [text]);
-    await store.appendRows(id, [text], [{ [text.id]: '12' }, { [text.id]: 'twelve' }, { [text.id]: null }]);
+    await store.appendRows(
+      id,
+      [text],
+      [{ [text.id]: '12' }, { [text.id]: 'twelve' }, { [text.id]: null }],
+    );
     const result = await store.changeColumnType(id, text.id, 'integer');
     expect(result).toEqual({ failed: 1, failures: [{ rowId: '2', raw: 'twelve' }] });
     const asInteger: ColumnRef = { ...text, type: 'integer' };
     const cells = await store.readCells(id, [asInteger], [1n, 2n]);
     expect(cells.get('1')![text.id]!.value).toBe(12);
-    expect(cells.get('2')![text.id]).toMatchObject({ value: null, state: { status: 'error', raw: 'twelve', version: 1 } });
+    expect(cells.get('2')![text.id]).toMatchObject({
+      value: null,
+      state: { status: 'error', raw: 'twelve', version: 1 },
+    });
     // The index came back: a window by id still works, and a drop works too.
     await store.dropColumn(id, text.id);
     expect(await store.rowCount(id)).toBe(3);

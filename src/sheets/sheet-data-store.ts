@@ -93,7 +93,10 @@ export function createSheetDataStore(options: {
   const locks = createKeyedMutex();
   /** Bumped by every write; cached orderings of an older version are stale. */
   const versions = new Map<string, number>();
-  const orderings = new Map<string, { table: string; total: number; version: number; datasetId: string }>();
+  const orderings = new Map<
+    string,
+    { table: string; total: number; version: number; datasetId: string }
+  >();
   let cacheReady: Promise<void> | undefined;
 
   const bump = (datasetId: string) => versions.set(datasetId, (versions.get(datasetId) ?? 0) + 1);
@@ -108,7 +111,9 @@ export function createSheetDataStore(options: {
 
   const ensureCache = () => {
     // An in-memory catalog shared by every connection of the instance (temp tables are not).
-    cacheReady ??= duckdb.run(`attach if not exists ':memory:' as ${CACHE_DB}`).then(() => undefined);
+    cacheReady ??= duckdb
+      .run(`attach if not exists ':memory:' as ${CACHE_DB}`)
+      .then(() => undefined);
     return cacheReady;
   };
 
@@ -116,7 +121,9 @@ export function createSheetDataStore(options: {
     for (const [key, entry] of orderings) {
       if (datasetId !== undefined && entry.datasetId !== datasetId) continue;
       orderings.delete(key);
-      await duckdb.run(`drop table if exists ${CACHE_DB}.${quoteIdentifier(entry.table)}`).catch(() => {});
+      await duckdb
+        .run(`drop table if exists ${CACHE_DB}.${quoteIdentifier(entry.table)}`)
+        .catch(() => {});
     }
   };
 
@@ -127,11 +134,17 @@ export function createSheetDataStore(options: {
           column.type === 'date' || column.type === 'timestamp' || column.type === 'json'
             ? `cast(${valueColumn(column.id)} as varchar)`
             : valueColumn(column.id);
-        return [`${value} as ${quoteIdentifier(`v${identifierFor('col', column.id).slice(3)}`)}`, `${stateColumn(column.id)} as ${quoteIdentifier(`s${identifierFor('col', column.id).slice(3)}`)}`];
+        return [
+          `${value} as ${quoteIdentifier(`v${identifierFor('col', column.id).slice(3)}`)}`,
+          `${stateColumn(column.id)} as ${quoteIdentifier(`s${identifierFor('col', column.id).slice(3)}`)}`,
+        ];
       })
       .join(', ');
 
-  const readRow = (columns: readonly ColumnRef[], row: Record<string, unknown>): Record<string, CellRead> => {
+  const readRow = (
+    columns: readonly ColumnRef[],
+    row: Record<string, unknown>,
+  ): Record<string, CellRead> => {
     const cells: Record<string, CellRead> = {};
     for (const column of columns) {
       const suffix = identifierFor('col', column.id).slice(3);
@@ -143,7 +156,11 @@ export function createSheetDataStore(options: {
     return cells;
   };
 
-  const rowsByIds = async (datasetId: string, columns: readonly ColumnRef[], rowIds: readonly bigint[]) => {
+  const rowsByIds = async (
+    datasetId: string,
+    columns: readonly ColumnRef[],
+    rowIds: readonly bigint[],
+  ) => {
     if (rowIds.length === 0) return new Map<string, Record<string, CellRead>>();
     const list = columns.length > 0 ? `, ${selectList(columns)}` : '';
     // A literal IN list of integers lets DuckDB use the _row_id index; ids are bigints, never text.
@@ -154,15 +171,22 @@ export function createSheetDataStore(options: {
   };
 
   const createIndex = (connection: DuckDBConnection, datasetId: string) =>
-    connection.run(`create unique index if not exists ${datasetIndex(datasetId)} on ${datasetTable(datasetId)} (_row_id)`);
+    connection.run(
+      `create unique index if not exists ${datasetIndex(datasetId)} on ${datasetTable(datasetId)} (_row_id)`,
+    );
 
   /** ALTERs other than ADD COLUMN refuse to run while an index exists: drop, alter, re-create. */
-  const alterWithoutIndex = (datasetId: string, statements: string[], params: DuckDBValue[][] = []) =>
+  const alterWithoutIndex = (
+    datasetId: string,
+    statements: string[],
+    params: DuckDBValue[][] = [],
+  ) =>
     duckdb.withConnection(async (connection) => {
       await connection.run('begin transaction');
       try {
         await connection.run(`drop index if exists ${datasetIndex(datasetId)}`);
-        for (const [index, statement] of statements.entries()) await connection.run(statement, params[index]);
+        for (const [index, statement] of statements.entries())
+          await connection.run(statement, params[index]);
         await connection.run('commit');
       } catch (error) {
         await connection.run('rollback').catch(() => {});
@@ -177,7 +201,10 @@ export function createSheetDataStore(options: {
       write(datasetId, () =>
         duckdb.withConnection(async (connection) => {
           const list = columns
-            .flatMap((column) => [`null::${sqlType(column.type)} as ${valueColumn(column.id)}`, `null::${CELL_STATE_SQL_TYPE} as ${stateColumn(column.id)}`])
+            .flatMap((column) => [
+              `null::${sqlType(column.type)} as ${valueColumn(column.id)}`,
+              `null::${CELL_STATE_SQL_TYPE} as ${stateColumn(column.id)}`,
+            ])
             .join(', ');
           await connection.run(
             `create table ${datasetTable(datasetId)} as select (range + 1)::bigint as _row_id${list ? `, ${list}` : ''} from range(cast(? as bigint))`,
@@ -192,7 +219,11 @@ export function createSheetDataStore(options: {
      * Finishes a table an import created with CREATE TABLE AS (see import-reader.ts):
      * sequence after the last id, and the index. Runs on the import's connection.
      */
-    finishImportedTable: async (connection: DuckDBConnection, datasetId: string, rowCount: number) => {
+    finishImportedTable: async (
+      connection: DuckDBConnection,
+      datasetId: string,
+      rowCount: number,
+    ) => {
       await connection.run(`create sequence ${datasetSequence(datasetId)} start ${rowCount + 1}`);
       await createIndex(connection, datasetId);
       bump(datasetId);
@@ -219,9 +250,13 @@ export function createSheetDataStore(options: {
             `create table ${datasetTable(toId)} as select _row_id${list.length ? `, ${list.join(', ')}` : ''} from ${datasetTable(fromId)} order by _row_id`,
           );
           const [row] = (
-            await connection.runAndReadAll(`select nextval('${identifierFor('ds', fromId)}_seq') as next`)
+            await connection.runAndReadAll(
+              `select nextval('${identifierFor('ds', fromId)}_seq') as next`,
+            )
           ).getRowObjectsJS();
-          await connection.run(`create sequence ${datasetSequence(toId)} start ${String(row!.next)}`);
+          await connection.run(
+            `create sequence ${datasetSequence(toId)} start ${String(row!.next)}`,
+          );
           await createIndex(connection, toId);
         }),
       ),
@@ -229,15 +264,21 @@ export function createSheetDataStore(options: {
     addColumn: (datasetId: string, column: ColumnRef) =>
       write(datasetId, () =>
         duckdb.transaction(async (connection) => {
-          await connection.run(`alter table ${datasetTable(datasetId)} add column ${valueColumn(column.id)} ${sqlType(column.type)}`);
-          await connection.run(`alter table ${datasetTable(datasetId)} add column ${stateColumn(column.id)} ${CELL_STATE_SQL_TYPE}`);
+          await connection.run(
+            `alter table ${datasetTable(datasetId)} add column ${valueColumn(column.id)} ${sqlType(column.type)}`,
+          );
+          await connection.run(
+            `alter table ${datasetTable(datasetId)} add column ${stateColumn(column.id)} ${CELL_STATE_SQL_TYPE}`,
+          );
         }),
       ),
 
     /** Copies the values of one column into a new column (states are not copied). */
     copyColumnValues: (datasetId: string, fromColumnId: string, toColumnId: string) =>
       write(datasetId, () =>
-        duckdb.run(`update ${datasetTable(datasetId)} set ${valueColumn(toColumnId)} = ${valueColumn(fromColumnId)}`),
+        duckdb.run(
+          `update ${datasetTable(datasetId)} set ${valueColumn(toColumnId)} = ${valueColumn(fromColumnId)}`,
+        ),
       ),
 
     dropColumn: (datasetId: string, columnId: string) =>
@@ -261,9 +302,9 @@ export function createSheetDataStore(options: {
         const state = stateColumn(columnId);
         const target = sqlType(to);
         const failing = `${value} is not null and try_cast(${value} as ${target}) is null`;
-        const [{ failed }] = (await duckdb.query<{ failed: bigint }>(`select count(*) as failed from ${table} where ${failing}`)) as [
-          { failed: bigint },
-        ];
+        const [{ failed }] = (await duckdb.query<{ failed: bigint }>(
+          `select count(*) as failed from ${table} where ${failing}`,
+        )) as [{ failed: bigint }];
         const failures = await duckdb.query<{ _row_id: bigint; raw: string }>(
           `select _row_id, cast(${value} as varchar) as raw from ${table} where ${failing} order by _row_id limit ${reportLimit}`,
         );
@@ -274,8 +315,13 @@ export function createSheetDataStore(options: {
           sources := ${state}.sources, updated_at := cast(current_timestamp as varchar))::${CELL_STATE_SQL_TYPE}`;
         // DuckDB refuses an ALTER after an UPDATE of the same table in one transaction: the
         // failing cells keep their text in state.raw first, then the column changes type.
-        if (Number(failed) > 0) await duckdb.run(`update ${table} set ${state} = ${errorState} where ${failing}`, [`Could not convert the value to ${to}`]);
-        await alterWithoutIndex(datasetId, [`alter table ${table} alter ${value} type ${target} using try_cast(${value} as ${target})`]);
+        if (Number(failed) > 0)
+          await duckdb.run(`update ${table} set ${state} = ${errorState} where ${failing}`, [
+            `Could not convert the value to ${to}`,
+          ]);
+        await alterWithoutIndex(datasetId, [
+          `alter table ${table} alter ${value} type ${target} using try_cast(${value} as ${target})`,
+        ]);
         return {
           failed: Number(failed),
           failures: failures.map((row) => ({ rowId: String(row._row_id), raw: row.raw })),
@@ -283,11 +329,19 @@ export function createSheetDataStore(options: {
       }),
 
     /** Appends rows; returns their new ids in order. Values are validated against column types. */
-    appendRows: (datasetId: string, columns: readonly ColumnRef[], rows: readonly Record<string, CellValue>[]) =>
+    appendRows: (
+      datasetId: string,
+      columns: readonly ColumnRef[],
+      rows: readonly Record<string, CellValue>[],
+    ) =>
       write(datasetId, async () => {
         if (rows.length === 0) return [] as string[];
         const lists = columns.map((column) =>
-          textList(rows.map((row, index) => cellValueToText(column.type, row[column.id], `rows.${index}.${column.id}`))),
+          textList(
+            rows.map((row, index) =>
+              cellValueToText(column.type, row[column.id], `rows.${index}.${column.id}`),
+            ),
+          ),
         );
         const targets = ['_row_id', ...columns.map((column) => valueColumn(column.id))].join(', ');
         const sources = [
@@ -309,9 +363,10 @@ export function createSheetDataStore(options: {
     deleteRows: (datasetId: string, rowIds: readonly bigint[]) =>
       write(datasetId, async () => {
         if (rowIds.length === 0) return 0;
-        return duckdb.run(`delete from ${datasetTable(datasetId)} where _row_id in (select unnest(?::bigint[]))`, [
-          listValue([...rowIds]),
-        ]);
+        return duckdb.run(
+          `delete from ${datasetTable(datasetId)} where _row_id in (select unnest(?::bigint[]))`,
+          [listValue([...rowIds])],
+        );
       }),
 
     /**
@@ -322,9 +377,19 @@ export function createSheetDataStore(options: {
     compareAndSetCells: (datasetId: string, column: ColumnRef, writes: readonly CellWrite[]) =>
       write(datasetId, async (): Promise<CompareAndSetResult> => {
         if (writes.length === 0) return { applied: [], conflicts: [] };
-        const current = await rowsByIds(datasetId, [column], writes.map((entry) => entry.rowId));
+        const current = await rowsByIds(
+          datasetId,
+          [column],
+          writes.map((entry) => entry.rowId),
+        );
         const conflicts: CellConflict[] = [];
-        const accepted: { write: CellWrite; text: string | null; keep: boolean; state: CellState; value: CellValue }[] = [];
+        const accepted: {
+          write: CellWrite;
+          text: string | null;
+          keep: boolean;
+          state: CellState;
+          value: CellValue;
+        }[] = [];
         const now = new Date().toISOString();
         for (const entry of writes) {
           const cells = current.get(entry.rowId.toString());
@@ -380,7 +445,12 @@ export function createSheetDataStore(options: {
      * Recomputes a formula column from a checked DuckDB expression (sheet-formula.ts), for the
      * given rows or all. A row whose expression fails gets NULL.
      */
-    recomputeFormula: (datasetId: string, column: ColumnRef, expression: string, rowIds?: readonly bigint[]) =>
+    recomputeFormula: (
+      datasetId: string,
+      column: ColumnRef,
+      expression: string,
+      rowIds?: readonly bigint[],
+    ) =>
       write(datasetId, () => {
         const table = datasetTable(datasetId);
         const only = rowIds ? ` where _row_id in (select unnest(?::bigint[]))` : '';
@@ -390,10 +460,13 @@ export function createSheetDataStore(options: {
         );
       }),
 
-    readCells: (datasetId: string, columns: readonly ColumnRef[], rowIds: readonly bigint[]) => rowsByIds(datasetId, columns, rowIds),
+    readCells: (datasetId: string, columns: readonly ColumnRef[], rowIds: readonly bigint[]) =>
+      rowsByIds(datasetId, columns, rowIds),
 
     rowCount: async (datasetId: string) => {
-      const [row] = await duckdb.query<{ n: bigint }>(`select count(*) as n from ${datasetTable(datasetId)}`);
+      const [row] = await duckdb.query<{ n: bigint }>(
+        `select count(*) as n from ${datasetTable(datasetId)}`,
+      );
       return Number(row?.n ?? 0);
     },
 
@@ -403,20 +476,30 @@ export function createSheetDataStore(options: {
      * views are served from a cached ordering (row ids by position) so a window at any offset
      * costs an index lookup, not a sort.
      */
-    window: async (datasetId: string, all: readonly ColumnRef[], query: WindowQuery): Promise<WindowResult> => {
+    window: async (
+      datasetId: string,
+      all: readonly ColumnRef[],
+      query: WindowQuery,
+    ): Promise<WindowResult> => {
       const byId = new Map(all.map((column) => [column.id, column]));
-      const columns = query.columns ? query.columns.map((id) => {
-        const column = byId.get(id);
-        if (!column) throw validationError(`Unknown column ${id}`, [{ path: 'columns', message: 'unknown column' }]);
-        return column;
-      }) : all;
+      const columns = query.columns
+        ? query.columns.map((id) => {
+            const column = byId.get(id);
+            if (!column)
+              throw validationError(`Unknown column ${id}`, [
+                { path: 'columns', message: 'unknown column' },
+              ]);
+            return column;
+          })
+        : all;
       const where = whereClause(byId, query.filters, query.search);
       const order = orderClause(byId, query.sort);
       const table = datasetTable(datasetId);
       const list = columns.length > 0 ? `, ${selectList(columns)}` : '';
 
       if (query.afterRowId !== undefined) {
-        if (query.sort.length > 0) throw validationError('afterRowId pages only the default order; use offset with sort');
+        if (query.sort.length > 0)
+          throw validationError('afterRowId pages only the default order; use offset with sort');
         const after = BigInt(query.afterRowId);
         const [counts] = await duckdb.query<{ total: bigint; before: bigint }>(
           `select count(*) as total, count(*) filter (where _row_id <= ?) as before from ${table} where ${where.sql}`,
@@ -429,11 +512,18 @@ export function createSheetDataStore(options: {
         const before = Number(counts?.before ?? 0);
         return {
           total: Number(counts?.total ?? 0),
-          rows: rows.map((row, index) => ({ rowId: String(row._row_id), ordinal: before + index + 1, cells: readRow(columns, row) })),
+          rows: rows.map((row, index) => ({
+            rowId: String(row._row_id),
+            ordinal: before + index + 1,
+            cells: readRow(columns, row),
+          })),
         };
       }
 
-      const [count] = await duckdb.query<{ n: bigint }>(`select count(*) as n from ${table} where ${where.sql}`, where.params);
+      const [count] = await duckdb.query<{ n: bigint }>(
+        `select count(*) as n from ${table} where ${where.sql}`,
+        where.params,
+      );
       const total = Number(count?.n ?? 0);
       const defaultOrder = query.sort.length === 0;
       if (total <= threshold || (defaultOrder && query.offset === 0)) {
@@ -443,7 +533,11 @@ export function createSheetDataStore(options: {
         );
         return {
           total,
-          rows: rows.map((row, index) => ({ rowId: String(row._row_id), ordinal: query.offset + index + 1, cells: readRow(columns, row) })),
+          rows: rows.map((row, index) => ({
+            rowId: String(row._row_id),
+            ordinal: query.offset + index + 1,
+            cells: readRow(columns, row),
+          })),
         };
       }
 
@@ -484,7 +578,9 @@ export function createSheetDataStore(options: {
         total: ordering.total,
         rows: rowIds.flatMap((rowId, index) => {
           const row = cells.get(rowId.toString());
-          return row ? [{ rowId: rowId.toString(), ordinal: query.offset + index + 1, cells: row }] : [];
+          return row
+            ? [{ rowId: rowId.toString(), ordinal: query.offset + index + 1, cells: row }]
+            : [];
         }),
       };
     },

@@ -12,7 +12,8 @@ import { valueColumn } from './sheet-query.ts';
  */
 const REFERENCE = /\{\{\s*([^{}]+?)\s*\}\}/g;
 const STORED_REFERENCE = /\{\{#([0-9a-f-]{36})\}\}/g;
-const REFUSED_FUNCTIONS = /^(read_|glob$|getenv$|current_setting$|query|duckdb_|pragma_|nextval$|currval$|setseed$|json_execute_serialized_sql$|file_)/i;
+const REFUSED_FUNCTIONS =
+  /^(read_|glob$|getenv$|current_setting$|query|duckdb_|pragma_|nextval$|currval$|setseed$|json_execute_serialized_sql$|file_)/i;
 
 export interface FormulaColumn {
   id: string;
@@ -20,7 +21,10 @@ export interface FormulaColumn {
 }
 
 /** `{{Name}}` → `{{#id}}`; unknown names are a validation error naming them. */
-export function storeFormula(text: string, columns: readonly FormulaColumn[]): { stored: string; inputs: string[] } {
+export function storeFormula(
+  text: string,
+  columns: readonly FormulaColumn[],
+): { stored: string; inputs: string[] } {
   const byName = new Map(columns.map((column) => [column.name.toLowerCase(), column]));
   const inputs = new Set<string>();
   const unknown: string[] = [];
@@ -34,7 +38,9 @@ export function storeFormula(text: string, columns: readonly FormulaColumn[]): {
     return `{{#${column.id}}}`;
   });
   if (unknown.length > 0) {
-    throw validationError(`Formula refers to unknown columns: ${unknown.join(', ')}`, [{ path: 'formula', message: 'unknown column' }]);
+    throw validationError(`Formula refers to unknown columns: ${unknown.join(', ')}`, [
+      { path: 'formula', message: 'unknown column' },
+    ]);
   }
   return { stored, inputs: [...inputs] };
 }
@@ -42,7 +48,10 @@ export function storeFormula(text: string, columns: readonly FormulaColumn[]): {
 /** `{{#id}}` → `{{Current Name}}`, for display. */
 export function displayFormula(stored: string, columns: readonly FormulaColumn[]): string {
   const names = new Map(columns.map((column) => [column.id, column.name]));
-  return stored.replace(STORED_REFERENCE, (_, id: string) => `{{${names.get(id) ?? 'deleted column'}}}`);
+  return stored.replace(
+    STORED_REFERENCE,
+    (_, id: string) => `{{${names.get(id) ?? 'deleted column'}}}`,
+  );
 }
 
 export function formulaInputs(stored: string): string[] {
@@ -55,20 +64,34 @@ export function compileFormula(stored: string): string {
 }
 
 /** Parses `select (<expression>)` and refuses anything but a plain expression over our columns. */
-export async function checkFormula(connection: DuckDBConnection, compiled: string, allowedColumnIds: readonly string[]): Promise<void> {
+export async function checkFormula(
+  connection: DuckDBConnection,
+  compiled: string,
+  allowedColumnIds: readonly string[],
+): Promise<void> {
   const allowed = new Set(allowedColumnIds.map((id) => identifierFor('col', id)));
   const refuse = (message: string) => validationError(message, [{ path: 'formula', message }]);
-  const statements = await connection.extractStatements(`select (${compiled}) as value`).catch((error: unknown) => {
-    throw new AppError('VALIDATION_ERROR', 'Formula does not parse', { cause: error, details: { issues: [{ path: 'formula', message: 'does not parse' }] } });
-  });
+  const statements = await connection
+    .extractStatements(`select (${compiled}) as value`)
+    .catch((error: unknown) => {
+      throw new AppError('VALIDATION_ERROR', 'Formula does not parse', {
+        cause: error,
+        details: { issues: [{ path: 'formula', message: 'does not parse' }] },
+      });
+    });
   if (statements.count !== 1) throw refuse('A formula is one expression');
   const parsed = `select (${compiled}) as value`;
-  const reader = await connection.runAndReadAll(`select json_serialize_sql('${parsed.replaceAll("'", "''")}') as ast`);
+  const reader = await connection.runAndReadAll(
+    `select json_serialize_sql('${parsed.replaceAll("'", "''")}') as ast`,
+  );
   const ast = JSON.parse(String(reader.getRowObjectsJS()[0]?.ast)) as Record<string, unknown>;
   if (ast.error) throw refuse('Formula does not parse as an expression');
   const statement = (ast.statements as Record<string, unknown>[])[0]!;
   const node = statement.node as Record<string, unknown>;
-  if (node.type !== 'SELECT_NODE' || node.from_table && (node.from_table as Record<string, unknown>).type !== 'EMPTY') {
+  if (
+    node.type !== 'SELECT_NODE' ||
+    (node.from_table && (node.from_table as Record<string, unknown>).type !== 'EMPTY')
+  ) {
     throw refuse('A formula is one expression');
   }
   const visit = (value: unknown) => {
@@ -79,14 +102,20 @@ export async function checkFormula(connection: DuckDBConnection, compiled: strin
     if (!value || typeof value !== 'object') return;
     const object = value as Record<string, unknown>;
     if (object.class === 'SUBQUERY') throw refuse('Subqueries are not allowed in a formula');
-    if (object.type === 'TABLE_FUNCTION' || object.type === 'BASE_TABLE') throw refuse('Tables are not allowed in a formula');
-    if (object.class === 'FUNCTION' && typeof object.function_name === 'string' && REFUSED_FUNCTIONS.test(object.function_name)) {
+    if (object.type === 'TABLE_FUNCTION' || object.type === 'BASE_TABLE')
+      throw refuse('Tables are not allowed in a formula');
+    if (
+      object.class === 'FUNCTION' &&
+      typeof object.function_name === 'string' &&
+      REFUSED_FUNCTIONS.test(object.function_name)
+    ) {
       throw refuse(`Function ${object.function_name} is not allowed in a formula`);
     }
     if (object.class === 'COLUMN_REF') {
       const names = object.column_names as string[];
       const name = names.at(-1)?.toLowerCase() ?? '';
-      if (names.length !== 1 || !allowed.has(name)) throw refuse('A formula may only refer to columns as {{Column Name}}');
+      if (names.length !== 1 || !allowed.has(name))
+        throw refuse('A formula may only refer to columns as {{Column Name}}');
     }
     for (const child of Object.values(object)) visit(child);
   };

@@ -20,7 +20,11 @@ export function presentColumn(column: ColumnRow, all: readonly ColumnRow[]) {
   };
 }
 
-export function presentDataset(dataset: DatasetRow, columns: readonly ColumnRow[], rowCount: number | null) {
+export function presentDataset(
+  dataset: DatasetRow,
+  columns: readonly ColumnRow[],
+  rowCount: number | null,
+) {
   return {
     id: dataset.id,
     projectId: dataset.project_id,
@@ -70,7 +74,8 @@ export function presentCell(cell: CellRead, kind: ColumnKind) {
 
 export function presentRow(row: RowRead, kinds: ReadonlyMap<string, ColumnKind>) {
   const cells: Record<string, ReturnType<typeof presentCell>> = {};
-  for (const [columnId, cell] of Object.entries(row.cells)) cells[columnId] = presentCell(cell, kinds.get(columnId) ?? 'static');
+  for (const [columnId, cell] of Object.entries(row.cells))
+    cells[columnId] = presentCell(cell, kinds.get(columnId) ?? 'static');
   return { rowId: row.rowId, ordinal: row.ordinal, cells };
 }
 

@@ -13,10 +13,13 @@ export interface ColumnRef {
 
 /** DuckDB names, built only from our ids (DESIGN.md: user names are data). */
 export const datasetTable = (datasetId: string) => quoteIdentifier(identifierFor('ds', datasetId));
-export const datasetSequence = (datasetId: string) => quoteIdentifier(`${identifierFor('ds', datasetId)}_seq`);
-export const datasetIndex = (datasetId: string) => quoteIdentifier(`${identifierFor('ds', datasetId)}_pk`);
+export const datasetSequence = (datasetId: string) =>
+  quoteIdentifier(`${identifierFor('ds', datasetId)}_seq`);
+export const datasetIndex = (datasetId: string) =>
+  quoteIdentifier(`${identifierFor('ds', datasetId)}_pk`);
 export const valueColumn = (columnId: string) => quoteIdentifier(identifierFor('col', columnId));
-export const stateColumn = (columnId: string) => quoteIdentifier(`st${identifierFor('col', columnId).slice(3)}`);
+export const stateColumn = (columnId: string) =>
+  quoteIdentifier(`st${identifierFor('col', columnId).slice(3)}`);
 export const sqlType = (type: ColumnType) => SQL_TYPE_BY_COLUMN_TYPE[type];
 
 /** A SQL fragment and the parameters it binds, in order. */
@@ -33,12 +36,19 @@ export function likePattern(text: string): string {
 const isTextual = (type: ColumnType) => type === 'text' || type === 'json';
 
 /** Filters and search → one WHERE body (`true` when there are none). */
-export function whereClause(columns: ReadonlyMap<string, ColumnRef>, filters: readonly Filter[], search?: string): SqlPart {
+export function whereClause(
+  columns: ReadonlyMap<string, ColumnRef>,
+  filters: readonly Filter[],
+  search?: string,
+): SqlPart {
   const parts: string[] = [];
   const params: DuckDBValue[] = [];
   const columnOf = (id: string) => {
     const column = columns.get(id);
-    if (!column) throw validationError(`Unknown column ${id}`, [{ path: 'filters.columnId', message: 'unknown column' }]);
+    if (!column)
+      throw validationError(`Unknown column ${id}`, [
+        { path: 'filters.columnId', message: 'unknown column' },
+      ]);
     return column;
   };
   for (const filter of filters) {
@@ -60,13 +70,22 @@ export function whereClause(columns: ReadonlyMap<string, ColumnRef>, filters: re
         params.push(likePattern(filter.value));
         break;
       case 'empty':
-        parts.push(isTextual(column.type) ? `(${value} is null or cast(${value} as varchar) = '')` : `${value} is null`);
+        parts.push(
+          isTextual(column.type)
+            ? `(${value} is null or cast(${value} as varchar) = '')`
+            : `${value} is null`,
+        );
         break;
       case 'not-empty':
-        parts.push(isTextual(column.type) ? `(${value} is not null and cast(${value} as varchar) <> '')` : `${value} is not null`);
+        parts.push(
+          isTextual(column.type)
+            ? `(${value} is not null and cast(${value} as varchar) <> '')`
+            : `${value} is not null`,
+        );
         break;
       case 'range': {
-        const bound = (raw: number | string) => cellValueToText(column.type === 'text' ? 'text' : column.type, raw, 'filters.range');
+        const bound = (raw: number | string) =>
+          cellValueToText(column.type === 'text' ? 'text' : column.type, raw, 'filters.range');
         if (filter.min !== undefined) {
           parts.push(`${value} >= cast(? as ${sqlType(column.type)})`);
           params.push(bound(filter.min));
@@ -81,7 +100,9 @@ export function whereClause(columns: ReadonlyMap<string, ColumnRef>, filters: re
         // A cell never written has no status of its own: static and formula cells count as
         // done, AI cells as pending (issue 6 writes real states for its cells).
         const implicit = column.kind === 'ai' ? 'pending' : 'done';
-        parts.push(`coalesce(${state}.status, '${implicit}') in (${filter.values.map(() => '?').join(', ')})`);
+        parts.push(
+          `coalesce(${state}.status, '${implicit}') in (${filter.values.map(() => '?').join(', ')})`,
+        );
         params.push(...filter.values);
         break;
       }
@@ -91,7 +112,9 @@ export function whereClause(columns: ReadonlyMap<string, ColumnRef>, filters: re
     const textColumns = [...columns.values()].filter((column) => isTextual(column.type));
     if (textColumns.length === 0) parts.push('false');
     else {
-      parts.push(`(${textColumns.map((column) => `cast(${valueColumn(column.id)} as varchar) ilike ? escape '\\'`).join(' or ')})`);
+      parts.push(
+        `(${textColumns.map((column) => `cast(${valueColumn(column.id)} as varchar) ilike ? escape '\\'`).join(' or ')})`,
+      );
       for (const _ of textColumns) params.push(likePattern(search.trim()));
     }
   }
@@ -99,10 +122,16 @@ export function whereClause(columns: ReadonlyMap<string, ColumnRef>, filters: re
 }
 
 /** Sort keys → ORDER BY body; `_row_id` always last, so the order is total and stable. */
-export function orderClause(columns: ReadonlyMap<string, ColumnRef>, sort: readonly Sort[]): string {
+export function orderClause(
+  columns: ReadonlyMap<string, ColumnRef>,
+  sort: readonly Sort[],
+): string {
   const keys = sort.map((key) => {
     const column = columns.get(key.columnId);
-    if (!column) throw validationError(`Unknown column ${key.columnId}`, [{ path: 'sort.columnId', message: 'unknown column' }]);
+    if (!column)
+      throw validationError(`Unknown column ${key.columnId}`, [
+        { path: 'sort.columnId', message: 'unknown column' },
+      ]);
     return `${valueColumn(column.id)} ${key.direction === 'desc' ? 'desc' : 'asc'} nulls last`;
   });
   keys.push('_row_id asc');

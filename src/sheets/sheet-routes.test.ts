@@ -7,7 +7,9 @@ import { createTestApp, type TestApp } from '../../test/test-platform.ts';
 function multipart(filename: string, content: string | Buffer) {
   const boundary = '----braincells-test';
   const body = Buffer.concat([
-    Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${filename}"\r\ncontent-type: application/octet-stream\r\n\r\n`),
+    Buffer.from(
+      `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${filename}"\r\ncontent-type: application/octet-stream\r\n\r\n`,
+    ),
     typeof content === 'string' ? Buffer.from(content) : content,
     Buffer.from(`\r\n--${boundary}--\r\n`),
   ]);
@@ -28,40 +30,78 @@ describe('sheet routes', () => {
     await t.close();
   });
 
-  const post = (url: string, payload: unknown, who = members.editor) => t.app.inject({ method: 'POST', url, headers: who.headers, payload: payload as object });
+  const post = (url: string, payload: unknown, who = members.editor) =>
+    t.app.inject({ method: 'POST', url, headers: who.headers, payload: payload as object });
 
   it('needs a session, hides other projects, and refuses viewers writing', async () => {
     expect((await t.app.inject({ method: 'GET', url: `${base}/datasets` })).statusCode).toBe(401);
-    const outsider = await t.app.inject({ method: 'GET', url: `${base}/datasets`, headers: members.outsider.headers });
+    const outsider = await t.app.inject({
+      method: 'GET',
+      url: `${base}/datasets`,
+      headers: members.outsider.headers,
+    });
     expect(outsider.statusCode).toBe(404);
     expect(outsider.json()).toMatchObject({ error: { code: 'NOT_FOUND' } });
     expect((await post(`${base}/datasets`, { name: 'x' }, members.viewer)).statusCode).toBe(403);
   });
 
   it('creates a dataset, edits a cell with compare-and-set (409 with current), reads windows, deletes rows', async () => {
-    const created = await post(`${base}/datasets`, { name: 'Grid', rows: 5, columns: [{ name: 'Name' }, { name: 'N', type: 'integer' }] });
+    const created = await post(`${base}/datasets`, {
+      name: 'Grid',
+      rows: 5,
+      columns: [{ name: 'Name' }, { name: 'N', type: 'integer' }],
+    });
     expect(created.statusCode).toBe(201);
     const dataset = created.json();
     const [name, n] = dataset.columns;
     const url = `${base}/datasets/${dataset.id}`;
     const edit = (value: unknown, expectedVersion: number) =>
-      t.app.inject({ method: 'PATCH', url: `${url}/cells`, headers: members.editor.headers, payload: { rowId: '2', columnId: name.id, expectedVersion, value } });
+      t.app.inject({
+        method: 'PATCH',
+        url: `${url}/cells`,
+        headers: members.editor.headers,
+        payload: { rowId: '2', columnId: name.id, expectedVersion, value },
+      });
     expect((await edit('Ada', 0)).json()).toMatchObject({ value: 'Ada', version: 1 });
     const stale = await edit('Bob', 0);
     expect(stale.statusCode).toBe(409);
-    expect(stale.json()).toMatchObject({ error: { code: 'CONFLICT', details: { current: { value: 'Ada', version: 1 } } } });
-    const bad = await t.app.inject({ method: 'PATCH', url: `${url}/cells`, headers: members.editor.headers, payload: { rowId: '2', columnId: n.id, expectedVersion: 0, value: 'x' } });
+    expect(stale.json()).toMatchObject({
+      error: { code: 'CONFLICT', details: { current: { value: 'Ada', version: 1 } } },
+    });
+    const bad = await t.app.inject({
+      method: 'PATCH',
+      url: `${url}/cells`,
+      headers: members.editor.headers,
+      payload: { rowId: '2', columnId: n.id, expectedVersion: 0, value: 'x' },
+    });
     expect(bad.statusCode).toBe(400);
-    const window = await post(`${url}/rows/query`, { offset: 0, limit: 2, sort: [{ columnId: name.id, direction: 'asc' }] }, members.viewer);
-    expect(window.json()).toMatchObject({ total: 5, rows: [{ rowId: '2', ordinal: 1, cells: { [name.id]: { value: 'Ada' } } }, { ordinal: 2 }] });
+    const window = await post(
+      `${url}/rows/query`,
+      { offset: 0, limit: 2, sort: [{ columnId: name.id, direction: 'asc' }] },
+      members.viewer,
+    );
+    expect(window.json()).toMatchObject({
+      total: 5,
+      rows: [{ rowId: '2', ordinal: 1, cells: { [name.id]: { value: 'Ada' } } }, { ordinal: 2 }],
+    });
     const deleted = await post(`${url}/rows/delete`, { rowIds: ['1', '3', '5'] });
     expect(deleted.json()).toEqual({ deleted: 3 });
-    const rows = await t.app.inject({ method: 'GET', url: `${url}/rows?limit=10`, headers: members.viewer.headers });
-    expect(rows.json().rows.map((row: { rowId: string; ordinal: number }) => [row.rowId, row.ordinal])).toEqual([
+    const rows = await t.app.inject({
+      method: 'GET',
+      url: `${url}/rows?limit=10`,
+      headers: members.viewer.headers,
+    });
+    expect(
+      rows.json().rows.map((row: { rowId: string; ordinal: number }) => [row.rowId, row.ordinal]),
+    ).toEqual([
       ['2', 1],
       ['4', 2],
     ]);
-    const sql = await post(`${url}/sql`, { sql: 'select count(*) as n from dataset' }, members.viewer);
+    const sql = await post(
+      `${url}/sql`,
+      { sql: 'select count(*) as n from dataset' },
+      members.viewer,
+    );
     expect(sql.json().rows).toEqual([{ n: '2' }]);
     const attach = await post(`${url}/sql`, { sql: "attach '/tmp/x.db' as x" }, members.viewer);
     expect(attach.statusCode).toBe(400);
@@ -69,49 +109,95 @@ describe('sheet routes', () => {
   });
 
   it('uploads, imports through the job, and exports streamed with formula escaping', async () => {
-    const { body, contentType } = multipart('../../../etc/passwd.csv', 'name,score\n=cmd|calc,1\nBob,2\n');
-    const upload = await t.app.inject({ method: 'POST', url: `${base}/imports?start=true&name=Scores`, headers: { ...members.editor.headers, 'content-type': contentType }, payload: body });
+    const { body, contentType } = multipart(
+      '../../../etc/passwd.csv',
+      'name,score\n=cmd|calc,1\nBob,2\n',
+    );
+    const upload = await t.app.inject({
+      method: 'POST',
+      url: `${base}/imports?start=true&name=Scores`,
+      headers: { ...members.editor.headers, 'content-type': contentType },
+      payload: body,
+    });
     expect(upload.statusCode).toBe(201);
     const started = upload.json();
     // Busboy keeps only the base name; either way it is display data, never a path on disk.
     expect(started).toMatchObject({ status: 'queued', displayName: 'passwd.csv' });
     let current = started;
-    for (let attempt = 0; attempt < 100 && !['succeeded', 'failed', 'cancelled'].includes(current.status); attempt++) {
+    for (
+      let attempt = 0;
+      attempt < 100 && !['succeeded', 'failed', 'cancelled'].includes(current.status);
+      attempt++
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      current = (await t.app.inject({ method: 'GET', url: `${base}/imports/${started.id}`, headers: members.viewer.headers })).json();
+      current = (
+        await t.app.inject({
+          method: 'GET',
+          url: `${base}/imports/${started.id}`,
+          headers: members.viewer.headers,
+        })
+      ).json();
     }
     expect(current).toMatchObject({ status: 'succeeded', rowsImported: 2 });
-    const exported = await t.app.inject({ method: 'GET', url: `${base}/datasets/${current.datasetId}/export?format=csv`, headers: members.viewer.headers });
+    const exported = await t.app.inject({
+      method: 'GET',
+      url: `${base}/datasets/${current.datasetId}/export?format=csv`,
+      headers: members.viewer.headers,
+    });
     expect(exported.statusCode).toBe(200);
     expect(exported.headers['content-disposition']).toContain('Scores.csv');
     expect(exported.body).toBe("name,score\n'=cmd|calc,1\nBob,2\n");
-    const zip = multipart('data.csv', Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.alloc(64, 7)]));
-    const refused = await t.app.inject({ method: 'POST', url: `${base}/imports`, headers: { ...members.editor.headers, 'content-type': zip.contentType }, payload: zip.body });
+    const zip = multipart(
+      'data.csv',
+      Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.alloc(64, 7)]),
+    );
+    const refused = await t.app.inject({
+      method: 'POST',
+      url: `${base}/imports`,
+      headers: { ...members.editor.headers, 'content-type': zip.contentType },
+      payload: zip.body,
+    });
     expect(refused.statusCode).toBe(415);
     expect(refused.json().error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
   });
 
   it('streams dataset changes over SSE with ids, and resumes after Last-Event-ID', async () => {
-    const dataset = (await post(`${base}/datasets`, { name: 'Live', rows: 2, columns: [{ name: 'A' }] })).json();
+    const dataset = (
+      await post(`${base}/datasets`, { name: 'Live', rows: 2, columns: [{ name: 'A' }] })
+    ).json();
     const url = `${base}/datasets/${dataset.id}`;
     const address = await t.app.listen({ port: 0, host: '127.0.0.1' });
     const port = (t.app.server.address() as AddressInfo).port;
     expect(address).toContain(String(port));
     const received: string[] = [];
-    const request = http.get(`http://127.0.0.1:${port}${url}/events`, { headers: members.viewer.headers });
-    const response = await new Promise<http.IncomingMessage>((resolve) => request.on('response', resolve));
+    const request = http.get(`http://127.0.0.1:${port}${url}/events`, {
+      headers: members.viewer.headers,
+    });
+    const response = await new Promise<http.IncomingMessage>((resolve) =>
+      request.on('response', resolve),
+    );
     expect(response.headers['content-type']).toContain('text/event-stream');
     response.setEncoding('utf8');
     response.on('data', (chunk: string) => received.push(chunk));
-    await t.app.inject({ method: 'PATCH', url: `${url}/cells`, headers: members.editor.headers, payload: { rowId: '1', columnId: dataset.columns[0].id, expectedVersion: 0, value: 'x' } });
+    await t.app.inject({
+      method: 'PATCH',
+      url: `${url}/cells`,
+      headers: members.editor.headers,
+      payload: { rowId: '1', columnId: dataset.columns[0].id, expectedVersion: 0, value: 'x' },
+    });
     await post(`${url}/rows`, { rows: [{ [dataset.columns[0].id]: 'y' }] });
-    for (let attempt = 0; attempt < 50 && !received.join('').includes('rows-append'); attempt++) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (let attempt = 0; attempt < 50 && !received.join('').includes('rows-append'); attempt++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     const text = received.join('');
     expect(text).toContain('id: 1\nevent: cells-update\n');
     expect(text).toContain('id: 2\nevent: rows-append\n');
     request.destroy();
-    const resumed = http.get(`http://127.0.0.1:${port}${url}/events`, { headers: { ...members.viewer.headers, 'last-event-id': '1' } });
-    const second = await new Promise<http.IncomingMessage>((resolve) => resumed.on('response', resolve));
+    const resumed = http.get(`http://127.0.0.1:${port}${url}/events`, {
+      headers: { ...members.viewer.headers, 'last-event-id': '1' },
+    });
+    const second = await new Promise<http.IncomingMessage>((resolve) =>
+      resumed.on('response', resolve),
+    );
     second.setEncoding('utf8');
     const chunk = await new Promise<string>((resolve) => {
       let buffer = '';

@@ -4,13 +4,25 @@ import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppError, validationError } from '../platform/app-error.ts';
+import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import type { EventBus } from '../platform/events.ts';
 import { streamToClient } from '../platform/http/sse.ts';
 import { CONTENT_TYPES, EXPORT_FORMATS, exportToFile } from './export/sheet-export.ts';
 import { importDir } from './import/import-files.ts';
-import { hubSourceSchema, importOptionsSchema, importStream, type SheetImportService } from './import/sheet-import-service.ts';
-import type { DuckDb } from '../platform/duckdb/duckdb.ts';
-import { cellValueSchema, columnTypeSchema, createColumnSchema, createDatasetSchema, nameSchema, windowQuerySchema } from './sheet-schema.ts';
+import {
+  hubSourceSchema,
+  importOptionsSchema,
+  importStream,
+  type SheetImportService,
+} from './import/sheet-import-service.ts';
+import {
+  cellValueSchema,
+  columnTypeSchema,
+  createColumnSchema,
+  createDatasetSchema,
+  nameSchema,
+  windowQuerySchema,
+} from './sheet-schema.ts';
 import { datasetStream, type SheetService } from './sheet-service.ts';
 
 export interface SheetRoutesOptions {
@@ -43,79 +55,228 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
 
   await app.register(multipart, {
     // One file per request, counted again while streaming to disk (streamToTempFile).
-    limits: { fileSize: options.importMaxBytes + 1, files: 1, fields: 20, parts: 21, fieldSize: 64 * 1024 },
+    limits: {
+      fileSize: options.importMaxBytes + 1,
+      files: 1,
+      fields: 20,
+      parts: 21,
+      fieldSize: 64 * 1024,
+    },
   });
 
-  app.get(base, { schema: { tags, summary: 'Datasets of a project', params: projectParams, querystring: z.object({ deleted: z.enum(['true', 'false']).optional() }) } }, async (request) => ({
-    items: await sheets.listDatasets(request.actor, request.params.projectId, { deleted: request.query.deleted === 'true' }),
-  }));
-
-  app.post(base, { schema: { tags, summary: 'Create an empty dataset', params: projectParams, body: createDatasetSchema } }, async (request, reply) => {
-    reply.status(201);
-    return sheets.createDataset(request.actor, request.params.projectId, request.body);
-  });
-
-  app.get(`${base}/:datasetId`, { schema: { tags, summary: 'A dataset with its columns and row count', params: datasetParams } }, async (request) =>
-    sheets.getDataset(request.actor, request.params.projectId, request.params.datasetId),
+  app.get(
+    base,
+    {
+      schema: {
+        tags,
+        summary: 'Datasets of a project',
+        params: projectParams,
+        querystring: z.object({ deleted: z.enum(['true', 'false']).optional() }),
+      },
+    },
+    async (request) => ({
+      items: await sheets.listDatasets(request.actor, request.params.projectId, {
+        deleted: request.query.deleted === 'true',
+      }),
+    }),
   );
 
-  app.patch(`${base}/:datasetId`, { schema: { tags, summary: 'Rename a dataset', params: datasetParams, body: z.object({ name: nameSchema }) } }, async (request) =>
-    sheets.renameDataset(request.actor, request.params.projectId, request.params.datasetId, request.body.name),
+  app.post(
+    base,
+    {
+      schema: {
+        tags,
+        summary: 'Create an empty dataset',
+        params: projectParams,
+        body: createDatasetSchema,
+      },
+    },
+    async (request, reply) => {
+      reply.status(201);
+      return sheets.createDataset(request.actor, request.params.projectId, request.body);
+    },
   );
 
-  app.post(`${base}/:datasetId/duplicate`, { schema: { tags, summary: 'Copy a dataset (values and cell states)', params: datasetParams, body: z.object({ name: nameSchema.optional() }).default({}) } }, async (request, reply) => {
-    reply.status(201);
-    return sheets.duplicateDataset(request.actor, request.params.projectId, request.params.datasetId, request.body.name);
-  });
-
-  app.delete(`${base}/:datasetId`, { schema: { tags, summary: 'Delete a dataset (restorable until purged)', params: datasetParams } }, async (request, reply) => {
-    await sheets.deleteDataset(request.actor, request.params.projectId, request.params.datasetId);
-    return reply.status(204).send();
-  });
-
-  app.post(`${base}/:datasetId/restore`, { schema: { tags, summary: 'Restore a deleted dataset', params: datasetParams } }, async (request) =>
-    sheets.restoreDataset(request.actor, request.params.projectId, request.params.datasetId),
+  app.get(
+    `${base}/:datasetId`,
+    {
+      schema: { tags, summary: 'A dataset with its columns and row count', params: datasetParams },
+    },
+    async (request) =>
+      sheets.getDataset(request.actor, request.params.projectId, request.params.datasetId),
   );
 
-  app.post(`${base}/:datasetId/columns`, { schema: { tags, summary: 'Add a static or formula column', params: datasetParams, body: createColumnSchema } }, async (request, reply) => {
-    reply.status(201);
-    return sheets.addColumn(request.actor, request.params.projectId, request.params.datasetId, request.body);
-  });
+  app.patch(
+    `${base}/:datasetId`,
+    {
+      schema: {
+        tags,
+        summary: 'Rename a dataset',
+        params: datasetParams,
+        body: z.object({ name: nameSchema }),
+      },
+    },
+    async (request) =>
+      sheets.renameDataset(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.body.name,
+      ),
+  );
+
+  app.post(
+    `${base}/:datasetId/duplicate`,
+    {
+      schema: {
+        tags,
+        summary: 'Copy a dataset (values and cell states)',
+        params: datasetParams,
+        body: z.object({ name: nameSchema.optional() }).default({}),
+      },
+    },
+    async (request, reply) => {
+      reply.status(201);
+      return sheets.duplicateDataset(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.body.name,
+      );
+    },
+  );
+
+  app.delete(
+    `${base}/:datasetId`,
+    {
+      schema: {
+        tags,
+        summary: 'Delete a dataset (restorable until purged)',
+        params: datasetParams,
+      },
+    },
+    async (request, reply) => {
+      await sheets.deleteDataset(request.actor, request.params.projectId, request.params.datasetId);
+      return reply.status(204).send();
+    },
+  );
+
+  app.post(
+    `${base}/:datasetId/restore`,
+    { schema: { tags, summary: 'Restore a deleted dataset', params: datasetParams } },
+    async (request) =>
+      sheets.restoreDataset(request.actor, request.params.projectId, request.params.datasetId),
+  );
+
+  app.post(
+    `${base}/:datasetId/columns`,
+    {
+      schema: {
+        tags,
+        summary: 'Add a static or formula column',
+        params: datasetParams,
+        body: createColumnSchema,
+      },
+    },
+    async (request, reply) => {
+      reply.status(201);
+      return sheets.addColumn(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.body,
+      );
+    },
+  );
 
   app.patch(
     `${base}/:datasetId/columns/:columnId`,
     {
       schema: {
         tags,
-        summary: 'Rename, retype (cast; failures reported per cell), hide or change the formula of a column',
+        summary:
+          'Rename, retype (cast; failures reported per cell), hide or change the formula of a column',
         params: columnParams,
-        body: z.object({ name: nameSchema.optional(), type: columnTypeSchema.optional(), hidden: z.boolean().optional(), formula: z.string().min(1).max(4_000).optional() }),
+        body: z.object({
+          name: nameSchema.optional(),
+          type: columnTypeSchema.optional(),
+          hidden: z.boolean().optional(),
+          formula: z.string().min(1).max(4_000).optional(),
+        }),
       },
     },
     async (request) => {
       const { name, type, hidden, formula } = request.body;
-      return sheets.updateColumn(request.actor, request.params.projectId, request.params.datasetId, request.params.columnId, {
-        ...(name === undefined ? {} : { name }),
-        ...(type === undefined ? {} : { type }),
-        ...(hidden === undefined ? {} : { hidden }),
-        ...(formula === undefined ? {} : { formula }),
-      });
+      return sheets.updateColumn(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.params.columnId,
+        {
+          ...(name === undefined ? {} : { name }),
+          ...(type === undefined ? {} : { type }),
+          ...(hidden === undefined ? {} : { hidden }),
+          ...(formula === undefined ? {} : { formula }),
+        },
+      );
     },
   );
 
-  app.delete(`${base}/:datasetId/columns/:columnId`, { schema: { tags, summary: 'Delete a column and its values', params: columnParams } }, async (request, reply) => {
-    await sheets.deleteColumn(request.actor, request.params.projectId, request.params.datasetId, request.params.columnId);
-    return reply.status(204).send();
-  });
+  app.delete(
+    `${base}/:datasetId/columns/:columnId`,
+    { schema: { tags, summary: 'Delete a column and its values', params: columnParams } },
+    async (request, reply) => {
+      await sheets.deleteColumn(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.params.columnId,
+      );
+      return reply.status(204).send();
+    },
+  );
 
-  app.post(`${base}/:datasetId/columns/:columnId/duplicate`, { schema: { tags, summary: 'Copy a column beside itself', params: columnParams, body: z.object({ name: nameSchema.optional() }).default({}) } }, async (request, reply) => {
-    reply.status(201);
-    return sheets.duplicateColumn(request.actor, request.params.projectId, request.params.datasetId, request.params.columnId, request.body.name);
-  });
+  app.post(
+    `${base}/:datasetId/columns/:columnId/duplicate`,
+    {
+      schema: {
+        tags,
+        summary: 'Copy a column beside itself',
+        params: columnParams,
+        body: z.object({ name: nameSchema.optional() }).default({}),
+      },
+    },
+    async (request, reply) => {
+      reply.status(201);
+      return sheets.duplicateColumn(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.params.columnId,
+        request.body.name,
+      );
+    },
+  );
 
-  app.put(`${base}/:datasetId/columns/order`, { schema: { tags, summary: 'Reorder columns', params: datasetParams, body: z.object({ columnIds: z.array(z.uuid()).max(10_000) }) } }, async (request) => ({
-    items: await sheets.reorderColumns(request.actor, request.params.projectId, request.params.datasetId, request.body.columnIds),
-  }));
+  app.put(
+    `${base}/:datasetId/columns/order`,
+    {
+      schema: {
+        tags,
+        summary: 'Reorder columns',
+        params: datasetParams,
+        body: z.object({ columnIds: z.array(z.uuid()).max(10_000) }),
+      },
+    },
+    async (request) => ({
+      items: await sheets.reorderColumns(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.body.columnIds,
+      ),
+    }),
+  );
 
   app.get(
     `${base}/:datasetId/rows`,
@@ -124,7 +285,12 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
         tags,
         summary: 'A window of rows (offset/limit, or keyset after a row id)',
         params: datasetParams,
-        querystring: z.object({ offset: z.coerce.number().int().min(0).optional(), limit: z.coerce.number().int().min(1).max(1_000).optional(), afterRowId: rowIdString.optional(), search: z.string().max(1_000).optional() }),
+        querystring: z.object({
+          offset: z.coerce.number().int().min(0).optional(),
+          limit: z.coerce.number().int().min(1).max(1_000).optional(),
+          afterRowId: rowIdString.optional(),
+          search: z.string().max(1_000).optional(),
+        }),
       },
     },
     async (request) => {
@@ -138,23 +304,63 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
     },
   );
 
-  app.post(`${base}/:datasetId/rows/query`, { schema: { tags, summary: 'A window of rows, sorted and filtered', params: datasetParams, body: windowQuerySchema } }, async (request) =>
-    sheets.readWindow(request.actor, request.params.projectId, request.params.datasetId, request.body),
+  app.post(
+    `${base}/:datasetId/rows/query`,
+    {
+      schema: {
+        tags,
+        summary: 'A window of rows, sorted and filtered',
+        params: datasetParams,
+        body: windowQuerySchema,
+      },
+    },
+    async (request) =>
+      sheets.readWindow(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.body,
+      ),
   );
 
   app.post(
     `${base}/:datasetId/rows`,
-    { schema: { tags, summary: 'Append rows (values keyed by column id)', params: datasetParams, body: z.object({ rows: z.array(z.record(z.uuid(), cellValueSchema)).min(1).max(10_000) }) } },
+    {
+      schema: {
+        tags,
+        summary: 'Append rows (values keyed by column id)',
+        params: datasetParams,
+        body: z.object({ rows: z.array(z.record(z.uuid(), cellValueSchema)).min(1).max(10_000) }),
+      },
+    },
     async (request, reply) => {
       reply.status(201);
-      return sheets.appendRows(request.actor, request.params.projectId, request.params.datasetId, request.body.rows);
+      return sheets.appendRows(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.body.rows,
+      );
     },
   );
 
   app.post(
     `${base}/:datasetId/rows/delete`,
-    { schema: { tags, summary: 'Delete many rows in one statement', params: datasetParams, body: z.object({ rowIds: z.array(rowIdString).min(1).max(1_000_000) }) } },
-    async (request) => sheets.deleteRows(request.actor, request.params.projectId, request.params.datasetId, request.body.rowIds.map((id) => BigInt(id))),
+    {
+      schema: {
+        tags,
+        summary: 'Delete many rows in one statement',
+        params: datasetParams,
+        body: z.object({ rowIds: z.array(rowIdString).min(1).max(1_000_000) }),
+      },
+    },
+    async (request) =>
+      sheets.deleteRows(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.body.rowIds.map((id) => BigInt(id)),
+      ),
   );
 
   app.patch(
@@ -162,9 +368,16 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
     {
       schema: {
         tags,
-        summary: 'Edit a cell if it is still at the version you saw (409 CONFLICT with the current value otherwise)',
+        summary:
+          'Edit a cell if it is still at the version you saw (409 CONFLICT with the current value otherwise)',
         params: datasetParams,
-        body: z.object({ rowId: rowIdString, columnId: z.uuid(), expectedVersion: z.number().int().min(0), value: cellValueSchema.optional(), validated: z.boolean().optional() }),
+        body: z.object({
+          rowId: rowIdString,
+          columnId: z.uuid(),
+          expectedVersion: z.number().int().min(0),
+          value: cellValueSchema.optional(),
+          validated: z.boolean().optional(),
+        }),
       },
     },
     async (request) => {
@@ -179,8 +392,23 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
     },
   );
 
-  app.post(`${base}/:datasetId/sql`, { schema: { tags, summary: 'Read-only SQL over this dataset (SELECT … FROM dataset)', params: datasetParams, body: z.object({ sql: z.string().min(1).max(100_000) }) } }, async (request) =>
-    sheets.runSql(request.actor, request.params.projectId, request.params.datasetId, request.body.sql),
+  app.post(
+    `${base}/:datasetId/sql`,
+    {
+      schema: {
+        tags,
+        summary: 'Read-only SQL over this dataset (SELECT … FROM dataset)',
+        params: datasetParams,
+        body: z.object({ sql: z.string().min(1).max(100_000) }),
+      },
+    },
+    async (request) =>
+      sheets.runSql(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.body.sql,
+      ),
   );
 
   app.get(
@@ -190,11 +418,18 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
         tags,
         summary: 'Download the dataset (streamed)',
         params: datasetParams,
-        querystring: z.object({ format: z.enum(EXPORT_FORMATS).default('csv'), metadata: z.enum(['true', 'false']).default('false') }),
+        querystring: z.object({
+          format: z.enum(EXPORT_FORMATS).default('csv'),
+          metadata: z.enum(['true', 'false']).default('false'),
+        }),
       },
     },
     async (request, reply) => {
-      const { dataset, columns } = await sheets.requireDataset(request.actor, request.params.projectId, request.params.datasetId);
+      const { dataset, columns } = await sheets.requireDataset(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+      );
       const file = await exportToFile(options.duckdb, {
         datasetId: dataset.id,
         columns: columns.map((column) => ({ id: column.id, name: column.name, type: column.type })),
@@ -210,10 +445,20 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
     },
   );
 
-  app.get(`${base}/:datasetId/events`, { schema: { tags, summary: 'Live changes (Server-Sent Events; resume with Last-Event-ID)', params: datasetParams } }, async (request, reply) => {
-    await sheets.getDataset(request.actor, request.params.projectId, request.params.datasetId);
-    streamToClient(request, reply, events, datasetStream(request.params.datasetId));
-  });
+  app.get(
+    `${base}/:datasetId/events`,
+    {
+      schema: {
+        tags,
+        summary: 'Live changes (Server-Sent Events; resume with Last-Event-ID)',
+        params: datasetParams,
+      },
+    },
+    async (request, reply) => {
+      await sheets.getDataset(request.actor, request.params.projectId, request.params.datasetId);
+      streamToClient(request, reply, events, datasetStream(request.params.datasetId));
+    },
+  );
 
   // — imports —
   const importsBase = '/api/projects/:projectId/imports';
@@ -223,7 +468,8 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
     {
       schema: {
         tags,
-        summary: 'Upload a file to import (multipart, field "file"); previewed, started with ?start=true or /start',
+        summary:
+          'Upload a file to import (multipart, field "file"); previewed, started with ?start=true or /start',
         params: projectParams,
         querystring: z.object({
           start: z.enum(['true', 'false']).default('false'),
@@ -234,9 +480,14 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
       },
     },
     async (request, reply) => {
-      if (!request.isMultipart()) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the file as multipart/form-data (field "file")');
+      if (!request.isMultipart())
+        throw new AppError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          'Send the file as multipart/form-data (field "file")',
+        );
       const part = await request.file();
-      if (!part) throw validationError('No file in the request', [{ path: 'file', message: 'required' }]);
+      if (!part)
+        throw validationError('No file in the request', [{ path: 'file', message: 'required' }]);
       const { name, format, sheet, start } = request.query;
       const result = await imports.createUpload(request.actor, request.params.projectId, {
         body: part.file,
@@ -254,36 +505,97 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
     },
   );
 
-  app.post(`${importsBase}/url`, { schema: { tags, summary: 'Import from an http(s) URL', params: projectParams, body: z.object({ url: z.string().max(4_000), options: importOptionsSchema.optional() }) } }, async (request, reply) => {
-    reply.status(202);
-    return imports.createFromUrl(request.actor, request.params.projectId, { url: request.body.url, ...(request.body.options ? { options: request.body.options } : {}) });
-  });
-
   app.post(
-    `${importsBase}/hub`,
-    { schema: { tags, summary: 'Import a file of a Hugging Face Hub dataset', params: projectParams, body: hubSourceSchema.extend({ revision: z.string().max(100).optional(), options: importOptionsSchema.optional() }) } },
+    `${importsBase}/url`,
+    {
+      schema: {
+        tags,
+        summary: 'Import from an http(s) URL',
+        params: projectParams,
+        body: z.object({ url: z.string().max(4_000), options: importOptionsSchema.optional() }),
+      },
+    },
     async (request, reply) => {
       reply.status(202);
-      const { repo, file, revision, options: importOptions } = request.body;
-      return imports.createFromHub(request.actor, request.params.projectId, { repo, file, ...(revision ? { revision } : {}), ...(importOptions ? { options: importOptions } : {}) });
+      return imports.createFromUrl(request.actor, request.params.projectId, {
+        url: request.body.url,
+        ...(request.body.options ? { options: request.body.options } : {}),
+      });
     },
   );
 
-  app.get(`${importsBase}/:importId`, { schema: { tags, summary: 'An import: preview, progress, rejected lines, outcome', params: importParams } }, async (request) =>
-    imports.getImport(request.actor, request.params.projectId, request.params.importId),
+  app.post(
+    `${importsBase}/hub`,
+    {
+      schema: {
+        tags,
+        summary: 'Import a file of a Hugging Face Hub dataset',
+        params: projectParams,
+        body: hubSourceSchema.extend({
+          revision: z.string().max(100).optional(),
+          options: importOptionsSchema.optional(),
+        }),
+      },
+    },
+    async (request, reply) => {
+      reply.status(202);
+      const { repo, file, revision, options: importOptions } = request.body;
+      return imports.createFromHub(request.actor, request.params.projectId, {
+        repo,
+        file,
+        ...(revision ? { revision } : {}),
+        ...(importOptions ? { options: importOptions } : {}),
+      });
+    },
   );
 
-  app.post(`${importsBase}/:importId/start`, { schema: { tags, summary: 'Start an uploaded import (with type and dialect overrides)', params: importParams, body: importOptionsSchema.default({}) } }, async (request, reply) => {
-    reply.status(202);
-    return imports.startImport(request.actor, request.params.projectId, request.params.importId, request.body);
-  });
-
-  app.post(`${importsBase}/:importId/cancel`, { schema: { tags, summary: 'Cancel an import', params: importParams } }, async (request) =>
-    imports.cancelImport(request.actor, request.params.projectId, request.params.importId),
+  app.get(
+    `${importsBase}/:importId`,
+    {
+      schema: {
+        tags,
+        summary: 'An import: preview, progress, rejected lines, outcome',
+        params: importParams,
+      },
+    },
+    async (request) =>
+      imports.getImport(request.actor, request.params.projectId, request.params.importId),
   );
 
-  app.get(`${importsBase}/:importId/events`, { schema: { tags, summary: 'Import progress (Server-Sent Events)', params: importParams } }, async (request, reply) => {
-    await imports.getImport(request.actor, request.params.projectId, request.params.importId);
-    streamToClient(request, reply, events, importStream(request.params.importId));
-  });
+  app.post(
+    `${importsBase}/:importId/start`,
+    {
+      schema: {
+        tags,
+        summary: 'Start an uploaded import (with type and dialect overrides)',
+        params: importParams,
+        body: importOptionsSchema.default({}),
+      },
+    },
+    async (request, reply) => {
+      reply.status(202);
+      return imports.startImport(
+        request.actor,
+        request.params.projectId,
+        request.params.importId,
+        request.body,
+      );
+    },
+  );
+
+  app.post(
+    `${importsBase}/:importId/cancel`,
+    { schema: { tags, summary: 'Cancel an import', params: importParams } },
+    async (request) =>
+      imports.cancelImport(request.actor, request.params.projectId, request.params.importId),
+  );
+
+  app.get(
+    `${importsBase}/:importId/events`,
+    { schema: { tags, summary: 'Import progress (Server-Sent Events)', params: importParams } },
+    async (request, reply) => {
+      await imports.getImport(request.actor, request.params.projectId, request.params.importId);
+      streamToClient(request, reply, events, importStream(request.params.importId));
+    },
+  );
 };

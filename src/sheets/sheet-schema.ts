@@ -1,7 +1,15 @@
 import { z } from 'zod';
 
 /** Column value types a user sees; each maps to one DuckDB type (see sheet-data-store.ts). */
-export const COLUMN_TYPES = ['text', 'integer', 'number', 'boolean', 'date', 'timestamp', 'json'] as const;
+export const COLUMN_TYPES = [
+  'text',
+  'integer',
+  'number',
+  'boolean',
+  'date',
+  'timestamp',
+  'json',
+] as const;
 export type ColumnType = (typeof COLUMN_TYPES)[number];
 
 /** static: values typed or imported; formula: a DuckDB expression; ai: filled by a process (issue 6). */
@@ -14,6 +22,12 @@ export type CellStatus = (typeof CELL_STATUSES)[number];
 // C0/C1 control characters and the Unicode line/paragraph separators.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const CONTROL_CHARACTERS_ALL = new RegExp(CONTROL_CHARACTERS.source, 'g');
+
+/** Replaces control characters (NUL included: PostgreSQL text cannot hold it). */
+export function stripControlCharacters(text: string, replacement = ' '): string {
+  return text.replace(CONTROL_CHARACTERS_ALL, replacement);
+}
 
 /** A user-visible name (dataset or column): trimmed, 1–200 characters, no control characters. */
 export const nameSchema = z
@@ -28,10 +42,19 @@ export const nameSchema = z
   );
 
 export const columnTypeSchema = z.enum(COLUMN_TYPES);
-export const rowIdSchema = z.coerce.bigint().refine((value) => value > 0n && value < 2n ** 62n, 'invalid row id');
+export const rowIdSchema = z.coerce
+  .bigint()
+  .refine((value) => value > 0n && value < 2n ** 62n, 'invalid row id');
 
 /** A cell value as JSON carries it; typed on write by the column's type. */
-export const cellValueSchema = z.union([z.string(), z.number(), z.boolean(), z.null(), z.record(z.string(), z.unknown()), z.array(z.unknown())]);
+export const cellValueSchema = z.union([
+  z.string(),
+  z.number(),
+  z.boolean(),
+  z.null(),
+  z.record(z.string(), z.unknown()),
+  z.array(z.unknown()),
+]);
 export type CellValue = z.infer<typeof cellValueSchema>;
 
 export const MAX_FORMULA_LENGTH = 4_000;
@@ -66,11 +89,18 @@ export const filterSchema = z.discriminatedUnion('op', [
     min: z.union([z.number(), z.string().max(100)]).optional(),
     max: z.union([z.number(), z.string().max(100)]).optional(),
   }),
-  z.object({ columnId: z.uuid(), op: z.literal('status'), values: z.array(z.enum(CELL_STATUSES)).min(1) }),
+  z.object({
+    columnId: z.uuid(),
+    op: z.literal('status'),
+    values: z.array(z.enum(CELL_STATUSES)).min(1),
+  }),
 ]);
 export type Filter = z.infer<typeof filterSchema>;
 
-export const sortSchema = z.object({ columnId: z.uuid(), direction: z.enum(['asc', 'desc']).default('asc') });
+export const sortSchema = z.object({
+  columnId: z.uuid(),
+  direction: z.enum(['asc', 'desc']).default('asc'),
+});
 export type Sort = z.infer<typeof sortSchema>;
 
 export const MAX_WINDOW = 1_000;
@@ -79,7 +109,10 @@ export const windowQuerySchema = z.object({
   offset: z.number().int().min(0).default(0),
   limit: z.number().int().min(1).max(MAX_WINDOW).default(100),
   /** Keyset paging in the default (row id) order: rows after this row id. */
-  afterRowId: z.string().regex(/^\d{1,18}$/).optional(),
+  afterRowId: z
+    .string()
+    .regex(/^\d{1,18}$/)
+    .optional(),
   sort: z.array(sortSchema).max(5).default([]),
   filters: z.array(filterSchema).max(20).default([]),
   search: z.string().max(1_000).optional(),

@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestStorage, openTestPlatform, type TestPlatform, type TestStorage } from '../../test/test-platform.ts';
+import {
+  createTestStorage,
+  openTestPlatform,
+  type TestPlatform,
+  type TestStorage,
+} from '../../test/test-platform.ts';
 import type { Actor } from '../auth/actor.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { datasetStream } from './sheet-service.ts';
@@ -45,14 +50,27 @@ describe('sheet service', () => {
       ['Name', 'text', 0],
       ['Age', 'integer', 1],
     ]);
-    await expect(module.sheets.createDataset(viewer, projectId, { name: 'x' })).rejects.toMatchObject({ code: 'FORBIDDEN' });
-    await expect(module.sheets.listDatasets(testActor(), projectId)).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    await expect(module.sheets.getDataset(editor, uuidv7(), dataset.id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    await expect(module.sheets.renameDataset(editor, projectId, dataset.id, 'bad\u0000name')).rejects.toMatchObject({ name: 'ZodError' });
+    await expect(
+      module.sheets.createDataset(viewer, projectId, { name: 'x' }),
+    ).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(module.sheets.listDatasets(testActor(), projectId)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    await expect(module.sheets.getDataset(editor, uuidv7(), dataset.id)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    await expect(
+      module.sheets.renameDataset(editor, projectId, dataset.id, 'bad\u0000name'),
+    ).rejects.toMatchObject({ name: 'ZodError' });
     const renamed = await module.sheets.renameDataset(editor, projectId, dataset.id, 'Folks');
     expect(renamed.name).toBe('Folks');
     const rows = await module.sheets.readWindow(editor, projectId, dataset.id, {});
-    await module.sheets.editCell(editor, projectId, dataset.id, { rowId: BigInt(rows.rows[0]!.rowId), columnId: dataset.columns[0]!.id, expectedVersion: 0, value: 'Ada' });
+    await module.sheets.editCell(editor, projectId, dataset.id, {
+      rowId: BigInt(rows.rows[0]!.rowId),
+      columnId: dataset.columns[0]!.id,
+      expectedVersion: 0,
+      value: 'Ada',
+    });
     const copy = await module.sheets.duplicateDataset(editor, projectId, dataset.id);
     expect(copy).toMatchObject({ name: 'Folks (copy)', rowCount: 3 });
     const copied = await module.sheets.readWindow(editor, projectId, copy.id, {});
@@ -64,28 +82,46 @@ describe('sheet service', () => {
   it('soft-deletes, restores, and purges after the retention window', async () => {
     const dataset = await create();
     await module.sheets.deleteDataset(editor, projectId, dataset.id);
-    await expect(module.sheets.getDataset(editor, projectId, dataset.id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    expect((await module.sheets.listDatasets(editor, projectId, { deleted: true })).map((item) => item.id)).toContain(dataset.id);
+    await expect(module.sheets.getDataset(editor, projectId, dataset.id)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    expect(
+      (await module.sheets.listDatasets(editor, projectId, { deleted: true })).map(
+        (item) => item.id,
+      ),
+    ).toContain(dataset.id);
     await module.sheets.restoreDataset(editor, projectId, dataset.id);
     expect((await module.sheets.getDataset(editor, projectId, dataset.id)).rowCount).toBe(3);
     await module.sheets.deleteDataset(editor, projectId, dataset.id);
     expect(await module.sheets.purgeExpiredDatasets(new Date())).toBe(0);
     const later = new Date(Date.now() + (platform.config.sheets.retentionDays + 1) * 86_400_000);
     expect(await module.sheets.purgeExpiredDatasets(later)).toBeGreaterThanOrEqual(1);
-    await expect(module.sheets.restoreDataset(editor, projectId, dataset.id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(module.sheets.restoreDataset(editor, projectId, dataset.id)).rejects.toMatchObject(
+      { code: 'NOT_FOUND' },
+    );
     await expect(module.data.rowCount(dataset.id)).rejects.toThrow();
   });
 
   it('manages columns: unique trimmed names, reorder, hide, duplicate, type change, delete', async () => {
     const dataset = await create();
     const [name, age] = dataset.columns;
-    await expect(module.sheets.addColumn(editor, projectId, dataset.id, { name: ' name ' })).rejects.toMatchObject({ code: 'CONFLICT' });
-    await expect(module.sheets.addColumn(editor, projectId, dataset.id, { name: 'x'.repeat(201) })).rejects.toMatchObject({ name: 'ZodError' });
-    const city = await module.sheets.addColumn(editor, projectId, dataset.id, { name: 'City', position: 0 });
+    await expect(
+      module.sheets.addColumn(editor, projectId, dataset.id, { name: ' name ' }),
+    ).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(
+      module.sheets.addColumn(editor, projectId, dataset.id, { name: 'x'.repeat(201) }),
+    ).rejects.toMatchObject({ name: 'ZodError' });
+    const city = await module.sheets.addColumn(editor, projectId, dataset.id, {
+      name: 'City',
+      position: 0,
+    });
     let current = await module.sheets.getDataset(editor, projectId, dataset.id);
     expect(current.columns.map((column) => column.name)).toEqual(['City', 'Name', 'Age']);
     await module.sheets.reorderColumns(editor, projectId, dataset.id, [name!.id, age!.id, city.id]);
-    await module.sheets.updateColumn(editor, projectId, dataset.id, city.id, { hidden: true, name: 'Town' });
+    await module.sheets.updateColumn(editor, projectId, dataset.id, city.id, {
+      hidden: true,
+      name: 'Town',
+    });
     current = await module.sheets.getDataset(editor, projectId, dataset.id);
     expect(current.columns.map((column) => [column.name, column.hidden])).toEqual([
       ['Name', false],
@@ -95,15 +131,36 @@ describe('sheet service', () => {
     const window = await module.sheets.readWindow(editor, projectId, dataset.id, {});
     expect(Object.keys(window.rows[0]!.cells)).toEqual([name!.id, age!.id]);
     const rowId = BigInt(window.rows[0]!.rowId);
-    await module.sheets.editCell(editor, projectId, dataset.id, { rowId, columnId: name!.id, expectedVersion: 0, value: '42' });
-    await module.sheets.editCell(editor, projectId, dataset.id, { rowId: rowId + 1n, columnId: name!.id, expectedVersion: 0, value: 'forty' });
+    await module.sheets.editCell(editor, projectId, dataset.id, {
+      rowId,
+      columnId: name!.id,
+      expectedVersion: 0,
+      value: '42',
+    });
+    await module.sheets.editCell(editor, projectId, dataset.id, {
+      rowId: rowId + 1n,
+      columnId: name!.id,
+      expectedVersion: 0,
+      value: 'forty',
+    });
     const copy = await module.sheets.duplicateColumn(editor, projectId, dataset.id, name!.id);
     expect(copy.name).toBe('Name (copy)');
-    const changed = await module.sheets.updateColumn(editor, projectId, dataset.id, copy.id, { type: 'integer' });
-    expect(changed.conversion).toEqual({ failed: 1, failures: [{ rowId: String(rowId + 1n), raw: 'forty' }] });
-    const after = await module.sheets.readWindow(editor, projectId, dataset.id, { columns: [copy.id] });
+    const changed = await module.sheets.updateColumn(editor, projectId, dataset.id, copy.id, {
+      type: 'integer',
+    });
+    expect(changed.conversion).toEqual({
+      failed: 1,
+      failures: [{ rowId: String(rowId + 1n), raw: 'forty' }],
+    });
+    const after = await module.sheets.readWindow(editor, projectId, dataset.id, {
+      columns: [copy.id],
+    });
     expect(after.rows[0]!.cells[copy.id]).toMatchObject({ value: 42 });
-    expect(after.rows[1]!.cells[copy.id]).toMatchObject({ value: null, status: 'error', raw: 'forty' });
+    expect(after.rows[1]!.cells[copy.id]).toMatchObject({
+      value: null,
+      status: 'error',
+      raw: 'forty',
+    });
     await module.sheets.deleteColumn(editor, projectId, dataset.id, copy.id);
     expect((await module.sheets.getDataset(editor, projectId, dataset.id)).columns).toHaveLength(3);
   });
@@ -112,20 +169,50 @@ describe('sheet service', () => {
     const dataset = await create();
     const [name] = dataset.columns;
     const subscription = module.events.subscribe(datasetStream(dataset.id));
-    const edited = await module.sheets.editCell(editor, projectId, dataset.id, { rowId: 1n, columnId: name!.id, expectedVersion: 0, value: 'Ada' });
+    const edited = await module.sheets.editCell(editor, projectId, dataset.id, {
+      rowId: 1n,
+      columnId: name!.id,
+      expectedVersion: 0,
+      value: 'Ada',
+    });
     expect(edited).toMatchObject({ value: 'Ada', version: 1, status: 'done', validated: true });
     await expect(
-      module.sheets.editCell(editor, projectId, dataset.id, { rowId: 1n, columnId: name!.id, expectedVersion: 0, value: 'Bob' }),
-    ).rejects.toMatchObject({ code: 'CONFLICT', details: { current: { value: 'Ada', version: 1 } } });
-    await expect(module.sheets.editCell(viewer, projectId, dataset.id, { rowId: 1n, columnId: name!.id, expectedVersion: 1, value: 'x' })).rejects.toMatchObject({
+      module.sheets.editCell(editor, projectId, dataset.id, {
+        rowId: 1n,
+        columnId: name!.id,
+        expectedVersion: 0,
+        value: 'Bob',
+      }),
+    ).rejects.toMatchObject({
+      code: 'CONFLICT',
+      details: { current: { value: 'Ada', version: 1 } },
+    });
+    await expect(
+      module.sheets.editCell(viewer, projectId, dataset.id, {
+        rowId: 1n,
+        columnId: name!.id,
+        expectedVersion: 1,
+        value: 'x',
+      }),
+    ).rejects.toMatchObject({
       code: 'FORBIDDEN',
     });
-    await expect(module.sheets.editCell(editor, projectId, dataset.id, { rowId: 999n, columnId: name!.id, expectedVersion: 0, value: 'x' })).rejects.toMatchObject({
+    await expect(
+      module.sheets.editCell(editor, projectId, dataset.id, {
+        rowId: 999n,
+        columnId: name!.id,
+        expectedVersion: 0,
+        value: 'x',
+      }),
+    ).rejects.toMatchObject({
       code: 'NOT_FOUND',
     });
     const events = subscription.take();
     expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ type: 'cells-update', data: { columnId: name!.id, cells: [{ rowId: '1', value: 'Ada', version: 1 }] } });
+    expect(events[0]).toMatchObject({
+      type: 'cells-update',
+      data: { columnId: name!.id, cells: [{ rowId: '1', value: 'Ada', version: 1 }] },
+    });
     subscription.close();
   });
 
@@ -136,24 +223,58 @@ describe('sheet service', () => {
       name: 'Label',
       formula: "upper({{Name}}) || ' (' || cast({{age}} as varchar) || ')'",
     });
-    expect(formula).toMatchObject({ kind: 'formula', formula: "upper({{Name}}) || ' (' || cast({{Age}} as varchar) || ')'" });
-    const { rowIds } = await module.sheets.appendRows(editor, projectId, dataset.id, [{ [name!.id]: 'ada', [age!.id]: 36 }]);
+    expect(formula).toMatchObject({
+      kind: 'formula',
+      formula: "upper({{Name}}) || ' (' || cast({{Age}} as varchar) || ')'",
+    });
+    const { rowIds } = await module.sheets.appendRows(editor, projectId, dataset.id, [
+      { [name!.id]: 'ada', [age!.id]: 36 },
+    ]);
     let window = await module.sheets.readWindow(editor, projectId, dataset.id, { afterRowId: '3' });
     expect(window.rows[0]!.cells[formula.id]!.value).toBe('ADA (36)');
-    await module.sheets.editCell(editor, projectId, dataset.id, { rowId: BigInt(rowIds[0]!), columnId: age!.id, expectedVersion: 0, value: 37 });
+    await module.sheets.editCell(editor, projectId, dataset.id, {
+      rowId: BigInt(rowIds[0]!),
+      columnId: age!.id,
+      expectedVersion: 0,
+      value: 37,
+    });
     window = await module.sheets.readWindow(editor, projectId, dataset.id, { afterRowId: '3' });
     expect(window.rows[0]!.cells[formula.id]!.value).toBe('ADA (37)');
     // A rename keeps the formula working (references are stored by id).
-    await module.sheets.updateColumn(editor, projectId, dataset.id, name!.id, { name: 'Full name' });
+    await module.sheets.updateColumn(editor, projectId, dataset.id, name!.id, {
+      name: 'Full name',
+    });
     const shown = await module.sheets.getDataset(editor, projectId, dataset.id);
-    expect(shown.columns.find((column) => column.id === formula.id)!.formula).toContain('{{Full name}}');
-    await expect(module.sheets.deleteColumn(editor, projectId, dataset.id, name!.id)).rejects.toMatchObject({ code: 'CONFLICT' });
-    await expect(module.sheets.addColumn(editor, projectId, dataset.id, { name: 'Bad', formula: '(select 1)' })).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
-    await expect(module.sheets.addColumn(editor, projectId, dataset.id, { name: 'Bad', formula: "read_csv('/etc/passwd')" })).rejects.toMatchObject({
+    expect(shown.columns.find((column) => column.id === formula.id)!.formula).toContain(
+      '{{Full name}}',
+    );
+    await expect(
+      module.sheets.deleteColumn(editor, projectId, dataset.id, name!.id),
+    ).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(
+      module.sheets.addColumn(editor, projectId, dataset.id, {
+        name: 'Bad',
+        formula: '(select 1)',
+      }),
+    ).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+    await expect(
+      module.sheets.addColumn(editor, projectId, dataset.id, {
+        name: 'Bad',
+        formula: "read_csv('/etc/passwd')",
+      }),
+    ).rejects.toMatchObject({
       code: 'VALIDATION_ERROR',
     });
-    await expect(module.sheets.updateColumn(editor, projectId, dataset.id, formula.id, { formula: '{{Label}}' })).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
-    const { deleted } = await module.sheets.deleteRows(editor, projectId, dataset.id, [1n, 2n, BigInt(rowIds[0]!)]);
+    await expect(
+      module.sheets.updateColumn(editor, projectId, dataset.id, formula.id, {
+        formula: '{{Label}}',
+      }),
+    ).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+    const { deleted } = await module.sheets.deleteRows(editor, projectId, dataset.id, [
+      1n,
+      2n,
+      BigInt(rowIds[0]!),
+    ]);
     expect(deleted).toBe(3);
     window = await module.sheets.readWindow(editor, projectId, dataset.id, {});
     expect(window.rows.map((row) => [row.rowId, row.ordinal])).toEqual([['3', 1]]);
@@ -163,15 +284,25 @@ describe('sheet service', () => {
     const dataset = await create();
     const other = await create();
     const [name] = dataset.columns;
-    await module.sheets.editCell(editor, projectId, dataset.id, { rowId: 1n, columnId: name!.id, expectedVersion: 0, value: 'Ada' });
-    const result = await module.sheets.runSql(viewer, projectId, dataset.id, 'with t as (select "Name" from dataset where "Name" is not null) select count(*) as n, min("Name") as first from t');
+    await module.sheets.editCell(editor, projectId, dataset.id, {
+      rowId: 1n,
+      columnId: name!.id,
+      expectedVersion: 0,
+      value: 'Ada',
+    });
+    const result = await module.sheets.runSql(
+      viewer,
+      projectId,
+      dataset.id,
+      'with t as (select "Name" from dataset where "Name" is not null) select count(*) as n, min("Name") as first from t',
+    );
     expect(result.rows).toEqual([{ n: '1', first: 'Ada' }]);
     const refused = [
       "ATTACH '/tmp/x.duckdb' AS x",
       "COPY (select 1) TO '/tmp/out.csv'",
       'INSTALL httpfs',
       'LOAD httpfs',
-      "SET enable_external_access = true",
+      'SET enable_external_access = true',
       'select * from dataset; select 1',
       `select * from ds_${other.id.replaceAll('-', '')}`,
       `select * from main.ds_${other.id.replaceAll('-', '')}`,
@@ -182,22 +313,40 @@ describe('sheet service', () => {
       "select getenv('HOME')",
       "select current_setting('memory_limit')",
       'select * from sheet_cache.x',
-      "select * from dataset where \"Name\" in (select * from glob('/*'))",
+      'select * from dataset where "Name" in (select * from glob(\'/*\'))',
       'delete from dataset',
       'update dataset set "Name" = 1',
       'drop table dataset',
       'pragma version',
     ];
     for (const sql of refused) {
-      await expect(module.sheets.runSql(viewer, projectId, dataset.id, sql), sql).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+      await expect(
+        module.sheets.runSql(viewer, projectId, dataset.id, sql),
+        sql,
+      ).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
     }
-    const capped = await module.sheets.runSql(viewer, projectId, dataset.id, 'select * from dataset, (select 1 as i) s');
+    const capped = await module.sheets.runSql(
+      viewer,
+      projectId,
+      dataset.id,
+      'select * from dataset, (select 1 as i) s',
+    );
     expect(capped.truncated).toBe(false);
-    const big = await module.sheets.runSql(viewer, projectId, dataset.id, 'select 1 as x from dataset a, dataset b, dataset c, dataset d, dataset e, dataset f, dataset g');
+    const big = await module.sheets.runSql(
+      viewer,
+      projectId,
+      dataset.id,
+      'select 1 as x from dataset a, dataset b, dataset c, dataset d, dataset e, dataset f, dataset g',
+    );
     expect(big.rows).toHaveLength(1_000);
     expect(big.truncated).toBe(true);
     await expect(
-      module.sheets.runSql(viewer, projectId, dataset.id, 'with recursive r(i) as (select 1 union all select i + 1 from r) select count(*) from r'),
+      module.sheets.runSql(
+        viewer,
+        projectId,
+        dataset.id,
+        'with recursive r(i) as (select 1 union all select i + 1 from r) select count(*) from r',
+      ),
     ).rejects.toMatchObject({ code: 'TIMEOUT' });
   });
 });

@@ -5,22 +5,33 @@ import type { EventBus } from '../platform/events.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { ProjectAccess } from '../projects/project-access.ts';
 import type { CellWrite, CompareAndSetResult, SheetDataStore } from './sheet-data-store.ts';
-import { checkFormula, compileFormula, displayFormula, formulaInputs, storeFormula } from './sheet-formula.ts';
+import {
+  checkFormula,
+  compileFormula,
+  displayFormula,
+  formulaInputs,
+  storeFormula,
+} from './sheet-formula.ts';
 import { presentCell, presentColumn, presentDataset, presentRow } from './sheet-presenter.ts';
 import type { ColumnRef } from './sheet-query.ts';
 import {
   type CellValue,
   type ColumnType,
-  createColumnSchema,
-  createDatasetSchema,
   type CreateColumnInput,
   type CreateDatasetInput,
+  createColumnSchema,
+  createDatasetSchema,
   nameSchema,
-  windowQuerySchema,
   type WindowQuery,
+  windowQuerySchema,
 } from './sheet-schema.ts';
 import { runReadOnlySql } from './sheet-sql.ts';
-import { type ColumnRow, type DatasetRow, isUniqueViolation, type SheetStore } from './sheet-store.ts';
+import {
+  type ColumnRow,
+  type DatasetRow,
+  isUniqueViolation,
+  type SheetStore,
+} from './sheet-store.ts';
 
 /** The user id to record as creator (the system actor has no user row). */
 const creatorOf = (actor: Actor) => (actor.via === 'system' ? null : actor.userId);
@@ -37,20 +48,29 @@ export interface SheetServiceDeps {
 /** The SSE stream of one dataset's changes. */
 export const datasetStream = (datasetId: string) => `dataset:${datasetId}`;
 
-const columnRef = (column: ColumnRow): ColumnRef => ({ id: column.id, type: column.type, kind: column.kind });
+const columnRef = (column: ColumnRow): ColumnRef => ({
+  id: column.id,
+  type: column.type,
+  kind: column.kind,
+});
 
 /** Sheets use cases: an access check on the first line of each, then stores, then events. */
 export function createSheetService(deps: SheetServiceDeps) {
   const { store, data, access, events, duckdb, settings } = deps;
 
-  const loadDataset = async (projectId: string, datasetId: string, options: { includeDeleted?: boolean } = {}) => {
+  const loadDataset = async (
+    projectId: string,
+    datasetId: string,
+    options: { includeDeleted?: boolean } = {},
+  ) => {
     const dataset = await store.findDataset(projectId, datasetId, options);
     if (!dataset) throw notFound('dataset', datasetId);
     return dataset;
   };
   const loadReady = async (projectId: string, datasetId: string) => {
     const dataset = await loadDataset(projectId, datasetId);
-    if (dataset.status !== 'ready') throw conflict(`Dataset is ${dataset.status}`, { status: dataset.status });
+    if (dataset.status !== 'ready')
+      throw conflict(`Dataset is ${dataset.status}`, { status: dataset.status });
     const columns = await store.listColumns(datasetId);
     return { dataset, columns };
   };
@@ -60,13 +80,24 @@ export function createSheetService(deps: SheetServiceDeps) {
     return column;
   };
   const publish = (datasetId: string, type: string, payload: unknown, coalesceKey?: string) =>
-    events.publish(datasetStream(datasetId), { type, data: payload, ...(coalesceKey ? { coalesceKey } : {}) });
+    events.publish(datasetStream(datasetId), {
+      type,
+      data: payload,
+      ...(coalesceKey ? { coalesceKey } : {}),
+    });
   const publishColumns = (datasetId: string, columns: readonly ColumnRow[]) =>
-    publish(datasetId, 'columns-change', { columns: columns.map((column) => presentColumn(column, columns)) });
+    publish(datasetId, 'columns-change', {
+      columns: columns.map((column) => presentColumn(column, columns)),
+    });
 
   /** Formula columns that depend (directly or through other formulas) on `changed`, in evaluation order. */
-  const dependentFormulas = (columns: readonly ColumnRow[], changed: ReadonlySet<string> | 'all') => {
-    const formulas = columns.filter((column) => column.kind === 'formula' && column.formula !== null);
+  const dependentFormulas = (
+    columns: readonly ColumnRow[],
+    changed: ReadonlySet<string> | 'all',
+  ) => {
+    const formulas = columns.filter(
+      (column) => column.kind === 'formula' && column.formula !== null,
+    );
     const ordered: ColumnRow[] = [];
     const dirty = new Set(changed === 'all' ? columns.map((column) => column.id) : changed);
     const remaining = new Set(formulas);
@@ -89,18 +120,41 @@ export function createSheetService(deps: SheetServiceDeps) {
     return ordered;
   };
 
-  const recompute = async (datasetId: string, columns: readonly ColumnRow[], changed: ReadonlySet<string> | 'all', rowIds?: readonly bigint[]) => {
+  const recompute = async (
+    datasetId: string,
+    columns: readonly ColumnRow[],
+    changed: ReadonlySet<string> | 'all',
+    rowIds?: readonly bigint[],
+  ) => {
     const formulas = dependentFormulas(columns, changed);
-    for (const formula of formulas) await data.recomputeFormula(datasetId, columnRef(formula), compileFormula(formula.formula!), rowIds);
+    for (const formula of formulas)
+      await data.recomputeFormula(
+        datasetId,
+        columnRef(formula),
+        compileFormula(formula.formula!),
+        rowIds,
+      );
     return formulas;
   };
 
-  const publishCells = async (datasetId: string, columns: readonly ColumnRow[], rowIds: readonly bigint[]) => {
+  const publishCells = async (
+    datasetId: string,
+    columns: readonly ColumnRow[],
+    rowIds: readonly bigint[],
+  ) => {
     if (columns.length === 0 || rowIds.length === 0) return;
     const cells = await data.readCells(datasetId, columns.map(columnRef), rowIds);
     for (const column of columns) {
-      const updates = [...cells].map(([rowId, row]) => ({ rowId, ...presentCell(row[column.id]!, column.kind) }));
-      publish(datasetId, 'cells-update', { columnId: column.id, cells: updates }, rowIds.length === 1 ? `cell:${rowIds[0]}:${column.id}` : undefined);
+      const updates = [...cells].map(([rowId, row]) => ({
+        rowId,
+        ...presentCell(row[column.id]!, column.kind),
+      }));
+      publish(
+        datasetId,
+        'cells-update',
+        { columnId: column.id, cells: updates },
+        rowIds.length === 1 ? `cell:${rowIds[0]}:${column.id}` : undefined,
+      );
     }
   };
 
@@ -114,14 +168,23 @@ export function createSheetService(deps: SheetServiceDeps) {
       const stack = [...inputs];
       while (stack.length > 0) {
         const id = stack.pop()!;
-        if (id === selfId) throw validationError('Formula would depend on itself', [{ path: 'formula', message: 'cycle' }]);
+        if (id === selfId)
+          throw validationError('Formula would depend on itself', [
+            { path: 'formula', message: 'cycle' },
+          ]);
         if (seen.has(id)) continue;
         seen.add(id);
         const formula = byId.get(id)?.formula;
         if (formula) stack.push(...formulaInputs(formula));
       }
     }
-    await duckdb.withConnection((connection) => checkFormula(connection, compileFormula(stored), candidates.map((column) => column.id)));
+    await duckdb.withConnection((connection) =>
+      checkFormula(
+        connection,
+        compileFormula(stored),
+        candidates.map((column) => column.id),
+      ),
+    );
     return stored;
   };
 
@@ -130,7 +193,15 @@ export function createSheetService(deps: SheetServiceDeps) {
       await access.requireRole(actor, projectId, 'viewer');
       const datasets = await store.listDatasets(projectId, options);
       return Promise.all(
-        datasets.map(async (dataset) => presentDataset(dataset, await store.listColumns(dataset.id), dataset.status === 'ready' && !dataset.deleted_at ? await data.rowCount(dataset.id) : null)),
+        datasets.map(async (dataset) =>
+          presentDataset(
+            dataset,
+            await store.listColumns(dataset.id),
+            dataset.status === 'ready' && !dataset.deleted_at
+              ? await data.rowCount(dataset.id)
+              : null,
+          ),
+        ),
       );
     },
 
@@ -138,7 +209,11 @@ export function createSheetService(deps: SheetServiceDeps) {
       await access.requireRole(actor, projectId, 'viewer');
       const dataset = await loadDataset(projectId, datasetId);
       const columns = await store.listColumns(datasetId);
-      return presentDataset(dataset, columns, dataset.status === 'ready' ? await data.rowCount(datasetId) : null);
+      return presentDataset(
+        dataset,
+        columns,
+        dataset.status === 'ready' ? await data.rowCount(datasetId) : null,
+      );
     },
 
     async createDataset(actor: Actor, projectId: string, input: CreateDatasetInput) {
@@ -146,16 +221,37 @@ export function createSheetService(deps: SheetServiceDeps) {
       const parsed = createDatasetSchema.parse(input);
       const names = new Set<string>();
       for (const column of parsed.columns) {
-        if (names.has(column.name.toLowerCase())) throw validationError(`Duplicate column name ${column.name}`, [{ path: 'columns.name', message: 'duplicate' }]);
+        if (names.has(column.name.toLowerCase()))
+          throw validationError(`Duplicate column name ${column.name}`, [
+            { path: 'columns.name', message: 'duplicate' },
+          ]);
         names.add(column.name.toLowerCase());
       }
       const datasetId = uuidv7();
-      const columnRows = parsed.columns.map((column, position) => ({ id: uuidv7(), dataset_id: datasetId, name: column.name, type: column.type, position }));
+      const columnRows = parsed.columns.map((column, position) => ({
+        id: uuidv7(),
+        dataset_id: datasetId,
+        name: column.name,
+        type: column.type,
+        position,
+      }));
       // DuckDB first: if it fails, no metadata points at a missing table.
-      await data.createTable(datasetId, columnRows.map((column) => ({ id: column.id, type: column.type, kind: 'static' as const })), parsed.rows);
+      await data.createTable(
+        datasetId,
+        columnRows.map((column) => ({ id: column.id, type: column.type, kind: 'static' as const })),
+        parsed.rows,
+      );
       try {
         const dataset = await store.transaction(async (trx) => {
-          const row = await store.insertDataset({ id: datasetId, project_id: projectId, name: parsed.name, created_by: creatorOf(actor) }, trx);
+          const row = await store.insertDataset(
+            {
+              id: datasetId,
+              project_id: projectId,
+              name: parsed.name,
+              created_by: creatorOf(actor),
+            },
+            trx,
+          );
           await store.insertColumns(columnRows, trx);
           return row;
         });
@@ -184,7 +280,12 @@ export function createSheetService(deps: SheetServiceDeps) {
       try {
         await store.transaction(async (trx) => {
           await store.insertDataset(
-            { id: copyId, project_id: projectId, name: nameSchema.parse(name ?? `${dataset.name} (copy)`.slice(0, 200)), created_by: creatorOf(actor) },
+            {
+              id: copyId,
+              project_id: projectId,
+              name: nameSchema.parse(name ?? `${dataset.name} (copy)`.slice(0, 200)),
+              created_by: creatorOf(actor),
+            },
             trx,
           );
           await store.insertColumns(
@@ -195,7 +296,11 @@ export function createSheetService(deps: SheetServiceDeps) {
               type: column.type,
               kind: column.kind,
               // Formula references point at the copy's columns.
-              formula: column.formula?.replace(/\{\{#([0-9a-f-]{36})\}\}/g, (_, id: string) => `{{#${idMap.get(id) ?? id}}}`) ?? null,
+              formula:
+                column.formula?.replace(
+                  /\{\{#([0-9a-f-]{36})\}\}/g,
+                  (_, id: string) => `{{#${idMap.get(id) ?? id}}}`,
+                ) ?? null,
               position: column.position,
               hidden: column.hidden,
             })),
@@ -214,7 +319,10 @@ export function createSheetService(deps: SheetServiceDeps) {
       await access.requireRole(actor, projectId, 'editor');
       await loadDataset(projectId, datasetId);
       const now = new Date();
-      await store.updateDataset(datasetId, { deleted_at: now, purge_after: new Date(now.getTime() + settings.retentionDays * 86_400_000) });
+      await store.updateDataset(datasetId, {
+        deleted_at: now,
+        purge_after: new Date(now.getTime() + settings.retentionDays * 86_400_000),
+      });
       publish(datasetId, 'dataset-delete', { id: datasetId });
     },
 
@@ -241,7 +349,8 @@ export function createSheetService(deps: SheetServiceDeps) {
       await access.requireRole(actor, projectId, 'editor');
       const { columns } = await loadReady(projectId, datasetId);
       const parsed = createColumnSchema.parse(input);
-      const formula = parsed.formula === undefined ? null : await validateFormula(columns, parsed.formula);
+      const formula =
+        parsed.formula === undefined ? null : await validateFormula(columns, parsed.formula);
       const column = {
         id: uuidv7(),
         dataset_id: datasetId,
@@ -260,17 +369,33 @@ export function createSheetService(deps: SheetServiceDeps) {
         await store.transaction(async (trx) => {
           // Make room at the requested position.
           for (const existing of columns) {
-            if (existing.position >= column.position) await store.updateColumn(existing.id, { position: existing.position + 1 }, trx);
+            if (existing.position >= column.position)
+              await store.updateColumn(existing.id, { position: existing.position + 1 }, trx);
           }
-          await store.insertColumns([{ id: column.id, dataset_id: datasetId, name: column.name, type: column.type, kind: column.kind, formula, position: column.position }], trx);
+          await store.insertColumns(
+            [
+              {
+                id: column.id,
+                dataset_id: datasetId,
+                name: column.name,
+                type: column.type,
+                kind: column.kind,
+                formula,
+                position: column.position,
+              },
+            ],
+            trx,
+          );
         });
       } catch (error) {
         await data.dropColumn(datasetId, column.id).catch(() => {});
-        if (isUniqueViolation(error)) throw conflict(`A column named ${column.name} already exists`);
+        if (isUniqueViolation(error))
+          throw conflict(`A column named ${column.name} already exists`);
         throw error;
       }
       const after = await store.listColumns(datasetId);
-      if (formula !== null) await data.recomputeFormula(datasetId, columnRef(column), compileFormula(formula));
+      if (formula !== null)
+        await data.recomputeFormula(datasetId, columnRef(column), compileFormula(formula));
       publishColumns(datasetId, after);
       return presentColumn(after.find((candidate) => candidate.id === column.id)!, after);
     },
@@ -288,14 +413,22 @@ export function createSheetService(deps: SheetServiceDeps) {
       let typeChange: Awaited<ReturnType<SheetDataStore['changeColumnType']>> | undefined;
       if (changes.name !== undefined) {
         const name = nameSchema.parse(changes.name);
-        if (columns.some((other) => other.id !== columnId && other.name.toLowerCase() === name.toLowerCase())) {
+        if (
+          columns.some(
+            (other) => other.id !== columnId && other.name.toLowerCase() === name.toLowerCase(),
+          )
+        ) {
           throw conflict(`A column named ${name} already exists`);
         }
         await store.updateColumn(columnId, { name });
       }
-      if (changes.hidden !== undefined) await store.updateColumn(columnId, { hidden: changes.hidden });
+      if (changes.hidden !== undefined)
+        await store.updateColumn(columnId, { hidden: changes.hidden });
       if (changes.formula !== undefined) {
-        if (column.kind !== 'formula') throw validationError('Only formula columns have a formula', [{ path: 'formula', message: 'not a formula column' }]);
+        if (column.kind !== 'formula')
+          throw validationError('Only formula columns have a formula', [
+            { path: 'formula', message: 'not a formula column' },
+          ]);
         const stored = await validateFormula(columns, changes.formula, columnId);
         await store.updateColumn(columnId, { formula: stored });
       }
@@ -307,7 +440,8 @@ export function createSheetService(deps: SheetServiceDeps) {
       if (changes.formula !== undefined || typeChange) {
         const changed = new Set([columnId]);
         const self = after.find((candidate) => candidate.id === columnId)!;
-        if (self.kind === 'formula') await data.recomputeFormula(datasetId, columnRef(self), compileFormula(self.formula!));
+        if (self.kind === 'formula')
+          await data.recomputeFormula(datasetId, columnRef(self), compileFormula(self.formula!));
         await recompute(datasetId, after, changed);
       }
       publishColumns(datasetId, after);
@@ -321,11 +455,18 @@ export function createSheetService(deps: SheetServiceDeps) {
       await access.requireRole(actor, projectId, 'editor');
       const { columns } = await loadReady(projectId, datasetId);
       const known = new Set(columns.map((column) => column.id));
-      if (columnIds.length !== columns.length || new Set(columnIds).size !== columnIds.length || columnIds.some((id) => !known.has(id))) {
-        throw validationError('columnIds must list every column once', [{ path: 'columnIds', message: 'must list every column once' }]);
+      if (
+        columnIds.length !== columns.length ||
+        new Set(columnIds).size !== columnIds.length ||
+        columnIds.some((id) => !known.has(id))
+      ) {
+        throw validationError('columnIds must list every column once', [
+          { path: 'columnIds', message: 'must list every column once' },
+        ]);
       }
       await store.transaction(async (trx) => {
-        for (const [position, id] of columnIds.entries()) await store.updateColumn(id, { position }, trx);
+        for (const [position, id] of columnIds.entries())
+          await store.updateColumn(id, { position }, trx);
       });
       const after = await store.listColumns(datasetId);
       publishColumns(datasetId, after);
@@ -336,11 +477,16 @@ export function createSheetService(deps: SheetServiceDeps) {
       await access.requireRole(actor, projectId, 'editor');
       const { columns } = await loadReady(projectId, datasetId);
       columnOf(columns, columnId);
-      const dependents = columns.filter((column) => column.formula && formulaInputs(column.formula).includes(columnId));
+      const dependents = columns.filter(
+        (column) => column.formula && formulaInputs(column.formula).includes(columnId),
+      );
       if (dependents.length > 0) {
-        throw conflict(`Formula columns use this column: ${dependents.map((column) => column.name).join(', ')}`, {
-          columnIds: dependents.map((column) => column.id),
-        });
+        throw conflict(
+          `Formula columns use this column: ${dependents.map((column) => column.name).join(', ')}`,
+          {
+            columnIds: dependents.map((column) => column.id),
+          },
+        );
       }
       await store.deleteColumn(columnId);
       await data.dropColumn(datasetId, columnId);
@@ -348,12 +494,22 @@ export function createSheetService(deps: SheetServiceDeps) {
       publishColumns(datasetId, after);
     },
 
-    async duplicateColumn(actor: Actor, projectId: string, datasetId: string, columnId: string, name?: string) {
+    async duplicateColumn(
+      actor: Actor,
+      projectId: string,
+      datasetId: string,
+      columnId: string,
+      name?: string,
+    ) {
       await access.requireRole(actor, projectId, 'editor');
       const { columns } = await loadReady(projectId, datasetId);
       const source = columnOf(columns, columnId);
       let copyName = name ?? `${source.name} (copy)`;
-      for (let n = 2; !name && columns.some((column) => column.name.toLowerCase() === copyName.toLowerCase()); n++) {
+      for (
+        let n = 2;
+        !name && columns.some((column) => column.name.toLowerCase() === copyName.toLowerCase());
+        n++
+      ) {
         copyName = `${source.name} (copy ${n})`;
       }
       const created = await service.addColumn(actor, projectId, datasetId, {
@@ -366,14 +522,22 @@ export function createSheetService(deps: SheetServiceDeps) {
       return created;
     },
 
-    async appendRows(actor: Actor, projectId: string, datasetId: string, rows: Record<string, CellValue>[]) {
+    async appendRows(
+      actor: Actor,
+      projectId: string,
+      datasetId: string,
+      rows: Record<string, CellValue>[],
+    ) {
       await access.requireRole(actor, projectId, 'editor');
       const { columns } = await loadReady(projectId, datasetId);
       const writable = columns.filter((column) => column.kind === 'static');
       const known = new Set(columns.map((column) => column.id));
       for (const [index, row] of rows.entries()) {
         for (const key of Object.keys(row)) {
-          if (!known.has(key)) throw validationError(`Unknown column ${key}`, [{ path: `rows.${index}`, message: 'unknown column' }]);
+          if (!known.has(key))
+            throw validationError(`Unknown column ${key}`, [
+              { path: `rows.${index}`, message: 'unknown column' },
+            ]);
         }
       }
       const rowIds = await data.appendRows(datasetId, writable.map(columnRef), rows);
@@ -400,13 +564,21 @@ export function createSheetService(deps: SheetServiceDeps) {
       actor: Actor,
       projectId: string,
       datasetId: string,
-      input: { rowId: bigint; columnId: string; expectedVersion: number; value?: CellValue; validated?: boolean },
+      input: {
+        rowId: bigint;
+        columnId: string;
+        expectedVersion: number;
+        value?: CellValue;
+        validated?: boolean;
+      },
     ) {
       await access.requireRole(actor, projectId, 'editor');
       const { columns } = await loadReady(projectId, datasetId);
       const column = columnOf(columns, input.columnId);
       if (column.kind === 'formula' && input.value !== undefined) {
-        throw validationError('Formula cells are computed; edit the formula or its inputs', [{ path: 'value', message: 'formula column' }]);
+        throw validationError('Formula cells are computed; edit the formula or its inputs', [
+          { path: 'value', message: 'formula column' },
+        ]);
       }
       const write: CellWrite = {
         rowId: input.rowId,
@@ -429,7 +601,12 @@ export function createSheetService(deps: SheetServiceDeps) {
       }
       const applied = result.applied[0]!;
       const cell = presentCell({ value: applied.value, state: applied.state }, column.kind);
-      publish(datasetId, 'cells-update', { columnId: column.id, cells: [{ rowId: applied.rowId, ...cell }] }, `cell:${applied.rowId}:${column.id}`);
+      publish(
+        datasetId,
+        'cells-update',
+        { columnId: column.id, cells: [{ rowId: applied.rowId, ...cell }] },
+        `cell:${applied.rowId}:${column.id}`,
+      );
       if (input.value !== undefined) {
         const formulas = await recompute(datasetId, columns, new Set([column.id]), [input.rowId]);
         await publishCells(datasetId, formulas, [input.rowId]);
@@ -442,7 +619,13 @@ export function createSheetService(deps: SheetServiceDeps) {
      * late result whose cell moved on (a user edit, a validation) is returned as a conflict,
      * never written. Publishes one `cells-update` for the applied cells.
      */
-    async writeCells(actor: Actor, projectId: string, datasetId: string, columnId: string, writes: CellWrite[]): Promise<CompareAndSetResult> {
+    async writeCells(
+      actor: Actor,
+      projectId: string,
+      datasetId: string,
+      columnId: string,
+      writes: CellWrite[],
+    ): Promise<CompareAndSetResult> {
       await access.requireRole(actor, projectId, 'editor');
       const { columns } = await loadReady(projectId, datasetId);
       const column = columnOf(columns, columnId);
@@ -450,7 +633,10 @@ export function createSheetService(deps: SheetServiceDeps) {
       if (result.applied.length > 0) {
         publish(datasetId, 'cells-update', {
           columnId,
-          cells: result.applied.map((cell) => ({ rowId: cell.rowId, ...presentCell({ value: cell.value, state: cell.state }, column.kind) })),
+          cells: result.applied.map((cell) => ({
+            rowId: cell.rowId,
+            ...presentCell({ value: cell.value, state: cell.state }, column.kind),
+          })),
         });
         const rowIds = result.applied.map((cell) => BigInt(cell.rowId));
         const formulas = await recompute(datasetId, columns, new Set([columnId]), rowIds);
@@ -459,16 +645,26 @@ export function createSheetService(deps: SheetServiceDeps) {
       return result;
     },
 
-    async readWindow(actor: Actor, projectId: string, datasetId: string, query: Partial<WindowQuery>) {
+    async readWindow(
+      actor: Actor,
+      projectId: string,
+      datasetId: string,
+      query: Partial<WindowQuery>,
+    ) {
       await access.requireRole(actor, projectId, 'viewer');
       const { columns } = await loadReady(projectId, datasetId);
       const parsed = windowQuerySchema.parse(query);
-      const visible = parsed.columns ?? columns.filter((column) => !column.hidden).map((column) => column.id);
-      const window = await data.window(datasetId, columns.map(columnRef), { ...parsed, columns: visible });
+      const visible =
+        parsed.columns ?? columns.filter((column) => !column.hidden).map((column) => column.id);
+      const window = await data.window(datasetId, columns.map(columnRef), {
+        ...parsed,
+        columns: visible,
+      });
       const kinds = new Map(columns.map((column) => [column.id, column.kind]));
       return {
         total: window.total,
-        offset: parsed.afterRowId === undefined ? parsed.offset : (window.rows[0]?.ordinal ?? 1) - 1,
+        offset:
+          parsed.afterRowId === undefined ? parsed.offset : (window.rows[0]?.ordinal ?? 1) - 1,
         rows: window.rows.map((row) => presentRow(row, kinds)),
         lastEventId: events.lastId(datasetStream(datasetId)),
       };
@@ -487,7 +683,12 @@ export function createSheetService(deps: SheetServiceDeps) {
     },
 
     /** For routes and jobs that need the raw rows (export, import): checked like any read. */
-    async requireDataset(actor: Actor, projectId: string, datasetId: string, role: 'viewer' | 'editor' = 'viewer'): Promise<{ dataset: DatasetRow; columns: ColumnRow[] }> {
+    async requireDataset(
+      actor: Actor,
+      projectId: string,
+      datasetId: string,
+      role: 'viewer' | 'editor' = 'viewer',
+    ): Promise<{ dataset: DatasetRow; columns: ColumnRow[] }> {
       await access.requireRole(actor, projectId, role);
       return loadReady(projectId, datasetId);
     },

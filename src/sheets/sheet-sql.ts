@@ -48,11 +48,15 @@ export async function checkReadOnlySql(connection: DuckDBConnection, text: strin
   try {
     extracted = (await connection.extractStatements(text)).count;
   } catch (error) {
-    throw new AppError('VALIDATION_ERROR', `Query does not parse: ${firstLine(error)}`, { cause: error });
+    throw new AppError('VALIDATION_ERROR', `Query does not parse: ${firstLine(error)}`, {
+      cause: error,
+    });
   }
   if (extracted !== 1) throw refused('Exactly one statement is allowed');
   // json_serialize_sql only parses (it takes a constant, so the text is a quoted literal).
-  const reader = await connection.runAndReadAll(`select json_serialize_sql('${text.replaceAll("'", "''")}') as ast`);
+  const reader = await connection.runAndReadAll(
+    `select json_serialize_sql('${text.replaceAll("'", "''")}') as ast`,
+  );
   const ast = JSON.parse(String(reader.getRowObjectsJS()[0]?.ast)) as AstNode;
   if (ast.error) throw refused('Only SELECT queries are allowed (WITH … SELECT included)');
   const statements = ast.statements as AstNode[];
@@ -67,7 +71,9 @@ export async function checkReadOnlySql(connection: DuckDBConnection, text: strin
     if (!node || typeof node !== 'object') return;
     const object = node as AstNode;
     const map = (object.cte_map as AstNode | undefined)?.map as AstNode[] | undefined;
-    if (Array.isArray(map)) for (const entry of map) if (typeof entry.key === 'string') cteNames.add(entry.key.toLowerCase());
+    if (Array.isArray(map))
+      for (const entry of map)
+        if (typeof entry.key === 'string') cteNames.add(entry.key.toLowerCase());
     for (const value of Object.values(object)) collectCtes(value);
   };
   collectCtes(statements);
@@ -81,8 +87,12 @@ export async function checkReadOnlySql(connection: DuckDBConnection, text: strin
     const object = node as AstNode;
     if (object.type === 'BASE_TABLE') {
       const table = String(object.table_name ?? '').toLowerCase();
-      if (object.schema_name || object.catalog_name) throw refused('Only the dataset may be queried (no schema or catalog names)');
-      if (table !== 'dataset' && !cteNames.has(table)) throw refused(`Only the dataset may be queried; "${String(object.table_name)}" is not allowed`);
+      if (object.schema_name || object.catalog_name)
+        throw refused('Only the dataset may be queried (no schema or catalog names)');
+      if (table !== 'dataset' && !cteNames.has(table))
+        throw refused(
+          `Only the dataset may be queried; "${String(object.table_name)}" is not allowed`,
+        );
     }
     if (object.type === 'TABLE_FUNCTION') {
       const fn = (object.function as AstNode | undefined)?.function_name;
@@ -90,8 +100,10 @@ export async function checkReadOnlySql(connection: DuckDBConnection, text: strin
     }
     if (object.class === 'FUNCTION' && typeof object.function_name === 'string') {
       const name = object.function_name.toLowerCase();
-      if ((object.schema && object.schema !== '') || (object.catalog && object.catalog !== '')) throw refused(`Function ${name} is not allowed`);
-      if (REFUSED_FUNCTIONS.test(name) && !ALLOWED_AS_SCALAR.has(name)) throw refused(`Function ${name} is not allowed`);
+      if ((object.schema && object.schema !== '') || (object.catalog && object.catalog !== ''))
+        throw refused(`Function ${name} is not allowed`);
+      if (REFUSED_FUNCTIONS.test(name) && !ALLOWED_AS_SCALAR.has(name))
+        throw refused(`Function ${name} is not allowed`);
     }
     for (const value of Object.values(object)) visit(value);
   };
@@ -110,15 +122,27 @@ export function quoteUserName(name: string): string {
 
 /** The CTE that shows a dataset under its user-visible column names. */
 export function datasetView(datasetId: string, columns: readonly SqlColumn[]): string {
-  const list = columns.map((column) => `${valueColumn(column.id)} as ${quoteUserName(column.name)}`);
+  const list = columns.map(
+    (column) => `${valueColumn(column.id)} as ${quoteUserName(column.name)}`,
+  );
   // Cell status is queryable as "<Name>.status" through a struct column per sheet column.
-  list.push(...columns.map((column) => `${stateColumn(column.id)} as ${quoteUserName(`${column.name}:state`)}`));
+  list.push(
+    ...columns.map(
+      (column) => `${stateColumn(column.id)} as ${quoteUserName(`${column.name}:state`)}`,
+    ),
+  );
   return `select _row_id${list.length ? `, ${list.join(', ')}` : ''} from ${datasetTable(datasetId)}`;
 }
 
 export async function runReadOnlySql(
   duckdb: DuckDb,
-  options: { datasetId: string; columns: readonly SqlColumn[]; sql: string; timeoutMs: number; maxRows: number },
+  options: {
+    datasetId: string;
+    columns: readonly SqlColumn[];
+    sql: string;
+    timeoutMs: number;
+    maxRows: number;
+  },
 ): Promise<SqlResult> {
   return duckdb.withConnection(async (connection) => {
     await checkReadOnlySql(connection, options.sql);
@@ -133,14 +157,20 @@ export async function runReadOnlySql(
       const reader = await connection.runAndReadAll(wrapped);
       const names = reader.columnNames();
       const types = reader.columnTypes().map((type) => type.toString());
-      const rows = (reader.getRowObjectsJson() as Record<string, unknown>[]).slice(0, options.maxRows);
+      const rows = (reader.getRowObjectsJson() as Record<string, unknown>[]).slice(
+        0,
+        options.maxRows,
+      );
       return {
         columns: names.map((name, index) => ({ name, type: types[index] ?? 'UNKNOWN' })),
         rows,
         truncated: reader.currentRowCount > options.maxRows,
       };
     } catch (error) {
-      if (timedOut) throw new AppError('TIMEOUT', `Query took longer than ${options.timeoutMs} ms`, { cause: error });
+      if (timedOut)
+        throw new AppError('TIMEOUT', `Query took longer than ${options.timeoutMs} ms`, {
+          cause: error,
+        });
       throw new AppError('VALIDATION_ERROR', `Query failed: ${firstLine(error)}`, { cause: error });
     } finally {
       clearTimeout(timer);

@@ -1,6 +1,11 @@
+import type { Insertable, Selectable, Updateable } from 'kysely';
 import { type Kysely, sql, type Transaction } from 'kysely';
-import type { DB, DatasetColumnTable, DatasetImportTable, DatasetTable } from '../migrations/db-schema.ts';
-import type { Selectable, Insertable, Updateable } from 'kysely';
+import type {
+  DatasetColumnTable,
+  DatasetImportTable,
+  DatasetTable,
+  DB,
+} from '../migrations/db-schema.ts';
 
 export type DatasetRow = Selectable<DatasetTable>;
 export type ColumnRow = Selectable<DatasetColumnTable>;
@@ -17,13 +22,22 @@ export function createSheetStore(db: Kysely<DB>) {
       executor.insertInto('dataset').values(row).returningAll().executeTakeFirstOrThrow(),
 
     /** A live (not deleted) dataset of the project, or undefined. */
-    findDataset: (projectId: string, datasetId: string, options: { includeDeleted?: boolean } = {}) => {
-      let query = db.selectFrom('dataset').selectAll().where('id', '=', datasetId).where('project_id', '=', projectId);
+    findDataset: (
+      projectId: string,
+      datasetId: string,
+      options: { includeDeleted?: boolean } = {},
+    ) => {
+      let query = db
+        .selectFrom('dataset')
+        .selectAll()
+        .where('id', '=', datasetId)
+        .where('project_id', '=', projectId);
       if (!options.includeDeleted) query = query.where('deleted_at', 'is', null);
       return query.executeTakeFirst();
     },
 
-    findDatasetById: (datasetId: string) => db.selectFrom('dataset').selectAll().where('id', '=', datasetId).executeTakeFirst(),
+    findDatasetById: (datasetId: string) =>
+      db.selectFrom('dataset').selectAll().where('id', '=', datasetId).executeTakeFirst(),
 
     listDatasets: (projectId: string, options: { deleted?: boolean } = {}) =>
       db
@@ -36,7 +50,11 @@ export function createSheetStore(db: Kysely<DB>) {
         .limit(1_000)
         .execute(),
 
-    updateDataset: (datasetId: string, changes: Updateable<DatasetTable>, executor: Executor = db) =>
+    updateDataset: (
+      datasetId: string,
+      changes: Updateable<DatasetTable>,
+      executor: Executor = db,
+    ) =>
       executor
         .updateTable('dataset')
         .set({ ...changes, updated_at: sql`now()` })
@@ -54,17 +72,28 @@ export function createSheetStore(db: Kysely<DB>) {
         .limit(limit)
         .execute(),
 
-    deleteDataset: (datasetId: string) => db.deleteFrom('dataset').where('id', '=', datasetId).execute(),
+    deleteDataset: (datasetId: string) =>
+      db.deleteFrom('dataset').where('id', '=', datasetId).execute(),
 
     listColumns: (datasetId: string, executor: Executor = db) =>
-      executor.selectFrom('dataset_column').selectAll().where('dataset_id', '=', datasetId).orderBy('position').orderBy('id').execute(),
+      executor
+        .selectFrom('dataset_column')
+        .selectAll()
+        .where('dataset_id', '=', datasetId)
+        .orderBy('position')
+        .orderBy('id')
+        .execute(),
 
     insertColumns: (rows: Insertable<DatasetColumnTable>[], executor: Executor = db) =>
       rows.length === 0
         ? Promise.resolve([] as ColumnRow[])
         : executor.insertInto('dataset_column').values(rows).returningAll().execute(),
 
-    updateColumn: (columnId: string, changes: Updateable<DatasetColumnTable>, executor: Executor = db) =>
+    updateColumn: (
+      columnId: string,
+      changes: Updateable<DatasetColumnTable>,
+      executor: Executor = db,
+    ) =>
       executor
         .updateTable('dataset_column')
         .set({ ...changes, updated_at: sql`now()` })
@@ -78,10 +107,16 @@ export function createSheetStore(db: Kysely<DB>) {
     insertImport: (row: Insertable<DatasetImportTable>) =>
       db.insertInto('dataset_import').values(row).returningAll().executeTakeFirstOrThrow(),
 
-    findImport: (importId: string) => db.selectFrom('dataset_import').selectAll().where('id', '=', importId).executeTakeFirst(),
+    findImport: (importId: string) =>
+      db.selectFrom('dataset_import').selectAll().where('id', '=', importId).executeTakeFirst(),
 
     updateImport: (importId: string, changes: Updateable<DatasetImportTable>) =>
-      db.updateTable('dataset_import').set(changes).where('id', '=', importId).returningAll().executeTakeFirst(),
+      db
+        .updateTable('dataset_import')
+        .set(changes)
+        .where('id', '=', importId)
+        .returningAll()
+        .executeTakeFirst(),
   };
 }
 

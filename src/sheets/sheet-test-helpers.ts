@@ -1,3 +1,4 @@
+import type { TestPlatform } from '../../test/test-platform.ts';
 import type { Actor } from '../auth/actor.ts';
 import { forbidden, notFound } from '../platform/app-error.ts';
 import { createInProcessEventBus } from '../platform/events.ts';
@@ -8,12 +9,14 @@ import { createSheetImportService } from './import/sheet-import-service.ts';
 import { createSheetDataStore } from './sheet-data-store.ts';
 import { createSheetService } from './sheet-service.ts';
 import { createSheetStore } from './sheet-store.ts';
-import type { TestPlatform } from '../../test/test-platform.ts';
 
 /** A ProjectAccess port fake: roles per (user, project), recording every check. */
 export function fakeAccess(roles: Record<string, Record<string, ProjectRole>> = {}) {
   const checks: { userId: string; projectId: string; minimum: ProjectRole }[] = [];
-  const access: ProjectAccess & { checks: typeof checks; grant(userId: string, projectId: string, role: ProjectRole): void } = {
+  const access: ProjectAccess & {
+    checks: typeof checks;
+    grant(userId: string, projectId: string, role: ProjectRole): void;
+  } = {
     checks,
     grant(userId, projectId, role) {
       roles[userId] = { ...roles[userId], [projectId]: role };
@@ -31,7 +34,13 @@ export function fakeAccess(roles: Record<string, Record<string, ProjectRole>> = 
 }
 
 export function testActor(userId = uuidv7()): Actor {
-  return { userId, isAdmin: false, via: 'session', scopes: ['read', 'write', 'admin'], credentialId: undefined };
+  return {
+    userId,
+    isAdmin: false,
+    via: 'session',
+    scopes: ['read', 'write', 'admin'],
+    credentialId: undefined,
+  };
 }
 
 /** A project row (and user) to hang datasets on. */
@@ -43,23 +52,38 @@ export async function insertProject(platform: TestPlatform, userId?: string) {
       .values({ id: userId, email: `${userId}@example.test`, password_hash: 'x' })
       .execute();
   }
-  await platform.database.db.insertInto('project').values({ id: projectId, name: 'Project' }).execute();
+  await platform.database.db
+    .insertInto('project')
+    .values({ id: projectId, name: 'Project' })
+    .execute();
   return projectId;
 }
 
 /** The sheets module wired on a test platform, with a fake access port. */
-export function sheetsOn(platform: TestPlatform, options: { orderingCacheThreshold?: number; addressAllowed?: (address: string) => boolean } = {}) {
+export function sheetsOn(
+  platform: TestPlatform,
+  options: { orderingCacheThreshold?: number; addressAllowed?: (address: string) => boolean } = {},
+) {
   const access = fakeAccess();
   const events = createInProcessEventBus();
   const store = createSheetStore(platform.database.db);
-  const data = createSheetDataStore({ duckdb: platform.duckdb, ...(options.orderingCacheThreshold ? { orderingCacheThreshold: options.orderingCacheThreshold } : {}) });
+  const data = createSheetDataStore({
+    duckdb: platform.duckdb,
+    ...(options.orderingCacheThreshold
+      ? { orderingCacheThreshold: options.orderingCacheThreshold }
+      : {}),
+  });
   const sheets = createSheetService({
     store,
     data,
     access,
     events,
     duckdb: platform.duckdb,
-    settings: { retentionDays: platform.config.sheets.retentionDays, sqlTimeoutMs: 2_000, sqlMaxRows: 1_000 },
+    settings: {
+      retentionDays: platform.config.sheets.retentionDays,
+      sqlTimeoutMs: 2_000,
+      sqlMaxRows: 1_000,
+    },
   });
   const imports = createSheetImportService({
     store,

@@ -18,7 +18,11 @@ export interface ImportJobData {
  * Wires the sheets feature on a platform: stores, services, and its jobs (registered here,
  * before the queue starts). The app, the CLI and tests build it the same way.
  */
-export function createSheetsModule(deps: { platform: Platform; access: ProjectAccess; events: EventBus }) {
+export function createSheetsModule(deps: {
+  platform: Platform;
+  access: ProjectAccess;
+  events: EventBus;
+}) {
   const { platform, access, events } = deps;
   const store = createSheetStore(platform.database.db);
   const data = createSheetDataStore({ duckdb: platform.duckdb });
@@ -42,10 +46,12 @@ export function createSheetsModule(deps: { platform: Platform; access: ProjectAc
   });
 
   const schedulePurge = (delaySeconds: number) =>
-    platform.jobs.send(PURGE_JOB, {}, { singletonKey: PURGE_JOB, startAfter: delaySeconds }).catch((error: unknown) => {
-      // A singleton already queued answers "not queued": nothing to do.
-      platform.logger.debug({ err: error }, 'purge job already scheduled');
-    });
+    platform.jobs
+      .send(PURGE_JOB, {}, { singletonKey: PURGE_JOB, startAfter: delaySeconds })
+      .catch((error: unknown) => {
+        // A singleton already queued answers "not queued": nothing to do.
+        platform.logger.debug({ err: error }, 'purge job already scheduled');
+      });
 
   const registerJobs = () => {
     platform.jobs.register<ImportJobData>({

@@ -27,7 +27,19 @@ export interface ExportColumn {
 
 const XLSX_MAX_ROWS = 1_048_575;
 const XLSX_MAX_CELL = 32_767;
-const STATE_FIELDS = ['status', 'version', 'validated', 'error', 'model', 'input_tokens', 'output_tokens', 'cost_nano_usd', 'latency_ms', 'attempts', 'sources'] as const;
+const STATE_FIELDS = [
+  'status',
+  'version',
+  'validated',
+  'error',
+  'model',
+  'input_tokens',
+  'output_tokens',
+  'cost_nano_usd',
+  'latency_ms',
+  'attempts',
+  'sources',
+] as const;
 
 /**
  * Spreadsheet formula injection (OWASP "CSV Injection"): a text cell that starts with = + - @
@@ -38,7 +50,10 @@ export function escapeFormula(text: string): string {
   return FORMULA_PREFIX.test(text) ? `'${text}` : text;
 }
 
-function selectList(columns: readonly ExportColumn[], options: { escapeFormulas: boolean; withMetadata: boolean; jsonAsText: boolean }): string {
+function selectList(
+  columns: readonly ExportColumn[],
+  options: { escapeFormulas: boolean; withMetadata: boolean; jsonAsText: boolean },
+): string {
   const list: string[] = [];
   for (const column of columns) {
     const value = valueColumn(column.id);
@@ -51,7 +66,9 @@ function selectList(columns: readonly ExportColumn[], options: { escapeFormulas:
     list.push(`${expression} as ${quoteUserName(column.name)}`);
     if (options.withMetadata) {
       for (const field of STATE_FIELDS) {
-        list.push(`${stateColumn(column.id)}.${field} as ${quoteUserName(`${column.name}.${field}`)}`);
+        list.push(
+          `${stateColumn(column.id)}.${field} as ${quoteUserName(`${column.name}.${field}`)}`,
+        );
       }
     }
   }
@@ -65,7 +82,13 @@ function selectList(columns: readonly ExportColumn[], options: { escapeFormulas:
  */
 export async function exportToFile(
   duckdb: DuckDb,
-  options: { datasetId: string; columns: readonly ExportColumn[]; format: ExportFormat; withMetadata: boolean; dir: string },
+  options: {
+    datasetId: string;
+    columns: readonly ExportColumn[];
+    format: ExportFormat;
+    withMetadata: boolean;
+    dir: string;
+  },
 ): Promise<string> {
   const target = randomImportPath(options.dir, `.${options.format}`);
   const table = datasetTable(options.datasetId);
@@ -75,15 +98,21 @@ export async function exportToFile(
       await duckdb.withConnection((connection) => writeXlsx(connection, options, target));
       return target;
     }
-    const escape = options.format === 'csv' || options.format === 'tsv';
-    const list = selectList(options.columns, { escapeFormulas: escape, withMetadata: options.withMetadata, jsonAsText: options.format !== 'jsonl' });
+    const escapeFormulas = options.format === 'csv' || options.format === 'tsv';
+    const list = selectList(options.columns, {
+      escapeFormulas,
+      withMetadata: options.withMetadata,
+      jsonAsText: options.format !== 'jsonl',
+    });
     const copyOptions = {
       csv: 'format csv, header true',
       tsv: "format csv, header true, delimiter '\t'",
       jsonl: 'format json',
       parquet: 'format parquet, compression zstd',
     }[options.format];
-    await duckdb.run(`copy (select ${list} from ${table} order by _row_id) to ${literalTarget} (${copyOptions})`);
+    await duckdb.run(
+      `copy (select ${list} from ${table} order by _row_id) to ${literalTarget} (${copyOptions})`,
+    );
     return target;
   } catch (error) {
     await rm(target, { force: true });
@@ -96,12 +125,25 @@ async function writeXlsx(
   options: { datasetId: string; columns: readonly ExportColumn[]; withMetadata: boolean },
   target: string,
 ) {
-  const [count] = (await connection.runAndReadAll(`select count(*) as n from ${datasetTable(options.datasetId)}`)).getRowObjectsJS() as [{ n: bigint }];
-  if (Number(count.n) > XLSX_MAX_ROWS) throw validationError(`XLSX holds at most ${XLSX_MAX_ROWS} rows; export as CSV or Parquet`);
-  const list = selectList(options.columns, { escapeFormulas: false, withMetadata: options.withMetadata, jsonAsText: true });
-  const workbook = new ExcelJS.stream.xlsx.WorkbookWriter({ filename: target, useSharedStrings: false, useStyles: false });
+  const [count] = (
+    await connection.runAndReadAll(`select count(*) as n from ${datasetTable(options.datasetId)}`)
+  ).getRowObjectsJS() as [{ n: bigint }];
+  if (Number(count.n) > XLSX_MAX_ROWS)
+    throw validationError(`XLSX holds at most ${XLSX_MAX_ROWS} rows; export as CSV or Parquet`);
+  const list = selectList(options.columns, {
+    escapeFormulas: false,
+    withMetadata: options.withMetadata,
+    jsonAsText: true,
+  });
+  const workbook = new ExcelJS.stream.xlsx.WorkbookWriter({
+    filename: target,
+    useSharedStrings: false,
+    useStyles: false,
+  });
   const sheet = workbook.addWorksheet('Sheet1');
-  const result = await connection.stream(`select ${list} from ${datasetTable(options.datasetId)} order by _row_id`);
+  const result = await connection.stream(
+    `select ${list} from ${datasetTable(options.datasetId)} order by _row_id`,
+  );
   sheet.addRow(result.columnNames()).commit();
   for (;;) {
     const chunk = await result.fetchChunk();
@@ -110,7 +152,8 @@ async function writeXlsx(
       const values = Object.values(row).map((value) => {
         if (value === null || value === undefined) return null;
         if (typeof value === 'string') return escapeFormula(value).slice(0, XLSX_MAX_CELL);
-        if (typeof value === 'bigint') return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+        if (typeof value === 'bigint')
+          return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
         if (typeof value === 'number' || typeof value === 'boolean') return value;
         return String(value).slice(0, XLSX_MAX_CELL);
       });

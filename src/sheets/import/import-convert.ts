@@ -1,5 +1,5 @@
-import { createReadStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import ExcelJS from 'exceljs';
 import { validationError } from '../../platform/app-error.ts';
@@ -34,7 +34,11 @@ async function close(out: NodeJS.WritableStream & { end(cb: () => void): void })
 }
 
 /** Keeps the JSON-object lines of a JSONL file; reports the others with their line numbers. */
-export async function cleanJsonLines(source: string, target: string, signal?: AbortSignal): Promise<ConvertResult> {
+export async function cleanJsonLines(
+  source: string,
+  target: string,
+  signal?: AbortSignal,
+): Promise<ConvertResult> {
   const input = createReadStream(source, { encoding: 'utf8' });
   const out = createWriteStream(target, { flags: 'wx', mode: 0o600 });
   const rejects: RejectedLine[] = [];
@@ -49,13 +53,15 @@ export async function cleanJsonLines(source: string, target: string, signal?: Ab
       let reason: string | undefined;
       try {
         const value: unknown = JSON.parse(line);
-        if (!value || typeof value !== 'object' || Array.isArray(value)) reason = 'not a JSON object';
+        if (!value || typeof value !== 'object' || Array.isArray(value))
+          reason = 'not a JSON object';
       } catch (error) {
         reason = `invalid JSON: ${(error as Error).message.slice(0, 200)}`;
       }
       if (reason) {
         rejected++;
-        if (rejects.length < REJECTS_KEPT) rejects.push({ line: number, reason, text: line.slice(0, 200) });
+        if (rejects.length < REJECTS_KEPT)
+          rejects.push({ line: number, reason, text: line.slice(0, 200) });
         continue;
       }
       lines++;
@@ -80,14 +86,21 @@ function plain(value: XlsxValue): unknown {
   if (value instanceof Date) return value.toISOString();
   if (typeof value !== 'object') return value;
   if ('richText' in value) return value.richText.map((part) => part.text).join('');
-  if ('formula' in value || 'sharedFormula' in value) return plain((value as { result?: XlsxValue }).result ?? null);
-  if ('hyperlink' in value) return (value as { text?: unknown }).text ?? (value as { hyperlink: string }).hyperlink;
+  if ('formula' in value || 'sharedFormula' in value)
+    return plain((value as { result?: XlsxValue }).result ?? null);
+  if ('hyperlink' in value)
+    return (value as { text?: unknown }).text ?? (value as { hyperlink: string }).hyperlink;
   if ('error' in value) return null;
   return JSON.stringify(value);
 }
 
 /** The chosen worksheet → JSONL with the first row as the header (streamed: one row in memory). */
-export async function xlsxToJsonLines(source: string, target: string, options: XlsxOptions = {}, signal?: AbortSignal): Promise<ConvertResult & { sheets: string[] }> {
+export async function xlsxToJsonLines(
+  source: string,
+  target: string,
+  options: XlsxOptions = {},
+  signal?: AbortSignal,
+): Promise<ConvertResult & { sheets: string[] }> {
   const reader = new ExcelJS.stream.xlsx.WorkbookReader(source, {
     entries: 'emit',
     sharedStrings: 'cache',
@@ -105,7 +118,12 @@ export async function xlsxToJsonLines(source: string, target: string, options: X
       index++;
       const name = (worksheet as unknown as { name?: string }).name ?? `Sheet${index}`;
       sheets.push(name);
-      const wanted = options.sheet === undefined ? index === 1 : typeof options.sheet === 'number' ? options.sheet === index : options.sheet === name;
+      const wanted =
+        options.sheet === undefined
+          ? index === 1
+          : typeof options.sheet === 'number'
+            ? options.sheet === index
+            : options.sheet === name;
       if (!wanted || found) {
         for await (const _ of worksheet) {
           // skip rows of other sheets
@@ -143,6 +161,9 @@ export async function xlsxToJsonLines(source: string, target: string, options: X
   } finally {
     await close(out);
   }
-  if (!found) throw validationError(`No sheet ${String(options.sheet ?? 1)} in the workbook`, [{ path: 'sheet', message: 'not found' }]);
+  if (!found)
+    throw validationError(`No sheet ${String(options.sheet ?? 1)} in the workbook`, [
+      { path: 'sheet', message: 'not found' },
+    ]);
   return { path: target, lines, rejected: 0, rejects: [], sheets };
 }

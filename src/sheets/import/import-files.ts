@@ -17,7 +17,11 @@ export function randomImportPath(dir: string, suffix = '.upload'): string {
 }
 
 export const tooLarge = (maxBytes: number) =>
-  new AppError('PAYLOAD_TOO_LARGE', `The file is larger than the import limit of ${maxBytes} bytes`, { details: { maxBytes } });
+  new AppError(
+    'PAYLOAD_TOO_LARGE',
+    `The file is larger than the import limit of ${maxBytes} bytes`,
+    { details: { maxBytes } },
+  );
 
 /**
  * Streams bytes to a new file under a random name, counting them: past `maxBytes` the file
@@ -36,13 +40,16 @@ export async function streamToTempFile(
     for await (const chunk of source) {
       size += chunk.length;
       if (size > maxBytes) throw tooLarge(maxBytes);
-      if (!out.write(chunk)) await new Promise<void>((resolve, reject) => {
-        out.once('drain', resolve);
-        out.once('error', reject);
-      });
+      if (!out.write(chunk))
+        await new Promise<void>((resolve, reject) => {
+          out.once('drain', resolve);
+          out.once('error', reject);
+        });
       onProgress?.(size);
     }
-    await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      out.end((error?: Error | null) => (error ? reject(error) : resolve())),
+    );
     return { path: target, size };
   } catch (error) {
     out.destroy();

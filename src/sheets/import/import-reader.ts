@@ -1,6 +1,10 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { AppError } from '../../platform/app-error.ts';
-import { CELL_STATE_SQL_TYPE, columnTypeForSqlType, SQL_TYPE_BY_COLUMN_TYPE } from '../sheet-cells.ts';
+import {
+  CELL_STATE_SQL_TYPE,
+  columnTypeForSqlType,
+  SQL_TYPE_BY_COLUMN_TYPE,
+} from '../sheet-cells.ts';
 import { datasetTable, stateColumn, valueColumn } from '../sheet-query.ts';
 import type { ColumnType } from '../sheet-schema.ts';
 import type { RejectedLine } from './import-convert.ts';
@@ -61,9 +65,17 @@ export function sourceSql(spec: SourceSpec, rejects?: { table: string; scan: str
       if (csv.escape !== undefined) options.push(`escape = ${literal(csv.escape)}`);
       if (csv.header !== undefined) options.push(`header = ${csv.header}`);
       if (csv.encoding !== undefined) options.push(`encoding = ${literal(csv.encoding)}`);
-      if (rejects) options.push('store_rejects = true', `rejects_table = ${literal(rejects.table)}`, `rejects_scan = ${literal(rejects.scan)}`);
+      if (rejects)
+        options.push(
+          'store_rejects = true',
+          `rejects_table = ${literal(rejects.table)}`,
+          `rejects_scan = ${literal(rejects.scan)}`,
+        );
       const types = Object.entries(spec.readTypes ?? {});
-      if (types.length > 0) options.push(`types = {${types.map(([name, type]) => `${literal(name)}: ${literal(type)}`).join(', ')}}`);
+      if (types.length > 0)
+        options.push(
+          `types = {${types.map(([name, type]) => `${literal(name)}: ${literal(type)}`).join(', ')}}`,
+        );
       return `read_csv(${literal(spec.path)}, ${options.join(', ')})`;
     }
     case 'jsonl':
@@ -75,13 +87,18 @@ export function sourceSql(spec: SourceSpec, rejects?: { table: string; scan: str
   }
 }
 
-export async function describeSource(connection: DuckDBConnection, spec: SourceSpec): Promise<SourceColumn[]> {
+export async function describeSource(
+  connection: DuckDBConnection,
+  spec: SourceSpec,
+): Promise<SourceColumn[]> {
   const reader = await connection.runAndReadAll(`describe select * from ${sourceSql(spec)}`);
-  return (reader.getRowObjectsJS() as { column_name: string; column_type: string }[]).map((row) => ({
-    sourceName: row.column_name,
-    sqlType: row.column_type,
-    inferredType: columnTypeForSqlType(row.column_type),
-  }));
+  return (reader.getRowObjectsJS() as { column_name: string; column_type: string }[]).map(
+    (row) => ({
+      sourceName: row.column_name,
+      sqlType: row.column_type,
+      inferredType: columnTypeForSqlType(row.column_type),
+    }),
+  );
 }
 
 /** The CSV dialect DuckDB's sniffer finds, shown so the user can override it. */
@@ -90,9 +107,21 @@ export async function sniffCsv(connection: DuckDBConnection, spec: SourceSpec) {
   const options = [`max_line_size = ${MAX_LINE_BYTES}`, `buffer_size = ${MAX_LINE_BYTES * 2}`];
   if (csv.encoding) options.push(`encoding = ${literal(csv.encoding)}`);
   if (csv.delimiter !== undefined) options.push(`delim = ${literal(csv.delimiter)}`);
-  const reader = await connection.runAndReadAll(`select "Delimiter" as delimiter, "Quote" as quote, "Escape" as escape, "HasHeader" as header from sniff_csv(${literal(spec.path)}, ${options.join(', ')})`);
-  const row = reader.getRowObjectsJS()[0] as { delimiter: string; quote: string; escape: string; header: boolean } | undefined;
-  return row ? { delimiter: row.delimiter, quote: row.quote, escape: row.escape, header: row.header, encoding: csv.encoding ?? 'utf-8' } : undefined;
+  const reader = await connection.runAndReadAll(
+    `select "Delimiter" as delimiter, "Quote" as quote, "Escape" as escape, "HasHeader" as header from sniff_csv(${literal(spec.path)}, ${options.join(', ')})`,
+  );
+  const row = reader.getRowObjectsJS()[0] as
+    | { delimiter: string; quote: string; escape: string; header: boolean }
+    | undefined;
+  return row
+    ? {
+        delimiter: row.delimiter,
+        quote: row.quote,
+        escape: row.escape,
+        header: row.header,
+        encoding: csv.encoding ?? 'utf-8',
+      }
+    : undefined;
 }
 
 export async function sampleRows(connection: DuckDBConnection, spec: SourceSpec, limit = 20) {
@@ -123,7 +152,8 @@ export interface ImportOutcome {
   widened: string[];
 }
 
-const interrupted = (error: unknown) => /interrupt/i.test(error instanceof Error ? error.message : String(error));
+const interrupted = (error: unknown) =>
+  /interrupt/i.test(error instanceof Error ? error.message : String(error));
 
 /**
  * Creates the dataset's table from the source in one transaction: `_row_id` 1…N in file
@@ -175,7 +205,9 @@ export async function importIntoTable(
         await connection.run(
           `create table ${datasetTable(options.datasetId)} as select (row_number() over ())::bigint as _row_id${list.length ? `, ${list.join(', ')}` : ''} from ${sourceSql(spec, rejects)}`,
         );
-        const count = await connection.runAndReadAll(`select count(*) as n from ${datasetTable(options.datasetId)}`);
+        const count = await connection.runAndReadAll(
+          `select count(*) as n from ${datasetTable(options.datasetId)}`,
+        );
         const rows = Number((count.getRowObjectsJS()[0] as { n: bigint }).n);
         let rejected = options.preRejected?.count ?? 0;
         const collected: RejectedLine[] = [...(options.preRejected?.rejects ?? [])];
@@ -184,34 +216,60 @@ export async function importIntoTable(
             `select count(distinct line) as n, list(distinct column_name) filter (where error_type = 'CAST') as cast_columns from ${rejectsTable}`,
           );
           const row = summary.getRowObjectsJS()[0] as { n: bigint; cast_columns: string[] | null };
-          const castColumns = (row.cast_columns ?? []).filter((name) => name && !(spec.readTypes ?? {})[name] && !widened.includes(name));
+          const castColumns = (row.cast_columns ?? []).filter(
+            (name) => name && !spec.readTypes?.[name] && !widened.includes(name),
+          );
           if (castColumns.length > 0 && attempt < 2) {
             // DuckDB inferred a type from a sample that later lines break: read those as text.
             await connection.run('rollback');
             await connection.run(`drop table if exists ${rejectsTable}`).catch(() => {});
             await connection.run(`drop table if exists ${rejectsScan}`).catch(() => {});
             widened.push(...castColumns);
-            spec = { ...spec, readTypes: { ...spec.readTypes, ...Object.fromEntries(castColumns.map((name) => [name, 'VARCHAR'])) } };
+            spec = {
+              ...spec,
+              readTypes: {
+                ...spec.readTypes,
+                ...Object.fromEntries(castColumns.map((name) => [name, 'VARCHAR'])),
+              },
+            };
             continue;
           }
           rejected += Number(row.n);
           const first = await connection.runAndReadAll(
             `select line, any_value(error_type) as error_type, any_value(error_message) as message, any_value(csv_line) as text from ${rejectsTable} group by line order by line limit 100`,
           );
-          for (const entry of first.getRowObjectsJS() as { line: bigint; error_type: string; message: string; text: string | null }[]) {
+          for (const entry of first.getRowObjectsJS() as {
+            line: bigint;
+            error_type: string;
+            message: string;
+            text: string | null;
+          }[]) {
             if (collected.length >= 100) break;
-            collected.push({ line: Number(entry.line), reason: `${entry.error_type}: ${entry.message}`.slice(0, 300), ...(entry.text ? { text: entry.text.slice(0, 200) } : {}) });
+            collected.push({
+              line: Number(entry.line),
+              reason: `${entry.error_type}: ${entry.message}`.slice(0, 300),
+              ...(entry.text ? { text: entry.text.slice(0, 200) } : {}),
+            });
           }
         }
         const total = rows + rejected;
         if (total > 0 && rejected / total > options.maxBadShare) {
-          throw new AppError('VALIDATION_ERROR', `${rejected} of ${total} lines are malformed (more than ${Math.round(options.maxBadShare * 1000) / 10}%); nothing was imported`, {
-            details: { rejected, total, rejects: collected },
-          });
+          throw new AppError(
+            'VALIDATION_ERROR',
+            `${rejected} of ${total} lines are malformed (more than ${Math.round(options.maxBadShare * 1000) / 10}%); nothing was imported`,
+            {
+              details: { rejected, total, rejects: collected },
+            },
+          );
         }
         await options.finish(connection, rows);
         await connection.run('commit');
-        return { rows, rejected, rejects: collected.sort((a, b) => a.line - b.line).slice(0, 100), widened };
+        return {
+          rows,
+          rejected,
+          rejects: collected.sort((a, b) => a.line - b.line).slice(0, 100),
+          widened,
+        };
       } catch (error) {
         await connection.run('rollback').catch(() => {});
         if (options.signal?.aborted && interrupted(error)) throw options.signal.reason;

@@ -30,7 +30,8 @@ const BINARY_MAGIC: [string, number[]][] = [
   ['an old Office document', [0xd0, 0xcf, 0x11, 0xe0]],
 ];
 
-const startsWith = (head: Uint8Array, bytes: readonly number[]) => bytes.every((byte, index) => head[index] === byte);
+const startsWith = (head: Uint8Array, bytes: readonly number[]) =>
+  bytes.every((byte, index) => head[index] === byte);
 
 /** The encoding of a text file: BOMs first, then "is the head valid UTF-8?", else Latin-1. */
 export function detectEncoding(head: Uint8Array): TextEncoding {
@@ -49,9 +50,12 @@ export function detectEncoding(head: Uint8Array): TextEncoding {
 }
 
 export function contentKind(head: Uint8Array): { kind: ContentKind; described: string } {
-  if (startsWith(head, [0x50, 0x41, 0x52, 0x31])) return { kind: 'parquet', described: 'a Parquet file' };
-  if (startsWith(head, [0x50, 0x4b, 0x03, 0x04])) return { kind: 'zip', described: 'a ZIP archive' };
-  for (const [described, magic] of BINARY_MAGIC) if (startsWith(head, magic)) return { kind: 'binary', described };
+  if (startsWith(head, [0x50, 0x41, 0x52, 0x31]))
+    return { kind: 'parquet', described: 'a Parquet file' };
+  if (startsWith(head, [0x50, 0x4b, 0x03, 0x04]))
+    return { kind: 'zip', described: 'a ZIP archive' };
+  for (const [described, magic] of BINARY_MAGIC)
+    if (startsWith(head, magic)) return { kind: 'binary', described };
   const utf16 = startsWith(head, [0xff, 0xfe]) || startsWith(head, [0xfe, 0xff]);
   if (!utf16 && head.includes(0)) return { kind: 'binary', described: 'binary data' };
   const text = utf16
@@ -82,25 +86,46 @@ const AGREES: Record<ImportFormat, ContentKind[]> = {
  * The format of an upload, from its content and its (client-supplied, display-only) name.
  * They must agree: a `.csv` that is really a ZIP is refused with 415, never parsed.
  */
-export function sniffFormat(head: Uint8Array, size: number, displayName: string, override?: ImportFormat): { format: ImportFormat; encoding: TextEncoding } {
-  if (size === 0 || head.length === 0) throw validationError('The file is empty', [{ path: 'file', message: 'empty' }]);
+export function sniffFormat(
+  head: Uint8Array,
+  size: number,
+  displayName: string,
+  override?: ImportFormat,
+): { format: ImportFormat; encoding: TextEncoding } {
+  if (size === 0 || head.length === 0)
+    throw validationError('The file is empty', [{ path: 'file', message: 'empty' }]);
   const { kind, described } = contentKind(head);
   const extension = extensionOf(displayName);
   const claimed = override ?? EXTENSION_FORMATS[extension];
   if (extension !== '' && !EXTENSION_FORMATS[extension] && !override) {
-    throw new AppError('UNSUPPORTED_MEDIA_TYPE', `Files ending in .${extension.slice(0, 20)} cannot be imported`, {
-      details: { supported: Object.keys(EXTENSION_FORMATS) },
-    });
+    throw new AppError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `Files ending in .${extension.slice(0, 20)} cannot be imported`,
+      {
+        details: { supported: Object.keys(EXTENSION_FORMATS) },
+      },
+    );
   }
-  if (kind === 'binary') throw new AppError('UNSUPPORTED_MEDIA_TYPE', `The file looks like ${described}, which cannot be imported`);
+  if (kind === 'binary')
+    throw new AppError(
+      'UNSUPPORTED_MEDIA_TYPE',
+      `The file looks like ${described}, which cannot be imported`,
+    );
   if (claimed) {
     if (!AGREES[claimed].includes(kind)) {
-      throw new AppError('UNSUPPORTED_MEDIA_TYPE', `The file's content (${described}) does not match its format (${claimed})`, {
-        details: { format: claimed, content: kind },
-      });
+      throw new AppError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `The file's content (${described}) does not match its format (${claimed})`,
+        {
+          details: { format: claimed, content: kind },
+        },
+      );
     }
     if (claimed === 'json' && kind === 'json-lines') return { format: 'jsonl', encoding: 'utf-8' };
-    return { format: claimed, encoding: claimed === 'csv' || claimed === 'tsv' ? detectEncoding(head) : 'utf-8' };
+    return {
+      format: claimed,
+      encoding: claimed === 'csv' || claimed === 'tsv' ? detectEncoding(head) : 'utf-8',
+    };
   }
   switch (kind) {
     case 'parquet':

@@ -66,9 +66,13 @@ export interface DownloadOptions {
 }
 
 const refusedTarget = (host: string) =>
-  new AppError('VALIDATION_ERROR', `Refusing to fetch from ${host}: private, loopback and link-local addresses are not allowed`, {
-    details: { issues: [{ path: 'url', message: 'address not allowed' }] },
-  });
+  new AppError(
+    'VALIDATION_ERROR',
+    `Refusing to fetch from ${host}: private, loopback and link-local addresses are not allowed`,
+    {
+      details: { issues: [{ path: 'url', message: 'address not allowed' }] },
+    },
+  );
 
 export interface Download {
   stream: Readable;
@@ -84,12 +88,19 @@ export async function openDownload(url: string, options: DownloadOptions): Promi
   } catch {
     throw validationError('Not a valid URL', [{ path: 'url', message: 'invalid URL' }]);
   }
-  const allowed = options.addressAllowed ?? ((address: string) => options.allowPrivate || !isPrivateAddress(address));
+  const allowed =
+    options.addressAllowed ??
+    ((address: string) => options.allowPrivate || !isPrivateAddress(address));
   for (let redirects = 0; ; redirects++) {
     if (current.protocol !== 'http:' && current.protocol !== 'https:') {
-      throw validationError('Only http and https URLs can be imported', [{ path: 'url', message: 'unsupported scheme' }]);
+      throw validationError('Only http and https URLs can be imported', [
+        { path: 'url', message: 'unsupported scheme' },
+      ]);
     }
-    if (current.username || current.password) throw validationError('URLs with credentials are not allowed', [{ path: 'url', message: 'credentials' }]);
+    if (current.username || current.password)
+      throw validationError('URLs with credentials are not allowed', [
+        { path: 'url', message: 'credentials' },
+      ]);
     const host = current.hostname.replace(/^\[|\]$/g, '');
     const trusted = options.trustedHosts?.has(current.host) ?? false;
     if (!trusted && net.isIP(host) && !allowed(host)) throw refusedTarget(host);
@@ -97,7 +108,8 @@ export async function openDownload(url: string, options: DownloadOptions): Promi
     const status = response.statusCode ?? 0;
     if (status >= 300 && status < 400 && response.headers.location) {
       response.resume();
-      if (redirects >= (options.maxRedirects ?? 5)) throw new AppError('VALIDATION_ERROR', 'Too many redirects');
+      if (redirects >= (options.maxRedirects ?? 5))
+        throw new AppError('VALIDATION_ERROR', 'Too many redirects');
       current = new URL(response.headers.location, current);
       continue;
     }
@@ -111,14 +123,20 @@ export async function openDownload(url: string, options: DownloadOptions): Promi
     }
     if (status < 200 || status >= 300) {
       response.resume();
-      throw new AppError('PROVIDER_ERROR', `The server answered ${status}`, { retryable: status >= 500 });
+      throw new AppError('PROVIDER_ERROR', `The server answered ${status}`, {
+        retryable: status >= 500,
+      });
     }
     const length = Number(response.headers['content-length']);
     if (Number.isFinite(length) && length > options.maxBytes) {
       response.destroy();
       throw tooLarge(options.maxBytes);
     }
-    return { stream: response, contentLength: Number.isFinite(length) ? length : undefined, finalUrl: current.toString() };
+    return {
+      stream: response,
+      contentLength: Number.isFinite(length) ? length : undefined,
+      finalUrl: current.toString(),
+    };
   }
 }
 
@@ -134,7 +152,8 @@ function request(
       const list = addresses as dns.LookupAddress[];
       const usable = trusted ? list : list.filter((entry) => allowed(entry.address));
       if (usable.length === 0) return callback(refusedTarget(hostname), '', 4);
-      if ((lookupOptions as { all?: boolean }).all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, usable);
+      if ((lookupOptions as { all?: boolean }).all)
+        return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, usable);
       callback(null, usable[0]!.address, usable[0]!.family);
     });
   };
@@ -144,13 +163,25 @@ function request(
       url,
       {
         lookup,
-        headers: { 'user-agent': 'braincells-import', ...options.headers, ...(trusted ? options.trustedHeaders : {}) },
+        headers: {
+          'user-agent': 'braincells-import',
+          ...options.headers,
+          ...(trusted ? options.trustedHeaders : {}),
+        },
         timeout: options.timeoutMs ?? 30_000,
         ...(options.signal ? { signal: options.signal } : {}),
       },
       resolve,
     );
-    outgoing.on('timeout', () => outgoing.destroy(new AppError('TIMEOUT', 'The server did not answer in time')));
-    outgoing.on('error', (error) => reject(error instanceof AppError ? error : new AppError('PROVIDER_UNAVAILABLE', 'Could not download the file', { cause: error })));
+    outgoing.on('timeout', () =>
+      outgoing.destroy(new AppError('TIMEOUT', 'The server did not answer in time')),
+    );
+    outgoing.on('error', (error) =>
+      reject(
+        error instanceof AppError
+          ? error
+          : new AppError('PROVIDER_UNAVAILABLE', 'Could not download the file', { cause: error }),
+      ),
+    );
   });
 }

@@ -1,10 +1,15 @@
-import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestStorage, openTestPlatform, type TestPlatform, type TestStorage } from '../../../test/test-platform.ts';
+import {
+  createTestStorage,
+  openTestPlatform,
+  type TestPlatform,
+  type TestStorage,
+} from '../../../test/test-platform.ts';
 import type { Actor } from '../../auth/actor.ts';
 import { exportToFile } from '../export/sheet-export.ts';
 import { insertProject, sheetsOn, testActor } from '../sheet-test-helpers.ts';
@@ -19,7 +24,10 @@ describe('sheet imports and exports', () => {
   let projectId: string;
   let server: http.Server;
   let base: string;
-  const served = new Map<string, { status?: number; body?: Buffer | string; headers?: Record<string, string> }>();
+  const served = new Map<
+    string,
+    { status?: number; body?: Buffer | string; headers?: Record<string, string> }
+  >();
   const seenAuth: (string | undefined)[] = [];
 
   beforeAll(async () => {
@@ -64,8 +72,16 @@ describe('sheet imports and exports', () => {
     yield typeof content === 'string' ? Buffer.from(content) : content;
   }
 
-  async function importBuffer(content: Buffer | string, filename: string, options: Record<string, unknown> = {}) {
-    const upload = await module.imports.createUpload(editor, projectId, { body: chunks(content), filename, options });
+  async function importBuffer(
+    content: Buffer | string,
+    filename: string,
+    options: Record<string, unknown> = {},
+  ) {
+    const upload = await module.imports.createUpload(editor, projectId, {
+      body: chunks(content),
+      filename,
+      options,
+    });
     await module.imports.startImport(editor, projectId, upload.id, undefined, false);
     const result = (await module.imports.executeImport(upload.id))!;
     return { upload, result };
@@ -76,15 +92,33 @@ describe('sheet imports and exports', () => {
     const window = await module.sheets.readWindow(editor, projectId, datasetId, { limit: 1_000 });
     return {
       dataset,
-      values: window.rows.map((row) => dataset.columns.map((column) => row.cells[column.id]!.value)),
+      values: window.rows.map((row) =>
+        dataset.columns.map((column) => row.cells[column.id]!.value),
+      ),
     };
   }
 
   it('imports CSV with inferred types, ids in file order, and client filenames as display data only', async () => {
     const before = readdirSync(importDir(platform.config.dataDir));
-    const { upload, result } = await importBuffer('name,age,joined,active\nAda,36,2020-01-02,true\nBob,41,2021-03-04,false\n', '../../etc/passwd.csv');
-    expect(upload.preview).toMatchObject({ format: 'csv', columns: [{ source: 'name', inferredType: 'text' }, { source: 'age', inferredType: 'integer' }, { inferredType: 'date' }, { inferredType: 'boolean' }] });
-    expect(result).toMatchObject({ status: 'succeeded', rowsImported: 2, rowsRejected: 0, displayName: '../../etc/passwd.csv' });
+    const { upload, result } = await importBuffer(
+      'name,age,joined,active\nAda,36,2020-01-02,true\nBob,41,2021-03-04,false\n',
+      '../../etc/passwd.csv',
+    );
+    expect(upload.preview).toMatchObject({
+      format: 'csv',
+      columns: [
+        { source: 'name', inferredType: 'text' },
+        { source: 'age', inferredType: 'integer' },
+        { inferredType: 'date' },
+        { inferredType: 'boolean' },
+      ],
+    });
+    expect(result).toMatchObject({
+      status: 'succeeded',
+      rowsImported: 2,
+      rowsRejected: 0,
+      displayName: '../../etc/passwd.csv',
+    });
     const { dataset, values } = await rowsOf(result.datasetId!);
     expect(dataset.name).toBe('passwd');
     expect(values).toEqual([
@@ -98,23 +132,36 @@ describe('sheet imports and exports', () => {
   it('refuses hostile files: empty, a ZIP posing as CSV, binary, NUL-byte names', async () => {
     await expect(importBuffer('', 'empty.csv')).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
     const zip = Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.alloc(100, 1)]);
-    await expect(importBuffer(zip, 'data.csv')).rejects.toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE', status: 415 });
-    await expect(importBuffer(Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 0, 1]), 'data')).rejects.toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE' });
-    await expect(importBuffer('a,b\n1,2\n', 'evil.exe')).rejects.toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE' });
+    await expect(importBuffer(zip, 'data.csv')).rejects.toMatchObject({
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+      status: 415,
+    });
+    await expect(
+      importBuffer(Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 0, 1]), 'data'),
+    ).rejects.toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE' });
+    await expect(importBuffer('a,b\n1,2\n', 'evil.exe')).rejects.toMatchObject({
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+    });
     const { result } = await importBuffer('a,b\n1,2\n', 'x\u0000y/../../z.csv');
     expect(result.status).toBe('succeeded');
-    expect(readdirSync(importDir(platform.config.dataDir)).some((name) => name.includes('z'))).toBe(false);
+    expect(readdirSync(importDir(platform.config.dataDir)).some((name) => name.includes('z'))).toBe(
+      false,
+    );
   });
 
   it('caps the size with 413 and leaves no partial file', async () => {
     const before = readdirSync(importDir(platform.config.dataDir));
     const big = Buffer.alloc(21 * 1024 * 1024, 'a');
-    await expect(importBuffer(big, 'big.csv')).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE', status: 413 });
+    await expect(importBuffer(big, 'big.csv')).rejects.toMatchObject({
+      code: 'PAYLOAD_TOO_LARGE',
+      status: 413,
+    });
     expect(readdirSync(importDir(platform.config.dataDir))).toEqual(before);
   });
 
   it('skips ragged rows, broken quotes and bad encodings with line numbers; fails cleanly past the bad-line share', async () => {
-    const csv = 'a,b,c\n1,x,2020-01-01\n2,y\n3,z,2020-01-03,extra\n4,\xff\xfe bad,2020-01-04\n5,ok,2020-01-05\n6,"unterminated,7\n8,fine,2020-01-08\n';
+    const csv =
+      'a,b,c\n1,x,2020-01-01\n2,y\n3,z,2020-01-03,extra\n4,\xff\xfe bad,2020-01-04\n5,ok,2020-01-05\n6,"unterminated,7\n8,fine,2020-01-08\n';
     const { result } = await importBuffer(Buffer.from(csv, 'latin1'), 'ragged.csv');
     expect(result.status).toBe('succeeded');
     const rejects = result.rejects as { line: number; reason: string }[];
@@ -123,7 +170,10 @@ describe('sheet imports and exports', () => {
     const bad = Array.from({ length: 10 }, (_, i) => (i < 5 ? `${i},only` : `${i},x,y`)).join('\n');
     const failed = await importBuffer(`a,b,c\n${bad}\n`, 'mostly-bad.csv');
     expect(failed.result.status).toBe('failed');
-    expect(failed.result.error).toMatchObject({ code: 'VALIDATION_ERROR', details: { rejected: 5 } });
+    expect(failed.result.error).toMatchObject({
+      code: 'VALIDATION_ERROR',
+      details: { rejected: 5 },
+    });
     // Nothing written: no dataset remains.
     expect(failed.result.datasetId).toBeNull();
   });
@@ -139,9 +189,19 @@ describe('sheet imports and exports', () => {
   });
 
   it('imports JSONL skipping malformed lines, JSON arrays, TSV, Parquet and a chosen XLSX sheet', async () => {
-    const jsonl = await importBuffer('{"a":1,"b":"x"}\nnot json\n{"a":2,"b":"y"}\n[1,2]\n{"a":3,"b":"z"}\n{"a":4}\n{"a":5}\n{"a":6}\n', 'data.jsonl', {});
-    expect(jsonl.result, JSON.stringify(jsonl.result.error)).toMatchObject({ status: 'succeeded', rowsImported: 6, rowsRejected: 2 });
-    expect((jsonl.result.rejects as { line: number }[]).map((reject) => reject.line)).toEqual([2, 4]);
+    const jsonl = await importBuffer(
+      '{"a":1,"b":"x"}\nnot json\n{"a":2,"b":"y"}\n[1,2]\n{"a":3,"b":"z"}\n{"a":4}\n{"a":5}\n{"a":6}\n',
+      'data.jsonl',
+      {},
+    );
+    expect(jsonl.result, JSON.stringify(jsonl.result.error)).toMatchObject({
+      status: 'succeeded',
+      rowsImported: 6,
+      rowsRejected: 2,
+    });
+    expect((jsonl.result.rejects as { line: number }[]).map((reject) => reject.line)).toEqual([
+      2, 4,
+    ]);
     const json = await importBuffer('[{"a":1,"tags":["x"]},{"a":2,"tags":[]}]', 'data.json');
     expect((await rowsOf(json.result.datasetId!)).values).toEqual([
       [1, ['x']],
@@ -151,7 +211,9 @@ describe('sheet imports and exports', () => {
     expect((await rowsOf(tsv.result.datasetId!)).values).toEqual([[1, 'hello, world']]);
 
     const parquetPath = path.join(storage.dataDir, 'fixture.parquet');
-    await platform.duckdb.run(`copy (select range as n, 'row ' || range as label from range(5)) to '${parquetPath}' (format parquet)`);
+    await platform.duckdb.run(
+      `copy (select range as n, 'row ' || range as label from range(5)) to '${parquetPath}' (format parquet)`,
+    );
     const parquet = await importBuffer(readFileSync(parquetPath), 'fixture.parquet');
     expect((await rowsOf(parquet.result.datasetId!)).values[4]).toEqual([4, 'row 4']);
 
@@ -183,12 +245,23 @@ describe('sheet imports and exports', () => {
   });
 
   it('round-trips every format (import → export → import equal) and escapes formulas in CSV and XLSX', async () => {
-    const source = 'name,score,note\nAda,1.5,=cmd|\' /C calc\'!A0\nBob,2,plain\n"Chloé",3,"+SUM(1,2)"\n';
+    const source =
+      'name,score,note\nAda,1.5,=cmd|\' /C calc\'!A0\nBob,2,plain\n"Chloé",3,"+SUM(1,2)"\n';
     const { result } = await importBuffer(source, 'source.csv');
     const original = await rowsOf(result.datasetId!);
-    const columns = original.dataset.columns.map((column) => ({ id: column.id, name: column.name, type: column.type }));
+    const columns = original.dataset.columns.map((column) => ({
+      id: column.id,
+      name: column.name,
+      type: column.type,
+    }));
     for (const format of ['csv', 'tsv', 'jsonl', 'parquet', 'xlsx'] as const) {
-      const file = await exportToFile(platform.duckdb, { datasetId: result.datasetId!, columns, format, withMetadata: false, dir: storage.dataDir });
+      const file = await exportToFile(platform.duckdb, {
+        datasetId: result.datasetId!,
+        columns,
+        format,
+        withMetadata: false,
+        dir: storage.dataDir,
+      });
       const again = await importBuffer(readFileSync(file), `again.${format}`);
       rmSync(file);
       expect(again.result.status, format).toBe('succeeded');
@@ -197,27 +270,54 @@ describe('sheet imports and exports', () => {
         // Formula-looking text comes back prefixed with a quote: escaped, not executed.
         expect(values[0]![2], format).toBe("'=cmd|' /C calc'!A0");
         expect(values[2]![2], format).toBe("'+SUM(1,2)");
-        expect(values.map((row) => row.slice(0, 2)), format).toEqual(original.values.map((row) => row.slice(0, 2)));
+        expect(
+          values.map((row) => row.slice(0, 2)),
+          format,
+        ).toEqual(original.values.map((row) => row.slice(0, 2)));
       } else {
         expect(values, format).toEqual(original.values);
       }
     }
-    const withMetadata = await exportToFile(platform.duckdb, { datasetId: result.datasetId!, columns, format: 'csv', withMetadata: true, dir: storage.dataDir });
+    const withMetadata = await exportToFile(platform.duckdb, {
+      datasetId: result.datasetId!,
+      columns,
+      format: 'csv',
+      withMetadata: true,
+      dir: storage.dataDir,
+    });
     expect(readFileSync(withMetadata, 'utf8').split('\n')[0]).toContain('name.status');
   });
 
   it('imports from a URL, refusing private addresses and re-checking redirects', async () => {
     served.set('/data.csv', { body: 'a,b\n1,2\n' });
-    served.set('/redirect', { status: 302, headers: { location: `http://127.0.0.2:${new URL(base).port}/data.csv` } });
-    const ok = await module.imports.createFromUrl(editor, projectId, { url: `${base}/data.csv` }).catch((error: unknown) => error);
+    served.set('/redirect', {
+      status: 302,
+      headers: { location: `http://127.0.0.2:${new URL(base).port}/data.csv` },
+    });
+    const ok = await module.imports
+      .createFromUrl(editor, projectId, { url: `${base}/data.csv` })
+      .catch((error: unknown) => error);
     // createFromUrl queues a job; jobs are off here, so it answers SERVICE_UNAVAILABLE after recording.
     expect(ok).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
-    const row = await platform.database.db.selectFrom('dataset_import').selectAll().where('source', '=', 'url').orderBy('created_at', 'desc').executeTakeFirstOrThrow();
+    const row = await platform.database.db
+      .selectFrom('dataset_import')
+      .selectAll()
+      .where('source', '=', 'url')
+      .orderBy('created_at', 'desc')
+      .executeTakeFirstOrThrow();
     const done = await module.imports.executeImport(row.id);
     expect(done).toMatchObject({ status: 'succeeded', rowsImported: 1 });
 
-    const redirected = await module.imports.createFromPath(editor, projectId, { path: '/nonexistent' });
-    await platform.database.db.updateTable('dataset_import').set({ source: 'url', display_name: `${base}/redirect` }).where('id', '=', redirected.id).execute();
+    const placeholder = path.join(storage.dataDir, 'placeholder.csv');
+    writeFileSync(placeholder, 'a\n1\n');
+    const redirected = await module.imports.createFromPath(editor, projectId, {
+      path: placeholder,
+    });
+    await platform.database.db
+      .updateTable('dataset_import')
+      .set({ source: 'url', display_name: `${base}/redirect` })
+      .where('id', '=', redirected.id)
+      .execute();
     await module.imports.startImport(editor, projectId, redirected.id, undefined, false);
     const refused = await module.imports.executeImport(redirected.id);
     expect(refused).toMatchObject({ status: 'failed', error: { code: 'VALIDATION_ERROR' } });
@@ -227,32 +327,56 @@ describe('sheet imports and exports', () => {
   it('imports a Hub dataset file, sending HF_TOKEN only to the Hub', async () => {
     served.set('/datasets/acme/people/resolve/main/data/train.csv', { body: 'name\nAda\n' });
     seenAuth.length = 0;
-    await module.imports.createFromHub(editor, projectId, { repo: 'acme/people', file: 'data/train.csv' }).catch(() => {});
-    const row = await platform.database.db.selectFrom('dataset_import').selectAll().where('source', '=', 'hf').executeTakeFirstOrThrow();
+    await module.imports
+      .createFromHub(editor, projectId, { repo: 'acme/people', file: 'data/train.csv' })
+      .catch(() => {});
+    const row = await platform.database.db
+      .selectFrom('dataset_import')
+      .selectAll()
+      .where('source', '=', 'hf')
+      .executeTakeFirstOrThrow();
     const done = await module.imports.executeImport(row.id);
     expect(done).toMatchObject({ status: 'succeeded', rowsImported: 1 });
     expect(seenAuth).toEqual(['Bearer hf_secret']);
-    await expect(module.imports.createFromHub(editor, projectId, { repo: 'acme/people', file: '../../etc/passwd' })).rejects.toMatchObject({ name: 'ZodError' });
+    await expect(
+      module.imports.createFromHub(editor, projectId, {
+        repo: 'acme/people',
+        file: '../../etc/passwd',
+      }),
+    ).rejects.toMatchObject({ name: 'ZodError' });
   });
 
   it('cancels a queued import, leaving no dataset', async () => {
-    const upload = await module.imports.createUpload(editor, projectId, { body: chunks('a\n1\n'), filename: 'c.csv' });
-    const started = await module.imports.startImport(editor, projectId, upload.id, undefined, false);
+    const upload = await module.imports.createUpload(editor, projectId, {
+      body: chunks('a\n1\n'),
+      filename: 'c.csv',
+    });
+    const started = await module.imports.startImport(
+      editor,
+      projectId,
+      upload.id,
+      undefined,
+      false,
+    );
     const cancelled = await module.imports.cancelImport(editor, projectId, upload.id);
     expect(cancelled.status).toBe('cancelled');
-    await expect(module.sheets.getDataset(editor, projectId, started.datasetId!)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(
+      module.sheets.getDataset(editor, projectId, started.datasetId!),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('cancels a running import by interrupting DuckDB', async () => {
     const file = path.join(storage.dataDir, 'slow.csv');
     const lines = ['id,text'];
-    for (let index = 0; index < 400_000; index++) lines.push(`${index},row number ${index} with some text`);
+    for (let index = 0; index < 400_000; index++)
+      lines.push(`${index},row number ${index} with some text`);
     writeFileSync(file, lines.join('\n'));
     const row = await module.imports.createFromPath(editor, projectId, { path: file });
     await module.imports.startImport(editor, projectId, row.id, undefined, false);
     const running = module.imports.executeImport(row.id, {
       onProgress: (progress) => {
-        if (progress.phase === 'prepare') void module.imports.cancelImport(editor, projectId, row.id);
+        if (progress.phase === 'prepare')
+          void module.imports.cancelImport(editor, projectId, row.id);
       },
     });
     const outcome = await running;
@@ -261,9 +385,21 @@ describe('sheet imports and exports', () => {
   });
 
   it('classifies private addresses', () => {
-    for (const address of ['10.1.2.3', '127.0.0.1', '169.254.169.254', '192.168.1.1', '172.16.0.1', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '0.0.0.0']) {
+    for (const address of [
+      '10.1.2.3',
+      '127.0.0.1',
+      '169.254.169.254',
+      '192.168.1.1',
+      '172.16.0.1',
+      '::1',
+      'fe80::1',
+      'fd00::1',
+      '::ffff:127.0.0.1',
+      '0.0.0.0',
+    ]) {
       expect(isPrivateAddress(address), address).toBe(true);
     }
-    for (const address of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111']) expect(isPrivateAddress(address), address).toBe(false);
+    for (const address of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111'])
+      expect(isPrivateAddress(address), address).toBe(false);
   });
 });

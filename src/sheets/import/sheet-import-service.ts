@@ -1,9 +1,15 @@
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { z } from 'zod';
 import type { Actor } from '../../auth/actor.ts';
-import { AppError, conflict, isAppError, notFound, validationError } from '../../platform/app-error.ts';
+import {
+  AppError,
+  conflict,
+  isAppError,
+  notFound,
+  validationError,
+} from '../../platform/app-error.ts';
 import type { DuckDb } from '../../platform/duckdb/duckdb.ts';
 import type { EventBus } from '../../platform/events.ts';
 import { uuidv7 } from '../../platform/ids.ts';
@@ -12,11 +18,25 @@ import type { Logger } from '../../platform/logger.ts';
 import type { ProjectAccess } from '../../projects/project-access.ts';
 import type { SheetDataStore } from '../sheet-data-store.ts';
 import { presentImport } from '../sheet-presenter.ts';
-import { COLUMN_TYPES, type ColumnType, nameSchema } from '../sheet-schema.ts';
+import {
+  COLUMN_TYPES,
+  type ColumnType,
+  nameSchema,
+  stripControlCharacters,
+} from '../sheet-schema.ts';
 import type { ImportRow, SheetStore } from '../sheet-store.ts';
 import { cleanJsonLines, type RejectedLine, xlsxToJsonLines } from './import-convert.ts';
 import { importDir, randomImportPath, readHead, streamToTempFile } from './import-files.ts';
-import { describeSource, importIntoTable, readerFor, sampleRows, type SourceColumn, type SourceSpec, sniffCsv, type TargetColumn } from './import-reader.ts';
+import {
+  describeSource,
+  importIntoTable,
+  readerFor,
+  type SourceColumn,
+  type SourceSpec,
+  sampleRows,
+  sniffCsv,
+  type TargetColumn,
+} from './import-reader.ts';
 import { IMPORT_FORMATS, type ImportFormat, sniffFormat } from './import-sniff.ts';
 import { openDownload } from './import-url.ts';
 
@@ -57,8 +77,14 @@ export const hubSourceSchema = z.object({
     .string()
     .min(1)
     .max(1_000)
-    .refine((file) => !file.split('/').some((part) => part === '..' || part === '.' || part === ''), 'must be a path inside the repository'),
-  revision: z.string().regex(/^[\w.-]{1,100}$/).default('main'),
+    .refine(
+      (file) => !file.split('/').some((part) => part === '..' || part === '.' || part === ''),
+      'must be a path inside the repository',
+    ),
+  revision: z
+    .string()
+    .regex(/^[\w.-]{1,100}$/)
+    .default('main'),
 });
 
 export interface ImportSettings {
@@ -99,17 +125,21 @@ export const importStream = (importId: string) => `import:${importId}`;
 export const creatorOf = (actor: Actor) => (actor.via === 'system' ? null : actor.userId);
 
 const safeName = (name: string, index: number) => {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping control characters
-  const cleaned = name.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ').trim().slice(0, 200).trim();
+  const cleaned = stripControlCharacters(name).trim().slice(0, 200).trim();
   return cleaned === '' ? `Column ${index + 1}` : cleaned;
 };
 
 /** Source columns + overrides → target columns with unique, valid names. */
-export function planColumns(sources: readonly SourceColumn[], overrides: z.output<typeof importOptionsSchema>['columns']): (TargetColumn & { name: string })[] {
+export function planColumns(
+  sources: readonly SourceColumn[],
+  overrides: z.output<typeof importOptionsSchema>['columns'],
+): (TargetColumn & { name: string })[] {
   const byName = new Map((overrides ?? []).map((override) => [override.source, override]));
   for (const override of overrides ?? []) {
     if (!sources.some((source) => source.sourceName === override.source)) {
-      throw validationError(`No column ${override.source} in the file`, [{ path: 'columns.source', message: 'unknown column' }]);
+      throw validationError(`No column ${override.source} in the file`, [
+        { path: 'columns.source', message: 'unknown column' },
+      ]);
     }
   }
   const used = new Set<string>();
@@ -118,9 +148,15 @@ export function planColumns(sources: readonly SourceColumn[], overrides: z.outpu
     const override = byName.get(source.sourceName);
     if (override && !override.include) return;
     let name = override?.name ?? safeName(source.sourceName, index);
-    for (let n = 2; used.has(name.toLowerCase()); n++) name = `${safeName(source.sourceName, index).slice(0, 190)} ${n}`;
+    for (let n = 2; used.has(name.toLowerCase()); n++)
+      name = `${safeName(source.sourceName, index).slice(0, 190)} ${n}`;
     used.add(name.toLowerCase());
-    planned.push({ id: uuidv7(), sourceName: source.sourceName, name, type: override?.type ?? source.inferredType });
+    planned.push({
+      id: uuidv7(),
+      sourceName: source.sourceName,
+      name,
+      type: override?.type ?? source.inferredType,
+    });
   });
   return planned;
 }
@@ -141,10 +177,17 @@ export function createSheetImportService(deps: ImportServiceDeps) {
     return row;
   };
 
-  const publish = (importId: string, type: string, payload: unknown) => events.publish(importStream(importId), { type, data: payload });
+  const publish = (importId: string, type: string, payload: unknown) =>
+    events.publish(importStream(importId), { type, data: payload });
 
   /** Sniffs a file on disk and builds the preview shown before an import starts. */
-  const prepare = async (file: string, size: number, displayName: string, options: z.output<typeof importOptionsSchema>, signal?: AbortSignal) => {
+  const prepare = async (
+    file: string,
+    size: number,
+    displayName: string,
+    options: z.output<typeof importOptionsSchema>,
+    signal?: AbortSignal,
+  ) => {
     const head = await readHead(file);
     const { format, encoding } = sniffFormat(head, size, displayName, options.format);
     const cleanup: string[] = [];
@@ -152,7 +195,12 @@ export function createSheetImportService(deps: ImportServiceDeps) {
     let preRejected: { count: number; rejects: RejectedLine[] } | undefined;
     let sheets: string[] | undefined;
     if (format === 'xlsx') {
-      const converted = await xlsxToJsonLines(file, randomImportPath(dir(), '.jsonl'), options.sheet === undefined ? {} : { sheet: options.sheet }, signal);
+      const converted = await xlsxToJsonLines(
+        file,
+        randomImportPath(dir(), '.jsonl'),
+        options.sheet === undefined ? {} : { sheet: options.sheet },
+        signal,
+      );
       cleanup.push(converted.path);
       sheets = converted.sheets;
       spec = { reader: 'jsonl', path: converted.path };
@@ -162,25 +210,41 @@ export function createSheetImportService(deps: ImportServiceDeps) {
       cleanup.push(cleaned.path);
       preRejected = { count: cleaned.rejected, rejects: cleaned.rejects };
       spec = { reader: 'jsonl', path: cleaned.path };
-      if (cleaned.lines === 0) throw validationError('No valid JSON lines in the file', [{ path: 'file', message: 'no valid lines' }]);
+      if (cleaned.lines === 0)
+        throw validationError('No valid JSON lines in the file', [
+          { path: 'file', message: 'no valid lines' },
+        ]);
     } else {
       spec = {
         reader: readerFor(format),
         path: file,
         ...(format === 'csv' || format === 'tsv'
-          ? { csv: { encoding: options.csv?.encoding ?? encoding, ...(format === 'tsv' ? { delimiter: '\t' } : {}), ...stripUndefined(options.csv ?? {}) } }
+          ? {
+              csv: {
+                encoding: options.csv?.encoding ?? encoding,
+                ...(format === 'tsv' ? { delimiter: '\t' } : {}),
+                ...stripUndefined(options.csv ?? {}),
+              },
+            }
           : {}),
       };
     }
     const preview = await duckdb.withConnection(async (connection) => {
       try {
         const sources = await describeSource(connection, spec);
-        const dialect = spec.reader === 'csv' ? await sniffCsv(connection, spec).catch(() => undefined) : undefined;
+        const dialect =
+          spec.reader === 'csv'
+            ? await sniffCsv(connection, spec).catch(() => undefined)
+            : undefined;
         const sample = await sampleRows(connection, spec, 20);
         return { sources, dialect, sample };
       } catch (error) {
         if (isAppError(error)) throw error;
-        throw new AppError('VALIDATION_ERROR', `The file could not be read as ${format}: ${firstLine(error)}`, { cause: error });
+        throw new AppError(
+          'VALIDATION_ERROR',
+          `The file could not be read as ${format}: ${firstLine(error)}`,
+          { cause: error },
+        );
       }
     });
     return { format, encoding, spec, preRejected, sheets, cleanup, ...preview };
@@ -191,7 +255,11 @@ export function createSheetImportService(deps: ImportServiceDeps) {
     encoding: prepared.encoding,
     dialect: prepared.dialect ?? null,
     sheets: prepared.sheets ?? null,
-    columns: prepared.sources.map((column) => ({ source: column.sourceName, sqlType: column.sqlType, inferredType: column.inferredType })),
+    columns: prepared.sources.map((column) => ({
+      source: column.sourceName,
+      sqlType: column.sqlType,
+      inferredType: column.inferredType,
+    })),
     sample: prepared.sample,
     rejectedBeforeRead: prepared.preRejected?.count ?? 0,
   });
@@ -201,12 +269,25 @@ export function createSheetImportService(deps: ImportServiceDeps) {
      * An upload: streams the body to a temp file (size-capped), sniffs and previews it.
      * The import waits in `uploaded` until `startImport` (or starts now with `start: true`).
      */
-    async createUpload(actor: Actor, projectId: string, input: { body: AsyncIterable<Uint8Array>; filename: string; options?: ImportOptions; start?: boolean }) {
+    async createUpload(
+      actor: Actor,
+      projectId: string,
+      input: {
+        body: AsyncIterable<Uint8Array>;
+        filename: string;
+        options?: ImportOptions;
+        start?: boolean;
+      },
+    ) {
       await access.requireRole(actor, projectId, 'editor');
       const options = importOptionsSchema.parse(input.options ?? {});
-      // biome-ignore lint/suspicious/noControlCharactersInRegex: display names drop control characters (NUL cannot be stored)
-      const displayName = input.filename.replace(/[\u0000-\u001f\u007f]/g, '_').slice(0, 1_000) || 'upload';
-      const { path: file, size } = await streamToTempFile(input.body, dir(), settings.importMaxBytes);
+      // Display data only: control characters (NUL cannot be stored) become '_'.
+      const displayName = stripControlCharacters(input.filename, '_').slice(0, 1_000) || 'upload';
+      const { path: file, size } = await streamToTempFile(
+        input.body,
+        dir(),
+        settings.importMaxBytes,
+      );
       let prepared: Awaited<ReturnType<typeof prepare>>;
       try {
         prepared = await prepare(file, size, displayName, options);
@@ -233,10 +314,17 @@ export function createSheetImportService(deps: ImportServiceDeps) {
     },
 
     /** URL and Hub imports are downloaded by the job, then read like uploads. */
-    async createFromUrl(actor: Actor, projectId: string, input: { url: string; options?: ImportOptions }) {
+    async createFromUrl(
+      actor: Actor,
+      projectId: string,
+      input: { url: string; options?: ImportOptions },
+    ) {
       await access.requireRole(actor, projectId, 'editor');
       const options = importOptionsSchema.parse(input.options ?? {});
-      const url = z.url({ protocol: /^https?$/ }).max(4_000).parse(input.url);
+      const url = z
+        .url({ protocol: /^https?$/ })
+        .max(4_000)
+        .parse(input.url);
       const row = await store.insertImport({
         id: uuidv7(),
         project_id: projectId,
@@ -249,7 +337,11 @@ export function createSheetImportService(deps: ImportServiceDeps) {
       return service.startImport(actor, projectId, row.id, options);
     },
 
-    async createFromHub(actor: Actor, projectId: string, input: { repo: string; file: string; revision?: string; options?: ImportOptions }) {
+    async createFromHub(
+      actor: Actor,
+      projectId: string,
+      input: { repo: string; file: string; revision?: string; options?: ImportOptions },
+    ) {
       await access.requireRole(actor, projectId, 'editor');
       const options = importOptionsSchema.parse(input.options ?? {});
       const hub = hubSourceSchema.parse(input);
@@ -266,9 +358,15 @@ export function createSheetImportService(deps: ImportServiceDeps) {
     },
 
     /** CLI: a file on this machine, read in place. */
-    async createFromPath(actor: Actor, projectId: string, input: { path: string; options?: ImportOptions }) {
+    async createFromPath(
+      actor: Actor,
+      projectId: string,
+      input: { path: string; options?: ImportOptions },
+    ) {
       await access.requireRole(actor, projectId, 'editor');
       const options = importOptionsSchema.parse(input.options ?? {});
+      const info = await stat(input.path).catch(() => undefined);
+      if (!info?.isFile()) throw notFound('file', input.path);
       const row = await store.insertImport({
         id: uuidv7(),
         project_id: projectId,
@@ -283,18 +381,49 @@ export function createSheetImportService(deps: ImportServiceDeps) {
     },
 
     /** Creates the (empty, `importing`) dataset and queues the job. Returns at once. */
-    async startImport(actor: Actor, projectId: string, importId: string, overrides?: ImportOptions, queue = true) {
+    async startImport(
+      actor: Actor,
+      projectId: string,
+      importId: string,
+      overrides?: ImportOptions,
+      queue = true,
+    ) {
       await access.requireRole(actor, projectId, 'editor');
       const row = await loadImport(projectId, importId);
-      if (row.status !== 'uploaded') throw conflict(`Import is already ${row.status}`, { status: row.status });
+      if (row.status !== 'uploaded')
+        throw conflict(`Import is already ${row.status}`, { status: row.status });
       const stored = importOptionsSchema.parse(row.options ?? {});
-      const options = { ...stored, ...importOptionsSchema.parse(overrides ?? {}), ...((row.options as { hub?: unknown }).hub ? { hub: (row.options as { hub?: unknown }).hub } : {}) };
+      const options = {
+        ...stored,
+        ...importOptionsSchema.parse(overrides ?? {}),
+        ...((row.options as { hub?: unknown }).hub
+          ? { hub: (row.options as { hub?: unknown }).hub }
+          : {}),
+      };
       const datasetId = uuidv7();
-      const name = options.name ?? nameSchema.parse(row.display_name.split(/[\\/]/).pop()?.replace(/\.[^.]*$/, '') || 'Imported dataset');
-      await store.insertDataset({ id: datasetId, project_id: projectId, name, status: 'importing', created_by: creatorOf(actor) });
-      const updated = await store.updateImport(importId, { status: 'queued', dataset_id: datasetId, options: JSON.stringify(options) });
+      const name =
+        options.name ??
+        nameSchema.parse(
+          row.display_name
+            .split(/[\\/]/)
+            .pop()
+            ?.replace(/\.[^.]*$/, '') || 'Imported dataset',
+        );
+      await store.insertDataset({
+        id: datasetId,
+        project_id: projectId,
+        name,
+        status: 'importing',
+        created_by: creatorOf(actor),
+      });
+      const updated = await store.updateImport(importId, {
+        status: 'queued',
+        dataset_id: datasetId,
+        options: JSON.stringify(options),
+      });
       if (queue) {
-        if (!deps.jobs) throw new AppError('SERVICE_UNAVAILABLE', 'Jobs are not running in this process');
+        if (!deps.jobs)
+          throw new AppError('SERVICE_UNAVAILABLE', 'Jobs are not running in this process');
         const jobId = await deps.jobs.send(IMPORT_JOB, { importId }, { retryLimit: 0 });
         await store.updateImport(importId, { job_id: jobId });
       }
@@ -322,9 +451,12 @@ export function createSheetImportService(deps: ImportServiceDeps) {
      * Runs one import to the end: the job handler, and the CLI directly. Never throws for a
      * failed import: the outcome is recorded on the import row (and sent as `import-end`).
      */
-    async executeImport(importId: string, options: { onProgress?: (progress: ImportProgressEvent) => void } = {}) {
+    async executeImport(
+      importId: string,
+      options: { onProgress?: (progress: ImportProgressEvent) => void } = {},
+    ) {
       const row = await store.findImport(importId);
-      if (!row || row.status !== 'queued' || !row.dataset_id) return row ? presentImport(row) : undefined;
+      if (row?.status !== 'queued' || !row.dataset_id) return row ? presentImport(row) : undefined;
       const controller = new AbortController();
       running.set(importId, controller);
       const started = Date.now();
@@ -337,7 +469,8 @@ export function createSheetImportService(deps: ImportServiceDeps) {
       // Another node may have asked to cancel: check the flag while we work.
       const poll = setInterval(() => {
         void store.findImport(importId).then((current) => {
-          if (current?.cancel_requested) controller.abort(new AppError('CONFLICT', 'Import cancelled'));
+          if (current?.cancel_requested)
+            controller.abort(new AppError('CONFLICT', 'Import cancelled'));
         });
       }, 1_000);
       poll.unref();
@@ -347,11 +480,17 @@ export function createSheetImportService(deps: ImportServiceDeps) {
         let file: string;
         let size: number;
         if (row.source === 'upload' || row.source === 'path') {
-          file = row.source === 'upload' ? path.join(dir(), path.basename(row.file_path!)) : row.file_path!;
+          file =
+            row.source === 'upload'
+              ? path.join(dir(), path.basename(row.file_path!))
+              : row.file_path!;
           if (row.source === 'upload') temporary.push(file);
-          const { stat } = await import('node:fs/promises');
           size = (await stat(file)).size;
-          if (row.source === 'path' && size > settings.importMaxBytes) throw new AppError('PAYLOAD_TOO_LARGE', `The file is larger than the import limit of ${settings.importMaxBytes} bytes`);
+          if (row.source === 'path' && size > settings.importMaxBytes)
+            throw new AppError(
+              'PAYLOAD_TOO_LARGE',
+              `The file is larger than the import limit of ${settings.importMaxBytes} bytes`,
+            );
         } else {
           const downloaded = await download(row, controller.signal, (bytes) =>
             report({ phase: 'download', percentage: -1, bytes, rows: null, rowsPerSecond: null }),
@@ -361,14 +500,20 @@ export function createSheetImportService(deps: ImportServiceDeps) {
           temporary.push(file);
         }
         report({ phase: 'prepare', percentage: 0, bytes: 0, rows: null, rowsPerSecond: null });
-        const displayName = row.source === 'hf' ? ((row.options as { hub?: { file?: string } }).hub?.file ?? row.display_name) : row.source === 'url' ? new URL(row.display_name).pathname : row.display_name;
+        const displayName =
+          row.source === 'hf'
+            ? ((row.options as { hub?: { file?: string } }).hub?.file ?? row.display_name)
+            : row.source === 'url'
+              ? new URL(row.display_name).pathname
+              : row.display_name;
         const prepared = await prepare(file, size, displayName, importOptions, controller.signal);
         temporary.push(...prepared.cleanup);
         const targets = planColumns(prepared.sources, importOptions.columns);
         const readTypes: Record<string, string> = {};
         if (prepared.spec.reader === 'csv') {
           for (const override of importOptions.columns ?? []) {
-            if (override.type && override.include) readTypes[override.source] = typeSql(override.type);
+            if (override.type && override.include)
+              readTypes[override.source] = typeSql(override.type);
           }
         }
         const outcome = await duckdb.withConnection((connection) =>
@@ -382,15 +527,28 @@ export function createSheetImportService(deps: ImportServiceDeps) {
             signal: controller.signal,
             onProgress: (progress) => {
               const percentage = Math.max(0, Math.min(100, progress.percentage));
-              report({ phase: 'read', percentage, bytes: Math.round((percentage / 100) * size), rows: null, rowsPerSecond: null });
+              report({
+                phase: 'read',
+                percentage,
+                bytes: Math.round((percentage / 100) * size),
+                rows: null,
+                rowsPerSecond: null,
+              });
             },
-            finish: (connection, rows) => data.finishImportedTable(connection, row.dataset_id!, rows),
+            finish: (connection, rows) =>
+              data.finishImportedTable(connection, row.dataset_id!, rows),
           }),
         );
         try {
           await store.transaction(async (trx) => {
             await store.insertColumns(
-              targets.map((target, position) => ({ id: target.id, dataset_id: row.dataset_id!, name: target.name, type: target.type, position })),
+              targets.map((target, position) => ({
+                id: target.id,
+                dataset_id: row.dataset_id!,
+                name: target.name,
+                type: target.type,
+                position,
+              })),
               trx,
             );
             await store.updateDataset(row.dataset_id!, { status: 'ready' }, trx);
@@ -403,7 +561,9 @@ export function createSheetImportService(deps: ImportServiceDeps) {
                 bytes_read: size,
                 rejects: JSON.stringify(outcome.rejects),
                 finished_at: sql`now()`,
-                ...(outcome.widened.length ? { error: JSON.stringify({ widenedToText: outcome.widened }) } : {}),
+                ...(outcome.widened.length
+                  ? { error: JSON.stringify({ widenedToText: outcome.widened }) }
+                  : {}),
               })
               .where('id', '=', importId)
               .execute();
@@ -413,7 +573,13 @@ export function createSheetImportService(deps: ImportServiceDeps) {
           throw error;
         }
         const elapsed = Math.max(1, Date.now() - started);
-        report({ phase: 'finish', percentage: 100, bytes: size, rows: outcome.rows, rowsPerSecond: Math.round((outcome.rows * 1000) / elapsed) });
+        report({
+          phase: 'finish',
+          percentage: 100,
+          bytes: size,
+          rows: outcome.rows,
+          rowsPerSecond: Math.round((outcome.rows * 1000) / elapsed),
+        });
         const final = presentImport((await store.findImport(importId))!);
         publish(importId, 'import-end', final);
         return final;
@@ -433,17 +599,31 @@ export function createSheetImportService(deps: ImportServiceDeps) {
   };
 
   async function finishFailed(row: ImportRow, status: 'failed' | 'cancelled', error: unknown) {
-    const appError = error === undefined ? undefined : isAppError(error) ? error : new AppError('INTERNAL', 'The import failed', { cause: error });
+    const appError =
+      error === undefined
+        ? undefined
+        : isAppError(error)
+          ? error
+          : new AppError('INTERNAL', 'The import failed', { cause: error });
     await store.updateImport(row.id, {
       status,
       finished_at: new Date(),
-      ...(appError ? { error: JSON.stringify({ code: appError.code, message: appError.message, ...(appError.details ? { details: appError.details } : {}) }) } : {}),
+      ...(appError
+        ? {
+            error: JSON.stringify({
+              code: appError.code,
+              message: appError.message,
+              ...(appError.details ? { details: appError.details } : {}),
+            }),
+          }
+        : {}),
     });
     if (row.dataset_id) {
       await data.dropTable(row.dataset_id).catch(() => {});
       await store.deleteDataset(row.dataset_id);
     }
-    if (row.source === 'upload' && row.file_path) await rm(path.join(dir(), path.basename(row.file_path)), { force: true }).catch(() => {});
+    if (row.source === 'upload' && row.file_path)
+      await rm(path.join(dir(), path.basename(row.file_path)), { force: true }).catch(() => {});
   }
 
   async function download(row: ImportRow, signal: AbortSignal, onBytes: (bytes: number) => void) {
@@ -454,7 +634,10 @@ export function createSheetImportService(deps: ImportServiceDeps) {
       const hub = hubSourceSchema.parse((row.options as { hub?: unknown }).hub);
       const base = new URL(settings.hfHubUrl);
       const file = hub.file.split('/').map(encodeURIComponent).join('/');
-      url = new URL(`${base.pathname.replace(/\/$/, '')}/datasets/${hub.repo}/resolve/${encodeURIComponent(hub.revision)}/${file}`, base).toString();
+      url = new URL(
+        `${base.pathname.replace(/\/$/, '')}/datasets/${hub.repo}/resolve/${encodeURIComponent(hub.revision)}/${file}`,
+        base,
+      ).toString();
       // The configured Hub is trusted whatever it resolves to; the token goes only there.
       trustedHosts.add(base.host);
       if (settings.hfToken) trustedHeaders.authorization = `Bearer ${settings.hfToken}`;
@@ -482,16 +665,28 @@ export function createSheetImportService(deps: ImportServiceDeps) {
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
+  return Object.fromEntries(
+    Object.entries(value).filter(([, entry]) => entry !== undefined),
+  ) as Partial<T>;
 }
 
 function typeSql(type: ColumnType): string {
-  return { text: 'VARCHAR', integer: 'BIGINT', number: 'DOUBLE', boolean: 'BOOLEAN', date: 'DATE', timestamp: 'TIMESTAMP', json: 'VARCHAR' }[type];
+  return {
+    text: 'VARCHAR',
+    integer: 'BIGINT',
+    number: 'DOUBLE',
+    boolean: 'BOOLEAN',
+    date: 'DATE',
+    timestamp: 'TIMESTAMP',
+    json: 'VARCHAR',
+  }[type];
 }
 
 function firstLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  return (message.split('\n')[0] ?? message).replace(/(^|[\s'"(])\/[^\s'"]+/g, '$1<file>').slice(0, 300);
+  return (message.split('\n')[0] ?? message)
+    .replace(/(^|[\s'"(])\/[^\s'"]+/g, '$1<file>')
+    .slice(0, 300);
 }
 
 export type SheetImportService = ReturnType<typeof createSheetImportService>;

@@ -1,0 +1,163 @@
+import { copyFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { systemActor } from '../auth/system-actor.ts';
+import { loadConfig } from '../platform/config.ts';
+import { createInProcessEventBus } from '../platform/events.ts';
+import { createLogger } from '../platform/logger.ts';
+import { openPlatform, type Platform } from '../platform/platform.ts';
+import { createCoreServices } from '../services.ts';
+import { EXPORT_FORMATS, type ExportFormat, exportToFile } from '../sheets/export/sheet-export.ts';
+import { importDir } from '../sheets/import/import-files.ts';
+import type { ImportProgressEvent } from '../sheets/import/sheet-import-service.ts';
+import { createSheetsModule } from '../sheets/sheets-module.ts';
+import { CliError, EXIT, printJson } from './cli-output.ts';
+
+/** Opens the platform without job workers (this process runs the work itself). */
+async function withSheets<T>(
+  work: (module: ReturnType<typeof createSheetsModule>, platform: Platform) => Promise<T>,
+): Promise<T> {
+  const config = { ...loadConfig(), jobsEnabled: false };
+  const logger = createLogger({
+    level: process.env.LOG_LEVEL ?? 'warn',
+    format: 'json',
+    destination: process.stderr as never,
+  });
+  const platform = await openPlatform(config, logger);
+  try {
+    const services = createCoreServices({ config, logger, database: platform.database });
+    const module = createSheetsModule({
+      platform,
+      access: services.access,
+      events: createInProcessEventBus(),
+    });
+    return await work(module, platform);
+  } finally {
+    await platform.close();
+  }
+}
+
+const MB = 1024 * 1024;
+
+/** One line, redrawn in place on a terminal; every few seconds as plain lines otherwise. */
+function progressBar(out: NodeJS.WriteStream) {
+  let lastPlain = 0;
+  return {
+    update(event: ImportProgressEvent) {
+      const width = 30;
+      const pct = Math.max(0, Math.min(100, event.percentage));
+      const filled = Math.round((pct / 100) * width);
+      const seconds = (event.elapsedMs / 1000).toFixed(1);
+      const line = `${event.phase.padEnd(8)} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct.toFixed(0).padStart(3)}%  ${(event.bytes / MB).toFixed(1)} MB  ${seconds}s${event.rows === null ? '' : `  ${event.rows} rows`}${event.rowsPerSecond === null ? '' : `  ${event.rowsPerSecond} rows/s`}`;
+      if (out.isTTY) out.write(`\r${line}\u001b[K`);
+      else if (event.elapsedMs - lastPlain >= 2_000 || event.phase === 'finish') {
+        lastPlain = event.elapsedMs;
+        out.write(`${line}\n`);
+      }
+    },
+    done() {
+      if (out.isTTY) out.write('\n');
+    },
+  };
+}
+
+export function registerSheetCommands(program: Command): void {
+  program
+    .command('import')
+    .description('Import a local file (CSV, TSV, JSONL, JSON, Parquet, XLSX) into a new dataset')
+    .argument('<file>', 'path of the file to import')
+    .requiredOption('--project <id>', 'project to create the dataset in')
+    .option('--name <name>', 'dataset name (default: the file name)')
+    .option('--sheet <sheet>', 'XLSX: sheet name or 1-based index')
+    .option('--json', 'print the import result as JSON')
+    .action(
+      async (
+        file: string,
+        options: { project: string; name?: string; sheet?: string; json?: boolean },
+      ) => {
+        const result = await withSheets(async ({ imports }) => {
+          const actor = systemActor();
+          const importOptions = {
+            ...(options.name ? { name: options.name } : {}),
+            ...(options.sheet
+              ? { sheet: /^\d+$/.test(options.sheet) ? Number(options.sheet) : options.sheet }
+              : {}),
+          };
+          const row = await imports.createFromPath(actor, options.project, {
+            path: file,
+            options: importOptions,
+          });
+          await imports.startImport(actor, options.project, row.id, importOptions, false);
+          const bar = progressBar(process.stderr);
+          const outcome = await imports.executeImport(row.id, {
+            onProgress: options.json ? undefined : bar.update,
+          });
+          if (!options.json) bar.done();
+          return outcome!;
+        });
+        if (options.json) printJson(result);
+        else if (result.status === 'succeeded') {
+          console.log(
+            `imported ${result.rowsImported} rows into dataset ${result.datasetId}${result.rowsRejected ? ` (${result.rowsRejected} malformed lines skipped)` : ''}`,
+          );
+          for (const reject of (result.rejects as { line: number; reason: string }[]).slice(0, 10))
+            console.log(`  line ${reject.line}: ${reject.reason}`);
+        }
+        if (result.status !== 'succeeded') {
+          const error = result.error as { message?: string } | null;
+          throw new CliError(`import ${result.status}: ${error?.message ?? 'unknown error'}`);
+        }
+      },
+    );
+
+  program
+    .command('export')
+    .description('Export a dataset to a file')
+    .argument('<dataset>', 'dataset id')
+    .requiredOption('-o, --output <file>', 'file to write')
+    .option(
+      '--format <format>',
+      `one of ${EXPORT_FORMATS.join(', ')} (default: from the file extension, else csv)`,
+    )
+    .option('--metadata', 'include cell metadata (status, version, model, tokens, …)')
+    .action(
+      async (
+        datasetId: string,
+        options: { output: string; format?: string; metadata?: boolean },
+      ) => {
+        const extension = path.extname(options.output).slice(1).toLowerCase();
+        const format = (options.format ??
+          ((EXPORT_FORMATS as readonly string[]).includes(extension)
+            ? extension
+            : 'csv')) as ExportFormat;
+        if (!(EXPORT_FORMATS as readonly string[]).includes(format))
+          throw new CliError(`--format must be one of ${EXPORT_FORMATS.join(', ')}`, EXIT.usage);
+        await withSheets(async ({ sheets, store }, platform) => {
+          const found = await store.findDatasetById(datasetId);
+          if (!found || found.deleted_at) throw new CliError(`dataset ${datasetId} not found`);
+          const { dataset, columns } = await sheets.requireDataset(
+            systemActor(),
+            found.project_id,
+            datasetId,
+          );
+          const file = await exportToFile(platform.duckdb, {
+            datasetId: dataset.id,
+            columns: columns.map((column) => ({
+              id: column.id,
+              name: column.name,
+              type: column.type,
+            })),
+            format,
+            withMetadata: options.metadata === true,
+            dir: importDir(platform.config.dataDir),
+          });
+          try {
+            await copyFile(file, path.resolve(options.output));
+          } finally {
+            await rm(file, { force: true });
+          }
+        });
+        console.log(`wrote ${options.output}`);
+      },
+    );
+}
