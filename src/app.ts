@@ -8,6 +8,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import { serviceUnavailable } from './platform/app-error.ts';
+import { createInProcessEventBus } from './platform/events.ts';
 import { errorEnvelope, toAppError } from './platform/http/error-envelope.ts';
 import { healthRoutes } from './platform/http/health-routes.ts';
 import { enterRequestContext } from './platform/http/request-context.ts';
@@ -16,6 +17,8 @@ import { RequestLogController } from './platform/http/request-logging.ts';
 import { createMetrics } from './platform/metrics.ts';
 import type { Platform } from './platform/platform.ts';
 import { createCoreServices, installSecurity, registerCoreRoutes } from './services.ts';
+import { sheetRoutes } from './sheets/sheet-routes.ts';
+import { createSheetsModule } from './sheets/sheets-module.ts';
 
 export type App = FastifyInstance & { withTypeProvider(): unknown };
 
@@ -130,6 +133,20 @@ export async function buildApp(platform: Platform) {
   });
 
   await registerCoreRoutes(app, config, services);
+
+  // Live views (SSE) of every feature share one event bus (src/platform/events.ts).
+  const events = createInProcessEventBus();
+  const sheets = createSheetsModule({ platform, access: services.access, events });
+  sheets.registerJobs();
+  app.addHook('onReady', sheets.start);
+  await app.register(sheetRoutes, {
+    sheets: sheets.sheets,
+    imports: sheets.imports,
+    events,
+    duckdb: platform.duckdb,
+    dataDir: config.dataDir,
+    importMaxBytes: config.sheets.importMaxBytes,
+  });
 
   return app;
 }

@@ -3,6 +3,7 @@ import * as m0001 from './0001-instance-settings.ts';
 import * as m0100 from './0100-accounts.ts';
 import * as m0101 from './0101-projects.ts';
 import * as m0102 from './0102-audit-log.ts';
+import * as m0300 from './0300-sheets.ts';
 
 /**
  * Every migration, in order. A migration never changes after it ships: add a new one.
@@ -13,4 +14,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0100-accounts': m0100,
   '0101-projects': m0101,
   '0102-audit-log': m0102,
+  '0300-sheets': m0300,
 };
