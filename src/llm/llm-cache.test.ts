@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { cacheKey, canonicalJson, LruCache } from './llm-cache.ts';
+
+describe('canonicalJson', () => {
+  it.each([
+    [{ b: 1, a: 2 }, '{"a":2,"b":1}'],
+    [{ a: { d: [3, { z: 1, y: 2 }], c: null } }, '{"a":{"c":null,"d":[3,{"y":2,"z":1}]}}'],
+    [{ a: undefined, b: 1 }, '{"b":1}'],
+    [[undefined, 1], '[null,1]'],
+    ['text', '"text"'],
+    [Number.NaN, 'null'],
+  ])('%j → %s', (value, expected) => {
+    expect(canonicalJson(value)).toBe(expected);
+  });
+});
+
+describe('cacheKey', () => {
+  const base = {
+    projectId: 'p1',
+    providerRef: 'prov',
+    model: 'gpt-4o-mini',
+    parameters: { temperature: 0, maxOutputTokens: 10 },
+    messages: [{ role: 'user', content: 'hi' }],
+    outputSchema: undefined,
+  };
+
+  it('is a sha256 hex digest, stable under key order', () => {
+    const key = cacheKey(base);
+    expect(key).toMatch(/^[0-9a-f]{64}$/);
+    expect(cacheKey({ ...base, parameters: { maxOutputTokens: 10, temperature: 0 } })).toBe(key);
+  });
+
+  it.each([
+    ['project', { projectId: 'p2' }],
+    ['provider', { providerRef: 'other' }],
+    ['model', { model: 'gpt-4o' }],
+    ['parameters', { parameters: { temperature: 0.1, maxOutputTokens: 10 } }],
+    ['messages', { messages: [{ role: 'user', content: 'hi ' }] }],
+    ['schema', { outputSchema: { type: 'object' } }],
+  ])('changes with the %s', (_name, change) => {
+    expect(cacheKey({ ...base, ...change })).not.toBe(cacheKey(base));
+  });
+});
+
+describe('LruCache', () => {
+  it('evicts the least recently used entry', () => {
+    const lru = new LruCache<number>(2);
+    lru.set('a', 1);
+    lru.set('b', 2);
+    lru.get('a');
+    lru.set('c', 3);
+    expect(lru.get('b')).toBeUndefined();
+    expect(lru.get('a')).toBe(1);
+    expect(lru.get('c')).toBe(3);
+  });
+
+  it('holds nothing with capacity 0', () => {
+    const lru = new LruCache<number>(0);
+    lru.set('a', 1);
+    expect(lru.get('a')).toBeUndefined();
+  });
+});

@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { costNano, maxCostNano, type PriceSource, usdPerMtokToNano } from './llm-prices.ts';
+import type { TokenUsage } from './llm-provider.ts';
+
+const at = new Date('2026-11-21T00:00:00Z');
+const openai: PriceSource = { catalogProviderId: 'openai', override: undefined, at };
+const anthropic: PriceSource = { catalogProviderId: 'anthropic', override: undefined, at };
+
+const usage = (partial: Partial<TokenUsage>): TokenUsage => ({
+  uncachedInputTokens: undefined,
+  cacheReadTokens: undefined,
+  cacheWriteTokens: undefined,
+  outputTokens: undefined,
+  reasoningTokens: undefined,
+  ...partial,
+});
+
+describe('costNano', () => {
+  it.each([
+    // gpt-4o-mini: input $0.15, cached input $0.075, output $0.60 per Mtok.
+    [
+      'gpt-4o-mini plain',
+      'gpt-4o-mini',
+      openai,
+      usage({ uncachedInputTokens: 1_000, outputTokens: 100 }),
+      1_000 * 150 + 100 * 600,
+    ],
+    [
+      'gpt-4o-mini with cache reads',
+      'gpt-4o-mini',
+      openai,
+      usage({ uncachedInputTokens: 800, cacheReadTokens: 200, outputTokens: 100 }),
+      800 * 150 + 200 * 75 + 100 * 600,
+    ],
+    // claude-sonnet-4: input $3, cache write $3.75, cache read $0.30, output $15 per Mtok.
+    [
+      'claude-sonnet-4 with both cache buckets',
+      'claude-sonnet-4-20250514',
+      anthropic,
+      usage({
+        uncachedInputTokens: 5,
+        cacheReadTokens: 0,
+        cacheWriteTokens: 4_735,
+        outputTokens: 255,
+      }),
+      5 * 3_000 + 4_735 * 3_750 + 255 * 15_000,
+    ],
+  ])('%s', (_name, model, source, tokens, expected) => {
+    expect(costNano(tokens, model, source)).toBe(expected);
+  });
+
+  it('is null for a model the catalog does not know, never 0', () => {
+    expect(
+      costNano(usage({ uncachedInputTokens: 10, outputTokens: 10 }), 'my-llama', openai),
+    ).toBeNull();
+    expect(
+      costNano(usage({ uncachedInputTokens: 10, outputTokens: 10 }), 'gpt-4o-mini', {
+        ...openai,
+        catalogProviderId: undefined,
+      }),
+    ).toBeNull();
+  });
+
+  it('is null when the provider did not report the tokens', () => {
+    expect(costNano(usage({ outputTokens: 10 }), 'gpt-4o-mini', openai)).toBeNull();
+    expect(costNano(usage({ uncachedInputTokens: 10 }), 'gpt-4o-mini', openai)).toBeNull();
+  });
+
+  it('uses an override exactly, in integers, with cache rates defaulting to the input rate', () => {
+    const override = {
+      inputNanoPerMtok: usdPerMtokToNano(0.2),
+      outputNanoPerMtok: usdPerMtokToNano(0.4),
+      cacheReadNanoPerMtok: usdPerMtokToNano(0.05),
+      cacheWriteNanoPerMtok: undefined,
+    };
+    const cost = costNano(
+      usage({ uncachedInputTokens: 3, cacheReadTokens: 7, cacheWriteTokens: 11, outputTokens: 13 }),
+      'anything',
+      { catalogProviderId: undefined, override, at },
+    );
+    expect(cost).toBe(3 * 200 + 7 * 50 + 11 * 200 + 13 * 400);
+  });
+
+  it('rounds sub-nano costs half up', () => {
+    const override = {
+      inputNanoPerMtok: 1_500_000,
+      outputNanoPerMtok: 0,
+      cacheReadNanoPerMtok: undefined,
+      cacheWriteNanoPerMtok: undefined,
+    };
+    // 1 token × 1.5 nano → 2
+    expect(
+      costNano(usage({ uncachedInputTokens: 1, outputTokens: 0 }), 'm', {
+        catalogProviderId: undefined,
+        override,
+        at,
+      }),
+    ).toBe(2);
+  });
+});
+
+describe('maxCostNano', () => {
+  it('charges every input token at the dearest input rate plus the whole output allowance', () => {
+    // claude-sonnet-4: cache write ($3.75) is dearer than input ($3).
+    expect(maxCostNano(1_000, 100, 'claude-sonnet-4-20250514', anthropic)).toBe(
+      1_000 * 3_750 + 100 * 15_000,
+    );
+    expect(maxCostNano(1_000, 100, 'gpt-4o-mini', openai)).toBe(1_000 * 150 + 100 * 600);
+  });
+
+  it('is null when the price is unknown', () => {
+    expect(maxCostNano(1_000, 100, 'my-llama', openai)).toBeNull();
+  });
+});
