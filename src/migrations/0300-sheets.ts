@@ -2,7 +2,7 @@ import { type Kysely, sql } from 'kysely';
 
 // Sheets metadata. Values live in DuckDB (one table per dataset, named from dataset.id);
 // these rows say what the tables mean: names, column types and order, imports.
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     create table dataset (
       id uuid primary key,
@@ -16,8 +16,12 @@ export async function up(db: Kysely<any>): Promise<void> {
       purge_after timestamptz
     )
   `.execute(db);
-  await sql`create index dataset_project_idx on dataset (project_id, created_at) where deleted_at is null`.execute(db);
-  await sql`create index dataset_purge_idx on dataset (purge_after) where deleted_at is not null`.execute(db);
+  await sql`create index dataset_project_idx on dataset (project_id, created_at) where deleted_at is null`.execute(
+    db,
+  );
+  await sql`create index dataset_purge_idx on dataset (purge_after) where deleted_at is not null`.execute(
+    db,
+  );
 
   await sql`
     create table dataset_column (
@@ -35,7 +39,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     )
   `.execute(db);
   // Names are unique per dataset regardless of case, so {{Name}} references are unambiguous.
-  await sql`create unique index dataset_column_name_idx on dataset_column (dataset_id, lower(name))`.execute(db);
+  await sql`create unique index dataset_column_name_idx on dataset_column (dataset_id, lower(name))`.execute(
+    db,
+  );
 
   await sql`
     create table dataset_import (
@@ -63,10 +69,12 @@ export async function up(db: Kysely<any>): Promise<void> {
       finished_at timestamptz
     )
   `.execute(db);
-  await sql`create index dataset_import_project_idx on dataset_import (project_id, created_at)`.execute(db);
+  await sql`create index dataset_import_project_idx on dataset_import (project_id, created_at)`.execute(
+    db,
+  );
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop table dataset_import`.execute(db);
   await sql`drop table dataset_column`.execute(db);
   await sql`drop table dataset`.execute(db);

@@ -124,14 +124,49 @@ export const SETTINGS = {
   ],
   NODE_ENV: [z.string(), 'production', 'development, production or test.'],
   // — sheets (src/sheets, docs/sheets.md) —
-  BRAINCELLS_IMPORT_MAX_BYTES: [integer(1, 1024 ** 4), String(1024 ** 3), 'Largest dataset import (upload, URL or Hub file) in bytes; larger ones get 413.'],
-  BRAINCELLS_IMPORT_MAX_BAD_LINE_SHARE: [z.string().regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a share between 0 and 1').transform(Number), '0.05', 'An import fails, writing nothing, when more than this share of its lines is malformed.'],
-  BRAINCELLS_IMPORT_ALLOW_PRIVATE_URLS: [booleanString, 'false', 'Allow URL imports from private, loopback and link-local addresses (refused by default: SSRF).'],
-  BRAINCELLS_HF_HUB_URL: [z.url({ protocol: /^https?$/ }), 'https://huggingface.co', 'Hugging Face Hub base URL for dataset imports.'],
-  HF_TOKEN: [z.string().min(1).optional(), undefined, 'Hugging Face token, for importing private Hub datasets.'],
-  BRAINCELLS_DATASET_RETENTION_DAYS: [integer(0, 3650), '7', 'Days a deleted dataset can be restored before a job purges it.'],
-  BRAINCELLS_SQL_TIMEOUT_MS: [integer(100, 600_000), '10000', 'Time limit of one read-only SQL query over a dataset.'],
-  BRAINCELLS_SQL_MAX_ROWS: [integer(1, 1_000_000), '10000', 'Rows one read-only SQL query returns at most.'],
+  BRAINCELLS_IMPORT_MAX_BYTES: [
+    integer(1, 1024 ** 4),
+    String(1024 ** 3),
+    'Largest dataset import (upload, URL or Hub file) in bytes; larger ones get 413.',
+  ],
+  BRAINCELLS_IMPORT_MAX_BAD_LINE_SHARE: [
+    z
+      .string()
+      .regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a share between 0 and 1')
+      .transform(Number),
+    '0.05',
+    'An import fails, writing nothing, when more than this share of its lines is malformed.',
+  ],
+  BRAINCELLS_IMPORT_ALLOW_PRIVATE_URLS: [
+    booleanString,
+    'false',
+    'Allow URL imports from private, loopback and link-local addresses (refused by default: SSRF).',
+  ],
+  BRAINCELLS_HF_HUB_URL: [
+    z.url({ protocol: /^https?$/ }),
+    'https://huggingface.co',
+    'Hugging Face Hub base URL for dataset imports.',
+  ],
+  HF_TOKEN: [
+    z.string().min(1).optional(),
+    undefined,
+    'Hugging Face token, for importing private Hub datasets.',
+  ],
+  BRAINCELLS_DATASET_RETENTION_DAYS: [
+    integer(0, 3650),
+    '7',
+    'Days a deleted dataset can be restored before a job purges it.',
+  ],
+  BRAINCELLS_SQL_TIMEOUT_MS: [
+    integer(100, 600_000),
+    '10000',
+    'Time limit of one read-only SQL query over a dataset.',
+  ],
+  BRAINCELLS_SQL_MAX_ROWS: [
+    integer(1, 1_000_000),
+    '10000',
+    'Rows one read-only SQL query returns at most.',
+  ],
   // — accounts, sessions and the security baseline (docs/security.md) —
   BRAINCELLS_SECRET: [
     z.string().min(32, 'must be at least 32 characters').optional(),
