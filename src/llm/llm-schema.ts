@@ -222,3 +222,160 @@ export function parseSince(since: string, now: Date): Date {
   }
   return new Date(`${since}T00:00:00Z`);
 }
+
+// — HTTP answers (every field that leaves the server; see llm-presenter.ts) —
+
+const nullableNano = z.number().int().nullable();
+const fallbackView = z.object({ provider: z.string().optional(), model: z.string() });
+
+export const providerView = z.object({
+  id: z.string(),
+  projectId: z.string().nullable().describe('null: instance-wide'),
+  source: z.enum(['project', 'instance', 'env']),
+  name: z.string(),
+  kind: z.enum(PROVIDER_KINDS),
+  baseUrl: z.string().nullable(),
+  apiKey: z
+    .string()
+    .nullable()
+    .describe('Masked, e.g. sk-…abcd; the key itself never leaves the server'),
+  hasApiKey: z.boolean(),
+  models: z.array(z.string()).describe('Enabled models; empty: any'),
+  fallbacks: z.record(z.string(), z.array(fallbackView)),
+  maxConcurrency: z.number().int(),
+  requestsPerMinute: z.number().int().nullable(),
+  catalogProvider: z.string().nullable().describe('genai-prices provider id used for prices'),
+  enabled: z.boolean(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+export const providerListView = z.object({ items: z.array(providerView) });
+
+export const providerTestView = z.object({
+  ok: z.boolean(),
+  latencyMs: z.number(),
+  models: z.array(z.string()).optional(),
+  modelChecked: z.string().optional(),
+  error: z
+    .object({
+      code: z.string(),
+      reason: z.string(),
+      message: z.string(),
+      httpStatus: z.number().int().optional(),
+    })
+    .optional(),
+});
+
+export const modelListView = z.object({
+  providerListsModels: z.boolean(),
+  listError: z.string().optional(),
+  models: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string().nullable(),
+      offered: z.boolean().describe('listed by the provider'),
+      inCatalog: z.boolean().describe('priced by the catalog'),
+      enabled: z.boolean(),
+    }),
+  ),
+});
+
+export const priceView = z.object({
+  id: z.string(),
+  model: z.string(),
+  inputUsdPerMtok: z.number().nullable(),
+  outputUsdPerMtok: z.number().nullable(),
+  cacheReadUsdPerMtok: z.number().nullable(),
+  cacheWriteUsdPerMtok: z.number().nullable(),
+  validFrom: z.string(),
+  createdAt: z.string(),
+});
+
+export const budgetView = z.object({
+  id: z.string(),
+  scope: z.enum(['project', 'user']),
+  userId: z.string().nullable(),
+  period: z.enum(BUDGET_PERIODS),
+  hardLimitNano: nullableNano,
+  softLimitNano: nullableNano,
+  periodStart: z.string().nullable(),
+  spentNano: z.number().int(),
+  reservedNano: z.number().int(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+
+const spendRowView = z.object({
+  day: z.string().optional(),
+  model: z.string().optional(),
+  feature: z.string().optional(),
+  providerKind: z.string().optional(),
+  calls: z.number().int(),
+  attempts: z.number().int(),
+  errors: z.number().int(),
+  cacheHits: z.number().int(),
+  cacheMisses: z.number().int(),
+  uncachedInputTokens: z.number().int(),
+  cacheReadTokens: z.number().int(),
+  cacheWriteTokens: z.number().int(),
+  outputTokens: z.number().int(),
+  reasoningTokens: z.number().int(),
+  costNano: z.number().int().describe('Sum of known costs, nano-USD'),
+  unpricedAttempts: z.number().int().describe('Attempts of unknown price, not in costNano'),
+  savedNano: z.number().int(),
+});
+
+export const spendView = z.object({
+  since: z.string(),
+  until: z.string().nullable(),
+  groupBy: z.array(z.string()),
+  total: z.object({
+    costNano: z.number().int(),
+    calls: z.number().int(),
+    unpricedAttempts: z.number().int(),
+    savedNano: z.number().int(),
+  }),
+  rows: z.array(spendRowView),
+});
+
+const nullableCount = z.number().int().nullable();
+
+export const callView = z.object({
+  id: z.string(),
+  callId: z.string(),
+  createdAt: z.string(),
+  userId: z.string().nullable(),
+  feature: z.string(),
+  entityIds: z.unknown(),
+  provider: z.string(),
+  providerKind: z.string(),
+  model: z.string(),
+  attempt: z.number().int(),
+  status: z.string(),
+  errorCode: z.string().nullable(),
+  reason: z.string().nullable(),
+  httpStatus: z.number().int().nullable(),
+  requestId: z.string().nullable(),
+  finishReason: z.string().nullable(),
+  cacheStatus: z.string().nullable(),
+  tokens: z.object({
+    uncachedInput: nullableCount,
+    cacheRead: nullableCount,
+    cacheWrite: nullableCount,
+    output: nullableCount,
+    reasoning: nullableCount,
+    estimated: z.boolean(),
+  }),
+  costNano: nullableNano.describe('null: price unknown'),
+  savedNano: nullableNano,
+  latencyMs: z.number().int(),
+  timeToFirstTokenMs: z.number().int().nullable(),
+});
+
+export const cacheStatsView = z.object({
+  entries: z.number().int(),
+  hits: z.number().int(),
+  misses: z.number().int(),
+  savedNano: z.number().int(),
+});

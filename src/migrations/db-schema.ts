@@ -169,6 +169,132 @@ export interface DatasetImportTable {
   finished_at: Timestamp | null;
 }
 
+// — LLM providers, usage, budgets, cache (migrations 0200–0203) —
+// Timestamp columns with a default are plain `Timestamp`: its insert type already admits
+// undefined, and Generated<Timestamp> would select as the ColumnType object, not a Date.
+export interface LlmProviderTable {
+  id: string;
+  project_id: string | null;
+  name: string;
+  kind: 'openai' | 'anthropic' | 'huggingface' | 'openai-compatible';
+  base_url: string | null;
+  /** Sealed by the secret box (src/platform/crypto.ts), never the key itself. */
+  api_key: string | null;
+  api_key_hint: string | null;
+  models: Generated<string[]>;
+  fallbacks: Generated<unknown>;
+  max_concurrency: Generated<number>;
+  requests_per_minute: number | null;
+  catalog_provider: string | null;
+  enabled: Generated<boolean>;
+  created_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface LlmPriceOverrideTable {
+  id: string;
+  project_id: string;
+  model: string;
+  input_nano_per_mtok: number;
+  output_nano_per_mtok: number;
+  cache_read_nano_per_mtok: number | null;
+  cache_write_nano_per_mtok: number | null;
+  valid_from: Timestamp;
+  created_by: string | null;
+  created_at: Timestamp;
+}
+
+export interface LlmCallsTable {
+  id: string;
+  call_id: string;
+  created_at: Timestamp;
+  project_id: string;
+  user_id: string | null;
+  feature: string;
+  entity_ids: Generated<unknown>;
+  provider_ref: string;
+  provider_kind: string;
+  model: string;
+  attempt: number;
+  status: 'ok' | 'error' | 'timeout' | 'aborted' | 'cache-hit';
+  error_code: string | null;
+  failure_kind: string | null;
+  http_status: number | null;
+  request_id: string | null;
+  finish_reason: string | null;
+  cache_status: 'hit' | 'miss' | 'bypass' | 'off' | null;
+  uncached_input_tokens: number | null;
+  cache_read_tokens: number | null;
+  cache_write_tokens: number | null;
+  output_tokens: number | null;
+  reasoning_tokens: number | null;
+  usage_estimated: Generated<boolean>;
+  cost_nano: number | null;
+  saved_nano: number | null;
+  latency_ms: number;
+  ttft_ms: number | null;
+}
+
+export interface LlmUsageDailyTable {
+  day: string;
+  project_id: string;
+  provider_kind: string;
+  model: string;
+  feature: string;
+  calls: Generated<number>;
+  attempts: Generated<number>;
+  errors: Generated<number>;
+  cache_hits: Generated<number>;
+  cache_misses: Generated<number>;
+  uncached_input_tokens: Generated<number>;
+  cache_read_tokens: Generated<number>;
+  cache_write_tokens: Generated<number>;
+  output_tokens: Generated<number>;
+  reasoning_tokens: Generated<number>;
+  cost_nano: Generated<number>;
+  unpriced_attempts: Generated<number>;
+  saved_nano: Generated<number>;
+}
+
+export interface LlmBudgetTable {
+  id: string;
+  project_id: string;
+  user_id: string | null;
+  period: 'day' | 'week' | 'month' | 'total';
+  hard_limit_nano: number | null;
+  soft_limit_nano: number | null;
+  created_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface LlmBudgetPeriodTable {
+  budget_id: string;
+  period_start: Timestamp;
+  spent_nano: Generated<number>;
+  reserved_nano: Generated<number>;
+  soft_warned_at: Timestamp | null;
+}
+
+export interface LlmBudgetReservationTable {
+  id: string;
+  budget_id: string;
+  period_start: Timestamp;
+  amount_nano: number;
+  expires_at: Timestamp;
+}
+
+export interface LlmCacheTable {
+  project_id: string;
+  key: string;
+  provider_ref: string;
+  model: string;
+  response: unknown;
+  cost_nano: number | null;
+  created_at: Timestamp;
+}
+
 export interface DB {
   instance_setting: InstanceSettingTable;
   app_user: AppUserTable;
@@ -183,4 +309,12 @@ export interface DB {
   dataset: DatasetTable;
   dataset_column: DatasetColumnTable;
   dataset_import: DatasetImportTable;
+  llm_provider: LlmProviderTable;
+  llm_price_override: LlmPriceOverrideTable;
+  llm_calls: LlmCallsTable;
+  llm_usage_daily: LlmUsageDailyTable;
+  llm_budget: LlmBudgetTable;
+  llm_budget_period: LlmBudgetPeriodTable;
+  llm_budget_reservation: LlmBudgetReservationTable;
+  llm_cache: LlmCacheTable;
 }

@@ -3,6 +3,10 @@ import * as m0001 from './0001-instance-settings.ts';
 import * as m0100 from './0100-accounts.ts';
 import * as m0101 from './0101-projects.ts';
 import * as m0102 from './0102-audit-log.ts';
+import * as m0200 from './0200-llm-providers.ts';
+import * as m0201 from './0201-llm-usage.ts';
+import * as m0202 from './0202-llm-budgets.ts';
+import * as m0203 from './0203-llm-cache.ts';
 import * as m0300 from './0300-sheets.ts';
 
 /**
@@ -14,5 +18,9 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0100-accounts': m0100,
   '0101-projects': m0101,
   '0102-audit-log': m0102,
+  '0200-llm-providers': m0200,
+  '0201-llm-usage': m0201,
+  '0202-llm-budgets': m0202,
+  '0203-llm-cache': m0203,
   '0300-sheets': m0300,
 };

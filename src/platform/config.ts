@@ -51,7 +51,28 @@ const SECRET_SETTINGS: ReadonlySet<string> = new Set([
   'BRAINCELLS_SECRET_PREVIOUS',
   'REDIS_URL',
   'SMTP_URL',
+  'OPENAI_API_KEY',
+  'ANTHROPIC_API_KEY',
+  'HF_TOKEN',
+  'OPENAI_COMPATIBLE_API_KEY',
 ]);
+
+// LLM timeouts per feature: `sheet-cell=20000/20000/120000,chat=30000/60000/600000`.
+const llmFeatureTimeouts = z
+  .string()
+  .regex(
+    /^\s*[a-z][a-z0-9-]{0,63}=\d+\/\d+\/\d+(\s*,\s*[a-z][a-z0-9-]{0,63}=\d+\/\d+\/\d+)*\s*$/,
+    'must look like sheet-cell=20000/20000/120000,chat=30000/60000/600000',
+  )
+  .transform((value) =>
+    Object.fromEntries(
+      value.split(',').map((entry) => {
+        const [feature, ms] = entry.trim().split('=') as [string, string];
+        const [firstChunkMs, idleMs, totalMs] = ms.split('/').map(Number) as [number, number, number];
+        return [feature, { firstChunkMs, idleMs, totalMs }];
+      }),
+    ) as Record<string, { firstChunkMs: number; idleMs: number; totalMs: number }>,
+  );
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -255,6 +276,28 @@ export const SETTINGS = {
     'Send password-reset mail through this SMTP server (smtp://user:pass@host:587). Unset: an admin makes reset links with `braincells user reset-link`.',
   ],
   SMTP_FROM: [z.string().min(3).max(320), 'Brain Cells <no-reply@localhost>', 'Sender of mail the server sends.'],
+  // — LLM providers, router, budgets, cache (src/llm, docs/llm.md) —
+  OPENAI_API_KEY: [z.string().min(1).optional(), undefined, 'OpenAI API key: adds an instance-wide provider "openai (env)".'],
+  OPENAI_BASE_URL: [z.url({ protocol: /^https?$/ }).optional(), undefined, 'Base URL for the OPENAI_API_KEY provider (default https://api.openai.com/v1).'],
+  ANTHROPIC_API_KEY: [z.string().min(1).optional(), undefined, 'Anthropic API key: adds an instance-wide provider "anthropic (env)".'],
+  ANTHROPIC_BASE_URL: [z.url({ protocol: /^https?$/ }).optional(), undefined, 'Base URL for the ANTHROPIC_API_KEY provider (default https://api.anthropic.com/v1).'],
+  OPENAI_COMPATIBLE_BASE_URL: [z.url({ protocol: /^https?$/ }).optional(), undefined, 'An OpenAI-compatible server (Ollama, vLLM, llama.cpp, a gateway), e.g. http://127.0.0.1:11434/v1: adds an instance-wide provider "openai-compatible (env)". HF_TOKEN likewise adds "huggingface (env)".'],
+  OPENAI_COMPATIBLE_API_KEY: [z.string().min(1).optional(), undefined, 'API key for OPENAI_COMPATIBLE_BASE_URL, if it needs one.'],
+  BRAINCELLS_LLM_MAX_ATTEMPTS: [integer(1, 10), '3', 'Attempts per model for one LLM call (1 = no retry); then the fallback chain.'],
+  BRAINCELLS_LLM_RETRY_BASE_MS: [integer(1, 60_000), '500', 'Ceiling of the first retry delay; doubles per retry (full jitter).'],
+  BRAINCELLS_LLM_RETRY_MAX_MS: [integer(1, 600_000), '20000', 'Ceiling of any computed retry delay.'],
+  BRAINCELLS_LLM_MAX_RETRY_AFTER_MS: [integer(0, 3_600_000), '60000', 'A provider Retry-After longer than this is not waited for: the call fails (or falls back) instead.'],
+  BRAINCELLS_LLM_FIRST_CHUNK_TIMEOUT_MS: [integer(100, 3_600_000), '30000', 'Default time to the first streamed chunk (or to the whole non-streamed answer).'],
+  BRAINCELLS_LLM_IDLE_TIMEOUT_MS: [integer(100, 3_600_000), '30000', 'Default longest pause between two streamed chunks.'],
+  BRAINCELLS_LLM_TOTAL_TIMEOUT_MS: [integer(100, 86_400_000), '300000', 'Default time limit of one LLM call, retries and fallbacks included.'],
+  BRAINCELLS_LLM_FEATURE_TIMEOUTS: [llmFeatureTimeouts.optional(), undefined, 'Per-feature timeouts as feature=firstChunk/idle/total ms, comma-separated, e.g. sheet-cell=20000/20000/120000,chat=30000/60000/600000.'],
+  BRAINCELLS_LLM_MAX_CONCURRENCY: [integer(1, 1000), '16', 'Concurrency cap of the environment providers, and the default for new connections.'],
+  BRAINCELLS_LLM_REQUESTS_PER_MINUTE: [integer(1, 1_000_000).optional(), undefined, 'Requests-per-minute limit of the environment providers (default: none).'],
+  BRAINCELLS_LLM_BREAKER_FAILURES: [integer(1, 1000), '5', 'Consecutive failures (5xx, network, timeouts) of one provider+model that open its circuit.'],
+  BRAINCELLS_LLM_BREAKER_OPEN_MS: [integer(100, 3_600_000), '30000', 'How long an open circuit fails fast before one probe call; doubles per failed probe, up to 10x.'],
+  BRAINCELLS_LLM_DEFAULT_MAX_OUTPUT_TOKENS: [integer(1, 1_000_000), '4096', 'Output token limit sent with calls that do not set one (it bounds the budget reservation).'],
+  BRAINCELLS_LLM_CACHE_MEMORY_ENTRIES: [integer(0, 1_000_000), '2000', 'Responses kept in the in-memory LRU in front of the PostgreSQL cache (0 = none).'],
+  BRAINCELLS_LLM_USAGE_FLUSH_MS: [integer(10, 60_000), '250', 'Usage rows are written in batches at least this often.'],
 } as const;
 
 type Settings = typeof SETTINGS;
@@ -294,6 +337,34 @@ export interface Config {
   rateLimit: { perIp: number; perUser: number; auth: number; redisUrl: string | undefined };
   login: { maxFailures: number; ipMaxFailures: number; lockoutMs: number; delayMs: number };
   smtp: { url: string | undefined; from: string };
+  llm: LlmConfig;
+}
+
+/** Settings of src/llm; see docs/llm.md. */
+export interface LlmConfig {
+  /** Instance-wide providers configured by environment. */
+  env: {
+    openaiApiKey: string | undefined;
+    openaiBaseUrl: string | undefined;
+    anthropicApiKey: string | undefined;
+    anthropicBaseUrl: string | undefined;
+    hfToken: string | undefined;
+    compatibleBaseUrl: string | undefined;
+    compatibleApiKey: string | undefined;
+  };
+  maxAttempts: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  maxRetryAfterMs: number;
+  timeouts: { firstChunkMs: number; idleMs: number; totalMs: number };
+  featureTimeouts: Record<string, { firstChunkMs: number; idleMs: number; totalMs: number }>;
+  maxConcurrency: number;
+  requestsPerMinute: number | undefined;
+  breakerFailures: number;
+  breakerOpenMs: number;
+  defaultMaxOutputTokens: number;
+  cacheMemoryEntries: number;
+  usageFlushMs: number;
 }
 
 export class ConfigError extends Error {
@@ -393,5 +464,33 @@ export function loadConfig(
       delayMs: read('BRAINCELLS_LOGIN_DELAY_MS'),
     },
     smtp: { url: read('SMTP_URL'), from: read('SMTP_FROM') },
+    llm: {
+      env: {
+        openaiApiKey: read('OPENAI_API_KEY'),
+        openaiBaseUrl: read('OPENAI_BASE_URL'),
+        anthropicApiKey: read('ANTHROPIC_API_KEY'),
+        anthropicBaseUrl: read('ANTHROPIC_BASE_URL'),
+        hfToken: read('HF_TOKEN'),
+        compatibleBaseUrl: read('OPENAI_COMPATIBLE_BASE_URL'),
+        compatibleApiKey: read('OPENAI_COMPATIBLE_API_KEY'),
+      },
+      maxAttempts: read('BRAINCELLS_LLM_MAX_ATTEMPTS'),
+      retryBaseMs: read('BRAINCELLS_LLM_RETRY_BASE_MS'),
+      retryMaxMs: read('BRAINCELLS_LLM_RETRY_MAX_MS'),
+      maxRetryAfterMs: read('BRAINCELLS_LLM_MAX_RETRY_AFTER_MS'),
+      timeouts: {
+        firstChunkMs: read('BRAINCELLS_LLM_FIRST_CHUNK_TIMEOUT_MS'),
+        idleMs: read('BRAINCELLS_LLM_IDLE_TIMEOUT_MS'),
+        totalMs: read('BRAINCELLS_LLM_TOTAL_TIMEOUT_MS'),
+      },
+      featureTimeouts: read('BRAINCELLS_LLM_FEATURE_TIMEOUTS') ?? {},
+      maxConcurrency: read('BRAINCELLS_LLM_MAX_CONCURRENCY'),
+      requestsPerMinute: read('BRAINCELLS_LLM_REQUESTS_PER_MINUTE'),
+      breakerFailures: read('BRAINCELLS_LLM_BREAKER_FAILURES'),
+      breakerOpenMs: read('BRAINCELLS_LLM_BREAKER_OPEN_MS'),
+      defaultMaxOutputTokens: read('BRAINCELLS_LLM_DEFAULT_MAX_OUTPUT_TOKENS'),
+      cacheMemoryEntries: read('BRAINCELLS_LLM_CACHE_MEMORY_ENTRIES'),
+      usageFlushMs: read('BRAINCELLS_LLM_USAGE_FLUSH_MS'),
+    },
   };
 }
