@@ -7,6 +7,8 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import { createLlmModule } from './llm/llm-module.ts';
+import { llmRoutes } from './llm/llm-routes.ts';
 import { serviceUnavailable } from './platform/app-error.ts';
 import { createInProcessEventBus } from './platform/events.ts';
 import { errorEnvelope, toAppError } from './platform/http/error-envelope.ts';
@@ -133,6 +135,19 @@ export async function buildApp(platform: Platform) {
   });
 
   await registerCoreRoutes(app, config, services);
+
+  // Every LLM call goes through src/llm (docs/llm.md): features take `app.llm.llm`.
+  const llm = createLlmModule({
+    config: config.llm,
+    database: platform.database,
+    logger,
+    access: services.access,
+    secrets: services.secrets,
+    registry: metrics.registry,
+  });
+  app.decorate('llm', llm);
+  app.addHook('onClose', llm.close);
+  await app.register(llmRoutes, { admin: llm.admin });
 
   // Live views (SSE) of every feature share one event bus (src/platform/events.ts).
   const events = createInProcessEventBus();

@@ -114,3 +114,10 @@ export function createLlmModule(deps: LlmModuleDeps) {
 }
 
 export type LlmModule = ReturnType<typeof createLlmModule>;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The LLM module: `llm` (calls), `admin` (providers, prices, budgets, spend, cache). */
+    readonly llm: LlmModule;
+  }
+}

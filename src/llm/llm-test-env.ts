@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { Registry } from 'prom-client';
+import { registerTestSecret } from '../../test/leak-scan.ts';
 import {
   type Backend,
   createTestStorage,
@@ -91,6 +92,7 @@ export async function createProject(database: Database, name = 'Project'): Promi
 export async function openLlmTestEnv(
   options: { backend?: Backend; config?: Partial<LlmConfig>; clock?: Clock } = {},
 ): Promise<LlmTestEnv> {
+  registerTestSecret('provider-key', FAKE_API_KEY);
   const storage = await createTestStorage(options.backend ?? 'pglite');
   const database = storage.databaseUrl
     ? await openDatabase({ kind: 'postgres', connectionString: storage.databaseUrl, poolSize: 8 })
