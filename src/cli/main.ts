@@ -3,6 +3,7 @@ import { APP_VERSION } from '../app.ts';
 import { ConfigError } from '../platform/config.ts';
 import { CliError, EXIT, errorJson } from './cli-output.ts';
 import { registerDbCommands } from './db-commands.ts';
+import { registerLlmCommands } from './llm-commands.ts';
 import { registerSheetCommands } from './sheet-commands.ts';
 
 /** `braincells` — every command calls services or the platform, never HTTP routes. */
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
 
   registerDbCommands(program);
   registerSheetCommands(program);
+  registerLlmCommands(program);
   return program;
 }
 

@@ -1,0 +1,111 @@
+import path from 'node:path';
+import { Command } from 'commander';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { registerTestSecret } from '../../test/leak-scan.ts';
+import { createTestStorage, type TestStorage } from '../../test/test-platform.ts';
+import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import { openDatabase } from '../platform/db/database.ts';
+import { uuidv7 } from '../platform/ids.ts';
+import { formatUsd, registerLlmCommands } from './llm-commands.ts';
+
+const KEY = 'sk-cli-test-key-aaaaaaaaaaaaaaaaaaaaaaaa';
+registerTestSecret('provider-key', KEY);
+
+let storage: TestStorage;
+let fake: FakeLlm;
+const projectId = uuidv7();
+
+beforeAll(async () => {
+  storage = await createTestStorage('pglite');
+  fake = await startFakeLlm({ apiKey: KEY });
+  const database = await openDatabase({
+    kind: 'pglite',
+    dataDir: path.join(storage.dataDir, 'pg'),
+  });
+  await sql`insert into project (id, name) values (${projectId}, 'CLI')`.execute(database.db);
+  const row = (model: string, feature: string, cost: number | null) => sql`
+    insert into llm_calls (id, call_id, created_at, project_id, feature, provider_ref, provider_kind, model, attempt, status, cost_nano, latency_ms)
+    values (${uuidv7()}, ${uuidv7()}, now(), ${projectId}, ${feature}, 'env:openai', 'openai', ${model}, 1, 'ok', ${cost}, 5)`;
+  for (const statement of [
+    row('gpt-4o-mini', 'chat', 1_500_000),
+    row('gpt-4o-mini', 'summary', 500_000),
+    row('llama', 'chat', null),
+  ]) {
+    await statement.execute(database.db);
+  }
+  // The rollup is written with usage batches; these rows were inserted by hand, so add it too.
+  await sql`
+    insert into llm_usage_daily (day, project_id, provider_kind, model, feature, calls, attempts, cost_nano, unpriced_attempts)
+    select created_at::date, project_id, provider_kind, model, feature, count(*), count(*), coalesce(sum(cost_nano), 0), count(*) filter (where cost_nano is null)
+    from llm_calls where project_id = ${projectId} group by 1, 2, 3, 4, 5`.execute(database.db);
+  await database.close();
+  vi.stubEnv('BRAINCELLS_DATA_DIR', storage.dataDir);
+  vi.stubEnv('OPENAI_API_KEY', KEY);
+  vi.stubEnv('OPENAI_BASE_URL', `${fake.url}/v1`);
+  vi.stubEnv('LOG_LEVEL', 'silent');
+});
+afterAll(async () => {
+  vi.unstubAllEnvs();
+  await fake?.close();
+  await storage?.dispose();
+});
+
+async function run(...args: string[]): Promise<{ out: string; error: unknown }> {
+  const program = new Command('braincells').exitOverride();
+  registerLlmCommands(program);
+  const chunks: string[] = [];
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+    chunks.push(String(chunk));
+    return true;
+  });
+  let error: unknown;
+  try {
+    await program.parseAsync(['node', 'braincells', ...args]);
+  } catch (caught) {
+    error = caught;
+  } finally {
+    spy.mockRestore();
+  }
+  return { out: chunks.join(''), error };
+}
+
+describe('braincells llm / spend', () => {
+  it('tests an environment provider and says what happened', async () => {
+    const ok = await run('llm', 'test', 'env:openai', '--model', 'gpt-4o-mini');
+    expect(ok.error).toBeUndefined();
+    expect(ok.out).toMatch(/^ok: \d+ models listed, gpt-4o-mini answered/);
+    const unknown = await run('llm', 'test', 'env:openai', '--model', 'unknown-model');
+    expect(unknown.out).toContain('failed: The provider does not know the model "unknown-model".');
+    expect((unknown.error as { exitCode?: number }).exitCode).toBe(1);
+    const json = await run('llm', 'test', 'openai (env)', '--model', 'unknown-model', '--json');
+    expect(JSON.parse(json.out)).toMatchObject({ ok: false, error: { reason: 'model-not-found' } });
+    expect(json.error).toBeUndefined();
+    expect(ok.out + unknown.out + json.out).not.toContain(KEY);
+  });
+
+  it('prints spend by model, with unknown prices counted apart', async () => {
+    const { out, error } = await run('spend', '--project', projectId, '--since', '30d');
+    expect(error).toBeUndefined();
+    expect(out).toMatch(/gpt-4o-mini\s+2\s+0\s+0\s+\$0\.002000\s+0/);
+    expect(out).toMatch(/llama\s+1\s+0\s+0\s+\$0\.000000\s+1/);
+    expect(out).toContain('total since');
+    expect(out).toContain('$0.002000 over 3 calls (+1 attempts of unknown price)');
+  });
+
+  it('prints spend as JSON by feature', async () => {
+    const { out } = await run('spend', '--project', projectId, '--by', 'feature', '--json');
+    const body = JSON.parse(out);
+    expect(body.rows).toEqual([
+      expect.objectContaining({ feature: 'chat', costNano: 1_500_000, unpricedAttempts: 1 }),
+      expect.objectContaining({ feature: 'summary', costNano: 500_000 }),
+    ]);
+  });
+
+  it('formats nano-USD for people', () => {
+    expect(formatUsd(123)).toBe('$0.000000');
+    expect(formatUsd(1_234_000)).toBe('$0.001234');
+    expect(formatUsd(250_000_000_000)).toBe('$250.00');
+    expect(formatUsd(null)).toBe('unknown');
+  });
+});

@@ -1,0 +1,207 @@
+import type { Command } from 'commander';
+import { systemActor } from '../auth/system-actor.ts';
+import { createLlmModule, type LlmModule } from '../llm/llm-module.ts';
+import { isAppError } from '../platform/app-error.ts';
+import { loadConfig } from '../platform/config.ts';
+import { lockDataDir } from '../platform/data-dir-lock.ts';
+import { openDatabase } from '../platform/db/database.ts';
+import { createLogger } from '../platform/logger.ts';
+import { pgliteDir } from '../platform/platform.ts';
+import { createCoreServices } from '../services.ts';
+import { CliError, EXIT, printJson, printTable } from './cli-output.ts';
+
+/** Opens the database and the llm module for one command (the system actor passes every check). */
+async function withLlm<T>(work: (module: LlmModule) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const logger = createLogger({
+    level: process.env.LOG_LEVEL ?? 'warn',
+    format: 'json',
+    destination: process.stderr as never,
+  });
+  const lock = config.databaseUrl ? undefined : lockDataDir(config.dataDir);
+  try {
+    const database = config.databaseUrl
+      ? await openDatabase({ kind: 'postgres', connectionString: config.databaseUrl, poolSize: 2 })
+      : await openDatabase({ kind: 'pglite', dataDir: pgliteDir(config) });
+    try {
+      const services = createCoreServices({ config, logger, database });
+      const module = createLlmModule({
+        config: config.llm,
+        database,
+        logger,
+        access: services.access,
+        secrets: services.secrets,
+      });
+      try {
+        return await work(module);
+      } finally {
+        await module.close();
+      }
+    } finally {
+      await database.close();
+    }
+  } finally {
+    lock?.release();
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** nano-USD as dollars for people: `$0.000123`; null (unknown price) as `unknown`. */
+export function formatUsd(nano: number | null): string {
+  if (nano === null) return 'unknown';
+  const usd = nano / 1e9;
+  return `$${usd >= 100 ? usd.toFixed(2) : usd.toFixed(6)}`;
+}
+
+/** A provider named by id, `env:<kind>` or name (in the project, else instance-wide). */
+async function resolveProvider(
+  module: LlmModule,
+  reference: string,
+  projectId: string | undefined,
+) {
+  if (UUID.test(reference) || reference.startsWith('env:')) return reference;
+  const connections = await module.registry.listConnections(projectId);
+  const matches = connections.filter((c) => c.name.toLowerCase() === reference.toLowerCase());
+  if (matches.length === 0) throw new CliError(`no provider named "${reference}"`, EXIT.usage);
+  if (matches.length > 1)
+    throw new CliError(`several providers are named "${reference}"; use its id`, EXIT.usage);
+  return (matches[0] as { id: string }).id;
+}
+
+export function registerLlmCommands(program: Command): void {
+  const llm = program.command('llm').description('LLM providers');
+
+  llm
+    .command('providers')
+    .description(
+      'List provider connections (instance-wide and environment; with --project, its own too)',
+    )
+    .option('--project <id>', 'include this project’s connections')
+    .option('--json', 'print as JSON')
+    .action(async (options: { project?: string; json?: boolean }) => {
+      const providers = await withLlm((module) =>
+        options.project
+          ? module.admin.listProviders(systemActor(), options.project)
+          : module.admin.listInstanceProviders(systemActor()),
+      );
+      if (options.json) printJson({ items: providers });
+      else {
+        printTable(
+          providers.map((p) => ({
+            id: p.id,
+            name: p.name,
+            kind: p.kind,
+            scope: p.source,
+            key: p.apiKey ?? '-',
+            models: p.models.length === 0 ? 'any' : p.models.join(','),
+            enabled: p.enabled,
+          })),
+          ['id', 'name', 'kind', 'scope', 'key', 'models', 'enabled'],
+        );
+      }
+    });
+
+  llm
+    .command('test')
+    .description(
+      'Test a provider connection: key, reachability, model list, and a 1-token request (exit 1 on failure; with --json, see `ok`)',
+    )
+    .argument('<provider>', 'provider id, env:<kind> (e.g. env:openai) or name')
+    .option('--project <id>', 'the project the provider belongs to')
+    .option(
+      '--model <model>',
+      'model to send the 1-token request to (default: its first enabled model)',
+    )
+    .option('--json', 'print the result as JSON')
+    .action(
+      async (provider: string, options: { project?: string; model?: string; json?: boolean }) => {
+        const result = await withLlm(async (module) => {
+          const id = await resolveProvider(module, provider, options.project);
+          return module.admin.testProvider(
+            systemActor(),
+            options.project,
+            id,
+            options.model ? { model: options.model } : {},
+          );
+        });
+        // With --json the answer is the document (`ok` says how it went): one JSON value, exit 0.
+        if (options.json) {
+          printJson(result);
+          return;
+        }
+        if (result.ok) {
+          const listed =
+            result.models === undefined ? 'no model list' : `${result.models.length} models listed`;
+          const checked = result.modelChecked ? `, ${result.modelChecked} answered` : '';
+          process.stdout.write(`ok: ${listed}${checked} (${result.latencyMs} ms)\n`);
+        } else {
+          const error = result.error;
+          process.stdout.write(
+            `failed: ${error?.message ?? 'unknown error'} [${error?.code}${error?.httpStatus ? `, HTTP ${error.httpStatus}` : ''}]\n`,
+          );
+        }
+        if (!result.ok) throw new CliError('the provider test failed', EXIT.failure);
+      },
+    );
+
+  program
+    .command('spend')
+    .description('LLM spend of a project: total, or by day, model, feature or provider')
+    .requiredOption('--project <id>', 'project id')
+    .option('--since <when>', 'a number of days like 30d, or a date like 2026-11-01', '30d')
+    .option('--until <date>', 'last day to include (YYYY-MM-DD)')
+    .option('--by <dimensions>', 'day, model, feature and/or provider, comma-separated', 'model')
+    .option('--json', 'print as JSON')
+    .action(
+      async (options: {
+        project: string;
+        since: string;
+        until?: string;
+        by: string;
+        json?: boolean;
+      }) => {
+        let spend: Awaited<ReturnType<LlmModule['admin']['spend']>>;
+        try {
+          spend = await withLlm((module) =>
+            module.admin.spend(systemActor(), options.project, {
+              since: options.since,
+              ...(options.until ? { until: options.until } : {}),
+              ...(options.by ? { groupBy: options.by } : {}),
+            }),
+          );
+        } catch (error) {
+          if (isAppError(error) && error.code === 'VALIDATION_ERROR')
+            throw new CliError(error.message, EXIT.usage);
+          throw error;
+        }
+        if (options.json) {
+          printJson(spend);
+          return;
+        }
+        const keys = spend.groupBy.map((dimension) =>
+          dimension === 'provider' ? 'providerKind' : dimension,
+        );
+        printTable(
+          spend.rows.map((row) => ({
+            ...Object.fromEntries(
+              keys.map((key) => [key, (row as unknown as Record<string, unknown>)[key]]),
+            ),
+            calls: row.calls,
+            errors: row.errors,
+            'cache hits': row.cacheHits,
+            cost: formatUsd(row.costNano),
+            unpriced: row.unpricedAttempts,
+            saved: formatUsd(row.savedNano),
+          })),
+          [...keys, 'calls', 'errors', 'cache hits', 'cost', 'unpriced', 'saved'],
+        );
+        const total = spend.total;
+        process.stdout.write(
+          `\ntotal since ${spend.since}: ${formatUsd(total.costNano)} over ${total.calls} calls` +
+            `${total.unpricedAttempts > 0 ? ` (+${total.unpricedAttempts} attempts of unknown price)` : ''}` +
+            `, ${formatUsd(total.savedNano)} saved by the cache\n`,
+        );
+      },
+    );
+}
