@@ -78,17 +78,18 @@ describe('HTTP platform', () => {
     ).toBe(true);
   });
 
-  it('answers an unknown route with the envelope', async () => {
+  it('answers an unknown API route with the envelope', async () => {
+    // Outside /api, unknown GET paths are the web app's client-side routes (web-assets.ts).
     const response = await t.app.inject({
       method: 'GET',
-      url: '/nope?x=1',
+      url: '/api/nope?x=1',
       headers: { 'x-request-id': 'r-404' },
     });
     expect(response.statusCode).toBe(404);
     expect(response.json()).toEqual({
       error: {
         code: 'NOT_FOUND',
-        message: 'No route GET /nope',
+        message: 'No route GET /api/nope',
         retryable: false,
         requestId: 'r-404',
       },
@@ -180,8 +181,8 @@ describe('HTTP platform', () => {
     expect(response.body).toContain('braincells_process_resident_memory_bytes');
     expect(response.body).toContain('# TYPE braincells_job_queue_depth gauge');
     // Unmatched URLs share one label value, so scanning cannot blow up cardinality.
-    await t.app.inject({ method: 'GET', url: '/random-1' });
-    await t.app.inject({ method: 'GET', url: '/random-2' });
+    await t.app.inject({ method: 'GET', url: '/api/random-1' });
+    await t.app.inject({ method: 'GET', url: '/api/random-2' });
     const again = await t.app.inject({ method: 'GET', url: '/metrics' });
     expect(again.body).not.toContain('random-1');
     expect(again.body).toContain('route="unmatched"');

@@ -16,6 +16,7 @@ import { healthRoutes } from './platform/http/health-routes.ts';
 import { enterRequestContext } from './platform/http/request-context.ts';
 import { REQUEST_ID_HEADER, requestIdFor } from './platform/http/request-id.ts';
 import { RequestLogController } from './platform/http/request-logging.ts';
+import { webAssets } from './platform/http/web-assets.ts';
 import { createMetrics } from './platform/metrics.ts';
 import type { Platform } from './platform/platform.ts';
 import { createCoreServices, installSecurity, registerCoreRoutes } from './services.ts';
@@ -162,6 +163,9 @@ export async function buildApp(platform: Platform) {
     dataDir: config.dataDir,
     importMaxBytes: config.sheets.importMaxBytes,
   });
+
+  // The web app at / (and its client-side routes); registered last, after every /api route.
+  await webAssets(app);
 
   return app;
 }

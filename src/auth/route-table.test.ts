@@ -48,6 +48,12 @@ const PUBLIC_ROUTES = [
   'POST /api/auth/login/mfa',
   'POST /api/auth/password-reset/request',
   'POST /api/auth/password-reset/confirm',
+  // The web app's files and its client-side routes (index.html): code, not data; every /api
+  // path under the catch-all still answers the JSON 404 (src/platform/http/web-assets.ts).
+  'GET /',
+  'HEAD /',
+  'GET /*',
+  'HEAD /*',
 ].sort();
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);

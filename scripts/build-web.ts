@@ -1,0 +1,53 @@
+/**
+ * Builds the web app (web/ → dist/web) when dist/web is missing or older than its sources.
+ * `npm start` runs it first (prestart); the browser tests' global setup too.
+ *   node scripts/build-web.ts          build only when stale
+ *   node scripts/build-web.ts --force  always build
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const WEB = path.join(ROOT, 'web');
+const BUILT = path.join(ROOT, 'dist', 'web', 'index.html');
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue;
+    const full = path.join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(full) : statSync(full).mtimeMs);
+  }
+  return newest;
+}
+
+/** True when dist/web is missing or any file under web/ (or the lockfile) is newer. */
+export function webBuildStale(): boolean {
+  if (!existsSync(BUILT)) return true;
+  const built = statSync(BUILT).mtimeMs;
+  const lock = path.join(ROOT, 'package-lock.json');
+  return newestMtime(WEB) > built || (existsSync(lock) && statSync(lock).mtimeMs > built);
+}
+
+export async function buildWeb(options: { quiet?: boolean } = {}): Promise<void> {
+  const { build } = await import('vite');
+  await build({
+    configFile: path.join(WEB, 'vite.config.ts'),
+    logLevel: options.quiet ? 'warn' : 'info',
+  });
+}
+
+export async function buildWebIfStale(options: { quiet?: boolean } = {}): Promise<boolean> {
+  if (!webBuildStale()) return false;
+  if (!options.quiet)
+    console.error('web: building the web app (dist/web is missing or older than web/)');
+  await buildWeb(options);
+  return true;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const force = process.argv.includes('--force');
+  if (force) await buildWeb();
+  else await buildWebIfStale();
+}

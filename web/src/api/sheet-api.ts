@@ -1,0 +1,262 @@
+import { api, buildUrl } from './api-client.ts';
+
+export type ColumnType = 'text' | 'integer' | 'number' | 'boolean' | 'date' | 'timestamp' | 'json';
+export type ColumnKind = 'static' | 'formula' | 'ai';
+export type CellStatus = 'pending' | 'generating' | 'done' | 'error' | 'stale';
+export const COLUMN_TYPES: ColumnType[] = [
+  'text',
+  'integer',
+  'number',
+  'boolean',
+  'date',
+  'timestamp',
+  'json',
+];
+export const EXPORT_FORMATS = ['csv', 'tsv', 'jsonl', 'parquet', 'xlsx'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+export type CellValue = string | number | boolean | null | Record<string, unknown> | unknown[];
+
+export interface Column {
+  id: string;
+  name: string;
+  type: ColumnType;
+  kind: ColumnKind;
+  formula: string | null;
+  position: number;
+  hidden: boolean;
+}
+
+export interface Dataset {
+  id: string;
+  projectId: string;
+  name: string;
+  status: string;
+  rowCount: number | null;
+  columns: Column[];
+  createdAt: string | null;
+  updatedAt: string | null;
+  deletedAt: string | null;
+  purgeAfter: string | null;
+}
+
+export interface Cell {
+  value: CellValue;
+  status: CellStatus;
+  version: number;
+  validated: boolean;
+  error: string | null;
+  raw: string | null;
+  model: string | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  costNanoUsd: number | null;
+  latencyMs: number | null;
+  attempts: number | null;
+  sources: unknown;
+  updatedAt: string | null;
+}
+
+export interface Row {
+  rowId: string;
+  ordinal: number;
+  cells: Record<string, Cell>;
+}
+
+export interface RowWindow {
+  total: number;
+  offset: number;
+  rows: Row[];
+  lastEventId: number;
+}
+
+export type Filter =
+  | { columnId: string; op: 'equals'; value: CellValue }
+  | { columnId: string; op: 'contains'; value: string }
+  | { columnId: string; op: 'empty' }
+  | { columnId: string; op: 'not-empty' }
+  | { columnId: string; op: 'range'; min?: number | string; max?: number | string }
+  | { columnId: string; op: 'status'; values: CellStatus[] };
+
+export interface Sort {
+  columnId: string;
+  direction: 'asc' | 'desc';
+}
+
+export interface WindowQuery {
+  offset: number;
+  limit: number;
+  sort?: Sort[];
+  filters?: Filter[];
+  search?: string;
+  columns?: string[];
+}
+
+export interface SqlResult {
+  columns: { name: string; type: string }[];
+  rows: Record<string, unknown>[];
+  truncated: boolean;
+}
+
+export interface ImportPreview {
+  format: string;
+  encoding: string | null;
+  dialect: unknown;
+  sheets: string[] | null;
+  columns: { source: string; sqlType: string; inferredType: ColumnType }[];
+  sample: Record<string, unknown>[];
+  rejectedBeforeRead: number;
+}
+
+export interface ImportInfo {
+  id: string;
+  projectId: string;
+  datasetId: string | null;
+  source: string;
+  displayName: string;
+  format: string | null;
+  status: 'uploaded' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | string;
+  preview: ImportPreview | null;
+  sizeBytes: number | null;
+  rowsImported: number | null;
+  bytesRead: number | null;
+  rowsRejected: number | null;
+  rejects: unknown;
+  error: unknown;
+  createdAt: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface ImportProgress {
+  importId: string;
+  phase: 'download' | 'prepare' | 'read' | 'finish';
+  percentage: number;
+  bytes: number;
+  rows: number | null;
+  rowsPerSecond: number | null;
+  elapsedMs: number;
+}
+
+export interface ImportOptions {
+  name?: string;
+  format?: string;
+  columns?: { source: string; name?: string; type?: ColumnType; include?: boolean }[];
+}
+
+const enc = encodeURIComponent;
+export const datasetsPath = (projectId: string) => `/api/projects/${enc(projectId)}/datasets`;
+export const datasetPath = (projectId: string, datasetId: string) =>
+  `${datasetsPath(projectId)}/${enc(datasetId)}`;
+const importsPath = (projectId: string) => `/api/projects/${enc(projectId)}/imports`;
+
+export const sheetApi = {
+  list: (projectId: string, deleted = false) =>
+    api<{ items: Dataset[] }>(datasetsPath(projectId), {
+      query: deleted ? { deleted: 'true' } : {},
+    }),
+  create: (
+    projectId: string,
+    input: { name: string; rows?: number; columns?: { name: string; type: ColumnType }[] },
+  ) => api<Dataset>(datasetsPath(projectId), { method: 'POST', body: input }),
+  get: (projectId: string, datasetId: string) => api<Dataset>(datasetPath(projectId, datasetId)),
+  rename: (projectId: string, datasetId: string, name: string) =>
+    api<Dataset>(datasetPath(projectId, datasetId), { method: 'PATCH', body: { name } }),
+  remove: (projectId: string, datasetId: string) =>
+    api<void>(datasetPath(projectId, datasetId), { method: 'DELETE' }),
+  restore: (projectId: string, datasetId: string) =>
+    api<Dataset>(`${datasetPath(projectId, datasetId)}/restore`, { method: 'POST' }),
+  duplicate: (projectId: string, datasetId: string, name?: string) =>
+    api<Dataset>(`${datasetPath(projectId, datasetId)}/duplicate`, {
+      method: 'POST',
+      body: name ? { name } : {},
+    }),
+
+  addColumn: (
+    projectId: string,
+    datasetId: string,
+    input: { name: string; type: ColumnType; formula?: string; position?: number },
+  ) => api<Column>(`${datasetPath(projectId, datasetId)}/columns`, { method: 'POST', body: input }),
+  updateColumn: (
+    projectId: string,
+    datasetId: string,
+    columnId: string,
+    input: { name?: string; type?: ColumnType; hidden?: boolean; formula?: string },
+  ) =>
+    api<Column>(`${datasetPath(projectId, datasetId)}/columns/${enc(columnId)}`, {
+      method: 'PATCH',
+      body: input,
+    }),
+  deleteColumn: (projectId: string, datasetId: string, columnId: string) =>
+    api<void>(`${datasetPath(projectId, datasetId)}/columns/${enc(columnId)}`, {
+      method: 'DELETE',
+    }),
+  reorderColumns: (projectId: string, datasetId: string, columnIds: string[]) =>
+    api<{ items: Column[] }>(`${datasetPath(projectId, datasetId)}/columns/order`, {
+      method: 'PUT',
+      body: { columnIds },
+    }),
+
+  window: (projectId: string, datasetId: string, query: WindowQuery, signal?: AbortSignal) =>
+    api<RowWindow>(`${datasetPath(projectId, datasetId)}/rows/query`, {
+      method: 'POST',
+      body: query,
+      ...(signal ? { signal } : {}),
+    }),
+  appendRows: (projectId: string, datasetId: string, rows: Record<string, CellValue>[]) =>
+    api<{ rowIds: string[] }>(`${datasetPath(projectId, datasetId)}/rows`, {
+      method: 'POST',
+      body: { rows },
+    }),
+  deleteRows: (projectId: string, datasetId: string, rowIds: string[]) =>
+    api<{ deleted: number }>(`${datasetPath(projectId, datasetId)}/rows/delete`, {
+      method: 'POST',
+      body: { rowIds },
+    }),
+  editCell: (
+    projectId: string,
+    datasetId: string,
+    input: {
+      rowId: string;
+      columnId: string;
+      expectedVersion: number;
+      value?: CellValue;
+      validated?: boolean;
+    },
+  ) =>
+    api<Cell & { rowId: string; columnId: string }>(`${datasetPath(projectId, datasetId)}/cells`, {
+      method: 'PATCH',
+      body: input,
+    }),
+  sql: (projectId: string, datasetId: string, sql: string) =>
+    api<SqlResult>(`${datasetPath(projectId, datasetId)}/sql`, { method: 'POST', body: { sql } }),
+  exportUrl: (projectId: string, datasetId: string, format: ExportFormat, metadata = false) =>
+    buildUrl(`${datasetPath(projectId, datasetId)}/export`, {
+      format,
+      metadata: metadata ? 'true' : 'false',
+    }),
+  eventsUrl: (projectId: string, datasetId: string, lastEventId?: number) =>
+    buildUrl(`${datasetPath(projectId, datasetId)}/events`, { lastEventId }),
+
+  uploadUrl: (projectId: string, name?: string) => buildUrl(importsPath(projectId), { name }),
+  importFromUrl: (projectId: string, url: string, options?: ImportOptions) =>
+    api<ImportInfo>(`${importsPath(projectId)}/url`, {
+      method: 'POST',
+      body: { url, ...(options ? { options } : {}) },
+    }),
+  importFromHub: (
+    projectId: string,
+    input: { repo: string; file: string; revision?: string; options?: ImportOptions },
+  ) => api<ImportInfo>(`${importsPath(projectId)}/hub`, { method: 'POST', body: input }),
+  getImport: (projectId: string, importId: string) =>
+    api<ImportInfo>(`${importsPath(projectId)}/${enc(importId)}`),
+  startImport: (projectId: string, importId: string, options: ImportOptions) =>
+    api<ImportInfo>(`${importsPath(projectId)}/${enc(importId)}/start`, {
+      method: 'POST',
+      body: options,
+    }),
+  cancelImport: (projectId: string, importId: string) =>
+    api<ImportInfo>(`${importsPath(projectId)}/${enc(importId)}/cancel`, { method: 'POST' }),
+  importEventsUrl: (projectId: string, importId: string) =>
+    `${importsPath(projectId)}/${enc(importId)}/events`,
+};

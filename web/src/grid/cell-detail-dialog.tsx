@@ -1,0 +1,132 @@
+import { useState } from 'react';
+import type { Cell, Row } from '../api/sheet-api.ts';
+import { Dialog } from '../ui/dialog.tsx';
+import { formatDateTime, formatInteger, formatNanoUsd } from '../ui/format.ts';
+import { Markdown } from '../ui/safe-html.tsx';
+import { isImageUrl } from './cell-view.tsx';
+import type { GridColumn } from './grid-types.ts';
+
+interface Source {
+  url?: unknown;
+  title?: unknown;
+  snippet?: unknown;
+}
+
+const safeHref = (url: unknown) =>
+  typeof url === 'string' && /^https?:\/\//i.test(url) ? url : undefined;
+
+/** The whole value of a cell (long text, pretty JSON, markdown, image) and its state. */
+export function CellDetailDialog({
+  target,
+  onClose,
+}: {
+  target: { row: Row; column: GridColumn } | undefined;
+  onClose(): void;
+}) {
+  const [asMarkdown, setAsMarkdown] = useState(false);
+  const cell: Cell | undefined = target ? target.row.cells[target.column.id] : undefined;
+  const value = cell?.value;
+  const text =
+    value === null || value === undefined
+      ? ''
+      : typeof value === 'object'
+        ? JSON.stringify(value, null, 2)
+        : String(value);
+  const sources = Array.isArray(cell?.sources) ? (cell.sources as Source[]) : [];
+  return (
+    <Dialog
+      open={target !== undefined}
+      title={target ? `${target.column.name} — row ${target.row.ordinal}` : ''}
+      onClose={onClose}
+      wide
+    >
+      {target && cell && (
+        <div className="stack">
+          {target.column.type === 'text' && (
+            <label className="checkbox">
+              <input
+                type="checkbox"
+                checked={asMarkdown}
+                onChange={(event) => setAsMarkdown(event.target.checked)}
+              />
+              Show as markdown
+            </label>
+          )}
+          {isImageUrl(text) && (
+            <img className="detail-image" src={text.trim()} alt="" referrerPolicy="no-referrer" />
+          )}
+          {asMarkdown ? (
+            <Markdown text={text} className="cell-detail" />
+          ) : (
+            <pre className="cell-text cell-detail">{text}</pre>
+          )}
+          <dl className="cell-meta">
+            <dt>Status</dt>
+            <dd>
+              {cell.status}
+              {cell.validated ? ' · validated' : ''}
+            </dd>
+            {cell.error && (
+              <>
+                <dt>Error</dt>
+                <dd className="cell-error-text">{cell.error}</dd>
+              </>
+            )}
+            {cell.raw && (
+              <>
+                <dt>Raw text</dt>
+                <dd>
+                  <pre className="cell-text">{cell.raw}</pre>
+                </dd>
+              </>
+            )}
+            {cell.model && (
+              <>
+                <dt>Model</dt>
+                <dd>{cell.model}</dd>
+                <dt>Tokens</dt>
+                <dd>
+                  {formatInteger(cell.inputTokens)} in · {formatInteger(cell.outputTokens)} out
+                </dd>
+                <dt>Cost</dt>
+                <dd>{formatNanoUsd(cell.costNanoUsd)}</dd>
+                <dt>Latency</dt>
+                <dd>{cell.latencyMs === null ? '—' : `${cell.latencyMs} ms`}</dd>
+              </>
+            )}
+            <dt>Version</dt>
+            <dd>{cell.version}</dd>
+            <dt>Updated</dt>
+            <dd>{formatDateTime(cell.updatedAt)}</dd>
+          </dl>
+          {sources.length > 0 && (
+            <section>
+              <h3>Sources</h3>
+              <ul>
+                {sources.map((source, index) => (
+                  // biome-ignore lint/suspicious/noArrayIndexKey: sources have no id and never reorder
+                  <li key={index}>
+                    {safeHref(source.url) ? (
+                      <a
+                        href={safeHref(source.url)}
+                        target="_blank"
+                        rel="noopener noreferrer nofollow"
+                      >
+                        {String(source.title ?? source.url)}
+                      </a>
+                    ) : (
+                      String(source.title ?? '')
+                    )}
+                    {typeof source.snippet === 'string' && (
+                      <p className="muted">{source.snippet}</p>
+                    )}
+                  </li>
+                ))}
+              </ul>
+            </section>
+          )}
+        </div>
+      )}
+    </Dialog>
+  );
+}

@@ -1,0 +1,96 @@
+import { memo } from 'react';
+import type { Cell, Column } from '../api/sheet-api.ts';
+import { Markdown } from '../ui/safe-html.tsx';
+import { valueToText } from './clipboard-text.ts';
+
+const IMAGE_URL =
+  /^(https?:\/\/[^\s"'<>]+\.(?:png|jpe?g|gif|webp|avif|svg)(?:[?#][^\s"'<>]*)?|data:image\/(?:png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+)$/i;
+/** Cells show at most this much text; the rest is one "expand" away. */
+const DISPLAY_LIMIT = 400;
+
+export const isImageUrl = (value: unknown): value is string =>
+  typeof value === 'string' && value.length < 100_000 && IMAGE_URL.test(value.trim());
+export const isLongText = (value: unknown) =>
+  typeof value === 'string' && (value.length > 80 || value.includes('\n'));
+
+const numberFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 10 });
+
+interface CellContentProps {
+  cell: Cell | undefined;
+  column: Column;
+  markdown: boolean;
+  images: boolean;
+}
+
+/**
+ * What a cell shows. Every value is a React text node; markdown goes through the sanitizer
+ * (ui/markdown.ts); image URLs become <img> only for http(s) and base64 raster data.
+ */
+export const CellContent = memo(function CellContent({
+  cell,
+  column,
+  markdown,
+  images,
+}: CellContentProps) {
+  if (!cell) return null;
+  if (cell.status === 'error') {
+    return (
+      <span className="cell-error-text" title={cell.error ?? ''}>
+        <span aria-hidden="true">⚠ </span>
+        {(cell.error ?? 'Error').slice(0, DISPLAY_LIMIT)}
+      </span>
+    );
+  }
+  if (cell.status === 'generating' && (cell.value === null || cell.value === '')) {
+    return (
+      <span className="cell-generating">
+        <span className="visually-hidden">Generating</span>
+      </span>
+    );
+  }
+  if (cell.status === 'pending' && cell.value === null) {
+    return (
+      <span className="cell-pending">
+        <span aria-hidden="true">…</span>
+        <span className="visually-hidden">Pending</span>
+      </span>
+    );
+  }
+  const value = cell.value;
+  if (value === null || value === undefined) return null;
+  switch (column.type) {
+    case 'boolean':
+      return (
+        <span className={value ? 'bool-true' : 'bool-false'}>
+          <span aria-hidden="true">{value ? '✓' : '✗'}</span>
+          <span className="visually-hidden">{value ? 'true' : 'false'}</span>
+        </span>
+      );
+    case 'integer':
+    case 'number':
+      return (
+        <span className="num">
+          {typeof value === 'number' ? numberFormat.format(value) : valueToText(value)}
+        </span>
+      );
+    case 'json':
+      return <code className="json-inline">{valueToText(value).slice(0, DISPLAY_LIMIT)}</code>;
+    default: {
+      const text = valueToText(value);
+      if (images && isImageUrl(text)) {
+        return (
+          <img
+            className="thumb"
+            src={text.trim()}
+            alt=""
+            referrerPolicy="no-referrer"
+            loading="lazy"
+            decoding="async"
+          />
+        );
+      }
+      if (markdown) return <Markdown text={text.slice(0, 4_000)} className="cell-markdown" />;
+      return <>{text.length > DISPLAY_LIMIT ? `${text.slice(0, DISPLAY_LIMIT)}…` : text}</>;
+    }
+  }
+});

@@ -1,0 +1,55 @@
+import { useQuery } from '@tanstack/react-query';
+import { Link, useParams } from '@tanstack/react-router';
+import { sheetApi } from '../api/sheet-api.ts';
+import { useMe } from '../auth/session.ts';
+import { projectsQuery } from '../projects/project-queries.ts';
+import { FormError } from '../ui/form-error.tsx';
+import { DatasetView } from './dataset-view.tsx';
+
+export const datasetQueryKey = (projectId: string, datasetId: string) => [
+  'dataset',
+  projectId,
+  datasetId,
+];
+
+/** /projects/:projectId/datasets/:datasetId — the grid of one dataset. */
+export function DatasetPage() {
+  const { projectId, datasetId } = useParams({ strict: false }) as {
+    projectId: string;
+    datasetId: string;
+  };
+  const me = useMe();
+  const projects = useQuery(projectsQuery);
+  const dataset = useQuery({
+    queryKey: datasetQueryKey(projectId, datasetId),
+    queryFn: () => sheetApi.get(projectId, datasetId),
+    // Still importing: look again until it is ready.
+    refetchInterval: (query) =>
+      query.state.data && query.state.data.status !== 'ready' ? 1_000 : false,
+  });
+  const role = projects.data?.items.find((project) => project.id === projectId)?.role;
+  const readOnly = role === 'viewer' || (role === null && !me.user.isAdmin);
+
+  if (dataset.error) {
+    return (
+      <section className="page">
+        <FormError error={dataset.error} />
+        <Link to="/projects/$projectId/datasets" params={{ projectId }}>
+          Back to datasets
+        </Link>
+      </section>
+    );
+  }
+  if (!dataset.data) return <p className="page muted">Loading dataset…</p>;
+  if (dataset.data.status !== 'ready') {
+    return (
+      <section className="page" aria-busy="true">
+        <h1>{dataset.data.name}</h1>
+        <p className="muted">This dataset is {dataset.data.status}…</p>
+      </section>
+    );
+  }
+  return (
+    <DatasetView key={datasetId} projectId={projectId} dataset={dataset.data} readOnly={readOnly} />
+  );
+}

@@ -1,0 +1,498 @@
+import { useQueryClient } from '@tanstack/react-query';
+import { useNavigate } from '@tanstack/react-router';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { describeError } from '../api/api-error.ts';
+import {
+  type CellValue,
+  type Column,
+  type Dataset,
+  type Filter,
+  type Row,
+  type Sort,
+  sheetApi,
+} from '../api/sheet-api.ts';
+import { ErrorBoundary } from '../ui/error-boundary.tsx';
+import { useAnnouncer } from '../ui/live-region.tsx';
+import { useNotices } from '../ui/notices.tsx';
+import { CellDetailDialog } from './cell-detail-dialog.tsx';
+import { runLimited, saveCell } from './cell-edits.ts';
+import { ParseError, textToValue } from './clipboard-text.ts';
+import { ColumnDialog } from './column-dialog.tsx';
+import { type Conflict, ConflictDialog } from './conflict-dialog.tsx';
+import { DatasetToolbar } from './dataset-toolbar.tsx';
+import { FilterDialog } from './filter-dialog.tsx';
+import { FormulaDialog } from './formula-dialog.tsx';
+import { Grid, type GridHandle } from './grid.tsx';
+import type { ColumnAction, HeaderActions } from './grid-header.tsx';
+import {
+  type CellPosition,
+  type GridColumn,
+  type Selection,
+  selectionBounds,
+} from './grid-types.ts';
+import { RowCache, type ViewQuery } from './row-cache.ts';
+import { SqlPanel } from './sql-panel.tsx';
+import { useDatasetEvents } from './use-dataset-events.ts';
+import { DEFAULT_WIDTH, useViewPrefs } from './view-prefs.ts';
+
+/** Pasting or clearing more cells than this at once is refused (one request per cell). */
+const MAX_BULK_EDIT = 1_000;
+
+interface DatasetViewProps {
+  projectId: string;
+  dataset: Dataset;
+  readOnly: boolean;
+}
+
+type PendingConflict = Conflict & { row: Row; column: GridColumn };
+
+export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) {
+  const queryClient = useQueryClient();
+  const navigate = useNavigate();
+  const notices = useNotices();
+  const { announce } = useAnnouncer();
+  const grid = useRef<GridHandle>(null);
+  const datasetKey = useMemo(() => ['dataset', projectId, dataset.id], [projectId, dataset.id]);
+  const [prefs, setPrefs] = useViewPrefs(dataset.id);
+  const [view, setView] = useState<ViewQuery>({ sort: [], filters: [], search: '' });
+  const [selection, setSelection] = useState<Selection>({
+    anchor: { row: 0, col: 0 },
+    focus: { row: 0, col: 0 },
+  });
+  const [sqlOpen, setSqlOpen] = useState(false);
+  const [filterColumn, setFilterColumn] = useState<Column>();
+  const [columnDialog, setColumnDialog] = useState<{ editing?: Column } | undefined>();
+  const [formulaDialog, setFormulaDialog] = useState<{ editing?: Column } | undefined>();
+  const [detail, setDetail] = useState<{ row: Row; column: GridColumn }>();
+  const [conflict, setConflict] = useState<PendingConflict>();
+
+  const cache = useMemo(
+    () =>
+      new RowCache({
+        fetchWindow: (offset, limit, signal) =>
+          sheetApi.window(
+            projectId,
+            dataset.id,
+            {
+              offset,
+              limit,
+              sort: view.sort,
+              filters: view.filters,
+              ...(view.search ? { search: view.search } : {}),
+            },
+            signal,
+          ),
+        onError: notices.error,
+        schedule: (callback) => requestAnimationFrame(callback),
+      }),
+    [projectId, dataset.id, view, notices.error],
+  );
+  const filtered = view.filters.length > 0 || view.search !== '';
+  const stream = useDatasetEvents(projectId, dataset.id, cache);
+
+  const allColumns = useMemo(
+    () => [...dataset.columns].sort((a, b) => a.position - b.position),
+    [dataset.columns],
+  );
+  const columns: GridColumn[] = useMemo(
+    () =>
+      allColumns
+        .filter((column) => !column.hidden)
+        .map((column) => ({
+          ...column,
+          width: prefs.widths[column.id] ?? DEFAULT_WIDTH,
+          markdown: prefs.markdown[column.id] ?? false,
+          images: prefs.images[column.id] ?? true,
+        })),
+    [allColumns, prefs],
+  );
+
+  const refreshDataset = useCallback(
+    () => queryClient.invalidateQueries({ queryKey: datasetKey }),
+    [queryClient, datasetKey],
+  );
+  const setColumns = useCallback(
+    (next: Column[]) =>
+      queryClient.setQueryData<Dataset>(datasetKey, (previous) =>
+        previous ? { ...previous, columns: next } : previous,
+      ),
+    [queryClient, datasetKey],
+  );
+
+  const reorder = useCallback(
+    async (columnId: string, targetId: string, after: boolean) => {
+      const ids = allColumns.map((column) => column.id).filter((id) => id !== columnId);
+      const at = ids.indexOf(targetId);
+      ids.splice(after ? at + 1 : at, 0, columnId);
+      try {
+        const { items } = await sheetApi.reorderColumns(projectId, dataset.id, ids);
+        setColumns(items);
+      } catch (error) {
+        notices.error(error);
+      }
+    },
+    [allColumns, projectId, dataset.id, setColumns, notices],
+  );
+
+  const headerActions: HeaderActions = useMemo(() => {
+    const setSort = (sort: Sort[]) => setView((previous) => ({ ...previous, sort }));
+    return {
+      onSort(columnId, additive) {
+        const existing = view.sort.find((item) => item.columnId === columnId);
+        const cycled: Sort | undefined = !existing
+          ? { columnId, direction: 'asc' }
+          : existing.direction === 'asc'
+            ? { columnId, direction: 'desc' }
+            : undefined;
+        const others = additive ? view.sort.filter((item) => item.columnId !== columnId) : [];
+        setSort(cycled ? [...others, cycled].slice(-5) : others);
+      },
+      onResize(columnId, width) {
+        setPrefs((previous) => ({
+          ...previous,
+          widths: { ...previous.widths, [columnId]: width },
+        }));
+      },
+      onReorder(columnId, toIndex) {
+        const target = columns[toIndex];
+        const from = columns.findIndex((column) => column.id === columnId);
+        if (target) void reorder(columnId, target.id, from < toIndex);
+      },
+      onAction(action: ColumnAction, column: GridColumn) {
+        const index = columns.findIndex((candidate) => candidate.id === column.id);
+        switch (action) {
+          case 'sort-asc':
+          case 'sort-desc':
+            setSort([{ columnId: column.id, direction: action === 'sort-asc' ? 'asc' : 'desc' }]);
+            break;
+          case 'sort-clear':
+            setSort(view.sort.filter((item) => item.columnId !== column.id));
+            break;
+          case 'filter':
+            setFilterColumn(column);
+            break;
+          case 'toggle-markdown':
+            setPrefs((previous) => ({
+              ...previous,
+              markdown: { ...previous.markdown, [column.id]: !column.markdown },
+            }));
+            break;
+          case 'toggle-images':
+            setPrefs((previous) => ({
+              ...previous,
+              images: { ...previous.images, [column.id]: !column.images },
+            }));
+            break;
+          case 'move-left':
+            if (index > 0) void reorder(column.id, columns[index - 1]!.id, false);
+            break;
+          case 'move-right':
+            if (index < columns.length - 1) void reorder(column.id, columns[index + 1]!.id, true);
+            break;
+          case 'hide':
+            void sheetApi
+              .updateColumn(projectId, dataset.id, column.id, { hidden: true })
+              .then(() => refreshDataset(), notices.error);
+            break;
+          case 'rename':
+            setColumnDialog({ editing: column });
+            break;
+          case 'edit-formula':
+            setFormulaDialog({ editing: column });
+            break;
+          case 'delete':
+            if (
+              window.confirm(
+                `Delete the column “${column.name}” and all its values? This cannot be undone.`,
+              )
+            ) {
+              void sheetApi
+                .deleteColumn(projectId, dataset.id, column.id)
+                .then(() => refreshDataset(), notices.error);
+            }
+            break;
+        }
+      },
+    };
+  }, [view.sort, columns, setPrefs, reorder, projectId, dataset.id, refreshDataset, notices]);
+
+  const target = (row: Row, columnId: string) => ({
+    projectId,
+    datasetId: dataset.id,
+    row,
+    columnId,
+  });
+
+  const onEdit = async (row: Row, column: GridColumn, value: CellValue) => {
+    const outcome = await saveCell(cache, target(row, column.id), { value });
+    if (outcome.status === 'conflict') {
+      setConflict({
+        row,
+        column,
+        columnName: column.name,
+        rowOrdinal: row.ordinal,
+        mine: value,
+        theirs: outcome.theirs,
+      });
+    } else {
+      announce(`Saved row ${row.ordinal}, ${column.name}`);
+    }
+  };
+
+  const onValidate = (row: Row, column: GridColumn) => {
+    if (readOnly || column.kind === 'formula') return;
+    const validated = !row.cells[column.id]?.validated;
+    void saveCell(cache, target(row, column.id), { validated })
+      .then((outcome) => {
+        if (outcome.status === 'conflict')
+          notices.info(
+            'The cell changed meanwhile; its new value is shown. Validate again if it is right.',
+          );
+        else
+          announce(
+            validated
+              ? `Validated row ${row.ordinal}, ${column.name}`
+              : `Removed validation of row ${row.ordinal}, ${column.name}`,
+          );
+      })
+      .catch(notices.error);
+  };
+
+  /** Writes a block of values starting at `start` (paste) or clears a selection. */
+  const writeBlock = async (start: CellPosition, values: (string | null)[][]) => {
+    const writes: { row: Row; column: GridColumn; value: CellValue }[] = [];
+    let invalid = 0;
+    let skipped = 0;
+    values.forEach((line, rowOffset) => {
+      const row = cache.rowAt(start.row + rowOffset);
+      line.forEach((text, colOffset) => {
+        const column = columns[start.col + colOffset];
+        if (!row || !column || column.kind === 'formula') {
+          skipped += 1;
+          return;
+        }
+        try {
+          writes.push({
+            row,
+            column,
+            value: text === null ? null : textToValue(text, column.type),
+          });
+        } catch (error) {
+          if (!(error instanceof ParseError)) throw error;
+          invalid += 1;
+        }
+      });
+    });
+    if (writes.length > MAX_BULK_EDIT) {
+      notices.error(
+        new Error(
+          `That is ${writes.length.toLocaleString()} cells; paste or clear at most ${MAX_BULK_EDIT.toLocaleString()} at a time.`,
+        ),
+      );
+      return;
+    }
+    let conflicts = 0;
+    let failed = 0;
+    await runLimited(writes, 4, async (write) => {
+      try {
+        const outcome = await saveCell(cache, target(write.row, write.column.id), {
+          value: write.value,
+        });
+        if (outcome.status === 'conflict') conflicts += 1;
+      } catch {
+        failed += 1;
+      }
+    });
+    const parts = [`${(writes.length - conflicts - failed).toLocaleString()} cells saved`];
+    if (conflicts) parts.push(`${conflicts} changed meanwhile and were left as they are`);
+    if (invalid) parts.push(`${invalid} did not fit the column type`);
+    if (failed) parts.push(`${failed} failed`);
+    if (skipped) parts.push(`${skipped} outside editable cells`);
+    const message = `${parts.join('; ')}.`;
+    announce(message);
+    if (conflicts || invalid || failed) notices.error(new Error(message));
+    else notices.info(message);
+  };
+
+  const onClear = (current: Selection) => {
+    const { top, bottom, left, right } = selectionBounds(current);
+    const count = (bottom - top + 1) * (right - left + 1);
+    if (count > 20 && !window.confirm(`Clear ${count.toLocaleString()} cells?`)) return;
+    const block = Array.from({ length: bottom - top + 1 }, () =>
+      Array.from({ length: right - left + 1 }, () => null),
+    );
+    void writeBlock({ row: top, col: left }, block);
+  };
+
+  const addRow = async () => {
+    try {
+      await sheetApi.appendRows(projectId, dataset.id, [{}]);
+      const total = (cache.total ?? dataset.rowCount ?? 0) + 1;
+      cache.setTotal(total);
+      cache.invalidate();
+      requestAnimationFrame(() => grid.current?.scrollToRow(total - 1));
+      announce('Row added at the end');
+    } catch (error) {
+      notices.error(error);
+    }
+  };
+
+  const deleteRows = async () => {
+    const { top, bottom } = selectionBounds(selection);
+    const ids = cache.rowIdsBetween(top, bottom);
+    if (ids.length === 0) return;
+    if (
+      !window.confirm(
+        `Delete ${ids.length.toLocaleString()} row${ids.length === 1 ? '' : 's'}? This cannot be undone.`,
+      )
+    )
+      return;
+    try {
+      const { deleted } = await sheetApi.deleteRows(projectId, dataset.id, ids);
+      cache.setTotal(Math.max(0, (cache.total ?? 0) - deleted));
+      cache.invalidate();
+      announce(`${deleted} rows deleted`);
+    } catch (error) {
+      notices.error(error);
+    }
+  };
+
+  // Sorting or filtering starts a new cache: announce the new count when it arrives.
+  useEffect(() => {
+    if (!filtered) return;
+    return cache.subscribe(() => {
+      if (cache.total !== undefined) announce(`${cache.total.toLocaleString()} rows match`);
+    });
+  }, [cache, filtered, announce]);
+
+  const hidden = allColumns.filter((column) => column.hidden);
+  const { top, bottom } = selectionBounds(selection);
+
+  return (
+    <div className="dataset-page">
+      <DatasetToolbar
+        projectId={projectId}
+        dataset={dataset}
+        total={cache.total ?? dataset.rowCount ?? 0}
+        filtered={filtered}
+        stream={stream}
+        readOnly={readOnly}
+        filters={view.filters}
+        columns={allColumns}
+        hidden={hidden}
+        search={view.search}
+        selectedRows={bottom - top + 1}
+        onSearch={(search) => setView((previous) => ({ ...previous, search }))}
+        onRemoveFilter={(index: number) =>
+          setView((previous) => ({
+            ...previous,
+            filters: previous.filters.filter((_, at) => at !== index),
+          }))
+        }
+        onShowColumn={(column) =>
+          void sheetApi
+            .updateColumn(projectId, dataset.id, column.id, { hidden: false })
+            .then(() => refreshDataset(), notices.error)
+        }
+        onAddRow={addRow}
+        onDeleteRows={deleteRows}
+        onAddColumn={() => setColumnDialog({})}
+        onAddFormula={() => setFormulaDialog({})}
+        onToggleSql={() => setSqlOpen((open) => !open)}
+        onDeleted={() =>
+          void navigate({ to: '/projects/$projectId/datasets', params: { projectId } })
+        }
+      />
+      <div className="dataset-body">
+        <ErrorBoundary label="the grid">
+          <Grid
+            ref={grid}
+            gridId={`grid-${dataset.id}`}
+            label={`${dataset.name} — use the arrow keys to move, Enter to edit, Ctrl+Enter to validate`}
+            columns={columns}
+            cache={cache}
+            initialTotal={filtered ? 0 : (dataset.rowCount ?? 0)}
+            readOnly={readOnly}
+            sort={view.sort}
+            headerActions={headerActions}
+            onEdit={async (row, column, value) => {
+              try {
+                await onEdit(row, column, value);
+              } catch (error) {
+                throw new Error(describeError(error));
+              }
+            }}
+            onValidate={onValidate}
+            onExpand={(row, column) => setDetail({ row, column })}
+            onPaste={(start, values) => void writeBlock(start, values)}
+            onClear={onClear}
+            onSelectionChange={setSelection}
+            onCopied={(count) => announce(`${count.toLocaleString()} cells copied`)}
+          />
+        </ErrorBoundary>
+        {sqlOpen && (
+          <SqlPanel
+            projectId={projectId}
+            datasetId={dataset.id}
+            onClose={() => setSqlOpen(false)}
+          />
+        )}
+      </div>
+
+      <FilterDialog
+        column={filterColumn}
+        onClose={() => setFilterColumn(undefined)}
+        onAdd={(filter: Filter) =>
+          setView((previous) => ({
+            ...previous,
+            filters: [...previous.filters, filter].slice(-20),
+          }))
+        }
+      />
+      <ColumnDialog
+        open={columnDialog !== undefined}
+        projectId={projectId}
+        datasetId={dataset.id}
+        {...(columnDialog?.editing ? { editing: columnDialog.editing } : {})}
+        onClose={() => setColumnDialog(undefined)}
+        onSaved={() => {
+          void refreshDataset();
+          cache.invalidate();
+        }}
+      />
+      <FormulaDialog
+        open={formulaDialog !== undefined}
+        projectId={projectId}
+        datasetId={dataset.id}
+        columns={allColumns}
+        {...(formulaDialog?.editing ? { editing: formulaDialog.editing } : {})}
+        onClose={() => setFormulaDialog(undefined)}
+        onSaved={() => {
+          void refreshDataset();
+          cache.invalidate();
+        }}
+      />
+      <CellDetailDialog target={detail} onClose={() => setDetail(undefined)} />
+      <ConflictDialog
+        conflict={conflict}
+        onClose={() => setConflict(undefined)}
+        onKeepTheirs={() => setConflict(undefined)}
+        onUseMine={() => {
+          const pending = conflict;
+          setConflict(undefined);
+          if (!pending) return;
+          void saveCell(cache, target(pending.row, pending.column.id), {
+            value: pending.mine,
+            expectedVersion: pending.theirs.version,
+          })
+            .then((outcome) => {
+              if (outcome.status === 'conflict')
+                setConflict({ ...pending, theirs: outcome.theirs });
+              else announce('Your value was saved');
+            })
+            .catch(notices.error);
+        }}
+      />
+    </div>
+  );
+}

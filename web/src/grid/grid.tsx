@@ -1,0 +1,601 @@
+import {
+  type ClipboardEvent,
+  type KeyboardEvent,
+  type PointerEvent,
+  type Ref,
+  useCallback,
+  useEffect,
+  useImperativeHandle,
+  useLayoutEffect,
+  useMemo,
+  useRef,
+  useState,
+  useSyncExternalStore,
+} from 'react';
+import { flushSync } from 'react-dom';
+import type { CellValue, Row, Sort } from '../api/sheet-api.ts';
+import { CellEditor } from './cell-editor.tsx';
+import { parseTsv, toTsv, valueToText } from './clipboard-text.ts';
+import {
+  columnOffsets,
+  offsetToReveal,
+  rowOffset,
+  scrollTopFor,
+  verticalMetrics,
+  visibleColumns,
+  visibleRows,
+} from './grid-geometry.ts';
+import { GridHeader, type HeaderActions } from './grid-header.tsx';
+import { GridRow } from './grid-row.tsx';
+import {
+  type CellPosition,
+  cellDomId,
+  type GridColumn,
+  GUTTER_WIDTH,
+  HEADER_HEIGHT,
+  ROW_HEIGHT,
+  type Selection,
+  selectionBounds,
+} from './grid-types.ts';
+import type { RowCache } from './row-cache.ts';
+
+/** Rows rendered beyond the viewport on each side (keeps fast wheel scrolling filled). */
+const OVERSCAN = 8;
+/** Rows share a transform anchor, so scrolling moves one layer instead of restyling every row. */
+const ANCHOR_ROWS = 256;
+/** Copying more than this asks the server for the missing rows first. */
+const MAX_COPY_CELLS = 200_000;
+
+export interface GridHandle {
+  focus(): void;
+  scrollToRow(index: number): void;
+  selection(): Selection;
+}
+
+export interface GridProps {
+  gridId: string;
+  label: string;
+  columns: readonly GridColumn[];
+  cache: RowCache;
+  /** Row count known before the first window (from the dataset). */
+  initialTotal: number;
+  readOnly: boolean;
+  sort: readonly Sort[];
+  headerActions: HeaderActions;
+  onEdit(row: Row, column: GridColumn, value: CellValue): Promise<void>;
+  onValidate(row: Row, column: GridColumn): void;
+  onExpand(row: Row, column: GridColumn): void;
+  onPaste(start: CellPosition, values: string[][]): void;
+  onClear(selection: Selection): void;
+  onSelectionChange?(selection: Selection): void;
+  onCopied?(cells: number): void;
+  ref?: Ref<GridHandle>;
+}
+
+interface Range {
+  first: number;
+  last: number;
+  colFirst: number;
+  colLast: number;
+  anchor: number;
+}
+
+const sameRange = (a: Range, b: Range) =>
+  a.first === b.first &&
+  a.last === b.last &&
+  a.colFirst === b.colFirst &&
+  a.colLast === b.colLast &&
+  a.anchor === b.anchor;
+
+/**
+ * The virtualized grid: only the rows and columns on screen exist in the DOM. Vertical
+ * position is computed (tall datasets scroll a capped spacer, see grid-geometry.ts), rows are
+ * read from the RowCache, and the whole grid re-renders at most once per animation frame
+ * however many cells stream in.
+ */
+export function Grid(props: GridProps) {
+  const { gridId, label, columns, cache, initialTotal, readOnly, sort, headerActions, ref } = props;
+  const version = useSyncExternalStore(cache.subscribe, cache.getVersion);
+  const total = cache.total ?? initialTotal;
+
+  const scroller = useRef<HTMLDivElement>(null);
+  const inner = useRef<HTMLDivElement>(null);
+  const [viewport, setViewport] = useState({ width: 800, height: 600 });
+  const bodyHeight = Math.max(ROW_HEIGHT, viewport.height - HEADER_HEIGHT);
+  const metrics = useMemo(
+    () => verticalMetrics(total, ROW_HEIGHT, bodyHeight),
+    [total, bodyHeight],
+  );
+  const widths = useMemo(() => columns.map((column) => column.width), [columns]);
+  const { lefts, total: totalWidth } = useMemo(() => columnOffsets(widths), [widths]);
+
+  const [selection, setSelection] = useState<Selection>({
+    anchor: { row: 0, col: 0 },
+    focus: { row: 0, col: 0 },
+  });
+  const [editing, setEditing] = useState<{ row: number; col: number; text: string } | undefined>();
+  const selecting = useRef(false);
+
+  const computeRange = useCallback((): Range => {
+    const element = scroller.current;
+    const scrollTop = element?.scrollTop ?? 0;
+    const scrollLeft = element?.scrollLeft ?? 0;
+    const offset = rowOffset(scrollTop, metrics);
+    const rows = visibleRows(offset, bodyHeight, ROW_HEIGHT, total);
+    const cols = visibleColumns(
+      lefts,
+      widths,
+      Math.max(0, scrollLeft - GUTTER_WIDTH),
+      viewport.width - GUTTER_WIDTH,
+    );
+    return {
+      first: rows.first,
+      last: rows.last,
+      colFirst: cols.first,
+      colLast: cols.last,
+      anchor: Math.floor(rows.first / ANCHOR_ROWS) * ANCHOR_ROWS,
+    };
+  }, [metrics, bodyHeight, total, lefts, widths, viewport.width]);
+
+  const [range, setRange] = useState<Range>(() => ({
+    first: 0,
+    last: 30,
+    colFirst: 0,
+    colLast: 8,
+    anchor: 0,
+  }));
+  const rangeRef = useRef(range);
+
+  const applyTransform = useCallback(() => {
+    const element = scroller.current;
+    if (!element || !inner.current) return;
+    const offset = rowOffset(element.scrollTop, metrics);
+    inner.current.style.transform = `translate3d(0, ${rangeRef.current.anchor * ROW_HEIGHT - offset}px, 0)`;
+  }, [metrics]);
+
+  // Scroll: move the row layer in this frame; re-render only when the visible set changes.
+  useEffect(() => {
+    const element = scroller.current;
+    if (!element) return;
+    const onScroll = () => {
+      const next = computeRange();
+      if (!sameRange(next, rangeRef.current)) {
+        rangeRef.current = next;
+        flushSync(() => setRange(next));
+      }
+      applyTransform();
+    };
+    element.addEventListener('scroll', onScroll, { passive: true });
+    onScroll();
+    return () => element.removeEventListener('scroll', onScroll);
+  }, [computeRange, applyTransform]);
+
+  useLayoutEffect(() => {
+    const next = computeRange();
+    if (!sameRange(next, rangeRef.current)) {
+      rangeRef.current = next;
+      setRange(next);
+    }
+    applyTransform();
+  });
+
+  useLayoutEffect(() => {
+    const element = scroller.current;
+    if (!element) return;
+    const observer = new ResizeObserver(() =>
+      setViewport({ width: element.clientWidth, height: element.clientHeight }),
+    );
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, []);
+
+  // Ask the cache for what is on screen; after a long jump (scrollbar drag) wait for the
+  // scroll to settle rather than fetching every page flown over.
+  const lastEnsured = useRef(-1);
+  useEffect(() => {
+    const first = Math.max(0, range.first - OVERSCAN);
+    const last = range.last + OVERSCAN;
+    const jump = Math.abs(first - lastEnsured.current) > cache.pageSize * 3;
+    const run = () => {
+      lastEnsured.current = first;
+      cache.ensure(first, last);
+    };
+    if (!jump || lastEnsured.current < 0) {
+      run();
+      return;
+    }
+    const timer = window.setTimeout(run, 40);
+    return () => window.clearTimeout(timer);
+  }, [cache, range.first, range.last]);
+
+  const bounds = selectionBounds(selection);
+
+  const setSelectionAndNotify = useCallback(
+    (next: Selection) => {
+      setSelection(next);
+      props.onSelectionChange?.(next);
+    },
+    [props.onSelectionChange],
+  );
+
+  const reveal = useCallback(
+    (position: CellPosition) => {
+      const element = scroller.current;
+      if (!element) return;
+      const offset = rowOffset(element.scrollTop, metrics);
+      const target = offsetToReveal(position.row, offset, bodyHeight, ROW_HEIGHT);
+      if (target !== undefined) element.scrollTop = Math.round(scrollTopFor(target, metrics));
+      const left = lefts[position.col];
+      const width = widths[position.col];
+      if (left !== undefined && width !== undefined) {
+        const visibleWidth = element.clientWidth - GUTTER_WIDTH;
+        if (left < element.scrollLeft) element.scrollLeft = left;
+        else if (left + width > element.scrollLeft + visibleWidth)
+          element.scrollLeft = left + width - visibleWidth;
+      }
+    },
+    [metrics, bodyHeight, lefts, widths],
+  );
+
+  const clamp = useCallback(
+    (position: CellPosition): CellPosition => ({
+      row: Math.max(0, Math.min(total - 1, position.row)),
+      col: Math.max(0, Math.min(columns.length - 1, position.col)),
+    }),
+    [total, columns.length],
+  );
+
+  const moveTo = useCallback(
+    (position: CellPosition, extend: boolean) => {
+      const focus = clamp(position);
+      setSelectionAndNotify(
+        extend ? { anchor: selection.anchor, focus } : { anchor: focus, focus },
+      );
+      reveal(focus);
+    },
+    [clamp, reveal, selection.anchor, setSelectionAndNotify],
+  );
+
+  useImperativeHandle(
+    ref,
+    () => ({
+      focus: () => scroller.current?.focus(),
+      scrollToRow: (index: number) => moveTo({ row: index, col: selection.focus.col }, false),
+      selection: () => selection,
+    }),
+    [moveTo, selection],
+  );
+
+  const startEditing = (position: CellPosition, text?: string) => {
+    const column = columns[position.col];
+    const row = cache.rowAt(position.row);
+    if (readOnly || !column || !row || column.kind === 'formula') return;
+    reveal(position);
+    setEditing({ ...position, text: text ?? valueToText(row.cells[column.id]?.value) });
+  };
+
+  const onKeyDown = (event: KeyboardEvent<HTMLDivElement>) => {
+    if (event.target !== event.currentTarget || editing) return;
+    const { focus } = selection;
+    const pageRows = Math.max(1, Math.floor(bodyHeight / ROW_HEIGHT) - 1);
+    const ctrl = event.ctrlKey || event.metaKey;
+    const extend = event.shiftKey;
+    const column = columns[focus.col];
+    const row = cache.rowAt(focus.row);
+    switch (event.key) {
+      case 'ArrowDown':
+        moveTo({ row: ctrl ? total - 1 : focus.row + 1, col: focus.col }, extend);
+        break;
+      case 'ArrowUp':
+        moveTo({ row: ctrl ? 0 : focus.row - 1, col: focus.col }, extend);
+        break;
+      case 'ArrowRight':
+        moveTo({ row: focus.row, col: ctrl ? columns.length - 1 : focus.col + 1 }, extend);
+        break;
+      case 'ArrowLeft':
+        moveTo({ row: focus.row, col: ctrl ? 0 : focus.col - 1 }, extend);
+        break;
+      case 'PageDown':
+        moveTo({ row: focus.row + pageRows, col: focus.col }, extend);
+        break;
+      case 'PageUp':
+        moveTo({ row: focus.row - pageRows, col: focus.col }, extend);
+        break;
+      case 'Home':
+        moveTo(ctrl ? { row: 0, col: 0 } : { row: focus.row, col: 0 }, extend);
+        break;
+      case 'End':
+        moveTo(
+          ctrl
+            ? { row: total - 1, col: columns.length - 1 }
+            : { row: focus.row, col: columns.length - 1 },
+          extend,
+        );
+        break;
+      case 'Tab':
+        if (focus.col === (event.shiftKey ? 0 : columns.length - 1)) return;
+        moveTo({ row: focus.row, col: focus.col + (event.shiftKey ? -1 : 1) }, false);
+        break;
+      case 'Enter':
+        if (ctrl && row && column) props.onValidate(row, column);
+        else if (event.altKey && row && column) props.onExpand(row, column);
+        else startEditing(focus);
+        break;
+      case 'F2':
+        startEditing(focus);
+        break;
+      case 'Escape':
+        setSelectionAndNotify({ anchor: focus, focus });
+        break;
+      case 'Delete':
+      case 'Backspace':
+        if (!readOnly) props.onClear(selection);
+        break;
+      case 'a':
+        if (!ctrl) {
+          startEditing(focus, event.key);
+          break;
+        }
+        setSelectionAndNotify({
+          anchor: { row: 0, col: 0 },
+          focus: { row: total - 1, col: columns.length - 1 },
+        });
+        break;
+      default:
+        if (event.key.length === 1 && !ctrl && !event.altKey) {
+          startEditing(focus, event.key);
+          break;
+        }
+        return;
+    }
+    event.preventDefault();
+  };
+
+  const positionFrom = (target: EventTarget): CellPosition | 'gutter-row' | undefined => {
+    const element = target as HTMLElement;
+    const rowElement = element.closest<HTMLElement>('[data-row]');
+    if (!rowElement) return undefined;
+    const rowIndex = Number(rowElement.dataset.row);
+    if (element.closest('[data-gutter]')) {
+      return { row: rowIndex, col: -1 };
+    }
+    const cellElement = element.closest<HTMLElement>('[data-col]');
+    if (!cellElement) return undefined;
+    return { row: rowIndex, col: Number(cellElement.dataset.col) };
+  };
+
+  const onPointerDown = (event: PointerEvent<HTMLDivElement>) => {
+    if (event.button !== 0) return;
+    const target = event.target as HTMLElement;
+    if (target.closest('button, a, .cell-editor')) return;
+    const position = positionFrom(event.target);
+    if (!position || position === 'gutter-row') return;
+    scroller.current?.focus({ preventScroll: true });
+    if (position.col === -1) {
+      const rowAnchor = event.shiftKey ? selection.anchor.row : position.row;
+      setSelectionAndNotify({
+        anchor: { row: rowAnchor, col: 0 },
+        focus: { row: position.row, col: columns.length - 1 },
+      });
+      return;
+    }
+    selecting.current = true;
+    setSelectionAndNotify(
+      event.shiftKey
+        ? { anchor: selection.anchor, focus: position }
+        : { anchor: position, focus: position },
+    );
+  };
+
+  const onPointerMove = (event: PointerEvent<HTMLDivElement>) => {
+    if (!selecting.current || !(event.buttons & 1)) return;
+    const position = positionFrom(event.target);
+    if (!position || position === 'gutter-row' || position.col < 0) return;
+    if (position.row !== selection.focus.row || position.col !== selection.focus.col) {
+      setSelectionAndNotify({ anchor: selection.anchor, focus: position });
+    }
+  };
+
+  const onCopy = (event: ClipboardEvent<HTMLDivElement>) => {
+    if (editing) return;
+    const { top, bottom, left, right } = bounds;
+    const cells = (bottom - top + 1) * (right - left + 1);
+    if (cells > MAX_COPY_CELLS) return;
+    const rows: string[][] = [];
+    let missing = false;
+    for (let index = top; index <= bottom; index++) {
+      const row = cache.rowAt(index);
+      if (!row) missing = true;
+      const line: string[] = [];
+      for (let col = left; col <= right; col++)
+        line.push(valueToText(row?.cells[columns[col]!.id]?.value));
+      rows.push(line);
+    }
+    event.preventDefault();
+    if (!missing) {
+      event.clipboardData.setData('text/plain', toTsv(rows));
+      props.onCopied?.(cells);
+      return;
+    }
+    // Part of the range is not loaded: fetch it, then write the clipboard asynchronously.
+    void cache.rowsBetween(top, bottom).then(async (loaded) => {
+      const text = toTsv(
+        loaded.map((row) =>
+          columns.slice(left, right + 1).map((column) => valueToText(row?.cells[column.id]?.value)),
+        ),
+      );
+      await navigator.clipboard.writeText(text);
+      props.onCopied?.(cells);
+    });
+  };
+
+  const onPaste = (event: ClipboardEvent<HTMLDivElement>) => {
+    if (editing || readOnly) return;
+    const text = event.clipboardData.getData('text/plain');
+    if (!text) return;
+    event.preventDefault();
+    props.onPaste({ row: bounds.top, col: bounds.left }, parseTsv(text));
+  };
+
+  // Rows to render.
+  const firstRow = Math.max(0, range.first - OVERSCAN);
+  const lastRow = Math.min(total - 1, range.last + OVERSCAN);
+  const rows = [];
+  for (let index = firstRow; index <= lastRow; index++) {
+    const inRange = index >= bounds.top && index <= bounds.bottom;
+    rows.push(
+      <GridRow
+        key={index}
+        gridId={gridId}
+        index={index}
+        slot={index - range.anchor}
+        row={cache.rowAt(index)}
+        columns={columns}
+        lefts={lefts}
+        colFirst={range.colFirst}
+        colLast={range.colLast}
+        totalWidth={totalWidth}
+        selLeft={inRange ? bounds.left : 1}
+        selRight={inRange ? bounds.right : 0}
+        activeCol={index === selection.focus.row ? selection.focus.col : -1}
+        rowSelected={
+          inRange && bounds.left === 0 && bounds.right === columns.length - 1 && columns.length > 0
+        }
+      />,
+    );
+  }
+
+  const focusRendered =
+    selection.focus.row >= firstRow &&
+    selection.focus.row <= lastRow &&
+    selection.focus.col >= range.colFirst &&
+    selection.focus.col <= range.colLast;
+  const activeRow = cache.rowAt(selection.focus.row);
+  const activeColumn = columns[selection.focus.col];
+  const activeCell = activeColumn ? activeRow?.cells[activeColumn.id] : undefined;
+  const layerHeight = Math.max(0, Math.min(bodyHeight, metrics.spacerHeight));
+  void version;
+
+  return (
+    // biome-ignore lint/a11y/useSemanticElements: an ARIA grid (a <table> cannot be virtualized this way)
+    <div
+      ref={scroller}
+      role="grid"
+      aria-label={label}
+      aria-rowcount={total + 1}
+      aria-colcount={columns.length + 1}
+      aria-multiselectable="true"
+      aria-readonly={readOnly || undefined}
+      aria-activedescendant={
+        focusRendered && !editing
+          ? cellDomId(gridId, selection.focus.row, selection.focus.col)
+          : undefined
+      }
+      tabIndex={0}
+      className="grid-scroll"
+      data-testid="grid"
+      onKeyDown={onKeyDown}
+      onPointerDown={onPointerDown}
+      onPointerMove={onPointerMove}
+      onPointerUp={() => {
+        selecting.current = false;
+      }}
+      onDoubleClick={(event) => {
+        const position = positionFrom(event.target);
+        if (position && position !== 'gutter-row' && position.col >= 0) startEditing(position);
+      }}
+      onCopy={onCopy}
+      onPaste={onPaste}
+    >
+      <div
+        className="grid-content"
+        style={{ width: GUTTER_WIDTH + totalWidth, height: HEADER_HEIGHT + metrics.spacerHeight }}
+      >
+        <GridHeader
+          columns={columns}
+          lefts={lefts}
+          colFirst={range.colFirst}
+          colLast={range.colLast}
+          totalWidth={totalWidth}
+          sort={sort}
+          readOnly={readOnly}
+          actions={headerActions}
+        />
+        <div
+          className="grid-layer"
+          style={{ height: layerHeight, width: GUTTER_WIDTH + totalWidth }}
+        >
+          <div ref={inner} className="grid-inner">
+            {rows}
+            {activeRow && activeColumn && focusRendered && !editing && (
+              <div
+                className="cell-actions"
+                style={{
+                  transform: `translateY(${(selection.focus.row - range.anchor) * ROW_HEIGHT}px)`,
+                  left: GUTTER_WIDTH + lefts[selection.focus.col]! + activeColumn.width - 52,
+                }}
+              >
+                {!readOnly && activeColumn.kind !== 'formula' && (
+                  <button
+                    type="button"
+                    tabIndex={-1}
+                    className={
+                      activeCell?.validated
+                        ? 'icon-button validate-button on'
+                        : 'icon-button validate-button'
+                    }
+                    aria-label={
+                      activeCell?.validated ? 'Validated' : 'Validate this cell (Ctrl+Enter)'
+                    }
+                    title="Validate (Ctrl+Enter)"
+                    aria-pressed={activeCell?.validated ?? false}
+                    onClick={() => props.onValidate(activeRow, activeColumn)}
+                  >
+                    👍
+                  </button>
+                )}
+                <button
+                  type="button"
+                  tabIndex={-1}
+                  className="icon-button"
+                  aria-label="Open cell details (Alt+Enter)"
+                  title="Details (Alt+Enter)"
+                  onClick={() => props.onExpand(activeRow, activeColumn)}
+                >
+                  ⤢
+                </button>
+              </div>
+            )}
+            {editing && columns[editing.col] && (
+              <CellEditor
+                key={`${editing.row}:${editing.col}`}
+                initialText={editing.text}
+                type={columns[editing.col]!.type}
+                left={GUTTER_WIDTH + lefts[editing.col]!}
+                top={(editing.row - range.anchor) * ROW_HEIGHT}
+                width={columns[editing.col]!.width}
+                onCancel={() => {
+                  setEditing(undefined);
+                  scroller.current?.focus();
+                }}
+                onCommit={async (value, move) => {
+                  const row = cache.rowAt(editing.row);
+                  const column = columns[editing.col]!;
+                  if (!row) throw new Error('This row is no longer loaded');
+                  await props.onEdit(row, column, value);
+                  setEditing(undefined);
+                  scroller.current?.focus();
+                  if (move === 'down') moveTo({ row: editing.row + 1, col: editing.col }, false);
+                  if (move === 'right') moveTo({ row: editing.row, col: editing.col + 1 }, false);
+                }}
+              />
+            )}
+          </div>
+        </div>
+      </div>
+      {total === 0 && (
+        <p className="grid-empty">No rows{cache.total === undefined ? ' yet' : ''}.</p>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,43 @@
+import { useCallback, useState } from 'react';
+
+/** Per-dataset view settings a user keeps in this browser: widths and renderer toggles. */
+export interface ViewPrefs {
+  widths: Record<string, number>;
+  /** Text columns shown as sanitized markdown. */
+  markdown: Record<string, boolean>;
+  /** URL columns shown as image thumbnails (off: the URL as text). */
+  images: Record<string, boolean>;
+}
+
+const EMPTY: ViewPrefs = { widths: {}, markdown: {}, images: {} };
+const key = (datasetId: string) => `braincells.view.${datasetId}`;
+
+function load(datasetId: string): ViewPrefs {
+  try {
+    const parsed = JSON.parse(
+      localStorage.getItem(key(datasetId)) ?? 'null',
+    ) as Partial<ViewPrefs> | null;
+    return { ...EMPTY, ...(parsed ?? {}) };
+  } catch {
+    return EMPTY;
+  }
+}
+
+export function useViewPrefs(datasetId: string) {
+  const [prefs, setPrefs] = useState<ViewPrefs>(() => load(datasetId));
+  const update = useCallback(
+    (change: (previous: ViewPrefs) => ViewPrefs) => {
+      setPrefs((previous) => {
+        const next = change(previous);
+        localStorage.setItem(key(datasetId), JSON.stringify(next));
+        return next;
+      });
+    },
+    [datasetId],
+  );
+  return [prefs, update] as const;
+}
+
+export const DEFAULT_WIDTH = 180;
+export const MIN_WIDTH = 60;
+export const MAX_WIDTH = 1200;

@@ -1,0 +1,144 @@
+import type { QueryClient } from '@tanstack/react-query';
+import {
+  createRootRouteWithContext,
+  createRoute,
+  createRouter,
+  lazyRouteComponent,
+  Outlet,
+  redirect,
+} from '@tanstack/react-router';
+import { ApiKeysPage } from './account/api-keys-page.tsx';
+import { SessionsPage } from './account/sessions-page.tsx';
+import { isApiError } from './api/api-client.ts';
+import { authApi } from './api/auth-api.ts';
+import { LoginPage } from './auth/login-page.tsx';
+import { meQuery } from './auth/session.ts';
+import { SetupPage } from './auth/setup-page.tsx';
+import { AppShell } from './layout/app-shell.tsx';
+import { HomePage } from './projects/home-page.tsx';
+import { MembersPage } from './projects/members-page.tsx';
+import { NotFoundPage } from './ui/not-found-page.tsx';
+
+interface RouterContext {
+  queryClient: QueryClient;
+}
+
+const rootRoute = createRootRouteWithContext<RouterContext>()({
+  component: Outlet,
+  notFoundComponent: NotFoundPage,
+});
+
+const setupRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/setup',
+  beforeLoad: async () => {
+    const { needed } = await authApi.setupNeeded();
+    if (!needed) throw redirect({ to: '/login' });
+  },
+  component: SetupPage,
+});
+
+const loginRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/login',
+  validateSearch: (search: Record<string, unknown>) =>
+    typeof search.redirect === 'string' ? { redirect: search.redirect } : {},
+  component: LoginPage,
+});
+
+/** Everything below needs a signed-in user; a visitor goes to setup (first run) or sign-in. */
+const appRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  id: 'app',
+  beforeLoad: async ({ context, location }) => {
+    try {
+      await context.queryClient.ensureQueryData(meQuery);
+    } catch (error) {
+      if (!isApiError(error, 'UNAUTHENTICATED')) throw error;
+      const { needed } = await authApi.setupNeeded();
+      if (needed) throw redirect({ to: '/setup' });
+      throw redirect({ to: '/login', search: { redirect: location.href } });
+    }
+  },
+  component: AppShell,
+});
+
+const homeRoute = createRoute({ getParentRoute: () => appRoute, path: '/', component: HomePage });
+
+const projectRoute = createRoute({ getParentRoute: () => appRoute, path: '/projects/$projectId' });
+const projectIndexRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/',
+  beforeLoad: ({ params }) => {
+    throw redirect({ to: '/projects/$projectId/datasets', params });
+  },
+});
+const datasetsRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/datasets',
+  component: lazyRouteComponent(() => import('./datasets/datasets-page.tsx'), 'DatasetsPage'),
+});
+const datasetRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/datasets/$datasetId',
+  component: lazyRouteComponent(() => import('./grid/dataset-page.tsx'), 'DatasetPage'),
+});
+const membersRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/members',
+  component: MembersPage,
+});
+const settingsRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/settings',
+  component: lazyRouteComponent(() => import('./settings/settings-page.tsx'), 'SettingsPage'),
+});
+const spendRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/spend',
+  component: lazyRouteComponent(() => import('./settings/spend-page.tsx'), 'SpendPage'),
+});
+
+const apiKeysRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/account/api-keys',
+  component: ApiKeysPage,
+});
+const sessionsRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/account/sessions',
+  component: SessionsPage,
+});
+
+const routeTree = rootRoute.addChildren([
+  setupRoute,
+  loginRoute,
+  appRoute.addChildren([
+    homeRoute,
+    projectRoute.addChildren([
+      projectIndexRoute,
+      datasetsRoute,
+      datasetRoute,
+      membersRoute,
+      settingsRoute,
+      spendRoute,
+    ]),
+    apiKeysRoute,
+    sessionsRoute,
+  ]),
+]);
+
+export function createAppRouter(queryClient: QueryClient) {
+  return createRouter({
+    routeTree,
+    context: { queryClient },
+    defaultPreload: 'intent',
+    scrollRestoration: true,
+  });
+}
+
+declare module '@tanstack/react-router' {
+  interface Register {
+    router: ReturnType<typeof createAppRouter>;
+  }
+}

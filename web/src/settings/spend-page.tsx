@@ -1,0 +1,3 @@
+export function SpendPage() {
+  return <p>Coming soon</p>;
+}
