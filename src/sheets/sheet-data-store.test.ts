@@ -189,6 +189,16 @@ describe('sheet data store (DuckDB)', () => {
     });
     expect(after.total).toBe(199);
     expect(after.rows[0]!.cells[score.id]!.value).toBe(151);
+    // A value write to the sort column re-sorts; one to another column keeps the ordering.
+    await store.compareAndSetCells(id, score, [{ rowId: 2n, expectedVersion: 0, value: 10_000 }]);
+    await store.compareAndSetCells(id, name, [{ rowId: 3n, expectedVersion: 0, value: 'renamed' }]);
+    const resorted = await store.window(id, columns, {
+      offset: 198,
+      limit: 1,
+      sort: [{ columnId: score.id, direction: 'asc' }],
+      filters: [],
+    });
+    expect(resorted.rows[0]).toMatchObject({ rowId: '2', ordinal: 199 });
     const range = await store.window(id, columns, {
       offset: 0,
       limit: 100,

@@ -80,7 +80,7 @@ const CACHE_DB = 'sheet_cache';
 
 /**
  * Dataset values in DuckDB. One table per dataset: `_row_id BIGINT` (from a sequence: never
- * reused, never renumbered), and per sheet column a value column plus a cell-state struct.
+ * reused, never renumbered), and per sheet column a value column plus a cell-state JSON column.
  * Every write holds the dataset's lock; reads go straight to DuckDB.
  */
 export function createSheetDataStore(options: {
@@ -91,21 +91,46 @@ export function createSheetDataStore(options: {
   const { duckdb } = options;
   const threshold = options.orderingCacheThreshold ?? 20_000;
   const locks = createKeyedMutex();
-  /** Bumped by every write; cached orderings of an older version are stale. */
-  const versions = new Map<string, number>();
+  /**
+   * Write counters per dataset: `rows` for changes of the row set or table shape, one per
+   * column for value writes. A cached ordering remembers the counters of what it depends on
+   * (rows, sort, filter and search columns), so an AI run writing one column does not throw
+   * away the orderings of views sorted by other columns.
+   */
+  const versions = new Map<string, { rows: number; columns: Map<string, number> }>();
   const orderings = new Map<
     string,
-    { table: string; total: number; version: number; datasetId: string }
+    { table: string; total: number; version: string; datasetId: string }
   >();
   let cacheReady: Promise<void> | undefined;
 
-  const bump = (datasetId: string) => versions.set(datasetId, (versions.get(datasetId) ?? 0) + 1);
-  const write = <T>(datasetId: string, work: () => Promise<T>) =>
+  const countersOf = (datasetId: string) => {
+    let counters = versions.get(datasetId);
+    if (!counters) {
+      counters = { rows: 0, columns: new Map() };
+      versions.set(datasetId, counters);
+    }
+    return counters;
+  };
+  /** `columns` undefined: the row set or shape changed; else only those columns' values. */
+  const bump = (datasetId: string, columns?: readonly string[]) => {
+    const counters = countersOf(datasetId);
+    if (columns === undefined) counters.rows++;
+    else for (const id of columns) counters.columns.set(id, (counters.columns.get(id) ?? 0) + 1);
+  };
+  const signature = (datasetId: string, columns: readonly string[]) => {
+    const counters = countersOf(datasetId);
+    return [
+      counters.rows,
+      ...[...new Set(columns)].sort().map((id) => `${id}:${counters.columns.get(id) ?? 0}`),
+    ].join('|');
+  };
+  const write = <T>(datasetId: string, work: () => Promise<T>, columns?: readonly string[]) =>
     locks.run(datasetId, async () => {
       try {
         return await work();
       } finally {
-        bump(datasetId);
+        bump(datasetId, columns);
       }
     });
 
@@ -150,7 +175,7 @@ export function createSheetDataStore(options: {
       const suffix = identifierFor('col', column.id).slice(3);
       cells[column.id] = {
         value: cellValueFromSql(column.type, row[`v${suffix}`]),
-        state: cellStateFromRow(row[`s${suffix}`] as Record<string, unknown> | null),
+        state: cellStateFromRow(row[`s${suffix}`] as string | null),
       };
     }
     return cells;
@@ -275,10 +300,13 @@ export function createSheetDataStore(options: {
 
     /** Copies the values of one column into a new column (states are not copied). */
     copyColumnValues: (datasetId: string, fromColumnId: string, toColumnId: string) =>
-      write(datasetId, () =>
-        duckdb.run(
-          `update ${datasetTable(datasetId)} set ${valueColumn(toColumnId)} = ${valueColumn(fromColumnId)}`,
-        ),
+      write(
+        datasetId,
+        () =>
+          duckdb.run(
+            `update ${datasetTable(datasetId)} set ${valueColumn(toColumnId)} = ${valueColumn(fromColumnId)}`,
+          ),
+        [toColumnId],
       ),
 
     dropColumn: (datasetId: string, columnId: string) =>
@@ -308,11 +336,9 @@ export function createSheetDataStore(options: {
         const failures = await duckdb.query<{ _row_id: bigint; raw: string }>(
           `select _row_id, cast(${value} as varchar) as raw from ${table} where ${failing} order by _row_id limit ${reportLimit}`,
         );
-        const errorState = `struct_pack(status := 'error', version := coalesce(${state}.version, 0) + 1, validated := false,
-          error := ?, raw := cast(${value} as varchar), input_hash := ${state}.input_hash, prompt_hash := ${state}.prompt_hash,
-          model := ${state}.model, input_tokens := ${state}.input_tokens, output_tokens := ${state}.output_tokens,
-          cost_nano_usd := ${state}.cost_nano_usd, latency_ms := ${state}.latency_ms, attempts := ${state}.attempts,
-          sources := ${state}.sources, updated_at := cast(current_timestamp as varchar))::${CELL_STATE_SQL_TYPE}`;
+        const errorState = `json_merge_patch(coalesce(${state}, '{}'::json), json_object('status', 'error',
+          'version', coalesce(try_cast(${state}->>'version' as bigint), 0) + 1, 'validated', false, 'error', ?,
+          'raw', cast(${value} as varchar), 'updated_at', strftime(now()::timestamp, '%Y-%m-%dT%H:%M:%S.%gZ')))`;
         // DuckDB refuses an ALTER after an UPDATE of the same table in one transaction: the
         // failing cells keep their text in state.raw first, then the column changes type.
         if (Number(failed) > 0)
@@ -415,10 +441,10 @@ export function createSheetDataStore(options: {
           const state = stateColumn(column.id);
           const changed = await duckdb.run(
             `update ${table} set ${target} = case when u.keep then ${table}.${target} else cast(u.value as ${sqlType(column.type)}) end,
-               ${state} = cast(u.state as json)::${CELL_STATE_SQL_TYPE}
+               ${state} = cast(u.state as json)
              from (select unnest(?::bigint[]) as row_id, unnest(?::bigint[]) as expected, unnest(?::boolean[]) as keep,
                           unnest(${TEXT_LIST}) as value, unnest(${TEXT_LIST}) as state) u
-             where ${table}._row_id = u.row_id and coalesce(${table}.${state}.version, 0) = u.expected`,
+             where ${table}._row_id = u.row_id and coalesce(try_cast(${table}.${state}->>'version' as bigint), 0) = u.expected`,
             [
               listValue(accepted.map((entry) => entry.write.rowId)),
               listValue(accepted.map((entry) => BigInt(entry.write.expectedVersion))),
@@ -439,7 +465,7 @@ export function createSheetDataStore(options: {
           })),
           conflicts,
         };
-      }),
+      }, [column.id]),
 
     /**
      * Recomputes a formula column from a checked DuckDB expression (sheet-formula.ts), for the
@@ -458,7 +484,7 @@ export function createSheetDataStore(options: {
           `update ${table} set ${valueColumn(column.id)} = try_cast(try(${expression}) as ${sqlType(column.type)})${only}`,
           rowIds ? [listValue([...rowIds])] : [],
         );
-      }),
+      }, [column.id]),
 
     readCells: (datasetId: string, columns: readonly ColumnRef[], rowIds: readonly bigint[]) =>
       rowsByIds(datasetId, columns, rowIds),
@@ -520,11 +546,28 @@ export function createSheetDataStore(options: {
         };
       }
 
-      const [count] = await duckdb.query<{ n: bigint }>(
-        `select count(*) as n from ${table} where ${where.sql}`,
-        where.params,
-      );
-      const total = Number(count?.n ?? 0);
+      const referenced = [
+        ...query.sort.map((key) => key.columnId),
+        ...query.filters.map((filter) => filter.columnId),
+        ...(query.search
+          ? all
+              .filter((column) => column.type === 'text' || column.type === 'json')
+              .map((column) => column.id)
+          : []),
+      ];
+      const version = signature(datasetId, referenced);
+      const key = JSON.stringify([datasetId, where, order]);
+      // A fresh cached ordering knows the total: no count(*) scan per window.
+      const cached = orderings.get(key);
+      let total: number;
+      if (cached && cached.version === version) total = cached.total;
+      else {
+        const [count] = await duckdb.query<{ n: bigint }>(
+          `select count(*) as n from ${table} where ${where.sql}`,
+          where.params,
+        );
+        total = Number(count?.n ?? 0);
+      }
       const defaultOrder = query.sort.length === 0;
       if (total <= threshold || (defaultOrder && query.offset === 0)) {
         const rows = await duckdb.query(
@@ -542,8 +585,6 @@ export function createSheetDataStore(options: {
       }
 
       await ensureCache();
-      const version = versions.get(datasetId) ?? 0;
-      const key = JSON.stringify([datasetId, where, order]);
       let ordering = orderings.get(key);
       if (ordering && ordering.version !== version) {
         orderings.delete(key);

@@ -101,7 +101,7 @@ export function whereClause(
         // done, AI cells as pending (issue 6 writes real states for its cells).
         const implicit = column.kind === 'ai' ? 'pending' : 'done';
         parts.push(
-          `coalesce(${state}.status, '${implicit}') in (${filter.values.map(() => '?').join(', ')})`,
+          `coalesce(json_extract_string(${state}, '$.status'), '${implicit}') in (${filter.values.map(() => '?').join(', ')})`,
         );
         params.push(...filter.values);
         break;

@@ -125,7 +125,7 @@ export function datasetView(datasetId: string, columns: readonly SqlColumn[]): s
   const list = columns.map(
     (column) => `${valueColumn(column.id)} as ${quoteUserName(column.name)}`,
   );
-  // Cell status is queryable as "<Name>.status" through a struct column per sheet column.
+  // Cell state is queryable as JSON: "<Name>:state"->>'status'.
   list.push(
     ...columns.map(
       (column) => `${stateColumn(column.id)} as ${quoteUserName(`${column.name}:state`)}`,

@@ -67,7 +67,7 @@ function selectList(
     if (options.withMetadata) {
       for (const field of STATE_FIELDS) {
         list.push(
-          `${stateColumn(column.id)}.${field} as ${quoteUserName(`${column.name}.${field}`)}`,
+          `json_extract_string(${stateColumn(column.id)}, '$.${field}') as ${quoteUserName(`${column.name}.${field}`)}`,
         );
       }
     }

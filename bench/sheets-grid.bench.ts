@@ -1,0 +1,151 @@
+// Sheets grid on a 1M-row dataset: 100-row windows at random offsets (unsorted, sorted,
+// sorted + filtered) through the service (access check, metadata, DuckDB), one-statement delete
+// of 10,000 scattered rows, and a Parquet export against DuckDB's own COPY of the same table.
+import { rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { exportToFile } from '../src/sheets/export/sheet-export.ts';
+import { datasetTable, valueColumn } from '../src/sheets/sheet-query.ts';
+import { type BenchRow, percentile, round } from './bench-types.ts';
+import { openSheetsBench } from './sheets-bench-helpers.ts';
+
+const ROWS = Number(process.env.BENCH_SHEETS_ROWS ?? 1_000_000);
+const SAMPLES = 200;
+
+async function timeEach(count: number, work: (index: number) => Promise<unknown>) {
+  const times: number[] = [];
+  for (let index = 0; index < count; index++) {
+    const started = performance.now();
+    await work(index);
+    times.push(performance.now() - started);
+  }
+  return times.sort((a, b) => a - b);
+}
+
+export default async function sheetsGridBench(): Promise<BenchRow[]> {
+  const bench = await openSheetsBench();
+  const { sheets } = bench.module;
+  try {
+    const dataset = await sheets.createDataset(bench.actor, bench.projectId, {
+      name: 'Grid bench',
+      rows: 0,
+      columns: [
+        { name: 'Name', type: 'text' },
+        { name: 'City', type: 'text' },
+        { name: 'Amount', type: 'number' },
+      ],
+    });
+    const [name, city, amount] = [dataset.columns[0]!, dataset.columns[1]!, dataset.columns[2]!];
+    await bench.platform.duckdb.run(
+      `insert into ${datasetTable(dataset.id)} (_row_id, ${valueColumn(name.id)}, ${valueColumn(city.id)}, ${valueColumn(amount.id)})
+       select range + 1, 'Person ' || (hash(range) % 99991), (['Lisbon','Paris','Kyoto','Lagos','Lima','Oslo'])[(range % 6) + 1], (range * 37 % 100000) / 100.0
+       from range(${ROWS})`,
+    );
+    const random = (() => {
+      let seed = 42;
+      return () => {
+        seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+        return seed / 2 ** 31;
+      };
+    })();
+    const rows: BenchRow[] = [];
+    const windowRow = (label: string, times: number[]) => {
+      const p99 = round(percentile(times, 99), 1);
+      rows.push({
+        name: `sheets window ${label} p50`,
+        value: round(percentile(times, 50), 1),
+        unit: 'ms',
+      });
+      rows.push({
+        name: `sheets window ${label} p99`,
+        value: p99,
+        unit: 'ms',
+        against: { label: 'goal ms', value: 20 },
+        ratio: round(p99 / 20),
+        goal: '< 20 ms',
+        pass: p99 < 20,
+      });
+    };
+
+    const read = (query: Parameters<typeof sheets.readWindow>[3]) =>
+      sheets.readWindow(bench.actor, bench.projectId, dataset.id, query);
+    await read({ offset: 0, limit: 100 });
+    windowRow(
+      'unsorted',
+      await timeEach(SAMPLES, () =>
+        read({ offset: Math.floor(random() * (ROWS - 100)), limit: 100 }),
+      ),
+    );
+
+    const sorted = { sort: [{ columnId: name.id, direction: 'asc' as const }] };
+    let started = performance.now();
+    await read({ offset: 0, limit: 100, ...sorted });
+    rows.push({
+      name: 'sheets first sorted window (builds the ordering)',
+      value: round(performance.now() - started, 0),
+      unit: 'ms',
+    });
+    windowRow(
+      'sorted',
+      await timeEach(SAMPLES, () =>
+        read({ offset: Math.floor(random() * (ROWS - 100)), limit: 100, ...sorted }),
+      ),
+    );
+
+    const filtered = {
+      ...sorted,
+      filters: [{ columnId: city.id, op: 'equals' as const, value: 'Kyoto' }],
+    };
+    const total = (await read({ offset: 0, limit: 1, ...filtered })).total;
+    windowRow(
+      'sorted+filtered',
+      await timeEach(SAMPLES, () =>
+        read({ offset: Math.floor(random() * (total - 100)), limit: 100, ...filtered }),
+      ),
+    );
+
+    const victims = Array.from({ length: 10_000 }, (_, index) =>
+      BigInt(index * Math.floor(ROWS / 10_000) + 7),
+    );
+    started = performance.now();
+    const { deleted } = await sheets.deleteRows(bench.actor, bench.projectId, dataset.id, victims);
+    rows.push({
+      name: 'sheets delete 10,000 scattered rows (one statement)',
+      value: round(performance.now() - started, 0),
+      unit: 'ms',
+    });
+    if (deleted !== 10_000) throw new Error(`deleted ${deleted}`);
+
+    const columns = [
+      { id: name.id, name: 'Name', type: 'text' as const },
+      { id: city.id, name: 'City', type: 'text' as const },
+      { id: amount.id, name: 'Amount', type: 'number' as const },
+    ];
+    started = performance.now();
+    const file = await exportToFile(bench.platform.duckdb, {
+      datasetId: dataset.id,
+      columns,
+      format: 'parquet',
+      withMetadata: false,
+      dir: bench.dir,
+    });
+    const oursMs = performance.now() - started;
+    const peerFile = path.join(bench.dir, 'peer.parquet');
+    started = performance.now();
+    await bench.platform.duckdb.run(
+      `copy (select * from ${datasetTable(dataset.id)}) to '${peerFile}' (format parquet)`,
+    );
+    const peerMs = performance.now() - started;
+    rows.push({
+      name: `sheets export ${round((ROWS - 10_000) / 1e6, 2)}M rows to Parquet (${round(statSync(file).size / 1024 / 1024, 0)} MB)`,
+      value: round(oursMs, 0),
+      unit: 'ms',
+      against: { label: 'duckdb COPY ms', value: round(peerMs, 0) },
+      ratio: round(oursMs / peerMs),
+    });
+    rmSync(file, { force: true });
+    rmSync(peerFile, { force: true });
+    return rows;
+  } finally {
+    await bench.close();
+  }
+}
