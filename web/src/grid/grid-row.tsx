@@ -1,5 +1,6 @@
 import { memo } from 'react';
 import type { Row } from '../api/sheet-api.ts';
+import { ThumbUpIcon } from '../ui/icons.tsx';
 import { CellContent } from './cell-view.tsx';
 import { cellDomId, type GridColumn, GUTTER_WIDTH, ROW_HEIGHT } from './grid-types.ts';
 
@@ -76,8 +77,9 @@ export const GridRow = memo(function GridRow(props: GridRowProps) {
           />
         )}
         {cell?.validated && (
-          <span className="validated-mark" role="img" aria-label="Validated" title="Validated">
-            👍
+          <span className="validated-mark" title="Validated">
+            <ThumbUpIcon filled />
+            <span className="visually-hidden">Validated</span>
           </span>
         )}
         {cell?.status === 'stale' && (

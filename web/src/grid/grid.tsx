@@ -14,6 +14,7 @@ import {
 } from 'react';
 import { flushSync } from 'react-dom';
 import type { CellValue, Row, Sort } from '../api/sheet-api.ts';
+import { ThumbUpIcon } from '../ui/icons.tsx';
 import { CellEditor } from './cell-editor.tsx';
 import { parseTsv, toTsv, valueToText } from './clipboard-text.ts';
 import {
@@ -551,7 +552,7 @@ export function Grid(props: GridProps) {
                     aria-pressed={activeCell?.validated ?? false}
                     onClick={() => props.onValidate(activeRow, activeColumn)}
                   >
-                    👍
+                    <ThumbUpIcon filled={activeCell?.validated ?? false} />
                   </button>
                 )}
                 <button
