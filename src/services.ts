@@ -1,4 +1,3 @@
-
 import { auditRoutes } from './audit/audit-routes.ts';
 import {
   type AuditRecorder,
@@ -14,12 +13,12 @@ import { type AuthService, createAuthService } from './auth/auth-service.ts';
 import { createLoginThrottle } from './auth/login-throttle.ts';
 import { createMfaService, type MfaService } from './auth/mfa-service.ts';
 import { createSessionService, type SessionService } from './auth/session-service.ts';
-import { createUserService, type UserService } from './auth/user-service.ts';
 import { userRoutes } from './auth/user-routes.ts';
+import { createUserService, type UserService } from './auth/user-service.ts';
 import type { Config } from './platform/config.ts';
-import type { AppInstance } from './platform/http/app-instance.ts';
 import { loadSecretBox, type SecretBox } from './platform/crypto.ts';
 import type { Database } from './platform/db/database.ts';
+import type { AppInstance } from './platform/http/app-instance.ts';
 import { installRateLimit } from './platform/http/rate-limit.ts';
 import { installSecurityHeaders } from './platform/http/security-headers.ts';
 import type { Logger } from './platform/logger.ts';

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Actor, ApiKeyScope } from '../src/auth/actor.ts';
+import { apiKeyActor } from '../src/auth/api-key-service.ts';
+import { SESSION_COOKIE } from '../src/auth/auth-plugin.ts';
 import { hashPassword } from '../src/auth/password-hash.ts';
 import { insertUser } from '../src/auth/user-store.ts';
-import { SESSION_COOKIE } from '../src/auth/auth-plugin.ts';
-import { apiKeyActor } from '../src/auth/api-key-service.ts';
-import type { ProjectRole } from '../src/projects/project-access.ts';
 import { uuidv7 } from '../src/platform/ids.ts';
+import type { ProjectRole } from '../src/projects/project-access.ts';
 import { registerTestSecret } from './leak-scan.ts';
 import type { TestApp } from './test-platform.ts';
 
@@ -82,10 +82,16 @@ export async function createUser(
 /** A session for the user, made by the session service (no HTTP, no rate limit). */
 export async function signIn(t: TestApp, user: TestUser): Promise<TestSession> {
   const db = t.platform.database.db;
-  const row = await db.selectFrom('app_user').selectAll().where('id', '=', user.id).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('app_user')
+    .selectAll()
+    .where('id', '=', user.id)
+    .executeTakeFirstOrThrow();
   const started = await db
     .transaction()
-    .execute((trx) => t.app.services.sessions.start(trx, row, { ip: '127.0.0.1', userAgent: 'factory' }));
+    .execute((trx) =>
+      t.app.services.sessions.start(trx, row, { ip: '127.0.0.1', userAgent: 'factory' }),
+    );
   return sessionFrom(user, started.token, started.csrfToken, started.session.id);
 }
 
@@ -139,7 +145,11 @@ export async function createApiKey(
   });
   registerTestSecret('api-key', key);
   const db = t.platform.database.db;
-  const user = await db.selectFrom('app_user').selectAll().where('id', '=', session.user.id).executeTakeFirstOrThrow();
+  const user = await db
+    .selectFrom('app_user')
+    .selectAll()
+    .where('id', '=', session.user.id)
+    .executeTakeFirstOrThrow();
   return {
     id: apiKey.id,
     key,
@@ -173,7 +183,10 @@ export async function addMember(
   member: TestSession,
   role: ProjectRole,
 ): Promise<void> {
-  await t.app.services.projects.addMember(owner.actor, project.id, { email: member.user.email, role });
+  await t.app.services.projects.addMember(owner.actor, project.id, {
+    email: member.user.email,
+    role,
+  });
 }
 
 export interface ProjectWithMembers {

@@ -5,8 +5,8 @@ import { sql } from 'kysely';
 import type { TestProject } from 'vitest/node';
 import { openDatabase } from '../src/platform/db/database.ts';
 import { migrateToLatest } from '../src/platform/db/migrator.ts';
-import { adminUrl, databaseUrlFor, goldenDatabaseName, testDatabaseUrl } from './test-postgres.ts';
 import { scanRunDir } from './leak-scan.ts';
+import { adminUrl, databaseUrlFor, goldenDatabaseName, testDatabaseUrl } from './test-postgres.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -59,7 +59,9 @@ export default async function setup(project: TestProject) {
     const scan = scanRunDir(testRunDir);
     rmSync(root, { recursive: true, force: true });
     if (scan.leaks.length > 0) {
-      const list = scan.leaks.map((leak) => `  ${leak.kind} ${leak.hint} in ${leak.file}:${leak.line}`);
+      const list = scan.leaks.map(
+        (leak) => `  ${leak.kind} ${leak.hint} in ${leak.file}:${leak.line}`,
+      );
       throw new Error(`secrets found in test logs:\n${list.join('\n')}`);
     }
     if (url && goldenPostgresDb) {

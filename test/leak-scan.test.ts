@@ -10,7 +10,10 @@ describe('log leak scan', () => {
   it('finds a registered secret, also JSON-escaped, and reports only a hint', () => {
     const leaks = findLeaks(
       [
-        { name: 'a', text: '{"msg":"ok"}\n{"body":{"password":"correct horse battery \\"staple\\""}}\n' },
+        {
+          name: 'a',
+          text: '{"msg":"ok"}\n{"body":{"password":"correct horse battery \\"staple\\""}}\n',
+        },
         { name: 'b', text: '{"cookie":"bc_session=Q2hhbmdlIG1lIHBsZWFzZSwgdGhpcyBpcyBhIHRva2Vu"}' },
         { name: 'c', text: '{"msg":"[redacted]"}' },
       ],

@@ -48,7 +48,10 @@ function append(subdir: 'logs' | 'secrets', text: string): void {
   if (!dir || text.length === 0) return;
   const target = path.join(dir, subdir);
   mkdirSync(target, { recursive: true });
-  appendFileSync(path.join(target, `${process.pid}.ndjson`), text.endsWith('\n') ? text : `${text}\n`);
+  appendFileSync(
+    path.join(target, `${process.pid}.ndjson`),
+    text.endsWith('\n') ? text : `${text}\n`,
+  );
 }
 
 /** Call for every secret a test creates or sends (factories do it for theirs). */
@@ -87,13 +90,23 @@ export function findLeaks(
       const escaped = JSON.stringify(secret.value).slice(1, -1);
       const index = Math.max(file.text.indexOf(secret.value), file.text.indexOf(escaped));
       if (index >= 0) {
-        leaks.push({ kind: secret.kind, hint: mask(secret.value), file: file.name, line: lineOf(file.text, index) });
+        leaks.push({
+          kind: secret.kind,
+          hint: mask(secret.value),
+          file: file.name,
+          line: lineOf(file.text, index),
+        });
       }
     }
     for (const shape of SECRET_SHAPES) {
       const match = shape.pattern.exec(file.text);
       if (match) {
-        leaks.push({ kind: shape.kind, hint: mask(match[0]), file: file.name, line: lineOf(file.text, match.index) });
+        leaks.push({
+          kind: shape.kind,
+          hint: mask(match[0]),
+          file: file.name,
+          line: lineOf(file.text, match.index),
+        });
       }
     }
   }

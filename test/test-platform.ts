@@ -9,8 +9,8 @@ import { type Config, loadConfig } from '../src/platform/config.ts';
 import { openDatabase } from '../src/platform/db/database.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { openPlatform, type Platform } from '../src/platform/platform.ts';
-import { adminUrl, databaseUrlFor, randomDatabaseName, testDatabaseUrl } from './test-postgres.ts';
 import { appendRunLog } from './leak-scan.ts';
+import { adminUrl, databaseUrlFor, randomDatabaseName, testDatabaseUrl } from './test-postgres.ts';
 
 export type Backend = 'pglite' | 'postgres';
 

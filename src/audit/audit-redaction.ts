@@ -37,7 +37,9 @@ function redactValue(value: unknown, depth: number): unknown {
   return undefined; // functions, symbols, bigints: not data
 }
 
-export function redactSummary(summary: Record<string, unknown> | undefined): Record<string, unknown> {
+export function redactSummary(
+  summary: Record<string, unknown> | undefined,
+): Record<string, unknown> {
   if (!summary) return {};
   return redactValue(summary, 0) as Record<string, unknown>;
 }

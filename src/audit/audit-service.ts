@@ -2,8 +2,8 @@ import type { Kysely } from 'kysely';
 import type { Actor } from '../auth/actor.ts';
 import { requireAdmin } from '../auth/scopes.ts';
 import type { DB } from '../migrations/db-schema.ts';
-import { uuidv7 } from '../platform/ids.ts';
 import { currentRequestContext } from '../platform/http/request-context.ts';
+import { uuidv7 } from '../platform/ids.ts';
 import type { ProjectAccess } from '../projects/project-access.ts';
 import { redactSummary } from './audit-redaction.ts';
 import type { AuditQuery } from './audit-schema.ts';
@@ -57,7 +57,10 @@ export interface AuditService {
   /** A project's entries, newest first; owners and instance admins only. */
   listProjectEntries(actor: Actor, projectId: string, query: AuditQuery): Promise<AuditRow[]>;
   /** Every entry (sign-ins, users, all projects); instance admins only. */
-  listEntries(actor: Actor, query: AuditQuery & { projectId?: string | undefined }): Promise<AuditRow[]>;
+  listEntries(
+    actor: Actor,
+    query: AuditQuery & { projectId?: string | undefined },
+  ): Promise<AuditRow[]>;
 }
 
 export function createAuditService(deps: { db: Kysely<DB>; access: ProjectAccess }): AuditService {

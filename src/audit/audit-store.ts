@@ -43,7 +43,8 @@ export async function listAuditRows(db: Executor, filter: AuditFilter): Promise<
     .leftJoin('app_user', 'app_user.id', 'audit_log.actor_user_id')
     .selectAll('audit_log')
     .select('app_user.email as actor_email');
-  if (filter.projectId !== undefined) query = query.where('audit_log.project_id', '=', filter.projectId);
+  if (filter.projectId !== undefined)
+    query = query.where('audit_log.project_id', '=', filter.projectId);
   if (filter.actorUserId !== undefined) {
     query = query.where('audit_log.actor_user_id', '=', filter.actorUserId);
   }
@@ -51,7 +52,8 @@ export async function listAuditRows(db: Executor, filter: AuditFilter): Promise<
   if (filter.entityType !== undefined) {
     query = query.where('audit_log.entity_type', '=', filter.entityType);
   }
-  if (filter.entityId !== undefined) query = query.where('audit_log.entity_id', '=', filter.entityId);
+  if (filter.entityId !== undefined)
+    query = query.where('audit_log.entity_id', '=', filter.entityId);
   if (filter.before !== undefined) query = query.where('audit_log.id', '<', filter.before);
   return (await query.orderBy('audit_log.id', 'desc').limit(filter.limit).execute()) as AuditRow[];
 }

@@ -45,7 +45,13 @@ export const accountRoutes: FastifyPluginAsyncZod<{
 
   app.get(
     '/api/auth/sessions',
-    { schema: { tags: ['sessions'], summary: 'Your active sessions', response: { 200: sessionListSchema } } },
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: 'Your active sessions',
+        response: { 200: sessionListSchema },
+      },
+    },
     async (request) => ({
       items: (await sessions.list(request.actor)).map((session) =>
         presentSession(session, request.authSession?.id),
@@ -127,7 +133,13 @@ export const accountRoutes: FastifyPluginAsyncZod<{
 
   app.get(
     '/api/auth/api-keys',
-    { schema: { tags: ['api-keys'], summary: 'Your API keys (never the keys themselves)', response: { 200: apiKeyListSchema } } },
+    {
+      schema: {
+        tags: ['api-keys'],
+        summary: 'Your API keys (never the keys themselves)',
+        response: { 200: apiKeyListSchema },
+      },
+    },
     async (request) => ({ items: (await apiKeys.list(request.actor)).map(presentApiKey) }),
   );
 
@@ -137,7 +149,8 @@ export const accountRoutes: FastifyPluginAsyncZod<{
       schema: {
         tags: ['api-keys'],
         summary: 'Create an API key (the key is shown once)',
-        description: 'Use it as `Authorization: Bearer <key>`. API-key requests need no CSRF token.',
+        description:
+          'Use it as `Authorization: Bearer <key>`. API-key requests need no CSRF token.',
         body: createApiKeyBody,
         response: { 201: createdApiKeySchema },
       },

@@ -30,9 +30,17 @@ export async function findApiKeyByHash(
   db: Executor,
   keyHash: string,
 ): Promise<{ key: ApiKeyRow; user: UserRow } | undefined> {
-  const key = await db.selectFrom('api_key').selectAll().where('key_hash', '=', keyHash).executeTakeFirst();
+  const key = await db
+    .selectFrom('api_key')
+    .selectAll()
+    .where('key_hash', '=', keyHash)
+    .executeTakeFirst();
   if (!key) return undefined;
-  const user = await db.selectFrom('app_user').selectAll().where('id', '=', key.user_id).executeTakeFirst();
+  const user = await db
+    .selectFrom('app_user')
+    .selectAll()
+    .where('id', '=', key.user_id)
+    .executeTakeFirst();
   return user ? { key, user } : undefined;
 }
 

@@ -1,10 +1,5 @@
 import cookie from '@fastify/cookie';
-import type {
-  FastifyReply,
-  FastifyRequest,
-  onRequestHookHandler,
-  RouteOptions,
-} from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify';
 import { AppError, unauthenticated } from '../platform/app-error.ts';
 import { constantTimeEqual } from '../platform/crypto.ts';
 import type { AppInstance } from '../platform/http/app-instance.ts';
@@ -175,7 +170,9 @@ export async function installAuth(
       const found = await apiKeys.authenticate(key);
       if (!found) throw unauthenticated('Invalid, expired or revoked API key');
       if (!SAFE_METHODS.has(request.method) && !hasScope(found.actor, 'write')) {
-        throw new AppError('FORBIDDEN', 'This API key is read-only', { details: { reason: 'scope' } });
+        throw new AppError('FORBIDDEN', 'This API key is read-only', {
+          details: { reason: 'scope' },
+        });
       }
       target[ACTOR] = found.actor;
     } else {
@@ -191,9 +188,13 @@ export async function installAuth(
       if (!SAFE_METHODS.has(request.method)) {
         const given = request.headers[CSRF_HEADER];
         if (typeof given !== 'string' || !constantTimeEqual(given, csrfToken)) {
-          throw new AppError('FORBIDDEN', 'Missing or invalid CSRF token (send the x-csrf-token header)', {
-            details: { reason: 'csrf' },
-          });
+          throw new AppError(
+            'FORBIDDEN',
+            'Missing or invalid CSRF token (send the x-csrf-token header)',
+            {
+              details: { reason: 'csrf' },
+            },
+          );
         }
       }
       target[ACTOR] = result.value.actor;

@@ -1,7 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AuthSettings } from './auth-plugin.ts';
-import { clearSessionCookie, clientInfo, isLoopbackRequest, setSessionCookie } from './auth-plugin.ts';
+import {
+  clearSessionCookie,
+  clientInfo,
+  isLoopbackRequest,
+  setSessionCookie,
+} from './auth-plugin.ts';
 import { presentUser } from './auth-presenter.ts';
 import {
   loginBody,
@@ -34,7 +39,10 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
   const { auth, sessions, users, settings } = options;
   const tags = ['auth'];
   // Public, and stricter than the global per-IP limit.
-  const publicAuth = { public: true, rateLimit: { max: options.authRateLimit, timeWindow: 60_000 } };
+  const publicAuth = {
+    public: true,
+    rateLimit: { max: options.authRateLimit, timeWindow: 60_000 },
+  };
 
   const signedIn = (started: StartedSession) => ({
     status: 'signed-in' as const,
@@ -47,7 +55,11 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     '/api/auth/setup',
     {
       config: publicAuth,
-      schema: { tags, summary: 'Whether first-run setup is still open', response: { 200: setupStatusSchema } },
+      schema: {
+        tags,
+        summary: 'Whether first-run setup is still open',
+        response: { 200: setupStatusSchema },
+      },
     },
     async () => ({ needed: await auth.setupNeeded() }),
   );
@@ -70,7 +82,13 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
         ...clientInfo(request),
         loopback: isLoopbackRequest(request),
       });
-      setSessionCookie(reply, request, settings, started.token, new Date(started.session.expires_at));
+      setSessionCookie(
+        reply,
+        request,
+        settings,
+        started.token,
+        new Date(started.session.expires_at),
+      );
       return reply.status(201).send(signedIn(started));
     },
   );
@@ -111,7 +129,13 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     },
     async (request, reply) => {
       const started = await auth.completeMfaLogin(request.body, clientInfo(request));
-      setSessionCookie(reply, request, settings, started.token, new Date(started.session.expires_at));
+      setSessionCookie(
+        reply,
+        request,
+        settings,
+        started.token,
+        new Date(started.session.expires_at),
+      );
       return signedIn(started);
     },
   );
@@ -119,7 +143,11 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
   app.post(
     '/api/auth/logout',
     {
-      schema: { tags, summary: 'Sign out this session', response: { 204: z.null().describe('Signed out') } },
+      schema: {
+        tags,
+        summary: 'Sign out this session',
+        response: { 204: z.null().describe('Signed out') },
+      },
     },
     async (request, reply) => {
       const session = request.authSession;
@@ -131,7 +159,13 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
 
   app.get(
     '/api/auth/me',
-    { schema: { tags, summary: 'The signed-in user, how they signed in, and the CSRF token', response: { 200: meSchema } } },
+    {
+      schema: {
+        tags,
+        summary: 'The signed-in user, how they signed in, and the CSRF token',
+        response: { 200: meSchema },
+      },
+    },
     async (request) => ({
       user: presentUser(await users.getSelf(request.actor)),
       via: request.actor.via,
@@ -142,7 +176,14 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
 
   app.patch(
     '/api/auth/me',
-    { schema: { tags, summary: 'Change your display name', body: updateMeBody, response: { 200: userSchema } } },
+    {
+      schema: {
+        tags,
+        summary: 'Change your display name',
+        body: updateMeBody,
+        response: { 200: userSchema },
+      },
+    },
     async (request) => presentUser(await users.updateSelf(request.actor, request.body)),
   );
 

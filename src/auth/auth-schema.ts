@@ -1,7 +1,11 @@
 import { z } from 'zod';
 
 /** Lower-cased, trimmed, RFC 5321 length. */
-export const email = z.string().trim().toLowerCase().pipe(z.email('must be an e-mail address').max(254));
+export const email = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.email('must be an e-mail address').max(254));
 
 /** NIST SP 800-63B §5.1.1: at least 12 here, long passphrases welcome, no composition rules. */
 export const PASSWORD_MIN_LENGTH = 12;
@@ -54,7 +58,9 @@ export const userSchema = z.object({
 export const signedInSchema = z.object({
   status: z.literal('signed-in'),
   user: userSchema,
-  csrfToken: z.string().describe('Send as the x-csrf-token header on every state-changing request.'),
+  csrfToken: z
+    .string()
+    .describe('Send as the x-csrf-token header on every state-changing request.'),
   expiresAt: z.iso.datetime(),
 });
 
@@ -62,7 +68,9 @@ export const loginResponseSchema = z.discriminatedUnion('status', [
   signedInSchema,
   z.object({
     status: z.literal('mfa-required'),
-    challengeToken: z.string().describe('Post it with a code to /api/auth/login/mfa within 5 minutes.'),
+    challengeToken: z
+      .string()
+      .describe('Post it with a code to /api/auth/login/mfa within 5 minutes.'),
   }),
 ]);
 
@@ -158,7 +166,10 @@ export const updateUserBody = z
   .strictObject({
     displayName: displayName.optional(),
     isAdmin: z.boolean().optional(),
-    disabled: z.boolean().optional().describe('A disabled user cannot sign in; their sessions and keys stop working.'),
+    disabled: z
+      .boolean()
+      .optional()
+      .describe('A disabled user cannot sign in; their sessions and keys stop working.'),
   })
   .refine((body) => Object.values(body).some((value) => value !== undefined), {
     message: 'at least one field is required',

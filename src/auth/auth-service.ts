@@ -1,7 +1,13 @@
 import type { Kysely } from 'kysely';
 import type { AuditRecorder } from '../audit/audit-service.ts';
 import type { DB } from '../migrations/db-schema.ts';
-import { AppError, conflict, notFound, unauthenticated, validationError } from '../platform/app-error.ts';
+import {
+  AppError,
+  conflict,
+  notFound,
+  unauthenticated,
+  validationError,
+} from '../platform/app-error.ts';
 import { isDatabaseError, SQLSTATE } from '../platform/db/db-errors.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -53,7 +59,10 @@ export interface AuthService {
   /** First run: creates the first admin and signs them in. */
   setup(input: SetupInput, client: ClientInfo & { loopback: boolean }): Promise<StartedSession>;
   login(input: { email: string; password: string }, client: ClientInfo): Promise<LoginResult>;
-  completeMfaLogin(input: { challengeToken: string; code: string }, client: ClientInfo): Promise<StartedSession>;
+  completeMfaLogin(
+    input: { challengeToken: string; code: string },
+    client: ClientInfo,
+  ): Promise<StartedSession>;
   /** Signs out everywhere else; the current session stays. */
   changePassword(
     actor: Actor,
@@ -190,7 +199,10 @@ export function createAuthService(deps: {
     async login(input, client) {
       await throttle.beforeAttempt(input.email, client.ip);
       const user = await findUserByEmail(db, input.email);
-      const matches = await verifyPassword(input.password, user?.password_hash ?? (await decoyPasswordHash()));
+      const matches = await verifyPassword(
+        input.password,
+        user?.password_hash ?? (await decoyPasswordHash()),
+      );
       if (!user || !matches || user.disabled_at !== null) {
         await throttle.recordFailure(input.email, client.ip);
         await audit.record(db, {
@@ -200,7 +212,11 @@ export function createAuthService(deps: {
           entityId: user?.id,
           summary: {
             email: input.email,
-            reason: !user ? 'unknown-account' : user.disabled_at !== null ? 'disabled' : 'wrong-password',
+            reason: !user
+              ? 'unknown-account'
+              : user.disabled_at !== null
+                ? 'disabled'
+                : 'wrong-password',
           },
         });
         throw badCredentials();
@@ -228,7 +244,9 @@ export function createAuthService(deps: {
       const expired = () => unauthenticated('This sign-in has expired; start again');
       const challenge = await db
         .transaction()
-        .execute((trx) => findLiveAuthToken(trx, 'mfa-challenge', hashToken(input.challengeToken), now()));
+        .execute((trx) =>
+          findLiveAuthToken(trx, 'mfa-challenge', hashToken(input.challengeToken), now()),
+        );
       if (!challenge?.user_id) throw expired();
       const user = await findUserById(db, challenge.user_id);
       if (!user || user.disabled_at !== null || user.mfa_enabled_at === null) throw expired();
@@ -236,7 +254,8 @@ export function createAuthService(deps: {
       if (!(await mfa.verify(user, input.code))) {
         await throttle.recordFailure(user.email, client.ip);
         const attempts = await addAuthTokenAttempt(db, challenge.id);
-        if (attempts >= MFA_CHALLENGE_MAX_ATTEMPTS) await markAuthTokenUsed(db, challenge.id, now());
+        if (attempts >= MFA_CHALLENGE_MAX_ATTEMPTS)
+          await markAuthTokenUsed(db, challenge.id, now());
         await audit.record(db, {
           actor: undefined,
           action: 'session.sign-in-failed',
@@ -264,7 +283,12 @@ export function createAuthService(deps: {
       const passwordHash = await hashPassword(input.newPassword);
       const at = now();
       return db.transaction().execute(async (trx) => {
-        await updateUser(trx, user.id, { password_hash: passwordHash, password_changed_at: at }, at);
+        await updateUser(
+          trx,
+          user.id,
+          { password_hash: passwordHash, password_changed_at: at },
+          at,
+        );
         const revokedSessions = await sessions.revokeOthers(trx, user.id, actor.credentialId);
         await expireAuthTokens(trx, 'password-reset', user.id, at);
         await audit.record(trx, {
@@ -296,7 +320,9 @@ export function createAuthService(deps: {
           subject: 'Reset your Brain Cells password',
           text: `Someone asked to reset the password of your Brain Cells account.\n\nTo choose a new password, open this link within an hour:\n${resetLink(token)}\n\nIf it was not you, ignore this message; your password stays as it is.\n`,
         })
-        .catch((error: unknown) => logger.error({ err: error, userId: user.id }, 'password reset mail failed'));
+        .catch((error: unknown) =>
+          logger.error({ err: error, userId: user.id }, 'password reset mail failed'),
+        );
     },
 
     async createResetLink(actor, email) {
@@ -321,7 +347,12 @@ export function createAuthService(deps: {
         const user = await findUserById(trx, token.user_id);
         if (!user || user.disabled_at !== null) throw invalid();
         await markAuthTokenUsed(trx, token.id, at);
-        await updateUser(trx, user.id, { password_hash: passwordHash, password_changed_at: at }, at);
+        await updateUser(
+          trx,
+          user.id,
+          { password_hash: passwordHash, password_changed_at: at },
+          at,
+        );
         const revokedSessions = await sessions.revokeOthers(trx, user.id, undefined);
         await audit.record(trx, {
           actor: undefined,

@@ -17,7 +17,10 @@ export async function insertAuthToken(
   },
 ): Promise<void> {
   const { now, ...values } = row;
-  await db.insertInto('auth_token').values({ ...values, created_at: now }).execute();
+  await db
+    .insertInto('auth_token')
+    .values({ ...values, created_at: now })
+    .execute();
 }
 
 /** An unused, unexpired token of this kind, locked for the rest of the transaction. */
@@ -65,7 +68,8 @@ export async function expireAuthTokens(
     .set({ used_at: now })
     .where('kind', '=', kind)
     .where('used_at', 'is', null);
-  query = userId === null ? query.where('user_id', 'is', null) : query.where('user_id', '=', userId);
+  query =
+    userId === null ? query.where('user_id', 'is', null) : query.where('user_id', '=', userId);
   await query.execute();
 }
 

@@ -24,7 +24,12 @@ export async function recordThrottleFailure(
   const lockedUntil = new Date(now.getTime() + lockMs);
   return db
     .insertInto('login_throttle')
-    .values({ key, failures: max <= 1 ? 0 : 1, last_failure_at: now, locked_until: max <= 1 ? lockedUntil : null })
+    .values({
+      key,
+      failures: max <= 1 ? 0 : 1,
+      last_failure_at: now,
+      locked_until: max <= 1 ? lockedUntil : null,
+    })
     .onConflict((conflict) =>
       conflict.column('key').doUpdateSet((eb) => {
         const previous = eb
@@ -35,9 +40,19 @@ export async function recordThrottleFailure(
           .end();
         const reached = eb(eb(previous, '+', 1), '>=', max);
         return {
-          failures: eb.case().when(reached).then(0).else(eb(previous, '+', 1)).end(),
+          failures: eb
+            .case()
+            .when(reached)
+            .then(0)
+            .else(eb(previous, '+', 1))
+            .end(),
           last_failure_at: now,
-          locked_until: eb.case().when(reached).then(lockedUntil).else(eb.ref('login_throttle.locked_until')).end(),
+          locked_until: eb
+            .case()
+            .when(reached)
+            .then(lockedUntil)
+            .else(eb.ref('login_throttle.locked_until'))
+            .end(),
         };
       }),
     )

@@ -57,14 +57,10 @@ export function createLoginThrottle(deps: {
       );
       if (lockedUntil > at.getTime()) {
         const retryAfterSeconds = Math.ceil((lockedUntil - at.getTime()) / 1000);
-        throw new AppError(
-          'RATE_LIMITED',
-          'Too many failed sign-in attempts; try again later',
-          {
-            headers: { 'retry-after': String(retryAfterSeconds) },
-            details: { retryAfterSeconds },
-          },
-        );
+        throw new AppError('RATE_LIMITED', 'Too many failed sign-in attempts; try again later', {
+          headers: { 'retry-after': String(retryAfterSeconds) },
+          details: { retryAfterSeconds },
+        });
       }
       const windowStart = at.getTime() - settings.lockoutMs;
       const recent = Math.max(

@@ -70,7 +70,9 @@ export function createMfaService(deps: {
   async function requireCode(user: UserRow, code: string): Promise<void> {
     if (!(await verify(user, code))) {
       await throttle.recordFailure(user.email, undefined);
-      throw validationError('The code is not valid', [{ path: 'body.code', message: 'is not valid' }]);
+      throw validationError('The code is not valid', [
+        { path: 'body.code', message: 'is not valid' },
+      ]);
     }
   }
 
@@ -92,8 +94,18 @@ export function createMfaService(deps: {
       const secret = generateTotpSecret();
       const encoded = base32Encode(secret);
       await db.transaction().execute(async (trx) => {
-        await updateUser(trx, user.id, { mfa_pending_secret: box.encrypt(encoded, pendingColumn(user.id)) }, now());
-        await audit.record(trx, { actor, action: 'mfa.setup-start', entityType: 'user', entityId: user.id });
+        await updateUser(
+          trx,
+          user.id,
+          { mfa_pending_secret: box.encrypt(encoded, pendingColumn(user.id)) },
+          now(),
+        );
+        await audit.record(trx, {
+          actor,
+          action: 'mfa.setup-start',
+          entityType: 'user',
+          entityId: user.id,
+        });
       });
       return { secret: encoded, otpauthUri: otpauthUri(secret, user.email) };
     },
@@ -105,7 +117,9 @@ export function createMfaService(deps: {
       const encoded = box.decrypt(user.mfa_pending_secret, pendingColumn(user.id));
       const step = matchTotp(base32Decode(encoded), code.trim(), now().getTime() / 1000);
       if (step === undefined) {
-        throw validationError('The code is not valid', [{ path: 'body.code', message: 'is not valid' }]);
+        throw validationError('The code is not valid', [
+          { path: 'body.code', message: 'is not valid' },
+        ]);
       }
       const { codes, rows } = newRecoveryCodes();
       const at = now();
@@ -122,7 +136,12 @@ export function createMfaService(deps: {
           at,
         );
         await replaceRecoveryCodes(trx, user.id, rows, at);
-        await audit.record(trx, { actor, action: 'mfa.enable', entityType: 'user', entityId: user.id });
+        await audit.record(trx, {
+          actor,
+          action: 'mfa.enable',
+          entityType: 'user',
+          entityId: user.id,
+        });
       });
       return codes;
     },
@@ -147,7 +166,12 @@ export function createMfaService(deps: {
           at,
         );
         await replaceRecoveryCodes(trx, user.id, [], at);
-        await audit.record(trx, { actor, action: 'mfa.disable', entityType: 'user', entityId: user.id });
+        await audit.record(trx, {
+          actor,
+          action: 'mfa.disable',
+          entityType: 'user',
+          entityId: user.id,
+        });
       });
     },
 

@@ -45,7 +45,11 @@ export async function countUnusedRecoveryCodes(db: Executor, userId: string): Pr
 }
 
 /** Accepts a TOTP time step only if it is later than the last one used (no replay). */
-export async function advanceTotpStep(db: Executor, userId: string, step: number): Promise<boolean> {
+export async function advanceTotpStep(
+  db: Executor,
+  userId: string,
+  step: number,
+): Promise<boolean> {
   const result = await db
     .updateTable('app_user')
     .set({ mfa_last_step: step })

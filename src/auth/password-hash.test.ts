@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { hashPassword, needsRehash, PASSWORD_HASH_PARAMETERS, verifyPassword } from './password-hash.ts';
+import {
+  hashPassword,
+  needsRehash,
+  PASSWORD_HASH_PARAMETERS,
+  verifyPassword,
+} from './password-hash.ts';
 
 const FAST = { log2N: 10, r: 8, p: 1 };
 
@@ -7,7 +12,9 @@ describe('password hashing', () => {
   it('hashes with scrypt at the configured cost and verifies', async () => {
     const stored = await hashPassword('correct horse battery staple');
     const { log2N, r, p } = PASSWORD_HASH_PARAMETERS;
-    expect(stored).toMatch(new RegExp(`^scrypt\\$${log2N}\\$${r}\\$${p}\\$[\\w-]{22}\\$[\\w-]{43}$`));
+    expect(stored).toMatch(
+      new RegExp(`^scrypt\\$${log2N}\\$${r}\\$${p}\\$[\\w-]{22}\\$[\\w-]{43}$`),
+    );
     expect(stored).not.toContain('correct horse');
     expect(await verifyPassword('correct horse battery staple', stored)).toBe(true);
     expect(await verifyPassword('correct horse battery stapl', stored)).toBe(false);
@@ -15,7 +22,10 @@ describe('password hashing', () => {
   });
 
   it('salts: the same password never hashes the same way twice', async () => {
-    const [a, b] = await Promise.all([hashPassword('same password!', FAST), hashPassword('same password!', FAST)]);
+    const [a, b] = await Promise.all([
+      hashPassword('same password!', FAST),
+      hashPassword('same password!', FAST),
+    ]);
     expect(a).not.toBe(b);
   });
 

@@ -17,7 +17,11 @@ export const PASSWORD_HASH_PARAMETERS: PasswordHashParameters = { log2N: 15, r: 
 const KEY_LENGTH = 32;
 const SALT_BYTES = 16;
 
-function derive(password: string, salt: Buffer, parameters: PasswordHashParameters): Promise<Buffer> {
+function derive(
+  password: string,
+  salt: Buffer,
+  parameters: PasswordHashParameters,
+): Promise<Buffer> {
   const N = 2 ** parameters.log2N;
   const options: ScryptOptions = {
     N,

@@ -87,7 +87,8 @@ function resolve(app: TestApp['app'], route: Route): Route {
   if (!route.url.endsWith('*') || registryEntry(app, route)) return route;
   const stem = route.url.slice(0, -1);
   const candidates = app.routeSecurity.filter(
-    (entry) => entry.method === route.method && entry.url.endsWith('*') && entry.url.startsWith(stem),
+    (entry) =>
+      entry.method === route.method && entry.url.endsWith('*') && entry.url.startsWith(stem),
   );
   return candidates.length === 1 ? { method: route.method, url: candidates[0]!.url } : route;
 }
@@ -121,7 +122,7 @@ const INTERNALS: RegExp[] = [
   /"stack"/,
 ];
 
-export function internalsIn(body: string): RegExp | undefined {
+function internalsIn(body: string): RegExp | undefined {
   return INTERNALS.find((pattern) => pattern.test(body));
 }
 
@@ -132,7 +133,13 @@ describe('the route table', () => {
   let routes: Route[];
 
   beforeAll(async () => {
-    t = await createTestApp();
+    t = await createTestApp({
+      // A route that never reads request.actor: only the hook stands between it and a stranger.
+      configure: (app) => {
+        app.get('/test/no-actor', async () => ({ data: 'for members only' }));
+        app.post('/test/no-actor', async () => ({ changed: true }));
+      },
+    });
     admin = await createSignedInUser(t, { isAdmin: true });
     readOnlyKey = await createApiKey(t, admin, { scopes: ['read'] });
     routes = routesOf(t.app);
@@ -148,7 +155,10 @@ describe('the route table', () => {
   });
 
   it('has exactly the documented public routes', () => {
-    const publicRoutes = routes.filter((route) => isPublic(t.app, route)).map(key).sort();
+    const publicRoutes = routes
+      .filter((route) => isPublic(t.app, route))
+      .map(key)
+      .sort();
     expect(publicRoutes).toEqual(PUBLIC_ROUTES);
   });
 
@@ -183,7 +193,8 @@ describe('the route table', () => {
           url: concrete(route.url),
           headers,
         });
-        if (response.statusCode !== 401) failures.push(`${key(route)} ${Object.keys(headers)} → ${response.statusCode}`);
+        if (response.statusCode !== 401)
+          failures.push(`${key(route)} ${Object.keys(headers)} → ${response.statusCode}`);
       }
     }
     expect(failures).toEqual([]);
@@ -207,7 +218,10 @@ describe('the route table', () => {
         const response = await t.app.inject({
           method: route.method as InjectOptions['method'],
           url: concrete(route.url),
-          headers: { cookie: admin.headers.cookie, ...(csrf === undefined ? {} : { 'x-csrf-token': csrf }) },
+          headers: {
+            cookie: admin.headers.cookie,
+            ...(csrf === undefined ? {} : { 'x-csrf-token': csrf }),
+          },
           payload: {},
         });
         const body = response.json();
@@ -248,10 +262,16 @@ describe('the route table', () => {
       const response = await t.app.inject({ method: 'GET', url, headers: outsider.headers });
       const code = response.json().error?.code;
       // 400 only when a required query parameter is missing, before any lookup.
-      if (!(response.statusCode === 404 || (response.statusCode === 400 && code === 'VALIDATION_ERROR'))) {
+      if (
+        !(
+          response.statusCode === 404 ||
+          (response.statusCode === 400 && code === 'VALIDATION_ERROR')
+        )
+      ) {
         failures.push(`${key(route)} → ${response.statusCode}`);
       }
-      if (response.body.includes('Secret project B')) failures.push(`${key(route)} leaked the name`);
+      if (response.body.includes('Secret project B'))
+        failures.push(`${key(route)} leaked the name`);
     }
     expect(failures).toEqual([]);
   });
@@ -269,7 +289,9 @@ describe('the route table', () => {
       projectId: "1' or '1'='1",
     };
     // Sign-out last: it ends the session the others use.
-    const ordered = [...routes].sort((a, b) => Number(a.url.endsWith('/logout')) - Number(b.url.endsWith('/logout')));
+    const ordered = [...routes].sort(
+      (a, b) => Number(a.url.endsWith('/logout')) - Number(b.url.endsWith('/logout')),
+    );
     for (const route of ordered) {
       if (route.method === 'HEAD' || route.method === 'OPTIONS') continue;
       for (const param of [randomUUID, () => "1'%20or%20'1'='1", () => '%00%ff..%2f']) {
@@ -277,12 +299,18 @@ describe('the route table', () => {
           const response = await t.app.inject({
             method: route.method as InjectOptions['method'],
             url: concrete(route.url, param),
-            headers: { ...admin.headers, ...(typeof payload === 'string' ? { 'content-type': 'application/json' } : {}) },
+            headers: {
+              ...admin.headers,
+              ...(typeof payload === 'string' ? { 'content-type': 'application/json' } : {}),
+            },
             ...(payload === undefined || route.method === 'GET' ? {} : { payload }),
           });
           if (response.statusCode < 400) continue;
           const leak = internalsIn(response.body);
-          if (leak) failures.push(`${key(route)} → ${response.statusCode} ${leak}: ${response.body.slice(0, 300)}`);
+          if (leak)
+            failures.push(
+              `${key(route)} → ${response.statusCode} ${leak}: ${response.body.slice(0, 300)}`,
+            );
           if (response.statusCode >= 500 && route.url.startsWith('/api/')) {
             failures.push(`${key(route)} → ${response.statusCode}: ${response.body.slice(0, 200)}`);
           }
@@ -307,7 +335,10 @@ describe('errors from the database', () => {
         payload: { name: 'x' },
       });
       expect(response.statusCode).toBe(500);
-      expect(response.json().error).toMatchObject({ code: 'INTERNAL', message: 'Internal server error' });
+      expect(response.json().error).toMatchObject({
+        code: 'INTERNAL',
+        message: 'Internal server error',
+      });
       expect(internalsIn(response.body)).toBeUndefined();
       // The log has the cause, without the query's parameter values.
       const logged = t.platform.logs.lines.find((line) => line.msg === 'Internal server error');

@@ -55,7 +55,11 @@ export interface SessionService {
   list(actor: Actor): Promise<SessionRow[]>;
   revoke(actor: Actor, sessionId: string): Promise<void>;
   /** Signs out every other session of a user (inside the caller's transaction). */
-  revokeOthers(trx: Transaction<DB>, userId: string, keepSessionId: string | undefined): Promise<number>;
+  revokeOthers(
+    trx: Transaction<DB>,
+    userId: string,
+    keepSessionId: string | undefined,
+  ): Promise<number>;
 }
 
 // Activity is written at most once a minute per session; idle timeouts are minutes or more.

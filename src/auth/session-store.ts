@@ -89,7 +89,11 @@ export async function touchSession(
     .execute();
 }
 
-export async function listLiveSessions(db: Executor, userId: string, now: Date): Promise<SessionRow[]> {
+export async function listLiveSessions(
+  db: Executor,
+  userId: string,
+  now: Date,
+): Promise<SessionRow[]> {
   return db
     .selectFrom('user_session')
     .selectAll()
@@ -134,7 +138,11 @@ export async function revokeOtherSessions(
 }
 
 /** Drops sessions that can no longer be used (expired or revoked a while ago). */
-export async function deleteDeadSessions(db: Executor, userId: string, before: Date): Promise<void> {
+export async function deleteDeadSessions(
+  db: Executor,
+  userId: string,
+  before: Date,
+): Promise<void> {
   await db
     .deleteFrom('user_session')
     .where('user_id', '=', userId)

@@ -46,9 +46,12 @@ describe('TOTP (RFC 6238 appendix B)', () => {
     expect(matchTotp(SHA1_SEED, totp(SHA1_SEED, now + 60), now)).toBeUndefined();
   });
 
-  it.each(['', '12345', '1234567', 'abcdef', '12 345', '١٢٣٤٥٦'])('refuses malformed code %j', (code) => {
-    expect(matchTotp(SHA1_SEED, code, 1_700_000_000)).toBeUndefined();
-  });
+  it.each(['', '12345', '1234567', 'abcdef', '12 345', '١٢٣٤٥٦'])(
+    'refuses malformed code %j',
+    (code) => {
+      expect(matchTotp(SHA1_SEED, code, 1_700_000_000)).toBeUndefined();
+    },
+  );
 });
 
 describe('base32 (RFC 4648 §10)', () => {

@@ -15,7 +15,12 @@ export interface TotpOptions {
 const DEFAULTS = { digits: 6, stepSeconds: 30, algorithm: 'sha1' as TotpAlgorithm };
 
 /** RFC 4226 §5.3: HMAC, dynamic truncation, modulo 10^digits. */
-export function hotp(secret: Buffer, counter: bigint, digits = 6, algorithm: TotpAlgorithm = 'sha1'): string {
+export function hotp(
+  secret: Buffer,
+  counter: bigint,
+  digits = 6,
+  algorithm: TotpAlgorithm = 'sha1',
+): string {
   const message = Buffer.alloc(8);
   message.writeBigUInt64BE(counter);
   const mac = createHmac(algorithm, secret).update(message).digest();

@@ -50,7 +50,14 @@ export const userRoutes: FastifyPluginAsyncZod<{ users: UserService }> = async (
 
   app.get(
     '/api/users/:userId',
-    { schema: { tags, summary: 'One account (instance admins)', params: userParams, response: { 200: userSchema } } },
+    {
+      schema: {
+        tags,
+        summary: 'One account (instance admins)',
+        params: userParams,
+        response: { 200: userSchema },
+      },
+    },
     async (request) => presentUser(await users.get(request.actor, request.params.userId)),
   );
 

@@ -80,7 +80,8 @@ export function createUserService(deps: {
       requireAdmin(actor);
       const user = await load(userId);
       const losesAdmin =
-        user.is_admin && (input.isAdmin === false || (input.disabled === true && user.disabled_at === null));
+        user.is_admin &&
+        (input.isAdmin === false || (input.disabled === true && user.disabled_at === null));
       const at = now();
       return db.transaction().execute(async (trx) => {
         if (losesAdmin) {
@@ -97,7 +98,11 @@ export function createUserService(deps: {
           }
         }
         const disabledAt =
-          input.disabled === undefined ? undefined : input.disabled ? (user.disabled_at ?? at) : null;
+          input.disabled === undefined
+            ? undefined
+            : input.disabled
+              ? (user.disabled_at ?? at)
+              : null;
         const updated = await updateUser(
           trx,
           user.id,
@@ -129,7 +134,12 @@ export function createUserService(deps: {
       requireScope(actor, 'write');
       await load(actor.userId);
       return db.transaction().execute(async (trx) => {
-        const updated = await updateUser(trx, actor.userId, { display_name: input.displayName }, now());
+        const updated = await updateUser(
+          trx,
+          actor.userId,
+          { display_name: input.displayName },
+          now(),
+        );
         await audit.record(trx, {
           actor,
           action: 'user.update-profile',

@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { APP_VERSION } from '../app.ts';
 import { ConfigError } from '../platform/config.ts';
+import { registerAuthCommands } from './auth-commands.ts';
 import { CliError, EXIT, errorJson } from './cli-output.ts';
 import { registerDbCommands } from './db-commands.ts';
 import { registerLlmCommands } from './llm-commands.ts';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     });
 
   registerDbCommands(program);
+  registerAuthCommands(program);
   registerSheetCommands(program);
   registerLlmCommands(program);
   return program;

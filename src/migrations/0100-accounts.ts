@@ -3,7 +3,7 @@ import { type Kysely, sql } from 'kysely';
 // Accounts and credentials. Every secret a client holds (session id, API key, reset or MFA
 // challenge token, recovery code) is stored only as its SHA-256; passwords as scrypt hashes;
 // the TOTP secret AES-256-GCM encrypted (src/platform/crypto.ts).
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     create table app_user (
       id uuid primary key,
@@ -37,7 +37,9 @@ export async function up(db: Kysely<any>): Promise<void> {
       check (expires_at > created_at)
     )
   `.execute(db);
-  await sql`create index user_session_user_idx on user_session (user_id, created_at desc)`.execute(db);
+  await sql`create index user_session_user_idx on user_session (user_id, created_at desc)`.execute(
+    db,
+  );
 
   await sql`
     create table api_key (
@@ -95,7 +97,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   `.execute(db);
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop table login_throttle`.execute(db);
   await sql`drop table mfa_recovery_code`.execute(db);
   await sql`drop table auth_token`.execute(db);

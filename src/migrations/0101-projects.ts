@@ -3,7 +3,7 @@ import { type Kysely, sql } from 'kysely';
 // Projects own every domain object (other features' tables reference project(id)). A deleted
 // project is kept with deleted_at set, so those rows stay consistent; access checks treat it
 // as missing.
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     create table project (
       id uuid primary key,
@@ -51,7 +51,7 @@ export async function up(db: Kysely<any>): Promise<void> {
   `.execute(db);
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop table project_member`.execute(db);
   await sql`drop function project_keeps_an_owner()`.execute(db);
   await sql`drop table project`.execute(db);

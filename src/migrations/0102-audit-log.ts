@@ -2,7 +2,7 @@ import { type Kysely, sql } from 'kysely';
 
 // Append-only record of every mutation. No foreign keys: an entry outlives the user, project
 // or object it names. The summary is redacted before it is written (src/audit/audit-redaction.ts).
-export async function up(db: Kysely<any>): Promise<void> {
+export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     create table audit_log (
       id uuid primary key,
@@ -23,6 +23,6 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`create index audit_log_actor_idx on audit_log (actor_user_id, id desc)`.execute(db);
 }
 
-export async function down(db: Kysely<any>): Promise<void> {
+export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop table audit_log`.execute(db);
 }

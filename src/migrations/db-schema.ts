@@ -14,7 +14,11 @@ export interface InstanceSettingTable {
 
 // — accounts, projects, audit (migrations 0100–0102) —
 /** A nullable timestamptz: read as Date | null, written as Date, ISO string or null. */
-export type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+export type NullableTimestamp = ColumnType<
+  Date | null,
+  Date | string | null | undefined,
+  Date | string | null
+>;
 
 export interface AppUserTable {
   id: string;

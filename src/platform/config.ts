@@ -31,7 +31,12 @@ const duration = (minMs: number, maxMs: number) =>
 // Comma-separated browser origins (scheme://host[:port]), each checked.
 const originList = z
   .string()
-  .transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean))
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  )
   .pipe(
     z.array(
       z.string().refine((origin) => {
@@ -275,7 +280,11 @@ export const SETTINGS = {
     undefined,
     'Send password-reset mail through this SMTP server (smtp://user:pass@host:587). Unset: an admin makes reset links with `braincells user reset-link`.',
   ],
-  SMTP_FROM: [z.string().min(3).max(320), 'Brain Cells <no-reply@localhost>', 'Sender of mail the server sends.'],
+  SMTP_FROM: [
+    z.string().min(3).max(320),
+    'Brain Cells <no-reply@localhost>',
+    'Sender of mail the server sends.',
+  ],
   // — LLM providers, router, budgets, cache (src/llm, docs/llm.md) —
   OPENAI_API_KEY: [z.string().min(1).optional(), undefined, 'OpenAI API key: adds an instance-wide provider "openai (env)".'],
   OPENAI_BASE_URL: [z.url({ protocol: /^https?$/ }).optional(), undefined, 'Base URL for the OPENAI_API_KEY provider (default https://api.openai.com/v1).'],

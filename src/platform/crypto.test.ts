@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -61,7 +61,9 @@ describe('secret box', () => {
     });
     expect(source).toBe('env');
     expect(box.decrypt(sealed, 'x')).toBe('kept');
-    expect(box.keyIdOf(box.encrypt('new', 'x'))).toBe(createSecretBox([deriveKey(SECRET)]).currentKeyId);
+    expect(box.keyIdOf(box.encrypt('new', 'x'))).toBe(
+      createSecretBox([deriveKey(SECRET)]).currentKeyId,
+    );
   });
 
   it('generates a 0600 key file when no secret is configured, and reuses it', () => {
@@ -78,25 +80,33 @@ describe('secret box', () => {
     const dir = tempDir();
     loadSecretBox({ dataDir: dir, secret: { current: undefined, previous: [] } });
     chmodSync(keyFilePath(dir), 0o644);
-    expect(() => loadSecretBox({ dataDir: dir, secret: { current: undefined, previous: [] } })).toThrow(
-      /chmod 600/,
-    );
+    expect(() =>
+      loadSecretBox({ dataDir: dir, secret: { current: undefined, previous: [] } }),
+    ).toThrow(/chmod 600/);
   });
 
   it('refuses a damaged key file', () => {
     const dir = tempDir();
-    writeFileSync(keyFilePath(dir), '{"version":1,"keys":[{"id":"x","key":"c2hvcnQ="}]}', { mode: 0o600 });
-    expect(() => loadSecretBox({ dataDir: dir, secret: { current: undefined, previous: [] } })).toThrow(
-      /damaged key/,
-    );
+    writeFileSync(keyFilePath(dir), '{"version":1,"keys":[{"id":"x","key":"c2hvcnQ="}]}', {
+      mode: 0o600,
+    });
+    expect(() =>
+      loadSecretBox({ dataDir: dir, secret: { current: undefined, previous: [] } }),
+    ).toThrow(/damaged key/);
   });
 
   it('adds a new current key to the file and later drops the old ones', () => {
     const dir = tempDir();
-    const before = loadSecretBox({ dataDir: dir, secret: { current: undefined, previous: [] } }).box;
+    const before = loadSecretBox({
+      dataDir: dir,
+      secret: { current: undefined, previous: [] },
+    }).box;
     const sealed = before.encrypt('value', 'c');
     const newId = addKeyToFile(dir);
-    const during = loadSecretBox({ dataDir: dir, secret: { current: undefined, previous: [] } }).box;
+    const during = loadSecretBox({
+      dataDir: dir,
+      secret: { current: undefined, previous: [] },
+    }).box;
     expect(during.currentKeyId).toBe(newId);
     expect(during.decrypt(sealed, 'c')).toBe('value');
     expect(retainKeysInFile(dir, [newId])).toEqual([before.currentKeyId]);

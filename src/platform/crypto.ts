@@ -89,7 +89,13 @@ export function createSecretBox(keys: readonly Buffer[]): SecretBox {
       if (parts.length !== 5 || parts[0] !== VERSION) {
         throw new SecretBoxError('not a sealed secret');
       }
-      const [, keyId, ivText, bodyText, tagText] = parts as [string, string, string, string, string];
+      const [, keyId, ivText, bodyText, tagText] = parts as [
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
       const key = byId.get(keyId);
       if (!key) throw new SecretBoxError(`sealed with unknown key ${keyId}`);
       const iv = Buffer.from(ivText, 'base64url');
@@ -151,14 +157,19 @@ export function loadSecretBox(source: SecretBoxSource): LoadedSecretBox {
   const file = keyFilePath(source.dataDir);
   if (source.secret.current) {
     const keys = [source.secret.current, ...source.secret.previous].map(deriveKey);
-    if (existsSync(file)) keys.push(...readKeyFile(file).keys.map((k) => Buffer.from(k.key, 'base64')));
+    if (existsSync(file))
+      keys.push(...readKeyFile(file).keys.map((k) => Buffer.from(k.key, 'base64')));
     return { box: createSecretBox(dedupe(keys)), source: 'env', keyFile: file };
   }
   if (!existsSync(file)) writeKeyFile(file, { version: 1, keys: [newKeyEntry()] });
   const contents = readKeyFile(file);
   const keys = contents.keys.map((k) => Buffer.from(k.key, 'base64'));
   const previous = source.secret.previous.map(deriveKey);
-  return { box: createSecretBox(dedupe([...keys, ...previous])), source: 'key-file', keyFile: file };
+  return {
+    box: createSecretBox(dedupe([...keys, ...previous])),
+    source: 'key-file',
+    keyFile: file,
+  };
 }
 
 /** Puts a new current key at the head of the key file, keeping the others for decryption. */

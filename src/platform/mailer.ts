@@ -6,7 +6,10 @@ export interface Mailer {
 }
 
 /** Undefined when SMTP_URL is not set: features then offer another way (e.g. a CLI command). */
-export function createSmtpMailer(options: { url: string | undefined; from: string }): Mailer | undefined {
+export function createSmtpMailer(options: {
+  url: string | undefined;
+  from: string;
+}): Mailer | undefined {
   if (!options.url) return undefined;
   const transport = nodemailer.createTransport(options.url);
   return {

@@ -54,8 +54,16 @@ export const projectRoutes: FastifyPluginAsyncZod<{ projects: ProjectService }> 
 
   app.get(
     '/api/projects/:projectId',
-    { schema: { tags, summary: 'One project (viewer)', params: projectIdParams, response: { 200: projectSchema } } },
-    async (request) => presentProject(await projects.getProject(request.actor, request.params.projectId)),
+    {
+      schema: {
+        tags,
+        summary: 'One project (viewer)',
+        params: projectIdParams,
+        response: { 200: projectSchema },
+      },
+    },
+    async (request) =>
+      presentProject(await projects.getProject(request.actor, request.params.projectId)),
   );
 
   app.patch(
@@ -102,7 +110,9 @@ export const projectRoutes: FastifyPluginAsyncZod<{ projects: ProjectService }> 
       },
     },
     async (request) => ({
-      items: (await projects.listMembers(request.actor, request.params.projectId)).map(presentMember),
+      items: (await projects.listMembers(request.actor, request.params.projectId)).map(
+        presentMember,
+      ),
     }),
   );
 
@@ -118,7 +128,11 @@ export const projectRoutes: FastifyPluginAsyncZod<{ projects: ProjectService }> 
       },
     },
     async (request, reply) => {
-      const member = await projects.addMember(request.actor, request.params.projectId, request.body);
+      const member = await projects.addMember(
+        request.actor,
+        request.params.projectId,
+        request.body,
+      );
       return reply.status(201).send(presentMember(member));
     },
   );

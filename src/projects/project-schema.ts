@@ -20,7 +20,10 @@ export const projectDescription = z
 export const projectRole = z.enum(PROJECT_ROLES);
 
 export const projectIdParams = z.object({ projectId: z.string().max(100) });
-export const memberParams = z.object({ projectId: z.string().max(100), userId: z.string().max(100) });
+export const memberParams = z.object({
+  projectId: z.string().max(100),
+  userId: z.string().max(100),
+});
 
 export const createProjectBody = z.strictObject({
   name: projectName,

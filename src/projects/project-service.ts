@@ -20,8 +20,8 @@ import {
   listMembers,
   listProjectsForUser,
   lockProject,
-  markProjectDeleted,
   type MemberRow,
+  markProjectDeleted,
   type ProjectWithRole,
   updateMemberRole,
   updateProjectRow,
@@ -42,11 +42,20 @@ export interface ProjectService extends ProjectAccess {
   listProjects(actor: Actor): Promise<ProjectWithRole[]>;
   createProject(actor: Actor, input: CreateProjectInput): Promise<ProjectWithRole>;
   getProject(actor: Actor, projectId: string): Promise<ProjectWithRole>;
-  updateProject(actor: Actor, projectId: string, input: UpdateProjectInput): Promise<ProjectWithRole>;
+  updateProject(
+    actor: Actor,
+    projectId: string,
+    input: UpdateProjectInput,
+  ): Promise<ProjectWithRole>;
   deleteProject(actor: Actor, projectId: string): Promise<void>;
   listMembers(actor: Actor, projectId: string): Promise<MemberRow[]>;
   addMember(actor: Actor, projectId: string, input: AddMemberInput): Promise<MemberRow>;
-  updateMember(actor: Actor, projectId: string, userId: string, role: ProjectRole): Promise<MemberRow>;
+  updateMember(
+    actor: Actor,
+    projectId: string,
+    userId: string,
+    role: ProjectRole,
+  ): Promise<MemberRow>;
   /** Owners remove anyone; any member may remove themselves. The last owner stays. */
   removeMember(actor: Actor, projectId: string, userId: string): Promise<void>;
 }
@@ -74,7 +83,8 @@ export function createProjectService(deps: ProjectServiceDeps): ProjectService {
       throw forbidden(`This API key lacks the ${SCOPE_FOR_ROLE[minimum]} scope`);
     }
     if (actor.isAdmin) return role ?? 'owner';
-    if (rank(role!) < rank(minimum)) throw forbidden(`Requires the ${minimum} role in this project`);
+    if (rank(role!) < rank(minimum))
+      throw forbidden(`Requires the ${minimum} role in this project`);
     return role!;
   }
 
@@ -96,7 +106,9 @@ export function createProjectService(deps: ProjectServiceDeps): ProjectService {
 
     async listProjects(actor) {
       requireScope(actor, 'read');
-      return actor.isAdmin ? listAllProjects(db, actor.userId) : listProjectsForUser(db, actor.userId);
+      return actor.isAdmin
+        ? listAllProjects(db, actor.userId)
+        : listProjectsForUser(db, actor.userId);
     },
 
     async createProject(actor, input) {
@@ -156,7 +168,8 @@ export function createProjectService(deps: ProjectServiceDeps): ProjectService {
     async deleteProject(actor, projectId) {
       await requireRole(actor, projectId, 'owner');
       await db.transaction().execute(async (trx) => {
-        if (!(await markProjectDeleted(trx, projectId, now()))) throw notFound('project', projectId);
+        if (!(await markProjectDeleted(trx, projectId, now())))
+          throw notFound('project', projectId);
         await audit.record(trx, {
           actor,
           action: 'project.delete',
@@ -181,7 +194,12 @@ export function createProjectService(deps: ProjectServiceDeps): ProjectService {
         if (await findMember(trx, projectId, userId)) {
           throw conflict('This user is already a member; change their role instead', { userId });
         }
-        await insertMember(trx, { project_id: projectId, user_id: userId, role: input.role, now: now() });
+        await insertMember(trx, {
+          project_id: projectId,
+          user_id: userId,
+          role: input.role,
+          now: now(),
+        });
         await audit.record(trx, {
           actor,
           action: 'member.add',
@@ -199,7 +217,11 @@ export function createProjectService(deps: ProjectServiceDeps): ProjectService {
       const before = await getMember(projectId, userId);
       await db.transaction().execute(async (trx) => {
         if (!(await lockProject(trx, projectId))) throw notFound('project', projectId);
-        if (before.role === 'owner' && role !== 'owner' && (await countOwners(trx, projectId)) <= 1) {
+        if (
+          before.role === 'owner' &&
+          role !== 'owner' &&
+          (await countOwners(trx, projectId)) <= 1
+        ) {
           throw conflict('A project keeps at least one owner; make someone else owner first');
         }
         if (!(await updateMemberRole(trx, projectId, userId, role, now()))) {

@@ -27,7 +27,10 @@ export async function findProjectAndRole(
   return { exists: row !== undefined, role: row?.role ?? undefined };
 }
 
-export async function findProject(db: Executor, projectId: string): Promise<ProjectRow | undefined> {
+export async function findProject(
+  db: Executor,
+  projectId: string,
+): Promise<ProjectRow | undefined> {
   return db
     .selectFrom('project')
     .selectAll()
@@ -36,7 +39,10 @@ export async function findProject(db: Executor, projectId: string): Promise<Proj
     .executeTakeFirst();
 }
 
-export async function listProjectsForUser(db: Executor, userId: string): Promise<ProjectWithRole[]> {
+export async function listProjectsForUser(
+  db: Executor,
+  userId: string,
+): Promise<ProjectWithRole[]> {
   return db
     .selectFrom('project')
     .innerJoin('project_member', 'project_member.project_id', 'project.id')
@@ -97,7 +103,11 @@ export async function updateProjectRow(
     .executeTakeFirst();
 }
 
-export async function markProjectDeleted(db: Executor, projectId: string, now: Date): Promise<boolean> {
+export async function markProjectDeleted(
+  db: Executor,
+  projectId: string,
+  now: Date,
+): Promise<boolean> {
   const result = await db
     .updateTable('project')
     .set({ deleted_at: now, updated_at: now })
@@ -134,7 +144,10 @@ export async function findMember(
 }
 
 /** An enabled account by e-mail (for adding a member). */
-export async function findActiveUserIdByEmail(db: Executor, email: string): Promise<string | undefined> {
+export async function findActiveUserIdByEmail(
+  db: Executor,
+  email: string,
+): Promise<string | undefined> {
   const row = await db
     .selectFrom('app_user')
     .select('id')
@@ -171,7 +184,11 @@ export async function updateMemberRole(
   return Number(result.numUpdatedRows) > 0;
 }
 
-export async function deleteMember(db: Executor, projectId: string, userId: string): Promise<boolean> {
+export async function deleteMember(
+  db: Executor,
+  projectId: string,
+  userId: string,
+): Promise<boolean> {
   const result = await db
     .deleteFrom('project_member')
     .where('project_id', '=', projectId)

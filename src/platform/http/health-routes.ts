@@ -82,7 +82,10 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (a
 
   app.get(
     '/metrics',
-    { config: { public: true }, schema: { tags: ['health'], summary: 'Prometheus metrics', hide: true } },
+    {
+      config: { public: true },
+      schema: { tags: ['health'], summary: 'Prometheus metrics', hide: true },
+    },
     async (_request, reply) => {
       reply.header('content-type', options.metrics.registry.contentType);
       return options.metrics.registry.metrics();

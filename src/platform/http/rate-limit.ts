@@ -2,8 +2,8 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
 import { AppError } from '../app-error.ts';
-import type { AppInstance } from './app-instance.ts';
 import type { Logger } from '../logger.ts';
+import type { AppInstance } from './app-instance.ts';
 
 export interface RateLimitSettings {
   /** Requests per minute per client IP on every route without its own limit. */
@@ -53,7 +53,8 @@ export async function installRateLimit(
     });
     let healthy = true;
     redis.on('error', (error) => {
-      if (healthy) logger.warn({ err: error }, 'rate-limit store (Redis) unreachable; limits not enforced');
+      if (healthy)
+        logger.warn({ err: error }, 'rate-limit store (Redis) unreachable; limits not enforced');
       healthy = false;
     });
     redis.on('ready', () => {

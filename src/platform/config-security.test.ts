@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.ts';
+
+describe('security settings', () => {
+  it('have safe defaults', () => {
+    const config = loadConfig({}, {});
+    expect(config.session).toEqual({
+      idleTimeoutMs: 7 * 86_400_000,
+      absoluteTimeoutMs: 30 * 86_400_000,
+    });
+    expect(config.secureCookies).toBe(false);
+    expect(config.corsOrigins).toEqual([]);
+    expect(config.secret).toEqual({ current: undefined, previous: [] });
+    expect(config.rateLimit).toEqual({ perIp: 600, perUser: 1200, auth: 20, redisUrl: undefined });
+    expect(config.login).toEqual({
+      maxFailures: 5,
+      ipMaxFailures: 50,
+      lockoutMs: 900_000,
+      delayMs: 250,
+    });
+    expect(config.smtp.url).toBeUndefined();
+  });
+
+  it('parse durations, origin lists and secrets', () => {
+    const config = loadConfig(
+      {
+        BRAINCELLS_SESSION_IDLE_TIMEOUT: '30m',
+        BRAINCELLS_SESSION_ABSOLUTE_TIMEOUT: '12h',
+        BRAINCELLS_LOGIN_LOCKOUT: '90s',
+        BRAINCELLS_CORS_ORIGINS: 'https://app.example.com, http://localhost:5173',
+        BRAINCELLS_SECRET: 'x'.repeat(40),
+        BRAINCELLS_SECRET_PREVIOUS: `${'y'.repeat(40)}, ${'z'.repeat(40)}`,
+        BRAINCELLS_PUBLIC_URL: 'https://bc.example.com/',
+        BRAINCELLS_SECURE_COOKIES: 'true',
+        REDIS_URL: 'redis://cache:6379',
+      },
+      {},
+    );
+    expect(config.session).toEqual({ idleTimeoutMs: 1_800_000, absoluteTimeoutMs: 43_200_000 });
+    expect(config.login.lockoutMs).toBe(90_000);
+    expect(config.corsOrigins).toEqual(['https://app.example.com', 'http://localhost:5173']);
+    expect(config.secret.previous).toEqual(['y'.repeat(40), 'z'.repeat(40)]);
+    expect(config.publicUrl).toBe('https://bc.example.com');
+    expect(config.secureCookies).toBe(true);
+    expect(config.rateLimit.redisUrl).toBe('redis://cache:6379');
+  });
+
+  it.each([
+    [{ BRAINCELLS_SESSION_IDLE_TIMEOUT: '7 days' }, 'BRAINCELLS_SESSION_IDLE_TIMEOUT', '30m'],
+    [{ BRAINCELLS_SESSION_IDLE_TIMEOUT: '5s' }, 'BRAINCELLS_SESSION_IDLE_TIMEOUT', 'too short'],
+    [{ BRAINCELLS_CORS_ORIGINS: 'https://app.example.com/' }, 'BRAINCELLS_CORS_ORIGINS', 'no path'],
+    [{ BRAINCELLS_CORS_ORIGINS: '*' }, 'BRAINCELLS_CORS_ORIGINS', 'origin'],
+    [{ REDIS_URL: 'http://x' }, 'REDIS_URL', 'redis://'],
+    [{ SMTP_URL: 'mail.example.com' }, 'SMTP_URL', 'smtp://'],
+    [{ BRAINCELLS_RATE_LIMIT_PER_IP: '0' }, 'BRAINCELLS_RATE_LIMIT_PER_IP', ''],
+  ])('refuse %j naming the variable', (env, variable, problem) => {
+    expect(() => loadConfig(env, {})).toThrow(ConfigError);
+    try {
+      loadConfig(env, {});
+    } catch (error) {
+      expect((error as ConfigError).variable).toBe(variable);
+      expect((error as ConfigError).message).toContain(problem);
+    }
+  });
+
+  it('never echo a secret value in the error', () => {
+    for (const [name, value] of [
+      ['BRAINCELLS_SECRET', 'too-short-secret-value'],
+      ['SMTP_URL', 'ftp://user:hunter2hunter2@mail'],
+      ['REDIS_URL', 'http://:hunter2hunter2@cache'],
+    ] as const) {
+      let message = '';
+      try {
+        loadConfig({ [name]: value }, {});
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toContain(name);
+      expect(message).not.toContain(value);
+      expect(message).not.toContain('hunter2');
+    }
+  });
+});
