@@ -154,6 +154,8 @@ export async function buildApp(platform: Platform) {
   const events = createInProcessEventBus();
   const sheets = createSheetsModule({ platform, access: services.access, events });
   sheets.registerJobs();
+  // For jobs of other features (issue 6) and the browser tests that stream cells through it.
+  app.decorate('sheets', sheets);
   app.addHook('onReady', sheets.start);
   await app.register(sheetRoutes, {
     sheets: sheets.sheets,
