@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
 import type { FinishReason, TokenUsage } from './llm-provider.ts';
 
@@ -101,15 +101,78 @@ export class LruCache<V> {
 /**
  * The response cache: PostgreSQL is the truth (shared by every server), an in-process LRU in
  * front of it saves the round trip for hot entries. Entries are scoped by project in the key
- * and in the table's primary key, so one project never reads another's answers.
+ * and in the table's primary key, so one project never reads another's answers. New entries
+ * are written in batches (like usage rows); until then they are served from memory.
  */
-export function createResponseCache(db: Kysely<DB>, memoryEntries: number) {
+export function createResponseCache(
+  db: Kysely<DB>,
+  memoryEntries: number,
+  options: { flushMs?: number; onError?: (error: unknown) => void } = {},
+) {
   const memory = new LruCache<CachedResponse>(memoryEntries);
   const memoryKey = (projectId: string, key: string) => `${projectId}:${key}`;
+  const pending = new Map<string, { projectId: string; key: string; response: CachedResponse }>();
+  const flushMs = options.flushMs ?? 250;
+  let timer: NodeJS.Timeout | undefined;
+  let flushing: Promise<void> | undefined;
+
+  async function write(batch: { projectId: string; key: string; response: CachedResponse }[]) {
+    const column = <T>(pick: (entry: (typeof batch)[number]) => T) => batch.map(pick);
+    await sql`
+      insert into llm_cache (project_id, key, provider_ref, model, response, cost_nano)
+      select * from unnest(
+        ${column((e) => e.projectId)}::uuid[],
+        ${column((e) => e.key)}::text[],
+        ${column((e) => e.response.providerRef)}::text[],
+        ${column((e) => e.response.model)}::text[],
+        ${column((e) => JSON.stringify(e.response))}::jsonb[],
+        ${column((e) => e.response.costNano)}::bigint[]
+      )
+      on conflict (project_id, key) do update set
+        provider_ref = excluded.provider_ref,
+        model = excluded.model,
+        response = excluded.response,
+        cost_nano = excluded.cost_nano,
+        created_at = now()
+    `.execute(db);
+  }
+
+  async function flush(): Promise<void> {
+    if (flushing) await flushing;
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    if (pending.size === 0) return;
+    const batch = [...pending.values()];
+    pending.clear();
+    flushing = write(batch).catch((error: unknown) => {
+      // Keep what was not written (unless replaced meanwhile) for the next flush.
+      for (const entry of batch) {
+        const id = memoryKey(entry.projectId, entry.key);
+        if (!pending.has(id)) pending.set(id, entry);
+      }
+      options.onError?.(error);
+      schedule();
+    });
+    try {
+      await flushing;
+    } finally {
+      flushing = undefined;
+    }
+  }
+
+  function schedule() {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void flush();
+    }, flushMs);
+    timer.unref();
+  }
 
   return {
     async get(projectId: string, key: string): Promise<CachedResponse | undefined> {
-      const hot = memory.get(memoryKey(projectId, key));
+      const id = memoryKey(projectId, key);
+      const hot = memory.get(id) ?? pending.get(id)?.response;
       if (hot) return hot;
       const row = await db
         .selectFrom('llm_cache')
@@ -119,36 +182,24 @@ export function createResponseCache(db: Kysely<DB>, memoryEntries: number) {
         .executeTakeFirst();
       if (!row) return undefined;
       const response = { ...(row.response as CachedResponse), costNano: row.cost_nano };
-      memory.set(memoryKey(projectId, key), response);
+      memory.set(id, response);
       return response;
     },
 
-    async put(projectId: string, key: string, response: CachedResponse): Promise<void> {
-      memory.set(memoryKey(projectId, key), response);
-      await db
-        .insertInto('llm_cache')
-        .values({
-          project_id: projectId,
-          key,
-          provider_ref: response.providerRef,
-          model: response.model,
-          response: JSON.stringify(response),
-          cost_nano: response.costNano,
-        })
-        .onConflict((conflict) =>
-          conflict.columns(['project_id', 'key']).doUpdateSet((eb) => ({
-            provider_ref: eb.ref('excluded.provider_ref'),
-            model: eb.ref('excluded.model'),
-            response: eb.ref('excluded.response'),
-            cost_nano: eb.ref('excluded.cost_nano'),
-            created_at: new Date(),
-          })),
-        )
-        .execute();
+    /** Stores an answer: in memory at once, in PostgreSQL with the next batch. */
+    put(projectId: string, key: string, response: CachedResponse): void {
+      const id = memoryKey(projectId, key);
+      memory.set(id, response);
+      pending.set(id, { projectId, key, response });
+      if (pending.size >= 500) void flush();
+      else schedule();
     },
+
+    flush,
 
     /** Removes every entry of a project; returns how many were stored. */
     async clear(projectId: string): Promise<number> {
+      await flush();
       memory.deleteWhere((key) => key.startsWith(`${projectId}:`));
       const result = await db
         .deleteFrom('llm_cache')
@@ -158,6 +209,7 @@ export function createResponseCache(db: Kysely<DB>, memoryEntries: number) {
     },
 
     async entries(projectId: string): Promise<number> {
+      await flush();
       const row = await db
         .selectFrom('llm_cache')
         .select((eb) => eb.fn.countAll<number>().as('count'))

@@ -61,7 +61,10 @@ export function createLlmModule(deps: LlmModuleDeps) {
     factory: deps.providerFactory ?? ((options) => createSdkProvider(options)),
   });
   const budgets = createBudgetGuard({ store: budgetStore, clock, logger });
-  const cache = createResponseCache(db, deps.config.cacheMemoryEntries);
+  const cache = createResponseCache(db, deps.config.cacheMemoryEntries, {
+    flushMs: deps.config.usageFlushMs,
+    onError: (error) => logger.error({ err: error }, 'llm cache write failed; will retry'),
+  });
   const metrics = deps.registry ? createLlmMetrics(deps.registry) : undefined;
 
   const llm = createLlmService({

@@ -186,10 +186,19 @@ export function createProviderRegistry(options: RegistryOptions) {
       cached.loadedAt = clock.now();
       return cached;
     }
-    const apiKey =
-      record.sealedApiKey === undefined
-        ? undefined
-        : secrets.decrypt(record.sealedApiKey, apiKeyContext(record.id));
+    let apiKey: string | undefined;
+    try {
+      apiKey =
+        record.sealedApiKey === undefined
+          ? undefined
+          : secrets.decrypt(record.sealedApiKey, apiKeyContext(record.id));
+    } catch {
+      throw new AppError(
+        'PROVIDER_ERROR',
+        `The stored API key of provider "${record.name}" cannot be decrypted (was BRAINCELLS_SECRET changed?); enter the key again`,
+        { retryable: false, details: { provider: record.id, reason: 'key-unreadable' } },
+      );
+    }
     const fresh = build(toConnection(record), apiKey);
     runtimes.set(id, fresh);
     return fresh;

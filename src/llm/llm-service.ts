@@ -579,18 +579,16 @@ export function createLlmService(deps: LlmServiceDeps) {
           warnings: [...context.warnings, ...finish.warnings],
         };
         if (key !== undefined && CACHEABLE.has(finish.finishReason)) {
-          track(
-            cache.put(input.projectId, key, {
-              text: result.text,
-              output: result.output,
-              finishReason: result.finishReason,
-              providerRef: result.provider,
-              providerKind: result.providerKind,
-              model: result.model,
-              usage: result.usage,
-              costNano: cost,
-            }),
-          );
+          cache.put(input.projectId, key, {
+            text: result.text,
+            output: result.output,
+            finishReason: result.finishReason,
+            providerRef: result.provider,
+            providerKind: result.providerKind,
+            model: result.model,
+            usage: result.usage,
+            costNano: cost,
+          });
         }
         logger.debug(
           {
@@ -716,7 +714,7 @@ export function createLlmService(deps: LlmServiceDeps) {
     /** Waits for usage rows, settlements and cache writes still in flight, then writes usage. */
     async flush(): Promise<void> {
       while (pending.size > 0) await Promise.all([...pending]);
-      await recorder.flush();
+      await Promise.all([recorder.flush(), cache.flush()]);
     },
 
     invalidatePrices(projectId: string): void {

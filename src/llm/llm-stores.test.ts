@@ -265,8 +265,9 @@ describe.each(testBackends())('llm stores on %s', (backend) => {
       costNano: 42,
     };
     const key = 'a'.repeat(64);
-    await cache.put(projectId, key, response);
-    await cache.put(other, key, { ...response, text: 'other' });
+    cache.put(projectId, key, response);
+    cache.put(other, key, { ...response, text: 'other' });
+    await cache.flush();
     const cold = createResponseCache(database.db, 0);
     expect((await cold.get(projectId, key))?.text).toBe('hello');
     expect((await cold.get(other, key))?.text).toBe('other');

@@ -72,8 +72,12 @@ export class UsageRecorder {
   }
 
   async #writeAll(): Promise<void> {
-    while (this.#buffer.length > 0) {
-      const batch = this.#buffer.splice(0, this.#options.maxBatch);
+    // Only what was buffered when the flush began: rows added meanwhile wait for the next
+    // timer, so a busy process writes a few large batches, not a stream of tiny ones.
+    let remaining = this.#buffer.length;
+    while (remaining > 0 && this.#buffer.length > 0) {
+      const batch = this.#buffer.splice(0, Math.min(remaining, this.#options.maxBatch));
+      remaining -= batch.length;
       try {
         await this.#options.store.insert(batch);
       } catch (error) {

@@ -161,62 +161,71 @@ const ROLLUP_COUNTERS = [
 
 export function createUsageStore(db: Kysely<DB>) {
   return {
-    /** Appends rows and adds them to the daily rollup, in one transaction. */
+    /**
+     * Appends rows and adds them to the daily rollup, in one transaction. One array parameter
+     * per column (`unnest`) instead of one parameter per value: a 500-row batch is 28
+     * parameters, not 14,000, which keeps parsing and binding cheap on PGlite and PostgreSQL.
+     */
     async insert(rows: readonly UsageRow[]): Promise<void> {
       if (rows.length === 0) return;
+      const column = <T>(pick: (row: UsageRow) => T) => rows.map(pick);
+      const increments = rollup(rows);
+      const sum = <K extends keyof RollupRow>(key: K) => increments.map((row) => row[key]);
       await db.transaction().execute(async (trx) => {
-        await trx
-          .insertInto('llm_calls')
-          .values(
-            rows.map((row) => ({
-              id: row.id,
-              call_id: row.callId,
-              created_at: row.createdAt,
-              project_id: row.projectId,
-              user_id: row.userId ?? null,
-              feature: row.feature,
-              entity_ids: JSON.stringify(row.entityIds),
-              provider_ref: row.providerRef,
-              provider_kind: row.providerKind,
-              model: row.model,
-              attempt: row.attempt,
-              status: row.status,
-              error_code: row.errorCode ?? null,
-              failure_kind: row.failureKind ?? null,
-              http_status: row.httpStatus ?? null,
-              request_id: row.requestId ?? null,
-              finish_reason: row.finishReason ?? null,
-              cache_status: row.cacheStatus,
-              uncached_input_tokens: nullable(row.usage.uncachedInputTokens),
-              cache_read_tokens: nullable(row.usage.cacheReadTokens),
-              cache_write_tokens: nullable(row.usage.cacheWriteTokens),
-              output_tokens: nullable(row.usage.outputTokens),
-              reasoning_tokens: nullable(row.usage.reasoningTokens),
-              usage_estimated: row.usageEstimated,
-              cost_nano: row.costNano,
-              saved_nano: row.savedNano,
-              latency_ms: Math.round(row.latencyMs),
-              ttft_ms: row.ttftMs === undefined ? null : Math.round(row.ttftMs),
-            })),
+        await sql`
+          insert into llm_calls (
+            id, call_id, created_at, project_id, user_id, feature, entity_ids, provider_ref,
+            provider_kind, model, attempt, status, error_code, failure_kind, http_status,
+            request_id, finish_reason, cache_status, uncached_input_tokens, cache_read_tokens,
+            cache_write_tokens, output_tokens, reasoning_tokens, usage_estimated, cost_nano,
+            saved_nano, latency_ms, ttft_ms
           )
-          .execute();
-        const increments = rollup(rows);
-        await trx
-          .insertInto('llm_usage_daily')
-          .values(increments)
-          .onConflict((conflict) =>
-            conflict
-              .columns(['project_id', 'day', 'provider_kind', 'model', 'feature'])
-              .doUpdateSet(
-                Object.fromEntries(
-                  ROLLUP_COUNTERS.map((column) => [
-                    column,
-                    sql`llm_usage_daily.${sql.ref(column)} + excluded.${sql.ref(column)}`,
-                  ]),
-                ),
-              ),
+          select * from unnest(
+            ${column((r) => r.id)}::uuid[],
+            ${column((r) => r.callId)}::uuid[],
+            ${column((r) => r.createdAt.toISOString())}::timestamptz[],
+            ${column((r) => r.projectId)}::uuid[],
+            ${column((r) => r.userId ?? null)}::uuid[],
+            ${column((r) => r.feature)}::text[],
+            ${column((r) => JSON.stringify(r.entityIds))}::jsonb[],
+            ${column((r) => r.providerRef)}::text[],
+            ${column((r) => r.providerKind)}::text[],
+            ${column((r) => r.model)}::text[],
+            ${column((r) => r.attempt)}::smallint[],
+            ${column((r) => r.status)}::text[],
+            ${column((r) => r.errorCode ?? null)}::text[],
+            ${column((r) => r.failureKind ?? null)}::text[],
+            ${column((r) => r.httpStatus ?? null)}::smallint[],
+            ${column((r) => r.requestId ?? null)}::text[],
+            ${column((r) => r.finishReason ?? null)}::text[],
+            ${column((r) => r.cacheStatus)}::text[],
+            ${column((r) => nullable(r.usage.uncachedInputTokens))}::integer[],
+            ${column((r) => nullable(r.usage.cacheReadTokens))}::integer[],
+            ${column((r) => nullable(r.usage.cacheWriteTokens))}::integer[],
+            ${column((r) => nullable(r.usage.outputTokens))}::integer[],
+            ${column((r) => nullable(r.usage.reasoningTokens))}::integer[],
+            ${column((r) => r.usageEstimated)}::boolean[],
+            ${column((r) => r.costNano)}::bigint[],
+            ${column((r) => r.savedNano)}::bigint[],
+            ${column((r) => Math.round(r.latencyMs))}::integer[],
+            ${column((r) => (r.ttftMs === undefined ? null : Math.round(r.ttftMs)))}::integer[]
           )
-          .execute();
+        `.execute(trx);
+        await sql`
+          insert into llm_usage_daily (
+            day, project_id, provider_kind, model, feature, ${sql.join(ROLLUP_COUNTERS.map((c) => sql.ref(c)))}
+          )
+          select * from unnest(
+            ${sum('day')}::date[],
+            ${sum('project_id')}::uuid[],
+            ${sum('provider_kind')}::text[],
+            ${sum('model')}::text[],
+            ${sum('feature')}::text[],
+            ${sql.join(ROLLUP_COUNTERS.map((c) => sql`${sum(c)}::bigint[]`))}
+          )
+          on conflict (project_id, day, provider_kind, model, feature) do update set
+            ${sql.join(ROLLUP_COUNTERS.map((c) => sql`${sql.ref(c)} = llm_usage_daily.${sql.ref(c)} + excluded.${sql.ref(c)}`))}
+        `.execute(trx);
       });
     },
 
