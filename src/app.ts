@@ -20,6 +20,9 @@ import { webAssets } from './platform/http/web-assets.ts';
 import { createMetrics } from './platform/metrics.ts';
 import type { Platform } from './platform/platform.ts';
 import { createCoreServices, installSecurity, registerCoreRoutes } from './services.ts';
+import { createGenerationModule } from './sheets/generation/generation-module.ts';
+import { generationRoutes } from './sheets/generation/generation-routes.ts';
+import { tapEvents } from './sheets/generation/generation-staleness.ts';
 import { sheetRoutes } from './sheets/sheet-routes.ts';
 import { createSheetsModule } from './sheets/sheets-module.ts';
 
@@ -151,7 +154,9 @@ export async function buildApp(platform: Platform) {
   await app.register(llmRoutes, { admin: llm.admin });
 
   // Live views (SSE) of every feature share one event bus (src/platform/events.ts).
-  const events = createInProcessEventBus();
+  // Tapped so AI columns see cell changes (an edited input makes its AI cells stale).
+  const tapped = tapEvents(createInProcessEventBus());
+  const events = tapped.bus;
   const sheets = createSheetsModule({ platform, access: services.access, events });
   sheets.registerJobs();
   // For jobs of other features (issue 6) and the browser tests that stream cells through it.
@@ -165,6 +170,21 @@ export async function buildApp(platform: Platform) {
     dataDir: config.dataDir,
     importMaxBytes: config.sheets.importMaxBytes,
   });
+
+  // AI columns (docs/ai-columns.md): runs are pg-boss jobs; close hands running runs back.
+  const generation = createGenerationModule({
+    platform,
+    access: services.access,
+    audit: services.audit,
+    sheets: sheets.sheets,
+    llm,
+    events: tapped,
+  });
+  generation.registerJobs();
+  app.decorate('generation', generation);
+  app.addHook('onReady', generation.start);
+  app.addHook('preClose', generation.close);
+  await app.register(generationRoutes, { generation: generation.service, rows: undefined });
 
   // The web app at / (and its client-side routes); registered last, after every /api route.
   await webAssets(app);

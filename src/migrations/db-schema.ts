@@ -321,4 +321,89 @@ export interface DB {
   llm_budget_period: LlmBudgetPeriodTable;
   llm_budget_reservation: LlmBudgetReservationTable;
   llm_cache: LlmCacheTable;
+  generation_process: GenerationProcessTable;
+  generation_run: GenerationRunTable;
+  generation_run_cell: GenerationRunCellTable;
+  generation_search_cache: GenerationSearchCacheTable;
+}
+
+// — AI columns: generation processes, runs, search cache (migration 0400) —
+export interface GenerationProcessTable {
+  id: string;
+  project_id: string;
+  dataset_id: string;
+  column_id: string;
+  version: Generated<number>;
+  /** The template with references stored as `{{#<column id>}}`. */
+  prompt: string;
+  instructions: Generated<string>;
+  provider: string | null;
+  model: string;
+  parameters: unknown;
+  output_type: 'text' | 'number' | 'boolean' | 'category' | 'json';
+  categories: unknown;
+  json_schema: unknown;
+  search: unknown;
+  input_column_ids: string[];
+  prompt_hash: string;
+  created_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface GenerationRunTable {
+  id: string;
+  project_id: string;
+  dataset_id: string;
+  column_id: string | null;
+  kind: Generated<'column' | 'rows'>;
+  mode: 'all' | 'empty' | 'range' | 'errors' | 'stale' | 'outdated' | 'cells' | 'rows';
+  scope: unknown;
+  status:
+    | 'awaiting-confirmation'
+    | 'queued'
+    | 'running'
+    | 'paused'
+    | 'cancelled'
+    | 'completed'
+    | 'failed';
+  pause_reason: 'user' | 'budget' | null;
+  cancel_requested: Generated<boolean>;
+  pause_requested: Generated<boolean>;
+  process_version: number | null;
+  estimate: unknown;
+  total: Generated<number>;
+  done: Generated<number>;
+  errors: Generated<number>;
+  conflicts: Generated<number>;
+  cache_hits: Generated<number>;
+  search_failures: Generated<number>;
+  duplicates: Generated<number>;
+  /** int8 columns read as JS numbers (src/platform/db/database.ts). */
+  input_tokens: Generated<number>;
+  output_tokens: Generated<number>;
+  cost_nano: Generated<number>;
+  active_ms: Generated<number>;
+  max_row_id: number | null;
+  error: unknown;
+  parent_run_id: string | null;
+  lease_owner: string | null;
+  lease_expires_at: NullableTimestamp;
+  created_by: string | null;
+  created_at: Timestamp;
+  started_at: NullableTimestamp;
+  finished_at: NullableTimestamp;
+  updated_at: Timestamp;
+}
+
+export interface GenerationRunCellTable {
+  run_id: string;
+  row_id: number;
+}
+
+export interface GenerationSearchCacheTable {
+  key: string;
+  provider: string;
+  results: unknown;
+  created_at: Timestamp;
 }

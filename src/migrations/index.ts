@@ -8,6 +8,7 @@ import * as m0201 from './0201-llm-usage.ts';
 import * as m0202 from './0202-llm-budgets.ts';
 import * as m0203 from './0203-llm-cache.ts';
 import * as m0300 from './0300-sheets.ts';
+import * as m0400 from './0400-generation.ts';
 
 /**
  * Every migration, in order. A migration never changes after it ships: add a new one.
@@ -23,4 +24,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0202-llm-budgets': m0202,
   '0203-llm-cache': m0203,
   '0300-sheets': m0300,
+  '0400-generation': m0400,
 };

@@ -60,6 +60,9 @@ const SECRET_SETTINGS: ReadonlySet<string> = new Set([
   'ANTHROPIC_API_KEY',
   'HF_TOKEN',
   'OPENAI_COMPATIBLE_API_KEY',
+  'SERPER_API_KEY',
+  'BRAVE_API_KEY',
+  'TAVILY_API_KEY',
 ]);
 
 // LLM timeouts per feature: `sheet-cell=20000/20000/120000,chat=30000/60000/600000`.
@@ -307,6 +310,20 @@ export const SETTINGS = {
   BRAINCELLS_LLM_DEFAULT_MAX_OUTPUT_TOKENS: [integer(1, 1_000_000), '4096', 'Output token limit sent with calls that do not set one (it bounds the budget reservation).'],
   BRAINCELLS_LLM_CACHE_MEMORY_ENTRIES: [integer(0, 1_000_000), '2000', 'Responses kept in the in-memory LRU in front of the PostgreSQL cache (0 = none).'],
   BRAINCELLS_LLM_USAGE_FLUSH_MS: [integer(10, 60_000), '250', 'Usage rows are written in batches at least this often.'],
+  // — AI columns: the generation engine (src/sheets/generation, docs/ai-columns.md) —
+  BRAINCELLS_GENERATION_CONCURRENCY: [integer(1, 1_000), '32', 'Most cells one generation run has in flight at once (the provider\'s adaptive limit may allow fewer).'],
+  BRAINCELLS_GENERATION_RUNS_PER_PROCESS: [integer(1, 100), '4', 'Generation runs one server process executes at the same time.'],
+  BRAINCELLS_GENERATION_CONFIRM_ABOVE_USD: [z.string().regex(/^\d+(\.\d+)?$/, 'must be an amount in USD like 1 or 0.25').transform(Number), '1', 'A run whose estimated cost is above this many USD waits for explicit confirmation.'],
+  BRAINCELLS_GENERATION_COMMIT_MS: [integer(1, 1_000), '25', 'Generated cells are committed in batches at most this often (compare-and-set; group commit under load).'],
+  BRAINCELLS_GENERATION_FEW_SHOT_K: [integer(0, 50), '5', 'Most validated cells given to the model as examples for one cell.'],
+  BRAINCELLS_GENERATION_FEW_SHOT_TOKENS: [integer(0, 100_000), '2000', 'Token budget of those examples, per cell.'],
+  SERPER_API_KEY: [z.string().min(1).optional(), undefined, 'Web search grounding through Serper (google.serper.dev).'],
+  BRAVE_API_KEY: [z.string().min(1).optional(), undefined, 'Web search grounding through the Brave Search API.'],
+  TAVILY_API_KEY: [z.string().min(1).optional(), undefined, 'Web search grounding through Tavily.'],
+  SEARXNG_URL: [z.url({ protocol: /^https?$/ }).optional(), undefined, 'Web search grounding through this SearXNG instance (JSON format enabled), e.g. http://127.0.0.1:8888.'],
+  BRAINCELLS_SEARCH_RESULTS: [integer(1, 20), '5', 'Search results (sources) given to the model per cell.'],
+  BRAINCELLS_SEARCH_CACHE_TTL: [duration(0, 365 * 86_400_000), '1d', 'How long search results are reused for the same query (0s = no cache).'],
+  BRAINCELLS_SEARCH_TIMEOUT_MS: [integer(100, 120_000), '10000', 'Time limit of one web search; on timeout the cell is generated without sources.'],
 } as const;
 
 type Settings = typeof SETTINGS;
@@ -347,6 +364,26 @@ export interface Config {
   login: { maxFailures: number; ipMaxFailures: number; lockoutMs: number; delayMs: number };
   smtp: { url: string | undefined; from: string };
   llm: LlmConfig;
+  generation: GenerationConfig;
+}
+
+/** Settings of src/sheets/generation; see docs/ai-columns.md. */
+export interface GenerationConfig {
+  concurrency: number;
+  runsPerProcess: number;
+  confirmAboveNano: number;
+  commitMs: number;
+  fewShotK: number;
+  fewShotTokens: number;
+  search: {
+    serperApiKey: string | undefined;
+    braveApiKey: string | undefined;
+    tavilyApiKey: string | undefined;
+    searxngUrl: string | undefined;
+    results: number;
+    cacheTtlMs: number;
+    timeoutMs: number;
+  };
 }
 
 /** Settings of src/llm; see docs/llm.md. */
@@ -500,6 +537,23 @@ export function loadConfig(
       defaultMaxOutputTokens: read('BRAINCELLS_LLM_DEFAULT_MAX_OUTPUT_TOKENS'),
       cacheMemoryEntries: read('BRAINCELLS_LLM_CACHE_MEMORY_ENTRIES'),
       usageFlushMs: read('BRAINCELLS_LLM_USAGE_FLUSH_MS'),
+    },
+    generation: {
+      concurrency: read('BRAINCELLS_GENERATION_CONCURRENCY'),
+      runsPerProcess: read('BRAINCELLS_GENERATION_RUNS_PER_PROCESS'),
+      confirmAboveNano: Math.round(read('BRAINCELLS_GENERATION_CONFIRM_ABOVE_USD') * 1e9),
+      commitMs: read('BRAINCELLS_GENERATION_COMMIT_MS'),
+      fewShotK: read('BRAINCELLS_GENERATION_FEW_SHOT_K'),
+      fewShotTokens: read('BRAINCELLS_GENERATION_FEW_SHOT_TOKENS'),
+      search: {
+        serperApiKey: read('SERPER_API_KEY'),
+        braveApiKey: read('BRAVE_API_KEY'),
+        tavilyApiKey: read('TAVILY_API_KEY'),
+        searxngUrl: read('SEARXNG_URL')?.replace(/\/+$/, ''),
+        results: read('BRAINCELLS_SEARCH_RESULTS'),
+        cacheTtlMs: read('BRAINCELLS_SEARCH_CACHE_TTL'),
+        timeoutMs: read('BRAINCELLS_SEARCH_TIMEOUT_MS'),
+      },
     },
   };
 }

@@ -1,4 +1,6 @@
+import type { Transaction } from 'kysely';
 import type { Actor } from '../auth/actor.ts';
+import type { DB } from '../migrations/db-schema.ts';
 import { conflict, notFound, validationError } from '../platform/app-error.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import type { EventBus } from '../platform/events.ts';
@@ -345,10 +347,25 @@ export function createSheetService(deps: SheetServiceDeps) {
       return purged;
     },
 
-    async addColumn(actor: Actor, projectId: string, datasetId: string, input: CreateColumnInput) {
+    /**
+     * Adds a column. `options.ai` makes it an AI column (issue 6): the callback writes the
+     * column's process inside the same transaction as the column row, so a failure of either
+     * leaves nothing behind.
+     */
+    async addColumn(
+      actor: Actor,
+      projectId: string,
+      datasetId: string,
+      input: CreateColumnInput,
+      options: { ai?: (trx: Transaction<DB>, column: ColumnRow) => Promise<void> } = {},
+    ) {
       await access.requireRole(actor, projectId, 'editor');
       const { columns } = await loadReady(projectId, datasetId);
       const parsed = createColumnSchema.parse(input);
+      if (options.ai && parsed.formula !== undefined)
+        throw validationError('An AI column has no formula', [
+          { path: 'formula', message: 'not allowed on an AI column' },
+        ]);
       const formula =
         parsed.formula === undefined ? null : await validateFormula(columns, parsed.formula);
       const column = {
@@ -356,7 +373,7 @@ export function createSheetService(deps: SheetServiceDeps) {
         dataset_id: datasetId,
         name: parsed.name,
         type: parsed.type,
-        kind: formula === null ? 'static' : 'formula',
+        kind: options.ai ? 'ai' : formula === null ? 'static' : 'formula',
         formula,
         position: parsed.position ?? columns.length,
         hidden: false,
@@ -372,7 +389,7 @@ export function createSheetService(deps: SheetServiceDeps) {
             if (existing.position >= column.position)
               await store.updateColumn(existing.id, { position: existing.position + 1 }, trx);
           }
-          await store.insertColumns(
+          const [inserted] = await store.insertColumns(
             [
               {
                 id: column.id,
@@ -386,6 +403,7 @@ export function createSheetService(deps: SheetServiceDeps) {
             ],
             trx,
           );
+          if (options.ai) await options.ai(trx, inserted!);
         });
       } catch (error) {
         await data.dropColumn(datasetId, column.id).catch(() => {});
@@ -643,6 +661,31 @@ export function createSheetService(deps: SheetServiceDeps) {
         await publishCells(datasetId, formulas, rowIds);
       }
       return result;
+    },
+
+    /**
+     * Cells of the listed rows and columns, presented (rows that no longer exist are left out).
+     * For the AI column engine (issue 6), which reads a row's inputs by id.
+     */
+    async readCells(
+      actor: Actor,
+      projectId: string,
+      datasetId: string,
+      columnIds: readonly string[],
+      rowIds: readonly bigint[],
+    ) {
+      await access.requireRole(actor, projectId, 'viewer');
+      const { columns } = await loadReady(projectId, datasetId);
+      const selected = columnIds.map((id) => columnOf(columns, id));
+      const cells = await data.readCells(datasetId, selected.map(columnRef), rowIds);
+      const rows = new Map<string, Record<string, ReturnType<typeof presentCell>>>();
+      for (const [rowId, row] of cells) {
+        const presented: Record<string, ReturnType<typeof presentCell>> = {};
+        for (const column of selected)
+          presented[column.id] = presentCell(row[column.id]!, column.kind);
+        rows.set(rowId, presented);
+      }
+      return rows;
     },
 
     async readWindow(

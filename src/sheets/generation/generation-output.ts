@@ -122,7 +122,10 @@ function structuredValue(text: string, output: unknown): { found: boolean; value
  * Checks one answer against the column's output type. `text` is what the model wrote (kept as
  * `raw` on failure); `output` is the provider's parsed structured output, when it gave one.
  */
-export function parseAnswer(spec: OutputSpec, answer: { text: string; output: unknown }): ParsedAnswer {
+export function parseAnswer(
+  spec: OutputSpec,
+  answer: { text: string; output: unknown },
+): ParsedAnswer {
   const raw =
     answer.text !== '' || answer.output === undefined ? answer.text : JSON.stringify(answer.output);
   const fail = (error: string): ParsedAnswer => ({ ok: false, error, raw: raw.slice(0, 100_000) });
@@ -140,10 +143,13 @@ export function parseAnswer(spec: OutputSpec, answer: { text: string; output: un
       const number =
         typeof candidate === 'number'
           ? candidate
-          : typeof candidate === 'string' && /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(candidate.trim())
+          : typeof candidate === 'string' &&
+              /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(candidate.trim())
             ? Number(candidate.trim())
             : Number.NaN;
-      return Number.isFinite(number) ? { ok: true, value: number } : fail('The answer is not a number');
+      return Number.isFinite(number)
+        ? { ok: true, value: number }
+        : fail('The answer is not a number');
     }
     case 'boolean': {
       const candidate = found ? value : plain;
@@ -158,7 +164,9 @@ export function parseAnswer(spec: OutputSpec, answer: { text: string; output: un
       const word = typeof candidate === 'string' ? candidate.trim().toLowerCase() : undefined;
       const match = spec.categories.find((category) => category.toLowerCase() === word);
       return match === undefined
-        ? fail(`The answer is not one of the categories (${spec.categories.slice(0, 5).join(', ')}…)`)
+        ? fail(
+            `The answer is not one of the categories (${spec.categories.slice(0, 5).join(', ')}…)`,
+          )
         : { ok: true, value: match };
     }
     case 'json': {
@@ -167,10 +175,13 @@ export function parseAnswer(spec: OutputSpec, answer: { text: string; output: un
       if (!result.success) {
         const issue = result.error.issues[0];
         const where = issue?.path.length ? issue.path.join('.') : 'value';
-        return fail(`The answer does not match the schema: ${where}: ${issue?.message ?? 'invalid'}`);
+        return fail(
+          `The answer does not match the schema: ${where}: ${issue?.message ?? 'invalid'}`,
+        );
       }
       const text = JSON.stringify(value);
-      if (text === undefined || text.length > MAX_CELL_TEXT) return fail('The answer is too long for a cell');
+      if (text === undefined || text.length > MAX_CELL_TEXT)
+        return fail('The answer is too long for a cell');
       return { ok: true, value: value as CellValue };
     }
   }

@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import type { AuditRecorder } from '../../audit/audit-service.ts';
+import type { LlmModule } from '../../llm/llm-module.ts';
+import { loadTokenCounter } from '../../llm/llm-tokens.ts';
+import type { Platform } from '../../platform/platform.ts';
+import type { ProjectAccess } from '../../projects/project-access.ts';
+import type { SheetService } from '../sheet-service.ts';
+import { queueRun, recoverRuns, registerGenerationJobs } from './generation-job.ts';
+import { createRunner, LEASE_MS, type RunnerDeps } from './generation-runner.ts';
+import { createGenerationService } from './generation-service.ts';
+import { createStalenessTracker, type tapEvents } from './generation-staleness.ts';
+import { createGenerationStore } from './generation-store.ts';
+import {
+  createSearchService,
+  type SearchService,
+  searchProvidersFromConfig,
+} from './search/search-service.ts';
+
+export interface GenerationModuleDeps {
+  platform: Pick<Platform, 'config' | 'database' | 'jobs' | 'logger'>;
+  access: ProjectAccess;
+  audit: AuditRecorder;
+  sheets: SheetService;
+  llm: Pick<LlmModule, 'llm' | 'admin'>;
+  /** The bus the sheets module publishes on, tapped (see tapEvents) so cell changes are seen. */
+  events: ReturnType<typeof tapEvents>;
+  /** Runs execute in this process through pg-boss (false: the CLI executes them itself). */
+  useJobs?: boolean;
+  /** Tests and benches swap the search service or the scheduler. */
+  search?: SearchService;
+  runnerOverrides?: Partial<Pick<RunnerDeps, 'scheduler' | 'onCommitLatency'>>;
+}
+
+/**
+ * Wires AI columns: the store, search, the runner (job handler), the staleness tracker and the
+ * use cases. `registerJobs()` before the queue starts; `start()` once it runs (recovers runs a
+ * stopped process left); `close()` hands running runs back (cells restored, status queued).
+ */
+export function createGenerationModule(deps: GenerationModuleDeps) {
+  const { platform, sheets } = deps;
+  const config = platform.config.generation;
+  const logger = platform.logger.child({ module: 'generation' });
+  const store = createGenerationStore(platform.database.db);
+  const useJobs = deps.useJobs ?? true;
+  const search =
+    deps.search ??
+    createSearchService({
+      providers: searchProvidersFromConfig(config.search),
+      cache: {
+        get: (key) => store.getSearchCache(key),
+        put: (key, provider, results) => store.putSearchCache(key, provider, results),
+      },
+      cacheTtlMs: config.search.cacheTtlMs,
+      timeoutMs: config.search.timeoutMs,
+      limit: config.search.results,
+      logger,
+    });
+  const owner = `${process.pid}-${randomUUID()}`;
+  const staleness = createStalenessTracker({ sheets, store, logger });
+  const unobserve = deps.events.onPublish((stream, event) => staleness.observe(stream, event));
+
+  let service: ReturnType<typeof createGenerationService>;
+  /**
+   * The job makes the run durable; a process that works jobs and has room starts it at once
+   * instead of waiting for the queue's next poll (the lease keeps it to one execution).
+   */
+  const dispatch = async (runId: string) => {
+    await queueRun(platform.jobs, runId);
+    if (
+      platform.config.jobsEnabled &&
+      platform.jobs.started &&
+      runner.activeRunIds().length < config.runsPerProcess
+    )
+      void runner
+        .execute(runId)
+        .catch((error: unknown) =>
+          logger.error({ err: error, runId }, 'generation run failed to start'),
+        );
+  };
+  const runner = createRunner({
+    store,
+    sheets,
+    llm: deps.llm.llm,
+    search,
+    events: deps.events.bus,
+    logger,
+    config,
+    owner,
+    countTokens: loadTokenCounter,
+    onCompleted: (run) => service.startDownstream(run),
+    requeue: useJobs ? async (runId) => void (await queueRun(platform.jobs, runId)) : undefined,
+    ...deps.runnerOverrides,
+  });
+  service = createGenerationService({
+    store,
+    sheets,
+    llm: deps.llm,
+    access: deps.access,
+    audit: deps.audit,
+    events: deps.events.bus,
+    config,
+    runner,
+    logger,
+    dispatch: useJobs ? dispatch : undefined,
+    onProcessesChanged: (datasetId) => staleness.invalidate(datasetId),
+  });
+
+  let sweeper: NodeJS.Timeout | undefined;
+  const recover = (allRunningAreOrphans: boolean) =>
+    recoverRuns({
+      store,
+      sheets,
+      jobs: platform.jobs,
+      logger,
+      allRunningAreOrphans,
+      isActiveHere: (runId) => runner.activeRunIds().includes(runId),
+    });
+
+  return {
+    service,
+    runner,
+    store,
+    search,
+    staleness,
+    registerJobs() {
+      if (useJobs)
+        registerGenerationJobs({ jobs: platform.jobs, runner, concurrency: config.runsPerProcess });
+    },
+    /** Once the queue runs: pick up runs a stopped process left behind. */
+    async start() {
+      if (!useJobs || !platform.jobs.started) return;
+      // Embedded, this process owns the data dir: every `running` run is an orphan.
+      await recover(platform.database.kind === 'pglite');
+      if (platform.database.kind !== 'pglite') {
+        sweeper = setInterval(() => {
+          void recover(false).catch((error: unknown) =>
+            logger.warn({ err: error }, 'run recovery failed'),
+          );
+        }, LEASE_MS);
+        sweeper.unref();
+      }
+    },
+    async close() {
+      if (sweeper) clearInterval(sweeper);
+      await runner.shutdown(platform.config.shutdownTimeoutMs);
+      unobserve();
+      await staleness.close();
+    },
+  };
+}
+
+export type GenerationModule = ReturnType<typeof createGenerationModule>;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** AI columns: use cases (`service`), the runner, the staleness tracker. */
+    readonly generation: GenerationModule;
+  }
+}

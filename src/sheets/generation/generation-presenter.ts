@@ -1,0 +1,62 @@
+import type { LiveProgress } from './generation-runner.ts';
+import type { RunScope } from './generation-scope.ts';
+import type { RunRow } from './generation-store.ts';
+
+const iso = (value: unknown) =>
+  value === null || value === undefined ? null : new Date(value as Date | string).toISOString();
+
+/** Every field of a run that leaves the server, with its progress figures. */
+export function presentRun(row: RunRow, live?: LiveProgress) {
+  const scope = (row.scope ?? {}) as Partial<RunScope>;
+  const processed = row.done + row.errors + row.conflicts;
+  const activeSeconds = Number(row.active_ms) / 1000;
+  const rate = live?.cellsPerSecond ?? (activeSeconds > 0 ? processed / activeSeconds : 0);
+  const remaining = Math.max(0, row.total - processed);
+  return {
+    id: row.id,
+    datasetId: row.dataset_id,
+    columnId: row.column_id,
+    kind: row.kind,
+    mode: row.mode,
+    scope: {
+      rowIds: scope.rowIds ?? null,
+      fromRowId: scope.fromRowId ?? null,
+      toRowId: scope.toRowId ?? null,
+      includeValidated: scope.includeValidated ?? false,
+      includeDownstream: scope.includeDownstream ?? false,
+      fresh: scope.fresh ?? false,
+    },
+    status: row.status,
+    pauseReason: row.pause_reason,
+    processVersion: row.process_version,
+    estimate: row.estimate ?? null,
+    progress: {
+      total: row.total,
+      done: row.done,
+      errors: row.errors,
+      conflicts: row.conflicts,
+      processed,
+      cacheHits: row.cache_hits,
+      searchFailures: row.search_failures,
+      duplicates: row.duplicates,
+      inputTokens: Number(row.input_tokens),
+      outputTokens: Number(row.output_tokens),
+      costNano: Number(row.cost_nano),
+      inFlight: live?.inFlight ?? 0,
+      cellsPerSecond: Math.round(rate * 100) / 100,
+      etaSeconds:
+        row.status === 'running' || row.status === 'queued'
+          ? (live?.etaSeconds ?? (rate > 0 ? Math.round(remaining / rate) : null))
+          : null,
+    },
+    error: (row.error as { code: string; message: string } | null) ?? null,
+    parentRunId: row.parent_run_id,
+    createdBy: row.created_by,
+    createdAt: iso(row.created_at),
+    startedAt: iso(row.started_at),
+    finishedAt: iso(row.finished_at),
+    updatedAt: iso(row.updated_at),
+  };
+}
+
+export type RunView = ReturnType<typeof presentRun>;

@@ -1,0 +1,267 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import {
+  createAiColumnSchema,
+  generateRowsSchema,
+  runRequestSchema,
+  updateProcessSchema,
+} from './generation-schema.ts';
+import type { GenerationService } from './generation-service.ts';
+
+export interface GenerationRoutesOptions {
+  generation: GenerationService;
+  rows: { generateRows: GenerationRowsUseCase } | undefined;
+}
+
+type GenerationRowsUseCase = (
+  actor: Parameters<GenerationService['startRun']>[0],
+  projectId: string,
+  datasetId: string,
+  input: z.input<typeof generateRowsSchema>,
+) => Promise<unknown>;
+
+const datasetParams = z.object({ projectId: z.uuid(), datasetId: z.uuid() });
+const columnParams = datasetParams.extend({ columnId: z.uuid() });
+const runParams = datasetParams.extend({ runId: z.uuid() });
+const cellParams = columnParams.extend({
+  rowId: z.string().regex(/^[1-9]\d{0,17}$/, 'must be a row id'),
+});
+
+/**
+ * AI columns over HTTP (session or API key): validate → service → present. Progress also
+ * streams as `run-progress` events on the dataset's event stream (…/datasets/:id/events).
+ */
+export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = async (
+  app,
+  options,
+) => {
+  const { generation } = options;
+  const tags = ['ai-columns'];
+  const base = '/api/projects/:projectId/datasets/:datasetId';
+
+  app.post(
+    `${base}/ai-columns`,
+    {
+      schema: {
+        tags,
+        summary:
+          'Create an AI column (column + process in one transaction); starts filling it and returns at once',
+        params: datasetParams,
+        body: createAiColumnSchema,
+      },
+    },
+    async (request, reply) => {
+      reply.status(201);
+      return generation.createAiColumn(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.body,
+      );
+    },
+  );
+
+  app.get(
+    `${base}/ai-columns/:columnId`,
+    {
+      schema: {
+        tags,
+        summary: 'An AI column’s process, dependencies and active run',
+        params: columnParams,
+      },
+    },
+    async (request) =>
+      generation.getAiColumn(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.params.columnId,
+      ),
+  );
+
+  app.patch(
+    `${base}/ai-columns/:columnId`,
+    {
+      schema: {
+        tags,
+        summary:
+          'Edit the process (prompt, model, parameters, output, search); marks generated cells stale',
+        params: columnParams,
+        body: updateProcessSchema,
+      },
+    },
+    async (request) =>
+      generation.updateProcess(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.params.columnId,
+        request.body,
+      ),
+  );
+
+  app.post(
+    `${base}/ai-columns/:columnId/preview`,
+    {
+      schema: {
+        tags,
+        summary: 'Estimate a run: cells, tokens, cost and duration from a sample of rows',
+        params: columnParams,
+        body: runRequestSchema.default({ mode: 'all', includeDownstream: false, confirm: false }),
+      },
+    },
+    async (request) =>
+      generation.previewRun(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.params.columnId,
+        request.body,
+      ),
+  );
+
+  app.post(
+    `${base}/ai-columns/:columnId/runs`,
+    {
+      schema: {
+        tags,
+        summary:
+          'Start a run: all, empty, a row range, errors, stale, outdated or listed cells (awaits confirmation above the cost threshold)',
+        params: columnParams,
+        body: runRequestSchema.default({ mode: 'all', includeDownstream: false, confirm: false }),
+      },
+    },
+    async (request, reply) => {
+      reply.status(202);
+      return generation.startRun(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.params.columnId,
+        request.body,
+      );
+    },
+  );
+
+  app.get(
+    `${base}/ai-columns/:columnId/cells/:rowId/provenance`,
+    {
+      schema: {
+        tags,
+        summary:
+          'Where a cell’s value came from: model, prompt hash, tokens, cost, latency, attempts, sources, error',
+        params: cellParams,
+      },
+    },
+    async (request) =>
+      generation.cellProvenance(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.params.columnId,
+        BigInt(request.params.rowId),
+      ),
+  );
+
+  app.get(
+    `${base}/runs`,
+    {
+      schema: {
+        tags,
+        summary: 'Generation runs of a dataset, newest first',
+        params: datasetParams,
+        querystring: z.object({
+          columnId: z.uuid().optional(),
+          limit: z.coerce.number().int().min(1).max(200).optional(),
+        }),
+      },
+    },
+    async (request) => ({
+      items: await generation.listRuns(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        {
+          ...(request.query.columnId ? { columnId: request.query.columnId } : {}),
+          ...(request.query.limit ? { limit: request.query.limit } : {}),
+        },
+      ),
+    }),
+  );
+
+  app.get(
+    `${base}/runs/:runId`,
+    {
+      schema: {
+        tags,
+        summary: 'A run’s progress: done/total, errors, conflicts, tokens, cost so far, rate, ETA',
+        params: runParams,
+      },
+    },
+    async (request) =>
+      generation.getRun(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.params.runId,
+      ),
+  );
+
+  const action = (
+    name: 'cancel' | 'pause' | 'resume' | 'confirm',
+    summary: string,
+    handler: GenerationService['cancelRun'],
+  ) =>
+    app.post(
+      `${base}/runs/:runId/${name}`,
+      { schema: { tags, summary, params: runParams } },
+      async (request) =>
+        handler(
+          request.actor,
+          request.params.projectId,
+          request.params.datasetId,
+          request.params.runId,
+        ),
+    );
+  action(
+    'cancel',
+    'Cancel a run: in-flight calls are aborted and their cells restored',
+    generation.cancelRun,
+  );
+  action(
+    'pause',
+    'Pause a run (in-flight calls aborted, cells restored); resume continues it',
+    generation.pauseRun,
+  );
+  action('resume', 'Resume a paused run (e.g. after its budget was raised)', generation.resumeRun);
+  action(
+    'confirm',
+    'Start a run that waits for confirmation of its estimated cost',
+    generation.confirmRun,
+  );
+
+  const rows = options.rows;
+  if (rows) {
+    app.post(
+      `${base}/generate-rows`,
+      {
+        schema: {
+          tags,
+          summary:
+            'Generate N new rows from a description alone (parallel, diverse, near-duplicates dropped)',
+          params: datasetParams,
+          body: generateRowsSchema,
+        },
+      },
+      async (request, reply) => {
+        reply.status(202);
+        return rows.generateRows(
+          request.actor,
+          request.params.projectId,
+          request.params.datasetId,
+          request.body,
+        );
+      },
+    );
+  }
+};

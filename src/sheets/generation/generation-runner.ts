@@ -1,0 +1,734 @@
+import { systemActor } from '../../auth/system-actor.ts';
+import type { LlmCallResult, LlmService } from '../../llm/llm-service.ts';
+import { AppError, isAppError } from '../../platform/app-error.ts';
+import type { GenerationConfig } from '../../platform/config.ts';
+import type { EventBus } from '../../platform/events.ts';
+import type { Logger } from '../../platform/logger.ts';
+import type { CellValue } from '../sheet-schema.ts';
+import { datasetStream, type SheetService } from '../sheet-service.ts';
+import type { ColumnRow } from '../sheet-store.ts';
+import { type Example, FewShotPool, MAX_POOL } from './few-shot.ts';
+import {
+  type CellChange,
+  type CellTicket,
+  type Committer,
+  createCommitter,
+} from './generation-commit.ts';
+import { DuplicateIndex } from './generation-dedupe.ts';
+import { buildMessages } from './generation-messages.ts';
+import { exampleAnswer, outputSchemaFor, parseAnswer } from './generation-output.ts';
+import { type ProcessSnapshot, requireInputs, snapshotOf } from './generation-process.ts';
+import { type ScheduleOptions, slidingWindow } from './generation-scheduler.ts';
+import {
+  type EligibilityContext,
+  isEligible,
+  type RunScope,
+  type ScannedRow,
+  scanRows,
+} from './generation-scope.ts';
+import type { GenerationStore, RunCounters, RunRow } from './generation-store.ts';
+import { inputHashOf, renderTemplate, sha256 } from './prompt-template.ts';
+import type { SearchSource } from './search/search-provider.ts';
+import type { SearchService } from './search/search-service.ts';
+
+export const GENERATE_JOB = 'sheets.generate-column';
+/** A run's lease: renewed every second; another server may take the run over when it lapses. */
+export const LEASE_MS = 30_000;
+const HEARTBEAT_MS = 1_000;
+const PROGRESS_EVENT_MS = 500;
+const RATE_WINDOW_MS = 10_000;
+
+export type StopReason = 'cancel' | 'pause' | 'budget' | 'shutdown' | 'lease-lost' | 'restart';
+
+/** Live figures of a run executing in this process (the endpoint adds them to the stored row). */
+export interface LiveProgress {
+  inFlight: number;
+  cellsPerSecond: number;
+  etaSeconds: number | null;
+}
+
+export interface RunnerDeps {
+  store: GenerationStore;
+  sheets: SheetService;
+  llm: Pick<LlmService, 'stream'>;
+  search: SearchService;
+  events: EventBus;
+  logger: Logger;
+  config: GenerationConfig;
+  /** This process's lease owner id. */
+  owner: string;
+  countTokens: () => Promise<(text: string) => number>;
+  /** Called when a run completed and asked for its downstream columns. */
+  onCompleted?: (run: RunRow) => Promise<void>;
+  /** Queue the job again (a run handed back at shutdown). */
+  requeue?: (runId: string) => Promise<void>;
+  /** The bench compares the sliding window with a batch barrier. */
+  scheduler?: <T>(options: ScheduleOptions<T>) => Promise<{ started: number; exhausted: boolean }>;
+  /** Measurement hook: a result was committed `ms` after its call ended. */
+  onCommitLatency?: (ms: number) => void;
+}
+
+interface ActiveRun {
+  stop(reason: StopReason, error?: AppError): void;
+  live(): LiveProgress;
+  reloadProcess(): void;
+}
+
+const emptyCounters = (): RunCounters => ({
+  done: 0,
+  errors: 0,
+  conflicts: 0,
+  cacheHits: 0,
+  searchFailures: 0,
+  duplicates: 0,
+  inputTokens: 0,
+  outputTokens: 0,
+  costNano: 0,
+  activeMs: 0,
+});
+
+/** The status a cell goes back to when its generation is abandoned. */
+function previousChange(row: ScannedRow): CellChange {
+  return {
+    state: {
+      status: row.cell.status === 'pending' ? null : (row.cell.status as never),
+      error: row.cell.error,
+    },
+  };
+}
+
+/** Safe text of a failed call for the cell (no prompt, no key). */
+function cellError(error: unknown): string {
+  if (isAppError(error)) return `${error.code}: ${error.message}`.slice(0, 1_000);
+  return 'INTERNAL: generation failed';
+}
+
+function inputTokensOf(result: LlmCallResult): number | null {
+  const usage = result.usage;
+  if (usage.uncachedInputTokens === undefined) return null;
+  return usage.uncachedInputTokens + (usage.cacheReadTokens ?? 0) + (usage.cacheWriteTokens ?? 0);
+}
+
+/**
+ * Executes generation runs (the `sheets.generate-column` job). One execution: take the run's
+ * lease, read the process, count the cells in scope (and gather few-shot candidates), then
+ * feed eligible cells through the sliding window; each call's result is committed by the
+ * committer with compare-and-set. A heartbeat renews the lease, saves counters, publishes
+ * progress and picks up cancel/pause requests made on other servers.
+ */
+export function createRunner(deps: RunnerDeps) {
+  const { store, sheets, llm, search, events, logger, config } = deps;
+  const active = new Map<string, ActiveRun>();
+  const schedule = deps.scheduler ?? slidingWindow;
+
+  const claimed = new Set<string>();
+  let closing = false;
+
+  async function execute(runId: string): Promise<void> {
+    // Started directly and by its job: one execution per process (the lease covers the rest).
+    if (closing || claimed.has(runId)) return;
+    claimed.add(runId);
+    try {
+      const run = await store.acquireRun(runId, deps.owner, LEASE_MS);
+      if (!run) return;
+      if (run.kind !== 'column' || !run.column_id) {
+        await store.updateRun(runId, {
+          status: 'failed',
+          error: { code: 'INTERNAL', message: 'unknown run kind' },
+        });
+        return;
+      }
+      await executeColumnRun(run);
+    } finally {
+      claimed.delete(runId);
+    }
+  }
+
+  async function executeColumnRun(run: RunRow): Promise<void> {
+    const log = logger.child({ runId: run.id, datasetId: run.dataset_id, columnId: run.column_id });
+    const actor = systemActor();
+    const projectId = run.project_id;
+    const datasetId = run.dataset_id;
+    const columnId = run.column_id!;
+    const scope = run.scope as RunScope;
+    const startedAt = Date.now();
+
+    let stopReason: StopReason | undefined;
+    let stopError: AppError | undefined;
+    // Renewed for each pass: a `restart` (the process was edited) stops only the current pass.
+    let stopScheduling = new AbortController();
+    const abortCalls = new AbortController();
+    const stop = (reason: StopReason, error?: AppError) => {
+      if (stopReason && stopReason !== 'restart') return;
+      stopReason = reason;
+      stopError = error;
+      stopScheduling.abort(reason);
+      if (
+        reason === 'cancel' ||
+        reason === 'pause' ||
+        reason === 'shutdown' ||
+        reason === 'lease-lost'
+      )
+        abortCalls.abort(reason);
+    };
+
+    let delta = emptyCounters();
+    const totals = {
+      done: run.done,
+      errors: run.errors,
+      conflicts: run.conflicts,
+      costNano: Number(run.cost_nano),
+      inputTokens: Number(run.input_tokens),
+      outputTokens: Number(run.output_tokens),
+      cacheHits: run.cache_hits,
+    };
+    let total = run.total;
+    let inFlight = 0;
+    const processedTimes: number[] = [];
+    let lastBeat = Date.now();
+    let lastProgress = 0;
+    let processVersion = -1;
+    let reloadRequested = false;
+    const completedRows: string[] = [];
+    let savingCells: Promise<void> = Promise.resolve();
+
+    const processed = () => totals.done + totals.errors + totals.conflicts;
+    const live = (): LiveProgress => {
+      const now = Date.now();
+      while (processedTimes.length > 0 && processedTimes[0]! < now - RATE_WINDOW_MS)
+        processedTimes.shift();
+      const span = Math.min(RATE_WINDOW_MS, now - startedAt);
+      const rate = span > 0 ? (processedTimes.length * 1000) / span : 0;
+      const remaining = Math.max(0, total - processed());
+      return {
+        inFlight,
+        cellsPerSecond: Math.round(rate * 100) / 100,
+        etaSeconds: rate > 0 ? Math.round(remaining / rate) : null,
+      };
+    };
+    const progressPayload = (status: string) => ({
+      runId: run.id,
+      columnId,
+      status,
+      total,
+      done: totals.done,
+      errors: totals.errors,
+      conflicts: totals.conflicts,
+      cacheHits: totals.cacheHits,
+      inputTokens: totals.inputTokens,
+      outputTokens: totals.outputTokens,
+      costNano: totals.costNano,
+      ...live(),
+    });
+    const publishProgress = (status = 'running', force = false) => {
+      const now = Date.now();
+      if (!force && now - lastProgress < PROGRESS_EVENT_MS) return;
+      lastProgress = now;
+      events.publish(datasetStream(datasetId), {
+        type: 'run-progress',
+        data: progressPayload(status),
+        coalesceKey: `run:${run.id}`,
+      });
+    };
+
+    const countOutcome = (rowId: string) => {
+      processedTimes.push(Date.now());
+      completedRows.push(rowId);
+    };
+    const saveCompletedRows = () => {
+      if (completedRows.length === 0) return savingCells;
+      const rows = completedRows.splice(0);
+      savingCells = savingCells.then(() =>
+        store.addRunCells(run.id, rows).catch((error: unknown) => {
+          log.warn({ err: error }, 'could not record finished cells of a run');
+        }),
+      );
+      return savingCells;
+    };
+
+    let snapshot!: ProcessSnapshot;
+    let columns!: ColumnRow[];
+    const loadProcess = async () => {
+      const process = await deps.store.findProcessByColumn(columnId);
+      if (!process) throw new AppError('NOT_FOUND', 'The AI column no longer exists');
+      const dataset = await sheets.requireDataset(actor, projectId, datasetId, 'editor');
+      columns = dataset.columns;
+      snapshot = snapshotOf(process, columns);
+      requireInputs(snapshot, columns);
+      processVersion = process.version;
+    };
+
+    const lostCounted = new Set<string>();
+    const committer: Committer = createCommitter({
+      write: (writes) => sheets.writeCells(actor, projectId, datasetId, columnId, writes),
+      intervalMs: config.commitMs,
+      onOutcome: (outcome) => {
+        switch (outcome.kind) {
+          case 'applied':
+            if (outcome.state.status === 'error') {
+              delta.errors++;
+              totals.errors++;
+            } else {
+              delta.done++;
+              totals.done++;
+            }
+            deps.onCommitLatency?.(Date.now() - outcome.enqueuedAt);
+            countOutcome(outcome.rowId);
+            break;
+          case 'mark-lost':
+          case 'conflict':
+            // A lost mark and its dropped result are one conflict.
+            if (!lostCounted.has(outcome.rowId)) {
+              lostCounted.add(outcome.rowId);
+              delta.conflicts++;
+              totals.conflicts++;
+              countOutcome(outcome.rowId);
+            }
+            break;
+          default:
+            break;
+        }
+        void saveCompletedRows();
+      },
+    });
+
+    const heartbeat = async () => {
+      const now = Date.now();
+      delta.activeMs += now - lastBeat;
+      lastBeat = now;
+      const sent = delta;
+      delta = emptyCounters();
+      try {
+        const row = await store.heartbeat(run.id, deps.owner, LEASE_MS, sent);
+        if (!row) {
+          stop('lease-lost');
+          return;
+        }
+        if (row.cancel_requested) stop('cancel');
+        else if (row.pause_requested) stop('pause');
+      } catch (error) {
+        // Counters come back next beat; a database hiccup must not kill the run.
+        for (const key of Object.keys(sent) as (keyof RunCounters)[]) delta[key] += sent[key];
+        log.warn({ err: error }, 'generation heartbeat failed');
+        return;
+      }
+      try {
+        const process = await store.findProcessByColumn(columnId);
+        if (!process) stop('cancel');
+        else if (process.version !== processVersion) reloadRequested = true;
+      } catch {
+        // next beat
+      }
+      if (reloadRequested) stop('restart');
+      publishProgress();
+    };
+    let beating: Promise<void> = Promise.resolve();
+    const beatTimer = setInterval(() => {
+      beating = beating.then(heartbeat);
+    }, HEARTBEAT_MS);
+    beatTimer.unref();
+
+    const handle: ActiveRun = {
+      stop,
+      live,
+      reloadProcess: () => {
+        reloadRequested = true;
+        stop('restart');
+      },
+    };
+    active.set(run.id, handle);
+
+    let failure: unknown;
+    try {
+      const countTokens = await deps.countTokens();
+      // A process edited mid-run: finish the calls in flight, then go on with the new version.
+      while (true) {
+        reloadRequested = false;
+        stopScheduling = new AbortController();
+        await loadProcess();
+        const outputSchema = outputSchemaFor(snapshot.output);
+        const completed = await store.listRunCells(run.id);
+        for (const rowId of completedRows) (completed as Set<string>).add(rowId);
+        const eligibility: EligibilityContext = {
+          scope,
+          promptHash: snapshot.promptHash,
+          inputs: snapshot.inputs,
+          completed,
+        };
+
+        // Count what is left, and gather few-shot candidates and (for columns from nothing)
+        // the values generated so far.
+        let remaining = 0;
+        const candidates: { example: Example; at: string }[] = [];
+        const duplicates = snapshot.diversity ? new DuplicateIndex() : undefined;
+        for await (const page of scanRows({
+          sheets,
+          projectId,
+          datasetId,
+          columnId,
+          inputs: snapshot.inputs,
+          scope,
+        })) {
+          for (const row of page) {
+            if (isEligible(row, eligibility)) remaining++;
+            if (row.cell.validated && row.cell.value !== null && candidates.length < MAX_POOL * 4)
+              candidates.push({
+                example: {
+                  rowId: row.rowId,
+                  input: renderTemplate(snapshot.template, row.values),
+                  output: exampleAnswer(snapshot.output, row.cell.value),
+                },
+                at: row.cell.updatedAt ?? '',
+              });
+            if (duplicates && row.cell.status === 'done' && typeof row.cell.value === 'string')
+              duplicates.add(row.rowId, row.cell.value);
+          }
+        }
+        candidates.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+        const pool = new FewShotPool(
+          candidates.slice(0, MAX_POOL).map((candidate) => candidate.example),
+          countTokens,
+        );
+        total = processed() + remaining;
+        await store.updateRun(run.id, { total, process_version: snapshot.version });
+        publishProgress('running', true);
+
+        const current = snapshot;
+        const cache = scope.fresh ? 'bypass' : 'use';
+        const items = (async function* () {
+          for await (const page of scanRows({
+            sheets,
+            projectId,
+            datasetId,
+            columnId,
+            inputs: current.inputs,
+            scope,
+          })) {
+            for (const row of page) if (isEligible(row, eligibility)) yield row;
+          }
+        })();
+
+        const callModel = async (
+          row: ScannedRow,
+          prompt: Parameters<typeof buildMessages>[0],
+          signal: AbortSignal,
+          cacheMode: 'use' | 'bypass',
+        ) => {
+          let text = '';
+          let result: LlmCallResult | undefined;
+          try {
+            for await (const event of llm.stream({
+              projectId,
+              userId: run.created_by ?? undefined,
+              feature: 'sheet-cell',
+              entityIds: { datasetId, columnId, rowId: row.rowId, runId: run.id },
+              ...(current.provider ? { provider: current.provider } : {}),
+              model: current.model,
+              messages: buildMessages(prompt),
+              parameters: current.parameters,
+              outputSchema,
+              signal,
+              cache: cacheMode,
+            })) {
+              if (event.type === 'text-delta') text += event.text;
+              else if (event.type === 'attempt-restart') text = '';
+              else if (event.type === 'finish') result = event.result;
+            }
+          } catch (error) {
+            if (error instanceof AppError)
+              (error as AppError & { rawText?: string }).rawText = text;
+            throw error;
+          }
+          if (!result)
+            throw new AppError('PROVIDER_UNAVAILABLE', 'The call ended without an answer');
+          delta.inputTokens += inputTokensOf(result) ?? 0;
+          delta.outputTokens += result.usage.outputTokens ?? 0;
+          delta.costNano += result.costNano ?? 0;
+          totals.inputTokens += inputTokensOf(result) ?? 0;
+          totals.outputTokens += result.usage.outputTokens ?? 0;
+          totals.costNano += result.costNano ?? 0;
+          if (result.cacheHit) {
+            delta.cacheHits++;
+            totals.cacheHits++;
+          }
+          return { text: result.text || text, result };
+        };
+
+        const generateCell = async (row: ScannedRow) => {
+          inFlight++;
+          const ticket: CellTicket = committer.begin(BigInt(row.rowId), row.cell.version, {
+            state: { status: 'generating', error: null },
+          });
+          const cellAbort = new AbortController();
+          const signal = AbortSignal.any([abortCalls.signal, cellAbort.signal]);
+          ticket.onLost(() => cellAbort.abort('lost'));
+          const inputHash = inputHashOf(current.inputs, row.values);
+          const rendered = renderTemplate(current.template, row.values);
+          try {
+            let sources: SearchSource[] | undefined;
+            let note: string | null = null;
+            if (current.search?.enabled) {
+              const query = current.search.query
+                ? renderTemplate(current.search.query, row.values)
+                : rendered;
+              const outcome = await search.search(query, signal);
+              if (outcome.ok) sources = outcome.sources;
+              else {
+                delta.searchFailures++;
+                note = `Generated without sources: ${outcome.reason}`;
+              }
+            }
+            const examples = pool.select(rendered, {
+              k: config.fewShotK,
+              tokenBudget: config.fewShotTokens,
+              excludeRowId: row.rowId,
+            }).examples;
+            const prompt = {
+              columnName: current.columnName,
+              outputSpec: current.output,
+              instructions: current.instructions,
+              rendered,
+              examples,
+              sources,
+              diversity: current.diversity
+                ? {
+                    seed: sha256(`${current.processId}:${row.rowId}`).slice(0, 8),
+                    avoid: [] as string[],
+                  }
+                : undefined,
+            };
+            let { text, result } = await callModel(row, prompt, signal, cache);
+            let parsed = parseAnswer(current.output, { text, output: result.output });
+            let attempts = result.attempts;
+            if (parsed.ok && duplicates && typeof parsed.value === 'string') {
+              // A near-duplicate of another row: once more, asked to differ from it.
+              let match = duplicates.find(parsed.value, row.rowId);
+              if (match) {
+                const retry = await callModel(
+                  row,
+                  { ...prompt, diversity: { seed: prompt.diversity!.seed, avoid: [match.text] } },
+                  signal,
+                  'bypass',
+                );
+                ({ text, result } = retry);
+                attempts += retry.result.attempts;
+                parsed = parseAnswer(current.output, { text, output: result.output });
+                match =
+                  parsed.ok && typeof parsed.value === 'string'
+                    ? duplicates.find(parsed.value, row.rowId)
+                    : undefined;
+                if (match) {
+                  delta.duplicates++;
+                  note = `Near-duplicate of row ${match.key}`;
+                }
+              }
+              if (parsed.ok && typeof parsed.value === 'string')
+                duplicates.add(row.rowId, parsed.value);
+            }
+            if (!note && result.finishReason === 'length' && parsed.ok)
+              note = 'The answer was cut at the output token limit';
+            const provenance = {
+              validated: false,
+              inputHash,
+              promptHash: current.promptHash,
+              model: result.model,
+              inputTokens: inputTokensOf(result),
+              outputTokens: result.usage.outputTokens ?? null,
+              costNanoUsd: result.costNano,
+              latencyMs: result.latencyMs,
+              attempts,
+              sources: sources ? JSON.stringify(sources) : null,
+            };
+            // Made with a prompt that changed meanwhile: kept, and shown as stale.
+            const fresh = current.promptHash === snapshot.promptHash;
+            committer.finish(
+              ticket,
+              parsed.ok
+                ? {
+                    value: parsed.value as CellValue,
+                    state: {
+                      ...provenance,
+                      status: fresh ? 'done' : 'stale',
+                      error: note,
+                      raw: null,
+                    },
+                  }
+                : {
+                    state: { ...provenance, status: 'error', error: parsed.error, raw: parsed.raw },
+                  },
+            );
+          } catch (error) {
+            if (signal.aborted) {
+              committer.restore(ticket, previousChange(row));
+            } else if (isAppError(error) && error.code === 'BUDGET_EXCEEDED') {
+              committer.restore(ticket, previousChange(row));
+              stop('budget', error);
+            } else {
+              // A failed cell is data: status error, message, what the model wrote (if any).
+              const raw = (error as { rawText?: string }).rawText;
+              const details = isAppError(error) ? error.details : undefined;
+              if (!isAppError(error))
+                log.error({ err: error, rowId: row.rowId }, 'cell generation failed');
+              committer.finish(ticket, {
+                state: {
+                  status: 'error',
+                  error: cellError(error),
+                  raw: raw ? raw.slice(0, 100_000) : null,
+                  validated: false,
+                  inputHash,
+                  promptHash: current.promptHash,
+                  model: current.model,
+                  attempts: typeof details?.attempts === 'number' ? details.attempts : null,
+                },
+              });
+            }
+          } finally {
+            inFlight--;
+          }
+        };
+
+        const result = await schedule({
+          items,
+          concurrency: () => config.concurrency,
+          run: generateCell,
+          signal: stopScheduling.signal,
+        });
+        await committer.drain();
+        await saveCompletedRows();
+        if (stopReason === 'restart') {
+          stopReason = undefined;
+          continue;
+        }
+        if (result.exhausted && stopReason === undefined) break;
+        if (stopReason !== undefined) break;
+      }
+    } catch (error) {
+      failure = error;
+    } finally {
+      clearInterval(beatTimer);
+      await beating;
+      committer.close();
+      active.delete(run.id);
+    }
+
+    await finish(run, {
+      stopReason: stopReason === 'restart' ? undefined : stopReason,
+      stopError,
+      failure,
+      delta,
+      lastBeat,
+      log,
+      publish: (status) => publishProgress(status, true),
+    });
+  }
+
+  async function finish(
+    run: RunRow,
+    outcome: {
+      stopReason: StopReason | undefined;
+      stopError: AppError | undefined;
+      failure: unknown;
+      delta: RunCounters;
+      lastBeat: number;
+      log: Logger;
+      publish: (status: string) => void;
+    },
+  ): Promise<void> {
+    const { stopReason, failure, log } = outcome;
+    outcome.delta.activeMs += Date.now() - outcome.lastBeat;
+    if (stopReason === 'lease-lost') {
+      log.warn('lost the lease of a generation run; another server continues it');
+      return;
+    }
+    const saved = await store
+      .heartbeat(run.id, deps.owner, LEASE_MS, outcome.delta)
+      .catch(() => undefined);
+    const release = {
+      lease_owner: null,
+      lease_expires_at: null,
+      cancel_requested: false,
+      pause_requested: false,
+    };
+    let status: RunRow['status'];
+    if (failure !== undefined) {
+      status = 'failed';
+      const error = isAppError(failure) ? failure : undefined;
+      if (!error) log.error({ err: failure }, 'generation run failed');
+      await store.updateRun(run.id, {
+        ...release,
+        status,
+        finished_at: new Date(),
+        error: { code: error?.code ?? 'INTERNAL', message: error?.message ?? 'The run failed' },
+      });
+    } else if (stopReason === 'cancel') {
+      status = 'cancelled';
+      await store.updateRun(run.id, { ...release, status, finished_at: new Date() });
+      await store.deleteRunCells(run.id);
+    } else if (stopReason === 'pause' || stopReason === 'budget') {
+      status = 'paused';
+      await store.updateRun(run.id, {
+        ...release,
+        status,
+        pause_reason: stopReason === 'budget' ? 'budget' : 'user',
+        error:
+          stopReason === 'budget'
+            ? {
+                code: 'BUDGET_EXCEEDED',
+                message: outcome.stopError?.message ?? 'A budget is exhausted',
+              }
+            : null,
+      });
+    } else if (stopReason === 'shutdown') {
+      status = 'queued';
+      await store.updateRun(run.id, { ...release, status });
+      await deps.requeue?.(run.id).catch(() => {});
+    } else {
+      status = 'completed';
+      const updated = await store.updateRun(run.id, {
+        ...release,
+        status,
+        finished_at: new Date(),
+      });
+      await store.deleteRunCells(run.id);
+      if (updated && (updated.scope as RunScope).includeDownstream)
+        await deps.onCompleted?.(updated).catch((error: unknown) => {
+          log.warn({ err: error }, 'could not start the downstream runs');
+        });
+    }
+    void saved;
+    outcome.publish(status);
+    log.info({ status }, 'generation run ended');
+  }
+
+  return {
+    execute,
+    /** Stops a run executing in this process; false when it is not here. */
+    stop(runId: string, reason: StopReason): boolean {
+      const run = active.get(runId);
+      if (!run) return false;
+      run.stop(reason);
+      return true;
+    },
+    live(runId: string): LiveProgress | undefined {
+      return active.get(runId)?.live();
+    },
+    /** The column's process changed: runs of it go on with the new version. */
+    processChanged(runIds: readonly string[]): void {
+      for (const id of runIds) active.get(id)?.reloadProcess();
+    },
+    activeRunIds(): string[] {
+      return [...claimed];
+    },
+    /** Hands every run back (cells restored, status queued) and waits for them to stop. */
+    async shutdown(timeoutMs = 10_000): Promise<void> {
+      closing = true;
+      const deadline = Date.now() + timeoutMs;
+      while (claimed.size > 0 && Date.now() < deadline) {
+        for (const run of active.values()) run.stop('shutdown');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+  };
+}
+
+export type Runner = ReturnType<typeof createRunner>;

@@ -1,0 +1,159 @@
+import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
+import { registerTestSecret } from '../../../test/leak-scan.ts';
+import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
+import type { FaultOptions } from '../../../tools/fake-llm/fake-llm-faults.ts';
+import { type FakeLlm, startFakeLlm } from '../../../tools/fake-llm/fake-llm-server.ts';
+import {
+  type Config,
+  type GenerationConfig,
+  type LlmConfig,
+  loadConfig,
+} from '../../platform/config.ts';
+import type { CellValue } from '../sheet-schema.ts';
+import type { SheetsModule } from '../sheets-module.ts';
+import type { RunView } from './generation-presenter.ts';
+
+export const FAKE_KEY = 'sk-test-generation-fake-key-1a2b3c4d';
+
+export interface GenerationTestEnv {
+  t: TestApp;
+  fake: FakeLlm;
+  members: ProjectWithMembers;
+  projectId: string;
+  providerId: string;
+  /** A dataset with one text column per name, filled with `rows`. */
+  dataset(
+    name: string,
+    columns: string[],
+    rows: Record<string, CellValue>[],
+  ): Promise<{
+    id: string;
+    columns: Record<string, string>;
+    rowIds: string[];
+  }>;
+  waitForRun(
+    datasetId: string,
+    runId: string,
+    statuses?: string[],
+    timeoutMs?: number,
+  ): Promise<RunView>;
+  cells(
+    datasetId: string,
+    columnId: string,
+  ): Promise<
+    {
+      rowId: string;
+      value: CellValue;
+      status: string;
+      version: number;
+      validated: boolean;
+      error: string | null;
+      raw: string | null;
+      promptHash: string | null;
+      sources: unknown;
+      model: string | null;
+      attempts: number | null;
+      costNanoUsd: number | null;
+      inputTokens: number | null;
+      outputTokens: number | null;
+    }[]
+  >;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole app on fresh storage with job workers, the fake LLM server as an OpenAI provider
+ * of a project with one member per role. Everything the tests do goes through services.
+ */
+export async function openGenerationTestEnv(
+  options: {
+    generation?: Partial<GenerationConfig>;
+    llm?: Partial<LlmConfig>;
+    config?: Partial<Config>;
+    fakeDefaults?: Partial<FaultOptions>;
+    maxConcurrency?: number;
+  } = {},
+): Promise<GenerationTestEnv> {
+  registerTestSecret('provider-key', FAKE_KEY);
+  const fake = await startFakeLlm({
+    apiKey: FAKE_KEY,
+    ...(options.fakeDefaults ? { defaults: options.fakeDefaults } : {}),
+  });
+  const base = loadConfig({}, {});
+  const t = await createTestApp({
+    config: {
+      jobsEnabled: true,
+      llm: { ...base.llm, retryBaseMs: 5, retryMaxMs: 50, usageFlushMs: 20, ...options.llm },
+      generation: { ...base.generation, commitMs: 10, ...options.generation },
+      ...options.config,
+    },
+  });
+  const members = await createProjectWithMembers(t);
+  const projectId = members.project.id;
+  const provider = await t.app.llm.admin.createProvider(members.owner.actor, projectId, {
+    name: 'fake openai',
+    kind: 'openai',
+    baseUrl: `${fake.url}/v1`,
+    apiKey: FAKE_KEY,
+    maxConcurrency: options.maxConcurrency ?? 64,
+  });
+  const sheets = sheetsOf(t);
+  const actor = members.owner.actor;
+  return {
+    t,
+    fake,
+    members,
+    projectId,
+    providerId: provider.id,
+    async dataset(name, columns, rows) {
+      const created = await sheets.createDataset(actor, projectId, {
+        name,
+        columns: columns.map((column) => ({ name: column })),
+      });
+      const ids = Object.fromEntries(created.columns.map((column) => [column.name, column.id]));
+      const appended = await sheets.appendRows(
+        actor,
+        projectId,
+        created.id,
+        rows.map((row) =>
+          Object.fromEntries(Object.entries(row).map(([key, value]) => [ids[key]!, value])),
+        ),
+      );
+      return { id: created.id, columns: ids, rowIds: appended.rowIds };
+    },
+    async waitForRun(
+      datasetId,
+      runId,
+      statuses = ['completed', 'failed', 'cancelled', 'paused'],
+      timeoutMs = 20_000,
+    ) {
+      const deadline = Date.now() + timeoutMs;
+      while (true) {
+        const run = await t.app.generation.service.getRun(actor, projectId, datasetId, runId);
+        if (statuses.includes(run.status)) return run;
+        if (Date.now() > deadline)
+          throw new Error(`run ${runId} is still ${run.status} (${JSON.stringify(run.progress)})`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    },
+    async cells(datasetId, columnId) {
+      const window = await sheets.readWindow(actor, projectId, datasetId, {
+        limit: 1_000,
+        columns: [columnId],
+      });
+      return window.rows.map((row) => ({
+        rowId: row.rowId,
+        ...(row.cells[columnId] as never as object),
+      })) as never;
+    },
+    async close() {
+      await t.close();
+      await fake.close();
+    },
+  };
+}
+
+/** The app's sheets module (decorated by buildApp). */
+export function sheetsOf(t: TestApp): SheetsModule['sheets'] {
+  return (t.app as unknown as { sheets: SheetsModule }).sheets.sheets;
+}
