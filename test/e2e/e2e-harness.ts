@@ -1,0 +1,143 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { systemActor } from '../../src/auth/system-actor.ts';
+import type { createSheetsModule } from '../../src/sheets/sheets-module.ts';
+import { createTestApp, type TestApp } from '../test-platform.ts';
+
+export const ROOT = path.resolve(import.meta.dirname, '..', '..');
+/** Screenshots and other artifacts of the browser tests (gitignored). */
+export const ARTIFACTS = path.join(ROOT, 'test-results', 'e2e');
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+export interface E2eServer {
+  url: string;
+  t: TestApp;
+  /** The sheets module of the running app (same event bus as its SSE routes). */
+  sheets: ReturnType<typeof createSheetsModule>;
+  close(): Promise<void>;
+}
+
+/**
+ * A real server on a free loopback port over a fresh migrated data dir, with job workers
+ * (imports run as jobs) and rate limits high enough for a test that streams thousands of
+ * cells. It serves the built web app from dist/web (built by the e2e global setup).
+ */
+export async function startE2eServer(): Promise<E2eServer> {
+  const t = await createTestApp({
+    config: {
+      logLevel: 'warn',
+      jobsEnabled: true,
+      rateLimit: { perIp: 1_000_000, perUser: 1_000_000, auth: 1_000, redisUrl: undefined },
+    },
+    startJobs: true,
+  });
+  await t.app.listen({ host: '127.0.0.1', port: 0 });
+  const address = t.app.server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const sheets = (t.app as unknown as { sheets: E2eServer['sheets'] }).sheets;
+  return { url: `http://127.0.0.1:${port}`, t, sheets, close: () => t.close() };
+}
+
+/** Debian's Chromium, headless, with every background network feature off. */
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      // Nothing but our loopback server resolves: no test reaches the internet.
+      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
+    ],
+  });
+}
+
+export interface TestPage {
+  context: BrowserContext;
+  page: Page;
+  /** Uncaught errors and console errors seen so far (CSP reports included). */
+  errors: string[];
+}
+
+export async function openPage(
+  browser: Browser,
+  options: { width?: number; height?: number } = {},
+): Promise<TestPage> {
+  const context = await browser.newContext({
+    viewport: { width: options.width ?? 1280, height: options.height ?? 800 },
+    acceptDownloads: true,
+  });
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(`console: ${message.text()}`);
+  });
+  return { context, page, errors };
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`) });
+}
+
+export const ADMIN = { email: 'admin@example.test', password: 'e2e correct horse battery staple' };
+
+/** First-run setup in the browser, then a first project; ends on its datasets page. */
+export async function setUpInstance(
+  page: Page,
+  url: string,
+  projectName = 'E2E project',
+): Promise<string> {
+  await page.goto(`${url}/`);
+  await page.waitForURL(/\/setup$/);
+  await page.getByLabel('E-mail').fill(ADMIN.email);
+  await page.getByLabel('Display name').fill('E2E Admin');
+  await page.getByLabel('Password (at least 12 characters)').fill(ADMIN.password);
+  await page.getByLabel('Repeat the password').fill(ADMIN.password);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByLabel('Project name').fill(projectName);
+  await page.getByRole('button', { name: 'Create project' }).click();
+  await page.waitForURL(/\/projects\/[0-9a-f-]+\/datasets$/);
+  return /\/projects\/([0-9a-f-]+)\//.exec(page.url())![1]!;
+}
+
+/** Imports a file through the import dialog and opens the dataset; returns its id. */
+export async function importFile(page: Page, file: string): Promise<string> {
+  await page.getByRole('button', { name: 'Import…' }).click();
+  await page.locator('input[type=file]').setInputFiles(file);
+  const start = page.getByRole('button', { name: /^Import \d+ columns$/ });
+  await start.waitFor();
+  await start.click();
+  const open = page.getByRole('button', { name: 'Open dataset' });
+  await open.waitFor({ timeout: 60_000 });
+  await open.click();
+  await page.waitForURL(/\/datasets\/[0-9a-f-]+$/);
+  await page.getByRole('grid').waitFor();
+  return /\/datasets\/([0-9a-f-]+)$/.exec(page.url())![1]!;
+}
+
+/** A cell of the grid by 1-based row position and 1-based column position. */
+export function gridCell(page: Page, row: number, col: number) {
+  return page.locator(
+    `[role=row][aria-rowindex="${row + 1}"] [role=gridcell][aria-colindex="${col + 1}"]`,
+  );
+}
+
+/** The text a cell shows, without its validated / stale marks. */
+export function cellText(page: Page, row: number, col: number): Promise<string> {
+  return gridCell(page, row, col).evaluate((element) =>
+    [...element.childNodes]
+      .filter((node) => !(node instanceof Element && node.matches('.validated-mark, .stale-mark')))
+      .map((node) => node.textContent ?? '')
+      .join(''),
+  );
+}
+
+export const system = systemActor;
