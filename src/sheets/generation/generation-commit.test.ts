@@ -1,0 +1,143 @@
+import { describe, expect, it } from 'vitest';
+import { EMPTY_CELL_STATE } from '../sheet-cells.ts';
+import type { CellWrite, CompareAndSetResult } from '../sheet-data-store.ts';
+import { type CommitOutcome, createCommitter } from './generation-commit.ts';
+
+/** An in-memory column with compare-and-set on versions, recording every batch. */
+function fakeColumn() {
+  const cells = new Map<string, { version: number; value: unknown; status: unknown }>();
+  const batches: CellWrite[][] = [];
+  let delayMs = 0;
+  return {
+    cells,
+    batches,
+    setDelay(ms: number) {
+      delayMs = ms;
+    },
+    edit(rowId: string) {
+      const cell = cells.get(rowId) ?? { version: 0, value: null, status: null };
+      cells.set(rowId, { ...cell, version: cell.version + 1, value: 'user' });
+    },
+    async write(writes: CellWrite[]): Promise<CompareAndSetResult> {
+      batches.push(writes);
+      if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const result: CompareAndSetResult = { applied: [], conflicts: [] };
+      for (const write of writes) {
+        const key = write.rowId.toString();
+        const cell = cells.get(key) ?? { version: 0, value: null, status: null };
+        if (cell.version !== write.expectedVersion) {
+          result.conflicts.push({ rowId: key, current: undefined });
+          continue;
+        }
+        const next = {
+          version: cell.version + 1,
+          value: write.value === undefined ? cell.value : write.value,
+          status: write.state?.status,
+        };
+        cells.set(key, next);
+        result.applied.push({
+          rowId: key,
+          version: next.version,
+          value: next.value as never,
+          state: { ...EMPTY_CELL_STATE, status: next.status as never, version: next.version },
+        });
+      }
+      return result;
+    },
+  };
+}
+
+function setup(intervalMs = 5) {
+  const column = fakeColumn();
+  const outcomes: CommitOutcome[] = [];
+  const committer = createCommitter({
+    write: (writes) => column.write(writes),
+    intervalMs,
+    onOutcome: (outcome) => outcomes.push(outcome),
+  });
+  return { column, outcomes, committer };
+}
+
+const generating = { state: { status: 'generating' as const } };
+const result = (value: string) => ({ value, state: { status: 'done' as const } });
+
+describe('committer', () => {
+  it('merges a mark and a result that come before the batch is written into one write', async () => {
+    const { column, outcomes, committer } = setup();
+    const ticket = committer.begin(1n, 0, generating);
+    committer.finish(ticket, result('fast'));
+    await committer.drain();
+    expect(column.batches).toHaveLength(1);
+    expect(column.batches[0]).toMatchObject([{ rowId: 1n, expectedVersion: 0, value: 'fast' }]);
+    expect(outcomes.map((outcome) => outcome.kind)).toEqual(['applied']);
+  });
+
+  it('writes the result at the version its mark produced, many cells per batch', async () => {
+    const { column, outcomes, committer } = setup();
+    const tickets = [1n, 2n, 3n].map((rowId) => committer.begin(rowId, 0, generating));
+    await committer.drain();
+    expect(column.batches).toHaveLength(1);
+    for (const ticket of tickets) committer.finish(ticket, result(`v${ticket.rowId}`));
+    await committer.drain();
+    expect(column.batches).toHaveLength(2);
+    expect(column.batches[1]!.map((write) => write.expectedVersion)).toEqual([1, 1, 1]);
+    expect(column.cells.get('2')).toMatchObject({ version: 2, value: 'v2', status: 'done' });
+    expect(outcomes.filter((outcome) => outcome.kind === 'applied')).toHaveLength(3);
+  });
+
+  it('drops the result when the user edited the cell while the call was in flight', async () => {
+    const { column, outcomes, committer } = setup();
+    const ticket = committer.begin(1n, 0, generating);
+    await committer.drain();
+    column.edit('1');
+    committer.finish(ticket, result('late'));
+    await committer.drain();
+    expect(column.cells.get('1')).toMatchObject({ value: 'user' });
+    expect(outcomes.map((outcome) => outcome.kind)).toEqual(['marked', 'conflict']);
+  });
+
+  it('tells the caller when the mark itself loses (someone wrote first), and drops the result', async () => {
+    const { column, outcomes, committer } = setup();
+    column.edit('1');
+    const ticket = committer.begin(1n, 0, generating);
+    let lost = false;
+    ticket.onLost(() => {
+      lost = true;
+    });
+    await committer.drain();
+    expect(lost).toBe(true);
+    committer.finish(ticket, result('late'));
+    await committer.drain();
+    expect(column.cells.get('1')).toMatchObject({ value: 'user' });
+    expect(outcomes.map((outcome) => outcome.kind)).toEqual(['mark-lost', 'conflict']);
+  });
+
+  it('restores a marked cell, and writes nothing for a mark never written', async () => {
+    const { column, outcomes, committer } = setup();
+    const written = committer.begin(1n, 0, generating);
+    await committer.drain();
+    const unwritten = committer.begin(2n, 0, generating);
+    committer.restore(unwritten, { state: { status: null } });
+    committer.restore(written, { state: { status: 'done' } });
+    await committer.drain();
+    expect(column.cells.get('1')).toMatchObject({ version: 2, status: 'done' });
+    expect(column.cells.has('2')).toBe(false);
+    expect(outcomes.map((outcome) => outcome.kind).sort()).toEqual([
+      'marked',
+      'restored',
+      'restored',
+    ]);
+  });
+
+  it('holds a result back while its mark is being written, then writes it at the new version', async () => {
+    const { column, committer } = setup(1);
+    column.setDelay(30);
+    const ticket = committer.begin(1n, 0, generating);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(ticket.inFlight).toBe(true);
+    committer.finish(ticket, result('after'));
+    await committer.drain();
+    expect(column.batches.map((batch) => batch[0]!.expectedVersion)).toEqual([0, 1]);
+    expect(column.cells.get('1')).toMatchObject({ version: 2, value: 'after' });
+  });
+});
