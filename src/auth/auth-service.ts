@@ -15,6 +15,7 @@ import type { Mailer } from '../platform/mailer.ts';
 import type { Actor } from './actor.ts';
 import {
   addAuthTokenAttempt,
+  deleteDeadAuthTokens,
   expireAuthTokens,
   findLiveAuthToken,
   insertAuthToken,
@@ -106,6 +107,8 @@ export function createAuthService(deps: {
     const at = now();
     const expiresAt = new Date(at.getTime() + RESET_TOKEN_TTL_MS);
     await db.transaction().execute(async (trx) => {
+      // Housekeeping: tokens used or expired more than a day ago serve no one.
+      await deleteDeadAuthTokens(trx, new Date(at.getTime() - 86_400_000));
       await expireAuthTokens(trx, 'password-reset', user.id, at);
       await insertAuthToken(trx, {
         id: uuidv7(),

@@ -154,6 +154,22 @@ describe('the route table', () => {
     expect(unknown.map(key)).toEqual([]);
   });
 
+  it('describes the account, project and audit routes in the OpenAPI document, with tags', async () => {
+    const document = (await t.app.inject({ method: 'GET', url: '/api/openapi.json' })).json();
+    const ours = t.app.routeSecurity.filter((route) =>
+      /^\/api\/(auth|users|audit|projects(\/:projectId(\/(members|audit).*)?)?$)/.test(route.url),
+    );
+    expect(ours.length).toBeGreaterThan(30);
+    for (const route of ours) {
+      if (route.method === 'HEAD') continue;
+      const path = route.url.replace(/:([A-Za-z]+)/g, '{$1}');
+      const operation = document.paths[path]?.[route.method.toLowerCase()];
+      expect(operation, `${route.method} ${route.url}`).toBeDefined();
+      expect(operation.tags?.length, `${route.method} ${route.url}`).toBeGreaterThan(0);
+      expect(operation.summary, `${route.method} ${route.url}`).toBeTruthy();
+    }
+  });
+
   it('has exactly the documented public routes', () => {
     const publicRoutes = routes
       .filter((route) => isPublic(t.app, route))
