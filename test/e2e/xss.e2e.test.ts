@@ -1,0 +1,226 @@
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type E2eServer,
+  gridCell,
+  importFile,
+  launchBrowser,
+  openPage,
+  screenshot,
+  setUpInstance,
+  startE2eServer,
+  system,
+  type TestPage,
+} from './e2e-harness.ts';
+
+/** Each payload, if it ever ran, would set window.__xss to its number. */
+const PAYLOADS = [
+  '<img src=x onerror="window.__xss=1">',
+  '<script>window.__xss=2</script>',
+  '[click me](javascript:window.__xss=3)',
+  '<a href="javascript:window.__xss=4">link</a>',
+  '<svg onload="window.__xss=5"><circle r="5"/></svg>',
+  '<iframe src="javascript:window.__xss=6"></iframe>',
+  '"><img src=x onerror=window.__xss=7>',
+  '<details open ontoggle="window.__xss=8">x</details>',
+  '![pic](x" onerror="window.__xss=9)',
+  '[x](JaVaScRiPt:window.__xss=10)',
+  '<a href="data:text/html,<script>window.__xss=11</script>">data link</a>',
+  '<math><mtext><table><mglyph><style><img src=x onerror=window.__xss=12>',
+  '<form action="javascript:window.__xss=13"><button>go</button></form>',
+  '<body onload="window.__xss=14">',
+  '**bold** and [a real link](https://example.com/page)',
+  '<style>body{display:none}</style>styled',
+  '<object data="javascript:window.__xss=15"></object>',
+  '<base href="javascript:window.__xss=16//">',
+  '<a href="  javascript:window.__xss=17">spaced</a>',
+  '<img src="javascript:window.__xss=18">',
+];
+
+const csvField = (text: string) => `"${text.replaceAll('"', '""')}"`;
+
+/**
+ * A CSV full of script payloads (values, a column name and the dataset name) plus "model
+ * output" written through the sheets service (error text, sources with javascript: URLs),
+ * rendered with markdown on, in the grid and the cell dialog. Nothing may run: no
+ * window.__xss, no dialog, no CSP script violation (the sanitizer must stop them before CSP has to).
+ */
+describe('hostile content', () => {
+  let server: E2eServer;
+  let browser: Browser;
+  let tab: TestPage;
+  const dialogs: string[] = [];
+  const csv = path.join(os.tmpdir(), `braincells-e2e-xss-${process.pid}.csv`);
+
+  beforeAll(async () => {
+    const header = ['<img src=x onerror=window.__xss=100>', 'payload'].map(csvField).join(',');
+    const lines = PAYLOADS.map((payload, index) =>
+      [csvField(`row ${index + 1} <script>window.__xss=200</script>`), csvField(payload)].join(','),
+    );
+    writeFileSync(csv, [header, ...lines].join('\n'));
+    [server, browser] = await Promise.all([startE2eServer(), launchBrowser()]);
+    tab = await openPage(browser);
+    await tab.context.addInitScript(() => {
+      const target = window as unknown as { __csp: string[] };
+      target.__csp = [];
+      // Chromium also reports the handlers DOMPurify meets while parsing into its inert
+      // DOMParser document (nothing can run there; those reports target the document). A
+      // handler that reached the live page would target its element.
+      window.addEventListener('securitypolicyviolation', (event) => {
+        if (
+          event.target instanceof Element ||
+          event.violatedDirective.startsWith('script-src-elem')
+        ) {
+          target.__csp.push(
+            `${event.violatedDirective} ${event.blockedURI} ${(event.target as Element).outerHTML?.slice(0, 120)}`,
+          );
+        }
+      });
+    });
+    tab.page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  const assertNothingRan = async () => {
+    const { page } = tab;
+    const state = await page.evaluate(() => {
+      const root = document.getElementById('root')!;
+      return {
+        xss: (window as unknown as { __xss?: unknown }).__xss,
+        csp: (window as unknown as { __csp: string[] }).__csp.filter((entry) =>
+          entry.startsWith('script'),
+        ),
+        dangerous: root.querySelectorAll(
+          'script, iframe, object, embed, form, base, style, [onerror], [onload], [ontoggle], [onclick], a[href^="javascript" i], a[href^=" javascript" i], a[href^="data:" i], img[src^="javascript" i]',
+        ).length,
+      };
+    });
+    expect(state).toEqual({ xss: undefined, csp: [], dangerous: 0 });
+    expect(dialogs).toEqual([]);
+  };
+
+  it('imports the payloads and shows them as text', async () => {
+    await setUpInstance(tab.page, server.url, '<b onmouseover=window.__xss=300>project</b>');
+    const { page } = tab;
+    await page.getByRole('button', { name: 'Import…' }).click();
+    await page.locator('input[type=file]').setInputFiles(csv);
+    await page.getByLabel('Dataset name').fill('<script>window.__xss=400</script>');
+    await page.getByRole('button', { name: /^Import \d+ columns$/ }).click();
+    await page.getByRole('button', { name: 'Open dataset' }).click({ timeout: 60_000 });
+    await page.getByRole('grid').waitFor();
+    await expect.poll(() => gridCell(page, 2, 2).textContent()).toBe(PAYLOADS[1]);
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe(
+      '<script>window.__xss=400</script>',
+    );
+    expect(await page.getByRole('columnheader', { name: /img src=x/ }).count()).toBe(1);
+    await assertNothingRan();
+    await screenshot(page, 'xss-01-as-text');
+  });
+
+  it('renders them as markdown through the sanitizer', async () => {
+    const { page } = tab;
+    await page.getByRole('button', { name: 'Column payload menu' }).click();
+    await page.getByRole('menuitem', { name: 'Show as markdown' }).click();
+    await page.locator('.cell-markdown strong').first().waitFor();
+    // The safe markdown still works: bold text and an https link.
+    expect(
+      await page.locator('.cell-markdown strong', { hasText: 'bold' }).count(),
+    ).toBeGreaterThan(0);
+    const link = page.locator('.cell-markdown a', { hasText: 'a real link' });
+    expect(await link.getAttribute('href')).toBe('https://example.com/page');
+    expect(await link.getAttribute('rel')).toContain('noopener');
+    // Links whose javascript: URL was dropped stay as inert text.
+    await page.locator('.cell-markdown', { hasText: 'click me' }).click();
+    await assertNothingRan();
+    await screenshot(page, 'xss-02-markdown');
+  });
+
+  it('keeps model output (errors, raw text, sources) inert in the cell dialog', async () => {
+    const { page } = tab;
+    const projectId = /\/projects\/([0-9a-f-]+)\//.exec(page.url())![1]!;
+    const datasetId = /\/datasets\/([0-9a-f-]+)$/.exec(page.url())![1]!;
+    const actor = system();
+    const window = await server.sheets.sheets.readWindow(actor, projectId, datasetId, {
+      offset: 0,
+      limit: 5,
+    });
+    const dataset = await server.sheets.sheets.getDataset(actor, projectId, datasetId);
+    const column = dataset.columns.find((candidate) => candidate.name === 'payload')!;
+    await server.sheets.sheets.writeCells(
+      actor,
+      projectId,
+      datasetId,
+      column.id,
+      window.rows.slice(0, 3).map((row, index) => ({
+        rowId: BigInt(row.rowId),
+        expectedVersion: row.cells[column.id]!.version,
+        value: `model says ${PAYLOADS[index]}`,
+        state: {
+          status: index === 2 ? 'error' : 'done',
+          error: index === 2 ? '<img src=x onerror=window.__xss=500>' : null,
+          raw: '<script>window.__xss=600</script>',
+          model: '<b>model</b>',
+          sources: JSON.stringify([
+            {
+              url: 'javascript:window.__xss=700',
+              title: '<img src=x onerror=window.__xss=701>',
+              snippet: '<script>x</script>',
+            },
+            { url: 'https://example.com/source', title: 'A real source' },
+          ]),
+        },
+      })),
+    );
+    await expect.poll(() => gridCell(page, 1, 2).textContent()).toContain('model says');
+    const grid = page.getByRole('grid');
+    await grid.focus();
+    await page.keyboard.press('ControlOrMeta+Home');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('Alt+Enter');
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    await dialog.getByLabel('Show as markdown').check();
+    expect(await dialog.getByRole('link', { name: 'A real source' }).getAttribute('href')).toBe(
+      'https://example.com/source',
+    );
+    expect(await dialog.getByText('<img src=x onerror=window.__xss=701>').count()).toBe(1);
+    await screenshot(page, 'xss-03-cell-dialog');
+    await assertNothingRan();
+    await page.keyboard.press('Escape');
+    // The error cell shows its message as text.
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Alt+Enter');
+    await dialog.getByText('<img src=x onerror=window.__xss=500>').first().waitFor();
+    await assertNothingRan();
+  });
+
+  it('would notice a payload that reached the page (the checks above can fail)', async () => {
+    const { page } = tab;
+    const caught = await page.evaluate(async () => {
+      const probe = document.createElement('div');
+      probe.innerHTML = '<img src="data:," onerror="window.__xss=999">';
+      document.getElementById('root')!.append(probe);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const result = {
+        csp: (window as unknown as { __csp: string[] }).__csp.length,
+        dangerous: document.querySelectorAll('#root [onerror]').length,
+      };
+      probe.remove();
+      (window as unknown as { __csp: string[] }).__csp.length = 0;
+      return result;
+    });
+    expect(caught.csp).toBeGreaterThan(0);
+    expect(caught.dangerous).toBe(1);
+  });
+});
