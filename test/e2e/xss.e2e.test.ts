@@ -6,7 +6,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type E2eServer,
   gridCell,
-  importFile,
   launchBrowser,
   openPage,
   screenshot,
