@@ -6,17 +6,25 @@ import { FakeClock } from './llm-provider-fake.ts';
 describe('CircuitBreaker', () => {
   const settings = { failureThreshold: 3, openMs: 1_000, maxOpenMs: 4_000 };
 
-  it('opens after consecutive failures; a success in between resets the count', () => {
+  it('opens after the threshold of failures in a row', () => {
     const breaker = new CircuitBreaker(settings, new FakeClock());
-    breaker.onFailure();
-    breaker.onFailure();
-    breaker.onSuccess();
     breaker.onFailure();
     breaker.onFailure();
     expect(breaker.state).toBe('closed');
     breaker.onFailure();
     expect(breaker.state).toBe('open');
     expect(breaker.allow()).toEqual({ allowed: false, retryInMs: 1_000 });
+  });
+
+  it('does not open on a few failures among many successes (concurrent traffic), but does when they reach half', () => {
+    const breaker = new CircuitBreaker({ ...settings, window: 20 }, new FakeClock());
+    for (let i = 0; i < 15; i++) breaker.onSuccess();
+    for (let i = 0; i < 5; i++) breaker.onFailure();
+    expect(breaker.state).toBe('closed'); // 5 of 20
+    for (let i = 0; i < 4; i++) breaker.onFailure();
+    expect(breaker.state).toBe('closed'); // 9 of 20
+    breaker.onFailure();
+    expect(breaker.state).toBe('open'); // 10 of 20
   });
 
   it('lets one probe through when half-open and doubles the open time after a failed probe', () => {

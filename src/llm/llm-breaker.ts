@@ -1,8 +1,10 @@
 import { type Clock, systemClock } from './llm-clock.ts';
 
 export interface BreakerSettings {
-  /** Consecutive failures that open the circuit. */
+  /** Failures among the last `window` outcomes that open the circuit (if also ≥ half of them). */
   failureThreshold: number;
+  /** How many recent outcomes are weighed (default 20). */
+  window?: number;
   /** How long it stays open before one probe is let through; doubles after a failed probe. */
   openMs: number;
   /** Ceiling for the doubled open time. */
@@ -16,13 +18,18 @@ export type BreakerDecision =
   | { allowed: false; retryInMs: number };
 
 /**
- * A circuit breaker for one provider+model (Nygard, "Release It!"): `failureThreshold`
- * consecutive failures (5xx, network, timeouts — not 4xx, not 429, which the limiter handles)
- * open it; while open, calls fail fast (and go to the fallback chain). After `openMs` one probe
- * is allowed (half-open): success closes the circuit, failure re-opens it for twice as long.
+ * A circuit breaker for one provider+model (Nygard, "Release It!"). Failures are 5xx, network
+ * errors and timeouts — not 4xx, not 429, which the limiter handles. It opens when, among the
+ * last `window` outcomes, at least `failureThreshold` are failures and they are at least half:
+ * called one at a time, that is `failureThreshold` failures in a row; under heavy concurrency a
+ * few stray connection resets among hundreds of successes do not stop the provider. While open,
+ * calls fail fast (and go to the fallback chain). After `openMs` one probe is allowed
+ * (half-open): success closes the circuit, failure re-opens it for twice as long.
  */
 export class CircuitBreaker {
   #state: BreakerState = 'closed';
+  /** Recent outcomes while closed, oldest first: true = success. */
+  #recent: boolean[] = [];
   #failures = 0;
   #openedAt = 0;
   #openFor: number;
@@ -43,8 +50,17 @@ export class CircuitBreaker {
     return this.#state;
   }
 
-  get consecutiveFailures(): number {
+  /** Failures among the recent outcomes. */
+  get recentFailures(): number {
     return this.#failures;
+  }
+
+  #record(success: boolean): void {
+    this.#recent.push(success);
+    if (!success) this.#failures += 1;
+    if (this.#recent.length > (this.#settings.window ?? 20)) {
+      if (this.#recent.shift() === false) this.#failures -= 1;
+    }
   }
 
   allow(): BreakerDecision {
@@ -64,10 +80,14 @@ export class CircuitBreaker {
 
   /** The provider answered (even with a 4xx): it is up. */
   onSuccess(): void {
+    if (this.#state !== 'closed') {
+      this.#recent = [];
+      this.#failures = 0;
+    }
     this.#state = 'closed';
-    this.#failures = 0;
     this.#openFor = this.#settings.openMs;
     this.#probeInFlight = false;
+    this.#record(true);
   }
 
   onFailure(): void {
@@ -77,8 +97,14 @@ export class CircuitBreaker {
       this.#open();
       return;
     }
-    this.#failures += 1;
-    if (this.#state === 'closed' && this.#failures >= this.#settings.failureThreshold) this.#open();
+    if (this.#state !== 'closed') return;
+    this.#record(false);
+    if (
+      this.#failures >= this.#settings.failureThreshold &&
+      this.#failures * 2 >= this.#recent.length
+    ) {
+      this.#open();
+    }
   }
 
   /** An attempt ended without telling us anything (cancelled): free the probe slot. */
@@ -89,5 +115,7 @@ export class CircuitBreaker {
   #open(): void {
     this.#state = 'open';
     this.#openedAt = this.#clock.now();
+    this.#recent = [];
+    this.#failures = 0;
   }
 }

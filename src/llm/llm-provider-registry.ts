@@ -141,13 +141,16 @@ export function createProviderRegistry(options: RegistryOptions) {
     return limiter;
   };
 
-  const breakerFor = (providerId: string, model: string) => {
-    const key = `${providerId}\u0000${model}`;
+  const breakerFor = (connection: ProviderConnection, model: string) => {
+    const key = `${connection.id}\u0000${model}`;
     let breaker = breakers.get(key);
     if (!breaker) {
       breaker = new CircuitBreaker(
         {
           failureThreshold: config.breakerFailures,
+          // Weigh about two rounds of in-flight calls: with 256 at once, a burst of dropped
+          // keep-alive connections is a minority of recent outcomes, not a provider outage.
+          window: Math.max(20, connection.maxConcurrency * 2),
           openMs: config.breakerOpenMs,
           maxOpenMs: config.breakerOpenMs * 10,
         },
@@ -262,7 +265,7 @@ export function createProviderRegistry(options: RegistryOptions) {
       provider: loaded.provider,
       model,
       limiter: limiterFor(connection),
-      breaker: breakerFor(connection.id, model),
+      breaker: breakerFor(connection, model),
     };
   }
 
