@@ -1,15 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { systemActor } from '../../src/auth/system-actor.ts';
 import type { createSheetsModule } from '../../src/sheets/sheets-module.ts';
 import { createTestApp, type TestApp } from '../test-platform.ts';
 
+export { CHROMIUM, launchBrowser } from './browser.ts';
+
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 /** Screenshots and other artifacts of the browser tests (gitignored). */
 export const ARTIFACTS = path.join(ROOT, 'test-results', 'e2e');
-
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 export interface E2eServer {
   url: string;
@@ -38,24 +38,6 @@ export async function startE2eServer(): Promise<E2eServer> {
   const port = typeof address === 'object' && address ? address.port : 0;
   const sheets = (t.app as unknown as { sheets: E2eServer['sheets'] }).sheets;
   return { url: `http://127.0.0.1:${port}`, t, sheets, close: () => t.close() };
-}
-
-/** Debian's Chromium, headless, with every background network feature off. */
-export function launchBrowser(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      // Nothing but our loopback server resolves: no test reaches the internet.
-      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-    ],
-  });
 }
 
 export interface TestPage {

@@ -1,6 +1,11 @@
 import type { Page } from 'playwright-core';
-import type { E2eServer } from './e2e-harness.ts';
-import { system } from './e2e-harness.ts';
+import { systemActor } from '../../src/auth/system-actor.ts';
+import type { createSheetsModule } from '../../src/sheets/sheets-module.ts';
+
+/** What the load needs of a running app: its sheets module (same event bus as its SSE). */
+export interface SheetsHost {
+  sheets: ReturnType<typeof createSheetsModule>;
+}
 
 /** Starts recording long tasks (> 50 ms) in the page; read them from window.__longTasks. */
 export async function observeLongTasks(page: Page): Promise<void> {
@@ -22,19 +27,19 @@ export async function observeLongTasks(page: Page): Promise<void> {
 /**
  * Writes `total` cell updates through the sheets service, as the AI column engine does:
  * compare-and-set batches, each published as one `cells-update` event. Every update hits one
- * of the first `visibleRows` rows (two columns, round after round), so each event changes
+ * of the first `visibleRows` rows (two text columns, round after round), so each event changes
  * what is on screen.
  */
 export async function streamCellUpdates(
-  server: E2eServer,
+  server: SheetsHost,
   projectId: string,
   datasetId: string,
   options: { total: number; visibleRows: number },
 ): Promise<{ updates: number; events: number; lastRound: number }> {
-  const actor = system();
+  const actor = systemActor();
   const sheets = server.sheets.sheets;
   const dataset = await sheets.getDataset(actor, projectId, datasetId);
-  const columns = dataset.columns.slice(0, 2);
+  const columns = dataset.columns.filter((column) => column.type === 'text').slice(0, 2);
   const window = await sheets.readWindow(actor, projectId, datasetId, {
     offset: 0,
     limit: options.visibleRows,

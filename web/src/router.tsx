@@ -14,6 +14,7 @@ import { authApi } from './api/auth-api.ts';
 import { LoginPage } from './auth/login-page.tsx';
 import { meQuery } from './auth/session.ts';
 import { SetupPage } from './auth/setup-page.tsx';
+import { datasetQuery, prefetchFirstWindow } from './grid/dataset-query.ts';
 import { AppShell } from './layout/app-shell.tsx';
 import { HomePage } from './projects/home-page.tsx';
 import { MembersPage } from './projects/members-page.tsx';
@@ -81,6 +82,11 @@ const datasetsRoute = createRoute({
 const datasetRoute = createRoute({
   getParentRoute: () => projectRoute,
   path: '/datasets/$datasetId',
+  // Data first, in parallel with the grid's code.
+  loader: ({ context, params }) => {
+    prefetchFirstWindow(params.projectId, params.datasetId);
+    void context.queryClient.prefetchQuery(datasetQuery(params.projectId, params.datasetId));
+  },
   component: lazyRouteComponent(() => import('./grid/dataset-page.tsx'), 'DatasetPage'),
 });
 const membersRoute = createRoute({

@@ -1,9 +1,9 @@
 import { useQuery } from '@tanstack/react-query';
 import { Link, useParams } from '@tanstack/react-router';
-import { sheetApi } from '../api/sheet-api.ts';
 import { useMe } from '../auth/session.ts';
 import { projectsQuery } from '../projects/project-queries.ts';
 import { FormError } from '../ui/form-error.tsx';
+import { datasetQuery } from './dataset-query.ts';
 import { DatasetView } from './dataset-view.tsx';
 
 export const datasetQueryKey = (projectId: string, datasetId: string) => [
@@ -20,13 +20,7 @@ export function DatasetPage() {
   };
   const me = useMe();
   const projects = useQuery(projectsQuery);
-  const dataset = useQuery({
-    queryKey: datasetQueryKey(projectId, datasetId),
-    queryFn: () => sheetApi.get(projectId, datasetId),
-    // Still importing: look again until it is ready.
-    refetchInterval: (query) =>
-      query.state.data && query.state.data.status !== 'ready' ? 1_000 : false,
-  });
+  const dataset = useQuery(datasetQuery(projectId, datasetId));
   const role = projects.data?.items.find((project) => project.id === projectId)?.role;
   const readOnly = role === 'viewer' || (role === null && !me.user.isAdmin);
 

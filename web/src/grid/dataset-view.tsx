@@ -19,6 +19,7 @@ import { runLimited, saveCell } from './cell-edits.ts';
 import { ParseError, textToValue } from './clipboard-text.ts';
 import { ColumnDialog } from './column-dialog.tsx';
 import { type Conflict, ConflictDialog } from './conflict-dialog.tsx';
+import { FIRST_PAGE_ROWS, takeFirstWindow } from './dataset-query.ts';
 import { DatasetToolbar } from './dataset-toolbar.tsx';
 import { FilterDialog } from './filter-dialog.tsx';
 import { FormulaDialog } from './formula-dialog.tsx';
@@ -46,6 +47,9 @@ interface DatasetViewProps {
 
 type PendingConflict = Conflict & { row: Row; column: GridColumn };
 
+const isDefaultView = (view: ViewQuery) =>
+  view.sort.length === 0 && view.filters.length === 0 && !view.search;
+
 export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) {
   const queryClient = useQueryClient();
   const navigate = useNavigate();
@@ -70,6 +74,9 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
     () =>
       new RowCache({
         fetchWindow: (offset, limit, signal) =>
+          (offset === 0 && limit === FIRST_PAGE_ROWS && isDefaultView(view)
+            ? takeFirstWindow(dataset.id)
+            : undefined) ??
           sheetApi.window(
             projectId,
             dataset.id,
