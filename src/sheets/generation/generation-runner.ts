@@ -50,7 +50,7 @@ export interface LiveProgress {
 export interface RunnerDeps {
   store: GenerationStore;
   sheets: SheetService;
-  llm: Pick<LlmService, 'stream'>;
+  llm: Pick<LlmService, 'stream' | 'generate'>;
   search: SearchService;
   events: EventBus;
   logger: Logger;
@@ -189,6 +189,7 @@ export function createRunner(deps: RunnerDeps) {
     let lastProgress = 0;
     let processVersion = -1;
     let reloadRequested = false;
+    let firstPass = true;
     const completedRows: string[] = [];
     let savingCells: Promise<void> = Promise.resolve();
 
@@ -354,43 +355,56 @@ export function createRunner(deps: RunnerDeps) {
           promptHash: snapshot.promptHash,
           inputs: snapshot.inputs,
           completed,
+          rowIdSet: scope.rowIds ? new Set(scope.rowIds) : undefined,
         };
 
         // Count what is left, and gather few-shot candidates and (for columns from nothing)
-        // the values generated so far.
+        // the values generated so far, over the whole column. A fresh run of a column with no
+        // validated cell skips this pass: its creation just counted the same cells.
+        const estimate = (run.estimate ?? {}) as { examplesAvailable?: number };
+        const fresh =
+          firstPass &&
+          processed() === 0 &&
+          run.process_version === snapshot.version &&
+          scope.mode !== 'cells' &&
+          estimate.examplesAvailable === 0 &&
+          !snapshot.diversity;
+        firstPass = false;
         let remaining = 0;
         const candidates: { example: Example; at: string }[] = [];
         const duplicates = snapshot.diversity ? new DuplicateIndex() : undefined;
-        for await (const page of scanRows({
-          sheets,
-          projectId,
-          datasetId,
-          columnId,
-          inputs: snapshot.inputs,
-          scope,
-        })) {
-          for (const row of page) {
-            if (isEligible(row, eligibility)) remaining++;
-            if (row.cell.validated && row.cell.value !== null && candidates.length < MAX_POOL * 4)
-              candidates.push({
-                example: {
-                  rowId: row.rowId,
-                  input: renderTemplate(snapshot.template, row.values),
-                  output: exampleAnswer(snapshot.output, row.cell.value),
-                },
-                at: row.cell.updatedAt ?? '',
-              });
-            if (duplicates && row.cell.status === 'done' && typeof row.cell.value === 'string')
-              duplicates.add(row.rowId, row.cell.value);
+        if (!fresh) {
+          for await (const page of scanRows({
+            sheets,
+            projectId,
+            datasetId,
+            columnId,
+            inputs: snapshot.inputs,
+            scope: { ...scope, rowIds: undefined, fromRowId: undefined, toRowId: undefined },
+          })) {
+            for (const row of page) {
+              if (isEligible(row, eligibility)) remaining++;
+              if (row.cell.validated && row.cell.value !== null && candidates.length < MAX_POOL * 4)
+                candidates.push({
+                  example: {
+                    rowId: row.rowId,
+                    input: renderTemplate(snapshot.template, row.values),
+                    output: exampleAnswer(snapshot.output, row.cell.value),
+                  },
+                  at: row.cell.updatedAt ?? '',
+                });
+              if (duplicates && row.cell.status === 'done' && typeof row.cell.value === 'string')
+                duplicates.add(row.rowId, row.cell.value);
+            }
           }
-        }
+        } else remaining = run.total;
         candidates.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
         const pool = new FewShotPool(
           candidates.slice(0, MAX_POOL).map((candidate) => candidate.example),
           countTokens,
         );
         total = processed() + remaining;
-        await store.updateRun(run.id, { total, process_version: snapshot.version });
+        if (!fresh) await store.updateRun(run.id, { total, process_version: snapshot.version });
         publishProgress('running', true);
 
         const current = snapshot;
@@ -416,23 +430,32 @@ export function createRunner(deps: RunnerDeps) {
         ) => {
           let text = '';
           let result: LlmCallResult | undefined;
+          const request = {
+            projectId,
+            userId: run.created_by ?? undefined,
+            feature: 'sheet-cell',
+            entityIds: { datasetId, columnId, rowId: row.rowId, runId: run.id },
+            ...(current.provider ? { provider: current.provider } : {}),
+            model: current.model,
+            messages: buildMessages(prompt),
+            parameters: current.parameters,
+            outputSchema,
+            signal,
+            cache: cacheMode,
+          };
           try {
-            for await (const event of llm.stream({
-              projectId,
-              userId: run.created_by ?? undefined,
-              feature: 'sheet-cell',
-              entityIds: { datasetId, columnId, rowId: row.rowId, runId: run.id },
-              ...(current.provider ? { provider: current.provider } : {}),
-              model: current.model,
-              messages: buildMessages(prompt),
-              parameters: current.parameters,
-              outputSchema,
-              signal,
-              cache: cacheMode,
-            })) {
-              if (event.type === 'text-delta') text += event.text;
-              else if (event.type === 'attempt-restart') text = '';
-              else if (event.type === 'finish') result = event.result;
+            if (outputSchema === undefined) {
+              // Free text cannot be invalid: one upstream response, no per-chunk work (a
+              // streamed call costs several times the CPU of a plain one per answer).
+              result = await llm.generate(request);
+            } else {
+              // Structured output is streamed so the model's raw text survives a parse
+              // failure and is kept on the cell.
+              for await (const event of llm.stream(request)) {
+                if (event.type === 'text-delta') text += event.text;
+                else if (event.type === 'attempt-restart') text = '';
+                else if (event.type === 'finish') result = event.result;
+              }
             }
           } catch (error) {
             if (error instanceof AppError)

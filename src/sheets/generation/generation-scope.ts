@@ -44,6 +44,8 @@ export interface EligibilityContext {
   inputs: readonly string[];
   /** Rows this run already finished (with the current prompt they are not redone). */
   completed: ReadonlySet<string>;
+  /** `scope.rowIds` as a set (built once by the caller). */
+  rowIdSet?: ReadonlySet<string> | undefined;
 }
 
 const isEmpty = (value: CellValue) => value === null || value === '';
@@ -58,6 +60,7 @@ export function isEligible(row: ScannedRow, context: EligibilityContext): boolea
   const { cell } = row;
   if (cell.status === 'generating') return false;
   if (context.completed.has(row.rowId) && cell.promptHash === promptHash) return false;
+  if (scope.rowIds && !(context.rowIdSet ?? new Set(scope.rowIds)).has(row.rowId)) return false;
   const includeValidated = scope.includeValidated || scope.mode === 'cells';
   if (cell.validated && !includeValidated) return false;
   const id = BigInt(row.rowId);

@@ -90,6 +90,8 @@ export interface RunEstimate {
   concurrency: number;
   confirmationRequired: boolean;
   confirmAboveNano: number;
+  /** Validated cells found (few-shot candidates). */
+  examplesAvailable: number;
   basis: { outputTokens: 'observed' | 'default'; latency: 'observed' | 'default' };
 }
 
@@ -420,6 +422,7 @@ export function createGenerationService(deps: GenerationServiceDeps) {
       concurrency,
       confirmationRequired: cost !== null && cost > config.confirmAboveNano,
       confirmAboveNano: config.confirmAboveNano,
+      examplesAvailable: surveyed.examples.length,
       basis: {
         outputTokens: surveyed.observedOutputTokens === undefined ? 'default' : 'observed',
         latency: surveyed.observedLatencyMs === undefined ? 'default' : 'observed',

@@ -21,6 +21,8 @@ export interface GenerationTestEnv {
   members: ProjectWithMembers;
   projectId: string;
   providerId: string;
+  /** A new provider on the fake server: its own adaptive limiter (a 429 storm elsewhere does not slow it). */
+  newProvider(maxConcurrency?: number): Promise<string>;
   /** A dataset with one text column per name, filled with `rows`. */
   dataset(
     name: string,
@@ -85,6 +87,8 @@ export async function openGenerationTestEnv(
       jobsEnabled: true,
       llm: { ...base.llm, retryBaseMs: 5, retryMaxMs: 50, usageFlushMs: 20, ...options.llm },
       generation: { ...base.generation, commitMs: 10, ...options.generation },
+      // Debug lines (one per LLM call) cost more CPU than the calls in a busy test.
+      logLevel: 'info',
       ...options.config,
     },
   });
@@ -105,6 +109,16 @@ export async function openGenerationTestEnv(
     members,
     projectId,
     providerId: provider.id,
+    async newProvider(maxConcurrency = 64) {
+      const created = await t.app.llm.admin.createProvider(members.owner.actor, projectId, {
+        name: `fake ${Math.random().toString(36).slice(2)}`,
+        kind: 'openai',
+        baseUrl: `${fake.url}/v1`,
+        apiKey: FAKE_KEY,
+        maxConcurrency,
+      });
+      return created.id;
+    },
     async dataset(name, columns, rows) {
       const created = await sheets.createDataset(actor, projectId, {
         name,

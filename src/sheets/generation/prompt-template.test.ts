@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { CellValue } from '../sheet-schema.ts';
 import {
   canonicalJson,
   displayTemplate,
@@ -47,7 +48,7 @@ describe('prompt templates', () => {
     expect(
       renderTemplate(
         stored,
-        new Map([
+        new Map<string, CellValue>([
           [city, { a: 1 }],
           [country, 3],
         ]),

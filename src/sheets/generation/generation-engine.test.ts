@@ -1,0 +1,158 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  type GenerationTestEnv,
+  openGenerationTestEnv,
+  sheetsOf,
+} from './generation-test-helpers.ts';
+
+// The scheduler, cancel, pause and concurrent edits, against the fake LLM server.
+let env: GenerationTestEnv;
+const CONCURRENCY = 32;
+beforeAll(async () => {
+  env = await openGenerationTestEnv({ generation: { concurrency: CONCURRENCY } });
+});
+afterAll(async () => {
+  await env?.close();
+});
+beforeEach(() => {
+  env.fake.reset();
+  env.t.platform.config.generation.concurrency = CONCURRENCY;
+});
+
+const service = () => env.t.app.generation.service;
+const owner = () => env.members.owner.actor;
+const rows = (n: number) =>
+  Array.from({ length: n }, (_, index) => ({ Item: `item ${index + 1}` }));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function aiColumn(datasetId: string, model: string, name = 'Out', extra: object = {}) {
+  return service().createAiColumn(owner(), env.projectId, datasetId, {
+    name,
+    prompt: 'Write about {{Item}}',
+    // Each test gets a provider of its own: its own adaptive limiter, untouched by the 429s
+    // of another test.
+    provider: await env.newProvider(),
+    model,
+    ...extra,
+  });
+}
+
+async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
+describe('generation engine', () => {
+  it('keeps the window full: N cells at latency L and concurrency C take within 10 % of N·L/C', async () => {
+    const n = 128;
+    const concurrency = 16;
+    env.t.platform.config.generation.concurrency = concurrency;
+    const data = await env.dataset('Throughput', ['Item'], rows(n));
+    const created = await aiColumn(data.id, 'gpt-4o-mini@latency=400');
+    const run = await env.waitForRun(data.id, created.run!.id);
+    expect(run.progress).toMatchObject({ done: n, errors: 0 });
+    // L is the latency of a call as the run sees it (each cell records it): the fake
+    // server's 400 ms plus the LLM module's own work, which on a busy shared machine is tens
+    // of milliseconds. The window must keep C calls going: no batch, no idle slot.
+    const cells = await env.cells(data.id, created.column.id);
+    const latencies = cells.map((cell) => cell.latencyMs ?? 0);
+    const meanLatency = latencies.reduce((sum, value) => sum + value, 0) / n;
+    expect(meanLatency).toBeGreaterThanOrEqual(400);
+    // From the run's start (lease taken) to its end (last cell committed).
+    const elapsed = new Date(run.finishedAt!).getTime() - new Date(run.startedAt!).getTime();
+    const ideal = (n * meanLatency) / concurrency;
+    expect(elapsed / ideal).toBeLessThan(1.1);
+    expect(env.fake.requests).toHaveLength(n);
+  });
+
+  it('rides out a 429 storm with backoff: every cell done, none lost', async () => {
+    const n = 40;
+    const data = await env.dataset('Storm', ['Item'], rows(n));
+    // Every prompt is refused twice with 429 before it is answered.
+    const created = await aiColumn(data.id, 'gpt-4o-mini@fail-times=2,status=429,retry-after=0');
+    const run = await env.waitForRun(data.id, created.run!.id);
+    expect(run.status).toBe('completed');
+    expect(run.progress).toMatchObject({ total: n, done: n, errors: 0 });
+    const statuses = env.fake.requests.map((request) => request.status);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(2 * n);
+    expect(statuses.filter((status) => status === 200)).toHaveLength(n);
+    const cells = await env.cells(data.id, created.column.id);
+    expect(cells.every((cell) => cell.status === 'done' && cell.attempts === 3)).toBe(true);
+  });
+
+  it('cancel aborts the calls in flight (the server sees it) and leaves no cell generating', async () => {
+    const n = 50;
+    const data = await env.dataset('Cancel', ['Item'], rows(n));
+    const created = await aiColumn(data.id, 'gpt-4o-mini@latency=5000');
+    await waitUntil(() => env.fake.inFlight() === CONCURRENCY);
+    await waitUntil(async () =>
+      (await env.cells(data.id, created.column.id)).some((cell) => cell.status === 'generating'),
+    );
+    await service().cancelRun(owner(), env.projectId, data.id, created.run!.id);
+    const run = await env.waitForRun(data.id, created.run!.id, ['cancelled']);
+    expect(run.progress.done).toBe(0);
+    await waitUntil(
+      () => env.fake.requests.filter((request) => request.aborted).length === CONCURRENCY,
+    );
+    const cells = await env.cells(data.id, created.column.id);
+    expect(cells.filter((cell) => cell.status === 'generating')).toEqual([]);
+    expect(cells.every((cell) => cell.status === 'pending' && cell.value === null)).toBe(true);
+    expect(env.fake.requests).toHaveLength(CONCURRENCY);
+  });
+
+  it('pause stops and restores, resume finishes the rest without redoing any cell', async () => {
+    const n = 96;
+    env.t.platform.config.generation.concurrency = 8;
+    const data = await env.dataset('Pause', ['Item'], rows(n));
+    const created = await aiColumn(data.id, 'gpt-4o-mini@latency=300');
+    const runId = created.run!.id;
+    await waitUntil(
+      async () =>
+        (await service().getRun(owner(), env.projectId, data.id, runId)).progress.done >= 20,
+    );
+    await service().pauseRun(owner(), env.projectId, data.id, runId);
+    const paused = await env.waitForRun(data.id, runId, ['paused']);
+    expect(paused.pauseReason).toBe('user');
+    const atPause = await env.cells(data.id, created.column.id);
+    expect(atPause.some((cell) => cell.status === 'generating')).toBe(false);
+    const doneAtPause = atPause.filter((cell) => cell.status === 'done').length;
+    expect(doneAtPause).toBe(paused.progress.done);
+    const requestsAtPause = env.fake.requests.length;
+    await service().resumeRun(owner(), env.projectId, data.id, runId);
+    const finished = await env.waitForRun(data.id, runId, ['completed']);
+    expect(finished.progress).toMatchObject({ total: n, done: n });
+    // Only the cells not done at the pause were asked for again (the aborted ones included).
+    expect(env.fake.requests.length - requestsAtPause).toBe(n - doneAtPause);
+    const cells = await env.cells(data.id, created.column.id);
+    expect(cells.every((cell) => cell.status === 'done')).toBe(true);
+  });
+
+  it('a user edit made while the call is in flight wins; the late result is dropped and counted', async () => {
+    const data = await env.dataset('Edit', ['Item'], rows(3));
+    const created = await aiColumn(data.id, 'gpt-4o-mini@latency=1000');
+    const columnId = created.column.id;
+    let target: { rowId: string; version: number } | undefined;
+    await waitUntil(async () => {
+      const cells = await env.cells(data.id, columnId);
+      const cell = cells.find(
+        (candidate) => candidate.rowId === data.rowIds[1] && candidate.status === 'generating',
+      );
+      if (cell) target = { rowId: cell.rowId, version: cell.version };
+      return cell !== undefined;
+    });
+    await sheetsOf(env.t).editCell(owner(), env.projectId, data.id, {
+      rowId: BigInt(target!.rowId),
+      columnId,
+      expectedVersion: target!.version,
+      value: 'typed by the user',
+    });
+    const run = await env.waitForRun(data.id, created.run!.id);
+    expect(run.progress).toMatchObject({ done: 2, conflicts: 1, errors: 0 });
+    const cells = await env.cells(data.id, columnId);
+    const edited = cells.find((cell) => cell.rowId === target!.rowId)!;
+    expect(edited).toMatchObject({ value: 'typed by the user', status: 'done', validated: true });
+  });
+});
