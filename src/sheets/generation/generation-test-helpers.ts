@@ -58,6 +58,8 @@ export interface GenerationTestEnv {
       costNanoUsd: number | null;
       inputTokens: number | null;
       outputTokens: number | null;
+      latencyMs: number | null;
+      inputHash: string | null;
     }[]
   >;
   close(): Promise<void>;
