@@ -40,7 +40,8 @@ async function expectCleanFailure(spawned: Spawned, pattern: RegExp) {
   expect(stderr).not.toMatch(/\n\s+at |\.ts:\d+/);
 }
 
-describe('the server process', () => {
+// Each test spawns real processes; on a loaded 2-core machine one start can take 10 s or more.
+describe('the server process', { timeout: 120_000 }, () => {
   it('starts on the embedded defaults, answers /readyz, and exits 0 on SIGTERM', async () => {
     const dataDir = tempDir();
     const server = track(
@@ -171,7 +172,7 @@ describe('the server process', () => {
   });
 });
 
-describe('the CLI', () => {
+describe('the CLI', { timeout: 120_000 }, () => {
   it('prints help for every command and exits 0', async () => {
     for (const args of [
       ['--help'],

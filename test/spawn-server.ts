@@ -50,7 +50,7 @@ export function spawnNode(args: string[], env: NodeJS.ProcessEnv, cwd = ROOT): S
     stdout: () => out,
     stderr: () => err,
     exited,
-    ready: (timeoutMs = 30_000) =>
+    ready: (timeoutMs = 90_000) =>
       new Promise((resolve, reject) => {
         const started = Date.now();
         const timer = setInterval(() => {
