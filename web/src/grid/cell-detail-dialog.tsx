@@ -1,4 +1,6 @@
+import { useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
+import { generationApi } from '../api/generation-api.ts';
 import type { Cell, Row } from '../api/sheet-api.ts';
 import { Dialog } from '../ui/dialog.tsx';
 import { formatDateTime, formatInteger, formatNanoUsd } from '../ui/format.ts';
@@ -19,11 +21,32 @@ const safeHref = (url: unknown) =>
 export function CellDetailDialog({
   target,
   onClose,
+  ai,
 }: {
   target: { row: Row; column: GridColumn } | undefined;
   onClose(): void;
+  /** AI columns: where the value came from, and regenerating this one cell. */
+  ai?: {
+    projectId: string;
+    datasetId: string;
+    readOnly: boolean;
+    onRegenerate(row: Row, column: GridColumn): void;
+  };
 }) {
   const [asMarkdown, setAsMarkdown] = useState(false);
+  const isAi = target?.column.kind === 'ai' && ai !== undefined;
+  const provenance = useQuery({
+    queryKey: [
+      'provenance',
+      ai?.datasetId,
+      target?.column.id,
+      target?.row.rowId,
+      target?.row.cells[target.column.id]?.version,
+    ],
+    queryFn: () =>
+      generationApi.provenance(ai!.projectId, ai!.datasetId, target!.column.id, target!.row.rowId),
+    enabled: isAi && target !== undefined,
+  });
   const cell: Cell | undefined = target ? target.row.cells[target.column.id] : undefined;
   const value = cell?.value;
   const text =
@@ -59,6 +82,27 @@ export function CellDetailDialog({
             <Markdown text={text} className="cell-detail" />
           ) : (
             <pre className="cell-text cell-detail">{text}</pre>
+          )}
+          {isAi && (
+            <div className="row" data-testid="provenance">
+              {provenance.data && (
+                <span
+                  className={provenance.data.current.upToDate ? 'badge' : 'badge badge-warning'}
+                >
+                  {provenance.data.current.upToDate
+                    ? 'Up to date with the prompt and inputs'
+                    : 'Made by an older prompt or from older inputs'}
+                </span>
+              )}
+              {provenance.error ? (
+                <span className="cell-error-text">Provenance unavailable</span>
+              ) : null}
+              {!ai.readOnly && (
+                <button type="button" onClick={() => ai.onRegenerate(target.row, target.column)}>
+                  Regenerate this cell
+                </button>
+              )}
+            </div>
           )}
           <dl className="cell-meta">
             <dt>Status</dt>

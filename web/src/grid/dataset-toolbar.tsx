@@ -29,6 +29,7 @@ interface DatasetToolbarProps {
   onAddColumn(): void;
   onAddFormula(): void;
   onToggleSql(): void;
+  onAddAi(): void;
   onDeleted(): void;
 }
 
@@ -162,6 +163,9 @@ export function DatasetToolbar(props: DatasetToolbarProps) {
             </button>
             <button type="button" onClick={props.onAddColumn}>
               + Column
+            </button>
+            <button type="button" onClick={props.onAddAi}>
+              ✦ AI column
             </button>
             <button type="button" onClick={props.onAddFormula}>
               ƒ Formula column

@@ -1,7 +1,11 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { useNavigate } from '@tanstack/react-router';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { AiColumnPanel } from '../ai/ai-column-panel.tsx';
+import { RunStrip } from '../ai/run-strip.tsx';
+import { useRuns } from '../ai/use-runs.ts';
 import { describeError } from '../api/api-error.ts';
+import { generationApi, type RunMode } from '../api/generation-api.ts';
 import {
   type CellValue,
   type Column,
@@ -63,12 +67,15 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
     anchor: { row: 0, col: 0 },
     focus: { row: 0, col: 0 },
   });
+  const selectionRef = useRef(selection);
+  selectionRef.current = selection;
   const [sqlOpen, setSqlOpen] = useState(false);
   const [filterColumn, setFilterColumn] = useState<Column>();
   const [columnDialog, setColumnDialog] = useState<{ editing?: Column } | undefined>();
   const [formulaDialog, setFormulaDialog] = useState<{ editing?: Column } | undefined>();
   const [detail, setDetail] = useState<{ row: Row; column: GridColumn }>();
   const [conflict, setConflict] = useState<PendingConflict>();
+  const [aiPanel, setAiPanel] = useState<{ columnId?: string } | undefined>();
 
   const cache = useMemo(
     () =>
@@ -95,7 +102,14 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
     [projectId, dataset.id, view, notices.error],
   );
   const filtered = view.filters.length > 0 || view.search !== '';
-  const stream = useDatasetEvents(projectId, dataset.id, cache);
+  const allColumnsForNames = dataset.columns;
+  const columnName = useCallback(
+    (columnId: string) =>
+      allColumnsForNames.find((column) => column.id === columnId)?.name ?? 'Column',
+    [allColumnsForNames],
+  );
+  const runs = useRuns(projectId, dataset.id, columnName);
+  const stream = useDatasetEvents(projectId, dataset.id, cache, { onRunProgress: runs.onProgress });
 
   const allColumns = useMemo(
     () => [...dataset.columns].sort((a, b) => a.position - b.position),
@@ -207,6 +221,37 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
           case 'edit-formula':
             setFormulaDialog({ editing: column });
             break;
+          case 'edit-ai':
+            setSqlOpen(false);
+            setAiPanel({ columnId: column.id });
+            break;
+          case 'regenerate-all':
+            setSqlOpen(false);
+            setAiPanel({ columnId: column.id });
+            notices.info('Estimate the run below, then start it.');
+            break;
+          case 'regenerate-errors':
+          case 'regenerate-stale':
+          case 'regenerate-empty':
+          case 'regenerate-selection': {
+            const mode: RunMode =
+              action === 'regenerate-errors'
+                ? 'errors'
+                : action === 'regenerate-stale'
+                  ? 'stale'
+                  : action === 'regenerate-empty'
+                    ? 'empty'
+                    : 'cells';
+            const { top, bottom } = selectionBounds(selectionRef.current);
+            const rowIds = mode === 'cells' ? cache.rowIdsBetween(top, bottom) : undefined;
+            void generationApi
+              .startRun(projectId, dataset.id, column.id, {
+                mode,
+                ...(rowIds ? { rowIds, includeValidated: true } : {}),
+              })
+              .then(runs.upsert, notices.error);
+            break;
+          }
           case 'delete':
             if (
               window.confirm(
@@ -221,7 +266,18 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
         }
       },
     };
-  }, [view.sort, columns, setPrefs, reorder, projectId, dataset.id, refreshDataset, notices]);
+  }, [
+    view.sort,
+    columns,
+    setPrefs,
+    reorder,
+    projectId,
+    dataset.id,
+    refreshDataset,
+    notices,
+    cache,
+    runs.upsert,
+  ]);
 
   const target = (row: Row, columnId: string) => ({
     projectId,
@@ -405,10 +461,25 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
         onDeleteRows={deleteRows}
         onAddColumn={() => setColumnDialog({})}
         onAddFormula={() => setFormulaDialog({})}
-        onToggleSql={() => setSqlOpen((open) => !open)}
+        onToggleSql={() => {
+          setAiPanel(undefined);
+          setSqlOpen((open) => !open);
+        }}
+        onAddAi={() => {
+          setSqlOpen(false);
+          setAiPanel({});
+        }}
         onDeleted={() =>
           void navigate({ to: '/projects/$projectId/datasets', params: { projectId } })
         }
+      />
+      <RunStrip
+        projectId={projectId}
+        datasetId={dataset.id}
+        runs={runs.runs}
+        columnName={columnName}
+        readOnly={readOnly}
+        onChanged={runs.upsert}
       />
       <div className="dataset-body">
         <ErrorBoundary label="the grid">
@@ -442,6 +513,17 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
             projectId={projectId}
             datasetId={dataset.id}
             onClose={() => setSqlOpen(false)}
+          />
+        )}
+        {aiPanel && (
+          <AiColumnPanel
+            key={aiPanel.columnId ?? 'new'}
+            projectId={projectId}
+            datasetId={dataset.id}
+            columns={allColumns}
+            columnId={aiPanel.columnId}
+            onClose={() => setAiPanel(undefined)}
+            onColumnCreated={(columnId) => setAiPanel({ columnId })}
           />
         )}
       </div>
@@ -479,7 +561,25 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
           cache.invalidate();
         }}
       />
-      <CellDetailDialog target={detail} onClose={() => setDetail(undefined)} />
+      <CellDetailDialog
+        target={detail}
+        onClose={() => setDetail(undefined)}
+        ai={{
+          projectId,
+          datasetId: dataset.id,
+          readOnly,
+          onRegenerate: (row, column) => {
+            setDetail(undefined);
+            void generationApi
+              .startRun(projectId, dataset.id, column.id, {
+                mode: 'cells',
+                rowIds: [row.rowId],
+                includeValidated: true,
+              })
+              .then(runs.upsert, notices.error);
+          },
+        }}
+      />
       <ConflictDialog
         conflict={conflict}
         onClose={() => setConflict(undefined)}

@@ -17,7 +17,13 @@ export type ColumnAction =
   | 'toggle-images'
   | 'rename'
   | 'edit-formula'
-  | 'delete';
+  | 'delete'
+  | 'edit-ai'
+  | 'regenerate-all'
+  | 'regenerate-errors'
+  | 'regenerate-stale'
+  | 'regenerate-empty'
+  | 'regenerate-selection';
 
 export interface HeaderActions {
   onSort(columnId: string, additive: boolean): void;
@@ -231,6 +237,52 @@ function HeaderCell({
             >
               Rename or change type…
             </button>
+            {column.kind === 'ai' && (
+              <>
+                <button
+                  type="button"
+                  role="menuitem"
+                  onClick={() => actions.onAction('edit-ai', column)}
+                >
+                  Edit AI column…
+                </button>
+                <button
+                  type="button"
+                  role="menuitem"
+                  onClick={() => actions.onAction('regenerate-selection', column)}
+                >
+                  Regenerate selected cells
+                </button>
+                <button
+                  type="button"
+                  role="menuitem"
+                  onClick={() => actions.onAction('regenerate-errors', column)}
+                >
+                  Regenerate errors
+                </button>
+                <button
+                  type="button"
+                  role="menuitem"
+                  onClick={() => actions.onAction('regenerate-stale', column)}
+                >
+                  Regenerate stale cells
+                </button>
+                <button
+                  type="button"
+                  role="menuitem"
+                  onClick={() => actions.onAction('regenerate-empty', column)}
+                >
+                  Fill empty cells
+                </button>
+                <button
+                  type="button"
+                  role="menuitem"
+                  onClick={() => actions.onAction('regenerate-all', column)}
+                >
+                  Regenerate all…
+                </button>
+              </>
+            )}
             {column.kind === 'formula' && (
               <button
                 type="button"

@@ -1,6 +1,7 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
 import { openEventStream } from '../api/event-stream.ts';
+import type { RunProgressEvent } from '../api/generation-api.ts';
 import { type Cell, type Column, type Dataset, sheetApi } from '../api/sheet-api.ts';
 import { useAnnouncer } from '../ui/live-region.tsx';
 import type { RowCache } from './row-cache.ts';
@@ -17,6 +18,7 @@ interface CellsUpdate {
  * - `cells-update`: applied in place; the cache re-renders once per animation frame;
  * - `rows-append` / `rows-delete`: the row count and the visible pages are refreshed;
  * - `columns-change`: the column list is replaced;
+ * - `run-progress`: handed to the runs strip (AI column generation);
  * - `resync` (we fell too far behind): everything visible is fetched again.
  * Progress is announced (politely, at most every few seconds), never cell by cell.
  */
@@ -24,12 +26,15 @@ export function useDatasetEvents(
   projectId: string,
   datasetId: string,
   cache: RowCache,
+  handlers: { onRunProgress?: (event: RunProgressEvent) => void } = {},
 ): StreamState {
   const queryClient = useQueryClient();
   const { announce } = useAnnouncer();
   const [state, setState] = useState<StreamState>('connecting');
   const cacheRef = useRef(cache);
   cacheRef.current = cache;
+  const handlersRef = useRef(handlers);
+  handlersRef.current = handlers;
   // The stream starts after the first snapshot (window) so nothing between them is missed.
   const [startId, setStartId] = useState<number | undefined>(cache.lastEventId);
   useEffect(() => {
@@ -71,6 +76,7 @@ export function useDatasetEvents(
           );
           cacheRef.current.invalidate();
         },
+        'run-progress': (data) => handlersRef.current.onRunProgress?.(data as RunProgressEvent),
         'dataset-change': () => void queryClient.invalidateQueries({ queryKey: datasetKey }),
         resync: refreshRows,
       },

@@ -201,7 +201,7 @@ function ProviderDialog({
           name,
           models,
           ...(apiKey ? { apiKey } : {}),
-          ...(existing.kind === 'openai-compatible' || baseUrl ? { baseUrl: baseUrl || null } : {}),
+          baseUrl: baseUrl || null,
           ...(maxConcurrency ? { maxConcurrency } : {}),
           requestsPerMinute: requestsPerMinute ?? null,
         });
@@ -256,18 +256,19 @@ function ProviderDialog({
           API key{existing?.hasApiKey ? ' (leave empty to keep the stored one)' : ''}
           <input name="apiKey" type="password" autoComplete="off" maxLength={1000} />
         </label>
-        {(shownKind === 'openai-compatible' || existing?.baseUrl) && (
-          <label>
-            Base URL
-            <input
-              name="baseUrl"
-              type="url"
-              required={shownKind === 'openai-compatible'}
-              defaultValue={existing?.baseUrl ?? ''}
-              placeholder="http://localhost:11434/v1"
-            />
-          </label>
-        )}
+        <label>
+          Base URL
+          {shownKind === 'openai-compatible'
+            ? ''
+            : ' (optional: leave empty for the provider’s own endpoint)'}
+          <input
+            name="baseUrl"
+            type="url"
+            required={shownKind === 'openai-compatible'}
+            defaultValue={existing?.baseUrl ?? ''}
+            placeholder="http://localhost:11434/v1"
+          />
+        </label>
         <label>
           Models to offer (comma or line separated; empty: any)
           <textarea name="models" rows={3} defaultValue={existing?.models.join('\n') ?? ''} />

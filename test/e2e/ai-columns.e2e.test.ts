@@ -1,0 +1,167 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import {
+  cellText,
+  type E2eServer,
+  gridCell,
+  importFile,
+  launchBrowser,
+  openPage,
+  screenshot,
+  setUpInstance,
+  startE2eServer,
+  type TestPage,
+} from './e2e-harness.ts';
+
+const ROWS = 12;
+
+/**
+ * The AI part of the main journey on the fake LLM: connect a provider in Settings, add an AI
+ * column with `{{` autocomplete, try it on the first rows (every first answer fails here, so
+ * they turn into errors), regenerate the errors, estimate and run the rest, stop a slow run,
+ * and export. Cells stream in through the same grid and event stream as everything else.
+ */
+describe('AI columns', () => {
+  let server: E2eServer;
+  let fake: FakeLlm;
+  let browser: Browser;
+  let tab: TestPage;
+  const csv = path.join(os.tmpdir(), `braincells-e2e-reviews-${process.pid}.csv`);
+
+  beforeAll(async () => {
+    writeFileSync(
+      csv,
+      [
+        'Review',
+        ...Array.from(
+          { length: ROWS },
+          (_, index) => `"Review number ${index + 1}: good, but slow"`,
+        ),
+      ].join('\n'),
+    );
+    [server, fake, browser] = await Promise.all([
+      startE2eServer(),
+      startFakeLlm({ record: false }),
+      launchBrowser(),
+    ]);
+    tab = await openPage(browser);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await fake?.close();
+    await server?.close();
+  });
+
+  it('connects the fake LLM as a provider and tests it', async () => {
+    const { page } = tab;
+    await setUpInstance(page, server.url);
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('button', { name: 'Add provider' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Name').fill('Fake');
+    await dialog.getByLabel('Kind').selectOption('openai');
+    await dialog.getByLabel('API key').fill('sk-fake-e2e-key');
+    await dialog.getByLabel(/^Base URL/).fill(`${fake.url}/v1`);
+    await dialog.getByRole('button', { name: 'Add provider' }).click();
+    await page.getByRole('button', { name: 'Test connection' }).click();
+    await page.getByText(/^Works/).waitFor({ timeout: 30_000 });
+    await screenshot(page, 'ai-01-provider');
+  });
+
+  it('adds an AI column, tries it on the first rows and regenerates the errors', async () => {
+    const { page } = tab;
+    await page.getByRole('link', { name: 'Datasets' }).click();
+    await importFile(page, csv);
+    await page.getByRole('button', { name: '✦ AI column' }).click();
+    const panel = page.getByRole('region', { name: 'New AI column' });
+    await panel.getByRole('textbox', { name: 'Column name' }).fill('Summary');
+    const prompt = panel.getByRole('combobox', { name: 'Prompt' });
+    await prompt.click();
+    await page.keyboard.type('Summarize {{Rev');
+    await page.getByRole('option', { name: 'Review' }).waitFor();
+    await page.keyboard.press('Enter');
+    expect(await prompt.inputValue()).toBe('Summarize {{Review}}');
+    // Every first request for a prompt fails with a 400 (not retried): cells become errors.
+    await panel.getByLabel('Model', { exact: true }).selectOption({ label: 'Another model…' });
+    await panel.getByLabel('Model id').fill('gpt-4o-mini@fail-times=1,status=400');
+    await panel.getByRole('button', { name: 'Create column' }).click();
+    const edit = page.getByRole('region', { name: 'AI column Summary' });
+    await edit.waitFor();
+    await edit.getByRole('button', { name: 'Try on the first 5 rows' }).click();
+    await expect
+      .poll(() => gridCell(page, 5, 2).getAttribute('class'), { timeout: 30_000 })
+      .toContain('cell-error');
+    expect(await gridCell(page, 6, 2).getAttribute('class')).not.toContain('cell-error');
+    await screenshot(page, 'ai-02-errors');
+
+    await page.getByRole('button', { name: 'Column Summary menu' }).click();
+    await page.getByRole('menuitem', { name: 'Regenerate errors' }).click();
+    await expect.poll(() => cellText(page, 1, 2), { timeout: 30_000 }).toMatch(/^echo: /);
+    await expect.poll(() => cellText(page, 5, 2), { timeout: 30_000 }).toMatch(/^echo: /);
+    await screenshot(page, 'ai-03-regenerated');
+  });
+
+  it('estimates the rest, runs it, and shows where a value came from', async () => {
+    const { page } = tab;
+    const edit = page.getByRole('region', { name: 'AI column Summary' });
+    await edit.getByLabel('Which cells').selectOption('empty');
+    await edit.getByRole('button', { name: 'Estimate cost and time' }).click();
+    const estimate = page.getByTestId('run-estimate');
+    await estimate.waitFor();
+    expect(await estimate.textContent()).toContain(`${ROWS - 5} cells`);
+    await edit.getByRole('button', { name: /^Start/ }).click();
+    // These too fail once, then "Regenerate errors" from the column menu fills them.
+    await expect
+      .poll(() => gridCell(page, ROWS, 2).getAttribute('class'), { timeout: 30_000 })
+      .toContain('cell-error');
+    await page.getByRole('button', { name: 'Column Summary menu' }).click();
+    await page.getByRole('menuitem', { name: 'Regenerate errors' }).click();
+    await expect.poll(() => cellText(page, ROWS, 2), { timeout: 30_000 }).toMatch(/^echo: /);
+
+    const grid = page.getByRole('grid');
+    await grid.focus();
+    await page.keyboard.press('ControlOrMeta+Home');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('Alt+Enter');
+    const dialog = page.getByRole('dialog');
+    await dialog
+      .getByTestId('provenance')
+      .getByText('Up to date with the prompt and inputs')
+      .waitFor();
+    expect(await dialog.getByText('gpt-4o-mini', { exact: false }).count()).toBeGreaterThan(0);
+    await screenshot(page, 'ai-04-provenance');
+    await page.keyboard.press('Escape');
+  });
+
+  it('stops a slow run from the runs strip, and exports the generated values', async () => {
+    const { page } = tab;
+    const edit = page.getByRole('region', { name: 'AI column Summary' });
+    await edit.getByLabel('Model', { exact: true }).selectOption({ label: 'Another model…' });
+    await edit.getByLabel('Model id').fill('gpt-4o-mini@latency=5000');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await edit.getByText(/stale/).waitFor();
+    await edit.getByLabel('Which cells').selectOption('all');
+    await edit.getByRole('button', { name: 'Estimate cost and time' }).click();
+    await edit.getByRole('button', { name: /^Start/ }).click();
+    const run = page.getByTestId('run').filter({ hasText: 'Generating' });
+    await run.waitFor({ timeout: 30_000 });
+    await screenshot(page, 'ai-05-running');
+    await run.getByRole('button', { name: 'Stop' }).click();
+    await page.getByTestId('run').filter({ hasText: 'Stopped' }).waitFor({ timeout: 30_000 });
+
+    await page.getByRole('button', { name: 'Export ▾' }).click();
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('menuitem', { name: 'CSV' }).click(),
+    ]);
+    const text = readFileSync(await download.path(), 'utf8');
+    expect(text.split('\n')[0]).toContain('Summary');
+    expect(text).toContain('echo: ');
+    expect(tab.errors.filter((error) => !/40[01]/.test(error))).toEqual([]);
+  });
+});

@@ -1,0 +1,455 @@
+import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { type FormEvent, useEffect, useState } from 'react';
+import {
+  type AiProcess,
+  generationApi,
+  type OutputSpec,
+  type ProcessFields,
+  type RunEstimate,
+  type RunMode,
+} from '../api/generation-api.ts';
+import type { Column } from '../api/sheet-api.ts';
+import { FormError } from '../ui/form-error.tsx';
+import { useAnnouncer } from '../ui/live-region.tsx';
+import { TemplateEditor } from '../ui/template-editor.tsx';
+import { type ModelChoice, ModelPicker } from './model-picker.tsx';
+import { RunEstimateView } from './run-estimate.tsx';
+
+type OutputType = OutputSpec['type'];
+const OUTPUT_TYPES: { type: OutputType; label: string }[] = [
+  { type: 'text', label: 'Text' },
+  { type: 'number', label: 'Number' },
+  { type: 'boolean', label: 'True / false' },
+  { type: 'category', label: 'One of a list' },
+  { type: 'json', label: 'JSON (with a schema)' },
+];
+const PREVIEW_ROWS = 5;
+
+interface Draft {
+  name: string;
+  prompt: string;
+  instructions: string;
+  model: ModelChoice;
+  outputType: OutputType;
+  categories: string;
+  schema: string;
+  search: boolean;
+  searchQuery: string;
+  temperature: string;
+  maxOutputTokens: string;
+}
+
+const emptyDraft: Draft = {
+  name: '',
+  prompt: '',
+  instructions: '',
+  model: { provider: undefined, model: '' },
+  outputType: 'text',
+  categories: '',
+  schema: '{\n  "type": "object",\n  "properties": {}\n}',
+  search: false,
+  searchQuery: '',
+  temperature: '',
+  maxOutputTokens: '',
+};
+
+function draftOf(process: AiProcess, name: string): Draft {
+  return {
+    name,
+    prompt: process.prompt,
+    instructions: process.instructions,
+    model: { provider: process.provider ?? undefined, model: process.model },
+    outputType: process.output.type,
+    categories: process.output.type === 'category' ? process.output.categories.join('\n') : '',
+    schema:
+      process.output.type === 'json'
+        ? JSON.stringify(process.output.schema, null, 2)
+        : emptyDraft.schema,
+    search: process.search?.enabled ?? false,
+    searchQuery: process.search?.query ?? '',
+    temperature:
+      process.parameters.temperature === undefined ? '' : String(process.parameters.temperature),
+    maxOutputTokens:
+      process.parameters.maxOutputTokens === undefined
+        ? ''
+        : String(process.parameters.maxOutputTokens),
+  };
+}
+
+/** The draft as the API's process fields; throws a readable error for a bad schema or list. */
+function fieldsOf(draft: Draft): ProcessFields {
+  let output: OutputSpec;
+  if (draft.outputType === 'category') {
+    const categories = draft.categories
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean);
+    if (categories.length < 2) throw new Error('List at least two categories, one per line.');
+    output = { type: 'category', categories };
+  } else if (draft.outputType === 'json') {
+    let schema: unknown;
+    try {
+      schema = JSON.parse(draft.schema);
+    } catch (error) {
+      throw new Error(`The JSON Schema is not valid JSON: ${(error as Error).message}`);
+    }
+    if (typeof schema !== 'object' || schema === null || Array.isArray(schema))
+      throw new Error('The JSON Schema must be an object.');
+    output = { type: 'json', schema: schema as Record<string, unknown> };
+  } else output = { type: draft.outputType };
+  const parameters: ProcessFields['parameters'] = {};
+  if (draft.temperature.trim()) parameters.temperature = Number(draft.temperature);
+  if (draft.maxOutputTokens.trim()) parameters.maxOutputTokens = Number(draft.maxOutputTokens);
+  return {
+    prompt: draft.prompt,
+    instructions: draft.instructions,
+    ...(draft.model.provider ? { provider: draft.model.provider } : {}),
+    model: draft.model.model,
+    parameters,
+    output,
+    search: {
+      enabled: draft.search,
+      ...(draft.search && draft.searchQuery.trim() ? { query: draft.searchQuery } : {}),
+    },
+  };
+}
+
+interface AiColumnPanelProps {
+  projectId: string;
+  datasetId: string;
+  columns: readonly Column[];
+  /** An AI column to edit; absent to create one. */
+  columnId: string | undefined;
+  onClose(): void;
+  onColumnCreated(columnId: string): void;
+}
+
+/**
+ * Create or edit an AI column: prompt with `{{` column autocomplete, instructions, model by
+ * provider, output type (and JSON Schema), web search, parameters; then try it on the first
+ * rows, see the cost and time estimate, and start a run (confirming above the threshold).
+ */
+export function AiColumnPanel({
+  projectId,
+  datasetId,
+  columns,
+  columnId,
+  onClose,
+  onColumnCreated,
+}: AiColumnPanelProps) {
+  const queryClient = useQueryClient();
+  const { announce } = useAnnouncer();
+  const column = columns.find((candidate) => candidate.id === columnId);
+  const existing = useQuery({
+    queryKey: ['ai-column', projectId, datasetId, columnId],
+    queryFn: () => generationApi.get(projectId, datasetId, columnId!),
+    enabled: columnId !== undefined,
+  });
+  const [draft, setDraft] = useState<Draft>(emptyDraft);
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+  const [estimate, setEstimate] = useState<{ mode: RunMode; value: RunEstimate }>();
+  const [mode, setMode] = useState<RunMode>('all');
+  const [confirmed, setConfirmed] = useState(false);
+  const [saved, setSaved] = useState<string>();
+
+  useEffect(() => {
+    if (existing.data && column) setDraft(draftOf(existing.data.process, column.name));
+    else if (!columnId) setDraft(emptyDraft);
+  }, [existing.data, column, columnId]);
+
+  const set = <K extends keyof Draft>(key: K, value: Draft[K]) => {
+    setDraft((previous) => ({ ...previous, [key]: value }));
+    setSaved(undefined);
+    setEstimate(undefined);
+  };
+
+  const act = async (task: () => Promise<void>) => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await task();
+    } catch (caught) {
+      setError(caught);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const names = columns
+    .filter((candidate) => candidate.id !== columnId)
+    .map((candidate) => candidate.name);
+
+  const save = (event: FormEvent) => {
+    event.preventDefault();
+    void act(async () => {
+      const fields = fieldsOf(draft);
+      if (!columnId) {
+        const created = await generationApi.create(projectId, datasetId, {
+          ...fields,
+          name: draft.name,
+          run: false,
+        });
+        await queryClient.invalidateQueries({ queryKey: ['dataset', projectId, datasetId] });
+        announce(`AI column ${draft.name} created`);
+        onColumnCreated(created.column.id);
+        return;
+      }
+      const result = await generationApi.update(projectId, datasetId, columnId, {
+        ...fields,
+        search: fields.search ?? null,
+      });
+      await queryClient.invalidateQueries({
+        queryKey: ['ai-column', projectId, datasetId, columnId],
+      });
+      setSaved(
+        result.staleCells
+          ? `Saved; ${result.staleCells.toLocaleString()} generated cells are now stale.`
+          : 'Saved.',
+      );
+    });
+  };
+
+  const tryFirstRows = () =>
+    act(async () => {
+      await generationApi.startRun(projectId, datasetId, columnId!, {
+        mode: 'range',
+        range: { from: 1, to: PREVIEW_ROWS },
+        fresh: true,
+        confirm: true,
+      });
+      announce(`Generating the first ${PREVIEW_ROWS} rows`);
+    });
+
+  const estimateRun = () =>
+    act(async () => {
+      setConfirmed(false);
+      setEstimate({
+        mode,
+        value: await generationApi.preview(projectId, datasetId, columnId!, { mode }),
+      });
+    });
+
+  const startRun = () =>
+    act(async () => {
+      const run = await generationApi.startRun(projectId, datasetId, columnId!, {
+        mode,
+        confirm: confirmed,
+      });
+      setEstimate(undefined);
+      announce(
+        run.status === 'awaiting-confirmation'
+          ? 'The run waits for your confirmation'
+          : `Run started: ${run.progress.total} cells`,
+      );
+    });
+
+  return (
+    <section
+      className="side-panel ai-panel"
+      aria-label={columnId ? `AI column ${column?.name ?? ''}` : 'New AI column'}
+    >
+      <header className="panel-header">
+        <h2>{columnId ? `AI column: ${column?.name ?? ''}` : 'New AI column'}</h2>
+        <button
+          type="button"
+          className="icon-button"
+          aria-label="Close AI column panel"
+          onClick={onClose}
+        >
+          ×
+        </button>
+      </header>
+      <FormError error={existing.error} />
+      <form className="stack" onSubmit={save}>
+        {!columnId && (
+          <label>
+            Column name
+            <input
+              value={draft.name}
+              onChange={(event) => set('name', event.target.value)}
+              required
+              maxLength={200}
+            />
+          </label>
+        )}
+        <TemplateEditor
+          label="Prompt"
+          value={draft.prompt}
+          onChange={(value) => set('prompt', value)}
+          names={names}
+          rows={6}
+          maxLength={20_000}
+          placeholder="e.g. Summarize {{Review}} in one sentence."
+        />
+        <label>
+          Instructions (optional, for every cell)
+          <textarea
+            value={draft.instructions}
+            rows={3}
+            maxLength={20_000}
+            onChange={(event) => set('instructions', event.target.value)}
+          />
+        </label>
+        <ModelPicker
+          projectId={projectId}
+          value={draft.model}
+          onChange={(model) => set('model', model)}
+        />
+        <label>
+          Output
+          <select
+            value={draft.outputType}
+            onChange={(event) => set('outputType', event.target.value as OutputType)}
+          >
+            {OUTPUT_TYPES.map((option) => (
+              <option key={option.type} value={option.type}>
+                {option.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        {draft.outputType === 'category' && (
+          <label>
+            Categories (one per line)
+            <textarea
+              value={draft.categories}
+              rows={4}
+              onChange={(event) => set('categories', event.target.value)}
+            />
+          </label>
+        )}
+        {draft.outputType === 'json' && (
+          <label>
+            JSON Schema of each answer
+            <textarea
+              className="mono"
+              value={draft.schema}
+              rows={8}
+              spellCheck={false}
+              onChange={(event) => set('schema', event.target.value)}
+            />
+          </label>
+        )}
+        <label className="checkbox">
+          <input
+            type="checkbox"
+            checked={draft.search}
+            onChange={(event) => set('search', event.target.checked)}
+          />
+          Search the web for each row and give the model the sources
+        </label>
+        {draft.search && (
+          <TemplateEditor
+            label="Search query (optional; default: the prompt)"
+            value={draft.searchQuery}
+            onChange={(value) => set('searchQuery', value)}
+            names={names}
+            rows={2}
+            maxLength={2_000}
+          />
+        )}
+        <details>
+          <summary>Parameters</summary>
+          <div className="row">
+            <label>
+              Temperature
+              <input
+                type="number"
+                min={0}
+                max={2}
+                step={0.1}
+                value={draft.temperature}
+                onChange={(event) => set('temperature', event.target.value)}
+              />
+            </label>
+            <label>
+              Max output tokens
+              <input
+                type="number"
+                min={1}
+                max={100_000}
+                value={draft.maxOutputTokens}
+                onChange={(event) => set('maxOutputTokens', event.target.value)}
+              />
+            </label>
+          </div>
+        </details>
+        <FormError error={error} />
+        {saved && <p role="status">{saved}</p>}
+        <div className="row">
+          <button
+            type="submit"
+            className="primary"
+            disabled={
+              busy ||
+              !draft.prompt.trim() ||
+              !draft.model.model ||
+              (!columnId && !draft.name.trim())
+            }
+          >
+            {columnId ? 'Save changes' : 'Create column'}
+          </button>
+          {columnId && (
+            <button type="button" disabled={busy} onClick={tryFirstRows}>
+              Try on the first {PREVIEW_ROWS} rows
+            </button>
+          )}
+        </div>
+      </form>
+      {columnId && (
+        <section className="stack run-launcher" aria-label="Run">
+          <h3>Generate</h3>
+          <div className="row">
+            <label>
+              <span className="visually-hidden">Which cells</span>
+              <select
+                value={mode}
+                onChange={(event) => {
+                  setMode(event.target.value as RunMode);
+                  setEstimate(undefined);
+                }}
+              >
+                <option value="all">All cells</option>
+                <option value="empty">Empty cells</option>
+                <option value="errors">Cells with errors</option>
+                <option value="stale">Stale cells</option>
+                <option value="outdated">Everything not up to date</option>
+              </select>
+            </label>
+            <button type="button" disabled={busy} onClick={estimateRun}>
+              Estimate cost and time
+            </button>
+          </div>
+          {estimate && (
+            <>
+              <RunEstimateView estimate={estimate.value} />
+              {estimate.value.confirmationRequired && (
+                <label className="checkbox">
+                  <input
+                    type="checkbox"
+                    checked={confirmed}
+                    onChange={(event) => setConfirmed(event.target.checked)}
+                  />
+                  I accept the estimated cost
+                </label>
+              )}
+              <button
+                type="button"
+                className="primary"
+                disabled={
+                  busy ||
+                  estimate.value.cells === 0 ||
+                  (estimate.value.confirmationRequired && !confirmed)
+                }
+                onClick={startRun}
+              >
+                Start ({estimate.value.cells.toLocaleString()} cells)
+              </button>
+            </>
+          )}
+        </section>
+      )}
+    </section>
+  );
+}

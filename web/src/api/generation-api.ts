@@ -1,0 +1,189 @@
+import { api } from './api-client.ts';
+import { datasetPath } from './sheet-api.ts';
+
+export type OutputSpec =
+  | { type: 'text' }
+  | { type: 'number' }
+  | { type: 'boolean' }
+  | { type: 'category'; categories: string[] }
+  | { type: 'json'; schema: Record<string, unknown> };
+
+export interface ProcessFields {
+  prompt: string;
+  instructions?: string;
+  provider?: string;
+  model: string;
+  parameters?: { temperature?: number; maxOutputTokens?: number; topP?: number };
+  output?: OutputSpec;
+  search?: { enabled: boolean; query?: string };
+}
+
+export interface AiProcess extends Required<Omit<ProcessFields, 'provider' | 'search'>> {
+  id: string;
+  columnId: string;
+  version: number;
+  provider: string | null;
+  search: { enabled: boolean; query?: string } | null;
+  inputColumnIds: string[];
+  promptHash: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type RunMode = 'all' | 'empty' | 'range' | 'errors' | 'stale' | 'outdated' | 'cells';
+export type RunStatus =
+  | 'awaiting-confirmation'
+  | 'queued'
+  | 'running'
+  | 'paused'
+  | 'completed'
+  | 'failed'
+  | 'cancelled';
+export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = [
+  'awaiting-confirmation',
+  'queued',
+  'running',
+  'paused',
+];
+
+export interface RunRequest {
+  mode: RunMode;
+  rowIds?: string[];
+  range?: { from: number; to: number };
+  includeValidated?: boolean;
+  includeDownstream?: boolean;
+  fresh?: boolean;
+  confirm?: boolean;
+}
+
+export interface RunEstimate {
+  cells: number;
+  sampled: number;
+  inputTokensPerCell: number;
+  outputTokensPerCell: number;
+  inputTokens: number;
+  outputTokens: number;
+  costNano: number | null;
+  durationSeconds: number;
+  concurrency: number;
+  confirmationRequired: boolean;
+  confirmAboveNano: number;
+  examplesAvailable: number;
+  basis: { outputTokens: 'default' | 'observed'; latency: 'default' | 'observed' };
+}
+
+export interface Run {
+  id: string;
+  datasetId: string;
+  columnId: string;
+  kind: string;
+  mode: RunMode;
+  status: RunStatus;
+  pauseReason: string | null;
+  estimate: RunEstimate | null;
+  progress: {
+    total: number;
+    done: number;
+    errors: number;
+    conflicts: number;
+    processed: number;
+    cacheHits: number;
+    inputTokens: number;
+    outputTokens: number;
+    costNano: number;
+    inFlight: number;
+    cellsPerSecond: number;
+    etaSeconds: number | null;
+  };
+  error: { code: string; message: string } | null;
+  createdAt: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+/** The `run-progress` event on the dataset stream (a subset of Run, flat). */
+export interface RunProgressEvent {
+  runId: string;
+  columnId: string;
+  status: RunStatus;
+  total: number;
+  done: number;
+  errors: number;
+  conflicts: number;
+  costNano?: number;
+  cellsPerSecond?: number;
+  etaSeconds?: number | null;
+  inFlight?: number;
+}
+
+export interface Provenance {
+  rowId: string;
+  columnId: string;
+  value: unknown;
+  status: string;
+  error: string | null;
+  raw: string | null;
+  model: string | null;
+  promptHash: string | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  costNanoUsd: number | null;
+  latencyMs: number | null;
+  attempts: number | null;
+  sources: { url?: unknown; title?: unknown; snippet?: unknown }[];
+  updatedAt: string | null;
+  current: { processVersion: number; promptHash: string; inputHash: string; upToDate: boolean };
+}
+
+const enc = encodeURIComponent;
+const aiPath = (projectId: string, datasetId: string, columnId?: string) =>
+  `${datasetPath(projectId, datasetId)}/ai-columns${columnId ? `/${enc(columnId)}` : ''}`;
+const runPath = (projectId: string, datasetId: string, runId: string) =>
+  `${datasetPath(projectId, datasetId)}/runs/${enc(runId)}`;
+
+export const generationApi = {
+  create: (
+    projectId: string,
+    datasetId: string,
+    input: ProcessFields & { name: string; run?: boolean; confirm?: boolean },
+  ) =>
+    api<{ column: { id: string }; process: AiProcess; run: Run | null }>(
+      aiPath(projectId, datasetId),
+      { method: 'POST', body: input },
+    ),
+  get: (projectId: string, datasetId: string, columnId: string) =>
+    api<{ process: AiProcess; dependsOn: string[]; usedBy: string[]; activeRun: Run | null }>(
+      aiPath(projectId, datasetId, columnId),
+    ),
+  update: (
+    projectId: string,
+    datasetId: string,
+    columnId: string,
+    input: Omit<Partial<ProcessFields>, 'search'> & { search?: ProcessFields['search'] | null },
+  ) =>
+    api<{ process: AiProcess; staleCells: number }>(aiPath(projectId, datasetId, columnId), {
+      method: 'PATCH',
+      body: input,
+    }),
+  preview: (projectId: string, datasetId: string, columnId: string, request: RunRequest) =>
+    api<RunEstimate>(`${aiPath(projectId, datasetId, columnId)}/preview`, {
+      method: 'POST',
+      body: request,
+    }),
+  startRun: (projectId: string, datasetId: string, columnId: string, request: RunRequest) =>
+    api<Run>(`${aiPath(projectId, datasetId, columnId)}/runs`, { method: 'POST', body: request }),
+  provenance: (projectId: string, datasetId: string, columnId: string, rowId: string) =>
+    api<Provenance>(`${aiPath(projectId, datasetId, columnId)}/cells/${enc(rowId)}/provenance`),
+  runs: (projectId: string, datasetId: string, columnId?: string) =>
+    api<{ items: Run[] }>(`${datasetPath(projectId, datasetId)}/runs`, {
+      query: { columnId, limit: 20 },
+    }),
+  run: (projectId: string, datasetId: string, runId: string) =>
+    api<Run>(runPath(projectId, datasetId, runId)),
+  action: (
+    projectId: string,
+    datasetId: string,
+    runId: string,
+    action: 'cancel' | 'pause' | 'resume' | 'confirm',
+  ) => api<Run>(`${runPath(projectId, datasetId, runId)}/${action}`, { method: 'POST' }),
+};
