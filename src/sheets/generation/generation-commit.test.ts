@@ -26,7 +26,13 @@ function fakeColumn() {
         const key = write.rowId.toString();
         const cell = cells.get(key) ?? { version: 0, value: null, status: null };
         if (cell.version !== write.expectedVersion) {
-          result.conflicts.push({ rowId: key, current: undefined });
+          result.conflicts.push({
+            rowId: key,
+            current: {
+              value: cell.value as never,
+              state: { ...EMPTY_CELL_STATE, status: cell.status as never, version: cell.version },
+            },
+          });
           continue;
         }
         const next = {
@@ -139,5 +145,17 @@ describe('committer', () => {
     await committer.drain();
     expect(column.batches.map((batch) => batch[0]!.expectedVersion)).toEqual([0, 1]);
     expect(column.cells.get('1')).toMatchObject({ version: 2, value: 'after' });
+  });
+});
+
+describe('committer: system changes', () => {
+  it('retakes a cell the system marked stale since it was read (same value, not validated)', async () => {
+    const { column, outcomes, committer } = setup();
+    column.cells.set('1', { version: 4, value: null, status: 'stale' });
+    const ticket = committer.begin(1n, 3, generating, (current) => current.value === null);
+    committer.finish(ticket, result('filled'));
+    await committer.drain();
+    expect(column.cells.get('1')).toMatchObject({ version: 5, value: 'filled', status: 'done' });
+    expect(outcomes.map((outcome) => outcome.kind)).toEqual(['applied']);
   });
 });

@@ -1,5 +1,5 @@
 import type { CellState } from '../sheet-cells.ts';
-import type { CellWrite, CompareAndSetResult } from '../sheet-data-store.ts';
+import type { CellRead, CellWrite, CompareAndSetResult } from '../sheet-data-store.ts';
 import type { CellValue } from '../sheet-schema.ts';
 
 /** The fields of a cell write besides row and version (see CellWrite). */
@@ -21,6 +21,8 @@ export type CommitOutcome =
   | { kind: 'restored'; rowId: string };
 
 type WriteKind = 'mark' | 'final' | 'restore';
+/** How many times one cell's mark may be retried after a system change (see `begin`). */
+const MAX_RETAKES = 3;
 
 interface PendingWrite {
   kind: WriteKind;
@@ -40,11 +42,15 @@ export class CellTicket {
   marked = false;
   lost = false;
   settled = false;
+  retakes = 0;
+  /** Whether a cell changed since it was read may still be taken (see `begin`). */
+  readonly retake: ((current: CellRead) => boolean) | undefined;
   readonly #lostListeners: (() => void)[] = [];
 
-  constructor(rowId: bigint, version: number) {
+  constructor(rowId: bigint, version: number, retake?: (current: CellRead) => boolean) {
     this.rowId = rowId;
     this.version = version;
+    this.retake = retake;
   }
 
   /** Called (once) if the mark loses its compare-and-set: the caller cancels its call. */
@@ -90,6 +96,12 @@ export function createCommitter(options: CommitterOptions) {
   let flushing: Promise<void> | undefined;
   let failure: unknown;
   let idleWaiters: (() => void)[] = [];
+
+  const retakable = (ticket: CellTicket, current: CellRead | undefined) =>
+    current !== undefined &&
+    ticket.retake !== undefined &&
+    ticket.retakes < MAX_RETAKES &&
+    ticket.retake(current);
 
   const settle = (ticket: CellTicket, outcome: CommitOutcome) => {
     ticket.settled = true;
@@ -149,6 +161,9 @@ export function createCommitter(options: CommitterOptions) {
         return;
       }
       const applied = new Map(result.applied.map((cell) => [cell.rowId, cell]));
+      const conflicts = new Map(
+        result.conflicts.map((conflict) => [conflict.rowId, conflict.current]),
+      );
       for (const ticket of batch) {
         ticket.inFlight = false;
         const pending = ticket.pending!;
@@ -169,6 +184,20 @@ export function createCommitter(options: CommitterOptions) {
               enqueuedAt: pending.enqueuedAt,
             });
           } else settle(ticket, { kind: 'restored', rowId });
+        } else if (
+          (pending.kind === 'mark' || (pending.kind === 'final' && !ticket.marked)) &&
+          retakable(ticket, conflicts.get(rowId))
+        ) {
+          // Changed by the system (e.g. marked stale), not by a person, before anything of
+          // ours was written: take it at its new version.
+          ticket.retakes++;
+          ticket.version = conflicts.get(rowId)!.state.version;
+          const next = ticket.next;
+          ticket.next = undefined;
+          // A result replaces the mark; a restore is moot (nothing of ours was written).
+          if (next?.kind === 'restore') settle(ticket, { kind: 'restored', rowId });
+          else enqueue(ticket, next ?? pending);
+          continue;
         } else if (pending.kind === 'mark') {
           ticket.markLost();
           onOutcome({ kind: 'mark-lost', rowId });
@@ -193,9 +222,18 @@ export function createCommitter(options: CommitterOptions) {
   };
 
   return {
-    /** Starts work on a cell at the version it was read at; queues its `generating` mark. */
-    begin(rowId: bigint, version: number, mark: CellChange): CellTicket {
-      const ticket = new CellTicket(rowId, version);
+    /**
+     * Starts work on a cell at the version it was read at; queues its `generating` mark. If the
+     * cell changed meanwhile and `retake(current)` says the change was not a person's (a
+     * staleness mark: same value, not validated), the mark is retried at the new version.
+     */
+    begin(
+      rowId: bigint,
+      version: number,
+      mark: CellChange,
+      retake?: (current: CellRead) => boolean,
+    ): CellTicket {
+      const ticket = new CellTicket(rowId, version, retake);
       enqueue(ticket, { kind: 'mark', change: mark, enqueuedAt: now() });
       return ticket;
     },

@@ -479,9 +479,17 @@ export function createRunner(deps: RunnerDeps) {
 
         const generateCell = async (row: ScannedRow) => {
           inFlight++;
-          const ticket: CellTicket = committer.begin(BigInt(row.rowId), row.cell.version, {
-            state: { status: 'generating', error: null },
-          });
+          const ticket: CellTicket = committer.begin(
+            BigInt(row.rowId),
+            row.cell.version,
+            { state: { status: 'generating', error: null } },
+            // Marked stale (or restored) by the system since it was read: still ours to fill.
+            // A person's edit changes the value or validates the cell, and wins.
+            (current) =>
+              !current.state.validated &&
+              current.state.status !== 'generating' &&
+              JSON.stringify(current.value) === JSON.stringify(row.cell.value),
+          );
           const cellAbort = new AbortController();
           const signal = AbortSignal.any([abortCalls.signal, cellAbort.signal]);
           ticket.onLost(() => cellAbort.abort('lost'));
