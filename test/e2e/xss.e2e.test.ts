@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import {
   type E2eServer,
   gridCell,
@@ -202,6 +203,51 @@ describe('hostile content', () => {
     await page.keyboard.press('Alt+Enter');
     await dialog.getByText('<img src=x onerror=window.__xss=500>').first().waitFor();
     await assertNothingRan();
+  });
+
+  it('keeps real model answers full of payloads inert (AI column on the fake LLM)', async () => {
+    const { page } = tab;
+    const projectId = /\/projects\/([0-9a-f-]+)\//.exec(page.url())![1]!;
+    const datasetId = /\/datasets\/([0-9a-f-]+)$/.exec(page.url())![1]!;
+    if (await page.getByRole('dialog').isVisible()) await page.keyboard.press('Escape');
+    const fake = await startFakeLlm({ record: false });
+    try {
+      const actor = system();
+      const provider = await server.t.app.llm.admin.createProvider(actor, projectId, {
+        name: 'Fake',
+        kind: 'openai',
+        baseUrl: `${fake.url}/v1`,
+        apiKey: 'sk-fake-xss',
+      });
+      // The fake answers every call with this text: markdown and HTML payloads together.
+      const answer =
+        '<img src=x onerror="window.__xss=800"> [go](javascript:window.__xss=801) <script>window.__xss=802</script> **done**';
+      const generation = (
+        server.t.app as unknown as {
+          generation: { service: { createAiColumn(...args: unknown[]): Promise<unknown> } };
+        }
+      ).generation;
+      await generation.service.createAiColumn(actor, projectId, datasetId, {
+        name: 'Model says',
+        prompt: 'Repeat {{payload}}',
+        provider: provider.id,
+        model: `gpt-4o-mini@output=${encodeURIComponent(answer)}`,
+        confirm: true,
+      });
+      const header = page.getByRole('button', { name: 'Column Model says menu' });
+      await header.waitFor({ timeout: 30_000 });
+      await header.click();
+      await page.getByRole('menuitem', { name: 'Show as markdown' }).click();
+      await expect
+        .poll(() => page.locator('.cell-markdown strong', { hasText: 'done' }).count(), {
+          timeout: 30_000,
+        })
+        .toBeGreaterThan(0);
+      await screenshot(page, 'xss-04-model-answers');
+      await assertNothingRan();
+    } finally {
+      await fake.close();
+    }
   });
 
   it('would notice a payload that reached the page (the checks above can fail)', async () => {
