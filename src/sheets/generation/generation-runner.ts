@@ -350,6 +350,13 @@ export function createRunner(deps: RunnerDeps) {
         const outputSchema = outputSchemaFor(snapshot.output);
         const completed = await store.listRunCells(run.id);
         for (const rowId of completedRows) (completed as Set<string>).add(rowId);
+        if (firstPass && completed.size > processed()) {
+          // A crash: the finished cells are recorded with each commit, the counters only with
+          // each heartbeat. Count the difference as done (the likeliest outcome).
+          const missing = completed.size - processed();
+          totals.done += missing;
+          await store.updateRun(run.id, { done: totals.done });
+        }
         const eligibility: EligibilityContext = {
           scope,
           promptHash: snapshot.promptHash,
