@@ -189,6 +189,24 @@ describe('main journey', () => {
     await screenshot(page, '06-formula');
   });
 
+  it('adds a row and deletes it again', async () => {
+    const { page } = tab;
+    await page.getByRole('button', { name: '+ Row' }).click();
+    await expect.poll(() => page.getByTestId('row-count').textContent()).toContain('251 rows');
+    // The new row is active at the end; delete it.
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByRole('button', { name: /^Delete row/ }).click();
+    await expect.poll(() => page.getByTestId('row-count').textContent()).toContain('250 rows');
+  });
+
+  it('switches to the dark theme', async () => {
+    const { page } = tab;
+    await page.getByLabel('Theme').selectOption('dark');
+    expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');
+    await screenshot(page, '06b-dark-theme');
+    await page.getByLabel('Theme').selectOption('system');
+  });
+
   it('runs SQL over the dataset', async () => {
     const { page } = tab;
     await page.getByRole('button', { name: 'SQL', exact: true }).click();

@@ -402,7 +402,12 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
 
   const deleteRows = async () => {
     const { top, bottom } = selectionBounds(selection);
-    const ids = cache.rowIdsBetween(top, bottom);
+    if (bottom - top >= 100_000) {
+      notices.error(new Error('Select at most 100,000 rows to delete at once.'));
+      return;
+    }
+    // Rows not on screen (or refreshing) are fetched first: deleting needs their ids.
+    const ids = (await cache.rowsBetween(top, bottom)).flatMap((row) => (row ? [row.rowId] : []));
     if (ids.length === 0) return;
     if (
       !window.confirm(

@@ -211,6 +211,17 @@ export function Grid(props: GridProps) {
 
   const bounds = selectionBounds(selection);
 
+  // Rows deleted (or a filter narrowed the view) under the selection: keep it inside.
+  useEffect(() => {
+    if (total > 0 && (selection.focus.row >= total || selection.anchor.row >= total)) {
+      const row = total - 1;
+      setSelection({
+        anchor: { row: Math.min(selection.anchor.row, row), col: selection.anchor.col },
+        focus: { row, col: selection.focus.col },
+      });
+    }
+  }, [total, selection]);
+
   const setSelectionAndNotify = useCallback(
     (next: Selection) => {
       setSelection(next);

@@ -202,7 +202,7 @@ export class RowCache {
     const pages = this.pagesBetween(first, last);
     await Promise.all(
       pages
-        .filter((page) => !this.pages.has(page))
+        .filter((page) => !this.pages.has(page) || this.pages.get(page)!.stale)
         .map((page) => this.load(page, new AbortController(), this.generation)),
     );
     const rows: (Row | undefined)[] = [];
