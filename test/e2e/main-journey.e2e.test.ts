@@ -189,6 +189,72 @@ describe('main journey', () => {
     await screenshot(page, '06-formula');
   });
 
+  it('copies and pastes a range as TSV', async () => {
+    const { page } = tab;
+    const grid = page.getByRole('grid');
+    await grid.focus();
+    // Select rows 10–11 of the first two columns with the keyboard.
+    await page.keyboard.press('ControlOrMeta+Home');
+    for (let step = 0; step < 9; step++) await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Shift+ArrowDown');
+    await page.keyboard.press('Shift+ArrowRight');
+    const copied = await grid.evaluate((element) => {
+      const data = new DataTransfer();
+      element.dispatchEvent(
+        new ClipboardEvent('copy', { clipboardData: data, bubbles: true, cancelable: true }),
+      );
+      return data.getData('text/plain');
+    });
+    expect(copied).toBe('Person 10\t29\nPerson 11\t30');
+    // Paste two rows of names at row 20 (the age column refuses text, so paste names only).
+    for (let step = 0; step < 9; step++) await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowLeft');
+    await grid.evaluate((element) => {
+      const data = new DataTransfer();
+      data.setData('text/plain', 'Pasted "one"\nPasted two');
+      element.dispatchEvent(
+        new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }),
+      );
+    });
+    await expect.poll(() => cellText(page, 20, 1)).toBe('Pasted "one"');
+    await expect.poll(() => cellText(page, 21, 1)).toBe('Pasted two');
+  });
+
+  it('sorts, filters and hides columns from the headers', async () => {
+    const { page } = tab;
+    await page
+      .getByRole('columnheader', { name: /age/ })
+      .getByRole('button', { name: /age/ })
+      .first()
+      .click();
+    await page
+      .getByRole('columnheader', { name: /age/ })
+      .getByRole('button', { name: /age/ })
+      .first()
+      .click();
+    await expect.poll(() => cellText(page, 1, 2)).toBe('79');
+    await page.getByRole('button', { name: 'Column city menu' }).click();
+    await page.getByRole('menuitem', { name: 'Filter…' }).click();
+    await page.getByRole('dialog').getByLabel('Value').fill('City 3');
+    await page.getByRole('button', { name: 'Apply filter' }).click();
+    await expect
+      .poll(() => page.getByTestId('row-count').textContent())
+      .toMatch(/^3\d matching rows/);
+    await screenshot(page, '06a-sorted-filtered');
+    await page.getByRole('button', { name: /Remove filter/ }).click();
+    await page
+      .getByRole('columnheader', { name: /age/ })
+      .getByRole('button', { name: /age/ })
+      .first()
+      .click();
+    await expect.poll(() => cellText(page, 1, 2)).toBe('20');
+    await page.getByRole('button', { name: 'Column city menu' }).click();
+    await page.getByRole('menuitem', { name: 'Hide column' }).click();
+    await page.getByRole('button', { name: '1 hidden ▾' }).click();
+    await page.getByRole('menuitem', { name: 'Show city' }).click();
+    await page.getByRole('button', { name: 'Column city menu' }).waitFor();
+  });
+
   it('adds a row and deletes it again', async () => {
     const { page } = tab;
     await page.getByRole('button', { name: '+ Row' }).click();

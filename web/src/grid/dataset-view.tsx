@@ -1,6 +1,6 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { useNavigate } from '@tanstack/react-router';
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import { AiColumnPanel } from '../ai/ai-column-panel.tsx';
 import { RunStrip } from '../ai/run-strip.tsx';
 import { useRuns } from '../ai/use-runs.ts';
@@ -102,6 +102,8 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
     [projectId, dataset.id, view, notices.error],
   );
   const filtered = view.filters.length > 0 || view.search !== '';
+  // The toolbar's row count follows the cache (a filter's count arrives with its first window).
+  const knownTotal = useSyncExternalStore(cache.subscribe, () => cache.total);
   const allColumnsForNames = dataset.columns;
   const columnName = useCallback(
     (columnId: string) =>
@@ -441,7 +443,7 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
       <DatasetToolbar
         projectId={projectId}
         dataset={dataset}
-        total={cache.total ?? dataset.rowCount ?? 0}
+        total={knownTotal ?? (filtered ? 0 : (dataset.rowCount ?? 0))}
         filtered={filtered}
         stream={stream}
         readOnly={readOnly}
