@@ -184,7 +184,7 @@ export async function buildApp(platform: Platform) {
   app.decorate('generation', generation);
   app.addHook('onReady', generation.start);
   app.addHook('preClose', generation.close);
-  await app.register(generationRoutes, { generation: generation.service, rows: undefined });
+  await app.register(generationRoutes, { generation: generation.service, rows: generation.rows });
 
   // The web app at / (and its client-side routes); registered last, after every /api route.
   await webAssets(app);

@@ -6,6 +6,7 @@ import type { Platform } from '../../platform/platform.ts';
 import type { ProjectAccess } from '../../projects/project-access.ts';
 import type { SheetService } from '../sheet-service.ts';
 import { queueRun, recoverRuns, registerGenerationJobs } from './generation-job.ts';
+import { createRowsGeneration, type RowsGeneration } from './generation-rows.ts';
 import { createRunner, LEASE_MS, type RunnerDeps } from './generation-runner.ts';
 import { createGenerationService } from './generation-service.ts';
 import { createStalenessTracker, type tapEvents } from './generation-staleness.ts';
@@ -60,6 +61,7 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
   const unobserve = deps.events.onPublish((stream, event) => staleness.observe(stream, event));
 
   let service: ReturnType<typeof createGenerationService>;
+  let rows: RowsGeneration;
   /**
    * The job makes the run durable; a process that works jobs and has room starts it at once
    * instead of waiting for the queue's next poll (the lease keeps it to one execution).
@@ -88,6 +90,7 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     owner,
     countTokens: loadTokenCounter,
     onCompleted: (run) => service.startDownstream(run),
+    executeRows: (run, control) => rows.executeRowsRun(run, control),
     requeue: useJobs ? async (runId) => void (await queueRun(platform.jobs, runId)) : undefined,
     ...deps.runnerOverrides,
   });
@@ -105,6 +108,19 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     onProcessesChanged: (datasetId) => staleness.invalidate(datasetId),
   });
 
+  rows = createRowsGeneration({
+    store,
+    sheets,
+    llm: deps.llm.llm,
+    access: deps.access,
+    audit: deps.audit,
+    events: deps.events.bus,
+    config,
+    logger,
+    owner,
+    dispatch: useJobs ? dispatch : undefined,
+  });
+
   let sweeper: NodeJS.Timeout | undefined;
   const recover = (allRunningAreOrphans: boolean) =>
     recoverRuns({
@@ -118,6 +134,7 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
 
   return {
     service,
+    rows,
     runner,
     store,
     search,

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { RowsGeneration } from './generation-rows.ts';
 import {
   createAiColumnSchema,
   generateRowsSchema,
@@ -10,15 +11,8 @@ import type { GenerationService } from './generation-service.ts';
 
 export interface GenerationRoutesOptions {
   generation: GenerationService;
-  rows: { generateRows: GenerationRowsUseCase } | undefined;
+  rows: Pick<RowsGeneration, 'generateRows'> | undefined;
 }
-
-type GenerationRowsUseCase = (
-  actor: Parameters<GenerationService['startRun']>[0],
-  projectId: string,
-  datasetId: string,
-  input: z.input<typeof generateRowsSchema>,
-) => Promise<unknown>;
 
 const datasetParams = z.object({ projectId: z.uuid(), datasetId: z.uuid() });
 const columnParams = datasetParams.extend({ columnId: z.uuid() });

@@ -66,9 +66,14 @@ export interface RunnerDeps {
   scheduler?: <T>(options: ScheduleOptions<T>) => Promise<{ started: number; exhausted: boolean }>;
   /** Measurement hook: a result was committed `ms` after its call ended. */
   onCommitLatency?: (ms: number) => void;
+  /** Executes runs that generate new rows (generation-rows.ts). */
+  executeRows?: (
+    run: RunRow,
+    control: { register(handle: ActiveRun): void; unregister(): void },
+  ) => Promise<void>;
 }
 
-interface ActiveRun {
+export interface ActiveRun {
   stop(reason: StopReason, error?: AppError): void;
   live(): LiveProgress;
   reloadProcess(): void;
@@ -131,6 +136,13 @@ export function createRunner(deps: RunnerDeps) {
     try {
       const run = await store.acquireRun(runId, deps.owner, LEASE_MS);
       if (!run) return;
+      if (run.kind === 'rows' && deps.executeRows) {
+        await deps.executeRows(run, {
+          register: (handle) => active.set(run.id, handle),
+          unregister: () => active.delete(run.id),
+        });
+        return;
+      }
       if (run.kind !== 'column' || !run.column_id) {
         await store.updateRun(runId, {
           status: 'failed',

@@ -1,0 +1,227 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createApiKey, type TestApiKey } from '../../../test/factories.ts';
+import { type GenerationTestEnv, openGenerationTestEnv } from './generation-test-helpers.ts';
+
+// The HTTP API (session or API key), and generation from a description alone.
+let env: GenerationTestEnv;
+let apiKey: TestApiKey;
+let readOnlyKey: TestApiKey;
+beforeAll(async () => {
+  env = await openGenerationTestEnv();
+  apiKey = await createApiKey(env.t, env.members.editor);
+  readOnlyKey = await createApiKey(env.t, env.members.editor, { scopes: ['read'] });
+});
+afterAll(async () => {
+  await env?.close();
+});
+beforeEach(() => env.fake.reset());
+
+const request = (
+  method: 'GET' | 'POST' | 'PATCH',
+  url: string,
+  headers: Record<string, string>,
+  payload?: object,
+) => env.t.app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
+
+async function waitFor<T>(
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const value = await read();
+    if (done(value)) return value;
+    if (Date.now() > deadline) throw new Error(`not reached: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe('AI column routes', () => {
+  it('create, follow progress, read provenance and preview with an API key; roles and scopes enforced', async () => {
+    const data = await env.dataset('Api', ['City'], [{ City: 'Quito' }, { City: 'Kyoto' }]);
+    const base = `/api/projects/${env.projectId}/datasets/${data.id}`;
+    const body = {
+      name: 'Summary',
+      prompt: 'Summarise {{City}}',
+      provider: env.providerId,
+      model: 'gpt-4o-mini',
+    };
+    expect((await request('POST', `${base}/ai-columns`, {}, body)).statusCode).toBe(401);
+    expect(
+      (await request('POST', `${base}/ai-columns`, env.members.outsider.headers, body)).statusCode,
+    ).toBe(404);
+    expect(
+      (await request('POST', `${base}/ai-columns`, env.members.viewer.headers, body)).statusCode,
+    ).toBe(403);
+    expect(
+      (await request('POST', `${base}/ai-columns`, readOnlyKey.headers, body)).statusCode,
+    ).toBe(403);
+    const invalid = await request('POST', `${base}/ai-columns`, apiKey.headers, {
+      ...body,
+      prompt: 'About {{Nowhere}}',
+    });
+    expect(invalid.statusCode).toBe(400);
+    expect(invalid.json()).toMatchObject({ error: { code: 'VALIDATION_ERROR' } });
+
+    const created = await request('POST', `${base}/ai-columns`, apiKey.headers, body);
+    expect(created.statusCode).toBe(201);
+    const { column, run } = created.json() as { column: { id: string }; run: { id: string } };
+    const progress = await waitFor(
+      async () => (await request('GET', `${base}/runs/${run.id}`, apiKey.headers)).json(),
+      (value) => value.status === 'completed',
+    );
+    expect(progress.progress).toMatchObject({ total: 2, done: 2, errors: 0 });
+
+    const provenance = await request(
+      'GET',
+      `${base}/ai-columns/${column.id}/cells/${data.rowIds[0]}/provenance`,
+      env.members.viewer.headers,
+    );
+    expect(provenance.statusCode).toBe(200);
+    expect(provenance.json()).toMatchObject({
+      status: 'done',
+      model: 'gpt-4o-mini',
+      attempts: 1,
+      current: { upToDate: true },
+    });
+
+    const preview = await request(
+      'POST',
+      `${base}/ai-columns/${column.id}/preview`,
+      apiKey.headers,
+      { mode: 'all' },
+    );
+    expect(preview.json()).toMatchObject({ cells: 2, confirmationRequired: false });
+
+    const process = await request('GET', `${base}/ai-columns/${column.id}`, apiKey.headers);
+    expect(process.json()).toMatchObject({
+      process: { prompt: 'Summarise {{City}}', version: 1 },
+      activeRun: null,
+    });
+    const list = await request('GET', `${base}/runs?columnId=${column.id}`, apiKey.headers);
+    expect(list.json().items).toHaveLength(1);
+
+    // A second column-wide run while one is active is refused with 409; cancel stops it.
+    const patched = await request('PATCH', `${base}/ai-columns/${column.id}`, apiKey.headers, {
+      model: 'gpt-4o-mini@latency=3000',
+    });
+    expect(patched.json()).toMatchObject({ staleCells: 2, process: { version: 2 } });
+    const slow = await request('POST', `${base}/ai-columns/${column.id}/runs`, apiKey.headers, {
+      mode: 'stale',
+    });
+    expect(slow.statusCode).toBe(202);
+    const twice = await request('POST', `${base}/ai-columns/${column.id}/runs`, apiKey.headers, {
+      mode: 'all',
+    });
+    expect(twice.statusCode).toBe(409);
+    expect(twice.json()).toMatchObject({
+      error: { code: 'CONFLICT', details: { runId: slow.json().id } },
+    });
+    expect(
+      (await request('POST', `${base}/runs/${slow.json().id}/cancel`, apiKey.headers)).statusCode,
+    ).toBe(200);
+    const cancelled = await waitFor(
+      async () => (await request('GET', `${base}/runs/${slow.json().id}`, apiKey.headers)).json(),
+      (value) => value.status === 'cancelled',
+    );
+    expect(cancelled.progress.done).toBe(0);
+  });
+
+  it('appears in the OpenAPI description', async () => {
+    const response = await env.t.app.inject({ method: 'GET', url: '/api/openapi.json' });
+    const paths = Object.keys((response.json() as { paths: Record<string, unknown> }).paths);
+    for (const path of [
+      '/api/projects/{projectId}/datasets/{datasetId}/ai-columns',
+      '/api/projects/{projectId}/datasets/{datasetId}/ai-columns/{columnId}/runs',
+      '/api/projects/{projectId}/datasets/{datasetId}/runs/{runId}',
+      '/api/projects/{projectId}/datasets/{datasetId}/runs/{runId}/cancel',
+      '/api/projects/{projectId}/datasets/{datasetId}/ai-columns/{columnId}/cells/{rowId}/provenance',
+      '/api/projects/{projectId}/datasets/{datasetId}/generate-rows',
+    ])
+      expect(paths).toContain(path);
+  });
+});
+
+describe('generation from a description alone', () => {
+  it('a column without inputs gets a distinct answer per row, in parallel; near-duplicates are flagged', async () => {
+    const data = await env.dataset(
+      'Nothing',
+      ['Index'],
+      Array.from({ length: 12 }, (_, index) => ({ Index: String(index) })),
+    );
+    const created = await env.t.app.generation.service.createAiColumn(
+      env.members.owner.actor,
+      env.projectId,
+      data.id,
+      {
+        name: 'Idea',
+        prompt: 'Invent a name for a café',
+        provider: env.providerId,
+        model: 'gpt-4o-mini@latency=200',
+      },
+    );
+    const run = await env.waitForRun(data.id, created.run!.id);
+    expect(run.progress.done).toBe(12);
+    const values = (await env.cells(data.id, created.column.id)).map((cell) => cell.value);
+    expect(new Set(values).size).toBe(12);
+    // Twelve calls of 200 ms took far less than 12 × 200 ms: they ran side by side.
+    const elapsed = new Date(run.finishedAt!).getTime() - new Date(run.startedAt!).getTime();
+    expect(elapsed).toBeLessThan(1_600);
+
+    // A model that always says the same thing: each repeat is asked once more, then flagged.
+    const same = await env.t.app.generation.service.createAiColumn(
+      env.members.owner.actor,
+      env.projectId,
+      data.id,
+      {
+        name: 'Same',
+        prompt: 'Invent a name for a bakery',
+        provider: env.providerId,
+        model: 'gpt-4o-mini@output=Golden%20Crust',
+      },
+    );
+    const sameRun = await env.waitForRun(data.id, same.run!.id);
+    expect(sameRun.progress).toMatchObject({ done: 12, duplicates: 11 });
+    const flagged = (await env.cells(data.id, same.column.id)).filter((cell) =>
+      /Near-duplicate of row/.test(cell.error ?? ''),
+    );
+    expect(flagged).toHaveLength(11);
+  });
+
+  it('generates N rows through the API, appending them, near-duplicates dropped', async () => {
+    const data = await env.dataset('Rows', ['Name', 'Tagline'], []);
+    const base = `/api/projects/${env.projectId}/datasets/${data.id}`;
+    const started = await request('POST', `${base}/generate-rows`, apiKey.headers, {
+      description: 'Fictional bookshops in Lisbon',
+      count: 20,
+      provider: env.providerId,
+      model: 'gpt-4o-mini',
+    });
+    expect(started.statusCode).toBe(202);
+    const run = await waitFor(
+      async () =>
+        (await request('GET', `${base}/runs/${started.json().id}`, apiKey.headers)).json(),
+      (value) => value.status === 'completed',
+    );
+    expect(run.progress.done).toBe(20);
+    const rows = await request('GET', `${base}/rows?limit=100`, apiKey.headers);
+    const names = (rows.json().rows as { cells: Record<string, { value: string }> }[]).map(
+      (row) => row.cells[data.columns.Name!]!.value,
+    );
+    expect(names).toHaveLength(20);
+    expect(new Set(names).size).toBe(20);
+
+    const dupes = await request('POST', `${base}/generate-rows`, apiKey.headers, {
+      description: 'More bookshops',
+      count: 5,
+      provider: env.providerId,
+      model: `gpt-4o-mini@output=${encodeURIComponent(JSON.stringify({ Name: 'Livraria Azul', Tagline: 'Books by the river' }))}`,
+    });
+    const dupRun = await waitFor(
+      async () => (await request('GET', `${base}/runs/${dupes.json().id}`, apiKey.headers)).json(),
+      (value) => value.status === 'completed',
+    );
+    expect(dupRun.progress).toMatchObject({ done: 1, duplicates: 4 });
+  });
+});

@@ -1,0 +1,373 @@
+import type { AuditRecorder } from '../../audit/audit-service.ts';
+import type { Actor } from '../../auth/actor.ts';
+import { systemActor } from '../../auth/system-actor.ts';
+import type { LlmMessage } from '../../llm/llm-provider.ts';
+import type { LlmService } from '../../llm/llm-service.ts';
+import { estimateInputTokens } from '../../llm/llm-tokens.ts';
+import { type AppError, isAppError, validationError } from '../../platform/app-error.ts';
+import type { GenerationConfig } from '../../platform/config.ts';
+import type { EventBus } from '../../platform/events.ts';
+import { uuidv7 } from '../../platform/ids.ts';
+import type { Logger } from '../../platform/logger.ts';
+import type { ProjectAccess } from '../../projects/project-access.ts';
+import type { CellValue, ColumnType } from '../sheet-schema.ts';
+import { datasetStream, type SheetService } from '../sheet-service.ts';
+import type { ColumnRow } from '../sheet-store.ts';
+import { DuplicateIndex } from './generation-dedupe.ts';
+import { compileJsonSchema } from './generation-output.ts';
+import { presentRun } from './generation-presenter.ts';
+import type { ActiveRun, StopReason } from './generation-runner.ts';
+import { LEASE_MS } from './generation-runner.ts';
+import { slidingWindow } from './generation-scheduler.ts';
+import { type GenerateRowsInput, generateRowsSchema } from './generation-schema.ts';
+import type { GenerationStore, RunRow } from './generation-store.ts';
+import { sha256 } from './prompt-template.ts';
+
+/**
+ * N new rows from a description alone. Every row is its own call, all in parallel through the
+ * sliding window (never one call at a time feeding every earlier answer back in, as the seed
+ * system did): each gets a seed and its position, the model answers one JSON object for the
+ * chosen columns, and a near-duplicate of a row already made is asked once more to differ,
+ * then dropped. Rows are appended in small batches as they come.
+ */
+export interface RowsScope {
+  description: string;
+  count: number;
+  columnIds: string[];
+  provider: string | undefined;
+  model: string;
+  parameters: Record<string, unknown>;
+}
+
+const JSON_TYPE: Record<ColumnType, Record<string, unknown>> = {
+  text: { type: 'string' },
+  integer: { type: 'integer' },
+  number: { type: 'number' },
+  boolean: { type: 'boolean' },
+  date: { type: 'string', format: 'date' },
+  timestamp: { type: 'string', format: 'date-time' },
+  json: {},
+};
+
+/** The object one call answers: a property per column, by column name. */
+export function rowSchema(columns: readonly ColumnRow[]): Record<string, unknown> {
+  return {
+    type: 'object',
+    properties: Object.fromEntries(columns.map((column) => [column.name, JSON_TYPE[column.type]])),
+    required: columns.map((column) => column.name),
+    additionalProperties: false,
+  };
+}
+
+export function rowMessages(
+  scope: RowsScope,
+  columns: readonly ColumnRow[],
+  index: number,
+  avoid: readonly string[],
+): LlmMessage[] {
+  const seed = sha256(`${scope.description}:${index}`).slice(0, 8);
+  let user = `${scope.description}\n\nColumns: ${columns.map((column) => `${column.name} (${column.type})`).join(', ')}.\nThis is row ${index + 1} of ${scope.count} (seed ${seed}): make it different from the other rows.`;
+  if (avoid.length > 0)
+    user += `\nDo not repeat or closely resemble: ${avoid.map((text) => JSON.stringify(text.slice(0, 200))).join('; ')}`;
+  return [
+    {
+      role: 'system',
+      content:
+        'You invent one row of a table at a time. Answer with one JSON object whose keys are the column names.',
+    },
+    { role: 'user', content: user },
+  ];
+}
+
+/** The text two rows are compared by for near-duplicates. */
+const signature = (row: Record<string, unknown>) =>
+  Object.values(row)
+    .map((value) => (typeof value === 'string' ? value : JSON.stringify(value)))
+    .join(' | ');
+
+export function createRowsGeneration(deps: {
+  store: GenerationStore;
+  sheets: SheetService;
+  llm: Pick<LlmService, 'generate'>;
+  access: ProjectAccess;
+  audit: AuditRecorder;
+  events: EventBus;
+  config: GenerationConfig;
+  logger: Logger;
+  owner: string;
+  dispatch: ((runId: string) => Promise<void>) | undefined;
+}) {
+  const { store, sheets, llm, access, audit, events, config } = deps;
+
+  const columnsOf = (all: readonly ColumnRow[], ids: readonly string[] | undefined) => {
+    const statics = all.filter((column) => column.kind === 'static');
+    const chosen = ids ? ids.map((id) => statics.find((column) => column.id === id)) : statics;
+    if (chosen.length === 0 || chosen.some((column) => column === undefined))
+      throw validationError('Choose static columns of this dataset to fill', [
+        { path: 'columnIds', message: 'unknown or not a static column' },
+      ]);
+    return chosen as ColumnRow[];
+  };
+
+  /** Starts generating rows (a durable run, like a column's); returns at once. */
+  async function generateRows(
+    actor: Actor,
+    projectId: string,
+    datasetId: string,
+    input: GenerateRowsInput,
+  ) {
+    await access.requireRole(actor, projectId, 'editor');
+    const parsed = generateRowsSchema.parse(input);
+    const { columns } = await sheets.requireDataset(actor, projectId, datasetId, 'editor');
+    const chosen = columnsOf(columns, parsed.columnIds);
+    const scope: RowsScope = {
+      description: parsed.description,
+      count: parsed.count,
+      columnIds: chosen.map((column) => column.id),
+      provider: parsed.provider,
+      model: parsed.model,
+      parameters: parsed.parameters,
+    };
+    const schema = rowSchema(chosen);
+    const inputTokens = await estimateInputTokens(rowMessages(scope, chosen, 0, []), schema, {
+      safety: false,
+    });
+    const estimate = {
+      cells: parsed.count,
+      inputTokensPerCell: inputTokens,
+      inputTokens: inputTokens * parsed.count,
+    };
+    const run = await store.transaction(async (trx) => {
+      const inserted = await store.insertRun(
+        {
+          id: uuidv7(),
+          project_id: projectId,
+          dataset_id: datasetId,
+          column_id: null,
+          kind: 'rows',
+          mode: 'rows',
+          scope: JSON.stringify(scope),
+          status: 'queued',
+          estimate: JSON.stringify(estimate),
+          total: parsed.count,
+          created_by: actor.via === 'system' ? null : actor.userId,
+        },
+        trx,
+      );
+      await audit.record(trx, {
+        actor,
+        action: 'generation-run.create',
+        entityType: 'generation_run',
+        entityId: inserted.id,
+        projectId,
+        summary: { kind: 'rows', count: parsed.count },
+      });
+      return inserted;
+    });
+    await deps.dispatch?.(run.id);
+    return presentRun(run);
+  }
+
+  /** The job side: generates what is left (`total - done`), appending as rows come. */
+  async function executeRowsRun(
+    run: RunRow,
+    control: { register(handle: ActiveRun): void; unregister(): void },
+  ): Promise<void> {
+    const log = deps.logger.child({ runId: run.id, datasetId: run.dataset_id });
+    const actor = systemActor();
+    const scope = run.scope as RowsScope;
+    const stopScheduling = new AbortController();
+    const abortCalls = new AbortController();
+    let stopReason: StopReason | undefined;
+    let stopError: AppError | undefined;
+    const stop = (reason: StopReason, error?: AppError) => {
+      if (stopReason) return;
+      stopReason = reason;
+      stopError = error;
+      stopScheduling.abort(reason);
+      if (reason !== 'budget') abortCalls.abort(reason);
+    };
+    let done = run.done;
+    let duplicatesDropped = 0;
+    let costNano = 0;
+    let inFlight = 0;
+    control.register({
+      stop,
+      live: () => ({ inFlight, cellsPerSecond: 0, etaSeconds: null }),
+      reloadProcess: () => {},
+    });
+    const beat = setInterval(() => {
+      void store
+        .heartbeat(run.id, deps.owner, LEASE_MS, {
+          done: 0,
+          errors: 0,
+          conflicts: 0,
+          cacheHits: 0,
+          searchFailures: 0,
+          duplicates: 0,
+          inputTokens: 0,
+          outputTokens: 0,
+          costNano: 0,
+          activeMs: 0,
+        })
+        .then((row) => {
+          if (!row) stop('lease-lost');
+          else if (row.cancel_requested) stop('cancel');
+          else if (row.pause_requested) stop('pause');
+        })
+        .catch(() => {});
+    }, 1_000);
+    beat.unref();
+
+    let failure: unknown;
+    let pending: Record<string, CellValue>[] = [];
+    let appending: Promise<void> = Promise.resolve();
+    const append = () => {
+      if (pending.length === 0) return appending;
+      const batch = pending;
+      pending = [];
+      appending = appending.then(async () => {
+        await sheets.appendRows(actor, run.project_id, run.dataset_id, batch);
+        done += batch.length;
+        // The count moves with the rows, so a resumed run never makes too many.
+        await store.updateRun(run.id, {
+          done,
+          cost_nano: Number(run.cost_nano) + costNano,
+          duplicates: run.duplicates + duplicatesDropped,
+        });
+        events.publish(datasetStream(run.dataset_id), {
+          type: 'run-progress',
+          data: { runId: run.id, status: 'running', total: run.total, done },
+          coalesceKey: `run:${run.id}`,
+        });
+      });
+      return appending;
+    };
+    const flushTimer = setInterval(
+      () => void append().catch((error: unknown) => stop('cancel', error as AppError)),
+      100,
+    );
+    flushTimer.unref();
+
+    try {
+      const { columns } = await sheets.requireDataset(
+        actor,
+        run.project_id,
+        run.dataset_id,
+        'editor',
+      );
+      const chosen = columnsOf(columns, scope.columnIds);
+      const schema = rowSchema(chosen);
+      const validator = compileJsonSchema(schema, 'row');
+      const seen = new DuplicateIndex();
+      const remaining = Math.max(0, run.total - run.done);
+      const first = run.done;
+      async function* indices() {
+        for (let index = first; index < first + remaining; index++) yield index;
+      }
+      const ask = async (index: number, avoid: string[]) => {
+        const result = await llm.generate({
+          projectId: run.project_id,
+          userId: run.created_by ?? undefined,
+          feature: 'sheet-rows',
+          entityIds: { datasetId: run.dataset_id, runId: run.id, row: String(index) },
+          ...(scope.provider ? { provider: scope.provider } : {}),
+          model: scope.model,
+          messages: rowMessages(scope, chosen, index, avoid),
+          parameters: scope.parameters,
+          outputSchema: schema,
+          signal: abortCalls.signal,
+          cache: 'off',
+        });
+        costNano += result.costNano ?? 0;
+        const checked = validator.safeParse(result.output);
+        return checked.success ? (checked.data as Record<string, unknown>) : undefined;
+      };
+      await slidingWindow({
+        items: indices(),
+        concurrency: () => config.concurrency,
+        signal: stopScheduling.signal,
+        run: async (index) => {
+          inFlight++;
+          try {
+            let row = await ask(index, []);
+            let match = row ? seen.find(signature(row)) : undefined;
+            if (row && match) {
+              row = await ask(index, [match.text]);
+              match = row ? seen.find(signature(row)) : undefined;
+            }
+            if (!row) return;
+            if (match) {
+              duplicatesDropped++;
+              return;
+            }
+            seen.add(String(index), signature(row));
+            pending.push(
+              Object.fromEntries(
+                chosen.map((column) => [column.id, row[column.name] as CellValue]),
+              ),
+            );
+          } catch (error) {
+            if (abortCalls.signal.aborted) return;
+            if (isAppError(error) && error.code === 'BUDGET_EXCEEDED') stop('budget', error);
+            else log.info({ err: error, index }, 'a generated row failed');
+          } finally {
+            inFlight--;
+          }
+        },
+      });
+      await append();
+    } catch (error) {
+      failure = error;
+    } finally {
+      clearInterval(beat);
+      clearInterval(flushTimer);
+      await appending.catch(() => {});
+      control.unregister();
+    }
+    const release = {
+      lease_owner: null,
+      lease_expires_at: null,
+      cancel_requested: false,
+      pause_requested: false,
+    };
+    if (stopReason === 'lease-lost') return;
+    if (failure !== undefined) {
+      log.error({ err: failure }, 'row generation failed');
+      await store.updateRun(run.id, {
+        ...release,
+        status: 'failed',
+        finished_at: new Date(),
+        error: {
+          code: isAppError(failure) ? failure.code : 'INTERNAL',
+          message: isAppError(failure) ? failure.message : 'The run failed',
+        },
+      });
+    } else if (stopReason === 'cancel')
+      await store.updateRun(run.id, { ...release, status: 'cancelled', finished_at: new Date() });
+    else if (stopReason === 'pause' || stopReason === 'budget')
+      await store.updateRun(run.id, {
+        ...release,
+        status: 'paused',
+        pause_reason: stopReason === 'budget' ? 'budget' : 'user',
+        error:
+          stopReason === 'budget'
+            ? { code: 'BUDGET_EXCEEDED', message: stopError?.message ?? 'A budget is exhausted' }
+            : null,
+      });
+    else if (stopReason === 'shutdown')
+      await store.updateRun(run.id, { ...release, status: 'queued' });
+    // Rows that failed or were dropped as duplicates are not retried: the run says how many it made.
+    else
+      await store.updateRun(run.id, {
+        ...release,
+        status: 'completed',
+        total: done,
+        finished_at: new Date(),
+      });
+  }
+
+  return { generateRows, executeRowsRun };
+}
+
+export type RowsGeneration = ReturnType<typeof createRowsGeneration>;
