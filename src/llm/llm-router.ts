@@ -254,21 +254,32 @@ async function* runAttempt(
   const onCallerAbort = () => controller.abort(run.signal?.reason);
   run.signal?.addEventListener('abort', onCallerAbort, { once: true });
 
+  // One timer per attempt, in real time (performance.now), re-armed only when it fires: a
+  // chunk just moves `since`, so a fast stream costs no timer operations per chunk.
   let timedOut: TimeoutReason | undefined;
   let timer: NodeJS.Timeout | undefined;
-  const arm = (phase: 'first-chunk' | 'idle') => {
-    const phaseMs = phase === 'first-chunk' ? timeouts.firstChunkMs : timeouts.idleMs;
-    const remaining = run.deadline - clock.now();
-    const reason: TimeoutReason = remaining <= phaseMs ? 'total' : phase;
-    timer = setTimeout(
-      () => {
-        timedOut = reason;
-        controller.abort(new Error(`timeout: ${reason}`));
-      },
-      Math.max(0, Math.min(phaseMs, remaining)),
-    );
+  let phase: 'first-chunk' | 'idle' = 'first-chunk';
+  let since = performance.now();
+  let paused = false;
+  let watching = true;
+  const realDeadline = since + Math.max(0, run.deadline - clock.now());
+  const expire = (reason: TimeoutReason) => {
+    timedOut = reason;
+    controller.abort(new Error(`timeout: ${reason}`));
   };
-  const disarm = () => {
+  const watch = () => {
+    timer = undefined;
+    if (!watching) return;
+    const now = performance.now();
+    if (realDeadline - now <= 1) return expire('total');
+    if (paused) since = now; // the caller holds a chunk: idle time does not run
+    const limit = phase === 'first-chunk' ? timeouts.firstChunkMs : timeouts.idleMs;
+    const dueAt = since + limit;
+    if (dueAt - now <= 1) return expire(phase);
+    timer = setTimeout(watch, Math.min(dueAt, realDeadline) - now);
+  };
+  const stopWatching = () => {
+    watching = false;
     if (timer) clearTimeout(timer);
     timer = undefined;
   };
@@ -304,10 +315,10 @@ async function* runAttempt(
       outputSchema: request.outputSchema,
       signal: controller.signal,
     };
-    arm('first-chunk');
+    watch();
     if (!request.stream) {
       const result = await target.provider.generate(providerRequest);
-      disarm();
+      stopWatching();
       responseStarted = true;
       firstTokenAt = clock.now();
       text = result.text;
@@ -320,7 +331,6 @@ async function* runAttempt(
     iterator = target.provider.stream(providerRequest)[Symbol.asyncIterator]();
     while (true) {
       const next: IteratorResult<ProviderStreamEvent> = await iterator.next();
-      disarm();
       if (next.done) {
         throw new ProviderFailure('network', failureMessage(target.kind, 'network'), {
           responseStarted,
@@ -328,6 +338,7 @@ async function* runAttempt(
       }
       const event = next.value;
       if (event.type === 'finish') {
+        stopWatching();
         outcome = finishWith('ok', undefined, event);
         return outcome;
       }
@@ -336,11 +347,14 @@ async function* runAttempt(
         firstTokenAt = clock.now();
       }
       if (event.type === 'text-delta') text += event.text;
+      phase = 'idle';
+      paused = true;
       yield event;
-      arm('idle');
+      paused = false;
+      since = performance.now();
     }
   } catch (error) {
-    disarm();
+    stopWatching();
     const failure =
       error instanceof ProviderFailure
         ? error
@@ -381,7 +395,7 @@ async function* runAttempt(
     }
     return outcome;
   } finally {
-    disarm();
+    stopWatching();
     run.signal?.removeEventListener('abort', onCallerAbort);
     // Closes the upstream request whatever happened, including a consumer that stopped reading.
     if (!controller.signal.aborted && outcome?.status !== 'ok') controller.abort();
