@@ -4,6 +4,7 @@ import { ConfigError } from '../platform/config.ts';
 import { registerAuthCommands } from './auth-commands.ts';
 import { CliError, EXIT, errorJson } from './cli-output.ts';
 import { registerDbCommands } from './db-commands.ts';
+import { registerGenerateCommands } from './generate-commands.ts';
 import { registerLlmCommands } from './llm-commands.ts';
 import { registerSheetCommands } from './sheet-commands.ts';
 
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerDbCommands(program);
   registerAuthCommands(program);
   registerSheetCommands(program);
+  registerGenerateCommands(program);
   registerLlmCommands(program);
   return program;
 }

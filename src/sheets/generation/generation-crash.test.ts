@@ -5,15 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { registerTestSecret } from '../../../test/leak-scan.ts';
 import { childEnv, type Spawned, spawnCli } from '../../../test/spawn-server.ts';
 import { startFakeLlm } from '../../../tools/fake-llm/fake-llm-server.ts';
-import { buildApp } from '../../app.ts';
-import type { Actor } from '../../auth/actor.ts';
-import { insertUser } from '../../auth/user-store.ts';
-import { loadConfig } from '../../platform/config.ts';
-import { uuidv7 } from '../../platform/ids.ts';
-import { createLogger } from '../../platform/logger.ts';
-import { openPlatform } from '../../platform/platform.ts';
-import type { SheetsModule } from '../sheets-module.ts';
-import { FAKE_KEY } from './generation-test-helpers.ts';
+import { FAKE_KEY, prepareDataDir } from './generation-test-helpers.ts';
 
 const children: Spawned[] = [];
 const dirs: string[] = [];
@@ -28,83 +20,6 @@ afterAll(async () => {
 
 const N = 120;
 
-/** A project, an API key, a provider on the fake server and a dataset with an AI column whose run is queued. */
-async function prepare(dataDir: string, fakeUrl: string) {
-  const config = {
-    ...loadConfig({}, {}),
-    dataDir,
-    jobsEnabled: false,
-    logLevel: 'silent' as const,
-  };
-  const platform = await openPlatform(config, createLogger({ level: 'silent', format: 'json' }));
-  const app = await buildApp(platform);
-  await platform.jobs.start();
-  await app.ready();
-  try {
-    const user = await insertUser(platform.database.db, {
-      id: uuidv7(),
-      email: 'crash@example.test',
-      display_name: 'Crash',
-      password_hash: 'x',
-      is_admin: false,
-      now: new Date(),
-    });
-    const actor: Actor = {
-      userId: user.id,
-      isAdmin: false,
-      via: 'session',
-      scopes: ['read', 'write', 'admin'],
-      credentialId: undefined,
-    };
-    const project = await app.services.projects.createProject(actor, {
-      name: 'Crash',
-      description: '',
-    });
-    const { key } = await app.services.apiKeys.create(actor, {
-      name: 'crash test',
-      scopes: ['read', 'write'],
-    });
-    registerTestSecret('api-key', key);
-    const provider = await app.llm.admin.createProvider(actor, project.id, {
-      name: 'fake',
-      kind: 'openai',
-      baseUrl: `${fakeUrl}/v1`,
-      apiKey: FAKE_KEY,
-      maxConcurrency: 16,
-    });
-    const sheets = (app as unknown as { sheets: SheetsModule }).sheets.sheets;
-    const dataset = await sheets.createDataset(actor, project.id, {
-      name: 'Crash',
-      columns: [{ name: 'Item' }],
-    });
-    const itemId = dataset.columns[0]!.id;
-    await sheets.appendRows(
-      actor,
-      project.id,
-      dataset.id,
-      Array.from({ length: N }, (_, index) => ({ [itemId]: `item ${index + 1}` })),
-    );
-    // Queued only: this process runs no job workers; the server will.
-    const created = await app.generation.service.createAiColumn(actor, project.id, dataset.id, {
-      name: 'Out',
-      prompt: 'Write about {{Item}}',
-      provider: provider.id,
-      model: 'gpt-4o-mini@latency=300',
-    });
-    expect(created.run?.status).toBe('queued');
-    return {
-      projectId: project.id,
-      datasetId: dataset.id,
-      columnId: created.column.id,
-      runId: created.run!.id,
-      key,
-    };
-  } finally {
-    await app.close();
-    await platform.close();
-  }
-}
-
 describe('a run survives kill -9', { timeout: 120_000 }, () => {
   it('resumes on restart and ends with exactly N done cells, none generating, only in-flight calls repeated', async () => {
     registerTestSecret('provider-key', FAKE_KEY);
@@ -112,7 +27,11 @@ describe('a run survives kill -9', { timeout: 120_000 }, () => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'braincells-crash-'));
     dirs.push(dataDir);
     try {
-      const ids = await prepare(dataDir, fake.url);
+      const ids = await prepareDataDir(dataDir, fake.url, {
+        rows: N,
+        model: 'gpt-4o-mini@latency=300',
+      });
+      expect(ids.runId).toBeDefined();
       const env = childEnv({
         BRAINCELLS_DATA_DIR: dataDir,
         PORT: '0',

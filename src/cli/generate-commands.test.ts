@@ -1,0 +1,92 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { childEnv, spawnCli } from '../../test/spawn-server.ts';
+import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import type { RunView } from '../sheets/generation/generation-presenter.ts';
+import { FAKE_KEY, prepareDataDir } from '../sheets/generation/generation-test-helpers.ts';
+import { generationProgressLine, parseRows } from './generate-commands.ts';
+
+describe('braincells generate', { timeout: 120_000 }, () => {
+  let fake: FakeLlm;
+  let dataDir: string;
+  let ids: Awaited<ReturnType<typeof prepareDataDir>>;
+  beforeAll(async () => {
+    fake = await startFakeLlm({ apiKey: FAKE_KEY });
+    dataDir = mkdtempSync(path.join(os.tmpdir(), 'braincells-cli-generate-'));
+    ids = await prepareDataDir(dataDir, fake.url, { rows: 12, run: false });
+  });
+  afterAll(async () => {
+    await fake?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const run = async (args: string[], extra: Record<string, string> = {}) => {
+    const cli = spawnCli(
+      ['generate', ...args],
+      childEnv({ BRAINCELLS_DATA_DIR: dataDir, ...extra }),
+    );
+    const { code } = await cli.exited;
+    return { code, stdout: cli.stdout(), stderr: cli.stderr() };
+  };
+
+  it('asks for --yes above the cost threshold, fills a row range, then the rest', async () => {
+    const refused = await run(['--column', 'Out', ids.datasetId], {
+      BRAINCELLS_GENERATION_CONFIRM_ABOVE_USD: '0',
+    });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/above the confirmation threshold; run again with --yes/);
+    expect(fake.requests).toHaveLength(0);
+
+    const range = await run(
+      ['--column', 'out', '--rows', '3-5', '--yes', '--json', ids.datasetId],
+      {
+        BRAINCELLS_GENERATION_CONFIRM_ABOVE_USD: '0',
+      },
+    );
+    expect(range.code).toBe(0);
+    const view = JSON.parse(range.stdout) as RunView;
+    expect(view).toMatchObject({
+      status: 'completed',
+      mode: 'range',
+      progress: { total: 3, done: 3 },
+    });
+    expect(fake.requests).toHaveLength(3);
+
+    const rest = await run(['--column', ids.columnId, ids.datasetId]);
+    expect(rest.code).toBe(0);
+    expect(rest.stdout).toMatch(/9 cells done/);
+    expect(rest.stderr).toMatch(/cells\/s/);
+    expect(fake.requests).toHaveLength(12);
+  });
+
+  it('says clearly when the column does not exist', async () => {
+    const missing = await run(['--column', 'Nope', ids.datasetId]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/no AI column "Nope"/);
+    const usage = await run(['--column', 'Out', '--rows', '5-2', ids.datasetId]);
+    expect(usage.code).toBe(2);
+  });
+});
+
+describe('progress line', () => {
+  it('shows share, cells/s, cost and ETA', () => {
+    const line = generationProgressLine({
+      progress: {
+        total: 200,
+        processed: 50,
+        errors: 2,
+        conflicts: 0,
+        cellsPerSecond: 12.5,
+        costNano: 1_234_000,
+        etaSeconds: 12,
+      },
+    } as RunView);
+    expect(line).toBe(
+      '[########......................]  25%  50/200 cells  12.5 cells/s  $0.0012  ETA 12s  (2 errors)',
+    );
+    expect(parseRows('7')).toEqual({ from: 7, to: 7 });
+    expect(parseRows(' 10 - 20 ')).toEqual({ from: 10, to: 20 });
+  });
+});
