@@ -4,6 +4,7 @@
  *   node scripts/build-web.ts          build only when stale
  *   node scripts/build-web.ts --force  always build
  */
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,12 +31,24 @@ export function webBuildStale(): boolean {
   return newestMtime(WEB) > built || (existsSync(lock) && statSync(lock).mtimeMs > built);
 }
 
+/**
+ * Runs `vite build` in a child process with NODE_ENV=production: Vite keeps a NODE_ENV it
+ * finds (Vitest sets `test`), and React's development build would ship otherwise.
+ */
 export async function buildWeb(options: { quiet?: boolean } = {}): Promise<void> {
-  const { build } = await import('vite');
-  await build({
-    configFile: path.join(WEB, 'vite.config.ts'),
-    logLevel: options.quiet ? 'warn' : 'info',
+  const vite = path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
+  const args = [vite, 'build', '--config', path.join(WEB, 'vite.config.ts')];
+  if (options.quiet) args.push('--logLevel', 'warn');
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      stdio: 'inherit',
+      env: { ...process.env, NODE_ENV: 'production' },
+    });
+    child.on('error', reject);
+    child.on('exit', resolve);
   });
+  if (code !== 0) throw new Error(`vite build failed (exit ${code})`);
 }
 
 export async function buildWebIfStale(options: { quiet?: boolean } = {}): Promise<boolean> {

@@ -97,13 +97,9 @@ export const GridRow = memo(function GridRow(props: GridRowProps) {
       className={rowSelected ? 'grid-row row-selected' : 'grid-row'}
       style={{ transform: `translateY(${slot * ROW_HEIGHT}px)`, width: GUTTER_WIDTH + totalWidth }}
     >
-      <div
-        role="rowheader"
-        className="grid-gutter"
-        data-gutter="true"
-        aria-label={row ? `Row ${row.ordinal}` : 'Loading row'}
-      >
-        {row ? row.ordinal : index + 1}
+      {/* The visible row numbers are one sticky column (grid-gutter.tsx); this names the row. */}
+      <div role="rowheader" className="visually-hidden">
+        Row {index + 1}
       </div>
       {cells}
     </div>

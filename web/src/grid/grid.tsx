@@ -26,6 +26,7 @@ import {
   visibleColumns,
   visibleRows,
 } from './grid-geometry.ts';
+import { GridGutter } from './grid-gutter.tsx';
 import { GridHeader, type HeaderActions } from './grid-header.tsx';
 import { GridRow } from './grid-row.tsx';
 import {
@@ -101,6 +102,7 @@ export function Grid(props: GridProps) {
 
   const scroller = useRef<HTMLDivElement>(null);
   const inner = useRef<HTMLDivElement>(null);
+  const gutterInner = useRef<HTMLDivElement>(null);
   const [viewport, setViewport] = useState({ width: 800, height: 600 });
   const bodyHeight = Math.max(ROW_HEIGHT, viewport.height - HEADER_HEIGHT);
   const metrics = useMemo(
@@ -151,7 +153,9 @@ export function Grid(props: GridProps) {
     const element = scroller.current;
     if (!element || !inner.current) return;
     const offset = rowOffset(element.scrollTop, metrics);
-    inner.current.style.transform = `translate3d(0, ${rangeRef.current.anchor * ROW_HEIGHT - offset}px, 0)`;
+    const transform = `translate3d(0, ${rangeRef.current.anchor * ROW_HEIGHT - offset}px, 0)`;
+    inner.current.style.transform = transform;
+    if (gutterInner.current) gutterInner.current.style.transform = transform;
   }, [metrics]);
 
   // Scroll: move the row layer in this frame; re-render only when the visible set changes.
@@ -171,6 +175,8 @@ export function Grid(props: GridProps) {
     return () => element.removeEventListener('scroll', onScroll);
   }, [computeRange, applyTransform]);
 
+  // Geometry changed (row count, sizes, widths): recompute the visible range. Not on every
+  // render: reading scrollTop after a live update would force a layout in each frame.
   useLayoutEffect(() => {
     const next = computeRange();
     if (!sameRange(next, rangeRef.current)) {
@@ -178,7 +184,13 @@ export function Grid(props: GridProps) {
       setRange(next);
     }
     applyTransform();
-  });
+  }, [computeRange, applyTransform]);
+
+  // A new anchor moves every row: put the layer where the rows now expect it.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs when the anchor changes
+  useLayoutEffect(() => {
+    applyTransform();
+  }, [range.anchor, applyTransform]);
 
   useLayoutEffect(() => {
     const element = scroller.current;
@@ -449,6 +461,7 @@ export function Grid(props: GridProps) {
     props.onPaste({ row: bounds.top, col: bounds.left }, parseTsv(text));
   };
 
+  const fullRows = bounds.left === 0 && bounds.right === columns.length - 1 && columns.length > 0;
   // Rows to render.
   const firstRow = Math.max(0, range.first - OVERSCAN);
   const lastRow = Math.min(total - 1, range.last + OVERSCAN);
@@ -537,6 +550,14 @@ export function Grid(props: GridProps) {
           className="grid-layer"
           style={{ height: layerHeight, width: GUTTER_WIDTH + totalWidth }}
         >
+          <GridGutter
+            first={firstRow}
+            last={lastRow}
+            anchor={range.anchor}
+            selectedTop={fullRows ? bounds.top : 1}
+            selectedBottom={fullRows ? bounds.bottom : 0}
+            innerRef={gutterInner}
+          />
           <div ref={inner} className="grid-inner">
             {rows}
             {activeRow && activeColumn && focusRendered && !editing && (
