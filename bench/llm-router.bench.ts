@@ -12,6 +12,7 @@ import { streamText } from 'ai';
 import { sql } from 'kysely';
 import type { Actor } from '../src/auth/actor.ts';
 import { createLlmModule, type LlmModule } from '../src/llm/llm-module.ts';
+import type { LlmProvider } from '../src/llm/llm-provider.ts';
 import { loadConfig } from '../src/platform/config.ts';
 import { createSecretBox } from '../src/platform/crypto.ts';
 import { type Database, openDatabase } from '../src/platform/db/database.ts';
@@ -60,10 +61,47 @@ async function drain(stream: AsyncIterable<unknown>): Promise<void> {
   }
 }
 
+/** A provider that answers from memory: measures our own code, without network or SDK. */
+const memoryProvider: LlmProvider = {
+  kind: 'openai',
+  async *stream() {
+    for (const word of 'echo: summarise | amber basil cedar delta ember fjord garnet harbor'.split(
+      /(?= )/,
+    )) {
+      yield { type: 'text-delta', text: word };
+    }
+    yield {
+      type: 'finish',
+      usage: {
+        uncachedInputTokens: 8,
+        cacheReadTokens: 0,
+        cacheWriteTokens: undefined,
+        outputTokens: 11,
+        reasoningTokens: 0,
+      },
+      finishReason: 'stop',
+      requestId: 'req_memory',
+      responseModel: 'gpt-4o-mini',
+      output: undefined,
+      warnings: [],
+      rawUsage: undefined,
+    };
+  },
+  generate: async () => {
+    throw new Error('not used');
+  },
+  listModels: async () => undefined,
+};
+
 const secrets = createSecretBox([randomBytes(32)]);
 
-async function openModule(database: Database, cacheMemoryEntries: number): Promise<LlmModule> {
+async function openModule(
+  database: Database,
+  cacheMemoryEntries: number,
+  providerFactory?: () => LlmProvider,
+): Promise<LlmModule> {
   return createLlmModule({
+    ...(providerFactory ? { providerFactory } : {}),
     config: { ...loadConfig({}, {}).llm, cacheMemoryEntries, maxConcurrency: IN_FLIGHT },
     database,
     logger: createLogger({ level: 'silent', format: 'json' }),
@@ -153,6 +191,45 @@ export default async function llmRouterBench(): Promise<BenchRow[]> {
         pass: addedP50 < 0.5,
       },
       { name: 'llm router overhead p99 (added per call)', value: addedP99, unit: 'ms' },
+    );
+
+    // 1b. Our own code alone: the same routed call against an in-memory provider, against
+    // reading that provider directly (no network, no SDK: nothing else in the figure).
+    const inMemory = await openModule(database, 0, () => memoryProvider);
+    const memoryTarget = await inMemory.admin.createProvider(actor, projectId, {
+      name: 'memory',
+      kind: 'openai',
+      baseUrl: 'http://127.0.0.1:9/v1',
+      apiKey: KEY,
+    });
+    const ownMs: number[] = [];
+    const bareMs: number[] = [];
+    for (let i = 0; i < OVERHEAD_CALLS + 500; i++) {
+      let t = performance.now();
+      await drain(memoryProvider.stream({} as never));
+      const bare = performance.now() - t;
+      t = performance.now();
+      await drain(inMemory.llm.stream({ ...request(`Own cost ${i}`), provider: memoryTarget.id }));
+      const own = performance.now() - t;
+      if (i >= 500) {
+        bareMs.push(bare);
+        ownMs.push(own);
+      }
+    }
+    await inMemory.close();
+    const own = stats(ownMs);
+    const bare = stats(bareMs);
+    rows.push(
+      {
+        name: 'llm router + service cost per call, in-memory provider, p50',
+        value: round(own.p50 - bare.p50, 3),
+        unit: 'ms',
+      },
+      {
+        name: 'llm router + service cost per call, in-memory provider, p99',
+        value: round(own.p99 - bare.p99, 3),
+        unit: 'ms',
+      },
     );
 
     // 2. 10,000 calls, 256 in flight.

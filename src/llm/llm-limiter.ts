@@ -74,6 +74,10 @@ export class AdaptiveLimiter {
     return this.#pausedUntil;
   }
 
+  get settings(): Readonly<LimiterSettings> {
+    return this.#settings;
+  }
+
   /** Applies changed provider settings; the current limit is clamped to the new cap. */
   configure(settings: LimiterSettings): void {
     const rpmChanged = settings.requestsPerMinute !== this.#settings.requestsPerMinute;

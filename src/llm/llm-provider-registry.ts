@@ -99,6 +99,11 @@ export function inferKind(model: string): ProviderKind | undefined {
   return undefined;
 }
 
+/** A target with the connection it belongs to (for prices). */
+export interface ResolvedTarget extends RouteTarget {
+  connection: ProviderConnection;
+}
+
 interface Runtime {
   connection: ProviderConnection;
   provider: LlmProvider;
@@ -137,7 +142,12 @@ export function createProviderRegistry(options: RegistryOptions) {
     if (!limiter) {
       limiter = new AdaptiveLimiter(settings, clock);
       limiters.set(connection.id, limiter);
-    } else limiter.configure(settings);
+    } else if (
+      limiter.settings.maxConcurrency !== settings.maxConcurrency ||
+      limiter.settings.requestsPerMinute !== settings.requestsPerMinute
+    ) {
+      limiter.configure(settings);
+    }
     return limiter;
   };
 
@@ -238,7 +248,7 @@ export function createProviderRegistry(options: RegistryOptions) {
     projectId: string,
     providerId: string,
     model: string,
-  ): Promise<RouteTarget> {
+  ): Promise<ResolvedTarget> {
     const loaded = await runtime(providerId);
     if (!loaded || !visibleTo(loaded.connection, projectId)) throw notFound('provider', providerId);
     const { connection } = loaded;
@@ -260,6 +270,7 @@ export function createProviderRegistry(options: RegistryOptions) {
       );
     }
     return {
+      connection,
       providerRef: connection.id,
       kind: connection.kind,
       provider: loaded.provider,
@@ -299,11 +310,10 @@ export function createProviderRegistry(options: RegistryOptions) {
       providerId: string | undefined,
       model: string,
       fallbacks: readonly FallbackTarget[] | undefined,
-    ): Promise<RouteTarget[]> {
+    ): Promise<ResolvedTarget[]> {
       const primaryId = providerId ?? (await pick(projectId, model)).id;
       const primary = await target(projectId, primaryId, model);
-      const loaded = await runtime(primaryId);
-      const chain = fallbacks ?? loaded?.connection.fallbacks[model] ?? [];
+      const chain = fallbacks ?? primary.connection.fallbacks[model] ?? [];
       const list = [primary];
       for (const fallback of chain) {
         try {

@@ -21,7 +21,7 @@ import type {
   TokenUsage,
 } from './llm-provider.ts';
 import { UNKNOWN_USAGE } from './llm-provider.ts';
-import type { ProviderConnection, ProviderRegistry } from './llm-provider-registry.ts';
+import type { ProviderRegistry, ResolvedTarget } from './llm-provider-registry.ts';
 import type { FallbackTarget } from './llm-provider-store.ts';
 import {
   type AttemptOutcome,
@@ -251,7 +251,6 @@ interface CallContext {
   messages: LlmMessage[];
   outputSchema: JsonSchema | undefined;
   overrides: PriceOverride[];
-  connections: Map<string, ProviderConnection>;
   totalCostNano: number;
   warnings: string[];
 }
@@ -307,9 +306,12 @@ export function createLlmService(deps: LlmServiceDeps) {
     model: string,
     at: Date,
   ): PriceSource {
-    const connection = context.connections.get(target.providerRef);
+    // Targets from the registry carry their connection (whose catalog provider prices them).
+    const connection = (target as Partial<ResolvedTarget>).connection;
     return {
-      catalogProviderId: connection?.catalogProvider ?? defaultCatalogProvider(target.kind),
+      catalogProviderId: connection
+        ? connection.catalogProvider
+        : defaultCatalogProvider(target.kind),
       override: overrideAt(context.overrides, model, at)?.rates,
       at,
     };
@@ -474,18 +476,9 @@ export function createLlmService(deps: LlmServiceDeps) {
       messages,
       outputSchema,
       overrides,
-      connections: new Map(),
       totalCostNano: 0,
       warnings: [],
     };
-    for (const target of targets) {
-      if (!context.connections.has(target.providerRef)) {
-        context.connections.set(
-          target.providerRef,
-          await registry.connection(input.projectId, target.providerRef),
-        );
-      }
-    }
 
     const key =
       cacheMode === 'off'
