@@ -71,6 +71,13 @@ describe('main journey', () => {
 
   it('sets up the first admin and a project', async () => {
     projectId = await setUpInstance(tab.page, server.url);
+    // The server ships the production build (React's development build is many times slower).
+    const scripts = await tab.page.evaluate(() =>
+      [...document.scripts].map((script) => script.src),
+    );
+    expect(scripts.length).toBeGreaterThan(0);
+    for (const src of scripts)
+      expect(await (await tab.page.request.get(src)).text()).not.toContain('jsxDEV');
     await expect(tab.page.getByRole('heading', { name: 'Datasets' })).toBeTruthy();
     await screenshot(tab.page, '01-datasets-empty');
   });
