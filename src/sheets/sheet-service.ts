@@ -160,6 +160,29 @@ export function createSheetService(deps: SheetServiceDeps) {
     }
   };
 
+  /** Compare-and-set, then one `cells-update` and the formulas that read the column. */
+  const applyCellWrites = async (
+    datasetId: string,
+    columns: readonly ColumnRow[],
+    column: ColumnRow,
+    writes: CellWrite[],
+  ): Promise<CompareAndSetResult> => {
+    const result = await data.compareAndSetCells(datasetId, columnRef(column), writes);
+    if (result.applied.length > 0) {
+      publish(datasetId, 'cells-update', {
+        columnId: column.id,
+        cells: result.applied.map((cell) => ({
+          rowId: cell.rowId,
+          ...presentCell({ value: cell.value, state: cell.state }, column.kind),
+        })),
+      });
+      const rowIds = result.applied.map((cell) => BigInt(cell.rowId));
+      const formulas = await recompute(datasetId, columns, new Set([column.id]), rowIds);
+      await publishCells(datasetId, formulas, rowIds);
+    }
+    return result;
+  };
+
   const validateFormula = async (columns: readonly ColumnRow[], text: string, selfId?: string) => {
     const candidates = columns.filter((column) => column.id !== selfId);
     const { stored, inputs } = storeFormula(text, candidates);
@@ -646,21 +669,35 @@ export function createSheetService(deps: SheetServiceDeps) {
     ): Promise<CompareAndSetResult> {
       await access.requireRole(actor, projectId, 'editor');
       const { columns } = await loadReady(projectId, datasetId);
-      const column = columnOf(columns, columnId);
-      const result = await data.compareAndSetCells(datasetId, columnRef(column), writes);
-      if (result.applied.length > 0) {
-        publish(datasetId, 'cells-update', {
-          columnId,
-          cells: result.applied.map((cell) => ({
-            rowId: cell.rowId,
-            ...presentCell({ value: cell.value, state: cell.state }, column.kind),
-          })),
-        });
-        const rowIds = result.applied.map((cell) => BigInt(cell.rowId));
-        const formulas = await recompute(datasetId, columns, new Set([columnId]), rowIds);
-        await publishCells(datasetId, formulas, rowIds);
-      }
-      return result;
+      return applyCellWrites(datasetId, columns, columnOf(columns, columnId), writes);
+    },
+
+    /**
+     * writeCells for a long-running writer (an AI column run committing a batch every few tens
+     * of milliseconds): access, the dataset and the column are checked when it opens and again
+     * at most every `recheckMs`, so a batch costs DuckDB work only, not metadata queries.
+     */
+    async openCellWriter(
+      actor: Actor,
+      projectId: string,
+      datasetId: string,
+      columnId: string,
+      options: { recheckMs?: number } = {},
+    ): Promise<(writes: CellWrite[]) => Promise<CompareAndSetResult>> {
+      await access.requireRole(actor, projectId, 'editor');
+      const recheckMs = options.recheckMs ?? 2_000;
+      let { columns } = await loadReady(projectId, datasetId);
+      let column = columnOf(columns, columnId);
+      let checkedAt = Date.now();
+      return async (writes) => {
+        if (Date.now() - checkedAt >= recheckMs) {
+          await access.requireRole(actor, projectId, 'editor');
+          ({ columns } = await loadReady(projectId, datasetId));
+          column = columnOf(columns, columnId);
+          checkedAt = Date.now();
+        }
+        return applyCellWrites(datasetId, columns, column, writes);
+      };
     },
 
     /**

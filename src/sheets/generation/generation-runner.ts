@@ -272,8 +272,14 @@ export function createRunner(deps: RunnerDeps) {
     };
 
     const lostCounted = new Set<string>();
+    let writer: Awaited<ReturnType<SheetService['openCellWriter']>> | undefined;
+    let saveScheduled = false;
     const committer: Committer = createCommitter({
-      write: (writes) => sheets.writeCells(actor, projectId, datasetId, columnId, writes),
+      write: async (writes) => {
+        // Opened once: batches then cost DuckDB work only (metadata rechecked every 2 s).
+        writer ??= await sheets.openCellWriter(actor, projectId, datasetId, columnId);
+        return writer(writes);
+      },
       intervalMs: config.commitMs,
       onOutcome: (outcome) => {
         switch (outcome.kind) {
@@ -301,7 +307,14 @@ export function createRunner(deps: RunnerDeps) {
           default:
             break;
         }
-        void saveCompletedRows();
+        // One insert per committed batch (its outcomes arrive together), not per cell.
+        if (!saveScheduled) {
+          saveScheduled = true;
+          setImmediate(() => {
+            saveScheduled = false;
+            void saveCompletedRows();
+          });
+        }
       },
     });
 

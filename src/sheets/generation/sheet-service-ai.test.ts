@@ -84,4 +84,24 @@ describe('sheet service: AI column hooks', () => {
       version: 0,
     });
   });
+
+  it('opens a cell writer that checks metadata when opened and again after recheckMs', async () => {
+    const dataset = await sheets.sheets.createDataset(actor, projectId, {
+      name: 'W',
+      rows: 1,
+      columns: [{ name: 'A' }],
+    });
+    const columnId = dataset.columns[0]!.id;
+    const write = await sheets.sheets.openCellWriter(actor, projectId, dataset.id, columnId, {
+      recheckMs: 0,
+    });
+    const first = await write([{ rowId: 1n, expectedVersion: 0, value: 'one' }]);
+    expect(first.applied).toHaveLength(1);
+    const stale = await write([{ rowId: 1n, expectedVersion: 0, value: 'late' }]);
+    expect(stale).toMatchObject({ applied: [], conflicts: [{ rowId: '1' }] });
+    await sheets.sheets.deleteDataset(actor, projectId, dataset.id);
+    await expect(write([{ rowId: 1n, expectedVersion: 1, value: 'gone' }])).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+  });
 });
