@@ -305,4 +305,46 @@ describe('main journey', () => {
     expect(text).toContain('My edit');
     expect(tab.errors.filter((error) => !error.includes('401'))).toEqual([]);
   });
+
+  it('deletes the dataset and restores it', async () => {
+    const { page } = tab;
+    await page.getByRole('link', { name: 'Datasets' }).click();
+    const row = page.getByRole('row').filter({ hasText: 'braincells-e2e-people' });
+    page.once('dialog', (dialog) => void dialog.accept());
+    await row.getByRole('button', { name: 'Delete' }).click();
+    await expect.poll(() => row.count()).toBe(0);
+    await page.getByLabel('Show deleted datasets').check();
+    await page
+      .getByRole('row')
+      .filter({ hasText: 'braincells-e2e-people' })
+      .getByRole('button', { name: 'Restore' })
+      .click();
+    await page.getByLabel('Show deleted datasets').uncheck();
+    await page.getByRole('link', { name: /braincells-e2e-people/ }).waitFor();
+  });
+
+  it('shows members, creates an API key once, and lists sessions', async () => {
+    const { page } = tab;
+    await page.getByRole('link', { name: 'Members' }).click();
+    await page.getByRole('cell', { name: ADMIN.email }).waitFor();
+    await page.getByRole('button', { name: 'E2E Admin' }).click();
+    await page.getByRole('menuitem', { name: 'API keys' }).click();
+    await page.getByLabel('Name').fill('CI key');
+    await page.getByLabel('Access').selectOption('write');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const key = await page.getByTestId('new-api-key').textContent();
+    expect(key?.length).toBeGreaterThan(20);
+    // The key works as a bearer token and is never shown again.
+    const me = await page.request.get(`${server.url}/api/auth/me`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(me.status()).toBe(200);
+    await page.getByRole('button', { name: 'Done' }).click();
+    expect(await page.getByText(key!).count()).toBe(0);
+    await page.getByRole('cell', { name: 'CI key' }).waitFor();
+    await page.getByRole('button', { name: 'E2E Admin' }).click();
+    await page.getByRole('menuitem', { name: 'Sessions' }).click();
+    await page.getByText('This session').waitFor();
+    await screenshot(page, '08-sessions');
+  });
 });
