@@ -44,6 +44,8 @@ beforeAll(async () => {
   vi.stubEnv('OPENAI_API_KEY', KEY);
   vi.stubEnv('OPENAI_BASE_URL', `${fake.url}/v1`);
   vi.stubEnv('LOG_LEVEL', 'silent');
+  // This test's data dir is PGlite; a DATABASE_URL from the environment must not win.
+  vi.stubEnv('DATABASE_URL', '');
 });
 afterAll(async () => {
   vi.unstubAllEnvs();
