@@ -83,17 +83,23 @@ describe('main journey', () => {
   });
 
   it('signs out, and back in with a second factor', async () => {
-    const setup = await api('POST', '/api/auth/mfa/setup');
-    expect(setup.status).toBe(200);
-    const code = totp(
-      base32Decode((setup.body as { secret: string }).secret),
-      Math.floor(Date.now() / 1000),
-    );
-    const enabled = await api('POST', '/api/auth/mfa/enable', { code });
-    expect(enabled.status).toBe(200);
-    const recovery = (enabled.body as { recoveryCodes: string[] }).recoveryCodes[0]!;
-
     const { page } = tab;
+    await page.getByRole('button', { name: 'E2E Admin' }).click();
+    await page.getByRole('menuitem', { name: 'Password and two-factor' }).click();
+    await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
+    const secret = (await page.getByTestId('mfa-secret').textContent())!;
+    await page
+      .getByLabel('Code from your app')
+      .fill(totp(base32Decode(secret), Math.floor(Date.now() / 1000)));
+    await page.getByRole('button', { name: 'Turn on' }).click();
+    const recovery = (await page
+      .getByTestId('recovery-codes')
+      .locator('code')
+      .first()
+      .textContent())!;
+    await screenshot(page, '02a-mfa-on');
+    await page.getByRole('button', { name: 'I saved them' }).click();
+
     await page.getByRole('button', { name: 'E2E Admin' }).click();
     await page.getByRole('menuitem', { name: 'Sign out' }).click();
     await page.waitForURL(/\/login/);

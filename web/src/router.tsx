@@ -8,6 +8,7 @@ import {
   redirect,
 } from '@tanstack/react-router';
 import { ApiKeysPage } from './account/api-keys-page.tsx';
+import { SecurityPage } from './account/security-page.tsx';
 import { SessionsPage } from './account/sessions-page.tsx';
 import { isApiError } from './api/api-client.ts';
 import { authApi } from './api/auth-api.ts';
@@ -110,6 +111,11 @@ const apiKeysRoute = createRoute({
   path: '/account/api-keys',
   component: ApiKeysPage,
 });
+const securityRoute = createRoute({
+  getParentRoute: () => appRoute,
+  path: '/account/security',
+  component: SecurityPage,
+});
 const sessionsRoute = createRoute({
   getParentRoute: () => appRoute,
   path: '/account/sessions',
@@ -131,6 +137,7 @@ const routeTree = rootRoute.addChildren([
     ]),
     apiKeysRoute,
     sessionsRoute,
+    securityRoute,
   ]),
 ]);
 

@@ -69,6 +69,19 @@ export const authApi = {
     setCsrfToken(null);
   },
   me: () => api<Me>('/api/auth/me').then(remember),
+  changePassword: (input: { currentPassword: string; newPassword: string }) =>
+    api<{ revokedSessions: number }>('/api/auth/password', { method: 'POST', body: input }),
+  mfaSetup: () =>
+    api<{ secret: string; otpauthUri: string }>('/api/auth/mfa/setup', { method: 'POST' }),
+  mfaEnable: (code: string) =>
+    api<{ recoveryCodes: string[] }>('/api/auth/mfa/enable', { method: 'POST', body: { code } }),
+  mfaDisable: (input: { password: string; code: string }) =>
+    api<void>('/api/auth/mfa/disable', { method: 'POST', body: input }),
+  mfaRecoveryCodes: (code: string) =>
+    api<{ recoveryCodes: string[] }>('/api/auth/mfa/recovery-codes', {
+      method: 'POST',
+      body: { code },
+    }),
   sessions: () => api<{ items: SessionInfo[] }>('/api/auth/sessions'),
   revokeSession: (sessionId: string) =>
     api<void>(`/api/auth/sessions/${encodeURIComponent(sessionId)}`, { method: 'DELETE' }),

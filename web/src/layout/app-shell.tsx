@@ -75,6 +75,9 @@ export function AppShell() {
             <Link role="menuitem" to="/account/api-keys">
               API keys
             </Link>
+            <Link role="menuitem" to="/account/security">
+              Password and two-factor
+            </Link>
             <Link role="menuitem" to="/account/sessions">
               Sessions
             </Link>
