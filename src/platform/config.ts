@@ -72,14 +72,19 @@ const llmFeatureTimeouts = z
     /^\s*[a-z][a-z0-9-]{0,63}=\d+\/\d+\/\d+(\s*,\s*[a-z][a-z0-9-]{0,63}=\d+\/\d+\/\d+)*\s*$/,
     'must look like sheet-cell=20000/20000/120000,chat=30000/60000/600000',
   )
-  .transform((value) =>
-    Object.fromEntries(
-      value.split(',').map((entry) => {
-        const [feature, ms] = entry.trim().split('=') as [string, string];
-        const [firstChunkMs, idleMs, totalMs] = ms.split('/').map(Number) as [number, number, number];
-        return [feature, { firstChunkMs, idleMs, totalMs }];
-      }),
-    ) as Record<string, { firstChunkMs: number; idleMs: number; totalMs: number }>,
+  .transform(
+    (value) =>
+      Object.fromEntries(
+        value.split(',').map((entry) => {
+          const [feature, ms] = entry.trim().split('=') as [string, string];
+          const [firstChunkMs, idleMs, totalMs] = ms.split('/').map(Number) as [
+            number,
+            number,
+            number,
+          ];
+          return [feature, { firstChunkMs, idleMs, totalMs }];
+        }),
+      ) as Record<string, { firstChunkMs: number; idleMs: number; totalMs: number }>,
   );
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -289,41 +294,176 @@ export const SETTINGS = {
     'Sender of mail the server sends.',
   ],
   // — LLM providers, router, budgets, cache (src/llm, docs/llm.md) —
-  OPENAI_API_KEY: [z.string().min(1).optional(), undefined, 'OpenAI API key: adds an instance-wide provider "openai (env)".'],
-  OPENAI_BASE_URL: [z.url({ protocol: /^https?$/ }).optional(), undefined, 'Base URL for the OPENAI_API_KEY provider (default https://api.openai.com/v1).'],
-  ANTHROPIC_API_KEY: [z.string().min(1).optional(), undefined, 'Anthropic API key: adds an instance-wide provider "anthropic (env)".'],
-  ANTHROPIC_BASE_URL: [z.url({ protocol: /^https?$/ }).optional(), undefined, 'Base URL for the ANTHROPIC_API_KEY provider (default https://api.anthropic.com/v1).'],
-  OPENAI_COMPATIBLE_BASE_URL: [z.url({ protocol: /^https?$/ }).optional(), undefined, 'An OpenAI-compatible server (Ollama, vLLM, llama.cpp, a gateway), e.g. http://127.0.0.1:11434/v1: adds an instance-wide provider "openai-compatible (env)". HF_TOKEN likewise adds "huggingface (env)".'],
-  OPENAI_COMPATIBLE_API_KEY: [z.string().min(1).optional(), undefined, 'API key for OPENAI_COMPATIBLE_BASE_URL, if it needs one.'],
-  BRAINCELLS_LLM_MAX_ATTEMPTS: [integer(1, 10), '3', 'Attempts per model for one LLM call (1 = no retry); then the fallback chain.'],
-  BRAINCELLS_LLM_RETRY_BASE_MS: [integer(1, 60_000), '500', 'Ceiling of the first retry delay; doubles per retry (full jitter).'],
-  BRAINCELLS_LLM_RETRY_MAX_MS: [integer(1, 600_000), '20000', 'Ceiling of any computed retry delay.'],
-  BRAINCELLS_LLM_MAX_RETRY_AFTER_MS: [integer(0, 3_600_000), '60000', 'A provider Retry-After longer than this is not waited for: the call fails (or falls back) instead.'],
-  BRAINCELLS_LLM_FIRST_CHUNK_TIMEOUT_MS: [integer(100, 3_600_000), '30000', 'Default time to the first streamed chunk (or to the whole non-streamed answer).'],
-  BRAINCELLS_LLM_IDLE_TIMEOUT_MS: [integer(100, 3_600_000), '30000', 'Default longest pause between two streamed chunks.'],
-  BRAINCELLS_LLM_TOTAL_TIMEOUT_MS: [integer(100, 86_400_000), '300000', 'Default time limit of one LLM call, retries and fallbacks included.'],
-  BRAINCELLS_LLM_FEATURE_TIMEOUTS: [llmFeatureTimeouts.optional(), undefined, 'Per-feature timeouts as feature=firstChunk/idle/total ms, comma-separated, e.g. sheet-cell=20000/20000/120000,chat=30000/60000/600000.'],
-  BRAINCELLS_LLM_MAX_CONCURRENCY: [integer(1, 1000), '16', 'Concurrency cap of the environment providers, and the default for new connections.'],
-  BRAINCELLS_LLM_REQUESTS_PER_MINUTE: [integer(1, 1_000_000).optional(), undefined, 'Requests-per-minute limit of the environment providers (default: none).'],
-  BRAINCELLS_LLM_BREAKER_FAILURES: [integer(1, 1000), '5', 'Consecutive failures (5xx, network, timeouts) of one provider+model that open its circuit.'],
-  BRAINCELLS_LLM_BREAKER_OPEN_MS: [integer(100, 3_600_000), '30000', 'How long an open circuit fails fast before one probe call; doubles per failed probe, up to 10x.'],
-  BRAINCELLS_LLM_DEFAULT_MAX_OUTPUT_TOKENS: [integer(1, 1_000_000), '4096', 'Output token limit sent with calls that do not set one (it bounds the budget reservation).'],
-  BRAINCELLS_LLM_CACHE_MEMORY_ENTRIES: [integer(0, 1_000_000), '2000', 'Responses kept in the in-memory LRU in front of the PostgreSQL cache (0 = none).'],
-  BRAINCELLS_LLM_USAGE_FLUSH_MS: [integer(10, 60_000), '250', 'Usage rows are written in batches at least this often.'],
+  OPENAI_API_KEY: [
+    z.string().min(1).optional(),
+    undefined,
+    'OpenAI API key: adds an instance-wide provider "openai (env)".',
+  ],
+  OPENAI_BASE_URL: [
+    z.url({ protocol: /^https?$/ }).optional(),
+    undefined,
+    'Base URL for the OPENAI_API_KEY provider (default https://api.openai.com/v1).',
+  ],
+  ANTHROPIC_API_KEY: [
+    z.string().min(1).optional(),
+    undefined,
+    'Anthropic API key: adds an instance-wide provider "anthropic (env)".',
+  ],
+  ANTHROPIC_BASE_URL: [
+    z.url({ protocol: /^https?$/ }).optional(),
+    undefined,
+    'Base URL for the ANTHROPIC_API_KEY provider (default https://api.anthropic.com/v1).',
+  ],
+  OPENAI_COMPATIBLE_BASE_URL: [
+    z.url({ protocol: /^https?$/ }).optional(),
+    undefined,
+    'An OpenAI-compatible server (Ollama, vLLM, llama.cpp, a gateway), e.g. http://127.0.0.1:11434/v1: adds an instance-wide provider "openai-compatible (env)". HF_TOKEN likewise adds "huggingface (env)".',
+  ],
+  OPENAI_COMPATIBLE_API_KEY: [
+    z.string().min(1).optional(),
+    undefined,
+    'API key for OPENAI_COMPATIBLE_BASE_URL, if it needs one.',
+  ],
+  BRAINCELLS_LLM_MAX_ATTEMPTS: [
+    integer(1, 10),
+    '3',
+    'Attempts per model for one LLM call (1 = no retry); then the fallback chain.',
+  ],
+  BRAINCELLS_LLM_RETRY_BASE_MS: [
+    integer(1, 60_000),
+    '500',
+    'Ceiling of the first retry delay; doubles per retry (full jitter).',
+  ],
+  BRAINCELLS_LLM_RETRY_MAX_MS: [
+    integer(1, 600_000),
+    '20000',
+    'Ceiling of any computed retry delay.',
+  ],
+  BRAINCELLS_LLM_MAX_RETRY_AFTER_MS: [
+    integer(0, 3_600_000),
+    '60000',
+    'A provider Retry-After longer than this is not waited for: the call fails (or falls back) instead.',
+  ],
+  BRAINCELLS_LLM_FIRST_CHUNK_TIMEOUT_MS: [
+    integer(100, 3_600_000),
+    '30000',
+    'Default time to the first streamed chunk (or to the whole non-streamed answer).',
+  ],
+  BRAINCELLS_LLM_IDLE_TIMEOUT_MS: [
+    integer(100, 3_600_000),
+    '30000',
+    'Default longest pause between two streamed chunks.',
+  ],
+  BRAINCELLS_LLM_TOTAL_TIMEOUT_MS: [
+    integer(100, 86_400_000),
+    '300000',
+    'Default time limit of one LLM call, retries and fallbacks included.',
+  ],
+  BRAINCELLS_LLM_FEATURE_TIMEOUTS: [
+    llmFeatureTimeouts.optional(),
+    undefined,
+    'Per-feature timeouts as feature=firstChunk/idle/total ms, comma-separated, e.g. sheet-cell=20000/20000/120000,chat=30000/60000/600000.',
+  ],
+  BRAINCELLS_LLM_MAX_CONCURRENCY: [
+    integer(1, 1000),
+    '16',
+    'Concurrency cap of the environment providers, and the default for new connections.',
+  ],
+  BRAINCELLS_LLM_REQUESTS_PER_MINUTE: [
+    integer(1, 1_000_000).optional(),
+    undefined,
+    'Requests-per-minute limit of the environment providers (default: none).',
+  ],
+  BRAINCELLS_LLM_BREAKER_FAILURES: [
+    integer(1, 1000),
+    '5',
+    'Consecutive failures (5xx, network, timeouts) of one provider+model that open its circuit.',
+  ],
+  BRAINCELLS_LLM_BREAKER_OPEN_MS: [
+    integer(100, 3_600_000),
+    '30000',
+    'How long an open circuit fails fast before one probe call; doubles per failed probe, up to 10x.',
+  ],
+  BRAINCELLS_LLM_DEFAULT_MAX_OUTPUT_TOKENS: [
+    integer(1, 1_000_000),
+    '4096',
+    'Output token limit sent with calls that do not set one (it bounds the budget reservation).',
+  ],
+  BRAINCELLS_LLM_CACHE_MEMORY_ENTRIES: [
+    integer(0, 1_000_000),
+    '2000',
+    'Responses kept in the in-memory LRU in front of the PostgreSQL cache (0 = none).',
+  ],
+  BRAINCELLS_LLM_USAGE_FLUSH_MS: [
+    integer(10, 60_000),
+    '250',
+    'Usage rows are written in batches at least this often.',
+  ],
   // — AI columns: the generation engine (src/sheets/generation, docs/ai-columns.md) —
-  BRAINCELLS_GENERATION_CONCURRENCY: [integer(1, 1_000), '32', 'Most cells one generation run has in flight at once (the provider\'s adaptive limit may allow fewer).'],
-  BRAINCELLS_GENERATION_RUNS_PER_PROCESS: [integer(1, 100), '4', 'Generation runs one server process executes at the same time.'],
-  BRAINCELLS_GENERATION_CONFIRM_ABOVE_USD: [z.string().regex(/^\d+(\.\d+)?$/, 'must be an amount in USD like 1 or 0.25').transform(Number), '1', 'A run whose estimated cost is above this many USD waits for explicit confirmation.'],
-  BRAINCELLS_GENERATION_COMMIT_MS: [integer(1, 1_000), '25', 'Generated cells are committed in batches at most this often (compare-and-set; group commit under load).'],
-  BRAINCELLS_GENERATION_FEW_SHOT_K: [integer(0, 50), '5', 'Most validated cells given to the model as examples for one cell.'],
-  BRAINCELLS_GENERATION_FEW_SHOT_TOKENS: [integer(0, 100_000), '2000', 'Token budget of those examples, per cell.'],
-  SERPER_API_KEY: [z.string().min(1).optional(), undefined, 'Web search grounding through Serper (google.serper.dev).'],
-  BRAVE_API_KEY: [z.string().min(1).optional(), undefined, 'Web search grounding through the Brave Search API.'],
+  BRAINCELLS_GENERATION_CONCURRENCY: [
+    integer(1, 1_000),
+    '32',
+    "Most cells one generation run has in flight at once (the provider's adaptive limit may allow fewer).",
+  ],
+  BRAINCELLS_GENERATION_RUNS_PER_PROCESS: [
+    integer(1, 100),
+    '4',
+    'Generation runs one server process executes at the same time.',
+  ],
+  BRAINCELLS_GENERATION_CONFIRM_ABOVE_USD: [
+    z
+      .string()
+      .regex(/^\d+(\.\d+)?$/, 'must be an amount in USD like 1 or 0.25')
+      .transform(Number),
+    '1',
+    'A run whose estimated cost is above this many USD waits for explicit confirmation.',
+  ],
+  BRAINCELLS_GENERATION_COMMIT_MS: [
+    integer(1, 1_000),
+    '25',
+    'Generated cells are committed in batches at most this often (compare-and-set; group commit under load).',
+  ],
+  BRAINCELLS_GENERATION_FEW_SHOT_K: [
+    integer(0, 50),
+    '5',
+    'Most validated cells given to the model as examples for one cell.',
+  ],
+  BRAINCELLS_GENERATION_FEW_SHOT_TOKENS: [
+    integer(0, 100_000),
+    '2000',
+    'Token budget of those examples, per cell.',
+  ],
+  SERPER_API_KEY: [
+    z.string().min(1).optional(),
+    undefined,
+    'Web search grounding through Serper (google.serper.dev).',
+  ],
+  BRAVE_API_KEY: [
+    z.string().min(1).optional(),
+    undefined,
+    'Web search grounding through the Brave Search API.',
+  ],
   TAVILY_API_KEY: [z.string().min(1).optional(), undefined, 'Web search grounding through Tavily.'],
-  SEARXNG_URL: [z.url({ protocol: /^https?$/ }).optional(), undefined, 'Web search grounding through this SearXNG instance (JSON format enabled), e.g. http://127.0.0.1:8888.'],
-  BRAINCELLS_SEARCH_RESULTS: [integer(1, 20), '5', 'Search results (sources) given to the model per cell.'],
-  BRAINCELLS_SEARCH_CACHE_TTL: [duration(0, 365 * 86_400_000), '1d', 'How long search results are reused for the same query (0s = no cache).'],
-  BRAINCELLS_SEARCH_TIMEOUT_MS: [integer(100, 120_000), '10000', 'Time limit of one web search; on timeout the cell is generated without sources.'],
+  SEARXNG_URL: [
+    z.url({ protocol: /^https?$/ }).optional(),
+    undefined,
+    'Web search grounding through this SearXNG instance (JSON format enabled), e.g. http://127.0.0.1:8888.',
+  ],
+  BRAINCELLS_SEARCH_RESULTS: [
+    integer(1, 20),
+    '5',
+    'Search results (sources) given to the model per cell.',
+  ],
+  BRAINCELLS_SEARCH_CACHE_TTL: [
+    duration(0, 365 * 86_400_000),
+    '1d',
+    'How long search results are reused for the same query (0s = no cache).',
+  ],
+  BRAINCELLS_SEARCH_TIMEOUT_MS: [
+    integer(100, 120_000),
+    '10000',
+    'Time limit of one web search; on timeout the cell is generated without sources.',
+  ],
 } as const;
 
 type Settings = typeof SETTINGS;
