@@ -39,6 +39,11 @@ const STATE_FIELDS = [
   'latency_ms',
   'attempts',
   'sources',
+  // Provenance of generated cells (issue 6): which prompt version and inputs made the value,
+  // and the model's raw answer when it did not fit the column's type.
+  'prompt_hash',
+  'input_hash',
+  'raw',
 ] as const;
 
 /**

@@ -259,6 +259,38 @@ describe('output types', () => {
   });
 });
 
+describe('broken connections', () => {
+  it('a dropped answer is retried; one dropped every time ends as a cell error, never generating', async () => {
+    const data = await env.dataset(
+      'Broken',
+      ['City'],
+      cities.slice(0, 2).map((City) => ({ City })),
+    );
+    const once = await column(data.id, {
+      name: 'Once',
+      prompt: 'Dropped once {{City}}',
+      model: 'gpt-4o-mini@disconnect-after=1,fail-times=1',
+    });
+    for (const cell of await env.cells(data.id, once.column.id))
+      expect(cell).toMatchObject({ status: 'done', attempts: 2 });
+    const always = await column(data.id, {
+      name: 'Always',
+      prompt: 'Dropped always {{City}}',
+      model: 'gpt-4o-mini@disconnect-after=1',
+      output: { type: 'number' },
+    });
+    const cells = await env.cells(data.id, always.column.id);
+    for (const cell of cells) {
+      expect(cell.status).toBe('error');
+      expect(cell.error).toMatch(/PROVIDER_UNAVAILABLE/);
+    }
+    const run = (
+      await service().listRuns(owner(), env.projectId, data.id, { columnId: always.column.id })
+    )[0]!;
+    expect(run).toMatchObject({ status: 'completed', progress: { errors: 2, done: 0 } });
+  });
+});
+
 describe('web search grounding', () => {
   it('stores sources per cell; with search down the cells are still generated, flagged, and the run completes', async () => {
     const data = await env.dataset(
@@ -472,5 +504,33 @@ describe('cost', () => {
     const finished = await env.waitForRun(data.id, created.run!.id, ['completed']);
     expect(finished.progress).toMatchObject({ done: 12, errors: 0 });
     await env.t.app.llm.admin.deleteBudget(owner(), env.projectId, budget.id);
+  });
+});
+
+describe('exports with metadata', () => {
+  it('carry each generated cell’s provenance', async () => {
+    const { exportToFile } = await import('../export/sheet-export.ts');
+    const { readFileSync, rmSync } = await import('node:fs');
+    const data = await env.dataset('Export', ['City'], [{ City: 'Lagos' }]);
+    const created = await column(data.id, { name: 'Note', prompt: 'Note on {{City}}' });
+    const file = await exportToFile(env.t.platform.duckdb, {
+      datasetId: data.id,
+      columns: [
+        { id: data.columns.City!, name: 'City', type: 'text' },
+        { id: created.column.id, name: 'Note', type: 'text' },
+      ],
+      format: 'jsonl',
+      withMetadata: true,
+      dir: env.t.platform.config.dataDir,
+    });
+    const [line] = readFileSync(file, 'utf8').trim().split('\n');
+    rmSync(file);
+    expect(JSON.parse(line!)).toMatchObject({
+      Note: fakeAnswer('Note on Lagos'),
+      'Note.status': 'done',
+      'Note.model': 'gpt-4o-mini',
+      'Note.attempts': '1',
+      'Note.prompt_hash': created.process.promptHash,
+    });
   });
 });
