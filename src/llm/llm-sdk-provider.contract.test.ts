@@ -112,14 +112,18 @@ describe.each(PROVIDER_KINDS)('%s adapter contract', (kind) => {
     expect(billedInput).toBeDefined();
   });
 
-  it.runIf(kind !== 'anthropic')(
-    'keeps token counts unknown (undefined, never 0) when usage is missing',
-    async () => {
-      const { finish } = await collect(provider(), request(`${model}@no-usage`, 'No usage'));
-      expect(finish?.usage.uncachedInputTokens).toBeUndefined();
-      expect(finish?.usage.outputTokens).toBeUndefined();
-    },
-  );
+  it('keeps token counts unknown (undefined, never 0) when usage is missing', async () => {
+    const { finish, failure } = await collect(provider(), request(`${model}@no-usage`, 'No usage'));
+    if (kind === 'anthropic') {
+      // Anthropic always sends usage; the SDK refuses a message without it, so the call
+      // fails cleanly instead of finishing with made-up zeros.
+      expect(finish).toBeUndefined();
+      expect(failure).toBeDefined();
+      return;
+    }
+    expect(finish?.usage.uncachedInputTokens).toBeUndefined();
+    expect(finish?.usage.outputTokens).toBeUndefined();
+  });
 
   it('reports a 429 as rate-limited with its Retry-After', async () => {
     const { failure } = await collect(
