@@ -13,6 +13,7 @@ import { sql } from 'kysely';
 import type { Actor } from '../src/auth/actor.ts';
 import { createLlmModule, type LlmModule } from '../src/llm/llm-module.ts';
 import type { LlmProvider } from '../src/llm/llm-provider.ts';
+import type { AppError } from '../src/platform/app-error.ts';
 import { loadConfig } from '../src/platform/config.ts';
 import { createSecretBox } from '../src/platform/crypto.ts';
 import { type Database, openDatabase } from '../src/platform/db/database.ts';
@@ -238,6 +239,7 @@ export default async function llmRouterBench(): Promise<BenchRow[]> {
     let next = 0;
     let completed = 0;
     let failed = 0;
+    const failures = new Map<string, number>();
     const started = performance.now();
     await Promise.all(
       Array.from({ length: IN_FLIGHT }, async () => {
@@ -246,8 +248,10 @@ export default async function llmRouterBench(): Promise<BenchRow[]> {
           try {
             await drain(module.llm.stream(request(`Load ${index}: classify this row`)));
             completed += 1;
-          } catch {
+          } catch (error) {
             failed += 1;
+            const reason = (error as AppError).details?.reason ?? (error as Error).message;
+            failures.set(String(reason), (failures.get(String(reason)) ?? 0) + 1);
           }
         }
       }),
@@ -256,6 +260,10 @@ export default async function llmRouterBench(): Promise<BenchRow[]> {
     await module.llm.flush();
     const heapAfter = heapMiB();
     const rssAfter = rssMiB();
+    const attemptFailures = await sql<{ kind: string; count: number }>`
+      select coalesce(failure_kind, status) as kind, count(*)::int as count from llm_calls
+      where project_id = ${projectId} and feature = 'bench' and status not in ('ok', 'cache-hit')
+      group by 1 order by 2 desc`.execute(database.db);
     const written = await sql<{ count: number }>`
       select count(*)::int as count from llm_calls where project_id = ${projectId} and feature = 'bench'`.execute(
       database.db,
@@ -269,6 +277,16 @@ export default async function llmRouterBench(): Promise<BenchRow[]> {
         goal: 'all',
         pass: completed === LOAD_CALLS && failed === 0,
       },
+      ...attemptFailures.rows.map((row) => ({
+        name: `llm usage rows (all runs): attempts that failed with ${row.kind} (retried when retryable)`,
+        value: row.count,
+        unit: 'attempts',
+      })),
+      ...[...failures].map(([reason, count]) => ({
+        name: `llm ${LOAD_CALLS} calls @${IN_FLIGHT}: failed with ${reason}`,
+        value: count,
+        unit: 'calls',
+      })),
       {
         name: `llm ${LOAD_CALLS} calls @${IN_FLIGHT}: wall time`,
         value: round(seconds, 2),

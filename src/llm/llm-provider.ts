@@ -164,6 +164,11 @@ export interface ProviderFailureOptions {
   providerMessage?: string | undefined;
   /** Whether the response started (some output may have been billed). */
   responseStarted?: boolean;
+  /**
+   * The peer closed the connection before answering (an idle keep-alive socket reused just as
+   * the server or a load balancer dropped it): retried, but not evidence the provider is down.
+   */
+  connectionDropped?: boolean;
   cause?: unknown;
 }
 
@@ -175,6 +180,7 @@ export class ProviderFailure extends Error {
   readonly requestId: string | undefined;
   readonly providerMessage: string | undefined;
   readonly responseStarted: boolean;
+  readonly connectionDropped: boolean;
 
   constructor(kind: FailureKind, message: string, options: ProviderFailureOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -185,6 +191,7 @@ export class ProviderFailure extends Error {
     this.requestId = options.requestId;
     this.providerMessage = options.providerMessage;
     this.responseStarted = options.responseStarted ?? false;
+    this.connectionDropped = options.connectionDropped ?? false;
   }
 
   get retryable(): boolean {

@@ -236,6 +236,15 @@ describe('circuit breaker in the router', () => {
     expect(a.breaker.state).toBe('closed');
   });
 
+  it('retries a dropped keep-alive connection without counting it against the provider', async () => {
+    const clock = new FakeClock();
+    const dropped = new ProviderFailure('network', 'dropped', { connectionDropped: true });
+    const a = target([{ fail: dropped }, { fail: dropped }, { answer: 'ok' }], clock);
+    const { outcomes } = await run([a], clock);
+    expect(outcomes.map((o) => o.status)).toEqual(['error', 'error', 'ok']);
+    expect(a.breaker.recentFailures).toBe(0);
+  });
+
   it('skips a target whose circuit is open and uses the fallback', async () => {
     const clock = new FakeClock();
     const a = target([{ answer: 'never' }], clock);

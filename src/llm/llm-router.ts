@@ -422,6 +422,10 @@ function settleAttempt(outcome: AttemptOutcome, run: AttemptRun): void {
     run.permit.release('rate-limited', failure.retryAfterMs);
     // A 429 says the provider is up and busy: the limiter handles it, not the breaker.
     target.breaker.onSuccess();
+  } else if (failure.kind === 'network' && failure.connectionDropped && !outcome.responseStarted) {
+    // A dropped keep-alive socket says nothing about the provider: retried, not counted.
+    run.permit.release('neutral');
+    target.breaker.onNeutral(run.probe);
   } else if (failure.retryable) {
     run.permit.release('neutral');
     target.breaker.onFailure();

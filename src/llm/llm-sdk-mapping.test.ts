@@ -154,6 +154,31 @@ describe('failureFromError', () => {
     expect(failure).toMatchObject({ kind: 'network', responseStarted: true });
   });
 
+  it('marks a socket the peer dropped before answering (stale keep-alive) as such', () => {
+    const dropped = failureFromError(
+      {
+        name: 'AI_APICallError',
+        message: 'Cannot connect to API: other side closed',
+        cause: { code: 'UND_ERR_SOCKET' },
+      },
+      context,
+    );
+    expect(dropped).toMatchObject({
+      kind: 'network',
+      connectionDropped: true,
+      responseStarted: false,
+    });
+    const refused = failureFromError(
+      {
+        name: 'AI_APICallError',
+        message: 'Cannot connect to API: connect ECONNREFUSED',
+        cause: { code: 'ECONNREFUSED' },
+      },
+      context,
+    );
+    expect(refused).toMatchObject({ kind: 'network', connectionDropped: false });
+  });
+
   it('maps an unreachable server to a network failure before any response', () => {
     const failure = failureFromError(
       { name: 'AI_APICallError', message: 'Cannot connect to API: ECONNREFUSED' },

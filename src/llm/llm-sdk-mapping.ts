@@ -195,7 +195,10 @@ export function failureFromError(
     providerMessage,
     retryAfterMs: parseRetryAfterMs(headers, context.now),
   };
-  const make = (kind: FailureKind, extra: { responseStarted?: boolean } = {}) =>
+  const make = (
+    kind: FailureKind,
+    extra: { responseStarted?: boolean; connectionDropped?: boolean } = {},
+  ) =>
     new ProviderFailure(kind, failureMessage(context.provider, kind, status), {
       ...base,
       ...extra,
@@ -227,8 +230,9 @@ export function failureFromError(
       responseStarted: name === 'AI_StreamProviderError',
     });
   }
-  if (name === 'AI_APICallError' || name === 'TypeError' || isNetworkCode(e))
-    return make('network');
+  if (name === 'AI_APICallError' || name === 'TypeError' || isNetworkCode(e)) {
+    return make('network', { connectionDropped: wasDropped(e) });
+  }
   return make('unknown');
 }
 
@@ -244,6 +248,14 @@ export function kindForStreamError(codeAndType: string): FailureKind {
   if (/timeout/.test(text)) return 'timeout';
   // Anything else that breaks a started stream is the provider's failure, worth a retry.
   return 'server-error';
+}
+
+/** "other side closed" / ECONNRESET / EPIPE before any response: the peer dropped the socket. */
+function wasDropped(error: ErrorLike): boolean {
+  const cause = error.cause as { code?: unknown } | undefined;
+  const code =
+    typeof cause?.code === 'string' ? cause.code : typeof error.code === 'string' ? error.code : '';
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 function isNetworkCode(error: ErrorLike): boolean {
