@@ -60,6 +60,20 @@ export async function installRateLimit(
     redis.on('ready', () => {
       healthy = true;
     });
+    // Wait for the first connection (or its failure) before serving: with the offline queue
+    // off, commands sent while connecting would fail and pass uncounted.
+    const connecting = redis;
+    await new Promise<void>((resolve) => {
+      const settle = () => {
+        clearTimeout(timer);
+        connecting.off('ready', settle);
+        connecting.off('error', settle);
+        resolve();
+      };
+      const timer = setTimeout(settle, 3_000);
+      connecting.once('ready', settle);
+      connecting.once('error', settle);
+    });
     app.addHook('onClose', async () => {
       redis?.disconnect();
     });
