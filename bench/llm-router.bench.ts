@@ -26,7 +26,7 @@ import { spawnFakeLlm } from './llm-fake-child.ts';
 
 const KEY = 'sk-bench-key';
 const OVERHEAD_CALLS = Number(process.env.BENCH_LLM_CALLS ?? 3_000);
-const LOAD_CALLS = 10_000;
+const LOAD_CALLS = Number(process.env.BENCH_LLM_LOAD_CALLS ?? 10_000);
 const IN_FLIGHT = 256;
 
 const allow: ProjectAccess = { requireRole: async () => 'owner' };

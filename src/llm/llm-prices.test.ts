@@ -1,3 +1,4 @@
+import { calcPrice } from '@pydantic/genai-prices';
 import { describe, expect, it } from 'vitest';
 import { costNano, maxCostNano, type PriceSource, usdPerMtokToNano } from './llm-prices.ts';
 import type { TokenUsage } from './llm-provider.ts';
@@ -110,5 +111,36 @@ describe('maxCostNano', () => {
 
   it('is null when the price is unknown', () => {
     expect(maxCostNano(1_000, 100, 'my-llama', openai)).toBeNull();
+  });
+});
+
+describe('catalog prices', () => {
+  it.each([
+    ['openai', 'gpt-4o-mini'],
+    ['openai', 'gpt-4.1'],
+    ['anthropic', 'claude-sonnet-4-20250514'],
+    ['anthropic', 'claude-3-5-haiku-latest'],
+    ['google', 'gemini-1.5-pro'], // tiered
+  ])('%s %s agrees with genai-prices to the nano-USD', (providerId, model) => {
+    const tokens = {
+      uncachedInputTokens: 1_234,
+      cacheReadTokens: 321,
+      cacheWriteTokens: 77,
+      outputTokens: 456,
+      reasoningTokens: undefined,
+    };
+    const expected = calcPrice(
+      {
+        input_tokens: 1_234 + 321 + 77,
+        cache_read_tokens: 321,
+        cache_write_tokens: 77,
+        output_tokens: 456,
+      },
+      model,
+      { providerId, timestamp: at },
+    );
+    expect(
+      costNano(tokens, model, { catalogProviderId: providerId, override: undefined, at }),
+    ).toBe(Math.round((expected?.total_price ?? Number.NaN) * 1e9));
   });
 });

@@ -70,9 +70,74 @@ function numericUsage(usage: TokenUsage): NumericUsage | undefined {
   };
 }
 
+/** Per-Mtok USD rates of a model whose prices are flat (no tiers), as genai-prices has them. */
+interface FlatRates {
+  input: number;
+  output: number;
+  cacheRead: number | undefined;
+  cacheWrite: number | undefined;
+}
+
+type Resolved = { flat: FlatRates } | { tiered: true } | null;
+
+// The catalog lookup (matching the model name against every model of the provider) costs far
+// more than the arithmetic; its answer changes only with the date, so it is kept per hour.
+const resolved = new Map<string, Resolved>();
+const HOUR = 3_600_000;
+
+function resolveCatalog(providerId: string, model: string, at: Date): Resolved {
+  const key = `${providerId}\u0000${model}\u0000${Math.floor(at.getTime() / HOUR)}`;
+  const hit = resolved.get(key);
+  if (hit !== undefined) return hit;
+  let answer: Resolved = null;
+  try {
+    const result = calcPrice({ input_tokens: 1, output_tokens: 1 }, model, {
+      providerId,
+      timestamp: at,
+    });
+    if (result) {
+      const price = result.model_price;
+      const rate = (name: string) => price[name];
+      const numbers = ['input_mtok', 'output_mtok', 'cache_read_mtok', 'cache_write_mtok'].every(
+        (name) => rate(name) === undefined || typeof rate(name) === 'number',
+      );
+      answer =
+        numbers && typeof rate('input_mtok') === 'number' && typeof rate('output_mtok') === 'number'
+          ? {
+              flat: {
+                input: rate('input_mtok') as number,
+                output: rate('output_mtok') as number,
+                cacheRead: rate('cache_read_mtok') as number | undefined,
+                cacheWrite: rate('cache_write_mtok') as number | undefined,
+              },
+            }
+          : { tiered: true };
+    }
+  } catch {
+    answer = null;
+  }
+  if (resolved.size >= 2_000) resolved.clear();
+  resolved.set(key, answer);
+  return answer;
+}
+
 function catalogCost(usage: NumericUsage, model: string, source: PriceSource): number | null {
   if (source.catalogProviderId === undefined) return null;
+  const resolution = resolveCatalog(source.catalogProviderId, model, source.at);
+  if (resolution === null) return null;
+  if ('flat' in resolution) {
+    // USD per Mtok × 1000 = nano-USD per token. Cache buckets without a rate of their own are
+    // charged as input, as genai-prices does.
+    const r = resolution.flat;
+    const nano =
+      usage.uncached * r.input * 1_000 +
+      usage.cacheRead * (r.cacheRead ?? r.input) * 1_000 +
+      usage.cacheWrite * (r.cacheWrite ?? r.input) * 1_000 +
+      usage.output * r.output * 1_000;
+    return Math.round(nano);
+  }
   try {
+    // Tiered prices depend on the token counts: let genai-prices apply the tiers.
     const result = calcPrice(
       {
         // genai-prices wants the total input; cache buckets are parts of it.
