@@ -115,6 +115,8 @@ export interface GenerationServiceDeps {
 export function createGenerationService(deps: GenerationServiceDeps) {
   const { store, sheets, access, audit, events, config, runner } = deps;
 
+  // loadColumn and loadRun begin with the access check (sheets.requireDataset), so a use
+  // case that starts with one of them checks access first without a second round trip.
   const loadColumn = async (
     actor: Actor,
     projectId: string,
@@ -713,7 +715,6 @@ export function createGenerationService(deps: GenerationServiceDeps) {
     },
 
     async getAiColumn(actor: Actor, projectId: string, datasetId: string, columnId: string) {
-      await access.requireRole(actor, projectId, 'viewer');
       const { columns, process } = await loadColumn(
         actor,
         projectId,
@@ -878,7 +879,6 @@ export function createGenerationService(deps: GenerationServiceDeps) {
       datasetId: string,
       options: { columnId?: string; limit?: number } = {},
     ) {
-      await access.requireRole(actor, projectId, 'viewer');
       await sheets.requireDataset(actor, projectId, datasetId, 'viewer');
       const runs = await store.listRuns(datasetId, options);
       return runs.map((run) => presentRun(run, runner.live(run.id)));
@@ -886,7 +886,6 @@ export function createGenerationService(deps: GenerationServiceDeps) {
 
     /** A run with its progress: done/total, errors, tokens, cost so far, rate, ETA. */
     async getRun(actor: Actor, projectId: string, datasetId: string, runId: string) {
-      await access.requireRole(actor, projectId, 'viewer');
       const run = await loadRun(actor, projectId, datasetId, runId, 'viewer');
       return presentRun(run, runner.live(run.id));
     },
@@ -896,7 +895,6 @@ export function createGenerationService(deps: GenerationServiceDeps) {
      * state (a running run finishes that within a moment; the answer may still say running).
      */
     async cancelRun(actor: Actor, projectId: string, datasetId: string, runId: string) {
-      await access.requireRole(actor, projectId, 'editor');
       const run = await loadRun(actor, projectId, datasetId, runId, 'editor');
       const now = await store.transitionRun(runId, ['awaiting-confirmation', 'queued', 'paused'], {
         status: 'cancelled',
@@ -925,7 +923,6 @@ export function createGenerationService(deps: GenerationServiceDeps) {
 
     /** Pauses a run: no new calls; calls in flight are aborted and their cells restored. */
     async pauseRun(actor: Actor, projectId: string, datasetId: string, runId: string) {
-      await access.requireRole(actor, projectId, 'editor');
       const run = await loadRun(actor, projectId, datasetId, runId, 'editor');
       let result = await store.transitionRun(runId, ['queued'], {
         status: 'paused',
@@ -948,7 +945,6 @@ export function createGenerationService(deps: GenerationServiceDeps) {
 
     /** Resumes a paused (or failed) run where it stopped; a budget pause resumes once the budget allows. */
     async resumeRun(actor: Actor, projectId: string, datasetId: string, runId: string) {
-      await access.requireRole(actor, projectId, 'editor');
       const run = await loadRun(actor, projectId, datasetId, runId, 'editor');
       let result: RunRow | undefined;
       try {
@@ -979,7 +975,6 @@ export function createGenerationService(deps: GenerationServiceDeps) {
 
     /** Starts a run that waited for confirmation of its estimated cost. */
     async confirmRun(actor: Actor, projectId: string, datasetId: string, runId: string) {
-      await access.requireRole(actor, projectId, 'editor');
       const run = await loadRun(actor, projectId, datasetId, runId, 'editor');
       let result: RunRow | undefined;
       try {
@@ -1010,7 +1005,6 @@ export function createGenerationService(deps: GenerationServiceDeps) {
       columnId: string,
       rowId: bigint,
     ) {
-      await access.requireRole(actor, projectId, 'viewer');
       const { columns, process } = await loadColumn(
         actor,
         projectId,
