@@ -15,8 +15,13 @@ import {
   presentPriceOverride,
   presentProvider,
 } from './llm-presenter.ts';
-import type { PriceStore } from './llm-price-store.ts';
-import { defaultCatalogProvider, usdPerMtokToNano } from './llm-prices.ts';
+import { overrideAt, type PriceStore } from './llm-price-store.ts';
+import {
+  defaultCatalogProvider,
+  type ModelPriceInfo,
+  modelPriceInfo,
+  usdPerMtokToNano,
+} from './llm-prices.ts';
 import { isProviderFailure, type ProviderFailure } from './llm-provider.ts';
 import {
   apiKeyContext,
@@ -303,7 +308,11 @@ export function createLlmAdmin(deps: LlmAdminDeps) {
     }
   }
 
-  /** Models from the provider (when it lists them) merged with the price catalog and the enabled list. */
+  /**
+   * Models from the provider (when it lists them) merged with the price catalog and the enabled
+   * list, each with the rates a call would be priced at now (the project's override first, then
+   * the catalog) and the context window; unknown stays null.
+   */
   async function listModels(actor: Actor, projectId: string | undefined, providerId: string) {
     const connection = await visibleProvider(actor, projectId, providerId, 'editor');
     const provider = await registry.provider(providerId);
@@ -318,10 +327,16 @@ export function createLlmAdmin(deps: LlmAdminDeps) {
     }
     const catalogId = connection.catalogProvider;
     const catalog = catalogId ? (findProvider({ providerId: catalogId })?.models ?? []) : [];
-    const byId = new Map<
-      string,
-      { id: string; name: string | null; offered: boolean; inCatalog: boolean; enabled: boolean }
-    >();
+    const overrides = projectId === undefined ? [] : await prices.list(projectId);
+    const now = new Date(clock.now());
+    type ModelEntry = {
+      id: string;
+      name: string | null;
+      offered: boolean;
+      inCatalog: boolean;
+      enabled: boolean;
+    };
+    const byId = new Map<string, ModelEntry>();
     const entry = (id: string) => {
       let found = byId.get(id);
       if (!found) {
@@ -338,10 +353,20 @@ export function createLlmAdmin(deps: LlmAdminDeps) {
       found.name = model.name ?? null;
     }
     for (const id of connection.models) entry(id).enabled = true;
+    const models: (ModelEntry & ModelPriceInfo)[] = [...byId.values()]
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map((model) => {
+        const info = modelPriceInfo(model.id, {
+          catalogProviderId: catalogId,
+          override: overrideAt(overrides, model.id, now)?.rates,
+          at: now,
+        });
+        return { ...model, ...info };
+      });
     return {
       providerListsModels: offered !== undefined,
       ...(listError ? { listError } : {}),
-      models: [...byId.values()].sort((a, b) => a.id.localeCompare(b.id)),
+      models,
     };
   }
 

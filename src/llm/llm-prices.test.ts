@@ -1,6 +1,12 @@
 import { calcPrice } from '@pydantic/genai-prices';
 import { describe, expect, it } from 'vitest';
-import { costNano, maxCostNano, type PriceSource, usdPerMtokToNano } from './llm-prices.ts';
+import {
+  costNano,
+  maxCostNano,
+  modelPriceInfo,
+  type PriceSource,
+  usdPerMtokToNano,
+} from './llm-prices.ts';
 import type { TokenUsage } from './llm-provider.ts';
 
 const at = new Date('2026-11-21T00:00:00Z');
@@ -142,5 +148,86 @@ describe('catalog prices', () => {
     expect(
       costNano(tokens, model, { catalogProviderId: providerId, override: undefined, at }),
     ).toBe(Math.round((expected?.total_price ?? Number.NaN) * 1e9));
+  });
+});
+
+describe('modelPriceInfo', () => {
+  it.each([
+    [
+      'a flat catalog price',
+      'gpt-4o-mini',
+      openai,
+      {
+        inputUsdPerMtok: 0.15,
+        outputUsdPerMtok: 0.6,
+        cacheReadUsdPerMtok: 0.075,
+        priceSource: 'catalog',
+        tiered: false,
+        contextWindow: 128_000,
+      },
+    ],
+    [
+      // claude-sonnet-4-5: $3 / $15 up to 200K prompt tokens, dearer above.
+      'a tiered catalog price, as its first tier',
+      'claude-sonnet-4-5',
+      anthropic,
+      {
+        inputUsdPerMtok: 3,
+        outputUsdPerMtok: 15,
+        cacheReadUsdPerMtok: 0.3,
+        priceSource: 'catalog',
+        tiered: true,
+        contextWindow: 200_000,
+      },
+    ],
+    [
+      'an override, which wins over the catalog and keeps its context window',
+      'gpt-4o-mini',
+      {
+        ...openai,
+        override: {
+          inputNanoPerMtok: usdPerMtokToNano(1.25),
+          outputNanoPerMtok: usdPerMtokToNano(5),
+          cacheReadNanoPerMtok: undefined,
+          cacheWriteNanoPerMtok: undefined,
+        },
+      },
+      {
+        inputUsdPerMtok: 1.25,
+        outputUsdPerMtok: 5,
+        cacheReadUsdPerMtok: null,
+        priceSource: 'override',
+        tiered: false,
+        contextWindow: 128_000,
+      },
+    ],
+    [
+      'a model the catalog does not know',
+      'my-fine-tune',
+      openai,
+      {
+        inputUsdPerMtok: null,
+        outputUsdPerMtok: null,
+        cacheReadUsdPerMtok: null,
+        priceSource: null,
+        tiered: false,
+        contextWindow: null,
+      },
+    ],
+    [
+      'a connection without a catalog',
+      'gpt-4o-mini',
+      { catalogProviderId: undefined, override: undefined, at },
+      {
+        inputUsdPerMtok: null,
+        outputUsdPerMtok: null,
+        cacheReadUsdPerMtok: null,
+        priceSource: null,
+        tiered: false,
+        contextWindow: null,
+      },
+    ],
+  ] as const)('%s', (_, model, source, expected) => {
+    expect(modelPriceInfo(model, source)).toEqual(expected);
   });
 });

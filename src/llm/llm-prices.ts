@@ -78,7 +78,24 @@ interface FlatRates {
   cacheWrite: number | undefined;
 }
 
-type Resolved = { flat: FlatRates } | { tiered: true } | null;
+/** What the catalog knows of one model at one time. */
+interface CatalogEntry {
+  /** Set when every rate is flat: costs are plain arithmetic. Otherwise genai-prices applies tiers. */
+  flat: FlatRates | undefined;
+  /** List rates (the first tier's for tiered prices); undefined where the catalog has none. */
+  list: { input: number | undefined; output: number | undefined; cacheRead: number | undefined };
+  tiered: boolean;
+  contextWindow: number | undefined;
+}
+
+type Resolved = CatalogEntry | null;
+
+/** A rate as a number: flat as it is, tiered as its base (first-tier) rate. */
+function baseRate(value: unknown): number | undefined {
+  if (typeof value === 'number') return value;
+  const base = (value as { base?: unknown } | null | undefined)?.base;
+  return typeof base === 'number' ? base : undefined;
+}
 
 // The catalog lookup (matching the model name against every model of the provider) costs far
 // more than the arithmetic; its answer changes only with the date, so it is kept per hour.
@@ -101,17 +118,29 @@ function resolveCatalog(providerId: string, model: string, at: Date): Resolved {
       const numbers = ['input_mtok', 'output_mtok', 'cache_read_mtok', 'cache_write_mtok'].every(
         (name) => rate(name) === undefined || typeof rate(name) === 'number',
       );
-      answer =
-        numbers && typeof rate('input_mtok') === 'number' && typeof rate('output_mtok') === 'number'
+      const flat =
+        numbers &&
+        typeof rate('input_mtok') === 'number' &&
+        typeof rate('output_mtok') === 'number';
+      const contextWindow = result.model.context_window;
+      answer = {
+        flat: flat
           ? {
-              flat: {
-                input: rate('input_mtok') as number,
-                output: rate('output_mtok') as number,
-                cacheRead: rate('cache_read_mtok') as number | undefined,
-                cacheWrite: rate('cache_write_mtok') as number | undefined,
-              },
+              input: rate('input_mtok') as number,
+              output: rate('output_mtok') as number,
+              cacheRead: rate('cache_read_mtok') as number | undefined,
+              cacheWrite: rate('cache_write_mtok') as number | undefined,
             }
-          : { tiered: true };
+          : undefined,
+        list: {
+          input: baseRate(rate('input_mtok')),
+          output: baseRate(rate('output_mtok')),
+          cacheRead: baseRate(rate('cache_read_mtok')),
+        },
+        tiered: !numbers,
+        contextWindow:
+          typeof contextWindow === 'number' && contextWindow > 0 ? contextWindow : undefined,
+      };
     }
   } catch {
     answer = null;
@@ -125,7 +154,7 @@ function catalogCost(usage: NumericUsage, model: string, source: PriceSource): n
   if (source.catalogProviderId === undefined) return null;
   const resolution = resolveCatalog(source.catalogProviderId, model, source.at);
   if (resolution === null) return null;
-  if ('flat' in resolution) {
+  if (resolution.flat) {
     // USD per Mtok × 1000 = nano-USD per token. Cache buckets without a rate of their own are
     // charged as input, as genai-prices does.
     const r = resolution.flat;
@@ -193,4 +222,57 @@ export function defaultCatalogProvider(kind: string): string | undefined {
 /** Dollars per million tokens as written by people ("0.15") → nano-USD per Mtok. */
 export function usdPerMtokToNano(usd: number): number {
   return Math.round(usd * USD_TO_NANO);
+}
+
+/** A model's list prices and context window, for people choosing a model. */
+export interface ModelPriceInfo {
+  /** USD per million tokens; null when unknown (never 0 for "unknown"). */
+  inputUsdPerMtok: number | null;
+  outputUsdPerMtok: number | null;
+  /** Null when there is no separate cache-read rate (cache reads are then charged as input). */
+  cacheReadUsdPerMtok: number | null;
+  /** Where the rates come from: a project override (which wins), the catalog, or nowhere. */
+  priceSource: 'override' | 'catalog' | null;
+  /** The catalog's rates change with the prompt's size; the ones given are the first tier's. */
+  tiered: boolean;
+  /** Tokens the model reads at most (prompt + answer), from the catalog; null when unknown. */
+  contextWindow: number | null;
+}
+
+/** The rates a call to `model` would be priced at (see costNano), per million tokens. */
+export function modelPriceInfo(model: string, source: PriceSource): ModelPriceInfo {
+  const entry =
+    source.catalogProviderId === undefined
+      ? null
+      : resolveCatalog(source.catalogProviderId, model, source.at);
+  const contextWindow = entry?.contextWindow ?? null;
+  if (source.override) {
+    const usd = (nano: number | undefined) => (nano === undefined ? null : nano / USD_TO_NANO);
+    return {
+      inputUsdPerMtok: usd(source.override.inputNanoPerMtok),
+      outputUsdPerMtok: usd(source.override.outputNanoPerMtok),
+      cacheReadUsdPerMtok: usd(source.override.cacheReadNanoPerMtok),
+      priceSource: 'override',
+      tiered: false,
+      contextWindow,
+    };
+  }
+  if (!entry || (entry.list.input === undefined && entry.list.output === undefined)) {
+    return {
+      inputUsdPerMtok: null,
+      outputUsdPerMtok: null,
+      cacheReadUsdPerMtok: null,
+      priceSource: null,
+      tiered: false,
+      contextWindow,
+    };
+  }
+  return {
+    inputUsdPerMtok: entry.list.input ?? null,
+    outputUsdPerMtok: entry.list.output ?? null,
+    cacheReadUsdPerMtok: entry.list.cacheRead ?? null,
+    priceSource: 'catalog',
+    tiered: entry.tiered,
+    contextWindow,
+  };
 }

@@ -152,6 +152,74 @@ describe('provider routes', () => {
     );
   });
 
+  it('prices each model per million tokens with its context window, an override first, unknown as null', async () => {
+    // A price override for gpt-4o (catalog: $2.50 / $10) wins over the catalog.
+    const override = await inject(team.owner, 'POST', `${base()}/prices`, {
+      model: 'gpt-4o',
+      inputUsdPerMtok: 3,
+      outputUsdPerMtok: 12,
+    });
+    expect(override.statusCode).toBe(201);
+    const response = await inject(team.editor, 'GET', `${base()}/providers/${providerId}/models`);
+    expect(response.statusCode).toBe(200);
+    const models = response.json().models as { id: string }[];
+    const byId = (id: string) => models.find((model) => model.id === id);
+    // genai-prices: gpt-4o-mini is $0.15 in, $0.60 out, $0.075 cache read, 128K tokens.
+    expect(byId('gpt-4o-mini')).toMatchObject({
+      inputUsdPerMtok: 0.15,
+      outputUsdPerMtok: 0.6,
+      cacheReadUsdPerMtok: 0.075,
+      priceSource: 'catalog',
+      tiered: false,
+      contextWindow: 128_000,
+    });
+    expect(byId('gpt-4o')).toMatchObject({
+      inputUsdPerMtok: 3,
+      outputUsdPerMtok: 12,
+      cacheReadUsdPerMtok: null,
+      priceSource: 'override',
+      contextWindow: 128_000,
+    });
+
+    // A self-hosted server: no catalog, so a model without an override has no known price.
+    const local = await inject(team.owner, 'POST', `${base()}/providers`, {
+      name: 'Local server',
+      kind: 'openai-compatible',
+      baseUrl: `${fake.url}/v1`,
+      apiKey: KEY,
+      models: ['my-local-model'],
+    });
+    expect(local.statusCode).toBe(201);
+    const localModels = await inject(
+      team.editor,
+      'GET',
+      `${base()}/providers/${local.json().id}/models`,
+    );
+    expect(localModels.statusCode).toBe(200);
+    const listed = localModels.json().models as { id: string }[];
+    expect(listed.find((model) => model.id === 'my-local-model')).toEqual({
+      id: 'my-local-model',
+      name: null,
+      offered: false,
+      inCatalog: false,
+      enabled: true,
+      inputUsdPerMtok: null,
+      outputUsdPerMtok: null,
+      cacheReadUsdPerMtok: null,
+      priceSource: null,
+      tiered: false,
+      contextWindow: null,
+    });
+    // The project's override prices gpt-4o on this server too; the window stays unknown.
+    expect(listed.find((model) => model.id === 'gpt-4o')).toMatchObject({
+      inputUsdPerMtok: 3,
+      priceSource: 'override',
+      contextWindow: null,
+    });
+    await inject(team.owner, 'DELETE', `${base()}/providers/${local.json().id}`);
+    await inject(team.owner, 'DELETE', `${base()}/prices/${override.json().id}`);
+  });
+
   it('keeps instance-wide providers to administrators, and shows them to projects', async () => {
     const refused = await inject(team.owner, 'POST', '/api/llm/providers', {
       name: 'shared',

@@ -150,6 +150,8 @@ export const llmRoutes: FastifyPluginAsyncZod<{ admin: LlmAdmin }> = async (app,
         tags,
         summary:
           "Models: the provider's list (when it has one) merged with the price catalog (editor)",
+        description:
+          "Each model with the rates a call would be priced at now, in USD per million tokens (the project's price override first, then the genai-prices catalog), and its context window. Unknown prices and windows are null, never 0.",
         params: providerParams,
         response: { 200: modelListView },
       },

@@ -275,8 +275,32 @@ export const modelListView = z.object({
       id: z.string(),
       name: z.string().nullable(),
       offered: z.boolean().describe('listed by the provider'),
-      inCatalog: z.boolean().describe('priced by the catalog'),
+      inCatalog: z.boolean().describe("one of the price catalog's models"),
       enabled: z.boolean(),
+      inputUsdPerMtok: z
+        .number()
+        .nullable()
+        .describe('USD per million input tokens at the current date; null: unknown'),
+      outputUsdPerMtok: z
+        .number()
+        .nullable()
+        .describe('USD per million output tokens at the current date; null: unknown'),
+      cacheReadUsdPerMtok: z
+        .number()
+        .nullable()
+        .describe('USD per million cache-read tokens; null: no separate rate (charged as input)'),
+      priceSource: z
+        .enum(['override', 'catalog'])
+        .nullable()
+        .describe("the project's price override (which wins), the genai-prices catalog, or null"),
+      tiered: z
+        .boolean()
+        .describe("the catalog's rates depend on the prompt size; the first tier's are given"),
+      contextWindow: z
+        .number()
+        .int()
+        .nullable()
+        .describe('tokens the model reads at most (prompt and answer); null: unknown'),
     }),
   ),
 });

@@ -1,6 +1,7 @@
 import { useQueries, useQuery } from '@tanstack/react-query';
 import { useId, useState } from 'react';
-import { llmApi } from '../api/llm-api.ts';
+import { llmApi, type ModelInfo } from '../api/llm-api.ts';
+import { modelDetails, modelOptionLabel } from './model-label.ts';
 
 export interface ModelChoice {
   provider: string | undefined;
@@ -10,8 +11,10 @@ export interface ModelChoice {
 const OTHER = '__other__';
 
 /**
- * Models grouped by provider, from each enabled provider's model list (the provider's own
- * list merged with the price catalog). A model the lists do not know can still be typed.
+ * Models grouped by provider (a native select with one optgroup per provider), from each
+ * enabled provider's model list (the provider's own list merged with the price catalog), each
+ * with its price per million tokens and context window; the chosen one is described below the
+ * select. A model the lists do not know can still be typed.
  */
 export function ModelPicker({
   projectId,
@@ -36,16 +39,29 @@ export function ModelPicker({
       staleTime: 5 * 60_000,
     })),
   });
-  const known = enabled.some((provider, index) => {
-    const list = models[index]?.data?.models ?? provider.models.map((model) => ({ id: model }));
-    return provider.id === value.provider && list.some((model) => model.id === value.model);
-  });
+  // A provider's enabled models; with none enabled (any model goes), those it offers (or,
+  // when it cannot list them, the catalog's). While its list loads, enabled models show by id.
+  const listOf = (index: number): (Pick<ModelInfo, 'id'> & Partial<ModelInfo>)[] => {
+    const provider = enabled[index]!;
+    const list = models[index]?.data;
+    if (!list) return provider.models.map((model) => ({ id: model }));
+    if (provider.models.length > 0) return list.models.filter((model) => model.enabled);
+    return list.models.filter((model) => (list.providerListsModels ? model.offered : true));
+  };
+  const chosen = enabled.flatMap((provider, index) =>
+    provider.id === value.provider ? listOf(index).filter((model) => model.id === value.model) : [],
+  )[0];
+  const known = chosen !== undefined;
   const selected =
     custom || (value.model && !known)
       ? OTHER
       : value.model
         ? `${value.provider ?? ''}|${value.model}`
         : '';
+  const details =
+    chosen && selected !== OTHER && chosen.priceSource !== undefined
+      ? modelDetails(chosen as ModelInfo)
+      : undefined;
 
   return (
     <div className="stack model-picker">
@@ -53,6 +69,7 @@ export function ModelPicker({
       <select
         id={`${id}-model`}
         value={selected}
+        aria-describedby={details ? `${id}-details` : undefined}
         onChange={(event) => {
           if (event.target.value === OTHER) {
             setCustom(true);
@@ -71,23 +88,22 @@ export function ModelPicker({
               ? 'Choose a model'
               : 'No provider yet: add one in Settings'}
         </option>
-        {enabled.map((provider, index) => {
-          const list =
-            models[index]?.data?.models.filter((model) => model.enabled !== false) ??
-            provider.models.map((model) => ({ id: model, name: null, inCatalog: false }));
-          return (
-            <optgroup key={provider.id} label={`${provider.name} (${provider.kind})`}>
-              {list.map((model) => (
-                <option key={model.id} value={`${provider.id}|${model.id}`}>
-                  {model.name ?? model.id}
-                  {model.inCatalog ? ' · priced' : ' · no known price'}
-                </option>
-              ))}
-            </optgroup>
-          );
-        })}
+        {enabled.map((provider, index) => (
+          <optgroup key={provider.id} label={`${provider.name} (${provider.kind})`}>
+            {listOf(index).map((model) => (
+              <option key={model.id} value={`${provider.id}|${model.id}`}>
+                {model.priceSource === undefined ? model.id : modelOptionLabel(model as ModelInfo)}
+              </option>
+            ))}
+          </optgroup>
+        ))}
         <option value={OTHER}>Another model…</option>
       </select>
+      {details && (
+        <p id={`${id}-details`} className="hint" data-testid="model-details">
+          {details}
+        </p>
+      )}
       {selected === OTHER && (
         <div className="row">
           <label>

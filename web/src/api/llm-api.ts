@@ -54,16 +54,27 @@ export interface ProviderTest {
   error?: { code: string; reason: string; message: string; httpStatus?: number };
 }
 
+export interface ModelInfo {
+  id: string;
+  name: string | null;
+  offered: boolean;
+  inCatalog: boolean;
+  enabled: boolean;
+  /** USD per million tokens at the current date; null: unknown (never 0). */
+  inputUsdPerMtok: number | null;
+  outputUsdPerMtok: number | null;
+  /** Null: no separate rate (cache reads are charged as input). */
+  cacheReadUsdPerMtok: number | null;
+  priceSource: 'override' | 'catalog' | null;
+  /** The rates depend on the prompt size; these are the first tier's. */
+  tiered: boolean;
+  contextWindow: number | null;
+}
+
 export interface ModelList {
   providerListsModels: boolean;
   listError?: string;
-  models: {
-    id: string;
-    name: string | null;
-    offered: boolean;
-    inCatalog: boolean;
-    enabled: boolean;
-  }[];
+  models: ModelInfo[];
 }
 
 export interface Price {

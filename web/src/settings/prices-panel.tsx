@@ -13,7 +13,12 @@ export function PricesPanel({ projectId }: { projectId: string }) {
   const notices = useNotices();
   const key = ['llm', projectId, 'prices'];
   const prices = useQuery({ queryKey: key, queryFn: () => llmApi.prices(projectId) });
-  const refresh = () => queryClient.invalidateQueries({ queryKey: key });
+  const refresh = () =>
+    Promise.all([
+      queryClient.invalidateQueries({ queryKey: key }),
+      // The model picker shows each model's price: overrides change it.
+      queryClient.invalidateQueries({ queryKey: ['llm', projectId, 'models'] }),
+    ]);
   const create = useMutation({
     mutationFn: (form: FormData) => {
       const optional = (name: string) => {

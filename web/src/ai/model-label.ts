@@ -1,0 +1,71 @@
+import type { ModelInfo } from '../api/llm-api.ts';
+
+/** Plain-text descriptions of a model's price and context window for the model picker. */
+
+type Priced = Pick<
+  ModelInfo,
+  | 'inputUsdPerMtok'
+  | 'outputUsdPerMtok'
+  | 'cacheReadUsdPerMtok'
+  | 'priceSource'
+  | 'tiered'
+  | 'contextWindow'
+>;
+
+const usd = new Intl.NumberFormat('en-US', {
+  style: 'currency',
+  currency: 'USD',
+  minimumFractionDigits: 2,
+  maximumFractionDigits: 4,
+});
+
+/** A rate in USD per million tokens: $0.15, $0.60, $0.075, $10.00; unknown is '?'. */
+export function formatRate(value: number | null): string {
+  return value === null ? '?' : usd.format(value);
+}
+
+/** A context window in tokens, short: 128K, 200K, 1M, 1.5M; unknown is '—'. */
+export function formatContextWindow(tokens: number | null): string {
+  if (tokens === null) return '—';
+  if (tokens >= 1_000_000) return `${Number((tokens / 1_000_000).toFixed(1))}M`;
+  if (tokens >= 1_000) return `${Math.round(tokens / 1_000)}K`;
+  return String(tokens);
+}
+
+/** "$0.15 / $0.60 per 1M tokens", "from $3.00 / $15.00 …" for tiered prices, or "price unknown". */
+export function formatPrice(model: Priced): string {
+  if (model.inputUsdPerMtok === null && model.outputUsdPerMtok === null) return 'price unknown';
+  const rates = `${formatRate(model.inputUsdPerMtok)} / ${formatRate(model.outputUsdPerMtok)} per 1M tokens`;
+  return model.tiered ? `from ${rates}` : rates;
+}
+
+/** One option of the picker: "gpt-4o-mini — $0.15 / $0.60 per 1M tokens · 128K context". */
+export function modelOptionLabel(model: Priced & { id: string }): string {
+  const context =
+    model.contextWindow === null
+      ? 'context unknown'
+      : `${formatContextWindow(model.contextWindow)} context`;
+  return `${model.id} — ${formatPrice(model)} · ${context}`;
+}
+
+/** The chosen model in a sentence, with the cache-read rate and where the prices come from. */
+export function modelDetails(model: Priced): string {
+  const parts: string[] = [];
+  if (model.inputUsdPerMtok === null && model.outputUsdPerMtok === null) {
+    parts.push('Price unknown: its cost is not counted until you set a price in Settings.');
+  } else {
+    const cache =
+      model.cacheReadUsdPerMtok === null
+        ? ''
+        : `, cached input ${formatRate(model.cacheReadUsdPerMtok)}`;
+    parts.push(
+      `Input ${formatRate(model.inputUsdPerMtok)}${cache}, output ${formatRate(model.outputUsdPerMtok)} per 1M tokens${model.tiered ? ' (dearer for very long prompts)' : ''}, ${model.priceSource === 'override' ? "from this project's price override" : 'from the genai-prices catalog'}.`,
+    );
+  }
+  parts.push(
+    model.contextWindow === null
+      ? 'Context window unknown.'
+      : `Context window ${model.contextWindow.toLocaleString('en-US')} tokens.`,
+  );
+  return parts.join(' ');
+}
