@@ -63,6 +63,28 @@ export interface CompareAndSetResult {
   conflicts: CellConflict[];
 }
 
+/** The writes of one column in a bulk compare-and-set; no `expectedVersion` overwrites. */
+export interface ColumnWrites {
+  column: ColumnRef;
+  writes: readonly (Omit<CellWrite, 'expectedVersion'> & { expectedVersion?: number })[];
+}
+
+export interface BulkCompareAndSetResult {
+  /** Per column, in the order given; empty when rows were missing. */
+  columns: ({ columnId: string } & CompareAndSetResult)[];
+  /** Row ids that do not exist; when any, nothing was written. */
+  missing: string[];
+}
+
+interface PlannedWrite {
+  rowId: bigint;
+  expectedVersion: number;
+  text: string | null;
+  keep: boolean;
+  state: CellState;
+  value: CellValue;
+}
+
 export interface TypeChangeResult {
   failed: number;
   /** The first failures, with the text each cell held (kept in its state's `raw`). */
@@ -227,6 +249,76 @@ export function createSheetDataStore(options: {
       }
       await createIndex(connection, datasetId);
     });
+
+  /** Decides each write against the current cells: accepted (with its new state) or conflict. */
+  const planWrites = (
+    column: ColumnRef,
+    writes: readonly (Omit<CellWrite, 'expectedVersion'> & { expectedVersion?: number })[],
+    current: ReadonlyMap<string, Record<string, CellRead>>,
+    now: string,
+  ) => {
+    const conflicts: CellConflict[] = [];
+    const accepted: PlannedWrite[] = [];
+    for (const entry of writes) {
+      const cell = current.get(entry.rowId.toString())?.[column.id];
+      if (
+        !cell ||
+        (entry.expectedVersion !== undefined && cell.state.version !== entry.expectedVersion)
+      ) {
+        conflicts.push({ rowId: entry.rowId.toString(), current: cell });
+        continue;
+      }
+      const keep = entry.value === undefined;
+      const text = keep ? null : cellValueToText(column.type, entry.value, 'value');
+      const state: CellState = {
+        ...(cell.state.version === 0 ? EMPTY_CELL_STATE : cell.state),
+        ...entry.state,
+        version: cell.state.version + 1,
+        updatedAt: now,
+      };
+      const value = keep ? cell.value : cellValueFromSql(column.type, text);
+      accepted.push({
+        rowId: entry.rowId,
+        expectedVersion: cell.state.version,
+        text,
+        keep,
+        state,
+        value,
+      });
+    }
+    return { accepted, conflicts };
+  };
+
+  /** One statement writes every accepted cell of a column, each still at its version. */
+  const updateSql = (datasetId: string, column: ColumnRef) => {
+    const table = datasetTable(datasetId);
+    const target = valueColumn(column.id);
+    const state = stateColumn(column.id);
+    return `update ${table} set ${target} = case when u.keep then ${table}.${target} else cast(u.value as ${sqlType(column.type)}) end,
+               ${state} = cast(u.state as json)
+             from (select unnest(?::bigint[]) as row_id, unnest(?::bigint[]) as expected, unnest(?::boolean[]) as keep,
+                          unnest(${TEXT_LIST}) as value, unnest(${TEXT_LIST}) as state) u
+             where ${table}._row_id = u.row_id and coalesce(try_cast(${table}.${state}->>'version' as bigint), 0) = u.expected`;
+  };
+  const updateParams = (accepted: readonly PlannedWrite[]): DuckDBValue[] => [
+    listValue(accepted.map((entry) => entry.rowId)),
+    listValue(accepted.map((entry) => BigInt(entry.expectedVersion))),
+    listValue(accepted.map((entry) => entry.keep)),
+    textList(accepted.map((entry) => entry.text)),
+    textList(accepted.map((entry) => cellStateToJson(entry.state))),
+  ];
+  const planResult = (plan: {
+    accepted: PlannedWrite[];
+    conflicts: CellConflict[];
+  }): CompareAndSetResult => ({
+    applied: plan.accepted.map((entry) => ({
+      rowId: entry.rowId.toString(),
+      version: entry.state.version,
+      value: entry.value,
+      state: entry.state,
+    })),
+    conflicts: plan.conflicts,
+  });
 
   const store = {
     /** Creates the table with `rows` empty rows (ids 1…rows). */
@@ -416,64 +508,65 @@ export function createSheetDataStore(options: {
           [column],
           writes.map((entry) => entry.rowId),
         );
-        const conflicts: CellConflict[] = [];
-        const accepted: {
-          write: CellWrite;
-          text: string | null;
-          keep: boolean;
-          state: CellState;
-          value: CellValue;
-        }[] = [];
-        const now = new Date().toISOString();
-        for (const entry of writes) {
-          const cells = current.get(entry.rowId.toString());
-          const cell = cells?.[column.id];
-          if (!cell || cell.state.version !== entry.expectedVersion) {
-            conflicts.push({ rowId: entry.rowId.toString(), current: cell });
-            continue;
-          }
-          const keep = entry.value === undefined;
-          const text = keep ? null : cellValueToText(column.type, entry.value, 'value');
-          const state: CellState = {
-            ...(cell.state.version === 0 ? EMPTY_CELL_STATE : cell.state),
-            ...entry.state,
-            version: cell.state.version + 1,
-            updatedAt: now,
-          };
-          const value = keep ? cell.value : cellValueFromSql(column.type, text);
-          accepted.push({ write: entry, text, keep, state, value });
-        }
-        if (accepted.length > 0) {
-          const table = datasetTable(datasetId);
-          const target = valueColumn(column.id);
-          const state = stateColumn(column.id);
+        const plan = planWrites(column, writes, current, new Date().toISOString());
+        if (plan.accepted.length > 0) {
           const changed = await duckdb.run(
-            `update ${table} set ${target} = case when u.keep then ${table}.${target} else cast(u.value as ${sqlType(column.type)}) end,
-               ${state} = cast(u.state as json)
-             from (select unnest(?::bigint[]) as row_id, unnest(?::bigint[]) as expected, unnest(?::boolean[]) as keep,
-                          unnest(${TEXT_LIST}) as value, unnest(${TEXT_LIST}) as state) u
-             where ${table}._row_id = u.row_id and coalesce(try_cast(${table}.${state}->>'version' as bigint), 0) = u.expected`,
-            [
-              listValue(accepted.map((entry) => entry.write.rowId)),
-              listValue(accepted.map((entry) => BigInt(entry.write.expectedVersion))),
-              listValue(accepted.map((entry) => entry.keep)),
-              textList(accepted.map((entry) => entry.text)),
-              textList(accepted.map((entry) => cellStateToJson(entry.state))),
-            ],
+            updateSql(datasetId, column),
+            updateParams(plan.accepted),
           );
           // Nobody else writes this dataset while we hold its lock; a mismatch is a bug.
-          if (changed !== accepted.length) throw conflict('Cells changed during a compare-and-set');
+          if (changed !== plan.accepted.length)
+            throw conflict('Cells changed during a compare-and-set');
         }
-        return {
-          applied: accepted.map((entry) => ({
-            rowId: entry.write.rowId.toString(),
-            version: entry.state.version,
-            value: entry.value,
-            state: entry.state,
-          })),
-          conflicts,
-        };
+        return planResult(plan);
       }, [column.id]),
+
+    /**
+     * Compare-and-set over several columns at once (a paste), in one DuckDB transaction under
+     * the dataset lock. A write without `expectedVersion` overwrites whatever is there. If any
+     * listed row does not exist, nothing is written and the missing ids come back.
+     */
+    compareAndSetMany: (datasetId: string, groups: readonly ColumnWrites[]) =>
+      write(
+        datasetId,
+        async (): Promise<BulkCompareAndSetResult> => {
+          const rowIds = new Map<string, bigint>();
+          for (const group of groups)
+            for (const entry of group.writes) rowIds.set(entry.rowId.toString(), entry.rowId);
+          if (rowIds.size === 0) return { columns: [], missing: [] };
+          const current = await rowsByIds(
+            datasetId,
+            groups.map((group) => group.column),
+            [...rowIds.values()],
+          );
+          const missing = [...rowIds.keys()].filter((id) => !current.has(id));
+          if (missing.length > 0) return { columns: [], missing };
+          const now = new Date().toISOString();
+          const plans = groups.map((group) => ({
+            column: group.column,
+            plan: planWrites(group.column, group.writes, current, now),
+          }));
+          await duckdb.transaction(async (connection) => {
+            for (const { column, plan } of plans) {
+              if (plan.accepted.length === 0) continue;
+              const result = await connection.run(
+                updateSql(datasetId, column),
+                updateParams(plan.accepted),
+              );
+              if (Number(result.rowsChanged) !== plan.accepted.length)
+                throw conflict('Cells changed during a compare-and-set');
+            }
+          });
+          return {
+            columns: plans.map(({ column, plan }) => ({
+              columnId: column.id,
+              ...planResult(plan),
+            })),
+            missing: [],
+          };
+        },
+        groups.map((group) => group.column.id),
+      ),
 
     /**
      * Recomputes a formula column from a checked DuckDB expression (sheet-formula.ts), for the

@@ -108,6 +108,86 @@ describe('sheet routes', () => {
     expect(attach.json().error.code).toBe('VALIDATION_ERROR');
   });
 
+  it('edits many cells in one request: per-cell conflicts; a bad item names its field and writes nothing', async () => {
+    const dataset = (
+      await post(`${base}/datasets`, {
+        name: 'Paste',
+        rows: 3,
+        columns: [{ name: 'Name' }, { name: 'N', type: 'integer' }],
+      })
+    ).json();
+    const [name, n] = dataset.columns;
+    const url = `${base}/datasets/${dataset.id}`;
+    const bulk = (cells: unknown[], who = members.editor) =>
+      t.app.inject({
+        method: 'PATCH',
+        url: `${url}/cells/bulk`,
+        headers: who.headers,
+        payload: { cells },
+      });
+    await t.app.inject({
+      method: 'PATCH',
+      url: `${url}/cells`,
+      headers: members.editor.headers,
+      payload: { rowId: '1', columnId: name.id, expectedVersion: 0, value: 'theirs' },
+    });
+    const pasted = await bulk([
+      { rowId: '1', columnId: name.id, value: 'mine', expectedVersion: 0 },
+      { rowId: '2', columnId: name.id, value: 'b', expectedVersion: 0 },
+      { rowId: '2', columnId: n.id, value: 7 },
+    ]);
+    expect(pasted.statusCode).toBe(200);
+    expect(pasted.json()).toMatchObject({
+      cells: [
+        { rowId: '2', columnId: name.id, value: 'b', version: 1, validated: true },
+        { rowId: '2', columnId: n.id, value: 7, version: 1 },
+      ],
+      conflicts: [
+        { index: 0, rowId: '1', columnId: name.id, current: { value: 'theirs', version: 1 } },
+      ],
+    });
+
+    const badField = await bulk([
+      { rowId: '3', columnId: name.id, value: 'x' },
+      { rowId: '3', columnId: 'not-a-uuid', value: 'x' },
+    ]);
+    expect(badField.statusCode).toBe(400);
+    expect(badField.json().error.details.issues[0].path).toBe('body.cells.1.columnId');
+    const badValue = await bulk([
+      { rowId: '3', columnId: name.id, value: 'x' },
+      { rowId: '3', columnId: n.id, value: 'seven' },
+    ]);
+    expect(badValue.statusCode).toBe(400);
+    expect(badValue.json().error).toMatchObject({
+      code: 'VALIDATION_ERROR',
+      details: { issues: [{ path: 'cells.1.value' }] },
+    });
+    const missingRow = await bulk([
+      { rowId: '3', columnId: name.id, value: 'x' },
+      { rowId: '404', columnId: name.id, value: 'x' },
+    ]);
+    expect(missingRow.statusCode).toBe(404);
+    expect(missingRow.json().error.details).toMatchObject({
+      entity: 'row',
+      id: '404',
+      path: 'cells.1.rowId',
+    });
+    const tooMany = await bulk(
+      Array.from({ length: 10_001 }, (_, index) => ({
+        rowId: String(index + 1),
+        columnId: name.id,
+        value: null,
+      })),
+    );
+    expect(tooMany.statusCode).toBe(400);
+    expect(tooMany.json().error.details.issues[0].path).toBe('body.cells');
+    expect(
+      (await bulk([{ rowId: '3', columnId: name.id, value: 'x' }], members.viewer)).statusCode,
+    ).toBe(403);
+    const row3 = await post(`${url}/rows/query`, { offset: 2, limit: 1 }, members.viewer);
+    expect(row3.json().rows[0].cells[name.id]).toMatchObject({ value: null, version: 0 });
+  });
+
   it('uploads, imports through the job, and exports streamed with formula escaping', async () => {
     const { body, contentType } = multipart(
       '../../../etc/passwd.csv',

@@ -16,6 +16,7 @@ import {
   type SheetImportService,
 } from './import/sheet-import-service.ts';
 import {
+  bulkCellEditSchema,
   cellValueSchema,
   columnTypeSchema,
   createColumnSchema,
@@ -390,6 +391,32 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
         ...(validated === undefined ? {} : { validated }),
       });
     },
+  );
+
+  app.patch(
+    `${base}/:datasetId/cells/bulk`,
+    {
+      schema: {
+        tags,
+        summary: 'Edit many cells at once (a paste): one transaction, conflicts reported per cell',
+        description:
+          'Up to 10,000 cells `{ rowId, columnId, value, expectedVersion? }`. Each is cast to its ' +
+          "column's type and compared with the version its writer saw (omitted: overwritten). " +
+          'Cells still at that version are written and validated; stale ones come back in ' +
+          '`conflicts` with their current value and version and are left as they are. An unknown ' +
+          'row or column (404), a formula column, a value of the wrong type or a repeated cell ' +
+          '(400) fails the request naming `cells.<index>.<field>`, and nothing is written.',
+        params: datasetParams,
+        body: bulkCellEditSchema,
+      },
+    },
+    async (request) =>
+      sheets.editCells(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.body.cells,
+      ),
   );
 
   app.post(

@@ -57,6 +57,26 @@ export const cellValueSchema = z.union([
 ]);
 export type CellValue = z.infer<typeof cellValueSchema>;
 
+/** A paste writes at most this many cells per request. */
+export const MAX_BULK_CELLS = 10_000;
+
+/** Bulk cell edit (a paste): each cell's value, and the version its writer saw if any. */
+export const bulkCellEditSchema = z.object({
+  cells: z
+    .array(
+      z.object({
+        rowId: z.string().regex(/^[1-9]\d{0,17}$/, 'must be a row id'),
+        columnId: z.uuid(),
+        value: cellValueSchema,
+        /** Omit to overwrite whatever the cell holds (last writer wins). */
+        expectedVersion: z.number().int().min(0).optional(),
+      }),
+    )
+    .min(1)
+    .max(MAX_BULK_CELLS),
+});
+export type BulkCellEdit = z.infer<typeof bulkCellEditSchema>;
+
 export const MAX_FORMULA_LENGTH = 4_000;
 
 export const createColumnSchema = z.object({

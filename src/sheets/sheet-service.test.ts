@@ -216,6 +216,164 @@ describe('sheet service', () => {
     subscription.close();
   });
 
+  it('edits many cells in one transaction: per-cell conflicts, casts, AI cells validated, one event per column', async () => {
+    const dataset = await create();
+    const [name, age] = dataset.columns;
+    const label = await module.sheets.addColumn(editor, projectId, dataset.id, {
+      name: 'Label',
+      formula: 'upper({{Name}})',
+    });
+    const ai = await module.sheets.addColumn(
+      editor,
+      projectId,
+      dataset.id,
+      { name: 'Summary' },
+      { ai: async () => {} },
+    );
+    // A failed AI cell: the paste replaces it as a user edit.
+    await module.sheets.writeCells(editor, projectId, dataset.id, ai.id, [
+      { rowId: 3n, expectedVersion: 0, state: { status: 'error', error: 'boom' } },
+    ]);
+    await module.sheets.editCell(editor, projectId, dataset.id, {
+      rowId: 1n,
+      columnId: name!.id,
+      expectedVersion: 0,
+      value: 'Ada',
+    });
+    const subscription = module.events.subscribe(datasetStream(dataset.id));
+    const result = await module.sheets.editCells(editor, projectId, dataset.id, [
+      // Stale: the client saw version 0, someone wrote version 1 meanwhile.
+      { rowId: '1', columnId: name!.id, value: 'Bob', expectedVersion: 0 },
+      { rowId: '2', columnId: name!.id, value: 'cy', expectedVersion: 0 },
+      { rowId: '3', columnId: name!.id, value: 'di', expectedVersion: 0 },
+      { rowId: '2', columnId: age!.id, value: '41', expectedVersion: 0 },
+      { rowId: '3', columnId: ai.id, value: 'hand-written' },
+    ]);
+    expect(result.conflicts).toEqual([
+      {
+        index: 0,
+        rowId: '1',
+        columnId: name!.id,
+        current: expect.objectContaining({ value: 'Ada', version: 1 }),
+      },
+    ]);
+    expect(
+      result.cells.map((cell) => [cell.rowId, cell.columnId, cell.value, cell.version]),
+    ).toEqual([
+      ['2', name!.id, 'cy', 1],
+      ['3', name!.id, 'di', 1],
+      ['2', age!.id, 41, 1],
+      ['3', ai.id, 'hand-written', 2],
+    ]);
+    const window = await module.sheets.readWindow(editor, projectId, dataset.id, {});
+    const cellsOf = (rowId: string) => window.rows.find((row) => row.rowId === rowId)!.cells;
+    expect(cellsOf('1')[name!.id]).toMatchObject({ value: 'Ada', version: 1 });
+    expect(cellsOf('2')[age!.id]).toMatchObject({ value: 41, status: 'done', validated: true });
+    expect(cellsOf('3')[ai.id]).toMatchObject({
+      value: 'hand-written',
+      status: 'done',
+      error: null,
+      validated: true,
+    });
+    expect(cellsOf('2')[label.id]!.value).toBe('CY');
+    expect(cellsOf('3')[label.id]!.value).toBe('DI');
+    const events = subscription.take().filter((event) => event.type === 'cells-update');
+    subscription.close();
+    // One event per column written (the formula's recompute included), not one per cell.
+    expect(
+      events.map((event) => {
+        const data = event.data as { columnId: string; cells: { rowId: string }[] };
+        return [data.columnId, data.cells.map((cell) => cell.rowId)];
+      }),
+    ).toEqual([
+      [name!.id, ['2', '3']],
+      [age!.id, ['2']],
+      [ai.id, ['3']],
+      [label.id, expect.arrayContaining(['2', '3'])],
+    ]);
+  });
+
+  it('refuses a bad item of a bulk edit naming it, and writes nothing', async () => {
+    const dataset = await create();
+    const [name, age] = dataset.columns;
+    const label = await module.sheets.addColumn(editor, projectId, dataset.id, {
+      name: 'Label',
+      formula: 'upper({{Name}})',
+    });
+    const good = { rowId: '1', columnId: name!.id, value: 'Ada', expectedVersion: 0 };
+    const refused: [unknown, object][] = [
+      [
+        { rowId: '2', columnId: age!.id, value: 'forty' },
+        { code: 'VALIDATION_ERROR', details: { issues: [{ path: 'cells.1.value' }] } },
+      ],
+      [
+        { rowId: '2', columnId: uuidv7(), value: 'x' },
+        { code: 'NOT_FOUND', details: { entity: 'column', path: 'cells.1.columnId' } },
+      ],
+      [
+        { rowId: '999', columnId: name!.id, value: 'x' },
+        { code: 'NOT_FOUND', details: { entity: 'row', id: '999', path: 'cells.1.rowId' } },
+      ],
+      [
+        { rowId: '2', columnId: label.id, value: 'x' },
+        { code: 'VALIDATION_ERROR', details: { issues: [{ path: 'cells.1.columnId' }] } },
+      ],
+      [
+        { ...good, value: 'again' },
+        { code: 'VALIDATION_ERROR', details: { issues: [{ path: 'cells.1' }] } },
+      ],
+    ];
+    for (const [bad, error] of refused) {
+      await expect(
+        module.sheets.editCells(editor, projectId, dataset.id, [good, bad as typeof good]),
+      ).rejects.toMatchObject(error);
+    }
+    await expect(
+      module.sheets.editCells(viewer, projectId, dataset.id, [good]),
+    ).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    const window = await module.sheets.readWindow(editor, projectId, dataset.id, {});
+    for (const row of window.rows)
+      for (const cell of Object.values(row.cells)) expect(cell.version).toBe(0);
+  });
+
+  it('lets exactly one of many concurrent bulk edits win each cell version', async () => {
+    const dataset = await create();
+    const [name, age] = dataset.columns;
+    const writers = Array.from({ length: 8 }, (_, writer) =>
+      module.sheets.editCells(editor, projectId, dataset.id, [
+        { rowId: '1', columnId: name!.id, value: `writer ${writer}`, expectedVersion: 0 },
+        { rowId: '2', columnId: age!.id, value: writer, expectedVersion: 0 },
+      ]),
+    );
+    // A single-cell edit races them on one of the same cells.
+    const single = module.sheets
+      .editCell(editor, projectId, dataset.id, {
+        rowId: 1n,
+        columnId: name!.id,
+        expectedVersion: 0,
+        value: 'single',
+      })
+      .then(
+        () => 'won',
+        (error: { code?: string }) => error.code,
+      );
+    const results = await Promise.all(writers);
+    const singleOutcome = await single;
+    const nameWins = results.filter((result) =>
+      result.cells.some((cell) => cell.columnId === name!.id),
+    ).length;
+    const ageWins = results.filter((result) =>
+      result.cells.some((cell) => cell.columnId === age!.id),
+    ).length;
+    expect(nameWins + (singleOutcome === 'won' ? 1 : 0)).toBe(1);
+    expect(singleOutcome === 'won' || singleOutcome === 'CONFLICT').toBe(true);
+    expect(ageWins).toBe(1);
+    for (const result of results) expect(result.cells.length + result.conflicts.length).toBe(2);
+    const window = await module.sheets.readWindow(editor, projectId, dataset.id, {});
+    expect(window.rows[0]!.cells[name!.id]!.version).toBe(1);
+    expect(window.rows[1]!.cells[age!.id]!.version).toBe(1);
+  });
+
   it('appends and deletes rows; formula columns follow their inputs', async () => {
     const dataset = await create();
     const [name, age] = dataset.columns;

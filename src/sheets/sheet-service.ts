@@ -1,12 +1,18 @@
 import type { Transaction } from 'kysely';
 import type { Actor } from '../auth/actor.ts';
 import type { DB } from '../migrations/db-schema.ts';
-import { conflict, notFound, validationError } from '../platform/app-error.ts';
+import { AppError, conflict, notFound, validationError } from '../platform/app-error.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import type { EventBus } from '../platform/events.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { ProjectAccess } from '../projects/project-access.ts';
-import type { CellWrite, CompareAndSetResult, SheetDataStore } from './sheet-data-store.ts';
+import { cellValueToText } from './sheet-cells.ts';
+import type {
+  CellWrite,
+  ColumnWrites,
+  CompareAndSetResult,
+  SheetDataStore,
+} from './sheet-data-store.ts';
 import {
   checkFormula,
   compileFormula,
@@ -17,12 +23,14 @@ import {
 import { presentCell, presentColumn, presentDataset, presentRow } from './sheet-presenter.ts';
 import type { ColumnRef } from './sheet-query.ts';
 import {
+  type BulkCellEdit,
   type CellValue,
   type ColumnType,
   type CreateColumnInput,
   type CreateDatasetInput,
   createColumnSchema,
   createDatasetSchema,
+  MAX_BULK_CELLS,
   nameSchema,
   type WindowQuery,
   windowQuerySchema,
@@ -49,6 +57,14 @@ export interface SheetServiceDeps {
 
 /** The SSE stream of one dataset's changes. */
 export const datasetStream = (datasetId: string) => `dataset:${datasetId}`;
+
+/** What a user's edit does to a cell's state: done, no error, validated (unless told not). */
+const userEditState = (validated = true) => ({
+  status: 'done' as const,
+  error: null,
+  raw: null,
+  validated,
+});
 
 const columnRef = (column: ColumnRow): ColumnRef => ({
   id: column.id,
@@ -628,7 +644,7 @@ export function createSheetService(deps: SheetServiceDeps) {
         state:
           input.value === undefined
             ? { validated: input.validated ?? true }
-            : { status: 'done', error: null, raw: null, validated: input.validated ?? true },
+            : userEditState(input.validated),
       };
       const result = await data.compareAndSetCells(datasetId, columnRef(column), [write]);
       const lost = result.conflicts[0];
@@ -653,6 +669,130 @@ export function createSheetService(deps: SheetServiceDeps) {
         await publishCells(datasetId, formulas, [input.rowId]);
       }
       return { rowId: applied.rowId, columnId: column.id, ...cell };
+    },
+
+    /**
+     * Edits many cells at once (a paste), in one DuckDB transaction. Each cell is checked
+     * like `editCell`: against the version its writer saw (none given: overwritten), cast to
+     * its column's type, validated. A stale cell is a per-cell conflict (returned with its
+     * current value and version) while the others are written — a paste is many independent
+     * edits, and one cell someone else just changed should not throw away the rest. A bad
+     * item (unknown row or column, a formula column, a value of the wrong type, a duplicate)
+     * fails the whole request naming `cells.<index>.<field>`, and nothing is written.
+     * Publishes one `cells-update` per column written.
+     */
+    async editCells(
+      actor: Actor,
+      projectId: string,
+      datasetId: string,
+      cells: BulkCellEdit['cells'],
+    ) {
+      await access.requireRole(actor, projectId, 'editor');
+      const { columns } = await loadReady(projectId, datasetId);
+      if (cells.length === 0 || cells.length > MAX_BULK_CELLS)
+        throw validationError(`Send 1 to ${MAX_BULK_CELLS} cells`, [
+          { path: 'cells', message: `1 to ${MAX_BULK_CELLS} cells` },
+        ]);
+      const byId = new Map(columns.map((column) => [column.id, column]));
+      const groups = new Map<
+        string,
+        { column: ColumnRow; writes: ColumnWrites['writes'][number][]; indexes: number[] }
+      >();
+      const seen = new Set<string>();
+      for (const [index, cell] of cells.entries()) {
+        const column = byId.get(cell.columnId);
+        if (!column)
+          throw new AppError('NOT_FOUND', `column not found (cells.${index}.columnId)`, {
+            details: { entity: 'column', id: cell.columnId, path: `cells.${index}.columnId` },
+          });
+        if (column.kind === 'formula')
+          throw validationError(
+            `cells.${index}.columnId is a formula column; edit the formula or its inputs`,
+            [{ path: `cells.${index}.columnId`, message: 'formula column' }],
+          );
+        const key = `${cell.rowId}:${cell.columnId}`;
+        if (seen.has(key))
+          throw validationError(`cells.${index} repeats a cell`, [
+            { path: `cells.${index}`, message: 'duplicate cell' },
+          ]);
+        seen.add(key);
+        // Cast now, naming the item: nothing is written if any value does not fit.
+        cellValueToText(column.type, cell.value, `cells.${index}.value`);
+        let group = groups.get(column.id);
+        if (!group) {
+          group = { column, writes: [], indexes: [] };
+          groups.set(column.id, group);
+        }
+        group.writes.push({
+          rowId: BigInt(cell.rowId),
+          value: cell.value,
+          state: userEditState(),
+          ...(cell.expectedVersion === undefined ? {} : { expectedVersion: cell.expectedVersion }),
+        });
+        group.indexes.push(index);
+      }
+      const ordered = [...groups.values()];
+      const result = await data.compareAndSetMany(
+        datasetId,
+        ordered.map((group) => ({ column: columnRef(group.column), writes: group.writes })),
+      );
+      if (result.missing.length > 0) {
+        const rowId = result.missing[0]!;
+        const index = cells.findIndex((cell) => cell.rowId === rowId);
+        throw new AppError('NOT_FOUND', `row not found (cells.${index}.rowId)`, {
+          details: {
+            entity: 'row',
+            id: rowId,
+            path: `cells.${index}.rowId`,
+            missing: result.missing.slice(0, 100),
+          },
+        });
+      }
+      const written: ({ rowId: string; columnId: string } & ReturnType<typeof presentCell>)[] = [];
+      const conflicts: {
+        index: number;
+        rowId: string;
+        columnId: string;
+        current: ReturnType<typeof presentCell>;
+      }[] = [];
+      const changedRows = new Set<string>();
+      for (const [position, outcome] of result.columns.entries()) {
+        const { column, indexes, writes } = ordered[position]!;
+        const presented = outcome.applied.map((cell) => ({
+          rowId: cell.rowId,
+          ...presentCell({ value: cell.value, state: cell.state }, column.kind),
+        }));
+        if (presented.length > 0)
+          publish(datasetId, 'cells-update', { columnId: column.id, cells: presented });
+        for (const cell of presented) {
+          written.push({ columnId: column.id, ...cell });
+          changedRows.add(cell.rowId);
+        }
+        const indexOf = new Map(
+          outcome.conflicts.length > 0
+            ? writes.map((entry, at) => [entry.rowId.toString(), indexes[at]!])
+            : [],
+        );
+        for (const lost of outcome.conflicts) {
+          conflicts.push({
+            index: indexOf.get(lost.rowId)!,
+            rowId: lost.rowId,
+            columnId: column.id,
+            // Rows were all found under the lock, so a conflict always has a current cell.
+            current: presentCell(lost.current!, column.kind),
+          });
+        }
+      }
+      if (changedRows.size > 0) {
+        const rowIds = [...changedRows].map((id) => BigInt(id));
+        const changedColumns = new Set(
+          result.columns.filter((outcome) => outcome.applied.length > 0).map((o) => o.columnId),
+        );
+        const formulas = await recompute(datasetId, columns, changedColumns, rowIds);
+        await publishCells(datasetId, formulas, rowIds);
+      }
+      conflicts.sort((a, b) => a.index - b.index);
+      return { cells: written, conflicts };
     },
 
     /**
