@@ -128,12 +128,142 @@ describe('AI column routes', () => {
     expect(cancelled.progress.done).toBe(0);
   });
 
+  it('renders a draft prompt against the first rows without calling a model, exactly as a run sends it', async () => {
+    const data = await env.dataset(
+      'Prompt preview',
+      ['City', 'Note'],
+      [
+        { City: 'Quito', Note: 'high' },
+        { City: 'Kyoto', Note: '' },
+        { City: 'Lagos', Note: null },
+        { City: 'Oslo', Note: 'cold' },
+      ],
+    );
+    const base = `/api/projects/${env.projectId}/datasets/${data.id}`;
+    const url = `${base}/ai-columns/preview-prompt`;
+    const draft = {
+      prompt: 'Describe {{City}} ({{ note }})',
+      instructions: 'Be brief.',
+      columnName: 'Summary',
+    };
+    const preview = await request('POST', url, env.members.viewer.headers, draft);
+    expect(preview.statusCode).toBe(200);
+    const body = preview.json();
+    expect(body.rows).toHaveLength(3);
+    expect(body.rows[0]).toEqual({
+      rowId: data.rowIds[0],
+      position: 1,
+      messages: [
+        {
+          role: 'system',
+          content:
+            'You fill one cell of the spreadsheet column "Summary", one row at a time.\n\n' +
+            'Answer with the cell value only: no preamble, no quotes, no explanation.\n\n' +
+            'Be brief.',
+        },
+        { role: 'user', content: 'Describe Quito (high)' },
+      ],
+      missingColumns: [],
+    });
+    expect(body.rows[1].messages[1].content).toBe('Describe Kyoto ()');
+    expect(body.rows.map((row: { missingColumns: string[] }) => row.missingColumns)).toEqual([
+      [],
+      ['Note'],
+      ['Note'],
+    ]);
+    expect(body.omitted).toEqual(['few-shot-examples', 'search-results']);
+    expect(env.fake.requests).toHaveLength(0);
+
+    const all = await request('POST', url, apiKey.headers, { ...draft, rows: 10 });
+    expect(all.json().rows.map((row: { position: number }) => row.position)).toEqual([1, 2, 3, 4]);
+    const category = await request('POST', url, apiKey.headers, {
+      ...draft,
+      output: { type: 'category', categories: ['warm', 'cold'] },
+      rows: 1,
+    });
+    expect(category.json().rows[0].messages[0].content).toContain(
+      'Answer with JSON {"value": <one of ["warm","cold"]>}.',
+    );
+
+    // Bad drafts: 400 naming the field; outsiders see nothing.
+    const unknown = await request('POST', url, apiKey.headers, {
+      ...draft,
+      prompt: 'About {{Nowhere}}',
+    });
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json().error).toMatchObject({
+      code: 'VALIDATION_ERROR',
+      details: { issues: [{ path: 'prompt', message: 'unknown column Nowhere' }] },
+    });
+    const ownColumn = await request('POST', url, apiKey.headers, {
+      ...draft,
+      prompt: 'Improve {{Summary}}',
+    });
+    expect(ownColumn.statusCode).toBe(400);
+    expect(ownColumn.json().error.details.issues[0].path).toBe('prompt');
+    for (const rows of [0, 21]) {
+      const refused = await request('POST', url, apiKey.headers, { ...draft, rows });
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json().error.details.issues[0].path).toBe('body.rows');
+    }
+    expect((await request('POST', url, env.members.outsider.headers, draft)).statusCode).toBe(404);
+
+    // What the preview shows is what a run sends.
+    const created = await request('POST', `${base}/ai-columns`, apiKey.headers, {
+      name: 'Summary',
+      prompt: draft.prompt,
+      instructions: draft.instructions,
+      provider: env.providerId,
+      model: 'gpt-4o-mini',
+      run: false,
+    });
+    expect(created.statusCode).toBe(201);
+    const columnId = created.json().column.id as string;
+    const run = await request('POST', `${base}/ai-columns/${columnId}/runs`, apiKey.headers, {
+      mode: 'range',
+      range: { from: 1, to: 1 },
+    });
+    expect(run.statusCode).toBe(202);
+    await env.waitForRun(data.id, run.json().id);
+    expect(env.fake.requests).toHaveLength(1);
+    const sent = JSON.stringify(env.fake.requests[0]!.body);
+    const again = await request('POST', url, apiKey.headers, {
+      prompt: draft.prompt,
+      instructions: draft.instructions,
+      columnId,
+      rows: 1,
+    });
+    expect(again.statusCode).toBe(200);
+    for (const message of again.json().rows[0].messages as { content: string }[])
+      expect(sent).toContain(JSON.stringify(message.content).slice(1, -1));
+    const self = await request('POST', url, apiKey.headers, {
+      prompt: 'Improve {{Summary}}',
+      columnId,
+    });
+    expect(self.statusCode).toBe(400);
+    // A prompt that reads no column: each row is asked for a different answer, with a seed
+    // from the column's process, which a column not yet created does not have.
+    const fresh = await request('POST', url, apiKey.headers, { prompt: 'A fun fact', rows: 1 });
+    expect(fresh.json().omitted).toContain('variety-note');
+    expect(fresh.json().rows[0].messages[1].content).toBe('A fun fact');
+    const existing = await request('POST', url, apiKey.headers, {
+      prompt: 'A fun fact',
+      columnId,
+      rows: 1,
+    });
+    expect(existing.json().omitted).not.toContain('variety-note');
+    expect(existing.json().rows[0].messages[1].content).toMatch(
+      /^A fun fact\n\n\(Item [0-9a-f]{8}: make this answer different from the other items\.\)$/,
+    );
+  });
+
   it('appears in the OpenAPI description', async () => {
     const response = await env.t.app.inject({ method: 'GET', url: '/api/openapi.json' });
     const paths = Object.keys((response.json() as { paths: Record<string, unknown> }).paths);
     for (const path of [
       '/api/projects/{projectId}/datasets/{datasetId}/ai-columns',
       '/api/projects/{projectId}/datasets/{datasetId}/ai-columns/{columnId}/runs',
+      '/api/projects/{projectId}/datasets/{datasetId}/ai-columns/preview-prompt',
       '/api/projects/{projectId}/datasets/{datasetId}/runs/{runId}',
       '/api/projects/{projectId}/datasets/{datasetId}/runs/{runId}/cancel',
       '/api/projects/{projectId}/datasets/{datasetId}/ai-columns/{columnId}/cells/{rowId}/provenance',

@@ -4,6 +4,7 @@ import type { RowsGeneration } from './generation-rows.ts';
 import {
   createAiColumnSchema,
   generateRowsSchema,
+  promptPreviewSchema,
   runRequestSchema,
   updateProcessSchema,
 } from './generation-schema.ts';
@@ -17,6 +18,23 @@ export interface GenerationRoutesOptions {
 const datasetParams = z.object({ projectId: z.uuid(), datasetId: z.uuid() });
 const columnParams = datasetParams.extend({ columnId: z.uuid() });
 const runParams = datasetParams.extend({ runId: z.uuid() });
+const promptPreviewView = z.object({
+  rows: z.array(
+    z.object({
+      rowId: z.string(),
+      position: z.number().int().describe('1-based, in row order'),
+      messages: z
+        .array(z.object({ role: z.enum(['system', 'user', 'assistant']), content: z.string() }))
+        .describe('what the call would send, in order'),
+      missingColumns: z
+        .array(z.string())
+        .describe('referenced columns that are empty in this row (rendered as nothing)'),
+    }),
+  ),
+  omitted: z
+    .array(z.enum(['few-shot-examples', 'search-results', 'variety-note']))
+    .describe('what a run adds that the preview leaves out'),
+});
 const cellParams = columnParams.extend({
   rowId: z.string().regex(/^[1-9]\d{0,17}$/, 'must be a row id'),
 });
@@ -53,6 +71,28 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
         request.body,
       );
     },
+  );
+
+  app.post(
+    `${base}/ai-columns/preview-prompt`,
+    {
+      schema: {
+        tags,
+        summary: 'Render a draft prompt against the first rows, without calling a model (viewer)',
+        description:
+          'The messages a run would send for the first `rows` rows (default 3, in row order), rendered by the same code as a run: system message (column, output format, instructions) and the filled template. Few-shot examples and web search results are added at run time and are not included. An unknown `{{Column}}` is a 400 naming the `prompt` field.',
+        params: datasetParams,
+        body: promptPreviewSchema,
+        response: { 200: promptPreviewView },
+      },
+    },
+    async (request) =>
+      generation.previewPrompt(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.body,
+      ),
   );
 
   app.get(

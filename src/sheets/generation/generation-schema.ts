@@ -134,6 +134,26 @@ export const updateProcessSchema = processFieldsSchema
   .strict();
 export type UpdateProcessInput = z.input<typeof updateProcessSchema>;
 
+/** Rows a prompt preview renders at most. */
+export const MAX_PROMPT_PREVIEW_ROWS = 20;
+
+/**
+ * A prompt rendered against the first rows without calling a model, while it is being written:
+ * the draft's prompt, instructions and output (what the system message says), and the column
+ * being edited (absent: a new column, named `columnName`).
+ */
+export const promptPreviewSchema = z
+  .object({
+    prompt: z.string().trim().min(1).max(MAX_TEMPLATE),
+    instructions: z.string().max(MAX_INSTRUCTIONS).default(''),
+    output: outputSpecSchema.default({ type: 'text' }),
+    columnId: z.uuid().optional(),
+    columnName: nameSchema.optional(),
+    rows: z.number().int().min(1).max(MAX_PROMPT_PREVIEW_ROWS).default(3),
+  })
+  .strict();
+export type PromptPreviewInput = z.input<typeof promptPreviewSchema>;
+
 export const generateRowsSchema = z
   .object({
     description: z.string().trim().min(1).max(MAX_TEMPLATE),

@@ -43,6 +43,8 @@ import {
   type CreateAiColumnInput,
   createAiColumnSchema,
   type ParsedRunRequest,
+  type PromptPreviewInput,
+  promptPreviewSchema,
   type RunRequest,
   runRequestSchema,
   type SearchSettings,
@@ -57,7 +59,13 @@ import {
   scanRows,
 } from './generation-scope.ts';
 import type { GenerationStore, ProcessRow, RunRow } from './generation-store.ts';
-import { inputHashOf, renderTemplate, storeTemplate, templateInputs } from './prompt-template.ts';
+import {
+  inputHashOf,
+  renderTemplate,
+  sha256,
+  storeTemplate,
+  templateInputs,
+} from './prompt-template.ts';
 
 const creatorOf = (actor: Actor) => (actor.via === 'system' ? null : actor.userId);
 /** Stands for a column being created, in reference checks. */
@@ -93,6 +101,20 @@ export interface RunEstimate {
   /** Validated cells found (few-shot candidates). */
   examplesAvailable: number;
   basis: { outputTokens: 'observed' | 'default'; latency: 'observed' | 'default' };
+}
+
+/** A draft prompt rendered for the first rows (see previewPrompt). */
+export interface PromptPreview {
+  rows: {
+    rowId: string;
+    /** 1-based, in row order. */
+    position: number;
+    messages: { role: 'system' | 'user' | 'assistant'; content: string }[];
+    /** Referenced columns that are empty in this row (they render as nothing). */
+    missingColumns: string[];
+  }[];
+  /** What a run adds that the preview leaves out. */
+  omitted: ('few-shot-examples' | 'search-results' | 'variety-note')[];
 }
 
 export interface GenerationServiceDeps {
@@ -851,6 +873,82 @@ export function createGenerationService(deps: GenerationServiceDeps) {
         parsed.mode === 'range' ? parsed.range : undefined,
       );
       return estimate(snapshot, surveyed);
+    },
+
+    /**
+     * The messages a draft prompt sends for the first rows (row-id order, as a range run counts
+     * them), rendered by the same code as a run and without calling a model. Few-shot examples
+     * and search results are added at run time and left out; so is the per-row variety note of
+     * a prompt that reads no column, until the column exists (its seed is the process id).
+     */
+    async previewPrompt(
+      actor: Actor,
+      projectId: string,
+      datasetId: string,
+      input: PromptPreviewInput,
+    ): Promise<PromptPreview> {
+      const parsed = promptPreviewSchema.parse(input);
+      const { columns } = await sheets.requireDataset(actor, projectId, datasetId, 'viewer');
+      const self =
+        parsed.columnId === undefined
+          ? undefined
+          : columns.find((column) => column.id === parsed.columnId);
+      if (parsed.columnId !== undefined && !self) throw notFound('column', parsed.columnId);
+      const named = [
+        ...(self === undefined && parsed.columnName !== undefined
+          ? [{ id: SELF, name: parsed.columnName }]
+          : []),
+        ...columns.map((column) => ({ id: column.id, name: column.name })),
+      ];
+      const template = storeTemplate(parsed.prompt, named, 'prompt');
+      if (template.inputs.includes(self?.id ?? SELF))
+        throw validationError('The prompt may not refer to its own column', [
+          { path: 'prompt', message: 'dependency cycle: refers to its own column' },
+        ]);
+      if (parsed.output.type === 'json') compileJsonSchema(parsed.output.schema);
+      const process = self?.kind === 'ai' ? await store.findProcessByColumn(self.id) : undefined;
+      const window = await sheets.readWindow(systemActor(), projectId, datasetId, {
+        limit: parsed.rows,
+        columns: template.inputs,
+      });
+      const names = new Map(columns.map((column) => [column.id, column.name]));
+      const varied = template.inputs.length === 0;
+      const rows = window.rows.map((row, index) => {
+        const values: Record<string, CellValue> = {};
+        for (const id of template.inputs)
+          values[id] = (row.cells[id] as { value: CellValue } | undefined)?.value ?? null;
+        const messages = buildMessages({
+          columnName: parsed.columnName ?? self?.name ?? 'column',
+          outputSpec: parsed.output,
+          instructions: parsed.instructions,
+          rendered: renderTemplate(template.stored, values),
+          examples: [],
+          sources: undefined,
+          diversity:
+            varied && process
+              ? { seed: sha256(`${process.id}:${row.rowId}`).slice(0, 8), avoid: [] }
+              : undefined,
+        });
+        return {
+          rowId: row.rowId,
+          position: index + 1,
+          messages: messages.map((message) => ({
+            role: message.role,
+            content: message.content as string,
+          })),
+          missingColumns: template.inputs
+            .filter((id) => values[id] === null || values[id] === '')
+            .map((id) => names.get(id) ?? id),
+        };
+      });
+      return {
+        rows,
+        omitted: [
+          'few-shot-examples' as const,
+          'search-results' as const,
+          ...(varied && !process ? ['variety-note' as const] : []),
+        ],
+      };
     },
 
     async startRun(
