@@ -74,18 +74,51 @@ describe('a run survives kill -9', { timeout: 120_000 }, () => {
         )
         .toBe('completed');
       const run = (await (await fetch(runUrl, { headers })).json()) as {
-        progress: { done: number; total: number };
+        progress: {
+          done: number;
+          total: number;
+          errors: number;
+          conflicts: number;
+          inputTokens: number;
+          outputTokens: number;
+          costNano: number;
+        };
       };
       expect(run.progress.total).toBe(N);
 
       const rowsUrl = `${url}/api/projects/${ids.projectId}/datasets/${ids.datasetId}/rows?limit=1000`;
       const window = (await (await fetch(rowsUrl, { headers })).json()) as {
-        rows: { cells: Record<string, { status: string; value: unknown }> }[];
+        rows: {
+          cells: Record<
+            string,
+            {
+              status: string;
+              value: unknown;
+              inputTokens: number | null;
+              outputTokens: number | null;
+              costNanoUsd: number | null;
+            }
+          >;
+        }[];
       };
       const cells = window.rows.map((row) => row.cells[ids.columnId]!);
       expect(cells).toHaveLength(N);
       expect(cells.filter((cell) => cell.status === 'done')).toHaveLength(N);
       expect(cells.filter((cell) => cell.status === 'generating')).toHaveLength(0);
+
+      // The run's counters were recounted from the cells when it resumed, not carried from
+      // the heartbeat before the crash: they equal what the cells hold.
+      const sum = (field: 'inputTokens' | 'outputTokens' | 'costNanoUsd') =>
+        cells.reduce((total, cell) => total + (cell[field] ?? 0), 0);
+      expect(sum('outputTokens')).toBeGreaterThan(0);
+      expect(run.progress).toMatchObject({
+        done: N,
+        errors: 0,
+        conflicts: 0,
+        inputTokens: sum('inputTokens'),
+        outputTokens: sum('outputTokens'),
+        costNano: sum('costNanoUsd'),
+      });
 
       // Each row's prompt was sent once, except those whose calls the crash interrupted.
       const prompts = fake.requests.map(

@@ -37,6 +37,8 @@ export const LEASE_MS = 30_000;
 const HEARTBEAT_MS = 1_000;
 const PROGRESS_EVENT_MS = 500;
 const RATE_WINDOW_MS = 10_000;
+/** Finished cells read per query when a resumed run recounts them. */
+const RECOUNT_CHUNK = 1_000;
 
 export type StopReason = 'cancel' | 'pause' | 'budget' | 'shutdown' | 'lease-lost' | 'restart';
 
@@ -259,6 +261,40 @@ export function createRunner(deps: RunnerDeps) {
       return savingCells;
     };
 
+    /**
+     * The counters of the cells a run finished, read from the cells: in error → errors;
+     * validated (a person's edit or thumbs-up won over the run's answer) → conflicts; any other
+     * (or a row deleted since) → done. Tokens and cost are the finished cells' provenance.
+     */
+    const recountFinished = async (rowIds: ReadonlySet<string>) => {
+      const counts = {
+        done: 0,
+        errors: 0,
+        conflicts: 0,
+        inputTokens: 0,
+        outputTokens: 0,
+        costNano: 0,
+      };
+      const ids = [...rowIds];
+      for (let index = 0; index < ids.length; index += RECOUNT_CHUNK) {
+        const chunk = ids.slice(index, index + RECOUNT_CHUNK).map((id) => BigInt(id));
+        const cells = await sheets.readCells(actor, projectId, datasetId, [columnId], chunk);
+        for (const rowId of chunk) {
+          const cell = cells.get(rowId.toString())?.[columnId];
+          if (cell?.validated) {
+            counts.conflicts++;
+            continue;
+          }
+          if (cell?.status === 'error') counts.errors++;
+          else counts.done++;
+          counts.inputTokens += cell?.inputTokens ?? 0;
+          counts.outputTokens += cell?.outputTokens ?? 0;
+          counts.costNano += cell?.costNanoUsd ?? 0;
+        }
+      }
+      return counts;
+    };
+
     let snapshot!: ProcessSnapshot;
     let columns!: ColumnRow[];
     const loadProcess = async () => {
@@ -375,12 +411,20 @@ export function createRunner(deps: RunnerDeps) {
         const outputSchema = outputSchemaFor(snapshot.output);
         const completed = await store.listRunCells(run.id);
         for (const rowId of completedRows) (completed as Set<string>).add(rowId);
-        if (firstPass && completed.size > processed()) {
-          // A crash: the finished cells are recorded with each commit, the counters only with
-          // each heartbeat. Count the difference as done (the likeliest outcome).
-          const missing = completed.size - processed();
-          totals.done += missing;
-          await store.updateRun(run.id, { done: totals.done });
+        if (firstPass && (completed.size > 0 || processed() > 0)) {
+          // A resumed run. Its finished cells are recorded with each commit, its counters only
+          // with each heartbeat: after a crash they miss the cells finished since the last
+          // beat, or count cells whose finish was not recorded (those are redone). The cells
+          // are the truth: recount from them.
+          Object.assign(totals, await recountFinished(completed));
+          await store.updateRun(run.id, {
+            done: totals.done,
+            errors: totals.errors,
+            conflicts: totals.conflicts,
+            input_tokens: totals.inputTokens,
+            output_tokens: totals.outputTokens,
+            cost_nano: totals.costNano,
+          });
         }
         const eligibility: EligibilityContext = {
           scope,
@@ -642,6 +686,12 @@ export function createRunner(deps: RunnerDeps) {
                   promptHash: current.promptHash,
                   model: current.model,
                   attempts: typeof details?.attempts === 'number' ? details.attempts : null,
+                  // No answer: no tokens, cost or sources of an earlier call left on the cell.
+                  inputTokens: null,
+                  outputTokens: null,
+                  costNanoUsd: null,
+                  latencyMs: null,
+                  sources: null,
                 },
               });
             }
