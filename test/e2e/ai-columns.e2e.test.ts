@@ -21,7 +21,7 @@ const ROWS = 12;
 
 /**
  * The AI part of the main journey on the fake LLM: connect a provider in Settings, add an AI
- * column with `{{` autocomplete, try it on the first rows (every first answer fails here, so
+ * column with `{{` autocomplete (its prompt previewed on the first rows), try it on the first rows (every first answer fails here, so
  * they turn into errors), regenerate the errors, estimate and run the rest, stop a slow run,
  * and export. Cells stream in through the same grid and event stream as everything else.
  */
@@ -86,6 +86,13 @@ describe('AI columns', () => {
     await page.getByRole('option', { name: 'Review' }).waitFor();
     await page.keyboard.press('Enter');
     expect(await prompt.inputValue()).toBe('Summarize {{Review}}');
+    // The live preview fills the prompt with the first rows, without calling the model.
+    const preview = panel.getByTestId('prompt-preview');
+    await expect
+      .poll(() => preview.getByRole('listitem').first().textContent(), { timeout: 15_000 })
+      .toContain('Summarize Review number 1: good, but slow');
+    expect(await preview.getByRole('listitem').count()).toBe(3);
+    await screenshot(page, 'ai-01b-prompt-preview');
     // Every first request for a prompt fails with a 400 (not retried): cells become errors.
     await panel.getByLabel('Model', { exact: true }).selectOption({ label: 'Another model…' });
     await panel.getByLabel('Model id').fill('gpt-4o-mini@fail-times=1,status=400');

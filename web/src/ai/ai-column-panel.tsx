@@ -13,6 +13,7 @@ import { FormError } from '../ui/form-error.tsx';
 import { useAnnouncer } from '../ui/live-region.tsx';
 import { TemplateEditor } from '../ui/template-editor.tsx';
 import { type ModelChoice, ModelPicker } from './model-picker.tsx';
+import { PromptPreview } from './prompt-preview.tsx';
 import { RunEstimateView } from './run-estimate.tsx';
 
 type OutputType = OutputSpec['type'];
@@ -74,6 +75,15 @@ function draftOf(process: AiProcess, name: string): Draft {
         ? ''
         : String(process.parameters.maxOutputTokens),
   };
+}
+
+/** The draft's output settings, or undefined while they are not valid yet. */
+function outputOf(draft: Draft): OutputSpec | undefined {
+  try {
+    return fieldsOf(draft).output;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The draft as the API's process fields; throws a readable error for a bad schema or list. */
@@ -291,6 +301,15 @@ export function AiColumnPanel({
             onChange={(event) => set('instructions', event.target.value)}
           />
         </label>
+        <PromptPreview
+          projectId={projectId}
+          datasetId={datasetId}
+          columnId={columnId}
+          columnName={columnId ? (column?.name ?? '') : draft.name}
+          prompt={draft.prompt}
+          instructions={draft.instructions}
+          output={outputOf(draft)}
+        />
         <ModelPicker
           projectId={projectId}
           value={draft.model}

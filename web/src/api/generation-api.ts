@@ -135,6 +135,27 @@ export interface Provenance {
   current: { processVersion: number; promptHash: string; inputHash: string; upToDate: boolean };
 }
 
+/** A draft prompt rendered for the first rows, without calling a model. */
+export interface PromptPreviewRequest {
+  prompt: string;
+  instructions?: string;
+  output?: OutputSpec;
+  /** The AI column being edited; absent for a new one (then `columnName`). */
+  columnId?: string;
+  columnName?: string;
+  rows?: number;
+}
+
+export interface PromptPreview {
+  rows: {
+    rowId: string;
+    position: number;
+    messages: { role: 'system' | 'user' | 'assistant'; content: string }[];
+    missingColumns: string[];
+  }[];
+  omitted: ('few-shot-examples' | 'search-results' | 'variety-note')[];
+}
+
 const enc = encodeURIComponent;
 const aiPath = (projectId: string, datasetId: string, columnId?: string) =>
   `${datasetPath(projectId, datasetId)}/ai-columns${columnId ? `/${enc(columnId)}` : ''}`;
@@ -169,6 +190,17 @@ export const generationApi = {
     api<RunEstimate>(`${aiPath(projectId, datasetId, columnId)}/preview`, {
       method: 'POST',
       body: request,
+    }),
+  previewPrompt: (
+    projectId: string,
+    datasetId: string,
+    request: PromptPreviewRequest,
+    signal?: AbortSignal,
+  ) =>
+    api<PromptPreview>(`${aiPath(projectId, datasetId)}/preview-prompt`, {
+      method: 'POST',
+      body: request,
+      ...(signal ? { signal } : {}),
     }),
   startRun: (projectId: string, datasetId: string, columnId: string, request: RunRequest) =>
     api<Run>(`${aiPath(projectId, datasetId, columnId)}/runs`, { method: 'POST', body: request }),
