@@ -227,6 +227,77 @@ describe('sheet data store (DuckDB)', () => {
     ]);
   });
 
+  it('serves large windows from cached views that never show a stale value', async () => {
+    const id = await datasetWith(120);
+    const read = (query: Partial<Parameters<SheetDataStore['window']>[2]>, all = columns) =>
+      store.window(id, all, { offset: 0, limit: 3, sort: [], filters: [], ...query });
+    const values = (result: Awaited<ReturnType<typeof read>>, column = name) =>
+      result.rows.map((row) => [row.ordinal, row.rowId, row.cells[column.id]!.value]);
+
+    // Default order without gaps: a range of ids.
+    expect(values(await read({ offset: 60 }), score)).toEqual([
+      [61, '61', 60],
+      [62, '62', 61],
+      [63, '63', 62],
+    ]);
+    // With a gap the ids no longer line up with positions: the cached ordering answers.
+    await store.deleteRows(id, [2n]);
+    expect(values(await read({ offset: 60 }), score)).toEqual([
+      [61, '62', 61],
+      [62, '63', 62],
+      [63, '64', 63],
+    ]);
+    // Filtered, default order, past the first window.
+    const named3 = await read({
+      offset: 5,
+      filters: [{ columnId: name.id, op: 'equals', value: 'name 3' }],
+    });
+    expect(named3.total).toBe(17);
+    expect(values(named3, score)).toEqual([
+      [6, '39', 38],
+      [7, '46', 45],
+      [8, '53', 52],
+    ]);
+
+    // Sorted: served from the view's copy of the values; a write to a column that is not a
+    // sort key keeps the view, and the window reads that column from the table.
+    const bySort = { sort: [{ columnId: score.id, direction: 'desc' as const }], offset: 10 };
+    expect(values(await read(bySort))).toEqual([
+      [11, '110', 'name 4'],
+      [12, '109', 'name 3'],
+      [13, '108', 'name 2'],
+    ]);
+    await store.compareAndSetCells(id, name, [
+      { rowId: 109n, expectedVersion: 0, value: 'edited after the view was built' },
+    ]);
+    expect(values(await read(bySort))[1]).toEqual([12, '109', 'edited after the view was built']);
+    // A column added after the view was built is read from the table too.
+    const added: ColumnRef = { id: uuidv7(), type: 'text', kind: 'static' };
+    await store.addColumn(id, added);
+    await store.compareAndSetCells(id, added, [{ rowId: 110n, expectedVersion: 0, value: 'new' }]);
+    const withAdded = await read(bySort, [...columns, added]);
+    expect(values(withAdded, added)[0]).toEqual([11, '110', 'new']);
+    expect(withAdded.rows[0]!.cells[added.id]!.value).toBe('new');
+
+    // Above the copy budget a view keeps row ids only, with the same answers.
+    const idsOnly = createSheetDataStore({
+      duckdb,
+      orderingCacheThreshold: 50,
+      materializeCells: 1,
+    });
+    try {
+      const result = await idsOnly.window(id, columns, {
+        offset: 10,
+        limit: 3,
+        sort: [{ columnId: score.id, direction: 'desc' }],
+        filters: [],
+      });
+      expect(values(result)).toEqual(values(await read(bySort)));
+    } finally {
+      await idsOnly.clearCache();
+    }
+  });
+
   it('filters by cell status, counting untouched static cells as done', async () => {
     const id = await datasetWith(5);
     await store.compareAndSetCells(id, name, [

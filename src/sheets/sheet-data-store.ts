@@ -92,6 +92,21 @@ export interface TypeChangeResult {
 }
 
 const SORTED_WINDOW_CACHE_ENTRIES = 16;
+/** About 10 columns of a 1M-row dataset; a bigger sorted view caches its ordering only. */
+const MATERIALIZED_CELLS = 10_000_000;
+
+/** A cached view: row ids by position, and for sorted views a copy of the values. */
+interface Ordering {
+  table: string;
+  total: number;
+  /** Counters of the row set and of the sort, filter and search columns it was built from. */
+  version: string;
+  datasetId: string;
+  /** Column id → its write counter when its values were copied (undefined: ids only). */
+  copied: Map<string, number> | undefined;
+  /** Cells copied (0 for ids only). */
+  cells: number;
+}
 /**
  * Text lists travel as one JSON parameter: the node binding infers a list's element type from
  * its first item, so `[null, 'x']` would bind as a list of NULLs.
@@ -109,9 +124,12 @@ export function createSheetDataStore(options: {
   duckdb: DuckDb;
   /** Above this many matching rows, offset windows are served from a cached ordering. */
   orderingCacheThreshold?: number;
+  /** Cells (rows × columns) the cached sorted views may copy, all views together. */
+  materializeCells?: number;
 }) {
   const { duckdb } = options;
   const threshold = options.orderingCacheThreshold ?? 20_000;
+  const materializeBudget = options.materializeCells ?? MATERIALIZED_CELLS;
   const locks = createKeyedMutex();
   /**
    * Write counters per dataset: `rows` for changes of the row set or table shape, one per
@@ -120,10 +138,7 @@ export function createSheetDataStore(options: {
    * away the orderings of views sorted by other columns.
    */
   const versions = new Map<string, { rows: number; columns: Map<string, number> }>();
-  const orderings = new Map<
-    string,
-    { table: string; total: number; version: string; datasetId: string }
-  >();
+  const orderings = new Map<string, Ordering>();
   let cacheReady: Promise<void> | undefined;
 
   const countersOf = (datasetId: string) => {
@@ -164,14 +179,45 @@ export function createSheetDataStore(options: {
     return cacheReady;
   };
 
+  /** Row count and id range per dataset, for the row-set counter they were read at. */
+  const spans = new Map<string, { rows: number; total: number; low: bigint; high: bigint }>();
+  const idSpan = async (datasetId: string) => {
+    const rows = countersOf(datasetId).rows;
+    const known = spans.get(datasetId);
+    if (known && known.rows === rows) return known;
+    const [row] = await duckdb.query<{ n: bigint; low: bigint | null; high: bigint | null }>(
+      `select count(*) as n, min(_row_id) as low, max(_row_id) as high from ${datasetTable(datasetId)}`,
+    );
+    const span = { rows, total: Number(row?.n ?? 0), low: row?.low ?? 0n, high: row?.high ?? -1n };
+    if (spans.size > 1_000) spans.clear();
+    spans.set(datasetId, span);
+    return span;
+  };
+
+  const forgetOrdering = async (key: string, entry: Ordering) => {
+    orderings.delete(key);
+    await duckdb
+      .run(`drop table if exists ${CACHE_DB}.${quoteIdentifier(entry.table)}`)
+      .catch(() => {});
+  };
   const dropOrderings = async (datasetId?: string) => {
     for (const [key, entry] of orderings) {
       if (datasetId !== undefined && entry.datasetId !== datasetId) continue;
-      orderings.delete(key);
-      await duckdb
-        .run(`drop table if exists ${CACHE_DB}.${quoteIdentifier(entry.table)}`)
-        .catch(() => {});
+      await forgetOrdering(key, entry);
     }
+  };
+
+  /** Result aliases of a column's value and state (`v…`/`s…` + the id's hex), memoized. */
+  const aliases = new Map<string, { value: string; state: string }>();
+  const aliasesOf = (columnId: string) => {
+    let found = aliases.get(columnId);
+    if (!found) {
+      const suffix = identifierFor('col', columnId).slice(3);
+      found = { value: `v${suffix}`, state: `s${suffix}` };
+      if (aliases.size > 10_000) aliases.clear();
+      aliases.set(columnId, found);
+    }
+    return found;
   };
 
   const selectList = (columns: readonly ColumnRef[]) =>
@@ -181,9 +227,10 @@ export function createSheetDataStore(options: {
           column.type === 'date' || column.type === 'timestamp' || column.type === 'json'
             ? `cast(${valueColumn(column.id)} as varchar)`
             : valueColumn(column.id);
+        const alias = aliasesOf(column.id);
         return [
-          `${value} as ${quoteIdentifier(`v${identifierFor('col', column.id).slice(3)}`)}`,
-          `${stateColumn(column.id)} as ${quoteIdentifier(`s${identifierFor('col', column.id).slice(3)}`)}`,
+          `${value} as ${quoteIdentifier(alias.value)}`,
+          `${stateColumn(column.id)} as ${quoteIdentifier(alias.state)}`,
         ];
       })
       .join(', ');
@@ -194,10 +241,10 @@ export function createSheetDataStore(options: {
   ): Record<string, CellRead> => {
     const cells: Record<string, CellRead> = {};
     for (const column of columns) {
-      const suffix = identifierFor('col', column.id).slice(3);
+      const { value, state } = aliasesOf(column.id);
       cells[column.id] = {
-        value: cellValueFromSql(column.type, row[`v${suffix}`]),
-        state: cellStateFromRow(row[`s${suffix}`] as string | null),
+        value: cellValueFromSql(column.type, row[value]),
+        state: cellStateFromRow(row[state] as string | null),
       };
     }
     return cells;
@@ -660,8 +707,11 @@ export function createSheetDataStore(options: {
       const key = JSON.stringify([datasetId, where, order]);
       // A fresh cached ordering knows the total: no count(*) scan per window.
       const cached = orderings.get(key);
+      const defaultOrder = query.sort.length === 0;
+      const everyRow = defaultOrder && where.sql === 'true';
       let total: number;
       if (cached && cached.version === version) total = cached.total;
+      else if (everyRow) total = (await idSpan(datasetId)).total;
       else {
         const [count] = await duckdb.query<{ n: bigint }>(
           `select count(*) as n from ${table} where ${where.sql}`,
@@ -669,7 +719,25 @@ export function createSheetDataStore(options: {
         );
         total = Number(count?.n ?? 0);
       }
-      const defaultOrder = query.sort.length === 0;
+      if (everyRow && query.offset > 0) {
+        // No gaps in the ids (no row deleted since the table was filled): the window is a
+        // range of ids, read without any ordering.
+        const span = await idSpan(datasetId);
+        if (span.high - span.low + 1n === BigInt(span.total)) {
+          const first = span.low + BigInt(query.offset);
+          const rows = await duckdb.query(
+            `select _row_id${list} from ${table} where _row_id between ${first} and ${first + BigInt(query.limit - 1)} order by _row_id`,
+          );
+          return {
+            total: span.total,
+            rows: rows.map((row, index) => ({
+              rowId: String(row._row_id),
+              ordinal: query.offset + index + 1,
+              cells: readRow(columns, row),
+            })),
+          };
+        }
+      }
       if (total <= threshold || (defaultOrder && query.offset === 0)) {
         const rows = await duckdb.query(
           `select _row_id${list} from ${table} where ${where.sql} order by ${order} limit ${query.limit} offset ${query.offset}`,
@@ -688,43 +756,92 @@ export function createSheetDataStore(options: {
       await ensureCache();
       let ordering = orderings.get(key);
       if (ordering && ordering.version !== version) {
-        orderings.delete(key);
-        await duckdb.run(`drop table if exists ${CACHE_DB}.${quoteIdentifier(ordering.table)}`);
+        await forgetOrdering(key, ordering);
         ordering = undefined;
       }
       if (!ordering) {
         const name = identifierFor('tmp', uuidv7());
+        // Sorted views copy every column's values and states next to the ordinal, so a window
+        // is one contiguous read (~1 ms) instead of 100 index lookups scattered over the table
+        // (~7 ms). The column counters are taken before the copy: a write racing with it marks
+        // its column dirty, and dirty columns are read from the table itself.
+        const cells = defaultOrder ? 0 : total * all.length;
+        const copy = cells > 0 && cells <= materializeBudget;
+        const counters = countersOf(datasetId);
+        const copied = copy
+          ? new Map(all.map((column) => [column.id, counters.columns.get(column.id) ?? 0]))
+          : undefined;
+        const values = copy
+          ? all.map((column) => `, ${valueColumn(column.id)}, ${stateColumn(column.id)}`).join('')
+          : '';
         await duckdb.run(
-          `create table ${CACHE_DB}.${quoteIdentifier(name)} as select row_number() over (order by ${order}) as ord, _row_id from ${table} where ${where.sql} order by ord`,
+          `create table ${CACHE_DB}.${quoteIdentifier(name)} as select row_number() over (order by ${order}) as ord, _row_id${values} from ${table} where ${where.sql} order by ord`,
           where.params,
         );
-        ordering = { table: name, total, version, datasetId };
+        ordering = { table: name, total, version, datasetId, copied, cells: copy ? cells : 0 };
         orderings.set(key, ordering);
-        while (orderings.size > SORTED_WINDOW_CACHE_ENTRIES) {
+        let copiedCells = 0;
+        for (const entry of orderings.values()) copiedCells += entry.cells;
+        while (
+          orderings.size > SORTED_WINDOW_CACHE_ENTRIES ||
+          (copiedCells > materializeBudget && orderings.size > 1)
+        ) {
           const [oldestKey, oldest] = orderings.entries().next().value!;
-          orderings.delete(oldestKey);
-          await duckdb.run(`drop table if exists ${CACHE_DB}.${quoteIdentifier(oldest.table)}`);
+          copiedCells -= oldest.cells;
+          await forgetOrdering(oldestKey, oldest);
         }
       } else {
         // Most recently used last.
         orderings.delete(key);
         orderings.set(key, ordering);
       }
-      const ids = await duckdb.query<{ _row_id: bigint }>(
-        `select _row_id from ${CACHE_DB}.${quoteIdentifier(ordering.table)} where ord between ? and ? order by ord`,
-        [BigInt(query.offset + 1), BigInt(query.offset + query.limit)],
-      );
-      const rowIds = ids.map((row) => row._row_id);
-      const cells = await rowsByIds(datasetId, columns, rowIds);
-      return {
+      const cacheTable = `${CACHE_DB}.${quoteIdentifier(ordering.table)}`;
+      // Literal bounds (integers we computed): a prepared parameter costs DuckDB ~0.5 ms more.
+      const span = `ord between ${query.offset + 1} and ${query.offset + query.limit}`;
+      const rowsOf = (found: { rowId: string; cells: Record<string, CellRead> }[]) => ({
         total: ordering.total,
-        rows: rowIds.flatMap((rowId, index) => {
-          const row = cells.get(rowId.toString());
-          return row
-            ? [{ rowId: rowId.toString(), ordinal: query.offset + index + 1, cells: row }]
-            : [];
+        rows: found.map((row, index) => ({ ...row, ordinal: query.offset + index + 1 })),
+      });
+
+      if (defaultOrder) {
+        // The table is stored in _row_id order: the window is every matching row between the
+        // first and last id of its span, one contiguous read.
+        const [bounds] = await duckdb.query<{ low: bigint | null; high: bigint | null }>(
+          `select min(_row_id) as low, max(_row_id) as high from ${cacheTable} where ${span}`,
+        );
+        if (bounds?.low == null || bounds.high == null) return rowsOf([]);
+        const rows = await duckdb.query(
+          `select _row_id${list} from ${table} where _row_id between ? and ? and ${where.sql} order by _row_id limit ${query.limit}`,
+          [bounds.low, bounds.high, ...where.params],
+        );
+        return rowsOf(
+          rows.map((row) => ({ rowId: String(row._row_id), cells: readRow(columns, row) })),
+        );
+      }
+
+      const counters = countersOf(datasetId);
+      const copied = ordering.copied;
+      const clean = copied
+        ? columns.filter(
+            (column) => copied.get(column.id) === (counters.columns.get(column.id) ?? 0),
+          )
+        : [];
+      const dirty = columns.filter((column) => !clean.includes(column));
+      const windowRows = await duckdb.query(
+        `select _row_id${clean.length > 0 ? `, ${selectList(clean)}` : ''} from ${cacheTable} where ${span} order by ord`,
+      );
+      const rowIds = windowRows.map((row) => row._row_id as bigint);
+      const fresh = dirty.length > 0 ? await rowsByIds(datasetId, dirty, rowIds) : undefined;
+      return rowsOf(
+        windowRows.flatMap((row) => {
+          const rowId = String(row._row_id);
+          if (!fresh) return [{ rowId, cells: readRow(clean, row) }];
+          const rest = fresh.get(rowId);
+          // A row deleted since the ordering was read: the next window re-reads the ordering.
+          if (!rest) return [];
+          return [{ rowId, cells: { ...readRow(clean, row), ...rest } }];
         }),
-      };
+      );
     },
 
     /** Runs work holding the dataset's write lock (imports into an existing table, formulas). */
