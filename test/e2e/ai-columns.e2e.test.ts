@@ -93,8 +93,16 @@ describe('AI columns', () => {
       .toContain('Summarize Review number 1: good, but slow');
     expect(await preview.getByRole('listitem').count()).toBe(3);
     await screenshot(page, 'ai-01b-prompt-preview');
+    // The picker prices each model per million tokens, with its context window (genai-prices).
+    const model = panel.getByLabel('Model', { exact: true });
+    const label = 'gpt-4o-mini — $0.15 / $0.60 per 1M tokens · 128K context';
+    await model.locator('option', { hasText: label }).waitFor({ state: 'attached' });
+    await model.selectOption({ label });
+    expect(await panel.getByTestId('model-details').textContent()).toContain(
+      'Input $0.15, cached input $0.075, output $0.60 per 1M tokens',
+    );
     // Every first request for a prompt fails with a 400 (not retried): cells become errors.
-    await panel.getByLabel('Model', { exact: true }).selectOption({ label: 'Another model…' });
+    await model.selectOption({ label: 'Another model…' });
     await panel.getByLabel('Model id').fill('gpt-4o-mini@fail-times=1,status=400');
     await panel.getByRole('button', { name: 'Create column' }).click();
     const edit = page.getByRole('region', { name: 'AI column Summary' });
