@@ -36,6 +36,8 @@ export interface FaultOptions {
   reasoningTokens: number;
   /** Fixed output text, used verbatim in every mode (so tests can force invalid JSON). */
   output: string | undefined;
+  /** Use `output` only for the first N requests that share a key, then answer normally. */
+  outputTimes: number | undefined;
   /** Answer with a JSON object even when the request did not ask for one. */
   json: boolean;
   /** Leave usage out of the response. */
@@ -60,6 +62,7 @@ export const neutralFaults: Readonly<FaultOptions> = Object.freeze({
   cacheWriteTokens: 0,
   reasoningTokens: 0,
   output: undefined,
+  outputTimes: undefined,
   json: false,
   noUsage: false,
 });
@@ -89,6 +92,7 @@ const controls: Record<string, { field: keyof FaultOptions; kind: ControlKind }>
   'cache-write': { field: 'cacheWriteTokens', kind: 'count' },
   reasoning: { field: 'reasoningTokens', kind: 'count' },
   output: { field: 'output', kind: 'text' },
+  'output-times': { field: 'outputTimes', kind: 'count' },
   json: { field: 'json', kind: 'flag' },
   'no-usage': { field: 'noUsage', kind: 'flag' },
 };

@@ -503,6 +503,24 @@ describe('faults', () => {
     expect(other.status).toBe(503);
   });
 
+  it('answers with output only for the first output-times requests with the same prompt', async () => {
+    const answers: string[] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const response = await post(
+        '/v1/chat/completions',
+        chat('gpt-4o@output=not%20json,output-times=2', 'say hi'),
+      );
+      answers.push((await json(response)).choices[0].message.content);
+    }
+    expect(answers.slice(0, 2)).toEqual(['not json', 'not json']);
+    expect(answers[2]).not.toBe('not json');
+    const other = await post(
+      '/v1/chat/completions',
+      chat('gpt-4o@output=not%20json,output-times=2', 'another'),
+    );
+    expect((await json(other)).choices[0].message.content).toBe('not json');
+  });
+
   it('shares a fail-times counter across prompts with the same x-fake-key', async () => {
     const headers = { 'x-fake-key': 'job-1', 'x-fake-fail-times': '1' };
     const first = await post('/v1/chat/completions', chat('gpt-4o', 'a'), headers);

@@ -334,6 +334,11 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
       const key = faults.key ?? promptKey(route.name, baseModel, parsed);
       faults = failuresForAttempt(faults, attemptFor(key));
     }
+    if (faults.outputTimes !== undefined && faults.output !== undefined) {
+      // Counted apart from fail-times, so both can apply to the same requests.
+      const key = `output\0${faults.key ?? promptKey(route.name, baseModel, parsed)}`;
+      if (attemptFor(key) > faults.outputTimes) faults = { ...faults, output: undefined };
+    }
     if (faults.hang) return; // accepted, never answered; close() or the client ends it
 
     const latency = jitteredLatency(faults, randomFor(faults.seed));

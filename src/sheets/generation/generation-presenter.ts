@@ -49,7 +49,8 @@ export function presentRun(row: RunRow, live?: LiveProgress) {
           ? (live?.etaSeconds ?? (rate > 0 ? Math.round(remaining / rate) : null))
           : null,
     },
-    error: (row.error as { code: string; message: string } | null) ?? null,
+    // Rows runs list the rows they could not make in `details.failedRows`.
+    error: (row.error as { code: string; message: string; details?: unknown } | null) ?? null,
     parentRunId: row.parent_run_id,
     createdBy: row.created_by,
     createdAt: iso(row.created_at),

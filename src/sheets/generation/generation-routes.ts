@@ -281,8 +281,9 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
       {
         schema: {
           tags,
-          summary:
-            'Generate N new rows from a description alone (parallel, diverse, near-duplicates dropped)',
+          summary: 'Generate N new rows from a description alone (parallel, diverse)',
+          description:
+            "Starts a durable run and answers at once. Each row gets up to 3 calls: an answer that is not JSON or does not fit the columns, a near-duplicate of a row already made, or a retryable failure is asked again. Rows still not made are counted in the run's progress.errors and listed in error.details.failedRows ({ row, attempts, reason }).",
           params: datasetParams,
           body: generateRowsSchema,
         },

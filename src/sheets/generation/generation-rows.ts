@@ -17,7 +17,7 @@ import { DuplicateIndex } from './generation-dedupe.ts';
 import { compileJsonSchema } from './generation-output.ts';
 import { presentRun } from './generation-presenter.ts';
 import type { ActiveRun, StopReason } from './generation-runner.ts';
-import { LEASE_MS } from './generation-runner.ts';
+import { inputTokensOf, LEASE_MS } from './generation-runner.ts';
 import { slidingWindow } from './generation-scheduler.ts';
 import { type GenerateRowsInput, generateRowsSchema } from './generation-schema.ts';
 import type { GenerationStore, RunRow } from './generation-store.ts';
@@ -27,8 +27,9 @@ import { sha256 } from './prompt-template.ts';
  * N new rows from a description alone. Every row is its own call, all in parallel through the
  * sliding window (never one call at a time feeding every earlier answer back in, as the seed
  * system did): each gets a seed and its position, the model answers one JSON object for the
- * chosen columns, and a near-duplicate of a row already made is asked once more to differ,
- * then dropped. Rows are appended in small batches as they come.
+ * chosen columns; an invalid answer or a near-duplicate of a row already made is asked again
+ * (a bounded number of times), and a row still not made is reported. Rows are appended in
+ * small batches as they come.
  */
 export interface RowsScope {
   description: string;
@@ -77,6 +78,46 @@ export function rowMessages(
     },
     { role: 'user', content: user },
   ];
+}
+
+/** Calls per requested row before it is reported as failed. */
+export const ROW_ATTEMPTS = 3;
+/** Failed rows listed in a run's result (its `errors` count covers them all). */
+const LISTED_FAILURES = 100;
+
+/** A requested row that was not made: its 1-based number in the run, the calls made, why. */
+export interface RowFailure {
+  row: number;
+  attempts: number;
+  reason: string;
+}
+
+type RowAnswer = { ok: true; row: Record<string, unknown> } | { ok: false; reason: string };
+
+/**
+ * Worth asking again: a failure the router classes as retryable (it gave up after its own
+ * retries) or an answer the provider's structured output could not parse. Others (a refused
+ * key, an unknown model, a request the provider rejects) would fail the same way again.
+ */
+function isRowRetryable(error: unknown): boolean {
+  if (!isAppError(error)) return false;
+  const reason = (error.details as { reason?: unknown } | undefined)?.reason;
+  return error.retryable || reason === 'invalid-output';
+}
+
+function failuresOf(run: RunRow): RowFailure[] {
+  const details = (run.error as { details?: { failedRows?: unknown } } | null)?.details;
+  return Array.isArray(details?.failedRows) ? (details.failedRows as RowFailure[]) : [];
+}
+
+/** The run's `error` while rows failed: how many of the requested, and the first of them. */
+function failureSummary(total: number, errors: number, failures: readonly RowFailure[]) {
+  if (errors === 0) return null;
+  return {
+    code: 'PROVIDER_ERROR',
+    message: `${errors} of ${total} rows could not be generated (after up to ${ROW_ATTEMPTS} attempts each)`,
+    details: { failedRows: failures },
+  };
 }
 
 /** The text two rows are compared by for near-duplicates. */
@@ -168,7 +209,13 @@ export function createRowsGeneration(deps: {
     return presentRun(run);
   }
 
-  /** The job side: generates what is left (`total - done`), appending as rows come. */
+  /**
+   * The job side: generates what is left (`total - done - errors`), appending as rows come.
+   * Each requested row gets up to ROW_ATTEMPTS calls: an answer that does not fit the row's
+   * schema, a near-duplicate of a row already made (asked again to differ from it) or a
+   * retryable failure the LLM router gave up on is asked again; a row still not made is
+   * counted in `errors` and listed in the run's result, never silently left out.
+   */
   async function executeRowsRun(
     run: RunRow,
     control: { register(handle: ActiveRun): void; unregister(): void },
@@ -187,9 +234,16 @@ export function createRowsGeneration(deps: {
       stopScheduling.abort(reason);
       if (reason !== 'budget') abortCalls.abort(reason);
     };
-    let done = run.done;
-    let duplicatesDropped = 0;
-    let costNano = 0;
+    // Saved with each appended batch: a resumed run starts from what was saved.
+    const counts = {
+      done: run.done,
+      errors: run.errors,
+      duplicates: run.duplicates,
+      inputTokens: Number(run.input_tokens),
+      outputTokens: Number(run.output_tokens),
+      costNano: Number(run.cost_nano),
+    };
+    const failures: RowFailure[] = failuresOf(run);
     let inFlight = 0;
     control.register({
       stop,
@@ -221,23 +275,39 @@ export function createRowsGeneration(deps: {
 
     let failure: unknown;
     let pending: Record<string, CellValue>[] = [];
+    let changed = false;
     let appending: Promise<void> = Promise.resolve();
     const append = () => {
-      if (pending.length === 0) return appending;
+      if (pending.length === 0 && !changed) return appending;
       const batch = pending;
       pending = [];
+      changed = false;
       appending = appending.then(async () => {
-        await sheets.appendRows(actor, run.project_id, run.dataset_id, batch);
-        done += batch.length;
-        // The count moves with the rows, so a resumed run never makes too many.
+        if (batch.length > 0) {
+          await sheets.appendRows(actor, run.project_id, run.dataset_id, batch);
+          counts.done += batch.length;
+        }
+        // The counts move with the rows, so a resumed run never makes too many.
+        const { errors, duplicates } = counts;
         await store.updateRun(run.id, {
-          done,
-          cost_nano: Number(run.cost_nano) + costNano,
-          duplicates: run.duplicates + duplicatesDropped,
+          done: counts.done,
+          errors,
+          duplicates,
+          input_tokens: counts.inputTokens,
+          output_tokens: counts.outputTokens,
+          cost_nano: counts.costNano,
+          error: failureSummary(run.total, errors, failures),
         });
         events.publish(datasetStream(run.dataset_id), {
           type: 'run-progress',
-          data: { runId: run.id, status: 'running', total: run.total, done },
+          data: {
+            runId: run.id,
+            status: 'running',
+            total: run.total,
+            done: counts.done,
+            errors,
+            duplicates,
+          },
           coalesceKey: `run:${run.id}`,
         });
       });
@@ -260,12 +330,12 @@ export function createRowsGeneration(deps: {
       const schema = rowSchema(chosen);
       const validator = compileJsonSchema(schema, 'row');
       const seen = new DuplicateIndex();
-      const remaining = Math.max(0, run.total - run.done);
-      const first = run.done;
+      const first = run.done + run.errors;
+      const remaining = Math.max(0, run.total - first);
       async function* indices() {
         for (let index = first; index < first + remaining; index++) yield index;
       }
-      const ask = async (index: number, avoid: string[]) => {
+      const ask = async (index: number, avoid: string[]): Promise<RowAnswer> => {
         const result = await llm.generate({
           projectId: run.project_id,
           userId: run.created_by ?? undefined,
@@ -279,9 +349,17 @@ export function createRowsGeneration(deps: {
           signal: abortCalls.signal,
           cache: 'off',
         });
-        costNano += result.costNano ?? 0;
+        counts.inputTokens += inputTokensOf(result) ?? 0;
+        counts.outputTokens += result.usage.outputTokens ?? 0;
+        counts.costNano += result.costNano ?? 0;
+        changed = true;
         const checked = validator.safeParse(result.output);
-        return checked.success ? (checked.data as Record<string, unknown>) : undefined;
+        if (checked.success) return { ok: true, row: checked.data as Record<string, unknown> };
+        const issue = checked.error.issues[0];
+        return {
+          ok: false,
+          reason: `The answer does not fit the columns${issue ? ` (${[...issue.path].join('.') || 'row'}: ${issue.message})` : ''}`,
+        };
       };
       await slidingWindow({
         items: indices(),
@@ -289,28 +367,59 @@ export function createRowsGeneration(deps: {
         signal: stopScheduling.signal,
         run: async (index) => {
           inFlight++;
+          const avoid: string[] = [];
+          let reason = '';
+          let duplicate = false;
+          let attempts = 0;
           try {
-            let row = await ask(index, []);
-            let match = row ? seen.find(signature(row)) : undefined;
-            if (row && match) {
-              row = await ask(index, [match.text]);
-              match = row ? seen.find(signature(row)) : undefined;
-            }
-            if (!row) return;
-            if (match) {
-              duplicatesDropped++;
+            while (attempts < ROW_ATTEMPTS) {
+              attempts++;
+              let answer: RowAnswer;
+              try {
+                answer = await ask(index, avoid);
+              } catch (error) {
+                // Cancelled or paused: the row is not counted, so a resumed run makes it.
+                if (abortCalls.signal.aborted) return;
+                if (isAppError(error) && error.code === 'BUDGET_EXCEEDED') {
+                  stop('budget', error);
+                  return;
+                }
+                if (!isAppError(error)) log.error({ err: error, index }, 'a generated row failed');
+                reason = isAppError(error)
+                  ? `${error.code}: ${error.message}`
+                  : 'INTERNAL: generation failed';
+                duplicate = false;
+                if (isRowRetryable(error)) continue;
+                break;
+              }
+              if (!answer.ok) {
+                reason = answer.reason;
+                duplicate = false;
+                continue;
+              }
+              const match = seen.find(signature(answer.row));
+              if (match) {
+                // Asked again to differ from every row it resembled so far.
+                reason = 'A near-duplicate of another generated row';
+                duplicate = true;
+                avoid.push(match.text);
+                continue;
+              }
+              seen.add(String(index), signature(answer.row));
+              const row = answer.row;
+              pending.push(
+                Object.fromEntries(
+                  chosen.map((column) => [column.id, row[column.name] as CellValue]),
+                ),
+              );
               return;
             }
-            seen.add(String(index), signature(row));
-            pending.push(
-              Object.fromEntries(
-                chosen.map((column) => [column.id, row[column.name] as CellValue]),
-              ),
-            );
-          } catch (error) {
-            if (abortCalls.signal.aborted) return;
-            if (isAppError(error) && error.code === 'BUDGET_EXCEEDED') stop('budget', error);
-            else log.info({ err: error, index }, 'a generated row failed');
+            if (stopReason !== undefined && stopReason !== 'budget') return;
+            counts.errors++;
+            if (duplicate) counts.duplicates++;
+            if (failures.length < LISTED_FAILURES)
+              failures.push({ row: index + 1, attempts, reason: reason.slice(0, 500) });
+            changed = true;
           } finally {
             inFlight--;
           }
@@ -353,18 +462,13 @@ export function createRowsGeneration(deps: {
         error:
           stopReason === 'budget'
             ? { code: 'BUDGET_EXCEEDED', message: stopError?.message ?? 'A budget is exhausted' }
-            : null,
+            : failureSummary(run.total, counts.errors, failures),
       });
     else if (stopReason === 'shutdown')
       await store.updateRun(run.id, { ...release, status: 'queued' });
-    // Rows that failed or were dropped as duplicates are not retried: the run says how many it made.
+    // Completed: `done` rows made; the rows that could not be made are `errors`, listed.
     else
-      await store.updateRun(run.id, {
-        ...release,
-        status: 'completed',
-        total: done,
-        finished_at: new Date(),
-      });
+      await store.updateRun(run.id, { ...release, status: 'completed', finished_at: new Date() });
   }
 
   return { generateRows, executeRowsRun };

@@ -110,7 +110,8 @@ function cellError(error: unknown): string {
   return 'INTERNAL: generation failed';
 }
 
-function inputTokensOf(result: LlmCallResult): number | null {
+/** A call's input tokens, cache reads and writes included; null when the provider did not say. */
+export function inputTokensOf(result: LlmCallResult): number | null {
   const usage = result.usage;
   if (usage.uncachedInputTokens === undefined) return null;
   return usage.uncachedInputTokens + (usage.cacheReadTokens ?? 0) + (usage.cacheWriteTokens ?? 0);

@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ROW_ATTEMPTS, type RowFailure } from './generation-rows.ts';
+import {
+  type GenerationTestEnv,
+  openGenerationTestEnv,
+  sheetsOf,
+} from './generation-test-helpers.ts';
+
+// N rows from a description: answers that do not fit, near-duplicates and failures the router
+// gave up on are asked again a bounded number of times; rows still not made are reported.
+let env: GenerationTestEnv;
+beforeAll(async () => {
+  // Two router attempts per call (so a row-level retry is visible) and no circuit breaker
+  // opening on the failures these tests provoke on purpose.
+  env = await openGenerationTestEnv({ llm: { maxAttempts: 2, breakerFailures: 1_000 } });
+});
+afterAll(async () => {
+  await env?.close();
+});
+beforeEach(() => env.fake.reset());
+
+async function generate(name: string, count: number, model: string) {
+  const data = await env.dataset(name, ['Name', 'Tagline'], []);
+  const started = await env.t.app.generation.rows.generateRows(
+    env.members.editor.actor,
+    env.projectId,
+    data.id,
+    { description: 'Fictional bookshops in Lisbon', count, provider: env.providerId, model },
+  );
+  const run = await env.waitForRun(data.id, started.id);
+  const window = await sheetsOf(env.t).readWindow(
+    env.members.editor.actor,
+    env.projectId,
+    data.id,
+    {
+      limit: 1_000,
+    },
+  );
+  // Calls per requested row (its number is in the prompt).
+  const calls = new Map<number, number>();
+  for (const request of env.fake.requests) {
+    const row = Number(/This is row (\d+) of/.exec(JSON.stringify(request.body))?.[1]);
+    calls.set(row, (calls.get(row) ?? 0) + 1);
+  }
+  return { data, run, rows: window.rows, calls };
+}
+
+const failedRows = (run: { error: { details?: unknown } | null }) =>
+  (run.error?.details as { failedRows: RowFailure[] } | undefined)?.failedRows ?? [];
+
+describe('generate rows', () => {
+  it('asks again when an answer is not valid JSON, up to the bound, and makes every row', async () => {
+    const { run, rows, calls } = await generate(
+      'Invalid then valid',
+      4,
+      `gpt-4o-mini@output=${encodeURIComponent('not json')},output-times=${ROW_ATTEMPTS - 1}`,
+    );
+    expect(run.status).toBe('completed');
+    expect(run.progress).toMatchObject({ total: 4, done: 4, errors: 0 });
+    expect(run.error).toBeNull();
+    expect(rows).toHaveLength(4);
+    expect([...calls.entries()].sort()).toEqual([1, 2, 3, 4].map((row) => [row, ROW_ATTEMPTS]));
+  });
+
+  it('asks again when the JSON does not fit the columns', async () => {
+    const { run, rows, calls } = await generate(
+      'Wrong shape',
+      3,
+      `gpt-4o-mini@output=${encodeURIComponent(JSON.stringify({ Name: 7 }))},output-times=1`,
+    );
+    expect(run.progress).toMatchObject({ total: 3, done: 3, errors: 0 });
+    expect(rows).toHaveLength(3);
+    expect([...calls.values()]).toEqual([2, 2, 2]);
+  });
+
+  it('asks again after a retryable failure the router gave up on', async () => {
+    // fail-times=3 with two router attempts per call: the row's second call succeeds.
+    const { run, rows } = await generate('Flaky', 1, 'gpt-4o-mini@fail-times=3,status=500');
+    expect(run.progress).toMatchObject({ total: 1, done: 1, errors: 0 });
+    expect(rows).toHaveLength(1);
+    expect(env.fake.requests).toHaveLength(4);
+  });
+
+  it('reports the rows still invalid after the last attempt instead of returning fewer rows', async () => {
+    const { run, rows, calls } = await generate(
+      'Always invalid',
+      3,
+      `gpt-4o-mini@output=${encodeURIComponent('not json')}`,
+    );
+    expect(run.status).toBe('completed');
+    expect(run.progress).toMatchObject({ total: 3, done: 0, errors: 3, processed: 3 });
+    expect(rows).toHaveLength(0);
+    expect([...calls.values()]).toEqual([ROW_ATTEMPTS, ROW_ATTEMPTS, ROW_ATTEMPTS]);
+    expect(run.error).toMatchObject({
+      code: 'PROVIDER_ERROR',
+      message: expect.stringContaining('3 of 3 rows could not be generated'),
+    });
+    expect(
+      failedRows(run)
+        .map((failure) => [failure.row, failure.attempts])
+        .sort(),
+    ).toEqual([
+      [1, ROW_ATTEMPTS],
+      [2, ROW_ATTEMPTS],
+      [3, ROW_ATTEMPTS],
+    ]);
+    expect(failedRows(run)[0]!.reason).toMatch(/PROVIDER_ERROR|does not fit/);
+  });
+
+  it('does not ask again after a failure that would repeat (an unknown model)', async () => {
+    const { run, calls } = await generate('Unknown model', 2, 'unknown-model');
+    expect(run.progress).toMatchObject({ total: 2, done: 0, errors: 2 });
+    expect([...calls.values()]).toEqual([1, 1]);
+    expect(failedRows(run).every((failure) => failure.attempts === 1)).toBe(true);
+  });
+
+  it('asks a near-duplicate again to differ from the rows it resembled; reports it if it never does', async () => {
+    const same = JSON.stringify({ Name: 'Livraria Azul', Tagline: 'Books by the river' });
+    const { run, rows, calls } = await generate(
+      'Duplicates',
+      5,
+      `gpt-4o-mini@output=${encodeURIComponent(same)}`,
+    );
+    expect(run.progress).toMatchObject({ total: 5, done: 1, errors: 4, duplicates: 4 });
+    expect(rows).toHaveLength(1);
+    expect(failedRows(run)).toHaveLength(4);
+    for (const failure of failedRows(run)) {
+      expect(failure).toMatchObject({
+        attempts: ROW_ATTEMPTS,
+        reason: expect.stringMatching(/near-duplicate/),
+      });
+      expect(calls.get(failure.row)).toBe(ROW_ATTEMPTS);
+    }
+    // The retries carried the row they resembled.
+    const retried = env.fake.requests.filter((request) =>
+      JSON.stringify(request.body).includes('Do not repeat or closely resemble'),
+    );
+    expect(retried).toHaveLength(4 * (ROW_ATTEMPTS - 1));
+  });
+});
