@@ -188,6 +188,40 @@ describe('sheet routes', () => {
     expect(row3.json().rows[0].cells[name.id]).toMatchObject({ value: null, version: 0 });
   });
 
+  it('takes a full 10,000-cell paste, larger than the default body limit, in one request', async () => {
+    const dataset = (
+      await post(`${base}/datasets`, {
+        name: 'Big paste',
+        rows: 5_000,
+        columns: [{ name: 'A' }, { name: 'B' }],
+      })
+    ).json();
+    const cells = Array.from({ length: 5_000 }, (_, index) =>
+      dataset.columns.map((column: { id: string }) => ({
+        rowId: String(index + 1),
+        columnId: column.id,
+        value: `${index} ${'x'.repeat(200)}`,
+        expectedVersion: 0,
+      })),
+    ).flat();
+    const payload = JSON.stringify({ cells });
+    expect(payload.length).toBeGreaterThan(t.platform.config.bodyLimit);
+    const response = await t.app.inject({
+      method: 'PATCH',
+      url: `${base}/datasets/${dataset.id}/cells/bulk`,
+      headers: { ...members.editor.headers, 'content-type': 'application/json' },
+      payload,
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.json().cells).toHaveLength(10_000);
+    const sql = await post(
+      `${base}/datasets/${dataset.id}/sql`,
+      { sql: 'select count(*) as n from dataset where "A" like \'% x%\' and "B" like \'% x%\'' },
+      members.viewer,
+    );
+    expect(sql.json().rows).toEqual([{ n: '5000' }]);
+  });
+
   it('uploads, imports through the job, and exports streamed with formula escaping', async () => {
     const { body, contentType } = multipart(
       '../../../etc/passwd.csv',

@@ -39,6 +39,8 @@ const projectParams = z.object({ projectId: z.uuid() });
 const datasetParams = projectParams.extend({ datasetId: z.uuid() });
 const columnParams = datasetParams.extend({ columnId: z.uuid() });
 const importParams = projectParams.extend({ importId: z.uuid() });
+/** The bulk cell edit's body limit (the global one when that is larger). */
+const BULK_EDIT_BODY_BYTES = 8 * 1024 * 1024;
 const rowIdString = z.string().regex(/^[1-9]\d{0,17}$/, 'must be a row id');
 
 /** Content-Disposition for a user-named file: ASCII fallback plus RFC 6266/5987 UTF-8 name. */
@@ -396,6 +398,8 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
   app.patch(
     `${base}/:datasetId/cells/bulk`,
     {
+      // 10,000 cells of ordinary text do not fit the default 1 MiB body limit.
+      bodyLimit: Math.max(app.initialConfig.bodyLimit ?? 0, BULK_EDIT_BODY_BYTES),
       schema: {
         tags,
         summary: 'Edit many cells at once (a paste): one transaction, conflicts reported per cell',

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Locator } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { base32Decode, totp } from '../../src/auth/totp.ts';
 import {
@@ -51,6 +51,16 @@ describe('main journey', () => {
     await browser?.close();
     await server?.close();
   });
+
+  /** Dispatches a paste of `text` on the grid (headless Chromium has no system clipboard). */
+  const paste = (grid: Locator, text: string) =>
+    grid.evaluate((element, clipboard) => {
+      const data = new DataTransfer();
+      data.setData('text/plain', clipboard);
+      element.dispatchEvent(
+        new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }),
+      );
+    }, text);
 
   const api = async (method: string, url: string, body?: unknown) => {
     const me = await tab.page.request.get(`${server.url}/api/auth/me`);
@@ -222,15 +232,53 @@ describe('main journey', () => {
     // Paste two rows of names at row 20 (the age column refuses text, so paste names only).
     for (let step = 0; step < 9; step++) await page.keyboard.press('ArrowDown');
     await page.keyboard.press('ArrowLeft');
-    await grid.evaluate((element) => {
-      const data = new DataTransfer();
-      data.setData('text/plain', 'Pasted "one"\nPasted two');
-      element.dispatchEvent(
-        new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }),
-      );
-    });
+    const edits: string[] = [];
+    const record = (request: { method(): string; url(): string }) => {
+      if (request.method() === 'PATCH') edits.push(new URL(request.url()).pathname);
+    };
+    page.on('request', record);
+    await paste(grid, 'Pasted "one"\nPasted two');
     await expect.poll(() => cellText(page, 20, 1)).toBe('Pasted "one"');
     await expect.poll(() => cellText(page, 21, 1)).toBe('Pasted two');
+    page.off('request', record);
+    // One bulk request for the whole paste, not one per cell.
+    expect(edits).toEqual([`/api/projects/${projectId}/datasets/${datasetId}/cells/bulk`]);
+  });
+
+  it('pastes over a cell someone else changed: the rest lands, theirs is shown beside mine', async () => {
+    const other = await tab.context.newPage();
+    await other.route('**/events**', (route) => route.abort());
+    await other.goto(`${server.url}/projects/${projectId}/datasets/${datasetId}`);
+    await expect.poll(() => cellText(other, 14, 1)).toBe('Person 14');
+    const window = await api(
+      'POST',
+      `/api/projects/${projectId}/datasets/${datasetId}/rows/query`,
+      { offset: 14, limit: 1 },
+    );
+    const row = (
+      window.body as { rows: { rowId: string; cells: Record<string, { version: number }> }[] }
+    ).rows[0]!;
+    const columnId = Object.keys(row.cells)[0]!;
+    const theirs = await api('PATCH', `/api/projects/${projectId}/datasets/${datasetId}/cells`, {
+      rowId: row.rowId,
+      columnId,
+      expectedVersion: row.cells[columnId]!.version,
+      value: 'Changed elsewhere too',
+    });
+    expect(theirs.status).toBe(200);
+    await gridCell(other, 14, 1).click();
+    await paste(other.getByRole('grid'), 'Mine 14\nMine 15\nMine 16');
+    const dialog = other.getByTestId('conflict-dialog');
+    await dialog.waitFor();
+    expect(await other.getByTestId('conflict-mine').textContent()).toBe('Mine 15');
+    expect(await other.getByTestId('conflict-theirs').textContent()).toBe('Changed elsewhere too');
+    await other.getByRole('button', { name: 'Keep theirs' }).click();
+    await expect.poll(() => cellText(other, 14, 1)).toBe('Mine 14');
+    await expect.poll(() => cellText(other, 15, 1)).toBe('Changed elsewhere too');
+    await expect.poll(() => cellText(other, 16, 1)).toBe('Mine 16');
+    await other.close();
+    await expect.poll(() => cellText(tab.page, 15, 1)).toBe('Changed elsewhere too');
+    await expect.poll(() => cellText(tab.page, 16, 1)).toBe('Mine 16');
   });
 
   it('sorts, filters and hides columns from the headers', async () => {

@@ -57,6 +57,18 @@ export interface Cell {
   updatedAt: string | null;
 }
 
+export interface BulkCellEdit {
+  rowId: string;
+  columnId: string;
+  value: CellValue;
+  expectedVersion?: number;
+}
+
+export interface BulkEditResult {
+  cells: (Cell & { rowId: string; columnId: string })[];
+  conflicts: { index: number; rowId: string; columnId: string; current: Cell }[];
+}
+
 export interface Row {
   rowId: string;
   ordinal: number;
@@ -227,6 +239,12 @@ export const sheetApi = {
     api<Cell & { rowId: string; columnId: string }>(`${datasetPath(projectId, datasetId)}/cells`, {
       method: 'PATCH',
       body: input,
+    }),
+  /** A paste: up to 10,000 cells in one transaction; stale cells come back in `conflicts`. */
+  editCells: (projectId: string, datasetId: string, cells: BulkCellEdit[]) =>
+    api<BulkEditResult>(`${datasetPath(projectId, datasetId)}/cells/bulk`, {
+      method: 'PATCH',
+      body: { cells },
     }),
   sql: (projectId: string, datasetId: string, sql: string) =>
     api<SqlResult>(`${datasetPath(projectId, datasetId)}/sql`, { method: 'POST', body: { sql } }),

@@ -36,18 +36,90 @@ export async function saveCell(
   }
 }
 
-/** Runs tasks with at most `limit` at once (paste and clear send one request per cell). */
-export async function runLimited<T>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await task(item);
+/** The server takes at most this many cells per bulk request. */
+export const MAX_CELLS_PER_REQUEST = 10_000;
+/** Keeps each request well under the bulk route's body limit (8 MiB). */
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+const encoder = new TextEncoder();
+
+export interface CellWriteRequest {
+  row: Row;
+  columnId: string;
+  value: CellValue;
+}
+
+export interface BulkOutcome {
+  saved: number;
+  /** Cells someone else changed since they were read: left as theirs (now in the cache). */
+  conflicts: { write: CellWriteRequest; theirs: Cell }[];
+  /** Cells of requests that failed (nothing of such a request was written). */
+  failed: number;
+  error?: unknown;
+}
+
+/** Splits writes into requests under the cell cap and the body size limit. */
+export function chunkWrites<T extends { value: CellValue }>(writes: readonly T[]): T[][] {
+  const chunks: T[][] = [];
+  let chunk: T[] = [];
+  let bytes = 0;
+  for (const write of writes) {
+    // rowId, columnId, version and JSON punctuation take about 100 bytes per cell.
+    const size = 100 + encoder.encode(JSON.stringify(write.value ?? null)).length;
+    if (
+      chunk.length > 0 &&
+      (chunk.length >= MAX_CELLS_PER_REQUEST || bytes + size > MAX_REQUEST_BYTES)
+    ) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+    chunk.push(write);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
+/**
+ * Saves many cells (a paste, a clear) through the bulk endpoint: each request is one
+ * transaction; every cell is compared with the version the user saw, and the cells someone
+ * changed meanwhile come back as conflicts (their value shown) while the rest are saved.
+ */
+export async function saveCells(
+  cache: RowCache,
+  target: { projectId: string; datasetId: string },
+  writes: readonly CellWriteRequest[],
+): Promise<BulkOutcome> {
+  const outcome: BulkOutcome = { saved: 0, conflicts: [], failed: 0 };
+  for (const chunk of chunkWrites(writes)) {
+    try {
+      const result = await sheetApi.editCells(
+        target.projectId,
+        target.datasetId,
+        chunk.map((write) => ({
+          rowId: write.row.rowId,
+          columnId: write.columnId,
+          value: write.value,
+          expectedVersion: write.row.cells[write.columnId]?.version ?? 0,
+        })),
+      );
+      const byColumn = new Map<string, (Cell & { rowId: string })[]>();
+      const add = (columnId: string, cell: Cell & { rowId: string }) => {
+        const list = byColumn.get(columnId) ?? [];
+        list.push(cell);
+        byColumn.set(columnId, list);
+      };
+      for (const { columnId, ...cell } of result.cells) add(columnId, cell);
+      for (const conflict of result.conflicts) {
+        add(conflict.columnId, { rowId: conflict.rowId, ...conflict.current });
+        outcome.conflicts.push({ write: chunk[conflict.index]!, theirs: conflict.current });
+      }
+      for (const [columnId, cells] of byColumn) cache.applyCells(columnId, cells);
+      outcome.saved += result.cells.length;
+    } catch (error) {
+      outcome.failed += chunk.length;
+      outcome.error ??= error;
+    }
+  }
+  return outcome;
 }

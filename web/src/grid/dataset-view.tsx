@@ -19,7 +19,7 @@ import { ErrorBoundary } from '../ui/error-boundary.tsx';
 import { useAnnouncer } from '../ui/live-region.tsx';
 import { useNotices } from '../ui/notices.tsx';
 import { CellDetailDialog } from './cell-detail-dialog.tsx';
-import { runLimited, saveCell } from './cell-edits.ts';
+import { type CellWriteRequest, MAX_CELLS_PER_REQUEST, saveCell, saveCells } from './cell-edits.ts';
 import { ParseError, textToValue } from './clipboard-text.ts';
 import { ColumnDialog } from './column-dialog.tsx';
 import { type Conflict, ConflictDialog } from './conflict-dialog.tsx';
@@ -40,8 +40,8 @@ import { SqlPanel } from './sql-panel.tsx';
 import { useDatasetEvents } from './use-dataset-events.ts';
 import { DEFAULT_WIDTH, useViewPrefs } from './view-prefs.ts';
 
-/** Pasting or clearing more cells than this at once is refused (one request per cell). */
-const MAX_BULK_EDIT = 1_000;
+/** Pasting or clearing more cells than this at once is refused (the server's bulk cap). */
+const MAX_BULK_EDIT = MAX_CELLS_PER_REQUEST;
 
 interface DatasetViewProps {
   projectId: string;
@@ -323,13 +323,28 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
       .catch(notices.error);
   };
 
-  /** Writes a block of values starting at `start` (paste) or clears a selection. */
+  /**
+   * Writes a block of values starting at `start` (paste) or clears a selection, through the
+   * bulk endpoint: rows not loaded yet are fetched first (the server needs the versions the
+   * user is overwriting), one request per 10,000 cells.
+   */
   const writeBlock = async (start: CellPosition, values: (string | null)[][]) => {
-    const writes: { row: Row; column: GridColumn; value: CellValue }[] = [];
+    const cells = values.reduce((sum, line) => sum + line.length, 0);
+    if (cells > MAX_BULK_EDIT) {
+      notices.error(
+        new Error(
+          `That is ${cells.toLocaleString()} cells; paste or clear at most ${MAX_BULK_EDIT.toLocaleString()} at a time.`,
+        ),
+      );
+      return;
+    }
+    const last = Math.min(start.row + values.length, cache.total ?? 0) - 1;
+    const rows = last >= start.row ? await cache.rowsBetween(start.row, last) : [];
+    const writes: CellWriteRequest[] = [];
     let invalid = 0;
     let skipped = 0;
     values.forEach((line, rowOffset) => {
-      const row = cache.rowAt(start.row + rowOffset);
+      const row = rows[rowOffset];
       line.forEach((text, colOffset) => {
         const column = columns[start.col + colOffset];
         if (!row || !column || column.kind === 'formula') {
@@ -339,7 +354,7 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
         try {
           writes.push({
             row,
-            column,
+            columnId: column.id,
             value: text === null ? null : textToValue(text, column.type),
           });
         } catch (error) {
@@ -348,34 +363,35 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
         }
       });
     });
-    if (writes.length > MAX_BULK_EDIT) {
-      notices.error(
-        new Error(
-          `That is ${writes.length.toLocaleString()} cells; paste or clear at most ${MAX_BULK_EDIT.toLocaleString()} at a time.`,
-        ),
+    const outcome = await saveCells(cache, { projectId, datasetId: dataset.id }, writes);
+    const conflicts = outcome.conflicts.length;
+    const parts = [`${outcome.saved.toLocaleString()} cells saved`];
+    if (conflicts)
+      parts.push(
+        conflicts === 1
+          ? '1 cell was changed by someone else meanwhile and keeps their value'
+          : `${conflicts.toLocaleString()} cells were changed by someone else meanwhile and keep their values`,
       );
-      return;
-    }
-    let conflicts = 0;
-    let failed = 0;
-    await runLimited(writes, 4, async (write) => {
-      try {
-        const outcome = await saveCell(cache, target(write.row, write.column.id), {
-          value: write.value,
-        });
-        if (outcome.status === 'conflict') conflicts += 1;
-      } catch {
-        failed += 1;
-      }
-    });
-    const parts = [`${(writes.length - conflicts - failed).toLocaleString()} cells saved`];
-    if (conflicts) parts.push(`${conflicts} changed meanwhile and were left as they are`);
-    if (invalid) parts.push(`${invalid} did not fit the column type`);
-    if (failed) parts.push(`${failed} failed`);
-    if (skipped) parts.push(`${skipped} outside editable cells`);
+    if (invalid) parts.push(`${invalid.toLocaleString()} did not fit the column type`);
+    if (outcome.failed)
+      parts.push(`${outcome.failed.toLocaleString()} failed (${describeError(outcome.error)})`);
+    if (skipped) parts.push(`${skipped.toLocaleString()} outside editable cells`);
     const message = `${parts.join('; ')}.`;
     announce(message);
-    if (conflicts || invalid || failed) notices.error(new Error(message));
+    const single = conflicts === 1 ? outcome.conflicts[0]! : undefined;
+    const column = single && columns.find((candidate) => candidate.id === single.write.columnId);
+    if (single && column) {
+      // One conflict is shown like a single edit's: your value vs theirs.
+      setConflict({
+        row: single.write.row,
+        column,
+        columnName: column.name,
+        rowOrdinal: single.write.row.ordinal,
+        mine: single.write.value,
+        theirs: single.theirs,
+      });
+    }
+    if (conflicts || invalid || outcome.failed) notices.error(new Error(message));
     else notices.info(message);
   };
 
