@@ -132,6 +132,7 @@ export default async function generationBench(): Promise<BenchRow[]> {
     const timedLlm = {
       stream: app.llm.llm.stream,
       flush: app.llm.llm.flush,
+      probe: app.llm.llm.probe,
       invalidatePrices: app.llm.llm.invalidatePrices,
       async generate(request: LlmCallRequest): Promise<LlmCallResult> {
         const result = await app.llm.llm.generate(request);

@@ -148,6 +148,7 @@ export async function buildApp(platform: Platform) {
     access: services.access,
     secrets: services.secrets,
     registry: metrics.registry,
+    telemetry: platform.telemetry,
   });
   app.decorate('llm', llm);
   app.addHook('onClose', llm.close);

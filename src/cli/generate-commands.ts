@@ -125,6 +125,7 @@ export function registerGenerateCommands(program: Command): void {
             logger,
             access: services.access,
             secrets: services.secrets,
+            telemetry: platform.telemetry,
           });
           const generation = createGenerationModule({
             platform,

@@ -7,6 +7,7 @@ import { lockDataDir } from '../platform/data-dir-lock.ts';
 import { openDatabase } from '../platform/db/database.ts';
 import { createLogger } from '../platform/logger.ts';
 import { pgliteDir } from '../platform/platform.ts';
+import { openTelemetry } from '../platform/telemetry.ts';
 import { createCoreServices } from '../services.ts';
 import { CliError, EXIT, printJson, printTable } from './cli-output.ts';
 
@@ -23,6 +24,7 @@ async function withLlm<T>(work: (module: LlmModule) => Promise<T>): Promise<T> {
     const database = config.databaseUrl
       ? await openDatabase({ kind: 'postgres', connectionString: config.databaseUrl, poolSize: 2 })
       : await openDatabase({ kind: 'pglite', dataDir: pgliteDir(config) });
+    const telemetry = await openTelemetry(config.telemetry, logger);
     try {
       const services = createCoreServices({ config, logger, database });
       const module = createLlmModule({
@@ -31,6 +33,7 @@ async function withLlm<T>(work: (module: LlmModule) => Promise<T>): Promise<T> {
         logger,
         access: services.access,
         secrets: services.secrets,
+        telemetry,
       });
       try {
         return await work(module);
@@ -38,6 +41,7 @@ async function withLlm<T>(work: (module: LlmModule) => Promise<T>): Promise<T> {
         await module.close();
       }
     } finally {
+      await telemetry?.shutdown();
       await database.close();
     }
   } finally {

@@ -250,6 +250,11 @@ export function createLlmAdmin(deps: LlmAdminDeps) {
     return registry.connection(projectId, providerId);
   }
 
+  /**
+   * Lists the models, then sends one request of at most 1 output token through the LLM
+   * service's probe: recorded as usage (feature `test-connection`) in the project it was run
+   * from, budgeted and traced like any call. 15 s in all.
+   */
   async function testProvider(
     actor: Actor,
     projectId: string | undefined,
@@ -261,18 +266,31 @@ export function createLlmAdmin(deps: LlmAdminDeps) {
     const provider = await registry.provider(providerId);
     if (!provider) throw notFound('provider', providerId);
     const started = clock.now();
-    const signal = AbortSignal.timeout(15_000);
+    const limitMs = 15_000;
+    const signal = AbortSignal.timeout(limitMs);
     let models: string[] | undefined;
     const model = body.model ?? connection.models[0];
+    const failed = (error: ProviderTestResult['error']): ProviderTestResult => ({
+      ok: false,
+      latencyMs: clock.now() - started,
+      models,
+      modelChecked: model,
+      error,
+    });
     try {
       models = await provider.listModels(signal);
       if (model !== undefined) {
-        await provider.generate({
-          model,
-          messages: [{ role: 'user', content: 'Reply with OK.' }],
-          parameters: { maxOutputTokens: 1 },
-          outputSchema: undefined,
-          signal,
+        await deps.llm.probe({
+          projectId,
+          userId: actor.userId,
+          target: {
+            connection,
+            providerRef: connection.id,
+            kind: connection.kind,
+            provider,
+            model,
+          },
+          timeoutMs: Math.max(1, limitMs - (clock.now() - started)),
         });
       }
       return {
@@ -283,28 +301,29 @@ export function createLlmAdmin(deps: LlmAdminDeps) {
         error: undefined,
       };
     } catch (error) {
+      if (error instanceof AppError && error.code === 'BUDGET_EXCEEDED') {
+        return failed({
+          code: error.code,
+          reason: 'budget-exceeded',
+          message: `${error.message}; the test request was not sent.`,
+          httpStatus: undefined,
+        });
+      }
       const failure = isProviderFailure(error) ? error : undefined;
-      const timedOut = signal.aborted;
-      const reason = timedOut ? 'timeout' : (failure?.kind ?? 'unknown');
-      return {
-        ok: false,
-        latencyMs: clock.now() - started,
-        models,
-        modelChecked: model,
-        error: {
-          code: timedOut ? 'TIMEOUT' : errorCodeFor(failure?.kind ?? 'unknown'),
-          reason,
-          message: timedOut
-            ? 'The provider did not answer within 15 seconds.'
-            : failure
-              ? explain(failure, {
-                  baseUrl: connection.baseUrl,
-                  model: failure.kind === 'model-not-found' ? model : undefined,
-                })
-              : 'The test failed unexpectedly.',
-          httpStatus: failure?.status,
-        },
-      };
+      const timedOut = signal.aborted || failure?.kind === 'timeout';
+      return failed({
+        code: timedOut ? 'TIMEOUT' : errorCodeFor(failure?.kind ?? 'unknown'),
+        reason: timedOut ? 'timeout' : (failure?.kind ?? 'unknown'),
+        message: timedOut
+          ? 'The provider did not answer within 15 seconds.'
+          : failure
+            ? explain(failure, {
+                baseUrl: connection.baseUrl,
+                model: failure.kind === 'model-not-found' ? model : undefined,
+              })
+            : 'The test failed unexpectedly.',
+        httpStatus: failure?.status,
+      });
     }
   }
 
@@ -438,6 +457,8 @@ export function createLlmAdmin(deps: LlmAdminDeps) {
     async createBudget(actor: Actor, projectId: string, input: unknown) {
       await access.requireRole(actor, projectId, 'owner');
       const body = parse(budgetCreateSchema, input);
+      // A new budget's period starts from the spend in llm_calls: write buffered rows first.
+      await deps.llm.flush();
       try {
         const budget = await budgetStore.insert({
           id: uuidv7(clock.now()),

@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { LlmConfig } from '../platform/config.ts';
 import type { Database } from '../platform/db/database.ts';
 import type { Logger } from '../platform/logger.ts';
+import type { Telemetry } from '../platform/telemetry.ts';
 import type { ProjectAccess } from '../projects/project-access.ts';
 import { createLlmAdmin } from './llm-admin-service.ts';
 import { createBudgetGuard } from './llm-budget-guard.ts';
@@ -31,6 +32,8 @@ export interface LlmModuleDeps {
   /** Where the LLM counters are registered (the app's /metrics registry); none: no metrics. */
   registry?: Registry | undefined;
   clock?: Clock;
+  /** Trace export (the platform's, when OTEL_EXPORTER_OTLP_ENDPOINT is set); none: no spans. */
+  telemetry?: Telemetry | undefined;
   /** Builds the adapter for a connection; tests may wrap it. Default: the AI SDK adapter. */
   providerFactory?: ProviderFactory;
 }
@@ -78,6 +81,7 @@ export function createLlmModule(deps: LlmModuleDeps) {
     prices: priceStore,
     recorder,
     metrics,
+    telemetry: deps.telemetry,
   });
 
   const admin = createLlmAdmin({

@@ -93,6 +93,8 @@ export interface ProviderFinish {
   requestId: string | undefined;
   /** The model the provider says answered (may be a dated snapshot of the requested one). */
   responseModel: string | undefined;
+  /** The provider's id of this completion (`chatcmpl-…`, `msg_…`), when it sends one. */
+  responseId?: string | undefined;
   /** Parsed structured output when `outputSchema` was given. */
   output: unknown;
   /** Settings the provider ignored or changed, as human-readable lines. */

@@ -246,6 +246,7 @@ describe('provider routes', () => {
 });
 
 describe('budgets, spend, calls and cache routes', () => {
+  let seededNano = 0;
   it('creates a budget and shows its period spend', async () => {
     const response = await inject(team.owner, 'POST', `${base()}/budgets`, {
       period: 'month',
@@ -253,10 +254,17 @@ describe('budgets, spend, calls and cache routes', () => {
       softLimitNano: 4_000_000,
     });
     expect(response.statusCode).toBe(201);
+    // The period starts with what this month's calls cost: so far, the connection tests.
+    const spend = await inject(team.viewer, 'GET', `${base()}/spend?groupBy=feature`);
+    const tests = spend
+      .json()
+      .rows.find((row: { feature: string }) => row.feature === 'test-connection');
+    expect(tests.costNano).toBeGreaterThan(0);
+    seededNano = tests.costNano;
     expect(response.json()).toMatchObject({
       scope: 'project',
       period: 'month',
-      spentNano: 0,
+      spentNano: seededNano,
       reservedNano: 0,
     });
     const duplicate = await inject(team.owner, 'POST', `${base()}/budgets`, {
@@ -323,7 +331,7 @@ describe('budgets, spend, calls and cache routes', () => {
     expect(cleared.json()).toEqual({ cleared: 1 });
 
     const budgets = await inject(team.viewer, 'GET', `${base()}/budgets`);
-    expect(budgets.json().items[0].spentNano).toBe(first.costNano);
+    expect(budgets.json().items[0].spentNano).toBe(seededNano + Number(first.costNano));
   });
 
   it('answers an exhausted budget with the error envelope, 402 and details', async () => {

@@ -3,6 +3,7 @@ import {
   failureFromError,
   kindForStatus,
   parseRetryAfterMs,
+  responseIdFrom,
   scrubSecrets,
   toFinishReason,
   toSdkPrompt,
@@ -78,6 +79,17 @@ describe('toTokenUsage', () => {
     },
   ])('$name', ({ usage, expected }) => {
     expect(toTokenUsage(usage)).toEqual(expected);
+  });
+});
+
+describe('responseIdFrom', () => {
+  it.each([
+    ['chatcmpl-abc123', 'chatcmpl-abc123'],
+    ['msg_01XYZ', 'msg_01XYZ'],
+    ['aitxt-0123456789abcdef', undefined],
+    [undefined, undefined],
+  ])('%s → %s (ids the SDK made up are dropped)', (id, expected) => {
+    expect(responseIdFrom(id)).toBe(expected);
   });
 });
 

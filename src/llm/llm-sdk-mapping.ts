@@ -79,6 +79,14 @@ export function requestIdFrom(headers: Record<string, string> | undefined): stri
 }
 
 /**
+ * The provider's id of a completion. The AI SDK makes one up (`aitxt-…`) when the provider
+ * sent none; that one identifies nothing at the provider, so it is dropped.
+ */
+export function responseIdFrom(id: string | undefined): string | undefined {
+  return id === undefined || id.startsWith('aitxt-') ? undefined : id;
+}
+
+/**
  * How long the provider asks us to wait, in ms: `retry-after-ms` (OpenAI), else `Retry-After`
  * as delta-seconds or an HTTP-date (RFC 9110 §10.2.3). Undefined when absent or unparseable.
  */

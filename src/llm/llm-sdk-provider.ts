@@ -15,6 +15,7 @@ import {
   failureFromError,
   failureMessage,
   requestIdFrom,
+  responseIdFrom,
   type SdkUsage,
   toFinishReason,
   toSdkPrompt,
@@ -139,7 +140,11 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
         | {
             usage: SdkUsage;
             finishReason: string;
-            response: { headers?: Record<string, string> | undefined; modelId?: string };
+            response: {
+              headers?: Record<string, string> | undefined;
+              modelId?: string;
+              id?: string;
+            };
           }
         | undefined;
       try {
@@ -178,6 +183,7 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
           finishReason: toFinishReason(finish.finishReason),
           requestId: requestIdFrom(finish.response.headers),
           responseModel: finish.response.modelId,
+          responseId: responseIdFrom(finish.response.id),
           output,
           warnings,
           rawUsage: finish.usage.raw,
@@ -196,6 +202,7 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
           finishReason: toFinishReason(result.finishReason),
           requestId: requestIdFrom(result.response.headers),
           responseModel: result.response.modelId,
+          responseId: responseIdFrom(result.response.id),
           output: request.outputSchema === undefined ? undefined : result.output,
           warnings: (result.warnings ?? []).map(warningText),
           rawUsage: result.usage.raw,

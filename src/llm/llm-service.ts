@@ -3,10 +3,14 @@ import { AppError, type ErrorCode, validationError } from '../platform/app-error
 import type { LlmConfig } from '../platform/config.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { Logger } from '../platform/logger.ts';
+import type { Telemetry } from '../platform/telemetry.ts';
 import type { ProjectAccess } from '../projects/project-access.ts';
+import { CircuitBreaker } from './llm-breaker.ts';
 import type { BudgetGuard, Reservation } from './llm-budget-guard.ts';
+import type { Budget } from './llm-budget-store.ts';
 import { type CachedResponse, cacheKey, type ResponseCache } from './llm-cache.ts';
 import type { Clock } from './llm-clock.ts';
+import { AdaptiveLimiter } from './llm-limiter.ts';
 import { countTokens, type LlmMetrics } from './llm-metrics.ts';
 import type { PriceOverride, PriceStore } from './llm-price-store.ts';
 import { overrideAt } from './llm-price-store.ts';
@@ -17,21 +21,22 @@ import type {
   JsonSchema,
   LlmMessage,
   LlmParameters,
-  ProviderFailure,
   TokenUsage,
 } from './llm-provider.ts';
-import { UNKNOWN_USAGE } from './llm-provider.ts';
+import { ProviderFailure, UNKNOWN_USAGE } from './llm-provider.ts';
 import type { ProviderRegistry, ResolvedTarget } from './llm-provider-registry.ts';
 import type { FallbackTarget } from './llm-provider-store.ts';
 import {
   type AttemptOutcome,
   RouteFailure,
+  type RouterHooks,
   type RouterPolicy,
   type RouteTarget,
   route,
   type Timeouts,
 } from './llm-router.ts';
 import { callSchema } from './llm-schema.ts';
+import { CallTrace } from './llm-telemetry.ts';
 import { countOutputTokens, estimateInputTokens } from './llm-tokens.ts';
 import type { UsageRecorder } from './llm-usage-recorder.ts';
 import type { UsageRow } from './llm-usage-store.ts';
@@ -182,6 +187,28 @@ export interface LlmServiceDeps {
   prices: PriceStore;
   recorder: UsageRecorder;
   metrics: LlmMetrics | undefined;
+  /** Trace export (docs/llm.md, "Observability"); undefined: off, one null check per call. */
+  telemetry?: Telemetry | undefined;
+}
+
+/** Feature name of "test connection" requests in usage rows, metrics and spans. */
+export const TEST_CONNECTION_FEATURE = 'test-connection';
+
+/** A "test connection" request: one call to a resolved connection and model. */
+export interface ProbeRequest {
+  /** The project charged (usage row, budgets); undefined for an instance-wide test. */
+  projectId: string | undefined;
+  userId: string | undefined;
+  target: Pick<ResolvedTarget, 'connection' | 'providerRef' | 'kind' | 'provider' | 'model'>;
+  /** The whole request's time limit. */
+  timeoutMs: number;
+}
+
+export interface ProbeResult {
+  callId: string;
+  usage: TokenUsage;
+  costNano: number | null;
+  latencyMs: number;
 }
 
 /** Feature defaults when BRAINCELLS_LLM_FEATURE_TIMEOUTS does not name the feature. */
@@ -243,7 +270,8 @@ export function callError(failure: ProviderFailure, details: Record<string, unkn
 
 interface CallContext {
   callId: string;
-  projectId: string;
+  /** Undefined only for an instance-wide connection test (no project to record usage in). */
+  projectId: string | undefined;
   userId: string | undefined;
   feature: string;
   entityIds: Record<string, string>;
@@ -253,6 +281,9 @@ interface CallContext {
   overrides: PriceOverride[];
   totalCostNano: number;
   warnings: string[];
+  /** Each attempt's usage recording, resolving to its cost. */
+  records: Promise<number | null>[];
+  trace: CallTrace | undefined;
 }
 
 interface AttemptContext {
@@ -262,6 +293,7 @@ interface AttemptContext {
 export function createLlmService(deps: LlmServiceDeps) {
   const { config, logger, clock, access, registry, budgets, cache, prices, recorder, metrics } =
     deps;
+  const telemetry = deps.telemetry;
   const pending = new Set<Promise<unknown>>();
   const overridesCache = new Map<string, { at: number; overrides: PriceOverride[] }>();
 
@@ -383,32 +415,35 @@ export function createLlmService(deps: LlmServiceDeps) {
       const cost = billed ? priceOf(context, target, usage, outcome.finish?.responseModel, at) : 0;
       if (cost !== null) context.totalCostNano += cost;
       const failure = outcome.failure;
-      recorder.add({
-        id: uuidv7(),
-        callId: context.callId,
-        createdAt: at,
-        projectId: context.projectId,
-        userId: context.userId,
-        feature: context.feature,
-        entityIds: context.entityIds,
-        providerRef: target.providerRef,
-        providerKind: target.kind,
-        model: target.model,
-        attempt: outcome.info.attempt,
-        status: outcome.status,
-        errorCode: failure ? errorCodeFor(failure.kind) : undefined,
-        failureKind: failure?.kind,
-        httpStatus: failure?.status,
-        requestId: outcome.finish?.requestId ?? failure?.requestId,
-        finishReason: outcome.finish?.finishReason,
-        cacheStatus: context.cacheStatus,
-        usage,
-        usageEstimated: estimated,
-        costNano: cost,
-        savedNano: null,
-        latencyMs: outcome.latencyMs,
-        ttftMs: outcome.timeToFirstTokenMs,
-      });
+      context.trace?.attempt(outcome, usage, estimated, cost);
+      // An instance-wide connection test has no project: metrics and traces only.
+      if (context.projectId !== undefined)
+        recorder.add({
+          id: uuidv7(),
+          callId: context.callId,
+          createdAt: at,
+          projectId: context.projectId,
+          userId: context.userId,
+          feature: context.feature,
+          entityIds: context.entityIds,
+          providerRef: target.providerRef,
+          providerKind: target.kind,
+          model: target.model,
+          attempt: outcome.info.attempt,
+          status: outcome.status,
+          errorCode: failure ? errorCodeFor(failure.kind) : undefined,
+          failureKind: failure?.kind,
+          httpStatus: failure?.status,
+          requestId: outcome.finish?.requestId ?? failure?.requestId,
+          finishReason: outcome.finish?.finishReason,
+          cacheStatus: context.cacheStatus,
+          usage,
+          usageEstimated: estimated,
+          costNano: cost,
+          savedNano: null,
+          latencyMs: outcome.latencyMs,
+          ttftMs: outcome.timeToFirstTokenMs,
+        });
       if (metrics) {
         const l = labels(context, target);
         metrics.attempts.inc({ ...l, status: outcome.status });
@@ -432,6 +467,64 @@ export function createLlmService(deps: LlmServiceDeps) {
     const work = finishUsage();
     track(work);
     return work;
+  }
+
+  /** The router's hooks of a call: budget reservation before each attempt, usage after. */
+  function attemptHooks(
+    context: CallContext,
+    applicable: readonly Budget[],
+    parameters: LlmParameters,
+    timeouts: Timeouts,
+  ): RouterHooks<AttemptContext> {
+    let estimateInput: Promise<number> | undefined;
+    return {
+      beforeAttempt: async (info) => {
+        if (applicable.length === 0) return { reservation: undefined };
+        estimateInput ??= estimateInputTokens(context.messages, context.outputSchema);
+        const at = new Date(info.startedAt);
+        const estimate = maxCostNano(
+          await estimateInput,
+          parameters.maxOutputTokens as number,
+          info.target.model,
+          priceSource(context, info.target, info.target.model, at),
+        );
+        // Unknown price: nothing to reserve (see docs/llm.md, "Budgets").
+        if (estimate === null) return { reservation: undefined };
+        try {
+          const { reservation, warnings } = await budgets.reserve({
+            reservationId: uuidv7(),
+            budgets: applicable,
+            estimateNano: estimate,
+            expiresInMs: timeouts.totalMs + 300_000,
+          });
+          for (const warning of warnings)
+            if (!context.warnings.includes(warning)) context.warnings.push(warning);
+          return { reservation };
+        } catch (error) {
+          if (error instanceof AppError && error.code === 'BUDGET_EXCEEDED') {
+            metrics?.budgetRefusals.inc({ feature: context.feature });
+          }
+          throw error;
+        }
+      },
+      afterAttempt: (outcome, attemptContext) => {
+        context.records.push(recordAttempt(outcome, context, attemptContext));
+      },
+    };
+  }
+
+  /** Reports a call that ended without a result on its span (a cancelled call is no error). */
+  function traceFailure(context: CallContext, error: unknown, signal: AbortSignal | undefined) {
+    const trace = context.trace;
+    if (!trace || signal?.aborted) return;
+    if (error instanceof RouteFailure) {
+      const { failure } = error;
+      trace.fail(failure.kind, failure.message, errorCodeFor(failure.kind), error.attempts);
+    } else if (error instanceof AppError) {
+      trace.fail(error.code, error.message, error.code, undefined);
+    } else {
+      trace.fail('INTERNAL', 'internal error', 'INTERNAL', undefined);
+    }
   }
 
   async function* run(
@@ -478,78 +571,56 @@ export function createLlmService(deps: LlmServiceDeps) {
       overrides,
       totalCostNano: 0,
       warnings: [],
-    };
-
-    const key =
-      cacheMode === 'off'
-        ? undefined
-        : cacheKey({
+      records: [],
+      trace: telemetry
+        ? new CallTrace(telemetry, {
+            callId,
             projectId: input.projectId,
+            feature: input.feature,
+            kind: primary.kind,
             providerRef: primary.providerRef,
             model: primary.model,
             parameters,
-            messages,
-            outputSchema,
-          });
-
-    if (key !== undefined && cacheMode === 'use') {
-      const hit = await cache.get(input.projectId, key);
-      metrics?.cache.inc({ feature: input.feature, result: hit ? 'hit' : 'miss' });
-      if (hit) {
-        yield* replay(hit, context, startedAt);
-        return;
-      }
-    }
-
-    const timeouts = timeoutsFor(input.feature, input.timeouts);
-    let estimateInput: Promise<number> | undefined;
-    const records: Promise<number | null>[] = [];
-    const events = route<AttemptContext>(
-      { messages, parameters, outputSchema, stream: streaming },
-      targets,
-      {
-        policy,
-        timeouts,
-        signal,
-        clock,
-        hooks: {
-          beforeAttempt: async (info) => {
-            if (applicable.length === 0) return { reservation: undefined };
-            estimateInput ??= estimateInputTokens(messages, outputSchema);
-            const at = new Date(info.startedAt);
-            const estimate = maxCostNano(
-              await estimateInput,
-              parameters.maxOutputTokens as number,
-              info.target.model,
-              priceSource(context, info.target, info.target.model, at),
-            );
-            // Unknown price: nothing to reserve (see docs/llm.md, "Budgets").
-            if (estimate === null) return { reservation: undefined };
-            try {
-              const { reservation, warnings } = await budgets.reserve({
-                reservationId: uuidv7(),
-                budgets: applicable,
-                estimateNano: estimate,
-                expiresInMs: timeouts.totalMs + 300_000,
-              });
-              for (const warning of warnings)
-                if (!context.warnings.includes(warning)) context.warnings.push(warning);
-              return { reservation };
-            } catch (error) {
-              if (error instanceof AppError && error.code === 'BUDGET_EXCEEDED') {
-                metrics?.budgetRefusals.inc({ feature: input.feature });
-              }
-              throw error;
-            }
-          },
-          afterAttempt: (outcome, attemptContext) => {
-            records.push(recordAttempt(outcome, context, attemptContext));
-          },
-        },
-      },
-    );
+            streaming,
+          })
+        : undefined,
+    };
 
     try {
+      const key =
+        cacheMode === 'off'
+          ? undefined
+          : cacheKey({
+              projectId: input.projectId,
+              providerRef: primary.providerRef,
+              model: primary.model,
+              parameters,
+              messages,
+              outputSchema,
+            });
+
+      if (key !== undefined && cacheMode === 'use') {
+        const hit = await cache.get(input.projectId, key);
+        metrics?.cache.inc({ feature: input.feature, result: hit ? 'hit' : 'miss' });
+        if (hit) {
+          yield* replay(hit, context, startedAt);
+          return;
+        }
+      }
+
+      const timeouts = timeoutsFor(input.feature, input.timeouts);
+      const events = route<AttemptContext>(
+        { messages, parameters, outputSchema, stream: streaming },
+        targets,
+        {
+          policy,
+          timeouts,
+          signal,
+          clock,
+          hooks: attemptHooks(context, applicable, parameters, timeouts),
+        },
+      );
+
       for await (const event of events) {
         if (event.type !== 'finish') {
           yield event;
@@ -558,7 +629,7 @@ export function createLlmService(deps: LlmServiceDeps) {
         const { finish, outcome } = event;
         const target = outcome.info.target;
         // Every attempt's usage is priced before the result reports the call's cost.
-        const costs = await Promise.all(records);
+        const costs = await Promise.all(context.records);
         const cost = costs.at(-1) ?? null;
         const result: LlmCallResult = {
           callId,
@@ -593,6 +664,18 @@ export function createLlmService(deps: LlmServiceDeps) {
             costNano: cost,
           });
         }
+        context.trace?.finish({
+          kind: target.kind,
+          providerRef: target.providerRef,
+          responseModel: finish.responseModel ?? target.model,
+          responseId: finish.responseId,
+          finishReason: result.finishReason,
+          usage: result.usage,
+          costNano: result.costNano,
+          attempts: result.attempts,
+          cacheHit: false,
+          timeToFirstTokenMs: streaming ? result.timeToFirstTokenMs : undefined,
+        });
         logger.debug(
           {
             callId,
@@ -609,6 +692,7 @@ export function createLlmService(deps: LlmServiceDeps) {
         yield { type: 'finish', result };
       }
     } catch (error) {
+      traceFailure(context, error, signal);
       if (error instanceof RouteFailure) {
         const failure = error.failure;
         const appError = callError(failure, {
@@ -633,6 +717,104 @@ export function createLlmService(deps: LlmServiceDeps) {
         throw appError;
       }
       throw error;
+    } finally {
+      context.trace?.close(context.records, () => context.totalCostNano);
+    }
+  }
+
+  /**
+   * "Test connection": one request to a resolved connection and model, with no retry and
+   * outside the connection's breaker and limiter (a test must reach the provider even while
+   * its circuit is open) and the cache. Budgeted, priced, recorded as a usage row (feature
+   * `test-connection`) and traced like any call. Throws the request's ProviderFailure, or an
+   * AppError (BUDGET_EXCEEDED) when no request was sent.
+   */
+  async function probe(request: ProbeRequest): Promise<ProbeResult> {
+    const { projectId, userId } = request;
+    const startedAt = clock.now();
+    const callId = uuidv7(startedAt);
+    const parameters: LlmParameters = { maxOutputTokens: 1 };
+    const [overrides, applicable] =
+      projectId === undefined
+        ? [[], []]
+        : await Promise.all([overridesFor(projectId), budgets.budgetsFor(projectId, userId)]);
+    const target = {
+      ...request.target,
+      limiter: new AdaptiveLimiter({ maxConcurrency: 1, requestsPerMinute: undefined }, clock),
+      breaker: new CircuitBreaker(
+        { failureThreshold: 1, openMs: config.breakerOpenMs, maxOpenMs: config.breakerOpenMs },
+        clock,
+      ),
+    };
+    const context: CallContext = {
+      callId,
+      projectId,
+      userId,
+      feature: TEST_CONNECTION_FEATURE,
+      entityIds: {},
+      cacheStatus: 'off',
+      messages: [{ role: 'user', content: 'Reply with OK.' }],
+      outputSchema: undefined,
+      overrides,
+      totalCostNano: 0,
+      warnings: [],
+      records: [],
+      trace: telemetry
+        ? new CallTrace(telemetry, {
+            callId,
+            projectId,
+            feature: TEST_CONNECTION_FEATURE,
+            kind: target.kind,
+            providerRef: target.providerRef,
+            model: target.model,
+            parameters,
+            streaming: false,
+          })
+        : undefined,
+    };
+    const limit = request.timeoutMs;
+    const timeouts: Timeouts = { firstChunkMs: limit, idleMs: limit, totalMs: limit };
+    try {
+      const events = route<AttemptContext>(
+        { messages: context.messages, parameters, outputSchema: undefined, stream: false },
+        [target],
+        {
+          policy: { ...policy, maxAttempts: 1 },
+          timeouts,
+          signal: undefined,
+          clock,
+          hooks: attemptHooks(context, applicable, parameters, timeouts),
+        },
+      );
+      for await (const event of events) {
+        if (event.type !== 'finish') continue;
+        const [cost] = await Promise.all(context.records);
+        const { finish } = event;
+        context.trace?.finish({
+          kind: target.kind,
+          providerRef: target.providerRef,
+          responseModel: finish.responseModel ?? target.model,
+          responseId: finish.responseId,
+          finishReason: finish.finishReason,
+          usage: finish.usage,
+          costNano: cost ?? null,
+          attempts: 1,
+          cacheHit: false,
+          timeToFirstTokenMs: undefined,
+        });
+        return {
+          callId,
+          usage: finish.usage,
+          costNano: cost ?? null,
+          latencyMs: clock.now() - startedAt,
+        };
+      }
+      throw new ProviderFailure('unknown', 'the test request ended without an answer');
+    } catch (error) {
+      traceFailure(context, error, undefined);
+      throw error instanceof RouteFailure ? error.failure : error;
+    } finally {
+      context.trace?.close(context.records, () => context.totalCostNano);
     }
   }
 
@@ -653,7 +835,7 @@ export function createLlmService(deps: LlmServiceDeps) {
       id: uuidv7(),
       callId: context.callId,
       createdAt: new Date(startedAt),
-      projectId: context.projectId,
+      projectId: context.projectId as string,
       userId: context.userId,
       feature: context.feature,
       entityIds: context.entityIds,
@@ -674,6 +856,18 @@ export function createLlmService(deps: LlmServiceDeps) {
       savedNano: hit.costNano,
       latencyMs,
       ttftMs: latencyMs,
+    });
+    context.trace?.finish({
+      kind: hit.providerKind as UsageRow['providerKind'],
+      providerRef: hit.providerRef,
+      responseModel: hit.model,
+      responseId: undefined,
+      finishReason: hit.finishReason,
+      usage: zero,
+      costNano: 0,
+      attempts: 0,
+      cacheHit: true,
+      timeToFirstTokenMs: undefined,
     });
     if (hit.text !== '') yield { type: 'text-delta', text: hit.text };
     yield {
@@ -719,6 +913,8 @@ export function createLlmService(deps: LlmServiceDeps) {
       while (pending.size > 0) await Promise.all([...pending]);
       await Promise.all([recorder.flush(), cache.flush()]);
     },
+
+    probe,
 
     invalidatePrices(projectId: string): void {
       overridesCache.delete(projectId);

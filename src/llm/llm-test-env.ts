@@ -17,6 +17,7 @@ import { createSecretBox } from '../platform/crypto.ts';
 import { type Database, openDatabase } from '../platform/db/database.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { createLogger } from '../platform/logger.ts';
+import type { Telemetry } from '../platform/telemetry.ts';
 import { PROJECT_ROLES, type ProjectAccess, type ProjectRole } from '../projects/project-access.ts';
 import type { Clock } from './llm-clock.ts';
 import { createLlmModule, type LlmModule } from './llm-module.ts';
@@ -90,7 +91,12 @@ export async function createProject(database: Database, name = 'Project'): Promi
  * of every kind in a fresh project owned by `owner`.
  */
 export async function openLlmTestEnv(
-  options: { backend?: Backend; config?: Partial<LlmConfig>; clock?: Clock } = {},
+  options: {
+    backend?: Backend;
+    config?: Partial<LlmConfig>;
+    clock?: Clock;
+    telemetry?: Telemetry;
+  } = {},
 ): Promise<LlmTestEnv> {
   registerTestSecret('provider-key', FAKE_API_KEY);
   const storage = await createTestStorage(options.backend ?? 'pglite');
@@ -122,6 +128,7 @@ export async function openLlmTestEnv(
     access,
     secrets: createSecretBox([randomBytes(32)]),
     registry: metrics,
+    telemetry: options.telemetry,
     ...(options.clock ? { clock: options.clock } : {}),
   });
   const providers = {} as Record<ProviderKind, string>;

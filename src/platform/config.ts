@@ -63,6 +63,7 @@ const SECRET_SETTINGS: ReadonlySet<string> = new Set([
   'SERPER_API_KEY',
   'BRAVE_API_KEY',
   'TAVILY_API_KEY',
+  'OTEL_EXPORTER_OTLP_HEADERS',
 ]);
 
 // LLM timeouts per feature: `sheet-cell=20000/20000/120000,chat=30000/60000/600000`.
@@ -86,6 +87,27 @@ const llmFeatureTimeouts = z
         }),
       ) as Record<string, { firstChunkMs: number; idleMs: number; totalMs: number }>,
   );
+
+// OTLP exporter headers (OpenTelemetry spec: `key1=value1,key2=value2`, values percent-encoded).
+const otlpHeaders = z.string().transform((value, context) => {
+  const headers: Record<string, string> = {};
+  for (const entry of value.split(',')) {
+    if (entry.trim() === '') continue;
+    const at = entry.indexOf('=');
+    const key = at === -1 ? '' : entry.slice(0, at).trim();
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(key)) {
+      context.addIssue({ code: 'custom', message: 'each header must look like name=value' });
+      return z.NEVER;
+    }
+    try {
+      headers[key] = decodeURIComponent(entry.slice(at + 1).trim());
+    } catch {
+      context.addIssue({ code: 'custom', message: 'a header value is not valid percent-encoding' });
+      return z.NEVER;
+    }
+  }
+  return headers;
+});
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -157,6 +179,34 @@ export const SETTINGS = {
     'json, pretty, or auto (pretty on a TTY).',
   ],
   NODE_ENV: [z.string(), 'production', 'development, production or test.'],
+  // — OpenTelemetry trace export (src/platform/telemetry.ts, docs/llm.md "Observability") —
+  OTEL_EXPORTER_OTLP_ENDPOINT: [
+    z.url({ protocol: /^https?$/ }).optional(),
+    undefined,
+    'OTLP/HTTP collector, e.g. http://127.0.0.1:4318: export a span per LLM call (GenAI gen_ai.* attributes) to its /v1/traces path. Unset: no telemetry code is loaded.',
+  ],
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: [
+    z.url({ protocol: /^https?$/ }).optional(),
+    undefined,
+    'Full URL traces are sent to, used as is (wins over OTEL_EXPORTER_OTLP_ENDPOINT).',
+  ],
+  OTEL_EXPORTER_OTLP_HEADERS: [
+    otlpHeaders.optional(),
+    undefined,
+    "Headers sent with every export, name=value pairs separated by commas (values percent-encoded), e.g. the collector's API key.",
+  ],
+  OTEL_EXPORTER_OTLP_PROTOCOL: [
+    z
+      .enum(['http/json', 'http/protobuf'], {
+        message:
+          "must be http/json or http/protobuf (grpc is not supported: use the collector's OTLP/HTTP port, usually 4318)",
+      })
+      .optional(),
+    undefined,
+    'Spans are sent as OTLP/HTTP JSON, which every OTLP/HTTP receiver accepts; grpc is refused.',
+  ],
+  OTEL_SERVICE_NAME: [z.string().min(1).max(200), 'braincells', 'service.name of exported spans.'],
+  OTEL_SDK_DISABLED: [booleanString, 'false', 'true: export nothing, even with an endpoint set.'],
   // — sheets (src/sheets, docs/sheets.md) —
   BRAINCELLS_IMPORT_MAX_BYTES: [
     integer(1, 1024 ** 4),
@@ -505,6 +555,16 @@ export interface Config {
   smtp: { url: string | undefined; from: string };
   llm: LlmConfig;
   generation: GenerationConfig;
+  telemetry: TelemetryConfig;
+}
+
+/** OpenTelemetry trace export (src/platform/telemetry.ts); standard OTEL_* variables. */
+export interface TelemetryConfig {
+  /** Where spans are sent (OTLP/HTTP JSON); undefined: telemetry off, nothing loaded. */
+  tracesUrl: string | undefined;
+  /** Sent with every export (collector credentials: never logged). */
+  headers: Record<string, string>;
+  serviceName: string;
 }
 
 /** Settings of src/sheets/generation; see docs/ai-columns.md. */
@@ -695,5 +755,21 @@ export function loadConfig(
         timeoutMs: read('BRAINCELLS_SEARCH_TIMEOUT_MS'),
       },
     },
+    telemetry: telemetryConfig(read),
+  };
+}
+
+function telemetryConfig(read: <K extends keyof Settings>(name: K) => SettingValue<K>) {
+  read('OTEL_EXPORTER_OTLP_PROTOCOL');
+  const endpoint = read('OTEL_EXPORTER_OTLP_ENDPOINT');
+  // The generic endpoint gets the signal's path appended; the traces endpoint is used as is
+  // (OpenTelemetry specification, "OTLP Exporter Configuration").
+  const tracesUrl =
+    read('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') ??
+    (endpoint === undefined ? undefined : `${endpoint.replace(/\/+$/, '')}/v1/traces`);
+  return {
+    tracesUrl: read('OTEL_SDK_DISABLED') ? undefined : tracesUrl,
+    headers: read('OTEL_EXPORTER_OTLP_HEADERS') ?? {},
+    serviceName: read('OTEL_SERVICE_NAME'),
   };
 }

@@ -6,6 +6,7 @@ import { migrateToLatest } from './db/migrator.ts';
 import { type DuckDb, openDuckDb } from './duckdb/duckdb.ts';
 import { createJobQueue, type JobQueue } from './jobs/job-queue.ts';
 import type { Logger } from './logger.ts';
+import { openTelemetry, type Telemetry } from './telemetry.ts';
 
 /** The technical capabilities every feature builds on; opened once per process. */
 export interface Platform {
@@ -14,6 +15,8 @@ export interface Platform {
   database: Database;
   duckdb: DuckDb;
   jobs: JobQueue;
+  /** Trace export when OTEL_EXPORTER_OTLP_ENDPOINT is set; undefined (nothing loaded) otherwise. */
+  telemetry: Telemetry | undefined;
   close(): Promise<void>;
 }
 
@@ -101,6 +104,10 @@ export async function openPlatform(config: Config, logger: Logger): Promise<Plat
 
     const jobs = createJobQueue({ database, logger, work: config.jobsEnabled });
 
+    // Closed first of all opened things (after the jobs stop): its shutdown sends what is left.
+    const telemetry = await openTelemetry(config.telemetry, logger);
+    if (telemetry) opened.push(() => telemetry.shutdown());
+
     let closed = false;
     return {
       config,
@@ -108,6 +115,7 @@ export async function openPlatform(config: Config, logger: Logger): Promise<Plat
       database,
       duckdb,
       jobs,
+      telemetry,
       async close() {
         if (closed) return;
         closed = true;
