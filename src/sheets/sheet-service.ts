@@ -11,6 +11,7 @@ import type {
   CellWrite,
   ColumnWrites,
   CompareAndSetResult,
+  RowRead,
   SheetDataStore,
 } from './sheet-data-store.ts';
 import {
@@ -58,6 +59,46 @@ export interface SheetServiceDeps {
 /** The SSE stream of one dataset's changes. */
 export const datasetStream = (datasetId: string) => `dataset:${datasetId}`;
 
+/**
+ * A module whose columns read other columns outside formulas — AI columns (issue 6) — plugged
+ * into the column and dataset use cases with `sheets.extend()`; the sheets feature never
+ * imports it.
+ */
+export interface SheetExtension {
+  /** Columns (besides formulas) whose definition reads `columnId`, with their names. */
+  readersOf(datasetId: string, columnId: string): Promise<{ id: string; name: string }[]>;
+  /**
+   * A forced delete of a column that `readerIds` read: `remove` deletes it, and the extension
+   * does what its columns need around that (stop their runs first, mark their cells after).
+   */
+  removeInput(
+    change: { projectId: string; datasetId: string; columnId: string; readerIds: string[] },
+    remove: () => Promise<void>,
+  ): Promise<void>;
+  /**
+   * A dataset is being copied: its values and cell states are in the copy's table, which
+   * nobody sees yet (`cells` reads and rewrites it). The function returned, if any, runs in
+   * the transaction that writes the copy's dataset and columns.
+   */
+  copyDataset(copy: DatasetCopy): Promise<((trx: Transaction<DB>) => Promise<void>) | undefined>;
+}
+
+export interface DatasetCopy {
+  actor: Actor;
+  projectId: string;
+  sourceId: string;
+  copyId: string;
+  /** The source's columns, and the copy's id of each. */
+  columns: readonly ColumnRow[];
+  columnIds: ReadonlyMap<string, string>;
+  cells: {
+    /** The copy's rows in row id order, in pages, with the cells of `columnIds` (copy ids). */
+    scan(columnIds: readonly string[]): AsyncIterable<RowRead[]>;
+    /** Compare-and-set on the copy's cells of one column (no events: nobody watches it yet). */
+    write(columnId: string, writes: CellWrite[]): Promise<CompareAndSetResult>;
+  };
+}
+
 /** What a user's edit does to a cell's state: done, no error, validated (unless told not). */
 const userEditState = (validated = true) => ({
   status: 'done' as const,
@@ -75,6 +116,7 @@ const columnRef = (column: ColumnRow): ColumnRef => ({
 /** Sheets use cases: an access check on the first line of each, then stores, then events. */
 export function createSheetService(deps: SheetServiceDeps) {
   const { store, data, access, events, duckdb, settings } = deps;
+  let extension: SheetExtension | undefined;
 
   const loadDataset = async (
     projectId: string,
@@ -86,10 +128,11 @@ export function createSheetService(deps: SheetServiceDeps) {
     return dataset;
   };
   const loadReady = async (projectId: string, datasetId: string) => {
-    const dataset = await loadDataset(projectId, datasetId);
+    const found = await store.findDatasetWithColumns(projectId, datasetId);
+    if (!found) throw notFound('dataset', datasetId);
+    const { dataset, columns } = found;
     if (dataset.status !== 'ready')
       throw conflict(`Dataset is ${dataset.status}`, { status: dataset.status });
-    const columns = await store.listColumns(datasetId);
     return { dataset, columns };
   };
   const columnOf = (columns: readonly ColumnRow[], columnId: string) => {
@@ -319,6 +362,33 @@ export function createSheetService(deps: SheetServiceDeps) {
       const idMap = new Map(columns.map((column, index) => [column.id, copies[index]!.id]));
       await data.duplicateTable(datasetId, copyId, idMap);
       try {
+        const refs = new Map(copies.map((column) => [column.id, columnRef(column)]));
+        const copyExtra = await extension?.copyDataset({
+          actor,
+          projectId,
+          sourceId: datasetId,
+          copyId,
+          columns,
+          columnIds: idMap,
+          cells: {
+            async *scan(columnIds) {
+              const selected = columnIds.map((id) => refs.get(id)!);
+              let afterRowId: string | undefined;
+              while (true) {
+                const page = await data.window(
+                  copyId,
+                  selected,
+                  windowQuerySchema.parse({ afterRowId, limit: 1_000, columns: columnIds }),
+                );
+                if (page.rows.length > 0) yield page.rows;
+                if (page.rows.length < 1_000) return;
+                afterRowId = page.rows.at(-1)!.rowId;
+              }
+            },
+            write: (columnId, writes) =>
+              data.compareAndSetCells(copyId, refs.get(columnId)!, writes),
+          },
+        });
         await store.transaction(async (trx) => {
           await store.insertDataset(
             {
@@ -347,6 +417,7 @@ export function createSheetService(deps: SheetServiceDeps) {
             })),
             trx,
           );
+          await copyExtra?.(trx);
         });
       } catch (error) {
         await data.dropTable(copyId).catch(() => {});
@@ -530,7 +601,18 @@ export function createSheetService(deps: SheetServiceDeps) {
       return after.map((column) => presentColumn(column, after));
     },
 
-    async deleteColumn(actor: Actor, projectId: string, datasetId: string, columnId: string) {
+    /**
+     * Deletes a column. Refused (409) while formula columns use it; while AI columns read it,
+     * refused naming them unless `force` — their prompts then need an edit (see
+     * docs/ai-columns.md).
+     */
+    async deleteColumn(
+      actor: Actor,
+      projectId: string,
+      datasetId: string,
+      columnId: string,
+      options: { force?: boolean } = {},
+    ) {
       await access.requireRole(actor, projectId, 'editor');
       const { columns } = await loadReady(projectId, datasetId);
       columnOf(columns, columnId);
@@ -545,8 +627,22 @@ export function createSheetService(deps: SheetServiceDeps) {
           },
         );
       }
-      await store.deleteColumn(columnId);
-      await data.dropColumn(datasetId, columnId);
+      const readers = (await extension?.readersOf(datasetId, columnId)) ?? [];
+      if (readers.length > 0 && !options.force)
+        throw conflict(
+          `AI columns read this column in their prompts: ${readers.map((reader) => reader.name).join(', ')}. Delete it anyway (force) and their prompts will need an edit before they run again`,
+          { columnIds: readers.map((reader) => reader.id), canForce: true },
+        );
+      const remove = async () => {
+        await store.deleteColumn(columnId);
+        await data.dropColumn(datasetId, columnId);
+      };
+      if (readers.length > 0 && extension)
+        await extension.removeInput(
+          { projectId, datasetId, columnId, readerIds: readers.map((reader) => reader.id) },
+          remove,
+        );
+      else await remove();
       const after = await store.listColumns(datasetId);
       publishColumns(datasetId, after);
     },
@@ -902,13 +998,18 @@ export function createSheetService(deps: SheetServiceDeps) {
       });
     },
 
+    /** Plugs in the module that owns AI columns (one; a second call replaces it). */
+    extend(next: SheetExtension): void {
+      extension = next;
+    },
+
     /** For routes and jobs that need the raw rows (export, import): checked like any read. */
     async requireDataset(
       actor: Actor,
       projectId: string,
       datasetId: string,
       role: 'viewer' | 'editor' = 'viewer',
-    ): Promise<{ dataset: DatasetRow; columns: ColumnRow[] }> {
+    ): Promise<{ dataset: DatasetRow; columns: readonly ColumnRow[] }> {
       await access.requireRole(actor, projectId, role);
       return loadReady(projectId, datasetId);
     },

@@ -12,29 +12,95 @@ export type ColumnRow = Selectable<DatasetColumnTable>;
 export type ImportRow = Selectable<DatasetImportTable>;
 type Executor = Kysely<DB> | Transaction<DB>;
 
-/** Sheets metadata in PostgreSQL: rows in, rows out. Access checks live in the service. */
+/** How long a cached dataset with its columns may be served without a write through this store. */
+const METADATA_TTL_MS = 30_000;
+
+/**
+ * Sheets metadata in PostgreSQL: rows in, rows out. Access checks live in the service.
+ *
+ * A live dataset with its columns is cached for the hot read paths (every grid window needs
+ * both). Every metadata write goes through this store, and each one — and each transaction
+ * when it ends — drops the whole cache and bumps a generation, so a read that raced a write
+ * never stores what it read.
+ */
 export function createSheetStore(db: Kysely<DB>) {
+  let generation = 0;
+  const metadata = new Map<
+    string,
+    { dataset: DatasetRow; columns: readonly ColumnRow[]; until: number }
+  >();
+  const changed = <T>(result: T): T => {
+    generation++;
+    metadata.clear();
+    return result;
+  };
+
+  const findDataset = (
+    projectId: string,
+    datasetId: string,
+    options: { includeDeleted?: boolean } = {},
+  ) => {
+    let query = db
+      .selectFrom('dataset')
+      .selectAll()
+      .where('id', '=', datasetId)
+      .where('project_id', '=', projectId);
+    if (!options.includeDeleted) query = query.where('deleted_at', 'is', null);
+    return query.executeTakeFirst();
+  };
+  const listColumns = (datasetId: string, executor: Executor = db) =>
+    executor
+      .selectFrom('dataset_column')
+      .selectAll()
+      .where('dataset_id', '=', datasetId)
+      .orderBy('position')
+      .orderBy('id')
+      .execute();
+
   return {
     db,
-    transaction: <T>(work: (trx: Transaction<DB>) => Promise<T>) => db.transaction().execute(work),
+    transaction: <T>(work: (trx: Transaction<DB>) => Promise<T>) =>
+      db
+        .transaction()
+        .execute(work)
+        .finally(() => changed(undefined)),
 
-    insertDataset: (row: Insertable<DatasetTable>, executor: Executor = db) =>
-      executor.insertInto('dataset').values(row).returningAll().executeTakeFirstOrThrow(),
-
-    /** A live (not deleted) dataset of the project, or undefined. */
-    findDataset: (
+    /**
+     * A live dataset of the project with its columns (cached; callers must not mutate them),
+     * or undefined.
+     */
+    findDatasetWithColumns: async (
       projectId: string,
       datasetId: string,
-      options: { includeDeleted?: boolean } = {},
-    ) => {
-      let query = db
-        .selectFrom('dataset')
-        .selectAll()
-        .where('id', '=', datasetId)
-        .where('project_id', '=', projectId);
-      if (!options.includeDeleted) query = query.where('deleted_at', 'is', null);
-      return query.executeTakeFirst();
+    ): Promise<{ dataset: DatasetRow; columns: readonly ColumnRow[] } | undefined> => {
+      const key = `${projectId}/${datasetId}`;
+      const cached = metadata.get(key);
+      if (cached && cached.until > Date.now()) return cached;
+      const seen = generation;
+      const dataset = await findDataset(projectId, datasetId);
+      if (!dataset) return undefined;
+      const columns = await listColumns(datasetId);
+      // Frozen: a caller that tried to change a shared row would fail loudly.
+      Object.freeze(dataset);
+      for (const column of columns) Object.freeze(column);
+      Object.freeze(columns);
+      if (generation === seen) {
+        if (metadata.size >= 1_000) metadata.clear();
+        metadata.set(key, { dataset, columns, until: Date.now() + METADATA_TTL_MS });
+      }
+      return { dataset, columns };
     },
+
+    insertDataset: (row: Insertable<DatasetTable>, executor: Executor = db) =>
+      executor
+        .insertInto('dataset')
+        .values(row)
+        .returningAll()
+        .executeTakeFirstOrThrow()
+        .then(changed),
+
+    /** A live (not deleted) dataset of the project, or undefined. */
+    findDataset,
 
     findDatasetById: (datasetId: string) =>
       db.selectFrom('dataset').selectAll().where('id', '=', datasetId).executeTakeFirst(),
@@ -60,7 +126,8 @@ export function createSheetStore(db: Kysely<DB>) {
         .set({ ...changes, updated_at: sql`now()` })
         .where('id', '=', datasetId)
         .returningAll()
-        .executeTakeFirst(),
+        .executeTakeFirst()
+        .then(changed),
 
     /** Deleted datasets whose restore window has passed. */
     listPurgeable: (now: Date, limit = 100) =>
@@ -73,21 +140,14 @@ export function createSheetStore(db: Kysely<DB>) {
         .execute(),
 
     deleteDataset: (datasetId: string) =>
-      db.deleteFrom('dataset').where('id', '=', datasetId).execute(),
+      db.deleteFrom('dataset').where('id', '=', datasetId).execute().then(changed),
 
-    listColumns: (datasetId: string, executor: Executor = db) =>
-      executor
-        .selectFrom('dataset_column')
-        .selectAll()
-        .where('dataset_id', '=', datasetId)
-        .orderBy('position')
-        .orderBy('id')
-        .execute(),
+    listColumns,
 
     insertColumns: (rows: Insertable<DatasetColumnTable>[], executor: Executor = db) =>
       rows.length === 0
         ? Promise.resolve([] as ColumnRow[])
-        : executor.insertInto('dataset_column').values(rows).returningAll().execute(),
+        : executor.insertInto('dataset_column').values(rows).returningAll().execute().then(changed),
 
     updateColumn: (
       columnId: string,
@@ -99,10 +159,11 @@ export function createSheetStore(db: Kysely<DB>) {
         .set({ ...changes, updated_at: sql`now()` })
         .where('id', '=', columnId)
         .returningAll()
-        .executeTakeFirst(),
+        .executeTakeFirst()
+        .then(changed),
 
     deleteColumn: (columnId: string, executor: Executor = db) =>
-      executor.deleteFrom('dataset_column').where('id', '=', columnId).execute(),
+      executor.deleteFrom('dataset_column').where('id', '=', columnId).execute().then(changed),
 
     insertImport: (row: Insertable<DatasetImportTable>) =>
       db.insertInto('dataset_import').values(row).returningAll().executeTakeFirstOrThrow(),

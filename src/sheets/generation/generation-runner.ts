@@ -297,7 +297,7 @@ export function createRunner(deps: RunnerDeps) {
     };
 
     let snapshot!: ProcessSnapshot;
-    let columns!: ColumnRow[];
+    let columns!: readonly ColumnRow[];
     const loadProcess = async () => {
       const process = await deps.store.findProcessByColumn(columnId);
       if (!process) throw new AppError('NOT_FOUND', 'The AI column no longer exists');
