@@ -129,6 +129,8 @@ export const llmRoutes: FastifyPluginAsyncZod<{ admin: LlmAdmin }> = async (app,
       schema: {
         tags,
         summary: 'Test a connection (owner): key, reachability, and one 1-token request to a model',
+        description:
+          "The request is recorded as usage in this project (feature `test-connection`, with the tokens and cost the provider reports) and counts against its budgets: when a hard budget is used up the answer is `ok: false` with code `BUDGET_EXCEEDED` and no request is sent. No retry; the connection's circuit breaker does not hold it back.",
         params: providerParams,
         body: providerTestSchema.optional(),
         response: { 200: providerTestView },
@@ -223,6 +225,8 @@ export const llmRoutes: FastifyPluginAsyncZod<{ admin: LlmAdmin }> = async (app,
       schema: {
         tags,
         summary: 'Test an instance-wide or environment provider (admin)',
+        description:
+          'Like the project route, but with no project to charge: the request shows in the metrics and traces, not as a usage row.',
         params: instanceProviderParams,
         body: providerTestSchema.optional(),
         response: { 200: providerTestView },
