@@ -163,6 +163,8 @@ export async function buildApp(platform: Platform) {
   // For jobs of other features (issue 6) and the browser tests that stream cells through it.
   app.decorate('sheets', sheets);
   app.addHook('onReady', sheets.start);
+  // A sorted view's background copy must not outlive DuckDB.
+  app.addHook('onClose', () => sheets.data.copiesSettled());
   await app.register(sheetRoutes, {
     sheets: sheets.sheets,
     imports: sheets.imports,

@@ -267,6 +267,9 @@ describe('sheet data store (DuckDB)', () => {
       [12, '109', 'name 3'],
       [13, '108', 'name 2'],
     ]);
+    // The copy of the values is made in the background; windows read the same meanwhile.
+    await store.copiesSettled();
+    expect(values(await read(bySort))[0]).toEqual([11, '110', 'name 4']);
     await store.compareAndSetCells(id, name, [
       { rowId: 109n, expectedVersion: 0, value: 'edited after the view was built' },
     ]);

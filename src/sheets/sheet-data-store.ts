@@ -102,6 +102,8 @@ interface Ordering {
   /** Counters of the row set and of the sort, filter and search columns it was built from. */
   version: string;
   datasetId: string;
+  /** The table holding ord, _row_id and every column's value and state, once copied. */
+  copy?: string;
   /** Column id → its write counter when its values were copied (undefined: ids only). */
   copied: Map<string, number> | undefined;
   /** Cells copied (0 for ids only). */
@@ -194,11 +196,52 @@ export function createSheetDataStore(options: {
     return span;
   };
 
+  const dropCacheTable = (name: string) =>
+    duckdb.run(`drop table if exists ${CACHE_DB}.${quoteIdentifier(name)}`).catch(() => 0);
   const forgetOrdering = async (key: string, entry: Ordering) => {
     orderings.delete(key);
-    await duckdb
-      .run(`drop table if exists ${CACHE_DB}.${quoteIdentifier(entry.table)}`)
-      .catch(() => {});
+    await dropCacheTable(entry.table);
+    if (entry.copy) await dropCacheTable(entry.copy);
+  };
+  const copying = new Set<Promise<void>>();
+  /**
+   * In the background, copies every column's values and states next to the sorted view's
+   * ordinals, so its windows become one contiguous read (~1 ms) instead of 100 index lookups
+   * scattered over the table (~7 ms). The first sorted window does not wait for it. Column
+   * counters are taken before the copy: a write racing with it marks its column dirty, and
+   * dirty columns are read from the table itself.
+   */
+  const copyValues = (key: string, entry: Ordering, all: readonly ColumnRef[], cells: number) => {
+    const counters = countersOf(entry.datasetId);
+    const copied = new Map(all.map((column) => [column.id, counters.columns.get(column.id) ?? 0]));
+    const name = identifierFor('tmp', uuidv7());
+    const values = all
+      .map((column) => `, t.${valueColumn(column.id)}, t.${stateColumn(column.id)}`)
+      .join('');
+    const task = (async () => {
+      await duckdb.run(
+        `create table ${CACHE_DB}.${quoteIdentifier(name)} as select o.ord, o._row_id${values} from ${CACHE_DB}.${quoteIdentifier(entry.table)} o join ${datasetTable(entry.datasetId)} t on t._row_id = o._row_id order by o.ord`,
+      );
+      if (orderings.get(key) !== entry) {
+        await dropCacheTable(name); // the view was dropped or rebuilt meanwhile
+        return;
+      }
+      entry.copy = name;
+      entry.copied = copied;
+      entry.cells = cells;
+      // Keep the copies within their budget, oldest first (never the one just made).
+      let total = 0;
+      for (const other of orderings.values()) total += other.cells;
+      for (const [otherKey, other] of orderings) {
+        if (total <= materializeBudget) break;
+        if (other === entry || !other.copy) continue;
+        total -= other.cells;
+        await forgetOrdering(otherKey, other);
+      }
+    })()
+      .catch(() => dropCacheTable(name).then(() => undefined))
+      .finally(() => copying.delete(task));
+    copying.add(task);
   };
   const dropOrderings = async (datasetId?: string) => {
     for (const [key, entry] of orderings) {
@@ -761,35 +804,19 @@ export function createSheetDataStore(options: {
       }
       if (!ordering) {
         const name = identifierFor('tmp', uuidv7());
-        // Sorted views copy every column's values and states next to the ordinal, so a window
-        // is one contiguous read (~1 ms) instead of 100 index lookups scattered over the table
-        // (~7 ms). The column counters are taken before the copy: a write racing with it marks
-        // its column dirty, and dirty columns are read from the table itself.
-        const cells = defaultOrder ? 0 : total * all.length;
-        const copy = cells > 0 && cells <= materializeBudget;
-        const counters = countersOf(datasetId);
-        const copied = copy
-          ? new Map(all.map((column) => [column.id, counters.columns.get(column.id) ?? 0]))
-          : undefined;
-        const values = copy
-          ? all.map((column) => `, ${valueColumn(column.id)}, ${stateColumn(column.id)}`).join('')
-          : '';
         await duckdb.run(
-          `create table ${CACHE_DB}.${quoteIdentifier(name)} as select row_number() over (order by ${order}) as ord, _row_id${values} from ${table} where ${where.sql} order by ord`,
+          `create table ${CACHE_DB}.${quoteIdentifier(name)} as select row_number() over (order by ${order}) as ord, _row_id from ${table} where ${where.sql} order by ord`,
           where.params,
         );
-        ordering = { table: name, total, version, datasetId, copied, cells: copy ? cells : 0 };
+        ordering = { table: name, total, version, datasetId, copied: undefined, cells: 0 };
         orderings.set(key, ordering);
-        let copiedCells = 0;
-        for (const entry of orderings.values()) copiedCells += entry.cells;
-        while (
-          orderings.size > SORTED_WINDOW_CACHE_ENTRIES ||
-          (copiedCells > materializeBudget && orderings.size > 1)
-        ) {
+        while (orderings.size > SORTED_WINDOW_CACHE_ENTRIES) {
           const [oldestKey, oldest] = orderings.entries().next().value!;
-          copiedCells -= oldest.cells;
           await forgetOrdering(oldestKey, oldest);
         }
+        const cells = total * all.length;
+        if (!defaultOrder && cells > 0 && cells <= materializeBudget)
+          copyValues(key, ordering, all, cells);
       } else {
         // Most recently used last.
         orderings.delete(key);
@@ -820,7 +847,10 @@ export function createSheetDataStore(options: {
       }
 
       const counters = countersOf(datasetId);
-      const copied = ordering.copied;
+      const copied = ordering.copy ? ordering.copied : undefined;
+      const viewTable = ordering.copy
+        ? `${CACHE_DB}.${quoteIdentifier(ordering.copy)}`
+        : cacheTable;
       const clean = copied
         ? columns.filter(
             (column) => copied.get(column.id) === (counters.columns.get(column.id) ?? 0),
@@ -828,7 +858,7 @@ export function createSheetDataStore(options: {
         : [];
       const dirty = columns.filter((column) => !clean.includes(column));
       const windowRows = await duckdb.query(
-        `select _row_id${clean.length > 0 ? `, ${selectList(clean)}` : ''} from ${cacheTable} where ${span} order by ord`,
+        `select _row_id${clean.length > 0 ? `, ${selectList(clean)}` : ''} from ${viewTable} where ${span} order by ord`,
       );
       const rowIds = windowRows.map((row) => row._row_id as bigint);
       const fresh = dirty.length > 0 ? await rowsByIds(datasetId, dirty, rowIds) : undefined;
@@ -847,7 +877,14 @@ export function createSheetDataStore(options: {
     /** Runs work holding the dataset's write lock (imports into an existing table, formulas). */
     withWriteLock: <T>(datasetId: string, work: () => Promise<T>) => write(datasetId, work),
     /** Forget cached orderings (tests, shutdown). */
-    clearCache: () => dropOrderings(),
+    clearCache: async () => {
+      await store.copiesSettled();
+      await dropOrderings();
+    },
+    /** Resolves when the sorted views' background value copies under way have finished. */
+    copiesSettled: async () => {
+      while (copying.size > 0) await Promise.all([...copying]);
+    },
   };
   return store;
 }

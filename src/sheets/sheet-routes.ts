@@ -133,7 +133,7 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
     {
       schema: {
         tags,
-        summary: 'Copy a dataset (values and cell states)',
+        summary: "Copy a dataset (values, cell states, formulas, AI columns' processes; not runs)",
         params: datasetParams,
         body: z.object({ name: nameSchema.optional() }).default({}),
       },
@@ -227,13 +227,23 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
 
   app.delete(
     `${base}/:datasetId/columns/:columnId`,
-    { schema: { tags, summary: 'Delete a column and its values', params: columnParams } },
+    {
+      schema: {
+        tags,
+        summary: 'Delete a column and its values',
+        description:
+          'Refused with 409 CONFLICT while formula columns use the column. While AI columns read it in their prompts, refused with 409 CONFLICT naming them (details.columnIds, details.canForce) unless force=true: then their runs stop, their generated cells turn stale and their prompts show {{deleted column}} until edited (runs are refused with 409 until then).',
+        params: columnParams,
+        querystring: z.object({ force: z.enum(['true', 'false']).optional() }),
+      },
+    },
     async (request, reply) => {
       await sheets.deleteColumn(
         request.actor,
         request.params.projectId,
         request.params.datasetId,
         request.params.columnId,
+        { force: request.query.force === 'true' },
       );
       return reply.status(204).send();
     },

@@ -179,4 +179,70 @@ describe('AI columns', () => {
     expect(text).toContain('echo: ');
     expect(tab.errors.filter((error) => !/40[01]/.test(error))).toEqual([]);
   });
+
+  it('keeps stopped runs and runs with errors until dismissed; clean runs hide themselves', async () => {
+    const { page } = tab;
+    const runs = page.getByTestId('run');
+    // The two "Regenerate errors" runs completed cleanly: gone after a few seconds.
+    await expect
+      .poll(() => runs.filter({ hasText: 'Done' }).filter({ hasNotText: 'errors' }).count(), {
+        timeout: 30_000,
+      })
+      .toBe(0);
+    // The first tries (every first answer failed) and the stopped run stay.
+    expect(await runs.filter({ hasText: 'errors' }).count()).toBeGreaterThan(0);
+    const stopped = runs.filter({ hasText: 'Stopped' });
+    expect(await stopped.count()).toBe(1);
+    await stopped.getByRole('button', { name: 'Dismiss the Summary run' }).click();
+    expect(await stopped.count()).toBe(0);
+    while ((await runs.count()) > 0)
+      await runs
+        .first()
+        .getByRole('button', { name: /^Dismiss/ })
+        .click();
+    expect(await page.getByRole('region', { name: 'Generation runs' }).count()).toBe(0);
+  });
+
+  it('generates rows from a description, showing a failed batch and then new rows in the grid', async () => {
+    const { page } = tab;
+    await page.getByRole('button', { name: '✦ Generate rows' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Generate rows' });
+    await dialog.getByLabel('Describe the rows').fill('Short reviews of a slow café');
+    await dialog.getByLabel('Number of rows').fill('2');
+    const model = dialog.getByLabel('Model', { exact: true });
+    // Every first call per row is refused (400, not asked again): both rows fail.
+    await model.selectOption({ label: 'Another model…' });
+    await dialog.getByLabel('Model id').fill('gpt-4o-mini@fail-times=1,status=400');
+    await dialog.getByRole('button', { name: 'Generate 2 rows' }).click();
+    await expect
+      .poll(() => dialog.getByTestId('generate-rows-error').textContent(), { timeout: 30_000 })
+      .toMatch(/2 of 2 rows could not be generated/);
+    expect(await dialog.getByTestId('generate-rows-status').textContent()).toContain(
+      '0 of 2 rows added',
+    );
+    // The runs strip follows the run to its end, and keeps it (it has errors).
+    const rowRuns = page.getByTestId('run').filter({ hasText: 'New rows' });
+    await rowRuns.filter({ hasText: 'Done' }).filter({ hasText: '2 errors' }).waitFor();
+    await screenshot(page, 'ai-06-generate-rows-failed');
+
+    await dialog.getByRole('button', { name: 'Generate more' }).click();
+    await dialog.getByLabel('Number of rows').fill('3');
+    const label = 'gpt-4o-mini — $0.15 / $0.60 per 1M tokens · 128K context';
+    await model.selectOption({ label });
+    await dialog.getByRole('button', { name: 'Generate 3 rows' }).click();
+    await expect
+      .poll(() => dialog.getByTestId('generate-rows-status').textContent(), { timeout: 30_000 })
+      .toContain('3 of 3 rows added.');
+    expect(await dialog.getByTestId('generate-rows-error').count()).toBe(0);
+    await dialog.getByRole('button', { name: 'Done' }).click();
+    await expect
+      .poll(() => page.getByTestId('row-count').textContent(), { timeout: 15_000 })
+      .toMatch(new RegExp(`^${ROWS + 3} rows`));
+    for (let row = ROWS + 1; row <= ROWS + 3; row++)
+      await expect.poll(() => cellText(page, row, 1), { timeout: 15_000 }).not.toBe('');
+    // The clean run hides itself; the one with errors stays.
+    await expect.poll(() => rowRuns.count(), { timeout: 30_000 }).toBe(1);
+    await screenshot(page, 'ai-07-generated-rows');
+    expect(tab.errors.filter((error) => !/40[01]/.test(error))).toEqual([]);
+  });
 });

@@ -5,6 +5,7 @@ import { loadTokenCounter } from '../../llm/llm-tokens.ts';
 import type { Platform } from '../../platform/platform.ts';
 import type { ProjectAccess } from '../../projects/project-access.ts';
 import type { SheetService } from '../sheet-service.ts';
+import { createGenerationExtension } from './generation-extension.ts';
 import { queueRun, recoverRuns, registerGenerationJobs } from './generation-job.ts';
 import { createRowsGeneration, type RowsGeneration } from './generation-rows.ts';
 import { createRunner, LEASE_MS, type RunnerDeps } from './generation-runner.ts';
@@ -107,6 +108,16 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     dispatch: useJobs ? dispatch : undefined,
     onProcessesChanged: (datasetId) => staleness.invalidate(datasetId),
   });
+
+  sheets.extend(
+    createGenerationExtension({
+      store,
+      sheets,
+      runner,
+      logger,
+      onProcessesChanged: (datasetId) => staleness.invalidate(datasetId),
+    }),
+  );
 
   rows = createRowsGeneration({
     store,

@@ -1,4 +1,4 @@
-import { validationError } from '../../platform/app-error.ts';
+import { conflict, validationError } from '../../platform/app-error.ts';
 import { formulaInputs } from '../sheet-formula.ts';
 import type { ColumnRow } from '../sheet-store.ts';
 import type { OutputSpec } from './generation-output.ts';
@@ -98,14 +98,30 @@ export function snapshotOf(row: ProcessRow, columns: readonly ColumnRow[]): Proc
   };
 }
 
-/** Refuses a process whose inputs are missing (a deleted column) before any call is made. */
+/** Columns the process reads that no longer exist (deleted with `force`). */
+export function missingInputs(
+  row: Pick<ProcessRow, 'prompt' | 'search'>,
+  columns: readonly ColumnRow[],
+): string[] {
+  const known = new Set(columns.map((column) => column.id));
+  const query = searchOf(row as ProcessRow)?.query;
+  return [
+    ...new Set([...templateInputs(row.prompt), ...(query ? templateInputs(query) : [])]),
+  ].filter((id) => !known.has(id));
+}
+
+/**
+ * Refuses a process whose inputs are missing (a column deleted with `force`) before any call
+ * is made: 409, the state of the column (not the request) is what is wrong.
+ */
 export function requireInputs(snapshot: ProcessSnapshot, columns: readonly ColumnRow[]): void {
   const known = new Set(columns.map((column) => column.id));
   const missing = snapshot.inputs.filter((id) => !known.has(id));
   if (missing.length > 0)
-    throw validationError('The prompt refers to a column that was deleted; edit the prompt', [
-      { path: 'prompt', message: 'refers to a deleted column' },
-    ]);
+    throw conflict(
+      `The prompt of ${snapshot.columnName} refers to a deleted column (shown as {{deleted column}}); edit the prompt before running it`,
+      { columnId: snapshot.columnId, needsPromptEdit: true },
+    );
 }
 
 /** How the process reads back: references shown with the columns' current names. */
@@ -129,6 +145,8 @@ export function presentProcess(row: ProcessRow, columns: readonly ColumnRow[]) {
         }
       : null,
     inputColumnIds: row.input_column_ids,
+    /** A column it reads was deleted: runs are refused until the prompt is edited. */
+    needsPromptEdit: missingInputs(row, columns).length > 0,
     promptHash: row.prompt_hash,
     createdAt: new Date(row.created_at).toISOString(),
     updatedAt: new Date(row.updated_at).toISOString(),

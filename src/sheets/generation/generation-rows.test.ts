@@ -1,4 +1,6 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { datasetStream } from '../sheet-service.ts';
+import type { SheetsModule } from '../sheets-module.ts';
 import { ROW_ATTEMPTS, type RowFailure } from './generation-rows.ts';
 import {
   type GenerationTestEnv,
@@ -21,6 +23,9 @@ beforeEach(() => env.fake.reset());
 
 async function generate(name: string, count: number, model: string) {
   const data = await env.dataset(name, ['Name', 'Tagline'], []);
+  const events = (env.t.app as unknown as { sheets: SheetsModule }).sheets.events.subscribe(
+    datasetStream(data.id),
+  );
   const started = await env.t.app.generation.rows.generateRows(
     env.members.editor.actor,
     env.projectId,
@@ -42,6 +47,19 @@ async function generate(name: string, count: number, model: string) {
     const row = Number(/This is row (\d+) of/.exec(JSON.stringify(request.body))?.[1]);
     calls.set(row, (calls.get(row) ?? 0) + 1);
   }
+  // Viewers (the runs strip) learn how the run ended from its last event.
+  let last: unknown;
+  await vi.waitFor(() => {
+    const progress = events.take().filter((event) => event.type === 'run-progress');
+    last = progress.at(-1)?.data ?? last;
+    expect(last).toMatchObject({
+      runId: run.id,
+      status: run.status,
+      done: run.progress.done,
+      errors: run.progress.errors,
+    });
+  });
+  events.close();
   return { data, run, rows: window.rows, calls };
 }
 

@@ -441,9 +441,10 @@ export function createRowsGeneration(deps: {
       pause_requested: false,
     };
     if (stopReason === 'lease-lost') return;
+    let ended: RunRow | undefined;
     if (failure !== undefined) {
       log.error({ err: failure }, 'row generation failed');
-      await store.updateRun(run.id, {
+      ended = await store.updateRun(run.id, {
         ...release,
         status: 'failed',
         finished_at: new Date(),
@@ -453,9 +454,13 @@ export function createRowsGeneration(deps: {
         },
       });
     } else if (stopReason === 'cancel')
-      await store.updateRun(run.id, { ...release, status: 'cancelled', finished_at: new Date() });
+      ended = await store.updateRun(run.id, {
+        ...release,
+        status: 'cancelled',
+        finished_at: new Date(),
+      });
     else if (stopReason === 'pause' || stopReason === 'budget')
-      await store.updateRun(run.id, {
+      ended = await store.updateRun(run.id, {
         ...release,
         status: 'paused',
         pause_reason: stopReason === 'budget' ? 'budget' : 'user',
@@ -465,10 +470,28 @@ export function createRowsGeneration(deps: {
             : failureSummary(run.total, counts.errors, failures),
       });
     else if (stopReason === 'shutdown')
-      await store.updateRun(run.id, { ...release, status: 'queued' });
+      ended = await store.updateRun(run.id, { ...release, status: 'queued' });
     // Completed: `done` rows made; the rows that could not be made are `errors`, listed.
     else
-      await store.updateRun(run.id, { ...release, status: 'completed', finished_at: new Date() });
+      ended = await store.updateRun(run.id, {
+        ...release,
+        status: 'completed',
+        finished_at: new Date(),
+      });
+    // Viewers follow the run by its events: tell them how it ended.
+    if (ended)
+      events.publish(datasetStream(run.dataset_id), {
+        type: 'run-progress',
+        data: {
+          runId: run.id,
+          status: ended.status,
+          total: ended.total,
+          done: ended.done,
+          errors: ended.errors,
+          duplicates: ended.duplicates,
+        },
+        coalesceKey: `run:${run.id}`,
+      });
   }
 
   return { generateRows, executeRowsRun };

@@ -71,40 +71,57 @@ export function createStalenessTracker(options: {
   async function handle(datasetId: string, changes: Map<string, Set<string>>) {
     const processes = await processesOf(datasetId);
     if (processes.length === 0) return;
-    const actor = systemActor();
     for (const process of processes) {
-      const rowIds = new Set<string>();
-      for (const input of process.input_column_ids)
-        for (const rowId of changes.get(input) ?? []) rowIds.add(rowId);
-      if (rowIds.size === 0) continue;
-      const ids = [...rowIds];
-      for (let index = 0; index < ids.length; index += READ_CHUNK) {
-        const chunk = ids.slice(index, index + READ_CHUNK).map((id) => BigInt(id));
-        const rows = await sheets.readCells(
-          actor,
-          process.project_id,
-          datasetId,
-          [process.column_id, ...process.input_column_ids],
-          chunk,
+      try {
+        await markProcess(datasetId, process, changes);
+      } catch (error) {
+        // One process failing (a column it reads was deleted with force: its cells are stale
+        // already) must not keep the others of the dataset from being checked.
+        logger.debug(
+          { err: error, datasetId, columnId: process.column_id },
+          'staleness check skipped',
         );
-        const writes = [];
-        for (const [rowId, cells] of rows) {
-          const cell = cells[process.column_id]!;
-          if (cell.validated || (cell.status !== 'done' && cell.status !== 'error')) continue;
-          if (cell.inputHash === null) continue;
-          const values: Record<string, CellValue> = {};
-          for (const id of process.input_column_ids) values[id] = cells[id]?.value ?? null;
-          if (inputHashOf(process.input_column_ids, values) === cell.inputHash) continue;
-          writes.push({
-            rowId: BigInt(rowId),
-            expectedVersion: cell.version,
-            state: { status: 'stale' as const },
-          });
-        }
-        // A conflict means someone wrote the cell meanwhile: their write is newer than ours.
-        if (writes.length > 0)
-          await sheets.writeCells(actor, process.project_id, datasetId, process.column_id, writes);
       }
+    }
+  }
+
+  async function markProcess(
+    datasetId: string,
+    process: ProcessRow,
+    changes: Map<string, Set<string>>,
+  ) {
+    const actor = systemActor();
+    const rowIds = new Set<string>();
+    for (const input of process.input_column_ids)
+      for (const rowId of changes.get(input) ?? []) rowIds.add(rowId);
+    if (rowIds.size === 0) return;
+    const ids = [...rowIds];
+    for (let index = 0; index < ids.length; index += READ_CHUNK) {
+      const chunk = ids.slice(index, index + READ_CHUNK).map((id) => BigInt(id));
+      const rows = await sheets.readCells(
+        actor,
+        process.project_id,
+        datasetId,
+        [process.column_id, ...process.input_column_ids],
+        chunk,
+      );
+      const writes = [];
+      for (const [rowId, cells] of rows) {
+        const cell = cells[process.column_id]!;
+        if (cell.validated || (cell.status !== 'done' && cell.status !== 'error')) continue;
+        if (cell.inputHash === null) continue;
+        const values: Record<string, CellValue> = {};
+        for (const id of process.input_column_ids) values[id] = cells[id]?.value ?? null;
+        if (inputHashOf(process.input_column_ids, values) === cell.inputHash) continue;
+        writes.push({
+          rowId: BigInt(rowId),
+          expectedVersion: cell.version,
+          state: { status: 'stale' as const },
+        });
+      }
+      // A conflict means someone wrote the cell meanwhile: their write is newer than ours.
+      if (writes.length > 0)
+        await sheets.writeCells(actor, process.project_id, datasetId, process.column_id, writes);
     }
   }
 

@@ -93,6 +93,17 @@ export function createGenerationStore(db: Kysely<DB>) {
         .where('mode', '<>', 'cells')
         .executeTakeFirst(),
 
+    /** Runs of these columns that may still do work (any mode, awaiting confirmation too). */
+    listActiveRuns: async (columnIds: readonly string[]) =>
+      columnIds.length === 0
+        ? []
+        : db
+            .selectFrom('generation_run')
+            .selectAll()
+            .where('column_id', 'in', [...columnIds])
+            .where('status', 'in', [...ACTIVE_STATUSES, 'awaiting-confirmation'])
+            .execute(),
+
     updateRun: (runId: string, changes: Updateable<GenerationRunTable>, executor: Executor = db) =>
       executor
         .updateTable('generation_run')

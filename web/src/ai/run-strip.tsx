@@ -13,6 +13,10 @@ const STATUS_LABELS: Record<string, string> = {
   cancelled: 'Stopped',
 };
 
+/** A column's run is named after its column; a run that generates rows is "New rows". */
+const runName = (run: { columnId?: string | null }, columnName: (columnId: string) => string) =>
+  run.columnId ? columnName(run.columnId) : 'New rows';
+
 interface RunStripProps {
   projectId: string;
   datasetId: string;
@@ -20,9 +24,14 @@ interface RunStripProps {
   columnName(columnId: string): string;
   readOnly: boolean;
   onChanged(run: Run): void;
+  /** Hides a finished run from the strip (completed runs also hide themselves). */
+  onDismiss(runId: string): void;
 }
 
-/** One line per active run: progress bar with count, errors, cost, rate and ETA; stop, pause, resume, confirm. */
+/**
+ * One line per run: progress bar with count, errors, cost, rate and ETA; stop, pause, resume,
+ * confirm while active; dismiss once finished.
+ */
 export function RunStrip({
   projectId,
   datasetId,
@@ -30,6 +39,7 @@ export function RunStrip({
   columnName,
   readOnly,
   onChanged,
+  onDismiss,
 }: RunStripProps) {
   const notices = useNotices();
   if (runs.length === 0) return null;
@@ -38,16 +48,17 @@ export function RunStrip({
   return (
     <section className="run-strip" aria-label="Generation runs">
       {runs.map((run) => {
-        const processed = run.done + run.errors + run.conflicts;
+        const processed = run.done + run.errors + (run.conflicts ?? 0);
         const active = ACTIVE_RUN_STATUSES.includes(run.status);
+        const name = runName(run, columnName);
         return (
           <div key={run.runId} className={`run run-${run.status}`} data-testid="run">
-            <strong className="run-name">{columnName(run.columnId)}</strong>
+            <strong className="run-name">{name}</strong>
             <span className="run-status">{STATUS_LABELS[run.status] ?? run.status}</span>
             <progress
               max={Math.max(1, run.total)}
               value={processed}
-              aria-label={`${columnName(run.columnId)} progress`}
+              aria-label={`${name} progress`}
             />
             <span className="run-figures">
               {processed.toLocaleString()} / {run.total.toLocaleString()}
@@ -91,6 +102,17 @@ export function RunStrip({
                   Stop
                 </button>
               </span>
+            )}
+            {!active && (
+              <button
+                type="button"
+                className="icon-button run-dismiss"
+                aria-label={`Dismiss the ${name} run`}
+                title="Dismiss"
+                onClick={() => onDismiss(run.runId)}
+              >
+                ×
+              </button>
             )}
           </div>
         );

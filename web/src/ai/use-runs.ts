@@ -30,13 +30,21 @@ const fromRun = (run: Run): RunState => ({
   errorMessage: run.error?.message ?? null,
 });
 
-/** How long a finished run stays on screen. */
-const LINGER_MS = 8_000;
+/**
+ * How long a run that completed cleanly stays on screen; failed and stopped runs, and runs that
+ * completed with errors, stay until dismissed.
+ */
+export const COMPLETED_LINGER_MS = 8_000;
+
+/** A run that ended without needing attention: it hides itself after a while. */
+const hidesItself = (run: RunState) =>
+  run.status === 'completed' && run.errors === 0 && !run.errorMessage;
 
 /**
  * The dataset's active generation runs: loaded once, then kept current by `run-progress`
  * events (passed to `onProgress`). Progress is announced politely per run at most every 5 s,
- * and once when a run ends.
+ * and once when a run ends. A run that completed without errors hides itself after
+ * `COMPLETED_LINGER_MS`; the others stay until `dismiss`ed (client-side only: the run is kept).
  */
 export function useRuns(
   projectId: string,
@@ -49,12 +57,58 @@ export function useRuns(
   const nameRef = useRef(columnName);
   nameRef.current = columnName;
 
+  /** Runs the user dismissed or that hid themselves: late events do not bring them back. */
+  const gone = useRef(new Set<string>());
+
   const upsert = useCallback((state: RunState) => {
+    if (gone.current.has(state.runId)) return;
     setRuns((previous) => {
       const next = new Map(previous);
       next.set(state.runId, { ...previous.get(state.runId), ...state });
       return next;
     });
+  }, []);
+
+  const dismiss = useCallback((runId: string) => {
+    gone.current.add(runId);
+    setRuns((previous) => {
+      if (!previous.has(runId)) return previous;
+      const next = new Map(previous);
+      next.delete(runId);
+      return next;
+    });
+  }, []);
+
+  // Completed runs (however they were learnt of: an event, an action's answer, a reload)
+  // hide themselves once, COMPLETED_LINGER_MS after they were first seen completed.
+  const timers = useRef(new Map<string, number>());
+  useEffect(() => {
+    for (const run of runs.values()) {
+      if (!hidesItself(run) || timers.current.has(run.runId)) continue;
+      timers.current.set(
+        run.runId,
+        window.setTimeout(
+          () =>
+            setRuns((previous) => {
+              // Its final figures may have brought errors meanwhile: then it stays.
+              const current = previous.get(run.runId);
+              if (!current || !hidesItself(current)) return previous;
+              gone.current.add(run.runId);
+              const next = new Map(previous);
+              next.delete(run.runId);
+              return next;
+            }),
+          COMPLETED_LINGER_MS,
+        ),
+      );
+    }
+  }, [runs]);
+  useEffect(() => {
+    const pending = timers.current;
+    return () => {
+      for (const timer of pending.values()) window.clearTimeout(timer);
+      pending.clear();
+    };
   }, []);
 
   const refresh = useCallback(async () => {
@@ -75,7 +129,7 @@ export function useRuns(
   const onProgress = useCallback(
     (event: RunProgressEvent) => {
       upsert(event);
-      const name = nameRef.current(event.columnId);
+      const name = event.columnId ? nameRef.current(event.columnId) : 'New rows';
       const finished = !ACTIVE_RUN_STATUSES.includes(event.status);
       const now = Date.now();
       if (finished) {
@@ -87,15 +141,6 @@ export function useRuns(
           (run) => upsert(fromRun(run)),
           () => {},
         );
-        window.setTimeout(() => {
-          setRuns((previous) => {
-            const current = previous.get(event.runId);
-            if (!current || ACTIVE_RUN_STATUSES.includes(current.status)) return previous;
-            const next = new Map(previous);
-            next.delete(event.runId);
-            return next;
-          });
-        }, LINGER_MS);
       } else if (now - (lastAnnounced.current.get(event.runId) ?? 0) > 5_000) {
         lastAnnounced.current.set(event.runId, now);
         announce(
@@ -110,6 +155,7 @@ export function useRuns(
     runs: [...runs.values()],
     onProgress,
     refresh,
+    dismiss,
     upsert: (run: Run) => upsert(fromRun(run)),
   };
 }

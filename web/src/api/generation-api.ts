@@ -25,6 +25,8 @@ export interface AiProcess extends Required<Omit<ProcessFields, 'provider' | 'se
   provider: string | null;
   search: { enabled: boolean; query?: string } | null;
   inputColumnIds: string[];
+  /** A column the prompt reads was deleted: runs are refused until the prompt is edited. */
+  needsPromptEdit: boolean;
   promptHash: string;
   createdAt: string;
   updatedAt: string;
@@ -75,7 +77,8 @@ export interface RunEstimate {
 export interface Run {
   id: string;
   datasetId: string;
-  columnId: string;
+  /** Null for a run that generates new rows. */
+  columnId: string | null;
   kind: string;
   mode: RunMode;
   status: RunStatus;
@@ -95,7 +98,7 @@ export interface Run {
     cellsPerSecond: number;
     etaSeconds: number | null;
   };
-  error: { code: string; message: string } | null;
+  error: { code: string; message: string; details?: unknown } | null;
   createdAt: string | null;
   startedAt: string | null;
   finishedAt: string | null;
@@ -104,12 +107,14 @@ export interface Run {
 /** The `run-progress` event on the dataset stream (a subset of Run, flat). */
 export interface RunProgressEvent {
   runId: string;
-  columnId: string;
+  /** Absent or null for a run that generates new rows. */
+  columnId?: string | null;
   status: RunStatus;
   total: number;
   done: number;
   errors: number;
-  conflicts: number;
+  /** Absent on runs that generate new rows. */
+  conflicts?: number;
   costNano?: number;
   cellsPerSecond?: number;
   etaSeconds?: number | null;
@@ -154,6 +159,16 @@ export interface PromptPreview {
     missingColumns: string[];
   }[];
   omitted: ('few-shot-examples' | 'search-results' | 'variety-note')[];
+}
+
+/** `POST …/generate-rows`: N new rows from a description (a durable run). */
+export interface GenerateRowsRequest {
+  description: string;
+  count: number;
+  /** Static columns to fill; all of them when absent. */
+  columnIds?: string[];
+  provider?: string;
+  model: string;
 }
 
 const enc = encodeURIComponent;
@@ -212,6 +227,11 @@ export const generationApi = {
     }),
   run: (projectId: string, datasetId: string, runId: string) =>
     api<Run>(runPath(projectId, datasetId, runId)),
+  generateRows: (projectId: string, datasetId: string, request: GenerateRowsRequest) =>
+    api<Run>(`${datasetPath(projectId, datasetId)}/generate-rows`, {
+      method: 'POST',
+      body: request,
+    }),
   action: (
     projectId: string,
     datasetId: string,

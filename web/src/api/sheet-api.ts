@@ -199,9 +199,11 @@ export const sheetApi = {
       method: 'PATCH',
       body: input,
     }),
-  deleteColumn: (projectId: string, datasetId: string, columnId: string) =>
+  /** `force`: delete a column AI columns read (their prompts then need an edit). */
+  deleteColumn: (projectId: string, datasetId: string, columnId: string, force = false) =>
     api<void>(`${datasetPath(projectId, datasetId)}/columns/${enc(columnId)}`, {
       method: 'DELETE',
+      query: force ? { force: 'true' } : {},
     }),
   reorderColumns: (projectId: string, datasetId: string, columnIds: string[]) =>
     api<{ items: Column[] }>(`${datasetPath(projectId, datasetId)}/columns/order`, {

@@ -30,6 +30,7 @@ interface DatasetToolbarProps {
   onAddFormula(): void;
   onToggleSql(): void;
   onAddAi(): void;
+  onGenerateRows(): void;
   onDeleted(): void;
 }
 
@@ -166,6 +167,9 @@ export function DatasetToolbar(props: DatasetToolbarProps) {
             </button>
             <button type="button" onClick={props.onAddAi}>
               ✦ AI column
+            </button>
+            <button type="button" onClick={props.onGenerateRows}>
+              ✦ Generate rows
             </button>
             <button type="button" onClick={props.onAddFormula}>
               ƒ Formula column

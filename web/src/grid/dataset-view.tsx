@@ -4,7 +4,7 @@ import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore
 import { AiColumnPanel } from '../ai/ai-column-panel.tsx';
 import { RunStrip } from '../ai/run-strip.tsx';
 import { useRuns } from '../ai/use-runs.ts';
-import { describeError } from '../api/api-error.ts';
+import { ApiError, describeError } from '../api/api-error.ts';
 import { generationApi, type RunMode } from '../api/generation-api.ts';
 import {
   type CellValue,
@@ -27,6 +27,7 @@ import { FIRST_PAGE_ROWS, takeFirstWindow } from './dataset-query.ts';
 import { DatasetToolbar } from './dataset-toolbar.tsx';
 import { FilterDialog } from './filter-dialog.tsx';
 import { FormulaDialog } from './formula-dialog.tsx';
+import { GenerateRowsDialog } from './generate-rows-dialog.tsx';
 import { Grid, type GridHandle } from './grid.tsx';
 import type { ColumnAction, HeaderActions } from './grid-header.tsx';
 import {
@@ -76,6 +77,7 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
   const [detail, setDetail] = useState<{ row: Row; column: GridColumn }>();
   const [conflict, setConflict] = useState<PendingConflict>();
   const [aiPanel, setAiPanel] = useState<{ columnId?: string } | undefined>();
+  const [generateRows, setGenerateRows] = useState(false);
 
   const cache = useMemo(
     () =>
@@ -260,9 +262,25 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
                 `Delete the column “${column.name}” and all its values? This cannot be undone.`,
               )
             ) {
-              void sheetApi
-                .deleteColumn(projectId, dataset.id, column.id)
-                .then(() => refreshDataset(), notices.error);
+              const remove = (force: boolean): Promise<void> =>
+                sheetApi.deleteColumn(projectId, dataset.id, column.id, force).then(
+                  () => refreshDataset(),
+                  (error: unknown) => {
+                    // AI columns read it: the server names them; deleting anyway is the user's call.
+                    const forceable =
+                      error instanceof ApiError &&
+                      error.code === 'CONFLICT' &&
+                      (error.details as { canForce?: unknown } | undefined)?.canForce === true;
+                    if (
+                      !force &&
+                      forceable &&
+                      window.confirm(`${error.message}.\n\nDelete anyway?`)
+                    )
+                      return remove(true);
+                    notices.error(error);
+                  },
+                );
+              void remove(false);
             }
             break;
         }
@@ -492,6 +510,7 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
           setSqlOpen(false);
           setAiPanel({});
         }}
+        onGenerateRows={() => setGenerateRows(true)}
         onDeleted={() =>
           void navigate({ to: '/projects/$projectId/datasets', params: { projectId } })
         }
@@ -503,6 +522,7 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
         columnName={columnName}
         readOnly={readOnly}
         onChanged={runs.upsert}
+        onDismiss={runs.dismiss}
       />
       <div className="dataset-body">
         <ErrorBoundary label="the grid">
@@ -583,6 +603,14 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
           void refreshDataset();
           cache.invalidate();
         }}
+      />
+      <GenerateRowsDialog
+        open={generateRows}
+        projectId={projectId}
+        datasetId={dataset.id}
+        columns={allColumns}
+        onClose={() => setGenerateRows(false)}
+        onStarted={runs.upsert}
       />
       <CellDetailDialog
         target={detail}

@@ -1,0 +1,290 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createApiKey, type TestApiKey } from '../../../test/factories.ts';
+import {
+  type GenerationTestEnv,
+  openGenerationTestEnv,
+  sheetsOf,
+} from './generation-test-helpers.ts';
+
+// What AI columns add to deleting a column and duplicating a dataset.
+let env: GenerationTestEnv;
+let apiKey: TestApiKey;
+beforeAll(async () => {
+  env = await openGenerationTestEnv();
+  apiKey = await createApiKey(env.t, env.members.editor);
+});
+afterAll(async () => {
+  await env?.close();
+});
+beforeEach(() => env.fake.reset());
+
+const owner = () => env.members.owner.actor;
+const service = () => env.t.app.generation.service;
+const sheets = () => sheetsOf(env.t);
+const inject = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
+  env.t.app.inject({ method, url, headers: apiKey.headers, ...(payload ? { payload } : {}) });
+
+async function aiColumn(datasetId: string, name: string, prompt: string, model = 'gpt-4o-mini') {
+  const created = await service().createAiColumn(owner(), env.projectId, datasetId, {
+    name,
+    prompt,
+    provider: env.providerId,
+    model,
+  });
+  if (created.run) await env.waitForRun(datasetId, created.run.id);
+  return created.column.id;
+}
+
+describe('deleting a column an AI column reads', () => {
+  it('is refused naming the AI columns; with force their cells turn stale and runs are refused until the prompt is edited', async () => {
+    const data = await env.dataset(
+      'Delete input',
+      ['City', 'Country'],
+      [
+        { City: 'Quito', Country: 'Ecuador' },
+        { City: 'Kyoto', Country: 'Japan' },
+        { City: 'Porto', Country: 'Portugal' },
+      ],
+    );
+    const summary = await aiColumn(data.id, 'Summary', 'About {{City}} in {{Country}}');
+    const tag = await aiColumn(data.id, 'Tag', 'Tag {{Country}}');
+    const base = `/api/projects/${env.projectId}/datasets/${data.id}`;
+    const [kept] = await env.cells(data.id, summary);
+    await sheets().editCell(owner(), env.projectId, data.id, {
+      rowId: BigInt(kept!.rowId),
+      columnId: summary,
+      expectedVersion: kept!.version,
+      validated: true,
+    });
+
+    const refused = await inject('DELETE', `${base}/columns/${data.columns.City}`);
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().error).toMatchObject({
+      code: 'CONFLICT',
+      message: expect.stringContaining('Summary'),
+      details: { columnIds: [summary], canForce: true },
+    });
+    const still = await sheets().getDataset(owner(), env.projectId, data.id);
+    expect(still.columns.map((column) => column.name)).toEqual([
+      'City',
+      'Country',
+      'Summary',
+      'Tag',
+    ]);
+    expect((await env.cells(data.id, summary)).map((cell) => cell.status)).toEqual([
+      'done',
+      'done',
+      'done',
+    ]);
+
+    const forced = await inject('DELETE', `${base}/columns/${data.columns.City}?force=true`);
+    expect(forced.statusCode).toBe(204);
+    const after = await sheets().getDataset(owner(), env.projectId, data.id);
+    expect(after.columns.map((column) => column.name)).toEqual(['Country', 'Summary', 'Tag']);
+    // Generated cells are stale (their input is gone); the validated one is the person's.
+    const cells = await env.cells(data.id, summary);
+    expect(cells.map((cell) => [cell.rowId === kept!.rowId, cell.status])).toEqual([
+      [true, 'done'],
+      [false, 'stale'],
+      [false, 'stale'],
+    ]);
+
+    // An AI column that did not read it is untouched, and still follows its own inputs.
+    const tags = await env.cells(data.id, tag);
+    expect(tags.map((cell) => cell.status)).toEqual(['done', 'done', 'done']);
+    await sheets().editCell(owner(), env.projectId, data.id, {
+      rowId: BigInt(tags[1]!.rowId),
+      columnId: data.columns.Country!,
+      expectedVersion: 0,
+      value: 'Nippon',
+    });
+    await env.t.app.generation.staleness.settle();
+    expect((await env.cells(data.id, tag)).map((cell) => cell.status)).toEqual([
+      'done',
+      'stale',
+      'done',
+    ]);
+
+    const view = (await inject('GET', `${base}/ai-columns/${summary}`)).json();
+    expect(view.process).toMatchObject({
+      prompt: 'About {{deleted column}} in {{Country}}',
+      needsPromptEdit: true,
+    });
+    env.fake.reset();
+    const run = await inject('POST', `${base}/ai-columns/${summary}/runs`, { mode: 'stale' });
+    expect(run.statusCode).toBe(409);
+    expect(run.json().error).toMatchObject({
+      code: 'CONFLICT',
+      message: expect.stringMatching(/Summary refers to a deleted column.*edit the prompt/),
+      details: { columnId: summary, needsPromptEdit: true },
+    });
+    expect(env.fake.requests).toHaveLength(0);
+
+    const edited = await inject('PATCH', `${base}/ai-columns/${summary}`, {
+      prompt: 'About {{Country}}',
+    });
+    expect(edited.statusCode).toBe(200);
+    expect(edited.json().process.needsPromptEdit).toBe(false);
+    const rerun = await inject('POST', `${base}/ai-columns/${summary}/runs`, { mode: 'stale' });
+    expect(rerun.statusCode).toBe(202);
+    expect((await env.waitForRun(data.id, rerun.json().id)).status).toBe('completed');
+    expect((await env.cells(data.id, summary)).map((cell) => cell.status)).toEqual([
+      'done',
+      'done',
+      'done',
+    ]);
+  });
+
+  it('stops a run of the AI column in progress, leaving no cell generating', async () => {
+    const rows = Array.from({ length: 30 }, (_, index) => ({ Item: `thing ${index}` }));
+    const data = await env.dataset('Delete while running', ['Item'], rows);
+    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+      name: 'Out',
+      prompt: 'Describe {{Item}}',
+      provider: env.providerId,
+      model: 'gpt-4o-mini@latency=200',
+    });
+    await env.fake.waitFor(() => true, 5_000);
+    await sheets().deleteColumn(owner(), env.projectId, data.id, data.columns.Item!, {
+      force: true,
+    });
+    const run = await env.waitForRun(data.id, created.run!.id, [
+      'cancelled',
+      'failed',
+      'completed',
+    ]);
+    expect(run.status).toBe('cancelled');
+    expect(run.error).toMatchObject({ code: 'CONFLICT' });
+    const cells = await env.cells(data.id, created.column.id);
+    expect(cells.filter((cell) => cell.status === 'generating')).toHaveLength(0);
+    expect(run.progress.done).toBeLessThan(30);
+  });
+
+  it('deletes a column no AI column reads at once, and an AI column read by none', async () => {
+    const data = await env.dataset('Unread', ['A', 'B'], [{ A: 'x', B: 'y' }]);
+    const out = await aiColumn(data.id, 'Out', 'Say {{A}}');
+    const base = `/api/projects/${env.projectId}/datasets/${data.id}`;
+    expect((await inject('DELETE', `${base}/columns/${data.columns.B}`)).statusCode).toBe(204);
+    expect((await inject('DELETE', `${base}/columns/${out}`)).statusCode).toBe(204);
+  });
+});
+
+describe('duplicating a dataset with AI columns', () => {
+  it('copies their processes and cell states; the copy is up to date like the source and regenerates what changes', async () => {
+    const data = await env.dataset(
+      'Source',
+      ['Item'],
+      ['apple', 'pear', 'plum', 'fig'].map((Item) => ({ Item })),
+    );
+    const out = await aiColumn(data.id, 'Out', 'Write about {{Item}}');
+    const short = await aiColumn(data.id, 'Short', 'Shorten {{Out}} about {{Item}}');
+    const sourceCells = await env.cells(data.id, out);
+    // A person's thumbs-up, and a cell another run holds at the moment of the copy.
+    await sheets().editCell(owner(), env.projectId, data.id, {
+      rowId: BigInt(sourceCells[0]!.rowId),
+      columnId: out,
+      expectedVersion: sourceCells[0]!.version,
+      validated: true,
+    });
+    await sheets().writeCells(owner(), env.projectId, data.id, short, [
+      {
+        rowId: BigInt(sourceCells[1]!.rowId),
+        expectedVersion: (await env.cells(data.id, short))[1]!.version,
+        state: { status: 'generating' },
+      },
+    ]);
+    const sourceRuns = (await service().listRuns(owner(), env.projectId, data.id)).length;
+    expect(sourceRuns).toBe(2);
+
+    const copied = await inject(
+      'POST',
+      `/api/projects/${env.projectId}/datasets/${data.id}/duplicate`,
+      {},
+    );
+    expect(copied.statusCode).toBe(201);
+    const copy = copied.json() as { id: string; columns: { id: string; name: string }[] };
+    const idOf = (name: string) => copy.columns.find((column) => column.name === name)!.id;
+    const base = `/api/projects/${env.projectId}/datasets/${copy.id}`;
+
+    // The processes, prompts pointing at the copy's columns.
+    const outView = (await inject('GET', `${base}/ai-columns/${idOf('Out')}`)).json();
+    expect(outView.process).toMatchObject({
+      prompt: 'Write about {{Item}}',
+      model: 'gpt-4o-mini',
+      provider: env.providerId,
+      output: { type: 'text' },
+      inputColumnIds: [idOf('Item')],
+      needsPromptEdit: false,
+    });
+    const shortView = (await inject('GET', `${base}/ai-columns/${idOf('Short')}`)).json();
+    expect(shortView.process.inputColumnIds).toEqual([idOf('Out'), idOf('Item')]);
+    expect(shortView.dependsOn).toEqual([idOf('Out'), idOf('Item')]);
+    // Runs are not copied.
+    expect((await service().listRuns(owner(), env.projectId, copy.id)).length).toBe(0);
+
+    // Values, statuses and validated flags copied; every cell is as up to date as in the source.
+    const copyOut = await env.cells(copy.id, idOf('Out'));
+    expect(copyOut.map((cell) => [cell.value, cell.status, cell.validated])).toEqual(
+      (await env.cells(data.id, out)).map((cell) => [cell.value, cell.status, cell.validated]),
+    );
+    for (const column of ['Out', 'Short'])
+      for (const cell of await env.cells(copy.id, idOf(column))) {
+        const provenance = await service().cellProvenance(
+          owner(),
+          env.projectId,
+          copy.id,
+          idOf(column),
+          BigInt(cell.rowId),
+        );
+        expect(provenance.current.upToDate, `${column} row ${cell.rowId}`).toBe(true);
+      }
+    // The cell that was generating in the source is settled in the copy (no run holds it).
+    expect((await env.cells(copy.id, idOf('Short'))).map((cell) => cell.status)).toEqual([
+      'done',
+      'done',
+      'done',
+      'done',
+    ]);
+
+    // Nothing to regenerate, and an edit that changes nothing marks nothing stale.
+    const stale = await service().startRun(owner(), env.projectId, copy.id, idOf('Out'), {
+      mode: 'outdated',
+    });
+    expect(stale).toMatchObject({ status: 'completed', progress: { total: 0 } });
+    const same = await inject('PATCH', `${base}/ai-columns/${idOf('Out')}`, {
+      prompt: 'Write about {{Item}}',
+    });
+    expect(same.json().staleCells).toBe(0);
+
+    // An input edited in the copy makes that row stale there (not in the source), and a run
+    // of the copy's column regenerates exactly it.
+    await sheets().editCell(owner(), env.projectId, copy.id, {
+      rowId: BigInt(copyOut[2]!.rowId),
+      columnId: idOf('Item'),
+      expectedVersion: 0,
+      value: 'quince',
+    });
+    await env.t.app.generation.staleness.settle();
+    expect((await env.cells(copy.id, idOf('Out'))).map((cell) => cell.status)).toEqual([
+      'done',
+      'done',
+      'stale',
+      'done',
+    ]);
+    expect((await env.cells(data.id, out)).every((cell) => cell.status === 'done')).toBe(true);
+    env.fake.reset();
+    const rerun = await service().startRun(owner(), env.projectId, copy.id, idOf('Out'), {
+      mode: 'stale',
+    });
+    expect((await env.waitForRun(copy.id, rerun.id)).progress).toMatchObject({
+      total: 1,
+      done: 1,
+      errors: 0,
+    });
+    const prompts = env.fake.requests.map((request) => JSON.stringify(request.body));
+    expect(prompts.some((prompt) => prompt.includes('Write about quince'))).toBe(true);
+    const regenerated = (await env.cells(copy.id, idOf('Out')))[2]!;
+    expect(regenerated.status).toBe('done');
+    expect(regenerated.value).not.toBe(copyOut[2]!.value);
+  });
+});

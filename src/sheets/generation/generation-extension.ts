@@ -1,0 +1,246 @@
+import type { Transaction } from 'kysely';
+import { systemActor } from '../../auth/system-actor.ts';
+import type { DB } from '../../migrations/db-schema.ts';
+import { uuidv7 } from '../../platform/ids.ts';
+import type { Logger } from '../../platform/logger.ts';
+import type { CellValue } from '../sheet-schema.ts';
+import type { DatasetCopy, SheetExtension, SheetService } from '../sheet-service.ts';
+import { outputSpecOf, promptHashOf, searchOf } from './generation-process.ts';
+import type { Runner } from './generation-runner.ts';
+import { scanRows } from './generation-scope.ts';
+import { ACTIVE_STATUSES, type GenerationStore, type ProcessRow } from './generation-store.ts';
+import { inputHashOf, templateInputs } from './prompt-template.ts';
+
+const STORED_REFERENCE = /\{\{#([0-9a-f-]{36})\}\}/g;
+
+/** A stored template with its column references pointed at the copy's columns. */
+export function remapTemplate(stored: string, columnIds: ReadonlyMap<string, string>): string {
+  return stored.replace(STORED_REFERENCE, (_, id: string) => `{{#${columnIds.get(id) ?? id}}}`);
+}
+
+/** The columns a process reads, in the order the runner hashes them (prompt, then search). */
+function inputsOf(prompt: string, search: { query?: string | undefined } | null): string[] {
+  return [
+    ...new Set([...templateInputs(prompt), ...(search?.query ? templateInputs(search.query) : [])]),
+  ];
+}
+
+/**
+ * What AI columns add to the sheets use cases (plugged in with `sheets.extend`): a column
+ * their prompts read is not deleted without `force`, and then their runs stop and their cells
+ * turn stale; a copied dataset gets its AI columns' processes, with the copied cells' hashes
+ * rewritten so the copy is as up to date as the source.
+ */
+export function createGenerationExtension(deps: {
+  store: GenerationStore;
+  sheets: SheetService;
+  runner: Pick<Runner, 'stop'>;
+  logger: Logger;
+  onProcessesChanged: (datasetId: string) => void;
+}): SheetExtension {
+  const { store, sheets, runner } = deps;
+
+  async function readersOf(datasetId: string, columnId: string) {
+    const readers = (await store.listProcesses(datasetId)).filter(
+      (process) => process.column_id !== columnId && process.input_column_ids.includes(columnId),
+    );
+    if (readers.length === 0) return [];
+    const { columns } = await sheets.requireDataset(
+      systemActor(),
+      readers[0]!.project_id,
+      datasetId,
+      'viewer',
+    );
+    return readers.map((process) => ({
+      id: process.column_id,
+      name: columns.find((column) => column.id === process.column_id)?.name ?? process.column_id,
+    }));
+  }
+
+  /** Stops the readers' runs: they could not read the deleted column. */
+  async function stopRuns(readerIds: readonly string[]) {
+    const error = {
+      code: 'CONFLICT',
+      message: 'A column the prompt reads was deleted; edit the prompt, then run again',
+    };
+    for (const run of await store.listActiveRuns(readerIds)) {
+      const stopped = await store.transitionRun(
+        run.id,
+        [...ACTIVE_STATUSES.filter((status) => status !== 'running'), 'awaiting-confirmation'],
+        { status: 'cancelled', finished_at: new Date(), error },
+      );
+      if (stopped) {
+        await store.deleteRunCells(run.id);
+        continue;
+      }
+      const running = await store.transitionRun(run.id, ['running'], {
+        cancel_requested: true,
+        error,
+      });
+      if (running) runner.stop(run.id, 'cancel');
+    }
+  }
+
+  /** Every generated, unvalidated cell of the column turns stale: one of its inputs is gone. */
+  async function markAllStale(process: ProcessRow) {
+    const actor = systemActor();
+    for await (const page of scanRows({
+      sheets,
+      projectId: process.project_id,
+      datasetId: process.dataset_id,
+      columnId: process.column_id,
+      inputs: [],
+      scope: { mode: 'all', includeValidated: true, includeDownstream: false, fresh: false },
+      pageSize: 1_000,
+    })) {
+      const writes = page
+        .filter((row) => row.cell.status === 'done' && !row.cell.validated)
+        .map((row) => ({
+          rowId: BigInt(row.rowId),
+          expectedVersion: row.cell.version,
+          state: { status: 'stale' as const },
+        }));
+      // A conflict: the cell changed meanwhile (a person's edit is newer than this mark).
+      if (writes.length > 0)
+        await sheets.writeCells(
+          actor,
+          process.project_id,
+          process.dataset_id,
+          process.column_id,
+          writes,
+        );
+    }
+  }
+
+  async function removeInput(
+    change: { projectId: string; datasetId: string; columnId: string; readerIds: string[] },
+    remove: () => Promise<void>,
+  ) {
+    await stopRuns(change.readerIds);
+    await remove();
+    deps.onProcessesChanged(change.datasetId);
+    const processes = (await store.listProcesses(change.datasetId)).filter((process) =>
+      change.readerIds.includes(process.column_id),
+    );
+    for (const process of processes) await markAllStale(process);
+  }
+
+  async function copyDataset(copy: DatasetCopy) {
+    const sources = await store.listProcesses(copy.sourceId);
+    if (sources.length === 0) return undefined;
+    const mapped = (id: string) => copy.columnIds.get(id) ?? id;
+    const copies = sources.map((source) => {
+      const prompt = remapTemplate(source.prompt, copy.columnIds);
+      const sourceSearch = searchOf(source);
+      const search = sourceSearch
+        ? {
+            enabled: sourceSearch.enabled,
+            ...(sourceSearch.query
+              ? { query: remapTemplate(sourceSearch.query, copy.columnIds) }
+              : {}),
+          }
+        : null;
+      const output = outputSpecOf(source);
+      const promptHash = promptHashOf({
+        template: prompt,
+        instructions: source.instructions,
+        provider: source.provider,
+        model: source.model,
+        parameters: source.parameters,
+        output,
+        search,
+      });
+      return {
+        source,
+        sourceInputs: inputsOf(source.prompt, sourceSearch ?? null),
+        row: {
+          id: uuidv7(),
+          project_id: copy.projectId,
+          dataset_id: copy.copyId,
+          column_id: mapped(source.column_id),
+          version: source.version,
+          prompt,
+          instructions: source.instructions,
+          provider: source.provider,
+          model: source.model,
+          parameters: JSON.stringify(source.parameters ?? {}),
+          output_type: source.output_type,
+          categories: source.categories === null ? null : JSON.stringify(source.categories),
+          json_schema: source.json_schema === null ? null : JSON.stringify(source.json_schema),
+          search: search ? JSON.stringify(search) : null,
+          input_column_ids: source.input_column_ids.map(mapped),
+          prompt_hash: promptHash,
+          created_by: copy.actor.via === 'system' ? null : copy.actor.userId,
+        },
+      };
+    });
+    for (const { source, sourceInputs, row } of copies)
+      await rehashCells(copy, source, sourceInputs, row);
+    return async (trx: Transaction<DB>) => {
+      for (const { row } of copies) await store.insertProcess(row, trx);
+    };
+  }
+
+  /**
+   * The copied cells of one AI column, made consistent with its copied process: the hashes
+   * name column ids, so a cell made by the source's current prompt from its current inputs
+   * gets the copy's hashes (and stays up to date); any other keeps hashes that match nothing
+   * (it was outdated, and stays so). A cell copied while it was `generating` is settled, as
+   * after a crash: no run of the copy holds it.
+   */
+  async function rehashCells(
+    copy: DatasetCopy,
+    source: ProcessRow,
+    sourceInputs: readonly string[],
+    row: { column_id: string; prompt_hash: string },
+  ) {
+    const copyIds = new Set(copy.columnIds.values());
+    const inputs = sourceInputs.map((id) => copy.columnIds.get(id) ?? id);
+    const readable = inputs.filter((id) => copyIds.has(id));
+    for await (const page of copy.cells.scan([row.column_id, ...readable])) {
+      const writes = [];
+      for (const read of page) {
+        const cell = read.cells[row.column_id]!;
+        const { state } = cell;
+        if (state.version === 0) continue;
+        const values: Record<string, CellValue> = {};
+        const sourceValues: Record<string, CellValue> = {};
+        for (const [index, id] of inputs.entries()) {
+          const value = read.cells[id]?.value ?? null;
+          values[id] = value;
+          sourceValues[sourceInputs[index]!] = value;
+        }
+        const promptHash =
+          state.promptHash === source.prompt_hash ? row.prompt_hash : state.promptHash;
+        const inputHash =
+          state.inputHash !== null && state.inputHash === inputHashOf(sourceInputs, sourceValues)
+            ? inputHashOf(inputs, values)
+            : state.inputHash;
+        let status = state.status;
+        if (status === 'generating')
+          status =
+            state.error !== null
+              ? 'error'
+              : cell.value === null
+                ? null
+                : promptHash === row.prompt_hash && inputHash === inputHashOf(inputs, values)
+                  ? 'done'
+                  : 'stale';
+        if (
+          promptHash === state.promptHash &&
+          inputHash === state.inputHash &&
+          status === state.status
+        )
+          continue;
+        writes.push({
+          rowId: BigInt(read.rowId),
+          expectedVersion: state.version,
+          state: { promptHash, inputHash, status },
+        });
+      }
+      if (writes.length > 0) await copy.cells.write(row.column_id, writes);
+    }
+  }
+
+  return { readersOf, removeInput, copyDataset };
+}
