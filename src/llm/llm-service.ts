@@ -137,13 +137,22 @@ export class LlmStream implements AsyncIterable<LlmStreamEvent> {
     this.#started = true;
     this.#ensureResult().catch(() => {});
     const events = this.#events;
-    const closed = () => this.#reject(new Error('the stream was closed before it finished'));
+    let settled = false;
+    // Only a stream closed before its `finish` rejects `result` (no Error made otherwise).
+    const closed = () => {
+      if (settled) return;
+      settled = true;
+      this.#reject(new Error('the stream was closed before it finished'));
+    };
     return {
       next: () =>
         events.next().then(
           (step) => {
             if (step.done) closed();
-            else if (step.value.type === 'finish') this.#resolve(step.value.result);
+            else if (step.value.type === 'finish') {
+              settled = true;
+              this.#resolve(step.value.result);
+            }
             return step;
           },
           (error: unknown) => {

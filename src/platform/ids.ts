@@ -8,9 +8,17 @@ import { randomFillSync } from 'node:crypto';
 let lastMs = 0;
 let sequence = 0;
 const bytes = new Uint8Array(16);
+// Random bytes drawn 4 KiB at a time: one randomFillSync call per 256 ids, not per id.
+const pool = new Uint8Array(4096);
+let poolOffset = pool.length;
 
 export function uuidv7(now: number = Date.now()): string {
-  randomFillSync(bytes);
+  if (poolOffset === pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  bytes.set(pool.subarray(poolOffset, poolOffset + 16));
+  poolOffset += 16;
   if (now <= lastMs) {
     sequence = (sequence + 1) & 0xfff;
     if (sequence === 0) lastMs += 1; // 4096 ids in one ms: borrow the next millisecond
