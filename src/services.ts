@@ -148,6 +148,7 @@ export async function installSecurity(
   });
   await installSecurityHeaders(app, {
     corsOrigins: config.corsOrigins,
+    remoteImages: config.remoteImages,
     secure: config.secureCookies || config.publicUrl?.startsWith('https:') === true,
   });
   // First run: say how to create the first admin (the token works from other machines).

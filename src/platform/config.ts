@@ -282,6 +282,11 @@ export const SETTINGS = {
     'false',
     'Mark cookies Secure on plain HTTP too (set it behind a TLS-terminating proxy); always on when the server itself serves TLS.',
   ],
+  BRAINCELLS_REMOTE_IMAGES: [
+    booleanString,
+    'true',
+    'Let the web UI load https: images from other hosts (image-URL cells shown as thumbnails, sent without a referrer). false: the CSP allows only our own images and such cells show their URL.',
+  ],
   BRAINCELLS_CORS_ORIGINS: [
     originList.optional(),
     undefined,
@@ -549,6 +554,8 @@ export interface Config {
   publicUrl: string | undefined;
   secureCookies: boolean;
   corsOrigins: string[];
+  /** The CSP lets the web UI load https: images from other hosts (thumbnails). */
+  remoteImages: boolean;
   session: { idleTimeoutMs: number; absoluteTimeoutMs: number };
   rateLimit: { perIp: number; perUser: number; auth: number; redisUrl: string | undefined };
   login: { maxFailures: number; ipMaxFailures: number; lockoutMs: number; delayMs: number };
@@ -693,6 +700,7 @@ export function loadConfig(
     publicUrl: read('BRAINCELLS_PUBLIC_URL')?.replace(/\/+$/, ''),
     secureCookies: read('BRAINCELLS_SECURE_COOKIES'),
     corsOrigins: read('BRAINCELLS_CORS_ORIGINS') ?? [],
+    remoteImages: read('BRAINCELLS_REMOTE_IMAGES'),
     session: {
       idleTimeoutMs: read('BRAINCELLS_SESSION_IDLE_TIMEOUT'),
       absoluteTimeoutMs: read('BRAINCELLS_SESSION_ABSOLUTE_TIMEOUT'),

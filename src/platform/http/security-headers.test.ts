@@ -8,7 +8,9 @@ describe('security headers and CORS', () => {
   beforeAll(async () => {
     [closed, open] = await Promise.all([
       createTestApp(),
-      createTestApp({ config: { corsOrigins: ['https://app.example.com'] } }),
+      createTestApp({
+        config: { corsOrigins: ['https://app.example.com'], remoteImages: false },
+      }),
     ]);
   });
   afterAll(async () => {
@@ -30,6 +32,12 @@ describe('security headers and CORS', () => {
       expect(csp).toContain(directive);
     }
     expect(csp).not.toMatch(/script-src[^;]*unsafe-inline/);
+    // Remote https: images (thumbnails) by default; the `open` app turns them off.
+    expect(csp).toContain("img-src 'self' data: blob: https:");
+    const strict = await open.app.inject({ method: 'GET', url: '/healthz' });
+    expect(String(strict.headers['content-security-policy'])).toContain(
+      "img-src 'self' data: blob:;",
+    );
     expect(response.headers['x-content-type-options']).toBe('nosniff');
     expect(response.headers['x-frame-options']).toBe('SAMEORIGIN');
     expect(response.headers['referrer-policy']).toBe('no-referrer');

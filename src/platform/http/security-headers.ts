@@ -7,6 +7,8 @@ export interface SecurityHeaderSettings {
   corsOrigins: readonly string[];
   /** Served over TLS (or behind a TLS proxy): ask browsers to upgrade subresources. */
   secure: boolean;
+  /** Allow https: images from other hosts (image-URL cells as thumbnails). */
+  remoteImages: boolean;
 }
 
 /**
@@ -29,9 +31,10 @@ export async function installSecurityHeaders(
         'font-src': ["'self'", 'data:'],
         'form-action': ["'self'"],
         'frame-ancestors': ["'none'"],
-        // https: images: the grid shows image-URL cells as thumbnails (sent without a referrer;
-        // a per-column toggle turns them off). Images cannot run script.
-        'img-src': ["'self'", 'data:', 'blob:', 'https:'],
+        // https: images (unless BRAINCELLS_REMOTE_IMAGES=false): the grid shows image-URL cells
+        // as thumbnails, sent without a referrer, with a per-column toggle. Images cannot run
+        // script; what a remote image reveals is that someone viewed it, and from which IP.
+        'img-src': ["'self'", 'data:', 'blob:', ...(settings.remoteImages ? ['https:'] : [])],
         'object-src': ["'none'"],
         'script-src': ["'self'"],
         'script-src-attr': ["'none'"],

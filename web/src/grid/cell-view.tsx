@@ -1,4 +1,4 @@
-import { memo } from 'react';
+import { memo, useState } from 'react';
 import type { Cell, Column } from '../api/sheet-api.ts';
 import { Markdown } from '../ui/safe-html.tsx';
 import { valueToText } from './clipboard-text.ts';
@@ -77,20 +77,30 @@ export const CellContent = memo(function CellContent({
       return <code className="json-inline">{valueToText(value).slice(0, DISPLAY_LIMIT)}</code>;
     default: {
       const text = valueToText(value);
-      if (images && isImageUrl(text)) {
-        return (
-          <img
-            className="thumb"
-            src={text.trim()}
-            alt=""
-            referrerPolicy="no-referrer"
-            loading="lazy"
-            decoding="async"
-          />
-        );
-      }
+      if (images && isImageUrl(text)) return <Thumbnail url={text.trim()} />;
       if (markdown) return <Markdown text={text.slice(0, 4_000)} className="cell-markdown" />;
       return <>{text.length > DISPLAY_LIMIT ? `${text.slice(0, DISPLAY_LIMIT)}…` : text}</>;
     }
   }
 });
+
+/**
+ * An image-URL cell as a thumbnail. An image that does not load — broken, or refused by the
+ * CSP when the server runs with BRAINCELLS_REMOTE_IMAGES=false — shows its URL as text.
+ */
+function Thumbnail({ url }: { url: string }) {
+  const [failed, setFailed] = useState<string | undefined>(undefined);
+  if (failed === url)
+    return <>{url.length > DISPLAY_LIMIT ? `${url.slice(0, DISPLAY_LIMIT)}…` : url}</>;
+  return (
+    <img
+      className="thumb"
+      src={url}
+      alt=""
+      referrerPolicy="no-referrer"
+      loading="lazy"
+      decoding="async"
+      onError={() => setFailed(url)}
+    />
+  );
+}
