@@ -488,13 +488,20 @@ export function createSheetDataStore(options: {
         }),
       ),
 
-    /** Copies the values of one column into a new column (states are not copied). */
-    copyColumnValues: (datasetId: string, fromColumnId: string, toColumnId: string) =>
+    /** Copies the values of one column into a new column, and its cell states with `states`. */
+    copyColumnValues: (
+      datasetId: string,
+      fromColumnId: string,
+      toColumnId: string,
+      options: { states?: boolean } = {},
+    ) =>
       write(
         datasetId,
         () =>
           duckdb.run(
-            `update ${datasetTable(datasetId)} set ${valueColumn(toColumnId)} = ${valueColumn(fromColumnId)}`,
+            `update ${datasetTable(datasetId)} set ${valueColumn(toColumnId)} = ${valueColumn(fromColumnId)}${
+              options.states ? `, ${stateColumn(toColumnId)} = ${stateColumn(fromColumnId)}` : ''
+            }`,
           ),
         [toColumnId],
       ),

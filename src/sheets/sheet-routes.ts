@@ -177,6 +177,8 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
       schema: {
         tags,
         summary: 'Add a static or formula column',
+        description:
+          'A formula is a DuckDB expression over `{{Column Name}}` references. A row it fails on (a failed cast, malformed JSON) gets an empty value and status `error` with the message in the cell state; a NULL it returns is a value.',
         params: datasetParams,
         body: createColumnSchema,
       },
@@ -255,6 +257,8 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
       schema: {
         tags,
         summary: 'Copy a column beside itself',
+        description:
+          "Named `<name> (copy)` (then `(copy 2)`, …) unless `name` is given. A static column's values are copied, a formula column's formula; an AI column stays an AI column with the same process (prompt, instructions, model, parameters, output type, search) and the source's values and cell states, as up to date as the source. Runs are not copied.",
         params: columnParams,
         body: z.object({ name: nameSchema.optional() }).default({}),
       },
@@ -596,6 +600,8 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
       schema: {
         tags,
         summary: 'An import: preview, progress, rejected lines, outcome',
+        description:
+          "After a successful import, `rejects` lists the first malformed lines (line, reason) and `conversions` the columns with cells that did not convert to their type: `[{ columnId, column, type, failed, failures: [{ rowId, raw }] }]` (first 100). Those cells are empty with status `error` and their source text in the cell state's `raw`.",
         params: importParams,
       },
     },

@@ -81,6 +81,21 @@ export interface SheetExtension {
    * the transaction that writes the copy's dataset and columns.
    */
   copyDataset(copy: DatasetCopy): Promise<((trx: Transaction<DB>) => Promise<void>) | undefined>;
+  /**
+   * A column of the extension's kind is being duplicated: its values and cell states are in
+   * the copy's column, which nobody sees yet (`cells` reads the dataset with it, and rewrites
+   * it). The function returned, if any, runs in the transaction that writes the copy's column
+   * row; `undefined` makes the copy a plain column.
+   */
+  copyColumn(copy: ColumnCopy): Promise<((trx: Transaction<DB>) => Promise<void>) | undefined>;
+}
+
+/** Cells of a copy no one sees yet: read in pages, rewritten without events. */
+export interface CopiedCells {
+  /** The rows in row id order, in pages, with the cells of `columnIds`. */
+  scan(columnIds: readonly string[]): AsyncIterable<RowRead[]>;
+  /** Compare-and-set on the copy's cells of one column (no events: nobody watches it yet). */
+  write(columnId: string, writes: CellWrite[]): Promise<CompareAndSetResult>;
 }
 
 export interface DatasetCopy {
@@ -91,12 +106,21 @@ export interface DatasetCopy {
   /** The source's columns, and the copy's id of each. */
   columns: readonly ColumnRow[];
   columnIds: ReadonlyMap<string, string>;
-  cells: {
-    /** The copy's rows in row id order, in pages, with the cells of `columnIds` (copy ids). */
-    scan(columnIds: readonly string[]): AsyncIterable<RowRead[]>;
-    /** Compare-and-set on the copy's cells of one column (no events: nobody watches it yet). */
-    write(columnId: string, writes: CellWrite[]): Promise<CompareAndSetResult>;
-  };
+  /** The copy's cells (copy column ids). */
+  cells: CopiedCells;
+}
+
+export interface ColumnCopy {
+  actor: Actor;
+  projectId: string;
+  datasetId: string;
+  /** The dataset's columns (the copy is not among them yet). */
+  columns: readonly ColumnRow[];
+  sourceId: string;
+  copyId: string;
+  name: string;
+  /** The dataset's cells, the copy's column included. */
+  cells: CopiedCells;
 }
 
 /** What a user's edit does to a cell's state: done, no error, validated (unless told not). */
@@ -146,6 +170,81 @@ export function createSheetService(deps: SheetServiceDeps) {
       data: payload,
       ...(coalesceKey ? { coalesceKey } : {}),
     });
+  /** Reads and writes cells of a table or column no one sees yet (no events). */
+  const copiedCells = (datasetId: string, columns: readonly ColumnRow[]): CopiedCells => {
+    const refs = new Map(columns.map((column) => [column.id, columnRef(column)]));
+    return {
+      async *scan(columnIds) {
+        const selected = columnIds.map((id) => refs.get(id)!);
+        let afterRowId: string | undefined;
+        while (true) {
+          const page = await data.window(
+            datasetId,
+            selected,
+            windowQuerySchema.parse({ afterRowId, limit: 1_000, columns: columnIds }),
+          );
+          if (page.rows.length > 0) yield page.rows;
+          if (page.rows.length < 1_000) return;
+          afterRowId = page.rows.at(-1)!.rowId;
+        }
+      },
+      write: (columnId, writes) => data.compareAndSetCells(datasetId, refs.get(columnId)!, writes),
+    };
+  };
+
+  /**
+   * Writes a new column: its DuckDB columns first (unseen until its row commits), then
+   * `prepare` (which may fill them and returns the transaction's work besides the row), then
+   * the row, shifting the columns at and after its position, in one transaction. A failure
+   * of any step drops the DuckDB columns again: nothing is left behind.
+   */
+  const insertColumn = async (
+    datasetId: string,
+    columns: readonly ColumnRow[],
+    column: ColumnRow,
+    prepare: () => Promise<
+      | {
+          kind?: ColumnRow['kind'];
+          write?: (trx: Transaction<DB>, row: ColumnRow) => Promise<void>;
+        }
+      | undefined
+    >,
+  ) => {
+    if (columns.some((existing) => existing.name.toLowerCase() === column.name.toLowerCase())) {
+      throw conflict(`A column named ${column.name} already exists`);
+    }
+    await data.addColumn(datasetId, columnRef(column));
+    try {
+      const prepared = await prepare();
+      await store.transaction(async (trx) => {
+        // Make room at the requested position.
+        for (const existing of columns) {
+          if (existing.position >= column.position)
+            await store.updateColumn(existing.id, { position: existing.position + 1 }, trx);
+        }
+        const [inserted] = await store.insertColumns(
+          [
+            {
+              id: column.id,
+              dataset_id: datasetId,
+              name: column.name,
+              type: column.type,
+              kind: prepared?.kind ?? column.kind,
+              formula: column.formula,
+              position: column.position,
+            },
+          ],
+          trx,
+        );
+        await prepared?.write?.(trx, inserted!);
+      });
+    } catch (error) {
+      await data.dropColumn(datasetId, column.id).catch(() => {});
+      if (isUniqueViolation(error)) throw conflict(`A column named ${column.name} already exists`);
+      throw error;
+    }
+  };
+
   const publishColumns = (datasetId: string, columns: readonly ColumnRow[]) =>
     publish(datasetId, 'columns-change', {
       columns: columns.map((column) => presentColumn(column, columns)),
@@ -362,7 +461,6 @@ export function createSheetService(deps: SheetServiceDeps) {
       const idMap = new Map(columns.map((column, index) => [column.id, copies[index]!.id]));
       await data.duplicateTable(datasetId, copyId, idMap);
       try {
-        const refs = new Map(copies.map((column) => [column.id, columnRef(column)]));
         const copyExtra = await extension?.copyDataset({
           actor,
           projectId,
@@ -370,24 +468,7 @@ export function createSheetService(deps: SheetServiceDeps) {
           copyId,
           columns,
           columnIds: idMap,
-          cells: {
-            async *scan(columnIds) {
-              const selected = columnIds.map((id) => refs.get(id)!);
-              let afterRowId: string | undefined;
-              while (true) {
-                const page = await data.window(
-                  copyId,
-                  selected,
-                  windowQuerySchema.parse({ afterRowId, limit: 1_000, columns: columnIds }),
-                );
-                if (page.rows.length > 0) yield page.rows;
-                if (page.rows.length < 1_000) return;
-                afterRowId = page.rows.at(-1)!.rowId;
-              }
-            },
-            write: (columnId, writes) =>
-              data.compareAndSetCells(copyId, refs.get(columnId)!, writes),
-          },
+          cells: copiedCells(copyId, copies),
         });
         await store.transaction(async (trx) => {
           await store.insertDataset(
@@ -488,39 +569,9 @@ export function createSheetService(deps: SheetServiceDeps) {
         position: parsed.position ?? columns.length,
         hidden: false,
       } as ColumnRow;
-      if (columns.some((existing) => existing.name.toLowerCase() === column.name.toLowerCase())) {
-        throw conflict(`A column named ${column.name} already exists`);
-      }
-      await data.addColumn(datasetId, columnRef(column));
-      try {
-        await store.transaction(async (trx) => {
-          // Make room at the requested position.
-          for (const existing of columns) {
-            if (existing.position >= column.position)
-              await store.updateColumn(existing.id, { position: existing.position + 1 }, trx);
-          }
-          const [inserted] = await store.insertColumns(
-            [
-              {
-                id: column.id,
-                dataset_id: datasetId,
-                name: column.name,
-                type: column.type,
-                kind: column.kind,
-                formula,
-                position: column.position,
-              },
-            ],
-            trx,
-          );
-          if (options.ai) await options.ai(trx, inserted!);
-        });
-      } catch (error) {
-        await data.dropColumn(datasetId, column.id).catch(() => {});
-        if (isUniqueViolation(error))
-          throw conflict(`A column named ${column.name} already exists`);
-        throw error;
-      }
+      await insertColumn(datasetId, columns, column, async () =>
+        options.ai ? { write: options.ai } : undefined,
+      );
       const after = await store.listColumns(datasetId);
       if (formula !== null)
         await data.recomputeFormula(datasetId, columnRef(column), compileFormula(formula));
@@ -647,6 +698,12 @@ export function createSheetService(deps: SheetServiceDeps) {
       publishColumns(datasetId, after);
     },
 
+    /**
+     * Copies a column beside itself, as `<name> (copy)` (then `(copy 2)`, …) unless named: a
+     * formula column with its formula, a static one with its values. An AI column (issue 6)
+     * stays one: values and cell states are copied, and the extension writes its process in
+     * the transaction that writes the column, so a failure leaves nothing behind.
+     */
     async duplicateColumn(
       actor: Actor,
       projectId: string,
@@ -664,6 +721,34 @@ export function createSheetService(deps: SheetServiceDeps) {
         n++
       ) {
         copyName = `${source.name} (copy ${n})`;
+      }
+      if (source.kind === 'ai' && extension) {
+        const copier = extension;
+        const copy: ColumnRow = {
+          ...source,
+          id: uuidv7(),
+          name: nameSchema.parse(copyName.slice(0, 200)),
+          formula: null,
+          position: source.position + 1,
+          hidden: false,
+        };
+        await insertColumn(datasetId, columns, copy, async () => {
+          await data.copyColumnValues(datasetId, source.id, copy.id, { states: true });
+          const write = await copier.copyColumn({
+            actor,
+            projectId,
+            datasetId,
+            columns,
+            sourceId: source.id,
+            copyId: copy.id,
+            name: copy.name,
+            cells: copiedCells(datasetId, [...columns, copy]),
+          });
+          return write ? { write } : { kind: 'static' };
+        });
+        const after = await store.listColumns(datasetId);
+        publishColumns(datasetId, after);
+        return presentColumn(after.find((column) => column.id === copy.id)!, after);
       }
       const created = await service.addColumn(actor, projectId, datasetId, {
         name: copyName.slice(0, 200),

@@ -1,12 +1,14 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApiKey, type TestApiKey } from '../../../test/factories.ts';
+import { identifierFor } from '../../platform/duckdb/duckdb-identifiers.ts';
 import {
   type GenerationTestEnv,
   openGenerationTestEnv,
   sheetsOf,
 } from './generation-test-helpers.ts';
 
-// What AI columns add to deleting a column and duplicating a dataset.
+// What AI columns add to deleting a column and duplicating a dataset or a column.
 let env: GenerationTestEnv;
 let apiKey: TestApiKey;
 beforeAll(async () => {
@@ -21,6 +23,7 @@ beforeEach(() => env.fake.reset());
 const owner = () => env.members.owner.actor;
 const service = () => env.t.app.generation.service;
 const sheets = () => sheetsOf(env.t);
+const store = () => env.t.app.generation.store;
 const inject = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
   env.t.app.inject({ method, url, headers: apiKey.headers, ...(payload ? { payload } : {}) });
 
@@ -286,5 +289,230 @@ describe('duplicating a dataset with AI columns', () => {
     const regenerated = (await env.cells(copy.id, idOf('Out')))[2]!;
     expect(regenerated.status).toBe('done');
     expect(regenerated.value).not.toBe(copyOut[2]!.value);
+  });
+});
+
+describe('duplicating an AI column', () => {
+  it('gives a second AI column with the same process and up-to-date cells, which is edited and run on its own', async () => {
+    const data = await env.dataset(
+      'Column copy',
+      ['Item', 'Note'],
+      ['apple', 'pear', 'plum'].map((Item) => ({ Item, Note: '' })),
+    );
+    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+      name: 'Out',
+      prompt: 'Write about {{Item}}',
+      instructions: 'One sentence.',
+      provider: env.providerId,
+      model: 'gpt-4o-mini',
+      parameters: { temperature: 0.3, maxOutputTokens: 200 },
+    });
+    await env.waitForRun(data.id, created.run!.id);
+    const out = created.column.id;
+    const short = await aiColumn(data.id, 'Short', 'Shorten {{Out}}');
+    const sourceCells = await env.cells(data.id, out);
+    await sheets().editCell(owner(), env.projectId, data.id, {
+      rowId: BigInt(sourceCells[0]!.rowId),
+      columnId: out,
+      expectedVersion: sourceCells[0]!.version,
+      validated: true,
+    });
+    // A cell a run of the source holds at the moment of the copy.
+    await sheets().writeCells(owner(), env.projectId, data.id, out, [
+      {
+        rowId: BigInt(sourceCells[2]!.rowId),
+        expectedVersion: sourceCells[2]!.version,
+        state: { status: 'generating' },
+      },
+    ]);
+    // The staleness tracker has read (and cached) this dataset's processes before the copy.
+    await sheets().editCell(owner(), env.projectId, data.id, {
+      rowId: BigInt(sourceCells[0]!.rowId),
+      columnId: data.columns.Note!,
+      expectedVersion: 0,
+      value: 'seen',
+    });
+    await env.t.app.generation.staleness.settle();
+    const runsBefore = (await service().listRuns(owner(), env.projectId, data.id)).length;
+
+    const base = `/api/projects/${env.projectId}/datasets/${data.id}`;
+    const duplicated = await inject('POST', `${base}/columns/${out}/duplicate`, {});
+    expect(duplicated.statusCode).toBe(201);
+    expect(duplicated.json()).toMatchObject({ name: 'Out (copy)', kind: 'ai', type: 'text' });
+    const copyId = duplicated.json().id as string;
+    const columns = (await sheets().getDataset(owner(), env.projectId, data.id)).columns;
+    expect(columns.map((column) => column.name)).toEqual([
+      'Item',
+      'Note',
+      'Out',
+      'Out (copy)',
+      'Short',
+    ]);
+
+    const view = await inject('GET', `${base}/ai-columns/${copyId}`);
+    expect(view.statusCode).toBe(200);
+    const source = (await inject('GET', `${base}/ai-columns/${out}`)).json().process;
+    const {
+      id: _sourceId,
+      columnId: _sourceColumn,
+      createdAt: _created,
+      updatedAt: _updated,
+      ...settings
+    } = source;
+    expect(view.json().process).toMatchObject({
+      ...settings,
+      columnId: copyId,
+      prompt: 'Write about {{Item}}',
+      instructions: 'One sentence.',
+      parameters: { temperature: 0.3, maxOutputTokens: 200 },
+      inputColumnIds: [data.columns.Item],
+    });
+    expect(view.json().process.id).not.toBe(source.id);
+    expect(view.json()).toMatchObject({ dependsOn: [data.columns.Item], activeRun: null });
+    // The column that read the source still reads the source.
+    const shortView = (await inject('GET', `${base}/ai-columns/${short}`)).json();
+    expect(shortView.process).toMatchObject({ prompt: 'Shorten {{Out}}', inputColumnIds: [out] });
+    // Runs are not copied.
+    expect((await service().listRuns(owner(), env.projectId, data.id)).length).toBe(runsBefore);
+
+    // Values and validated flags copied, every cell up to date; the cell that was generating
+    // in the source is settled in the copy (no run holds it).
+    const copyCells = await env.cells(data.id, copyId);
+    expect(copyCells.map((cell) => [cell.value, cell.status, cell.validated])).toEqual(
+      sourceCells.map((cell, index) => [cell.value, 'done', index === 0]),
+    );
+    for (const cell of copyCells) {
+      const provenance = await service().cellProvenance(
+        owner(),
+        env.projectId,
+        data.id,
+        copyId,
+        BigInt(cell.rowId),
+      );
+      expect(provenance.current.upToDate, `row ${cell.rowId}`).toBe(true);
+    }
+    const nothing = await service().startRun(owner(), env.projectId, data.id, copyId, {
+      mode: 'outdated',
+    });
+    expect(nothing).toMatchObject({ status: 'completed', progress: { total: 0 } });
+
+    // The staleness tracker follows the copy at once (it had cached the dataset's processes
+    // without it): an input edit marks the row stale in both columns.
+    await sheets().editCell(owner(), env.projectId, data.id, {
+      rowId: BigInt(sourceCells[1]!.rowId),
+      columnId: data.columns.Item!,
+      expectedVersion: 0,
+      value: 'quince',
+    });
+    await env.t.app.generation.staleness.settle();
+    expect((await env.cells(data.id, copyId)).map((cell) => cell.status)).toEqual([
+      'done',
+      'stale',
+      'done',
+    ]);
+    expect((await env.cells(data.id, out)).map((cell) => cell.status)).toEqual([
+      'done',
+      'stale',
+      'generating',
+    ]);
+
+    // Editing the copy's prompt marks the copy's generated cells stale, and only those.
+    const edited = await inject('PATCH', `${base}/ai-columns/${copyId}`, {
+      prompt: 'Write a haiku about {{Item}}',
+    });
+    expect(edited.statusCode).toBe(200);
+    expect(edited.json().staleCells).toBe(1);
+    expect((await env.cells(data.id, copyId)).map((cell) => cell.status)).toEqual([
+      'done',
+      'stale',
+      'stale',
+    ]);
+    expect((await env.cells(data.id, out)).map((cell) => cell.status)).toEqual([
+      'done',
+      'stale',
+      'generating',
+    ]);
+
+    // A run of the copy regenerates exactly those, with the copy's prompt.
+    env.fake.reset();
+    const run = await inject('POST', `${base}/ai-columns/${copyId}/runs`, { mode: 'stale' });
+    expect(run.statusCode).toBe(202);
+    expect((await env.waitForRun(data.id, run.json().id)).progress).toMatchObject({
+      total: 2,
+      done: 2,
+      errors: 0,
+    });
+    const prompts = env.fake.requests.map((request) => JSON.stringify(request.body));
+    expect(prompts).toHaveLength(2);
+    expect(prompts.every((prompt) => prompt.includes('Write a haiku about'))).toBe(true);
+    expect(prompts.some((prompt) => prompt.includes('Write a haiku about quince'))).toBe(true);
+    const regenerated = await env.cells(data.id, copyId);
+    expect(regenerated.map((cell) => cell.status)).toEqual(['done', 'done', 'done']);
+    expect(regenerated[1]!.value).not.toBe(copyCells[1]!.value);
+    const sourceAfter = await env.cells(data.id, out);
+    expect(sourceAfter.map((cell) => [cell.value, cell.status])).toEqual([
+      [sourceCells[0]!.value, 'done'],
+      [sourceCells[1]!.value, 'stale'],
+      [sourceCells[2]!.value, 'generating'],
+    ]);
+
+    // The copy is created by the actor, like a new AI column.
+    const audit = await env.t.platform.database.db
+      .selectFrom('audit_log')
+      .select(['action', 'summary'])
+      .where('entity_id', '=', copyId)
+      .where('action', '=', 'ai-column.create')
+      .execute();
+    expect(audit).toEqual([
+      {
+        action: 'ai-column.create',
+        summary: expect.objectContaining({ name: 'Out (copy)', copiedFrom: out }),
+      },
+    ]);
+  });
+
+  it('names further copies (copy 2), and a failure inside the transaction leaves no column behind', async () => {
+    const data = await env.dataset('Column copy failure', ['Item'], [{ Item: 'fig' }]);
+    const out = await aiColumn(data.id, 'Out', 'Write about {{Item}}');
+    const base = `/api/projects/${env.projectId}/datasets/${data.id}`;
+    const table = async () =>
+      (
+        await env.t.platform.duckdb.query<{ n: bigint }>(
+          'select count(*) as n from information_schema.columns where table_name = ?',
+          [identifierFor('ds', data.id)],
+        )
+      )[0]!.n;
+    const tableColumns = await table();
+    expect(tableColumns).toBeGreaterThan(0n);
+
+    // The database refuses the copy's process: the column row written in the same
+    // transaction goes too, and so do its DuckDB columns.
+    const { db } = env.t.platform.database;
+    await sql`create function refuse_process() returns trigger language plpgsql as $$ begin raise exception 'refused by test'; end $$`.execute(
+      db,
+    );
+    await sql`create trigger refuse_process before insert on generation_process for each row execute function refuse_process()`.execute(
+      db,
+    );
+    try {
+      const failed = await inject('POST', `${base}/columns/${out}/duplicate`, {});
+      expect(failed.statusCode).toBe(500);
+    } finally {
+      await sql`drop trigger refuse_process on generation_process`.execute(db);
+      await sql`drop function refuse_process()`.execute(db);
+    }
+    const after = await sheets().getDataset(owner(), env.projectId, data.id);
+    expect(after.columns.map((column) => column.name)).toEqual(['Item', 'Out']);
+    expect(await table()).toBe(tableColumns);
+    expect((await store().listProcesses(data.id)).map((process) => process.column_id)).toEqual([
+      out,
+    ]);
+
+    const first = await inject('POST', `${base}/columns/${out}/duplicate`, {});
+    const second = await inject('POST', `${base}/columns/${out}/duplicate`, {});
+    expect([first.json().name, second.json().name]).toEqual(['Out (copy)', 'Out (copy 2)']);
+    expect((await inject('GET', `${base}/ai-columns/${second.json().id}`)).statusCode).toBe(200);
+    const named = await inject('POST', `${base}/columns/${out}/duplicate`, { name: 'Out' });
+    expect(named.statusCode).toBe(409);
   });
 });

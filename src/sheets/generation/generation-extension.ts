@@ -1,10 +1,12 @@
 import type { Transaction } from 'kysely';
+import type { AuditRecorder } from '../../audit/audit-service.ts';
+import type { Actor } from '../../auth/actor.ts';
 import { systemActor } from '../../auth/system-actor.ts';
 import type { DB } from '../../migrations/db-schema.ts';
 import { uuidv7 } from '../../platform/ids.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { CellValue } from '../sheet-schema.ts';
-import type { DatasetCopy, SheetExtension, SheetService } from '../sheet-service.ts';
+import type { ColumnCopy, DatasetCopy, SheetExtension, SheetService } from '../sheet-service.ts';
 import { outputSpecOf, promptHashOf, searchOf } from './generation-process.ts';
 import type { Runner } from './generation-runner.ts';
 import { scanRows } from './generation-scope.ts';
@@ -28,13 +30,14 @@ function inputsOf(prompt: string, search: { query?: string | undefined } | null)
 /**
  * What AI columns add to the sheets use cases (plugged in with `sheets.extend`): a column
  * their prompts read is not deleted without `force`, and then their runs stop and their cells
- * turn stale; a copied dataset gets its AI columns' processes, with the copied cells' hashes
- * rewritten so the copy is as up to date as the source.
+ * turn stale; a copied dataset gets its AI columns' processes, and a duplicated AI column its
+ * process, with the copied cells' hashes rewritten so the copy is as up to date as the source.
  */
 export function createGenerationExtension(deps: {
   store: GenerationStore;
   sheets: SheetService;
   runner: Pick<Runner, 'stop'>;
+  audit: AuditRecorder;
   logger: Logger;
   onProcessesChanged: (datasetId: string) => void;
 }): SheetExtension {
@@ -125,55 +128,77 @@ export function createGenerationExtension(deps: {
     for (const process of processes) await markAllStale(process);
   }
 
-  async function copyDataset(copy: DatasetCopy) {
-    const sources = await store.listProcesses(copy.sourceId);
-    if (sources.length === 0) return undefined;
-    const mapped = (id: string) => copy.columnIds.get(id) ?? id;
-    const copies = sources.map((source) => {
-      const prompt = remapTemplate(source.prompt, copy.columnIds);
-      const sourceSearch = searchOf(source);
-      const search = sourceSearch
-        ? {
-            enabled: sourceSearch.enabled,
-            ...(sourceSearch.query
-              ? { query: remapTemplate(sourceSearch.query, copy.columnIds) }
-              : {}),
-          }
-        : null;
-      const output = outputSpecOf(source);
-      const promptHash = promptHashOf({
-        template: prompt,
+  /**
+   * The process of a copied AI column: the source's, with its column, prompt, search query and
+   * inputs pointing at the copy's columns (`columnIds`: source id → copy id; ids not in it
+   * stay) and its prompt hash recomputed; `sourceInputs` are what the source's prompt reads.
+   */
+  function copyProcess(
+    source: ProcessRow,
+    target: {
+      actor: Actor;
+      projectId: string;
+      datasetId: string;
+      columnIds: ReadonlyMap<string, string>;
+    },
+  ) {
+    const mapped = (id: string) => target.columnIds.get(id) ?? id;
+    const prompt = remapTemplate(source.prompt, target.columnIds);
+    const sourceSearch = searchOf(source);
+    const search = sourceSearch
+      ? {
+          enabled: sourceSearch.enabled,
+          ...(sourceSearch.query
+            ? { query: remapTemplate(sourceSearch.query, target.columnIds) }
+            : {}),
+        }
+      : null;
+    const output = outputSpecOf(source);
+    const promptHash = promptHashOf({
+      template: prompt,
+      instructions: source.instructions,
+      provider: source.provider,
+      model: source.model,
+      parameters: source.parameters,
+      output,
+      search,
+    });
+    return {
+      source,
+      sourceInputs: inputsOf(source.prompt, sourceSearch ?? null),
+      row: {
+        id: uuidv7(),
+        project_id: target.projectId,
+        dataset_id: target.datasetId,
+        column_id: mapped(source.column_id),
+        version: source.version,
+        prompt,
         instructions: source.instructions,
         provider: source.provider,
         model: source.model,
-        parameters: source.parameters,
-        output,
-        search,
-      });
-      return {
-        source,
-        sourceInputs: inputsOf(source.prompt, sourceSearch ?? null),
-        row: {
-          id: uuidv7(),
-          project_id: copy.projectId,
-          dataset_id: copy.copyId,
-          column_id: mapped(source.column_id),
-          version: source.version,
-          prompt,
-          instructions: source.instructions,
-          provider: source.provider,
-          model: source.model,
-          parameters: JSON.stringify(source.parameters ?? {}),
-          output_type: source.output_type,
-          categories: source.categories === null ? null : JSON.stringify(source.categories),
-          json_schema: source.json_schema === null ? null : JSON.stringify(source.json_schema),
-          search: search ? JSON.stringify(search) : null,
-          input_column_ids: source.input_column_ids.map(mapped),
-          prompt_hash: promptHash,
-          created_by: copy.actor.via === 'system' ? null : copy.actor.userId,
-        },
-      };
-    });
+        parameters: JSON.stringify(source.parameters ?? {}),
+        output_type: source.output_type,
+        categories: source.categories === null ? null : JSON.stringify(source.categories),
+        json_schema: source.json_schema === null ? null : JSON.stringify(source.json_schema),
+        search: search ? JSON.stringify(search) : null,
+        input_column_ids: source.input_column_ids.map(mapped),
+        prompt_hash: promptHash,
+        created_by: target.actor.via === 'system' ? null : target.actor.userId,
+      },
+    };
+  }
+
+  async function copyDataset(copy: DatasetCopy) {
+    const sources = await store.listProcesses(copy.sourceId);
+    if (sources.length === 0) return undefined;
+    const copies = sources.map((source) =>
+      copyProcess(source, {
+        actor: copy.actor,
+        projectId: copy.projectId,
+        datasetId: copy.copyId,
+        columnIds: copy.columnIds,
+      }),
+    );
     for (const { source, sourceInputs, row } of copies)
       await rehashCells(copy, source, sourceInputs, row);
     return async (trx: Transaction<DB>) => {
@@ -182,14 +207,51 @@ export function createGenerationExtension(deps: {
   }
 
   /**
+   * A duplicated AI column gets the source's process (same prompt, inputs and settings; the
+   * templates that read the source still read the source) and keeps its copied cells exactly
+   * as up to date as the source's.
+   */
+  async function copyColumn(copy: ColumnCopy) {
+    const source = await store.findProcessByColumn(copy.sourceId);
+    if (!source || source.dataset_id !== copy.datasetId) return undefined;
+    const columnIds = new Map(copy.columns.map((column) => [column.id, column.id]));
+    columnIds.set(copy.sourceId, copy.copyId);
+    const { sourceInputs, row } = copyProcess(source, {
+      actor: copy.actor,
+      projectId: copy.projectId,
+      datasetId: copy.datasetId,
+      columnIds,
+    });
+    await rehashCells({ columnIds, cells: copy.cells }, source, sourceInputs, row);
+    return async (trx: Transaction<DB>) => {
+      await store.insertProcess(row, trx);
+      await deps.audit.record(trx, {
+        actor: copy.actor,
+        action: 'ai-column.create',
+        entityType: 'dataset_column',
+        entityId: copy.copyId,
+        projectId: copy.projectId,
+        summary: {
+          datasetId: copy.datasetId,
+          name: copy.name,
+          model: source.model,
+          output: source.output_type,
+          copiedFrom: copy.sourceId,
+        },
+      });
+    };
+  }
+
+  /**
    * The copied cells of one AI column, made consistent with its copied process: the hashes
    * name column ids, so a cell made by the source's current prompt from its current inputs
    * gets the copy's hashes (and stays up to date); any other keeps hashes that match nothing
    * (it was outdated, and stays so). A cell copied while it was `generating` is settled, as
-   * after a crash: no run of the copy holds it.
+   * after a crash: no run of the copy holds it. (A duplicated column reads the same columns:
+   * only its own id changes, so the hashes stay, and only `generating` cells are settled.)
    */
   async function rehashCells(
-    copy: DatasetCopy,
+    copy: Pick<DatasetCopy, 'columnIds' | 'cells'>,
     source: ProcessRow,
     sourceInputs: readonly string[],
     row: { column_id: string; prompt_hash: string },
@@ -242,5 +304,5 @@ export function createGenerationExtension(deps: {
     }
   }
 
-  return { readersOf, removeInput, copyDataset };
+  return { readersOf, removeInput, copyDataset, copyColumn };
 }

@@ -114,6 +114,7 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
       store,
       sheets,
       runner,
+      audit: deps.audit,
       logger,
       onProcessesChanged: (datasetId) => staleness.invalidate(datasetId),
     }),

@@ -144,7 +144,11 @@ export function createStalenessTracker(options: {
   return {
     /** Feed it the tapped bus's publications. */
     observe(stream: string, event: PublishInput): void {
-      if (closed || event.type !== 'cells-update' || !stream.startsWith(DATASET_STREAM)) return;
+      if (closed || !stream.startsWith(DATASET_STREAM)) return;
+      // Columns added (a duplicated AI column's process commits with its column) or removed:
+      // the cached processes may be missing one, and its cells would not be marked.
+      if (event.type === 'columns-change') processCache.delete(stream.slice(DATASET_STREAM.length));
+      if (event.type !== 'cells-update') return;
       const data = event.data as { columnId?: string; cells?: { rowId: string }[] };
       if (!data?.columnId || !Array.isArray(data.cells) || data.cells.length === 0) return;
       const datasetId = stream.slice(DATASET_STREAM.length);
