@@ -102,6 +102,14 @@ export function registerSheetCommands(program: Command): void {
           );
           for (const reject of (result.rejects as { line: number; reason: string }[]).slice(0, 10))
             console.log(`  line ${reject.line}: ${reject.reason}`);
+          for (const conversion of result.conversions as {
+            column: string;
+            type: string;
+            failed: number;
+          }[])
+            console.log(
+              `  ${conversion.failed} cells of ${conversion.column} are not ${conversion.type}: marked as errors, their text kept`,
+            );
         }
         if (result.status !== 'succeeded') {
           const error = result.error as { message?: string } | null;

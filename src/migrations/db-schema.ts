@@ -164,6 +164,8 @@ export interface DatasetImportTable {
   bytes_read: Generated<number>;
   rows_rejected: Generated<number>;
   rejects: Generated<unknown>;
+  /** [{ columnId, column, type, failed, failures: [{ rowId, raw }] }] (migration 0410). */
+  conversions: Generated<unknown>;
   error: unknown;
   job_id: string | null;
   cancel_requested: Generated<boolean>;

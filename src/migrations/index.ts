@@ -9,6 +9,7 @@ import * as m0202 from './0202-llm-budgets.ts';
 import * as m0203 from './0203-llm-cache.ts';
 import * as m0300 from './0300-sheets.ts';
 import * as m0400 from './0400-generation.ts';
+import * as m0410 from './0410-import-conversions.ts';
 
 /**
  * Every migration, in order. A migration never changes after it ships: add a new one.
@@ -25,4 +26,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0203-llm-cache': m0203,
   '0300-sheets': m0300,
   '0400-generation': m0400,
+  '0410-import-conversions': m0410,
 };

@@ -108,6 +108,24 @@ export function cellStateToJson(state: CellState): string {
   });
 }
 
+const NOW_SQL = `strftime(now()::timestamp, '%Y-%m-%dT%H:%M:%S.%gZ')`;
+const versionAfter = (state: string) => `coalesce(try_cast(${state}->>'version' as bigint), 0) + 1`;
+
+/**
+ * SQL: the cell state `state` (an SQL expression, NULL for a cell never written) after a value
+ * failed to convert or compute: status `error`, the version bumped, not validated, `error` and
+ * `raw` (SQL expressions; `raw` NULL drops it) set. Used by type changes, imports with type
+ * overrides and formula columns, so every such failure looks the same to the client.
+ */
+export function errorStateSql(state: string, error: string, raw = 'null'): string {
+  return `json_merge_patch(coalesce(${state}, '{}'::json), json_object('status', 'error', 'version', ${versionAfter(state)}, 'validated', false, 'error', ${error}, 'raw', ${raw}, 'updated_at', ${NOW_SQL}))`;
+}
+
+/** SQL: an errored cell state that computes again: status `done`, error and raw dropped. */
+export function clearedStateSql(state: string): string {
+  return `json_merge_patch(${state}, json_object('status', 'done', 'version', ${versionAfter(state)}, 'error', null, 'raw', null, 'updated_at', ${NOW_SQL}))`;
+}
+
 export const SQL_TYPE_BY_COLUMN_TYPE: Record<ColumnType, string> = {
   text: 'VARCHAR',
   integer: 'BIGINT',

@@ -10,7 +10,9 @@ import {
   cellStateToJson,
   cellValueFromSql,
   cellValueToText,
+  clearedStateSql,
   EMPTY_CELL_STATE,
+  errorStateSql,
 } from './sheet-cells.ts';
 import { createKeyedMutex } from './sheet-lock.ts';
 import {
@@ -89,6 +91,30 @@ export interface TypeChangeResult {
   failed: number;
   /** The first failures, with the text each cell held (kept in its state's `raw`). */
   failures: { rowId: string; raw: string }[];
+}
+
+export interface FormulaResult {
+  /** Rows whose expression raised an error (value NULL, status `error`). */
+  failed: number;
+  /** The first failures with their message (the others say FORMULA_FAILED). */
+  failures: { rowId: string; error: string }[];
+}
+
+/** Failing rows that get DuckDB's own message (one lookup each); the rest get the generic one. */
+const FORMULA_ERROR_MESSAGES = 100;
+const FORMULA_FAILED = 'The formula failed on this row';
+
+/** DuckDB's error → one short line, our column identifiers replaced by `{{Name}}`. */
+function formulaErrorMessage(cause: unknown, names?: ReadonlyMap<string, string>): string {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  const line = (message.split('\n')[0] ?? '').trim();
+  const shown = line.replace(/\bcol_([0-9a-f]{32})\b/g, (_, hex: string) => {
+    const id = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    const name = names?.get(id);
+    return name === undefined ? 'a column' : `{{${name}}}`;
+  });
+  if (shown === '') return FORMULA_FAILED;
+  return shown.length > 300 ? `${shown.slice(0, 299)}…` : shown;
 }
 
 const SORTED_WINDOW_CACHE_ENTRIES = 16;
@@ -533,9 +559,7 @@ export function createSheetDataStore(options: {
         const failures = await duckdb.query<{ _row_id: bigint; raw: string }>(
           `select _row_id, cast(${value} as varchar) as raw from ${table} where ${failing} order by _row_id limit ${reportLimit}`,
         );
-        const errorState = `json_merge_patch(coalesce(${state}, '{}'::json), json_object('status', 'error',
-          'version', coalesce(try_cast(${state}->>'version' as bigint), 0) + 1, 'validated', false, 'error', ?,
-          'raw', cast(${value} as varchar), 'updated_at', strftime(now()::timestamp, '%Y-%m-%dT%H:%M:%S.%gZ')))`;
+        const errorState = errorStateSql(state, '?', `cast(${value} as varchar)`);
         // DuckDB refuses an ALTER after an UPDATE of the same table in one transaction: the
         // failing cells keep their text in state.raw first, then the column changes type.
         if (Number(failed) > 0)
@@ -667,21 +691,74 @@ export function createSheetDataStore(options: {
 
     /**
      * Recomputes a formula column from a checked DuckDB expression (sheet-formula.ts), for the
-     * given rows or all. A row whose expression fails gets NULL.
+     * given rows or all, set-based. A row whose expression (or its cast to the column's type)
+     * raises an error gets NULL and status `error` with DuckDB's message; a NULL the expression
+     * returns on its own (NULL inputs, `try_cast`) is a value, not an error. See
+     * docs/sheets.md#formula-columns.
      */
     recomputeFormula: (
       datasetId: string,
       column: ColumnRef,
       expression: string,
       rowIds?: readonly bigint[],
+      /** Column id → name, to show names instead of our identifiers in error messages. */
+      names?: ReadonlyMap<string, string>,
     ) =>
-      write(datasetId, () => {
+      write(datasetId, async (): Promise<FormulaResult> => {
         const table = datasetTable(datasetId);
-        const only = rowIds ? ` where _row_id in (select unnest(?::bigint[]))` : '';
-        return duckdb.run(
-          `update ${table} set ${valueColumn(column.id)} = try_cast(try(${expression}) as ${sqlType(column.type)})${only}`,
-          rowIds ? [listValue([...rowIds])] : [],
+        const value = valueColumn(column.id);
+        const state = stateColumn(column.id);
+        const cast = `cast((${expression}) as ${sqlType(column.type)})`;
+        // `try([x])` is NULL only when x raised an error ([NULL] when x is NULL). One TRY per
+        // statement: DuckDB hoists a subexpression shared by two TRYs out of both.
+        const failing = `try([${cast}]) is null`;
+        const scope = rowIds ? `_row_id in (select unnest(?::bigint[]))` : 'true';
+        const params = rowIds ? [listValue([...rowIds])] : [];
+        const failed = await duckdb.transaction(async (connection) => {
+          await connection.run(
+            `update ${table} set ${value} = try(${cast}) where ${scope}`,
+            params,
+          );
+          await connection.run(
+            `update ${table} set ${state} = ${clearedStateSql(state)} where ${scope} and (${state}->>'status') = 'error' and not (${failing})`,
+            params,
+          );
+          const marked = await connection.run(
+            `update ${table} set ${state} = ${errorStateSql(state, `'${FORMULA_FAILED}'`)} where ${scope} and ${failing}`,
+            params,
+          );
+          return Number(marked.rowsChanged);
+        });
+        if (failed === 0) return { failed: 0, failures: [] };
+        // The message of each of the first failures: that row alone, evaluated without TRY
+        // (outside the transaction: a failed statement would abort it). Bounded: other rows
+        // keep the generic message.
+        const first = await duckdb.query<{ _row_id: bigint }>(
+          `select _row_id from ${table} where ${scope} and (${state}->>'status') = 'error' order by _row_id limit ${FORMULA_ERROR_MESSAGES}`,
+          params,
         );
+        const failures: { rowId: string; error: string }[] = [];
+        for (const { _row_id: rowId } of first) {
+          const error = await duckdb
+            .query(`select ${cast} as v from ${table} where _row_id = ${rowId}`)
+            .then(
+              () => FORMULA_FAILED,
+              (cause: unknown) => formulaErrorMessage(cause, names),
+            );
+          failures.push({ rowId: String(rowId), error });
+        }
+        const detailed = failures.filter((failure) => failure.error !== FORMULA_FAILED);
+        if (detailed.length > 0)
+          await duckdb.run(
+            `update ${table} set ${state} = json_merge_patch(${state}, json_object('error', u.error))
+               from (select unnest(?::bigint[]) as row_id, unnest(${TEXT_LIST}) as error) u
+               where ${table}._row_id = u.row_id`,
+            [
+              listValue(detailed.map((failure) => BigInt(failure.rowId))),
+              textList(detailed.map((failure) => failure.error)),
+            ],
+          );
+        return { failed, failures };
       }, [column.id]),
 
     readCells: (datasetId: string, columns: readonly ColumnRef[], rowIds: readonly bigint[]) =>

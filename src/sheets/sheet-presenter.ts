@@ -95,6 +95,7 @@ export function presentImport(row: ImportRow) {
     bytesRead: row.bytes_read,
     rowsRejected: row.rows_rejected,
     rejects: row.rejects,
+    conversions: row.conversions,
     error: row.error,
     createdAt: iso(row.created_at),
     startedAt: iso(row.started_at),

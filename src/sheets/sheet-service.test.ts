@@ -374,6 +374,127 @@ describe('sheet service', () => {
     expect(window.rows[1]!.cells[age!.id]!.version).toBe(1);
   });
 
+  it('a formula that fails on a row marks that cell error with its message; NULLs it returns are values', async () => {
+    const dataset = await module.sheets.createDataset(editor, projectId, {
+      name: 'Formula errors',
+      rows: 0,
+      columns: [
+        { name: 'Code', type: 'text' },
+        { name: 'Doc', type: 'text' },
+      ],
+    });
+    const [code, doc] = dataset.columns;
+    const { rowIds } = await module.sheets.appendRows(editor, projectId, dataset.id, [
+      { [code!.id]: 'abc', [doc!.id]: '{"a": 1}' },
+      { [code!.id]: '12', [doc!.id]: 'not json' },
+      { [code!.id]: null, [doc!.id]: null },
+      { [code!.id]: '7', [doc!.id]: '{"b": 2}' },
+    ]);
+    const doubled = await module.sheets.addColumn(editor, projectId, dataset.id, {
+      name: 'Doubled',
+      type: 'integer',
+      formula: 'cast({{Code}} as integer) * 2',
+    });
+    const lenient = await module.sheets.addColumn(editor, projectId, dataset.id, {
+      name: 'Lenient',
+      type: 'integer',
+      formula: 'try_cast({{Code}} as integer)',
+    });
+    const field = await module.sheets.addColumn(editor, projectId, dataset.id, {
+      name: 'Field',
+      type: 'integer',
+      formula: "json_extract({{Doc}}, '$.a')",
+    });
+    const cells = async (columnId: string) =>
+      (await module.sheets.readWindow(editor, projectId, dataset.id, {})).rows.map((row) => {
+        const cell = row.cells[columnId]!;
+        return [cell.value, cell.status, cell.error];
+      });
+    const doubledCells = await cells(doubled.id);
+    expect(doubledCells.map(([value, status]) => [value, status])).toEqual([
+      [null, 'error'],
+      [24, 'done'],
+      [null, 'done'], // NULL input → NULL value, not an error
+      [14, 'done'],
+    ]);
+    // DuckDB's own message, one line, the column shown by its name.
+    expect(doubledCells[0]![2]).toMatch(/^Conversion Error: Could not convert string 'abc'/);
+    expect(doubledCells[0]![2]).not.toMatch(/col_[0-9a-f]{32}/);
+    expect(doubledCells[0]![2]).not.toContain('\n');
+    // try_cast returning NULL is the formula's answer, not a failure.
+    expect(await cells(lenient.id)).toEqual([
+      [null, 'done', null],
+      [12, 'done', null],
+      [null, 'done', null],
+      [7, 'done', null],
+    ]);
+    const fieldCells = await cells(field.id);
+    expect(fieldCells.map(([value, status]) => [value, status])).toEqual([
+      [1, 'done'],
+      [null, 'error'],
+      [null, 'done'],
+      [null, 'done'],
+    ]);
+    expect(fieldCells[1]![2]).toMatch(/Malformed JSON/);
+
+    // Fixing the input recomputes that row: the error clears; breaking another sets one.
+    await module.sheets.editCell(editor, projectId, dataset.id, {
+      rowId: BigInt(rowIds[0]!),
+      columnId: code!.id,
+      expectedVersion: 0,
+      value: '5',
+    });
+    await module.sheets.editCell(editor, projectId, dataset.id, {
+      rowId: BigInt(rowIds[3]!),
+      columnId: code!.id,
+      expectedVersion: 0,
+      value: 'x7',
+    });
+    const window = await module.sheets.readWindow(editor, projectId, dataset.id, {});
+    expect(window.rows[0]!.cells[doubled.id]).toMatchObject({
+      value: 10,
+      status: 'done',
+      error: null,
+      version: 2, // error (1), then computed again (2)
+    });
+    expect(window.rows[3]!.cells[doubled.id]).toMatchObject({ value: null, status: 'error' });
+    expect(window.rows[3]!.cells[doubled.id]!.error).toContain("'x7'");
+  });
+
+  it('a formula failing on many rows stays set-based: all are marked, the first 100 carry a message', async () => {
+    const dataset = await module.sheets.createDataset(editor, projectId, {
+      name: 'Many formula errors',
+      rows: 0,
+      columns: [{ name: 'Code', type: 'text' }],
+    });
+    const [code] = dataset.columns;
+    await module.sheets.appendRows(
+      editor,
+      projectId,
+      dataset.id,
+      Array.from({ length: 1_000 }, (_, index) => ({
+        [code!.id]: index % 5 === 0 ? `bad ${index}` : String(index),
+      })),
+    );
+    const parsed = await module.sheets.addColumn(editor, projectId, dataset.id, {
+      name: 'Parsed',
+      type: 'integer',
+      formula: '{{Code}}::integer',
+    });
+    const window = await module.sheets.readWindow(editor, projectId, dataset.id, {
+      limit: 1_000,
+    });
+    const errors = window.rows.filter((row) => row.cells[parsed.id]!.status === 'error');
+    expect(errors).toHaveLength(200);
+    expect(errors.every((row) => row.cells[parsed.id]!.value === null)).toBe(true);
+    const detailed = errors.filter(
+      (row) => row.cells[parsed.id]!.error !== 'The formula failed on this row',
+    );
+    expect(detailed).toHaveLength(100);
+    expect(detailed[0]!.cells[parsed.id]!.error).toContain("'bad 0'");
+    expect(window.rows[1]!.cells[parsed.id]).toMatchObject({ value: 1, status: 'done' });
+  });
+
   it('appends and deletes rows; formula columns follow their inputs', async () => {
     const dataset = await create();
     const [name, age] = dataset.columns;

@@ -280,6 +280,9 @@ export function createSheetService(deps: SheetServiceDeps) {
     return ordered;
   };
 
+  const namesOf = (columns: readonly ColumnRow[]) =>
+    new Map(columns.map((column) => [column.id, column.name]));
+
   const recompute = async (
     datasetId: string,
     columns: readonly ColumnRow[],
@@ -293,6 +296,7 @@ export function createSheetService(deps: SheetServiceDeps) {
         columnRef(formula),
         compileFormula(formula.formula!),
         rowIds,
+        namesOf(columns),
       );
     return formulas;
   };
@@ -574,7 +578,13 @@ export function createSheetService(deps: SheetServiceDeps) {
       );
       const after = await store.listColumns(datasetId);
       if (formula !== null)
-        await data.recomputeFormula(datasetId, columnRef(column), compileFormula(formula));
+        await data.recomputeFormula(
+          datasetId,
+          columnRef(column),
+          compileFormula(formula),
+          undefined,
+          namesOf(after),
+        );
       publishColumns(datasetId, after);
       return presentColumn(after.find((candidate) => candidate.id === column.id)!, after);
     },
@@ -620,7 +630,13 @@ export function createSheetService(deps: SheetServiceDeps) {
         const changed = new Set([columnId]);
         const self = after.find((candidate) => candidate.id === columnId)!;
         if (self.kind === 'formula')
-          await data.recomputeFormula(datasetId, columnRef(self), compileFormula(self.formula!));
+          await data.recomputeFormula(
+            datasetId,
+            columnRef(self),
+            compileFormula(self.formula!),
+            undefined,
+            namesOf(after),
+          );
         await recompute(datasetId, after, changed);
       }
       publishColumns(datasetId, after);

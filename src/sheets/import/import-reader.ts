@@ -3,6 +3,7 @@ import { AppError } from '../../platform/app-error.ts';
 import {
   CELL_STATE_SQL_TYPE,
   columnTypeForSqlType,
+  errorStateSql,
   SQL_TYPE_BY_COLUMN_TYPE,
 } from '../sheet-cells.ts';
 import { datasetTable, stateColumn, valueColumn } from '../sheet-query.ts';
@@ -130,14 +131,44 @@ export async function sampleRows(connection: DuckDBConnection, spec: SourceSpec,
   return reader.getRowObjectsJson() as Record<string, unknown>[];
 }
 
-function castExpression(column: TargetColumn, source: SourceColumn | undefined): string {
+/**
+ * The value and state of one target column. A cast that can fail (an override or inferred
+ * type the source does not have) keeps the value NULL and marks the cell like a column type
+ * change does (sheet-data-store.ts `changeColumnType`): status `error`, the source text in
+ * `raw`. Text and JSON targets always convert.
+ */
+function columnExpressions(
+  column: TargetColumn,
+  source: SourceColumn | undefined,
+): { value: string; state: string; converts: boolean } {
   const name = quoteName(column.sourceName);
   const target = SQL_TYPE_BY_COLUMN_TYPE[column.type];
-  if (source && source.sqlType.toUpperCase() === target) return name;
-  if (column.type === 'json') return `to_json(${name})`;
-  if (column.type === 'text') return `cast(${name} as varchar)`;
-  return `try_cast(${name} as ${target})`;
+  const empty = `null::${CELL_STATE_SQL_TYPE}`;
+  if (source && source.sqlType.toUpperCase() === target)
+    return { value: name, state: empty, converts: false };
+  if (column.type === 'json') return { value: `to_json(${name})`, state: empty, converts: false };
+  if (column.type === 'text')
+    return { value: `cast(${name} as varchar)`, state: empty, converts: false };
+  const value = `try_cast(${name} as ${target})`;
+  const nested = source && columnTypeForSqlType(source.sqlType) === 'json';
+  const raw = nested ? `cast(to_json(${name}) as varchar)` : `cast(${name} as varchar)`;
+  const error = literal(`Could not convert the value to ${column.type}`);
+  return {
+    value,
+    state: `case when ${name} is not null and ${value} is null then ${errorStateSql('null::json', error, raw)} end`,
+    converts: true,
+  };
 }
+
+/** Cells of one column an import could not convert to its type (kept in their state's raw). */
+export interface ImportConversion {
+  columnId: string;
+  failed: number;
+  /** The first failures, with the source text. */
+  failures: { rowId: string; raw: string }[];
+}
+
+const CONVERSIONS_KEPT = 100;
 
 export interface ImportProgress {
   /** 0–100 (DuckDB's own estimate), or -1 when unknown. */
@@ -151,6 +182,8 @@ export interface ImportOutcome {
   rejects: RejectedLine[];
   /** Source columns read as text after their inferred type failed on some lines. */
   widened: string[];
+  /** Columns with cells that did not convert to the column's type (none: empty). */
+  conversions: ImportConversion[];
 }
 
 const interrupted = (error: unknown) =>
@@ -198,9 +231,13 @@ export async function importIntoTable(
       if (options.signal?.aborted) throw options.signal.reason;
       await connection.run('begin transaction');
       try {
-        const list = options.targets.flatMap((column) => [
-          `${castExpression(column, sourceByName.get(column.sourceName))} as ${valueColumn(column.id)}`,
-          `null::${CELL_STATE_SQL_TYPE} as ${stateColumn(column.id)}`,
+        const expressions = options.targets.map((column) => ({
+          column,
+          ...columnExpressions(column, sourceByName.get(column.sourceName)),
+        }));
+        const list = expressions.flatMap(({ column, value, state }) => [
+          `${value} as ${valueColumn(column.id)}`,
+          `${state} as ${stateColumn(column.id)}`,
         ]);
         const rejects = isCsv ? { table: rejectsTable, scan: rejectsScan } : undefined;
         await connection.run(
@@ -263,6 +300,11 @@ export async function importIntoTable(
             },
           );
         }
+        const conversions = await countConversions(
+          connection,
+          options.datasetId,
+          expressions.filter((entry) => entry.converts).map((entry) => entry.column.id),
+        );
         await options.finish(connection, rows);
         await connection.run('commit');
         return {
@@ -270,6 +312,7 @@ export async function importIntoTable(
           rejected,
           rejects: collected.sort((a, b) => a.line - b.line).slice(0, 100),
           widened,
+          conversions,
         };
       } catch (error) {
         await connection.run('rollback').catch(() => {});
@@ -286,4 +329,35 @@ export async function importIntoTable(
     clearInterval(timer);
     options.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** Per converting column: how many cells failed (their state is set only then), and the first. */
+async function countConversions(
+  connection: DuckDBConnection,
+  datasetId: string,
+  columnIds: readonly string[],
+): Promise<ImportConversion[]> {
+  if (columnIds.length === 0) return [];
+  const table = datasetTable(datasetId);
+  const counts = (
+    await connection.runAndReadAll(
+      `select ${columnIds.map((id, index) => `count(${stateColumn(id)}) as c${index}`).join(', ')} from ${table}`,
+    )
+  ).getRowObjectsJS()[0] as Record<string, bigint>;
+  const conversions: ImportConversion[] = [];
+  for (const [index, columnId] of columnIds.entries()) {
+    const failed = Number(counts[`c${index}`] ?? 0);
+    if (failed === 0) continue;
+    const first = (
+      await connection.runAndReadAll(
+        `select _row_id, ${stateColumn(columnId)}->>'raw' as raw from ${table} where ${stateColumn(columnId)} is not null order by _row_id limit ${CONVERSIONS_KEPT}`,
+      )
+    ).getRowObjectsJS() as { _row_id: bigint; raw: string }[];
+    conversions.push({
+      columnId,
+      failed,
+      failures: first.map((row) => ({ rowId: String(row._row_id), raw: row.raw.slice(0, 200) })),
+    });
+  }
+  return conversions;
 }

@@ -244,6 +244,159 @@ describe('sheet imports and exports', () => {
     expect(values).toEqual([['007'], ['042']]);
   });
 
+  it('reports cells a type override cannot convert (JSONL, JSON, Parquet, XLSX), keeping their text', async () => {
+    const cellsOf = async (datasetId: string, columnName: string) => {
+      const dataset = await module.sheets.getDataset(editor, projectId, datasetId);
+      const column = dataset.columns.find((candidate) => candidate.name === columnName)!;
+      const window = await module.sheets.readWindow(editor, projectId, datasetId, {});
+      return window.rows.map((row) => {
+        const cell = row.cells[column.id]!;
+        return { value: cell.value, status: cell.status, raw: cell.raw, error: cell.error };
+      });
+    };
+    const failedCell = (raw: string, type: string) => ({
+      value: null,
+      status: 'error',
+      raw,
+      error: `Could not convert the value to ${type}`,
+    });
+    const done = (value: unknown) => ({ value, status: 'done', raw: null, error: null });
+
+    const jsonl = await importBuffer(
+      '{"n":"1","when":"2024-01-02","obj":{"a":1}}\n{"n":"two","when":"soon","obj":5}\n{"n":null,"when":null,"obj":null}\n',
+      'typed.jsonl',
+      {
+        columns: [
+          { source: 'n', type: 'integer' },
+          { source: 'when', type: 'date' },
+          { source: 'obj', type: 'integer' },
+        ],
+      },
+    );
+    expect(jsonl.result, JSON.stringify(jsonl.result.error)).toMatchObject({
+      status: 'succeeded',
+      rowsImported: 3,
+      rowsRejected: 0,
+    });
+    const jsonlColumns = (await rowsOf(jsonl.result.datasetId!)).dataset.columns;
+    expect(jsonl.result.conversions).toEqual([
+      {
+        columnId: jsonlColumns[0]!.id,
+        column: 'n',
+        type: 'integer',
+        failed: 1,
+        failures: [{ rowId: '2', raw: 'two' }],
+      },
+      {
+        columnId: jsonlColumns[1]!.id,
+        column: 'when',
+        type: 'date',
+        failed: 1,
+        failures: [{ rowId: '2', raw: 'soon' }],
+      },
+      {
+        columnId: jsonlColumns[2]!.id,
+        column: 'obj',
+        type: 'integer',
+        failed: 1,
+        failures: [{ rowId: '1', raw: '{"a":1}' }],
+      },
+    ]);
+    // Nothing lost: a failed cell is empty, marked, and keeps its text; NULLs stay plain NULLs.
+    expect(await cellsOf(jsonl.result.datasetId!, 'n')).toEqual([
+      done(1),
+      failedCell('two', 'integer'),
+      done(null),
+    ]);
+    expect(await cellsOf(jsonl.result.datasetId!, 'when')).toEqual([
+      done('2024-01-02'),
+      failedCell('soon', 'date'),
+      done(null),
+    ]);
+
+    const json = await importBuffer('[{"v":"2.5"},{"v":"lots"},{"v":"3"}]', 'typed.json', {
+      columns: [{ source: 'v', type: 'number' }],
+    });
+    expect(json.result.conversions).toMatchObject([
+      { column: 'v', type: 'number', failed: 1, failures: [{ rowId: '2', raw: 'lots' }] },
+    ]);
+    expect(await cellsOf(json.result.datasetId!, 'v')).toEqual([
+      done(2.5),
+      failedCell('lots', 'number'),
+      done(3),
+    ]);
+
+    const parquetPath = path.join(storage.dataDir, 'typed.parquet');
+    await platform.duckdb.run(
+      `copy (select case when range % 50 = 0 then 'x' || range else range::varchar end as v from range(250)) to '${parquetPath}' (format parquet)`,
+    );
+    const parquet = await importBuffer(readFileSync(parquetPath), 'typed.parquet', {
+      columns: [{ source: 'v', type: 'integer' }],
+    });
+    expect(parquet.result).toMatchObject({ status: 'succeeded', rowsImported: 250 });
+    expect(parquet.result.conversions).toMatchObject([
+      {
+        column: 'v',
+        failed: 5,
+        failures: [
+          { rowId: '1', raw: 'x0' },
+          { rowId: '51', raw: 'x50' },
+          { rowId: '101', raw: 'x100' },
+          { rowId: '151', raw: 'x150' },
+          { rowId: '201', raw: 'x200' },
+        ],
+      },
+    ]);
+
+    const workbook = new ExcelJS.Workbook();
+    const sheet = workbook.addWorksheet('Scores');
+    sheet.addRow(['Name', 'Score']);
+    sheet.addRow(['Ada', '10']);
+    sheet.addRow(['Bob', 'n/a']);
+    const xlsx = await importBuffer(Buffer.from(await workbook.xlsx.writeBuffer()), 'typed.xlsx', {
+      columns: [{ source: 'Score', type: 'integer' }],
+    });
+    expect(xlsx.result.conversions).toMatchObject([
+      { column: 'Score', failed: 1, failures: [{ rowId: '2', raw: 'n/a' }] },
+    ]);
+    expect(await cellsOf(xlsx.result.datasetId!, 'Score')).toEqual([
+      done(10),
+      failedCell('n/a', 'integer'),
+    ]);
+    // An import without failed conversions reports none.
+    const clean = await importBuffer('{"n":"1"}\n', 'clean.jsonl', {
+      columns: [{ source: 'n', type: 'integer' }],
+    });
+    expect(clean.result.conversions).toEqual([]);
+  });
+
+  it('a CSV column whose inferred type later lines break is imported as text, nothing lost', async () => {
+    // DuckDB infers types from a sample of the first 20,480 lines; line 30,002 breaks it.
+    let csv = 'n,label\n';
+    for (let index = 0; index < 30_000; index++) csv += `${index},x\n`;
+    csv += 'abc,y\n';
+    const { result } = await importBuffer(csv, 'widened.csv');
+    expect(result).toMatchObject({
+      status: 'succeeded',
+      rowsImported: 30_001,
+      rowsRejected: 0,
+      error: { widenedToText: ['n'] },
+    });
+    const dataset = await module.sheets.getDataset(editor, projectId, result.datasetId!);
+    expect(dataset.columns.map((column) => [column.name, column.type])).toEqual([
+      ['n', 'text'],
+      ['label', 'text'],
+    ]);
+    const window = await module.sheets.readWindow(editor, projectId, result.datasetId!, {
+      offset: 29_999,
+      limit: 5,
+    });
+    expect(window.rows.map((row) => row.cells[dataset.columns[0]!.id]!.value)).toEqual([
+      '29999',
+      'abc',
+    ]);
+  });
+
   it('round-trips every format (import → export → import equal) and escapes formulas in CSV and XLSX', async () => {
     const source =
       'name,score,note\nAda,1.5,=cmd|\' /C calc\'!A0\nBob,2,plain\n"Chloé",3,"+SUM(1,2)"\n';

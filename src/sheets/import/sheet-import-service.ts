@@ -539,6 +539,9 @@ export function createSheetImportService(deps: ImportServiceDeps) {
               data.finishImportedTable(connection, row.dataset_id!, rows),
           }),
         );
+        // Read as text (DuckDB's inferred type failed on later lines): the column is text.
+        for (const target of targets)
+          if (outcome.widened.includes(target.sourceName)) target.type = 'text';
         try {
           await store.transaction(async (trx) => {
             await store.insertColumns(
@@ -560,6 +563,12 @@ export function createSheetImportService(deps: ImportServiceDeps) {
                 rows_rejected: outcome.rejected,
                 bytes_read: size,
                 rejects: JSON.stringify(outcome.rejects),
+                conversions: JSON.stringify(
+                  outcome.conversions.map((conversion) => {
+                    const target = targets.find((column) => column.id === conversion.columnId)!;
+                    return { ...conversion, column: target.name, type: target.type };
+                  }),
+                ),
                 finished_at: sql`now()`,
                 ...(outcome.widened.length
                   ? { error: JSON.stringify({ widenedToText: outcome.widened }) }

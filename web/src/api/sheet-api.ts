@@ -134,6 +134,8 @@ export interface ImportInfo {
   bytesRead: number | null;
   rowsRejected: number | null;
   rejects: unknown;
+  /** Per column, cells that did not convert to its type (status error, source text in raw). */
+  conversions: { columnId: string; column: string; type: string; failed: number }[] | null;
   error: unknown;
   createdAt: string | null;
   startedAt: string | null;

@@ -483,6 +483,10 @@ export function ImportDialog({
                 {step.info.rowsRejected
                   ? `; ${step.info.rowsRejected.toLocaleString()} lines were rejected`
                   : ''}
+                {(step.info.conversions ?? []).map(
+                  (conversion) =>
+                    `; ${conversion.failed.toLocaleString()} cells of ${conversion.column} are not ${conversion.type} (marked as errors, their text kept)`,
+                )}
                 .
               </p>
               <div className="dialog-actions">
