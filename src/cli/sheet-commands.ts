@@ -7,7 +7,7 @@ import { createInProcessEventBus } from '../platform/events.ts';
 import { createLogger } from '../platform/logger.ts';
 import { openPlatform, type Platform } from '../platform/platform.ts';
 import { createCoreServices } from '../services.ts';
-import { EXPORT_FORMATS, type ExportFormat, exportToFile } from '../sheets/export/sheet-export.ts';
+import { EXPORT_FORMATS, type ExportFormat, exportDataset } from '../sheets/export/sheet-export.ts';
 import { importDir } from '../sheets/import/import-files.ts';
 import type { ImportProgressEvent } from '../sheets/import/sheet-import-service.ts';
 import { createSheetsModule } from '../sheets/sheets-module.ts';
@@ -148,7 +148,7 @@ export function registerSheetCommands(program: Command): void {
             found.project_id,
             datasetId,
           );
-          const file = await exportToFile(platform.duckdb, {
+          const { path: file, truncatedCells } = await exportDataset(platform.duckdb, {
             datasetId: dataset.id,
             columns: columns.map((column) => ({
               id: column.id,
@@ -164,6 +164,10 @@ export function registerSheetCommands(program: Command): void {
           } finally {
             await rm(file, { force: true });
           }
+          if (truncatedCells > 0)
+            console.error(
+              `warning: ${truncatedCells} cells were longer than Excel's 32,767 characters and were cut (they end with "…[truncated]"); export as CSV, JSONL or Parquet to keep them whole`,
+            );
         });
         console.log(`wrote ${options.output}`);
       },

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
 import { createTestApp, type TestApp } from '../../test/test-platform.ts';
@@ -273,6 +274,71 @@ describe('sheet routes', () => {
     });
     expect(refused.statusCode).toBe(415);
     expect(refused.json().error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it("cuts XLSX cells to Excel's 32,767-character limit, marked, and counts them in a header", async () => {
+    const dataset = (
+      await post(`${base}/datasets`, {
+        name: 'Long cells',
+        rows: 3,
+        columns: [{ name: 'Text' }, { name: 'Note' }],
+      })
+    ).json();
+    const [text, note] = dataset.columns;
+    const url = `${base}/datasets/${dataset.id}`;
+    const long = `${'a'.repeat(39_999)}z`;
+    // 20,000 emoji are 40,000 UTF-16 units; the cut must not split a surrogate pair.
+    const emoji = '😀'.repeat(20_000);
+    const edits = await t.app.inject({
+      method: 'PATCH',
+      url: `${url}/cells/bulk`,
+      headers: members.editor.headers,
+      payload: {
+        cells: [
+          { rowId: '1', columnId: text.id, value: long },
+          { rowId: '2', columnId: text.id, value: emoji },
+          { rowId: '3', columnId: text.id, value: 'short' },
+          { rowId: '1', columnId: note.id, value: 'x'.repeat(32_767) },
+        ],
+      },
+    });
+    expect(edits.statusCode, edits.body).toBe(200);
+    const exported = await t.app.inject({
+      method: 'GET',
+      url: `${url}/export?format=xlsx`,
+      headers: members.viewer.headers,
+    });
+    expect(exported.statusCode).toBe(200);
+    expect(exported.headers['x-braincells-truncated-cells']).toBe('2');
+    const workbook = new ExcelJS.Workbook();
+    await workbook.xlsx.load(exported.rawPayload as unknown as ArrayBuffer);
+    const sheet = workbook.worksheets[0]!;
+    const cell = (row: number, column: number) => String(sheet.getRow(row).getCell(column).value);
+    const cut = cell(2, 1);
+    expect(cut).toHaveLength(32_767);
+    expect(cut.endsWith('…[truncated]')).toBe(true);
+    expect(cut.startsWith('a'.repeat(32_000))).toBe(true);
+    const cutEmoji = cell(3, 1);
+    expect(cutEmoji.length).toBeLessThanOrEqual(32_767);
+    expect(cutEmoji.endsWith('…[truncated]')).toBe(true);
+    expect(cutEmoji.isWellFormed()).toBe(true);
+    expect(cell(4, 1)).toBe('short');
+    // Exactly at the limit is not cut.
+    expect(cell(2, 2)).toBe('x'.repeat(32_767));
+    // Other formats keep every cell whole and send no count.
+    const csv = await t.app.inject({
+      method: 'GET',
+      url: `${url}/export?format=csv`,
+      headers: members.viewer.headers,
+    });
+    expect(csv.headers['x-braincells-truncated-cells']).toBeUndefined();
+    expect(csv.body).toContain(long);
+    const none = await t.app.inject({
+      method: 'GET',
+      url: `${base}/datasets/${(await post(`${base}/datasets`, { name: 'Short', rows: 1, columns: [{ name: 'A' }] })).json().id}/export?format=xlsx`,
+      headers: members.viewer.headers,
+    });
+    expect(none.headers['x-braincells-truncated-cells']).toBe('0');
   });
 
   it('streams dataset changes over SSE with ids, and resumes after Last-Event-ID', async () => {

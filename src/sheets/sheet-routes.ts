@@ -7,7 +7,7 @@ import { AppError, validationError } from '../platform/app-error.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import type { EventBus } from '../platform/events.ts';
 import { streamToClient } from '../platform/http/sse.ts';
-import { CONTENT_TYPES, EXPORT_FORMATS, exportToFile } from './export/sheet-export.ts';
+import { CONTENT_TYPES, EXPORT_FORMATS, exportDataset } from './export/sheet-export.ts';
 import { importDir } from './import/import-files.ts';
 import {
   hubSourceSchema,
@@ -51,6 +51,9 @@ function attachment(name: string, extension: string): string {
 }
 
 /** Sheets HTTP API: validate → service → present. Every route needs a session or API key. */
+/** XLSX exports: how many cells were cut to Excel's cell limit. */
+export const TRUNCATED_CELLS_HEADER = 'x-braincells-truncated-cells';
+
 export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app, options) => {
   const { sheets, imports, events } = options;
   const tags = ['sheets'];
@@ -462,6 +465,7 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
       schema: {
         tags,
         summary: 'Download the dataset (streamed)',
+        description: `XLSX: Excel opens no cell longer than 32,767 characters, so a longer one is cut and ends with "…[truncated]" (within the limit); the \`${TRUNCATED_CELLS_HEADER}\` response header gives the number of cells cut (0 when none). The other formats keep every cell whole.`,
         params: datasetParams,
         querystring: z.object({
           format: z.enum(EXPORT_FORMATS).default('csv'),
@@ -475,7 +479,7 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
         request.params.projectId,
         request.params.datasetId,
       );
-      const file = await exportToFile(options.duckdb, {
+      const { path: file, truncatedCells } = await exportDataset(options.duckdb, {
         datasetId: dataset.id,
         columns: columns.map((column) => ({ id: column.id, name: column.name, type: column.type })),
         format: request.query.format,
@@ -484,6 +488,9 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
       });
       const stream = createReadStream(file);
       stream.on('close', () => void rm(file, { force: true }));
+      // The file is complete before the response starts, so the count fits in a header.
+      if (request.query.format === 'xlsx')
+        reply.header(TRUNCATED_CELLS_HEADER, String(truncatedCells));
       reply.header('content-type', CONTENT_TYPES[request.query.format]);
       reply.header('content-disposition', attachment(dataset.name, request.query.format));
       return reply.send(stream);

@@ -26,7 +26,25 @@ export interface ExportColumn {
 }
 
 const XLSX_MAX_ROWS = 1_048_575;
-const XLSX_MAX_CELL = 32_767;
+/** Excel opens no cell longer than this (UTF-16 code units); longer text is cut and marked. */
+export const XLSX_MAX_CELL = 32_767;
+export const XLSX_TRUNCATED_MARKER = '…[truncated]';
+
+/** Text within Excel's cell limit: cut (never inside a surrogate pair) and marked when longer. */
+export function fitXlsxCell(text: string): { text: string; truncated: boolean } {
+  if (text.length <= XLSX_MAX_CELL) return { text, truncated: false };
+  let end = XLSX_MAX_CELL - XLSX_TRUNCATED_MARKER.length;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return { text: `${text.slice(0, end)}${XLSX_TRUNCATED_MARKER}`, truncated: true };
+}
+
+export interface ExportResult {
+  /** The temp file; the caller streams it out and removes it. */
+  path: string;
+  /** XLSX: cells cut to Excel's 32,767-character limit (0 for other formats). */
+  truncatedCells: number;
+}
 const STATE_FIELDS = [
   'status',
   'version',
@@ -80,28 +98,35 @@ function selectList(
   return list.length > 0 ? list.join(', ') : '_row_id as "row"';
 }
 
+export interface ExportOptions {
+  datasetId: string;
+  columns: readonly ExportColumn[];
+  format: ExportFormat;
+  withMetadata: boolean;
+  dir: string;
+}
+
+/** `exportDataset`, for callers that need only the file. */
+export async function exportToFile(duckdb: DuckDb, options: ExportOptions): Promise<string> {
+  return (await exportDataset(duckdb, options)).path;
+}
+
 /**
  * Writes the dataset to a temp file with DuckDB's own writers (COPY streams rows; nothing is
  * held whole in memory) or, for XLSX, exceljs's streaming writer fed chunk by chunk. The caller
- * streams the file out and removes it.
+ * streams the file out and removes it. The whole file is written before anything is sent, so
+ * the count of XLSX cells cut to Excel's limit is known in time for a response header.
  */
-export async function exportToFile(
-  duckdb: DuckDb,
-  options: {
-    datasetId: string;
-    columns: readonly ExportColumn[];
-    format: ExportFormat;
-    withMetadata: boolean;
-    dir: string;
-  },
-): Promise<string> {
+export async function exportDataset(duckdb: DuckDb, options: ExportOptions): Promise<ExportResult> {
   const target = randomImportPath(options.dir, `.${options.format}`);
   const table = datasetTable(options.datasetId);
   const literalTarget = `'${target.replaceAll("'", "''")}'`;
   try {
     if (options.format === 'xlsx') {
-      await duckdb.withConnection((connection) => writeXlsx(connection, options, target));
-      return target;
+      const truncatedCells = await duckdb.withConnection((connection) =>
+        writeXlsx(connection, options, target),
+      );
+      return { path: target, truncatedCells };
     }
     const escapeFormulas = options.format === 'csv' || options.format === 'tsv';
     const list = selectList(options.columns, {
@@ -118,18 +143,19 @@ export async function exportToFile(
     await duckdb.run(
       `copy (select ${list} from ${table} order by _row_id) to ${literalTarget} (${copyOptions})`,
     );
-    return target;
+    return { path: target, truncatedCells: 0 };
   } catch (error) {
     await rm(target, { force: true });
     throw error;
   }
 }
 
+/** Returns how many cells were cut to Excel's limit. */
 async function writeXlsx(
   connection: DuckDBConnection,
   options: { datasetId: string; columns: readonly ExportColumn[]; withMetadata: boolean },
   target: string,
-) {
+): Promise<number> {
   const [count] = (
     await connection.runAndReadAll(`select count(*) as n from ${datasetTable(options.datasetId)}`)
   ).getRowObjectsJS() as [{ n: bigint }];
@@ -150,21 +176,28 @@ async function writeXlsx(
     `select ${list} from ${datasetTable(options.datasetId)} order by _row_id`,
   );
   sheet.addRow(result.columnNames()).commit();
+  let truncated = 0;
+  const withinLimit = (text: string) => {
+    const fitted = fitXlsxCell(text);
+    if (fitted.truncated) truncated++;
+    return fitted.text;
+  };
   for (;;) {
     const chunk = await result.fetchChunk();
     if (!chunk || chunk.rowCount === 0) break;
     for (const row of chunk.getRowObjects(result.deduplicatedColumnNames())) {
       const values = Object.values(row).map((value) => {
         if (value === null || value === undefined) return null;
-        if (typeof value === 'string') return escapeFormula(value).slice(0, XLSX_MAX_CELL);
+        if (typeof value === 'string') return withinLimit(escapeFormula(value));
         if (typeof value === 'bigint')
           return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
         if (typeof value === 'number' || typeof value === 'boolean') return value;
-        return String(value).slice(0, XLSX_MAX_CELL);
+        return withinLimit(String(value));
       });
       sheet.addRow(values).commit();
     }
   }
   sheet.commit();
   await workbook.commit();
+  return truncated;
 }
