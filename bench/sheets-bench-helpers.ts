@@ -14,10 +14,11 @@ import { openPlatform } from '../src/platform/platform.ts';
 import { createCoreServices } from '../src/services.ts';
 import { createSheetsModule } from '../src/sheets/sheets-module.ts';
 
-export async function openSheetsBench() {
+/** `env`: further settings (e.g. BRAINCELLS_DUCKDB_THREADS) over the defaults. */
+export async function openSheetsBench(env: Record<string, string> = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'braincells-bench-sheets-'));
   const config = {
-    ...loadConfig({ BRAINCELLS_DATA_DIR: dir }, {}),
+    ...loadConfig({ ...env, BRAINCELLS_DATA_DIR: dir }, {}),
     jobsEnabled: false,
     logLevel: 'silent' as const,
   };
