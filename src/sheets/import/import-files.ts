@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -40,11 +41,8 @@ export async function streamToTempFile(
     for await (const chunk of source) {
       size += chunk.length;
       if (size > maxBytes) throw tooLarge(maxBytes);
-      if (!out.write(chunk))
-        await new Promise<void>((resolve, reject) => {
-          out.once('drain', resolve);
-          out.once('error', reject);
-        });
+      // events.once rejects on 'error' and removes its listeners either way.
+      if (!out.write(chunk)) await once(out, 'drain');
       onProgress?.(size);
     }
     await new Promise<void>((resolve, reject) =>
@@ -52,7 +50,11 @@ export async function streamToTempFile(
     );
     return { path: target, size };
   } catch (error) {
+    // The file is opened asynchronously: wait until the stream has opened (if it was going
+    // to) and closed, or a late open would create the file again after the rm.
+    const closed = out.closed ? Promise.resolve() : once(out, 'close').then(() => undefined);
     out.destroy();
+    await closed.catch(() => {});
     await rm(target, { force: true });
     throw error;
   }
