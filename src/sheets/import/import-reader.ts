@@ -194,6 +194,13 @@ const interrupted = (error: unknown) =>
  * order, one value and one state column per target column. Malformed CSV lines are skipped and
  * collected (line number and reason); if more than `maxBadShare` of the lines are bad, the
  * transaction rolls back and nothing is written. `signal` interrupts the running statement.
+ *
+ * `row_number() over ()` is a streaming window that keeps file order by running the whole
+ * read single-threaded (~0.5 s of the ~1.7 s for 1M rows on 2 cores). Measured alternatives
+ * (2026-11): staging to Parquet then numbering by `file_row_number` is ~1.4 s but DuckDB's
+ * ordered parallel COPY holds memory that grows with the file (+300 MiB at 1M rows, +580 at
+ * 3M; this path stays ~250); staging in a table and copying it, or adding the id afterwards
+ * (ALTER … DEFAULT nextval, UPDATE from rowid), costs more than the window.
  */
 export async function importIntoTable(
   connection: DuckDBConnection,

@@ -180,13 +180,17 @@ export function createSheetImportService(deps: ImportServiceDeps) {
   const publish = (importId: string, type: string, payload: unknown) =>
     events.publish(importStream(importId), { type, data: payload });
 
-  /** Sniffs a file on disk and builds the preview shown before an import starts. */
+  /**
+   * Sniffs a file on disk and builds the preview shown before an import starts. The import
+   * itself (`withPreview` false) needs only the columns: no dialect, no sample rows.
+   */
   const prepare = async (
     file: string,
     size: number,
     displayName: string,
     options: z.output<typeof importOptionsSchema>,
     signal?: AbortSignal,
+    withPreview = true,
   ) => {
     const head = await readHead(file);
     const { format, encoding } = sniffFormat(head, size, displayName, options.format);
@@ -233,10 +237,10 @@ export function createSheetImportService(deps: ImportServiceDeps) {
       try {
         const sources = await describeSource(connection, spec);
         const dialect =
-          spec.reader === 'csv'
+          withPreview && spec.reader === 'csv'
             ? await sniffCsv(connection, spec).catch(() => undefined)
             : undefined;
-        const sample = await sampleRows(connection, spec, 20);
+        const sample = withPreview ? await sampleRows(connection, spec, 20) : [];
         return { sources, dialect, sample };
       } catch (error) {
         if (isAppError(error)) throw error;
@@ -506,7 +510,14 @@ export function createSheetImportService(deps: ImportServiceDeps) {
             : row.source === 'url'
               ? new URL(row.display_name).pathname
               : row.display_name;
-        const prepared = await prepare(file, size, displayName, importOptions, controller.signal);
+        const prepared = await prepare(
+          file,
+          size,
+          displayName,
+          importOptions,
+          controller.signal,
+          false,
+        );
         temporary.push(...prepared.cleanup);
         const targets = planColumns(prepared.sources, importOptions.columns);
         const readTypes: Record<string, string> = {};
