@@ -773,9 +773,10 @@ export function createSheetDataStore(options: {
 
     /**
      * A window of rows in any order and filter. Ordinals are computed: from the offset, or
-     * (keyset) by counting the matching rows before the cursor. Large sorted or filtered
-     * views are served from a cached ordering (row ids by position) so a window at any offset
-     * costs an index lookup, not a sort.
+     * (keyset) by counting the matching rows before the cursor. Large views read a range of
+     * ids (default order without gaps), or go through a cached ordering (row ids by position):
+     * default order reads the rows between the window's first and last id, sorted views read
+     * the ordering's copy of the values (docs/sheets.md#reading). Never a sort per window.
      */
     window: async (
       datasetId: string,
@@ -797,6 +798,19 @@ export function createSheetDataStore(options: {
       const order = orderClause(byId, query.sort);
       const table = datasetTable(datasetId);
       const list = columns.length > 0 ? `, ${selectList(columns)}` : '';
+      /** Rows read with `list`, the first at position `skipped` + 1. */
+      const windowOf = (
+        total: number,
+        skipped: number,
+        rows: Record<string, unknown>[],
+      ): WindowResult => ({
+        total,
+        rows: rows.map((row, index) => ({
+          rowId: String(row._row_id),
+          ordinal: skipped + index + 1,
+          cells: readRow(columns, row),
+        })),
+      });
 
       if (query.afterRowId !== undefined) {
         if (query.sort.length > 0)
@@ -810,15 +824,7 @@ export function createSheetDataStore(options: {
           `select _row_id${list} from ${table} where _row_id > ? and ${where.sql} order by _row_id limit ${query.limit}`,
           [after, ...where.params],
         );
-        const before = Number(counts?.before ?? 0);
-        return {
-          total: Number(counts?.total ?? 0),
-          rows: rows.map((row, index) => ({
-            rowId: String(row._row_id),
-            ordinal: before + index + 1,
-            cells: readRow(columns, row),
-          })),
-        };
+        return windowOf(Number(counts?.total ?? 0), Number(counts?.before ?? 0), rows);
       }
 
       const referenced = [
@@ -837,8 +843,19 @@ export function createSheetDataStore(options: {
       const defaultOrder = query.sort.length === 0;
       const everyRow = defaultOrder && where.sql === 'true';
       let total: number;
-      if (cached && cached.version === version) total = cached.total;
-      else if (everyRow) total = (await idSpan(datasetId)).total;
+      if (everyRow) {
+        const span = await idSpan(datasetId);
+        total = span.total;
+        if (query.offset > 0 && span.high - span.low + 1n === BigInt(span.total)) {
+          // No gaps in the ids (no row deleted since the table was filled): the window is a
+          // range of ids, read without any ordering.
+          const first = span.low + BigInt(query.offset);
+          const rows = await duckdb.query(
+            `select _row_id${list} from ${table} where _row_id between ${first} and ${first + BigInt(query.limit - 1)} order by _row_id`,
+          );
+          return windowOf(total, query.offset, rows);
+        }
+      } else if (cached && cached.version === version) total = cached.total;
       else {
         const [count] = await duckdb.query<{ n: bigint }>(
           `select count(*) as n from ${table} where ${where.sql}`,
@@ -846,38 +863,12 @@ export function createSheetDataStore(options: {
         );
         total = Number(count?.n ?? 0);
       }
-      if (everyRow && query.offset > 0) {
-        // No gaps in the ids (no row deleted since the table was filled): the window is a
-        // range of ids, read without any ordering.
-        const span = await idSpan(datasetId);
-        if (span.high - span.low + 1n === BigInt(span.total)) {
-          const first = span.low + BigInt(query.offset);
-          const rows = await duckdb.query(
-            `select _row_id${list} from ${table} where _row_id between ${first} and ${first + BigInt(query.limit - 1)} order by _row_id`,
-          );
-          return {
-            total: span.total,
-            rows: rows.map((row, index) => ({
-              rowId: String(row._row_id),
-              ordinal: query.offset + index + 1,
-              cells: readRow(columns, row),
-            })),
-          };
-        }
-      }
       if (total <= threshold || (defaultOrder && query.offset === 0)) {
         const rows = await duckdb.query(
           `select _row_id${list} from ${table} where ${where.sql} order by ${order} limit ${query.limit} offset ${query.offset}`,
           where.params,
         );
-        return {
-          total,
-          rows: rows.map((row, index) => ({
-            rowId: String(row._row_id),
-            ordinal: query.offset + index + 1,
-            cells: readRow(columns, row),
-          })),
-        };
+        return windowOf(total, query.offset, rows);
       }
 
       await ensureCache();
@@ -909,10 +900,6 @@ export function createSheetDataStore(options: {
       const cacheTable = `${CACHE_DB}.${quoteIdentifier(ordering.table)}`;
       // Literal bounds (integers we computed): a prepared parameter costs DuckDB ~0.5 ms more.
       const span = `ord between ${query.offset + 1} and ${query.offset + query.limit}`;
-      const rowsOf = (found: { rowId: string; cells: Record<string, CellRead> }[]) => ({
-        total: ordering.total,
-        rows: found.map((row, index) => ({ ...row, ordinal: query.offset + index + 1 })),
-      });
 
       if (defaultOrder) {
         // The table is stored in _row_id order: the window is every matching row between the
@@ -920,14 +907,12 @@ export function createSheetDataStore(options: {
         const [bounds] = await duckdb.query<{ low: bigint | null; high: bigint | null }>(
           `select min(_row_id) as low, max(_row_id) as high from ${cacheTable} where ${span}`,
         );
-        if (bounds?.low == null || bounds.high == null) return rowsOf([]);
+        if (bounds?.low == null || bounds.high == null) return windowOf(ordering.total, 0, []);
         const rows = await duckdb.query(
           `select _row_id${list} from ${table} where _row_id between ? and ? and ${where.sql} order by _row_id limit ${query.limit}`,
           [bounds.low, bounds.high, ...where.params],
         );
-        return rowsOf(
-          rows.map((row) => ({ rowId: String(row._row_id), cells: readRow(columns, row) })),
-        );
+        return windowOf(ordering.total, query.offset, rows);
       }
 
       const counters = countersOf(datasetId);
@@ -946,16 +931,17 @@ export function createSheetDataStore(options: {
       );
       const rowIds = windowRows.map((row) => row._row_id as bigint);
       const fresh = dirty.length > 0 ? await rowsByIds(datasetId, dirty, rowIds) : undefined;
-      return rowsOf(
-        windowRows.flatMap((row) => {
-          const rowId = String(row._row_id);
-          if (!fresh) return [{ rowId, cells: readRow(clean, row) }];
-          const rest = fresh.get(rowId);
-          // A row deleted since the ordering was read: the next window re-reads the ordering.
-          if (!rest) return [];
-          return [{ rowId, cells: { ...readRow(clean, row), ...rest } }];
-        }),
-      );
+      const found = windowRows.flatMap((row) => {
+        const rowId = String(row._row_id);
+        if (!fresh) return [{ rowId, cells: readRow(clean, row) }];
+        const rest = fresh.get(rowId);
+        // A row deleted since the ordering was read: the next window re-reads the ordering.
+        return rest ? [{ rowId, cells: { ...readRow(clean, row), ...rest } }] : [];
+      });
+      return {
+        total: ordering.total,
+        rows: found.map((row, index) => ({ ...row, ordinal: query.offset + index + 1 })),
+      };
     },
 
     /** Runs work holding the dataset's write lock (imports into an existing table, formulas). */
