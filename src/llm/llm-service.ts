@@ -21,6 +21,7 @@ import type {
   JsonSchema,
   LlmMessage,
   LlmParameters,
+  ProviderFinish,
   TokenUsage,
 } from './llm-provider.ts';
 import { ProviderFailure, UNKNOWN_USAGE } from './llm-provider.ts';
@@ -522,6 +523,52 @@ export function createLlmService(deps: LlmServiceDeps) {
     };
   }
 
+  /** A call's context; its span starts here when traces are exported. */
+  function callContext(
+    fields: Omit<CallContext, 'totalCostNano' | 'warnings' | 'records' | 'trace'>,
+    primary: Pick<RouteTarget, 'kind' | 'providerRef' | 'model'>,
+    parameters: LlmParameters,
+    streaming: boolean,
+  ): CallContext {
+    return {
+      ...fields,
+      totalCostNano: 0,
+      warnings: [],
+      records: [],
+      trace: telemetry
+        ? new CallTrace(telemetry, {
+            callId: fields.callId,
+            projectId: fields.projectId,
+            feature: fields.feature,
+            kind: primary.kind,
+            providerRef: primary.providerRef,
+            model: primary.model,
+            parameters,
+            streaming,
+          })
+        : undefined,
+    };
+  }
+
+  /** Reports an answered call on its span: who answered, what it used and cost. */
+  function traceFinish(
+    context: CallContext,
+    target: RouteTarget,
+    finish: ProviderFinish,
+    result: { costNano: number | null; attempts: number; timeToFirstTokenMs: number | undefined },
+  ) {
+    context.trace?.finish({
+      kind: target.kind,
+      providerRef: target.providerRef,
+      responseModel: finish.responseModel ?? target.model,
+      responseId: finish.responseId,
+      finishReason: finish.finishReason,
+      usage: finish.usage,
+      cacheHit: false,
+      ...result,
+    });
+  }
+
   /** Reports a call that ended without a result on its span (a cancelled call is no error). */
   function traceFailure(context: CallContext, error: unknown, signal: AbortSignal | undefined) {
     const trace = context.trace;
@@ -568,32 +615,22 @@ export function createLlmService(deps: LlmServiceDeps) {
       budgets.budgetsFor(input.projectId, userId),
     ]);
     const primary = targets[0] as RouteTarget;
-    const context: CallContext = {
-      callId,
-      projectId: input.projectId,
-      userId,
-      feature: input.feature,
-      entityIds: input.entityIds ?? {},
-      cacheStatus: cacheMode === 'use' ? 'miss' : cacheMode,
-      messages,
-      outputSchema,
-      overrides,
-      totalCostNano: 0,
-      warnings: [],
-      records: [],
-      trace: telemetry
-        ? new CallTrace(telemetry, {
-            callId,
-            projectId: input.projectId,
-            feature: input.feature,
-            kind: primary.kind,
-            providerRef: primary.providerRef,
-            model: primary.model,
-            parameters,
-            streaming,
-          })
-        : undefined,
-    };
+    const context = callContext(
+      {
+        callId,
+        projectId: input.projectId,
+        userId,
+        feature: input.feature,
+        entityIds: input.entityIds ?? {},
+        cacheStatus: cacheMode === 'use' ? 'miss' : cacheMode,
+        messages,
+        outputSchema,
+        overrides,
+      },
+      primary,
+      parameters,
+      streaming,
+    );
 
     try {
       const key =
@@ -673,16 +710,9 @@ export function createLlmService(deps: LlmServiceDeps) {
             costNano: cost,
           });
         }
-        context.trace?.finish({
-          kind: target.kind,
-          providerRef: target.providerRef,
-          responseModel: finish.responseModel ?? target.model,
-          responseId: finish.responseId,
-          finishReason: result.finishReason,
-          usage: result.usage,
+        traceFinish(context, target, finish, {
           costNano: result.costNano,
           attempts: result.attempts,
-          cacheHit: false,
           timeToFirstTokenMs: streaming ? result.timeToFirstTokenMs : undefined,
         });
         logger.debug(
@@ -755,32 +785,22 @@ export function createLlmService(deps: LlmServiceDeps) {
         clock,
       ),
     };
-    const context: CallContext = {
-      callId,
-      projectId,
-      userId,
-      feature: TEST_CONNECTION_FEATURE,
-      entityIds: {},
-      cacheStatus: 'off',
-      messages: [{ role: 'user', content: 'Reply with OK.' }],
-      outputSchema: undefined,
-      overrides,
-      totalCostNano: 0,
-      warnings: [],
-      records: [],
-      trace: telemetry
-        ? new CallTrace(telemetry, {
-            callId,
-            projectId,
-            feature: TEST_CONNECTION_FEATURE,
-            kind: target.kind,
-            providerRef: target.providerRef,
-            model: target.model,
-            parameters,
-            streaming: false,
-          })
-        : undefined,
-    };
+    const context = callContext(
+      {
+        callId,
+        projectId,
+        userId,
+        feature: TEST_CONNECTION_FEATURE,
+        entityIds: {},
+        cacheStatus: 'off',
+        messages: [{ role: 'user', content: 'Reply with OK.' }],
+        outputSchema: undefined,
+        overrides,
+      },
+      target,
+      parameters,
+      false,
+    );
     const limit = request.timeoutMs;
     const timeouts: Timeouts = { firstChunkMs: limit, idleMs: limit, totalMs: limit };
     try {
@@ -799,16 +819,9 @@ export function createLlmService(deps: LlmServiceDeps) {
         if (event.type !== 'finish') continue;
         const [cost] = await Promise.all(context.records);
         const { finish } = event;
-        context.trace?.finish({
-          kind: target.kind,
-          providerRef: target.providerRef,
-          responseModel: finish.responseModel ?? target.model,
-          responseId: finish.responseId,
-          finishReason: finish.finishReason,
-          usage: finish.usage,
+        traceFinish(context, target, finish, {
           costNano: cost ?? null,
           attempts: 1,
-          cacheHit: false,
           timeToFirstTokenMs: undefined,
         });
         return {
