@@ -22,6 +22,7 @@ import {
   createColumnSchema,
   createDatasetSchema,
   nameSchema,
+  rowIdStringSchema,
   windowQuerySchema,
 } from './sheet-schema.ts';
 import { datasetStream, type SheetService } from './sheet-service.ts';
@@ -41,7 +42,6 @@ const columnParams = datasetParams.extend({ columnId: z.uuid() });
 const importParams = projectParams.extend({ importId: z.uuid() });
 /** The bulk cell edit's body limit (the global one when that is larger). */
 const BULK_EDIT_BODY_BYTES = 8 * 1024 * 1024;
-const rowIdString = z.string().regex(/^[1-9]\d{0,17}$/, 'must be a row id');
 
 /** Content-Disposition for a user-named file: ASCII fallback plus RFC 6266/5987 UTF-8 name. */
 function attachment(name: string, extension: string): string {
@@ -50,10 +50,10 @@ function attachment(name: string, extension: string): string {
   return `attachment; filename="${ascii}.${extension}"; filename*=UTF-8''${encodeURIComponent(`${base}.${extension}`)}`;
 }
 
-/** Sheets HTTP API: validate → service → present. Every route needs a session or API key. */
 /** XLSX exports: how many cells were cut to Excel's cell limit. */
 export const TRUNCATED_CELLS_HEADER = 'x-braincells-truncated-cells';
 
+/** Sheets HTTP API: validate → service → present. Every route needs a session or API key. */
 export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app, options) => {
   const { sheets, imports, events } = options;
   const tags = ['sheets'];
@@ -308,7 +308,7 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
         querystring: z.object({
           offset: z.coerce.number().int().min(0).optional(),
           limit: z.coerce.number().int().min(1).max(1_000).optional(),
-          afterRowId: rowIdString.optional(),
+          afterRowId: rowIdStringSchema.optional(),
           search: z.string().max(1_000).optional(),
         }),
       },
@@ -371,7 +371,7 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
         tags,
         summary: 'Delete many rows in one statement',
         params: datasetParams,
-        body: z.object({ rowIds: z.array(rowIdString).min(1).max(1_000_000) }),
+        body: z.object({ rowIds: z.array(rowIdStringSchema).min(1).max(1_000_000) }),
       },
     },
     async (request) =>
@@ -392,7 +392,7 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
           'Edit a cell if it is still at the version you saw (409 CONFLICT with the current value otherwise)',
         params: datasetParams,
         body: z.object({
-          rowId: rowIdString,
+          rowId: rowIdStringSchema,
           columnId: z.uuid(),
           expectedVersion: z.number().int().min(0),
           value: cellValueSchema.optional(),

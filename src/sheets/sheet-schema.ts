@@ -57,6 +57,9 @@ export const cellValueSchema = z.union([
 ]);
 export type CellValue = z.infer<typeof cellValueSchema>;
 
+/** A row id in a body or a path: a positive integer (bigint), as a string. */
+export const rowIdStringSchema = z.string().regex(/^[1-9]\d{0,17}$/, 'must be a row id');
+
 /** A paste writes at most this many cells per request. */
 export const MAX_BULK_CELLS = 10_000;
 
@@ -65,7 +68,7 @@ export const bulkCellEditSchema = z.object({
   cells: z
     .array(
       z.object({
-        rowId: z.string().regex(/^[1-9]\d{0,17}$/, 'must be a row id'),
+        rowId: rowIdStringSchema,
         columnId: z.uuid(),
         value: cellValueSchema,
         /** Omit to overwrite whatever the cell holds (last writer wins). */

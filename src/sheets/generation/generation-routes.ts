@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { rowIdStringSchema } from '../sheet-schema.ts';
 import type { RowsGeneration } from './generation-rows.ts';
 import {
   createAiColumnSchema,
@@ -36,7 +37,7 @@ const promptPreviewView = z.object({
     .describe('what a run adds that the preview leaves out'),
 });
 const cellParams = columnParams.extend({
-  rowId: z.string().regex(/^[1-9]\d{0,17}$/, 'must be a row id'),
+  rowId: rowIdStringSchema,
 });
 
 /**

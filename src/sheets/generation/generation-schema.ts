@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { nameSchema } from '../sheet-schema.ts';
+import { nameSchema, rowIdStringSchema } from '../sheet-schema.ts';
 import { OUTPUT_TYPES } from './generation-output.ts';
 
 /** Inputs of the AI-column use cases, each with explicit limits (DESIGN.md "Validation"). */
@@ -82,8 +82,6 @@ export const processFieldsSchema = z.object({
 export const RUN_MODES = ['all', 'empty', 'range', 'errors', 'stale', 'outdated', 'cells'] as const;
 export type RunMode = (typeof RUN_MODES)[number];
 
-const rowIdString = z.string().regex(/^[1-9]\d{0,17}$/, 'must be a row id');
-
 /**
  * Which cells a run generates: every cell, empty ones, a range of rows (1-based positions in
  * row order, inclusive), errors, stale cells, `outdated` (anything not done with the current
@@ -92,7 +90,7 @@ const rowIdString = z.string().regex(/^[1-9]\d{0,17}$/, 'must be a row id');
 export const runRequestSchema = z
   .object({
     mode: z.enum(RUN_MODES).default('all'),
-    rowIds: z.array(rowIdString).min(1).max(MAX_CELLS_PER_RUN_REQUEST).optional(),
+    rowIds: z.array(rowIdStringSchema).min(1).max(MAX_CELLS_PER_RUN_REQUEST).optional(),
     range: z
       .object({ from: z.number().int().min(1), to: z.number().int().min(1) })
       .strict()
