@@ -121,6 +121,9 @@ export function errorStateSql(state: string, error: string, raw = 'null'): strin
   return `json_merge_patch(coalesce(${state}, '{}'::json), json_object('status', 'error', 'version', ${versionAfter(state)}, 'validated', false, 'error', ${error}, 'raw', ${raw}, 'updated_at', ${NOW_SQL}))`;
 }
 
+/** A cell's error when its value does not convert to the column's type (type change, import). */
+export const conversionError = (type: ColumnType) => `Could not convert the value to ${type}`;
+
 /** SQL: an errored cell state that computes again: status `done`, error and raw dropped. */
 export function clearedStateSql(state: string): string {
   return `json_merge_patch(${state}, json_object('status', 'done', 'version', ${versionAfter(state)}, 'error', null, 'raw', null, 'updated_at', ${NOW_SQL}))`;

@@ -3,9 +3,11 @@ import { AppError } from '../../platform/app-error.ts';
 import {
   CELL_STATE_SQL_TYPE,
   columnTypeForSqlType,
+  conversionError,
   errorStateSql,
   SQL_TYPE_BY_COLUMN_TYPE,
 } from '../sheet-cells.ts';
+import type { TypeChangeResult } from '../sheet-data-store.ts';
 import { datasetTable, stateColumn, valueColumn } from '../sheet-query.ts';
 import type { ColumnType } from '../sheet-schema.ts';
 import type { RejectedLine } from './import-convert.ts';
@@ -152,7 +154,7 @@ function columnExpressions(
   const value = `try_cast(${name} as ${target})`;
   const nested = source && columnTypeForSqlType(source.sqlType) === 'json';
   const raw = nested ? `cast(to_json(${name}) as varchar)` : `cast(${name} as varchar)`;
-  const error = literal(`Could not convert the value to ${column.type}`);
+  const error = literal(conversionError(column.type));
   return {
     value,
     state: `case when ${name} is not null and ${value} is null then ${errorStateSql('null::json', error, raw)} end`,
@@ -160,12 +162,9 @@ function columnExpressions(
   };
 }
 
-/** Cells of one column an import could not convert to its type (kept in their state's raw). */
-export interface ImportConversion {
+/** Cells of one column an import could not convert to its type, reported like a type change. */
+export interface ImportConversion extends TypeChangeResult {
   columnId: string;
-  failed: number;
-  /** The first failures, with the source text. */
-  failures: { rowId: string; raw: string }[];
 }
 
 const CONVERSIONS_KEPT = 100;
