@@ -1,5 +1,6 @@
 import type { Budget, BudgetState } from './llm-budget-store.ts';
 import type { PriceOverride } from './llm-price-store.ts';
+import { nanoToUsd } from './llm-prices.ts';
 import type { ProviderConnection } from './llm-provider-registry.ts';
 
 /** Every field of a provider connection that leaves the server. The key never does; its masked hint does. */
@@ -27,14 +28,13 @@ export function presentProvider(connection: ProviderConnection) {
 export type ProviderView = ReturnType<typeof presentProvider>;
 
 export function presentPriceOverride(override: PriceOverride) {
-  const usd = (nano: number | undefined) => (nano === undefined ? null : nano / 1e9);
   return {
     id: override.id,
     model: override.model,
-    inputUsdPerMtok: usd(override.rates.inputNanoPerMtok),
-    outputUsdPerMtok: usd(override.rates.outputNanoPerMtok),
-    cacheReadUsdPerMtok: usd(override.rates.cacheReadNanoPerMtok),
-    cacheWriteUsdPerMtok: usd(override.rates.cacheWriteNanoPerMtok),
+    inputUsdPerMtok: nanoToUsd(override.rates.inputNanoPerMtok),
+    outputUsdPerMtok: nanoToUsd(override.rates.outputNanoPerMtok),
+    cacheReadUsdPerMtok: nanoToUsd(override.rates.cacheReadNanoPerMtok),
+    cacheWriteUsdPerMtok: nanoToUsd(override.rates.cacheWriteNanoPerMtok),
     validFrom: override.validFrom.toISOString(),
     createdAt: override.createdAt.toISOString(),
   };

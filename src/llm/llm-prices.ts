@@ -150,9 +150,14 @@ function resolveCatalog(providerId: string, model: string, at: Date): Resolved {
   return answer;
 }
 
-function catalogCost(usage: NumericUsage, model: string, source: PriceSource): number | null {
+/** The catalog's entry for `model` at `source.at`; null without a catalog or a match. */
+function catalogEntry(model: string, source: PriceSource): Resolved {
   if (source.catalogProviderId === undefined) return null;
-  const resolution = resolveCatalog(source.catalogProviderId, model, source.at);
+  return resolveCatalog(source.catalogProviderId, model, source.at);
+}
+
+function catalogCost(usage: NumericUsage, model: string, source: PriceSource): number | null {
+  const resolution = catalogEntry(model, source);
   if (resolution === null) return null;
   if (resolution.flat) {
     // USD per Mtok × 1000 = nano-USD per token. Cache buckets without a rate of their own are
@@ -224,6 +229,11 @@ export function usdPerMtokToNano(usd: number): number {
   return Math.round(usd * USD_TO_NANO);
 }
 
+/** A stored nano-USD amount or rate in USD, as the API shows it; undefined (no rate) is null. */
+export function nanoToUsd(nano: number | undefined): number | null {
+  return nano === undefined ? null : nano / USD_TO_NANO;
+}
+
 /** A model's list prices and context window, for people choosing a model. */
 export interface ModelPriceInfo {
   /** USD per million tokens; null when unknown (never 0 for "unknown"). */
@@ -241,17 +251,13 @@ export interface ModelPriceInfo {
 
 /** The rates a call to `model` would be priced at (see costNano), per million tokens. */
 export function modelPriceInfo(model: string, source: PriceSource): ModelPriceInfo {
-  const entry =
-    source.catalogProviderId === undefined
-      ? null
-      : resolveCatalog(source.catalogProviderId, model, source.at);
+  const entry = catalogEntry(model, source);
   const contextWindow = entry?.contextWindow ?? null;
   if (source.override) {
-    const usd = (nano: number | undefined) => (nano === undefined ? null : nano / USD_TO_NANO);
     return {
-      inputUsdPerMtok: usd(source.override.inputNanoPerMtok),
-      outputUsdPerMtok: usd(source.override.outputNanoPerMtok),
-      cacheReadUsdPerMtok: usd(source.override.cacheReadNanoPerMtok),
+      inputUsdPerMtok: nanoToUsd(source.override.inputNanoPerMtok),
+      outputUsdPerMtok: nanoToUsd(source.override.outputNanoPerMtok),
+      cacheReadUsdPerMtok: nanoToUsd(source.override.cacheReadNanoPerMtok),
       priceSource: 'override',
       tiered: false,
       contextWindow,
