@@ -49,19 +49,8 @@ function toRecord(row: Row): ProviderRecord {
   };
 }
 
-export interface ProviderValues {
-  name: string;
-  kind: ProviderKind;
-  baseUrl: string | undefined;
-  sealedApiKey: string | undefined;
-  apiKeyHint: string | undefined;
-  models: string[];
-  fallbacks: Record<string, FallbackTarget[]>;
-  maxConcurrency: number;
-  requestsPerMinute: number | undefined;
-  catalogProvider: string | undefined;
-  enabled: boolean;
-}
+/** What a connection is made of, as stored: the record without its identity and times. */
+export type ProviderValues = Omit<ProviderRecord, 'id' | 'projectId' | 'createdAt' | 'updatedAt'>;
 
 export function createProviderStore(db: Kysely<DB>) {
   return {
