@@ -1,7 +1,7 @@
 import { ACTIVE_RUN_STATUSES, generationApi, type Run } from '../api/generation-api.ts';
 import { formatDuration, formatNanoUsd } from '../ui/format.ts';
 import { useNotices } from '../ui/notices.tsx';
-import type { RunState } from './use-runs.ts';
+import { type RunState, runName } from './use-runs.ts';
 
 const STATUS_LABELS: Record<string, string> = {
   'awaiting-confirmation': 'Waiting for your confirmation',
@@ -12,10 +12,6 @@ const STATUS_LABELS: Record<string, string> = {
   failed: 'Failed',
   cancelled: 'Stopped',
 };
-
-/** A column's run is named after its column; a run that generates rows is "New rows". */
-const runName = (run: { columnId?: string | null }, columnName: (columnId: string) => string) =>
-  run.columnId ? columnName(run.columnId) : 'New rows';
 
 interface RunStripProps {
   projectId: string;

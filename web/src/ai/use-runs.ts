@@ -30,6 +30,20 @@ const fromRun = (run: Run): RunState => ({
   errorMessage: run.error?.message ?? null,
 });
 
+/** A column's run is named after its column; a run that generates rows is "New rows". */
+export const runName = (
+  run: { columnId?: string | null },
+  columnName: (columnId: string) => string,
+) => (run.columnId ? columnName(run.columnId) : 'New rows');
+
+/** The runs without `runId` (the same map when it is not there). */
+const without = (runs: Map<string, RunState>, runId: string) => {
+  if (!runs.has(runId)) return runs;
+  const next = new Map(runs);
+  next.delete(runId);
+  return next;
+};
+
 /**
  * How long a run that completed cleanly stays on screen; failed and stopped runs, and runs that
  * completed with errors, stay until dismissed.
@@ -71,12 +85,7 @@ export function useRuns(
 
   const dismiss = useCallback((runId: string) => {
     gone.current.add(runId);
-    setRuns((previous) => {
-      if (!previous.has(runId)) return previous;
-      const next = new Map(previous);
-      next.delete(runId);
-      return next;
-    });
+    setRuns((previous) => without(previous, runId));
   }, []);
 
   // Completed runs (however they were learnt of: an event, an action's answer, a reload)
@@ -94,9 +103,7 @@ export function useRuns(
               const current = previous.get(run.runId);
               if (!current || !hidesItself(current)) return previous;
               gone.current.add(run.runId);
-              const next = new Map(previous);
-              next.delete(run.runId);
-              return next;
+              return without(previous, run.runId);
             }),
           COMPLETED_LINGER_MS,
         ),
@@ -129,7 +136,7 @@ export function useRuns(
   const onProgress = useCallback(
     (event: RunProgressEvent) => {
       upsert(event);
-      const name = event.columnId ? nameRef.current(event.columnId) : 'New rows';
+      const name = runName(event, nameRef.current);
       const finished = !ACTIVE_RUN_STATUSES.includes(event.status);
       const now = Date.now();
       if (finished) {
