@@ -70,7 +70,8 @@ export function GenerateRowsDialog({
   const run = useQuery({
     queryKey: ['run', projectId, datasetId, runId],
     queryFn: () => generationApi.run(projectId, datasetId, runId!),
-    enabled: runId !== undefined,
+    // Closed, the runs strip follows the run (its events): no polling in the background.
+    enabled: open && runId !== undefined,
     refetchInterval: (query) =>
       !query.state.data || ACTIVE_RUN_STATUSES.includes(query.state.data.status) ? 1_000 : false,
   });
