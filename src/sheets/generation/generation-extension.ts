@@ -4,13 +4,13 @@ import type { Actor } from '../../auth/actor.ts';
 import { systemActor } from '../../auth/system-actor.ts';
 import type { DB } from '../../migrations/db-schema.ts';
 import { uuidv7 } from '../../platform/ids.ts';
-import type { Logger } from '../../platform/logger.ts';
 import type { CellValue } from '../sheet-schema.ts';
 import type { ColumnCopy, DatasetCopy, SheetExtension, SheetService } from '../sheet-service.ts';
 import { outputSpecOf, promptHashOf, searchOf } from './generation-process.ts';
 import type { Runner } from './generation-runner.ts';
 import { scanRows } from './generation-scope.ts';
-import { ACTIVE_STATUSES, type GenerationStore, type ProcessRow } from './generation-store.ts';
+import { stopRun } from './generation-service.ts';
+import type { GenerationStore, ProcessRow } from './generation-store.ts';
 import { inputHashOf, templateInputs } from './prompt-template.ts';
 
 const STORED_REFERENCE = /\{\{#([0-9a-f-]{36})\}\}/g;
@@ -38,7 +38,6 @@ export function createGenerationExtension(deps: {
   sheets: SheetService;
   runner: Pick<Runner, 'stop'>;
   audit: AuditRecorder;
-  logger: Logger;
   onProcessesChanged: (datasetId: string) => void;
 }): SheetExtension {
   const { store, sheets, runner } = deps;
@@ -66,22 +65,8 @@ export function createGenerationExtension(deps: {
       code: 'CONFLICT',
       message: 'A column the prompt reads was deleted; edit the prompt, then run again',
     };
-    for (const run of await store.listActiveRuns(readerIds)) {
-      const stopped = await store.transitionRun(
-        run.id,
-        [...ACTIVE_STATUSES.filter((status) => status !== 'running'), 'awaiting-confirmation'],
-        { status: 'cancelled', finished_at: new Date(), error },
-      );
-      if (stopped) {
-        await store.deleteRunCells(run.id);
-        continue;
-      }
-      const running = await store.transitionRun(run.id, ['running'], {
-        cancel_requested: true,
-        error,
-      });
-      if (running) runner.stop(run.id, 'cancel');
-    }
+    for (const run of await store.listActiveRuns(readerIds))
+      await stopRun({ store, runner }, run.id, error);
   }
 
   /** Every generated, unvalidated cell of the column turns stale: one of its inputs is gone. */

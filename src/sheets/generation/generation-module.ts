@@ -115,7 +115,6 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
       sheets,
       runner,
       audit: deps.audit,
-      logger,
       onProcessesChanged: (datasetId) => staleness.invalidate(datasetId),
     }),
   );

@@ -133,6 +133,40 @@ export interface GenerationServiceDeps {
   onProcessesChanged?: (datasetId: string) => void;
 }
 
+/**
+ * Cancels a run. One no runner holds (awaiting confirmation, queued, paused) ends at once and
+ * lets go of its cells (`ended`); a running one is asked to stop, and its runner ends it within
+ * a moment. `error` is kept on the run (why it was stopped). Undefined: it had already ended.
+ */
+export async function stopRun(
+  deps: { store: GenerationStore; runner: Pick<Runner, 'stop'> },
+  runId: string,
+  error?: { code: string; message: string },
+): Promise<{ run: RunRow; ended: boolean } | undefined> {
+  const ended = await deps.store.transitionRun(
+    runId,
+    ['awaiting-confirmation', 'queued', 'paused'],
+    {
+      status: 'cancelled',
+      finished_at: new Date(),
+      lease_owner: null,
+      lease_expires_at: null,
+      ...(error ? { error } : {}),
+    },
+  );
+  if (ended) {
+    await deps.store.deleteRunCells(runId);
+    return { run: ended, ended: true };
+  }
+  const running = await deps.store.transitionRun(runId, ['running'], {
+    cancel_requested: true,
+    ...(error ? { error } : {}),
+  });
+  if (!running) return undefined;
+  deps.runner.stop(runId, 'cancel');
+  return { run: running, ended: false };
+}
+
 /** AI columns: access check on the first line of each use case, then stores, then events. */
 export function createGenerationService(deps: GenerationServiceDeps) {
   const { store, sheets, access, audit, events, config, runner } = deps;
@@ -994,21 +1028,9 @@ export function createGenerationService(deps: GenerationServiceDeps) {
      */
     async cancelRun(actor: Actor, projectId: string, datasetId: string, runId: string) {
       const run = await loadRun(actor, projectId, datasetId, runId, 'editor');
-      const now = await store.transitionRun(runId, ['awaiting-confirmation', 'queued', 'paused'], {
-        status: 'cancelled',
-        finished_at: new Date(),
-        lease_owner: null,
-        lease_expires_at: null,
-      });
-      let result = now;
-      if (!now) {
-        result = await store.transitionRun(runId, ['running'], { cancel_requested: true });
-        if (!result) throw conflict(`The run is already ${run.status}`, { status: run.status });
-        runner.stop(runId, 'cancel');
-      } else {
-        await store.deleteRunCells(runId);
-        publishRun(now);
-      }
+      const stopped = await stopRun({ store, runner }, runId);
+      if (!stopped) throw conflict(`The run is already ${run.status}`, { status: run.status });
+      if (stopped.ended) publishRun(stopped.run);
       await audit.record(store.db, {
         actor,
         action: 'generation-run.cancel',
@@ -1016,7 +1038,7 @@ export function createGenerationService(deps: GenerationServiceDeps) {
         entityId: runId,
         projectId,
       });
-      return presentRun(result!, runner.live(runId));
+      return presentRun(stopped.run, runner.live(runId));
     },
 
     /** Pauses a run: no new calls; calls in flight are aborted and their cells restored. */
