@@ -27,11 +27,11 @@ export interface ExportColumn {
 
 const XLSX_MAX_ROWS = 1_048_575;
 /** Excel opens no cell longer than this (UTF-16 code units); longer text is cut and marked. */
-export const XLSX_MAX_CELL = 32_767;
-export const XLSX_TRUNCATED_MARKER = '…[truncated]';
+const XLSX_MAX_CELL = 32_767;
+const XLSX_TRUNCATED_MARKER = '…[truncated]';
 
 /** Text within Excel's cell limit: cut (never inside a surrogate pair) and marked when longer. */
-export function fitXlsxCell(text: string): { text: string; truncated: boolean } {
+function fitXlsxCell(text: string): { text: string; truncated: boolean } {
   if (text.length <= XLSX_MAX_CELL) return { text, truncated: false };
   let end = XLSX_MAX_CELL - XLSX_TRUNCATED_MARKER.length;
   const last = text.charCodeAt(end - 1);
