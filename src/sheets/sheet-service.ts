@@ -953,14 +953,17 @@ export function createSheetService(deps: SheetServiceDeps) {
         current: ReturnType<typeof presentCell>;
       }[] = [];
       const changedRows = new Set<string>();
+      const changedColumns = new Set<string>();
       for (const [position, outcome] of result.columns.entries()) {
         const { column, indexes, writes } = ordered[position]!;
         const presented = outcome.applied.map((cell) => ({
           rowId: cell.rowId,
           ...presentCell({ value: cell.value, state: cell.state }, column.kind),
         }));
-        if (presented.length > 0)
+        if (presented.length > 0) {
           publish(datasetId, 'cells-update', { columnId: column.id, cells: presented });
+          changedColumns.add(column.id);
+        }
         for (const cell of presented) {
           written.push({ columnId: column.id, ...cell });
           changedRows.add(cell.rowId);
@@ -982,9 +985,6 @@ export function createSheetService(deps: SheetServiceDeps) {
       }
       if (changedRows.size > 0) {
         const rowIds = [...changedRows].map((id) => BigInt(id));
-        const changedColumns = new Set(
-          result.columns.filter((outcome) => outcome.applied.length > 0).map((o) => o.columnId),
-        );
         const formulas = await recompute(datasetId, columns, changedColumns, rowIds);
         await publishCells(datasetId, formulas, rowIds);
       }
