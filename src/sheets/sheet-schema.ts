@@ -42,9 +42,6 @@ export const nameSchema = z
   );
 
 export const columnTypeSchema = z.enum(COLUMN_TYPES);
-export const rowIdSchema = z.coerce
-  .bigint()
-  .refine((value) => value > 0n && value < 2n ** 62n, 'invalid row id');
 
 /** A cell value as JSON carries it; typed on write by the column's type. */
 export const cellValueSchema = z.union([
