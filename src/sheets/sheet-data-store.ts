@@ -11,6 +11,7 @@ import {
   cellValueFromSql,
   cellValueToText,
   clearedStateSql,
+  conversionError,
   EMPTY_CELL_STATE,
   errorStateSql,
 } from './sheet-cells.ts';
@@ -564,7 +565,7 @@ export function createSheetDataStore(options: {
         // failing cells keep their text in state.raw first, then the column changes type.
         if (Number(failed) > 0)
           await duckdb.run(`update ${table} set ${state} = ${errorState} where ${failing}`, [
-            `Could not convert the value to ${to}`,
+            conversionError(to),
           ]);
         await alterWithoutIndex(datasetId, [
           `alter table ${table} alter ${value} type ${target} using try_cast(${value} as ${target})`,
