@@ -1,5 +1,6 @@
-// Sheets import: a 1M-row (~100 MB) CSV through our import (sniff, preview, CREATE TABLE AS
-// with row ids, cell-state columns, reject collection, sequence and row-id index) against
+// Sheets import: a 1M-row (~100 MB) CSV through our import (sniff, the file cut into one part
+// per DuckDB thread and the parts read at once with row ids in file order, cell-state columns,
+// reject collection, sequence and row-id index; import-reader.ts) against
 // DuckDB's own `CREATE TABLE AS SELECT * FROM read_csv(...)` on the same file in the same run,
 // each in its own process so peak RSS is the import's alone.
 import { execFileSync } from 'node:child_process';

@@ -464,9 +464,9 @@ export function createSheetDataStore(options: {
     finishImportedTable: async (
       connection: DuckDBConnection,
       datasetId: string,
-      rowCount: number,
+      lastRowId: number,
     ) => {
-      await connection.run(`create sequence ${datasetSequence(datasetId)} start ${rowCount + 1}`);
+      await connection.run(`create sequence ${datasetSequence(datasetId)} start ${lastRowId + 1}`);
       await createIndex(connection, datasetId);
       bump(datasetId);
     },

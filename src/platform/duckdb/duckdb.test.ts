@@ -36,6 +36,29 @@ describe('DuckDB helper', () => {
     expect(summary).toEqual({ n: 10_000n, total: 24_997_500 });
   });
 
+  it('lends several connections at once but always leaves one for everyone else', async () => {
+    const pool = await openDuckDb({ path: ':memory:', connections: 3, threads: 2 });
+    try {
+      expect(pool.threads).toBe(2);
+      await pool.withConnections(4, async (connections) => {
+        expect(connections).toHaveLength(2);
+        // The one left idle still serves other work meanwhile.
+        expect(await pool.query('select 42 as n')).toEqual([{ n: 42 }]);
+      });
+      await pool.withConnection(async () => {
+        await pool.withConnections(4, async (connections) => {
+          expect(connections).toHaveLength(1);
+        });
+      });
+      // All three came back.
+      await pool.withConnections(1, async (connections) => {
+        expect(connections).toHaveLength(1);
+      });
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('binds parameters instead of splicing values', async () => {
     const hostile = "x'; drop table t_items; --";
     await duckdb.run('insert into t_items values (?, ?, ?)', [-1n, hostile, 0]);

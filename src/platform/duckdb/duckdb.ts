@@ -25,7 +25,17 @@ export interface DuckDbOptions {
  */
 export interface DuckDb {
   readonly path: string;
+  /** DuckDB's worker threads (the `threads` option, else the machine's cores). */
+  readonly threads: number;
   withConnection<T>(work: (connection: DuckDBConnection) => Promise<T>): Promise<T>;
+  /**
+   * Up to `count` connections at once, for work that splits over them (a large import). The
+   * first is waited for; the others are taken only while another stays idle for everyone else.
+   */
+  withConnections<T>(
+    count: number,
+    work: (connections: DuckDBConnection[]) => Promise<T>,
+  ): Promise<T>;
   /** Rows as plain JS objects (BIGINT → bigint, DATE/TIMESTAMP → DuckDB value objects). */
   query<T = Record<string, unknown>>(sql: string, params?: DuckDBValue[]): Promise<T[]>;
   /** Runs a statement; returns the number of rows it changed. */
@@ -63,6 +73,10 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
   }
   const waiting: ((connection: DuckDBConnection) => void)[] = [];
   let closed = false;
+  const [threadsRow] = (
+    await idle[0]!.runAndReadAll(`select current_setting('threads') as threads`)
+  ).getRowObjectsJS() as { threads: bigint | number }[];
+  const threads = Number(threadsRow?.threads ?? 1);
 
   const acquire = (): Promise<DuckDBConnection> => {
     if (closed) return Promise.reject(new Error('DuckDB is closed'));
@@ -85,9 +99,24 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
     }
   };
 
+  const withConnections = async <T>(
+    count: number,
+    work: (connections: DuckDBConnection[]) => Promise<T>,
+  ) => {
+    const borrowed = [await acquire()];
+    while (borrowed.length < count && idle.length > 1) borrowed.push(idle.pop()!);
+    try {
+      return await work(borrowed);
+    } finally {
+      for (const connection of borrowed) release(connection);
+    }
+  };
+
   return {
     path: options.path,
+    threads,
     withConnection,
+    withConnections,
     query: <T>(sql: string, params?: DuckDBValue[]) =>
       withConnection(async (connection) => {
         const reader = await connection.runAndReadAll(sql, params);

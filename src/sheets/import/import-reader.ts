@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { open, rm, stat, statfs } from 'node:fs/promises';
+import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { AppError } from '../../platform/app-error.ts';
 import {
@@ -54,27 +57,34 @@ export function readerFor(format: ImportFormat): SourceSpec['reader'] {
   return format;
 }
 
+/** read_csv options common to every read of one CSV: sizes, error skipping, user overrides. */
+function csvOptions(spec: SourceSpec): string[] {
+  const options = [
+    `max_line_size = ${MAX_LINE_BYTES}`,
+    `buffer_size = ${MAX_LINE_BYTES * 2}`,
+    'ignore_errors = true',
+  ];
+  const csv = spec.csv ?? {};
+  if (csv.delimiter !== undefined) options.push(`delim = ${literal(csv.delimiter)}`);
+  if (csv.quote !== undefined) options.push(`quote = ${literal(csv.quote)}`);
+  if (csv.escape !== undefined) options.push(`escape = ${literal(csv.escape)}`);
+  if (csv.header !== undefined) options.push(`header = ${csv.header}`);
+  if (csv.encoding !== undefined) options.push(`encoding = ${literal(csv.encoding)}`);
+  return options;
+}
+
+const rejectOptions = (rejects: { table: string; scan: string }) => [
+  'store_rejects = true',
+  `rejects_table = ${literal(rejects.table)}`,
+  `rejects_scan = ${literal(rejects.scan)}`,
+];
+
 /** The FROM expression; every option is a literal we produced (paths are our random names). */
 export function sourceSql(spec: SourceSpec, rejects?: { table: string; scan: string }): string {
   switch (spec.reader) {
     case 'csv': {
-      const options = [
-        `max_line_size = ${MAX_LINE_BYTES}`,
-        `buffer_size = ${MAX_LINE_BYTES * 2}`,
-        'ignore_errors = true',
-      ];
-      const csv = spec.csv ?? {};
-      if (csv.delimiter !== undefined) options.push(`delim = ${literal(csv.delimiter)}`);
-      if (csv.quote !== undefined) options.push(`quote = ${literal(csv.quote)}`);
-      if (csv.escape !== undefined) options.push(`escape = ${literal(csv.escape)}`);
-      if (csv.header !== undefined) options.push(`header = ${csv.header}`);
-      if (csv.encoding !== undefined) options.push(`encoding = ${literal(csv.encoding)}`);
-      if (rejects)
-        options.push(
-          'store_rejects = true',
-          `rejects_table = ${literal(rejects.table)}`,
-          `rejects_scan = ${literal(rejects.scan)}`,
-        );
+      const options = csvOptions(spec);
+      if (rejects) options.push(...rejectOptions(rejects));
       const types = Object.entries(spec.readTypes ?? {});
       if (types.length > 0)
         options.push(
@@ -183,157 +193,428 @@ export interface ImportOutcome {
   widened: string[];
   /** Columns with cells that did not convert to the column's type (none: empty). */
   conversions: ImportConversion[];
+  /** How many parts the file was read in at once (1: whole). */
+  parts: number;
 }
 
 const interrupted = (error: unknown) =>
   /interrupt/i.test(error instanceof Error ? error.message : String(error));
 
+export interface ImportOptions {
+  datasetId: string;
+  spec: SourceSpec;
+  sources: readonly SourceColumn[];
+  targets: readonly TargetColumn[];
+  maxBadShare: number;
+  /** Lines already rejected before DuckDB read the file (JSONL checks). */
+  preRejected?: { count: number; rejects: RejectedLine[] };
+  signal?: AbortSignal | undefined;
+  onProgress?: ((progress: ImportProgress) => void) | undefined;
+  /** Creates the id sequence after `lastRowId` and the row-id index, in a transaction. */
+  finish: (connection: DuckDBConnection, lastRowId: number) => Promise<void>;
+  /** Where a CSV read in parts writes its parts (the import's own temp directory). */
+  partsDir?: string | undefined;
+  /** Smallest CSV read in parts when more than one connection is given. */
+  partsMinBytes?: number | undefined;
+}
+
+/** Below this a CSV is read whole: splitting costs more than the second thread gains. */
+export const PARTS_MIN_BYTES = 16 * 1024 * 1024;
+const REJECTS_KEPT = 100;
+
 /**
- * Creates the dataset's table from the source in one transaction: `_row_id` 1…N in file
- * order, one value and one state column per target column. Malformed CSV lines are skipped and
- * collected (line number and reason); if more than `maxBadShare` of the lines are bad, the
- * transaction rolls back and nothing is written. `signal` interrupts the running statement.
+ * Creates the dataset's table from the source: `_row_id` in file order, one value and one
+ * state column per target column. Malformed CSV lines are skipped and collected (line number
+ * and reason); if more than `maxBadShare` of the lines are bad, nothing is written. `signal`
+ * interrupts the running statements.
  *
- * `row_number() over ()` is a streaming window that keeps file order by running the whole
- * read single-threaded (~0.5 s of the ~1.7 s for 1M rows on 2 cores). Measured alternatives
- * (2026-11): staging to Parquet then numbering by `file_row_number` is ~1.4 s but DuckDB's
- * ordered parallel COPY holds memory that grows with the file (+300 MiB at 1M rows, +580 at
- * 3M; this path stays ~250); staging in a table and copying it, or adding the id afterwards
- * (ALTER … DEFAULT nextval, UPDATE from rowid), costs more than the window.
+ * Numbering rows in file order (`row_number() over ()`) makes DuckDB read a file on one
+ * thread. A large UTF-8 CSV is therefore cut at line boundaries outside quotes into one part
+ * per connection given (up to DuckDB's threads), and the parts are read at once, each
+ * numbering its rows after the lines before it (importInParts). Anything else, or when no
+ * second connection is free, is read whole in one transaction (importWhole). Measured
+ * alternatives (2026-11): staging through Parquet and numbering by `file_row_number` (memory
+ * grows with the file), adding the id afterwards (ALTER … DEFAULT nextval, UPDATE from rowid:
+ * slower), one statement over a UNION ALL of parts (DuckDB runs the branches one by one).
  */
 export async function importIntoTable(
-  connection: DuckDBConnection,
-  options: {
-    datasetId: string;
-    spec: SourceSpec;
-    sources: readonly SourceColumn[];
-    targets: readonly TargetColumn[];
-    maxBadShare: number;
-    /** Lines already rejected before DuckDB read the file (JSONL checks). */
-    preRejected?: { count: number; rejects: RejectedLine[] };
-    signal?: AbortSignal | undefined;
-    onProgress?: ((progress: ImportProgress) => void) | undefined;
-    finish: (connection: DuckDBConnection, rows: number) => Promise<void>;
-  },
+  connections: readonly DuckDBConnection[],
+  options: ImportOptions,
 ): Promise<ImportOutcome> {
   const started = Date.now();
-  const sourceByName = new Map(options.sources.map((column) => [column.sourceName, column]));
-  const rejectsTable = `rejects_${options.datasetId.replaceAll('-', '')}`;
-  const rejectsScan = `rejects_scan_${options.datasetId.replaceAll('-', '')}`;
-  const isCsv = options.spec.reader === 'csv';
-  const widened: string[] = [];
-  let spec = options.spec;
-
-  const onAbort = () => connection.interrupt();
+  const primary = connections[0]!;
+  const plan =
+    connections.length > 1 && options.partsDir !== undefined
+      ? await planParts(primary, options, connections.length)
+      : undefined;
+  const used = plan ? connections.slice(0, plan.parts.length) : [primary];
+  const onAbort = () => {
+    for (const connection of used) connection.interrupt();
+  };
   options.signal?.addEventListener('abort', onAbort);
+  // Each read's best estimate so far: a part that has finished reports nothing (-1) again.
+  const seen = used.map(() => -1);
   const timer = setInterval(() => {
-    const progress = connection.progress;
-    options.onProgress?.({ percentage: progress.percentage, elapsedMs: Date.now() - started });
+    for (const [index, connection] of used.entries())
+      seen[index] = Math.max(seen[index]!, connection.progress.percentage);
+    const percentage = seen.some((value) => value < 0)
+      ? -1
+      : seen.reduce((sum, value) => sum + value, 0) / seen.length;
+    options.onProgress?.({ percentage, elapsedMs: Date.now() - started });
   }, 250);
   timer.unref();
-
   try {
-    for (let attempt = 0; ; attempt++) {
-      if (options.signal?.aborted) throw options.signal.reason;
-      await connection.run('begin transaction');
-      try {
-        const expressions = options.targets.map((column) => ({
-          column,
-          ...columnExpressions(column, sourceByName.get(column.sourceName)),
-        }));
-        const list = expressions.flatMap(({ column, value, state }) => [
-          `${value} as ${valueColumn(column.id)}`,
-          `${state} as ${stateColumn(column.id)}`,
-        ]);
-        const rejects = isCsv ? { table: rejectsTable, scan: rejectsScan } : undefined;
-        await connection.run(
-          `create table ${datasetTable(options.datasetId)} as select (row_number() over ())::bigint as _row_id${list.length ? `, ${list.join(', ')}` : ''} from ${sourceSql(spec, rejects)}`,
-        );
-        const count = await connection.runAndReadAll(
-          `select count(*) as n from ${datasetTable(options.datasetId)}`,
-        );
-        const rows = Number((count.getRowObjectsJS()[0] as { n: bigint }).n);
-        let rejected = options.preRejected?.count ?? 0;
-        const collected: RejectedLine[] = [...(options.preRejected?.rejects ?? [])];
-        if (isCsv) {
-          const summary = await connection.runAndReadAll(
-            `select count(distinct line) as n, list(distinct column_name) filter (where error_type = 'CAST') as cast_columns from ${rejectsTable}`,
-          );
-          const row = summary.getRowObjectsJS()[0] as { n: bigint; cast_columns: string[] | null };
-          const castColumns = (row.cast_columns ?? []).filter(
-            (name) => name && !spec.readTypes?.[name] && !widened.includes(name),
-          );
-          if (castColumns.length > 0 && attempt < 2) {
-            // DuckDB inferred a type from a sample that later lines break: read those as text.
-            await connection.run('rollback');
-            await connection.run(`drop table if exists ${rejectsTable}`).catch(() => {});
-            await connection.run(`drop table if exists ${rejectsScan}`).catch(() => {});
-            widened.push(...castColumns);
-            spec = {
-              ...spec,
-              readTypes: {
-                ...spec.readTypes,
-                ...Object.fromEntries(castColumns.map((name) => [name, 'VARCHAR'])),
-              },
-            };
-            continue;
-          }
-          rejected += Number(row.n);
-          const first = await connection.runAndReadAll(
-            `select line, any_value(error_type) as error_type, any_value(error_message) as message, any_value(csv_line) as text from ${rejectsTable} group by line order by line limit 100`,
-          );
-          for (const entry of first.getRowObjectsJS() as {
-            line: bigint;
-            error_type: string;
-            message: string;
-            text: string | null;
-          }[]) {
-            if (collected.length >= 100) break;
-            collected.push({
-              line: Number(entry.line),
-              reason: `${entry.error_type}: ${entry.message}`.slice(0, 300),
-              ...(entry.text ? { text: entry.text.slice(0, 200) } : {}),
-            });
-          }
-        }
-        const total = rows + rejected;
-        if (total > 0 && rejected / total > options.maxBadShare) {
-          throw new AppError(
-            'VALIDATION_ERROR',
-            `${rejected} of ${total} lines are malformed (more than ${Math.round(options.maxBadShare * 1000) / 10}%); nothing was imported`,
-            {
-              details: { rejected, total, rejects: collected },
-            },
-          );
-        }
-        const conversions = await countConversions(
-          connection,
-          options.datasetId,
-          expressions.filter((entry) => entry.converts).map((entry) => entry.column.id),
-        );
-        await options.finish(connection, rows);
-        await connection.run('commit');
-        return {
-          rows,
-          rejected,
-          rejects: collected.sort((a, b) => a.line - b.line).slice(0, 100),
-          widened,
-          conversions,
-        };
-      } catch (error) {
-        await connection.run('rollback').catch(() => {});
-        if (options.signal?.aborted && interrupted(error)) throw options.signal.reason;
-        throw error;
-      } finally {
-        if (isCsv) {
-          await connection.run(`drop table if exists ${rejectsTable}`).catch(() => {});
-          await connection.run(`drop table if exists ${rejectsScan}`).catch(() => {});
-        }
-      }
+    if (!plan) return await importWhole(primary, options);
+    try {
+      return await importInParts(used, options, plan);
+    } finally {
+      await Promise.all(plan.parts.map((part) => rm(part.path, { force: true }).catch(() => {})));
     }
+  } catch (error) {
+    if (options.signal?.aborted && interrupted(error)) throw options.signal.reason;
+    throw error;
   } finally {
     clearInterval(timer);
     options.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** The expressions of every target column, and the SELECT list they make after `_row_id`. */
+function selectList(options: ImportOptions) {
+  const sourceByName = new Map(options.sources.map((column) => [column.sourceName, column]));
+  const expressions = options.targets.map((column) => ({
+    column,
+    ...columnExpressions(column, sourceByName.get(column.sourceName)),
+  }));
+  const list = expressions.flatMap(({ column, value, state }) => [
+    `${value} as ${valueColumn(column.id)}`,
+    `${state} as ${stateColumn(column.id)}`,
+  ]);
+  return {
+    list: list.length ? `, ${list.join(', ')}` : '',
+    converting: expressions.filter((entry) => entry.converts).map((entry) => entry.column.id),
+  };
+}
+
+const rejectTables = (datasetId: string, part = 0) => {
+  const suffix = `${datasetId.replaceAll('-', '')}${part ? `_${part}` : ''}`;
+  return { table: `rejects_${suffix}`, scan: `rejects_scan_${suffix}` };
+};
+
+const dropRejects = async (
+  connection: DuckDBConnection,
+  rejects: { table: string; scan: string },
+) => {
+  await connection.run(`drop table if exists ${rejects.table}`).catch(() => {});
+  await connection.run(`drop table if exists ${rejects.scan}`).catch(() => {});
+};
+
+/** How many lines one read rejected, and the source columns it could not cast. */
+async function rejectSummary(connection: DuckDBConnection, table: string) {
+  const summary = await connection.runAndReadAll(
+    `select count(distinct line) as n, list(distinct column_name) filter (where error_type = 'CAST') as cast_columns from ${table}`,
+  );
+  const row = summary.getRowObjectsJS()[0] as { n: bigint; cast_columns: string[] | null };
+  return { rejected: Number(row.n), castColumns: row.cast_columns ?? [] };
+}
+
+/** The first rejected lines of one read; `lineOffset` lines come before the file it read. */
+async function firstRejects(
+  connection: DuckDBConnection,
+  table: string,
+  lineOffset = 0,
+): Promise<RejectedLine[]> {
+  const first = await connection.runAndReadAll(
+    `select line, any_value(error_type) as error_type, any_value(error_message) as message, any_value(csv_line) as text from ${table} group by line order by line limit ${REJECTS_KEPT}`,
+  );
+  return (
+    first.getRowObjectsJS() as {
+      line: bigint;
+      error_type: string;
+      message: string;
+      text: string | null;
+    }[]
+  ).map((entry) => ({
+    line: Number(entry.line) + lineOffset,
+    reason: `${entry.error_type}: ${entry.message}`.slice(0, 300),
+    ...(entry.text ? { text: entry.text.slice(0, 200) } : {}),
+  }));
+}
+
+/**
+ * DuckDB inferred a type from a sample that later lines break: the spec that reads those
+ * columns as text, or undefined when there is nothing (more) to widen.
+ */
+function widenedSpec(
+  spec: SourceSpec,
+  castColumns: readonly string[],
+  widened: string[],
+  attempt: number,
+) {
+  const columns = castColumns.filter(
+    (name) => name && !spec.readTypes?.[name] && !widened.includes(name),
+  );
+  if (columns.length === 0 || attempt >= 2) return undefined;
+  widened.push(...columns);
+  return {
+    ...spec,
+    readTypes: {
+      ...spec.readTypes,
+      ...Object.fromEntries(columns.map((name) => [name, 'VARCHAR'])),
+    },
+  };
+}
+
+function refuseBadShare(
+  rows: number,
+  rejected: number,
+  maxBadShare: number,
+  rejects: RejectedLine[],
+) {
+  const total = rows + rejected;
+  if (total > 0 && rejected / total > maxBadShare)
+    throw new AppError(
+      'VALIDATION_ERROR',
+      `${rejected} of ${total} lines are malformed (more than ${Math.round(maxBadShare * 1000) / 10}%); nothing was imported`,
+      { details: { rejected, total, rejects } },
+    );
+}
+
+const keptRejects = (rejects: RejectedLine[]) =>
+  rejects.sort((a, b) => a.line - b.line).slice(0, REJECTS_KEPT);
+
+/** The whole source in one CREATE TABLE AS, in one transaction. */
+async function importWhole(
+  connection: DuckDBConnection,
+  options: ImportOptions,
+): Promise<ImportOutcome> {
+  const isCsv = options.spec.reader === 'csv';
+  const rejects = isCsv ? rejectTables(options.datasetId) : undefined;
+  const widened: string[] = [];
+  let spec = options.spec;
+  for (let attempt = 0; ; attempt++) {
+    if (options.signal?.aborted) throw options.signal.reason;
+    await connection.run('begin transaction');
+    try {
+      const { list, converting } = selectList(options);
+      await connection.run(
+        `create table ${datasetTable(options.datasetId)} as select (row_number() over ())::bigint as _row_id${list} from ${sourceSql(spec, rejects)}`,
+      );
+      const count = await connection.runAndReadAll(
+        `select count(*) as n from ${datasetTable(options.datasetId)}`,
+      );
+      const rows = Number((count.getRowObjectsJS()[0] as { n: bigint }).n);
+      let rejected = options.preRejected?.count ?? 0;
+      const collected: RejectedLine[] = [...(options.preRejected?.rejects ?? [])];
+      if (rejects) {
+        const summary = await rejectSummary(connection, rejects.table);
+        const wider = widenedSpec(spec, summary.castColumns, widened, attempt);
+        if (wider) {
+          await connection.run('rollback');
+          await dropRejects(connection, rejects);
+          spec = wider;
+          continue;
+        }
+        rejected += summary.rejected;
+        collected.push(...(await firstRejects(connection, rejects.table)));
+      }
+      refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
+      const conversions = await countConversions(connection, options.datasetId, converting);
+      await options.finish(connection, rows);
+      await connection.run('commit');
+      return { rows, rejected, rejects: keptRejects(collected), widened, conversions, parts: 1 };
+    } catch (error) {
+      await connection.run('rollback').catch(() => {});
+      throw error;
+    } finally {
+      if (rejects) await dropRejects(connection, rejects);
+    }
+  }
+}
+
+interface CsvPart {
+  path: string;
+  /** Physical lines of the file before this part (rejected lines are reported after them). */
+  linesBefore: number;
+  /** Ids of this part's rows start after this one. */
+  idBase: number;
+}
+
+interface PartsPlan {
+  /** read_csv options every part shares: sizes, error skipping and the sniffed dialect. */
+  dialect: string[];
+  header: boolean;
+  skip: number;
+  parts: CsvPart[];
+}
+
+interface SniffedDialect {
+  delimiter: string;
+  quote: string | null;
+  escape: string | null;
+  new_line: string;
+  comment: string | null;
+  skip: bigint | number;
+  header: boolean;
+  columns: { name: string; type: string }[];
+  date_format: string | null;
+  timestamp_format: string | null;
+}
+
+const bytes = (text: string) => Buffer.byteLength(text);
+
+/**
+ * Whether and how to read a CSV in parts: UTF-8, large enough, a dialect whose line
+ * boundaries a quote count finds (a one-byte quote whose escape is itself or none, no
+ * comments, `\n` or `\r\n` lines), and the sniffer agreeing with the described columns.
+ */
+async function planParts(
+  connection: DuckDBConnection,
+  options: ImportOptions,
+  count: number,
+): Promise<PartsPlan | undefined> {
+  const spec = options.spec;
+  if (spec.reader !== 'csv' || (spec.csv?.encoding ?? 'utf-8') !== 'utf-8') return undefined;
+  const size = (await stat(spec.path)).size;
+  if (size < (options.partsMinBytes ?? PARTS_MIN_BYTES)) return undefined;
+  const sniffed = await connection
+    .runAndReadAll(
+      `select "Delimiter" as delimiter, "Quote" as quote, "Escape" as escape, "NewLineDelimiter" as new_line, "Comment" as comment, "SkipRows" as skip, "HasHeader" as header, "Columns" as columns, "DateFormat" as date_format, "TimestampFormat" as timestamp_format from sniff_csv(${literal(spec.path)}, ${csvOptions(spec).join(', ')})`,
+    )
+    .then((reader) => reader.getRowObjectsJS()[0] as SniffedDialect | undefined)
+    .catch(() => undefined);
+  if (!sniffed) return undefined;
+  const given = (text: string | null) => (!text || text === '(empty)' ? '' : text);
+  const quote = given(sniffed.quote);
+  const escapeChar = given(sniffed.escape);
+  if (bytes(quote) > 1 || (escapeChar !== '' && escapeChar !== quote)) return undefined;
+  if (given(sniffed.comment)) return undefined;
+  if (!['\\n', '\\r\\n'].includes(sniffed.new_line)) return undefined;
+  const described = options.sources.map((column) => `${column.sourceName}:${column.sqlType}`);
+  const found = sniffed.columns.map((column) => `${column.name}:${column.type}`);
+  if (described.join('\n') !== found.join('\n')) return undefined;
+  // The parts are a copy of the file: read it whole when the disk could not hold one more.
+  const disk = await statfs(options.partsDir!).catch(() => undefined);
+  if (!disk || disk.bavail * disk.bsize < size * 1.5 + 64 * 1024 * 1024) return undefined;
+  const bounds = await splitCsv(
+    spec.path,
+    size,
+    count,
+    quote ? quote.charCodeAt(0) : -1,
+    options.partsDir!,
+  );
+  if (!bounds) return undefined;
+
+  const dialect = [
+    // Sizes, error skipping and the encoding; the dialect is the one sniffed (with overrides).
+    ...csvOptions({ ...spec, csv: { encoding: spec.csv?.encoding } }),
+    'auto_detect = false',
+    `delim = ${literal(sniffed.delimiter)}`,
+    `quote = ${literal(quote)}`,
+    `escape = ${literal(escapeChar)}`,
+    ...(sniffed.date_format ? [`dateformat = ${literal(sniffed.date_format)}`] : []),
+    ...(sniffed.timestamp_format ? [`timestampformat = ${literal(sniffed.timestamp_format)}`] : []),
+  ];
+  const header = Boolean(sniffed.header);
+  const skip = Number(sniffed.skip);
+  return {
+    dialect,
+    header,
+    skip,
+    parts: bounds.map((bound, index) => ({
+      path: bound.path,
+      linesBefore: bound.linesBefore,
+      // Part 0 numbers from 1; a later part after every line before it that could hold a row
+      // (a row has at least one line), so ids stay in file order and unique.
+      idBase: index === 0 ? 0 : bound.linesBefore - skip - (header ? 1 : 0),
+    })),
+  };
+}
+
+/**
+ * Copies the CSV into `count` parts of about equal size, each ending at a line feed outside
+ * quotes. One pass: bytes are counted (quotes, line feeds) up to the last cut while they are
+ * copied; the rest is copied as it is. Undefined when a cut finds no line end before the next
+ * cut would start (a quoted field that long, or quotes that never close).
+ */
+async function splitCsv(
+  file: string,
+  size: number,
+  count: number,
+  quoteByte: number,
+  dir: string,
+): Promise<{ path: string; linesBefore: number }[] | undefined> {
+  const targets = Array.from({ length: count - 1 }, (_, index) =>
+    Math.floor((size * (index + 1)) / count),
+  );
+  const parts = [{ path: path.join(dir, `part-${randomUUID()}.csv`), linesBefore: 0 }];
+  const input = await open(file, 'r');
+  let output = await open(parts[0]!.path, 'w');
+  const buffer = Buffer.allocUnsafe(1024 * 1024);
+  let position = 0;
+  let quotes = 0;
+  let lines = 0;
+  const tally = (chunk: Buffer, from: number, to: number) => {
+    const range = chunk.subarray(from, to);
+    for (let at = range.indexOf(10); at !== -1; at = range.indexOf(10, at + 1)) lines++;
+    if (quoteByte >= 0)
+      for (let at = range.indexOf(quoteByte); at !== -1; at = range.indexOf(quoteByte, at + 1))
+        quotes++;
+  };
+  let done = false;
+  try {
+    let target = targets.shift();
+    while (true) {
+      const { bytesRead } = await input.read(buffer, 0, buffer.length, position);
+      if (bytesRead === 0) break;
+      const chunk = buffer.subarray(0, bytesRead);
+      let counted = 0;
+      let written = 0;
+      while (target !== undefined && target < position + bytesRead) {
+        const at = Math.max(counted, target - position);
+        tally(chunk, counted, at);
+        let cut = -1;
+        for (let index = at; index < bytesRead; index++) {
+          const byte = chunk[index];
+          if (byte === quoteByte) quotes++;
+          else if (byte === 10) {
+            lines++;
+            if (quotes % 2 === 0) {
+              cut = index + 1;
+              break;
+            }
+          }
+        }
+        if (cut === -1) {
+          // The line goes on into the next chunk: look on there, unless that is past the next
+          // cut (or the end of the file).
+          counted = bytesRead;
+          if (position + bytesRead >= (targets[0] ?? size)) return undefined;
+          target = position + bytesRead;
+          break;
+        }
+        counted = cut;
+        await output.write(chunk, written, cut - written);
+        written = cut;
+        await output.close();
+        if (position + cut >= size) return undefined;
+        const part = { path: path.join(dir, `part-${randomUUID()}.csv`), linesBefore: lines };
+        parts.push(part);
+        output = await open(part.path, 'w');
+        target = targets.shift();
+        if (target !== undefined && target < position + cut) return undefined;
+      }
+      if (target !== undefined) tally(chunk, counted, bytesRead);
+      await output.write(chunk, written, bytesRead - written);
+      position += bytesRead;
+    }
+    done = true;
+    return parts;
+  } finally {
+    await output.close().catch(() => {});
+    await input.close();
+    if (!done)
+      await Promise.all(parts.map((part) => rm(part.path, { force: true }).catch(() => {})));
   }
 }
 
@@ -367,3 +648,111 @@ async function countConversions(
   }
   return conversions;
 }
+
+/**
+ * Reads the parts at once, one connection and transaction each, into a table created first.
+ * Every transaction commits only when all parts are read and the reject share is within
+ * bounds; any failure rolls them all back and drops the table. After the commits the id
+ * sequence and index are made; if that fails the table is dropped too.
+ */
+async function importInParts(
+  connections: readonly DuckDBConnection[],
+  options: ImportOptions,
+  plan: PartsPlan,
+): Promise<ImportOutcome> {
+  const table = datasetTable(options.datasetId);
+  const widened: string[] = [];
+  let spec = options.spec;
+  const rejects = plan.parts.map((_, index) => rejectTables(options.datasetId, index));
+  const read = (index: number, list: string, withRejects: boolean) => {
+    const part = plan.parts[index]!;
+    const types = {
+      ...Object.fromEntries(options.sources.map((column) => [column.sourceName, column.sqlType])),
+      ...spec.readTypes,
+    };
+    const partOptions = [
+      ...plan.dialect,
+      `header = ${index === 0 && plan.header}`,
+      `skip = ${index === 0 ? plan.skip : 0}`,
+      `columns = {${Object.entries(types)
+        .map(([name, type]) => `${literal(name)}: ${literal(type)}`)
+        .join(', ')}}`,
+      ...(withRejects ? rejectOptions(rejects[index]!) : []),
+    ];
+    return `select (row_number() over ())::bigint + ${part.idBase} as _row_id${list} from read_csv(${literal(part.path)}, ${partOptions.join(', ')})`;
+  };
+  const primary = connections[0]!;
+  for (let attempt = 0; ; attempt++) {
+    if (options.signal?.aborted) throw options.signal.reason;
+    const { list, converting } = selectList(options);
+    await primary.run(`create table ${table} as ${read(0, list, false)} limit 0`);
+    try {
+      const inserted = await Promise.all(
+        connections.map(async (connection, index) => {
+          await connection.run('begin transaction');
+          try {
+            const result = await connection.run(`insert into ${table} ${read(index, list, true)}`);
+            return Number(result.rowsChanged);
+          } catch (error) {
+            // One part failed: stop the others rather than let them read to the end.
+            for (const other of connections) if (other !== connection) other.interrupt();
+            throw error;
+          }
+        }),
+      );
+      const rows = inserted.reduce((sum, value) => sum + value, 0);
+      const summaries = await Promise.all(
+        connections.map((connection, index) => rejectSummary(connection, rejects[index]!.table)),
+      );
+      const wider = widenedSpec(
+        spec,
+        summaries.flatMap((summary) => summary.castColumns),
+        widened,
+        attempt,
+      );
+      if (wider) {
+        spec = wider;
+        throw new RetryWider();
+      }
+      const rejected =
+        (options.preRejected?.count ?? 0) +
+        summaries.reduce((sum, summary) => sum + summary.rejected, 0);
+      const collected: RejectedLine[] = [...(options.preRejected?.rejects ?? [])];
+      for (const [index, connection] of connections.entries())
+        collected.push(
+          ...(await firstRejects(
+            connection,
+            rejects[index]!.table,
+            index === 0 ? 0 : plan.parts[index]!.linesBefore,
+          )),
+        );
+      refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
+      for (const connection of connections) await connection.run('commit');
+      const [span] = (
+        await primary.runAndReadAll(`select coalesce(max(_row_id), 0) as last from ${table}`)
+      ).getRowObjectsJS() as { last: bigint }[];
+      await primary.run('begin transaction');
+      const conversions = await countConversions(primary, options.datasetId, converting);
+      await options.finish(primary, Number(span?.last ?? 0));
+      await primary.run('commit');
+      return {
+        rows,
+        rejected,
+        rejects: keptRejects(collected),
+        widened,
+        conversions,
+        parts: connections.length,
+      };
+    } catch (error) {
+      for (const connection of connections) await connection.run('rollback').catch(() => {});
+      await primary.run(`drop table if exists ${table}`).catch(() => {});
+      if (!(error instanceof RetryWider)) throw error;
+    } finally {
+      for (const [index, connection] of connections.entries())
+        await dropRejects(connection, rejects[index]!);
+    }
+  }
+}
+
+/** Thrown inside importInParts to read every part again with more columns as text. */
+class RetryWider extends Error {}

@@ -166,6 +166,9 @@ export function planColumns(
  * display data), sniffed, previewed, then read into a dataset by a job (`sheets.import-file`)
  * that reports progress and can be cancelled. A failed or cancelled import leaves no dataset.
  */
+/** At most this many parts of one CSV are read at once (one DuckDB thread and connection each). */
+const MAX_IMPORT_PARTS = 4;
+
 export function createSheetImportService(deps: ImportServiceDeps) {
   const { store, data, access, events, duckdb, logger, settings } = deps;
   const running = new Map<string, AbortController>();
@@ -527,28 +530,32 @@ export function createSheetImportService(deps: ImportServiceDeps) {
               readTypes[override.source] = typeSql(override.type);
           }
         }
-        const outcome = await duckdb.withConnection((connection) =>
-          importIntoTable(connection, {
-            datasetId: row.dataset_id!,
-            spec: { ...prepared.spec, readTypes },
-            sources: prepared.sources,
-            targets,
-            maxBadShare: settings.importMaxBadLineShare,
-            ...(prepared.preRejected ? { preRejected: prepared.preRejected } : {}),
-            signal: controller.signal,
-            onProgress: (progress) => {
-              const percentage = Math.max(0, Math.min(100, progress.percentage));
-              report({
-                phase: 'read',
-                percentage,
-                bytes: Math.round((percentage / 100) * size),
-                rows: null,
-                rowsPerSecond: null,
-              });
-            },
-            finish: (connection, rows) =>
-              data.finishImportedTable(connection, row.dataset_id!, rows),
-          }),
+        // A large CSV is read in parts, one per free connection (see importIntoTable).
+        const outcome = await duckdb.withConnections(
+          Math.min(MAX_IMPORT_PARTS, duckdb.threads),
+          (connections) =>
+            importIntoTable(connections, {
+              datasetId: row.dataset_id!,
+              spec: { ...prepared.spec, readTypes },
+              sources: prepared.sources,
+              targets,
+              maxBadShare: settings.importMaxBadLineShare,
+              ...(prepared.preRejected ? { preRejected: prepared.preRejected } : {}),
+              signal: controller.signal,
+              onProgress: (progress) => {
+                const percentage = Math.max(0, Math.min(100, progress.percentage));
+                report({
+                  phase: 'read',
+                  percentage,
+                  bytes: Math.round((percentage / 100) * size),
+                  rows: null,
+                  rowsPerSecond: null,
+                });
+              },
+              finish: (connection, lastRowId) =>
+                data.finishImportedTable(connection, row.dataset_id!, lastRowId),
+              partsDir: dir(),
+            }),
         );
         // Read as text (DuckDB's inferred type failed on later lines): the column is text.
         for (const target of targets)

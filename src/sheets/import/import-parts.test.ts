@@ -1,0 +1,222 @@
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DuckDb, openDuckDb } from '../../platform/duckdb/duckdb.ts';
+import { uuidv7 } from '../../platform/ids.ts';
+import { datasetIndex, datasetSequence, datasetTable, valueColumn } from '../sheet-query.ts';
+import {
+  describeSource,
+  type ImportOutcome,
+  importIntoTable,
+  type SourceSpec,
+  type TargetColumn,
+} from './import-reader.ts';
+
+/**
+ * A large CSV is read in parts at once (import-reader.ts `importInParts`). Every file here is
+ * imported both ways, whole on one connection and in parts on two (`partsMinBytes: 1`), and
+ * the two must agree: the same rows in the same order, the same rejected lines with the same
+ * line numbers, the same widening, the same refusal.
+ */
+describe('CSV import in parts', () => {
+  let dir: string;
+  let duckdb: DuckDb;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'bc-import-parts-'));
+    duckdb = await openDuckDb({ path: path.join(dir, 'data.duckdb'), threads: 2, connections: 4 });
+  });
+  afterAll(async () => {
+    await duckdb.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const partsDir = () => path.join(dir, 'parts');
+
+  async function importFile(
+    file: string,
+    whole: boolean,
+    extra: { maxBadShare?: number; signal?: AbortSignal; csv?: SourceSpec['csv'] } = {},
+  ) {
+    const spec: SourceSpec = {
+      reader: 'csv',
+      path: file,
+      csv: { encoding: 'utf-8', ...extra.csv },
+    };
+    const sources = await duckdb.withConnection((connection) => describeSource(connection, spec));
+    const targets: TargetColumn[] = sources.map((source) => ({
+      id: uuidv7(),
+      sourceName: source.sourceName,
+      type: source.inferredType,
+    }));
+    const datasetId = uuidv7();
+    rmSync(partsDir(), { recursive: true, force: true });
+    writeFileSync(path.join(dir, '.keep'), '');
+    await import('node:fs/promises').then((fs) => fs.mkdir(partsDir(), { recursive: true }));
+    const outcome = await duckdb.withConnections(whole ? 1 : 2, (connections) =>
+      importIntoTable(connections, {
+        datasetId,
+        spec,
+        sources,
+        targets,
+        maxBadShare: extra.maxBadShare ?? 0.5,
+        signal: extra.signal,
+        partsDir: partsDir(),
+        partsMinBytes: 1,
+        finish: async (connection, lastRowId) => {
+          await connection.run(
+            `create sequence ${datasetSequence(datasetId)} start ${lastRowId + 1}`,
+          );
+          await connection.run(
+            `create unique index ${datasetIndex(datasetId)} on ${datasetTable(datasetId)} (_row_id)`,
+          );
+        },
+      }),
+    );
+    const rows = await duckdb.query<Record<string, unknown>>(
+      `select _row_id, ${targets.map((target) => `${valueColumn(target.id)}::varchar as "${target.sourceName}"`).join(', ')} from ${datasetTable(datasetId)} order by _row_id`,
+    );
+    const [next] = await duckdb.query<{ next: bigint }>(
+      `select nextval('${datasetSequence(datasetId).slice(1, -1)}') as next`,
+    );
+    return { outcome, rows, datasetId, next: Number(next?.next), targets };
+  }
+
+  const values = (rows: Record<string, unknown>[]) => rows.map(({ _row_id, ...rest }) => rest);
+
+  async function both(file: string, extra: Parameters<typeof importFile>[2] = {}) {
+    const whole = await importFile(file, true, extra);
+    const parts = await importFile(file, false, extra);
+    expect(whole.outcome.parts).toBe(1);
+    expect(parts.outcome.parts).toBe(2);
+    expect(values(parts.rows)).toEqual(values(whole.rows));
+    const comparable = ({ parts: _parts, conversions, ...rest }: ImportOutcome) => ({
+      ...rest,
+      conversions: conversions.length,
+    });
+    expect(comparable(parts.outcome)).toEqual(comparable(whole.outcome));
+    // Ids are unique and in file order, and the sequence continues after the last.
+    const ids = parts.rows.map((row) => Number(row._row_id));
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(parts.next).toBe(Math.max(0, ...ids) + 1);
+    // Nothing is left behind in the parts directory.
+    expect(readdirSync(partsDir())).toEqual([]);
+    return { whole, parts, ids };
+  }
+
+  const write = (name: string, text: string) => {
+    const file = path.join(dir, name);
+    writeFileSync(file, text);
+    return file;
+  };
+  const lines = (count: number, line: (index: number) => string) =>
+    Array.from({ length: count }, (_, index) => line(index + 1)).join('');
+
+  it('reads a plain CSV in two parts with ids 1…N, as the whole read does', async () => {
+    const file = write(
+      'plain.csv',
+      `id,name,amount\n${lines(5_000, (index) => `${index},"name ${index}, ok",${index / 4}\n`)}`,
+    );
+    const { ids } = await both(file);
+    expect(ids).toEqual(Array.from({ length: 5_000 }, (_, index) => index + 1));
+  });
+
+  it('never cuts inside a quoted field that holds line feeds (CRLF file)', async () => {
+    // Every line of the middle is inside one quoted field: the cut must land after it.
+    const long = lines(3_000, (index) => `line ${index} of a long note\r\n`);
+    const file = write(
+      'quoted.csv',
+      `id,note\r\n${lines(1_000, (index) => `${index},"a\r\nb"\r\n`)}1001,"${long}"\r\n${lines(1_000, (index) => `${1_001 + index},plain\r\n`)}`,
+    );
+    const { parts } = await both(file);
+    expect(parts.rows).toHaveLength(2_001);
+    expect(String(parts.rows[1_000]!.note)).toContain('line 3000 of a long note');
+  });
+
+  it('reports rejected lines of every part with their line numbers in the file', async () => {
+    const file = write(
+      'ragged.csv',
+      `a,b\n${lines(4_000, (index) => (index % 997 === 0 ? `${index},x,extra\n` : `${index},x\n`))}`,
+    );
+    const { parts } = await both(file);
+    expect(parts.outcome.rejected).toBe(4);
+    // Line 1 is the header: the row with a = 997 is on line 998.
+    expect(parts.outcome.rejects.map((reject) => reject.line)).toEqual([998, 1995, 2992, 3989]);
+  });
+
+  it('widens a column to text when a later part breaks its inferred type', async () => {
+    const file = write(
+      'late.csv',
+      `n,label\n${lines(30_000, (index) => `${index === 29_990 ? 'oops' : index},l${index}\n`)}`,
+    );
+    const { parts } = await both(file);
+    expect(parts.outcome.widened).toEqual(['n']);
+    expect(parts.rows[29_989]!.n).toBe('oops');
+  });
+
+  it('writes nothing when too many lines are bad', async () => {
+    const file = write(
+      'bad.csv',
+      `a,b\n${lines(2_000, (index) => (index > 1_000 ? `${index},x,y,z\n` : `${index},x\n`))}`,
+    );
+    for (const whole of [true, false]) {
+      const error = await importFile(file, whole, { maxBadShare: 0.1 }).catch((caught) => caught);
+      expect(error).toMatchObject({ code: 'VALIDATION_ERROR' });
+    }
+    const tables = await duckdb.query<{ name: string }>(
+      `select table_name as name from duckdb_tables() where table_name like 'ds_%'`,
+    );
+    const before = tables.length;
+    await importFile(file, false, { maxBadShare: 0.1 }).catch(() => {});
+    expect(
+      await duckdb.query(`select table_name from duckdb_tables() where table_name like 'ds_%'`),
+    ).toHaveLength(before);
+    expect(readdirSync(partsDir())).toEqual([]);
+  });
+
+  it('is cancelled by its signal, leaving no table and no parts behind', async () => {
+    const file = write('big.csv', `a,b\n${lines(400_000, (index) => `${index},text ${index}\n`)}`);
+    const before = await duckdb.query(`select 1 from duckdb_tables()`);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(new Error('stop')), 30);
+    const error = await importFile(file, false, { signal: controller.signal }).catch(
+      (caught) => caught,
+    );
+    expect(String(error)).toContain('stop');
+    expect(await duckdb.query(`select 1 from duckdb_tables()`)).toHaveLength(before.length);
+    expect(readdirSync(partsDir())).toEqual([]);
+  });
+
+  it('reads TSV, files without a header, CRLF lines and a BOM in parts as whole', async () => {
+    const tsv = write(
+      'data.tsv',
+      `\uFEFFcode\tlabel\r\n${lines(3_000, (index) => `${index}\tlabel "${index}"\r\n`)}`,
+    );
+    const { ids } = await both(tsv, { csv: { delimiter: '\t' } });
+    expect(ids).toHaveLength(3_000);
+    const headless = write(
+      'headless.csv',
+      lines(3_000, (index) => `${index},${index * 2}\n`),
+    );
+    const { ids: headlessIds } = await both(headless, { csv: { header: false } });
+    expect(headlessIds).toEqual(Array.from({ length: 3_000 }, (_, index) => index + 1));
+  });
+
+  it('reads a file in another encoding whole (its bytes are not cut)', async () => {
+    const file = write('latin.csv', `a,b\n${lines(2_000, (index) => `${index},caf\u00e9\n`)}`);
+    const result = await importFile(file, false, { csv: { encoding: 'latin-1' } });
+    expect(result.outcome.parts).toBe(1);
+    expect(result.rows).toHaveLength(2_000);
+  });
+
+  it('reads a file it cannot cut safely whole', async () => {
+    // One quoted field holds the whole file after the header: the only line end outside
+    // quotes after the middle is the file's last byte, so there is no second part to read.
+    const file = write('one-field.csv', `a,b\n1,"${'x\n'.repeat(50_000)}"\n`);
+    const result = await importFile(file, false);
+    expect(result.outcome.parts).toBe(1);
+    expect(result.rows).toHaveLength(1);
+  });
+});
