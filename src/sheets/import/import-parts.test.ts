@@ -204,6 +204,18 @@ describe('CSV import in parts', () => {
     expect(headlessIds).toEqual(Array.from({ length: 3_000 }, (_, index) => index + 1));
   });
 
+  it('cuts by the quote the user gave, and reads a file sniffed with another quote whole', async () => {
+    const file = write(
+      'single-quoted.csv',
+      `id,note\n${lines(3_000, (index) => `${index},'it''s\n"${index}"'\n`)}`,
+    );
+    const { parts } = await both(file, { csv: { quote: "'", escape: "'" } });
+    expect(parts.rows[2_999]!.note).toBe(`it's\n"3000"`);
+    const sniffed = await importFile(file, false);
+    expect(sniffed.outcome.parts).toBe(1);
+    expect(values(sniffed.rows)).toEqual(values(parts.rows));
+  });
+
   it('reads a file in another encoding whole (its bytes are not cut)', async () => {
     const file = write('latin.csv', `a,b\n${lines(2_000, (index) => `${index},caf\u00e9\n`)}`);
     const result = await importFile(file, false, { csv: { encoding: 'latin-1' } });

@@ -477,33 +477,45 @@ async function planParts(
   if (spec.reader !== 'csv' || (spec.csv?.encoding ?? 'utf-8') !== 'utf-8') return undefined;
   const size = (await stat(spec.path)).size;
   if (size < (options.partsMinBytes ?? PARTS_MIN_BYTES)) return undefined;
-  const sniffed = await connection
+  // The parts are a copy of the file: read it whole when the disk could not hold one more.
+  const disk = await statfs(options.partsDir!).catch(() => undefined);
+  if (!disk || disk.bavail * disk.bsize < size * 1.5 + 64 * 1024 * 1024) return undefined;
+  // The dialect sniff (DuckDB's thread) and the cut (ours) run at once: the cut assumes the
+  // quote the user gave, else `"`, and is thrown away if the sniff finds another quote.
+  const assumedQuote = spec.csv?.quote ?? '"';
+  const cutting =
+    bytes(assumedQuote) <= 1
+      ? splitCsv(
+          spec.path,
+          size,
+          count,
+          assumedQuote ? assumedQuote.charCodeAt(0) : -1,
+          options.partsDir!,
+        )
+      : Promise.resolve(undefined);
+  const sniffing = connection
     .runAndReadAll(
       `select "Delimiter" as delimiter, "Quote" as quote, "Escape" as escape, "NewLineDelimiter" as new_line, "Comment" as comment, "SkipRows" as skip, "HasHeader" as header, "Columns" as columns, "DateFormat" as date_format, "TimestampFormat" as timestamp_format from sniff_csv(${literal(spec.path)}, ${csvOptions(spec).join(', ')})`,
     )
     .then((reader) => reader.getRowObjectsJS()[0] as SniffedDialect | undefined)
     .catch(() => undefined);
-  if (!sniffed) return undefined;
+  const [bounds, sniffed] = await Promise.all([cutting, sniffing]);
+  const discard = async () => {
+    await Promise.all((bounds ?? []).map((part) => rm(part.path, { force: true }).catch(() => {})));
+    return undefined;
+  };
+  if (!bounds || !sniffed) return discard();
   const given = (text: string | null) => (!text || text === '(empty)' ? '' : text);
   const quote = given(sniffed.quote);
   const escapeChar = given(sniffed.escape);
-  if (bytes(quote) > 1 || (escapeChar !== '' && escapeChar !== quote)) return undefined;
-  if (given(sniffed.comment)) return undefined;
-  if (!['\\n', '\\r\\n'].includes(sniffed.new_line)) return undefined;
+  // Without quoting every line feed ends a row, so a cut made counting `"` is good too.
+  if (quote !== '' && quote !== assumedQuote) return discard();
+  if (escapeChar !== '' && escapeChar !== quote) return discard();
+  if (given(sniffed.comment)) return discard();
+  if (!['\\n', '\\r\\n'].includes(sniffed.new_line)) return discard();
   const described = options.sources.map((column) => `${column.sourceName}:${column.sqlType}`);
   const found = sniffed.columns.map((column) => `${column.name}:${column.type}`);
-  if (described.join('\n') !== found.join('\n')) return undefined;
-  // The parts are a copy of the file: read it whole when the disk could not hold one more.
-  const disk = await statfs(options.partsDir!).catch(() => undefined);
-  if (!disk || disk.bavail * disk.bsize < size * 1.5 + 64 * 1024 * 1024) return undefined;
-  const bounds = await splitCsv(
-    spec.path,
-    size,
-    count,
-    quote ? quote.charCodeAt(0) : -1,
-    options.partsDir!,
-  );
-  if (!bounds) return undefined;
+  if (described.join('\n') !== found.join('\n')) return discard();
 
   const dialect = [
     // Sizes, error skipping and the encoding; the dialect is the one sniffed (with overrides).
