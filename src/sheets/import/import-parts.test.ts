@@ -37,7 +37,12 @@ describe('CSV import in parts', () => {
   async function importFile(
     file: string,
     whole: boolean,
-    extra: { maxBadShare?: number; signal?: AbortSignal; csv?: SourceSpec['csv'] } = {},
+    extra: {
+      maxBadShare?: number;
+      signal?: AbortSignal;
+      csv?: SourceSpec['csv'];
+      partsMaxBytes?: number;
+    } = {},
   ) {
     const spec: SourceSpec = {
       reader: 'csv',
@@ -64,6 +69,7 @@ describe('CSV import in parts', () => {
         signal: extra.signal,
         partsDir: partsDir(),
         partsMinBytes: 1,
+        partsMaxBytes: extra.partsMaxBytes,
         finish: async (connection, lastRowId) => {
           await connection.run(
             `create sequence ${datasetSequence(datasetId)} start ${lastRowId + 1}`,
@@ -219,6 +225,13 @@ describe('CSV import in parts', () => {
   it('reads a file in another encoding whole (its bytes are not cut)', async () => {
     const file = write('latin.csv', `a,b\n${lines(2_000, (index) => `${index},caf\u00e9\n`)}`);
     const result = await importFile(file, false, { csv: { encoding: 'latin-1' } });
+    expect(result.outcome.parts).toBe(1);
+    expect(result.rows).toHaveLength(2_000);
+  });
+
+  it('reads a file above the parts limit whole', async () => {
+    const file = write('over.csv', `a,b\n${lines(2_000, (index) => `${index},x\n`)}`);
+    const result = await importFile(file, false, { partsMaxBytes: 1_000 });
     expect(result.outcome.parts).toBe(1);
     expect(result.rows).toHaveLength(2_000);
   });

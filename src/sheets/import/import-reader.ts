@@ -216,10 +216,20 @@ export interface ImportOptions {
   partsDir?: string | undefined;
   /** Smallest CSV read in parts when more than one connection is given. */
   partsMinBytes?: number | undefined;
+  /** Largest CSV read in parts (see PARTS_MAX_BYTES). */
+  partsMaxBytes?: number | undefined;
 }
 
 /** Below this a CSV is read whole: splitting costs more than the second thread gains. */
 export const PARTS_MIN_BYTES = 16 * 1024 * 1024;
+/**
+ * Above this a CSV is read whole, to keep the import's memory bounded. Parts append to one
+ * table from concurrent transactions; DuckDB (1.5.6) writes the first part to commit straight
+ * to disk but keeps the later parts' rows in memory until the next checkpoint. Measured on 2
+ * threads: a 95 MB / 1M-row file grows RSS by ~260–340 MiB in parts (~170–250 whole); a
+ * 290 MB / 3M-row file by ~770 MiB in parts (~200 whole).
+ */
+export const PARTS_MAX_BYTES = 128 * 1024 * 1024;
 const REJECTS_KEPT = 100;
 
 /**
@@ -229,13 +239,16 @@ const REJECTS_KEPT = 100;
  * interrupts the running statements.
  *
  * Numbering rows in file order (`row_number() over ()`) makes DuckDB read a file on one
- * thread. A large UTF-8 CSV is therefore cut at line boundaries outside quotes into one part
- * per connection given (up to DuckDB's threads), and the parts are read at once, each
- * numbering its rows after the lines before it (importInParts). Anything else, or when no
- * second connection is free, is read whole in one transaction (importWhole). Measured
- * alternatives (2026-11): staging through Parquet and numbering by `file_row_number` (memory
- * grows with the file), adding the id afterwards (ALTER … DEFAULT nextval, UPDATE from rowid:
- * slower), one statement over a UNION ALL of parts (DuckDB runs the branches one by one).
+ * thread. A UTF-8 CSV of PARTS_MIN_BYTES to PARTS_MAX_BYTES is therefore cut at line
+ * boundaries outside quotes into one part per connection given (the caller asks for DuckDB's
+ * threads), and the parts are read at once, each numbering its rows after the lines before it
+ * (importInParts). Anything else, or when no second connection is free, is read whole in one
+ * transaction (importWhole). Measured alternatives (2026-11): staging through Parquet and
+ * numbering by `file_row_number` (memory grows with the file), adding the id afterwards
+ * (ALTER … DEFAULT nextval, UPDATE from rowid: slower), one statement over a UNION ALL of
+ * parts (DuckDB runs the branches one by one), parts into staging tables then one copy (the
+ * copy costs what the parts gain), the row-id index made before the parts (each part then
+ * inserts into it row by row: slower).
  */
 export async function importIntoTable(
   connections: readonly DuckDBConnection[],
@@ -477,6 +490,7 @@ async function planParts(
   if (spec.reader !== 'csv' || (spec.csv?.encoding ?? 'utf-8') !== 'utf-8') return undefined;
   const size = (await stat(spec.path)).size;
   if (size < (options.partsMinBytes ?? PARTS_MIN_BYTES)) return undefined;
+  if (size > (options.partsMaxBytes ?? PARTS_MAX_BYTES)) return undefined;
   // The parts are a copy of the file: read it whole when the disk could not hold one more.
   const disk = await statfs(options.partsDir!).catch(() => undefined);
   if (!disk || disk.bavail * disk.bsize < size * 1.5 + 64 * 1024 * 1024) return undefined;
