@@ -173,6 +173,7 @@ export interface DatasetImportTable {
   created_at: Generated<Timestamp>;
   started_at: Timestamp | null;
   finished_at: Timestamp | null;
+  heartbeat_at: Timestamp | null;
 }
 
 // — LLM providers, usage, budgets, cache (migrations 0200–0203) —

@@ -10,6 +10,7 @@ import * as m0203 from './0203-llm-cache.ts';
 import * as m0300 from './0300-sheets.ts';
 import * as m0400 from './0400-generation.ts';
 import * as m0410 from './0410-import-conversions.ts';
+import * as m0420 from './0420-import-heartbeat.ts';
 
 /**
  * Every migration, in order. A migration never changes after it ships: add a new one.
@@ -27,4 +28,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0300-sheets': m0300,
   '0400-generation': m0400,
   '0410-import-conversions': m0410,
+  '0420-import-heartbeat': m0420,
 };

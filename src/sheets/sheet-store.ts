@@ -171,6 +171,31 @@ export function createSheetStore(db: Kysely<DB>) {
     findImport: (importId: string) =>
       db.selectFrom('dataset_import').selectAll().where('id', '=', importId).executeTakeFirst(),
 
+    /** A running import's heartbeat; answers whether someone asked to cancel it. */
+    beatImport: (importId: string) =>
+      db
+        .updateTable('dataset_import')
+        .set({ heartbeat_at: sql`now()` })
+        .where('id', '=', importId)
+        .where('status', '=', 'running')
+        .returning('cancel_requested')
+        .executeTakeFirst(),
+
+    /**
+     * Marks failed, in one statement, the running imports whose heartbeat (or start) is older
+     * than `staleSeconds`: their server stopped. Two recoverers never claim the same import.
+     */
+    claimStalledImports: (staleSeconds: number, error: unknown) =>
+      db
+        .updateTable('dataset_import')
+        .set({ status: 'failed', finished_at: sql`now()`, error: JSON.stringify(error) })
+        .where('status', '=', 'running')
+        .where(
+          sql<boolean>`coalesce(heartbeat_at, started_at, created_at) < now() - make_interval(secs => ${staleSeconds})`,
+        )
+        .returningAll()
+        .execute(),
+
     updateImport: (importId: string, changes: Updateable<DatasetImportTable>) =>
       db
         .updateTable('dataset_import')

@@ -1,13 +1,19 @@
 import type { EventBus } from '../platform/events.ts';
 import type { Platform } from '../platform/platform.ts';
 import type { ProjectAccess } from '../projects/project-access.ts';
-import { createSheetImportService, IMPORT_JOB } from './import/sheet-import-service.ts';
+import {
+  createSheetImportService,
+  IMPORT_JOB,
+  STALL_SECONDS,
+} from './import/sheet-import-service.ts';
 import { createSheetDataStore } from './sheet-data-store.ts';
 import { createSheetService } from './sheet-service.ts';
 import { createSheetStore } from './sheet-store.ts';
 
 export const PURGE_JOB = 'sheets.purge-datasets';
 const PURGE_EVERY_SECONDS = 3_600;
+export const RECOVER_IMPORTS_JOB = 'sheets.recover-imports';
+const RECOVER_EVERY_SECONDS = 60;
 
 /** Job payload of `sheets.import-file`. */
 export interface ImportJobData {
@@ -53,6 +59,17 @@ export function createSheetsModule(deps: {
         platform.logger.debug({ err: error }, 'purge job already scheduled');
       });
 
+  const scheduleRecovery = (delaySeconds: number) =>
+    platform.jobs
+      .send(
+        RECOVER_IMPORTS_JOB,
+        {},
+        { singletonKey: RECOVER_IMPORTS_JOB, startAfter: delaySeconds },
+      )
+      .catch((error: unknown) => {
+        platform.logger.debug({ err: error }, 'import recovery already scheduled');
+      });
+
   const registerJobs = () => {
     platform.jobs.register<ImportJobData>({
       name: IMPORT_JOB,
@@ -60,6 +77,15 @@ export function createSheetsModule(deps: {
       queue: { retryLimit: 0 },
       concurrency: 1,
       handler: async (job) => imports.executeImport(job.data.importId),
+    });
+    // Imports whose server stopped mid-read are failed and cleaned up (no heartbeat).
+    platform.jobs.register({
+      name: RECOVER_IMPORTS_JOB,
+      handler: async () => {
+        const failed = await imports.recoverStalled();
+        await scheduleRecovery(RECOVER_EVERY_SECONDS);
+        return { failed };
+      },
     });
     platform.jobs.register({
       name: PURGE_JOB,
@@ -79,9 +105,11 @@ export function createSheetsModule(deps: {
     imports,
     events,
     registerJobs,
-    /** Once the queue runs: make sure a purge is scheduled. */
+    /** Once the queue runs: make sure a purge and the import recovery are scheduled. */
     start: async () => {
-      if (platform.jobs.started) await schedulePurge(60);
+      if (!platform.jobs.started) return;
+      await schedulePurge(60);
+      await scheduleRecovery(STALL_SECONDS);
     },
   };
 }

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -11,7 +11,9 @@ import {
   type TestStorage,
 } from '../../../test/test-platform.ts';
 import type { Actor } from '../../auth/actor.ts';
+import { uuidv7 } from '../../platform/ids.ts';
 import { exportToFile } from '../export/sheet-export.ts';
+import { datasetTable } from '../sheet-query.ts';
 import { insertProject, sheetsOn, testActor } from '../sheet-test-helpers.ts';
 import { importDir } from './import-files.ts';
 import { isPrivateAddress } from './import-url.ts';
@@ -535,6 +537,63 @@ describe('sheet imports and exports', () => {
     const outcome = await running;
     expect(outcome!.status).toBe('cancelled');
     expect(outcome!.datasetId).toBeNull();
+  });
+
+  it('fails an import whose server stopped mid-read, dropping its partial table and parts', async () => {
+    // A finished import wrote its heartbeat while it ran.
+    const { result } = await importBuffer('a,b\n1,2\n', 'beat.csv');
+    expect((await module.store.findImport(result.id))!.heartbeat_at).not.toBeNull();
+
+    // What a crash leaves: an import `running` with an old heartbeat, its `importing` dataset,
+    // a partial DuckDB table, and a part of a CSV read in parts.
+    const stalled = async (beatSecondsAgo: number) => {
+      const datasetId = uuidv7();
+      await module.store.insertDataset({
+        id: datasetId,
+        project_id: projectId,
+        name: `crashed ${beatSecondsAgo}`,
+        status: 'importing',
+        created_by: editor.userId,
+      });
+      const row = await module.store.insertImport({
+        id: uuidv7(),
+        project_id: projectId,
+        source: 'path',
+        display_name: 'crashed.csv',
+        status: 'running',
+        options: '{}',
+        file_path: '/nowhere/crashed.csv',
+        dataset_id: datasetId,
+        started_at: new Date(Date.now() - 600_000),
+        heartbeat_at: new Date(Date.now() - beatSecondsAgo * 1_000),
+      });
+      await platform.duckdb.run(`create table ${datasetTable(datasetId)} as select 1 as _row_id`);
+      return { row, datasetId };
+    };
+    const dead = await stalled(120);
+    const alive = await stalled(2);
+    const part = path.join(importDir(platform.config.dataDir), `part-${uuidv7()}.csv`);
+    writeFileSync(part, 'a,b\n');
+
+    expect(await module.imports.recoverStalled(30)).toBe(1);
+    const failed = await module.imports.getImport(editor, projectId, dead.row.id);
+    expect(failed).toMatchObject({ status: 'failed', error: { code: 'SERVICE_UNAVAILABLE' } });
+    await expect(module.sheets.getDataset(editor, projectId, dead.datasetId)).rejects.toMatchObject(
+      { code: 'NOT_FOUND' },
+    );
+    const tables = async (datasetId: string) =>
+      platform.duckdb.query(
+        `select 1 from duckdb_tables() where table_name = '${datasetTable(datasetId).slice(1, -1)}'`,
+      );
+    expect(await tables(dead.datasetId)).toHaveLength(0);
+    expect(existsSync(part)).toBe(false);
+    // The one still beating is left alone; a second pass claims nothing more.
+    expect((await module.store.findImport(alive.row.id))!.status).toBe('running');
+    expect(await tables(alive.datasetId)).toHaveLength(1);
+    expect(await module.imports.recoverStalled(30)).toBe(0);
+    await module.store.updateImport(alive.row.id, { heartbeat_at: new Date(Date.now() - 60_000) });
+    expect(await module.imports.recoverStalled(30)).toBe(1);
+    expect(await tables(alive.datasetId)).toHaveLength(0);
   });
 
   it('classifies private addresses', () => {

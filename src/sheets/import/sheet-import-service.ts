@@ -1,4 +1,4 @@
-import { rm, stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { z } from 'zod';
@@ -166,6 +166,11 @@ export function planColumns(
  * display data), sniffed, previewed, then read into a dataset by a job (`sheets.import-file`)
  * that reports progress and can be cancelled. A failed or cancelled import leaves no dataset.
  */
+/** A running import writes its heartbeat this often… */
+const HEARTBEAT_MS = 1_000;
+/** …and is failed as stalled when it has not for this long. */
+export const STALL_SECONDS = 30;
+
 /** At most this many parts of one CSV are read at once (one DuckDB thread and connection each). */
 const MAX_IMPORT_PARTS = 4;
 
@@ -458,6 +463,41 @@ export function createSheetImportService(deps: ImportServiceDeps) {
      * Runs one import to the end: the job handler, and the CLI directly. Never throws for a
      * failed import: the outcome is recorded on the import row (and sent as `import-end`).
      */
+    /**
+     * Fails the imports whose server stopped while they ran (no heartbeat for STALL_SECONDS):
+     * their partial table and dataset are dropped and `import-end` is sent, so nothing stays
+     * `running` or `importing` after a crash. Leftover parts of a CSV read in parts are
+     * removed when no import runs in this process. Returns how many imports it failed.
+     */
+    async recoverStalled(staleSeconds = STALL_SECONDS) {
+      const error = new AppError(
+        'SERVICE_UNAVAILABLE',
+        'The import stopped because the server running it stopped; start a new import',
+      );
+      const claimed = await store.claimStalledImports(staleSeconds, {
+        code: error.code,
+        message: error.message,
+      });
+      for (const row of claimed) {
+        // Alive here after all (its beats failed to reach the database): stop it, and its own
+        // failure path cleans up.
+        const local = running.get(row.id);
+        if (local) {
+          local.abort(error);
+          continue;
+        }
+        await finishFailed(row, 'failed', error);
+        publish(row.id, 'import-end', presentImport((await store.findImport(row.id)) ?? row));
+      }
+      if (running.size === 0) {
+        const names = await readdir(dir()).catch(() => [] as string[]);
+        for (const name of names.filter((entry) => /^part-[0-9a-f-]{36}\.csv$/.test(entry)))
+          await rm(path.join(dir(), name), { force: true }).catch(() => {});
+      }
+      if (claimed.length > 0) logger.warn({ imports: claimed.length }, 'failed stalled imports');
+      return claimed.length;
+    },
+
     async executeImport(
       importId: string,
       options: { onProgress?: (progress: ImportProgressEvent) => void } = {},
@@ -467,19 +507,27 @@ export function createSheetImportService(deps: ImportServiceDeps) {
       const controller = new AbortController();
       running.set(importId, controller);
       const started = Date.now();
-      await store.updateImport(importId, { status: 'running', started_at: new Date() });
+      await store.updateImport(importId, {
+        status: 'running',
+        started_at: new Date(),
+        heartbeat_at: new Date(),
+      });
       const report = (progress: Omit<ImportProgressEvent, 'importId' | 'elapsedMs'>) => {
         const event = { importId, elapsedMs: Date.now() - started, ...progress };
         options.onProgress?.(event);
         publish(importId, 'import-progress', event);
       };
-      // Another node may have asked to cancel: check the flag while we work.
+      // The heartbeat says this import is alive (recoverStalled fails those whose beat stops),
+      // and brings back a cancel another node asked for.
       const poll = setInterval(() => {
-        void store.findImport(importId).then((current) => {
-          if (current?.cancel_requested)
-            controller.abort(new AppError('CONFLICT', 'Import cancelled'));
-        });
-      }, 1_000);
+        store
+          .beatImport(importId)
+          .then((current) => {
+            if (current?.cancel_requested)
+              controller.abort(new AppError('CONFLICT', 'Import cancelled'));
+          })
+          .catch((error: unknown) => logger.warn({ err: error, importId }, 'import heartbeat'));
+      }, HEARTBEAT_MS);
       poll.unref();
       const temporary: string[] = [];
       try {
