@@ -8,7 +8,7 @@ import type { CellValue } from '../sheet-schema.ts';
 import type { ColumnCopy, DatasetCopy, SheetExtension, SheetService } from '../sheet-service.ts';
 import { outputSpecOf, promptHashOf, searchOf } from './generation-process.ts';
 import type { Runner } from './generation-runner.ts';
-import { scanRows } from './generation-scope.ts';
+import { markDoneCellsStale } from './generation-scope.ts';
 import { stopRun } from './generation-service.ts';
 import type { GenerationStore, ProcessRow } from './generation-store.ts';
 import { inputHashOf, templateInputs } from './prompt-template.ts';
@@ -69,37 +69,6 @@ export function createGenerationExtension(deps: {
       await stopRun({ store, runner }, run.id, error);
   }
 
-  /** Every generated, unvalidated cell of the column turns stale: one of its inputs is gone. */
-  async function markAllStale(process: ProcessRow) {
-    const actor = systemActor();
-    for await (const page of scanRows({
-      sheets,
-      projectId: process.project_id,
-      datasetId: process.dataset_id,
-      columnId: process.column_id,
-      inputs: [],
-      scope: { mode: 'all', includeValidated: true, includeDownstream: false, fresh: false },
-      pageSize: 1_000,
-    })) {
-      const writes = page
-        .filter((row) => row.cell.status === 'done' && !row.cell.validated)
-        .map((row) => ({
-          rowId: BigInt(row.rowId),
-          expectedVersion: row.cell.version,
-          state: { status: 'stale' as const },
-        }));
-      // A conflict: the cell changed meanwhile (a person's edit is newer than this mark).
-      if (writes.length > 0)
-        await sheets.writeCells(
-          actor,
-          process.project_id,
-          process.dataset_id,
-          process.column_id,
-          writes,
-        );
-    }
-  }
-
   async function removeInput(
     change: { projectId: string; datasetId: string; columnId: string; readerIds: string[] },
     remove: () => Promise<void>,
@@ -110,7 +79,8 @@ export function createGenerationExtension(deps: {
     const processes = (await store.listProcesses(change.datasetId)).filter((process) =>
       change.readerIds.includes(process.column_id),
     );
-    for (const process of processes) await markAllStale(process);
+    // Every generated, unvalidated cell turns stale: one of its inputs is gone.
+    for (const process of processes) await markDoneCellsStale(sheets, process);
   }
 
   /**

@@ -2,6 +2,7 @@ import { systemActor } from '../../auth/system-actor.ts';
 import type { CellValue } from '../sheet-schema.ts';
 import type { SheetService } from '../sheet-service.ts';
 import type { RunMode } from './generation-schema.ts';
+import type { ProcessRow } from './generation-store.ts';
 import { inputHashOf } from './prompt-template.ts';
 
 /** A cell as the sheets service presents it (the fields the engine reads). */
@@ -166,4 +167,45 @@ export async function* scanRows(options: {
     if (done || window.rows.length < pageSize) return;
     after = window.rows.at(-1)!.rowId;
   }
+}
+
+/**
+ * Turns `stale` the AI column's done cells nobody validated that `outdated` picks (all, when
+ * not given). Compare-and-set per cell: a cell changed meanwhile keeps the newer change.
+ * Returns how many cells were marked.
+ */
+export async function markDoneCellsStale(
+  sheets: SheetService,
+  process: ProcessRow,
+  outdated: (cell: ScannedCell) => boolean = () => true,
+): Promise<number> {
+  const actor = systemActor();
+  let marked = 0;
+  for await (const page of scanRows({
+    sheets,
+    projectId: process.project_id,
+    datasetId: process.dataset_id,
+    columnId: process.column_id,
+    inputs: [],
+    scope: { mode: 'all', includeValidated: true, includeDownstream: false, fresh: false },
+    pageSize: 1_000,
+  })) {
+    const writes = page
+      .filter((row) => row.cell.status === 'done' && !row.cell.validated && outdated(row.cell))
+      .map((row) => ({
+        rowId: BigInt(row.rowId),
+        expectedVersion: row.cell.version,
+        state: { status: 'stale' as const },
+      }));
+    if (writes.length === 0) continue;
+    const result = await sheets.writeCells(
+      actor,
+      process.project_id,
+      process.dataset_id,
+      process.column_id,
+      writes,
+    );
+    marked += result.applied.length;
+  }
+  return marked;
 }

@@ -54,6 +54,7 @@ import {
 import {
   isEligible,
   isOutdated,
+  markDoneCellsStale,
   type RunScope,
   type ScannedRow,
   scanRows,
@@ -639,45 +640,6 @@ export function createGenerationService(deps: GenerationServiceDeps) {
     }
   }
 
-  /** Done cells made by another version of the prompt become `stale` (validated cells stay). */
-  async function markStale(process: ProcessRow, columns: readonly ColumnRow[]): Promise<number> {
-    const actor = systemActor();
-    const snapshot = snapshotOf(process, columns);
-    let marked = 0;
-    for await (const page of scanRows({
-      sheets,
-      projectId: process.project_id,
-      datasetId: process.dataset_id,
-      columnId: process.column_id,
-      inputs: [],
-      scope: { mode: 'all', includeValidated: true, includeDownstream: false, fresh: false },
-      pageSize: 1_000,
-    })) {
-      const writes = page
-        .filter(
-          (row) =>
-            row.cell.status === 'done' &&
-            !row.cell.validated &&
-            row.cell.promptHash !== snapshot.promptHash,
-        )
-        .map((row) => ({
-          rowId: BigInt(row.rowId),
-          expectedVersion: row.cell.version,
-          state: { status: 'stale' as const },
-        }));
-      if (writes.length === 0) continue;
-      const result = await sheets.writeCells(
-        actor,
-        process.project_id,
-        process.dataset_id,
-        process.column_id,
-        writes,
-      );
-      marked += result.applied.length;
-    }
-    return marked;
-  }
-
   const service = {
     /**
      * Creates an AI column and its process in one transaction, then (unless `run: false`)
@@ -873,7 +835,13 @@ export function createGenerationService(deps: GenerationServiceDeps) {
       deps.onProcessesChanged?.(datasetId);
       let staleCells = 0;
       if (changed) {
-        staleCells = await markStale(updated, columns);
+        // Done cells made by another version of the prompt (validated cells stay).
+        const { promptHash } = snapshotOf(updated, columns);
+        staleCells = await markDoneCellsStale(
+          sheets,
+          updated,
+          (cell) => cell.promptHash !== promptHash,
+        );
         const runs = (await store.listRuns(datasetId, { columnId })).filter(
           (run) => run.status === 'running',
         );
