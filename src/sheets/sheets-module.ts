@@ -51,24 +51,16 @@ export function createSheetsModule(deps: {
     settings: { ...platform.config.sheets, dataDir: platform.config.dataDir },
   });
 
-  const schedulePurge = (delaySeconds: number) =>
+  /** Queues a self-rescheduling job once (a singleton already queued answers "not queued"). */
+  const scheduleOnce = (name: string, delaySeconds: number) =>
     platform.jobs
-      .send(PURGE_JOB, {}, { singletonKey: PURGE_JOB, startAfter: delaySeconds })
+      .send(name, {}, { singletonKey: name, startAfter: delaySeconds })
       .catch((error: unknown) => {
-        // A singleton already queued answers "not queued": nothing to do.
-        platform.logger.debug({ err: error }, 'purge job already scheduled');
+        platform.logger.debug({ err: error, job: name }, 'job already scheduled');
       });
-
+  const schedulePurge = (delaySeconds: number) => scheduleOnce(PURGE_JOB, delaySeconds);
   const scheduleRecovery = (delaySeconds: number) =>
-    platform.jobs
-      .send(
-        RECOVER_IMPORTS_JOB,
-        {},
-        { singletonKey: RECOVER_IMPORTS_JOB, startAfter: delaySeconds },
-      )
-      .catch((error: unknown) => {
-        platform.logger.debug({ err: error }, 'import recovery already scheduled');
-      });
+    scheduleOnce(RECOVER_IMPORTS_JOB, delaySeconds);
 
   const registerJobs = () => {
     platform.jobs.register<ImportJobData>({

@@ -115,18 +115,39 @@ export async function describeSource(
   );
 }
 
+/** What DuckDB's CSV sniffer finds in a file. */
+interface SniffedDialect {
+  delimiter: string;
+  quote: string | null;
+  escape: string | null;
+  new_line: string;
+  comment: string | null;
+  skip: bigint | number;
+  header: boolean;
+  columns: { name: string; type: string }[];
+  date_format: string | null;
+  timestamp_format: string | null;
+}
+
+/** Runs DuckDB's CSV sniffer with these read_csv options. */
+async function sniffDialect(
+  connection: DuckDBConnection,
+  file: string,
+  options: readonly string[],
+): Promise<SniffedDialect | undefined> {
+  const reader = await connection.runAndReadAll(
+    `select "Delimiter" as delimiter, "Quote" as quote, "Escape" as escape, "NewLineDelimiter" as new_line, "Comment" as comment, "SkipRows" as skip, "HasHeader" as header, "Columns" as columns, "DateFormat" as date_format, "TimestampFormat" as timestamp_format from sniff_csv(${literal(file)}, ${options.join(', ')})`,
+  );
+  return reader.getRowObjectsJS()[0] as SniffedDialect | undefined;
+}
+
 /** The CSV dialect DuckDB's sniffer finds, shown so the user can override it. */
 export async function sniffCsv(connection: DuckDBConnection, spec: SourceSpec) {
   const csv = spec.csv ?? {};
   const options = [`max_line_size = ${MAX_LINE_BYTES}`, `buffer_size = ${MAX_LINE_BYTES * 2}`];
   if (csv.encoding) options.push(`encoding = ${literal(csv.encoding)}`);
   if (csv.delimiter !== undefined) options.push(`delim = ${literal(csv.delimiter)}`);
-  const reader = await connection.runAndReadAll(
-    `select "Delimiter" as delimiter, "Quote" as quote, "Escape" as escape, "HasHeader" as header from sniff_csv(${literal(spec.path)}, ${options.join(', ')})`,
-  );
-  const row = reader.getRowObjectsJS()[0] as
-    | { delimiter: string; quote: string; escape: string; header: boolean }
-    | undefined;
+  const row = await sniffDialect(connection, spec.path, options);
   return row
     ? {
         delimiter: row.delimiter,
@@ -219,6 +240,10 @@ export interface ImportOptions {
   /** Largest CSV read in parts (see PARTS_MAX_BYTES). */
   partsMaxBytes?: number | undefined;
 }
+
+/** A part's file name (random, in the import directory); `isPartFile` recognizes one. */
+const partFileName = () => `part-${randomUUID()}.csv`;
+export const isPartFile = (name: string) => /^part-[0-9a-f-]{36}\.csv$/.test(name);
 
 /** Below this a CSV is read whole: splitting costs more than the second thread gains. */
 export const PARTS_MIN_BYTES = 16 * 1024 * 1024;
@@ -461,21 +486,6 @@ interface PartsPlan {
   parts: CsvPart[];
 }
 
-interface SniffedDialect {
-  delimiter: string;
-  quote: string | null;
-  escape: string | null;
-  new_line: string;
-  comment: string | null;
-  skip: bigint | number;
-  header: boolean;
-  columns: { name: string; type: string }[];
-  date_format: string | null;
-  timestamp_format: string | null;
-}
-
-const bytes = (text: string) => Buffer.byteLength(text);
-
 /**
  * Whether and how to read a CSV in parts: UTF-8, large enough, a dialect whose line
  * boundaries a quote count finds (a one-byte quote whose escape is itself or none, no
@@ -498,7 +508,7 @@ async function planParts(
   // quote the user gave, else `"`, and is thrown away if the sniff finds another quote.
   const assumedQuote = spec.csv?.quote ?? '"';
   const cutting =
-    bytes(assumedQuote) <= 1
+    Buffer.byteLength(assumedQuote) <= 1
       ? splitCsv(
           spec.path,
           size,
@@ -507,12 +517,7 @@ async function planParts(
           options.partsDir!,
         )
       : Promise.resolve(undefined);
-  const sniffing = connection
-    .runAndReadAll(
-      `select "Delimiter" as delimiter, "Quote" as quote, "Escape" as escape, "NewLineDelimiter" as new_line, "Comment" as comment, "SkipRows" as skip, "HasHeader" as header, "Columns" as columns, "DateFormat" as date_format, "TimestampFormat" as timestamp_format from sniff_csv(${literal(spec.path)}, ${csvOptions(spec).join(', ')})`,
-    )
-    .then((reader) => reader.getRowObjectsJS()[0] as SniffedDialect | undefined)
-    .catch(() => undefined);
+  const sniffing = sniffDialect(connection, spec.path, csvOptions(spec)).catch(() => undefined);
   const [bounds, sniffed] = await Promise.all([cutting, sniffing]);
   const discard = async () => {
     await Promise.all((bounds ?? []).map((part) => rm(part.path, { force: true }).catch(() => {})));
@@ -573,7 +578,7 @@ async function splitCsv(
   const targets = Array.from({ length: count - 1 }, (_, index) =>
     Math.floor((size * (index + 1)) / count),
   );
-  const parts = [{ path: path.join(dir, `part-${randomUUID()}.csv`), linesBefore: 0 }];
+  const parts = [{ path: path.join(dir, partFileName()), linesBefore: 0 }];
   const input = await open(file, 'r');
   let output = await open(parts[0]!.path, 'w');
   const buffer = Buffer.allocUnsafe(1024 * 1024);
@@ -624,7 +629,7 @@ async function splitCsv(
         written = cut;
         await output.close();
         if (position + cut >= size) return undefined;
-        const part = { path: path.join(dir, `part-${randomUUID()}.csv`), linesBefore: lines };
+        const part = { path: path.join(dir, partFileName()), linesBefore: lines };
         parts.push(part);
         output = await open(part.path, 'w');
         target = targets.shift();

@@ -30,6 +30,7 @@ import { importDir, randomImportPath, readHead, streamToTempFile } from './impor
 import {
   describeSource,
   importIntoTable,
+  isPartFile,
   readerFor,
   type SourceColumn,
   type SourceSpec,
@@ -166,6 +167,13 @@ export function planColumns(
  * display data), sniffed, previewed, then read into a dataset by a job (`sheets.import-file`)
  * that reports progress and can be cancelled. A failed or cancelled import leaves no dataset.
  */
+/** How an import's error is recorded (and shown by presentImport). */
+const errorRecord = (error: AppError) => ({
+  code: error.code,
+  message: error.message,
+  ...(error.details ? { details: error.details } : {}),
+});
+
 /** A running import writes its heartbeat this often… */
 const HEARTBEAT_MS = 1_000;
 /** …and is failed as stalled when it has not for this long. */
@@ -474,10 +482,7 @@ export function createSheetImportService(deps: ImportServiceDeps) {
         'SERVICE_UNAVAILABLE',
         'The import stopped because the server running it stopped; start a new import',
       );
-      const claimed = await store.claimStalledImports(staleSeconds, {
-        code: error.code,
-        message: error.message,
-      });
+      const claimed = await store.claimStalledImports(staleSeconds, errorRecord(error));
       for (const row of claimed) {
         // Alive here after all (its beats failed to reach the database): stop it, and its own
         // failure path cleans up.
@@ -486,12 +491,13 @@ export function createSheetImportService(deps: ImportServiceDeps) {
           local.abort(error);
           continue;
         }
-        await finishFailed(row, 'failed', error);
-        publish(row.id, 'import-end', presentImport((await store.findImport(row.id)) ?? row));
+        // The claim recorded the failure; what remains is to drop what the import left.
+        await discardImportData(row);
+        await announceEnd(row.id);
       }
       if (running.size === 0) {
         const names = await readdir(dir()).catch(() => [] as string[]);
-        for (const name of names.filter((entry) => /^part-[0-9a-f-]{36}\.csv$/.test(entry)))
+        for (const name of names.filter(isPartFile))
           await rm(path.join(dir(), name), { force: true }).catch(() => {});
       }
       if (claimed.length > 0) logger.warn({ imports: claimed.length }, 'failed stalled imports');
@@ -655,16 +661,12 @@ export function createSheetImportService(deps: ImportServiceDeps) {
           rows: outcome.rows,
           rowsPerSecond: Math.round((outcome.rows * 1000) / elapsed),
         });
-        const final = presentImport((await store.findImport(importId))!);
-        publish(importId, 'import-end', final);
-        return final;
+        return await announceEnd(importId);
       } catch (error) {
         const cancelled = controller.signal.aborted;
         if (!cancelled) logger.info({ err: error, importId }, 'import failed');
         await finishFailed(row, cancelled ? 'cancelled' : 'failed', cancelled ? undefined : error);
-        const final = presentImport((await store.findImport(importId))!);
-        publish(importId, 'import-end', final);
-        return final;
+        return await announceEnd(importId);
       } finally {
         clearInterval(poll);
         running.delete(importId);
@@ -683,22 +685,26 @@ export function createSheetImportService(deps: ImportServiceDeps) {
     await store.updateImport(row.id, {
       status,
       finished_at: new Date(),
-      ...(appError
-        ? {
-            error: JSON.stringify({
-              code: appError.code,
-              message: appError.message,
-              ...(appError.details ? { details: appError.details } : {}),
-            }),
-          }
-        : {}),
+      ...(appError ? { error: JSON.stringify(errorRecord(appError)) } : {}),
     });
+    await discardImportData(row);
+  }
+
+  /** A failed import's traces: its table and dataset, and an upload's file. */
+  async function discardImportData(row: ImportRow) {
     if (row.dataset_id) {
       await data.dropTable(row.dataset_id).catch(() => {});
       await store.deleteDataset(row.dataset_id);
     }
     if (row.source === 'upload' && row.file_path)
       await rm(path.join(dir(), path.basename(row.file_path)), { force: true }).catch(() => {});
+  }
+
+  /** Sends `import-end` with the import as recorded, and returns it. */
+  async function announceEnd(importId: string) {
+    const final = presentImport((await store.findImport(importId))!);
+    publish(importId, 'import-end', final);
+    return final;
   }
 
   async function download(row: ImportRow, signal: AbortSignal, onBytes: (bytes: number) => void) {
