@@ -103,7 +103,12 @@ export function testConfig(storage: TestStorage, overrides: Partial<Config> = {}
     jobsEnabled: false,
     logLevel: 'debug',
     nodeEnv: 'test',
-    duckdb: { threads: 2, memoryLimit: '1GB', connections: 2 },
+    duckdb: {
+      threads: 2,
+      memoryLimit: '1GB',
+      connections: 2,
+      sandbox: { memoryBytes: 1024 ** 3, processes: 2 },
+    },
     // Every test request comes from 127.0.0.1: per-IP and per-user limits would meet each
     // other's traffic. Rate-limit tests set their own limits.
     rateLimit: { perIp: 100_000, perUser: 100_000, auth: 10_000, redisUrl: undefined },

@@ -251,6 +251,26 @@ export const SETTINGS = {
     '10000',
     'Rows one read-only SQL query returns at most.',
   ],
+  BRAINCELLS_SQL_MEMORY_LIMIT: [
+    integer(64 * 1024 ** 2, 1024 ** 4),
+    String(1024 ** 3),
+    'Memory in bytes one sandbox process (read-only SQL, formulas) may use; past it the query is stopped (docs/security.md#the-sql-sandbox).',
+  ],
+  BRAINCELLS_SQL_PROCESSES: [
+    integer(1, 64),
+    '2',
+    'Sandbox processes for read-only SQL and formulas at most; more queries wait their turn.',
+  ],
+  BRAINCELLS_FORMULA_TIMEOUT_MS: [
+    integer(100, 3_600_000),
+    '60000',
+    'Time limit of computing one formula column (or its cells after an edit).',
+  ],
+  BRAINCELLS_FORMULA_MAX_VALUE_BYTES: [
+    integer(16, 64 * 1024 ** 2),
+    String(1024 ** 2),
+    'Largest value a formula may compute for one cell, in bytes (larger: an error cell saying so).',
+  ],
   // — accounts, sessions and the security baseline (docs/security.md) —
   BRAINCELLS_SECRET: [
     z.string().min(32, 'must be at least 32 characters').optional(),
@@ -534,7 +554,12 @@ export interface Config {
   jobsEnabled: boolean;
   bodyLimit: number;
   shutdownTimeoutMs: number;
-  duckdb: { threads: number | undefined; memoryLimit: string | undefined; connections: number };
+  duckdb: {
+    threads: number | undefined;
+    memoryLimit: string | undefined;
+    connections: number;
+    sandbox: { memoryBytes: number; processes: number };
+  };
   logPrompts: boolean;
   logLevel: SettingValue<'LOG_LEVEL'>;
   logFormat: SettingValue<'LOG_FORMAT'>;
@@ -548,6 +573,8 @@ export interface Config {
     retentionDays: number;
     sqlTimeoutMs: number;
     sqlMaxRows: number;
+    formulaTimeoutMs: number;
+    formulaMaxValueBytes: number;
   };
   /** Master key material for secrets at rest; see src/platform/crypto.ts. */
   secret: { current: string | undefined; previous: string[] };
@@ -675,6 +702,10 @@ export function loadConfig(
       threads: read('BRAINCELLS_DUCKDB_THREADS'),
       memoryLimit: read('BRAINCELLS_DUCKDB_MEMORY_LIMIT'),
       connections: read('BRAINCELLS_DUCKDB_CONNECTIONS'),
+      sandbox: {
+        memoryBytes: read('BRAINCELLS_SQL_MEMORY_LIMIT'),
+        processes: read('BRAINCELLS_SQL_PROCESSES'),
+      },
     },
     logPrompts: read('BRAINCELLS_LOG_PROMPTS'),
     logLevel: read('LOG_LEVEL'),
@@ -689,6 +720,8 @@ export function loadConfig(
       retentionDays: read('BRAINCELLS_DATASET_RETENTION_DAYS'),
       sqlTimeoutMs: read('BRAINCELLS_SQL_TIMEOUT_MS'),
       sqlMaxRows: read('BRAINCELLS_SQL_MAX_ROWS'),
+      formulaTimeoutMs: read('BRAINCELLS_FORMULA_TIMEOUT_MS'),
+      formulaMaxValueBytes: read('BRAINCELLS_FORMULA_MAX_VALUE_BYTES'),
     },
     secret: {
       current: read('BRAINCELLS_SECRET'),

@@ -94,6 +94,7 @@ export async function openPlatform(config: Config, logger: Logger): Promise<Plat
         threads: config.duckdb.threads,
         memoryLimit: config.duckdb.memoryLimit,
         connections: config.duckdb.connections,
+        sandbox: config.duckdb.sandbox,
       });
     } catch (error) {
       throw new StartupError(`cannot open DuckDB at ${duckdbPath(config)}: ${reason(error)}`, {

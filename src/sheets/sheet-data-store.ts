@@ -1,7 +1,9 @@
+import { rm } from 'node:fs/promises';
 import { type DuckDBConnection, type DuckDBValue, listValue } from '@duckdb/node-api';
-import { conflict, validationError } from '../platform/app-error.ts';
+import { type AppError, conflict, validationError } from '../platform/app-error.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import { identifierFor, quoteIdentifier } from '../platform/duckdb/duckdb-identifiers.ts';
+import { SandboxQueryError } from '../platform/duckdb/duckdb-sandbox.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import {
   CELL_STATE_SQL_TYPE,
@@ -28,6 +30,7 @@ import {
   whereClause,
 } from './sheet-query.ts';
 import type { CellValue, ColumnType, WindowQuery } from './sheet-schema.ts';
+import { sandboxError } from './sheet-sql.ts';
 
 export interface CellRead {
   value: CellValue;
@@ -105,6 +108,22 @@ export interface FormulaResult {
 const FORMULA_ERROR_MESSAGES = 100;
 const FORMULA_FAILED = 'The formula failed on this row';
 
+const tooLarge = (bytes: number) =>
+  `The value is larger than ${bytes.toLocaleString('en-US')} bytes (BRAINCELLS_FORMULA_MAX_VALUE_BYTES)`;
+
+/** The formula as a whole failed in the sandbox: the error a client sees. */
+function formulaFailure(error: unknown, names?: ReadonlyMap<string, string>): AppError {
+  if (error instanceof SandboxQueryError)
+    return validationError(`Formula failed: ${formulaErrorMessage(error, names)}`, [
+      { path: 'formula', message: 'failed' },
+    ]);
+  return sandboxError(
+    error,
+    'The formula took longer than its time limit (BRAINCELLS_FORMULA_TIMEOUT_MS)',
+    'formula',
+  );
+}
+
 /** DuckDB's error → one short line, our column identifiers replaced by `{{Name}}`. */
 function formulaErrorMessage(cause: unknown, names?: ReadonlyMap<string, string>): string {
   const message = cause instanceof Error ? cause.message : String(cause);
@@ -151,6 +170,8 @@ const CACHE_DB = 'sheet_cache';
  */
 export function createSheetDataStore(options: {
   duckdb: DuckDb;
+  /** Limits of formula computation (defaults: 60 s, 1 MiB per value). */
+  formula?: { timeoutMs?: number; maxValueBytes?: number };
   /** Above this many matching rows, offset windows are served from a cached ordering. */
   orderingCacheThreshold?: number;
   /** Cells (rows × columns) the cached sorted views may copy, all views together. */
@@ -159,6 +180,10 @@ export function createSheetDataStore(options: {
   const { duckdb } = options;
   const threshold = options.orderingCacheThreshold ?? 20_000;
   const materializeBudget = options.materializeCells ?? MATERIALIZED_CELLS;
+  const formulaLimits = {
+    timeoutMs: options.formula?.timeoutMs ?? 60_000,
+    maxValueBytes: options.formula?.maxValueBytes ?? 1024 * 1024,
+  };
   const locks = createKeyedMutex();
   /**
    * Write counters per dataset: `rows` for changes of the row set or table shape, one per
@@ -692,74 +717,155 @@ export function createSheetDataStore(options: {
 
     /**
      * Recomputes a formula column from a checked DuckDB expression (sheet-formula.ts), for the
-     * given rows or all, set-based. A row whose expression (or its cast to the column's type)
-     * raises an error gets NULL and status `error` with DuckDB's message; a NULL the expression
-     * returns on its own (NULL inputs, `try_cast`) is a value, not an error. See
-     * docs/sheets.md#formula-columns.
+     * given rows or all, set-based, in the SQL sandbox: the rows' ids and the formula's input
+     * columns (nothing else) go to a Parquet file, a sandbox process computes the values into
+     * another, and they are written back under the dataset's lock, so an edit made meanwhile
+     * waits for them and recomputes after (docs/security.md#the-sql-sandbox).
+     *   - A row whose expression (or its cast to the column's type) raises an error gets NULL
+     *     and status `error` with DuckDB's message; a NULL the expression returns on its own
+     *     (NULL inputs, `try_cast`) is a value, not an error. A value larger than
+     *     `maxValueBytes` is an error saying so.
+     *   - A failure of the formula as a whole (it does not bind, a volatile function raised,
+     *     the time or memory limit): `strict` throws (nothing is written); otherwise every cell
+     *     in scope becomes an error with the reason, so the write that triggered it never fails.
+     *   - `bindOnly`: computes over no rows and writes nothing (a check that the formula binds
+     *     to the inputs' types).
+     * See docs/sheets.md#formula-columns.
      */
     recomputeFormula: (
       datasetId: string,
       column: ColumnRef,
       expression: string,
-      rowIds?: readonly bigint[],
-      /** Column id → name, to show names instead of our identifiers in error messages. */
-      names?: ReadonlyMap<string, string>,
+      options: {
+        /** Column ids the expression reads. */
+        inputs: readonly string[];
+        rowIds?: readonly bigint[] | undefined;
+        /** Column id → name, to show names instead of our identifiers in error messages. */
+        names?: ReadonlyMap<string, string>;
+        strict?: boolean;
+        bindOnly?: boolean;
+      },
     ) =>
       write(datasetId, async (): Promise<FormulaResult> => {
         const table = datasetTable(datasetId);
         const value = valueColumn(column.id);
         const state = stateColumn(column.id);
-        const cast = `cast((${expression}) as ${sqlType(column.type)})`;
-        // `try([x])` is NULL only when x raised an error ([NULL] when x is NULL). One TRY per
-        // statement: DuckDB hoists a subexpression shared by two TRYs out of both.
-        const failing = `try([${cast}]) is null`;
-        const scope = rowIds ? `_row_id in (select unnest(?::bigint[]))` : 'true';
-        const params = rowIds ? [listValue([...rowIds])] : [];
-        const failed = await duckdb.transaction(async (connection) => {
-          await connection.run(
-            `update ${table} set ${value} = try(${cast}) where ${scope}`,
-            params,
+        const rowIds = options.rowIds ? [...new Set(options.rowIds)] : undefined;
+        if (rowIds?.length === 0) return { failed: 0, failures: [] };
+        // Row ids are bigints: written into the text as numbers, never user text.
+        const scope = options.bindOnly
+          ? 'false'
+          : rowIds
+            ? `_row_id in (${rowIds.join(', ')})`
+            : 'true';
+        const input = duckdb.sandbox.tempPath('parquet');
+        const output = duckdb.sandbox.tempPath('parquet');
+        const fileSql = (file: string) => `'${file.replaceAll("'", "''")}'`;
+        const cast = `cast((\n${expression}\n) as ${sqlType(column.type)})`;
+        const computeSql = (boxed: string) =>
+          `copy (with computed as materialized (select _row_id, ${boxed} as boxed from dataset)
+             select _row_id, case when big then null else boxed[1] end as value,
+                    case when boxed is null then 'failed' when big then 'too_large' end as outcome
+             from (select _row_id, boxed,
+                          coalesce(strlen(cast(boxed[1] as varchar)) > ${formulaLimits.maxValueBytes}, false) as big
+                   from computed)) to ${fileSql(output)} (format parquet)`;
+        try {
+          const inputList = ['_row_id', ...new Set(options.inputs)].map((id) =>
+            id === '_row_id' ? id : valueColumn(id),
           );
-          await connection.run(
-            `update ${table} set ${state} = ${clearedStateSql(state)} where ${scope} and (${state}->>'status') = 'error' and not (${failing})`,
-            params,
-          );
-          const marked = await connection.run(
-            `update ${table} set ${state} = ${errorStateSql(state, `'${FORMULA_FAILED}'`)} where ${scope} and ${failing}`,
-            params,
-          );
-          return Number(marked.rowsChanged);
-        });
-        if (failed === 0) return { failed: 0, failures: [] };
-        // The message of each of the first failures: that row alone, evaluated without TRY
-        // (outside the transaction: a failed statement would abort it). Bounded: other rows
-        // keep the generic message.
-        const first = await duckdb.query<{ _row_id: bigint }>(
-          `select _row_id from ${table} where ${scope} and (${state}->>'status') = 'error' order by _row_id limit ${FORMULA_ERROR_MESSAGES}`,
-          params,
-        );
-        const failures: { rowId: string; error: string }[] = [];
-        for (const { _row_id: rowId } of first) {
-          const error = await duckdb
-            .query(`select ${cast} as v from ${table} where _row_id = ${rowId}`)
-            .then(
-              () => FORMULA_FAILED,
-              (cause: unknown) => formulaErrorMessage(cause, names),
-            );
-          failures.push({ rowId: String(rowId), error });
-        }
-        const detailed = failures.filter((failure) => failure.error !== FORMULA_FAILED);
-        if (detailed.length > 0)
           await duckdb.run(
-            `update ${table} set ${state} = json_merge_patch(${state}, json_object('error', u.error))
-               from (select unnest(?::bigint[]) as row_id, unnest(${TEXT_LIST}) as error) u
-               where ${table}._row_id = u.row_id`,
-            [
-              listValue(detailed.map((failure) => BigInt(failure.rowId))),
-              textList(detailed.map((failure) => failure.error)),
-            ],
+            `copy (select ${inputList.join(', ')} from ${table} where ${scope}) to ${fileSql(input)} (format parquet, compression uncompressed)`,
           );
-        return { failed, failures };
+          let failures: { rowId: string; error: string }[];
+          try {
+            failures = await duckdb.sandbox.session(
+              {
+                views: [{ name: 'dataset', path: input }],
+                writable: [output],
+                timeoutMs: formulaLimits.timeoutMs,
+              },
+              async (session) => {
+                try {
+                  await session.run(computeSql(`try([${cast}])`));
+                } catch (error) {
+                  // TRY refuses volatile functions (random(), uuid(), error()): computed
+                  // without it, and then one raising row fails the formula as a whole.
+                  if (!(error instanceof SandboxQueryError) || !/volatile/i.test(error.message))
+                    throw error;
+                  await session.run(computeSql(`[${cast}]`));
+                }
+                if (options.bindOnly) return [];
+                // The message of each of the first failures: that row alone, without TRY.
+                const failed = await session.query(
+                  `select _row_id from read_parquet(${fileSql(output)}) where outcome = 'failed' order by _row_id limit ${FORMULA_ERROR_MESSAGES}`,
+                  { maxRows: FORMULA_ERROR_MESSAGES, maxBytes: 1024 * 1024 },
+                );
+                const found: { rowId: string; error: string }[] = [];
+                for (const row of failed.rows) {
+                  const rowId = BigInt(String(row._row_id));
+                  const error = await session
+                    .query(`select ${cast} as v from dataset where _row_id = ${rowId}`, {
+                      maxRows: 1,
+                      maxBytes: 1024,
+                    })
+                    .then(
+                      () => FORMULA_FAILED,
+                      (cause: unknown) => {
+                        if (!(cause instanceof SandboxQueryError)) throw cause;
+                        return formulaErrorMessage(cause, options.names);
+                      },
+                    );
+                  found.push({ rowId: String(rowId), error });
+                }
+                return found;
+              },
+            );
+          } catch (error) {
+            if (options.strict || options.bindOnly) throw formulaFailure(error, options.names);
+            // The formula as a whole failed: every cell in scope says why (nothing throws, so
+            // the edit or row append that asked for this never answers 500 after writing).
+            const reason = formulaFailure(error, options.names).message;
+            const marked = await duckdb.run(
+              `update ${table} set ${value} = null, ${state} = ${errorStateSql(state, '?')} where ${scope}`,
+              [reason],
+            );
+            return {
+              failed: marked,
+              failures: rowIds
+                ? rowIds
+                    .slice(0, FORMULA_ERROR_MESSAGES)
+                    .map((id) => ({ rowId: String(id), error: reason }))
+                : [],
+            };
+          }
+          if (options.bindOnly) return { failed: 0, failures: [] };
+          // Only rows in scope are written, whatever the output file holds.
+          const joined = `from read_parquet(${fileSql(output)}) o where ${table}._row_id = o._row_id and ${table}.${scope === 'true' ? '_row_id is not null' : scope}`;
+          const failed = await duckdb.transaction(async (connection) => {
+            await connection.run(`update ${table} set ${value} = o.value ${joined}`);
+            await connection.run(
+              `update ${table} set ${state} = ${clearedStateSql(state)} ${joined} and o.outcome is null and (${table}.${state}->>'status') = 'error'`,
+            );
+            const marked = await connection.run(
+              `update ${table} set ${state} = ${errorStateSql(state, `case o.outcome when 'too_large' then '${tooLarge(formulaLimits.maxValueBytes)}' else '${FORMULA_FAILED}' end`)} ${joined} and o.outcome is not null`,
+            );
+            return Number(marked.rowsChanged);
+          });
+          const detailed = failures.filter((failure) => failure.error !== FORMULA_FAILED);
+          if (detailed.length > 0)
+            await duckdb.run(
+              `update ${table} set ${state} = json_merge_patch(${state}, json_object('error', u.error))
+                 from (select unnest(?::bigint[]) as row_id, unnest(${TEXT_LIST}) as error) u
+                 where ${table}._row_id = u.row_id`,
+              [
+                listValue(detailed.map((failure) => BigInt(failure.rowId))),
+                textList(detailed.map((failure) => failure.error)),
+              ],
+            );
+          return { failed, failures };
+        } finally {
+          await Promise.all([rm(input, { force: true }), rm(output, { force: true })]);
+        }
       }, [column.id]),
 
     readCells: (datasetId: string, columns: readonly ColumnRef[], rowIds: readonly bigint[]) =>

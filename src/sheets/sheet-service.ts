@@ -291,13 +291,11 @@ export function createSheetService(deps: SheetServiceDeps) {
   ) => {
     const formulas = dependentFormulas(columns, changed);
     for (const formula of formulas)
-      await data.recomputeFormula(
-        datasetId,
-        columnRef(formula),
-        compileFormula(formula.formula!),
+      await data.recomputeFormula(datasetId, columnRef(formula), compileFormula(formula.formula!), {
+        inputs: formulaInputs(formula.formula!),
         rowIds,
-        namesOf(columns),
-      );
+        names: namesOf(columns),
+      });
     return formulas;
   };
 
@@ -573,18 +571,18 @@ export function createSheetService(deps: SheetServiceDeps) {
         position: parsed.position ?? columns.length,
         hidden: false,
       } as ColumnRow;
-      await insertColumn(datasetId, columns, column, async () =>
-        options.ai ? { write: options.ai } : undefined,
-      );
+      // A formula is computed before its column row is written: if it fails as a whole (it
+      // does not bind, times out, runs out of memory) the request fails and nothing is left.
+      await insertColumn(datasetId, columns, column, async () => {
+        if (formula !== null)
+          await data.recomputeFormula(datasetId, columnRef(column), compileFormula(formula), {
+            inputs: formulaInputs(formula),
+            names: namesOf([...columns, column]),
+            strict: true,
+          });
+        return options.ai ? { write: options.ai } : undefined;
+      });
       const after = await store.listColumns(datasetId);
-      if (formula !== null)
-        await data.recomputeFormula(
-          datasetId,
-          columnRef(column),
-          compileFormula(formula),
-          undefined,
-          namesOf(after),
-        );
       publishColumns(datasetId, after);
       return presentColumn(after.find((candidate) => candidate.id === column.id)!, after);
     },
@@ -600,6 +598,21 @@ export function createSheetService(deps: SheetServiceDeps) {
       const { columns } = await loadReady(projectId, datasetId);
       const column = columnOf(columns, columnId);
       let typeChange: Awaited<ReturnType<SheetDataStore['changeColumnType']>> | undefined;
+      // Every check before any write: a formula that does not parse or bind changes nothing.
+      let stored: string | undefined;
+      if (changes.formula !== undefined) {
+        if (column.kind !== 'formula')
+          throw validationError('Only formula columns have a formula', [
+            { path: 'formula', message: 'not a formula column' },
+          ]);
+        stored = await validateFormula(columns, changes.formula, columnId);
+        await data.recomputeFormula(
+          datasetId,
+          { ...columnRef(column), type: changes.type ?? column.type },
+          compileFormula(stored),
+          { inputs: formulaInputs(stored), names: namesOf(columns), bindOnly: true },
+        );
+      }
       if (changes.name !== undefined) {
         const name = nameSchema.parse(changes.name);
         if (
@@ -613,14 +626,7 @@ export function createSheetService(deps: SheetServiceDeps) {
       }
       if (changes.hidden !== undefined)
         await store.updateColumn(columnId, { hidden: changes.hidden });
-      if (changes.formula !== undefined) {
-        if (column.kind !== 'formula')
-          throw validationError('Only formula columns have a formula', [
-            { path: 'formula', message: 'not a formula column' },
-          ]);
-        const stored = await validateFormula(columns, changes.formula, columnId);
-        await store.updateColumn(columnId, { formula: stored });
-      }
+      if (stored !== undefined) await store.updateColumn(columnId, { formula: stored });
       if (changes.type !== undefined && changes.type !== column.type) {
         typeChange = await data.changeColumnType(datasetId, columnId, changes.type);
         await store.updateColumn(columnId, { type: changes.type });
@@ -630,13 +636,10 @@ export function createSheetService(deps: SheetServiceDeps) {
         const changed = new Set([columnId]);
         const self = after.find((candidate) => candidate.id === columnId)!;
         if (self.kind === 'formula')
-          await data.recomputeFormula(
-            datasetId,
-            columnRef(self),
-            compileFormula(self.formula!),
-            undefined,
-            namesOf(after),
-          );
+          await data.recomputeFormula(datasetId, columnRef(self), compileFormula(self.formula!), {
+            inputs: formulaInputs(self.formula!),
+            names: namesOf(after),
+          });
         await recompute(datasetId, after, changed);
       }
       publishColumns(datasetId, after);

@@ -31,7 +31,13 @@ export function createSheetsModule(deps: {
 }) {
   const { platform, access, events } = deps;
   const store = createSheetStore(platform.database.db);
-  const data = createSheetDataStore({ duckdb: platform.duckdb });
+  const data = createSheetDataStore({
+    duckdb: platform.duckdb,
+    formula: {
+      timeoutMs: platform.config.sheets.formulaTimeoutMs,
+      maxValueBytes: platform.config.sheets.formulaMaxValueBytes,
+    },
+  });
   const sheets = createSheetService({
     store,
     data,

@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {
   type DuckDBConnection,
@@ -7,6 +8,7 @@ import {
   type DuckDBValue,
 } from '@duckdb/node-api';
 import { quoteIdentifier } from './duckdb-identifiers.ts';
+import { createDuckDbSandbox, type DuckDbSandbox } from './duckdb-sandbox.ts';
 
 export type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api';
 
@@ -17,6 +19,8 @@ export interface DuckDbOptions {
   memoryLimit?: string | undefined;
   /** Connections opened once at start and lent out; never one per operation. */
   connections?: number;
+  /** Limits of the processes user-written SQL runs in (see duckdb-sandbox.ts). */
+  sandbox?: { memoryBytes?: number; processes?: number };
 }
 
 /**
@@ -27,6 +31,11 @@ export interface DuckDb {
   readonly path: string;
   /** DuckDB's worker threads (the `threads` option, else the machine's cores). */
   readonly threads: number;
+  /**
+   * Where user-written SQL (read-only queries, formulas) runs: never on this instance, which
+   * holds every dataset and reads the data dir, but in a separate locked-down process.
+   */
+  readonly sandbox: DuckDbSandbox;
   withConnection<T>(work: (connection: DuckDBConnection) => Promise<T>): Promise<T>;
   /**
    * Up to `count` connections at once, for work that splits over them (a large import). The
@@ -77,6 +86,15 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
     await idle[0]!.runAndReadAll(`select current_setting('threads') as threads`)
   ).getRowObjectsJS() as { threads: bigint | number }[];
   const threads = Number(threadsRow?.threads ?? 1);
+  // Beside the database file, in a directory of its own (emptied now: one server per data dir).
+  const sandbox = createDuckDbSandbox({
+    workDir:
+      options.path === ':memory:'
+        ? mkdtempSync(path.join(os.tmpdir(), 'braincells-sandbox-'))
+        : path.join(path.dirname(options.path), 'sandbox'),
+    memoryBytes: options.sandbox?.memoryBytes ?? 1024 ** 3,
+    processes: options.sandbox?.processes ?? 2,
+  });
 
   const acquire = (): Promise<DuckDBConnection> => {
     if (closed) return Promise.reject(new Error('DuckDB is closed'));
@@ -115,6 +133,7 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
   return {
     path: options.path,
     threads,
+    sandbox,
     withConnection,
     withConnections,
     query: <T>(sql: string, params?: DuckDBValue[]) =>
@@ -162,6 +181,8 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
     close: async () => {
       if (closed) return;
       closed = true;
+      // Sandbox processes are killed, whatever they run: shutdown never waits on user SQL.
+      await sandbox.close();
       // Wait for borrowed connections to come back before closing the instance.
       while (idle.length < all.length) {
         await new Promise<DuckDBConnection>((resolve) => waiting.push(resolve)).then((connection) =>

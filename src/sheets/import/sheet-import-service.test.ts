@@ -11,6 +11,7 @@ import {
   type TestStorage,
 } from '../../../test/test-platform.ts';
 import type { Actor } from '../../auth/actor.ts';
+import { loadConfig } from '../../platform/config.ts';
 import { uuidv7 } from '../../platform/ids.ts';
 import { exportToFile } from '../export/sheet-export.ts';
 import { datasetTable } from '../sheet-query.ts';
@@ -36,6 +37,7 @@ describe('sheet imports and exports', () => {
     storage = await createTestStorage();
     platform = await openTestPlatform(storage, {
       sheets: {
+        ...loadConfig({}, {}).sheets,
         importMaxBytes: 20 * 1024 * 1024,
         importMaxBadLineShare: 0.3,
         importAllowPrivateUrls: false,
