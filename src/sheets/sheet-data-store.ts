@@ -1,4 +1,5 @@
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { type DuckDBConnection, type DuckDBValue, listValue } from '@duckdb/node-api';
 import { type AppError, conflict, validationError } from '../platform/app-error.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
@@ -768,7 +769,7 @@ export function createSheetDataStore(options: {
                     case when boxed is null then 'failed' when big then 'too_large' end as outcome
              from (select _row_id, boxed,
                           coalesce(strlen(cast(boxed[1] as varchar)) > ${formulaLimits.maxValueBytes}, false) as big
-                   from computed)) to ${fileSql(output)} (format parquet)`;
+                   from computed)) to ${fileSql(path.basename(output))} (format parquet)`;
         try {
           const inputList = ['_row_id', ...new Set(options.inputs)].map((id) =>
             id === '_row_id' ? id : valueColumn(id),
@@ -797,7 +798,7 @@ export function createSheetDataStore(options: {
                 if (options.bindOnly) return [];
                 // The message of each of the first failures: that row alone, without TRY.
                 const failed = await session.query(
-                  `select _row_id from read_parquet(${fileSql(output)}) where outcome = 'failed' order by _row_id limit ${FORMULA_ERROR_MESSAGES}`,
+                  `select _row_id from read_parquet(${fileSql(path.basename(output))}) where outcome = 'failed' order by _row_id limit ${FORMULA_ERROR_MESSAGES}`,
                   { maxRows: FORMULA_ERROR_MESSAGES, maxBytes: 1024 * 1024 },
                 );
                 const found: { rowId: string; error: string }[] = [];

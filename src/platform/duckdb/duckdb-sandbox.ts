@@ -53,7 +53,7 @@ export interface SandboxRows {
 export interface SandboxSession {
   /** Runs exactly one statement and returns at most `maxRows` rows of JSON values. */
   query(sql: string, limits: { maxRows: number; maxBytes: number }): Promise<SandboxRows>;
-  /** Runs exactly one statement (e.g. COPY … TO the session's writable file). */
+  /** Runs exactly one statement (e.g. COPY … TO the session's writable file, by its base name). */
   run(sql: string): Promise<number>;
 }
 
@@ -238,6 +238,18 @@ export function createDuckDbSandbox(options: SandboxOptions): DuckDbSandbox {
     tempPath: (extension) => path.join(options.workDir, `${randomUUID()}.${extension}`),
 
     async session(sessionOptions, work) {
+      // The process runs in the work dir and sees its files by name only, so nothing it can
+      // read (not even its own views' definitions) says where the data dir is.
+      const local = (file: string) => {
+        if (path.dirname(path.resolve(file)) !== path.resolve(options.workDir))
+          throw new Error(`sandbox files live in ${options.workDir}`);
+        return path.basename(file);
+      };
+      const views = sessionOptions.views.map((view) => ({
+        name: view.name,
+        path: local(view.path),
+      }));
+      const writable = (sessionOptions.writable ?? []).map(local);
       const worker = await acquire();
       const timeout = new SandboxLimitError(
         'timeout',
@@ -273,18 +285,19 @@ export function createDuckDbSandbox(options: SandboxOptions): DuckDbSandbox {
         try {
           return await call();
         } catch (error) {
-          // An interrupted statement reports "Interrupted"; the reason is ours.
-          if (worker.killedFor && (expired || worker.exited)) throw worker.killedFor;
+          // Once we stopped the process (or asked it to stop), whatever it answers — an
+          // "Interrupted" statement, a dead channel — the reason is ours.
+          if (worker.killedFor) throw worker.killedFor;
           throw error;
         }
       };
       try {
-        await worker.ready;
+        await guard(() => worker.ready);
         await guard(() =>
           send(worker, {
             type: 'open',
-            views: sessionOptions.views,
-            writable: sessionOptions.writable ?? [],
+            views,
+            writable,
             memoryLimit: duckdbMemory,
             threads: options.threads ?? 1,
           }),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -86,12 +87,17 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
     await idle[0]!.runAndReadAll(`select current_setting('threads') as threads`)
   ).getRowObjectsJS() as { threads: bigint | number }[];
   const threads = Number(threadsRow?.threads ?? 1);
-  // Beside the database file, in a directory of its own (emptied now: one server per data dir).
+  // Outside the data dir, under a name that says nothing of it (the sandbox can see its own
+  // directory's name in its settings); one per database file, emptied at start (one server per
+  // data dir), so a crash leaves nothing behind for long.
   const sandbox = createDuckDbSandbox({
     workDir:
       options.path === ':memory:'
         ? mkdtempSync(path.join(os.tmpdir(), 'braincells-sandbox-'))
-        : path.join(path.dirname(options.path), 'sandbox'),
+        : path.join(
+            os.tmpdir(),
+            `braincells-sandbox-${createHash('sha256').update(path.resolve(options.path)).digest('hex').slice(0, 16)}`,
+          ),
     memoryBytes: options.sandbox?.memoryBytes ?? 1024 ** 3,
     processes: options.sandbox?.processes ?? 2,
   });
