@@ -328,6 +328,8 @@ export interface DB {
   generation_run: GenerationRunTable;
   generation_run_cell: GenerationRunCellTable;
   generation_search_cache: GenerationSearchCacheTable;
+  durable_run: DurableRunTable;
+  run_step: RunStepTable;
 }
 
 // — AI columns: generation processes, runs, search cache (migration 0400) —
@@ -409,4 +411,47 @@ export interface GenerationSearchCacheTable {
   provider: string;
   results: unknown;
   created_at: Timestamp;
+}
+
+// — the durable-run engine (migration 0600, src/platform/jobs/durable-run.ts) —
+
+export type DurableRunStatus =
+  | 'queued'
+  | 'running'
+  | 'paused'
+  | 'completed'
+  | 'failed'
+  | 'cancelled';
+
+export interface DurableRunTable {
+  id: string;
+  kind: string;
+  project_id: string | null;
+  status: Generated<DurableRunStatus>;
+  input: unknown;
+  progress: Generated<unknown>;
+  result: unknown;
+  error: unknown;
+  pause_reason: string | null;
+  cancel_requested: Generated<boolean>;
+  pause_requested: Generated<boolean>;
+  lease_owner: string | null;
+  lease_expires_at: NullableTimestamp;
+  executions: Generated<number>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  started_at: NullableTimestamp;
+  finished_at: NullableTimestamp;
+}
+
+export interface RunStepTable {
+  run_id: string;
+  step_key: string;
+  status: 'running' | 'completed' | 'failed';
+  attempts: Generated<number>;
+  input_hash: string | null;
+  output: unknown;
+  error: unknown;
+  started_at: Timestamp;
+  finished_at: NullableTimestamp;
 }

@@ -1,0 +1,287 @@
+import { sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  createTestStorage,
+  openTestPlatform,
+  type TestPlatform,
+  type TestStorage,
+  testBackends,
+} from '../../../test/test-platform.ts';
+import { AppError } from '../app-error.ts';
+import { createDurableRuns, type DurableRuns, type RunKind } from './durable-run.ts';
+
+/** A gate a test opens when it wants a step to finish: no sleeps, no clocks. */
+function gate() {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { open, opened };
+}
+
+/** The engine's contract, on every backend: what Chat replies and workflows will rely on. */
+describe.each(testBackends())('durable runs on %s', (backend) => {
+  let storage: TestStorage | undefined;
+  let platform: TestPlatform | undefined;
+  afterEach(async () => {
+    await platform?.close();
+    await storage?.dispose();
+    platform = undefined;
+    storage = undefined;
+  });
+
+  const open = async () => {
+    storage ??= await createTestStorage(backend);
+    platform = await openTestPlatform(storage, { jobsEnabled: false });
+    return platform;
+  };
+  const engine = (owner: string, kinds: RunKind<{ n: number }, unknown>[]) => {
+    const runs = createDurableRuns({ db: platform!.database.db, logger: platform!.logger, owner });
+    for (const kind of kinds) runs.define(kind);
+    return runs;
+  };
+
+  it('runs steps once, counts progress and records the result', async () => {
+    await open();
+    const calls: string[] = [];
+    const runs = engine('a', [
+      {
+        kind: 'test.sum',
+        async execute(context) {
+          const one = await context.step('one', async () => {
+            calls.push('one');
+            return context.input.n + 1;
+          });
+          context.count({ done: 1 });
+          const two = await context.step('two', async () => {
+            calls.push('two');
+            return one * 2;
+          });
+          context.count({ done: 1, cost: 5 });
+          return { total: two };
+        },
+      },
+    ]);
+    const run = await runs.start({ kind: 'test.sum', input: { n: 2 } });
+    expect(run.status).toBe('queued');
+    expect(await runs.execute(run.id)).toBe('completed');
+    expect(await runs.get(run.id)).toMatchObject({
+      status: 'completed',
+      result: { total: 6 },
+      progress: { done: 2, cost: 5 },
+      executions: 1,
+    });
+    expect(calls).toEqual(['one', 'two']);
+    // A duplicate job (pg-boss retry, a re-queue) finds it finished.
+    expect(await runs.execute(run.id)).toBe('skipped');
+    expect(
+      (await runs.steps(run.id)).map((step) => [step.key, step.status, step.attempts]),
+    ).toEqual([
+      ['one', 'completed', 1],
+      ['two', 'completed', 1],
+    ]);
+  });
+
+  it('resumes after a crash mid-step: the finished step is not repeated, the interrupted one is', async () => {
+    await open();
+    const calls: string[] = [];
+    const stuck = gate();
+    const crashing: RunKind<{ n: number }, unknown> = {
+      kind: 'test.crash',
+      async execute(context) {
+        await context.step('fetch', async () => {
+          calls.push('fetch');
+          return 'fetched';
+        });
+        await context.step('write', async () => {
+          calls.push('write');
+          stuck.open();
+          // The worker "dies" here: this promise never settles.
+          return new Promise(() => {});
+        });
+        return 'never';
+      },
+    };
+    const first = engine('worker-1', [crashing]);
+    const run = await first.start({ kind: 'test.crash', input: { n: 1 } });
+    void first.execute(run.id);
+    await stuck.opened;
+    expect(await first.get(run.id)).toMatchObject({ status: 'running' });
+
+    // Another process starts (embedded: every running run is an orphan of the old one).
+    const second = engine('worker-2', [
+      {
+        kind: 'test.crash',
+        async execute(context) {
+          const fetched = await context.step('fetch', async () => {
+            calls.push('fetch again');
+            return 'refetched';
+          });
+          const written = await context.step('write', async () => {
+            calls.push('write again');
+            return 'written';
+          });
+          return { fetched, written };
+        },
+      },
+    ]);
+    expect(await second.recover({ allRunningAreOrphans: true })).toBe(1);
+    expect(await second.execute(run.id)).toBe('completed');
+    expect(calls).toEqual(['fetch', 'write', 'write again']);
+    expect(await second.get(run.id)).toMatchObject({
+      result: { fetched: 'fetched', written: 'written' },
+      executions: 2,
+    });
+    expect((await second.steps(run.id)).find((step) => step.key === 'write')).toMatchObject({
+      status: 'completed',
+      attempts: 2,
+    });
+  });
+
+  it('lets one of two workers racing for a run execute it; a held lease is not taken until it runs out', async () => {
+    await open();
+    let executions = 0;
+    const release = gate();
+    const slow: RunKind<{ n: number }, unknown> = {
+      kind: 'test.race',
+      async execute() {
+        executions++;
+        await release.opened;
+        return 'ok';
+      },
+    };
+    const a = engine('worker-a', [slow]);
+    const b = engine('worker-b', [slow]);
+    const run = await a.start({ kind: 'test.race', input: { n: 0 } });
+    const outcomes = Promise.all([a.execute(run.id), b.execute(run.id)]);
+    // While one holds the lease, recovery on the other does not take it.
+    await expect.poll(() => executions).toBe(1);
+    expect(await b.recover()).toBe(0);
+    expect(await b.execute(run.id)).toBe('skipped');
+    release.open();
+    expect((await outcomes).sort()).toEqual(['completed', 'skipped']);
+    expect(executions).toBe(1);
+
+    // A lease that ran out (its worker stopped heartbeating) is taken over.
+    const stuck = gate();
+    const never: RunKind<{ n: number }, unknown> = {
+      kind: 'test.stall',
+      async execute() {
+        stuck.open();
+        return new Promise(() => {});
+      },
+    };
+    const c = engine('worker-c', [never]);
+    const d = engine('worker-d', [{ kind: 'test.stall', execute: async () => 'taken over' }]);
+    const stalled = await c.start({ kind: 'test.stall', input: { n: 0 } });
+    void c.execute(stalled.id);
+    await stuck.opened;
+    expect(await d.execute(stalled.id)).toBe('skipped');
+    await sql`update durable_run set lease_expires_at = now() - interval '1 minute' where id = ${stalled.id}`.execute(
+      platform!.database.db,
+    );
+    expect(await d.recover()).toBe(1);
+    expect(await d.execute(stalled.id)).toBe('completed');
+    expect(await d.get(stalled.id)).toMatchObject({ status: 'completed', result: 'taken over' });
+  });
+
+  it('a paused run survives a restart and resumes after its last completed step; cancel stops it', async () => {
+    await open();
+    const calls: string[] = [];
+    const kind = (): RunKind<{ n: number }, unknown> => ({
+      kind: 'test.pausable',
+      async execute(context) {
+        for (let index = 0; index < 4; index++) {
+          await context.step(`item-${index}`, async () => {
+            calls.push(`item-${index}`);
+            // The user pauses while the second item is being made.
+            if (index === 1 && context.run.executions === 1)
+              await runsBefore.requestPause(context.run.id);
+            return index;
+          });
+        }
+        return 'all';
+      },
+    });
+    const runsBefore = engine('before-restart', [kind()]);
+    const run = await runsBefore.start({ kind: 'test.pausable', input: { n: 0 } });
+    expect(await runsBefore.execute(run.id)).toBe('paused');
+    expect(await runsBefore.get(run.id)).toMatchObject({ status: 'paused', pauseReason: 'user' });
+
+    // Restart: a new platform on the same storage; the paused run stays paused.
+    await platform!.close();
+    await open();
+    const runsAfter = engine('after-restart', [kind()]);
+    expect(await runsAfter.recover({ allRunningAreOrphans: true })).toBe(0);
+    expect(await runsAfter.get(run.id)).toMatchObject({ status: 'paused' });
+    expect(await runsAfter.execute(run.id)).toBe('skipped');
+    await runsAfter.resume(run.id);
+    expect(await runsAfter.execute(run.id)).toBe('completed');
+    // item-1 was under way when the pause came: it completed (its work was done), so only
+    // items 2 and 3 ran after the resume.
+    expect(calls).toEqual(['item-0', 'item-1', 'item-2', 'item-3']);
+
+    const cancelled = await runsAfter.start({ kind: 'test.pausable', input: { n: 0 } });
+    expect(await runsAfter.requestCancel(cancelled.id)).toMatchObject({ status: 'cancelled' });
+    expect(await runsAfter.execute(cancelled.id)).toBe('skipped');
+  });
+
+  it('runs through the job queue: start queues a job, a worker executes it', async () => {
+    storage ??= await createTestStorage(backend);
+    platform = await openTestPlatform(storage, { jobsEnabled: true });
+    const runs = createDurableRuns({
+      db: platform.database.db,
+      jobs: platform.jobs,
+      logger: platform.logger,
+    });
+    runs.define({
+      kind: 'test.queued',
+      execute: async (context) => ({ twice: (context.input as { n: number }).n * 2 }),
+    });
+    await platform.jobs.start();
+    const run = await runs.start({ kind: 'test.queued', input: { n: 21 } });
+    await expect
+      .poll(async () => (await runs.get(run.id))?.status, { timeout: 20_000, interval: 100 })
+      .toBe('completed');
+    expect(await runs.get(run.id)).toMatchObject({ result: { twice: 42 } });
+  });
+
+  it('a failing step fails the run with its error code; shutdown hands a running run back', async () => {
+    await open();
+    const runs = engine('w', [
+      {
+        kind: 'test.fail',
+        async execute(context) {
+          await context.step('boom', async () => {
+            throw new AppError('PROVIDER_ERROR', 'The provider said no');
+          });
+        },
+      },
+    ]);
+    const failing = await runs.start({ kind: 'test.fail', input: { n: 0 } });
+    expect(await runs.execute(failing.id)).toBe('failed');
+    expect(await runs.get(failing.id)).toMatchObject({
+      status: 'failed',
+      error: { code: 'PROVIDER_ERROR', message: 'The provider said no' },
+    });
+    expect((await runs.steps(failing.id))[0]).toMatchObject({ status: 'failed' });
+
+    const started = gate();
+    const stopping = engine('s', [
+      {
+        kind: 'test.long',
+        async execute(context) {
+          started.open();
+          await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
+          context.throwIfStopped();
+        },
+      },
+    ]);
+    const long = await stopping.start({ kind: 'test.long', input: { n: 0 } });
+    const outcome = stopping.execute(long.id);
+    await started.opened;
+    await stopping.stop();
+    expect(await outcome).toBe('requeued');
+    expect(await stopping.get(long.id)).toMatchObject({ status: 'queued' });
+  });
+});

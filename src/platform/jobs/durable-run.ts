@@ -1,0 +1,564 @@
+import { randomUUID } from 'node:crypto';
+import { type Kysely, sql } from 'kysely';
+import type { DB, DurableRunStatus } from '../../migrations/db-schema.ts';
+import { AppError } from '../app-error.ts';
+import { uuidv7 } from '../ids.ts';
+import type { Logger } from '../logger.ts';
+import type { JobQueue } from './job-queue.ts';
+
+/**
+ * The one durable-run engine (DESIGN.md): long work — an AI-column run, a chat reply, a
+ * workflow — as a row in `durable_run` that any server can execute, with
+ *   - a **lease** (owner + expiry, extended by a heartbeat): one executor at a time, and a run
+ *     whose executor died is taken over once its lease has run out;
+ *   - **cancel and pause flags** in the database, seen at every step and heartbeat, so a
+ *     request on one server stops a run on another, and a paused run stays paused across
+ *     restarts;
+ *   - **recovery**: `recover()` (at start and periodically) queues runs whose lease expired —
+ *     embedded, every `running` run is an orphan of the previous process;
+ *   - **step checkpoints** in `run_step`: `context.step(key, work)` runs `work` once; a run
+ *     that resumes (after a crash, a pause, a restart) gets the stored output of a completed
+ *     step instead of doing it again. A step interrupted mid-way is run again (attempts + 1),
+ *     so a step's side effects must be idempotent or guarded (compare-and-set);
+ *   - **progress counters** (`context.count`) written with the heartbeat;
+ *   - **shutdown**: `stop()` aborts what runs here and hands it back (`queued`) for the next
+ *     start or another server.
+ * pg-boss only carries "run X should be executing" (one queue per kind); the row decides, so
+ * a duplicate job finds the run taken or finished and returns.
+ */
+export interface RunRecord {
+  id: string;
+  kind: string;
+  projectId: string | null;
+  status: DurableRunStatus;
+  input: unknown;
+  progress: Record<string, number>;
+  result: unknown;
+  error: { code: string; message: string } | null;
+  pauseReason: string | null;
+  cancelRequested: boolean;
+  pauseRequested: boolean;
+  executions: number;
+  createdAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+}
+
+export interface StepRecord {
+  key: string;
+  status: 'running' | 'completed' | 'failed';
+  attempts: number;
+  inputHash: string | null;
+  output: unknown;
+  error: { code: string; message: string } | null;
+}
+
+/** Why a run stopped before its end; the engine settles the run accordingly. */
+export class RunStopped extends Error {
+  readonly reason: 'cancelled' | 'paused' | 'lease-lost' | 'shutdown';
+  constructor(reason: RunStopped['reason']) {
+    super(`run ${reason}`);
+    this.name = 'RunStopped';
+    this.reason = reason;
+  }
+}
+
+export interface RunContext<Input> {
+  readonly run: RunRecord;
+  readonly input: Input;
+  /** Aborted (reason: a RunStopped) on cancel, pause, a lost lease or shutdown. */
+  readonly signal: AbortSignal;
+  /**
+   * A checkpointed step: `work` runs unless this run already completed `key` (with the same
+   * `inputHash`, when given), in which case its stored output comes back. Outputs are stored
+   * as JSON, so return plain data.
+   */
+  step<T>(key: string, work: () => Promise<T>, options?: { inputHash?: string }): Promise<T>;
+  /** Adds to the run's counters (written with the next heartbeat and at the end). */
+  count(delta: Record<string, number>): void;
+  /** Throws the RunStopped the run has been asked for, if any. */
+  throwIfStopped(): void;
+}
+
+export interface RunKind<Input, Output> {
+  /** `feature.verb`; also the name of its pg-boss queue. */
+  kind: string;
+  execute(context: RunContext<Input>): Promise<Output>;
+  /** Runs of this kind one process executes at once. */
+  concurrency?: number;
+}
+
+export type ExecuteOutcome =
+  | 'completed'
+  | 'failed'
+  | 'cancelled'
+  | 'paused'
+  | 'requeued'
+  | 'lease-lost'
+  | 'skipped';
+
+export interface DurableRuns {
+  /** Registers a kind (before the job queue starts). */
+  define<Input, Output>(definition: RunKind<Input, Output>): void;
+  start<Input>(options: {
+    kind: string;
+    input: Input;
+    projectId?: string | null;
+  }): Promise<RunRecord>;
+  get(runId: string): Promise<RunRecord | undefined>;
+  steps(runId: string): Promise<StepRecord[]>;
+  /** Queued or paused: cancelled at once. Running: its executor stops at its next step. */
+  requestCancel(runId: string): Promise<RunRecord | undefined>;
+  /** Queued: paused at once. Running: its executor stops at its next step. */
+  requestPause(runId: string, reason?: string): Promise<RunRecord | undefined>;
+  /** Paused → queued again (its completed steps are not redone). */
+  resume(runId: string): Promise<RunRecord | undefined>;
+  /** Executes a run here if nobody else holds it (what the job handler calls). */
+  execute(runId: string): Promise<ExecuteOutcome>;
+  /** Queues runs that should be executing but are not; answers how many. */
+  recover(options?: { allRunningAreOrphans?: boolean }): Promise<number>;
+  /** Aborts the runs executing here and hands them back (`queued`). */
+  stop(): Promise<void>;
+  /** Runs executing in this process now. */
+  readonly active: ReadonlySet<string>;
+}
+
+export interface DurableRunOptions {
+  db: Kysely<DB>;
+  /** Absent: runs are executed only by calling `execute` (tests, the CLI). */
+  jobs?: JobQueue | undefined;
+  logger: Logger;
+  /** Who holds the lease (default: a random id per process). */
+  owner?: string;
+  /** A lease lasts this long without a heartbeat (default 60 s; heartbeats every third). */
+  leaseMs?: number;
+}
+
+type RunRow = Awaited<ReturnType<typeof selectRun>>;
+function selectRun(db: Kysely<DB>, runId: string) {
+  return db.selectFrom('durable_run').selectAll().where('id', '=', runId).executeTakeFirst();
+}
+
+const present = (row: NonNullable<RunRow>): RunRecord => ({
+  id: row.id,
+  kind: row.kind,
+  projectId: row.project_id,
+  status: row.status,
+  input: row.input,
+  progress: (row.progress ?? {}) as Record<string, number>,
+  result: row.result ?? null,
+  error: (row.error ?? null) as RunRecord['error'],
+  pauseReason: row.pause_reason,
+  cancelRequested: row.cancel_requested,
+  pauseRequested: row.pause_requested,
+  executions: row.executions,
+  createdAt: row.created_at,
+  startedAt: row.started_at,
+  finishedAt: row.finished_at,
+});
+
+const errorRecord = (error: unknown) =>
+  error instanceof AppError
+    ? { code: error.code, message: error.message }
+    : { code: 'INTERNAL', message: 'The run failed' };
+
+const json = (value: unknown) => JSON.stringify(value ?? null);
+
+export function createDurableRuns(options: DurableRunOptions): DurableRuns {
+  const { db, logger } = options;
+  const owner = options.owner ?? `${process.pid}-${randomUUID()}`;
+  const leaseMs = options.leaseMs ?? 60_000;
+  const lease = sql<Date>`now() + make_interval(secs => ${leaseMs / 1000})`;
+  const kinds = new Map<string, RunKind<unknown, unknown>>();
+  const active = new Map<string, AbortController>();
+  const settling = new Set<Promise<unknown>>();
+
+  const sendJob = async (kind: string, runId: string) => {
+    if (options.jobs) await options.jobs.send(kind, { runId });
+  };
+
+  /** Only the lease holder writes a running run. */
+  const updateHeld = (runId: string) =>
+    db.updateTable('durable_run').where('id', '=', runId).where('lease_owner', '=', owner);
+
+  const execute = async (runId: string): Promise<ExecuteOutcome> => {
+    if (active.has(runId)) return 'skipped';
+    const acquired = await db
+      .updateTable('durable_run')
+      .set({
+        status: 'running',
+        lease_owner: owner,
+        lease_expires_at: lease,
+        executions: sql`executions + 1`,
+        started_at: sql<Date>`coalesce(started_at, now())`,
+        updated_at: sql<Date>`now()`,
+      })
+      .where('id', '=', runId)
+      .where((eb) =>
+        eb.or([
+          eb('status', '=', 'queued'),
+          eb.and([
+            eb('status', '=', 'running'),
+            eb.or([eb('lease_owner', 'is', null), eb('lease_expires_at', '<', sql<Date>`now()`)]),
+          ]),
+        ]),
+      )
+      .returningAll()
+      .executeTakeFirst();
+    if (!acquired) return 'skipped';
+    const definition = kinds.get(acquired.kind);
+    const controller = new AbortController();
+    active.set(runId, controller);
+    const progress = { ...((acquired.progress ?? {}) as Record<string, number>) };
+    let dirty = false;
+    const stopWith = (reason: RunStopped['reason']) => {
+      if (!controller.signal.aborted) controller.abort(new RunStopped(reason));
+    };
+    /** The run's flags as the database has them; stops the run when asked to. */
+    const checkFlags = async () => {
+      const row = await db
+        .selectFrom('durable_run')
+        .select(['lease_owner', 'cancel_requested', 'pause_requested'])
+        .where('id', '=', runId)
+        .executeTakeFirst();
+      if (!row || row.lease_owner !== owner) stopWith('lease-lost');
+      else if (row.cancel_requested) stopWith('cancelled');
+      else if (row.pause_requested) stopWith('paused');
+    };
+    const throwIfStopped = () => {
+      if (controller.signal.aborted) throw controller.signal.reason;
+    };
+    const heartbeat = async () => {
+      const changes = dirty ? { progress: json(progress) } : {};
+      dirty = false;
+      const row = await updateHeld(runId)
+        .set({ lease_expires_at: lease, updated_at: sql<Date>`now()`, ...changes })
+        .returning(['cancel_requested', 'pause_requested'])
+        .executeTakeFirst();
+      if (!row) stopWith('lease-lost');
+      else if (row.cancel_requested) stopWith('cancelled');
+      else if (row.pause_requested) stopWith('paused');
+    };
+    const beat = setInterval(() => {
+      heartbeat().catch((error: unknown) =>
+        logger.warn({ err: error, runId }, 'durable run heartbeat failed'),
+      );
+    }, leaseMs / 3);
+    beat.unref();
+
+    const context: RunContext<unknown> = {
+      run: present(acquired),
+      input: acquired.input,
+      signal: controller.signal,
+      throwIfStopped,
+      count(delta) {
+        for (const [key, value] of Object.entries(delta))
+          progress[key] = (progress[key] ?? 0) + value;
+        dirty = true;
+      },
+      async step(key, work, stepOptions = {}) {
+        await checkFlags();
+        throwIfStopped();
+        const done = await db
+          .selectFrom('run_step')
+          .selectAll()
+          .where('run_id', '=', runId)
+          .where('step_key', '=', key)
+          .executeTakeFirst();
+        if (
+          done?.status === 'completed' &&
+          (stepOptions.inputHash === undefined || stepOptions.inputHash === done.input_hash)
+        )
+          return done.output as never;
+        await db
+          .insertInto('run_step')
+          .values({
+            run_id: runId,
+            step_key: key,
+            status: 'running',
+            input_hash: stepOptions.inputHash ?? null,
+            started_at: sql<Date>`now()`,
+          })
+          .onConflict((conflict) =>
+            conflict.columns(['run_id', 'step_key']).doUpdateSet({
+              status: 'running',
+              attempts: sql`run_step.attempts + 1`,
+              input_hash: stepOptions.inputHash ?? null,
+              output: null,
+              error: null,
+              started_at: sql<Date>`now()`,
+              finished_at: null,
+            }),
+          )
+          .execute();
+        let output: unknown;
+        try {
+          output = await work();
+        } catch (error) {
+          if (!(error instanceof RunStopped) && !controller.signal.aborted)
+            await db
+              .updateTable('run_step')
+              .set({
+                status: 'failed',
+                error: json(errorRecord(error)),
+                finished_at: sql<Date>`now()`,
+              })
+              .where('run_id', '=', runId)
+              .where('step_key', '=', key)
+              .execute();
+          throw error;
+        }
+        // Completed only while we still hold the run: a worker that lost its lease mid-step
+        // does not get to record it (the new holder runs it again).
+        const recorded = await db
+          .updateTable('run_step')
+          .set({ status: 'completed', output: json(output), finished_at: sql<Date>`now()` })
+          .where('run_id', '=', runId)
+          .where('step_key', '=', key)
+          .where(({ exists, selectFrom }) =>
+            exists(
+              selectFrom('durable_run')
+                .select('id')
+                .where('id', '=', runId)
+                .where('lease_owner', '=', owner),
+            ),
+          )
+          .executeTakeFirst();
+        if (Number(recorded.numUpdatedRows) === 0) {
+          stopWith('lease-lost');
+          throwIfStopped();
+        }
+        return JSON.parse(json(output)) as never;
+      },
+    };
+
+    const settle = async (): Promise<ExecuteOutcome> => {
+      try {
+        if (!definition) throw new AppError('INTERNAL', `No run kind ${acquired.kind} here`);
+        if (acquired.cancel_requested) stopWith('cancelled');
+        else if (acquired.pause_requested) stopWith('paused');
+        throwIfStopped();
+        const result = await definition.execute(context);
+        throwIfStopped();
+        const finished = await updateHeld(runId)
+          .set({
+            status: 'completed',
+            result: json(result),
+            progress: json(progress),
+            lease_owner: null,
+            lease_expires_at: null,
+            finished_at: sql<Date>`now()`,
+            updated_at: sql<Date>`now()`,
+          })
+          .executeTakeFirst();
+        return Number(finished.numUpdatedRows) > 0 ? 'completed' : 'lease-lost';
+      } catch (error) {
+        const stopped =
+          error instanceof RunStopped
+            ? error
+            : controller.signal.reason instanceof RunStopped
+              ? controller.signal.reason
+              : undefined;
+        const base = {
+          progress: json(progress),
+          lease_owner: null,
+          lease_expires_at: null,
+          updated_at: sql<Date>`now()`,
+        };
+        if (stopped?.reason === 'lease-lost') return 'lease-lost';
+        if (stopped?.reason === 'cancelled') {
+          await updateHeld(runId)
+            .set({ ...base, status: 'cancelled', finished_at: sql<Date>`now()` })
+            .execute();
+          return 'cancelled';
+        }
+        if (stopped?.reason === 'paused') {
+          await updateHeld(runId)
+            .set({
+              ...base,
+              status: 'paused',
+              pause_requested: false,
+              pause_reason: sql`coalesce(pause_reason, 'user')`,
+            })
+            .execute();
+          return 'paused';
+        }
+        if (stopped?.reason === 'shutdown') {
+          await updateHeld(runId)
+            .set({ ...base, status: 'queued' })
+            .execute();
+          return 'requeued';
+        }
+        logger.warn({ err: error, runId, kind: acquired.kind }, 'durable run failed');
+        await updateHeld(runId)
+          .set({
+            ...base,
+            status: 'failed',
+            error: json(errorRecord(error)),
+            finished_at: sql<Date>`now()`,
+          })
+          .execute();
+        return 'failed';
+      } finally {
+        clearInterval(beat);
+        active.delete(runId);
+      }
+    };
+    const task = settle();
+    settling.add(task);
+    return task.finally(() => settling.delete(task));
+  };
+
+  return {
+    get active() {
+      return new Set(active.keys());
+    },
+
+    define(definition) {
+      if (kinds.has(definition.kind)) throw new Error(`run kind ${definition.kind} defined twice`);
+      kinds.set(definition.kind, definition as RunKind<unknown, unknown>);
+      options.jobs?.register<{ runId: string }>({
+        name: definition.kind,
+        concurrency: definition.concurrency ?? 1,
+        // The lease (not pg-boss) decides who executes a run: a retried job finds it held.
+        queue: { expireInSeconds: 23 * 3_600, retryLimit: 3, retryDelay: 5 },
+        handler: async (job) => execute(job.data.runId),
+      });
+    },
+
+    async start({ kind, input, projectId = null }) {
+      if (!kinds.has(kind)) throw new Error(`run kind ${kind} is not defined`);
+      const row = await db
+        .insertInto('durable_run')
+        .values({
+          id: uuidv7(),
+          kind,
+          project_id: projectId,
+          input: json(input),
+          created_at: sql<Date>`now()`,
+          updated_at: sql<Date>`now()`,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await sendJob(kind, row.id);
+      return present(row);
+    },
+
+    get: async (runId) => {
+      const row = await selectRun(db, runId);
+      return row ? present(row) : undefined;
+    },
+
+    steps: async (runId) =>
+      (
+        await db
+          .selectFrom('run_step')
+          .selectAll()
+          .where('run_id', '=', runId)
+          .orderBy('started_at')
+          .execute()
+      ).map((row) => ({
+        key: row.step_key,
+        status: row.status,
+        attempts: row.attempts,
+        inputHash: row.input_hash,
+        output: row.output,
+        error: (row.error ?? null) as StepRecord['error'],
+      })),
+
+    async requestCancel(runId) {
+      await db
+        .updateTable('durable_run')
+        .set({ status: 'cancelled', finished_at: sql<Date>`now()`, updated_at: sql<Date>`now()` })
+        .where('id', '=', runId)
+        .where('status', 'in', ['queued', 'paused'])
+        .execute();
+      await db
+        .updateTable('durable_run')
+        .set({ cancel_requested: true, updated_at: sql<Date>`now()` })
+        .where('id', '=', runId)
+        .where('status', '=', 'running')
+        .execute();
+      active.get(runId)?.abort(new RunStopped('cancelled'));
+      const row = await selectRun(db, runId);
+      return row ? present(row) : undefined;
+    },
+
+    async requestPause(runId, reason = 'user') {
+      await db
+        .updateTable('durable_run')
+        .set({ status: 'paused', pause_reason: reason, updated_at: sql<Date>`now()` })
+        .where('id', '=', runId)
+        .where('status', '=', 'queued')
+        .execute();
+      await db
+        .updateTable('durable_run')
+        .set({ pause_requested: true, pause_reason: reason, updated_at: sql<Date>`now()` })
+        .where('id', '=', runId)
+        .where('status', '=', 'running')
+        .execute();
+      active.get(runId)?.abort(new RunStopped('paused'));
+      const row = await selectRun(db, runId);
+      return row ? present(row) : undefined;
+    },
+
+    async resume(runId) {
+      const row = await db
+        .updateTable('durable_run')
+        .set({
+          status: 'queued',
+          pause_reason: null,
+          pause_requested: false,
+          updated_at: sql<Date>`now()`,
+        })
+        .where('id', '=', runId)
+        .where('status', '=', 'paused')
+        .returningAll()
+        .executeTakeFirst();
+      if (row) await sendJob(row.kind, row.id);
+      const current = row ?? (await selectRun(db, runId));
+      return current ? present(current) : undefined;
+    },
+
+    execute,
+
+    async recover({ allRunningAreOrphans = false } = {}) {
+      const defined = [...kinds.keys()];
+      if (defined.length === 0) return 0;
+      const orphans = await db
+        .updateTable('durable_run')
+        .set({
+          status: 'queued',
+          lease_owner: null,
+          lease_expires_at: null,
+          updated_at: sql<Date>`now()`,
+        })
+        .where('kind', 'in', defined)
+        .where('status', '=', 'running')
+        .where((eb) =>
+          allRunningAreOrphans
+            ? eb.and([eb('lease_owner', 'is not', null), eb('lease_owner', '!=', owner)])
+            : eb('lease_expires_at', '<', sql<Date>`now()`),
+        )
+        .returning(['id'])
+        .execute();
+      const queued = await db
+        .selectFrom('durable_run')
+        .select(['id', 'kind'])
+        .where('kind', 'in', defined)
+        .where('status', '=', 'queued')
+        .orderBy('created_at')
+        .limit(1_000)
+        .execute();
+      for (const run of queued) await sendJob(run.kind, run.id);
+      if (orphans.length > 0)
+        logger.info({ runs: orphans.length }, 'durable runs left by a stopped worker queued again');
+      return queued.length;
+    },
+
+    async stop() {
+      for (const controller of active.values()) controller.abort(new RunStopped('shutdown'));
+      await Promise.allSettled([...settling]);
+    },
+  };
+}
