@@ -28,6 +28,8 @@ export async function startServer(
     app = await buildApp(platform);
     await options.configure?.(app);
     await platform.jobs.start();
+    if (platform.jobs.started && config.jobsEnabled)
+      await platform.runs.startRecovery({ embedded: platform.database.kind === 'pglite' });
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
     await platform.close().catch(() => {});

@@ -4,6 +4,7 @@ import { type DataDirLock, lockDataDir } from './data-dir-lock.ts';
 import { type Database, openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
 import { type DuckDb, openDuckDb } from './duckdb/duckdb.ts';
+import { createDurableRuns, type DurableRuns } from './jobs/durable-run.ts';
 import { createJobQueue, type JobQueue } from './jobs/job-queue.ts';
 import type { Logger } from './logger.ts';
 import { openTelemetry, type Telemetry } from './telemetry.ts';
@@ -15,6 +16,8 @@ export interface Platform {
   database: Database;
   duckdb: DuckDb;
   jobs: JobQueue;
+  /** The durable-run engine: features define their run kinds on it before the queue starts. */
+  runs: DurableRuns;
   /** Trace export when OTEL_EXPORTER_OTLP_ENDPOINT is set; undefined (nothing loaded) otherwise. */
   telemetry: Telemetry | undefined;
   close(): Promise<void>;
@@ -104,6 +107,7 @@ export async function openPlatform(config: Config, logger: Logger): Promise<Plat
     opened.push(() => duckdb.close());
 
     const jobs = createJobQueue({ database, logger, work: config.jobsEnabled });
+    const runs = createDurableRuns({ db: database.db, jobs, logger });
 
     // Closed first of all opened things (after the jobs stop): its shutdown sends what is left.
     const telemetry = await openTelemetry(config.telemetry, logger);
@@ -116,10 +120,13 @@ export async function openPlatform(config: Config, logger: Logger): Promise<Plat
       database,
       duckdb,
       jobs,
+      runs,
       telemetry,
       async close() {
         if (closed) return;
         closed = true;
+        // Runs executing here go back to `queued` first, so the job workers stop at once.
+        await runs.stop();
         await jobs.stop({ timeoutMs: config.shutdownTimeoutMs });
         await closeOpened();
       },

@@ -117,7 +117,12 @@ export interface DurableRuns {
   execute(runId: string): Promise<ExecuteOutcome>;
   /** Queues runs that should be executing but are not; answers how many. */
   recover(options?: { allRunningAreOrphans?: boolean }): Promise<number>;
-  /** Aborts the runs executing here and hands them back (`queued`). */
+  /**
+   * Once the job queue runs: queues what a stopped process left (embedded, every running run
+   * is its orphan), then, on a shared PostgreSQL, looks again every lease period.
+   */
+  startRecovery(options: { embedded: boolean }): Promise<void>;
+  /** Aborts the runs executing here and hands them back (`queued`); stops recovery. */
   stop(): Promise<void>;
   /** Runs executing in this process now. */
   readonly active: ReadonlySet<string>;
@@ -172,6 +177,7 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
   const kinds = new Map<string, RunKind<unknown, unknown>>();
   const active = new Map<string, AbortController>();
   const settling = new Set<Promise<unknown>>();
+  let sweeper: NodeJS.Timeout | undefined;
 
   const sendJob = async (kind: string, runId: string) => {
     if (options.jobs) await options.jobs.send(kind, { runId });
@@ -556,7 +562,19 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       return queued.length;
     },
 
+    async startRecovery({ embedded }) {
+      await this.recover({ allRunningAreOrphans: embedded });
+      if (embedded) return;
+      sweeper = setInterval(() => {
+        this.recover().catch((error: unknown) =>
+          logger.warn({ err: error }, 'durable run recovery failed'),
+        );
+      }, leaseMs);
+      sweeper.unref();
+    },
+
     async stop() {
+      if (sweeper) clearInterval(sweeper);
       for (const controller of active.values()) controller.abort(new RunStopped('shutdown'));
       await Promise.allSettled([...settling]);
     },
