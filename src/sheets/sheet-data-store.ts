@@ -98,6 +98,21 @@ export interface TypeChangeResult {
   failures: { rowId: string; raw: string }[];
 }
 
+/** A formula column to compute: its column, its compiled expression, the columns it reads. */
+export interface FormulaToCompute {
+  column: ColumnRef;
+  expression: string;
+  inputs: readonly string[];
+}
+
+export interface FormulaOptions {
+  rowIds?: readonly bigint[] | undefined;
+  /** Column id → name, to show names instead of our identifiers in error messages. */
+  names?: ReadonlyMap<string, string>;
+  strict?: boolean;
+  bindOnly?: boolean;
+}
+
 export interface FormulaResult {
   /** Rows whose expression raised an error (value NULL, status `error`). */
   failed: number;
@@ -463,6 +478,202 @@ export function createSheetDataStore(options: {
     conflicts: plan.conflicts,
   });
 
+  /**
+   * Recomputes formula columns (sheet-formula.ts) for the given rows or all, set-based, in the
+   * SQL sandbox: the rows' ids and the formulas' other input columns (nothing else) go to a
+   * Parquet file, a sandbox process computes each formula into a file of its own (a formula
+   * reads the values computed before it), and they are written back under the dataset's lock,
+   * so an edit made meanwhile waits for them and recomputes after
+   * (docs/security.md#the-sql-sandbox).
+   *   - A row whose expression (or its cast to the column's type) raises an error gets NULL
+   *     and status `error` with DuckDB's message; a NULL the expression returns on its own
+   *     (NULL inputs, `try_cast`) is a value, not an error. A value larger than
+   *     `maxValueBytes` is an error saying so.
+   *   - A formula failing as a whole (it does not bind, a volatile function raised, the time
+   *     or memory limit): `strict` throws (nothing is written); otherwise every cell of it in
+   *     scope becomes an error with the reason, so the write that triggered it never fails.
+   *   - `bindOnly`: computes over no rows and writes nothing (a check that it binds).
+   * See docs/sheets.md#formula-columns.
+   */
+  const recomputeFormulas = (
+    datasetId: string,
+    formulas: readonly FormulaToCompute[],
+    options: FormulaOptions,
+  ) =>
+    write(
+      datasetId,
+      async (): Promise<FormulaResult[]> => {
+        const none = formulas.map(() => ({ failed: 0, failures: [] }));
+        const rowIds = options.rowIds ? [...new Set(options.rowIds)] : undefined;
+        if (formulas.length === 0 || rowIds?.length === 0) return none;
+        const table = datasetTable(datasetId);
+        // Row ids are bigints: written into the text as numbers, never user text.
+        const scope = options.bindOnly
+          ? 'false'
+          : rowIds
+            ? `_row_id in (${rowIds.join(', ')})`
+            : 'true';
+        const computedIds = new Set(formulas.map((formula) => formula.column.id));
+        const sources = [...new Set(formulas.flatMap((formula) => formula.inputs))].filter(
+          (id) => !computedIds.has(id),
+        );
+        const input = duckdb.sandbox.tempPath('parquet');
+        const outputs = formulas.map(() => duckdb.sandbox.tempPath('parquet'));
+        const fileSql = (file: string) => `'${file.replaceAll("'", "''")}'`;
+        // Inside the sandbox, files go by their names only.
+        const local = (file: string) => fileSql(path.basename(file));
+        const castOf = (formula: FormulaToCompute) =>
+          `cast((\n${formula.expression}\n) as ${sqlType(formula.column.type)})`;
+        const computeSql = (boxed: string, output: string) =>
+          `copy (with computed as materialized (select _row_id, ${boxed} as boxed from dataset)
+       select _row_id, case when big then null else boxed[1] end as value,
+              case when boxed is null then 'failed' when big then 'too_large' end as outcome
+       from (select _row_id, boxed,
+                    coalesce(strlen(cast(boxed[1] as varchar)) > ${formulaLimits.maxValueBytes}, false) as big
+             from computed)) to ${local(output)} (format parquet)`;
+        /** Per formula: its failures' messages, or why it failed as a whole. */
+        const outcomes: ({ failures: { rowId: string; error: string }[] } | { whole: AppError })[] =
+          [];
+        try {
+          await duckdb.run(
+            `copy (select ${['_row_id', ...sources.map(valueColumn)].join(', ')} from ${table} where ${scope}) to ${fileSql(input)} (format parquet, compression uncompressed)`,
+          );
+          await duckdb.sandbox
+            .session(
+              {
+                views: [{ name: 'source', path: input }],
+                writable: outputs,
+                timeoutMs: formulaLimits.timeoutMs,
+              },
+              async (session) => {
+                for (const [index, formula] of formulas.entries()) {
+                  try {
+                    // `dataset`: the snapshot and the formulas computed before this one.
+                    const earlier = formulas.slice(0, index);
+                    const columns = earlier.map((previous, at) =>
+                      'whole' in outcomes[at]!
+                        ? `null as ${valueColumn(previous.column.id)}`
+                        : `o${at}.value as ${valueColumn(previous.column.id)}`,
+                    );
+                    const joins = earlier
+                      .map((_, at) =>
+                        'whole' in outcomes[at]!
+                          ? ''
+                          : ` left join read_parquet(${local(outputs[at]!)}) o${at} on o${at}._row_id = s._row_id`,
+                      )
+                      .join('');
+                    await session.run(
+                      `create or replace view dataset as select s.*${columns.map((column) => `, ${column}`).join('')} from source s${joins}`,
+                    );
+                    const cast = castOf(formula);
+                    try {
+                      await session.run(computeSql(`try([${cast}])`, outputs[index]!));
+                    } catch (error) {
+                      // TRY refuses volatile functions (random(), uuid(), error()): computed
+                      // without it, and then one raising row fails the formula as a whole.
+                      if (!(error instanceof SandboxQueryError) || !/volatile/i.test(error.message))
+                        throw error;
+                      await session.run(computeSql(`[${cast}]`, outputs[index]!));
+                    }
+                    if (options.bindOnly) {
+                      outcomes.push({ failures: [] });
+                      continue;
+                    }
+                    // The message of each of the first failures: that row alone, without TRY.
+                    const failed = await session.query(
+                      `select _row_id from read_parquet(${local(outputs[index]!)}) where outcome = 'failed' order by _row_id limit ${FORMULA_ERROR_MESSAGES}`,
+                      { maxRows: FORMULA_ERROR_MESSAGES, maxBytes: 1024 * 1024 },
+                    );
+                    const failures: { rowId: string; error: string }[] = [];
+                    for (const row of failed.rows) {
+                      const rowId = BigInt(String(row._row_id));
+                      const error = await session
+                        .query(`select ${cast} as v from dataset where _row_id = ${rowId}`, {
+                          maxRows: 1,
+                          maxBytes: 1024,
+                        })
+                        .then(
+                          () => FORMULA_FAILED,
+                          (cause: unknown) => {
+                            if (!(cause instanceof SandboxQueryError)) throw cause;
+                            return formulaErrorMessage(cause, options.names);
+                          },
+                        );
+                      failures.push({ rowId: String(rowId), error });
+                    }
+                    outcomes.push({ failures });
+                  } catch (error) {
+                    if (options.strict || options.bindOnly) throw error;
+                    outcomes.push({ whole: formulaFailure(error, options.names) });
+                  }
+                }
+              },
+            )
+            .catch((error: unknown) => {
+              if (options.strict || options.bindOnly) throw formulaFailure(error, options.names);
+              // The session itself failed: every formula not yet done fails as a whole.
+              while (outcomes.length < formulas.length)
+                outcomes.push({ whole: formulaFailure(error, options.names) });
+            });
+          if (options.bindOnly) return none;
+          return await duckdb.transaction(async (connection) => {
+            const results: FormulaResult[] = [];
+            for (const [index, formula] of formulas.entries()) {
+              const outcome = outcomes[index]!;
+              const value = valueColumn(formula.column.id);
+              const state = stateColumn(formula.column.id);
+              if ('whole' in outcome) {
+                // The formula as a whole failed: every cell in scope says why (nothing
+                // throws, so the edit or row append that asked for this never answers 500).
+                const reason = outcome.whole.message;
+                const marked = await connection.run(
+                  `update ${table} set ${value} = null, ${state} = ${errorStateSql(state, '?')} where ${scope}`,
+                  [reason],
+                );
+                results.push({
+                  failed: Number(marked.rowsChanged),
+                  failures: (rowIds ?? [])
+                    .slice(0, FORMULA_ERROR_MESSAGES)
+                    .map((id) => ({ rowId: String(id), error: reason })),
+                });
+                continue;
+              }
+              // Only rows in scope are written, whatever the output file holds.
+              const joined = `from read_parquet(${fileSql(outputs[index]!)}) o where ${table}._row_id = o._row_id and ${table}.${scope === 'true' ? '_row_id is not null' : scope}`;
+              await connection.run(`update ${table} set ${value} = o.value ${joined}`);
+              await connection.run(
+                `update ${table} set ${state} = ${clearedStateSql(state)} ${joined} and o.outcome is null and (${table}.${state}->>'status') = 'error'`,
+              );
+              const marked = await connection.run(
+                `update ${table} set ${state} = ${errorStateSql(state, `case o.outcome when 'too_large' then '${tooLarge(formulaLimits.maxValueBytes)}' else '${FORMULA_FAILED}' end`)} ${joined} and o.outcome is not null`,
+              );
+              const detailed = outcome.failures.filter(
+                (failure) => failure.error !== FORMULA_FAILED,
+              );
+              if (detailed.length > 0)
+                await connection.run(
+                  `update ${table} set ${state} = json_merge_patch(${state}, json_object('error', u.error))
+               from (select unnest(?::bigint[]) as row_id, unnest(${TEXT_LIST}) as error) u
+               where ${table}._row_id = u.row_id`,
+                  [
+                    listValue(detailed.map((failure) => BigInt(failure.rowId))),
+                    textList(detailed.map((failure) => failure.error)),
+                  ],
+                );
+              results.push({
+                failed: Number(marked.rowsChanged),
+                failures: outcome.failures,
+              });
+            }
+            return results;
+          });
+        } finally {
+          await Promise.all([input, ...outputs].map((file) => rm(file, { force: true })));
+        }
+      },
+      formulas.map((formula) => formula.column.id),
+    );
+
   const store = {
     /** Creates the table with `rows` empty rows (ids 1…rows). */
     createTable: (datasetId: string, columns: readonly ColumnRef[], rows = 0) =>
@@ -596,6 +807,7 @@ export function createSheetDataStore(options: {
         await alterWithoutIndex(datasetId, [
           `alter table ${table} alter ${value} type ${target} using try_cast(${value} as ${target})`,
         ]);
+
         return {
           failed: Number(failed),
           failures: failures.map((row) => ({ rowId: String(row._row_id), raw: row.raw })),
@@ -733,141 +945,32 @@ export function createSheetDataStore(options: {
      *     to the inputs' types).
      * See docs/sheets.md#formula-columns.
      */
-    recomputeFormula: (
+    recomputeFormula: async (
       datasetId: string,
       column: ColumnRef,
       expression: string,
-      options: {
+      options: FormulaOptions & {
         /** Column ids the expression reads. */
         inputs: readonly string[];
-        rowIds?: readonly bigint[] | undefined;
-        /** Column id → name, to show names instead of our identifiers in error messages. */
-        names?: ReadonlyMap<string, string>;
-        strict?: boolean;
-        bindOnly?: boolean;
       },
-    ) =>
-      write(datasetId, async (): Promise<FormulaResult> => {
-        const table = datasetTable(datasetId);
-        const value = valueColumn(column.id);
-        const state = stateColumn(column.id);
-        const rowIds = options.rowIds ? [...new Set(options.rowIds)] : undefined;
-        if (rowIds?.length === 0) return { failed: 0, failures: [] };
-        // Row ids are bigints: written into the text as numbers, never user text.
-        const scope = options.bindOnly
-          ? 'false'
-          : rowIds
-            ? `_row_id in (${rowIds.join(', ')})`
-            : 'true';
-        const input = duckdb.sandbox.tempPath('parquet');
-        const output = duckdb.sandbox.tempPath('parquet');
-        const fileSql = (file: string) => `'${file.replaceAll("'", "''")}'`;
-        const cast = `cast((\n${expression}\n) as ${sqlType(column.type)})`;
-        const computeSql = (boxed: string) =>
-          `copy (with computed as materialized (select _row_id, ${boxed} as boxed from dataset)
-             select _row_id, case when big then null else boxed[1] end as value,
-                    case when boxed is null then 'failed' when big then 'too_large' end as outcome
-             from (select _row_id, boxed,
-                          coalesce(strlen(cast(boxed[1] as varchar)) > ${formulaLimits.maxValueBytes}, false) as big
-                   from computed)) to ${fileSql(path.basename(output))} (format parquet)`;
-        try {
-          const inputList = ['_row_id', ...new Set(options.inputs)].map((id) =>
-            id === '_row_id' ? id : valueColumn(id),
-          );
-          await duckdb.run(
-            `copy (select ${inputList.join(', ')} from ${table} where ${scope}) to ${fileSql(input)} (format parquet, compression uncompressed)`,
-          );
-          let failures: { rowId: string; error: string }[];
-          try {
-            failures = await duckdb.sandbox.session(
-              {
-                views: [{ name: 'dataset', path: input }],
-                writable: [output],
-                timeoutMs: formulaLimits.timeoutMs,
-              },
-              async (session) => {
-                try {
-                  await session.run(computeSql(`try([${cast}])`));
-                } catch (error) {
-                  // TRY refuses volatile functions (random(), uuid(), error()): computed
-                  // without it, and then one raising row fails the formula as a whole.
-                  if (!(error instanceof SandboxQueryError) || !/volatile/i.test(error.message))
-                    throw error;
-                  await session.run(computeSql(`[${cast}]`));
-                }
-                if (options.bindOnly) return [];
-                // The message of each of the first failures: that row alone, without TRY.
-                const failed = await session.query(
-                  `select _row_id from read_parquet(${fileSql(path.basename(output))}) where outcome = 'failed' order by _row_id limit ${FORMULA_ERROR_MESSAGES}`,
-                  { maxRows: FORMULA_ERROR_MESSAGES, maxBytes: 1024 * 1024 },
-                );
-                const found: { rowId: string; error: string }[] = [];
-                for (const row of failed.rows) {
-                  const rowId = BigInt(String(row._row_id));
-                  const error = await session
-                    .query(`select ${cast} as v from dataset where _row_id = ${rowId}`, {
-                      maxRows: 1,
-                      maxBytes: 1024,
-                    })
-                    .then(
-                      () => FORMULA_FAILED,
-                      (cause: unknown) => {
-                        if (!(cause instanceof SandboxQueryError)) throw cause;
-                        return formulaErrorMessage(cause, options.names);
-                      },
-                    );
-                  found.push({ rowId: String(rowId), error });
-                }
-                return found;
-              },
-            );
-          } catch (error) {
-            if (options.strict || options.bindOnly) throw formulaFailure(error, options.names);
-            // The formula as a whole failed: every cell in scope says why (nothing throws, so
-            // the edit or row append that asked for this never answers 500 after writing).
-            const reason = formulaFailure(error, options.names).message;
-            const marked = await duckdb.run(
-              `update ${table} set ${value} = null, ${state} = ${errorStateSql(state, '?')} where ${scope}`,
-              [reason],
-            );
-            return {
-              failed: marked,
-              failures: rowIds
-                ? rowIds
-                    .slice(0, FORMULA_ERROR_MESSAGES)
-                    .map((id) => ({ rowId: String(id), error: reason }))
-                : [],
-            };
-          }
-          if (options.bindOnly) return { failed: 0, failures: [] };
-          // Only rows in scope are written, whatever the output file holds.
-          const joined = `from read_parquet(${fileSql(output)}) o where ${table}._row_id = o._row_id and ${table}.${scope === 'true' ? '_row_id is not null' : scope}`;
-          const failed = await duckdb.transaction(async (connection) => {
-            await connection.run(`update ${table} set ${value} = o.value ${joined}`);
-            await connection.run(
-              `update ${table} set ${state} = ${clearedStateSql(state)} ${joined} and o.outcome is null and (${table}.${state}->>'status') = 'error'`,
-            );
-            const marked = await connection.run(
-              `update ${table} set ${state} = ${errorStateSql(state, `case o.outcome when 'too_large' then '${tooLarge(formulaLimits.maxValueBytes)}' else '${FORMULA_FAILED}' end`)} ${joined} and o.outcome is not null`,
-            );
-            return Number(marked.rowsChanged);
-          });
-          const detailed = failures.filter((failure) => failure.error !== FORMULA_FAILED);
-          if (detailed.length > 0)
-            await duckdb.run(
-              `update ${table} set ${state} = json_merge_patch(${state}, json_object('error', u.error))
-                 from (select unnest(?::bigint[]) as row_id, unnest(${TEXT_LIST}) as error) u
-                 where ${table}._row_id = u.row_id`,
-              [
-                listValue(detailed.map((failure) => BigInt(failure.rowId))),
-                textList(detailed.map((failure) => failure.error)),
-              ],
-            );
-          return { failed, failures };
-        } finally {
-          await Promise.all([rm(input, { force: true }), rm(output, { force: true })]);
-        }
-      }, [column.id]),
+    ): Promise<FormulaResult> =>
+      (
+        await recomputeFormulas(
+          datasetId,
+          [{ column, expression, inputs: options.inputs }],
+          options,
+        )
+      )[0]!,
+
+    /**
+     * Several formula columns of one dataset, in the order given (a formula may read those
+     * before it), in one sandbox session over one snapshot of their other inputs.
+     */
+    recomputeFormulas: (
+      datasetId: string,
+      formulas: readonly FormulaToCompute[],
+      options: FormulaOptions = {},
+    ) => recomputeFormulas(datasetId, formulas, options),
 
     readCells: (datasetId: string, columns: readonly ColumnRef[], rowIds: readonly bigint[]) =>
       rowsByIds(datasetId, columns, rowIds),

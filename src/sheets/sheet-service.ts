@@ -290,12 +290,16 @@ export function createSheetService(deps: SheetServiceDeps) {
     rowIds?: readonly bigint[],
   ) => {
     const formulas = dependentFormulas(columns, changed);
-    for (const formula of formulas)
-      await data.recomputeFormula(datasetId, columnRef(formula), compileFormula(formula.formula!), {
+    // In evaluation order, in one sandbox session: a formula reads those computed before it.
+    await data.recomputeFormulas(
+      datasetId,
+      formulas.map((formula) => ({
+        column: columnRef(formula),
+        expression: compileFormula(formula.formula!),
         inputs: formulaInputs(formula.formula!),
-        rowIds,
-        names: namesOf(columns),
-      });
+      })),
+      { rowIds, names: namesOf(columns) },
+    );
     return formulas;
   };
 

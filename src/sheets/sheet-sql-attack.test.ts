@@ -392,4 +392,42 @@ describe('SQL sandbox under attack', () => {
     expect(row.cells[formula.json().id]).toMatchObject({ status: 'error' });
     expect(row.cells[formula.json().id]!.error).toContain('too big: 10');
   });
+
+  it('recomputes chained formulas after an edit in evaluation order (one sandbox session)', async () => {
+    const created = await post(
+      base,
+      { name: 'Chain', rows: 2, columns: [{ name: 'Price', type: 'number' }] },
+      members.editor,
+    );
+    const dataset = created.json();
+    const price = dataset.columns[0].id;
+    const url = `${base}/${dataset.id}/columns`;
+    const taxed = await post(
+      url,
+      { name: 'Taxed', type: 'number', formula: '{{Price}} * 1.2' },
+      members.editor,
+    );
+    const label = await post(
+      url,
+      {
+        name: 'Label',
+        formula: "'€' || cast({{Taxed}} as varchar) || ' for ' || cast({{Price}} as varchar)",
+      },
+      members.editor,
+    );
+    expect([taxed.statusCode, label.statusCode]).toEqual([201, 201]);
+    const edit = await t.app.inject({
+      method: 'PATCH',
+      url: `${base}/${dataset.id}/cells`,
+      headers: members.editor.headers,
+      payload: { rowId: '2', columnId: price, expectedVersion: 0, value: 10 },
+    });
+    expect(edit.statusCode).toBe(200);
+    const window = await post(`${base}/${dataset.id}/rows/query`, { limit: 10 }, members.viewer);
+    const row = (
+      window.json().rows as { rowId: string; cells: Record<string, { value: unknown }> }[]
+    ).find((candidate) => candidate.rowId === '2')!;
+    expect(row.cells[taxed.json().id]!.value).toBe(12);
+    expect(row.cells[label.json().id]!.value).toBe('€12.0 for 10.0');
+  });
 });
