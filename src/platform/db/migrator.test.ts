@@ -48,7 +48,9 @@ describe.each(testBackends())('migrations on %s', (backend) => {
     expect(await migrateToLatest(database.db)).toEqual(names);
     expect(await tables(database)).toEqual(schemaAfterFirstUp);
     expect(await migrateToLatest(database.db)).toEqual([]);
-  });
+    // Three full migrations on PGlite: a liveness bound, not a speed limit (CPU-bound, and the
+    // suite must pass with both cores busy).
+  }, 180_000);
 
   it('rolls back one step at a time', async () => {
     storage = await createTestStorage(backend, { migrated: false });
