@@ -8,7 +8,7 @@ import {
   testBackends,
 } from '../../../test/test-platform.ts';
 import { AppError } from '../app-error.ts';
-import { createDurableRuns, type DurableRuns, type RunKind } from './durable-run.ts';
+import { createDurableRuns, type RunKind } from './durable-run.ts';
 
 /** A gate a test opens when it wants a step to finish: no sleeps, no clocks. */
 function gate() {
