@@ -24,10 +24,53 @@ export interface LlmImagePart {
 
 export type LlmContentPart = LlmTextPart | LlmImagePart;
 
+/** A call of one of the request's tools, as the model made it (`input` parsed from its JSON). */
+export interface LlmToolCallPart {
+  type: 'tool-call';
+  toolCallId: string;
+  toolName: string;
+  input: unknown;
+}
+
+/** The reasoning a model showed before answering (kept so a thread can send it back). */
+export interface LlmReasoningPart {
+  type: 'reasoning';
+  text: string;
+}
+
+/** What running a tool gave back, answering the call with the same id. */
+export interface LlmToolResultPart {
+  type: 'tool-result';
+  toolCallId: string;
+  toolName: string;
+  /** JSON output; `isError` marks a failed tool run the model should know about. */
+  output: unknown;
+  isError?: boolean;
+}
+
+export type LlmAssistantPart = LlmTextPart | LlmReasoningPart | LlmToolCallPart;
+
 export type LlmMessage =
   | { role: 'system'; content: string }
   | { role: 'user'; content: string | LlmContentPart[] }
-  | { role: 'assistant'; content: string };
+  | { role: 'assistant'; content: string | LlmAssistantPart[] }
+  | { role: 'tool'; content: LlmToolResultPart[] };
+
+/**
+ * A tool the model may call. The model only asks for calls: running a tool and sending its
+ * result back (a `tool` message) is the caller's loop, so a tool never runs inside an attempt
+ * the router may retry.
+ */
+export interface LlmToolDefinition {
+  /** Letters, digits, `_` and `-` (what every provider accepts), at most 64. */
+  name: string;
+  description?: string;
+  /** A JSON Schema of an object: the tool's input. */
+  inputSchema: JsonSchema;
+}
+
+/** `auto`: the model decides; `required`: some tool; `none`: no tool; or this one tool. */
+export type LlmToolChoice = 'auto' | 'required' | 'none' | { toolName: string };
 
 /** Generation settings; every field optional. `maxOutputTokens` is always set by the router. */
 export interface LlmParameters {
@@ -52,6 +95,9 @@ export interface ProviderCallRequest {
   parameters: LlmParameters;
   /** When set, the model is asked for JSON matching it, and `output` carries the parsed value. */
   outputSchema: JsonSchema | undefined;
+  /** Tools the model may call; their calls come back as `tool-call` events (and `toolCalls`). */
+  tools?: readonly LlmToolDefinition[] | undefined;
+  toolChoice?: LlmToolChoice | undefined;
   /** Aborting it must close the upstream HTTP request. */
   signal: AbortSignal;
 }
@@ -97,6 +143,8 @@ export interface ProviderFinish {
   responseId?: string | undefined;
   /** Parsed structured output when `outputSchema` was given. */
   output: unknown;
+  /** The tool calls of the answer, in order (empty when it made none). */
+  toolCalls?: LlmToolCallPart[];
   /** Settings the provider ignored or changed, as human-readable lines. */
   warnings: string[];
   /** The provider's usage payload as received, kept for debugging. */
@@ -106,6 +154,8 @@ export interface ProviderFinish {
 export type ProviderStreamEvent =
   | { type: 'text-delta'; text: string }
   | { type: 'reasoning-delta'; text: string }
+  /** One whole tool call, once its arguments are complete and parsed. */
+  | LlmToolCallPart
   | ProviderFinish;
 
 export interface ProviderGenerateResult extends Omit<ProviderFinish, 'type'> {

@@ -8,6 +8,9 @@ import {
   type LlmMessage,
   type LlmParameters,
   type LlmProvider,
+  type LlmToolCallPart,
+  type LlmToolChoice,
+  type LlmToolDefinition,
   ProviderFailure,
   type ProviderFinish,
   type ProviderKind,
@@ -45,6 +48,9 @@ export interface RouteRequest {
   messages: readonly LlmMessage[];
   parameters: LlmParameters;
   outputSchema: JsonSchema | undefined;
+  /** Tools the model may call (passed to the provider as they are). */
+  tools?: readonly LlmToolDefinition[] | undefined;
+  toolChoice?: LlmToolChoice | undefined;
   stream: boolean;
 }
 
@@ -82,6 +88,8 @@ export interface RouterHooks<C> {
 export type RouterEvent =
   | { type: 'text-delta'; text: string }
   | { type: 'reasoning-delta'; text: string }
+  /** A whole tool call of the current attempt (an `attempt-restart` discards it too). */
+  | LlmToolCallPart
   /** The attempt that streamed the output so far failed; a new one starts: discard it. */
   | { type: 'attempt-restart'; attempt: number; reason: FailureKind }
   | { type: 'finish'; finish: ProviderFinish; text: string; outcome: AttemptOutcome };
@@ -313,6 +321,8 @@ async function* runAttempt(
       messages: request.messages,
       parameters: request.parameters,
       outputSchema: request.outputSchema,
+      ...(request.tools ? { tools: request.tools } : {}),
+      ...(request.toolChoice ? { toolChoice: request.toolChoice } : {}),
       signal: controller.signal,
     };
     watch();

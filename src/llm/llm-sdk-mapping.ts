@@ -271,6 +271,15 @@ function isNetworkCode(error: ErrorLike): boolean {
   return code !== undefined && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code);
 }
 
+type JsonValue = null | string | number | boolean | JsonValue[] | { [key: string]: JsonValue };
+
+/** A tool result's output as the AI SDK takes it. */
+type SdkToolOutput =
+  | { type: 'json'; value: JsonValue }
+  | { type: 'text'; value: string }
+  | { type: 'error-json'; value: JsonValue }
+  | { type: 'error-text'; value: string };
+
 /** The part of an AI SDK `ModelMessage` we produce. */
 export type SdkMessage =
   | { role: 'system'; content: string }
@@ -280,7 +289,34 @@ export type SdkMessage =
         | string
         | ({ type: 'text'; text: string } | { type: 'image'; image: URL; mediaType?: string })[];
     }
-  | { role: 'assistant'; content: string };
+  | {
+      role: 'assistant';
+      content:
+        | string
+        | (
+            | { type: 'text'; text: string }
+            | { type: 'reasoning'; text: string }
+            | { type: 'tool-call'; toolCallId: string; toolName: string; input: unknown }
+          )[];
+    }
+  | {
+      role: 'tool';
+      content: {
+        type: 'tool-result';
+        toolCallId: string;
+        toolName: string;
+        output: SdkToolOutput;
+      }[];
+    };
+
+/** A tool result's output: strings as text, anything else as JSON; failures marked. */
+export function toSdkToolOutput(output: unknown, isError = false): SdkToolOutput {
+  if (typeof output === 'string')
+    return isError ? { type: 'error-text', value: output } : { type: 'text', value: output };
+  // Through JSON: what a provider receives is what JSON can carry (no undefined, no Dates).
+  const value = JSON.parse(JSON.stringify(output ?? null)) as JsonValue;
+  return isError ? { type: 'error-json', value } : { type: 'json', value };
+}
 
 /**
  * Leading system messages become `instructions`; the rest keep their order. System messages
@@ -313,6 +349,30 @@ export function toSdkPrompt(messages: readonly LlmMessage[]): {
                 ...(part.mediaType ? { mediaType: part.mediaType } : {}),
               },
         ),
+      });
+    } else if (message.role === 'assistant' && typeof message.content !== 'string') {
+      converted.push({
+        role: 'assistant',
+        content: message.content.map((part) =>
+          part.type === 'tool-call'
+            ? {
+                type: 'tool-call' as const,
+                toolCallId: part.toolCallId,
+                toolName: part.toolName,
+                input: part.input,
+              }
+            : { type: part.type, text: part.text },
+        ),
+      });
+    } else if (message.role === 'tool') {
+      converted.push({
+        role: 'tool',
+        content: message.content.map((part) => ({
+          type: 'tool-result' as const,
+          toolCallId: part.toolCallId,
+          toolName: part.toolName,
+          output: toSdkToolOutput(part.output, part.isError),
+        })),
       });
     } else {
       converted.push({ role: message.role, content: message.content } as SdkMessage);

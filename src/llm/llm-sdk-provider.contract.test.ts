@@ -3,6 +3,8 @@ import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
 import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import {
   type LlmProvider,
+  type LlmToolCallPart,
+  type LlmToolDefinition,
   PROVIDER_KINDS,
   type ProviderCallRequest,
   ProviderFailure,
@@ -88,6 +90,111 @@ describe.each(PROVIDER_KINDS)('%s adapter contract', (kind) => {
     expect(finish?.requestId).toMatch(/^req_/);
     expect(finish?.usage.outputTokens).toBe(text.split(' ').length);
     expect(finish?.usage.uncachedInputTokens).toBeGreaterThan(0);
+  });
+
+  const weather: LlmToolDefinition[] = [
+    {
+      name: 'get_weather',
+      description: 'The weather in a city',
+      inputSchema: {
+        type: 'object',
+        properties: { city: { type: 'string' } },
+        required: ['city'],
+        additionalProperties: false,
+      },
+    },
+    {
+      name: 'get_time',
+      inputSchema: { type: 'object', properties: { zone: { type: 'string' } }, required: ['zone'] },
+    },
+  ];
+  const question = 'What is the weather in Lisbon? call:get_weather';
+
+  it('streams a tool call whole, with its input parsed, and answers in text after the result', async () => {
+    const first = await collect(provider(), request(model, question, { tools: weather }));
+    const calls = first.events.filter((event) => event.type === 'tool-call');
+    expect(calls).toHaveLength(1);
+    const call = calls[0] as LlmToolCallPart;
+    expect(call).toMatchObject({ toolName: 'get_weather', input: { city: expect.any(String) } });
+    expect(call.toolCallId).not.toBe('');
+    expect(first.finish?.finishReason).toBe('tool-calls');
+    expect(first.finish?.toolCalls).toEqual([call]);
+    // The caller ran the tool; the call and its result go back, and the model answers.
+    const followUp = {
+      ...request(model, question, { tools: weather }),
+      messages: [
+        { role: 'system', content: 'You are terse.' },
+        { role: 'user', content: question },
+        { role: 'assistant', content: [call] },
+        {
+          role: 'tool',
+          content: [
+            {
+              type: 'tool-result',
+              toolCallId: call.toolCallId,
+              toolName: call.toolName,
+              output: { temperatureC: 21 },
+            },
+          ],
+        },
+      ],
+    } satisfies ProviderCallRequest;
+    if (kind === 'huggingface') {
+      // Its SDK mapping would drop the call and result: refused, never silently lost.
+      const refused = await collect(provider(), followUp);
+      expect(refused.failure?.kind).toBe('bad-request');
+      expect(refused.failure?.message).toMatch(/openai-compatible/);
+      return;
+    }
+    const second = await collect(provider(), followUp);
+    expect(second.events.some((event) => event.type === 'tool-call')).toBe(false);
+    expect(second.text.length).toBeGreaterThan(0);
+    expect(second.finish?.finishReason).toBe('stop');
+    expect(second.finish?.toolCalls).toEqual([]);
+    // Both reached the provider in its own wire format.
+    const sent = JSON.stringify(fake.requests.at(-1)?.body);
+    expect(sent).toContain(call.toolCallId);
+    expect(sent).toContain('temperatureC');
+  });
+
+  it('returns tool calls without streaming, and a forced choice calls the named tool', async () => {
+    const result = await provider().generate(request(model, question, { tools: weather }));
+    expect(result.toolCalls).toEqual([
+      expect.objectContaining({ toolName: 'get_weather', input: { city: expect.any(String) } }),
+    ]);
+    const forced = await collect(
+      provider(),
+      request(model, 'Any time zone', { tools: weather, toolChoice: { toolName: 'get_time' } }),
+    );
+    expect(forced.finish?.toolCalls).toEqual([
+      expect.objectContaining({ toolName: 'get_time', input: { zone: expect.any(String) } }),
+    ]);
+    // `none`: no call even when the turn names a tool.
+    const none = await collect(
+      provider(),
+      request(model, question, { tools: weather, toolChoice: 'none' }),
+    );
+    expect(none.finish?.toolCalls).toEqual([]);
+    expect(none.text.length).toBeGreaterThan(0);
+  });
+
+  it('sends an image part to the provider with the text', async () => {
+    const pixel =
+      'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+    const { text } = await collect(provider(), {
+      ...request(model, 'x'),
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Describe this picture' },
+            { type: 'image', url: pixel, mediaType: 'image/png' },
+          ],
+        },
+      ],
+    });
+    expect(text).toBe(fakeAnswer('Describe this picture'));
+    expect(JSON.stringify(fake.requests.at(-1)?.body)).toContain('iVBORw0KGgo');
   });
 
   it('answers the same text without streaming', async () => {

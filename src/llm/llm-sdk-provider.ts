@@ -2,9 +2,11 @@ import { createAnthropic } from '@ai-sdk/anthropic';
 import { createHuggingFace } from '@ai-sdk/huggingface';
 import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
-import { generateText, jsonSchema, type LanguageModel, Output, streamText } from 'ai';
+import { generateText, jsonSchema, type LanguageModel, Output, streamText, tool } from 'ai';
 import {
+  type FinishReason,
   type LlmProvider,
+  type LlmToolCallPart,
   type ProviderCallRequest,
   ProviderFailure,
   type ProviderGenerateResult,
@@ -100,6 +102,13 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
   };
 
   const callOptions = (request: ProviderCallRequest) => {
+    if (kind === 'huggingface' && carriesToolHistory(request))
+      // @ai-sdk/huggingface's Responses mapping drops assistant tool calls and tool results
+      // from the input: the model would answer without them. Refused rather than lost.
+      throw new ProviderFailure(
+        'bad-request',
+        'The huggingface connection cannot send tool calls and results back to the model; connect Hugging Face as openai-compatible (https://router.huggingface.co/v1) for tool use',
+      );
     const prompt = toSdkPrompt(request.messages);
     const p = request.parameters;
     return {
@@ -121,8 +130,42 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
       ...(request.outputSchema === undefined
         ? {}
         : { output: Output.object({ schema: jsonSchema(request.outputSchema) }) }),
+      // Tools without `execute`: the SDK reports the calls and stops; running them is the
+      // caller's loop (one step per attempt, so a retry never runs a tool twice).
+      // `none` is sent as no tools at all (the same for the model; some wire formats lack it).
+      ...(request.tools && request.tools.length > 0 && request.toolChoice !== 'none'
+        ? {
+            tools: Object.fromEntries(
+              request.tools.map((definition) => [
+                definition.name,
+                tool({
+                  ...(definition.description ? { description: definition.description } : {}),
+                  inputSchema: jsonSchema(definition.inputSchema),
+                }),
+              ]),
+            ),
+            ...(request.toolChoice === undefined
+              ? {}
+              : {
+                  toolChoice:
+                    typeof request.toolChoice === 'string'
+                      ? request.toolChoice
+                      : { type: 'tool' as const, toolName: request.toolChoice.toolName },
+                }),
+          }
+        : {}),
     };
   };
+  const toolCall = (part: {
+    toolCallId: string;
+    toolName: string;
+    input: unknown;
+  }): LlmToolCallPart => ({
+    type: 'tool-call',
+    toolCallId: part.toolCallId,
+    toolName: part.toolName,
+    input: part.input,
+  });
 
   const fail = (error: unknown) => failureFromError(error, { provider: kind, secrets });
 
@@ -136,6 +179,7 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
         onError: () => {},
       });
       let warnings: string[] = [];
+      const toolCalls: LlmToolCallPart[] = [];
       let finish:
         | {
             usage: SdkUsage;
@@ -156,6 +200,14 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
             case 'reasoning-delta':
               if (part.text !== '') yield { type: 'reasoning-delta', text: part.text };
               break;
+            case 'tool-call': {
+              // A call whose input does not parse as the tool's JSON is an error part the SDK
+              // reports separately ('tool-error' / invalid input); this one is whole.
+              const call = toolCall(part);
+              toolCalls.push(call);
+              yield call;
+              break;
+            }
             case 'start-step':
               warnings = part.warnings.map(warningText);
               break;
@@ -180,11 +232,12 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
         yield {
           type: 'finish',
           usage: toTokenUsage(finish.usage),
-          finishReason: toFinishReason(finish.finishReason),
+          finishReason: withToolCalls(toFinishReason(finish.finishReason), toolCalls.length),
           requestId: requestIdFrom(finish.response.headers),
           responseModel: finish.response.modelId,
           responseId: responseIdFrom(finish.response.id),
           output,
+          toolCalls,
           warnings,
           rawUsage: finish.usage.raw,
         };
@@ -199,11 +252,12 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
         return {
           text: result.text,
           usage: toTokenUsage(result.usage),
-          finishReason: toFinishReason(result.finishReason),
+          finishReason: withToolCalls(toFinishReason(result.finishReason), result.toolCalls.length),
           requestId: requestIdFrom(result.response.headers),
           responseModel: result.response.modelId,
           responseId: responseIdFrom(result.response.id),
           output: request.outputSchema === undefined ? undefined : result.output,
+          toolCalls: result.toolCalls.map(toolCall),
           warnings: (result.warnings ?? []).map(warningText),
           rawUsage: result.usage.raw,
         };
@@ -239,6 +293,25 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
       return parseModelList(body);
     },
   };
+}
+
+/** Assistant tool calls or tool results among the messages. */
+function carriesToolHistory(request: ProviderCallRequest): boolean {
+  return request.messages.some(
+    (message) =>
+      message.role === 'tool' ||
+      (message.role === 'assistant' &&
+        typeof message.content !== 'string' &&
+        message.content.some((part) => part.type === 'tool-call')),
+  );
+}
+
+/**
+ * An answer that ends with tool calls finished for them, whatever the wire format says
+ * (Hugging Face's Responses mapping reports `stop`): callers loop on `tool-calls`.
+ */
+function withToolCalls(reason: FinishReason, calls: number): FinishReason {
+  return calls > 0 && reason === 'stop' ? 'tool-calls' : reason;
 }
 
 export function resolveBaseUrl(options: Pick<SdkProviderOptions, 'kind' | 'baseUrl'>): string {

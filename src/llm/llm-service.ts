@@ -21,6 +21,7 @@ import type {
   JsonSchema,
   LlmMessage,
   LlmParameters,
+  LlmToolCallPart,
   ProviderFinish,
   TokenUsage,
 } from './llm-provider.ts';
@@ -103,6 +104,8 @@ export interface LlmCallResult {
 export type LlmStreamEvent =
   | { type: 'text-delta'; text: string }
   | { type: 'reasoning-delta'; text: string }
+  /** A whole tool call (once tools reach the service's requests: issue #13). */
+  | LlmToolCallPart
   /** A retry or fallback starts after output was streamed: discard the text received so far. */
   | { type: 'attempt-restart'; attempt: number; reason: FailureKind }
   | { type: 'finish'; result: LlmCallResult };

@@ -5,6 +5,7 @@ import {
   contentText,
   type ErrorBody,
   isRecord,
+  namedTool,
   optionalNumber,
   type ParsedRequest,
   type Protocol,
@@ -58,6 +59,24 @@ function messagesMode(body: Record<string, unknown>): AnswerMode {
         schema: tool.input_schema as JsonSchema | undefined,
       };
     }
+  }
+  if (tools.length > 0 && choice?.type !== 'none') {
+    const messages = Array.isArray(body.messages) ? body.messages.filter(isRecord) : [];
+    const last = messages.at(-1);
+    const answersTool =
+      Array.isArray(last?.content) &&
+      last.content.some((part) => isRecord(part) && part.type === 'tool_result');
+    const tool = namedTool(
+      tools,
+      (entry) => entry.name,
+      last?.role === 'user' && !answersTool ? contentText(last.content) : undefined,
+    );
+    if (tool)
+      return {
+        kind: 'tool',
+        toolName: String(tool.name),
+        schema: tool.input_schema as JsonSchema | undefined,
+      };
   }
   const outputConfig = isRecord(body.output_config) ? body.output_config : {};
   const format = isRecord(outputConfig.format) ? outputConfig.format : body.output_format;

@@ -3,6 +3,7 @@ import {
   type Completion,
   contentText,
   isRecord,
+  namedTool,
   optionalNumber,
   type ParsedRequest,
   type Protocol,
@@ -35,6 +36,23 @@ function responsesMode(body: Record<string, unknown>): AnswerMode {
         schema: tool.parameters as JsonSchema | undefined,
       };
     }
+  }
+  if (tools.length > 0 && choice !== 'none') {
+    const items = Array.isArray(body.input) ? body.input.filter(isRecord) : [];
+    const last = items.at(-1);
+    const lastUserTurn =
+      typeof body.input === 'string'
+        ? body.input
+        : last?.role === 'user'
+          ? contentText(last.content)
+          : undefined;
+    const tool = namedTool(tools, (entry) => entry.name, lastUserTurn);
+    if (tool)
+      return {
+        kind: 'tool',
+        toolName: String(tool.name),
+        schema: tool.parameters as JsonSchema | undefined,
+      };
   }
   const text = isRecord(body.text) ? body.text : {};
   const format = isRecord(text.format) ? text.format : undefined;

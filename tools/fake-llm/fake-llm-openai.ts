@@ -4,6 +4,7 @@ import {
   contentText,
   type ErrorBody,
   isRecord,
+  namedTool,
   optionalNumber,
   type ParsedRequest,
   type Protocol,
@@ -77,6 +78,21 @@ function chatMode(body: Record<string, unknown>): AnswerMode {
         schema: tool.function.parameters as JsonSchema | undefined,
       };
     }
+  }
+  if (tools.length > 0 && choice !== 'none') {
+    const messages = Array.isArray(body.messages) ? body.messages.filter(isRecord) : [];
+    const last = messages.at(-1);
+    const tool = namedTool(
+      tools,
+      (entry) => (isRecord(entry.function) ? entry.function.name : undefined),
+      last?.role === 'user' ? contentText(last.content) : undefined,
+    );
+    if (tool && isRecord(tool.function))
+      return {
+        kind: 'tool',
+        toolName: String(tool.function.name),
+        schema: tool.function.parameters as JsonSchema | undefined,
+      };
   }
   const format = body.response_format;
   if (isRecord(format) && format.type === 'json_schema') {

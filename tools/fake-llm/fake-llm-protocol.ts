@@ -100,6 +100,20 @@ export function pickTool<T>(tools: readonly T[], nameOf: (tool: T) => unknown, n
   return tools.find((tool) => nameOf(tool) === 'json') ?? tools[0];
 }
 
+/**
+ * Auto tool choice: the fake calls a tool only when the last turn is the user's and names it
+ * as `call:<tool name>` (a tool result as the last turn gets a text answer), so a test decides
+ * when a model "wants" a tool.
+ */
+export function namedTool<T>(
+  tools: readonly T[],
+  nameOf: (tool: T) => unknown,
+  lastUserTurn: string | undefined,
+): T | undefined {
+  const match = lastUserTurn === undefined ? null : /\bcall:([A-Za-z0-9_-]+)/.exec(lastUserTurn);
+  return match ? tools.find((tool) => nameOf(tool) === match[1]) : undefined;
+}
+
 /** Joins SSE fields into one event: `event:` line when named, `data:` line, blank line. */
 export function sse(data: string, event?: string): string {
   return event === undefined ? `data: ${data}\n\n` : `event: ${event}\ndata: ${data}\n\n`;

@@ -934,8 +934,9 @@ export function createGenerationService(deps: GenerationServiceDeps) {
         return {
           rowId: row.rowId,
           position: index + 1,
+          // The cell prompt is system/user text only (prompt-template.ts).
           messages: messages.map((message) => ({
-            role: message.role,
+            role: message.role as 'system' | 'user' | 'assistant',
             content: message.content as string,
           })),
           missingColumns: template.inputs
