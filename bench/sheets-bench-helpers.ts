@@ -12,6 +12,7 @@ import { uuidv7 } from '../src/platform/ids.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { openPlatform } from '../src/platform/platform.ts';
 import { createCoreServices } from '../src/services.ts';
+import { datasetTable, valueColumn } from '../src/sheets/sheet-query.ts';
 import { createSheetsModule } from '../src/sheets/sheets-module.ts';
 
 /** `env`: further settings (e.g. BRAINCELLS_DUCKDB_THREADS) over the defaults. */
@@ -46,6 +47,41 @@ export async function openSheetsBench(env: Record<string, string> = {}) {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Runs `work` `count` times one after the other; the durations, sorted (ms). */
+export async function timeEach(count: number, work: (index: number) => Promise<unknown>) {
+  const times: number[] = [];
+  for (let index = 0; index < count; index++) {
+    const started = performance.now();
+    await work(index);
+    times.push(performance.now() - started);
+  }
+  return times.sort((a, b) => a - b);
+}
+
+/** A dataset of `rows` rows (Name, City, Amount), filled by DuckDB in one statement. */
+export async function createPeopleDataset(
+  bench: Awaited<ReturnType<typeof openSheetsBench>>,
+  name: string,
+  rows: number,
+) {
+  const dataset = await bench.module.sheets.createDataset(bench.actor, bench.projectId, {
+    name,
+    rows: 0,
+    columns: [
+      { name: 'Name', type: 'text' },
+      { name: 'City', type: 'text' },
+      { name: 'Amount', type: 'number' },
+    ],
+  });
+  const [person, city, amount] = [dataset.columns[0]!, dataset.columns[1]!, dataset.columns[2]!];
+  await bench.platform.duckdb.run(
+    `insert into ${datasetTable(dataset.id)} (_row_id, ${valueColumn(person.id)}, ${valueColumn(city.id)}, ${valueColumn(amount.id)})
+     select range + 1, 'Person ' || (hash(range) % 99991), (['Lisbon','Paris','Kyoto','Lagos','Lima','Oslo'])[(range % 6) + 1], (range * 37 % 100000) / 100.0
+     from range(${rows})`,
+  );
+  return { dataset, name: person, city, amount };
 }
 
 /** A CSV of `rows` rows, about 100 bytes each (ids, names, numbers, dates, free text). */

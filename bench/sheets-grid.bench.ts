@@ -4,42 +4,18 @@
 import { rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { exportToFile } from '../src/sheets/export/sheet-export.ts';
-import { datasetTable, valueColumn } from '../src/sheets/sheet-query.ts';
+import { datasetTable } from '../src/sheets/sheet-query.ts';
 import { type BenchRow, percentile, round } from './bench-types.ts';
-import { openSheetsBench } from './sheets-bench-helpers.ts';
+import { createPeopleDataset, openSheetsBench, timeEach } from './sheets-bench-helpers.ts';
 
 const ROWS = Number(process.env.BENCH_SHEETS_ROWS ?? 1_000_000);
 const SAMPLES = 200;
-
-async function timeEach(count: number, work: (index: number) => Promise<unknown>) {
-  const times: number[] = [];
-  for (let index = 0; index < count; index++) {
-    const started = performance.now();
-    await work(index);
-    times.push(performance.now() - started);
-  }
-  return times.sort((a, b) => a - b);
-}
 
 export default async function sheetsGridBench(): Promise<BenchRow[]> {
   const bench = await openSheetsBench();
   const { sheets } = bench.module;
   try {
-    const dataset = await sheets.createDataset(bench.actor, bench.projectId, {
-      name: 'Grid bench',
-      rows: 0,
-      columns: [
-        { name: 'Name', type: 'text' },
-        { name: 'City', type: 'text' },
-        { name: 'Amount', type: 'number' },
-      ],
-    });
-    const [name, city, amount] = [dataset.columns[0]!, dataset.columns[1]!, dataset.columns[2]!];
-    await bench.platform.duckdb.run(
-      `insert into ${datasetTable(dataset.id)} (_row_id, ${valueColumn(name.id)}, ${valueColumn(city.id)}, ${valueColumn(amount.id)})
-       select range + 1, 'Person ' || (hash(range) % 99991), (['Lisbon','Paris','Kyoto','Lagos','Lima','Oslo'])[(range % 6) + 1], (range * 37 % 100000) / 100.0
-       from range(${ROWS})`,
-    );
+    const { dataset, name, city, amount } = await createPeopleDataset(bench, 'Grid bench', ROWS);
     const random = (() => {
       let seed = 42;
       return () => {

@@ -7,42 +7,18 @@
 // isolation costs, so a change that makes it worse shows.
 import { datasetTable, valueColumn } from '../src/sheets/sheet-query.ts';
 import { type BenchRow, percentile, round } from './bench-types.ts';
-import { openSheetsBench } from './sheets-bench-helpers.ts';
+import { createPeopleDataset, openSheetsBench, timeEach } from './sheets-bench-helpers.ts';
 
 const ROWS = Number(process.env.BENCH_SHEETS_ROWS ?? 1_000_000);
 const SAMPLES = 20;
-
-async function timeEach(count: number, work: (index: number) => Promise<unknown>) {
-  const times: number[] = [];
-  for (let index = 0; index < count; index++) {
-    const started = performance.now();
-    await work(index);
-    times.push(performance.now() - started);
-  }
-  return times.sort((a, b) => a - b);
-}
 
 export default async function sheetsSqlBench(): Promise<BenchRow[]> {
   const bench = await openSheetsBench();
   const { sheets } = bench.module;
   const { duckdb } = bench.platform;
   try {
-    const dataset = await sheets.createDataset(bench.actor, bench.projectId, {
-      name: 'SQL bench',
-      rows: 0,
-      columns: [
-        { name: 'Name', type: 'text' },
-        { name: 'City', type: 'text' },
-        { name: 'Amount', type: 'number' },
-      ],
-    });
-    const [name, city, amount] = [dataset.columns[0]!, dataset.columns[1]!, dataset.columns[2]!];
+    const { dataset, name, city, amount } = await createPeopleDataset(bench, 'SQL bench', ROWS);
     const table = datasetTable(dataset.id);
-    await duckdb.run(
-      `insert into ${table} (_row_id, ${valueColumn(name.id)}, ${valueColumn(city.id)}, ${valueColumn(amount.id)})
-       select range + 1, 'Person ' || (hash(range) % 99991), (['Lisbon','Paris','Kyoto','Lagos','Lima','Oslo'])[(range % 6) + 1], (range * 37 % 100000) / 100.0
-       from range(${ROWS})`,
-    );
     const rows: BenchRow[] = [];
     const compare = (label: string, ours: number[], peer: number[], peerLabel: string) => {
       const [a, b] = [percentile(ours, 50), percentile(peer, 50)];
