@@ -13,6 +13,7 @@ import { serviceUnavailable } from './platform/app-error.ts';
 import { createInProcessEventBus } from './platform/events.ts';
 import { errorEnvelope, toAppError } from './platform/http/error-envelope.ts';
 import { healthRoutes } from './platform/http/health-routes.ts';
+import { installJsonBodyParser } from './platform/http/json-body.ts';
 import { enterRequestContext } from './platform/http/request-context.ts';
 import { REQUEST_ID_HEADER, requestIdFor } from './platform/http/request-id.ts';
 import { RequestLogController } from './platform/http/request-logging.ts';
@@ -47,6 +48,7 @@ export async function buildApp(platform: Platform) {
     trustProxy: false,
   }).withTypeProvider<ZodTypeProvider>();
 
+  installJsonBodyParser(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 

@@ -17,6 +17,11 @@ declare module 'fastify' {
      * docs/security.md and in the route-table test (src/auth/route-table.test.ts).
      */
     public?: boolean;
+    /**
+     * A POST that only reads (a query with a body: SQL, a row window, a prompt preview):
+     * API keys with just the `read` scope may call it. Listed in docs/security.md.
+     */
+    readOnly?: boolean;
   }
   interface FastifyRequest {
     /** Who is calling. Reading it on a public route throws UNAUTHENTICATED. */
@@ -34,6 +39,8 @@ export interface RouteSecurity {
   readonly method: string;
   readonly url: string;
   readonly public: boolean;
+  /** A POST that only reads: open to read-only API keys. */
+  readonly readOnly: boolean;
 }
 
 export const SESSION_COOKIE = 'bc_session';
@@ -111,7 +118,8 @@ function parseBearer(header: string): string | undefined {
  *   credentials are counted) that accepts `Authorization: Bearer <API key>` or the session
  *   cookie, and answers 401 otherwise — unless the route says `config: { public: true }`;
  * - cookie-authenticated requests that change state must carry `x-csrf-token` (403);
- * - API keys without the write scope cannot change state (403);
+ * - API keys without the write scope cannot change state (403); routes marked
+ *   `config: { readOnly: true }` (POSTs that only read) are open to them;
  * - state-changing requests from a browser Origin other than ours are refused (403);
  * - the per-user rate limit is counted once the user is known.
  */
@@ -169,7 +177,9 @@ export async function installAuth(
       if (!key) throw unauthenticated('Authorization must be "Bearer <API key>"');
       const found = await apiKeys.authenticate(key);
       if (!found) throw unauthenticated('Invalid, expired or revoked API key');
-      if (!SAFE_METHODS.has(request.method) && !hasScope(found.actor, 'write')) {
+      const reads =
+        SAFE_METHODS.has(request.method) || request.routeOptions.config.readOnly === true;
+      if (!reads && !hasScope(found.actor, 'write')) {
         throw new AppError('FORBIDDEN', 'This API key is read-only', {
           details: { reason: 'scope' },
         });
@@ -211,6 +221,9 @@ export async function installAuth(
         url: route.url,
         get public() {
           return route.config?.public === true;
+        },
+        get readOnly() {
+          return route.config?.readOnly === true;
         },
       });
     }
