@@ -59,6 +59,37 @@ export interface AuthSettings {
   secureCookies: boolean;
   /** Origins (besides the server's own) allowed to send state-changing requests. */
   allowedOrigins: readonly string[];
+  /**
+   * The server listens on a loopback interface only: `localhost`, `127.x.x.x` and `[::1]` on
+   * the same scheme and port are one origin (the UI opened at http://localhost:3000 while the
+   * server binds 127.0.0.1 must not turn every save into 403).
+   */
+  loopbackOnly: boolean;
+}
+
+const LOOPBACK_HOSTNAME = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/i;
+
+/** Whether the server's bind address is reachable from this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK_HOSTNAME.test(host) || host === '::1';
+}
+
+/** Both URLs name this machine's loopback, with the same scheme and port. */
+function sameLoopbackOrigin(origin: string, own: string): boolean {
+  let theirs: URL;
+  let ours: URL;
+  try {
+    theirs = new URL(origin);
+    ours = new URL(own);
+  } catch {
+    return false;
+  }
+  return (
+    theirs.protocol === ours.protocol &&
+    theirs.port === ours.port &&
+    LOOPBACK_HOSTNAME.test(theirs.hostname) &&
+    LOOPBACK_HOSTNAME.test(ours.hostname)
+  );
 }
 
 export function clientInfo(request: FastifyRequest): ClientInfo {
@@ -160,6 +191,7 @@ export async function installAuth(
     if (origin === undefined) return;
     const own = `${request.protocol}://${request.host}`;
     if (origin === own || allowedOrigins.has(origin)) return;
+    if (settings.loopbackOnly && sameLoopbackOrigin(origin, own)) return;
     throw new AppError('FORBIDDEN', 'Cross-origin request refused', {
       details: { reason: 'origin' },
     });
