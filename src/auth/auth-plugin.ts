@@ -259,6 +259,12 @@ export async function installAuth(
         },
       });
     }
+    if (route.config?.readOnly === true && route.schema) {
+      const note = 'Only reads: open to API keys with the `read` scope.';
+      route.schema.description = route.schema.description
+        ? `${route.schema.description}\n\n${note}`
+        : note;
+    }
     const existing = route.onRequest === undefined ? [] : [route.onRequest].flat();
     // A HEAD route copied from its GET already carries the hook.
     if (!existing.includes(authenticate)) route.onRequest = [...existing, authenticate];

@@ -273,6 +273,14 @@ describe('the route table', () => {
     expect(readOnly).toEqual(READ_ONLY_POSTS);
   });
 
+  it('says in the OpenAPI description which POST routes read-only keys may call', async () => {
+    const document = (await t.app.inject({ method: 'GET', url: '/api/openapi.json' })).json();
+    for (const route of READ_ONLY_POSTS) {
+      const path = route.slice('POST '.length).replace(/:([A-Za-z]+)/g, '{$1}');
+      expect(document.paths[path]?.post?.description, route).toContain('`read` scope');
+    }
+  });
+
   it('refuses every state-changing request made with a read-only API key (403)', async () => {
     const failures: string[] = [];
     for (const route of routes) {

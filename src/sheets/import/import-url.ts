@@ -21,7 +21,8 @@ export const importUrlSchema = z
     } catch {
       return false;
     }
-  }, 'must be an http or https URL');
+  }, 'must be an http or https URL')
+  .describe('An http(s) URL of a CSV, TSV, JSON, JSONL, Parquet or XLSX file');
 
 /**
  * Downloads for URL and Hub imports, with SSRF protection: the address checked is the one the
