@@ -11,8 +11,10 @@ import { createLlmModule } from './llm/llm-module.ts';
 import { llmRoutes } from './llm/llm-routes.ts';
 import { serviceUnavailable } from './platform/app-error.ts';
 import { createInProcessEventBus } from './platform/events.ts';
+import { limitConnectionsPerIp } from './platform/http/connection-limits.ts';
 import { errorEnvelope, toAppError } from './platform/http/error-envelope.ts';
 import { healthRoutes } from './platform/http/health-routes.ts';
+import { installJsonBodyParser } from './platform/http/json-body.ts';
 import { enterRequestContext } from './platform/http/request-context.ts';
 import { REQUEST_ID_HEADER, requestIdFor } from './platform/http/request-id.ts';
 import { RequestLogController } from './platform/http/request-logging.ts';
@@ -45,8 +47,18 @@ export async function buildApp(platform: Platform) {
     return503OnClosing: false,
     forceCloseConnections: 'idle',
     trustProxy: false,
+    // Slow clients: the whole request (body included) and its headers each have a deadline,
+    // checked every 2 s rather than Node's 30 s (docs/security.md "Slow and greedy clients").
+    requestTimeout: config.http.requestTimeoutMs,
+    http: {
+      requestTimeout: config.http.requestTimeoutMs,
+      headersTimeout: Math.min(config.http.headersTimeoutMs, config.http.requestTimeoutMs),
+      connectionsCheckingInterval: 2_000,
+    },
   }).withTypeProvider<ZodTypeProvider>();
+  limitConnectionsPerIp(app.server, config.http.maxConnectionsPerIp, logger);
 
+  installJsonBodyParser(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -87,6 +99,11 @@ export async function buildApp(platform: Platform) {
     if (appError.status >= 500) request.log.error({ err: error }, appError.message);
     else request.log.info({ code: appError.code, err: error }, 'request refused');
     if (appError.headers) reply.headers(appError.headers);
+    // A request refused before its body was read (too large, unauthenticated, wrong type)
+    // closes its connection: otherwise Node drains the rest of the body first, and a client
+    // still streaming it never sees the end of its request.
+    if (appError.status === 413 || request.raw.complete === false)
+      reply.header('connection', 'close');
     return reply.status(appError.status).send(errorEnvelope(appError, request.id));
   });
 

@@ -7,7 +7,7 @@ import {
 } from './audit/audit-service.ts';
 import { accountRoutes } from './auth/account-routes.ts';
 import { type ApiKeyService, createApiKeyService } from './auth/api-key-service.ts';
-import { type AuthSettings, installAuth } from './auth/auth-plugin.ts';
+import { type AuthSettings, installAuth, isLoopbackHost } from './auth/auth-plugin.ts';
 import { authRoutes } from './auth/auth-routes.ts';
 import { type AuthService, createAuthService } from './auth/auth-service.ts';
 import { createLoginThrottle } from './auth/login-throttle.ts';
@@ -122,7 +122,11 @@ export function createCoreServices(
 function authSettings(config: Config): AuthSettings {
   const origins = [...config.corsOrigins];
   if (config.publicUrl) origins.push(new URL(config.publicUrl).origin);
-  return { secureCookies: config.secureCookies, allowedOrigins: origins };
+  return {
+    secureCookies: config.secureCookies,
+    allowedOrigins: origins,
+    loopbackOnly: isLoopbackHost(config.host),
+  };
 }
 
 /**

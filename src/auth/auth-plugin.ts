@@ -17,6 +17,11 @@ declare module 'fastify' {
      * docs/security.md and in the route-table test (src/auth/route-table.test.ts).
      */
     public?: boolean;
+    /**
+     * A POST that only reads (a query with a body: SQL, a row window, a prompt preview):
+     * API keys with just the `read` scope may call it. Listed in docs/security.md.
+     */
+    readOnly?: boolean;
   }
   interface FastifyRequest {
     /** Who is calling. Reading it on a public route throws UNAUTHENTICATED. */
@@ -34,6 +39,8 @@ export interface RouteSecurity {
   readonly method: string;
   readonly url: string;
   readonly public: boolean;
+  /** A POST that only reads: open to read-only API keys. */
+  readonly readOnly: boolean;
 }
 
 export const SESSION_COOKIE = 'bc_session';
@@ -52,6 +59,37 @@ export interface AuthSettings {
   secureCookies: boolean;
   /** Origins (besides the server's own) allowed to send state-changing requests. */
   allowedOrigins: readonly string[];
+  /**
+   * The server listens on a loopback interface only: `localhost`, `127.x.x.x` and `[::1]` on
+   * the same scheme and port are one origin (the UI opened at http://localhost:3000 while the
+   * server binds 127.0.0.1 must not turn every save into 403).
+   */
+  loopbackOnly: boolean;
+}
+
+const LOOPBACK_HOSTNAME = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/i;
+
+/** Whether the server's bind address is reachable from this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK_HOSTNAME.test(host) || host === '::1';
+}
+
+/** Both URLs name this machine's loopback, with the same scheme and port. */
+function sameLoopbackOrigin(origin: string, own: string): boolean {
+  let theirs: URL;
+  let ours: URL;
+  try {
+    theirs = new URL(origin);
+    ours = new URL(own);
+  } catch {
+    return false;
+  }
+  return (
+    theirs.protocol === ours.protocol &&
+    theirs.port === ours.port &&
+    LOOPBACK_HOSTNAME.test(theirs.hostname) &&
+    LOOPBACK_HOSTNAME.test(ours.hostname)
+  );
 }
 
 export function clientInfo(request: FastifyRequest): ClientInfo {
@@ -111,7 +149,8 @@ function parseBearer(header: string): string | undefined {
  *   credentials are counted) that accepts `Authorization: Bearer <API key>` or the session
  *   cookie, and answers 401 otherwise — unless the route says `config: { public: true }`;
  * - cookie-authenticated requests that change state must carry `x-csrf-token` (403);
- * - API keys without the write scope cannot change state (403);
+ * - API keys without the write scope cannot change state (403); routes marked
+ *   `config: { readOnly: true }` (POSTs that only read) are open to them;
  * - state-changing requests from a browser Origin other than ours are refused (403);
  * - the per-user rate limit is counted once the user is known.
  */
@@ -152,6 +191,7 @@ export async function installAuth(
     if (origin === undefined) return;
     const own = `${request.protocol}://${request.host}`;
     if (origin === own || allowedOrigins.has(origin)) return;
+    if (settings.loopbackOnly && sameLoopbackOrigin(origin, own)) return;
     throw new AppError('FORBIDDEN', 'Cross-origin request refused', {
       details: { reason: 'origin' },
     });
@@ -169,7 +209,9 @@ export async function installAuth(
       if (!key) throw unauthenticated('Authorization must be "Bearer <API key>"');
       const found = await apiKeys.authenticate(key);
       if (!found) throw unauthenticated('Invalid, expired or revoked API key');
-      if (!SAFE_METHODS.has(request.method) && !hasScope(found.actor, 'write')) {
+      const reads =
+        SAFE_METHODS.has(request.method) || request.routeOptions.config.readOnly === true;
+      if (!reads && !hasScope(found.actor, 'write')) {
         throw new AppError('FORBIDDEN', 'This API key is read-only', {
           details: { reason: 'scope' },
         });
@@ -212,7 +254,16 @@ export async function installAuth(
         get public() {
           return route.config?.public === true;
         },
+        get readOnly() {
+          return route.config?.readOnly === true;
+        },
       });
+    }
+    if (route.config?.readOnly === true && route.schema) {
+      const note = 'Only reads: open to API keys with the `read` scope.';
+      route.schema.description = route.schema.description
+        ? `${route.schema.description}\n\n${note}`
+        : note;
     }
     const existing = route.onRequest === undefined ? [] : [route.onRequest].flat();
     // A HEAD route copied from its GET already carries the hook.

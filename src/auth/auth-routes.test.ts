@@ -265,6 +265,57 @@ describe('sign-in, sessions and CSRF', () => {
     expect(login.statusCode).toBe(403);
   });
 
+  it('takes localhost, 127.0.0.1 and [::1] on the same port as one origin when bound to loopback', async () => {
+    expect(t.platform.config.host).toBe('127.0.0.1');
+    const session = await createSignedInUser(t);
+    const create = (host: string, origin: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/api/projects',
+        headers: { ...session.headers, host, origin },
+        payload: { name: 'Loopback' },
+      });
+    // The UI opened at http://localhost:3000 while the server binds 127.0.0.1, and back.
+    expect((await create('127.0.0.1:3000', 'http://localhost:3000')).statusCode).toBe(201);
+    expect((await create('localhost:3000', 'http://127.0.0.1:3000')).statusCode).toBe(201);
+    expect((await create('127.0.0.1:3000', 'http://[::1]:3000')).statusCode).toBe(201);
+    // Another port, scheme or name is another origin.
+    for (const [host, origin] of [
+      ['127.0.0.1:3000', 'http://localhost:3001'],
+      ['127.0.0.1:3000', 'https://localhost:3000'],
+      ['127.0.0.1:3000', 'http://localhost.evil.example:3000'],
+      ['127.0.0.1:3000', 'http://192.168.1.2:3000'],
+      ['app.example:3000', 'http://localhost:3000'],
+    ] as const) {
+      const refused = await create(host, origin);
+      expect(refused.statusCode, `${host} ${origin}`).toBe(403);
+      expect(refused.json().error.details.reason).toBe('origin');
+    }
+  });
+
+  it('keeps loopback spellings apart when the server listens beyond loopback', async () => {
+    const wide = await createTestApp({ config: { host: '0.0.0.0' } });
+    try {
+      const session = await createSignedInUser(wide);
+      const refused = await wide.app.inject({
+        method: 'POST',
+        url: '/api/projects',
+        headers: { ...session.headers, host: '127.0.0.1:3000', origin: 'http://localhost:3000' },
+        payload: { name: 'Wide' },
+      });
+      expect(refused.statusCode).toBe(403);
+      const same = await wide.app.inject({
+        method: 'POST',
+        url: '/api/projects',
+        headers: { ...session.headers, host: 'localhost:3000', origin: 'http://localhost:3000' },
+        payload: { name: 'Wide' },
+      });
+      expect(same.statusCode).toBe(201);
+    } finally {
+      await wide.close();
+    }
+  });
+
   it('ends a session after the idle timeout', async () => {
     const session = await createSignedInUser(t);
     expect((await me(t, session.headers)).statusCode).toBe(200);

@@ -56,6 +56,18 @@ const PUBLIC_ROUTES = [
   'HEAD /*',
 ].sort();
 
+/**
+ * POSTs that only read (a query too large or structured for a URL): open to read-only API
+ * keys through `config: { readOnly: true }`; adding one means adding it here and to
+ * docs/security.md.
+ */
+const READ_ONLY_POSTS = [
+  'POST /api/projects/:projectId/datasets/:datasetId/rows/query',
+  'POST /api/projects/:projectId/datasets/:datasetId/sql',
+  'POST /api/projects/:projectId/datasets/:datasetId/ai-columns/preview-prompt',
+  'POST /api/projects/:projectId/datasets/:datasetId/ai-columns/:columnId/preview',
+].sort();
+
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 interface Route {
@@ -102,6 +114,10 @@ function registryEntry(app: TestApp['app'], route: Route) {
 
 function isPublic(app: TestApp['app'], route: Route): boolean {
   return registryEntry(app, route)?.public ?? false;
+}
+
+function isReadOnly(app: TestApp['app'], route: Route): boolean {
+  return registryEntry(app, route)?.readOnly ?? false;
 }
 
 /** A concrete URL for a route pattern: path parameters become fresh UUIDs. */
@@ -249,10 +265,26 @@ describe('the route table', () => {
     expect(failures).toEqual([]);
   });
 
+  it('has exactly the documented read-only POST routes', () => {
+    const readOnly = routes
+      .filter((route) => isReadOnly(t.app, route))
+      .map(key)
+      .sort();
+    expect(readOnly).toEqual(READ_ONLY_POSTS);
+  });
+
+  it('says in the OpenAPI description which POST routes read-only keys may call', async () => {
+    const document = (await t.app.inject({ method: 'GET', url: '/api/openapi.json' })).json();
+    for (const route of READ_ONLY_POSTS) {
+      const path = route.slice('POST '.length).replace(/:([A-Za-z]+)/g, '{$1}');
+      expect(document.paths[path]?.post?.description, route).toContain('`read` scope');
+    }
+  });
+
   it('refuses every state-changing request made with a read-only API key (403)', async () => {
     const failures: string[] = [];
     for (const route of routes) {
-      if (isPublic(t.app, route) || SAFE.has(route.method)) continue;
+      if (isPublic(t.app, route) || SAFE.has(route.method) || isReadOnly(t.app, route)) continue;
       const response = await t.app.inject({
         method: route.method as InjectOptions['method'],
         url: concrete(route.url),

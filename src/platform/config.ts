@@ -149,6 +149,21 @@ export const SETTINGS = {
     '10000',
     'How long SIGTERM waits for in-flight requests before closing them.',
   ],
+  BRAINCELLS_REQUEST_TIMEOUT_MS: [
+    integer(1_000, 3_600_000),
+    '600000',
+    'Longest time to receive one whole request, headers and body (uploads included); a slower one is cut with 408. Raise it for large uploads over slow links.',
+  ],
+  BRAINCELLS_HEADERS_TIMEOUT_MS: [
+    integer(1_000, 600_000),
+    '20000',
+    'Longest time to receive a request’s headers (a client trickling them holds a connection open); at most the request timeout.',
+  ],
+  BRAINCELLS_MAX_CONNECTIONS_PER_IP: [
+    integer(0, 1_000_000),
+    '100',
+    'Open connections one client address may hold; more are closed at once. Behind a reverse proxy every connection comes from the proxy: raise it, or 0 for no limit.',
+  ],
   BRAINCELLS_DUCKDB_THREADS: [
     integer(1, 256).optional(),
     undefined,
@@ -554,6 +569,8 @@ export interface Config {
   jobsEnabled: boolean;
   bodyLimit: number;
   shutdownTimeoutMs: number;
+  /** Socket-level limits of the HTTP server (slow clients, connection floods). */
+  http: { requestTimeoutMs: number; headersTimeoutMs: number; maxConnectionsPerIp: number };
   duckdb: {
     threads: number | undefined;
     memoryLimit: string | undefined;
@@ -698,6 +715,11 @@ export function loadConfig(
     jobsEnabled: read('BRAINCELLS_JOBS'),
     bodyLimit: read('BRAINCELLS_BODY_LIMIT'),
     shutdownTimeoutMs: read('BRAINCELLS_SHUTDOWN_TIMEOUT_MS'),
+    http: {
+      requestTimeoutMs: read('BRAINCELLS_REQUEST_TIMEOUT_MS'),
+      headersTimeoutMs: read('BRAINCELLS_HEADERS_TIMEOUT_MS'),
+      maxConnectionsPerIp: read('BRAINCELLS_MAX_CONNECTIONS_PER_IP'),
+    },
     duckdb: {
       threads: read('BRAINCELLS_DUCKDB_THREADS'),
       memoryLimit: read('BRAINCELLS_DUCKDB_MEMORY_LIMIT'),

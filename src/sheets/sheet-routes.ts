@@ -9,6 +9,7 @@ import type { EventBus } from '../platform/events.ts';
 import { streamToClient } from '../platform/http/sse.ts';
 import { CONTENT_TYPES, EXPORT_FORMATS, exportDataset } from './export/sheet-export.ts';
 import { importDir } from './import/import-files.ts';
+import { importUrlSchema } from './import/import-url.ts';
 import {
   hubSourceSchema,
   importOptionsSchema,
@@ -327,6 +328,7 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
   app.post(
     `${base}/:datasetId/rows/query`,
     {
+      config: { readOnly: true },
       schema: {
         tags,
         summary: 'A window of rows, sorted and filtered',
@@ -443,6 +445,7 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
   app.post(
     `${base}/:datasetId/sql`,
     {
+      config: { readOnly: true },
       schema: {
         tags,
         summary: 'Read-only SQL over this dataset (SELECT … FROM dataset)',
@@ -564,7 +567,7 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
         tags,
         summary: 'Import from an http(s) URL',
         params: projectParams,
-        body: z.object({ url: z.string().max(4_000), options: importOptionsSchema.optional() }),
+        body: z.object({ url: importUrlSchema, options: importOptionsSchema.optional() }),
       },
     },
     async (request, reply) => {

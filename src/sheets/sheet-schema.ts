@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { jsonValueDepth } from '../platform/http/json-body.ts';
 
 /** Column value types a user sees; each maps to one DuckDB type (see sheet-data-store.ts). */
 export const COLUMN_TYPES = [
@@ -43,15 +44,23 @@ export const nameSchema = z
 
 export const columnTypeSchema = z.enum(COLUMN_TYPES);
 
+/** How deep a JSON cell value may nest (arrays and objects). */
+export const MAX_CELL_JSON_DEPTH = 32;
+
 /** A cell value as JSON carries it; typed on write by the column's type. */
-export const cellValueSchema = z.union([
-  z.string(),
-  z.number(),
-  z.boolean(),
-  z.null(),
-  z.record(z.string(), z.unknown()),
-  z.array(z.unknown()),
-]);
+export const cellValueSchema = z
+  .union([
+    z.string(),
+    z.number(),
+    z.boolean(),
+    z.null(),
+    z.record(z.string(), z.unknown()),
+    z.array(z.unknown()),
+  ])
+  .refine(
+    (value) => jsonValueDepth(value, MAX_CELL_JSON_DEPTH) <= MAX_CELL_JSON_DEPTH,
+    `must nest at most ${MAX_CELL_JSON_DEPTH} levels`,
+  );
 export type CellValue = z.infer<typeof cellValueSchema>;
 
 /** A row id in a body or a path: a positive integer (bigint), as a string. */

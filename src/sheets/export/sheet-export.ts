@@ -73,24 +73,44 @@ export function escapeFormula(text: string): string {
   return FORMULA_PREFIX.test(text) ? `'${text}` : text;
 }
 
+/** A formula-guarded text expression in SQL: the same rule as `escapeFormula`. */
+function escapeFormulaSql(expression: string): string {
+  return `case when regexp_matches(${expression}, '^[=+\\-@\\t\\r]') then '''' || ${expression} else ${expression} end`;
+}
+
+/**
+ * A number as a person writes it: `22`, not DuckDB's `22.0` (issue 14). Whole doubles within
+ * the exact integer range print as integers; the rest (22.5, 1e+20, nan, inf) as DuckDB does.
+ */
+function plainNumberSql(expression: string): string {
+  return `case when isfinite(${expression}) and ${expression} = trunc(${expression}) and abs(${expression}) < 9007199254740992 then cast(cast(${expression} as bigint) as varchar) else cast(${expression} as varchar) end`;
+}
+
 function selectList(
   columns: readonly ExportColumn[],
   options: { escapeFormulas: boolean; withMetadata: boolean; jsonAsText: boolean },
 ): string {
+  // CSV/TSV open in spreadsheets, where the header row and the metadata text are cells too.
+  const header = (name: string) =>
+    quoteUserName(options.escapeFormulas ? escapeFormula(name) : name);
+  const text = (expression: string) =>
+    options.escapeFormulas ? escapeFormulaSql(expression) : expression;
   const list: string[] = [];
   for (const column of columns) {
     const value = valueColumn(column.id);
     let expression: string = value;
-    if (column.type === 'text' && options.escapeFormulas) {
-      expression = `case when regexp_matches(${value}, '^[=+\\-@\\t\\r]') then '''' || ${value} else ${value} end`;
+    if (column.type === 'text') {
+      expression = text(value);
+    } else if (column.type === 'number' && options.escapeFormulas) {
+      expression = plainNumberSql(value);
     } else if (column.type === 'json' && options.jsonAsText) {
       expression = `cast(${value} as varchar)`;
     }
-    list.push(`${expression} as ${quoteUserName(column.name)}`);
+    list.push(`${expression} as ${header(column.name)}`);
     if (options.withMetadata) {
       for (const field of STATE_FIELDS) {
         list.push(
-          `json_extract_string(${stateColumn(column.id)}, '$.${field}') as ${quoteUserName(`${column.name}.${field}`)}`,
+          `${text(`json_extract_string(${stateColumn(column.id)}, '$.${field}')`)} as ${header(`${column.name}.${field}`)}`,
         );
       }
     }
@@ -175,7 +195,7 @@ async function writeXlsx(
   const result = await connection.stream(
     `select ${list} from ${datasetTable(options.datasetId)} order by _row_id`,
   );
-  sheet.addRow(result.columnNames()).commit();
+  sheet.addRow(result.columnNames().map(escapeFormula)).commit();
   let truncated = 0;
   const withinLimit = (text: string) => {
     const fitted = fitXlsxCell(text);

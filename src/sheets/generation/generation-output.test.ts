@@ -49,6 +49,12 @@ describe('output types', () => {
     expect(parsed.raw).toBe(answer.text);
   });
 
+  it('refuses a JSON answer nested 100,000 deep as a cell error, not a crash', () => {
+    const deep = `{"value":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+    const parsed = parseAnswer(spec('json', { schema: {} }), { text: deep, output: undefined });
+    expect(parsed).toMatchObject({ ok: false, error: expect.stringMatching(/nests deeper/) });
+  });
+
   it('asks for { value } with the type as structured output; nothing for text', () => {
     expect(outputSchemaFor(spec('text'))).toBeUndefined();
     expect(outputSchemaFor(category)).toEqual({

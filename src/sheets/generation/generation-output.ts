@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { validationError } from '../../platform/app-error.ts';
+import { jsonValueDepth } from '../../platform/http/json-body.ts';
 import { MAX_CELL_TEXT } from '../sheet-cells.ts';
-import type { CellValue, ColumnType } from '../sheet-schema.ts';
+import { type CellValue, type ColumnType, MAX_CELL_JSON_DEPTH } from '../sheet-schema.ts';
 
 /**
  * What an AI column produces, and how every answer is checked before it becomes a value.
@@ -171,6 +172,10 @@ export function parseAnswer(
     }
     case 'json': {
       if (!found) return fail('The answer is not valid JSON');
+      // A model can nest deeper than anything walking the value (the schema, JSON.stringify)
+      // can take; cells take MAX_CELL_JSON_DEPTH levels, as from the API.
+      if (jsonValueDepth(value, MAX_CELL_JSON_DEPTH) > MAX_CELL_JSON_DEPTH)
+        return fail(`The answer nests deeper than ${MAX_CELL_JSON_DEPTH} levels`);
       const result = compileJsonSchema(spec.schema).safeParse(value);
       if (!result.success) {
         const issue = result.error.issues[0];

@@ -77,6 +77,7 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
   app.post(
     `${base}/ai-columns/preview-prompt`,
     {
+      config: { readOnly: true },
       schema: {
         tags,
         summary: 'Render a draft prompt against the first rows, without calling a model (viewer)',
@@ -138,6 +139,7 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
   app.post(
     `${base}/ai-columns/:columnId/preview`,
     {
+      config: { readOnly: true },
       schema: {
         tags,
         summary: 'Estimate a run: cells, tokens, cost and duration from a sample of rows',

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createProjectWithMembers } from '../../../test/factories.ts';
 import { fakeAnswer } from '../../../tools/fake-llm/fake-llm-output.ts';
 import {
+  FAKE_KEY,
   type GenerationTestEnv,
   openGenerationTestEnv,
   sheetsOf,
@@ -73,5 +75,48 @@ describe('AI columns', () => {
     ).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
     const dataset = await sheetsOf(env.t).getDataset(owner(), env.projectId, data.id);
     expect(dataset.columns.map((column) => column.name)).toEqual(['City']);
+  });
+
+  it("refuses another project's provider at creation and on edit (400 naming provider), leaving nothing", async () => {
+    const other = await createProjectWithMembers(env.t);
+    const foreign = await env.t.app.llm.admin.createProvider(other.owner.actor, other.project.id, {
+      name: 'not yours',
+      kind: 'openai',
+      baseUrl: `${env.fake.url}/v1`,
+      apiKey: FAKE_KEY,
+    });
+    const data = await env.dataset('Foreign', ['City'], [{ City: 'Rome' }]);
+    const refused = service().createAiColumn(owner(), env.projectId, data.id, {
+      name: 'Leak',
+      prompt: 'About {{City}}',
+      provider: foreign.id,
+      model: 'gpt-4o-mini',
+    });
+    await expect(refused).rejects.toMatchObject({
+      code: 'VALIDATION_ERROR',
+      status: 400,
+      details: { issues: [{ path: 'provider' }] },
+    });
+    const dataset = await sheetsOf(env.t).getDataset(owner(), env.projectId, data.id);
+    expect(dataset.columns.map((column) => column.name)).toEqual(['City']);
+    expect(env.fake.requests).toHaveLength(0);
+    // An existing column cannot be pointed at it either.
+    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+      name: 'Own',
+      prompt: 'About {{City}}',
+      provider: env.providerId,
+      model: 'gpt-4o-mini',
+      run: false,
+    });
+    await expect(
+      service().updateProcess(owner(), env.projectId, data.id, created.column.id, {
+        provider: foreign.id,
+      }),
+    ).rejects.toMatchObject({
+      code: 'VALIDATION_ERROR',
+      details: { issues: [{ path: 'provider' }] },
+    });
+    const after = await service().getAiColumn(owner(), env.projectId, data.id, created.column.id);
+    expect(after.process.provider).toBe(env.providerId);
   });
 });

@@ -9,7 +9,7 @@ import {
   usdPerMtokToNano,
 } from '../../llm/llm-prices.ts';
 import { estimateInputTokens } from '../../llm/llm-tokens.ts';
-import { conflict, notFound, validationError } from '../../platform/app-error.ts';
+import { conflict, isAppError, notFound, validationError } from '../../platform/app-error.ts';
 import type { GenerationConfig } from '../../platform/config.ts';
 import type { EventBus } from '../../platform/events.ts';
 import { uuidv7 } from '../../platform/ids.ts';
@@ -259,6 +259,23 @@ export function createGenerationService(deps: GenerationServiceDeps) {
     });
     return { template: template.stored, inputs, search, promptHash };
   };
+
+  /**
+   * A provider named on a process must be one this project can use (its own, instance-wide or
+   * env): another project's provider id is refused at creation, not at the first run.
+   */
+  async function requireUsableProvider(projectId: string, provider: string | null | undefined) {
+    if (!provider) return;
+    try {
+      await deps.llm.admin.getProvider(systemActor(), projectId, provider);
+    } catch (error) {
+      if (isAppError(error) && error.code === 'NOT_FOUND')
+        throw validationError('No such provider in this project', [
+          { path: 'provider', message: 'not a provider of this project' },
+        ]);
+      throw error;
+    }
+  }
 
   // — estimates —
 
@@ -655,6 +672,7 @@ export function createGenerationService(deps: GenerationServiceDeps) {
       await access.requireRole(actor, projectId, 'editor');
       const parsed = createAiColumnSchema.parse(input);
       const { columns } = await sheets.requireDataset(actor, projectId, datasetId, 'editor');
+      await requireUsableProvider(projectId, parsed.provider);
       const prepared = await prepare(
         { ...parsed, provider: parsed.provider, search: parsed.search },
         columns,
@@ -776,6 +794,7 @@ export function createGenerationService(deps: GenerationServiceDeps) {
         columnId,
         'editor',
       );
+      await requireUsableProvider(projectId, parsed.provider);
       const current = presentProcess(process, columns);
       const output = parsed.output ?? current.output;
       if (parsed.output && columnTypeFor(parsed.output) !== columnTypeFor(current.output))

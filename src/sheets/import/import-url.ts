@@ -3,8 +3,26 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { Readable } from 'node:stream';
+import { z } from 'zod';
 import { AppError, validationError } from '../../platform/app-error.ts';
 import { tooLarge } from './import-files.ts';
+
+/**
+ * The URL a user asks us to import: http or https only, checked where the request is
+ * validated so `file:`, `gopher:`, `ftp:` and non-URLs answer 400 naming `url`.
+ */
+export const importUrlSchema = z
+  .string()
+  .max(4_000)
+  .refine((text) => {
+    try {
+      const url = new URL(text);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+    } catch {
+      return false;
+    }
+  }, 'must be an http or https URL')
+  .describe('An http(s) URL of a CSV, TSV, JSON, JSONL, Parquet or XLSX file');
 
 /**
  * Downloads for URL and Hub imports, with SSRF protection: the address checked is the one the

@@ -1,0 +1,130 @@
+import ExcelJS from 'exceljs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
+import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
+import { datasetTable, stateColumn } from '../sheet-query.ts';
+
+describe('dataset export', () => {
+  let t: TestApp;
+  let members: ProjectWithMembers;
+  let base: string;
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    members = await createProjectWithMembers(t);
+    base = `/api/projects/${members.project.id}`;
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  async function dataset(columns: { name: string; type?: string }[], rows: number) {
+    const created = await t.app.inject({
+      method: 'POST',
+      url: `${base}/datasets`,
+      headers: members.editor.headers,
+      payload: { name: 'Export', rows, columns },
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    return created.json() as { id: string; columns: { id: string; name: string }[] };
+  }
+
+  async function fill(
+    datasetId: string,
+    cells: { rowId: string; columnId: string; value: unknown }[],
+  ) {
+    const edited = await t.app.inject({
+      method: 'PATCH',
+      url: `${base}/datasets/${datasetId}/cells/bulk`,
+      headers: members.editor.headers,
+      payload: { cells },
+    });
+    expect(edited.statusCode, edited.body).toBe(200);
+  }
+
+  const exported = (datasetId: string, query: string) =>
+    t.app.inject({
+      method: 'GET',
+      url: `${base}/datasets/${datasetId}/export?${query}`,
+      headers: members.viewer.headers,
+    });
+
+  it('guards formula-looking column names in CSV and TSV headers, as it guards values', async () => {
+    const { id, columns } = await dataset(
+      [{ name: '=1+2' }, { name: '@SUM(A1)' }, { name: '+cmd' }, { name: '-x' }, { name: 'Plain' }],
+      1,
+    );
+    await fill(
+      id,
+      columns.map((column, index) => ({
+        rowId: '1',
+        columnId: column.id,
+        value: index === 0 ? '=HYPERLINK(1)' : 'ok',
+      })),
+    );
+    const csv = await exported(id, 'format=csv');
+    expect(csv.statusCode).toBe(200);
+    expect(csv.body).toBe("'=1+2,'@SUM(A1),'+cmd,'-x,Plain\n'=HYPERLINK(1),ok,ok,ok,ok\n");
+    const tsv = await exported(id, 'format=tsv');
+    expect(tsv.body).toBe("'=1+2\t'@SUM(A1)\t'+cmd\t'-x\tPlain\n'=HYPERLINK(1)\tok\tok\tok\tok\n");
+    // JSONL and Parquet are data, not spreadsheets: names and values stay as written.
+    const jsonl = await exported(id, 'format=jsonl');
+    expect(JSON.parse(jsonl.body.split('\n')[0]!)).toEqual({
+      '=1+2': '=HYPERLINK(1)',
+      '@SUM(A1)': 'ok',
+      '+cmd': 'ok',
+      '-x': 'ok',
+      Plain: 'ok',
+    });
+    // XLSX writes strings as strings, and still marks formula-looking headers.
+    const xlsx = await exported(id, 'format=xlsx');
+    const workbook = new ExcelJS.Workbook();
+    await workbook.xlsx.load(xlsx.rawPayload as unknown as ArrayBuffer);
+    const header = workbook.worksheets[0]!.getRow(1).values as unknown[];
+    expect(header.slice(1)).toEqual(["'=1+2", "'@SUM(A1)", "'+cmd", "'-x", 'Plain']);
+  });
+
+  it('guards the metadata headers and the metadata text (errors, raw model answers)', async () => {
+    const { id, columns } = await dataset([{ name: '=Answer' }], 1);
+    const [answer] = columns;
+    // A model's raw answer and an error message are text an attacker can steer.
+    await t.platform.duckdb.run(
+      `update ${datasetTable(id)} set ${stateColumn(answer!.id)} = '{"status":"error","error":"=cmd|calc","raw":"@SUM(1)","model":"m"}'`,
+    );
+    const csv = await exported(id, 'format=csv&metadata=true');
+    expect(csv.statusCode).toBe(200);
+    const [head, row] = csv.body.split('\n');
+    const names = head!.split(',');
+    expect(names[0]).toBe("'=Answer");
+    expect(names).toContain("'=Answer.status");
+    expect(names).toContain("'=Answer.raw");
+    expect(names.every((name) => name.startsWith("'="))).toBe(true);
+    const values = Object.fromEntries(names.map((name, index) => [name, row!.split(',')[index]]));
+    expect(values["'=Answer.status"]).toBe('error');
+    expect(values["'=Answer.error"]).toBe("'=cmd|calc");
+    expect(values["'=Answer.raw"]).toBe("'@SUM(1)");
+    expect(values["'=Answer.model"]).toBe('m');
+  });
+
+  it('writes numbers as a person wrote them in CSV and TSV: 22, not 22.0', async () => {
+    const { id, columns } = await dataset([{ name: 'N', type: 'number' }], 8);
+    const [n] = columns;
+    const values = [22, 22.5, -3, 0.1, 0, 123456789012345, 1e20, null];
+    await fill(
+      id,
+      values.map((value, index) => ({ rowId: String(index + 1), columnId: n!.id, value })),
+    );
+    const csv = await exported(id, 'format=csv');
+    expect(csv.body).toBe('N\n22\n22.5\n-3\n0.1\n0\n123456789012345\n1e+20\n\n');
+    const tsv = await exported(id, 'format=tsv');
+    expect(tsv.body.split('\n').slice(1, 4)).toEqual(['22', '22.5', '-3']);
+    // JSON keeps numbers as numbers.
+    const jsonl = await exported(id, 'format=jsonl');
+    expect(
+      jsonl.body
+        .split('\n')
+        .slice(0, 2)
+        .map((line) => JSON.parse(line).N),
+    ).toEqual([22, 22.5]);
+  });
+});
