@@ -91,7 +91,7 @@ describe('SQL sandbox under attack', () => {
       payload: {
         name: 'victim-openai',
         kind: 'openai',
-        apiKey: 'sk-victim-0123456789abcdef',
+        apiKey: 'sk-test-victim-0123456789abcdef',
         baseUrl: 'http://127.0.0.1:9/v1',
       },
     });
@@ -177,7 +177,7 @@ describe('SQL sandbox under attack', () => {
   const expectNoLeak = (text: string, attack: string) => {
     expect(text, attack).not.toContain(MARKER);
     for (const key of keyMaterial) expect(text, attack).not.toContain(key);
-    expect(text, attack).not.toContain('sk-victim');
+    expect(text, attack).not.toContain('sk-test-victim');
     expect(text.toLowerCase(), attack).not.toContain(victimHex);
     expect(text.toLowerCase(), attack).not.toContain(victimId);
     // The data dir may come back only where the attacker typed it (an error naming their path).
