@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import type { Actor } from '../auth/actor.ts';
 import { AppError, conflict, forbidden, notFound, validationError } from '../platform/app-error.ts';
 import type { LlmConfig } from '../platform/config.ts';
+import { isUniqueViolation } from '../platform/db/db-errors.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { ProjectAccess } from '../projects/project-access.ts';
 import type { BudgetGuard } from './llm-budget-guard.ts';
@@ -71,10 +72,6 @@ function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
     first ? `Invalid ${first.path}: ${first.message}` : 'Invalid input',
     issues,
   );
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return (error as { code?: unknown } | undefined)?.code === '23505';
 }
 
 /** Test-connection answer: ok, or a plain-language reason a person can act on. */

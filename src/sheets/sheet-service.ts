@@ -2,6 +2,7 @@ import type { Transaction } from 'kysely';
 import type { Actor } from '../auth/actor.ts';
 import type { DB } from '../migrations/db-schema.ts';
 import { AppError, conflict, notFound, validationError } from '../platform/app-error.ts';
+import { isUniqueViolation } from '../platform/db/db-errors.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import type { EventBus } from '../platform/events.ts';
 import { uuidv7 } from '../platform/ids.ts';
@@ -37,12 +38,7 @@ import {
   windowQuerySchema,
 } from './sheet-schema.ts';
 import { runReadOnlySql } from './sheet-sql.ts';
-import {
-  type ColumnRow,
-  type DatasetRow,
-  isUniqueViolation,
-  type SheetStore,
-} from './sheet-store.ts';
+import type { ColumnRow, DatasetRow, SheetStore } from './sheet-store.ts';
 
 /** The user id to record as creator (the system actor has no user row). */
 const creatorOf = (actor: Actor) => (actor.via === 'system' ? null : actor.userId);

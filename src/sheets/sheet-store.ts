@@ -209,6 +209,5 @@ export function createSheetStore(db: Kysely<DB>) {
 export type SheetStore = ReturnType<typeof createSheetStore>;
 
 /** PostgreSQL unique violation (a duplicate column name). */
-export function isUniqueViolation(error: unknown): boolean {
-  return (error as { code?: string } | undefined)?.code === '23505';
-}
+/** Kept for the generation service's imports; the one definition is in platform/db. */
+export { isUniqueViolation } from '../platform/db/db-errors.ts';

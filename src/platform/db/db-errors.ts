@@ -24,3 +24,8 @@ export function isDatabaseError(
   if (fields.code !== code) return false;
   return constraint === undefined || fields.constraint === constraint;
 }
+
+/** A unique constraint refused the write (the named one, when given): a CONFLICT, not a 500. */
+export function isUniqueViolation(error: unknown, constraint?: string): boolean {
+  return isDatabaseError(error, SQLSTATE.uniqueViolation, constraint);
+}
