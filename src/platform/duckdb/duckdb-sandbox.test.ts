@@ -69,17 +69,29 @@ describe('DuckDB sandbox', () => {
   });
 
   it('stops a statement that ignores its interrupt, from outside, and the next session runs', async () => {
-    // DuckDB does not notice an interrupt while it materializes a list: only the kill works.
-    const slow = sandbox.session({ views: views(), timeoutMs: 200 }, (session) =>
-      session.query('select len(list_transform(range(60000000), x -> x + 1)) as n', limits),
-    );
-    await expect(slow).rejects.toSatisfy(
-      (error: unknown) => error instanceof SandboxLimitError && error.reason === 'timeout',
-    );
-    const next = await sandbox.session({ views: views(), timeoutMs: 20_000 }, (session) =>
-      session.query('select count(*) as n from dataset', limits),
-    );
-    expect(next.rows).toEqual([{ n: '1000' }]);
+    // A cap high enough that only the deadline can stop this one.
+    const roomy = await openDuckDb({
+      path: path.join(dir, 'roomy.duckdb'),
+      sandbox: { memoryBytes: 16 * 1024 * MiB, processes: 1 },
+    });
+    try {
+      const file = roomy.sandbox.tempPath('parquet');
+      await roomy.run(`copy (select range as n from range(10)) to '${file}' (format parquet)`);
+      const own = [{ name: 'dataset', path: file }];
+      // DuckDB does not notice an interrupt while it materializes a list: only the kill works.
+      const slow = roomy.sandbox.session({ views: own, timeoutMs: 200 }, (session) =>
+        session.query('select len(list_transform(range(60000000), x -> x + 1)) as n', limits),
+      );
+      await expect(slow).rejects.toSatisfy(
+        (error: unknown) => error instanceof SandboxLimitError && error.reason === 'timeout',
+      );
+      const next = await roomy.sandbox.session({ views: own, timeoutMs: 20_000 }, (session) =>
+        session.query('select count(*) as n from dataset', limits),
+      );
+      expect(next.rows).toEqual([{ n: '10' }]);
+    } finally {
+      await roomy.close();
+    }
   });
 
   it('kills a process past its memory cap (DuckDB’s own limit does not bound a list)', async () => {

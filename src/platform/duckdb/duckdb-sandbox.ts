@@ -169,6 +169,7 @@ export function createDuckDbSandbox(options: SandboxOptions): DuckDbSandbox {
         worker.killedFor ?? new SandboxLimitError('crashed', 'The query process stopped');
       for (const pending of worker.pending.values()) pending.reject(error);
       worker.pending.clear();
+      serveWaiters();
     });
     all.add(worker);
     return worker;
@@ -191,25 +192,33 @@ export function createDuckDbSandbox(options: SandboxOptions): DuckDbSandbox {
     if (all.size < options.processes) return Promise.resolve(spawn());
     return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
   };
+  /** Hands idle processes, or new ones while there is room, to sessions waiting in line. */
+  const serveWaiters = () => {
+    while (!closed && waiting.length > 0) {
+      const worker = idle.pop();
+      if (worker) {
+        if (worker.idleTimer) clearTimeout(worker.idleTimer);
+        waiting.shift()!.resolve(worker);
+      } else if (all.size < options.processes) {
+        waiting.shift()!.resolve(spawn());
+      } else {
+        return;
+      }
+    }
+  };
   const release = (worker: Worker) => {
     if (closed) return;
-    const next = waiting.shift();
-    if (worker.exited || worker.killedFor) {
-      // A dead process frees its slot: the next waiter gets a new one.
-      if (next) next.resolve(spawn());
-      return;
+    // A killed process frees its slot when it has exited (the exit serves the line).
+    if (!worker.exited && !worker.killedFor) {
+      idle.push(worker);
+      worker.idleTimer = setTimeout(() => {
+        const index = idle.indexOf(worker);
+        if (index >= 0) idle.splice(index, 1);
+        kill(worker, new SandboxLimitError('closed', 'idle'));
+      }, idleMs);
+      worker.idleTimer.unref();
     }
-    if (next) {
-      next.resolve(worker);
-      return;
-    }
-    idle.push(worker);
-    worker.idleTimer = setTimeout(() => {
-      const index = idle.indexOf(worker);
-      if (index >= 0) idle.splice(index, 1);
-      kill(worker, new SandboxLimitError('closed', 'idle'));
-    }, idleMs);
-    worker.idleTimer.unref();
+    serveWaiters();
   };
 
   const send = (worker: Worker, message: Record<string, unknown>) =>
