@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { datasetStream } from '../sheet-service.ts';
+import type { SheetsModule } from '../sheets-module.ts';
 import {
   type GenerationTestEnv,
   openGenerationTestEnv,
@@ -87,6 +89,53 @@ describe('generation engine', () => {
     expect(statuses.filter((status) => status === 200)).toHaveLength(n);
     const cells = await env.cells(data.id, created.column.id);
     expect(cells.every((cell) => cell.status === 'done' && cell.attempts === 3)).toBe(true);
+  });
+
+  it('a 429 storm longer than the router’s retries pauses the run, which resumes by itself: every cell done, no attempt spent', async () => {
+    const n = 100;
+    const data = await env.dataset('Long storm', ['Item'], rows(n));
+    const stream = (env.t.app as unknown as { sheets: SheetsModule }).sheets.events.subscribe(
+      datasetStream(data.id),
+      {
+        bufferLimit: 100_000,
+      },
+    );
+    // The provider answers 429 to its first 300 requests (3 per row: more than the router retries), whatever the prompt (one key), with
+    // a Retry-After of 5 ms: every call of the first rounds exhausts the router's 3 attempts.
+    const created = await aiColumn(
+      data.id,
+      'gpt-4o-mini@fail-times=300,status=429,retry-after=0,retry-after-ms=5,key=long-storm',
+    );
+    const run = await env.waitForRun(data.id, created.run!.id);
+    expect(run.status).toBe('completed');
+    expect(run.outcome).toBe('done');
+    expect(run.progress).toMatchObject({ total: n, done: n, errors: 0 });
+    expect(run.error).toBeNull();
+    expect(run.waiting).toBeNull();
+    const statuses = env.fake.requests.map((request) => request.status);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(300);
+    expect(statuses.filter((status) => status === 200)).toHaveLength(n);
+    const cells = await env.cells(data.id, created.column.id);
+    expect(cells.filter((cell) => cell.status !== 'done')).toEqual([]);
+    // A cell handed back while the run waited kept nothing of the refused calls: its attempts
+    // are those of the call that answered (at most the router's 3).
+    expect(cells.every((cell) => (cell.attempts ?? 0) >= 1 && (cell.attempts ?? 0) <= 3)).toBe(
+      true,
+    );
+    // While it waited, viewers were told why and until when.
+    const waits = stream
+      .take()
+      .filter((event) => event.type === 'run-progress')
+      .map(
+        (event) =>
+          (event.data as { waiting?: { message: string; until: string } | null }).waiting ?? null,
+      )
+      .filter((waiting) => waiting !== null);
+    stream.close();
+    expect(waits.length).toBeGreaterThan(0);
+    expect(waits[0]).toMatchObject({ reason: 'rate-limited', provider: expect.any(String) });
+    expect(waits[0]!.message).toMatch(/^Rate limited by fake .*, retrying at \d\d:\d\d:\d\d UTC/);
+    expect(Number.isNaN(Date.parse(waits[0]!.until))).toBe(false);
   });
 
   it('cancel aborts the calls in flight (the server sees it) and leaves no cell generating', async () => {
