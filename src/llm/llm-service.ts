@@ -737,6 +737,8 @@ export function createLlmService(deps: LlmServiceDeps) {
         const appError = callError(failure, {
           callId,
           provider: error.target?.providerRef,
+          // The connection's name, so a cell or a run can say who answered what.
+          providerName: (error.target as Partial<ResolvedTarget> | undefined)?.connection?.name,
           model: error.target?.model,
           attempts: error.attempts,
         });
