@@ -138,6 +138,41 @@ describe('generation engine', () => {
     expect(Number.isNaN(Date.parse(waits[0]!.until))).toBe(false);
   });
 
+  it('a run whose calls failed ends "Finished with N errors" (not done), naming the provider and its own message; retrying the errors fixes them', async () => {
+    const data = await env.dataset('Failing', ['Item'], rows(6));
+    // Rows 1–3 are refused (400, final); the others answer.
+    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+      name: 'Out',
+      prompt: 'Write about {{Item}}',
+      provider: await env.newProvider(),
+      model: 'gpt-4o-mini@fail-times=1,status=400',
+      run: false,
+    });
+    const first = await service().startRun(owner(), env.projectId, data.id, created.column.id, {
+      mode: 'range',
+      range: { from: 1, to: 3 },
+    });
+    const failed = await env.waitForRun(data.id, first.id);
+    expect(failed.status).toBe('completed');
+    expect(failed.outcome).toBe('errors');
+    expect(failed.progress).toMatchObject({ total: 3, done: 0, errors: 3 });
+    expect(failed.error).toMatchObject({ code: 'PROVIDER_ERROR', details: { errors: 3 } });
+    expect(failed.error!.message).toMatch(/^Finished with 3 errors; last: PROVIDER_ERROR: /);
+    // The provider's name and its own words, not only our summary.
+    expect(failed.error!.message).toMatch(/\(fake \w+ 400: .+\)/);
+    const cells = await env.cells(data.id, created.column.id);
+    expect(cells[0]!.status).toBe('error');
+    expect(cells[0]!.error).toMatch(/\(fake \w+ 400: .+\)/);
+
+    // "Retry errors": the failed cells again (the fake now answers them).
+    const retry = await service().startRun(owner(), env.projectId, data.id, created.column.id, {
+      mode: 'errors',
+    });
+    const retried = await env.waitForRun(data.id, retry.id);
+    expect(retried).toMatchObject({ status: 'completed', outcome: 'done', error: null });
+    expect(retried.progress).toMatchObject({ total: 3, done: 3, errors: 0 });
+  });
+
   it('cancel aborts the calls in flight (the server sees it) and leaves no cell generating', async () => {
     const n = 50;
     const data = await env.dataset('Cancel', ['Item'], rows(n));
