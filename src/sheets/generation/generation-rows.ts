@@ -369,6 +369,7 @@ export function createRowsGeneration(deps: {
             done: counts.done,
             errors,
             duplicates,
+            waiting: announced ?? null,
           },
           coalesceKey: `run:${run.id}`,
         });

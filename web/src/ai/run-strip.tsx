@@ -24,9 +24,26 @@ interface RunStripProps {
   onDismiss(runId: string): void;
 }
 
+/** "Done", or "Finished with N errors" when some calls failed (never a green "Done" then). */
+export function runStatusLabel(run: Pick<RunState, 'status' | 'errors'>): string {
+  if (run.status === 'completed' && run.errors > 0)
+    return `Finished with ${run.errors.toLocaleString()} ${run.errors === 1 ? 'error' : 'errors'}`;
+  return STATUS_LABELS[run.status] ?? run.status;
+}
+
+/** "Rate limited by <provider>, retrying at 14:02" in the viewer's own time. */
+export function waitingLabel(waiting: NonNullable<RunState['waiting']>): string {
+  const at = new Date(waiting.until);
+  const time = Number.isNaN(at.getTime())
+    ? waiting.until
+    : at.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return `Rate limited by ${waiting.providerName ?? 'the provider'}, retrying at ${time}`;
+}
+
 /**
  * One line per run: progress bar with count, errors, cost, rate and ETA; stop, pause, resume,
- * confirm while active; dismiss once finished.
+ * confirm while active; while rate limited, why and until when; once finished with errors,
+ * "Retry errors"; dismiss once finished.
  */
 export function RunStrip({
   projectId,
@@ -41,16 +58,29 @@ export function RunStrip({
   if (runs.length === 0) return null;
   const act = (runId: string, action: 'cancel' | 'pause' | 'resume' | 'confirm') =>
     void generationApi.action(projectId, datasetId, runId, action).then(onChanged, notices.error);
+  const retryErrors = (run: RunState) => {
+    if (!run.columnId) return;
+    onDismiss(run.runId);
+    void generationApi
+      .startRun(projectId, datasetId, run.columnId, { mode: 'errors' })
+      .then(onChanged, notices.error);
+  };
   return (
     <section className="run-strip" aria-label="Generation runs">
       {runs.map((run) => {
         const processed = run.done + run.errors + (run.conflicts ?? 0);
         const active = ACTIVE_RUN_STATUSES.includes(run.status);
         const name = runName(run, columnName);
+        const withErrors = run.status === 'completed' && run.errors > 0;
+        const waiting = run.status === 'running' ? run.waiting : null;
         return (
-          <div key={run.runId} className={`run run-${run.status}`} data-testid="run">
+          <div
+            key={run.runId}
+            className={`run run-${withErrors ? 'completed-errors' : run.status}${waiting ? ' run-waiting' : ''}`}
+            data-testid="run"
+          >
             <strong className="run-name">{name}</strong>
-            <span className="run-status">{STATUS_LABELS[run.status] ?? run.status}</span>
+            <span className="run-status">{runStatusLabel(run)}</span>
             <progress
               max={Math.max(1, run.total)}
               value={processed}
@@ -71,8 +101,23 @@ export function RunStrip({
                 ? ` · ${formatDuration(run.etaSeconds)} left`
                 : ''}
               {run.pauseReason ? ` · ${run.pauseReason}` : ''}
-              {run.errorMessage ? ` · ${run.errorMessage}` : ''}
+              {run.errorMessage && !withErrors ? ` · ${run.errorMessage}` : ''}
             </span>
+            {waiting && (
+              <span className="run-waiting-reason" role="status" title={waiting.message}>
+                {waitingLabel(waiting)}
+              </span>
+            )}
+            {withErrors && run.errorMessage && (
+              <span className="run-error-reason" title={run.errorMessage}>
+                {run.errorMessage.replace(/^Finished with [\d,]+ errors?; last: /, 'Last error: ')}
+              </span>
+            )}
+            {!readOnly && withErrors && run.columnId && (
+              <button type="button" onClick={() => retryErrors(run)}>
+                Retry errors
+              </button>
+            )}
             {!readOnly && active && (
               <span className="row">
                 {run.status === 'awaiting-confirmation' && (
