@@ -173,6 +173,50 @@ describe('generation engine', () => {
     expect(retried.progress).toMatchObject({ total: 3, done: 3, errors: 0 });
   });
 
+  it('the window is the provider cap the person set, and a cap raised mid-run applies to it', async () => {
+    const data = await env.dataset('Cap', ['Item'], rows(400));
+    const providerId = await env.newProvider(8);
+    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+      name: 'Out',
+      prompt: 'Write about {{Item}}',
+      provider: providerId,
+      model: 'gpt-4o-mini@latency=300',
+    });
+    const runId = created.run!.id;
+    const live = () => service().getRun(owner(), env.projectId, data.id, runId);
+    await waitUntil(() => env.fake.inFlight() === 8);
+    await waitUntil(async () => (await live()).concurrency !== null);
+    expect((await live()).concurrency).toMatchObject({
+      window: 8,
+      serverCap: CONCURRENCY,
+      providerCap: 8,
+      limitedBy: 'provider',
+    });
+    let most = 0;
+    const watch = setInterval(() => {
+      most = Math.max(most, env.fake.inFlight());
+    }, 5);
+    try {
+      await env.t.app.llm.admin.updateProvider(owner(), env.projectId, providerId, {
+        maxConcurrency: 24,
+      });
+      // Within a heartbeat the run widens its window, and the provider's limiter lets it.
+      await waitUntil(() => env.fake.inFlight() === 24);
+      expect((await live()).concurrency).toMatchObject({ window: 24, providerCap: 24 });
+      // Above the server's ceiling the ceiling applies, and the run says so.
+      await env.t.app.llm.admin.updateProvider(owner(), env.projectId, providerId, {
+        maxConcurrency: 500,
+      });
+      await waitUntil(async () => (await live()).concurrency?.limitedBy === 'server');
+      expect((await live()).concurrency).toMatchObject({ window: CONCURRENCY, providerCap: 500 });
+    } finally {
+      clearInterval(watch);
+      await service().cancelRun(owner(), env.projectId, data.id, runId);
+      await env.waitForRun(data.id, runId, ['cancelled']);
+    }
+    expect(most).toBeLessThanOrEqual(CONCURRENCY);
+  });
+
   it('cancel aborts the calls in flight (the server sees it) and leaves no cell generating', async () => {
     const n = 50;
     const data = await env.dataset('Cancel', ['Item'], rows(n));

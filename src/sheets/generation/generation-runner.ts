@@ -880,7 +880,11 @@ export function createRunner(deps: RunnerDeps) {
         });
         await committer.drain();
         await saveCompletedRows();
-        if (stopReason === 'rate-limit') {
+        // Rate limited (an edit of the process meanwhile does not cut the wait short).
+        if (
+          stopReason === 'rate-limit' ||
+          (stopReason === 'restart' && rateLimitedUntil > Date.now())
+        ) {
           stopReason = undefined;
           await waitOutRateLimit();
           if (stopReason === 'restart') stopReason = undefined;
