@@ -1,17 +1,8 @@
 import { ACTIVE_RUN_STATUSES, generationApi, type Run } from '../api/generation-api.ts';
 import { formatDuration, formatNanoUsd } from '../ui/format.ts';
 import { useNotices } from '../ui/notices.tsx';
+import { runStatusLabel, waitingLabel } from './run-labels.ts';
 import { type RunState, runName } from './use-runs.ts';
-
-const STATUS_LABELS: Record<string, string> = {
-  'awaiting-confirmation': 'Waiting for your confirmation',
-  queued: 'Queued',
-  running: 'Generating',
-  paused: 'Paused',
-  completed: 'Done',
-  failed: 'Failed',
-  cancelled: 'Stopped',
-};
 
 interface RunStripProps {
   projectId: string;
@@ -22,22 +13,6 @@ interface RunStripProps {
   onChanged(run: Run): void;
   /** Hides a finished run from the strip (completed runs also hide themselves). */
   onDismiss(runId: string): void;
-}
-
-/** "Done", or "Finished with N errors" when some calls failed (never a green "Done" then). */
-export function runStatusLabel(run: Pick<RunState, 'status' | 'errors'>): string {
-  if (run.status === 'completed' && run.errors > 0)
-    return `Finished with ${run.errors.toLocaleString()} ${run.errors === 1 ? 'error' : 'errors'}`;
-  return STATUS_LABELS[run.status] ?? run.status;
-}
-
-/** "Rate limited by <provider>, retrying at 14:02" in the viewer's own time. */
-export function waitingLabel(waiting: NonNullable<RunState['waiting']>): string {
-  const at = new Date(waiting.until);
-  const time = Number.isNaN(at.getTime())
-    ? waiting.until
-    : at.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-  return `Rate limited by ${waiting.providerName ?? 'the provider'}, retrying at ${time}`;
 }
 
 /**
