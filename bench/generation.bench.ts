@@ -134,6 +134,7 @@ export default async function generationBench(): Promise<BenchRow[]> {
       flush: app.llm.llm.flush,
       probe: app.llm.llm.probe,
       invalidatePrices: app.llm.llm.invalidatePrices,
+      concurrency: app.llm.llm.concurrency,
       async generate(request: LlmCallRequest): Promise<LlmCallResult> {
         const result = await app.llm.llm.generate(request);
         if (request.entityIds?.rowId)

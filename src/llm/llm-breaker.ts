@@ -1,4 +1,5 @@
 import { type Clock, systemClock } from './llm-clock.ts';
+import type { ProviderFailure } from './llm-provider.ts';
 
 export interface BreakerSettings {
   /** Failures among the last `window` outcomes that open the circuit (if also ≥ half of them). */
@@ -90,7 +91,14 @@ export class CircuitBreaker {
     this.#record(true);
   }
 
-  onFailure(): void {
+  /**
+   * The last failure counted (the provider's own words included), so a call refused while the
+   * circuit is open can say why it opened rather than only "circuit open".
+   */
+  lastFailure: ProviderFailure | undefined;
+
+  onFailure(failure?: ProviderFailure): void {
+    if (failure) this.lastFailure = failure;
     if (this.#probeInFlight || this.#state === 'half-open') {
       this.#probeInFlight = false;
       this.#openFor = Math.min(this.#settings.maxOpenMs, this.#openFor * 2);

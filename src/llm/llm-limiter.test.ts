@@ -112,4 +112,41 @@ describe('AdaptiveLimiter', () => {
     limiter.configure({ maxConcurrency: 3, requestsPerMinute: undefined });
     expect(limiter.limit).toBe(3);
   });
+
+  it('a raised cap applies to the next acquire at once, even after 429s had lowered the limit', async () => {
+    const limiter = new AdaptiveLimiter({ maxConcurrency: 10, requestsPerMinute: undefined });
+    const old: Permit[] = [];
+    for (let i = 0; i < 10; i++) old.push(await limiter.acquire());
+    old[0]!.release('rate-limited');
+    expect(limiter.limit).toBe(5);
+    limiter.configure({ maxConcurrency: 64, requestsPerMinute: undefined });
+    expect(limiter.limit).toBe(64);
+    // The 429s of requests sent under the old cap do not halve the new one.
+    for (const permit of old.slice(1)) permit.release('rate-limited');
+    expect(limiter.limit).toBe(64);
+    const held: Permit[] = [];
+    for (let i = 0; i < 64; i++) held.push(await limiter.acquire());
+    expect(limiter.inFlight).toBe(64);
+    let granted = false;
+    const next = limiter.acquire().then((permit) => {
+      granted = true;
+      return permit;
+    });
+    await Promise.resolve();
+    expect(granted).toBe(false);
+    held[0]!.release('success');
+    (await next).release('success');
+    expect(granted).toBe(true);
+    // A 429 under the new cap halves it as usual.
+    held[1]!.release('rate-limited');
+    expect(limiter.limit).toBe(32);
+  });
+
+  it('an unchanged cap keeps the learned limit', async () => {
+    const limiter = new AdaptiveLimiter({ maxConcurrency: 16, requestsPerMinute: undefined });
+    (await limiter.acquire()).release('rate-limited');
+    expect(limiter.limit).toBe(8);
+    limiter.configure({ maxConcurrency: 16, requestsPerMinute: 600 });
+    expect(limiter.limit).toBe(8);
+  });
 });

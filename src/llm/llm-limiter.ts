@@ -78,11 +78,20 @@ export class AdaptiveLimiter {
     return this.#settings;
   }
 
-  /** Applies changed provider settings; the current limit is clamped to the new cap. */
+  /**
+   * Applies changed provider settings. A changed cap is what the person asked for now: the
+   * limit starts again at it (raised or lowered at once, not grown one step per round), and
+   * the next 429 halves it from there as usual.
+   */
   configure(settings: LimiterSettings): void {
     const rpmChanged = settings.requestsPerMinute !== this.#settings.requestsPerMinute;
+    const capChanged = settings.maxConcurrency !== this.#settings.maxConcurrency;
     this.#settings = { ...settings };
-    this.#limit = Math.min(this.#limit, settings.maxConcurrency);
+    if (capChanged) {
+      this.#limit = settings.maxConcurrency;
+      // 429s of requests sent under the old cap must not halve the new one.
+      this.#generation += 1;
+    }
     if (rpmChanged) this.#tokens = Math.min(this.#tokens, this.#capacity());
     this.#pump();
   }

@@ -151,11 +151,15 @@ export async function* route<C>(
       }
       const decision = target.breaker.allow();
       if (!decision.allowed) {
+        // Say why it opened: the last failure's status and the provider's own message.
+        const cause = target.breaker.lastFailure;
         lastFailure = new ProviderFailure(
           'circuit-open',
-          failureMessage(target.kind, 'circuit-open'),
+          `${failureMessage(target.kind, 'circuit-open')}${cause ? `; last error: ${cause.message}` : ''}`,
           {
             retryAfterMs: decision.retryInMs,
+            status: cause?.status,
+            providerMessage: cause?.providerMessage,
           },
         );
         break; // next target
@@ -438,7 +442,7 @@ function settleAttempt(outcome: AttemptOutcome, run: AttemptRun): void {
     target.breaker.onNeutral(run.probe);
   } else if (failure.retryable) {
     run.permit.release('neutral');
-    target.breaker.onFailure();
+    target.breaker.onFailure(failure);
   } else {
     // A 4xx answer means the provider is up.
     run.permit.release('neutral');

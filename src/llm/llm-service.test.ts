@@ -538,7 +538,10 @@ describe('breaker and concurrency against the fake server', () => {
       env.module.llm.generate(call({ model: 'gpt-4o-mini@status=500', cache: 'off' })),
     );
     expect(fast.code).toBe('PROVIDER_UNAVAILABLE');
-    expect(fast.details).toMatchObject({ reason: 'circuit-open' });
+    expect(fast.details).toMatchObject({ reason: 'circuit-open', httpStatus: 500 });
+    // Not only "circuit open": why it opened, in our words and the provider's own.
+    expect(fast.message).toMatch(/circuit open.*last error: .*HTTP 500/);
+    expect(typeof (fast.details as { providerMessage?: unknown }).providerMessage).toBe('string');
     expect(env.fake.requests).toHaveLength(0);
   });
 
@@ -567,6 +570,32 @@ describe('breaker and concurrency against the fake server', () => {
       );
     }
     expect(limiter()?.limit).toBeGreaterThan(1);
+  });
+
+  it('a cap changed through the API applies to the next call, even after 429s lowered the limit', async () => {
+    const providerId = env.providers.anthropic;
+    const model = 'claude-3-5-haiku-latest';
+    await env.module.llm.generate(call({ provider: providerId, model, cache: 'off' }));
+    const limiter = () => env.module.registry.limiter(providerId);
+    await failureOf(
+      env.module.llm.generate(
+        call({
+          provider: providerId,
+          model: `${model}@status=429,retry-after=0`,
+          cache: 'off',
+          messages: [{ role: 'user', content: 'lowered' }],
+        }),
+      ),
+    );
+    expect(limiter()!.limit).toBeLessThan(limiter()!.settings.maxConcurrency);
+    await env.module.admin.updateProvider(env.owner, env.projectId, providerId, {
+      maxConcurrency: 200,
+    });
+    // Read through the service as a run sizes its window: the new cap, at once.
+    const seen = await env.module.llm.concurrency(env.projectId, providerId, model);
+    expect(seen).toMatchObject({ providerRef: providerId, cap: 200, limit: 200 });
+    await env.module.llm.generate(call({ provider: providerId, model, cache: 'off' }));
+    expect(limiter()!.limit).toBe(200);
   });
 });
 

@@ -740,6 +740,8 @@ export function createLlmService(deps: LlmServiceDeps) {
         const appError = callError(failure, {
           callId,
           provider: error.target?.providerRef,
+          // The connection's name, so a cell or a run can say who answered what.
+          providerName: (error.target as Partial<ResolvedTarget> | undefined)?.connection?.name,
           model: error.target?.model,
           attempts: error.attempts,
         });
@@ -941,6 +943,27 @@ export function createLlmService(deps: LlmServiceDeps) {
 
     probe,
 
+    /**
+     * The concurrency calls to a provider+model get now: the connection's cap, the adaptive
+     * limiter's current limit (lower after 429s) and until when a Retry-After pauses it. The
+     * generation engine sizes a run's window from it. No access check: callers check first.
+     */
+    async concurrency(
+      projectId: string,
+      provider: string | undefined,
+      model: string,
+    ): Promise<ProviderConcurrency> {
+      const [primary] = await registry.targets(projectId, provider, model, []);
+      const target = primary as ResolvedTarget;
+      return {
+        providerRef: target.providerRef,
+        providerName: target.connection.name,
+        cap: target.limiter.settings.maxConcurrency,
+        limit: target.limiter.limit,
+        pausedUntil: target.limiter.pausedUntil > clock.now() ? target.limiter.pausedUntil : null,
+      };
+    },
+
     invalidatePrices(projectId: string): void {
       overridesCache.delete(projectId);
     },
@@ -948,3 +971,14 @@ export function createLlmService(deps: LlmServiceDeps) {
 }
 
 export type LlmService = ReturnType<typeof createLlmService>;
+
+export interface ProviderConcurrency {
+  providerRef: string;
+  providerName: string;
+  /** The connection's `maxConcurrency`. */
+  cap: number;
+  /** The adaptive limit now: the cap, or less after 429s. */
+  limit: number;
+  /** Epoch ms until which a Retry-After holds new attempts; null when not paused. */
+  pausedUntil: number | null;
+}

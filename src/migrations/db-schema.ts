@@ -391,6 +391,8 @@ export interface GenerationRunTable {
   active_ms: Generated<number>;
   max_row_id: number | null;
   error: unknown;
+  /** While a rate-limited run waits to resume: { reason, until, provider, providerName, message } (0470). */
+  waiting: unknown;
   parent_run_id: string | null;
   lease_owner: string | null;
   lease_expires_at: NullableTimestamp;

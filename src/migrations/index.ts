@@ -11,6 +11,7 @@ import * as m0300 from './0300-sheets.ts';
 import * as m0400 from './0400-generation.ts';
 import * as m0410 from './0410-import-conversions.ts';
 import * as m0420 from './0420-import-heartbeat.ts';
+import * as m0470 from './0470-generation-run-waiting.ts';
 import * as m0600 from './0600-durable-runs.ts';
 
 /**
@@ -30,5 +31,6 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0400-generation': m0400,
   '0410-import-conversions': m0410,
   '0420-import-heartbeat': m0420,
+  '0470-generation-run-waiting': m0470,
   '0600-durable-runs': m0600,
 };

@@ -456,8 +456,8 @@ export const SETTINGS = {
   ],
   BRAINCELLS_LLM_MAX_CONCURRENCY: [
     integer(1, 1000),
-    '16',
-    'Concurrency cap of the environment providers, and the default for new connections.',
+    '64',
+    'Concurrency cap of the environment providers, and the default for new connections (429s lower it on their own).',
   ],
   BRAINCELLS_LLM_REQUESTS_PER_MINUTE: [
     integer(1, 1_000_000).optional(),
@@ -492,8 +492,8 @@ export const SETTINGS = {
   // — AI columns: the generation engine (src/sheets/generation, docs/ai-columns.md) —
   BRAINCELLS_GENERATION_CONCURRENCY: [
     integer(1, 1_000),
-    '32',
-    "Most cells one generation run has in flight at once (the provider's adaptive limit may allow fewer).",
+    '256',
+    "Server ceiling on the cells one generation run has in flight; a run uses its provider's cap up to it (run.concurrency says which limit applies).",
   ],
   BRAINCELLS_GENERATION_RUNS_PER_PROCESS: [
     integer(1, 100),

@@ -22,7 +22,8 @@ const ROWS = 12;
 /**
  * The AI part of the main journey on the fake LLM: connect a provider in Settings, add an AI
  * column with `{{` autocomplete (its prompt previewed on the first rows), try it on the first rows (every first answer fails here, so
- * they turn into errors), regenerate the errors, estimate and run the rest, stop a slow run,
+ * they turn into errors and the run says "Finished with 5 errors"), retry the errors from the
+ * runs strip, estimate and run the rest, stop a slow run,
  * and export. Cells stream in through the same grid and event stream as everything else.
  */
 describe('AI columns', () => {
@@ -73,7 +74,7 @@ describe('AI columns', () => {
     await screenshot(page, 'ai-01-provider');
   });
 
-  it('adds an AI column, tries it on the first rows and regenerates the errors', async () => {
+  it('adds an AI column, tries it on the first rows, and retries the errors the run reports', async () => {
     const { page } = tab;
     await page.getByRole('link', { name: 'Datasets' }).click();
     await importFile(page, csv);
@@ -112,12 +113,19 @@ describe('AI columns', () => {
       .poll(() => gridCell(page, 5, 2).getAttribute('class'), { timeout: 30_000 })
       .toContain('cell-error');
     expect(await gridCell(page, 6, 2).getAttribute('class')).not.toContain('cell-error');
+    // The run says it finished with errors (not a green "Done"), with the provider's name and
+    // its own message, and offers to retry them.
+    const strip = page.getByRole('region', { name: 'Generation runs' });
+    const finished = strip.getByTestId('run').filter({ hasText: 'Finished with 5 errors' });
+    await finished.waitFor({ timeout: 30_000 });
+    expect(await finished.textContent()).not.toContain('Done');
+    expect(await finished.textContent()).toMatch(/Last error: PROVIDER_ERROR: .*\(Fake 400: .+\)/);
     await screenshot(page, 'ai-02-errors');
 
-    await page.getByRole('button', { name: 'Column Summary menu' }).click();
-    await page.getByRole('menuitem', { name: 'Regenerate errors' }).click();
+    await finished.getByRole('button', { name: 'Retry errors' }).click();
     await expect.poll(() => cellText(page, 1, 2), { timeout: 30_000 }).toMatch(/^echo: /);
     await expect.poll(() => cellText(page, 5, 2), { timeout: 30_000 }).toMatch(/^echo: /);
+    expect(await finished.count()).toBe(0);
     await screenshot(page, 'ai-03-regenerated');
   });
 
@@ -220,9 +228,10 @@ describe('AI columns', () => {
     expect(await dialog.getByTestId('generate-rows-status').textContent()).toContain(
       '0 of 2 rows added',
     );
-    // The runs strip follows the run to its end, and keeps it (it has errors).
+    // The runs strip follows the run to its end, and keeps it (it has errors): not "Done".
     const rowRuns = page.getByTestId('run').filter({ hasText: 'New rows' });
-    await rowRuns.filter({ hasText: 'Done' }).filter({ hasText: '2 errors' }).waitFor();
+    await rowRuns.filter({ hasText: 'Finished with 2 errors' }).waitFor();
+    expect(await rowRuns.filter({ hasText: 'Done' }).count()).toBe(0);
     await screenshot(page, 'ai-06-generate-rows-failed');
 
     await dialog.getByRole('button', { name: 'Generate more' }).click();

@@ -17,6 +17,8 @@ export interface FaultOptions {
   status: number | undefined;
   /** `Retry-After` seconds sent with a 429 (default 1) or, when given, with any failure. */
   retryAfterSeconds: number | undefined;
+  /** OpenAI's `retry-after-ms` header on the failure (sent beside `Retry-After`, which it overrides). */
+  retryAfterMs: number | undefined;
   /** Apply the failure controls only to the first N requests that share a key. */
   failTimes: number | undefined;
   /** Groups requests for `failTimes`; defaults to the model plus the prompt text. */
@@ -42,6 +44,8 @@ export interface FaultOptions {
   json: boolean;
   /** Leave usage out of the response. */
   noUsage: boolean;
+  /** The n-th request of a key answers as if its prompt ended in `#n`: a new answer each time. */
+  vary: boolean;
 }
 
 export const neutralFaults: Readonly<FaultOptions> = Object.freeze({
@@ -51,6 +55,7 @@ export const neutralFaults: Readonly<FaultOptions> = Object.freeze({
   tokensPerSecond: undefined,
   status: undefined,
   retryAfterSeconds: undefined,
+  retryAfterMs: undefined,
   failTimes: undefined,
   key: undefined,
   hang: false,
@@ -65,6 +70,7 @@ export const neutralFaults: Readonly<FaultOptions> = Object.freeze({
   outputTimes: undefined,
   json: false,
   noUsage: false,
+  vary: false,
 });
 
 export type FaultParseResult =
@@ -81,6 +87,7 @@ const controls: Record<string, { field: keyof FaultOptions; kind: ControlKind }>
   tps: { field: 'tokensPerSecond', kind: 'rate' },
   status: { field: 'status', kind: 'status' },
   'retry-after': { field: 'retryAfterSeconds', kind: 'count' },
+  'retry-after-ms': { field: 'retryAfterMs', kind: 'count' },
   'fail-times': { field: 'failTimes', kind: 'count' },
   key: { field: 'key', kind: 'text' },
   hang: { field: 'hang', kind: 'flag' },
@@ -95,6 +102,7 @@ const controls: Record<string, { field: keyof FaultOptions; kind: ControlKind }>
   'output-times': { field: 'outputTimes', kind: 'count' },
   json: { field: 'json', kind: 'flag' },
   'no-usage': { field: 'noUsage', kind: 'flag' },
+  vary: { field: 'vary', kind: 'flag' },
 };
 
 export const controlNames: readonly string[] = Object.keys(controls);

@@ -470,6 +470,30 @@ describe('faults', () => {
     });
   });
 
+  it('sends retry-after-ms beside Retry-After when asked', async () => {
+    const response = await post(
+      '/v1/chat/completions',
+      chat('gpt-4o-mini@status=429,retry-after=0,retry-after-ms=25', 'x'),
+    );
+    expect(response.status).toBe(429);
+    expect(response.headers.get('retry-after')).toBe('0');
+    expect(response.headers.get('retry-after-ms')).toBe('25');
+    const plain = await post('/v1/chat/completions', chat('gpt-4o-mini@status=429', 'x'));
+    expect(plain.headers.get('retry-after-ms')).toBeNull();
+  });
+
+  it('vary: the same prompt gets a new answer on each request', async () => {
+    const texts: string[] = [];
+    for (let index = 0; index < 3; index++) {
+      const response = await post('/v1/chat/completions', chat('gpt-4o-mini@vary', 'same'));
+      texts.push((await json(response)).choices[0].message.content);
+    }
+    expect(new Set(texts).size).toBe(3);
+    expect(texts[0]).toBe(fakeAnswer('same#1'));
+    const plain = await post('/v1/chat/completions', chat('gpt-4o-mini', 'same'));
+    expect((await json(plain)).choices[0].message.content).toBe(fakeAnswer('same'));
+  });
+
   it('maps 500 and 503 to each provider error type', async () => {
     const openAi = await post('/v1/chat/completions', chat('gpt-4o', 'x'), {
       'x-fake-status': '500',

@@ -347,16 +347,18 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     // With error-after, `status` picks the in-stream error instead of failing up front.
     if (faults.status !== undefined && faults.errorAfter === undefined) {
       const retryAfter = retryAfterFor(faults, faults.status);
-      return sendError(
-        exchange,
-        faults.status,
-        undefined,
-        undefined,
-        retryAfter === undefined ? undefined : { 'retry-after': String(retryAfter) },
-      );
+      const headers: Record<string, string> = {};
+      if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
+      if (faults.retryAfterMs !== undefined)
+        headers['retry-after-ms'] = String(faults.retryAfterMs);
+      return sendError(exchange, faults.status, undefined, undefined, headers);
     }
 
-    const completion = complete(protocol, parsed, faults, baseModel, body);
+    // `vary`: the n-th request of a key (counted like fail-times) answers as for `prompt#n`.
+    const variant = faults.vary
+      ? attemptFor(`vary\0${faults.key ?? promptKey(route.name, baseModel, parsed)}`)
+      : undefined;
+    const completion = complete(protocol, parsed, faults, baseModel, body, variant);
     if (parsed.stream) return streamCompletion(exchange, protocol, completion, faults);
     return answerCompletion(exchange, protocol, completion, faults);
   }
@@ -367,13 +369,18 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     faults: FaultOptions,
     model: string,
     body: unknown,
+    variant: number | undefined,
   ): Completion {
     const mode =
       faults.json && parsed.mode.kind === 'text'
         ? { kind: 'json' as const, schema: undefined }
         : parsed.mode;
+    const prompt =
+      variant === undefined
+        ? parsed.prompt
+        : { ...parsed.prompt, lastUserText: `${parsed.prompt.lastUserText}#${variant}` };
     const answer = buildAnswer({
-      prompt: parsed.prompt,
+      prompt,
       mode,
       output: faults.output,
       maxTokens: parsed.maxTokens,

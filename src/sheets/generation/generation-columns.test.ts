@@ -81,6 +81,87 @@ async function column(
 }
 
 describe('staleness and the cache', () => {
+  it('regenerate (all, range, a cell) asks the model again and is billed; the estimate counts the cache hits it expects', async () => {
+    const data = await env.dataset(
+      'Regenerate',
+      ['City'],
+      cities.map((City) => ({ City })),
+    );
+    // `vary`: the fake gives the same prompt a new answer each time it is asked.
+    await env.t.app.llm.admin.createPrice(owner(), env.projectId, {
+      model: 'gpt-4o-mini@vary',
+      inputUsdPerMtok: 0.15,
+      outputUsdPerMtok: 0.6,
+    });
+    const created = await column(data.id, {
+      name: 'Motto',
+      prompt: 'A motto for {{City}}',
+      model: 'gpt-4o-mini@vary',
+    });
+    const columnId = created.column.id;
+    expect(env.fake.requests).toHaveLength(4);
+    const first = (await env.cells(data.id, columnId)).map((cell) => cell.value);
+    expect(new Set(first).size).toBe(4);
+
+    // The estimate says what a regenerate costs, and what the cache would serve otherwise.
+    const regenerate = await service().previewRun(owner(), env.projectId, data.id, columnId, {
+      mode: 'all',
+    });
+    expect(regenerate).toMatchObject({
+      cells: 4,
+      cache: 'bypass',
+      expectedCacheHits: 0,
+      modelCalls: 4,
+    });
+    expect(regenerate.costNano).toBeGreaterThan(0);
+    const fromCache = await service().previewRun(owner(), env.projectId, data.id, columnId, {
+      mode: 'all',
+      fresh: false,
+    });
+    expect(fromCache).toMatchObject({
+      cells: 4,
+      cache: 'use',
+      expectedCacheHits: 4,
+      modelCalls: 0,
+      costNano: 0,
+      durationSeconds: 0,
+    });
+
+    // "Regenerate all": four new calls, new answers, billed; nothing from the cache.
+    const all = await service().startRun(owner(), env.projectId, data.id, columnId, {
+      mode: 'all',
+    });
+    expect(all.scope.fresh).toBe(true);
+    const allDone = await env.waitForRun(data.id, all.id);
+    expect(allDone.progress).toMatchObject({ total: 4, done: 4, cacheHits: 0 });
+    expect(allDone.progress.costNano).toBeGreaterThan(0);
+    expect(env.fake.requests).toHaveLength(8);
+    const second = (await env.cells(data.id, columnId)).map((cell) => cell.value);
+    for (let index = 0; index < 4; index++) expect(second[index]).not.toBe(first[index]);
+
+    // A range, and one cell: asked again too.
+    const range = await service().startRun(owner(), env.projectId, data.id, columnId, {
+      mode: 'range',
+      range: { from: 2, to: 3 },
+    });
+    const rangeDone = await env.waitForRun(data.id, range.id);
+    expect(rangeDone.progress).toMatchObject({ total: 2, done: 2, cacheHits: 0 });
+    expect(env.fake.requests).toHaveLength(10);
+    const cells = await env.cells(data.id, columnId);
+    const one = await service().startRun(owner(), env.projectId, data.id, columnId, {
+      mode: 'cells',
+      rowIds: [cells[0]!.rowId],
+    });
+    const oneDone = await env.waitForRun(data.id, one.id);
+    expect(oneDone.progress).toMatchObject({ done: 1, cacheHits: 0 });
+    expect(oneDone.progress.costNano).toBeGreaterThan(0);
+    expect(env.fake.requests).toHaveLength(11);
+    const third = (await env.cells(data.id, columnId)).map((cell) => cell.value);
+    expect(third[0]).not.toBe(second[0]);
+    expect(third[1]).not.toBe(second[1]);
+    expect(third[3]).toBe(second[3]);
+  });
+
   it('a prompt edit misses the cache and marks the generated cells stale; a stale run redoes them', async () => {
     const data = await env.dataset(
       'Stale',
@@ -90,9 +171,10 @@ describe('staleness and the cache', () => {
     const created = await column(data.id, { name: 'Note', prompt: 'Note on {{City}}' });
     expect(env.fake.requests).toHaveLength(4);
 
-    // The same prompt again is served from the cache (no request).
+    // The same prompt again, not as a regenerate (fresh: false), is served from the cache.
     const again = await service().startRun(owner(), env.projectId, data.id, created.column.id, {
       mode: 'all',
+      fresh: false,
     });
     const cached = await env.waitForRun(data.id, again.id);
     expect(cached.progress).toMatchObject({ done: 4, cacheHits: 4 });

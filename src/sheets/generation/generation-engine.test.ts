@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { datasetStream } from '../sheet-service.ts';
+import type { SheetsModule } from '../sheets-module.ts';
 import {
   type GenerationTestEnv,
   openGenerationTestEnv,
@@ -87,6 +89,132 @@ describe('generation engine', () => {
     expect(statuses.filter((status) => status === 200)).toHaveLength(n);
     const cells = await env.cells(data.id, created.column.id);
     expect(cells.every((cell) => cell.status === 'done' && cell.attempts === 3)).toBe(true);
+  });
+
+  it('a 429 storm longer than the router’s retries pauses the run, which resumes by itself: every cell done, no attempt spent', async () => {
+    const n = 100;
+    const data = await env.dataset('Long storm', ['Item'], rows(n));
+    const stream = (env.t.app as unknown as { sheets: SheetsModule }).sheets.events.subscribe(
+      datasetStream(data.id),
+      {
+        bufferLimit: 100_000,
+      },
+    );
+    // The provider answers 429 to its first 300 requests (3 per row: more than the router retries), whatever the prompt (one key), with
+    // a Retry-After of 5 ms: every call of the first rounds exhausts the router's 3 attempts.
+    const created = await aiColumn(
+      data.id,
+      'gpt-4o-mini@fail-times=300,status=429,retry-after=0,retry-after-ms=5,key=long-storm',
+    );
+    const run = await env.waitForRun(data.id, created.run!.id);
+    expect(run.status).toBe('completed');
+    expect(run.outcome).toBe('done');
+    expect(run.progress).toMatchObject({ total: n, done: n, errors: 0 });
+    expect(run.error).toBeNull();
+    expect(run.waiting).toBeNull();
+    const statuses = env.fake.requests.map((request) => request.status);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(300);
+    expect(statuses.filter((status) => status === 200)).toHaveLength(n);
+    const cells = await env.cells(data.id, created.column.id);
+    expect(cells.filter((cell) => cell.status !== 'done')).toEqual([]);
+    // A cell handed back while the run waited kept nothing of the refused calls: its attempts
+    // are those of the call that answered (at most the router's 3).
+    expect(cells.every((cell) => (cell.attempts ?? 0) >= 1 && (cell.attempts ?? 0) <= 3)).toBe(
+      true,
+    );
+    // While it waited, viewers were told why and until when.
+    const waits = stream
+      .take()
+      .filter((event) => event.type === 'run-progress')
+      .map(
+        (event) =>
+          (event.data as { waiting?: { message: string; until: string } | null }).waiting ?? null,
+      )
+      .filter((waiting) => waiting !== null);
+    stream.close();
+    expect(waits.length).toBeGreaterThan(0);
+    expect(waits[0]).toMatchObject({ reason: 'rate-limited', provider: expect.any(String) });
+    expect(waits[0]!.message).toMatch(/^Rate limited by fake .*, retrying at \d\d:\d\d:\d\d UTC/);
+    expect(Number.isNaN(Date.parse(waits[0]!.until))).toBe(false);
+  });
+
+  it('a run whose calls failed ends "Finished with N errors" (not done), naming the provider and its own message; retrying the errors fixes them', async () => {
+    const data = await env.dataset('Failing', ['Item'], rows(6));
+    // Rows 1–3 are refused (400, final); the others answer.
+    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+      name: 'Out',
+      prompt: 'Write about {{Item}}',
+      provider: await env.newProvider(),
+      model: 'gpt-4o-mini@fail-times=1,status=400',
+      run: false,
+    });
+    const first = await service().startRun(owner(), env.projectId, data.id, created.column.id, {
+      mode: 'range',
+      range: { from: 1, to: 3 },
+    });
+    const failed = await env.waitForRun(data.id, first.id);
+    expect(failed.status).toBe('completed');
+    expect(failed.outcome).toBe('errors');
+    expect(failed.progress).toMatchObject({ total: 3, done: 0, errors: 3 });
+    expect(failed.error).toMatchObject({ code: 'PROVIDER_ERROR', details: { errors: 3 } });
+    expect(failed.error!.message).toMatch(/^Finished with 3 errors; last: PROVIDER_ERROR: /);
+    // The provider's name and its own words, not only our summary.
+    expect(failed.error!.message).toMatch(/\(fake \w+ 400: .+\)/);
+    const cells = await env.cells(data.id, created.column.id);
+    expect(cells[0]!.status).toBe('error');
+    expect(cells[0]!.error).toMatch(/\(fake \w+ 400: .+\)/);
+
+    // "Retry errors": the failed cells again (the fake now answers them).
+    const retry = await service().startRun(owner(), env.projectId, data.id, created.column.id, {
+      mode: 'errors',
+    });
+    const retried = await env.waitForRun(data.id, retry.id);
+    expect(retried).toMatchObject({ status: 'completed', outcome: 'done', error: null });
+    expect(retried.progress).toMatchObject({ total: 3, done: 3, errors: 0 });
+  });
+
+  it('the window is the provider cap the person set, and a cap raised mid-run applies to it', async () => {
+    const data = await env.dataset('Cap', ['Item'], rows(400));
+    const providerId = await env.newProvider(8);
+    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+      name: 'Out',
+      prompt: 'Write about {{Item}}',
+      provider: providerId,
+      model: 'gpt-4o-mini@latency=300',
+    });
+    const runId = created.run!.id;
+    const live = () => service().getRun(owner(), env.projectId, data.id, runId);
+    await waitUntil(() => env.fake.inFlight() === 8);
+    await waitUntil(async () => (await live()).concurrency !== null);
+    expect((await live()).concurrency).toMatchObject({
+      window: 8,
+      serverCap: CONCURRENCY,
+      providerCap: 8,
+      limitedBy: 'provider',
+    });
+    let most = 0;
+    const watch = setInterval(() => {
+      most = Math.max(most, env.fake.inFlight());
+    }, 5);
+    try {
+      await env.t.app.llm.admin.updateProvider(owner(), env.projectId, providerId, {
+        maxConcurrency: 24,
+      });
+      // Within a heartbeat the run widens its window, and the provider's limiter lets it.
+      await waitUntil(() => env.fake.inFlight() === 24);
+      expect((await live()).concurrency).toMatchObject({ window: 24, providerCap: 24 });
+      // Above the server's ceiling the ceiling applies, and the run says so.
+      await env.t.app.llm.admin.updateProvider(owner(), env.projectId, providerId, {
+        maxConcurrency: 500,
+      });
+      await waitUntil(async () => (await live()).concurrency?.limitedBy === 'server');
+      expect((await live()).concurrency).toMatchObject({ window: CONCURRENCY, providerCap: 500 });
+    } finally {
+      clearInterval(watch);
+      await service().cancelRun(owner(), env.projectId, data.id, runId);
+      await env.waitForRun(data.id, runId, ['cancelled']);
+    }
+    expect(most).toBeLessThanOrEqual(CONCURRENCY);
   });
 
   it('cancel aborts the calls in flight (the server sees it) and leaves no cell generating', async () => {

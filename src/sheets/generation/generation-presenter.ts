@@ -1,4 +1,4 @@
-import type { LiveProgress } from './generation-runner.ts';
+import type { LiveProgress, RunWaiting } from './generation-runner.ts';
 import type { RunScope } from './generation-scope.ts';
 import type { RunRow } from './generation-store.ts';
 
@@ -27,7 +27,17 @@ export function presentRun(row: RunRow, live?: LiveProgress) {
       fresh: scope.fresh ?? false,
     },
     status: row.status,
+    /**
+     * How a completed run ended: `done` (every cell made), `errors` (some calls failed: "Finished
+     * with N errors", retry them with mode `errors`; `error` says what went wrong). Null until
+     * the run is completed.
+     */
+    outcome: row.status === 'completed' ? (row.errors > 0 ? 'errors' : 'done') : null,
     pauseReason: row.pause_reason,
+    /** A running run waiting out a provider's rate limiting; it resumes by itself at `until`. */
+    waiting: (row.waiting as RunWaiting | null) ?? null,
+    /** Calls in flight allowed, and which limit sets it (only while this server executes it). */
+    concurrency: live?.concurrency ?? null,
     processVersion: row.process_version,
     estimate: row.estimate ?? null,
     progress: {

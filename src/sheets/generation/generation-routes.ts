@@ -143,6 +143,8 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
       schema: {
         tags,
         summary: 'Estimate a run: cells, tokens, cost and duration from a sample of rows',
+        description:
+          'Counts the cells the response cache is expected to answer (`expectedCacheHits`, at no cost and no wait) apart from those the model is asked for (`modelCalls`): a regenerate (modes all, range, cells) skips the cache, so it expects none (`cache: "bypass"`). `concurrency` is the window the run will use and `concurrencyLimitedBy` which limit sets it (the provider connection’s cap or BRAINCELLS_GENERATION_CONCURRENCY).',
         params: columnParams,
         body: runRequestSchema.default({ mode: 'all', includeDownstream: false, confirm: false }),
       },
@@ -164,6 +166,8 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
         tags,
         summary:
           'Start a run: all, empty, a row range, errors, stale, outdated or listed cells (awaits confirmation above the cost threshold)',
+        description:
+          'Modes all, range and cells regenerate: they ask the model again, skipping the response cache (`fresh` defaults to true for them; `fresh: false` lets cached answers through). A run whose calls stay rate limited (429) after the router’s retries hands those cells back untouched and waits (`waiting` on the run, still `running`) until the provider’s Retry-After, then resumes by itself.',
         params: columnParams,
         body: runRequestSchema.default({ mode: 'all', includeDownstream: false, confirm: false }),
       },
@@ -232,6 +236,8 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
       schema: {
         tags,
         summary: 'A run’s progress: done/total, errors, conflicts, tokens, cost so far, rate, ETA',
+        description:
+          '`outcome` of a completed run is `done`, or `errors` when some cells failed ("Finished with N errors"; `error.message` carries the last failure with the provider’s name and own message; start mode `errors` to retry them). `waiting` is set while a rate-limited run waits to resume by itself (`until`, `message`). `concurrency` (while executing) gives the window, the server and provider caps, the provider’s current adaptive limit and `limitedBy`.',
         params: runParams,
       },
     },

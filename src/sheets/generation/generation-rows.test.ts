@@ -91,12 +91,34 @@ describe('generate rows', () => {
     expect([...calls.values()]).toEqual([2, 2, 2]);
   });
 
-  it('asks again after a retryable failure the router gave up on', async () => {
-    // fail-times=3 with two router attempts per call: the row's second call succeeds.
-    const { run, rows } = await generate('Flaky', 1, 'gpt-4o-mini@fail-times=3,status=500');
-    expect(run.progress).toMatchObject({ total: 1, done: 1, errors: 0 });
-    expect(rows).toHaveLength(1);
-    expect(env.fake.requests).toHaveLength(4);
+  it('does not stack its own retries on the router’s: a 5xx the router gave up on fails the row after one call', async () => {
+    // fail-times=3 with two router attempts per call: the one call's two attempts both fail;
+    // asking again (as rows runs used to, up to 3 calls) would have made 4 requests.
+    const { run, rows, calls } = await generate('Flaky', 1, 'gpt-4o-mini@fail-times=3,status=500');
+    expect(run.progress).toMatchObject({ total: 1, done: 0, errors: 1 });
+    expect(rows).toHaveLength(0);
+    expect(env.fake.requests).toHaveLength(2);
+    expect([...calls.values()]).toEqual([2]);
+    expect(failedRows(run)[0]).toMatchObject({ row: 1, attempts: 1 });
+    expect(failedRows(run)[0]!.reason).toMatch(/^PROVIDER_UNAVAILABLE/);
+  });
+
+  it('waits out a 429 storm longer than the router’s retries without spending a row’s attempts: every row made', async () => {
+    // 3 rows, two router attempts per call: the first 24 requests (any prompt) answer 429
+    // with a 5 ms Retry-After: more than the 3 calls × 2 attempts a row used to get.
+    const { run, rows } = await generate(
+      'Rate limited',
+      3,
+      'gpt-4o-mini@fail-times=24,status=429,retry-after=0,retry-after-ms=5,key=rows-storm',
+    );
+    expect(run.status).toBe('completed');
+    expect(run.progress).toMatchObject({ total: 3, done: 3, errors: 0 });
+    expect(run.error).toBeNull();
+    expect(run.waiting).toBeNull();
+    expect(rows).toHaveLength(3);
+    const statuses = env.fake.requests.map((request) => request.status);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(24);
+    expect(statuses.filter((status) => status === 200)).toHaveLength(3);
   });
 
   it('reports the rows still invalid after the last attempt instead of returning fewer rows', async () => {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AuditRecorder } from '../../audit/audit-service.ts';
 import type { Actor } from '../../auth/actor.ts';
 import { systemActor } from '../../auth/system-actor.ts';
@@ -16,7 +17,7 @@ import type { ColumnRow } from '../sheet-store.ts';
 import { DuplicateIndex } from './generation-dedupe.ts';
 import { compileJsonSchema } from './generation-output.ts';
 import { presentRun } from './generation-presenter.ts';
-import type { ActiveRun, StopReason } from './generation-runner.ts';
+import type { ActiveRun, RunWaiting, StopReason } from './generation-runner.ts';
 import { inputTokensOf, LEASE_MS } from './generation-runner.ts';
 import { slidingWindow } from './generation-scheduler.ts';
 import { type GenerateRowsInput, generateRowsSchema } from './generation-schema.ts';
@@ -95,15 +96,20 @@ export interface RowFailure {
 type RowAnswer = { ok: true; row: Record<string, unknown> } | { ok: false; reason: string };
 
 /**
- * Worth asking again: a failure the router classes as retryable (it gave up after its own
- * retries) or an answer the provider's structured output could not parse. Others (a refused
- * key, an unknown model, a request the provider rejects) would fail the same way again.
+ * Worth asking again: an answer the provider's structured output could not parse. A transport
+ * failure is not: the LLM router already retried it (one retry loop, docs/llm.md), and asking
+ * again would multiply its attempts; rate limiting is waited out apart (the row keeps its
+ * attempts). Others (a refused key, an unknown model, a rejected request) would repeat.
  */
 function isRowRetryable(error: unknown): boolean {
   if (!isAppError(error)) return false;
   const reason = (error.details as { reason?: unknown } | undefined)?.reason;
-  return error.retryable || reason === 'invalid-output';
+  return reason === 'invalid-output';
 }
+
+/** Waits of a rate-limited rows run when the provider named no Retry-After: 1 s … 60 s. */
+const RATE_LIMIT_WAIT_BASE_MS = 1_000;
+const RATE_LIMIT_WAIT_MAX_MS = 60_000;
 
 function failuresOf(run: RunRow): RowFailure[] {
   const details = (run.error as { details?: { failedRows?: unknown } } | null)?.details;
@@ -212,8 +218,9 @@ export function createRowsGeneration(deps: {
   /**
    * The job side: generates what is left (`total - done - errors`), appending as rows come.
    * Each requested row gets up to ROW_ATTEMPTS calls: an answer that does not fit the row's
-   * schema, a near-duplicate of a row already made (asked again to differ from it) or a
-   * retryable failure the LLM router gave up on is asked again; a row still not made is
+   * schema or a near-duplicate of a row already made (asked again to differ from it) is asked
+   * again. A transport failure is not (the LLM router is the one retry loop), except rate
+   * limiting, which the row waits out without spending an attempt. A row still not made is
    * counted in `errors` and listed in the run's result, never silently left out.
    */
   async function executeRowsRun(
@@ -245,6 +252,61 @@ export function createRowsGeneration(deps: {
     };
     const failures: RowFailure[] = failuresOf(run);
     let inFlight = 0;
+
+    // Rate limiting outlasting the router's retries: the row waits (its attempts untouched)
+    // until the provider's Retry-After, and the run says so; the rows in flight share the wait.
+    let waitUntil = 0;
+    let waits = 0;
+    let announced: RunWaiting | undefined;
+    const stopped = AbortSignal.any([abortCalls.signal, stopScheduling.signal]);
+    const waitOutRateLimit = async (error: AppError) => {
+      const details = (error.details ?? {}) as {
+        retryAfterMs?: unknown;
+        provider?: unknown;
+        providerName?: unknown;
+        providerMessage?: unknown;
+      };
+      const retryAfter =
+        typeof details.retryAfterMs === 'number' && details.retryAfterMs >= 0
+          ? details.retryAfterMs
+          : Math.min(RATE_LIMIT_WAIT_MAX_MS, RATE_LIMIT_WAIT_BASE_MS * 2 ** waits);
+      waits++;
+      waitUntil = Math.max(waitUntil, Date.now() + retryAfter);
+      if (!announced || announced.until < new Date(waitUntil).toISOString()) {
+        const until = new Date(waitUntil).toISOString();
+        const name = typeof details.providerName === 'string' ? details.providerName : null;
+        const said = typeof details.providerMessage === 'string' ? details.providerMessage : '';
+        announced = {
+          reason: 'rate-limited',
+          until,
+          provider: typeof details.provider === 'string' ? details.provider : null,
+          providerName: name,
+          message: `Rate limited by ${name ?? 'the provider'}, retrying at ${until.slice(11, 19)} UTC${
+            said ? ` (${said.slice(0, 300)})` : ''
+          }`,
+        };
+        await store.updateRun(run.id, { waiting: announced }).catch(() => {});
+        events.publish(datasetStream(run.dataset_id), {
+          type: 'run-progress',
+          data: {
+            runId: run.id,
+            status: 'running',
+            total: run.total,
+            done: counts.done,
+            errors: counts.errors,
+            duplicates: counts.duplicates,
+            waiting: announced,
+          },
+          coalesceKey: `run:${run.id}`,
+        });
+      }
+      const delay = waitUntil - Date.now();
+      if (delay > 0) await sleep(delay, undefined, { signal: stopped }).catch(() => {});
+      if (announced && Date.now() >= waitUntil) {
+        announced = undefined;
+        await store.updateRun(run.id, { waiting: null }).catch(() => {});
+      }
+    };
     control.register({
       stop,
       live: () => ({ inFlight, cellsPerSecond: 0, etaSeconds: null }),
@@ -307,6 +369,7 @@ export function createRowsGeneration(deps: {
             done: counts.done,
             errors,
             duplicates,
+            waiting: announced ?? null,
           },
           coalesceKey: `run:${run.id}`,
         });
@@ -353,6 +416,7 @@ export function createRowsGeneration(deps: {
         counts.outputTokens += result.usage.outputTokens ?? 0;
         counts.costNano += result.costNano ?? 0;
         changed = true;
+        waits = 0;
         const checked = validator.safeParse(result.output);
         if (checked.success) return { ok: true, row: checked.data as Record<string, unknown> };
         const issue = checked.error.issues[0];
@@ -383,6 +447,12 @@ export function createRowsGeneration(deps: {
                 if (isAppError(error) && error.code === 'BUDGET_EXCEEDED') {
                   stop('budget', error);
                   return;
+                }
+                if (isAppError(error) && error.code === 'RATE_LIMITED') {
+                  attempts--; // the provider's limit, not the row: its attempts are untouched
+                  await waitOutRateLimit(error);
+                  if (stopped.aborted) return;
+                  continue;
                 }
                 if (!isAppError(error)) log.error({ err: error, index }, 'a generated row failed');
                 reason = isAppError(error)
@@ -439,6 +509,7 @@ export function createRowsGeneration(deps: {
       lease_expires_at: null,
       cancel_requested: false,
       pause_requested: false,
+      waiting: null,
     };
     if (stopReason === 'lease-lost') return;
     let ended: RunRow | undefined;

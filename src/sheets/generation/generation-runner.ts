@@ -1,5 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { systemActor } from '../../auth/system-actor.ts';
-import type { LlmCallResult, LlmService } from '../../llm/llm-service.ts';
+import type { LlmCallResult, LlmService, ProviderConcurrency } from '../../llm/llm-service.ts';
 import { AppError, isAppError } from '../../platform/app-error.ts';
 import type { GenerationConfig } from '../../platform/config.ts';
 import type { EventBus } from '../../platform/events.ts';
@@ -39,20 +40,55 @@ const PROGRESS_EVENT_MS = 500;
 const RATE_WINDOW_MS = 10_000;
 /** Finished cells read per query when a resumed run recounts them. */
 const RECOUNT_CHUNK = 1_000;
+/** Waits of a rate-limited run when the provider named no Retry-After: 1 s, 2 s, 4 s … 60 s. */
+const RATE_LIMIT_WAIT_BASE_MS = 1_000;
+const RATE_LIMIT_WAIT_MAX_MS = 60_000;
 
-export type StopReason = 'cancel' | 'pause' | 'budget' | 'shutdown' | 'lease-lost' | 'restart';
+export type StopReason =
+  | 'cancel'
+  | 'pause'
+  | 'budget'
+  | 'shutdown'
+  | 'lease-lost'
+  | 'restart'
+  | 'rate-limit';
+
+/** Why a run's window is the size it is (docs/ai-columns.md, "Scheduler"). */
+export interface RunConcurrency {
+  /** Calls the run keeps in flight. */
+  window: number;
+  /** BRAINCELLS_GENERATION_CONCURRENCY: the most any run has in flight on this server. */
+  serverCap: number;
+  /** The provider connection's cap (`maxConcurrency`); null when it could not be read. */
+  providerCap: number | null;
+  /** The provider's adaptive limit now (lower than its cap after 429s). */
+  providerLimit: number | null;
+  /** Which limit holds calls back: the provider's cap, the server's, or rate limiting (429s). */
+  limitedBy: 'provider' | 'server' | 'rate-limit';
+}
+
+/** A rate-limited run waiting to resume by itself (stored in `generation_run.waiting`). */
+export interface RunWaiting {
+  reason: 'rate-limited';
+  /** ISO time the run resumes at. */
+  until: string;
+  provider: string | null;
+  providerName: string | null;
+  message: string;
+}
 
 /** Live figures of a run executing in this process (the endpoint adds them to the stored row). */
 export interface LiveProgress {
   inFlight: number;
   cellsPerSecond: number;
   etaSeconds: number | null;
+  concurrency?: RunConcurrency;
 }
 
 export interface RunnerDeps {
   store: GenerationStore;
   sheets: SheetService;
-  llm: Pick<LlmService, 'stream' | 'generate'>;
+  llm: Pick<LlmService, 'stream' | 'generate'> & Partial<Pick<LlmService, 'concurrency'>>;
   search: SearchService;
   events: EventBus;
   logger: Logger;
@@ -104,10 +140,34 @@ function previousChange(row: ScannedRow): CellChange {
   };
 }
 
-/** Safe text of a failed call for the cell (no prompt, no key). */
-function cellError(error: unknown): string {
-  if (isAppError(error)) return `${error.code}: ${error.message}`.slice(0, 1_000);
-  return 'INTERNAL: generation failed';
+/**
+ * Safe text of a failed call for the cell (no prompt, no key): the code, our message, and the
+ * provider's own words and name when the error carries them (`details.providerMessage` is
+ * scrubbed of keys by the LLM module), so a cell says what the provider said, not only
+ * "circuit open".
+ */
+export function cellError(error: unknown): string {
+  if (!isAppError(error)) return 'INTERNAL: generation failed';
+  const details = (error.details ?? {}) as {
+    providerName?: unknown;
+    provider?: unknown;
+    providerMessage?: unknown;
+    httpStatus?: unknown;
+  };
+  let text = `${error.code}: ${error.message}`;
+  const providerMessage =
+    typeof details.providerMessage === 'string' ? details.providerMessage.trim() : '';
+  if (providerMessage !== '' && !text.includes(providerMessage)) {
+    const who =
+      typeof details.providerName === 'string'
+        ? details.providerName
+        : typeof details.provider === 'string'
+          ? details.provider
+          : 'provider';
+    const status = typeof details.httpStatus === 'number' ? ` ${details.httpStatus}` : '';
+    text += ` (${who}${status}: ${providerMessage})`;
+  }
+  return text.slice(0, 1_000);
 }
 
 /** A call's input tokens, cache reads and writes included; null when the provider did not say. */
@@ -170,14 +230,19 @@ export function createRunner(deps: RunnerDeps) {
 
     let stopReason: StopReason | undefined;
     let stopError: AppError | undefined;
-    // Renewed for each pass: a `restart` (the process was edited) stops only the current pass.
+    // Renewed for each pass: a `restart` (the process was edited) or a `rate-limit` (wait, then
+    // go on) stops only the current pass.
     let stopScheduling = new AbortController();
     const abortCalls = new AbortController();
+    // Ends a rate-limit wait early: cancel, pause, budget, shutdown, lost lease.
+    const abortWait = new AbortController();
     const stop = (reason: StopReason, error?: AppError) => {
-      if (stopReason && stopReason !== 'restart') return;
+      if (stopReason && stopReason !== 'restart' && stopReason !== 'rate-limit') return;
+      if (stopReason === 'restart' && reason === 'rate-limit') return;
       stopReason = reason;
       stopError = error;
       stopScheduling.abort(reason);
+      if (reason !== 'restart' && reason !== 'rate-limit') abortWait.abort(reason);
       if (
         reason === 'cancel' ||
         reason === 'pause' ||
@@ -208,6 +273,41 @@ export function createRunner(deps: RunnerDeps) {
     const completedRows: string[] = [];
     let savingCells: Promise<void> = Promise.resolve();
 
+    // The run's window: the provider's cap, within the server's (read each pass and each beat,
+    // so a cap changed through the API applies within a second).
+    let providerConcurrency: ProviderConcurrency | undefined;
+    const readConcurrency = async () => {
+      if (!llm.concurrency || !snapshot) return;
+      try {
+        providerConcurrency = await llm.concurrency(projectId, snapshot.provider, snapshot.model);
+      } catch {
+        providerConcurrency = undefined; // the calls themselves will say what is wrong
+      }
+    };
+    const concurrency = (): RunConcurrency => {
+      const cap = providerConcurrency?.cap;
+      const window = cap === undefined ? config.concurrency : Math.min(config.concurrency, cap);
+      const limit = providerConcurrency?.limit;
+      return {
+        window,
+        serverCap: config.concurrency,
+        providerCap: cap ?? null,
+        providerLimit: limit ?? null,
+        limitedBy:
+          limit !== undefined && limit < window
+            ? 'rate-limit'
+            : cap !== undefined && cap <= config.concurrency
+              ? 'provider'
+              : 'server',
+      };
+    };
+    let waiting: RunWaiting | undefined;
+    let rateLimitedUntil = 0;
+    let rateLimitedBy: { provider: string | null; message: string } | undefined;
+    let rateLimitWaits = 0;
+    // The last cell error of this execution: a run that ends with errors says what went wrong.
+    let lastError: { code: string; message: string } | undefined;
+
     const processed = () => totals.done + totals.errors + totals.conflicts;
     const live = (): LiveProgress => {
       const now = Date.now();
@@ -220,6 +320,7 @@ export function createRunner(deps: RunnerDeps) {
         inFlight,
         cellsPerSecond: Math.round(rate * 100) / 100,
         etaSeconds: rate > 0 ? Math.round(remaining / rate) : null,
+        concurrency: concurrency(),
       };
     };
     const progressPayload = (status: string) => ({
@@ -234,6 +335,7 @@ export function createRunner(deps: RunnerDeps) {
       inputTokens: totals.inputTokens,
       outputTokens: totals.outputTokens,
       costNano: totals.costNano,
+      waiting: waiting ?? null,
       ...live(),
     });
     const publishProgress = (status = 'running', force = false) => {
@@ -327,6 +429,7 @@ export function createRunner(deps: RunnerDeps) {
             } else {
               delta.done++;
               totals.done++;
+              rateLimitWaits = 0;
             }
             deps.onCommitLatency?.(Date.now() - outcome.enqueuedAt);
             countOutcome(outcome.rowId);
@@ -383,6 +486,7 @@ export function createRunner(deps: RunnerDeps) {
         // next beat
       }
       if (reloadRequested) stop('restart');
+      await readConcurrency();
       publishProgress();
     };
     let beating: Promise<void> = Promise.resolve();
@@ -401,8 +505,65 @@ export function createRunner(deps: RunnerDeps) {
     };
     active.set(run.id, handle);
 
+    /** A call failed RATE_LIMITED after the router's retries: stop this pass, then wait. */
+    const rateLimited = (error: AppError) => {
+      const details = (error.details ?? {}) as {
+        retryAfterMs?: unknown;
+        provider?: unknown;
+        providerMessage?: unknown;
+      };
+      const retryAfter =
+        typeof details.retryAfterMs === 'number' && details.retryAfterMs >= 0
+          ? details.retryAfterMs
+          : Math.min(RATE_LIMIT_WAIT_MAX_MS, RATE_LIMIT_WAIT_BASE_MS * 2 ** rateLimitWaits);
+      rateLimitedUntil = Math.max(rateLimitedUntil, Date.now() + retryAfter);
+      rateLimitedBy = {
+        provider: typeof details.provider === 'string' ? details.provider : null,
+        message:
+          typeof details.providerMessage === 'string' && details.providerMessage !== ''
+            ? details.providerMessage
+            : error.message,
+      };
+      stop('rate-limit');
+    };
+
+    /**
+     * Waits until the provider's Retry-After has passed (or a growing backoff when it named
+     * none), saying so on the run, then lets the loop start a new pass: the cells handed back
+     * are eligible again and those finished are skipped. Cancel, pause, a budget stop or
+     * shutdown end the wait at once. The run stays `running` and keeps its lease throughout,
+     * so a crash while waiting is recovered like any running run.
+     */
+    const waitOutRateLimit = async () => {
+      rateLimitWaits++;
+      const until = rateLimitedUntil;
+      const name =
+        providerConcurrency?.providerRef === rateLimitedBy?.provider
+          ? providerConcurrency?.providerName
+          : undefined;
+      const untilIso = new Date(until).toISOString();
+      waiting = {
+        reason: 'rate-limited',
+        until: untilIso,
+        provider: rateLimitedBy?.provider ?? null,
+        providerName: name ?? null,
+        message: `Rate limited by ${name ?? 'the provider'}, retrying at ${untilIso.slice(11, 19)} UTC${
+          rateLimitedBy?.message ? ` (${rateLimitedBy.message.slice(0, 300)})` : ''
+        }`,
+      };
+      log.info({ until: untilIso, waits: rateLimitWaits }, 'generation run rate limited; waiting');
+      await store.updateRun(run.id, { waiting }).catch(() => {});
+      publishProgress('running', true);
+      const delay = Math.max(0, until - Date.now());
+      if (delay > 0) await sleep(delay, undefined, { signal: abortWait.signal }).catch(() => {});
+      waiting = undefined;
+      await store.updateRun(run.id, { waiting: null }).catch(() => {});
+      publishProgress('running', true);
+    };
+
     let failure: unknown;
     try {
+      if (run.waiting !== null) await store.updateRun(run.id, { waiting: null });
       const countTokens = await deps.countTokens();
       // A process edited mid-run: finish the calls in flight, then go on with the new version.
       while (true) {
@@ -665,22 +826,31 @@ export function createRunner(deps: RunnerDeps) {
                     state: { ...provenance, status: 'error', error: parsed.error, raw: parsed.raw },
                   },
             );
+            if (!parsed.ok) lastError = { code: 'PROVIDER_ERROR', message: parsed.error };
           } catch (error) {
             if (signal.aborted) {
               committer.restore(ticket, previousChange(row));
             } else if (isAppError(error) && error.code === 'BUDGET_EXCEEDED') {
               committer.restore(ticket, previousChange(row));
               stop('budget', error);
+            } else if (isAppError(error) && error.code === 'RATE_LIMITED') {
+              // The router's retries are spent and the provider still says 429: not the cell's
+              // fault. It goes back as it was (no attempt spent) and the run waits, then
+              // carries on with it: a storm never turns into failed cells.
+              committer.restore(ticket, previousChange(row));
+              rateLimited(error);
             } else {
               // A failed cell is data: status error, message, what the model wrote (if any).
               const raw = (error as { rawText?: string }).rawText;
               const details = isAppError(error) ? error.details : undefined;
               if (!isAppError(error))
                 log.error({ err: error, rowId: row.rowId }, 'cell generation failed');
+              const message = cellError(error);
+              lastError = { code: isAppError(error) ? error.code : 'INTERNAL', message };
               committer.finish(ticket, {
                 state: {
                   status: 'error',
-                  error: cellError(error),
+                  error: message,
                   raw: raw ? raw.slice(0, 100_000) : null,
                   validated: false,
                   inputHash,
@@ -701,14 +871,26 @@ export function createRunner(deps: RunnerDeps) {
           }
         };
 
+        await readConcurrency();
         const result = await schedule({
           items,
-          concurrency: () => config.concurrency,
+          concurrency: () => concurrency().window,
           run: generateCell,
           signal: stopScheduling.signal,
         });
         await committer.drain();
         await saveCompletedRows();
+        // Rate limited (an edit of the process meanwhile does not cut the wait short).
+        if (
+          stopReason === 'rate-limit' ||
+          (stopReason === 'restart' && rateLimitedUntil > Date.now())
+        ) {
+          stopReason = undefined;
+          await waitOutRateLimit();
+          if (stopReason === 'restart') stopReason = undefined;
+          if (stopReason === undefined) continue;
+          break;
+        }
         if (stopReason === 'restart') {
           stopReason = undefined;
           continue;
@@ -726,8 +908,9 @@ export function createRunner(deps: RunnerDeps) {
     }
 
     await finish(run, {
-      stopReason: stopReason === 'restart' ? undefined : stopReason,
+      stopReason: stopReason === 'restart' || stopReason === 'rate-limit' ? undefined : stopReason,
       stopError,
+      lastError,
       failure,
       delta,
       lastBeat,
@@ -741,6 +924,7 @@ export function createRunner(deps: RunnerDeps) {
     outcome: {
       stopReason: StopReason | undefined;
       stopError: AppError | undefined;
+      lastError: { code: string; message: string } | undefined;
       failure: unknown;
       delta: RunCounters;
       lastBeat: number;
@@ -762,6 +946,7 @@ export function createRunner(deps: RunnerDeps) {
       lease_expires_at: null,
       cancel_requested: false,
       pause_requested: false,
+      waiting: null,
     };
     let status: RunRow['status'];
     if (failure !== undefined) {
@@ -798,10 +983,22 @@ export function createRunner(deps: RunnerDeps) {
       await deps.requeue?.(run.id).catch(() => {});
     } else {
       status = 'completed';
+      // Finished, but not all well: the run says so (not a green "Done") and what went wrong.
+      const errors = saved?.errors ?? 0;
       const updated = await store.updateRun(run.id, {
         ...release,
         status,
         finished_at: new Date(),
+        error:
+          errors > 0
+            ? {
+                code: outcome.lastError?.code ?? 'PROVIDER_ERROR',
+                message: `Finished with ${errors} ${errors === 1 ? 'error' : 'errors'}${
+                  outcome.lastError ? `; last: ${outcome.lastError.message}` : ''
+                }`.slice(0, 2_000),
+                details: { errors },
+              }
+            : null,
       });
       await store.deleteRunCells(run.id);
       if (updated && (updated.scope as RunScope).includeDownstream)
@@ -809,7 +1006,6 @@ export function createRunner(deps: RunnerDeps) {
           log.warn({ err: error }, 'could not start the downstream runs');
         });
     }
-    void saved;
     outcome.publish(status);
     log.info({ status }, 'generation run ended');
   }

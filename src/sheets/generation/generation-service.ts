@@ -72,6 +72,9 @@ const creatorOf = (actor: Actor) => (actor.via === 'system' ? null : actor.userI
 /** Stands for a column being created, in reference checks. */
 const SELF = '00000000-0000-0000-0000-00000000self';
 
+/** Modes that regenerate cells that may already be done: they skip the response cache. */
+const REGENERATE_MODES: ReadonlySet<string> = new Set(['all', 'range', 'cells']);
+
 /** Rows whose prompts are measured to estimate a run's input tokens. */
 export const ESTIMATE_SAMPLE = 20;
 /** Assumed when the column has no generated cells to learn from (see docs/ai-columns.md). */
@@ -88,6 +91,15 @@ const TOKENS_PER_SOURCE = 90;
 
 export interface RunEstimate {
   cells: number;
+  /**
+   * `bypass`: the run asks the model for every cell (a regenerate, or `fresh`); `use`: cells
+   * whose current answer came from the same prompt and inputs are expected from the cache.
+   */
+  cache: 'use' | 'bypass';
+  /** Cells the response cache is expected to answer: no cost, no wait (0 with `bypass`). */
+  expectedCacheHits: number;
+  /** Cells the model is expected to be asked for: what tokens, cost and duration count. */
+  modelCalls: number;
   sampled: number;
   inputTokensPerCell: number;
   outputTokensPerCell: number;
@@ -97,6 +109,8 @@ export interface RunEstimate {
   costNano: number | null;
   durationSeconds: number;
   concurrency: number;
+  /** Which limit sets `concurrency`: the provider connection's cap, or the server's. */
+  concurrencyLimitedBy: 'provider' | 'server';
   confirmationRequired: boolean;
   confirmAboveNano: number;
   /** Validated cells found (few-shot candidates). */
@@ -345,6 +359,7 @@ export function createGenerationService(deps: GenerationServiceDeps) {
     const sample: ScannedRow[] = [];
     const candidates: { example: Example; at: string }[] = [];
     let cells = 0;
+    let cacheHits = 0;
     let seen = 0;
     let ordinal = 0;
     let maxRowId: string | undefined;
@@ -406,6 +421,17 @@ export function createGenerationService(deps: GenerationServiceDeps) {
         )
           continue;
         cells++;
+        // Its answer came from this very prompt and these inputs: the cache has it (unless
+        // the run skips the cache). Such cells cost nothing and take no time.
+        if (
+          !scope.fresh &&
+          (row.cell.status === 'done' || row.cell.status === 'stale') &&
+          row.cell.promptHash !== null &&
+          !isOutdated(row, context)
+        ) {
+          cacheHits++;
+          continue;
+        }
         seen++;
         if (sample.length < ESTIMATE_SAMPLE) sample.push(row);
         else {
@@ -423,6 +449,7 @@ export function createGenerationService(deps: GenerationServiceDeps) {
     return {
       scope: resolved,
       cells,
+      cacheHits,
       sample,
       examples: candidates.slice(0, MAX_POOL).map((candidate) => candidate.example),
       observedOutputTokens: outputSamples >= 3 ? outputTokens / outputSamples : undefined,
@@ -483,19 +510,24 @@ export function createGenerationService(deps: GenerationServiceDeps) {
       snapshot.model,
       source,
     );
-    const cost = perCell === null ? null : perCell * surveyed.cells;
+    const calls = surveyed.cells - surveyed.cacheHits;
+    const cost = perCell === null ? null : perCell * calls;
     const concurrency = Math.max(1, Math.min(config.concurrency, maxConcurrency));
     const latency = surveyed.observedLatencyMs ?? DEFAULT_LATENCY_MS;
     return {
       cells: surveyed.cells,
+      cache: surveyed.scope.fresh ? 'bypass' : 'use',
+      expectedCacheHits: surveyed.cacheHits,
+      modelCalls: calls,
       sampled: surveyed.sample.length,
       inputTokensPerCell: inputPerCell,
       outputTokensPerCell: outputPerCell,
-      inputTokens: inputPerCell * surveyed.cells,
-      outputTokens: outputPerCell * surveyed.cells,
+      inputTokens: inputPerCell * calls,
+      outputTokens: outputPerCell * calls,
       costNano: cost,
-      durationSeconds: Math.ceil((surveyed.cells * latency) / concurrency / 1000),
+      durationSeconds: Math.ceil((calls * latency) / concurrency / 1000),
       concurrency,
+      concurrencyLimitedBy: maxConcurrency <= config.concurrency ? 'provider' : 'server',
       confirmationRequired: cost !== null && cost > config.confirmAboveNano,
       confirmAboveNano: config.confirmAboveNano,
       examplesAvailable: surveyed.examples.length,
@@ -511,8 +543,10 @@ export function createGenerationService(deps: GenerationServiceDeps) {
     ...(request.rowIds ? { rowIds: [...new Set(request.rowIds)] } : {}),
     includeValidated: request.includeValidated ?? false,
     includeDownstream: request.includeDownstream,
-    // Regenerating listed cells asks for a new answer: the cache would give the old one back.
-    fresh: request.fresh ?? request.mode === 'cells',
+    // Regenerating (every cell, a range, listed cells) asks for a new answer: the cache would
+    // give the old one back. The other modes fill what is missing or out of date, where a
+    // cached answer to the same prompt is the right one.
+    fresh: request.fresh ?? REGENERATE_MODES.has(request.mode),
   });
 
   const publishRun = (run: RunRow) =>
@@ -740,7 +774,8 @@ export function createGenerationService(deps: GenerationServiceDeps) {
             actor,
             processRow!,
             after,
-            runRequestSchema.parse({ mode: 'all', confirm: parsed.confirm }),
+            // A new column: nothing to regenerate, so the cache may answer.
+            runRequestSchema.parse({ mode: 'all', fresh: false, confirm: parsed.confirm }),
           )
         : undefined;
       return {

@@ -13,7 +13,20 @@ export function RunEstimateView({ estimate }: { estimate: RunEstimate }) {
             : formatNanoUsd(estimate.costNano)}
         </strong>{' '}
         · about {formatDuration(estimate.durationSeconds)} at {estimate.concurrency} at once
+        {estimate.concurrencyLimitedBy === 'server' ? ' (the server’s limit)' : ''}
       </p>
+      {estimate.cache === 'bypass' && (
+        <p className="muted" data-testid="run-estimate-cache">
+          Asks the model again for every cell (the cache is skipped, so answers are new).
+        </p>
+      )}
+      {estimate.cache === 'use' && (estimate.expectedCacheHits ?? 0) > 0 && (
+        <p className="muted" data-testid="run-estimate-cache">
+          {formatInteger(estimate.expectedCacheHits ?? 0)} of {formatInteger(estimate.cells)} cells
+          are expected from the cache (no cost, no wait); {formatInteger(estimate.modelCalls ?? 0)}{' '}
+          calls to the model.
+        </p>
+      )}
       <p className="muted">
         ~{formatInteger(estimate.inputTokensPerCell)} input and ~
         {formatInteger(estimate.outputTokensPerCell)} output tokens per cell (

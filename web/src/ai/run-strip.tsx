@@ -1,17 +1,8 @@
 import { ACTIVE_RUN_STATUSES, generationApi, type Run } from '../api/generation-api.ts';
 import { formatDuration, formatNanoUsd } from '../ui/format.ts';
 import { useNotices } from '../ui/notices.tsx';
+import { runStatusLabel, waitingLabel } from './run-labels.ts';
 import { type RunState, runName } from './use-runs.ts';
-
-const STATUS_LABELS: Record<string, string> = {
-  'awaiting-confirmation': 'Waiting for your confirmation',
-  queued: 'Queued',
-  running: 'Generating',
-  paused: 'Paused',
-  completed: 'Done',
-  failed: 'Failed',
-  cancelled: 'Stopped',
-};
 
 interface RunStripProps {
   projectId: string;
@@ -26,7 +17,8 @@ interface RunStripProps {
 
 /**
  * One line per run: progress bar with count, errors, cost, rate and ETA; stop, pause, resume,
- * confirm while active; dismiss once finished.
+ * confirm while active; while rate limited, why and until when; once finished with errors,
+ * "Retry errors"; dismiss once finished.
  */
 export function RunStrip({
   projectId,
@@ -41,16 +33,29 @@ export function RunStrip({
   if (runs.length === 0) return null;
   const act = (runId: string, action: 'cancel' | 'pause' | 'resume' | 'confirm') =>
     void generationApi.action(projectId, datasetId, runId, action).then(onChanged, notices.error);
+  const retryErrors = (run: RunState) => {
+    if (!run.columnId) return;
+    onDismiss(run.runId);
+    void generationApi
+      .startRun(projectId, datasetId, run.columnId, { mode: 'errors' })
+      .then(onChanged, notices.error);
+  };
   return (
     <section className="run-strip" aria-label="Generation runs">
       {runs.map((run) => {
         const processed = run.done + run.errors + (run.conflicts ?? 0);
         const active = ACTIVE_RUN_STATUSES.includes(run.status);
         const name = runName(run, columnName);
+        const withErrors = run.status === 'completed' && run.errors > 0;
+        const waiting = run.status === 'running' ? run.waiting : null;
         return (
-          <div key={run.runId} className={`run run-${run.status}`} data-testid="run">
+          <div
+            key={run.runId}
+            className={`run run-${withErrors ? 'completed-errors' : run.status}${waiting ? ' run-waiting' : ''}`}
+            data-testid="run"
+          >
             <strong className="run-name">{name}</strong>
-            <span className="run-status">{STATUS_LABELS[run.status] ?? run.status}</span>
+            <span className="run-status">{runStatusLabel(run)}</span>
             <progress
               max={Math.max(1, run.total)}
               value={processed}
@@ -71,8 +76,23 @@ export function RunStrip({
                 ? ` · ${formatDuration(run.etaSeconds)} left`
                 : ''}
               {run.pauseReason ? ` · ${run.pauseReason}` : ''}
-              {run.errorMessage ? ` · ${run.errorMessage}` : ''}
+              {run.errorMessage && !withErrors ? ` · ${run.errorMessage}` : ''}
             </span>
+            {waiting && (
+              <span className="run-waiting-reason" role="status" title={waiting.message}>
+                {waitingLabel(waiting)}
+              </span>
+            )}
+            {withErrors && run.errorMessage && (
+              <span className="run-error-reason" title={run.errorMessage}>
+                {run.errorMessage.replace(/^Finished with [\d,]+ errors?; last: /, 'Last error: ')}
+              </span>
+            )}
+            {!readOnly && withErrors && run.columnId && (
+              <button type="button" onClick={() => retryErrors(run)}>
+                Retry errors
+              </button>
+            )}
             {!readOnly && active && (
               <span className="row">
                 {run.status === 'awaiting-confirmation' && (

@@ -27,6 +27,7 @@ const fromRun = (run: Run): RunState => ({
   inFlight: run.progress.inFlight,
   estimateCostNano: run.estimate?.costNano ?? null,
   pauseReason: run.pauseReason,
+  waiting: run.waiting ?? null,
   errorMessage: run.error?.message ?? null,
 });
 

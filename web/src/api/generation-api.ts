@@ -60,6 +60,12 @@ export interface RunRequest {
 
 export interface RunEstimate {
   cells: number;
+  /** `bypass`: every cell is asked of the model again (a regenerate); `use`: the cache may answer. */
+  cache?: 'use' | 'bypass';
+  /** Cells expected from the response cache (no cost, no wait). */
+  expectedCacheHits?: number;
+  /** Cells the model is expected to be asked for (what cost and duration count). */
+  modelCalls?: number;
   sampled: number;
   inputTokensPerCell: number;
   outputTokensPerCell: number;
@@ -68,6 +74,7 @@ export interface RunEstimate {
   costNano: number | null;
   durationSeconds: number;
   concurrency: number;
+  concurrencyLimitedBy?: 'provider' | 'server';
   confirmationRequired: boolean;
   confirmAboveNano: number;
   examplesAvailable: number;
@@ -82,7 +89,11 @@ export interface Run {
   kind: string;
   mode: RunMode;
   status: RunStatus;
+  /** Of a completed run: `done`, or `errors` when some cells failed ("Finished with N errors"). */
+  outcome?: 'done' | 'errors' | null;
   pauseReason: string | null;
+  /** Set while a rate-limited run waits to resume by itself. */
+  waiting?: RunWaiting | null;
   estimate: RunEstimate | null;
   progress: {
     total: number;
@@ -104,6 +115,15 @@ export interface Run {
   finishedAt: string | null;
 }
 
+/** A running run waiting out a provider's rate limiting (it resumes by itself at `until`). */
+export interface RunWaiting {
+  reason: 'rate-limited';
+  until: string;
+  provider: string | null;
+  providerName: string | null;
+  message: string;
+}
+
 /** The `run-progress` event on the dataset stream (a subset of Run, flat). */
 export interface RunProgressEvent {
   runId: string;
@@ -119,6 +139,8 @@ export interface RunProgressEvent {
   cellsPerSecond?: number;
   etaSeconds?: number | null;
   inFlight?: number;
+  /** Null when the run is not waiting; absent on events that do not say. */
+  waiting?: RunWaiting | null;
 }
 
 export interface Provenance {
