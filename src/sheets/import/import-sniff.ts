@@ -49,6 +49,21 @@ export function detectEncoding(head: Uint8Array): TextEncoding {
   return 'latin-1';
 }
 
+/**
+ * Above this share of control bytes (not tab, line feed, form feed, carriage return or
+ * escape) in its head a file is binary. A NUL or two inside a text field is text.
+ */
+export const BINARY_CONTROL_SHARE = 0.01;
+
+export function controlShare(head: Uint8Array): number {
+  if (head.length === 0) return 0;
+  let control = 0;
+  for (const byte of head)
+    if (byte < 0x20 && byte !== 9 && byte !== 10 && byte !== 12 && byte !== 13 && byte !== 27)
+      control++;
+  return control / head.length;
+}
+
 export function contentKind(head: Uint8Array): { kind: ContentKind; described: string } {
   if (startsWith(head, [0x50, 0x41, 0x52, 0x31]))
     return { kind: 'parquet', described: 'a Parquet file' };
@@ -57,7 +72,8 @@ export function contentKind(head: Uint8Array): { kind: ContentKind; described: s
   for (const [described, magic] of BINARY_MAGIC)
     if (startsWith(head, magic)) return { kind: 'binary', described };
   const utf16 = startsWith(head, [0xff, 0xfe]) || startsWith(head, [0xfe, 0xff]);
-  if (!utf16 && head.includes(0)) return { kind: 'binary', described: 'binary data' };
+  if (!utf16 && controlShare(head) > BINARY_CONTROL_SHARE)
+    return { kind: 'binary', described: 'binary data' };
   const text = utf16
     ? new TextDecoder(head[0] === 0xff ? 'utf-16le' : 'utf-16be').decode(head.subarray(2))
     : new TextDecoder('latin1').decode(head);
@@ -76,7 +92,7 @@ export function extensionOf(displayName: string): string {
 const AGREES: Record<ImportFormat, ContentKind[]> = {
   csv: ['text', 'json-lines', 'json-array'],
   tsv: ['text', 'json-lines', 'json-array'],
-  jsonl: ['json-lines'],
+  jsonl: ['json-lines', 'json-array'],
   json: ['json-array', 'json-lines'],
   parquet: ['parquet'],
   xlsx: ['zip'],

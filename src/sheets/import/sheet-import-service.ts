@@ -25,7 +25,14 @@ import {
   stripControlCharacters,
 } from '../sheet-schema.ts';
 import type { ImportRow, SheetStore } from '../sheet-store.ts';
-import { cleanJsonLines, type RejectedLine, xlsxToJsonLines } from './import-convert.ts';
+import {
+  cleanJsonLines,
+  expandsTooMuch,
+  isJsonLines,
+  jsonDocumentsToLines,
+  type RejectedLine,
+  xlsxToJsonLines,
+} from './import-convert.ts';
 import { importDir, randomImportPath, readHead, streamToTempFile } from './import-files.ts';
 import {
   describeSource,
@@ -38,8 +45,20 @@ import {
   sniffCsv,
   type TargetColumn,
 } from './import-reader.ts';
-import { IMPORT_FORMATS, type ImportFormat, sniffFormat } from './import-sniff.ts';
+import {
+  IMPORT_FORMATS,
+  type ImportFormat,
+  sniffFormat,
+  type TextEncoding,
+} from './import-sniff.ts';
+import { mixedLineEnds, normalizeLineEnds, scanText, textEncoding } from './import-text.ts';
 import { openDownload } from './import-url.ts';
+import {
+  dialectWarnings,
+  type ImportWarning,
+  oneColumnHeader,
+  textWarnings,
+} from './import-warnings.ts';
 
 export const IMPORT_JOB = 'sheets.import-file';
 
@@ -55,8 +74,19 @@ export const importOptionsSchema = z.object({
       escape: z.string().max(1).optional(),
       header: z.boolean().optional(),
       encoding: z.enum(['utf-8', 'utf-16', 'latin-1']).optional(),
+      /** Values read as NULL; default: only an empty unquoted field (`""` stays ''). */
+      nullStrings: z.array(z.string().max(100)).max(20).optional(),
+      /** Accept unescaped quotes inside quoted fields (`"the "big" one"`). */
+      relaxedQuotes: z.boolean().optional(),
+      decimalSeparator: z.enum(['.', ',']).optional(),
+      thousandsSeparator: z.enum([',', '.', ' ', "'", '_']).optional(),
+      /** strftime formats, e.g. %d/%m/%Y. */
+      dateFormat: z.string().min(1).max(100).optional(),
+      timestampFormat: z.string().min(1).max(100).optional(),
     })
     .optional(),
+  /** This import fails when more than this share of its lines is malformed (default: the setting). */
+  maxBadLineShare: z.number().min(0).max(1).optional(),
   /** Per source column: a type override, a new name, or leave it out. */
   columns: z
     .array(
@@ -209,53 +239,146 @@ export function createSheetImportService(deps: ImportServiceDeps) {
     withPreview = true,
   ) => {
     const head = await readHead(file);
-    const { format, encoding } = sniffFormat(head, size, displayName, options.format);
+    const { format, encoding: headEncoding } = sniffFormat(head, size, displayName, options.format);
+    const bom = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf;
     const cleanup: string[] = [];
+    try {
+      return await prepareSpec(
+        file,
+        format,
+        bom ? 'utf-8-bom' : headEncoding,
+        options,
+        cleanup,
+        signal,
+        withPreview,
+      );
+    } catch (error) {
+      // Every temp file this preparation made goes, whatever failed.
+      for (const extra of cleanup) await rm(extra, { force: true }).catch(() => {});
+      throw error;
+    }
+  };
+
+  /** The upload preview converts only this many rows of XLSX and JSON files. */
+  const PREVIEW_ROWS = 1_000;
+
+  const prepareSpec = async (
+    file: string,
+    format: ImportFormat,
+    headEncoding: TextEncoding | 'utf-8-bom',
+    options: z.output<typeof importOptionsSchema>,
+    cleanup: string[],
+    signal: AbortSignal | undefined,
+    withPreview: boolean,
+  ) => {
+    let encoding: TextEncoding = headEncoding === 'utf-8-bom' ? 'utf-8' : headEncoding;
+    const limits = {
+      maxBytes: settings.importMaxBytes,
+      maxRows: withPreview ? PREVIEW_ROWS : undefined,
+      signal,
+    };
+    const warnings: ImportWarning[] = [];
     let spec: SourceSpec;
     let preRejected: { count: number; rejects: RejectedLine[] } | undefined;
     let sheets: string[] | undefined;
+    let layout: 'lines' | 'documents' | undefined;
     if (format === 'xlsx') {
+      const target = randomImportPath(dir(), '.jsonl');
+      cleanup.push(target);
       const converted = await xlsxToJsonLines(
         file,
-        randomImportPath(dir(), '.jsonl'),
+        target,
         options.sheet === undefined ? {} : { sheet: options.sheet },
-        signal,
+        limits,
       );
-      cleanup.push(converted.path);
       sheets = converted.sheets;
       spec = { reader: 'jsonl', path: converted.path };
-      if (converted.lines === 0) spec = { reader: 'jsonl', path: converted.path };
-    } else if (format === 'jsonl') {
-      const cleaned = await cleanJsonLines(file, randomImportPath(dir(), '.jsonl'), signal);
-      cleanup.push(cleaned.path);
+    } else if (format === 'jsonl' || format === 'json') {
+      const target = randomImportPath(dir(), '.jsonl');
+      cleanup.push(target);
+      layout = (await isJsonLines(file)) ? 'lines' : 'documents';
+      const cleaned =
+        layout === 'lines'
+          ? await cleanJsonLines(file, target, limits)
+          : await jsonDocumentsToLines(file, target, limits);
       preRejected = { count: cleaned.rejected, rejects: cleaned.rejects };
       spec = { reader: 'jsonl', path: cleaned.path };
-      if (cleaned.lines === 0)
-        throw validationError('No valid JSON lines in the file', [
-          { path: 'file', message: 'no valid lines' },
-        ]);
-    } else {
+      if (cleaned.lines === 0) {
+        const first = cleaned.rejects[0];
+        throw new AppError(
+          'VALIDATION_ERROR',
+          first
+            ? `No JSON object in the file; line ${first.line}: ${first.reason}`
+            : 'No JSON object in the file',
+          {
+            details: {
+              issues: [{ path: 'file', message: 'no JSON objects' }],
+              rejects: cleaned.rejects.slice(0, 20),
+            },
+          },
+        );
+      }
+    } else if (format === 'csv' || format === 'tsv') {
+      let path = file;
+      if (headEncoding !== 'utf-16') {
+        const scan = await scanText(file, signal);
+        if (!options.csv?.encoding && headEncoding !== 'utf-8-bom') encoding = textEncoding(scan);
+        warnings.push(...textWarnings(scan, options.csv?.encoding ?? encoding));
+        if (mixedLineEnds(scan)) {
+          path = randomImportPath(dir(), '.csv');
+          cleanup.push(path);
+          await normalizeLineEnds(file, path, settings.importMaxBytes, signal);
+        }
+      }
+      const csv = options.csv ?? {};
       spec = {
-        reader: readerFor(format),
-        path: file,
-        ...(format === 'csv' || format === 'tsv'
-          ? {
-              csv: {
-                encoding: options.csv?.encoding ?? encoding,
-                ...(format === 'tsv' ? { delimiter: '\t' } : {}),
-                ...stripUndefined(options.csv ?? {}),
-              },
-            }
-          : {}),
+        reader: 'csv',
+        path,
+        csv: {
+          encoding: csv.encoding ?? encoding,
+          ...(format === 'tsv' ? { delimiter: '\t' } : {}),
+          ...stripUndefined(csv),
+        },
       };
+    } else {
+      spec = { reader: readerFor(format), path: file };
+      if (format === 'parquet') await checkParquetSize(file);
     }
     const preview = await duckdb.withConnection(async (connection) => {
       try {
-        const sources = await describeSource(connection, spec);
+        let sources = await describeSource(connection, spec);
+        // Nested JSON is read as JSON text: DuckDB's inferred structs would rewrite it
+        // (timestamps, added nulls, 2 → 2.0).
+        if (spec.reader === 'jsonl' && sources.some((column) => column.inferredType === 'json')) {
+          spec = {
+            ...spec,
+            jsonColumns: Object.fromEntries(
+              sources.map((column) => [
+                column.sourceName,
+                column.inferredType === 'json' ? 'JSON' : column.sqlType,
+              ]),
+            ),
+          };
+          sources = await describeSource(connection, spec);
+        }
+        if (spec.reader === 'csv' && options.csv?.header === undefined) {
+          const header = await oneColumnHeader(connection, spec, sources);
+          if (header === false) {
+            spec = { ...spec, csv: { ...spec.csv, header: false } };
+            sources = await describeSource(connection, spec);
+            warnings.push({
+              code: 'first-row-is-data',
+              message:
+                'The first line looks like data, not a column name: it is read as a row (send csv.header = true to use it as the name)',
+            });
+          }
+        }
         const dialect =
           withPreview && spec.reader === 'csv'
             ? await sniffCsv(connection, spec).catch(() => undefined)
             : undefined;
+        if (dialect && spec.reader === 'csv')
+          warnings.push(...(await dialectWarnings(spec, sources, options.csv)));
         const sample = withPreview ? await sampleRows(connection, spec, 20) : [];
         return { sources, dialect, sample };
       } catch (error) {
@@ -267,7 +390,39 @@ export function createSheetImportService(deps: ImportServiceDeps) {
         );
       }
     });
-    return { format, encoding, spec, preRejected, sheets, cleanup, ...preview };
+    return {
+      format,
+      encoding: spec.csv?.encoding ?? encoding,
+      spec,
+      preRejected,
+      sheets,
+      layout,
+      warnings,
+      cleanup,
+      ...preview,
+    };
+  };
+
+  /**
+   * Parquet is compressed: refuse one whose pages expand past the import limit (its own
+   * metadata, read before any row) rather than write a table larger than the cap.
+   */
+  const checkParquetSize = async (file: string) => {
+    const expanded = await duckdb
+      .withConnection(async (connection) => {
+        const reader = await connection.runAndReadAll(
+          `select coalesce(sum(total_uncompressed_size), 0)::bigint as n from parquet_metadata('${file.replaceAll("'", "''")}')`,
+        );
+        return Number((reader.getRowObjectsJS()[0] as { n: bigint }).n);
+      })
+      .catch((error: unknown) => {
+        throw new AppError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `The file could not be read as Parquet: ${firstLine(error)}`,
+          { cause: error },
+        );
+      });
+    if (expanded > settings.importMaxBytes) throw expandsTooMuch(settings.importMaxBytes);
   };
 
   const presentPreview = (prepared: Awaited<ReturnType<typeof prepare>>) => ({
@@ -282,6 +437,11 @@ export function createSheetImportService(deps: ImportServiceDeps) {
     })),
     sample: prepared.sample,
     rejectedBeforeRead: prepared.preRejected?.count ?? 0,
+    rejectsBeforeRead: prepared.preRejected?.rejects.slice(0, 20) ?? [],
+    /** JSON: one object per line, or documents (pretty-printed, concatenated, an array). */
+    layout: prepared.layout ?? null,
+    /** What the reader will do differently from a plain read, and what looks wrong. */
+    warnings: prepared.warnings,
   });
 
   const service = {
@@ -593,7 +753,7 @@ export function createSheetImportService(deps: ImportServiceDeps) {
               spec: { ...prepared.spec, readTypes },
               sources: prepared.sources,
               targets,
-              maxBadShare: settings.importMaxBadLineShare,
+              maxBadShare: importOptions.maxBadLineShare ?? settings.importMaxBadLineShare,
               ...(prepared.preRejected ? { preRejected: prepared.preRejected } : {}),
               signal: controller.signal,
               onProgress: (progress) => {
