@@ -50,18 +50,19 @@ export function detectEncoding(head: Uint8Array): TextEncoding {
 }
 
 /**
- * Above this share of control bytes (not tab, line feed, form feed, carriage return or
- * escape) in its head a file is binary. A NUL or two inside a text field is text.
+ * A file is binary when more than this share of its head is control bytes (not tab, line
+ * feed, form feed, carriage return or escape), and there are more than a few: a NUL or two
+ * inside a text field is text. Random (compressed) bytes are ~10% control bytes.
  */
-export const BINARY_CONTROL_SHARE = 0.01;
+export const BINARY_CONTROL_SHARE = 0.05;
+const BINARY_CONTROL_MIN = 8;
 
-export function controlShare(head: Uint8Array): number {
-  if (head.length === 0) return 0;
+export function isBinary(head: Uint8Array): boolean {
   let control = 0;
   for (const byte of head)
     if (byte < 0x20 && byte !== 9 && byte !== 10 && byte !== 12 && byte !== 13 && byte !== 27)
       control++;
-  return control / head.length;
+  return control > BINARY_CONTROL_MIN && control / head.length > BINARY_CONTROL_SHARE;
 }
 
 export function contentKind(head: Uint8Array): { kind: ContentKind; described: string } {
@@ -72,8 +73,7 @@ export function contentKind(head: Uint8Array): { kind: ContentKind; described: s
   for (const [described, magic] of BINARY_MAGIC)
     if (startsWith(head, magic)) return { kind: 'binary', described };
   const utf16 = startsWith(head, [0xff, 0xfe]) || startsWith(head, [0xfe, 0xff]);
-  if (!utf16 && controlShare(head) > BINARY_CONTROL_SHARE)
-    return { kind: 'binary', described: 'binary data' };
+  if (!utf16 && isBinary(head)) return { kind: 'binary', described: 'binary data' };
   const text = utf16
     ? new TextDecoder(head[0] === 0xff ? 'utf-16le' : 'utf-16be').decode(head.subarray(2))
     : new TextDecoder('latin1').decode(head);

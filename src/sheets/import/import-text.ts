@@ -144,16 +144,22 @@ export const mixedLineEnds = (scan: TextScan) => scan.cr > 0 || (scan.crlf > 0 &
 export const textEncoding = (scan: TextScan): 'utf-8' | 'latin-1' =>
   scan.invalidUtf8 > 0 && scan.validNonAscii === 0 ? 'latin-1' : 'utf-8';
 
+/** Whether the file needs a cleaned copy before DuckDB reads it (cleanText). */
+export const needsCleaning = (scan: TextScan) => mixedLineEnds(scan) || scan.nulBytes > 0;
+
 /**
- * A copy of the file with every line end a line feed (CRLF and lone CR → LF), counted
- * against `maxBytes` (it is never larger than the file). Line numbers stay the same.
+ * A copy of the file with every line end a line feed (CRLF and lone CR → LF) when they are
+ * mixed, and without NUL bytes (no store of ours keeps one), counted against `maxBytes` (it
+ * is never larger than the file). Line numbers stay the same.
  */
-export async function normalizeLineEnds(
+export async function cleanText(
   source: string,
   target: string,
+  scan: TextScan,
   maxBytes: number,
   signal?: AbortSignal,
 ): Promise<void> {
+  const lineEnds = mixedLineEnds(scan);
   const input = createReadStream(source, { highWaterMark: CHUNK });
   const out = createWriteStream(target, { flags: 'wx', mode: 0o600 });
   let written = 0;
@@ -163,6 +169,13 @@ export async function normalizeLineEnds(
       if (signal?.aborted) throw signal.reason;
       const parts: Buffer[] = [];
       let from = 0;
+      if (!lineEnds) {
+        const bytes = withoutNul(chunk);
+        written += bytes.length;
+        if (written > maxBytes) throw expandsTooMuch(maxBytes);
+        if (!out.write(bytes)) await once(out, 'drain');
+        continue;
+      }
       if (pendingCr) {
         parts.push(Buffer.from([10]));
         if (chunk[0] === 10) from = 1;
@@ -179,7 +192,7 @@ export async function normalizeLineEnds(
         from = chunk[at + 1] === 10 ? at + 2 : at + 1;
       }
       parts.push(chunk.subarray(from));
-      const bytes = Buffer.concat(parts);
+      const bytes = withoutNul(Buffer.concat(parts));
       written += bytes.length;
       if (written > maxBytes) throw expandsTooMuch(maxBytes);
       if (!out.write(bytes)) await once(out, 'drain');
@@ -197,6 +210,18 @@ export async function normalizeLineEnds(
   } finally {
     input.destroy();
   }
+}
+
+function withoutNul(bytes: Buffer): Buffer {
+  if (!bytes.includes(0)) return bytes;
+  const kept: Buffer[] = [];
+  let from = 0;
+  for (let at = bytes.indexOf(0); at !== -1; at = bytes.indexOf(0, at + 1)) {
+    kept.push(bytes.subarray(from, at));
+    from = at + 1;
+  }
+  kept.push(bytes.subarray(from));
+  return Buffer.concat(kept);
 }
 
 /**

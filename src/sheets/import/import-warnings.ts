@@ -30,7 +30,7 @@ export function textWarnings(scan: TextScan, encoding: string): ImportWarning[] 
   if (scan.nulBytes > 0)
     warnings.push({
       code: 'nul-bytes',
-      message: `${scan.nulBytes} NUL byte${scan.nulBytes === 1 ? '' : 's'} (line ${listed(scan.nulLines)}) are kept in the values`,
+      message: `${scan.nulBytes} NUL byte${scan.nulBytes === 1 ? '' : 's'} (line ${listed(scan.nulLines)}) removed from the values`,
       lines: scan.nulLines,
     });
   if (scan.invalidUtf8 > 0 && encoding === 'utf-8')

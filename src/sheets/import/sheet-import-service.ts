@@ -51,7 +51,7 @@ import {
   sniffFormat,
   type TextEncoding,
 } from './import-sniff.ts';
-import { mixedLineEnds, normalizeLineEnds, scanText, textEncoding } from './import-text.ts';
+import { cleanText, needsCleaning, scanText, textEncoding } from './import-text.ts';
 import { openDownload } from './import-url.ts';
 import {
   dialectWarnings,
@@ -123,6 +123,8 @@ export interface ImportSettings {
   importMaxBytes: number;
   importMaxBadLineShare: number;
   importAllowPrivateUrls: boolean;
+  /** Uploads not started within this many hours are removed (purgeExpiredUploads). */
+  importUploadRetentionHours: number;
   hfHubUrl: string;
   hfToken: string | undefined;
 }
@@ -324,10 +326,10 @@ export function createSheetImportService(deps: ImportServiceDeps) {
         const scan = await scanText(file, signal);
         if (!options.csv?.encoding && headEncoding !== 'utf-8-bom') encoding = textEncoding(scan);
         warnings.push(...textWarnings(scan, options.csv?.encoding ?? encoding));
-        if (mixedLineEnds(scan)) {
+        if (needsCleaning(scan)) {
           path = randomImportPath(dir(), '.csv');
           cleanup.push(path);
-          await normalizeLineEnds(file, path, settings.importMaxBytes, signal);
+          await cleanText(file, path, scan, settings.importMaxBytes, signal);
         }
       }
       const csv = options.csv ?? {};
@@ -484,7 +486,7 @@ export function createSheetImportService(deps: ImportServiceDeps) {
         format: prepared.format,
         status: 'uploaded',
         options: JSON.stringify(options),
-        preview: JSON.stringify(presentPreview(prepared)),
+        preview: storableJson(presentPreview(prepared)),
         file_path: path.basename(file),
         size_bytes: size,
         created_by: creatorOf(actor),
@@ -664,6 +666,39 @@ export function createSheetImportService(deps: ImportServiceDeps) {
       return claimed.length;
     },
 
+    /**
+     * Uploads never started within the retention time are cancelled and their files removed;
+     * so are files in the import directory that no pending import needs and that are older
+     * than the retention (left by a crash between the upload and its row). `now` is the
+     * clock (tests pass a later one). Returns how many uploads it cancelled.
+     */
+    async purgeExpiredUploads(now = Date.now()) {
+      const retentionMs = settings.importUploadRetentionHours * 3_600_000;
+      const cutoff = new Date(now - retentionMs);
+      const error = new AppError(
+        'CONFLICT',
+        `The upload was not imported within ${settings.importUploadRetentionHours} hours and was removed; upload it again`,
+      );
+      const expired = await store.claimExpiredUploads(cutoff, errorRecord(error));
+      for (const row of expired) await discardImportData(row);
+      const pending = new Set(
+        (await store.pendingImportFiles()).map((file) => path.basename(file)),
+      );
+      const names = await readdir(dir()).catch(() => [] as string[]);
+      let files = 0;
+      for (const name of names) {
+        if (pending.has(name)) continue;
+        const file = path.join(dir(), name);
+        const info = await stat(file).catch(() => undefined);
+        if (!info?.isFile() || info.mtimeMs >= cutoff.getTime()) continue;
+        await rm(file, { force: true }).catch(() => {});
+        files++;
+      }
+      if (expired.length > 0 || files > 0)
+        logger.info({ uploads: expired.length, files }, 'purged expired uploads');
+      return expired.length;
+    },
+
     async executeImport(
       importId: string,
       options: { onProgress?: (progress: ImportProgressEvent) => void } = {},
@@ -794,7 +829,7 @@ export function createSheetImportService(deps: ImportServiceDeps) {
                 rows_imported: outcome.rows,
                 rows_rejected: outcome.rejected,
                 bytes_read: size,
-                rejects: JSON.stringify(outcome.rejects),
+                rejects: storableJson(outcome.rejects),
                 conversions: JSON.stringify(
                   outcome.conversions.map((conversion) => {
                     const target = targets.find((column) => column.id === conversion.columnId)!;
@@ -845,7 +880,7 @@ export function createSheetImportService(deps: ImportServiceDeps) {
     await store.updateImport(row.id, {
       status,
       finished_at: new Date(),
-      ...(appError ? { error: JSON.stringify(errorRecord(appError)) } : {}),
+      ...(appError ? { error: storableJson(errorRecord(appError)) } : {}),
     });
     await discardImportData(row);
   }
@@ -903,6 +938,11 @@ export function createSheetImportService(deps: ImportServiceDeps) {
   }
 
   return service;
+}
+
+/** JSON PostgreSQL can store: a NUL (`\u0000`, e.g. from a JSON file's value) becomes U+FFFD. */
+function storableJson(value: unknown): string {
+  return JSON.stringify(value).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
