@@ -360,6 +360,25 @@ describe('imports of quirky and expanding files', () => {
       expect(previewOf(forced).warnings).toEqual([
         expect.objectContaining({ code: 'implausible-dialect' }),
       ]);
+      // Previewed again with other options (the dialog's "first row is data"), which the
+      // start then uses.
+      const fruit = await upload('apple\nbanana\ncherry\n', 'fruit.csv');
+      expect(previewOf(fruit).dialect).toMatchObject({ header: true });
+      const again = await module.imports.previewImport(editor, projectId, fruit.id, {
+        csv: { header: false },
+      });
+      expect(previewOf(again).dialect).toMatchObject({ header: false });
+      await module.imports.startImport(editor, projectId, fruit.id, undefined, false);
+      const result = (await module.imports.executeImport(fruit.id))!;
+      expect((await valuesOf(result.datasetId!)).rows).toEqual([['apple'], ['banana'], ['cherry']]);
+      const plain = await upload('a,b,c,d\n1,2,3,4\n', 'plain.csv');
+      expect(previewOf(plain).warnings).toEqual([]);
+      const wrong = await module.imports.previewImport(editor, projectId, plain.id, {
+        csv: { delimiter: '|' },
+      });
+      expect(previewOf(wrong).warnings).toEqual([
+        expect.objectContaining({ code: 'implausible-dialect', lines: [1] }),
+      ]);
     });
 
     it('15: decimal and thousands separators, date formats and the bad-line share per import', async () => {

@@ -495,7 +495,38 @@ export function createSheetImportService(deps: ImportServiceDeps) {
       return presentImport(row);
     },
 
-    /** URL and Hub imports are downloaded by the job, then read like uploads. */
+    /**
+     * Previews an upload again with other options (dialect, header, nulls, formats…) and
+     * keeps them for its start: the preview shows what the import will read, and warns
+     * (`warnings`) when the options look wrong, before anything is written.
+     */
+    async previewImport(
+      actor: Actor,
+      projectId: string,
+      importId: string,
+      overrides: ImportOptions,
+    ) {
+      await access.requireRole(actor, projectId, 'editor');
+      const row = await loadImport(projectId, importId);
+      if (row.status !== 'uploaded' || row.source !== 'upload' || !row.file_path)
+        throw conflict(`Import is ${row.status}; only an upload not yet started can be previewed`, {
+          status: row.status,
+        });
+      const parsed = importOptionsSchema.parse(overrides ?? {});
+      const options = { ...importOptionsSchema.parse(row.options ?? {}), ...parsed };
+      const file = path.join(dir(), path.basename(row.file_path));
+      const size = (await stat(file).catch(() => undefined))?.size;
+      if (size === undefined) throw notFound('import', importId);
+      const prepared = await prepare(file, size, row.display_name, options);
+      for (const extra of prepared.cleanup) await rm(extra, { force: true });
+      const updated = await store.updateImport(importId, {
+        options: JSON.stringify(options),
+        format: prepared.format,
+        preview: storableJson(presentPreview(prepared)),
+      });
+      return presentImport(updated!);
+    },
+
     async createFromUrl(
       actor: Actor,
       projectId: string,
