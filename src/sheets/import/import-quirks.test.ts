@@ -326,13 +326,25 @@ describe('imports of quirky and expanding files', () => {
       });
     });
 
-    it('11: relaxed quoting reads unescaped quotes inside a quoted field', async () => {
-      const text = 'id,title\n1,"the "big" one, again"\n2,plain\n';
-      const { result } = await importBuffer(text, 'quotes.csv', { csv: { relaxedQuotes: true } });
+    it('11: an unescaped quote inside a quoted field is named by line; relaxed quoting reads it', async () => {
+      const text = 'id,title\n1,"a\nb"\n2,"the "big" one, again"\n3,plain\n4,"x"\n';
+      const plain = await upload(text, 'quotes.csv');
+      expect(previewOf(plain).warnings).toEqual([
+        expect.objectContaining({ code: 'unescaped-quotes', lines: [4] }),
+      ]);
+      const relaxed = await module.imports.previewImport(editor, projectId, plain.id, {
+        csv: { relaxedQuotes: true },
+      });
+      expect(previewOf(relaxed).warnings).toEqual([]);
+      expect(previewOf(relaxed).dialect).toMatchObject({ relaxedQuotes: true, quote: '"' });
+      await module.imports.startImport(editor, projectId, plain.id, undefined, false);
+      const result = (await module.imports.executeImport(plain.id))!;
       expect(result.status, JSON.stringify(result.error)).toBe('succeeded');
       expect((await valuesOf(result.datasetId!)).rows).toEqual([
-        [1, 'the "big" one, again'],
-        [2, 'plain'],
+        [1, 'a\nb'],
+        [2, 'the "big" one, again'],
+        [3, 'plain'],
+        [4, 'x'],
       ]);
     });
 
@@ -353,6 +365,33 @@ describe('imports of quirky and expanding files', () => {
     });
 
     it('14: the preview shows the dialect the import uses, and warns when an override reads one column', async () => {
+      // Sending the previewed dialect back reads the same table.
+      for (const [name, text] of [
+        ['semi.csv', 'a;b\n1;x\n2;y\n3;z\n4;w\n5;v\n'],
+        ['pipes.csv', 'a|b|c\n"1|2"|x|y\n3|"q ""r"""|z\n'],
+        ['bare-quotes.csv', 'id,title\n1,"the "big" one"\n2,plain\n3,"x"\n'],
+        ['tabs.tsv', 'a\tb\n1\t2\n'],
+      ] as const) {
+        const first = await importBuffer(text, name, { maxBadLineShare: 0.9 });
+        const dialect = previewOf(first.upload).dialect as {
+          delimiter: string;
+          quote: string;
+          escape: string;
+          header: boolean;
+        };
+        const again = await importBuffer(text, name, {
+          maxBadLineShare: 0.9,
+          csv: {
+            delimiter: dialect.delimiter,
+            quote: dialect.quote,
+            escape: dialect.escape,
+            header: dialect.header,
+          },
+        });
+        expect(await valuesOf(again.result.datasetId!), name).toEqual(
+          await valuesOf(first.result.datasetId!),
+        );
+      }
       const text = "a;b;c\n1;'x;y';3\n";
       const uploaded = await upload(text, 'semi.csv', { csv: { quote: "'" } });
       expect(previewOf(uploaded).dialect).toMatchObject({ delimiter: ';', quote: "'" });

@@ -180,7 +180,7 @@ async function sniffDialect(
 export async function sniffCsv(connection: DuckDBConnection, spec: SourceSpec) {
   const csv = spec.csv ?? {};
   // Every option the import passes, so the dialect shown is the one the import reads with.
-  const options = csvOptions(spec).filter((option) => !option.startsWith('ignore_errors'));
+  const options = csvOptions(spec);
   const row = await sniffDialect(connection, spec.path, options);
   const given = (text: string | null) => (!text || text === '(empty)' ? '' : text);
   return row

@@ -11,7 +11,8 @@ export interface ImportWarning {
     | 'invalid-utf8-lines'
     | 'latin-1'
     | 'first-row-is-data'
-    | 'implausible-dialect';
+    | 'implausible-dialect'
+    | 'unescaped-quotes';
   message: string;
   lines?: number[];
 }
@@ -105,4 +106,79 @@ export async function dialectWarnings(
       ];
   }
   return [];
+}
+
+/**
+ * The first line (of the first 64 KiB) where a field opened with `quote` holds a quote that
+ * is neither doubled nor the field's end: `"the "big" one"`. Undefined when there is none.
+ */
+export function unescapedQuoteLine(
+  text: string,
+  delimiter: string,
+  quote = '"',
+): number | undefined {
+  let line = 1;
+  let quoted = false;
+  let fieldStart = true;
+  for (let at = 0; at < text.length; at++) {
+    const char = text[at]!;
+    if (quoted) {
+      if (char === quote) {
+        const next = text[at + 1];
+        if (next === quote) {
+          at++;
+          continue;
+        }
+        if (
+          next === undefined ||
+          next === '\n' ||
+          next === '\r' ||
+          text.startsWith(delimiter, at + 1)
+        ) {
+          quoted = false;
+          fieldStart = false;
+          continue;
+        }
+        return line;
+      }
+      if (char === '\n') line++;
+      continue;
+    }
+    if (char === quote && fieldStart) {
+      quoted = true;
+      fieldStart = false;
+    } else if (text.startsWith(delimiter, at)) {
+      fieldStart = true;
+      at += delimiter.length - 1;
+    } else if (char === '\n') {
+      line++;
+      fieldStart = true;
+    } else if (char !== '\r') fieldStart = false;
+  }
+  return undefined;
+}
+
+/** A quote inside a quoted field that is not doubled: named by line, with the way out. */
+export async function quoteWarnings(
+  spec: SourceSpec,
+  dialect: { delimiter: string; quote: string },
+): Promise<ImportWarning[]> {
+  if (spec.csv?.relaxedQuotes || (spec.csv?.encoding ?? 'utf-8') !== 'utf-8') return [];
+  const quote = dialect.quote || '"';
+  const head = new TextDecoder('utf-8').decode(await readHead(spec.path, 64 * 1024));
+  // Up to the last line end: the head may stop inside a field.
+  const text = head.slice(0, Math.max(0, head.lastIndexOf('\n') + 1));
+  const line = unescapedQuoteLine(text.replace(/^\uFEFF/, ''), dialect.delimiter, quote);
+  if (line === undefined) return [];
+  return [
+    {
+      code: 'unescaped-quotes',
+      message: `Line ${line} has a ${quote} inside a quoted field that is not doubled: ${
+        dialect.quote === ''
+          ? 'the file is read without quoting, so quoted values keep their quotes'
+          : 'lines like it are rejected'
+      }. "Relaxed quotes" (csv.relaxedQuotes) reads them`,
+      lines: [line],
+    },
+  ];
 }

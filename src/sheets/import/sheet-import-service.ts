@@ -57,6 +57,7 @@ import {
   dialectWarnings,
   type ImportWarning,
   oneColumnHeader,
+  quoteWarnings,
   textWarnings,
 } from './import-warnings.ts';
 
@@ -379,8 +380,10 @@ export function createSheetImportService(deps: ImportServiceDeps) {
           withPreview && spec.reader === 'csv'
             ? await sniffCsv(connection, spec).catch(() => undefined)
             : undefined;
-        if (dialect && spec.reader === 'csv')
+        if (dialect && spec.reader === 'csv') {
           warnings.push(...(await dialectWarnings(spec, sources, options.csv)));
+          warnings.push(...(await quoteWarnings(spec, dialect)));
+        }
         const sample = withPreview ? await sampleRows(connection, spec, 20) : [];
         return { sources, dialect, sample };
       } catch (error) {
