@@ -1,4 +1,4 @@
-import { readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -130,6 +130,44 @@ describe('imports of quirky and expanding files', () => {
       await expect(upload(book, 'rows.xlsx')).rejects.toMatchObject({
         code: 'PAYLOAD_TOO_LARGE',
         message: expect.stringContaining('expands'),
+      });
+      expect(files()).toEqual(beforeFiles);
+      expect(await tables()).toEqual(beforeTables);
+    });
+
+    it('a file wider than 2,000 columns is 413; JSON objects with keys of their own stay one JSON column', async () => {
+      const [beforeFiles, beforeTables] = [files(), await tables()];
+      const header = Array.from({ length: 2_100 }, (_, index) => `c${index}`).join(',');
+      const row = Array.from({ length: 2_100 }, (_, index) => index).join(',');
+      const refused = await upload(`${header}\n${row}\n`, 'wide.csv').catch(
+        (error: unknown) => error,
+      );
+      expect(refused).toMatchObject({
+        code: 'PAYLOAD_TOO_LARGE',
+        details: { columns: 2_100, maxColumns: 2_000 },
+      });
+      expect(files()).toEqual(beforeFiles);
+      expect(await tables()).toEqual(beforeTables);
+      // 600 objects with a key each would be 600 × 600 cells of NULL: DuckDB reads them as
+      // one JSON column (its field appearance threshold), so the table stays the file's size.
+      const lines = Array.from({ length: 600 }, (_, index) => `{"k${index}":1}`).join('\n');
+      const { result } = await importBuffer(lines, 'sparse.jsonl');
+      expect(result).toMatchObject({ status: 'succeeded', rowsImported: 600 });
+      expect((await valuesOf(result.datasetId!)).types).toEqual(['json']);
+    });
+
+    it('a Parquet file whose pages expand past the cap is 413 before it is read; nothing left', async () => {
+      const source = path.join(storage.dataDir, 'bomb.parquet');
+      await platform.duckdb.withConnection((connection) =>
+        connection.run(
+          `copy (select repeat('x', 2000) || i as s from range(300) t(i)) to '${source}' (format parquet, compression zstd)`,
+        ),
+      );
+      const bytes = readFileSync(source);
+      expect(bytes.length).toBeLessThan(CAP);
+      const [beforeFiles, beforeTables] = [files(), await tables()];
+      await expect(upload(bytes, 'bomb.parquet')).rejects.toMatchObject({
+        code: 'PAYLOAD_TOO_LARGE',
       });
       expect(files()).toEqual(beforeFiles);
       expect(await tables()).toEqual(beforeTables);

@@ -212,6 +212,9 @@ const HEARTBEAT_MS = 1_000;
 /** …and is failed as stalled when it has not for this long. */
 export const STALL_SECONDS = 30;
 
+/** The most source columns an import reads (each makes a value and a state column). */
+export const MAX_IMPORT_COLUMNS = 2_000;
+
 /** At most this many parts of one CSV are read at once (one DuckDB thread and connection each). */
 const MAX_IMPORT_PARTS = 4;
 
@@ -350,6 +353,7 @@ export function createSheetImportService(deps: ImportServiceDeps) {
     const preview = await duckdb.withConnection(async (connection) => {
       try {
         let sources = await describeSource(connection, spec);
+        refuseExpansion(sources.length);
         // Nested JSON is read as JSON text: DuckDB's inferred structs would rewrite it
         // (timestamps, added nulls, 2 → 2.0).
         if (spec.reader === 'jsonl' && sources.some((column) => column.inferredType === 'json')) {
@@ -406,6 +410,20 @@ export function createSheetImportService(deps: ImportServiceDeps) {
       cleanup,
       ...preview,
     };
+  };
+
+  /**
+   * A table may not be wider than MAX_IMPORT_COLUMNS source columns (each makes a value and
+   * a state column). JSON objects whose keys differ from object to object do not widen it:
+   * DuckDB reads keys found in under 10% of the objects as one JSON column.
+   */
+  const refuseExpansion = (columns: number) => {
+    if (columns > MAX_IMPORT_COLUMNS)
+      throw new AppError(
+        'PAYLOAD_TOO_LARGE',
+        `The file has ${columns} columns; at most ${MAX_IMPORT_COLUMNS} can be imported`,
+        { details: { columns, maxColumns: MAX_IMPORT_COLUMNS } },
+      );
   };
 
   /**
