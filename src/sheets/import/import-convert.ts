@@ -4,6 +4,7 @@ import { open, rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import ExcelJS from 'exceljs';
 import { AppError, validationError } from '../../platform/app-error.ts';
+import { readHead } from './import-files.ts';
 
 /**
  * Formats DuckDB cannot read with line-level error reports are first rewritten, streaming,
@@ -295,26 +296,20 @@ const refusedJson = (line: number, reason: string) =>
   });
 
 /**
- * Whether a JSON file is one object per line: its first non-blank line is a whole object.
- * Otherwise it is read as JSON documents (jsonDocumentsToLines).
+ * Whether a JSON file is one object per line: its first non-blank line (within the first
+ * MiB) is a whole object. Otherwise it is read as JSON documents (jsonDocumentsToLines),
+ * which also reads one object per line, only without skipping a broken line.
  */
 export async function isJsonLines(source: string): Promise<boolean> {
-  const input = createReadStream(source, { encoding: 'utf8', highWaterMark: 64 * 1024 });
+  const head = new TextDecoder('utf-8').decode(await readHead(source, 1024 * 1024));
+  const text = head.replace(/^\uFEFF/, '').replace(/^\s+/, '');
+  const end = text.search(/\r?\n/);
+  if (end === -1 || !text.startsWith('{')) return false;
   try {
-    for await (const raw of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
-      const line = raw.replace(/^\uFEFF/, '').trim();
-      if (line === '') continue;
-      if (!line.startsWith('{')) return false;
-      try {
-        JSON.parse(line);
-        return true;
-      } catch {
-        return false;
-      }
-    }
+    const value: unknown = JSON.parse(text.slice(0, end));
+    return Boolean(value) && typeof value === 'object' && !Array.isArray(value);
+  } catch {
     return false;
-  } finally {
-    input.destroy();
   }
 }
 

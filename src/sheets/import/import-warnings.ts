@@ -21,7 +21,7 @@ const listed = (lines: number[]) =>
   `${lines.slice(0, 5).join(', ')}${lines.length > 5 ? ', …' : ''}`;
 
 /** What a scan of a text file found that the import handles in its own way. */
-export function textWarnings(scan: TextScan, encoding: string): ImportWarning[] {
+export function textWarnings(scan: TextScan, encoding: string, detected = true): ImportWarning[] {
   const warnings: ImportWarning[] = [];
   if (mixedLineEnds(scan))
     warnings.push({
@@ -40,7 +40,7 @@ export function textWarnings(scan: TextScan, encoding: string): ImportWarning[] 
       message: `${scan.invalidUtf8} line${scan.invalidUtf8 === 1 ? ' is' : 's are'} not valid UTF-8 (line ${listed(scan.invalidUtf8Lines)}): read as UTF-8, they are skipped and reported`,
       lines: scan.invalidUtf8Lines,
     });
-  if (scan.invalidUtf8 > 0 && encoding === 'latin-1')
+  if (scan.invalidUtf8 > 0 && encoding === 'latin-1' && detected)
     warnings.push({
       code: 'latin-1',
       message: `No line with non-ASCII characters is valid UTF-8 (${scan.invalidUtf8} lines): the file is read as Latin-1 (send csv.encoding to choose)`,

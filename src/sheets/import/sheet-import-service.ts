@@ -329,7 +329,9 @@ export function createSheetImportService(deps: ImportServiceDeps) {
       if (headEncoding !== 'utf-16') {
         const scan = await scanText(file, signal);
         if (!options.csv?.encoding && headEncoding !== 'utf-8-bom') encoding = textEncoding(scan);
-        warnings.push(...textWarnings(scan, options.csv?.encoding ?? encoding));
+        warnings.push(
+          ...textWarnings(scan, options.csv?.encoding ?? encoding, !options.csv?.encoding),
+        );
         if (needsCleaning(scan)) {
           path = randomImportPath(dir(), '.csv');
           cleanup.push(path);
@@ -736,7 +738,8 @@ export function createSheetImportService(deps: ImportServiceDeps) {
       const pending = new Set(
         (await store.pendingImportFiles()).map((file) => path.basename(file)),
       );
-      const names = await readdir(dir()).catch(() => [] as string[]);
+      // Stray files only while no import runs here (its temp copies are not in the table).
+      const names = running.size === 0 ? await readdir(dir()).catch(() => [] as string[]) : [];
       let files = 0;
       for (const name of names) {
         if (pending.has(name)) continue;
