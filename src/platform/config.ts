@@ -236,6 +236,11 @@ export const SETTINGS = {
     '0.05',
     'An import fails, writing nothing, when more than this share of its lines is malformed.',
   ],
+  BRAINCELLS_IMPORT_UPLOAD_RETENTION_HOURS: [
+    integer(1, 24 * 365),
+    '24',
+    'Hours an uploaded file waits to be imported; a job then removes uploads never started.',
+  ],
   BRAINCELLS_IMPORT_ALLOW_PRIVATE_URLS: [
     booleanString,
     'false',
@@ -585,6 +590,7 @@ export interface Config {
     importMaxBytes: number;
     importMaxBadLineShare: number;
     importAllowPrivateUrls: boolean;
+    importUploadRetentionHours: number;
     hfHubUrl: string;
     hfToken: string | undefined;
     retentionDays: number;
@@ -737,6 +743,7 @@ export function loadConfig(
       importMaxBytes: read('BRAINCELLS_IMPORT_MAX_BYTES'),
       importMaxBadLineShare: read('BRAINCELLS_IMPORT_MAX_BAD_LINE_SHARE'),
       importAllowPrivateUrls: read('BRAINCELLS_IMPORT_ALLOW_PRIVATE_URLS'),
+      importUploadRetentionHours: read('BRAINCELLS_IMPORT_UPLOAD_RETENTION_HOURS'),
       hfHubUrl: read('BRAINCELLS_HF_HUB_URL'),
       hfToken: read('HF_TOKEN'),
       retentionDays: read('BRAINCELLS_DATASET_RETENTION_DAYS'),

@@ -276,6 +276,42 @@ describe('sheet routes', () => {
     expect(refused.json().error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
   });
 
+  it('previews an upload again with options (editors only, bad options name their field)', async () => {
+    const { body, contentType } = multipart('fruit.csv', 'apple\nbanana\ncherry\n');
+    const upload = await t.app.inject({
+      method: 'POST',
+      url: `${base}/imports`,
+      headers: { ...members.editor.headers, 'content-type': contentType },
+      payload: body,
+    });
+    expect(upload.statusCode).toBe(201);
+    const { id } = upload.json();
+    const url = `${base}/imports/${id}/preview`;
+    const previewed = await post(url, { csv: { header: false } });
+    expect(previewed.statusCode).toBe(200);
+    expect(previewed.json()).toMatchObject({
+      status: 'uploaded',
+      options: { csv: { header: false } },
+      preview: { dialect: { header: false }, warnings: [] },
+    });
+    expect((await post(url, { csv: { header: false } }, members.viewer)).statusCode).toBe(403);
+    const bad = await post(url, { csv: { decimalSeparator: ';' } });
+    expect(bad.statusCode).toBe(400);
+    expect(JSON.stringify(bad.json().error)).toContain('decimalSeparator');
+    const broken = multipart(
+      'book.xlsx',
+      Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.alloc(64, 7)]),
+    );
+    const refused = await t.app.inject({
+      method: 'POST',
+      url: `${base}/imports`,
+      headers: { ...members.editor.headers, 'content-type': broken.contentType },
+      payload: broken.body,
+    });
+    expect(refused.statusCode).toBe(415);
+    expect(refused.json().error.message).toContain('could not be read as an XLSX workbook');
+  });
+
   it("cuts XLSX cells to Excel's 32,767-character limit, marked, and counts them in a header", async () => {
     const dataset = (
       await post(`${base}/datasets`, {

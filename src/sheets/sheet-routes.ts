@@ -620,6 +620,27 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
   );
 
   app.post(
+    `${importsBase}/:importId/preview`,
+    {
+      schema: {
+        tags,
+        summary: 'Preview an uploaded import again with options (dialect, header, nulls, formats)',
+        description:
+          'The options are kept for the start. `preview.dialect` is the CSV dialect the import will use; `preview.warnings` lists what the reader does differently (line ends normalized, NUL bytes removed, lines not UTF-8, Latin-1, first row read as data) and options that look wrong (`implausible-dialect`: one column from a first line with many delimiters).',
+        params: importParams,
+        body: importOptionsSchema.default({}),
+      },
+    },
+    async (request) =>
+      imports.previewImport(
+        request.actor,
+        request.params.projectId,
+        request.params.importId,
+        request.body,
+      ),
+  );
+
+  app.post(
     `${importsBase}/:importId/start`,
     {
       schema: {

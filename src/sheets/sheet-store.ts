@@ -196,6 +196,28 @@ export function createSheetStore(db: Kysely<DB>) {
         .returningAll()
         .execute(),
 
+    /** Uploads never started and created before `cutoff`: cancelled, with `error`. */
+    claimExpiredUploads: (cutoff: Date, error: unknown) =>
+      db
+        .updateTable('dataset_import')
+        .set({ status: 'cancelled', finished_at: sql`now()`, error: JSON.stringify(error) })
+        .where('status', '=', 'uploaded')
+        .where('source', '=', 'upload')
+        .where(sql<boolean>`created_at < ${cutoff.toISOString()}::timestamptz`)
+        .returningAll()
+        .execute(),
+
+    /** The upload files imports still need (not yet finished). */
+    pendingImportFiles: async () =>
+      (
+        await db
+          .selectFrom('dataset_import')
+          .select('file_path')
+          .where('status', 'in', ['uploaded', 'queued', 'running'])
+          .where('file_path', 'is not', null)
+          .execute()
+      ).map((row) => row.file_path!),
+
     updateImport: (importId: string, changes: Updateable<DatasetImportTable>) =>
       db
         .updateTable('dataset_import')

@@ -14,6 +14,8 @@ export const PURGE_JOB = 'sheets.purge-datasets';
 const PURGE_EVERY_SECONDS = 3_600;
 export const RECOVER_IMPORTS_JOB = 'sheets.recover-imports';
 const RECOVER_EVERY_SECONDS = 60;
+export const PURGE_UPLOADS_JOB = 'sheets.purge-uploads';
+const PURGE_UPLOADS_EVERY_SECONDS = 3_600;
 
 /** Job payload of `sheets.import-file`. */
 export interface ImportJobData {
@@ -85,6 +87,15 @@ export function createSheetsModule(deps: {
         return { failed };
       },
     });
+    // Uploads never started are removed after BRAINCELLS_IMPORT_UPLOAD_RETENTION_HOURS.
+    platform.jobs.register({
+      name: PURGE_UPLOADS_JOB,
+      handler: async () => {
+        const purged = await imports.purgeExpiredUploads();
+        await scheduleOnce(PURGE_UPLOADS_JOB, PURGE_UPLOADS_EVERY_SECONDS);
+        return { purged };
+      },
+    });
     platform.jobs.register({
       name: PURGE_JOB,
       handler: async () => {
@@ -108,6 +119,7 @@ export function createSheetsModule(deps: {
       if (!platform.jobs.started) return;
       await schedulePurge(60);
       await scheduleRecovery(STALL_SECONDS);
+      await scheduleOnce(PURGE_UPLOADS_JOB, 300);
     },
   };
 }

@@ -377,6 +377,26 @@ describe('main journey', () => {
     await page.getByRole('link', { name: /braincells-e2e-people/ }).waitFor();
   });
 
+  it('imports a one-column file whose first row is data, with the preview switch', async () => {
+    const { page } = tab;
+    const fruit = path.join(os.tmpdir(), `braincells-e2e-fruit-${process.pid}.csv`);
+    writeFileSync(fruit, 'apple\nbanana\ncherry\n');
+    await page.getByRole('button', { name: 'Import…' }).click();
+    await page.locator('input[type=file]').setInputFiles(fruit);
+    const firstRow = page.getByLabel('First row is data');
+    await firstRow.waitFor();
+    expect(await firstRow.isChecked()).toBe(false);
+    // Controlled by the preview the server sends back: click, then wait for it.
+    await firstRow.click();
+    await expect.poll(() => firstRow.isChecked()).toBe(true);
+    await page.getByRole('button', { name: 'Import 1 columns' }).click();
+    await page.getByRole('button', { name: 'Open dataset' }).click();
+    await page.getByRole('grid').waitFor();
+    await expect.poll(() => cellText(page, 1, 1)).toBe('apple');
+    expect(await page.getByTestId('row-count').textContent()).toContain('3 rows');
+    await page.getByRole('link', { name: 'Datasets' }).click();
+  });
+
   it('shows members, creates an API key once, and lists sessions', async () => {
     const { page } = tab;
     await page.getByRole('link', { name: 'Members' }).click();

@@ -15,6 +15,7 @@ import { datasetTable, stateColumn, valueColumn } from '../sheet-query.ts';
 import type { ColumnType } from '../sheet-schema.ts';
 import type { RejectedLine } from './import-convert.ts';
 import type { ImportFormat, TextEncoding } from './import-sniff.ts';
+import { linesAtOffsets } from './import-text.ts';
 
 /** How DuckDB should read one prepared file (after any conversion in import-convert.ts). */
 export interface SourceSpec {
@@ -27,7 +28,17 @@ export interface SourceSpec {
     escape?: string | undefined;
     header?: boolean | undefined;
     encoding?: TextEncoding | undefined;
+    /** Values read as NULL (default: the empty unquoted field only; `""` stays ''). */
+    nullStrings?: string[] | undefined;
+    /** Accept unescaped quotes inside quoted fields (DuckDB's strict_mode = false). */
+    relaxedQuotes?: boolean | undefined;
+    decimalSeparator?: '.' | ',' | undefined;
+    thousandsSeparator?: string | undefined;
+    dateFormat?: string | undefined;
+    timestampFormat?: string | undefined;
   };
+  /** JSONL: every column's type, nested ones as JSON (kept as their text). */
+  jsonColumns?: Record<string, string>;
   /** Source column name → DuckDB type to read it as (CSV only: failures become rejects). */
   readTypes?: Record<string, string>;
 }
@@ -70,6 +81,25 @@ function csvOptions(spec: SourceSpec): string[] {
   if (csv.escape !== undefined) options.push(`escape = ${literal(csv.escape)}`);
   if (csv.header !== undefined) options.push(`header = ${csv.header}`);
   if (csv.encoding !== undefined) options.push(`encoding = ${literal(csv.encoding)}`);
+  options.push(...dialectOptions(spec));
+  return options;
+}
+
+/** The options a person sets beyond the dialect: nulls, quoting, number and date formats. */
+function dialectOptions(spec: SourceSpec): string[] {
+  const csv = spec.csv ?? {};
+  // A quoted empty string is an empty string, not NULL.
+  const options = ['allow_quoted_nulls = false'];
+  if (csv.nullStrings !== undefined)
+    options.push(`nullstr = [${csv.nullStrings.map(literal).join(', ')}]`);
+  if (csv.relaxedQuotes) options.push('strict_mode = false');
+  if (csv.decimalSeparator !== undefined)
+    options.push(`decimal_separator = ${literal(csv.decimalSeparator)}`);
+  if (csv.thousandsSeparator !== undefined)
+    options.push(`thousands = ${literal(csv.thousandsSeparator)}`);
+  if (csv.dateFormat !== undefined) options.push(`dateformat = ${literal(csv.dateFormat)}`);
+  if (csv.timestampFormat !== undefined)
+    options.push(`timestampformat = ${literal(csv.timestampFormat)}`);
   return options;
 }
 
@@ -92,8 +122,13 @@ export function sourceSql(spec: SourceSpec, rejects?: { table: string; scan: str
         );
       return `read_csv(${literal(spec.path)}, ${options.join(', ')})`;
     }
-    case 'jsonl':
-      return `read_json(${literal(spec.path)}, format = 'newline_delimited', maximum_object_size = ${MAX_LINE_BYTES}, sample_size = -1)`;
+    case 'jsonl': {
+      const columns = Object.entries(spec.jsonColumns ?? {});
+      const typed = columns.length
+        ? `, columns = {${columns.map(([name, type]) => `${literal(name)}: ${literal(type)}`).join(', ')}}`
+        : '';
+      return `read_json(${literal(spec.path)}, format = 'newline_delimited', maximum_object_size = ${MAX_LINE_BYTES}, sample_size = -1${typed})`;
+    }
     case 'json':
       return `read_json(${literal(spec.path)}, format = 'array', maximum_object_size = ${MAX_LINE_BYTES}, sample_size = -1)`;
     case 'parquet':
@@ -144,17 +179,24 @@ async function sniffDialect(
 /** The CSV dialect DuckDB's sniffer finds, shown so the user can override it. */
 export async function sniffCsv(connection: DuckDBConnection, spec: SourceSpec) {
   const csv = spec.csv ?? {};
-  const options = [`max_line_size = ${MAX_LINE_BYTES}`, `buffer_size = ${MAX_LINE_BYTES * 2}`];
-  if (csv.encoding) options.push(`encoding = ${literal(csv.encoding)}`);
-  if (csv.delimiter !== undefined) options.push(`delim = ${literal(csv.delimiter)}`);
+  // Every option the import passes, so the dialect shown is the one the import reads with.
+  const options = csvOptions(spec);
   const row = await sniffDialect(connection, spec.path, options);
+  const given = (text: string | null) => (!text || text === '(empty)' ? '' : text);
   return row
     ? {
         delimiter: row.delimiter,
-        quote: row.quote,
-        escape: row.escape,
+        quote: given(row.quote),
+        escape: given(row.escape),
         header: row.header,
         encoding: csv.encoding ?? 'utf-8',
+        newLine: row.new_line,
+        dateFormat: row.date_format,
+        timestampFormat: row.timestamp_format,
+        relaxedQuotes: Boolean(csv.relaxedQuotes),
+        nullStrings: csv.nullStrings ?? [''],
+        decimalSeparator: csv.decimalSeparator ?? '.',
+        thousandsSeparator: csv.thousandsSeparator ?? null,
       }
     : undefined;
 }
@@ -356,27 +398,43 @@ async function rejectSummary(connection: DuckDBConnection, table: string) {
   return { rejected: Number(row.n), castColumns: row.cast_columns ?? [] };
 }
 
-/** The first rejected lines of one read; `lineOffset` lines come before the file it read. */
+/**
+ * The first rejected lines of one read of `file`, numbered as a text editor does: from the
+ * byte position DuckDB reports (its own line number counts records, not the lines of a
+ * quoted field that spans several). `lineOffset` lines come before the file (a part).
+ */
 async function firstRejects(
   connection: DuckDBConnection,
   table: string,
+  file: string,
+  physical: boolean,
   lineOffset = 0,
 ): Promise<RejectedLine[]> {
   const first = await connection.runAndReadAll(
-    `select line, any_value(error_type) as error_type, any_value(error_message) as message, any_value(csv_line) as text from ${table} group by line order by line limit ${REJECTS_KEPT}`,
+    `select line, min(line_byte_position) as position, any_value(error_type) as error_type, any_value(error_message) as message, any_value(csv_line) as text from ${table} group by line order by line limit ${REJECTS_KEPT}`,
   );
-  return (
-    first.getRowObjectsJS() as {
-      line: bigint;
-      error_type: string;
-      message: string;
-      text: string | null;
-    }[]
-  ).map((entry) => ({
-    line: Number(entry.line) + lineOffset,
-    reason: `${entry.error_type}: ${entry.message}`.slice(0, 300),
-    ...(entry.text ? { text: entry.text.slice(0, 200) } : {}),
-  }));
+  const rows = first.getRowObjectsJS() as {
+    line: bigint;
+    position: bigint | null;
+    error_type: string;
+    message: string;
+    text: string | null;
+  }[];
+  const lines = physical
+    ? await linesAtOffsets(
+        file,
+        rows.flatMap((row) => (row.position === null ? [] : [Number(row.position)])),
+      ).catch(() => undefined)
+    : undefined;
+  return rows
+    .map((entry) => ({
+      line:
+        (entry.position === null ? undefined : lines?.get(Number(entry.position))) ??
+        Number(entry.line),
+      reason: `${entry.error_type}: ${entry.message}`.slice(0, 300),
+      ...(entry.text ? { text: entry.text.replace(/^\r?\n/, '').slice(0, 200) } : {}),
+    }))
+    .map((entry) => ({ ...entry, line: entry.line + lineOffset }));
 }
 
 /**
@@ -454,7 +512,14 @@ async function importWhole(
           continue;
         }
         rejected += summary.rejected;
-        collected.push(...(await firstRejects(connection, rejects.table)));
+        collected.push(
+          ...(await firstRejects(
+            connection,
+            rejects.table,
+            spec.path,
+            (spec.csv?.encoding ?? 'utf-8') === 'utf-8',
+          )),
+        );
       }
       refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
       const conversions = await countConversions(connection, options.datasetId, converting);
@@ -498,6 +563,8 @@ async function planParts(
 ): Promise<PartsPlan | undefined> {
   const spec = options.spec;
   if (spec.reader !== 'csv' || (spec.csv?.encoding ?? 'utf-8') !== 'utf-8') return undefined;
+  // Relaxed quoting: a quote count no longer finds line boundaries.
+  if (spec.csv?.relaxedQuotes) return undefined;
   const size = (await stat(spec.path)).size;
   if (size < (options.partsMinBytes ?? PARTS_MIN_BYTES)) return undefined;
   if (size > (options.partsMaxBytes ?? PARTS_MAX_BYTES)) return undefined;
@@ -538,13 +605,28 @@ async function planParts(
 
   const dialect = [
     // Sizes, error skipping and the encoding; the dialect is the one sniffed (with overrides).
-    ...csvOptions({ ...spec, csv: { encoding: spec.csv?.encoding } }),
+    ...csvOptions({
+      ...spec,
+      csv: {
+        ...spec.csv,
+        delimiter: undefined,
+        quote: undefined,
+        escape: undefined,
+        header: undefined,
+        dateFormat: undefined,
+        timestampFormat: undefined,
+      },
+    }),
     'auto_detect = false',
     `delim = ${literal(sniffed.delimiter)}`,
     `quote = ${literal(quote)}`,
     `escape = ${literal(escapeChar)}`,
-    ...(sniffed.date_format ? [`dateformat = ${literal(sniffed.date_format)}`] : []),
-    ...(sniffed.timestamp_format ? [`timestampformat = ${literal(sniffed.timestamp_format)}`] : []),
+    ...((spec.csv?.dateFormat ?? sniffed.date_format)
+      ? [`dateformat = ${literal((spec.csv?.dateFormat ?? sniffed.date_format)!)}`]
+      : []),
+    ...((spec.csv?.timestampFormat ?? sniffed.timestamp_format)
+      ? [`timestampformat = ${literal((spec.csv?.timestampFormat ?? sniffed.timestamp_format)!)}`]
+      : []),
   ];
   const header = Boolean(sniffed.header);
   const skip = Number(sniffed.skip);
@@ -754,6 +836,8 @@ async function importInParts(
           ...(await firstRejects(
             connection,
             rejects[index]!.table,
+            plan.parts[index]!.path,
+            true,
             index === 0 ? 0 : plan.parts[index]!.linesBefore,
           )),
         );

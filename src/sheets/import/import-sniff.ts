@@ -49,6 +49,22 @@ export function detectEncoding(head: Uint8Array): TextEncoding {
   return 'latin-1';
 }
 
+/**
+ * A file is binary when more than this share of its head is control bytes (not tab, line
+ * feed, form feed, carriage return or escape), and there are more than a few: a NUL or two
+ * inside a text field is text. Random (compressed) bytes are ~10% control bytes.
+ */
+export const BINARY_CONTROL_SHARE = 0.05;
+const BINARY_CONTROL_MIN = 8;
+
+export function isBinary(head: Uint8Array): boolean {
+  let control = 0;
+  for (const byte of head)
+    if (byte < 0x20 && byte !== 9 && byte !== 10 && byte !== 12 && byte !== 13 && byte !== 27)
+      control++;
+  return control > BINARY_CONTROL_MIN && control / head.length > BINARY_CONTROL_SHARE;
+}
+
 export function contentKind(head: Uint8Array): { kind: ContentKind; described: string } {
   if (startsWith(head, [0x50, 0x41, 0x52, 0x31]))
     return { kind: 'parquet', described: 'a Parquet file' };
@@ -57,7 +73,7 @@ export function contentKind(head: Uint8Array): { kind: ContentKind; described: s
   for (const [described, magic] of BINARY_MAGIC)
     if (startsWith(head, magic)) return { kind: 'binary', described };
   const utf16 = startsWith(head, [0xff, 0xfe]) || startsWith(head, [0xfe, 0xff]);
-  if (!utf16 && head.includes(0)) return { kind: 'binary', described: 'binary data' };
+  if (!utf16 && isBinary(head)) return { kind: 'binary', described: 'binary data' };
   const text = utf16
     ? new TextDecoder(head[0] === 0xff ? 'utf-16le' : 'utf-16be').decode(head.subarray(2))
     : new TextDecoder('latin1').decode(head);
@@ -76,7 +92,7 @@ export function extensionOf(displayName: string): string {
 const AGREES: Record<ImportFormat, ContentKind[]> = {
   csv: ['text', 'json-lines', 'json-array'],
   tsv: ['text', 'json-lines', 'json-array'],
-  jsonl: ['json-lines'],
+  jsonl: ['json-lines', 'json-array'],
   json: ['json-array', 'json-lines'],
   parquet: ['parquet'],
   xlsx: ['zip'],

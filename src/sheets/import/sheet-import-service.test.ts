@@ -41,6 +41,7 @@ describe('sheet imports and exports', () => {
         importMaxBytes: 20 * 1024 * 1024,
         importMaxBadLineShare: 0.3,
         importAllowPrivateUrls: false,
+        importUploadRetentionHours: 24,
         hfHubUrl: 'http://127.0.0.1:1',
         hfToken: 'hf_secret',
         retentionDays: 7,

@@ -25,7 +25,14 @@ import {
   stripControlCharacters,
 } from '../sheet-schema.ts';
 import type { ImportRow, SheetStore } from '../sheet-store.ts';
-import { cleanJsonLines, type RejectedLine, xlsxToJsonLines } from './import-convert.ts';
+import {
+  cleanJsonLines,
+  expandsTooMuch,
+  isJsonLines,
+  jsonDocumentsToLines,
+  type RejectedLine,
+  xlsxToJsonLines,
+} from './import-convert.ts';
 import { importDir, randomImportPath, readHead, streamToTempFile } from './import-files.ts';
 import {
   describeSource,
@@ -38,8 +45,21 @@ import {
   sniffCsv,
   type TargetColumn,
 } from './import-reader.ts';
-import { IMPORT_FORMATS, type ImportFormat, sniffFormat } from './import-sniff.ts';
+import {
+  IMPORT_FORMATS,
+  type ImportFormat,
+  sniffFormat,
+  type TextEncoding,
+} from './import-sniff.ts';
+import { cleanText, needsCleaning, scanText, textEncoding } from './import-text.ts';
 import { openDownload } from './import-url.ts';
+import {
+  dialectWarnings,
+  type ImportWarning,
+  oneColumnHeader,
+  quoteWarnings,
+  textWarnings,
+} from './import-warnings.ts';
 
 export const IMPORT_JOB = 'sheets.import-file';
 
@@ -55,8 +75,19 @@ export const importOptionsSchema = z.object({
       escape: z.string().max(1).optional(),
       header: z.boolean().optional(),
       encoding: z.enum(['utf-8', 'utf-16', 'latin-1']).optional(),
+      /** Values read as NULL; default: only an empty unquoted field (`""` stays ''). */
+      nullStrings: z.array(z.string().max(100)).max(20).optional(),
+      /** Accept unescaped quotes inside quoted fields (`"the "big" one"`). */
+      relaxedQuotes: z.boolean().optional(),
+      decimalSeparator: z.enum(['.', ',']).optional(),
+      thousandsSeparator: z.enum([',', '.', ' ', "'", '_']).optional(),
+      /** strftime formats, e.g. %d/%m/%Y. */
+      dateFormat: z.string().min(1).max(100).optional(),
+      timestampFormat: z.string().min(1).max(100).optional(),
     })
     .optional(),
+  /** This import fails when more than this share of its lines is malformed (default: the setting). */
+  maxBadLineShare: z.number().min(0).max(1).optional(),
   /** Per source column: a type override, a new name, or leave it out. */
   columns: z
     .array(
@@ -93,6 +124,8 @@ export interface ImportSettings {
   importMaxBytes: number;
   importMaxBadLineShare: number;
   importAllowPrivateUrls: boolean;
+  /** Uploads not started within this many hours are removed (purgeExpiredUploads). */
+  importUploadRetentionHours: number;
   hfHubUrl: string;
   hfToken: string | undefined;
 }
@@ -179,6 +212,9 @@ const HEARTBEAT_MS = 1_000;
 /** …and is failed as stalled when it has not for this long. */
 export const STALL_SECONDS = 30;
 
+/** The most source columns an import reads (each makes a value and a state column). */
+export const MAX_IMPORT_COLUMNS = 2_000;
+
 /** At most this many parts of one CSV are read at once (one DuckDB thread and connection each). */
 const MAX_IMPORT_PARTS = 4;
 
@@ -209,53 +245,151 @@ export function createSheetImportService(deps: ImportServiceDeps) {
     withPreview = true,
   ) => {
     const head = await readHead(file);
-    const { format, encoding } = sniffFormat(head, size, displayName, options.format);
+    const { format, encoding: headEncoding } = sniffFormat(head, size, displayName, options.format);
+    const bom = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf;
     const cleanup: string[] = [];
+    try {
+      return await prepareSpec(
+        file,
+        format,
+        bom ? 'utf-8-bom' : headEncoding,
+        options,
+        cleanup,
+        signal,
+        withPreview,
+      );
+    } catch (error) {
+      // Every temp file this preparation made goes, whatever failed.
+      for (const extra of cleanup) await rm(extra, { force: true }).catch(() => {});
+      throw error;
+    }
+  };
+
+  /** The upload preview converts only this many rows of XLSX and JSON files. */
+  const PREVIEW_ROWS = 1_000;
+
+  const prepareSpec = async (
+    file: string,
+    format: ImportFormat,
+    headEncoding: TextEncoding | 'utf-8-bom',
+    options: z.output<typeof importOptionsSchema>,
+    cleanup: string[],
+    signal: AbortSignal | undefined,
+    withPreview: boolean,
+  ) => {
+    let encoding: TextEncoding = headEncoding === 'utf-8-bom' ? 'utf-8' : headEncoding;
+    const limits = {
+      maxBytes: settings.importMaxBytes,
+      maxRows: withPreview ? PREVIEW_ROWS : undefined,
+      signal,
+    };
+    const warnings: ImportWarning[] = [];
     let spec: SourceSpec;
     let preRejected: { count: number; rejects: RejectedLine[] } | undefined;
     let sheets: string[] | undefined;
+    let layout: 'lines' | 'documents' | undefined;
     if (format === 'xlsx') {
+      const target = randomImportPath(dir(), '.jsonl');
+      cleanup.push(target);
       const converted = await xlsxToJsonLines(
         file,
-        randomImportPath(dir(), '.jsonl'),
+        target,
         options.sheet === undefined ? {} : { sheet: options.sheet },
-        signal,
+        limits,
       );
-      cleanup.push(converted.path);
       sheets = converted.sheets;
       spec = { reader: 'jsonl', path: converted.path };
-      if (converted.lines === 0) spec = { reader: 'jsonl', path: converted.path };
-    } else if (format === 'jsonl') {
-      const cleaned = await cleanJsonLines(file, randomImportPath(dir(), '.jsonl'), signal);
-      cleanup.push(cleaned.path);
+    } else if (format === 'jsonl' || format === 'json') {
+      const target = randomImportPath(dir(), '.jsonl');
+      cleanup.push(target);
+      layout = (await isJsonLines(file)) ? 'lines' : 'documents';
+      const cleaned =
+        layout === 'lines'
+          ? await cleanJsonLines(file, target, limits)
+          : await jsonDocumentsToLines(file, target, limits);
       preRejected = { count: cleaned.rejected, rejects: cleaned.rejects };
       spec = { reader: 'jsonl', path: cleaned.path };
-      if (cleaned.lines === 0)
-        throw validationError('No valid JSON lines in the file', [
-          { path: 'file', message: 'no valid lines' },
-        ]);
-    } else {
+      if (cleaned.lines === 0) {
+        const first = cleaned.rejects[0];
+        throw new AppError(
+          'VALIDATION_ERROR',
+          first
+            ? `No JSON object in the file; line ${first.line}: ${first.reason}`
+            : 'No JSON object in the file',
+          {
+            details: {
+              issues: [{ path: 'file', message: 'no JSON objects' }],
+              rejects: cleaned.rejects.slice(0, 20),
+            },
+          },
+        );
+      }
+    } else if (format === 'csv' || format === 'tsv') {
+      let path = file;
+      if (headEncoding !== 'utf-16') {
+        const scan = await scanText(file, signal);
+        if (!options.csv?.encoding && headEncoding !== 'utf-8-bom') encoding = textEncoding(scan);
+        warnings.push(
+          ...textWarnings(scan, options.csv?.encoding ?? encoding, !options.csv?.encoding),
+        );
+        if (needsCleaning(scan)) {
+          path = randomImportPath(dir(), '.csv');
+          cleanup.push(path);
+          await cleanText(file, path, scan, settings.importMaxBytes, signal);
+        }
+      }
+      const csv = options.csv ?? {};
       spec = {
-        reader: readerFor(format),
-        path: file,
-        ...(format === 'csv' || format === 'tsv'
-          ? {
-              csv: {
-                encoding: options.csv?.encoding ?? encoding,
-                ...(format === 'tsv' ? { delimiter: '\t' } : {}),
-                ...stripUndefined(options.csv ?? {}),
-              },
-            }
-          : {}),
+        reader: 'csv',
+        path,
+        csv: {
+          encoding: csv.encoding ?? encoding,
+          ...(format === 'tsv' ? { delimiter: '\t' } : {}),
+          ...stripUndefined(csv),
+        },
       };
+    } else {
+      spec = { reader: readerFor(format), path: file };
+      if (format === 'parquet') await checkParquetSize(file);
     }
     const preview = await duckdb.withConnection(async (connection) => {
       try {
-        const sources = await describeSource(connection, spec);
+        let sources = await describeSource(connection, spec);
+        refuseExpansion(sources.length);
+        // Nested JSON is read as JSON text: DuckDB's inferred structs would rewrite it
+        // (timestamps, added nulls, 2 → 2.0).
+        if (spec.reader === 'jsonl' && sources.some((column) => column.inferredType === 'json')) {
+          spec = {
+            ...spec,
+            jsonColumns: Object.fromEntries(
+              sources.map((column) => [
+                column.sourceName,
+                column.inferredType === 'json' ? 'JSON' : column.sqlType,
+              ]),
+            ),
+          };
+          sources = await describeSource(connection, spec);
+        }
+        if (spec.reader === 'csv' && options.csv?.header === undefined) {
+          const header = await oneColumnHeader(connection, spec, sources);
+          if (header === false) {
+            spec = { ...spec, csv: { ...spec.csv, header: false } };
+            sources = await describeSource(connection, spec);
+            warnings.push({
+              code: 'first-row-is-data',
+              message:
+                'The first line looks like data, not a column name: it is read as a row (send csv.header = true to use it as the name)',
+            });
+          }
+        }
         const dialect =
           withPreview && spec.reader === 'csv'
             ? await sniffCsv(connection, spec).catch(() => undefined)
             : undefined;
+        if (dialect && spec.reader === 'csv') {
+          warnings.push(...(await dialectWarnings(spec, sources, options.csv)));
+          warnings.push(...(await quoteWarnings(spec, dialect)));
+        }
         const sample = withPreview ? await sampleRows(connection, spec, 20) : [];
         return { sources, dialect, sample };
       } catch (error) {
@@ -267,7 +401,53 @@ export function createSheetImportService(deps: ImportServiceDeps) {
         );
       }
     });
-    return { format, encoding, spec, preRejected, sheets, cleanup, ...preview };
+    return {
+      format,
+      encoding: spec.csv?.encoding ?? encoding,
+      spec,
+      preRejected,
+      sheets,
+      layout,
+      warnings,
+      cleanup,
+      ...preview,
+    };
+  };
+
+  /**
+   * A table may not be wider than MAX_IMPORT_COLUMNS source columns (each makes a value and
+   * a state column). JSON objects whose keys differ from object to object do not widen it:
+   * DuckDB reads keys found in under 10% of the objects as one JSON column.
+   */
+  const refuseExpansion = (columns: number) => {
+    if (columns > MAX_IMPORT_COLUMNS)
+      throw new AppError(
+        'PAYLOAD_TOO_LARGE',
+        `The file has ${columns} columns; at most ${MAX_IMPORT_COLUMNS} can be imported`,
+        { details: { columns, maxColumns: MAX_IMPORT_COLUMNS } },
+      );
+  };
+
+  /**
+   * Parquet is compressed: refuse one whose pages expand past the import limit (its own
+   * metadata, read before any row) rather than write a table larger than the cap.
+   */
+  const checkParquetSize = async (file: string) => {
+    const expanded = await duckdb
+      .withConnection(async (connection) => {
+        const reader = await connection.runAndReadAll(
+          `select coalesce(sum(total_uncompressed_size), 0)::bigint as n from parquet_metadata('${file.replaceAll("'", "''")}')`,
+        );
+        return Number((reader.getRowObjectsJS()[0] as { n: bigint }).n);
+      })
+      .catch((error: unknown) => {
+        throw new AppError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `The file could not be read as Parquet: ${firstLine(error)}`,
+          { cause: error },
+        );
+      });
+    if (expanded > settings.importMaxBytes) throw expandsTooMuch(settings.importMaxBytes);
   };
 
   const presentPreview = (prepared: Awaited<ReturnType<typeof prepare>>) => ({
@@ -282,6 +462,11 @@ export function createSheetImportService(deps: ImportServiceDeps) {
     })),
     sample: prepared.sample,
     rejectedBeforeRead: prepared.preRejected?.count ?? 0,
+    rejectsBeforeRead: prepared.preRejected?.rejects.slice(0, 20) ?? [],
+    /** JSON: one object per line, or documents (pretty-printed, concatenated, an array). */
+    layout: prepared.layout ?? null,
+    /** What the reader will do differently from a plain read, and what looks wrong. */
+    warnings: prepared.warnings,
   });
 
   const service = {
@@ -324,7 +509,7 @@ export function createSheetImportService(deps: ImportServiceDeps) {
         format: prepared.format,
         status: 'uploaded',
         options: JSON.stringify(options),
-        preview: JSON.stringify(presentPreview(prepared)),
+        preview: storableJson(presentPreview(prepared)),
         file_path: path.basename(file),
         size_bytes: size,
         created_by: creatorOf(actor),
@@ -333,7 +518,38 @@ export function createSheetImportService(deps: ImportServiceDeps) {
       return presentImport(row);
     },
 
-    /** URL and Hub imports are downloaded by the job, then read like uploads. */
+    /**
+     * Previews an upload again with other options (dialect, header, nulls, formats…) and
+     * keeps them for its start: the preview shows what the import will read, and warns
+     * (`warnings`) when the options look wrong, before anything is written.
+     */
+    async previewImport(
+      actor: Actor,
+      projectId: string,
+      importId: string,
+      overrides: ImportOptions,
+    ) {
+      await access.requireRole(actor, projectId, 'editor');
+      const row = await loadImport(projectId, importId);
+      if (row.status !== 'uploaded' || row.source !== 'upload' || !row.file_path)
+        throw conflict(`Import is ${row.status}; only an upload not yet started can be previewed`, {
+          status: row.status,
+        });
+      const parsed = importOptionsSchema.parse(overrides ?? {});
+      const options = { ...importOptionsSchema.parse(row.options ?? {}), ...parsed };
+      const file = path.join(dir(), path.basename(row.file_path));
+      const size = (await stat(file).catch(() => undefined))?.size;
+      if (size === undefined) throw notFound('import', importId);
+      const prepared = await prepare(file, size, row.display_name, options);
+      for (const extra of prepared.cleanup) await rm(extra, { force: true });
+      const updated = await store.updateImport(importId, {
+        options: JSON.stringify(options),
+        format: prepared.format,
+        preview: storableJson(presentPreview(prepared)),
+      });
+      return presentImport(updated!);
+    },
+
     async createFromUrl(
       actor: Actor,
       projectId: string,
@@ -504,6 +720,40 @@ export function createSheetImportService(deps: ImportServiceDeps) {
       return claimed.length;
     },
 
+    /**
+     * Uploads never started within the retention time are cancelled and their files removed;
+     * so are files in the import directory that no pending import needs and that are older
+     * than the retention (left by a crash between the upload and its row). `now` is the
+     * clock (tests pass a later one). Returns how many uploads it cancelled.
+     */
+    async purgeExpiredUploads(now = Date.now()) {
+      const retentionMs = settings.importUploadRetentionHours * 3_600_000;
+      const cutoff = new Date(now - retentionMs);
+      const error = new AppError(
+        'CONFLICT',
+        `The upload was not imported within ${settings.importUploadRetentionHours} hours and was removed; upload it again`,
+      );
+      const expired = await store.claimExpiredUploads(cutoff, errorRecord(error));
+      for (const row of expired) await discardImportData(row);
+      const pending = new Set(
+        (await store.pendingImportFiles()).map((file) => path.basename(file)),
+      );
+      // Stray files only while no import runs here (its temp copies are not in the table).
+      const names = running.size === 0 ? await readdir(dir()).catch(() => [] as string[]) : [];
+      let files = 0;
+      for (const name of names) {
+        if (pending.has(name)) continue;
+        const file = path.join(dir(), name);
+        const info = await stat(file).catch(() => undefined);
+        if (!info?.isFile() || info.mtimeMs >= cutoff.getTime()) continue;
+        await rm(file, { force: true }).catch(() => {});
+        files++;
+      }
+      if (expired.length > 0 || files > 0)
+        logger.info({ uploads: expired.length, files }, 'purged expired uploads');
+      return expired.length;
+    },
+
     async executeImport(
       importId: string,
       options: { onProgress?: (progress: ImportProgressEvent) => void } = {},
@@ -593,7 +843,7 @@ export function createSheetImportService(deps: ImportServiceDeps) {
               spec: { ...prepared.spec, readTypes },
               sources: prepared.sources,
               targets,
-              maxBadShare: settings.importMaxBadLineShare,
+              maxBadShare: importOptions.maxBadLineShare ?? settings.importMaxBadLineShare,
               ...(prepared.preRejected ? { preRejected: prepared.preRejected } : {}),
               signal: controller.signal,
               onProgress: (progress) => {
@@ -634,7 +884,7 @@ export function createSheetImportService(deps: ImportServiceDeps) {
                 rows_imported: outcome.rows,
                 rows_rejected: outcome.rejected,
                 bytes_read: size,
-                rejects: JSON.stringify(outcome.rejects),
+                rejects: storableJson(outcome.rejects),
                 conversions: JSON.stringify(
                   outcome.conversions.map((conversion) => {
                     const target = targets.find((column) => column.id === conversion.columnId)!;
@@ -685,7 +935,7 @@ export function createSheetImportService(deps: ImportServiceDeps) {
     await store.updateImport(row.id, {
       status,
       finished_at: new Date(),
-      ...(appError ? { error: JSON.stringify(errorRecord(appError)) } : {}),
+      ...(appError ? { error: storableJson(errorRecord(appError)) } : {}),
     });
     await discardImportData(row);
   }
@@ -743,6 +993,11 @@ export function createSheetImportService(deps: ImportServiceDeps) {
   }
 
   return service;
+}
+
+/** JSON PostgreSQL can store: a NUL (`\u0000`, e.g. from a JSON file's value) becomes U+FFFD. */
+function storableJson(value: unknown): string {
+  return JSON.stringify(value).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -110,10 +110,27 @@ export interface SqlResult {
   truncated: boolean;
 }
 
+/** The CSV dialect an import reads with (the options it will use, not a first guess). */
+export interface ImportDialect {
+  delimiter: string;
+  quote: string;
+  escape: string;
+  header: boolean;
+  encoding: string;
+  relaxedQuotes?: boolean;
+}
+
+export interface ImportWarning {
+  code: string;
+  message: string;
+  lines?: number[];
+}
+
 export interface ImportPreview {
   format: string;
   encoding: string | null;
-  dialect: unknown;
+  dialect: ImportDialect | null;
+  warnings?: ImportWarning[];
   sheets: string[] | null;
   columns: { source: string; sqlType: string; inferredType: ColumnType }[];
   sample: Record<string, unknown>[];
@@ -156,6 +173,7 @@ export interface ImportOptions {
   name?: string;
   format?: string;
   columns?: { source: string; name?: string; type?: ColumnType; include?: boolean }[];
+  csv?: { header?: boolean; relaxedQuotes?: boolean; delimiter?: string; quote?: string };
 }
 
 const enc = encodeURIComponent;
@@ -272,6 +290,12 @@ export const sheetApi = {
   ) => api<ImportInfo>(`${importsPath(projectId)}/hub`, { method: 'POST', body: input }),
   getImport: (projectId: string, importId: string) =>
     api<ImportInfo>(`${importsPath(projectId)}/${enc(importId)}`),
+  /** Previews an upload again with options (kept for its start). */
+  previewImport: (projectId: string, importId: string, options: ImportOptions) =>
+    api<ImportInfo>(`${importsPath(projectId)}/${enc(importId)}/preview`, {
+      method: 'POST',
+      body: options,
+    }),
   startImport: (projectId: string, importId: string, options: ImportOptions) =>
     api<ImportInfo>(`${importsPath(projectId)}/${enc(importId)}/start`, {
       method: 'POST',

@@ -7,6 +7,7 @@ import {
   COLUMN_TYPES,
   type ColumnType,
   type ImportInfo,
+  type ImportOptions,
   type ImportProgress,
   sheetApi,
 } from '../api/sheet-api.ts';
@@ -31,6 +32,10 @@ interface ColumnChoice {
   type: ColumnType;
   include: boolean;
 }
+
+/** A dialect character as a person reads it. */
+const shown = (char: string) =>
+  char === '' ? 'none' : char === '\t' ? 'tab' : char === ' ' ? 'space' : `"${char}"`;
 
 const stripExtension = (name: string) =>
   name.replace(/\.[a-z0-9]{1,8}$/i, '').slice(0, 200) || 'Imported data';
@@ -95,20 +100,35 @@ export function ImportDialog({
     );
     try {
       const info = await upload.current.done;
-      setChoices(
-        (info.preview?.columns ?? []).map((column) => ({
-          source: column.source,
-          name: column.source.slice(0, 200) || 'Column',
-          type: column.inferredType,
-          include: true,
-        })),
-      );
-      setStep({ kind: 'preview', info });
+      showPreview(info);
     } catch (caught) {
       if ((caught as Error).name !== 'AbortError') setError(caught);
       setStep({ kind: 'choose' });
     } finally {
       upload.current = undefined;
+    }
+  };
+
+  const showPreview = (info: ImportInfo) => {
+    setChoices(
+      (info.preview?.columns ?? []).map((column) => ({
+        source: column.source,
+        name: column.source.slice(0, 200) || 'Column',
+        type: column.inferredType,
+        include: true,
+      })),
+    );
+    setStep({ kind: 'preview', info });
+  };
+
+  /** Reads the upload again with other CSV options; the preview shows the result first. */
+  const repreview = async (csv: NonNullable<ImportOptions['csv']>) => {
+    if (step.kind !== 'preview') return;
+    setError(undefined);
+    try {
+      showPreview(await sheetApi.previewImport(projectId, step.info.id, { csv }));
+    } catch (caught) {
+      setError(caught);
     }
   };
 
@@ -369,6 +389,38 @@ export function ImportDialog({
               ? ` · ${step.info.preview.rejectedBeforeRead} lines will be rejected`
               : ''}
           </p>
+          {step.info.preview?.dialect && (
+            <div className="row">
+              <p className="muted">
+                Read with delimiter {shown(step.info.preview.dialect.delimiter)}, quote{' '}
+                {shown(step.info.preview.dialect.quote)}, escape{' '}
+                {shown(step.info.preview.dialect.escape)}, {step.info.preview.dialect.encoding}
+              </p>
+              <label className="checkbox">
+                <input
+                  type="checkbox"
+                  checked={!step.info.preview.dialect.header}
+                  onChange={(event) => void repreview({ header: !event.target.checked })}
+                />
+                First row is data
+              </label>
+              <label className="checkbox">
+                <input
+                  type="checkbox"
+                  checked={Boolean(step.info.preview.dialect.relaxedQuotes)}
+                  onChange={(event) => void repreview({ relaxedQuotes: event.target.checked })}
+                />
+                Relaxed quotes
+              </label>
+            </div>
+          )}
+          {(step.info.preview?.warnings ?? []).length > 0 && (
+            <ul className="callout" role="status" aria-label="Import warnings">
+              {(step.info.preview?.warnings ?? []).map((warning) => (
+                <li key={warning.code}>{warning.message}</li>
+              ))}
+            </ul>
+          )}
           <div className="preview-table">
             <table className="data-table">
               <thead>
