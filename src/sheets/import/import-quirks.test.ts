@@ -44,6 +44,8 @@ describe('imports of quirky and expanding files', () => {
         retentionDays: 7,
         sqlTimeoutMs: 1_000,
         sqlMaxRows: 100,
+        formulaTimeoutMs: 60_000,
+        formulaMaxValueBytes: 1024 * 1024,
       },
     });
     editor = testActor();
