@@ -1,6 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { type ApiKeyScope, authApi } from '../api/auth-api.ts';
+import { useConfirm } from '../ui/confirm.tsx';
 import { FormError } from '../ui/form-error.tsx';
 import { formatDateTime } from '../ui/format.ts';
 import { useNotices } from '../ui/notices.tsx';
@@ -10,6 +11,7 @@ const SCOPES: ApiKeyScope[] = ['read', 'write', 'admin'];
 export function ApiKeysPage() {
   const queryClient = useQueryClient();
   const notices = useNotices();
+  const confirm = useConfirm();
   const keys = useQuery({ queryKey: ['api-keys'], queryFn: () => authApi.apiKeys() });
   const [created, setCreated] = useState<string>();
   const create = useMutation({
@@ -110,11 +112,14 @@ export function ApiKeysPage() {
                 <button
                   type="button"
                   className="danger"
-                  onClick={() => {
+                  onClick={async () => {
                     if (
-                      window.confirm(
-                        `Revoke the key “${key.name}”? Programs using it stop working.`,
-                      )
+                      await confirm({
+                        title: 'Revoke API key?',
+                        message: `Revoke the key “${key.name}”? Programs using it stop working.`,
+                        confirmLabel: 'Revoke',
+                        danger: true,
+                      })
                     )
                       revoke.mutate(key.id);
                   }}

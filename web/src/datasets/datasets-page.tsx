@@ -3,6 +3,7 @@ import { Link, useParams } from '@tanstack/react-router';
 import { type DragEvent, type FormEvent, useEffect, useState } from 'react';
 import { sheetApi } from '../api/sheet-api.ts';
 import { rememberProject } from '../projects/home-page.tsx';
+import { useConfirm } from '../ui/confirm.tsx';
 import { Dialog } from '../ui/dialog.tsx';
 import { FormError } from '../ui/form-error.tsx';
 import { formatDateTime } from '../ui/format.ts';
@@ -14,6 +15,7 @@ export function DatasetsPage() {
   const { projectId } = useParams({ strict: false }) as { projectId: string };
   const queryClient = useQueryClient();
   const notices = useNotices();
+  const confirm = useConfirm();
   const [showDeleted, setShowDeleted] = useState(false);
   const [creating, setCreating] = useState(false);
   const [importing, setImporting] = useState<{ file?: File } | undefined>();
@@ -138,11 +140,14 @@ export function DatasetsPage() {
                   <button
                     type="button"
                     className="danger"
-                    onClick={() => {
+                    onClick={async () => {
                       if (
-                        window.confirm(
-                          `Delete “${dataset.name}”? You can restore it until it is purged.`,
-                        )
+                        await confirm({
+                          title: 'Delete dataset?',
+                          message: `Delete “${dataset.name}”? You can restore it until it is purged.`,
+                          confirmLabel: 'Delete',
+                          danger: true,
+                        })
                       )
                         remove.mutate(dataset.id);
                     }}

@@ -1,6 +1,7 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { type Column, type Dataset, type Filter, sheetApi } from '../api/sheet-api.ts';
+import { useConfirm } from '../ui/confirm.tsx';
 import { Dialog } from '../ui/dialog.tsx';
 import { FormError } from '../ui/form-error.tsx';
 import { Menu } from '../ui/menu.tsx';
@@ -44,6 +45,7 @@ export function DatasetToolbar(props: DatasetToolbarProps) {
   const { projectId, dataset, total, filtered, stream, readOnly, filters, columns, hidden } = props;
   const queryClient = useQueryClient();
   const notices = useNotices();
+  const confirm = useConfirm();
   const [search, setSearch] = useState(props.search);
   const [renaming, setRenaming] = useState(false);
   const [renameError, setRenameError] = useState<unknown>();
@@ -57,9 +59,12 @@ export function DatasetToolbar(props: DatasetToolbarProps) {
 
   const remove = async () => {
     if (
-      !window.confirm(
-        `Delete the dataset “${dataset.name}”? It can be restored from the datasets page until it is purged.`,
-      )
+      !(await confirm({
+        title: 'Delete dataset?',
+        message: `Delete the dataset “${dataset.name}”? It can be restored from the datasets page until it is purged.`,
+        confirmLabel: 'Delete dataset',
+        danger: true,
+      }))
     )
       return;
     try {

@@ -3,6 +3,7 @@ import { useParams } from '@tanstack/react-router';
 import type { FormEvent } from 'react';
 import { type ProjectRole, projectApi } from '../api/project-api.ts';
 import { useMe } from '../auth/session.ts';
+import { useConfirm } from '../ui/confirm.tsx';
 import { FormError } from '../ui/form-error.tsx';
 import { formatDateTime } from '../ui/format.ts';
 import { useNotices } from '../ui/notices.tsx';
@@ -16,6 +17,7 @@ export function MembersPage() {
   const me = useMe();
   const queryClient = useQueryClient();
   const notices = useNotices();
+  const confirm = useConfirm();
   const projects = useQuery(projectsQuery);
   const members = useQuery(membersQuery(projectId));
   const project = projects.data?.items.find((item) => item.id === projectId);
@@ -117,13 +119,23 @@ export function MembersPage() {
                   <button
                     type="button"
                     className="danger"
-                    onClick={() => {
+                    onClick={async () => {
                       const self = member.userId === me.user.id;
                       if (
-                        window.confirm(
+                        await confirm(
                           self
-                            ? 'Leave this project?'
-                            : `Remove ${member.email} from this project?`,
+                            ? {
+                                title: 'Leave this project?',
+                                message: 'You lose access until someone adds you again.',
+                                confirmLabel: 'Leave',
+                                danger: true,
+                              }
+                            : {
+                                title: 'Remove member?',
+                                message: `Remove ${member.email} from this project?`,
+                                confirmLabel: 'Remove',
+                                danger: true,
+                              },
                         )
                       )
                         remove.mutate(member.userId);

@@ -7,6 +7,7 @@ import {
   type ProviderKind,
   type ProviderTest,
 } from '../api/llm-api.ts';
+import { useConfirm } from '../ui/confirm.tsx';
 import { Dialog } from '../ui/dialog.tsx';
 import { FormError } from '../ui/form-error.tsx';
 import { useNotices } from '../ui/notices.tsx';
@@ -27,6 +28,7 @@ const numberOrUndefined = (value: FormDataEntryValue | null) => {
 export function ProvidersPanel({ projectId }: { projectId: string }) {
   const queryClient = useQueryClient();
   const notices = useNotices();
+  const confirm = useConfirm();
   const key = ['llm', projectId, 'providers'];
   const providers = useQuery({ queryKey: key, queryFn: () => llmApi.providers(projectId) });
   const [editing, setEditing] = useState<Provider | 'new'>();
@@ -137,8 +139,15 @@ export function ProvidersPanel({ projectId }: { projectId: string }) {
                       <button
                         type="button"
                         className="danger"
-                        onClick={() => {
-                          if (window.confirm(`Remove the provider “${provider.name}”?`))
+                        onClick={async () => {
+                          if (
+                            await confirm({
+                              title: 'Remove provider?',
+                              message: `Remove the provider “${provider.name}”? Its key is deleted; usage history stays.`,
+                              confirmLabel: 'Remove',
+                              danger: true,
+                            })
+                          )
                             remove.mutate(provider.id);
                         }}
                       >
