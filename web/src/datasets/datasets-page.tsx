@@ -93,82 +93,84 @@ export function DatasetsPage() {
         </label>
       </div>
       <FormError error={datasets.error} />
-      <table className="data-table" aria-label={showDeleted ? 'Deleted datasets' : 'Datasets'}>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col" className="number">
-              Rows
-            </th>
-            <th scope="col" className="number">
-              Columns
-            </th>
-            <th scope="col">Status</th>
-            <th scope="col">{showDeleted ? 'Purged after' : 'Updated'}</th>
-            <th scope="col">
-              <span className="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {datasets.data?.items.map((dataset) => (
-            <tr key={dataset.id}>
-              <td>
-                {dataset.deletedAt || dataset.status !== 'ready' ? (
-                  dataset.name
-                ) : (
-                  <Link
-                    to="/projects/$projectId/datasets/$datasetId"
-                    params={{ projectId, datasetId: dataset.id }}
-                  >
-                    {dataset.name}
-                  </Link>
-                )}
-              </td>
-              <td className="number">
-                {dataset.rowCount === null ? '—' : dataset.rowCount.toLocaleString()}
-              </td>
-              <td className="number">{dataset.columns.length}</td>
-              <td>{dataset.deletedAt ? 'deleted' : dataset.status}</td>
-              <td>{formatDateTime(showDeleted ? dataset.purgeAfter : dataset.updatedAt)}</td>
-              <td>
-                {dataset.deletedAt ? (
-                  <button type="button" onClick={() => restore.mutate(dataset.id)}>
-                    Restore
-                  </button>
-                ) : (
-                  <button
-                    type="button"
-                    className="danger"
-                    onClick={async () => {
-                      if (
-                        await confirm({
-                          title: 'Delete dataset?',
-                          message: `Delete “${dataset.name}”? You can restore it until it is purged.`,
-                          confirmLabel: 'Delete',
-                          danger: true,
-                        })
-                      )
-                        remove.mutate(dataset.id);
-                    }}
-                  >
-                    Delete
-                  </button>
-                )}
-              </td>
-            </tr>
-          ))}
-          {datasets.data?.items.length === 0 && (
+      <div className="table-scroll">
+        <table className="data-table" aria-label={showDeleted ? 'Deleted datasets' : 'Datasets'}>
+          <thead>
             <tr>
-              <td colSpan={6} className="muted">
-                {showDeleted
-                  ? 'No deleted datasets.'
-                  : 'No datasets yet. Import a file or create an empty dataset.'}
-              </td>
+              <th scope="col">Name</th>
+              <th scope="col" className="number">
+                Rows
+              </th>
+              <th scope="col" className="number">
+                Columns
+              </th>
+              <th scope="col">Status</th>
+              <th scope="col">{showDeleted ? 'Purged after' : 'Updated'}</th>
+              <th scope="col">
+                <span className="visually-hidden">Actions</span>
+              </th>
             </tr>
-          )}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {datasets.data?.items.map((dataset) => (
+              <tr key={dataset.id}>
+                <td>
+                  {dataset.deletedAt || dataset.status !== 'ready' ? (
+                    dataset.name
+                  ) : (
+                    <Link
+                      to="/projects/$projectId/datasets/$datasetId"
+                      params={{ projectId, datasetId: dataset.id }}
+                    >
+                      {dataset.name}
+                    </Link>
+                  )}
+                </td>
+                <td className="number">
+                  {dataset.rowCount === null ? '—' : dataset.rowCount.toLocaleString()}
+                </td>
+                <td className="number">{dataset.columns.length}</td>
+                <td>{dataset.deletedAt ? 'deleted' : dataset.status}</td>
+                <td>{formatDateTime(showDeleted ? dataset.purgeAfter : dataset.updatedAt)}</td>
+                <td>
+                  {dataset.deletedAt ? (
+                    <button type="button" onClick={() => restore.mutate(dataset.id)}>
+                      Restore
+                    </button>
+                  ) : (
+                    <button
+                      type="button"
+                      className="danger"
+                      onClick={async () => {
+                        if (
+                          await confirm({
+                            title: 'Delete dataset?',
+                            message: `Delete “${dataset.name}”? You can restore it until it is purged.`,
+                            confirmLabel: 'Delete',
+                            danger: true,
+                          })
+                        )
+                          remove.mutate(dataset.id);
+                      }}
+                    >
+                      Delete
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+            {datasets.data?.items.length === 0 && (
+              <tr>
+                <td colSpan={6} className="muted">
+                  {showDeleted
+                    ? 'No deleted datasets.'
+                    : 'No datasets yet. Import a file or create an empty dataset.'}
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
 
       <Dialog open={creating} title="New empty dataset" onClose={() => setCreating(false)}>
         <form

@@ -76,12 +76,27 @@ export function DatasetToolbar(props: DatasetToolbarProps) {
     }
   };
 
+  const actions = [
+    { key: 'add-row', label: '+ Row', run: props.onAddRow, disabled: false },
+    {
+      key: 'delete-rows',
+      label: `Delete ${props.selectedRows > 1 ? `${props.selectedRows.toLocaleString()} rows` : 'row'}`,
+      run: props.onDeleteRows,
+      disabled: props.selectedRows < 1,
+    },
+    { key: 'add-column', label: '+ Column', run: props.onAddColumn, disabled: false },
+    { key: 'add-ai', label: '✦ AI column', run: props.onAddAi, disabled: false },
+    { key: 'generate-rows', label: '✦ Generate rows', run: props.onGenerateRows, disabled: false },
+    { key: 'add-formula', label: 'ƒ Formula column', run: props.onAddFormula, disabled: false },
+  ];
+
   return (
     <header className="dataset-header">
       <div className="row">
         <h1 className="dataset-title">{dataset.name}</h1>
         <span className="muted" data-testid="row-count">
-          {total.toLocaleString()} {filtered ? 'matching ' : ''}rows · {columns.length} columns
+          {total.toLocaleString()} {filtered ? 'matching ' : ''}rows
+          <span className="narrow-hide"> · {columns.length} columns</span>
         </span>
         <span
           className={`stream-state stream-${stream}`}
@@ -160,25 +175,32 @@ export function DatasetToolbar(props: DatasetToolbarProps) {
         <span className="spacer" />
         {!readOnly && (
           <>
-            <button type="button" onClick={props.onAddRow}>
-              + Row
-            </button>
-            <button type="button" onClick={props.onDeleteRows} disabled={props.selectedRows < 1}>
-              Delete{' '}
-              {props.selectedRows > 1 ? `${props.selectedRows.toLocaleString()} rows` : 'row'}
-            </button>
-            <button type="button" onClick={props.onAddColumn}>
-              + Column
-            </button>
-            <button type="button" onClick={props.onAddAi}>
-              ✦ AI column
-            </button>
-            <button type="button" onClick={props.onGenerateRows}>
-              ✦ Generate rows
-            </button>
-            <button type="button" onClick={props.onAddFormula}>
-              ƒ Formula column
-            </button>
+            {/* Wide screens show every action; narrow ones (CSS) one "Actions" menu instead. */}
+            <div className="toolbar-group wide-only">
+              {actions.map((action) => (
+                <button
+                  key={action.key}
+                  type="button"
+                  onClick={action.run}
+                  disabled={action.disabled}
+                >
+                  {action.label}
+                </button>
+              ))}
+            </div>
+            <Menu label="Actions ▾" className="menu-button narrow-only">
+              {actions.map((action) => (
+                <button
+                  key={action.key}
+                  type="button"
+                  role="menuitem"
+                  onClick={action.run}
+                  disabled={action.disabled}
+                >
+                  {action.label}
+                </button>
+              ))}
+            </Menu>
           </>
         )}
         <button type="button" onClick={props.onToggleSql}>

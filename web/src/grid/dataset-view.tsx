@@ -564,7 +564,7 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
       !(await confirm({
         title: `Delete ${count}?`,
         message: undoable
-          ? `Delete ${count}? Undo (Ctrl+Z) brings their values back as new rows at the end.`
+          ? `Delete ${count}? Undo (Ctrl+Z) brings ${ids.length === 1 ? 'its' : 'their'} values back as new rows at the end.`
           : `Delete ${count}? More than ${MAX_UNDO_ROWS.toLocaleString()} rows cannot be undone.`,
         confirmLabel: `Delete ${count}`,
         danger: true,

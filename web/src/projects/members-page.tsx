@@ -74,81 +74,83 @@ export function MembersPage() {
         </form>
       )}
       <FormError error={add.error ?? members.error} />
-      <table className="data-table">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">E-mail</th>
-            <th scope="col">Role</th>
-            <th scope="col">Added</th>
-            <th scope="col">
-              <span className="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {members.data?.items.map((member) => (
-            <tr key={member.userId}>
-              <td>{member.displayName || '—'}</td>
-              <td>{member.email}</td>
-              <td>
-                {canManage ? (
-                  <select
-                    aria-label={`Role of ${member.email}`}
-                    value={member.role}
-                    onChange={(event) =>
-                      update.mutate({
-                        userId: member.userId,
-                        role: event.target.value as ProjectRole,
-                      })
-                    }
-                  >
-                    {ROLES.map((role) => (
-                      <option key={role} value={role}>
-                        {role}
-                      </option>
-                    ))}
-                  </select>
-                ) : (
-                  member.role
-                )}
-              </td>
-              <td>{formatDateTime(member.addedAt)}</td>
-              <td>
-                {(canManage || member.userId === me.user.id) && (
-                  <button
-                    type="button"
-                    className="danger"
-                    onClick={async () => {
-                      const self = member.userId === me.user.id;
-                      if (
-                        await confirm(
-                          self
-                            ? {
-                                title: 'Leave this project?',
-                                message: 'You lose access until someone adds you again.',
-                                confirmLabel: 'Leave',
-                                danger: true,
-                              }
-                            : {
-                                title: 'Remove member?',
-                                message: `Remove ${member.email} from this project?`,
-                                confirmLabel: 'Remove',
-                                danger: true,
-                              },
-                        )
-                      )
-                        remove.mutate(member.userId);
-                    }}
-                  >
-                    {member.userId === me.user.id ? 'Leave' : 'Remove'}
-                  </button>
-                )}
-              </td>
+      <div className="table-scroll">
+        <table className="data-table">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">E-mail</th>
+              <th scope="col">Role</th>
+              <th scope="col">Added</th>
+              <th scope="col">
+                <span className="visually-hidden">Actions</span>
+              </th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {members.data?.items.map((member) => (
+              <tr key={member.userId}>
+                <td>{member.displayName || '—'}</td>
+                <td>{member.email}</td>
+                <td>
+                  {canManage ? (
+                    <select
+                      aria-label={`Role of ${member.email}`}
+                      value={member.role}
+                      onChange={(event) =>
+                        update.mutate({
+                          userId: member.userId,
+                          role: event.target.value as ProjectRole,
+                        })
+                      }
+                    >
+                      {ROLES.map((role) => (
+                        <option key={role} value={role}>
+                          {role}
+                        </option>
+                      ))}
+                    </select>
+                  ) : (
+                    member.role
+                  )}
+                </td>
+                <td>{formatDateTime(member.addedAt)}</td>
+                <td>
+                  {(canManage || member.userId === me.user.id) && (
+                    <button
+                      type="button"
+                      className="danger"
+                      onClick={async () => {
+                        const self = member.userId === me.user.id;
+                        if (
+                          await confirm(
+                            self
+                              ? {
+                                  title: 'Leave this project?',
+                                  message: 'You lose access until someone adds you again.',
+                                  confirmLabel: 'Leave',
+                                  danger: true,
+                                }
+                              : {
+                                  title: 'Remove member?',
+                                  message: `Remove ${member.email} from this project?`,
+                                  confirmLabel: 'Remove',
+                                  danger: true,
+                                },
+                          )
+                        )
+                          remove.mutate(member.userId);
+                      }}
+                    >
+                      {member.userId === me.user.id ? 'Leave' : 'Remove'}
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </section>
   );
 }
