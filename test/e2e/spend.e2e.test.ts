@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Locator } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UNKNOWN_USAGE } from '../../src/llm/llm-provider.ts';
 import { createUsageStore, type UsageRow } from '../../src/llm/llm-usage-store.ts';
@@ -18,6 +18,12 @@ import {
 } from './e2e-harness.ts';
 
 const DAY = 86_400_000;
+/** A table row's cells, tab-separated. */
+const rowText = (row: Locator) =>
+  row
+    .locator('td')
+    .allTextContents()
+    .then((cells) => cells.join('\t'));
 const dayOf = (time: number) => new Date(time).toISOString().slice(0, 10);
 
 /**
@@ -95,10 +101,10 @@ describe('spend page', () => {
     await page.getByText('Cost per day (table)').click();
     const days = page.getByTestId('spend-days').locator('tbody tr');
     expect(await days.count()).toBe(7);
-    expect(await days.first().innerText()).toBe(`${first}\t$0.00`);
-    expect(await days.nth(4).innerText()).toBe(`${dayOf(now - 2 * DAY)}\tunknown`);
-    expect(await days.nth(6).innerText()).toBe(`${dayOf(now)}\t$0.25`);
-    expect(await page.getByTestId('spend-total').innerText()).toMatch(
+    expect(await rowText(days.first())).toBe(`${first}\t$0.00`);
+    expect(await rowText(days.nth(4))).toBe(`${dayOf(now - 2 * DAY)}\tunknown`);
+    expect(await rowText(days.nth(6))).toBe(`${dayOf(now)}\t$0.25`);
+    expect(await page.getByTestId('spend-total').textContent()).toMatch(
       /^\$0\.25 \+ unknown over 2 calls/,
     );
     await screenshot(page, 'spend-01-week');
@@ -108,15 +114,15 @@ describe('spend page', () => {
     const { page } = tab;
     const table = page.getByTestId('spend-by-entity');
     await expect
-      .poll(() => table.locator('tbody tr').first().innerText())
+      .poll(() => rowText(table.locator('tbody tr').first()))
       .toMatch(/^braincells-e2e-spend-\d+\t2\t0\t0\t\$0\.25 \+ unknown$/);
     await page.getByLabel('Run').check();
     await expect
-      .poll(() => table.locator('tbody tr').first().innerText())
+      .poll(() => rowText(table.locator('tbody tr').first()))
       .toMatch(new RegExp(`^Run ${runId.slice(0, 8)} \\(braincells-e2e-spend-\\d+\\)\\t2\\t`));
     await page.getByLabel('Column').check();
     await expect
-      .poll(() => table.locator('tbody tr').first().innerText())
+      .poll(() => rowText(table.locator('tbody tr').first()))
       .toMatch(/^Deleted column [0-9a-f]{8} \(braincells-e2e-spend-\d+\)\t2\t/);
     // The only console error: the first /api/auth/me before setup (401).
     expect(tab.errors.filter((error) => !error.includes('401'))).toEqual([]);
