@@ -5,7 +5,7 @@ import { AiColumnPanel } from '../ai/ai-column-panel.tsx';
 import { RunStrip } from '../ai/run-strip.tsx';
 import { useRuns } from '../ai/use-runs.ts';
 import { ApiError, describeError } from '../api/api-error.ts';
-import { generationApi, type RunMode } from '../api/generation-api.ts';
+import { ACTIVE_RUN_STATUSES, generationApi, type RunMode } from '../api/generation-api.ts';
 import {
   type CellValue,
   type Column,
@@ -129,18 +129,40 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
     () => [...dataset.columns].sort((a, b) => a.position - b.position),
     [dataset.columns],
   );
-  const columns: GridColumn[] = useMemo(
-    () =>
-      allColumns
-        .filter((column) => !column.hidden)
-        .map((column) => ({
-          ...column,
-          width: prefs.widths[column.id] ?? DEFAULT_WIDTH,
-          markdown: prefs.markdown[column.id] ?? false,
-          images: prefs.images[column.id] ?? true,
-        })),
-    [allColumns, prefs],
-  );
+  // Columns a run is working on: their pending cells are queued, the others' "Not generated".
+  const activeRunColumns = runs.runs
+    .filter((run) => run.columnId && ACTIVE_RUN_STATUSES.includes(run.status))
+    .map((run) => run.columnId!)
+    .sort()
+    .join(',');
+  const columns: GridColumn[] = useMemo(() => {
+    const generating = new Set(activeRunColumns.split(','));
+    return allColumns
+      .filter((column) => !column.hidden)
+      .map((column) => ({
+        ...column,
+        width: prefs.widths[column.id] ?? DEFAULT_WIDTH,
+        markdown: prefs.markdown[column.id] ?? false,
+        images: prefs.images[column.id] ?? true,
+        generating: generating.has(column.id),
+      }));
+  }, [allColumns, prefs, activeRunColumns]);
+
+  // A run ending changes which cells are up to date: the AI panel's estimate follows.
+  useEffect(() => {
+    void activeRunColumns;
+    void queryClient.invalidateQueries({ queryKey: ['ai-estimate', projectId, dataset.id] });
+  }, [activeRunColumns, queryClient, projectId, dataset.id]);
+
+  // A column just created in the AI panel: bring it into view beside the panel once it exists.
+  const [revealColumnId, setRevealColumnId] = useState<string>();
+  useEffect(() => {
+    if (!revealColumnId) return;
+    const index = columns.findIndex((column) => column.id === revealColumnId);
+    if (index < 0) return;
+    setRevealColumnId(undefined);
+    requestAnimationFrame(() => grid.current?.revealColumn(index));
+  }, [revealColumnId, columns]);
 
   const refreshDataset = useCallback(
     () => queryClient.invalidateQueries({ queryKey: datasetKey }),
@@ -242,7 +264,7 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
           case 'regenerate-all':
             setSqlOpen(false);
             setAiPanel({ columnId: column.id });
-            notices.info('Estimate the run below, then start it.');
+            notices.info('Choose “All cells” at the top of the panel and run it.');
             break;
           case 'regenerate-errors':
           case 'regenerate-stale':
@@ -669,6 +691,15 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
             }}
             onValidate={onValidate}
             onExpand={(row, column) => setDetail({ row, column })}
+            onGenerate={(row, column) =>
+              void generationApi
+                .startRun(projectId, dataset.id, column.id, {
+                  mode: 'cells',
+                  rowIds: [row.rowId],
+                  includeValidated: true,
+                })
+                .then(runs.upsert, notices.error)
+            }
             onPaste={(start, values) => void writeBlock(start, values, 'paste')}
             onClear={onClear}
             onSelectionChange={setSelection}
@@ -690,7 +721,11 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
             columns={allColumns}
             columnId={aiPanel.columnId}
             onClose={() => setAiPanel(undefined)}
-            onColumnCreated={(columnId) => setAiPanel({ columnId })}
+            onColumnCreated={(columnId) => {
+              setAiPanel({ columnId });
+              setRevealColumnId(columnId);
+            }}
+            onRunStarted={runs.upsert}
           />
         )}
       </div>
