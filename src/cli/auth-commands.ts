@@ -14,7 +14,7 @@ import { type CoreServices, createCoreServices } from '../services.ts';
 import { CliError, EXIT, printJson } from './cli-output.ts';
 
 /** Opens the platform (migrating if configured to) and the core services for one command. */
-async function withServices<T>(
+export async function withServices<T>(
   work: (
     services: CoreServices,
     context: { config: Config; logger: Logger; db: Kysely<DB> },
@@ -80,7 +80,7 @@ function promptHidden(prompt: string): Promise<string> {
   });
 }
 
-function parseOrExit<T>(schema: z.ZodType<T>, value: unknown, option: string): T {
+export function parseOrExit<T>(schema: z.ZodType<T>, value: unknown, option: string): T {
   const result = schema.safeParse(value);
   if (!result.success) {
     throw new CliError(

@@ -86,6 +86,37 @@ describe('braincells llm / spend', () => {
     expect(ok.out + unknown.out + json.out).not.toContain(KEY);
   });
 
+  it('takes a provider kind when one connection has it, and names them when several do', async () => {
+    const byKind = await run('llm', 'test', 'openai', '--model', 'gpt-4o-mini');
+    expect(byKind.error).toBeUndefined();
+    expect(byKind.out).toMatch(/^ok: \d+ models listed, gpt-4o-mini answered/);
+    const none = await run('llm', 'test', 'anthropic');
+    expect(none.error).toMatchObject({
+      exitCode: 2,
+      message: 'no provider named "anthropic", nor of that kind',
+    });
+
+    const database = await openDatabase({
+      kind: 'pglite',
+      dataDir: path.join(storage.dataDir, 'pg'),
+    });
+    const local = (name: string) => sql`
+      insert into llm_provider (id, project_id, name, kind, base_url, created_at, updated_at)
+      values (${uuidv7()}, ${projectId}, ${name}, 'openai-compatible', ${`${fake.url}/v1`}, now(), now())`;
+    await local('Local A').execute(database.db);
+    await local('Local B').execute(database.db);
+    await database.close();
+    const several = await run('llm', 'test', 'openai-compatible', '--project', projectId);
+    expect(several.error).toMatchObject({
+      exitCode: 2,
+      message: 'several openai-compatible providers: "Local A", "Local B"; name one or use its id',
+    });
+    // A name still wins over a kind, and picks one of them.
+    const named = await run('llm', 'test', 'local b', '--project', projectId, '--json');
+    expect(named.error).toBeUndefined();
+    expect(JSON.parse(named.out)).toHaveProperty('ok');
+  });
+
   it('prints spend by model, with unknown prices counted apart', async () => {
     const { out, error } = await run('spend', '--project', projectId, '--since', '30d');
     expect(error).toBeUndefined();

@@ -58,19 +58,30 @@ export function formatUsd(nano: number | null): string {
   return `$${usd >= 100 ? usd.toFixed(2) : usd.toFixed(6)}`;
 }
 
-/** A provider named by id, `env:<kind>` or name (in the project, else instance-wide). */
-async function resolveProvider(
-  module: LlmModule,
+/**
+ * A provider named by id, `env:<kind>`, name, or kind (`openai-compatible`) when exactly one
+ * connection visible there is of that kind; in the project, else instance-wide.
+ */
+export async function resolveProvider(
+  module: Pick<LlmModule, 'registry'>,
   reference: string,
   projectId: string | undefined,
 ) {
   if (UUID.test(reference) || reference.startsWith('env:')) return reference;
   const connections = await module.registry.listConnections(projectId);
-  const matches = connections.filter((c) => c.name.toLowerCase() === reference.toLowerCase());
-  if (matches.length === 0) throw new CliError(`no provider named "${reference}"`, EXIT.usage);
-  if (matches.length > 1)
+  const wanted = reference.toLowerCase();
+  const named = connections.filter((c) => c.name.toLowerCase() === wanted);
+  if (named.length > 1)
     throw new CliError(`several providers are named "${reference}"; use its id`, EXIT.usage);
-  return (matches[0] as { id: string }).id;
+  if (named.length === 1) return (named[0] as { id: string }).id;
+  const ofKind = connections.filter((c) => c.kind === wanted);
+  if (ofKind.length === 1) return (ofKind[0] as { id: string }).id;
+  if (ofKind.length > 1)
+    throw new CliError(
+      `several ${reference} providers: ${ofKind.map((c) => `"${c.name}"`).join(', ')}; name one or use its id`,
+      EXIT.usage,
+    );
+  throw new CliError(`no provider named "${reference}", nor of that kind`, EXIT.usage);
 }
 
 export function registerLlmCommands(program: Command): void {
@@ -111,7 +122,10 @@ export function registerLlmCommands(program: Command): void {
     .description(
       'Test a provider connection: key, reachability, model list, and a 1-token request (exit 1 on failure; with --json, see `ok`)',
     )
-    .argument('<provider>', 'provider id, env:<kind> (e.g. env:openai) or name')
+    .argument(
+      '<provider>',
+      'provider id, env:<kind> (e.g. env:openai), name, or kind (e.g. openai-compatible) when only one connection has it',
+    )
     .option('--project <id>', 'the project the provider belongs to')
     .option(
       '--model <model>',

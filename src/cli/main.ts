@@ -6,6 +6,7 @@ import { CliError, EXIT, errorJson } from './cli-output.ts';
 import { registerDbCommands } from './db-commands.ts';
 import { registerGenerateCommands } from './generate-commands.ts';
 import { registerLlmCommands } from './llm-commands.ts';
+import { registerProjectCommands } from './project-commands.ts';
 import { registerSheetCommands } from './sheet-commands.ts';
 
 /** `braincells` — every command calls services or the platform, never HTTP routes. */
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
 
   registerDbCommands(program);
   registerAuthCommands(program);
+  registerProjectCommands(program);
   registerSheetCommands(program);
   registerGenerateCommands(program);
   registerLlmCommands(program);

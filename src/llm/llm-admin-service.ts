@@ -40,6 +40,7 @@ import {
   providerCreateSchema,
   providerTestSchema,
   providerUpdateSchema,
+  spendByEntityQuerySchema,
   spendQuerySchema,
 } from './llm-schema.ts';
 import { errorCodeFor, type LlmService } from './llm-service.ts';
@@ -539,6 +540,25 @@ export function createLlmAdmin(deps: LlmAdminDeps) {
         until: until ? new Date(until.getTime() - 86_400_000).toISOString().slice(0, 10) : null,
         groupBy,
         total,
+        rows,
+      };
+    },
+
+    /** Spend by the dataset, column or run calls were made for, over a window (default 30 days). */
+    async spendByEntity(actor: Actor, projectId: string, input: unknown) {
+      await access.requireRole(actor, projectId, 'viewer');
+      const query = parse(spendByEntityQuerySchema, input);
+      const now = new Date(clock.now());
+      const since = parseSince(query.since, now);
+      const until = query.until
+        ? new Date(new Date(`${query.until}T00:00:00Z`).getTime() + 86_400_000)
+        : undefined;
+      await deps.llm.flush();
+      const rows = await usage.spendByEntity({ projectId, since, until, by: query.by });
+      return {
+        since: since.toISOString().slice(0, 10),
+        until: until ? new Date(until.getTime() - 86_400_000).toISOString().slice(0, 10) : null,
+        by: query.by,
         rows,
       };
     },

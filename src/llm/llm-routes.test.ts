@@ -373,3 +373,90 @@ describe('budgets, spend, calls and cache routes', () => {
     expect(response.body).not.toContain(KEY);
   });
 });
+
+describe('spend by entity route', () => {
+  // Its own project: the budgets and cache statistics above stay as their tests left them.
+  let own: ProjectWithMembers;
+  let ownProvider: string;
+  const ownBase = () => `/api/projects/${own.project.id}/llm`;
+  beforeAll(async () => {
+    own = await createProjectWithMembers(t);
+    const created = await inject(own.owner, 'POST', `${ownBase()}/providers`, {
+      name: 'Fake OpenAI',
+      kind: 'openai',
+      baseUrl: `${fake.url}/v1`,
+      apiKey: KEY,
+      models: ['gpt-4o-mini'],
+    });
+    ownProvider = created.json().id;
+  });
+
+  it('reports spend by the dataset, column and run a call was made for', async () => {
+    const llm = t.app.llm.llm;
+    const call = (content: string, entityIds: Record<string, string>) =>
+      llm.generate({
+        actor: own.editor.actor,
+        projectId: own.project.id,
+        feature: 'sheet-cell',
+        provider: ownProvider,
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user' as const, content }],
+        entityIds,
+      });
+    const a1 = await call('entity spend a1', {
+      datasetId: 'dataset-a',
+      columnId: 'col-a',
+      runId: 'run-1',
+    });
+    const a2 = await call('entity spend a2', {
+      datasetId: 'dataset-a',
+      columnId: 'col-a',
+      runId: 'run-2',
+    });
+    const b = await call('entity spend b', {
+      datasetId: 'dataset-b',
+      columnId: 'col-b',
+      runId: 'run-3',
+    });
+    await call('entity spend none', {});
+
+    const byDataset = await inject(
+      own.viewer,
+      'GET',
+      `${ownBase()}/spend/by-entity?by=dataset&since=7d`,
+    );
+    expect(byDataset.statusCode).toBe(200);
+    const rows = byDataset.json().rows as {
+      entityId: string | null;
+      calls: number;
+      costNano: number;
+    }[];
+    expect(rows.find((row) => row.entityId === 'dataset-a')).toMatchObject({
+      calls: 2,
+      costNano: a1.costNano! + a2.costNano!,
+      unpricedAttempts: 0,
+    });
+    expect(rows.find((row) => row.entityId === 'dataset-b')).toMatchObject({
+      calls: 1,
+      costNano: b.costNano,
+    });
+    // Calls made for no dataset are one row, not dropped.
+    expect(rows.find((row) => row.entityId === null)?.calls).toBeGreaterThanOrEqual(1);
+
+    const byRun = await inject(own.viewer, 'GET', `${ownBase()}/spend/by-entity?by=run&since=7d`);
+    expect(byRun.json().rows).toContainEqual(
+      expect.objectContaining({ entityId: 'run-2', datasetId: 'dataset-a', calls: 1 }),
+    );
+    const byColumn = await inject(own.viewer, 'GET', `${ownBase()}/spend/by-entity?by=column`);
+    expect(byColumn.json().rows).toContainEqual(
+      expect.objectContaining({ entityId: 'col-a', datasetId: 'dataset-a', calls: 2 }),
+    );
+
+    const bad = await inject(own.viewer, 'GET', `${ownBase()}/spend/by-entity?by=row`);
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toContain('by');
+    expect(
+      (await inject(own.outsider, 'GET', `${ownBase()}/spend/by-entity?by=run`)).statusCode,
+    ).toBe(404);
+  });
+});

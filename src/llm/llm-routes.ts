@@ -7,6 +7,7 @@ import {
   budgetView,
   cacheStatsView,
   callView,
+  entitySpendView,
   modelListView,
   priceOverrideSchema,
   priceView,
@@ -17,6 +18,7 @@ import {
   providerTestView,
   providerUpdateSchema,
   providerView,
+  spendByEntityQuerySchema,
   spendQuerySchema,
   spendView,
 } from './llm-schema.ts';
@@ -366,6 +368,23 @@ export const llmRoutes: FastifyPluginAsyncZod<{ admin: LlmAdmin }> = async (app,
       },
     },
     async (request) => admin.spend(request.actor, request.params.projectId, request.query),
+  );
+
+  app.get(
+    `${base}/spend/by-entity`,
+    {
+      schema: {
+        tags,
+        summary:
+          'Spend by the dataset, column or run calls were made for (viewer); costs in nano-USD, ' +
+          'unpricedAttempts counts attempts whose price is unknown (left out of costNano); ' +
+          'the 200 costliest are listed, entityId null gathers calls made for none',
+        params: projectParams,
+        querystring: spendByEntityQuerySchema,
+        response: { 200: entitySpendView },
+      },
+    },
+    async (request) => admin.spendByEntity(request.actor, request.params.projectId, request.query),
   );
 
   app.get(

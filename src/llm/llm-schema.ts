@@ -213,6 +213,14 @@ export const spendQuerySchema = z
   })
   .strict();
 
+export const spendByEntityQuerySchema = z
+  .object({
+    since: spendQuerySchema.shape.since,
+    until: spendQuerySchema.shape.until,
+    by: z.enum(['dataset', 'column', 'run']),
+  })
+  .strict();
+
 /** `30d` → that many days before `now` (UTC midnight); `2026-11-01` → that date. */
 export function parseSince(since: string, now: Date): Date {
   if (/^\d+d$/.test(since)) {
@@ -361,6 +369,23 @@ export const spendView = z.object({
     savedNano: z.number().int(),
   }),
   rows: z.array(spendRowView),
+});
+
+export const entitySpendView = z.object({
+  since: z.string(),
+  until: z.string().nullable(),
+  by: z.enum(['dataset', 'column', 'run']),
+  rows: z.array(
+    z.object({
+      entityId: z.string().nullable(),
+      datasetId: z.string().nullable(),
+      calls: z.number().int(),
+      errors: z.number().int(),
+      cacheHits: z.number().int(),
+      costNano: z.number().int(),
+      unpricedAttempts: z.number().int(),
+    }),
+  ),
 });
 
 const nullableCount = z.number().int().nullable();

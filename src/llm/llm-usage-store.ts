@@ -64,6 +64,38 @@ export interface SpendRow {
   savedNano: number;
 }
 
+export type SpendEntity = 'dataset' | 'column' | 'run';
+
+/** The `entity_ids` key each breakdown reads (written by the sheets generation code). */
+const ENTITY_KEYS: Record<SpendEntity, string> = {
+  dataset: 'datasetId',
+  column: 'columnId',
+  run: 'runId',
+};
+/** The costliest entities listed; the rest are left off (the page says how many rows it got). */
+const ENTITY_ROWS = 200;
+
+export interface SpendByEntityQuery {
+  projectId: string;
+  since: Date;
+  until?: Date | undefined;
+  by: SpendEntity;
+}
+
+export interface EntitySpendRow {
+  /** The dataset, column or run id; null for calls made for none (chat, tests). */
+  entityId: string | null;
+  /** The dataset the entity belongs to (a column's or run's dataset), when recorded. */
+  datasetId: string | null;
+  calls: number;
+  errors: number;
+  cacheHits: number;
+  /** Sum of known costs. */
+  costNano: number;
+  /** Attempts whose price is unknown: `costNano` leaves them out. */
+  unpricedAttempts: number;
+}
+
 const nullable = (value: number | undefined) => (value === undefined ? null : value);
 const dayOf = (date: Date) => date.toISOString().slice(0, 10);
 
@@ -268,6 +300,43 @@ export function createUsageStore(db: Kysely<DB>) {
         costNano: Number(row.cost_nano),
         unpricedAttempts: Number(row.unpriced_attempts),
         savedNano: Number(row.saved_nano),
+      }));
+    },
+
+    /**
+     * Spend by the dataset, column or run a call was made for (the `entity_ids` the caller
+     * recorded), from the raw rows: the daily rollup does not carry entity ids. Calls without
+     * that id (chat, connection tests) are one row with `entityId` null.
+     */
+    async spendByEntity(query: SpendByEntityQuery): Promise<EntitySpendRow[]> {
+      // A literal, not a parameter: the select and the group by must be the same expression.
+      const key = sql.lit(ENTITY_KEYS[query.by]);
+      let select = db
+        .selectFrom('llm_calls')
+        .where('project_id', '=', query.projectId)
+        .where('created_at', '>=', query.since)
+        .select([
+          sql<string | null>`entity_ids ->> ${key}`.as('entity_id'),
+          sql<string | null>`min(entity_ids ->> 'datasetId')`.as('dataset_id'),
+          sql<number>`count(*) filter (where attempt = 1)`.as('calls'),
+          sql<number>`count(*) filter (where status in ('error', 'timeout'))`.as('errors'),
+          sql<number>`count(*) filter (where status = 'cache-hit')`.as('cache_hits'),
+          sql<number>`coalesce(sum(cost_nano), 0)`.as('cost_nano'),
+          sql<number>`count(*) filter (where cost_nano is null)`.as('unpriced_attempts'),
+        ])
+        .groupBy(sql`entity_ids ->> ${key}`)
+        .orderBy(sql`coalesce(sum(cost_nano), 0)`, 'desc')
+        .limit(ENTITY_ROWS);
+      if (query.until) select = select.where('created_at', '<', query.until);
+      const rows = await select.execute();
+      return rows.map((row) => ({
+        entityId: row.entity_id,
+        datasetId: row.dataset_id,
+        calls: Number(row.calls),
+        errors: Number(row.errors),
+        cacheHits: Number(row.cache_hits),
+        costNano: Number(row.cost_nano),
+        unpricedAttempts: Number(row.unpriced_attempts),
       }));
     },
 

@@ -40,7 +40,15 @@ function rank(role: ProjectRole): number {
 
 export interface ProjectService extends ProjectAccess {
   listProjects(actor: Actor): Promise<ProjectWithRole[]>;
-  createProject(actor: Actor, input: CreateProjectInput): Promise<ProjectWithRole>;
+  /**
+   * Creates a project; its creator becomes owner. The system actor (CLI) owns nothing, so it
+   * may name an owner by e-mail: an unknown one fails before anything is written.
+   */
+  createProject(
+    actor: Actor,
+    input: CreateProjectInput,
+    options?: { ownerEmail?: string },
+  ): Promise<ProjectWithRole>;
   getProject(actor: Actor, projectId: string): Promise<ProjectWithRole>;
   updateProject(
     actor: Actor,
@@ -111,10 +119,17 @@ export function createProjectService(deps: ProjectServiceDeps): ProjectService {
         : listProjectsForUser(db, actor.userId);
     },
 
-    async createProject(actor, input) {
+    async createProject(actor, input, options = {}) {
       requireScope(actor, 'write');
+      if (options.ownerEmail !== undefined && actor.via !== 'system')
+        throw forbidden('Only the command line names another owner');
       const at = now();
       const project = await db.transaction().execute(async (trx) => {
+        const ownerId =
+          options.ownerEmail === undefined
+            ? undefined
+            : await findActiveUserIdByEmail(trx, options.ownerEmail);
+        if (options.ownerEmail !== undefined && !ownerId) throw notFound('user');
         const created = await insertProject(trx, {
           id: uuidv7(),
           name: input.name,
@@ -122,10 +137,11 @@ export function createProjectService(deps: ProjectServiceDeps): ProjectService {
           created_by: actor.via === 'system' ? null : actor.userId,
           now: at,
         });
-        if (actor.via !== 'system') {
+        const owner = ownerId ?? (actor.via === 'system' ? undefined : actor.userId);
+        if (owner) {
           await insertMember(trx, {
             project_id: created.id,
-            user_id: actor.userId,
+            user_id: owner,
             role: 'owner',
             now: at,
           });

@@ -108,7 +108,7 @@ describe('AI columns', () => {
     await panel.getByRole('button', { name: 'Create column' }).click();
     const edit = page.getByRole('region', { name: 'AI column Summary' });
     await edit.waitFor();
-    await edit.getByRole('button', { name: 'Try on the first 5 rows' }).click();
+    // Creating the column generated the first 5 rows at once (no "Try" click needed).
     await expect
       .poll(() => gridCell(page, 5, 2).getAttribute('class'), { timeout: 30_000 })
       .toContain('cell-error');
@@ -132,12 +132,13 @@ describe('AI columns', () => {
   it('estimates the rest, runs it, and shows where a value came from', async () => {
     const { page } = tab;
     const edit = page.getByRole('region', { name: 'AI column Summary' });
+    // The run sits at the top of the panel, its estimate shown without asking.
     await edit.getByLabel('Which cells').selectOption('empty');
-    await edit.getByRole('button', { name: 'Estimate cost and time' }).click();
     const estimate = page.getByTestId('run-estimate');
-    await estimate.waitFor();
-    expect(await estimate.textContent()).toContain(`${ROWS - 5} cells`);
-    await edit.getByRole('button', { name: /^Start/ }).click();
+    await expect
+      .poll(() => estimate.textContent(), { timeout: 15_000 })
+      .toContain(`${ROWS - 5} cells`);
+    await edit.getByRole('button', { name: `Run ${ROWS - 5} cells` }).click();
     // These too fail once, then "Regenerate errors" from the column menu fills them.
     await expect
       .poll(() => gridCell(page, ROWS, 2).getAttribute('class'), { timeout: 30_000 })
@@ -169,8 +170,7 @@ describe('AI columns', () => {
     await edit.getByRole('button', { name: 'Save changes' }).click();
     await edit.getByText(/stale/).waitFor();
     await edit.getByLabel('Which cells').selectOption('all');
-    await edit.getByRole('button', { name: 'Estimate cost and time' }).click();
-    await edit.getByRole('button', { name: /^Start/ }).click();
+    await edit.getByRole('button', { name: `Run ${ROWS} cells` }).click();
     const run = page.getByTestId('run').filter({ hasText: 'Generating' });
     await run.waitFor({ timeout: 30_000 });
     await screenshot(page, 'ai-05-running');

@@ -321,8 +321,10 @@ describe('main journey', () => {
     await page.getByRole('button', { name: '+ Row' }).click();
     await expect.poll(() => page.getByTestId('row-count').textContent()).toContain('251 rows');
     // The new row is active at the end; delete it.
-    page.once('dialog', (dialog) => void dialog.accept());
     await page.getByRole('button', { name: /^Delete row/ }).click();
+    // The app's own confirm dialog (never the browser's), Cancel focused first.
+    const confirm = page.getByTestId('confirm-dialog');
+    await confirm.getByRole('button', { name: 'Delete 1 row' }).click();
     await expect.poll(() => page.getByTestId('row-count').textContent()).toContain('250 rows');
   });
 
@@ -364,8 +366,8 @@ describe('main journey', () => {
     const { page } = tab;
     await page.getByRole('link', { name: 'Datasets' }).click();
     const row = page.getByRole('row').filter({ hasText: 'braincells-e2e-people' });
-    page.once('dialog', (dialog) => void dialog.accept());
     await row.getByRole('button', { name: 'Delete' }).click();
+    await page.getByTestId('confirm-dialog').getByRole('button', { name: 'Delete' }).click();
     await expect.poll(() => row.count()).toBe(0);
     await page.getByLabel('Show deleted datasets').check();
     await page

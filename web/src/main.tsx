@@ -4,6 +4,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { isApiError, onUnauthenticated } from './api/api-client.ts';
 import { createAppRouter } from './router.tsx';
+import { ConfirmProvider } from './ui/confirm.tsx';
 import { ErrorBoundary } from './ui/error-boundary.tsx';
 import { LiveRegionProvider } from './ui/live-region.tsx';
 import { NoticeProvider } from './ui/notices.tsx';
@@ -39,9 +40,11 @@ createRoot(document.getElementById('root')!).render(
     <ErrorBoundary label="Brain Cells">
       <QueryClientProvider client={queryClient}>
         <NoticeProvider>
-          <LiveRegionProvider>
-            <RouterProvider router={router} />
-          </LiveRegionProvider>
+          <ConfirmProvider>
+            <LiveRegionProvider>
+              <RouterProvider router={router} />
+            </LiveRegionProvider>
+          </ConfirmProvider>
         </NoticeProvider>
       </QueryClientProvider>
     </ErrorBoundary>

@@ -1,6 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { type ApiKeyScope, authApi } from '../api/auth-api.ts';
+import { useConfirm } from '../ui/confirm.tsx';
 import { FormError } from '../ui/form-error.tsx';
 import { formatDateTime } from '../ui/format.ts';
 import { useNotices } from '../ui/notices.tsx';
@@ -10,6 +11,7 @@ const SCOPES: ApiKeyScope[] = ['read', 'write', 'admin'];
 export function ApiKeysPage() {
   const queryClient = useQueryClient();
   const notices = useNotices();
+  const confirm = useConfirm();
   const keys = useQuery({ queryKey: ['api-keys'], queryFn: () => authApi.apiKeys() });
   const [created, setCreated] = useState<string>();
   const create = useMutation({
@@ -81,58 +83,63 @@ export function ApiKeysPage() {
         </div>
       )}
       <FormError error={keys.error} />
-      <table className="data-table">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Key</th>
-            <th scope="col">Scopes</th>
-            <th scope="col">Last used</th>
-            <th scope="col">Expires</th>
-            <th scope="col">Created</th>
-            <th scope="col">
-              <span className="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {keys.data?.items.map((key) => (
-            <tr key={key.id}>
-              <td>{key.name}</td>
-              <td>
-                <code>{key.prefix}…</code>
-              </td>
-              <td>{key.scopes.join(', ')}</td>
-              <td>{formatDateTime(key.lastUsedAt)}</td>
-              <td>{key.expiresAt ? formatDateTime(key.expiresAt) : 'Never'}</td>
-              <td>{formatDateTime(key.createdAt)}</td>
-              <td>
-                <button
-                  type="button"
-                  className="danger"
-                  onClick={() => {
-                    if (
-                      window.confirm(
-                        `Revoke the key “${key.name}”? Programs using it stop working.`,
-                      )
-                    )
-                      revoke.mutate(key.id);
-                  }}
-                >
-                  Revoke
-                </button>
-              </td>
-            </tr>
-          ))}
-          {keys.data?.items.length === 0 && (
+      <div className="table-scroll">
+        <table className="data-table">
+          <thead>
             <tr>
-              <td colSpan={7} className="muted">
-                No API keys yet.
-              </td>
+              <th scope="col">Name</th>
+              <th scope="col">Key</th>
+              <th scope="col">Scopes</th>
+              <th scope="col">Last used</th>
+              <th scope="col">Expires</th>
+              <th scope="col">Created</th>
+              <th scope="col">
+                <span className="visually-hidden">Actions</span>
+              </th>
             </tr>
-          )}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {keys.data?.items.map((key) => (
+              <tr key={key.id}>
+                <td>{key.name}</td>
+                <td>
+                  <code>{key.prefix}…</code>
+                </td>
+                <td>{key.scopes.join(', ')}</td>
+                <td>{formatDateTime(key.lastUsedAt)}</td>
+                <td>{key.expiresAt ? formatDateTime(key.expiresAt) : 'Never'}</td>
+                <td>{formatDateTime(key.createdAt)}</td>
+                <td>
+                  <button
+                    type="button"
+                    className="danger"
+                    onClick={async () => {
+                      if (
+                        await confirm({
+                          title: 'Revoke API key?',
+                          message: `Revoke the key “${key.name}”? Programs using it stop working.`,
+                          confirmLabel: 'Revoke',
+                          danger: true,
+                        })
+                      )
+                        revoke.mutate(key.id);
+                    }}
+                  >
+                    Revoke
+                  </button>
+                </td>
+              </tr>
+            ))}
+            {keys.data?.items.length === 0 && (
+              <tr>
+                <td colSpan={7} className="muted">
+                  No API keys yet.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
     </section>
   );
 }

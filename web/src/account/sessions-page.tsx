@@ -19,45 +19,47 @@ export function SessionsPage() {
       <h1>Sessions</h1>
       <p className="muted">Where you are signed in. Sign out any session you do not recognise.</p>
       <FormError error={sessions.error} />
-      <table className="data-table">
-        <thead>
-          <tr>
-            <th scope="col">Browser</th>
-            <th scope="col">IP address</th>
-            <th scope="col">Signed in</th>
-            <th scope="col">Last seen</th>
-            <th scope="col">Expires</th>
-            <th scope="col">
-              <span className="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {sessions.data?.items.map((session) => (
-            <tr key={session.id}>
-              <td className="truncate" title={session.userAgent ?? ''}>
-                {session.userAgent ?? 'Unknown'}{' '}
-                {session.current && <span className="badge">This session</span>}
-              </td>
-              <td>{session.ip ?? '—'}</td>
-              <td>{formatDateTime(session.createdAt)}</td>
-              <td>{formatDateTime(session.lastSeenAt)}</td>
-              <td>{formatDateTime(session.expiresAt)}</td>
-              <td>
-                {!session.current && (
-                  <button
-                    type="button"
-                    className="danger"
-                    onClick={() => revoke.mutate(session.id)}
-                  >
-                    Sign out
-                  </button>
-                )}
-              </td>
+      <div className="table-scroll">
+        <table className="data-table">
+          <thead>
+            <tr>
+              <th scope="col">Browser</th>
+              <th scope="col">IP address</th>
+              <th scope="col">Signed in</th>
+              <th scope="col">Last seen</th>
+              <th scope="col">Expires</th>
+              <th scope="col">
+                <span className="visually-hidden">Actions</span>
+              </th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {sessions.data?.items.map((session) => (
+              <tr key={session.id}>
+                <td className="truncate" title={session.userAgent ?? ''}>
+                  {session.userAgent ?? 'Unknown'}{' '}
+                  {session.current && <span className="badge">This session</span>}
+                </td>
+                <td>{session.ip ?? '—'}</td>
+                <td>{formatDateTime(session.createdAt)}</td>
+                <td>{formatDateTime(session.lastSeenAt)}</td>
+                <td>{formatDateTime(session.expiresAt)}</td>
+                <td>
+                  {!session.current && (
+                    <button
+                      type="button"
+                      className="danger"
+                      onClick={() => revoke.mutate(session.id)}
+                    >
+                      Sign out
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </section>
   );
 }

@@ -5,7 +5,7 @@ import {
   generationApi,
   type OutputSpec,
   type ProcessFields,
-  type RunEstimate,
+  type Run,
   type RunMode,
 } from '../api/generation-api.ts';
 import type { Column } from '../api/sheet-api.ts';
@@ -132,6 +132,8 @@ interface AiColumnPanelProps {
   columnId: string | undefined;
   onClose(): void;
   onColumnCreated(columnId: string): void;
+  /** A run this panel started (the runs strip shows it at once). */
+  onRunStarted?(run: Run): void;
 }
 
 /**
@@ -146,6 +148,7 @@ export function AiColumnPanel({
   columnId,
   onClose,
   onColumnCreated,
+  onRunStarted,
 }: AiColumnPanelProps) {
   const queryClient = useQueryClient();
   const { announce } = useAnnouncer();
@@ -158,10 +161,19 @@ export function AiColumnPanel({
   const [draft, setDraft] = useState<Draft>(emptyDraft);
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
-  const [estimate, setEstimate] = useState<{ mode: RunMode; value: RunEstimate }>();
-  const [mode, setMode] = useState<RunMode>('all');
+  const [mode, setMode] = useState<RunMode>('outdated');
   const [confirmed, setConfirmed] = useState(false);
   const [saved, setSaved] = useState<string>();
+  // The run's estimate follows the chosen cells and the saved process (refetched after a save
+  // or a run); nothing to click before seeing what a run costs.
+  const estimate = useQuery({
+    queryKey: ['ai-estimate', projectId, datasetId, columnId, mode, existing.data?.process.version],
+    queryFn: () => generationApi.preview(projectId, datasetId, columnId!, { mode }),
+    enabled: columnId !== undefined && existing.data !== undefined,
+    staleTime: 5_000,
+  });
+  const refreshEstimate = () =>
+    queryClient.invalidateQueries({ queryKey: ['ai-estimate', projectId, datasetId, columnId] });
 
   useEffect(() => {
     if (existing.data && column) setDraft(draftOf(existing.data.process, column.name));
@@ -171,7 +183,6 @@ export function AiColumnPanel({
   const set = <K extends keyof Draft>(key: K, value: Draft[K]) => {
     setDraft((previous) => ({ ...previous, [key]: value }));
     setSaved(undefined);
-    setEstimate(undefined);
   };
 
   const act = async (task: () => Promise<void>) => {
@@ -201,7 +212,15 @@ export function AiColumnPanel({
           run: false,
         });
         await queryClient.invalidateQueries({ queryKey: ['dataset', projectId, datasetId] });
-        announce(`AI column ${draft.name} created`);
+        // Like AI Sheets: the first rows are generated at once, so the prompt's effect shows
+        // before anyone estimates a full run.
+        const run = await generationApi.startRun(projectId, datasetId, created.column.id, {
+          mode: 'range',
+          range: { from: 1, to: PREVIEW_ROWS },
+          confirm: true,
+        });
+        onRunStarted?.(run);
+        announce(`AI column ${draft.name} created; generating the first ${PREVIEW_ROWS} rows`);
         onColumnCreated(created.column.id);
         return;
       }
@@ -212,6 +231,7 @@ export function AiColumnPanel({
       await queryClient.invalidateQueries({
         queryKey: ['ai-column', projectId, datasetId, columnId],
       });
+      void refreshEstimate();
       setSaved(
         result.staleCells
           ? `Saved; ${result.staleCells.toLocaleString()} generated cells are now stale.`
@@ -222,22 +242,14 @@ export function AiColumnPanel({
 
   const tryFirstRows = () =>
     act(async () => {
-      await generationApi.startRun(projectId, datasetId, columnId!, {
+      const run = await generationApi.startRun(projectId, datasetId, columnId!, {
         mode: 'range',
         range: { from: 1, to: PREVIEW_ROWS },
         fresh: true,
         confirm: true,
       });
+      onRunStarted?.(run);
       announce(`Generating the first ${PREVIEW_ROWS} rows`);
-    });
-
-  const estimateRun = () =>
-    act(async () => {
-      setConfirmed(false);
-      setEstimate({
-        mode,
-        value: await generationApi.preview(projectId, datasetId, columnId!, { mode }),
-      });
     });
 
   const startRun = () =>
@@ -246,13 +258,37 @@ export function AiColumnPanel({
         mode,
         confirm: confirmed,
       });
-      setEstimate(undefined);
+      onRunStarted?.(run);
+      setConfirmed(false);
+      void refreshEstimate();
       announce(
         run.status === 'awaiting-confirmation'
           ? 'The run waits for your confirmation'
           : `Run started: ${run.progress.total} cells`,
       );
     });
+
+  // Why a button is disabled, said next to it (a greyed button alone explains nothing).
+  const saveBlocker =
+    !columnId && !draft.name.trim()
+      ? 'Name the column first.'
+      : !draft.prompt.trim()
+        ? 'Write a prompt first.'
+        : !draft.model.model
+          ? 'Choose a model first.'
+          : undefined;
+  const value = estimate.data;
+  const runBlocker = !value
+    ? estimate.isFetching
+      ? 'Estimating…'
+      : undefined
+    : value.cells === 0
+      ? mode === 'outdated'
+        ? 'Nothing to generate: every cell is up to date.'
+        : 'No cells match this choice.'
+      : value.confirmationRequired && !confirmed
+        ? 'Tick “I accept the estimated cost” to start.'
+        : undefined;
 
   return (
     <section
@@ -271,6 +307,54 @@ export function AiColumnPanel({
         </button>
       </header>
       <FormError error={existing.error} />
+      {columnId && (
+        <section className="stack run-launcher" aria-label="Run">
+          <div className="row">
+            <label>
+              <span className="visually-hidden">Which cells</span>
+              <select
+                value={mode}
+                onChange={(event) => {
+                  setMode(event.target.value as RunMode);
+                  setConfirmed(false);
+                }}
+              >
+                <option value="outdated">Cells not up to date</option>
+                <option value="empty">Empty cells</option>
+                <option value="errors">Cells with errors</option>
+                <option value="stale">Stale cells</option>
+                <option value="all">All cells</option>
+              </select>
+            </label>
+            <button
+              type="button"
+              className="primary"
+              disabled={busy || runBlocker !== undefined || !value}
+              aria-describedby={runBlocker ? `${columnId}-run-why` : undefined}
+              onClick={startRun}
+            >
+              {value ? `Run ${value.cells.toLocaleString()} cells` : 'Run'}
+            </button>
+          </div>
+          {runBlocker && (
+            <p id={`${columnId}-run-why`} className="hint" data-testid="run-blocker">
+              {runBlocker}
+            </p>
+          )}
+          <FormError error={estimate.error} />
+          {value && value.cells > 0 && <RunEstimateView estimate={value} />}
+          {value?.confirmationRequired && (
+            <label className="checkbox">
+              <input
+                type="checkbox"
+                checked={confirmed}
+                onChange={(event) => setConfirmed(event.target.checked)}
+              />
+              I accept the estimated cost
+            </label>
+          )}
+        </section>
+      )}
       <form className="stack" onSubmit={save}>
         {!columnId && (
           <label>
@@ -400,14 +484,10 @@ export function AiColumnPanel({
           <button
             type="submit"
             className="primary"
-            disabled={
-              busy ||
-              !draft.prompt.trim() ||
-              !draft.model.model ||
-              (!columnId && !draft.name.trim())
-            }
+            disabled={busy || saveBlocker !== undefined}
+            aria-describedby={saveBlocker ? 'ai-save-why' : undefined}
           >
-            {columnId ? 'Save changes' : 'Create column'}
+            {columnId ? 'Save changes' : `Create column and generate ${PREVIEW_ROWS} rows`}
           </button>
           {columnId && (
             <button type="button" disabled={busy} onClick={tryFirstRows}>
@@ -415,60 +495,12 @@ export function AiColumnPanel({
             </button>
           )}
         </div>
+        {saveBlocker && (
+          <p id="ai-save-why" className="hint" data-testid="save-blocker">
+            {saveBlocker}
+          </p>
+        )}
       </form>
-      {columnId && (
-        <section className="stack run-launcher" aria-label="Run">
-          <h3>Generate</h3>
-          <div className="row">
-            <label>
-              <span className="visually-hidden">Which cells</span>
-              <select
-                value={mode}
-                onChange={(event) => {
-                  setMode(event.target.value as RunMode);
-                  setEstimate(undefined);
-                }}
-              >
-                <option value="all">All cells</option>
-                <option value="empty">Empty cells</option>
-                <option value="errors">Cells with errors</option>
-                <option value="stale">Stale cells</option>
-                <option value="outdated">Everything not up to date</option>
-              </select>
-            </label>
-            <button type="button" disabled={busy} onClick={estimateRun}>
-              Estimate cost and time
-            </button>
-          </div>
-          {estimate && (
-            <>
-              <RunEstimateView estimate={estimate.value} />
-              {estimate.value.confirmationRequired && (
-                <label className="checkbox">
-                  <input
-                    type="checkbox"
-                    checked={confirmed}
-                    onChange={(event) => setConfirmed(event.target.checked)}
-                  />
-                  I accept the estimated cost
-                </label>
-              )}
-              <button
-                type="button"
-                className="primary"
-                disabled={
-                  busy ||
-                  estimate.value.cells === 0 ||
-                  (estimate.value.confirmationRequired && !confirmed)
-                }
-                onClick={startRun}
-              >
-                Start ({estimate.value.cells.toLocaleString()} cells)
-              </button>
-            </>
-          )}
-        </section>
-      )}
     </section>
   );
 }

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { formatContextWindow, formatRate, modelDetails, modelOptionLabel } from './model-label.ts';
+import {
+  defaultModel,
+  formatContextWindow,
+  formatRate,
+  isChatModel,
+  modelDetails,
+  modelOptionLabel,
+} from './model-label.ts';
 
 const unknown = {
   inputUsdPerMtok: null,
@@ -76,5 +83,41 @@ describe('model labels', () => {
     ).toBe(
       "Input $3.00, cached input $1.50, output $12.00 per 1M tokens, from this project's price override. Context window 128,000 tokens.",
     );
+  });
+});
+
+describe('chat models and the default', () => {
+  it('hides models that cannot chat', () => {
+    for (const id of [
+      'text-embedding-3-small',
+      'whisper-1',
+      'tts-1',
+      'dall-e-3',
+      'omni-moderation-latest',
+      'gpt-4o-transcribe',
+      'davinci-002',
+    ])
+      expect(isChatModel(id), id).toBe(false);
+    for (const id of [
+      'gpt-4o-mini',
+      'claude-haiku-4-5-20251001',
+      'meta-llama/Llama-3.1-8B-Instruct',
+      'o4-mini',
+    ])
+      expect(isChatModel(id), id).toBe(true);
+  });
+
+  it('preselects a small chat model, else the first priced one, else the first', () => {
+    const model = (id: string, price: number | null = null) => ({ id, inputUsdPerMtok: price });
+    expect(
+      defaultModel([
+        model('text-embedding-3-small', 0.02),
+        model('gpt-4o'),
+        model('gpt-4o-mini', 0.15),
+      ])?.id,
+    ).toBe('gpt-4o-mini');
+    expect(defaultModel([model('mystery-1'), model('priced-2', 1)])?.id).toBe('priced-2');
+    expect(defaultModel([model('mystery-1'), model('mystery-2')])?.id).toBe('mystery-1');
+    expect(defaultModel([model('text-embedding-3-small', 0.02)])).toBeUndefined();
   });
 });

@@ -69,3 +69,40 @@ export function modelDetails(model: Priced): string {
   );
   return parts.join(' ');
 }
+
+/** Models that do not answer chat requests (embeddings, speech, images, moderation, legacy completions). */
+const NOT_CHAT =
+  /(embed|whisper|tts|dall-e|gpt-image|davinci|babbage|moderation|transcri|realtime|rerank|-audio|audio-|image-|computer-use)/i;
+
+/** Whether an AI column could use this model: a chat model, as far as its id tells. */
+export function isChatModel(id: string): boolean {
+  return !NOT_CHAT.test(id);
+}
+
+/** Small, cheap chat models a first column is well served by, in order of preference. */
+const PREFERRED = [
+  'gpt-4o-mini',
+  'gpt-4.1-mini',
+  'claude-haiku-4-5',
+  'claude-3-5-haiku',
+  'gemini-2.0-flash',
+  'llama-3.1-8b-instruct',
+];
+
+/**
+ * The model to preselect: a preferred small model when offered, else the first chat model
+ * with a known price, else the first chat model; undefined when there is none.
+ */
+export function defaultModel<T extends { id: string; inputUsdPerMtok?: number | null }>(
+  models: readonly T[],
+): T | undefined {
+  const chat = models.filter((model) => isChatModel(model.id));
+  for (const preferred of PREFERRED) {
+    const match = chat.find((model) => model.id.toLowerCase().includes(preferred));
+    if (match) return match;
+  }
+  return (
+    chat.find((model) => model.inputUsdPerMtok !== null && model.inputUsdPerMtok !== undefined) ??
+    chat[0]
+  );
+}

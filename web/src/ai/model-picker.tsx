@@ -1,7 +1,7 @@
 import { useQueries, useQuery } from '@tanstack/react-query';
-import { useId, useState } from 'react';
+import { useEffect, useId, useState } from 'react';
 import { llmApi, type ModelInfo } from '../api/llm-api.ts';
-import { modelDetails, modelOptionLabel } from './model-label.ts';
+import { defaultModel, isChatModel, modelDetails, modelOptionLabel } from './model-label.ts';
 
 export interface ModelChoice {
   provider: string | undefined;
@@ -14,7 +14,9 @@ const OTHER = '__other__';
  * Models grouped by provider (a native select with one optgroup per provider), from each
  * enabled provider's model list (the provider's own list merged with the price catalog), each
  * with its price per million tokens and context window; the chosen one is described below the
- * select. A model the lists do not know can still be typed.
+ * select. A search box narrows the list, models that cannot chat (embeddings, speech, images)
+ * are hidden unless asked for, a small chat model is preselected, and a model the lists do not
+ * know can still be typed.
  */
 export function ModelPicker({
   projectId,
@@ -27,6 +29,8 @@ export function ModelPicker({
 }) {
   const id = useId();
   const [custom, setCustom] = useState(false);
+  const [search, setSearch] = useState('');
+  const [showAll, setShowAll] = useState(false);
   const providers = useQuery({
     queryKey: ['llm', projectId, 'providers'],
     queryFn: () => llmApi.providers(projectId),
@@ -48,6 +52,37 @@ export function ModelPicker({
     if (provider.models.length > 0) return list.models.filter((model) => model.enabled);
     return list.models.filter((model) => (list.providerListsModels ? model.offered : true));
   };
+  const query = search.trim().toLowerCase();
+  let hidden = 0;
+  const shownOf = (index: number) =>
+    listOf(index).filter((model) => {
+      if (model.id === value.model && enabled[index]!.id === value.provider) return true;
+      if (!showAll && !isChatModel(model.id)) {
+        hidden += 1;
+        return false;
+      }
+      return (
+        query === '' ||
+        model.id.toLowerCase().includes(query) ||
+        (model.name ?? '').toLowerCase().includes(query)
+      );
+    });
+  const shown = enabled.map((_, index) => shownOf(index));
+  const loaded = enabled.length > 0 && models.every((result) => result.data !== undefined);
+
+  // Nothing chosen yet: preselect a small chat model of the first provider that has one.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs when the lists arrive, not on every render
+  useEffect(() => {
+    if (value.model || custom || !loaded) return;
+    for (const [index, provider] of enabled.entries()) {
+      const pick = defaultModel(listOf(index));
+      if (pick) {
+        onChange({ provider: provider.id, model: pick.id });
+        return;
+      }
+    }
+  }, [loaded, value.model, custom]);
+
   const chosen = enabled.flatMap((provider, index) =>
     provider.id === value.provider ? listOf(index).filter((model) => model.id === value.model) : [],
   )[0];
@@ -63,8 +98,38 @@ export function ModelPicker({
       ? modelDetails(chosen as ModelInfo)
       : undefined;
 
+  const priceUnknown =
+    chosen !== undefined &&
+    chosen.priceSource !== undefined &&
+    chosen.inputUsdPerMtok === null &&
+    chosen.outputUsdPerMtok === null;
+
   return (
     <div className="stack model-picker">
+      {enabled.length > 0 && (
+        <div className="row model-search">
+          <label className="grow">
+            <span className="visually-hidden">Search models</span>
+            <input
+              type="search"
+              placeholder="Search models…"
+              value={search}
+              maxLength={200}
+              onChange={(event) => setSearch(event.target.value)}
+            />
+          </label>
+          {(hidden > 0 || showAll) && (
+            <label className="checkbox">
+              <input
+                type="checkbox"
+                checked={showAll}
+                onChange={(event) => setShowAll(event.target.checked)}
+              />
+              Show all{hidden > 0 ? ` (${hidden} that cannot chat)` : ''}
+            </label>
+          )}
+        </div>
+      )}
       <label htmlFor={`${id}-model`}>Model</label>
       <select
         id={`${id}-model`}
@@ -90,7 +155,7 @@ export function ModelPicker({
         </option>
         {enabled.map((provider, index) => (
           <optgroup key={provider.id} label={`${provider.name} (${provider.kind})`}>
-            {listOf(index).map((model) => (
+            {shown[index]!.map((model) => (
               <option key={model.id} value={`${provider.id}|${model.id}`}>
                 {model.priceSource === undefined ? model.id : modelOptionLabel(model as ModelInfo)}
               </option>
@@ -102,7 +167,22 @@ export function ModelPicker({
       {details && (
         <p id={`${id}-details`} className="hint" data-testid="model-details">
           {details}
+          {priceUnknown && (
+            <>
+              {' '}
+              <a
+                href={`/projects/${encodeURIComponent(projectId)}/settings?tab=prices`}
+                target="_blank"
+                rel="noopener"
+              >
+                Set its price in Prices
+              </a>
+            </>
+          )}
         </p>
+      )}
+      {query !== '' && shown.every((list) => list.length === 0) && (
+        <p className="hint">No model matches “{search}”.</p>
       )}
       {selected === OTHER && (
         <div className="row">

@@ -130,6 +130,23 @@ export interface Spend {
   rows: SpendRow[];
 }
 
+export type SpendEntity = 'dataset' | 'column' | 'run';
+
+export interface EntitySpend {
+  since: string;
+  until: string | null;
+  by: SpendEntity;
+  rows: {
+    entityId: string | null;
+    datasetId: string | null;
+    calls: number;
+    errors: number;
+    cacheHits: number;
+    costNano: number;
+    unpricedAttempts: number;
+  }[];
+}
+
 const enc = encodeURIComponent;
 const base = (projectId: string) => `/api/projects/${enc(projectId)}/llm`;
 
@@ -184,6 +201,8 @@ export const llmApi = {
     api<void>(`${base(projectId)}/budgets/${enc(budgetId)}`, { method: 'DELETE' }),
   spend: (projectId: string, query: { since?: string; until?: string; groupBy?: string }) =>
     api<Spend>(`${base(projectId)}/spend`, { query }),
+  spendByEntity: (projectId: string, query: { since?: string; by: SpendEntity }) =>
+    api<EntitySpend>(`${base(projectId)}/spend/by-entity`, { query }),
 };
 
 /** Dollars typed by a user → integer nano-USD (no floats in stored money). */

@@ -3,6 +3,7 @@ import { Link, useParams } from '@tanstack/react-router';
 import { type DragEvent, type FormEvent, useEffect, useState } from 'react';
 import { sheetApi } from '../api/sheet-api.ts';
 import { rememberProject } from '../projects/home-page.tsx';
+import { useConfirm } from '../ui/confirm.tsx';
 import { Dialog } from '../ui/dialog.tsx';
 import { FormError } from '../ui/form-error.tsx';
 import { formatDateTime } from '../ui/format.ts';
@@ -14,6 +15,7 @@ export function DatasetsPage() {
   const { projectId } = useParams({ strict: false }) as { projectId: string };
   const queryClient = useQueryClient();
   const notices = useNotices();
+  const confirm = useConfirm();
   const [showDeleted, setShowDeleted] = useState(false);
   const [creating, setCreating] = useState(false);
   const [importing, setImporting] = useState<{ file?: File } | undefined>();
@@ -91,79 +93,84 @@ export function DatasetsPage() {
         </label>
       </div>
       <FormError error={datasets.error} />
-      <table className="data-table" aria-label={showDeleted ? 'Deleted datasets' : 'Datasets'}>
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col" className="number">
-              Rows
-            </th>
-            <th scope="col" className="number">
-              Columns
-            </th>
-            <th scope="col">Status</th>
-            <th scope="col">{showDeleted ? 'Purged after' : 'Updated'}</th>
-            <th scope="col">
-              <span className="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {datasets.data?.items.map((dataset) => (
-            <tr key={dataset.id}>
-              <td>
-                {dataset.deletedAt || dataset.status !== 'ready' ? (
-                  dataset.name
-                ) : (
-                  <Link
-                    to="/projects/$projectId/datasets/$datasetId"
-                    params={{ projectId, datasetId: dataset.id }}
-                  >
-                    {dataset.name}
-                  </Link>
-                )}
-              </td>
-              <td className="number">
-                {dataset.rowCount === null ? '—' : dataset.rowCount.toLocaleString()}
-              </td>
-              <td className="number">{dataset.columns.length}</td>
-              <td>{dataset.deletedAt ? 'deleted' : dataset.status}</td>
-              <td>{formatDateTime(showDeleted ? dataset.purgeAfter : dataset.updatedAt)}</td>
-              <td>
-                {dataset.deletedAt ? (
-                  <button type="button" onClick={() => restore.mutate(dataset.id)}>
-                    Restore
-                  </button>
-                ) : (
-                  <button
-                    type="button"
-                    className="danger"
-                    onClick={() => {
-                      if (
-                        window.confirm(
-                          `Delete “${dataset.name}”? You can restore it until it is purged.`,
-                        )
-                      )
-                        remove.mutate(dataset.id);
-                    }}
-                  >
-                    Delete
-                  </button>
-                )}
-              </td>
-            </tr>
-          ))}
-          {datasets.data?.items.length === 0 && (
+      <div className="table-scroll">
+        <table className="data-table" aria-label={showDeleted ? 'Deleted datasets' : 'Datasets'}>
+          <thead>
             <tr>
-              <td colSpan={6} className="muted">
-                {showDeleted
-                  ? 'No deleted datasets.'
-                  : 'No datasets yet. Import a file or create an empty dataset.'}
-              </td>
+              <th scope="col">Name</th>
+              <th scope="col" className="number">
+                Rows
+              </th>
+              <th scope="col" className="number">
+                Columns
+              </th>
+              <th scope="col">Status</th>
+              <th scope="col">{showDeleted ? 'Purged after' : 'Updated'}</th>
+              <th scope="col">
+                <span className="visually-hidden">Actions</span>
+              </th>
             </tr>
-          )}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {datasets.data?.items.map((dataset) => (
+              <tr key={dataset.id}>
+                <td>
+                  {dataset.deletedAt || dataset.status !== 'ready' ? (
+                    dataset.name
+                  ) : (
+                    <Link
+                      to="/projects/$projectId/datasets/$datasetId"
+                      params={{ projectId, datasetId: dataset.id }}
+                    >
+                      {dataset.name}
+                    </Link>
+                  )}
+                </td>
+                <td className="number">
+                  {dataset.rowCount === null ? '—' : dataset.rowCount.toLocaleString()}
+                </td>
+                <td className="number">{dataset.columns.length}</td>
+                <td>{dataset.deletedAt ? 'deleted' : dataset.status}</td>
+                <td>{formatDateTime(showDeleted ? dataset.purgeAfter : dataset.updatedAt)}</td>
+                <td>
+                  {dataset.deletedAt ? (
+                    <button type="button" onClick={() => restore.mutate(dataset.id)}>
+                      Restore
+                    </button>
+                  ) : (
+                    <button
+                      type="button"
+                      className="danger"
+                      onClick={async () => {
+                        if (
+                          await confirm({
+                            title: 'Delete dataset?',
+                            message: `Delete “${dataset.name}”? You can restore it until it is purged.`,
+                            confirmLabel: 'Delete',
+                            danger: true,
+                          })
+                        )
+                          remove.mutate(dataset.id);
+                      }}
+                    >
+                      Delete
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+            {datasets.data?.items.length === 0 && (
+              <tr>
+                <td colSpan={6} className="muted">
+                  {showDeleted
+                    ? 'No deleted datasets.'
+                    : 'No datasets yet. Import a file or create an empty dataset.'}
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
 
       <Dialog open={creating} title="New empty dataset" onClose={() => setCreating(false)}>
         <form

@@ -32,6 +32,8 @@ export function CellEditor({
   const [saving, setSaving] = useState(false);
   const ref = useRef<HTMLTextAreaElement>(null);
   const busy = useRef(false);
+  // Escape unmounts the editor and moves focus to the grid; the blur that follows must not save.
+  const cancelled = useRef(false);
 
   useEffect(() => {
     const element = ref.current;
@@ -48,7 +50,7 @@ export function CellEditor({
       setError(caught instanceof ParseError ? caught.message : String(caught));
       return;
     }
-    if (busy.current) return;
+    if (busy.current || cancelled.current) return;
     busy.current = true;
     setSaving(true);
     try {
@@ -64,6 +66,7 @@ export function CellEditor({
     event.stopPropagation();
     if (event.key === 'Escape') {
       event.preventDefault();
+      cancelled.current = true;
       onCancel();
     } else if (event.key === 'Enter' && !event.shiftKey && !event.altKey) {
       event.preventDefault();
@@ -93,6 +96,7 @@ export function CellEditor({
           // Leaving the editor for somewhere else in the page saves, like a spreadsheet.
           if (
             !busy.current &&
+            !cancelled.current &&
             !event.currentTarget.parentElement?.contains(event.relatedTarget as Node)
           )
             void commit('none');

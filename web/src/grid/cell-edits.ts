@@ -1,7 +1,8 @@
 import { isApiError } from '../api/api-client.ts';
-import type { Cell, CellValue, Row } from '../api/sheet-api.ts';
+import type { Cell, CellValue, Column, Row } from '../api/sheet-api.ts';
 import { sheetApi } from '../api/sheet-api.ts';
 import type { RowCache } from './row-cache.ts';
+import { type CellBefore, rowsToRecreate } from './undo.ts';
 
 export type EditOutcome = { status: 'saved'; cell: Cell } | { status: 'conflict'; theirs: Cell };
 
@@ -50,6 +51,8 @@ export interface CellWriteRequest {
 
 export interface BulkOutcome {
   saved: number;
+  /** The cells written, with their state after the write (what undo needs). */
+  written: { write: CellWriteRequest; cell: Cell }[];
   /** Cells someone else changed since they were read: left as theirs (now in the cache). */
   conflicts: { write: CellWriteRequest; theirs: Cell }[];
   /** Cells of requests that failed (nothing of such a request was written). */
@@ -90,7 +93,7 @@ export async function saveCells(
   target: { projectId: string; datasetId: string },
   writes: readonly CellWriteRequest[],
 ): Promise<BulkOutcome> {
-  const outcome: BulkOutcome = { saved: 0, conflicts: [], failed: 0 };
+  const outcome: BulkOutcome = { saved: 0, written: [], conflicts: [], failed: 0 };
   for (const chunk of chunkWrites(writes)) {
     try {
       const result = await sheetApi.editCells(
@@ -109,7 +112,12 @@ export async function saveCells(
         list.push(cell);
         byColumn.set(columnId, list);
       };
-      for (const { columnId, ...cell } of result.cells) add(columnId, cell);
+      const byKey = new Map(chunk.map((write) => [`${write.row.rowId}:${write.columnId}`, write]));
+      for (const { columnId, ...cell } of result.cells) {
+        add(columnId, cell);
+        const write = byKey.get(`${cell.rowId}:${columnId}`);
+        if (write) outcome.written.push({ write, cell });
+      }
       for (const conflict of result.conflicts) {
         add(conflict.columnId, { rowId: conflict.rowId, ...conflict.current });
         outcome.conflicts.push({ write: chunk[conflict.index]!, theirs: conflict.current });
@@ -122,4 +130,113 @@ export async function saveCells(
     }
   }
   return outcome;
+}
+
+export interface RestoreOutcome {
+  restored: number;
+  /** Cells changed by someone (or something) since our edit: left as they are now. */
+  conflicts: { cell: CellBefore; current: Cell }[];
+  failed: number;
+  error?: unknown;
+}
+
+/**
+ * Undo of cell writes: puts each cell's earlier value back with compare-and-set on the
+ * version our write gave it, so a cell changed since keeps its newer value and is reported.
+ * One cell also gets its validated mark back; through the bulk route restored cells count as
+ * user edits (validated), which is what that route records.
+ */
+export async function restoreCells(
+  cache: RowCache,
+  target: { projectId: string; datasetId: string },
+  cells: readonly CellBefore[],
+): Promise<RestoreOutcome> {
+  const outcome: RestoreOutcome = { restored: 0, conflicts: [], failed: 0 };
+  if (cells.length === 1) {
+    const cell = cells[0]!;
+    try {
+      const result = await sheetApi.editCell(target.projectId, target.datasetId, {
+        rowId: cell.rowId,
+        columnId: cell.columnId,
+        expectedVersion: cell.versionAfter,
+        value: cell.value,
+        validated: cell.validated,
+      });
+      const { rowId, columnId, ...state } = result;
+      cache.applyCells(columnId, [{ rowId, ...state }]);
+      outcome.restored = 1;
+    } catch (error) {
+      const current = (error as { details?: { current?: Cell } }).details?.current;
+      if (isApiError(error, 'CONFLICT') && current) {
+        cache.applyCells(cell.columnId, [{ rowId: cell.rowId, ...current }]);
+        outcome.conflicts.push({ cell, current });
+      } else {
+        outcome.failed = 1;
+        outcome.error = error;
+      }
+    }
+    return outcome;
+  }
+  for (const chunk of chunkWrites(cells)) {
+    try {
+      const result = await sheetApi.editCells(
+        target.projectId,
+        target.datasetId,
+        chunk.map((cell) => ({
+          rowId: cell.rowId,
+          columnId: cell.columnId,
+          value: cell.value,
+          expectedVersion: cell.versionAfter,
+        })),
+      );
+      const byColumn = new Map<string, (Cell & { rowId: string })[]>();
+      const add = (columnId: string, cell: Cell & { rowId: string }) => {
+        const list = byColumn.get(columnId) ?? [];
+        list.push(cell);
+        byColumn.set(columnId, list);
+      };
+      for (const { columnId, ...cell } of result.cells) add(columnId, cell);
+      for (const conflict of result.conflicts) {
+        add(conflict.columnId, { rowId: conflict.rowId, ...conflict.current });
+        outcome.conflicts.push({ cell: chunk[conflict.index]!, current: conflict.current });
+      }
+      for (const [columnId, list] of byColumn) cache.applyCells(columnId, list);
+      outcome.restored += result.cells.length;
+    } catch (error) {
+      outcome.failed += chunk.length;
+      outcome.error ??= error;
+    }
+  }
+  return outcome;
+}
+
+/** Rows re-created per append request (the route takes at most 10,000). */
+const RECREATE_ROWS_PER_REQUEST = 1_000;
+
+/**
+ * Undo of a row delete: appends rows with the deleted rows' values (static columns), then
+ * writes their AI columns' values as edits. The rows come back at the end with new ids;
+ * formula columns are recomputed; AI cells' model, tokens, cost and sources are not restored.
+ * Returns how many rows were re-created.
+ */
+export async function recreateRows(
+  target: { projectId: string; datasetId: string },
+  rows: readonly Row[],
+  columns: readonly Pick<Column, 'id' | 'kind'>[],
+): Promise<number> {
+  let created = 0;
+  for (let start = 0; start < rows.length; start += RECREATE_ROWS_PER_REQUEST) {
+    const part = rows.slice(start, start + RECREATE_ROWS_PER_REQUEST);
+    const { append, later } = rowsToRecreate(part, columns);
+    const { rowIds } = await sheetApi.appendRows(target.projectId, target.datasetId, append);
+    created += rowIds.length;
+    const edits = later.map((item) => ({
+      rowId: rowIds[item.index]!,
+      columnId: item.columnId,
+      value: item.value,
+    }));
+    for (const chunk of chunkWrites(edits))
+      await sheetApi.editCells(target.projectId, target.datasetId, chunk);
+  }
+  return created;
 }

@@ -17,7 +17,7 @@ const numberFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 1
 
 interface CellContentProps {
   cell: Cell | undefined;
-  column: Column;
+  column: Column & { generating?: boolean };
   markdown: boolean;
   images: boolean;
 }
@@ -47,6 +47,15 @@ export const CellContent = memo(function CellContent({
         <span className="visually-hidden">Generating</span>
       </span>
     );
+  }
+  if (
+    cell.status === 'pending' &&
+    cell.value === null &&
+    column.kind === 'ai' &&
+    !column.generating
+  ) {
+    // No run is on its way to this cell: say so (▶ in the active cell generates it).
+    return <span className="cell-not-generated">Not generated</span>;
   }
   if (cell.status === 'pending' && cell.value === null) {
     return (

@@ -1,6 +1,7 @@
 import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useState } from 'react';
 import { type Column, type Dataset, type Filter, sheetApi } from '../api/sheet-api.ts';
+import { useConfirm } from '../ui/confirm.tsx';
 import { Dialog } from '../ui/dialog.tsx';
 import { FormError } from '../ui/form-error.tsx';
 import { Menu } from '../ui/menu.tsx';
@@ -44,6 +45,7 @@ export function DatasetToolbar(props: DatasetToolbarProps) {
   const { projectId, dataset, total, filtered, stream, readOnly, filters, columns, hidden } = props;
   const queryClient = useQueryClient();
   const notices = useNotices();
+  const confirm = useConfirm();
   const [search, setSearch] = useState(props.search);
   const [renaming, setRenaming] = useState(false);
   const [renameError, setRenameError] = useState<unknown>();
@@ -57,9 +59,12 @@ export function DatasetToolbar(props: DatasetToolbarProps) {
 
   const remove = async () => {
     if (
-      !window.confirm(
-        `Delete the dataset “${dataset.name}”? It can be restored from the datasets page until it is purged.`,
-      )
+      !(await confirm({
+        title: 'Delete dataset?',
+        message: `Delete the dataset “${dataset.name}”? It can be restored from the datasets page until it is purged.`,
+        confirmLabel: 'Delete dataset',
+        danger: true,
+      }))
     )
       return;
     try {
@@ -71,12 +76,27 @@ export function DatasetToolbar(props: DatasetToolbarProps) {
     }
   };
 
+  const actions = [
+    { key: 'add-row', label: '+ Row', run: props.onAddRow, disabled: false },
+    {
+      key: 'delete-rows',
+      label: `Delete ${props.selectedRows > 1 ? `${props.selectedRows.toLocaleString()} rows` : 'row'}`,
+      run: props.onDeleteRows,
+      disabled: props.selectedRows < 1,
+    },
+    { key: 'add-column', label: '+ Column', run: props.onAddColumn, disabled: false },
+    { key: 'add-ai', label: '✦ AI column', run: props.onAddAi, disabled: false },
+    { key: 'generate-rows', label: '✦ Generate rows', run: props.onGenerateRows, disabled: false },
+    { key: 'add-formula', label: 'ƒ Formula column', run: props.onAddFormula, disabled: false },
+  ];
+
   return (
     <header className="dataset-header">
       <div className="row">
         <h1 className="dataset-title">{dataset.name}</h1>
         <span className="muted" data-testid="row-count">
-          {total.toLocaleString()} {filtered ? 'matching ' : ''}rows · {columns.length} columns
+          {total.toLocaleString()} {filtered ? 'matching ' : ''}rows
+          <span className="narrow-hide"> · {columns.length} columns</span>
         </span>
         <span
           className={`stream-state stream-${stream}`}
@@ -155,25 +175,32 @@ export function DatasetToolbar(props: DatasetToolbarProps) {
         <span className="spacer" />
         {!readOnly && (
           <>
-            <button type="button" onClick={props.onAddRow}>
-              + Row
-            </button>
-            <button type="button" onClick={props.onDeleteRows} disabled={props.selectedRows < 1}>
-              Delete{' '}
-              {props.selectedRows > 1 ? `${props.selectedRows.toLocaleString()} rows` : 'row'}
-            </button>
-            <button type="button" onClick={props.onAddColumn}>
-              + Column
-            </button>
-            <button type="button" onClick={props.onAddAi}>
-              ✦ AI column
-            </button>
-            <button type="button" onClick={props.onGenerateRows}>
-              ✦ Generate rows
-            </button>
-            <button type="button" onClick={props.onAddFormula}>
-              ƒ Formula column
-            </button>
+            {/* Wide screens show every action; narrow ones (CSS) one "Actions" menu instead. */}
+            <div className="toolbar-group wide-only">
+              {actions.map((action) => (
+                <button
+                  key={action.key}
+                  type="button"
+                  onClick={action.run}
+                  disabled={action.disabled}
+                >
+                  {action.label}
+                </button>
+              ))}
+            </div>
+            <Menu label="Actions ▾" className="menu-button narrow-only">
+              {actions.map((action) => (
+                <button
+                  key={action.key}
+                  type="button"
+                  role="menuitem"
+                  onClick={action.run}
+                  disabled={action.disabled}
+                >
+                  {action.label}
+                </button>
+              ))}
+            </Menu>
           </>
         )}
         <button type="button" onClick={props.onToggleSql}>

@@ -5,7 +5,7 @@ import { AiColumnPanel } from '../ai/ai-column-panel.tsx';
 import { RunStrip } from '../ai/run-strip.tsx';
 import { useRuns } from '../ai/use-runs.ts';
 import { ApiError, describeError } from '../api/api-error.ts';
-import { generationApi, type RunMode } from '../api/generation-api.ts';
+import { ACTIVE_RUN_STATUSES, generationApi, type RunMode } from '../api/generation-api.ts';
 import {
   type CellValue,
   type Column,
@@ -15,11 +15,19 @@ import {
   type Sort,
   sheetApi,
 } from '../api/sheet-api.ts';
+import { useConfirm } from '../ui/confirm.tsx';
 import { ErrorBoundary } from '../ui/error-boundary.tsx';
 import { useAnnouncer } from '../ui/live-region.tsx';
 import { useNotices } from '../ui/notices.tsx';
 import { CellDetailDialog } from './cell-detail-dialog.tsx';
-import { type CellWriteRequest, MAX_CELLS_PER_REQUEST, saveCell, saveCells } from './cell-edits.ts';
+import {
+  type CellWriteRequest,
+  MAX_CELLS_PER_REQUEST,
+  recreateRows,
+  restoreCells,
+  saveCell,
+  saveCells,
+} from './cell-edits.ts';
 import { ParseError, textToValue } from './clipboard-text.ts';
 import { ColumnDialog } from './column-dialog.tsx';
 import { type Conflict, ConflictDialog } from './conflict-dialog.tsx';
@@ -38,6 +46,7 @@ import {
 } from './grid-types.ts';
 import { RowCache, type ViewQuery } from './row-cache.ts';
 import { SqlPanel } from './sql-panel.tsx';
+import { cellBefore, MAX_UNDO_ROWS, pushUndo, type UndoEntry } from './undo.ts';
 import { useDatasetEvents } from './use-dataset-events.ts';
 import { DEFAULT_WIDTH, useViewPrefs } from './view-prefs.ts';
 
@@ -59,6 +68,7 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
   const queryClient = useQueryClient();
   const navigate = useNavigate();
   const notices = useNotices();
+  const confirm = useConfirm();
   const { announce } = useAnnouncer();
   const grid = useRef<GridHandle>(null);
   const datasetKey = useMemo(() => ['dataset', projectId, dataset.id], [projectId, dataset.id]);
@@ -119,18 +129,40 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
     () => [...dataset.columns].sort((a, b) => a.position - b.position),
     [dataset.columns],
   );
-  const columns: GridColumn[] = useMemo(
-    () =>
-      allColumns
-        .filter((column) => !column.hidden)
-        .map((column) => ({
-          ...column,
-          width: prefs.widths[column.id] ?? DEFAULT_WIDTH,
-          markdown: prefs.markdown[column.id] ?? false,
-          images: prefs.images[column.id] ?? true,
-        })),
-    [allColumns, prefs],
-  );
+  // Columns a run is working on: their pending cells are queued, the others' "Not generated".
+  const activeRunColumns = runs.runs
+    .filter((run) => run.columnId && ACTIVE_RUN_STATUSES.includes(run.status))
+    .map((run) => run.columnId!)
+    .sort()
+    .join(',');
+  const columns: GridColumn[] = useMemo(() => {
+    const generating = new Set(activeRunColumns.split(','));
+    return allColumns
+      .filter((column) => !column.hidden)
+      .map((column) => ({
+        ...column,
+        width: prefs.widths[column.id] ?? DEFAULT_WIDTH,
+        markdown: prefs.markdown[column.id] ?? false,
+        images: prefs.images[column.id] ?? true,
+        generating: generating.has(column.id),
+      }));
+  }, [allColumns, prefs, activeRunColumns]);
+
+  // A run ending changes which cells are up to date: the AI panel's estimate follows.
+  useEffect(() => {
+    void activeRunColumns;
+    void queryClient.invalidateQueries({ queryKey: ['ai-estimate', projectId, dataset.id] });
+  }, [activeRunColumns, queryClient, projectId, dataset.id]);
+
+  // A column just created in the AI panel: bring it into view beside the panel once it exists.
+  const [revealColumnId, setRevealColumnId] = useState<string>();
+  useEffect(() => {
+    if (!revealColumnId) return;
+    const index = columns.findIndex((column) => column.id === revealColumnId);
+    if (index < 0) return;
+    setRevealColumnId(undefined);
+    requestAnimationFrame(() => grid.current?.revealColumn(index));
+  }, [revealColumnId, columns]);
 
   const refreshDataset = useCallback(
     () => queryClient.invalidateQueries({ queryKey: datasetKey }),
@@ -232,7 +264,7 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
           case 'regenerate-all':
             setSqlOpen(false);
             setAiPanel({ columnId: column.id });
-            notices.info('Estimate the run below, then start it.');
+            notices.info('Choose “All cells” at the top of the panel and run it.');
             break;
           case 'regenerate-errors':
           case 'regenerate-stale':
@@ -256,33 +288,38 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
               .then(runs.upsert, notices.error);
             break;
           }
-          case 'delete':
-            if (
-              window.confirm(
-                `Delete the column “${column.name}” and all its values? This cannot be undone.`,
-              )
-            ) {
-              const remove = (force: boolean): Promise<void> =>
-                sheetApi.deleteColumn(projectId, dataset.id, column.id, force).then(
-                  () => refreshDataset(),
-                  (error: unknown) => {
-                    // AI columns read it: the server names them; deleting anyway is the user's call.
-                    const forceable =
-                      error instanceof ApiError &&
-                      error.code === 'CONFLICT' &&
-                      (error.details as { canForce?: unknown } | undefined)?.canForce === true;
-                    if (
-                      !force &&
-                      forceable &&
-                      window.confirm(`${error.message}.\n\nDelete anyway?`)
-                    )
-                      return remove(true);
-                    notices.error(error);
-                  },
-                );
-              void remove(false);
-            }
+          case 'delete': {
+            const remove = (force: boolean): Promise<void> =>
+              sheetApi.deleteColumn(projectId, dataset.id, column.id, force).then(
+                () => refreshDataset(),
+                async (error: unknown) => {
+                  // AI columns read it: the server names them; deleting anyway is the user's call.
+                  const forceable =
+                    error instanceof ApiError &&
+                    error.code === 'CONFLICT' &&
+                    (error.details as { canForce?: unknown } | undefined)?.canForce === true;
+                  if (
+                    !force &&
+                    forceable &&
+                    (await confirm({
+                      title: 'Other columns use this one',
+                      message: `${(error as ApiError).message}.\n\nDelete it anyway?`,
+                      confirmLabel: 'Delete anyway',
+                      danger: true,
+                    }))
+                  )
+                    return remove(true);
+                  if (!forceable || force) notices.error(error);
+                },
+              );
+            void confirm({
+              title: 'Delete column?',
+              message: `Delete the column “${column.name}” and all its values? This cannot be undone.`,
+              confirmLabel: 'Delete column',
+              danger: true,
+            }).then((yes) => (yes ? remove(false) : undefined));
             break;
+          }
         }
       },
     };
@@ -295,9 +332,85 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
     dataset.id,
     refreshDataset,
     notices,
+    confirm,
     cache,
     runs.upsert,
   ]);
+
+  // Undo: the latest changes made here, newest last (see undo.ts for what each restores).
+  const undoStack = useRef<UndoEntry[]>([]);
+  const undoing = useRef(false);
+
+  const undoEntry = async (entry: UndoEntry) => {
+    if (undoing.current) return;
+    if (undoStack.current.at(-1) !== entry) {
+      notices.info('That change was already undone.');
+      return;
+    }
+    undoing.current = true;
+    undoStack.current.pop();
+    const where = { projectId, datasetId: dataset.id };
+    try {
+      if (entry.kind === 'cells') {
+        const outcome = await restoreCells(cache, where, entry.cells);
+        const parts = [
+          `Undid ${entry.label}: ${outcome.restored.toLocaleString()} cell${outcome.restored === 1 ? '' : 's'} restored`,
+        ];
+        if (outcome.conflicts.length > 0) {
+          const first = outcome.conflicts[0]!.cell;
+          parts.push(
+            outcome.conflicts.length === 1
+              ? `row ${first.ordinal} was changed since and keeps its newer value`
+              : `${outcome.conflicts.length.toLocaleString()} cells were changed since and keep their newer values (first: row ${first.ordinal})`,
+          );
+        }
+        if (outcome.failed)
+          parts.push(`${outcome.failed.toLocaleString()} failed (${describeError(outcome.error)})`);
+        const message = `${parts.join('; ')}.`;
+        announce(message);
+        if (outcome.conflicts.length > 0 || outcome.failed) notices.error(new Error(message));
+        else notices.info(message);
+      } else {
+        const created = await recreateRows(where, entry.rows, allColumns);
+        cache.setTotal((cache.total ?? 0) + created);
+        cache.invalidate();
+        const message = `Undid ${entry.label}: ${created.toLocaleString()} row${created === 1 ? '' : 's'} re-created at the end.`;
+        announce(message);
+        notices.info(message);
+      }
+    } catch (error) {
+      notices.error(error);
+    } finally {
+      undoing.current = false;
+    }
+  };
+  const undoRef = useRef(undoEntry);
+  undoRef.current = undoEntry;
+
+  /** Records an undoable change and offers it in a toast (Ctrl+Z does the same). */
+  const remember = (entry: UndoEntry, message: string, isError = false) => {
+    pushUndo(undoStack.current, entry);
+    if (isError) notices.error(new Error(message));
+    else notices.info(message, { label: 'Undo', run: () => void undoRef.current(entry) });
+  };
+
+  // Ctrl+Z / Cmd+Z anywhere on the page but in a text field (those keep their own undo).
+  useEffect(() => {
+    if (readOnly) return;
+    const onKey = (event: globalThis.KeyboardEvent) => {
+      if (!(event.ctrlKey || event.metaKey) || event.shiftKey || event.altKey) return;
+      if (event.key !== 'z' && event.key !== 'Z') return;
+      const element = event.target as HTMLElement | null;
+      if (element?.closest('input, textarea, select, [contenteditable=true], dialog[open]')) return;
+      if (document.querySelector('dialog[open]')) return;
+      event.preventDefault();
+      const entry = undoStack.current.at(-1);
+      if (entry) void undoRef.current(entry);
+      else notices.info('Nothing to undo.');
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [readOnly, notices]);
 
   const target = (row: Row, columnId: string) => ({
     projectId,
@@ -318,7 +431,16 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
         theirs: outcome.theirs,
       });
     } else {
-      announce(`Saved row ${row.ordinal}, ${column.name}`);
+      const message = `Saved row ${row.ordinal}, ${column.name}`;
+      announce(message);
+      remember(
+        {
+          kind: 'cells',
+          label: `the edit of row ${row.ordinal}, ${column.name}`,
+          cells: [cellBefore(row, column.id, outcome.cell)],
+        },
+        `${message}.`,
+      );
     }
   };
 
@@ -346,7 +468,11 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
    * bulk endpoint: rows not loaded yet are fetched first (the server needs the versions the
    * user is overwriting), one request per 10,000 cells.
    */
-  const writeBlock = async (start: CellPosition, values: (string | null)[][]) => {
+  const writeBlock = async (
+    start: CellPosition,
+    values: (string | null)[][],
+    action: 'paste' | 'clear',
+  ) => {
     const cells = values.reduce((sum, line) => sum + line.length, 0);
     if (cells > MAX_BULK_EDIT) {
       notices.error(
@@ -409,18 +535,26 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
         theirs: single.theirs,
       });
     }
-    if (conflicts || invalid || outcome.failed) notices.error(new Error(message));
-    else notices.info(message);
+    remember(
+      {
+        kind: 'cells',
+        label: `the ${action}`,
+        cells: outcome.written.map(({ write, cell }) =>
+          cellBefore(write.row, write.columnId, cell),
+        ),
+      },
+      message,
+      conflicts > 0 || invalid > 0 || outcome.failed > 0,
+    );
   };
 
   const onClear = (current: Selection) => {
     const { top, bottom, left, right } = selectionBounds(current);
-    const count = (bottom - top + 1) * (right - left + 1);
-    if (count > 20 && !window.confirm(`Clear ${count.toLocaleString()} cells?`)) return;
+    // No question asked: a clear can be undone (Ctrl+Z or the toast).
     const block = Array.from({ length: bottom - top + 1 }, () =>
       Array.from({ length: right - left + 1 }, () => null),
     );
-    void writeBlock({ row: top, col: left }, block);
+    void writeBlock({ row: top, col: left }, block, 'clear');
   };
 
   const addRow = async () => {
@@ -443,19 +577,31 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
       return;
     }
     // Rows not on screen (or refreshing) are fetched first: deleting needs their ids.
-    const ids = (await cache.rowsBetween(top, bottom)).flatMap((row) => (row ? [row.rowId] : []));
+    const rows = (await cache.rowsBetween(top, bottom)).flatMap((row) => (row ? [row] : []));
+    const ids = rows.map((row) => row.rowId);
     if (ids.length === 0) return;
+    const undoable = rows.length <= MAX_UNDO_ROWS;
+    const count = `${ids.length.toLocaleString()} row${ids.length === 1 ? '' : 's'}`;
     if (
-      !window.confirm(
-        `Delete ${ids.length.toLocaleString()} row${ids.length === 1 ? '' : 's'}? This cannot be undone.`,
-      )
+      !(await confirm({
+        title: `Delete ${count}?`,
+        message: undoable
+          ? `Delete ${count}? Undo (Ctrl+Z) brings ${ids.length === 1 ? 'its' : 'their'} values back as new rows at the end.`
+          : `Delete ${count}? More than ${MAX_UNDO_ROWS.toLocaleString()} rows cannot be undone.`,
+        confirmLabel: `Delete ${count}`,
+        danger: true,
+      }))
     )
       return;
     try {
       const { deleted } = await sheetApi.deleteRows(projectId, dataset.id, ids);
       cache.setTotal(Math.max(0, (cache.total ?? 0) - deleted));
       cache.invalidate();
-      announce(`${deleted} rows deleted`);
+      const message = `${deleted.toLocaleString()} row${deleted === 1 ? '' : 's'} deleted`;
+      announce(message);
+      if (undoable)
+        remember({ kind: 'rows', label: `the delete of ${count}`, rows }, `${message}.`);
+      else notices.info(`${message}.`);
     } catch (error) {
       notices.error(error);
     }
@@ -545,7 +691,16 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
             }}
             onValidate={onValidate}
             onExpand={(row, column) => setDetail({ row, column })}
-            onPaste={(start, values) => void writeBlock(start, values)}
+            onGenerate={(row, column) =>
+              void generationApi
+                .startRun(projectId, dataset.id, column.id, {
+                  mode: 'cells',
+                  rowIds: [row.rowId],
+                  includeValidated: true,
+                })
+                .then(runs.upsert, notices.error)
+            }
+            onPaste={(start, values) => void writeBlock(start, values, 'paste')}
             onClear={onClear}
             onSelectionChange={setSelection}
             onCopied={(count) => announce(`${count.toLocaleString()} cells copied`)}
@@ -566,7 +721,11 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
             columns={allColumns}
             columnId={aiPanel.columnId}
             onClose={() => setAiPanel(undefined)}
-            onColumnCreated={(columnId) => setAiPanel({ columnId })}
+            onColumnCreated={(columnId) => {
+              setAiPanel({ columnId });
+              setRevealColumnId(columnId);
+            }}
+            onRunStarted={runs.upsert}
           />
         )}
       </div>

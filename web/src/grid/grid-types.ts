@@ -20,6 +20,8 @@ export interface GridColumn extends Column {
   width: number;
   markdown: boolean;
   images: boolean;
+  /** A run is working on this (AI) column: its pending cells are queued, not forgotten. */
+  generating?: boolean;
 }
 
 export const selectionBounds = (selection: Selection) => ({

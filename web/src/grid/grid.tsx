@@ -51,6 +51,8 @@ const MAX_COPY_CELLS = 200_000;
 export interface GridHandle {
   focus(): void;
   scrollToRow(index: number): void;
+  /** Moves the active cell to this column (same row) and scrolls it into view. */
+  revealColumn(index: number): void;
   selection(): Selection;
 }
 
@@ -67,6 +69,8 @@ export interface GridProps {
   onEdit(row: Row, column: GridColumn, value: CellValue): Promise<void>;
   onValidate(row: Row, column: GridColumn): void;
   onExpand(row: Row, column: GridColumn): void;
+  /** Generate this AI cell now (shown for cells not generated, with errors, or stale). */
+  onGenerate?(row: Row, column: GridColumn): void;
   onPaste(start: CellPosition, values: string[][]): void;
   onClear(selection: Selection): void;
   onSelectionChange?(selection: Selection): void;
@@ -285,6 +289,7 @@ export function Grid(props: GridProps) {
     () => ({
       focus: () => scroller.current?.focus(),
       scrollToRow: (index: number) => moveTo({ row: index, col: selection.focus.col }, false),
+      revealColumn: (index: number) => moveTo({ row: selection.focus.row, col: index }, false),
       selection: () => selection,
     }),
     [moveTo, selection],
@@ -564,8 +569,9 @@ export function Grid(props: GridProps) {
               <div
                 className="cell-actions"
                 style={{
-                  transform: `translateY(${(selection.focus.row - range.anchor) * ROW_HEIGHT}px)`,
-                  left: GUTTER_WIDTH + lefts[selection.focus.col]! + activeColumn.width - 52,
+                  // Right-aligned in the cell, however many buttons it holds.
+                  transform: `translate(-100%, ${(selection.focus.row - range.anchor) * ROW_HEIGHT}px)`,
+                  left: GUTTER_WIDTH + lefts[selection.focus.col]! + activeColumn.width - 4,
                 }}
               >
                 {!readOnly && activeColumn.kind !== 'formula' && (
@@ -587,6 +593,23 @@ export function Grid(props: GridProps) {
                     <ThumbUpIcon filled={activeCell?.validated ?? false} />
                   </button>
                 )}
+                {!readOnly &&
+                  props.onGenerate &&
+                  activeColumn.kind === 'ai' &&
+                  !activeColumn.generating &&
+                  (activeCell === undefined ||
+                    ['pending', 'error', 'stale'].includes(activeCell.status)) && (
+                    <button
+                      type="button"
+                      tabIndex={-1}
+                      className="icon-button"
+                      aria-label="Generate this cell"
+                      title="Generate this cell"
+                      onClick={() => props.onGenerate?.(activeRow, activeColumn)}
+                    >
+                      ▶
+                    </button>
+                  )}
                 <button
                   type="button"
                   tabIndex={-1}

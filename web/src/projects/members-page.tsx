@@ -3,6 +3,7 @@ import { useParams } from '@tanstack/react-router';
 import type { FormEvent } from 'react';
 import { type ProjectRole, projectApi } from '../api/project-api.ts';
 import { useMe } from '../auth/session.ts';
+import { useConfirm } from '../ui/confirm.tsx';
 import { FormError } from '../ui/form-error.tsx';
 import { formatDateTime } from '../ui/format.ts';
 import { useNotices } from '../ui/notices.tsx';
@@ -16,6 +17,7 @@ export function MembersPage() {
   const me = useMe();
   const queryClient = useQueryClient();
   const notices = useNotices();
+  const confirm = useConfirm();
   const projects = useQuery(projectsQuery);
   const members = useQuery(membersQuery(projectId));
   const project = projects.data?.items.find((item) => item.id === projectId);
@@ -72,71 +74,83 @@ export function MembersPage() {
         </form>
       )}
       <FormError error={add.error ?? members.error} />
-      <table className="data-table">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">E-mail</th>
-            <th scope="col">Role</th>
-            <th scope="col">Added</th>
-            <th scope="col">
-              <span className="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {members.data?.items.map((member) => (
-            <tr key={member.userId}>
-              <td>{member.displayName || '—'}</td>
-              <td>{member.email}</td>
-              <td>
-                {canManage ? (
-                  <select
-                    aria-label={`Role of ${member.email}`}
-                    value={member.role}
-                    onChange={(event) =>
-                      update.mutate({
-                        userId: member.userId,
-                        role: event.target.value as ProjectRole,
-                      })
-                    }
-                  >
-                    {ROLES.map((role) => (
-                      <option key={role} value={role}>
-                        {role}
-                      </option>
-                    ))}
-                  </select>
-                ) : (
-                  member.role
-                )}
-              </td>
-              <td>{formatDateTime(member.addedAt)}</td>
-              <td>
-                {(canManage || member.userId === me.user.id) && (
-                  <button
-                    type="button"
-                    className="danger"
-                    onClick={() => {
-                      const self = member.userId === me.user.id;
-                      if (
-                        window.confirm(
-                          self
-                            ? 'Leave this project?'
-                            : `Remove ${member.email} from this project?`,
-                        )
-                      )
-                        remove.mutate(member.userId);
-                    }}
-                  >
-                    {member.userId === me.user.id ? 'Leave' : 'Remove'}
-                  </button>
-                )}
-              </td>
+      <div className="table-scroll">
+        <table className="data-table">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">E-mail</th>
+              <th scope="col">Role</th>
+              <th scope="col">Added</th>
+              <th scope="col">
+                <span className="visually-hidden">Actions</span>
+              </th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {members.data?.items.map((member) => (
+              <tr key={member.userId}>
+                <td>{member.displayName || '—'}</td>
+                <td>{member.email}</td>
+                <td>
+                  {canManage ? (
+                    <select
+                      aria-label={`Role of ${member.email}`}
+                      value={member.role}
+                      onChange={(event) =>
+                        update.mutate({
+                          userId: member.userId,
+                          role: event.target.value as ProjectRole,
+                        })
+                      }
+                    >
+                      {ROLES.map((role) => (
+                        <option key={role} value={role}>
+                          {role}
+                        </option>
+                      ))}
+                    </select>
+                  ) : (
+                    member.role
+                  )}
+                </td>
+                <td>{formatDateTime(member.addedAt)}</td>
+                <td>
+                  {(canManage || member.userId === me.user.id) && (
+                    <button
+                      type="button"
+                      className="danger"
+                      onClick={async () => {
+                        const self = member.userId === me.user.id;
+                        if (
+                          await confirm(
+                            self
+                              ? {
+                                  title: 'Leave this project?',
+                                  message: 'You lose access until someone adds you again.',
+                                  confirmLabel: 'Leave',
+                                  danger: true,
+                                }
+                              : {
+                                  title: 'Remove member?',
+                                  message: `Remove ${member.email} from this project?`,
+                                  confirmLabel: 'Remove',
+                                  danger: true,
+                                },
+                          )
+                        )
+                          remove.mutate(member.userId);
+                      }}
+                    >
+                      {member.userId === me.user.id ? 'Leave' : 'Remove'}
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </section>
   );
 }

@@ -61,71 +61,77 @@ export function BudgetsPanel({ projectId }: { projectId: string }) {
         </button>
       </form>
       <FormError error={create.error ?? budgets.error} />
-      <table className="data-table">
-        <thead>
-          <tr>
-            <th scope="col">Scope</th>
-            <th scope="col">Period</th>
-            <th scope="col" className="number">
-              Spent
-            </th>
-            <th scope="col" className="number">
-              Reserved
-            </th>
-            <th scope="col" className="number">
-              Soft limit
-            </th>
-            <th scope="col" className="number">
-              Hard limit
-            </th>
-            <th scope="col">Used</th>
-            <th scope="col">
-              <span className="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {budgets.data?.items.map((budget) => {
-            const limit = budget.hardLimitNano ?? budget.softLimitNano;
-            const used = limit
-              ? Math.min(100, ((budget.spentNano + budget.reservedNano) / limit) * 100)
-              : undefined;
-            return (
-              <tr key={budget.id}>
-                <td>{budget.scope === 'project' ? 'Project' : 'One user'}</td>
-                <td>{budget.period}</td>
-                <td className="number">{formatNanoUsd(budget.spentNano)}</td>
-                <td className="number">{formatNanoUsd(budget.reservedNano)}</td>
-                <td className="number">{formatNanoUsd(budget.softLimitNano)}</td>
-                <td className="number">{formatNanoUsd(budget.hardLimitNano)}</td>
-                <td>
-                  {used === undefined ? (
-                    '—'
-                  ) : (
-                    <progress
-                      max={100}
-                      value={used}
-                      aria-label={`${Math.round(used)}% of the limit used`}
-                    />
-                  )}
-                </td>
-                <td>
-                  <button type="button" className="danger" onClick={() => remove.mutate(budget.id)}>
-                    Remove
-                  </button>
+      <div className="table-scroll">
+        <table className="data-table">
+          <thead>
+            <tr>
+              <th scope="col">Scope</th>
+              <th scope="col">Period</th>
+              <th scope="col" className="number">
+                Spent
+              </th>
+              <th scope="col" className="number">
+                Reserved
+              </th>
+              <th scope="col" className="number">
+                Soft limit
+              </th>
+              <th scope="col" className="number">
+                Hard limit
+              </th>
+              <th scope="col">Used</th>
+              <th scope="col">
+                <span className="visually-hidden">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {budgets.data?.items.map((budget) => {
+              const limit = budget.hardLimitNano ?? budget.softLimitNano;
+              const used = limit
+                ? Math.min(100, ((budget.spentNano + budget.reservedNano) / limit) * 100)
+                : undefined;
+              return (
+                <tr key={budget.id}>
+                  <td>{budget.scope === 'project' ? 'Project' : 'One user'}</td>
+                  <td>{budget.period}</td>
+                  <td className="number">{formatNanoUsd(budget.spentNano)}</td>
+                  <td className="number">{formatNanoUsd(budget.reservedNano)}</td>
+                  <td className="number">{formatNanoUsd(budget.softLimitNano)}</td>
+                  <td className="number">{formatNanoUsd(budget.hardLimitNano)}</td>
+                  <td>
+                    {used === undefined ? (
+                      '—'
+                    ) : (
+                      <progress
+                        max={100}
+                        value={used}
+                        aria-label={`${Math.round(used)}% of the limit used`}
+                      />
+                    )}
+                  </td>
+                  <td>
+                    <button
+                      type="button"
+                      className="danger"
+                      onClick={() => remove.mutate(budget.id)}
+                    >
+                      Remove
+                    </button>
+                  </td>
+                </tr>
+              );
+            })}
+            {budgets.data?.items.length === 0 && (
+              <tr>
+                <td colSpan={8} className="muted">
+                  No budgets: spending is not limited.
                 </td>
               </tr>
-            );
-          })}
-          {budgets.data?.items.length === 0 && (
-            <tr>
-              <td colSpan={8} className="muted">
-                No budgets: spending is not limited.
-              </td>
-            </tr>
-          )}
-        </tbody>
-      </table>
+            )}
+          </tbody>
+        </table>
+      </div>
     </div>
   );
 }

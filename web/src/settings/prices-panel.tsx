@@ -84,53 +84,55 @@ export function PricesPanel({ projectId }: { projectId: string }) {
         </button>
       </form>
       <FormError error={create.error ?? prices.error} />
-      <table className="data-table">
-        <thead>
-          <tr>
-            <th scope="col">Model</th>
-            <th scope="col" className="number">
-              Input $/M
-            </th>
-            <th scope="col" className="number">
-              Output $/M
-            </th>
-            <th scope="col" className="number">
-              Cache read $/M
-            </th>
-            <th scope="col" className="number">
-              Cache write $/M
-            </th>
-            <th scope="col">Valid from</th>
-            <th scope="col">
-              <span className="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {prices.data?.items.map((price) => (
-            <tr key={price.id}>
-              <td>{price.model}</td>
-              <td className="number">{usd(price.inputUsdPerMtok)}</td>
-              <td className="number">{usd(price.outputUsdPerMtok)}</td>
-              <td className="number">{usd(price.cacheReadUsdPerMtok)}</td>
-              <td className="number">{usd(price.cacheWriteUsdPerMtok)}</td>
-              <td>{formatDateTime(price.validFrom)}</td>
-              <td>
-                <button type="button" className="danger" onClick={() => remove.mutate(price.id)}>
-                  Remove
-                </button>
-              </td>
-            </tr>
-          ))}
-          {prices.data?.items.length === 0 && (
+      <div className="table-scroll">
+        <table className="data-table">
+          <thead>
             <tr>
-              <td colSpan={7} className="muted">
-                No overrides.
-              </td>
+              <th scope="col">Model</th>
+              <th scope="col" className="number">
+                Input $/M
+              </th>
+              <th scope="col" className="number">
+                Output $/M
+              </th>
+              <th scope="col" className="number">
+                Cache read $/M
+              </th>
+              <th scope="col" className="number">
+                Cache write $/M
+              </th>
+              <th scope="col">Valid from</th>
+              <th scope="col">
+                <span className="visually-hidden">Actions</span>
+              </th>
             </tr>
-          )}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {prices.data?.items.map((price) => (
+              <tr key={price.id}>
+                <td>{price.model}</td>
+                <td className="number">{usd(price.inputUsdPerMtok)}</td>
+                <td className="number">{usd(price.outputUsdPerMtok)}</td>
+                <td className="number">{usd(price.cacheReadUsdPerMtok)}</td>
+                <td className="number">{usd(price.cacheWriteUsdPerMtok)}</td>
+                <td>{formatDateTime(price.validFrom)}</td>
+                <td>
+                  <button type="button" className="danger" onClick={() => remove.mutate(price.id)}>
+                    Remove
+                  </button>
+                </td>
+              </tr>
+            ))}
+            {prices.data?.items.length === 0 && (
+              <tr>
+                <td colSpan={7} className="muted">
+                  No overrides.
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
     </div>
   );
 }

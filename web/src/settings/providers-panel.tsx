@@ -7,6 +7,7 @@ import {
   type ProviderKind,
   type ProviderTest,
 } from '../api/llm-api.ts';
+import { useConfirm } from '../ui/confirm.tsx';
 import { Dialog } from '../ui/dialog.tsx';
 import { FormError } from '../ui/form-error.tsx';
 import { useNotices } from '../ui/notices.tsx';
@@ -27,6 +28,7 @@ const numberOrUndefined = (value: FormDataEntryValue | null) => {
 export function ProvidersPanel({ projectId }: { projectId: string }) {
   const queryClient = useQueryClient();
   const notices = useNotices();
+  const confirm = useConfirm();
   const key = ['llm', projectId, 'providers'];
   const providers = useQuery({ queryKey: key, queryFn: () => llmApi.providers(projectId) });
   const [editing, setEditing] = useState<Provider | 'new'>();
@@ -71,94 +73,103 @@ export function ProvidersPanel({ projectId }: { projectId: string }) {
         </button>
       </div>
       <FormError error={providers.error} />
-      <table className="data-table">
-        <thead>
-          <tr>
-            <th scope="col">Name</th>
-            <th scope="col">Kind</th>
-            <th scope="col">Key</th>
-            <th scope="col">Limits</th>
-            <th scope="col">Status</th>
-            <th scope="col">
-              <span className="visually-hidden">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {providers.data?.items.map((provider) => {
-            const result = tests[provider.id];
-            const own = provider.source === 'project';
-            return (
-              <tr key={provider.id}>
-                <td>
-                  {provider.name}
-                  {provider.source !== 'project' && (
-                    <span className="badge">
-                      {provider.source === 'env' ? 'environment' : 'instance'}
-                    </span>
-                  )}
-                  {provider.baseUrl && <div className="muted truncate">{provider.baseUrl}</div>}
-                </td>
-                <td>{KIND_LABELS[provider.kind]}</td>
-                <td>
-                  <code>{provider.apiKey ?? (provider.hasApiKey ? '••••' : 'none')}</code>
-                </td>
-                <td>
-                  {provider.maxConcurrency} at once
-                  {provider.requestsPerMinute ? ` · ${provider.requestsPerMinute}/min` : ''}
-                </td>
-                <td>
-                  {provider.enabled ? 'Enabled' : 'Disabled'}
-                  {result === 'running' && <div className="muted">Testing…</div>}
-                  {result && result !== 'running' && (
-                    <div className={result.ok ? 'test-ok' : 'cell-error-text'} role="status">
-                      {result.ok
-                        ? `Works (${Math.round(result.latencyMs)} ms${result.modelChecked ? `, ${result.modelChecked}` : ''})`
-                        : `${result.error?.message ?? 'Failed'}${result.error?.httpStatus ? ` (HTTP ${result.error.httpStatus})` : ''}`}
-                    </div>
-                  )}
-                </td>
-                <td className="row">
-                  {own && (
-                    <>
-                      <button
-                        type="button"
-                        onClick={() => void test(provider)}
-                        disabled={result === 'running'}
-                      >
-                        Test connection
-                      </button>
-                      <button type="button" onClick={() => setEditing(provider)}>
-                        Edit
-                      </button>
-                      <button type="button" onClick={() => toggle.mutate(provider)}>
-                        {provider.enabled ? 'Disable' : 'Enable'}
-                      </button>
-                      <button
-                        type="button"
-                        className="danger"
-                        onClick={() => {
-                          if (window.confirm(`Remove the provider “${provider.name}”?`))
-                            remove.mutate(provider.id);
-                        }}
-                      >
-                        Remove
-                      </button>
-                    </>
-                  )}
+      <div className="table-scroll">
+        <table className="data-table">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Kind</th>
+              <th scope="col">Key</th>
+              <th scope="col">Limits</th>
+              <th scope="col">Status</th>
+              <th scope="col">
+                <span className="visually-hidden">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {providers.data?.items.map((provider) => {
+              const result = tests[provider.id];
+              const own = provider.source === 'project';
+              return (
+                <tr key={provider.id}>
+                  <td>
+                    {provider.name}
+                    {provider.source !== 'project' && (
+                      <span className="badge">
+                        {provider.source === 'env' ? 'environment' : 'instance'}
+                      </span>
+                    )}
+                    {provider.baseUrl && <div className="muted truncate">{provider.baseUrl}</div>}
+                  </td>
+                  <td>{KIND_LABELS[provider.kind]}</td>
+                  <td>
+                    <code>{provider.apiKey ?? (provider.hasApiKey ? '••••' : 'none')}</code>
+                  </td>
+                  <td>
+                    {provider.maxConcurrency} at once
+                    {provider.requestsPerMinute ? ` · ${provider.requestsPerMinute}/min` : ''}
+                  </td>
+                  <td>
+                    {provider.enabled ? 'Enabled' : 'Disabled'}
+                    {result === 'running' && <div className="muted">Testing…</div>}
+                    {result && result !== 'running' && (
+                      <div className={result.ok ? 'test-ok' : 'cell-error-text'} role="status">
+                        {result.ok
+                          ? `Works (${Math.round(result.latencyMs)} ms${result.modelChecked ? `, ${result.modelChecked}` : ''})`
+                          : `${result.error?.message ?? 'Failed'}${result.error?.httpStatus ? ` (HTTP ${result.error.httpStatus})` : ''}`}
+                      </div>
+                    )}
+                  </td>
+                  <td className="row">
+                    {own && (
+                      <>
+                        <button
+                          type="button"
+                          onClick={() => void test(provider)}
+                          disabled={result === 'running'}
+                        >
+                          Test connection
+                        </button>
+                        <button type="button" onClick={() => setEditing(provider)}>
+                          Edit
+                        </button>
+                        <button type="button" onClick={() => toggle.mutate(provider)}>
+                          {provider.enabled ? 'Disable' : 'Enable'}
+                        </button>
+                        <button
+                          type="button"
+                          className="danger"
+                          onClick={async () => {
+                            if (
+                              await confirm({
+                                title: 'Remove provider?',
+                                message: `Remove the provider “${provider.name}”? Its key is deleted; usage history stays.`,
+                                confirmLabel: 'Remove',
+                                danger: true,
+                              })
+                            )
+                              remove.mutate(provider.id);
+                          }}
+                        >
+                          Remove
+                        </button>
+                      </>
+                    )}
+                  </td>
+                </tr>
+              );
+            })}
+            {providers.data?.items.length === 0 && (
+              <tr>
+                <td colSpan={6} className="muted">
+                  No providers yet. Add one to use AI columns.
                 </td>
               </tr>
-            );
-          })}
-          {providers.data?.items.length === 0 && (
-            <tr>
-              <td colSpan={6} className="muted">
-                No providers yet. Add one to use AI columns.
-              </td>
-            </tr>
-          )}
-        </tbody>
-      </table>
+            )}
+          </tbody>
+        </table>
+      </div>
       <ProviderDialog
         projectId={projectId}
         editing={editing}

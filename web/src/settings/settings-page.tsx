@@ -14,7 +14,11 @@ type Tab = (typeof TABS)[number]['id'];
 /** /projects/:projectId/settings — LLM providers, price overrides and budgets of a project. */
 export function SettingsPage() {
   const { projectId } = useParams({ strict: false }) as { projectId: string };
-  const [tab, setTab] = useState<Tab>('providers');
+  // ?tab=prices opens a tab directly (the model picker links to Prices).
+  const [tab, setTab] = useState<Tab>(() => {
+    const wanted = new URLSearchParams(window.location.search).get('tab');
+    return TABS.find((item) => item.id === wanted)?.id ?? 'providers';
+  });
   return (
     <section className="page">
       <h1>Settings</h1>

@@ -16,6 +16,15 @@ export function formatNanoUsd(nano: number | null | undefined): string {
   return `$${usd.toFixed(digits)}`;
 }
 
+/**
+ * A cost whose parts may have no known price: "unknown" when none is priced (never "$0.00"),
+ * "$1.20 + unknown" when some are, the plain cost when all are.
+ */
+export function formatSpend(costNano: number, unpricedAttempts: number): string {
+  if (unpricedAttempts <= 0) return formatNanoUsd(costNano);
+  return costNano === 0 ? 'unknown' : `${formatNanoUsd(costNano)} + unknown`;
+}
+
 export function formatBytes(bytes: number | null | undefined): string {
   if (bytes === null || bytes === undefined) return '—';
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];

@@ -1,15 +1,22 @@
 import { createContext, type ReactNode, useCallback, useContext, useMemo, useState } from 'react';
 import { describeError } from '../api/api-error.ts';
 
+/** A button in a notice ("Undo"); clicking it runs `run` and dismisses the notice. */
+export interface NoticeAction {
+  label: string;
+  run(): void;
+}
+
 interface Notice {
   id: number;
   kind: 'error' | 'info';
   text: string;
+  action?: NoticeAction;
 }
 
 interface Notices {
   error(error: unknown): void;
-  info(text: string): void;
+  info(text: string, action?: NoticeAction): void;
 }
 
 const NoticeContext = createContext<Notices>({ error: () => {}, info: () => {} });
@@ -17,6 +24,10 @@ const NoticeContext = createContext<Notices>({ error: () => {}, info: () => {} }
 export const useNotices = () => useContext(NoticeContext);
 
 let nextId = 1;
+
+/** Info messages stay this long; one with an action (Undo) longer, so it can be reached. */
+const INFO_MS = 5_000;
+const ACTION_MS = 15_000;
 
 /** Error and info messages in a corner, as text; errors stay until dismissed. */
 export function NoticeProvider({ children }: { children: ReactNode }) {
@@ -26,17 +37,21 @@ export function NoticeProvider({ children }: { children: ReactNode }) {
     [],
   );
   const push = useCallback(
-    (kind: Notice['kind'], text: string) => {
+    (kind: Notice['kind'], text: string, action?: NoticeAction) => {
       const id = nextId++;
-      setNotices((all) => [...all.slice(-4), { id, kind, text }]);
-      if (kind === 'info') window.setTimeout(() => dismiss(id), 5000);
+      // One action toast at a time: an older "Undo" would no longer undo the latest change.
+      setNotices((all) => [
+        ...(action ? all.filter((notice) => !notice.action) : all).slice(-4),
+        { id, kind, text, ...(action ? { action } : {}) },
+      ]);
+      if (kind === 'info') window.setTimeout(() => dismiss(id), action ? ACTION_MS : INFO_MS);
     },
     [dismiss],
   );
   const value = useMemo<Notices>(
     () => ({
       error: (error) => push('error', describeError(error)),
-      info: (text) => push('info', text),
+      info: (text, action) => push('info', text, action),
     }),
     [push],
   );
@@ -51,6 +66,18 @@ export function NoticeProvider({ children }: { children: ReactNode }) {
             role={notice.kind === 'error' ? 'alert' : 'status'}
           >
             <span>{notice.text}</span>
+            {notice.action && (
+              <button
+                type="button"
+                className="notice-action"
+                onClick={() => {
+                  dismiss(notice.id);
+                  notice.action?.run();
+                }}
+              >
+                {notice.action.label}
+              </button>
+            )}
             <button
               type="button"
               className="icon-button"
