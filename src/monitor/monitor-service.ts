@@ -1,0 +1,257 @@
+import { realpath } from 'node:fs/promises';
+import path from 'node:path';
+import type { Actor } from '../auth/actor.ts';
+import { AppError, forbidden, notFound, validationError } from '../platform/app-error.ts';
+import type { DuckDb } from '../platform/duckdb/duckdb.ts';
+import type { ProjectAccess } from '../projects/project-access.ts';
+import {
+  type ImportProgress,
+  type ImportResult,
+  importTree,
+  type SourceOption,
+} from './monitor-import.ts';
+import { createMonitorStore } from './monitor-store.ts';
+import { ensureMonitorTables } from './monitor-tables.ts';
+
+export interface MonitorServiceDeps {
+  duckdb: DuckDb;
+  access: ProjectAccess;
+  /** Absolute folders the API may import from (BRAINCELLS_MONITOR_ROOTS). */
+  roots: readonly string[];
+}
+
+export interface ReportOptions {
+  since?: Date | undefined;
+}
+
+/** The setting named in every refusal of a server path, so an operator knows what to change. */
+export const ROOTS_SETTING = 'BRAINCELLS_MONITOR_ROOTS';
+
+function isInside(child: string, parent: string): boolean {
+  const relative = path.relative(parent, child);
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+}
+
+/** An IANA time zone name, or a 400 naming the field. */
+export function checkTimeZone(timeZone: string, field = 'timezone'): string {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+    return timeZone;
+  } catch {
+    throw validationError(`${field} must be an IANA time zone such as Europe/Paris`, [
+      { path: field, message: 'unknown time zone' },
+    ]);
+  }
+}
+
+/**
+ * Monitor use cases: import coding-agent logs into a project and read them back. Every one
+ * checks access on its first line (viewer reads, editor imports).
+ */
+export function createMonitorService(deps: MonitorServiceDeps) {
+  const { duckdb, access } = deps;
+  const store = createMonitorStore(duckdb);
+  let ready: Promise<void> | undefined;
+  const tables = () => {
+    ready ??= ensureMonitorTables(duckdb).catch((error: unknown) => {
+      ready = undefined;
+      throw error;
+    });
+    return ready;
+  };
+
+  /**
+   * A server path the API may read: inside one of the configured roots both as written and
+   * once symbolic links are resolved. Anything else is refused before the file system is
+   * asked about it, so the answer says nothing of what exists outside the roots.
+   */
+  async function allowedServerPath(requested: string): Promise<string> {
+    if (deps.roots.length === 0) {
+      throw forbidden(
+        `Importing server paths is off; an administrator can allow folders with ${ROOTS_SETTING}`,
+      );
+    }
+    const outside = () => forbidden(`The path is outside the folders allowed by ${ROOTS_SETTING}`);
+    if (!path.isAbsolute(requested))
+      throw validationError('path must be absolute', [
+        { path: 'path', message: 'must be absolute' },
+      ]);
+    const resolved = path.resolve(requested);
+    const roots = deps.roots.map((root) => path.resolve(root));
+    if (!roots.some((root) => isInside(resolved, root))) throw outside();
+    let real: string;
+    try {
+      real = await realpath(resolved);
+    } catch {
+      throw notFound('path');
+    }
+    const realRoots = await Promise.all(roots.map((root) => realpath(root).catch(() => root)));
+    if (!realRoots.some((root) => isInside(real, root))) throw outside();
+    return real;
+  }
+
+  async function runImport(
+    projectId: string,
+    root: string,
+    source: SourceOption,
+    onProgress?: (progress: ImportProgress) => void,
+  ): Promise<ImportResult> {
+    await tables();
+    return importTree({ store, projectId, root, source, onProgress });
+  }
+
+  return {
+    /** API: import a path under the configured roots. */
+    async importServerPath(
+      actor: Actor,
+      projectId: string,
+      input: { path: string; source: SourceOption },
+    ): Promise<ImportResult> {
+      await access.requireRole(actor, projectId, 'editor');
+      const real = await allowedServerPath(input.path);
+      return runImport(projectId, real, input.source);
+    },
+
+    /** CLI: import any local path the user can read. */
+    async importLocalPath(
+      actor: Actor,
+      projectId: string,
+      input: {
+        path: string;
+        source: SourceOption;
+        onProgress?: (progress: ImportProgress) => void;
+      },
+    ): Promise<ImportResult> {
+      await access.requireRole(actor, projectId, 'editor');
+      const resolved = path.resolve(input.path);
+      try {
+        await realpath(resolved);
+      } catch {
+        throw new AppError('NOT_FOUND', `No file or folder at ${input.path}`);
+      }
+      return runImport(projectId, resolved, input.source, input.onProgress);
+    },
+
+    async sessionReport(actor: Actor, projectId: string, options: ReportOptions = {}) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await tables();
+      return store.sessionReport({ projectId, since: options.since });
+    },
+
+    async dayReport(
+      actor: Actor,
+      projectId: string,
+      timeZone: string,
+      options: ReportOptions = {},
+    ) {
+      await access.requireRole(actor, projectId, 'viewer');
+      checkTimeZone(timeZone);
+      await tables();
+      return store.dayReport({ projectId, since: options.since }, timeZone);
+    },
+
+    async modelReport(actor: Actor, projectId: string, options: ReportOptions = {}) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await tables();
+      return store.modelReport({ projectId, since: options.since });
+    },
+
+    /**
+     * One session with its agent tree: the sub-agents it started (and theirs), each with its
+     * own usage and the roll-up of its subtree, and its parts (tool calls, text, steps).
+     */
+    async sessionDetail(
+      actor: Actor,
+      projectId: string,
+      sessionKey: string,
+      options: { partLimit?: number } = {},
+    ) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await tables();
+      const rows = await store.sessionReport({ projectId, since: undefined });
+      const session = rows.find((row) => row.sessionKey === sessionKey);
+      if (!session) throw notFound('session', sessionKey);
+      const tree = buildAgentTree(rows, session);
+      const parts = await store.sessionParts(projectId, sessionKey, options.partLimit ?? 1_000);
+      return { session, tree, parts };
+    },
+
+    async files(actor: Actor, projectId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await tables();
+      return store.files(projectId);
+    },
+  };
+}
+
+export type MonitorService = ReturnType<typeof createMonitorService>;
+
+type ReportRow = Awaited<
+  ReturnType<ReturnType<typeof createMonitorStore>['sessionReport']>
+>[number];
+
+export interface AgentNode {
+  row: ReportRow;
+  depth: number;
+  /** This node's usage plus every descendant's. */
+  rollup: {
+    tokens: ReportRow['tokens'];
+    costNano: number | null;
+    unpricedEvents: number;
+    usageEvents: number;
+  };
+  children: AgentNode[];
+}
+
+/**
+ * The agent trace under `root`: Claude Code sub-agents ran in the same session (their
+ * parent is the session's main transcript); OpenCode children name their parent session.
+ */
+export function buildAgentTree(rows: readonly ReportRow[], root: ReportRow): AgentNode {
+  const childrenOf = (parent: ReportRow): ReportRow[] =>
+    rows.filter((row) => {
+      if (row === parent) return false;
+      if (parent.source === 'claude-code') {
+        return (
+          parent.agentId === null &&
+          row.source === 'claude-code' &&
+          row.agentId !== null &&
+          row.sessionId === parent.sessionId
+        );
+      }
+      return row.source === 'opencode' && row.parentSessionId === parent.sessionId;
+    });
+  const visit = (row: ReportRow, depth: number, seen: Set<string>): AgentNode => {
+    seen.add(row.sessionKey);
+    const children =
+      depth >= 20
+        ? []
+        : childrenOf(row)
+            .filter((child) => !seen.has(child.sessionKey))
+            .map((child) => visit(child, depth + 1, seen));
+    const rollup = {
+      tokens: { ...row.tokens },
+      costNano: row.costNano,
+      unpricedEvents: row.unpricedEvents,
+      usageEvents: row.usageEvents,
+    };
+    for (const child of children) {
+      for (const key of Object.keys(rollup.tokens) as (keyof typeof rollup.tokens)[]) {
+        rollup.tokens[key] += child.rollup.tokens[key];
+      }
+      if (child.rollup.costNano !== null)
+        rollup.costNano = (rollup.costNano ?? 0) + child.rollup.costNano;
+      rollup.unpricedEvents += child.rollup.unpricedEvents;
+      rollup.usageEvents += child.rollup.usageEvents;
+    }
+    return { row, depth, rollup, children };
+  };
+  return visit(root, 0, new Set());
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The monitor's use cases (imports, reports); the CLI builds its own. */
+    readonly monitor: MonitorService;
+  }
+}
