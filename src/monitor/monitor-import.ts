@@ -168,6 +168,10 @@ export async function importTree(options: {
     departed: 0,
   };
   const messages = new Map<string, MessageInfo>();
+  // An OpenCode message's own tokens are not an event when it has step-finish parts: they
+  // are stored (the report decides) but not counted as events of this import.
+  const fallbacks = new Set<string>();
+  const stepped = new Set<string>();
   let batch: FileWrite[] = [];
   let batchRows = 0;
   let loadedStoredMessages = false;
@@ -320,6 +324,10 @@ export async function importTree(options: {
         });
       }
     }
+    for (const event of parsed.usage) {
+      if (event.source !== 'opencode' || event.messageId === null) continue;
+      (event.fallbackFor === null ? stepped : fallbacks).add(event.messageId);
+    }
     state.byteOffset = parsed.byteOffset || print.size;
     state.records = parsed.records;
     state.badLines = parsed.badLines.length;
@@ -333,6 +341,7 @@ export async function importTree(options: {
     if (batch.length >= BATCH_FILES || batchRows >= BATCH_ROWS) await flush();
   }
   await flush();
+  for (const messageId of fallbacks) if (stepped.has(messageId)) result.usageEvents--;
 
   // Files imported before under this root and gone now keep their rows, marked departed.
   const seen = new Set(found.map((item) => item.path));

@@ -80,9 +80,15 @@ async function appendAll(
   try {
     for (const values of rows) appendRow(appender, types, values);
     appender.flushSync();
-  } finally {
-    appender.closeSync();
+  } catch (error) {
+    // A half-appended row makes close throw too; the first error is the one to report (the
+    // transaction around us rolls back either way).
+    try {
+      appender.closeSync();
+    } catch {}
+    throw error;
   }
+  appender.closeSync();
 }
 
 const numberOf = (value: unknown): number =>

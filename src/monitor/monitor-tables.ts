@@ -64,6 +64,7 @@ const DDL = [
     message_id varchar not null,
     role varchar,
     model varchar,
+    provider varchar,
     created_at timestamptz,
     raw json,
     source_ref varchar not null
