@@ -107,6 +107,51 @@ export function registerMonitorCommands(program: Command): void {
     );
 
   monitor
+    .command('watch')
+    .description(
+      'Import a folder now, then again whenever a file under it changes (and every minute), until Ctrl-C',
+    )
+    .argument('<path>', 'folder to watch')
+    .requiredOption('--project <id>', 'project the usage belongs to')
+    .option('--source <source>', `auto | claude-code | opencode`, 'auto')
+    .option('--json', 'print one JSON line of counts per import cycle')
+    .action(
+      async (target: string, options: { project: string; source: string; json?: boolean }) => {
+        if (!(SOURCE_OPTIONS as readonly string[]).includes(options.source)) {
+          throw new CliError('--source must be auto, claude-code or opencode', EXIT.usage);
+        }
+        await withMonitor(async (service) => {
+          const watch = await service.watchLocalPath(systemActor(), options.project, {
+            path: target,
+            source: options.source as SourceOption,
+            onCycle: ({ reason, result }) => {
+              for (const failed of result.failed)
+                process.stderr.write(`failed: ${failed.path}: ${failed.error}\n`);
+              if (options.json) {
+                process.stdout.write(
+                  `${JSON.stringify({ reason, ...presentImportCounts(result), departed: result.departed })}\n`,
+                );
+              } else if (reason === 'start' || result.files > 0 || result.departed > 0) {
+                process.stdout.write(
+                  `${new Date().toISOString()} ${reason}: ${result.files} files, ${result.usageEvents} usage events, ${result.badLines} bad lines, ${result.departed} departed\n`,
+                );
+              }
+            },
+            onError: (error) =>
+              process.stderr.write(
+                `watch: ${error instanceof Error ? error.message : String(error)}\n`,
+              ),
+          });
+          await new Promise<void>((resolve) => {
+            process.once('SIGINT', resolve);
+            process.once('SIGTERM', resolve);
+          });
+          await watch.close();
+        });
+      },
+    );
+
+  monitor
     .command('report')
     .description('Tokens and cost by session (and sub-agent), day or model')
     .requiredOption('--project <id>', 'project to report on')

@@ -12,6 +12,7 @@ import {
 } from './monitor-import.ts';
 import { createMonitorStore } from './monitor-store.ts';
 import { ensureMonitorTables } from './monitor-tables.ts';
+import { startWatch, type Watch, type WatchCycle } from './monitor-watch.ts';
 
 export interface MonitorServiceDeps {
   duckdb: DuckDb;
@@ -90,6 +91,10 @@ export function createMonitorService(deps: MonitorServiceDeps) {
     return real;
   }
 
+  // Imports of one project run one after another in this process (two at once would read
+  // the same file states; DuckDB would refuse the second's conflicting writes).
+  const importing = new Map<string, Promise<unknown>>();
+
   async function runImport(
     projectId: string,
     root: string,
@@ -97,7 +102,16 @@ export function createMonitorService(deps: MonitorServiceDeps) {
     onProgress?: (progress: ImportProgress) => void,
   ): Promise<ImportResult> {
     await tables();
-    return importTree({ store, projectId, root, source, onProgress });
+    const previous = importing.get(projectId) ?? Promise.resolve();
+    const next = previous
+      .catch(() => {})
+      .then(() => importTree({ store, projectId, root, source, onProgress }));
+    importing.set(projectId, next);
+    try {
+      return await next;
+    } finally {
+      if (importing.get(projectId) === next) importing.delete(projectId);
+    }
   }
 
   return {
@@ -130,6 +144,40 @@ export function createMonitorService(deps: MonitorServiceDeps) {
         throw new AppError('NOT_FOUND', `No file or folder at ${input.path}`);
       }
       return runImport(projectId, resolved, input.source, input.onProgress);
+    },
+
+    /**
+     * CLI: import a local folder now and again on every change until closed (see
+     * monitor-watch.ts). Access is checked once, at start.
+     */
+    async watchLocalPath(
+      actor: Actor,
+      projectId: string,
+      input: {
+        path: string;
+        source: SourceOption;
+        onCycle: (cycle: WatchCycle) => void;
+        onError: (error: unknown) => void;
+        debounceMs?: number;
+        reconcileMs?: number;
+      },
+    ): Promise<Watch> {
+      await access.requireRole(actor, projectId, 'editor');
+      const resolved = path.resolve(input.path);
+      try {
+        await realpath(resolved);
+      } catch {
+        throw new AppError('NOT_FOUND', `No file or folder at ${input.path}`);
+      }
+      await tables();
+      return startWatch({
+        root: resolved,
+        run: () => runImport(projectId, resolved, input.source),
+        onCycle: input.onCycle,
+        onError: input.onError,
+        ...(input.debounceMs === undefined ? {} : { debounceMs: input.debounceMs }),
+        ...(input.reconcileMs === undefined ? {} : { reconcileMs: input.reconcileMs }),
+      });
     },
 
     async sessionReport(actor: Actor, projectId: string, options: ReportOptions = {}) {
