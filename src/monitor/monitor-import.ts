@@ -27,6 +27,7 @@ export const MONITOR_FILE_MAX_BYTES = 256 * 1024 * 1024;
 const BATCH_FILES = 500;
 const BATCH_ROWS = 50_000;
 const WALK_MAX_DEPTH = 12;
+const READ_AHEAD = 64;
 
 export type SourceOption = 'auto' | 'claude-code' | 'opencode';
 
@@ -41,6 +42,13 @@ interface Found {
   path: string;
   kind: FileKind;
 }
+
+type Fingerprint = { size: number; mtimeMs: number };
+type Prepared =
+  | { kind: 'vanished' }
+  | { kind: 'unchanged'; print: Fingerprint }
+  | { kind: 'changed'; print: Fingerprint; content: Buffer | null }
+  | { kind: 'unreadable'; print: Fingerprint; error: unknown };
 
 export interface ImportCounts {
   files: number;
@@ -204,6 +212,42 @@ export async function importTree(options: {
 
   const lookup = (messageId: string) => messages.get(messageId);
 
+  const isUnchanged = (previous: SourceFileState | undefined, print: Fingerprint) =>
+    previous?.status === 'imported' &&
+    previous.parserVersion === PARSER_VERSION &&
+    previous.size === print.size &&
+    previous.mtimeMs === print.mtimeMs;
+
+  // File system calls of the next files run while this one is parsed: small files are
+  // bound by the latency of open/read, not by parsing.
+  const prepare = async (item: Found): Promise<Prepared> => {
+    let print: Fingerprint;
+    try {
+      print = await fingerprint(item);
+    } catch {
+      return { kind: 'vanished' };
+    }
+    if (isUnchanged(states.get(item.path), print)) return { kind: 'unchanged', print };
+    if (item.kind === 'opencode-db' || print.size > MONITOR_FILE_MAX_BYTES) {
+      return { kind: 'changed', print, content: null };
+    }
+    try {
+      return { kind: 'changed', print, content: await readFile(item.path) };
+    } catch (error) {
+      return { kind: 'unreadable', print, error };
+    }
+  };
+  const prepared = new Map<number, Promise<Prepared>>();
+  const prepareAhead = (from: number) => {
+    for (let next = from; next < Math.min(found.length, from + READ_AHEAD); next++) {
+      if (!prepared.has(next)) {
+        const promise = prepare(found[next]!);
+        promise.catch(() => {}); // awaited in order below
+        prepared.set(next, promise);
+      }
+    }
+  };
+
   for (let index = 0; index < found.length; index++) {
     const item = found[index]!;
     options.onProgress?.({ done: index, total: found.length });
@@ -227,22 +271,16 @@ export async function importTree(options: {
         });
       }
     }
+    prepareAhead(index);
+    const ready = await prepared.get(index)!;
+    prepared.delete(index);
     const previous = states.get(item.path);
-    let print: { size: number; mtimeMs: number };
-    try {
-      print = await fingerprint(item);
-    } catch {
-      continue; // vanished between the walk and now: the next import sees it departed
-    }
-    if (
-      previous?.status === 'imported' &&
-      previous.parserVersion === PARSER_VERSION &&
-      previous.size === print.size &&
-      previous.mtimeMs === print.mtimeMs
-    ) {
+    if (ready.kind === 'vanished') continue; // the next import sees it departed
+    if (ready.kind === 'unchanged') {
       result.unchanged++;
       continue;
     }
+    const print = ready.print;
     const state = stateFor(item, print.size, print.mtimeMs);
     if (print.size > MONITOR_FILE_MAX_BYTES) {
       const reason = `larger than ${MONITOR_FILE_MAX_BYTES} bytes`;
@@ -252,6 +290,7 @@ export async function importTree(options: {
           state: { ...state, status: 'refused', error: reason },
           parsed: null,
           prices: [],
+          isNew: true,
         });
       continue;
     }
@@ -260,7 +299,8 @@ export async function importTree(options: {
       if (item.kind === 'opencode-db') {
         parsed = parseOpenCodeDb(item.path);
       } else {
-        const content = await readFile(item.path);
+        if (ready.kind === 'unreadable') throw ready.error;
+        const content = ready.content!;
         if (looksBinary(content)) {
           const reason = 'binary content (a NUL byte)';
           refused.push({ path: item.path, reason });
@@ -269,6 +309,7 @@ export async function importTree(options: {
               state: { ...state, status: 'refused', error: reason },
               parsed: null,
               prices: [],
+              isNew: true,
             });
           continue;
         }
@@ -312,7 +353,7 @@ export async function importTree(options: {
       };
       // A file that fails keeps the rows of its last good import.
       if (previous) await store.updateFileState(projectId, failed);
-      else batch.push({ state: failed, parsed: null, prices: [] });
+      else batch.push({ state: failed, parsed: null, prices: [], isNew: true });
       continue;
     }
     for (const message of parsed.messages) {
@@ -331,7 +372,7 @@ export async function importTree(options: {
     state.byteOffset = parsed.byteOffset || print.size;
     state.records = parsed.records;
     state.badLines = parsed.badLines.length;
-    batch.push({ state, parsed, prices: parsed.usage.map(priceUsage) });
+    batch.push({ state, parsed, prices: parsed.usage.map(priceUsage), isNew: !previous });
     result.files++;
     result.records += parsed.records;
     result.badLines += parsed.badLines.length;

@@ -37,6 +37,8 @@ export interface FileWrite {
   state: SourceFileState;
   parsed: ParsedFile | null;
   prices: Priced[];
+  /** A file never imported before has no rows to delete. */
+  isNew?: boolean;
 }
 
 type Column = 'v' | 'b' | 'i' | 't' | 'j';
@@ -202,20 +204,23 @@ export function createMonitorStore(duckdb: DuckDb) {
     async replaceFiles(projectId: string, writes: readonly FileWrite[]): Promise<void> {
       if (writes.length === 0) return;
       await duckdb.transaction(async (connection) => {
-        const ids = writes.map((write) => write.state.fileId);
-        const paths = writes.map((write) => write.state.path);
-        const idList = ids.map((_, index) => `$${index + 2}`).join(', ');
-        for (const table of FILE_TABLES) {
+        const replaced = writes.filter((write) => !write.isNew);
+        if (replaced.length > 0) {
+          const ids = replaced.map((write) => write.state.fileId);
+          const paths = replaced.map((write) => write.state.path);
+          const idList = ids.map((_, index) => `$${index + 2}`).join(', ');
+          for (const table of FILE_TABLES) {
+            await connection.run(
+              `delete from ${table} where project_id = $1 and file_id in (${idList})`,
+              [projectId, ...ids],
+            );
+          }
+          const pathList = paths.map((_, index) => `$${index + 2}`).join(', ');
           await connection.run(
-            `delete from ${table} where project_id = $1 and file_id in (${idList})`,
-            [projectId, ...ids],
+            `delete from monitor_source_file where project_id = $1 and path in (${pathList})`,
+            [projectId, ...paths],
           );
         }
-        const pathList = paths.map((_, index) => `$${index + 2}`).join(', ');
-        await connection.run(
-          `delete from monitor_source_file where project_id = $1 and path in (${pathList})`,
-          [projectId, ...paths],
-        );
         const now = new Date();
         await appendAll(
           connection,

@@ -153,17 +153,14 @@ export async function ensureMonitorTables(duckdb: DuckDb): Promise<void> {
  * message's own tokens count only when it has no step-finish parts. `$1` is the project id.
  */
 export const DEDUPED_USAGE = `(
-  select * from (
-    select e.*, row_number() over (
-      partition by e.project_id, e.event_key
-      order by e.output desc, e.file_id, e.source_ref
-    ) as copy_rank
-    from monitor_usage_event e
-    where e.project_id = $1
-      and (e.fallback_for is null or not exists (
-        select 1 from monitor_usage_event s
-        where s.project_id = e.project_id and s.message_id = e.fallback_for
-          and s.fallback_for is null and s.source = e.source
-      ))
-  ) where copy_rank = 1
+  select * from monitor_usage_event e
+  where e.project_id = $1
+    and (e.fallback_for is null or e.fallback_for not in (
+      select s.message_id from monitor_usage_event s
+      where s.project_id = $1 and s.source = 'opencode' and s.fallback_for is null
+        and s.message_id is not null
+    ))
+  qualify row_number() over (
+    partition by e.event_key order by e.output desc, e.file_id, e.source_ref
+  ) = 1
 )`;
