@@ -1,3 +1,4 @@
+import path from 'node:path';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -196,6 +197,7 @@ export async function buildApp(platform: Platform) {
     duckdb: platform.duckdb,
     access: services.access,
     roots: config.monitor.roots,
+    uploadDir: path.join(config.dataDir, 'monitor-uploads'),
   });
   app.decorate('monitor', monitor);
   await app.register(monitorRoutes, { monitor });

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
 import type { ImportProgress, SourceOption } from '../monitor/monitor-import.ts';
@@ -32,7 +33,12 @@ async function withMonitor<T>(work: (monitor: MonitorService) => Promise<T>): Pr
     const services = createCoreServices({ config, logger, database: platform.database });
     // The CLI reads any local path its user can: the roots limit only the API.
     return await work(
-      createMonitorService({ duckdb: platform.duckdb, access: services.access, roots: [] }),
+      createMonitorService({
+        duckdb: platform.duckdb,
+        access: services.access,
+        roots: [],
+        uploadDir: path.join(config.dataDir, 'monitor-uploads'),
+      }),
     );
   } finally {
     await platform.close();

@@ -43,6 +43,11 @@ interface Found {
   kind: FileKind;
 }
 
+/** A file to import: where it is read from, and the path it is stored and reported under. */
+interface Item extends Found {
+  read: string;
+}
+
 type Fingerprint = { size: number; mtimeMs: number };
 type Prepared =
   | { kind: 'vanished' }
@@ -129,11 +134,11 @@ export async function discover(
   return { found, refused };
 }
 
-async function fingerprint(found: Found): Promise<{ size: number; mtimeMs: number }> {
-  const info = await lstat(found.path);
+async function fingerprint(found: Item): Promise<{ size: number; mtimeMs: number }> {
+  const info = await lstat(found.read);
   if (found.kind !== 'opencode-db') return { size: info.size, mtimeMs: Math.floor(info.mtimeMs) };
   // In WAL mode new rows sit in the -wal file until a checkpoint: it is part of the database.
-  const wal = await lstat(`${found.path}-wal`).catch(() => undefined);
+  const wal = await lstat(`${found.read}-wal`).catch(() => undefined);
   return {
     size: info.size + (wal?.size ?? 0),
     mtimeMs: Math.floor(Math.max(info.mtimeMs, wal?.mtimeMs ?? 0)),
@@ -159,10 +164,20 @@ export async function importTree(options: {
   root: string;
   source: SourceOption;
   onProgress?: ((progress: ImportProgress) => void) | undefined;
+  /** The path a file is stored and reported under (default: its own). */
+  storedPath?: ((absolute: string) => string) | undefined;
 }): Promise<ImportResult> {
   const { store, projectId, source } = options;
   const root = path.resolve(options.root);
-  const { found, refused } = await discover(root, source);
+  const stored = options.storedPath ?? ((absolute: string) => absolute);
+  const discovered = await discover(root, source);
+  // From here on a file's path is the one it is stored under.
+  const found: Item[] = discovered.found.map((item) => ({
+    ...item,
+    read: item.path,
+    path: stored(item.path),
+  }));
+  const refused = discovered.refused.map((item) => ({ ...item, path: stored(item.path) }));
   const states = await store.fileStates(projectId);
   const result: ImportResult = {
     files: 0,
@@ -220,7 +235,7 @@ export async function importTree(options: {
 
   // File system calls of the next files run while this one is parsed: small files are
   // bound by the latency of open/read, not by parsing.
-  const prepare = async (item: Found): Promise<Prepared> => {
+  const prepare = async (item: Item): Promise<Prepared> => {
     let print: Fingerprint;
     try {
       print = await fingerprint(item);
@@ -232,7 +247,7 @@ export async function importTree(options: {
       return { kind: 'changed', print, content: null };
     }
     try {
-      return { kind: 'changed', print, content: await readFile(item.path) };
+      return { kind: 'changed', print, content: await readFile(item.read) };
     } catch (error) {
       return { kind: 'unreadable', print, error };
     }
@@ -297,7 +312,7 @@ export async function importTree(options: {
     let parsed: ParsedFile;
     try {
       if (item.kind === 'opencode-db') {
-        parsed = parseOpenCodeDb(item.path);
+        parsed = parseOpenCodeDb(item.read);
       } else {
         if (ready.kind === 'unreadable') throw ready.error;
         const content = ready.content!;
@@ -329,7 +344,7 @@ export async function importTree(options: {
           const info = claudeFileInfo(item.path);
           parsed = parseClaudeTranscript(textContent, {
             ...info,
-            agentTypeFromMeta: info.agentId ? await agentTypeFromMeta(item.path) : null,
+            agentTypeFromMeta: info.agentId ? await agentTypeFromMeta(item.read) : null,
           });
         } else {
           const kind =
@@ -386,10 +401,11 @@ export async function importTree(options: {
 
   // Files imported before under this root and gone now keep their rows, marked departed.
   const seen = new Set(found.map((item) => item.path));
-  const prefix = root.endsWith(path.sep) ? root : `${root}${path.sep}`;
+  const storedRoot = stored(root);
+  const prefix = storedRoot.endsWith('/') ? storedRoot : `${storedRoot}/`;
   for (const state of states.values()) {
     if (state.status === 'departed' || seen.has(state.path)) continue;
-    if (state.path !== root && !state.path.startsWith(prefix)) continue;
+    if (state.path !== storedRoot && !state.path.startsWith(prefix)) continue;
     await store.updateFileState(projectId, { ...state, status: 'departed' });
     result.departed++;
   }

@@ -1,4 +1,14 @@
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +46,40 @@ afterAll(async () => {
 });
 
 const base = () => `/api/projects/${team.project.id}/monitor`;
+
+/** A multipart body whose file names carry folders, as a browser folder upload sends them. */
+function multipart(files: { name: string; content: Buffer | string }[]) {
+  const boundary = '----monitor-test-boundary';
+  const chunks: Buffer[] = [];
+  for (const file of files) {
+    chunks.push(
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${file.name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      ),
+      Buffer.from(file.content),
+      Buffer.from('\r\n'),
+    );
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return {
+    payload: Buffer.concat(chunks),
+    contentType: `multipart/form-data; boundary=${boundary}`,
+  };
+}
+
+/** The Claude Code fixture's files, named relative to its `projects` folder. */
+function claudeUpload(projectsDir: string) {
+  const files: { name: string; content: Buffer }[] = [];
+  const walk = (folder: string) => {
+    for (const entry of readdirSync(folder, { withFileTypes: true })) {
+      const full = path.join(folder, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else files.push({ name: path.relative(projectsDir, full), content: readFileSync(full) });
+    }
+  };
+  walk(projectsDir);
+  return files;
+}
 
 function inject(session: TestSession, method: 'GET' | 'POST', url: string, payload?: unknown) {
   return t.app.inject({
@@ -183,6 +227,87 @@ describe('monitor routes', () => {
     } finally {
       await other.close();
     }
+  });
+
+  it('imports uploads at the relative paths their names give; uploading again changes no total', async () => {
+    const other = await createProjectWithMembers(t);
+    const url = `/api/projects/${other.project.id}/monitor/uploads`;
+    const body = multipart(claudeUpload(projects));
+    const upload = () =>
+      t.app.inject({
+        method: 'POST',
+        url,
+        headers: { ...other.editor.headers, 'content-type': body.contentType },
+        payload: body.payload,
+      });
+    const first = await upload();
+    expect(first.statusCode).toBe(200);
+    expect(first.json()).toMatchObject({ files: 3, sessions: 3, usageEvents: 5, badLines: 3 });
+    const report = () =>
+      t.app.monitor
+        .sessionReport(other.viewer.actor, other.project.id)
+        .then((rows) => rows.map((row) => [row.agentId, row.agentType, row.tokens, row.costNano]));
+    const before = await report();
+    expect(before).toContainEqual([
+      'aac57f5',
+      'Explore',
+      { input: 3, output: 40, reasoning: 0, cacheRead: 0, cacheWrite: 0 },
+      609_000,
+    ]);
+    expect((await upload()).statusCode).toBe(200);
+    expect(await report()).toEqual(before);
+    // Stored under upload:<id>/…, never a server path; the uploaded copies are gone.
+    const files = (
+      await t.app.inject({
+        method: 'GET',
+        url: url.replace('/uploads', '/files'),
+        headers: other.viewer.headers,
+      })
+    ).json();
+    expect(files.items.every((file: { path: string }) => file.path.startsWith('upload:'))).toBe(
+      true,
+    );
+    expect(JSON.stringify(files)).not.toContain(t.storage.dataDir);
+    expect(readdirSync(path.join(t.storage.dataDir, 'monitor-uploads'))).toEqual([]);
+  });
+
+  it.each([
+    ['../../escape.jsonl'],
+    ['/etc/cron.d/x.jsonl'],
+    ['a/../../b.jsonl'],
+    ['a\\..\\b.jsonl'],
+    ['./a.jsonl'],
+    ['a//b.jsonl'],
+    ['C:evil.jsonl'],
+    ['a/b\u0001.jsonl'],
+  ])('refuses the upload name %j with 400 naming the file, importing nothing', async (name) => {
+    const other = await createProjectWithMembers(t);
+    const body = multipart([
+      { name: 'fine/ok.jsonl', content: '{"type":"user"}\n' },
+      { name, content: '{"type":"user"}\n' },
+    ]);
+    const response = await t.app.inject({
+      method: 'POST',
+      url: `/api/projects/${other.project.id}/monitor/uploads`,
+      headers: { ...other.editor.headers, 'content-type': body.contentType },
+      payload: body.payload,
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().error.details.issues[0].path).toBe('files[1]');
+    expect(await t.app.monitor.files(other.viewer.actor, other.project.id)).toEqual([]);
+    expect(existsSync(path.join(dir, 'escape.jsonl'))).toBe(false);
+    expect(readdirSync(path.join(t.storage.dataDir, 'monitor-uploads'))).toEqual([]);
+  });
+
+  it('a viewer cannot upload', async () => {
+    const body = multipart([{ name: 'a.jsonl', content: '{}\n' }]);
+    const response = await t.app.inject({
+      method: 'POST',
+      url: `${base()}/uploads`,
+      headers: { ...team.viewer.headers, 'content-type': body.contentType },
+      payload: body.payload,
+    });
+    expect(response.statusCode).toBe(403);
   });
 
   it('describes its routes in the OpenAPI document', async () => {

@@ -1,5 +1,8 @@
+import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { AppError } from '../platform/app-error.ts';
+import { MONITOR_FILE_MAX_BYTES } from './monitor-import.ts';
 import {
   presentAgentNode,
   presentDayRow,
@@ -14,6 +17,7 @@ import {
   importResultView,
   modelView,
   reportQuerySchema,
+  SOURCE_OPTIONS,
   sessionDetailView,
   sessionListView,
   sessionParams,
@@ -34,6 +38,38 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
   const { monitor } = options;
   const tags = ['monitor'];
   const base = '/api/projects/:projectId/monitor';
+
+  await app.register(multipart, {
+    // File names carry the log tree's folders (`<session>/subagents/agent-x.jsonl`); they are
+    // checked segment by segment before anything is written (monitor-uploads.ts).
+    preservePath: true,
+    limits: { fileSize: MONITOR_FILE_MAX_BYTES, files: 20_000, fields: 0, parts: 20_000 },
+  });
+
+  app.post(
+    `${base}/uploads`,
+    {
+      schema: {
+        tags,
+        summary: 'Import uploaded coding-agent log files (editor)',
+        description:
+          'multipart/form-data with any number of file parts; each file name is its relative path in the log tree (`-home-dev-app/<session>.jsonl`, `<session>/subagents/agent-<id>.jsonl`, `storage/part/<msg>/<part>.json`, `opencode.db`), so the importer can tell what it is. Names with `..`, absolute paths, backslashes or control characters answer 400 naming the file; nothing is imported then. Uploading the same logs again changes no total.',
+        params: projectParams,
+        querystring: z.object({ source: z.enum(SOURCE_OPTIONS).default('auto') }).strict(),
+        response: { 200: importResultView },
+      },
+    },
+    async (request) => {
+      if (!request.isMultipart()) {
+        throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the files as multipart/form-data');
+      }
+      return monitor.importUpload(request.actor, request.params.projectId, {
+        files: request.files(),
+        source: request.query.source,
+        maxBytes: MONITOR_FILE_MAX_BYTES,
+      });
+    },
+  );
 
   app.post(
     `${base}/imports`,

@@ -1,8 +1,9 @@
-import { realpath } from 'node:fs/promises';
+import { mkdir, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Actor } from '../auth/actor.ts';
 import { AppError, forbidden, notFound, validationError } from '../platform/app-error.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
+import { uuidv7 } from '../platform/ids.ts';
 import type { ProjectAccess } from '../projects/project-access.ts';
 import {
   type ImportProgress,
@@ -12,6 +13,7 @@ import {
 } from './monitor-import.ts';
 import { createMonitorStore } from './monitor-store.ts';
 import { ensureMonitorTables } from './monitor-tables.ts';
+import { saveUploads } from './monitor-uploads.ts';
 import { startWatch, type Watch, type WatchCycle } from './monitor-watch.ts';
 
 export interface MonitorServiceDeps {
@@ -19,6 +21,8 @@ export interface MonitorServiceDeps {
   access: ProjectAccess;
   /** Absolute folders the API may import from (BRAINCELLS_MONITOR_ROOTS). */
   roots: readonly string[];
+  /** Uploads are written here (one folder per upload, removed after the import). */
+  uploadDir: string;
 }
 
 export interface ReportOptions {
@@ -100,12 +104,13 @@ export function createMonitorService(deps: MonitorServiceDeps) {
     root: string,
     source: SourceOption,
     onProgress?: (progress: ImportProgress) => void,
+    storedPath?: (absolute: string) => string,
   ): Promise<ImportResult> {
     await tables();
     const previous = importing.get(projectId) ?? Promise.resolve();
     const next = previous
       .catch(() => {})
-      .then(() => importTree({ store, projectId, root, source, onProgress }));
+      .then(() => importTree({ store, projectId, root, source, onProgress, storedPath }));
     importing.set(projectId, next);
     try {
       return await next;
@@ -124,6 +129,42 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       await access.requireRole(actor, projectId, 'editor');
       const real = await allowedServerPath(input.path);
       return runImport(projectId, real, input.source);
+    },
+
+    /**
+     * API: import uploaded files, each at the relative path its name gives. The files are
+     * removed afterwards (their rows keep the raw JSON); stored paths read `upload:<id>/…`.
+     * Uploading the same logs again changes no total.
+     */
+    async importUpload(
+      actor: Actor,
+      projectId: string,
+      input: {
+        files: AsyncIterable<{ filename: string; file: import('node:stream').Readable }>;
+        source: SourceOption;
+        maxBytes: number;
+      },
+    ): Promise<ImportResult> {
+      await access.requireRole(actor, projectId, 'editor');
+      const uploadId = uuidv7();
+      const folder = path.join(deps.uploadDir, uploadId);
+      await mkdir(folder, { recursive: true });
+      try {
+        const count = await saveUploads(folder, input.files, input.maxBytes);
+        if (count === 0) {
+          throw validationError('No file in the upload', [{ path: 'files', message: 'required' }]);
+        }
+        return await runImport(
+          projectId,
+          folder,
+          input.source,
+          undefined,
+          (absolute) =>
+            `upload:${uploadId}/${path.relative(folder, absolute).split(path.sep).join('/')}`,
+        );
+      } finally {
+        await rm(folder, { recursive: true, force: true });
+      }
     },
 
     /** CLI: import any local path the user can read. */
