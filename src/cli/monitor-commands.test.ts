@@ -215,6 +215,35 @@ describe('braincells monitor (JSON shapes)', () => {
     ).toBe(2);
   });
 
+  it('report --by block --json: 5-hour blocks with the same token object', async () => {
+    const { out, error } = await run(
+      'monitor',
+      'report',
+      '--project',
+      projectId,
+      '--by',
+      'block',
+      '--json',
+    );
+    expect(error).toBeUndefined();
+    const rows = JSON.parse(out).rows;
+    // Claude Code: 10:00–12:00 (3 calls) and 23:30–23:40 (2); OpenCode: 10:00–10:09 (4).
+    expect(
+      rows.map((row: { start: string; usageEvents: number }) => [row.start, row.usageEvents]),
+    ).toEqual([
+      ['2026-01-10T10:00:00.000Z', 7],
+      ['2026-01-10T23:00:00.000Z', 2],
+    ]);
+    expect(Object.keys(rows[0].tokens)).toEqual([
+      'input',
+      'output',
+      'reasoning',
+      'cacheRead',
+      'cacheWrite',
+    ]);
+    expect(rows[0].active).toBe(false);
+  });
+
   it('refuses a bad --by, --since or --timezone as usage errors', async () => {
     for (const args of [
       ['--by', 'week'],

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
 import type { ImportProgress, SourceOption } from '../monitor/monitor-import.ts';
 import {
+  presentBlockRow,
   presentDayRow,
   presentImportCounts,
   presentModelRow,
@@ -161,7 +162,7 @@ export function registerMonitorCommands(program: Command): void {
     .command('report')
     .description('Tokens and cost by session (and sub-agent), day or model')
     .requiredOption('--project <id>', 'project to report on')
-    .option('--by <group>', 'session | day | model', 'session')
+    .option('--by <group>', 'session | day | model | block (5-hour usage blocks)', 'session')
     .option('--since <time>', 'only usage at or after this date or ISO time')
     .option('--timezone <zone>', 'IANA time zone of the days (--by day); default: this machine’s')
     .option('--json', 'print {"rows":[…]}')
@@ -263,7 +264,35 @@ export function registerMonitorCommands(program: Command): void {
             );
           return;
         }
-        throw new CliError('--by must be session, day or model', EXIT.usage);
+        if (options.by === 'block') {
+          const rows = (
+            await withMonitor((service) => service.blockReport(actor, options.project, { since }))
+          ).map(presentBlockRow);
+          if (options.json) printJson({ rows });
+          else
+            printTable(
+              rows.map((row) => ({
+                ...row,
+                ...row.tokens,
+                cost: formatUsd(row.costUsd),
+                burn: row.burnTokensPerMinute,
+                projected: row.projectedTokens,
+              })),
+              [
+                'start',
+                'active',
+                'input',
+                'output',
+                'cacheRead',
+                'cacheWrite',
+                'cost',
+                'burn',
+                'projected',
+              ],
+            );
+          return;
+        }
+        throw new CliError('--by must be session, day, model or block', EXIT.usage);
       },
     );
 }

@@ -283,6 +283,7 @@ export async function importTree(options: {
           sessionId: stored.sessionKey.slice(3),
           model: stored.model,
           provider: stored.provider,
+          at: stored.at,
         });
       }
     }
@@ -373,10 +374,12 @@ export async function importTree(options: {
     }
     for (const message of parsed.messages) {
       if (message.sessionKey.startsWith('oc:')) {
+        const time = (message.raw as { time?: { completed?: unknown } } | null)?.time;
         messages.set(message.messageId, {
           sessionId: message.sessionKey.slice(3),
           model: message.model,
           provider: message.provider,
+          at: typeof time?.completed === 'number' ? new Date(time.completed) : message.createdAt,
         });
       }
     }

@@ -31,6 +31,8 @@ export interface MessageInfo {
   sessionId: string;
   model: string | null;
   provider: string | null;
+  /** When the message completed (else was created): the time of its steps, which have none. */
+  at: Date | null;
 }
 
 export type MessageLookup = (messageId: string) => MessageInfo | undefined;
@@ -98,10 +100,12 @@ export function messageInfoOf(message: Record<string, unknown>): MessageInfo | u
   const sessionId = text(message.sessionID);
   if (!sessionId) return undefined;
   const nested = record(message.model);
+  const time = record(message.time);
   return {
     sessionId,
     model: text(message.modelID) ?? text(nested?.modelID),
     provider: text(message.providerID) ?? text(nested?.providerID),
+    at: dateFrom(time?.completed) ?? dateFrom(time?.created),
   };
 }
 
@@ -155,6 +159,8 @@ export function addPart(
   part: Record<string, unknown>,
   sourceRef: string,
   lookup: MessageLookup,
+  /** The database row's `time_created`, when the part comes from opencode.db. */
+  rowTime: Date | null = null,
 ) {
   const id = text(part.id);
   const messageId = text(part.messageID);
@@ -214,8 +220,8 @@ export function addPart(
       fallbackFor: null,
       sessionKey,
       messageId,
-      // step-finish parts carry no time of their own.
-      ts: dateFrom(time?.end) ?? dateFrom(time?.start) ?? null,
+      // step-finish parts carry no time of their own: the row's, else the message's.
+      ts: dateFrom(time?.end) ?? rowTime ?? info?.at ?? null,
       provider: info?.provider ?? null,
       model: info?.model ?? null,
       ...buckets,
@@ -338,7 +344,7 @@ export function parseOpenCodeDb(filePath: string): ParsedFile {
       if (info && typeof row.id === 'string') messages.set(row.id, info);
     }
     for (const row of db
-      .prepare('select id, message_id, session_id, data from part order by id')
+      .prepare('select id, message_id, session_id, time_created, data from part order by id')
       .iterate() as Iterable<Record<string, unknown>>) {
       const sourceRef = `part:${String(row.id)}`;
       const data = jsonColumn(row.data);
@@ -351,6 +357,9 @@ export function parseOpenCodeDb(filePath: string): ParsedFile {
         { ...data, id: row.id, messageID: row.message_id, sessionID: row.session_id },
         sourceRef,
         (id) => messages.get(id),
+        typeof row.time_created === 'number' && row.time_created > 0
+          ? dateFrom(row.time_created)
+          : null,
       );
     }
     return parsed;

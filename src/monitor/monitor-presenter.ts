@@ -1,3 +1,4 @@
+import type { UsageBlock } from './monitor-blocks.ts';
 import type { AgentNode } from './monitor-service.ts';
 import type { SessionReportRow, UsageTotals } from './monitor-store.ts';
 
@@ -75,6 +76,22 @@ export function presentModelRow(
     costUsd: usdFromNano(row.costNano),
     costBasis: costBasisOf(row),
     unpricedEvents: row.unpricedEvents,
+  };
+}
+
+export function presentBlockRow(row: UsageBlock) {
+  return {
+    start: new Date(row.start).toISOString(),
+    end: new Date(row.end).toISOString(),
+    active: row.active,
+    usageEvents: row.usageEvents,
+    tokens: { ...row.tokens },
+    costUsd: usdFromNano(row.costNano),
+    costBasis: costBasisOf(row),
+    unpricedEvents: row.unpricedEvents,
+    burnTokensPerMinute: row.burnTokensPerMinute,
+    projectedTokens: row.projectedTokens,
+    projectedCostUsd: usdFromNano(row.projectedCostNano),
   };
 }
 

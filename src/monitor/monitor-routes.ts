@@ -5,11 +5,13 @@ import { AppError } from '../platform/app-error.ts';
 import { MONITOR_FILE_MAX_BYTES } from './monitor-import.ts';
 import {
   presentAgentNode,
+  presentBlockRow,
   presentDayRow,
   presentModelRow,
   presentSessionListItem,
 } from './monitor-presenter.ts';
 import {
+  blockView,
   dailyQuerySchema,
   dailyView,
   fileListView,
@@ -157,6 +159,28 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
           since: since(request.query.since),
         })
       ).map(presentDayRow),
+    }),
+  );
+
+  app.get(
+    `${base}/blocks`,
+    {
+      schema: {
+        tags,
+        summary: '5-hour usage blocks with burn rate and projection (viewer)',
+        description:
+          'A block starts at the hour of the first call after the previous block ended and lasts 5 hours. burnTokensPerMinute: all buckets per minute between its first and last call; the open block is projected to its end at that rate.',
+        params: projectParams,
+        querystring: reportQuerySchema,
+        response: { 200: blockView },
+      },
+    },
+    async (request) => ({
+      items: (
+        await monitor.blockReport(request.actor, request.params.projectId, {
+          since: since(request.query.since),
+        })
+      ).map(presentBlockRow),
     }),
   );
 

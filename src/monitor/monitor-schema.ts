@@ -189,3 +189,21 @@ export const fileListView = z.object({
     }),
   ),
 });
+
+export const blockView = z.object({
+  items: z.array(
+    z.object({
+      start: z.string(),
+      end: z.string(),
+      active: z.boolean(),
+      usageEvents: z.number().int(),
+      tokens,
+      costUsd: z.number().nullable(),
+      costBasis,
+      unpricedEvents: z.number().int(),
+      burnTokensPerMinute: z.number().nullable(),
+      projectedTokens: z.number().nullable(),
+      projectedCostUsd: z.number().nullable(),
+    }),
+  ),
+});

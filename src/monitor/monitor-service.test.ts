@@ -303,6 +303,13 @@ describe('monitor import: OpenCode', () => {
         costBasis: 'computed',
       },
     ]);
+    // Step-finish parts have no time: they take their message's, so days count them.
+    expect(
+      (await monitor.dayReport(team.viewer.actor, projectId, 'UTC')).map((row) => [
+        row.day,
+        row.usageEvents,
+      ]),
+    ).toEqual([['2026-01-10', 4]]);
     const detail = await monitor.sessionDetail(team.viewer.actor, projectId, 'oc:ses_root');
     expect(detail.tree.children[0]!.row.sessionId).toBe('ses_child');
     expect(detail.tree.rollup.tokens.input).toBe(150 + 17);
@@ -332,6 +339,12 @@ describe('monitor import: OpenCode', () => {
       ['ses_child', OPENCODE_CHILD, 0.0123],
       ['ses_root', OPENCODE_ROOT, 0.004125],
     ]);
+    expect(
+      (await monitor.dayReport(team.viewer.actor, projectId, 'UTC')).map((row) => [
+        row.day,
+        row.usageEvents,
+      ]),
+    ).toEqual([['2026-01-10', 4]]);
     // Importing the database too (same ids) counts nothing twice.
     writeOpenCodeDb(path.dirname(storage));
     await monitor.importLocalPath(team.owner.actor, projectId, {

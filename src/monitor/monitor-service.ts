@@ -5,6 +5,7 @@ import { AppError, forbidden, notFound, validationError } from '../platform/app-
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { ProjectAccess } from '../projects/project-access.ts';
+import { usageBlocks } from './monitor-blocks.ts';
 import {
   type ImportProgress,
   type ImportResult,
@@ -237,6 +238,18 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       checkTimeZone(timeZone);
       await tables();
       return store.dayReport({ projectId, since: options.since }, timeZone);
+    },
+
+    /** 5-hour usage blocks with burn rate and, for the open one, a projection to its end. */
+    async blockReport(
+      actor: Actor,
+      projectId: string,
+      options: ReportOptions & { now?: Date } = {},
+    ) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await tables();
+      const events = await store.blockEvents({ projectId, since: options.since });
+      return usageBlocks(events, (options.now ?? new Date()).getTime());
     },
 
     async modelReport(actor: Actor, projectId: string, options: ReportOptions = {}) {

@@ -413,16 +413,23 @@ export function createMonitorStore(duckdb: DuckDb) {
     async openCodeMessages(
       projectId: string,
       messageIds: readonly string[],
-    ): Promise<Map<string, { sessionKey: string; model: string | null; provider: string | null }>> {
+    ): Promise<
+      Map<
+        string,
+        { sessionKey: string; model: string | null; provider: string | null; at: Date | null }
+      >
+    > {
       const found = new Map<
         string,
-        { sessionKey: string; model: string | null; provider: string | null }
+        { sessionKey: string; model: string | null; provider: string | null; at: Date | null }
       >();
       for (let start = 0; start < messageIds.length; start += 1_000) {
         const chunk = messageIds.slice(start, start + 1_000);
         const list = chunk.map((_, index) => `$${index + 2}`).join(', ');
         const rows = await duckdb.query(
-          `select message_id, session_key, model, provider from monitor_message
+          `select message_id, session_key, model, provider,
+                  coalesce(try_cast(raw->>'$.time.completed' as bigint), epoch_ms(created_at)) as at
+           from monitor_message
            where project_id = $1 and session_key like 'oc:%' and message_id in (${list})`,
           [projectId, ...chunk],
         );
@@ -431,6 +438,7 @@ export function createMonitorStore(duckdb: DuckDb) {
             sessionKey: String(row.session_key),
             model: row.model === null ? null : String(row.model),
             provider: row.provider === null ? null : String(row.provider),
+            at: row.at === null ? null : new Date(Number(row.at)),
           });
         }
       }
@@ -516,6 +524,30 @@ export function createMonitorStore(duckdb: DuckDb) {
         day: String(row.day),
         sessions: numberOf(row.sessions),
         ...totalsFrom(row),
+      }));
+    },
+
+    /** Deduplicated events in time order, for the 5-hour blocks (monitor-blocks.ts). */
+    async blockEvents(filter: ReportFilter) {
+      const params: unknown[] = [filter.projectId];
+      const since = sinceClause(filter, params);
+      const rows = await duckdb.query(
+        `select epoch_ms(u.ts) as ts, u.input, u.output, u.reasoning, u.cache_read, u.cache_write,
+                u.cost_nano, u.cost_basis
+         from ${DEDUPED_USAGE} u where u.ts is not null${since} order by u.ts`,
+        params as never,
+      );
+      return rows.map((row) => ({
+        ts: Number(row.ts),
+        tokens: {
+          input: Number(row.input),
+          output: Number(row.output),
+          reasoning: Number(row.reasoning),
+          cacheRead: Number(row.cache_read),
+          cacheWrite: Number(row.cache_write),
+        },
+        costNano: row.cost_nano === null ? null : Number(row.cost_nano),
+        basis: String(row.cost_basis),
       }));
     },
 
