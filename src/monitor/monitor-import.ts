@@ -28,6 +28,13 @@ const BATCH_FILES = 500;
 const BATCH_ROWS = 50_000;
 const WALK_MAX_DEPTH = 12;
 const READ_AHEAD = 64;
+const RETRY_FIRST_MS = 30_000;
+const RETRY_MAX_MS = 3_600_000;
+
+/** How long a failed file waits after its `attempts`-th failure: 30 s, 1 min, 2 min, … 1 h. */
+export function retryDelayMs(attempts: number): number {
+  return Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.max(0, attempts - 1));
+}
 
 export type SourceOption = 'auto' | 'claude-code' | 'opencode';
 
@@ -52,6 +59,7 @@ type Fingerprint = { size: number; mtimeMs: number };
 type Prepared =
   | { kind: 'vanished' }
   | { kind: 'unchanged'; print: Fingerprint }
+  | { kind: 'deferred'; print: Fingerprint }
   | { kind: 'changed'; print: Fingerprint; content: Buffer | null }
   | { kind: 'unreadable'; print: Fingerprint; error: unknown };
 
@@ -66,6 +74,8 @@ export interface ImportCounts {
 export interface ImportResult extends ImportCounts {
   /** Files found unchanged since their last import. */
   unchanged: number;
+  /** Failed files not retried yet (live cycles back off; see failedBackoff). */
+  deferred: number;
   failed: { path: string; error: string }[];
   refused: { path: string; reason: string }[];
   departed: number;
@@ -166,6 +176,11 @@ export async function importTree(options: {
   onProgress?: ((progress: ImportProgress) => void) | undefined;
   /** The path a file is stored and reported under (default: its own). */
   storedPath?: ((absolute: string) => string) | undefined;
+  /**
+   * Live cycles: a file that failed and has not changed since waits before it is tried again
+   * (30 s, doubling per attempt, at most an hour). An import someone asks for retries at once.
+   */
+  failedBackoff?: { now: () => number } | undefined;
 }): Promise<ImportResult> {
   const { store, projectId, source } = options;
   const root = path.resolve(options.root);
@@ -186,6 +201,7 @@ export async function importTree(options: {
     sessions: 0,
     usageEvents: 0,
     unchanged: 0,
+    deferred: 0,
     failed: [],
     refused,
     departed: 0,
@@ -242,7 +258,17 @@ export async function importTree(options: {
     } catch {
       return { kind: 'vanished' };
     }
-    if (isUnchanged(states.get(item.path), print)) return { kind: 'unchanged', print };
+    const previous = states.get(item.path);
+    if (isUnchanged(previous, print)) return { kind: 'unchanged', print };
+    if (
+      options.failedBackoff &&
+      previous?.status === 'failed' &&
+      previous.size === print.size &&
+      previous.mtimeMs === print.mtimeMs &&
+      options.failedBackoff.now() < (previous.indexedAtMs ?? 0) + retryDelayMs(previous.attempts)
+    ) {
+      return { kind: 'deferred', print };
+    }
     if (item.kind === 'opencode-db' || print.size > MONITOR_FILE_MAX_BYTES) {
       return { kind: 'changed', print, content: null };
     }
@@ -294,6 +320,10 @@ export async function importTree(options: {
     if (ready.kind === 'vanished') continue; // the next import sees it departed
     if (ready.kind === 'unchanged') {
       result.unchanged++;
+      continue;
+    }
+    if (ready.kind === 'deferred') {
+      result.deferred++;
       continue;
     }
     const print = ready.print;
@@ -363,6 +393,8 @@ export async function importTree(options: {
       result.failed.push({ path: item.path, error: message });
       const failed: SourceFileState = {
         ...(previous ?? state),
+        size: print.size,
+        mtimeMs: print.mtimeMs,
         status: 'failed',
         error: message,
         attempts: (previous?.attempts ?? 0) + 1,

@@ -71,6 +71,7 @@ export const importResultView = z.object({
   sessions: z.number().int(),
   usageEvents: z.number().int(),
   unchanged: z.number().int().describe('Files skipped: unchanged since their last import'),
+  deferred: z.number().int().describe('Failed files waiting before their next try (live only)'),
   departed: z.number().int().describe('Files imported before and gone now (their rows are kept)'),
   failed: z.array(z.object({ path: z.string(), error: z.string() })),
   refused: z.array(z.object({ path: z.string(), reason: z.string() })),

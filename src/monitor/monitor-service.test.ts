@@ -9,6 +9,7 @@ import {
   type ProjectWithMembers,
 } from '../../test/factories.ts';
 import { createTestApp, type TestApp } from '../../test/test-platform.ts';
+import { importTree, retryDelayMs } from './monitor-import.ts';
 import { presentSessionRow } from './monitor-presenter.ts';
 import type { MonitorService } from './monitor-service.ts';
 import { createMonitorStore } from './monitor-store.ts';
@@ -72,6 +73,7 @@ describe('monitor import: Claude Code', () => {
       sessions: 3,
       usageEvents: 3 + 1 + 1,
       unchanged: 0,
+      deferred: 0,
       departed: 0,
       failed: undefined,
       refused: undefined,
@@ -375,6 +377,56 @@ describe('monitor import: OpenCode', () => {
     await monitor.importLocalPath(team.owner.actor, projectId, { path: bad, source: 'auto' });
     const [file] = await monitor.files(team.viewer.actor, projectId);
     expect(file).toMatchObject({ status: 'failed', attempts: 2 });
+  });
+
+  it('live cycles retry a failed file that did not change only after its back-off', async () => {
+    const projectId = await freshProject();
+    const bad = path.join(dir, 'opencode-backoff');
+    mkdirSync(bad, { recursive: true });
+    writeFileSync(path.join(bad, 'opencode.db'), 'not a database '.repeat(100));
+    const store = createMonitorStore(t.platform.duckdb);
+    const first = await importTree({ store, projectId, root: bad, source: 'auto' });
+    expect(first.failed).toHaveLength(1);
+    const [failed] = [...(await store.fileStates(projectId)).values()];
+    const failedAt = failed!.indexedAtMs!;
+    expect(retryDelayMs(1)).toBe(30_000);
+    expect(retryDelayMs(2)).toBe(60_000);
+    expect(retryDelayMs(20)).toBe(3_600_000);
+    // A fake clock: 10 s later it waits; 31 s later it is tried again (and fails again).
+    const soon = await importTree({
+      store,
+      projectId,
+      root: bad,
+      source: 'auto',
+      failedBackoff: { now: () => failedAt + 10_000 },
+    });
+    expect(soon).toMatchObject({ deferred: 1, failed: [] });
+    const later = await importTree({
+      store,
+      projectId,
+      root: bad,
+      source: 'auto',
+      failedBackoff: { now: () => failedAt + 31_000 },
+    });
+    expect(later).toMatchObject({
+      deferred: 0,
+      failed: [expect.objectContaining({ error: expect.any(String) })],
+    });
+    expect([...(await store.fileStates(projectId)).values()][0]).toMatchObject({ attempts: 2 });
+    // Repaired: a changed file is read at once, back-off or not.
+    rmSync(path.join(bad, 'opencode.db'));
+    writeOpenCodeDb(bad);
+    const repaired = await importTree({
+      store,
+      projectId,
+      root: bad,
+      source: 'auto',
+      failedBackoff: { now: () => failedAt + 32_000 },
+    });
+    expect(repaired).toMatchObject({ files: 1, usageEvents: 4, failed: [] });
+    expect([...(await store.fileStates(projectId)).values()][0]).toMatchObject({
+      status: 'imported',
+    });
   });
 
   it('refuses binary files with a reason', async () => {

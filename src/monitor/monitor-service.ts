@@ -106,12 +106,15 @@ export function createMonitorService(deps: MonitorServiceDeps) {
     source: SourceOption,
     onProgress?: (progress: ImportProgress) => void,
     storedPath?: (absolute: string) => string,
+    failedBackoff?: { now: () => number },
   ): Promise<ImportResult> {
     await tables();
     const previous = importing.get(projectId) ?? Promise.resolve();
     const next = previous
       .catch(() => {})
-      .then(() => importTree({ store, projectId, root, source, onProgress, storedPath }));
+      .then(() =>
+        importTree({ store, projectId, root, source, onProgress, storedPath, failedBackoff }),
+      );
     importing.set(projectId, next);
     try {
       return await next;
@@ -214,7 +217,16 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       await tables();
       return startWatch({
         root: resolved,
-        run: () => runImport(projectId, resolved, input.source),
+        // The first cycle retries everything; later ones let failed files back off.
+        run: (reason) =>
+          runImport(
+            projectId,
+            resolved,
+            input.source,
+            undefined,
+            undefined,
+            reason === 'start' ? undefined : { now: Date.now },
+          ),
         onCycle: input.onCycle,
         onError: input.onError,
         ...(input.debounceMs === undefined ? {} : { debounceMs: input.debounceMs }),

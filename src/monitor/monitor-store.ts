@@ -30,6 +30,8 @@ export interface SourceFileState {
   parserVersion: number;
   records: number;
   badLines: number;
+  /** When the state was last written (read back only; writes use the current time). */
+  indexedAtMs?: number;
 }
 
 /** One file's new state and, when it was read, its rows (replacing all it had before). */
@@ -171,7 +173,8 @@ export function createMonitorStore(duckdb: DuckDb) {
     async fileStates(projectId: string): Promise<Map<string, SourceFileState>> {
       const rows = await duckdb.query(
         `select file_id, source, kind, path, size, mtime_ms, byte_offset, content_hash, status,
-                error, attempts, parser_version, records, bad_lines
+                error, attempts, parser_version, records, bad_lines,
+                epoch_ms(indexed_at) as indexed_at
          from monitor_source_file where project_id = $1`,
         [projectId],
       );
@@ -192,6 +195,7 @@ export function createMonitorStore(duckdb: DuckDb) {
           parserVersion: Number(row.parser_version),
           records: Number(row.records),
           badLines: Number(row.bad_lines),
+          indexedAtMs: Number(row.indexed_at),
         });
       }
       return states;
@@ -402,10 +406,18 @@ export function createMonitorStore(duckdb: DuckDb) {
     /** Records that a file kept its content (only its mtime moved), or its new status. */
     async updateFileState(projectId: string, state: SourceFileState): Promise<void> {
       await duckdb.run(
-        `update monitor_source_file set mtime_ms = $3, status = $4, error = $5, attempts = $6,
-           indexed_at = now()
+        `update monitor_source_file set size = $3, mtime_ms = $4, status = $5, error = $6,
+           attempts = $7, indexed_at = now()
          where project_id = $1 and path = $2`,
-        [projectId, state.path, state.mtimeMs, state.status, state.error, state.attempts],
+        [
+          projectId,
+          state.path,
+          state.size,
+          state.mtimeMs,
+          state.status,
+          state.error,
+          state.attempts,
+        ],
       );
     },
 

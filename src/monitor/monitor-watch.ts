@@ -19,7 +19,7 @@ export interface WatchCycle {
 
 export interface WatchOptions {
   /** One incremental import of the watched folder. */
-  run: () => Promise<ImportResult>;
+  run: (reason: WatchReason) => Promise<ImportResult>;
   root: string;
   /** Quiet time after the last change before a cycle (editors and agents write in bursts). */
   debounceMs?: number;
@@ -53,7 +53,7 @@ export function startWatch(options: WatchOptions): Watch {
     }
     running = (async () => {
       try {
-        const result = await options.run();
+        const result = await options.run(reason);
         if (!closed) options.onCycle({ reason, result });
       } catch (error) {
         if (!closed) options.onError(error);
