@@ -18,6 +18,8 @@ export function MonitorChart({ days }: { days: readonly MonitorDay[] }) {
     const element = container.current;
     if (!element) return;
     const xs = days.map((day) => Date.parse(`${day.day}T00:00:00Z`) / 1000);
+    const lo = xs[0] ?? 0;
+    const hi = xs.at(-1) ?? 0;
     const data = [
       xs,
       ...BUCKETS.map(([key]) => days.map((day) => day.tokens[key])),
@@ -30,7 +32,13 @@ export function MonitorChart({ days }: { days: readonly MonitorDay[] }) {
       {
         width: Math.max(320, element.clientWidth),
         height: 260,
-        scales: { x: { time: true } },
+        scales: {
+          // One day alone would be spread over years: show a week around it.
+          x: {
+            time: true,
+            range: lo === hi ? [lo - 3 * 86_400, hi + 3 * 86_400] : [lo, hi],
+          },
+        },
         axes: [axis, { ...axis, size: 80 }],
         series: [
           {},
