@@ -200,7 +200,7 @@ export default async function monitorBench(): Promise<BenchRow[]> {
       `insert into monitor_usage_event
        select $1, 'f' || (i % 1000), 'claude-code', 'cc:' || i || ':r', null, 'cc:s' || (i % 5000),
               'm' || i, timestamptz '2026-01-01 00:00:00+00' + to_seconds(i * 30), 'anthropic',
-              'model-' || (i % 7), 10, 20, 0, 100, 5, 0, null, 1000, 'computed', null, 'line:1'
+              'model-' || (i % 7), 10, 20, 0, 100, 5, 0, null, 1000, 'computed', null, 'line:1', true
        from range($2) t(i)`,
       [eventsProject, EVENTS],
     );

@@ -6,7 +6,7 @@ import {
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import type { Priced } from './monitor-cost.ts';
 import type { ParsedFile } from './monitor-records.ts';
-import { DEDUPED_USAGE, FILE_TABLES } from './monitor-tables.ts';
+import { DEDUPED_USAGE, FILE_TABLES, RECOUNT_SQL } from './monitor-tables.ts';
 
 /**
  * DuckDB reads and writes of the monitor: rows in, rows out. Every statement takes its values
@@ -43,7 +43,7 @@ export interface FileWrite {
   isNew?: boolean;
 }
 
-type Column = 'v' | 'b' | 'i' | 't' | 'j';
+type Column = 'v' | 'b' | 'i' | 't' | 'j' | 'o';
 
 function appendRow(appender: DuckDBAppender, types: readonly Column[], values: unknown[]) {
   values.forEach((value, index) => {
@@ -63,6 +63,9 @@ function appendRow(appender: DuckDBAppender, types: readonly Column[], values: u
         break;
       case 'i':
         appender.appendInteger(value as number);
+        break;
+      case 'o':
+        appender.appendBoolean(value as boolean);
         break;
       case 't':
         appender.appendTimestampTZ(
@@ -208,9 +211,17 @@ export function createMonitorStore(duckdb: DuckDb) {
     async replaceFiles(projectId: string, writes: readonly FileWrite[]): Promise<void> {
       if (writes.length === 0) return;
       await duckdb.transaction(async (connection) => {
+        // Every event key (and message) this write adds or removes: their `counted` is redone.
+        const affected: unknown[][] = [];
         const replaced = writes.filter((write) => !write.isNew);
         if (replaced.length > 0) {
           const ids = replaced.map((write) => write.state.fileId);
+          const gone = await connection.runAndReadAll(
+            `select distinct event_key, message_id from monitor_usage_event
+             where project_id = $1 and file_id in (${ids.map((_, index) => `$${index + 2}`).join(', ')})`,
+            [projectId, ...ids],
+          );
+          for (const row of gone.getRowObjectsJS()) affected.push([row.event_key, row.message_id]);
           const paths = replaced.map((write) => write.state.path);
           const idList = ids.map((_, index) => `$${index + 2}`).join(', ');
           for (const table of FILE_TABLES) {
@@ -369,7 +380,9 @@ export function createMonitorStore(duckdb: DuckDb) {
               price.basis,
               row.raw,
               row.sourceRef,
+              true,
             ]);
+            affected.push([row.eventKey, row.source === 'opencode' ? row.messageId : null]);
           });
         }
         await appendAll(
@@ -397,9 +410,18 @@ export function createMonitorStore(duckdb: DuckDb) {
             'v',
             'j',
             'v',
+            'o',
           ],
           usageRows,
         );
+        if (affected.length > 0) {
+          await connection.run(
+            'create or replace temp table monitor_affected (event_key varchar, message_id varchar)',
+          );
+          await appendAll(connection, 'monitor_affected', ['v', 'v'], affected);
+          await connection.run(RECOUNT_SQL, [projectId]);
+          await connection.run('drop table monitor_affected');
+        }
       });
     },
 

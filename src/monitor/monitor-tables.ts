@@ -121,7 +121,8 @@ const DDL = [
     cost_nano bigint,
     cost_basis varchar not null,
     raw json,
-    source_ref varchar not null
+    source_ref varchar not null,
+    counted boolean not null
   )`,
   'create index if not exists monitor_source_file_path on monitor_source_file (project_id, path)',
   'create index if not exists monitor_usage_event_project on monitor_usage_event (project_id, ts)',
@@ -148,19 +149,37 @@ export async function ensureMonitorTables(duckdb: DuckDb): Promise<void> {
 }
 
 /**
- * Usage events counted once: Claude Code's copies of one API message (a resumed session
+ * Usage events counted once. Claude Code's copies of one API message (a resumed session
  * repeats earlier lines in a new file) keep the one with the most output; an OpenCode
- * message's own tokens count only when it has no step-finish parts. `$1` is the project id.
+ * message's own tokens count only when it has no step-finish parts. `counted` holds that
+ * answer, kept up to date by every write (monitor-store.ts, recount), so reports are plain
+ * aggregates. `$1` is the project id.
  */
 export const DEDUPED_USAGE = `(
-  select * from monitor_usage_event e
-  where e.project_id = $1
-    and (e.fallback_for is null or e.fallback_for not in (
-      select s.message_id from monitor_usage_event s
-      where s.project_id = $1 and s.source = 'opencode' and s.fallback_for is null
-        and s.message_id is not null
-    ))
-  qualify row_number() over (
-    partition by e.event_key order by e.output desc, e.file_id, e.source_ref
-  ) = 1
+  select * from monitor_usage_event where project_id = $1 and counted
 )`;
+
+/**
+ * Recomputes `counted` for the events of the keys and messages in the temporary table
+ * monitor_affected (every key a write added or removed, and their messages). `$1` is the
+ * project id.
+ */
+export const RECOUNT_SQL = `
+  update monitor_usage_event set counted = r.keep
+  from (
+    select e.rowid as rid,
+      row_number() over (
+        partition by e.event_key order by e.output desc, e.file_id, e.source_ref
+      ) = 1
+      and (e.fallback_for is null or e.fallback_for not in (
+        select s.message_id from monitor_usage_event s
+        where s.project_id = $1 and s.source = 'opencode' and s.fallback_for is null
+          and s.message_id is not null
+      )) as keep
+    from monitor_usage_event e
+    where e.project_id = $1 and (
+      e.event_key in (select event_key from monitor_affected)
+      or e.fallback_for in (select message_id from monitor_affected where message_id is not null)
+    )
+  ) r
+  where monitor_usage_event.rowid = r.rid`;
