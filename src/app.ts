@@ -1,3 +1,4 @@
+import path from 'node:path';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -9,6 +10,8 @@ import {
 } from 'fastify-type-provider-zod';
 import { createLlmModule } from './llm/llm-module.ts';
 import { llmRoutes } from './llm/llm-routes.ts';
+import { monitorRoutes } from './monitor/monitor-routes.ts';
+import { createMonitorService } from './monitor/monitor-service.ts';
 import { serviceUnavailable } from './platform/app-error.ts';
 import { createInProcessEventBus } from './platform/events.ts';
 import { limitConnectionsPerIp } from './platform/http/connection-limits.ts';
@@ -205,6 +208,16 @@ export async function buildApp(platform: Platform) {
   app.addHook('onReady', generation.start);
   app.addHook('preClose', generation.close);
   await app.register(generationRoutes, { generation: generation.service, rows: generation.rows });
+
+  // Monitor (docs/monitor.md): coding-agent logs imported into DuckDB, read back as reports.
+  const monitor = createMonitorService({
+    duckdb: platform.duckdb,
+    access: services.access,
+    roots: config.monitor.roots,
+    uploadDir: path.join(config.dataDir, 'monitor-uploads'),
+  });
+  app.decorate('monitor', monitor);
+  await app.register(monitorRoutes, { monitor });
 
   // The web app at / (and its client-side routes); registered last, after every /api route.
   await webAssets(app);

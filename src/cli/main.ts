@@ -6,6 +6,7 @@ import { CliError, EXIT, errorJson } from './cli-output.ts';
 import { registerDbCommands } from './db-commands.ts';
 import { registerGenerateCommands } from './generate-commands.ts';
 import { registerLlmCommands } from './llm-commands.ts';
+import { registerMonitorCommands } from './monitor-commands.ts';
 import { registerProjectCommands } from './project-commands.ts';
 import { registerSheetCommands } from './sheet-commands.ts';
 
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerSheetCommands(program);
   registerGenerateCommands(program);
   registerLlmCommands(program);
+  registerMonitorCommands(program);
   return program;
 }
 

@@ -559,6 +559,24 @@ export const SETTINGS = {
     '10000',
     'Time limit of one web search; on timeout the cell is generated without sources.',
   ],
+  // — monitor (src/monitor, docs/monitor.md) —
+  BRAINCELLS_MONITOR_ROOTS: [
+    z
+      .string()
+      .transform((value) =>
+        value
+          .split(',')
+          .map((entry) => entry.trim())
+          .filter(Boolean),
+      )
+      .refine(
+        (roots) => roots.every((root) => root.startsWith('/')),
+        'every root must be an absolute path',
+      )
+      .optional(),
+    undefined,
+    'Comma-separated absolute folders the API may import coding-agent logs from (Claude Code, OpenCode). Unset: the API imports no server path; the CLI reads any local path.',
+  ],
 } as const;
 
 type Settings = typeof SETTINGS;
@@ -604,6 +622,7 @@ export interface Config {
   publicUrl: string | undefined;
   secureCookies: boolean;
   corsOrigins: string[];
+  monitor: { roots: string[] };
   /** The CSP lets the web UI load https: images from other hosts (thumbnails). */
   remoteImages: boolean;
   session: { idleTimeoutMs: number; absoluteTimeoutMs: number };
@@ -762,6 +781,7 @@ export function loadConfig(
     publicUrl: read('BRAINCELLS_PUBLIC_URL')?.replace(/\/+$/, ''),
     secureCookies: read('BRAINCELLS_SECURE_COOKIES'),
     corsOrigins: read('BRAINCELLS_CORS_ORIGINS') ?? [],
+    monitor: { roots: read('BRAINCELLS_MONITOR_ROOTS') ?? [] },
     remoteImages: read('BRAINCELLS_REMOTE_IMAGES'),
     session: {
       idleTimeoutMs: read('BRAINCELLS_SESSION_IDLE_TIMEOUT'),

@@ -105,6 +105,11 @@ const spendRoute = createRoute({
   path: '/spend',
   component: lazyRouteComponent(() => import('./settings/spend-page.tsx'), 'SpendPage'),
 });
+const monitorRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/monitor',
+  component: lazyRouteComponent(() => import('./monitor/monitor-page.tsx'), 'MonitorPage'),
+});
 
 const apiKeysRoute = createRoute({
   getParentRoute: () => appRoute,
@@ -134,6 +139,7 @@ const routeTree = rootRoute.addChildren([
       membersRoute,
       settingsRoute,
       spendRoute,
+      monitorRoute,
     ]),
     apiKeysRoute,
     sessionsRoute,

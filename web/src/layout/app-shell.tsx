@@ -67,6 +67,13 @@ export function AppShell() {
             >
               Spend
             </Link>
+            <Link
+              to="/projects/$projectId/monitor"
+              params={{ projectId }}
+              activeProps={{ 'aria-current': 'page' }}
+            >
+              Monitor
+            </Link>
           </nav>
         )}
         <div className="top-bar-end">

@@ -1,0 +1,238 @@
+// Monitor figures (issue 15): bulk import of synthetic OpenCode JSON files against DuckDB's own
+// read_json over the same tree; re-import of the unchanged tree; Claude Code JSONL import +
+// session report in MB/s; report queries over many usage events (p50/p99). Sizes shrink
+// with BENCH_MONITOR_FILES, BENCH_MONITOR_JSONL_MB and BENCH_MONITOR_EVENTS.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { importTree } from '../src/monitor/monitor-import.ts';
+import { createMonitorStore } from '../src/monitor/monitor-store.ts';
+import { ensureMonitorTables } from '../src/monitor/monitor-tables.ts';
+import { openDuckDb } from '../src/platform/duckdb/duckdb.ts';
+import { uuidv7 } from '../src/platform/ids.ts';
+import { type BenchRow, percentile, round } from './bench-types.ts';
+
+const FILES = Number(process.env.BENCH_MONITOR_FILES ?? 100_000);
+const JSONL_MB = Number(process.env.BENCH_MONITOR_JSONL_MB ?? 200);
+const EVENTS = Number(process.env.BENCH_MONITOR_EVENTS ?? 1_000_000);
+
+/** ≈ FILES files: per session 1 session file, 5 messages, 3 parts each (1 step-finish). */
+function writeOpenCodeTree(root: string, files: number): number {
+  const perSession = 1 + 5 * (1 + 3);
+  const sessions = Math.max(1, Math.round(files / perSession));
+  let written = 0;
+  const put = (relative: string, value: unknown) => {
+    const file = path.join(root, relative);
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, JSON.stringify(value, null, 2));
+    written++;
+  };
+  for (let s = 0; s < sessions; s++) {
+    const sessionId = `ses_${String(s).padStart(8, '0')}`;
+    put(`session/proj/${sessionId}.json`, {
+      id: sessionId,
+      projectID: 'proj',
+      title: `Session ${s}`,
+      directory: '/home/dev/app',
+      version: '1.1.0',
+      time: { created: 1768039200000 + s * 1000, updated: 1768039200000 + s * 1000 + 500 },
+    });
+    for (let m = 0; m < 5; m++) {
+      const messageId = `msg_${String(s).padStart(8, '0')}_${m}`;
+      put(`message/${sessionId}/${messageId}.json`, {
+        id: messageId,
+        sessionID: sessionId,
+        role: 'assistant',
+        time: { created: 1768039200000 + s * 1000 + m },
+        modelID: 'claude-sonnet-4-5',
+        providerID: 'anthropic',
+        cost: 0,
+        tokens: { input: 10, output: 20, reasoning: 0, cache: { read: 100, write: 5 } },
+      });
+      for (let p = 0; p < 3; p++) {
+        const partId = `prt_${String(s).padStart(8, '0')}_${m}_${p}`;
+        put(
+          `part/${messageId}/${partId}.json`,
+          p === 2
+            ? {
+                id: partId,
+                sessionID: sessionId,
+                messageID: messageId,
+                type: 'step-finish',
+                cost: 0,
+                tokens: { input: 10, output: 20, reasoning: 0, cache: { read: 100, write: 5 } },
+              }
+            : {
+                id: partId,
+                sessionID: sessionId,
+                messageID: messageId,
+                type: 'text',
+                text: 'x'.repeat(200),
+              },
+        );
+      }
+    }
+  }
+  return written;
+}
+
+/** JSONL transcripts of about `mb` MB: each API call streamed as 3 lines, output growing. */
+function writeClaudeTree(root: string, mb: number): { bytes: number; calls: number } {
+  const folder = path.join(root, 'projects', '-home-dev-app');
+  mkdirSync(folder, { recursive: true });
+  const target = mb * 1024 * 1024;
+  let bytes = 0;
+  let calls = 0;
+  let session = 0;
+  while (bytes < target) {
+    const sessionId = `00000000-0000-4000-8000-${String(session++).padStart(12, '0')}`;
+    const lines: string[] = [];
+    for (let call = 0; call < 400; call++) {
+      calls++;
+      for (const output of [1, 50, 300]) {
+        lines.push(
+          JSON.stringify({
+            type: 'assistant',
+            sessionId,
+            uuid: uuidv7(),
+            requestId: `req_${calls}`,
+            timestamp: new Date(1768039200000 + calls * 10_000).toISOString(),
+            message: {
+              id: `msg_${calls}`,
+              model: 'claude-sonnet-4-5-20250929',
+              role: 'assistant',
+              content: [{ type: 'text', text: 'y'.repeat(300) }],
+              usage: {
+                input_tokens: 10,
+                output_tokens: output,
+                cache_read_input_tokens: 1000,
+                cache_creation: { ephemeral_5m_input_tokens: 50, ephemeral_1h_input_tokens: 0 },
+              },
+            },
+          }),
+        );
+      }
+    }
+    const text = `${lines.join('\n')}\n`;
+    writeFileSync(path.join(folder, `${sessionId}.jsonl`), text);
+    bytes += Buffer.byteLength(text);
+  }
+  return { bytes, calls };
+}
+
+export default async function monitorBench(): Promise<BenchRow[]> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-monitor-'));
+  const duckdb = await openDuckDb({ path: path.join(dir, 'bench.duckdb'), connections: 4 });
+  const rows: BenchRow[] = [];
+  try {
+    await ensureMonitorTables(duckdb);
+    const store = createMonitorStore(duckdb);
+
+    // — bulk: OpenCode JSON tree —
+    const storage = path.join(dir, 'opencode', 'storage');
+    const files = writeOpenCodeTree(storage, FILES);
+    const projectId = uuidv7();
+    let started = performance.now();
+    const result = await importTree({ store, projectId, root: storage, source: 'opencode' });
+    const oursMs = performance.now() - started;
+    if (result.files !== files) throw new Error(`imported ${result.files} of ${files} files`);
+    started = performance.now();
+    await duckdb.query(
+      `select count(*) as n from read_json_auto($1, union_by_name = true, maximum_object_size = 10485760)`,
+      [`${storage}/**/*.json`],
+    );
+    const duckMs = performance.now() - started;
+    const filesPerSecond = Math.round(files / (oursMs / 1000));
+    rows.push({
+      name: `monitor bulk import, ${files} OpenCode JSON files`,
+      value: filesPerSecond,
+      unit: 'files/s',
+      against: { label: 'goal', value: 50_000 },
+      ratio: round(filesPerSecond / 50_000),
+      goal: '≥ 50,000 files/s on 2 cores',
+      pass: filesPerSecond >= 50_000,
+    });
+    rows.push({
+      name: 'monitor bulk import ÷ DuckDB read_json (same tree)',
+      value: round(oursMs / 1000, 2),
+      unit: 's',
+      against: { label: 'read_json s', value: round(duckMs / 1000, 2) },
+      ratio: round(oursMs / duckMs),
+      goal: '≤ 1.5',
+      pass: oursMs / duckMs <= 1.5,
+    });
+    started = performance.now();
+    const again = await importTree({ store, projectId, root: storage, source: 'opencode' });
+    const againMs = performance.now() - started;
+    if (again.files !== 0) throw new Error('re-import read files again');
+    rows.push({
+      name: 'monitor re-import of the unchanged tree',
+      value: Math.round(files / (againMs / 1000)),
+      unit: 'files/s',
+    });
+
+    // — Claude Code JSONL —
+    const claude = writeClaudeTree(path.join(dir, 'claude'), JSONL_MB);
+    const claudeProject = uuidv7();
+    started = performance.now();
+    const claudeResult = await importTree({
+      store,
+      projectId: claudeProject,
+      root: path.join(dir, 'claude', 'projects'),
+      source: 'claude-code',
+    });
+    const report = await store.sessionReport({ projectId: claudeProject, since: undefined });
+    const claudeMs = performance.now() - started;
+    const output = report.reduce((sum, row) => sum + row.tokens.output, 0);
+    if (claudeResult.usageEvents !== claude.calls || output !== claude.calls * 300) {
+      throw new Error(`counted ${claudeResult.usageEvents} calls / ${output} output tokens`);
+    }
+    rows.push({
+      name: `monitor Claude Code import + session report, ${round(claude.bytes / 1024 / 1024, 0)} MB`,
+      value: round(claude.bytes / 1024 / 1024 / (claudeMs / 1000), 1),
+      unit: 'MB/s',
+      goal: 'vs ccusage: not measured (its native binary is not installable here)',
+    });
+
+    // — report queries over many events —
+    const eventsProject = uuidv7();
+    await duckdb.run(
+      `insert into monitor_usage_event
+       select $1, 'f' || (i % 1000), 'claude-code', 'cc:' || i || ':r', null, 'cc:s' || (i % 5000),
+              'm' || i, timestamptz '2026-01-01 00:00:00+00' + to_seconds(i * 30), 'anthropic',
+              'model-' || (i % 7), 10, 20, 0, 100, 5, 0, null, 1000, 'computed', null, 'line:1', true
+       from range($2) t(i)`,
+      [eventsProject, EVENTS],
+    );
+    for (const [name, run] of [
+      ['sessions', () => store.sessionReport({ projectId: eventsProject, since: undefined })],
+      [
+        'daily',
+        () => store.dayReport({ projectId: eventsProject, since: undefined }, 'Europe/Paris'),
+      ],
+      ['models', () => store.modelReport({ projectId: eventsProject, since: undefined })],
+    ] as const) {
+      const samples: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const at = performance.now();
+        await run();
+        samples.push(performance.now() - at);
+      }
+      samples.sort((a, b) => a - b);
+      const p99 = round(percentile(samples, 99), 1);
+      rows.push({
+        name: `monitor ${name} report over ${EVENTS} usage events, p99 (p50 ${round(percentile(samples, 50), 1)} ms)`,
+        value: p99,
+        unit: 'ms',
+        against: { label: 'goal', value: 250 },
+        ratio: round(p99 / 250),
+        goal: '< 250 ms (issue: over 10M events)',
+        pass: p99 < 250,
+      });
+    }
+    return rows;
+  } finally {
+    await duckdb.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,257 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createTestStorage, type TestStorage } from '../../test/test-platform.ts';
+import {
+  CLAUDE_SESSION,
+  writeClaudeProjects,
+  writeOpenCodeDb,
+} from '../monitor/monitor-test-helpers.ts';
+import { openDatabase } from '../platform/db/database.ts';
+import { uuidv7 } from '../platform/ids.ts';
+import { registerMonitorCommands } from './monitor-commands.ts';
+
+let storage: TestStorage;
+const projectId = uuidv7();
+const dir = mkdtempSync(path.join(os.tmpdir(), 'monitor-cli-'));
+
+beforeAll(async () => {
+  storage = await createTestStorage('pglite');
+  const database = await openDatabase({
+    kind: 'pglite',
+    dataDir: path.join(storage.dataDir, 'pg'),
+  });
+  await sql`insert into project (id, name) values (${projectId}, 'Monitor CLI')`.execute(
+    database.db,
+  );
+  await database.close();
+  vi.stubEnv('BRAINCELLS_DATA_DIR', storage.dataDir);
+  vi.stubEnv('LOG_LEVEL', 'silent');
+  vi.stubEnv('DATABASE_URL', '');
+});
+afterAll(async () => {
+  vi.unstubAllEnvs();
+  await storage?.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function run(...args: string[]): Promise<{ out: string; error: unknown }> {
+  const program = new Command('braincells').exitOverride();
+  registerMonitorCommands(program);
+  const chunks: string[] = [];
+  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+    chunks.push(String(chunk));
+    return true;
+  });
+  const quiet = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  let error: unknown;
+  try {
+    await program.parseAsync(['node', 'braincells', ...args]);
+  } catch (caught) {
+    error = caught;
+  } finally {
+    spy.mockRestore();
+    quiet.mockRestore();
+  }
+  return { out: chunks.join(''), error };
+}
+
+describe('braincells monitor (JSON shapes)', () => {
+  it('import --json prints exactly the counts of this import', async () => {
+    const { projects } = writeClaudeProjects(path.join(dir, 'claude'));
+    const first = await run('monitor', 'import', projects, '--project', projectId, '--json');
+    expect(first.error).toBeUndefined();
+    expect(JSON.parse(first.out)).toStrictEqual({
+      files: 3,
+      records: 15,
+      badLines: 3,
+      sessions: 3,
+      usageEvents: 5,
+    });
+    const again = await run('monitor', 'import', projects, '--project', projectId, '--json');
+    expect(JSON.parse(again.out)).toStrictEqual({
+      files: 0,
+      records: 0,
+      badLines: 0,
+      sessions: 0,
+      usageEvents: 0,
+    });
+    const opencode = path.join(dir, 'opencode');
+    writeOpenCodeDb(opencode);
+    const oc = await run(
+      'monitor',
+      'import',
+      opencode,
+      '--project',
+      projectId,
+      '--source',
+      'opencode',
+      '--json',
+    );
+    expect(JSON.parse(oc.out)).toStrictEqual({
+      files: 1,
+      records: 11,
+      badLines: 0,
+      sessions: 2,
+      usageEvents: 4,
+    });
+  });
+
+  it('report --by session --json: one row per session and per sub-agent, exactly these keys', async () => {
+    const { out, error } = await run(
+      'monitor',
+      'report',
+      '--project',
+      projectId,
+      '--by',
+      'session',
+      '--json',
+    );
+    expect(error).toBeUndefined();
+    const body = JSON.parse(out) as { rows: Record<string, unknown>[] };
+    expect(Object.keys(body)).toEqual(['rows']);
+    for (const row of body.rows) {
+      expect(Object.keys(row)).toEqual([
+        'source',
+        'sessionId',
+        'agentId',
+        'agentType',
+        'parentSessionId',
+        'records',
+        'tokens',
+        'costUsd',
+        'costBasis',
+      ]);
+      expect(Object.keys(row.tokens as object)).toEqual([
+        'input',
+        'output',
+        'reasoning',
+        'cacheRead',
+        'cacheWrite',
+      ]);
+    }
+    expect(body.rows.find((row) => row.agentId === 'aac57f5')).toStrictEqual({
+      source: 'claude-code',
+      sessionId: CLAUDE_SESSION,
+      agentId: 'aac57f5',
+      agentType: 'Explore',
+      parentSessionId: CLAUDE_SESSION,
+      records: 3,
+      tokens: { input: 3, output: 40, reasoning: 0, cacheRead: 0, cacheWrite: 0 },
+      costUsd: 0.000609,
+      costBasis: 'computed',
+    });
+    expect(body.rows.find((row) => row.sessionId === 'ses_child')).toMatchObject({
+      source: 'opencode',
+      agentId: null,
+      agentType: 'general',
+      parentSessionId: 'ses_root',
+    });
+    expect(body.rows).toHaveLength(5);
+  });
+
+  it('report --by day and --by model carry the same token object', async () => {
+    const day = JSON.parse(
+      (
+        await run(
+          'monitor',
+          'report',
+          '--project',
+          projectId,
+          '--by',
+          'day',
+          '--timezone',
+          'Europe/Paris',
+          '--json',
+        )
+      ).out,
+    );
+    expect(day.rows.map((row: { day: string }) => row.day)).toEqual(['2026-01-10', '2026-01-11']);
+    expect(Object.keys(day.rows[0])).toEqual([
+      'day',
+      'sessions',
+      'usageEvents',
+      'tokens',
+      'costUsd',
+      'costBasis',
+      'unpricedEvents',
+    ]);
+    const model = JSON.parse(
+      (await run('monitor', 'report', '--project', projectId, '--by', 'model', '--json')).out,
+    );
+    const unknown = model.rows.find((row: { model: string }) => row.model === 'my-private-model');
+    expect(unknown).toStrictEqual({
+      source: 'claude-code',
+      provider: 'anthropic',
+      model: 'my-private-model',
+      usageEvents: 1,
+      tokens: { input: 7, output: 3, reasoning: 0, cacheRead: 0, cacheWrite: 0 },
+      costUsd: null,
+      costBasis: 'unpriced',
+      unpricedEvents: 1,
+    });
+    const since = JSON.parse(
+      (
+        await run(
+          'monitor',
+          'report',
+          '--project',
+          projectId,
+          '--by',
+          'model',
+          '--since',
+          '2026-01-10T23:00:00Z',
+          '--json',
+        )
+      ).out,
+    );
+    expect(
+      since.rows
+        .map((row: { usageEvents: number }) => row.usageEvents)
+        .reduce((a: number, b: number) => a + b, 0),
+    ).toBe(2);
+  });
+
+  it('report --by block --json: 5-hour blocks with the same token object', async () => {
+    const { out, error } = await run(
+      'monitor',
+      'report',
+      '--project',
+      projectId,
+      '--by',
+      'block',
+      '--json',
+    );
+    expect(error).toBeUndefined();
+    const rows = JSON.parse(out).rows;
+    // Claude Code: 10:00–12:00 (3 calls) and 23:30–23:40 (2); OpenCode: 10:00–10:09 (4).
+    expect(
+      rows.map((row: { start: string; usageEvents: number }) => [row.start, row.usageEvents]),
+    ).toEqual([
+      ['2026-01-10T10:00:00.000Z', 7],
+      ['2026-01-10T23:00:00.000Z', 2],
+    ]);
+    expect(Object.keys(rows[0].tokens)).toEqual([
+      'input',
+      'output',
+      'reasoning',
+      'cacheRead',
+      'cacheWrite',
+    ]);
+    expect(rows[0].active).toBe(false);
+  });
+
+  it('refuses a bad --by, --since or --timezone as usage errors', async () => {
+    for (const args of [
+      ['--by', 'week'],
+      ['--by', 'day', '--timezone', 'Nowhere/Land'],
+      ['--since', 'yesterday'],
+    ]) {
+      const { error } = await run('monitor', 'report', '--project', projectId, ...args);
+      expect(error).toMatchObject({ exitCode: 2 });
+    }
+  });
+});

@@ -1,0 +1,298 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import { systemActor } from '../auth/system-actor.ts';
+import type { ImportProgress, SourceOption } from '../monitor/monitor-import.ts';
+import {
+  presentBlockRow,
+  presentDayRow,
+  presentImportCounts,
+  presentModelRow,
+  presentSessionRow,
+} from '../monitor/monitor-presenter.ts';
+import { SOURCE_OPTIONS } from '../monitor/monitor-schema.ts';
+import {
+  checkTimeZone,
+  createMonitorService,
+  type MonitorService,
+} from '../monitor/monitor-service.ts';
+import { loadConfig } from '../platform/config.ts';
+import { createLogger } from '../platform/logger.ts';
+import { openPlatform } from '../platform/platform.ts';
+import { createCoreServices } from '../services.ts';
+import { CliError, EXIT, printJson, printTable } from './cli-output.ts';
+
+/** Opens the platform without job workers; the command does the work itself. */
+async function withMonitor<T>(work: (monitor: MonitorService) => Promise<T>): Promise<T> {
+  const config = { ...loadConfig(), jobsEnabled: false };
+  const logger = createLogger({
+    level: process.env.LOG_LEVEL ?? 'warn',
+    format: 'json',
+    destination: process.stderr as never,
+  });
+  const platform = await openPlatform(config, logger);
+  try {
+    const services = createCoreServices({ config, logger, database: platform.database });
+    // The CLI reads any local path its user can: the roots limit only the API.
+    return await work(
+      createMonitorService({
+        duckdb: platform.duckdb,
+        access: services.access,
+        roots: [],
+        uploadDir: path.join(config.dataDir, 'monitor-uploads'),
+      }),
+    );
+  } finally {
+    await platform.close();
+  }
+}
+
+function progressLine(out: NodeJS.WriteStream) {
+  let last = 0;
+  return (progress: ImportProgress) => {
+    const width = 30;
+    const share = progress.total === 0 ? 1 : progress.done / progress.total;
+    const filled = Math.round(share * width);
+    const line = `import [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${progress.done}/${progress.total} files`;
+    if (out.isTTY) out.write(`\r${line}\u001b[K${progress.done === progress.total ? '\n' : ''}`);
+    else if (progress.done === progress.total || progress.done - last >= 1_000) {
+      last = progress.done;
+      out.write(`${line}\n`);
+    }
+  };
+}
+
+function parseSince(value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const date = new Date(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(date.getTime())) {
+    throw new CliError('--since must be a date (2026-01-10) or an ISO 8601 time', EXIT.usage);
+  }
+  return date;
+}
+
+const formatUsd = (usd: number | null) => (usd === null ? 'unknown' : `$${usd.toFixed(6)}`);
+
+export function registerMonitorCommands(program: Command): void {
+  const monitor = program
+    .command('monitor')
+    .description('Token and cost analytics over coding-agent logs (Claude Code, OpenCode)');
+
+  monitor
+    .command('import')
+    .description(
+      'Import a Claude Code projects folder or transcript, or an OpenCode data folder (opencode.db, storage/); unchanged files are skipped',
+    )
+    .argument('<path>', 'folder or file to import')
+    .requiredOption('--project <id>', 'project the usage belongs to')
+    .option('--source <source>', `auto | claude-code | opencode`, 'auto')
+    .option('--json', 'print {"files","records","badLines","sessions","usageEvents"}')
+    .action(
+      async (target: string, options: { project: string; source: string; json?: boolean }) => {
+        if (!(SOURCE_OPTIONS as readonly string[]).includes(options.source)) {
+          throw new CliError('--source must be auto, claude-code or opencode', EXIT.usage);
+        }
+        const result = await withMonitor((service) =>
+          service.importLocalPath(systemActor(), options.project, {
+            path: target,
+            source: options.source as SourceOption,
+            onProgress: options.json ? undefined : progressLine(process.stderr),
+          }),
+        );
+        // Files that failed or were refused are said on stderr; they are retried next time.
+        for (const failed of result.failed)
+          process.stderr.write(`failed: ${failed.path}: ${failed.error}\n`);
+        for (const refused of result.refused)
+          process.stderr.write(`refused: ${refused.path}: ${refused.reason}\n`);
+        if (options.json) {
+          printJson(presentImportCounts(result));
+          return;
+        }
+        process.stdout.write(
+          `${result.files} files imported (${result.unchanged} unchanged): ${result.records} records, ${result.sessions} sessions, ${result.usageEvents} usage events, ${result.badLines} bad lines\n`,
+        );
+      },
+    );
+
+  monitor
+    .command('watch')
+    .description(
+      'Import a folder now, then again whenever a file under it changes (and every minute), until Ctrl-C',
+    )
+    .argument('<path>', 'folder to watch')
+    .requiredOption('--project <id>', 'project the usage belongs to')
+    .option('--source <source>', `auto | claude-code | opencode`, 'auto')
+    .option('--json', 'print one JSON line of counts per import cycle')
+    .action(
+      async (target: string, options: { project: string; source: string; json?: boolean }) => {
+        if (!(SOURCE_OPTIONS as readonly string[]).includes(options.source)) {
+          throw new CliError('--source must be auto, claude-code or opencode', EXIT.usage);
+        }
+        await withMonitor(async (service) => {
+          const watch = await service.watchLocalPath(systemActor(), options.project, {
+            path: target,
+            source: options.source as SourceOption,
+            onCycle: ({ reason, result }) => {
+              for (const failed of result.failed)
+                process.stderr.write(`failed: ${failed.path}: ${failed.error}\n`);
+              if (options.json) {
+                process.stdout.write(
+                  `${JSON.stringify({ reason, ...presentImportCounts(result), departed: result.departed })}\n`,
+                );
+              } else if (reason === 'start' || result.files > 0 || result.departed > 0) {
+                process.stdout.write(
+                  `${new Date().toISOString()} ${reason}: ${result.files} files, ${result.usageEvents} usage events, ${result.badLines} bad lines, ${result.departed} departed\n`,
+                );
+              }
+            },
+            onError: (error) =>
+              process.stderr.write(
+                `watch: ${error instanceof Error ? error.message : String(error)}\n`,
+              ),
+          });
+          await new Promise<void>((resolve) => {
+            process.once('SIGINT', resolve);
+            process.once('SIGTERM', resolve);
+          });
+          await watch.close();
+        });
+      },
+    );
+
+  monitor
+    .command('report')
+    .description('Tokens and cost by session (and sub-agent), day or model')
+    .requiredOption('--project <id>', 'project to report on')
+    .option('--by <group>', 'session | day | model | block (5-hour usage blocks)', 'session')
+    .option('--since <time>', 'only usage at or after this date or ISO time')
+    .option('--timezone <zone>', 'IANA time zone of the days (--by day); default: this machine’s')
+    .option('--json', 'print {"rows":[…]}')
+    .action(
+      async (options: {
+        project: string;
+        by: string;
+        since?: string;
+        timezone?: string;
+        json?: boolean;
+      }) => {
+        const since = parseSince(options.since);
+        const actor = systemActor();
+        if (options.by === 'session') {
+          const rows = (
+            await withMonitor((service) => service.sessionReport(actor, options.project, { since }))
+          ).map(presentSessionRow);
+          if (options.json) printJson({ rows });
+          else
+            printTable(
+              rows.map((row) => ({
+                session: row.sessionId,
+                agent: row.agentId ?? '',
+                type: row.agentType ?? '',
+                input: row.tokens.input,
+                output: row.tokens.output,
+                cacheRead: row.tokens.cacheRead,
+                cacheWrite: row.tokens.cacheWrite,
+                cost: formatUsd(row.costUsd),
+                basis: row.costBasis,
+              })),
+              [
+                'session',
+                'agent',
+                'type',
+                'input',
+                'output',
+                'cacheRead',
+                'cacheWrite',
+                'cost',
+                'basis',
+              ],
+            );
+          return;
+        }
+        if (options.by === 'day') {
+          let timeZone = options.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+          try {
+            timeZone = checkTimeZone(timeZone, '--timezone');
+          } catch {
+            throw new CliError(
+              '--timezone must be an IANA time zone such as Europe/Paris',
+              EXIT.usage,
+            );
+          }
+          const rows = (
+            await withMonitor((service) =>
+              service.dayReport(actor, options.project, timeZone, { since }),
+            )
+          ).map(presentDayRow);
+          if (options.json) printJson({ rows });
+          else
+            printTable(
+              rows.map((row) => ({ ...row, ...row.tokens, cost: formatUsd(row.costUsd) })),
+              [
+                'day',
+                'sessions',
+                'input',
+                'output',
+                'reasoning',
+                'cacheRead',
+                'cacheWrite',
+                'cost',
+                'unpricedEvents',
+              ],
+            );
+          return;
+        }
+        if (options.by === 'model') {
+          const rows = (
+            await withMonitor((service) => service.modelReport(actor, options.project, { since }))
+          ).map(presentModelRow);
+          if (options.json) printJson({ rows });
+          else
+            printTable(
+              rows.map((row) => ({ ...row, ...row.tokens, cost: formatUsd(row.costUsd) })),
+              [
+                'source',
+                'provider',
+                'model',
+                'input',
+                'output',
+                'reasoning',
+                'cacheRead',
+                'cacheWrite',
+                'cost',
+                'unpricedEvents',
+              ],
+            );
+          return;
+        }
+        if (options.by === 'block') {
+          const rows = (
+            await withMonitor((service) => service.blockReport(actor, options.project, { since }))
+          ).map(presentBlockRow);
+          if (options.json) printJson({ rows });
+          else
+            printTable(
+              rows.map((row) => ({
+                ...row,
+                ...row.tokens,
+                cost: formatUsd(row.costUsd),
+                burn: row.burnTokensPerMinute,
+                projected: row.projectedTokens,
+              })),
+              [
+                'start',
+                'active',
+                'input',
+                'output',
+                'cacheRead',
+                'cacheWrite',
+                'cost',
+                'burn',
+                'projected',
+              ],
+            );
+          return;
+        }
+        throw new CliError('--by must be session, day, model or block', EXIT.usage);
+      },
+    );
+}

@@ -1,0 +1,449 @@
+import { createHash } from 'node:crypto';
+import { lstat, readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { uuidv7 } from '../platform/ids.ts';
+import { claudeFileInfo, parseClaudeTranscript } from './monitor-claude-parser.ts';
+import { priceUsage } from './monitor-cost.ts';
+import {
+  type MessageInfo,
+  OpenCodeDbError,
+  openCodeJsonKind,
+  parseOpenCodeDb,
+  parseOpenCodeJson,
+} from './monitor-opencode-parser.ts';
+import type { ParsedFile } from './monitor-records.ts';
+import type { FileWrite, MonitorStore, SourceFileState } from './monitor-store.ts';
+
+/**
+ * Bulk import: find the source files under a path, skip the ones already imported unchanged
+ * (size + mtime, then content hash), parse the rest and replace their rows in transactional
+ * batches. Re-importing changes no total; a crash mid-batch rolls the batch back.
+ */
+
+/** Bumped when a parser counts differently: every file is read again on its next import. */
+export const PARSER_VERSION = 1;
+/** Larger files are refused (a transcript this big is not one). */
+export const MONITOR_FILE_MAX_BYTES = 256 * 1024 * 1024;
+const BATCH_FILES = 500;
+const BATCH_ROWS = 50_000;
+const WALK_MAX_DEPTH = 12;
+const READ_AHEAD = 64;
+const RETRY_FIRST_MS = 30_000;
+const RETRY_MAX_MS = 3_600_000;
+
+/** How long a failed file waits after its `attempts`-th failure: 30 s, 1 min, 2 min, … 1 h. */
+export function retryDelayMs(attempts: number): number {
+  return Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.max(0, attempts - 1));
+}
+
+export type SourceOption = 'auto' | 'claude-code' | 'opencode';
+
+type FileKind =
+  | 'claude-transcript'
+  | 'opencode-db'
+  | 'opencode-session'
+  | 'opencode-message'
+  | 'opencode-part';
+
+interface Found {
+  path: string;
+  kind: FileKind;
+}
+
+/** A file to import: where it is read from, and the path it is stored and reported under. */
+interface Item extends Found {
+  read: string;
+}
+
+type Fingerprint = { size: number; mtimeMs: number };
+type Prepared =
+  | { kind: 'vanished' }
+  | { kind: 'unchanged'; print: Fingerprint }
+  | { kind: 'deferred'; print: Fingerprint }
+  | { kind: 'changed'; print: Fingerprint; content: Buffer | null }
+  | { kind: 'unreadable'; print: Fingerprint; error: unknown };
+
+export interface ImportCounts {
+  files: number;
+  records: number;
+  badLines: number;
+  sessions: number;
+  usageEvents: number;
+}
+
+export interface ImportResult extends ImportCounts {
+  /** Files found unchanged since their last import. */
+  unchanged: number;
+  /** Failed files not retried yet (live cycles back off; see failedBackoff). */
+  deferred: number;
+  failed: { path: string; error: string }[];
+  refused: { path: string; reason: string }[];
+  departed: number;
+}
+
+export interface ImportProgress {
+  done: number;
+  total: number;
+}
+
+const KIND_ORDER: Record<FileKind, number> = {
+  'claude-transcript': 0,
+  'opencode-db': 0,
+  'opencode-session': 1,
+  'opencode-message': 2,
+  'opencode-part': 3,
+};
+
+function classify(filePath: string, relative: string, source: SourceOption): FileKind | null {
+  const name = path.basename(filePath);
+  const claude = source !== 'opencode';
+  const opencode = source !== 'claude-code';
+  if (claude && name.endsWith('.jsonl')) return 'claude-transcript';
+  if (opencode && /^opencode(-[A-Za-z0-9_.-]+)?\.db$/.test(name)) return 'opencode-db';
+  if (opencode && name.endsWith('.json')) {
+    const kind = openCodeJsonKind(relative);
+    if (kind) return `opencode-${kind}`;
+  }
+  return null;
+}
+
+/** Files to import under `root` (a folder or one file). Symbolic links inside are not followed. */
+export async function discover(
+  root: string,
+  source: SourceOption,
+): Promise<{ found: Found[]; refused: { path: string; reason: string }[] }> {
+  const found: Found[] = [];
+  const refused: { path: string; reason: string }[] = [];
+  const info = await stat(root);
+  if (info.isFile()) {
+    // A single file: where it sits decides what it is (storage/part/<msg>/<id>.json).
+    const kind = classify(root, root, source);
+    if (kind) found.push({ path: root, kind });
+    else
+      refused.push({
+        path: root,
+        reason: 'not a Claude Code transcript (.jsonl) or OpenCode database or JSON file',
+      });
+    return { found, refused };
+  }
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    if (depth > WALK_MAX_DEPTH) return;
+    const entries = await readdir(dir, { withFileTypes: true });
+    for (const entry of entries) {
+      const full = path.join(dir, entry.name);
+      if (entry.isSymbolicLink()) continue;
+      if (entry.isDirectory()) await walk(full, depth + 1);
+      else if (entry.isFile()) {
+        const kind = classify(full, path.relative(root, full), source);
+        if (kind) found.push({ path: full, kind });
+      }
+    }
+  };
+  await walk(root, 0);
+  found.sort((a, b) => KIND_ORDER[a.kind] - KIND_ORDER[b.kind] || a.path.localeCompare(b.path));
+  return { found, refused };
+}
+
+async function fingerprint(found: Item): Promise<{ size: number; mtimeMs: number }> {
+  const info = await lstat(found.read);
+  if (found.kind !== 'opencode-db') return { size: info.size, mtimeMs: Math.floor(info.mtimeMs) };
+  // In WAL mode new rows sit in the -wal file until a checkpoint: it is part of the database.
+  const wal = await lstat(`${found.read}-wal`).catch(() => undefined);
+  return {
+    size: info.size + (wal?.size ?? 0),
+    mtimeMs: Math.floor(Math.max(info.mtimeMs, wal?.mtimeMs ?? 0)),
+  };
+}
+
+function looksBinary(content: Buffer): boolean {
+  return content.subarray(0, 8_192).includes(0);
+}
+
+async function agentTypeFromMeta(transcript: string): Promise<string | null> {
+  try {
+    const meta = JSON.parse(await readFile(transcript.replace(/\.jsonl$/, '.meta.json'), 'utf8'));
+    return typeof meta?.agentType === 'string' ? meta.agentType : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function importTree(options: {
+  store: MonitorStore;
+  projectId: string;
+  root: string;
+  source: SourceOption;
+  onProgress?: ((progress: ImportProgress) => void) | undefined;
+  /** The path a file is stored and reported under (default: its own). */
+  storedPath?: ((absolute: string) => string) | undefined;
+  /**
+   * Live cycles: a file that failed and has not changed since waits before it is tried again
+   * (30 s, doubling per attempt, at most an hour). An import someone asks for retries at once.
+   */
+  failedBackoff?: { now: () => number } | undefined;
+}): Promise<ImportResult> {
+  const { store, projectId, source } = options;
+  const root = path.resolve(options.root);
+  const stored = options.storedPath ?? ((absolute: string) => absolute);
+  const discovered = await discover(root, source);
+  // From here on a file's path is the one it is stored under.
+  const found: Item[] = discovered.found.map((item) => ({
+    ...item,
+    read: item.path,
+    path: stored(item.path),
+  }));
+  const refused = discovered.refused.map((item) => ({ ...item, path: stored(item.path) }));
+  const states = await store.fileStates(projectId);
+  const result: ImportResult = {
+    files: 0,
+    records: 0,
+    badLines: 0,
+    sessions: 0,
+    usageEvents: 0,
+    unchanged: 0,
+    deferred: 0,
+    failed: [],
+    refused,
+    departed: 0,
+  };
+  const messages = new Map<string, MessageInfo>();
+  // An OpenCode message's own tokens are not an event when it has step-finish parts: they
+  // are stored (the report decides) but not counted as events of this import.
+  const fallbacks = new Set<string>();
+  const stepped = new Set<string>();
+  let batch: FileWrite[] = [];
+  let batchRows = 0;
+  let loadedStoredMessages = false;
+
+  const flush = async () => {
+    await store.replaceFiles(projectId, batch);
+    batch = [];
+    batchRows = 0;
+  };
+
+  const stateFor = (found: Found, size: number, mtimeMs: number): SourceFileState => {
+    const previous = states.get(found.path);
+    return {
+      fileId: previous?.fileId ?? uuidv7(),
+      source: found.kind === 'claude-transcript' ? 'claude-code' : 'opencode',
+      kind: found.kind,
+      path: found.path,
+      size,
+      mtimeMs,
+      byteOffset: 0,
+      contentHash: null,
+      status: 'imported',
+      error: null,
+      attempts: 0,
+      parserVersion: PARSER_VERSION,
+      records: 0,
+      badLines: 0,
+    };
+  };
+
+  const lookup = (messageId: string) => messages.get(messageId);
+
+  const isUnchanged = (previous: SourceFileState | undefined, print: Fingerprint) =>
+    previous?.status === 'imported' &&
+    previous.parserVersion === PARSER_VERSION &&
+    previous.size === print.size &&
+    previous.mtimeMs === print.mtimeMs;
+
+  // File system calls of the next files run while this one is parsed: small files are
+  // bound by the latency of open/read, not by parsing.
+  const prepare = async (item: Item): Promise<Prepared> => {
+    let print: Fingerprint;
+    try {
+      print = await fingerprint(item);
+    } catch {
+      return { kind: 'vanished' };
+    }
+    const previous = states.get(item.path);
+    if (isUnchanged(previous, print)) return { kind: 'unchanged', print };
+    if (
+      options.failedBackoff &&
+      previous?.status === 'failed' &&
+      previous.size === print.size &&
+      previous.mtimeMs === print.mtimeMs &&
+      options.failedBackoff.now() < (previous.indexedAtMs ?? 0) + retryDelayMs(previous.attempts)
+    ) {
+      return { kind: 'deferred', print };
+    }
+    if (item.kind === 'opencode-db' || print.size > MONITOR_FILE_MAX_BYTES) {
+      return { kind: 'changed', print, content: null };
+    }
+    try {
+      return { kind: 'changed', print, content: await readFile(item.read) };
+    } catch (error) {
+      return { kind: 'unreadable', print, error };
+    }
+  };
+  const prepared = new Map<number, Promise<Prepared>>();
+  const prepareAhead = (from: number) => {
+    for (let next = from; next < Math.min(found.length, from + READ_AHEAD); next++) {
+      if (!prepared.has(next)) {
+        const promise = prepare(found[next]!);
+        promise.catch(() => {}); // awaited in order below
+        prepared.set(next, promise);
+      }
+    }
+  };
+
+  for (let index = 0; index < found.length; index++) {
+    const item = found[index]!;
+    options.onProgress?.({ done: index, total: found.length });
+    if (item.kind === 'opencode-part' && !loadedStoredMessages) {
+      // Parts are priced by their message's model: the messages imported before this run
+      // (and in earlier batches of it) are read back from the store.
+      loadedStoredMessages = true;
+      await flush();
+      const wanted = [
+        ...new Set(
+          found
+            .filter((f) => f.kind === 'opencode-part')
+            .map((f) => path.basename(path.dirname(f.path))),
+        ),
+      ].filter((id) => !messages.has(id));
+      for (const [id, stored] of await store.openCodeMessages(projectId, wanted)) {
+        messages.set(id, {
+          sessionId: stored.sessionKey.slice(3),
+          model: stored.model,
+          provider: stored.provider,
+          at: stored.at,
+        });
+      }
+    }
+    prepareAhead(index);
+    const ready = await prepared.get(index)!;
+    prepared.delete(index);
+    const previous = states.get(item.path);
+    if (ready.kind === 'vanished') continue; // the next import sees it departed
+    if (ready.kind === 'unchanged') {
+      result.unchanged++;
+      continue;
+    }
+    if (ready.kind === 'deferred') {
+      result.deferred++;
+      continue;
+    }
+    const print = ready.print;
+    const state = stateFor(item, print.size, print.mtimeMs);
+    if (print.size > MONITOR_FILE_MAX_BYTES) {
+      const reason = `larger than ${MONITOR_FILE_MAX_BYTES} bytes`;
+      refused.push({ path: item.path, reason });
+      if (!previous)
+        batch.push({
+          state: { ...state, status: 'refused', error: reason },
+          parsed: null,
+          prices: [],
+          isNew: true,
+        });
+      continue;
+    }
+    let parsed: ParsedFile;
+    try {
+      if (item.kind === 'opencode-db') {
+        parsed = parseOpenCodeDb(item.read);
+      } else {
+        if (ready.kind === 'unreadable') throw ready.error;
+        const content = ready.content!;
+        if (looksBinary(content)) {
+          const reason = 'binary content (a NUL byte)';
+          refused.push({ path: item.path, reason });
+          if (!previous)
+            batch.push({
+              state: { ...state, status: 'refused', error: reason },
+              parsed: null,
+              prices: [],
+              isNew: true,
+            });
+          continue;
+        }
+        state.contentHash = createHash('sha256').update(content).digest('hex');
+        if (
+          previous?.status === 'imported' &&
+          previous.parserVersion === PARSER_VERSION &&
+          previous.contentHash === state.contentHash
+        ) {
+          // Touched, not changed: keep its rows.
+          await store.updateFileState(projectId, { ...previous, mtimeMs: print.mtimeMs });
+          result.unchanged++;
+          continue;
+        }
+        const textContent = content.toString('utf8');
+        if (item.kind === 'claude-transcript') {
+          const info = claudeFileInfo(item.path);
+          parsed = parseClaudeTranscript(textContent, {
+            ...info,
+            agentTypeFromMeta: info.agentId ? await agentTypeFromMeta(item.read) : null,
+          });
+        } else {
+          const kind =
+            item.kind === 'opencode-session'
+              ? 'session'
+              : item.kind === 'opencode-message'
+                ? 'message'
+                : 'part';
+          parsed = parseOpenCodeJson(textContent, kind, lookup);
+        }
+      }
+    } catch (error) {
+      const message =
+        error instanceof OpenCodeDbError ? error.message : 'the file could not be read';
+      result.failed.push({ path: item.path, error: message });
+      const failed: SourceFileState = {
+        ...(previous ?? state),
+        size: print.size,
+        mtimeMs: print.mtimeMs,
+        status: 'failed',
+        error: message,
+        attempts: (previous?.attempts ?? 0) + 1,
+      };
+      // A file that fails keeps the rows of its last good import.
+      if (previous) await store.updateFileState(projectId, failed);
+      else batch.push({ state: failed, parsed: null, prices: [], isNew: true });
+      continue;
+    }
+    for (const message of parsed.messages) {
+      if (message.sessionKey.startsWith('oc:')) {
+        const time = (message.raw as { time?: { completed?: unknown } } | null)?.time;
+        messages.set(message.messageId, {
+          sessionId: message.sessionKey.slice(3),
+          model: message.model,
+          provider: message.provider,
+          at: typeof time?.completed === 'number' ? new Date(time.completed) : message.createdAt,
+        });
+      }
+    }
+    for (const event of parsed.usage) {
+      if (event.source !== 'opencode' || event.messageId === null) continue;
+      (event.fallbackFor === null ? stepped : fallbacks).add(event.messageId);
+    }
+    state.byteOffset = parsed.byteOffset || print.size;
+    state.records = parsed.records;
+    state.badLines = parsed.badLines.length;
+    batch.push({ state, parsed, prices: parsed.usage.map(priceUsage), isNew: !previous });
+    result.files++;
+    result.records += parsed.records;
+    result.badLines += parsed.badLines.length;
+    result.sessions += parsed.sessions.length;
+    result.usageEvents += parsed.usage.length;
+    batchRows += parsed.messages.length + parsed.parts.length + parsed.usage.length;
+    if (batch.length >= BATCH_FILES || batchRows >= BATCH_ROWS) await flush();
+  }
+  await flush();
+  for (const messageId of fallbacks) if (stepped.has(messageId)) result.usageEvents--;
+
+  // Files imported before under this root and gone now keep their rows, marked departed.
+  const seen = new Set(found.map((item) => item.path));
+  const storedRoot = stored(root);
+  const prefix = storedRoot.endsWith('/') ? storedRoot : `${storedRoot}/`;
+  for (const state of states.values()) {
+    if (state.status === 'departed' || seen.has(state.path)) continue;
+    if (state.path !== storedRoot && !state.path.startsWith(prefix)) continue;
+    await store.updateFileState(projectId, { ...state, status: 'departed' });
+    result.departed++;
+  }
+  options.onProgress?.({ done: found.length, total: found.length });
+  return result;
+}

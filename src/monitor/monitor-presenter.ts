@@ -1,0 +1,139 @@
+import type { UsageBlock } from './monitor-blocks.ts';
+import type { AgentNode } from './monitor-service.ts';
+import type { SessionReportRow, UsageTotals } from './monitor-store.ts';
+
+/** Every field the monitor's reports send out, for the CLI (`--json`) and the API. */
+
+export type ReportCostBasis = 'reported' | 'computed' | 'mixed' | 'partial' | 'unpriced' | null;
+
+/**
+ * How a group's cost was obtained: all from the logs (`reported`), all from the price catalog
+ * (`computed`), both (`mixed`), some events of unknown price left out (`partial`), none known
+ * (`unpriced`, cost null), or no usage at all (null).
+ */
+export function costBasisOf(totals: UsageTotals): ReportCostBasis {
+  if (totals.usageEvents === 0) return null;
+  if (totals.unpricedEvents === totals.usageEvents) return 'unpriced';
+  if (totals.unpricedEvents > 0) return 'partial';
+  if (totals.reportedEvents > 0 && totals.computedEvents > 0) return 'mixed';
+  return totals.reportedEvents > 0 ? 'reported' : 'computed';
+}
+
+export function usdFromNano(nano: number | null): number | null {
+  return nano === null ? null : nano / 1e9;
+}
+
+/** `braincells monitor report --by session --json`: exactly these keys (tests pin them). */
+export function presentSessionRow(row: SessionReportRow) {
+  return {
+    source: row.source,
+    sessionId: row.sessionId,
+    agentId: row.agentId,
+    agentType: row.agentType,
+    parentSessionId: row.parentSessionId,
+    records: row.records,
+    tokens: { ...row.tokens },
+    costUsd: usdFromNano(row.costNano),
+    costBasis: costBasisOf(row),
+  };
+}
+
+/** The API's session row: the CLI row plus what a dashboard lists. */
+export function presentSessionListItem(row: SessionReportRow) {
+  return {
+    ...presentSessionRow(row),
+    sessionKey: row.sessionKey,
+    agentKind: row.agentKind,
+    title: row.title,
+    usageEvents: row.usageEvents,
+    unpricedEvents: row.unpricedEvents,
+    startedAt: row.startedAt === null ? null : new Date(row.startedAt).toISOString(),
+    endedAt: row.endedAt === null ? null : new Date(row.endedAt).toISOString(),
+  };
+}
+
+export function presentDayRow(row: UsageTotals & { day: string; sessions: number }) {
+  return {
+    day: row.day,
+    sessions: row.sessions,
+    usageEvents: row.usageEvents,
+    tokens: { ...row.tokens },
+    costUsd: usdFromNano(row.costNano),
+    costBasis: costBasisOf(row),
+    unpricedEvents: row.unpricedEvents,
+  };
+}
+
+export function presentModelRow(
+  row: UsageTotals & { source: string; provider: string | null; model: string | null },
+) {
+  return {
+    source: row.source,
+    provider: row.provider,
+    model: row.model,
+    usageEvents: row.usageEvents,
+    tokens: { ...row.tokens },
+    costUsd: usdFromNano(row.costNano),
+    costBasis: costBasisOf(row),
+    unpricedEvents: row.unpricedEvents,
+  };
+}
+
+export function presentBlockRow(row: UsageBlock) {
+  return {
+    start: new Date(row.start).toISOString(),
+    end: new Date(row.end).toISOString(),
+    active: row.active,
+    usageEvents: row.usageEvents,
+    tokens: { ...row.tokens },
+    costUsd: usdFromNano(row.costNano),
+    costBasis: costBasisOf(row),
+    unpricedEvents: row.unpricedEvents,
+    burnTokensPerMinute: row.burnTokensPerMinute,
+    projectedTokens: row.projectedTokens,
+    projectedCostUsd: usdFromNano(row.projectedCostNano),
+  };
+}
+
+export interface PresentedAgentNode {
+  session: ReturnType<typeof presentSessionListItem>;
+  depth: number;
+  rollup: {
+    tokens: SessionReportRow['tokens'];
+    costUsd: number | null;
+    usageEvents: number;
+    unpricedEvents: number;
+  };
+  children: PresentedAgentNode[];
+}
+
+export function presentAgentNode(node: AgentNode): PresentedAgentNode {
+  return {
+    session: presentSessionListItem(node.row),
+    depth: node.depth,
+    rollup: {
+      tokens: { ...node.rollup.tokens },
+      costUsd: usdFromNano(node.rollup.costNano),
+      usageEvents: node.rollup.usageEvents,
+      unpricedEvents: node.rollup.unpricedEvents,
+    },
+    children: node.children.map(presentAgentNode),
+  };
+}
+
+/** `braincells monitor import --json`: the counts of this import, exactly these keys. */
+export function presentImportCounts(result: {
+  files: number;
+  records: number;
+  badLines: number;
+  sessions: number;
+  usageEvents: number;
+}) {
+  return {
+    files: result.files,
+    records: result.records,
+    badLines: result.badLines,
+    sessions: result.sessions,
+    usageEvents: result.usageEvents,
+  };
+}

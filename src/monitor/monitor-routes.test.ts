@@ -1,0 +1,319 @@
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createProjectWithMembers,
+  type ProjectWithMembers,
+  type TestSession,
+} from '../../test/factories.ts';
+import { createTestApp, type TestApp } from '../../test/test-platform.ts';
+import { CLAUDE_SESSION, writeClaudeProjects, writeOpenCodeDb } from './monitor-test-helpers.ts';
+
+let t: TestApp;
+let team: ProjectWithMembers;
+// realpath: on some systems the temp folder is itself a symbolic link.
+const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'monitor-routes-')));
+const root = path.join(dir, 'allowed');
+const outside = path.join(dir, 'outside');
+let projects: string;
+
+beforeAll(async () => {
+  mkdirSync(root, { recursive: true });
+  ({ projects } = writeClaudeProjects(root));
+  writeOpenCodeDb(path.join(root, 'opencode'));
+  // A secret-looking transcript outside the allowed folder, and a link to it from inside.
+  writeClaudeProjects(outside);
+  symlinkSync(outside, path.join(root, 'escape'));
+  writeFileSync(path.join(outside, 'secret.jsonl'), '{"type":"user"}\n');
+  symlinkSync(path.join(outside, 'secret.jsonl'), path.join(root, 'link.jsonl'));
+  t = await createTestApp({ startJobs: false, config: { monitor: { roots: [root] } } });
+  team = await createProjectWithMembers(t);
+});
+afterAll(async () => {
+  await t?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const base = () => `/api/projects/${team.project.id}/monitor`;
+
+/** A multipart body whose file names carry folders, as a browser folder upload sends them. */
+function multipart(files: { name: string; content: Buffer | string }[]) {
+  const boundary = '----monitor-test-boundary';
+  const chunks: Buffer[] = [];
+  for (const file of files) {
+    chunks.push(
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${file.name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      ),
+      Buffer.from(file.content),
+      Buffer.from('\r\n'),
+    );
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return {
+    payload: Buffer.concat(chunks),
+    contentType: `multipart/form-data; boundary=${boundary}`,
+  };
+}
+
+/** The Claude Code fixture's files, named relative to its `projects` folder. */
+function claudeUpload(projectsDir: string) {
+  const files: { name: string; content: Buffer }[] = [];
+  const walk = (folder: string) => {
+    for (const entry of readdirSync(folder, { withFileTypes: true })) {
+      const full = path.join(folder, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else files.push({ name: path.relative(projectsDir, full), content: readFileSync(full) });
+    }
+  };
+  walk(projectsDir);
+  return files;
+}
+
+function inject(session: TestSession, method: 'GET' | 'POST', url: string, payload?: unknown) {
+  return t.app.inject({
+    method,
+    url,
+    headers: session.headers,
+    ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
+  });
+}
+
+describe('monitor routes', () => {
+  it('an editor imports a folder under the roots; a viewer reads sessions, days, models and files', async () => {
+    const response = await inject(team.editor, 'POST', `${base()}/imports`, { path: root });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({
+      files: 4,
+      sessions: 5,
+      usageEvents: 5 + 4,
+      badLines: 3,
+    });
+
+    const sessions = await inject(team.viewer, 'GET', `${base()}/sessions`);
+    expect(sessions.statusCode).toBe(200);
+    const items = sessions.json().items as { sessionKey: string; agentType: string | null }[];
+    expect(items).toHaveLength(5);
+
+    const detail = await inject(
+      team.viewer,
+      'GET',
+      `${base()}/sessions/${encodeURIComponent(`cc:${CLAUDE_SESSION}`)}`,
+    );
+    expect(detail.statusCode).toBe(200);
+    expect(detail.json().tree.rollup.tokens.output).toBe(322 + 40 + 2);
+    expect(detail.json().tree.children).toHaveLength(2);
+
+    const daily = await inject(team.viewer, 'GET', `${base()}/daily?timezone=Europe/Paris`);
+    expect(daily.statusCode).toBe(200);
+    expect(daily.json().timezone).toBe('Europe/Paris');
+
+    const models = await inject(team.viewer, 'GET', `${base()}/models`);
+    expect(
+      models.json().items.find((row: { model: string }) => row.model === 'my-private-model'),
+    ).toMatchObject({
+      costUsd: null,
+      costBasis: 'unpriced',
+      unpricedEvents: 1,
+    });
+
+    const files = await inject(team.viewer, 'GET', `${base()}/files`);
+    const main = files
+      .json()
+      .items.find((file: { path: string }) => file.path.endsWith(`${CLAUDE_SESSION}.jsonl`));
+    expect(main.badLineSamples[0]).toEqual({ line: 9, reason: 'invalid JSON' });
+  });
+
+  it('never follows a symbolic link out of the roots while walking', async () => {
+    const files = (await inject(team.viewer, 'GET', `${base()}/files`)).json().items as {
+      path: string;
+    }[];
+    expect(files.some((file) => file.path.startsWith(outside))).toBe(false);
+    expect(
+      files.some((file) => file.path.includes('escape') || file.path.endsWith('link.jsonl')),
+    ).toBe(false);
+  });
+
+  it.each([
+    ['a path outside the roots', () => outside],
+    ['a traversal out of a root', () => `${root}/../outside`],
+    ['a traversal that looks inside', () => `${root}/opencode/../../outside/secret.jsonl`],
+    ['a symbolic link to a folder outside', () => path.join(root, 'escape')],
+    ['a symbolic link to a file outside', () => path.join(root, 'link.jsonl')],
+    ['a sibling folder sharing the prefix', () => `${root}-evil`],
+    ['the file system root', () => '/'],
+    ['/etc/passwd', () => '/etc/passwd'],
+  ])('refuses %s with 403 naming BRAINCELLS_MONITOR_ROOTS', async (_label, target) => {
+    const response = await inject(team.owner, 'POST', `${base()}/imports`, { path: target() });
+    expect(response.statusCode).toBe(403);
+    expect(response.json().error.code).toBe('FORBIDDEN');
+    expect(response.json().error.message).toContain('BRAINCELLS_MONITOR_ROOTS');
+    expect(response.body).not.toContain(dir);
+  });
+
+  it('refuses relative paths and control characters with 400 naming the field', async () => {
+    const relative = await inject(team.owner, 'POST', `${base()}/imports`, {
+      path: 'allowed/projects',
+    });
+    expect(relative.statusCode).toBe(400);
+    expect(relative.body).toContain('path');
+    const control = await inject(team.owner, 'POST', `${base()}/imports`, {
+      path: `${root}/a\u0000b`,
+    });
+    expect(control.statusCode).toBe(400);
+    const source = await inject(team.owner, 'POST', `${base()}/imports`, {
+      path: root,
+      source: 'vim',
+    });
+    expect(source.statusCode).toBe(400);
+    expect(source.body).toContain('source');
+  });
+
+  it('a path inside the roots that does not exist is 404, without the path in the answer', async () => {
+    const response = await inject(team.owner, 'POST', `${base()}/imports`, {
+      path: `${root}/missing`,
+    });
+    expect(response.statusCode).toBe(404);
+    expect(response.body).not.toContain(root);
+  });
+
+  it('checks roles: a viewer cannot import (403), an outsider gets 404 everywhere', async () => {
+    expect(
+      (await inject(team.viewer, 'POST', `${base()}/imports`, { path: projects })).statusCode,
+    ).toBe(403);
+    for (const url of [
+      '/sessions',
+      '/daily',
+      '/models',
+      '/files',
+      `/sessions/${encodeURIComponent(`cc:${CLAUDE_SESSION}`)}`,
+    ]) {
+      expect((await inject(team.outsider, 'GET', `${base()}${url}`)).statusCode).toBe(404);
+    }
+    expect(
+      (await inject(team.outsider, 'POST', `${base()}/imports`, { path: projects })).statusCode,
+    ).toBe(404);
+  });
+
+  it('an unknown time zone is a 400 naming the field', async () => {
+    const response = await inject(team.viewer, 'GET', `${base()}/daily?timezone=Mars/Olympus`);
+    expect(response.statusCode).toBe(400);
+    expect(response.body).toContain('timezone');
+  });
+
+  it('with no roots configured, the API imports no server path', async () => {
+    const other = await createTestApp({ startJobs: false });
+    try {
+      const members = await createProjectWithMembers(other);
+      const response = await other.app.inject({
+        method: 'POST',
+        url: `/api/projects/${members.project.id}/monitor/imports`,
+        headers: members.owner.headers,
+        payload: { path: root },
+      });
+      expect(response.statusCode).toBe(403);
+      expect(response.json().error.message).toContain('BRAINCELLS_MONITOR_ROOTS');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('imports uploads at the relative paths their names give; uploading again changes no total', async () => {
+    const other = await createProjectWithMembers(t);
+    const url = `/api/projects/${other.project.id}/monitor/uploads`;
+    const body = multipart(claudeUpload(projects));
+    const upload = () =>
+      t.app.inject({
+        method: 'POST',
+        url,
+        headers: { ...other.editor.headers, 'content-type': body.contentType },
+        payload: body.payload,
+      });
+    const first = await upload();
+    expect(first.statusCode).toBe(200);
+    expect(first.json()).toMatchObject({ files: 3, sessions: 3, usageEvents: 5, badLines: 3 });
+    const report = () =>
+      t.app.monitor
+        .sessionReport(other.viewer.actor, other.project.id)
+        .then((rows) => rows.map((row) => [row.agentId, row.agentType, row.tokens, row.costNano]));
+    const before = await report();
+    expect(before).toContainEqual([
+      'aac57f5',
+      'Explore',
+      { input: 3, output: 40, reasoning: 0, cacheRead: 0, cacheWrite: 0 },
+      609_000,
+    ]);
+    expect((await upload()).statusCode).toBe(200);
+    expect(await report()).toEqual(before);
+    // Stored under upload:<id>/…, never a server path; the uploaded copies are gone.
+    const files = (
+      await t.app.inject({
+        method: 'GET',
+        url: url.replace('/uploads', '/files'),
+        headers: other.viewer.headers,
+      })
+    ).json();
+    expect(files.items.every((file: { path: string }) => file.path.startsWith('upload:'))).toBe(
+      true,
+    );
+    expect(JSON.stringify(files)).not.toContain(t.storage.dataDir);
+    expect(readdirSync(path.join(t.storage.dataDir, 'monitor-uploads'))).toEqual([]);
+  });
+
+  it.each([
+    ['../../escape.jsonl'],
+    ['/etc/cron.d/x.jsonl'],
+    ['a/../../b.jsonl'],
+    ['a\\..\\b.jsonl'],
+    ['./a.jsonl'],
+    ['a//b.jsonl'],
+    ['C:evil.jsonl'],
+    ['a/b\u0001.jsonl'],
+  ])('refuses the upload name %j with 400 naming the file, importing nothing', async (name) => {
+    const other = await createProjectWithMembers(t);
+    const body = multipart([
+      { name: 'fine/ok.jsonl', content: '{"type":"user"}\n' },
+      { name, content: '{"type":"user"}\n' },
+    ]);
+    const response = await t.app.inject({
+      method: 'POST',
+      url: `/api/projects/${other.project.id}/monitor/uploads`,
+      headers: { ...other.editor.headers, 'content-type': body.contentType },
+      payload: body.payload,
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().error.details.issues[0].path).toBe('files[1]');
+    expect(await t.app.monitor.files(other.viewer.actor, other.project.id)).toEqual([]);
+    expect(existsSync(path.join(dir, 'escape.jsonl'))).toBe(false);
+    expect(readdirSync(path.join(t.storage.dataDir, 'monitor-uploads'))).toEqual([]);
+  });
+
+  it('a viewer cannot upload', async () => {
+    const body = multipart([{ name: 'a.jsonl', content: '{}\n' }]);
+    const response = await t.app.inject({
+      method: 'POST',
+      url: `${base()}/uploads`,
+      headers: { ...team.viewer.headers, 'content-type': body.contentType },
+      payload: body.payload,
+    });
+    expect(response.statusCode).toBe(403);
+  });
+
+  it('describes its routes in the OpenAPI document', async () => {
+    const doc = (await t.app.inject({ method: 'GET', url: '/api/openapi.json' })).json();
+    const importRoute = doc.paths['/api/projects/{projectId}/monitor/imports'].post;
+    expect(importRoute.description).toContain('BRAINCELLS_MONITOR_ROOTS');
+    expect(doc.paths['/api/projects/{projectId}/monitor/daily'].get.summary).toContain('time zone');
+  });
+});

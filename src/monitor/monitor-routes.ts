@@ -1,0 +1,233 @@
+import multipart from '@fastify/multipart';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { AppError } from '../platform/app-error.ts';
+import { MONITOR_FILE_MAX_BYTES } from './monitor-import.ts';
+import {
+  presentAgentNode,
+  presentBlockRow,
+  presentDayRow,
+  presentModelRow,
+  presentSessionListItem,
+} from './monitor-presenter.ts';
+import {
+  blockView,
+  dailyQuerySchema,
+  dailyView,
+  fileListView,
+  importBodySchema,
+  importResultView,
+  modelView,
+  reportQuerySchema,
+  SOURCE_OPTIONS,
+  sessionDetailView,
+  sessionListView,
+  sessionParams,
+} from './monitor-schema.ts';
+import type { MonitorService } from './monitor-service.ts';
+
+const projectParams = z.object({ projectId: z.uuid() });
+const since = (value: string | undefined) => (value === undefined ? undefined : new Date(value));
+
+/**
+ * Monitor: import coding-agent logs (Claude Code, OpenCode) into a project and read usage,
+ * cost and agent traces back. Validate → service (access check first) → presenter.
+ */
+export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> = async (
+  app,
+  options,
+) => {
+  const { monitor } = options;
+  const tags = ['monitor'];
+  const base = '/api/projects/:projectId/monitor';
+
+  await app.register(multipart, {
+    // File names carry the log tree's folders (`<session>/subagents/agent-x.jsonl`); they are
+    // checked segment by segment before anything is written (monitor-uploads.ts).
+    preservePath: true,
+    limits: { fileSize: MONITOR_FILE_MAX_BYTES, files: 20_000, fields: 0, parts: 20_000 },
+  });
+
+  app.post(
+    `${base}/uploads`,
+    {
+      schema: {
+        tags,
+        summary: 'Import uploaded coding-agent log files (editor)',
+        description:
+          'multipart/form-data with any number of file parts; each file name is its relative path in the log tree (`-home-dev-app/<session>.jsonl`, `<session>/subagents/agent-<id>.jsonl`, `storage/part/<msg>/<part>.json`, `opencode.db`), so the importer can tell what it is. Names with `..`, absolute paths, backslashes or control characters answer 400 naming the file; nothing is imported then. Uploading the same logs again changes no total.',
+        params: projectParams,
+        querystring: z.object({ source: z.enum(SOURCE_OPTIONS).default('auto') }).strict(),
+        response: { 200: importResultView },
+      },
+    },
+    async (request) => {
+      if (!request.isMultipart()) {
+        throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the files as multipart/form-data');
+      }
+      return monitor.importUpload(request.actor, request.params.projectId, {
+        files: request.files(),
+        source: request.query.source,
+        maxBytes: MONITOR_FILE_MAX_BYTES,
+      });
+    },
+  );
+
+  app.post(
+    `${base}/imports`,
+    {
+      schema: {
+        tags,
+        summary: 'Import coding-agent logs from a server folder (editor)',
+        description:
+          'Reads a Claude Code `projects` folder or transcript, or an OpenCode data folder (`opencode.db`, `storage/`), under one of the folders in BRAINCELLS_MONITOR_ROOTS; any other path answers 403 naming that setting. Files unchanged since their last import are skipped, so importing again changes no total. Bad lines are counted per file (see /files), never fatal.',
+        params: projectParams,
+        body: importBodySchema,
+        response: { 200: importResultView },
+      },
+    },
+    async (request) =>
+      monitor.importServerPath(request.actor, request.params.projectId, request.body),
+  );
+
+  app.get(
+    `${base}/sessions`,
+    {
+      schema: {
+        tags,
+        summary: 'Sessions and sub-agents with their own tokens and cost (viewer)',
+        description:
+          'One item per session and one per sub-agent; a session counts its own usage, not its sub-agents’ (the session detail rolls them up). costUsd is null when no event has a known price; unpricedEvents says how many are left out.',
+        params: projectParams,
+        querystring: reportQuerySchema,
+        response: { 200: sessionListView },
+      },
+    },
+    async (request) => ({
+      items: (
+        await monitor.sessionReport(request.actor, request.params.projectId, {
+          since: since(request.query.since),
+        })
+      ).map(presentSessionListItem),
+    }),
+  );
+
+  app.get(
+    `${base}/sessions/:sessionKey`,
+    {
+      schema: {
+        tags,
+        summary: 'One session: its agent tree with rolled-up usage, and its parts (viewer)',
+        params: sessionParams,
+        response: { 200: sessionDetailView },
+      },
+    },
+    async (request) => {
+      const detail = await monitor.sessionDetail(
+        request.actor,
+        request.params.projectId,
+        request.params.sessionKey,
+      );
+      return {
+        session: presentSessionListItem(detail.session),
+        tree: presentAgentNode(detail.tree),
+        parts: detail.parts.map((part) => ({
+          ...part,
+          createdAt: part.createdAt === null ? null : new Date(part.createdAt).toISOString(),
+        })),
+      };
+    },
+  );
+
+  app.get(
+    `${base}/daily`,
+    {
+      schema: {
+        tags,
+        summary: 'Usage per day in a time zone (viewer)',
+        description:
+          'Days are calendar days in `timezone` (IANA, default UTC), every token bucket counted.',
+        params: projectParams,
+        querystring: dailyQuerySchema,
+        response: { 200: dailyView },
+      },
+    },
+    async (request) => ({
+      timezone: request.query.timezone,
+      items: (
+        await monitor.dayReport(request.actor, request.params.projectId, request.query.timezone, {
+          since: since(request.query.since),
+        })
+      ).map(presentDayRow),
+    }),
+  );
+
+  app.get(
+    `${base}/blocks`,
+    {
+      schema: {
+        tags,
+        summary: '5-hour usage blocks with burn rate and projection (viewer)',
+        description:
+          'A block starts at the hour of the first call after the previous block ended and lasts 5 hours. burnTokensPerMinute: all buckets per minute between its first and last call; the open block is projected to its end at that rate.',
+        params: projectParams,
+        querystring: reportQuerySchema,
+        response: { 200: blockView },
+      },
+    },
+    async (request) => ({
+      items: (
+        await monitor.blockReport(request.actor, request.params.projectId, {
+          since: since(request.query.since),
+        })
+      ).map(presentBlockRow),
+    }),
+  );
+
+  app.get(
+    `${base}/models`,
+    {
+      schema: {
+        tags,
+        summary: 'Usage per source, provider and model (viewer)',
+        params: projectParams,
+        querystring: reportQuerySchema,
+        response: { 200: modelView },
+      },
+    },
+    async (request) => ({
+      items: (
+        await monitor.modelReport(request.actor, request.params.projectId, {
+          since: since(request.query.since),
+        })
+      ).map(presentModelRow),
+    }),
+  );
+
+  app.get(
+    `${base}/files`,
+    {
+      schema: {
+        tags,
+        summary: 'Imported files with their status, attempts and bad lines (viewer)',
+        params: projectParams,
+        response: { 200: fileListView },
+      },
+    },
+    async (request) => ({
+      items: (await monitor.files(request.actor, request.params.projectId)).map((file) => ({
+        source: file.source,
+        kind: file.kind,
+        path: file.path,
+        size: file.size,
+        status: file.status,
+        error: file.error,
+        attempts: file.attempts,
+        records: file.records,
+        badLines: file.badLines,
+        badLineSamples: file.badLineSamples,
+        indexedAt: new Date(file.indexedAt).toISOString(),
+      })),
+    }),
+  );
+};

@@ -1,0 +1,210 @@
+import { z } from 'zod';
+
+/** Inputs and outputs of the monitor's routes (zod: validation and the OpenAPI description). */
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+const noControl = /^[^\u0000-\u001f\u007f]*$/;
+
+export const SOURCE_OPTIONS = ['auto', 'claude-code', 'opencode'] as const;
+
+export const importBodySchema = z
+  .object({
+    path: z
+      .string()
+      .min(1)
+      .max(4_096)
+      .regex(noControl, 'no control characters')
+      .describe('An absolute server path inside BRAINCELLS_MONITOR_ROOTS (a folder or one file)'),
+    source: z.enum(SOURCE_OPTIONS).default('auto'),
+  })
+  .strict();
+
+export const sinceSchema = z.iso
+  .datetime({ offset: true })
+  .optional()
+  .describe('Only usage at or after this instant (ISO 8601)');
+
+export const reportQuerySchema = z.object({ since: sinceSchema }).strict();
+
+export const dailyQuerySchema = z
+  .object({
+    since: sinceSchema,
+    timezone: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[A-Za-z0-9_+\-/]+$/, 'an IANA time zone such as Europe/Paris')
+      .default('UTC')
+      .describe('IANA time zone the days are counted in'),
+  })
+  .strict();
+
+export const sessionParams = z.object({
+  projectId: z.uuid(),
+  sessionKey: z
+    .string()
+    .min(3)
+    .max(400)
+    .regex(/^(cc|oc):/, 'a session key such as cc:<session id>')
+    .regex(noControl, 'no control characters'),
+});
+
+const tokens = z.object({
+  input: z.number().int(),
+  output: z.number().int(),
+  reasoning: z.number().int(),
+  cacheRead: z.number().int(),
+  cacheWrite: z.number().int().describe('All cache writes, 5-minute and 1-hour'),
+});
+
+const costBasis = z
+  .enum(['reported', 'computed', 'mixed', 'partial', 'unpriced'])
+  .nullable()
+  .describe(
+    'reported: from the logs; computed: from the price catalog; mixed: both; partial: some events of unknown price are not in costUsd; unpriced: none known (costUsd null); null: no usage',
+  );
+
+export const importResultView = z.object({
+  files: z.number().int().describe('Files read and written by this import'),
+  records: z.number().int(),
+  badLines: z.number().int(),
+  sessions: z.number().int(),
+  usageEvents: z.number().int(),
+  unchanged: z.number().int().describe('Files skipped: unchanged since their last import'),
+  deferred: z.number().int().describe('Failed files waiting before their next try (live only)'),
+  departed: z.number().int().describe('Files imported before and gone now (their rows are kept)'),
+  failed: z.array(z.object({ path: z.string(), error: z.string() })),
+  refused: z.array(z.object({ path: z.string(), reason: z.string() })),
+});
+
+export const sessionItemView = z.object({
+  source: z.string(),
+  sessionId: z.string(),
+  agentId: z.string().nullable(),
+  agentType: z.string().nullable(),
+  parentSessionId: z.string().nullable(),
+  records: z.number().int(),
+  tokens,
+  costUsd: z.number().nullable(),
+  costBasis,
+  sessionKey: z.string(),
+  agentKind: z.string(),
+  title: z.string().nullable(),
+  usageEvents: z.number().int(),
+  unpricedEvents: z.number().int(),
+  startedAt: z.string().nullable(),
+  endedAt: z.string().nullable(),
+});
+
+export const sessionListView = z.object({ items: z.array(sessionItemView) });
+
+interface AgentNodeView {
+  session: z.infer<typeof sessionItemView>;
+  depth: number;
+  rollup: {
+    tokens: z.infer<typeof tokens>;
+    costUsd: number | null;
+    usageEvents: number;
+    unpricedEvents: number;
+  };
+  children: AgentNodeView[];
+}
+
+const agentNodeView: z.ZodType<AgentNodeView> = z.lazy(() =>
+  z.object({
+    session: sessionItemView,
+    depth: z.number().int(),
+    rollup: z.object({
+      tokens,
+      costUsd: z.number().nullable(),
+      usageEvents: z.number().int(),
+      unpricedEvents: z.number().int(),
+    }),
+    children: z.array(agentNodeView),
+  }),
+);
+
+export const sessionDetailView = z.object({
+  session: sessionItemView,
+  tree: agentNodeView,
+  parts: z.array(
+    z.object({
+      messageId: z.string().nullable(),
+      partId: z.string(),
+      type: z.string(),
+      toolName: z.string().nullable(),
+      callId: z.string().nullable(),
+      toolStatus: z.string().nullable(),
+      toolError: z.string().nullable(),
+      childRef: z.string().nullable(),
+      sourceRef: z.string(),
+      createdAt: z.string().nullable(),
+    }),
+  ),
+});
+
+export const dailyView = z.object({
+  timezone: z.string(),
+  items: z.array(
+    z.object({
+      day: z.string(),
+      sessions: z.number().int(),
+      usageEvents: z.number().int(),
+      tokens,
+      costUsd: z.number().nullable(),
+      costBasis,
+      unpricedEvents: z.number().int(),
+    }),
+  ),
+});
+
+export const modelView = z.object({
+  items: z.array(
+    z.object({
+      source: z.string(),
+      provider: z.string().nullable(),
+      model: z.string().nullable(),
+      usageEvents: z.number().int(),
+      tokens,
+      costUsd: z.number().nullable(),
+      costBasis,
+      unpricedEvents: z.number().int(),
+    }),
+  ),
+});
+
+export const fileListView = z.object({
+  items: z.array(
+    z.object({
+      source: z.string(),
+      kind: z.string(),
+      path: z.string(),
+      size: z.number().int(),
+      status: z.string(),
+      error: z.string().nullable(),
+      attempts: z.number().int(),
+      records: z.number().int(),
+      badLines: z.number().int(),
+      badLineSamples: z.array(z.object({ line: z.number().int(), reason: z.string() })),
+      indexedAt: z.string(),
+    }),
+  ),
+});
+
+export const blockView = z.object({
+  items: z.array(
+    z.object({
+      start: z.string(),
+      end: z.string(),
+      active: z.boolean(),
+      usageEvents: z.number().int(),
+      tokens,
+      costUsd: z.number().nullable(),
+      costBasis,
+      unpricedEvents: z.number().int(),
+      burnTokensPerMinute: z.number().nullable(),
+      projectedTokens: z.number().nullable(),
+      projectedCostUsd: z.number().nullable(),
+    }),
+  ),
+});

@@ -1,0 +1,371 @@
+import { mkdir, realpath, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Actor } from '../auth/actor.ts';
+import { AppError, forbidden, notFound, validationError } from '../platform/app-error.ts';
+import type { DuckDb } from '../platform/duckdb/duckdb.ts';
+import { uuidv7 } from '../platform/ids.ts';
+import type { ProjectAccess } from '../projects/project-access.ts';
+import { usageBlocks } from './monitor-blocks.ts';
+import {
+  type ImportProgress,
+  type ImportResult,
+  importTree,
+  type SourceOption,
+} from './monitor-import.ts';
+import { createMonitorStore } from './monitor-store.ts';
+import { ensureMonitorTables } from './monitor-tables.ts';
+import { saveUploads } from './monitor-uploads.ts';
+import { startWatch, type Watch, type WatchCycle } from './monitor-watch.ts';
+
+export interface MonitorServiceDeps {
+  duckdb: DuckDb;
+  access: ProjectAccess;
+  /** Absolute folders the API may import from (BRAINCELLS_MONITOR_ROOTS). */
+  roots: readonly string[];
+  /** Uploads are written here (one folder per upload, removed after the import). */
+  uploadDir: string;
+}
+
+export interface ReportOptions {
+  since?: Date | undefined;
+}
+
+/** The setting named in every refusal of a server path, so an operator knows what to change. */
+export const ROOTS_SETTING = 'BRAINCELLS_MONITOR_ROOTS';
+
+function isInside(child: string, parent: string): boolean {
+  const relative = path.relative(parent, child);
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+}
+
+/** An IANA time zone name, or a 400 naming the field. */
+export function checkTimeZone(timeZone: string, field = 'timezone'): string {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+    return timeZone;
+  } catch {
+    throw validationError(`${field} must be an IANA time zone such as Europe/Paris`, [
+      { path: field, message: 'unknown time zone' },
+    ]);
+  }
+}
+
+/**
+ * Monitor use cases: import coding-agent logs into a project and read them back. Every one
+ * checks access on its first line (viewer reads, editor imports).
+ */
+export function createMonitorService(deps: MonitorServiceDeps) {
+  const { duckdb, access } = deps;
+  const store = createMonitorStore(duckdb);
+  let ready: Promise<void> | undefined;
+  const tables = () => {
+    ready ??= ensureMonitorTables(duckdb).catch((error: unknown) => {
+      ready = undefined;
+      throw error;
+    });
+    return ready;
+  };
+
+  /**
+   * A server path the API may read: inside one of the configured roots both as written and
+   * once symbolic links are resolved. Anything else is refused before the file system is
+   * asked about it, so the answer says nothing of what exists outside the roots.
+   */
+  async function allowedServerPath(requested: string): Promise<string> {
+    if (deps.roots.length === 0) {
+      throw forbidden(
+        `Importing server paths is off; an administrator can allow folders with ${ROOTS_SETTING}`,
+      );
+    }
+    const outside = () => forbidden(`The path is outside the folders allowed by ${ROOTS_SETTING}`);
+    if (!path.isAbsolute(requested))
+      throw validationError('path must be absolute', [
+        { path: 'path', message: 'must be absolute' },
+      ]);
+    const resolved = path.resolve(requested);
+    const roots = deps.roots.map((root) => path.resolve(root));
+    if (!roots.some((root) => isInside(resolved, root))) throw outside();
+    let real: string;
+    try {
+      real = await realpath(resolved);
+    } catch {
+      throw notFound('path');
+    }
+    const realRoots = await Promise.all(roots.map((root) => realpath(root).catch(() => root)));
+    if (!realRoots.some((root) => isInside(real, root))) throw outside();
+    return real;
+  }
+
+  // Imports of one project run one after another in this process (two at once would read
+  // the same file states; DuckDB would refuse the second's conflicting writes).
+  const importing = new Map<string, Promise<unknown>>();
+
+  async function runImport(
+    projectId: string,
+    root: string,
+    source: SourceOption,
+    onProgress?: (progress: ImportProgress) => void,
+    storedPath?: (absolute: string) => string,
+    failedBackoff?: { now: () => number },
+  ): Promise<ImportResult> {
+    await tables();
+    const previous = importing.get(projectId) ?? Promise.resolve();
+    const next = previous
+      .catch(() => {})
+      .then(() =>
+        importTree({ store, projectId, root, source, onProgress, storedPath, failedBackoff }),
+      );
+    importing.set(projectId, next);
+    try {
+      return await next;
+    } finally {
+      if (importing.get(projectId) === next) importing.delete(projectId);
+    }
+  }
+
+  return {
+    /** API: import a path under the configured roots. */
+    async importServerPath(
+      actor: Actor,
+      projectId: string,
+      input: { path: string; source: SourceOption },
+    ): Promise<ImportResult> {
+      await access.requireRole(actor, projectId, 'editor');
+      const real = await allowedServerPath(input.path);
+      return runImport(projectId, real, input.source);
+    },
+
+    /**
+     * API: import uploaded files, each at the relative path its name gives. The files are
+     * removed afterwards (their rows keep the raw JSON); stored paths read `upload:<id>/…`.
+     * Uploading the same logs again changes no total.
+     */
+    async importUpload(
+      actor: Actor,
+      projectId: string,
+      input: {
+        files: AsyncIterable<{ filename: string; file: import('node:stream').Readable }>;
+        source: SourceOption;
+        maxBytes: number;
+      },
+    ): Promise<ImportResult> {
+      await access.requireRole(actor, projectId, 'editor');
+      const uploadId = uuidv7();
+      const folder = path.join(deps.uploadDir, uploadId);
+      await mkdir(folder, { recursive: true });
+      try {
+        const count = await saveUploads(folder, input.files, input.maxBytes);
+        if (count === 0) {
+          throw validationError('No file in the upload', [{ path: 'files', message: 'required' }]);
+        }
+        return await runImport(
+          projectId,
+          folder,
+          input.source,
+          undefined,
+          (absolute) =>
+            `upload:${uploadId}/${path.relative(folder, absolute).split(path.sep).join('/')}`,
+        );
+      } finally {
+        await rm(folder, { recursive: true, force: true });
+      }
+    },
+
+    /** CLI: import any local path the user can read. */
+    async importLocalPath(
+      actor: Actor,
+      projectId: string,
+      input: {
+        path: string;
+        source: SourceOption;
+        onProgress?: (progress: ImportProgress) => void;
+      },
+    ): Promise<ImportResult> {
+      await access.requireRole(actor, projectId, 'editor');
+      const resolved = path.resolve(input.path);
+      try {
+        await realpath(resolved);
+      } catch {
+        throw new AppError('NOT_FOUND', `No file or folder at ${input.path}`);
+      }
+      return runImport(projectId, resolved, input.source, input.onProgress);
+    },
+
+    /**
+     * CLI: import a local folder now and again on every change until closed (see
+     * monitor-watch.ts). Access is checked once, at start.
+     */
+    async watchLocalPath(
+      actor: Actor,
+      projectId: string,
+      input: {
+        path: string;
+        source: SourceOption;
+        onCycle: (cycle: WatchCycle) => void;
+        onError: (error: unknown) => void;
+        debounceMs?: number;
+        reconcileMs?: number;
+      },
+    ): Promise<Watch> {
+      await access.requireRole(actor, projectId, 'editor');
+      const resolved = path.resolve(input.path);
+      try {
+        await realpath(resolved);
+      } catch {
+        throw new AppError('NOT_FOUND', `No file or folder at ${input.path}`);
+      }
+      await tables();
+      return startWatch({
+        root: resolved,
+        // The first cycle retries everything; later ones let failed files back off.
+        run: (reason) =>
+          runImport(
+            projectId,
+            resolved,
+            input.source,
+            undefined,
+            undefined,
+            reason === 'start' ? undefined : { now: Date.now },
+          ),
+        onCycle: input.onCycle,
+        onError: input.onError,
+        ...(input.debounceMs === undefined ? {} : { debounceMs: input.debounceMs }),
+        ...(input.reconcileMs === undefined ? {} : { reconcileMs: input.reconcileMs }),
+      });
+    },
+
+    async sessionReport(actor: Actor, projectId: string, options: ReportOptions = {}) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await tables();
+      return store.sessionReport({ projectId, since: options.since });
+    },
+
+    async dayReport(
+      actor: Actor,
+      projectId: string,
+      timeZone: string,
+      options: ReportOptions = {},
+    ) {
+      await access.requireRole(actor, projectId, 'viewer');
+      checkTimeZone(timeZone);
+      await tables();
+      return store.dayReport({ projectId, since: options.since }, timeZone);
+    },
+
+    /** 5-hour usage blocks with burn rate and, for the open one, a projection to its end. */
+    async blockReport(
+      actor: Actor,
+      projectId: string,
+      options: ReportOptions & { now?: Date } = {},
+    ) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await tables();
+      const events = await store.blockEvents({ projectId, since: options.since });
+      return usageBlocks(events, (options.now ?? new Date()).getTime());
+    },
+
+    async modelReport(actor: Actor, projectId: string, options: ReportOptions = {}) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await tables();
+      return store.modelReport({ projectId, since: options.since });
+    },
+
+    /**
+     * One session with its agent tree: the sub-agents it started (and theirs), each with its
+     * own usage and the roll-up of its subtree, and its parts (tool calls, text, steps).
+     */
+    async sessionDetail(
+      actor: Actor,
+      projectId: string,
+      sessionKey: string,
+      options: { partLimit?: number } = {},
+    ) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await tables();
+      const rows = await store.sessionReport({ projectId, since: undefined });
+      const session = rows.find((row) => row.sessionKey === sessionKey);
+      if (!session) throw notFound('session', sessionKey);
+      const tree = buildAgentTree(rows, session);
+      const parts = await store.sessionParts(projectId, sessionKey, options.partLimit ?? 1_000);
+      return { session, tree, parts };
+    },
+
+    async files(actor: Actor, projectId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await tables();
+      return store.files(projectId);
+    },
+  };
+}
+
+export type MonitorService = ReturnType<typeof createMonitorService>;
+
+type ReportRow = Awaited<
+  ReturnType<ReturnType<typeof createMonitorStore>['sessionReport']>
+>[number];
+
+export interface AgentNode {
+  row: ReportRow;
+  depth: number;
+  /** This node's usage plus every descendant's. */
+  rollup: {
+    tokens: ReportRow['tokens'];
+    costNano: number | null;
+    unpricedEvents: number;
+    usageEvents: number;
+  };
+  children: AgentNode[];
+}
+
+/**
+ * The agent trace under `root`: Claude Code sub-agents ran in the same session (their
+ * parent is the session's main transcript); OpenCode children name their parent session.
+ */
+export function buildAgentTree(rows: readonly ReportRow[], root: ReportRow): AgentNode {
+  const childrenOf = (parent: ReportRow): ReportRow[] =>
+    rows.filter((row) => {
+      if (row === parent) return false;
+      if (parent.source === 'claude-code') {
+        return (
+          parent.agentId === null &&
+          row.source === 'claude-code' &&
+          row.agentId !== null &&
+          row.sessionId === parent.sessionId
+        );
+      }
+      return row.source === 'opencode' && row.parentSessionId === parent.sessionId;
+    });
+  const visit = (row: ReportRow, depth: number, seen: Set<string>): AgentNode => {
+    seen.add(row.sessionKey);
+    const children =
+      depth >= 20
+        ? []
+        : childrenOf(row)
+            .filter((child) => !seen.has(child.sessionKey))
+            .map((child) => visit(child, depth + 1, seen));
+    const rollup = {
+      tokens: { ...row.tokens },
+      costNano: row.costNano,
+      unpricedEvents: row.unpricedEvents,
+      usageEvents: row.usageEvents,
+    };
+    for (const child of children) {
+      for (const key of Object.keys(rollup.tokens) as (keyof typeof rollup.tokens)[]) {
+        rollup.tokens[key] += child.rollup.tokens[key];
+      }
+      if (child.rollup.costNano !== null)
+        rollup.costNano = (rollup.costNano ?? 0) + child.rollup.costNano;
+      rollup.unpricedEvents += child.rollup.unpricedEvents;
+      rollup.usageEvents += child.rollup.usageEvents;
+    }
+    return { row, depth, rollup, children };
+  };
+  return visit(root, 0, new Set());
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The monitor's use cases (imports, reports); the CLI builds its own. */
+    readonly monitor: MonitorService;
+  }
+}

@@ -1,0 +1,662 @@
+import {
+  type DuckDBAppender,
+  type DuckDBConnection,
+  DuckDBTimestampTZValue,
+} from '@duckdb/node-api';
+import type { DuckDb } from '../platform/duckdb/duckdb.ts';
+import type { Priced } from './monitor-cost.ts';
+import type { ParsedFile } from './monitor-records.ts';
+import { DEDUPED_USAGE, FILE_TABLES, RECOUNT_SQL } from './monitor-tables.ts';
+
+/**
+ * DuckDB reads and writes of the monitor: rows in, rows out. Every statement takes its values
+ * as parameters; table names are the fixed ones of monitor-tables.ts.
+ */
+
+export type FileStatus = 'imported' | 'failed' | 'refused' | 'departed';
+
+export interface SourceFileState {
+  fileId: string;
+  source: string;
+  kind: string;
+  path: string;
+  size: number;
+  mtimeMs: number;
+  byteOffset: number;
+  contentHash: string | null;
+  status: FileStatus;
+  error: string | null;
+  attempts: number;
+  parserVersion: number;
+  records: number;
+  badLines: number;
+  /** When the state was last written (read back only; writes use the current time). */
+  indexedAtMs?: number;
+}
+
+/** One file's new state and, when it was read, its rows (replacing all it had before). */
+export interface FileWrite {
+  state: SourceFileState;
+  parsed: ParsedFile | null;
+  prices: Priced[];
+  /** A file never imported before has no rows to delete. */
+  isNew?: boolean;
+}
+
+type Column = 'v' | 'b' | 'i' | 't' | 'j' | 'o';
+
+function appendRow(appender: DuckDBAppender, types: readonly Column[], values: unknown[]) {
+  values.forEach((value, index) => {
+    if (value === null || value === undefined) {
+      appender.appendNull();
+      return;
+    }
+    switch (types[index]) {
+      case 'v':
+        appender.appendVarchar(String(value));
+        break;
+      case 'j':
+        appender.appendVarchar(JSON.stringify(value));
+        break;
+      case 'b':
+        appender.appendBigInt(BigInt(value as number));
+        break;
+      case 'i':
+        appender.appendInteger(value as number);
+        break;
+      case 'o':
+        appender.appendBoolean(value as boolean);
+        break;
+      case 't':
+        appender.appendTimestampTZ(
+          new DuckDBTimestampTZValue(BigInt((value as Date).getTime()) * 1000n),
+        );
+        break;
+    }
+  });
+  appender.endRow();
+}
+
+async function appendAll(
+  connection: DuckDBConnection,
+  table: string,
+  types: readonly Column[],
+  rows: Iterable<unknown[]>,
+) {
+  const appender = await connection.createAppender(table);
+  try {
+    for (const values of rows) appendRow(appender, types, values);
+    appender.flushSync();
+  } catch (error) {
+    // A half-appended row makes close throw too; the first error is the one to report (the
+    // transaction around us rolls back either way).
+    try {
+      appender.closeSync();
+    } catch {}
+    throw error;
+  }
+  appender.closeSync();
+}
+
+const numberOf = (value: unknown): number =>
+  value === null || value === undefined ? 0 : Number(value);
+
+export interface TokenTotals {
+  input: number;
+  output: number;
+  reasoning: number;
+  cacheRead: number;
+  cacheWrite: number;
+}
+
+export interface UsageTotals {
+  tokens: TokenTotals;
+  usageEvents: number;
+  /** Sum of known costs, nano-USD; null when no event of the group has a known cost. */
+  costNano: number | null;
+  unpricedEvents: number;
+  reportedEvents: number;
+  computedEvents: number;
+}
+
+export interface SessionReportRow extends UsageTotals {
+  source: string;
+  sessionKey: string;
+  sessionId: string;
+  agentId: string | null;
+  agentKind: string;
+  agentType: string | null;
+  parentSessionId: string | null;
+  title: string | null;
+  records: number;
+  startedAt: number | null;
+  endedAt: number | null;
+}
+
+const TOTALS_SQL = `
+  coalesce(sum(u.input), 0) as input, coalesce(sum(u.output), 0) as output,
+  coalesce(sum(u.reasoning), 0) as reasoning, coalesce(sum(u.cache_read), 0) as cache_read,
+  coalesce(sum(u.cache_write), 0) as cache_write, count(u.event_key) as usage_events,
+  sum(u.cost_nano) as cost_nano,
+  count(u.event_key) filter (where u.cost_basis = 'unpriced') as unpriced_events,
+  count(u.event_key) filter (where u.cost_basis = 'reported') as reported_events,
+  count(u.event_key) filter (where u.cost_basis = 'computed') as computed_events`;
+
+function totalsFrom(row: Record<string, unknown>): UsageTotals {
+  return {
+    tokens: {
+      input: numberOf(row.input),
+      output: numberOf(row.output),
+      reasoning: numberOf(row.reasoning),
+      cacheRead: numberOf(row.cache_read),
+      cacheWrite: numberOf(row.cache_write),
+    },
+    usageEvents: numberOf(row.usage_events),
+    costNano: row.cost_nano === null || row.cost_nano === undefined ? null : Number(row.cost_nano),
+    unpricedEvents: numberOf(row.unpriced_events),
+    reportedEvents: numberOf(row.reported_events),
+    computedEvents: numberOf(row.computed_events),
+  };
+}
+
+export interface ReportFilter {
+  projectId: string;
+  /** Events at or after this instant only. */
+  since: Date | undefined;
+}
+
+function sinceClause(filter: ReportFilter, params: unknown[]): string {
+  if (!filter.since) return '';
+  params.push(filter.since.toISOString());
+  return ` and u.ts >= $${params.length}::timestamptz`;
+}
+
+export function createMonitorStore(duckdb: DuckDb) {
+  return {
+    async fileStates(projectId: string): Promise<Map<string, SourceFileState>> {
+      const rows = await duckdb.query(
+        `select file_id, source, kind, path, size, mtime_ms, byte_offset, content_hash, status,
+                error, attempts, parser_version, records, bad_lines,
+                epoch_ms(indexed_at) as indexed_at
+         from monitor_source_file where project_id = $1`,
+        [projectId],
+      );
+      const states = new Map<string, SourceFileState>();
+      for (const row of rows) {
+        states.set(String(row.path), {
+          fileId: String(row.file_id),
+          source: String(row.source),
+          kind: String(row.kind),
+          path: String(row.path),
+          size: Number(row.size),
+          mtimeMs: Number(row.mtime_ms),
+          byteOffset: Number(row.byte_offset),
+          contentHash: row.content_hash === null ? null : String(row.content_hash),
+          status: String(row.status) as FileStatus,
+          error: row.error === null ? null : String(row.error),
+          attempts: Number(row.attempts),
+          parserVersion: Number(row.parser_version),
+          records: Number(row.records),
+          badLines: Number(row.bad_lines),
+          indexedAtMs: Number(row.indexed_at),
+        });
+      }
+      return states;
+    },
+
+    /**
+     * Replaces the rows of every file in `writes` and their states, in one transaction: a
+     * crash part-way leaves each file as it was before, so nothing is counted twice.
+     */
+    async replaceFiles(projectId: string, writes: readonly FileWrite[]): Promise<void> {
+      if (writes.length === 0) return;
+      await duckdb.transaction(async (connection) => {
+        // Every event key (and message) this write adds or removes: their `counted` is redone.
+        const affected: unknown[][] = [];
+        const replaced = writes.filter((write) => !write.isNew);
+        if (replaced.length > 0) {
+          const ids = replaced.map((write) => write.state.fileId);
+          const gone = await connection.runAndReadAll(
+            `select distinct event_key, message_id from monitor_usage_event
+             where project_id = $1 and file_id in (${ids.map((_, index) => `$${index + 2}`).join(', ')})`,
+            [projectId, ...ids],
+          );
+          for (const row of gone.getRowObjectsJS()) affected.push([row.event_key, row.message_id]);
+          const paths = replaced.map((write) => write.state.path);
+          const idList = ids.map((_, index) => `$${index + 2}`).join(', ');
+          for (const table of FILE_TABLES) {
+            await connection.run(
+              `delete from ${table} where project_id = $1 and file_id in (${idList})`,
+              [projectId, ...ids],
+            );
+          }
+          const pathList = paths.map((_, index) => `$${index + 2}`).join(', ');
+          await connection.run(
+            `delete from monitor_source_file where project_id = $1 and path in (${pathList})`,
+            [projectId, ...paths],
+          );
+        }
+        const now = new Date();
+        await appendAll(
+          connection,
+          'monitor_source_file',
+          ['v', 'v', 'v', 'v', 'v', 'b', 'b', 'b', 'v', 'v', 'v', 'i', 'i', 'i', 'i', 't'],
+          writes.map(({ state }) => [
+            projectId,
+            state.fileId,
+            state.source,
+            state.kind,
+            state.path,
+            state.size,
+            state.mtimeMs,
+            state.byteOffset,
+            state.contentHash,
+            state.status,
+            state.error,
+            state.attempts,
+            state.parserVersion,
+            state.records,
+            state.badLines,
+            now,
+          ]),
+        );
+        const withRows = writes.filter((write) => write.parsed !== null);
+        const each = function* <T>(pick: (parsed: ParsedFile) => T[]) {
+          for (const write of withRows) for (const row of pick(write.parsed!)) yield { write, row };
+        };
+        await appendAll(
+          connection,
+          'monitor_bad_line',
+          ['v', 'v', 'b', 'v'],
+          [...each((p) => p.badLines)].map(({ write, row }) => [
+            projectId,
+            write.state.fileId,
+            row.line,
+            row.reason,
+          ]),
+        );
+        await appendAll(
+          connection,
+          'monitor_session',
+          ['v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'i', 't', 't', 'j', 'v'],
+          [...each((p) => p.sessions)].map(({ write, row }) => [
+            projectId,
+            write.state.fileId,
+            row.source,
+            row.sessionKey,
+            row.sessionId,
+            row.agentId,
+            row.agentKind,
+            row.agentName,
+            row.parentSessionId,
+            row.title,
+            row.cwd,
+            row.gitBranch,
+            row.records,
+            row.startedAt,
+            row.endedAt,
+            row.raw,
+            row.sourceRef,
+          ]),
+        );
+        await appendAll(
+          connection,
+          'monitor_message',
+          ['v', 'v', 'v', 'v', 'v', 'v', 'v', 't', 'j', 'v'],
+          [...each((p) => p.messages)].map(({ write, row }) => [
+            projectId,
+            write.state.fileId,
+            row.sessionKey,
+            row.messageId,
+            row.role,
+            row.model,
+            row.provider,
+            row.createdAt,
+            row.raw,
+            row.sourceRef,
+          ]),
+        );
+        await appendAll(
+          connection,
+          'monitor_part',
+          ['v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'j', 'v', 'v', 'v', 'j', 'v'],
+          [...each((p) => p.parts)].map(({ write, row }) => [
+            projectId,
+            write.state.fileId,
+            row.sessionKey,
+            row.messageId,
+            row.partId,
+            row.type,
+            row.text,
+            row.toolName,
+            row.callId,
+            row.toolStatus,
+            row.toolInput,
+            row.toolOutput,
+            row.toolError,
+            row.childRef,
+            row.raw,
+            row.sourceRef,
+          ]),
+        );
+        await appendAll(
+          connection,
+          'monitor_agent_link',
+          ['v', 'v', 'v', 'v', 'v', 'v', 'v', 'v'],
+          [...each((p) => p.links)].map(({ write, row }) => [
+            projectId,
+            write.state.fileId,
+            row.source,
+            row.sessionId,
+            row.childRef,
+            row.callId,
+            row.agentType,
+            row.description,
+          ]),
+        );
+        const usageRows: unknown[][] = [];
+        for (const write of withRows) {
+          write.parsed!.usage.forEach((row, index) => {
+            const price = write.prices[index]!;
+            usageRows.push([
+              projectId,
+              write.state.fileId,
+              row.source,
+              row.eventKey,
+              row.fallbackFor,
+              row.sessionKey,
+              row.messageId,
+              row.ts,
+              row.provider,
+              row.model,
+              row.input,
+              row.output,
+              row.reasoning,
+              row.cacheRead,
+              row.cacheWrite,
+              row.cacheWrite1h,
+              row.reportedCostNano,
+              price.costNano,
+              price.basis,
+              row.raw,
+              row.sourceRef,
+              true,
+            ]);
+            affected.push([row.eventKey, row.source === 'opencode' ? row.messageId : null]);
+          });
+        }
+        await appendAll(
+          connection,
+          'monitor_usage_event',
+          [
+            'v',
+            'v',
+            'v',
+            'v',
+            'v',
+            'v',
+            'v',
+            't',
+            'v',
+            'v',
+            'b',
+            'b',
+            'b',
+            'b',
+            'b',
+            'b',
+            'b',
+            'b',
+            'v',
+            'j',
+            'v',
+            'o',
+          ],
+          usageRows,
+        );
+        if (affected.length > 0) {
+          await connection.run(
+            'create or replace temp table monitor_affected (event_key varchar, message_id varchar)',
+          );
+          await appendAll(connection, 'monitor_affected', ['v', 'v'], affected);
+          await connection.run(RECOUNT_SQL, [projectId]);
+          await connection.run('drop table monitor_affected');
+        }
+      });
+    },
+
+    /** Records that a file kept its content (only its mtime moved), or its new status. */
+    async updateFileState(projectId: string, state: SourceFileState): Promise<void> {
+      await duckdb.run(
+        `update monitor_source_file set size = $3, mtime_ms = $4, status = $5, error = $6,
+           attempts = $7, indexed_at = now()
+         where project_id = $1 and path = $2`,
+        [
+          projectId,
+          state.path,
+          state.size,
+          state.mtimeMs,
+          state.status,
+          state.error,
+          state.attempts,
+        ],
+      );
+    },
+
+    /** Model and session of OpenCode messages already imported (for their step-finish parts). */
+    async openCodeMessages(
+      projectId: string,
+      messageIds: readonly string[],
+    ): Promise<
+      Map<
+        string,
+        { sessionKey: string; model: string | null; provider: string | null; at: Date | null }
+      >
+    > {
+      const found = new Map<
+        string,
+        { sessionKey: string; model: string | null; provider: string | null; at: Date | null }
+      >();
+      for (let start = 0; start < messageIds.length; start += 1_000) {
+        const chunk = messageIds.slice(start, start + 1_000);
+        const list = chunk.map((_, index) => `$${index + 2}`).join(', ');
+        const rows = await duckdb.query(
+          `select message_id, session_key, model, provider,
+                  coalesce(try_cast(raw->>'$.time.completed' as bigint), epoch_ms(created_at)) as at
+           from monitor_message
+           where project_id = $1 and session_key like 'oc:%' and message_id in (${list})`,
+          [projectId, ...chunk],
+        );
+        for (const row of rows) {
+          found.set(String(row.message_id), {
+            sessionKey: String(row.session_key),
+            model: row.model === null ? null : String(row.model),
+            provider: row.provider === null ? null : String(row.provider),
+            at: row.at === null ? null : new Date(Number(row.at)),
+          });
+        }
+      }
+      return found;
+    },
+
+    /**
+     * One row per session and per sub-agent, with its own usage (not its sub-agents'). The
+     * agent type of a sub-agent comes from the call that started it (Task `subagent_type`).
+     */
+    async sessionReport(filter: ReportFilter): Promise<SessionReportRow[]> {
+      const params: unknown[] = [filter.projectId];
+      const since = sinceClause(filter, params);
+      const rows = await duckdb.query(
+        `with usage as (select * from ${DEDUPED_USAGE} u where true${since}),
+         sessions as (
+           select session_key, any_value(source) as source, any_value(session_id) as session_id,
+                  any_value(agent_id) as agent_id, any_value(agent_kind) as agent_kind,
+                  any_value(agent_name) as agent_name, any_value(parent_session_id) as parent_session_id,
+                  any_value(title) as title, min(started_at) as started_at, max(ended_at) as ended_at
+           from monitor_session where project_id = $1 group by session_key
+         ),
+         keys as (
+           select session_key from sessions
+           union select session_key from monitor_message where project_id = $1
+           union select session_key from usage
+         ),
+         records as (
+           select session_key, count(distinct message_id) as records from monitor_message where project_id = $1
+           group by session_key
+         ),
+         links as (
+           select source, child_ref, any_value(agent_type) as agent_type
+           from monitor_agent_link where project_id = $1 group by source, child_ref
+         )
+         select k.session_key,
+                coalesce(s.source, case when k.session_key like 'oc:%' then 'opencode' else 'claude-code' end) as source,
+                coalesce(s.session_id, split_part(k.session_key, ':', 2)) as session_id,
+                s.agent_id, coalesce(s.agent_kind, 'main') as agent_kind,
+                coalesce(l.agent_type, s.agent_name) as agent_type,
+                s.parent_session_id, s.title, coalesce(r.records, 0) as records,
+                epoch_ms(s.started_at) as started_at, epoch_ms(s.ended_at) as ended_at,
+                ${TOTALS_SQL}
+         from keys k
+         left join sessions s using (session_key)
+         left join records r using (session_key)
+         left join links l on l.source = s.source
+           and l.child_ref = case when s.source = 'opencode' then s.session_id else s.agent_id end
+         left join usage u on u.session_key = k.session_key
+         group by all
+         order by started_at nulls last, k.session_key`,
+        params as never,
+      );
+      return rows.map((row) => ({
+        ...totalsFrom(row),
+        source: String(row.source),
+        sessionKey: String(row.session_key),
+        sessionId: String(row.session_id),
+        agentId: row.agent_id === null ? null : String(row.agent_id),
+        agentKind: String(row.agent_kind),
+        agentType:
+          row.agent_kind === 'main' || row.agent_type === null ? null : String(row.agent_type),
+        parentSessionId: row.parent_session_id === null ? null : String(row.parent_session_id),
+        title: row.title === null ? null : String(row.title),
+        records: numberOf(row.records),
+        startedAt: row.started_at === null ? null : Number(row.started_at),
+        endedAt: row.ended_at === null ? null : Number(row.ended_at),
+      }));
+    },
+
+    /** Usage per calendar day in `timeZone` (an IANA name, checked by the caller). */
+    async dayReport(filter: ReportFilter, timeZone: string) {
+      const params: unknown[] = [filter.projectId, timeZone];
+      const since = sinceClause(filter, params);
+      const rows = await duckdb.query(
+        `select strftime(timezone($2, u.ts)::date, '%Y-%m-%d') as day,
+                count(distinct u.session_key) as sessions, ${TOTALS_SQL}
+         from ${DEDUPED_USAGE} u where u.ts is not null${since}
+         group by 1 order by 1`,
+        params as never,
+      );
+      return rows.map((row) => ({
+        day: String(row.day),
+        sessions: numberOf(row.sessions),
+        ...totalsFrom(row),
+      }));
+    },
+
+    /** Deduplicated events in time order, for the 5-hour blocks (monitor-blocks.ts). */
+    async blockEvents(filter: ReportFilter) {
+      const params: unknown[] = [filter.projectId];
+      const since = sinceClause(filter, params);
+      const rows = await duckdb.query(
+        `select epoch_ms(u.ts) as ts, u.input, u.output, u.reasoning, u.cache_read, u.cache_write,
+                u.cost_nano, u.cost_basis
+         from ${DEDUPED_USAGE} u where u.ts is not null${since} order by u.ts`,
+        params as never,
+      );
+      return rows.map((row) => ({
+        ts: Number(row.ts),
+        tokens: {
+          input: Number(row.input),
+          output: Number(row.output),
+          reasoning: Number(row.reasoning),
+          cacheRead: Number(row.cache_read),
+          cacheWrite: Number(row.cache_write),
+        },
+        costNano: row.cost_nano === null ? null : Number(row.cost_nano),
+        basis: String(row.cost_basis),
+      }));
+    },
+
+    async modelReport(filter: ReportFilter) {
+      const params: unknown[] = [filter.projectId];
+      const since = sinceClause(filter, params);
+      const rows = await duckdb.query(
+        `select u.source, u.provider, u.model, ${TOTALS_SQL}
+         from ${DEDUPED_USAGE} u where true${since}
+         group by all order by cost_nano desc nulls last, u.model`,
+        params as never,
+      );
+      return rows.map((row) => ({
+        source: String(row.source),
+        provider: row.provider === null ? null : String(row.provider),
+        model: row.model === null ? null : String(row.model),
+        ...totalsFrom(row),
+      }));
+    },
+
+    async sessionParts(projectId: string, sessionKey: string, limit: number) {
+      const rows = await duckdb.query(
+        `select p.message_id, p.part_id, p.type, p.tool_name, p.call_id, p.tool_status,
+                p.tool_error, p.child_ref, p.source_ref, epoch_ms(m.created_at) as created_at
+         from monitor_part p
+         left join monitor_message m on m.project_id = p.project_id and m.session_key = p.session_key
+           and m.message_id = p.message_id
+         where p.project_id = $1 and p.session_key = $2
+         order by m.created_at nulls last, p.part_id limit $3`,
+        [projectId, sessionKey, limit],
+      );
+      return rows.map((row) => ({
+        messageId: row.message_id === null ? null : String(row.message_id),
+        partId: String(row.part_id),
+        type: String(row.type),
+        toolName: row.tool_name === null ? null : String(row.tool_name),
+        callId: row.call_id === null ? null : String(row.call_id),
+        toolStatus: row.tool_status === null ? null : String(row.tool_status),
+        toolError: row.tool_error === null ? null : String(row.tool_error),
+        childRef: row.child_ref === null ? null : String(row.child_ref),
+        sourceRef: String(row.source_ref),
+        createdAt: row.created_at === null ? null : Number(row.created_at),
+      }));
+    },
+
+    async files(projectId: string) {
+      const rows = await duckdb.query(
+        `select f.file_id, f.source, f.kind, f.path, f.size, f.status, f.error, f.attempts,
+                f.records, f.bad_lines, epoch_ms(f.indexed_at) as indexed_at,
+                (select list({'line': b.line, 'reason': b.reason} order by b.line)[1:20]
+                 from monitor_bad_line b where b.project_id = f.project_id and b.file_id = f.file_id) as bad
+         from monitor_source_file f where f.project_id = $1 order by f.path`,
+        [projectId],
+      );
+      return rows.map((row) => ({
+        fileId: String(row.file_id),
+        source: String(row.source),
+        kind: String(row.kind),
+        path: String(row.path),
+        size: Number(row.size),
+        status: String(row.status),
+        error: row.error === null ? null : String(row.error),
+        attempts: Number(row.attempts),
+        records: Number(row.records),
+        badLines: Number(row.bad_lines),
+        badLineSamples: ((row.bad as { line: unknown; reason: unknown }[] | null) ?? []).map(
+          (bad) => ({
+            line: Number(bad.line),
+            reason: String(bad.reason),
+          }),
+        ),
+        indexedAt: Number(row.indexed_at),
+      }));
+    },
+  };
+}
+
+export type MonitorStore = ReturnType<typeof createMonitorStore>;

@@ -1,0 +1,185 @@
+import type { DuckDb } from '../platform/duckdb/duckdb.ts';
+
+/**
+ * The monitor's analytics tables in DuckDB. Fixed names, never built from user text; the
+ * project id is a column. Every row keeps its raw JSON and where it came from
+ * (`file_id` + `source_ref`: a line number, or a database table and row id), so a field we do
+ * not read today can be read later without re-importing. A file's rows carry its `file_id`:
+ * re-importing the file deletes them and writes the new ones in one transaction.
+ *
+ * Token buckets are disjoint: total = input + output + reasoning + cache_read + cache_write
+ * (cache_write includes cache_write_1h, which is kept apart because it is priced 2× input).
+ * Costs are integer nano-USD; `cost_nano` is NULL when the price is unknown, never 0.
+ */
+export const MONITOR_SCHEMA_VERSION = 1;
+
+const DDL = [
+  `create table if not exists monitor_source_file (
+    project_id varchar not null,
+    file_id varchar not null,
+    source varchar not null,
+    kind varchar not null,
+    path varchar not null,
+    size bigint not null,
+    mtime_ms bigint not null,
+    byte_offset bigint not null,
+    content_hash varchar,
+    status varchar not null,
+    error varchar,
+    attempts integer not null,
+    parser_version integer not null,
+    records integer not null,
+    bad_lines integer not null,
+    indexed_at timestamptz not null
+  )`,
+  `create table if not exists monitor_bad_line (
+    project_id varchar not null,
+    file_id varchar not null,
+    line bigint not null,
+    reason varchar not null
+  )`,
+  `create table if not exists monitor_session (
+    project_id varchar not null,
+    file_id varchar not null,
+    source varchar not null,
+    session_key varchar not null,
+    session_id varchar not null,
+    agent_id varchar,
+    agent_kind varchar not null,
+    agent_name varchar,
+    parent_session_id varchar,
+    title varchar,
+    cwd varchar,
+    git_branch varchar,
+    records integer not null,
+    started_at timestamptz,
+    ended_at timestamptz,
+    raw json,
+    source_ref varchar not null
+  )`,
+  `create table if not exists monitor_message (
+    project_id varchar not null,
+    file_id varchar not null,
+    session_key varchar not null,
+    message_id varchar not null,
+    role varchar,
+    model varchar,
+    provider varchar,
+    created_at timestamptz,
+    raw json,
+    source_ref varchar not null
+  )`,
+  `create table if not exists monitor_part (
+    project_id varchar not null,
+    file_id varchar not null,
+    session_key varchar not null,
+    message_id varchar,
+    part_id varchar not null,
+    type varchar not null,
+    text varchar,
+    tool_name varchar,
+    call_id varchar,
+    tool_status varchar,
+    tool_input json,
+    tool_output varchar,
+    tool_error varchar,
+    child_ref varchar,
+    raw json,
+    source_ref varchar not null
+  )`,
+  // Who ran a sub-agent: written from the parent's transcript (its Task call and the result
+  // naming the agent), joined to the sub-agent's own session at query time, so the files may
+  // be imported in any order and replaced one by one.
+  `create table if not exists monitor_agent_link (
+    project_id varchar not null,
+    file_id varchar not null,
+    source varchar not null,
+    session_id varchar not null,
+    child_ref varchar not null,
+    call_id varchar,
+    agent_type varchar,
+    description varchar
+  )`,
+  `create table if not exists monitor_usage_event (
+    project_id varchar not null,
+    file_id varchar not null,
+    source varchar not null,
+    event_key varchar not null,
+    fallback_for varchar,
+    session_key varchar not null,
+    message_id varchar,
+    ts timestamptz,
+    provider varchar,
+    model varchar,
+    input bigint not null,
+    output bigint not null,
+    reasoning bigint not null,
+    cache_read bigint not null,
+    cache_write bigint not null,
+    cache_write_1h bigint not null,
+    reported_cost_nano bigint,
+    cost_nano bigint,
+    cost_basis varchar not null,
+    raw json,
+    source_ref varchar not null,
+    counted boolean not null
+  )`,
+  'create index if not exists monitor_source_file_path on monitor_source_file (project_id, path)',
+  'create index if not exists monitor_usage_event_project on monitor_usage_event (project_id, ts)',
+];
+
+/** Tables a file's rows live in (all but monitor_source_file), in deletion order. */
+export const FILE_TABLES = [
+  'monitor_bad_line',
+  'monitor_session',
+  'monitor_message',
+  'monitor_part',
+  'monitor_agent_link',
+  'monitor_usage_event',
+] as const;
+
+/**
+ * Creates the tables when missing. A later change adds a numbered step here (like a
+ * migration) and bumps MONITOR_SCHEMA_VERSION; a step never changes once shipped.
+ */
+export async function ensureMonitorTables(duckdb: DuckDb): Promise<void> {
+  await duckdb.withConnection(async (connection) => {
+    for (const statement of DDL) await connection.run(statement);
+  });
+}
+
+/**
+ * Usage events counted once. Claude Code's copies of one API message (a resumed session
+ * repeats earlier lines in a new file) keep the one with the most output; an OpenCode
+ * message's own tokens count only when it has no step-finish parts. `counted` holds that
+ * answer, kept up to date by every write (monitor-store.ts, recount), so reports are plain
+ * aggregates. `$1` is the project id.
+ */
+export const DEDUPED_USAGE = `(
+  select * from monitor_usage_event where project_id = $1 and counted
+)`;
+
+/**
+ * Recomputes `counted` for the events of the keys and messages in the temporary table
+ * monitor_affected (every key a write added or removed, and their messages). `$1` is the
+ * project id.
+ */
+export const RECOUNT_SQL = `
+  update monitor_usage_event set counted = r.keep
+  from (
+    select e.rowid as rid,
+      row_number() over (
+        partition by e.event_key order by e.output desc, e.file_id, e.source_ref
+      ) = 1
+      and (e.fallback_for is null or e.fallback_for not in (
+        select s.message_id from monitor_usage_event s
+        where s.project_id = $1 and s.source = 'opencode' and s.fallback_for is null
+          and s.message_id is not null
+      )) as keep
+    from monitor_usage_event e
+    where e.project_id = $1 and (
+      e.event_key in (select event_key from monitor_affected)
+      or e.fallback_for in (select message_id from monitor_affected where message_id is not null)
+    )
+  ) r
+  where monitor_usage_event.rowid = r.rid`;

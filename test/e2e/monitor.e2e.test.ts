@@ -1,0 +1,69 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemActor } from '../../src/auth/system-actor.ts';
+import { writeClaudeProjects } from '../../src/monitor/monitor-test-helpers.ts';
+import {
+  type E2eServer,
+  launchBrowser,
+  openPage,
+  screenshot,
+  setUpInstance,
+  type TestPage,
+} from './e2e-harness.ts';
+
+/** The Monitor page: empty state, then the imported fixture's days, models and sessions. */
+describe('monitor page', () => {
+  let server: E2eServer;
+  let browser: Browser;
+  let tab: TestPage;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'braincells-e2e-monitor-'));
+
+  beforeAll(async () => {
+    const { startE2eServer } = await import('./e2e-harness.ts');
+    [server, browser] = await Promise.all([startE2eServer(), launchBrowser()]);
+    tab = await openPage(browser);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('shows the empty state, then tokens per day, models and sessions of imported logs', async () => {
+    const { page, errors } = tab;
+    const projectId = await setUpInstance(page, server.url, 'Monitor project');
+    await page.getByRole('link', { name: 'Monitor' }).click();
+    await page.waitForURL(/\/monitor$/);
+    await page.getByTestId('monitor-empty').waitFor();
+
+    const { projects } = writeClaudeProjects(dir);
+    await server.t.app.monitor.importLocalPath(systemActor(), projectId, {
+      path: projects,
+      source: 'auto',
+    });
+    await page.reload();
+    const sessions = page.getByTestId('monitor-sessions');
+    await sessions.waitFor();
+    // The main session and its two agents (Explore, compaction).
+    await expect.poll(() => sessions.locator('tbody tr').count()).toBe(3);
+    expect(await sessions.textContent()).toContain('Explore');
+    const models = page.getByTestId('monitor-models');
+    const unknownRow = models.locator('tr', { hasText: 'my-private-model' });
+    expect(await unknownRow.textContent()).toContain('unknown');
+    expect(await page.getByRole('img', { name: 'Tokens per day by bucket' }).count()).toBe(1);
+
+    await page.getByRole('searchbox', { name: 'Filter sessions' }).fill('Explore');
+    await expect.poll(() => sessions.locator('tbody tr').count()).toBe(1);
+
+    const download = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'CSV' }).last().click();
+    const file = await download;
+    expect(file.suggestedFilename()).toBe('monitor-sessions.csv');
+    await screenshot(page, 'monitor');
+    // The one 401 is the session probe before first-run setup.
+    expect(errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
+  });
+});

@@ -1,0 +1,64 @@
+import { api } from '../api/api-client.ts';
+
+/** The monitor's API (src/monitor/monitor-routes.ts): usage imported from coding-agent logs. */
+
+export interface Tokens {
+  input: number;
+  output: number;
+  reasoning: number;
+  cacheRead: number;
+  cacheWrite: number;
+}
+
+export type CostBasis = 'reported' | 'computed' | 'mixed' | 'partial' | 'unpriced' | null;
+
+export interface MonitorSession {
+  source: string;
+  sessionId: string;
+  agentId: string | null;
+  agentType: string | null;
+  parentSessionId: string | null;
+  records: number;
+  tokens: Tokens;
+  costUsd: number | null;
+  costBasis: CostBasis;
+  sessionKey: string;
+  agentKind: string;
+  title: string | null;
+  usageEvents: number;
+  unpricedEvents: number;
+  startedAt: string | null;
+  endedAt: string | null;
+}
+
+export interface MonitorDay {
+  day: string;
+  sessions: number;
+  usageEvents: number;
+  tokens: Tokens;
+  costUsd: number | null;
+  costBasis: CostBasis;
+  unpricedEvents: number;
+}
+
+export interface MonitorModel {
+  source: string;
+  provider: string | null;
+  model: string | null;
+  usageEvents: number;
+  tokens: Tokens;
+  costUsd: number | null;
+  costBasis: CostBasis;
+  unpricedEvents: number;
+}
+
+const base = (projectId: string) => `/api/projects/${encodeURIComponent(projectId)}/monitor`;
+
+export const monitorApi = {
+  sessions: (projectId: string) => api<{ items: MonitorSession[] }>(`${base(projectId)}/sessions`),
+  daily: (projectId: string, timezone: string) =>
+    api<{ timezone: string; items: MonitorDay[] }>(`${base(projectId)}/daily`, {
+      query: { timezone },
+    }),
+  models: (projectId: string) => api<{ items: MonitorModel[] }>(`${base(projectId)}/models`),
+};
