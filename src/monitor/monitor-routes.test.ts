@@ -133,6 +133,10 @@ describe('monitor routes', () => {
       .json()
       .items.find((file: { path: string }) => file.path.endsWith(`${CLAUDE_SESSION}.jsonl`));
     expect(main.badLineSamples[0]).toEqual({ line: 9, reason: 'invalid JSON' });
+    // Paths as a member may see them: inside the root's folder, not the server's layout.
+    expect(main.path.startsWith(`${path.basename(root)}/`)).toBe(true);
+    for (const file of files.json().items as { path: string }[])
+      expect(file.path.includes(path.dirname(root)), file.path).toBe(false);
   });
 
   it('never follows a symbolic link out of the roots while walking', async () => {

@@ -218,7 +218,7 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
       items: (await monitor.files(request.actor, request.params.projectId)).map((file) => ({
         source: file.source,
         kind: file.kind,
-        path: file.path,
+        path: file.displayPath,
         size: file.size,
         status: file.status,
         error: file.error,

@@ -290,10 +290,26 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       return { session, tree, parts };
     },
 
+    /**
+     * Imported files. `displayPath` is the path as a project member may see it (the routes
+     * show only that): under a configured root `<root's folder name>/<path inside it>`,
+     * uploads as stored, anything else (a CLI import of a server path) by its last two
+     * segments — never the server's directory layout.
+     */
     async files(actor: Actor, projectId: string) {
       await access.requireRole(actor, projectId, 'viewer');
       await tables();
-      return store.files(projectId);
+      const roots = deps.roots.map((root) => path.resolve(root));
+      const shown = (file: string) => {
+        if (file.startsWith('upload:')) return file;
+        const root = roots.find((candidate) => isInside(file, candidate));
+        if (root) return path.join(path.basename(root), path.relative(root, file));
+        return path.join('…', ...file.split(path.sep).filter(Boolean).slice(-2));
+      };
+      return (await store.files(projectId)).map((file) => ({
+        ...file,
+        displayPath: shown(file.path),
+      }));
     },
   };
 }
