@@ -344,7 +344,9 @@ describe('sign-in, sessions and CSRF', () => {
     const other = await createSignedInUser(t);
     await t.platform.database.db
       .updateTable('user_session')
-      .set({ expires_at: new Date(Date.now() - 1) })
+      // Created a minute ago: an expiry 1 ms back could otherwise predate the session itself
+      // (check expires_at > created_at) when the test runs within a millisecond.
+      .set({ created_at: new Date(Date.now() - 60_000), expires_at: new Date(Date.now() - 1_000) })
       .where('id', '=', other.sessionId)
       .execute();
     expect((await me(t, other.headers)).statusCode).toBe(401);
