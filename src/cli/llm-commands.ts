@@ -208,7 +208,13 @@ export function registerLlmCommands(program: Command): void {
             calls: row.calls,
             errors: row.errors,
             'cache hits': row.cacheHits,
-            cost: formatUsd(row.costNano),
+            // Attempts of unknown price are not $0: say so, beside what is known.
+            cost:
+              row.unpricedAttempts === 0
+                ? formatUsd(row.costNano)
+                : row.costNano === 0
+                  ? 'unknown'
+                  : `${formatUsd(row.costNano)} + unknown`,
             unpriced: row.unpricedAttempts,
             saved: formatUsd(row.savedNano),
           })),
