@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../../test/eventually.ts';
 import { createProjectWithMembers } from '../../test/factories.ts';
 import { registerTestSecret } from '../../test/leak-scan.ts';
 import { createTestApp, LogCapture } from '../../test/test-platform.ts';
@@ -214,16 +215,18 @@ describe('OpenTelemetry export of LLM calls', () => {
 
   /** The span of a call, once the service has recorded its attempts and the exporter sent it. */
   async function spanOf(callId: string) {
-    for (let round = 0; round < 50; round++) {
-      await env.module.llm.flush();
-      await telemetry.flush();
-      const span = exportedSpans(collector.received).find(
-        (candidate) => candidate.attributes['braincells.call_id'] === callId,
-      );
-      if (span) return span;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    throw new Error(`no span exported for call ${callId}`);
+    const span = await eventually(
+      async () => {
+        await env.module.llm.flush();
+        await telemetry.flush();
+        return exportedSpans(collector.received).find(
+          (candidate) => candidate.attributes['braincells.call_id'] === callId,
+        );
+      },
+      Boolean,
+      { what: `a span exported for call ${callId}` },
+    );
+    return span!;
   }
 
   it('exports one CLIENT span per call with the GenAI attributes, and neither the prompt, the answer nor a key', async () => {
@@ -380,17 +383,19 @@ describe('OpenTelemetry export of LLM calls', () => {
       { model: 'claude-3-5-haiku-latest' },
     );
     expect(tested.ok).toBe(true);
-    let span: ReturnType<typeof exportedSpans>[number] | undefined;
-    for (let round = 0; round < 50 && !span; round++) {
-      await env.module.llm.flush();
-      await telemetry.flush();
-      span = exportedSpans(collector.received).find(
-        (candidate) =>
-          !before.has(candidate) &&
-          candidate.attributes['braincells.feature'] === 'test-connection',
-      );
-      if (!span) await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    const span = await eventually(
+      async () => {
+        await env.module.llm.flush();
+        await telemetry.flush();
+        return exportedSpans(collector.received).find(
+          (candidate) =>
+            !before.has(candidate) &&
+            candidate.attributes['braincells.feature'] === 'test-connection',
+        );
+      },
+      Boolean,
+      { what: 'the test-connection span' },
+    );
     expect(span?.name).toBe('chat claude-3-5-haiku-latest');
     expect(span?.attributes).toMatchObject({
       'gen_ai.provider.name': 'anthropic',

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../../test/eventually.ts';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
 import { createTestApp, type TestApp } from '../../test/test-platform.ts';
 
@@ -238,21 +239,18 @@ describe('sheet routes', () => {
     const started = upload.json();
     // Busboy keeps only the base name; either way it is display data, never a path on disk.
     expect(started).toMatchObject({ status: 'queued', displayName: 'passwd.csv' });
-    let current = started;
-    for (
-      let attempt = 0;
-      attempt < 100 && !['succeeded', 'failed', 'cancelled'].includes(current.status);
-      attempt++
-    ) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      current = (
-        await t.app.inject({
-          method: 'GET',
-          url: `${base}/imports/${started.id}`,
-          headers: members.viewer.headers,
-        })
-      ).json();
-    }
+    const current = await eventually(
+      async () =>
+        (
+          await t.app.inject({
+            method: 'GET',
+            url: `${base}/imports/${started.id}`,
+            headers: members.viewer.headers,
+          })
+        ).json(),
+      (value) => ['succeeded', 'failed', 'cancelled'].includes(value.status),
+      { what: 'the import ended' },
+    );
     expect(current).toMatchObject({ status: 'succeeded', rowsImported: 2 });
     const exported = await t.app.inject({
       method: 'GET',
@@ -402,9 +400,11 @@ describe('sheet routes', () => {
       payload: { rowId: '1', columnId: dataset.columns[0].id, expectedVersion: 0, value: 'x' },
     });
     await post(`${url}/rows`, { rows: [{ [dataset.columns[0].id]: 'y' }] });
-    for (let attempt = 0; attempt < 50 && !received.join('').includes('rows-append'); attempt++)
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    const text = received.join('');
+    const text = await eventually(
+      () => received.join(''),
+      (seen) => seen.includes('rows-append'),
+      { what: 'the rows-append event' },
+    );
     expect(text).toContain('id: 1\nevent: cells-update\n');
     expect(text).toContain('id: 2\nevent: rows-append\n');
     request.destroy();

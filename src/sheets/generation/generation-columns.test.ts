@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { eventually } from '../../../test/eventually.ts';
 import { fakeAnswer } from '../../../tools/fake-llm/fake-llm-output.ts';
 import { loadConfig } from '../../platform/config.ts';
 import {
@@ -463,15 +464,14 @@ describe('dependencies', () => {
       includeDownstream: true,
     });
     await env.waitForRun(data.id, run.id);
-    let downstream: Awaited<ReturnType<ReturnType<typeof service>['listRuns']>>[number] | undefined;
-    const deadline = Date.now() + 10_000;
-    while (downstream?.status !== 'completed') {
-      if (Date.now() > deadline) throw new Error('no downstream run');
-      downstream = (
-        await service().listRuns(owner(), env.projectId, data.id, { columnId: b.column.id })
-      ).find((candidate) => candidate.parentRunId === run.id);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    const downstream = (await eventually(
+      async () =>
+        (
+          await service().listRuns(owner(), env.projectId, data.id, { columnId: b.column.id })
+        ).find((candidate) => candidate.parentRunId === run.id),
+      (candidate) => candidate?.status === 'completed',
+      { what: 'the downstream run completed' },
+    ))!;
     // The staleness tracker marks B's cells stale while B's run starts: the run takes them
     // anyway (a system change, not a person's edit), so nothing is dropped.
     expect(downstream.progress).toMatchObject({ done: 2, conflicts: 0 });

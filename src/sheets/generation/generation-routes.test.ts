@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { eventually } from '../../../test/eventually.ts';
 import { createApiKey, type TestApiKey } from '../../../test/factories.ts';
 import { type GenerationTestEnv, openGenerationTestEnv } from './generation-test-helpers.ts';
 
@@ -22,20 +23,6 @@ const request = (
   headers: Record<string, string>,
   payload?: object,
 ) => env.t.app.inject({ method, url, headers, ...(payload ? { payload } : {}) });
-
-async function waitFor<T>(
-  read: () => Promise<T>,
-  done: (value: T) => boolean,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (true) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`not reached: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 describe('AI column routes', () => {
   it('create, follow progress, read provenance and preview with an API key; roles and scopes enforced', async () => {
@@ -67,7 +54,7 @@ describe('AI column routes', () => {
     const created = await request('POST', `${base}/ai-columns`, apiKey.headers, body);
     expect(created.statusCode).toBe(201);
     const { column, run } = created.json() as { column: { id: string }; run: { id: string } };
-    const progress = await waitFor(
+    const progress = await eventually(
       async () => (await request('GET', `${base}/runs/${run.id}`, apiKey.headers)).json(),
       (value) => value.status === 'completed',
     );
@@ -121,7 +108,7 @@ describe('AI column routes', () => {
     expect(
       (await request('POST', `${base}/runs/${slow.json().id}/cancel`, apiKey.headers)).statusCode,
     ).toBe(200);
-    const cancelled = await waitFor(
+    const cancelled = await eventually(
       async () => (await request('GET', `${base}/runs/${slow.json().id}`, apiKey.headers)).json(),
       (value) => value.status === 'cancelled',
     );
@@ -329,7 +316,7 @@ describe('generation from a description alone', () => {
       model: 'gpt-4o-mini',
     });
     expect(started.statusCode).toBe(202);
-    const run = await waitFor(
+    const run = await eventually(
       async () =>
         (await request('GET', `${base}/runs/${started.json().id}`, apiKey.headers)).json(),
       (value) => value.status === 'completed',
@@ -348,7 +335,7 @@ describe('generation from a description alone', () => {
       provider: env.providerId,
       model: `gpt-4o-mini@output=${encodeURIComponent(JSON.stringify({ Name: 'Livraria Azul', Tagline: 'Books by the river' }))}`,
     });
-    const dupRun = await waitFor(
+    const dupRun = await eventually(
       async () => (await request('GET', `${base}/runs/${dupes.json().id}`, apiKey.headers)).json(),
       (value) => value.status === 'completed',
     );
