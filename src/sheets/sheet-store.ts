@@ -218,8 +218,12 @@ export function createSheetStore(db: Kysely<DB>) {
           .execute()
       ).map((row) => row.file_path!),
 
-    updateImport: (importId: string, changes: Updateable<DatasetImportTable>) =>
-      db
+    updateImport: (
+      importId: string,
+      changes: Updateable<DatasetImportTable>,
+      trx?: Transaction<DB>,
+    ) =>
+      (trx ?? db)
         .updateTable('dataset_import')
         .set(changes)
         .where('id', '=', importId)

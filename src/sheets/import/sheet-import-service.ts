@@ -1,6 +1,5 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { sql } from 'kysely';
 import { z } from 'zod';
 import type { Actor } from '../../auth/actor.ts';
 import {
@@ -877,9 +876,9 @@ export function createSheetImportService(deps: ImportServiceDeps) {
               trx,
             );
             await store.updateDataset(row.dataset_id!, { status: 'ready' }, trx);
-            await trx
-              .updateTable('dataset_import')
-              .set({
+            await store.updateImport(
+              importId,
+              {
                 status: 'succeeded',
                 rows_imported: outcome.rows,
                 rows_rejected: outcome.rejected,
@@ -891,13 +890,13 @@ export function createSheetImportService(deps: ImportServiceDeps) {
                     return { ...conversion, column: target.name, type: target.type };
                   }),
                 ),
-                finished_at: sql`now()`,
+                finished_at: new Date(),
                 ...(outcome.widened.length
                   ? { error: JSON.stringify({ widenedToText: outcome.widened }) }
                   : {}),
-              })
-              .where('id', '=', importId)
-              .execute();
+              },
+              trx,
+            );
           });
         } catch (error) {
           await data.dropTable(row.dataset_id!).catch(() => {});
