@@ -7,7 +7,7 @@ import {
 } from '../../test/test-platform.ts';
 import type { Actor } from '../auth/actor.ts';
 import { uuidv7 } from '../platform/ids.ts';
-import { datasetStream } from './sheet-service.ts';
+import { datasetStream, type SheetExtension } from './sheet-service.ts';
 import { insertProject, sheetsOn, testActor } from './sheet-test-helpers.ts';
 
 describe('sheet service', () => {
@@ -627,5 +627,45 @@ describe('sheet service', () => {
         'with recursive r(i) as (select 1 union all select i + 1 from r) select count(*) from r',
       ),
     ).rejects.toMatchObject({ code: 'TIMEOUT' });
+  });
+
+  it('gives every plugged-in extension its say: readers of a column, a forced delete, a dataset copy', async () => {
+    const own = sheetsOn(platform);
+    own.access.grant(editor.userId, projectId, 'editor');
+    const calls: string[] = [];
+    const extension = (label: string): SheetExtension => ({
+      kinds: [],
+      readersOf: async () => [{ id: uuidv7(), name: `${label} reader` }],
+      removeInput: async (_change, remove) => {
+        calls.push(`${label} before`);
+        await remove();
+        calls.push(`${label} after`);
+      },
+      copyDataset: async () => async () => {
+        calls.push(`${label} copied`);
+      },
+      copyColumn: async () => undefined,
+    });
+    own.sheets.extend(extension('A'));
+    own.sheets.extend(extension('B'));
+    const dataset = await own.sheets.createDataset(editor, projectId, {
+      name: 'Extended',
+      rows: 1,
+      columns: [{ name: 'Name', type: 'text' }],
+    });
+    const name = dataset.columns[0]!;
+    await expect(
+      own.sheets.deleteColumn(editor, projectId, dataset.id, name.id),
+    ).rejects.toMatchObject({
+      code: 'CONFLICT',
+      message: expect.stringContaining('A reader, B reader'),
+    });
+    await own.sheets.duplicateDataset(editor, projectId, dataset.id);
+    expect(calls).toEqual(['A copied', 'B copied']);
+    calls.length = 0;
+    await own.sheets.deleteColumn(editor, projectId, dataset.id, name.id, { force: true });
+    // The first extension wraps the second, which wraps the removal.
+    expect(calls).toEqual(['A before', 'B before', 'B after', 'A after']);
+    expect((await own.sheets.getDataset(editor, projectId, dataset.id)).columns).toEqual([]);
   });
 });

@@ -61,6 +61,8 @@ export const datasetStream = (datasetId: string) => `dataset:${datasetId}`;
  * imports it.
  */
 export interface SheetExtension {
+  /** The column kinds this extension owns (it copies them; `ai` for AI columns). */
+  readonly kinds: readonly ColumnRow['kind'][];
   /** Columns (besides formulas) whose definition reads `columnId`, with their names. */
   readersOf(datasetId: string, columnId: string): Promise<{ id: string; name: string }[]>;
   /**
@@ -136,7 +138,10 @@ const columnRef = (column: ColumnRow): ColumnRef => ({
 /** Sheets use cases: an access check on the first line of each, then stores, then events. */
 export function createSheetService(deps: SheetServiceDeps) {
   const { store, data, access, events, duckdb, settings } = deps;
-  let extension: SheetExtension | undefined;
+  /** Every module plugged in with `extend()`, in order; each sees every change. */
+  const extensions: SheetExtension[] = [];
+  const ownerOf = (kind: ColumnRow['kind']) =>
+    extensions.find((candidate) => candidate.kinds.includes(kind));
 
   const loadDataset = async (
     projectId: string,
@@ -463,15 +468,19 @@ export function createSheetService(deps: SheetServiceDeps) {
       const idMap = new Map(columns.map((column, index) => [column.id, copies[index]!.id]));
       await data.duplicateTable(datasetId, copyId, idMap);
       try {
-        const copyExtra = await extension?.copyDataset({
-          actor,
-          projectId,
-          sourceId: datasetId,
-          copyId,
-          columns,
-          columnIds: idMap,
-          cells: copiedCells(copyId, copies),
-        });
+        const copyExtras = await Promise.all(
+          extensions.map((extension) =>
+            extension.copyDataset({
+              actor,
+              projectId,
+              sourceId: datasetId,
+              copyId,
+              columns,
+              columnIds: idMap,
+              cells: copiedCells(copyId, copies),
+            }),
+          ),
+        );
         await store.transaction(async (trx) => {
           await store.insertDataset(
             {
@@ -500,7 +509,7 @@ export function createSheetService(deps: SheetServiceDeps) {
             })),
             trx,
           );
-          await copyExtra?.(trx);
+          for (const copyExtra of copyExtras) await copyExtra?.(trx);
         });
       } catch (error) {
         await data.dropTable(copyId).catch(() => {});
@@ -697,7 +706,10 @@ export function createSheetService(deps: SheetServiceDeps) {
           },
         );
       }
-      const readers = (await extension?.readersOf(datasetId, columnId)) ?? [];
+      const readersByExtension = await Promise.all(
+        extensions.map((extension) => extension.readersOf(datasetId, columnId)),
+      );
+      const readers = readersByExtension.flat();
       if (readers.length > 0 && !options.force)
         throw conflict(
           `AI columns read this column in their prompts: ${readers.map((reader) => reader.name).join(', ')}. Delete it anyway (force) and their prompts will need an edit before they run again`,
@@ -707,12 +719,18 @@ export function createSheetService(deps: SheetServiceDeps) {
         await store.deleteColumn(columnId);
         await data.dropColumn(datasetId, columnId);
       };
-      if (readers.length > 0 && extension)
-        await extension.removeInput(
-          { projectId, datasetId, columnId, readerIds: readers.map((reader) => reader.id) },
-          remove,
-        );
-      else await remove();
+      // Each extension with readers wraps the removal (stops its runs first, marks its cells
+      // after), the first one outermost.
+      const removal = extensions.reduceRight<() => Promise<void>>((inner, extension, index) => {
+        const own = readersByExtension[index]!;
+        if (own.length === 0) return inner;
+        return () =>
+          extension.removeInput(
+            { projectId, datasetId, columnId, readerIds: own.map((reader) => reader.id) },
+            inner,
+          );
+      }, remove);
+      await removal();
       const after = await store.listColumns(datasetId);
       publishColumns(datasetId, after);
     },
@@ -741,8 +759,8 @@ export function createSheetService(deps: SheetServiceDeps) {
       ) {
         copyName = `${source.name} (copy ${n})`;
       }
-      if (source.kind === 'ai' && extension) {
-        const copier = extension;
+      const copier = ownerOf(source.kind);
+      if (copier) {
         const copy: ColumnRow = {
           ...source,
           id: uuidv7(),
@@ -1102,9 +1120,10 @@ export function createSheetService(deps: SheetServiceDeps) {
       });
     },
 
-    /** Plugs in the module that owns AI columns (one; a second call replaces it). */
+    /** Plugs in a module whose columns read other columns (AI columns); several may be. */
     extend(next: SheetExtension): void {
-      extension = next;
+      if (extensions.includes(next)) throw new Error('sheet extension plugged in twice');
+      extensions.push(next);
     },
 
     /** For routes and jobs that need the raw rows (export, import): checked like any read. */

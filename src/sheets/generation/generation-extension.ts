@@ -259,5 +259,5 @@ export function createGenerationExtension(deps: {
     }
   }
 
-  return { readersOf, removeInput, copyDataset, copyColumn };
+  return { kinds: ['ai'] as const, readersOf, removeInput, copyDataset, copyColumn };
 }
