@@ -685,47 +685,49 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
         onDismiss={runs.dismiss}
       />
       <div className="dataset-body">
-        <ErrorBoundary label="the grid">
-          <Grid
-            ref={grid}
-            gridId={`grid-${dataset.id}`}
-            label={`${dataset.name} — use the arrow keys to move, Enter to edit, Ctrl+Enter to validate`}
-            columns={columns}
-            cache={cache}
-            initialTotal={filtered ? 0 : (dataset.rowCount ?? 0)}
-            readOnly={readOnly}
-            sort={view.sort}
-            headerActions={headerActions}
-            onEdit={async (row, column, value) => {
-              try {
-                await onEdit(row, column, value);
-              } catch (error) {
-                throw new Error(describeError(error));
+        <div className="grid-column">
+          <ErrorBoundary label="the grid">
+            <Grid
+              ref={grid}
+              gridId={`grid-${dataset.id}`}
+              label={`${dataset.name} — use the arrow keys to move, Enter to edit, Ctrl+Enter to validate`}
+              columns={columns}
+              cache={cache}
+              initialTotal={filtered ? 0 : (dataset.rowCount ?? 0)}
+              readOnly={readOnly}
+              sort={view.sort}
+              headerActions={headerActions}
+              onEdit={async (row, column, value) => {
+                try {
+                  await onEdit(row, column, value);
+                } catch (error) {
+                  throw new Error(describeError(error));
+                }
+              }}
+              onValidate={onValidate}
+              onExpand={(row, column) => setDetail({ row, column })}
+              onGenerate={(row, column) =>
+                void generationApi
+                  .startRun(projectId, dataset.id, column.id, {
+                    mode: 'cells',
+                    rowIds: [row.rowId],
+                    includeValidated: true,
+                  })
+                  .then(runs.upsert, notices.error)
               }
-            }}
-            onValidate={onValidate}
-            onExpand={(row, column) => setDetail({ row, column })}
-            onGenerate={(row, column) =>
-              void generationApi
-                .startRun(projectId, dataset.id, column.id, {
-                  mode: 'cells',
-                  rowIds: [row.rowId],
-                  includeValidated: true,
-                })
-                .then(runs.upsert, notices.error)
-            }
-            onPaste={(start, values) => void writeBlock(start, values, 'paste')}
-            onClear={onClear}
-            onSelectionChange={setSelection}
-            onCopied={(count) => announce(`${count.toLocaleString()} cells copied`)}
-            onOpenRecord={setRecord}
-            rowHeight={ROW_HEIGHTS[density]}
-            wrap={density === 'wrapped'}
-            search={view.search}
-            filteredColumnIds={filteredColumnIds}
-          />
+              onPaste={(start, values) => void writeBlock(start, values, 'paste')}
+              onClear={onClear}
+              onSelectionChange={setSelection}
+              onCopied={(count) => announce(`${count.toLocaleString()} cells copied`)}
+              onOpenRecord={setRecord}
+              rowHeight={ROW_HEIGHTS[density]}
+              wrap={density === 'wrapped'}
+              search={view.search}
+              filteredColumnIds={filteredColumnIds}
+            />
+          </ErrorBoundary>
           <SelectionFooter cache={cache} columns={columns} selection={selection} />
-        </ErrorBoundary>
+        </div>
         {sqlOpen && (
           <SqlPanel
             projectId={projectId}

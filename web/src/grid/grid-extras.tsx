@@ -111,8 +111,9 @@ export function RecordView({
 }) {
   useSyncExternalStore(cache.subscribe, cache.getVersion);
   const row = index === undefined ? undefined : cache.rowAt(index);
+  // A row scrolled out of the cache (next / previous past what is loaded): fetch it.
   useEffect(() => {
-    if (index !== undefined) cache.ensure(index, index);
+    if (index !== undefined && !cache.isLoaded(index)) cache.ensure(index, index, 0);
   }, [cache, index]);
   return (
     <Dialog
