@@ -1,4 +1,4 @@
-import { memo, useState } from 'react';
+import { memo, type ReactNode, useState } from 'react';
 import type { Cell, Column } from '../api/sheet-api.ts';
 import { Markdown } from '../ui/safe-html.tsx';
 import { valueToText } from './clipboard-text.ts';
@@ -20,6 +20,33 @@ interface CellContentProps {
   column: Column & { generating?: boolean };
   markdown: boolean;
   images: boolean;
+  /** Search text: its case-insensitive matches are marked. */
+  search?: string;
+}
+
+/** `text` with every case-insensitive occurrence of `search` in a <mark> (text nodes only). */
+export function highlight(text: string, search: string | undefined): ReactNode {
+  const needle = search?.trim().toLowerCase();
+  if (!needle) return text;
+  const haystack = text.toLowerCase();
+  const parts: ReactNode[] = [];
+  let from = 0;
+  let at = haystack.indexOf(needle);
+  // Lower-casing keeps lengths for the texts a search matches in practice; bail out if not.
+  if (haystack.length !== text.length) return text;
+  while (at !== -1 && parts.length < 200) {
+    if (at > from) parts.push(text.slice(from, at));
+    parts.push(
+      <mark key={at} className="search-match">
+        {text.slice(at, at + needle.length)}
+      </mark>,
+    );
+    from = at + needle.length;
+    at = haystack.indexOf(needle, from);
+  }
+  if (parts.length === 0) return text;
+  if (from < text.length) parts.push(text.slice(from));
+  return parts;
 }
 
 /**
@@ -31,6 +58,7 @@ export const CellContent = memo(function CellContent({
   column,
   markdown,
   images,
+  search,
 }: CellContentProps) {
   if (!cell) return null;
   if (cell.status === 'error') {
@@ -79,16 +107,30 @@ export const CellContent = memo(function CellContent({
     case 'number':
       return (
         <span className="num">
-          {typeof value === 'number' ? numberFormat.format(value) : valueToText(value)}
+          {highlight(
+            typeof value === 'number' ? numberFormat.format(value) : valueToText(value),
+            search,
+          )}
         </span>
       );
     case 'json':
-      return <code className="json-inline">{valueToText(value).slice(0, DISPLAY_LIMIT)}</code>;
+      return (
+        <code className="json-inline">
+          {highlight(valueToText(value).slice(0, DISPLAY_LIMIT), search)}
+        </code>
+      );
     default: {
       const text = valueToText(value);
       if (images && isImageUrl(text)) return <Thumbnail url={text.trim()} />;
       if (markdown) return <Markdown text={text.slice(0, 4_000)} className="cell-markdown" />;
-      return <>{text.length > DISPLAY_LIMIT ? `${text.slice(0, DISPLAY_LIMIT)}…` : text}</>;
+      return (
+        <>
+          {highlight(
+            text.length > DISPLAY_LIMIT ? `${text.slice(0, DISPLAY_LIMIT)}…` : text,
+            search,
+          )}
+        </>
+      );
     }
   }
 });

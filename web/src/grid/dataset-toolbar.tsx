@@ -9,6 +9,7 @@ import { useNotices } from '../ui/notices.tsx';
 import { ExportMenu } from './export-menu.tsx';
 import { describeFilter } from './filter-dialog.tsx';
 import type { StreamState } from './use-dataset-events.ts';
+import type { Density } from './view-prefs.ts';
 
 interface DatasetToolbarProps {
   projectId: string;
@@ -33,7 +34,18 @@ interface DatasetToolbarProps {
   onAddAi(): void;
   onGenerateRows(): void;
   onDeleted(): void;
+  density: Density;
+  onDensity(density: Density): void;
+  onOpenColumns(): void;
+  /** Opens the active row as a form. */
+  onOpenRecord(): void;
 }
+
+const DENSITIES: { value: Density; label: string }[] = [
+  { value: 'compact', label: 'Compact rows' },
+  { value: 'comfortable', label: 'Comfortable rows' },
+  { value: 'wrapped', label: 'Wrapped rows' },
+];
 
 const STREAM_LABELS: Record<StreamState, string> = {
   connecting: 'Connecting…',
@@ -172,6 +184,26 @@ export function DatasetToolbar(props: DatasetToolbarProps) {
             ))}
           </Menu>
         )}
+        <Menu label="View ▾" className="menu-button">
+          <button type="button" role="menuitem" onClick={props.onOpenColumns}>
+            Columns…
+          </button>
+          <button type="button" role="menuitem" onClick={props.onOpenRecord}>
+            Record view (row as a form)
+          </button>
+          {DENSITIES.map((density) => (
+            <button
+              key={density.value}
+              type="button"
+              role="menuitem"
+              aria-current={props.density === density.value || undefined}
+              onClick={() => props.onDensity(density.value)}
+            >
+              {density.label}
+              {props.density === density.value ? ' ✓' : ''}
+            </button>
+          ))}
+        </Menu>
         <span className="spacer" />
         {!readOnly && (
           <>

@@ -37,6 +37,7 @@ import { FilterDialog } from './filter-dialog.tsx';
 import { FormulaDialog } from './formula-dialog.tsx';
 import { GenerateRowsDialog } from './generate-rows-dialog.tsx';
 import { Grid, type GridHandle } from './grid.tsx';
+import { ColumnsPanel, RecordView, SelectionFooter } from './grid-extras.tsx';
 import type { ColumnAction, HeaderActions } from './grid-header.tsx';
 import {
   type CellPosition,
@@ -48,7 +49,7 @@ import { RowCache, type ViewQuery } from './row-cache.ts';
 import { SqlPanel } from './sql-panel.tsx';
 import { cellBefore, MAX_UNDO_ROWS, pushUndo, type UndoEntry } from './undo.ts';
 import { useDatasetEvents } from './use-dataset-events.ts';
-import { DEFAULT_WIDTH, useViewPrefs } from './view-prefs.ts';
+import { DEFAULT_WIDTH, ROW_HEIGHTS, useViewPrefs } from './view-prefs.ts';
 
 /** Pasting or clearing more cells than this at once is refused (the server's bulk cap). */
 const MAX_BULK_EDIT = MAX_CELLS_PER_REQUEST;
@@ -88,6 +89,8 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
   const [conflict, setConflict] = useState<PendingConflict>();
   const [aiPanel, setAiPanel] = useState<{ columnId?: string } | undefined>();
   const [generateRows, setGenerateRows] = useState(false);
+  const [columnsPanel, setColumnsPanel] = useState(false);
+  const [record, setRecord] = useState<number>();
 
   const cache = useMemo(
     () =>
@@ -616,6 +619,17 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
   }, [cache, filtered, announce]);
 
   const hidden = allColumns.filter((column) => column.hidden);
+  const density = prefs.density ?? 'comfortable';
+  const filteredColumnIds = useMemo(
+    () => new Set(view.filters.map((filter) => filter.columnId)),
+    [view.filters],
+  );
+  const setHidden = (targets: readonly Column[], hide: boolean) =>
+    void Promise.all(
+      targets.map((column) =>
+        sheetApi.updateColumn(projectId, dataset.id, column.id, { hidden: hide }),
+      ),
+    ).then(() => refreshDataset(), notices.error);
   const { top, bottom } = selectionBounds(selection);
 
   return (
@@ -639,11 +653,11 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
             filters: previous.filters.filter((_, at) => at !== index),
           }))
         }
-        onShowColumn={(column) =>
-          void sheetApi
-            .updateColumn(projectId, dataset.id, column.id, { hidden: false })
-            .then(() => refreshDataset(), notices.error)
-        }
+        onShowColumn={(column) => setHidden([column], false)}
+        density={density}
+        onDensity={(next) => setPrefs((previous) => ({ ...previous, density: next }))}
+        onOpenColumns={() => setColumnsPanel(true)}
+        onOpenRecord={() => setRecord(selection.focus.row)}
         onAddRow={addRow}
         onDeleteRows={deleteRows}
         onAddColumn={() => setColumnDialog({})}
@@ -671,41 +685,49 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
         onDismiss={runs.dismiss}
       />
       <div className="dataset-body">
-        <ErrorBoundary label="the grid">
-          <Grid
-            ref={grid}
-            gridId={`grid-${dataset.id}`}
-            label={`${dataset.name} — use the arrow keys to move, Enter to edit, Ctrl+Enter to validate`}
-            columns={columns}
-            cache={cache}
-            initialTotal={filtered ? 0 : (dataset.rowCount ?? 0)}
-            readOnly={readOnly}
-            sort={view.sort}
-            headerActions={headerActions}
-            onEdit={async (row, column, value) => {
-              try {
-                await onEdit(row, column, value);
-              } catch (error) {
-                throw new Error(describeError(error));
+        <div className="grid-column">
+          <ErrorBoundary label="the grid">
+            <Grid
+              ref={grid}
+              gridId={`grid-${dataset.id}`}
+              label={`${dataset.name} — use the arrow keys to move, Enter to edit, Ctrl+Enter to validate`}
+              columns={columns}
+              cache={cache}
+              initialTotal={filtered ? 0 : (dataset.rowCount ?? 0)}
+              readOnly={readOnly}
+              sort={view.sort}
+              headerActions={headerActions}
+              onEdit={async (row, column, value) => {
+                try {
+                  await onEdit(row, column, value);
+                } catch (error) {
+                  throw new Error(describeError(error));
+                }
+              }}
+              onValidate={onValidate}
+              onExpand={(row, column) => setDetail({ row, column })}
+              onGenerate={(row, column) =>
+                void generationApi
+                  .startRun(projectId, dataset.id, column.id, {
+                    mode: 'cells',
+                    rowIds: [row.rowId],
+                    includeValidated: true,
+                  })
+                  .then(runs.upsert, notices.error)
               }
-            }}
-            onValidate={onValidate}
-            onExpand={(row, column) => setDetail({ row, column })}
-            onGenerate={(row, column) =>
-              void generationApi
-                .startRun(projectId, dataset.id, column.id, {
-                  mode: 'cells',
-                  rowIds: [row.rowId],
-                  includeValidated: true,
-                })
-                .then(runs.upsert, notices.error)
-            }
-            onPaste={(start, values) => void writeBlock(start, values, 'paste')}
-            onClear={onClear}
-            onSelectionChange={setSelection}
-            onCopied={(count) => announce(`${count.toLocaleString()} cells copied`)}
-          />
-        </ErrorBoundary>
+              onPaste={(start, values) => void writeBlock(start, values, 'paste')}
+              onClear={onClear}
+              onSelectionChange={setSelection}
+              onCopied={(count) => announce(`${count.toLocaleString()} cells copied`)}
+              onOpenRecord={setRecord}
+              rowHeight={ROW_HEIGHTS[density]}
+              wrap={density === 'wrapped'}
+              search={view.search}
+              filteredColumnIds={filteredColumnIds}
+            />
+          </ErrorBoundary>
+          <SelectionFooter cache={cache} columns={columns} selection={selection} />
+        </div>
         {sqlOpen && (
           <SqlPanel
             projectId={projectId}
@@ -730,6 +752,21 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
         )}
       </div>
 
+      <ColumnsPanel
+        open={columnsPanel}
+        columns={allColumns}
+        readOnly={readOnly}
+        onClose={() => setColumnsPanel(false)}
+        onSetHidden={setHidden}
+      />
+      <RecordView
+        index={record}
+        total={knownTotal ?? 0}
+        cache={cache}
+        columns={allColumns}
+        onMove={setRecord}
+        onClose={() => setRecord(undefined)}
+      />
       <FilterDialog
         column={filterColumn}
         onClose={() => setFilterColumn(undefined)}

@@ -1,5 +1,4 @@
 import { memo, type Ref } from 'react';
-import { ROW_HEIGHT } from './grid-types.ts';
 
 interface GridGutterProps {
   first: number;
@@ -9,6 +8,7 @@ interface GridGutterProps {
   selectedTop: number;
   selectedBottom: number;
   innerRef: Ref<HTMLDivElement>;
+  rowHeight: number;
 }
 
 /**
@@ -23,6 +23,7 @@ export const GridGutter = memo(function GridGutter({
   selectedTop,
   selectedBottom,
   innerRef,
+  rowHeight,
 }: GridGutterProps) {
   const numbers = [];
   for (let index = first; index <= last; index++) {
@@ -33,7 +34,7 @@ export const GridGutter = memo(function GridGutter({
         className={selected ? 'grid-gutter row-selected' : 'grid-gutter'}
         data-row={index}
         data-gutter="true"
-        style={{ transform: `translateY(${(index - anchor) * ROW_HEIGHT}px)` }}
+        style={{ transform: `translateY(${(index - anchor) * rowHeight}px)` }}
       >
         {index + 1}
       </div>,

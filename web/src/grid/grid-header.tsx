@@ -41,6 +41,8 @@ interface GridHeaderProps {
   sort: readonly Sort[];
   readOnly: boolean;
   actions: HeaderActions;
+  /** Columns with a filter on them (their headers show a funnel). */
+  filteredColumnIds?: ReadonlySet<string> | undefined;
 }
 
 /** Column headers: type and kind icons, sort on click, a menu, drag to reorder, drag or arrow keys to resize. */
@@ -53,6 +55,7 @@ export const GridHeader = memo(function GridHeader({
   sort,
   readOnly,
   actions,
+  filteredColumnIds,
 }: GridHeaderProps) {
   const cells = [];
   for (let col = colFirst; col <= colLast; col++) {
@@ -69,6 +72,7 @@ export const GridHeader = memo(function GridHeader({
         sortOrder={sort.length > 1 && sortIndex >= 0 ? sortIndex + 1 : undefined}
         readOnly={readOnly}
         actions={actions}
+        filtered={filteredColumnIds?.has(column.id) ?? false}
       />,
     );
   }
@@ -95,6 +99,7 @@ interface HeaderCellProps {
   sortOrder: number | undefined;
   readOnly: boolean;
   actions: HeaderActions;
+  filtered: boolean;
 }
 
 function HeaderCell({
@@ -105,6 +110,7 @@ function HeaderCell({
   sortOrder,
   readOnly,
   actions,
+  filtered,
 }: HeaderCellProps) {
   const type = TYPE_ICONS[column.type];
   const kind = KIND_ICONS[column.kind];
@@ -166,6 +172,11 @@ function HeaderCell({
           </span>
         )}
         <span className="header-name">{column.name}</span>
+        {filtered && (
+          <span className="filter-indicator" role="img" aria-label="Filtered" title="Filtered">
+            ⏷
+          </span>
+        )}
         {sortDirection && (
           <span className="sort-indicator" aria-hidden="true">
             {sortDirection === 'asc' ? '▲' : '▼'}

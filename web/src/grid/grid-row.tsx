@@ -2,7 +2,7 @@ import { memo } from 'react';
 import type { Row } from '../api/sheet-api.ts';
 import { ThumbUpIcon } from '../ui/icons.tsx';
 import { CellContent } from './cell-view.tsx';
-import { cellDomId, type GridColumn, GUTTER_WIDTH, ROW_HEIGHT } from './grid-types.ts';
+import { cellDomId, type GridColumn, GUTTER_WIDTH } from './grid-types.ts';
 
 interface GridRowProps {
   gridId: string;
@@ -21,6 +21,11 @@ interface GridRowProps {
   /** Active column on this row, or -1. */
   activeCol: number;
   rowSelected: boolean;
+  /** Room kept free on the active cell's right for its buttons, in pixels. */
+  activeInset: number;
+  rowHeight: number;
+  /** Search text to highlight. */
+  search: string;
 }
 
 /**
@@ -42,6 +47,9 @@ export const GridRow = memo(function GridRow(props: GridRowProps) {
     selRight,
     activeCol,
     rowSelected,
+    activeInset,
+    rowHeight,
+    search,
   } = props;
   const cells = [];
   for (let col = colFirst; col <= colLast; col++) {
@@ -66,7 +74,11 @@ export const GridRow = memo(function GridRow(props: GridRowProps) {
         aria-selected={selected}
         data-col={col}
         className={className}
-        style={{ left: GUTTER_WIDTH + lefts[col]!, width: column.width }}
+        style={{
+          left: GUTTER_WIDTH + lefts[col]!,
+          width: column.width,
+          ...(col === activeCol && activeInset > 0 ? { paddingRight: activeInset } : {}),
+        }}
       >
         {row && (
           <CellContent
@@ -74,6 +86,7 @@ export const GridRow = memo(function GridRow(props: GridRowProps) {
             column={column}
             markdown={column.markdown}
             images={column.images}
+            search={search}
           />
         )}
         {cell?.validated && (
@@ -95,7 +108,7 @@ export const GridRow = memo(function GridRow(props: GridRowProps) {
       aria-selected={rowSelected || undefined}
       data-row={index}
       className={rowSelected ? 'grid-row row-selected' : 'grid-row'}
-      style={{ transform: `translateY(${slot * ROW_HEIGHT}px)`, width: GUTTER_WIDTH + totalWidth }}
+      style={{ transform: `translateY(${slot * rowHeight}px)`, width: GUTTER_WIDTH + totalWidth }}
     >
       {/* The visible row numbers are one sticky column (grid-gutter.tsx); this names the row. */}
       <div role="rowheader" className="visually-hidden">

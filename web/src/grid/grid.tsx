@@ -1,5 +1,6 @@
 import {
   type ClipboardEvent,
+  type CSSProperties,
   type KeyboardEvent,
   type PointerEvent,
   type Ref,
@@ -47,6 +48,8 @@ const OVERSCAN = 8;
 const ANCHOR_ROWS = 256;
 /** Copying more than this asks the server for the missing rows first. */
 const MAX_COPY_CELLS = 200_000;
+/** Width of one button beside the active cell's value (grid.css .cell-actions .icon-button). */
+const ACTION_WIDTH = 26;
 
 export interface GridHandle {
   focus(): void;
@@ -75,6 +78,16 @@ export interface GridProps {
   onClear(selection: Selection): void;
   onSelectionChange?(selection: Selection): void;
   onCopied?(cells: number): void;
+  /** Row height in pixels (compact, comfortable or wrapped); every row has the same height. */
+  rowHeight?: number;
+  /** Wrap long values onto several lines inside the (taller) row. */
+  wrap?: boolean;
+  /** The toolbar's search text: its matches are highlighted in the cells. */
+  search?: string;
+  /** Columns with a filter: their headers show a filter icon. */
+  filteredColumnIds?: ReadonlySet<string>;
+  /** Open this row (position) as a form: double-click on its row number. */
+  onOpenRecord?(row: number): void;
   ref?: Ref<GridHandle>;
 }
 
@@ -101,6 +114,8 @@ const sameRange = (a: Range, b: Range) =>
  */
 export function Grid(props: GridProps) {
   const { gridId, label, columns, cache, initialTotal, readOnly, sort, headerActions, ref } = props;
+  const rowHeight = props.rowHeight ?? ROW_HEIGHT;
+  const search = props.search ?? '';
   const version = useSyncExternalStore(cache.subscribe, cache.getVersion);
   const total = cache.total ?? initialTotal;
 
@@ -108,10 +123,10 @@ export function Grid(props: GridProps) {
   const inner = useRef<HTMLDivElement>(null);
   const gutterInner = useRef<HTMLDivElement>(null);
   const [viewport, setViewport] = useState({ width: 800, height: 600 });
-  const bodyHeight = Math.max(ROW_HEIGHT, viewport.height - HEADER_HEIGHT);
+  const bodyHeight = Math.max(rowHeight, viewport.height - HEADER_HEIGHT);
   const metrics = useMemo(
-    () => verticalMetrics(total, ROW_HEIGHT, bodyHeight),
-    [total, bodyHeight],
+    () => verticalMetrics(total, rowHeight, bodyHeight),
+    [total, rowHeight, bodyHeight],
   );
   const widths = useMemo(() => columns.map((column) => column.width), [columns]);
   const { lefts, total: totalWidth } = useMemo(() => columnOffsets(widths), [widths]);
@@ -128,7 +143,7 @@ export function Grid(props: GridProps) {
     const scrollTop = element?.scrollTop ?? 0;
     const scrollLeft = element?.scrollLeft ?? 0;
     const offset = rowOffset(scrollTop, metrics);
-    const rows = visibleRows(offset, bodyHeight, ROW_HEIGHT, total);
+    const rows = visibleRows(offset, bodyHeight, rowHeight, total);
     const cols = visibleColumns(
       lefts,
       widths,
@@ -142,7 +157,7 @@ export function Grid(props: GridProps) {
       colLast: cols.last,
       anchor: Math.floor(rows.first / ANCHOR_ROWS) * ANCHOR_ROWS,
     };
-  }, [metrics, bodyHeight, total, lefts, widths, viewport.width]);
+  }, [metrics, bodyHeight, rowHeight, total, lefts, widths, viewport.width]);
 
   const [range, setRange] = useState<Range>(() => ({
     first: 0,
@@ -157,10 +172,10 @@ export function Grid(props: GridProps) {
     const element = scroller.current;
     if (!element || !inner.current) return;
     const offset = rowOffset(element.scrollTop, metrics);
-    const transform = `translate3d(0, ${rangeRef.current.anchor * ROW_HEIGHT - offset}px, 0)`;
+    const transform = `translate3d(0, ${rangeRef.current.anchor * rowHeight - offset}px, 0)`;
     inner.current.style.transform = transform;
     if (gutterInner.current) gutterInner.current.style.transform = transform;
-  }, [metrics]);
+  }, [metrics, rowHeight]);
 
   // Scroll: move the row layer in this frame; re-render only when the visible set changes.
   useEffect(() => {
@@ -251,7 +266,7 @@ export function Grid(props: GridProps) {
       const element = scroller.current;
       if (!element) return;
       const offset = rowOffset(element.scrollTop, metrics);
-      const target = offsetToReveal(position.row, offset, bodyHeight, ROW_HEIGHT);
+      const target = offsetToReveal(position.row, offset, bodyHeight, rowHeight);
       if (target !== undefined) element.scrollTop = Math.round(scrollTopFor(target, metrics));
       const left = lefts[position.col];
       const width = widths[position.col];
@@ -262,7 +277,7 @@ export function Grid(props: GridProps) {
           element.scrollLeft = left + width - visibleWidth;
       }
     },
-    [metrics, bodyHeight, lefts, widths],
+    [metrics, bodyHeight, rowHeight, lefts, widths],
   );
 
   const clamp = useCallback(
@@ -306,7 +321,7 @@ export function Grid(props: GridProps) {
   const onKeyDown = (event: KeyboardEvent<HTMLDivElement>) => {
     if (event.target !== event.currentTarget || editing) return;
     const { focus } = selection;
-    const pageRows = Math.max(1, Math.floor(bodyHeight / ROW_HEIGHT) - 1);
+    const pageRows = Math.max(1, Math.floor(bodyHeight / rowHeight) - 1);
     const ctrl = event.ctrlKey || event.metaKey;
     const extend = event.shiftKey;
     const column = columns[focus.col];
@@ -470,6 +485,22 @@ export function Grid(props: GridProps) {
   // Rows to render.
   const firstRow = Math.max(0, range.first - OVERSCAN);
   const lastRow = Math.min(total - 1, range.last + OVERSCAN);
+  const activeRow = cache.rowAt(selection.focus.row);
+  const activeColumn = columns[selection.focus.col];
+  const activeCell = activeColumn ? activeRow?.cells[activeColumn.id] : undefined;
+  const showValidate = !readOnly && activeColumn !== undefined && activeColumn.kind !== 'formula';
+  const showGenerate =
+    !readOnly &&
+    props.onGenerate !== undefined &&
+    activeColumn?.kind === 'ai' &&
+    !activeColumn.generating &&
+    (activeCell === undefined || ['pending', 'error', 'stale'].includes(activeCell.status));
+  // The active cell keeps its value clear of its buttons: its text ends where they begin.
+  const activeInset =
+    activeRow && !editing
+      ? (1 + (showValidate ? 1 : 0) + (showGenerate ? 1 : 0)) * ACTION_WIDTH + 4
+      : 0;
+
   const rows = [];
   for (let index = firstRow; index <= lastRow; index++) {
     const inRange = index >= bounds.top && index <= bounds.bottom;
@@ -488,6 +519,9 @@ export function Grid(props: GridProps) {
         selLeft={inRange ? bounds.left : 1}
         selRight={inRange ? bounds.right : 0}
         activeCol={index === selection.focus.row ? selection.focus.col : -1}
+        activeInset={activeInset}
+        rowHeight={rowHeight}
+        search={search}
         rowSelected={
           inRange && bounds.left === 0 && bounds.right === columns.length - 1 && columns.length > 0
         }
@@ -500,9 +534,6 @@ export function Grid(props: GridProps) {
     selection.focus.row <= lastRow &&
     selection.focus.col >= range.colFirst &&
     selection.focus.col <= range.colLast;
-  const activeRow = cache.rowAt(selection.focus.row);
-  const activeColumn = columns[selection.focus.col];
-  const activeCell = activeColumn ? activeRow?.cells[activeColumn.id] : undefined;
   const layerHeight = Math.max(0, Math.min(bodyHeight, metrics.spacerHeight));
   void version;
 
@@ -522,7 +553,8 @@ export function Grid(props: GridProps) {
           : undefined
       }
       tabIndex={0}
-      className="grid-scroll"
+      className={props.wrap ? 'grid-scroll grid-wrap' : 'grid-scroll'}
+      style={{ '--row-height': `${rowHeight}px` } as CSSProperties}
       data-testid="grid"
       onKeyDown={onKeyDown}
       onPointerDown={onPointerDown}
@@ -532,7 +564,9 @@ export function Grid(props: GridProps) {
       }}
       onDoubleClick={(event) => {
         const position = positionFrom(event.target);
-        if (position && position !== 'gutter-row' && position.col >= 0) startEditing(position);
+        if (!position || position === 'gutter-row') return;
+        if (position.col >= 0) startEditing(position);
+        else props.onOpenRecord?.(position.row);
       }}
       onCopy={onCopy}
       onPaste={onPaste}
@@ -550,6 +584,7 @@ export function Grid(props: GridProps) {
           sort={sort}
           readOnly={readOnly}
           actions={headerActions}
+          filteredColumnIds={props.filteredColumnIds}
         />
         <div
           className="grid-layer"
@@ -562,6 +597,7 @@ export function Grid(props: GridProps) {
             selectedTop={fullRows ? bounds.top : 1}
             selectedBottom={fullRows ? bounds.bottom : 0}
             innerRef={gutterInner}
+            rowHeight={rowHeight}
           />
           <div ref={inner} className="grid-inner">
             {rows}
@@ -570,11 +606,11 @@ export function Grid(props: GridProps) {
                 className="cell-actions"
                 style={{
                   // Right-aligned in the cell, however many buttons it holds.
-                  transform: `translate(-100%, ${(selection.focus.row - range.anchor) * ROW_HEIGHT}px)`,
+                  transform: `translate(-100%, ${(selection.focus.row - range.anchor) * rowHeight}px)`,
                   left: GUTTER_WIDTH + lefts[selection.focus.col]! + activeColumn.width - 4,
                 }}
               >
-                {!readOnly && activeColumn.kind !== 'formula' && (
+                {showValidate && (
                   <button
                     type="button"
                     tabIndex={-1}
@@ -593,23 +629,18 @@ export function Grid(props: GridProps) {
                     <ThumbUpIcon filled={activeCell?.validated ?? false} />
                   </button>
                 )}
-                {!readOnly &&
-                  props.onGenerate &&
-                  activeColumn.kind === 'ai' &&
-                  !activeColumn.generating &&
-                  (activeCell === undefined ||
-                    ['pending', 'error', 'stale'].includes(activeCell.status)) && (
-                    <button
-                      type="button"
-                      tabIndex={-1}
-                      className="icon-button"
-                      aria-label="Generate this cell"
-                      title="Generate this cell"
-                      onClick={() => props.onGenerate?.(activeRow, activeColumn)}
-                    >
-                      ▶
-                    </button>
-                  )}
+                {showGenerate && (
+                  <button
+                    type="button"
+                    tabIndex={-1}
+                    className="icon-button"
+                    aria-label="Generate this cell"
+                    title="Generate this cell"
+                    onClick={() => props.onGenerate?.(activeRow, activeColumn)}
+                  >
+                    ▶
+                  </button>
+                )}
                 <button
                   type="button"
                   tabIndex={-1}
@@ -628,7 +659,7 @@ export function Grid(props: GridProps) {
                 initialText={editing.text}
                 type={columns[editing.col]!.type}
                 left={GUTTER_WIDTH + lefts[editing.col]!}
-                top={(editing.row - range.anchor) * ROW_HEIGHT}
+                top={(editing.row - range.anchor) * rowHeight}
                 width={columns[editing.col]!.width}
                 onCancel={() => {
                   setEditing(undefined);

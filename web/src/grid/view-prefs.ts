@@ -1,13 +1,19 @@
 import { useCallback, useState } from 'react';
 
-/** Per-dataset view settings a user keeps in this browser: widths and renderer toggles. */
+/** Per-dataset view settings a user keeps in this browser: widths, renderer toggles, row height. */
 export interface ViewPrefs {
   widths: Record<string, number>;
   /** Text columns shown as sanitized markdown. */
   markdown: Record<string, boolean>;
   /** URL columns shown as image thumbnails (off: the URL as text). */
   images: Record<string, boolean>;
+  /** Row height: compact, comfortable (the default) or wrapped (long values on several lines). */
+  density?: Density;
 }
+
+export type Density = 'compact' | 'comfortable' | 'wrapped';
+/** Row heights in pixels: every row of a view has the same height, so virtualization holds. */
+export const ROW_HEIGHTS: Record<Density, number> = { compact: 26, comfortable: 34, wrapped: 96 };
 
 const EMPTY: ViewPrefs = { widths: {}, markdown: {}, images: {} };
 const key = (datasetId: string) => `braincells.view.${datasetId}`;
