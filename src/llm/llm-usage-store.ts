@@ -404,9 +404,8 @@ export function createUsageStore(db: Kysely<DB>) {
           sql<number>`coalesce(sum(coalesce(uncached_input_tokens, 0) + coalesce(cache_read_tokens, 0) + coalesce(cache_write_tokens, 0)), 0)`.as(
             'input_tokens',
           ),
-          sql<number>`coalesce(sum(coalesce(output_tokens, 0) + coalesce(reasoning_tokens, 0)), 0)`.as(
-            'output_tokens',
-          ),
+          // output_tokens already include reasoning (both are billed as output).
+          sql<number>`coalesce(sum(output_tokens), 0)`.as('output_tokens'),
           sql<number>`coalesce(sum(cost_nano), 0)`.as('cost_nano'),
           sql<number>`count(*) filter (where cost_nano is null and status <> 'cache-hit')`.as(
             'unpriced_attempts',

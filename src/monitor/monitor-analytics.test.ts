@@ -91,6 +91,14 @@ describe('own LLM calls', () => {
         entityIds: {},
         model: 'claude-x',
         providerKind: 'anthropic',
+        // Reasoning is part of output already: counted once.
+        usage: {
+          uncachedInputTokens: 7,
+          cacheReadTokens: 3,
+          cacheWriteTokens: 2,
+          outputTokens: 9,
+          reasoningTokens: 4,
+        },
         latencyMs: 50,
         costNano: null,
       }),
@@ -129,7 +137,14 @@ describe('own LLM calls', () => {
       'workflow',
     ]);
     const chat = items.find((row: { key: string }) => row.key === 'chat');
-    expect(chat).toMatchObject({ calls: 1, errorRate: 0, cacheHitRate: 0, latencyP50Ms: 50 });
+    expect(chat).toMatchObject({
+      calls: 1,
+      errorRate: 0,
+      cacheHitRate: 0,
+      latencyP50Ms: 50,
+      inputTokens: 12,
+      outputTokens: 9,
+    });
     expect(chat.unpricedAttempts).toBe(1);
   });
 
