@@ -215,6 +215,7 @@ export async function buildApp(platform: Platform) {
     access: services.access,
     roots: config.monitor.roots,
     uploadDir: path.join(config.dataDir, 'monitor-uploads'),
+    ownCalls: llm.admin,
   });
   app.decorate('monitor', monitor);
   await app.register(monitorRoutes, { monitor });

@@ -244,6 +244,73 @@ describe('braincells monitor (JSON shapes)', () => {
     expect(rows[0].active).toBe(false);
   });
 
+  it('report --by tools and --by own-calls --json', async () => {
+    const tools = await run('monitor', 'report', '--project', projectId, '--by', 'tools', '--json');
+    expect(tools.error).toBeUndefined();
+    const task = JSON.parse(tools.out).rows.find(
+      (row: { toolName: string }) => row.toolName === 'Task',
+    );
+    expect(task).toMatchObject({ calls: 1, failures: 0, durationP50Ms: 298_000 });
+
+    const database = await openDatabase({
+      kind: 'pglite',
+      dataDir: path.join(storage.dataDir, 'pg'),
+    });
+    try {
+      await sql`insert into llm_calls (id, call_id, created_at, project_id, feature, entity_ids,
+          provider_ref, provider_kind, model, attempt, status, cache_status, latency_ms, cost_nano)
+        values (${uuidv7()}, ${uuidv7()}, now(), ${projectId}, 'chat', '{}', 'env:openai', 'openai',
+          'gpt-4o-mini', 1, 'ok', 'miss', 120, 2000),
+          (${uuidv7()}, ${uuidv7()}, now(), ${projectId}, 'chat', '{}', 'env:openai', 'openai',
+          'gpt-4o-mini', 1, 'timeout', 'miss', 30000, null)`.execute(database.db);
+    } finally {
+      await database.close();
+    }
+    const own = await run(
+      'monitor',
+      'report',
+      '--project',
+      projectId,
+      '--by',
+      'own-calls',
+      '--group',
+      'model',
+      '--json',
+    );
+    expect(own.error).toBeUndefined();
+    expect(JSON.parse(own.out)).toEqual({
+      by: 'model',
+      rows: [
+        {
+          key: 'openai/gpt-4o-mini',
+          calls: 2,
+          attempts: 2,
+          errors: 1,
+          errorRate: 0.5,
+          cacheHits: 0,
+          cacheHitRate: 0,
+          latencyP50Ms: 15_060,
+          latencyP95Ms: 28_506,
+          inputTokens: 0,
+          outputTokens: 0,
+          costUsd: 0.000002,
+          unpricedAttempts: 1,
+        },
+      ],
+    });
+    const bad = await run(
+      'monitor',
+      'report',
+      '--project',
+      projectId,
+      '--by',
+      'own-calls',
+      '--group',
+      'user',
+    );
+    expect(bad.error).toMatchObject({ exitCode: 2 });
+  });
+
   it('refuses a bad --by, --since or --timezone as usage errors', async () => {
     for (const args of [
       ['--by', 'week'],

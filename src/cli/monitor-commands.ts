@@ -1,12 +1,14 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
+import { createLlmModule } from '../llm/llm-module.ts';
 import type { ImportProgress, SourceOption } from '../monitor/monitor-import.ts';
 import {
   presentBlockRow,
   presentDayRow,
   presentImportCounts,
   presentModelRow,
+  presentOwnCallRow,
   presentSessionRow,
 } from '../monitor/monitor-presenter.ts';
 import { SOURCE_OPTIONS } from '../monitor/monitor-schema.ts';
@@ -21,8 +23,14 @@ import { openPlatform } from '../platform/platform.ts';
 import { createCoreServices } from '../services.ts';
 import { CliError, EXIT, printJson, printTable } from './cli-output.ts';
 
-/** Opens the platform without job workers; the command does the work itself. */
-async function withMonitor<T>(work: (monitor: MonitorService) => Promise<T>): Promise<T> {
+/**
+ * Opens the platform without job workers; the command does the work itself. With `ownCalls`
+ * the LLM module is opened too, so the monitor can read our own calls through it.
+ */
+async function withMonitor<T>(
+  work: (monitor: MonitorService) => Promise<T>,
+  options: { ownCalls?: boolean } = {},
+): Promise<T> {
   const config = { ...loadConfig(), jobsEnabled: false };
   const logger = createLogger({
     level: process.env.LOG_LEVEL ?? 'warn',
@@ -32,15 +40,29 @@ async function withMonitor<T>(work: (monitor: MonitorService) => Promise<T>): Pr
   const platform = await openPlatform(config, logger);
   try {
     const services = createCoreServices({ config, logger, database: platform.database });
-    // The CLI reads any local path its user can: the roots limit only the API.
-    return await work(
-      createMonitorService({
-        duckdb: platform.duckdb,
-        access: services.access,
-        roots: [],
-        uploadDir: path.join(config.dataDir, 'monitor-uploads'),
-      }),
-    );
+    const llm = options.ownCalls
+      ? createLlmModule({
+          config: config.llm,
+          database: platform.database,
+          logger,
+          access: services.access,
+          secrets: services.secrets,
+        })
+      : undefined;
+    try {
+      // The CLI reads any local path its user can: the roots limit only the API.
+      return await work(
+        createMonitorService({
+          duckdb: platform.duckdb,
+          access: services.access,
+          roots: [],
+          uploadDir: path.join(config.dataDir, 'monitor-uploads'),
+          ownCalls: llm?.admin,
+        }),
+      );
+    } finally {
+      await llm?.close();
+    }
   } finally {
     await platform.close();
   }
@@ -162,7 +184,12 @@ export function registerMonitorCommands(program: Command): void {
     .command('report')
     .description('Tokens and cost by session (and sub-agent), day or model')
     .requiredOption('--project <id>', 'project to report on')
-    .option('--by <group>', 'session | day | model | block (5-hour usage blocks)', 'session')
+    .option(
+      '--by <group>',
+      'session | day | model | block (5-hour usage blocks) | tools | own-calls (our own LLM calls)',
+      'session',
+    )
+    .option('--group <key>', 'own-calls grouped by feature | model | dataset', 'feature')
     .option('--since <time>', 'only usage at or after this date or ISO time')
     .option('--timezone <zone>', 'IANA time zone of the days (--by day); default: this machine’s')
     .option('--json', 'print {"rows":[…]}')
@@ -172,6 +199,7 @@ export function registerMonitorCommands(program: Command): void {
         by: string;
         since?: string;
         timezone?: string;
+        group: string;
         json?: boolean;
       }) => {
         const since = parseSince(options.since);
@@ -292,7 +320,58 @@ export function registerMonitorCommands(program: Command): void {
             );
           return;
         }
-        throw new CliError('--by must be session, day, model or block', EXIT.usage);
+        if (options.by === 'tools') {
+          const rows = await withMonitor((service) =>
+            service.toolReport(actor, options.project, { since }),
+          );
+          if (options.json) printJson({ rows });
+          else
+            printTable(
+              rows.map((row) => ({
+                tool: row.toolName,
+                calls: row.calls,
+                failures: row.failures,
+                unfinished: row.unfinished,
+                p50Ms: row.durationP50Ms ?? '',
+                p95Ms: row.durationP95Ms ?? '',
+                topError: (row.topErrors[0]?.error ?? '').slice(0, 60),
+              })),
+              ['tool', 'calls', 'failures', 'unfinished', 'p50Ms', 'p95Ms', 'topError'],
+            );
+          return;
+        }
+        if (options.by === 'own-calls') {
+          const group = options.group;
+          if (group !== 'feature' && group !== 'model' && group !== 'dataset') {
+            throw new CliError('--group must be feature, model or dataset', EXIT.usage);
+          }
+          const rows = (
+            await withMonitor(
+              (service) => service.ownCallReport(actor, options.project, { by: group, since }),
+              { ownCalls: true },
+            )
+          ).map(presentOwnCallRow);
+          if (options.json) printJson({ by: group, rows });
+          else
+            printTable(
+              rows.map((row) => ({
+                [group]: row.key ?? '',
+                calls: row.calls,
+                attempts: row.attempts,
+                errorRate: row.errorRate ?? '',
+                cacheHitRate: row.cacheHitRate ?? '',
+                p50Ms: row.latencyP50Ms ?? '',
+                p95Ms: row.latencyP95Ms ?? '',
+                cost: formatUsd(row.costUsd),
+              })),
+              [group, 'calls', 'attempts', 'errorRate', 'cacheHitRate', 'p50Ms', 'p95Ms', 'cost'],
+            );
+          return;
+        }
+        throw new CliError(
+          '--by must be session, day, model, block, tools or own-calls',
+          EXIT.usage,
+        );
       },
     );
 }

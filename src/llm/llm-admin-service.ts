@@ -44,7 +44,7 @@ import {
   spendQuerySchema,
 } from './llm-schema.ts';
 import { errorCodeFor, type LlmService } from './llm-service.ts';
-import type { SpendDimension, UsageStore } from './llm-usage-store.ts';
+import type { CallStatsDimension, SpendDimension, UsageStore } from './llm-usage-store.ts';
 
 export interface LlmAdminDeps {
   config: LlmConfig;
@@ -561,6 +561,20 @@ export function createLlmAdmin(deps: LlmAdminDeps) {
         by: query.by,
         rows,
       };
+    },
+
+    /**
+     * Our own calls grouped by feature, model or dataset with latency p50/p95, error and
+     * cache-hit counts (the monitor's own-calls view reads this; docs/monitor.md).
+     */
+    async callStats(
+      actor: Actor,
+      projectId: string,
+      query: { by: CallStatsDimension; since?: Date | undefined },
+    ) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await deps.llm.flush();
+      return usage.callStats({ projectId, by: query.by, since: query.since });
     },
 
     /** The newest usage rows (one per attempt), newest first. */

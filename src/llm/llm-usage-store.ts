@@ -96,6 +96,40 @@ export interface EntitySpendRow {
   unpricedAttempts: number;
 }
 
+export type CallStatsDimension = 'feature' | 'model' | 'dataset';
+
+export interface CallStatsQuery {
+  projectId: string;
+  since?: Date | undefined;
+  by: CallStatsDimension;
+}
+
+/** Our own LLM calls grouped by feature, model or dataset (see `callStats`). */
+export interface CallStatsRow {
+  /** The feature, `provider/model`, or dataset id; null: calls made for no dataset. */
+  key: string | null;
+  /** Logical calls (first attempts and cache hits). */
+  calls: number;
+  /** Requests sent to a provider (retries included, cache hits not). */
+  attempts: number;
+  /** Attempts that failed (error or timeout). */
+  errors: number;
+  cacheHits: number;
+  /** Latency of the attempts sent to a provider, in ms; null when there were none. */
+  latencyP50Ms: number | null;
+  latencyP95Ms: number | null;
+  inputTokens: number;
+  outputTokens: number;
+  costNano: number;
+  unpricedAttempts: number;
+}
+
+const CALL_STATS_KEYS: Record<CallStatsDimension, string> = {
+  feature: 'feature',
+  model: "provider_kind || '/' || model",
+  dataset: "entity_ids ->> 'datasetId'",
+};
+
 const nullable = (value: number | undefined) => (value === undefined ? null : value);
 const dayOf = (date: Date) => date.toISOString().slice(0, 10);
 
@@ -335,6 +369,65 @@ export function createUsageStore(db: Kysely<DB>) {
         calls: Number(row.calls),
         errors: Number(row.errors),
         cacheHits: Number(row.cache_hits),
+        costNano: Number(row.cost_nano),
+        unpricedAttempts: Number(row.unpriced_attempts),
+      }));
+    },
+
+    /**
+     * Our own calls grouped by feature, model or dataset, from the raw rows (percentiles need
+     * them): calls, attempts, errors, cache hits, latency p50/p95 of provider attempts (cache
+     * hits answer in no time and would hide the provider's latency), tokens and known cost.
+     */
+    async callStats(query: CallStatsQuery): Promise<CallStatsRow[]> {
+      // A fixed expression per dimension (a literal), never user text.
+      const key = sql.raw(CALL_STATS_KEYS[query.by]);
+      let select = db
+        .selectFrom('llm_calls')
+        .where('project_id', '=', query.projectId)
+        .select([
+          sql<string | null>`${key}`.as('key'),
+          sql<number>`count(*) filter (where attempt = 1 or status = 'cache-hit')`.as('calls'),
+          sql<number>`count(*) filter (where status <> 'cache-hit')`.as('attempts'),
+          sql<number>`count(*) filter (where status in ('error', 'timeout'))`.as('errors'),
+          sql<number>`count(*) filter (where status = 'cache-hit')`.as('cache_hits'),
+          sql<
+            number | null
+          >`percentile_cont(0.5) within group (order by latency_ms) filter (where status <> 'cache-hit')`.as(
+            'p50',
+          ),
+          sql<
+            number | null
+          >`percentile_cont(0.95) within group (order by latency_ms) filter (where status <> 'cache-hit')`.as(
+            'p95',
+          ),
+          sql<number>`coalesce(sum(coalesce(uncached_input_tokens, 0) + coalesce(cache_read_tokens, 0) + coalesce(cache_write_tokens, 0)), 0)`.as(
+            'input_tokens',
+          ),
+          // output_tokens already include reasoning (both are billed as output).
+          sql<number>`coalesce(sum(output_tokens), 0)`.as('output_tokens'),
+          sql<number>`coalesce(sum(cost_nano), 0)`.as('cost_nano'),
+          sql<number>`count(*) filter (where cost_nano is null and status <> 'cache-hit')`.as(
+            'unpriced_attempts',
+          ),
+        ])
+        .groupBy(key)
+        .orderBy(sql`count(*)`, 'desc')
+        .limit(ENTITY_ROWS);
+      if (query.since) select = select.where('created_at', '>=', query.since);
+      const rows = await select.execute();
+      // Percentiles interpolate: rounded to 0.1 ms.
+      const num = (value: unknown) => (value === null ? null : Math.round(Number(value) * 10) / 10);
+      return rows.map((row) => ({
+        key: row.key,
+        calls: Number(row.calls),
+        attempts: Number(row.attempts),
+        errors: Number(row.errors),
+        cacheHits: Number(row.cache_hits),
+        latencyP50Ms: num(row.p50),
+        latencyP95Ms: num(row.p95),
+        inputTokens: Number(row.input_tokens),
+        outputTokens: Number(row.output_tokens),
         costNano: Number(row.cost_nano),
         unpricedAttempts: Number(row.unpriced_attempts),
       }));

@@ -137,3 +137,23 @@ export function presentImportCounts(result: {
     usageEvents: result.usageEvents,
   };
 }
+
+/** An own-calls row as the API shows it: money in USD. */
+export function presentOwnCallRow(row: {
+  key: string | null;
+  calls: number;
+  attempts: number;
+  errors: number;
+  errorRate: number | null;
+  cacheHits: number;
+  cacheHitRate: number | null;
+  latencyP50Ms: number | null;
+  latencyP95Ms: number | null;
+  inputTokens: number;
+  outputTokens: number;
+  costNano: number;
+  unpricedAttempts: number;
+}) {
+  const { costNano, ...rest } = row;
+  return { ...rest, costUsd: costNano / 1e9 };
+}

@@ -8,6 +8,7 @@ import {
   presentBlockRow,
   presentDayRow,
   presentModelRow,
+  presentOwnCallRow,
   presentSessionListItem,
 } from './monitor-presenter.ts';
 import {
@@ -18,11 +19,14 @@ import {
   importBodySchema,
   importResultView,
   modelView,
+  ownCallsQuerySchema,
+  ownCallsView,
   reportQuerySchema,
   SOURCE_OPTIONS,
   sessionDetailView,
   sessionListView,
   sessionParams,
+  toolView,
 } from './monitor-schema.ts';
 import type { MonitorService } from './monitor-service.ts';
 
@@ -201,6 +205,50 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
           since: since(request.query.since),
         })
       ).map(presentModelRow),
+    }),
+  );
+
+  app.get(
+    `${base}/own-calls`,
+    {
+      schema: {
+        tags,
+        summary: 'Our own LLM calls by feature, model or dataset (viewer)',
+        description:
+          'Reads the calls this project made through Brain Cells (sheet cells, chat, workflows; the `llm_calls` the LLM module records), not imported logs. calls: logical calls (first attempts and cache hits); attempts: requests sent to a provider; errorRate = errors ÷ attempts (errors and timeouts); cacheHitRate = cache hits ÷ calls; latency p50/p95 over provider attempts (cache hits left out); costUsd sums known costs, unpricedAttempts says how many are left out. `by=dataset` keys by dataset id (null: calls made for no dataset). At most 200 rows, the busiest first.',
+        params: projectParams,
+        querystring: ownCallsQuerySchema,
+        response: { 200: ownCallsView },
+      },
+    },
+    async (request) => ({
+      by: request.query.by,
+      items: (
+        await monitor.ownCallReport(request.actor, request.params.projectId, {
+          by: request.query.by,
+          since: since(request.query.since),
+        })
+      ).map(presentOwnCallRow),
+    }),
+  );
+
+  app.get(
+    `${base}/tools`,
+    {
+      schema: {
+        tags,
+        summary: 'Tool calls per tool name in the imported logs (viewer)',
+        description:
+          'calls, failures (status error) and failureRate, unfinished (no result yet), duration p50/p95 in ms over the calls whose times are known (timedCalls): OpenCode parts carry their start and end; a Claude Code call runs from its tool_use line to its tool_result line. topErrors: the 5 most frequent error texts (cut to 300 characters). A call seen in two files counts once; with `since`, calls are dated by their message.',
+        params: projectParams,
+        querystring: reportQuerySchema,
+        response: { 200: toolView },
+      },
+    },
+    async (request) => ({
+      items: await monitor.toolReport(request.actor, request.params.projectId, {
+        since: since(request.query.since),
+      }),
     }),
   );
 

@@ -208,3 +208,52 @@ export const blockView = z.object({
     }),
   ),
 });
+
+export const ownCallsQuerySchema = z
+  .object({
+    by: z
+      .enum(['feature', 'model', 'dataset'])
+      .default('feature')
+      .describe('feature (sheet-cell, chat, workflow…), provider/model, or dataset id'),
+    since: sinceSchema,
+  })
+  .strict();
+
+const rate = z.number().nullable();
+
+export const ownCallsView = z.object({
+  by: z.enum(['feature', 'model', 'dataset']),
+  items: z.array(
+    z.object({
+      key: z.string().nullable(),
+      calls: z.number().int(),
+      attempts: z.number().int(),
+      errors: z.number().int(),
+      errorRate: rate,
+      cacheHits: z.number().int(),
+      cacheHitRate: rate,
+      latencyP50Ms: z.number().nullable(),
+      latencyP95Ms: z.number().nullable(),
+      inputTokens: z.number().int(),
+      outputTokens: z.number().int(),
+      costUsd: z.number(),
+      unpricedAttempts: z.number().int(),
+    }),
+  ),
+});
+
+export const toolView = z.object({
+  items: z.array(
+    z.object({
+      toolName: z.string(),
+      calls: z.number().int(),
+      failures: z.number().int(),
+      failureRate: rate,
+      unfinished: z.number().int(),
+      timedCalls: z.number().int(),
+      durationP50Ms: z.number().nullable(),
+      durationP95Ms: z.number().nullable(),
+      topErrors: z.array(z.object({ error: z.string(), count: z.number().int() })),
+    }),
+  ),
+});

@@ -24,6 +24,33 @@ export interface MonitorServiceDeps {
   roots: readonly string[];
   /** Uploads are written here (one folder per upload, removed after the import). */
   uploadDir: string;
+  /** The LLM module's read of our own calls (its admin service); absent: own-calls is off. */
+  ownCalls?: OwnCallsReader | undefined;
+}
+
+export type OwnCallsDimension = 'feature' | 'model' | 'dataset';
+
+/** What the monitor needs from the LLM module (its admin service's `callStats`). */
+export interface OwnCallsReader {
+  callStats(
+    actor: Actor,
+    projectId: string,
+    query: { by: OwnCallsDimension; since?: Date | undefined },
+  ): Promise<
+    {
+      key: string | null;
+      calls: number;
+      attempts: number;
+      errors: number;
+      cacheHits: number;
+      latencyP50Ms: number | null;
+      latencyP95Ms: number | null;
+      inputTokens: number;
+      outputTokens: number;
+      costNano: number;
+      unpricedAttempts: number;
+    }[]
+  >;
 }
 
 export interface ReportOptions {
@@ -268,6 +295,39 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       await access.requireRole(actor, projectId, 'viewer');
       await tables();
       return store.modelReport({ projectId, since: options.since });
+    },
+
+    /**
+     * Our own LLM calls (the `llm_calls` the LLM module records) by feature, model or dataset,
+     * read through the LLM module's service: rates are computed here from its counts.
+     */
+    async ownCallReport(
+      actor: Actor,
+      projectId: string,
+      options: ReportOptions & { by: OwnCallsDimension },
+    ) {
+      await access.requireRole(actor, projectId, 'viewer');
+      if (!deps.ownCalls) throw new AppError('NOT_FOUND', 'Own LLM calls are not available here');
+      const rows = await deps.ownCalls.callStats(actor, projectId, {
+        by: options.by,
+        since: options.since,
+      });
+      return rows.map((row) => ({
+        ...row,
+        errorRate: row.attempts === 0 ? null : row.errors / row.attempts,
+        cacheHitRate: row.calls === 0 ? null : row.cacheHits / row.calls,
+      }));
+    },
+
+    /** Tool calls per tool name from the imported logs' parts (calls, failures, durations, errors). */
+    async toolReport(actor: Actor, projectId: string, options: ReportOptions = {}) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await tables();
+      const rows = await store.toolReport({ projectId, since: options.since }, 5);
+      return rows.map((row) => ({
+        ...row,
+        failureRate: row.calls === 0 ? null : row.failures / row.calls,
+      }));
     },
 
     /**

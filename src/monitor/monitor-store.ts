@@ -602,6 +602,76 @@ export function createMonitorStore(duckdb: DuckDb) {
       }));
     },
 
+    /**
+     * Tool calls per tool name: calls, failures, unfinished, duration p50/p95 and the most
+     * frequent errors. A Claude Code call is its `tool_use` part joined to the `tool_result`
+     * with the same call id in the same transcript (its status and error; its duration runs
+     * from the call's line to the result's line); an OpenCode `tool` part carries its status,
+     * error and `state.time.start/end` itself. A call seen in two files counts once.
+     */
+    async toolReport(filter: ReportFilter, topErrors: number) {
+      const params: unknown[] = [filter.projectId];
+      // A call is dated by its message; with `since`, undated calls are left out.
+      let since = '';
+      if (filter.since) {
+        params.push(filter.since.toISOString());
+        since = ` and m.created_at >= $${params.length}::timestamptz`;
+      }
+      const rows = await duckdb.query(
+        `with msg as (
+           select session_key, message_id, min(created_at) as created_at from monitor_message
+           where project_id = $1 group by all
+         ), result as (
+           select session_key, call_id, tool_status, tool_error, message_id from monitor_part
+           where project_id = $1 and type = 'tool_result' and call_id is not null
+           qualify row_number() over (partition by session_key, call_id order by part_id) = 1
+         ), call as (
+           select u.tool_name,
+             coalesce(r.tool_status, u.tool_status) as status,
+             coalesce(r.tool_error, u.tool_error) as error,
+             case when u.type = 'tool' then
+               try_cast(json_extract_string(u.raw, '$.state.time.end') as double)
+                 - try_cast(json_extract_string(u.raw, '$.state.time.start') as double)
+             else epoch_ms(mr.created_at) - epoch_ms(m.created_at) end as duration_ms
+           from monitor_part u
+           left join result r on u.type = 'tool_use' and r.session_key = u.session_key and r.call_id = u.call_id
+           left join msg m on m.session_key = u.session_key and m.message_id = u.message_id
+           left join msg mr on mr.session_key = r.session_key and mr.message_id = r.message_id
+           where u.project_id = $1 and u.type in ('tool_use', 'tool') and u.tool_name is not null${since}
+           qualify row_number() over (partition by u.session_key, coalesce(u.call_id, u.part_id) order by u.part_id) = 1
+         ), errors as (
+           select tool_name, left(error, 300) as error, count(*) as n from call
+           where status = 'error' and error is not null group by tool_name, left(error, 300)
+           qualify row_number() over (partition by tool_name order by count(*) desc, left(error, 300)) <= ${Math.max(1, Math.floor(topErrors))}
+         )
+         select c.tool_name, count(*) as calls,
+           count(*) filter (where c.status = 'error') as failures,
+           count(*) filter (where c.status is null or c.status in ('pending', 'running')) as unfinished,
+           count(c.duration_ms) filter (where c.duration_ms >= 0) as timed,
+           quantile_cont(c.duration_ms, 0.5) filter (where c.duration_ms >= 0) as p50,
+           quantile_cont(c.duration_ms, 0.95) filter (where c.duration_ms >= 0) as p95,
+           (select list({'error': e.error, 'count': e.n} order by e.n desc, e.error) from errors e
+             where e.tool_name = c.tool_name) as top_errors
+         from call c group by c.tool_name order by calls desc, c.tool_name`,
+        params as never,
+      );
+      const num = (value: unknown) =>
+        value === null || value === undefined ? null : Number(value);
+      return rows.map((row) => ({
+        toolName: String(row.tool_name),
+        calls: Number(row.calls),
+        failures: Number(row.failures),
+        unfinished: Number(row.unfinished),
+        timedCalls: Number(row.timed),
+        durationP50Ms: num(row.p50),
+        durationP95Ms: num(row.p95),
+        topErrors: ((row.top_errors ?? []) as { error: unknown; count: unknown }[]).map((e) => ({
+          error: String(e.error),
+          count: Number(e.count),
+        })),
+      }));
+    },
+
     async sessionParts(projectId: string, sessionKey: string, limit: number) {
       const rows = await duckdb.query(
         `select p.message_id, p.part_id, p.type, p.tool_name, p.call_id, p.tool_status,

@@ -54,6 +54,9 @@ describe('monitor page', () => {
     const unknownRow = models.locator('tr', { hasText: 'my-private-model' });
     expect(await unknownRow.textContent()).toContain('unknown');
     expect(await page.getByRole('img', { name: 'Tokens per day by bucket' }).count()).toBe(1);
+    // Tool analytics: the fixture's one Task call, answered.
+    const tools = page.getByTestId('monitor-tools');
+    expect(await tools.locator('tr', { hasText: 'Task' }).textContent()).toContain('0 (0.0%)');
 
     await page.getByRole('searchbox', { name: 'Filter sessions' }).fill('Explore');
     await expect.poll(() => sessions.locator('tbody tr').count()).toBe(1);

@@ -52,6 +52,34 @@ export interface MonitorModel {
   unpricedEvents: number;
 }
 
+export interface MonitorTool {
+  toolName: string;
+  calls: number;
+  failures: number;
+  failureRate: number | null;
+  unfinished: number;
+  timedCalls: number;
+  durationP50Ms: number | null;
+  durationP95Ms: number | null;
+  topErrors: { error: string; count: number }[];
+}
+
+export interface MonitorOwnCall {
+  key: string | null;
+  calls: number;
+  attempts: number;
+  errors: number;
+  errorRate: number | null;
+  cacheHits: number;
+  cacheHitRate: number | null;
+  latencyP50Ms: number | null;
+  latencyP95Ms: number | null;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  unpricedAttempts: number;
+}
+
 const base = (projectId: string) => `/api/projects/${encodeURIComponent(projectId)}/monitor`;
 
 export const monitorApi = {
@@ -61,4 +89,9 @@ export const monitorApi = {
       query: { timezone },
     }),
   models: (projectId: string) => api<{ items: MonitorModel[] }>(`${base(projectId)}/models`),
+  tools: (projectId: string) => api<{ items: MonitorTool[] }>(`${base(projectId)}/tools`),
+  ownCalls: (projectId: string, by: 'feature' | 'model' | 'dataset') =>
+    api<{ by: string; items: MonitorOwnCall[] }>(`${base(projectId)}/own-calls`, {
+      query: { by },
+    }),
 };

@@ -23,6 +23,10 @@ const flatTokens = (tokens: Tokens) => ({
   cacheWrite: tokens.cacheWrite,
 });
 
+const percent = (rate: number | null) => (rate === null ? '—' : `${(rate * 100).toFixed(1)}%`);
+const millis = (ms: number | null) =>
+  ms === null ? '—' : ms >= 1_000 ? `${(ms / 1_000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+
 type SortKey = 'startedAt' | 'output' | 'input' | 'cost';
 
 function ExportButtons({
@@ -66,6 +70,14 @@ export function MonitorPage() {
     queryKey: ['monitor', projectId, 'models'],
     queryFn: () => monitorApi.models(projectId),
   });
+  const tools = useQuery({
+    queryKey: ['monitor', projectId, 'tools'],
+    queryFn: () => monitorApi.tools(projectId),
+  });
+  const ownCalls = useQuery({
+    queryKey: ['monitor', projectId, 'own-calls', 'feature'],
+    queryFn: () => monitorApi.ownCalls(projectId, 'feature'),
+  });
   const [filter, setFilter] = useState('');
   const [sort, setSort] = useState<SortKey>('startedAt');
 
@@ -102,7 +114,9 @@ export function MonitorPage() {
       <div className="row">
         <h1>Monitor</h1>
       </div>
-      <FormError error={sessions.error ?? daily.error ?? models.error} />
+      <FormError
+        error={sessions.error ?? daily.error ?? models.error ?? tools.error ?? ownCalls.error}
+      />
       {loading && <p className="muted">Loading…</p>}
       {empty && (
         <p className="muted" data-testid="monitor-empty">
@@ -201,6 +215,142 @@ export function MonitorPage() {
                     }
                   >
                     {formatUsd(row.costUsd, row.costBasis)}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+      {tools.data && tools.data.items.length > 0 && (
+        <>
+          <div className="row">
+            <h2>Tools</h2>
+            <span className="spacer" />
+            <ExportButtons
+              name="monitor-tools"
+              rows={tools.data.items}
+              flat={() =>
+                tools.data.items.map((row) => ({
+                  tool: row.toolName,
+                  calls: row.calls,
+                  failures: row.failures,
+                  failureRate: row.failureRate,
+                  unfinished: row.unfinished,
+                  durationP50Ms: row.durationP50Ms,
+                  durationP95Ms: row.durationP95Ms,
+                  topError: row.topErrors[0]?.error ?? null,
+                }))
+              }
+            />
+          </div>
+          <table className="data-table" data-testid="monitor-tools">
+            <thead>
+              <tr>
+                <th scope="col">Tool</th>
+                <th scope="col" className="number">
+                  Calls
+                </th>
+                <th scope="col" className="number">
+                  Failed
+                </th>
+                <th scope="col" className="number">
+                  p50
+                </th>
+                <th scope="col" className="number">
+                  p95
+                </th>
+                <th scope="col">Top error</th>
+              </tr>
+            </thead>
+            <tbody>
+              {tools.data.items.map((row) => (
+                <tr key={row.toolName}>
+                  <td>{row.toolName}</td>
+                  <td className="number">{formatInteger(row.calls)}</td>
+                  <td className="number">
+                    {formatInteger(row.failures)} ({percent(row.failureRate)})
+                  </td>
+                  <td className="number">{millis(row.durationP50Ms)}</td>
+                  <td className="number">{millis(row.durationP95Ms)}</td>
+                  <td title={row.topErrors[0]?.error}>
+                    {row.topErrors[0]
+                      ? `${row.topErrors[0].error.slice(0, 80)} (×${row.topErrors[0].count})`
+                      : '—'}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+      {ownCalls.data && ownCalls.data.items.length > 0 && (
+        <>
+          <div className="row">
+            <h2>Our own LLM calls by feature</h2>
+            <span className="spacer" />
+            <ExportButtons
+              name="monitor-own-calls"
+              rows={ownCalls.data.items}
+              flat={() =>
+                ownCalls.data.items.map((row) => ({
+                  feature: row.key,
+                  calls: row.calls,
+                  attempts: row.attempts,
+                  errorRate: row.errorRate,
+                  cacheHitRate: row.cacheHitRate,
+                  latencyP50Ms: row.latencyP50Ms,
+                  latencyP95Ms: row.latencyP95Ms,
+                  inputTokens: row.inputTokens,
+                  outputTokens: row.outputTokens,
+                  costUsd: row.costUsd,
+                  unpricedAttempts: row.unpricedAttempts,
+                }))
+              }
+            />
+          </div>
+          <table className="data-table" data-testid="monitor-own-calls">
+            <thead>
+              <tr>
+                <th scope="col">Feature</th>
+                <th scope="col" className="number">
+                  Calls
+                </th>
+                <th scope="col" className="number">
+                  Errors
+                </th>
+                <th scope="col" className="number">
+                  Cache hits
+                </th>
+                <th scope="col" className="number">
+                  p50
+                </th>
+                <th scope="col" className="number">
+                  p95
+                </th>
+                <th scope="col" className="number">
+                  Cost
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {ownCalls.data.items.map((row) => (
+                <tr key={row.key ?? ''}>
+                  <td>{row.key ?? '—'}</td>
+                  <td className="number">{formatInteger(row.calls)}</td>
+                  <td className="number">{percent(row.errorRate)}</td>
+                  <td className="number">{percent(row.cacheHitRate)}</td>
+                  <td className="number">{millis(row.latencyP50Ms)}</td>
+                  <td className="number">{millis(row.latencyP95Ms)}</td>
+                  <td
+                    className="number"
+                    title={
+                      row.unpricedAttempts
+                        ? `${row.unpricedAttempts} attempts of unknown price`
+                        : undefined
+                    }
+                  >
+                    {formatUsd(row.costUsd, row.unpricedAttempts ? 'partial' : 'computed')}
                   </td>
                 </tr>
               ))}
