@@ -204,36 +204,46 @@ export function registerMonitorCommands(program: Command): void {
       }) => {
         const since = parseSince(options.since);
         const actor = systemActor();
+        /** `{"rows":[…]}` with --json, else a table of `cells` of each row under `columns`. */
+        const print = <Row>(
+          rows: Row[],
+          cells: (row: Row) => Record<string, unknown>,
+          columns: string[],
+          json: Record<string, unknown> = { rows },
+        ) => {
+          if (options.json) printJson(json);
+          else printTable(rows.map(cells), columns);
+        };
+        /** A report row's token buckets and cost, as table cells. */
+        const usage = (row: { tokens: Record<string, number>; costUsd: number | null }) => ({
+          ...row.tokens,
+          cost: formatUsd(row.costUsd),
+        });
         if (options.by === 'session') {
           const rows = (
             await withMonitor((service) => service.sessionReport(actor, options.project, { since }))
           ).map(presentSessionRow);
-          if (options.json) printJson({ rows });
-          else
-            printTable(
-              rows.map((row) => ({
-                session: row.sessionId,
-                agent: row.agentId ?? '',
-                type: row.agentType ?? '',
-                input: row.tokens.input,
-                output: row.tokens.output,
-                cacheRead: row.tokens.cacheRead,
-                cacheWrite: row.tokens.cacheWrite,
-                cost: formatUsd(row.costUsd),
-                basis: row.costBasis,
-              })),
-              [
-                'session',
-                'agent',
-                'type',
-                'input',
-                'output',
-                'cacheRead',
-                'cacheWrite',
-                'cost',
-                'basis',
-              ],
-            );
+          print(
+            rows,
+            (row) => ({
+              session: row.sessionId,
+              agent: row.agentId ?? '',
+              type: row.agentType ?? '',
+              ...usage(row),
+              basis: row.costBasis,
+            }),
+            [
+              'session',
+              'agent',
+              'type',
+              'input',
+              'output',
+              'cacheRead',
+              'cacheWrite',
+              'cost',
+              'basis',
+            ],
+          );
           return;
         }
         if (options.by === 'day') {
@@ -251,93 +261,80 @@ export function registerMonitorCommands(program: Command): void {
               service.dayReport(actor, options.project, timeZone, { since }),
             )
           ).map(presentDayRow);
-          if (options.json) printJson({ rows });
-          else
-            printTable(
-              rows.map((row) => ({ ...row, ...row.tokens, cost: formatUsd(row.costUsd) })),
-              [
-                'day',
-                'sessions',
-                'input',
-                'output',
-                'reasoning',
-                'cacheRead',
-                'cacheWrite',
-                'cost',
-                'unpricedEvents',
-              ],
-            );
+          print(rows, (row) => ({ ...row, ...usage(row) }), [
+            'day',
+            'sessions',
+            'input',
+            'output',
+            'reasoning',
+            'cacheRead',
+            'cacheWrite',
+            'cost',
+            'unpricedEvents',
+          ]);
           return;
         }
         if (options.by === 'model') {
           const rows = (
             await withMonitor((service) => service.modelReport(actor, options.project, { since }))
           ).map(presentModelRow);
-          if (options.json) printJson({ rows });
-          else
-            printTable(
-              rows.map((row) => ({ ...row, ...row.tokens, cost: formatUsd(row.costUsd) })),
-              [
-                'source',
-                'provider',
-                'model',
-                'input',
-                'output',
-                'reasoning',
-                'cacheRead',
-                'cacheWrite',
-                'cost',
-                'unpricedEvents',
-              ],
-            );
+          print(rows, (row) => ({ ...row, ...usage(row) }), [
+            'source',
+            'provider',
+            'model',
+            'input',
+            'output',
+            'reasoning',
+            'cacheRead',
+            'cacheWrite',
+            'cost',
+            'unpricedEvents',
+          ]);
           return;
         }
         if (options.by === 'block') {
           const rows = (
             await withMonitor((service) => service.blockReport(actor, options.project, { since }))
           ).map(presentBlockRow);
-          if (options.json) printJson({ rows });
-          else
-            printTable(
-              rows.map((row) => ({
-                ...row,
-                ...row.tokens,
-                cost: formatUsd(row.costUsd),
-                burn: row.burnTokensPerMinute,
-                projected: row.projectedTokens,
-              })),
-              [
-                'start',
-                'active',
-                'input',
-                'output',
-                'cacheRead',
-                'cacheWrite',
-                'cost',
-                'burn',
-                'projected',
-              ],
-            );
+          print(
+            rows,
+            (row) => ({
+              ...row,
+              ...usage(row),
+              burn: row.burnTokensPerMinute,
+              projected: row.projectedTokens,
+            }),
+            [
+              'start',
+              'active',
+              'input',
+              'output',
+              'cacheRead',
+              'cacheWrite',
+              'cost',
+              'burn',
+              'projected',
+            ],
+          );
           return;
         }
         if (options.by === 'tools') {
           const rows = await withMonitor((service) =>
             service.toolReport(actor, options.project, { since }),
           );
-          if (options.json) printJson({ rows });
-          else
-            printTable(
-              rows.map((row) => ({
-                tool: row.toolName,
-                calls: row.calls,
-                failures: row.failures,
-                unfinished: row.unfinished,
-                p50Ms: row.durationP50Ms ?? '',
-                p95Ms: row.durationP95Ms ?? '',
-                topError: (row.topErrors[0]?.error ?? '').slice(0, 60),
-              })),
-              ['tool', 'calls', 'failures', 'unfinished', 'p50Ms', 'p95Ms', 'topError'],
-            );
+          print(
+            rows,
+            (row) => ({
+              tool: row.toolName,
+              calls: row.calls,
+              failures: row.failures,
+              unfinished: row.unfinished,
+              p50Ms: row.durationP50Ms ?? '',
+              p95Ms: row.durationP95Ms ?? '',
+              topError: (row.topErrors[0]?.error ?? '').slice(0, 60),
+            }),
+            ['tool', 'calls', 'failures', 'unfinished', 'p50Ms', 'p95Ms', 'topError'],
+          );
           return;
         }
         if (options.by === 'own-calls') {
@@ -351,21 +348,21 @@ export function registerMonitorCommands(program: Command): void {
               { ownCalls: true },
             )
           ).map(presentOwnCallRow);
-          if (options.json) printJson({ by: group, rows });
-          else
-            printTable(
-              rows.map((row) => ({
-                [group]: row.key ?? '',
-                calls: row.calls,
-                attempts: row.attempts,
-                errorRate: row.errorRate ?? '',
-                cacheHitRate: row.cacheHitRate ?? '',
-                p50Ms: row.latencyP50Ms ?? '',
-                p95Ms: row.latencyP95Ms ?? '',
-                cost: formatUsd(row.costUsd),
-              })),
-              [group, 'calls', 'attempts', 'errorRate', 'cacheHitRate', 'p50Ms', 'p95Ms', 'cost'],
-            );
+          print(
+            rows,
+            (row) => ({
+              [group]: row.key ?? '',
+              calls: row.calls,
+              attempts: row.attempts,
+              errorRate: row.errorRate ?? '',
+              cacheHitRate: row.cacheHitRate ?? '',
+              p50Ms: row.latencyP50Ms ?? '',
+              p95Ms: row.latencyP95Ms ?? '',
+              cost: formatUsd(row.costUsd),
+            }),
+            [group, 'calls', 'attempts', 'errorRate', 'cacheHitRate', 'p50Ms', 'p95Ms', 'cost'],
+            { by: group, rows },
+          );
           return;
         }
         throw new CliError(
