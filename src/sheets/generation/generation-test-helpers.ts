@@ -147,7 +147,9 @@ export async function openGenerationTestEnv(
       datasetId,
       runId,
       statuses = ['completed', 'failed', 'cancelled', 'paused'],
-      timeoutMs = 20_000,
+      // A liveness bound, not a speed limit: runs that wait out 429s take longer on a loaded
+      // machine (a storm run did not finish within 20 s once in CI, in 3.5 s alone).
+      timeoutMs = 120_000,
     ) {
       const deadline = Date.now() + timeoutMs;
       while (true) {
