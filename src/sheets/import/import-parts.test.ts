@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,13 +91,17 @@ describe('CSV import in parts', () => {
 
   const values = (rows: Record<string, unknown>[]) => rows.map(({ _row_id, ...rest }) => rest);
 
-  async function both(file: string, extra: Parameters<typeof importFile>[2] = {}) {
+  async function both(
+    file: string,
+    extra: Parameters<typeof importFile>[2] = {},
+    expected = { parts: 2, waves: 1 },
+  ) {
     const whole = await importFile(file, true, extra);
     const parts = await importFile(file, false, extra);
-    expect(whole.outcome.parts).toBe(1);
-    expect(parts.outcome.parts).toBe(2);
+    expect(whole.outcome).toMatchObject({ parts: 1, waves: 1 });
+    expect(parts.outcome).toMatchObject(expected);
     expect(values(parts.rows)).toEqual(values(whole.rows));
-    const comparable = ({ parts: _parts, conversions, ...rest }: ImportOutcome) => ({
+    const comparable = ({ parts: _parts, waves: _waves, conversions, ...rest }: ImportOutcome) => ({
       ...rest,
       conversions: conversions.length,
     });
@@ -117,6 +121,7 @@ describe('CSV import in parts', () => {
     writeFileSync(file, text);
     return file;
   };
+  const wavesOf = (file: string, maxBytes: number) => Math.ceil(statSync(file).size / maxBytes);
   const lines = (count: number, line: (index: number) => string) =>
     Array.from({ length: count }, (_, index) => line(index + 1)).join('');
 
@@ -229,10 +234,58 @@ describe('CSV import in parts', () => {
     expect(result.rows).toHaveLength(2_000);
   });
 
-  it('reads a file above the parts limit whole', async () => {
+  it('reads a file above the wave size in waves, each committed and checkpointed, as whole', async () => {
+    const file = write(
+      'waves.csv',
+      `id,name,amount\n${lines(5_000, (index) => `${index},"name ${index}, ok",${index / 4}\n`)}`,
+    );
+    const { ids } = await both(file, { partsMaxBytes: 30_000 }, { parts: 10, waves: 5 });
+    expect(ids).toEqual(Array.from({ length: 5_000 }, (_, index) => index + 1));
+  });
+
+  it('in waves: rejects keep their line numbers, a late type break widens, a bad share writes nothing', async () => {
+    const ragged = write(
+      'ragged-waves.csv',
+      `a,b\n${lines(4_000, (index) => (index % 997 === 0 ? `${index},x,extra\n` : `${index},x\n`))}`,
+    );
+    expect(wavesOf(ragged, 9_000)).toBe(3);
+    const { parts } = await both(ragged, { partsMaxBytes: 9_000 }, { parts: 6, waves: 3 });
+    expect(parts.outcome.rejects.map((reject) => reject.line)).toEqual([998, 1995, 2992, 3989]);
+
+    // The break is in the last wave, after the earlier waves committed: all are read again.
+    const late = write(
+      'late-waves.csv',
+      `n,label\n${lines(30_000, (index) => `${index === 29_990 ? 'oops' : index},l${index}\n`)}`,
+    );
+    const waves = wavesOf(late, 100_000);
+    expect(waves).toBeGreaterThan(2);
+    const widened = await both(late, { partsMaxBytes: 100_000 }, { parts: waves * 2, waves });
+    expect(widened.parts.outcome.widened).toEqual(['n']);
+    expect(widened.parts.rows[29_989]!.n).toBe('oops');
+
+    const bad = write(
+      'bad-waves.csv',
+      `a,b\n${lines(2_000, (index) => (index > 1_000 ? `${index},x,y,z\n` : `${index},x\n`))}`,
+    );
+    const tables = async () =>
+      (
+        await duckdb.query(
+          `select table_name from duckdb_tables() where table_name like 'ds_%' or table_name like 'rejects_%'`,
+        )
+      ).length;
+    const before = await tables();
+    const error = await importFile(bad, false, { maxBadShare: 0.1, partsMaxBytes: 5_000 }).catch(
+      (caught) => caught,
+    );
+    expect(error).toMatchObject({ code: 'VALIDATION_ERROR' });
+    expect(await tables()).toBe(before);
+    expect(readdirSync(partsDir())).toEqual([]);
+  });
+
+  it('reads whole a file that would need more waves than allowed', async () => {
     const file = write('over.csv', `a,b\n${lines(2_000, (index) => `${index},x\n`)}`);
-    const result = await importFile(file, false, { partsMaxBytes: 1_000 });
-    expect(result.outcome.parts).toBe(1);
+    const result = await importFile(file, false, { partsMaxBytes: 100 });
+    expect(result.outcome).toMatchObject({ parts: 1, waves: 1 });
     expect(result.rows).toHaveLength(2_000);
   });
 

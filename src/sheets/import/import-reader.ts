@@ -256,8 +256,10 @@ export interface ImportOutcome {
   widened: string[];
   /** Columns with cells that did not convert to the column's type (none: empty). */
   conversions: ImportConversion[];
-  /** How many parts the file was read in at once (1: whole). */
+  /** How many parts the file was read in (1: whole). */
   parts: number;
+  /** Parts are read `connections` at a time; each such wave commits before the next (1: one). */
+  waves: number;
 }
 
 const interrupted = (error: unknown) =>
@@ -290,13 +292,17 @@ export const isPartFile = (name: string) => /^part-[0-9a-f-]{36}\.csv$/.test(nam
 /** Below this a CSV is read whole: splitting costs more than the second thread gains. */
 export const PARTS_MIN_BYTES = 16 * 1024 * 1024;
 /**
- * Above this a CSV is read whole, to keep the import's memory bounded. Parts append to one
- * table from concurrent transactions; DuckDB (1.5.6) writes the first part to commit straight
- * to disk but keeps the later parts' rows in memory until the next checkpoint. Measured on 2
- * threads: a 95 MB / 1M-row file grows RSS by ~260–340 MiB in parts (~170–250 whole); a
- * 290 MB / 3M-row file by ~770 MiB in parts (~200 whole).
+ * The most one wave of parts reads at once; a larger CSV is read in several waves. Parts
+ * append to one table from concurrent transactions; DuckDB (1.5.6) writes the first part to
+ * commit straight to disk but keeps the later parts' rows in memory until the next
+ * checkpoint. Measured on 2 threads: a 95 MB / 1M-row file grows RSS by ~260–340 MiB in parts
+ * (~170–250 whole); a 290 MB / 3M-row file in one wave by ~770 MiB (~200 whole). So a file
+ * above this is cut into `threads` parts per wave of at most this size, and every wave
+ * commits and checkpoints before the next starts: memory stays that of one wave.
  */
 export const PARTS_MAX_BYTES = 128 * 1024 * 1024;
+/** Above PARTS_MAX_BYTES × this a CSV is read whole (parts are files: keep their count sane). */
+const MAX_WAVES = 64;
 const REJECTS_KEPT = 100;
 
 /**
@@ -333,20 +339,27 @@ export async function importIntoTable(
   };
   options.signal?.addEventListener('abort', onAbort);
   // Each read's best estimate so far: a part that has finished reports nothing (-1) again.
+  // With several waves, the waves before this one count as done.
   const seen = used.map(() => -1);
+  const waves = { done: 0, total: plan ? Math.ceil(plan.parts.length / used.length) : 1 };
+  const nextWave = () => {
+    waves.done++;
+    seen.fill(-1);
+  };
   const timer = setInterval(() => {
     for (const [index, connection] of used.entries())
       seen[index] = Math.max(seen[index]!, connection.progress.percentage);
-    const percentage = seen.some((value) => value < 0)
+    const current = seen.some((value) => value < 0)
       ? -1
       : seen.reduce((sum, value) => sum + value, 0) / seen.length;
+    const percentage = current < 0 ? -1 : (waves.done * 100 + current) / waves.total;
     options.onProgress?.({ percentage, elapsedMs: Date.now() - started });
   }, 250);
   timer.unref();
   try {
     if (!plan) return await importWhole(primary, options);
     try {
-      return await importInParts(used, options, plan);
+      return await importInParts(used, options, plan, nextWave);
     } finally {
       await Promise.all(plan.parts.map((part) => rm(part.path, { force: true }).catch(() => {})));
     }
@@ -525,7 +538,15 @@ async function importWhole(
       const conversions = await countConversions(connection, options.datasetId, converting);
       await options.finish(connection, rows);
       await connection.run('commit');
-      return { rows, rejected, rejects: keptRejects(collected), widened, conversions, parts: 1 };
+      return {
+        rows,
+        rejected,
+        rejects: keptRejects(collected),
+        widened,
+        conversions,
+        parts: 1,
+        waves: 1,
+      };
     } catch (error) {
       await connection.run('rollback').catch(() => {});
       throw error;
@@ -567,7 +588,8 @@ async function planParts(
   if (spec.csv?.relaxedQuotes) return undefined;
   const size = (await stat(spec.path)).size;
   if (size < (options.partsMinBytes ?? PARTS_MIN_BYTES)) return undefined;
-  if (size > (options.partsMaxBytes ?? PARTS_MAX_BYTES)) return undefined;
+  const waves = Math.ceil(size / (options.partsMaxBytes ?? PARTS_MAX_BYTES));
+  if (waves > MAX_WAVES) return undefined;
   // The parts are a copy of the file: read it whole when the disk could not hold one more.
   const disk = await statfs(options.partsDir!).catch(() => undefined);
   if (!disk || disk.bavail * disk.bsize < size * 1.5 + 64 * 1024 * 1024) return undefined;
@@ -579,7 +601,7 @@ async function planParts(
       ? splitCsv(
           spec.path,
           size,
-          count,
+          count * waves,
           assumedQuote ? assumedQuote.charCodeAt(0) : -1,
           options.partsDir!,
         )
@@ -763,20 +785,29 @@ async function countConversions(
 }
 
 /**
- * Reads the parts at once, one connection and transaction each, into a table created first.
- * Every transaction commits only when all parts are read and the reject share is within
- * bounds; any failure rolls them all back and drops the table. After the commits the id
- * sequence and index are made; if that fails the table is dropped too.
+ * Reads the parts `connections` at a time (a wave), one connection and transaction each, into
+ * a table created first. With one wave, every transaction commits only when all parts are
+ * read and the reject share is within bounds. With several, each wave commits and is
+ * checkpointed before the next (memory stays that of one wave), and the reject share is judged
+ * at the end; the table is new, so dropping it takes back what the waves wrote. Any failure
+ * rolls back and drops the table. After the commits the id sequence and index are made; if
+ * that fails the table is dropped too.
  */
 async function importInParts(
   connections: readonly DuckDBConnection[],
   options: ImportOptions,
   plan: PartsPlan,
+  nextWave: () => void,
 ): Promise<ImportOutcome> {
   const table = datasetTable(options.datasetId);
   const widened: string[] = [];
   let spec = options.spec;
   const rejects = plan.parts.map((_, index) => rejectTables(options.datasetId, index));
+  const waves: number[][] = [];
+  for (let first = 0; first < plan.parts.length; first += connections.length)
+    waves.push(
+      plan.parts.slice(first, first + connections.length).map((_, offset) => first + offset),
+    );
   const read = (index: number, list: string, withRejects: boolean) => {
     const part = plan.parts[index]!;
     const types = {
@@ -800,49 +831,67 @@ async function importInParts(
     const { list, converting } = selectList(options);
     await primary.run(`create table ${table} as ${read(0, list, false)} limit 0`);
     try {
-      const inserted = await Promise.all(
-        connections.map(async (connection, index) => {
-          await connection.run('begin transaction');
-          try {
-            const result = await connection.run(`insert into ${table} ${read(index, list, true)}`);
-            return Number(result.rowsChanged);
-          } catch (error) {
-            // One part failed: stop the others rather than let them read to the end.
-            for (const other of connections) if (other !== connection) other.interrupt();
-            throw error;
-          }
-        }),
-      );
-      const rows = inserted.reduce((sum, value) => sum + value, 0);
-      const summaries = await Promise.all(
-        connections.map((connection, index) => rejectSummary(connection, rejects[index]!.table)),
-      );
-      const wider = widenedSpec(
-        spec,
-        summaries.flatMap((summary) => summary.castColumns),
-        widened,
-        attempt,
-      );
-      if (wider) {
-        spec = wider;
-        throw new RetryWider();
-      }
-      const rejected =
-        (options.preRejected?.count ?? 0) +
-        summaries.reduce((sum, summary) => sum + summary.rejected, 0);
+      let rows = 0;
+      let rejected = options.preRejected?.count ?? 0;
       const collected: RejectedLine[] = [...(options.preRejected?.rejects ?? [])];
-      for (const [index, connection] of connections.entries())
-        collected.push(
-          ...(await firstRejects(
-            connection,
-            rejects[index]!.table,
-            plan.parts[index]!.path,
-            true,
-            index === 0 ? 0 : plan.parts[index]!.linesBefore,
-          )),
+      for (const [waveIndex, wave] of waves.entries()) {
+        if (options.signal?.aborted) throw options.signal.reason;
+        if (waveIndex > 0) nextWave();
+        const inWave = wave.map((partIndex, slot) => ({
+          partIndex,
+          connection: connections[slot]!,
+        }));
+        const inserted = await Promise.all(
+          inWave.map(async ({ partIndex, connection }) => {
+            await connection.run('begin transaction');
+            try {
+              const result = await connection.run(
+                `insert into ${table} ${read(partIndex, list, true)}`,
+              );
+              return Number(result.rowsChanged);
+            } catch (error) {
+              // One part failed: stop the others rather than let them read to the end.
+              for (const other of connections) if (other !== connection) other.interrupt();
+              throw error;
+            }
+          }),
         );
+        rows += inserted.reduce((sum, value) => sum + value, 0);
+        const summaries = await Promise.all(
+          inWave.map(({ partIndex, connection }) =>
+            rejectSummary(connection, rejects[partIndex]!.table),
+          ),
+        );
+        const wider = widenedSpec(
+          spec,
+          summaries.flatMap((summary) => summary.castColumns),
+          widened,
+          attempt,
+        );
+        if (wider) {
+          spec = wider;
+          throw new RetryWider();
+        }
+        rejected += summaries.reduce((sum, summary) => sum + summary.rejected, 0);
+        for (const { partIndex, connection } of inWave)
+          collected.push(
+            ...(await firstRejects(
+              connection,
+              rejects[partIndex]!.table,
+              plan.parts[partIndex]!.path,
+              true,
+              partIndex === 0 ? 0 : plan.parts[partIndex]!.linesBefore,
+            )),
+          );
+        if (waves.length > 1) {
+          for (const { connection } of inWave) await connection.run('commit');
+          // Later parts' rows stay in memory until a checkpoint (PARTS_MAX_BYTES). After the
+          // last wave the import's background checkpoint takes them (checkpointSoon).
+          if (waveIndex < waves.length - 1) await primary.run('checkpoint');
+        }
+      }
       refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
-      for (const connection of connections) await connection.run('commit');
+      if (waves.length === 1) for (const connection of connections) await connection.run('commit');
       const [span] = (
         await primary.runAndReadAll(`select coalesce(max(_row_id), 0) as last from ${table}`)
       ).getRowObjectsJS() as { last: bigint }[];
@@ -856,15 +905,17 @@ async function importInParts(
         rejects: keptRejects(collected),
         widened,
         conversions,
-        parts: connections.length,
+        parts: plan.parts.length,
+        waves: waves.length,
       };
     } catch (error) {
       for (const connection of connections) await connection.run('rollback').catch(() => {});
       await primary.run(`drop table if exists ${table}`).catch(() => {});
       if (!(error instanceof RetryWider)) throw error;
     } finally {
-      for (const [index, connection] of connections.entries())
-        await dropRejects(connection, rejects[index]!);
+      // Reject tables are temporary: each lives on the connection that read its part.
+      for (const [index, reject] of rejects.entries())
+        await dropRejects(connections[index % connections.length]!, reject);
     }
   }
 }

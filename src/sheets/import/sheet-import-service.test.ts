@@ -134,6 +134,23 @@ describe('sheet imports and exports', () => {
     expect(readdirSync(importDir(platform.config.dataDir))).toEqual(before);
   });
 
+  it('checkpoints in the background after an import, so no later write pays for it', async () => {
+    const wal = () =>
+      existsSync(`${platform.duckdb.path}.wal`)
+        ? readFileSync(`${platform.duckdb.path}.wal`).length
+        : 0;
+    await platform.duckdb.checkpointsSettled();
+    await platform.duckdb.run('checkpoint');
+    expect(wal()).toBe(0);
+    const lines = Array.from({ length: 5_000 }, (_, index) => `row ${index},${index}`);
+    const { result } = await importBuffer(`name,n\n${lines.join('\n')}\n`, 'many.csv');
+    expect(result).toMatchObject({ status: 'succeeded', rowsImported: 5_000 });
+    // The import's rows went to the WAL; the checkpoint it asked for folds them into the file.
+    await platform.duckdb.checkpointsSettled();
+    expect(wal()).toBe(0);
+    expect((await rowsOf(result.datasetId!)).values).toHaveLength(1_000);
+  });
+
   it('refuses hostile files: empty, a ZIP posing as CSV, binary, NUL-byte names', async () => {
     await expect(importBuffer('', 'empty.csv')).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
     const zip = Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.alloc(100, 1)]);

@@ -902,6 +902,9 @@ export function createSheetImportService(deps: ImportServiceDeps) {
           await data.dropTable(row.dataset_id!).catch(() => {});
           throw error;
         }
+        // The new table's rows sit in the WAL (or, for later parts, in memory) until a
+        // checkpoint: take it now, in the background, rather than on the next user's write.
+        duckdb.checkpointSoon();
         const elapsed = Math.max(1, Date.now() - started);
         report({
           phase: 'finish',
