@@ -30,6 +30,7 @@ import { generationRoutes } from './sheets/generation/generation-routes.ts';
 import { tapEvents } from './sheets/generation/generation-staleness.ts';
 import { sheetRoutes } from './sheets/sheet-routes.ts';
 import { createSheetsModule } from './sheets/sheets-module.ts';
+import { viewRoutes } from './sheets/views/view-routes.ts';
 
 export type App = FastifyInstance & { withTypeProvider(): unknown };
 
@@ -193,6 +194,7 @@ export async function buildApp(platform: Platform) {
     dataDir: config.dataDir,
     importMaxBytes: config.sheets.importMaxBytes,
   });
+  await app.register(viewRoutes, { views: sheets.views });
 
   // AI columns (docs/ai-columns.md): runs are pg-boss jobs; close hands running runs back.
   const generation = createGenerationModule({

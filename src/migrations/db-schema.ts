@@ -148,6 +148,19 @@ export interface DatasetColumnTable {
   updated_at: Generated<Timestamp>;
 }
 
+// — saved views (migration 0640) —
+export interface DatasetViewTable {
+  id: string;
+  dataset_id: string;
+  name: string;
+  /** Written as a JSON string, read back as an object (see view-store.ts). */
+  definition: ColumnType<unknown, string, string>;
+  version: Generated<number>;
+  created_by: string | null;
+  created_at: Generated<Timestamp>;
+  updated_at: Generated<Timestamp>;
+}
+
 export interface DatasetImportTable {
   id: string;
   project_id: string;
@@ -316,6 +329,7 @@ export interface DB {
   dataset: DatasetTable;
   dataset_column: DatasetColumnTable;
   dataset_import: DatasetImportTable;
+  dataset_view: DatasetViewTable;
   llm_provider: LlmProviderTable;
   llm_price_override: LlmPriceOverrideTable;
   llm_calls: LlmCallsTable;

@@ -9,6 +9,8 @@ import {
 import { createSheetDataStore } from './sheet-data-store.ts';
 import { createSheetService } from './sheet-service.ts';
 import { createSheetStore } from './sheet-store.ts';
+import { createViewService } from './views/view-service.ts';
+import { createViewStore } from './views/view-store.ts';
 
 export const PURGE_JOB = 'sheets.purge-datasets';
 const PURGE_EVERY_SECONDS = 3_600;
@@ -47,6 +49,11 @@ export function createSheetsModule(deps: {
     events,
     duckdb: platform.duckdb,
     settings: platform.config.sheets,
+  });
+  const views = createViewService({
+    views: createViewStore(platform.database.db),
+    sheets: store,
+    access,
   });
   const imports = createSheetImportService({
     store,
@@ -112,6 +119,7 @@ export function createSheetsModule(deps: {
     data,
     sheets,
     imports,
+    views,
     events,
     registerJobs,
     /** Once the queue runs: make sure a purge and the import recovery are scheduled. */

@@ -1,0 +1,22 @@
+import { type Kysely, sql } from 'kysely';
+
+// Saved views of a dataset (issue 14, item 19): a named filter + sort + search + hidden
+// columns, shared by the project. `version` makes updates compare-and-set (no lost update).
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await sql`
+    create table dataset_view (
+      id uuid primary key,
+      dataset_id uuid not null references dataset(id) on delete cascade,
+      name text not null,
+      definition jsonb not null,
+      version integer not null default 1,
+      created_by uuid references app_user(id) on delete set null,
+      created_at timestamptz not null default now(),
+      updated_at timestamptz not null default now(),
+      constraint dataset_view_name_unique unique (dataset_id, name)
+    )`.execute(db);
+}
+
+export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`drop table dataset_view`.execute(db);
+}
