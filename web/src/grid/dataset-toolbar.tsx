@@ -1,5 +1,5 @@
 import { useQueryClient } from '@tanstack/react-query';
-import { useEffect, useState } from 'react';
+import { type ReactNode, useEffect, useState } from 'react';
 import { type Column, type Dataset, type Filter, sheetApi } from '../api/sheet-api.ts';
 import { useConfirm } from '../ui/confirm.tsx';
 import { Dialog } from '../ui/dialog.tsx';
@@ -39,6 +39,8 @@ interface DatasetToolbarProps {
   onOpenColumns(): void;
   /** Opens the active row as a form. */
   onOpenRecord(): void;
+  /** The saved views menu (saved-views.tsx). */
+  viewsMenu?: ReactNode;
 }
 
 const DENSITIES: { value: Density; label: string }[] = [
@@ -62,6 +64,8 @@ export function DatasetToolbar(props: DatasetToolbarProps) {
   const [renaming, setRenaming] = useState(false);
   const [renameError, setRenameError] = useState<unknown>();
 
+  // A saved view applied sets the search from outside.
+  useEffect(() => setSearch(props.search), [props.search]);
   // Search as you type, once typing pauses.
   useEffect(() => {
     if (search === props.search) return;
@@ -184,6 +188,7 @@ export function DatasetToolbar(props: DatasetToolbarProps) {
             ))}
           </Menu>
         )}
+        {props.viewsMenu}
         <Menu label="View ▾" className="menu-button">
           <button type="button" role="menuitem" onClick={props.onOpenColumns}>
             Columns…

@@ -15,6 +15,7 @@ import {
   type Sort,
   sheetApi,
 } from '../api/sheet-api.ts';
+import type { SavedView } from '../api/view-api.ts';
 import { useConfirm } from '../ui/confirm.tsx';
 import { ErrorBoundary } from '../ui/error-boundary.tsx';
 import { useAnnouncer } from '../ui/live-region.tsx';
@@ -46,6 +47,7 @@ import {
   selectionBounds,
 } from './grid-types.ts';
 import { RowCache, type ViewQuery } from './row-cache.ts';
+import { SavedViewsMenu } from './saved-views.tsx';
 import { SqlPanel } from './sql-panel.tsx';
 import { cellBefore, MAX_UNDO_ROWS, pushUndo, type UndoEntry } from './undo.ts';
 import { useDatasetEvents } from './use-dataset-events.ts';
@@ -91,6 +93,14 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
   const [generateRows, setGenerateRows] = useState(false);
   const [columnsPanel, setColumnsPanel] = useState(false);
   const [record, setRecord] = useState<number>();
+  // The saved view picked (saved-views.tsx) and, while one is, the columns it hides: the
+  // view's hidden set applies to this grid only, without changing the dataset's columns.
+  const [activeView, setActiveView] = useState<SavedView>();
+  const [viewHidden, setViewHidden] = useState<string[]>();
+  const isHidden = useCallback(
+    (column: Column) => (viewHidden ? viewHidden.includes(column.id) : column.hidden),
+    [viewHidden],
+  );
 
   const cache = useMemo(
     () =>
@@ -141,7 +151,7 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
   const columns: GridColumn[] = useMemo(() => {
     const generating = new Set(activeRunColumns.split(','));
     return allColumns
-      .filter((column) => !column.hidden)
+      .filter((column) => !isHidden(column))
       .map((column) => ({
         ...column,
         width: prefs.widths[column.id] ?? DEFAULT_WIDTH,
@@ -149,7 +159,7 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
         images: prefs.images[column.id] ?? true,
         generating: generating.has(column.id),
       }));
-  }, [allColumns, prefs, activeRunColumns]);
+  }, [allColumns, prefs, activeRunColumns, isHidden]);
 
   // A run ending changes which cells are up to date: the AI panel's estimate follows.
   useEffect(() => {
@@ -250,6 +260,10 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
             if (index < columns.length - 1) void reorder(column.id, columns[index + 1]!.id, true);
             break;
           case 'hide':
+            if (viewHidden) {
+              setViewHidden([...viewHidden, column.id]);
+              break;
+            }
             void sheetApi
               .updateColumn(projectId, dataset.id, column.id, { hidden: true })
               .then(() => refreshDataset(), notices.error);
@@ -338,6 +352,7 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
     confirm,
     cache,
     runs.upsert,
+    viewHidden,
   ]);
 
   // Undo: the latest changes made here, newest last (see undo.ts for what each restores).
@@ -618,18 +633,43 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
     });
   }, [cache, filtered, announce]);
 
-  const hidden = allColumns.filter((column) => column.hidden);
+  const hidden = allColumns.filter(isHidden);
   const density = prefs.density ?? 'comfortable';
   const filteredColumnIds = useMemo(
     () => new Set(view.filters.map((filter) => filter.columnId)),
     [view.filters],
   );
-  const setHidden = (targets: readonly Column[], hide: boolean) =>
+  const setHidden = (targets: readonly Column[], hide: boolean) => {
+    if (viewHidden) {
+      const ids = new Set(targets.map((column) => column.id));
+      setViewHidden(
+        hide
+          ? [...viewHidden, ...[...ids].filter((id) => !viewHidden.includes(id))]
+          : viewHidden.filter((id) => !ids.has(id)),
+      );
+      return;
+    }
     void Promise.all(
       targets.map((column) =>
         sheetApi.updateColumn(projectId, dataset.id, column.id, { hidden: hide }),
       ),
     ).then(() => refreshDataset(), notices.error);
+  };
+  const applyView = (saved: SavedView | undefined) => {
+    setActiveView(saved);
+    setViewHidden(saved ? saved.hiddenColumnIds : undefined);
+    setView(
+      saved
+        ? { filters: saved.filters, sort: saved.sort, search: saved.search }
+        : { sort: [], filters: [], search: '' },
+    );
+  };
+  const currentDefinition = {
+    filters: view.filters,
+    sort: view.sort,
+    search: view.search,
+    hiddenColumnIds: hidden.map((column) => column.id),
+  };
   const { top, bottom } = selectionBounds(selection);
 
   return (
@@ -658,6 +698,16 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
         onDensity={(next) => setPrefs((previous) => ({ ...previous, density: next }))}
         onOpenColumns={() => setColumnsPanel(true)}
         onOpenRecord={() => setRecord(selection.focus.row)}
+        viewsMenu={
+          <SavedViewsMenu
+            projectId={projectId}
+            datasetId={dataset.id}
+            readOnly={readOnly}
+            active={activeView}
+            current={currentDefinition}
+            onApply={applyView}
+          />
+        }
         onAddRow={addRow}
         onDeleteRows={deleteRows}
         onAddColumn={() => setColumnDialog({})}
@@ -754,8 +804,8 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
 
       <ColumnsPanel
         open={columnsPanel}
-        columns={allColumns}
-        readOnly={readOnly}
+        columns={allColumns.map((column) => ({ ...column, hidden: isHidden(column) }))}
+        readOnly={readOnly && !viewHidden}
         onClose={() => setColumnsPanel(false)}
         onSetHidden={setHidden}
       />
