@@ -37,7 +37,7 @@ describe('saved views', () => {
   ) => t.app.inject({ method, url: path, headers: who.headers, ...(payload ? { payload } : {}) });
 
   it('saves, lists, updates with compare-and-set, renames and deletes a view', async () => {
-    const [name, age] = columns as [{ id: string }, { id: string }];
+    const [name, age] = columns as unknown as [{ id: string }, { id: string }];
     const created = await call('POST', url, {
       name: 'Adults',
       filters: [{ columnId: age.id, op: 'range', min: 18 }],
