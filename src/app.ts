@@ -8,6 +8,8 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import { documentRoutes } from './documents/document-routes.ts';
+import { createDocumentsModule } from './documents/documents-module.ts';
 import { createLlmModule } from './llm/llm-module.ts';
 import { llmRoutes } from './llm/llm-routes.ts';
 import { monitorRoutes } from './monitor/monitor-routes.ts';
@@ -195,6 +197,21 @@ export async function buildApp(platform: Platform) {
     importMaxBytes: config.sheets.importMaxBytes,
   });
   await app.register(viewRoutes, { views: sheets.views });
+
+  // Documents (docs/documents.md): uploads become rows of a documents collection; text
+  // extraction is a job.
+  const documents = createDocumentsModule({
+    platform,
+    access: services.access,
+    sheets: sheets.sheets,
+  });
+  documents.registerJobs();
+  app.decorate('documents', documents);
+  app.addHook('onReady', documents.start);
+  await app.register(documentRoutes, {
+    documents: documents.documents,
+    maxFileBytes: config.documents.maxFileBytes,
+  });
 
   // AI columns (docs/ai-columns.md): runs are pg-boss jobs; close hands running runs back.
   const generation = createGenerationModule({

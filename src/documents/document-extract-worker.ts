@@ -120,10 +120,15 @@ async function docx(buffer: Buffer): Promise<Extracted> {
 async function html(source: string): Promise<string> {
   const { parseHTML } = await import('linkedom');
   const { Readability } = await import('@mozilla/readability');
-  const { document } = parseHTML(source);
+  // linkedom does not add the html and body elements a browser would: a fragment gets them.
+  const { document } = parseHTML(
+    /<html[\s>]/i.test(source) ? source : `<!doctype html><html><body>${source}</body></html>`,
+  );
   for (const element of document.querySelectorAll('script, style, noscript, template'))
     element.remove();
-  const title = document.title?.trim() ?? '';
+  const titleElement = document.querySelector('title');
+  const title = titleElement?.textContent?.trim() ?? '';
+  titleElement?.remove();
   const body = document.body?.textContent ?? document.documentElement?.textContent ?? '';
   let article: string | undefined;
   try {

@@ -148,6 +148,25 @@ export interface DatasetColumnTable {
   updated_at: Generated<Timestamp>;
 }
 
+// — documents (migration 0650) —
+export interface DocumentTable {
+  id: string;
+  project_id: string;
+  dataset_id: string;
+  row_id: string | null;
+  name: string;
+  kind: string | null;
+  media_type: string;
+  size: string | number;
+  sha256: string;
+  status: Generated<string>;
+  message: string | null;
+  pages: number | null;
+  created_by: string | null;
+  created_at: Generated<Timestamp>;
+  updated_at: Generated<Timestamp>;
+}
+
 // — saved views (migration 0640) —
 export interface DatasetViewTable {
   id: string;
@@ -330,6 +349,7 @@ export interface DB {
   dataset_column: DatasetColumnTable;
   dataset_import: DatasetImportTable;
   dataset_view: DatasetViewTable;
+  document: DocumentTable;
   llm_provider: LlmProviderTable;
   llm_price_override: LlmPriceOverrideTable;
   llm_calls: LlmCallsTable;

@@ -560,6 +560,22 @@ export const SETTINGS = {
     'Time limit of one web search; on timeout the cell is generated without sources.',
   ],
   // — monitor (src/monitor, docs/monitor.md) —
+  // — documents (src/documents, docs/documents.md) —
+  BRAINCELLS_DOCUMENT_MAX_BYTES: [
+    integer(1, 1024 ** 4),
+    String(100 * 1024 ** 2),
+    'Largest document in an upload, in bytes; a larger one gets 413 and nothing of the batch is kept.',
+  ],
+  BRAINCELLS_DOCUMENT_BATCH_MAX_BYTES: [
+    integer(1, 1024 ** 4),
+    String(1024 ** 3),
+    'Largest upload of documents (all files together), in bytes.',
+  ],
+  BRAINCELLS_DOCUMENT_EXTRACT_TIMEOUT_MS: [
+    integer(1_000, 3_600_000),
+    '120000',
+    "How long one document's text extraction may take before it is stopped and marked failed.",
+  ],
   BRAINCELLS_MONITOR_ROOTS: [
     z
       .string()
@@ -623,6 +639,7 @@ export interface Config {
   secureCookies: boolean;
   corsOrigins: string[];
   monitor: { roots: string[] };
+  documents: { maxFileBytes: number; maxBatchBytes: number; extractTimeoutMs: number };
   /** The CSP lets the web UI load https: images from other hosts (thumbnails). */
   remoteImages: boolean;
   session: { idleTimeoutMs: number; absoluteTimeoutMs: number };
@@ -782,6 +799,11 @@ export function loadConfig(
     secureCookies: read('BRAINCELLS_SECURE_COOKIES'),
     corsOrigins: read('BRAINCELLS_CORS_ORIGINS') ?? [],
     monitor: { roots: read('BRAINCELLS_MONITOR_ROOTS') ?? [] },
+    documents: {
+      maxFileBytes: read('BRAINCELLS_DOCUMENT_MAX_BYTES'),
+      maxBatchBytes: read('BRAINCELLS_DOCUMENT_BATCH_MAX_BYTES'),
+      extractTimeoutMs: read('BRAINCELLS_DOCUMENT_EXTRACT_TIMEOUT_MS'),
+    },
     remoteImages: read('BRAINCELLS_REMOTE_IMAGES'),
     session: {
       idleTimeoutMs: read('BRAINCELLS_SESSION_IDLE_TIMEOUT'),

@@ -1,0 +1,100 @@
+import { createReadStream } from 'node:fs';
+import multipart from '@fastify/multipart';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { AppError } from '../platform/app-error.ts';
+import { nameSchema } from '../sheets/sheet-schema.ts';
+import { type DocumentService, UPLOAD_MAX_FILES } from './document-service.ts';
+
+const projectParams = z.object({ projectId: z.uuid() });
+const documentParams = projectParams.extend({ documentId: z.uuid() });
+
+/** Documents HTTP API (docs/documents.md): validate → service → JSON. */
+export const documentRoutes: FastifyPluginAsyncZod<{
+  documents: DocumentService;
+  maxFileBytes: number;
+}> = async (app, options) => {
+  const { documents } = options;
+  const tags = ['documents'];
+  const base = '/api/projects/:projectId/documents';
+
+  await app.register(multipart, {
+    // Each file is counted again while streaming (document-service.ts `receive`).
+    limits: { fileSize: options.maxFileBytes + 1, files: UPLOAD_MAX_FILES, fields: 10 },
+  });
+
+  app.post(
+    base,
+    {
+      schema: {
+        tags,
+        summary: 'Upload documents (editor): many files at once into a documents collection',
+        description:
+          'multipart/form-data with any number of `file` parts. Without `datasetId` a new collection (a dataset) is made. Each file is sniffed by its bytes; unsupported ones are recorded with the reason, duplicates (same content in the collection) are skipped and listed. A file over BRAINCELLS_DOCUMENT_MAX_BYTES or an upload over BRAINCELLS_DOCUMENT_BATCH_MAX_BYTES answers 413 and keeps nothing. Text extraction runs in a job; follow it with GET /documents?datasetId=.',
+        params: projectParams,
+        querystring: z.object({ datasetId: z.uuid().optional(), name: nameSchema.optional() }),
+      },
+    },
+    async (request, reply) => {
+      if (!request.isMultipart())
+        throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the files as multipart/form-data');
+      const result = await documents.upload(request.actor, request.params.projectId, {
+        files: request.files(),
+        ...(request.query.datasetId ? { datasetId: request.query.datasetId } : {}),
+        ...(request.query.name ? { name: request.query.name } : {}),
+      });
+      reply.status(202);
+      return result;
+    },
+  );
+
+  app.get(
+    base,
+    {
+      schema: {
+        tags,
+        summary: "A collection's documents with their extraction status, and counts by status",
+        params: projectParams,
+        querystring: z.object({ datasetId: z.uuid() }),
+      },
+    },
+    async (request) =>
+      documents.list(request.actor, request.params.projectId, request.query.datasetId),
+  );
+
+  app.get(
+    `${base}/:documentId`,
+    { schema: { tags, summary: 'One document', params: documentParams } },
+    async (request) =>
+      documents.get(request.actor, request.params.projectId, request.params.documentId),
+  );
+
+  app.get(
+    `${base}/:documentId/original`,
+    {
+      schema: {
+        tags,
+        summary: 'Download the original file (always as an attachment)',
+        params: documentParams,
+      },
+    },
+    async (request, reply) => {
+      const original = await documents.original(
+        request.actor,
+        request.params.projectId,
+        request.params.documentId,
+      );
+      const ascii = original.name.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
+      return reply
+        .header('content-type', original.mediaType)
+        .header('content-length', original.size)
+        .header('x-content-type-options', 'nosniff')
+        .header('content-security-policy', "default-src 'none'; sandbox")
+        .header(
+          'content-disposition',
+          `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(original.name)}`,
+        )
+        .send(createReadStream(original.path));
+    },
+  );
+};

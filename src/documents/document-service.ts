@@ -1,0 +1,370 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Actor } from '../auth/actor.ts';
+import { systemActor } from '../auth/system-actor.ts';
+import { AppError, notFound, validationError } from '../platform/app-error.ts';
+import { uuidv7 } from '../platform/ids.ts';
+import type { JobQueue } from '../platform/jobs/job-queue.ts';
+import type { Logger } from '../platform/logger.ts';
+import type { ProjectAccess } from '../projects/project-access.ts';
+import type { SheetService } from '../sheets/sheet-service.ts';
+import { DEFAULT_EXTRACT_LIMITS, type Extracted, extractDocument } from './document-extract.ts';
+import { type DocumentKind, sniffDocument } from './document-sniff.ts';
+import type { DocumentRow, DocumentStore } from './document-store.ts';
+
+export const EXTRACT_JOB = 'documents.extract';
+export const UPLOAD_MAX_FILES = 1_000;
+
+/** The columns of a documents collection (a dataset), by key: name and type. */
+export const COLLECTION_COLUMNS = [
+  { key: 'name', name: 'Name', type: 'text' },
+  { key: 'kind', name: 'Type', type: 'text' },
+  { key: 'pages', name: 'Pages', type: 'integer' },
+  { key: 'size', name: 'Size', type: 'integer' },
+  { key: 'sha256', name: 'SHA-256', type: 'text' },
+  { key: 'status', name: 'Status', type: 'text' },
+  { key: 'error', name: 'Error', type: 'text' },
+  { key: 'text', name: 'Text', type: 'text' },
+  { key: 'pageText', name: 'Page text', type: 'json' },
+  { key: 'documentId', name: 'Document id', type: 'text' },
+] as const;
+type ColumnKey = (typeof COLLECTION_COLUMNS)[number]['key'];
+
+export interface DocumentSettings {
+  dataDir: string;
+  maxFileBytes: number;
+  maxBatchBytes: number;
+  extractTimeoutMs: number;
+}
+
+export interface UploadedPart {
+  filename: string;
+  file: Readable;
+}
+
+/** A document as the API shows it. */
+export function presentDocument(row: DocumentRow) {
+  return {
+    id: row.id,
+    datasetId: row.dataset_id,
+    rowId: row.row_id === null ? null : String(row.row_id),
+    name: row.name,
+    kind: row.kind,
+    mediaType: row.media_type,
+    size: Number(row.size),
+    sha256: row.sha256,
+    status: row.status,
+    message: row.message,
+    pages: row.pages,
+    createdAt: new Date(row.created_at as unknown as string).toISOString(),
+  };
+}
+export type DocumentView = ReturnType<typeof presentDocument>;
+
+/**
+ * Documents (docs/documents.md): uploads of many files become rows of a documents collection
+ * (a dataset with COLLECTION_COLUMNS) once their text is extracted, in a job, one document at
+ * a time in a bounded worker (document-extract.ts). The upload is all or nothing: a file over
+ * the limit, or the batch over its limit, keeps none of it. Originals are stored once per
+ * content under `DATA_DIR/documents/blobs/<sha256>`, never under a name the client chose; the
+ * same content twice in one collection is reported as a duplicate, not imported again.
+ */
+export function createDocumentService(deps: {
+  store: DocumentStore;
+  sheets: Pick<SheetService, 'createDataset' | 'getDataset' | 'appendRows'>;
+  access: ProjectAccess;
+  jobs: Pick<JobQueue, 'send' | 'started'>;
+  logger: Logger;
+  settings: DocumentSettings;
+}) {
+  const { store, sheets, access, jobs, logger, settings } = deps;
+  const root = path.join(settings.dataDir, 'documents');
+  const blobDir = path.join(root, 'blobs');
+  const incomingDir = path.join(root, 'incoming');
+  const blobPath = (sha256: string) => {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error('not a sha256');
+    return path.join(blobDir, sha256);
+  };
+  const ensureDirs = () => {
+    mkdirSync(blobDir, { recursive: true, mode: 0o700 });
+    mkdirSync(incomingDir, { recursive: true, mode: 0o700 });
+  };
+
+  /** The collection's column ids by key; 400 when the dataset is not a documents collection. */
+  async function collectionColumns(actor: Actor, projectId: string, datasetId: string) {
+    const dataset = await sheets.getDataset(actor, projectId, datasetId);
+    const byName = new Map(dataset.columns.map((column) => [column.name, column.id]));
+    const ids = {} as Record<ColumnKey, string>;
+    for (const column of COLLECTION_COLUMNS) {
+      const id = byName.get(column.name);
+      if (!id)
+        throw validationError(
+          `The dataset is not a documents collection (no column ${column.name})`,
+          [{ path: 'datasetId', message: 'not a documents collection' }],
+        );
+      ids[column.key] = id;
+    }
+    return ids;
+  }
+
+  /** Streams one part to `incoming` under a random name, hashing and counting it. */
+  async function receive(part: UploadedPart, batchLeft: number) {
+    const target = path.join(incomingDir, `${randomUUID()}.part`);
+    const out = createWriteStream(target, { flags: 'wx', mode: 0o600 });
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      for await (const chunk of part.file as AsyncIterable<Buffer>) {
+        size += chunk.length;
+        if (size > settings.maxFileBytes)
+          throw new AppError(
+            'PAYLOAD_TOO_LARGE',
+            `${part.filename} is larger than the document limit of ${settings.maxFileBytes} bytes`,
+            { details: { file: part.filename, maxBytes: settings.maxFileBytes } },
+          );
+        if (size > batchLeft)
+          throw new AppError(
+            'PAYLOAD_TOO_LARGE',
+            `The upload is larger than the batch limit of ${settings.maxBatchBytes} bytes`,
+            { details: { maxBytes: settings.maxBatchBytes } },
+          );
+        hash.update(chunk);
+        if (!out.write(chunk)) await once(out, 'drain');
+      }
+      await new Promise<void>((resolve, reject) =>
+        out.end((error?: Error | null) => (error ? reject(error) : resolve())),
+      );
+    } catch (error) {
+      const closed = out.closed ? Promise.resolve() : once(out, 'close').then(() => undefined);
+      out.destroy();
+      await closed.catch(() => {});
+      await rm(target, { force: true });
+      part.file.resume();
+      throw error;
+    }
+    const handle = await open(target, 'r');
+    const head = Buffer.alloc(4096);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0).finally(() => handle.close());
+    return { temp: target, size, sha256: hash.digest('hex'), head: head.subarray(0, bytesRead) };
+  }
+
+  const queueExtraction = async (datasetId: string) => {
+    if (!jobs.started) return;
+    await jobs
+      .send(EXTRACT_JOB, { datasetId }, { singletonKey: `${EXTRACT_JOB}:${datasetId}` })
+      .catch((error: unknown) =>
+        logger.debug({ err: error, datasetId }, 'extraction already queued'),
+      );
+  };
+
+  /** The row a document becomes in its collection. */
+  const rowOf = (
+    document: DocumentRow,
+    columns: Record<ColumnKey, string>,
+    status: string,
+    extracted: Extracted | undefined,
+    message: string | null,
+  ) => ({
+    [columns.name]: document.name,
+    [columns.kind]: document.kind,
+    [columns.pages]: extracted?.pages ? extracted.pages.length : null,
+    [columns.size]: Number(document.size),
+    [columns.sha256]: document.sha256,
+    [columns.status]: status,
+    [columns.error]: message,
+    [columns.text]: extracted && extracted.text !== '' ? extracted.text : null,
+    [columns.pageText]: extracted?.pages ?? null,
+    [columns.documentId]: document.id,
+  });
+
+  const service = {
+    /**
+     * Receives every file of an upload, then records them in one transaction: a new
+     * collection when `datasetId` is not given. Returns the documents queued (and those
+     * refused as unsupported, which get a row with the reason) and the duplicates skipped.
+     */
+    async upload(
+      actor: Actor,
+      projectId: string,
+      input: { files: AsyncIterable<UploadedPart>; datasetId?: string; name?: string },
+    ) {
+      await access.requireRole(actor, projectId, 'editor');
+      if (input.datasetId) await collectionColumns(actor, projectId, input.datasetId);
+      ensureDirs();
+      const received: (Awaited<ReturnType<typeof receive>> & { name: string })[] = [];
+      try {
+        let total = 0;
+        for await (const part of input.files) {
+          if (received.length >= UPLOAD_MAX_FILES) {
+            part.file.resume();
+            throw new AppError('PAYLOAD_TOO_LARGE', `At most ${UPLOAD_MAX_FILES} files per upload`);
+          }
+          const name = displayName(part.filename, received.length);
+          const file = await receive(part, settings.maxBatchBytes - total);
+          total += file.size;
+          received.push({ ...file, name });
+        }
+        if (received.length === 0)
+          throw validationError('Send at least one file', [{ path: 'files', message: 'required' }]);
+
+        const datasetId =
+          input.datasetId ??
+          (
+            await sheets.createDataset(actor, projectId, {
+              name: input.name ?? `Documents ${new Date().toISOString().slice(0, 10)}`,
+              columns: COLLECTION_COLUMNS.map(({ name, type }) => ({ name, type })),
+            })
+          ).id;
+        const known = new Map(
+          (
+            await store.knownHashes(
+              datasetId,
+              received.map((file) => file.sha256),
+            )
+          ).map((row) => [row.sha256, row]),
+        );
+        const duplicates: { name: string; duplicateOf: string }[] = [];
+        const fresh: typeof received = [];
+        for (const file of received) {
+          const earlier = known.get(file.sha256);
+          const inBatch = fresh.find((other) => other.sha256 === file.sha256);
+          if (earlier) duplicates.push({ name: file.name, duplicateOf: earlier.name });
+          else if (inBatch) duplicates.push({ name: file.name, duplicateOf: inBatch.name });
+          else fresh.push(file);
+        }
+        const rows = await store.insert(
+          fresh.map((file) => {
+            const sniffed = sniffDocument(file.head, file.name);
+            return {
+              id: uuidv7(),
+              project_id: projectId,
+              dataset_id: datasetId,
+              name: file.name,
+              kind: sniffed.kind ?? null,
+              media_type: sniffed.mediaType,
+              size: file.size,
+              sha256: file.sha256,
+              message: sniffed.kind ? null : (sniffed.reason ?? 'Not a supported document type'),
+              created_by: actor.via === 'system' ? null : actor.userId,
+            };
+          }),
+        );
+        // Originals, once per content: a blob already there is the same bytes.
+        for (const file of fresh) {
+          const target = blobPath(file.sha256);
+          if (await stat(target).catch(() => undefined)) await rm(file.temp, { force: true });
+          else await rename(file.temp, target);
+        }
+        await queueExtraction(datasetId);
+        return { datasetId, documents: rows.map(presentDocument), duplicates };
+      } finally {
+        for (const file of received) await rm(file.temp, { force: true }).catch(() => {});
+      }
+    },
+
+    async list(actor: Actor, projectId: string, datasetId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      const rows = await store.list(projectId, datasetId);
+      const counts: Record<string, number> = {};
+      for (const row of rows) counts[row.status] = (counts[row.status] ?? 0) + 1;
+      return { items: rows.map(presentDocument), counts };
+    },
+
+    async get(actor: Actor, projectId: string, documentId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      const row = await store.find(projectId, documentId);
+      if (!row) throw notFound('Document', documentId);
+      return presentDocument(row);
+    },
+
+    /** The stored original: its path (ours, by content hash) and how to serve it. */
+    async original(actor: Actor, projectId: string, documentId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      const row = await store.find(projectId, documentId);
+      if (!row) throw notFound('Document', documentId);
+      return {
+        path: blobPath(row.sha256),
+        name: row.name,
+        mediaType: row.media_type,
+        size: Number(row.size),
+      };
+    },
+
+    /**
+     * Extracts the collection's queued documents one after another and appends each one's
+     * row (the job's handler; tests call it directly). Returns how many it finished.
+     */
+    async extractQueued(datasetId: string, signal?: AbortSignal) {
+      let done = 0;
+      let columns: Record<ColumnKey, string> | undefined;
+      for (;;) {
+        if (signal?.aborted) break;
+        const document = await store.claimNext(datasetId);
+        if (!document) break;
+        const actor = systemActor();
+        let status = 'unsupported';
+        let message = document.message;
+        let extracted: Extracted | undefined;
+        try {
+          columns ??= await collectionColumns(actor, document.project_id, datasetId);
+          if (document.kind) {
+            extracted = await extractDocument(
+              blobPath(document.sha256),
+              document.kind as DocumentKind,
+              { ...DEFAULT_EXTRACT_LIMITS, timeoutMs: settings.extractTimeoutMs },
+              signal,
+            );
+            status = extracted.status;
+            message = extracted.message ?? null;
+          }
+          const { rowIds } = await sheets.appendRows(actor, document.project_id, datasetId, [
+            rowOf(document, columns, status, extracted, message),
+          ]);
+          await store.finish(document.id, {
+            status,
+            message,
+            pages: extracted?.pages ? extracted.pages.length : null,
+            row_id: rowIds[0] === undefined ? null : String(rowIds[0]),
+          });
+        } catch (error) {
+          logger.warn({ err: error, documentId: document.id }, 'document extraction failed');
+          await store.finish(document.id, {
+            status: 'failed',
+            message: error instanceof AppError ? error.message : 'The document could not be added',
+            pages: null,
+            row_id: null,
+          });
+        }
+        done++;
+      }
+      return done;
+    },
+
+    /** At start: documents a stopped server was extracting are queued again, and run. */
+    async recover() {
+      const interrupted = await store.requeueInterrupted();
+      for (const datasetId of new Set([...interrupted, ...(await store.collectionsWithQueued())]))
+        await queueExtraction(datasetId);
+    },
+  };
+  return service;
+}
+export type DocumentService = ReturnType<typeof createDocumentService>;
+
+/** A client's file name as display data only: its last segment, control characters removed. */
+function displayName(filename: string, index: number): string {
+  const last = filename.split(/[\\/]/).pop() ?? '';
+  const clean = [...last]
+    .filter((char) => {
+      const code = char.codePointAt(0)!;
+      return code > 0x1f && code !== 0x7f;
+    })
+    .join('')
+    .trim()
+    .slice(0, 255);
+  return clean || `document-${index + 1}`;
+}

@@ -1,0 +1,104 @@
+import { type Kysely, type Selectable, sql } from 'kysely';
+import type { DB, DocumentTable } from '../migrations/db-schema.ts';
+
+export type DocumentRow = Selectable<DocumentTable>;
+
+/** Documents metadata: rows in, rows out. Access checks live in the service. */
+export function createDocumentStore(db: Kysely<DB>) {
+  return {
+    transaction: <T>(work: (trx: Kysely<DB>) => Promise<T>) =>
+      db.transaction().execute((trx) => work(trx)),
+
+    knownHashes: async (datasetId: string, hashes: string[]) =>
+      hashes.length === 0
+        ? []
+        : db
+            .selectFrom('document')
+            .select(['id', 'sha256', 'name'])
+            .where('dataset_id', '=', datasetId)
+            .where('sha256', 'in', hashes)
+            .execute(),
+
+    insert: (
+      rows: {
+        id: string;
+        project_id: string;
+        dataset_id: string;
+        name: string;
+        kind: string | null;
+        media_type: string;
+        size: number;
+        sha256: string;
+        message: string | null;
+        created_by: string | null;
+      }[],
+      executor: Kysely<DB> = db,
+    ) => executor.insertInto('document').values(rows).returningAll().execute(),
+
+    list: (projectId: string, datasetId: string) =>
+      db
+        .selectFrom('document')
+        .selectAll()
+        .where('project_id', '=', projectId)
+        .where('dataset_id', '=', datasetId)
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute(),
+
+    find: (projectId: string, documentId: string) =>
+      db
+        .selectFrom('document')
+        .selectAll()
+        .where('project_id', '=', projectId)
+        .where('id', '=', documentId)
+        .executeTakeFirst(),
+
+    /** Takes the oldest queued document of a collection (another worker skips it). */
+    claimNext: async (datasetId: string) => {
+      const result = await sql<DocumentRow>`
+        update document set status = 'extracting', updated_at = now()
+        where id = (
+          select id from document where dataset_id = ${datasetId} and status = 'queued'
+          order by created_at, id limit 1 for update skip locked)
+        returning *`.execute(db);
+      return result.rows[0];
+    },
+
+    finish: (
+      documentId: string,
+      changes: {
+        status: string;
+        message: string | null;
+        pages: number | null;
+        row_id: string | null;
+      },
+    ) =>
+      db
+        .updateTable('document')
+        .set({ ...changes, updated_at: sql`now()` })
+        .where('id', '=', documentId)
+        .execute(),
+
+    /** Documents a stopped server was extracting go back to the queue. */
+    requeueInterrupted: async () => {
+      const result = await db
+        .updateTable('document')
+        .set({ status: 'queued', updated_at: sql`now()` })
+        .where('status', '=', 'extracting')
+        .returning(['dataset_id'])
+        .execute();
+      return [...new Set(result.map((row) => row.dataset_id))];
+    },
+
+    collectionsWithQueued: async () =>
+      (
+        await db
+          .selectFrom('document')
+          .select('dataset_id')
+          .distinct()
+          .where('status', '=', 'queued')
+          .execute()
+      ).map((row) => row.dataset_id),
+  };
+}
+export type DocumentStore = ReturnType<typeof createDocumentStore>;
