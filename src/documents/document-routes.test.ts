@@ -175,6 +175,15 @@ describe('documents API', () => {
     });
     expect(html.headers['content-type']).toMatch(/^text\/plain/);
 
+    const collections = await t.app.inject({
+      method: 'GET',
+      url: `${base}/collections`,
+      headers: members.viewer.headers,
+    });
+    expect(collections.json()).toEqual({
+      items: [{ id: result.datasetId, name: expect.stringMatching(/^Documents /), documents: 4 }],
+    });
+
     // Uploading into the collection again: known content is skipped.
     const more = await upload(
       [
@@ -189,6 +198,13 @@ describe('documents API', () => {
       duplicates: [{ name: 'copy.pdf', duplicateOf: 'invoice.pdf' }],
     });
     expect(more.json().documents).toHaveLength(1);
+    // Nothing new at all: nothing to do, and no error.
+    const only = await upload(
+      [{ name: 'third.pdf', content: invoice }],
+      `?datasetId=${result.datasetId}`,
+    );
+    expect(only.statusCode).toBe(202);
+    expect(only.json()).toMatchObject({ documents: [], duplicates: [{ name: 'third.pdf' }] });
   });
 
   it('keeps nothing when a file or the batch is over its limit, and refuses viewers and non-collections', async () => {

@@ -63,6 +63,20 @@ export const documentRoutes: FastifyPluginAsyncZod<{
   );
 
   app.get(
+    `${base}/collections`,
+    {
+      schema: {
+        tags,
+        summary: "The project's documents collections (datasets holding documents)",
+        params: projectParams,
+      },
+    },
+    async (request) => ({
+      items: await documents.collections(request.actor, request.params.projectId),
+    }),
+  );
+
+  app.get(
     `${base}/:documentId`,
     { schema: { tags, summary: 'One document', params: documentParams } },
     async (request) =>

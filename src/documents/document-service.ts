@@ -236,23 +236,28 @@ export function createDocumentService(deps: {
           else if (inBatch) duplicates.push({ name: file.name, duplicateOf: inBatch.name });
           else fresh.push(file);
         }
-        const rows = await store.insert(
-          fresh.map((file) => {
-            const sniffed = sniffDocument(file.head, file.name);
-            return {
-              id: uuidv7(),
-              project_id: projectId,
-              dataset_id: datasetId,
-              name: file.name,
-              kind: sniffed.kind ?? null,
-              media_type: sniffed.mediaType,
-              size: file.size,
-              sha256: file.sha256,
-              message: sniffed.kind ? null : (sniffed.reason ?? 'Not a supported document type'),
-              created_by: actor.via === 'system' ? null : actor.userId,
-            };
-          }),
-        );
+        const rows =
+          fresh.length === 0
+            ? []
+            : await store.insert(
+                fresh.map((file) => {
+                  const sniffed = sniffDocument(file.head, file.name);
+                  return {
+                    id: uuidv7(),
+                    project_id: projectId,
+                    dataset_id: datasetId,
+                    name: file.name,
+                    kind: sniffed.kind ?? null,
+                    media_type: sniffed.mediaType,
+                    size: file.size,
+                    sha256: file.sha256,
+                    message: sniffed.kind
+                      ? null
+                      : (sniffed.reason ?? 'Not a supported document type'),
+                    created_by: actor.via === 'system' ? null : actor.userId,
+                  };
+                }),
+              );
         // Originals, once per content: a blob already there is the same bytes.
         for (const file of fresh) {
           const target = blobPath(file.sha256);
@@ -264,6 +269,15 @@ export function createDocumentService(deps: {
       } finally {
         for (const file of received) await rm(file.temp, { force: true }).catch(() => {});
       }
+    },
+
+    async collections(actor: Actor, projectId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      return (await store.collections(projectId)).map((row) => ({
+        id: row.id,
+        name: row.name,
+        documents: Number(row.documents),
+      }));
     },
 
     async list(actor: Actor, projectId: string, datasetId: string) {

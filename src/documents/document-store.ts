@@ -35,6 +35,22 @@ export function createDocumentStore(db: Kysely<DB>) {
       executor: Kysely<DB> = db,
     ) => executor.insertInto('document').values(rows).returningAll().execute(),
 
+    /** The project's documents collections (live datasets with documents), by name. */
+    collections: (projectId: string) =>
+      db
+        .selectFrom('document')
+        .innerJoin('dataset', 'dataset.id', 'document.dataset_id')
+        .select((eb) => [
+          'dataset.id as id',
+          'dataset.name as name',
+          eb.fn.countAll<string>().as('documents'),
+        ])
+        .where('document.project_id', '=', projectId)
+        .where('dataset.deleted_at', 'is', null)
+        .groupBy(['dataset.id', 'dataset.name'])
+        .orderBy('dataset.name')
+        .execute(),
+
     list: (projectId: string, datasetId: string) =>
       db
         .selectFrom('document')

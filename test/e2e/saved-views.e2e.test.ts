@@ -48,7 +48,7 @@ describe('saved views', () => {
   const headers = () => tab.page.locator('[role=columnheader] .header-name').allTextContents();
   const rowCount = () => tab.page.getByTestId('row-count').textContent();
   const viewsMenu = async (item: RegExp) => {
-    await tab.page.getByRole('button', { name: /^Saved views:/ }).click();
+    await tab.page.getByRole('button', { name: /^View/ }).click();
     await tab.page.getByRole('menuitem', { name: item }).click();
   };
 
@@ -57,8 +57,7 @@ describe('saved views', () => {
     await page.getByRole('searchbox', { name: 'Search rows' }).fill('person 1');
     // "Person 1", 10–19 and 100–199.
     await expect.poll(rowCount).toContain('111 matching');
-    await page.getByRole('button', { name: 'View ▾' }).click();
-    await page.getByRole('menuitem', { name: /^Columns/ }).click();
+    await viewsMenu(/^Columns/);
     const panel = page.getByRole('dialog', { name: 'Columns' });
     await panel.getByLabel('notes').click();
     await panel.getByRole('button', { name: 'Done' }).click();
@@ -69,8 +68,8 @@ describe('saved views', () => {
     await dialog.getByLabel('Name').fill('Ones');
     await dialog.getByRole('button', { name: 'Save view' }).click();
     await expect
-      .poll(() => page.getByRole('button', { name: /^Saved views:/ }).getAttribute('aria-label'))
-      .toBe('Saved views: Ones');
+      .poll(() => page.getByRole('button', { name: /^View/ }).getAttribute('aria-label'))
+      .toBe('View: Ones');
     await screenshot(page, 'views-01-saved');
 
     await viewsMenu(/^All rows/);
@@ -99,12 +98,12 @@ describe('saved views', () => {
     await page.getByRole('searchbox', { name: 'Search rows' }).fill('person 19');
     await expect.poll(rowCount).toContain('11 matching');
     await expect
-      .poll(() => page.getByRole('button', { name: /^Saved views:/ }).getAttribute('aria-label'))
-      .toBe('Saved views: Ones (modified)');
+      .poll(() => page.getByRole('button', { name: /^View/ }).getAttribute('aria-label'))
+      .toBe('View: Ones (modified)');
     await viewsMenu(/^Update “Ones”/);
     await expect
-      .poll(() => page.getByRole('button', { name: /^Saved views:/ }).getAttribute('aria-label'))
-      .toBe('Saved views: Ones');
+      .poll(() => page.getByRole('button', { name: /^View/ }).getAttribute('aria-label'))
+      .toBe('View: Ones');
     await viewsMenu(/^All rows/);
     await expect.poll(rowCount).toContain('200 rows');
     await expect.poll(headers).toEqual(['name', 'age', 'notes']);

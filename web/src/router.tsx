@@ -105,6 +105,11 @@ const spendRoute = createRoute({
   path: '/spend',
   component: lazyRouteComponent(() => import('./settings/spend-page.tsx'), 'SpendPage'),
 });
+const documentsRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/documents',
+  component: lazyRouteComponent(() => import('./documents/documents-page.tsx'), 'DocumentsPage'),
+});
 const monitorRoute = createRoute({
   getParentRoute: () => projectRoute,
   path: '/monitor',
@@ -140,6 +145,7 @@ const routeTree = rootRoute.addChildren([
       settingsRoute,
       spendRoute,
       monitorRoute,
+      documentsRoute,
     ]),
     apiKeysRoute,
     sessionsRoute,

@@ -15,6 +15,16 @@ export function uploadFile<T>(
   file: File,
   onProgress: (sent: number, total: number) => void,
 ): UploadHandle<T> {
+  return uploadFiles<T>(url, [file], onProgress);
+}
+
+/** Several files in one multipart upload (each as a `file` part), with progress. */
+export function uploadFiles<T>(
+  url: string,
+  files: readonly File[],
+  onProgress: (sent: number, total: number) => void,
+): UploadHandle<T> {
+  const size = files.reduce((sum, file) => sum + file.size, 0);
   const request = new XMLHttpRequest();
   const done = new Promise<T>((resolve, reject) => {
     request.open('POST', url);
@@ -23,7 +33,7 @@ export function uploadFile<T>(
     const token = getCsrfToken();
     if (token) request.setRequestHeader('x-csrf-token', token);
     request.upload.onprogress = (event) =>
-      onProgress(event.loaded, event.lengthComputable ? event.total : file.size);
+      onProgress(event.loaded, event.lengthComputable ? event.total : size);
     request.onload = () => {
       if (request.status >= 200 && request.status < 300) resolve(request.response as T);
       else
@@ -38,7 +48,7 @@ export function uploadFile<T>(
     request.onerror = () => reject(networkError(new Error('upload failed')));
     request.onabort = () => reject(new DOMException('Upload cancelled', 'AbortError'));
     const form = new FormData();
-    form.append('file', file, file.name);
+    for (const file of files) form.append('file', file, file.name);
     request.send(form);
   });
   return { done, abort: () => request.abort() };

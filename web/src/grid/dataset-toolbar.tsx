@@ -39,8 +39,13 @@ interface DatasetToolbarProps {
   onOpenColumns(): void;
   /** Opens the active row as a form. */
   onOpenRecord(): void;
-  /** The saved views menu (saved-views.tsx). */
-  viewsMenu?: ReactNode;
+  /** Saved views (saved-views.tsx useSavedViews): items of the View menu, and its label. */
+  savedViews?: {
+    items: ReactNode;
+    dialog: ReactNode;
+    label: string;
+    ariaLabel?: string | undefined;
+  };
 }
 
 const DENSITIES: { value: Density; label: string }[] = [
@@ -188,8 +193,11 @@ export function DatasetToolbar(props: DatasetToolbarProps) {
             ))}
           </Menu>
         )}
-        {props.viewsMenu}
-        <Menu label="View ▾" className="menu-button">
+        <Menu
+          label={props.savedViews?.label ?? 'View ▾'}
+          {...(props.savedViews?.ariaLabel ? { ariaLabel: props.savedViews.ariaLabel } : {})}
+          className="menu-button"
+        >
           <button type="button" role="menuitem" onClick={props.onOpenColumns}>
             Columns…
           </button>
@@ -208,7 +216,9 @@ export function DatasetToolbar(props: DatasetToolbarProps) {
               {props.density === density.value ? ' ✓' : ''}
             </button>
           ))}
+          {props.savedViews?.items}
         </Menu>
+        {props.savedViews?.dialog}
         <span className="spacer" />
         {!readOnly && (
           <>

@@ -47,7 +47,7 @@ import {
   selectionBounds,
 } from './grid-types.ts';
 import { RowCache, type ViewQuery } from './row-cache.ts';
-import { SavedViewsMenu } from './saved-views.tsx';
+import { useSavedViews } from './saved-views.tsx';
 import { SqlPanel } from './sql-panel.tsx';
 import { cellBefore, MAX_UNDO_ROWS, pushUndo, type UndoEntry } from './undo.ts';
 import { useDatasetEvents } from './use-dataset-events.ts';
@@ -670,6 +670,14 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
     search: view.search,
     hiddenColumnIds: hidden.map((column) => column.id),
   };
+  const savedViews = useSavedViews({
+    projectId,
+    datasetId: dataset.id,
+    readOnly,
+    active: activeView,
+    current: currentDefinition,
+    onApply: applyView,
+  });
   const { top, bottom } = selectionBounds(selection);
 
   return (
@@ -698,16 +706,7 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
         onDensity={(next) => setPrefs((previous) => ({ ...previous, density: next }))}
         onOpenColumns={() => setColumnsPanel(true)}
         onOpenRecord={() => setRecord(selection.focus.row)}
-        viewsMenu={
-          <SavedViewsMenu
-            projectId={projectId}
-            datasetId={dataset.id}
-            readOnly={readOnly}
-            active={activeView}
-            current={currentDefinition}
-            onApply={applyView}
-          />
-        }
+        savedViews={savedViews}
         onAddRow={addRow}
         onDeleteRows={deleteRows}
         onAddColumn={() => setColumnDialog({})}

@@ -4,7 +4,6 @@ import { type SavedView, type ViewDefinition, viewApi } from '../api/view-api.ts
 import { useConfirm } from '../ui/confirm.tsx';
 import { Dialog } from '../ui/dialog.tsx';
 import { FormError } from '../ui/form-error.tsx';
-import { Menu } from '../ui/menu.tsx';
 import { useNotices } from '../ui/notices.tsx';
 
 export const viewsQueryKey = (projectId: string, datasetId: string) => [
@@ -27,11 +26,13 @@ export function viewModified(view: SavedView | undefined, current: ViewDefinitio
 }
 
 /**
- * The toolbar's saved views menu (docs/sheets.md "Saved views"): pick a view (its filters,
- * sort, search and hidden columns apply to this grid only), go back to all rows, and — for
- * editors — save the grid as a new view, update the active one, or delete it.
+ * Saved views in the toolbar's "View ▾" menu (docs/sheets.md "Saved views"): pick a view (its
+ * filters, sort, search and hidden columns apply to this grid only), go back to all rows, and
+ * — for editors — save the grid as a new view, update the active one, or delete it. Returns
+ * the menu items, the naming dialog (rendered outside the menu, which closes on a click) and
+ * the menu's label.
  */
-export function SavedViewsMenu(props: {
+export function useSavedViews(props: {
   projectId: string;
   datasetId: string;
   readOnly: boolean;
@@ -83,86 +84,87 @@ export function SavedViewsMenu(props: {
     await refresh();
   };
 
-  return (
+  const label = active ? `View: ${active.name}${modified ? ' •' : ''} ▾` : 'View ▾';
+  const ariaLabel = active ? `View: ${active.name}${modified ? ' (modified)' : ''}` : undefined;
+  const items = (
     <>
-      <Menu
-        label={`Saved view: ${active ? active.name : 'All rows'}${modified ? ' •' : ''} ▾`}
-        ariaLabel={`Saved views: ${active ? active.name : 'All rows'}${modified ? ' (modified)' : ''}`}
-        className="menu-button"
+      <div className="menu-heading" role="presentation">
+        Saved views
+      </div>
+      <button
+        type="button"
+        role="menuitem"
+        aria-current={!active || undefined}
+        onClick={() => onApply(undefined)}
       >
+        All rows{active ? '' : ' ✓'}
+      </button>
+      {(views.data?.items ?? []).map((view) => (
         <button
+          key={view.id}
           type="button"
           role="menuitem"
-          aria-current={!active || undefined}
-          onClick={() => onApply(undefined)}
+          aria-current={active?.id === view.id || undefined}
+          onClick={() => onApply(view)}
         >
-          All rows{active ? '' : ' ✓'}
+          {view.name}
+          {active?.id === view.id ? ' ✓' : ''}
         </button>
-        {(views.data?.items ?? []).map((view) => (
-          <button
-            key={view.id}
-            type="button"
-            role="menuitem"
-            aria-current={active?.id === view.id || undefined}
-            onClick={() => onApply(view)}
-          >
-            {view.name}
-            {active?.id === view.id ? ' ✓' : ''}
-          </button>
-        ))}
-        {!readOnly && (
-          <button type="button" role="menuitem" onClick={() => setNaming(true)}>
-            Save as new view…
-          </button>
-        )}
-        {!readOnly && active && (
-          <button type="button" role="menuitem" disabled={!modified} onClick={() => void update()}>
-            Update “{active.name}”
-          </button>
-        )}
-        {!readOnly && active && (
-          <button type="button" role="menuitem" className="danger" onClick={() => void remove()}>
-            Delete “{active.name}”…
-          </button>
-        )}
-      </Menu>
-      <Dialog
-        open={naming}
-        title="Save view"
-        onClose={() => {
-          setNaming(false);
-          setNameError(undefined);
-        }}
-      >
-        <form
-          className="stack"
-          onSubmit={(event) => {
-            event.preventDefault();
-            const name = String(new FormData(event.currentTarget).get('name')).trim();
-            void viewApi.create(projectId, datasetId, { name, ...current }).then(async (view) => {
-              setNaming(false);
-              setNameError(undefined);
-              onApply(view);
-              await refresh();
-            }, setNameError);
-          }}
-        >
-          <p className="muted">
-            Saves the filters, sort, search and hidden columns shown now, for everyone in the
-            project.
-          </p>
-          <label>
-            Name
-            <input name="name" required maxLength={200} />
-          </label>
-          <FormError error={nameError} />
-          <div className="dialog-actions">
-            <button type="submit" className="primary">
-              Save view
-            </button>
-          </div>
-        </form>
-      </Dialog>
+      ))}
+      {!readOnly && (
+        <button type="button" role="menuitem" onClick={() => setNaming(true)}>
+          Save as new view…
+        </button>
+      )}
+      {!readOnly && active && (
+        <button type="button" role="menuitem" disabled={!modified} onClick={() => void update()}>
+          Update “{active.name}”
+        </button>
+      )}
+      {!readOnly && active && (
+        <button type="button" role="menuitem" className="danger" onClick={() => void remove()}>
+          Delete “{active.name}”…
+        </button>
+      )}
     </>
   );
+  const dialog = (
+    <Dialog
+      open={naming}
+      title="Save view"
+      onClose={() => {
+        setNaming(false);
+        setNameError(undefined);
+      }}
+    >
+      <form
+        className="stack"
+        onSubmit={(event) => {
+          event.preventDefault();
+          const name = String(new FormData(event.currentTarget).get('name')).trim();
+          void viewApi.create(projectId, datasetId, { name, ...current }).then(async (view) => {
+            setNaming(false);
+            setNameError(undefined);
+            onApply(view);
+            await refresh();
+          }, setNameError);
+        }}
+      >
+        <p className="muted">
+          Saves the filters, sort, search and hidden columns shown now, for everyone in the project.
+        </p>
+        <label>
+          Name
+          <input name="name" required maxLength={200} />
+        </label>
+        <FormError error={nameError} />
+        <div className="dialog-actions">
+          <button type="submit" className="primary">
+            Save view
+          </button>
+        </div>
+      </form>
+    </Dialog>
+  );
+  return { items, dialog, label, ariaLabel };
 }

@@ -47,6 +47,13 @@ export function AppShell() {
               Datasets
             </Link>
             <Link
+              to="/projects/$projectId/documents"
+              params={{ projectId }}
+              activeProps={{ 'aria-current': 'page' }}
+            >
+              Documents
+            </Link>
+            <Link
               to="/projects/$projectId/members"
               params={{ projectId }}
               activeProps={{ 'aria-current': 'page' }}

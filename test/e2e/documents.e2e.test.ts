@@ -1,0 +1,86 @@
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type E2eServer,
+  launchBrowser,
+  openPage,
+  screenshot,
+  setUpInstance,
+  startE2eServer,
+  type TestPage,
+} from './e2e-harness.ts';
+
+/**
+ * Issue 17 item 1 in the browser: upload several documents into a new collection, watch each
+ * one's extraction status, see the unsupported one named with its reason, upload a duplicate,
+ * and open the collection as a sheet with the extracted text in it.
+ */
+describe('documents page', () => {
+  let server: E2eServer;
+  let browser: Browser;
+  let tab: TestPage;
+  const dir = os.tmpdir();
+  const files = {
+    memo: path.join(dir, `bc-e2e-memo-${process.pid}.txt`),
+    page: path.join(dir, `bc-e2e-page-${process.pid}.html`),
+    tool: path.join(dir, `bc-e2e-tool-${process.pid}.exe`),
+  };
+
+  beforeAll(async () => {
+    writeFileSync(files.memo, 'Memo: the budget for Q3 is 42,000 EUR.');
+    writeFileSync(files.page, '<!doctype html><title>Note</title><p>Paid in full.</p>');
+    writeFileSync(files.tool, Buffer.from([0x4d, 0x5a, 0x90, 0x00, 0x03, 0x00]));
+    [server, browser] = await Promise.all([startE2eServer(), launchBrowser()]);
+    tab = await openPage(browser);
+    await setUpInstance(tab.page, server.url, 'Documents project');
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  const statusOf = (name: string) =>
+    tab.page.getByRole('row').filter({ hasText: name }).locator('.status').textContent();
+
+  it('uploads documents, shows each status, skips a duplicate and opens the collection as a sheet', async () => {
+    const { page } = tab;
+    await page.getByRole('link', { name: 'Documents' }).click();
+    await page.getByLabel('Name of the new collection').fill('Receipts');
+    await page.getByLabel(/^Files/).setInputFiles([files.memo, files.page, files.tool]);
+    await page.getByRole('button', { name: 'Upload' }).click();
+    await expect
+      .poll(() => statusOf(path.basename(files.memo)), { timeout: 60_000 })
+      .toBe('Text extracted');
+    await expect
+      .poll(() => statusOf(path.basename(files.page)), { timeout: 60_000 })
+      .toBe('Text extracted');
+    expect(await statusOf(path.basename(files.tool))).toBe('Unsupported');
+    expect(
+      await page
+        .getByRole('row')
+        .filter({ hasText: path.basename(files.tool) })
+        .textContent(),
+    ).toContain('binary');
+    await screenshot(page, 'documents-01-statuses');
+
+    // The same file again: reported, not imported twice.
+    await page.getByLabel(/^Files/).setInputFiles([files.memo]);
+    await page.getByRole('button', { name: 'Upload' }).click();
+    await expect
+      .poll(() => page.getByTestId('duplicates').textContent())
+      .toContain(path.basename(files.memo));
+    expect(await page.getByRole('table', { name: 'Documents' }).locator('tbody tr').count()).toBe(
+      3,
+    );
+
+    await page.getByRole('link', { name: 'Open as sheet' }).click();
+    await page.getByRole('grid').waitFor();
+    await expect
+      .poll(() => page.getByRole('grid').textContent())
+      .toContain('Memo: the budget for Q3 is 42,000 EUR.');
+  });
+});
