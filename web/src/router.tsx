@@ -105,6 +105,14 @@ const spendRoute = createRoute({
   path: '/spend',
   component: lazyRouteComponent(() => import('./settings/spend-page.tsx'), 'SpendPage'),
 });
+// — chat (issue #16) —
+const chatRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/chat',
+  validateSearch: (search: Record<string, unknown>) =>
+    typeof search.thread === 'string' ? { thread: search.thread } : {},
+  component: lazyRouteComponent(() => import('./chat/chat-page.tsx'), 'ChatPage'),
+});
 const monitorRoute = createRoute({
   getParentRoute: () => projectRoute,
   path: '/monitor',
@@ -140,6 +148,7 @@ const routeTree = rootRoute.addChildren([
       settingsRoute,
       spendRoute,
       monitorRoute,
+      chatRoute,
     ]),
     apiKeysRoute,
     sessionsRoute,

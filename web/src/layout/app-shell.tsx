@@ -47,6 +47,13 @@ export function AppShell() {
               Datasets
             </Link>
             <Link
+              to="/projects/$projectId/chat"
+              params={{ projectId }}
+              activeProps={{ 'aria-current': 'page' }}
+            >
+              Chat
+            </Link>
+            <Link
               to="/projects/$projectId/members"
               params={{ projectId }}
               activeProps={{ 'aria-current': 'page' }}
