@@ -5,10 +5,11 @@ import type { Platform } from '../platform/platform.ts';
 import type { ProjectAccess } from '../projects/project-access.ts';
 import { createReplyRun } from './chat-reply-run.ts';
 import { type ChatService, createChatService } from './chat-service.ts';
+import { createSummaryRun } from './chat-summary-run.ts';
 import { chatDb } from './chat-tables.ts';
 
 /**
- * Wires chat: its use cases, and the `chat.reply` run kind on the platform's durable-run
+ * Wires chat: its use cases, and the `chat.reply` and `chat.summarize` run kinds on the platform's durable-run
  * engine (defined before the job queue starts; recovery is the engine's, see src/server.ts).
  */
 export function createChatModule(deps: {
@@ -28,6 +29,9 @@ export function createChatModule(deps: {
       logger,
       ...(deps.flushMs === undefined ? {} : { flushMs: deps.flushMs }),
     }),
+  );
+  deps.platform.runs.define(
+    createSummaryRun({ db: chatDb(deps.platform.database.db), llm: deps.llm, events: deps.events }),
   );
   const service = createChatService({
     db: deps.platform.database.db,

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import type { messageSchema, revisionSchema, threadSchema } from './chat-schema.ts';
-import type { MessageRow, ThreadRow } from './chat-store.ts';
+import type { messageSchema, revisionSchema, summarySchema, threadSchema } from './chat-schema.ts';
+import type { MessageRow, SummaryRow, ThreadRow } from './chat-store.ts';
 
 /** The fields of chat that leave the server; nothing else does. */
 export type ThreadView = z.infer<typeof threadSchema>;
@@ -76,5 +76,26 @@ export function presentRevision(row: {
     content: row.content,
     replacedBy: row.replaced_by,
     replacedAt: iso(row.replaced_at),
+  };
+}
+
+export type SummaryView = z.infer<typeof summarySchema>;
+
+export function presentSummary(row: SummaryRow): SummaryView {
+  return {
+    id: row.id,
+    threadId: row.thread_id,
+    throughMessageId: row.through_message_id,
+    coveredMessages: row.covered_messages,
+    status: row.status,
+    content: row.content,
+    error: errorOf(row.error),
+    model: row.model,
+    provider: row.provider,
+    promptVersion: row.prompt_version,
+    sourceTokens: row.source_tokens,
+    summaryTokens: row.summary_tokens,
+    costNano: row.cost_nano,
+    createdAt: iso(row.created_at),
   };
 }

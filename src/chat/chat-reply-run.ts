@@ -4,11 +4,13 @@ import { AppError } from '../platform/app-error.ts';
 import type { EventBus } from '../platform/events.ts';
 import { type RunContext, type RunKind, RunStopped } from '../platform/jobs/durable-run.ts';
 import type { Logger } from '../platform/logger.ts';
+import { contextMessages } from './chat-context.ts';
 import { presentMessage } from './chat-presenter.ts';
 import {
   branchUpTo,
   findMessageById,
   findThread,
+  listSummaries,
   type MessageRow,
   settleMessage,
   writeStreamingText,
@@ -74,18 +76,6 @@ interface ModelStep {
     | 'timeToFirstTokenMs'
     | 'finishReason'
   >;
-}
-
-/** The model's view of a branch: the thread's instructions, then the messages, reasoning left out. */
-export function contextMessages(instructions: string, branch: MessageRow[]): LlmMessage[] {
-  const messages: LlmMessage[] = [];
-  if (instructions.trim()) messages.push({ role: 'system', content: instructions });
-  for (const message of branch) {
-    if (message.role === 'user') messages.push({ role: 'user', content: message.content });
-    else if (message.content.length > 0)
-      messages.push({ role: 'assistant', content: message.content });
-  }
-  return messages;
 }
 
 export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messageId: string }> {
@@ -209,7 +199,11 @@ export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messag
           message.parent_id === null
             ? []
             : await branchUpTo(db, threadId, message.parent_id, maxContext);
-        const prompt = contextMessages(thread.instructions, branch);
+        const prompt = contextMessages(
+          thread.instructions,
+          branch,
+          await listSummaries(db, threadId),
+        );
         const answer = await context.step('model-1', () =>
           callModel(context, message, prompt, message.provider),
         );

@@ -17,6 +17,8 @@ import {
   selectBranchBody,
   sendMessageBody,
   sendResultSchema,
+  summarizeBody,
+  summarySchema,
   threadDetailSchema,
   threadPageSchema,
   threadParams,
@@ -273,12 +275,56 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
   );
 
   app.get(
+    `${thread}/summaries`,
+    {
+      schema: {
+        tags,
+        summary: 'Summaries of the thread, oldest first (viewer)',
+        params: threadParams,
+        response: { 200: z.object({ items: z.array(summarySchema) }) },
+      },
+    },
+    async (request) => ({
+      items: await chat.listSummaries(
+        request.actor,
+        request.params.projectId,
+        request.params.threadId,
+      ),
+    }),
+  );
+
+  app.post(
+    `${thread}/summaries`,
+    {
+      schema: {
+        tags,
+        summary:
+          'Summarize now: the branch up to its last exchange, from the previous summary on (editor; 202)',
+        params: threadParams,
+        body: summarizeBody,
+        response: { 202: summarySchema },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .status(202)
+        .send(
+          await chat.summarize(
+            request.actor,
+            request.params.projectId,
+            request.params.threadId,
+            request.body,
+          ),
+        ),
+  );
+
+  app.get(
     `${thread}/events`,
     {
       schema: {
         tags,
         summary:
-          'Live thread (Server-Sent Events: message-created, message-delta, message-updated, thread-updated, error; resume with Last-Event-ID)',
+          'Live thread (Server-Sent Events: message-created, message-delta, message-updated, thread-updated, summary-updated, error; resume with Last-Event-ID)',
         params: threadParams,
         querystring: z.object({ lastEventId: z.string().max(20).optional() }),
       },

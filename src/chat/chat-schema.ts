@@ -199,3 +199,29 @@ export const sendResultSchema = z.object({
   assistantMessage: messageSchema,
   thread: threadSchema,
 });
+
+export const summarizeBody = z.strictObject({
+  /** The summarizer model; default: the thread's. */
+  model: modelName.optional(),
+  provider: providerRef.optional(),
+});
+export type SummarizeInput = z.infer<typeof summarizeBody>;
+
+export const summarySchema = z.object({
+  id: z.uuid(),
+  threadId: z.uuid(),
+  /** The last message the summary covers; replies send what comes after it. */
+  throughMessageId: z.uuid(),
+  coveredMessages: z.number(),
+  status: z.enum(['pending', 'done', 'error']),
+  content: z.string(),
+  error: errorBodySchema.nullable(),
+  model: z.string(),
+  provider: z.string().nullable(),
+  promptVersion: z.number(),
+  /** Tokens of the covered messages and of the summary (the o200k tokenizer). */
+  sourceTokens: z.number().nullable(),
+  summaryTokens: z.number().nullable(),
+  costNano: z.number().nullable(),
+  createdAt: z.iso.datetime(),
+});

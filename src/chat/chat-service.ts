@@ -10,10 +10,12 @@ import { uuidv7 } from '../platform/ids.ts';
 import type { DurableRuns } from '../platform/jobs/durable-run.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { ProjectAccess } from '../projects/project-access.ts';
+import { latestSummaryOn } from './chat-context.ts';
 import {
   type MessageView,
   presentMessage,
   presentRevision,
+  presentSummary,
   presentThread,
   type ThreadView,
 } from './chat-presenter.ts';
@@ -25,29 +27,34 @@ import type {
   ListThreadsQuery,
   RegenerateInput,
   SendMessageInput,
+  SummarizeInput,
   UpdateThreadInput,
 } from './chat-schema.ts';
 import {
   branchUpTo,
   type ChatExecutor,
+  claimSummary,
   findMessage,
   findThread,
   insertMessage,
   insertRevision,
   insertThread,
   listRevisions,
+  listSummaries,
   listThreads,
   type MessageRow,
   newestLeafUnder,
   replaceContent,
   setRunId,
   settleMessage,
+  settleSummary,
   siblingIds,
   streamingMessage,
   type ThreadCursor,
   threadTotals,
   updateThread,
 } from './chat-store.ts';
+import { SUMMARY_PROMPT_VERSION, SUMMARY_RUN, type SummaryInput } from './chat-summary-run.ts';
 import { type ChatDb, chatDb } from './chat-tables.ts';
 
 /**
@@ -515,6 +522,78 @@ export function createChatService(deps: ChatServiceDeps) {
       await getThreadRow(projectId, threadId);
       await getMessageRow(threadId, messageId);
       return (await listRevisions(db, messageId)).map(presentRevision);
+    },
+
+    /**
+     * "Summarize now": claims the window from the previous summary (or the start) to the
+     * message before the last exchange, and starts the summary run. The window's row is
+     * unique, so a second request for it (or a second worker) gets 409, never a second call.
+     */
+    async summarize(actor: Actor, projectId: string, threadId: string, input: SummarizeInput) {
+      await access.requireRole(actor, projectId, 'editor');
+      const thread = await getThreadRow(projectId, threadId);
+      if (!thread.current_leaf_id) throw conflict('Nothing to summarize yet');
+      const branch = await branchUpTo(db, threadId, thread.current_leaf_id, 100_000);
+      if (branch.some((message) => message.status === 'streaming'))
+        throw conflict(STREAMING_CONFLICT);
+      // The last exchange stays verbatim.
+      const through = branch.length - 3;
+      const previous = latestSummaryOn(branch, await listSummaries(db, threadId), [
+        'pending',
+        'done',
+      ]);
+      const start = previous ? previous.index + 1 : 0;
+      if (through - start + 1 < 2) throw conflict('Nothing new to summarize yet');
+      const claimed = await db.transaction().execute(async (tx) => {
+        const row = await claimSummary(tx, {
+          id: uuidv7(),
+          thread_id: threadId,
+          through_message_id: branch[through]!.id,
+          covered_messages: through - start + 1,
+          status: 'pending',
+          model: input.model ?? thread.model,
+          provider: input.provider ?? (input.model ? null : thread.provider),
+          prompt_version: SUMMARY_PROMPT_VERSION,
+          created_by: actor.userId,
+        });
+        if (!row) return undefined;
+        await record(tx, {
+          actor,
+          action: 'chat-thread.summarize',
+          entityType: 'chat-thread',
+          entityId: threadId,
+          projectId,
+          summary: { summaryId: row.id, coveredMessages: row.covered_messages },
+        });
+        return row;
+      });
+      if (!claimed) throw conflict('This part of the thread is already summarized');
+      try {
+        const run = await runs.start<SummaryInput>({
+          kind: SUMMARY_RUN,
+          projectId,
+          input: { projectId, threadId, summaryId: claimed.id, userId: actor.userId },
+        });
+        await db
+          .updateTable('chat_summary')
+          .set({ run_id: run.id })
+          .where('id', '=', claimed.id)
+          .execute();
+      } catch (error) {
+        await settleSummary(db, claimed.id, {
+          status: 'error',
+          error: JSON.stringify(errorBody(error)),
+        });
+        throw error;
+      }
+      await publish(threadId, 'summary-updated', { id: claimed.id, status: 'pending' });
+      return presentSummary(claimed);
+    },
+
+    async listSummaries(actor: Actor, projectId: string, threadId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await getThreadRow(projectId, threadId);
+      return (await listSummaries(db, threadId)).map(presentSummary);
     },
 
     /** For the SSE route: the access check and the thread's existence. */

@@ -1,6 +1,12 @@
 import { type Insertable, type Selectable, sql, type Transaction, type Updateable } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
-import type { ChatDb, ChatMessageTable, ChatTables, ChatThreadTable } from './chat-tables.ts';
+import type {
+  ChatDb,
+  ChatMessageTable,
+  ChatSummaryTable,
+  ChatTables,
+  ChatThreadTable,
+} from './chat-tables.ts';
 
 /**
  * SQL of chat: rows in, rows out. Messages form a tree; "the branch" of a thread is the path
@@ -290,4 +296,46 @@ export async function threadTotals(
     db,
   );
   return result.rows[0]!;
+}
+
+export type SummaryRow = Selectable<ChatSummaryTable>;
+
+export async function listSummaries(db: ChatExecutor, threadId: string): Promise<SummaryRow[]> {
+  return db
+    .selectFrom('chat_summary')
+    .selectAll()
+    .where('thread_id', '=', threadId)
+    .orderBy('created_at')
+    .execute();
+}
+
+/** Claims a window; undefined when another request already has (the unique key). */
+export async function claimSummary(
+  db: ChatExecutor,
+  row: Insertable<ChatSummaryTable>,
+): Promise<SummaryRow | undefined> {
+  return db
+    .insertInto('chat_summary')
+    .values(row)
+    .onConflict((conflict) => conflict.columns(['thread_id', 'through_message_id']).doNothing())
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export async function findSummary(db: ChatExecutor, summaryId: string) {
+  return db.selectFrom('chat_summary').selectAll().where('id', '=', summaryId).executeTakeFirst();
+}
+
+export async function settleSummary(
+  db: ChatExecutor,
+  summaryId: string,
+  changes: Updateable<ChatSummaryTable>,
+): Promise<SummaryRow | undefined> {
+  return db
+    .updateTable('chat_summary')
+    .set({ ...changes, updated_at: sql<Date>`now()` })
+    .where('id', '=', summaryId)
+    .where('status', '=', 'pending')
+    .returningAll()
+    .executeTakeFirst();
 }

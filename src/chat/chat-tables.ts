@@ -66,11 +66,32 @@ export interface ChatMessageRevisionTable {
   replaced_at: Timestamp;
 }
 
+export interface ChatSummaryTable {
+  id: string;
+  thread_id: string;
+  through_message_id: string;
+  covered_messages: number;
+  status: 'pending' | 'done' | 'error';
+  content: Generated<string>;
+  error: ColumnType<unknown, string | null | undefined, string | null>;
+  model: string;
+  provider: string | null;
+  prompt_version: number;
+  source_tokens: number | null;
+  summary_tokens: number | null;
+  cost_nano: number | null;
+  run_id: string | null;
+  created_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 // A type alias (not an interface): `withTables` needs an index-compatible record.
 export type ChatTables = {
   chat_thread: ChatThreadTable;
   chat_message: ChatMessageTable;
   chat_message_revision: ChatMessageRevisionTable;
+  chat_summary: ChatSummaryTable;
 };
 
 export type ChatDb = Kysely<DB & ChatTables>;

@@ -14,6 +14,7 @@ import * as m0420 from './0420-import-heartbeat.ts';
 import * as m0470 from './0470-generation-run-waiting.ts';
 import * as m0600 from './0600-durable-runs.ts';
 import * as m0700 from './0700-chat.ts';
+import * as m0701 from './0701-chat-summaries.ts';
 
 /**
  * Every migration, in order. A migration never changes after it ships: add a new one.
@@ -35,4 +36,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0470-generation-run-waiting': m0470,
   '0600-durable-runs': m0600,
   '0700-chat': m0700,
+  '0701-chat-summaries': m0701,
 };
