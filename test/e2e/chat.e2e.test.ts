@@ -27,6 +27,7 @@ describe('chat', () => {
   let tab: TestPage;
   let projectId: string;
   let csrf: string;
+  let providerId: string;
 
   const post = async (path: string, data: object) => {
     const response = await tab.page.request.post(`${server.url}${path}`, {
@@ -63,6 +64,7 @@ describe('chat', () => {
       baseUrl: `${fake.url}/v1`,
       apiKey: 'sk-test-chat-e2e-key',
     });
+    providerId = provider.id;
     // A slow stream (4 pieces a second), so the reload lands mid-reply.
     const thread = await post(`/api/projects/${projectId}/chat/threads`, {
       title: 'Holiday',
@@ -116,5 +118,33 @@ describe('chat', () => {
     await expect.poll(() => messages.first().textContent(), LIVENESS).toContain(question);
     // The only expected console error is the 401 of the first /api/auth/me before sign-in.
     expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
+  });
+
+  it('"Summarize now" shows a divider with the summary behind "show"', async () => {
+    const { page } = tab;
+    const thread = await post(`/api/projects/${projectId}/chat/threads`, {
+      title: 'Long talk',
+      model: 'gpt-4o-mini',
+      provider: providerId,
+    });
+    await page.goto(`${server.url}/projects/${projectId}/chat?thread=${thread.id}`);
+    const composer = page.getByRole('textbox', { name: 'Message' });
+    const messages = page.getByTestId('chat-message');
+    for (const [index, text] of ['First question', 'Second question'].entries()) {
+      await composer.fill(text);
+      await composer.press('Enter');
+      await expect
+        .poll(() => messages.nth(index * 2 + 1).getAttribute('data-status'), LIVENESS)
+        .toBe('done');
+    }
+    await page.getByRole('button', { name: 'Summarize now' }).click();
+    const divider = page.getByTestId('summary-divider');
+    await expect.poll(() => divider.getAttribute('data-status'), LIVENESS).toBe('done');
+    expect(await divider.textContent()).toContain('2 earlier messages summarized');
+    await divider.getByRole('button', { name: 'show' }).click();
+    expect(await divider.locator('.chat-summary-text').textContent()).toContain('First question');
+    // The originals stay visible.
+    expect(await messages.count()).toBe(4);
+    await screenshot(page, 'chat-03-summary');
   });
 });

@@ -54,6 +54,21 @@ export interface ChatMessage {
   updatedAt: string;
 }
 
+export interface ChatSummary {
+  id: string;
+  threadId: string;
+  throughMessageId: string;
+  coveredMessages: number;
+  status: 'pending' | 'done' | 'error';
+  content: string;
+  error: { code: string; message: string; retryable: boolean } | null;
+  model: string;
+  sourceTokens: number | null;
+  summaryTokens: number | null;
+  costNano: number | null;
+  createdAt: string;
+}
+
 export interface MessagePage {
   items: ChatMessage[];
   previousCursor: string | null;
@@ -116,6 +131,10 @@ export const chatApi = {
       method: 'POST',
       body: { messageId },
     }),
+  summaries: (projectId: string, threadId: string) =>
+    api<{ items: ChatSummary[] }>(`${thread(projectId, threadId)}/summaries`),
+  summarize: (projectId: string, threadId: string) =>
+    api<ChatSummary>(`${thread(projectId, threadId)}/summaries`, { method: 'POST', body: {} }),
   eventsUrl: (projectId: string, threadId: string, lastEventId: number) =>
     `${thread(projectId, threadId)}/events?lastEventId=${lastEventId}`,
 };

@@ -1,13 +1,21 @@
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useNavigate, useParams, useSearch } from '@tanstack/react-router';
-import { type FormEvent, type KeyboardEvent, useEffect, useMemo, useRef, useState } from 'react';
+import {
+  type FormEvent,
+  Fragment,
+  type KeyboardEvent,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+} from 'react';
 import { type ModelChoice, ModelPicker } from '../ai/model-picker.tsx';
 import { openEventStream } from '../api/event-stream.ts';
 import { FormError } from '../ui/form-error.tsx';
 import { formatInteger, formatNanoUsd } from '../ui/format.ts';
 import { useNotices } from '../ui/notices.tsx';
 import { Markdown } from '../ui/safe-html.tsx';
-import { type ChatMessage, chatApi } from './chat-api.ts';
+import { type ChatMessage, type ChatSummary, chatApi } from './chat-api.ts';
 import {
   applyDelta,
   type Delta,
@@ -139,6 +147,11 @@ function ThreadView({ projectId, threadId }: { projectId: string; threadId: stri
     queryKey: messagesKey,
     queryFn: () => chatApi.messages(projectId, threadId),
   });
+  const summariesKey = ['chat', projectId, 'summaries', threadId];
+  const summaries = useQuery({
+    queryKey: summariesKey,
+    queryFn: () => chatApi.summaries(projectId, threadId),
+  });
   const [earlier, setEarlier] = useState<ChatMessage[]>([]);
   const [earlierCursor, setEarlierCursor] = useState<string | null | undefined>(undefined);
   const [texts, setTexts] = useState<StreamedTexts>(new Map());
@@ -168,6 +181,7 @@ function ThreadView({ projectId, threadId }: { projectId: string; threadId: stri
         'message-created': reload,
         'message-updated': reload,
         'thread-updated': reload,
+        'summary-updated': () => void queryClient.invalidateQueries({ queryKey: summariesKey }),
         resync: reload,
         error: (data) => {
           const failure = data as { error?: { message?: string } };
@@ -204,6 +218,11 @@ function ThreadView({ projectId, threadId }: { projectId: string; threadId: stri
     onSuccess: refresh,
     onError,
   });
+  const summarize = useMutation({
+    mutationFn: () => chatApi.summarize(projectId, threadId),
+    onSuccess: () => void queryClient.invalidateQueries({ queryKey: summariesKey }),
+    onError,
+  });
   const selectBranch = useMutation({
     mutationFn: (messageId: string) => chatApi.selectBranch(projectId, threadId, messageId),
     onSuccess: refresh,
@@ -219,6 +238,12 @@ function ThreadView({ projectId, threadId }: { projectId: string; threadId: stri
   };
 
   const shown = useMemo(() => [...earlier, ...(loaded ?? [])], [earlier, loaded]);
+  // A summary shows as a divider after the last message it covers, on the branch shown.
+  const summaryAfter = useMemo(
+    () =>
+      new Map((summaries.data?.items ?? []).map((summary) => [summary.throughMessageId, summary])),
+    [summaries.data],
+  );
   const streaming = shown.find((message) => message.status === 'streaming');
   const hasEarlier =
     earlierCursor === undefined ? Boolean(messages.data?.previousCursor) : earlierCursor !== null;
@@ -227,6 +252,14 @@ function ThreadView({ projectId, threadId }: { projectId: string; threadId: stri
     <div className="chat-thread">
       <header className="chat-thread-header">
         <h1>{thread.data?.title ?? 'Thread'}</h1>
+        <button
+          type="button"
+          className="button"
+          disabled={Boolean(streaming) || summarize.isPending}
+          onClick={() => summarize.mutate()}
+        >
+          Summarize now
+        </button>
         {thread.data && (
           <p className="muted" data-testid="thread-totals">
             {thread.data.model} · {formatInteger(thread.data.totals.inputTokens)} in ·{' '}
@@ -244,16 +277,20 @@ function ThreadView({ projectId, threadId }: { projectId: string; threadId: stri
         )}
         <ol aria-label="Messages">
           {shown.map((message) => (
-            <MessageItem
-              key={message.id}
-              message={message}
-              text={shownText(message, texts)}
-              busy={Boolean(streaming)}
-              onEdit={(content) => edit.mutate({ message, content })}
-              onRegenerate={() => regenerate.mutate(message.id)}
-              onSelect={(id) => selectBranch.mutate(id)}
-              onStop={() => stop.mutate(message.id)}
-            />
+            <Fragment key={message.id}>
+              <MessageItem
+                message={message}
+                text={shownText(message, texts)}
+                busy={Boolean(streaming)}
+                onEdit={(content) => edit.mutate({ message, content })}
+                onRegenerate={() => regenerate.mutate(message.id)}
+                onSelect={(id) => selectBranch.mutate(id)}
+                onStop={() => stop.mutate(message.id)}
+              />
+              {summaryAfter.get(message.id) && (
+                <SummaryDivider summary={summaryAfter.get(message.id)!} />
+              )}
+            </Fragment>
           ))}
         </ol>
       </div>
@@ -264,6 +301,40 @@ function ThreadView({ projectId, threadId }: { projectId: string; threadId: stri
         onStop={() => streaming && stop.mutate(streaming.id)}
       />
     </div>
+  );
+}
+
+function SummaryDivider({ summary }: { summary: ChatSummary }) {
+  const [open, setOpen] = useState(false);
+  const label =
+    summary.status === 'pending'
+      ? `Summarizing ${summary.coveredMessages} earlier messages…`
+      : summary.status === 'error'
+        ? `Summary failed: ${summary.error?.message ?? 'unknown error'}`
+        : `${summary.coveredMessages} earlier messages summarized`;
+  return (
+    <li className="chat-summary" data-testid="summary-divider" data-status={summary.status}>
+      <span>{label}</span>
+      {summary.status === 'done' && (
+        <>
+          {' — '}
+          <button
+            type="button"
+            className="link-button"
+            aria-expanded={open}
+            onClick={() => setOpen(!open)}
+          >
+            {open ? 'hide' : 'show'}
+          </button>
+          <span className="muted">
+            {' '}
+            ({formatInteger(summary.sourceTokens)} → {formatInteger(summary.summaryTokens)} tokens,{' '}
+            {summary.model})
+          </span>
+          {open && <p className="chat-summary-text">{summary.content}</p>}
+        </>
+      )}
+    </li>
   );
 }
 
