@@ -8,6 +8,8 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import { createChatModule } from './chat/chat-module.ts';
+import { chatRoutes } from './chat/chat-routes.ts';
 import { documentRoutes } from './documents/document-routes.ts';
 import { createDocumentsModule } from './documents/documents-module.ts';
 import { createLlmModule } from './llm/llm-module.ts';
@@ -238,6 +240,18 @@ export async function buildApp(platform: Platform) {
   });
   app.decorate('monitor', monitor);
   await app.register(monitorRoutes, { monitor });
+
+  // — chat (issue #16; docs/chat.md) — one block for the composition root to move at merge.
+  const chat = createChatModule({
+    platform,
+    access: services.access,
+    audit: services.audit,
+    events,
+    llm: llm.llm,
+  });
+  app.decorate('chat', chat.service);
+  await app.register(chatRoutes, { chat: chat.service, events });
+  // — end chat —
 
   // The web app at / (and its client-side routes); registered last, after every /api route.
   await webAssets(app);

@@ -15,6 +15,8 @@ import * as m0470 from './0470-generation-run-waiting.ts';
 import * as m0600 from './0600-durable-runs.ts';
 import * as m0640 from './0640-saved-views.ts';
 import * as m0650 from './0650-documents.ts';
+import * as m0700 from './0700-chat.ts';
+import * as m0701 from './0701-chat-summaries.ts';
 
 /**
  * Every migration, in order. A migration never changes after it ships: add a new one.
@@ -37,4 +39,6 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0600-durable-runs': m0600,
   '0640-saved-views': m0640,
   '0650-documents': m0650,
+  '0700-chat': m0700,
+  '0701-chat-summaries': m0701,
 };

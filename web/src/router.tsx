@@ -110,6 +110,14 @@ const documentsRoute = createRoute({
   path: '/documents',
   component: lazyRouteComponent(() => import('./documents/documents-page.tsx'), 'DocumentsPage'),
 });
+// — chat (issue #16) —
+const chatRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/chat',
+  validateSearch: (search: Record<string, unknown>) =>
+    typeof search.thread === 'string' ? { thread: search.thread } : {},
+  component: lazyRouteComponent(() => import('./chat/chat-page.tsx'), 'ChatPage'),
+});
 const monitorRoute = createRoute({
   getParentRoute: () => projectRoute,
   path: '/monitor',
@@ -146,6 +154,7 @@ const routeTree = rootRoute.addChildren([
       spendRoute,
       monitorRoute,
       documentsRoute,
+      chatRoute,
     ]),
     apiKeysRoute,
     sessionsRoute,

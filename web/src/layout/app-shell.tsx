@@ -54,6 +54,13 @@ export function AppShell() {
               Documents
             </Link>
             <Link
+              to="/projects/$projectId/chat"
+              params={{ projectId }}
+              activeProps={{ 'aria-current': 'page' }}
+            >
+              Chat
+            </Link>
+            <Link
               to="/projects/$projectId/members"
               params={{ projectId }}
               activeProps={{ 'aria-current': 'page' }}

@@ -1,0 +1,52 @@
+import type { AuditRecorder } from '../audit/audit-service.ts';
+import type { LlmService } from '../llm/llm-service.ts';
+import type { EventBus } from '../platform/events.ts';
+import type { Platform } from '../platform/platform.ts';
+import type { ProjectAccess } from '../projects/project-access.ts';
+import { createReplyRun } from './chat-reply-run.ts';
+import { type ChatService, createChatService } from './chat-service.ts';
+import { createSummaryRun } from './chat-summary-run.ts';
+import { chatDb } from './chat-tables.ts';
+
+/**
+ * Wires chat: its use cases, and the `chat.reply` and `chat.summarize` run kinds on the platform's durable-run
+ * engine (defined before the job queue starts; recovery is the engine's, see src/server.ts).
+ */
+export function createChatModule(deps: {
+  platform: Pick<Platform, 'database' | 'runs' | 'logger'>;
+  access: ProjectAccess;
+  audit: AuditRecorder;
+  events: EventBus;
+  llm: LlmService;
+  flushMs?: number;
+}): { service: ChatService } {
+  const logger = deps.platform.logger.child({ module: 'chat' });
+  deps.platform.runs.define(
+    createReplyRun({
+      db: chatDb(deps.platform.database.db),
+      llm: deps.llm,
+      events: deps.events,
+      logger,
+      ...(deps.flushMs === undefined ? {} : { flushMs: deps.flushMs }),
+    }),
+  );
+  deps.platform.runs.define(
+    createSummaryRun({ db: chatDb(deps.platform.database.db), llm: deps.llm, events: deps.events }),
+  );
+  const service = createChatService({
+    db: deps.platform.database.db,
+    access: deps.access,
+    audit: deps.audit,
+    events: deps.events,
+    runs: deps.platform.runs,
+    logger,
+  });
+  return { service };
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Chat's use cases (docs/chat.md). */
+    readonly chat: ChatService;
+  }
+}

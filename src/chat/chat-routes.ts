@@ -1,0 +1,337 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { EventBus } from '../platform/events.ts';
+import { streamToClient } from '../platform/http/sse.ts';
+import { threadStream } from './chat-reply-run.ts';
+import {
+  createThreadBody,
+  editMessageBody,
+  listMessagesQuery,
+  listThreadsQuery,
+  messagePageSchema,
+  messageParams,
+  messageSchema,
+  projectParams,
+  regenerateBody,
+  revisionSchema,
+  selectBranchBody,
+  sendMessageBody,
+  sendResultSchema,
+  summarizeBody,
+  summarySchema,
+  threadDetailSchema,
+  threadPageSchema,
+  threadParams,
+  threadSchema,
+  updateThreadBody,
+} from './chat-schema.ts';
+import type { ChatService } from './chat-service.ts';
+
+/**
+ * Chat over REST + SSE (docs/chat.md). Sending answers 202 with the reply's id: the reply is
+ * a durable run, followed on the thread's event stream.
+ */
+export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: EventBus }> = async (
+  app,
+  options,
+) => {
+  const { chat, events } = options;
+  const tags = ['chat'];
+  const threads = '/api/projects/:projectId/chat/threads';
+  const thread = `${threads}/:threadId`;
+  const message = `${thread}/messages/:messageId`;
+
+  app.get(
+    threads,
+    {
+      schema: {
+        tags,
+        summary: 'Threads, most recently active first (cursor-paginated; viewer)',
+        params: projectParams,
+        querystring: listThreadsQuery,
+        response: { 200: threadPageSchema },
+      },
+    },
+    async (request) => chat.listThreads(request.actor, request.params.projectId, request.query),
+  );
+
+  app.post(
+    threads,
+    {
+      schema: {
+        tags,
+        summary: 'Start a thread (editor)',
+        params: projectParams,
+        body: createThreadBody,
+        response: { 201: threadSchema },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .status(201)
+        .send(await chat.createThread(request.actor, request.params.projectId, request.body)),
+  );
+
+  app.get(
+    thread,
+    {
+      schema: {
+        tags,
+        summary: 'One thread with its token and cost totals (viewer)',
+        params: threadParams,
+        response: { 200: threadDetailSchema },
+      },
+    },
+    async (request) =>
+      chat.getThread(request.actor, request.params.projectId, request.params.threadId),
+  );
+
+  app.patch(
+    thread,
+    {
+      schema: {
+        tags,
+        summary: 'Rename, pin, archive or change the model of a thread (editor)',
+        params: threadParams,
+        body: updateThreadBody,
+        response: { 200: threadSchema },
+      },
+    },
+    async (request) =>
+      chat.updateThread(
+        request.actor,
+        request.params.projectId,
+        request.params.threadId,
+        request.body,
+      ),
+  );
+
+  app.delete(
+    thread,
+    {
+      schema: {
+        tags,
+        summary: 'Delete a thread (editor); a streaming reply is stopped',
+        params: threadParams,
+        response: { 204: z.null().describe('Deleted') },
+      },
+    },
+    async (request, reply) => {
+      await chat.deleteThread(request.actor, request.params.projectId, request.params.threadId);
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.get(
+    `${thread}/messages`,
+    {
+      schema: {
+        tags,
+        summary: 'A page of the current branch, oldest first (viewer)',
+        params: threadParams,
+        querystring: listMessagesQuery,
+        response: { 200: messagePageSchema },
+      },
+    },
+    async (request) =>
+      chat.listMessages(
+        request.actor,
+        request.params.projectId,
+        request.params.threadId,
+        request.query,
+      ),
+  );
+
+  app.post(
+    `${thread}/messages`,
+    {
+      schema: {
+        tags,
+        summary: 'Send a message; the reply streams on the thread events (editor)',
+        params: threadParams,
+        body: sendMessageBody,
+        response: { 202: sendResultSchema },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .status(202)
+        .send(
+          await chat.sendMessage(
+            request.actor,
+            request.params.projectId,
+            request.params.threadId,
+            request.body,
+          ),
+        ),
+  );
+
+  app.patch(
+    message,
+    {
+      schema: {
+        tags,
+        summary:
+          'Edit a message with the version you saw: a user message becomes a new branch (202), a reply changes in place (200)',
+        params: messageParams,
+        body: editMessageBody,
+        response: { 200: sendResultSchema, 202: sendResultSchema },
+      },
+    },
+    async (request, reply) => {
+      const { status, ...result } = await chat.editMessage(
+        request.actor,
+        request.params.projectId,
+        request.params.threadId,
+        request.params.messageId,
+        request.body,
+      );
+      return reply.status(status).send(result);
+    },
+  );
+
+  app.get(
+    `${message}/revisions`,
+    {
+      schema: {
+        tags,
+        summary: 'Earlier texts of a message, oldest first (viewer)',
+        params: messageParams,
+        response: { 200: z.object({ items: z.array(revisionSchema) }) },
+      },
+    },
+    async (request) => ({
+      items: await chat.listRevisions(
+        request.actor,
+        request.params.projectId,
+        request.params.threadId,
+        request.params.messageId,
+      ),
+    }),
+  );
+
+  app.post(
+    `${message}/regenerate`,
+    {
+      schema: {
+        tags,
+        summary: 'A new sibling reply, optionally from another model (editor)',
+        params: messageParams,
+        body: regenerateBody,
+        response: { 202: sendResultSchema },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .status(202)
+        .send(
+          await chat.regenerate(
+            request.actor,
+            request.params.projectId,
+            request.params.threadId,
+            request.params.messageId,
+            request.body,
+          ),
+        ),
+  );
+
+  app.post(
+    `${message}/stop`,
+    {
+      schema: {
+        tags,
+        summary: 'Stop a streaming reply; its text so far is kept (editor)',
+        params: messageParams,
+        response: { 200: messageSchema },
+      },
+    },
+    async (request) =>
+      chat.stopReply(
+        request.actor,
+        request.params.projectId,
+        request.params.threadId,
+        request.params.messageId,
+      ),
+  );
+
+  app.post(
+    `${thread}/branch`,
+    {
+      schema: {
+        tags,
+        summary: 'Show the branch through a message (the branch switcher; editor)',
+        params: threadParams,
+        body: selectBranchBody,
+        response: { 200: threadSchema },
+      },
+    },
+    async (request) =>
+      chat.selectBranch(
+        request.actor,
+        request.params.projectId,
+        request.params.threadId,
+        request.body.messageId,
+      ),
+  );
+
+  app.get(
+    `${thread}/summaries`,
+    {
+      schema: {
+        tags,
+        summary: 'Summaries of the thread, oldest first (viewer)',
+        params: threadParams,
+        response: { 200: z.object({ items: z.array(summarySchema) }) },
+      },
+    },
+    async (request) => ({
+      items: await chat.listSummaries(
+        request.actor,
+        request.params.projectId,
+        request.params.threadId,
+      ),
+    }),
+  );
+
+  app.post(
+    `${thread}/summaries`,
+    {
+      schema: {
+        tags,
+        summary:
+          'Summarize now: the branch up to its last exchange, from the previous summary on (editor; 202)',
+        params: threadParams,
+        body: summarizeBody,
+        response: { 202: summarySchema },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .status(202)
+        .send(
+          await chat.summarize(
+            request.actor,
+            request.params.projectId,
+            request.params.threadId,
+            request.body,
+          ),
+        ),
+  );
+
+  app.get(
+    `${thread}/events`,
+    {
+      schema: {
+        tags,
+        summary:
+          'Live thread (Server-Sent Events: message-created, message-delta, message-updated, thread-updated, summary-updated, error; resume with Last-Event-ID)',
+        params: threadParams,
+        querystring: z.object({ lastEventId: z.string().max(20).optional() }),
+      },
+    },
+    async (request, reply) => {
+      await chat.requireThread(request.actor, request.params.projectId, request.params.threadId);
+      streamToClient(request, reply, events, threadStream(request.params.threadId));
+    },
+  );
+};

@@ -1,0 +1,227 @@
+import { z } from 'zod';
+
+/**
+ * Every input of chat crosses one of these schemas, on REST and on the SSE route alike, so a
+ * bad field gets the same 400 envelope naming it wherever it arrives (docs/chat.md).
+ */
+const NO_CONTROL = /^[^\p{Cc}]*$/u;
+const NO_CONTROL_EXCEPT_NEWLINES = /^(?:[^\p{Cc}]|[\n\r\t])*$/u;
+
+/** A message's text; larger messages are refused with 400 naming `content`. */
+export const MAX_MESSAGE_CHARS = 100_000;
+/** A page of threads or messages is at most this long. */
+export const MAX_PAGE = 200;
+
+export const threadTitle = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(200)
+  .regex(NO_CONTROL, 'must not contain control characters');
+
+const modelName = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(200)
+  .regex(NO_CONTROL, 'must not contain control characters');
+const providerRef = z
+  .string()
+  .trim()
+  .min(1)
+  .max(100)
+  .regex(/^(?:env:[a-z-]+|[0-9a-f-]{36})$/, 'must be a provider id or env:<kind>');
+
+export const messageContent = z
+  .string()
+  .max(MAX_MESSAGE_CHARS, `must be at most ${MAX_MESSAGE_CHARS} characters`)
+  .regex(NO_CONTROL_EXCEPT_NEWLINES, 'must not contain control characters')
+  .refine((text) => text.trim().length > 0, 'must not be empty');
+
+export const projectParams = z.object({ projectId: z.uuid() });
+export const threadParams = z.object({ projectId: z.uuid(), threadId: z.uuid() });
+export const messageParams = z.object({
+  projectId: z.uuid(),
+  threadId: z.uuid(),
+  messageId: z.uuid(),
+});
+
+export const createThreadBody = z.strictObject({
+  title: threadTitle.default('New chat'),
+  model: modelName,
+  provider: providerRef.optional(),
+  instructions: z
+    .string()
+    .max(20_000)
+    .regex(NO_CONTROL_EXCEPT_NEWLINES, 'must not contain control characters')
+    .default(''),
+});
+export type CreateThreadInput = z.infer<typeof createThreadBody>;
+
+export const updateThreadBody = z
+  .strictObject({
+    title: threadTitle.optional(),
+    pinned: z.boolean().optional(),
+    archived: z.boolean().optional(),
+    model: modelName.optional(),
+    provider: providerRef.nullable().optional(),
+  })
+  .refine((body) => Object.keys(body).length > 0, { message: 'nothing to change' });
+export type UpdateThreadInput = z.infer<typeof updateThreadBody>;
+
+const booleanQuery = z.enum(['true', 'false']).transform((value) => value === 'true');
+
+export const listThreadsQuery = z.strictObject({
+  cursor: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(30),
+  pinned: booleanQuery.optional(),
+  archived: booleanQuery.default(false),
+});
+export type ListThreadsQuery = z.infer<typeof listThreadsQuery>;
+
+export const listMessagesQuery = z.strictObject({
+  /** Messages of the current branch before (above) this one; omitted: the last page. */
+  before: z.uuid().optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(50),
+});
+export type ListMessagesQuery = z.infer<typeof listMessagesQuery>;
+
+export const sendMessageBody = z.strictObject({
+  content: messageContent,
+  /** The message this one answers; omitted: the end of the branch shown. */
+  parentId: z.uuid().optional(),
+  model: modelName.optional(),
+  provider: providerRef.optional(),
+});
+export type SendMessageInput = z.infer<typeof sendMessageBody>;
+
+export const editMessageBody = z.strictObject({
+  content: messageContent,
+  /** The version the client saw; a stale one gets 409 with the current text. */
+  version: z.number().int().min(1),
+});
+export type EditMessageInput = z.infer<typeof editMessageBody>;
+
+export const regenerateBody = z.strictObject({
+  model: modelName.optional(),
+  provider: providerRef.optional(),
+});
+export type RegenerateInput = z.infer<typeof regenerateBody>;
+
+export const selectBranchBody = z.strictObject({ messageId: z.uuid() });
+
+// — what leaves the server —
+const usageSchema = z.object({
+  uncachedInputTokens: z.number().nullable(),
+  cacheReadTokens: z.number().nullable(),
+  cacheWriteTokens: z.number().nullable(),
+  outputTokens: z.number().nullable(),
+  reasoningTokens: z.number().nullable(),
+});
+
+export const errorBodySchema = z.object({
+  code: z.string(),
+  message: z.string(),
+  retryable: z.boolean(),
+});
+
+export const threadSchema = z.object({
+  id: z.uuid(),
+  projectId: z.uuid(),
+  title: z.string(),
+  instructions: z.string(),
+  provider: z.string().nullable(),
+  model: z.string(),
+  pinned: z.boolean(),
+  archived: z.boolean(),
+  currentLeafId: z.uuid().nullable(),
+  version: z.number(),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+
+export const threadTotalsSchema = z.object({
+  calls: z.number(),
+  inputTokens: z.number(),
+  outputTokens: z.number(),
+  costNano: z.number(),
+  unpricedCalls: z.number(),
+});
+
+export const threadDetailSchema = threadSchema.extend({ totals: threadTotalsSchema });
+
+export const threadPageSchema = z.object({
+  items: z.array(threadSchema),
+  nextCursor: z.string().nullable(),
+});
+
+export const messageSchema = z.object({
+  id: z.uuid(),
+  threadId: z.uuid(),
+  parentId: z.uuid().nullable(),
+  role: z.enum(['user', 'assistant']),
+  content: z.string(),
+  reasoning: z.string().nullable(),
+  status: z.enum(['streaming', 'done', 'error', 'stopped']),
+  error: errorBodySchema.nullable(),
+  provider: z.string().nullable(),
+  model: z.string().nullable(),
+  usage: usageSchema,
+  costNano: z.number().nullable(),
+  latencyMs: z.number().nullable(),
+  timeToFirstTokenMs: z.number().nullable(),
+  version: z.number(),
+  editedFromId: z.uuid().nullable(),
+  /** This message and its siblings (same parent), oldest first: the branch switcher. */
+  siblingIds: z.array(z.uuid()),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+
+export const messagePageSchema = z.object({
+  /** Oldest first, along the current branch. */
+  items: z.array(messageSchema),
+  /** Pass as `before` for the previous page; null at the start of the thread. */
+  previousCursor: z.uuid().nullable(),
+  /** Resume the thread's event stream after this id: nothing published since is missed. */
+  eventId: z.number(),
+});
+
+export const revisionSchema = z.object({
+  version: z.number(),
+  content: z.string(),
+  replacedBy: z.uuid().nullable(),
+  replacedAt: z.iso.datetime(),
+});
+
+export const sendResultSchema = z.object({
+  userMessage: messageSchema.nullable(),
+  assistantMessage: messageSchema,
+  thread: threadSchema,
+});
+
+export const summarizeBody = z.strictObject({
+  /** The summarizer model; default: the thread's. */
+  model: modelName.optional(),
+  provider: providerRef.optional(),
+});
+export type SummarizeInput = z.infer<typeof summarizeBody>;
+
+export const summarySchema = z.object({
+  id: z.uuid(),
+  threadId: z.uuid(),
+  /** The last message the summary covers; replies send what comes after it. */
+  throughMessageId: z.uuid(),
+  coveredMessages: z.number(),
+  status: z.enum(['pending', 'done', 'error']),
+  content: z.string(),
+  error: errorBodySchema.nullable(),
+  model: z.string(),
+  provider: z.string().nullable(),
+  promptVersion: z.number(),
+  /** Tokens of the covered messages and of the summary (the o200k tokenizer). */
+  sourceTokens: z.number().nullable(),
+  summaryTokens: z.number().nullable(),
+  costNano: z.number().nullable(),
+  createdAt: z.iso.datetime(),
+});

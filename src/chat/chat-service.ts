@@ -1,0 +1,607 @@
+import type { Kysely } from 'kysely';
+import type { AuditEntry, AuditRecorder } from '../audit/audit-service.ts';
+import type { Executor } from '../audit/audit-store.ts';
+import type { Actor } from '../auth/actor.ts';
+import type { DB } from '../migrations/db-schema.ts';
+import { conflict, notFound, validationError } from '../platform/app-error.ts';
+import { isUniqueViolation } from '../platform/db/db-errors.ts';
+import type { EventBus } from '../platform/events.ts';
+import { uuidv7 } from '../platform/ids.ts';
+import type { DurableRuns } from '../platform/jobs/durable-run.ts';
+import type { Logger } from '../platform/logger.ts';
+import type { ProjectAccess } from '../projects/project-access.ts';
+import { latestSummaryOn } from './chat-context.ts';
+import {
+  type MessageView,
+  presentMessage,
+  presentRevision,
+  presentSummary,
+  presentThread,
+  type ThreadView,
+} from './chat-presenter.ts';
+import { errorBody, REPLY_RUN, type ReplyInput, threadStream } from './chat-reply-run.ts';
+import type {
+  CreateThreadInput,
+  EditMessageInput,
+  ListMessagesQuery,
+  ListThreadsQuery,
+  RegenerateInput,
+  SendMessageInput,
+  SummarizeInput,
+  UpdateThreadInput,
+} from './chat-schema.ts';
+import {
+  branchUpTo,
+  type ChatExecutor,
+  claimSummary,
+  findMessage,
+  findThread,
+  insertMessage,
+  insertRevision,
+  insertThread,
+  listRevisions,
+  listSummaries,
+  listThreads,
+  type MessageRow,
+  newestLeafUnder,
+  replaceContent,
+  setRunId,
+  settleMessage,
+  settleSummary,
+  siblingIds,
+  streamingMessage,
+  type ThreadCursor,
+  threadTotals,
+  updateThread,
+} from './chat-store.ts';
+import { SUMMARY_PROMPT_VERSION, SUMMARY_RUN, type SummaryInput } from './chat-summary-run.ts';
+import { type ChatDb, chatDb } from './chat-tables.ts';
+
+/**
+ * Chat use cases: each checks access on its first line (viewer reads, editor writes), writes
+ * in one transaction with its audit entry, then publishes on the thread's stream. Replies are
+ * started as durable runs after the commit (chat-reply-run.ts).
+ */
+export interface ChatServiceDeps {
+  db: Kysely<DB>;
+  access: ProjectAccess;
+  audit: AuditRecorder;
+  events: EventBus;
+  runs: DurableRuns;
+  logger: Logger;
+}
+
+export interface SendResult {
+  userMessage: MessageView | null;
+  assistantMessage: MessageView;
+  thread: ThreadView;
+}
+
+const STREAMING_CONFLICT = 'A reply is streaming in this thread; stop it or wait for it to end';
+
+export function encodeCursor(row: { updated_at: Date | string; id: string }): string {
+  const updatedAt = new Date(row.updated_at).toISOString();
+  return Buffer.from(`${updatedAt}|${row.id}`).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): ThreadCursor {
+  const [updatedAt, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  if (
+    !updatedAt ||
+    !id ||
+    Number.isNaN(Date.parse(updatedAt)) ||
+    !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)
+  )
+    throw validationError('Invalid cursor', [{ path: 'querystring.cursor', message: 'invalid' }]);
+  return { updatedAt, id };
+}
+
+export function createChatService(deps: ChatServiceDeps) {
+  const db: ChatDb = chatDb(deps.db);
+  const { access, audit, events, runs, logger } = deps;
+
+  const record = (tx: ChatExecutor, entry: AuditEntry) =>
+    audit.record(tx as unknown as Executor, entry);
+
+  const getThreadRow = async (projectId: string, threadId: string) => {
+    const thread = await findThread(db, projectId, threadId);
+    if (!thread) throw notFound('thread', threadId);
+    return thread;
+  };
+
+  const getMessageRow = async (threadId: string, messageId: string) => {
+    const message = await findMessage(db, threadId, messageId);
+    if (!message) throw notFound('message', messageId);
+    return message;
+  };
+
+  const withSiblings = async (threadId: string, rows: MessageRow[]) => {
+    const siblings = await siblingIds(
+      db,
+      threadId,
+      rows.map((row) => row.parent_id),
+    );
+    return rows.map((row) => presentMessage(row, siblings.get(row.parent_id) ?? [row.id]));
+  };
+
+  const publish = async (threadId: string, type: string, data: unknown) => {
+    await events.publish(threadStream(threadId), { type, data });
+  };
+
+  /**
+   * Writes a reply placeholder (and the user message before it, if any) and moves the
+   * thread's leaf to it in one transaction; the one-streaming-reply index turns a concurrent
+   * second reply into 409. Then starts the reply's run.
+   */
+  const startReply = async (
+    actor: Actor,
+    projectId: string,
+    threadId: string,
+    plan: {
+      parent: MessageRow | null;
+      userContent?: string;
+      editedFromId?: string;
+      model: string;
+      provider: string | null;
+      action: string;
+    },
+  ): Promise<SendResult> => {
+    let written: {
+      user: MessageRow | null;
+      assistant: MessageRow;
+      thread: Awaited<ReturnType<typeof updateThread>>;
+    };
+    try {
+      written = await db.transaction().execute(async (tx) => {
+        const thread = await findThread(tx, projectId, threadId, { forUpdate: true });
+        if (!thread) throw notFound('thread', threadId);
+        if (await streamingMessage(tx, threadId)) throw conflict(STREAMING_CONFLICT);
+        let parent = plan.parent;
+        let user: MessageRow | null = null;
+        if (plan.userContent !== undefined) {
+          user = await insertMessage(tx, {
+            id: uuidv7(),
+            thread_id: threadId,
+            parent_id: parent?.id ?? null,
+            depth: parent ? parent.depth + 1 : 0,
+            role: 'user',
+            content: plan.userContent,
+            status: 'done',
+            edited_from_id: plan.editedFromId ?? null,
+            created_by: actor.userId,
+          });
+          parent = user;
+        }
+        if (!parent) throw validationError('A reply needs a message to answer');
+        const assistant = await insertMessage(tx, {
+          id: uuidv7(),
+          thread_id: threadId,
+          parent_id: parent.id,
+          depth: parent.depth + 1,
+          role: 'assistant',
+          status: 'streaming',
+          model: plan.model,
+          provider: plan.provider,
+          created_by: actor.userId,
+        });
+        const updated = await updateThread(tx, threadId, { current_leaf_id: assistant.id });
+        await record(tx, {
+          actor,
+          action: plan.action,
+          entityType: 'chat-message',
+          entityId: user?.id ?? assistant.id,
+          projectId,
+          summary: { threadId, replyId: assistant.id, model: plan.model },
+        });
+        return { user, assistant, thread: updated };
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw conflict(STREAMING_CONFLICT);
+      throw error;
+    }
+    try {
+      const run = await runs.start<ReplyInput>({
+        kind: REPLY_RUN,
+        projectId,
+        input: { projectId, threadId, messageId: written.assistant.id, userId: actor.userId },
+      });
+      await setRunId(db, written.assistant.id, run.id);
+    } catch (error) {
+      logger.error({ err: error, messageId: written.assistant.id }, 'chat reply failed to start');
+      await settleMessage(db, written.assistant.id, {
+        status: 'error',
+        error: JSON.stringify(errorBody(error)),
+      });
+      throw error;
+    }
+    const [user, assistant] = await Promise.all([
+      written.user ? withSiblings(threadId, [written.user]).then((rows) => rows[0]!) : null,
+      withSiblings(threadId, [written.assistant]).then((rows) => rows[0]!),
+    ]);
+    if (user) await publish(threadId, 'message-created', user);
+    await publish(threadId, 'message-created', assistant);
+    const thread = presentThread(written.thread);
+    await publish(threadId, 'thread-updated', thread);
+    return { userMessage: user, assistantMessage: assistant, thread };
+  };
+
+  return {
+    async createThread(actor: Actor, projectId: string, input: CreateThreadInput) {
+      await access.requireRole(actor, projectId, 'editor');
+      const row = await db.transaction().execute(async (tx) => {
+        const thread = await insertThread(tx, {
+          id: uuidv7(),
+          project_id: projectId,
+          title: input.title,
+          instructions: input.instructions,
+          provider: input.provider ?? null,
+          model: input.model,
+          current_leaf_id: null,
+          forked_from_message_id: null,
+          created_by: actor.userId,
+        });
+        await record(tx, {
+          actor,
+          action: 'chat-thread.create',
+          entityType: 'chat-thread',
+          entityId: thread.id,
+          projectId,
+          summary: { title: input.title, model: input.model },
+        });
+        return thread;
+      });
+      return presentThread(row);
+    },
+
+    async listThreads(actor: Actor, projectId: string, query: ListThreadsQuery) {
+      await access.requireRole(actor, projectId, 'viewer');
+      const rows = await listThreads(db, projectId, {
+        limit: query.limit + 1,
+        archived: query.archived,
+        ...(query.pinned === undefined ? {} : { pinned: query.pinned }),
+        ...(query.cursor ? { after: decodeCursor(query.cursor) } : {}),
+      });
+      const page = rows.slice(0, query.limit);
+      return {
+        items: page.map(presentThread),
+        nextCursor: rows.length > query.limit ? encodeCursor(page.at(-1)!) : null,
+      };
+    },
+
+    async getThread(actor: Actor, projectId: string, threadId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      const thread = await getThreadRow(projectId, threadId);
+      return { ...presentThread(thread), totals: await threadTotals(db, projectId, threadId) };
+    },
+
+    async updateThread(
+      actor: Actor,
+      projectId: string,
+      threadId: string,
+      input: UpdateThreadInput,
+    ) {
+      await access.requireRole(actor, projectId, 'editor');
+      const row = await db.transaction().execute(async (tx) => {
+        const thread = await findThread(tx, projectId, threadId, { forUpdate: true });
+        if (!thread) throw notFound('thread', threadId);
+        const updated = await updateThread(tx, threadId, {
+          ...(input.title === undefined ? {} : { title: input.title }),
+          ...(input.pinned === undefined ? {} : { pinned: input.pinned }),
+          ...(input.archived === undefined ? {} : { archived: input.archived }),
+          ...(input.model === undefined ? {} : { model: input.model }),
+          ...(input.provider === undefined ? {} : { provider: input.provider }),
+        });
+        await record(tx, {
+          actor,
+          action: 'chat-thread.update',
+          entityType: 'chat-thread',
+          entityId: threadId,
+          projectId,
+          summary: { ...input },
+        });
+        return updated;
+      });
+      const thread = presentThread(row);
+      await publish(threadId, 'thread-updated', thread);
+      return thread;
+    },
+
+    async deleteThread(actor: Actor, projectId: string, threadId: string) {
+      await access.requireRole(actor, projectId, 'editor');
+      const streaming = await db.transaction().execute(async (tx) => {
+        const thread = await findThread(tx, projectId, threadId, { forUpdate: true });
+        if (!thread) throw notFound('thread', threadId);
+        await updateThread(tx, threadId, { deleted_at: new Date() });
+        await record(tx, {
+          actor,
+          action: 'chat-thread.delete',
+          entityType: 'chat-thread',
+          entityId: threadId,
+          projectId,
+        });
+        return streamingMessage(tx, threadId);
+      });
+      if (streaming?.run_id) await runs.requestCancel(streaming.run_id);
+    },
+
+    /**
+     * A page of the current branch, oldest first. `eventId` is read before the rows, so a
+     * client that resumes the thread's stream from it misses nothing (see chat-reply-run.ts).
+     */
+    async listMessages(
+      actor: Actor,
+      projectId: string,
+      threadId: string,
+      query: ListMessagesQuery,
+    ) {
+      await access.requireRole(actor, projectId, 'viewer');
+      const eventId = await events.lastId(threadStream(threadId));
+      const thread = await getThreadRow(projectId, threadId);
+      let from = thread.current_leaf_id;
+      if (query.before) {
+        const before = await getMessageRow(threadId, query.before);
+        from = before.parent_id;
+      }
+      if (!from) return { items: [], previousCursor: null, eventId };
+      const rows = await branchUpTo(db, threadId, from, query.limit);
+      const first = rows[0];
+      return {
+        items: await withSiblings(threadId, rows),
+        previousCursor: first && first.parent_id !== null ? first.id : null,
+        eventId,
+      };
+    },
+
+    async sendMessage(actor: Actor, projectId: string, threadId: string, input: SendMessageInput) {
+      await access.requireRole(actor, projectId, 'editor');
+      const thread = await getThreadRow(projectId, threadId);
+      const parentId = input.parentId ?? thread.current_leaf_id;
+      const parent = parentId ? await findMessage(db, threadId, parentId) : undefined;
+      if (parentId && !parent)
+        throw validationError('Unknown parent message', [
+          { path: 'body.parentId', message: 'not a message of this thread' },
+        ]);
+      return startReply(actor, projectId, threadId, {
+        parent: parent ?? null,
+        userContent: input.content,
+        model: input.model ?? thread.model,
+        provider: input.provider ?? (input.model ? null : thread.provider),
+        action: 'chat-message.create',
+      });
+    },
+
+    /**
+     * A user message: a sibling with the new text, answered (a new branch). An assistant
+     * message: changed in place, its previous text kept as a revision. Either way `version`
+     * must be the current one (409 with the current text otherwise).
+     */
+    async editMessage(
+      actor: Actor,
+      projectId: string,
+      threadId: string,
+      messageId: string,
+      input: EditMessageInput,
+    ): Promise<SendResult & { status: 200 | 202 }> {
+      await access.requireRole(actor, projectId, 'editor');
+      const thread = await getThreadRow(projectId, threadId);
+      const message = await getMessageRow(threadId, messageId);
+      const stale = () =>
+        conflict('The message changed since you loaded it', {
+          version: message.version,
+          content: message.content,
+        });
+      if (message.version !== input.version) throw stale();
+      if (message.role === 'user') {
+        const parent = message.parent_id ? await getMessageRow(threadId, message.parent_id) : null;
+        const result = await startReply(actor, projectId, threadId, {
+          parent,
+          userContent: input.content,
+          editedFromId: message.id,
+          model: thread.model,
+          provider: thread.provider,
+          action: 'chat-message.edit',
+        });
+        return { ...result, status: 202 };
+      }
+      if (message.status === 'streaming') throw conflict(STREAMING_CONFLICT);
+      const edited = await db.transaction().execute(async (tx) => {
+        const row = await replaceContent(tx, messageId, input.version, input.content);
+        if (!row) {
+          const current = await findMessage(tx, threadId, messageId);
+          if (current?.status === 'streaming') throw conflict(STREAMING_CONFLICT);
+          throw conflict('The message changed since you loaded it', {
+            version: current?.version,
+            content: current?.content,
+          });
+        }
+        await insertRevision(tx, {
+          id: uuidv7(),
+          messageId,
+          version: input.version,
+          content: message.content,
+          replacedBy: actor.userId,
+        });
+        await record(tx, {
+          actor,
+          action: 'chat-message.edit',
+          entityType: 'chat-message',
+          entityId: messageId,
+          projectId,
+          summary: { threadId, version: row.version },
+        });
+        return row;
+      });
+      const [view] = await withSiblings(threadId, [edited]);
+      await publish(threadId, 'message-updated', view);
+      return {
+        userMessage: null,
+        assistantMessage: view!,
+        thread: presentThread(thread),
+        status: 200,
+      };
+    },
+
+    /** A sibling reply to the same user message, optionally from another model. */
+    async regenerate(
+      actor: Actor,
+      projectId: string,
+      threadId: string,
+      messageId: string,
+      input: RegenerateInput,
+    ) {
+      await access.requireRole(actor, projectId, 'editor');
+      const thread = await getThreadRow(projectId, threadId);
+      const message = await getMessageRow(threadId, messageId);
+      if (message.role !== 'assistant' || !message.parent_id)
+        throw validationError('Only a reply can be regenerated', [
+          { path: 'params.messageId', message: 'not an assistant message' },
+        ]);
+      const parent = await getMessageRow(threadId, message.parent_id);
+      return startReply(actor, projectId, threadId, {
+        parent,
+        model: input.model ?? message.model ?? thread.model,
+        provider: input.provider ?? (input.model ? null : (message.provider ?? thread.provider)),
+        action: 'chat-message.regenerate',
+      });
+    },
+
+    /** Shows the branch through `messageId` (down to its newest leaf). */
+    async selectBranch(actor: Actor, projectId: string, threadId: string, messageId: string) {
+      await access.requireRole(actor, projectId, 'editor');
+      await getMessageRow(threadId, messageId);
+      const row = await db.transaction().execute(async (tx) => {
+        const thread = await findThread(tx, projectId, threadId, { forUpdate: true });
+        if (!thread) throw notFound('thread', threadId);
+        const leaf = await newestLeafUnder(tx, threadId, messageId);
+        const updated = await updateThread(tx, threadId, { current_leaf_id: leaf });
+        await record(tx, {
+          actor,
+          action: 'chat-thread.select-branch',
+          entityType: 'chat-thread',
+          entityId: threadId,
+          projectId,
+          summary: { messageId, leafId: leaf },
+        });
+        return updated;
+      });
+      const thread = presentThread(row);
+      await publish(threadId, 'thread-updated', thread);
+      return thread;
+    },
+
+    /** Stops a streaming reply: the provider request is aborted, the partial text kept. */
+    async stopReply(actor: Actor, projectId: string, threadId: string, messageId: string) {
+      await access.requireRole(actor, projectId, 'editor');
+      await getThreadRow(projectId, threadId);
+      const message = await getMessageRow(threadId, messageId);
+      if (message.status !== 'streaming' || !message.run_id) {
+        if (message.status === 'streaming') throw conflict('The reply is starting; try again');
+        return (await withSiblings(threadId, [message]))[0]!;
+      }
+      const run = await runs.requestCancel(message.run_id);
+      // A run cancelled before any worker took it never settles its message: do it here.
+      if (run?.status === 'cancelled') {
+        const settled = await settleMessage(db, messageId, { status: 'stopped' });
+        if (settled) await publish(threadId, 'message-updated', presentMessage(settled));
+      }
+      await db.transaction().execute((tx) =>
+        record(tx, {
+          actor,
+          action: 'chat-message.stop',
+          entityType: 'chat-message',
+          entityId: messageId,
+          projectId,
+          summary: { threadId },
+        }),
+      );
+      return (await withSiblings(threadId, [await getMessageRow(threadId, messageId)]))[0]!;
+    },
+
+    async listRevisions(actor: Actor, projectId: string, threadId: string, messageId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await getThreadRow(projectId, threadId);
+      await getMessageRow(threadId, messageId);
+      return (await listRevisions(db, messageId)).map(presentRevision);
+    },
+
+    /**
+     * "Summarize now": claims the window from the previous summary (or the start) to the
+     * message before the last exchange, and starts the summary run. The window's row is
+     * unique, so a second request for it (or a second worker) gets 409, never a second call.
+     */
+    async summarize(actor: Actor, projectId: string, threadId: string, input: SummarizeInput) {
+      await access.requireRole(actor, projectId, 'editor');
+      const thread = await getThreadRow(projectId, threadId);
+      if (!thread.current_leaf_id) throw conflict('Nothing to summarize yet');
+      const branch = await branchUpTo(db, threadId, thread.current_leaf_id, 100_000);
+      if (branch.some((message) => message.status === 'streaming'))
+        throw conflict(STREAMING_CONFLICT);
+      // The last exchange stays verbatim.
+      const through = branch.length - 3;
+      const previous = latestSummaryOn(branch, await listSummaries(db, threadId), [
+        'pending',
+        'done',
+      ]);
+      const start = previous ? previous.index + 1 : 0;
+      if (through - start + 1 < 2) throw conflict('Nothing new to summarize yet');
+      const claimed = await db.transaction().execute(async (tx) => {
+        const row = await claimSummary(tx, {
+          id: uuidv7(),
+          thread_id: threadId,
+          through_message_id: branch[through]!.id,
+          covered_messages: through - start + 1,
+          status: 'pending',
+          model: input.model ?? thread.model,
+          provider: input.provider ?? (input.model ? null : thread.provider),
+          prompt_version: SUMMARY_PROMPT_VERSION,
+          created_by: actor.userId,
+        });
+        if (!row) return undefined;
+        await record(tx, {
+          actor,
+          action: 'chat-thread.summarize',
+          entityType: 'chat-thread',
+          entityId: threadId,
+          projectId,
+          summary: { summaryId: row.id, coveredMessages: row.covered_messages },
+        });
+        return row;
+      });
+      if (!claimed) throw conflict('This part of the thread is already summarized');
+      try {
+        const run = await runs.start<SummaryInput>({
+          kind: SUMMARY_RUN,
+          projectId,
+          input: { projectId, threadId, summaryId: claimed.id, userId: actor.userId },
+        });
+        await db
+          .updateTable('chat_summary')
+          .set({ run_id: run.id })
+          .where('id', '=', claimed.id)
+          .execute();
+      } catch (error) {
+        await settleSummary(db, claimed.id, {
+          status: 'error',
+          error: JSON.stringify(errorBody(error)),
+        });
+        throw error;
+      }
+      await publish(threadId, 'summary-updated', { id: claimed.id, status: 'pending' });
+      return presentSummary(claimed);
+    },
+
+    async listSummaries(actor: Actor, projectId: string, threadId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await getThreadRow(projectId, threadId);
+      return (await listSummaries(db, threadId)).map(presentSummary);
+    },
+
+    /** For the SSE route: the access check and the thread's existence. */
+    async requireThread(actor: Actor, projectId: string, threadId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await getThreadRow(projectId, threadId);
+    },
+  };
+}
+
+export type ChatService = ReturnType<typeof createChatService>;

@@ -1,0 +1,341 @@
+import { type Insertable, type Selectable, sql, type Transaction, type Updateable } from 'kysely';
+import type { DB } from '../migrations/db-schema.ts';
+import type {
+  ChatDb,
+  ChatMessageTable,
+  ChatSummaryTable,
+  ChatTables,
+  ChatThreadTable,
+} from './chat-tables.ts';
+
+/**
+ * SQL of chat: rows in, rows out. Messages form a tree; "the branch" of a thread is the path
+ * from its current leaf up to the root, read with a recursive query that stops after one page,
+ * so a 10,000-message thread opens by reading one page of rows, never the whole thread.
+ */
+export type ThreadRow = Selectable<ChatThreadTable>;
+export type MessageRow = Selectable<ChatMessageTable>;
+export type ChatExecutor = ChatDb | Transaction<DB & ChatTables>;
+
+export async function insertThread(db: ChatExecutor, row: Insertable<ChatThreadTable>) {
+  return db.insertInto('chat_thread').values(row).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function findThread(
+  db: ChatExecutor,
+  projectId: string,
+  threadId: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<ThreadRow | undefined> {
+  let query = db
+    .selectFrom('chat_thread')
+    .selectAll()
+    .where('id', '=', threadId)
+    .where('project_id', '=', projectId)
+    .where('deleted_at', 'is', null);
+  if (options.forUpdate) query = query.forUpdate();
+  return query.executeTakeFirst();
+}
+
+export interface ThreadCursor {
+  updatedAt: string;
+  id: string;
+}
+
+export async function listThreads(
+  db: ChatExecutor,
+  projectId: string,
+  options: { limit: number; after?: ThreadCursor; pinned?: boolean; archived: boolean },
+): Promise<ThreadRow[]> {
+  let query = db
+    .selectFrom('chat_thread')
+    .selectAll()
+    .where('project_id', '=', projectId)
+    .where('deleted_at', 'is', null)
+    .where('archived', '=', options.archived);
+  if (options.pinned !== undefined) query = query.where('pinned', '=', options.pinned);
+  const after = options.after;
+  if (after)
+    query = query.where((eb) =>
+      eb(
+        eb.refTuple('updated_at', 'id'),
+        '<',
+        eb.tuple(sql<Date>`${after.updatedAt}::timestamptz`, sql<string>`${after.id}::uuid`),
+      ),
+    );
+  return query.orderBy('updated_at', 'desc').orderBy('id', 'desc').limit(options.limit).execute();
+}
+
+export async function updateThread(
+  db: ChatExecutor,
+  threadId: string,
+  changes: Updateable<ChatThreadTable>,
+): Promise<ThreadRow> {
+  return db
+    .updateTable('chat_thread')
+    .set({ ...changes, version: sql`version + 1`, updated_at: sql<Date>`now()` })
+    .where('id', '=', threadId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function insertMessage(db: ChatExecutor, row: Insertable<ChatMessageTable>) {
+  return db.insertInto('chat_message').values(row).returningAll().executeTakeFirstOrThrow();
+}
+
+export async function findMessage(
+  db: ChatExecutor,
+  threadId: string,
+  messageId: string,
+): Promise<MessageRow | undefined> {
+  return db
+    .selectFrom('chat_message')
+    .selectAll()
+    .where('thread_id', '=', threadId)
+    .where('id', '=', messageId)
+    .executeTakeFirst();
+}
+
+export async function findMessageById(
+  db: ChatExecutor,
+  messageId: string,
+): Promise<MessageRow | undefined> {
+  return db.selectFrom('chat_message').selectAll().where('id', '=', messageId).executeTakeFirst();
+}
+
+/**
+ * Up to `limit` messages of the branch ending at `fromId` (inclusive), oldest first. The
+ * recursion walks parent links and stops after `limit` rows.
+ */
+export async function branchUpTo(
+  db: ChatExecutor,
+  threadId: string,
+  fromId: string,
+  limit: number,
+): Promise<MessageRow[]> {
+  const result = await sql<MessageRow>`
+    with recursive branch as (
+      select m.*, 1 as n from chat_message m where m.thread_id = ${threadId} and m.id = ${fromId}
+      union all
+      select m.*, b.n + 1 from chat_message m
+        join branch b on m.thread_id = b.thread_id and m.id = b.parent_id
+      where b.n < ${limit}
+    )
+    select * from branch order by depth`.execute(db);
+  return result.rows.map(({ n: _n, ...row }: MessageRow & { n?: number }) => row as MessageRow);
+}
+
+/** Children of each given parent (null: the thread's roots), oldest first. */
+export async function siblingIds(
+  db: ChatExecutor,
+  threadId: string,
+  parentIds: (string | null)[],
+): Promise<Map<string | null, string[]>> {
+  const ids = parentIds.filter((id): id is string => id !== null);
+  const withRoots = parentIds.includes(null);
+  if (ids.length === 0 && !withRoots) return new Map();
+  const rows = await db
+    .selectFrom('chat_message')
+    .select(['id', 'parent_id'])
+    .where('thread_id', '=', threadId)
+    .where((eb) => {
+      const conditions = [];
+      if (ids.length > 0) conditions.push(eb('parent_id', 'in', ids));
+      if (withRoots) conditions.push(eb('parent_id', 'is', null));
+      return eb.or(conditions);
+    })
+    .orderBy('id')
+    .execute();
+  const byParent = new Map<string | null, string[]>();
+  for (const row of rows) {
+    const list = byParent.get(row.parent_id) ?? [];
+    list.push(row.id);
+    byParent.set(row.parent_id, list);
+  }
+  return byParent;
+}
+
+/**
+ * The leaf a branch switch to `messageId` shows: its most recent descendant (ids are UUIDv7,
+ * so the newest descendant has no children yet and is a leaf), or the message itself.
+ */
+export async function newestLeafUnder(
+  db: ChatExecutor,
+  threadId: string,
+  messageId: string,
+): Promise<string> {
+  const result = await sql<{ id: string }>`
+    with recursive below as (
+      select id from chat_message where thread_id = ${threadId} and id = ${messageId}
+      union all
+      select m.id from chat_message m join below b on m.parent_id = b.id
+      where m.thread_id = ${threadId}
+    )
+    select id from below order by id desc limit 1`.execute(db);
+  return result.rows[0]?.id ?? messageId;
+}
+
+export async function streamingMessage(
+  db: ChatExecutor,
+  threadId: string,
+): Promise<MessageRow | undefined> {
+  return db
+    .selectFrom('chat_message')
+    .selectAll()
+    .where('thread_id', '=', threadId)
+    .where('status', '=', 'streaming')
+    .executeTakeFirst();
+}
+
+/** Writes a streaming reply's text so far; false when it is no longer streaming. */
+export async function writeStreamingText(
+  db: ChatExecutor,
+  messageId: string,
+  content: string,
+  reasoning: string | null,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('chat_message')
+    .set({ content, reasoning, updated_at: sql<Date>`now()` })
+    .where('id', '=', messageId)
+    .where('status', '=', 'streaming')
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** Ends a streaming reply (done, error or stopped); undefined when it had already ended. */
+export async function settleMessage(
+  db: ChatExecutor,
+  messageId: string,
+  changes: Updateable<ChatMessageTable>,
+): Promise<MessageRow | undefined> {
+  return db
+    .updateTable('chat_message')
+    .set({ ...changes, updated_at: sql<Date>`now()` })
+    .where('id', '=', messageId)
+    .where('status', '=', 'streaming')
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Compare-and-set edit of a settled message: undefined when `version` is not current. */
+export async function replaceContent(
+  db: ChatExecutor,
+  messageId: string,
+  version: number,
+  content: string,
+): Promise<MessageRow | undefined> {
+  return db
+    .updateTable('chat_message')
+    .set({ content, version: sql`version + 1`, updated_at: sql<Date>`now()` })
+    .where('id', '=', messageId)
+    .where('version', '=', version)
+    .where('status', '!=', 'streaming')
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export async function insertRevision(
+  db: ChatExecutor,
+  row: {
+    id: string;
+    messageId: string;
+    version: number;
+    content: string;
+    replacedBy: string | null;
+  },
+) {
+  await db
+    .insertInto('chat_message_revision')
+    .values({
+      id: row.id,
+      message_id: row.messageId,
+      version: row.version,
+      content: row.content,
+      replaced_by: row.replacedBy,
+    })
+    .execute();
+}
+
+export async function listRevisions(db: ChatExecutor, messageId: string) {
+  return db
+    .selectFrom('chat_message_revision')
+    .selectAll()
+    .where('message_id', '=', messageId)
+    .orderBy('version')
+    .execute();
+}
+
+export async function setRunId(db: ChatExecutor, messageId: string, runId: string) {
+  await db.updateTable('chat_message').set({ run_id: runId }).where('id', '=', messageId).execute();
+}
+
+export interface ThreadTotalsRow {
+  calls: number;
+  inputTokens: number;
+  outputTokens: number;
+  costNano: number;
+  unpricedCalls: number;
+}
+
+/** What a thread cost, summed from the usage rows of its calls (every attempt). */
+export async function threadTotals(
+  db: ChatExecutor,
+  projectId: string,
+  threadId: string,
+): Promise<ThreadTotalsRow> {
+  const result = await sql<ThreadTotalsRow>`
+    select count(*)::int8 as "calls",
+      coalesce(sum(coalesce(uncached_input_tokens, 0) + coalesce(cache_read_tokens, 0)
+        + coalesce(cache_write_tokens, 0)), 0)::int8 as "inputTokens",
+      coalesce(sum(output_tokens), 0)::int8 as "outputTokens",
+      coalesce(sum(cost_nano), 0)::int8 as "costNano",
+      count(*) filter (where cost_nano is null and status <> 'cache-hit')::int8 as "unpricedCalls"
+    from llm_calls
+    where feature = 'chat' and entity_ids->>'threadId' = ${threadId} and project_id = ${projectId}`.execute(
+    db,
+  );
+  return result.rows[0]!;
+}
+
+export type SummaryRow = Selectable<ChatSummaryTable>;
+
+export async function listSummaries(db: ChatExecutor, threadId: string): Promise<SummaryRow[]> {
+  return db
+    .selectFrom('chat_summary')
+    .selectAll()
+    .where('thread_id', '=', threadId)
+    .orderBy('created_at')
+    .execute();
+}
+
+/** Claims a window; undefined when another request already has (the unique key). */
+export async function claimSummary(
+  db: ChatExecutor,
+  row: Insertable<ChatSummaryTable>,
+): Promise<SummaryRow | undefined> {
+  return db
+    .insertInto('chat_summary')
+    .values(row)
+    .onConflict((conflict) => conflict.columns(['thread_id', 'through_message_id']).doNothing())
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export async function findSummary(db: ChatExecutor, summaryId: string) {
+  return db.selectFrom('chat_summary').selectAll().where('id', '=', summaryId).executeTakeFirst();
+}
+
+export async function settleSummary(
+  db: ChatExecutor,
+  summaryId: string,
+  changes: Updateable<ChatSummaryTable>,
+): Promise<SummaryRow | undefined> {
+  return db
+    .updateTable('chat_summary')
+    .set({ ...changes, updated_at: sql<Date>`now()` })
+    .where('id', '=', summaryId)
+    .where('status', '=', 'pending')
+    .returningAll()
+    .executeTakeFirst();
+}

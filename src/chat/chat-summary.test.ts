@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../../test/eventually.ts';
+import { testBackends } from '../../test/test-platform.ts';
+import type { MessageView, SummaryView } from './chat-presenter.ts';
+import { type ChatTestEnv, openChatTestEnv } from './chat-test-env.ts';
+
+// Visible summaries: explicit, one per window even when asked twice at once, the system
+// prompt kept after them, the originals kept in the thread, tokens counted by the tokenizer.
+describe.each(testBackends())('chat summaries on %s', (backend) => {
+  let env: ChatTestEnv;
+  beforeAll(async () => {
+    env = await openChatTestEnv({ backend });
+  });
+  afterAll(async () => {
+    await env?.close();
+  });
+
+  const base = () => `/api/projects/${env.projectId}/chat/threads`;
+  const inject = (method: 'GET' | 'POST', url: string, payload?: object) =>
+    env.t.app.inject({
+      method,
+      url,
+      headers: env.members.editor.headers,
+      ...(payload ? { payload } : {}),
+    });
+
+  async function exchange(threadId: string, content: string) {
+    const sent = await inject('POST', `${base()}/${threadId}/messages`, { content });
+    expect(sent.statusCode).toBe(202);
+    const replyId = (sent.json() as { assistantMessage: MessageView }).assistantMessage.id;
+    await eventually(
+      async () =>
+        (
+          (await inject('GET', `${base()}/${threadId}/messages?limit=200`)).json()
+            .items as MessageView[]
+        ).find((message) => message.id === replyId)?.status,
+      (status) => status === 'done',
+    );
+  }
+
+  it('summarizes once per window, keeps the instructions and sends only what follows', async () => {
+    const created = await inject('POST', base(), {
+      model: 'gpt-4o-mini',
+      provider: env.providerId,
+      instructions: 'Always answer in French.',
+    });
+    const threadId = created.json().id as string;
+    for (let index = 0; index < 3; index++) await exchange(threadId, `Question number ${index}`);
+    // Asked twice at once (two tabs, two servers): one claim wins, the other is refused.
+    const claims = await Promise.all([
+      inject('POST', `${base()}/${threadId}/summaries`, {}),
+      inject('POST', `${base()}/${threadId}/summaries`, {}),
+    ]);
+    expect(claims.map((response) => response.statusCode).sort()).toEqual([202, 409]);
+    const summaries = (await inject('GET', `${base()}/${threadId}/summaries`)).json()
+      .items as SummaryView[];
+    expect(summaries).toHaveLength(1);
+
+    const summary = await eventually(
+      async () =>
+        (
+          (await inject('GET', `${base()}/${threadId}/summaries`)).json().items as SummaryView[]
+        )[0]!,
+      (value) => value.status !== 'pending',
+    );
+    expect(summary).toMatchObject({ status: 'done', coveredMessages: 4, promptVersion: 1 });
+    expect(summary.content.length).toBeGreaterThan(0);
+    expect(summary.sourceTokens).toBeGreaterThan(0);
+    expect(summary.summaryTokens).toBeGreaterThan(0);
+    const summarizerCalls = env.fake.requests.filter((request) =>
+      JSON.stringify(request.body).includes('You summarize a conversation'),
+    );
+    expect(summarizerCalls).toHaveLength(1);
+
+    await exchange(threadId, 'Question number 3');
+    const context = JSON.stringify(env.fake.requests.at(-1)!.body);
+    expect(context).toContain('Always answer in French.');
+    expect(context).toContain('Summary of the earlier conversation (4 messages)');
+    expect(context).toContain(JSON.stringify(summary.content).slice(1, -1));
+    // The summarized turns are no longer sent as messages; the ones after the summary are.
+    const body = env.fake.requests.at(-1)!.body as {
+      input?: { role: string; content: unknown }[];
+      messages?: { role: string; content: unknown }[];
+    };
+    const turns = (body.input ?? body.messages ?? [])
+      .filter((message) => message.role === 'user')
+      .map((message) => JSON.stringify(message.content));
+    expect(turns).toHaveLength(2);
+    expect(turns[0]).toContain('Question number 2');
+    expect(turns[1]).toContain('Question number 3');
+
+    // The originals stay in the thread.
+    const messages = (await inject('GET', `${base()}/${threadId}/messages`)).json()
+      .items as MessageView[];
+    expect(
+      messages.map((message) => message.content).filter((text) => text.startsWith('Question')),
+    ).toEqual(['Question number 0', 'Question number 1', 'Question number 2', 'Question number 3']);
+  });
+
+  it('refuses with 409 when there is nothing new to summarize, and 404 for another project', async () => {
+    const created = await inject('POST', base(), {
+      model: 'gpt-4o-mini',
+      provider: env.providerId,
+    });
+    const threadId = created.json().id as string;
+    expect((await inject('POST', `${base()}/${threadId}/summaries`, {})).statusCode).toBe(409);
+    await exchange(threadId, 'Only one exchange');
+    expect((await inject('POST', `${base()}/${threadId}/summaries`, {})).statusCode).toBe(409);
+    const outsider = await env.t.app.inject({
+      method: 'GET',
+      url: `${base()}/${threadId}/summaries`,
+      headers: env.members.outsider.headers,
+    });
+    expect(outsider.statusCode).toBe(404);
+  });
+});

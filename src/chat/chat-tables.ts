@@ -1,0 +1,99 @@
+import type { ColumnType, Generated, Kysely } from 'kysely';
+import type { DB, NullableTimestamp, Timestamp } from '../migrations/db-schema.ts';
+
+/**
+ * The chat tables of migration 0700, typed beside the feature that owns them and joined to
+ * the shared `DB` with `withTables` (src/migrations/db-schema.ts holds the other features').
+ */
+export type MessageRole = 'user' | 'assistant';
+export type MessageStatus = 'streaming' | 'done' | 'error' | 'stopped';
+
+export interface ChatThreadTable {
+  id: string;
+  project_id: string;
+  title: string;
+  instructions: Generated<string>;
+  provider: string | null;
+  model: string;
+  pinned: Generated<boolean>;
+  archived: Generated<boolean>;
+  current_leaf_id: string | null;
+  forked_from_message_id: string | null;
+  version: Generated<number>;
+  created_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  deleted_at: NullableTimestamp;
+}
+
+export interface ChatMessageTable {
+  id: string;
+  thread_id: string;
+  parent_id: string | null;
+  depth: number;
+  role: MessageRole;
+  content: Generated<string>;
+  reasoning: string | null;
+  /** Non-text parts (tool calls and results, images) in order; `[]` for plain text. */
+  parts: ColumnType<unknown, string | undefined, string>;
+  status: MessageStatus;
+  error: ColumnType<unknown, string | null | undefined, string | null>;
+  edited_from_id: string | null;
+  provider: string | null;
+  model: string | null;
+  run_id: string | null;
+  llm_call_id: string | null;
+  uncached_input_tokens: number | null;
+  cache_read_tokens: number | null;
+  cache_write_tokens: number | null;
+  output_tokens: number | null;
+  reasoning_tokens: number | null;
+  cost_nano: number | null;
+  latency_ms: number | null;
+  ttft_ms: number | null;
+  version: Generated<number>;
+  created_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ChatMessageRevisionTable {
+  id: string;
+  message_id: string;
+  version: number;
+  content: string;
+  replaced_by: string | null;
+  replaced_at: Timestamp;
+}
+
+export interface ChatSummaryTable {
+  id: string;
+  thread_id: string;
+  through_message_id: string;
+  covered_messages: number;
+  status: 'pending' | 'done' | 'error';
+  content: Generated<string>;
+  error: ColumnType<unknown, string | null | undefined, string | null>;
+  model: string;
+  provider: string | null;
+  prompt_version: number;
+  source_tokens: number | null;
+  summary_tokens: number | null;
+  cost_nano: number | null;
+  run_id: string | null;
+  created_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+// A type alias (not an interface): `withTables` needs an index-compatible record.
+export type ChatTables = {
+  chat_thread: ChatThreadTable;
+  chat_message: ChatMessageTable;
+  chat_message_revision: ChatMessageRevisionTable;
+  chat_summary: ChatSummaryTable;
+};
+
+export type ChatDb = Kysely<DB & ChatTables>;
+
+export const chatDb = (db: Kysely<DB>): ChatDb => db.withTables<ChatTables>();

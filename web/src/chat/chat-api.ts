@@ -1,0 +1,140 @@
+import { api } from '../api/api-client.ts';
+
+/** Chat over the REST API (docs/chat.md); live updates come from the thread's event stream. */
+export interface ChatThread {
+  id: string;
+  projectId: string;
+  title: string;
+  instructions: string;
+  provider: string | null;
+  model: string;
+  pinned: boolean;
+  archived: boolean;
+  currentLeafId: string | null;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ChatThreadDetail extends ChatThread {
+  totals: {
+    calls: number;
+    inputTokens: number;
+    outputTokens: number;
+    costNano: number;
+    unpricedCalls: number;
+  };
+}
+
+export interface ChatMessage {
+  id: string;
+  threadId: string;
+  parentId: string | null;
+  role: 'user' | 'assistant';
+  content: string;
+  reasoning: string | null;
+  status: 'streaming' | 'done' | 'error' | 'stopped';
+  error: { code: string; message: string; retryable: boolean } | null;
+  provider: string | null;
+  model: string | null;
+  usage: {
+    uncachedInputTokens: number | null;
+    cacheReadTokens: number | null;
+    cacheWriteTokens: number | null;
+    outputTokens: number | null;
+    reasoningTokens: number | null;
+  };
+  costNano: number | null;
+  latencyMs: number | null;
+  timeToFirstTokenMs: number | null;
+  version: number;
+  editedFromId: string | null;
+  siblingIds: string[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ChatSummary {
+  id: string;
+  threadId: string;
+  throughMessageId: string;
+  coveredMessages: number;
+  status: 'pending' | 'done' | 'error';
+  content: string;
+  error: { code: string; message: string; retryable: boolean } | null;
+  model: string;
+  sourceTokens: number | null;
+  summaryTokens: number | null;
+  costNano: number | null;
+  createdAt: string;
+}
+
+export interface MessagePage {
+  items: ChatMessage[];
+  previousCursor: string | null;
+  eventId: number;
+}
+
+export interface SendResult {
+  userMessage: ChatMessage | null;
+  assistantMessage: ChatMessage;
+  thread: ChatThread;
+}
+
+const threads = (projectId: string) =>
+  `/api/projects/${encodeURIComponent(projectId)}/chat/threads`;
+const thread = (projectId: string, threadId: string) =>
+  `${threads(projectId)}/${encodeURIComponent(threadId)}`;
+const message = (projectId: string, threadId: string, messageId: string) =>
+  `${thread(projectId, threadId)}/messages/${encodeURIComponent(messageId)}`;
+
+export const chatApi = {
+  threads: (projectId: string, cursor?: string) =>
+    api<{ items: ChatThread[]; nextCursor: string | null }>(threads(projectId), {
+      query: { limit: 50, cursor },
+    }),
+  createThread: (
+    projectId: string,
+    input: { title?: string; model: string; provider?: string | undefined },
+  ) => api<ChatThread>(threads(projectId), { method: 'POST', body: input }),
+  thread: (projectId: string, threadId: string) =>
+    api<ChatThreadDetail>(thread(projectId, threadId)),
+  messages: (projectId: string, threadId: string, before?: string) =>
+    api<MessagePage>(`${thread(projectId, threadId)}/messages`, {
+      query: { limit: 100, before },
+    }),
+  send: (projectId: string, threadId: string, content: string) =>
+    api<SendResult>(`${thread(projectId, threadId)}/messages`, {
+      method: 'POST',
+      body: { content },
+    }),
+  edit: (
+    projectId: string,
+    threadId: string,
+    messageId: string,
+    content: string,
+    version: number,
+  ) =>
+    api<SendResult>(message(projectId, threadId, messageId), {
+      method: 'PATCH',
+      body: { content, version },
+    }),
+  regenerate: (projectId: string, threadId: string, messageId: string) =>
+    api<SendResult>(`${message(projectId, threadId, messageId)}/regenerate`, {
+      method: 'POST',
+      body: {},
+    }),
+  stop: (projectId: string, threadId: string, messageId: string) =>
+    api<ChatMessage>(`${message(projectId, threadId, messageId)}/stop`, { method: 'POST' }),
+  selectBranch: (projectId: string, threadId: string, messageId: string) =>
+    api<ChatThread>(`${thread(projectId, threadId)}/branch`, {
+      method: 'POST',
+      body: { messageId },
+    }),
+  summaries: (projectId: string, threadId: string) =>
+    api<{ items: ChatSummary[] }>(`${thread(projectId, threadId)}/summaries`),
+  summarize: (projectId: string, threadId: string) =>
+    api<ChatSummary>(`${thread(projectId, threadId)}/summaries`, { method: 'POST', body: {} }),
+  eventsUrl: (projectId: string, threadId: string, lastEventId: number) =>
+    `${thread(projectId, threadId)}/events?lastEventId=${lastEventId}`,
+};

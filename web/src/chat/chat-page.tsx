@@ -1,0 +1,530 @@
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useNavigate, useParams, useSearch } from '@tanstack/react-router';
+import {
+  type FormEvent,
+  Fragment,
+  type KeyboardEvent,
+  useEffect,
+  useMemo,
+  useRef,
+  useState,
+} from 'react';
+import { type ModelChoice, ModelPicker } from '../ai/model-picker.tsx';
+import { openEventStream } from '../api/event-stream.ts';
+import { FormError } from '../ui/form-error.tsx';
+import { formatInteger, formatNanoUsd } from '../ui/format.ts';
+import { useNotices } from '../ui/notices.tsx';
+import { Markdown } from '../ui/safe-html.tsx';
+import { type ChatMessage, type ChatSummary, chatApi } from './chat-api.ts';
+import {
+  applyDelta,
+  type Delta,
+  pruneSettled,
+  type StreamedTexts,
+  shownText,
+} from './chat-stream.ts';
+import './chat.css';
+
+/**
+ * Chat (docs/chat.md): the project's threads beside the open thread. A reply streams from
+ * the thread's event stream into an `aria-live` region; it is a server-side run, so reloading
+ * the page mid-reply shows the text so far and the rest as it comes.
+ */
+export function ChatPage() {
+  const { projectId } = useParams({ strict: false }) as { projectId: string };
+  const search = useSearch({ strict: false }) as { thread?: string };
+  const navigate = useNavigate();
+  const open = (threadId: string) =>
+    void navigate({
+      to: '/projects/$projectId/chat',
+      params: { projectId },
+      search: { thread: threadId },
+    });
+  return (
+    <section className="page chat-page">
+      <ThreadList projectId={projectId} activeId={search.thread} onOpen={open} />
+      {search.thread ? (
+        <ThreadView key={search.thread} projectId={projectId} threadId={search.thread} />
+      ) : (
+        <p className="muted chat-empty">Pick a thread or start a new one.</p>
+      )}
+    </section>
+  );
+}
+
+function ThreadList({
+  projectId,
+  activeId,
+  onOpen,
+}: {
+  projectId: string;
+  activeId: string | undefined;
+  onOpen(threadId: string): void;
+}) {
+  const queryClient = useQueryClient();
+  const [choice, setChoice] = useState<ModelChoice>({ provider: undefined, model: '' });
+  const [title, setTitle] = useState('');
+  const threads = useInfiniteQuery({
+    queryKey: ['chat', projectId, 'threads'],
+    queryFn: ({ pageParam }) => chatApi.threads(projectId, pageParam),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (last) => last.nextCursor ?? undefined,
+  });
+  const create = useMutation({
+    mutationFn: () =>
+      chatApi.createThread(projectId, {
+        ...(title.trim() ? { title: title.trim() } : {}),
+        model: choice.model,
+        ...(choice.provider ? { provider: choice.provider } : {}),
+      }),
+    onSuccess: (thread) => {
+      setTitle('');
+      void queryClient.invalidateQueries({ queryKey: ['chat', projectId, 'threads'] });
+      onOpen(thread.id);
+    },
+  });
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    create.mutate();
+  };
+  const items = threads.data?.pages.flatMap((page) => page.items) ?? [];
+  return (
+    <aside className="chat-threads" aria-label="Threads">
+      <form className="chat-new-thread" onSubmit={submit}>
+        <label>
+          Title
+          <input
+            value={title}
+            maxLength={200}
+            placeholder="New chat"
+            onChange={(event) => setTitle(event.target.value)}
+          />
+        </label>
+        <ModelPicker projectId={projectId} value={choice} onChange={setChoice} />
+        <button
+          type="submit"
+          className="button primary"
+          disabled={!choice.model || create.isPending}
+        >
+          New thread
+        </button>
+        <FormError error={create.error} />
+      </form>
+      <ul className="chat-thread-list">
+        {items.map((thread) => (
+          <li key={thread.id}>
+            <button
+              type="button"
+              className="chat-thread-link"
+              aria-current={thread.id === activeId ? 'page' : undefined}
+              onClick={() => onOpen(thread.id)}
+            >
+              {thread.pinned ? '📌 ' : ''}
+              {thread.title}
+            </button>
+          </li>
+        ))}
+      </ul>
+      {threads.hasNextPage && (
+        <button type="button" className="button" onClick={() => void threads.fetchNextPage()}>
+          More threads
+        </button>
+      )}
+    </aside>
+  );
+}
+
+function ThreadView({ projectId, threadId }: { projectId: string; threadId: string }) {
+  const queryClient = useQueryClient();
+  const notices = useNotices();
+  const threadKey = ['chat', projectId, 'thread', threadId];
+  const messagesKey = ['chat', projectId, 'messages', threadId];
+  const thread = useQuery({
+    queryKey: threadKey,
+    queryFn: () => chatApi.thread(projectId, threadId),
+  });
+  const messages = useQuery({
+    queryKey: messagesKey,
+    queryFn: () => chatApi.messages(projectId, threadId),
+  });
+  const summariesKey = ['chat', projectId, 'summaries', threadId];
+  const summaries = useQuery({
+    queryKey: summariesKey,
+    queryFn: () => chatApi.summaries(projectId, threadId),
+  });
+  const [earlier, setEarlier] = useState<ChatMessage[]>([]);
+  const [earlierCursor, setEarlierCursor] = useState<string | null | undefined>(undefined);
+  const [texts, setTexts] = useState<StreamedTexts>(new Map());
+  const loaded = messages.data?.items;
+  const loadedRef = useRef<readonly ChatMessage[]>([]);
+  loadedRef.current = loaded ?? [];
+
+  useEffect(() => {
+    if (loaded) setTexts((current) => pruneSettled(current, loaded));
+  }, [loaded]);
+
+  // The stream opens once, after the first page, from that page's event id: nothing published
+  // since is missed; the browser resumes with Last-Event-ID on its own after a drop.
+  const firstEventId = messages.data?.eventId;
+  const streamOpen = firstEventId !== undefined;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: opened once per thread, from the first page's id
+  useEffect(() => {
+    if (firstEventId === undefined) return;
+    const reload = () => {
+      void queryClient.invalidateQueries({ queryKey: messagesKey });
+      void queryClient.invalidateQueries({ queryKey: threadKey });
+    };
+    return openEventStream(chatApi.eventsUrl(projectId, threadId, firstEventId), {
+      events: {
+        'message-delta': (data) =>
+          setTexts((current) => applyDelta(current, loadedRef.current, data as Delta)),
+        'message-created': reload,
+        'message-updated': reload,
+        'thread-updated': reload,
+        'summary-updated': () => void queryClient.invalidateQueries({ queryKey: summariesKey }),
+        resync: reload,
+        error: (data) => {
+          const failure = data as { error?: { message?: string } };
+          if (failure.error?.message) notices.error(new Error(failure.error.message));
+        },
+      },
+    });
+  }, [streamOpen, projectId, threadId]);
+
+  const refresh = () => {
+    void queryClient.invalidateQueries({ queryKey: messagesKey });
+    void queryClient.invalidateQueries({ queryKey: threadKey });
+    void queryClient.invalidateQueries({ queryKey: ['chat', projectId, 'threads'] });
+  };
+  const onError = (error: unknown) => notices.error(error);
+  const send = useMutation({
+    mutationFn: (content: string) => chatApi.send(projectId, threadId, content),
+    onSuccess: refresh,
+    onError,
+  });
+  const stop = useMutation({
+    mutationFn: (messageId: string) => chatApi.stop(projectId, threadId, messageId),
+    onSuccess: refresh,
+    onError,
+  });
+  const regenerate = useMutation({
+    mutationFn: (messageId: string) => chatApi.regenerate(projectId, threadId, messageId),
+    onSuccess: refresh,
+    onError,
+  });
+  const edit = useMutation({
+    mutationFn: (input: { message: ChatMessage; content: string }) =>
+      chatApi.edit(projectId, threadId, input.message.id, input.content, input.message.version),
+    onSuccess: refresh,
+    onError,
+  });
+  const summarize = useMutation({
+    mutationFn: () => chatApi.summarize(projectId, threadId),
+    onSuccess: () => void queryClient.invalidateQueries({ queryKey: summariesKey }),
+    onError,
+  });
+  const selectBranch = useMutation({
+    mutationFn: (messageId: string) => chatApi.selectBranch(projectId, threadId, messageId),
+    onSuccess: refresh,
+    onError,
+  });
+
+  const loadEarlier = async () => {
+    const cursor = earlierCursor === undefined ? messages.data?.previousCursor : earlierCursor;
+    if (!cursor) return;
+    const page = await chatApi.messages(projectId, threadId, cursor);
+    setEarlier((current) => [...page.items, ...current]);
+    setEarlierCursor(page.previousCursor);
+  };
+
+  const shown = useMemo(() => [...earlier, ...(loaded ?? [])], [earlier, loaded]);
+  // A summary shows as a divider after the last message it covers, on the branch shown.
+  const summaryAfter = useMemo(
+    () =>
+      new Map((summaries.data?.items ?? []).map((summary) => [summary.throughMessageId, summary])),
+    [summaries.data],
+  );
+  const streaming = shown.find((message) => message.status === 'streaming');
+  const hasEarlier =
+    earlierCursor === undefined ? Boolean(messages.data?.previousCursor) : earlierCursor !== null;
+
+  return (
+    <div className="chat-thread">
+      <header className="chat-thread-header">
+        <h1>{thread.data?.title ?? 'Thread'}</h1>
+        <button
+          type="button"
+          className="button"
+          disabled={Boolean(streaming) || summarize.isPending}
+          onClick={() => summarize.mutate()}
+        >
+          Summarize now
+        </button>
+        {thread.data && (
+          <p className="muted" data-testid="thread-totals">
+            {thread.data.model} · {formatInteger(thread.data.totals.inputTokens)} in ·{' '}
+            {formatInteger(thread.data.totals.outputTokens)} out ·{' '}
+            {formatNanoUsd(thread.data.totals.costNano)}
+          </p>
+        )}
+      </header>
+      <FormError error={messages.error ?? thread.error} />
+      <div className="chat-messages">
+        {hasEarlier && (
+          <button type="button" className="button" onClick={() => void loadEarlier()}>
+            Earlier messages
+          </button>
+        )}
+        <ol aria-label="Messages">
+          {shown.map((message) => (
+            <Fragment key={message.id}>
+              <MessageItem
+                message={message}
+                text={shownText(message, texts)}
+                busy={Boolean(streaming)}
+                onEdit={(content) => edit.mutate({ message, content })}
+                onRegenerate={() => regenerate.mutate(message.id)}
+                onSelect={(id) => selectBranch.mutate(id)}
+                onStop={() => stop.mutate(message.id)}
+              />
+              {summaryAfter.get(message.id) && (
+                <SummaryDivider summary={summaryAfter.get(message.id)!} />
+              )}
+            </Fragment>
+          ))}
+        </ol>
+      </div>
+      <Composer
+        disabled={Boolean(streaming) || send.isPending}
+        streaming={Boolean(streaming)}
+        onSend={(content) => send.mutate(content)}
+        onStop={() => streaming && stop.mutate(streaming.id)}
+      />
+    </div>
+  );
+}
+
+function SummaryDivider({ summary }: { summary: ChatSummary }) {
+  const [open, setOpen] = useState(false);
+  const label =
+    summary.status === 'pending'
+      ? `Summarizing ${summary.coveredMessages} earlier messages…`
+      : summary.status === 'error'
+        ? `Summary failed: ${summary.error?.message ?? 'unknown error'}`
+        : `${summary.coveredMessages} earlier messages summarized`;
+  return (
+    <li className="chat-summary" data-testid="summary-divider" data-status={summary.status}>
+      <span>{label}</span>
+      {summary.status === 'done' && (
+        <>
+          {' — '}
+          <button
+            type="button"
+            className="link-button"
+            aria-expanded={open}
+            onClick={() => setOpen(!open)}
+          >
+            {open ? 'hide' : 'show'}
+          </button>
+          <span className="muted">
+            {' '}
+            ({formatInteger(summary.sourceTokens)} → {formatInteger(summary.summaryTokens)} tokens,{' '}
+            {summary.model})
+          </span>
+          {open && <p className="chat-summary-text">{summary.content}</p>}
+        </>
+      )}
+    </li>
+  );
+}
+
+function MessageItem({
+  message,
+  text,
+  busy,
+  onEdit,
+  onRegenerate,
+  onSelect,
+  onStop,
+}: {
+  message: ChatMessage;
+  text: string;
+  busy: boolean;
+  onEdit(content: string): void;
+  onRegenerate(): void;
+  onSelect(messageId: string): void;
+  onStop(): void;
+}) {
+  const [editing, setEditing] = useState(false);
+  const [draft, setDraft] = useState(message.content);
+  const index = message.siblingIds.indexOf(message.id);
+  const count = message.siblingIds.length;
+  const label = message.role === 'user' ? 'You' : 'Assistant';
+  const save = (event: FormEvent) => {
+    event.preventDefault();
+    if (!draft.trim()) return;
+    setEditing(false);
+    onEdit(draft);
+  };
+  return (
+    <li
+      className={`chat-message chat-${message.role}`}
+      data-testid="chat-message"
+      data-status={message.status}
+      aria-label={`${label} message`}
+    >
+      <div className="chat-message-head">
+        <strong>{label}</strong>
+        {count > 1 && (
+          <nav className="chat-branches" aria-label="Branches">
+            <button
+              type="button"
+              aria-label="Previous branch"
+              disabled={index <= 0 || busy}
+              onClick={() => onSelect(message.siblingIds[index - 1]!)}
+            >
+              ‹
+            </button>
+            <span data-testid="branch-position">
+              {index + 1} / {count}
+            </span>
+            <button
+              type="button"
+              aria-label="Next branch"
+              disabled={index >= count - 1 || busy}
+              onClick={() => onSelect(message.siblingIds[index + 1]!)}
+            >
+              ›
+            </button>
+          </nav>
+        )}
+        {message.status !== 'done' && (
+          <span className={`chat-status chat-status-${message.status}`}>{message.status}</span>
+        )}
+      </div>
+      {editing ? (
+        <form className="chat-edit" onSubmit={save}>
+          <label>
+            Edit message
+            <textarea value={draft} onChange={(event) => setDraft(event.target.value)} rows={3} />
+          </label>
+          <button type="submit" className="button primary">
+            {message.role === 'user' ? 'Save and answer' : 'Save'}
+          </button>
+          <button type="button" className="button" onClick={() => setEditing(false)}>
+            Cancel
+          </button>
+        </form>
+      ) : message.status === 'streaming' ? (
+        // Streamed text is announced as it arrives (polite: it never interrupts).
+        <div className="chat-text" aria-live="polite" aria-busy="true" data-testid="streaming-text">
+          {text}
+        </div>
+      ) : message.role === 'assistant' ? (
+        <Markdown text={text} className="chat-text" />
+      ) : (
+        <div className="chat-text">{text}</div>
+      )}
+      {message.error && (
+        <p className="chat-error" role="alert">
+          {message.error.code}: {message.error.message}
+        </p>
+      )}
+      {message.role === 'assistant' && message.status !== 'streaming' && (
+        <p className="chat-meta muted" data-testid="message-meta">
+          {message.model ?? '—'} · {formatInteger(message.usage.outputTokens)} tokens out ·{' '}
+          {formatNanoUsd(message.costNano)}
+          {message.latencyMs !== null ? ` · ${(message.latencyMs / 1000).toFixed(1)} s` : ''}
+        </p>
+      )}
+      {!editing && (
+        <div className="chat-actions">
+          {message.status === 'streaming' ? (
+            <button type="button" className="button" onClick={onStop}>
+              Stop
+            </button>
+          ) : (
+            <>
+              <button
+                type="button"
+                className="button"
+                disabled={busy}
+                onClick={() => {
+                  setDraft(message.content);
+                  setEditing(true);
+                }}
+              >
+                Edit
+              </button>
+              {message.role === 'assistant' && (
+                <button type="button" className="button" disabled={busy} onClick={onRegenerate}>
+                  Regenerate
+                </button>
+              )}
+            </>
+          )}
+        </div>
+      )}
+    </li>
+  );
+}
+
+function Composer({
+  disabled,
+  streaming,
+  onSend,
+  onStop,
+}: {
+  disabled: boolean;
+  streaming: boolean;
+  onSend(content: string): void;
+  onStop(): void;
+}) {
+  const [draft, setDraft] = useState('');
+  const submit = () => {
+    if (disabled || !draft.trim()) return;
+    onSend(draft);
+    setDraft('');
+  };
+  const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
+    // Enter sends, Shift+Enter breaks the line, Esc stops a streaming reply.
+    if (event.key === 'Enter' && !event.shiftKey && !event.nativeEvent.isComposing) {
+      event.preventDefault();
+      submit();
+    } else if (event.key === 'Escape' && streaming) {
+      event.preventDefault();
+      onStop();
+    }
+  };
+  return (
+    <form
+      className="chat-composer"
+      onSubmit={(event) => {
+        event.preventDefault();
+        submit();
+      }}
+    >
+      <label className="visually-hidden" htmlFor="chat-composer-input">
+        Message
+      </label>
+      <textarea
+        id="chat-composer-input"
+        value={draft}
+        rows={3}
+        maxLength={100_000}
+        placeholder="Write a message (Enter sends, Shift+Enter breaks the line)"
+        onChange={(event) => setDraft(event.target.value)}
+        onKeyDown={onKeyDown}
+      />
+      {streaming ? (
+        <button type="button" className="button" onClick={onStop}>
+          Stop
+        </button>
+      ) : (
+        <button type="submit" className="button primary" disabled={disabled || !draft.trim()}>
+          Send
+        </button>
+      )}
+    </form>
+  );
+}
