@@ -13,6 +13,8 @@ import * as m0410 from './0410-import-conversions.ts';
 import * as m0420 from './0420-import-heartbeat.ts';
 import * as m0470 from './0470-generation-run-waiting.ts';
 import * as m0600 from './0600-durable-runs.ts';
+import * as m0620 from './0620-event-log.ts';
+import * as m0621 from './0621-staleness-pending.ts';
 
 /**
  * Every migration, in order. A migration never changes after it ships: add a new one.
@@ -33,4 +35,6 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0420-import-heartbeat': m0420,
   '0470-generation-run-waiting': m0470,
   '0600-durable-runs': m0600,
+  '0620-event-log': m0620,
+  '0621-staleness-pending': m0621,
 };
