@@ -10,7 +10,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       stream text not null check (length(stream) between 1 and 300),
       id bigint not null check (id > 0),
       type text not null,
-      data jsonb not null,
+      -- JSON text: opaque to the database, and a quarter cheaper to write than jsonb.
+      data text not null,
       coalesce_key text,
       created_at timestamptz not null default now(),
       primary key (stream, id)

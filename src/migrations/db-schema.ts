@@ -465,8 +465,8 @@ export interface EventLogTable {
   stream: string;
   id: number;
   type: string;
-  /** JSON: written as JSON text, read back parsed. */
-  data: ColumnType<unknown, string, never>;
+  /** The event's data as JSON text. */
+  data: string;
   coalesce_key: string | null;
   created_at: Generated<Date>;
 }

@@ -67,7 +67,7 @@ export function createEventLog(db: Kysely<DB>): EventLog {
       return rows.map((row) => ({
         id: Number(row.id),
         type: row.type,
-        data: row.data,
+        data: JSON.parse(row.data) as unknown,
         ...(row.coalesce_key === null ? {} : { coalesceKey: row.coalesce_key }),
       }));
     },
