@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
-import type { StreamEvent } from './events.ts';
+import { isUniqueViolation } from './db/db-errors.ts';
+import { EventIdTaken, type StreamEvent } from './events.ts';
 
 /**
  * Where the in-process event bus keeps its events durably (migration 0620): the last events
@@ -11,7 +12,10 @@ import type { StreamEvent } from './events.ts';
 export interface EventLog {
   /** The highest id stored on `stream` (0 when none). */
   lastId(stream: string): Promise<number>;
-  /** Stores events (many streams, one statement): the bus's group commit. */
+  /**
+   * Stores events (many streams, one statement, all or none): the bus's group commit. Throws
+   * `EventIdTaken` when another process stored one of these ids first.
+   */
   append(entries: readonly { stream: string; event: StreamEvent }[]): Promise<void>;
   /** Events of `stream` with an id above `afterId`, oldest first, at most `limit`. */
   read(stream: string, afterId: number, limit: number): Promise<StreamEvent[]>;
@@ -39,19 +43,28 @@ export function createEventLog(db: Kysely<DB>): EventLog {
     },
 
     async append(entries) {
-      for (let index = 0; index < entries.length; index += APPEND_CHUNK) {
-        await db
-          .insertInto('event_log')
-          .values(
-            entries.slice(index, index + APPEND_CHUNK).map(({ stream, event }) => ({
-              stream,
-              id: event.id,
-              type: event.type,
-              data: JSON.stringify(event.data ?? null),
-              coalesce_key: event.coalesceKey ?? null,
-            })),
-          )
-          .execute();
+      const insert = async (executor: Kysely<DB>) => {
+        for (let index = 0; index < entries.length; index += APPEND_CHUNK) {
+          await executor
+            .insertInto('event_log')
+            .values(
+              entries.slice(index, index + APPEND_CHUNK).map(({ stream, event }) => ({
+                stream,
+                id: event.id,
+                type: event.type,
+                data: JSON.stringify(event.data ?? null),
+                coalesce_key: event.coalesceKey ?? null,
+              })),
+            )
+            .execute();
+        }
+      };
+      try {
+        if (entries.length <= APPEND_CHUNK) await insert(db);
+        else await db.transaction().execute(insert);
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new EventIdTaken({ cause: error });
+        throw error;
       }
     },
 

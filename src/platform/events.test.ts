@@ -116,6 +116,32 @@ for (const backend of testBackends()) {
       await bus.close();
     });
 
+    it('two processes on one database never give one id twice (ids taken are renumbered)', async () => {
+      const first = suite.busOn({});
+      const second = suite.busOn({});
+      const watchFirst = await first.subscribe('shared:a');
+      const published = [];
+      for (let n = 0; n < 20; n++) {
+        const bus = n % 3 === 0 ? second : first;
+        published.push(
+          ...(await Promise.all([
+            bus.publish('shared:a', { type: 'e', data: `${n}.1` }),
+            bus.publish('shared:a', { type: 'e', data: `${n}.2` }),
+          ])),
+        );
+      }
+      const all = published.map((event) => event.id);
+      expect(new Set(all).size).toBe(40);
+      expect(await suite.rowsOf('shared:a')).toEqual([...all].sort((a, b) => a - b));
+      // Each process's own subscribers see its events in order, ids increasing.
+      const seen = ids(watchFirst.take());
+      expect(seen).toEqual([...seen].sort((a, b) => a - b));
+      expect(seen).toHaveLength(26);
+      await first.close();
+      await second.close();
+      expect(suite.errors).toEqual([]);
+    });
+
     it('keeps between retainPerStream and twice that many events per stream', async () => {
       const bus = suite.busOn({ ringSize: 5, retainPerStream: 10 });
       for (let n = 1; n <= 95; n++) await bus.publish('retain:a', { type: 'e', data: n });

@@ -35,6 +35,17 @@ export interface PublishInput {
 
 export const RESYNC_EVENT = 'resync';
 
+/**
+ * Thrown by an `EventLog` when an id it was given is taken (another process on the same
+ * database wrote it first): the bus reads the stream's last id again and renumbers.
+ */
+export class EventIdTaken extends Error {
+  constructor(options?: { cause?: unknown }) {
+    super('event id already taken', options);
+    this.name = 'EventIdTaken';
+  }
+}
+
 export interface Subscription {
   /** Events waiting for this subscriber, oldest first; removes them. */
   take(): StreamEvent[];
@@ -92,8 +103,6 @@ interface StreamState {
   /** False until the stream's last id is known (read from the log). */
   ready: boolean;
   loading: Promise<void> | undefined;
-  /** Publishes made while loading, in call order: they get their ids once it is done. */
-  waiting: { input: PublishInput; resolve: (event: StreamEvent) => void }[];
   /** False when the log could not be read: this stream lives in memory only. */
   durable: boolean;
   nextId: number;
@@ -116,9 +125,12 @@ interface SubscriberState {
 
 interface PendingWrite {
   state: StreamState;
-  event: StreamEvent;
+  input: PublishInput;
   resolve: (event: StreamEvent) => void;
 }
+
+/** Attempts to store a batch whose ids another process took first, before giving up. */
+const ID_RETRIES = 5;
 
 export function createInProcessEventBus(options: InProcessEventBusOptions = {}): EventBus {
   const ringSize = options.ringSize ?? 1_000;
@@ -141,7 +153,6 @@ export function createInProcessEventBus(options: InProcessEventBusOptions = {}):
         name,
         ready: log === undefined,
         loading: undefined,
-        waiting: [],
         durable: log !== undefined,
         nextId: 1,
         deliveredId: 0,
@@ -224,52 +235,14 @@ export function createInProcessEventBus(options: InProcessEventBusOptions = {}):
     }
   };
 
-  /**
-   * Group commit: every event published while a write is in flight goes into the next write,
-   * one INSERT for all of them, so the log costs one statement per batch, not per event.
-   */
-  const writeLoop = async () => {
-    // Publishes of the current turn of the event loop join the first batch.
-    await Promise.resolve();
-    while (pending.length > 0) {
-      const batch = pending;
-      pending = [];
-      const durable = batch.filter((write) => write.state.durable);
-      try {
-        if (durable.length > 0)
-          await log!.append(durable.map(({ state, event }) => ({ stream: state.name, event })));
-      } catch (error) {
-        // Live views beat durability: deliver anyway. A later resume across these ids finds
-        // a gap in the log and resyncs.
-        report(error, 'append');
-      }
-      for (const { state, event, resolve } of batch) {
-        commit(state, event);
-        resolve(event);
-      }
-      await prune(new Set(durable.map((write) => write.state)));
-    }
-    writing = undefined;
-  };
+  const eventOf = (id: number, input: PublishInput): StreamEvent => ({
+    id,
+    type: input.type,
+    data: input.data,
+    ...(input.coalesceKey === undefined ? {} : { coalesceKey: input.coalesceKey }),
+  });
 
-  const assign = (state: StreamState, input: PublishInput): Promise<StreamEvent> => {
-    const event: StreamEvent = {
-      id: state.nextId++,
-      type: input.type,
-      data: input.data,
-      ...(input.coalesceKey === undefined ? {} : { coalesceKey: input.coalesceKey }),
-    };
-    if (!log || closed) {
-      commit(state, event);
-      return Promise.resolve(event);
-    }
-    return new Promise((resolve) => {
-      pending.push({ state, event, resolve });
-      writing ??= writeLoop();
-    });
-  };
-
-  /** Learns a stream's last id from the log once; publishes made meanwhile wait in order. */
+  /** Learns a stream's last id from the log once. */
   const load = (state: StreamState): Promise<void> => {
     if (state.ready) return Promise.resolve();
     state.loading ??= (async () => {
@@ -283,13 +256,61 @@ export function createInProcessEventBus(options: InProcessEventBusOptions = {}):
       }
       state.nextId = last + 1;
       state.deliveredId = last;
-      state.prunedThrough = 0;
       state.ready = true;
-      const waiting = state.waiting;
-      state.waiting = [];
-      for (const { input, resolve } of waiting) void assign(state, input).then(resolve);
     })();
     return state.loading;
+  };
+
+  /**
+   * Numbers a batch (in publish order) and stores it. Ids are given here, at write time, so a
+   * conflict with another process on the same database only renumbers what nobody has seen.
+   */
+  const store = async (batch: PendingWrite[]): Promise<StreamEvent[]> => {
+    for (let attempt = 1; ; attempt++) {
+      const events = batch.map(({ state, input }) => eventOf(state.nextId++, input));
+      const durable = batch.flatMap(({ state }, index) =>
+        state.durable ? [{ stream: state.name, event: events[index]! }] : [],
+      );
+      try {
+        if (durable.length > 0) await log!.append(durable);
+        return events;
+      } catch (error) {
+        if (error instanceof EventIdTaken && attempt < ID_RETRIES) {
+          for (const state of new Set(batch.map((write) => write.state))) {
+            const last = await log!.lastId(state.name).catch(() => state.nextId - 1);
+            state.nextId = Math.max(last, state.deliveredId) + 1;
+          }
+          continue;
+        }
+        // Live views beat durability: deliver anyway. A later resume across these ids finds
+        // a gap in the log and resyncs.
+        report(error, 'append');
+        return events;
+      }
+    }
+  };
+
+  /**
+   * Group commit: every event published while a write is in flight goes into the next write,
+   * one INSERT for all of them, so the log costs one statement per batch, not per event.
+   * Subscribers get events only once stored: an id a client saw is always in the log.
+   */
+  const writeLoop = async () => {
+    // Publishes of the current turn of the event loop join the first batch.
+    await Promise.resolve();
+    while (pending.length > 0) {
+      const batch = pending;
+      pending = [];
+      const states = new Set(batch.map((write) => write.state));
+      for (const state of states) await load(state);
+      const events = await store(batch);
+      for (const [index, { state, resolve }] of batch.entries()) {
+        commit(state, events[index]!);
+        resolve(events[index]!);
+      }
+      await prune(new Set([...states].filter((state) => state.durable)));
+    }
+    writing = undefined;
   };
 
   const handleOf = (state: StreamState, subscriber: SubscriberState): Subscription => ({
@@ -333,9 +354,20 @@ export function createInProcessEventBus(options: InProcessEventBusOptions = {}):
   return {
     publish(streamName, input) {
       const state = streamOf(streamName);
-      if (state.ready) return assign(state, input);
-      void load(state);
-      return new Promise((resolve) => state.waiting.push({ input, resolve }));
+      if (!log || closed) {
+        // Memory only (or after close: stored no more): numbered and delivered at once.
+        if (!state.ready) {
+          state.ready = true;
+          state.nextId = state.deliveredId + 1;
+        }
+        const event = eventOf(state.nextId++, input);
+        commit(state, event);
+        return Promise.resolve(event);
+      }
+      return new Promise((resolve) => {
+        pending.push({ state, input, resolve });
+        writing ??= writeLoop();
+      });
     },
 
     async subscribe(streamName, subscribeOptions = {}) {
@@ -400,8 +432,6 @@ export function createInProcessEventBus(options: InProcessEventBusOptions = {}):
     },
 
     async close() {
-      // Streams still loading finish first: their waiting publishes join the last write.
-      await Promise.all([...streams.values()].map((state) => state.loading));
       while (writing) await writing;
       closed = true;
     },
