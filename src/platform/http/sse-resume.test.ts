@@ -127,4 +127,26 @@ it('a client from before a restart resumes after its Last-Event-ID, without resy
     'cells-update',
   );
   expect(next).toContain('id: 3\nevent: cells-update\n');
+
+  // A Last-Event-ID the server never gave (forged, or from a lost write) reloads; one that is
+  // not a plain number is ignored (a fresh stream), never an error.
+  const forged = await readEvents(
+    t,
+    `${url}/events`,
+    { ...members.viewer.headers, 'last-event-id': '999999999999999' },
+    'event: resync',
+  );
+  expect(forged).toContain('id: 3\nevent: resync\n');
+  for (const junk of ["1' or '1'='1", '-1', '1e3', '0x10']) {
+    const port = (t.app.server.address() as AddressInfo).port;
+    const request = http.get(`http://127.0.0.1:${port}${url}/events`, {
+      headers: { ...members.viewer.headers, 'last-event-id': junk },
+    });
+    const response = await new Promise<http.IncomingMessage>((resolve) =>
+      request.on('response', resolve),
+    );
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toContain('text/event-stream');
+    request.destroy();
+  }
 });
