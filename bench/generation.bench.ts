@@ -14,7 +14,6 @@ import { createInProcessEventBus } from '../src/platform/events.ts';
 import { uuidv7 } from '../src/platform/ids.ts';
 import { createGenerationModule } from '../src/sheets/generation/generation-module.ts';
 import { batchBarrier, slidingWindow } from '../src/sheets/generation/generation-scheduler.ts';
-import { tapEvents } from '../src/sheets/generation/generation-staleness.ts';
 import type { CompareAndSetResult } from '../src/sheets/sheet-data-store.ts';
 import { type BenchRow, percentile, round } from './bench-types.ts';
 import { openGenerationBench, spawnFakeLlm } from './generation-bench-helpers.ts';
@@ -152,7 +151,7 @@ export default async function generationBench(): Promise<BenchRow[]> {
         audit: app.services.audit,
         sheets: timedSheets,
         llm: { llm: options.llm ?? timedLlm, admin: app.llm.admin },
-        events: tapEvents(createInProcessEventBus()),
+        events: createInProcessEventBus(),
         useJobs: false,
         runnerOverrides: options.scheduler ? { scheduler: options.scheduler } : {},
       });

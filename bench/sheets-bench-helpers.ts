@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { systemActor } from '../src/auth/system-actor.ts';
 import { loadConfig } from '../src/platform/config.ts';
+import { createEventLog } from '../src/platform/event-log.ts';
 import { createInProcessEventBus } from '../src/platform/events.ts';
 import { uuidv7 } from '../src/platform/ids.ts';
 import { createLogger } from '../src/platform/logger.ts';
@@ -26,11 +27,9 @@ export async function openSheetsBench(env: Record<string, string> = {}) {
   const logger = createLogger({ level: 'silent', format: 'json' });
   const platform = await openPlatform(config, logger);
   const services = createCoreServices({ config, logger, database: platform.database });
-  const module = createSheetsModule({
-    platform,
-    access: services.access,
-    events: createInProcessEventBus(),
-  });
+  // The server's bus: events are stored in the event log, so edits pay what they pay live.
+  const events = createInProcessEventBus({ log: createEventLog(platform.database.db) });
+  const module = createSheetsModule({ platform, access: services.access, events });
   const projectId = uuidv7();
   await platform.database.db
     .insertInto('project')
@@ -43,6 +42,7 @@ export async function openSheetsBench(env: Record<string, string> = {}) {
     projectId,
     actor: systemActor(),
     close: async () => {
+      await events.close();
       await platform.close();
       rmSync(dir, { recursive: true, force: true });
     },

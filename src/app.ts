@@ -17,6 +17,7 @@ import { llmRoutes } from './llm/llm-routes.ts';
 import { monitorRoutes } from './monitor/monitor-routes.ts';
 import { createMonitorService } from './monitor/monitor-service.ts';
 import { serviceUnavailable } from './platform/app-error.ts';
+import { createEventLog } from './platform/event-log.ts';
 import { createInProcessEventBus } from './platform/events.ts';
 import { limitConnectionsPerIp } from './platform/http/connection-limits.ts';
 import { errorEnvelope, toAppError } from './platform/http/error-envelope.ts';
@@ -31,7 +32,6 @@ import type { Platform } from './platform/platform.ts';
 import { createCoreServices, installSecurity, registerCoreRoutes } from './services.ts';
 import { createGenerationModule } from './sheets/generation/generation-module.ts';
 import { generationRoutes } from './sheets/generation/generation-routes.ts';
-import { tapEvents } from './sheets/generation/generation-staleness.ts';
 import { sheetRoutes } from './sheets/sheet-routes.ts';
 import { createSheetsModule } from './sheets/sheets-module.ts';
 import { viewRoutes } from './sheets/views/view-routes.ts';
@@ -179,10 +179,14 @@ export async function buildApp(platform: Platform) {
   app.addHook('onClose', llm.close);
   await app.register(llmRoutes, { admin: llm.admin });
 
-  // Live views (SSE) of every feature share one event bus (src/platform/events.ts).
-  // Tapped so AI columns see cell changes (an edited input makes its AI cells stale).
-  const tapped = tapEvents(createInProcessEventBus());
-  const events = tapped.bus;
+  // Live views (SSE) of every feature share one event bus (src/platform/events.ts); its ids
+  // and recent events are kept in the metadata database, so a restart does not force a reload.
+  const events = createInProcessEventBus({
+    log: createEventLog(platform.database.db),
+    onError: (error, operation) => logger.warn({ err: error, operation }, 'event log failed'),
+  });
+  // After preClose (running runs hand their cells back, publishing): store what is pending.
+  app.addHook('onClose', () => events.close());
   const sheets = createSheetsModule({ platform, access: services.access, events });
   sheets.registerJobs();
   // For jobs of other features (issue 6) and the browser tests that stream cells through it.
@@ -222,7 +226,7 @@ export async function buildApp(platform: Platform) {
     audit: services.audit,
     sheets: sheets.sheets,
     llm,
-    events: tapped,
+    events,
   });
   generation.registerJobs();
   app.decorate('generation', generation);

@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
 import { createLlmModule } from '../llm/llm-module.ts';
 import { loadConfig } from '../platform/config.ts';
-import { createInProcessEventBus } from '../platform/events.ts';
+import { createEventLog } from '../platform/event-log.ts';
+import { createInProcessEventBus, type EventBus } from '../platform/events.ts';
 import { createLogger } from '../platform/logger.ts';
 import { openPlatform } from '../platform/platform.ts';
 import { createCoreServices } from '../services.ts';
@@ -11,7 +12,6 @@ import { createGenerationModule } from '../sheets/generation/generation-module.t
 import type { RunView } from '../sheets/generation/generation-presenter.ts';
 import { RUN_MODES, type RunRequest } from '../sheets/generation/generation-schema.ts';
 import type { RunEstimate } from '../sheets/generation/generation-service.ts';
-import { tapEvents } from '../sheets/generation/generation-staleness.ts';
 import { createSheetsModule } from '../sheets/sheets-module.ts';
 import { CliError, EXIT, printJson } from './cli-output.ts';
 
@@ -111,14 +111,12 @@ export function registerGenerateCommands(program: Command): void {
         });
         const platform = await openPlatform(config, logger);
         let outcome: RunView | undefined;
+        let events: EventBus | undefined;
         try {
           const services = createCoreServices({ config, logger, database: platform.database });
-          const tapped = tapEvents(createInProcessEventBus());
-          const sheetsModule = createSheetsModule({
-            platform,
-            access: services.access,
-            events: tapped.bus,
-          });
+          // The server's live views resume across what this run publishes: same ids, same log.
+          events = createInProcessEventBus({ log: createEventLog(platform.database.db) });
+          const sheetsModule = createSheetsModule({ platform, access: services.access, events });
           const llm = createLlmModule({
             config: config.llm,
             database: platform.database,
@@ -133,7 +131,7 @@ export function registerGenerateCommands(program: Command): void {
             audit: services.audit,
             sheets: sheetsModule.sheets,
             llm,
-            events: tapped,
+            events,
             useJobs: false,
           });
           try {
@@ -226,10 +224,12 @@ export function registerGenerateCommands(program: Command): void {
               out.write(`${out.isTTY ? '\r' : ''}${generationProgressLine(outcome)}\u001b[K\n`);
             }
           } finally {
+            await generation.staleness.settle();
             await generation.close();
             await llm.close();
           }
         } finally {
+          await events?.close();
           await platform.close();
         }
         if (options.json) printJson(outcome);

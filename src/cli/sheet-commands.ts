@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
 import { loadConfig } from '../platform/config.ts';
+import { createEventLog } from '../platform/event-log.ts';
 import { createInProcessEventBus } from '../platform/events.ts';
 import { createLogger } from '../platform/logger.ts';
 import { openPlatform, type Platform } from '../platform/platform.ts';
@@ -24,15 +25,14 @@ async function withSheets<T>(
     destination: process.stderr as never,
   });
   const platform = await openPlatform(config, logger);
+  // The server's live views resume across what this command publishes: same ids, same log.
+  const events = createInProcessEventBus({ log: createEventLog(platform.database.db) });
   try {
     const services = createCoreServices({ config, logger, database: platform.database });
-    const module = createSheetsModule({
-      platform,
-      access: services.access,
-      events: createInProcessEventBus(),
-    });
+    const module = createSheetsModule({ platform, access: services.access, events });
     return await work(module, platform);
   } finally {
+    await events.close();
     await platform.close();
   }
 }

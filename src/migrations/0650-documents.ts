@@ -23,7 +23,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       updated_at timestamptz not null default now(),
       constraint document_content_unique unique (dataset_id, sha256)
     )`.execute(db);
-  await sql`create index document_queued on document (dataset_id, created_at) where status = 'queued'`.execute(db);
+  await sql`create index document_queued on document (dataset_id, created_at) where status = 'queued'`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {

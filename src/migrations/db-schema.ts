@@ -364,6 +364,8 @@ export interface DB {
   generation_search_cache: GenerationSearchCacheTable;
   durable_run: DurableRunTable;
   run_step: RunStepTable;
+  event_log: EventLogTable;
+  staleness_pending: StalenessPendingTable;
 }
 
 // — AI columns: generation processes, runs, search cache (migration 0400) —
@@ -490,4 +492,26 @@ export interface RunStepTable {
   error: unknown;
   started_at: Timestamp;
   finished_at: NullableTimestamp;
+}
+
+// — The event bus's durable log (migration 0620) —
+export interface EventLogTable {
+  stream: string;
+  id: number;
+  type: string;
+  /** The event's data as JSON text. */
+  data: string;
+  coalesce_key: string | null;
+  created_at: Generated<Date>;
+}
+
+// — Staleness checks not yet done (migration 0621) —
+export interface StalenessPendingTable {
+  id: string;
+  project_id: string;
+  dataset_id: string;
+  /** JSON arrays: written as JSON text, read back as arrays. */
+  column_ids: ColumnType<string[], string, never>;
+  row_ids: ColumnType<string[], string, never>;
+  created_at: Generated<Date>;
 }

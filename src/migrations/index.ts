@@ -13,6 +13,8 @@ import * as m0410 from './0410-import-conversions.ts';
 import * as m0420 from './0420-import-heartbeat.ts';
 import * as m0470 from './0470-generation-run-waiting.ts';
 import * as m0600 from './0600-durable-runs.ts';
+import * as m0620 from './0620-event-log.ts';
+import * as m0621 from './0621-staleness-pending.ts';
 import * as m0640 from './0640-saved-views.ts';
 import * as m0650 from './0650-documents.ts';
 import * as m0700 from './0700-chat.ts';
@@ -37,6 +39,8 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0420-import-heartbeat': m0420,
   '0470-generation-run-waiting': m0470,
   '0600-durable-runs': m0600,
+  '0620-event-log': m0620,
+  '0621-staleness-pending': m0621,
   '0640-saved-views': m0640,
   '0650-documents': m0650,
   '0700-chat': m0700,

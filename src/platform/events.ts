@@ -1,19 +1,25 @@
+import type { EventLog } from './event-log.ts';
+
 /**
  * Event fan-out for live views (DESIGN.md "Streams"). A stream is a name such as
- * `dataset:<id>`; every event on it gets the next id of that stream. The last `ringSize`
- * events are kept so a client that reconnects with `Last-Event-ID` gets what it missed; a
- * client that fell further behind gets one `resync` event and reloads.
+ * `dataset:<id>`; every event on it gets the next id of that stream, assigned by the bus (the
+ * transport), never by the publisher. A client that reconnects with `Last-Event-ID` gets what
+ * it missed; a client that fell further behind than the retention window gets one `resync`
+ * event and reloads.
  *
  * Subscribers never slow publishers: each has a bounded queue. When it overflows, events with
  * a coalescing key replace their older pending version (latest cell value wins); when that is
  * not enough, the queue is dropped and replaced by a single `resync`.
  *
- * This implementation fans out in process. A multi-node deployment implements the same
- * `EventBus` over PostgreSQL LISTEN/NOTIFY or Redis pub/sub (ids then come from the shared
- * transport); publishers and the SSE layer do not change.
+ * `publish`, `subscribe` and `lastId` are async because a bus shared by several nodes
+ * (PostgreSQL LISTEN/NOTIFY or Redis, issue #20) assigns ids and keeps the retention window in
+ * that transport. The in-process bus here keeps them in the metadata database when given an
+ * `EventLog` (group commit, bounded retention, the in-memory ring as its cache), so a restart
+ * does not force a reload: docs/decisions/2026-12-06-durable-event-ids.md. Every
+ * implementation passes the contract suite in `event-bus-contract.ts`.
  */
 export interface StreamEvent {
-  /** Monotonic per stream, starting at 1. */
+  /** Monotonic per stream, starting at 1; survives a restart when the bus has a log. */
   id: number;
   type: string;
   data: unknown;
@@ -28,6 +34,17 @@ export interface PublishInput {
 }
 
 export const RESYNC_EVENT = 'resync';
+
+/**
+ * Thrown by an `EventLog` when an id it was given is taken (another process on the same
+ * database wrote it first): the bus reads the stream's last id again and renumbers.
+ */
+export class EventIdTaken extends Error {
+  constructor(options?: { cause?: unknown }) {
+    super('event id already taken', options);
+    this.name = 'EventIdTaken';
+  }
+}
 
 export interface Subscription {
   /** Events waiting for this subscriber, oldest first; removes them. */
@@ -46,21 +63,52 @@ export interface SubscribeOptions {
 }
 
 export interface EventBus {
-  publish(stream: string, event: PublishInput): StreamEvent;
-  subscribe(stream: string, options?: SubscribeOptions): Subscription;
-  /** The id of the last event on a stream (0 when none). */
-  lastId(stream: string): number;
+  /**
+   * Gives the event the stream's next id and delivers it once the transport has it (stored,
+   * for a bus with a log). Resolves with the event; never rejects, so a publisher that does
+   * not wait (fire-and-forget) is safe. Publishers never wait for subscribers.
+   */
+  publish(stream: string, event: PublishInput): Promise<StreamEvent>;
+  /** Resolves once the backlog after `lastEventId` (or a `resync`) is queued. */
+  subscribe(stream: string, options?: SubscribeOptions): Promise<Subscription>;
+  /** The id of the last event delivered on a stream (0 when none). */
+  lastId(stream: string): Promise<number>;
+  /** Subscribers connected to this node. */
   subscriberCount(stream?: string): number;
+  /** Stores what is still pending; later events are delivered but no longer stored. */
+  close(): Promise<void>;
 }
 
 export interface InProcessEventBusOptions {
-  /** Events kept per stream for Last-Event-ID resume. */
+  /** Events kept in memory per stream for Last-Event-ID resume (the log's cache). */
   ringSize?: number;
   bufferLimit?: number;
+  /** Keep events (and ids) durably here; without one, ids start over with the process. */
+  log?: EventLog;
+  /** Events the log keeps per stream, at least (default `ringSize`; up to twice that). */
+  retainPerStream?: number;
+  /** Events older than this leave the log (a stream's newest stays, keeping its last id). */
+  retentionMs?: number;
+  /** Milliseconds since the epoch; tests pass a fake clock. */
+  now?: () => number;
+  /** A log read or write failed: the bus carries on in memory (a resume may then resync). */
+  onError?: (error: unknown, operation: 'load' | 'append' | 'read' | 'prune') => void;
 }
 
+const DAY_MS = 86_400_000;
+const AGE_SWEEP_EVERY_MS = 3_600_000;
+
 interface StreamState {
+  name: string;
+  /** False until the stream's last id is known (read from the log). */
+  ready: boolean;
+  loading: Promise<void> | undefined;
+  /** False when the log could not be read: this stream lives in memory only. */
+  durable: boolean;
   nextId: number;
+  /** The last id delivered (stored first, when there is a log). */
+  deliveredId: number;
+  prunedThrough: number;
   ring: StreamEvent[];
   subscribers: Set<SubscriberState>;
 }
@@ -71,17 +119,47 @@ interface SubscriberState {
   listener: (() => void) | undefined;
   scheduled: boolean;
   closed: boolean;
+  /** Live events that arrive while the backlog is read from the log. */
+  catchingUp: StreamEvent[] | undefined;
 }
+
+interface PendingWrite {
+  state: StreamState;
+  input: PublishInput;
+  resolve: (event: StreamEvent) => void;
+}
+
+/** Attempts to store a batch whose ids another process took first, before giving up. */
+const ID_RETRIES = 5;
 
 export function createInProcessEventBus(options: InProcessEventBusOptions = {}): EventBus {
   const ringSize = options.ringSize ?? 1_000;
   const defaultLimit = options.bufferLimit ?? 1_000;
+  const { log } = options;
+  const retain = Math.max(1, options.retainPerStream ?? ringSize);
+  const retentionMs = options.retentionMs ?? DAY_MS;
+  const now = options.now ?? Date.now;
+  const report = options.onError ?? (() => {});
   const streams = new Map<string, StreamState>();
+  let pending: PendingWrite[] = [];
+  let writing: Promise<void> | undefined;
+  let lastAgeSweep = Number.NEGATIVE_INFINITY;
+  let closed = false;
 
   const streamOf = (name: string) => {
     let state = streams.get(name);
     if (!state) {
-      state = { nextId: 1, ring: [], subscribers: new Set() };
+      state = {
+        name,
+        ready: log === undefined,
+        loading: undefined,
+        durable: log !== undefined,
+        nextId: 1,
+        deliveredId: 0,
+        prunedThrough: 0,
+        ring: [],
+        subscribers: new Set(),
+      };
       streams.set(name, state);
     }
     return state;
@@ -98,7 +176,7 @@ export function createInProcessEventBus(options: InProcessEventBusOptions = {}):
 
   const resyncEvent = (state: StreamState): StreamEvent => ({
     // Carries the stream's current id: after reloading, the client resumes from here.
-    id: state.nextId - 1,
+    id: state.deliveredId,
     type: RESYNC_EVENT,
     data: { reason: 'too-far-behind' },
   });
@@ -107,7 +185,7 @@ export function createInProcessEventBus(options: InProcessEventBusOptions = {}):
     const queue = subscriber.queue;
     if (queue.length >= subscriber.limit) {
       if (event.coalesceKey !== undefined) {
-        const index = queue.findIndex((pending) => pending.coalesceKey === event.coalesceKey);
+        const index = queue.findIndex((waiting) => waiting.coalesceKey === event.coalesceKey);
         if (index >= 0) {
           queue.splice(index, 1);
           queue.push(event);
@@ -127,65 +205,223 @@ export function createInProcessEventBus(options: InProcessEventBusOptions = {}):
     wake(subscriber);
   };
 
+  /** The event is in the transport: cache it in the ring and hand it to every subscriber. */
+  const commit = (state: StreamState, event: StreamEvent) => {
+    state.deliveredId = event.id;
+    state.ring.push(event);
+    if (state.ring.length > ringSize) state.ring.splice(0, state.ring.length - ringSize);
+    for (const subscriber of state.subscribers) {
+      if (subscriber.catchingUp) subscriber.catchingUp.push(event);
+      else deliver(state, subscriber, event);
+    }
+  };
+
+  /** Keeps the log within `retain`..2×`retain` events per stream, and within its age. */
+  const prune = async (states: Set<StreamState>) => {
+    if (!log) return;
+    try {
+      for (const state of states) {
+        if (state.deliveredId - state.prunedThrough < 2 * retain) continue;
+        const through = state.deliveredId - retain;
+        await log.prune(state.name, through);
+        state.prunedThrough = through;
+      }
+      if (now() - lastAgeSweep >= AGE_SWEEP_EVERY_MS) {
+        lastAgeSweep = now();
+        await log.pruneOlderThan(new Date(now() - retentionMs));
+      }
+    } catch (error) {
+      report(error, 'prune');
+    }
+  };
+
+  const eventOf = (id: number, input: PublishInput): StreamEvent => ({
+    id,
+    type: input.type,
+    data: input.data,
+    ...(input.coalesceKey === undefined ? {} : { coalesceKey: input.coalesceKey }),
+  });
+
+  /** Learns a stream's last id from the log once. */
+  const load = (state: StreamState): Promise<void> => {
+    if (state.ready) return Promise.resolve();
+    state.loading ??= (async () => {
+      let last = 0;
+      try {
+        last = await log!.lastId(state.name);
+      } catch (error) {
+        // Ids unknown: this stream stays in memory (clients from before a restart resync).
+        report(error, 'load');
+        state.durable = false;
+      }
+      state.nextId = last + 1;
+      state.deliveredId = last;
+      state.ready = true;
+    })();
+    return state.loading;
+  };
+
+  /**
+   * Numbers a batch (in publish order) and stores it. Ids are given here, at write time, so a
+   * conflict with another process on the same database only renumbers what nobody has seen.
+   */
+  const store = async (batch: PendingWrite[]): Promise<StreamEvent[]> => {
+    for (let attempt = 1; ; attempt++) {
+      const events = batch.map(({ state, input }) => eventOf(state.nextId++, input));
+      const durable = batch.flatMap(({ state }, index) =>
+        state.durable ? [{ stream: state.name, event: events[index]! }] : [],
+      );
+      try {
+        if (durable.length > 0) await log!.append(durable);
+        return events;
+      } catch (error) {
+        if (error instanceof EventIdTaken && attempt < ID_RETRIES) {
+          for (const state of new Set(batch.map((write) => write.state))) {
+            const last = await log!.lastId(state.name).catch(() => state.nextId - 1);
+            state.nextId = Math.max(last, state.deliveredId) + 1;
+          }
+          continue;
+        }
+        // Live views beat durability: deliver anyway. A later resume across these ids finds
+        // a gap in the log and resyncs.
+        report(error, 'append');
+        return events;
+      }
+    }
+  };
+
+  /**
+   * Group commit: every event published while a write is in flight goes into the next write,
+   * one INSERT for all of them, so the log costs one statement per batch, not per event.
+   * Subscribers get events only once stored: an id a client saw is always in the log.
+   */
+  const writeLoop = async () => {
+    // Publishes of the current turn of the event loop join the first batch.
+    await Promise.resolve();
+    while (pending.length > 0) {
+      const batch = pending;
+      pending = [];
+      const states = new Set(batch.map((write) => write.state));
+      for (const state of states) await load(state);
+      const events = await store(batch);
+      for (const [index, { state, resolve }] of batch.entries()) {
+        commit(state, events[index]!);
+        resolve(events[index]!);
+      }
+      await prune(new Set([...states].filter((state) => state.durable)));
+    }
+    writing = undefined;
+  };
+
+  const handleOf = (state: StreamState, subscriber: SubscriberState): Subscription => ({
+    take() {
+      const events = subscriber.queue;
+      subscriber.queue = [];
+      return events;
+    },
+    onReady(listener) {
+      subscriber.listener = listener;
+      if (subscriber.queue.length > 0) wake(subscriber);
+    },
+    close() {
+      subscriber.closed = true;
+      subscriber.queue = [];
+      subscriber.catchingUp = undefined;
+      state.subscribers.delete(subscriber);
+    },
+    get closed() {
+      return subscriber.closed;
+    },
+  });
+
+  /** The backlog after `lastEventId` from the log, or undefined when it is not all there. */
+  const readBacklog = async (state: StreamState, lastEventId: number, upTo: number) => {
+    if (!log || !state.durable || upTo - lastEventId > 2 * retain) return undefined;
+    try {
+      const events = await log.read(state.name, lastEventId, upTo - lastEventId);
+      // Contiguous or nothing: a missing id is a pruned or unstored event the client needs.
+      const complete =
+        events.length === upTo - lastEventId &&
+        events[0]?.id === lastEventId + 1 &&
+        events.at(-1)?.id === upTo;
+      return complete ? events : undefined;
+    } catch (error) {
+      report(error, 'read');
+      return undefined;
+    }
+  };
+
   return {
     publish(streamName, input) {
       const state = streamOf(streamName);
-      const event: StreamEvent = {
-        id: state.nextId++,
-        type: input.type,
-        data: input.data,
-        ...(input.coalesceKey === undefined ? {} : { coalesceKey: input.coalesceKey }),
-      };
-      state.ring.push(event);
-      if (state.ring.length > ringSize) state.ring.splice(0, state.ring.length - ringSize);
-      for (const subscriber of state.subscribers) deliver(state, subscriber, event);
-      return event;
+      if (!log || closed) {
+        // Memory only (or after close: stored no more): numbered and delivered at once.
+        if (!state.ready) {
+          state.ready = true;
+          state.nextId = state.deliveredId + 1;
+        }
+        const event = eventOf(state.nextId++, input);
+        commit(state, event);
+        return Promise.resolve(event);
+      }
+      return new Promise((resolve) => {
+        pending.push({ state, input, resolve });
+        writing ??= writeLoop();
+      });
     },
 
-    subscribe(streamName, subscribeOptions = {}) {
+    async subscribe(streamName, subscribeOptions = {}) {
       const state = streamOf(streamName);
+      await load(state);
       const subscriber: SubscriberState = {
         queue: [],
         limit: subscribeOptions.bufferLimit ?? defaultLimit,
         listener: undefined,
         scheduled: false,
         closed: false,
+        catchingUp: undefined,
       };
+      const handle = handleOf(state, subscriber);
       const { lastEventId } = subscribeOptions;
-      if (lastEventId !== undefined && lastEventId < state.nextId - 1) {
-        const oldest = state.ring[0]?.id ?? state.nextId;
-        if (lastEventId + 1 < oldest || lastEventId < 0) subscriber.queue.push(resyncEvent(state));
-        else
-          for (const event of state.ring)
-            if (event.id > lastEventId) deliver(state, subscriber, event);
-      } else if (lastEventId !== undefined && lastEventId > state.nextId - 1) {
-        // An id from before a restart (ids are per process here): the client must reload.
-        subscriber.queue.push(resyncEvent(state));
+      const upTo = state.deliveredId;
+      if (lastEventId === undefined || lastEventId === upTo) {
+        state.subscribers.add(subscriber);
+        return handle;
       }
+      if (lastEventId < 0 || lastEventId > upTo) {
+        // An id this stream never delivered (a crash lost it, or another stream's): reload.
+        subscriber.queue.push(resyncEvent(state));
+        state.subscribers.add(subscriber);
+        return handle;
+      }
+      const oldest = state.ring[0]?.id;
+      if (oldest !== undefined && oldest <= lastEventId + 1) {
+        for (const event of state.ring)
+          if (event.id > lastEventId) deliver(state, subscriber, event);
+        state.subscribers.add(subscriber);
+        return handle;
+      }
+      // Older than the ring: listen first, then read the log, so nothing falls in between.
+      subscriber.catchingUp = [];
       state.subscribers.add(subscriber);
-      return {
-        take() {
-          const events = subscriber.queue;
-          subscriber.queue = [];
-          return events;
-        },
-        onReady(listener) {
-          subscriber.listener = listener;
-          if (subscriber.queue.length > 0) wake(subscriber);
-        },
-        close() {
-          subscriber.closed = true;
-          subscriber.queue = [];
-          state.subscribers.delete(subscriber);
-        },
-        get closed() {
-          return subscriber.closed;
-        },
-      };
+      const backlog = await readBacklog(state, lastEventId, upTo);
+      const live = subscriber.catchingUp ?? [];
+      subscriber.catchingUp = undefined;
+      if (subscriber.closed) return handle;
+      if (!backlog) {
+        subscriber.queue.push(resyncEvent(state));
+        wake(subscriber);
+        return handle;
+      }
+      for (const event of backlog) deliver(state, subscriber, event);
+      for (const event of live) if (event.id > upTo) deliver(state, subscriber, event);
+      return handle;
     },
 
-    lastId(streamName) {
-      return (streams.get(streamName)?.nextId ?? 1) - 1;
+    async lastId(streamName) {
+      const state = streamOf(streamName);
+      await load(state);
+      return state.deliveredId;
     },
 
     subscriberCount(streamName) {
@@ -193,6 +429,11 @@ export function createInProcessEventBus(options: InProcessEventBusOptions = {}):
       let total = 0;
       for (const state of streams.values()) total += state.subscribers.size;
       return total;
+    },
+
+    async close() {
+      while (writing) await writing;
+      closed = true;
     },
   };
 }

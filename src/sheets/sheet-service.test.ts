@@ -168,7 +168,7 @@ describe('sheet service', () => {
   it('edits cells with compare-and-set: 409 with the current value and version, events to viewers', async () => {
     const dataset = await create();
     const [name] = dataset.columns;
-    const subscription = module.events.subscribe(datasetStream(dataset.id));
+    const subscription = await module.events.subscribe(datasetStream(dataset.id));
     const edited = await module.sheets.editCell(editor, projectId, dataset.id, {
       rowId: 1n,
       columnId: name!.id,
@@ -240,7 +240,7 @@ describe('sheet service', () => {
       expectedVersion: 0,
       value: 'Ada',
     });
-    const subscription = module.events.subscribe(datasetStream(dataset.id));
+    const subscription = await module.events.subscribe(datasetStream(dataset.id));
     const result = await module.sheets.editCells(editor, projectId, dataset.id, [
       // Stale: the client saw version 0, someone wrote version 1 meanwhile.
       { rowId: '1', columnId: name!.id, value: 'Bob', expectedVersion: 0 },

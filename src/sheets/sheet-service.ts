@@ -86,6 +86,21 @@ export interface SheetExtension {
    * row; `undefined` makes the copy a plain column.
    */
   copyColumn(copy: ColumnCopy): Promise<((trx: Transaction<DB>) => Promise<void>) | undefined>;
+  /**
+   * Cells are being written with compare-and-set (an edit, a paste, an AI result) and the
+   * formulas reading them recomputed: `commit` does it. The extension records first what must
+   * survive a crash between the commit and its reaction (AI cells to check for staleness),
+   * then calls `commit`, then reacts.
+   */
+  cellsChanged?(change: CellsChange, commit: () => Promise<void>): Promise<void>;
+}
+
+/** Cells a write may change: the written column's and the formulas that read it, in `rowIds`. */
+export interface CellsChange {
+  projectId: string;
+  datasetId: string;
+  columnIds: readonly string[];
+  rowIds: readonly string[];
 }
 
 /** Cells of a copy no one sees yet: read in pages, rewritten without events. */
@@ -325,8 +340,55 @@ export function createSheetService(deps: SheetServiceDeps) {
     }
   };
 
+  /**
+   * Runs `write` (a compare-and-set and the formulas it recomputes) inside each extension's
+   * `cellsChanged`, the first extension outermost.
+   */
+  const changingCells = async <T>(
+    projectId: string,
+    datasetId: string,
+    columns: readonly ColumnRow[],
+    written: ReadonlySet<string>,
+    rowIds: readonly bigint[],
+    write: () => Promise<T>,
+  ): Promise<T> => {
+    const watching = extensions.filter((extension) => extension.cellsChanged);
+    if (watching.length === 0 || rowIds.length === 0) return write();
+    const change: CellsChange = {
+      projectId,
+      datasetId,
+      columnIds: [...written, ...dependentFormulas(columns, written).map((formula) => formula.id)],
+      rowIds: rowIds.map(String),
+    };
+    let result: T | undefined;
+    const run = watching.reduceRight<() => Promise<void>>(
+      (inner, extension) => () => extension.cellsChanged!(change, inner),
+      async () => {
+        result = await write();
+      },
+    );
+    await run();
+    return result as T;
+  };
+
   /** Compare-and-set, then one `cells-update` and the formulas that read the column. */
-  const applyCellWrites = async (
+  const applyCellWrites = (
+    projectId: string,
+    datasetId: string,
+    columns: readonly ColumnRow[],
+    column: ColumnRow,
+    writes: CellWrite[],
+  ): Promise<CompareAndSetResult> =>
+    changingCells(
+      projectId,
+      datasetId,
+      columns,
+      new Set([column.id]),
+      writes.map((write) => write.rowId),
+      () => commitCellWrites(datasetId, columns, column, writes),
+    );
+
+  const commitCellWrites = async (
     datasetId: string,
     columns: readonly ColumnRow[],
     column: ColumnRow,
@@ -864,29 +926,42 @@ export function createSheetService(deps: SheetServiceDeps) {
             ? { validated: input.validated ?? true }
             : userEditState(input.validated),
       };
-      const result = await data.compareAndSetCells(datasetId, columnRef(column), [write]);
-      const lost = result.conflicts[0];
-      if (lost) {
-        if (!lost.current) throw notFound('row', String(input.rowId));
-        throw conflict('The cell changed since you read it', {
-          rowId: lost.rowId,
-          columnId: column.id,
-          current: presentCell(lost.current, column.kind),
-        });
-      }
-      const applied = result.applied[0]!;
-      const cell = presentCell({ value: applied.value, state: applied.state }, column.kind);
-      publish(
+      // A validation alone changes no value: nothing downstream needs to know.
+      const changedRows = input.value === undefined ? [] : [input.rowId];
+      return changingCells(
+        projectId,
         datasetId,
-        'cells-update',
-        { columnId: column.id, cells: [{ rowId: applied.rowId, ...cell }] },
-        `cell:${applied.rowId}:${column.id}`,
+        columns,
+        new Set([column.id]),
+        changedRows,
+        async () => {
+          const result = await data.compareAndSetCells(datasetId, columnRef(column), [write]);
+          const lost = result.conflicts[0];
+          if (lost) {
+            if (!lost.current) throw notFound('row', String(input.rowId));
+            throw conflict('The cell changed since you read it', {
+              rowId: lost.rowId,
+              columnId: column.id,
+              current: presentCell(lost.current, column.kind),
+            });
+          }
+          const applied = result.applied[0]!;
+          const cell = presentCell({ value: applied.value, state: applied.state }, column.kind);
+          publish(
+            datasetId,
+            'cells-update',
+            { columnId: column.id, cells: [{ rowId: applied.rowId, ...cell }] },
+            `cell:${applied.rowId}:${column.id}`,
+          );
+          if (input.value !== undefined) {
+            const formulas = await recompute(datasetId, columns, new Set([column.id]), [
+              input.rowId,
+            ]);
+            await publishCells(datasetId, formulas, [input.rowId]);
+          }
+          return { rowId: applied.rowId, columnId: column.id, ...cell };
+        },
       );
-      if (input.value !== undefined) {
-        const formulas = await recompute(datasetId, columns, new Set([column.id]), [input.rowId]);
-        await publishCells(datasetId, formulas, [input.rowId]);
-      }
-      return { rowId: applied.rowId, columnId: column.id, ...cell };
     },
 
     /**
@@ -950,67 +1025,78 @@ export function createSheetService(deps: SheetServiceDeps) {
         group.indexes.push(index);
       }
       const ordered = [...groups.values()];
-      const result = await data.compareAndSetMany(
+      const rowIds = [...new Set(cells.map((cell) => cell.rowId))].map((id) => BigInt(id));
+      return changingCells(
+        projectId,
         datasetId,
-        ordered.map((group) => ({ column: columnRef(group.column), writes: group.writes })),
+        columns,
+        new Set(groups.keys()),
+        rowIds,
+        async () => {
+          const result = await data.compareAndSetMany(
+            datasetId,
+            ordered.map((group) => ({ column: columnRef(group.column), writes: group.writes })),
+          );
+          if (result.missing.length > 0) {
+            const rowId = result.missing[0]!;
+            const index = cells.findIndex((cell) => cell.rowId === rowId);
+            throw new AppError('NOT_FOUND', `row not found (cells.${index}.rowId)`, {
+              details: {
+                entity: 'row',
+                id: rowId,
+                path: `cells.${index}.rowId`,
+                missing: result.missing.slice(0, 100),
+              },
+            });
+          }
+          const written: ({ rowId: string; columnId: string } & ReturnType<typeof presentCell>)[] =
+            [];
+          const conflicts: {
+            index: number;
+            rowId: string;
+            columnId: string;
+            current: ReturnType<typeof presentCell>;
+          }[] = [];
+          const changedRows = new Set<string>();
+          const changedColumns = new Set<string>();
+          for (const [position, outcome] of result.columns.entries()) {
+            const { column, indexes, writes } = ordered[position]!;
+            const presented = outcome.applied.map((cell) => ({
+              rowId: cell.rowId,
+              ...presentCell({ value: cell.value, state: cell.state }, column.kind),
+            }));
+            if (presented.length > 0) {
+              publish(datasetId, 'cells-update', { columnId: column.id, cells: presented });
+              changedColumns.add(column.id);
+            }
+            for (const cell of presented) {
+              written.push({ columnId: column.id, ...cell });
+              changedRows.add(cell.rowId);
+            }
+            const indexOf = new Map(
+              outcome.conflicts.length > 0
+                ? writes.map((entry, at) => [entry.rowId.toString(), indexes[at]!])
+                : [],
+            );
+            for (const lost of outcome.conflicts) {
+              conflicts.push({
+                index: indexOf.get(lost.rowId)!,
+                rowId: lost.rowId,
+                columnId: column.id,
+                // Rows were all found under the lock, so a conflict always has a current cell.
+                current: presentCell(lost.current!, column.kind),
+              });
+            }
+          }
+          if (changedRows.size > 0) {
+            const rowIds = [...changedRows].map((id) => BigInt(id));
+            const formulas = await recompute(datasetId, columns, changedColumns, rowIds);
+            await publishCells(datasetId, formulas, rowIds);
+          }
+          conflicts.sort((a, b) => a.index - b.index);
+          return { cells: written, conflicts };
+        },
       );
-      if (result.missing.length > 0) {
-        const rowId = result.missing[0]!;
-        const index = cells.findIndex((cell) => cell.rowId === rowId);
-        throw new AppError('NOT_FOUND', `row not found (cells.${index}.rowId)`, {
-          details: {
-            entity: 'row',
-            id: rowId,
-            path: `cells.${index}.rowId`,
-            missing: result.missing.slice(0, 100),
-          },
-        });
-      }
-      const written: ({ rowId: string; columnId: string } & ReturnType<typeof presentCell>)[] = [];
-      const conflicts: {
-        index: number;
-        rowId: string;
-        columnId: string;
-        current: ReturnType<typeof presentCell>;
-      }[] = [];
-      const changedRows = new Set<string>();
-      const changedColumns = new Set<string>();
-      for (const [position, outcome] of result.columns.entries()) {
-        const { column, indexes, writes } = ordered[position]!;
-        const presented = outcome.applied.map((cell) => ({
-          rowId: cell.rowId,
-          ...presentCell({ value: cell.value, state: cell.state }, column.kind),
-        }));
-        if (presented.length > 0) {
-          publish(datasetId, 'cells-update', { columnId: column.id, cells: presented });
-          changedColumns.add(column.id);
-        }
-        for (const cell of presented) {
-          written.push({ columnId: column.id, ...cell });
-          changedRows.add(cell.rowId);
-        }
-        const indexOf = new Map(
-          outcome.conflicts.length > 0
-            ? writes.map((entry, at) => [entry.rowId.toString(), indexes[at]!])
-            : [],
-        );
-        for (const lost of outcome.conflicts) {
-          conflicts.push({
-            index: indexOf.get(lost.rowId)!,
-            rowId: lost.rowId,
-            columnId: column.id,
-            // Rows were all found under the lock, so a conflict always has a current cell.
-            current: presentCell(lost.current!, column.kind),
-          });
-        }
-      }
-      if (changedRows.size > 0) {
-        const rowIds = [...changedRows].map((id) => BigInt(id));
-        const formulas = await recompute(datasetId, columns, changedColumns, rowIds);
-        await publishCells(datasetId, formulas, rowIds);
-      }
-      conflicts.sort((a, b) => a.index - b.index);
-      return { cells: written, conflicts };
     },
 
     /**
@@ -1027,7 +1113,7 @@ export function createSheetService(deps: SheetServiceDeps) {
     ): Promise<CompareAndSetResult> {
       await access.requireRole(actor, projectId, 'editor');
       const { columns } = await loadReady(projectId, datasetId);
-      return applyCellWrites(datasetId, columns, columnOf(columns, columnId), writes);
+      return applyCellWrites(projectId, datasetId, columns, columnOf(columns, columnId), writes);
     },
 
     /**
@@ -1054,7 +1140,7 @@ export function createSheetService(deps: SheetServiceDeps) {
           column = columnOf(columns, columnId);
           checkedAt = Date.now();
         }
-        return applyCellWrites(datasetId, columns, column, writes);
+        return applyCellWrites(projectId, datasetId, columns, column, writes);
       };
     },
 
@@ -1104,7 +1190,7 @@ export function createSheetService(deps: SheetServiceDeps) {
         offset:
           parsed.afterRowId === undefined ? parsed.offset : (window.rows[0]?.ordinal ?? 1) - 1,
         rows: window.rows.map((row) => presentRow(row, kinds)),
-        lastEventId: events.lastId(datasetStream(datasetId)),
+        lastEventId: await events.lastId(datasetStream(datasetId)),
       };
     },
 

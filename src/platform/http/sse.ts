@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { EventBus, StreamEvent } from '../events.ts';
+import type { EventBus, StreamEvent, Subscription } from '../events.ts';
 
 export const HEARTBEAT_MS = 15_000;
 
@@ -27,7 +27,9 @@ export function formatEvent(event: StreamEvent): string {
  * Streams one bus stream to one client over SSE until the client goes away. The connection
  * only reads: closing it unsubscribes and stops nothing else. Writes respect the socket's
  * backpressure: while the socket is full, events wait in the subscription's bounded queue
- * (where they coalesce or turn into `resync`).
+ * (where they coalesce or turn into `resync`). The reply is taken over at once; the
+ * subscription (which may read the backlog from the bus's log) follows, and a client gone
+ * by then is simply not subscribed.
  */
 export function streamToClient(
   request: FastifyRequest,
@@ -36,10 +38,7 @@ export function streamToClient(
   stream: string,
   options: SseOptions = {},
 ): void {
-  const subscription = bus.subscribe(stream, {
-    ...(lastEventIdOf(request) === undefined ? {} : { lastEventId: lastEventIdOf(request)! }),
-    ...(options.bufferLimit === undefined ? {} : { bufferLimit: options.bufferLimit }),
-  });
+  const lastEventId = lastEventIdOf(request);
   reply.hijack();
   const socket = reply.raw;
   socket.writeHead(200, {
@@ -52,9 +51,11 @@ export function streamToClient(
   // Tells EventSource how long to wait before reconnecting.
   socket.write('retry: 2000\n\n');
 
+  let subscription: Subscription | undefined;
+  let gone = false;
   let waitingForDrain = false;
   const flush = () => {
-    if (waitingForDrain || subscription.closed) return;
+    if (waitingForDrain || !subscription || subscription.closed) return;
     const events = subscription.take();
     if (events.length === 0) return;
     const ok = socket.write(events.map(formatEvent).join(''));
@@ -66,8 +67,6 @@ export function streamToClient(
       });
     }
   };
-  subscription.onReady(flush);
-  flush();
 
   const heartbeat = setInterval(() => {
     if (!waitingForDrain) socket.write(': heartbeat\n\n');
@@ -75,10 +74,35 @@ export function streamToClient(
   heartbeat.unref();
 
   const close = () => {
+    gone = true;
     clearInterval(heartbeat);
-    subscription.close();
+    subscription?.close();
   };
   request.raw.on('close', close);
   socket.on('close', close);
   socket.on('error', close);
+
+  bus
+    .subscribe(stream, {
+      ...(lastEventId === undefined ? {} : { lastEventId }),
+      ...(options.bufferLimit === undefined ? {} : { bufferLimit: options.bufferLimit }),
+    })
+    .then(
+      (subscribed) => {
+        subscription = subscribed;
+        if (gone) {
+          subscribed.close();
+          return;
+        }
+        subscribed.onReady(flush);
+        flush();
+      },
+      (error: unknown) => {
+        // The bus could not subscribe (its transport is down): end the stream; EventSource
+        // reconnects after `retry`.
+        request.log.warn({ err: error, stream }, 'event stream could not subscribe');
+        close();
+        socket.end();
+      },
+    );
 }

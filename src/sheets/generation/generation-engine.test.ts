@@ -94,7 +94,7 @@ describe('generation engine', () => {
   it('a 429 storm longer than the router’s retries pauses the run, which resumes by itself: every cell done, no attempt spent', async () => {
     const n = 100;
     const data = await env.dataset('Long storm', ['Item'], rows(n));
-    const stream = (env.t.app as unknown as { sheets: SheetsModule }).sheets.events.subscribe(
+    const stream = await (env.t.app as unknown as { sheets: SheetsModule }).sheets.events.subscribe(
       datasetStream(data.id),
       {
         bufferLimit: 100_000,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AuditRecorder } from '../../audit/audit-service.ts';
 import type { LlmModule } from '../../llm/llm-module.ts';
 import { loadTokenCounter } from '../../llm/llm-tokens.ts';
+import type { EventBus } from '../../platform/events.ts';
 import type { Platform } from '../../platform/platform.ts';
 import type { ProjectAccess } from '../../projects/project-access.ts';
 import type { SheetService } from '../sheet-service.ts';
@@ -10,13 +11,14 @@ import { queueRun, recoverRuns, registerGenerationJobs } from './generation-job.
 import { createRowsGeneration, type RowsGeneration } from './generation-rows.ts';
 import { createRunner, LEASE_MS, type RunnerDeps } from './generation-runner.ts';
 import { createGenerationService } from './generation-service.ts';
-import { createStalenessTracker, type tapEvents } from './generation-staleness.ts';
+import { createStalenessTracker } from './generation-staleness.ts';
 import { createGenerationStore } from './generation-store.ts';
 import {
   createSearchService,
   type SearchService,
   searchProvidersFromConfig,
 } from './search/search-service.ts';
+import { createStalenessStore } from './staleness-store.ts';
 
 export interface GenerationModuleDeps {
   platform: Pick<Platform, 'config' | 'database' | 'jobs' | 'logger'>;
@@ -24,8 +26,8 @@ export interface GenerationModuleDeps {
   audit: AuditRecorder;
   sheets: SheetService;
   llm: Pick<LlmModule, 'llm' | 'admin'>;
-  /** The bus the sheets module publishes on, tapped (see tapEvents) so cell changes are seen. */
-  events: ReturnType<typeof tapEvents>;
+  /** The bus live views read (run progress, row generation). */
+  events: EventBus;
   /** Runs execute in this process through pg-boss (false: the CLI executes them itself). */
   useJobs?: boolean;
   /** Tests and benches swap the search service or the scheduler. */
@@ -58,8 +60,12 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
       logger,
     });
   const owner = `${process.pid}-${randomUUID()}`;
-  const staleness = createStalenessTracker({ sheets, store, logger });
-  const unobserve = deps.events.onPublish((stream, event) => staleness.observe(stream, event));
+  const staleness = createStalenessTracker({
+    sheets,
+    store,
+    pending: createStalenessStore(platform.database.db),
+    logger,
+  });
 
   let service: ReturnType<typeof createGenerationService>;
   let rows: RowsGeneration;
@@ -85,7 +91,7 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     sheets,
     llm: deps.llm.llm,
     search,
-    events: deps.events.bus,
+    events: deps.events,
     logger,
     config,
     owner,
@@ -101,23 +107,25 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     llm: deps.llm,
     access: deps.access,
     audit: deps.audit,
-    events: deps.events.bus,
+    events: deps.events,
     config,
     runner,
     logger,
     dispatch: useJobs ? dispatch : undefined,
-    onProcessesChanged: (datasetId) => staleness.invalidate(datasetId),
   });
 
-  sheets.extend(
-    createGenerationExtension({
+  sheets.extend({
+    ...createGenerationExtension({
       store,
       sheets,
       runner,
       audit: deps.audit,
-      onProcessesChanged: (datasetId) => staleness.invalidate(datasetId),
+      // The staleness tracker reads processes fresh: nothing to invalidate.
+      onProcessesChanged: () => {},
     }),
-  );
+    // Cell writes tell the tracker which AI cells may have gone stale (durably, see there).
+    cellsChanged: staleness.cellsChanged,
+  });
 
   rows = createRowsGeneration({
     store,
@@ -125,7 +133,7 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     llm: deps.llm.llm,
     access: deps.access,
     audit: deps.audit,
-    events: deps.events.bus,
+    events: deps.events,
     config,
     logger,
     owner,
@@ -156,6 +164,8 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     },
     /** Once the queue runs: pick up runs a stopped process left behind. */
     async start() {
+      // Staleness checks a stopped process recorded but did not finish.
+      await staleness.recover();
       if (!useJobs || !platform.jobs.started) return;
       // Embedded, this process owns the data dir: every `running` run is an orphan.
       await recover(platform.database.kind === 'pglite');
@@ -171,7 +181,6 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     async close() {
       if (sweeper) clearInterval(sweeper);
       await runner.shutdown(platform.config.shutdownTimeoutMs);
-      unobserve();
       await staleness.close();
     },
   };

@@ -23,7 +23,7 @@ beforeEach(() => env.fake.reset());
 
 async function generate(name: string, count: number, model: string) {
   const data = await env.dataset(name, ['Name', 'Tagline'], []);
-  const events = (env.t.app as unknown as { sheets: SheetsModule }).sheets.events.subscribe(
+  const events = await (env.t.app as unknown as { sheets: SheetsModule }).sheets.events.subscribe(
     datasetStream(data.id),
   );
   const started = await env.t.app.generation.rows.generateRows(

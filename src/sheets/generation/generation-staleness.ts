@@ -1,88 +1,78 @@
 import { systemActor } from '../../auth/system-actor.ts';
-import type { EventBus, PublishInput } from '../../platform/events.ts';
+import { AppError } from '../../platform/app-error.ts';
+import { uuidv7 } from '../../platform/ids.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { CellValue } from '../sheet-schema.ts';
-import type { SheetService } from '../sheet-service.ts';
+import type { CellsChange, SheetService } from '../sheet-service.ts';
 import type { GenerationStore, ProcessRow } from './generation-store.ts';
 import { inputHashOf } from './prompt-template.ts';
+import type { PendingStaleness, StalenessStore } from './staleness-store.ts';
 
-type PublishListener = (stream: string, event: PublishInput) => void;
-
-/**
- * An event bus that also tells listeners what is published. The sheets module publishes every
- * cell change (user edits, generated results) as `cells-update` on `dataset:<id>`; the
- * staleness tracker listens here instead of reaching into the sheets service.
- */
-export function tapEvents(bus: EventBus) {
-  const listeners = new Set<PublishListener>();
-  const tapped: EventBus = {
-    publish(stream, event) {
-      const published = bus.publish(stream, event);
-      for (const listener of listeners) listener(stream, event);
-      return published;
-    },
-    subscribe: (stream, options) => bus.subscribe(stream, options),
-    lastId: (stream) => bus.lastId(stream),
-    subscriberCount: (stream) => bus.subscriberCount(stream),
-  };
-  return {
-    bus: tapped,
-    onPublish(listener: PublishListener): () => void {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-  };
-}
-
-const DATASET_STREAM = 'dataset:';
-const PROCESS_CACHE_MS = 2_000;
 const READ_CHUNK = 500;
 
 /**
  * Marks AI cells `stale` when an input cell of their row changes (a user edit, a formula, or
  * another AI column's new result): the cell keeps its value and shows it is out of date —
- * never silently kept as if current. Changes are gathered for `delayMs` and handled per
- * dataset; a cell is marked only if its stored input hash differs from its inputs' hash now,
- * so a write that changed nothing marks nothing (and marking never loops).
+ * never silently kept as if current.
+ *
+ * The sheets service tells it which cells a compare-and-set changes (`cellsChanged`, a
+ * `SheetExtension` hook). When an AI column reads one of them, a `staleness_pending` row is
+ * written before the write commits and deleted once the check is done, so a crash in between
+ * leaves the check to the next start (`recover`), never lost with this process's memory.
+ * Changes are gathered for `delayMs` and handled per dataset; a cell is marked only if its
+ * stored input hash differs from its inputs' hash now, so a check that runs twice, or for a
+ * write that failed or changed nothing, marks nothing (and marking never loops).
  */
 export function createStalenessTracker(options: {
   sheets: SheetService;
   store: GenerationStore;
+  pending: StalenessStore;
   logger: Logger;
   delayMs?: number;
 }) {
-  const { sheets, store, logger } = options;
+  const { sheets, store, pending, logger } = options;
   const delayMs = options.delayMs ?? 50;
-  const pending = new Map<string, Map<string, Set<string>>>();
-  const processCache = new Map<string, { at: number; processes: ProcessRow[] }>();
+  /** Per dataset: changed rows per column, and the pending rows they came from. */
+  const queued = new Map<string, { changes: Map<string, Set<string>>; ids: string[] }>();
   let timer: NodeJS.Timeout | undefined;
   let working: Promise<void> = Promise.resolve();
   let closed = false;
 
-  const processesOf = async (datasetId: string) => {
-    const cached = processCache.get(datasetId);
-    if (cached && Date.now() - cached.at < PROCESS_CACHE_MS) return cached.processes;
-    const processes = await store.listProcesses(datasetId);
-    if (processCache.size > 1_000) processCache.clear();
-    processCache.set(datasetId, { at: Date.now(), processes });
-    return processes;
+  const enqueue = (entry: PendingStaleness) => {
+    let dataset = queued.get(entry.datasetId);
+    if (!dataset) {
+      dataset = { changes: new Map(), ids: [] };
+      queued.set(entry.datasetId, dataset);
+    }
+    dataset.ids.push(entry.id);
+    for (const columnId of entry.columnIds) {
+      let rows = dataset.changes.get(columnId);
+      if (!rows) {
+        rows = new Set();
+        dataset.changes.set(columnId, rows);
+      }
+      for (const rowId of entry.rowIds) rows.add(rowId);
+    }
+    timer ??= setTimeout(flush, delayMs);
   };
 
+  /** Throws when a check failed for a reason that may pass (its pending rows stay). */
   async function handle(datasetId: string, changes: Map<string, Set<string>>) {
-    const processes = await processesOf(datasetId);
-    if (processes.length === 0) return;
-    for (const process of processes) {
+    let retry: unknown;
+    for (const process of await store.listProcesses(datasetId)) {
       try {
         await markProcess(datasetId, process, changes);
       } catch (error) {
-        // One process failing (a column it reads was deleted with force: its cells are stale
-        // already) must not keep the others of the dataset from being checked.
+        // A column it reads was deleted with force (its cells are stale already), or the
+        // dataset went away: nothing to mark. Anything else is tried again at the next start.
+        if (!(error instanceof AppError)) retry = error;
         logger.debug(
           { err: error, datasetId, columnId: process.column_id },
           'staleness check skipped',
         );
       }
     }
+    if (retry) throw retry;
   }
 
   async function markProcess(
@@ -127,47 +117,52 @@ export function createStalenessTracker(options: {
 
   const flush = () => {
     timer = undefined;
-    const batch = new Map(pending);
-    pending.clear();
+    const batch = new Map(queued);
+    queued.clear();
     working = working.then(async () => {
-      for (const [datasetId, changes] of batch) {
+      for (const [datasetId, { changes, ids }] of batch) {
         try {
           await handle(datasetId, changes);
+          await pending.delete(ids);
         } catch (error) {
-          // A dataset deleted or a column dropped meanwhile: nothing left to mark.
-          logger.debug({ err: error, datasetId }, 'staleness check skipped');
+          logger.warn({ err: error, datasetId }, 'staleness check failed; retried at next start');
         }
       }
     });
   };
 
   return {
-    /** Feed it the tapped bus's publications. */
-    observe(stream: string, event: PublishInput): void {
-      if (closed || !stream.startsWith(DATASET_STREAM)) return;
-      // Columns added (a duplicated AI column's process commits with its column) or removed:
-      // the cached processes may be missing one, and its cells would not be marked.
-      if (event.type === 'columns-change') processCache.delete(stream.slice(DATASET_STREAM.length));
-      if (event.type !== 'cells-update') return;
-      const data = event.data as { columnId?: string; cells?: { rowId: string }[] };
-      if (!data?.columnId || !Array.isArray(data.cells) || data.cells.length === 0) return;
-      const datasetId = stream.slice(DATASET_STREAM.length);
-      let byColumn = pending.get(datasetId);
-      if (!byColumn) {
-        byColumn = new Map();
-        pending.set(datasetId, byColumn);
+    /**
+     * The sheets hook (`SheetExtension.cellsChanged`): records the check when an AI column
+     * reads a changed column, lets the write commit, then queues the check.
+     */
+    async cellsChanged(change: CellsChange, commit: () => Promise<void>): Promise<void> {
+      if (closed) return commit();
+      const written = new Set(change.columnIds);
+      // Read fresh, not cached: an AI column duplicated a moment ago reads its inputs too.
+      const processes = await store.listProcesses(change.datasetId);
+      if (!processes.some((process) => process.input_column_ids.some((id) => written.has(id))))
+        return commit();
+      const entry: PendingStaleness = {
+        id: uuidv7(),
+        projectId: change.projectId,
+        datasetId: change.datasetId,
+        columnIds: [...change.columnIds],
+        rowIds: [...change.rowIds],
+      };
+      await pending.insert(entry);
+      try {
+        await commit();
+      } finally {
+        // Even when the write failed: the check then finds nothing changed, and ends the row.
+        if (!closed) enqueue(entry);
       }
-      let rows = byColumn.get(data.columnId);
-      if (!rows) {
-        rows = new Set();
-        byColumn.set(data.columnId, rows);
-      }
-      for (const cell of data.cells) rows.add(cell.rowId);
-      timer ??= setTimeout(flush, delayMs);
     },
-    /** Forget cached processes of a dataset (they changed). */
-    invalidate(datasetId: string): void {
-      processCache.delete(datasetId);
+    /** At start: queue the checks a stopped (or crashed) process left; returns how many. */
+    async recover(): Promise<number> {
+      const left = await pending.list();
+      for (const entry of left) enqueue(entry);
+      return left.length;
     },
     /** Resolves once every change seen so far has been handled. */
     async settle(): Promise<void> {
@@ -177,11 +172,12 @@ export function createStalenessTracker(options: {
       }
       await working;
     },
+    /** Stops reacting; checks not done yet stay recorded for the next start. */
     async close(): Promise<void> {
       closed = true;
       if (timer) clearTimeout(timer);
       timer = undefined;
-      pending.clear();
+      queued.clear();
       await working;
     },
   };
