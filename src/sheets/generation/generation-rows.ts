@@ -19,6 +19,7 @@ import { compileJsonSchema } from './generation-output.ts';
 import { presentRun } from './generation-presenter.ts';
 import type { ActiveRun, RunWaiting, StopReason } from './generation-runner.ts';
 import { inputTokensOf, LEASE_MS } from './generation-runner.ts';
+import { RateLimitWait, rateLimitNotice } from './generation-rate-limit.ts';
 import { slidingWindow } from './generation-scheduler.ts';
 import { type GenerateRowsInput, generateRowsSchema } from './generation-schema.ts';
 import type { GenerationStore, RunRow } from './generation-store.ts';
@@ -106,10 +107,6 @@ function isRowRetryable(error: unknown): boolean {
   const reason = (error.details as { reason?: unknown } | undefined)?.reason;
   return reason === 'invalid-output';
 }
-
-/** Waits of a rate-limited rows run when the provider named no Retry-After: 1 s … 60 s. */
-const RATE_LIMIT_WAIT_BASE_MS = 1_000;
-const RATE_LIMIT_WAIT_MAX_MS = 60_000;
 
 function failuresOf(run: RunRow): RowFailure[] {
   const details = (run.error as { details?: { failedRows?: unknown } } | null)?.details;
@@ -255,31 +252,20 @@ export function createRowsGeneration(deps: {
 
     // Rate limiting outlasting the router's retries: the row waits (its attempts untouched)
     // until the provider's Retry-After, and the run says so; the rows in flight share the wait.
-    let waitUntil = 0;
-    let waits = 0;
+    const rateLimit = new RateLimitWait();
     let announced: RunWaiting | undefined;
     const stopped = AbortSignal.any([abortCalls.signal, stopScheduling.signal]);
     const waitOutRateLimit = async (error: AppError) => {
-      const details = (error.details ?? {}) as {
-        retryAfterMs?: unknown;
-        provider?: unknown;
-        providerName?: unknown;
-        providerMessage?: unknown;
-      };
-      const retryAfter =
-        typeof details.retryAfterMs === 'number' && details.retryAfterMs >= 0
-          ? details.retryAfterMs
-          : Math.min(RATE_LIMIT_WAIT_MAX_MS, RATE_LIMIT_WAIT_BASE_MS * 2 ** waits);
-      waits++;
-      waitUntil = Math.max(waitUntil, Date.now() + retryAfter);
+      const notice = rateLimitNotice(error);
+      const waitUntil = rateLimit.refused(notice);
       if (!announced || announced.until < new Date(waitUntil).toISOString()) {
         const until = new Date(waitUntil).toISOString();
-        const name = typeof details.providerName === 'string' ? details.providerName : null;
-        const said = typeof details.providerMessage === 'string' ? details.providerMessage : '';
+        const name = notice.providerName;
+        const said = notice.message === error.message ? '' : notice.message;
         announced = {
           reason: 'rate-limited',
           until,
-          provider: typeof details.provider === 'string' ? details.provider : null,
+          provider: notice.provider,
           providerName: name,
           message: `Rate limited by ${name ?? 'the provider'}, retrying at ${until.slice(11, 19)} UTC${
             said ? ` (${said.slice(0, 300)})` : ''
@@ -300,9 +286,10 @@ export function createRowsGeneration(deps: {
           coalesceKey: `run:${run.id}`,
         });
       }
-      const delay = waitUntil - Date.now();
+      const delay = rateLimit.remaining();
       if (delay > 0) await sleep(delay, undefined, { signal: stopped }).catch(() => {});
-      if (announced && Date.now() >= waitUntil) {
+      rateLimit.waited();
+      if (announced && rateLimit.remaining() === 0) {
         announced = undefined;
         await store.updateRun(run.id, { waiting: null }).catch(() => {});
       }
@@ -416,7 +403,7 @@ export function createRowsGeneration(deps: {
         counts.outputTokens += result.usage.outputTokens ?? 0;
         counts.costNano += result.costNano ?? 0;
         changed = true;
-        waits = 0;
+        rateLimit.passed();
         const checked = validator.safeParse(result.output);
         if (checked.success) return { ok: true, row: checked.data as Record<string, unknown> };
         const issue = checked.error.issues[0];

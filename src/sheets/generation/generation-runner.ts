@@ -19,6 +19,7 @@ import { DuplicateIndex } from './generation-dedupe.ts';
 import { buildMessages } from './generation-messages.ts';
 import { exampleAnswer, outputSchemaFor, parseAnswer } from './generation-output.ts';
 import { type ProcessSnapshot, requireInputs, snapshotOf } from './generation-process.ts';
+import { RateLimitWait, rateLimitNotice } from './generation-rate-limit.ts';
 import { type ScheduleOptions, slidingWindow } from './generation-scheduler.ts';
 import {
   type EligibilityContext,
@@ -40,9 +41,6 @@ const PROGRESS_EVENT_MS = 500;
 const RATE_WINDOW_MS = 10_000;
 /** Finished cells read per query when a resumed run recounts them. */
 const RECOUNT_CHUNK = 1_000;
-/** Waits of a rate-limited run when the provider named no Retry-After: 1 s, 2 s, 4 s … 60 s. */
-const RATE_LIMIT_WAIT_BASE_MS = 1_000;
-const RATE_LIMIT_WAIT_MAX_MS = 60_000;
 
 export type StopReason =
   | 'cancel'
@@ -302,9 +300,7 @@ export function createRunner(deps: RunnerDeps) {
       };
     };
     let waiting: RunWaiting | undefined;
-    let rateLimitedUntil = 0;
-    let rateLimitedBy: { provider: string | null; message: string } | undefined;
-    let rateLimitWaits = 0;
+    const rateLimit = new RateLimitWait();
     // The last cell error of this execution: a run that ends with errors says what went wrong.
     let lastError: { code: string; message: string } | undefined;
 
@@ -429,7 +425,7 @@ export function createRunner(deps: RunnerDeps) {
             } else {
               delta.done++;
               totals.done++;
-              rateLimitWaits = 0;
+              rateLimit.passed();
             }
             deps.onCommitLatency?.(Date.now() - outcome.enqueuedAt);
             countOutcome(outcome.rowId);
@@ -507,23 +503,7 @@ export function createRunner(deps: RunnerDeps) {
 
     /** A call failed RATE_LIMITED after the router's retries: stop this pass, then wait. */
     const rateLimited = (error: AppError) => {
-      const details = (error.details ?? {}) as {
-        retryAfterMs?: unknown;
-        provider?: unknown;
-        providerMessage?: unknown;
-      };
-      const retryAfter =
-        typeof details.retryAfterMs === 'number' && details.retryAfterMs >= 0
-          ? details.retryAfterMs
-          : Math.min(RATE_LIMIT_WAIT_MAX_MS, RATE_LIMIT_WAIT_BASE_MS * 2 ** rateLimitWaits);
-      rateLimitedUntil = Math.max(rateLimitedUntil, Date.now() + retryAfter);
-      rateLimitedBy = {
-        provider: typeof details.provider === 'string' ? details.provider : null,
-        message:
-          typeof details.providerMessage === 'string' && details.providerMessage !== ''
-            ? details.providerMessage
-            : error.message,
-      };
+      rateLimit.refused(rateLimitNotice(error));
       stop('rate-limit');
     };
 
@@ -535,8 +515,8 @@ export function createRunner(deps: RunnerDeps) {
      * so a crash while waiting is recovered like any running run.
      */
     const waitOutRateLimit = async () => {
-      rateLimitWaits++;
-      const until = rateLimitedUntil;
+      const until = rateLimit.until;
+      const rateLimitedBy = rateLimit.last;
       const name =
         providerConcurrency?.providerRef === rateLimitedBy?.provider
           ? providerConcurrency?.providerName
@@ -551,11 +531,12 @@ export function createRunner(deps: RunnerDeps) {
           rateLimitedBy?.message ? ` (${rateLimitedBy.message.slice(0, 300)})` : ''
         }`,
       };
-      log.info({ until: untilIso, waits: rateLimitWaits }, 'generation run rate limited; waiting');
+      log.info({ until: untilIso }, 'generation run rate limited; waiting');
       await store.updateRun(run.id, { waiting }).catch(() => {});
       publishProgress('running', true);
-      const delay = Math.max(0, until - Date.now());
+      const delay = rateLimit.remaining();
       if (delay > 0) await sleep(delay, undefined, { signal: abortWait.signal }).catch(() => {});
+      rateLimit.waited();
       waiting = undefined;
       await store.updateRun(run.id, { waiting: null }).catch(() => {});
       publishProgress('running', true);
@@ -883,7 +864,7 @@ export function createRunner(deps: RunnerDeps) {
         // Rate limited (an edit of the process meanwhile does not cut the wait short).
         if (
           stopReason === 'rate-limit' ||
-          (stopReason === 'restart' && rateLimitedUntil > Date.now())
+          (stopReason === 'restart' && rateLimit.remaining() > 0)
         ) {
           stopReason = undefined;
           await waitOutRateLimit();
