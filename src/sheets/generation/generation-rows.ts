@@ -5,24 +5,31 @@ import { systemActor } from '../../auth/system-actor.ts';
 import type { LlmMessage } from '../../llm/llm-provider.ts';
 import type { LlmService } from '../../llm/llm-service.ts';
 import { estimateInputTokens } from '../../llm/llm-tokens.ts';
-import { type AppError, isAppError, validationError } from '../../platform/app-error.ts';
+import { AppError, isAppError, validationError } from '../../platform/app-error.ts';
 import type { GenerationConfig } from '../../platform/config.ts';
 import type { EventBus } from '../../platform/events.ts';
 import { uuidv7 } from '../../platform/ids.ts';
+import { type RunContext, RunStopped, type StepRecord } from '../../platform/jobs/durable-run.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { ProjectAccess } from '../../projects/project-access.ts';
 import type { CellValue, ColumnType } from '../sheet-schema.ts';
 import { datasetStream, type SheetService } from '../sheet-service.ts';
 import type { ColumnRow } from '../sheet-store.ts';
 import { DuplicateIndex } from './generation-dedupe.ts';
+import type { GenerationRunInput } from './generation-job.ts';
 import { compileJsonSchema } from './generation-output.ts';
 import { presentRun } from './generation-presenter.ts';
 import { RateLimitWait, rateLimitNotice } from './generation-rate-limit.ts';
-import type { ActiveRun, RunWaiting, StopReason } from './generation-runner.ts';
-import { inputTokensOf, LEASE_MS } from './generation-runner.ts';
+import {
+  type ActiveRuns,
+  followEngine,
+  inputTokensOf,
+  type RunWaiting,
+  type StopReason,
+} from './generation-runner.ts';
 import { slidingWindow } from './generation-scheduler.ts';
 import { type GenerateRowsInput, generateRowsSchema } from './generation-schema.ts';
-import type { GenerationStore, RunRow } from './generation-store.ts';
+import { type GenerationStore, type RunRow, TERMINAL_STATUSES } from './generation-store.ts';
 import { sha256 } from './prompt-template.ts';
 
 /**
@@ -123,6 +130,17 @@ function failureSummary(total: number, errors: number, failures: readonly RowFai
   };
 }
 
+/** A rows run's counts after an appended batch: the output of its `batch-N` step. */
+interface BatchCounts {
+  done: number;
+  errors: number;
+  duplicates: number;
+  inputTokens: number;
+  outputTokens: number;
+  costNano: number;
+  error: ReturnType<typeof failureSummary>;
+}
+
 /** The text two rows are compared by for near-duplicates. */
 const signature = (row: Record<string, unknown>) =>
   Object.values(row)
@@ -138,8 +156,12 @@ export function createRowsGeneration(deps: {
   events: EventBus;
   config: GenerationConfig;
   logger: Logger;
-  owner: string;
-  dispatch: ((runId: string) => Promise<void>) | undefined;
+  /** Hands a queued run to the durable-run engine (RunControl.queue). */
+  queue: (run: RunRow) => Promise<void>;
+  /** Runs executing in this process (live figures), shared with the column runner. */
+  active: ActiveRuns;
+  /** The run's checkpointed steps (the engine's `steps`): a resumed run counts from them. */
+  steps: (runId: string) => Promise<StepRecord[]>;
 }) {
   const { store, sheets, llm, access, audit, events, config } = deps;
 
@@ -208,7 +230,7 @@ export function createRowsGeneration(deps: {
       });
       return inserted;
     });
-    await deps.dispatch?.(run.id);
+    await deps.queue(run);
     return presentRun(run);
   }
 
@@ -220,10 +242,35 @@ export function createRowsGeneration(deps: {
    * limiting, which the row waits out without spending an attempt. A row still not made is
    * counted in `errors` and listed in the run's result, never silently left out.
    */
-  async function executeRowsRun(
-    run: RunRow,
-    control: { register(handle: ActiveRun): void; unregister(): void },
-  ): Promise<void> {
+  async function executeRowsRun(context: RunContext<GenerationRunInput>): Promise<void> {
+    const found = await store.findRun(context.run.id);
+    if (found?.kind !== 'rows') throw new AppError('INTERNAL', 'Not a generate-rows run');
+    if ((TERMINAL_STATUSES as readonly string[]).includes(found.status))
+      throw new RunStopped('cancelled');
+    // Each appended batch is a checkpointed step whose output is the run's counts after it:
+    // a resumed run goes on from the last finished batch, never making its rows again.
+    const batches = (await deps.steps(found.id)).filter(
+      (step) => step.key.startsWith('batch-') && step.status === 'completed',
+    );
+    const last = batches.at(-1)?.output as BatchCounts | undefined;
+    const run =
+      (await store.transitionRun(found.id, ['queued', 'running', 'paused'], {
+        status: 'running',
+        started_at: found.started_at ?? new Date(),
+        waiting: null,
+        ...(last
+          ? {
+              done: last.done,
+              errors: last.errors,
+              duplicates: last.duplicates,
+              input_tokens: last.inputTokens,
+              output_tokens: last.outputTokens,
+              cost_nano: last.costNano,
+              error: last.error,
+            }
+          : {}),
+      })) ?? found;
+    let batch = batches.length;
     const log = deps.logger.child({ runId: run.id, datasetId: run.dataset_id });
     const actor = systemActor();
     const scope = run.scope as RowsScope;
@@ -294,33 +341,13 @@ export function createRowsGeneration(deps: {
         await store.updateRun(run.id, { waiting: null }).catch(() => {});
       }
     };
-    control.register({
+    deps.active.set(run.id, {
       stop,
       live: () => ({ inFlight, cellsPerSecond: 0, etaSeconds: null }),
       reloadProcess: () => {},
     });
-    const beat = setInterval(() => {
-      void store
-        .heartbeat(run.id, deps.owner, LEASE_MS, {
-          done: 0,
-          errors: 0,
-          conflicts: 0,
-          cacheHits: 0,
-          searchFailures: 0,
-          duplicates: 0,
-          inputTokens: 0,
-          outputTokens: 0,
-          costNano: 0,
-          activeMs: 0,
-        })
-        .then((row) => {
-          if (!row) stop('lease-lost');
-          else if (row.cancel_requested) stop('cancel');
-          else if (row.pause_requested) stop('pause');
-        })
-        .catch(() => {});
-    }, 1_000);
-    beat.unref();
+    // The engine holds the lease and reads the cancel/pause flags; its stop is ours.
+    followEngine(context.signal, stop);
 
     let failure: unknown;
     let pending: Record<string, CellValue>[] = [];
@@ -328,25 +355,34 @@ export function createRowsGeneration(deps: {
     let appending: Promise<void> = Promise.resolve();
     const append = () => {
       if (pending.length === 0 && !changed) return appending;
-      const batch = pending;
+      const rows = pending;
       pending = [];
       changed = false;
       appending = appending.then(async () => {
-        if (batch.length > 0) {
-          await sheets.appendRows(actor, run.project_id, run.dataset_id, batch);
-          counts.done += batch.length;
-        }
-        // The counts move with the rows, so a resumed run never makes too many.
-        const { errors, duplicates } = counts;
-        await store.updateRun(run.id, {
-          done: counts.done,
-          errors,
-          duplicates,
-          input_tokens: counts.inputTokens,
-          output_tokens: counts.outputTokens,
-          cost_nano: counts.costNano,
-          error: failureSummary(run.total, errors, failures),
+        // The counts move with the rows, in the batch's step, so a resumed run never makes too
+        // many. A batch interrupted mid-way (a crash between its rows and its checkpoint) is
+        // the one thing redone: steps are at-least-once (docs/decisions, durable runs).
+        await context.step(`batch-${++batch}`, async (): Promise<BatchCounts> => {
+          if (rows.length > 0) {
+            await sheets.appendRows(actor, run.project_id, run.dataset_id, rows);
+            counts.done += rows.length;
+          }
+          const saved: BatchCounts = {
+            ...counts,
+            error: failureSummary(run.total, counts.errors, failures),
+          };
+          await store.updateRun(run.id, {
+            done: saved.done,
+            errors: saved.errors,
+            duplicates: saved.duplicates,
+            input_tokens: saved.inputTokens,
+            output_tokens: saved.outputTokens,
+            cost_nano: saved.costNano,
+            error: saved.error,
+          });
+          return saved;
         });
+        const { errors, duplicates } = counts;
         events.publish(datasetStream(run.dataset_id), {
           type: 'run-progress',
           data: {
@@ -486,70 +522,30 @@ export function createRowsGeneration(deps: {
     } catch (error) {
       failure = error;
     } finally {
-      clearInterval(beat);
       clearInterval(flushTimer);
       await appending.catch(() => {});
-      control.unregister();
+      deps.active.delete(run.id);
     }
-    const release = {
-      lease_owner: null,
-      lease_expires_at: null,
-      cancel_requested: false,
-      pause_requested: false,
-      waiting: null,
-    };
-    if (stopReason === 'lease-lost') return;
-    let ended: RunRow | undefined;
+    // How it ended goes to the engine (returned: completed; thrown: failed or stopped); the
+    // run use cases then bring the view in line (settleRun), and tell viewers.
+    await store.updateRun(run.id, { waiting: null });
+    if (stopReason === 'lease-lost') throw new RunStopped('lease-lost');
     if (failure !== undefined) {
-      log.error({ err: failure }, 'row generation failed');
-      ended = await store.updateRun(run.id, {
-        ...release,
-        status: 'failed',
-        finished_at: new Date(),
-        error: {
-          code: isAppError(failure) ? failure.code : 'INTERNAL',
-          message: isAppError(failure) ? failure.message : 'The run failed',
-        },
-      });
-    } else if (stopReason === 'cancel')
-      ended = await store.updateRun(run.id, {
-        ...release,
-        status: 'cancelled',
-        finished_at: new Date(),
-      });
-    else if (stopReason === 'pause' || stopReason === 'budget')
-      ended = await store.updateRun(run.id, {
-        ...release,
-        status: 'paused',
-        pause_reason: stopReason === 'budget' ? 'budget' : 'user',
+      if (!isAppError(failure)) log.error({ err: failure }, 'row generation failed');
+      throw failure;
+    }
+    if (stopReason === 'cancel') throw new RunStopped('cancelled');
+    if (stopReason === 'shutdown') throw new RunStopped('shutdown');
+    if (stopReason === 'pause' || stopReason === 'budget') {
+      await store.updateRun(run.id, {
         error:
           stopReason === 'budget'
             ? { code: 'BUDGET_EXCEEDED', message: stopError?.message ?? 'A budget is exhausted' }
             : failureSummary(run.total, counts.errors, failures),
       });
-    else if (stopReason === 'shutdown')
-      ended = await store.updateRun(run.id, { ...release, status: 'queued' });
+      throw new RunStopped('paused', stopReason === 'budget' ? 'budget' : 'user');
+    }
     // Completed: `done` rows made; the rows that could not be made are `errors`, listed.
-    else
-      ended = await store.updateRun(run.id, {
-        ...release,
-        status: 'completed',
-        finished_at: new Date(),
-      });
-    // Viewers follow the run by its events: tell them how it ended.
-    if (ended)
-      events.publish(datasetStream(run.dataset_id), {
-        type: 'run-progress',
-        data: {
-          runId: run.id,
-          status: ended.status,
-          total: ended.total,
-          done: ended.done,
-          errors: ended.errors,
-          duplicates: ended.duplicates,
-        },
-        coalesceKey: `run:${run.id}`,
-      });
   }
 
   return { generateRows, executeRowsRun };

@@ -4,6 +4,7 @@ import type { LlmCallResult, LlmService, ProviderConcurrency } from '../../llm/l
 import { AppError, isAppError } from '../../platform/app-error.ts';
 import type { GenerationConfig } from '../../platform/config.ts';
 import type { EventBus } from '../../platform/events.ts';
+import { type RunContext, RunStopped } from '../../platform/jobs/durable-run.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { CellValue } from '../sheet-schema.ts';
 import { datasetStream, type SheetService } from '../sheet-service.ts';
@@ -16,7 +17,9 @@ import {
   createCommitter,
 } from './generation-commit.ts';
 import { DuplicateIndex } from './generation-dedupe.ts';
+import type { GenerationRunInput } from './generation-job.ts';
 import { buildMessages } from './generation-messages.ts';
+import { releaseOrphanedCells } from './generation-orphans.ts';
 import { exampleAnswer, outputSchemaFor, parseAnswer } from './generation-output.ts';
 import { type ProcessSnapshot, requireInputs, snapshotOf } from './generation-process.ts';
 import { RateLimitWait, rateLimitNotice } from './generation-rate-limit.ts';
@@ -28,15 +31,20 @@ import {
   type ScannedRow,
   scanRows,
 } from './generation-scope.ts';
-import type { GenerationStore, RunCounters, RunRow } from './generation-store.ts';
+import {
+  type GenerationStore,
+  type RunCounters,
+  type RunRow,
+  TERMINAL_STATUSES,
+} from './generation-store.ts';
 import { inputHashOf, renderTemplate, sha256 } from './prompt-template.ts';
 import type { SearchSource } from './search/search-provider.ts';
 import type { SearchService } from './search/search-service.ts';
 
-export const GENERATE_JOB = 'sheets.generate-column';
-/** A run's lease: renewed every second; another server may take the run over when it lapses. */
+/** A run's durable lease: renewed every second; another server may take the run over when it lapses. */
 export const LEASE_MS = 30_000;
-const HEARTBEAT_MS = 1_000;
+/** The engine's heartbeat and the runner's (counters, progress, process edits, provider caps). */
+export const HEARTBEAT_MS = 1_000;
 const PROGRESS_EVENT_MS = 500;
 const RATE_WINDOW_MS = 10_000;
 /** Finished cells read per query when a resumed run recounts them. */
@@ -91,28 +99,40 @@ export interface RunnerDeps {
   events: EventBus;
   logger: Logger;
   config: GenerationConfig;
-  /** This process's lease owner id. */
+  /** This process's durable-run lease owner id (counters are saved only while it holds a run). */
   owner: string;
   countTokens: () => Promise<(text: string) => number>;
-  /** Called when a run completed and asked for its downstream columns. */
-  onCompleted?: (run: RunRow) => Promise<void>;
-  /** Queue the job again (a run handed back at shutdown). */
-  requeue?: (runId: string) => Promise<void>;
+  /** Runs executing in this process, for live figures and process reloads (shared with rows runs). */
+  active: ActiveRuns;
   /** The bench compares the sliding window with a batch barrier. */
   scheduler?: <T>(options: ScheduleOptions<T>) => Promise<{ started: number; exhausted: boolean }>;
   /** Measurement hook: a result was committed `ms` after its call ended. */
   onCommitLatency?: (ms: number) => void;
-  /** Executes runs that generate new rows (generation-rows.ts). */
-  executeRows?: (
-    run: RunRow,
-    control: { register(handle: ActiveRun): void; unregister(): void },
-  ) => Promise<void>;
 }
 
 export interface ActiveRun {
   stop(reason: StopReason, error?: AppError): void;
   live(): LiveProgress;
   reloadProcess(): void;
+}
+
+/** The runs executing in this process (column and rows runs), by generation run id. */
+export type ActiveRuns = Map<string, ActiveRun>;
+
+/** What the engine's stop asks of a runner. */
+const STOP_REASONS: Record<RunStopped['reason'], StopReason> = {
+  cancelled: 'cancel',
+  paused: 'pause',
+  shutdown: 'shutdown',
+  'lease-lost': 'lease-lost',
+};
+
+/** The runner's stop, followed by the engine's: cancel, pause, shutdown or a lost lease. */
+export function followEngine(signal: AbortSignal, stop: (reason: StopReason) => void): void {
+  const onAbort = () =>
+    stop(signal.reason instanceof RunStopped ? STOP_REASONS[signal.reason.reason] : 'cancel');
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
 }
 
 const emptyCounters = (): RunCounters => ({
@@ -183,41 +203,33 @@ export function inputTokensOf(result: LlmCallResult): number | null {
  * progress and picks up cancel/pause requests made on other servers.
  */
 export function createRunner(deps: RunnerDeps) {
-  const { store, sheets, llm, search, events, logger, config } = deps;
-  const active = new Map<string, ActiveRun>();
+  const { store, sheets, llm, search, events, logger, config, active } = deps;
   const schedule = deps.scheduler ?? slidingWindow;
 
-  const claimed = new Set<string>();
-  let closing = false;
-
-  async function execute(runId: string): Promise<void> {
-    // Started directly and by its job: one execution per process (the lease covers the rest).
-    if (closing || claimed.has(runId)) return;
-    claimed.add(runId);
-    try {
-      const run = await store.acquireRun(runId, deps.owner, LEASE_MS);
-      if (!run) return;
-      if (run.kind === 'rows' && deps.executeRows) {
-        await deps.executeRows(run, {
-          register: (handle) => active.set(run.id, handle),
-          unregister: () => active.delete(run.id),
-        });
-        return;
-      }
-      if (run.kind !== 'column' || !run.column_id) {
-        await store.updateRun(runId, {
-          status: 'failed',
-          error: { code: 'INTERNAL', message: 'unknown run kind' },
-        });
-        return;
-      }
-      await executeColumnRun(run);
-    } finally {
-      claimed.delete(runId);
-    }
+  /**
+   * The kind's `execute`: the engine holds the run's lease. A run its view still shows
+   * `running` was left by a worker that died: its cells stuck `generating` are released first.
+   */
+  async function execute(context: RunContext<GenerationRunInput>): Promise<void> {
+    const found = await store.findRun(context.run.id);
+    if (found?.kind !== 'column' || !found.column_id)
+      throw new AppError('INTERNAL', 'Not an AI-column run');
+    if ((TERMINAL_STATUSES as readonly string[]).includes(found.status))
+      throw new RunStopped('cancelled');
+    if (found.status === 'running') await releaseOrphanedCells({ store, sheets }, found);
+    const run =
+      (await store.transitionRun(found.id, ['queued', 'running', 'paused'], {
+        status: 'running',
+        started_at: found.started_at ?? new Date(),
+        waiting: null,
+      })) ?? found;
+    await executeColumnRun(run, context);
   }
 
-  async function executeColumnRun(run: RunRow): Promise<void> {
+  async function executeColumnRun(
+    run: RunRow,
+    context: RunContext<GenerationRunInput>,
+  ): Promise<void> {
     const log = logger.child({ runId: run.id, datasetId: run.dataset_id, columnId: run.column_id });
     const actor = systemActor();
     const projectId = run.project_id;
@@ -461,13 +473,14 @@ export function createRunner(deps: RunnerDeps) {
       const sent = delta;
       delta = emptyCounters();
       try {
-        const row = await store.heartbeat(run.id, deps.owner, LEASE_MS, sent);
+        // The engine renews the lease and reads the cancel/pause flags; the counters are ours,
+        // saved only while this process holds the run.
+        const row = await store.addCounters(run.id, deps.owner, sent);
         if (!row) {
           stop('lease-lost');
           return;
         }
-        if (row.cancel_requested) stop('cancel');
-        else if (row.pause_requested) stop('pause');
+        context.count({ done: sent.done, errors: sent.errors, conflicts: sent.conflicts });
       } catch (error) {
         // Counters come back next beat; a database hiccup must not kill the run.
         for (const key of Object.keys(sent) as (keyof RunCounters)[]) delta[key] += sent[key];
@@ -500,6 +513,7 @@ export function createRunner(deps: RunnerDeps) {
       },
     };
     active.set(run.id, handle);
+    followEngine(context.signal, stop);
 
     /** A call failed RATE_LIMITED after the router's retries: stop this pass, then wait. */
     const rateLimited = (error: AppError) => {
@@ -544,7 +558,6 @@ export function createRunner(deps: RunnerDeps) {
 
     let failure: unknown;
     try {
-      if (run.waiting !== null) await store.updateRun(run.id, { waiting: null });
       const countTokens = await deps.countTokens();
       // A process edited mid-run: finish the calls in flight, then go on with the new version.
       while (true) {
@@ -900,6 +913,12 @@ export function createRunner(deps: RunnerDeps) {
     });
   }
 
+  /**
+   * Saves the run's last counters and what the view should say (a budget stop, "Finished with
+   * N errors"), then tells the engine how the execution ended: it returns (completed) or throws
+   * (failed, or a RunStopped), and the engine settles the durable run; the run use cases then
+   * bring the view in line (settleRun).
+   */
   async function finish(
     run: RunRow,
     outcome: {
@@ -917,81 +936,48 @@ export function createRunner(deps: RunnerDeps) {
     outcome.delta.activeMs += Date.now() - outcome.lastBeat;
     if (stopReason === 'lease-lost') {
       log.warn('lost the lease of a generation run; another server continues it');
-      return;
+      throw new RunStopped('lease-lost');
     }
-    const saved = await store
-      .heartbeat(run.id, deps.owner, LEASE_MS, outcome.delta)
-      .catch(() => undefined);
-    const release = {
-      lease_owner: null,
-      lease_expires_at: null,
-      cancel_requested: false,
-      pause_requested: false,
-      waiting: null,
-    };
-    let status: RunRow['status'];
+    const saved = await store.addCounters(run.id, deps.owner, outcome.delta).catch(() => undefined);
+    await store.updateRun(run.id, { waiting: null });
     if (failure !== undefined) {
-      status = 'failed';
-      const error = isAppError(failure) ? failure : undefined;
-      if (!error) log.error({ err: failure }, 'generation run failed');
-      await store.updateRun(run.id, {
-        ...release,
-        status,
-        finished_at: new Date(),
-        error: { code: error?.code ?? 'INTERNAL', message: error?.message ?? 'The run failed' },
-      });
-    } else if (stopReason === 'cancel') {
-      status = 'cancelled';
-      await store.updateRun(run.id, { ...release, status, finished_at: new Date() });
-      await store.deleteRunCells(run.id);
-    } else if (stopReason === 'pause' || stopReason === 'budget') {
-      status = 'paused';
-      await store.updateRun(run.id, {
-        ...release,
-        status,
-        pause_reason: stopReason === 'budget' ? 'budget' : 'user',
-        error:
-          stopReason === 'budget'
-            ? {
-                code: 'BUDGET_EXCEEDED',
-                message: outcome.stopError?.message ?? 'A budget is exhausted',
-              }
-            : null,
-      });
-    } else if (stopReason === 'shutdown') {
-      status = 'queued';
-      await store.updateRun(run.id, { ...release, status });
-      await deps.requeue?.(run.id).catch(() => {});
-    } else {
-      status = 'completed';
-      // Finished, but not all well: the run says so (not a green "Done") and what went wrong.
-      const errors = saved?.errors ?? 0;
-      const updated = await store.updateRun(run.id, {
-        ...release,
-        status,
-        finished_at: new Date(),
-        error:
-          errors > 0
-            ? {
-                code: outcome.lastError?.code ?? 'PROVIDER_ERROR',
-                message: `Finished with ${errors} ${errors === 1 ? 'error' : 'errors'}${
-                  outcome.lastError ? `; last: ${outcome.lastError.message}` : ''
-                }`.slice(0, 2_000),
-                details: { errors },
-              }
-            : null,
-      });
-      await store.deleteRunCells(run.id);
-      if (updated && (updated.scope as RunScope).includeDownstream)
-        await deps.onCompleted?.(updated).catch((error: unknown) => {
-          log.warn({ err: error }, 'could not start the downstream runs');
-        });
+      if (!isAppError(failure)) log.error({ err: failure }, 'generation run failed');
+      throw failure;
     }
-    outcome.publish(status);
-    log.info({ status }, 'generation run ended');
+    if (stopReason === 'cancel') throw new RunStopped('cancelled');
+    if (stopReason === 'pause') {
+      await store.updateRun(run.id, { error: null });
+      throw new RunStopped('paused', 'user');
+    }
+    if (stopReason === 'budget') {
+      await store.updateRun(run.id, {
+        error: {
+          code: 'BUDGET_EXCEEDED',
+          message: outcome.stopError?.message ?? 'A budget is exhausted',
+        },
+      });
+      throw new RunStopped('paused', 'budget');
+    }
+    if (stopReason === 'shutdown') throw new RunStopped('shutdown');
+    // Finished, but not all well: the run says so (not a green "Done") and what went wrong.
+    const errors = saved?.errors ?? 0;
+    await store.updateRun(run.id, {
+      error:
+        errors > 0
+          ? {
+              code: outcome.lastError?.code ?? 'PROVIDER_ERROR',
+              message: `Finished with ${errors} ${errors === 1 ? 'error' : 'errors'}${
+                outcome.lastError ? `; last: ${outcome.lastError.message}` : ''
+              }`.slice(0, 2_000),
+              details: { errors },
+            }
+          : null,
+    });
+    log.info('generation run finished');
   }
 
   return {
+    /** The `sheets.generate-column` kind's execute (generation-job.ts). */
     execute,
     /** Stops a run executing in this process; false when it is not here. */
     stop(runId: string, reason: StopReason): boolean {
@@ -1006,18 +992,6 @@ export function createRunner(deps: RunnerDeps) {
     /** The column's process changed: runs of it go on with the new version. */
     processChanged(runIds: readonly string[]): void {
       for (const id of runIds) active.get(id)?.reloadProcess();
-    },
-    activeRunIds(): string[] {
-      return [...claimed];
-    },
-    /** Hands every run back (cells restored, status queued) and waits for them to stop. */
-    async shutdown(timeoutMs = 10_000): Promise<void> {
-      closing = true;
-      const deadline = Date.now() + timeoutMs;
-      while (claimed.size > 0 && Date.now() < deadline) {
-        for (const run of active.values()) run.stop('shutdown');
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
     },
   };
 }
