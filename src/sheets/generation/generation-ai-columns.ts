@@ -9,7 +9,7 @@ import type { CellValue } from '../sheet-schema.ts';
 import type { SheetService } from '../sheet-service.ts';
 import type { ColumnRow } from '../sheet-store.ts';
 import type { GenerationLoaders } from './generation-loaders.ts';
-import { buildMessages } from './generation-messages.ts';
+import { buildMessages, cellPrompt, diversitySeed } from './generation-messages.ts';
 import { columnTypeFor, compileJsonSchema, type OutputSpec } from './generation-output.ts';
 import { presentRun } from './generation-presenter.ts';
 import {
@@ -32,13 +32,7 @@ import {
 } from './generation-schema.ts';
 import { isOutdated, markDoneCellsStale } from './generation-scope.ts';
 import type { GenerationStore, ProcessRow } from './generation-store.ts';
-import {
-  inputHashOf,
-  renderTemplate,
-  sha256,
-  storeTemplate,
-  templateInputs,
-} from './prompt-template.ts';
+import { inputHashOf, storeTemplate, templateInputs } from './prompt-template.ts';
 
 /**
  * AI-column use cases: create an AI column (and start filling it), read it with what it
@@ -409,18 +403,18 @@ export function createAiColumnUseCases(deps: AiColumnUseCasesDeps) {
         const values: Record<string, CellValue> = {};
         for (const id of template.inputs)
           values[id] = (row.cells[id] as { value: CellValue } | undefined)?.value ?? null;
-        const messages = buildMessages({
-          columnName: parsed.columnName ?? self?.name ?? 'column',
-          outputSpec: parsed.output,
-          instructions: parsed.instructions,
-          rendered: renderTemplate(template.stored, values),
-          examples: [],
-          sources: undefined,
-          diversity:
-            varied && process
-              ? { seed: sha256(`${process.id}:${row.rowId}`).slice(0, 8), avoid: [] }
-              : undefined,
-        });
+        const messages = buildMessages(
+          cellPrompt(
+            {
+              columnName: parsed.columnName ?? self?.name ?? 'column',
+              output: parsed.output,
+              instructions: parsed.instructions,
+              template: template.stored,
+            },
+            values,
+            { seed: varied && process ? diversitySeed(process.id, row.rowId) : undefined },
+          ),
+        );
         return {
           rowId: row.rowId,
           position: index + 1,

@@ -12,7 +12,7 @@ import { type Example, FewShotPool, MAX_POOL } from './few-shot.ts';
 import { type CellTicket, type Committer, createCommitter } from './generation-commit.ts';
 import { DuplicateIndex } from './generation-dedupe.ts';
 import type { GenerationRunInput } from './generation-job.ts';
-import { buildMessages } from './generation-messages.ts';
+import { buildMessages, cellPrompt, diversitySeed } from './generation-messages.ts';
 import { exampleAnswer, outputSchemaFor, parseAnswer } from './generation-output.ts';
 import { type ProcessSnapshot, requireInputs, snapshotOf } from './generation-process.ts';
 import { RateLimitWait, rateLimitNotice } from './generation-rate-limit.ts';
@@ -38,7 +38,7 @@ import {
   scanRows,
 } from './generation-scope.ts';
 import type { GenerationStore, RunCounters, RunRow } from './generation-store.ts';
-import { inputHashOf, renderTemplate, sha256 } from './prompt-template.ts';
+import { inputHashOf, renderTemplate } from './prompt-template.ts';
 import type { SearchSource } from './search/search-provider.ts';
 import type { SearchService } from './search/search-service.ts';
 
@@ -543,17 +543,12 @@ export class ColumnRun {
       tokenBudget: this.#deps.config.fewShotTokens,
       excludeRowId: row.rowId,
     }).examples;
-    const prompt: Prompt = {
-      columnName: current.columnName,
-      outputSpec: current.output,
-      instructions: current.instructions,
+    const prompt = cellPrompt(current, row.values, {
       rendered,
       examples,
       sources,
-      diversity: current.diversity
-        ? { seed: sha256(`${current.processId}:${row.rowId}`).slice(0, 8), avoid: [] as string[] }
-        : undefined,
-    };
+      seed: current.diversity ? diversitySeed(current.processId, row.rowId) : undefined,
+    });
     return { prompt, sources, searchNote };
   }
 

@@ -13,7 +13,7 @@ import type { ProjectAccess } from '../../projects/project-access.ts';
 import type { SheetService } from '../sheet-service.ts';
 import { type Example, FewShotPool, MAX_POOL } from './few-shot.ts';
 import type { GenerationLoaders } from './generation-loaders.ts';
-import { buildMessages } from './generation-messages.ts';
+import { buildMessages, cellPrompt } from './generation-messages.ts';
 import { exampleAnswer, type OutputSpec, outputSchemaFor } from './generation-output.ts';
 import { type ProcessSnapshot, requireInputs, snapshotOf } from './generation-process.ts';
 import { type ParsedRunRequest, type RunRequest, runRequestSchema } from './generation-schema.ts';
@@ -276,19 +276,18 @@ export function createEstimates(deps: EstimatesDeps) {
     let inputTotal = 0;
     for (const row of surveyed.sample) {
       const rendered = renderTemplate(snapshot.template, row.values);
-      const messages = buildMessages({
-        columnName: snapshot.columnName,
-        outputSpec: snapshot.output,
-        instructions: snapshot.instructions,
-        rendered,
-        examples: pool.select(rendered, {
-          k: config.fewShotK,
-          tokenBudget: config.fewShotTokens,
-          excludeRowId: row.rowId,
-        }).examples,
-        sources: undefined,
-        diversity: snapshot.diversity ? { seed: 'seed0000', avoid: [] } : undefined,
-      });
+      const messages = buildMessages(
+        cellPrompt(snapshot, row.values, {
+          rendered,
+          examples: pool.select(rendered, {
+            k: config.fewShotK,
+            tokenBudget: config.fewShotTokens,
+            excludeRowId: row.rowId,
+          }).examples,
+          // Any seed measures the same: the note's length does not depend on it.
+          seed: snapshot.diversity ? 'seed0000' : undefined,
+        }),
+      );
       inputTotal += await estimateInputTokens(messages, outputSchema, { safety: false });
     }
     const searchTokens = snapshot.search?.enabled ? TOKENS_PER_SOURCE * 5 : 0;
