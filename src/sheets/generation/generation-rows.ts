@@ -5,7 +5,7 @@ import { systemActor } from '../../auth/system-actor.ts';
 import type { LlmMessage } from '../../llm/llm-provider.ts';
 import type { LlmService } from '../../llm/llm-service.ts';
 import { estimateInputTokens } from '../../llm/llm-tokens.ts';
-import { AppError, isAppError, validationError } from '../../platform/app-error.ts';
+import { type AppError, isAppError, validationError } from '../../platform/app-error.ts';
 import type { GenerationConfig } from '../../platform/config.ts';
 import type { EventBus } from '../../platform/events.ts';
 import { uuidv7 } from '../../platform/ids.ts';
@@ -16,6 +16,7 @@ import type { CellValue, ColumnType } from '../sheet-schema.ts';
 import { datasetStream, type SheetService } from '../sheet-service.ts';
 import type { ColumnRow } from '../sheet-store.ts';
 import { DuplicateIndex } from './generation-dedupe.ts';
+import { beginExecution } from './generation-execution.ts';
 import type { GenerationRunInput } from './generation-job.ts';
 import { compileJsonSchema } from './generation-output.ts';
 import { presentRun } from './generation-presenter.ts';
@@ -29,7 +30,7 @@ import {
 } from './generation-runner.ts';
 import { slidingWindow } from './generation-scheduler.ts';
 import { type GenerateRowsInput, generateRowsSchema } from './generation-schema.ts';
-import { type GenerationStore, type RunRow, TERMINAL_STATUSES } from './generation-store.ts';
+import type { GenerationStore, RunRow } from './generation-store.ts';
 import { sha256 } from './prompt-template.ts';
 
 /**
@@ -296,33 +297,26 @@ class RowsRun {
     deps: RowsGenerationDeps,
     context: RunContext<GenerationRunInput>,
   ): Promise<RunRow & { batches: number }> {
-    const { store } = deps;
-    const found = await store.findRun(context.run.id);
-    if (found?.kind !== 'rows') throw new AppError('INTERNAL', 'Not a generate-rows run');
-    if ((TERMINAL_STATUSES as readonly string[]).includes(found.status))
-      throw new RunStopped('cancelled');
-    const batches = (await deps.steps(found.id)).filter(
-      (step) => step.key.startsWith('batch-') && step.status === 'completed',
-    );
-    const last = batches.at(-1)?.output as BatchCounts | undefined;
-    const run =
-      (await store.transitionRun(found.id, ['queued', 'running', 'paused'], {
-        status: 'running',
-        started_at: found.started_at ?? new Date(),
-        waiting: null,
-        ...(last
-          ? {
-              done: last.done,
-              errors: last.errors,
-              duplicates: last.duplicates,
-              input_tokens: last.inputTokens,
-              output_tokens: last.outputTokens,
-              cost_nano: last.costNano,
-              error: last.error,
-            }
-          : {}),
-      })) ?? found;
-    return { ...run, batches: batches.length };
+    let batches = 0;
+    const run = await beginExecution(deps, context, 'rows', async (found) => {
+      const completed = (await deps.steps(found.id)).filter(
+        (step) => step.key.startsWith('batch-') && step.status === 'completed',
+      );
+      batches = completed.length;
+      const last = completed.at(-1)?.output as BatchCounts | undefined;
+      return last
+        ? {
+            done: last.done,
+            errors: last.errors,
+            duplicates: last.duplicates,
+            input_tokens: last.inputTokens,
+            output_tokens: last.outputTokens,
+            cost_nano: last.costNano,
+            error: last.error,
+          }
+        : {};
+    });
+    return { ...run, batches };
   }
 
   constructor(

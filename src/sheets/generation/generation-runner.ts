@@ -1,10 +1,8 @@
-import { AppError } from '../../platform/app-error.ts';
-import { type RunContext, RunStopped } from '../../platform/jobs/durable-run.ts';
+import type { RunContext } from '../../platform/jobs/durable-run.ts';
 import { ColumnRun, type RunnerDeps } from './generation-column-run.ts';
+import { beginExecution } from './generation-execution.ts';
 import type { GenerationRunInput } from './generation-job.ts';
-import { releaseOrphanedCells } from './generation-orphans.ts';
 import type { LiveProgress, StopReason } from './generation-run-common.ts';
-import { TERMINAL_STATUSES } from './generation-store.ts';
 
 export type { RunnerDeps } from './generation-column-run.ts';
 export * from './generation-run-common.ts';
@@ -18,23 +16,9 @@ export * from './generation-run-common.ts';
 export function createRunner(deps: RunnerDeps) {
   const { store, sheets, active } = deps;
 
-  /**
-   * The kind's `execute`. A run its view still shows `running` was left by a worker that died:
-   * its cells stuck `generating` are released first.
-   */
+  /** The kind's `execute` (beginExecution releases what a dead worker left). */
   async function execute(context: RunContext<GenerationRunInput>): Promise<void> {
-    const found = await store.findRun(context.run.id);
-    if (found?.kind !== 'column' || !found.column_id)
-      throw new AppError('INTERNAL', 'Not an AI-column run');
-    if ((TERMINAL_STATUSES as readonly string[]).includes(found.status))
-      throw new RunStopped('cancelled');
-    if (found.status === 'running') await releaseOrphanedCells({ store, sheets }, found);
-    const run =
-      (await store.transitionRun(found.id, ['queued', 'running', 'paused'], {
-        status: 'running',
-        started_at: found.started_at ?? new Date(),
-        waiting: null,
-      })) ?? found;
+    const run = await beginExecution({ store, sheets }, context, 'column');
     await new ColumnRun(deps, run, context).execute();
   }
 
