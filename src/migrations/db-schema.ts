@@ -409,8 +409,6 @@ export interface GenerationRunTable {
     | 'completed'
     | 'failed';
   pause_reason: 'user' | 'budget' | null;
-  cancel_requested: Generated<boolean>;
-  pause_requested: Generated<boolean>;
   process_version: number | null;
   estimate: unknown;
   total: Generated<number>;
@@ -430,8 +428,8 @@ export interface GenerationRunTable {
   /** While a rate-limited run waits to resume: { reason, until, provider, providerName, message } (0470). */
   waiting: unknown;
   parent_run_id: string | null;
-  lease_owner: string | null;
-  lease_expires_at: NullableTimestamp;
+  /** The durable run executing it (same id; migration 0610): lease, heartbeat, cancel/pause flags. */
+  durable_run_id: string | null;
   created_by: string | null;
   created_at: Timestamp;
   started_at: NullableTimestamp;

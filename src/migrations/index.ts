@@ -13,6 +13,7 @@ import * as m0410 from './0410-import-conversions.ts';
 import * as m0420 from './0420-import-heartbeat.ts';
 import * as m0470 from './0470-generation-run-waiting.ts';
 import * as m0600 from './0600-durable-runs.ts';
+import * as m0610 from './0610-generation-durable-runs.ts';
 import * as m0620 from './0620-event-log.ts';
 import * as m0621 from './0621-staleness-pending.ts';
 import * as m0640 from './0640-saved-views.ts';
@@ -45,4 +46,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0650-documents': m0650,
   '0700-chat': m0700,
   '0701-chat-summaries': m0701,
+  '0610-generation-durable-runs': m0610,
 };

@@ -8,7 +8,7 @@ import {
   testBackends,
 } from '../../../test/test-platform.ts';
 import { AppError } from '../app-error.ts';
-import { createDurableRuns, type RunKind } from './durable-run.ts';
+import { createDurableRuns, type RunKind, RunStopped } from './durable-run.ts';
 
 /** A gate a test opens when it wants a step to finish: no sleeps, no clocks. */
 function gate() {
@@ -283,5 +283,53 @@ describe.each(testBackends())('durable runs on %s', (backend) => {
     await stopping.stop();
     expect(await outcome).toBe('requeued');
     expect(await stopping.get(long.id)).toMatchObject({ status: 'queued' });
+  });
+
+  it('tells the kind how each run settled (even one stopped before it began), keeps a kind’s pause reason, resumes a failed run, and takes a given id', async () => {
+    await open();
+    const settled: string[] = [];
+    let fail = true;
+    const kinds: RunKind<{ n: number }, unknown>[] = [
+      {
+        kind: 'test.hooked',
+        async execute(context) {
+          await context.step('first', async () => 1);
+          if (context.input.n === 1) throw new RunStopped('paused', 'budget');
+          if (fail) throw new AppError('PROVIDER_ERROR', 'Not yet');
+          return 'ok';
+        },
+        async settled(run, outcome) {
+          settled.push(`${run.id}:${run.status}:${outcome}`);
+        },
+      },
+    ];
+    const runs = engine('h', kinds);
+    const id = '01900000-0000-7000-8000-00000000abcd';
+    const given = await runs.start({ kind: 'test.hooked', input: { n: 0 }, id });
+    expect(given.id).toBe(id);
+    expect(await runs.execute(id)).toBe('failed');
+    fail = false;
+    expect(await runs.resume(id)).toMatchObject({ status: 'queued', error: null });
+    expect(await runs.execute(id)).toBe('completed');
+    expect((await runs.steps(id))[0]).toMatchObject({ key: 'first', attempts: 1 });
+
+    const budget = await runs.start({ kind: 'test.hooked', input: { n: 1 } });
+    expect(await runs.execute(budget.id)).toBe('paused');
+    expect(await runs.get(budget.id)).toMatchObject({ status: 'paused', pauseReason: 'budget' });
+
+    // A running run whose worker died with a cancel asked for: recovered, then settled as
+    // cancelled without executing, and the kind hears of it.
+    const orphan = await runs.start({ kind: 'test.hooked', input: { n: 2 } });
+    await sql`update durable_run set status = 'running', lease_owner = 'dead', lease_expires_at = now() - interval '1 minute', cancel_requested = true where id = ${orphan.id}`.execute(
+      platform!.database.db,
+    );
+    await runs.recover();
+    expect(await runs.execute(orphan.id)).toBe('cancelled');
+    expect(settled).toEqual([
+      `${id}:failed:failed`,
+      `${id}:completed:completed`,
+      `${budget.id}:paused:paused`,
+      `${orphan.id}:cancelled:cancelled`,
+    ]);
   });
 });

@@ -53,13 +53,19 @@ export interface StepRecord {
   error: { code: string; message: string } | null;
 }
 
-/** Why a run stopped before its end; the engine settles the run accordingly. */
+/**
+ * Why a run stopped before its end; the engine settles the run accordingly. A kind may throw
+ * one itself (a budget ran out: `new RunStopped('paused', 'budget')`); `pauseReason` is then
+ * stored on the paused run.
+ */
 export class RunStopped extends Error {
   readonly reason: 'cancelled' | 'paused' | 'lease-lost' | 'shutdown';
-  constructor(reason: RunStopped['reason']) {
+  readonly pauseReason: string | undefined;
+  constructor(reason: RunStopped['reason'], pauseReason?: string) {
     super(`run ${reason}`);
     this.name = 'RunStopped';
     this.reason = reason;
+    this.pauseReason = pauseReason;
   }
 }
 
@@ -86,6 +92,13 @@ export interface RunKind<Input, Output> {
   execute(context: RunContext<Input>): Promise<Output>;
   /** Runs of this kind one process executes at once. */
   concurrency?: number;
+  /**
+   * Told once the engine has settled a run this process acquired (not when another server
+   * took it over): a feature that keeps its own view of a run (AI columns' `generation_run`)
+   * follows the engine's outcome here — including runs stopped before `execute` was called
+   * (recovered with a cancel or pause already asked for).
+   */
+  settled?(run: RunRecord, outcome: ExecuteOutcome): Promise<void>;
 }
 
 export type ExecuteOutcome =
@@ -104,6 +117,8 @@ export interface DurableRuns {
     kind: string;
     input: Input;
     projectId?: string | null;
+    /** The run's id (default: a new UUIDv7): a feature may give its own record's id. */
+    id?: string;
   }): Promise<RunRecord>;
   get(runId: string): Promise<RunRecord | undefined>;
   steps(runId: string): Promise<StepRecord[]>;
@@ -111,7 +126,7 @@ export interface DurableRuns {
   requestCancel(runId: string): Promise<RunRecord | undefined>;
   /** Queued: paused at once. Running: its executor stops at its next step. */
   requestPause(runId: string, reason?: string): Promise<RunRecord | undefined>;
-  /** Paused → queued again (its completed steps are not redone). */
+  /** Paused or failed → queued again (its completed steps are not redone). */
   resume(runId: string): Promise<RunRecord | undefined>;
   /** Executes a run here if nobody else holds it (what the job handler calls). */
   execute(runId: string): Promise<ExecuteOutcome>;
@@ -135,8 +150,13 @@ export interface DurableRunOptions {
   logger: Logger;
   /** Who holds the lease (default: a random id per process). */
   owner?: string;
-  /** A lease lasts this long without a heartbeat (default 60 s; heartbeats every third). */
+  /** A lease lasts this long without a heartbeat (default 60 s). */
   leaseMs?: number;
+  /**
+   * How often the executor renews its lease, saves progress and reads the run's flags
+   * (default a third of the lease): how soon a cancel asked on another server is seen.
+   */
+  heartbeatMs?: number;
 }
 
 type RunRow = Awaited<ReturnType<typeof selectRun>>;
@@ -173,6 +193,7 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
   const { db, logger } = options;
   const owner = options.owner ?? `${process.pid}-${randomUUID()}`;
   const leaseMs = options.leaseMs ?? 60_000;
+  const heartbeatMs = options.heartbeatMs ?? leaseMs / 3;
   const lease = sql<Date>`now() + make_interval(secs => ${leaseMs / 1000})`;
   const kinds = new Map<string, RunKind<unknown, unknown>>();
   const active = new Map<string, AbortController>();
@@ -249,7 +270,7 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       heartbeat().catch((error: unknown) =>
         logger.warn({ err: error, runId }, 'durable run heartbeat failed'),
       );
-    }, leaseMs / 3);
+    }, heartbeatMs);
     beat.unref();
 
     const context: RunContext<unknown> = {
@@ -384,7 +405,10 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
               ...base,
               status: 'paused',
               pause_requested: false,
-              pause_reason: sql`coalesce(pause_reason, 'user')`,
+              pause_reason:
+                stopped.pauseReason === undefined
+                  ? sql`coalesce(pause_reason, 'user')`
+                  : stopped.pauseReason,
             })
             .execute();
           return 'paused';
@@ -410,7 +434,21 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
         active.delete(runId);
       }
     };
-    const task = settle();
+    const task = settle().then(async (outcome) => {
+      if (outcome !== 'lease-lost' && definition?.settled) {
+        const row = await selectRun(db, runId);
+        if (row)
+          await definition
+            .settled(present(row), outcome)
+            .catch((error: unknown) =>
+              logger.warn(
+                { err: error, runId, kind: acquired.kind },
+                'durable run settle hook failed',
+              ),
+            );
+      }
+      return outcome;
+    });
     settling.add(task);
     return task.finally(() => settling.delete(task));
   };
@@ -432,12 +470,12 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       });
     },
 
-    async start({ kind, input, projectId = null }) {
+    async start({ kind, input, projectId = null, id }) {
       if (!kinds.has(kind)) throw new Error(`run kind ${kind} is not defined`);
       const row = await db
         .insertInto('durable_run')
         .values({
-          id: uuidv7(),
+          id: id ?? uuidv7(),
           kind,
           project_id: projectId,
           input: json(input),
@@ -515,10 +553,13 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
           status: 'queued',
           pause_reason: null,
           pause_requested: false,
+          cancel_requested: false,
+          error: null,
+          finished_at: null,
           updated_at: sql<Date>`now()`,
         })
         .where('id', '=', runId)
-        .where('status', '=', 'paused')
+        .where('status', 'in', ['paused', 'failed'])
         .returningAll()
         .executeTakeFirst();
       if (row) await sendJob(row.kind, row.id);

@@ -7,9 +7,8 @@ import { uuidv7 } from '../../platform/ids.ts';
 import type { CellValue } from '../sheet-schema.ts';
 import type { ColumnCopy, DatasetCopy, SheetExtension, SheetService } from '../sheet-service.ts';
 import { outputSpecOf, promptHashOf, searchOf } from './generation-process.ts';
-import type { Runner } from './generation-runner.ts';
+import { type RunControl, stopRun } from './generation-runs.ts';
 import { markDoneCellsStale } from './generation-scope.ts';
-import { stopRun } from './generation-service.ts';
 import type { GenerationStore, ProcessRow } from './generation-store.ts';
 import { inputHashOf, templateInputs } from './prompt-template.ts';
 
@@ -36,11 +35,12 @@ function inputsOf(prompt: string, search: { query?: string | undefined } | null)
 export function createGenerationExtension(deps: {
   store: GenerationStore;
   sheets: SheetService;
-  runner: Pick<Runner, 'stop'>;
+  /** Cancels the runs of a reader column through their durable runs. */
+  control: Pick<RunControl, 'requestCancel'>;
   audit: AuditRecorder;
   onProcessesChanged: (datasetId: string) => void;
 }): SheetExtension {
-  const { store, sheets, runner } = deps;
+  const { store, sheets, control } = deps;
 
   async function readersOf(datasetId: string, columnId: string) {
     const readers = (await store.listProcesses(datasetId)).filter(
@@ -66,7 +66,7 @@ export function createGenerationExtension(deps: {
       message: 'A column the prompt reads was deleted; edit the prompt, then run again',
     };
     for (const run of await store.listActiveRuns(readerIds))
-      await stopRun({ store, runner }, run.id, error);
+      await stopRun({ store, sheets, control }, run.id, error);
   }
 
   async function removeInput(

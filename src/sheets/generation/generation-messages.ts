@@ -1,6 +1,8 @@
 import type { LlmMessage } from '../../llm/llm-provider.ts';
+import type { CellValue } from '../sheet-schema.ts';
 import type { Example } from './few-shot.ts';
 import { type OutputSpec, outputInstructions } from './generation-output.ts';
+import { renderTemplate, sha256 } from './prompt-template.ts';
 import type { SearchSource } from './search/search-provider.ts';
 
 /** What one cell's call is made of, besides the model settings. */
@@ -19,6 +21,46 @@ export interface CellPrompt {
    */
   diversity: { seed: string; avoid: readonly string[] } | undefined;
 }
+
+/** A process (or a draft of one) as far as its cells' prompts go. */
+export interface PromptSource {
+  columnName: string;
+  output: OutputSpec;
+  instructions: string;
+  /** The stored template (`{{#id}}` references). */
+  template: string;
+}
+
+/**
+ * The one cell prompt: what a run sends, a prompt preview shows and an estimate measures, so
+ * the three never drift apart. `rendered` passes a template already filled for these values
+ * (a run fills it first to pick few-shot examples and the search query); `seed` gives the
+ * per-row variety note of a prompt that reads no column (see diversitySeed).
+ */
+export function cellPrompt(
+  source: PromptSource,
+  values: Readonly<Record<string, CellValue>>,
+  options: {
+    rendered?: string;
+    examples?: readonly Example[];
+    sources?: readonly SearchSource[] | undefined;
+    seed?: string | undefined;
+  } = {},
+): CellPrompt {
+  return {
+    columnName: source.columnName,
+    outputSpec: source.output,
+    instructions: source.instructions,
+    rendered: options.rendered ?? renderTemplate(source.template, values),
+    examples: options.examples ?? [],
+    sources: options.sources,
+    diversity: options.seed === undefined ? undefined : { seed: options.seed, avoid: [] },
+  };
+}
+
+/** A row's seed in a prompt that reads no column: stable per process and row. */
+export const diversitySeed = (processId: string, rowId: string) =>
+  sha256(`${processId}:${rowId}`).slice(0, 8);
 
 /** The messages of one cell's call: system rules, few-shot pairs, then the row's prompt. */
 export function buildMessages(prompt: CellPrompt): LlmMessage[] {

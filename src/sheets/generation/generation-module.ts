@@ -3,16 +3,25 @@ import type { AuditRecorder } from '../../audit/audit-service.ts';
 import type { LlmModule } from '../../llm/llm-module.ts';
 import { loadTokenCounter } from '../../llm/llm-tokens.ts';
 import type { EventBus } from '../../platform/events.ts';
+import { createDurableRuns, type DurableRuns } from '../../platform/jobs/durable-run.ts';
 import type { Platform } from '../../platform/platform.ts';
 import type { ProjectAccess } from '../../projects/project-access.ts';
 import type { SheetService } from '../sheet-service.ts';
 import { createGenerationExtension } from './generation-extension.ts';
-import { queueRun, recoverRuns, registerGenerationJobs } from './generation-job.ts';
-import { createRowsGeneration, type RowsGeneration } from './generation-rows.ts';
-import { createRunner, LEASE_MS, type RunnerDeps } from './generation-runner.ts';
+import { defineGenerationRuns, runKindOf } from './generation-job.ts';
+import { createRowsGeneration } from './generation-rows.ts';
+import {
+  type ActiveRuns,
+  createRunner,
+  HEARTBEAT_MS,
+  LEASE_MS,
+  type RunnerDeps,
+  type StopReason,
+} from './generation-runner.ts';
+import type { RunControl } from './generation-runs.ts';
 import { createGenerationService } from './generation-service.ts';
 import { createStalenessTracker } from './generation-staleness.ts';
-import { createGenerationStore } from './generation-store.ts';
+import { createGenerationStore, type RunRow } from './generation-store.ts';
 import {
   createSearchService,
   type SearchService,
@@ -36,9 +45,11 @@ export interface GenerationModuleDeps {
 }
 
 /**
- * Wires AI columns: the store, search, the runner (job handler), the staleness tracker and the
- * use cases. `registerJobs()` before the queue starts; `start()` once it runs (recovers runs a
- * stopped process left); `close()` hands running runs back (cells restored, status queued).
+ * Wires AI columns: the store, search, the durable-run engine their runs execute on, the
+ * runner and the rows runner (the two run kinds), the staleness tracker and the use cases.
+ * Every part gets what it needs as explicit ports, built in dependency order (no part holds a
+ * back-reference to one made after it). `start()` once the queue runs (recovers runs a stopped
+ * process left); `close()` hands running runs back (cells restored, status queued).
  */
 export function createGenerationModule(deps: GenerationModuleDeps) {
   const { platform, sheets } = deps;
@@ -67,25 +78,18 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     logger,
   });
 
-  let service: ReturnType<typeof createGenerationService>;
-  let rows: RowsGeneration;
-  /**
-   * The job makes the run durable; a process that works jobs and has room starts it at once
-   * instead of waiting for the queue's next poll (the lease keeps it to one execution).
-   */
-  const dispatch = async (runId: string) => {
-    await queueRun(platform.jobs, runId);
-    if (
-      platform.config.jobsEnabled &&
-      platform.jobs.started &&
-      runner.activeRunIds().length < config.runsPerProcess
-    )
-      void runner
-        .execute(runId)
-        .catch((error: unknown) =>
-          logger.error({ err: error, runId }, 'generation run failed to start'),
-        );
-  };
+  // The engine: lease, heartbeat (every second: a cancel on another server is seen at once),
+  // cancel/pause flags, recovery, requeue at shutdown. Without jobs (the CLI), runs execute
+  // only when asked to.
+  const engine: DurableRuns = createDurableRuns({
+    db: platform.database.db,
+    jobs: useJobs ? platform.jobs : undefined,
+    logger,
+    owner,
+    leaseMs: LEASE_MS,
+    heartbeatMs: HEARTBEAT_MS,
+  });
+  const active: ActiveRuns = new Map();
   const runner = createRunner({
     store,
     sheets,
@@ -95,13 +99,20 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     logger,
     config,
     owner,
+    active,
     countTokens: loadTokenCounter,
-    onCompleted: (run) => service.startDownstream(run),
-    executeRows: (run, control) => rows.executeRowsRun(run, control),
-    requeue: useJobs ? async (runId) => void (await queueRun(platform.jobs, runId)) : undefined,
     ...deps.runnerOverrides,
   });
-  service = createGenerationService({
+  const control = createRunControl({
+    engine,
+    store,
+    active,
+    useJobs,
+    platform,
+    runsPerProcess: config.runsPerProcess,
+    logger,
+  });
+  const service = createGenerationService({
     store,
     sheets,
     llm: deps.llm,
@@ -109,25 +120,12 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     audit: deps.audit,
     events: deps.events,
     config,
-    runner,
     logger,
-    dispatch: useJobs ? dispatch : undefined,
+    control,
+    // The staleness tracker reads processes fresh: nothing to invalidate.
+    onProcessesChanged: () => {},
   });
-
-  sheets.extend({
-    ...createGenerationExtension({
-      store,
-      sheets,
-      runner,
-      audit: deps.audit,
-      // The staleness tracker reads processes fresh: nothing to invalidate.
-      onProcessesChanged: () => {},
-    }),
-    // Cell writes tell the tracker which AI cells may have gone stale (durably, see there).
-    cellsChanged: staleness.cellsChanged,
-  });
-
-  rows = createRowsGeneration({
+  const rows = createRowsGeneration({
     store,
     sheets,
     llm: deps.llm.llm,
@@ -136,52 +134,128 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     events: deps.events,
     config,
     logger,
-    owner,
-    dispatch: useJobs ? dispatch : undefined,
+    queue: control.queue,
+    active,
+    steps: (runId) => engine.steps(runId),
   });
+  defineGenerationRuns(
+    engine,
+    {
+      executeColumnRun: runner.execute,
+      executeRowsRun: rows.executeRowsRun,
+      settleRun: service.settleRun,
+    },
+    config.runsPerProcess,
+  );
 
-  let sweeper: NodeJS.Timeout | undefined;
-  const recover = (allRunningAreOrphans: boolean) =>
-    recoverRuns({
+  sheets.extend({
+    ...createGenerationExtension({
       store,
       sheets,
-      jobs: platform.jobs,
-      logger,
-      allRunningAreOrphans,
-      isActiveHere: (runId) => runner.activeRunIds().includes(runId),
-    });
+      control,
+      audit: deps.audit,
+      // The staleness tracker reads processes fresh: nothing to invalidate.
+      onProcessesChanged: () => {},
+    }),
+    // Cell writes tell the tracker which AI cells may have gone stale (durably, see there).
+    cellsChanged: staleness.cellsChanged,
+  });
 
   return {
     service,
     rows,
-    runner,
+    /** Runs in this process: the CLI and the bench execute and pause runs through it. */
+    runner: {
+      /** Executes a run here (the CLI, without jobs); resolves once it has settled. */
+      execute: async (runId: string) => void (await engine.execute(runId)),
+      /** Asks a run to pause or cancel (any server); false when it is not executing here. */
+      stop(runId: string, reason: Extract<StopReason, 'pause' | 'cancel'>): boolean {
+        const here = active.has(runId);
+        void (
+          reason === 'pause' ? control.requestPause(runId) : control.requestCancel(runId)
+        ).catch((error: unknown) => logger.warn({ err: error, runId }, 'could not stop a run'));
+        return here;
+      },
+      live: control.live,
+      processChanged: control.processChanged,
+      activeRunIds: () => [...engine.active],
+    },
+    engine,
     store,
     search,
     staleness,
-    registerJobs() {
-      if (useJobs)
-        registerGenerationJobs({ jobs: platform.jobs, runner, concurrency: config.runsPerProcess });
-    },
+    /** Kept for the composition root: both run kinds were defined (their jobs registered) above. */
+    registerJobs() {},
     /** Once the queue runs: pick up runs a stopped process left behind. */
     async start() {
       // Staleness checks a stopped process recorded but did not finish.
       await staleness.recover();
       if (!useJobs || !platform.jobs.started) return;
       // Embedded, this process owns the data dir: every `running` run is an orphan.
-      await recover(platform.database.kind === 'pglite');
-      if (platform.database.kind !== 'pglite') {
-        sweeper = setInterval(() => {
-          void recover(false).catch((error: unknown) =>
-            logger.warn({ err: error }, 'run recovery failed'),
-          );
-        }, LEASE_MS);
-        sweeper.unref();
-      }
+      await engine.startRecovery({ embedded: platform.database.kind === 'pglite' });
     },
     async close() {
-      if (sweeper) clearInterval(sweeper);
-      await runner.shutdown(platform.config.shutdownTimeoutMs);
+      // Runs executing here are handed back (cells restored, queued); a runner stuck past
+      // the shutdown timeout is left to the next start's recovery.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        engine.stop(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, platform.config.shutdownTimeoutMs);
+          timer.unref();
+        }),
+      ]);
+      clearTimeout(timer);
       await staleness.close();
+    },
+  };
+}
+
+/** The run use cases' port to the engine and to the runs executing in this process. */
+function createRunControl(options: {
+  engine: DurableRuns;
+  store: ReturnType<typeof createGenerationStore>;
+  active: ActiveRuns;
+  useJobs: boolean;
+  platform: GenerationModuleDeps['platform'];
+  runsPerProcess: number;
+  logger: GenerationModuleDeps['platform']['logger'];
+}): RunControl {
+  const { engine, store, active, platform, logger } = options;
+  return {
+    /**
+     * A new durable run with the view's id (or its own, paused or failed, queued again). Its
+     * job makes it durable; a process that works jobs and has room starts it at once instead
+     * of waiting for the queue's next poll (the lease keeps it to one execution).
+     */
+    async queue(run: RunRow) {
+      if (run.durable_run_id) await engine.resume(run.durable_run_id);
+      else {
+        await engine.start({
+          id: run.id,
+          kind: runKindOf(run.kind),
+          input: { runId: run.id },
+          projectId: run.project_id,
+        });
+        await store.updateRun(run.id, { durable_run_id: run.id });
+      }
+      if (
+        options.useJobs &&
+        platform.config.jobsEnabled &&
+        platform.jobs.started &&
+        engine.active.size < options.runsPerProcess
+      )
+        void engine
+          .execute(run.id)
+          .catch((error: unknown) =>
+            logger.error({ err: error, runId: run.id }, 'generation run failed to start'),
+          );
+    },
+    requestCancel: async (runId) => (await engine.requestCancel(runId))?.status,
+    requestPause: async (runId) => (await engine.requestPause(runId, 'user'))?.status,
+    live: (runId) => active.get(runId)?.live(),
+    processChanged(runIds) {
+      for (const id of runIds) active.get(id)?.reloadProcess();
     },
   };
 }

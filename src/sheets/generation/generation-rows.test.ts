@@ -1,4 +1,6 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { eventually } from '../../../test/eventually.ts';
 import { datasetStream } from '../sheet-service.ts';
 import type { SheetsModule } from '../sheets-module.ts';
 import { ROW_ATTEMPTS, type RowFailure } from './generation-rows.ts';
@@ -176,5 +178,47 @@ describe('generate rows', () => {
       JSON.stringify(request.body).includes('Do not repeat or closely resemble'),
     );
     expect(retried).toHaveLength(4 * (ROW_ATTEMPTS - 1));
+  });
+
+  it('resumes after its last finished batch (a run_step checkpoint), not from counters a crash lost: never more rows than asked', async () => {
+    const count = 40;
+    const data = await env.dataset('Resumed rows', ['Name', 'Tagline'], []);
+    const actor = env.members.editor.actor;
+    const generation = env.t.app.generation;
+    const started = await generation.rows.generateRows(actor, env.projectId, data.id, {
+      description: 'Fictional bookshops in Porto',
+      count,
+      provider: env.providerId,
+      model: 'gpt-4o-mini@latency=150',
+    });
+    // Some rows appended (at least one batch checkpointed), then paused.
+    await eventually(
+      () => generation.service.getRun(actor, env.projectId, data.id, started.id),
+      (run) => run.progress.done >= 4,
+      { what: 'a first batch of rows' },
+    );
+    await generation.service.pauseRun(actor, env.projectId, data.id, started.id);
+    const paused = await env.waitForRun(data.id, started.id, ['paused']);
+    const steps = await generation.engine.steps(started.id);
+    const batches = steps.filter((step) => step.key.startsWith('batch-'));
+    expect(batches.length).toBeGreaterThan(0);
+    expect(batches.every((step) => step.status === 'completed')).toBe(true);
+    const made = (batches.at(-1)!.output as { done: number }).done;
+    expect(made).toBe(paused.progress.done);
+    // A crash between a batch's rows and the run's counters: the view says nothing was made.
+    await sql`update generation_run set done = 0, errors = 0 where id = ${started.id}`.execute(
+      env.t.platform.database.db,
+    );
+    await generation.service.resumeRun(actor, env.projectId, data.id, started.id);
+    const finished = await env.waitForRun(data.id, started.id, ['completed']);
+    expect(finished.progress).toMatchObject({ total: count, done: count, errors: 0 });
+    const window = await sheetsOf(env.t).readWindow(actor, env.projectId, data.id, {
+      limit: 1_000,
+    });
+    expect(window.rows).toHaveLength(count);
+    // The resumed execution started after the checkpoint: no batch key was written twice.
+    const keys = (await generation.engine.steps(started.id)).map((step) => step.key);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(keys).toEqual(keys.map((_, index) => `batch-${index + 1}`));
   });
 });

@@ -9,16 +9,25 @@ import { type AppError, isAppError, validationError } from '../../platform/app-e
 import type { GenerationConfig } from '../../platform/config.ts';
 import type { EventBus } from '../../platform/events.ts';
 import { uuidv7 } from '../../platform/ids.ts';
+import { type RunContext, RunStopped, type StepRecord } from '../../platform/jobs/durable-run.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { ProjectAccess } from '../../projects/project-access.ts';
 import type { CellValue, ColumnType } from '../sheet-schema.ts';
 import { datasetStream, type SheetService } from '../sheet-service.ts';
 import type { ColumnRow } from '../sheet-store.ts';
 import { DuplicateIndex } from './generation-dedupe.ts';
+import { beginExecution } from './generation-execution.ts';
+import type { GenerationRunInput } from './generation-job.ts';
 import { compileJsonSchema } from './generation-output.ts';
 import { presentRun } from './generation-presenter.ts';
-import type { ActiveRun, RunWaiting, StopReason } from './generation-runner.ts';
-import { inputTokensOf, LEASE_MS } from './generation-runner.ts';
+import { RateLimitWait, rateLimitNotice } from './generation-rate-limit.ts';
+import {
+  type ActiveRuns,
+  followEngine,
+  inputTokensOf,
+  type RunWaiting,
+  type StopReason,
+} from './generation-runner.ts';
 import { slidingWindow } from './generation-scheduler.ts';
 import { type GenerateRowsInput, generateRowsSchema } from './generation-schema.ts';
 import type { GenerationStore, RunRow } from './generation-store.ts';
@@ -107,10 +116,6 @@ function isRowRetryable(error: unknown): boolean {
   return reason === 'invalid-output';
 }
 
-/** Waits of a rate-limited rows run when the provider named no Retry-After: 1 s … 60 s. */
-const RATE_LIMIT_WAIT_BASE_MS = 1_000;
-const RATE_LIMIT_WAIT_MAX_MS = 60_000;
-
 function failuresOf(run: RunRow): RowFailure[] {
   const details = (run.error as { details?: { failedRows?: unknown } } | null)?.details;
   return Array.isArray(details?.failedRows) ? (details.failedRows as RowFailure[]) : [];
@@ -126,13 +131,41 @@ function failureSummary(total: number, errors: number, failures: readonly RowFai
   };
 }
 
+/** A rows run's counts after an appended batch: the output of its `batch-N` step. */
+interface BatchCounts {
+  done: number;
+  errors: number;
+  duplicates: number;
+  inputTokens: number;
+  outputTokens: number;
+  costNano: number;
+  error: ReturnType<typeof failureSummary>;
+}
+
+const columnsOf = (all: readonly ColumnRow[], ids: readonly string[] | undefined) => {
+  const statics = all.filter((column) => column.kind === 'static');
+  const chosen = ids ? ids.map((id) => statics.find((column) => column.id === id)) : statics;
+  if (chosen.length === 0 || chosen.some((column) => column === undefined))
+    throw validationError('Choose static columns of this dataset to fill', [
+      { path: 'columnIds', message: 'unknown or not a static column' },
+    ]);
+  return chosen as ColumnRow[];
+};
+
+/** The columns a rows run fills, the schema of one answer and its validator. */
+interface RowShape {
+  chosen: ColumnRow[];
+  schema: Record<string, unknown>;
+  validator: ReturnType<typeof compileJsonSchema>;
+}
+
 /** The text two rows are compared by for near-duplicates. */
 const signature = (row: Record<string, unknown>) =>
   Object.values(row)
     .map((value) => (typeof value === 'string' ? value : JSON.stringify(value)))
     .join(' | ');
 
-export function createRowsGeneration(deps: {
+export interface RowsGenerationDeps {
   store: GenerationStore;
   sheets: SheetService;
   llm: Pick<LlmService, 'generate'>;
@@ -141,20 +174,16 @@ export function createRowsGeneration(deps: {
   events: EventBus;
   config: GenerationConfig;
   logger: Logger;
-  owner: string;
-  dispatch: ((runId: string) => Promise<void>) | undefined;
-}) {
-  const { store, sheets, llm, access, audit, events, config } = deps;
+  /** Hands a queued run to the durable-run engine (RunControl.queue). */
+  queue: (run: RunRow) => Promise<void>;
+  /** Runs executing in this process (live figures), shared with the column runner. */
+  active: ActiveRuns;
+  /** The run's checkpointed steps (the engine's `steps`): a resumed run counts from them. */
+  steps: (runId: string) => Promise<StepRecord[]>;
+}
 
-  const columnsOf = (all: readonly ColumnRow[], ids: readonly string[] | undefined) => {
-    const statics = all.filter((column) => column.kind === 'static');
-    const chosen = ids ? ids.map((id) => statics.find((column) => column.id === id)) : statics;
-    if (chosen.length === 0 || chosen.some((column) => column === undefined))
-      throw validationError('Choose static columns of this dataset to fill', [
-        { path: 'columnIds', message: 'unknown or not a static column' },
-      ]);
-    return chosen as ColumnRow[];
-  };
+export function createRowsGeneration(deps: RowsGenerationDeps) {
+  const { store, sheets, access, audit } = deps;
 
   /** Starts generating rows (a durable run, like a column's); returns at once. */
   async function generateRows(
@@ -211,38 +240,98 @@ export function createRowsGeneration(deps: {
       });
       return inserted;
     });
-    await deps.dispatch?.(run.id);
+    await deps.queue(run);
     return presentRun(run);
   }
 
+  /** The `sheets.generate-rows` kind's execute (generation-job.ts): one RowsRun. */
+  async function executeRowsRun(context: RunContext<GenerationRunInput>): Promise<void> {
+    const run = await RowsRun.resume(deps, context);
+    await new RowsRun(deps, run, context).execute();
+  }
+
+  return { generateRows, executeRowsRun };
+}
+
+export type RowsGeneration = ReturnType<typeof createRowsGeneration>;
+
+/**
+ * One execution of a generate-rows run (the engine holds its lease). It makes what is left
+ * (`total - done - errors`), every row its own call through the sliding window: `makeRow` asks
+ * up to ROW_ATTEMPTS times — an answer that does not fit the row's schema, or a near-duplicate
+ * of a row already made (asked again to differ from it), is asked again; a transport failure is
+ * not (the LLM router is the one retry loop), except rate limiting, which the row waits out
+ * (`waitOutRateLimit`) without spending an attempt. Made rows are appended every 100 ms as a
+ * checkpointed step (`appendBatch`); a row still not made is counted in `errors` and listed in
+ * the run's result, never silently left out. `settle` tells the engine how it ended.
+ */
+class RowsRun {
+  readonly #deps: RowsGenerationDeps;
+  readonly #run: RunRow;
+  readonly #context: RunContext<GenerationRunInput>;
+  readonly #log: Logger;
+  readonly #actor = systemActor();
+  readonly #scope: RowsScope;
+  readonly #stopScheduling = new AbortController();
+  readonly #abortCalls = new AbortController();
+  /** Ends a rate-limit wait: any stop. */
+  readonly #stopped: AbortSignal;
+  #stopReason: StopReason | undefined;
+  #stopError: AppError | undefined;
+  /** Saved with each appended batch: a resumed run starts from what was saved. */
+  readonly #counts: Omit<BatchCounts, 'error'>;
+  readonly #failures: RowFailure[];
+  #inFlight = 0;
+  #batch: number;
+  readonly #rateLimit = new RateLimitWait();
+  #announced: RunWaiting | undefined;
+  #pending: Record<string, CellValue>[] = [];
+  #changed = false;
+  #appending: Promise<void> = Promise.resolve();
+
   /**
-   * The job side: generates what is left (`total - done - errors`), appending as rows come.
-   * Each requested row gets up to ROW_ATTEMPTS calls: an answer that does not fit the row's
-   * schema or a near-duplicate of a row already made (asked again to differ from it) is asked
-   * again. A transport failure is not (the LLM router is the one retry loop), except rate
-   * limiting, which the row waits out without spending an attempt. A row still not made is
-   * counted in `errors` and listed in the run's result, never silently left out.
+   * The run as its last finished batch left it (each batch's step output is the run's counts
+   * after it, so a resumed run never makes that batch's rows again), marked running.
    */
-  async function executeRowsRun(
-    run: RunRow,
-    control: { register(handle: ActiveRun): void; unregister(): void },
-  ): Promise<void> {
-    const log = deps.logger.child({ runId: run.id, datasetId: run.dataset_id });
-    const actor = systemActor();
-    const scope = run.scope as RowsScope;
-    const stopScheduling = new AbortController();
-    const abortCalls = new AbortController();
-    let stopReason: StopReason | undefined;
-    let stopError: AppError | undefined;
-    const stop = (reason: StopReason, error?: AppError) => {
-      if (stopReason) return;
-      stopReason = reason;
-      stopError = error;
-      stopScheduling.abort(reason);
-      if (reason !== 'budget') abortCalls.abort(reason);
-    };
-    // Saved with each appended batch: a resumed run starts from what was saved.
-    const counts = {
+  static async resume(
+    deps: RowsGenerationDeps,
+    context: RunContext<GenerationRunInput>,
+  ): Promise<RunRow & { batches: number }> {
+    let batches = 0;
+    const run = await beginExecution(deps, context, 'rows', async (found) => {
+      const completed = (await deps.steps(found.id)).filter(
+        (step) => step.key.startsWith('batch-') && step.status === 'completed',
+      );
+      batches = completed.length;
+      const last = completed.at(-1)?.output as BatchCounts | undefined;
+      return last
+        ? {
+            done: last.done,
+            errors: last.errors,
+            duplicates: last.duplicates,
+            input_tokens: last.inputTokens,
+            output_tokens: last.outputTokens,
+            cost_nano: last.costNano,
+            error: last.error,
+          }
+        : {};
+    });
+    return { ...run, batches };
+  }
+
+  constructor(
+    deps: RowsGenerationDeps,
+    run: RunRow & { batches: number },
+    context: RunContext<GenerationRunInput>,
+  ) {
+    this.#deps = deps;
+    this.#run = run;
+    this.#context = context;
+    this.#batch = run.batches;
+    this.#log = deps.logger.child({ runId: run.id, datasetId: run.dataset_id });
+    this.#scope = run.scope as RowsScope;
+    this.#stopped = AbortSignal.any([this.#abortCalls.signal, this.#stopScheduling.signal]);
+    this.#counts = {
       done: run.done,
       errors: run.errors,
       duplicates: run.duplicates,
@@ -250,322 +339,287 @@ export function createRowsGeneration(deps: {
       outputTokens: Number(run.output_tokens),
       costNano: Number(run.cost_nano),
     };
-    const failures: RowFailure[] = failuresOf(run);
-    let inFlight = 0;
+    this.#failures = failuresOf(run);
+  }
 
-    // Rate limiting outlasting the router's retries: the row waits (its attempts untouched)
-    // until the provider's Retry-After, and the run says so; the rows in flight share the wait.
-    let waitUntil = 0;
-    let waits = 0;
-    let announced: RunWaiting | undefined;
-    const stopped = AbortSignal.any([abortCalls.signal, stopScheduling.signal]);
-    const waitOutRateLimit = async (error: AppError) => {
-      const details = (error.details ?? {}) as {
-        retryAfterMs?: unknown;
-        provider?: unknown;
-        providerName?: unknown;
-        providerMessage?: unknown;
-      };
-      const retryAfter =
-        typeof details.retryAfterMs === 'number' && details.retryAfterMs >= 0
-          ? details.retryAfterMs
-          : Math.min(RATE_LIMIT_WAIT_MAX_MS, RATE_LIMIT_WAIT_BASE_MS * 2 ** waits);
-      waits++;
-      waitUntil = Math.max(waitUntil, Date.now() + retryAfter);
-      if (!announced || announced.until < new Date(waitUntil).toISOString()) {
-        const until = new Date(waitUntil).toISOString();
-        const name = typeof details.providerName === 'string' ? details.providerName : null;
-        const said = typeof details.providerMessage === 'string' ? details.providerMessage : '';
-        announced = {
-          reason: 'rate-limited',
-          until,
-          provider: typeof details.provider === 'string' ? details.provider : null,
-          providerName: name,
-          message: `Rate limited by ${name ?? 'the provider'}, retrying at ${until.slice(11, 19)} UTC${
-            said ? ` (${said.slice(0, 300)})` : ''
-          }`,
-        };
-        await store.updateRun(run.id, { waiting: announced }).catch(() => {});
-        events.publish(datasetStream(run.dataset_id), {
-          type: 'run-progress',
-          data: {
-            runId: run.id,
-            status: 'running',
-            total: run.total,
-            done: counts.done,
-            errors: counts.errors,
-            duplicates: counts.duplicates,
-            waiting: announced,
-          },
-          coalesceKey: `run:${run.id}`,
-        });
-      }
-      const delay = waitUntil - Date.now();
-      if (delay > 0) await sleep(delay, undefined, { signal: stopped }).catch(() => {});
-      if (announced && Date.now() >= waitUntil) {
-        announced = undefined;
-        await store.updateRun(run.id, { waiting: null }).catch(() => {});
-      }
-    };
-    control.register({
-      stop,
-      live: () => ({ inFlight, cellsPerSecond: 0, etaSeconds: null }),
+  async execute(): Promise<void> {
+    const deps = this.#deps;
+    const run = this.#run;
+    deps.active.set(run.id, {
+      stop: (reason, error) => this.#stop(reason, error),
+      live: () => ({ inFlight: this.#inFlight, cellsPerSecond: 0, etaSeconds: null }),
       reloadProcess: () => {},
     });
-    const beat = setInterval(() => {
-      void store
-        .heartbeat(run.id, deps.owner, LEASE_MS, {
-          done: 0,
-          errors: 0,
-          conflicts: 0,
-          cacheHits: 0,
-          searchFailures: 0,
-          duplicates: 0,
-          inputTokens: 0,
-          outputTokens: 0,
-          costNano: 0,
-          activeMs: 0,
-        })
-        .then((row) => {
-          if (!row) stop('lease-lost');
-          else if (row.cancel_requested) stop('cancel');
-          else if (row.pause_requested) stop('pause');
-        })
-        .catch(() => {});
-    }, 1_000);
-    beat.unref();
-
-    let failure: unknown;
-    let pending: Record<string, CellValue>[] = [];
-    let changed = false;
-    let appending: Promise<void> = Promise.resolve();
-    const append = () => {
-      if (pending.length === 0 && !changed) return appending;
-      const batch = pending;
-      pending = [];
-      changed = false;
-      appending = appending.then(async () => {
-        if (batch.length > 0) {
-          await sheets.appendRows(actor, run.project_id, run.dataset_id, batch);
-          counts.done += batch.length;
-        }
-        // The counts move with the rows, so a resumed run never makes too many.
-        const { errors, duplicates } = counts;
-        await store.updateRun(run.id, {
-          done: counts.done,
-          errors,
-          duplicates,
-          input_tokens: counts.inputTokens,
-          output_tokens: counts.outputTokens,
-          cost_nano: counts.costNano,
-          error: failureSummary(run.total, errors, failures),
-        });
-        events.publish(datasetStream(run.dataset_id), {
-          type: 'run-progress',
-          data: {
-            runId: run.id,
-            status: 'running',
-            total: run.total,
-            done: counts.done,
-            errors,
-            duplicates,
-            waiting: announced ?? null,
-          },
-          coalesceKey: `run:${run.id}`,
-        });
-      });
-      return appending;
-    };
+    // The engine holds the lease and reads the cancel/pause flags; its stop is ours.
+    followEngine(this.#context.signal, (reason) => this.#stop(reason));
     const flushTimer = setInterval(
-      () => void append().catch((error: unknown) => stop('cancel', error as AppError)),
+      () =>
+        void this.#appendBatch().catch((error: unknown) => this.#stop('cancel', error as AppError)),
       100,
     );
     flushTimer.unref();
-
+    let failure: unknown;
     try {
-      const { columns } = await sheets.requireDataset(
-        actor,
+      const { columns } = await deps.sheets.requireDataset(
+        this.#actor,
         run.project_id,
         run.dataset_id,
         'editor',
       );
-      const chosen = columnsOf(columns, scope.columnIds);
+      const chosen = columnsOf(columns, this.#scope.columnIds);
       const schema = rowSchema(chosen);
-      const validator = compileJsonSchema(schema, 'row');
+      const shape = { chosen, schema, validator: compileJsonSchema(schema, 'row') };
       const seen = new DuplicateIndex();
       const first = run.done + run.errors;
-      const remaining = Math.max(0, run.total - first);
+      const last = Math.max(first, run.total);
       async function* indices() {
-        for (let index = first; index < first + remaining; index++) yield index;
+        for (let index = first; index < last; index++) yield index;
       }
-      const ask = async (index: number, avoid: string[]): Promise<RowAnswer> => {
-        const result = await llm.generate({
-          projectId: run.project_id,
-          userId: run.created_by ?? undefined,
-          feature: 'sheet-rows',
-          entityIds: { datasetId: run.dataset_id, runId: run.id, row: String(index) },
-          ...(scope.provider ? { provider: scope.provider } : {}),
-          model: scope.model,
-          messages: rowMessages(scope, chosen, index, avoid),
-          parameters: scope.parameters,
-          outputSchema: schema,
-          signal: abortCalls.signal,
-          cache: 'off',
-        });
-        counts.inputTokens += inputTokensOf(result) ?? 0;
-        counts.outputTokens += result.usage.outputTokens ?? 0;
-        counts.costNano += result.costNano ?? 0;
-        changed = true;
-        waits = 0;
-        const checked = validator.safeParse(result.output);
-        if (checked.success) return { ok: true, row: checked.data as Record<string, unknown> };
-        const issue = checked.error.issues[0];
-        return {
-          ok: false,
-          reason: `The answer does not fit the columns${issue ? ` (${[...issue.path].join('.') || 'row'}: ${issue.message})` : ''}`,
-        };
-      };
       await slidingWindow({
         items: indices(),
-        concurrency: () => config.concurrency,
-        signal: stopScheduling.signal,
-        run: async (index) => {
-          inFlight++;
-          const avoid: string[] = [];
-          let reason = '';
-          let duplicate = false;
-          let attempts = 0;
-          try {
-            while (attempts < ROW_ATTEMPTS) {
-              attempts++;
-              let answer: RowAnswer;
-              try {
-                answer = await ask(index, avoid);
-              } catch (error) {
-                // Cancelled or paused: the row is not counted, so a resumed run makes it.
-                if (abortCalls.signal.aborted) return;
-                if (isAppError(error) && error.code === 'BUDGET_EXCEEDED') {
-                  stop('budget', error);
-                  return;
-                }
-                if (isAppError(error) && error.code === 'RATE_LIMITED') {
-                  attempts--; // the provider's limit, not the row: its attempts are untouched
-                  await waitOutRateLimit(error);
-                  if (stopped.aborted) return;
-                  continue;
-                }
-                if (!isAppError(error)) log.error({ err: error, index }, 'a generated row failed');
-                reason = isAppError(error)
-                  ? `${error.code}: ${error.message}`
-                  : 'INTERNAL: generation failed';
-                duplicate = false;
-                if (isRowRetryable(error)) continue;
-                break;
-              }
-              if (!answer.ok) {
-                reason = answer.reason;
-                duplicate = false;
-                continue;
-              }
-              const match = seen.find(signature(answer.row));
-              if (match) {
-                // Asked again to differ from every row it resembled so far.
-                reason = 'A near-duplicate of another generated row';
-                duplicate = true;
-                avoid.push(match.text);
-                continue;
-              }
-              seen.add(String(index), signature(answer.row));
-              const row = answer.row;
-              pending.push(
-                Object.fromEntries(
-                  chosen.map((column) => [column.id, row[column.name] as CellValue]),
-                ),
-              );
-              return;
-            }
-            if (stopReason !== undefined && stopReason !== 'budget') return;
-            counts.errors++;
-            if (duplicate) counts.duplicates++;
-            if (failures.length < LISTED_FAILURES)
-              failures.push({ row: index + 1, attempts, reason: reason.slice(0, 500) });
-            changed = true;
-          } finally {
-            inFlight--;
-          }
-        },
+        concurrency: () => deps.config.concurrency,
+        signal: this.#stopScheduling.signal,
+        run: (index) => this.#makeRow(index, shape, seen),
       });
-      await append();
+      await this.#appendBatch();
     } catch (error) {
-      failure = error;
+      // A stop seen by the last batch's step is the stop itself, not a failure.
+      if (!(error instanceof RunStopped)) failure = error;
     } finally {
-      clearInterval(beat);
       clearInterval(flushTimer);
-      await appending.catch(() => {});
-      control.unregister();
+      await this.#appending.catch(() => {});
+      deps.active.delete(run.id);
     }
-    const release = {
-      lease_owner: null,
-      lease_expires_at: null,
-      cancel_requested: false,
-      pause_requested: false,
-      waiting: null,
-    };
-    if (stopReason === 'lease-lost') return;
-    let ended: RunRow | undefined;
-    if (failure !== undefined) {
-      log.error({ err: failure }, 'row generation failed');
-      ended = await store.updateRun(run.id, {
-        ...release,
-        status: 'failed',
-        finished_at: new Date(),
-        error: {
-          code: isAppError(failure) ? failure.code : 'INTERNAL',
-          message: isAppError(failure) ? failure.message : 'The run failed',
-        },
-      });
-    } else if (stopReason === 'cancel')
-      ended = await store.updateRun(run.id, {
-        ...release,
-        status: 'cancelled',
-        finished_at: new Date(),
-      });
-    else if (stopReason === 'pause' || stopReason === 'budget')
-      ended = await store.updateRun(run.id, {
-        ...release,
-        status: 'paused',
-        pause_reason: stopReason === 'budget' ? 'budget' : 'user',
-        error:
-          stopReason === 'budget'
-            ? { code: 'BUDGET_EXCEEDED', message: stopError?.message ?? 'A budget is exhausted' }
-            : failureSummary(run.total, counts.errors, failures),
-      });
-    else if (stopReason === 'shutdown')
-      ended = await store.updateRun(run.id, { ...release, status: 'queued' });
-    // Completed: `done` rows made; the rows that could not be made are `errors`, listed.
-    else
-      ended = await store.updateRun(run.id, {
-        ...release,
-        status: 'completed',
-        finished_at: new Date(),
-      });
-    // Viewers follow the run by its events: tell them how it ended.
-    if (ended)
-      events.publish(datasetStream(run.dataset_id), {
-        type: 'run-progress',
-        data: {
-          runId: run.id,
-          status: ended.status,
-          total: ended.total,
-          done: ended.done,
-          errors: ended.errors,
-          duplicates: ended.duplicates,
-        },
-        coalesceKey: `run:${run.id}`,
-      });
+    await this.#settle(failure);
   }
 
-  return { generateRows, executeRowsRun };
-}
+  /** First stop wins. A budget stop lets the calls in flight finish; the others abort them. */
+  #stop(reason: StopReason, error?: AppError): void {
+    if (this.#stopReason) return;
+    this.#stopReason = reason;
+    this.#stopError = error;
+    this.#stopScheduling.abort(reason);
+    if (reason !== 'budget') this.#abortCalls.abort(reason);
+  }
 
-export type RowsGeneration = ReturnType<typeof createRowsGeneration>;
+  /** One requested row: asked until it is made or its attempts are spent. */
+  async #makeRow(index: number, shape: RowShape, seen: DuplicateIndex): Promise<void> {
+    this.#inFlight++;
+    const avoid: string[] = [];
+    let reason = '';
+    let duplicate = false;
+    let attempts = 0;
+    try {
+      while (attempts < ROW_ATTEMPTS) {
+        attempts++;
+        let answer: RowAnswer;
+        try {
+          answer = await this.#ask(index, avoid, shape);
+        } catch (error) {
+          // Cancelled or paused: the row is not counted, so a resumed run makes it.
+          if (this.#abortCalls.signal.aborted) return;
+          if (isAppError(error) && error.code === 'BUDGET_EXCEEDED') {
+            this.#stop('budget', error);
+            return;
+          }
+          if (isAppError(error) && error.code === 'RATE_LIMITED') {
+            attempts--; // the provider's limit, not the row: its attempts are untouched
+            await this.#waitOutRateLimit(error);
+            if (this.#stopped.aborted) return;
+            continue;
+          }
+          if (!isAppError(error)) this.#log.error({ err: error, index }, 'a generated row failed');
+          reason = isAppError(error)
+            ? `${error.code}: ${error.message}`
+            : 'INTERNAL: generation failed';
+          duplicate = false;
+          if (isRowRetryable(error)) continue;
+          break;
+        }
+        if (!answer.ok) {
+          reason = answer.reason;
+          duplicate = false;
+          continue;
+        }
+        const match = seen.find(signature(answer.row));
+        if (match) {
+          // Asked again to differ from every row it resembled so far.
+          reason = 'A near-duplicate of another generated row';
+          duplicate = true;
+          avoid.push(match.text);
+          continue;
+        }
+        seen.add(String(index), signature(answer.row));
+        const row = answer.row;
+        this.#pending.push(
+          Object.fromEntries(
+            shape.chosen.map((column) => [column.id, row[column.name] as CellValue]),
+          ),
+        );
+        return;
+      }
+      if (this.#stopReason !== undefined && this.#stopReason !== 'budget') return;
+      this.#counts.errors++;
+      if (duplicate) this.#counts.duplicates++;
+      if (this.#failures.length < LISTED_FAILURES)
+        this.#failures.push({ row: index + 1, attempts, reason: reason.slice(0, 500) });
+      this.#changed = true;
+    } finally {
+      this.#inFlight--;
+    }
+  }
+
+  /** One call for row `index`; its answer checked against the chosen columns. */
+  async #ask(index: number, avoid: string[], shape: RowShape): Promise<RowAnswer> {
+    const run = this.#run;
+    const scope = this.#scope;
+    const result = await this.#deps.llm.generate({
+      projectId: run.project_id,
+      userId: run.created_by ?? undefined,
+      feature: 'sheet-rows',
+      entityIds: { datasetId: run.dataset_id, runId: run.id, row: String(index) },
+      ...(scope.provider ? { provider: scope.provider } : {}),
+      model: scope.model,
+      messages: rowMessages(scope, shape.chosen, index, avoid),
+      parameters: scope.parameters,
+      outputSchema: shape.schema,
+      signal: this.#abortCalls.signal,
+      cache: 'off',
+    });
+    this.#counts.inputTokens += inputTokensOf(result) ?? 0;
+    this.#counts.outputTokens += result.usage.outputTokens ?? 0;
+    this.#counts.costNano += result.costNano ?? 0;
+    this.#changed = true;
+    this.#rateLimit.passed();
+    const checked = shape.validator.safeParse(result.output);
+    if (checked.success) return { ok: true, row: checked.data as Record<string, unknown> };
+    const issue = checked.error.issues[0];
+    return {
+      ok: false,
+      reason: `The answer does not fit the columns${issue ? ` (${[...issue.path].join('.') || 'row'}: ${issue.message})` : ''}`,
+    };
+  }
+
+  /**
+   * Rate limiting outlasting the router's retries: the row waits (its attempts untouched) until
+   * the provider's Retry-After (generation-rate-limit.ts), and the run says so; the rows in
+   * flight share the wait.
+   */
+  async #waitOutRateLimit(error: AppError): Promise<void> {
+    const { store } = this.#deps;
+    const run = this.#run;
+    const notice = rateLimitNotice(error);
+    const waitUntil = this.#rateLimit.refused(notice);
+    if (!this.#announced || this.#announced.until < new Date(waitUntil).toISOString()) {
+      const until = new Date(waitUntil).toISOString();
+      const name = notice.providerName;
+      const said = notice.message === error.message ? '' : notice.message;
+      this.#announced = {
+        reason: 'rate-limited',
+        until,
+        provider: notice.provider,
+        providerName: name,
+        message: `Rate limited by ${name ?? 'the provider'}, retrying at ${until.slice(11, 19)} UTC${
+          said ? ` (${said.slice(0, 300)})` : ''
+        }`,
+      };
+      await store.updateRun(run.id, { waiting: this.#announced }).catch(() => {});
+      this.#publish();
+    }
+    const delay = this.#rateLimit.remaining();
+    if (delay > 0) await sleep(delay, undefined, { signal: this.#stopped }).catch(() => {});
+    this.#rateLimit.waited();
+    if (this.#announced && this.#rateLimit.remaining() === 0) {
+      this.#announced = undefined;
+      await store.updateRun(run.id, { waiting: null }).catch(() => {});
+    }
+  }
+
+  /**
+   * Appends the rows made since the last batch, with the run's counts, as one checkpointed
+   * step (`batch-N`): the counts move with the rows, so a resumed run never makes too many. A
+   * batch interrupted mid-way (a crash between its rows and its checkpoint) is the one thing
+   * redone: steps are at-least-once (docs/decisions/2026-12-06-durable-run-engine.md).
+   */
+  #appendBatch(): Promise<void> {
+    if (this.#pending.length === 0 && !this.#changed) return this.#appending;
+    const rows = this.#pending;
+    this.#pending = [];
+    this.#changed = false;
+    const { store, sheets } = this.#deps;
+    const run = this.#run;
+    const counts = this.#counts;
+    this.#appending = this.#appending.then(async () => {
+      await this.#context.step(`batch-${++this.#batch}`, async (): Promise<BatchCounts> => {
+        if (rows.length > 0) {
+          await sheets.appendRows(this.#actor, run.project_id, run.dataset_id, rows);
+          counts.done += rows.length;
+        }
+        const saved: BatchCounts = {
+          ...counts,
+          error: failureSummary(run.total, counts.errors, this.#failures),
+        };
+        await store.updateRun(run.id, {
+          done: saved.done,
+          errors: saved.errors,
+          duplicates: saved.duplicates,
+          input_tokens: saved.inputTokens,
+          output_tokens: saved.outputTokens,
+          cost_nano: saved.costNano,
+          error: saved.error,
+        });
+        return saved;
+      });
+      this.#publish();
+    });
+    return this.#appending;
+  }
+
+  #publish(): void {
+    const run = this.#run;
+    this.#deps.events.publish(datasetStream(run.dataset_id), {
+      type: 'run-progress',
+      data: {
+        runId: run.id,
+        status: 'running',
+        total: run.total,
+        done: this.#counts.done,
+        errors: this.#counts.errors,
+        duplicates: this.#counts.duplicates,
+        waiting: this.#announced ?? null,
+      },
+      coalesceKey: `run:${run.id}`,
+    });
+  }
+
+  /**
+   * How it ended goes to the engine (returned: completed; thrown: failed or stopped); the run
+   * use cases then bring the view in line (settleRun), and tell viewers. Completed: `done` rows
+   * made; the rows that could not be made are `errors`, listed.
+   */
+  async #settle(failure: unknown): Promise<void> {
+    const { store } = this.#deps;
+    const run = this.#run;
+    const stopReason = this.#stopReason;
+    await store.updateRun(run.id, { waiting: null });
+    if (stopReason === 'lease-lost') throw new RunStopped('lease-lost');
+    if (failure !== undefined) {
+      if (!isAppError(failure)) this.#log.error({ err: failure }, 'row generation failed');
+      throw failure;
+    }
+    if (stopReason === 'cancel') throw new RunStopped('cancelled');
+    if (stopReason === 'shutdown') throw new RunStopped('shutdown');
+    if (stopReason === 'pause' || stopReason === 'budget') {
+      await store.updateRun(run.id, {
+        error:
+          stopReason === 'budget'
+            ? {
+                code: 'BUDGET_EXCEEDED',
+                message: this.#stopError?.message ?? 'A budget is exhausted',
+              }
+            : failureSummary(run.total, this.#counts.errors, this.#failures),
+      });
+      throw new RunStopped('paused', stopReason === 'budget' ? 'budget' : 'user');
+    }
+  }
+}

@@ -127,42 +127,13 @@ export function createGenerationStore(db: Kysely<DB>) {
         .executeTakeFirst(),
 
     /**
-     * Takes a queued (or orphaned running) run for this process: status `running`, lease until
-     * `leaseMs` from now. Undefined when another live worker holds it or it is not runnable.
+     * Adds a runner's counters to its run, only while this process holds the run's durable
+     * lease (a worker that lost it must not count twice); undefined when it does not.
      */
-    acquireRun: (runId: string, owner: string, leaseMs: number) =>
+    addCounters: (runId: string, owner: string, delta: RunCounters) =>
       db
         .updateTable('generation_run')
         .set({
-          status: 'running',
-          lease_owner: owner,
-          lease_expires_at: sql`now() + make_interval(secs => ${leaseMs / 1000})`,
-          started_at: sql`coalesce(started_at, now())`,
-          updated_at: sql`now()`,
-        })
-        .where('id', '=', runId)
-        .where((eb) =>
-          eb.or([
-            eb('status', '=', 'queued'),
-            eb.and([
-              eb('status', '=', 'running'),
-              eb.or([
-                eb('lease_owner', 'is', null),
-                eb('lease_owner', '=', owner),
-                eb('lease_expires_at', '<', sql<Date>`now()`),
-              ]),
-            ]),
-          ]),
-        )
-        .returningAll()
-        .executeTakeFirst(),
-
-    /** Extends the lease and adds counters; answers the run as it now stands (flags included). */
-    heartbeat: (runId: string, owner: string, leaseMs: number, delta: RunCounters) =>
-      db
-        .updateTable('generation_run')
-        .set({
-          lease_expires_at: sql`now() + make_interval(secs => ${leaseMs / 1000})`,
           done: sql`done + ${delta.done}`,
           errors: sql`errors + ${delta.errors}`,
           conflicts: sql`conflicts + ${delta.conflicts}`,
@@ -176,29 +147,16 @@ export function createGenerationStore(db: Kysely<DB>) {
           updated_at: sql`now()`,
         })
         .where('id', '=', runId)
-        .where('lease_owner', '=', owner)
+        .where(({ exists, selectFrom }) =>
+          exists(
+            selectFrom('durable_run')
+              .select('durable_run.id')
+              .whereRef('durable_run.id', '=', 'generation_run.durable_run_id')
+              .where('durable_run.lease_owner', '=', owner),
+          ),
+        )
         .returningAll()
         .executeTakeFirst(),
-
-    /** Runs another worker should pick up: queued ones, and running ones whose lease ran out. */
-    listRecoverable: (options: { allRunning: boolean }) =>
-      db
-        .selectFrom('generation_run')
-        .selectAll()
-        .where((eb) =>
-          eb.or([
-            eb('status', '=', 'queued'),
-            options.allRunning
-              ? eb('status', '=', 'running')
-              : eb.and([
-                  eb('status', '=', 'running'),
-                  eb('lease_expires_at', '<', sql<Date>`now()`),
-                ]),
-          ]),
-        )
-        .orderBy('created_at')
-        .limit(1_000)
-        .execute(),
 
     /** Rows this run has finished (written, errored or lost to a user edit). */
     addRunCells: async (runId: string, rowIds: readonly string[]) => {

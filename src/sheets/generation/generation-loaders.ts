@@ -1,0 +1,45 @@
+import type { Actor } from '../../auth/actor.ts';
+import { notFound } from '../../platform/app-error.ts';
+import type { SheetService } from '../sheet-service.ts';
+import type { GenerationStore } from './generation-store.ts';
+
+/**
+ * The first line of most generation use cases: the access check (sheets.requireDataset), then
+ * the AI column or run it names — 404 for both "no such thing" and "not yours". One round
+ * trip checks access and loads the dataset's columns.
+ */
+export function createLoaders(deps: { sheets: SheetService; store: GenerationStore }) {
+  const { sheets, store } = deps;
+  return {
+    async loadColumn(
+      actor: Actor,
+      projectId: string,
+      datasetId: string,
+      columnId: string,
+      role: 'viewer' | 'editor',
+    ) {
+      const { dataset, columns } = await sheets.requireDataset(actor, projectId, datasetId, role);
+      const column = columns.find((candidate) => candidate.id === columnId);
+      if (!column) throw notFound('column', columnId);
+      const process = column.kind === 'ai' ? await store.findProcessByColumn(columnId) : undefined;
+      if (!process || process.dataset_id !== datasetId) throw notFound('AI column', columnId);
+      return { dataset, columns, column, process };
+    },
+
+    async loadRun(
+      actor: Actor,
+      projectId: string,
+      datasetId: string,
+      runId: string,
+      role: 'viewer' | 'editor',
+    ) {
+      await sheets.requireDataset(actor, projectId, datasetId, role);
+      const run = await store.findRun(runId);
+      if (!run || run.dataset_id !== datasetId || run.project_id !== projectId)
+        throw notFound('run', runId);
+      return run;
+    },
+  };
+}
+
+export type GenerationLoaders = ReturnType<typeof createLoaders>;
