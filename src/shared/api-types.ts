@@ -28,6 +28,10 @@ export type CellStatus = (typeof CELL_STATUSES)[number];
 /** A cell value as JSON carries it; typed on write by the column's type. */
 export type CellValue = string | number | boolean | null | Record<string, unknown> | unknown[];
 
+/** The file formats a dataset downloads as. */
+export const EXPORT_FORMATS = ['csv', 'tsv', 'jsonl', 'parquet', 'xlsx'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
 export interface ColumnView {
   id: string;
   name: string;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { SqlResultView } from '../shared/api-types.ts';
 import {
   datasetParams,
   datasetsBase,
@@ -23,7 +24,7 @@ export function sqlRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
         body: z.object({ sql: z.string().min(1).max(100_000) }),
       },
     },
-    async (request) =>
+    async (request): Promise<SqlResultView> =>
       sheets.runSql(
         request.actor,
         request.params.projectId,
