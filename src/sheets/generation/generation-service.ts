@@ -18,8 +18,8 @@ import type { ProjectAccess } from '../../projects/project-access.ts';
 import type { CellValue } from '../sheet-schema.ts';
 import { datasetStream, type SheetService } from '../sheet-service.ts';
 import { type ColumnRow, isUniqueViolation } from '../sheet-store.ts';
+import { cellMessages, diversitySeed, renderCellTemplate } from './cell-prompt.ts';
 import { type Example, FewShotPool, MAX_POOL } from './few-shot.ts';
-import { buildMessages } from './generation-messages.ts';
 import {
   columnTypeFor,
   compileJsonSchema,
@@ -60,13 +60,7 @@ import {
   scanRows,
 } from './generation-scope.ts';
 import type { GenerationStore, ProcessRow, RunRow } from './generation-store.ts';
-import {
-  inputHashOf,
-  renderTemplate,
-  sha256,
-  storeTemplate,
-  templateInputs,
-} from './prompt-template.ts';
+import { inputHashOf, renderTemplate, storeTemplate, templateInputs } from './prompt-template.ts';
 
 const creatorOf = (actor: Actor) => (actor.via === 'system' ? null : actor.userId);
 /** Stands for a column being created, in reference checks. */
@@ -467,19 +461,14 @@ export function createGenerationService(deps: GenerationServiceDeps) {
     const outputSchema = outputSchemaFor(snapshot.output);
     let inputTotal = 0;
     for (const row of surveyed.sample) {
-      const rendered = renderTemplate(snapshot.template, row.values);
-      const messages = buildMessages({
-        columnName: snapshot.columnName,
-        outputSpec: snapshot.output,
-        instructions: snapshot.instructions,
-        rendered,
+      const rendered = renderCellTemplate(snapshot, row.values);
+      const messages = cellMessages(snapshot, rendered, {
         examples: pool.select(rendered, {
           k: config.fewShotK,
           tokenBudget: config.fewShotTokens,
           excludeRowId: row.rowId,
         }).examples,
-        sources: undefined,
-        diversity: snapshot.diversity ? { seed: 'seed0000', avoid: [] } : undefined,
+        diversity: snapshot.diversity ? { seed: 'seed0000' } : undefined,
       });
       inputTotal += await estimateInputTokens(messages, outputSchema, { safety: false });
     }
@@ -973,17 +962,14 @@ export function createGenerationService(deps: GenerationServiceDeps) {
         const values: Record<string, CellValue> = {};
         for (const id of template.inputs)
           values[id] = (row.cells[id] as { value: CellValue } | undefined)?.value ?? null;
-        const messages = buildMessages({
+        const settings = {
           columnName: parsed.columnName ?? self?.name ?? 'column',
-          outputSpec: parsed.output,
+          output: parsed.output,
           instructions: parsed.instructions,
-          rendered: renderTemplate(template.stored, values),
-          examples: [],
-          sources: undefined,
-          diversity:
-            varied && process
-              ? { seed: sha256(`${process.id}:${row.rowId}`).slice(0, 8), avoid: [] }
-              : undefined,
+          template: template.stored,
+        };
+        const messages = cellMessages(settings, renderCellTemplate(settings, values), {
+          diversity: varied && process ? { seed: diversitySeed(process.id, row.rowId) } : undefined,
         });
         return {
           rowId: row.rowId,
