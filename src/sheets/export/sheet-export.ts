@@ -57,10 +57,8 @@ const STATE_FIELDS = [
   'latency_ms',
   'attempts',
   'sources',
-  // Provenance of generated cells (issue 6): which prompt version and inputs made the value,
-  // and the model's raw answer when it did not fit the column's type.
-  'prompt_hash',
-  'input_hash',
+  // The model's raw answer when it did not fit the column's type. (The input and prompt
+  // hashes that tell whether a generated cell is up to date are internal; `status` shows it.)
   'raw',
 ] as const;
 

@@ -1,3 +1,4 @@
+import type { presentProcess } from './generation-process.ts';
 import type { LiveProgress, RunWaiting } from './generation-runner.ts';
 import type { RunScope } from './generation-scope.ts';
 import type { RunRow } from './generation-store.ts';
@@ -71,3 +72,37 @@ export function presentRun(row: RunRow, live?: LiveProgress) {
 }
 
 export type RunView = ReturnType<typeof presentRun>;
+
+/**
+ * An AI column's process as clients see it. The prompt hash identifies a process version
+ * inside the server (staleness, outdated cells); clients see `version` instead.
+ */
+export function presentProcessView(process: ReturnType<typeof presentProcess>) {
+  const { promptHash: _internal, ...view } = process;
+  return view;
+}
+
+/** The use cases' answers that carry a process, with the process presented. */
+export const withProcessView = <T extends { process: ReturnType<typeof presentProcess> }>(
+  answer: T,
+): Omit<T, 'process'> & { process: ReturnType<typeof presentProcessView> } => ({
+  ...answer,
+  process: presentProcessView(answer.process),
+});
+
+/**
+ * A generated cell's provenance as clients see it: how it was made (model, tokens, cost,
+ * sources, the process version) and whether it is up to date; the input and prompt hashes it
+ * is compared with stay on the server.
+ */
+export function presentProvenance(provenance: {
+  promptHash: string | null;
+  inputHash: string | null;
+  current: { processVersion: number; promptHash: string; inputHash: string; upToDate: boolean };
+}) {
+  const { promptHash: _prompt, inputHash: _input, current, ...view } = provenance;
+  return {
+    ...view,
+    current: { processVersion: current.processVersion, upToDate: current.upToDate },
+  };
+}

@@ -388,10 +388,21 @@ describe('what leaves the server', () => {
       cells: [{ rowId: data.rowIds[0], columnId: column.id, value: 'Mine', expectedVersion: 0 }],
     });
     expect(bulk.json().conflicts).toHaveLength(1);
+    const provenance = await request(
+      'GET',
+      `${base}/ai-columns/${column.id}/cells/${data.rowIds[0]}/provenance`,
+      apiKey.headers,
+    );
+    expect(provenance.json()).toMatchObject({ status: 'done', current: { upToDate: true } });
+    const process = await request('GET', `${base}/ai-columns/${column.id}`, apiKey.headers);
+    expect(process.json().process).toMatchObject({ prompt: 'About {{City}}', version: 1 });
     const events = stream.take().filter((event) => event.type === 'cells-update');
     stream.close();
     expect(events.length).toBeGreaterThan(0);
     for (const text of [
+      created.body,
+      provenance.body,
+      process.body,
       window.body,
       edited.body,
       stale.body,

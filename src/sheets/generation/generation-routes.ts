@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { rowIdStringSchema } from '../sheet-schema.ts';
+import { presentProvenance, withProcessView } from './generation-presenter.ts';
 import type { RowsGeneration } from './generation-rows.ts';
 import {
   createAiColumnSchema,
@@ -65,11 +66,13 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
     },
     async (request, reply) => {
       reply.status(201);
-      return generation.createAiColumn(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.body,
+      return withProcessView(
+        await generation.createAiColumn(
+          request.actor,
+          request.params.projectId,
+          request.params.datasetId,
+          request.body,
+        ),
       );
     },
   );
@@ -107,11 +110,13 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
       },
     },
     async (request) =>
-      generation.getAiColumn(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.params.columnId,
+      withProcessView(
+        await generation.getAiColumn(
+          request.actor,
+          request.params.projectId,
+          request.params.datasetId,
+          request.params.columnId,
+        ),
       ),
   );
 
@@ -127,12 +132,14 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
       },
     },
     async (request) =>
-      generation.updateProcess(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.params.columnId,
-        request.body,
+      withProcessView(
+        await generation.updateProcess(
+          request.actor,
+          request.params.projectId,
+          request.params.datasetId,
+          request.params.columnId,
+          request.body,
+        ),
       ),
   );
 
@@ -195,12 +202,14 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
       },
     },
     async (request) =>
-      generation.cellProvenance(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.params.columnId,
-        BigInt(request.params.rowId),
+      presentProvenance(
+        await generation.cellProvenance(
+          request.actor,
+          request.params.projectId,
+          request.params.datasetId,
+          request.params.columnId,
+          BigInt(request.params.rowId),
+        ),
       ),
   );
 

@@ -27,7 +27,6 @@ export interface AiProcess extends Required<Omit<ProcessFields, 'provider' | 'se
   inputColumnIds: string[];
   /** A column the prompt reads was deleted: runs are refused until the prompt is edited. */
   needsPromptEdit: boolean;
-  promptHash: string;
   createdAt: string;
   updatedAt: string;
 }
@@ -151,7 +150,6 @@ export interface Provenance {
   error: string | null;
   raw: string | null;
   model: string | null;
-  promptHash: string | null;
   inputTokens: number | null;
   outputTokens: number | null;
   costNanoUsd: number | null;
@@ -159,7 +157,8 @@ export interface Provenance {
   attempts: number | null;
   sources: { url?: unknown; title?: unknown; snippet?: unknown }[];
   updatedAt: string | null;
-  current: { processVersion: number; promptHash: string; inputHash: string; upToDate: boolean };
+  /** Whether the cell was made by the current prompt version from the current inputs. */
+  current: { processVersion: number; upToDate: boolean };
 }
 
 /** A draft prompt rendered for the first rows, without calling a model. */
