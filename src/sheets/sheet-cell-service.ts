@@ -1,9 +1,9 @@
 import type { Actor } from '../auth/actor.ts';
 import { AppError, conflict, notFound, validationError } from '../platform/app-error.ts';
+import type { CellCommits, CommittedCells } from './sheet-cell-commit.ts';
 import { type CellRecord, cellRecord } from './sheet-cell-record.ts';
 import { cellValueToText } from './sheet-cells.ts';
 import type { CellWrite, ColumnWrites, CompareAndSetResult } from './sheet-data-store.ts';
-import type { FormulaUpdates } from './sheet-formula-updates.ts';
 import { presentCell } from './sheet-presenter.ts';
 import { type BulkCellEdit, type CellValue, MAX_BULK_CELLS } from './sheet-schema.ts';
 import { columnRef, type SheetContext } from './sheet-service-context.ts';
@@ -21,106 +21,61 @@ const userEditState = (validated = true) => ({
 });
 
 /**
- * Row and cell writes: append and delete rows, edit one cell or many (a paste), and the
- * compare-and-set writers of the AI column engine. Every committed cell change goes out as
- * one `cells-update` per column, and the formulas that read the changed columns follow.
+ * Checks every item of a paste before anything is written (a known column that is not a
+ * formula, no cell twice, a value its column's type takes), naming `cells.<index>.<field>`,
+ * and groups the writes by column.
  */
-export function createCellUseCases(context: SheetContext, formulas: FormulaUpdates) {
-  const { data, access } = context;
-  const { loadReady, columnOf, publish } = context;
-
-  /** Publishes the current cells of `columns` on `rowIds` (formula columns just recomputed). */
-  const publishCells = async (
-    datasetId: string,
-    columns: readonly ColumnRow[],
-    rowIds: readonly bigint[],
-  ) => {
-    if (columns.length === 0 || rowIds.length === 0) return;
-    const cells = await data.readCells(datasetId, columns.map(columnRef), rowIds);
-    for (const column of columns) {
-      publish(
-        datasetId,
-        {
-          type: 'cells-update',
-          columnId: column.id,
-          cells: [...cells].map(([rowId, row]) => ({
-            rowId,
-            cell: cellRecord(row[column.id]!, column.kind),
-          })),
-        },
-        rowIds.length === 1 ? `cell:${rowIds[0]}:${column.id}` : undefined,
-      );
-    }
-  };
-
-  /** After a commit: the formulas reading the changed columns are recomputed and published. */
-  const followFormulas = async (
-    datasetId: string,
-    columns: readonly ColumnRow[],
-    changedColumns: ReadonlySet<string>,
-    rowIds: readonly bigint[],
-  ) => {
-    const recomputed = await formulas.recompute(datasetId, columns, changedColumns, rowIds);
-    await publishCells(datasetId, recomputed, rowIds);
-  };
-
-  /** Compare-and-set, then one `cells-update` and the formulas that read the column. */
-  const applyCellWrites = async (
-    datasetId: string,
-    columns: readonly ColumnRow[],
-    column: ColumnRow,
-    writes: CellWrite[],
-  ): Promise<CompareAndSetResult> => {
-    const result = await data.compareAndSetCells(datasetId, columnRef(column), writes);
-    if (result.applied.length > 0) {
-      publish(datasetId, {
-        type: 'cells-update',
-        columnId: column.id,
-        cells: result.applied.map((cell) => ({
-          rowId: cell.rowId,
-          cell: cellRecord(cell, column.kind),
-        })),
+function groupBulkEdits(columns: readonly ColumnRow[], cells: BulkCellEdit['cells']) {
+  const byId = new Map(columns.map((column) => [column.id, column]));
+  const groups = new Map<
+    string,
+    { column: ColumnRow; writes: ColumnWrites['writes'][number][]; indexes: number[] }
+  >();
+  const seen = new Set<string>();
+  for (const [index, cell] of cells.entries()) {
+    const column = byId.get(cell.columnId);
+    if (!column)
+      throw new AppError('NOT_FOUND', `column not found (cells.${index}.columnId)`, {
+        details: { entity: 'column', id: cell.columnId, path: `cells.${index}.columnId` },
       });
-      const rowIds = result.applied.map((cell) => BigInt(cell.rowId));
-      await followFormulas(datasetId, columns, new Set([column.id]), rowIds);
+    if (column.kind === 'formula')
+      throw validationError(
+        `cells.${index}.columnId is a formula column; edit the formula or its inputs`,
+        [{ path: `cells.${index}.columnId`, message: 'formula column' }],
+      );
+    const key = `${cell.rowId}:${cell.columnId}`;
+    if (seen.has(key))
+      throw validationError(`cells.${index} repeats a cell`, [
+        { path: `cells.${index}`, message: 'duplicate cell' },
+      ]);
+    seen.add(key);
+    // Cast now, naming the item: nothing is written if any value does not fit.
+    cellValueToText(column.type, cell.value, `cells.${index}.value`);
+    let group = groups.get(column.id);
+    if (!group) {
+      group = { column, writes: [], indexes: [] };
+      groups.set(column.id, group);
     }
-    return result;
-  };
+    group.writes.push({
+      rowId: BigInt(cell.rowId),
+      value: cell.value,
+      state: userEditState(),
+      ...(cell.expectedVersion === undefined ? {} : { expectedVersion: cell.expectedVersion }),
+    });
+    group.indexes.push(index);
+  }
+  return [...groups.values()];
+}
+
+/**
+ * Cell writes: edit one cell or many (a paste), and the compare-and-set writers of the AI
+ * column engine. Every commit takes the one commit path (sheet-cell-commit.ts).
+ */
+export function createCellUseCases(context: SheetContext, commits: CellCommits) {
+  const { data, access, loadReady, columnOf } = context;
+  const { cellsCommitted, applyCellWrites } = commits;
 
   return {
-    async appendRows(
-      actor: Actor,
-      projectId: string,
-      datasetId: string,
-      rows: Record<string, CellValue>[],
-    ) {
-      await access.requireRole(actor, projectId, 'editor');
-      const { columns } = await loadReady(projectId, datasetId);
-      const writable = columns.filter((column) => column.kind === 'static');
-      const known = new Set(columns.map((column) => column.id));
-      for (const [index, row] of rows.entries()) {
-        for (const key of Object.keys(row)) {
-          if (!known.has(key))
-            throw validationError(`Unknown column ${key}`, [
-              { path: `rows.${index}`, message: 'unknown column' },
-            ]);
-        }
-      }
-      const rowIds = await data.appendRows(datasetId, writable.map(columnRef), rows);
-      const ids = rowIds.map((id) => BigInt(id));
-      await formulas.recompute(datasetId, columns, 'all', ids);
-      publish(datasetId, { type: 'rows-append', rowIds });
-      return { rowIds };
-    },
-
-    async deleteRows(actor: Actor, projectId: string, datasetId: string, rowIds: bigint[]) {
-      await access.requireRole(actor, projectId, 'editor');
-      await loadReady(projectId, datasetId);
-      const deleted = await data.deleteRows(datasetId, rowIds);
-      publish(datasetId, { type: 'rows-delete', rowIds: rowIds.map(String) });
-      return { deleted };
-    },
-
     /**
      * Edits one cell if it is still at the version the client saw; else 409 CONFLICT with
      * the current value and version. An edit validates the cell (issue 6: a validated cell is
@@ -168,13 +123,15 @@ export function createCellUseCases(context: SheetContext, formulas: FormulaUpdat
       }
       const applied = result.applied[0]!;
       const cell = cellRecord(applied, column.kind);
-      publish(
+      await cellsCommitted(
         datasetId,
-        { type: 'cells-update', columnId: column.id, cells: [{ rowId: applied.rowId, cell }] },
-        `cell:${applied.rowId}:${column.id}`,
+        columns,
+        [{ column, cells: [{ rowId: applied.rowId, cell }] }],
+        {
+          coalesceKey: `cell:${applied.rowId}:${column.id}`,
+          valuesChanged: input.value !== undefined,
+        },
       );
-      if (input.value !== undefined)
-        await followFormulas(datasetId, columns, new Set([column.id]), [input.rowId]);
       return { rowId: applied.rowId, columnId: column.id, ...cell };
     },
 
@@ -200,45 +157,7 @@ export function createCellUseCases(context: SheetContext, formulas: FormulaUpdat
         throw validationError(`Send 1 to ${MAX_BULK_CELLS} cells`, [
           { path: 'cells', message: `1 to ${MAX_BULK_CELLS} cells` },
         ]);
-      const byId = new Map(columns.map((column) => [column.id, column]));
-      const groups = new Map<
-        string,
-        { column: ColumnRow; writes: ColumnWrites['writes'][number][]; indexes: number[] }
-      >();
-      const seen = new Set<string>();
-      for (const [index, cell] of cells.entries()) {
-        const column = byId.get(cell.columnId);
-        if (!column)
-          throw new AppError('NOT_FOUND', `column not found (cells.${index}.columnId)`, {
-            details: { entity: 'column', id: cell.columnId, path: `cells.${index}.columnId` },
-          });
-        if (column.kind === 'formula')
-          throw validationError(
-            `cells.${index}.columnId is a formula column; edit the formula or its inputs`,
-            [{ path: `cells.${index}.columnId`, message: 'formula column' }],
-          );
-        const key = `${cell.rowId}:${cell.columnId}`;
-        if (seen.has(key))
-          throw validationError(`cells.${index} repeats a cell`, [
-            { path: `cells.${index}`, message: 'duplicate cell' },
-          ]);
-        seen.add(key);
-        // Cast now, naming the item: nothing is written if any value does not fit.
-        cellValueToText(column.type, cell.value, `cells.${index}.value`);
-        let group = groups.get(column.id);
-        if (!group) {
-          group = { column, writes: [], indexes: [] };
-          groups.set(column.id, group);
-        }
-        group.writes.push({
-          rowId: BigInt(cell.rowId),
-          value: cell.value,
-          state: userEditState(),
-          ...(cell.expectedVersion === undefined ? {} : { expectedVersion: cell.expectedVersion }),
-        });
-        group.indexes.push(index);
-      }
-      const ordered = [...groups.values()];
+      const ordered = groupBulkEdits(columns, cells);
       const result = await data.compareAndSetMany(
         datasetId,
         ordered.map((group) => ({ column: columnRef(group.column), writes: group.writes })),
@@ -258,22 +177,15 @@ export function createCellUseCases(context: SheetContext, formulas: FormulaUpdat
       const written: WrittenCell[] = [];
       const conflicts: { index: number; rowId: string; columnId: string; current: CellRecord }[] =
         [];
-      const changedRows = new Set<string>();
-      const changedColumns = new Set<string>();
+      const committed: CommittedCells[] = [];
       for (const [position, outcome] of result.columns.entries()) {
         const { column, indexes, writes } = ordered[position]!;
-        const applied = outcome.applied.map((cell) => ({
+        const cells = outcome.applied.map((cell) => ({
           rowId: cell.rowId,
           cell: cellRecord(cell, column.kind),
         }));
-        if (applied.length > 0) {
-          publish(datasetId, { type: 'cells-update', columnId: column.id, cells: applied });
-          changedColumns.add(column.id);
-        }
-        for (const { rowId, cell } of applied) {
-          written.push({ rowId, columnId: column.id, ...cell });
-          changedRows.add(rowId);
-        }
+        committed.push({ column, cells });
+        for (const { rowId, cell } of cells) written.push({ rowId, columnId: column.id, ...cell });
         const indexOf = new Map(
           outcome.conflicts.length > 0
             ? writes.map((entry, at) => [entry.rowId.toString(), indexes[at]!])
@@ -289,10 +201,7 @@ export function createCellUseCases(context: SheetContext, formulas: FormulaUpdat
           });
         }
       }
-      if (changedRows.size > 0) {
-        const rowIds = [...changedRows].map((id) => BigInt(id));
-        await followFormulas(datasetId, columns, changedColumns, rowIds);
-      }
+      await cellsCommitted(datasetId, columns, committed);
       conflicts.sort((a, b) => a.index - b.index);
       return { cells: written, conflicts };
     },

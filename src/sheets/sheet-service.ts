@@ -4,6 +4,7 @@ import type { DB } from '../migrations/db-schema.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import type { EventBus } from '../platform/events.ts';
 import type { ProjectAccess } from '../projects/project-access.ts';
+import { createCellCommits } from './sheet-cell-commit.ts';
 import { createCellUseCases } from './sheet-cell-service.ts';
 import { createColumnUseCases } from './sheet-column-service.ts';
 import type {
@@ -14,6 +15,7 @@ import type {
 } from './sheet-data-store.ts';
 import { createDatasetUseCases } from './sheet-dataset-service.ts';
 import { createFormulaUpdates } from './sheet-formula-updates.ts';
+import { createRowUseCases } from './sheet-row-service.ts';
 import { createSheetContext } from './sheet-service-context.ts';
 import { createSqlUseCases } from './sheet-sql-service.ts';
 import type { ColumnRow, DatasetRow, SheetStore } from './sheet-store.ts';
@@ -21,9 +23,10 @@ import { createWindowUseCases } from './sheet-window-service.ts';
 
 /**
  * The sheets service: the use cases of datasets (sheet-dataset-service.ts), columns
- * (sheet-column-service.ts), rows and cells (sheet-cell-service.ts), paged reads
- * (sheet-window-service.ts) and read-only SQL (sheet-sql-service.ts), composed over one
- * context (sheet-service-context.ts), plus the extension seam below. Each use case checks
+ * (sheet-column-service.ts), rows (sheet-row-service.ts), cells (sheet-cell-service.ts, with
+ * the one commit path in sheet-cell-commit.ts), paged reads (sheet-window-service.ts) and
+ * read-only SQL (sheet-sql-service.ts), composed over one context (sheet-service-context.ts),
+ * plus the extension seam below. Each use case checks
  * access on its first line and returns domain records; routes present them.
  */
 
@@ -108,10 +111,12 @@ export interface ColumnCopy {
 export function createSheetService(deps: SheetServiceDeps) {
   const context = createSheetContext(deps);
   const formulas = createFormulaUpdates(context);
+  const commits = createCellCommits(context, formulas);
   return {
     ...createDatasetUseCases(context),
     ...createColumnUseCases(context, formulas),
-    ...createCellUseCases(context, formulas),
+    ...createRowUseCases(context, formulas),
+    ...createCellUseCases(context, commits),
     ...createWindowUseCases(context),
     ...createSqlUseCases(context),
 
