@@ -17,6 +17,61 @@ import { columnRef, type SheetContext } from './sheet-service-context.ts';
 import type { ColumnRow } from './sheet-store.ts';
 
 /**
+ * Writes a new column: its DuckDB columns first (unseen until its row commits), then
+ * `prepare` (which may fill them and returns the transaction's work besides the row), then
+ * the row, shifting the columns at and after its position, in one transaction. A failure
+ * of any step drops the DuckDB columns again: nothing is left behind.
+ */
+async function insertColumn(
+  context: Pick<SheetContext, 'store' | 'data'>,
+  datasetId: string,
+  columns: readonly ColumnRow[],
+  column: ColumnRow,
+  prepare: () => Promise<
+    | {
+        kind?: ColumnRow['kind'];
+        write?: (trx: Transaction<DB>, row: ColumnRow) => Promise<void>;
+      }
+    | undefined
+  >,
+) {
+  const { store, data } = context;
+  if (columns.some((existing) => existing.name.toLowerCase() === column.name.toLowerCase())) {
+    throw conflict(`A column named ${column.name} already exists`);
+  }
+  await data.addColumn(datasetId, columnRef(column));
+  try {
+    const prepared = await prepare();
+    await store.transaction(async (trx) => {
+      // Make room at the requested position.
+      for (const existing of columns) {
+        if (existing.position >= column.position)
+          await store.updateColumn(existing.id, { position: existing.position + 1 }, trx);
+      }
+      const [inserted] = await store.insertColumns(
+        [
+          {
+            id: column.id,
+            dataset_id: datasetId,
+            name: column.name,
+            type: column.type,
+            kind: prepared?.kind ?? column.kind,
+            formula: column.formula,
+            position: column.position,
+          },
+        ],
+        trx,
+      );
+      await prepared?.write?.(trx, inserted!);
+    });
+  } catch (error) {
+    await data.dropColumn(datasetId, column.id).catch(() => {});
+    if (isUniqueViolation(error)) throw conflict(`A column named ${column.name} already exists`);
+    throw error;
+  }
+}
+
+/**
  * Column use cases: add (static, formula, or an extension's kind), change, reorder, delete,
  * duplicate. They return column rows (`presentColumn` in the routes shows a formula with the
  * current column names) and publish `columns-change` with the dataset's columns.
@@ -24,59 +79,6 @@ import type { ColumnRow } from './sheet-store.ts';
 export function createColumnUseCases(context: SheetContext, formulas: FormulaUpdates) {
   const { store, data, access, extensions } = context;
   const { loadReady, columnOf, publish, copiedCells, ownerOf } = context;
-
-  /**
-   * Writes a new column: its DuckDB columns first (unseen until its row commits), then
-   * `prepare` (which may fill them and returns the transaction's work besides the row), then
-   * the row, shifting the columns at and after its position, in one transaction. A failure
-   * of any step drops the DuckDB columns again: nothing is left behind.
-   */
-  const insertColumn = async (
-    datasetId: string,
-    columns: readonly ColumnRow[],
-    column: ColumnRow,
-    prepare: () => Promise<
-      | {
-          kind?: ColumnRow['kind'];
-          write?: (trx: Transaction<DB>, row: ColumnRow) => Promise<void>;
-        }
-      | undefined
-    >,
-  ) => {
-    if (columns.some((existing) => existing.name.toLowerCase() === column.name.toLowerCase())) {
-      throw conflict(`A column named ${column.name} already exists`);
-    }
-    await data.addColumn(datasetId, columnRef(column));
-    try {
-      const prepared = await prepare();
-      await store.transaction(async (trx) => {
-        // Make room at the requested position.
-        for (const existing of columns) {
-          if (existing.position >= column.position)
-            await store.updateColumn(existing.id, { position: existing.position + 1 }, trx);
-        }
-        const [inserted] = await store.insertColumns(
-          [
-            {
-              id: column.id,
-              dataset_id: datasetId,
-              name: column.name,
-              type: column.type,
-              kind: prepared?.kind ?? column.kind,
-              formula: column.formula,
-              position: column.position,
-            },
-          ],
-          trx,
-        );
-        await prepared?.write?.(trx, inserted!);
-      });
-    } catch (error) {
-      await data.dropColumn(datasetId, column.id).catch(() => {});
-      if (isUniqueViolation(error)) throw conflict(`A column named ${column.name} already exists`);
-      throw error;
-    }
-  };
 
   /** Publishes the dataset's columns as they are now, and returns them. */
   const columnsChanged = async (datasetId: string) => {
@@ -121,7 +123,7 @@ export function createColumnUseCases(context: SheetContext, formulas: FormulaUpd
       } as ColumnRow;
       // A formula is computed before its column row is written: if it fails as a whole (it
       // does not bind, times out, runs out of memory) the request fails and nothing is left.
-      await insertColumn(datasetId, columns, column, async () => {
+      await insertColumn(context, datasetId, columns, column, async () => {
         if (formula !== null)
           await data.recomputeFormula(datasetId, columnRef(column), compileFormula(formula), {
             inputs: formulaInputs(formula),
@@ -307,7 +309,7 @@ export function createColumnUseCases(context: SheetContext, formulas: FormulaUpd
           position: source.position + 1,
           hidden: false,
         };
-        await insertColumn(datasetId, columns, copy, async () => {
+        await insertColumn(context, datasetId, columns, copy, async () => {
           await data.copyColumnValues(datasetId, source.id, copy.id, { states: true });
           const write = await copier.copyColumn({
             actor,
