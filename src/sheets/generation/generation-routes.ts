@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { PromptPreviewView, RunEstimateView } from '../../shared/api-types.ts';
 import { rowIdStringSchema } from '../sheet-schema.ts';
 import { presentProvenance, withProcessView } from './generation-presenter.ts';
 import type { RowsGeneration } from './generation-rows.ts';
@@ -91,7 +92,7 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
         response: { 200: promptPreviewView },
       },
     },
-    async (request) =>
+    async (request): Promise<PromptPreviewView> =>
       generation.previewPrompt(
         request.actor,
         request.params.projectId,
@@ -156,7 +157,7 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
         body: runRequestSchema.default({ mode: 'all', includeDownstream: false, confirm: false }),
       },
     },
-    async (request) =>
+    async (request): Promise<RunEstimateView> =>
       generation.previewRun(
         request.actor,
         request.params.projectId,
