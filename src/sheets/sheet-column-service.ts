@@ -5,7 +5,7 @@ import { conflict, validationError } from '../platform/app-error.ts';
 import { isUniqueViolation } from '../platform/db/db-errors.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { SheetDataStore } from './sheet-data-store.ts';
-import { compileFormula, displayFormula, formulaInputs } from './sheet-formula.ts';
+import { compileFormula, formulaInputs } from './sheet-formula.ts';
 import { type FormulaUpdates, namesOf } from './sheet-formula-updates.ts';
 import {
   type ColumnType,
@@ -22,7 +22,7 @@ import type { ColumnRow } from './sheet-store.ts';
  * the row, shifting the columns at and after its position, in one transaction. A failure
  * of any step drops the DuckDB columns again: nothing is left behind.
  */
-async function insertColumn(
+export async function insertColumn(
   context: Pick<SheetContext, 'store' | 'data'>,
   datasetId: string,
   columns: readonly ColumnRow[],
@@ -71,21 +71,27 @@ async function insertColumn(
   }
 }
 
+export type ColumnUseCases = ReturnType<typeof createColumnUseCases>;
+
+/** Publishes the dataset's columns as they are now, and returns them. */
+export async function publishColumns(
+  context: Pick<SheetContext, 'store' | 'publish'>,
+  datasetId: string,
+) {
+  const after = await context.store.listColumns(datasetId);
+  context.publish(datasetId, { type: 'columns-change', columns: after });
+  return after;
+}
+
 /**
- * Column use cases: add (static, formula, or an extension's kind), change, reorder, delete,
- * duplicate. They return column rows (`presentColumn` in the routes shows a formula with the
+ * Column use cases: add (static, formula, or an extension's kind), change, reorder (delete
+ * and duplicate have files of their own). They return column rows (`presentColumn` in the routes shows a formula with the
  * current column names) and publish `columns-change` with the dataset's columns.
  */
 export function createColumnUseCases(context: SheetContext, formulas: FormulaUpdates) {
-  const { store, data, access, extensions } = context;
-  const { loadReady, columnOf, publish, copiedCells, ownerOf } = context;
+  const { store, data, access, loadReady, columnOf, publish } = context;
 
-  /** Publishes the dataset's columns as they are now, and returns them. */
-  const columnsChanged = async (datasetId: string) => {
-    const after = await store.listColumns(datasetId);
-    publish(datasetId, { type: 'columns-change', columns: after });
-    return after;
-  };
+  const columnsChanged = (datasetId: string) => publishColumns(context, datasetId);
 
   const useCases = {
     /**
@@ -219,121 +225,6 @@ export function createColumnUseCases(context: SheetContext, formulas: FormulaUpd
           await store.updateColumn(id, { position }, trx);
       });
       return columnsChanged(datasetId);
-    },
-
-    /**
-     * Deletes a column. Refused (409) while formula columns use it; while AI columns read it,
-     * refused naming them unless `force` — their prompts then need an edit (see
-     * docs/ai-columns.md).
-     */
-    async deleteColumn(
-      actor: Actor,
-      projectId: string,
-      datasetId: string,
-      columnId: string,
-      options: { force?: boolean } = {},
-    ) {
-      await access.requireRole(actor, projectId, 'editor');
-      const { columns } = await loadReady(projectId, datasetId);
-      columnOf(columns, columnId);
-      const dependents = columns.filter(
-        (column) => column.formula && formulaInputs(column.formula).includes(columnId),
-      );
-      if (dependents.length > 0) {
-        throw conflict(
-          `Formula columns use this column: ${dependents.map((column) => column.name).join(', ')}`,
-          {
-            columnIds: dependents.map((column) => column.id),
-          },
-        );
-      }
-      const readersByExtension = await Promise.all(
-        extensions.map((extension) => extension.readersOf(datasetId, columnId)),
-      );
-      const readers = readersByExtension.flat();
-      if (readers.length > 0 && !options.force)
-        throw conflict(
-          `AI columns read this column in their prompts: ${readers.map((reader) => reader.name).join(', ')}. Delete it anyway (force) and their prompts will need an edit before they run again`,
-          { columnIds: readers.map((reader) => reader.id), canForce: true },
-        );
-      const remove = async () => {
-        await store.deleteColumn(columnId);
-        await data.dropColumn(datasetId, columnId);
-      };
-      // Each extension with readers wraps the removal (stops its runs first, marks its cells
-      // after), the first one outermost.
-      const removal = extensions.reduceRight<() => Promise<void>>((inner, extension, index) => {
-        const own = readersByExtension[index]!;
-        if (own.length === 0) return inner;
-        return () =>
-          extension.removeInput(
-            { projectId, datasetId, columnId, readerIds: own.map((reader) => reader.id) },
-            inner,
-          );
-      }, remove);
-      await removal();
-      await columnsChanged(datasetId);
-    },
-
-    /**
-     * Copies a column beside itself, as `<name> (copy)` (then `(copy 2)`, …) unless named: a
-     * formula column with its formula, a static one with its values. An AI column (issue 6)
-     * stays one: values and cell states are copied, and the extension writes its process in
-     * the transaction that writes the column, so a failure leaves nothing behind.
-     */
-    async duplicateColumn(
-      actor: Actor,
-      projectId: string,
-      datasetId: string,
-      columnId: string,
-      name?: string,
-    ): Promise<ColumnRow> {
-      await access.requireRole(actor, projectId, 'editor');
-      const { columns } = await loadReady(projectId, datasetId);
-      const source = columnOf(columns, columnId);
-      let copyName = name ?? `${source.name} (copy)`;
-      for (
-        let n = 2;
-        !name && columns.some((column) => column.name.toLowerCase() === copyName.toLowerCase());
-        n++
-      ) {
-        copyName = `${source.name} (copy ${n})`;
-      }
-      const copier = ownerOf(source.kind);
-      if (copier) {
-        const copy: ColumnRow = {
-          ...source,
-          id: uuidv7(),
-          name: nameSchema.parse(copyName.slice(0, 200)),
-          formula: null,
-          position: source.position + 1,
-          hidden: false,
-        };
-        await insertColumn(context, datasetId, columns, copy, async () => {
-          await data.copyColumnValues(datasetId, source.id, copy.id, { states: true });
-          const write = await copier.copyColumn({
-            actor,
-            projectId,
-            datasetId,
-            columns,
-            sourceId: source.id,
-            copyId: copy.id,
-            name: copy.name,
-            cells: copiedCells(datasetId, [...columns, copy]),
-          });
-          return write ? { write } : { kind: 'static' };
-        });
-        const after = await columnsChanged(datasetId);
-        return after.find((column) => column.id === copy.id)!;
-      }
-      const created = await useCases.addColumn(actor, projectId, datasetId, {
-        name: copyName.slice(0, 200),
-        type: source.type,
-        position: source.position + 1,
-        ...(source.formula ? { formula: displayFormula(source.formula, columns) } : {}),
-      });
-      if (!source.formula) await data.copyColumnValues(datasetId, source.id, created.id);
-      return created;
     },
   };
   return useCases;

@@ -6,6 +6,8 @@ import type { EventBus } from '../platform/events.ts';
 import type { ProjectAccess } from '../projects/project-access.ts';
 import { createCellCommits } from './sheet-cell-commit.ts';
 import { createCellUseCases } from './sheet-cell-service.ts';
+import { createColumnDeleteUseCase } from './sheet-column-delete-service.ts';
+import { createColumnDuplicateUseCase } from './sheet-column-duplicate-service.ts';
 import { createColumnUseCases } from './sheet-column-service.ts';
 import type {
   CellWrite,
@@ -23,7 +25,7 @@ import { createWindowUseCases } from './sheet-window-service.ts';
 
 /**
  * The sheets service: the use cases of datasets (sheet-dataset-service.ts), columns
- * (sheet-column-service.ts), rows (sheet-row-service.ts), cells (sheet-cell-service.ts, with
+ * (sheet-column-service.ts, sheet-column-delete-service.ts, sheet-column-duplicate-service.ts), rows (sheet-row-service.ts), cells (sheet-cell-service.ts, with
  * the one commit path in sheet-cell-commit.ts), paged reads (sheet-window-service.ts) and
  * read-only SQL (sheet-sql-service.ts), composed over one context (sheet-service-context.ts),
  * plus the extension seam below. Each use case checks
@@ -112,9 +114,12 @@ export function createSheetService(deps: SheetServiceDeps) {
   const context = createSheetContext(deps);
   const formulas = createFormulaUpdates(context);
   const commits = createCellCommits(context, formulas);
+  const columns = createColumnUseCases(context, formulas);
   return {
     ...createDatasetUseCases(context),
-    ...createColumnUseCases(context, formulas),
+    ...columns,
+    ...createColumnDeleteUseCase(context),
+    ...createColumnDuplicateUseCase(context, columns),
     ...createRowUseCases(context, formulas),
     ...createCellUseCases(context, commits),
     ...createWindowUseCases(context),
