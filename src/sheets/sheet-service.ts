@@ -24,11 +24,12 @@ import type { ColumnRow, DatasetRow, SheetStore } from './sheet-store.ts';
 import { createWindowUseCases } from './sheet-window-service.ts';
 
 /**
- * The sheets service: the use cases of datasets (sheet-dataset-service.ts), columns
- * (sheet-column-service.ts, sheet-column-delete-service.ts, sheet-column-duplicate-service.ts), rows (sheet-row-service.ts), cells (sheet-cell-service.ts, with
- * the one commit path in sheet-cell-commit.ts), paged reads (sheet-window-service.ts) and
- * read-only SQL (sheet-sql-service.ts), composed over one context (sheet-service-context.ts),
- * plus the extension seam below. Each use case checks
+ * The sheets service, one file per use-case group: datasets (sheet-dataset-service.ts),
+ * columns (sheet-column-service.ts, sheet-column-delete-service.ts,
+ * sheet-column-duplicate-service.ts), rows (sheet-row-service.ts), cells
+ * (sheet-cell-service.ts, with the one commit path in sheet-cell-commit.ts), paged reads
+ * (sheet-window-service.ts) and read-only SQL (sheet-sql-service.ts), composed over one
+ * context (sheet-service-context.ts), plus the extension seam below. Each use case checks
  * access on its first line and returns domain records; routes present them.
  */
 
