@@ -23,12 +23,18 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** True when dist/web is missing or any file under web/ (or the lockfile) is newer. */
+/** The wire types and constants the web app imports from the server (src/shared/api-types.ts). */
+const SHARED = path.join(ROOT, 'src', 'shared');
+
+/** True when dist/web is missing or any file under web/ or src/shared/ (or the lockfile) is newer. */
 export function webBuildStale(): boolean {
   if (!existsSync(BUILT)) return true;
   const built = statSync(BUILT).mtimeMs;
   const lock = path.join(ROOT, 'package-lock.json');
-  return newestMtime(WEB) > built || (existsSync(lock) && statSync(lock).mtimeMs > built);
+  return (
+    Math.max(newestMtime(WEB), newestMtime(SHARED)) > built ||
+    (existsSync(lock) && statSync(lock).mtimeMs > built)
+  );
 }
 
 /**

@@ -1,66 +1,48 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { AppError, validationError } from '../platform/app-error.ts';
 import { identifierFor } from '../platform/duckdb/duckdb-identifiers.ts';
+import {
+  displayReferences,
+  type ReferencedColumn,
+  referencedColumnIds,
+  replaceReferences,
+  storeReferences,
+} from './column-refs.ts';
 import { valueColumn } from './sheet-query.ts';
 
 /**
  * Formula columns: a DuckDB expression over other columns, written with `{{Column Name}}`
- * references (`upper({{City}}) || ' ' || {{Country}}`). Stored with the references resolved
- * to column ids (`{{#<id>}}`), so renaming a column never breaks a formula; shown back with
- * the current names. Compiled to SQL over our own column identifiers and checked on DuckDB's
+ * references (`upper({{City}}) || ' ' || {{Country}}`), stored and shown in the grammar of
+ * column-refs.ts, so renaming a column never breaks a formula. Compiled to SQL over our own column identifiers and checked on DuckDB's
  * own syntax tree: one expression, no subqueries, no table functions, no other columns.
  */
-const REFERENCE = /\{\{\s*([^{}]+?)\s*\}\}/g;
-const STORED_REFERENCE = /\{\{#([0-9a-f-]{36})\}\}/g;
 const REFUSED_FUNCTIONS =
   /^(read_|glob$|sniff_csv$|parquet_|getenv$|current_setting$|getvariable$|query|duckdb_|pragma_|pg_|nextval$|currval$|setseed$|json_execute_serialized_sql$|file_|which_secret$|sql_auto_complete$|current_database$|current_catalog$|current_schemas?$)/i;
 
-export interface FormulaColumn {
-  id: string;
-  name: string;
-}
+export type FormulaColumn = ReferencedColumn;
 
 /** `{{Name}}` → `{{#id}}`; unknown names are a validation error naming them. */
 export function storeFormula(
   text: string,
   columns: readonly FormulaColumn[],
 ): { stored: string; inputs: string[] } {
-  const byName = new Map(columns.map((column) => [column.name.toLowerCase(), column]));
-  const inputs = new Set<string>();
-  const unknown: string[] = [];
-  const stored = text.replace(REFERENCE, (_, name: string) => {
-    const column = byName.get(name.trim().toLowerCase());
-    if (!column) {
-      unknown.push(name.trim());
-      return '';
-    }
-    inputs.add(column.id);
-    return `{{#${column.id}}}`;
-  });
+  const { stored, inputs, unknown } = storeReferences(text, columns);
   if (unknown.length > 0) {
     throw validationError(`Formula refers to unknown columns: ${unknown.join(', ')}`, [
       { path: 'formula', message: 'unknown column' },
     ]);
   }
-  return { stored, inputs: [...inputs] };
+  return { stored, inputs };
 }
 
 /** `{{#id}}` → `{{Current Name}}`, for display. */
-export function displayFormula(stored: string, columns: readonly FormulaColumn[]): string {
-  const names = new Map(columns.map((column) => [column.id, column.name]));
-  return stored.replace(
-    STORED_REFERENCE,
-    (_, id: string) => `{{${names.get(id) ?? 'deleted column'}}}`,
-  );
-}
+export const displayFormula = displayReferences;
 
-export function formulaInputs(stored: string): string[] {
-  return [...new Set([...stored.matchAll(STORED_REFERENCE)].map((match) => match[1]!))];
-}
+export const formulaInputs = referencedColumnIds;
 
 /** `{{#id}}` → the column's DuckDB identifier. */
 export function compileFormula(stored: string): string {
-  return stored.replace(STORED_REFERENCE, (_, id: string) => valueColumn(id));
+  return replaceReferences(stored, valueColumn);
 }
 
 /**

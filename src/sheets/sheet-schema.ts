@@ -1,24 +1,16 @@
 import { z } from 'zod';
 import { jsonValueDepth } from '../platform/http/json-body.ts';
+import { CELL_STATUSES, COLUMN_TYPES } from '../shared/api-types.ts';
 
-/** Column value types a user sees; each maps to one DuckDB type (see sheet-data-store.ts). */
-export const COLUMN_TYPES = [
-  'text',
-  'integer',
-  'number',
-  'boolean',
-  'date',
-  'timestamp',
-  'json',
-] as const;
-export type ColumnType = (typeof COLUMN_TYPES)[number];
-
-/** static: values typed or imported; formula: a DuckDB expression; ai: filled by a process (issue 6). */
-export const COLUMN_KINDS = ['static', 'formula', 'ai'] as const;
-export type ColumnKind = (typeof COLUMN_KINDS)[number];
-
-export const CELL_STATUSES = ['pending', 'generating', 'done', 'error', 'stale'] as const;
-export type CellStatus = (typeof CELL_STATUSES)[number];
+// The lists clients enumerate too live in the shared wire types.
+export {
+  CELL_STATUSES,
+  type CellStatus,
+  COLUMN_KINDS,
+  COLUMN_TYPES,
+  type ColumnKind,
+  type ColumnType,
+} from '../shared/api-types.ts';
 
 // C0/C1 control characters and the Unicode line/paragraph separators.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point

@@ -7,6 +7,7 @@ import {
 } from '../../test/test-platform.ts';
 import type { Actor } from '../auth/actor.ts';
 import { uuidv7 } from '../platform/ids.ts';
+import { presentColumn, presentDataset } from './sheet-presenter.ts';
 import { datasetStream, type SheetExtension } from './sheet-service.ts';
 import { insertProject, sheetsOn, testActor } from './sheet-test-helpers.ts';
 
@@ -502,7 +503,9 @@ describe('sheet service', () => {
       name: 'Label',
       formula: "upper({{Name}}) || ' (' || cast({{age}} as varchar) || ')'",
     });
-    expect(formula).toMatchObject({
+    // The use case returns the column as stored; the presenter shows it with current names.
+    const stored = await module.sheets.getDataset(editor, projectId, dataset.id);
+    expect(presentColumn(formula, stored.columns)).toMatchObject({
       kind: 'formula',
       formula: "upper({{Name}}) || ' (' || cast({{Age}} as varchar) || ')'",
     });
@@ -524,9 +527,9 @@ describe('sheet service', () => {
       name: 'Full name',
     });
     const shown = await module.sheets.getDataset(editor, projectId, dataset.id);
-    expect(shown.columns.find((column) => column.id === formula.id)!.formula).toContain(
-      '{{Full name}}',
-    );
+    expect(
+      presentDataset(shown).columns.find((column) => column.id === formula.id)!.formula,
+    ).toContain('{{Full name}}');
     await expect(
       module.sheets.deleteColumn(editor, projectId, dataset.id, name!.id),
     ).rejects.toMatchObject({ code: 'CONFLICT' });

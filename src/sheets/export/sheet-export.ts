@@ -3,13 +3,13 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import ExcelJS from 'exceljs';
 import { validationError } from '../../platform/app-error.ts';
 import type { DuckDb } from '../../platform/duckdb/duckdb.ts';
+import { EXPORT_FORMATS, type ExportFormat } from '../../shared/api-types.ts';
 import { randomImportPath } from '../import/import-files.ts';
 import { datasetTable, stateColumn, valueColumn } from '../sheet-query.ts';
 import type { ColumnType } from '../sheet-schema.ts';
 import { quoteUserName } from '../sheet-sql.ts';
 
-export const EXPORT_FORMATS = ['csv', 'tsv', 'jsonl', 'parquet', 'xlsx'] as const;
-export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+export { EXPORT_FORMATS, type ExportFormat };
 
 export const CONTENT_TYPES: Record<ExportFormat, string> = {
   csv: 'text/csv; charset=utf-8',
@@ -57,10 +57,8 @@ const STATE_FIELDS = [
   'latency_ms',
   'attempts',
   'sources',
-  // Provenance of generated cells (issue 6): which prompt version and inputs made the value,
-  // and the model's raw answer when it did not fit the column's type.
-  'prompt_hash',
-  'input_hash',
+  // The model's raw answer when it did not fit the column's type. (The input and prompt
+  // hashes that tell whether a generated cell is up to date are internal; `status` shows it.)
   'raw',
 ] as const;
 

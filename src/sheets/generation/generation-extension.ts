@@ -4,6 +4,7 @@ import type { Actor } from '../../auth/actor.ts';
 import { systemActor } from '../../auth/system-actor.ts';
 import type { DB } from '../../migrations/db-schema.ts';
 import { uuidv7 } from '../../platform/ids.ts';
+import { remapReferences } from '../column-refs.ts';
 import type { CellValue } from '../sheet-schema.ts';
 import type { ColumnCopy, DatasetCopy, SheetExtension, SheetService } from '../sheet-service.ts';
 import { outputSpecOf, promptHashOf, searchOf } from './generation-process.ts';
@@ -12,12 +13,8 @@ import { markDoneCellsStale } from './generation-scope.ts';
 import type { GenerationStore, ProcessRow } from './generation-store.ts';
 import { inputHashOf, templateInputs } from './prompt-template.ts';
 
-const STORED_REFERENCE = /\{\{#([0-9a-f-]{36})\}\}/g;
-
 /** A stored template with its column references pointed at the copy's columns. */
-export function remapTemplate(stored: string, columnIds: ReadonlyMap<string, string>): string {
-  return stored.replace(STORED_REFERENCE, (_, id: string) => `{{#${columnIds.get(id) ?? id}}}`);
-}
+export const remapTemplate = remapReferences;
 
 /** The columns a process reads, in the order the runner hashes them (prompt, then search). */
 function inputsOf(prompt: string, search: { query?: string | undefined } | null): string[] {

@@ -1,3 +1,10 @@
+import type {
+  AiProcessView,
+  ProvenanceView,
+  RunEstimateView,
+  RunView,
+} from '../../shared/api-types.ts';
+import type { presentProcess } from './generation-process.ts';
 import type { LiveProgress, RunWaiting } from './generation-runner.ts';
 import type { RunScope } from './generation-scope.ts';
 import type { RunRow } from './generation-store.ts';
@@ -6,7 +13,7 @@ const iso = (value: unknown) =>
   value === null || value === undefined ? null : new Date(value as Date | string).toISOString();
 
 /** Every field of a run that leaves the server, with its progress figures. */
-export function presentRun(row: RunRow, live?: LiveProgress) {
+export function presentRun(row: RunRow, live?: LiveProgress): RunView {
   const scope = (row.scope ?? {}) as Partial<RunScope>;
   const processed = row.done + row.errors + row.conflicts;
   const activeSeconds = Number(row.active_ms) / 1000;
@@ -39,7 +46,7 @@ export function presentRun(row: RunRow, live?: LiveProgress) {
     /** Calls in flight allowed, and which limit sets it (only while this server executes it). */
     concurrency: live?.concurrency ?? null,
     processVersion: row.process_version,
-    estimate: row.estimate ?? null,
+    estimate: (row.estimate as RunEstimateView | null) ?? null,
     progress: {
       total: row.total,
       done: row.done,
@@ -70,4 +77,73 @@ export function presentRun(row: RunRow, live?: LiveProgress) {
   };
 }
 
-export type RunView = ReturnType<typeof presentRun>;
+export type { RunView };
+
+/**
+ * An AI column's process as clients see it. The prompt hash identifies a process version
+ * inside the server (staleness, outdated cells); clients see `version` instead.
+ */
+export function presentProcessView(process: ReturnType<typeof presentProcess>): AiProcessView {
+  return {
+    id: process.id,
+    columnId: process.columnId,
+    version: process.version,
+    prompt: process.prompt,
+    instructions: process.instructions,
+    provider: process.provider,
+    model: process.model,
+    parameters: process.parameters,
+    output: process.output,
+    search: process.search,
+    inputColumnIds: process.inputColumnIds,
+    needsPromptEdit: process.needsPromptEdit,
+    createdAt: process.createdAt,
+    updatedAt: process.updatedAt,
+  };
+}
+
+/** The use cases' answers that carry a process, with the process presented. */
+export const withProcessView = <T extends { process: ReturnType<typeof presentProcess> }>(
+  answer: T,
+): Omit<T, 'process'> & { process: AiProcessView } => ({
+  ...answer,
+  process: presentProcessView(answer.process),
+});
+
+/**
+ * A generated cell's provenance as clients see it: how it was made (model, tokens, cost,
+ * sources, the process version) and whether it is up to date; the input and prompt hashes it
+ * is compared with stay on the server.
+ */
+export function presentProvenance(
+  provenance: Omit<ProvenanceView, 'current' | 'sources'> & {
+    sources: unknown[];
+    promptHash: string | null;
+    inputHash: string | null;
+    current: { processVersion: number; promptHash: string; inputHash: string; upToDate: boolean };
+  },
+): ProvenanceView {
+  return {
+    rowId: provenance.rowId,
+    columnId: provenance.columnId,
+    value: provenance.value,
+    status: provenance.status,
+    version: provenance.version,
+    validated: provenance.validated,
+    error: provenance.error,
+    raw: provenance.raw,
+    model: provenance.model,
+    inputTokens: provenance.inputTokens,
+    outputTokens: provenance.outputTokens,
+    costNanoUsd: provenance.costNanoUsd,
+    latencyMs: provenance.latencyMs,
+    attempts: provenance.attempts,
+    // Search results as they were stored: [{ url, title, snippet }].
+    sources: provenance.sources as ProvenanceView['sources'],
+    updatedAt: provenance.updatedAt,
+    current: {
+      processVersion: provenance.current.processVersion,
+      upToDate: provenance.current.upToDate,
+    },
+  };
+}

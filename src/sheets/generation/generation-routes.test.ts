@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { eventually } from '../../../test/eventually.ts';
 import { createApiKey, type TestApiKey } from '../../../test/factories.ts';
+import { datasetStream } from '../sheet-service.ts';
+import type { SheetsModule } from '../sheets-module.ts';
 import { type GenerationTestEnv, openGenerationTestEnv } from './generation-test-helpers.ts';
 
 // The HTTP API (session or API key), and generation from a description alone.
@@ -341,5 +343,74 @@ describe('generation from a description alone', () => {
     );
     // Asked again to differ, still the same: not appended, reported (generation-rows.test.ts).
     expect(dupRun.progress).toMatchObject({ total: 5, done: 1, errors: 4, duplicates: 4 });
+  });
+});
+
+describe('what leaves the server', () => {
+  it('generated cells leave the server without generation internals: windows, edits, events', async () => {
+    const data = await env.dataset('Internals', ['City'], [{ City: 'Lima' }]);
+    const base = `/api/projects/${env.projectId}/datasets/${data.id}`;
+    const stream = await (env.t.app as unknown as { sheets: SheetsModule }).sheets.events.subscribe(
+      datasetStream(data.id),
+      { bufferLimit: 10_000 },
+    );
+    const created = await request('POST', `${base}/ai-columns`, apiKey.headers, {
+      name: 'Note',
+      prompt: 'About {{City}}',
+      provider: env.providerId,
+      model: 'gpt-4o-mini',
+    });
+    const { column, run } = created.json() as { column: { id: string }; run: { id: string } };
+    await env.waitForRun(data.id, run.id);
+    // Inside the server the cell carries its hashes (staleness and outdated runs need them)…
+    const [inside] = await env.cells(data.id, column.id);
+    expect(inside!.inputHash).toMatch(/^[0-9a-f]{32}$/);
+    expect(inside!.promptHash).toMatch(/^[0-9a-f]+$/);
+    // …and nothing that leaves it does.
+    const window = await request('POST', `${base}/rows/query`, apiKey.headers, {});
+    const cell = window.json().rows[0].cells[column.id];
+    expect(cell).toMatchObject({ status: 'done', version: inside!.version });
+    const edited = await request('PATCH', `${base}/cells`, apiKey.headers, {
+      rowId: data.rowIds[0],
+      columnId: column.id,
+      expectedVersion: inside!.version,
+      validated: true,
+    });
+    expect(edited.statusCode).toBe(200);
+    const stale = await request('PATCH', `${base}/cells`, apiKey.headers, {
+      rowId: data.rowIds[0],
+      columnId: column.id,
+      expectedVersion: inside!.version,
+      validated: false,
+    });
+    expect(stale.statusCode).toBe(409);
+    const bulk = await request('PATCH', `${base}/cells/bulk`, apiKey.headers, {
+      cells: [{ rowId: data.rowIds[0], columnId: column.id, value: 'Mine', expectedVersion: 0 }],
+    });
+    expect(bulk.json().conflicts).toHaveLength(1);
+    const provenance = await request(
+      'GET',
+      `${base}/ai-columns/${column.id}/cells/${data.rowIds[0]}/provenance`,
+      apiKey.headers,
+    );
+    expect(provenance.json()).toMatchObject({ status: 'done', current: { upToDate: true } });
+    const process = await request('GET', `${base}/ai-columns/${column.id}`, apiKey.headers);
+    expect(process.json().process).toMatchObject({ prompt: 'About {{City}}', version: 1 });
+    const events = stream.take().filter((event) => event.type === 'cells-update');
+    stream.close();
+    expect(events.length).toBeGreaterThan(0);
+    for (const text of [
+      created.body,
+      provenance.body,
+      process.body,
+      window.body,
+      edited.body,
+      stale.body,
+      bulk.body,
+      JSON.stringify(events.map((event) => event.data)),
+    ]) {
+      expect(text).not.toMatch(/inputHash|promptHash|input_hash|prompt_hash/);
+      expect(text).not.toContain(inside!.inputHash!);
+    }
   });
 });

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { PromptPreviewView, RunEstimateView } from '../../shared/api-types.ts';
 import { rowIdStringSchema } from '../sheet-schema.ts';
+import { presentProvenance, withProcessView } from './generation-presenter.ts';
 import type { RowsGeneration } from './generation-rows.ts';
 import {
   createAiColumnSchema,
@@ -65,11 +67,13 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
     },
     async (request, reply) => {
       reply.status(201);
-      return generation.createAiColumn(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.body,
+      return withProcessView(
+        await generation.createAiColumn(
+          request.actor,
+          request.params.projectId,
+          request.params.datasetId,
+          request.body,
+        ),
       );
     },
   );
@@ -88,7 +92,7 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
         response: { 200: promptPreviewView },
       },
     },
-    async (request) =>
+    async (request): Promise<PromptPreviewView> =>
       generation.previewPrompt(
         request.actor,
         request.params.projectId,
@@ -107,11 +111,13 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
       },
     },
     async (request) =>
-      generation.getAiColumn(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.params.columnId,
+      withProcessView(
+        await generation.getAiColumn(
+          request.actor,
+          request.params.projectId,
+          request.params.datasetId,
+          request.params.columnId,
+        ),
       ),
   );
 
@@ -127,12 +133,14 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
       },
     },
     async (request) =>
-      generation.updateProcess(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.params.columnId,
-        request.body,
+      withProcessView(
+        await generation.updateProcess(
+          request.actor,
+          request.params.projectId,
+          request.params.datasetId,
+          request.params.columnId,
+          request.body,
+        ),
       ),
   );
 
@@ -149,7 +157,7 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
         body: runRequestSchema.default({ mode: 'all', includeDownstream: false, confirm: false }),
       },
     },
-    async (request) =>
+    async (request): Promise<RunEstimateView> =>
       generation.previewRun(
         request.actor,
         request.params.projectId,
@@ -195,12 +203,14 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
       },
     },
     async (request) =>
-      generation.cellProvenance(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.params.columnId,
-        BigInt(request.params.rowId),
+      presentProvenance(
+        await generation.cellProvenance(
+          request.actor,
+          request.params.projectId,
+          request.params.datasetId,
+          request.params.columnId,
+          BigInt(request.params.rowId),
+        ),
       ),
   );
 

@@ -1,22 +1,24 @@
 import { createHash } from 'node:crypto';
 import { validationError } from '../../platform/app-error.ts';
+import {
+  displayReferences,
+  type ReferencedColumn,
+  referencedColumnIds,
+  replaceReferences,
+  storeReferences,
+} from '../column-refs.ts';
 import type { CellValue } from '../sheet-schema.ts';
 
 /**
- * Prompt templates of AI columns: text with `{{Column Name}}` references. Stored with each
- * reference resolved to the column's id (`{{#<id>}}`), like formulas, so renaming a column
- * rewrites every template that uses it (it is shown back with the current name) and never
- * changes the prompt hash: a rename does not make cells stale.
+ * Prompt templates of AI columns: text with `{{Column Name}}` references, stored and shown in
+ * the grammar of column-refs.ts (like formulas), so renaming a column rewrites every template
+ * that uses it (it is shown back with the current name) and never changes the prompt hash: a
+ * rename does not make cells stale.
  */
-const REFERENCE = /\{\{\s*([^{}]+?)\s*\}\}/g;
-const STORED_REFERENCE = /\{\{#([0-9a-f-]{36})\}\}/g;
 /** Longest text a single referenced value contributes to a prompt. */
 export const MAX_RENDERED_VALUE = 100_000;
 
-export interface TemplateColumn {
-  id: string;
-  name: string;
-}
+export type TemplateColumn = ReferencedColumn;
 
 /** `{{Name}}` → `{{#id}}`; unknown names are a validation error naming them and the field. */
 export function storeTemplate(
@@ -24,39 +26,20 @@ export function storeTemplate(
   columns: readonly TemplateColumn[],
   field = 'prompt',
 ): { stored: string; inputs: string[] } {
-  const byName = new Map(columns.map((column) => [column.name.toLowerCase(), column]));
-  const inputs = new Set<string>();
-  const unknown: string[] = [];
-  const stored = text.replace(REFERENCE, (_, name: string) => {
-    const column = byName.get(name.trim().toLowerCase());
-    if (!column) {
-      unknown.push(name.trim());
-      return '';
-    }
-    inputs.add(column.id);
-    return `{{#${column.id}}}`;
-  });
+  const { stored, inputs, unknown } = storeReferences(text, columns);
   if (unknown.length > 0) {
     throw validationError(`${field} refers to unknown columns: ${unknown.join(', ')}`, [
       { path: field, message: `unknown column ${unknown[0]}` },
     ]);
   }
-  return { stored, inputs: [...inputs] };
+  return { stored, inputs };
 }
 
 /** `{{#id}}` → `{{Current Name}}`, for display and editing. */
-export function displayTemplate(stored: string, columns: readonly TemplateColumn[]): string {
-  const names = new Map(columns.map((column) => [column.id, column.name]));
-  return stored.replace(
-    STORED_REFERENCE,
-    (_, id: string) => `{{${names.get(id) ?? 'deleted column'}}}`,
-  );
-}
+export const displayTemplate = displayReferences;
 
 /** Column ids a stored template refers to, in order of first use. */
-export function templateInputs(stored: string): string[] {
-  return [...new Set([...stored.matchAll(STORED_REFERENCE)].map((match) => match[1]!))];
-}
+export const templateInputs = referencedColumnIds;
 
 /** A cell value as prompt text: strings as they are, JSON for objects, '' for empty. */
 export function valueText(value: CellValue | undefined): string {
@@ -72,7 +55,7 @@ export function renderTemplate(
 ): string {
   const get = (id: string) =>
     values instanceof Map ? values.get(id) : (values as Record<string, CellValue>)[id];
-  return stored.replace(STORED_REFERENCE, (_, id: string) => valueText(get(id)));
+  return replaceReferences(stored, (id) => valueText(get(id)));
 }
 
 /** JSON with object keys sorted, so equal values always hash alike. */

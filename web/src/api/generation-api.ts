@@ -1,12 +1,28 @@
+import type {
+  AiProcessView,
+  OutputSpecView,
+  PromptPreviewView,
+  ProvenanceView,
+  RunEstimateView,
+  RunMode,
+  RunProgressEventView,
+  RunStatus,
+  RunView,
+  RunWaitingView,
+} from '../../../src/shared/api-types.ts';
 import { api } from './api-client.ts';
 import { datasetPath } from './sheet-api.ts';
 
-export type OutputSpec =
-  | { type: 'text' }
-  | { type: 'number' }
-  | { type: 'boolean' }
-  | { type: 'category'; categories: string[] }
-  | { type: 'json'; schema: Record<string, unknown> };
+// The wire shapes come from the server's shared module (its presenters are typed with them).
+export type { RunMode, RunStatus } from '../../../src/shared/api-types.ts';
+export type OutputSpec = OutputSpecView;
+export type AiProcess = AiProcessView;
+export type Run = RunView;
+export type RunWaiting = RunWaitingView;
+export type RunEstimate = RunEstimateView;
+export type RunProgressEvent = RunProgressEventView;
+export type Provenance = ProvenanceView;
+export type PromptPreview = PromptPreviewView;
 
 export interface ProcessFields {
   prompt: string;
@@ -18,29 +34,6 @@ export interface ProcessFields {
   search?: { enabled: boolean; query?: string };
 }
 
-export interface AiProcess extends Required<Omit<ProcessFields, 'provider' | 'search'>> {
-  id: string;
-  columnId: string;
-  version: number;
-  provider: string | null;
-  search: { enabled: boolean; query?: string } | null;
-  inputColumnIds: string[];
-  /** A column the prompt reads was deleted: runs are refused until the prompt is edited. */
-  needsPromptEdit: boolean;
-  promptHash: string;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export type RunMode = 'all' | 'empty' | 'range' | 'errors' | 'stale' | 'outdated' | 'cells';
-export type RunStatus =
-  | 'awaiting-confirmation'
-  | 'queued'
-  | 'running'
-  | 'paused'
-  | 'completed'
-  | 'failed'
-  | 'cancelled';
 export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = [
   'awaiting-confirmation',
   'queued',
@@ -58,110 +51,6 @@ export interface RunRequest {
   confirm?: boolean;
 }
 
-export interface RunEstimate {
-  cells: number;
-  /** `bypass`: every cell is asked of the model again (a regenerate); `use`: the cache may answer. */
-  cache?: 'use' | 'bypass';
-  /** Cells expected from the response cache (no cost, no wait). */
-  expectedCacheHits?: number;
-  /** Cells the model is expected to be asked for (what cost and duration count). */
-  modelCalls?: number;
-  sampled: number;
-  inputTokensPerCell: number;
-  outputTokensPerCell: number;
-  inputTokens: number;
-  outputTokens: number;
-  costNano: number | null;
-  durationSeconds: number;
-  concurrency: number;
-  concurrencyLimitedBy?: 'provider' | 'server';
-  confirmationRequired: boolean;
-  confirmAboveNano: number;
-  examplesAvailable: number;
-  basis: { outputTokens: 'default' | 'observed'; latency: 'default' | 'observed' };
-}
-
-export interface Run {
-  id: string;
-  datasetId: string;
-  /** Null for a run that generates new rows. */
-  columnId: string | null;
-  kind: string;
-  mode: RunMode;
-  status: RunStatus;
-  /** Of a completed run: `done`, or `errors` when some cells failed ("Finished with N errors"). */
-  outcome?: 'done' | 'errors' | null;
-  pauseReason: string | null;
-  /** Set while a rate-limited run waits to resume by itself. */
-  waiting?: RunWaiting | null;
-  estimate: RunEstimate | null;
-  progress: {
-    total: number;
-    done: number;
-    errors: number;
-    conflicts: number;
-    processed: number;
-    cacheHits: number;
-    inputTokens: number;
-    outputTokens: number;
-    costNano: number;
-    inFlight: number;
-    cellsPerSecond: number;
-    etaSeconds: number | null;
-  };
-  error: { code: string; message: string; details?: unknown } | null;
-  createdAt: string | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
-
-/** A running run waiting out a provider's rate limiting (it resumes by itself at `until`). */
-export interface RunWaiting {
-  reason: 'rate-limited';
-  until: string;
-  provider: string | null;
-  providerName: string | null;
-  message: string;
-}
-
-/** The `run-progress` event on the dataset stream (a subset of Run, flat). */
-export interface RunProgressEvent {
-  runId: string;
-  /** Absent or null for a run that generates new rows. */
-  columnId?: string | null;
-  status: RunStatus;
-  total: number;
-  done: number;
-  errors: number;
-  /** Absent on runs that generate new rows. */
-  conflicts?: number;
-  costNano?: number;
-  cellsPerSecond?: number;
-  etaSeconds?: number | null;
-  inFlight?: number;
-  /** Null when the run is not waiting; absent on events that do not say. */
-  waiting?: RunWaiting | null;
-}
-
-export interface Provenance {
-  rowId: string;
-  columnId: string;
-  value: unknown;
-  status: string;
-  error: string | null;
-  raw: string | null;
-  model: string | null;
-  promptHash: string | null;
-  inputTokens: number | null;
-  outputTokens: number | null;
-  costNanoUsd: number | null;
-  latencyMs: number | null;
-  attempts: number | null;
-  sources: { url?: unknown; title?: unknown; snippet?: unknown }[];
-  updatedAt: string | null;
-  current: { processVersion: number; promptHash: string; inputHash: string; upToDate: boolean };
-}
-
 /** A draft prompt rendered for the first rows, without calling a model. */
 export interface PromptPreviewRequest {
   prompt: string;
@@ -171,16 +60,6 @@ export interface PromptPreviewRequest {
   columnId?: string;
   columnName?: string;
   rows?: number;
-}
-
-export interface PromptPreview {
-  rows: {
-    rowId: string;
-    position: number;
-    messages: { role: 'system' | 'user' | 'assistant'; content: string }[];
-    missingColumns: string[];
-  }[];
-  omitted: ('few-shot-examples' | 'search-results' | 'variety-note')[];
 }
 
 /** `POST …/generate-rows`: N new rows from a description (a durable run). */

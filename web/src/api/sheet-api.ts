@@ -1,85 +1,47 @@
+import type {
+  BulkEditResultView,
+  CellStatus,
+  CellValue,
+  CellView,
+  ColumnType,
+  ColumnView,
+  DatasetEventViews,
+  DatasetView,
+  ExportFormat,
+  RowView,
+  RowWindowView,
+  SqlResultView,
+} from '../../../src/shared/api-types.ts';
 import { api, buildUrl } from './api-client.ts';
 
-export type ColumnType = 'text' | 'integer' | 'number' | 'boolean' | 'date' | 'timestamp' | 'json';
-export type ColumnKind = 'static' | 'formula' | 'ai';
-export type CellStatus = 'pending' | 'generating' | 'done' | 'error' | 'stale';
-export const COLUMN_TYPES: ColumnType[] = [
-  'text',
-  'integer',
-  'number',
-  'boolean',
-  'date',
-  'timestamp',
-  'json',
-];
-export const EXPORT_FORMATS = ['csv', 'tsv', 'jsonl', 'parquet', 'xlsx'] as const;
-export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+// The wire shapes come from the server's shared module (its presenters are typed with them).
+export {
+  CELL_STATUSES,
+  type CellStatus,
+  type CellValue,
+  COLUMN_KINDS,
+  COLUMN_TYPES,
+  type ColumnKind,
+  type ColumnType,
+  EXPORT_FORMATS,
+  type ExportFormat,
+} from '../../../src/shared/api-types.ts';
 
-export type CellValue = string | number | boolean | null | Record<string, unknown> | unknown[];
-
-export interface Column {
-  id: string;
-  name: string;
-  type: ColumnType;
-  kind: ColumnKind;
-  formula: string | null;
-  position: number;
-  hidden: boolean;
-}
-
-export interface Dataset {
-  id: string;
-  projectId: string;
-  name: string;
-  status: string;
-  rowCount: number | null;
-  columns: Column[];
-  createdAt: string | null;
-  updatedAt: string | null;
-  deletedAt: string | null;
-  purgeAfter: string | null;
-}
-
-export interface Cell {
-  value: CellValue;
-  status: CellStatus;
-  version: number;
-  validated: boolean;
-  error: string | null;
-  raw: string | null;
-  model: string | null;
-  inputTokens: number | null;
-  outputTokens: number | null;
-  costNanoUsd: number | null;
-  latencyMs: number | null;
-  attempts: number | null;
-  sources: unknown;
-  updatedAt: string | null;
-}
+export type Column = ColumnView;
+export type Dataset = DatasetView;
+export type Cell = CellView;
+export type Row = RowView;
+export type RowWindow = RowWindowView;
+export type BulkEditResult = BulkEditResultView;
+export type SqlResult = SqlResultView;
+/** A dataset stream event's data, by event name. */
+export type DatasetEvents = DatasetEventViews;
 
 export interface BulkCellEdit {
   rowId: string;
   columnId: string;
   value: CellValue;
   expectedVersion?: number;
-}
-
-export interface BulkEditResult {
-  cells: (Cell & { rowId: string; columnId: string })[];
-  conflicts: { index: number; rowId: string; columnId: string; current: Cell }[];
-}
-
-export interface Row {
-  rowId: string;
-  ordinal: number;
-  cells: Record<string, Cell>;
-}
-
-export interface RowWindow {
-  total: number;
-  offset: number;
-  rows: Row[];
-  lastEventId: number;
 }
 
 export type Filter =
@@ -102,12 +64,6 @@ export interface WindowQuery {
   filters?: Filter[];
   search?: string;
   columns?: string[];
-}
-
-export interface SqlResult {
-  columns: { name: string; type: string }[];
-  rows: Record<string, unknown>[];
-  truncated: boolean;
 }
 
 /** The CSV dialect an import reads with (the options it will use, not a first guess). */

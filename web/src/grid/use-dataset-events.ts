@@ -2,16 +2,11 @@ import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
 import { openEventStream } from '../api/event-stream.ts';
 import type { RunProgressEvent } from '../api/generation-api.ts';
-import { type Cell, type Column, type Dataset, sheetApi } from '../api/sheet-api.ts';
+import { type Dataset, type DatasetEvents, sheetApi } from '../api/sheet-api.ts';
 import { useAnnouncer } from '../ui/live-region.tsx';
 import type { RowCache } from './row-cache.ts';
 
 export type StreamState = 'connecting' | 'live' | 'reconnecting';
-
-interface CellsUpdate {
-  columnId: string;
-  cells: (Cell & { rowId: string })[];
-}
 
 /**
  * Follows a dataset's live changes (SSE) into the row cache and the dataset query:
@@ -63,14 +58,14 @@ export function useDatasetEvents(
     const close = openEventStream(sheetApi.eventsUrl(projectId, datasetId, startId), {
       events: {
         'cells-update': (data) => {
-          const update = data as CellsUpdate;
+          const update = data as DatasetEvents['cells-update'];
           cacheRef.current.applyCells(update.columnId, update.cells);
           updatedSinceAnnouncement += update.cells.length;
         },
         'rows-append': refreshRows,
         'rows-delete': refreshRows,
         'columns-change': (data) => {
-          const { columns } = data as { columns: Column[] };
+          const { columns } = data as DatasetEvents['columns-change'];
           queryClient.setQueryData<Dataset>(datasetKey, (previous) =>
             previous ? { ...previous, columns } : previous,
           );

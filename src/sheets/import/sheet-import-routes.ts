@@ -1,0 +1,179 @@
+import { z } from 'zod';
+import { AppError, validationError } from '../../platform/app-error.ts';
+import { streamToClient } from '../../platform/http/sse.ts';
+import {
+  projectParams,
+  type SheetRoutesApp,
+  type SheetRoutesOptions,
+  tags,
+} from '../sheet-route-common.ts';
+import { nameSchema } from '../sheet-schema.ts';
+import { importUrlSchema } from './import-url.ts';
+import { hubSourceSchema, importOptionsSchema, importStream } from './sheet-import-service.ts';
+
+const importParams = projectParams.extend({ importId: z.uuid() });
+
+/** Import routes: upload, URL and Hub sources, preview with options, start, cancel, progress. */
+export function importRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
+  const { imports } = options;
+  const importsBase = '/api/projects/:projectId/imports';
+
+  app.post(
+    importsBase,
+    {
+      schema: {
+        tags,
+        summary:
+          'Upload a file to import (multipart, field "file"); previewed, started with ?start=true or /start',
+        params: projectParams,
+        querystring: z.object({
+          start: z.enum(['true', 'false']).default('false'),
+          name: nameSchema.optional(),
+          format: importOptionsSchema.shape.format,
+          sheet: z.string().max(200).optional(),
+        }),
+      },
+    },
+    async (request, reply) => {
+      if (!request.isMultipart())
+        throw new AppError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          'Send the file as multipart/form-data (field "file")',
+        );
+      const part = await request.file();
+      if (!part)
+        throw validationError('No file in the request', [{ path: 'file', message: 'required' }]);
+      const { name, format, sheet, start } = request.query;
+      const result = await imports.createUpload(request.actor, request.params.projectId, {
+        body: part.file,
+        // The client's filename is display data only; it never names a file on disk.
+        filename: part.filename || 'upload',
+        options: {
+          ...(name ? { name } : {}),
+          ...(format ? { format } : {}),
+          ...(sheet ? { sheet: /^\d+$/.test(sheet) ? Number(sheet) : sheet } : {}),
+        },
+        start: start === 'true',
+      });
+      reply.status(201);
+      return result;
+    },
+  );
+
+  app.post(
+    `${importsBase}/url`,
+    {
+      schema: {
+        tags,
+        summary: 'Import from an http(s) URL',
+        params: projectParams,
+        body: z.object({ url: importUrlSchema, options: importOptionsSchema.optional() }),
+      },
+    },
+    async (request, reply) => {
+      reply.status(202);
+      return imports.createFromUrl(request.actor, request.params.projectId, {
+        url: request.body.url,
+        ...(request.body.options ? { options: request.body.options } : {}),
+      });
+    },
+  );
+
+  app.post(
+    `${importsBase}/hub`,
+    {
+      schema: {
+        tags,
+        summary: 'Import a file of a Hugging Face Hub dataset',
+        params: projectParams,
+        body: hubSourceSchema.extend({
+          revision: z.string().max(100).optional(),
+          options: importOptionsSchema.optional(),
+        }),
+      },
+    },
+    async (request, reply) => {
+      reply.status(202);
+      const { repo, file, revision, options: importOptions } = request.body;
+      return imports.createFromHub(request.actor, request.params.projectId, {
+        repo,
+        file,
+        ...(revision ? { revision } : {}),
+        ...(importOptions ? { options: importOptions } : {}),
+      });
+    },
+  );
+
+  app.get(
+    `${importsBase}/:importId`,
+    {
+      schema: {
+        tags,
+        summary: 'An import: preview, progress, rejected lines, outcome',
+        description:
+          "After a successful import, `rejects` lists the first malformed lines (line, reason) and `conversions` the columns with cells that did not convert to their type: `[{ columnId, column, type, failed, failures: [{ rowId, raw }] }]` (first 100). Those cells are empty with status `error` and their source text in the cell state's `raw`.",
+        params: importParams,
+      },
+    },
+    async (request) =>
+      imports.getImport(request.actor, request.params.projectId, request.params.importId),
+  );
+
+  app.post(
+    `${importsBase}/:importId/preview`,
+    {
+      schema: {
+        tags,
+        summary: 'Preview an uploaded import again with options (dialect, header, nulls, formats)',
+        description:
+          'The options are kept for the start. `preview.dialect` is the CSV dialect the import will use; `preview.warnings` lists what the reader does differently (line ends normalized, NUL bytes removed, lines not UTF-8, Latin-1, first row read as data) and options that look wrong (`implausible-dialect`: one column from a first line with many delimiters).',
+        params: importParams,
+        body: importOptionsSchema.default({}),
+      },
+    },
+    async (request) =>
+      imports.previewImport(
+        request.actor,
+        request.params.projectId,
+        request.params.importId,
+        request.body,
+      ),
+  );
+
+  app.post(
+    `${importsBase}/:importId/start`,
+    {
+      schema: {
+        tags,
+        summary: 'Start an uploaded import (with type and dialect overrides)',
+        params: importParams,
+        body: importOptionsSchema.default({}),
+      },
+    },
+    async (request, reply) => {
+      reply.status(202);
+      return imports.startImport(
+        request.actor,
+        request.params.projectId,
+        request.params.importId,
+        request.body,
+      );
+    },
+  );
+
+  app.post(
+    `${importsBase}/:importId/cancel`,
+    { schema: { tags, summary: 'Cancel an import', params: importParams } },
+    async (request) =>
+      imports.cancelImport(request.actor, request.params.projectId, request.params.importId),
+  );
+
+  app.get(
+    `${importsBase}/:importId/events`,
+    { schema: { tags, summary: 'Import progress (Server-Sent Events)', params: importParams } },
+    async (request, reply) => {
+      await imports.getImport(request.actor, request.params.projectId, request.params.importId);
+      streamToClient(request, reply, options.events, importStream(request.params.importId));
+    },
+  );
+}

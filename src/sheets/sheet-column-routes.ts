@@ -1,0 +1,163 @@
+import { z } from 'zod';
+import type { Actor } from '../auth/actor.ts';
+import { presentColumn, presentColumns } from './sheet-presenter.ts';
+import {
+  columnParams,
+  datasetParams,
+  datasetsBase,
+  type SheetRoutesApp,
+  type SheetRoutesOptions,
+  tags,
+} from './sheet-route-common.ts';
+import { columnTypeSchema, createColumnSchema, nameSchema } from './sheet-schema.ts';
+import type { ColumnRow } from './sheet-store.ts';
+
+/** Column routes: add, change, delete, copy, reorder. */
+export function columnRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
+  const { sheets } = options;
+  /** A formula is shown with the current names of the columns it reads. */
+  const presentColumnOf = async (
+    request: { actor: Actor; params: { projectId: string; datasetId: string } },
+    column: ColumnRow,
+  ) => {
+    const { columns } = await sheets.requireDataset(
+      request.actor,
+      request.params.projectId,
+      request.params.datasetId,
+    );
+    return presentColumn(column, columns);
+  };
+  const base = datasetsBase;
+
+  app.post(
+    `${base}/:datasetId/columns`,
+    {
+      schema: {
+        tags,
+        summary: 'Add a static or formula column',
+        description:
+          'A formula is a DuckDB expression over `{{Column Name}}` references. A row it fails on (a failed cast, malformed JSON) gets an empty value and status `error` with the message in the cell state; a NULL it returns is a value.',
+        params: datasetParams,
+        body: createColumnSchema,
+      },
+    },
+    async (request, reply) => {
+      reply.status(201);
+      const column = await sheets.addColumn(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.body,
+      );
+      return presentColumnOf(request, column);
+    },
+  );
+
+  app.patch(
+    `${base}/:datasetId/columns/:columnId`,
+    {
+      schema: {
+        tags,
+        summary:
+          'Rename, retype (cast; failures reported per cell), hide or change the formula of a column',
+        params: columnParams,
+        body: z.object({
+          name: nameSchema.optional(),
+          type: columnTypeSchema.optional(),
+          hidden: z.boolean().optional(),
+          formula: z.string().min(1).max(4_000).optional(),
+        }),
+      },
+    },
+    async (request) => {
+      const { name, type, hidden, formula } = request.body;
+      const { column, columns, conversion } = await sheets.updateColumn(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.params.columnId,
+        {
+          ...(name === undefined ? {} : { name }),
+          ...(type === undefined ? {} : { type }),
+          ...(hidden === undefined ? {} : { hidden }),
+          ...(formula === undefined ? {} : { formula }),
+        },
+      );
+      return {
+        column: presentColumn(column, columns),
+        ...(conversion ? { conversion } : {}),
+      };
+    },
+  );
+
+  app.delete(
+    `${base}/:datasetId/columns/:columnId`,
+    {
+      schema: {
+        tags,
+        summary: 'Delete a column and its values',
+        description:
+          'Refused with 409 CONFLICT while formula columns use the column. While AI columns read it in their prompts, refused with 409 CONFLICT naming them (details.columnIds, details.canForce) unless force=true: then their runs stop, their generated cells turn stale and their prompts show {{deleted column}} until edited (runs are refused with 409 until then).',
+        params: columnParams,
+        querystring: z.object({ force: z.enum(['true', 'false']).optional() }),
+      },
+    },
+    async (request, reply) => {
+      await sheets.deleteColumn(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.params.columnId,
+        { force: request.query.force === 'true' },
+      );
+      return reply.status(204).send();
+    },
+  );
+
+  app.post(
+    `${base}/:datasetId/columns/:columnId/duplicate`,
+    {
+      schema: {
+        tags,
+        summary: 'Copy a column beside itself',
+        description:
+          "Named `<name> (copy)` (then `(copy 2)`, …) unless `name` is given. A static column's values are copied, a formula column's formula; an AI column stays an AI column with the same process (prompt, instructions, model, parameters, output type, search) and the source's values and cell states, as up to date as the source. Runs are not copied.",
+        params: columnParams,
+        body: z.object({ name: nameSchema.optional() }).default({}),
+      },
+    },
+    async (request, reply) => {
+      reply.status(201);
+      const column = await sheets.duplicateColumn(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        request.params.columnId,
+        request.body.name,
+      );
+      return presentColumnOf(request, column);
+    },
+  );
+
+  app.put(
+    `${base}/:datasetId/columns/order`,
+    {
+      schema: {
+        tags,
+        summary: 'Reorder columns',
+        params: datasetParams,
+        body: z.object({ columnIds: z.array(z.uuid()).max(10_000) }),
+      },
+    },
+    async (request) => ({
+      items: presentColumns(
+        await sheets.reorderColumns(
+          request.actor,
+          request.params.projectId,
+          request.params.datasetId,
+          request.body.columnIds,
+        ),
+      ),
+    }),
+  );
+}

@@ -1,0 +1,206 @@
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { z } from 'zod';
+import { streamToClient } from '../platform/http/sse.ts';
+import { CONTENT_TYPES, EXPORT_FORMATS, exportDataset } from './export/sheet-export.ts';
+import { importDir } from './import/import-files.ts';
+import { presentDataset } from './sheet-presenter.ts';
+import {
+  datasetParams,
+  datasetsBase,
+  projectParams,
+  type SheetRoutesApp,
+  type SheetRoutesOptions,
+  tags,
+} from './sheet-route-common.ts';
+import { createDatasetSchema, nameSchema } from './sheet-schema.ts';
+import { datasetStream } from './sheet-service.ts';
+
+/** Content-Disposition for a user-named file: ASCII fallback plus RFC 6266/5987 UTF-8 name. */
+function attachment(name: string, extension: string): string {
+  const base = name.replace(/[^\p{L}\p{N} ._-]/gu, '_').slice(0, 150) || 'dataset';
+  const ascii = base.replace(/[^\x20-\x7e]/g, '_');
+  return `attachment; filename="${ascii}.${extension}"; filename*=UTF-8''${encodeURIComponent(`${base}.${extension}`)}`;
+}
+
+/** XLSX exports: how many cells were cut to Excel's cell limit. */
+export const TRUNCATED_CELLS_HEADER = 'x-braincells-truncated-cells';
+
+/** Dataset routes: list, create, read, rename, copy, delete, restore, export, live events. */
+export function datasetRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
+  const { sheets } = options;
+  const base = datasetsBase;
+
+  app.get(
+    base,
+    {
+      schema: {
+        tags,
+        summary: 'Datasets of a project',
+        params: projectParams,
+        querystring: z.object({ deleted: z.enum(['true', 'false']).optional() }),
+      },
+    },
+    async (request) => ({
+      items: (
+        await sheets.listDatasets(request.actor, request.params.projectId, {
+          deleted: request.query.deleted === 'true',
+        })
+      ).map(presentDataset),
+    }),
+  );
+
+  app.post(
+    base,
+    {
+      schema: {
+        tags,
+        summary: 'Create an empty dataset',
+        params: projectParams,
+        body: createDatasetSchema,
+      },
+    },
+    async (request, reply) => {
+      reply.status(201);
+      return presentDataset(
+        await sheets.createDataset(request.actor, request.params.projectId, request.body),
+      );
+    },
+  );
+
+  app.get(
+    `${base}/:datasetId`,
+    {
+      schema: { tags, summary: 'A dataset with its columns and row count', params: datasetParams },
+    },
+    async (request) =>
+      presentDataset(
+        await sheets.getDataset(request.actor, request.params.projectId, request.params.datasetId),
+      ),
+  );
+
+  app.patch(
+    `${base}/:datasetId`,
+    {
+      schema: {
+        tags,
+        summary: 'Rename a dataset',
+        params: datasetParams,
+        body: z.object({ name: nameSchema }),
+      },
+    },
+    async (request) =>
+      presentDataset(
+        await sheets.renameDataset(
+          request.actor,
+          request.params.projectId,
+          request.params.datasetId,
+          request.body.name,
+        ),
+      ),
+  );
+
+  app.post(
+    `${base}/:datasetId/duplicate`,
+    {
+      schema: {
+        tags,
+        summary: "Copy a dataset (values, cell states, formulas, AI columns' processes; not runs)",
+        params: datasetParams,
+        body: z.object({ name: nameSchema.optional() }).default({}),
+      },
+    },
+    async (request, reply) => {
+      reply.status(201);
+      return presentDataset(
+        await sheets.duplicateDataset(
+          request.actor,
+          request.params.projectId,
+          request.params.datasetId,
+          request.body.name,
+        ),
+      );
+    },
+  );
+
+  app.delete(
+    `${base}/:datasetId`,
+    {
+      schema: {
+        tags,
+        summary: 'Delete a dataset (restorable until purged)',
+        params: datasetParams,
+      },
+    },
+    async (request, reply) => {
+      await sheets.deleteDataset(request.actor, request.params.projectId, request.params.datasetId);
+      return reply.status(204).send();
+    },
+  );
+
+  app.post(
+    `${base}/:datasetId/restore`,
+    { schema: { tags, summary: 'Restore a deleted dataset', params: datasetParams } },
+    async (request) =>
+      presentDataset(
+        await sheets.restoreDataset(
+          request.actor,
+          request.params.projectId,
+          request.params.datasetId,
+        ),
+      ),
+  );
+
+  app.get(
+    `${base}/:datasetId/export`,
+    {
+      schema: {
+        tags,
+        summary: 'Download the dataset (streamed)',
+        description: `XLSX: Excel opens no cell longer than 32,767 characters, so a longer one is cut and ends with "…[truncated]" (within the limit); the \`${TRUNCATED_CELLS_HEADER}\` response header gives the number of cells cut (0 when none). The other formats keep every cell whole.`,
+        params: datasetParams,
+        querystring: z.object({
+          format: z.enum(EXPORT_FORMATS).default('csv'),
+          metadata: z.enum(['true', 'false']).default('false'),
+        }),
+      },
+    },
+    async (request, reply) => {
+      const { dataset, columns } = await sheets.requireDataset(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+      );
+      const { path: file, truncatedCells } = await exportDataset(options.duckdb, {
+        datasetId: dataset.id,
+        columns: columns.map((column) => ({ id: column.id, name: column.name, type: column.type })),
+        format: request.query.format,
+        withMetadata: request.query.metadata === 'true',
+        dir: importDir(options.dataDir),
+      });
+      const stream = createReadStream(file);
+      stream.on('close', () => void rm(file, { force: true }));
+      // The file is complete before the response starts, so the count fits in a header.
+      if (request.query.format === 'xlsx')
+        reply.header(TRUNCATED_CELLS_HEADER, String(truncatedCells));
+      reply.header('content-type', CONTENT_TYPES[request.query.format]);
+      reply.header('content-disposition', attachment(dataset.name, request.query.format));
+      return reply.send(stream);
+    },
+  );
+
+  app.get(
+    `${base}/:datasetId/events`,
+    {
+      schema: {
+        tags,
+        summary: 'Live changes (Server-Sent Events; resume with Last-Event-ID)',
+        params: datasetParams,
+      },
+    },
+    async (request, reply) => {
+      await sheets.getDataset(request.actor, request.params.projectId, request.params.datasetId);
+      streamToClient(request, reply, options.events, datasetStream(request.params.datasetId));
+    },
+  );
+}

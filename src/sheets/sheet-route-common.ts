@@ -1,0 +1,25 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { DuckDb } from '../platform/duckdb/duckdb.ts';
+import type { EventBus } from '../platform/events.ts';
+import type { SheetImportService } from './import/sheet-import-service.ts';
+import type { SheetService } from './sheet-service.ts';
+
+/** What the sheets routes (datasets, columns, cells, windows, SQL, imports) share. */
+export interface SheetRoutesOptions {
+  sheets: SheetService;
+  imports: SheetImportService;
+  events: EventBus;
+  duckdb: DuckDb;
+  dataDir: string;
+  importMaxBytes: number;
+}
+
+/** The Fastify instance the sheets plugin registers its parts on (zod type provider). */
+export type SheetRoutesApp = Parameters<FastifyPluginAsyncZod<SheetRoutesOptions>>[0];
+
+export const tags = ['sheets'];
+export const datasetsBase = '/api/projects/:projectId/datasets';
+export const projectParams = z.object({ projectId: z.uuid() });
+export const datasetParams = projectParams.extend({ datasetId: z.uuid() });
+export const columnParams = datasetParams.extend({ columnId: z.uuid() });
