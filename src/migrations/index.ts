@@ -40,11 +40,11 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0420-import-heartbeat': m0420,
   '0470-generation-run-waiting': m0470,
   '0600-durable-runs': m0600,
+  '0610-generation-durable-runs': m0610,
   '0620-event-log': m0620,
   '0621-staleness-pending': m0621,
   '0640-saved-views': m0640,
   '0650-documents': m0650,
   '0700-chat': m0700,
   '0701-chat-summaries': m0701,
-  '0610-generation-durable-runs': m0610,
 };
