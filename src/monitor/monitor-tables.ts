@@ -162,7 +162,8 @@ export const DEDUPED_USAGE = `(
 /**
  * Recomputes `counted` for the events of the keys and messages in the temporary table
  * monitor_affected (every key a write added or removed, and their messages). `$1` is the
- * project id.
+ * project id. Only rows whose answer changes are written: new rows arrive counted, and most
+ * stay so, and an update costs DuckDB far more than the read that decides it.
  */
 export const RECOUNT_SQL = `
   update monitor_usage_event set counted = r.keep
@@ -182,4 +183,4 @@ export const RECOUNT_SQL = `
       or e.fallback_for in (select message_id from monitor_affected where message_id is not null)
     )
   ) r
-  where monitor_usage_event.rowid = r.rid`;
+  where monitor_usage_event.rowid = r.rid and monitor_usage_event.counted <> r.keep`;
