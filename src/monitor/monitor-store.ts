@@ -486,8 +486,13 @@ export function createMonitorStore(duckdb: DuckDb) {
     async sessionReport(filter: ReportFilter): Promise<SessionReportRow[]> {
       const params: unknown[] = [filter.projectId];
       const since = sinceClause(filter, params);
+      // Usage is summed per session first, on the session key alone, then joined to the few
+      // session rows: grouping the joined rows by every descriptive column costs 10× more.
       const rows = await duckdb.query(
-        `with usage as (select * from ${DEDUPED_USAGE} u where true${since}),
+        `with usage as (
+           select u.session_key, ${TOTALS_SQL} from ${DEDUPED_USAGE} u where true${since}
+           group by u.session_key
+         ),
          sessions as (
            select session_key, any_value(source) as source, any_value(session_id) as session_id,
                   any_value(agent_id) as agent_id, any_value(agent_kind) as agent_kind,
@@ -515,14 +520,13 @@ export function createMonitorStore(duckdb: DuckDb) {
                 coalesce(l.agent_type, s.agent_name) as agent_type,
                 s.parent_session_id, s.title, coalesce(r.records, 0) as records,
                 epoch_ms(s.started_at) as started_at, epoch_ms(s.ended_at) as ended_at,
-                ${TOTALS_SQL}
+                u.* exclude (session_key)
          from keys k
          left join sessions s using (session_key)
          left join records r using (session_key)
          left join links l on l.source = s.source
            and l.child_ref = case when s.source = 'opencode' then s.session_id else s.agent_id end
          left join usage u on u.session_key = k.session_key
-         group by all
          order by started_at nulls last, k.session_key`,
         params as never,
       );
