@@ -10,10 +10,14 @@ import {
   readSync,
   type Stats,
 } from 'node:fs';
-import { lstat, readFile, stat } from 'node:fs/promises';
+import { lstat, open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { uuidv7 } from '../platform/ids.ts';
-import { claudeFileInfo, parseClaudeTranscript } from './monitor-claude-parser.ts';
+import {
+  type ClaudeCheckpoint,
+  claudeFileInfo,
+  parseClaudeTranscript,
+} from './monitor-claude-parser.ts';
 import { priceUsage } from './monitor-cost.ts';
 import {
   type MessageInfo,
@@ -79,6 +83,8 @@ type Prepared =
   | { kind: 'unchanged'; print: Fingerprint }
   | { kind: 'deferred'; print: Fingerprint }
   | { kind: 'changed'; print: Fingerprint; content: Buffer | null }
+  /** The bytes from `start` (a little before the checkpoint, to check them) to the end. */
+  | { kind: 'tail'; print: Fingerprint; content: Buffer; start: number; resume: TailState }
   | { kind: 'unreadable'; print: Fingerprint; error: unknown };
 
 export interface ImportCounts {
@@ -180,14 +186,73 @@ export async function discover(
   return { found, refused };
 }
 
+/**
+ * Live tailing of Claude Code transcripts (append-only JSONL): the parse's checkpoint, the
+ * hash of the HEAD_CHECK_BYTES before it and the file's inode are kept with the file's state.
+ * A file that grew with those bytes unchanged and the same inode is read from the checkpoint
+ * on; a shorter file (truncated), another inode (rotated, replaced) or other bytes there
+ * (rewritten) is read whole again. An edit earlier in the file than those bytes, keeping its
+ * size, is not seen: transcripts are only appended to.
+ */
+const HEAD_CHECK_BYTES = 4096;
+
+export interface TailState {
+  checkpoint: ClaudeCheckpoint;
+  headHash: string;
+  ino: number;
+}
+
+function tailStateOf(state: SourceFileState | undefined): TailState | undefined {
+  if (!state?.parserState) return undefined;
+  try {
+    const value = JSON.parse(state.parserState) as TailState;
+    return value?.checkpoint?.version === 1 && typeof value.headHash === 'string'
+      ? value
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** sha256 of the HEAD_CHECK_BYTES before `offset`, from bytes that start at `start`. */
+function headHash(content: Buffer, start: number, offset: number): string {
+  const from = Math.max(0, offset - HEAD_CHECK_BYTES) - start;
+  return createHash('sha256')
+    .update(content.subarray(Math.max(0, from), offset - start))
+    .digest('hex');
+}
+
+/** Bytes [start, end) of a file (a transcript's tail). */
+async function readRange(file: string, start: number, end: number): Promise<Buffer> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const content = Buffer.allocUnsafe(end - start);
+    let filled = 0;
+    while (filled < content.length) {
+      const { bytesRead } = await handle.read(
+        content,
+        filled,
+        content.length - filled,
+        start + filled,
+      );
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return filled === content.length ? content : content.subarray(0, filled);
+  } finally {
+    await handle.close();
+  }
+}
+
 /** One turn of the event loop: timers, I/O and requests run before the next chunk. */
 function turn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-const printOf = (info: Stats): Fingerprint => ({
+const printOf = (info: Stats): Fingerprint & { ino: number } => ({
   size: info.size,
   mtimeMs: Math.floor(info.mtimeMs),
+  ino: info.ino,
 });
 
 /** The whole file, through one open descriptor (its size read once, by fstat). */
@@ -202,9 +267,9 @@ function readWholeSync(fd: number, size: number): Buffer {
   return filled === size ? content : content.subarray(0, filled);
 }
 
-async function fingerprint(found: Item): Promise<{ size: number; mtimeMs: number }> {
+async function fingerprint(found: Item): Promise<Fingerprint & { ino?: number }> {
   const info = await lstat(found.read);
-  if (found.kind !== 'opencode-db') return { size: info.size, mtimeMs: Math.floor(info.mtimeMs) };
+  if (found.kind !== 'opencode-db') return printOf(info);
   // In WAL mode new rows sit in the -wal file until a checkpoint: it is part of the database.
   const wal = await lstat(`${found.read}-wal`).catch(() => undefined);
   return {
@@ -342,6 +407,7 @@ export async function importTree(options: {
       }
       if (isUnchanged(previous, print)) return { kind: 'unchanged', print };
       if (isDeferred(previous, print)) return { kind: 'deferred', print };
+      if (tailable(item, previous, print)) return undefined;
     }
     let fd: number;
     try {
@@ -368,8 +434,23 @@ export async function importTree(options: {
     }
   };
 
+  /** A grown transcript whose checkpoint can be resumed (see HEAD_CHECK_BYTES). */
+  const tailable = (
+    item: Item,
+    previous: SourceFileState | undefined,
+    print: Fingerprint & { ino?: number },
+  ): TailState | undefined => {
+    if (item.kind !== 'claude-transcript' || previous?.status !== 'imported') return undefined;
+    if (previous.parserVersion !== PARSER_VERSION) return undefined;
+    const tail = tailStateOf(previous);
+    if (!tail || print.size < tail.checkpoint.byteOffset) return undefined;
+    if (print.ino !== undefined && print.ino !== tail.ino) return undefined;
+    if (print.size - tail.checkpoint.byteOffset > MONITOR_FILE_MAX_BYTES) return undefined;
+    return tail;
+  };
+
   const prepare = async (item: Item): Promise<Prepared> => {
-    let print: Fingerprint;
+    let print: Fingerprint & { ino?: number };
     try {
       print = await fingerprint(item);
     } catch {
@@ -378,6 +459,21 @@ export async function importTree(options: {
     const previous = states.get(item.path);
     if (isUnchanged(previous, print)) return { kind: 'unchanged', print };
     if (isDeferred(previous, print)) return { kind: 'deferred', print };
+    const resume = tailable(item, previous, print);
+    if (resume) {
+      const offset = resume.checkpoint.byteOffset;
+      const start = Math.max(0, offset - HEAD_CHECK_BYTES);
+      try {
+        const content = await readRange(item.read, start, print.size);
+        if (
+          content.length >= offset - start &&
+          headHash(content, start, offset) === resume.headHash
+        )
+          return { kind: 'tail', print, content, start, resume };
+      } catch {
+        // Read whole below, which reports the failure.
+      }
+    }
     if (item.kind === 'opencode-db' || print.size > MONITOR_FILE_MAX_BYTES) {
       return { kind: 'changed', print, content: null };
     }
@@ -441,8 +537,35 @@ export async function importTree(options: {
       continue;
     }
     let parsed: ParsedFile;
+    let tailFromLine: number | undefined;
+    let resumedRecords = 0;
     try {
-      if (item.kind === 'opencode-db') {
+      if (ready.kind === 'tail') {
+        const { content, start, resume } = ready;
+        const tail = content.subarray(resume.checkpoint.byteOffset - start);
+        if (looksBinary(tail)) throw new Error('binary content appended');
+        const info = claudeFileInfo(item.path);
+        const transcript = parseClaudeTranscript(
+          tail.toString('utf8'),
+          {
+            ...info,
+            agentTypeFromMeta: info.agentId ? await agentTypeFromMeta(item.read) : null,
+          },
+          resume.checkpoint,
+        );
+        parsed = transcript;
+        tailFromLine = resume.checkpoint.lines + 1;
+        resumedRecords = resume.checkpoint.records;
+        state.contentHash = null; // the head was not read: only its last bytes were checked
+        state.parserState = JSON.stringify({
+          checkpoint: transcript.checkpoint,
+          headHash: headHash(content, start, transcript.checkpoint.byteOffset),
+          ino: resume.ino,
+        } satisfies TailState);
+        state.byteOffset = transcript.checkpoint.byteOffset;
+        // The earlier bad lines stay, but for the partial last line read again here.
+        state.badLines = resume.checkpoint.badLines + parsed.badLines.length;
+      } else if (item.kind === 'opencode-db') {
         parsed = parseOpenCodeDb(item.read);
       } else {
         if (ready.kind === 'unreadable') throw ready.error;
@@ -474,10 +597,23 @@ export async function importTree(options: {
         const textContent = content.toString('utf8');
         if (item.kind === 'claude-transcript') {
           const info = claudeFileInfo(item.path);
-          parsed = parseClaudeTranscript(textContent, {
+          const transcript = parseClaudeTranscript(textContent, {
             ...info,
             agentTypeFromMeta: info.agentId ? await agentTypeFromMeta(item.read) : null,
           });
+          parsed = transcript;
+          // A main transcript whose lines never named its session cannot be resumed: a later
+          // line naming one re-keys the whole file.
+          if (transcript.checkpoint.sessionId !== null || info.agentId !== null) {
+            const ino = 'ino' in print && typeof print.ino === 'number' ? print.ino : undefined;
+            if (ino !== undefined) {
+              state.parserState = JSON.stringify({
+                checkpoint: transcript.checkpoint,
+                headHash: headHash(content, 0, transcript.checkpoint.byteOffset),
+                ino,
+              } satisfies TailState);
+            }
+          }
         } else {
           const kind =
             item.kind === 'opencode-session'
@@ -522,14 +658,23 @@ export async function importTree(options: {
       if (event.source !== 'opencode' || event.messageId === null) continue;
       (event.fallbackFor === null ? stepped : fallbacks).add(event.messageId);
     }
-    state.byteOffset = parsed.byteOffset || print.size;
     state.records = parsed.records;
-    state.badLines = parsed.badLines.length;
-    batch.push({ state, parsed, prices: parsed.usage.map(priceUsage), isNew: !previous });
+    if (tailFromLine === undefined) {
+      state.byteOffset = parsed.byteOffset || print.size;
+      state.badLines = parsed.badLines.length;
+    }
+    batch.push({
+      state,
+      parsed,
+      prices: parsed.usage.map(priceUsage),
+      isNew: !previous,
+      ...(tailFromLine === undefined ? {} : { tailFromLine }),
+    });
     result.files++;
-    result.records += parsed.records;
+    // A tail counts what it added: its records, bad lines and usage rows; no new session.
+    result.records += parsed.records - resumedRecords;
     result.badLines += parsed.badLines.length;
-    result.sessions += parsed.sessions.length;
+    if (tailFromLine === undefined) result.sessions += parsed.sessions.length;
     result.usageEvents += parsed.usage.length;
     batchRows += parsed.messages.length + parsed.parts.length + parsed.usage.length;
     if (batch.length >= BATCH_FILES || batchRows >= BATCH_ROWS) await flush();

@@ -33,6 +33,8 @@ export interface SourceFileState {
   badLines: number;
   /** When the state was last written (read back only; writes use the current time). */
   indexedAtMs?: number;
+  /** JSON of where the parse stopped, for tailing (a Claude Code transcript); else null. */
+  parserState?: string | null;
 }
 
 /** One file's new state and, when it was read, its rows (replacing all it had before). */
@@ -42,6 +44,12 @@ export interface FileWrite {
   prices: Priced[];
   /** A file never imported before has no rows to delete. */
   isNew?: boolean;
+  /**
+   * An appended tail, parsed from this line on: the file's earlier messages, parts and usage
+   * stay; its session row and agent links are replaced (`parsed` holds them whole) and its bad
+   * lines from this line on (a partial last line read again).
+   */
+  tailFromLine?: number;
 }
 
 type Column = 'v' | 'b' | 'i' | 't' | 'j' | 'o';
@@ -178,7 +186,7 @@ export function createMonitorStore(duckdb: DuckDb) {
       const rows = await duckdb.query(
         `select file_id, source, kind, path, size, mtime_ms, byte_offset, content_hash, status,
                 error, attempts, parser_version, records, bad_lines,
-                epoch_ms(indexed_at) as indexed_at
+                epoch_ms(indexed_at) as indexed_at, parser_state
          from monitor_source_file where project_id = $1`,
         [projectId],
       );
@@ -200,6 +208,7 @@ export function createMonitorStore(duckdb: DuckDb) {
           records: Number(row.records),
           badLines: Number(row.bad_lines),
           indexedAtMs: Number(row.indexed_at),
+          parserState: row.parser_state === null ? null : String(row.parser_state),
         });
       }
       return states;
@@ -214,7 +223,27 @@ export function createMonitorStore(duckdb: DuckDb) {
       await duckdb.transaction(async (connection) => {
         // Every event key (and message) this write adds or removes: their `counted` is redone.
         const affected: unknown[][] = [];
-        const replaced = writes.filter((write) => !write.isNew);
+        const replaced = writes.filter((write) => !write.isNew && write.tailFromLine === undefined);
+        for (const write of writes) {
+          if (write.tailFromLine === undefined) continue;
+          const file = [projectId, write.state.fileId];
+          await connection.run(
+            'delete from monitor_session where project_id = $1 and file_id = $2',
+            file,
+          );
+          await connection.run(
+            'delete from monitor_agent_link where project_id = $1 and file_id = $2',
+            file,
+          );
+          await connection.run(
+            'delete from monitor_bad_line where project_id = $1 and file_id = $2 and line >= $3',
+            [...file, write.tailFromLine],
+          );
+          await connection.run(
+            'delete from monitor_source_file where project_id = $1 and path = $2',
+            [projectId, write.state.path],
+          );
+        }
         if (replaced.length > 0) {
           const ids = replaced.map((write) => write.state.fileId);
           const gone = await connection.runAndReadAll(
@@ -241,7 +270,7 @@ export function createMonitorStore(duckdb: DuckDb) {
         await appendAll(
           connection,
           'monitor_source_file',
-          ['v', 'v', 'v', 'v', 'v', 'b', 'b', 'b', 'v', 'v', 'v', 'i', 'i', 'i', 'i', 't'],
+          ['v', 'v', 'v', 'v', 'v', 'b', 'b', 'b', 'v', 'v', 'v', 'i', 'i', 'i', 'i', 't', 'v'],
           writes.map(({ state }) => [
             projectId,
             state.fileId,
@@ -259,6 +288,7 @@ export function createMonitorStore(duckdb: DuckDb) {
             state.records,
             state.badLines,
             now,
+            state.parserState ?? null,
           ]),
         );
         const withRows = writes.filter((write) => write.parsed !== null);
