@@ -10,6 +10,7 @@ import {
 } from 'fastify-type-provider-zod';
 import { createLlmModule } from './llm/llm-module.ts';
 import { llmRoutes } from './llm/llm-routes.ts';
+import { createIngestLeases } from './monitor/monitor-lease.ts';
 import { monitorRoutes } from './monitor/monitor-routes.ts';
 import { createMonitorService } from './monitor/monitor-service.ts';
 import { serviceUnavailable } from './platform/app-error.ts';
@@ -216,6 +217,7 @@ export async function buildApp(platform: Platform) {
     roots: config.monitor.roots,
     uploadDir: path.join(config.dataDir, 'monitor-uploads'),
     ownCalls: llm.admin,
+    leases: createIngestLeases(platform.database.db), // monitor: ingestion lease (issue 15)
   });
   app.decorate('monitor', monitor);
   await app.register(monitorRoutes, { monitor });

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
 import { createLlmModule } from '../llm/llm-module.ts';
 import type { ImportProgress, SourceOption } from '../monitor/monitor-import.ts';
+import { createIngestLeases } from '../monitor/monitor-lease.ts';
 import {
   presentBlockRow,
   presentDayRow,
@@ -58,6 +59,7 @@ async function withMonitor<T>(
           roots: [],
           uploadDir: path.join(config.dataDir, 'monitor-uploads'),
           ownCalls: llm?.admin,
+          leases: createIngestLeases(platform.database.db),
         }),
       );
     } finally {
