@@ -6,6 +6,7 @@ import { MONITOR_FILE_MAX_BYTES } from './monitor-import.ts';
 import {
   presentAgentNode,
   presentBlockRow,
+  presentBreakdownRow,
   presentDayRow,
   presentModelRow,
   presentOwnCallRow,
@@ -13,6 +14,8 @@ import {
 } from './monitor-presenter.ts';
 import {
   blockView,
+  breakdownQuerySchema,
+  breakdownView,
   dailyQuerySchema,
   dailyView,
   fileListView,
@@ -205,6 +208,29 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
           since: since(request.query.since),
         })
       ).map(presentModelRow),
+    }),
+  );
+
+  app.get(
+    `${base}/breakdown`,
+    {
+      schema: {
+        tags,
+        summary: 'Usage per provider, project or git branch (viewer)',
+        description:
+          "project: the session's working directory; branch: the first git branch its lines name (Claude Code; OpenCode records none). A sub-agent or child session without its own takes its parent's; a null key gathers usage whose session says nothing.",
+        params: projectParams,
+        querystring: breakdownQuerySchema,
+        response: { 200: breakdownView },
+      },
+    },
+    async (request) => ({
+      by: request.query.by,
+      items: (
+        await monitor.breakdownReport(request.actor, request.params.projectId, request.query.by, {
+          since: since(request.query.since),
+        })
+      ).map(presentBreakdownRow),
     }),
   );
 

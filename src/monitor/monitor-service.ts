@@ -13,7 +13,7 @@ import {
   type SourceOption,
 } from './monitor-import.ts';
 import type { IngestLeases } from './monitor-lease.ts';
-import { createMonitorStore } from './monitor-store.ts';
+import { type BreakdownDimension, createMonitorStore } from './monitor-store.ts';
 import { ensureMonitorTables } from './monitor-tables.ts';
 import { saveUploads } from './monitor-uploads.ts';
 import { startWatch, type Watch, type WatchCycle } from './monitor-watch.ts';
@@ -324,6 +324,18 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       await tables();
       const events = await store.blockEvents({ projectId, since: options.since });
       return usageBlocks(events, (options.now ?? new Date()).getTime());
+    },
+
+    /** Usage per provider, project (working directory) or git branch. */
+    async breakdownReport(
+      actor: Actor,
+      projectId: string,
+      by: BreakdownDimension,
+      options: ReportOptions = {},
+    ) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await tables();
+      return store.breakdownReport({ projectId, since: options.since }, by);
     },
 
     async modelReport(actor: Actor, projectId: string, options: ReportOptions = {}) {

@@ -174,6 +174,14 @@ export interface ReportFilter {
   since: Date | undefined;
 }
 
+export type BreakdownDimension = 'provider' | 'project' | 'branch';
+
+const BREAKDOWN_KEYS: Record<BreakdownDimension, string> = {
+  provider: 'u.provider',
+  project: 'p.cwd',
+  branch: 'p.git_branch',
+};
+
 function sinceClause(filter: ReportFilter, params: unknown[]): string {
   if (!filter.since) return '';
   params.push(filter.since.toISOString());
@@ -628,6 +636,41 @@ export function createMonitorStore(duckdb: DuckDb) {
         },
         costNano: row.cost_nano === null ? null : Number(row.cost_nano),
         basis: String(row.cost_basis),
+      }));
+    },
+
+    /**
+     * Usage per provider, project (the session's working directory) or git branch (the first
+     * one the session's lines name). A sub-agent or child session without its own directory
+     * or branch takes its parent's. The key's SQL comes from this fixed map, never a request.
+     */
+    async breakdownReport(filter: ReportFilter, by: BreakdownDimension) {
+      const params: unknown[] = [filter.projectId];
+      const since = sinceClause(filter, params);
+      const rows = await duckdb.query(
+        `with sessions as (
+           select session_key, any_value(source) as source, any_value(session_id) as session_id,
+                  any_value(parent_session_id) as parent_session_id, any_value(cwd) as cwd,
+                  any_value(git_branch) as git_branch
+           from monitor_session where project_id = $1 group by session_key
+         ), placed as (
+           select s.session_key, coalesce(s.cwd, p.cwd) as cwd,
+                  coalesce(s.git_branch, p.git_branch) as git_branch
+           from sessions s
+           left join sessions p on p.session_key <> s.session_key and p.session_key =
+             case when s.source = 'opencode' then 'oc:' || s.parent_session_id
+                  else 'cc:' || s.session_id end
+         )
+         select ${BREAKDOWN_KEYS[by]} as key, count(distinct u.session_key) as sessions, ${TOTALS_SQL}
+         from ${DEDUPED_USAGE} u left join placed p on p.session_key = u.session_key
+         where true${since}
+         group by 1 order by cost_nano desc nulls last, key nulls last`,
+        params as never,
+      );
+      return rows.map((row) => ({
+        key: row.key === null ? null : String(row.key),
+        sessions: numberOf(row.sessions),
+        ...totalsFrom(row),
       }));
     },
 
