@@ -232,24 +232,30 @@ export function createMonitorStore(duckdb: DuckDb) {
         // Every event key (and message) this write adds or removes: their `counted` is redone.
         const affected: unknown[][] = [];
         const replaced = writes.filter((write) => !write.isNew && write.tailFromLine === undefined);
-        for (const write of writes) {
-          if (write.tailFromLine === undefined) continue;
-          const file = [projectId, write.state.fileId];
+        const tails = writes.filter((write) => write.tailFromLine !== undefined);
+        if (tails.length > 0) {
+          // A tail replaces its file's session row and links, and its bad lines from the
+          // resumed line on; its other rows stay (see FileWrite.tailFromLine).
+          const ids = tails.map((write) => write.state.fileId);
+          const idList = ids.map((_, index) => `$${index + 2}`).join(', ');
+          for (const table of ['monitor_session', 'monitor_agent_link']) {
+            await connection.run(
+              `delete from ${table} where project_id = $1 and file_id in (${idList})`,
+              [projectId, ...ids],
+            );
+          }
+          const pairs = tails
+            .map((_, index) => `($${2 * index + 2}, $${2 * index + 3}::bigint)`)
+            .join(', ');
           await connection.run(
-            'delete from monitor_session where project_id = $1 and file_id = $2',
-            file,
+            `delete from monitor_bad_line b using (values ${pairs}) t(file_id, line)
+             where b.project_id = $1 and b.file_id = t.file_id and b.line >= t.line`,
+            [projectId, ...tails.flatMap((write) => [write.state.fileId, write.tailFromLine!])],
           );
+          const pathList = tails.map((_, index) => `$${index + 2}`).join(', ');
           await connection.run(
-            'delete from monitor_agent_link where project_id = $1 and file_id = $2',
-            file,
-          );
-          await connection.run(
-            'delete from monitor_bad_line where project_id = $1 and file_id = $2 and line >= $3',
-            [...file, write.tailFromLine],
-          );
-          await connection.run(
-            'delete from monitor_source_file where project_id = $1 and path = $2',
-            [projectId, write.state.path],
+            `delete from monitor_source_file where project_id = $1 and path in (${pathList})`,
+            [projectId, ...tails.map((write) => write.state.path)],
           );
         }
         if (replaced.length > 0) {
