@@ -62,7 +62,7 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
         tags,
         summary: 'Import uploaded coding-agent log files (editor)',
         description:
-          'multipart/form-data with any number of file parts; each file name is its relative path in the log tree (`-home-dev-app/<session>.jsonl`, `<session>/subagents/agent-<id>.jsonl`, `storage/part/<msg>/<part>.json`, `opencode.db`), so the importer can tell what it is. Names with `..`, absolute paths, backslashes or control characters answer 400 naming the file; nothing is imported then. Uploading the same logs again changes no total.',
+          'multipart/form-data with any number of file parts; each file name is its relative path in the log tree (`-home-dev-app/<session>.jsonl`, `<session>/subagents/agent-<id>.jsonl`, `storage/part/<msg>/<part>.json`, `opencode.db`), so the importer can tell what it is. Names with `..`, absolute paths, backslashes or control characters answer 400 naming the file; nothing is imported then. A part named `*.zip`, `*.tar`, `*.tar.gz` or `*.tgz` is an archive of such a tree (e.g. a zipped `~/.claude/projects`): its entries are checked like file names, links and special files answer 400 naming the part, and more than 1 GiB unpacked (or an entry over the file limit) answers 413. Uploading the same logs again changes no total.',
         params: projectParams,
         querystring: z.object({ source: z.enum(SOURCE_OPTIONS).default('auto') }).strict(),
         response: { 200: importResultView },
