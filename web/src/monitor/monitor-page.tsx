@@ -3,7 +3,13 @@ import { useParams } from '@tanstack/react-router';
 import { useMemo, useState } from 'react';
 import { FormError } from '../ui/form-error.tsx';
 import { formatDateTime, formatInteger } from '../ui/format.ts';
-import { type CostBasis, type MonitorSession, monitorApi, type Tokens } from './monitor-api.ts';
+import {
+  type BreakdownBy,
+  type CostBasis,
+  type MonitorSession,
+  monitorApi,
+  type Tokens,
+} from './monitor-api.ts';
 import { MonitorChart } from './monitor-chart.tsx';
 import { download, type Flat, toCsv } from './monitor-export.ts';
 
@@ -70,6 +76,11 @@ export function MonitorPage() {
     queryKey: ['monitor', projectId, 'models'],
     queryFn: () => monitorApi.models(projectId),
   });
+  const [breakdownBy, setBreakdownBy] = useState<BreakdownBy>('branch');
+  const breakdown = useQuery({
+    queryKey: ['monitor', projectId, 'breakdown', breakdownBy],
+    queryFn: () => monitorApi.breakdown(projectId, breakdownBy),
+  });
   const tools = useQuery({
     queryKey: ['monitor', projectId, 'tools'],
     queryFn: () => monitorApi.tools(projectId),
@@ -115,7 +126,14 @@ export function MonitorPage() {
         <h1>Monitor</h1>
       </div>
       <FormError
-        error={sessions.error ?? daily.error ?? models.error ?? tools.error ?? ownCalls.error}
+        error={
+          sessions.error ??
+          daily.error ??
+          models.error ??
+          breakdown.error ??
+          tools.error ??
+          ownCalls.error
+        }
       />
       {loading && <p className="muted">Loading…</p>}
       {empty && (
@@ -206,6 +224,90 @@ export function MonitorPage() {
                   <td className="number">{formatInteger(row.tokens.output)}</td>
                   <td className="number">{formatInteger(row.tokens.cacheRead)}</td>
                   <td className="number">{formatInteger(row.tokens.cacheWrite)}</td>
+                  <td
+                    className="number"
+                    title={
+                      row.unpricedEvents
+                        ? `${row.unpricedEvents} calls of unknown price`
+                        : undefined
+                    }
+                  >
+                    {formatUsd(row.costUsd, row.costBasis)}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+      {breakdown.data && breakdown.data.items.length > 0 && (
+        <>
+          <div className="row">
+            <h2>By {breakdownBy === 'project' ? 'project folder' : breakdownBy}</h2>
+            <label>
+              Group by{' '}
+              <select
+                aria-label="Group usage by"
+                value={breakdownBy}
+                onChange={(event) => setBreakdownBy(event.target.value as BreakdownBy)}
+              >
+                <option value="branch">Git branch</option>
+                <option value="project">Project folder</option>
+                <option value="provider">Provider</option>
+              </select>
+            </label>
+            <span className="spacer" />
+            <ExportButtons
+              name={`monitor-by-${breakdownBy}`}
+              rows={breakdown.data.items}
+              flat={() =>
+                breakdown.data.items.map((row) => ({
+                  [breakdownBy]: row.key,
+                  sessions: row.sessions,
+                  usageEvents: row.usageEvents,
+                  ...flatTokens(row.tokens),
+                  costUsd: row.costUsd,
+                  costBasis: row.costBasis,
+                  unpricedEvents: row.unpricedEvents,
+                }))
+              }
+            />
+          </div>
+          <table className="data-table" data-testid="monitor-breakdown">
+            <thead>
+              <tr>
+                <th scope="col">
+                  {breakdownBy === 'project'
+                    ? 'Folder'
+                    : breakdownBy === 'branch'
+                      ? 'Branch'
+                      : 'Provider'}
+                </th>
+                <th scope="col" className="number">
+                  Sessions
+                </th>
+                <th scope="col" className="number">
+                  Calls
+                </th>
+                <th scope="col" className="number">
+                  Input
+                </th>
+                <th scope="col" className="number">
+                  Output
+                </th>
+                <th scope="col" className="number">
+                  Cost
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {breakdown.data.items.map((row) => (
+                <tr key={row.key ?? ''}>
+                  <td>{row.key ?? <span className="muted">not recorded</span>}</td>
+                  <td className="number">{formatInteger(row.sessions)}</td>
+                  <td className="number">{formatInteger(row.usageEvents)}</td>
+                  <td className="number">{formatInteger(row.tokens.input)}</td>
+                  <td className="number">{formatInteger(row.tokens.output)}</td>
                   <td
                     className="number"
                     title={
