@@ -53,7 +53,10 @@ describe('monitor page', () => {
     const models = page.getByTestId('monitor-models');
     const unknownRow = models.locator('tr', { hasText: 'my-private-model' });
     expect(await unknownRow.textContent()).toContain('unknown');
-    expect(await page.getByRole('img', { name: 'Tokens per day by bucket' }).count()).toBe(1);
+    // The chart draws after its query answers: waited for, not raced.
+    await expect
+      .poll(() => page.getByRole('img', { name: 'Tokens per day by bucket' }).count())
+      .toBe(1);
     // Breakdowns: the fixture's lines name branch main; its agents count under it.
     const breakdown = page.getByTestId('monitor-breakdown');
     expect(await breakdown.locator('tbody tr', { hasText: 'main' }).count()).toBe(1);
