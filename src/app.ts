@@ -14,6 +14,7 @@ import { documentRoutes } from './documents/document-routes.ts';
 import { createDocumentsModule } from './documents/documents-module.ts';
 import { createLlmModule } from './llm/llm-module.ts';
 import { llmRoutes } from './llm/llm-routes.ts';
+import { createIngestLeases } from './monitor/monitor-lease.ts';
 import { monitorRoutes } from './monitor/monitor-routes.ts';
 import { createMonitorService } from './monitor/monitor-service.ts';
 import { serviceUnavailable } from './platform/app-error.ts';
@@ -241,6 +242,7 @@ export async function buildApp(platform: Platform) {
     roots: config.monitor.roots,
     uploadDir: path.join(config.dataDir, 'monitor-uploads'),
     ownCalls: llm.admin,
+    leases: createIngestLeases(platform.database.db), // monitor: ingestion lease (issue 15)
   });
   app.decorate('monitor', monitor);
   await app.register(monitorRoutes, { monitor });

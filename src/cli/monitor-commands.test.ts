@@ -215,6 +215,37 @@ describe('braincells monitor (JSON shapes)', () => {
     ).toBe(2);
   });
 
+  it('report --by branch --json: {"by","rows"} with the same token object', async () => {
+    const { out, error } = await run(
+      'monitor',
+      'report',
+      '--project',
+      projectId,
+      '--by',
+      'branch',
+      '--json',
+    );
+    expect(error).toBeUndefined();
+    const body = JSON.parse(out);
+    expect(Object.keys(body)).toEqual(['by', 'rows']);
+    expect(body.by).toBe('branch');
+    // The Claude Code fixture's lines name branch main (its sub-agents take their session's);
+    // OpenCode names none.
+    // Rows come costliest first.
+    expect(body.rows.map((row: { key: string | null }) => row.key).sort()).toEqual(['main', null]);
+    expect(body.rows.filter((row: { key: string | null }) => row.key === 'main')).toStrictEqual([
+      {
+        key: 'main',
+        sessions: 3,
+        usageEvents: 5,
+        tokens: { input: 26, output: 364, reasoning: 0, cacheRead: 1500, cacheWrite: 300 },
+        costUsd: expect.any(Number),
+        costBasis: 'partial',
+        unpricedEvents: 1,
+      },
+    ]);
+  });
+
   it('report --by block --json: 5-hour blocks with the same token object', async () => {
     const { out, error } = await run(
       'monitor',

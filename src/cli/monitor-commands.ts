@@ -3,8 +3,10 @@ import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
 import { createLlmModule } from '../llm/llm-module.ts';
 import type { ImportProgress, SourceOption } from '../monitor/monitor-import.ts';
+import { createIngestLeases } from '../monitor/monitor-lease.ts';
 import {
   presentBlockRow,
+  presentBreakdownRow,
   presentDayRow,
   presentImportCounts,
   presentModelRow,
@@ -58,6 +60,7 @@ async function withMonitor<T>(
           roots: [],
           uploadDir: path.join(config.dataDir, 'monitor-uploads'),
           ownCalls: llm?.admin,
+          leases: createIngestLeases(platform.database.db),
         }),
       );
     } finally {
@@ -186,7 +189,7 @@ export function registerMonitorCommands(program: Command): void {
     .requiredOption('--project <id>', 'project to report on')
     .option(
       '--by <group>',
-      'session | day | model | block (5-hour usage blocks) | tools | own-calls (our own LLM calls)',
+      'session | day | model | provider | project | branch | block (5-hour usage blocks) | tools | own-calls (our own LLM calls)',
       'session',
     )
     .option('--group <key>', 'own-calls grouped by feature | model | dataset', 'feature')
@@ -292,6 +295,31 @@ export function registerMonitorCommands(program: Command): void {
           ]);
           return;
         }
+        if (options.by === 'provider' || options.by === 'project' || options.by === 'branch') {
+          const by = options.by;
+          const rows = (
+            await withMonitor((service) =>
+              service.breakdownReport(actor, options.project, by, { since }),
+            )
+          ).map(presentBreakdownRow);
+          print(
+            rows,
+            (row) => ({ ...row, [by]: row.key ?? '', ...usage(row) }),
+            [
+              by,
+              'sessions',
+              'input',
+              'output',
+              'reasoning',
+              'cacheRead',
+              'cacheWrite',
+              'cost',
+              'unpricedEvents',
+            ],
+            { by, rows },
+          );
+          return;
+        }
         if (options.by === 'block') {
           const rows = (
             await withMonitor((service) => service.blockReport(actor, options.project, { since }))
@@ -366,7 +394,7 @@ export function registerMonitorCommands(program: Command): void {
           return;
         }
         throw new CliError(
-          '--by must be session, day, model, block, tools or own-calls',
+          '--by must be session, day, model, provider, project, branch, block, tools or own-calls',
           EXIT.usage,
         );
       },

@@ -16,6 +16,7 @@ import * as m0600 from './0600-durable-runs.ts';
 import * as m0610 from './0610-generation-durable-runs.ts';
 import * as m0620 from './0620-event-log.ts';
 import * as m0621 from './0621-staleness-pending.ts';
+import * as m0630 from './0630-monitor-ingest-lease.ts';
 import * as m0640 from './0640-saved-views.ts';
 import * as m0650 from './0650-documents.ts';
 import * as m0700 from './0700-chat.ts';
@@ -43,6 +44,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0610-generation-durable-runs': m0610,
   '0620-event-log': m0620,
   '0621-staleness-pending': m0621,
+  '0630-monitor-ingest-lease': m0630,
   '0640-saved-views': m0640,
   '0650-documents': m0650,
   '0700-chat': m0700,

@@ -84,32 +84,77 @@ function resultText(content: unknown): string | null {
   return null;
 }
 
-export function parseClaudeTranscript(content: string, info: ClaudeFileInfo): ParsedFile {
+/**
+ * What a transcript's lines so far leave behind for the lines after them, so an appended
+ * tail is parsed alone (live tailing) and ends in the rows a parse of the whole file gives.
+ * Kept as JSON with the file's state; `lines` and `byteOffset` say where the tail starts.
+ */
+export interface ClaudeCheckpoint {
+  version: 1;
+  byteOffset: number;
+  /** Lines before byteOffset (the tail's first line is lines + 1). */
+  lines: number;
+  sessionId: string | null;
+  cwd: string | null;
+  gitBranch: string | null;
+  startedAt: number | null;
+  endedAt: number | null;
+  summary: string | null;
+  records: number;
+  /** Bad lines before byteOffset. */
+  badLines: number;
+  messages: number;
+  delegations: [string, { agentType: string | null; description: string | null }][];
+  agentOfCall: [string, string][];
+}
+
+export interface ParsedTranscript extends ParsedFile {
+  checkpoint: ClaudeCheckpoint;
+}
+
+/**
+ * A whole transcript, or with `resume` the lines after a checkpoint (`content` then starts at
+ * its byteOffset; offsets and lines returned count from the file's start). A resumed parse
+ * returns the new messages, parts and usage, and the session row and agent links of the whole
+ * file (they replace the earlier ones).
+ */
+export function parseClaudeTranscript(
+  content: string,
+  info: ClaudeFileInfo,
+  resume?: ClaudeCheckpoint,
+): ParsedTranscript {
   const parsed = emptyParsed();
   const lines = content.split('\n');
   const endsWithNewline = content.endsWith('\n');
-  let offset = 0;
-  let sessionId: string | null = null;
-  let cwd: string | null = null;
-  let gitBranch: string | null = null;
-  let startedAt: Date | null = null;
-  let endedAt: Date | null = null;
-  let summary: string | null = null;
-  let records = 0;
-  // One usage per API call, the line with the most output (later lines win ties).
+  let offset = resume?.byteOffset ?? 0;
+  const firstLine = resume?.lines ?? 0;
+  let sessionId: string | null = resume?.sessionId ?? null;
+  let cwd: string | null = resume?.cwd ?? null;
+  let gitBranch: string | null = resume?.gitBranch ?? null;
+  let startedAt: Date | null = resume?.startedAt == null ? null : new Date(resume.startedAt);
+  let endedAt: Date | null = resume?.endedAt == null ? null : new Date(resume.endedAt);
+  let summary: string | null = resume?.summary ?? null;
+  let records = resume?.records ?? 0;
+  // Lines up to the end of the last complete one (what the next resume skips).
+  let completeLines = firstLine;
+  // One usage per API call, the line with the most output (later lines win ties). A call
+  // whose lines straddle a resume gets a row from each parse; the store keeps the larger.
   const calls = new Map<string, UsageRow>();
-  const delegations = new Map<string, { agentType: string | null; description: string | null }>();
-  const agentOfCall = new Map<string, string>();
+  const delegations = new Map<string, { agentType: string | null; description: string | null }>(
+    resume?.delegations,
+  );
+  const agentOfCall = new Map<string, string>(resume?.agentOfCall);
 
   const messages: MessageRow[] = [];
   const parts: PartRow[] = [];
 
   for (let index = 0; index < lines.length; index++) {
     const line = lines[index]!;
-    const lineNo = index + 1;
+    const lineNo = firstLine + index + 1;
     const isLast = index === lines.length - 1;
     const lineBytes = Buffer.byteLength(line) + (isLast ? 0 : 1);
     if (isLast && line.length === 0) break;
+    if (!isLast || endsWithNewline) completeLines = lineNo;
     if (line.trim().length === 0) {
       offset += lineBytes;
       continue;
@@ -124,6 +169,7 @@ export function parseClaudeTranscript(content: string, info: ClaudeFileInfo): Pa
         reason: isLast && !endsWithNewline ? 'truncated last line' : 'invalid JSON',
       });
       if (!(isLast && !endsWithNewline)) offset += lineBytes;
+      else completeLines = lineNo - 1;
       continue;
     }
     offset += lineBytes;
@@ -317,7 +363,7 @@ export function parseClaudeTranscript(content: string, info: ClaudeFileInfo): Pa
     title: summary,
     cwd,
     gitBranch,
-    records: messages.length,
+    records: (resume?.messages ?? 0) + messages.length,
     startedAt,
     endedAt,
     raw: null,
@@ -327,5 +373,26 @@ export function parseClaudeTranscript(content: string, info: ClaudeFileInfo): Pa
   parsed.parts = parts.map(rekey);
   parsed.links = links;
   parsed.usage = [...calls.values()].map(rekey);
-  return parsed;
+  // A line that was valid JSON but is the last without its newline has been counted: the
+  // next resume starts after it only if the writer finished it (then it ends in a newline).
+  return {
+    ...parsed,
+    checkpoint: {
+      version: 1,
+      byteOffset: offset,
+      lines: completeLines,
+      sessionId,
+      cwd,
+      gitBranch,
+      startedAt: startedAt?.getTime() ?? null,
+      endedAt: endedAt?.getTime() ?? null,
+      summary,
+      records,
+      badLines:
+        (resume?.badLines ?? 0) + parsed.badLines.filter((bad) => bad.line <= completeLines).length,
+      messages: (resume?.messages ?? 0) + messages.length,
+      delegations: [...delegations],
+      agentOfCall: [...agentOfCall],
+    },
+  };
 }

@@ -79,6 +79,19 @@ export function presentModelRow(
   };
 }
 
+/** A breakdown row (`GET …/breakdown`, `report --by provider|project|branch`). */
+export function presentBreakdownRow(row: UsageTotals & { key: string | null; sessions: number }) {
+  return {
+    key: row.key,
+    sessions: row.sessions,
+    usageEvents: row.usageEvents,
+    tokens: { ...row.tokens },
+    costUsd: usdFromNano(row.costNano),
+    costBasis: costBasisOf(row),
+    unpricedEvents: row.unpricedEvents,
+  };
+}
+
 export function presentBlockRow(row: UsageBlock) {
   return {
     start: new Date(row.start).toISOString(),

@@ -210,6 +210,47 @@ describe('monitor routes', () => {
     ).toBe(404);
   });
 
+  it('breaks usage down by provider, project and git branch; every breakdown adds up to the same total', async () => {
+    const get = async (by: string) => {
+      const response = await inject(team.viewer, 'GET', `${base()}/breakdown?by=${by}`);
+      expect(response.statusCode).toBe(200);
+      expect(response.json().by).toBe(by);
+      return response.json().items as {
+        key: string | null;
+        sessions: number;
+        usageEvents: number;
+        tokens: Record<string, number>;
+      }[];
+    };
+    const project = await get('project');
+    // Both sources ran in /home/dev/app; Claude's sub-agents take their session's directory.
+    expect(project).toHaveLength(1);
+    expect(project[0]).toMatchObject({ key: '/home/dev/app', sessions: 5, usageEvents: 9 });
+    const branch = await get('branch');
+    // Claude Code's lines name branch main (its sub-agents inherit it); OpenCode names none.
+    expect(branch.find((row) => row.key === 'main')).toMatchObject({
+      sessions: 3,
+      usageEvents: 5,
+      tokens: { input: 22 + 3 + 1, output: 322 + 40 + 2 },
+    });
+    expect(branch.find((row) => row.key === null)).toMatchObject({ sessions: 2, usageEvents: 4 });
+    const provider = await get('provider');
+    expect(provider.map((row) => row.key).sort()).toEqual(['anthropic', 'openai']);
+    const total = (rows: { tokens: Record<string, number> }[]) =>
+      rows.reduce((sum, row) => sum + Object.values(row.tokens).reduce((a, b) => a + b, 0), 0);
+    expect(total(branch)).toBe(total(project));
+    expect(total(provider)).toBe(total(project));
+
+    const bad = await inject(team.viewer, 'GET', `${base()}/breakdown?by=sql`);
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.code).toBe('VALIDATION_ERROR');
+    expect(bad.body).toContain('by');
+    expect((await inject(team.viewer, 'GET', `${base()}/breakdown`)).statusCode).toBe(400);
+    expect((await inject(team.outsider, 'GET', `${base()}/breakdown?by=provider`)).statusCode).toBe(
+      404,
+    );
+  });
+
   it('an unknown time zone is a 400 naming the field', async () => {
     const response = await inject(team.viewer, 'GET', `${base()}/daily?timezone=Mars/Olympus`);
     expect(response.statusCode).toBe(400);

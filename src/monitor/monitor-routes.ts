@@ -6,6 +6,7 @@ import { MONITOR_FILE_MAX_BYTES } from './monitor-import.ts';
 import {
   presentAgentNode,
   presentBlockRow,
+  presentBreakdownRow,
   presentDayRow,
   presentModelRow,
   presentOwnCallRow,
@@ -13,6 +14,8 @@ import {
 } from './monitor-presenter.ts';
 import {
   blockView,
+  breakdownQuerySchema,
+  breakdownView,
   dailyQuerySchema,
   dailyView,
   fileListView,
@@ -59,7 +62,7 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
         tags,
         summary: 'Import uploaded coding-agent log files (editor)',
         description:
-          'multipart/form-data with any number of file parts; each file name is its relative path in the log tree (`-home-dev-app/<session>.jsonl`, `<session>/subagents/agent-<id>.jsonl`, `storage/part/<msg>/<part>.json`, `opencode.db`), so the importer can tell what it is. Names with `..`, absolute paths, backslashes or control characters answer 400 naming the file; nothing is imported then. Uploading the same logs again changes no total.',
+          'multipart/form-data with any number of file parts; each file name is its relative path in the log tree (`-home-dev-app/<session>.jsonl`, `<session>/subagents/agent-<id>.jsonl`, `storage/part/<msg>/<part>.json`, `opencode.db`), so the importer can tell what it is. Names with `..`, absolute paths, backslashes or control characters answer 400 naming the file; nothing is imported then. A part named `*.zip`, `*.tar`, `*.tar.gz` or `*.tgz` is an archive of such a tree (e.g. a zipped `~/.claude/projects`): its entries are checked like file names, links and special files answer 400 naming the part, and more than 1 GiB unpacked (or an entry over the file limit) answers 413. Uploading the same logs again changes no total.',
         params: projectParams,
         querystring: z.object({ source: z.enum(SOURCE_OPTIONS).default('auto') }).strict(),
         response: { 200: importResultView },
@@ -205,6 +208,29 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
           since: since(request.query.since),
         })
       ).map(presentModelRow),
+    }),
+  );
+
+  app.get(
+    `${base}/breakdown`,
+    {
+      schema: {
+        tags,
+        summary: 'Usage per provider, project or git branch (viewer)',
+        description:
+          "project: the session's working directory; branch: the first git branch its lines name (Claude Code; OpenCode records none). A sub-agent or child session without its own takes its parent's; a null key gathers usage whose session says nothing.",
+        params: projectParams,
+        querystring: breakdownQuerySchema,
+        response: { 200: breakdownView },
+      },
+    },
+    async (request) => ({
+      by: request.query.by,
+      items: (
+        await monitor.breakdownReport(request.actor, request.params.projectId, request.query.by, {
+          since: since(request.query.since),
+        })
+      ).map(presentBreakdownRow),
     }),
   );
 

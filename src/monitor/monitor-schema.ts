@@ -173,6 +173,34 @@ export const modelView = z.object({
   ),
 });
 
+export const BREAKDOWN_DIMENSIONS = ['provider', 'project', 'branch'] as const;
+
+export const breakdownQuerySchema = z
+  .object({
+    by: z
+      .enum(BREAKDOWN_DIMENSIONS)
+      .describe(
+        "provider, project (the session's working directory) or branch (the session's git branch)",
+      ),
+    since: sinceSchema,
+  })
+  .strict();
+
+export const breakdownView = z.object({
+  by: z.enum(BREAKDOWN_DIMENSIONS),
+  items: z.array(
+    z.object({
+      key: z.string().nullable(),
+      sessions: z.number().int(),
+      usageEvents: z.number().int(),
+      tokens,
+      costUsd: z.number().nullable(),
+      costBasis,
+      unpricedEvents: z.number().int(),
+    }),
+  ),
+});
+
 export const fileListView = z.object({
   items: z.array(
     z.object({

@@ -156,7 +156,7 @@ describe('monitor import: Claude Code', () => {
     rmSync(path.dirname(copy), { recursive: true });
   });
 
-  it('a file that grows is read again and replaces its rows; a vanished file keeps them, departed', async () => {
+  it('a file that grows is read from where it stopped; a vanished file keeps its rows, departed', async () => {
     // The partial last line stays broken (now a bad line 13 of invalid JSON); one more call
     // follows. The copy of the previous test is gone: departed.
     appendFileSync(
@@ -177,7 +177,9 @@ describe('monitor import: Claude Code', () => {
       path: projects,
       source: 'auto',
     });
-    expect(result).toMatchObject({ files: 1, usageEvents: 4, departed: 1 });
+    // Only the appended lines are read (monitor-tail.test.ts): one new call, one record (the
+    // partial line, now a whole line of invalid JSON, is not a record).
+    expect(result).toMatchObject({ files: 1, usageEvents: 1, records: 1, departed: 1 });
     const main = (await monitor.sessionReport(team.viewer.actor, projectId)).find(
       (row) => row.agentId === null,
     )!;

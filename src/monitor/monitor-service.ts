@@ -12,7 +12,8 @@ import {
   importTree,
   type SourceOption,
 } from './monitor-import.ts';
-import { createMonitorStore } from './monitor-store.ts';
+import type { IngestLeases } from './monitor-lease.ts';
+import { type BreakdownDimension, createMonitorStore } from './monitor-store.ts';
 import { ensureMonitorTables } from './monitor-tables.ts';
 import { saveUploads } from './monitor-uploads.ts';
 import { startWatch, type Watch, type WatchCycle } from './monitor-watch.ts';
@@ -26,6 +27,14 @@ export interface MonitorServiceDeps {
   uploadDir: string;
   /** The LLM module's read of our own calls (its admin service); absent: own-calls is off. */
   ownCalls?: OwnCallsReader | undefined;
+  /**
+   * The ingestion lease in PostgreSQL (monitor-lease.ts): with it, an import waits for no
+   * other server — one that finds the project's lease held answers CONFLICT (a watch cycle
+   * tries again next time). Absent: imports are queued within this process only.
+   */
+  leases?: IngestLeases | undefined;
+  /** How often a held lease is renewed (default 20 s: a third of its 60 s). */
+  leaseRenewMs?: number | undefined;
 }
 
 export type OwnCallsDimension = 'feature' | 'model' | 'dataset';
@@ -127,6 +136,30 @@ export function createMonitorService(deps: MonitorServiceDeps) {
   // the same file states; DuckDB would refuse the second's conflicting writes).
   const importing = new Map<string, Promise<unknown>>();
 
+  /** Runs `work` holding the project's ingestion lease, renewed while it runs. */
+  async function withLease<T>(projectId: string, work: () => Promise<T>): Promise<T> {
+    const leases = deps.leases;
+    if (!leases) return work();
+    if (!(await leases.acquire(projectId))) {
+      throw new AppError(
+        'CONFLICT',
+        "Another server is importing this project's logs; try again when it is done",
+        { retryable: true },
+      );
+    }
+    const renewal = setInterval(
+      () => void leases.renew(projectId).catch(() => {}),
+      deps.leaseRenewMs ?? 20_000,
+    );
+    renewal.unref();
+    try {
+      return await work();
+    } finally {
+      clearInterval(renewal);
+      await leases.release(projectId).catch(() => {});
+    }
+  }
+
   async function runImport(
     projectId: string,
     root: string,
@@ -140,7 +173,9 @@ export function createMonitorService(deps: MonitorServiceDeps) {
     const next = previous
       .catch(() => {})
       .then(() =>
-        importTree({ store, projectId, root, source, onProgress, storedPath, failedBackoff }),
+        withLease(projectId, () =>
+          importTree({ store, projectId, root, source, onProgress, storedPath, failedBackoff }),
+        ),
       );
     importing.set(projectId, next);
     try {
@@ -289,6 +324,18 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       await tables();
       const events = await store.blockEvents({ projectId, since: options.since });
       return usageBlocks(events, (options.now ?? new Date()).getTime());
+    },
+
+    /** Usage per provider, project (working directory) or git branch. */
+    async breakdownReport(
+      actor: Actor,
+      projectId: string,
+      by: BreakdownDimension,
+      options: ReportOptions = {},
+    ) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await tables();
+      return store.breakdownReport({ projectId, since: options.since }, by);
     },
 
     async modelReport(actor: Actor, projectId: string, options: ReportOptions = {}) {

@@ -7,6 +7,7 @@ import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import type { Priced } from './monitor-cost.ts';
 import type { ParsedFile } from './monitor-records.ts';
 import { DEDUPED_USAGE, FILE_TABLES, RECOUNT_SQL } from './monitor-tables.ts';
+import { dayName, localDaySql, offsetSpans } from './monitor-timezone.ts';
 
 /**
  * DuckDB reads and writes of the monitor: rows in, rows out. Every statement takes its values
@@ -32,6 +33,8 @@ export interface SourceFileState {
   badLines: number;
   /** When the state was last written (read back only; writes use the current time). */
   indexedAtMs?: number;
+  /** JSON of where the parse stopped, for tailing (a Claude Code transcript); else null. */
+  parserState?: string | null;
 }
 
 /** One file's new state and, when it was read, its rows (replacing all it had before). */
@@ -41,6 +44,12 @@ export interface FileWrite {
   prices: Priced[];
   /** A file never imported before has no rows to delete. */
   isNew?: boolean;
+  /**
+   * An appended tail, parsed from this line on: the file's earlier messages, parts and usage
+   * stay; its session row and agent links are replaced (`parsed` holds them whole) and its bad
+   * lines from this line on (a partial last line read again).
+   */
+  tailFromLine?: number;
 }
 
 type Column = 'v' | 'b' | 'i' | 't' | 'j' | 'o';
@@ -165,6 +174,14 @@ export interface ReportFilter {
   since: Date | undefined;
 }
 
+export type BreakdownDimension = 'provider' | 'project' | 'branch';
+
+const BREAKDOWN_KEYS: Record<BreakdownDimension, string> = {
+  provider: 'u.provider',
+  project: 'p.cwd',
+  branch: 'p.git_branch',
+};
+
 function sinceClause(filter: ReportFilter, params: unknown[]): string {
   if (!filter.since) return '';
   params.push(filter.since.toISOString());
@@ -177,7 +194,7 @@ export function createMonitorStore(duckdb: DuckDb) {
       const rows = await duckdb.query(
         `select file_id, source, kind, path, size, mtime_ms, byte_offset, content_hash, status,
                 error, attempts, parser_version, records, bad_lines,
-                epoch_ms(indexed_at) as indexed_at
+                epoch_ms(indexed_at) as indexed_at, parser_state
          from monitor_source_file where project_id = $1`,
         [projectId],
       );
@@ -199,6 +216,7 @@ export function createMonitorStore(duckdb: DuckDb) {
           records: Number(row.records),
           badLines: Number(row.bad_lines),
           indexedAtMs: Number(row.indexed_at),
+          parserState: row.parser_state === null ? null : String(row.parser_state),
         });
       }
       return states;
@@ -213,7 +231,33 @@ export function createMonitorStore(duckdb: DuckDb) {
       await duckdb.transaction(async (connection) => {
         // Every event key (and message) this write adds or removes: their `counted` is redone.
         const affected: unknown[][] = [];
-        const replaced = writes.filter((write) => !write.isNew);
+        const replaced = writes.filter((write) => !write.isNew && write.tailFromLine === undefined);
+        const tails = writes.filter((write) => write.tailFromLine !== undefined);
+        if (tails.length > 0) {
+          // A tail replaces its file's session row and links, and its bad lines from the
+          // resumed line on; its other rows stay (see FileWrite.tailFromLine).
+          const ids = tails.map((write) => write.state.fileId);
+          const idList = ids.map((_, index) => `$${index + 2}`).join(', ');
+          for (const table of ['monitor_session', 'monitor_agent_link']) {
+            await connection.run(
+              `delete from ${table} where project_id = $1 and file_id in (${idList})`,
+              [projectId, ...ids],
+            );
+          }
+          const pairs = tails
+            .map((_, index) => `($${2 * index + 2}, $${2 * index + 3}::bigint)`)
+            .join(', ');
+          await connection.run(
+            `delete from monitor_bad_line b using (values ${pairs}) t(file_id, line)
+             where b.project_id = $1 and b.file_id = t.file_id and b.line >= t.line`,
+            [projectId, ...tails.flatMap((write) => [write.state.fileId, write.tailFromLine!])],
+          );
+          const pathList = tails.map((_, index) => `$${index + 2}`).join(', ');
+          await connection.run(
+            `delete from monitor_source_file where project_id = $1 and path in (${pathList})`,
+            [projectId, ...tails.map((write) => write.state.path)],
+          );
+        }
         if (replaced.length > 0) {
           const ids = replaced.map((write) => write.state.fileId);
           const gone = await connection.runAndReadAll(
@@ -240,7 +284,7 @@ export function createMonitorStore(duckdb: DuckDb) {
         await appendAll(
           connection,
           'monitor_source_file',
-          ['v', 'v', 'v', 'v', 'v', 'b', 'b', 'b', 'v', 'v', 'v', 'i', 'i', 'i', 'i', 't'],
+          ['v', 'v', 'v', 'v', 'v', 'b', 'b', 'b', 'v', 'v', 'v', 'i', 'i', 'i', 'i', 't', 'v'],
           writes.map(({ state }) => [
             projectId,
             state.fileId,
@@ -258,6 +302,7 @@ export function createMonitorStore(duckdb: DuckDb) {
             state.records,
             state.badLines,
             now,
+            state.parserState ?? null,
           ]),
         );
         const withRows = writes.filter((write) => write.parsed !== null);
@@ -486,8 +531,13 @@ export function createMonitorStore(duckdb: DuckDb) {
     async sessionReport(filter: ReportFilter): Promise<SessionReportRow[]> {
       const params: unknown[] = [filter.projectId];
       const since = sinceClause(filter, params);
+      // Usage is summed per session first, on the session key alone, then joined to the few
+      // session rows: grouping the joined rows by every descriptive column costs 10× more.
       const rows = await duckdb.query(
-        `with usage as (select * from ${DEDUPED_USAGE} u where true${since}),
+        `with usage as (
+           select u.session_key, ${TOTALS_SQL} from ${DEDUPED_USAGE} u where true${since}
+           group by u.session_key
+         ),
          sessions as (
            select session_key, any_value(source) as source, any_value(session_id) as session_id,
                   any_value(agent_id) as agent_id, any_value(agent_kind) as agent_kind,
@@ -515,14 +565,13 @@ export function createMonitorStore(duckdb: DuckDb) {
                 coalesce(l.agent_type, s.agent_name) as agent_type,
                 s.parent_session_id, s.title, coalesce(r.records, 0) as records,
                 epoch_ms(s.started_at) as started_at, epoch_ms(s.ended_at) as ended_at,
-                ${TOTALS_SQL}
+                u.* exclude (session_key)
          from keys k
          left join sessions s using (session_key)
          left join records r using (session_key)
          left join links l on l.source = s.source
            and l.child_ref = case when s.source = 'opencode' then s.session_id else s.agent_id end
          left join usage u on u.session_key = k.session_key
-         group by all
          order by started_at nulls last, k.session_key`,
         params as never,
       );
@@ -543,19 +592,30 @@ export function createMonitorStore(duckdb: DuckDb) {
       }));
     },
 
-    /** Usage per calendar day in `timeZone` (an IANA name, checked by the caller). */
+    /**
+     * Usage per calendar day in `timeZone` (an IANA name, checked by the caller). The zone's
+     * offsets over the events' time range become a CASE on epoch milliseconds
+     * (monitor-timezone.ts): integer arithmetic per event instead of an ICU conversion.
+     */
     async dayReport(filter: ReportFilter, timeZone: string) {
-      const params: unknown[] = [filter.projectId, timeZone];
+      const params: unknown[] = [filter.projectId];
       const since = sinceClause(filter, params);
+      const [range] = await duckdb.query(
+        `select min(epoch_ms(u.ts)) as first, max(epoch_ms(u.ts)) as last
+         from ${DEDUPED_USAGE} u where u.ts is not null${since}`,
+        params as never,
+      );
+      if (!range || range.first === null || range.first === undefined) return [];
+      const spans = offsetSpans(timeZone, Number(range.first), Number(range.last));
       const rows = await duckdb.query(
-        `select strftime(timezone($2, u.ts)::date, '%Y-%m-%d') as day,
+        `select ${localDaySql('epoch_ms(u.ts)', spans)} as day,
                 count(distinct u.session_key) as sessions, ${TOTALS_SQL}
          from ${DEDUPED_USAGE} u where u.ts is not null${since}
          group by 1 order by 1`,
         params as never,
       );
       return rows.map((row) => ({
-        day: String(row.day),
+        day: dayName(Number(row.day)),
         sessions: numberOf(row.sessions),
         ...totalsFrom(row),
       }));
@@ -582,6 +642,41 @@ export function createMonitorStore(duckdb: DuckDb) {
         },
         costNano: row.cost_nano === null ? null : Number(row.cost_nano),
         basis: String(row.cost_basis),
+      }));
+    },
+
+    /**
+     * Usage per provider, project (the session's working directory) or git branch (the first
+     * one the session's lines name). A sub-agent or child session without its own directory
+     * or branch takes its parent's. The key's SQL comes from this fixed map, never a request.
+     */
+    async breakdownReport(filter: ReportFilter, by: BreakdownDimension) {
+      const params: unknown[] = [filter.projectId];
+      const since = sinceClause(filter, params);
+      const rows = await duckdb.query(
+        `with sessions as (
+           select session_key, any_value(source) as source, any_value(session_id) as session_id,
+                  any_value(parent_session_id) as parent_session_id, any_value(cwd) as cwd,
+                  any_value(git_branch) as git_branch
+           from monitor_session where project_id = $1 group by session_key
+         ), placed as (
+           select s.session_key, coalesce(s.cwd, p.cwd) as cwd,
+                  coalesce(s.git_branch, p.git_branch) as git_branch
+           from sessions s
+           left join sessions p on p.session_key <> s.session_key and p.session_key =
+             case when s.source = 'opencode' then 'oc:' || s.parent_session_id
+                  else 'cc:' || s.session_id end
+         )
+         select ${BREAKDOWN_KEYS[by]} as key, count(distinct u.session_key) as sessions, ${TOTALS_SQL}
+         from ${DEDUPED_USAGE} u left join placed p on p.session_key = u.session_key
+         where true${since}
+         group by 1 order by cost_nano desc nulls last, key nulls last`,
+        params as never,
+      );
+      return rows.map((row) => ({
+        key: row.key === null ? null : String(row.key),
+        sessions: numberOf(row.sessions),
+        ...totalsFrom(row),
       }));
     },
 

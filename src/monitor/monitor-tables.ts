@@ -11,7 +11,7 @@ import type { DuckDb } from '../platform/duckdb/duckdb.ts';
  * (cache_write includes cache_write_1h, which is kept apart because it is priced 2× input).
  * Costs are integer nano-USD; `cost_nano` is NULL when the price is unknown, never 0.
  */
-export const MONITOR_SCHEMA_VERSION = 1;
+export const MONITOR_SCHEMA_VERSION = 2;
 
 const DDL = [
   `create table if not exists monitor_source_file (
@@ -125,6 +125,9 @@ const DDL = [
     counted boolean not null
   )`,
   'create index if not exists monitor_source_file_path on monitor_source_file (project_id, path)',
+  // Step 2: where a transcript's parse stopped (monitor-claude-parser.ts ClaudeCheckpoint), so
+  // an appended tail is read alone.
+  'alter table monitor_source_file add column if not exists parser_state json',
   'create index if not exists monitor_usage_event_project on monitor_usage_event (project_id, ts)',
 ];
 
@@ -162,7 +165,8 @@ export const DEDUPED_USAGE = `(
 /**
  * Recomputes `counted` for the events of the keys and messages in the temporary table
  * monitor_affected (every key a write added or removed, and their messages). `$1` is the
- * project id.
+ * project id. Only rows whose answer changes are written: new rows arrive counted, and most
+ * stay so, and an update costs DuckDB far more than the read that decides it.
  */
 export const RECOUNT_SQL = `
   update monitor_usage_event set counted = r.keep
@@ -182,4 +186,4 @@ export const RECOUNT_SQL = `
       or e.fallback_for in (select message_id from monitor_affected where message_id is not null)
     )
   ) r
-  where monitor_usage_event.rowid = r.rid`;
+  where monitor_usage_event.rowid = r.rid and monitor_usage_event.counted <> r.keep`;

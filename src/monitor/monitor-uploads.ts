@@ -1,9 +1,10 @@
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError, validationError } from '../platform/app-error.ts';
+import { archiveKind, type UnpackState, unpackArchive } from './monitor-archive.ts';
 
 /**
  * Uploaded log files land in a folder of their own under the data dir, each at the relative
@@ -13,6 +14,8 @@ import { AppError, validationError } from '../platform/app-error.ts';
  */
 
 export const UPLOAD_MAX_FILES = 20_000;
+/** All bytes unpacked from the archives of one upload (a bomb stops here: 413). */
+export const UPLOAD_MAX_UNPACKED_BYTES = 1024 ** 3;
 const SEGMENT = /^[A-Za-z0-9._@+=,-][A-Za-z0-9 ._@+=,-]{0,254}$/;
 const MAX_DEPTH = 12;
 
@@ -36,7 +39,11 @@ export function safeRelativePath(name: string, index: number): string {
   return segments.join('/');
 }
 
-/** Writes every file under `folder`; a file over `maxBytes` is a 413, nothing kept. */
+/**
+ * Writes every file under `folder`; a file over `maxBytes` is a 413, nothing kept. An archive
+ * (`.zip`, `.tar`, `.tar.gz`, `.tgz`) is unpacked there instead (monitor-archive.ts), its
+ * entries named like uploaded files. Returns how many files were written.
+ */
 export async function saveUploads(
   folder: string,
   files: AsyncIterable<{ filename: string; file: Readable & { truncated?: boolean } }>,
@@ -44,12 +51,45 @@ export async function saveUploads(
 ): Promise<number> {
   let count = 0;
   const seen = new Set<string>();
+  const unpacked: UnpackState = { entries: 0, bytes: 0, seen };
   for await (const part of files) {
     if (count >= UPLOAD_MAX_FILES) {
       part.file.resume();
       throw new AppError('PAYLOAD_TOO_LARGE', `At most ${UPLOAD_MAX_FILES} files per upload`);
     }
     const relative = safeRelativePath(part.filename, count);
+    const kind = archiveKind(relative);
+    if (kind) {
+      // Beside the folder, never in it: the archive itself is not a log file.
+      const archive = `${folder}.archive`;
+      try {
+        await pipeline(part.file, createWriteStream(archive, { flags: 'w' }));
+        if (part.file.truncated) {
+          throw new AppError(
+            'PAYLOAD_TOO_LARGE',
+            `Uploaded file ${count + 1} is larger than ${maxBytes} bytes`,
+          );
+        }
+        const index = count;
+        const before = unpacked.entries;
+        await unpackArchive(archive, kind, {
+          archive: `Uploaded archive ${index + 1}`,
+          field: `files[${index}]`,
+          folder,
+          limits: {
+            maxEntryBytes: maxBytes,
+            maxTotalBytes: UPLOAD_MAX_UNPACKED_BYTES,
+            maxEntries: UPLOAD_MAX_FILES,
+          },
+          state: unpacked,
+          checkName: (name) => safeRelativePath(name, index),
+        });
+        count += unpacked.entries - before;
+      } finally {
+        await rm(archive, { force: true });
+      }
+      continue;
+    }
     if (seen.has(relative)) {
       part.file.resume();
       throw validationError(`Uploaded file ${count + 1}: ${relative} is sent twice`, [

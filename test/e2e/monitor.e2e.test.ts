@@ -53,7 +53,17 @@ describe('monitor page', () => {
     const models = page.getByTestId('monitor-models');
     const unknownRow = models.locator('tr', { hasText: 'my-private-model' });
     expect(await unknownRow.textContent()).toContain('unknown');
-    expect(await page.getByRole('img', { name: 'Tokens per day by bucket' }).count()).toBe(1);
+    // The chart draws after its query answers: waited for, not raced.
+    await expect
+      .poll(() => page.getByRole('img', { name: 'Tokens per day by bucket' }).count())
+      .toBe(1);
+    // Breakdowns: the fixture's lines name branch main; its agents count under it.
+    const breakdown = page.getByTestId('monitor-breakdown');
+    expect(await breakdown.locator('tbody tr', { hasText: 'main' }).count()).toBe(1);
+    await page.getByRole('combobox', { name: 'Group usage by' }).selectOption('project');
+    await expect
+      .poll(() => breakdown.locator('tbody tr', { hasText: '/home/dev/app' }).count())
+      .toBe(1);
     // Tool analytics: the fixture's one Task call, answered.
     const tools = page.getByTestId('monitor-tools');
     expect(await tools.locator('tr', { hasText: 'Task' }).textContent()).toContain('0 (0.0%)');

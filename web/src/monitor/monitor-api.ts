@@ -80,6 +80,19 @@ export interface MonitorOwnCall {
   unpricedAttempts: number;
 }
 
+export type BreakdownBy = 'provider' | 'project' | 'branch';
+
+/** A row of `GET …/monitor/breakdown`: usage per provider, working directory or git branch. */
+export interface MonitorBreakdownRow {
+  key: string | null;
+  sessions: number;
+  usageEvents: number;
+  tokens: Tokens;
+  costUsd: number | null;
+  costBasis: CostBasis;
+  unpricedEvents: number;
+}
+
 const base = (projectId: string) => `/api/projects/${encodeURIComponent(projectId)}/monitor`;
 
 export const monitorApi = {
@@ -89,6 +102,10 @@ export const monitorApi = {
       query: { timezone },
     }),
   models: (projectId: string) => api<{ items: MonitorModel[] }>(`${base(projectId)}/models`),
+  breakdown: (projectId: string, by: BreakdownBy) =>
+    api<{ by: BreakdownBy; items: MonitorBreakdownRow[] }>(`${base(projectId)}/breakdown`, {
+      query: { by },
+    }),
   tools: (projectId: string) => api<{ items: MonitorTool[] }>(`${base(projectId)}/tools`),
   ownCalls: (projectId: string, by: 'feature' | 'model' | 'dataset') =>
     api<{ by: string; items: MonitorOwnCall[] }>(`${base(projectId)}/own-calls`, {

@@ -3,9 +3,16 @@ import { useParams } from '@tanstack/react-router';
 import { useMemo, useState } from 'react';
 import { FormError } from '../ui/form-error.tsx';
 import { formatDateTime, formatInteger } from '../ui/format.ts';
-import { type CostBasis, type MonitorSession, monitorApi, type Tokens } from './monitor-api.ts';
+import {
+  type BreakdownBy,
+  type CostBasis,
+  type MonitorSession,
+  monitorApi,
+  type Tokens,
+} from './monitor-api.ts';
 import { MonitorChart } from './monitor-chart.tsx';
 import { download, type Flat, toCsv } from './monitor-export.ts';
+import { type MonitorColumn, MonitorTable } from './monitor-table.tsx';
 
 const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
@@ -28,6 +35,28 @@ const millis = (ms: number | null) =>
   ms === null ? '—' : ms >= 1_000 ? `${(ms / 1_000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 
 type SortKey = 'startedAt' | 'output' | 'input' | 'cost';
+
+/** Calls, token buckets and cost: the columns every usage report shares. */
+const usageColumns: MonitorColumn<{
+  usageEvents: number;
+  tokens: Tokens;
+  costUsd: number | null;
+  costBasis: CostBasis;
+  unpricedEvents: number;
+}>[] = [
+  { label: 'Calls', numeric: true, cell: (row) => formatInteger(row.usageEvents) },
+  { label: 'Input', numeric: true, cell: (row) => formatInteger(row.tokens.input) },
+  { label: 'Output', numeric: true, cell: (row) => formatInteger(row.tokens.output) },
+  { label: 'Cache read', numeric: true, cell: (row) => formatInteger(row.tokens.cacheRead) },
+  { label: 'Cache write', numeric: true, cell: (row) => formatInteger(row.tokens.cacheWrite) },
+  {
+    label: 'Cost',
+    numeric: true,
+    title: (row) =>
+      row.unpricedEvents ? `${row.unpricedEvents} calls of unknown price` : undefined,
+    cell: (row) => formatUsd(row.costUsd, row.costBasis),
+  },
+];
 
 function ExportButtons({
   name,
@@ -70,6 +99,11 @@ export function MonitorPage() {
     queryKey: ['monitor', projectId, 'models'],
     queryFn: () => monitorApi.models(projectId),
   });
+  const [breakdownBy, setBreakdownBy] = useState<BreakdownBy>('branch');
+  const breakdown = useQuery({
+    queryKey: ['monitor', projectId, 'breakdown', breakdownBy],
+    queryFn: () => monitorApi.breakdown(projectId, breakdownBy),
+  });
   const tools = useQuery({
     queryKey: ['monitor', projectId, 'tools'],
     queryFn: () => monitorApi.tools(projectId),
@@ -101,13 +135,7 @@ export function MonitorPage() {
 
   const loading = sessions.isPending || daily.isPending || models.isPending;
   const empty = !loading && sessions.data?.items.length === 0;
-  const sortHeader = (label: string, key: SortKey) => (
-    <th scope="col" className="number" aria-sort={sort === key ? 'descending' : 'none'}>
-      <button type="button" className="link-button" onClick={() => setSort(key)}>
-        {label}
-      </button>
-    </th>
-  );
+  const sortBy = (key: SortKey) => ({ active: sort === key, onSort: () => setSort(key) });
 
   return (
     <section className="page">
@@ -115,7 +143,14 @@ export function MonitorPage() {
         <h1>Monitor</h1>
       </div>
       <FormError
-        error={sessions.error ?? daily.error ?? models.error ?? tools.error ?? ownCalls.error}
+        error={
+          sessions.error ??
+          daily.error ??
+          models.error ??
+          breakdown.error ??
+          tools.error ??
+          ownCalls.error
+        }
       />
       {loading && <p className="muted">Loading…</p>}
       {empty && (
@@ -171,55 +206,69 @@ export function MonitorPage() {
               }
             />
           </div>
-          <table className="data-table" data-testid="monitor-models">
-            <thead>
-              <tr>
-                <th scope="col">Model</th>
-                <th scope="col">Source</th>
-                <th scope="col" className="number">
-                  Calls
-                </th>
-                <th scope="col" className="number">
-                  Input
-                </th>
-                <th scope="col" className="number">
-                  Output
-                </th>
-                <th scope="col" className="number">
-                  Cache read
-                </th>
-                <th scope="col" className="number">
-                  Cache write
-                </th>
-                <th scope="col" className="number">
-                  Cost
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {models.data.items.map((row) => (
-                <tr key={`${row.source}/${row.provider}/${row.model}`}>
-                  <td>{row.model ?? '—'}</td>
-                  <td>{row.source}</td>
-                  <td className="number">{formatInteger(row.usageEvents)}</td>
-                  <td className="number">{formatInteger(row.tokens.input)}</td>
-                  <td className="number">{formatInteger(row.tokens.output)}</td>
-                  <td className="number">{formatInteger(row.tokens.cacheRead)}</td>
-                  <td className="number">{formatInteger(row.tokens.cacheWrite)}</td>
-                  <td
-                    className="number"
-                    title={
-                      row.unpricedEvents
-                        ? `${row.unpricedEvents} calls of unknown price`
-                        : undefined
-                    }
-                  >
-                    {formatUsd(row.costUsd, row.costBasis)}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <MonitorTable
+            testId="monitor-models"
+            rows={models.data.items}
+            rowKey={(row) => `${row.source}/${row.provider}/${row.model}`}
+            columns={[
+              { label: 'Model', cell: (row) => row.model ?? '—' },
+              { label: 'Source', cell: (row) => row.source },
+              ...usageColumns,
+            ]}
+          />
+        </>
+      )}
+      {breakdown.data && breakdown.data.items.length > 0 && (
+        <>
+          <div className="row">
+            <h2>By {breakdownBy === 'project' ? 'project folder' : breakdownBy}</h2>
+            <label>
+              Group by{' '}
+              <select
+                aria-label="Group usage by"
+                value={breakdownBy}
+                onChange={(event) => setBreakdownBy(event.target.value as BreakdownBy)}
+              >
+                <option value="branch">Git branch</option>
+                <option value="project">Project folder</option>
+                <option value="provider">Provider</option>
+              </select>
+            </label>
+            <span className="spacer" />
+            <ExportButtons
+              name={`monitor-by-${breakdownBy}`}
+              rows={breakdown.data.items}
+              flat={() =>
+                breakdown.data.items.map((row) => ({
+                  [breakdownBy]: row.key,
+                  sessions: row.sessions,
+                  usageEvents: row.usageEvents,
+                  ...flatTokens(row.tokens),
+                  costUsd: row.costUsd,
+                  costBasis: row.costBasis,
+                  unpricedEvents: row.unpricedEvents,
+                }))
+              }
+            />
+          </div>
+          <MonitorTable
+            testId="monitor-breakdown"
+            rows={breakdown.data.items}
+            rowKey={(row) => row.key ?? ''}
+            columns={[
+              {
+                label:
+                  breakdownBy === 'project'
+                    ? 'Folder'
+                    : breakdownBy === 'branch'
+                      ? 'Branch'
+                      : 'Provider',
+                cell: (row) => row.key ?? <span className="muted">not recorded</span>,
+              },
+              { label: 'Sessions', numeric: true, cell: (row) => formatInteger(row.sessions) },
+              ...usageColumns,
+            ]}
+          />
         </>
       )}
       {tools.data && tools.data.items.length > 0 && (
@@ -244,44 +293,30 @@ export function MonitorPage() {
               }
             />
           </div>
-          <table className="data-table" data-testid="monitor-tools">
-            <thead>
-              <tr>
-                <th scope="col">Tool</th>
-                <th scope="col" className="number">
-                  Calls
-                </th>
-                <th scope="col" className="number">
-                  Failed
-                </th>
-                <th scope="col" className="number">
-                  p50
-                </th>
-                <th scope="col" className="number">
-                  p95
-                </th>
-                <th scope="col">Top error</th>
-              </tr>
-            </thead>
-            <tbody>
-              {tools.data.items.map((row) => (
-                <tr key={row.toolName}>
-                  <td>{row.toolName}</td>
-                  <td className="number">{formatInteger(row.calls)}</td>
-                  <td className="number">
-                    {formatInteger(row.failures)} ({percent(row.failureRate)})
-                  </td>
-                  <td className="number">{millis(row.durationP50Ms)}</td>
-                  <td className="number">{millis(row.durationP95Ms)}</td>
-                  <td title={row.topErrors[0]?.error}>
-                    {row.topErrors[0]
-                      ? `${row.topErrors[0].error.slice(0, 80)} (×${row.topErrors[0].count})`
-                      : '—'}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <MonitorTable
+            testId="monitor-tools"
+            rows={tools.data.items}
+            rowKey={(row) => row.toolName}
+            columns={[
+              { label: 'Tool', cell: (row) => row.toolName },
+              { label: 'Calls', numeric: true, cell: (row) => formatInteger(row.calls) },
+              {
+                label: 'Failed',
+                numeric: true,
+                cell: (row) => `${formatInteger(row.failures)} (${percent(row.failureRate)})`,
+              },
+              { label: 'p50', numeric: true, cell: (row) => millis(row.durationP50Ms) },
+              { label: 'p95', numeric: true, cell: (row) => millis(row.durationP95Ms) },
+              {
+                label: 'Top error',
+                title: (row) => row.topErrors[0]?.error,
+                cell: (row) =>
+                  row.topErrors[0]
+                    ? `${row.topErrors[0].error.slice(0, 80)} (×${row.topErrors[0].count})`
+                    : '—',
+              },
+            ]}
+          />
         </>
       )}
       {ownCalls.data && ownCalls.data.items.length > 0 && (
@@ -309,53 +344,29 @@ export function MonitorPage() {
               }
             />
           </div>
-          <table className="data-table" data-testid="monitor-own-calls">
-            <thead>
-              <tr>
-                <th scope="col">Feature</th>
-                <th scope="col" className="number">
-                  Calls
-                </th>
-                <th scope="col" className="number">
-                  Errors
-                </th>
-                <th scope="col" className="number">
-                  Cache hits
-                </th>
-                <th scope="col" className="number">
-                  p50
-                </th>
-                <th scope="col" className="number">
-                  p95
-                </th>
-                <th scope="col" className="number">
-                  Cost
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {ownCalls.data.items.map((row) => (
-                <tr key={row.key ?? ''}>
-                  <td>{row.key ?? '—'}</td>
-                  <td className="number">{formatInteger(row.calls)}</td>
-                  <td className="number">{percent(row.errorRate)}</td>
-                  <td className="number">{percent(row.cacheHitRate)}</td>
-                  <td className="number">{millis(row.latencyP50Ms)}</td>
-                  <td className="number">{millis(row.latencyP95Ms)}</td>
-                  <td
-                    className="number"
-                    title={
-                      row.unpricedAttempts
-                        ? `${row.unpricedAttempts} attempts of unknown price`
-                        : undefined
-                    }
-                  >
-                    {formatUsd(row.costUsd, row.unpricedAttempts ? 'partial' : 'computed')}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <MonitorTable
+            testId="monitor-own-calls"
+            rows={ownCalls.data.items}
+            rowKey={(row) => row.key ?? ''}
+            columns={[
+              { label: 'Feature', cell: (row) => row.key ?? '—' },
+              { label: 'Calls', numeric: true, cell: (row) => formatInteger(row.calls) },
+              { label: 'Errors', numeric: true, cell: (row) => percent(row.errorRate) },
+              { label: 'Cache hits', numeric: true, cell: (row) => percent(row.cacheHitRate) },
+              { label: 'p50', numeric: true, cell: (row) => millis(row.latencyP50Ms) },
+              { label: 'p95', numeric: true, cell: (row) => millis(row.latencyP95Ms) },
+              {
+                label: 'Cost',
+                numeric: true,
+                title: (row) =>
+                  row.unpricedAttempts
+                    ? `${row.unpricedAttempts} attempts of unknown price`
+                    : undefined,
+                cell: (row) =>
+                  formatUsd(row.costUsd, row.unpricedAttempts ? 'partial' : 'computed'),
+              },
+            ]}
+          />
         </>
       )}
       {sessions.data && sessions.data.items.length > 0 && (
@@ -391,41 +402,57 @@ export function MonitorPage() {
               }
             />
           </div>
-          <table className="data-table" data-testid="monitor-sessions">
-            <thead>
-              <tr>
-                <th scope="col">Session</th>
-                <th scope="col">Agent</th>
-                {sortHeader('Started', 'startedAt')}
-                {sortHeader('Input', 'input')}
-                {sortHeader('Output', 'output')}
-                <th scope="col" className="number">
-                  Cache read
-                </th>
-                <th scope="col" className="number">
-                  Cache write
-                </th>
-                {sortHeader('Cost', 'cost')}
-              </tr>
-            </thead>
-            <tbody>
-              {shown.map((row) => (
-                <tr key={row.sessionKey}>
-                  <td title={row.title ?? undefined}>
-                    {row.agentId || row.parentSessionId ? '↳ ' : ''}
-                    {row.sessionId.slice(0, 18)}
-                  </td>
-                  <td>{row.agentType ?? (row.agentId ? row.agentId : '—')}</td>
-                  <td className="number">{formatDateTime(row.startedAt)}</td>
-                  <td className="number">{formatInteger(row.tokens.input)}</td>
-                  <td className="number">{formatInteger(row.tokens.output)}</td>
-                  <td className="number">{formatInteger(row.tokens.cacheRead)}</td>
-                  <td className="number">{formatInteger(row.tokens.cacheWrite)}</td>
-                  <td className="number">{formatUsd(row.costUsd, row.costBasis)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <MonitorTable
+            testId="monitor-sessions"
+            rows={shown}
+            rowKey={(row) => row.sessionKey}
+            columns={[
+              {
+                label: 'Session',
+                title: (row) => row.title ?? undefined,
+                cell: (row) =>
+                  `${row.agentId || row.parentSessionId ? '↳ ' : ''}${row.sessionId.slice(0, 18)}`,
+              },
+              {
+                label: 'Agent',
+                cell: (row) => row.agentType ?? (row.agentId ? row.agentId : '—'),
+              },
+              {
+                label: 'Started',
+                numeric: true,
+                sort: sortBy('startedAt'),
+                cell: (row) => formatDateTime(row.startedAt),
+              },
+              {
+                label: 'Input',
+                numeric: true,
+                sort: sortBy('input'),
+                cell: (row) => formatInteger(row.tokens.input),
+              },
+              {
+                label: 'Output',
+                numeric: true,
+                sort: sortBy('output'),
+                cell: (row) => formatInteger(row.tokens.output),
+              },
+              {
+                label: 'Cache read',
+                numeric: true,
+                cell: (row) => formatInteger(row.tokens.cacheRead),
+              },
+              {
+                label: 'Cache write',
+                numeric: true,
+                cell: (row) => formatInteger(row.tokens.cacheWrite),
+              },
+              {
+                label: 'Cost',
+                numeric: true,
+                sort: sortBy('cost'),
+                cell: (row) => formatUsd(row.costUsd, row.costBasis),
+              },
+            ]}
+          />
         </>
       )}
     </section>

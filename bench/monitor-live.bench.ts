@@ -1,0 +1,150 @@
+// Monitor live ingest (issue 15): Claude Code transcripts that keep growing, as during a working
+// day. Each round appends one streamed API call (3 lines) to every transcript, runs one watch
+// cycle (the incremental import: grown files read from their checkpoint) and the session report
+// a dashboard shows. Figures: changed files per second of cycle, and write-to-report latency
+// p99 (the last append of a round → the report that counts it). The same rounds re-reading
+// every file whole (no checkpoint) are the peer. Sizes: BENCH_MONITOR_LIVE_FILES transcripts
+// of BENCH_MONITOR_LIVE_KB each, BENCH_MONITOR_LIVE_ROUNDS rounds.
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { importTree } from '../src/monitor/monitor-import.ts';
+import { createMonitorStore, type MonitorStore } from '../src/monitor/monitor-store.ts';
+import { ensureMonitorTables } from '../src/monitor/monitor-tables.ts';
+import { openDuckDb } from '../src/platform/duckdb/duckdb.ts';
+import { uuidv7 } from '../src/platform/ids.ts';
+import { type BenchRow, percentile, round } from './bench-types.ts';
+
+const FILES = Number(process.env.BENCH_MONITOR_LIVE_FILES ?? 2_000);
+const KB = Number(process.env.BENCH_MONITOR_LIVE_KB ?? 200);
+const ROUNDS = Number(process.env.BENCH_MONITOR_LIVE_ROUNDS ?? 10);
+
+let calls = 0;
+/** One API call streamed as 3 lines, output growing 1 → 50 → 300 (300 counts). */
+function callLines(sessionId: string): string {
+  calls++;
+  const lines: string[] = [];
+  for (const output of [1, 50, 300]) {
+    lines.push(
+      JSON.stringify({
+        type: 'assistant',
+        sessionId,
+        uuid: uuidv7(),
+        requestId: `req_${calls}`,
+        timestamp: new Date(1768039200000 + calls * 1000).toISOString(),
+        message: {
+          id: `msg_${calls}`,
+          model: 'claude-sonnet-4-5-20250929',
+          role: 'assistant',
+          content: [{ type: 'text', text: 'y'.repeat(300) }],
+          usage: { input_tokens: 10, output_tokens: output, cache_read_input_tokens: 1000 },
+        },
+      }),
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function rounds(
+  store: MonitorStore,
+  projectId: string,
+  root: string,
+  files: { file: string; sessionId: string }[],
+  expectedCalls: () => number,
+) {
+  const cycleMs: number[] = [];
+  const latencyMs: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const { file, sessionId } of files) appendFileSync(file, callLines(sessionId));
+    const written = performance.now();
+    const result = await importTree({ store, projectId, root, source: 'claude-code' });
+    cycleMs.push(performance.now() - written);
+    const report = await store.sessionReport({ projectId, since: undefined });
+    latencyMs.push(performance.now() - written);
+    if (result.files !== files.length) throw new Error(`cycle read ${result.files} files`);
+    const output = report.reduce((sum, row) => sum + row.tokens.output, 0);
+    if (output !== expectedCalls() * 300) {
+      throw new Error(`report counts ${output} output tokens, expected ${expectedCalls() * 300}`);
+    }
+  }
+  return { cycleMs: cycleMs.sort((a, b) => a - b), latencyMs: latencyMs.sort((a, b) => a - b) };
+}
+
+export default async function monitorLiveBench(): Promise<BenchRow[]> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-monitor-live-'));
+  const duckdb = await openDuckDb({ path: path.join(dir, 'bench.duckdb'), connections: 4 });
+  try {
+    await ensureMonitorTables(duckdb);
+    const store = createMonitorStore(duckdb);
+    const root = path.join(dir, 'projects');
+    const folder = path.join(root, '-home-dev-app');
+    mkdirSync(folder, { recursive: true });
+    const files: { file: string; sessionId: string }[] = [];
+    const first = calls;
+    for (let f = 0; f < FILES; f++) {
+      const sessionId = `00000000-0000-4000-8000-${String(f).padStart(12, '0')}`;
+      const file = path.join(folder, `${sessionId}.jsonl`);
+      let text = '';
+      while (text.length < KB * 1024) text += callLines(sessionId);
+      writeFileSync(file, text);
+      files.push({ file, sessionId });
+    }
+    const tailed = uuidv7();
+    await importTree({ store, projectId: tailed, root, source: 'claude-code' });
+    const baseCalls = calls - first;
+    const tail = await rounds(store, tailed, root, files, () => calls - first);
+
+    // The peer: the same rounds with every grown file read whole (its checkpoint removed).
+    const whole = uuidv7();
+    await importTree({ store, projectId: whole, root, source: 'claude-code' });
+    await duckdb.run(`update monitor_source_file set parser_state = null where project_id = $1`, [
+      whole,
+    ]);
+    const wholeStore: MonitorStore = {
+      ...store,
+      // Every cycle forgets the checkpoints the previous one wrote.
+      async fileStates(projectId) {
+        const states = await store.fileStates(projectId);
+        for (const state of states.values()) state.parserState = null;
+        return states;
+      },
+    };
+    const wholeRounds = await rounds(wholeStore, whole, root, files, () => calls - first);
+
+    const filesPerSecond = Math.round(FILES / (percentile(tail.cycleMs, 50) / 1000));
+    const p99 = round(percentile(tail.latencyMs, 99), 1);
+    const wholeP50 = percentile(wholeRounds.cycleMs, 50);
+    return [
+      {
+        name: `monitor live: ${FILES} growing transcripts of ${KB} KB (${baseCalls} calls), changed files per second of cycle (p50)`,
+        value: filesPerSecond,
+        unit: 'files/s',
+        against: { label: 'goal', value: 5_000 },
+        ratio: round(filesPerSecond / 5_000),
+        goal: '≥ 5,000 files/s',
+        pass: filesPerSecond >= 5_000,
+      },
+      {
+        name: `monitor live: write → session report latency p99 (p50 ${round(percentile(tail.latencyMs, 50), 1)} ms)`,
+        value: p99,
+        unit: 'ms',
+        against: { label: 'goal', value: 2_000 },
+        ratio: round(p99 / 2_000),
+        goal: '< 2 s',
+        pass: p99 < 2_000,
+      },
+      {
+        name: 'monitor live: cycle reading grown files from their checkpoint ÷ reading them whole',
+        value: round(percentile(tail.cycleMs, 50), 1),
+        unit: 'ms',
+        against: { label: 'whole ms', value: round(wholeP50, 1) },
+        ratio: round(percentile(tail.cycleMs, 50) / wholeP50),
+        goal: '< 1 (tailing is cheaper)',
+        pass: percentile(tail.cycleMs, 50) < wholeP50,
+      },
+    ];
+  } finally {
+    await duckdb.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
