@@ -8,6 +8,8 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import { createGatewayModule } from './gateway/gateway-module.ts';
+import { gatewayApiRoutes, gatewayKeyRoutes } from './gateway/gateway-routes.ts';
 import { createLlmModule } from './llm/llm-module.ts';
 import { llmRoutes } from './llm/llm-routes.ts';
 import { monitorRoutes } from './monitor/monitor-routes.ts';
@@ -173,6 +175,21 @@ export async function buildApp(platform: Platform) {
   app.decorate('llm', llm);
   app.addHook('onClose', llm.close);
   await app.register(llmRoutes, { admin: llm.admin });
+
+  // ── gateway (h-llm, issue #19): OpenAI/Anthropic-compatible /v1 routes over the LLM module
+  //    (docs/gateway.md). The lead moves this block into the composition root at merge. ──
+  const gateway = createGatewayModule({
+    database: platform.database,
+    llm,
+    llmConfig: config.llm,
+    access: services.access,
+    audit: services.audit,
+    logger,
+  });
+  app.addHook('onClose', gateway.close);
+  await app.register(gatewayApiRoutes, { gateway: gateway.service });
+  await app.register(gatewayKeyRoutes, { gateway: gateway.service });
+  // ── end gateway ──
 
   // Live views (SSE) of every feature share one event bus (src/platform/events.ts).
   // Tapped so AI columns see cell changes (an edited input makes its AI cells stale).

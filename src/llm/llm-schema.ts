@@ -121,6 +121,7 @@ export const callSchema = z
     entityIds: z
       .record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9]{0,63}$/), z.string().max(200))
       .optional(),
+    gatewayKeyId: z.uuid().optional(),
     provider: providerRefSchema.optional(),
     model: modelSchema,
     messages: z

@@ -59,6 +59,11 @@ export interface LlmCallRequest {
   feature: string;
   /** What the call is about, e.g. `{ datasetId, columnId, rowId }`; recorded with usage. */
   entityIds?: Record<string, string> | undefined;
+  /**
+   * The gateway key (src/gateway) an outside caller used: that key's budgets bind the call
+   * too, and usage rows carry it as `entityIds.gatewayKeyId`.
+   */
+  gatewayKeyId?: string | undefined;
   /** Provider id (uuid) or `env:<kind>`; omitted: the connection that lists `model`. */
   provider?: string | undefined;
   model: string;
@@ -636,7 +641,7 @@ export function createLlmService(deps: LlmServiceDeps) {
     const [targets, overrides, applicable] = await Promise.all([
       registry.targets(input.projectId, input.provider, input.model, input.fallbacks),
       overridesFor(input.projectId),
-      budgets.budgetsFor(input.projectId, userId),
+      budgets.budgetsFor(input.projectId, userId, input.gatewayKeyId),
     ]);
     const primary = targets[0] as RouteTarget;
     const context = callContext(
@@ -645,7 +650,10 @@ export function createLlmService(deps: LlmServiceDeps) {
         projectId: input.projectId,
         userId,
         feature: input.feature,
-        entityIds: input.entityIds ?? {},
+        entityIds:
+          input.gatewayKeyId === undefined
+            ? (input.entityIds ?? {})
+            : { ...input.entityIds, gatewayKeyId: input.gatewayKeyId },
         cacheStatus: cacheMode === 'use' ? 'miss' : cacheMode,
         messages,
         outputSchema,

@@ -13,6 +13,7 @@ import * as m0410 from './0410-import-conversions.ts';
 import * as m0420 from './0420-import-heartbeat.ts';
 import * as m0470 from './0470-generation-run-waiting.ts';
 import * as m0600 from './0600-durable-runs.ts';
+import * as m0800 from './0800-gateway-keys.ts';
 
 /**
  * Every migration, in order. A migration never changes after it ships: add a new one.
@@ -33,4 +34,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0420-import-heartbeat': m0420,
   '0470-generation-run-waiting': m0470,
   '0600-durable-runs': m0600,
+  '0800-gateway-keys': m0800,
 };
