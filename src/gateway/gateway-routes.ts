@@ -36,6 +36,9 @@ function wireOf(request: FastifyRequest): Wire {
     : 'openai';
 }
 
+/** Our request id under both names the official clients read (OpenAI's, Anthropic's). */
+const requestIdHeaders = (id: string) => ({ 'x-request-id': id, 'request-id': id });
+
 function bearerOf(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (typeof header === 'string') {
@@ -71,7 +74,7 @@ export const gatewayApiRoutes: FastifyPluginAsyncZod<{ gateway: GatewayService }
     else request.log.info({ code: appError.code, err: error }, 'gateway request refused');
     if (appError.headers) reply.headers(appError.headers);
     if (status === 413 || request.raw.complete === false) reply.header('connection', 'close');
-    reply.header('x-request-id', request.id);
+    reply.headers(requestIdHeaders(request.id));
     return reply.status(status).send(errorBody(wireOf(request), appError, status, request.id));
   });
 
@@ -92,7 +95,7 @@ export const gatewayApiRoutes: FastifyPluginAsyncZod<{ gateway: GatewayService }
     },
     async (request, reply) => {
       const key = await gateway.authenticate(bearerOf(request));
-      reply.header('x-request-id', request.id);
+      reply.headers(requestIdHeaders(request.id));
       return wireOf(request) === 'anthropic'
         ? presentAnthropicModels(key)
         : presentOpenAiModels(key);
@@ -169,7 +172,7 @@ async function serve(
     let result: LlmCallResult | undefined;
     for await (const event of events) if (event.type === 'finish') result = event.result;
     if (!result) throw new AppError('INTERNAL', 'The call ended without an answer');
-    reply.header('x-request-id', request.id);
+    reply.headers(requestIdHeaders(request.id));
     await reply.send(
       options.wire === 'openai'
         ? openAiCompletion(result, call.model, startedAt)
@@ -187,7 +190,7 @@ async function serve(
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
     connection: 'keep-alive',
-    'x-request-id': request.id,
+    ...requestIdHeaders(request.id),
     'x-accel-buffering': 'no',
   });
   const write = (text: string): Promise<void> | undefined => {
