@@ -186,6 +186,7 @@ export async function buildApp(platform: Platform) {
     audit: services.audit,
     logger,
   });
+  app.decorate('gateway', gateway);
   app.addHook('onClose', gateway.close);
   await app.register(gatewayApiRoutes, { gateway: gateway.service });
   await app.register(gatewayKeyRoutes, { gateway: gateway.service });

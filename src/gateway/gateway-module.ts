@@ -45,3 +45,10 @@ export function createGatewayModule(deps: {
 }
 
 export type GatewayModule = ReturnType<typeof createGatewayModule>;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The gateway: keys for outside apps and the /v1 calls they make (docs/gateway.md). */
+    readonly gateway: GatewayModule;
+  }
+}

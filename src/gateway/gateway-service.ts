@@ -169,7 +169,8 @@ export function createGatewayService(deps: GatewayServiceDeps) {
           requestsPerMinute: body.requestsPerMinute ?? undefined,
           tokensPerMinute: body.tokensPerMinute ?? undefined,
           cache: body.cache ?? false,
-          createdBy: actor.userId,
+          // The system actor (CLI, jobs) is no user row: its keys have no creator.
+          createdBy: actor.via === 'system' ? undefined : actor.userId,
         });
         await audit.record(trx, {
           actor,

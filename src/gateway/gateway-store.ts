@@ -84,7 +84,7 @@ export function createGatewayStore(db: Kysely<DB>) {
         requestsPerMinute: number | undefined;
         tokensPerMinute: number | undefined;
         cache: boolean;
-        createdBy: string;
+        createdBy: string | undefined;
       },
     ): Promise<GatewayKey> {
       const row = await trx
@@ -99,7 +99,7 @@ export function createGatewayStore(db: Kysely<DB>) {
           requests_per_minute: values.requestsPerMinute ?? null,
           tokens_per_minute: values.tokensPerMinute ?? null,
           cache: values.cache,
-          created_by: values.createdBy,
+          created_by: values.createdBy ?? null,
         })
         .returning(COLUMNS)
         .executeTakeFirstOrThrow();
