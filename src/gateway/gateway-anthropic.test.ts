@@ -179,7 +179,7 @@ describe('POST /v1/messages', () => {
     expect(page.data[0]?.type).toBe('model');
   });
 
-  it('records usage rows with feature gateway and the key id', async () => {
+  it('records usage rows with feature gateway and the key id, and spend per key', async () => {
     await client().messages.create({
       model: 'gpt',
       max_tokens: 16,
@@ -193,6 +193,15 @@ describe('POST /v1/messages', () => {
       .execute();
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.every((row) => row.feature === 'gateway')).toBe(true);
+    // The project's spend page breaks gateway spend down by key.
+    const spend = await t.app.inject({
+      method: 'GET',
+      url: `/api/projects/${team.project.id}/llm/spend/by-entity?by=gateway-key&since=1d`,
+      headers: team.owner.headers,
+    });
+    expect(spend.statusCode, spend.body).toBe(200);
+    const row = spend.json().rows.find((entry: { entityId: string }) => entry.entityId === keyId);
+    expect(row?.calls).toBe(rows.length);
   });
 });
 

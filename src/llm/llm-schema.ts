@@ -295,7 +295,7 @@ export const spendByEntityQuerySchema = z
   .object({
     since: spendQuerySchema.shape.since,
     until: spendQuerySchema.shape.until,
-    by: z.enum(['dataset', 'column', 'run']),
+    by: z.enum(['dataset', 'column', 'run', 'gateway-key']),
   })
   .strict();
 
@@ -452,7 +452,7 @@ export const spendView = z.object({
 export const entitySpendView = z.object({
   since: z.string(),
   until: z.string().nullable(),
-  by: z.enum(['dataset', 'column', 'run']),
+  by: z.enum(['dataset', 'column', 'run', 'gateway-key']),
   rows: z.array(
     z.object({
       entityId: z.string().nullable(),
