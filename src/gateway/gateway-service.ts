@@ -309,7 +309,8 @@ export function createGatewayService(deps: GatewayServiceDeps) {
           gatewayKeyId: key.id,
           provider: entry.provider,
           model: entry.model,
-          fallbacks: entry.fallbacks,
+          // None listed on the key: the connection's own chain for the model applies.
+          fallbacks: entry.fallbacks.length > 0 ? entry.fallbacks : undefined,
           messages: input.messages,
           parameters: input.parameters,
           outputSchema: input.outputSchema,
