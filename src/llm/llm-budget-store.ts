@@ -357,6 +357,7 @@ export function createBudgetStore(db: Kysely<DB>) {
         })
         .where('project_id', '=', projectId)
         .where('id', '=', budgetId)
+        .where('gateway_key_id', 'is', null)
         .returningAll()
         .executeTakeFirst();
       return row ? toBudget(row) : undefined;
@@ -367,6 +368,8 @@ export function createBudgetStore(db: Kysely<DB>) {
         .deleteFrom('llm_budget')
         .where('project_id', '=', projectId)
         .where('id', '=', budgetId)
+        // A gateway key's budgets change with the key (src/gateway), not here.
+        .where('gateway_key_id', 'is', null)
         .executeTakeFirst();
       return Number(result.numDeletedRows) > 0;
     },
