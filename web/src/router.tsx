@@ -105,6 +105,12 @@ const spendRoute = createRoute({
   path: '/spend',
   component: lazyRouteComponent(() => import('./settings/spend-page.tsx'), 'SpendPage'),
 });
+// Gateway keys (h-llm, issue #19).
+const gatewayRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/gateway',
+  component: lazyRouteComponent(() => import('./gateway/gateway-keys-page.tsx'), 'GatewayKeysPage'),
+});
 const monitorRoute = createRoute({
   getParentRoute: () => projectRoute,
   path: '/monitor',
@@ -139,6 +145,7 @@ const routeTree = rootRoute.addChildren([
       membersRoute,
       settingsRoute,
       spendRoute,
+      gatewayRoute,
       monitorRoute,
     ]),
     apiKeysRoute,
