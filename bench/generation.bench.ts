@@ -359,6 +359,7 @@ export default async function generationBench(): Promise<BenchRow[]> {
             callId: uuidv7(),
             text,
             output: undefined,
+            toolCalls: [],
             finishReason: 'stop',
             provider: provider.id,
             providerKind: 'openai',

@@ -12,6 +12,8 @@ import { createChatModule } from './chat/chat-module.ts';
 import { chatRoutes } from './chat/chat-routes.ts';
 import { documentRoutes } from './documents/document-routes.ts';
 import { createDocumentsModule } from './documents/documents-module.ts';
+import { createGatewayModule } from './gateway/gateway-module.ts';
+import { gatewayApiRoutes, gatewayKeyRoutes } from './gateway/gateway-routes.ts';
 import { createLlmModule } from './llm/llm-module.ts';
 import { llmRoutes } from './llm/llm-routes.ts';
 import { createIngestLeases } from './monitor/monitor-lease.ts';
@@ -179,6 +181,22 @@ export async function buildApp(platform: Platform) {
   app.decorate('llm', llm);
   app.addHook('onClose', llm.close);
   await app.register(llmRoutes, { admin: llm.admin });
+
+  // ── gateway (h-llm, issue #19): OpenAI/Anthropic-compatible /v1 routes over the LLM module
+  //    (docs/gateway.md). The lead moves this block into the composition root at merge. ──
+  const gateway = createGatewayModule({
+    database: platform.database,
+    llm,
+    llmConfig: config.llm,
+    access: services.access,
+    audit: services.audit,
+    logger,
+  });
+  app.decorate('gateway', gateway);
+  app.addHook('onClose', gateway.close);
+  await app.register(gatewayApiRoutes, { gateway: gateway.service });
+  await app.register(gatewayKeyRoutes, { gateway: gateway.service });
+  // ── end gateway ──
 
   // Live views (SSE) of every feature share one event bus (src/platform/events.ts); its ids
   // and recent events are kept in the metadata database, so a restart does not force a reload.

@@ -7,7 +7,7 @@ import { isUniqueViolation } from '../platform/db/db-errors.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { ProjectAccess } from '../projects/project-access.ts';
 import type { BudgetGuard } from './llm-budget-guard.ts';
-import type { BudgetStore } from './llm-budget-store.ts';
+import type { BudgetPeriod, BudgetStore } from './llm-budget-store.ts';
 import type { ResponseCache } from './llm-cache.ts';
 import type { Clock } from './llm-clock.ts';
 import {
@@ -452,6 +452,35 @@ export function createLlmAdmin(deps: LlmAdminDeps) {
       const states = await budgetStore.states(list, new Date(clock.now()));
       return list.map((budget, index) => presentBudget(budget, states[index]));
     },
+    /**
+     * Replaces a gateway key's budgets (src/gateway): one hard limit per period, settled through
+     * the same reservations as every call. The gateway checks the key belongs to the project.
+     */
+    async setGatewayKeyBudgets(
+      actor: Actor,
+      projectId: string,
+      gatewayKeyId: string,
+      limits: readonly { period: BudgetPeriod; hardLimitNano: number }[],
+    ) {
+      await access.requireRole(actor, projectId, 'owner');
+      await deps.llm.flush();
+      await budgetStore.replaceForGatewayKey(
+        projectId,
+        gatewayKeyId,
+        limits.map((limit) => ({ ...limit, id: uuidv7(clock.now()) })),
+        actor.userId,
+      );
+      budgets.invalidate(projectId);
+    },
+
+    /** A gateway key's budgets with their current spend (viewer). */
+    async gatewayKeyBudgets(actor: Actor, projectId: string, gatewayKeyId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      const list = await budgetStore.listForGatewayKey(projectId, gatewayKeyId);
+      const states = await budgetStore.states(list, new Date(clock.now()));
+      return list.map((budget, index) => presentBudget(budget, states[index]));
+    },
+
     async createBudget(actor: Actor, projectId: string, input: unknown) {
       await access.requireRole(actor, projectId, 'owner');
       const body = parse(budgetCreateSchema, input);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vites
 import { testBackends } from '../../test/test-platform.ts';
 import { startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import type { AppError } from '../platform/app-error.ts';
+import { uuidv7 } from '../platform/ids.ts';
 import { createProject, FAKE_API_KEY, type LlmTestEnv, openLlmTestEnv } from './llm-test-env.ts';
 
 // The hard-budget bound under concurrency, on every backend: PGlite serialises transactions,
@@ -75,5 +76,49 @@ describe.each(testBackends())('hard budget under concurrency on %s', (backend) =
     expect(state?.reservedNano).toBe(0);
     // Refused calls never reached the provider.
     expect(verbose.requests.length).toBe(succeeded.length);
+  });
+
+  it('binds a gateway key budget only to calls made with that key, under concurrency', async () => {
+    const projectId = await createProject(env.database, 'Gateway budget');
+    env.access.grant(env.owner.userId, projectId, 'owner');
+    const provider = await env.module.admin.createProvider(env.owner, projectId, {
+      name: 'fake openai',
+      kind: 'openai',
+      baseUrl: `${env.fake.url}/v1`,
+      apiKey: FAKE_API_KEY,
+    });
+    const gatewayKeyId = uuidv7();
+    await sql`
+      insert into gateway_key (id, project_id, name, prefix, key_hash, models)
+      values (${gatewayKeyId}, ${projectId}, 'k', 'bcgw_x', ${'a'.repeat(64)}, '[]'::jsonb)
+    `.execute(env.database.db);
+    await env.module.admin.setGatewayKeyBudgets(env.owner, projectId, gatewayKeyId, [
+      { period: 'day', hardLimitNano: 60_000 },
+    ]);
+    const call = (index: number, withKey: boolean) =>
+      env.module.llm.generate({
+        projectId,
+        feature: 'gateway',
+        ...(withKey ? { gatewayKeyId } : {}),
+        provider: provider.id,
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: `Gateway row ${index}` }],
+        parameters: { maxOutputTokens: 32 },
+        cache: 'off',
+      });
+    const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => call(i, true)));
+    const refused = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as AppError] : []));
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.length).toBeLessThan(50);
+    expect(refused[0]?.details).toMatchObject({ scope: 'gateway-key', period: 'day' });
+    // The key's budget does not bind the project's other calls.
+    await expect(call(99, false)).resolves.toMatchObject({ attempts: 1 });
+    await env.module.llm.flush();
+    const [state] = await env.module.admin.gatewayKeyBudgets(env.owner, projectId, gatewayKeyId);
+    expect(state?.spentNano).toBeGreaterThan(0);
+    expect(state?.spentNano).toBeLessThanOrEqual(60_000);
+    expect(state?.reservedNano).toBe(0);
+    // Listed with the key, not among the project's budgets.
+    expect(await env.module.admin.listBudgets(env.owner, projectId)).toEqual([]);
   });
 });

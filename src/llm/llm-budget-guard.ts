@@ -26,11 +26,15 @@ export function createBudgetGuard(options: {
   const cache = new Map<string, { at: number; budgets: Budget[] }>();
 
   return {
-    async budgetsFor(projectId: string, userId: string | undefined): Promise<Budget[]> {
-      const key = `${projectId}:${userId ?? ''}`;
+    async budgetsFor(
+      projectId: string,
+      userId: string | undefined,
+      gatewayKeyId?: string | undefined,
+    ): Promise<Budget[]> {
+      const key = `${projectId}:${userId ?? ''}:${gatewayKeyId ?? ''}`;
       const hit = cache.get(key);
       if (hit && clock.now() - hit.at < ttlMs) return hit.budgets;
-      const budgets = await store.applicable(projectId, userId);
+      const budgets = await store.applicable(projectId, userId, gatewayKeyId);
       if (cache.size > 10_000) cache.clear();
       cache.set(key, { at: clock.now(), budgets });
       return budgets;
@@ -103,7 +107,11 @@ export type BudgetGuard = ReturnType<typeof createBudgetGuard>;
 
 export function budgetExceeded(state: BudgetState, estimateNano: number): AppError {
   const { budget } = state;
-  const scope = budget.userId ? 'your' : "the project's";
+  const scope = budget.gatewayKeyId
+    ? "this gateway key's"
+    : budget.userId
+      ? 'your'
+      : "the project's";
   const adjective = { day: 'daily', week: 'weekly', month: 'monthly', total: 'total' }[
     budget.period
   ];
@@ -114,7 +122,7 @@ export function budgetExceeded(state: BudgetState, estimateNano: number): AppErr
       retryable: false,
       details: {
         budgetId: budget.id,
-        scope: budget.userId ? 'user' : 'project',
+        scope: budget.gatewayKeyId ? 'gateway-key' : budget.userId ? 'user' : 'project',
         period: budget.period,
         periodStart: state.periodStart.toISOString(),
         limitNano: budget.hardLimitNano,

@@ -9,6 +9,8 @@ export interface Budget {
   projectId: string;
   /** Undefined: the whole project. */
   userId: string | undefined;
+  /** A gateway key's own budget (src/gateway): binds only calls made with that key. */
+  gatewayKeyId: string | undefined;
   period: BudgetPeriod;
   hardLimitNano: number | undefined;
   softLimitNano: number | undefined;
@@ -55,6 +57,7 @@ type BudgetRecord = {
   id: string;
   project_id: string;
   user_id: string | null;
+  gateway_key_id: string | null;
   period: BudgetPeriod;
   hard_limit_nano: number | null;
   soft_limit_nano: number | null;
@@ -67,6 +70,7 @@ export function toBudget(row: BudgetRecord): Budget {
     id: row.id,
     projectId: row.project_id,
     userId: row.user_id ?? undefined,
+    gatewayKeyId: row.gateway_key_id ?? undefined,
     period: row.period,
     hardLimitNano: row.hard_limit_nano ?? undefined,
     softLimitNano: row.soft_limit_nano ?? undefined,
@@ -89,6 +93,8 @@ export function createBudgetStore(db: Kysely<DB>) {
         where c.project_id = ${budget.projectId}
           and c.created_at >= ${start}
           and (${budget.userId ?? null}::uuid is null or c.user_id = ${budget.userId ?? null}::uuid)
+          and (${budget.gatewayKeyId ?? null}::text is null
+            or c.entity_ids ->> 'gatewayKeyId' = ${budget.gatewayKeyId ?? null}::text)
         on conflict (budget_id, period_start) do nothing
       `.execute(trx);
     }
@@ -128,17 +134,30 @@ export function createBudgetStore(db: Kysely<DB>) {
   }
 
   return {
-    /** The budgets that bind a call by `userId` in the project: the project's and the user's. */
-    async applicable(projectId: string, userId: string | undefined): Promise<Budget[]> {
+    /**
+     * The budgets that bind a call by `userId` in the project: the project's and the user's,
+     * and the gateway key's when the call is made with one.
+     */
+    async applicable(
+      projectId: string,
+      userId: string | undefined,
+      gatewayKeyId?: string | undefined,
+    ): Promise<Budget[]> {
       const rows = await db
         .selectFrom('llm_budget')
         .selectAll()
         .where('project_id', '=', projectId)
-        .where((eb) =>
-          userId === undefined
-            ? eb('user_id', 'is', null)
-            : eb.or([eb('user_id', 'is', null), eb('user_id', '=', userId)]),
-        )
+        .where((eb) => {
+          const members = eb.and([
+            eb('gateway_key_id', 'is', null),
+            userId === undefined
+              ? eb('user_id', 'is', null)
+              : eb.or([eb('user_id', 'is', null), eb('user_id', '=', userId)]),
+          ]);
+          return gatewayKeyId === undefined
+            ? members
+            : eb.or([members, eb('gateway_key_id', '=', gatewayKeyId)]);
+        })
         .execute();
       return rows.map(toBudget);
     },
@@ -274,11 +293,13 @@ export function createBudgetStore(db: Kysely<DB>) {
       return Number(result.numUpdatedRows) > 0;
     },
 
+    /** The project's and its members' budgets (gateway keys' budgets are listed with the keys). */
     async list(projectId: string): Promise<Budget[]> {
       const rows = await db
         .selectFrom('llm_budget')
         .selectAll()
         .where('project_id', '=', projectId)
+        .where('gateway_key_id', 'is', null)
         .orderBy('created_at')
         .execute();
       return rows.map(toBudget);
@@ -290,6 +311,7 @@ export function createBudgetStore(db: Kysely<DB>) {
         .selectAll()
         .where('project_id', '=', projectId)
         .where('id', '=', budgetId)
+        .where('gateway_key_id', 'is', null)
         .executeTakeFirst();
       return row ? toBudget(row) : undefined;
     },
@@ -302,6 +324,7 @@ export function createBudgetStore(db: Kysely<DB>) {
       hardLimitNano: number | undefined;
       softLimitNano: number | undefined;
       createdBy: string | undefined;
+      gatewayKeyId?: string | undefined;
     }): Promise<Budget> {
       const row = await db
         .insertInto('llm_budget')
@@ -309,6 +332,7 @@ export function createBudgetStore(db: Kysely<DB>) {
           id: values.id,
           project_id: values.projectId,
           user_id: values.userId ?? null,
+          gateway_key_id: values.gatewayKeyId ?? null,
           period: values.period,
           hard_limit_nano: values.hardLimitNano ?? null,
           soft_limit_nano: values.softLimitNano ?? null,
@@ -333,6 +357,7 @@ export function createBudgetStore(db: Kysely<DB>) {
         })
         .where('project_id', '=', projectId)
         .where('id', '=', budgetId)
+        .where('gateway_key_id', 'is', null)
         .returningAll()
         .executeTakeFirst();
       return row ? toBudget(row) : undefined;
@@ -343,8 +368,69 @@ export function createBudgetStore(db: Kysely<DB>) {
         .deleteFrom('llm_budget')
         .where('project_id', '=', projectId)
         .where('id', '=', budgetId)
+        // A gateway key's budgets change with the key (src/gateway), not here.
+        .where('gateway_key_id', 'is', null)
         .executeTakeFirst();
       return Number(result.numDeletedRows) > 0;
+    },
+
+    /** The budgets of a gateway key. */
+    async listForGatewayKey(projectId: string, gatewayKeyId: string): Promise<Budget[]> {
+      const rows = await db
+        .selectFrom('llm_budget')
+        .selectAll()
+        .where('project_id', '=', projectId)
+        .where('gateway_key_id', '=', gatewayKeyId)
+        .orderBy('created_at')
+        .execute();
+      return rows.map(toBudget);
+    },
+
+    /** Replaces a gateway key's budgets (none: `limits` empty). */
+    async replaceForGatewayKey(
+      projectId: string,
+      gatewayKeyId: string,
+      limits: readonly { id: string; period: BudgetPeriod; hardLimitNano: number }[],
+      createdBy: string | undefined,
+    ): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        const existing = await trx
+          .selectFrom('llm_budget')
+          .select(['id', 'period'])
+          .where('project_id', '=', projectId)
+          .where('gateway_key_id', '=', gatewayKeyId)
+          .execute();
+        // A period kept keeps its row (and its spend); the others go.
+        for (const row of existing) {
+          const kept = limits.find((limit) => limit.period === row.period);
+          if (!kept) await trx.deleteFrom('llm_budget').where('id', '=', row.id).execute();
+          else
+            await trx
+              .updateTable('llm_budget')
+              .set({ hard_limit_nano: kept.hardLimitNano, updated_at: new Date() })
+              .where('id', '=', row.id)
+              .execute();
+        }
+        const fresh = limits.filter(
+          (limit) => !existing.some((row) => row.period === limit.period),
+        );
+        if (fresh.length > 0)
+          await trx
+            .insertInto('llm_budget')
+            .values(
+              fresh.map((limit) => ({
+                id: limit.id,
+                project_id: projectId,
+                user_id: null,
+                gateway_key_id: gatewayKeyId,
+                period: limit.period,
+                hard_limit_nano: limit.hardLimitNano,
+                soft_limit_nano: null,
+                created_by: createdBy ?? null,
+              })),
+            )
+            .execute();
+      });
     },
 
     /** Spend and open reservations of the current period of each budget. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
-import type { FinishReason, TokenUsage } from './llm-provider.ts';
+import type { FinishReason, LlmToolCallPart, TokenUsage } from './llm-provider.ts';
 
 /**
  * JSON with object keys sorted at every level (RFC 8785 in spirit), so two requests that mean
@@ -28,9 +28,15 @@ export interface CacheKeyInput {
   parameters: unknown;
   messages: unknown;
   outputSchema: unknown;
+  /** Tool definitions and the tool choice: a different tool set never shares an answer. */
+  tools?: unknown;
+  toolChoice?: unknown;
 }
 
-/** sha256 (hex) of the canonical JSON of everything that shapes the answer. */
+/**
+ * sha256 (hex) of the canonical JSON of everything that shapes the answer. Members that are
+ * undefined are left out, so a call without tools keeps the key it had before tools existed.
+ */
 export function cacheKey(input: CacheKeyInput): string {
   return createHash('sha256')
     .update(
@@ -42,6 +48,8 @@ export function cacheKey(input: CacheKeyInput): string {
         parameters: input.parameters,
         messages: input.messages,
         schema: input.outputSchema ?? null,
+        tools: input.tools,
+        toolChoice: input.toolChoice,
       }),
     )
     .digest('hex');
@@ -52,6 +60,8 @@ export interface CachedResponse {
   text: string;
   output: unknown;
   finishReason: FinishReason;
+  /** The answer's tool calls (absent in entries written before tools reached the cache). */
+  toolCalls?: LlmToolCallPart[];
   /** The provider and model that produced it (a fallback may have). */
   providerRef: string;
   providerKind: string;

@@ -35,14 +35,61 @@ const imagePart = z.object({
   mediaType: z.string().max(100).optional(),
 });
 
+const reasoningPart = z.object({ type: z.literal('reasoning'), text: z.string() });
+/** Tool names every provider accepts (OpenAI's rule, the strictest). */
+export const toolNameSchema = z
+  .string()
+  .regex(/^[a-zA-Z0-9_-]{1,64}$/, 'letters, digits, _ and - only, at most 64');
+const toolCallIdSchema = z.string().min(1).max(200).regex(noControl, 'no control characters');
+const toolCallPart = z.object({
+  type: z.literal('tool-call'),
+  toolCallId: toolCallIdSchema,
+  toolName: toolNameSchema,
+  input: z.unknown(),
+});
+const toolResultPart = z.object({
+  type: z.literal('tool-result'),
+  toolCallId: toolCallIdSchema,
+  toolName: toolNameSchema,
+  output: z.unknown(),
+  isError: z.boolean().optional(),
+});
+
 export const messageSchema = z.discriminatedUnion('role', [
   z.object({ role: z.literal('system'), content: z.string() }),
   z.object({
     role: z.literal('user'),
     content: z.union([z.string(), z.array(z.union([textPart, imagePart])).min(1)]),
   }),
-  z.object({ role: z.literal('assistant'), content: z.string() }),
+  z.object({
+    role: z.literal('assistant'),
+    content: z.union([
+      z.string(),
+      z.array(z.discriminatedUnion('type', [textPart, reasoningPart, toolCallPart])).min(1),
+    ]),
+  }),
+  z.object({ role: z.literal('tool'), content: z.array(toolResultPart).min(1) }),
 ]);
+
+/** A tool the model may call: its input is a JSON Schema of an object. */
+export const toolDefinitionSchema = z
+  .object({
+    name: toolNameSchema,
+    description: z.string().max(10_000).optional(),
+    inputSchema: z
+      .record(z.string(), z.unknown())
+      .refine((schema) => schema.type === undefined || schema.type === 'object', {
+        message: 'a tool input schema describes an object',
+      }),
+  })
+  .strict();
+
+export const toolChoiceSchema = z.union([
+  z.enum(['auto', 'required', 'none']),
+  z.object({ toolName: toolNameSchema }).strict(),
+]);
+
+export const MAX_TOOLS = 128;
 
 export const parametersSchema = z
   .object({
@@ -66,39 +113,70 @@ export const fallbackSchema = z.object({
 const timeoutMs = z.number().int().min(1).max(86_400_000);
 
 /** Everything a caller may pass to `llm.stream` / `llm.generate`, besides actor and signal. */
-export const callSchema = z.object({
-  projectId: z.uuid(),
-  userId: z.uuid().optional(),
-  feature: featureSchema,
-  entityIds: z
-    .record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9]{0,63}$/), z.string().max(200))
-    .optional(),
-  provider: providerRefSchema.optional(),
-  model: modelSchema,
-  messages: z
-    .array(messageSchema)
-    .min(1)
-    .max(MAX_MESSAGES)
-    .refine((messages) => promptChars(messages) <= MAX_PROMPT_CHARS, {
-      message: `the prompt is longer than ${MAX_PROMPT_CHARS} characters`,
-    }),
-  parameters: parametersSchema.optional(),
-  outputSchema: z.record(z.string(), z.unknown()).optional(),
-  cache: z.enum(['use', 'bypass', 'off']).optional(),
-  timeouts: z
-    .object({ firstChunkMs: timeoutMs, idleMs: timeoutMs, totalMs: timeoutMs })
-    .partial()
-    .optional(),
-  fallbacks: z.array(fallbackSchema).max(8).optional(),
-});
+export const callSchema = z
+  .object({
+    projectId: z.uuid(),
+    userId: z.uuid().optional(),
+    feature: featureSchema,
+    entityIds: z
+      .record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9]{0,63}$/), z.string().max(200))
+      .optional(),
+    gatewayKeyId: z.uuid().optional(),
+    provider: providerRefSchema.optional(),
+    model: modelSchema,
+    messages: z
+      .array(messageSchema)
+      .min(1)
+      .max(MAX_MESSAGES)
+      .refine((messages) => promptChars(messages) <= MAX_PROMPT_CHARS, {
+        message: `the prompt is longer than ${MAX_PROMPT_CHARS} characters`,
+      }),
+    parameters: parametersSchema.optional(),
+    outputSchema: z.record(z.string(), z.unknown()).optional(),
+    tools: z
+      .array(toolDefinitionSchema)
+      .max(MAX_TOOLS)
+      .refine((tools) => new Set(tools.map((tool) => tool.name)).size === tools.length, {
+        message: 'tool names must be unique',
+      })
+      .optional(),
+    toolChoice: toolChoiceSchema.optional(),
+    cache: z.enum(['use', 'bypass', 'off']).optional(),
+    timeouts: z
+      .object({ firstChunkMs: timeoutMs, idleMs: timeoutMs, totalMs: timeoutMs })
+      .partial()
+      .optional(),
+    fallbacks: z.array(fallbackSchema).max(8).optional(),
+  })
+  .superRefine((call, context) => {
+    const choice = call.toolChoice;
+    if (choice !== undefined && choice !== 'auto' && choice !== 'none' && !call.tools?.length)
+      context.addIssue({ code: 'custom', path: ['toolChoice'], message: 'needs tools' });
+    if (typeof choice === 'object' && !call.tools?.some((tool) => tool.name === choice.toolName))
+      context.addIssue({
+        code: 'custom',
+        path: ['toolChoice', 'toolName'],
+        message: `names no tool of the request: ${choice.toolName}`,
+      });
+  });
 
+/** Characters of a message's text, tool calls and results (the prompt-size limit). */
 function promptChars(messages: readonly z.infer<typeof messageSchema>[]): number {
   let total = 0;
   for (const message of messages) {
     if (typeof message.content === 'string') total += message.content.length;
-    else for (const part of message.content) total += part.type === 'text' ? part.text.length : 0;
+    else
+      for (const part of message.content) {
+        if (part.type === 'text' || part.type === 'reasoning') total += part.text.length;
+        else if (part.type === 'tool-call') total += jsonLength(part.input);
+        else if (part.type === 'tool-result') total += jsonLength(part.output);
+      }
   }
   return total;
+}
+
+function jsonLength(value: unknown): number {
+  return value === undefined ? 0 : (JSON.stringify(value)?.length ?? 0);
 }
 
 // — HTTP bodies —
@@ -217,7 +295,7 @@ export const spendByEntityQuerySchema = z
   .object({
     since: spendQuerySchema.shape.since,
     until: spendQuerySchema.shape.until,
-    by: z.enum(['dataset', 'column', 'run']),
+    by: z.enum(['dataset', 'column', 'run', 'gateway-key']),
   })
   .strict();
 
@@ -374,7 +452,7 @@ export const spendView = z.object({
 export const entitySpendView = z.object({
   since: z.string(),
   until: z.string().nullable(),
-  by: z.enum(['dataset', 'column', 'run']),
+  by: z.enum(['dataset', 'column', 'run', 'gateway-key']),
   rows: z.array(
     z.object({
       entityId: z.string().nullable(),

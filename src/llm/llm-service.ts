@@ -22,6 +22,8 @@ import type {
   LlmMessage,
   LlmParameters,
   LlmToolCallPart,
+  LlmToolChoice,
+  LlmToolDefinition,
   ProviderFinish,
   TokenUsage,
 } from './llm-provider.ts';
@@ -57,6 +59,11 @@ export interface LlmCallRequest {
   feature: string;
   /** What the call is about, e.g. `{ datasetId, columnId, rowId }`; recorded with usage. */
   entityIds?: Record<string, string> | undefined;
+  /**
+   * The gateway key (src/gateway) an outside caller used: that key's budgets bind the call
+   * too, and usage rows carry it as `entityIds.gatewayKeyId`.
+   */
+  gatewayKeyId?: string | undefined;
   /** Provider id (uuid) or `env:<kind>`; omitted: the connection that lists `model`. */
   provider?: string | undefined;
   model: string;
@@ -64,6 +71,14 @@ export interface LlmCallRequest {
   parameters?: LlmParameters | undefined;
   /** JSON Schema for structured output; the result's `output` holds the parsed value. */
   outputSchema?: JsonSchema | undefined;
+  /**
+   * Tools the model may call. Their calls come back as `tool-call` events and in the result's
+   * `toolCalls` (finish reason `tool-calls`); running them and sending a `tool` message back is
+   * the caller's loop, never inside an attempt the router may retry.
+   */
+  tools?: LlmToolDefinition[] | undefined;
+  /** Default `auto`. A named tool must be one of `tools`. */
+  toolChoice?: LlmToolChoice | undefined;
   /** Aborting it cancels the call and closes the upstream HTTP request. */
   signal?: AbortSignal | undefined;
   /** `use` (default): read and write the cache; `bypass`: regenerate and overwrite; `off`: neither. */
@@ -79,6 +94,8 @@ export interface LlmCallResult {
   text: string;
   /** Parsed structured output when `outputSchema` was given. */
   output: unknown;
+  /** The answer's tool calls, in order (empty when it made none). */
+  toolCalls: LlmToolCallPart[];
   finishReason: FinishReason;
   /** The provider and model that answered (a fallback may have). */
   provider: string;
@@ -104,7 +121,7 @@ export interface LlmCallResult {
 export type LlmStreamEvent =
   | { type: 'text-delta'; text: string }
   | { type: 'reasoning-delta'; text: string }
-  /** A whole tool call (once tools reach the service's requests: issue #13). */
+  /** A whole tool call, once its input is complete and parsed. */
   | LlmToolCallPart
   /** A retry or fallback starts after output was streamed: discard the text received so far. */
   | { type: 'attempt-restart'; attempt: number; reason: FailureKind }
@@ -231,7 +248,8 @@ export const FEATURE_TIMEOUTS: Record<string, Partial<Timeouts>> = {
   chat: { idleMs: 60_000, totalMs: 600_000 },
 };
 
-const CACHEABLE: ReadonlySet<FinishReason> = new Set(['stop', 'length']);
+// A tool-call answer is cacheable too: the key covers the tool set and the choice.
+const CACHEABLE: ReadonlySet<FinishReason> = new Set(['stop', 'length', 'tool-calls']);
 
 const CODE_BY_KIND: Record<FailureKind, ErrorCode> = {
   'rate-limited': 'RATE_LIMITED',
@@ -291,6 +309,7 @@ interface CallContext {
   cacheStatus: UsageRow['cacheStatus'];
   messages: LlmMessage[];
   outputSchema: JsonSchema | undefined;
+  tools: LlmToolDefinition[] | undefined;
   overrides: PriceOverride[];
   totalCostNano: number;
   warnings: string[];
@@ -391,16 +410,19 @@ export function createLlmService(deps: LlmServiceDeps) {
   ): Promise<{ usage: TokenUsage; estimated: boolean; billed: boolean }> {
     if (outcome.finish) return { usage: outcome.finish.usage, estimated: false, billed: true };
     const failure = outcome.failure;
-    // A refusal before any answer (HTTP error, connection refused) is not billed.
+    // A refusal before any answer (HTTP error, connection refused, a request the adapter
+    // would not send) is not billed.
     const refused =
       !outcome.responseStarted &&
       failure !== undefined &&
       (failure.status !== undefined ||
         failure.kind === 'network' ||
-        failure.kind === 'circuit-open');
+        failure.kind === 'circuit-open' ||
+        failure.kind === 'bad-request');
     if (refused) return { usage: UNKNOWN_USAGE, estimated: false, billed: false };
     const input = await estimateInputTokens(context.messages, context.outputSchema, {
       safety: false,
+      tools: context.tools,
     });
     const output = await countOutputTokens(outcome.text);
     return {
@@ -493,7 +515,9 @@ export function createLlmService(deps: LlmServiceDeps) {
     return {
       beforeAttempt: async (info) => {
         if (applicable.length === 0) return { reservation: undefined };
-        estimateInput ??= estimateInputTokens(context.messages, context.outputSchema);
+        estimateInput ??= estimateInputTokens(context.messages, context.outputSchema, {
+          tools: context.tools,
+        });
         const at = new Date(info.startedAt);
         const estimate = maxCostNano(
           await estimateInput,
@@ -610,12 +634,14 @@ export function createLlmService(deps: LlmServiceDeps) {
     };
     const messages = input.messages as LlmMessage[];
     const outputSchema = input.outputSchema as JsonSchema | undefined;
+    const tools = input.tools as LlmToolDefinition[] | undefined;
+    const toolChoice = input.toolChoice;
     const cacheMode = input.cache ?? 'use';
 
     const [targets, overrides, applicable] = await Promise.all([
       registry.targets(input.projectId, input.provider, input.model, input.fallbacks),
       overridesFor(input.projectId),
-      budgets.budgetsFor(input.projectId, userId),
+      budgets.budgetsFor(input.projectId, userId, input.gatewayKeyId),
     ]);
     const primary = targets[0] as RouteTarget;
     const context = callContext(
@@ -624,10 +650,14 @@ export function createLlmService(deps: LlmServiceDeps) {
         projectId: input.projectId,
         userId,
         feature: input.feature,
-        entityIds: input.entityIds ?? {},
+        entityIds:
+          input.gatewayKeyId === undefined
+            ? (input.entityIds ?? {})
+            : { ...input.entityIds, gatewayKeyId: input.gatewayKeyId },
         cacheStatus: cacheMode === 'use' ? 'miss' : cacheMode,
         messages,
         outputSchema,
+        tools,
         overrides,
       },
       primary,
@@ -646,6 +676,8 @@ export function createLlmService(deps: LlmServiceDeps) {
               parameters,
               messages,
               outputSchema,
+              tools,
+              toolChoice,
             });
 
       if (key !== undefined && cacheMode === 'use') {
@@ -659,7 +691,7 @@ export function createLlmService(deps: LlmServiceDeps) {
 
       const timeouts = timeoutsFor(input.feature, input.timeouts);
       const events = route<AttemptContext>(
-        { messages, parameters, outputSchema, stream: streaming },
+        { messages, parameters, outputSchema, tools, toolChoice, stream: streaming },
         targets,
         {
           policy,
@@ -684,6 +716,7 @@ export function createLlmService(deps: LlmServiceDeps) {
           callId,
           text: event.text,
           output: finish.output,
+          toolCalls: finish.toolCalls ?? [],
           finishReason: finish.finishReason,
           provider: target.providerRef,
           providerKind: target.kind,
@@ -705,6 +738,7 @@ export function createLlmService(deps: LlmServiceDeps) {
           cache.put(input.projectId, key, {
             text: result.text,
             output: result.output,
+            ...(result.toolCalls.length > 0 ? { toolCalls: result.toolCalls } : {}),
             finishReason: result.finishReason,
             providerRef: result.provider,
             providerKind: result.providerKind,
@@ -800,6 +834,7 @@ export function createLlmService(deps: LlmServiceDeps) {
         cacheStatus: 'off',
         messages: [{ role: 'user', content: 'Reply with OK.' }],
         outputSchema: undefined,
+        tools: undefined,
         overrides,
       },
       target,
@@ -897,12 +932,15 @@ export function createLlmService(deps: LlmServiceDeps) {
       timeToFirstTokenMs: undefined,
     });
     if (hit.text !== '') yield { type: 'text-delta', text: hit.text };
+    const toolCalls = hit.toolCalls ?? [];
+    for (const call of toolCalls) yield call;
     yield {
       type: 'finish',
       result: {
         callId: context.callId,
         text: hit.text,
         output: hit.output,
+        toolCalls,
         finishReason: hit.finishReason,
         provider: hit.providerRef,
         providerKind: hit.providerKind,

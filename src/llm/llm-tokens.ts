@@ -1,4 +1,4 @@
-import type { JsonSchema, LlmMessage } from './llm-provider.ts';
+import type { JsonSchema, LlmMessage, LlmToolDefinition } from './llm-provider.ts';
 
 /**
  * Token estimates for budget reservations and for partial usage of calls that ended before
@@ -32,20 +32,39 @@ export async function loadTokenCounter(): Promise<CountTokens> {
 export async function estimateInputTokens(
   messages: readonly LlmMessage[],
   outputSchema: JsonSchema | undefined,
-  options: { safety?: boolean } = {},
+  options: { safety?: boolean; tools?: readonly LlmToolDefinition[] | undefined } = {},
 ): Promise<number> {
   const count = await loadTokenCounter();
+  const countJson = (value: unknown) =>
+    value === undefined ? 0 : count(JSON.stringify(value) ?? '');
   let tokens = 3;
   for (const message of messages) {
     tokens += PER_MESSAGE_OVERHEAD;
     if (typeof message.content === 'string') tokens += count(message.content);
     else {
       for (const part of message.content) {
-        tokens += part.type === 'text' ? count(part.text) : PER_IMAGE_TOKENS;
+        switch (part.type) {
+          case 'text':
+          case 'reasoning':
+            tokens += count(part.text);
+            break;
+          case 'image':
+            tokens += PER_IMAGE_TOKENS;
+            break;
+          case 'tool-call':
+            tokens += count(part.toolName) + countJson(part.input) + PER_MESSAGE_OVERHEAD;
+            break;
+          case 'tool-result':
+            tokens += countJson(part.output) + PER_MESSAGE_OVERHEAD;
+            break;
+        }
       }
     }
   }
   if (outputSchema !== undefined) tokens += count(JSON.stringify(outputSchema)) + 20;
+  // Providers render tool definitions into the prompt (names, descriptions, schemas).
+  if (options.tools !== undefined && options.tools.length > 0)
+    tokens += countJson(options.tools) + 20;
   return options.safety === false ? tokens : Math.ceil(tokens * INPUT_SAFETY_FACTOR);
 }
 

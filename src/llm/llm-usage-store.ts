@@ -64,13 +64,14 @@ export interface SpendRow {
   savedNano: number;
 }
 
-export type SpendEntity = 'dataset' | 'column' | 'run';
+export type SpendEntity = 'dataset' | 'column' | 'run' | 'gateway-key';
 
-/** The `entity_ids` key each breakdown reads (written by the sheets generation code). */
+/** The `entity_ids` key each breakdown reads (written by sheets generation and the gateway). */
 const ENTITY_KEYS: Record<SpendEntity, string> = {
   dataset: 'datasetId',
   column: 'columnId',
   run: 'runId',
+  'gateway-key': 'gatewayKeyId',
 };
 /** The costliest entities listed; the rest are left off (the page says how many rows it got). */
 const ENTITY_ROWS = 200;

@@ -300,6 +300,8 @@ export interface LlmBudgetTable {
   id: string;
   project_id: string;
   user_id: string | null;
+  /** Migration 0800: a gateway key's own budget. */
+  gateway_key_id: Generated<string | null>;
   period: 'day' | 'week' | 'month' | 'total';
   hard_limit_nano: number | null;
   soft_limit_nano: number | null;
@@ -366,6 +368,33 @@ export interface DB {
   run_step: RunStepTable;
   event_log: EventLogTable;
   staleness_pending: StalenessPendingTable;
+  gateway_key: GatewayKeyTable;
+  gateway_key_window: GatewayKeyWindowTable;
+}
+
+// — The OpenAI/Anthropic-compatible gateway's keys and rate windows (migration 0800) —
+export interface GatewayKeyTable {
+  id: string;
+  project_id: string;
+  name: string;
+  prefix: string;
+  key_hash: string;
+  /** `GatewayModel[]` (src/gateway/gateway-schema.ts). */
+  models: unknown;
+  requests_per_minute: number | null;
+  tokens_per_minute: number | null;
+  cache: boolean;
+  created_by: string | null;
+  created_at: Timestamp;
+  revoked_at: NullableTimestamp;
+  last_used_at: NullableTimestamp;
+}
+
+export interface GatewayKeyWindowTable {
+  key_id: string;
+  window_start: Timestamp;
+  requests: number;
+  tokens: number;
 }
 
 // — AI columns: generation processes, runs, search cache (migration 0400) —

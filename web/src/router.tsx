@@ -118,6 +118,12 @@ const chatRoute = createRoute({
     typeof search.thread === 'string' ? { thread: search.thread } : {},
   component: lazyRouteComponent(() => import('./chat/chat-page.tsx'), 'ChatPage'),
 });
+// Gateway keys (h-llm, issue #19).
+const gatewayRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/gateway',
+  component: lazyRouteComponent(() => import('./gateway/gateway-keys-page.tsx'), 'GatewayKeysPage'),
+});
 const monitorRoute = createRoute({
   getParentRoute: () => projectRoute,
   path: '/monitor',
@@ -152,6 +158,7 @@ const routeTree = rootRoute.addChildren([
       membersRoute,
       settingsRoute,
       spendRoute,
+      gatewayRoute,
       monitorRoute,
       documentsRoute,
       chatRoute,

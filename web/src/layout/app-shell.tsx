@@ -82,6 +82,13 @@ export function AppShell() {
               Spend
             </Link>
             <Link
+              to="/projects/$projectId/gateway"
+              params={{ projectId }}
+              activeProps={{ 'aria-current': 'page' }}
+            >
+              Gateway
+            </Link>
+            <Link
               to="/projects/$projectId/monitor"
               params={{ projectId }}
               activeProps={{ 'aria-current': 'page' }}

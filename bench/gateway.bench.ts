@@ -1,0 +1,174 @@
+// Gateway figures (issue #19): the latency the gateway adds over calling the fake provider
+// directly with the same official `openai` client (p50/p99, goal p50 < 1 ms), the same for a
+// streamed call read to its end (chunk pass-through), and many concurrent streamed calls on
+// one server: all complete, RSS high-water.
+// Sizes: BENCH_GATEWAY_CALLS (default 2,000), BENCH_GATEWAY_CONCURRENT (default 1,000).
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import OpenAI from 'openai';
+import { buildApp } from '../src/app.ts';
+import { systemActor } from '../src/auth/system-actor.ts';
+import { type Config, loadConfig } from '../src/platform/config.ts';
+import { uuidv7 } from '../src/platform/ids.ts';
+import { createLogger } from '../src/platform/logger.ts';
+import { openPlatform } from '../src/platform/platform.ts';
+import { type BenchRow, percentile, round } from './bench-types.ts';
+import { spawnFakeLlm } from './llm-fake-child.ts';
+
+const KEY = 'sk-bench-gateway';
+const CALLS = Number(process.env.BENCH_GATEWAY_CALLS ?? 2_000);
+const CONCURRENT = Number(process.env.BENCH_GATEWAY_CONCURRENT ?? 1_000);
+const GOAL_MS = 1;
+
+const stats = (samples: number[]) => {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
+};
+
+export default async function gatewayBench(): Promise<BenchRow[]> {
+  const fake = await spawnFakeLlm(KEY);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bc-bench-gateway-'));
+  const base = loadConfig({ BRAINCELLS_DATA_DIR: dir }, {});
+  const config: Config = {
+    ...base,
+    port: 0,
+    jobsEnabled: false,
+    logLevel: 'silent',
+    rateLimit: { ...base.rateLimit, perIp: 10_000_000, perUser: 10_000_000 },
+    llm: { ...base.llm, maxConcurrency: CONCURRENT },
+  };
+  const platform = await openPlatform(config, createLogger({ level: 'silent', format: 'json' }));
+  const app = await buildApp(platform);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const rows: BenchRow[] = [];
+  try {
+    const address = app.server.address();
+    if (!address || typeof address === 'string') throw new Error('no address');
+    const actor = systemActor();
+    const projectId = uuidv7();
+    await platform.database.db
+      .insertInto('project')
+      .values({ id: projectId, name: 'Bench' })
+      .execute();
+    const provider = await app.llm.admin.createProvider(actor, projectId, {
+      name: 'fake',
+      kind: 'openai',
+      baseUrl: `${fake.url}/v1`,
+      apiKey: KEY,
+      maxConcurrency: CONCURRENT,
+    });
+    const { key: created } = await app.gateway.service.createKey(actor, projectId, {
+      name: 'bench',
+      models: [{ name: 'fast', provider: provider.id, model: 'gpt-4o-mini' }],
+    });
+    const direct = new OpenAI({ baseURL: `${fake.url}/v1`, apiKey: KEY, maxRetries: 0 });
+    const gateway = new OpenAI({
+      baseURL: `http://127.0.0.1:${address.port}/v1`,
+      apiKey: created,
+      maxRetries: 0,
+    });
+    const body = (prompt: string) => ({
+      messages: [{ role: 'user' as const, content: prompt }],
+      max_tokens: 64,
+    });
+    const plain = (client: OpenAI, model: string, prompt: string) =>
+      client.chat.completions.create({ model, ...body(prompt) });
+    const streamed = async (client: OpenAI, model: string, prompt: string) => {
+      const stream = await client.chat.completions.create({
+        model,
+        ...body(prompt),
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      for await (const _chunk of stream) void _chunk;
+    };
+
+    for (let i = 0; i < Math.min(200, CALLS); i++) {
+      await plain(direct, 'gpt-4o-mini', `warm ${i}`);
+      await plain(gateway, 'fast', `warm ${i}`);
+    }
+
+    // Alternate direct and gateway calls so drift hits both alike.
+    for (const [label, call] of [
+      ['non-streamed', plain],
+      ['streamed', streamed],
+    ] as const) {
+      const directMs: number[] = [];
+      const gatewayMs: number[] = [];
+      for (let i = 0; i < CALLS; i++) {
+        const prompt = `Summarise row ${i} of the benchmark dataset`;
+        let started = performance.now();
+        await call(direct, 'gpt-4o-mini', prompt);
+        directMs.push(performance.now() - started);
+        started = performance.now();
+        await call(gateway, 'fast', prompt);
+        gatewayMs.push(performance.now() - started);
+      }
+      const d = stats(directMs);
+      const g = stats(gatewayMs);
+      const added = round(g.p50 - d.p50, 3);
+      rows.push(
+        { name: `gateway ${label}: direct p50`, value: round(d.p50, 3), unit: 'ms' },
+        { name: `gateway ${label}: through the gateway p50`, value: round(g.p50, 3), unit: 'ms' },
+        {
+          name: `gateway ${label}: added p50`,
+          value: added,
+          unit: 'ms',
+          against: { label: 'goal', value: GOAL_MS },
+          ratio: round(added / GOAL_MS, 2),
+          goal: `< ${GOAL_MS} ms`,
+          pass: added < GOAL_MS,
+        },
+        { name: `gateway ${label}: added p99`, value: round(g.p99 - d.p99, 3), unit: 'ms' },
+        {
+          name: `gateway ${label}: gateway / direct p50`,
+          value: round(g.p50 / d.p50, 2),
+          unit: 'x',
+          against: { label: 'direct', value: round(d.p50, 3) },
+          ratio: round(g.p50 / d.p50, 2),
+        },
+      );
+    }
+
+    // Many streamed calls at once on one server.
+    let rssHigh = process.memoryUsage().rss;
+    const sampler = setInterval(() => {
+      rssHigh = Math.max(rssHigh, process.memoryUsage().rss);
+    }, 20);
+    const started = performance.now();
+    const results = await Promise.allSettled(
+      Array.from({ length: CONCURRENT }, (_, i) => streamed(gateway, 'fast', `concurrent ${i}`)),
+    );
+    clearInterval(sampler);
+    const completed = results.filter((result) => result.status === 'fulfilled').length;
+    rows.push(
+      {
+        name: `gateway ${CONCURRENT} concurrent streamed calls completed`,
+        value: completed,
+        unit: 'calls',
+        against: { label: 'started', value: CONCURRENT },
+        ratio: round(completed / CONCURRENT, 3),
+        goal: 'all',
+        pass: completed === CONCURRENT,
+      },
+      {
+        name: `gateway ${CONCURRENT} concurrent streamed calls wall time`,
+        value: round(performance.now() - started, 0),
+        unit: 'ms',
+      },
+      {
+        name: 'gateway RSS high-water during the concurrent calls',
+        value: round(rssHigh / 1024 / 1024, 1),
+        unit: 'MiB',
+      },
+    );
+    await app.llm.llm.flush();
+  } finally {
+    await app.close();
+    await platform.close();
+    await fake.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}

@@ -1,0 +1,54 @@
+import type { AuditRecorder } from '../audit/audit-service.ts';
+import type { LlmModule } from '../llm/llm-module.ts';
+import type { LlmConfig } from '../platform/config.ts';
+import type { Database } from '../platform/db/database.ts';
+import type { Logger } from '../platform/logger.ts';
+import type { ProjectAccess } from '../projects/project-access.ts';
+import { createGatewayService } from './gateway-service.ts';
+import { createGatewayStore } from './gateway-store.ts';
+
+/**
+ * Wires src/gateway over the LLM module: the key store, the service, and a sweep of old rate
+ * windows. Routes: `gatewayApiRoutes` (/v1, wire formats) and `gatewayKeyRoutes` (key admin).
+ */
+export function createGatewayModule(deps: {
+  database: Database;
+  llm: LlmModule;
+  llmConfig: LlmConfig;
+  access: ProjectAccess;
+  audit: AuditRecorder;
+  logger: Logger;
+  now?: () => number;
+}) {
+  const logger = deps.logger.child({ module: 'gateway' });
+  const service = createGatewayService({
+    db: deps.database.db,
+    store: createGatewayStore(deps.database.db),
+    llm: deps.llm.llm,
+    admin: deps.llm.admin,
+    access: deps.access,
+    audit: deps.audit,
+    logger,
+    now: deps.now ?? Date.now,
+    defaultMaxOutputTokens: deps.llmConfig.defaultMaxOutputTokens,
+  });
+  const sweeper = setInterval(() => {
+    service.sweep().catch((error: unknown) => logger.warn({ err: error }, 'gateway sweep failed'));
+  }, 600_000);
+  sweeper.unref();
+  return {
+    service,
+    close(): void {
+      clearInterval(sweeper);
+    },
+  };
+}
+
+export type GatewayModule = ReturnType<typeof createGatewayModule>;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The gateway: keys for outside apps and the /v1 calls they make (docs/gateway.md). */
+    readonly gateway: GatewayModule;
+  }
+}
