@@ -28,6 +28,8 @@ function child(mode: 'braincells' | 'duckdb', file: string) {
     ms: number;
     /** Until the checkpoint the import asked for (in the background) has run (ours only). */
     settledMs?: number;
+    /** Peak RSS until that checkpoint is done (ours only). */
+    checkpointPeakRssMiB?: number;
     rows: number;
     /** Peak RSS while importing (reset when the import starts), and RSS at its start. */
     peakRssMiB: number;
@@ -111,6 +113,15 @@ function settledRow(rows: number, ours: ChildResult, peer: ChildResult): BenchRo
       against: { label: 'duckdb CTAS read_csv ms', value: round(peer.ms, 0) },
       ratio: round(ours.settledMs / peer.ms),
     },
+    ...(ours.checkpointPeakRssMiB === undefined
+      ? []
+      : [
+          {
+            name: `sheets import ${rows / 1e6}M rows RSS growth incl. its background checkpoint`,
+            value: round(ours.checkpointPeakRssMiB - ours.baseRssMiB, 0),
+            unit: 'MiB',
+          },
+        ]),
   ];
 }
 
