@@ -1,4 +1,3 @@
-import path from 'node:path';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -8,12 +7,12 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import { createLlmModule } from './llm/llm-module.ts';
+import { auditRoutes } from './audit/audit-routes.ts';
+import { installSecurity, registerAuthRoutes } from './auth/auth-module.ts';
+import { type CoreServices, createFeatures, type Features } from './features.ts';
 import { llmRoutes } from './llm/llm-routes.ts';
 import { monitorRoutes } from './monitor/monitor-routes.ts';
-import { createMonitorService } from './monitor/monitor-service.ts';
 import { serviceUnavailable } from './platform/app-error.ts';
-import { createInProcessEventBus } from './platform/events.ts';
 import { limitConnectionsPerIp } from './platform/http/connection-limits.ts';
 import { errorEnvelope, toAppError } from './platform/http/error-envelope.ts';
 import { healthRoutes } from './platform/http/health-routes.ts';
@@ -24,12 +23,9 @@ import { RequestLogController } from './platform/http/request-logging.ts';
 import { webAssets } from './platform/http/web-assets.ts';
 import { createMetrics } from './platform/metrics.ts';
 import type { Platform } from './platform/platform.ts';
-import { createCoreServices, installSecurity, registerCoreRoutes } from './services.ts';
-import { createGenerationModule } from './sheets/generation/generation-module.ts';
+import { projectRoutes } from './projects/project-routes.ts';
 import { generationRoutes } from './sheets/generation/generation-routes.ts';
-import { tapEvents } from './sheets/generation/generation-staleness.ts';
 import { sheetRoutes } from './sheets/sheet-routes.ts';
-import { createSheetsModule } from './sheets/sheets-module.ts';
 
 export type App = FastifyInstance & { withTypeProvider(): unknown };
 
@@ -119,11 +115,14 @@ export async function buildApp(platform: Platform) {
     return reply.status(404).send(body);
   });
 
-  // Security headers, rate limits, sessions, API keys, CSRF — before any route, so every
-  // route below needs a session or API key unless it sets `config: { public: true }`
-  // (docs/security.md). Features take what they need from `services` (src/services.ts).
-  const services = createCoreServices(platform);
-  await installSecurity(app, config, logger, services);
+  // Every feature, wired once (src/features.ts). Security headers, rate limits, sessions,
+  // API keys, CSRF come before any route, so every route below needs a session or API key
+  // unless it sets `config: { public: true }` (docs/security.md).
+  const features = createFeatures(platform, { registry: metrics.registry });
+  const { core } = features;
+  app.decorate('features', features);
+  app.decorate('services', core);
+  await installSecurity(app, config, logger, core.accounts);
   app.addHook('preHandler', enterRequestContext);
 
   await app.register(fastifySwagger, {
@@ -158,70 +157,50 @@ export async function buildApp(platform: Platform) {
     },
   });
 
-  await registerCoreRoutes(app, config, services);
+  // Jobs are registered before the queue starts (server.ts starts it after buildApp); runs a
+  // stopped process left are recovered once it runs; closing hands running runs back.
+  features.registerJobs();
+  app.addHook('onReady', features.start);
+  app.addHook('preClose', features.stopWork);
+  app.addHook('onClose', features.close);
+  // Tests, benches and other features' jobs reach the features through these.
+  app.decorate('llm', features.llm);
+  app.decorate('sheets', features.sheets);
+  app.decorate('generation', features.generation);
+  app.decorate('monitor', features.monitor);
 
-  // Every LLM call goes through src/llm (docs/llm.md): features take `app.llm.llm`.
-  const llm = createLlmModule({
-    config: config.llm,
-    database: platform.database,
-    logger,
-    access: services.access,
-    secrets: services.secrets,
-    registry: metrics.registry,
-    telemetry: platform.telemetry,
-  });
-  app.decorate('llm', llm);
-  app.addHook('onClose', llm.close);
-  await app.register(llmRoutes, { admin: llm.admin });
-
-  // Live views (SSE) of every feature share one event bus (src/platform/events.ts).
-  // Tapped so AI columns see cell changes (an edited input makes its AI cells stale).
-  const tapped = tapEvents(createInProcessEventBus());
-  const events = tapped.bus;
-  const sheets = createSheetsModule({ platform, access: services.access, events });
-  sheets.registerJobs();
-  // For jobs of other features (issue 6) and the browser tests that stream cells through it.
-  app.decorate('sheets', sheets);
-  app.addHook('onReady', sheets.start);
-  // A sorted view's background copy must not outlive DuckDB.
-  app.addHook('onClose', () => sheets.data.copiesSettled());
+  // ── Feature routes ─────────────────────────────────────────────────────────────────────
+  // One block per feature, in the order createFeatures builds them. A new feature adds its
+  // module to createFeatures (src/features.ts) and its routes here.
+  await registerAuthRoutes(app, config, core.accounts);
+  await app.register(projectRoutes, { projects: core.projects });
+  await app.register(auditRoutes, { audit: core.auditLog });
+  await app.register(llmRoutes, { admin: features.llm.admin });
   await app.register(sheetRoutes, {
-    sheets: sheets.sheets,
-    imports: sheets.imports,
-    events,
+    sheets: features.sheets.sheets,
+    imports: features.sheets.imports,
+    events: features.events,
     duckdb: platform.duckdb,
     dataDir: config.dataDir,
     importMaxBytes: config.sheets.importMaxBytes,
   });
-
-  // AI columns (docs/ai-columns.md): runs are pg-boss jobs; close hands running runs back.
-  const generation = createGenerationModule({
-    platform,
-    access: services.access,
-    audit: services.audit,
-    sheets: sheets.sheets,
-    llm,
-    events: tapped,
+  await app.register(generationRoutes, {
+    generation: features.generation.service,
+    rows: features.generation.rows,
   });
-  generation.registerJobs();
-  app.decorate('generation', generation);
-  app.addHook('onReady', generation.start);
-  app.addHook('preClose', generation.close);
-  await app.register(generationRoutes, { generation: generation.service, rows: generation.rows });
-
-  // Monitor (docs/monitor.md): coding-agent logs imported into DuckDB, read back as reports.
-  const monitor = createMonitorService({
-    duckdb: platform.duckdb,
-    access: services.access,
-    roots: config.monitor.roots,
-    uploadDir: path.join(config.dataDir, 'monitor-uploads'),
-    ownCalls: llm.admin,
-  });
-  app.decorate('monitor', monitor);
-  await app.register(monitorRoutes, { monitor });
+  await app.register(monitorRoutes, { monitor: features.monitor });
 
   // The web app at / (and its client-side routes); registered last, after every /api route.
   await webAssets(app);
 
   return app;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every feature of this app (src/features.ts). */
+    readonly features: Features;
+    /** The core services (accounts, projects, audit, secrets), for tests and features. */
+    readonly services: CoreServices;
+  }
 }

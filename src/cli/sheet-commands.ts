@@ -2,39 +2,17 @@ import { copyFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
-import { loadConfig } from '../platform/config.ts';
-import { createInProcessEventBus } from '../platform/events.ts';
-import { createLogger } from '../platform/logger.ts';
-import { openPlatform, type Platform } from '../platform/platform.ts';
-import { createCoreServices } from '../services.ts';
+import type { Platform } from '../platform/platform.ts';
 import { EXPORT_FORMATS, type ExportFormat, exportDataset } from '../sheets/export/sheet-export.ts';
 import { importDir } from '../sheets/import/import-files.ts';
 import type { ImportProgressEvent } from '../sheets/import/sheet-import-service.ts';
-import { createSheetsModule } from '../sheets/sheets-module.ts';
+import type { SheetsModule } from '../sheets/sheets-module.ts';
+import { withFeatures } from './cli-features.ts';
 import { CliError, EXIT, printJson } from './cli-output.ts';
 
-/** Opens the platform without job workers (this process runs the work itself). */
-async function withSheets<T>(
-  work: (module: ReturnType<typeof createSheetsModule>, platform: Platform) => Promise<T>,
-): Promise<T> {
-  const config = { ...loadConfig(), jobsEnabled: false };
-  const logger = createLogger({
-    level: process.env.LOG_LEVEL ?? 'warn',
-    format: 'json',
-    destination: process.stderr as never,
-  });
-  const platform = await openPlatform(config, logger);
-  try {
-    const services = createCoreServices({ config, logger, database: platform.database });
-    const module = createSheetsModule({
-      platform,
-      access: services.access,
-      events: createInProcessEventBus(),
-    });
-    return await work(module, platform);
-  } finally {
-    await platform.close();
-  }
+/** The sheets feature of a platform opened without job workers (this process runs the work). */
+function withSheets<T>(work: (module: SheetsModule, platform: Platform) => Promise<T>): Promise<T> {
+  return withFeatures((features, platform) => work(features.sheets, platform));
 }
 
 const MB = 1024 * 1024;
