@@ -179,6 +179,7 @@ export async function buildApp(platform: Platform) {
   await app.register(sheetRoutes, {
     sheets: features.sheets.sheets,
     imports: features.sheets.imports,
+    exports: features.sheets.exports,
     events: features.events,
     duckdb: platform.duckdb,
     dataDir: config.dataDir,

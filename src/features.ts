@@ -189,7 +189,12 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
     },
     /** Datasets, columns, cells, import and export (docs/sheets.md). */
     get sheets(): SheetsModule {
-      sheets ??= createSheetsModule({ platform, access: base.core.access, events: events().bus });
+      sheets ??= createSheetsModule({
+        platform,
+        access: base.core.access,
+        audit: base.core.audit,
+        events: events().bus,
+      });
       return sheets;
     },
     /** AI columns (docs/ai-columns.md): runs are pg-boss jobs unless `useJobs` is false. */

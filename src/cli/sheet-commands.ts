@@ -3,8 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
 import type { Platform } from '../platform/platform.ts';
-import { EXPORT_FORMATS, type ExportFormat, exportDataset } from '../sheets/export/sheet-export.ts';
-import { importDir } from '../sheets/import/import-files.ts';
+import { EXPORT_FORMATS, type ExportFormat } from '../sheets/export/sheet-export.ts';
 import type { ImportProgressEvent } from '../sheets/import/sheet-import-service.ts';
 import type { SheetsModule } from '../sheets/sheets-module.ts';
 import { withFeatures } from './cli-features.ts';
@@ -118,25 +117,15 @@ export function registerSheetCommands(program: Command): void {
             : 'csv')) as ExportFormat;
         if (!(EXPORT_FORMATS as readonly string[]).includes(format))
           throw new CliError(`--format must be one of ${EXPORT_FORMATS.join(', ')}`, EXIT.usage);
-        await withSheets(async ({ sheets, store }, platform) => {
+        await withSheets(async ({ exports, store }) => {
           const found = await store.findDatasetById(datasetId);
           if (!found || found.deleted_at) throw new CliError(`dataset ${datasetId} not found`);
-          const { dataset, columns } = await sheets.requireDataset(
+          const { path: file, truncatedCells } = await exports.exportDataset(
             systemActor(),
             found.project_id,
             datasetId,
+            { format, withMetadata: options.metadata === true },
           );
-          const { path: file, truncatedCells } = await exportDataset(platform.duckdb, {
-            datasetId: dataset.id,
-            columns: columns.map((column) => ({
-              id: column.id,
-              name: column.name,
-              type: column.type,
-            })),
-            format,
-            withMetadata: options.metadata === true,
-            dir: importDir(platform.config.dataDir),
-          });
           try {
             await copyFile(file, path.resolve(options.output));
           } finally {

@@ -7,8 +7,8 @@ import { AppError, validationError } from '../platform/app-error.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import type { EventBus } from '../platform/events.ts';
 import { streamToClient } from '../platform/http/sse.ts';
-import { CONTENT_TYPES, EXPORT_FORMATS, exportDataset } from './export/sheet-export.ts';
-import { importDir } from './import/import-files.ts';
+import { EXPORT_FORMATS } from './export/sheet-export.ts';
+import type { SheetExportService } from './export/sheet-export-service.ts';
 import { importUrlSchema } from './import/import-url.ts';
 import {
   hubSourceSchema,
@@ -31,6 +31,8 @@ import { datasetStream, type SheetService } from './sheet-service.ts';
 export interface SheetRoutesOptions {
   sheets: SheetService;
   imports: SheetImportService;
+  /** Downloads (audited use case). */
+  exports: SheetExportService;
   events: EventBus;
   duckdb: DuckDb;
   dataDir: string;
@@ -477,25 +479,19 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
       },
     },
     async (request, reply) => {
-      const { dataset, columns } = await sheets.requireDataset(
+      const exported = await options.exports.exportDataset(
         request.actor,
         request.params.projectId,
         request.params.datasetId,
+        { format: request.query.format, withMetadata: request.query.metadata === 'true' },
       );
-      const { path: file, truncatedCells } = await exportDataset(options.duckdb, {
-        datasetId: dataset.id,
-        columns: columns.map((column) => ({ id: column.id, name: column.name, type: column.type })),
-        format: request.query.format,
-        withMetadata: request.query.metadata === 'true',
-        dir: importDir(options.dataDir),
-      });
-      const stream = createReadStream(file);
-      stream.on('close', () => void rm(file, { force: true }));
+      const stream = createReadStream(exported.path);
+      stream.on('close', () => void rm(exported.path, { force: true }));
       // The file is complete before the response starts, so the count fits in a header.
-      if (request.query.format === 'xlsx')
-        reply.header(TRUNCATED_CELLS_HEADER, String(truncatedCells));
-      reply.header('content-type', CONTENT_TYPES[request.query.format]);
-      reply.header('content-disposition', attachment(dataset.name, request.query.format));
+      if (exported.format === 'xlsx')
+        reply.header(TRUNCATED_CELLS_HEADER, String(exported.truncatedCells));
+      reply.header('content-type', exported.contentType);
+      reply.header('content-disposition', attachment(exported.datasetName, exported.format));
       return reply.send(stream);
     },
   );
