@@ -9,7 +9,12 @@ import {
 } from 'fastify-type-provider-zod';
 import { auditRoutes } from './audit/audit-routes.ts';
 import { installSecurity, registerAuthRoutes } from './auth/auth-module.ts';
-import { type CoreServices, createFeatures, type Features } from './features.ts';
+import {
+  type CoreServices,
+  createFeatures,
+  type FeatureOptions,
+  type Features,
+} from './features.ts';
 import { llmRoutes } from './llm/llm-routes.ts';
 import { monitorRoutes } from './monitor/monitor-routes.ts';
 import { serviceUnavailable } from './platform/app-error.ts';
@@ -33,9 +38,10 @@ export const APP_VERSION = '0.1.0';
 
 /**
  * Builds the HTTP app over an opened platform. No side effects beyond the returned instance:
- * main.ts listens, tests use `app.inject()`.
+ * main.ts listens, tests use `app.inject()`. `options` reach createFeatures (tests swap clocks
+ * and waits there).
  */
-export async function buildApp(platform: Platform) {
+export async function buildApp(platform: Platform, options: FeatureOptions = {}) {
   const { config, logger } = platform;
   const app = Fastify({
     loggerInstance: logger,
@@ -118,7 +124,7 @@ export async function buildApp(platform: Platform) {
   // Every feature, wired once (src/features.ts). Security headers, rate limits, sessions,
   // API keys, CSRF come before any route, so every route below needs a session or API key
   // unless it sets `config: { public: true }` (docs/security.md).
-  const features = createFeatures(platform, { registry: metrics.registry });
+  const features = createFeatures(platform, { ...options, registry: metrics.registry });
   const { core } = features;
   app.decorate('features', features);
   app.decorate('services', core);

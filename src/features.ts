@@ -75,6 +75,8 @@ export interface FeatureOptions {
   now?: () => Date;
   /** Default: SMTP from the config, or none. */
   mailer?: Mailer;
+  /** How the sign-in slowdown waits; tests record the delays instead. Default: a timer. */
+  loginSleep?: (ms: number) => Promise<void>;
   /** The app's /metrics registry, where the LLM counters go; none: no LLM metrics. */
   registry?: Registry;
   /** Tests wrap the provider adapters or move the LLM clock. */
@@ -123,6 +125,7 @@ export function createCoreFeatures(platform: CorePlatform, options: FeatureOptio
       secrets,
       now,
       mailer: options.mailer,
+      sleep: options.loginSleep,
     });
     const { log: auditLog } = createAuditModule({ db, access });
     return { secrets, audit, auditLog, access, projects, ...accounts, accounts };

@@ -29,6 +29,8 @@ export interface AuthModuleDeps {
   now: () => Date;
   /** Default: SMTP from the config, or none (reset links are logged for the admin). */
   mailer?: Mailer | undefined;
+  /** How the sign-in slowdown waits; tests record the delays instead. Default: a timer. */
+  sleep?: ((ms: number) => Promise<void>) | undefined;
 }
 
 export interface AuthModule {
@@ -51,7 +53,12 @@ export function publicUrlOf(config: Config): string {
 export function createAuthModule(deps: AuthModuleDeps): AuthModule {
   const { config, logger, db, audit, now } = deps;
   const mailer = deps.mailer ?? createSmtpMailer(config.smtp);
-  const throttle = createLoginThrottle({ db, settings: config.login, now });
+  const throttle = createLoginThrottle({
+    db,
+    settings: config.login,
+    now,
+    ...(deps.sleep ? { sleep: deps.sleep } : {}),
+  });
   const sessions = createSessionService({ db, audit, settings: config.session, now });
   const apiKeys = createApiKeyService({ db, audit, now });
   const mfa = createMfaService({ db, audit, box: deps.secrets, throttle, now });
