@@ -131,11 +131,15 @@ export function createCoreFeatures(platform: CorePlatform, options: FeatureOptio
     return { secrets, audit, auditLog, access, projects, ...accounts, accounts };
   };
 
+  const coreFeature = (): CoreServices => {
+    core ??= buildCore();
+    return core;
+  };
+
   return {
     /** Accounts, projects, audit and secrets. */
     get core(): CoreServices {
-      core ??= buildCore();
-      return core;
+      return coreFeature();
     },
     /** Every LLM call goes through it (docs/llm.md). */
     get llm(): LlmModule {
@@ -143,8 +147,8 @@ export function createCoreFeatures(platform: CorePlatform, options: FeatureOptio
         config: config.llm,
         database,
         logger,
-        access: this.core.access,
-        secrets: this.core.secrets,
+        access: coreFeature().access,
+        secrets: coreFeature().secrets,
         registry: options.registry,
         telemetry: platform.telemetry,
         ...options.llm,
@@ -179,6 +183,30 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
     return tapped;
   };
 
+  const sheetsFeature = (): SheetsModule => {
+    sheets ??= createSheetsModule({
+      platform,
+      access: base.core.access,
+      audit: base.core.audit,
+      events: events().bus,
+    });
+    return sheets;
+  };
+  const generationFeature = (): GenerationModule => {
+    generation ??= createGenerationModule({
+      platform,
+      access: base.core.access,
+      audit: base.core.audit,
+      sheets: sheetsFeature().sheets,
+      llm: base.llm,
+      events: events(),
+      useJobs,
+      ...options.generation,
+    });
+    return generation;
+  };
+
+  // Methods use no `this`: the app passes them to Fastify hooks as they are.
   return {
     get core(): CoreServices {
       return base.core;
@@ -192,27 +220,11 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
     },
     /** Datasets, columns, cells, import and export (docs/sheets.md). */
     get sheets(): SheetsModule {
-      sheets ??= createSheetsModule({
-        platform,
-        access: base.core.access,
-        audit: base.core.audit,
-        events: events().bus,
-      });
-      return sheets;
+      return sheetsFeature();
     },
     /** AI columns (docs/ai-columns.md): runs are pg-boss jobs unless `useJobs` is false. */
     get generation(): GenerationModule {
-      generation ??= createGenerationModule({
-        platform,
-        access: base.core.access,
-        audit: base.core.audit,
-        sheets: this.sheets.sheets,
-        llm: base.llm,
-        events: events(),
-        useJobs,
-        ...options.generation,
-      });
-      return generation;
+      return generationFeature();
     },
     /** Token and cost analytics over coding-agent logs (docs/monitor.md). */
     get monitor(): MonitorService {
@@ -227,8 +239,8 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
     },
     /** Registers every feature's jobs; call before the queue starts (builds the features). */
     registerJobs(): void {
-      this.sheets.registerJobs();
-      this.generation.registerJobs();
+      sheetsFeature().registerJobs();
+      generationFeature().registerJobs();
     },
     /** Once the queue runs: scheduled jobs queued, runs a stopped process left recovered. */
     async start(): Promise<void> {
