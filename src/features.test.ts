@@ -35,7 +35,10 @@ describe('the composition root', () => {
 
     // One access check for every feature: a project made through the core is the sheets'.
     const actor = systemActor();
-    const project = await features.core.projects.createProject(actor, { name: 'Root', description: '' });
+    const project = await features.core.projects.createProject(actor, {
+      name: 'Root',
+      description: '',
+    });
     const dataset = await features.sheets.sheets.createDataset(actor, project.id, {
       name: 'Wired once',
       rows: 2,
@@ -67,7 +70,10 @@ describe('the composition root', () => {
     const { config, logger, database, telemetry } = platform;
     const features = createCoreFeatures({ config, logger, database, telemetry });
     const actor = systemActor();
-    const project = await features.core.projects.createProject(actor, { name: 'LLM only', description: '' });
+    const project = await features.core.projects.createProject(actor, {
+      name: 'LLM only',
+      description: '',
+    });
     expect(await features.llm.admin.listProviders(actor, project.id)).toEqual([]);
     await features.close();
   });

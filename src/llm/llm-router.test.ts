@@ -184,9 +184,13 @@ describe('route', () => {
     const a = target([{ hang: true }], clock);
     const controller = new AbortController();
     // The user cancels once the provider works on the request (it hangs until aborted).
-    void eventually(() => a.provider.calls.length, (calls) => calls > 0, {
-      what: 'the provider call',
-    }).then(() => controller.abort(new Error('user cancelled')));
+    void eventually(
+      () => a.provider.calls.length,
+      (calls) => calls > 0,
+      {
+        what: 'the provider call',
+      },
+    ).then(() => controller.abort(new Error('user cancelled')));
     const { error, outcomes } = await run([a], clock, { signal: controller.signal });
     expect((error as unknown as Error).message).toBe('user cancelled');
     expect(outcomes.map((o) => o.status)).toEqual(['aborted']);
