@@ -19,9 +19,10 @@ export default defineConfig({
       exclude: ['src/**/*.test.ts', 'src/**/*-test-helpers.ts', 'src/**/*-test-env.ts'],
       reporter: ['text-summary', 'json-summary'],
       reportsDirectory: 'coverage',
-      // The floor: the figures of 2026-12-06 on PGlite (PostgreSQL variants only add). It only
-      // goes up: when a change raises the figures, raise these to them (rounded down).
-      thresholds: { statements: 0, branches: 0, functions: 0, lines: 0 },
+      // The floor: the figures of 2026-12-06 on PGlite, rounded down (statements 86.62 %,
+      // branches 75.16 %, functions 87.83 %, lines 89.2 %; the PostgreSQL variants only add).
+      // It only goes up: when a change raises the figures, raise these to them (rounded down).
+      thresholds: { statements: 86, branches: 75, functions: 87, lines: 89 },
     },
   },
 });
