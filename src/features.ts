@@ -19,12 +19,7 @@ import {
   type AuditService,
   createAuditRecorder,
 } from './audit/audit-service.ts';
-import type { ApiKeyService } from './auth/api-key-service.ts';
 import { type AuthModule, createAuthModule } from './auth/auth-module.ts';
-import type { AuthService } from './auth/auth-service.ts';
-import type { MfaService } from './auth/mfa-service.ts';
-import type { SessionService } from './auth/session-service.ts';
-import type { UserService } from './auth/user-service.ts';
 import { createLlmModule, type LlmModule, type LlmModuleDeps } from './llm/llm-module.ts';
 import { createMonitorService, type MonitorService } from './monitor/monitor-service.ts';
 import { loadSecretBox, type SecretBox } from './platform/crypto.ts';
@@ -43,11 +38,11 @@ import { tapEvents } from './sheets/generation/generation-staleness.ts';
 import { createSheetsModule, type SheetsModule } from './sheets/sheets-module.ts';
 
 /**
- * The services every feature builds on (accounts, projects, audit, secrets), made once per
- * process. A feature takes exactly what it needs from here, e.g.
- *   createSheetsModule({ platform, access: core.access, events })
+ * The services every feature builds on (accounts — users, sessions, API keys, MFA, sign-in —
+ * projects, audit, secrets), made once per process. A feature takes exactly what it needs
+ * from here, e.g. createSheetsModule({ platform, access: core.access, audit: core.audit, events })
  */
-export interface CoreServices {
+export interface CoreServices extends AuthModule {
   /** AES-256-GCM for secrets at rest (provider keys): `secrets.encrypt(value, secretContext(...))`. */
   secrets: SecretBox;
   /** Writes audit entries inside a mutation's transaction. */
@@ -57,12 +52,6 @@ export interface CoreServices {
   /** The access check for project-scoped use cases: `await access.requireRole(actor, projectId, 'editor')`. */
   access: ProjectAccess;
   projects: ProjectService;
-  users: UserService;
-  sessions: SessionService;
-  apiKeys: ApiKeyService;
-  mfa: MfaService;
-  auth: AuthService;
-  mailer: Mailer | undefined;
   /** The accounts feature as one value (installSecurity and registerAuthRoutes take it). */
   accounts: AuthModule;
 }
