@@ -332,6 +332,8 @@ export async function importIntoTable(
   connections: readonly DuckDBConnection[],
   options: ImportOptions,
 ): Promise<ImportOutcome> {
+  // Cancelled before it began (while the source was described): nothing to interrupt later.
+  if (options.signal?.aborted) throw options.signal.reason;
   const started = Date.now();
   const primary = connections[0]!;
   const plan =
