@@ -6,15 +6,12 @@ import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { systemActor } from '../src/auth/system-actor.ts';
+import { createFeatures } from '../src/features.ts';
 import { loadConfig } from '../src/platform/config.ts';
-import { createEventLog } from '../src/platform/event-log.ts';
-import { createInProcessEventBus } from '../src/platform/events.ts';
 import { uuidv7 } from '../src/platform/ids.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { openPlatform } from '../src/platform/platform.ts';
-import { createCoreServices } from '../src/services.ts';
 import { datasetTable, valueColumn } from '../src/sheets/sheet-query.ts';
-import { createSheetsModule } from '../src/sheets/sheets-module.ts';
 
 /** `env`: further settings (e.g. BRAINCELLS_DUCKDB_THREADS) over the defaults. */
 export async function openSheetsBench(env: Record<string, string> = {}) {
@@ -26,10 +23,7 @@ export async function openSheetsBench(env: Record<string, string> = {}) {
   };
   const logger = createLogger({ level: 'silent', format: 'json' });
   const platform = await openPlatform(config, logger);
-  const services = createCoreServices({ config, logger, database: platform.database });
-  // The server's bus: events are stored in the event log, so edits pay what they pay live.
-  const events = createInProcessEventBus({ log: createEventLog(platform.database.db) });
-  const module = createSheetsModule({ platform, access: services.access, events });
+  const module = createFeatures(platform, { useJobs: false }).sheets;
   const projectId = uuidv7();
   await platform.database.db
     .insertInto('project')
@@ -42,7 +36,6 @@ export async function openSheetsBench(env: Record<string, string> = {}) {
     projectId,
     actor: systemActor(),
     close: async () => {
-      await events.close();
       await platform.close();
       rmSync(dir, { recursive: true, force: true });
     },

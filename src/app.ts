@@ -1,4 +1,3 @@
-import path from 'node:path';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -8,20 +7,20 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import { createChatModule } from './chat/chat-module.ts';
+import { auditRoutes } from './audit/audit-routes.ts';
+import { installSecurity, registerAuthRoutes } from './auth/auth-module.ts';
 import { chatRoutes } from './chat/chat-routes.ts';
 import { documentRoutes } from './documents/document-routes.ts';
-import { createDocumentsModule } from './documents/documents-module.ts';
-import { createGatewayModule } from './gateway/gateway-module.ts';
+import {
+  type CoreServices,
+  createFeatures,
+  type FeatureOptions,
+  type Features,
+} from './features.ts';
 import { gatewayApiRoutes, gatewayKeyRoutes } from './gateway/gateway-routes.ts';
-import { createLlmModule } from './llm/llm-module.ts';
 import { llmRoutes } from './llm/llm-routes.ts';
-import { createIngestLeases } from './monitor/monitor-lease.ts';
 import { monitorRoutes } from './monitor/monitor-routes.ts';
-import { createMonitorService } from './monitor/monitor-service.ts';
 import { serviceUnavailable } from './platform/app-error.ts';
-import { createEventLog } from './platform/event-log.ts';
-import { createInProcessEventBus } from './platform/events.ts';
 import { limitConnectionsPerIp } from './platform/http/connection-limits.ts';
 import { errorEnvelope, toAppError } from './platform/http/error-envelope.ts';
 import { healthRoutes } from './platform/http/health-routes.ts';
@@ -32,11 +31,9 @@ import { RequestLogController } from './platform/http/request-logging.ts';
 import { webAssets } from './platform/http/web-assets.ts';
 import { createMetrics } from './platform/metrics.ts';
 import type { Platform } from './platform/platform.ts';
-import { createCoreServices, installSecurity, registerCoreRoutes } from './services.ts';
-import { createGenerationModule } from './sheets/generation/generation-module.ts';
+import { projectRoutes } from './projects/project-routes.ts';
 import { generationRoutes } from './sheets/generation/generation-routes.ts';
 import { sheetRoutes } from './sheets/sheet-routes.ts';
-import { createSheetsModule } from './sheets/sheets-module.ts';
 import { viewRoutes } from './sheets/views/view-routes.ts';
 
 export type App = FastifyInstance & { withTypeProvider(): unknown };
@@ -45,9 +42,10 @@ export const APP_VERSION = '0.1.0';
 
 /**
  * Builds the HTTP app over an opened platform. No side effects beyond the returned instance:
- * main.ts listens, tests use `app.inject()`.
+ * main.ts listens, tests use `app.inject()`. `options` reach createFeatures (tests swap clocks
+ * and waits there).
  */
-export async function buildApp(platform: Platform) {
+export async function buildApp(platform: Platform, options: FeatureOptions = {}) {
   const { config, logger } = platform;
   const app = Fastify({
     loggerInstance: logger,
@@ -127,11 +125,14 @@ export async function buildApp(platform: Platform) {
     return reply.status(404).send(body);
   });
 
-  // Security headers, rate limits, sessions, API keys, CSRF — before any route, so every
-  // route below needs a session or API key unless it sets `config: { public: true }`
-  // (docs/security.md). Features take what they need from `services` (src/services.ts).
-  const services = createCoreServices(platform);
-  await installSecurity(app, config, logger, services);
+  // Every feature, wired once (src/features.ts). Security headers, rate limits, sessions,
+  // API keys, CSRF come before any route, so every route below needs a session or API key
+  // unless it sets `config: { public: true }` (docs/security.md).
+  const features = createFeatures(platform, { ...options, registry: metrics.registry });
+  const { core } = features;
+  app.decorate('features', features);
+  app.decorate('services', core);
+  await installSecurity(app, config, logger, core.accounts);
   app.addHook('preHandler', enterRequestContext);
 
   await app.register(fastifySwagger, {
@@ -166,119 +167,62 @@ export async function buildApp(platform: Platform) {
     },
   });
 
-  await registerCoreRoutes(app, config, services);
+  // Jobs are registered before the queue starts (server.ts starts it after buildApp); runs a
+  // stopped process left are recovered once it runs; closing hands running runs back.
+  features.registerJobs();
+  app.addHook('onReady', features.start);
+  app.addHook('preClose', features.stopWork);
+  app.addHook('onClose', features.close);
+  // Tests, benches and other features' jobs reach the features through these.
+  app.decorate('llm', features.llm);
+  app.decorate('sheets', features.sheets);
+  app.decorate('generation', features.generation);
+  app.decorate('monitor', features.monitor);
+  app.decorate('documents', features.documents);
+  app.decorate('gateway', features.gateway);
+  app.decorate('chat', features.chat.service);
 
-  // Every LLM call goes through src/llm (docs/llm.md): features take `app.llm.llm`.
-  const llm = createLlmModule({
-    config: config.llm,
-    database: platform.database,
-    logger,
-    access: services.access,
-    secrets: services.secrets,
-    registry: metrics.registry,
-    telemetry: platform.telemetry,
-  });
-  app.decorate('llm', llm);
-  app.addHook('onClose', llm.close);
-  await app.register(llmRoutes, { admin: llm.admin });
-
-  // ── gateway (h-llm, issue #19): OpenAI/Anthropic-compatible /v1 routes over the LLM module
-  //    (docs/gateway.md). The lead moves this block into the composition root at merge. ──
-  const gateway = createGatewayModule({
-    database: platform.database,
-    llm,
-    llmConfig: config.llm,
-    access: services.access,
-    audit: services.audit,
-    logger,
-  });
-  app.decorate('gateway', gateway);
-  app.addHook('onClose', gateway.close);
-  await app.register(gatewayApiRoutes, { gateway: gateway.service });
-  await app.register(gatewayKeyRoutes, { gateway: gateway.service });
-  // ── end gateway ──
-
-  // Live views (SSE) of every feature share one event bus (src/platform/events.ts); its ids
-  // and recent events are kept in the metadata database, so a restart does not force a reload.
-  const events = createInProcessEventBus({
-    log: createEventLog(platform.database.db),
-    onError: (error, operation) => logger.warn({ err: error, operation }, 'event log failed'),
-  });
-  // After preClose (running runs hand their cells back, publishing): store what is pending.
-  app.addHook('onClose', () => events.close());
-  const sheets = createSheetsModule({ platform, access: services.access, events });
-  sheets.registerJobs();
-  // For jobs of other features (issue 6) and the browser tests that stream cells through it.
-  app.decorate('sheets', sheets);
-  app.addHook('onReady', sheets.start);
-  // A sorted view's background copy must not outlive DuckDB.
-  app.addHook('onClose', () => sheets.data.copiesSettled());
+  // ── Feature routes ─────────────────────────────────────────────────────────────────────
+  // One block per feature, in the order createFeatures builds them. A new feature adds its
+  // module to createFeatures (src/features.ts) and its routes here.
+  await registerAuthRoutes(app, config, core.accounts);
+  await app.register(projectRoutes, { projects: core.projects });
+  await app.register(auditRoutes, { audit: core.auditLog });
+  await app.register(llmRoutes, { admin: features.llm.admin });
+  await app.register(gatewayApiRoutes, { gateway: features.gateway.service });
+  await app.register(gatewayKeyRoutes, { gateway: features.gateway.service });
   await app.register(sheetRoutes, {
-    sheets: sheets.sheets,
-    imports: sheets.imports,
-    events,
+    sheets: features.sheets.sheets,
+    imports: features.sheets.imports,
+    exports: features.sheets.exports,
+    events: features.events,
     duckdb: platform.duckdb,
     dataDir: config.dataDir,
     importMaxBytes: config.sheets.importMaxBytes,
   });
-  await app.register(viewRoutes, { views: sheets.views });
-
-  // Documents (docs/documents.md): uploads become rows of a documents collection; text
-  // extraction is a job.
-  const documents = createDocumentsModule({
-    platform,
-    access: services.access,
-    sheets: sheets.sheets,
-  });
-  documents.registerJobs();
-  app.decorate('documents', documents);
-  app.addHook('onReady', documents.start);
+  await app.register(viewRoutes, { views: features.sheets.views });
   await app.register(documentRoutes, {
-    documents: documents.documents,
+    documents: features.documents.documents,
     maxFileBytes: config.documents.maxFileBytes,
   });
-
-  // AI columns (docs/ai-columns.md): runs are pg-boss jobs; close hands running runs back.
-  const generation = createGenerationModule({
-    platform,
-    access: services.access,
-    audit: services.audit,
-    sheets: sheets.sheets,
-    llm,
-    events,
+  await app.register(generationRoutes, {
+    generation: features.generation.service,
+    rows: features.generation.rows,
   });
-  generation.registerJobs();
-  app.decorate('generation', generation);
-  app.addHook('onReady', generation.start);
-  app.addHook('preClose', generation.close);
-  await app.register(generationRoutes, { generation: generation.service, rows: generation.rows });
-
-  // Monitor (docs/monitor.md): coding-agent logs imported into DuckDB, read back as reports.
-  const monitor = createMonitorService({
-    duckdb: platform.duckdb,
-    access: services.access,
-    roots: config.monitor.roots,
-    uploadDir: path.join(config.dataDir, 'monitor-uploads'),
-    ownCalls: llm.admin,
-    leases: createIngestLeases(platform.database.db), // monitor: ingestion lease (issue 15)
-  });
-  app.decorate('monitor', monitor);
-  await app.register(monitorRoutes, { monitor });
-
-  // — chat (issue #16; docs/chat.md) — one block for the composition root to move at merge.
-  const chat = createChatModule({
-    platform,
-    access: services.access,
-    audit: services.audit,
-    events,
-    llm: llm.llm,
-  });
-  app.decorate('chat', chat.service);
-  await app.register(chatRoutes, { chat: chat.service, events });
-  // — end chat —
+  await app.register(monitorRoutes, { monitor: features.monitor });
+  await app.register(chatRoutes, { chat: features.chat.service, events: features.events });
 
   // The web app at / (and its client-side routes); registered last, after every /api route.
   await webAssets(app);
 
   return app;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every feature of this app (src/features.ts). */
+    readonly features: Features;
+    /** The core services (accounts, projects, audit, secrets), for tests and features. */
+    readonly services: CoreServices;
+  }
 }

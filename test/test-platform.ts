@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { sql } from 'kysely';
 import { inject } from 'vitest';
 import { buildApp } from '../src/app.ts';
+import type { FeatureOptions } from '../src/features.ts';
 import { type Config, loadConfig } from '../src/platform/config.ts';
 import { openDatabase } from '../src/platform/db/database.ts';
 import { createLogger } from '../src/platform/logger.ts';
@@ -144,13 +145,15 @@ export async function createTestApp(
     backend?: Backend;
     config?: Partial<Config>;
     startJobs?: boolean;
+    /** Options of the features (src/features.ts), e.g. a recording wait or a fixed clock. */
+    features?: FeatureOptions;
     /** Extra routes a test needs, added before the app is ready. */
     configure?: (app: TestApp['app']) => void | Promise<void>;
   } = {},
 ): Promise<TestApp> {
   const storage = await createTestStorage(options.backend ?? 'pglite');
   const platform = await openTestPlatform(storage, options.config);
-  const app = await buildApp(platform);
+  const app = await buildApp(platform, options.features);
   await options.configure?.(app);
   if (options.startJobs ?? true) await platform.jobs.start();
   await app.ready();

@@ -523,20 +523,27 @@ describe('brute force', () => {
 
 describe('sign-in slowdown', () => {
   it('waits longer after each recent failure', async () => {
+    // The throttle's waits, recorded (and not slept): what a client would wait for.
+    const waits: number[] = [];
     const t = await createTestApp({
       config: { login: { maxFailures: 10, ipMaxFailures: 100, lockoutMs: 60_000, delayMs: 150 } },
+      features: {
+        loginSleep: async (ms) => {
+          waits.push(ms);
+        },
+      },
     });
     try {
       const user = await createUser(t);
-      const timed = async () => {
-        const started = performance.now();
-        await login(t, user.email, 'wrong password!');
-        return performance.now() - started;
+      const waited = async () => {
+        const before = waits.length;
+        expect((await login(t, user.email, 'wrong password!')).statusCode).toBe(401);
+        return waits.slice(before).reduce((sum, ms) => sum + ms, 0);
       };
-      await timed(); // no failure yet: no delay
-      await timed(); // 1 failure: 150 ms
-      expect(await timed()).toBeGreaterThanOrEqual(300); // 2 failures: 300 ms
-      expect(await timed()).toBeGreaterThanOrEqual(600); // 3 failures: 600 ms
+      expect(await waited()).toBe(0); // no failure yet: no delay
+      expect(await waited()).toBe(150); // 1 failure: 150 ms
+      expect(await waited()).toBe(300); // 2 failures: 300 ms
+      expect(await waited()).toBe(600); // 3 failures: 600 ms
     } finally {
       await t.close();
     }

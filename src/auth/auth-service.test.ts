@@ -6,9 +6,9 @@ import {
   type TestPlatform,
   type TestStorage,
 } from '../../test/test-platform.ts';
+import { type CoreServices, createCoreFeatures } from '../features.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { Mailer } from '../platform/mailer.ts';
-import { type CoreServices, createCoreServices } from '../services.ts';
 import { hashPassword, verifyPassword } from './password-hash.ts';
 import { insertUser } from './user-store.ts';
 
@@ -32,10 +32,7 @@ describe('password reset by mail', () => {
   beforeAll(async () => {
     storage = await createTestStorage();
     platform = await openTestPlatform(storage, { publicUrl: 'https://bc.example.com' });
-    services = createCoreServices(
-      { config: platform.config, logger: platform.logger, database: platform.database },
-      { mailer },
-    );
+    services = createCoreFeatures(platform, { mailer }).core;
   });
   afterAll(async () => {
     await platform?.close();
@@ -96,11 +93,7 @@ describe('password reset by mail', () => {
   });
 
   it('logs, without a token, when SMTP is not configured', async () => {
-    const plain = createCoreServices({
-      config: platform.config,
-      logger: platform.logger,
-      database: platform.database,
-    });
+    const plain = createCoreFeatures(platform).core;
     await user('nomail@example.test');
     await plain.auth.requestPasswordReset('nomail@example.test');
     expect(platform.logs.text()).toContain('braincells user reset-link');

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   createTestStorage,
   LogCapture,
@@ -14,18 +14,27 @@ describe('first run of a real server', () => {
     await storage?.dispose();
   });
 
+  /**
+   * A real server on the storage. `listened` settles once every onListen hook has run: Fastify
+   * runs them one after another, in the order added, and ours is added after the app's own.
+   */
   async function start(logs: LogCapture) {
     let app: BuiltApp | undefined;
+    let listened!: () => void;
+    const hooksRan = new Promise<void>((resolve) => {
+      listened = resolve;
+    });
     const server = await startServer(
       testConfig(storage!),
       createLogger({ level: 'info', format: 'json', destination: logs }),
       {
         configure: (built) => {
           app = built;
+          built.addHook('onListen', async () => listened());
         },
       },
     );
-    return { server, app: app! };
+    return { server, app: app!, listened: hooksRan };
   }
 
   it('logs a one-time setup link that works from another machine, and only while no account exists', async () => {
@@ -34,11 +43,8 @@ describe('first run of a real server', () => {
     const first = await start(logs);
     try {
       // Logged once the server listens (an onListen hook, not awaited by listen()).
-      const line = await vi.waitFor(() => {
-        const found = logs.lines.find((entry) => typeof entry.setupUrl === 'string');
-        if (!found) throw new Error('no setup line yet');
-        return found;
-      });
+      await first.listened;
+      const line = logs.lines.find((entry) => typeof entry.setupUrl === 'string');
       expect(line?.msg).toContain('No account exists yet');
       const token = new URL(line!.setupUrl as string).hash.replace('#setup-token=', '');
       expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -62,7 +68,7 @@ describe('first run of a real server', () => {
     const second = await start(logs);
     try {
       expect(await second.app.services.auth.setupNeeded()).toBe(false);
-      await new Promise((resolve) => setTimeout(resolve, 300)); // let its onListen hook run
+      await second.listened; // its setup-link hook has run, and logged nothing
       expect(logs.lines.filter((entry) => typeof entry.setupUrl === 'string')).toHaveLength(1);
     } finally {
       await second.server.close();

@@ -9,7 +9,14 @@ import type { CreateUserInput, UpdateUserInput } from './auth-schema.ts';
 import { hashPassword } from './password-hash.ts';
 import { requireAdmin, requireScope } from './scopes.ts';
 import type { SessionService } from './session-service.ts';
-import { findUserById, insertUser, listUsers, type UserRow, updateUser } from './user-store.ts';
+import {
+  findUserById,
+  insertUser,
+  listUsers,
+  lockOtherEnabledAdmins,
+  type UserRow,
+  updateUser,
+} from './user-store.ts';
 
 export interface UserService {
   /** Instance admins (and the CLI's system actor) create accounts. */
@@ -85,15 +92,7 @@ export function createUserService(deps: {
       const at = now();
       return db.transaction().execute(async (trx) => {
         if (losesAdmin) {
-          const others = await trx
-            .selectFrom('app_user')
-            .select('id')
-            .where('is_admin', '=', true)
-            .where('disabled_at', 'is', null)
-            .where('id', '!=', user.id)
-            .forUpdate()
-            .execute();
-          if (others.length === 0) {
+          if ((await lockOtherEnabledAdmins(trx, user.id)) === 0) {
             throw conflict('The instance keeps at least one enabled administrator');
           }
         }

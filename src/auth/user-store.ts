@@ -66,6 +66,22 @@ export async function listUsers(
   return query.orderBy('id').limit(page.limit).execute();
 }
 
+/**
+ * Locks the other enabled administrators' rows (until the transaction ends) and counts them:
+ * a change that takes away `userId`'s admin rights checks that one stays.
+ */
+export async function lockOtherEnabledAdmins(db: Transaction<DB>, userId: string): Promise<number> {
+  const others = await db
+    .selectFrom('app_user')
+    .select('id')
+    .where('is_admin', '=', true)
+    .where('disabled_at', 'is', null)
+    .where('id', '!=', userId)
+    .forUpdate()
+    .execute();
+  return others.length;
+}
+
 /** Locks the first-run marker row so two concurrent setups cannot both create an admin. */
 export async function lockInstanceSetup(db: Transaction<DB>): Promise<void> {
   await db

@@ -43,6 +43,7 @@ export function createChatModule(deps: {
   });
   return { service };
 }
+export type ChatModule = ReturnType<typeof createChatModule>;
 
 declare module 'fastify' {
   interface FastifyInstance {

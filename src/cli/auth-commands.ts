@@ -3,14 +3,14 @@ import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import { email as emailSchema, password as passwordSchema } from '../auth/auth-schema.ts';
 import { systemActor } from '../auth/system-actor.ts';
+import type { CoreServices } from '../features.ts';
 import type { DB } from '../migrations/db-schema.ts';
 import { ENCRYPTED_COLUMNS } from '../migrations/encrypted-columns.ts';
 import { type Config, loadConfig } from '../platform/config.ts';
 import { addKeyToFile, loadSecretBox, retainKeysInFile } from '../platform/crypto.ts';
-import { createLogger, type Logger } from '../platform/logger.ts';
-import { openPlatform } from '../platform/platform.ts';
+import type { Logger } from '../platform/logger.ts';
 import { reencryptColumns } from '../platform/secret-rotation.ts';
-import { type CoreServices, createCoreServices } from '../services.ts';
+import { withFeatures } from './cli-features.ts';
 import { CliError, EXIT, printJson } from './cli-output.ts';
 
 /** Opens the platform (migrating if configured to) and the core services for one command. */
@@ -20,19 +20,13 @@ export async function withServices<T>(
     context: { config: Config; logger: Logger; db: Kysely<DB> },
   ) => Promise<T>,
 ): Promise<T> {
-  const config = { ...loadConfig(), jobsEnabled: false };
-  const logger = createLogger({
-    level: process.env.LOG_LEVEL ?? 'warn',
-    format: 'json',
-    destination: process.stderr as never,
-  });
-  const platform = await openPlatform(config, logger);
-  try {
-    const services = createCoreServices({ config, logger, database: platform.database });
-    return await work(services, { config, logger, db: platform.database.db });
-  } finally {
-    await platform.close();
-  }
+  return withFeatures((features, platform) =>
+    work(features.core, {
+      config: platform.config,
+      logger: platform.logger,
+      db: platform.database.db,
+    }),
+  );
 }
 
 async function readStdin(): Promise<string> {

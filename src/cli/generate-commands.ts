@@ -1,18 +1,10 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
-import { createLlmModule } from '../llm/llm-module.ts';
-import { loadConfig } from '../platform/config.ts';
-import { createEventLog } from '../platform/event-log.ts';
-import { createInProcessEventBus, type EventBus } from '../platform/events.ts';
-import { createLogger } from '../platform/logger.ts';
-import { openPlatform } from '../platform/platform.ts';
-import { createCoreServices } from '../services.ts';
-import { createGenerationModule } from '../sheets/generation/generation-module.ts';
 import type { RunView } from '../sheets/generation/generation-presenter.ts';
 import { RUN_MODES, type RunRequest } from '../sheets/generation/generation-schema.ts';
 import type { RunEstimate } from '../sheets/generation/generation-service.ts';
-import { createSheetsModule } from '../sheets/sheets-module.ts';
+import { withFeatures } from './cli-features.ts';
 import { CliError, EXIT, printJson } from './cli-output.ts';
 
 const usd = (nano: number | null | undefined) =>
@@ -103,135 +95,100 @@ export function registerGenerateCommands(program: Command): void {
         if (options.mode && !(RUN_MODES as readonly string[]).includes(options.mode))
           throw new CliError(`--mode must be one of ${RUN_MODES.join(', ')}`, EXIT.usage);
         const range = options.rows ? parseRows(options.rows) : undefined;
-        const config = { ...loadConfig(), jobsEnabled: false };
-        const logger = createLogger({
-          level: process.env.LOG_LEVEL ?? 'warn',
-          format: 'json',
-          destination: process.stderr as never,
-        });
-        const platform = await openPlatform(config, logger);
         let outcome: RunView | undefined;
-        let events: EventBus | undefined;
-        try {
-          const services = createCoreServices({ config, logger, database: platform.database });
-          // The server's live views resume across what this run publishes: same ids, same log.
-          events = createInProcessEventBus({ log: createEventLog(platform.database.db) });
-          const sheetsModule = createSheetsModule({ platform, access: services.access, events });
-          const llm = createLlmModule({
-            config: config.llm,
-            database: platform.database,
-            logger,
-            access: services.access,
-            secrets: services.secrets,
-            telemetry: platform.telemetry,
-          });
-          const generation = createGenerationModule({
-            platform,
-            access: services.access,
-            audit: services.audit,
-            sheets: sheetsModule.sheets,
-            llm,
-            events,
-            useJobs: false,
-          });
-          try {
-            const actor = systemActor();
-            const found = await sheetsModule.store.findDatasetById(datasetId);
-            if (!found || found.deleted_at) throw new CliError(`dataset ${datasetId} not found`);
-            const { columns } = await sheetsModule.sheets.requireDataset(
+        await withFeatures(async (features) => {
+          const sheetsModule = features.sheets;
+          const generation = features.generation;
+          // withFeatures hands a run still going back (stopWork) before it closes.
+          const actor = systemActor();
+          const found = await sheetsModule.store.findDatasetById(datasetId);
+          if (!found || found.deleted_at) throw new CliError(`dataset ${datasetId} not found`);
+          const { columns } = await sheetsModule.sheets.requireDataset(
+            actor,
+            found.project_id,
+            datasetId,
+            'editor',
+          );
+          const column = columns.find(
+            (candidate) =>
+              candidate.id === options.column ||
+              candidate.name.toLowerCase() === options.column.toLowerCase(),
+          );
+          if (column?.kind !== 'ai')
+            throw new CliError(
+              `no AI column ${JSON.stringify(options.column)} in dataset ${datasetId}`,
+            );
+          const request: RunRequest = {
+            mode: range ? 'range' : ((options.mode as RunRequest['mode']) ?? 'outdated'),
+            ...(range ? { range } : {}),
+            ...(options.includeValidated ? { includeValidated: true } : {}),
+            includeDownstream: options.downstream === true,
+            ...(options.fresh ? { fresh: true } : {}),
+            confirm: options.yes === true,
+          };
+          // A paused run of this column (Ctrl-C, a budget) is resumed rather than replaced.
+          const existing = await generation.store.findActiveRun(column.id);
+          if (existing && existing.status !== 'paused')
+            throw new CliError(
+              `a run of this column is already ${existing.status} (${existing.id}), e.g. on the server`,
+            );
+          if (existing)
+            await generation.service.resumeRun(actor, found.project_id, datasetId, existing.id);
+          const run =
+            existing ??
+            (await generation.service.createRunForCli(
               actor,
               found.project_id,
               datasetId,
-              'editor',
-            );
-            const column = columns.find(
-              (candidate) =>
-                candidate.id === options.column ||
-                candidate.name.toLowerCase() === options.column.toLowerCase(),
-            );
-            if (column?.kind !== 'ai')
+              column.id,
+              request,
+            ));
+          const estimate = run.estimate as RunEstimate;
+          if (run.status === 'awaiting-confirmation') {
+            if (!(await confirmOnTerminal(estimate))) {
+              await generation.service.cancelRun(actor, found.project_id, datasetId, run.id);
               throw new CliError(
-                `no AI column ${JSON.stringify(options.column)} in dataset ${datasetId}`,
+                `estimated ${usd(estimate.costNano)} for ${estimate.cells} cells is above the confirmation threshold; run again with --yes to start it`,
               );
-            const request: RunRequest = {
-              mode: range ? 'range' : ((options.mode as RunRequest['mode']) ?? 'outdated'),
-              ...(range ? { range } : {}),
-              ...(options.includeValidated ? { includeValidated: true } : {}),
-              includeDownstream: options.downstream === true,
-              ...(options.fresh ? { fresh: true } : {}),
-              confirm: options.yes === true,
-            };
-            // A paused run of this column (Ctrl-C, a budget) is resumed rather than replaced.
-            const existing = await generation.store.findActiveRun(column.id);
-            if (existing && existing.status !== 'paused')
-              throw new CliError(
-                `a run of this column is already ${existing.status} (${existing.id}), e.g. on the server`,
-              );
-            if (existing)
-              await generation.service.resumeRun(actor, found.project_id, datasetId, existing.id);
-            const run =
-              existing ??
-              (await generation.service.createRunForCli(
-                actor,
-                found.project_id,
-                datasetId,
-                column.id,
-                request,
-              ));
-            const estimate = run.estimate as RunEstimate;
-            if (run.status === 'awaiting-confirmation') {
-              if (!(await confirmOnTerminal(estimate))) {
-                await generation.service.cancelRun(actor, found.project_id, datasetId, run.id);
-                throw new CliError(
-                  `estimated ${usd(estimate.costNano)} for ${estimate.cells} cells is above the confirmation threshold; run again with --yes to start it`,
-                );
-              }
-              await generation.service.confirmRun(actor, found.project_id, datasetId, run.id);
             }
-            if (!options.json)
-              process.stderr.write(
-                `${estimate.cells} cells, about ${usd(estimate.costNano)} and ${duration(estimate.durationSeconds)}\n`,
-              );
-            // Ctrl-C pauses the run: `braincells generate` again (or the server) resumes it.
-            const onSignal = () => generation.runner.stop(run.id, 'pause');
-            process.once('SIGINT', onSignal);
-            const out = process.stderr;
-            let lastPlain = 0;
-            const draw = async () => {
-              const view = await generation.service.getRun(
-                actor,
-                found.project_id,
-                datasetId,
-                run.id,
-              );
-              if (options.json) return;
-              const line = generationProgressLine(view);
-              if (out.isTTY) out.write(`\r${line}\u001b[K`);
-              else if (Date.now() - lastPlain >= 2_000) {
-                lastPlain = Date.now();
-                out.write(`${line}\n`);
-              }
-            };
-            const ticker = setInterval(() => void draw().catch(() => {}), 250);
-            try {
-              await generation.runner.execute(run.id);
-            } finally {
-              clearInterval(ticker);
-              process.removeListener('SIGINT', onSignal);
-            }
-            outcome = await generation.service.getRun(actor, found.project_id, datasetId, run.id);
-            if (!options.json) {
-              out.write(`${out.isTTY ? '\r' : ''}${generationProgressLine(outcome)}\u001b[K\n`);
-            }
-          } finally {
-            await generation.staleness.settle();
-            await generation.close();
-            await llm.close();
+            await generation.service.confirmRun(actor, found.project_id, datasetId, run.id);
           }
-        } finally {
-          await events?.close();
-          await platform.close();
-        }
+          if (!options.json)
+            process.stderr.write(
+              `${estimate.cells} cells, about ${usd(estimate.costNano)} and ${duration(estimate.durationSeconds)}\n`,
+            );
+          // Ctrl-C pauses the run: `braincells generate` again (or the server) resumes it.
+          const onSignal = () => generation.runner.stop(run.id, 'pause');
+          process.once('SIGINT', onSignal);
+          const out = process.stderr;
+          let lastPlain = 0;
+          const draw = async () => {
+            const view = await generation.service.getRun(
+              actor,
+              found.project_id,
+              datasetId,
+              run.id,
+            );
+            if (options.json) return;
+            const line = generationProgressLine(view);
+            if (out.isTTY) out.write(`\r${line}\u001b[K`);
+            else if (Date.now() - lastPlain >= 2_000) {
+              lastPlain = Date.now();
+              out.write(`${line}\n`);
+            }
+          };
+          const ticker = setInterval(() => void draw().catch(() => {}), 250);
+          try {
+            await generation.runner.execute(run.id);
+          } finally {
+            clearInterval(ticker);
+            process.removeListener('SIGINT', onSignal);
+          }
+          outcome = await generation.service.getRun(actor, found.project_id, datasetId, run.id);
+          if (!options.json) {
+            out.write(`${out.isTTY ? '\r' : ''}${generationProgressLine(outcome)}\u001b[K\n`);
+          }
+        });
         if (options.json) printJson(outcome);
         if (outcome?.status === 'completed') {
           if (!options.json)

@@ -1,24 +1,20 @@
 import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
-import { createLlmModule, type LlmModule } from '../llm/llm-module.ts';
+import { createCoreFeatures } from '../features.ts';
+import type { LlmModule } from '../llm/llm-module.ts';
 import { isAppError } from '../platform/app-error.ts';
 import { loadConfig } from '../platform/config.ts';
 import { lockDataDir } from '../platform/data-dir-lock.ts';
 import { openDatabase } from '../platform/db/database.ts';
-import { createLogger } from '../platform/logger.ts';
 import { pgliteDir } from '../platform/platform.ts';
 import { openTelemetry } from '../platform/telemetry.ts';
-import { createCoreServices } from '../services.ts';
+import { cliLogger } from './cli-features.ts';
 import { CliError, EXIT, printJson, printTable } from './cli-output.ts';
 
 /** Opens the database and the llm module for one command (the system actor passes every check). */
 async function withLlm<T>(work: (module: LlmModule) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const logger = createLogger({
-    level: process.env.LOG_LEVEL ?? 'warn',
-    format: 'json',
-    destination: process.stderr as never,
-  });
+  const logger = cliLogger();
   const lock = config.databaseUrl ? undefined : lockDataDir(config.dataDir);
   try {
     const database = config.databaseUrl
@@ -26,19 +22,11 @@ async function withLlm<T>(work: (module: LlmModule) => Promise<T>): Promise<T> {
       : await openDatabase({ kind: 'pglite', dataDir: pgliteDir(config) });
     const telemetry = await openTelemetry(config.telemetry, logger);
     try {
-      const services = createCoreServices({ config, logger, database });
-      const module = createLlmModule({
-        config: config.llm,
-        database,
-        logger,
-        access: services.access,
-        secrets: services.secrets,
-        telemetry,
-      });
+      const features = createCoreFeatures({ config, logger, database, telemetry });
       try {
-        return await work(module);
+        return await work(features.llm);
       } finally {
-        await module.close();
+        await features.close();
       }
     } finally {
       await telemetry?.shutdown();

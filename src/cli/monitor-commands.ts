@@ -1,9 +1,6 @@
-import path from 'node:path';
 import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
-import { createLlmModule } from '../llm/llm-module.ts';
 import type { ImportProgress, SourceOption } from '../monitor/monitor-import.ts';
-import { createIngestLeases } from '../monitor/monitor-lease.ts';
 import {
   presentBlockRow,
   presentBreakdownRow,
@@ -14,61 +11,23 @@ import {
   presentSessionRow,
 } from '../monitor/monitor-presenter.ts';
 import { SOURCE_OPTIONS } from '../monitor/monitor-schema.ts';
-import {
-  checkTimeZone,
-  createMonitorService,
-  type MonitorService,
-} from '../monitor/monitor-service.ts';
-import { loadConfig } from '../platform/config.ts';
-import { createLogger } from '../platform/logger.ts';
-import { openPlatform } from '../platform/platform.ts';
-import { createCoreServices } from '../services.ts';
+import { checkTimeZone, type MonitorService } from '../monitor/monitor-service.ts';
+import { withFeatures } from './cli-features.ts';
 import { CliError, EXIT, printJson, printTable } from './cli-output.ts';
 
 /**
  * Opens the platform without job workers; the command does the work itself. With `ownCalls`
- * the LLM module is opened too, so the monitor can read our own calls through it.
+ * the LLM feature is opened too, so the monitor can read our own calls through it.
  */
-async function withMonitor<T>(
+function withMonitor<T>(
   work: (monitor: MonitorService) => Promise<T>,
   options: { ownCalls?: boolean } = {},
 ): Promise<T> {
-  const config = { ...loadConfig(), jobsEnabled: false };
-  const logger = createLogger({
-    level: process.env.LOG_LEVEL ?? 'warn',
-    format: 'json',
-    destination: process.stderr as never,
+  // The CLI reads any local path its user can: the roots limit only the API.
+  return withFeatures((features) => work(features.monitor), {
+    monitorRoots: [],
+    monitorOwnCalls: options.ownCalls === true,
   });
-  const platform = await openPlatform(config, logger);
-  try {
-    const services = createCoreServices({ config, logger, database: platform.database });
-    const llm = options.ownCalls
-      ? createLlmModule({
-          config: config.llm,
-          database: platform.database,
-          logger,
-          access: services.access,
-          secrets: services.secrets,
-        })
-      : undefined;
-    try {
-      // The CLI reads any local path its user can: the roots limit only the API.
-      return await work(
-        createMonitorService({
-          duckdb: platform.duckdb,
-          access: services.access,
-          roots: [],
-          uploadDir: path.join(config.dataDir, 'monitor-uploads'),
-          ownCalls: llm?.admin,
-          leases: createIngestLeases(platform.database.db),
-        }),
-      );
-    } finally {
-      await llm?.close();
-    }
-  } finally {
-    await platform.close();
-  }
 }
 
 function progressLine(out: NodeJS.WriteStream) {

@@ -2,39 +2,16 @@ import { copyFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
-import { loadConfig } from '../platform/config.ts';
-import { createEventLog } from '../platform/event-log.ts';
-import { createInProcessEventBus } from '../platform/events.ts';
-import { createLogger } from '../platform/logger.ts';
-import { openPlatform, type Platform } from '../platform/platform.ts';
-import { createCoreServices } from '../services.ts';
-import { EXPORT_FORMATS, type ExportFormat, exportDataset } from '../sheets/export/sheet-export.ts';
-import { importDir } from '../sheets/import/import-files.ts';
+import type { Platform } from '../platform/platform.ts';
+import { EXPORT_FORMATS, type ExportFormat } from '../sheets/export/sheet-export.ts';
 import type { ImportProgressEvent } from '../sheets/import/sheet-import-service.ts';
-import { createSheetsModule } from '../sheets/sheets-module.ts';
+import type { SheetsModule } from '../sheets/sheets-module.ts';
+import { withFeatures } from './cli-features.ts';
 import { CliError, EXIT, printJson } from './cli-output.ts';
 
-/** Opens the platform without job workers (this process runs the work itself). */
-async function withSheets<T>(
-  work: (module: ReturnType<typeof createSheetsModule>, platform: Platform) => Promise<T>,
-): Promise<T> {
-  const config = { ...loadConfig(), jobsEnabled: false };
-  const logger = createLogger({
-    level: process.env.LOG_LEVEL ?? 'warn',
-    format: 'json',
-    destination: process.stderr as never,
-  });
-  const platform = await openPlatform(config, logger);
-  // The server's live views resume across what this command publishes: same ids, same log.
-  const events = createInProcessEventBus({ log: createEventLog(platform.database.db) });
-  try {
-    const services = createCoreServices({ config, logger, database: platform.database });
-    const module = createSheetsModule({ platform, access: services.access, events });
-    return await work(module, platform);
-  } finally {
-    await events.close();
-    await platform.close();
-  }
+/** The sheets feature of a platform opened without job workers (this process runs the work). */
+function withSheets<T>(work: (module: SheetsModule, platform: Platform) => Promise<T>): Promise<T> {
+  return withFeatures((features, platform) => work(features.sheets, platform));
 }
 
 const MB = 1024 * 1024;
@@ -140,25 +117,15 @@ export function registerSheetCommands(program: Command): void {
             : 'csv')) as ExportFormat;
         if (!(EXPORT_FORMATS as readonly string[]).includes(format))
           throw new CliError(`--format must be one of ${EXPORT_FORMATS.join(', ')}`, EXIT.usage);
-        await withSheets(async ({ sheets, store }, platform) => {
+        await withSheets(async ({ exports, store }) => {
           const found = await store.findDatasetById(datasetId);
           if (!found || found.deleted_at) throw new CliError(`dataset ${datasetId} not found`);
-          const { dataset, columns } = await sheets.requireDataset(
+          const { path: file, truncatedCells } = await exports.exportDataset(
             systemActor(),
             found.project_id,
             datasetId,
+            { format, withMetadata: options.metadata === true },
           );
-          const { path: file, truncatedCells } = await exportDataset(platform.duckdb, {
-            datasetId: dataset.id,
-            columns: columns.map((column) => ({
-              id: column.id,
-              name: column.name,
-              type: column.type,
-            })),
-            format,
-            withMetadata: options.metadata === true,
-            dir: importDir(platform.config.dataDir),
-          });
           try {
             await copyFile(file, path.resolve(options.output));
           } finally {

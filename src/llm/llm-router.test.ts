@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { eventually } from '../../test/eventually.ts';
 import { CircuitBreaker } from './llm-breaker.ts';
 import { AdaptiveLimiter } from './llm-limiter.ts';
 import { ProviderFailure } from './llm-provider.ts';
@@ -182,7 +183,14 @@ describe('route', () => {
     const clock = new FakeClock();
     const a = target([{ hang: true }], clock);
     const controller = new AbortController();
-    setTimeout(() => controller.abort(new Error('user cancelled')), 10);
+    // The user cancels once the provider works on the request (it hangs until aborted).
+    void eventually(
+      () => a.provider.calls.length,
+      (calls) => calls > 0,
+      {
+        what: 'the provider call',
+      },
+    ).then(() => controller.abort(new Error('user cancelled')));
     const { error, outcomes } = await run([a], clock, { signal: controller.signal });
     expect((error as unknown as Error).message).toBe('user cancelled');
     expect(outcomes.map((o) => o.status)).toEqual(['aborted']);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
 import { AppError } from '../platform/app-error.ts';
+import { type Clock, systemClock } from './llm-clock.ts';
 import type { LlmCallRequest, LlmStreamEvent } from './llm-service.ts';
 import {
   actorFor,
@@ -12,8 +13,17 @@ import {
 } from './llm-test-env.ts';
 
 let env: LlmTestEnv;
+/** The real clock, recording every wait the router asks it for (ms). */
+const waits: number[] = [];
+const clock: Clock = {
+  ...systemClock,
+  sleep: (ms, signal) => {
+    waits.push(ms);
+    return systemClock.sleep(ms, signal);
+  },
+};
 beforeAll(async () => {
-  env = await openLlmTestEnv();
+  env = await openLlmTestEnv({ clock });
 });
 afterAll(async () => {
   await env?.close();
@@ -153,11 +163,13 @@ describe('llm.stream', () => {
   });
 
   it('honours Retry-After on a 429 and records both attempts', async () => {
-    const started = Date.now();
+    waits.length = 0;
     const result = await env.module.llm.generate(
       call({ model: 'gpt-4o-mini@status=429,retry-after=1,fail-times=1', cache: 'off' }),
     );
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+    // One wait before the retry, at least the second the provider asked for.
+    expect(waits).toHaveLength(1);
+    expect(waits[0]).toBeGreaterThanOrEqual(1_000);
     expect(result.attempts).toBe(2);
     expect(env.fake.requests).toHaveLength(2);
     const rows = await rowsOf(result.callId);

@@ -2,8 +2,7 @@ import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { z } from 'zod';
 import { streamToClient } from '../platform/http/sse.ts';
-import { CONTENT_TYPES, EXPORT_FORMATS, exportDataset } from './export/sheet-export.ts';
-import { importDir } from './import/import-files.ts';
+import { EXPORT_FORMATS } from './export/sheet-export.ts';
 import { presentDataset } from './sheet-presenter.ts';
 import {
   datasetParams,
@@ -166,25 +165,19 @@ export function datasetRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) 
       },
     },
     async (request, reply) => {
-      const { dataset, columns } = await sheets.requireDataset(
+      const exported = await options.exports.exportDataset(
         request.actor,
         request.params.projectId,
         request.params.datasetId,
+        { format: request.query.format, withMetadata: request.query.metadata === 'true' },
       );
-      const { path: file, truncatedCells } = await exportDataset(options.duckdb, {
-        datasetId: dataset.id,
-        columns: columns.map((column) => ({ id: column.id, name: column.name, type: column.type })),
-        format: request.query.format,
-        withMetadata: request.query.metadata === 'true',
-        dir: importDir(options.dataDir),
-      });
-      const stream = createReadStream(file);
-      stream.on('close', () => void rm(file, { force: true }));
+      const stream = createReadStream(exported.path);
+      stream.on('close', () => void rm(exported.path, { force: true }));
       // The file is complete before the response starts, so the count fits in a header.
-      if (request.query.format === 'xlsx')
-        reply.header(TRUNCATED_CELLS_HEADER, String(truncatedCells));
-      reply.header('content-type', CONTENT_TYPES[request.query.format]);
-      reply.header('content-disposition', attachment(dataset.name, request.query.format));
+      if (exported.format === 'xlsx')
+        reply.header(TRUNCATED_CELLS_HEADER, String(exported.truncatedCells));
+      reply.header('content-type', exported.contentType);
+      reply.header('content-disposition', attachment(exported.datasetName, exported.format));
       return reply.send(stream);
     },
   );

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import type { EventBus } from '../platform/events.ts';
+import type { SheetExportService } from './export/sheet-export-service.ts';
 import type { SheetImportService } from './import/sheet-import-service.ts';
 import type { SheetService } from './sheet-service.ts';
 
@@ -9,6 +10,8 @@ import type { SheetService } from './sheet-service.ts';
 export interface SheetRoutesOptions {
   sheets: SheetService;
   imports: SheetImportService;
+  /** Downloads (an audited use case). */
+  exports: SheetExportService;
   events: EventBus;
   duckdb: DuckDb;
   dataDir: string;

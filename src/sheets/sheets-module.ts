@@ -1,6 +1,8 @@
+import type { AuditRecorder } from '../audit/audit-service.ts';
 import type { EventBus } from '../platform/events.ts';
 import type { Platform } from '../platform/platform.ts';
 import type { ProjectAccess } from '../projects/project-access.ts';
+import { createSheetExportService } from './export/sheet-export-service.ts';
 import {
   createSheetImportService,
   IMPORT_JOB,
@@ -31,6 +33,7 @@ export interface ImportJobData {
 export function createSheetsModule(deps: {
   platform: Platform;
   access: ProjectAccess;
+  audit: AuditRecorder;
   events: EventBus;
 }) {
   const { platform, access, events } = deps;
@@ -54,6 +57,13 @@ export function createSheetsModule(deps: {
     views: createViewStore(platform.database.db),
     sheets: store,
     access,
+  });
+  const exports = createSheetExportService({
+    sheets,
+    duckdb: platform.duckdb,
+    db: platform.database.db,
+    audit: deps.audit,
+    dataDir: platform.config.dataDir,
   });
   const imports = createSheetImportService({
     store,
@@ -120,6 +130,7 @@ export function createSheetsModule(deps: {
     sheets,
     imports,
     views,
+    exports,
     events,
     registerJobs,
     /** Once the queue runs: make sure a purge and the import recovery are scheduled. */

@@ -261,8 +261,18 @@ describe('hostile content', () => {
     const caught = await page.evaluate(async () => {
       const probe = document.createElement('div');
       probe.innerHTML = '<img src="data:," onerror="window.__xss=999">';
+      // The CSP's report of the probe's own handler (an event, not a pause): it reaches
+      // window after the recording listener, so __csp holds it by then.
+      const reported = new Promise<void>((resolve) => {
+        const onViolation = (event: SecurityPolicyViolationEvent) => {
+          if (!(event.target instanceof Node && probe.contains(event.target))) return;
+          window.removeEventListener('securitypolicyviolation', onViolation);
+          resolve();
+        };
+        window.addEventListener('securitypolicyviolation', onViolation);
+      });
       document.getElementById('root')!.append(probe);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await reported;
       const result = {
         csp: (window as unknown as { __csp: string[] }).__csp.length,
         dangerous: document.querySelectorAll('#root [onerror]').length,

@@ -789,9 +789,9 @@ describe('server options', () => {
     );
     const stalledBody = stalled.text();
     await doomed.waitFor((_, all) => all.length === 2);
-    const started = performance.now();
+    // Returns at all: a close that waited for the hung requests would never end (they hang
+    // until the client goes), so the test would time out rather than pass.
     await doomed.close();
-    expect(performance.now() - started).toBeLessThan(1000);
     await expect(hung).rejects.toThrow();
     await expect(stalledBody).rejects.toThrow();
   });

@@ -127,4 +127,74 @@ describe('dataset export', () => {
         .map((line) => JSON.parse(line).N),
     ).toEqual([22, 22.5]);
   });
+
+  /** The `dataset.export` entries of a dataset, oldest first. */
+  const exportEntries = (datasetId: string) =>
+    t.platform.database.db
+      .selectFrom('audit_log')
+      .select(['actor_user_id', 'actor_via', 'project_id', 'summary'])
+      .where('action', '=', 'dataset.export')
+      .where('entity_id', '=', datasetId)
+      .orderBy('id')
+      .execute();
+
+  it('audits every export: who, which dataset, format and row count', async () => {
+    const { id, columns } = await dataset([{ name: 'A' }, { name: 'B', type: 'number' }], 3);
+    await fill(id, [{ rowId: '2', columnId: columns[0]!.id, value: 'x' }]);
+    expect((await exported(id, 'format=csv')).statusCode).toBe(200);
+    const xlsx = await t.app.inject({
+      method: 'GET',
+      url: `${base}/datasets/${id}/export?format=xlsx&metadata=true`,
+      headers: members.owner.headers,
+    });
+    expect(xlsx.statusCode).toBe(200);
+    expect(await exportEntries(id)).toEqual([
+      {
+        actor_user_id: members.viewer.user.id,
+        actor_via: 'session',
+        project_id: members.project.id,
+        summary: { format: 'csv', withMetadata: false, rows: 3, columns: 2 },
+      },
+      {
+        actor_user_id: members.owner.user.id,
+        actor_via: 'session',
+        project_id: members.project.id,
+        summary: { format: 'xlsx', withMetadata: true, rows: 3, columns: 2 },
+      },
+    ]);
+    // The project owner reads it in the audit log like any other entry.
+    const log = await t.app.inject({
+      method: 'GET',
+      url: `${base}/audit`,
+      headers: members.owner.headers,
+    });
+    expect(log.statusCode, log.body).toBe(200);
+    expect(log.body).toContain('dataset.export');
+  });
+
+  it('counts the rows of every format and writes no entry for a refused export', async () => {
+    const { id } = await dataset([{ name: 'A' }], 5);
+    for (const format of ['tsv', 'jsonl', 'parquet'])
+      expect((await exported(id, `format=${format}`)).statusCode).toBe(200);
+    expect((await exportEntries(id)).map((entry) => entry.summary)).toEqual(
+      ['tsv', 'jsonl', 'parquet'].map((format) => ({
+        format,
+        withMetadata: false,
+        rows: 5,
+        columns: 1,
+      })),
+    );
+    // Not a member: 404, as if there were no such dataset. A bad format: 400 naming it.
+    const outsider = await t.app.inject({
+      method: 'GET',
+      url: `${base}/datasets/${id}/export?format=csv`,
+      headers: members.outsider.headers,
+    });
+    expect(outsider.statusCode).toBe(404);
+    const bad = await exported(id, 'format=exe');
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error.code).toBe('VALIDATION_ERROR');
+    expect(bad.body).toContain('format');
+    expect(await exportEntries(id)).toHaveLength(3);
+  });
 });

@@ -44,6 +44,8 @@ export interface ExportResult {
   path: string;
   /** XLSX: cells cut to Excel's 32,767-character limit (0 for other formats). */
   truncatedCells: number;
+  /** Data rows written (the header row not counted). */
+  rows: number;
 }
 const STATE_FIELDS = [
   'status',
@@ -141,10 +143,10 @@ export async function exportDataset(duckdb: DuckDb, options: ExportOptions): Pro
   const literalTarget = `'${target.replaceAll("'", "''")}'`;
   try {
     if (options.format === 'xlsx') {
-      const truncatedCells = await duckdb.withConnection((connection) =>
+      const written = await duckdb.withConnection((connection) =>
         writeXlsx(connection, options, target),
       );
-      return { path: target, truncatedCells };
+      return { path: target, ...written };
     }
     const escapeFormulas = options.format === 'csv' || options.format === 'tsv';
     const list = selectList(options.columns, {
@@ -158,22 +160,23 @@ export async function exportDataset(duckdb: DuckDb, options: ExportOptions): Pro
       jsonl: 'format json',
       parquet: 'format parquet, compression zstd',
     }[options.format];
-    await duckdb.run(
+    // COPY … TO answers the number of rows it wrote.
+    const rows = await duckdb.run(
       `copy (select ${list} from ${table} order by _row_id) to ${literalTarget} (${copyOptions})`,
     );
-    return { path: target, truncatedCells: 0 };
+    return { path: target, truncatedCells: 0, rows };
   } catch (error) {
     await rm(target, { force: true });
     throw error;
   }
 }
 
-/** Returns how many cells were cut to Excel's limit. */
+/** Returns how many rows were written and how many cells were cut to Excel's limit. */
 async function writeXlsx(
   connection: DuckDBConnection,
   options: { datasetId: string; columns: readonly ExportColumn[]; withMetadata: boolean },
   target: string,
-): Promise<number> {
+): Promise<{ rows: number; truncatedCells: number }> {
   const [count] = (
     await connection.runAndReadAll(`select count(*) as n from ${datasetTable(options.datasetId)}`)
   ).getRowObjectsJS() as [{ n: bigint }];
@@ -195,6 +198,7 @@ async function writeXlsx(
   );
   sheet.addRow(result.columnNames().map(escapeFormula)).commit();
   let truncated = 0;
+  let rows = 0;
   const withinLimit = (text: string) => {
     const fitted = fitXlsxCell(text);
     if (fitted.truncated) truncated++;
@@ -213,9 +217,10 @@ async function writeXlsx(
         return withinLimit(String(value));
       });
       sheet.addRow(values).commit();
+      rows++;
     }
   }
   sheet.commit();
   await workbook.commit();
-  return truncated;
+  return { rows, truncatedCells: truncated };
 }

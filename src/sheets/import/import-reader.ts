@@ -176,6 +176,17 @@ async function sniffDialect(
   return reader.getRowObjectsJS()[0] as SniffedDialect | undefined;
 }
 
+/** What a Parquet file's pages hold uncompressed (bytes), from its own metadata: no row is read. */
+export async function parquetUncompressedBytes(
+  connection: DuckDBConnection,
+  file: string,
+): Promise<number> {
+  const reader = await connection.runAndReadAll(
+    `select coalesce(sum(total_uncompressed_size), 0)::bigint as n from parquet_metadata(${literal(file)})`,
+  );
+  return Number((reader.getRowObjectsJS()[0] as { n: bigint }).n);
+}
+
 /** The CSV dialect DuckDB's sniffer finds, shown so the user can override it. */
 export async function sniffCsv(connection: DuckDBConnection, spec: SourceSpec) {
   const csv = spec.csv ?? {};
@@ -327,6 +338,8 @@ export async function importIntoTable(
   connections: readonly DuckDBConnection[],
   options: ImportOptions,
 ): Promise<ImportOutcome> {
+  // Cancelled before it began (while the source was described): nothing to interrupt later.
+  if (options.signal?.aborted) throw options.signal.reason;
   const started = Date.now();
   const primary = connections[0]!;
   const plan =

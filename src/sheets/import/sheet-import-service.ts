@@ -37,6 +37,7 @@ import {
   describeSource,
   importIntoTable,
   isPartFile,
+  parquetUncompressedBytes,
   readerFor,
   type SourceColumn,
   type SourceSpec,
@@ -433,12 +434,7 @@ export function createSheetImportService(deps: ImportServiceDeps) {
    */
   const checkParquetSize = async (file: string) => {
     const expanded = await duckdb
-      .withConnection(async (connection) => {
-        const reader = await connection.runAndReadAll(
-          `select coalesce(sum(total_uncompressed_size), 0)::bigint as n from parquet_metadata('${file.replaceAll("'", "''")}')`,
-        );
-        return Number((reader.getRowObjectsJS()[0] as { n: bigint }).n);
-      })
+      .withConnection((connection) => parquetUncompressedBytes(connection, file))
       .catch((error: unknown) => {
         throw new AppError(
           'UNSUPPORTED_MEDIA_TYPE',

@@ -1,0 +1,314 @@
+// The composition root: every feature wired once, over an opened platform. buildApp, the CLI
+// commands, the benchmarks and the test helpers call createFeatures; nothing else calls a
+// feature's create*Module (docs/ARCHITECTURE.md "Composition root").
+//
+// A feature is built on first use, at most once, from the features it depends on:
+//   core (audit recorder → projects → accounts, audit log) → llm → gateway → sheets →
+//   documents → generation → monitor → chat
+// so a CLI command that needs only the sheets opens no LLM module. The order above is the only
+// order; no feature reaches back into one built after it.
+//
+// Adding a feature: write `src/<feature>/<feature>-module.ts` (a factory that names exactly what
+// it needs), add one getter below (plus its jobs/start/stop lines in the lifecycle methods if it
+// has any), and register its routes in src/app.ts under "Feature routes".
+
+import path from 'node:path';
+import type { Registry } from 'prom-client';
+import { createAuditModule } from './audit/audit-module.ts';
+import {
+  type AuditRecorder,
+  type AuditService,
+  createAuditRecorder,
+} from './audit/audit-service.ts';
+import { type AuthModule, createAuthModule } from './auth/auth-module.ts';
+import { type ChatModule, createChatModule } from './chat/chat-module.ts';
+import { createDocumentsModule, type DocumentsModule } from './documents/documents-module.ts';
+import { createGatewayModule, type GatewayModule } from './gateway/gateway-module.ts';
+import { createLlmModule, type LlmModule, type LlmModuleDeps } from './llm/llm-module.ts';
+import { createIngestLeases } from './monitor/monitor-lease.ts';
+import { createMonitorService, type MonitorService } from './monitor/monitor-service.ts';
+import { loadSecretBox, type SecretBox } from './platform/crypto.ts';
+import { createEventLog } from './platform/event-log.ts';
+import { createInProcessEventBus, type EventBus } from './platform/events.ts';
+import type { Mailer } from './platform/mailer.ts';
+import type { Platform } from './platform/platform.ts';
+import type { ProjectAccess } from './projects/project-access.ts';
+import type { ProjectService } from './projects/project-service.ts';
+import { createProjectsModule } from './projects/projects-module.ts';
+import {
+  createGenerationModule,
+  type GenerationModule,
+  type GenerationModuleDeps,
+} from './sheets/generation/generation-module.ts';
+import { createSheetsModule, type SheetsModule } from './sheets/sheets-module.ts';
+
+/**
+ * The services every feature builds on (accounts — users, sessions, API keys, MFA, sign-in —
+ * projects, audit, secrets), made once per process. A feature takes exactly what it needs
+ * from here, e.g. createSheetsModule({ platform, access: core.access, audit: core.audit, events })
+ */
+export interface CoreServices extends AuthModule {
+  /** AES-256-GCM for secrets at rest (provider keys): `secrets.encrypt(value, secretContext(...))`. */
+  secrets: SecretBox;
+  /** Writes audit entries inside a mutation's transaction. */
+  audit: AuditRecorder;
+  /** Reads the audit log (owners, admins). */
+  auditLog: AuditService;
+  /** The access check for project-scoped use cases: `await access.requireRole(actor, projectId, 'editor')`. */
+  access: ProjectAccess;
+  projects: ProjectService;
+  /** The accounts feature as one value (installSecurity and registerAuthRoutes take it). */
+  accounts: AuthModule;
+}
+
+/** What the core and the LLM feature need: the metadata database, no DuckDB or job queue. */
+export type CorePlatform = Pick<Platform, 'config' | 'logger' | 'database' | 'telemetry'>;
+
+export interface FeatureOptions {
+  /** Clock of the accounts feature (sessions, tokens); tests move it. Default: the system clock. */
+  now?: () => Date;
+  /** Default: SMTP from the config, or none. */
+  mailer?: Mailer;
+  /** How the sign-in slowdown waits; tests record the delays instead. Default: a timer. */
+  loginSleep?: (ms: number) => Promise<void>;
+  /** The app's /metrics registry, where the LLM counters go; none: no LLM metrics. */
+  registry?: Registry;
+  /** Tests wrap the provider adapters or move the LLM clock. */
+  llm?: Pick<LlmModuleDeps, 'clock' | 'providerFactory'>;
+  /**
+   * True (the server): generation runs are pg-boss jobs. False (the CLI): the command executes
+   * its run itself. Default true.
+   */
+  useJobs?: boolean;
+  /** Tests and benches swap the search service or the scheduler of AI columns. */
+  generation?: Pick<GenerationModuleDeps, 'search' | 'runnerOverrides'>;
+  /**
+   * Folders the monitor may import from. Default: BRAINCELLS_MONITOR_ROOTS, which limit the API;
+   * the CLI passes [] since it reads any local path its user can.
+   */
+  monitorRoots?: string[];
+  /** Whether the monitor reports our own LLM calls (opens the LLM feature). Default true. */
+  monitorOwnCalls?: boolean;
+}
+
+/** The core and the LLM feature over the metadata database (the `llm` CLI needs no more). */
+export function createCoreFeatures(platform: CorePlatform, options: FeatureOptions = {}) {
+  const { config, logger, database } = platform;
+  let core: CoreServices | undefined;
+  let llm: LlmModule | undefined;
+
+  const buildCore = (): CoreServices => {
+    const db = database.db;
+    const now = options.now ?? (() => new Date());
+    const { box: secrets, source } = loadSecretBox({
+      dataDir: config.dataDir,
+      secret: config.secret,
+    });
+    if (source === 'key-file' && config.databaseUrl) {
+      logger.warn(
+        'BRAINCELLS_SECRET is not set: secrets are sealed with a key file in this data dir; servers sharing this PostgreSQL need the same key, so set BRAINCELLS_SECRET',
+      );
+    }
+    const audit = createAuditRecorder();
+    const { projects, access } = createProjectsModule({ db, audit, now });
+    const accounts = createAuthModule({
+      config,
+      logger,
+      db,
+      audit,
+      secrets,
+      now,
+      mailer: options.mailer,
+      sleep: options.loginSleep,
+    });
+    const { log: auditLog } = createAuditModule({ db, access });
+    return { secrets, audit, auditLog, access, projects, ...accounts, accounts };
+  };
+
+  const coreFeature = (): CoreServices => {
+    core ??= buildCore();
+    return core;
+  };
+
+  return {
+    /** Accounts, projects, audit and secrets. */
+    get core(): CoreServices {
+      return coreFeature();
+    },
+    /** Every LLM call goes through it (docs/llm.md). */
+    get llm(): LlmModule {
+      llm ??= createLlmModule({
+        config: config.llm,
+        database,
+        logger,
+        access: coreFeature().access,
+        secrets: coreFeature().secrets,
+        registry: options.registry,
+        telemetry: platform.telemetry,
+        ...options.llm,
+      });
+      return llm;
+    },
+    /** Writes pending LLM usage and stops its timers (if the LLM feature was built). */
+    async close(): Promise<void> {
+      await llm?.close();
+    },
+  };
+}
+
+export type CoreFeatures = ReturnType<typeof createCoreFeatures>;
+
+/**
+ * Every feature over an opened platform. Lifecycle, in the app's order: `registerJobs()` before
+ * the job queue starts; `start()` once it runs; `stopWork()` when the server begins to close
+ * (running AI-column runs are handed back); `close()` after the last request.
+ */
+export function createFeatures(platform: Platform, options: FeatureOptions = {}) {
+  const base = createCoreFeatures(platform, options);
+  const useJobs = options.useJobs ?? true;
+  let sheets: SheetsModule | undefined;
+  let generation: GenerationModule | undefined;
+  let monitor: MonitorService | undefined;
+  let documents: DocumentsModule | undefined;
+  let chat: ChatModule | undefined;
+  let gateway: GatewayModule | undefined;
+  // Live views (SSE) of every feature share one event bus (src/platform/events.ts); its ids and
+  // recent events are kept in the metadata database, so a restart does not force a reload.
+  let bus: EventBus | undefined;
+  const events = () => {
+    bus ??= createInProcessEventBus({
+      log: createEventLog(platform.database.db),
+      onError: (error, operation) =>
+        platform.logger.warn({ err: error, operation }, 'event log failed'),
+    });
+    return bus;
+  };
+
+  const sheetsFeature = (): SheetsModule => {
+    sheets ??= createSheetsModule({
+      platform,
+      access: base.core.access,
+      audit: base.core.audit,
+      events: events(),
+    });
+    return sheets;
+  };
+  const documentsFeature = (): DocumentsModule => {
+    documents ??= createDocumentsModule({
+      platform,
+      access: base.core.access,
+      sheets: sheetsFeature().sheets,
+    });
+    return documents;
+  };
+  const gatewayFeature = (): GatewayModule => {
+    gateway ??= createGatewayModule({
+      database: platform.database,
+      llm: base.llm,
+      llmConfig: platform.config.llm,
+      access: base.core.access,
+      audit: base.core.audit,
+      logger: platform.logger,
+    });
+    return gateway;
+  };
+  // Chat replies are durable runs whose kind is defined when the module is made: before the
+  // job queue starts (registerJobs builds it).
+  const chatFeature = (): ChatModule => {
+    chat ??= createChatModule({
+      platform,
+      access: base.core.access,
+      audit: base.core.audit,
+      events: events(),
+      llm: base.llm.llm,
+    });
+    return chat;
+  };
+  const generationFeature = (): GenerationModule => {
+    generation ??= createGenerationModule({
+      platform,
+      access: base.core.access,
+      audit: base.core.audit,
+      sheets: sheetsFeature().sheets,
+      llm: base.llm,
+      events: events(),
+      useJobs,
+      ...options.generation,
+    });
+    return generation;
+  };
+
+  // Methods use no `this`: the app passes them to Fastify hooks as they are.
+  return {
+    get core(): CoreServices {
+      return base.core;
+    },
+    get llm(): LlmModule {
+      return base.llm;
+    },
+    /** The bus the features publish live updates on. */
+    get events(): EventBus {
+      return events();
+    },
+    /** Datasets, columns, cells, import and export (docs/sheets.md). */
+    get sheets(): SheetsModule {
+      return sheetsFeature();
+    },
+    /** AI columns (docs/ai-columns.md): runs are pg-boss jobs unless `useJobs` is false. */
+    get generation(): GenerationModule {
+      return generationFeature();
+    },
+    /** Token and cost analytics over coding-agent logs (docs/monitor.md). */
+    get monitor(): MonitorService {
+      monitor ??= createMonitorService({
+        duckdb: platform.duckdb,
+        access: base.core.access,
+        roots: options.monitorRoots ?? platform.config.monitor.roots,
+        uploadDir: path.join(platform.config.dataDir, 'monitor-uploads'),
+        ownCalls: (options.monitorOwnCalls ?? true) ? base.llm.admin : undefined,
+        leases: createIngestLeases(platform.database.db),
+      });
+      return monitor;
+    },
+    /** Documents in, text out (docs/documents.md): uploads, extraction job, collections. */
+    get documents(): DocumentsModule {
+      return documentsFeature();
+    },
+    /** The OpenAI/Anthropic-compatible gateway for outside apps (docs/gateway.md). */
+    get gateway(): GatewayModule {
+      return gatewayFeature();
+    },
+    /** Projects → threads → messages; replies are durable runs (docs/chat.md). */
+    get chat(): ChatModule {
+      return chatFeature();
+    },
+    /** Registers every feature's jobs; call before the queue starts (builds the features). */
+    registerJobs(): void {
+      sheetsFeature().registerJobs();
+      documentsFeature().registerJobs();
+      generationFeature().registerJobs();
+      chatFeature();
+    },
+    /** Once the queue runs: scheduled jobs queued, runs a stopped process left recovered. */
+    async start(): Promise<void> {
+      await sheets?.start();
+      await documents?.start();
+      await generation?.start();
+    },
+    /** Hands running AI-column runs back (cells restored, status queued). */
+    async stopWork(): Promise<void> {
+      await generation?.close();
+    },
+    /** After the last request: pending usage written, background copies settled. */
+    async close(): Promise<void> {
+      gateway?.close();
+      await base.close();
+      // A sorted view's background copy must not outlive DuckDB.
+      await sheets?.data.copiesSettled();
+      // After stopWork (running runs hand their cells back, publishing): store what is pending.
+      await bus?.close();
+    },
+  };
+}
+
+export type Features = ReturnType<typeof createFeatures>;
