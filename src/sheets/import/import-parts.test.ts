@@ -42,6 +42,7 @@ describe('CSV import in parts', () => {
       signal?: AbortSignal;
       csv?: SourceSpec['csv'];
       partsMaxBytes?: number;
+      maxWaves?: number;
     } = {},
   ) {
     const spec: SourceSpec = {
@@ -70,6 +71,7 @@ describe('CSV import in parts', () => {
         partsDir: partsDir(),
         partsMinBytes: 1,
         partsMaxBytes: extra.partsMaxBytes,
+        maxWaves: extra.maxWaves,
         finish: async (connection, lastRowId) => {
           await connection.run(
             `create sequence ${datasetSequence(datasetId)} start ${lastRowId + 1}`,
@@ -239,7 +241,11 @@ describe('CSV import in parts', () => {
       'waves.csv',
       `id,name,amount\n${lines(5_000, (index) => `${index},"name ${index}, ok",${index / 4}\n`)}`,
     );
-    const { ids } = await both(file, { partsMaxBytes: 30_000 }, { parts: 10, waves: 5 });
+    const { ids } = await both(
+      file,
+      { partsMaxBytes: 30_000, maxWaves: 64 },
+      { parts: 10, waves: 5 },
+    );
     expect(ids).toEqual(Array.from({ length: 5_000 }, (_, index) => index + 1));
   });
 
@@ -249,7 +255,11 @@ describe('CSV import in parts', () => {
       `a,b\n${lines(4_000, (index) => (index % 997 === 0 ? `${index},x,extra\n` : `${index},x\n`))}`,
     );
     expect(wavesOf(ragged, 9_000)).toBe(3);
-    const { parts } = await both(ragged, { partsMaxBytes: 9_000 }, { parts: 6, waves: 3 });
+    const { parts } = await both(
+      ragged,
+      { partsMaxBytes: 9_000, maxWaves: 64 },
+      { parts: 6, waves: 3 },
+    );
     expect(parts.outcome.rejects.map((reject) => reject.line)).toEqual([998, 1995, 2992, 3989]);
 
     // The break is in the last wave, after the earlier waves committed: all are read again.
@@ -259,7 +269,11 @@ describe('CSV import in parts', () => {
     );
     const waves = wavesOf(late, 100_000);
     expect(waves).toBeGreaterThan(2);
-    const widened = await both(late, { partsMaxBytes: 100_000 }, { parts: waves * 2, waves });
+    const widened = await both(
+      late,
+      { partsMaxBytes: 100_000, maxWaves: 64 },
+      { parts: waves * 2, waves },
+    );
     expect(widened.parts.outcome.widened).toEqual(['n']);
     expect(widened.parts.rows[29_989]!.n).toBe('oops');
 
@@ -274,17 +288,23 @@ describe('CSV import in parts', () => {
         )
       ).length;
     const before = await tables();
-    const error = await importFile(bad, false, { maxBadShare: 0.1, partsMaxBytes: 5_000 }).catch(
-      (caught) => caught,
-    );
+    const error = await importFile(bad, false, {
+      maxBadShare: 0.1,
+      partsMaxBytes: 5_000,
+      maxWaves: 64,
+    }).catch((caught) => caught);
     expect(error).toMatchObject({ code: 'VALIDATION_ERROR' });
     expect(await tables()).toBe(before);
     expect(readdirSync(partsDir())).toEqual([]);
   });
 
-  it('reads whole a file that would need more waves than allowed', async () => {
+  it('reads whole a file that would need more waves than allowed (by default, one)', async () => {
     const file = write('over.csv', `a,b\n${lines(2_000, (index) => `${index},x\n`)}`);
-    const result = await importFile(file, false, { partsMaxBytes: 100 });
+    expect((await importFile(file, false, { partsMaxBytes: 5_000 })).outcome).toMatchObject({
+      parts: 1,
+      waves: 1,
+    });
+    const result = await importFile(file, false, { partsMaxBytes: 100, maxWaves: 64 });
     expect(result.outcome).toMatchObject({ parts: 1, waves: 1 });
     expect(result.rows).toHaveLength(2_000);
   });
