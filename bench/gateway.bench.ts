@@ -36,6 +36,9 @@ export default async function gatewayBench(): Promise<BenchRow[]> {
     jobsEnabled: false,
     logLevel: 'silent',
     rateLimit: { ...base.rateLimit, perIp: 10_000_000, perUser: 10_000_000 },
+    // Every caller here is 127.0.0.1: the per-address connection bound (default 100) would
+    // refuse all but the first hundred (a deployment serving one busy host raises it too).
+    http: { ...base.http, maxConnectionsPerIp: CONCURRENT + 10 },
     llm: { ...base.llm, maxConcurrency: CONCURRENT },
   };
   const platform = await openPlatform(config, createLogger({ level: 'silent', format: 'json' }));
@@ -142,6 +145,15 @@ export default async function gatewayBench(): Promise<BenchRow[]> {
     );
     clearInterval(sampler);
     const completed = results.filter((result) => result.status === 'fulfilled').length;
+    // Why calls failed, by message (shown when some did).
+    const failures = new Map<string, number>();
+    for (const result of results)
+      if (result.status === 'rejected') {
+        const reason = String((result.reason as Error)?.message ?? result.reason).slice(0, 120);
+        failures.set(reason, (failures.get(reason) ?? 0) + 1);
+      }
+    for (const [reason, count] of failures)
+      process.stderr.write(`gateway bench: ${count} concurrent calls failed: ${reason}\n`);
     rows.push(
       {
         name: `gateway ${CONCURRENT} concurrent streamed calls completed`,
