@@ -19,6 +19,14 @@ async function tables(database: Database): Promise<string[]> {
   return result.rows.map((row) => row.table_name);
 }
 
+describe('the migration index', () => {
+  it('lists migrations in name order, each name once (a merge must not append out of order)', () => {
+    const names = Object.keys(MIGRATIONS);
+    expect(names).toEqual([...names].sort());
+    expect(new Set(names.map((name) => name.slice(0, 4))).size).toBe(names.length);
+  });
+});
+
 describe.each(testBackends())('migrations on %s', (backend) => {
   let storage: TestStorage | undefined;
   let database: Database | undefined;
