@@ -7,7 +7,7 @@
 // The fake LLM server runs in its own process (latency 200 ± 100 ms). GENERATION_BENCH_ROWS
 // and GENERATION_BENCH_RSS_CELLS shrink the runs for a quick look.
 
-import type { Actor } from '../src/auth/actor.ts';
+import type { Actor } from '../src/access/actor.ts';
 import { insertUser } from '../src/auth/user-store.ts';
 import type { LlmCallRequest, LlmCallResult } from '../src/llm/llm-service.ts';
 import { createInProcessEventBus } from '../src/platform/events.ts';

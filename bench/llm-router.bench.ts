@@ -10,7 +10,8 @@ import vm from 'node:vm';
 import { createOpenAI } from '@ai-sdk/openai';
 import { streamText } from 'ai';
 import { sql } from 'kysely';
-import type { Actor } from '../src/auth/actor.ts';
+import type { Actor } from '../src/access/actor.ts';
+import type { ProjectAccess } from '../src/access/project-access.ts';
 import { createLlmModule, type LlmModule } from '../src/llm/llm-module.ts';
 import type { LlmProvider } from '../src/llm/llm-provider.ts';
 import type { AppError } from '../src/platform/app-error.ts';
@@ -20,7 +21,6 @@ import { type Database, openDatabase } from '../src/platform/db/database.ts';
 import { migrateToLatest } from '../src/platform/db/migrator.ts';
 import { uuidv7 } from '../src/platform/ids.ts';
 import { createLogger } from '../src/platform/logger.ts';
-import type { ProjectAccess } from '../src/projects/project-access.ts';
 import { type BenchRow, percentile, round } from './bench-types.ts';
 import { spawnFakeLlm } from './llm-fake-child.ts';
 

@@ -14,12 +14,10 @@
 
 import path from 'node:path';
 import type { Registry } from 'prom-client';
+import type { AuditRecorder } from './access/audit-recorder.ts';
+import type { ProjectAccess } from './access/project-access.ts';
 import { createAuditModule } from './audit/audit-module.ts';
-import {
-  type AuditRecorder,
-  type AuditService,
-  createAuditRecorder,
-} from './audit/audit-service.ts';
+import { type AuditService, createAuditRecorder } from './audit/audit-service.ts';
 import { type AuthModule, createAuthModule } from './auth/auth-module.ts';
 import { type ChatModule, createChatModule } from './chat/chat-module.ts';
 import { createDocumentsModule, type DocumentsModule } from './documents/documents-module.ts';
@@ -32,7 +30,6 @@ import { createEventLog } from './platform/event-log.ts';
 import { createInProcessEventBus, type EventBus } from './platform/events.ts';
 import type { Mailer } from './platform/mailer.ts';
 import type { Platform } from './platform/platform.ts';
-import type { ProjectAccess } from './projects/project-access.ts';
 import type { ProjectService } from './projects/project-service.ts';
 import { createProjectsModule } from './projects/projects-module.ts';
 import {

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import type { Actor, ApiKeyScope } from '../src/auth/actor.ts';
+import type { Actor, ApiKeyScope } from '../src/access/actor.ts';
+import type { ProjectRole } from '../src/access/project-access.ts';
 import { apiKeyActor } from '../src/auth/api-key-service.ts';
 import { SESSION_COOKIE } from '../src/auth/auth-plugin.ts';
 import { hashPassword } from '../src/auth/password-hash.ts';
 import { insertUser } from '../src/auth/user-store.ts';
 import { uuidv7 } from '../src/platform/ids.ts';
-import type { ProjectRole } from '../src/projects/project-access.ts';
 import { registerTestSecret } from './leak-scan.ts';
 import type { TestApp } from './test-platform.ts';
 

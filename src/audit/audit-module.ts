@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
+import type { ProjectAccess } from '../access/project-access.ts';
 import type { DB } from '../migrations/db-schema.ts';
-import type { ProjectAccess } from '../projects/project-access.ts';
 import { type AuditService, createAuditService } from './audit-service.ts';
 
 /**

@@ -1,35 +1,16 @@
 import type { Kysely } from 'kysely';
-import type { Actor } from '../auth/actor.ts';
-import { requireAdmin } from '../auth/scopes.ts';
+import type { Actor } from '../access/actor.ts';
+import type { AuditRecorder } from '../access/audit-recorder.ts';
+import type { ProjectAccess } from '../access/project-access.ts';
+import { requireAdmin } from '../access/scopes.ts';
 import type { DB } from '../migrations/db-schema.ts';
 import { currentRequestContext } from '../platform/http/request-context.ts';
 import { uuidv7 } from '../platform/ids.ts';
-import type { ProjectAccess } from '../projects/project-access.ts';
 import { redactSummary } from './audit-redaction.ts';
 import type { AuditQuery } from './audit-schema.ts';
-import { type AuditRow, type Executor, insertAuditRow, listAuditRows } from './audit-store.ts';
+import { type AuditRow, insertAuditRow, listAuditRows } from './audit-store.ts';
 
-/** One mutation, as the audit log keeps it. */
-export interface AuditEntry {
-  /** Undefined for an anonymous attempt (a failed sign-in). */
-  actor: Actor | undefined;
-  /** `entity.verb`, e.g. `project.create`, `session.revoke`. */
-  action: string;
-  entityType: string;
-  entityId?: string | undefined;
-  projectId?: string | undefined;
-  /** What changed; secrets under known key names are blanked before it is stored. */
-  summary?: Record<string, unknown> | undefined;
-}
-
-/**
- * Writes audit entries. Pass the mutation's transaction as `executor`, so the entry commits
- * or rolls back with the change it describes. Request id and client IP come from the request
- * context when there is one.
- */
-export interface AuditRecorder {
-  record(executor: Executor, entry: AuditEntry): Promise<void>;
-}
+export type { AuditEntry, AuditRecorder } from '../access/audit-recorder.ts';
 
 export function createAuditRecorder(): AuditRecorder {
   return {

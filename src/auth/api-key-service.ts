@@ -1,9 +1,10 @@
 import type { Kysely } from 'kysely';
-import type { AuditRecorder } from '../audit/audit-service.ts';
+import type { Actor, ApiKeyScope } from '../access/actor.ts';
+import type { AuditRecorder } from '../access/audit-recorder.ts';
+import { expandScopes, requireSession } from '../access/scopes.ts';
 import type { DB } from '../migrations/db-schema.ts';
 import { notFound, validationError } from '../platform/app-error.ts';
 import { isUuid, uuidv7 } from '../platform/ids.ts';
-import type { Actor, ApiKeyScope } from './actor.ts';
 import {
   type ApiKeyRow,
   findApiKeyByHash,
@@ -14,7 +15,6 @@ import {
 } from './api-key-store.ts';
 import type { CreateApiKeyInput } from './auth-schema.ts';
 import { API_KEY_PATTERN, apiKeyDisplayPrefix, hashToken, newApiKey } from './auth-tokens.ts';
-import { expandScopes, requireSession } from './scopes.ts';
 import type { UserRow } from './user-store.ts';
 
 export interface ApiKeyService {

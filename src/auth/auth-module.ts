@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { AuditRecorder } from '../audit/audit-service.ts';
+import type { AuditRecorder } from '../access/audit-recorder.ts';
 import type { DB } from '../migrations/db-schema.ts';
 import type { Config } from '../platform/config.ts';
 import type { SecretBox } from '../platform/crypto.ts';

@@ -1,13 +1,13 @@
 import cookie from '@fastify/cookie';
 import type { FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify';
+import type { Actor } from '../access/actor.ts';
+import { hasScope } from '../access/scopes.ts';
 import { AppError, unauthenticated } from '../platform/app-error.ts';
 import { constantTimeEqual } from '../platform/crypto.ts';
 import type { AppInstance } from '../platform/http/app-instance.ts';
 import type { RateLimiter } from '../platform/http/rate-limit.ts';
-import type { Actor } from './actor.ts';
 import type { ApiKeyService } from './api-key-service.ts';
 import { csrfTokenFor } from './auth-tokens.ts';
-import { hasScope } from './scopes.ts';
 import type { ClientInfo, SessionService } from './session-service.ts';
 
 declare module 'fastify' {

@@ -1,5 +1,7 @@
 import type { Kysely } from 'kysely';
-import type { AuditRecorder } from '../audit/audit-service.ts';
+import type { Actor } from '../access/actor.ts';
+import type { AuditRecorder } from '../access/audit-recorder.ts';
+import { requireSession } from '../access/scopes.ts';
 import type { DB } from '../migrations/db-schema.ts';
 import {
   AppError,
@@ -12,7 +14,6 @@ import { isDatabaseError, SQLSTATE } from '../platform/db/db-errors.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Mailer } from '../platform/mailer.ts';
-import type { Actor } from './actor.ts';
 import {
   addAuthTokenAttempt,
   deleteDeadAuthTokens,
@@ -25,7 +26,6 @@ import { hashToken, newSessionToken } from './auth-tokens.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import type { MfaService } from './mfa-service.ts';
 import { decoyPasswordHash, hashPassword, needsRehash, verifyPassword } from './password-hash.ts';
-import { requireSession } from './scopes.ts';
 import type { ClientInfo, SessionService, StartedSession } from './session-service.ts';
 import { systemActor } from './system-actor.ts';
 import { duplicateEmail } from './user-service.ts';

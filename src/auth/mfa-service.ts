@@ -1,15 +1,15 @@
 import type { Kysely } from 'kysely';
-import type { AuditRecorder } from '../audit/audit-service.ts';
+import type { Actor } from '../access/actor.ts';
+import type { AuditRecorder } from '../access/audit-recorder.ts';
+import { requireSession } from '../access/scopes.ts';
 import type { DB } from '../migrations/db-schema.ts';
 import { conflict, notFound, validationError } from '../platform/app-error.ts';
 import { type SecretBox, secretContext } from '../platform/crypto.ts';
 import { uuidv7 } from '../platform/ids.ts';
-import type { Actor } from './actor.ts';
 import { hashToken, newRecoveryCode, normalizeRecoveryCode } from './auth-tokens.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import { advanceTotpStep, consumeRecoveryCode, replaceRecoveryCodes } from './mfa-store.ts';
 import { verifyPassword } from './password-hash.ts';
-import { requireSession } from './scopes.ts';
 import { base32Decode, base32Encode, generateTotpSecret, matchTotp, otpauthUri } from './totp.ts';
 import { findUserById, type UserRow, updateUser } from './user-store.ts';
 

@@ -1,11 +1,11 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { AuditRecorder } from '../audit/audit-service.ts';
+import type { Actor } from '../access/actor.ts';
+import type { AuditRecorder } from '../access/audit-recorder.ts';
+import { requireSession } from '../access/scopes.ts';
 import type { DB } from '../migrations/db-schema.ts';
 import { notFound } from '../platform/app-error.ts';
 import { isUuid, uuidv7 } from '../platform/ids.ts';
-import type { Actor } from './actor.ts';
 import { csrfTokenFor, hashToken, newSessionToken, TOKEN_PATTERN } from './auth-tokens.ts';
-import { requireSession } from './scopes.ts';
 import {
   deleteDeadSessions,
   findSessionByTokenHash,

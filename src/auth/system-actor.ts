@@ -1,4 +1,4 @@
-import type { Actor } from './actor.ts';
+import type { Actor } from '../access/actor.ts';
 
 /** The nil UUID: the audit log records system actions with no user. */
 export const SYSTEM_USER_ID = '00000000-0000-0000-0000-000000000000';

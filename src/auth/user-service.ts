@@ -1,13 +1,13 @@
 import type { Kysely } from 'kysely';
-import type { AuditRecorder } from '../audit/audit-service.ts';
+import type { Actor } from '../access/actor.ts';
+import type { AuditRecorder } from '../access/audit-recorder.ts';
+import { requireAdmin, requireScope } from '../access/scopes.ts';
 import type { DB } from '../migrations/db-schema.ts';
 import { conflict, notFound } from '../platform/app-error.ts';
 import { isDatabaseError, SQLSTATE } from '../platform/db/db-errors.ts';
 import { isUuid, uuidv7 } from '../platform/ids.ts';
-import type { Actor } from './actor.ts';
 import type { CreateUserInput, UpdateUserInput } from './auth-schema.ts';
 import { hashPassword } from './password-hash.ts';
-import { requireAdmin, requireScope } from './scopes.ts';
 import type { SessionService } from './session-service.ts';
 import {
   findUserById,

@@ -1,8 +1,8 @@
-import type { AuditRecorder } from '../audit/audit-service.ts';
+import type { AuditRecorder } from '../access/audit-recorder.ts';
+import type { ProjectAccess } from '../access/project-access.ts';
 import type { LlmService } from '../llm/llm-service.ts';
 import type { EventBus } from '../platform/events.ts';
 import type { Platform } from '../platform/platform.ts';
-import type { ProjectAccess } from '../projects/project-access.ts';
 import { createReplyRun } from './chat-reply-run.ts';
 import { type ChatService, createChatService } from './chat-service.ts';
 import { createSummaryRun } from './chat-summary-run.ts';

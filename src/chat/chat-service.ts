@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
-import type { AuditEntry, AuditRecorder } from '../audit/audit-service.ts';
+import type { Actor } from '../access/actor.ts';
+import type { AuditEntry, AuditRecorder } from '../access/audit-recorder.ts';
+import type { ProjectAccess } from '../access/project-access.ts';
 import type { Executor } from '../audit/audit-store.ts';
-import type { Actor } from '../auth/actor.ts';
 import type { DB } from '../migrations/db-schema.ts';
 import { conflict, notFound, validationError } from '../platform/app-error.ts';
 import { isUniqueViolation } from '../platform/db/db-errors.ts';
@@ -9,7 +10,6 @@ import type { EventBus } from '../platform/events.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { DurableRuns } from '../platform/jobs/durable-run.ts';
 import type { Logger } from '../platform/logger.ts';
-import type { ProjectAccess } from '../projects/project-access.ts';
 import { latestSummaryOn } from './chat-context.ts';
 import {
   type MessageView,

@@ -1,5 +1,5 @@
+import type { ProjectAccess } from '../access/project-access.ts';
 import type { Platform } from '../platform/platform.ts';
-import type { ProjectAccess } from '../projects/project-access.ts';
 import type { SheetService } from '../sheets/sheet-service.ts';
 import { createDocumentService, EXTRACT_JOB } from './document-service.ts';
 import { createDocumentStore } from './document-store.ts';

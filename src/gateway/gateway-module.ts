@@ -1,9 +1,9 @@
-import type { AuditRecorder } from '../audit/audit-service.ts';
+import type { AuditRecorder } from '../access/audit-recorder.ts';
+import type { ProjectAccess } from '../access/project-access.ts';
 import type { LlmModule } from '../llm/llm-module.ts';
 import type { LlmConfig } from '../platform/config.ts';
 import type { Database } from '../platform/db/database.ts';
 import type { Logger } from '../platform/logger.ts';
-import type { ProjectAccess } from '../projects/project-access.ts';
 import { createGatewayService } from './gateway-service.ts';
 import { createGatewayStore } from './gateway-store.ts';
 

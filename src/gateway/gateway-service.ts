@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
-import type { AuditRecorder } from '../audit/audit-service.ts';
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from '../access/actor.ts';
+import type { AuditRecorder } from '../access/audit-recorder.ts';
+import type { ProjectAccess } from '../access/project-access.ts';
 import type { LlmAdmin } from '../llm/llm-admin-service.ts';
 import type { LlmService, LlmStreamEvent } from '../llm/llm-service.ts';
 import { estimateInputTokens } from '../llm/llm-tokens.ts';
@@ -9,7 +10,6 @@ import { AppError, notFound, unauthenticated, validationError } from '../platfor
 import { randomToken, sha256Hex } from '../platform/crypto.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { Logger } from '../platform/logger.ts';
-import type { ProjectAccess } from '../projects/project-access.ts';
 import type { GatewayCallInput } from './gateway-call.ts';
 import { issuesError } from './gateway-call.ts';
 import { presentGatewayKey } from './gateway-presenter.ts';

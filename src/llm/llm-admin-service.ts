@@ -1,11 +1,11 @@
 import { findProvider } from '@pydantic/genai-prices';
 import type { z } from 'zod';
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from '../access/actor.ts';
+import type { ProjectAccess } from '../access/project-access.ts';
 import { AppError, conflict, forbidden, notFound, validationError } from '../platform/app-error.ts';
 import type { LlmConfig } from '../platform/config.ts';
 import { isUniqueViolation } from '../platform/db/db-errors.ts';
 import { uuidv7 } from '../platform/ids.ts';
-import type { ProjectAccess } from '../projects/project-access.ts';
 import type { BudgetGuard } from './llm-budget-guard.ts';
 import type { BudgetPeriod, BudgetStore } from './llm-budget-store.ts';
 import type { ResponseCache } from './llm-cache.ts';

@@ -1,9 +1,9 @@
 import type { Registry } from 'prom-client';
+import type { ProjectAccess } from '../access/project-access.ts';
 import type { LlmConfig } from '../platform/config.ts';
 import type { Database } from '../platform/db/database.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Telemetry } from '../platform/telemetry.ts';
-import type { ProjectAccess } from '../projects/project-access.ts';
 import { createLlmAdmin } from './llm-admin-service.ts';
 import { createBudgetGuard } from './llm-budget-guard.ts';
 import { createBudgetStore } from './llm-budget-store.ts';

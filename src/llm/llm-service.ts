@@ -1,10 +1,10 @@
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from '../access/actor.ts';
+import type { ProjectAccess } from '../access/project-access.ts';
 import { AppError, type ErrorCode, validationError } from '../platform/app-error.ts';
 import type { LlmConfig } from '../platform/config.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Telemetry } from '../platform/telemetry.ts';
-import type { ProjectAccess } from '../projects/project-access.ts';
 import { CircuitBreaker } from './llm-breaker.ts';
 import type { BudgetGuard, Reservation } from './llm-budget-guard.ts';
 import type { Budget } from './llm-budget-store.ts';

@@ -10,7 +10,8 @@ import {
   type TestStorage,
 } from '../../test/test-platform.ts';
 import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from '../access/actor.ts';
+import { PROJECT_ROLES, type ProjectAccess, type ProjectRole } from '../access/project-access.ts';
 import { forbidden, notFound } from '../platform/app-error.ts';
 import { type LlmConfig, loadConfig } from '../platform/config.ts';
 import { createSecretBox } from '../platform/crypto.ts';
@@ -18,7 +19,6 @@ import { type Database, openDatabase } from '../platform/db/database.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { createLogger } from '../platform/logger.ts';
 import type { Telemetry } from '../platform/telemetry.ts';
-import { PROJECT_ROLES, type ProjectAccess, type ProjectRole } from '../projects/project-access.ts';
 import type { Clock } from './llm-clock.ts';
 import { createLlmModule, type LlmModule } from './llm-module.ts';
 import type { ProviderKind } from './llm-provider.ts';

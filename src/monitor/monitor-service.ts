@@ -1,10 +1,10 @@
 import { mkdir, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from '../access/actor.ts';
+import type { ProjectAccess } from '../access/project-access.ts';
 import { AppError, forbidden, notFound, validationError } from '../platform/app-error.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../platform/ids.ts';
-import type { ProjectAccess } from '../projects/project-access.ts';
 import { usageBlocks } from './monitor-blocks.ts';
 import {
   type ImportProgress,

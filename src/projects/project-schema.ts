@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PROJECT_ROLES } from './project-access.ts';
+import { PROJECT_ROLES } from '../access/project-access.ts';
 
 /** Visible text without control characters (newlines allowed where noted). */
 const NO_CONTROL = /^[^\p{Cc}]*$/u;

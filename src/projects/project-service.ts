@@ -1,11 +1,11 @@
 import type { Kysely } from 'kysely';
-import type { AuditRecorder } from '../audit/audit-service.ts';
-import type { Actor, ApiKeyScope } from '../auth/actor.ts';
-import { hasScope, requireScope } from '../auth/scopes.ts';
+import type { Actor, ApiKeyScope } from '../access/actor.ts';
+import type { AuditRecorder } from '../access/audit-recorder.ts';
+import { PROJECT_ROLES, type ProjectAccess, type ProjectRole } from '../access/project-access.ts';
+import { hasScope, requireScope } from '../access/scopes.ts';
 import type { DB } from '../migrations/db-schema.ts';
 import { conflict, forbidden, notFound } from '../platform/app-error.ts';
 import { isUuid, uuidv7 } from '../platform/ids.ts';
-import { PROJECT_ROLES, type ProjectAccess, type ProjectRole } from './project-access.ts';
 import type { AddMemberInput, CreateProjectInput, UpdateProjectInput } from './project-schema.ts';
 import {
   countOwners,

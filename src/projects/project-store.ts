@@ -1,6 +1,6 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { ProjectRole } from '../access/project-access.ts';
 import type { DB, ProjectMemberTable, ProjectTable } from '../migrations/db-schema.ts';
-import type { ProjectRole } from './project-access.ts';
 
 type Executor = Kysely<DB> | Transaction<DB>;
 export type ProjectRow = Selectable<ProjectTable>;

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
-import type { AuditRecorder } from '../audit/audit-service.ts';
+import type { AuditRecorder } from '../access/audit-recorder.ts';
+import type { ProjectAccess } from '../access/project-access.ts';
 import type { DB } from '../migrations/db-schema.ts';
-import type { ProjectAccess } from './project-access.ts';
 import { createProjectService, type ProjectService } from './project-service.ts';
 
 /**

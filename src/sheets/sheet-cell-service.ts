@@ -1,4 +1,4 @@
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from '../access/actor.ts';
 import { AppError, conflict, notFound, validationError } from '../platform/app-error.ts';
 import type { CellCommits, CommittedCells } from './sheet-cell-commit.ts';
 import { type CellRecord, cellRecord } from './sheet-cell-record.ts';

@@ -1,4 +1,4 @@
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from '../access/actor.ts';
 import { conflict } from '../platform/app-error.ts';
 import { publishColumns } from './sheet-column-service.ts';
 import { formulaInputs } from './sheet-formula.ts';

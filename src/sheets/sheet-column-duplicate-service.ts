@@ -1,4 +1,4 @@
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from '../access/actor.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { type ColumnUseCases, insertColumn, publishColumns } from './sheet-column-service.ts';
 import { displayFormula } from './sheet-formula.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from '../access/actor.ts';
 import { presentColumn, presentColumns } from './sheet-presenter.ts';
 import {
   columnParams,

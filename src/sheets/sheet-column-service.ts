@@ -1,5 +1,5 @@
 import type { Transaction } from 'kysely';
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from '../access/actor.ts';
 import type { DB } from '../migrations/db-schema.ts';
 import { conflict, validationError } from '../platform/app-error.ts';
 import { isUniqueViolation } from '../platform/db/db-errors.ts';

@@ -1,4 +1,4 @@
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from '../access/actor.ts';
 import { validationError } from '../platform/app-error.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { remapReferences } from './column-refs.ts';

@@ -1,4 +1,4 @@
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from '../access/actor.ts';
 import { validationError } from '../platform/app-error.ts';
 import type { FormulaUpdates } from './sheet-formula-updates.ts';
 import type { CellValue } from './sheet-schema.ts';

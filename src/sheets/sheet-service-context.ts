@@ -1,4 +1,4 @@
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from '../access/actor.ts';
 import { conflict, notFound } from '../platform/app-error.ts';
 import { type DatasetEvent, presentDatasetEvent } from './sheet-presenter.ts';
 import type { ColumnRef } from './sheet-query.ts';

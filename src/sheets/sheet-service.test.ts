@@ -5,7 +5,7 @@ import {
   type TestPlatform,
   type TestStorage,
 } from '../../test/test-platform.ts';
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from '../access/actor.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { presentColumn, presentDataset } from './sheet-presenter.ts';
 import { datasetStream, type SheetExtension } from './sheet-service.ts';

@@ -1,9 +1,9 @@
 import type { Transaction } from 'kysely';
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from '../access/actor.ts';
+import type { ProjectAccess } from '../access/project-access.ts';
 import type { DB } from '../migrations/db-schema.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import type { EventBus } from '../platform/events.ts';
-import type { ProjectAccess } from '../projects/project-access.ts';
 import { createCellCommits } from './sheet-cell-commit.ts';
 import { createCellUseCases } from './sheet-cell-service.ts';
 import { createColumnDeleteUseCase } from './sheet-column-delete-service.ts';

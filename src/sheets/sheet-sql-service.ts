@@ -1,4 +1,4 @@
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from '../access/actor.ts';
 import type { SheetContext } from './sheet-service-context.ts';
 import { runReadOnlySql } from './sheet-sql.ts';
 

@@ -1,10 +1,10 @@
 import type { TestPlatform } from '../../test/test-platform.ts';
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from '../access/actor.ts';
+import type { ProjectAccess, ProjectRole } from '../access/project-access.ts';
+import { PROJECT_ROLES } from '../access/project-access.ts';
 import { forbidden, notFound } from '../platform/app-error.ts';
 import { createInProcessEventBus } from '../platform/events.ts';
 import { uuidv7 } from '../platform/ids.ts';
-import type { ProjectAccess, ProjectRole } from '../projects/project-access.ts';
-import { PROJECT_ROLES } from '../projects/project-access.ts';
 import { createSheetImportService } from './import/sheet-import-service.ts';
 import { createSheetDataStore } from './sheet-data-store.ts';
 import { createSheetService } from './sheet-service.ts';

@@ -1,4 +1,4 @@
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from '../access/actor.ts';
 import { type CellRecord, cellRecord, type RowRecord, rowRecord } from './sheet-cell-record.ts';
 import { type WindowQuery, windowQuerySchema } from './sheet-schema.ts';
 import { columnRef, datasetStream, type SheetContext } from './sheet-service-context.ts';

@@ -1,7 +1,7 @@
-import type { AuditRecorder } from '../audit/audit-service.ts';
+import type { AuditRecorder } from '../access/audit-recorder.ts';
+import type { ProjectAccess } from '../access/project-access.ts';
 import type { EventBus } from '../platform/events.ts';
 import type { Platform } from '../platform/platform.ts';
-import type { ProjectAccess } from '../projects/project-access.ts';
 import { createSheetExportService } from './export/sheet-export-service.ts';
 import {
   createSheetImportService,

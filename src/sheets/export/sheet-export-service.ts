@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import type { Kysely } from 'kysely';
-import type { AuditRecorder } from '../../audit/audit-service.ts';
-import type { Actor } from '../../auth/actor.ts';
+import type { Actor } from '../../access/actor.ts';
+import type { AuditRecorder } from '../../access/audit-recorder.ts';
 import type { DB } from '../../migrations/db-schema.ts';
 import type { DuckDb } from '../../platform/duckdb/duckdb.ts';
 import { importDir } from '../import/import-files.ts';

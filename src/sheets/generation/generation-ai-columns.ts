@@ -1,10 +1,10 @@
-import type { AuditRecorder } from '../../audit/audit-service.ts';
-import type { Actor } from '../../auth/actor.ts';
+import type { Actor } from '../../access/actor.ts';
+import type { AuditRecorder } from '../../access/audit-recorder.ts';
+import type { ProjectAccess } from '../../access/project-access.ts';
 import { systemActor } from '../../auth/system-actor.ts';
 import type { LlmModule } from '../../llm/llm-module.ts';
 import { isAppError, notFound, validationError } from '../../platform/app-error.ts';
 import { uuidv7 } from '../../platform/ids.ts';
-import type { ProjectAccess } from '../../projects/project-access.ts';
 import type { CellValue } from '../sheet-schema.ts';
 import type { SheetService } from '../sheet-service.ts';
 import type { ColumnRow } from '../sheet-store.ts';

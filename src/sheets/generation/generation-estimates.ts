@@ -1,4 +1,5 @@
-import type { Actor } from '../../auth/actor.ts';
+import type { Actor } from '../../access/actor.ts';
+import type { ProjectAccess } from '../../access/project-access.ts';
 import { systemActor } from '../../auth/system-actor.ts';
 import type { LlmModule } from '../../llm/llm-module.ts';
 import {
@@ -9,7 +10,6 @@ import {
 } from '../../llm/llm-prices.ts';
 import { estimateInputTokens } from '../../llm/llm-tokens.ts';
 import type { GenerationConfig } from '../../platform/config.ts';
-import type { ProjectAccess } from '../../projects/project-access.ts';
 import type { SheetService } from '../sheet-service.ts';
 import { type Example, FewShotPool, MAX_POOL } from './few-shot.ts';
 import type { GenerationLoaders } from './generation-loaders.ts';

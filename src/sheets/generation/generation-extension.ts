@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
-import type { AuditRecorder } from '../../audit/audit-service.ts';
-import type { Actor } from '../../auth/actor.ts';
+import type { Actor } from '../../access/actor.ts';
+import type { AuditRecorder } from '../../access/audit-recorder.ts';
 import { systemActor } from '../../auth/system-actor.ts';
 import type { DB } from '../../migrations/db-schema.ts';
 import { uuidv7 } from '../../platform/ids.ts';

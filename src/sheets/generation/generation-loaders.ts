@@ -1,4 +1,4 @@
-import type { Actor } from '../../auth/actor.ts';
+import type { Actor } from '../../access/actor.ts';
 import { notFound } from '../../platform/app-error.ts';
 import type { SheetService } from '../sheet-service.ts';
 import type { GenerationStore } from './generation-store.ts';

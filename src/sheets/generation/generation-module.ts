@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import type { AuditRecorder } from '../../audit/audit-service.ts';
+import type { AuditRecorder } from '../../access/audit-recorder.ts';
+import type { ProjectAccess } from '../../access/project-access.ts';
 import type { LlmModule } from '../../llm/llm-module.ts';
 import { loadTokenCounter } from '../../llm/llm-tokens.ts';
 import type { EventBus } from '../../platform/events.ts';
 import { createDurableRuns, type DurableRuns } from '../../platform/jobs/durable-run.ts';
 import type { Platform } from '../../platform/platform.ts';
-import type { ProjectAccess } from '../../projects/project-access.ts';
 import type { SheetService } from '../sheet-service.ts';
 import { createGenerationExtension } from './generation-extension.ts';
 import { defineGenerationRuns, runKindOf } from './generation-job.ts';

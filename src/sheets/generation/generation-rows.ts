@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AuditRecorder } from '../../audit/audit-service.ts';
-import type { Actor } from '../../auth/actor.ts';
+import type { Actor } from '../../access/actor.ts';
+import type { AuditRecorder } from '../../access/audit-recorder.ts';
+import type { ProjectAccess } from '../../access/project-access.ts';
 import { systemActor } from '../../auth/system-actor.ts';
 import type { LlmMessage } from '../../llm/llm-provider.ts';
 import type { LlmService } from '../../llm/llm-service.ts';
@@ -11,7 +12,6 @@ import type { EventBus } from '../../platform/events.ts';
 import { uuidv7 } from '../../platform/ids.ts';
 import { type RunContext, RunStopped, type StepRecord } from '../../platform/jobs/durable-run.ts';
 import type { Logger } from '../../platform/logger.ts';
-import type { ProjectAccess } from '../../projects/project-access.ts';
 import type { CellValue, ColumnType } from '../sheet-schema.ts';
 import { datasetStream, type SheetService } from '../sheet-service.ts';
 import type { ColumnRow } from '../sheet-store.ts';

@@ -1,5 +1,6 @@
-import type { AuditRecorder } from '../../audit/audit-service.ts';
-import type { Actor } from '../../auth/actor.ts';
+import type { Actor } from '../../access/actor.ts';
+import type { AuditRecorder } from '../../access/audit-recorder.ts';
+import type { ProjectAccess } from '../../access/project-access.ts';
 import { systemActor } from '../../auth/system-actor.ts';
 import type { DurableRunStatus } from '../../migrations/db-schema.ts';
 import { conflict } from '../../platform/app-error.ts';
@@ -7,7 +8,6 @@ import type { EventBus } from '../../platform/events.ts';
 import { uuidv7 } from '../../platform/ids.ts';
 import type { ExecuteOutcome, RunRecord } from '../../platform/jobs/durable-run.ts';
 import type { Logger } from '../../platform/logger.ts';
-import type { ProjectAccess } from '../../projects/project-access.ts';
 import { datasetStream, type SheetService } from '../sheet-service.ts';
 import { type ColumnRow, isUniqueViolation } from '../sheet-store.ts';
 import { type Estimates, runScopeOf } from './generation-estimates.ts';

@@ -1,9 +1,9 @@
-import type { AuditRecorder } from '../../audit/audit-service.ts';
+import type { AuditRecorder } from '../../access/audit-recorder.ts';
+import type { ProjectAccess } from '../../access/project-access.ts';
 import type { LlmModule } from '../../llm/llm-module.ts';
 import type { GenerationConfig } from '../../platform/config.ts';
 import type { EventBus } from '../../platform/events.ts';
 import type { Logger } from '../../platform/logger.ts';
-import type { ProjectAccess } from '../../projects/project-access.ts';
 import type { SheetService } from '../sheet-service.ts';
 import { createAiColumnUseCases } from './generation-ai-columns.ts';
 import { createEstimates } from './generation-estimates.ts';

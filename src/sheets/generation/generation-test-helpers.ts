@@ -3,8 +3,8 @@ import { registerTestSecret } from '../../../test/leak-scan.ts';
 import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
 import type { FaultOptions } from '../../../tools/fake-llm/fake-llm-faults.ts';
 import { type FakeLlm, startFakeLlm } from '../../../tools/fake-llm/fake-llm-server.ts';
+import type { Actor } from '../../access/actor.ts';
 import { buildApp } from '../../app.ts';
-import type { Actor } from '../../auth/actor.ts';
 import { insertUser } from '../../auth/user-store.ts';
 import {
   type Config,

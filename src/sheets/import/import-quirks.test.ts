@@ -8,7 +8,7 @@ import {
   type TestPlatform,
   type TestStorage,
 } from '../../../test/test-platform.ts';
-import type { Actor } from '../../auth/actor.ts';
+import type { Actor } from '../../access/actor.ts';
 import { insertProject, sheetsOn, testActor } from '../sheet-test-helpers.ts';
 import { importDir } from './import-files.ts';
 

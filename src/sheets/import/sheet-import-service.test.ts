@@ -10,7 +10,7 @@ import {
   type TestPlatform,
   type TestStorage,
 } from '../../../test/test-platform.ts';
-import type { Actor } from '../../auth/actor.ts';
+import type { Actor } from '../../access/actor.ts';
 import { loadConfig } from '../../platform/config.ts';
 import { uuidv7 } from '../../platform/ids.ts';
 import { exportToFile } from '../export/sheet-export.ts';

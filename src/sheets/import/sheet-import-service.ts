@@ -1,7 +1,8 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import type { Actor } from '../../auth/actor.ts';
+import type { Actor } from '../../access/actor.ts';
+import type { ProjectAccess } from '../../access/project-access.ts';
 import {
   AppError,
   conflict,
@@ -14,7 +15,6 @@ import type { EventBus } from '../../platform/events.ts';
 import { uuidv7 } from '../../platform/ids.ts';
 import type { JobQueue } from '../../platform/jobs/job-queue.ts';
 import type { Logger } from '../../platform/logger.ts';
-import type { ProjectAccess } from '../../projects/project-access.ts';
 import type { SheetDataStore } from '../sheet-data-store.ts';
 import { presentImport } from '../sheet-presenter.ts';
 import {

@@ -1,8 +1,8 @@
-import type { Actor } from '../../auth/actor.ts';
+import type { Actor } from '../../access/actor.ts';
+import type { ProjectAccess } from '../../access/project-access.ts';
 import type { FieldIssue } from '../../platform/app-error.ts';
 import { conflict, notFound, validationError } from '../../platform/app-error.ts';
 import { uuidv7 } from '../../platform/ids.ts';
-import type { ProjectAccess } from '../../projects/project-access.ts';
 import type { SheetStore } from '../sheet-store.ts';
 import {
   type CreateViewInput,

@@ -1,4 +1,4 @@
-import type { Actor } from '../auth/actor.ts';
+import type { Actor } from './actor.ts';
 
 /**
  * Roles in a project, weakest first. viewer reads; editor reads and writes data; owner also

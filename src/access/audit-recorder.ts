@@ -1,0 +1,29 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { DB } from '../migrations/db-schema.ts';
+import type { Actor } from './actor.ts';
+
+// The audit contract every feature writes through (the recorder itself is src/audit's).
+
+type Executor = Kysely<DB> | Transaction<DB>;
+
+/** One mutation, as the audit log keeps it. */
+export interface AuditEntry {
+  /** Undefined for an anonymous attempt (a failed sign-in). */
+  actor: Actor | undefined;
+  /** `entity.verb`, e.g. `project.create`, `session.revoke`. */
+  action: string;
+  entityType: string;
+  entityId?: string | undefined;
+  projectId?: string | undefined;
+  /** What changed; secrets under known key names are blanked before it is stored. */
+  summary?: Record<string, unknown> | undefined;
+}
+
+/**
+ * Writes audit entries. Pass the mutation's transaction as `executor`, so the entry commits
+ * or rolls back with the change it describes. Request id and client IP come from the request
+ * context when there is one.
+ */
+export interface AuditRecorder {
+  record(executor: Executor, entry: AuditEntry): Promise<void>;
+}
