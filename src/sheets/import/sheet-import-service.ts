@@ -898,9 +898,6 @@ export function createSheetImportService(deps: ImportServiceDeps) {
           await data.dropTable(row.dataset_id!).catch(() => {});
           throw error;
         }
-        // The new table's rows sit in the WAL (or, for later parts, in memory) until a
-        // checkpoint: take it now, in the background, rather than on the next user's write.
-        duckdb.checkpointSoon();
         const elapsed = Math.max(1, Date.now() - started);
         report({
           phase: 'finish',
@@ -909,7 +906,12 @@ export function createSheetImportService(deps: ImportServiceDeps) {
           rows: outcome.rows,
           rowsPerSecond: Math.round((outcome.rows * 1000) / elapsed),
         });
-        return await announceEnd(importId);
+        const final = await announceEnd(importId);
+        // The new table's rows sit in the WAL (or, for later parts, in memory) until a
+        // checkpoint: take it now, in the background, rather than on the next user's write —
+        // once the import is over, so the two do not hold their memory at the same time.
+        duckdb.checkpointSoon();
+        return final;
       } catch (error) {
         const cancelled = controller.signal.aborted;
         if (!cancelled) logger.info({ err: error, importId }, 'import failed');
