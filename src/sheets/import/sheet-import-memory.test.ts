@@ -18,7 +18,12 @@ import { writeCsv } from '../../../bench/sheets-bench-helpers.ts';
  * (`split` into arrays) takes ~590 MiB. BRAINCELLS_TEST_IMPORT_ROWS changes the row count.
  */
 const ROWS = Number(process.env.BRAINCELLS_TEST_IMPORT_ROWS ?? 1_000_000);
-const GROWTH_BOUND_MIB = 350;
+/**
+ * Measured 2026-12-06: 319–335 MiB alone, 357–364 in CI with both cores busy (the child's
+ * event log and import progress now go through PGlite, whose memory only grows). Holding the
+ * rows in JS takes ~590, so this bound still catches what it guards against.
+ */
+const GROWTH_BOUND_MIB = 400;
 const CHILD = path.join(import.meta.dirname, '../../../bench/sheets-import-child.ts');
 
 describe('import memory', () => {
