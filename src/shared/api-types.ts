@@ -173,11 +173,14 @@ export interface RunWaitingView {
 /** What a run would cost and take, before it starts. */
 export interface RunEstimateView {
   cells: number;
-  /** `bypass`: every cell is asked of the model again (a regenerate); `use`: the cache may answer. */
+  /**
+   * `bypass`: the run asks the model for every cell (a regenerate, or `fresh`); `use`: cells
+   * whose current answer came from the same prompt and inputs are expected from the cache.
+   */
   cache: 'use' | 'bypass';
-  /** Cells expected from the response cache (no cost, no wait). */
+  /** Cells the response cache is expected to answer: no cost, no wait (0 with `bypass`). */
   expectedCacheHits: number;
-  /** Cells the model is expected to be asked for (what cost and duration count). */
+  /** Cells the model is expected to be asked for: what tokens, cost and duration count. */
   modelCalls: number;
   sampled: number;
   inputTokensPerCell: number;
@@ -188,6 +191,7 @@ export interface RunEstimateView {
   costNano: number | null;
   durationSeconds: number;
   concurrency: number;
+  /** Which limit sets `concurrency`: the provider connection's cap, or the server's. */
   concurrencyLimitedBy: 'provider' | 'server';
   confirmationRequired: boolean;
   confirmAboveNano: number;

@@ -10,6 +10,7 @@ import {
 } from '../../llm/llm-prices.ts';
 import { estimateInputTokens } from '../../llm/llm-tokens.ts';
 import type { GenerationConfig } from '../../platform/config.ts';
+import type { RunEstimateView } from '../../shared/api-types.ts';
 import type { SheetService } from '../sheet-service.ts';
 import { type Example, FewShotPool, MAX_POOL } from './few-shot.ts';
 import type { GenerationLoaders } from './generation-loaders.ts';
@@ -49,34 +50,8 @@ const DEFAULT_OUTPUT_TOKENS: Record<OutputSpec['type'], number> = {
 /** Tokens a search result adds to a prompt, on average. */
 const TOKENS_PER_SOURCE = 90;
 
-export interface RunEstimate {
-  cells: number;
-  /**
-   * `bypass`: the run asks the model for every cell (a regenerate, or `fresh`); `use`: cells
-   * whose current answer came from the same prompt and inputs are expected from the cache.
-   */
-  cache: 'use' | 'bypass';
-  /** Cells the response cache is expected to answer: no cost, no wait (0 with `bypass`). */
-  expectedCacheHits: number;
-  /** Cells the model is expected to be asked for: what tokens, cost and duration count. */
-  modelCalls: number;
-  sampled: number;
-  inputTokensPerCell: number;
-  outputTokensPerCell: number;
-  inputTokens: number;
-  outputTokens: number;
-  /** Null when the model's price is unknown. */
-  costNano: number | null;
-  durationSeconds: number;
-  concurrency: number;
-  /** Which limit sets `concurrency`: the provider connection's cap, or the server's. */
-  concurrencyLimitedBy: 'provider' | 'server';
-  confirmationRequired: boolean;
-  confirmAboveNano: number;
-  /** Validated cells found (few-shot candidates). */
-  examplesAvailable: number;
-  basis: { outputTokens: 'observed' | 'default'; latency: 'observed' | 'default' };
-}
+/** A run's estimate is returned as it goes on the wire (src/shared/api-types.ts). */
+export type RunEstimate = RunEstimateView;
 
 /** A run request's scope; regenerating modes skip the response cache unless told otherwise. */
 export const runScopeOf = (request: ParsedRunRequest): RunScope => ({
