@@ -9,6 +9,7 @@ import {
 } from 'fastify-type-provider-zod';
 import { auditRoutes } from './audit/audit-routes.ts';
 import { installSecurity, registerAuthRoutes } from './auth/auth-module.ts';
+import { agentRoutes } from './chat/chat-agent-routes.ts';
 import { chatRoutes } from './chat/chat-routes.ts';
 import { documentRoutes } from './documents/document-routes.ts';
 import {
@@ -211,6 +212,7 @@ export async function buildApp(platform: Platform, options: FeatureOptions = {})
   });
   await app.register(monitorRoutes, { monitor: features.monitor });
   await app.register(chatRoutes, { chat: features.chat.service, events: features.events });
+  await app.register(agentRoutes, { agents: features.chat.agents });
 
   // The web app at / (and its client-side routes); registered last, after every /api route.
   await webAssets(app);

@@ -218,6 +218,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       audit: base.core.audit,
       events: events(),
       llm: base.llm.llm,
+      tools: { sheets: sheetsFeature().sheets, search: generationFeature().search },
     });
     return chat;
   };

@@ -1,17 +1,20 @@
 import type { LlmMessage } from '../llm/llm-provider.ts';
 import type { MessageRow, SummaryRow } from './chat-store.ts';
+import type { ChatPart, ToolCallPart, ToolResultPart } from './chat-tools.ts';
 
 /**
- * What a reply sends: the thread's instructions (never summarized away), then the latest
- * finished summary on the branch, then the messages after it; reasoning is never sent back.
+ * What a reply sends: the agent's and the thread's instructions (never summarized away), then
+ * the latest finished summary on the branch, then the messages after it — a reply that used
+ * tools as its calls and their results, then its text; reasoning is never sent back.
  */
 export function contextMessages(
-  instructions: string,
+  instructions: string | readonly string[],
   branch: readonly MessageRow[],
   summaries: readonly SummaryRow[] = [],
 ): LlmMessage[] {
   const messages: LlmMessage[] = [];
-  if (instructions.trim()) messages.push({ role: 'system', content: instructions });
+  for (const text of typeof instructions === 'string' ? [instructions] : instructions)
+    if (text.trim()) messages.push({ role: 'system', content: text });
   const latest = latestSummaryOn(branch, summaries);
   if (latest)
     messages.push({
@@ -20,10 +23,65 @@ export function contextMessages(
     });
   for (const message of latest ? branch.slice(latest.index + 1) : branch) {
     if (message.role === 'user') messages.push({ role: 'user', content: message.content });
-    else if (message.content.length > 0)
-      messages.push({ role: 'assistant', content: message.content });
+    else {
+      messages.push(...storedToolTurns(message.parts));
+      if (message.content.length > 0)
+        messages.push({ role: 'assistant', content: message.content });
+    }
   }
   return messages;
+}
+
+/** A model step that called tools, and the results: an assistant turn and a tool turn. */
+export function toolTurns(
+  text: string,
+  calls: readonly ToolCallPart[],
+  results: readonly ToolResultPart[],
+): LlmMessage[] {
+  return [
+    {
+      role: 'assistant',
+      content: [
+        ...(text ? [{ type: 'text' as const, text }] : []),
+        ...calls.map(({ toolCallId, toolName, input }) => ({
+          type: 'tool-call' as const,
+          toolCallId,
+          toolName,
+          input,
+        })),
+      ],
+    },
+    {
+      role: 'tool',
+      content: results.map(({ toolCallId, toolName, output, isError }) => ({
+        type: 'tool-result' as const,
+        toolCallId,
+        toolName,
+        output,
+        isError,
+      })),
+    },
+  ];
+}
+
+/** The tool rounds stored in a reply's parts, step by step (a call without a result is dropped). */
+function storedToolTurns(parts: unknown): LlmMessage[] {
+  if (!Array.isArray(parts) || parts.length === 0) return [];
+  const steps = new Map<number, { calls: ToolCallPart[]; results: ToolResultPart[] }>();
+  for (const part of parts as ChatPart[]) {
+    const entry = steps.get(part.step) ?? { calls: [], results: [] };
+    if (part.type === 'tool-call') entry.calls.push(part);
+    else if (part.type === 'tool-result') entry.results.push(part);
+    steps.set(part.step, entry);
+  }
+  const turns: LlmMessage[] = [];
+  for (const { calls, results } of steps.values()) {
+    const answered = calls.filter((call) =>
+      results.some((result) => result.toolCallId === call.toolCallId),
+    );
+    if (answered.length > 0) turns.push(...toolTurns('', answered, results));
+  }
+  return turns;
 }
 
 /** The index in `branch` of the last message a finished summary covers, and that summary. */

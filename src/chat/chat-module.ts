@@ -3,13 +3,15 @@ import type { ProjectAccess } from '../access/project-access.ts';
 import type { LlmService } from '../llm/llm-service.ts';
 import type { EventBus } from '../platform/events.ts';
 import type { Platform } from '../platform/platform.ts';
+import { type AgentService, createAgentService } from './chat-agent-service.ts';
 import { createReplyRun } from './chat-reply-run.ts';
 import { type ChatService, createChatService } from './chat-service.ts';
 import { createSummaryRun } from './chat-summary-run.ts';
 import { chatDb } from './chat-tables.ts';
+import type { ChatToolPorts } from './chat-tools.ts';
 
 /**
- * Wires chat: its use cases, and the `chat.reply` and `chat.summarize` run kinds on the platform's durable-run
+ * Wires chat: its use cases (threads and messages; agents), and the `chat.reply` and `chat.summarize` run kinds on the platform's durable-run
  * engine (defined before the job queue starts; recovery is the engine's, see src/server.ts).
  */
 export function createChatModule(deps: {
@@ -18,8 +20,10 @@ export function createChatModule(deps: {
   audit: AuditRecorder;
   events: EventBus;
   llm: LlmService;
+  /** What the agents' built-in tools run through: the sheets service and web search. */
+  tools: ChatToolPorts;
   flushMs?: number;
-}): { service: ChatService } {
+}): { service: ChatService; agents: AgentService } {
   const logger = deps.platform.logger.child({ module: 'chat' });
   deps.platform.runs.define(
     createReplyRun({
@@ -27,6 +31,7 @@ export function createChatModule(deps: {
       llm: deps.llm,
       events: deps.events,
       logger,
+      tools: deps.tools,
       ...(deps.flushMs === undefined ? {} : { flushMs: deps.flushMs }),
     }),
   );
@@ -41,7 +46,12 @@ export function createChatModule(deps: {
     runs: deps.platform.runs,
     logger,
   });
-  return { service };
+  const agents = createAgentService({
+    db: deps.platform.database.db,
+    access: deps.access,
+    audit: deps.audit,
+  });
+  return { service, agents };
 }
 export type ChatModule = ReturnType<typeof createChatModule>;
 

@@ -19,6 +19,7 @@ export function presentThread(row: ThreadRow): ThreadView {
     pinned: row.pinned,
     archived: row.archived,
     currentLeafId: row.current_leaf_id,
+    agentId: row.agent_id,
     version: row.version,
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
@@ -35,6 +36,36 @@ const errorOf = (value: unknown): MessageView['error'] => {
   };
 };
 
+/** Tool calls and results as stored (chat-tools.ts); anything else is not sent. */
+function partsOf(value: unknown): MessageView['parts'] {
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((part: Record<string, unknown>): MessageView['parts'] => {
+    if (part?.type === 'tool-call')
+      return [
+        {
+          type: 'tool-call' as const,
+          toolCallId: String(part.toolCallId),
+          toolName: String(part.toolName),
+          input: part.input ?? null,
+          step: Number(part.step),
+        },
+      ];
+    if (part?.type === 'tool-result')
+      return [
+        {
+          type: 'tool-result' as const,
+          toolCallId: String(part.toolCallId),
+          toolName: String(part.toolName),
+          output: part.output ?? null,
+          isError: part.isError === true,
+          durationMs: Number(part.durationMs),
+          step: Number(part.step),
+        },
+      ];
+    return [];
+  });
+}
+
 export function presentMessage(row: MessageRow, siblingIds: string[] = [row.id]): MessageView {
   return {
     id: row.id,
@@ -43,10 +74,13 @@ export function presentMessage(row: MessageRow, siblingIds: string[] = [row.id])
     role: row.role,
     content: row.content,
     reasoning: row.reasoning,
+    parts: partsOf(row.parts),
     status: row.status,
     error: errorOf(row.error),
     provider: row.provider,
     model: row.model,
+    agentId: row.agent_id,
+    agentVersion: row.agent_version,
     usage: {
       uncachedInputTokens: row.uncached_input_tokens,
       cacheReadTokens: row.cache_read_tokens,

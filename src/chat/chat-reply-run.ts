@@ -1,10 +1,14 @@
-import type { LlmMessage } from '../llm/llm-provider.ts';
-import type { LlmCallResult, LlmService } from '../llm/llm-service.ts';
+import type { Actor } from '../access/actor.ts';
+import type { LlmMessage, LlmToolDefinition, TokenUsage } from '../llm/llm-provider.ts';
+import type { LlmService } from '../llm/llm-service.ts';
 import { AppError } from '../platform/app-error.ts';
 import type { EventBus } from '../platform/events.ts';
 import { type RunContext, type RunKind, RunStopped } from '../platform/jobs/durable-run.ts';
 import type { Logger } from '../platform/logger.ts';
-import { contextMessages } from './chat-context.ts';
+import { parametersOf } from './chat-agent-presenter.ts';
+import { type AgentVersionRow, findAgentVersion } from './chat-agent-store.ts';
+import { contextMessages, toolTurns } from './chat-context.ts';
+import { type ModelStep, streamModelStep, threadStream } from './chat-model-step.ts';
 import { presentMessage } from './chat-presenter.ts';
 import {
   branchUpTo,
@@ -13,25 +17,32 @@ import {
   listSummaries,
   type MessageRow,
   settleMessage,
-  writeStreamingText,
+  writeStreamingParts,
 } from './chat-store.ts';
 import type { ChatDb } from './chat-tables.ts';
+import {
+  type ChatPart,
+  type ChatToolPorts,
+  runToolCall,
+  type ToolCallPart,
+  type ToolResultPart,
+  toolDefinitions,
+} from './chat-tools.ts';
+
+export { type DeltaEvent, threadStream } from './chat-model-step.ts';
 
 /**
  * A reply is a durable run (src/platform/jobs/durable-run.ts), not a connection: the request
  * that asks for it answers 202 and the run goes on whoever executes it — closing the tab
  * changes nothing, and a run whose server died is taken over once its lease runs out.
  *
- * The run is a sequence of checkpointed steps: `model-1` (one LLM call, streamed), then —
- * once the LLM port carries tools (issue #13) — `tool-1`, `model-2`, … up to a bound, and
- * the message is settled after the last. A step interrupted by a crash is run again from the
- * start of that call (its partial text is replaced, the client sees the reset as a delta at
- * offset 0); a completed step is never called again.
- *
- * Streaming: text is written to the message row first and published on the thread's stream
- * second, at most every `flushMs` (the first delta at once). So the row always holds at
- * least what any client has been sent, and a client that loads the row after reading the
- * stream's last id can resume from that id without a gap.
+ * The run is a sequence of checkpointed steps: `model-1` (one LLM call, streamed); when the
+ * reply's agent has tools and the model calls them, `tool-1` (the calls run, their results
+ * stored as message parts), then `model-2`, … The agent version's `max_tool_steps` bounds the
+ * tool rounds: the call after the last round is made with tool choice `none`, so the model
+ * answers in text. A step interrupted by a crash is run again; a completed one never is.
+ * The agent version is the one recorded on the message when it was created, so an agent
+ * edited or deleted meanwhile does not change the reply.
  */
 export const REPLY_RUN = 'chat.reply';
 
@@ -42,44 +53,45 @@ export interface ReplyInput {
   userId: string | null;
 }
 
-export const threadStream = (threadId: string) => `chat-thread:${threadId}`;
-
-/** A delta: replace the message's text from `offset` on with `text`. */
-export interface DeltaEvent {
-  messageId: string;
-  offset: number;
-  text: string;
-}
-
 export interface ReplyRunDeps {
   db: ChatDb;
   llm: LlmService;
   events: EventBus;
   logger: Logger;
+  tools: ChatToolPorts;
   /** Partial text is persisted and published at most this often (default 100 ms). */
   flushMs?: number;
   /** Messages of the branch sent as context, newest kept (until token fitting: issue #16 item 4). */
   maxContextMessages?: number;
 }
 
-interface ModelStep {
-  text: string;
-  reasoning: string | null;
-  result: Pick<
-    LlmCallResult,
-    | 'callId'
-    | 'provider'
-    | 'model'
-    | 'usage'
-    | 'costNano'
-    | 'latencyMs'
-    | 'timeToFirstTokenMs'
-    | 'finishReason'
-  >;
+/** The user a reply acts for, as tools see it: their own project access, read scope only. */
+function replyActor(userId: string): Actor {
+  return { userId, isAdmin: false, via: 'system', scopes: ['read'], credentialId: undefined };
+}
+
+/** Sums known token counts; a bucket no step reported stays undefined. */
+function addUsage(total: TokenUsage | undefined, next: TokenUsage): TokenUsage {
+  if (!total) return next;
+  const add = (a: number | undefined, b: number | undefined) =>
+    a === undefined && b === undefined ? undefined : (a ?? 0) + (b ?? 0);
+  return {
+    uncachedInputTokens: add(total.uncachedInputTokens, next.uncachedInputTokens),
+    cacheReadTokens: add(total.cacheReadTokens, next.cacheReadTokens),
+    cacheWriteTokens: add(total.cacheWriteTokens, next.cacheWriteTokens),
+    outputTokens: add(total.outputTokens, next.outputTokens),
+    reasoningTokens: add(total.reasoningTokens, next.reasoningTokens),
+  };
+}
+
+/** Whether a run's failure is a stop by the user (settle `stopped`), or a hand-over (rethrow). */
+export function stopOf(error: unknown, signal: AbortSignal): RunStopped | undefined {
+  if (error instanceof RunStopped) return error;
+  return signal.reason instanceof RunStopped ? signal.reason : undefined;
 }
 
 export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messageId: string }> {
-  const { db, llm, events, logger } = deps;
+  const { db, events } = deps;
   const flushMs = deps.flushMs ?? 100;
   const maxContext = deps.maxContextMessages ?? 500;
 
@@ -90,98 +102,79 @@ export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messag
     });
   };
 
-  async function callModel(
+  /** The model steps and tool rounds of one reply; returns the last step and the totals. */
+  async function converse(
     context: RunContext<ReplyInput>,
     message: MessageRow,
     prompt: LlmMessage[],
-    provider: string | null,
-  ): Promise<ModelStep> {
-    const { threadId, messageId, projectId, userId } = context.input;
-    const stream = threadStream(threadId);
+    agent: AgentVersionRow | undefined,
+  ) {
+    const { projectId, threadId, messageId, userId } = context.input;
+    const maxRounds = agent && userId ? agent.max_tool_steps : 0;
+    const toolContext =
+      agent && userId && maxRounds > 0 && agent.tools.length > 0
+        ? { actor: replyActor(userId), projectId, enabled: agent.tools }
+        : undefined;
+    const tools: LlmToolDefinition[] | undefined = toolContext
+      ? await toolDefinitions(deps.tools, toolContext)
+      : undefined;
+    const parts: ChatPart[] = [];
     let text = '';
     let reasoning = '';
-    let published = 0;
-    // A resumed call starts over: the first flush rewrites the row and publishes offset 0.
-    let resetPending = message.content.length > 0;
-    let timer: NodeJS.Timeout | undefined;
-    let flushing: Promise<void> = Promise.resolve();
-    let lastFlush = 0;
-
-    const flushNow = async () => {
-      const snapshot = text;
-      if (snapshot.length === published && !resetPending) return;
-      const offset = resetPending ? 0 : published;
-      resetPending = false;
-      await writeStreamingText(db, messageId, snapshot, reasoning || null);
-      published = snapshot.length;
-      lastFlush = Date.now();
-      await events.publish(stream, {
-        type: 'message-delta',
-        data: { messageId, offset, text: snapshot.slice(offset) } satisfies DeltaEvent,
-      });
-    };
-    const flush = () => {
-      flushing = flushing.then(flushNow, flushNow);
-      return flushing;
-    };
-    const schedule = () => {
-      if (timer) return;
-      const wait = Math.max(0, flushMs - (Date.now() - lastFlush));
-      timer = setTimeout(() => {
-        timer = undefined;
-        void flush().catch((error: unknown) =>
-          logger.warn({ err: error, messageId }, 'chat reply flush failed'),
-        );
-      }, wait);
-    };
-
-    let result: LlmCallResult | undefined;
-    try {
-      for await (const event of llm.stream({
-        projectId,
-        userId: userId ?? undefined,
-        feature: 'chat',
-        entityIds: { threadId, messageId },
-        ...(provider ? { provider } : {}),
-        model: message.model ?? '',
-        messages: prompt,
-        signal: context.signal,
-        // A reply is a conversation turn: regenerate must ask again, never replay.
-        cache: 'off',
-      })) {
-        if (event.type === 'text-delta') {
-          text += event.text;
-          if (published === 0 && lastFlush === 0) await flush();
-          else schedule();
-        } else if (event.type === 'reasoning-delta') reasoning += event.text;
-        else if (event.type === 'attempt-restart') {
-          text = '';
-          reasoning = '';
-          resetPending = true;
-        } else if (event.type === 'finish') result = event.result;
-      }
-    } finally {
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      await flush().catch((error: unknown) =>
-        logger.warn({ err: error, messageId }, 'chat reply flush failed'),
+    let storedLength = message.content.length;
+    let usage: TokenUsage | undefined;
+    let costNano: number | null = 0;
+    let latencyMs = 0;
+    let firstTokenMs: number | undefined;
+    for (let step = 1; ; step++) {
+      const lastRound = step > maxRounds;
+      const answer: ModelStep = await context.step(`model-${step}`, () =>
+        streamModelStep(
+          { ...deps, flushMs },
+          {
+            projectId,
+            threadId,
+            messageId,
+            userId,
+            provider: message.provider,
+            model: message.model ?? '',
+            prompt,
+            parameters: agent ? parametersOf(agent) : {},
+            tools,
+            toolChoice: lastRound ? 'none' : 'auto',
+            prefix: text,
+            reasoningPrefix: reasoning,
+            storedLength,
+            signal: context.signal,
+          },
+        ),
       );
+      text += answer.text;
+      reasoning += answer.reasoning ?? '';
+      storedLength = text.length;
+      usage = addUsage(usage, answer.result.usage);
+      costNano =
+        costNano === null || answer.result.costNano === null
+          ? null
+          : costNano + answer.result.costNano;
+      latencyMs += answer.result.latencyMs;
+      firstTokenMs ??= answer.result.timeToFirstTokenMs;
+      if (!toolContext || lastRound || answer.toolCalls.length === 0)
+        return { answer, text, reasoning, usage: usage!, costNano, latencyMs, firstTokenMs };
+      const calls: ToolCallPart[] = answer.toolCalls.map((call) => ({ ...call, step }));
+      const results: ToolResultPart[] = await context.step(`tool-${step}`, async () => {
+        const answered: ToolResultPart[] = [];
+        for (const call of calls)
+          answered.push(
+            await runToolCall(deps.tools, { ...toolContext, signal: context.signal }, call),
+          );
+        return answered;
+      });
+      parts.push(...calls, ...results);
+      const updated = await writeStreamingParts(db, messageId, parts);
+      if (updated) await publishMessage(updated);
+      prompt.push(...toolTurns(answer.text, calls, results));
     }
-    if (!result) throw new AppError('PROVIDER_UNAVAILABLE', 'The call ended without an answer');
-    return {
-      text: result.text || text,
-      reasoning: reasoning || null,
-      result: {
-        callId: result.callId,
-        provider: result.provider,
-        model: result.model,
-        usage: result.usage,
-        costNano: result.costNano,
-        latencyMs: result.latencyMs,
-        timeToFirstTokenMs: result.timeToFirstTokenMs,
-        finishReason: result.finishReason,
-      },
-    };
   }
 
   return {
@@ -195,25 +188,25 @@ export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messag
       const thread = await findThread(db, projectId, threadId);
       try {
         if (!thread) throw new AppError('NOT_FOUND', 'thread not found');
+        const agent =
+          message.agent_id && message.agent_version
+            ? await findAgentVersion(db, message.agent_id, message.agent_version)
+            : undefined;
         const branch =
           message.parent_id === null
             ? []
             : await branchUpTo(db, threadId, message.parent_id, maxContext);
         const prompt = contextMessages(
-          thread.instructions,
+          [agent?.instructions ?? '', thread.instructions],
           branch,
           await listSummaries(db, threadId),
         );
-        const answer = await context.step('model-1', () =>
-          callModel(context, message, prompt, message.provider),
-        );
-        // TODO(#13): when answer.result.finishReason is 'tool-calls', run `tool-1` as a step
-        // and call the model again (`model-2`, …), bounded per reply.
-        const usage = answer.result.usage;
+        const reply = await converse(context, message, prompt, agent);
+        const { usage, answer } = reply;
         const settled = await settleMessage(db, messageId, {
           status: 'done',
-          content: answer.text,
-          reasoning: answer.reasoning,
+          content: reply.text,
+          reasoning: reply.reasoning || null,
           provider: answer.result.provider,
           model: answer.result.model,
           llm_call_id: answer.result.callId,
@@ -222,22 +215,14 @@ export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messag
           cache_write_tokens: usage.cacheWriteTokens ?? null,
           output_tokens: usage.outputTokens ?? null,
           reasoning_tokens: usage.reasoningTokens ?? null,
-          cost_nano: answer.result.costNano,
-          latency_ms: Math.round(answer.result.latencyMs),
-          ttft_ms:
-            answer.result.timeToFirstTokenMs === undefined
-              ? null
-              : Math.round(answer.result.timeToFirstTokenMs),
+          cost_nano: reply.costNano,
+          latency_ms: Math.round(reply.latencyMs),
+          ttft_ms: reply.firstTokenMs === undefined ? null : Math.round(reply.firstTokenMs),
         });
         if (settled) await publishMessage(settled);
         return { messageId };
       } catch (error) {
-        const stopped =
-          error instanceof RunStopped
-            ? error
-            : context.signal.reason instanceof RunStopped
-              ? context.signal.reason
-              : undefined;
+        const stopped = stopOf(error, context.signal);
         // Shutdown or a lost lease: the run goes on elsewhere (or after the restart).
         if (stopped && stopped.reason !== 'cancelled') throw error;
         const settled = stopped

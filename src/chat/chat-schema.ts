@@ -5,7 +5,7 @@ import { z } from 'zod';
  * bad field gets the same 400 envelope naming it wherever it arrives (docs/chat.md).
  */
 const NO_CONTROL = /^[^\p{Cc}]*$/u;
-const NO_CONTROL_EXCEPT_NEWLINES = /^(?:[^\p{Cc}]|[\n\r\t])*$/u;
+export const NO_CONTROL_EXCEPT_NEWLINES = /^(?:[^\p{Cc}]|[\n\r\t])*$/u;
 
 /** A message's text; larger messages are refused with 400 naming `content`. */
 export const MAX_MESSAGE_CHARS = 100_000;
@@ -19,13 +19,13 @@ export const threadTitle = z
   .max(200)
   .regex(NO_CONTROL, 'must not contain control characters');
 
-const modelName = z
+export const modelName = z
   .string()
   .trim()
   .min(1, 'must not be empty')
   .max(200)
   .regex(NO_CONTROL, 'must not contain control characters');
-const providerRef = z
+export const providerRef = z
   .string()
   .trim()
   .min(1)
@@ -46,16 +46,24 @@ export const messageParams = z.object({
   messageId: z.uuid(),
 });
 
-export const createThreadBody = z.strictObject({
-  title: threadTitle.default('New chat'),
-  model: modelName,
-  provider: providerRef.optional(),
-  instructions: z
-    .string()
-    .max(20_000)
-    .regex(NO_CONTROL_EXCEPT_NEWLINES, 'must not contain control characters')
-    .default(''),
-});
+export const createThreadBody = z
+  .strictObject({
+    title: threadTitle.default('New chat'),
+    /** Default: the agent's model. */
+    model: modelName.optional(),
+    provider: providerRef.optional(),
+    /** An agent of the project: its instructions, model, parameters and tools answer. */
+    agentId: z.uuid().optional(),
+    instructions: z
+      .string()
+      .max(20_000)
+      .regex(NO_CONTROL_EXCEPT_NEWLINES, 'must not contain control characters')
+      .default(''),
+  })
+  .refine((body) => body.model !== undefined || body.agentId !== undefined, {
+    message: 'a model or an agent is required',
+    path: ['model'],
+  });
 export type CreateThreadInput = z.infer<typeof createThreadBody>;
 
 export const updateThreadBody = z
@@ -65,6 +73,7 @@ export const updateThreadBody = z
     archived: z.boolean().optional(),
     model: modelName.optional(),
     provider: providerRef.nullable().optional(),
+    agentId: z.uuid().nullable().optional(),
   })
   .refine((body) => Object.keys(body).length > 0, { message: 'nothing to change' });
 export type UpdateThreadInput = z.infer<typeof updateThreadBody>;
@@ -125,6 +134,26 @@ export const errorBodySchema = z.object({
   retryable: z.boolean(),
 });
 
+export const messagePartSchema = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('tool-call'),
+    toolCallId: z.string(),
+    toolName: z.string(),
+    input: z.unknown(),
+    /** The model step that made the call (1, 2, …). */
+    step: z.number(),
+  }),
+  z.object({
+    type: z.literal('tool-result'),
+    toolCallId: z.string(),
+    toolName: z.string(),
+    output: z.unknown(),
+    isError: z.boolean(),
+    durationMs: z.number(),
+    step: z.number(),
+  }),
+]);
+
 export const threadSchema = z.object({
   id: z.uuid(),
   projectId: z.uuid(),
@@ -135,6 +164,8 @@ export const threadSchema = z.object({
   pinned: z.boolean(),
   archived: z.boolean(),
   currentLeafId: z.uuid().nullable(),
+  /** The agent that answers in this thread (its current version at each reply). */
+  agentId: z.uuid().nullable(),
   version: z.number(),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
@@ -162,10 +193,15 @@ export const messageSchema = z.object({
   role: z.enum(['user', 'assistant']),
   content: z.string(),
   reasoning: z.string().nullable(),
+  /** Tool calls and their results, in order (collapsible parts in the thread). */
+  parts: z.array(messagePartSchema),
   status: z.enum(['streaming', 'done', 'error', 'stopped']),
   error: errorBodySchema.nullable(),
   provider: z.string().nullable(),
   model: z.string().nullable(),
+  /** The agent version the reply ran with (edits of the agent after it do not change it). */
+  agentId: z.uuid().nullable(),
+  agentVersion: z.number().nullable(),
   usage: usageSchema,
   costNano: z.number().nullable(),
   latencyMs: z.number().nullable(),

@@ -10,6 +10,7 @@ import type { EventBus } from '../platform/events.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { DurableRuns } from '../platform/jobs/durable-run.ts';
 import type { Logger } from '../platform/logger.ts';
+import { type AgentVersionRow, findAgent, findAgentVersion } from './chat-agent-store.ts';
 import { latestSummaryOn } from './chat-context.ts';
 import {
   type MessageView,
@@ -51,6 +52,7 @@ import {
   siblingIds,
   streamingMessage,
   type ThreadCursor,
+  type ThreadRow,
   threadTotals,
   updateThread,
 } from './chat-store.ts';
@@ -96,6 +98,17 @@ export function decodeCursor(cursor: string): ThreadCursor {
   return { updatedAt, id };
 }
 
+/** Model and provider of a reply: the request's, else the agent's, else the thread's. */
+function replyTarget(
+  thread: ThreadRow,
+  agent: AgentVersionRow | undefined,
+  plan: { model?: string | undefined; provider?: string | null | undefined },
+): { model: string; provider: string | null } {
+  if (plan.model !== undefined) return { model: plan.model, provider: plan.provider ?? null };
+  const base = agent ?? thread;
+  return { model: base.model, provider: plan.provider ?? base.provider };
+}
+
 export function createChatService(deps: ChatServiceDeps) {
   const db: ChatDb = chatDb(deps.db);
   const { access, audit, events, runs, logger } = deps;
@@ -128,6 +141,27 @@ export function createChatService(deps: ChatServiceDeps) {
     await events.publish(threadStream(threadId), { type, data });
   };
 
+  /** The current version of the thread's agent; 409 when the agent was deleted. */
+  const threadAgent = async (
+    tx: ChatExecutor,
+    thread: ThreadRow,
+  ): Promise<AgentVersionRow | undefined> => {
+    if (!thread.agent_id) return undefined;
+    const agent = await findAgent(tx, thread.project_id, thread.agent_id);
+    if (!agent)
+      throw conflict("The thread's agent was deleted; choose another agent for the thread", {
+        field: 'agentId',
+      });
+    return findAgentVersion(tx, agent.id, agent.current_version);
+  };
+
+  /** An agent of the project (404 otherwise, another project's included). */
+  const requireAgent = async (projectId: string, agentId: string) => {
+    const agent = await findAgent(db, projectId, agentId);
+    if (!agent) throw notFound('agent', agentId);
+    return (await findAgentVersion(db, agent.id, agent.current_version))!;
+  };
+
   /**
    * Writes a reply placeholder (and the user message before it, if any) and moves the
    * thread's leaf to it in one transaction; the one-streaming-reply index turns a concurrent
@@ -141,8 +175,9 @@ export function createChatService(deps: ChatServiceDeps) {
       parent: MessageRow | null;
       userContent?: string;
       editedFromId?: string;
-      model: string;
-      provider: string | null;
+      /** Omitted: the agent's model (its current version), else the thread's. */
+      model?: string | undefined;
+      provider?: string | null | undefined;
       action: string;
     },
   ): Promise<SendResult> => {
@@ -156,6 +191,8 @@ export function createChatService(deps: ChatServiceDeps) {
         const thread = await findThread(tx, projectId, threadId, { forUpdate: true });
         if (!thread) throw notFound('thread', threadId);
         if (await streamingMessage(tx, threadId)) throw conflict(STREAMING_CONFLICT);
+        const agent = await threadAgent(tx, thread);
+        const target = replyTarget(thread, agent, plan);
         let parent = plan.parent;
         let user: MessageRow | null = null;
         if (plan.userContent !== undefined) {
@@ -180,8 +217,10 @@ export function createChatService(deps: ChatServiceDeps) {
           depth: parent.depth + 1,
           role: 'assistant',
           status: 'streaming',
-          model: plan.model,
-          provider: plan.provider,
+          model: target.model,
+          provider: target.provider,
+          agent_id: agent?.agent_id ?? null,
+          agent_version: agent?.version ?? null,
           created_by: actor.userId,
         });
         const updated = await updateThread(tx, threadId, { current_leaf_id: assistant.id });
@@ -191,7 +230,12 @@ export function createChatService(deps: ChatServiceDeps) {
           entityType: 'chat-message',
           entityId: user?.id ?? assistant.id,
           projectId,
-          summary: { threadId, replyId: assistant.id, model: plan.model },
+          summary: {
+            threadId,
+            replyId: assistant.id,
+            model: target.model,
+            ...(agent ? { agentId: agent.agent_id, agentVersion: agent.version } : {}),
+          },
         });
         return { user, assistant, thread: updated };
       });
@@ -228,14 +272,17 @@ export function createChatService(deps: ChatServiceDeps) {
   return {
     async createThread(actor: Actor, projectId: string, input: CreateThreadInput) {
       await access.requireRole(actor, projectId, 'editor');
+      const agent = input.agentId ? await requireAgent(projectId, input.agentId) : undefined;
+      const model = input.model ?? agent!.model;
       const row = await db.transaction().execute(async (tx) => {
         const thread = await insertThread(tx, {
           id: uuidv7(),
           project_id: projectId,
           title: input.title,
           instructions: input.instructions,
-          provider: input.provider ?? null,
-          model: input.model,
+          provider: input.provider ?? (input.model ? null : (agent?.provider ?? null)),
+          model,
+          agent_id: agent?.agent_id ?? null,
           current_leaf_id: null,
           forked_from_message_id: null,
           created_by: actor.userId,
@@ -246,7 +293,7 @@ export function createChatService(deps: ChatServiceDeps) {
           entityType: 'chat-thread',
           entityId: thread.id,
           projectId,
-          summary: { title: input.title, model: input.model },
+          summary: { title: input.title, model, agentId: input.agentId ?? null },
         });
         return thread;
       });
@@ -281,10 +328,12 @@ export function createChatService(deps: ChatServiceDeps) {
       input: UpdateThreadInput,
     ) {
       await access.requireRole(actor, projectId, 'editor');
+      if (input.agentId) await requireAgent(projectId, input.agentId);
       const row = await db.transaction().execute(async (tx) => {
         const thread = await findThread(tx, projectId, threadId, { forUpdate: true });
         if (!thread) throw notFound('thread', threadId);
         const updated = await updateThread(tx, threadId, {
+          ...(input.agentId === undefined ? {} : { agent_id: input.agentId }),
           ...(input.title === undefined ? {} : { title: input.title }),
           ...(input.pinned === undefined ? {} : { pinned: input.pinned }),
           ...(input.archived === undefined ? {} : { archived: input.archived }),
@@ -364,8 +413,8 @@ export function createChatService(deps: ChatServiceDeps) {
       return startReply(actor, projectId, threadId, {
         parent: parent ?? null,
         userContent: input.content,
-        model: input.model ?? thread.model,
-        provider: input.provider ?? (input.model ? null : thread.provider),
+        model: input.model,
+        provider: input.provider,
         action: 'chat-message.create',
       });
     },
@@ -397,8 +446,6 @@ export function createChatService(deps: ChatServiceDeps) {
           parent,
           userContent: input.content,
           editedFromId: message.id,
-          model: thread.model,
-          provider: thread.provider,
           action: 'chat-message.edit',
         });
         return { ...result, status: 202 };
@@ -459,8 +506,8 @@ export function createChatService(deps: ChatServiceDeps) {
       const parent = await getMessageRow(threadId, message.parent_id);
       return startReply(actor, projectId, threadId, {
         parent,
-        model: input.model ?? message.model ?? thread.model,
-        provider: input.provider ?? (input.model ? null : (message.provider ?? thread.provider)),
+        model: input.model ?? message.model ?? undefined,
+        provider: input.provider ?? (input.model ? null : message.provider),
         action: 'chat-message.regenerate',
       });
     },

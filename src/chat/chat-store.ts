@@ -203,6 +203,21 @@ export async function writeStreamingText(
   return Number(result.numUpdatedRows) > 0;
 }
 
+/** Writes a streaming reply's tool calls and results so far; undefined when it has ended. */
+export async function writeStreamingParts(
+  db: ChatExecutor,
+  messageId: string,
+  parts: readonly unknown[],
+): Promise<MessageRow | undefined> {
+  return db
+    .updateTable('chat_message')
+    .set({ parts: JSON.stringify(parts), updated_at: sql<Date>`now()` })
+    .where('id', '=', messageId)
+    .where('status', '=', 'streaming')
+    .returningAll()
+    .executeTakeFirst();
+}
+
 /** Ends a streaming reply (done, error or stopped); undefined when it had already ended. */
 export async function settleMessage(
   db: ChatExecutor,

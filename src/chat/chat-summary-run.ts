@@ -2,9 +2,9 @@ import type { LlmMessage } from '../llm/llm-provider.ts';
 import type { LlmService } from '../llm/llm-service.ts';
 import { countOutputTokens, estimateInputTokens } from '../llm/llm-tokens.ts';
 import type { EventBus } from '../platform/events.ts';
-import { type RunKind, RunStopped } from '../platform/jobs/durable-run.ts';
+import type { RunKind } from '../platform/jobs/durable-run.ts';
 import { latestSummaryOn, transcriptOf } from './chat-context.ts';
-import { errorBody, threadStream } from './chat-reply-run.ts';
+import { errorBody, stopOf, threadStream } from './chat-reply-run.ts';
 import { branchUpTo, findSummary, listSummaries, settleSummary } from './chat-store.ts';
 import type { ChatDb } from './chat-tables.ts';
 
@@ -95,12 +95,7 @@ export function createSummaryRun(deps: {
           });
         return { summaryId };
       } catch (error) {
-        const stopped =
-          error instanceof RunStopped
-            ? error
-            : context.signal.reason instanceof RunStopped
-              ? context.signal.reason
-              : undefined;
+        const stopped = stopOf(error, context.signal);
         if (stopped && stopped.reason !== 'cancelled') throw error;
         const settled = await settleSummary(db, summaryId, {
           status: 'error',

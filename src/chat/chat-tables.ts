@@ -2,7 +2,7 @@ import type { ColumnType, Generated, Kysely } from 'kysely';
 import type { DB, NullableTimestamp, Timestamp } from '../migrations/db-schema.ts';
 
 /**
- * The chat tables of migration 0700, typed beside the feature that owns them and joined to
+ * The chat tables of migrations 0700–0710, typed beside the feature that owns them and joined to
  * the shared `DB` with `withTables` (src/migrations/db-schema.ts holds the other features').
  */
 export type MessageRole = 'user' | 'assistant';
@@ -19,6 +19,8 @@ export interface ChatThreadTable {
   archived: Generated<boolean>;
   current_leaf_id: string | null;
   forked_from_message_id: string | null;
+  /** The thread's agent (migration 0710); null: instructions and model of the thread alone. */
+  agent_id: Generated<string | null>;
   version: Generated<number>;
   created_by: string | null;
   created_at: Timestamp;
@@ -42,6 +44,9 @@ export interface ChatMessageTable {
   provider: string | null;
   model: string | null;
   run_id: string | null;
+  /** The agent version a reply ran with (migration 0710). */
+  agent_id: Generated<string | null>;
+  agent_version: Generated<number | null>;
   llm_call_id: string | null;
   uncached_input_tokens: number | null;
   cache_read_tokens: number | null;
@@ -86,12 +91,42 @@ export interface ChatSummaryTable {
   updated_at: Timestamp;
 }
 
+export const AGENT_TOOLS = ['query_sheet', 'read_rows', 'web_search'] as const;
+export type AgentToolName = (typeof AGENT_TOOLS)[number];
+
+export interface ChatAgentTable {
+  id: string;
+  project_id: string;
+  name: string;
+  current_version: Generated<number>;
+  created_by: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  deleted_at: NullableTimestamp;
+}
+
+export interface ChatAgentVersionTable {
+  agent_id: string;
+  version: number;
+  name: string;
+  instructions: Generated<string>;
+  provider: string | null;
+  model: string;
+  parameters: ColumnType<unknown, string | undefined, string>;
+  tools: ColumnType<AgentToolName[], AgentToolName[] | undefined, AgentToolName[]>;
+  max_tool_steps: Generated<number>;
+  created_by: string | null;
+  created_at: Timestamp;
+}
+
 // A type alias (not an interface): `withTables` needs an index-compatible record.
 export type ChatTables = {
   chat_thread: ChatThreadTable;
   chat_message: ChatMessageTable;
   chat_message_revision: ChatMessageRevisionTable;
   chat_summary: ChatSummaryTable;
+  chat_agent: ChatAgentTable;
+  chat_agent_version: ChatAgentVersionTable;
 };
 
 export type ChatDb = Kysely<DB & ChatTables>;

@@ -21,6 +21,7 @@ import * as m0640 from './0640-saved-views.ts';
 import * as m0650 from './0650-documents.ts';
 import * as m0700 from './0700-chat.ts';
 import * as m0701 from './0701-chat-summaries.ts';
+import * as m0710 from './0710-chat-agents.ts';
 import * as m0800 from './0800-gateway-keys.ts';
 
 /**
@@ -50,5 +51,6 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0650-documents': m0650,
   '0700-chat': m0700,
   '0701-chat-summaries': m0701,
+  '0710-chat-agents': m0710,
   '0800-gateway-keys': m0800,
 };

@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import {
+  modelName,
+  NO_CONTROL_EXCEPT_NEWLINES,
+  projectParams,
+  providerRef,
+  threadTitle,
+} from './chat-schema.ts';
+import { AGENT_TOOLS } from './chat-tables.ts';
+
+/** Inputs and outputs of the agents API (docs/chat.md "Agents"). */
+export const agentParams = projectParams.extend({ agentId: z.uuid() });
+
+/** Generation settings an agent may fix; the rest are the provider's defaults. */
+export const agentParameters = z.strictObject({
+  temperature: z.number().min(0).max(2).optional(),
+  topP: z.number().min(0).max(1).optional(),
+  maxOutputTokens: z.number().int().min(1).max(200_000).optional(),
+  reasoningEffort: z.enum(['none', 'minimal', 'low', 'medium', 'high']).optional(),
+});
+export type AgentParameters = z.infer<typeof agentParameters>;
+
+/** Tool rounds a reply may take before the model must answer in text. */
+export const MAX_TOOL_STEPS = 16;
+
+const agentFields = {
+  name: threadTitle,
+  instructions: z
+    .string()
+    .max(20_000)
+    .regex(NO_CONTROL_EXCEPT_NEWLINES, 'must not contain control characters')
+    .default(''),
+  model: modelName,
+  provider: providerRef.nullable().default(null),
+  parameters: agentParameters.default({}),
+  tools: z
+    .array(z.enum(AGENT_TOOLS))
+    .max(AGENT_TOOLS.length)
+    .refine((tools) => new Set(tools).size === tools.length, 'must not repeat a tool')
+    .default([]),
+  maxToolSteps: z.number().int().min(0).max(MAX_TOOL_STEPS).default(4),
+};
+
+export const createAgentBody = z.strictObject(agentFields);
+export type CreateAgentInput = z.infer<typeof createAgentBody>;
+
+/** An edit is a whole new version, carrying the version the client saw (409 when stale). */
+export const updateAgentBody = z.strictObject({
+  ...agentFields,
+  version: z.number().int().min(1),
+});
+export type UpdateAgentInput = z.infer<typeof updateAgentBody>;
+
+const agentVersionFields = {
+  version: z.number(),
+  name: z.string(),
+  instructions: z.string(),
+  provider: z.string().nullable(),
+  model: z.string(),
+  parameters: agentParameters,
+  tools: z.array(z.enum(AGENT_TOOLS)),
+  maxToolSteps: z.number(),
+};
+
+export const agentSchema = z.object({
+  id: z.uuid(),
+  projectId: z.uuid(),
+  ...agentVersionFields,
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+
+export const agentVersionSchema = z.object({
+  ...agentVersionFields,
+  createdBy: z.uuid().nullable(),
+  createdAt: z.iso.datetime(),
+});
