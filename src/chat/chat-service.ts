@@ -497,7 +497,7 @@ export function createChatService(deps: ChatServiceDeps) {
       input: RegenerateInput,
     ) {
       await access.requireRole(actor, projectId, 'editor');
-      const thread = await getThreadRow(projectId, threadId);
+      await getThreadRow(projectId, threadId);
       const message = await getMessageRow(threadId, messageId);
       if (message.role !== 'assistant' || !message.parent_id)
         throw validationError('Only a reply can be regenerated', [
