@@ -70,6 +70,18 @@ function messagesMode(body: Record<string, unknown>): AnswerMode {
       tools,
       (entry) => entry.name,
       last?.role === 'user' && !answersTool ? contentText(last.content) : undefined,
+      contentText(
+        messages
+          .filter(
+            (message) =>
+              message.role === 'user' &&
+              !(
+                Array.isArray(message.content) &&
+                message.content.some((part) => isRecord(part) && part.type === 'tool_result')
+              ),
+          )
+          .at(-1)?.content,
+      ),
     );
     if (tool)
       return {

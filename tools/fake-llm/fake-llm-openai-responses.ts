@@ -46,7 +46,12 @@ function responsesMode(body: Record<string, unknown>): AnswerMode {
         : last?.role === 'user'
           ? contentText(last.content)
           : undefined;
-    const tool = namedTool(tools, (entry) => entry.name, lastUserTurn);
+    const tool = namedTool(
+      tools,
+      (entry) => entry.name,
+      lastUserTurn,
+      contentText(items.filter((item) => item.role === 'user').at(-1)?.content),
+    );
     if (tool)
       return {
         kind: 'tool',

@@ -86,6 +86,7 @@ function chatMode(body: Record<string, unknown>): AnswerMode {
       tools,
       (entry) => (isRecord(entry.function) ? entry.function.name : undefined),
       last?.role === 'user' ? contentText(last.content) : undefined,
+      contentText(messages.filter((message) => message.role === 'user').at(-1)?.content),
     );
     if (tool && isRecord(tool.function))
       return {

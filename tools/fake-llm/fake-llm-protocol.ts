@@ -103,14 +103,19 @@ export function pickTool<T>(tools: readonly T[], nameOf: (tool: T) => unknown, n
 /**
  * Auto tool choice: the fake calls a tool only when the last turn is the user's and names it
  * as `call:<tool name>` (a tool result as the last turn gets a text answer), so a test decides
- * when a model "wants" a tool.
+ * when a model "wants" a tool. `loop:<tool name>` in the latest user message makes it call
+ * that tool on every turn, tool results included, so a caller's bound on tool rounds can be
+ * tested (`latestUserText`: that message, whatever came after it).
  */
 export function namedTool<T>(
   tools: readonly T[],
   nameOf: (tool: T) => unknown,
   lastUserTurn: string | undefined,
+  latestUserText?: string,
 ): T | undefined {
-  const match = lastUserTurn === undefined ? null : /\bcall:([A-Za-z0-9_-]+)/.exec(lastUserTurn);
+  const match =
+    (lastUserTurn === undefined ? null : /\b(?:call|loop):([A-Za-z0-9_-]+)/.exec(lastUserTurn)) ??
+    (latestUserText === undefined ? null : /\bloop:([A-Za-z0-9_-]+)/.exec(latestUserText));
   return match ? tools.find((tool) => nameOf(tool) === match[1]) : undefined;
 }
 
