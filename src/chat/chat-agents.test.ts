@@ -52,7 +52,7 @@ beforeAll(async () => {
     },
   );
   anthropicProvider = provider.id;
-  const dataset = await env.t.app.sheets.sheets.createDataset(
+  const dataset = await env.t.app.features.sheets.sheets.createDataset(
     env.members.owner.actor,
     env.projectId,
     { name: 'Cities', rows: 3, columns: [{ name: 'city', type: 'text' }] },
@@ -213,7 +213,7 @@ describe.each([
     expect(reply.parts.map((part) => part.type)).toEqual(['tool-call', 'tool-result']);
     const [result] = toolResults(reply);
     expect(result).toMatchObject({ toolName: 'query_sheet', isError: false, step: 1 });
-    expect(result!.type === 'tool-result' && result.output).toMatchObject({
+    expect(result?.type === 'tool-result' && result.output).toMatchObject({
       rows: [{ n: 3 }],
     });
     const requests = env.fake.requests.slice(before);

@@ -118,6 +118,11 @@ const chatRoute = createRoute({
     typeof search.thread === 'string' ? { thread: search.thread } : {},
   component: lazyRouteComponent(() => import('./chat/chat-page.tsx'), 'ChatPage'),
 });
+const agentsRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/agents',
+  component: lazyRouteComponent(() => import('./chat/agents-page.tsx'), 'AgentsPage'),
+});
 // Gateway keys (h-llm, issue #19).
 const gatewayRoute = createRoute({
   getParentRoute: () => projectRoute,
@@ -162,6 +167,7 @@ const routeTree = rootRoute.addChildren([
       monitorRoute,
       documentsRoute,
       chatRoute,
+      agentsRoute,
     ]),
     apiKeysRoute,
     sessionsRoute,

@@ -11,6 +11,7 @@ export interface ChatThread {
   pinned: boolean;
   archived: boolean;
   currentLeafId: string | null;
+  agentId: string | null;
   version: number;
   createdAt: string;
   updatedAt: string;
@@ -33,10 +34,14 @@ export interface ChatMessage {
   role: 'user' | 'assistant';
   content: string;
   reasoning: string | null;
+  /** Tool calls and their results, in order. */
+  parts: ChatPart[];
   status: 'streaming' | 'done' | 'error' | 'stopped';
   error: { code: string; message: string; retryable: boolean } | null;
   provider: string | null;
   model: string | null;
+  agentId: string | null;
+  agentVersion: number | null;
   usage: {
     uncachedInputTokens: number | null;
     cacheReadTokens: number | null;
@@ -53,6 +58,18 @@ export interface ChatMessage {
   createdAt: string;
   updatedAt: string;
 }
+
+export type ChatPart =
+  | { type: 'tool-call'; toolCallId: string; toolName: string; input: unknown; step: number }
+  | {
+      type: 'tool-result';
+      toolCallId: string;
+      toolName: string;
+      output: unknown;
+      isError: boolean;
+      durationMs: number;
+      step: number;
+    };
 
 export interface ChatSummary {
   id: string;
@@ -95,7 +112,12 @@ export const chatApi = {
     }),
   createThread: (
     projectId: string,
-    input: { title?: string; model: string; provider?: string | undefined },
+    input: {
+      title?: string;
+      model?: string | undefined;
+      provider?: string | undefined;
+      agentId?: string | undefined;
+    },
   ) => api<ChatThread>(threads(projectId), { method: 'POST', body: input }),
   thread: (projectId: string, threadId: string) =>
     api<ChatThreadDetail>(thread(projectId, threadId)),

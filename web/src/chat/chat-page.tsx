@@ -15,7 +15,8 @@ import { FormError } from '../ui/form-error.tsx';
 import { formatInteger, formatNanoUsd } from '../ui/format.ts';
 import { useNotices } from '../ui/notices.tsx';
 import { Markdown } from '../ui/safe-html.tsx';
-import { type ChatMessage, type ChatSummary, chatApi } from './chat-api.ts';
+import { agentsApi } from './chat-agents-api.ts';
+import { type ChatMessage, type ChatPart, type ChatSummary, chatApi } from './chat-api.ts';
 import {
   applyDelta,
   type Delta,
@@ -64,6 +65,11 @@ function ThreadList({
   const queryClient = useQueryClient();
   const [choice, setChoice] = useState<ModelChoice>({ provider: undefined, model: '' });
   const [title, setTitle] = useState('');
+  const [agentId, setAgentId] = useState('');
+  const agents = useQuery({
+    queryKey: ['chat', projectId, 'agents'],
+    queryFn: () => agentsApi.list(projectId),
+  });
   const threads = useInfiniteQuery({
     queryKey: ['chat', projectId, 'threads'],
     queryFn: ({ pageParam }) => chatApi.threads(projectId, pageParam),
@@ -74,8 +80,10 @@ function ThreadList({
     mutationFn: () =>
       chatApi.createThread(projectId, {
         ...(title.trim() ? { title: title.trim() } : {}),
-        model: choice.model,
-        ...(choice.provider ? { provider: choice.provider } : {}),
+        // With an agent, its model answers.
+        ...(agentId
+          ? { agentId }
+          : { model: choice.model, ...(choice.provider ? { provider: choice.provider } : {}) }),
       }),
     onSuccess: (thread) => {
       setTitle('');
@@ -100,11 +108,22 @@ function ThreadList({
             onChange={(event) => setTitle(event.target.value)}
           />
         </label>
-        <ModelPicker projectId={projectId} value={choice} onChange={setChoice} />
+        <label>
+          Agent
+          <select value={agentId} onChange={(event) => setAgentId(event.target.value)}>
+            <option value="">No agent (pick a model)</option>
+            {(agents.data?.items ?? []).map((agent) => (
+              <option key={agent.id} value={agent.id}>
+                {agent.name} ({agent.model})
+              </option>
+            ))}
+          </select>
+        </label>
+        {!agentId && <ModelPicker projectId={projectId} value={choice} onChange={setChoice} />}
         <button
           type="submit"
           className="button primary"
-          disabled={!choice.model || create.isPending}
+          disabled={(!agentId && !choice.model) || create.isPending}
         >
           New thread
         </button>
@@ -402,6 +421,7 @@ function MessageItem({
           <span className={`chat-status chat-status-${message.status}`}>{message.status}</span>
         )}
       </div>
+      {message.parts.length > 0 && <ToolParts parts={message.parts} />}
       {editing ? (
         <form className="chat-edit" onSubmit={save}>
           <label>
@@ -466,6 +486,39 @@ function MessageItem({
         </div>
       )}
     </li>
+  );
+}
+
+/** Each tool call with its result, collapsed: name, duration and error state in the summary. */
+function ToolParts({ parts }: { parts: ChatPart[] }) {
+  const results = new Map(
+    parts.flatMap((part) => (part.type === 'tool-result' ? [[part.toolCallId, part]] : [])),
+  );
+  return (
+    <ul className="chat-tool-parts" aria-label="Tool calls">
+      {parts.map((part) => {
+        if (part.type !== 'tool-call') return null;
+        const result = results.get(part.toolCallId);
+        return (
+          <li key={part.toolCallId} data-testid="tool-call">
+            <details>
+              <summary>
+                {part.toolName}
+                {result
+                  ? ` · ${result.durationMs} ms${result.isError ? ' · failed' : ''}`
+                  : ' · running…'}
+              </summary>
+              <pre className="chat-tool-json">{JSON.stringify(part.input, null, 2)}</pre>
+              {result && (
+                <pre className="chat-tool-json" data-error={result.isError || undefined}>
+                  {JSON.stringify(result.output, null, 2)}
+                </pre>
+              )}
+            </details>
+          </li>
+        );
+      })}
+    </ul>
   );
 }
 

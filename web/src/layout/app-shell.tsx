@@ -61,6 +61,13 @@ export function AppShell() {
               Chat
             </Link>
             <Link
+              to="/projects/$projectId/agents"
+              params={{ projectId }}
+              activeProps={{ 'aria-current': 'page' }}
+            >
+              Agents
+            </Link>
+            <Link
               to="/projects/$projectId/members"
               params={{ projectId }}
               activeProps={{ 'aria-current': 'page' }}
