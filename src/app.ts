@@ -35,6 +35,7 @@ import { projectRoutes } from './projects/project-routes.ts';
 import { generationRoutes } from './sheets/generation/generation-routes.ts';
 import { sheetRoutes } from './sheets/sheet-routes.ts';
 import { viewRoutes } from './sheets/views/view-routes.ts';
+import { workflowRoutes } from './workflows/workflow-routes.ts';
 
 export type App = FastifyInstance & { withTypeProvider(): unknown };
 
@@ -211,6 +212,7 @@ export async function buildApp(platform: Platform, options: FeatureOptions = {})
   });
   await app.register(monitorRoutes, { monitor: features.monitor });
   await app.register(chatRoutes, { chat: features.chat.service, events: features.events });
+  await app.register(workflowRoutes, { workflows: features.workflows.service });
 
   // The web app at / (and its client-side routes); registered last, after every /api route.
   await webAssets(app);
