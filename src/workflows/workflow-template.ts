@@ -12,7 +12,9 @@ export function valueAt(value: unknown, path: string | undefined): unknown {
   if (!path) return value;
   let current = value;
   for (const key of path.split('.')) {
-    if (current === null || typeof current !== 'object') return undefined;
+    // Own properties only: `__proto__` or `constructor` reach nothing.
+    if (current === null || typeof current !== 'object' || !Object.hasOwn(current, key))
+      return undefined;
     current = (current as Record<string, unknown>)[key];
   }
   return current;
@@ -50,7 +52,7 @@ function asText(value: unknown): string {
   if (value === undefined || value === null) return '';
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return markdownTable(value) ?? JSON.stringify(value);
+  return markdownTable(value) ?? JSON.stringify(value) ?? '';
 }
 
 export function renderTemplate(
