@@ -36,6 +36,7 @@ import { projectRoutes } from './projects/project-routes.ts';
 import { generationRoutes } from './sheets/generation/generation-routes.ts';
 import { sheetRoutes } from './sheets/sheet-routes.ts';
 import { viewRoutes } from './sheets/views/view-routes.ts';
+import { workflowRoutes } from './workflows/workflow-routes.ts';
 
 export type App = FastifyInstance & { withTypeProvider(): unknown };
 
@@ -213,6 +214,7 @@ export async function buildApp(platform: Platform, options: FeatureOptions = {})
   await app.register(monitorRoutes, { monitor: features.monitor });
   await app.register(chatRoutes, { chat: features.chat.service, events: features.events });
   await app.register(agentRoutes, { agents: features.chat.agents });
+  await app.register(workflowRoutes, { workflows: features.workflows.service });
 
   // The web app at / (and its client-side routes); registered last, after every /api route.
   await webAssets(app);

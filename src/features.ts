@@ -4,7 +4,7 @@
 //
 // A feature is built on first use, at most once, from the features it depends on:
 //   core (audit recorder → projects → accounts, audit log) → llm → gateway → sheets →
-//   documents → generation → monitor → chat
+//   documents → generation → monitor → chat → workflows
 // so a CLI command that needs only the sheets opens no LLM module. The order above is the only
 // order; no feature reaches back into one built after it.
 //
@@ -38,6 +38,8 @@ import {
   type GenerationModuleDeps,
 } from './sheets/generation/generation-module.ts';
 import { createSheetsModule, type SheetsModule } from './sheets/sheets-module.ts';
+import type { WorkflowRunOptions } from './workflows/workflow-run.ts';
+import { createWorkflowsModule, type WorkflowsModule } from './workflows/workflows-module.ts';
 
 /**
  * The services every feature builds on (accounts — users, sessions, API keys, MFA, sign-in —
@@ -86,6 +88,8 @@ export interface FeatureOptions {
   monitorRoots?: string[];
   /** Whether the monitor reports our own LLM calls (opens the LLM feature). Default true. */
   monitorOwnCalls?: boolean;
+  /** Tests shorten the workflow steps' retry backoff. */
+  workflows?: Pick<WorkflowRunOptions, 'retryBaseMs' | 'wait'>;
 }
 
 /** The core and the LLM feature over the metadata database (the `llm` CLI needs no more). */
@@ -169,6 +173,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
   let documents: DocumentsModule | undefined;
   let chat: ChatModule | undefined;
   let gateway: GatewayModule | undefined;
+  let workflows: WorkflowsModule | undefined;
   // Live views (SSE) of every feature share one event bus (src/platform/events.ts); its ids and
   // recent events are kept in the metadata database, so a restart does not force a reload.
   let bus: EventBus | undefined;
@@ -236,6 +241,22 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
     return generation;
   };
 
+  // Workflow runs are durable runs too (defined before the job queue starts); their steps call
+  // the sheets, AI-column, documents and LLM use cases.
+  const workflowsFeature = (): WorkflowsModule => {
+    workflows ??= createWorkflowsModule({
+      platform,
+      access: base.core.access,
+      audit: base.core.audit,
+      sheets: sheetsFeature().sheets,
+      generation: generationFeature().service,
+      documents: documentsFeature().documents,
+      llm: base.llm.llm,
+      ...(options.workflows ? { runOptions: options.workflows } : {}),
+    });
+    return workflows;
+  };
+
   // Methods use no `this`: the app passes them to Fastify hooks as they are.
   return {
     get core(): CoreServices {
@@ -280,12 +301,17 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
     get chat(): ChatModule {
       return chatFeature();
     },
+    /** Durable multi-step runs over the other features (docs/workflows.md). */
+    get workflows(): WorkflowsModule {
+      return workflowsFeature();
+    },
     /** Registers every feature's jobs; call before the queue starts (builds the features). */
     registerJobs(): void {
       sheetsFeature().registerJobs();
       documentsFeature().registerJobs();
       generationFeature().registerJobs();
       chatFeature();
+      workflowsFeature();
     },
     /** Once the queue runs: scheduled jobs queued, runs a stopped process left recovered. */
     async start(): Promise<void> {

@@ -1,0 +1,208 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import {
+  approvalSchema,
+  createWorkflowSchema,
+  rerunSchema,
+  startRunSchema,
+  stepIdSchema,
+  updateWorkflowSchema,
+} from './workflow-schema.ts';
+import type { WorkflowService } from './workflow-service.ts';
+
+const projectParams = z.object({ projectId: z.uuid() });
+const workflowParams = projectParams.extend({ workflowId: z.uuid() });
+const runParams = projectParams.extend({ runId: z.uuid() });
+
+/** Workflows HTTP API (docs/workflows.md): validate → service → JSON (the service presents). */
+export const workflowRoutes: FastifyPluginAsyncZod<{ workflows: WorkflowService }> = async (
+  app,
+  options,
+) => {
+  const { workflows } = options;
+  const tags = ['workflows'];
+  const base = '/api/projects/:projectId/workflows';
+  const runs = '/api/projects/:projectId/workflow-runs';
+
+  app.get(
+    base,
+    { schema: { tags, summary: "The project's workflows", params: projectParams } },
+    async (request) => ({
+      items: await workflows.listWorkflows(request.actor, request.params.projectId),
+    }),
+  );
+
+  app.post(
+    base,
+    {
+      schema: {
+        tags,
+        summary: 'Create a workflow (editor)',
+        description:
+          'A definition is checked before it is saved: its shape, step ids and references (a cycle or an unknown step kind answers 400), and the datasets and columns it names (a missing one answers 400 naming `steps.<index>.<field>`).',
+        params: projectParams,
+        body: createWorkflowSchema,
+      },
+    },
+    async (request, reply) => {
+      reply.status(201);
+      return workflows.createWorkflow(request.actor, request.params.projectId, request.body);
+    },
+  );
+
+  app.get(
+    `${base}/:workflowId`,
+    {
+      schema: { tags, summary: 'One workflow with its current definition', params: workflowParams },
+    },
+    async (request) =>
+      workflows.getWorkflow(request.actor, request.params.projectId, request.params.workflowId),
+  );
+
+  app.put(
+    `${base}/:workflowId`,
+    {
+      schema: {
+        tags,
+        summary:
+          'Save a new version (compare-and-set on baseVersion; runs keep the version they started with)',
+        params: workflowParams,
+        body: updateWorkflowSchema,
+      },
+    },
+    async (request) =>
+      workflows.updateWorkflow(
+        request.actor,
+        request.params.projectId,
+        request.params.workflowId,
+        request.body,
+      ),
+  );
+
+  app.delete(
+    `${base}/:workflowId`,
+    { schema: { tags, summary: 'Delete a workflow (its runs are kept)', params: workflowParams } },
+    async (request, reply) => {
+      await workflows.deleteWorkflow(
+        request.actor,
+        request.params.projectId,
+        request.params.workflowId,
+      );
+      return reply.status(204).send();
+    },
+  );
+
+  app.post(
+    `${base}/:workflowId/runs`,
+    {
+      schema: {
+        tags,
+        summary:
+          'Start a run of the current version (202; follow it with GET /workflow-runs/:runId)',
+        params: workflowParams,
+        body: startRunSchema,
+      },
+    },
+    async (request, reply) => {
+      reply.status(202);
+      return workflows.startRun(
+        request.actor,
+        request.params.projectId,
+        request.params.workflowId,
+        request.body,
+      );
+    },
+  );
+
+  app.get(
+    `${base}/:workflowId/runs`,
+    {
+      schema: {
+        tags,
+        summary: "A workflow's runs, newest first",
+        params: workflowParams,
+        querystring: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }),
+      },
+    },
+    async (request) => ({
+      items: await workflows.listRuns(
+        request.actor,
+        request.params.projectId,
+        request.params.workflowId,
+        request.query.limit,
+      ),
+    }),
+  );
+
+  app.get(
+    `${runs}/:runId`,
+    {
+      schema: {
+        tags,
+        summary:
+          'A run: status, and per step status, attempts, duration, tokens, cost, error and output',
+        params: runParams,
+      },
+    },
+    async (request) =>
+      workflows.getRun(request.actor, request.params.projectId, request.params.runId),
+  );
+
+  for (const [action, summary] of [
+    ['cancel', 'Cancel a run (the running step’s calls are aborted)'],
+    ['pause', 'Pause a run at its next step boundary (the running step’s calls are aborted)'],
+    ['resume', 'Resume a paused run, or retry a failed run from its failed step'],
+  ] as const) {
+    app.post(
+      `${runs}/:runId/${action}`,
+      { schema: { tags, summary, params: runParams } },
+      async (request) => {
+        const { projectId, runId } = request.params;
+        if (action === 'cancel') return workflows.cancelRun(request.actor, projectId, runId);
+        if (action === 'pause') return workflows.pauseRun(request.actor, projectId, runId);
+        return workflows.resumeRun(request.actor, projectId, runId);
+      },
+    );
+  }
+
+  app.post(
+    `${runs}/:runId/rerun`,
+    {
+      schema: {
+        tags,
+        summary: 'A new run of the same version from a chosen step (earlier steps’ outputs reused)',
+        params: runParams,
+        body: rerunSchema,
+      },
+    },
+    async (request, reply) => {
+      reply.status(202);
+      return workflows.rerunFrom(
+        request.actor,
+        request.params.projectId,
+        request.params.runId,
+        request.body,
+      );
+    },
+  );
+
+  app.post(
+    `${runs}/:runId/steps/:stepId/decision`,
+    {
+      schema: {
+        tags,
+        summary: 'Approve or reject the approval step a run waits for',
+        params: runParams.extend({ stepId: stepIdSchema }),
+        body: approvalSchema,
+      },
+    },
+    async (request) =>
+      workflows.decide(
+        request.actor,
+        request.params.projectId,
+        request.params.runId,
+        request.params.stepId,
+        request.body,
+      ),
+  );
+};

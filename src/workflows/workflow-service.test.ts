@@ -1,0 +1,344 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../../test/eventually.ts';
+import { testBackends } from '../../test/test-platform.ts';
+import { isAppError } from '../platform/app-error.ts';
+import { openWorkflowTestEnv, type WorkflowTestEnv } from './workflow-test-helpers.ts';
+
+// Workflows on the real app (PGlite, and PostgreSQL when DATABASE_URL is set), the fake LLM
+// server standing in for the provider: definitions, runs, retries, cancel, approvals, reruns.
+describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend) => {
+  let env: WorkflowTestEnv;
+  let invoices: { id: string; columns: Record<string, string> };
+  beforeAll(async () => {
+    env = await openWorkflowTestEnv(backend);
+    invoices = await env.dataset(
+      'Invoices',
+      ['Vendor', 'Amount'],
+      [
+        { Vendor: 'Acme', Amount: '120' },
+        { Vendor: 'Acme', Amount: '80' },
+        { Vendor: 'Globex', Amount: '9000' },
+      ],
+    );
+  });
+  afterAll(async () => env?.close());
+
+  const errorOf = async (promise: Promise<unknown>) => {
+    const error = await promise.then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    if (!isAppError(error)) throw new Error(`expected an AppError, got ${String(error)}`);
+    return error;
+  };
+
+  const investigate = (model: string) => ({
+    inputs: [{ name: 'focus', default: 'large amounts' }],
+    steps: [
+      {
+        id: 'totals',
+        kind: 'sql' as const,
+        datasetId: invoices.id,
+        sql: 'select "Vendor" as vendor, sum(cast("Amount" as integer)) as total from dataset group by 1 order by 2 desc',
+      },
+      {
+        id: 'ask',
+        kind: 'llm' as const,
+        model,
+        prompt: 'Look for {{inputs.focus}} in:\n{{steps.totals.rows}}',
+      },
+      {
+        id: 'report',
+        kind: 'report' as const,
+        title: 'Findings',
+        markdown:
+          '# Findings\n\n{{steps.ask.text}}\n\nTop vendor: {{steps.totals.rows.0.vendor}} ({{steps.totals.rows.0.total}})',
+      },
+    ],
+  });
+
+  it('runs SQL → LLM → report, recording each step with tokens and cost', async () => {
+    env.fake.reset();
+    const workflow = await env.create(`Investigate ${backend}`, investigate('gpt-4o-mini'));
+    const started = await env.service.startRun(env.actor, env.projectId, workflow.id, {
+      inputs: { focus: 'duplicates' },
+    });
+    const run = await env.waitForRun(started.id);
+    expect(run.status).toBe('completed');
+    expect(run.steps.map((step) => [step.id, step.status, step.attempts])).toEqual([
+      ['totals', 'completed', 1],
+      ['ask', 'completed', 1],
+      ['report', 'completed', 1],
+    ]);
+    // The model saw the SQL figures and the input, not numbers of its own.
+    const prompt = JSON.stringify(env.fake.requests[0]?.body);
+    expect(prompt).toContain('Look for duplicates');
+    expect(prompt).toContain('| Globex | 9000 |');
+    const ask = run.steps[1]!;
+    expect(ask.outputTokens).toBeGreaterThan(0);
+    expect(run.totals.outputTokens).toBe(ask.outputTokens);
+    const report = run.steps[2]!.output as { markdown: string };
+    expect(report.markdown).toContain('Top vendor: Globex (9000)');
+    expect(report.markdown).toContain((run.steps[1]!.output as { text: string }).text);
+    expect(run.steps.every((step) => step.durationMs !== null && step.durationMs >= 0)).toBe(true);
+  });
+
+  it('keeps a run on the version it started with', async () => {
+    const workflow = await env.create(`Pinned ${backend}`, {
+      steps: [
+        { id: 'wait', kind: 'approval', message: 'Go on?' },
+        { id: 'r', kind: 'report', title: 'v1', markdown: 'one' },
+      ],
+    });
+    const started = await env.service.startRun(env.actor, env.projectId, workflow.id);
+    await env.waitForRun(started.id, ['waiting-approval']);
+    await env.service.updateWorkflow(env.actor, env.projectId, workflow.id, {
+      baseVersion: 1,
+      definition: {
+        steps: [
+          { id: 'wait', kind: 'approval', message: 'Go on?' },
+          { id: 'r', kind: 'report', title: 'v2', markdown: 'two' },
+        ],
+      },
+    });
+    await env.service.decide(env.actor, env.projectId, started.id, 'wait', {
+      decision: 'approved',
+    });
+    const run = await env.waitForRun(started.id, ['completed', 'failed']);
+    expect(run.version).toBe(1);
+    expect(run.steps[1]!.output).toEqual({ title: 'v1', markdown: 'one' });
+    // A stale base version is refused: no lost update.
+    const stale = await errorOf(
+      env.service.updateWorkflow(env.actor, env.projectId, workflow.id, {
+        baseVersion: 1,
+        definition: { steps: [{ id: 'r', kind: 'report', title: 'x', markdown: 'x' }] },
+      }),
+    );
+    expect(stale.status).toBe(409);
+  });
+
+  it('retries a step after a provider 5xx, with backoff, and records the attempts', async () => {
+    env.fake.reset();
+    env.waits.length = 0;
+    const workflow = await env.create(`Retry ${backend}`, {
+      steps: [
+        { id: 'ask', kind: 'llm', model: 'gpt-4o-mini@fail-times=1,status=503', prompt: 'Say hi' },
+      ],
+    });
+    const started = await env.service.startRun(env.actor, env.projectId, workflow.id);
+    const run = await env.waitForRun(started.id);
+    expect(run.status).toBe('completed');
+    expect(run.steps[0]).toMatchObject({ status: 'completed', attempts: 2 });
+    expect(env.fake.requests.map((request) => request.status)).toEqual([503, 200]);
+    expect(env.waits).toHaveLength(1);
+  });
+
+  it('fails a run at the step that fails for good, keeping earlier outputs; resume retries that step', async () => {
+    env.fake.reset();
+    const workflow = await env.create(`Fails ${backend}`, {
+      steps: [
+        {
+          id: 'count',
+          kind: 'sql',
+          datasetId: invoices.id,
+          sql: 'select count(*) as n from dataset',
+        },
+        {
+          id: 'ask',
+          kind: 'llm',
+          model: 'gpt-4o-mini@fail-times=3,status=500',
+          prompt: 'n = {{steps.count.rows.0.n}}',
+          retries: 1,
+        },
+      ],
+    });
+    const started = await env.service.startRun(env.actor, env.projectId, workflow.id);
+    const failed = await env.waitForRun(started.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.failedStep).toBe('ask');
+    expect(failed.error?.code).toMatch(/^PROVIDER_/);
+    expect(failed.steps[0]).toMatchObject({ id: 'count', status: 'completed' });
+    expect(failed.steps[1]).toMatchObject({ status: 'failed', attempts: 2 });
+    // "Retry step" goes on from `ask` (its third request fails too, the fourth answers);
+    // `count` is not run again.
+    await env.service.resumeRun(env.actor, env.projectId, started.id);
+    const resumed = await env.waitForRun(started.id, ['completed', 'failed']);
+    expect(resumed.status).toBe('completed');
+    expect(resumed.steps[0]!.attempts).toBe(1);
+    expect(env.fake.requests.map((request) => request.status)).toEqual([500, 500, 500, 200]);
+  });
+
+  it('cancel mid-step aborts the step’s provider call', async () => {
+    env.fake.reset();
+    const workflow = await env.create(`Cancel ${backend}`, {
+      steps: [{ id: 'ask', kind: 'llm', model: 'gpt-4o-mini@hang', prompt: 'Think forever' }],
+    });
+    const started = await env.service.startRun(env.actor, env.projectId, workflow.id);
+    // The fake server records a hung request as it arrives (its waitFor wakes on updates).
+    await eventually(() => env.fake.requests.length, (count) => count === 1, { what: 'the call' });
+    await env.service.cancelRun(env.actor, env.projectId, started.id);
+    const run = await env.waitForRun(started.id, ['cancelled']);
+    expect(run.status).toBe('cancelled');
+    expect(run.steps[0]!.attempts).toBe(1);
+    await eventually(() => env.fake.requests[0]?.aborted, (aborted) => aborted === true, { what: 'the aborted call' });
+    expect(env.fake.requests).toHaveLength(1);
+  });
+
+  it('a rejected approval fails the run; a second decision is refused', async () => {
+    const workflow = await env.create(`Reject ${backend}`, {
+      steps: [
+        { id: 'ok', kind: 'approval', message: 'Publish?' },
+        { id: 'r', kind: 'report', title: 'R', markdown: 'x' },
+      ],
+    });
+    const started = await env.service.startRun(env.actor, env.projectId, workflow.id);
+    const waiting = await env.waitForRun(started.id, ['waiting-approval']);
+    expect(waiting.waitingFor).toBe('ok');
+    expect(
+      (await errorOf(env.service.resumeRun(env.actor, env.projectId, started.id))).status,
+    ).toBe(409);
+    await env.service.decide(env.actor, env.projectId, started.id, 'ok', {
+      decision: 'rejected',
+      note: 'numbers look off',
+    });
+    const run = await env.waitForRun(started.id, ['failed', 'completed']);
+    expect(run.status).toBe('failed');
+    expect(run.error?.message).toContain('numbers look off');
+    const again = await errorOf(
+      env.service.decide(env.actor, env.projectId, started.id, 'ok', { decision: 'approved' }),
+    );
+    expect(again.status).toBe(409);
+  });
+
+  it('reruns from a chosen step, reusing earlier outputs without calling the provider again', async () => {
+    env.fake.reset();
+    const workflow = await env.create(`Rerun ${backend}`, investigate('gpt-4o-mini@vary'));
+    const first = await env.waitForRun(
+      (await env.service.startRun(env.actor, env.projectId, workflow.id)).id,
+    );
+    expect(first.status).toBe('completed');
+    expect(env.fake.requests).toHaveLength(1);
+    const second = await env.service.rerunFrom(env.actor, env.projectId, first.id, {
+      fromStep: 'report',
+    });
+    const run = await env.waitForRun(second.id);
+    expect(run.rerunOf).toBe(first.id);
+    expect(run.steps.map((step) => step.status)).toEqual(['reused', 'reused', 'completed']);
+    expect(env.fake.requests).toHaveLength(1);
+    expect(run.steps[2]!.output).toEqual(first.steps[2]!.output);
+    const bad = await errorOf(
+      env.service.rerunFrom(env.actor, env.projectId, first.id, { fromStep: 'nope' }),
+    );
+    expect(bad.details).toMatchObject({ issues: [{ path: 'fromStep' }] });
+  });
+
+  it('a false branch skips its steps', async () => {
+    env.fake.reset();
+    const workflow = await env.create(`Branch ${backend}`, {
+      steps: [
+        {
+          id: 'big',
+          kind: 'sql',
+          datasetId: invoices.id,
+          sql: 'select count(*) as n from dataset where cast("Amount" as integer) > 100000',
+        },
+        {
+          id: 'any',
+          kind: 'branch',
+          when: { step: 'big', path: 'rows.0.n', op: 'gt', value: 0 },
+          skipIfFalse: ['ask'],
+        },
+        { id: 'ask', kind: 'llm', model: 'gpt-4o-mini', prompt: 'Explain {{steps.big.rows}}' },
+        { id: 'r', kind: 'report', title: 'R', markdown: 'done' },
+      ],
+    });
+    const run = await env.waitForRun(
+      (await env.service.startRun(env.actor, env.projectId, workflow.id)).id,
+    );
+    expect(run.steps.map((step) => [step.id, step.status])).toEqual([
+      ['big', 'completed'],
+      ['any', 'completed'],
+      ['ask', 'skipped'],
+      ['r', 'completed'],
+    ]);
+    expect(env.fake.requests).toHaveLength(0);
+  });
+
+  it('answers 400 naming the step and field for a missing dataset, a missing column, a cycle, an unknown kind', async () => {
+    const post = (definition: unknown) =>
+      env.t.app.inject({
+        method: 'POST',
+        url: `/api/projects/${env.projectId}/workflows`,
+        headers: env.members.editor.headers,
+        payload: { name: `Bad ${Math.random()}`, definition },
+      });
+    const cases: [unknown, string][] = [
+      [
+        {
+          steps: [
+            {
+              id: 'q',
+              kind: 'sql',
+              datasetId: '0190f0a0-0000-7000-8000-00000000dead',
+              sql: 'select 1',
+            },
+          ],
+        },
+        'steps.0.datasetId',
+      ],
+      [
+        {
+          steps: [
+            {
+              id: 'fill',
+              kind: 'ai-column',
+              datasetId: invoices.id,
+              columnId: invoices.columns.Vendor!.replace(/.$/, '0'),
+            },
+          ],
+        },
+        'steps.0.columnId',
+      ],
+      [
+        {
+          steps: [
+            { id: 'a', kind: 'report', title: 'A', markdown: '{{steps.b.text}}' },
+            { id: 'b', kind: 'report', title: 'B', markdown: '{{steps.a.text}}' },
+          ],
+        },
+        'steps.0.needs',
+      ],
+      [{ steps: [{ id: 'a', kind: 'shell', command: 'id' }] }, 'body.definition.steps.0.kind'],
+    ];
+    for (const [definition, path] of cases) {
+      const response = await post(definition);
+      expect(response.statusCode, path).toBe(400);
+      const body = response.json() as {
+        error: { code: string; details: { issues: { path: string }[] }; requestId: string };
+      };
+      expect(body.error.code).toBe('VALIDATION_ERROR');
+      expect(body.error.requestId).toBeTruthy();
+      expect(body.error.details.issues.map((issue) => issue.path)).toContain(path);
+    }
+    const list = await env.service.listWorkflows(env.actor, env.projectId);
+    expect(list.some((workflow) => workflow.name.startsWith('Bad '))).toBe(false);
+  });
+
+  it('keeps workflows to their project and roles', async () => {
+    const workflow = await env.create(`Private ${backend}`, {
+      steps: [{ id: 'r', kind: 'report', title: 'R', markdown: 'x' }],
+    });
+    const outsider = await errorOf(
+      env.service.getWorkflow(env.members.outsider.actor, env.projectId, workflow.id),
+    );
+    expect(outsider.status).toBe(404);
+    const viewer = await errorOf(
+      env.service.startRun(env.members.viewer.actor, env.projectId, workflow.id),
+    );
+    expect(viewer.status).toBe(403);
+    const unknownInput = await errorOf(
+      env.service.startRun(env.actor, env.projectId, workflow.id, { inputs: { nope: 'x' } }),
+    );
+    expect(unknownInput.details).toMatchObject({ issues: [{ path: 'inputs.nope' }] });
+  });
+});

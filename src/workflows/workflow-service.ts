@@ -1,0 +1,381 @@
+import type { z } from 'zod';
+import type { Actor } from '../access/actor.ts';
+import type { AuditRecorder } from '../access/audit-recorder.ts';
+import type { ProjectAccess } from '../access/project-access.ts';
+import {
+  conflict,
+  type FieldIssue,
+  isAppError,
+  notFound,
+  validationError,
+} from '../platform/app-error.ts';
+import { uuidv7 } from '../platform/ids.ts';
+import type { DurableRuns } from '../platform/jobs/durable-run.ts';
+import { planWorkflow } from './workflow-plan.ts';
+import { presentRun, presentRunSummary, presentWorkflow } from './workflow-presenter.ts';
+import { WORKFLOW_RUN } from './workflow-run.ts';
+import {
+  approvalSchema,
+  createWorkflowSchema,
+  definitionSchema,
+  rerunSchema,
+  startRunSchema,
+  updateWorkflowSchema,
+  type WorkflowDefinition,
+} from './workflow-schema.ts';
+import type { WorkflowPorts } from './workflow-steps.ts';
+import type { WorkflowStore, WorkflowTrx, WorkflowUse } from './workflow-store.ts';
+
+/** Turns a zod failure into our 400 naming each field (`steps.2.datasetId`). */
+function parseOr400<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issues: FieldIssue[] = parsed.error.issues.map((issue) => ({
+    path: issue.path.join('.'),
+    message: issue.message,
+  }));
+  throw validationError(`Invalid ${issues[0]?.path || 'input'}: ${issues[0]?.message}`, issues);
+}
+
+const creatorOf = (actor: Actor) => (actor.via === 'system' ? null : actor.userId);
+
+/**
+ * Workflow use cases (docs/workflows.md): definitions with versions, runs on the durable-run
+ * engine, approvals. A definition is checked three ways before it is saved — its shape (zod),
+ * its structure (ids, references, cycles: workflow-plan.ts) and what it names in the project
+ * (datasets, columns) — and every problem answers 400 naming `steps.<index>.<field>`.
+ */
+export function createWorkflowService(deps: {
+  store: WorkflowStore;
+  runs: DurableRuns;
+  access: ProjectAccess;
+  audit: AuditRecorder;
+  ports: WorkflowPorts;
+}) {
+  const { store, runs, access, audit, ports } = deps;
+
+  /** Structure and references; answers what the definition uses. */
+  async function checkDefinition(actor: Actor, projectId: string, definition: WorkflowDefinition) {
+    const planned = planWorkflow(definition);
+    if (!planned.plan)
+      throw validationError(
+        `Invalid ${planned.issues[0]!.path}: ${planned.issues[0]!.message}`,
+        planned.issues,
+      );
+    const issues: FieldIssue[] = [];
+    const uses: WorkflowUse[] = [];
+    for (const [position, step] of definition.steps.entries()) {
+      if (!('datasetId' in step)) continue;
+      const columns = await ports
+        .datasetColumns(actor, projectId, step.datasetId)
+        .catch((error: unknown) => {
+          if (isAppError(error) && error.code === 'NOT_FOUND') return undefined;
+          throw error;
+        });
+      if (!columns) {
+        issues.push({
+          path: `steps.${position}.datasetId`,
+          message: `no dataset ${step.datasetId} in this project`,
+        });
+        continue;
+      }
+      uses.push({ target_kind: 'dataset', target_id: step.datasetId });
+      if (step.kind === 'ai-column' && !columns.some((column) => column.id === step.columnId))
+        issues.push({
+          path: `steps.${position}.columnId`,
+          message: `no column ${step.columnId} in the dataset`,
+        });
+    }
+    if (issues.length > 0)
+      throw validationError(`Invalid ${issues[0]!.path}: ${issues[0]!.message}`, issues);
+    return uses;
+  }
+
+  const loadWorkflow = async (projectId: string, workflowId: string) => {
+    const row = await store.find(projectId, workflowId);
+    if (!row) throw notFound('workflow', workflowId);
+    return row;
+  };
+  const definitionOf = async (workflowId: string, version: number) =>
+    definitionSchema.parse((await store.findVersion(workflowId, version))?.definition);
+
+  const loadRun = async (projectId: string, runId: string) => {
+    const run = await store.findRun(runId);
+    if (!run || run.project_id !== projectId) throw notFound('workflow run', runId);
+    return run;
+  };
+
+  const view = async (runId: string) => {
+    const run = (await store.findRun(runId))!;
+    const steps = await store.runSteps(runId);
+    const outputs = new Map(
+      (await runs.steps(runId))
+        .filter((step) => step.key.startsWith('step:') && step.status === 'completed')
+        .map((step) => [step.key.slice('step:'.length), step.output]),
+    );
+    return presentRun(run, steps, outputs);
+  };
+
+  const nameTaken = async (projectId: string, name: string, except?: string) => {
+    const existing = await store.findByName(projectId, name);
+    if (existing && existing.id !== except)
+      throw conflict(`A workflow named "${name}" exists`, { field: 'name' });
+  };
+
+  async function startRun(
+    actor: Actor,
+    projectId: string,
+    workflowId: string,
+    options: {
+      inputs: Record<string, string>;
+      version?: number;
+      rerunOf?: string;
+      fromStep?: string;
+    },
+  ) {
+    const workflow = await loadWorkflow(projectId, workflowId);
+    const version = options.version ?? workflow.version;
+    const definition = await definitionOf(workflowId, version);
+    const declared = new Map(definition.inputs.map((input) => [input.name, input.default]));
+    const issues: FieldIssue[] = [];
+    for (const name of Object.keys(options.inputs))
+      if (!declared.has(name))
+        issues.push({ path: `inputs.${name}`, message: 'not an input of this workflow' });
+    const inputs: Record<string, string> = {};
+    for (const [name, fallback] of declared) {
+      const value = options.inputs[name] ?? fallback;
+      if (value === undefined) issues.push({ path: `inputs.${name}`, message: 'required' });
+      else inputs[name] = value;
+    }
+    if (issues.length > 0)
+      throw validationError(`Invalid ${issues[0]!.path}: ${issues[0]!.message}`, issues);
+    const id = uuidv7();
+    await store.transaction(async (trx) => {
+      await store.insertRun(trx, {
+        id,
+        workflowId,
+        version,
+        projectId,
+        inputs,
+        startedBy: creatorOf(actor),
+        rerunOf: options.rerunOf,
+        fromStep: options.fromStep,
+      });
+      await audit.record(trx as never, {
+        actor,
+        action: 'workflow.run',
+        entityType: 'workflow',
+        entityId: workflowId,
+        projectId,
+        summary: {
+          runId: id,
+          version,
+          ...(options.fromStep ? { rerunOf: options.rerunOf, fromStep: options.fromStep } : {}),
+        },
+      });
+    });
+    await runs.start({ kind: WORKFLOW_RUN, id, projectId, input: { runId: id } });
+    return view(id);
+  }
+
+  const auditIn = (
+    trx: WorkflowTrx,
+    actor: Actor,
+    action: string,
+    projectId: string,
+    entityId: string,
+    summary: Record<string, unknown>,
+  ) =>
+    audit.record(trx as never, {
+      actor,
+      action,
+      entityType: 'workflow',
+      entityId,
+      projectId,
+      summary,
+    });
+
+  return {
+    async listWorkflows(actor: Actor, projectId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      const rows = await store.list(projectId);
+      return Promise.all(
+        rows.map(async (row) => presentWorkflow(row, await definitionOf(row.id, row.version))),
+      );
+    },
+
+    async getWorkflow(actor: Actor, projectId: string, workflowId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      const row = await loadWorkflow(projectId, workflowId);
+      return presentWorkflow(row, await definitionOf(row.id, row.version));
+    },
+
+    /** By id or by (case-insensitive) name: what the CLI's `workflow run NAME` needs. */
+    async findWorkflow(actor: Actor, projectId: string, idOrName: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      const row =
+        (/^[0-9a-f-]{36}$/i.test(idOrName) ? await store.find(projectId, idOrName) : undefined) ??
+        (await store.findByName(projectId, idOrName));
+      if (!row) throw notFound('workflow', idOrName);
+      return presentWorkflow(row, await definitionOf(row.id, row.version));
+    },
+
+    async createWorkflow(actor: Actor, projectId: string, input: unknown) {
+      await access.requireRole(actor, projectId, 'editor');
+      const parsed = parseOr400(createWorkflowSchema, input);
+      const uses = await checkDefinition(actor, projectId, parsed.definition);
+      await nameTaken(projectId, parsed.name);
+      const id = uuidv7();
+      await store.transaction(async (trx) => {
+        await store.insert(trx, {
+          id,
+          projectId,
+          name: parsed.name,
+          definition: parsed.definition,
+          createdBy: creatorOf(actor),
+        });
+        await store.replaceUses(trx, id, uses);
+        await auditIn(trx, actor, 'workflow.create', projectId, id, {
+          name: parsed.name,
+          steps: parsed.definition.steps.length,
+        });
+      });
+      return this.getWorkflow(actor, projectId, id);
+    },
+
+    /** A new version (compare-and-set on `baseVersion`); runs already started keep theirs. */
+    async updateWorkflow(actor: Actor, projectId: string, workflowId: string, input: unknown) {
+      await access.requireRole(actor, projectId, 'editor');
+      const parsed = parseOr400(updateWorkflowSchema, input);
+      const current = await loadWorkflow(projectId, workflowId);
+      const uses = await checkDefinition(actor, projectId, parsed.definition);
+      const name = parsed.name ?? current.name;
+      await nameTaken(projectId, name, workflowId);
+      await store.transaction(async (trx) => {
+        const version = await store.addVersion(trx, {
+          id: workflowId,
+          baseVersion: parsed.baseVersion,
+          name,
+          definition: parsed.definition,
+          createdBy: creatorOf(actor),
+        });
+        if (version === undefined)
+          throw conflict('The workflow was changed since you loaded it', {
+            field: 'baseVersion',
+            version: current.version,
+          });
+        await store.replaceUses(trx, workflowId, uses);
+        await auditIn(trx, actor, 'workflow.update', projectId, workflowId, { version });
+      });
+      return this.getWorkflow(actor, projectId, workflowId);
+    },
+
+    async deleteWorkflow(actor: Actor, projectId: string, workflowId: string) {
+      await access.requireRole(actor, projectId, 'editor');
+      const row = await loadWorkflow(projectId, workflowId);
+      await store.transaction(async (trx) => {
+        await store.softDelete(trx, workflowId);
+        await store.replaceUses(trx, workflowId, []);
+        await auditIn(trx, actor, 'workflow.delete', projectId, workflowId, { name: row.name });
+      });
+    },
+
+    async startRun(actor: Actor, projectId: string, workflowId: string, input: unknown = {}) {
+      await access.requireRole(actor, projectId, 'editor');
+      const parsed = parseOr400(startRunSchema, input);
+      return startRun(actor, projectId, workflowId, { inputs: parsed.inputs });
+    },
+
+    /** A new run of the same version that reuses the outputs of the steps before `fromStep`. */
+    async rerunFrom(actor: Actor, projectId: string, runId: string, input: unknown) {
+      await access.requireRole(actor, projectId, 'editor');
+      const { fromStep } = parseOr400(rerunSchema, input);
+      const source = await loadRun(projectId, runId);
+      const definition = await definitionOf(source.workflow_id, source.version);
+      if (!definition.steps.some((step) => step.id === fromStep))
+        throw validationError(
+          `Invalid fromStep: no step "${fromStep}" in version ${source.version}`,
+          [{ path: 'fromStep', message: `no step "${fromStep}"` }],
+        );
+      return startRun(actor, projectId, source.workflow_id, {
+        inputs: source.inputs,
+        version: source.version,
+        rerunOf: runId,
+        fromStep,
+      });
+    },
+
+    async listRuns(actor: Actor, projectId: string, workflowId: string, limit = 50) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await loadWorkflow(projectId, workflowId);
+      return (await store.listRuns(workflowId, limit)).map(presentRunSummary);
+    },
+
+    async getRun(actor: Actor, projectId: string, runId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await loadRun(projectId, runId);
+      return view(runId);
+    },
+
+    async cancelRun(actor: Actor, projectId: string, runId: string) {
+      await access.requireRole(actor, projectId, 'editor');
+      await loadRun(projectId, runId);
+      await runs.requestCancel(runId);
+      return view(runId);
+    },
+
+    async pauseRun(actor: Actor, projectId: string, runId: string) {
+      await access.requireRole(actor, projectId, 'editor');
+      await loadRun(projectId, runId);
+      await runs.requestPause(runId);
+      return view(runId);
+    },
+
+    /** Paused → goes on; failed → the failed step is tried again (finished steps are kept). */
+    async resumeRun(actor: Actor, projectId: string, runId: string) {
+      await access.requireRole(actor, projectId, 'editor');
+      const run = await loadRun(projectId, runId);
+      if (run.status === 'paused' && run.pause_reason?.startsWith('approval:'))
+        throw conflict('The run waits for an approval: approve or reject the step', {
+          step: run.pause_reason.slice(9),
+        });
+      if (run.status !== 'paused' && run.status !== 'failed')
+        throw conflict(`The run is ${run.status}`);
+      await runs.resume(runId);
+      return view(runId);
+    },
+
+    /** Records a decision on the step the run waits for, then lets the run go on. */
+    async decide(actor: Actor, projectId: string, runId: string, stepId: string, input: unknown) {
+      await access.requireRole(actor, projectId, 'editor');
+      const parsed = parseOr400(approvalSchema, input);
+      const run = await loadRun(projectId, runId);
+      if (run.status !== 'paused' || run.pause_reason !== `approval:${stepId}`)
+        throw conflict(`The run is not waiting for an approval of step "${stepId}"`);
+      await store.transaction(async (trx) => {
+        const first = await store.insertApproval(trx, {
+          runId,
+          stepId,
+          decision: parsed.decision,
+          note: parsed.note,
+          decidedBy: creatorOf(actor),
+        });
+        if (!first) throw conflict(`Step "${stepId}" was decided already`);
+        await auditIn(
+          trx,
+          actor,
+          `workflow.${parsed.decision === 'approved' ? 'approve' : 'reject'}`,
+          projectId,
+          run.workflow_id,
+          { runId, stepId },
+        );
+      });
+      await runs.resume(runId);
+      return view(runId);
+    },
+
+    /** The workflows whose current version uses a dataset (delete protection). */
+    usersOf: (kind: WorkflowUse['target_kind'], targetId: string) => store.usersOf(kind, targetId),
+  };
+}
+export type WorkflowService = ReturnType<typeof createWorkflowService>;

@@ -1,0 +1,232 @@
+import type { Actor } from '../access/actor.ts';
+import type { LlmCallRequest, LlmCallResult } from '../llm/llm-service.ts';
+import { AppError, conflict } from '../platform/app-error.ts';
+import type { WorkflowStep } from './workflow-schema.ts';
+import { renderTemplate, valueAt } from './workflow-template.ts';
+
+/**
+ * What steps call: other features' public use cases, adapted in workflows-module.ts. Steps
+ * never reach a store; every call carries the run's actor, so access is checked again at
+ * each step (a member removed since the run started stops it).
+ */
+export interface WorkflowPorts {
+  runSql(
+    actor: Actor,
+    projectId: string,
+    datasetId: string,
+    sql: string,
+  ): Promise<{
+    columns: { name: string; type: string }[];
+    rows: Record<string, unknown>[];
+    truncated: boolean;
+  }>;
+  /** The dataset's columns; NOT_FOUND when it is missing (or not visible). */
+  datasetColumns(
+    actor: Actor,
+    projectId: string,
+    datasetId: string,
+  ): Promise<{ id: string; name: string }[]>;
+  startAiColumnRun(
+    actor: Actor,
+    projectId: string,
+    datasetId: string,
+    columnId: string,
+    mode: 'missing' | 'all',
+  ): Promise<{ id: string }>;
+  aiColumnRun(
+    actor: Actor,
+    projectId: string,
+    datasetId: string,
+    runId: string,
+  ): Promise<AiColumnRunState>;
+  /** Documents of a collection by extraction status. */
+  documentCounts(
+    actor: Actor,
+    projectId: string,
+    datasetId: string,
+  ): Promise<Record<string, number>>;
+  generate(request: LlmCallRequest): Promise<LlmCallResult>;
+}
+
+export interface AiColumnRunState {
+  status: string;
+  progress: {
+    done: number;
+    errors: number;
+    inputTokens: number;
+    outputTokens: number;
+    costNano: number;
+  };
+  error: { code: string; message: string } | null;
+}
+
+/** Tokens and cost a step spent (left out when it made no LLM calls). */
+export interface StepUsage {
+  inputTokens: number;
+  outputTokens: number;
+  costNano: number;
+}
+
+export interface StepResult {
+  output: unknown;
+  usage?: StepUsage;
+}
+
+export interface StepEnvironment {
+  actor: Actor;
+  projectId: string;
+  runId: string;
+  inputs: Record<string, string>;
+  /** Outputs of the steps run so far, by step id. */
+  outputs: Record<string, unknown>;
+  /** Aborted on cancel, pause, shutdown or the attempt's timeout. */
+  signal: AbortSignal;
+  ports: WorkflowPorts;
+  /** A checkpointed sub-step (the durable-run engine's `step`): not redone once finished. */
+  checkpoint<T>(key: string, work: () => Promise<T>): Promise<T>;
+  /** Waits between polls of work another feature runs (an AI-column run, an extraction). */
+  wait(ms: number, signal: AbortSignal): Promise<void>;
+  /** The run's approval of an `approval` step, if decided. */
+  approval(
+    stepId: string,
+  ): Promise<{ decision: 'approved' | 'rejected'; note: string } | undefined>;
+  /** Parks the run until someone decides (the run is paused with reason `approval:<step>`). */
+  awaitApproval(stepId: string): Promise<never>;
+}
+
+const POLL_MS = 500;
+
+/** Runs one step once (the caller retries, times out and records it). */
+export async function runStep(step: WorkflowStep, env: StepEnvironment): Promise<StepResult> {
+  const scope = { inputs: env.inputs, steps: env.outputs };
+  switch (step.kind) {
+    case 'sql': {
+      const result = await env.ports.runSql(env.actor, env.projectId, step.datasetId, step.sql);
+      return { output: { ...result, rowCount: result.rows.length, datasetId: step.datasetId } };
+    }
+    case 'llm': {
+      const result = await env.ports.generate({
+        actor: env.actor,
+        projectId: env.projectId,
+        feature: 'workflow',
+        entityIds: { workflowRunId: env.runId, stepId: step.id },
+        ...(step.provider ? { provider: step.provider } : {}),
+        model: step.model,
+        messages: [
+          ...(step.system
+            ? [{ role: 'system' as const, content: renderTemplate(step.system, scope) }]
+            : []),
+          { role: 'user' as const, content: renderTemplate(step.prompt, scope) },
+        ],
+        signal: env.signal,
+      });
+      return {
+        output: { text: result.text, model: result.model, callId: result.callId },
+        usage: {
+          inputTokens:
+            (result.usage.uncachedInputTokens ?? 0) +
+            (result.usage.cacheReadTokens ?? 0) +
+            (result.usage.cacheWriteTokens ?? 0),
+          outputTokens: result.usage.outputTokens ?? 0,
+          costNano: result.costNano ?? 0,
+        },
+      };
+    }
+    case 'report':
+      return { output: { title: step.title, markdown: renderTemplate(step.markdown, scope) } };
+    case 'branch': {
+      const actual = valueAt(env.outputs[step.when.step], step.when.path);
+      return {
+        output: { passed: compare(actual, step.when.op, step.when.value), actual: actual ?? null },
+      };
+    }
+    case 'approval': {
+      const decided = await env.approval(step.id);
+      if (!decided) return env.awaitApproval(step.id);
+      if (decided.decision === 'rejected')
+        throw conflict(`Step "${step.id}" was rejected${decided.note ? `: ${decided.note}` : ''}`, {
+          step: step.id,
+        });
+      return { output: decided };
+    }
+    case 'import-documents':
+      return { output: await waitForExtraction(step, env) };
+    case 'ai-column':
+      return waitForAiColumn(step, env);
+  }
+}
+
+/** Equal, or equal as numbers ("3" from a text column equals 3; SQL sums may be bigints). */
+function same(actual: unknown, expected: unknown): boolean {
+  if (actual === expected) return true;
+  if (actual === null || actual === undefined || expected === null || expected === undefined)
+    return false;
+  const [left, right] = [Number(actual), Number(expected)];
+  return !Number.isNaN(left) && !Number.isNaN(right)
+    ? left === right
+    : String(actual) === String(expected);
+}
+
+function compare(actual: unknown, op: string, expected: unknown): boolean {
+  if (op === 'truthy') return Boolean(actual) && !(Array.isArray(actual) && actual.length === 0);
+  if (op === 'falsy') return !compare(actual, 'truthy', expected);
+  if (op === 'eq') return same(actual, expected);
+  if (op === 'ne') return !same(actual, expected);
+  const [left, right] = [Number(actual), Number(expected)];
+  if (Number.isNaN(left) || Number.isNaN(right)) return false;
+  return op === 'gt'
+    ? left > right
+    : op === 'gte'
+      ? left >= right
+      : op === 'lt'
+        ? left < right
+        : left <= right;
+}
+
+async function waitForExtraction(
+  step: Extract<WorkflowStep, { kind: 'import-documents' }>,
+  env: StepEnvironment,
+) {
+  while (true) {
+    const counts = await env.ports.documentCounts(env.actor, env.projectId, step.datasetId);
+    const busy = (counts.queued ?? 0) + (counts.extracting ?? 0);
+    if (busy === 0) {
+      const total = Object.values(counts).reduce((sum, count) => sum + count, 0);
+      return { datasetId: step.datasetId, documents: total, counts };
+    }
+    await env.wait(POLL_MS, env.signal);
+  }
+}
+
+async function waitForAiColumn(
+  step: Extract<WorkflowStep, { kind: 'ai-column' }>,
+  env: StepEnvironment,
+) {
+  // The AI-column run is started once (checkpointed), then followed: a resumed workflow waits
+  // for the same run instead of starting another.
+  const started = await env.checkpoint(`${step.id}/start`, () =>
+    env.ports.startAiColumnRun(env.actor, env.projectId, step.datasetId, step.columnId, step.mode),
+  );
+  while (true) {
+    const run = await env.ports.aiColumnRun(env.actor, env.projectId, step.datasetId, started.id);
+    const usage = {
+      inputTokens: run.progress.inputTokens,
+      outputTokens: run.progress.outputTokens,
+      costNano: run.progress.costNano,
+    };
+    if (run.status === 'completed')
+      return {
+        output: { runId: started.id, done: run.progress.done, errors: run.progress.errors },
+        usage,
+      };
+    if (run.status === 'failed' || run.status === 'cancelled')
+      throw new AppError(
+        'CONFLICT',
+        `The AI-column run ${run.status}${run.error ? `: ${run.error.message}` : ''}`,
+        {
+          details: { step: step.id, runId: started.id },
+        },
+      );
+    await env.wait(POLL_MS, env.signal);
+  }
+}

@@ -1,0 +1,110 @@
+import { eventually } from '../../test/eventually.ts';
+import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
+import { registerTestSecret } from '../../test/leak-scan.ts';
+import { type Backend, createTestApp, type TestApp } from '../../test/test-platform.ts';
+import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import { loadConfig } from '../platform/config.ts';
+import type { CellValue } from '../sheets/sheet-schema.ts';
+import type { WorkflowRunView } from './workflow-presenter.ts';
+import type { WorkflowDefinitionInput } from './workflow-schema.ts';
+
+export const FAKE_KEY = 'sk-test-workflow-fake-key-5e6f7a8b';
+
+/**
+ * The whole app on fresh storage with job workers, the fake LLM server as an OpenAI provider
+ * of a project with one member per role. LLM calls are tried once (the workflow step's own
+ * retry is what the tests watch); step retries wait `retryBaseMs` (1 ms).
+ */
+export async function openWorkflowTestEnv(backend: Backend = 'pglite') {
+  registerTestSecret('provider-key', FAKE_KEY);
+  const fake = await startFakeLlm({ apiKey: FAKE_KEY });
+  const base = loadConfig({}, {});
+  const waits: number[] = [];
+  const t = await createTestApp({
+    backend,
+    config: {
+      jobsEnabled: true,
+      llm: { ...base.llm, maxAttempts: 1, retryBaseMs: 5, retryMaxMs: 50, usageFlushMs: 20 },
+      logLevel: 'info',
+    },
+    features: {
+      workflows: {
+        retryBaseMs: 1,
+        wait: async (ms, signal) => {
+          waits.push(ms);
+          signal.throwIfAborted();
+        },
+      },
+    },
+  });
+  const members = await createProjectWithMembers(t);
+  const projectId = members.project.id;
+  const provider = await t.app.features.llm.admin.createProvider(members.owner.actor, projectId, {
+    name: 'fake openai',
+    kind: 'openai',
+    baseUrl: `${fake.url}/v1`,
+    apiKey: FAKE_KEY,
+    maxConcurrency: 16,
+  });
+  return new WorkflowTestEnv(t, fake, members, projectId, provider.id, waits);
+}
+
+export class WorkflowTestEnv {
+  constructor(
+    readonly t: TestApp,
+    readonly fake: FakeLlm,
+    readonly members: ProjectWithMembers,
+    readonly projectId: string,
+    readonly providerId: string,
+    /** Waits the steps asked for (retry backoff, polls), in order. */
+    readonly waits: number[],
+  ) {}
+
+  get service() {
+    return this.t.app.features.workflows.service;
+  }
+
+  get actor() {
+    return this.members.editor.actor;
+  }
+
+  /** A dataset with one text column per name, filled with `rows`. */
+  async dataset(name: string, columns: string[], rows: Record<string, CellValue>[]) {
+    const sheets = this.t.app.features.sheets.sheets;
+    const created = await sheets.createDataset(this.actor, this.projectId, {
+      name,
+      columns: columns.map((column) => ({ name: column })),
+    });
+    const ids = Object.fromEntries(created.columns.map((column) => [column.name, column.id]));
+    await sheets.appendRows(
+      this.actor,
+      this.projectId,
+      created.id,
+      rows.map((row) =>
+        Object.fromEntries(Object.entries(row).map(([key, value]) => [ids[key]!, value])),
+      ),
+    );
+    return { id: created.id, columns: ids };
+  }
+
+  create(name: string, definition: WorkflowDefinitionInput) {
+    return this.service.createWorkflow(this.actor, this.projectId, { name, definition });
+  }
+
+  /** Reads the run until `done` accepts it (a liveness bound, not a speed limit). */
+  async waitForRun(
+    runId: string,
+    statuses: string[] = ['completed', 'failed', 'cancelled', 'waiting-approval', 'paused'],
+  ): Promise<WorkflowRunView> {
+    return eventually(
+      () => this.service.getRun(this.actor, this.projectId, runId),
+      (run) => statuses.includes(run.status),
+      { what: `run ${runId} ${statuses.join('|')}` },
+    );
+  }
+
+  async close() {
+    await this.t.close();
+    await this.fake.close();
+  }
+}
