@@ -64,6 +64,15 @@ const costBasis = z
     'reported: from the logs; computed: from the price catalog; mixed: both; partial: some events of unknown price are not in costUsd; unpriced: none known (costUsd null); null: no usage',
   );
 
+/** Calls, token buckets and cost: the fields every usage report row shares. */
+const usageTotalsFields = {
+  usageEvents: z.number().int(),
+  tokens,
+  costUsd: z.number().nullable(),
+  costBasis,
+  unpricedEvents: z.number().int(),
+};
+
 export const importResultView = z.object({
   files: z.number().int().describe('Files read and written by this import'),
   records: z.number().int(),
@@ -145,17 +154,7 @@ export const sessionDetailView = z.object({
 
 export const dailyView = z.object({
   timezone: z.string(),
-  items: z.array(
-    z.object({
-      day: z.string(),
-      sessions: z.number().int(),
-      usageEvents: z.number().int(),
-      tokens,
-      costUsd: z.number().nullable(),
-      costBasis,
-      unpricedEvents: z.number().int(),
-    }),
-  ),
+  items: z.array(z.object({ day: z.string(), sessions: z.number().int(), ...usageTotalsFields })),
 });
 
 export const modelView = z.object({
@@ -164,11 +163,7 @@ export const modelView = z.object({
       source: z.string(),
       provider: z.string().nullable(),
       model: z.string().nullable(),
-      usageEvents: z.number().int(),
-      tokens,
-      costUsd: z.number().nullable(),
-      costBasis,
-      unpricedEvents: z.number().int(),
+      ...usageTotalsFields,
     }),
   ),
 });
@@ -189,15 +184,7 @@ export const breakdownQuerySchema = z
 export const breakdownView = z.object({
   by: z.enum(BREAKDOWN_DIMENSIONS),
   items: z.array(
-    z.object({
-      key: z.string().nullable(),
-      sessions: z.number().int(),
-      usageEvents: z.number().int(),
-      tokens,
-      costUsd: z.number().nullable(),
-      costBasis,
-      unpricedEvents: z.number().int(),
-    }),
+    z.object({ key: z.string().nullable(), sessions: z.number().int(), ...usageTotalsFields }),
   ),
 });
 
@@ -225,11 +212,7 @@ export const blockView = z.object({
       start: z.string(),
       end: z.string(),
       active: z.boolean(),
-      usageEvents: z.number().int(),
-      tokens,
-      costUsd: z.number().nullable(),
-      costBasis,
-      unpricedEvents: z.number().int(),
+      ...usageTotalsFields,
       burnTokensPerMinute: z.number().nullable(),
       projectedTokens: z.number().nullable(),
       projectedCostUsd: z.number().nullable(),
