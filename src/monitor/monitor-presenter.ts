@@ -19,6 +19,9 @@ export function costBasisOf(totals: UsageTotals): ReportCostBasis {
   return totals.reportedEvents > 0 ? 'reported' : 'computed';
 }
 
+export const isoOrNull = (ms: number | null): string | null =>
+  ms === null ? null : new Date(ms).toISOString();
+
 export function usdFromNano(nano: number | null): number | null {
   return nano === null ? null : nano / 1e9;
 }
@@ -58,8 +61,8 @@ export function presentSessionListItem(row: SessionReportRow) {
     title: row.title,
     usageEvents: row.usageEvents,
     unpricedEvents: row.unpricedEvents,
-    startedAt: row.startedAt === null ? null : new Date(row.startedAt).toISOString(),
-    endedAt: row.endedAt === null ? null : new Date(row.endedAt).toISOString(),
+    startedAt: isoOrNull(row.startedAt),
+    endedAt: isoOrNull(row.endedAt),
   };
 }
 
@@ -152,4 +155,27 @@ export function presentOwnCallRow(
 ) {
   const { costNano, ...rest } = row;
   return { ...rest, costUsd: costNano / 1e9 };
+}
+
+/** One model call of a session's detail (tokens per step). */
+export function presentStep(step: {
+  eventKey: string;
+  messageId: string | null;
+  at: number | null;
+  provider: string | null;
+  model: string | null;
+  tokens: SessionReportRow['tokens'];
+  costNano: number | null;
+  costBasis: string;
+}) {
+  return {
+    eventKey: step.eventKey,
+    messageId: step.messageId,
+    at: isoOrNull(step.at),
+    provider: step.provider,
+    model: step.model,
+    tokens: { ...step.tokens },
+    costUsd: usdFromNano(step.costNano),
+    costBasis: step.costBasis,
+  };
 }

@@ -141,15 +141,35 @@ export const sessionDetailView = z.object({
       messageId: z.string().nullable(),
       partId: z.string(),
       type: z.string(),
+      role: z.string().nullable().describe("The message's role (user, assistant)"),
+      text: z.string().nullable().describe('Text or reasoning, cut to 4,000 characters'),
       toolName: z.string().nullable(),
       callId: z.string().nullable(),
       toolStatus: z.string().nullable(),
+      toolInput: z
+        .string()
+        .nullable()
+        .describe("A tool call's input as JSON, cut to 4,000 characters"),
       toolError: z.string().nullable(),
       childRef: z.string().nullable(),
       sourceRef: z.string(),
       createdAt: z.string().nullable(),
     }),
   ),
+  steps: z
+    .array(
+      z.object({
+        eventKey: z.string(),
+        messageId: z.string().nullable(),
+        at: z.string().nullable(),
+        provider: z.string().nullable(),
+        model: z.string().nullable(),
+        tokens,
+        costUsd: z.number().nullable(),
+        costBasis: z.string().describe('reported, computed or unpriced'),
+      }),
+    )
+    .describe("The session's own model calls (each counted once), in time order"),
 });
 
 export const dailyView = z.object({

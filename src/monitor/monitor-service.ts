@@ -380,13 +380,14 @@ export function createMonitorService(deps: MonitorServiceDeps) {
 
     /**
      * One session with its agent tree: the sub-agents it started (and theirs), each with its
-     * own usage and the roll-up of its subtree, and its parts (tool calls, text, steps).
+     * own usage and the roll-up of its subtree, its parts (text, tool calls, steps) and its
+     * model calls in time order (tokens per step).
      */
     async sessionDetail(
       actor: Actor,
       projectId: string,
       sessionKey: string,
-      options: { partLimit?: number } = {},
+      options: { partLimit?: number; stepLimit?: number } = {},
     ) {
       await readable(actor, projectId);
       const rows = await store.sessionReport({ projectId, since: undefined });
@@ -394,7 +395,8 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       if (!session) throw notFound('session', sessionKey);
       const tree = buildAgentTree(rows, session);
       const parts = await store.sessionParts(projectId, sessionKey, options.partLimit ?? 1_000);
-      return { session, tree, parts };
+      const steps = await store.sessionSteps(projectId, sessionKey, options.stepLimit ?? 5_000);
+      return { session, tree, parts, steps };
     },
 
     /**
