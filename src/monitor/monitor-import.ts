@@ -255,16 +255,16 @@ const printOf = (info: Stats): Fingerprint & { ino: number } => ({
   ino: info.ino,
 });
 
-/** The whole file, through one open descriptor (its size read once, by fstat). */
-function readWholeSync(fd: number, size: number): Buffer {
-  const content = Buffer.allocUnsafe(size);
+/** Bytes [start, end) through one open descriptor (the end read once, by fstat). */
+function readRangeSync(fd: number, start: number, end: number): Buffer {
+  const content = Buffer.allocUnsafe(end - start);
   let filled = 0;
-  while (filled < size) {
-    const read = readSync(fd, content, filled, size - filled, filled);
+  while (filled < content.length) {
+    const read = readSync(fd, content, filled, content.length - filled, start + filled);
     if (read === 0) break; // truncated while we read: what is there is what we import
     filled += read;
   }
-  return filled === size ? content : content.subarray(0, filled);
+  return filled === content.length ? content : content.subarray(0, filled);
 }
 
 async function fingerprint(found: Item): Promise<Fingerprint & { ino?: number }> {
@@ -376,6 +376,22 @@ export async function importTree(options: {
     };
   };
 
+  /** A file refused with a reason: listed; recorded as refused unless it was imported before. */
+  const refuse = (
+    state: SourceFileState,
+    previous: SourceFileState | undefined,
+    reason: string,
+  ) => {
+    refused.push({ path: state.path, reason });
+    if (!previous)
+      batch.push({
+        state: { ...state, status: 'refused', error: reason },
+        parsed: null,
+        prices: [],
+        isNew: true,
+      });
+  };
+
   const lookup = (messageId: string) => messages.get(messageId);
 
   const isUnchanged = (previous: SourceFileState | undefined, print: Fingerprint) =>
@@ -394,7 +410,9 @@ export async function importTree(options: {
   /**
    * A JSONL or JSON file with synchronous calls: a file seen before is lstat'ed first (most
    * are unchanged); a new one is opened at once (never through a symbolic link) and its size
-   * read from the open descriptor. Returns undefined for a file to read asynchronously.
+   * read from the open descriptor; a grown transcript that can be tailed has only its new
+   * bytes read (live cycles touch many such files: one promise per file would cost more than
+   * the read). Returns undefined for a file to read asynchronously (large ones).
    */
   const prepareSync = (item: Item): Prepared | undefined => {
     const previous = states.get(item.path);
@@ -407,7 +425,6 @@ export async function importTree(options: {
       }
       if (isUnchanged(previous, print)) return { kind: 'unchanged', print };
       if (isDeferred(previous, print)) return { kind: 'deferred', print };
-      if (tailable(item, previous, print)) return undefined;
     }
     let fd: number;
     try {
@@ -418,12 +435,26 @@ export async function importTree(options: {
     }
     try {
       const info = fstatSync(fd);
-      if (!info.isFile() || info.size > SYNC_READ_MAX_BYTES) return undefined;
+      if (!info.isFile()) return undefined;
       const print = printOf(info);
       if (isUnchanged(previous, print)) return { kind: 'unchanged', print };
       if (isDeferred(previous, print)) return { kind: 'deferred', print };
+      // A grown transcript: its new bytes (and the few before them, to check) only.
+      const resume = tailable(item, previous, print);
+      if (resume) {
+        const offset = resume.checkpoint.byteOffset;
+        const start = Math.max(0, offset - HEAD_CHECK_BYTES);
+        if (print.size - start > SYNC_READ_MAX_BYTES) return undefined;
+        const content = readRangeSync(fd, start, print.size);
+        if (
+          content.length >= offset - start &&
+          headHash(content, start, offset) === resume.headHash
+        )
+          return { kind: 'tail', print, content, start, resume };
+      }
+      if (info.size > SYNC_READ_MAX_BYTES) return undefined;
       try {
-        return { kind: 'changed', print, content: readWholeSync(fd, info.size) };
+        return { kind: 'changed', print, content: readRangeSync(fd, 0, info.size) };
       } catch (error) {
         return { kind: 'unreadable', print, error };
       }
@@ -525,15 +556,7 @@ export async function importTree(options: {
     const print = ready.print;
     const state = stateFor(item, print.size, print.mtimeMs);
     if (print.size > MONITOR_FILE_MAX_BYTES) {
-      const reason = `larger than ${MONITOR_FILE_MAX_BYTES} bytes`;
-      refused.push({ path: item.path, reason });
-      if (!previous)
-        batch.push({
-          state: { ...state, status: 'refused', error: reason },
-          parsed: null,
-          prices: [],
-          isNew: true,
-        });
+      refuse(state, previous, `larger than ${MONITOR_FILE_MAX_BYTES} bytes`);
       continue;
     }
     let parsed: ParsedFile;
@@ -571,15 +594,7 @@ export async function importTree(options: {
         if (ready.kind === 'unreadable') throw ready.error;
         const content = ready.content!;
         if (looksBinary(content)) {
-          const reason = 'binary content (a NUL byte)';
-          refused.push({ path: item.path, reason });
-          if (!previous)
-            batch.push({
-              state: { ...state, status: 'refused', error: reason },
-              parsed: null,
-              prices: [],
-              isNew: true,
-            });
+          refuse(state, previous, 'binary content (a NUL byte)');
           continue;
         }
         state.contentHash = createHash('sha256').update(content).digest('hex');

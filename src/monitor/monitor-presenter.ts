@@ -1,5 +1,5 @@
 import type { UsageBlock } from './monitor-blocks.ts';
-import type { AgentNode } from './monitor-service.ts';
+import type { AgentNode, OwnCallStats } from './monitor-service.ts';
 import type { SessionReportRow, UsageTotals } from './monitor-store.ts';
 
 /** Every field the monitor's reports send out, for the CLI (`--json`) and the API. */
@@ -19,8 +19,22 @@ export function costBasisOf(totals: UsageTotals): ReportCostBasis {
   return totals.reportedEvents > 0 ? 'reported' : 'computed';
 }
 
+export const isoOrNull = (ms: number | null): string | null =>
+  ms === null ? null : new Date(ms).toISOString();
+
 export function usdFromNano(nano: number | null): number | null {
   return nano === null ? null : nano / 1e9;
+}
+
+/** Calls, token buckets and cost, as every usage report row shows them. */
+export function presentTotals(row: UsageTotals) {
+  return {
+    usageEvents: row.usageEvents,
+    tokens: { ...row.tokens },
+    costUsd: usdFromNano(row.costNano),
+    costBasis: costBasisOf(row),
+    unpricedEvents: row.unpricedEvents,
+  };
 }
 
 /** `braincells monitor report --by session --json`: exactly these keys (tests pin them). */
@@ -47,8 +61,8 @@ export function presentSessionListItem(row: SessionReportRow) {
     title: row.title,
     usageEvents: row.usageEvents,
     unpricedEvents: row.unpricedEvents,
-    startedAt: row.startedAt === null ? null : new Date(row.startedAt).toISOString(),
-    endedAt: row.endedAt === null ? null : new Date(row.endedAt).toISOString(),
+    startedAt: isoOrNull(row.startedAt),
+    endedAt: isoOrNull(row.endedAt),
   };
 }
 
@@ -56,11 +70,7 @@ export function presentDayRow(row: UsageTotals & { day: string; sessions: number
   return {
     day: row.day,
     sessions: row.sessions,
-    usageEvents: row.usageEvents,
-    tokens: { ...row.tokens },
-    costUsd: usdFromNano(row.costNano),
-    costBasis: costBasisOf(row),
-    unpricedEvents: row.unpricedEvents,
+    ...presentTotals(row),
   };
 }
 
@@ -71,11 +81,7 @@ export function presentModelRow(
     source: row.source,
     provider: row.provider,
     model: row.model,
-    usageEvents: row.usageEvents,
-    tokens: { ...row.tokens },
-    costUsd: usdFromNano(row.costNano),
-    costBasis: costBasisOf(row),
-    unpricedEvents: row.unpricedEvents,
+    ...presentTotals(row),
   };
 }
 
@@ -84,11 +90,7 @@ export function presentBreakdownRow(row: UsageTotals & { key: string | null; ses
   return {
     key: row.key,
     sessions: row.sessions,
-    usageEvents: row.usageEvents,
-    tokens: { ...row.tokens },
-    costUsd: usdFromNano(row.costNano),
-    costBasis: costBasisOf(row),
-    unpricedEvents: row.unpricedEvents,
+    ...presentTotals(row),
   };
 }
 
@@ -97,11 +99,7 @@ export function presentBlockRow(row: UsageBlock) {
     start: new Date(row.start).toISOString(),
     end: new Date(row.end).toISOString(),
     active: row.active,
-    usageEvents: row.usageEvents,
-    tokens: { ...row.tokens },
-    costUsd: usdFromNano(row.costNano),
-    costBasis: costBasisOf(row),
-    unpricedEvents: row.unpricedEvents,
+    ...presentTotals(row),
     burnTokensPerMinute: row.burnTokensPerMinute,
     projectedTokens: row.projectedTokens,
     projectedCostUsd: usdFromNano(row.projectedCostNano),
@@ -152,21 +150,32 @@ export function presentImportCounts(result: {
 }
 
 /** An own-calls row as the API shows it: money in USD. */
-export function presentOwnCallRow(row: {
-  key: string | null;
-  calls: number;
-  attempts: number;
-  errors: number;
-  errorRate: number | null;
-  cacheHits: number;
-  cacheHitRate: number | null;
-  latencyP50Ms: number | null;
-  latencyP95Ms: number | null;
-  inputTokens: number;
-  outputTokens: number;
-  costNano: number;
-  unpricedAttempts: number;
-}) {
+export function presentOwnCallRow(
+  row: OwnCallStats & { errorRate: number | null; cacheHitRate: number | null },
+) {
   const { costNano, ...rest } = row;
   return { ...rest, costUsd: costNano / 1e9 };
+}
+
+/** One model call of a session's detail (tokens per step). */
+export function presentStep(step: {
+  eventKey: string;
+  messageId: string | null;
+  at: number | null;
+  provider: string | null;
+  model: string | null;
+  tokens: SessionReportRow['tokens'];
+  costNano: number | null;
+  costBasis: string;
+}) {
+  return {
+    eventKey: step.eventKey,
+    messageId: step.messageId,
+    at: isoOrNull(step.at),
+    provider: step.provider,
+    model: step.model,
+    tokens: { ...step.tokens },
+    costUsd: usdFromNano(step.costNano),
+    costBasis: step.costBasis,
+  };
 }

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { AppError } from '../platform/app-error.ts';
 import { MONITOR_FILE_MAX_BYTES } from './monitor-import.ts';
 import {
+  isoOrNull,
   presentAgentNode,
   presentBlockRow,
   presentBreakdownRow,
@@ -11,6 +12,7 @@ import {
   presentModelRow,
   presentOwnCallRow,
   presentSessionListItem,
+  presentStep,
 } from './monitor-presenter.ts';
 import {
   blockView,
@@ -138,10 +140,8 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
       return {
         session: presentSessionListItem(detail.session),
         tree: presentAgentNode(detail.tree),
-        parts: detail.parts.map((part) => ({
-          ...part,
-          createdAt: part.createdAt === null ? null : new Date(part.createdAt).toISOString(),
-        })),
+        parts: detail.parts.map((part) => ({ ...part, createdAt: isoOrNull(part.createdAt) })),
+        steps: detail.steps.map(presentStep),
       };
     },
   );

@@ -64,6 +64,15 @@ const costBasis = z
     'reported: from the logs; computed: from the price catalog; mixed: both; partial: some events of unknown price are not in costUsd; unpriced: none known (costUsd null); null: no usage',
   );
 
+/** Calls, token buckets and cost: the fields every usage report row shares. */
+const usageTotalsFields = {
+  usageEvents: z.number().int(),
+  tokens,
+  costUsd: z.number().nullable(),
+  costBasis,
+  unpricedEvents: z.number().int(),
+};
+
 export const importResultView = z.object({
   files: z.number().int().describe('Files read and written by this import'),
   records: z.number().int(),
@@ -132,30 +141,40 @@ export const sessionDetailView = z.object({
       messageId: z.string().nullable(),
       partId: z.string(),
       type: z.string(),
+      role: z.string().nullable().describe("The message's role (user, assistant)"),
+      text: z.string().nullable().describe('Text or reasoning, cut to 4,000 characters'),
       toolName: z.string().nullable(),
       callId: z.string().nullable(),
       toolStatus: z.string().nullable(),
+      toolInput: z
+        .string()
+        .nullable()
+        .describe("A tool call's input as JSON, cut to 4,000 characters"),
       toolError: z.string().nullable(),
       childRef: z.string().nullable(),
       sourceRef: z.string(),
       createdAt: z.string().nullable(),
     }),
   ),
+  steps: z
+    .array(
+      z.object({
+        eventKey: z.string(),
+        messageId: z.string().nullable(),
+        at: z.string().nullable(),
+        provider: z.string().nullable(),
+        model: z.string().nullable(),
+        tokens,
+        costUsd: z.number().nullable(),
+        costBasis: z.string().describe('reported, computed or unpriced'),
+      }),
+    )
+    .describe("The session's own model calls (each counted once), in time order"),
 });
 
 export const dailyView = z.object({
   timezone: z.string(),
-  items: z.array(
-    z.object({
-      day: z.string(),
-      sessions: z.number().int(),
-      usageEvents: z.number().int(),
-      tokens,
-      costUsd: z.number().nullable(),
-      costBasis,
-      unpricedEvents: z.number().int(),
-    }),
-  ),
+  items: z.array(z.object({ day: z.string(), sessions: z.number().int(), ...usageTotalsFields })),
 });
 
 export const modelView = z.object({
@@ -164,11 +183,7 @@ export const modelView = z.object({
       source: z.string(),
       provider: z.string().nullable(),
       model: z.string().nullable(),
-      usageEvents: z.number().int(),
-      tokens,
-      costUsd: z.number().nullable(),
-      costBasis,
-      unpricedEvents: z.number().int(),
+      ...usageTotalsFields,
     }),
   ),
 });
@@ -189,15 +204,7 @@ export const breakdownQuerySchema = z
 export const breakdownView = z.object({
   by: z.enum(BREAKDOWN_DIMENSIONS),
   items: z.array(
-    z.object({
-      key: z.string().nullable(),
-      sessions: z.number().int(),
-      usageEvents: z.number().int(),
-      tokens,
-      costUsd: z.number().nullable(),
-      costBasis,
-      unpricedEvents: z.number().int(),
-    }),
+    z.object({ key: z.string().nullable(), sessions: z.number().int(), ...usageTotalsFields }),
   ),
 });
 
@@ -225,11 +232,7 @@ export const blockView = z.object({
       start: z.string(),
       end: z.string(),
       active: z.boolean(),
-      usageEvents: z.number().int(),
-      tokens,
-      costUsd: z.number().nullable(),
-      costBasis,
-      unpricedEvents: z.number().int(),
+      ...usageTotalsFields,
       burnTokensPerMinute: z.number().nullable(),
       projectedTokens: z.number().nullable(),
       projectedCostUsd: z.number().nullable(),

@@ -252,6 +252,12 @@ describe('monitor import: Claude Code', () => {
     expect(detail.parts.some((part) => part.toolName === 'Task' && part.callId === 'toolu_1')).toBe(
       true,
     );
+    // Tokens per step: the session's own calls, each once, adding up to its own totals.
+    expect(detail.steps.reduce((sum, step) => sum + step.tokens.output, 0)).toBe(322);
+    expect(detail.steps.length).toBe(detail.session.usageEvents);
+    const times = detail.steps.map((step) => step.at ?? Number.POSITIVE_INFINITY);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    expect(detail.parts.some((part) => part.type === 'text' && part.text)).toBe(true);
   });
 
   it('a viewer cannot import; an outsider sees nothing', async () => {
@@ -320,7 +326,13 @@ describe('monitor import: OpenCode', () => {
     expect(detail.parts.find((part) => part.toolName === 'bash')).toMatchObject({
       toolStatus: 'error',
       toolError: 'exit 1',
+      toolInput: '{"command":"false"}',
     });
+    // Its steps are the two step-finish parts; the message's own (last-step) tokens are not one.
+    expect(detail.steps.map((step) => [step.eventKey, step.tokens.output])).toEqual([
+      ['oc:prt_1', 40],
+      ['oc:prt_2', 60],
+    ]);
   });
 
   it('the legacy storage/ tree gives the same totals, whether imported whole or from storage/', async () => {

@@ -45,21 +45,22 @@ export interface OwnCallsReader {
     actor: Actor,
     projectId: string,
     query: { by: OwnCallsDimension; since?: Date | undefined },
-  ): Promise<
-    {
-      key: string | null;
-      calls: number;
-      attempts: number;
-      errors: number;
-      cacheHits: number;
-      latencyP50Ms: number | null;
-      latencyP95Ms: number | null;
-      inputTokens: number;
-      outputTokens: number;
-      costNano: number;
-      unpricedAttempts: number;
-    }[]
-  >;
+  ): Promise<OwnCallStats[]>;
+}
+
+/** One group of our own calls, as the LLM module counts them. */
+export interface OwnCallStats {
+  key: string | null;
+  calls: number;
+  attempts: number;
+  errors: number;
+  cacheHits: number;
+  latencyP50Ms: number | null;
+  latencyP95Ms: number | null;
+  inputTokens: number;
+  outputTokens: number;
+  costNano: number;
+  unpricedAttempts: number;
 }
 
 export interface ReportOptions {
@@ -130,6 +131,12 @@ export function createMonitorService(deps: MonitorServiceDeps) {
     const realRoots = await Promise.all(roots.map((root) => realpath(root).catch(() => root)));
     if (!realRoots.some((root) => isInside(real, root))) throw outside();
     return real;
+  }
+
+  /** A report's first line: the caller may view the project, and the tables exist. */
+  async function readable(actor: Actor, projectId: string): Promise<void> {
+    await access.requireRole(actor, projectId, 'viewer');
+    await tables();
   }
 
   // Imports of one project run one after another in this process (two at once would read
@@ -297,8 +304,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
     },
 
     async sessionReport(actor: Actor, projectId: string, options: ReportOptions = {}) {
-      await access.requireRole(actor, projectId, 'viewer');
-      await tables();
+      await readable(actor, projectId);
       return store.sessionReport({ projectId, since: options.since });
     },
 
@@ -308,9 +314,8 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       timeZone: string,
       options: ReportOptions = {},
     ) {
-      await access.requireRole(actor, projectId, 'viewer');
+      await readable(actor, projectId);
       checkTimeZone(timeZone);
-      await tables();
       return store.dayReport({ projectId, since: options.since }, timeZone);
     },
 
@@ -320,8 +325,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       projectId: string,
       options: ReportOptions & { now?: Date } = {},
     ) {
-      await access.requireRole(actor, projectId, 'viewer');
-      await tables();
+      await readable(actor, projectId);
       const events = await store.blockEvents({ projectId, since: options.since });
       return usageBlocks(events, (options.now ?? new Date()).getTime());
     },
@@ -333,14 +337,12 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       by: BreakdownDimension,
       options: ReportOptions = {},
     ) {
-      await access.requireRole(actor, projectId, 'viewer');
-      await tables();
+      await readable(actor, projectId);
       return store.breakdownReport({ projectId, since: options.since }, by);
     },
 
     async modelReport(actor: Actor, projectId: string, options: ReportOptions = {}) {
-      await access.requireRole(actor, projectId, 'viewer');
-      await tables();
+      await readable(actor, projectId);
       return store.modelReport({ projectId, since: options.since });
     },
 
@@ -368,8 +370,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
 
     /** Tool calls per tool name from the imported logs' parts (calls, failures, durations, errors). */
     async toolReport(actor: Actor, projectId: string, options: ReportOptions = {}) {
-      await access.requireRole(actor, projectId, 'viewer');
-      await tables();
+      await readable(actor, projectId);
       const rows = await store.toolReport({ projectId, since: options.since }, 5);
       return rows.map((row) => ({
         ...row,
@@ -379,22 +380,23 @@ export function createMonitorService(deps: MonitorServiceDeps) {
 
     /**
      * One session with its agent tree: the sub-agents it started (and theirs), each with its
-     * own usage and the roll-up of its subtree, and its parts (tool calls, text, steps).
+     * own usage and the roll-up of its subtree, its parts (text, tool calls, steps) and its
+     * model calls in time order (tokens per step).
      */
     async sessionDetail(
       actor: Actor,
       projectId: string,
       sessionKey: string,
-      options: { partLimit?: number } = {},
+      options: { partLimit?: number; stepLimit?: number } = {},
     ) {
-      await access.requireRole(actor, projectId, 'viewer');
-      await tables();
+      await readable(actor, projectId);
       const rows = await store.sessionReport({ projectId, since: undefined });
       const session = rows.find((row) => row.sessionKey === sessionKey);
       if (!session) throw notFound('session', sessionKey);
       const tree = buildAgentTree(rows, session);
       const parts = await store.sessionParts(projectId, sessionKey, options.partLimit ?? 1_000);
-      return { session, tree, parts };
+      const steps = await store.sessionSteps(projectId, sessionKey, options.stepLimit ?? 5_000);
+      return { session, tree, parts, steps };
     },
 
     /**
@@ -404,8 +406,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
      * segments — never the server's directory layout.
      */
     async files(actor: Actor, projectId: string) {
-      await access.requireRole(actor, projectId, 'viewer');
-      await tables();
+      await readable(actor, projectId);
       const roots = deps.roots.map((root) => path.resolve(root));
       const shown = (file: string) => {
         if (file.startsWith('upload:')) return file;

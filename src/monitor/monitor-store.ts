@@ -188,6 +188,9 @@ function sinceClause(filter: ReportFilter, params: unknown[]): string {
   return ` and u.ts >= $${params.length}::timestamptz`;
 }
 
+/** Characters of a part's text or tool input a session's detail shows. */
+const PART_TEXT_MAX = 4_000;
+
 export function createMonitorStore(duckdb: DuckDb) {
   return {
     async fileStates(projectId: string): Promise<Map<string, SourceFileState>> {
@@ -767,9 +770,14 @@ export function createMonitorStore(duckdb: DuckDb) {
       }));
     },
 
+    /**
+     * A session's parts in transcript order, with their text and tool input cut to
+     * PART_TEXT_MAX characters (the raw JSON keeps all of it).
+     */
     async sessionParts(projectId: string, sessionKey: string, limit: number) {
       const rows = await duckdb.query(
-        `select p.message_id, p.part_id, p.type, p.tool_name, p.call_id, p.tool_status,
+        `select p.message_id, p.part_id, p.type, m.role, left(p.text, ${PART_TEXT_MAX}) as text,
+                p.tool_name, p.call_id, p.tool_status, left(p.tool_input::varchar, ${PART_TEXT_MAX}) as tool_input,
                 p.tool_error, p.child_ref, p.source_ref, epoch_ms(m.created_at) as created_at
          from monitor_part p
          left join monitor_message m on m.project_id = p.project_id and m.session_key = p.session_key
@@ -778,17 +786,48 @@ export function createMonitorStore(duckdb: DuckDb) {
          order by m.created_at nulls last, p.part_id limit $3`,
         [projectId, sessionKey, limit],
       );
+      const text = (value: unknown) => (value === null ? null : String(value));
       return rows.map((row) => ({
-        messageId: row.message_id === null ? null : String(row.message_id),
+        messageId: text(row.message_id),
         partId: String(row.part_id),
         type: String(row.type),
-        toolName: row.tool_name === null ? null : String(row.tool_name),
-        callId: row.call_id === null ? null : String(row.call_id),
-        toolStatus: row.tool_status === null ? null : String(row.tool_status),
-        toolError: row.tool_error === null ? null : String(row.tool_error),
-        childRef: row.child_ref === null ? null : String(row.child_ref),
+        role: text(row.role),
+        text: text(row.text),
+        toolName: text(row.tool_name),
+        callId: text(row.call_id),
+        toolStatus: text(row.tool_status),
+        toolInput: text(row.tool_input),
+        toolError: text(row.tool_error),
+        childRef: text(row.child_ref),
         sourceRef: String(row.source_ref),
         createdAt: row.created_at === null ? null : Number(row.created_at),
+      }));
+    },
+
+    /** A session's own model calls (counted once), in time order: its tokens per step. */
+    async sessionSteps(projectId: string, sessionKey: string, limit: number) {
+      const rows = await duckdb.query(
+        `select u.event_key, u.message_id, epoch_ms(u.ts) as ts, u.provider, u.model,
+                u.input, u.output, u.reasoning, u.cache_read, u.cache_write, u.cost_nano, u.cost_basis
+         from ${DEDUPED_USAGE} u where u.session_key = $2
+         order by u.ts nulls last, u.event_key limit $3`,
+        [projectId, sessionKey, limit],
+      );
+      return rows.map((row) => ({
+        eventKey: String(row.event_key),
+        messageId: row.message_id === null ? null : String(row.message_id),
+        at: row.ts === null ? null : Number(row.ts),
+        provider: row.provider === null ? null : String(row.provider),
+        model: row.model === null ? null : String(row.model),
+        tokens: {
+          input: Number(row.input),
+          output: Number(row.output),
+          reasoning: Number(row.reasoning),
+          cacheRead: Number(row.cache_read),
+          cacheWrite: Number(row.cache_write),
+        },
+        costNano: row.cost_nano === null ? null : Number(row.cost_nano),
+        costBasis: String(row.cost_basis),
       }));
     },
 

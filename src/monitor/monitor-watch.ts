@@ -1,4 +1,5 @@
 import { type FSWatcher, watch } from 'node:fs';
+import { createDebouncer } from './monitor-debounce.ts';
 import type { ImportResult } from './monitor-import.ts';
 
 /**
@@ -23,6 +24,8 @@ export interface WatchOptions {
   root: string;
   /** Quiet time after the last change before a cycle (editors and agents write in bursts). */
   debounceMs?: number;
+  /** The longest a change waits for its cycle while changes keep coming (monitor-debounce.ts). */
+  maxWaitMs?: number;
   /** Full reconcile interval. */
   reconcileMs?: number;
   onCycle: (cycle: WatchCycle) => void;
@@ -38,11 +41,11 @@ const IGNORED = /(\.tmp|~|\.swp|-journal|-shm)$/;
 
 export function startWatch(options: WatchOptions): Watch {
   const debounceMs = options.debounceMs ?? 300;
+  const maxWaitMs = options.maxWaitMs ?? 1_000;
   const reconcileMs = options.reconcileMs ?? 60_000;
   let closed = false;
   let running: Promise<void> | undefined;
   let pending: WatchReason | undefined;
-  let debounce: NodeJS.Timeout | undefined;
 
   const cycle = (reason: WatchReason): Promise<void> => {
     if (closed) return Promise.resolve();
@@ -67,12 +70,16 @@ export function startWatch(options: WatchOptions): Watch {
     return running;
   };
 
+  const debounce = createDebouncer({
+    quietMs: debounceMs,
+    maxWaitMs: Math.max(debounceMs, maxWaitMs),
+    run: () => void cycle('change'),
+  });
   let watcher: FSWatcher | undefined;
   try {
     watcher = watch(options.root, { recursive: true, persistent: true }, (_event, name) => {
       if (name && IGNORED.test(String(name))) return;
-      clearTimeout(debounce);
-      debounce = setTimeout(() => void cycle('change'), debounceMs);
+      debounce.touch();
     });
     watcher.on('error', (error) => options.onError(error));
   } catch (error) {
@@ -86,7 +93,7 @@ export function startWatch(options: WatchOptions): Watch {
   return {
     async close() {
       closed = true;
-      clearTimeout(debounce);
+      debounce.cancel();
       clearInterval(reconciler);
       watcher?.close();
       await running;
