@@ -11,7 +11,7 @@ import {
   SQL_TYPE_BY_COLUMN_TYPE,
 } from '../sheet-cells.ts';
 import type { TypeChangeResult } from '../sheet-data-store.ts';
-import { datasetTable, stateColumn, valueColumn } from '../sheet-query.ts';
+import { datasetIndex, datasetTable, stateColumn, valueColumn } from '../sheet-query.ts';
 import type { ColumnType } from '../sheet-schema.ts';
 import type { RejectedLine } from './import-convert.ts';
 import type { ImportFormat, TextEncoding } from './import-sniff.ts';
@@ -269,8 +269,6 @@ export interface ImportOutcome {
   conversions: ImportConversion[];
   /** How many parts the file was read in (1: whole). */
   parts: number;
-  /** Parts are read `connections` at a time; each such wave commits before the next (1: one). */
-  waves: number;
 }
 
 const interrupted = (error: unknown) =>
@@ -292,10 +290,6 @@ export interface ImportOptions {
   partsDir?: string | undefined;
   /** Smallest CSV read in parts when more than one connection is given. */
   partsMinBytes?: number | undefined;
-  /** Largest CSV one wave of parts reads (see PARTS_MAX_BYTES). */
-  partsMaxBytes?: number | undefined;
-  /** How many waves a CSV may be read in; a larger one is read whole (see MAX_WAVES). */
-  maxWaves?: number | undefined;
 }
 
 /** A part's file name (random, in the import directory); `isPartFile` recognizes one. */
@@ -304,22 +298,6 @@ export const isPartFile = (name: string) => /^part-[0-9a-f-]{36}\.csv$/.test(nam
 
 /** Below this a CSV is read whole: splitting costs more than the second thread gains. */
 export const PARTS_MIN_BYTES = 16 * 1024 * 1024;
-/**
- * The most one wave of parts reads at once. Parts append to one table from concurrent
- * transactions; DuckDB (1.5.6) writes the first part to commit straight to disk but keeps the
- * later parts' rows in memory until the next checkpoint. Measured on 2 threads: a 95 MB /
- * 1M-row file grows RSS by ~260–340 MiB in parts (~170–250 whole); a 290 MB / 3M-row file in
- * one wave by ~770 MiB (~200 whole).
- */
-export const PARTS_MAX_BYTES = 128 * 1024 * 1024;
-/**
- * A CSV above PARTS_MAX_BYTES could be read in several waves of parts, each committed and
- * checkpointed before the next (memory stays that of one wave; `maxWaves` > 1). Measured
- * 2026-12-06 on a quiet 2-core machine, 3M rows / 290 MB: in 3 waves 5.4 s against DuckDB's
- * own CTAS at 1.5 s (ratio 3.6) — the checkpoints between waves cost more than the second
- * thread gains — where the whole read is at 1.6–1.9. So the default reads it whole.
- */
-export const MAX_WAVES = 1;
 const REJECTS_KEPT = 100;
 
 /**
@@ -329,7 +307,7 @@ const REJECTS_KEPT = 100;
  * interrupts the running statements.
  *
  * Numbering rows in file order (`row_number() over ()`) makes DuckDB read a file on one
- * thread. A UTF-8 CSV of PARTS_MIN_BYTES to PARTS_MAX_BYTES is therefore cut at line
+ * thread. A UTF-8 CSV of PARTS_MIN_BYTES or more is therefore cut at line
  * boundaries outside quotes into one part per connection given (the caller asks for DuckDB's
  * threads), and the parts are read at once, each numbering its rows after the lines before it
  * (importInParts). Anything else, or when no second connection is free, is read whole in one
@@ -337,8 +315,8 @@ const REJECTS_KEPT = 100;
  * numbering by `file_row_number` (memory grows with the file), adding the id afterwards
  * (ALTER … DEFAULT nextval, UPDATE from rowid: slower), one statement over a UNION ALL of
  * parts (DuckDB runs the branches one by one), parts into staging tables then one copy (the
- * copy costs what the parts gain), the row-id index made before the parts (each part then
- * inserts into it row by row: slower).
+ * copy costs what the parts gain). Files above 128 MiB in waves of parts, each committed and
+ * checkpointed (2026-12): the checkpoints between waves cost more than the parts gain.
  */
 export async function importIntoTable(
   connections: readonly DuckDBConnection[],
@@ -358,27 +336,20 @@ export async function importIntoTable(
   };
   options.signal?.addEventListener('abort', onAbort);
   // Each read's best estimate so far: a part that has finished reports nothing (-1) again.
-  // With several waves, the waves before this one count as done.
   const seen = used.map(() => -1);
-  const waves = { done: 0, total: plan ? Math.ceil(plan.parts.length / used.length) : 1 };
-  const nextWave = () => {
-    waves.done++;
-    seen.fill(-1);
-  };
   const timer = setInterval(() => {
     for (const [index, connection] of used.entries())
       seen[index] = Math.max(seen[index]!, connection.progress.percentage);
-    const current = seen.some((value) => value < 0)
+    const percentage = seen.some((value) => value < 0)
       ? -1
       : seen.reduce((sum, value) => sum + value, 0) / seen.length;
-    const percentage = current < 0 ? -1 : (waves.done * 100 + current) / waves.total;
     options.onProgress?.({ percentage, elapsedMs: Date.now() - started });
   }, 250);
   timer.unref();
   try {
     if (!plan) return await importWhole(primary, options);
     try {
-      return await importInParts(used, options, plan, nextWave);
+      return await importInParts(used, options, plan);
     } finally {
       await Promise.all(plan.parts.map((part) => rm(part.path, { force: true }).catch(() => {})));
     }
@@ -556,6 +527,8 @@ async function importWhole(
       refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
       const conversions = await countConversions(connection, options.datasetId, converting);
       await options.finish(connection, rows);
+      // A cancel that came between two statements interrupted none of them.
+      if (options.signal?.aborted) throw options.signal.reason;
       await connection.run('commit');
       return {
         rows,
@@ -564,7 +537,6 @@ async function importWhole(
         widened,
         conversions,
         parts: 1,
-        waves: 1,
       };
     } catch (error) {
       await connection.run('rollback').catch(() => {});
@@ -607,8 +579,6 @@ async function planParts(
   if (spec.csv?.relaxedQuotes) return undefined;
   const size = (await stat(spec.path)).size;
   if (size < (options.partsMinBytes ?? PARTS_MIN_BYTES)) return undefined;
-  const waves = Math.ceil(size / (options.partsMaxBytes ?? PARTS_MAX_BYTES));
-  if (waves > (options.maxWaves ?? MAX_WAVES)) return undefined;
   // The parts are a copy of the file: read it whole when the disk could not hold one more.
   const disk = await statfs(options.partsDir!).catch(() => undefined);
   if (!disk || disk.bavail * disk.bsize < size * 1.5 + 64 * 1024 * 1024) return undefined;
@@ -620,7 +590,7 @@ async function planParts(
       ? splitCsv(
           spec.path,
           size,
-          count * waves,
+          count,
           assumedQuote ? assumedQuote.charCodeAt(0) : -1,
           options.partsDir!,
         )
@@ -804,29 +774,26 @@ async function countConversions(
 }
 
 /**
- * Reads the parts `connections` at a time (a wave), one connection and transaction each, into
- * a table created first. With one wave, every transaction commits only when all parts are
- * read and the reject share is within bounds. With several, each wave commits and is
- * checkpointed before the next (memory stays that of one wave), and the reject share is judged
- * at the end; the table is new, so dropping it takes back what the waves wrote. Any failure
- * rolls back and drops the table. After the commits the id sequence and index are made; if
- * that fails the table is dropped too.
+ * Reads the parts at once, one connection and transaction each, into a table created first
+ * with its row-id index. Every transaction commits only when all parts are read and the
+ * reject share is within bounds. Any failure rolls back and drops the table. After the
+ * commits the id sequence is made (and `finish` runs); if that fails the table is dropped too.
+ *
+ * The index is made on the empty table, so each part's commit adds its rows to it and the
+ * index is written at the background checkpoint, as a whole read's is. Made after the
+ * commits, it is built from the committed rows at once: measured 2026-12-06 at 3M rows, RSS
+ * +690 MiB while importing against +325 made first (import-parts.test.ts checks ids stay
+ * unique and in order).
  */
 async function importInParts(
   connections: readonly DuckDBConnection[],
   options: ImportOptions,
   plan: PartsPlan,
-  nextWave: () => void,
 ): Promise<ImportOutcome> {
   const table = datasetTable(options.datasetId);
   const widened: string[] = [];
   let spec = options.spec;
   const rejects = plan.parts.map((_, index) => rejectTables(options.datasetId, index));
-  const waves: number[][] = [];
-  for (let first = 0; first < plan.parts.length; first += connections.length)
-    waves.push(
-      plan.parts.slice(first, first + connections.length).map((_, offset) => first + offset),
-    );
   const read = (index: number, list: string, withRejects: boolean) => {
     const part = plan.parts[index]!;
     const types = {
@@ -850,67 +817,54 @@ async function importInParts(
     const { list, converting } = selectList(options);
     await primary.run(`create table ${table} as ${read(0, list, false)} limit 0`);
     try {
-      let rows = 0;
-      let rejected = options.preRejected?.count ?? 0;
-      const collected: RejectedLine[] = [...(options.preRejected?.rejects ?? [])];
-      for (const [waveIndex, wave] of waves.entries()) {
-        if (options.signal?.aborted) throw options.signal.reason;
-        if (waveIndex > 0) nextWave();
-        const inWave = wave.map((partIndex, slot) => ({
-          partIndex,
-          connection: connections[slot]!,
-        }));
-        const inserted = await Promise.all(
-          inWave.map(async ({ partIndex, connection }) => {
-            await connection.run('begin transaction');
-            try {
-              const result = await connection.run(
-                `insert into ${table} ${read(partIndex, list, true)}`,
-              );
-              return Number(result.rowsChanged);
-            } catch (error) {
-              // One part failed: stop the others rather than let them read to the end.
-              for (const other of connections) if (other !== connection) other.interrupt();
-              throw error;
-            }
-          }),
-        );
-        rows += inserted.reduce((sum, value) => sum + value, 0);
-        const summaries = await Promise.all(
-          inWave.map(({ partIndex, connection }) =>
-            rejectSummary(connection, rejects[partIndex]!.table),
-          ),
-        );
-        const wider = widenedSpec(
-          spec,
-          summaries.flatMap((summary) => summary.castColumns),
-          widened,
-          attempt,
-        );
-        if (wider) {
-          spec = wider;
-          throw new RetryWider();
-        }
-        rejected += summaries.reduce((sum, summary) => sum + summary.rejected, 0);
-        for (const { partIndex, connection } of inWave)
-          collected.push(
-            ...(await firstRejects(
-              connection,
-              rejects[partIndex]!.table,
-              plan.parts[partIndex]!.path,
-              true,
-              partIndex === 0 ? 0 : plan.parts[partIndex]!.linesBefore,
-            )),
-          );
-        if (waves.length > 1) {
-          for (const { connection } of inWave) await connection.run('commit');
-          // Later parts' rows stay in memory until a checkpoint (PARTS_MAX_BYTES). After the
-          // last wave the import's background checkpoint takes them (checkpointSoon).
-          if (waveIndex < waves.length - 1) await primary.run('checkpoint');
-        }
+      await primary.run(
+        `create unique index if not exists ${datasetIndex(options.datasetId)} on ${table} (_row_id)`,
+      );
+      const inserted = await Promise.all(
+        connections.map(async (connection, index) => {
+          await connection.run('begin transaction');
+          try {
+            const result = await connection.run(`insert into ${table} ${read(index, list, true)}`);
+            return Number(result.rowsChanged);
+          } catch (error) {
+            // One part failed: stop the others rather than let them read to the end.
+            for (const other of connections) if (other !== connection) other.interrupt();
+            throw error;
+          }
+        }),
+      );
+      const rows = inserted.reduce((sum, value) => sum + value, 0);
+      const summaries = await Promise.all(
+        connections.map((connection, index) => rejectSummary(connection, rejects[index]!.table)),
+      );
+      const wider = widenedSpec(
+        spec,
+        summaries.flatMap((summary) => summary.castColumns),
+        widened,
+        attempt,
+      );
+      if (wider) {
+        spec = wider;
+        throw new RetryWider();
       }
+      const rejected =
+        (options.preRejected?.count ?? 0) +
+        summaries.reduce((sum, summary) => sum + summary.rejected, 0);
+      const collected: RejectedLine[] = [...(options.preRejected?.rejects ?? [])];
+      for (const [index, connection] of connections.entries())
+        collected.push(
+          ...(await firstRejects(
+            connection,
+            rejects[index]!.table,
+            plan.parts[index]!.path,
+            true,
+            index === 0 ? 0 : plan.parts[index]!.linesBefore,
+          )),
+        );
       refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
-      if (waves.length === 1) for (const connection of connections) await connection.run('commit');
+      // A cancel that came between two statements interrupted none of them.
+      if (options.signal?.aborted) throw options.signal.reason;
+      for (const connection of connections) await connection.run('commit');
       const [span] = (
         await primary.runAndReadAll(`select coalesce(max(_row_id), 0) as last from ${table}`)
       ).getRowObjectsJS() as { last: bigint }[];
@@ -925,7 +879,6 @@ async function importInParts(
         widened,
         conversions,
         parts: plan.parts.length,
-        waves: waves.length,
       };
     } catch (error) {
       for (const connection of connections) await connection.run('rollback').catch(() => {});
@@ -934,7 +887,7 @@ async function importInParts(
     } finally {
       // Reject tables are temporary: each lives on the connection that read its part.
       for (const [index, reject] of rejects.entries())
-        await dropRejects(connections[index % connections.length]!, reject);
+        await dropRejects(connections[index]!, reject);
     }
   }
 }
