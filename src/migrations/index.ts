@@ -22,6 +22,7 @@ import * as m0650 from './0650-documents.ts';
 import * as m0700 from './0700-chat.ts';
 import * as m0701 from './0701-chat-summaries.ts';
 import * as m0800 from './0800-gateway-keys.ts';
+import * as m0900 from './0900-image-columns.ts';
 
 /**
  * Every migration, in order. A migration never changes after it ships: add a new one.
@@ -51,4 +52,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0700-chat': m0700,
   '0701-chat-summaries': m0701,
   '0800-gateway-keys': m0800,
+  '0900-image-columns': m0900,
 };
