@@ -34,6 +34,7 @@ import { createMetrics } from './platform/metrics.ts';
 import type { Platform } from './platform/platform.ts';
 import { projectRoutes } from './projects/project-routes.ts';
 import { generationRoutes } from './sheets/generation/generation-routes.ts';
+import { imageRoutes } from './sheets/images/image-routes.ts';
 import { sheetRoutes } from './sheets/sheet-routes.ts';
 import { viewRoutes } from './sheets/views/view-routes.ts';
 import { workflowRoutes } from './workflows/workflow-routes.ts';
@@ -203,6 +204,7 @@ export async function buildApp(platform: Platform, options: FeatureOptions = {})
     importMaxBytes: config.sheets.importMaxBytes,
   });
   await app.register(viewRoutes, { views: features.sheets.views });
+  await app.register(imageRoutes, { images: features.images.images });
   await app.register(documentRoutes, {
     documents: features.documents.documents,
     maxFileBytes: config.documents.maxFileBytes,

@@ -4,7 +4,7 @@
 //
 // A feature is built on first use, at most once, from the features it depends on:
 //   core (audit recorder → projects → accounts, audit log) → llm → gateway → sheets →
-//   documents → generation → monitor → chat → workflows
+//   images → documents → generation → monitor → chat → workflows
 // so a CLI command that needs only the sheets opens no LLM module. The order above is the only
 // order; no feature reaches back into one built after it.
 //
@@ -37,6 +37,7 @@ import {
   type GenerationModule,
   type GenerationModuleDeps,
 } from './sheets/generation/generation-module.ts';
+import { createImagesModule, type ImagesModule } from './sheets/images/images-module.ts';
 import { createSheetsModule, type SheetsModule } from './sheets/sheets-module.ts';
 import type { WorkflowRunOptions } from './workflows/workflow-run.ts';
 import { createWorkflowsModule, type WorkflowsModule } from './workflows/workflows-module.ts';
@@ -168,6 +169,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
   const base = createCoreFeatures(platform, options);
   const useJobs = options.useJobs ?? true;
   let sheets: SheetsModule | undefined;
+  let images: ImagesModule | undefined;
   let generation: GenerationModule | undefined;
   let monitor: MonitorService | undefined;
   let documents: DocumentsModule | undefined;
@@ -194,6 +196,14 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       events: events(),
     });
     return sheets;
+  };
+  const imagesFeature = (): ImagesModule => {
+    images ??= createImagesModule({
+      platform,
+      access: base.core.access,
+      sheets: sheetsFeature().sheets,
+    });
+    return images;
   };
   const documentsFeature = (): DocumentsModule => {
     documents ??= createDocumentsModule({
@@ -272,6 +282,10 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
     /** Datasets, columns, cells, import and export (docs/sheets.md). */
     get sheets(): SheetsModule {
       return sheetsFeature();
+    },
+    /** Image values: the blob store, uploads, ZIP imports, thumbnails (docs/images.md). */
+    get images(): ImagesModule {
+      return imagesFeature();
     },
     /** AI columns (docs/ai-columns.md): runs are pg-boss jobs unless `useJobs` is false. */
     get generation(): GenerationModule {

@@ -139,13 +139,25 @@ export interface DatasetColumnTable {
   id: string;
   dataset_id: string;
   name: string;
-  type: 'text' | 'integer' | 'number' | 'boolean' | 'date' | 'timestamp' | 'json';
+  type: 'text' | 'integer' | 'number' | 'boolean' | 'date' | 'timestamp' | 'json' | 'image';
   kind: Generated<'static' | 'formula' | 'ai'>;
   formula: string | null;
   position: number;
   hidden: Generated<boolean>;
   created_at: Generated<Timestamp>;
   updated_at: Generated<Timestamp>;
+}
+
+// — images (migration 0900) —
+/** One stored image a project may read (its bytes live once per content in the blob store). */
+export interface ImageBlobTable {
+  project_id: string;
+  sha256: string;
+  media_type: string;
+  bytes: ColumnType<string, number, never>;
+  width: number;
+  height: number;
+  created_at: Generated<Timestamp>;
 }
 
 // — documents (migration 0650) —
@@ -352,6 +364,7 @@ export interface DB {
   dataset_import: DatasetImportTable;
   dataset_view: DatasetViewTable;
   document: DocumentTable;
+  image_blob: ImageBlobTable;
   llm_provider: LlmProviderTable;
   llm_price_override: LlmPriceOverrideTable;
   llm_calls: LlmCallsTable;

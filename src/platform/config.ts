@@ -576,6 +576,22 @@ export const SETTINGS = {
     '120000',
     "How long one document's text extraction may take before it is stopped and marked failed.",
   ],
+  // — images (src/sheets/images, docs/images.md) —
+  BRAINCELLS_IMAGE_MAX_BYTES: [
+    integer(1_024, 1024 ** 3),
+    String(20 * 1024 ** 2),
+    'Largest image a cell may hold, in bytes (an upload, or a file inflated from a ZIP).',
+  ],
+  BRAINCELLS_IMAGE_MAX_PIXELS: [
+    integer(1, 1_000_000_000),
+    '50000000',
+    'Most pixels (width × height, as the header declares them) of an image; more is refused before decoding, so a decompression bomb never inflates.',
+  ],
+  BRAINCELLS_IMAGE_ZIP_MAX_BYTES: [
+    integer(1_024, 1024 ** 4),
+    String(2 * 1024 ** 3),
+    'Largest ZIP of images in one import, in bytes as uploaded (entries are inflated one at a time).',
+  ],
   BRAINCELLS_MONITOR_ROOTS: [
     z
       .string()
@@ -640,6 +656,7 @@ export interface Config {
   corsOrigins: string[];
   monitor: { roots: string[] };
   documents: { maxFileBytes: number; maxBatchBytes: number; extractTimeoutMs: number };
+  images: { maxBytes: number; maxPixels: number; zipMaxBytes: number };
   /** The CSP lets the web UI load https: images from other hosts (thumbnails). */
   remoteImages: boolean;
   session: { idleTimeoutMs: number; absoluteTimeoutMs: number };
@@ -803,6 +820,11 @@ export function loadConfig(
       maxFileBytes: read('BRAINCELLS_DOCUMENT_MAX_BYTES'),
       maxBatchBytes: read('BRAINCELLS_DOCUMENT_BATCH_MAX_BYTES'),
       extractTimeoutMs: read('BRAINCELLS_DOCUMENT_EXTRACT_TIMEOUT_MS'),
+    },
+    images: {
+      maxBytes: read('BRAINCELLS_IMAGE_MAX_BYTES'),
+      maxPixels: read('BRAINCELLS_IMAGE_MAX_PIXELS'),
+      zipMaxBytes: read('BRAINCELLS_IMAGE_ZIP_MAX_BYTES'),
     },
     remoteImages: read('BRAINCELLS_REMOTE_IMAGES'),
     session: {

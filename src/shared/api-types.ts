@@ -15,8 +15,23 @@ export const COLUMN_TYPES = [
   'date',
   'timestamp',
   'json',
+  'image',
 ] as const;
 export type ColumnType = (typeof COLUMN_TYPES)[number];
+
+/**
+ * An `image` cell's value: a reference to bytes in the project's content-addressed image store
+ * (docs/images.md). The bytes are fetched from `/api/projects/:projectId/images/:sha256`.
+ */
+export interface ImageReference {
+  sha256: string;
+  mediaType: string;
+  bytes: number;
+  width: number;
+  height: number;
+  /** The file name it arrived with (data, never a path on our side). */
+  name: string;
+}
 
 /** static: values typed or imported; formula: a DuckDB expression; ai: filled by a process. */
 export const COLUMN_KINDS = ['static', 'formula', 'ai'] as const;

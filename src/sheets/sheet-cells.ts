@@ -1,4 +1,5 @@
 import { validationError } from '../platform/app-error.ts';
+import { parseImageReference } from './images/image-reference.ts';
 import type { CellStatus, CellValue, ColumnType } from './sheet-schema.ts';
 
 /**
@@ -137,6 +138,8 @@ export const SQL_TYPE_BY_COLUMN_TYPE: Record<ColumnType, string> = {
   date: 'DATE',
   timestamp: 'TIMESTAMP',
   json: 'JSON',
+  // A reference to the image store (images/image-reference.ts), never the bytes.
+  image: 'JSON',
 };
 
 /** The inverse, for inferred import types; anything unlisted is imported as text. */
@@ -221,6 +224,15 @@ export function cellValueToText(
       if (text.length > MAX_CELL_TEXT) throw fail('is too long');
       return text;
     }
+    case 'image': {
+      const parsed = parseImageReference(value);
+      if (!parsed.ok)
+        throw validationError(
+          `${field} ${parsed.field ? `${parsed.field} ` : ''}${parsed.message}`,
+          [{ path: parsed.field ? `${field}.${parsed.field}` : field, message: parsed.message }],
+        );
+      return JSON.stringify(parsed.reference);
+    }
   }
 }
 
@@ -244,6 +256,7 @@ export function cellValueFromSql(type: ColumnType, value: unknown): CellValue {
       return Number.isNaN(time) ? text : new Date(time).toISOString();
     }
     case 'json':
+    case 'image':
       try {
         return JSON.parse(String(value)) as CellValue;
       } catch {

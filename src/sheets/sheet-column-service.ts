@@ -113,6 +113,10 @@ export function createColumnUseCases(context: SheetContext, formulas: FormulaUpd
         throw validationError('An AI column has no formula', [
           { path: 'formula', message: 'not allowed on an AI column' },
         ]);
+      if (parsed.type === 'image' && parsed.formula !== undefined)
+        throw validationError('A formula cannot compute images', [
+          { path: 'type', message: 'not allowed on a formula column' },
+        ]);
       const formula =
         parsed.formula === undefined
           ? null
@@ -156,6 +160,12 @@ export function createColumnUseCases(context: SheetContext, formulas: FormulaUpd
       let typeChange: Awaited<ReturnType<SheetDataStore['changeColumnType']>> | undefined;
       // Every check before any write: a formula that does not parse or bind changes nothing.
       let stored: string | undefined;
+      // Image cells hold references the image routes write (docs/images.md): no other type's
+      // values convert into one, and a formula computes none.
+      if (changes.type !== undefined && changes.type !== column.type && changes.type === 'image')
+        throw validationError('A column cannot be changed to the image type; add an image column', [
+          { path: 'type', message: 'cannot convert to image' },
+        ]);
       if (changes.formula !== undefined) {
         if (column.kind !== 'formula')
           throw validationError('Only formula columns have a formula', [

@@ -335,7 +335,10 @@ export function createSheetDataStore(options: {
     columns
       .flatMap((column) => {
         const value =
-          column.type === 'date' || column.type === 'timestamp' || column.type === 'json'
+          column.type === 'date' ||
+          column.type === 'timestamp' ||
+          column.type === 'json' ||
+          column.type === 'image'
             ? `cast(${valueColumn(column.id)} as varchar)`
             : valueColumn(column.id);
         const alias = aliasesOf(column.id);

@@ -1,3 +1,4 @@
+import { imagePartText } from './fake-llm-images.ts';
 import type { Answer, AnswerMode, PromptText } from './fake-llm-output.ts';
 
 /** Token counts of one completion, in the fake's own terms (see README "Token counting"). */
@@ -82,7 +83,9 @@ export function contentText(content: unknown): string {
   for (const part of content) {
     if (typeof part === 'string') texts.push(part);
     else if (isRecord(part)) {
-      if (typeof part.text === 'string') texts.push(part.text);
+      const image = imagePartText(part);
+      if (image !== undefined) texts.push(image);
+      else if (typeof part.text === 'string') texts.push(part.text);
       else if (part.content !== undefined) texts.push(contentText(part.content));
       else if (typeof part.output === 'string') texts.push(part.output);
     }

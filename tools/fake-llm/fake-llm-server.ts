@@ -19,10 +19,17 @@ import {
   parseFaults,
   retryAfterFor,
 } from './fake-llm-faults.ts';
+import { imageGenerationResponse } from './fake-llm-images.ts';
 import { openAiChatProtocol, openAiErrorBody, openAiModelList } from './fake-llm-openai.ts';
 import { openAiResponsesProtocol } from './fake-llm-openai-responses.ts';
 import { buildAnswer, countInputTokens } from './fake-llm-output.ts';
-import type { Completion, ErrorBody, ParsedRequest, Protocol } from './fake-llm-protocol.ts';
+import {
+  type Completion,
+  type ErrorBody,
+  isRecord,
+  type ParsedRequest,
+  type Protocol,
+} from './fake-llm-protocol.ts';
 
 export interface FakeLlmOptions {
   /** 0 (the default) picks a free port. */
@@ -297,6 +304,8 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
         route.family === 'anthropic' ? anthropicModelList() : openAiModelList(),
       );
     }
+    if (route.name === '/images/generations' && request.method === 'POST')
+      return answerImageGeneration(exchange, request.headers, body);
     const protocol = route.protocol;
     if (!protocol || request.method !== 'POST') {
       return sendError(exchange, 404, `Invalid URL (${request.method} ${path})`, 'unknown_url');
@@ -361,6 +370,24 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     const completion = complete(protocol, parsed, faults, baseModel, body, variant);
     if (parsed.stream) return streamCompletion(exchange, protocol, completion, faults);
     return answerCompletion(exchange, protocol, completion, faults);
+  }
+
+  /** `POST /v1/images/generations` (fake-llm-images.ts), with the latency and status faults. */
+  async function answerImageGeneration(
+    exchange: Exchange,
+    headers: IncomingHttpHeaders,
+    body: unknown,
+  ): Promise<void> {
+    const model = isRecord(body) && typeof body.model === 'string' ? body.model : 'fake-image';
+    const faultResult = parseFaults({ model, headers, defaults });
+    if (!faultResult.ok) return sendError(exchange, 400, faultResult.message);
+    if (exchange.record) exchange.record.model = faultResult.baseModel;
+    const faults = faultResult.faults;
+    if (!(await wait(exchange, jitteredLatency(faults, randomFor(faults.seed))))) return;
+    if (faults.status !== undefined) return sendError(exchange, faults.status);
+    const answer = imageGenerationResponse(body);
+    if (answer.status === 400) return sendError(exchange, 400, answer.message);
+    return send(exchange, 200, answer.body);
   }
 
   function complete(

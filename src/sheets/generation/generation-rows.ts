@@ -58,6 +58,7 @@ const JSON_TYPE: Record<ColumnType, Record<string, unknown>> = {
   date: { type: 'string', format: 'date' },
   timestamp: { type: 'string', format: 'date-time' },
   json: {},
+  image: { type: 'null' },
 };
 
 /** The object one call answers: a property per column, by column name. */

@@ -1015,6 +1015,7 @@ function typeSql(type: ColumnType): string {
     date: 'DATE',
     timestamp: 'TIMESTAMP',
     json: 'VARCHAR',
+    image: 'VARCHAR',
   }[type];
 }
 

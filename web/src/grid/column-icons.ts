@@ -8,6 +8,7 @@ export const TYPE_ICONS: Record<ColumnType, { icon: string; label: string }> = {
   date: { icon: '📅', label: 'Date' },
   timestamp: { icon: '⏱', label: 'Date and time' },
   json: { icon: '{}', label: 'JSON' },
+  image: { icon: '🖼', label: 'Image' },
 };
 
 export const KIND_ICONS: Record<ColumnKind, { icon: string; label: string } | undefined> = {

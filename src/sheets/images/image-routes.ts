@@ -1,0 +1,174 @@
+import { createReadStream } from 'node:fs';
+import multipart from '@fastify/multipart';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { AppError, validationError } from '../../platform/app-error.ts';
+import { presentEditedCell } from '../sheet-presenter.ts';
+import { nameSchema, rowIdStringSchema } from '../sheet-schema.ts';
+import { MAX_IMPORT_FILES } from './image-import.ts';
+import { THUMBNAIL_MEDIA_TYPE } from './image-probe.ts';
+import type { ImageService } from './image-service.ts';
+
+const projectParams = z.object({ projectId: z.uuid() });
+const imageParams = projectParams.extend({
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 (64 lowercase hex digits)'),
+});
+const cellParams = projectParams.extend({
+  datasetId: z.uuid(),
+  rowId: rowIdStringSchema,
+  columnId: z.uuid(),
+});
+
+/**
+ * Headers of every image we serve: our bytes are immutable per hash (ETag = the hash), private
+ * to the project's members, never sniffed into another type, and sandboxed should a browser
+ * ever open one as a document. SVG goes out as an attachment only (it can carry script).
+ */
+function imageHeaders(reply: FastifyReply, sha256: string, mediaType: string) {
+  return reply
+    .header('content-type', mediaType)
+    .header('etag', `"${sha256}"`)
+    .header('cache-control', 'private, max-age=31536000, immutable')
+    .header('x-content-type-options', 'nosniff')
+    .header('content-security-policy', "default-src 'none'; sandbox")
+    .header(
+      'content-disposition',
+      mediaType === 'image/svg+xml'
+        ? `attachment; filename="${sha256}.svg"`
+        : `inline; filename="${sha256}"`,
+    );
+}
+
+const notModified = (request: FastifyRequest, sha256: string) =>
+  (request.headers['if-none-match'] ?? '')
+    .split(',')
+    .some((tag) => tag.trim().replace(/^W\//, '') === `"${sha256}"`);
+
+/** Image values HTTP API (docs/images.md): validate → service → bytes or JSON. */
+export const imageRoutes: FastifyPluginAsyncZod<{ images: ImageService }> = async (
+  app,
+  options,
+) => {
+  const { images } = options;
+  const tags = ['images'];
+  const base = '/api/projects/:projectId/images';
+
+  await app.register(multipart, {
+    // Each part is counted again while streaming to disk (streamToTempFile).
+    limits: {
+      fileSize: Math.max(images.limits.zipMaxBytes, images.limits.maxBytes) + 1,
+      files: MAX_IMPORT_FILES,
+      fields: 10,
+    },
+  });
+  const requireMultipart = (request: FastifyRequest) => {
+    if (!request.isMultipart())
+      throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the images as multipart/form-data', {
+        details: { field: 'file' },
+      });
+  };
+
+  app.post(
+    `${base}/import`,
+    {
+      schema: {
+        tags,
+        summary: 'Import a ZIP of images, or image files, as a new dataset (editor)',
+        description:
+          'multipart/form-data with `file` parts: each a ZIP of images or one image. One row per image with its file name (columns `Image` and `File name`). Each file is checked by its bytes and decoded dimensions; refused files (not an image, over BRAINCELLS_IMAGE_MAX_BYTES or BRAINCELLS_IMAGE_MAX_PIXELS, truncated, a bomb) are listed with the reason and the rest are imported. 400 when no file is an image; 413 for a part over BRAINCELLS_IMAGE_ZIP_MAX_BYTES.',
+        params: projectParams,
+        querystring: z.object({ name: nameSchema.optional() }),
+      },
+    },
+    async (request, reply) => {
+      requireMultipart(request);
+      const result = await images.importImages(request.actor, request.params.projectId, {
+        parts: request.files(),
+        ...(request.query.name ? { name: request.query.name } : {}),
+      });
+      reply.status(201);
+      return result;
+    },
+  );
+
+  app.post(
+    '/api/projects/:projectId/datasets/:datasetId/rows/:rowId/cells/:columnId/image',
+    {
+      schema: {
+        tags,
+        summary: 'Upload an image into a cell of an image column (editor)',
+        description:
+          'multipart/form-data with one `file` part. Written if the cell is still at `expectedVersion` (409 otherwise). 415 when the file is not an image this server accepts, 413 over BRAINCELLS_IMAGE_MAX_BYTES; both name `file` and write nothing.',
+        params: cellParams,
+        querystring: z.object({ expectedVersion: z.coerce.number().int().min(0) }),
+      },
+    },
+    async (request) => {
+      requireMultipart(request);
+      const part = await request.file();
+      if (!part) throw validationError('file is required', [{ path: 'file', message: 'required' }]);
+      let bytes: Buffer;
+      try {
+        bytes = await part.toBuffer();
+      } catch {
+        throw new AppError(
+          'PAYLOAD_TOO_LARGE',
+          `The image is larger than the limit of ${images.limits.maxBytes} bytes`,
+          { details: { field: 'file', maxBytes: images.limits.maxBytes } },
+        );
+      }
+      const { projectId, datasetId, rowId, columnId } = request.params;
+      return presentEditedCell(
+        await images.uploadToCell(request.actor, projectId, datasetId, {
+          rowId: BigInt(rowId),
+          columnId,
+          expectedVersion: request.query.expectedVersion,
+          file: { name: part.filename, bytes },
+        }),
+      );
+    },
+  );
+
+  app.get(
+    `${base}/:sha256`,
+    {
+      schema: {
+        tags,
+        summary: "An image's original bytes (members of a project that holds it; else 404)",
+        params: imageParams,
+      },
+    },
+    async (request, reply) => {
+      const original = await images.original(
+        request.actor,
+        request.params.projectId,
+        request.params.sha256,
+      );
+      imageHeaders(reply, original.sha256, original.mediaType);
+      if (notModified(request, original.sha256)) return reply.status(304).send();
+      return reply.header('content-length', original.bytes).send(createReadStream(original.path));
+    },
+  );
+
+  app.get(
+    `${base}/:sha256/thumbnail`,
+    {
+      schema: {
+        tags,
+        summary: `An image's thumbnail (${THUMBNAIL_MEDIA_TYPE}, made on our server; SVG rasterized)`,
+        params: imageParams,
+      },
+    },
+    async (request, reply) => {
+      const thumbnail = await images.thumbnail(
+        request.actor,
+        request.params.projectId,
+        request.params.sha256,
+      );
+      imageHeaders(reply, thumbnail.sha256, THUMBNAIL_MEDIA_TYPE);
+      if (notModified(request, thumbnail.sha256)) return reply.status(304).send();
+      return reply.send(createReadStream(thumbnail.path));
+    },
+  );
+};

@@ -1,0 +1,231 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { Actor } from '../../access/actor.ts';
+import type { ProjectAccess } from '../../access/project-access.ts';
+import { AppError, notFound, validationError } from '../../platform/app-error.ts';
+import type { CellValue } from '../sheet-schema.ts';
+import type { SheetService } from '../sheet-service.ts';
+import type { ImageBlobStore } from './image-blob-store.ts';
+import { receiveImageParts } from './image-import.ts';
+import { type ImageLimits, makeThumbnail, probeImage } from './image-probe.ts';
+import type { ImageReference } from './image-reference.ts';
+import type { ImageStore } from './image-store.ts';
+
+/** A file as it arrived: its bytes (at most the image byte limit) and the name it came with. */
+export interface IncomingImage {
+  name: string;
+  bytes: Buffer;
+}
+
+export type StoredImage =
+  | { ok: true; reference: ImageReference }
+  | { ok: false; name: string; reason: string; tooLarge: boolean };
+
+/** Rows appended per write while an import runs. */
+const IMPORT_BATCH_ROWS = 200;
+
+/** A file name as data: the last path segment, control characters dropped, at most 255. */
+export function imageFileName(name: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: dropping control characters is the point
+  const base = (name.split(/[\\/]/).pop() ?? '').replace(/[\u0000-\u001f\u007f-\u009f]/g, '');
+  return (base.trim() || 'image').slice(0, 255);
+}
+
+/**
+ * Image values (docs/images.md): checks and stores images once per content, links them to the
+ * project that may read them, writes references into cells, and serves originals and
+ * thumbnails to members of that project only. A hash the project does not hold is 404, the
+ * same answer as a project the actor cannot see.
+ */
+export function createImageService(deps: {
+  store: ImageStore;
+  blobs: ImageBlobStore;
+  access: ProjectAccess;
+  sheets: Pick<SheetService, 'getDataset' | 'editCell' | 'createDataset' | 'appendRows'>;
+  limits: ImageLimits & { zipMaxBytes: number };
+}) {
+  const { store, blobs, access, sheets, limits } = deps;
+
+  /** The project's image by hash, or 404. */
+  async function held(projectId: string, sha256: string) {
+    const row = /^[0-9a-f]{64}$/.test(sha256) ? await store.find(projectId, sha256) : undefined;
+    if (!row) throw notFound('image', sha256);
+    return row;
+  }
+
+  /** The dataset an import fills: an image column and a file-name column. */
+  async function importDataset(actor: Actor, projectId: string, name: string) {
+    const dataset = await sheets.createDataset(actor, projectId, {
+      name: imageFileName(name).replace(/\.zip$/i, '') || 'Images',
+      columns: [
+        { name: 'Image', type: 'image' },
+        { name: 'File name', type: 'text' },
+      ],
+    });
+    const [image, fileName] = dataset.columns;
+    return { datasetId: dataset.id, image: image!.id, name: fileName!.id };
+  }
+
+  const service = {
+    limits,
+
+    /**
+     * Checks one image (image-probe.ts), stores its bytes and thumbnail, and links it to the
+     * project. A refused file is a result with the reason (imports go on with the next file).
+     */
+    async storeImage(projectId: string, image: IncomingImage): Promise<StoredImage> {
+      const name = imageFileName(image.name);
+      const probed = await probeImage(image.bytes, limits);
+      if (!probed.ok)
+        return {
+          ok: false,
+          name,
+          reason: probed.reason,
+          tooLarge: image.bytes.length > limits.maxBytes,
+        };
+      const sha256 = createHash('sha256').update(image.bytes).digest('hex');
+      await blobs.putOriginal(sha256, image.bytes);
+      await blobs.putThumbnail(sha256, probed.thumbnail);
+      const reference: ImageReference = {
+        sha256,
+        mediaType: probed.mediaType,
+        bytes: image.bytes.length,
+        width: probed.width,
+        height: probed.height,
+        name,
+      };
+      await store.link(projectId, [reference]);
+      return { ok: true, reference };
+    },
+
+    /**
+     * Stores an image and writes its reference into one cell of an image column, if the cell
+     * is still at `expectedVersion` (else 409 like any cell edit). A file that is not an
+     * acceptable image is 415 (413 over the byte limit) naming `file`; nothing is written.
+     */
+    async uploadToCell(
+      actor: Actor,
+      projectId: string,
+      datasetId: string,
+      input: { rowId: bigint; columnId: string; expectedVersion: number; file: IncomingImage },
+    ) {
+      await access.requireRole(actor, projectId, 'editor');
+      const dataset = await sheets.getDataset(actor, projectId, datasetId);
+      const column = dataset.columns.find((candidate) => candidate.id === input.columnId);
+      if (!column) throw notFound('column', input.columnId);
+      if (column.type !== 'image' || column.kind !== 'static')
+        throw validationError('Images go into image columns that are not computed', [
+          { path: 'columnId', message: 'not a static image column' },
+        ]);
+      const stored = await service.storeImage(projectId, input.file);
+      if (!stored.ok)
+        throw new AppError(
+          stored.tooLarge ? 'PAYLOAD_TOO_LARGE' : 'UNSUPPORTED_MEDIA_TYPE',
+          `${stored.name}: ${stored.reason}`,
+          { details: { field: 'file', file: stored.name, reason: stored.reason } },
+        );
+      return sheets.editCell(actor, projectId, datasetId, {
+        rowId: input.rowId,
+        columnId: input.columnId,
+        expectedVersion: input.expectedVersion,
+        value: stored.reference as unknown as Record<string, unknown>,
+      });
+    },
+
+    /**
+     * Imports a ZIP of images, or many image files, as a new dataset: one row per image with
+     * its file name (columns `Image` and `File name`). Each file is checked on its own; one
+     * that is refused (not an image, over a limit, truncated, a bomb) is listed with the reason
+     * and the rest go on. Nothing is created when no file is an image.
+     */
+    async importImages(
+      actor: Actor,
+      projectId: string,
+      input: {
+        parts: AsyncIterable<{ filename: string; file: AsyncIterable<Uint8Array> }>;
+        name?: string;
+      },
+    ) {
+      await access.requireRole(actor, projectId, 'editor');
+      const received = await receiveImageParts(input.parts, blobs, limits);
+      const refused: { file: string; reason: string }[] = [];
+      let target: { datasetId: string; image: string; name: string } | undefined;
+      let batch: Record<string, CellValue>[] = [];
+      let imported = 0;
+      const flush = async () => {
+        if (!target || batch.length === 0) return;
+        await sheets.appendRows(actor, projectId, target.datasetId, batch);
+        imported += batch.length;
+        batch = [];
+      };
+      try {
+        for (const source of received.sources)
+          for (const item of source.images) {
+            if ('refused' in item) {
+              refused.push({ file: imageFileName(item.name), reason: item.refused });
+              continue;
+            }
+            const stored = await service.storeImage(projectId, item);
+            if (!stored.ok) {
+              refused.push({ file: stored.name, reason: stored.reason });
+              continue;
+            }
+            target ??= await importDataset(
+              actor,
+              projectId,
+              input.name ?? received.sources[0]?.name ?? 'Images',
+            );
+            batch.push({
+              [target.image]: stored.reference as unknown as Record<string, unknown>,
+              [target.name]: stored.reference.name,
+            });
+            if (batch.length >= IMPORT_BATCH_ROWS) await flush();
+          }
+        await flush();
+      } finally {
+        await received.close();
+      }
+      if (!target)
+        throw validationError('No file in the upload is an image this server accepts', [
+          { path: 'file', message: refused[0]?.reason ?? 'no files' },
+        ]);
+      return { datasetId: target.datasetId, imported, refused };
+    },
+
+    /** The original's file and media type, for a member of the project that holds it. */
+    async original(actor: Actor, projectId: string, sha256: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      const row = await held(projectId, sha256);
+      return {
+        path: blobs.originalPath(row.sha256),
+        mediaType: row.media_type,
+        bytes: Number(row.bytes),
+        sha256: row.sha256,
+      };
+    },
+
+    /** The thumbnail's file (made again from the original if the cached one is gone). */
+    async thumbnail(actor: Actor, projectId: string, sha256: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      const row = await held(projectId, sha256);
+      if (!blobs.hasThumbnail(row.sha256)) {
+        const bytes = await readFile(blobs.originalPath(row.sha256));
+        await blobs.putThumbnail(row.sha256, await makeThumbnail(bytes, limits.maxPixels));
+      }
+      return { path: blobs.thumbnailPath(row.sha256), sha256: row.sha256 };
+    },
+
+    /**
+     * The bytes a model is sent for an image cell of the project (no actor: runs check access
+     * when they start). Undefined when the project does not hold the image, so a reference
+     * copied from another project reads nothing.
+     */
+    async readForModel(projectId: string, sha256: string) {
+      const row = /^[0-9a-f]{64}$/.test(sha256) ? await store.find(projectId, sha256) : undefined;
+      if (!row) return undefined;
+      return { bytes: await readFile(blobs.originalPath(row.sha256)), mediaType: row.media_type };
+    },
+  };
+  return service;
+}
+export type ImageService = ReturnType<typeof createImageService>;

@@ -1,0 +1,116 @@
+import { createHash } from 'node:crypto';
+import { crc32, deflateSync } from 'node:zlib';
+import { isRecord } from './fake-llm-protocol.ts';
+
+/**
+ * Images in the fake (docs/images.md): image inputs are "seen" as a digest of their bytes, so a
+ * test can tell which image a model was sent; image generation answers deterministic PNGs.
+ */
+
+/** The first 16 hex digits of the SHA-256 of the bytes an image part carries. */
+export const imageDigest = (bytes: Buffer) =>
+  createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+
+/** What the fake reads for an image part: `[image:<digest>]`, a URL's digest taken of its text. */
+function seen(url: string): string {
+  const data = /^data:[^;,]*(;base64)?,(.*)$/s.exec(url);
+  if (!data) return `[image-url:${imageDigest(Buffer.from(url))}]`;
+  const bytes = data[1]
+    ? Buffer.from(data[2] ?? '', 'base64')
+    : Buffer.from(decodeURIComponent(data[2] ?? ''));
+  return `[image:${imageDigest(bytes)}]`;
+}
+
+/**
+ * The text an image part of any protocol reads as, or undefined for other parts: OpenAI chat
+ * `{type: 'image_url', image_url: {url}}`, OpenAI Responses `{type: 'input_image', image_url}`,
+ * Anthropic `{type: 'image', source: {type: 'base64', media_type, data} | {type: 'url', url}}`.
+ */
+export function imagePartText(part: Record<string, unknown>): string | undefined {
+  if (part.type === 'image_url') {
+    const image = part.image_url;
+    const url = typeof image === 'string' ? image : isRecord(image) ? image.url : undefined;
+    return typeof url === 'string' ? seen(url) : undefined;
+  }
+  if (part.type === 'input_image' && typeof part.image_url === 'string')
+    return seen(part.image_url);
+  if (part.type === 'image' && isRecord(part.source)) {
+    const source = part.source;
+    if (source.type === 'base64' && typeof source.data === 'string')
+      return `[image:${imageDigest(Buffer.from(source.data, 'base64'))}]`;
+    if (source.type === 'url' && typeof source.url === 'string') return seen(source.url);
+  }
+  return undefined;
+}
+
+/** A solid-colour RGB PNG (no library: IHDR, one IDAT, IEND). */
+export function solidPng(width: number, height: number, rgb: [number, number, number]): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bit depth
+  header[9] = 2; // RGB
+  const row = Buffer.alloc(1 + width * 3);
+  for (let x = 0; x < width; x++) row.set(rgb, 1 + x * 3);
+  const pixels = Buffer.concat(Array.from({ length: height }, () => row));
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', deflateSync(pixels)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** Largest side the fake draws (a test asking 4096×4096 gets a small picture quickly). */
+const MAX_SIDE = 256;
+
+/** The PNG the fake "generates" for a prompt and size: its colour is the prompt's hash. */
+export function generatedPng(prompt: string, size: string): Buffer {
+  const [width, height] = (/^(\d+)x(\d+)$/.exec(size)?.slice(1) ?? ['64', '64']).map((side) =>
+    Math.max(1, Math.min(MAX_SIDE, Number(side))),
+  ) as [number, number];
+  const hash = createHash('sha256').update(prompt).digest();
+  return solidPng(width, height, [hash[0]!, hash[1]!, hash[2]!]);
+}
+
+/**
+ * Answers OpenAI's `POST /v1/images/generations`: `{created, data: [{b64_json}] × n, usage}`.
+ * A prompt containing `[no-image]` gets `data: []` (a provider that returns no image).
+ */
+export function imageGenerationResponse(
+  body: unknown,
+): { status: 200; body: string } | { status: 400; message: string } {
+  if (!isRecord(body) || typeof body.prompt !== 'string' || body.prompt === '')
+    return { status: 400, message: "Missing required parameter: 'prompt'." };
+  const n = typeof body.n === 'number' ? Math.max(1, Math.min(4, Math.floor(body.n))) : 1;
+  const size = typeof body.size === 'string' ? body.size : '64x64';
+  const prompt = body.prompt;
+  const data = prompt.includes('[no-image]')
+    ? []
+    : Array.from({ length: n }, (_, index) => ({
+        b64_json: generatedPng(index === 0 ? prompt : `${prompt}#${index}`, size).toString(
+          'base64',
+        ),
+        revised_prompt: prompt,
+      }));
+  return {
+    status: 200,
+    body: JSON.stringify({
+      created: Math.floor(Date.now() / 1000),
+      data,
+      usage: {
+        input_tokens: Math.ceil(prompt.length / 4),
+        output_tokens: data.length * 1_000,
+        total_tokens: Math.ceil(prompt.length / 4) + data.length * 1_000,
+      },
+    }),
+  };
+}
