@@ -1,34 +1,17 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/platform/config.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { openPlatform } from '../src/platform/platform.ts';
+import { serverProcesses } from './crash-server.ts';
 import { childEnv, ROOT, type Spawned, spawnCli, spawnNode } from './spawn-server.ts';
 
-const dirs: string[] = [];
-const children: Spawned[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'bc-proc-'));
-  dirs.push(dir);
-  return dir;
-}
-function track(spawned: Spawned): Spawned {
-  children.push(spawned);
-  return spawned;
-}
-afterEach(async () => {
-  for (const spawned of children.splice(0)) {
-    if (spawned.child.exitCode === null && spawned.child.signalCode === null) {
-      spawned.child.kill('SIGKILL');
-      await spawned.exited;
-    }
-  }
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const processes = serverProcesses();
+const tempDir = () => processes.dataDir('bc-proc-');
+const track = processes.track;
 
 /** One line, a non-zero exit, and no stack trace. */
 async function expectCleanFailure(spawned: Spawned, pattern: RegExp) {

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { routeTable } from '../platform/http/route-definition.ts';
 import type { ApiKeyService } from './api-key-service.ts';
 import { presentApiKey, presentSession } from './auth-presenter.ts';
 import {
@@ -29,29 +30,21 @@ export const accountRoutes: FastifyPluginAsyncZod<{
 }> = async (app, options) => {
   const { auth, sessions, mfa, apiKeys } = options;
   const none = z.null();
+  const route = routeTable(app, ['auth']);
 
-  app.post(
+  route.post(
     '/api/auth/password',
     {
-      schema: {
-        tags: ['auth'],
-        summary: 'Change your password; your other sessions are signed out',
-        body: changePasswordBody,
-        response: { 200: changePasswordResponse },
-      },
+      summary: 'Change your password; your other sessions are signed out',
+      body: changePasswordBody,
+      response: changePasswordResponse,
     },
     async (request) => auth.changePassword(request.actor, request.body),
   );
 
-  app.get(
+  route.get(
     '/api/auth/sessions',
-    {
-      schema: {
-        tags: ['sessions'],
-        summary: 'Your active sessions',
-        response: { 200: sessionListSchema },
-      },
-    },
+    { tags: ['sessions'], summary: 'Your active sessions', response: sessionListSchema },
     async (request) => ({
       items: (await sessions.list(request.actor)).map((session) =>
         presentSession(session, request.authSession?.id),
@@ -59,121 +52,105 @@ export const accountRoutes: FastifyPluginAsyncZod<{
     }),
   );
 
-  app.delete(
+  route.delete(
     '/api/auth/sessions/:sessionId',
     {
-      schema: {
-        tags: ['sessions'],
-        summary: 'Sign out one of your sessions',
-        params: sessionParams,
-        response: { 204: none.describe('Revoked') },
-      },
+      tags: ['sessions'],
+      summary: 'Sign out one of your sessions',
+      params: sessionParams,
+      response: none.describe('Revoked'),
+      status: 204,
     },
-    async (request, reply) => {
+    async (request) => {
       await sessions.revoke(request.actor, request.params.sessionId);
-      return reply.status(204).send(null);
     },
   );
 
-  app.post(
+  route.post(
     '/api/auth/mfa/setup',
     {
-      schema: {
-        tags: ['mfa'],
-        summary: 'Start two-factor setup: a new authenticator secret',
-        response: { 200: mfaSetupSchema },
-      },
+      tags: ['mfa'],
+      summary: 'Start two-factor setup: a new authenticator secret',
+      response: mfaSetupSchema,
     },
     async (request) => mfa.beginSetup(request.actor),
   );
 
-  app.post(
+  route.post(
     '/api/auth/mfa/enable',
     {
-      schema: {
-        tags: ['mfa'],
-        summary: 'Turn two-factor sign-in on with a code from the new secret',
-        body: mfaCodeBody,
-        response: { 200: recoveryCodesSchema },
-      },
+      tags: ['mfa'],
+      summary: 'Turn two-factor sign-in on with a code from the new secret',
+      body: mfaCodeBody,
+      response: recoveryCodesSchema,
     },
     async (request) => ({ recoveryCodes: await mfa.enable(request.actor, request.body.code) }),
   );
 
-  app.post(
+  route.post(
     '/api/auth/mfa/disable',
     {
-      schema: {
-        tags: ['mfa'],
-        summary: 'Turn two-factor sign-in off (password and a code)',
-        body: mfaDisableBody,
-        response: { 204: none.describe('Off') },
-      },
+      tags: ['mfa'],
+      summary: 'Turn two-factor sign-in off (password and a code)',
+      body: mfaDisableBody,
+      response: none.describe('Off'),
+      status: 204,
     },
-    async (request, reply) => {
+    async (request) => {
       await mfa.disable(request.actor, request.body);
-      return reply.status(204).send(null);
     },
   );
 
-  app.post(
+  route.post(
     '/api/auth/mfa/recovery-codes',
     {
-      schema: {
-        tags: ['mfa'],
-        summary: 'Replace your recovery codes (the old ones stop working)',
-        body: mfaCodeBody,
-        response: { 200: recoveryCodesSchema },
-      },
+      tags: ['mfa'],
+      summary: 'Replace your recovery codes (the old ones stop working)',
+      body: mfaCodeBody,
+      response: recoveryCodesSchema,
     },
     async (request) => ({
       recoveryCodes: await mfa.regenerateRecoveryCodes(request.actor, request.body.code),
     }),
   );
 
-  app.get(
+  route.get(
     '/api/auth/api-keys',
     {
-      schema: {
-        tags: ['api-keys'],
-        summary: 'Your API keys (never the keys themselves)',
-        response: { 200: apiKeyListSchema },
-      },
+      tags: ['api-keys'],
+      summary: 'Your API keys (never the keys themselves)',
+      response: apiKeyListSchema,
     },
     async (request) => ({ items: (await apiKeys.list(request.actor)).map(presentApiKey) }),
   );
 
-  app.post(
+  route.post(
     '/api/auth/api-keys',
     {
-      schema: {
-        tags: ['api-keys'],
-        summary: 'Create an API key (the key is shown once)',
-        description:
-          'Use it as `Authorization: Bearer <key>`. API-key requests need no CSRF token.',
-        body: createApiKeyBody,
-        response: { 201: createdApiKeySchema },
-      },
+      tags: ['api-keys'],
+      summary: 'Create an API key (the key is shown once)',
+      description: 'Use it as `Authorization: Bearer <key>`. API-key requests need no CSRF token.',
+      body: createApiKeyBody,
+      response: createdApiKeySchema,
+      status: 201,
     },
-    async (request, reply) => {
+    async (request) => {
       const { apiKey, key } = await apiKeys.create(request.actor, request.body);
-      return reply.status(201).send({ ...presentApiKey(apiKey), key });
+      return { ...presentApiKey(apiKey), key };
     },
   );
 
-  app.delete(
+  route.delete(
     '/api/auth/api-keys/:keyId',
     {
-      schema: {
-        tags: ['api-keys'],
-        summary: 'Revoke an API key',
-        params: apiKeyParams,
-        response: { 204: none.describe('Revoked') },
-      },
+      tags: ['api-keys'],
+      summary: 'Revoke an API key',
+      params: apiKeyParams,
+      response: none.describe('Revoked'),
+      status: 204,
     },
-    async (request, reply) => {
+    async (request) => {
       await apiKeys.revoke(request.actor, request.params.keyId);
-      return reply.status(204).send(null);
     },
   );
 };

@@ -1,6 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   createApiKey,
   createSignedInUser,
@@ -13,6 +13,7 @@ import {
   uniqueEmail,
 } from '../../test/factories.ts';
 import { registerTestSecret } from '../../test/leak-scan.ts';
+import { testAppPerSuite } from '../../test/per-suite.ts';
 import { createTestApp, type TestApp } from '../../test/test-platform.ts';
 import { base32Decode, totp } from './totp.ts';
 
@@ -43,13 +44,7 @@ const me = (t: TestApp, headers: Record<string, string>) =>
   t.app.inject({ method: 'GET', url: '/api/auth/me', headers });
 
 describe('first-run setup', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = testAppPerSuite();
 
   it('refuses another machine without the setup token, and a proxied request too', async () => {
     const payload = { email: 'root@example.com', password: newPassword() };
@@ -133,36 +128,24 @@ describe('first-run setup', () => {
 });
 
 describe('first-run setup from this machine', () => {
+  const t = testAppPerSuite();
+
   it('needs no token on loopback and signs the admin in', async () => {
-    const t = await createTestApp();
-    try {
-      const response = await t.app.inject({
-        method: 'POST',
-        url: '/api/auth/setup',
-        payload: { email: 'admin@example.com', password: newPassword() },
-      });
-      expect(response.statusCode).toBe(201);
-      expect(response.json().user.isAdmin).toBe(true);
-      const entries = await t.platform.database.db
-        .selectFrom('audit_log')
-        .select('action')
-        .execute();
-      expect(entries.map((e) => e.action)).toEqual(['user.create', 'session.create']);
-    } finally {
-      await t.close();
-    }
+    const response = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/setup',
+      payload: { email: 'admin@example.com', password: newPassword() },
+    });
+    expect(response.statusCode).toBe(201);
+    expect(response.json().user.isAdmin).toBe(true);
+    const entries = await t.platform.database.db.selectFrom('audit_log').select('action').execute();
+    expect(entries.map((e) => e.action)).toEqual(['user.create', 'session.create']);
   });
 });
 
 describe('sign-in, sessions and CSRF', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({
-      config: { login: { maxFailures: 50, ipMaxFailures: 500, lockoutMs: 60_000, delayMs: 0 } },
-    });
-  });
-  afterAll(async () => {
-    await t?.close();
+  const t = testAppPerSuite({
+    config: { login: { maxFailures: 50, ipMaxFailures: 500, lockoutMs: 60_000, delayMs: 0 } },
   });
 
   it('sets an HttpOnly, SameSite=Strict session cookie holding a 256-bit id, stored only hashed', async () => {
@@ -436,30 +419,21 @@ describe('sign-in, sessions and CSRF', () => {
 });
 
 describe('secure cookies', () => {
+  const t = testAppPerSuite({ config: { secureCookies: true } });
+
   it('marks the cookie Secure when configured (TLS terminated by a proxy)', async () => {
-    const t = await createTestApp({ config: { secureCookies: true } });
-    try {
-      const user = await createUser(t);
-      const response = await login(t, user.email, user.password);
-      expect(response.cookies.find((c) => c.name === 'bc_session')?.secure).toBe(true);
-      sessionOf(response, user);
-      expect(response.headers['strict-transport-security']).toContain('max-age=');
-    } finally {
-      await t.close();
-    }
+    const user = await createUser(t);
+    const response = await login(t, user.email, user.password);
+    expect(response.cookies.find((c) => c.name === 'bc_session')?.secure).toBe(true);
+    sessionOf(response, user);
+    expect(response.headers['strict-transport-security']).toContain('max-age=');
   });
 });
 
 describe('brute force', () => {
-  let t: TestApp;
   const maxFailures = 4;
-  beforeAll(async () => {
-    t = await createTestApp({
-      config: { login: { maxFailures, ipMaxFailures: 6, lockoutMs: 15 * 60_000, delayMs: 0 } },
-    });
-  });
-  afterAll(async () => {
-    await t?.close();
+  const t = testAppPerSuite({
+    config: { login: { maxFailures, ipMaxFailures: 6, lockoutMs: 15 * 60_000, delayMs: 0 } },
   });
 
   it('refuses the right password after N failures until the lockout ends', async () => {
@@ -551,13 +525,7 @@ describe('sign-in slowdown', () => {
 });
 
 describe('password reset', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = testAppPerSuite();
 
   async function resetToken(email: string): Promise<string> {
     const { link } = await t.app.services.auth.createResetLink(
@@ -644,14 +612,8 @@ describe('password reset', () => {
 });
 
 describe('two-factor sign-in', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({
-      config: { login: { maxFailures: 5, ipMaxFailures: 500, lockoutMs: 60_000, delayMs: 0 } },
-    });
-  });
-  afterAll(async () => {
-    await t?.close();
+  const t = testAppPerSuite({
+    config: { login: { maxFailures: 5, ipMaxFailures: 500, lockoutMs: 60_000, delayMs: 0 } },
   });
 
   // Codes for "now" and for the next steps, so each use is a fresh step.
@@ -772,13 +734,7 @@ describe('two-factor sign-in', () => {
 });
 
 describe('API keys', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = testAppPerSuite();
 
   it('shows a key once, lists it without the key, and authenticates with it', async () => {
     const session = await createSignedInUser(t);
@@ -894,14 +850,10 @@ describe('API keys', () => {
 });
 
 describe('accounts (instance admins)', () => {
-  let t: TestApp;
+  const t = testAppPerSuite();
   let admin: TestSession;
   beforeAll(async () => {
-    t = await createTestApp();
     admin = await createSignedInUser(t, { isAdmin: true });
-  });
-  afterAll(async () => {
-    await t?.close();
   });
 
   it('only admins list and create accounts; duplicates are a clean 409', async () => {

@@ -1,5 +1,7 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { routeTable } from '../platform/http/route-definition.ts';
 import type { AuthSettings } from './auth-plugin.ts';
 import {
   clearSessionCookie,
@@ -37,135 +39,101 @@ export interface AuthRoutesOptions {
 /** Sign-in, first-run setup, password reset, sign-out and "who am I". */
 export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, options) => {
   const { auth, sessions, users, settings } = options;
-  const tags = ['auth'];
+  const route = routeTable(app, ['auth']);
   // Public, and stricter than the global per-IP limit.
   const publicAuth = {
     public: true,
     rateLimit: { max: options.authRateLimit, timeWindow: 60_000 },
   };
 
-  const signedIn = (started: StartedSession) => ({
-    status: 'signed-in' as const,
-    user: presentUser(started.user),
-    csrfToken: started.csrfToken,
-    expiresAt: new Date(started.session.expires_at).toISOString(),
-  });
+  /** Sets the new session's cookie and answers with who signed in and the CSRF token. */
+  const signedIn = (request: FastifyRequest, reply: FastifyReply, started: StartedSession) => {
+    const expiresAt = new Date(started.session.expires_at);
+    setSessionCookie(reply, request, settings, started.token, expiresAt);
+    return {
+      status: 'signed-in' as const,
+      user: presentUser(started.user),
+      csrfToken: started.csrfToken,
+      expiresAt: expiresAt.toISOString(),
+    };
+  };
 
-  app.get(
+  route.get(
     '/api/auth/setup',
     {
+      summary: 'Whether first-run setup is still open',
       config: publicAuth,
-      schema: {
-        tags,
-        summary: 'Whether first-run setup is still open',
-        response: { 200: setupStatusSchema },
-      },
+      response: setupStatusSchema,
     },
     async () => ({ needed: await auth.setupNeeded() }),
   );
 
-  app.post(
+  route.post(
     '/api/auth/setup',
     {
+      summary: 'Create the first admin (only while no account exists)',
+      description:
+        'Allowed from the server machine itself, or from anywhere with the one-time setup token the server logs at start-up.',
+      body: setupBody,
       config: publicAuth,
-      schema: {
-        tags,
-        summary: 'Create the first admin (only while no account exists)',
-        description:
-          'Allowed from the server machine itself, or from anywhere with the one-time setup token the server logs at start-up.',
-        body: setupBody,
-        response: { 201: signedInSchema },
-      },
+      response: signedInSchema,
+      status: 201,
     },
     async (request, reply) => {
       const started = await auth.setup(request.body, {
         ...clientInfo(request),
         loopback: isLoopbackRequest(request),
       });
-      setSessionCookie(
-        reply,
-        request,
-        settings,
-        started.token,
-        new Date(started.session.expires_at),
-      );
-      return reply.status(201).send(signedIn(started));
+      return signedIn(request, reply, started);
     },
   );
 
-  app.post(
+  route.post(
     '/api/auth/login',
     {
+      summary: 'Sign in with e-mail and password',
+      description:
+        'Sets the session cookie and returns the CSRF token, or asks for a second factor when two-factor sign-in is on.',
+      body: loginBody,
       config: publicAuth,
-      schema: {
-        tags,
-        summary: 'Sign in with e-mail and password',
-        description:
-          'Sets the session cookie and returns the CSRF token, or asks for a second factor when two-factor sign-in is on.',
-        body: loginBody,
-        response: { 200: loginResponseSchema },
-      },
+      response: loginResponseSchema,
     },
     async (request, reply) => {
       const result = await auth.login(request.body, clientInfo(request));
       if (result.status === 'mfa-required') {
         return { status: 'mfa-required' as const, challengeToken: result.challengeToken };
       }
-      setSessionCookie(reply, request, settings, result.token, new Date(result.session.expires_at));
-      return signedIn(result);
+      return signedIn(request, reply, result);
     },
   );
 
-  app.post(
+  route.post(
     '/api/auth/login/mfa',
     {
+      summary: 'Finish a sign-in with an authenticator or recovery code',
+      body: mfaLoginBody,
       config: publicAuth,
-      schema: {
-        tags,
-        summary: 'Finish a sign-in with an authenticator or recovery code',
-        body: mfaLoginBody,
-        response: { 200: signedInSchema },
-      },
+      response: signedInSchema,
     },
     async (request, reply) => {
       const started = await auth.completeMfaLogin(request.body, clientInfo(request));
-      setSessionCookie(
-        reply,
-        request,
-        settings,
-        started.token,
-        new Date(started.session.expires_at),
-      );
-      return signedIn(started);
+      return signedIn(request, reply, started);
     },
   );
 
-  app.post(
+  route.post(
     '/api/auth/logout',
-    {
-      schema: {
-        tags,
-        summary: 'Sign out this session',
-        response: { 204: z.null().describe('Signed out') },
-      },
-    },
+    { summary: 'Sign out this session', response: z.null().describe('Signed out'), status: 204 },
     async (request, reply) => {
       const session = request.authSession;
       if (session) await sessions.revoke(request.actor, session.id);
       clearSessionCookie(reply, request, settings);
-      return reply.status(204).send(null);
     },
   );
 
-  app.get(
+  route.get(
     '/api/auth/me',
-    {
-      schema: {
-        tags,
-        summary: 'The signed-in user, how they signed in, and the CSRF token',
-        response: { 200: meSchema },
-      },
-    },
+    { summary: 'The signed-in user, how they signed in, and the CSRF token', response: meSchema },
     async (request) => ({
       user: presentUser(await users.getSelf(request.actor)),
       via: request.actor.via,
@@ -174,52 +142,40 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
     }),
   );
 
-  app.patch(
+  route.patch(
     '/api/auth/me',
-    {
-      schema: {
-        tags,
-        summary: 'Change your display name',
-        body: updateMeBody,
-        response: { 200: userSchema },
-      },
-    },
+    { summary: 'Change your display name', body: updateMeBody, response: userSchema },
     async (request) => presentUser(await users.updateSelf(request.actor, request.body)),
   );
 
-  app.post(
+  route.post(
     '/api/auth/password-reset/request',
     {
+      summary: 'Ask for a password-reset link by e-mail',
+      description:
+        'Always answers 202, whether or not the account exists. Without SMTP, an admin makes the link with `braincells user reset-link`.',
+      body: resetRequestBody,
       config: publicAuth,
-      schema: {
-        tags,
-        summary: 'Ask for a password-reset link by e-mail',
-        description:
-          'Always answers 202, whether or not the account exists. Without SMTP, an admin makes the link with `braincells user reset-link`.',
-        body: resetRequestBody,
-        response: { 202: z.object({ status: z.literal('accepted') }) },
-      },
+      response: z.object({ status: z.literal('accepted') }),
+      status: 202,
     },
-    async (request, reply) => {
+    async (request) => {
       await auth.requestPasswordReset(request.body.email);
-      return reply.status(202).send({ status: 'accepted' as const });
+      return { status: 'accepted' as const };
     },
   );
 
-  app.post(
+  route.post(
     '/api/auth/password-reset/confirm',
     {
+      summary: 'Set a new password with a reset token (signs out every session)',
+      body: resetConfirmBody,
       config: publicAuth,
-      schema: {
-        tags,
-        summary: 'Set a new password with a reset token (signs out every session)',
-        body: resetConfirmBody,
-        response: { 204: z.null().describe('Password changed') },
-      },
+      response: z.null().describe('Password changed'),
+      status: 204,
     },
-    async (request, reply) => {
+    async (request) => {
       await auth.resetPassword(request.body);
-      return reply.status(204).send(null);
     },
   );
 };

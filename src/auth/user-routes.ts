@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { routeTable } from '../platform/http/route-definition.ts';
 import { presentUser } from './auth-presenter.ts';
 import {
   createUserBody,
@@ -13,18 +14,11 @@ import type { UserService } from './user-service.ts';
 /** Instance administration of accounts. */
 export const userRoutes: FastifyPluginAsyncZod<{ users: UserService }> = async (app, options) => {
   const { users } = options;
-  const tags = ['users'];
+  const route = routeTable(app, ['users']);
 
-  app.get(
+  route.get(
     '/api/users',
-    {
-      schema: {
-        tags,
-        summary: 'All accounts (instance admins)',
-        querystring: userListQuery,
-        response: { 200: userListSchema },
-      },
-    },
+    { summary: 'All accounts (instance admins)', query: userListQuery, response: userListSchema },
     async (request) => {
       const rows = await users.list(request.actor, request.query);
       return {
@@ -34,43 +28,30 @@ export const userRoutes: FastifyPluginAsyncZod<{ users: UserService }> = async (
     },
   );
 
-  app.post(
+  route.post(
     '/api/users',
     {
-      schema: {
-        tags,
-        summary: 'Create an account (instance admins)',
-        body: createUserBody,
-        response: { 201: userSchema },
-      },
+      summary: 'Create an account (instance admins)',
+      body: createUserBody,
+      response: userSchema,
+      status: 201,
     },
-    async (request, reply) =>
-      reply.status(201).send(presentUser(await users.create(request.actor, request.body))),
+    async (request) => presentUser(await users.create(request.actor, request.body)),
   );
 
-  app.get(
+  route.get(
     '/api/users/:userId',
-    {
-      schema: {
-        tags,
-        summary: 'One account (instance admins)',
-        params: userParams,
-        response: { 200: userSchema },
-      },
-    },
+    { summary: 'One account (instance admins)', params: userParams, response: userSchema },
     async (request) => presentUser(await users.get(request.actor, request.params.userId)),
   );
 
-  app.patch(
+  route.patch(
     '/api/users/:userId',
     {
-      schema: {
-        tags,
-        summary: 'Rename, promote, demote, disable or enable an account (instance admins)',
-        params: userParams,
-        body: updateUserBody,
-        response: { 200: userSchema },
-      },
+      summary: 'Rename, promote, demote, disable or enable an account (instance admins)',
+      params: userParams,
+      body: updateUserBody,
+      response: userSchema,
     },
     async (request) =>
       presentUser(await users.update(request.actor, request.params.userId, request.body)),

@@ -1,29 +1,27 @@
-import path from 'node:path';
-import { Command } from 'commander';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerTestSecret } from '../../test/leak-scan.ts';
-import { createTestStorage, type TestStorage } from '../../test/test-platform.ts';
 import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
-import { openDatabase } from '../platform/db/database.ts';
+import type { Database } from '../platform/db/database.ts';
 import { uuidv7 } from '../platform/ids.ts';
+import { cliDataDirPerSuite, runCliCommand, withCliDatabase } from './cli-test-helpers.ts';
 import { formatUsd, registerLlmCommands } from './llm-commands.ts';
 
 const KEY = 'sk-cli-test-key-aaaaaaaaaaaaaaaaaaaaaaaa';
 registerTestSecret('provider-key', KEY);
 
-let storage: TestStorage;
 let fake: FakeLlm;
 const projectId = uuidv7();
 
 beforeAll(async () => {
-  storage = await createTestStorage('pglite');
   fake = await startFakeLlm({ apiKey: KEY });
-  const database = await openDatabase({
-    kind: 'pglite',
-    dataDir: path.join(storage.dataDir, 'pg'),
-  });
-  await sql`insert into project (id, name) values (${projectId}, 'CLI')`.execute(database.db);
+});
+afterAll(async () => {
+  await fake?.close();
+});
+
+async function seedUsage(db: Database['db']): Promise<void> {
+  await sql`insert into project (id, name) values (${projectId}, 'CLI')`.execute(db);
   const row = (model: string, feature: string, cost: number | null) => sql`
     insert into llm_calls (id, call_id, created_at, project_id, feature, provider_ref, provider_kind, model, attempt, status, cost_nano, latency_ms)
     values (${uuidv7()}, ${uuidv7()}, now(), ${projectId}, ${feature}, 'env:openai', 'openai', ${model}, 1, 'ok', ${cost}, 5)`;
@@ -32,45 +30,21 @@ beforeAll(async () => {
     row('gpt-4o-mini', 'summary', 500_000),
     row('llama', 'chat', null),
   ]) {
-    await statement.execute(database.db);
+    await statement.execute(db);
   }
   // The rollup is written with usage batches; these rows were inserted by hand, so add it too.
   await sql`
     insert into llm_usage_daily (day, project_id, provider_kind, model, feature, calls, attempts, cost_nano, unpriced_attempts)
     select created_at::date, project_id, provider_kind, model, feature, count(*), count(*), coalesce(sum(cost_nano), 0), count(*) filter (where cost_nano is null)
-    from llm_calls where project_id = ${projectId} group by 1, 2, 3, 4, 5`.execute(database.db);
-  await database.close();
-  vi.stubEnv('BRAINCELLS_DATA_DIR', storage.dataDir);
-  vi.stubEnv('OPENAI_API_KEY', KEY);
-  vi.stubEnv('OPENAI_BASE_URL', `${fake.url}/v1`);
-  vi.stubEnv('LOG_LEVEL', 'silent');
-  // This test's data dir is PGlite; a DATABASE_URL from the environment must not win.
-  vi.stubEnv('DATABASE_URL', '');
-});
-afterAll(async () => {
-  vi.unstubAllEnvs();
-  await fake?.close();
-  await storage?.dispose();
+    from llm_calls where project_id = ${projectId} group by 1, 2, 3, 4, 5`.execute(db);
+}
+
+const storage = cliDataDirPerSuite({
+  seed: seedUsage,
+  env: () => ({ OPENAI_API_KEY: KEY, OPENAI_BASE_URL: `${fake.url}/v1` }),
 });
 
-async function run(...args: string[]): Promise<{ out: string; error: unknown }> {
-  const program = new Command('braincells').exitOverride();
-  registerLlmCommands(program);
-  const chunks: string[] = [];
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    chunks.push(String(chunk));
-    return true;
-  });
-  let error: unknown;
-  try {
-    await program.parseAsync(['node', 'braincells', ...args]);
-  } catch (caught) {
-    error = caught;
-  } finally {
-    spy.mockRestore();
-  }
-  return { out: chunks.join(''), error };
-}
+const run = (...args: string[]) => runCliCommand(registerLlmCommands, args);
 
 describe('braincells llm / spend', () => {
   it('tests an environment provider and says what happened', async () => {
@@ -96,16 +70,13 @@ describe('braincells llm / spend', () => {
       message: 'no provider named "anthropic", nor of that kind',
     });
 
-    const database = await openDatabase({
-      kind: 'pglite',
-      dataDir: path.join(storage.dataDir, 'pg'),
-    });
     const local = (name: string) => sql`
       insert into llm_provider (id, project_id, name, kind, base_url, created_at, updated_at)
       values (${uuidv7()}, ${projectId}, ${name}, 'openai-compatible', ${`${fake.url}/v1`}, now(), now())`;
-    await local('Local A').execute(database.db);
-    await local('Local B').execute(database.db);
-    await database.close();
+    await withCliDatabase(storage(), async (db) => {
+      await local('Local A').execute(db);
+      await local('Local B').execute(db);
+    });
     const several = await run('llm', 'test', 'openai-compatible', '--project', projectId);
     expect(several.error).toMatchObject({
       exitCode: 2,

@@ -1,63 +1,28 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Command } from 'commander';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createTestStorage, type TestStorage } from '../../test/test-platform.ts';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   CLAUDE_SESSION,
   writeClaudeProjects,
   writeOpenCodeDb,
 } from '../monitor/monitor-test-helpers.ts';
-import { openDatabase } from '../platform/db/database.ts';
 import { uuidv7 } from '../platform/ids.ts';
+import { cliDataDirPerSuite, runCliCommand, withCliDatabase } from './cli-test-helpers.ts';
 import { registerMonitorCommands } from './monitor-commands.ts';
 
-let storage: TestStorage;
 const projectId = uuidv7();
 const dir = mkdtempSync(path.join(os.tmpdir(), 'monitor-cli-'));
-
-beforeAll(async () => {
-  storage = await createTestStorage('pglite');
-  const database = await openDatabase({
-    kind: 'pglite',
-    dataDir: path.join(storage.dataDir, 'pg'),
-  });
-  await sql`insert into project (id, name) values (${projectId}, 'Monitor CLI')`.execute(
-    database.db,
-  );
-  await database.close();
-  vi.stubEnv('BRAINCELLS_DATA_DIR', storage.dataDir);
-  vi.stubEnv('LOG_LEVEL', 'silent');
-  vi.stubEnv('DATABASE_URL', '');
+const storage = cliDataDirPerSuite({
+  seed: (db) =>
+    sql`insert into project (id, name) values (${projectId}, 'Monitor CLI')`
+      .execute(db)
+      .then(() => undefined),
 });
-afterAll(async () => {
-  vi.unstubAllEnvs();
-  await storage?.dispose();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function run(...args: string[]): Promise<{ out: string; error: unknown }> {
-  const program = new Command('braincells').exitOverride();
-  registerMonitorCommands(program);
-  const chunks: string[] = [];
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    chunks.push(String(chunk));
-    return true;
-  });
-  const quiet = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  let error: unknown;
-  try {
-    await program.parseAsync(['node', 'braincells', ...args]);
-  } catch (caught) {
-    error = caught;
-  } finally {
-    spy.mockRestore();
-    quiet.mockRestore();
-  }
-  return { out: chunks.join(''), error };
-}
+const run = (...args: string[]) => runCliCommand(registerMonitorCommands, args);
 
 describe('braincells monitor (JSON shapes)', () => {
   it('import --json prints exactly the counts of this import', async () => {
@@ -283,20 +248,14 @@ describe('braincells monitor (JSON shapes)', () => {
     );
     expect(task).toMatchObject({ calls: 1, failures: 0, durationP50Ms: 298_000 });
 
-    const database = await openDatabase({
-      kind: 'pglite',
-      dataDir: path.join(storage.dataDir, 'pg'),
-    });
-    try {
-      await sql`insert into llm_calls (id, call_id, created_at, project_id, feature, entity_ids,
+    await withCliDatabase(storage(), (db) =>
+      sql`insert into llm_calls (id, call_id, created_at, project_id, feature, entity_ids,
           provider_ref, provider_kind, model, attempt, status, cache_status, latency_ms, cost_nano)
         values (${uuidv7()}, ${uuidv7()}, now(), ${projectId}, 'chat', '{}', 'env:openai', 'openai',
           'gpt-4o-mini', 1, 'ok', 'miss', 120, 2000),
           (${uuidv7()}, ${uuidv7()}, now(), ${projectId}, 'chat', '{}', 'env:openai', 'openai',
-          'gpt-4o-mini', 1, 'timeout', 'miss', 30000, null)`.execute(database.db);
-    } finally {
-      await database.close();
-    }
+          'gpt-4o-mini', 1, 'timeout', 'miss', 30000, null)`.execute(db),
+    );
     const own = await run(
       'monitor',
       'report',

@@ -1,71 +1,29 @@
-import path from 'node:path';
-import { Command } from 'commander';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createTestStorage, type TestStorage } from '../../test/test-platform.ts';
-import { openDatabase } from '../platform/db/database.ts';
+import { describe, expect, it } from 'vitest';
 import { uuidv7 } from '../platform/ids.ts';
+import { cliDataDirPerSuite, runCliCommand, withCliDatabase } from './cli-test-helpers.ts';
 import { registerProjectCommands } from './project-commands.ts';
 
-let storage: TestStorage;
 const ownerId = uuidv7();
-
-beforeAll(async () => {
-  storage = await createTestStorage('pglite');
-  const database = await openDatabase({
-    kind: 'pglite',
-    dataDir: path.join(storage.dataDir, 'pg'),
-  });
-  await sql`
+const storage = cliDataDirPerSuite({
+  seed: (db) =>
+    sql`
     insert into app_user (id, email, display_name, password_hash, password_changed_at, created_at, updated_at)
-    values (${ownerId}, 'owner@example.com', 'Owner', 'not-a-real-hash', now(), now(), now())`.execute(
-    database.db,
-  );
-  await database.close();
-  vi.stubEnv('BRAINCELLS_DATA_DIR', storage.dataDir);
-  vi.stubEnv('LOG_LEVEL', 'silent');
-  // This test's data dir is PGlite; a DATABASE_URL from the environment must not win.
-  vi.stubEnv('DATABASE_URL', '');
-});
-afterAll(async () => {
-  vi.unstubAllEnvs();
-  await storage?.dispose();
+    values (${ownerId}, 'owner@example.com', 'Owner', 'not-a-real-hash', now(), now(), now())`
+      .execute(db)
+      .then(() => undefined),
 });
 
-async function run(...args: string[]): Promise<{ out: string; error: unknown }> {
-  const program = new Command('braincells').exitOverride();
-  registerProjectCommands(program);
-  const chunks: string[] = [];
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    chunks.push(String(chunk));
-    return true;
-  });
-  let error: unknown;
-  try {
-    await program.parseAsync(['node', 'braincells', ...args]);
-  } catch (caught) {
-    error = caught;
-  } finally {
-    spy.mockRestore();
-  }
-  return { out: chunks.join(''), error };
-}
+const run = (...args: string[]) => runCliCommand(registerProjectCommands, args);
 
-async function members(projectId: string) {
-  const database = await openDatabase({
-    kind: 'pglite',
-    dataDir: path.join(storage.dataDir, 'pg'),
-  });
-  try {
-    return await database.db
+const members = (projectId: string) =>
+  withCliDatabase(storage(), (db) =>
+    db
       .selectFrom('project_member')
       .select(['user_id', 'role'])
       .where('project_id', '=', projectId)
-      .execute();
-  } finally {
-    await database.close();
-  }
-}
+      .execute(),
+  );
 
 describe('braincells project', () => {
   it('creates a project owned by an account, and one owned by nobody', async () => {

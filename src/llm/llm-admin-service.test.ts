@@ -1,21 +1,8 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TEST_CONNECTION_FEATURE } from './llm-service.ts';
-import {
-  actorFor,
-  createUser,
-  FAKE_API_KEY,
-  type LlmTestEnv,
-  openLlmTestEnv,
-} from './llm-test-env.ts';
+import { actorFor, createUser, FAKE_API_KEY, llmTestEnvPerSuite } from './llm-test-env.ts';
 
-let env: LlmTestEnv;
-beforeAll(async () => {
-  env = await openLlmTestEnv();
-});
-afterAll(async () => {
-  await env?.close();
-});
-beforeEach(() => env.fake.reset());
+const env = llmTestEnvPerSuite();
 
 async function testConnectionRows(projectId: string) {
   await env.module.llm.flush();

@@ -1,21 +1,15 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { testBackends } from '../../test/test-platform.ts';
 import { startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import type { AppError } from '../platform/app-error.ts';
 import { uuidv7 } from '../platform/ids.ts';
-import { createProject, FAKE_API_KEY, type LlmTestEnv, openLlmTestEnv } from './llm-test-env.ts';
+import { createOwnedProject, FAKE_API_KEY, llmTestEnvPerSuite } from './llm-test-env.ts';
 
 // The hard-budget bound under concurrency, on every backend: PGlite serialises transactions,
 // PostgreSQL runs them at once on a pool, and the row lock must hold either way.
 describe.each(testBackends())('hard budget under concurrency on %s', (backend) => {
-  let env: LlmTestEnv;
-  beforeAll(async () => {
-    env = await openLlmTestEnv({ backend });
-  });
-  afterAll(async () => {
-    await env?.close();
-  });
+  const env = llmTestEnvPerSuite({ backend });
 
   it('lets 100 concurrent calls overshoot a small hard budget by at most one call estimate', async () => {
     // A server whose every answer is 200 words, cut by maxOutputTokens: each call spends its
@@ -25,19 +19,15 @@ describe.each(testBackends())('hard budget under concurrency on %s', (backend) =
       defaults: { output: Array.from({ length: 200 }, (_, i) => `w${i}`).join(' ') },
     });
     onTestFinished(() => verbose.close());
-    const projectId = await createProject(env.database, 'Budgeted');
-    env.access.grant(env.owner.userId, projectId, 'owner');
-    const provider = await env.module.admin.createProvider(env.owner, projectId, {
-      name: 'verbose openai',
-      kind: 'openai',
-      baseUrl: `${verbose.url}/v1`,
-      apiKey: FAKE_API_KEY,
-    });
+    const { projectId, providerId } = await createOwnedProject(
+      env,
+      'Budgeted',
+      `${verbose.url}/v1`,
+    );
     await env.module.admin.createBudget(env.owner, projectId, {
       period: 'month',
       hardLimitNano: 300_000,
     });
-    const providerId = provider.id;
     const results = await Promise.allSettled(
       Array.from({ length: 100 }, (_, index) =>
         env.module.llm.generate({
@@ -79,14 +69,7 @@ describe.each(testBackends())('hard budget under concurrency on %s', (backend) =
   });
 
   it('binds a gateway key budget only to calls made with that key, under concurrency', async () => {
-    const projectId = await createProject(env.database, 'Gateway budget');
-    env.access.grant(env.owner.userId, projectId, 'owner');
-    const provider = await env.module.admin.createProvider(env.owner, projectId, {
-      name: 'fake openai',
-      kind: 'openai',
-      baseUrl: `${env.fake.url}/v1`,
-      apiKey: FAKE_API_KEY,
-    });
+    const { projectId, providerId } = await createOwnedProject(env, 'Gateway budget');
     const gatewayKeyId = uuidv7();
     await sql`
       insert into gateway_key (id, project_id, name, prefix, key_hash, models)
@@ -100,7 +83,7 @@ describe.each(testBackends())('hard budget under concurrency on %s', (backend) =
         projectId,
         feature: 'gateway',
         ...(withKey ? { gatewayKeyId } : {}),
-        provider: provider.id,
+        provider: providerId,
         model: 'gpt-4o-mini',
         messages: [{ role: 'user', content: `Gateway row ${index}` }],
         parameters: { maxOutputTokens: 32 },

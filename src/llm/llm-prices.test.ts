@@ -152,6 +152,16 @@ describe('catalog prices', () => {
 });
 
 describe('modelPriceInfo', () => {
+  /** What a model without a known price shows: unknown, never 0. */
+  const unpriced = {
+    inputUsdPerMtok: null,
+    outputUsdPerMtok: null,
+    cacheReadUsdPerMtok: null,
+    priceSource: null,
+    tiered: false,
+    contextWindow: null,
+  } as const;
+
   it.each([
     [
       'a flat catalog price',
@@ -201,31 +211,12 @@ describe('modelPriceInfo', () => {
         contextWindow: 128_000,
       },
     ],
-    [
-      'a model the catalog does not know',
-      'my-fine-tune',
-      openai,
-      {
-        inputUsdPerMtok: null,
-        outputUsdPerMtok: null,
-        cacheReadUsdPerMtok: null,
-        priceSource: null,
-        tiered: false,
-        contextWindow: null,
-      },
-    ],
+    ['a model the catalog does not know', 'my-fine-tune', openai, unpriced],
     [
       'a connection without a catalog',
       'gpt-4o-mini',
       { catalogProviderId: undefined, override: undefined, at },
-      {
-        inputUsdPerMtok: null,
-        outputUsdPerMtok: null,
-        cacheReadUsdPerMtok: null,
-        priceSource: null,
-        tiered: false,
-        contextWindow: null,
-      },
+      unpriced,
     ],
   ] as const)('%s', (_, model, source, expected) => {
     expect(modelPriceInfo(model, source)).toEqual(expected);

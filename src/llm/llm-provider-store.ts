@@ -52,6 +52,23 @@ function toRecord(row: Row): ProviderRecord {
 /** What a connection is made of, as stored: the record without its identity and times. */
 export type ProviderValues = Omit<ProviderRecord, 'id' | 'projectId' | 'createdAt' | 'updatedAt'>;
 
+/** The columns a connection's values are written to, on insert and on update alike. */
+function toColumns(values: ProviderValues) {
+  return {
+    name: values.name,
+    kind: values.kind,
+    base_url: values.baseUrl ?? null,
+    api_key: values.sealedApiKey ?? null,
+    api_key_hint: values.apiKeyHint ?? null,
+    models: values.models,
+    fallbacks: JSON.stringify(values.fallbacks),
+    max_concurrency: values.maxConcurrency,
+    requests_per_minute: values.requestsPerMinute ?? null,
+    catalog_provider: values.catalogProvider ?? null,
+    enabled: values.enabled,
+  };
+}
+
 export function createProviderStore(db: Kysely<DB>) {
   return {
     /** A project's connections and the instance-wide ones (projectId undefined: only those). */
@@ -90,17 +107,7 @@ export function createProviderStore(db: Kysely<DB>) {
         .values({
           id,
           project_id: projectId ?? null,
-          name: values.name,
-          kind: values.kind,
-          base_url: values.baseUrl ?? null,
-          api_key: values.sealedApiKey ?? null,
-          api_key_hint: values.apiKeyHint ?? null,
-          models: values.models,
-          fallbacks: JSON.stringify(values.fallbacks),
-          max_concurrency: values.maxConcurrency,
-          requests_per_minute: values.requestsPerMinute ?? null,
-          catalog_provider: values.catalogProvider ?? null,
-          enabled: values.enabled,
+          ...toColumns(values),
           created_by: createdBy ?? null,
         })
         .returningAll()
@@ -112,17 +119,7 @@ export function createProviderStore(db: Kysely<DB>) {
       const row = await db
         .updateTable('llm_provider')
         .set({
-          name: values.name,
-          kind: values.kind,
-          base_url: values.baseUrl ?? null,
-          api_key: values.sealedApiKey ?? null,
-          api_key_hint: values.apiKeyHint ?? null,
-          models: values.models,
-          fallbacks: JSON.stringify(values.fallbacks),
-          max_concurrency: values.maxConcurrency,
-          requests_per_minute: values.requestsPerMinute ?? null,
-          catalog_provider: values.catalogProvider ?? null,
-          enabled: values.enabled,
+          ...toColumns(values),
           updated_at: new Date(),
         })
         .where('id', '=', id)

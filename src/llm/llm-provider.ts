@@ -172,17 +172,22 @@ export interface LlmProvider {
   listModels(signal: AbortSignal): Promise<string[] | undefined>;
 }
 
-/**
- * Why an attempt failed, in provider-neutral terms. The router decides from `kind` alone
- * whether to retry (see `isRetryableFailure`).
- */
-export const FAILURE_KINDS = [
+/** The failures worth another attempt: the provider or the network may answer the next one. */
+const RETRYABLE_FAILURES = [
   'rate-limited',
   'overloaded',
   'server-error',
   'network',
   'malformed-response',
   'timeout',
+] as const;
+
+/**
+ * Why an attempt failed, in provider-neutral terms. The router decides from `kind` alone
+ * whether to retry (see `isRetryableFailure`).
+ */
+export const FAILURE_KINDS = [
+  ...RETRYABLE_FAILURES,
   'authentication',
   'permission',
   'model-not-found',
@@ -195,14 +200,7 @@ export const FAILURE_KINDS = [
 ] as const;
 export type FailureKind = (typeof FAILURE_KINDS)[number];
 
-const RETRYABLE_KINDS: ReadonlySet<FailureKind> = new Set([
-  'rate-limited',
-  'overloaded',
-  'server-error',
-  'network',
-  'malformed-response',
-  'timeout',
-]);
+const RETRYABLE_KINDS: ReadonlySet<FailureKind> = new Set(RETRYABLE_FAILURES);
 
 export function isRetryableFailure(kind: FailureKind): boolean {
   return RETRYABLE_KINDS.has(kind);

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { routeTable } from '../platform/http/route-definition.ts';
 import type { LlmAdmin } from './llm-admin-service.ts';
 import {
   budgetCreateSchema,
@@ -41,67 +42,50 @@ const callsQuery = z
  */
 export const llmRoutes: FastifyPluginAsyncZod<{ admin: LlmAdmin }> = async (app, options) => {
   const { admin } = options;
-  const tags = ['llm'];
+  const route = routeTable(app, ['llm']);
   const base = '/api/projects/:projectId/llm';
 
   // — providers of a project (instance-wide and env ones are listed too) —
-  app.get(
+  route.get(
     `${base}/providers`,
     {
-      schema: {
-        tags,
-        summary: 'Provider connections usable in the project (viewer); keys are masked',
-        params: projectParams,
-        response: { 200: providerListView },
-      },
+      summary: 'Provider connections usable in the project (viewer); keys are masked',
+      params: projectParams,
+      response: providerListView,
     },
     async (request) => ({
       items: await admin.listProviders(request.actor, request.params.projectId),
     }),
   );
 
-  app.post(
+  route.post(
     `${base}/providers`,
     {
-      schema: {
-        tags,
-        summary: 'Connect a provider to the project (owner); the key is stored encrypted',
-        params: projectParams,
-        body: providerCreateSchema,
-        response: { 201: providerView },
-      },
+      summary: 'Connect a provider to the project (owner); the key is stored encrypted',
+      params: projectParams,
+      body: providerCreateSchema,
+      response: providerView,
+      status: 201,
     },
-    async (request, reply) =>
-      reply
-        .status(201)
-        .send(await admin.createProvider(request.actor, request.params.projectId, request.body)),
+    async (request) =>
+      await admin.createProvider(request.actor, request.params.projectId, request.body),
   );
 
-  app.get(
+  route.get(
     `${base}/providers/:providerId`,
-    {
-      schema: {
-        tags,
-        summary: 'One provider connection (viewer)',
-        params: providerParams,
-        response: { 200: providerView },
-      },
-    },
+    { summary: 'One provider connection (viewer)', params: providerParams, response: providerView },
     async (request) =>
       admin.getProvider(request.actor, request.params.projectId, request.params.providerId),
   );
 
-  app.patch(
+  route.patch(
     `${base}/providers/:providerId`,
     {
-      schema: {
-        tags,
-        summary:
-          'Change a provider connection (owner); apiKey: a new key, null to remove, absent to keep',
-        params: providerParams,
-        body: providerUpdateSchema,
-        response: { 200: providerView },
-      },
+      summary:
+        'Change a provider connection (owner); apiKey: a new key, null to remove, absent to keep',
+      params: providerParams,
+      body: providerUpdateSchema,
+      response: providerView,
     },
     async (request) =>
       admin.updateProvider(
@@ -112,31 +96,27 @@ export const llmRoutes: FastifyPluginAsyncZod<{ admin: LlmAdmin }> = async (app,
       ),
   );
 
-  app.delete(
+  route.delete(
     `${base}/providers/:providerId`,
-    { schema: { tags, summary: 'Remove a provider connection (owner)', params: providerParams } },
-    async (request, reply) => {
+    { summary: 'Remove a provider connection (owner)', params: providerParams, status: 204 },
+    async (request) => {
       await admin.deleteProvider(
         request.actor,
         request.params.projectId,
         request.params.providerId,
       );
-      return reply.status(204).send();
     },
   );
 
-  app.post(
+  route.post(
     `${base}/providers/:providerId/test`,
     {
-      schema: {
-        tags,
-        summary: 'Test a connection (owner): key, reachability, and one 1-token request to a model',
-        description:
-          "The request is recorded as usage in this project (feature `test-connection`, with the tokens and cost the provider reports) and counts against its budgets: when a hard budget is used up the answer is `ok: false` with code `BUDGET_EXCEEDED` and no request is sent. No retry; the connection's circuit breaker does not hold it back.",
-        params: providerParams,
-        body: providerTestSchema.optional(),
-        response: { 200: providerTestView },
-      },
+      summary: 'Test a connection (owner): key, reachability, and one 1-token request to a model',
+      description:
+        "The request is recorded as usage in this project (feature `test-connection`, with the tokens and cost the provider reports) and counts against its budgets: when a hard budget is used up the answer is `ok: false` with code `BUDGET_EXCEEDED` and no request is sent. No retry; the connection's circuit breaker does not hold it back.",
+      params: providerParams,
+      body: providerTestSchema.optional(),
+      response: providerTestView,
     },
     async (request) =>
       admin.testProvider(
@@ -147,195 +127,151 @@ export const llmRoutes: FastifyPluginAsyncZod<{ admin: LlmAdmin }> = async (app,
       ),
   );
 
-  app.get(
+  route.get(
     `${base}/providers/:providerId/models`,
     {
-      schema: {
-        tags,
-        summary:
-          "Models: the provider's list (when it has one) merged with the price catalog (editor)",
-        description:
-          "Each model with the rates a call would be priced at now, in USD per million tokens (the project's price override first, then the genai-prices catalog), and its context window. Unknown prices and windows are null, never 0.",
-        params: providerParams,
-        response: { 200: modelListView },
-      },
+      summary:
+        "Models: the provider's list (when it has one) merged with the price catalog (editor)",
+      description:
+        "Each model with the rates a call would be priced at now, in USD per million tokens (the project's price override first, then the genai-prices catalog), and its context window. Unknown prices and windows are null, never 0.",
+      params: providerParams,
+      response: modelListView,
     },
     async (request) =>
       admin.listModels(request.actor, request.params.projectId, request.params.providerId),
   );
 
   // — instance-wide providers (administrators) —
-  app.get(
+  route.get(
     '/api/llm/providers',
-    {
-      schema: {
-        tags,
-        summary: 'Instance-wide provider connections (admin)',
-        response: { 200: providerListView },
-      },
-    },
+    { summary: 'Instance-wide provider connections (admin)', response: providerListView },
     async (request) => ({ items: await admin.listInstanceProviders(request.actor) }),
   );
 
-  app.post(
+  route.post(
     '/api/llm/providers',
     {
-      schema: {
-        tags,
-        summary: 'Add an instance-wide provider every project may use (admin)',
-        body: providerCreateSchema,
-        response: { 201: providerView },
-      },
+      summary: 'Add an instance-wide provider every project may use (admin)',
+      body: providerCreateSchema,
+      response: providerView,
+      status: 201,
     },
-    async (request, reply) =>
-      reply.status(201).send(await admin.createProvider(request.actor, undefined, request.body)),
+    async (request) => await admin.createProvider(request.actor, undefined, request.body),
   );
 
-  app.patch(
+  route.patch(
     '/api/llm/providers/:providerId',
     {
-      schema: {
-        tags,
-        summary: 'Change an instance-wide provider (admin)',
-        params: instanceProviderParams,
-        body: providerUpdateSchema,
-        response: { 200: providerView },
-      },
+      summary: 'Change an instance-wide provider (admin)',
+      params: instanceProviderParams,
+      body: providerUpdateSchema,
+      response: providerView,
     },
     async (request) =>
       admin.updateProvider(request.actor, undefined, request.params.providerId, request.body),
   );
 
-  app.delete(
+  route.delete(
     '/api/llm/providers/:providerId',
     {
-      schema: {
-        tags,
-        summary: 'Remove an instance-wide provider (admin)',
-        params: instanceProviderParams,
-      },
+      summary: 'Remove an instance-wide provider (admin)',
+      params: instanceProviderParams,
+      status: 204,
     },
-    async (request, reply) => {
+    async (request) => {
       await admin.deleteProvider(request.actor, undefined, request.params.providerId);
-      return reply.status(204).send();
     },
   );
 
-  app.post(
+  route.post(
     '/api/llm/providers/:providerId/test',
     {
-      schema: {
-        tags,
-        summary: 'Test an instance-wide or environment provider (admin)',
-        description:
-          'Like the project route, but with no project to charge: the request shows in the metrics and traces, not as a usage row.',
-        params: instanceProviderParams,
-        body: providerTestSchema.optional(),
-        response: { 200: providerTestView },
-      },
+      summary: 'Test an instance-wide or environment provider (admin)',
+      description:
+        'Like the project route, but with no project to charge: the request shows in the metrics and traces, not as a usage row.',
+      params: instanceProviderParams,
+      body: providerTestSchema.optional(),
+      response: providerTestView,
     },
     async (request) =>
       admin.testProvider(request.actor, undefined, request.params.providerId, request.body ?? {}),
   );
 
-  app.get(
+  route.get(
     '/api/llm/providers/:providerId/models',
     {
-      schema: {
-        tags,
-        summary: 'Models of an instance-wide or environment provider (admin)',
-        params: instanceProviderParams,
-        response: { 200: modelListView },
-      },
+      summary: 'Models of an instance-wide or environment provider (admin)',
+      params: instanceProviderParams,
+      response: modelListView,
     },
     async (request) => admin.listModels(request.actor, undefined, request.params.providerId),
   );
 
   // — price overrides —
-  app.get(
+  route.get(
     `${base}/prices`,
     {
-      schema: {
-        tags,
-        summary:
-          'Price overrides of the project (viewer); other models use the genai-prices catalog',
-        params: projectParams,
-        response: { 200: z.object({ items: z.array(priceView) }) },
-      },
+      summary: 'Price overrides of the project (viewer); other models use the genai-prices catalog',
+      params: projectParams,
+      response: z.object({ items: z.array(priceView) }),
     },
     async (request) => ({ items: await admin.listPrices(request.actor, request.params.projectId) }),
   );
 
-  app.post(
+  route.post(
     `${base}/prices`,
     {
-      schema: {
-        tags,
-        summary: 'Set a price for a model from a date on (owner), e.g. for self-hosted models',
-        params: projectParams,
-        body: priceOverrideSchema,
-        response: { 201: priceView },
-      },
+      summary: 'Set a price for a model from a date on (owner), e.g. for self-hosted models',
+      params: projectParams,
+      body: priceOverrideSchema,
+      response: priceView,
+      status: 201,
     },
-    async (request, reply) =>
-      reply
-        .status(201)
-        .send(await admin.createPrice(request.actor, request.params.projectId, request.body)),
+    async (request) =>
+      await admin.createPrice(request.actor, request.params.projectId, request.body),
   );
 
-  app.delete(
+  route.delete(
     `${base}/prices/:priceId`,
-    { schema: { tags, summary: 'Remove a price override (owner)', params: priceParams } },
-    async (request, reply) => {
+    { summary: 'Remove a price override (owner)', params: priceParams, status: 204 },
+    async (request) => {
       await admin.deletePrice(request.actor, request.params.projectId, request.params.priceId);
-      return reply.status(204).send();
     },
   );
 
   // — budgets —
-  app.get(
+  route.get(
     `${base}/budgets`,
     {
-      schema: {
-        tags,
-        summary: 'Budgets with the current period spend and open reservations (viewer)',
-        params: projectParams,
-        response: { 200: z.object({ items: z.array(budgetView) }) },
-      },
+      summary: 'Budgets with the current period spend and open reservations (viewer)',
+      params: projectParams,
+      response: z.object({ items: z.array(budgetView) }),
     },
     async (request) => ({
       items: await admin.listBudgets(request.actor, request.params.projectId),
     }),
   );
 
-  app.post(
+  route.post(
     `${base}/budgets`,
     {
-      schema: {
-        tags,
-        summary:
-          'Add a budget for the project or one user, per day, week, month or in total (owner)',
-        params: projectParams,
-        body: budgetCreateSchema,
-        response: { 201: budgetView },
-      },
+      summary: 'Add a budget for the project or one user, per day, week, month or in total (owner)',
+      params: projectParams,
+      body: budgetCreateSchema,
+      response: budgetView,
+      status: 201,
     },
-    async (request, reply) =>
-      reply
-        .status(201)
-        .send(await admin.createBudget(request.actor, request.params.projectId, request.body)),
+    async (request) =>
+      await admin.createBudget(request.actor, request.params.projectId, request.body),
   );
 
-  app.patch(
+  route.patch(
     `${base}/budgets/:budgetId`,
     {
-      schema: {
-        tags,
-        summary: 'Change the limits of a budget (owner); null removes a limit',
-        params: budgetParams,
-        body: budgetUpdateSchema,
-        response: { 200: budgetView },
-      },
+      summary: 'Change the limits of a budget (owner); null removes a limit',
+      params: budgetParams,
+      body: budgetUpdateSchema,
+      response: budgetView,
     },
     async (request) =>
       admin.updateBudget(
@@ -346,57 +282,47 @@ export const llmRoutes: FastifyPluginAsyncZod<{ admin: LlmAdmin }> = async (app,
       ),
   );
 
-  app.delete(
+  route.delete(
     `${base}/budgets/:budgetId`,
-    { schema: { tags, summary: 'Remove a budget (owner)', params: budgetParams } },
-    async (request, reply) => {
+    { summary: 'Remove a budget (owner)', params: budgetParams, status: 204 },
+    async (request) => {
       await admin.deleteBudget(request.actor, request.params.projectId, request.params.budgetId);
-      return reply.status(204).send();
     },
   );
 
   // — spend, usage rows, cache —
-  app.get(
+  route.get(
     `${base}/spend`,
     {
-      schema: {
-        tags,
-        summary: 'Spend by day, model, feature and/or provider (viewer); costs in nano-USD',
-        params: projectParams,
-        querystring: spendQuerySchema,
-        response: { 200: spendView },
-      },
+      summary: 'Spend by day, model, feature and/or provider (viewer); costs in nano-USD',
+      params: projectParams,
+      query: spendQuerySchema,
+      response: spendView,
     },
     async (request) => admin.spend(request.actor, request.params.projectId, request.query),
   );
 
-  app.get(
+  route.get(
     `${base}/spend/by-entity`,
     {
-      schema: {
-        tags,
-        summary:
-          'Spend by the dataset, column or run calls were made for (viewer); costs in nano-USD, ' +
-          'unpricedAttempts counts attempts whose price is unknown (left out of costNano); ' +
-          'the 200 costliest are listed, entityId null gathers calls made for none',
-        params: projectParams,
-        querystring: spendByEntityQuerySchema,
-        response: { 200: entitySpendView },
-      },
+      summary:
+        'Spend by the dataset, column or run calls were made for (viewer); costs in nano-USD, ' +
+        'unpricedAttempts counts attempts whose price is unknown (left out of costNano); ' +
+        'the 200 costliest are listed, entityId null gathers calls made for none',
+      params: projectParams,
+      query: spendByEntityQuerySchema,
+      response: entitySpendView,
     },
     async (request) => admin.spendByEntity(request.actor, request.params.projectId, request.query),
   );
 
-  app.get(
+  route.get(
     `${base}/calls`,
     {
-      schema: {
-        tags,
-        summary: 'Usage rows, one per attempt, newest first (viewer)',
-        params: projectParams,
-        querystring: callsQuery,
-        response: { 200: z.object({ items: z.array(callView) }) },
-      },
+      summary: 'Usage rows, one per attempt, newest first (viewer)',
+      params: projectParams,
+      query: callsQuery,
+      response: z.object({ items: z.array(callView) }),
     },
     async (request) => ({
       items: await admin.calls(request.actor, request.params.projectId, {
@@ -406,28 +332,22 @@ export const llmRoutes: FastifyPluginAsyncZod<{ admin: LlmAdmin }> = async (app,
     }),
   );
 
-  app.get(
+  route.get(
     `${base}/cache`,
     {
-      schema: {
-        tags,
-        summary: 'Response cache entries, hits, misses and nano-USD saved (viewer)',
-        params: projectParams,
-        response: { 200: cacheStatsView },
-      },
+      summary: 'Response cache entries, hits, misses and nano-USD saved (viewer)',
+      params: projectParams,
+      response: cacheStatsView,
     },
     async (request) => admin.cacheStats(request.actor, request.params.projectId),
   );
 
-  app.delete(
+  route.delete(
     `${base}/cache`,
     {
-      schema: {
-        tags,
-        summary: "Clear the project's response cache (editor)",
-        params: projectParams,
-        response: { 200: z.object({ cleared: z.number().int() }) },
-      },
+      summary: "Clear the project's response cache (editor)",
+      params: projectParams,
+      response: z.object({ cleared: z.number().int() }),
     },
     async (request) => admin.clearCache(request.actor, request.params.projectId),
   );

@@ -11,6 +11,13 @@ import {
 } from './llm-sdk-mapping.ts';
 
 describe('toTokenUsage', () => {
+  const allUnknown = {
+    uncachedInputTokens: undefined,
+    cacheReadTokens: undefined,
+    cacheWriteTokens: undefined,
+    outputTokens: undefined,
+    reasoningTokens: undefined,
+  };
   it.each([
     {
       name: 'OpenAI with cached and reasoning tokens',
@@ -58,24 +65,12 @@ describe('toTokenUsage', () => {
     {
       name: 'nothing reported: everything unknown, never 0',
       usage: { inputTokenDetails: {}, outputTokenDetails: {} },
-      expected: {
-        uncachedInputTokens: undefined,
-        cacheReadTokens: undefined,
-        cacheWriteTokens: undefined,
-        outputTokens: undefined,
-        reasoningTokens: undefined,
-      },
+      expected: allUnknown,
     },
     {
       name: 'garbage values are unknown',
       usage: { inputTokens: Number.NaN, outputTokens: -3 },
-      expected: {
-        uncachedInputTokens: undefined,
-        cacheReadTokens: undefined,
-        cacheWriteTokens: undefined,
-        outputTokens: undefined,
-        reasoningTokens: undefined,
-      },
+      expected: allUnknown,
     },
   ])('$name', ({ usage, expected }) => {
     expect(toTokenUsage(usage)).toEqual(expected);

@@ -4,7 +4,6 @@ import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server
 import {
   type LlmProvider,
   type LlmToolCallPart,
-  type LlmToolDefinition,
   PROVIDER_KINDS,
   type ProviderCallRequest,
   ProviderFailure,
@@ -12,6 +11,7 @@ import {
   type ProviderStreamEvent,
 } from './llm-provider.ts';
 import { createSdkProvider } from './llm-sdk-provider.ts';
+import { FAKE_MODELS, toolRoundTrip, WEATHER_TOOLS } from './llm-test-env.ts';
 
 /**
  * The contract every provider kind keeps, run against the fake server with the real AI SDK
@@ -19,12 +19,7 @@ import { createSdkProvider } from './llm-sdk-provider.ts';
  */
 const API_KEY = 'sk-contract-test-key-0123456789';
 
-const models: Record<ProviderKind, string> = {
-  openai: 'gpt-4o-mini',
-  anthropic: 'claude-3-5-haiku-latest',
-  huggingface: 'meta-llama/Llama-3.1-8B-Instruct',
-  'openai-compatible': 'llama3.2',
-};
+const models = FAKE_MODELS;
 
 /** What each wire format can report: which cache buckets exist at all. */
 const reports: Record<
@@ -92,22 +87,7 @@ describe.each(PROVIDER_KINDS)('%s adapter contract', (kind) => {
     expect(finish?.usage.uncachedInputTokens).toBeGreaterThan(0);
   });
 
-  const weather: LlmToolDefinition[] = [
-    {
-      name: 'get_weather',
-      description: 'The weather in a city',
-      inputSchema: {
-        type: 'object',
-        properties: { city: { type: 'string' } },
-        required: ['city'],
-        additionalProperties: false,
-      },
-    },
-    {
-      name: 'get_time',
-      inputSchema: { type: 'object', properties: { zone: { type: 'string' } }, required: ['zone'] },
-    },
-  ];
+  const weather = WEATHER_TOOLS;
   const question = 'What is the weather in Lisbon? call:get_weather';
 
   it('streams a tool call whole, with its input parsed, and answers in text after the result', async () => {
@@ -122,22 +102,7 @@ describe.each(PROVIDER_KINDS)('%s adapter contract', (kind) => {
     // The caller ran the tool; the call and its result go back, and the model answers.
     const followUp = {
       ...request(model, question, { tools: weather }),
-      messages: [
-        { role: 'system', content: 'You are terse.' },
-        { role: 'user', content: question },
-        { role: 'assistant', content: [call] },
-        {
-          role: 'tool',
-          content: [
-            {
-              type: 'tool-result',
-              toolCallId: call.toolCallId,
-              toolName: call.toolName,
-              output: { temperatureC: 21 },
-            },
-          ],
-        },
-      ],
+      messages: toolRoundTrip(question, call),
     } satisfies ProviderCallRequest;
     if (kind === 'huggingface') {
       // Its SDK mapping would drop the call and result: refused, never silently lost.

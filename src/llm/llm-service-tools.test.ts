@@ -1,5 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AppError } from '../platform/app-error.ts';
+import { describe, expect, it } from 'vitest';
 import type {
   LlmMessage,
   LlmToolCallPart,
@@ -7,46 +6,26 @@ import type {
   ProviderKind,
 } from './llm-provider.ts';
 import { PROVIDER_KINDS } from './llm-provider.ts';
-import type { LlmCallRequest, LlmStreamEvent } from './llm-service.ts';
-import { createProject, FAKE_API_KEY, type LlmTestEnv, openLlmTestEnv } from './llm-test-env.ts';
+import type { LlmCallRequest } from './llm-service.ts';
+import {
+  collectStream,
+  createOwnedProject,
+  FAKE_MODELS,
+  failureOf,
+  llmTestEnvPerSuite,
+  toolRoundTrip,
+  usageRowsOf,
+  WEATHER_TOOLS,
+} from './llm-test-env.ts';
 
 /**
  * Tools and multi-part messages through `llm.stream` / `llm.generate`: the service's real
  * adapters over HTTP against tools/fake-llm, for every provider kind (issue #13, item 6).
  */
 
-let env: LlmTestEnv;
-beforeAll(async () => {
-  env = await openLlmTestEnv();
-});
-afterAll(async () => {
-  await env?.close();
-});
-beforeEach(() => env.fake.reset());
-
-const models: Record<ProviderKind, string> = {
-  openai: 'gpt-4o-mini',
-  anthropic: 'claude-3-5-haiku-latest',
-  huggingface: 'meta-llama/Llama-3.1-8B-Instruct',
-  'openai-compatible': 'llama3.2',
-};
-
-const weather: LlmToolDefinition[] = [
-  {
-    name: 'get_weather',
-    description: 'The weather in a city',
-    inputSchema: {
-      type: 'object',
-      properties: { city: { type: 'string' } },
-      required: ['city'],
-      additionalProperties: false,
-    },
-  },
-  {
-    name: 'get_time',
-    inputSchema: { type: 'object', properties: { zone: { type: 'string' } }, required: ['zone'] },
-  },
-];
+const env = llmTestEnvPerSuite();
+const models = FAKE_MODELS;
+const weather = WEATHER_TOOLS;
 
 const call = (kind: ProviderKind, overrides: Partial<LlmCallRequest> = {}): LlmCallRequest => ({
   actor: env.owner,
@@ -60,33 +39,8 @@ const call = (kind: ProviderKind, overrides: Partial<LlmCallRequest> = {}): LlmC
   ...overrides,
 });
 
-async function collect(request: LlmCallRequest) {
-  const events: LlmStreamEvent[] = [];
-  for await (const event of env.module.llm.stream(request)) events.push(event);
-  const finish = events.at(-1);
-  if (finish?.type !== 'finish') throw new Error('no finish event');
-  return { events, result: finish.result };
-}
-
-async function rowsOf(callId: string) {
-  await env.module.llm.flush();
-  return env.database.db
-    .selectFrom('llm_calls')
-    .selectAll()
-    .where('call_id', '=', callId)
-    .orderBy('attempt')
-    .execute();
-}
-
-async function failureOf(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof AppError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
+const collect = (request: LlmCallRequest) => collectStream(env, request);
+const rowsOf = (callId: string) => usageRowsOf(env, callId);
 
 describe.each(PROVIDER_KINDS)('%s: tools through the LLM service', (kind) => {
   it('streams a tool call event, returns it in the result, and records usage for the attempt', async () => {
@@ -114,22 +68,7 @@ describe.each(PROVIDER_KINDS)('%s: tools through the LLM service', (kind) => {
     );
     const [toolCall] = first.toolCalls;
     if (!toolCall) throw new Error('no tool call');
-    const messages: LlmMessage[] = [
-      { role: 'system', content: 'You are terse.' },
-      { role: 'user', content: question },
-      { role: 'assistant', content: [toolCall] },
-      {
-        role: 'tool',
-        content: [
-          {
-            type: 'tool-result',
-            toolCallId: toolCall.toolCallId,
-            toolName: toolCall.toolName,
-            output: { temperatureC: 21 },
-          },
-        ],
-      },
-    ];
+    const messages = toolRoundTrip(question, toolCall);
     if (kind === 'huggingface') {
       // Its SDK mapping would drop the history: refused before a request, and not billed.
       const error = await failureOf(
@@ -210,20 +149,13 @@ describe('router semantics with tools', () => {
   });
 
   it('reserves a budget for a tool call and settles it at the reported cost', async () => {
-    const projectId = await createProject(env.database, 'Budgeted tools');
-    env.access.grant(env.owner.userId, projectId, 'owner');
-    const provider = await env.module.admin.createProvider(env.owner, projectId, {
-      name: 'fake openai',
-      kind: 'openai',
-      baseUrl: `${env.fake.url}/v1`,
-      apiKey: FAKE_API_KEY,
-    });
+    const { projectId, providerId } = await createOwnedProject(env, 'Budgeted tools');
     await env.module.admin.createBudget(env.owner, projectId, {
       period: 'month',
       hardLimitNano: 1_000_000_000,
     });
     const result = await env.module.llm.generate(
-      call('openai', { projectId, provider: provider.id, cache: 'off' }),
+      call('openai', { projectId, provider: providerId, cache: 'off' }),
     );
     expect(result.costNano).toBeGreaterThan(0);
     await env.module.llm.flush();
@@ -233,7 +165,7 @@ describe('router semantics with tools', () => {
     // A hard limit below the estimate (which counts the tool definitions) refuses up front.
     await env.module.admin.createBudget(env.owner, projectId, { period: 'day', hardLimitNano: 1 });
     const refused = await failureOf(
-      env.module.llm.generate(call('openai', { projectId, provider: provider.id, cache: 'off' })),
+      env.module.llm.generate(call('openai', { projectId, provider: providerId, cache: 'off' })),
     );
     expect(refused.code).toBe('BUDGET_EXCEEDED');
   });

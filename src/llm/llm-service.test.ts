@@ -1,18 +1,17 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
-import { AppError } from '../platform/app-error.ts';
 import { type Clock, systemClock } from './llm-clock.ts';
 import type { LlmCallRequest, LlmStreamEvent } from './llm-service.ts';
 import {
   actorFor,
-  createProject,
+  createOwnedProject,
   createUser,
   FAKE_API_KEY,
-  type LlmTestEnv,
-  openLlmTestEnv,
+  failureOf,
+  llmTestEnvPerSuite,
+  usageRowsOf,
 } from './llm-test-env.ts';
 
-let env: LlmTestEnv;
 /** The real clock, recording every wait the router asks it for (ms). */
 const waits: number[] = [];
 const clock: Clock = {
@@ -22,13 +21,7 @@ const clock: Clock = {
     return systemClock.sleep(ms, signal);
   },
 };
-beforeAll(async () => {
-  env = await openLlmTestEnv({ clock });
-});
-afterAll(async () => {
-  await env?.close();
-});
-beforeEach(() => env.fake.reset());
+const env = llmTestEnvPerSuite({ clock });
 
 const call = (overrides: Partial<LlmCallRequest> = {}): LlmCallRequest => ({
   actor: env.owner,
@@ -42,25 +35,7 @@ const call = (overrides: Partial<LlmCallRequest> = {}): LlmCallRequest => ({
   ...overrides,
 });
 
-async function rowsOf(callId: string) {
-  await env.module.llm.flush();
-  return env.database.db
-    .selectFrom('llm_calls')
-    .selectAll()
-    .where('call_id', '=', callId)
-    .orderBy('attempt')
-    .execute();
-}
-
-async function failureOf(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof AppError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
+const rowsOf = (callId: string) => usageRowsOf(env, callId);
 
 describe('llm.stream', () => {
   it('streams deltas, then a finish with usage, cost, attempts and a usage row per attempt', async () => {
@@ -441,19 +416,12 @@ describe('budgets', () => {
     softLimitNano?: number;
     userId?: string;
   }) {
-    const projectId = await createProject(env.database, 'Budgeted');
-    env.access.grant(env.owner.userId, projectId, 'owner');
-    const provider = await env.module.admin.createProvider(env.owner, projectId, {
-      name: 'fake openai',
-      kind: 'openai',
-      baseUrl: `${env.fake.url}/v1`,
-      apiKey: FAKE_API_KEY,
-    });
+    const { projectId, providerId } = await createOwnedProject(env, 'Budgeted');
     const budget = await env.module.admin.createBudget(env.owner, projectId, {
       period: 'month',
       ...limits,
     });
-    return { projectId, providerId: provider.id, budgetId: budget.id };
+    return { projectId, providerId, budgetId: budget.id };
   }
   /** The fake's control suffixes make a model name the catalog does not know: price it like gpt-4o-mini. */
   async function priceLikeMini(projectId: string, model: string) {

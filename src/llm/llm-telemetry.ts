@@ -86,13 +86,23 @@ export interface CallSpanStart {
   streaming: boolean;
 }
 
+/** The request parameters the convention names, and which of ours each one reports. */
+const PARAMETER_ATTRIBUTES: [string, keyof LlmParameters][] = [
+  [ATTR.requestMaxTokens, 'maxOutputTokens'],
+  [ATTR.requestTemperature, 'temperature'],
+  [ATTR.requestTopP, 'topP'],
+  [ATTR.requestTopK, 'topK'],
+  [ATTR.requestSeed, 'seed'],
+  [ATTR.requestPresencePenalty, 'presencePenalty'],
+  [ATTR.requestFrequencyPenalty, 'frequencyPenalty'],
+];
+
 /** Name and starting attributes of a call's span. */
 export function callSpanStart(start: CallSpanStart): {
   name: string;
   attributes: TelemetryAttributes;
 } {
   const provider = PROVIDER_NAME[start.kind];
-  const p = start.parameters;
   return {
     name: `chat ${start.model}`,
     attributes: {
@@ -100,13 +110,9 @@ export function callSpanStart(start: CallSpanStart): {
       [ATTR.providerName]: provider,
       [ATTR.system]: provider,
       [ATTR.requestModel]: start.model,
-      [ATTR.requestMaxTokens]: p.maxOutputTokens,
-      [ATTR.requestTemperature]: p.temperature,
-      [ATTR.requestTopP]: p.topP,
-      [ATTR.requestTopK]: p.topK,
-      [ATTR.requestSeed]: p.seed,
-      [ATTR.requestPresencePenalty]: p.presencePenalty,
-      [ATTR.requestFrequencyPenalty]: p.frequencyPenalty,
+      ...Object.fromEntries(
+        PARAMETER_ATTRIBUTES.map(([name, parameter]) => [name, start.parameters[parameter]]),
+      ),
       [ATTR.requestStream]: start.streaming,
       [ATTR.feature]: start.feature,
       [ATTR.projectId]: start.projectId,

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { Registry } from 'prom-client';
+import { beforeEach } from 'vitest';
 import { registerTestSecret } from '../../test/leak-scan.ts';
+import { perSuite } from '../../test/per-suite.ts';
 import {
   type Backend,
   createTestStorage,
@@ -12,7 +14,7 @@ import {
 import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import type { Actor } from '../access/actor.ts';
 import { PROJECT_ROLES, type ProjectAccess, type ProjectRole } from '../access/project-access.ts';
-import { forbidden, notFound } from '../platform/app-error.ts';
+import { AppError, forbidden, notFound } from '../platform/app-error.ts';
 import { type LlmConfig, loadConfig } from '../platform/config.ts';
 import { createSecretBox } from '../platform/crypto.ts';
 import { type Database, openDatabase } from '../platform/db/database.ts';
@@ -21,7 +23,13 @@ import { createLogger } from '../platform/logger.ts';
 import type { Telemetry } from '../platform/telemetry.ts';
 import type { Clock } from './llm-clock.ts';
 import { createLlmModule, type LlmModule } from './llm-module.ts';
-import type { ProviderKind } from './llm-provider.ts';
+import type {
+  LlmMessage,
+  LlmToolCallPart,
+  LlmToolDefinition,
+  ProviderKind,
+} from './llm-provider.ts';
+import type { LlmCallRequest, LlmStreamEvent } from './llm-service.ts';
 
 /** A ProjectAccess over an in-memory role table, with the contract's answers (404 / 403). */
 export class FakeProjectAccess implements ProjectAccess {
@@ -160,4 +168,118 @@ export async function openLlmTestEnv(
       await storage.dispose();
     },
   };
+}
+
+type LlmTestEnvOptions = Parameters<typeof openLlmTestEnv>[0];
+
+/** One env for the tests of the enclosing file or `describe`, the fake server reset before each. */
+export function llmTestEnvPerSuite(
+  options?: LlmTestEnvOptions | (() => LlmTestEnvOptions),
+): LlmTestEnv {
+  const env = perSuite(
+    () => openLlmTestEnv(typeof options === 'function' ? options() : options),
+    (opened) => opened.close(),
+  );
+  beforeEach(() => env.fake.reset());
+  return env;
+}
+
+/** One model the fake server answers for each provider kind. */
+export const FAKE_MODELS: Record<ProviderKind, string> = {
+  openai: 'gpt-4o-mini',
+  anthropic: 'claude-3-5-haiku-latest',
+  huggingface: 'meta-llama/Llama-3.1-8B-Instruct',
+  'openai-compatible': 'llama3.2',
+};
+
+/** Two tools, one with a description and a closed schema, one without either. */
+export const WEATHER_TOOLS: LlmToolDefinition[] = [
+  {
+    name: 'get_weather',
+    description: 'The weather in a city',
+    inputSchema: {
+      type: 'object',
+      properties: { city: { type: 'string' } },
+      required: ['city'],
+      additionalProperties: false,
+    },
+  },
+  {
+    name: 'get_time',
+    inputSchema: { type: 'object', properties: { zone: { type: 'string' } }, required: ['zone'] },
+  },
+];
+
+/** The usage rows of one call, one per attempt, after the buffered writer has flushed. */
+export async function usageRowsOf(env: LlmTestEnv, callId: string) {
+  await env.module.llm.flush();
+  return env.database.db
+    .selectFrom('llm_calls')
+    .selectAll()
+    .where('call_id', '=', callId)
+    .orderBy('attempt')
+    .execute();
+}
+
+/** The AppError a call fails with; any other outcome fails the test. */
+export async function failureOf(promise: Promise<unknown>): Promise<AppError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof AppError) return error;
+    throw error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+/** Every event of a stream, and the result its closing `finish` event carries. */
+export async function collectStream(env: LlmTestEnv, request: LlmCallRequest) {
+  const events: LlmStreamEvent[] = [];
+  for await (const event of env.module.llm.stream(request)) events.push(event);
+  const finish = events.at(-1);
+  if (finish?.type !== 'finish') throw new Error('no finish event');
+  return { events, result: finish.result };
+}
+
+/**
+ * A fresh project the env's owner owns, with one OpenAI provider pointed at `baseUrl` (the env's
+ * fake server unless given): for budget tests that need a project of their own.
+ */
+export async function createOwnedProject(
+  env: LlmTestEnv,
+  name: string,
+  baseUrl = `${env.fake.url}/v1`,
+): Promise<{ projectId: string; providerId: string }> {
+  const projectId = await createProject(env.database, name);
+  env.access.grant(env.owner.userId, projectId, 'owner');
+  const provider = await env.module.admin.createProvider(env.owner, projectId, {
+    name: 'fake openai',
+    kind: 'openai',
+    baseUrl,
+    apiKey: FAKE_API_KEY,
+  });
+  return { projectId, providerId: provider.id };
+}
+
+/**
+ * A conversation after one tool call: the question, the model's call, and the caller's result
+ * (21 °C), for the model to answer in text.
+ */
+export function toolRoundTrip(question: string, call: LlmToolCallPart): LlmMessage[] {
+  return [
+    { role: 'system', content: 'You are terse.' },
+    { role: 'user', content: question },
+    { role: 'assistant', content: [call] },
+    {
+      role: 'tool',
+      content: [
+        {
+          type: 'tool-result',
+          toolCallId: call.toolCallId,
+          toolName: call.toolName,
+          output: { temperatureC: 21 },
+        },
+      ],
+    },
+  ];
 }

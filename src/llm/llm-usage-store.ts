@@ -226,7 +226,15 @@ const ROLLUP_COUNTERS = [
   'saved_nano',
 ] as const;
 
+/** Attempts that failed, and calls answered from the cache: counted alike in every report. */
+const failedAttempts = sql<number>`count(*) filter (where status in ('error', 'timeout'))`;
+const cacheHits = sql<number>`count(*) filter (where status = 'cache-hit')`;
+
 export function createUsageStore(db: Kysely<DB>) {
+  /** The raw usage rows of one project. */
+  const callsOf = (projectId: string) =>
+    db.selectFrom('llm_calls').where('project_id', '=', projectId);
+
   return {
     /**
      * Appends rows and adds them to the daily rollup, in one transaction. One array parameter
@@ -346,16 +354,14 @@ export function createUsageStore(db: Kysely<DB>) {
     async spendByEntity(query: SpendByEntityQuery): Promise<EntitySpendRow[]> {
       // A literal, not a parameter: the select and the group by must be the same expression.
       const key = sql.lit(ENTITY_KEYS[query.by]);
-      let select = db
-        .selectFrom('llm_calls')
-        .where('project_id', '=', query.projectId)
+      let select = callsOf(query.projectId)
         .where('created_at', '>=', query.since)
         .select([
           sql<string | null>`entity_ids ->> ${key}`.as('entity_id'),
           sql<string | null>`min(entity_ids ->> 'datasetId')`.as('dataset_id'),
           sql<number>`count(*) filter (where attempt = 1)`.as('calls'),
-          sql<number>`count(*) filter (where status in ('error', 'timeout'))`.as('errors'),
-          sql<number>`count(*) filter (where status = 'cache-hit')`.as('cache_hits'),
+          failedAttempts.as('errors'),
+          cacheHits.as('cache_hits'),
           sql<number>`coalesce(sum(cost_nano), 0)`.as('cost_nano'),
           sql<number>`count(*) filter (where cost_nano is null)`.as('unpriced_attempts'),
         ])
@@ -383,15 +389,13 @@ export function createUsageStore(db: Kysely<DB>) {
     async callStats(query: CallStatsQuery): Promise<CallStatsRow[]> {
       // A fixed expression per dimension (a literal), never user text.
       const key = sql.raw(CALL_STATS_KEYS[query.by]);
-      let select = db
-        .selectFrom('llm_calls')
-        .where('project_id', '=', query.projectId)
+      let select = callsOf(query.projectId)
         .select([
           sql<string | null>`${key}`.as('key'),
           sql<number>`count(*) filter (where attempt = 1 or status = 'cache-hit')`.as('calls'),
           sql<number>`count(*) filter (where status <> 'cache-hit')`.as('attempts'),
-          sql<number>`count(*) filter (where status in ('error', 'timeout'))`.as('errors'),
-          sql<number>`count(*) filter (where status = 'cache-hit')`.as('cache_hits'),
+          failedAttempts.as('errors'),
+          cacheHits.as('cache_hits'),
           sql<
             number | null
           >`percentile_cont(0.5) within group (order by latency_ms) filter (where status <> 'cache-hit')`.as(

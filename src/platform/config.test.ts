@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, readEnvFile } from './config.ts';
+import { loadConfig, readEnvFile } from './config.ts';
+import { configErrorOf } from './config-test-helpers.ts';
 
 describe('loadConfig', () => {
   it('runs on defaults with no environment', () => {
@@ -23,17 +24,11 @@ describe('loadConfig', () => {
     [{ BRAINCELLS_DUCKDB_MEMORY_LIMIT: 'lots' }, 'BRAINCELLS_DUCKDB_MEMORY_LIMIT', '2GB'],
     [{ BRAINCELLS_DATA_DIRR: '/tmp' }, 'BRAINCELLS_DATA_DIRR', 'unknown setting'],
   ])('refuses %j naming the variable', (env, variable, problem) => {
-    let error: unknown;
-    try {
-      loadConfig(env, {});
-    } catch (caught) {
-      error = caught;
-    }
-    expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).variable).toBe(variable);
-    expect((error as ConfigError).message).toContain(variable);
-    expect((error as ConfigError).message).toContain(problem);
-    expect((error as ConfigError).message).not.toContain('\n');
+    const error = configErrorOf(env);
+    expect(error.variable).toBe(variable);
+    expect(error.message).toContain(variable);
+    expect(error.message).toContain(problem);
+    expect(error.message).not.toContain('\n');
   });
 
   it('parses booleans, integers and paths', () => {

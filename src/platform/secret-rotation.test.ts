@@ -1,18 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createUser } from '../../test/factories.ts';
-import { createTestApp, type TestApp } from '../../test/test-platform.ts';
+import { testAppPerSuite } from '../../test/per-suite.ts';
 import { ENCRYPTED_COLUMNS } from '../migrations/encrypted-columns.ts';
 import { createSecretBox, deriveKey, secretContext } from './crypto.ts';
 import { reencryptColumns } from './secret-rotation.ts';
 
 describe('re-encrypting secrets at rest', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = testAppPerSuite();
 
   it('moves every value to the new key (BRAINCELLS_SECRET changed) and leaves others alone', async () => {
     const oldKey = deriveKey('the old operator secret, 32+ characters');

@@ -1,6 +1,6 @@
 import type { InjectOptions } from 'fastify';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   addMember,
   createApiKey,
@@ -9,19 +9,13 @@ import {
   type ProjectWithMembers,
   type TestSession,
 } from '../../test/factories.ts';
-import { createTestApp, type TestApp } from '../../test/test-platform.ts';
+import { testAppPerSuite } from '../../test/per-suite.ts';
 import { systemActor } from '../auth/system-actor.ts';
 
 type Role = 'viewer' | 'editor' | 'owner' | 'outsider';
 
 describe('projects', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp();
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = testAppPerSuite();
 
   const call = (
     session: TestSession | { headers: Record<string, string> },

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { routeTable } from '../platform/http/route-definition.ts';
 import { presentMember, presentProject } from './project-presenter.ts';
 import {
   addMemberBody,
@@ -20,62 +21,47 @@ export const projectRoutes: FastifyPluginAsyncZod<{ projects: ProjectService }> 
   options,
 ) => {
   const { projects } = options;
-  const tags = ['projects'];
+  const route = routeTable(app, ['projects']);
 
-  app.get(
+  route.get(
     '/api/projects',
     {
-      schema: {
-        tags,
-        summary: 'Projects you are a member of (every project for instance admins)',
-        response: { 200: projectListSchema },
-      },
+      summary: 'Projects you are a member of (every project for instance admins)',
+      response: projectListSchema,
     },
     async (request) => ({
       items: (await projects.listProjects(request.actor)).map(presentProject),
     }),
   );
 
-  app.post(
+  route.post(
     '/api/projects',
     {
-      schema: {
-        tags,
-        summary: 'Create a project; you become its owner',
-        body: createProjectBody,
-        response: { 201: projectSchema },
-      },
+      summary: 'Create a project; you become its owner',
+      body: createProjectBody,
+      response: projectSchema,
+      status: 201,
     },
-    async (request, reply) => {
+    async (request) => {
       const project = await projects.createProject(request.actor, request.body);
-      return reply.status(201).send(presentProject(project));
+      return presentProject(project);
     },
   );
 
-  app.get(
+  route.get(
     '/api/projects/:projectId',
-    {
-      schema: {
-        tags,
-        summary: 'One project (viewer)',
-        params: projectIdParams,
-        response: { 200: projectSchema },
-      },
-    },
+    { summary: 'One project (viewer)', params: projectIdParams, response: projectSchema },
     async (request) =>
       presentProject(await projects.getProject(request.actor, request.params.projectId)),
   );
 
-  app.patch(
+  route.patch(
     '/api/projects/:projectId',
     {
-      schema: {
-        tags,
-        summary: 'Rename or describe a project (owner)',
-        params: projectIdParams,
-        body: updateProjectBody,
-        response: { 200: projectSchema },
-      },
+      summary: 'Rename or describe a project (owner)',
+      params: projectIdParams,
+      body: updateProjectBody,
+      response: projectSchema,
     },
     async (request) =>
       presentProject(
@@ -83,31 +69,25 @@ export const projectRoutes: FastifyPluginAsyncZod<{ projects: ProjectService }> 
       ),
   );
 
-  app.delete(
+  route.delete(
     '/api/projects/:projectId',
     {
-      schema: {
-        tags,
-        summary: 'Delete a project (owner)',
-        params: projectIdParams,
-        response: { 204: z.null().describe('Deleted') },
-      },
+      summary: 'Delete a project (owner)',
+      params: projectIdParams,
+      response: z.null().describe('Deleted'),
+      status: 204,
     },
-    async (request, reply) => {
+    async (request) => {
       await projects.deleteProject(request.actor, request.params.projectId);
-      return reply.status(204).send(null);
     },
   );
 
-  app.get(
+  route.get(
     '/api/projects/:projectId/members',
     {
-      schema: {
-        tags,
-        summary: 'Members and their roles (viewer)',
-        params: projectIdParams,
-        response: { 200: memberListSchema },
-      },
+      summary: 'Members and their roles (viewer)',
+      params: projectIdParams,
+      response: memberListSchema,
     },
     async (request) => ({
       items: (await projects.listMembers(request.actor, request.params.projectId)).map(
@@ -116,37 +96,32 @@ export const projectRoutes: FastifyPluginAsyncZod<{ projects: ProjectService }> 
     }),
   );
 
-  app.post(
+  route.post(
     '/api/projects/:projectId/members',
     {
-      schema: {
-        tags,
-        summary: 'Add a user by e-mail with a role (owner)',
-        params: projectIdParams,
-        body: addMemberBody,
-        response: { 201: memberSchema },
-      },
+      summary: 'Add a user by e-mail with a role (owner)',
+      params: projectIdParams,
+      body: addMemberBody,
+      response: memberSchema,
+      status: 201,
     },
-    async (request, reply) => {
+    async (request) => {
       const member = await projects.addMember(
         request.actor,
         request.params.projectId,
         request.body,
       );
-      return reply.status(201).send(presentMember(member));
+      return presentMember(member);
     },
   );
 
-  app.patch(
+  route.patch(
     '/api/projects/:projectId/members/:userId',
     {
-      schema: {
-        tags,
-        summary: "Change a member's role (owner)",
-        params: memberParams,
-        body: updateMemberBody,
-        response: { 200: memberSchema },
-      },
+      summary: "Change a member's role (owner)",
+      params: memberParams,
+      body: updateMemberBody,
+      response: memberSchema,
     },
     async (request) =>
       presentMember(
@@ -159,19 +134,16 @@ export const projectRoutes: FastifyPluginAsyncZod<{ projects: ProjectService }> 
       ),
   );
 
-  app.delete(
+  route.delete(
     '/api/projects/:projectId/members/:userId',
     {
-      schema: {
-        tags,
-        summary: 'Remove a member (owner), or leave a project yourself',
-        params: memberParams,
-        response: { 204: z.null().describe('Removed') },
-      },
+      summary: 'Remove a member (owner), or leave a project yourself',
+      params: memberParams,
+      response: z.null().describe('Removed'),
+      status: 204,
     },
-    async (request, reply) => {
+    async (request) => {
       await projects.removeMember(request.actor, request.params.projectId, request.params.userId);
-      return reply.status(204).send(null);
     },
   );
 };

@@ -3,6 +3,7 @@ import net from 'node:net';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSignedInUser } from '../../../test/factories.ts';
+import { testAppPerSuite } from '../../../test/per-suite.ts';
 import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -34,14 +35,8 @@ function expectLimited(response: LightMyRequestResponse) {
 }
 
 describe('rate limits (in-process counters)', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await createTestApp({
-      config: { rateLimit: { perIp: 3, perUser: 4, auth: 2, redisUrl: undefined } },
-    });
-  });
-  afterAll(async () => {
-    await t?.close();
+  const t = testAppPerSuite({
+    config: { rateLimit: { perIp: 3, perUser: 4, auth: 2, redisUrl: undefined } },
   });
 
   it('limits each IP address on every route, credentials or not', async () => {
