@@ -1,34 +1,31 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createApiKey, type TestApiKey } from '../../../test/factories.ts';
 import { identifierFor } from '../../platform/duckdb/duckdb-identifiers.ts';
 import {
   type GenerationTestEnv,
-  openGenerationTestEnv,
+  openGenerationTestEnvForFile,
   sheetsOf,
 } from './generation-test-helpers.ts';
 
 // What AI columns add to deleting a column and duplicating a dataset or a column.
 let env: GenerationTestEnv;
 let apiKey: TestApiKey;
-beforeAll(async () => {
-  env = await openGenerationTestEnv();
+openGenerationTestEnvForFile(async (opened) => {
+  env = opened;
   apiKey = await createApiKey(env.t, env.members.editor);
 });
-afterAll(async () => {
-  await env?.close();
-});
-beforeEach(() => env.fake.reset());
 
 const owner = () => env.members.owner.actor;
-const service = () => env.t.app.generation.service;
+const aiColumns = () => env.t.app.generation.aiColumns;
+const runs = () => env.t.app.generation.runs;
 const sheets = () => sheetsOf(env.t);
 const store = () => env.t.app.generation.store;
 const inject = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
   env.t.app.inject({ method, url, headers: apiKey.headers, ...(payload ? { payload } : {}) });
 
 async function aiColumn(datasetId: string, name: string, prompt: string, model = 'gpt-4o-mini') {
-  const created = await service().createAiColumn(owner(), env.projectId, datasetId, {
+  const created = await aiColumns().createAiColumn(owner(), env.projectId, datasetId, {
     name,
     prompt,
     provider: env.providerId,
@@ -141,7 +138,7 @@ describe('deleting a column an AI column reads', () => {
   it('stops a run of the AI column in progress, leaving no cell generating', async () => {
     const rows = Array.from({ length: 30 }, (_, index) => ({ Item: `thing ${index}` }));
     const data = await env.dataset('Delete while running', ['Item'], rows);
-    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+    const created = await aiColumns().createAiColumn(owner(), env.projectId, data.id, {
       name: 'Out',
       prompt: 'Describe {{Item}}',
       provider: env.providerId,
@@ -196,7 +193,7 @@ describe('duplicating a dataset with AI columns', () => {
         state: { status: 'generating' },
       },
     ]);
-    const sourceRuns = (await service().listRuns(owner(), env.projectId, data.id)).length;
+    const sourceRuns = (await runs().listRuns(owner(), env.projectId, data.id)).length;
     expect(sourceRuns).toBe(2);
 
     const copied = await inject(
@@ -223,7 +220,7 @@ describe('duplicating a dataset with AI columns', () => {
     expect(shortView.process.inputColumnIds).toEqual([idOf('Out'), idOf('Item')]);
     expect(shortView.dependsOn).toEqual([idOf('Out'), idOf('Item')]);
     // Runs are not copied.
-    expect((await service().listRuns(owner(), env.projectId, copy.id)).length).toBe(0);
+    expect((await runs().listRuns(owner(), env.projectId, copy.id)).length).toBe(0);
 
     // Values, statuses and validated flags copied; every cell is as up to date as in the source.
     const copyOut = await env.cells(copy.id, idOf('Out'));
@@ -232,7 +229,7 @@ describe('duplicating a dataset with AI columns', () => {
     );
     for (const column of ['Out', 'Short'])
       for (const cell of await env.cells(copy.id, idOf(column))) {
-        const provenance = await service().cellProvenance(
+        const provenance = await aiColumns().cellProvenance(
           owner(),
           env.projectId,
           copy.id,
@@ -250,7 +247,7 @@ describe('duplicating a dataset with AI columns', () => {
     ]);
 
     // Nothing to regenerate, and an edit that changes nothing marks nothing stale.
-    const stale = await service().startRun(owner(), env.projectId, copy.id, idOf('Out'), {
+    const stale = await runs().startRun(owner(), env.projectId, copy.id, idOf('Out'), {
       mode: 'outdated',
     });
     expect(stale).toMatchObject({ status: 'completed', progress: { total: 0 } });
@@ -276,7 +273,7 @@ describe('duplicating a dataset with AI columns', () => {
     ]);
     expect((await env.cells(data.id, out)).every((cell) => cell.status === 'done')).toBe(true);
     env.fake.reset();
-    const rerun = await service().startRun(owner(), env.projectId, copy.id, idOf('Out'), {
+    const rerun = await runs().startRun(owner(), env.projectId, copy.id, idOf('Out'), {
       mode: 'stale',
     });
     expect((await env.waitForRun(copy.id, rerun.id)).progress).toMatchObject({
@@ -299,7 +296,7 @@ describe('duplicating an AI column', () => {
       ['Item', 'Note'],
       ['apple', 'pear', 'plum'].map((Item) => ({ Item, Note: '' })),
     );
-    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+    const created = await aiColumns().createAiColumn(owner(), env.projectId, data.id, {
       name: 'Out',
       prompt: 'Write about {{Item}}',
       instructions: 'One sentence.',
@@ -333,7 +330,7 @@ describe('duplicating an AI column', () => {
       value: 'seen',
     });
     await env.t.app.generation.staleness.settle();
-    const runsBefore = (await service().listRuns(owner(), env.projectId, data.id)).length;
+    const runsBefore = (await runs().listRuns(owner(), env.projectId, data.id)).length;
 
     const base = `/api/projects/${env.projectId}/datasets/${data.id}`;
     const duplicated = await inject('POST', `${base}/columns/${out}/duplicate`, {});
@@ -373,7 +370,7 @@ describe('duplicating an AI column', () => {
     const shortView = (await inject('GET', `${base}/ai-columns/${short}`)).json();
     expect(shortView.process).toMatchObject({ prompt: 'Shorten {{Out}}', inputColumnIds: [out] });
     // Runs are not copied.
-    expect((await service().listRuns(owner(), env.projectId, data.id)).length).toBe(runsBefore);
+    expect((await runs().listRuns(owner(), env.projectId, data.id)).length).toBe(runsBefore);
 
     // Values and validated flags copied, every cell up to date; the cell that was generating
     // in the source is settled in the copy (no run holds it).
@@ -382,7 +379,7 @@ describe('duplicating an AI column', () => {
       sourceCells.map((cell, index) => [cell.value, 'done', index === 0]),
     );
     for (const cell of copyCells) {
-      const provenance = await service().cellProvenance(
+      const provenance = await aiColumns().cellProvenance(
         owner(),
         env.projectId,
         data.id,
@@ -391,7 +388,7 @@ describe('duplicating an AI column', () => {
       );
       expect(provenance.current.upToDate, `row ${cell.rowId}`).toBe(true);
     }
-    const nothing = await service().startRun(owner(), env.projectId, data.id, copyId, {
+    const nothing = await runs().startRun(owner(), env.projectId, data.id, copyId, {
       mode: 'outdated',
     });
     expect(nothing).toMatchObject({ status: 'completed', progress: { total: 0 } });
