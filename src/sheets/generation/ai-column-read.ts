@@ -16,13 +16,8 @@ export function getAiColumnUseCase(deps: AiColumnUseCasesDeps) {
     datasetId: string,
     columnId: string,
   ) {
-    const { columns, process } = await loaders.loadColumn(
-      actor,
-      projectId,
-      datasetId,
-      columnId,
-      'viewer',
-    );
+    const target = [actor, projectId, datasetId, columnId] as const;
+    const { columns, process } = await loaders.loadColumn(...target, 'viewer');
     const processes = await store.listProcesses(datasetId);
     const graph = dependencyGraph(columns, processes);
     const readers = [...graph].filter(([, inputs]) => inputs.includes(columnId)).map(([id]) => id);
@@ -49,13 +44,8 @@ export function cellProvenanceUseCase(deps: AiColumnUseCasesDeps) {
     columnId: string,
     rowId: bigint,
   ) {
-    const { columns, process } = await loaders.loadColumn(
-      actor,
-      projectId,
-      datasetId,
-      columnId,
-      'viewer',
-    );
+    const target = [actor, projectId, datasetId, columnId] as const;
+    const { columns, process } = await loaders.loadColumn(...target, 'viewer');
     const snapshot = snapshotOf(process, columns);
     const rows = await sheets.readCells(
       actor,

@@ -18,7 +18,7 @@ import { markDoneCellsStale } from './generation-scope.ts';
  * with the new version.
  */
 export function updateProcessUseCase(deps: AiColumnUseCasesDeps) {
-  const { store, sheets, access, audit, loaders, control } = deps;
+  const { store, sheets, audit, loaders, control } = deps;
   return async function updateProcess(
     actor: Actor,
     projectId: string,
@@ -26,14 +26,10 @@ export function updateProcessUseCase(deps: AiColumnUseCasesDeps) {
     columnId: string,
     input: UpdateProcessInput,
   ) {
-    await access.requireRole(actor, projectId, 'editor');
-    const parsed = updateProcessSchema.parse(input);
-    const { columns, process } = await loaders.loadColumn(
-      actor,
-      projectId,
-      datasetId,
-      columnId,
+    const { parsed, columns, process } = await loaders.parseAndLoadColumn(
+      [actor, projectId, datasetId, columnId],
       'editor',
+      () => updateProcessSchema.parse(input),
     );
     await requireUsableProvider(deps.llm, projectId, parsed.provider);
     const current = presentProcess(process, columns);

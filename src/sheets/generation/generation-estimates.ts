@@ -1,5 +1,4 @@
 import type { Actor } from '../../access/actor.ts';
-import type { ProjectAccess } from '../../access/project-access.ts';
 import type { LlmModule } from '../../llm/llm-module.ts';
 import { costNano } from '../../llm/llm-prices.ts';
 import { estimateInputTokens } from '../../llm/llm-tokens.ts';
@@ -56,13 +55,12 @@ export const runScopeOf = (request: ParsedRunRequest): RunScope => ({
 export interface EstimatesDeps {
   sheets: SheetService;
   llm: Pick<LlmModule, 'admin'>;
-  access: ProjectAccess;
   config: GenerationConfig;
   loaders: GenerationLoaders;
 }
 
 export function createEstimates(deps: EstimatesDeps) {
-  const { sheets, config, access } = deps;
+  const { sheets, config } = deps;
 
   /** A run's figures from its survey: tokens from a sample's prompts, cost, duration. */
   async function estimate(snapshot: ProcessSnapshot, surveyed: Survey): Promise<RunEstimate> {
@@ -156,14 +154,10 @@ export function createEstimates(deps: EstimatesDeps) {
       columnId: string,
       request: RunRequest = {},
     ) {
-      await access.requireRole(actor, projectId, 'viewer');
-      const parsed = runRequestSchema.parse(request);
-      const { columns, process } = await deps.loaders.loadColumn(
-        actor,
-        projectId,
-        datasetId,
-        columnId,
+      const { parsed, columns, process } = await deps.loaders.parseAndLoadColumn(
+        [actor, projectId, datasetId, columnId],
         'viewer',
+        () => runRequestSchema.parse(request),
       );
       const snapshot = snapshotOf(process, columns);
       requireInputs(snapshot, columns);

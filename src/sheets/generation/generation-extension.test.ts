@@ -24,6 +24,43 @@ const store = () => env.t.app.generation.store;
 const inject = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
   env.t.app.inject({ method, url, headers: apiKey.headers, ...(payload ? { payload } : {}) });
 
+/** A person's thumbs-up on a cell. */
+const thumbsUp = (datasetId: string, columnId: string, cell: { rowId: string; version: number }) =>
+  sheets().editCell(owner(), env.projectId, datasetId, {
+    rowId: BigInt(cell.rowId),
+    columnId,
+    expectedVersion: cell.version,
+    validated: true,
+  });
+/** A cell a run holds (`generating`) at the moment of a copy. */
+const holdGenerating = (datasetId: string, columnId: string, rowId: string, version: number) =>
+  sheets().writeCells(owner(), env.projectId, datasetId, columnId, [
+    { rowId: BigInt(rowId), expectedVersion: version, state: { status: 'generating' } },
+  ]);
+/** An input cell edited (never edited before), and the staleness check it starts done. */
+async function editInput(datasetId: string, columnId: string, rowId: string, value: string) {
+  await sheets().editCell(owner(), env.projectId, datasetId, {
+    rowId: BigInt(rowId),
+    columnId,
+    expectedVersion: 0,
+    value,
+  });
+  await env.t.app.generation.staleness.settle();
+}
+/** Every listed cell was made by its column's current prompt from its current inputs. */
+async function expectUpToDate(datasetId: string, columnId: string, label: string) {
+  for (const cell of await env.cells(datasetId, columnId)) {
+    const provenance = await aiColumns().cellProvenance(
+      owner(),
+      env.projectId,
+      datasetId,
+      columnId,
+      BigInt(cell.rowId),
+    );
+    expect(provenance.current.upToDate, `${label} row ${cell.rowId}`).toBe(true);
+  }
+}
+
 async function aiColumn(datasetId: string, name: string, prompt: string, model = 'gpt-4o-mini') {
   const created = await aiColumns().createAiColumn(owner(), env.projectId, datasetId, {
     name,
@@ -92,13 +129,7 @@ describe('deleting a column an AI column reads', () => {
     // An AI column that did not read it is untouched, and still follows its own inputs.
     const tags = await env.cells(data.id, tag);
     expect(tags.map((cell) => cell.status)).toEqual(['done', 'done', 'done']);
-    await sheets().editCell(owner(), env.projectId, data.id, {
-      rowId: BigInt(tags[1]!.rowId),
-      columnId: data.columns.Country!,
-      expectedVersion: 0,
-      value: 'Nippon',
-    });
-    await env.t.app.generation.staleness.settle();
+    await editInput(data.id, data.columns.Country!, tags[1]!.rowId, 'Nippon');
     expect((await env.cells(data.id, tag)).map((cell) => cell.status)).toEqual([
       'done',
       'stale',
@@ -180,19 +211,13 @@ describe('duplicating a dataset with AI columns', () => {
     const short = await aiColumn(data.id, 'Short', 'Shorten {{Out}} about {{Item}}');
     const sourceCells = await env.cells(data.id, out);
     // A person's thumbs-up, and a cell another run holds at the moment of the copy.
-    await sheets().editCell(owner(), env.projectId, data.id, {
-      rowId: BigInt(sourceCells[0]!.rowId),
-      columnId: out,
-      expectedVersion: sourceCells[0]!.version,
-      validated: true,
-    });
-    await sheets().writeCells(owner(), env.projectId, data.id, short, [
-      {
-        rowId: BigInt(sourceCells[1]!.rowId),
-        expectedVersion: (await env.cells(data.id, short))[1]!.version,
-        state: { status: 'generating' },
-      },
-    ]);
+    await thumbsUp(data.id, out, sourceCells[0]!);
+    await holdGenerating(
+      data.id,
+      short,
+      sourceCells[1]!.rowId,
+      (await env.cells(data.id, short))[1]!.version,
+    );
     const sourceRuns = (await runs().listRuns(owner(), env.projectId, data.id)).length;
     expect(sourceRuns).toBe(2);
 
@@ -227,17 +252,7 @@ describe('duplicating a dataset with AI columns', () => {
     expect(copyOut.map((cell) => [cell.value, cell.status, cell.validated])).toEqual(
       (await env.cells(data.id, out)).map((cell) => [cell.value, cell.status, cell.validated]),
     );
-    for (const column of ['Out', 'Short'])
-      for (const cell of await env.cells(copy.id, idOf(column))) {
-        const provenance = await aiColumns().cellProvenance(
-          owner(),
-          env.projectId,
-          copy.id,
-          idOf(column),
-          BigInt(cell.rowId),
-        );
-        expect(provenance.current.upToDate, `${column} row ${cell.rowId}`).toBe(true);
-      }
+    for (const column of ['Out', 'Short']) await expectUpToDate(copy.id, idOf(column), column);
     // The cell that was generating in the source is settled in the copy (no run holds it).
     expect((await env.cells(copy.id, idOf('Short'))).map((cell) => cell.status)).toEqual([
       'done',
@@ -258,13 +273,7 @@ describe('duplicating a dataset with AI columns', () => {
 
     // An input edited in the copy makes that row stale there (not in the source), and a run
     // of the copy's column regenerates exactly it.
-    await sheets().editCell(owner(), env.projectId, copy.id, {
-      rowId: BigInt(copyOut[2]!.rowId),
-      columnId: idOf('Item'),
-      expectedVersion: 0,
-      value: 'quince',
-    });
-    await env.t.app.generation.staleness.settle();
+    await editInput(copy.id, idOf('Item'), copyOut[2]!.rowId, 'quince');
     expect((await env.cells(copy.id, idOf('Out'))).map((cell) => cell.status)).toEqual([
       'done',
       'done',
@@ -308,28 +317,11 @@ describe('duplicating an AI column', () => {
     const out = created.column.id;
     const short = await aiColumn(data.id, 'Short', 'Shorten {{Out}}');
     const sourceCells = await env.cells(data.id, out);
-    await sheets().editCell(owner(), env.projectId, data.id, {
-      rowId: BigInt(sourceCells[0]!.rowId),
-      columnId: out,
-      expectedVersion: sourceCells[0]!.version,
-      validated: true,
-    });
+    await thumbsUp(data.id, out, sourceCells[0]!);
     // A cell a run of the source holds at the moment of the copy.
-    await sheets().writeCells(owner(), env.projectId, data.id, out, [
-      {
-        rowId: BigInt(sourceCells[2]!.rowId),
-        expectedVersion: sourceCells[2]!.version,
-        state: { status: 'generating' },
-      },
-    ]);
+    await holdGenerating(data.id, out, sourceCells[2]!.rowId, sourceCells[2]!.version);
     // The staleness tracker has read (and cached) this dataset's processes before the copy.
-    await sheets().editCell(owner(), env.projectId, data.id, {
-      rowId: BigInt(sourceCells[0]!.rowId),
-      columnId: data.columns.Note!,
-      expectedVersion: 0,
-      value: 'seen',
-    });
-    await env.t.app.generation.staleness.settle();
+    await editInput(data.id, data.columns.Note!, sourceCells[0]!.rowId, 'seen');
     const runsBefore = (await runs().listRuns(owner(), env.projectId, data.id)).length;
 
     const base = `/api/projects/${env.projectId}/datasets/${data.id}`;
@@ -378,16 +370,7 @@ describe('duplicating an AI column', () => {
     expect(copyCells.map((cell) => [cell.value, cell.status, cell.validated])).toEqual(
       sourceCells.map((cell, index) => [cell.value, 'done', index === 0]),
     );
-    for (const cell of copyCells) {
-      const provenance = await aiColumns().cellProvenance(
-        owner(),
-        env.projectId,
-        data.id,
-        copyId,
-        BigInt(cell.rowId),
-      );
-      expect(provenance.current.upToDate, `row ${cell.rowId}`).toBe(true);
-    }
+    await expectUpToDate(data.id, copyId, 'copy');
     const nothing = await runs().startRun(owner(), env.projectId, data.id, copyId, {
       mode: 'outdated',
     });
@@ -395,13 +378,7 @@ describe('duplicating an AI column', () => {
 
     // The staleness tracker follows the copy at once (it had cached the dataset's processes
     // without it): an input edit marks the row stale in both columns.
-    await sheets().editCell(owner(), env.projectId, data.id, {
-      rowId: BigInt(sourceCells[1]!.rowId),
-      columnId: data.columns.Item!,
-      expectedVersion: 0,
-      value: 'quince',
-    });
-    await env.t.app.generation.staleness.settle();
+    await editInput(data.id, data.columns.Item!, sourceCells[1]!.rowId, 'quince');
     expect((await env.cells(data.id, copyId)).map((cell) => cell.status)).toEqual([
       'done',
       'stale',

@@ -117,7 +117,7 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
   });
   // The use cases, each group in files named for its use cases: estimates, runs (which
   // estimate the runs they create), AI columns (which start runs).
-  const loaders = createLoaders({ sheets, store });
+  const loaders = createLoaders({ sheets, store, access: deps.access });
   const estimates = createEstimates({ ...deps, config, loaders });
   const runs = createRunUseCases({ ...deps, store, logger, estimates, loaders, control });
   const aiColumns = createAiColumnUseCases({

@@ -269,17 +269,19 @@ describe('generation from a description alone', () => {
       ['Index'],
       Array.from({ length: 12 }, (_, index) => ({ Index: String(index) })),
     );
-    const created = await env.t.app.generation.aiColumns.createAiColumn(
-      env.members.owner.actor,
-      env.projectId,
-      data.id,
-      {
-        name: 'Idea',
-        prompt: 'Invent a name for a café',
-        provider: env.providerId,
-        model: 'gpt-4o-mini@latency=200',
-      },
-    );
+    const column = (name: string, prompt: string, model: string) =>
+      env.t.app.generation.aiColumns.createAiColumn(
+        env.members.owner.actor,
+        env.projectId,
+        data.id,
+        {
+          name,
+          prompt,
+          provider: env.providerId,
+          model,
+        },
+      );
+    const created = await column('Idea', 'Invent a name for a café', 'gpt-4o-mini@latency=200');
     const run = await env.waitForRun(data.id, created.run!.id);
     expect(run.progress.done).toBe(12);
     const values = (await env.cells(data.id, created.column.id)).map((cell) => cell.value);
@@ -289,16 +291,10 @@ describe('generation from a description alone', () => {
     expect(peakOverlap(env.fake.requests)).toBeGreaterThan(1);
 
     // A model that always says the same thing: each repeat is asked once more, then flagged.
-    const same = await env.t.app.generation.aiColumns.createAiColumn(
-      env.members.owner.actor,
-      env.projectId,
-      data.id,
-      {
-        name: 'Same',
-        prompt: 'Invent a name for a bakery',
-        provider: env.providerId,
-        model: 'gpt-4o-mini@output=Golden%20Crust',
-      },
+    const same = await column(
+      'Same',
+      'Invent a name for a bakery',
+      'gpt-4o-mini@output=Golden%20Crust',
     );
     const sameRun = await env.waitForRun(data.id, same.run!.id);
     expect(sameRun.progress).toMatchObject({ done: 12, duplicates: 11 });

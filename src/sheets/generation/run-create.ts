@@ -1,13 +1,12 @@
 import type { Actor } from '../../access/actor.ts';
 import { systemActor } from '../../auth/system-actor.ts';
 import { conflict } from '../../platform/app-error.ts';
-import { uuidv7 } from '../../platform/ids.ts';
 import { type ColumnRow, isUniqueViolation } from '../sheet-store.ts';
 import { runScopeOf } from './generation-estimates.ts';
 import { dependencyGraph, nextAiReaders, requireInputs, snapshotOf } from './generation-process.ts';
 import { type ParsedRunRequest, runRequestSchema } from './generation-schema.ts';
 import type { ProcessRow, RunRow } from './generation-store.ts';
-import { creatorOf, publishRun, type RunUseCasesDeps } from './run-shared.ts';
+import { creatorOf, insertRunAudited, publishRun, type RunUseCasesDeps } from './run-shared.ts';
 
 /**
  * Creating runs: `createRun` (queued, or waiting for confirmation when it may cost more than
@@ -16,7 +15,7 @@ import { creatorOf, publishRun, type RunUseCasesDeps } from './run-shared.ts';
  * its column).
  */
 export function createRunCreation(deps: RunUseCasesDeps) {
-  const { store, sheets, audit, estimates, control } = deps;
+  const { store, sheets, estimates, control } = deps;
 
   /** Hands a queued run to the engine; a run that could not be queued says so. */
   async function queue(run: RunRow) {
@@ -62,43 +61,28 @@ export function createRunCreation(deps: RunUseCasesDeps) {
         : 'queued';
     let run: RunRow;
     try {
-      run = await store.transaction(async (trx) => {
-        const inserted = await store.insertRun(
-          {
-            id: uuidv7(),
-            project_id: process.project_id,
-            dataset_id: process.dataset_id,
-            column_id: process.column_id,
-            kind: 'column',
-            mode: request.mode,
-            scope: JSON.stringify(surveyed.scope),
-            status,
-            process_version: process.version,
-            estimate: JSON.stringify(estimated),
-            total: estimated.cells,
-            max_row_id:
-              surveyed.scope.maxRowId === undefined ? null : Number(surveyed.scope.maxRowId),
-            parent_run_id: options.parentRunId ?? null,
-            created_by: options.createdBy === undefined ? creatorOf(actor) : options.createdBy,
-            ...(status === 'completed' ? { finished_at: new Date() } : {}),
-          },
-          trx,
-        );
-        await audit.record(trx, {
-          actor,
-          action: 'generation-run.create',
-          entityType: 'generation_run',
-          entityId: inserted.id,
-          projectId: process.project_id,
-          summary: {
-            columnId: process.column_id,
-            mode: request.mode,
-            cells: estimated.cells,
-            status,
-          },
-        });
-        return inserted;
-      });
+      run = await insertRunAudited(
+        deps,
+        actor,
+        {
+          project_id: process.project_id,
+          dataset_id: process.dataset_id,
+          column_id: process.column_id,
+          kind: 'column',
+          mode: request.mode,
+          scope: JSON.stringify(surveyed.scope),
+          status,
+          process_version: process.version,
+          estimate: JSON.stringify(estimated),
+          total: estimated.cells,
+          max_row_id:
+            surveyed.scope.maxRowId === undefined ? null : Number(surveyed.scope.maxRowId),
+          parent_run_id: options.parentRunId ?? null,
+          created_by: options.createdBy === undefined ? creatorOf(actor) : options.createdBy,
+          ...(status === 'completed' ? { finished_at: new Date() } : {}),
+        },
+        { columnId: process.column_id, mode: request.mode, cells: estimated.cells, status },
+      );
     } catch (error) {
       if (isUniqueViolation(error)) throw conflict('A run is already in progress on this column');
       throw error;

@@ -1,8 +1,10 @@
+import type { Insertable } from 'kysely';
 import type { Actor } from '../../access/actor.ts';
 import type { AuditRecorder } from '../../access/audit-recorder.ts';
 import type { ProjectAccess } from '../../access/project-access.ts';
-import type { DurableRunStatus } from '../../migrations/db-schema.ts';
+import type { DurableRunStatus, GenerationRunTable } from '../../migrations/db-schema.ts';
 import type { EventBus } from '../../platform/events.ts';
+import { uuidv7 } from '../../platform/ids.ts';
 import type { Logger } from '../../platform/logger.ts';
 import { datasetStream, type SheetService } from '../sheet-service.ts';
 import type { Estimates } from './generation-estimates.ts';
@@ -43,6 +45,30 @@ export interface RunUseCasesDeps {
 export const creatorOf = (actor: Actor) => (actor.via === 'system' ? null : actor.userId);
 export const isTerminal = (status: RunRow['status']) =>
   (TERMINAL_STATUSES as readonly string[]).includes(status);
+
+/**
+ * A new run (its id made here) and its `generation-run.create` audit entry, in one
+ * transaction.
+ */
+export function insertRunAudited(
+  deps: Pick<RunUseCasesDeps, 'store' | 'audit'>,
+  actor: Actor,
+  row: Omit<Insertable<GenerationRunTable>, 'id'>,
+  summary: Record<string, unknown>,
+): Promise<RunRow> {
+  return deps.store.transaction(async (trx) => {
+    const inserted = await deps.store.insertRun({ id: uuidv7(), ...row }, trx);
+    await deps.audit.record(trx, {
+      actor,
+      action: 'generation-run.create',
+      entityType: 'generation_run',
+      entityId: inserted.id,
+      projectId: row.project_id,
+      summary,
+    });
+    return inserted;
+  });
+}
 
 /** A run's figures on the dataset stream (`run-progress`), as it stands. */
 export function publishRun(events: EventBus, run: RunRow) {

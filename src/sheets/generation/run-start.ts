@@ -6,7 +6,7 @@ import type { RunUseCasesDeps } from './run-shared.ts';
 
 /** Use cases that start a run of an AI column (the UI's, and the CLI's), and read runs. */
 export function runStartUseCases(deps: RunUseCasesDeps & Pick<RunCreation, 'createRun'>) {
-  const { store, sheets, access, loaders, control } = deps;
+  const { store, sheets, loaders, control } = deps;
 
   /** The access check, the request parsed, the AI column loaded, the run created. */
   async function create(
@@ -16,14 +16,10 @@ export function runStartUseCases(deps: RunUseCasesDeps & Pick<RunCreation, 'crea
     columnId: string,
     request: RunRequest,
   ) {
-    await access.requireRole(actor, projectId, 'editor');
-    const parsed = runRequestSchema.parse(request);
-    const { columns, process } = await loaders.loadColumn(
-      actor,
-      projectId,
-      datasetId,
-      columnId,
+    const { parsed, columns, process } = await loaders.parseAndLoadColumn(
+      [actor, projectId, datasetId, columnId],
       'editor',
+      () => runRequestSchema.parse(request),
     );
     return deps.createRun(actor, process, columns, parsed);
   }

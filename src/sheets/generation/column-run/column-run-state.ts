@@ -19,6 +19,7 @@ import {
   type LiveProgress,
   type RunConcurrency,
   type RunWaiting,
+  runTotalsOf,
   type StopReason,
 } from '../generation-run-common.ts';
 import type { ScheduleOptions } from '../generation-scheduler.ts';
@@ -125,15 +126,8 @@ export class ColumnRunState {
       datasetId: run.dataset_id,
       columnId: run.column_id,
     });
-    this.totals = {
-      done: run.done,
-      errors: run.errors,
-      conflicts: run.conflicts,
-      costNano: Number(run.cost_nano),
-      inputTokens: Number(run.input_tokens),
-      outputTokens: Number(run.output_tokens),
-      cacheHits: run.cache_hits,
-    };
+    const { duplicates: _notCounted, ...totals } = runTotalsOf(run);
+    this.totals = totals;
     this.total = run.total;
   }
 

@@ -1,10 +1,10 @@
 import type { Actor } from '../../../access/actor.ts';
 import { estimateInputTokens } from '../../../llm/llm-tokens.ts';
-import { uuidv7 } from '../../../platform/ids.ts';
 import type { RunContext } from '../../../platform/jobs/durable-run.ts';
 import type { GenerationRunInput } from '../generation-job.ts';
 import { presentRun } from '../generation-presenter.ts';
 import { type GenerateRowsInput, generateRowsSchema } from '../generation-schema.ts';
+import { insertRunAudited } from '../run-shared.ts';
 import { RowsRun } from './rows-run.ts';
 import { resumeRowsRun } from './rows-run-batches.ts';
 import type { RowsGenerationDeps } from './rows-run-state.ts';
@@ -22,7 +22,7 @@ import { columnsOf, type RowsScope, rowMessages, rowSchema } from './rows-shape.
  * small batches as they come (rows-run.ts).
  */
 export function createRowsGeneration(deps: RowsGenerationDeps) {
-  const { store, sheets, access, audit } = deps;
+  const { sheets, access } = deps;
 
   /** Starts generating rows (a durable run, like a column's); returns at once. */
   async function generateRows(
@@ -52,33 +52,23 @@ export function createRowsGeneration(deps: RowsGenerationDeps) {
       inputTokensPerCell: inputTokens,
       inputTokens: inputTokens * parsed.count,
     };
-    const run = await store.transaction(async (trx) => {
-      const inserted = await store.insertRun(
-        {
-          id: uuidv7(),
-          project_id: projectId,
-          dataset_id: datasetId,
-          column_id: null,
-          kind: 'rows',
-          mode: 'rows',
-          scope: JSON.stringify(scope),
-          status: 'queued',
-          estimate: JSON.stringify(estimate),
-          total: parsed.count,
-          created_by: actor.via === 'system' ? null : actor.userId,
-        },
-        trx,
-      );
-      await audit.record(trx, {
-        actor,
-        action: 'generation-run.create',
-        entityType: 'generation_run',
-        entityId: inserted.id,
-        projectId,
-        summary: { kind: 'rows', count: parsed.count },
-      });
-      return inserted;
-    });
+    const run = await insertRunAudited(
+      deps,
+      actor,
+      {
+        project_id: projectId,
+        dataset_id: datasetId,
+        column_id: null,
+        kind: 'rows',
+        mode: 'rows',
+        scope: JSON.stringify(scope),
+        status: 'queued',
+        estimate: JSON.stringify(estimate),
+        total: parsed.count,
+        created_by: actor.via === 'system' ? null : actor.userId,
+      },
+      { kind: 'rows', count: parsed.count },
+    );
     await deps.queue(run);
     return presentRun(run);
   }

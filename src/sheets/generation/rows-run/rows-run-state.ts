@@ -11,7 +11,12 @@ import type { CellValue } from '../../sheet-schema.ts';
 import type { SheetService } from '../../sheet-service.ts';
 import type { GenerationRunInput } from '../generation-job.ts';
 import { RateLimitWait } from '../generation-rate-limit.ts';
-import type { ActiveRuns, RunWaiting, StopReason } from '../generation-run-common.ts';
+import {
+  type ActiveRuns,
+  type RunWaiting,
+  runTotalsOf,
+  type StopReason,
+} from '../generation-run-common.ts';
 import type { GenerationStore, RunRow } from '../generation-store.ts';
 import { type BatchCounts, failuresOf, type RowFailure, type RowsScope } from './rows-shape.ts';
 
@@ -76,14 +81,8 @@ export class RowsRunState {
     this.log = deps.logger.child({ runId: run.id, datasetId: run.dataset_id });
     this.scope = run.scope as RowsScope;
     this.stopped = AbortSignal.any([this.abortCalls.signal, this.stopScheduling.signal]);
-    this.counts = {
-      done: run.done,
-      errors: run.errors,
-      duplicates: run.duplicates,
-      inputTokens: Number(run.input_tokens),
-      outputTokens: Number(run.output_tokens),
-      costNano: Number(run.cost_nano),
-    };
+    const { conflicts: _none, cacheHits: _uncached, ...counts } = runTotalsOf(run);
+    this.counts = counts;
     this.failures = failuresOf(run);
   }
 
