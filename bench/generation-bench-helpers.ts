@@ -123,7 +123,7 @@ export async function openGenerationBench(options: {
     async waitForRun(datasetId: string, runId: string, timeoutMs = 30 * 60_000) {
       const deadline = Date.now() + timeoutMs;
       while (true) {
-        const run = await app.generation.service.getRun(actor, projectId, datasetId, runId);
+        const run = await app.generation.runs.getRun(actor, projectId, datasetId, runId);
         if (['completed', 'failed', 'cancelled', 'paused'].includes(run.status)) return run;
         if (Date.now() > deadline) throw new Error(`run ${runId} still ${run.status}`);
         await new Promise((resolve) => setTimeout(resolve, 50));

@@ -24,11 +24,11 @@ export default async function generationConcurrencyBench(): Promise<BenchRow[]> 
   const rows: BenchRow[] = [];
   try {
     const { app, actor, projectId } = bench;
-    const service = app.generation.service;
+    const { aiColumns, runs } = app.generation;
 
     const runColumn = async (providerId: string, name: string) => {
       const datasetId = await bench.dataset(ROWS);
-      const created = await service.createAiColumn(actor, projectId, datasetId, {
+      const created = await aiColumns.createAiColumn(actor, projectId, datasetId, {
         name,
         prompt: 'Write about {{Item}}',
         provider: providerId,
@@ -36,7 +36,7 @@ export default async function generationConcurrencyBench(): Promise<BenchRow[]> 
         run: false,
       });
       const started = performance.now();
-      const run = await service.startRun(actor, projectId, datasetId, created.column.id, {
+      const run = await runs.startRun(actor, projectId, datasetId, created.column.id, {
         mode: 'all',
         confirm: true,
       });

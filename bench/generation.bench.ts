@@ -161,14 +161,14 @@ export default async function generationBench(): Promise<BenchRow[]> {
       datasetId: string,
       prompt: string,
     ) => {
-      const created = await module.service.createAiColumn(actor, project.id, datasetId, {
+      const created = await module.aiColumns.createAiColumn(actor, project.id, datasetId, {
         name: 'Out',
         prompt,
         provider: provider.id,
         model: 'gpt-4o-mini',
         run: false,
       });
-      const run = await module.service.createRunForCli(
+      const run = await module.runs.createRunForCli(
         actor,
         project.id,
         datasetId,
@@ -181,7 +181,7 @@ export default async function generationBench(): Promise<BenchRow[]> {
       const started = performance.now();
       await module.runner.execute(run.id);
       const elapsed = performance.now() - started;
-      const view = await module.service.getRun(actor, project.id, datasetId, run.id);
+      const view = await module.runs.getRun(actor, project.id, datasetId, run.id);
       return { elapsed, view, columnId: created.column.id };
     };
 

@@ -210,7 +210,7 @@ export async function buildApp(platform: Platform, options: FeatureOptions = {})
     maxFileBytes: config.documents.maxFileBytes,
   });
   await app.register(generationRoutes, {
-    generation: features.generation.service,
+    generation: features.generation,
     rows: features.generation.rows,
   });
   await app.register(monitorRoutes, { monitor: features.monitor });

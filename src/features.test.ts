@@ -30,7 +30,7 @@ describe('the composition root', () => {
     expect(features.sheets).toBe(features.sheets);
     expect(features.core).toBe(features.core);
     expect(features.generation).toBe(features.generation);
-    expect(features.generation.service).toBe(features.generation.service);
+    expect(features.generation.runs).toBe(features.generation.runs);
     expect(features.sheets.events).toBe(features.events);
 
     // One access check for every feature: a project made through the core is the sheets'.

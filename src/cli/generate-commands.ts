@@ -1,9 +1,9 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
+import type { RunEstimate } from '../sheets/generation/generation-estimates.ts';
 import type { RunView } from '../sheets/generation/generation-presenter.ts';
 import { RUN_MODES, type RunRequest } from '../sheets/generation/generation-schema.ts';
-import type { RunEstimate } from '../sheets/generation/generation-service.ts';
 import { withFeatures } from './cli-features.ts';
 import { CliError, EXIT, printJson } from './cli-output.ts';
 
@@ -133,10 +133,10 @@ export function registerGenerateCommands(program: Command): void {
               `a run of this column is already ${existing.status} (${existing.id}), e.g. on the server`,
             );
           if (existing)
-            await generation.service.resumeRun(actor, found.project_id, datasetId, existing.id);
+            await generation.runs.resumeRun(actor, found.project_id, datasetId, existing.id);
           const run =
             existing ??
-            (await generation.service.createRunForCli(
+            (await generation.runs.createRunForCli(
               actor,
               found.project_id,
               datasetId,
@@ -146,12 +146,12 @@ export function registerGenerateCommands(program: Command): void {
           const estimate = run.estimate as RunEstimate;
           if (run.status === 'awaiting-confirmation') {
             if (!(await confirmOnTerminal(estimate))) {
-              await generation.service.cancelRun(actor, found.project_id, datasetId, run.id);
+              await generation.runs.cancelRun(actor, found.project_id, datasetId, run.id);
               throw new CliError(
                 `estimated ${usd(estimate.costNano)} for ${estimate.cells} cells is above the confirmation threshold; run again with --yes to start it`,
               );
             }
-            await generation.service.confirmRun(actor, found.project_id, datasetId, run.id);
+            await generation.runs.confirmRun(actor, found.project_id, datasetId, run.id);
           }
           if (!options.json)
             process.stderr.write(
@@ -163,12 +163,7 @@ export function registerGenerateCommands(program: Command): void {
           const out = process.stderr;
           let lastPlain = 0;
           const draw = async () => {
-            const view = await generation.service.getRun(
-              actor,
-              found.project_id,
-              datasetId,
-              run.id,
-            );
+            const view = await generation.runs.getRun(actor, found.project_id, datasetId, run.id);
             if (options.json) return;
             const line = generationProgressLine(view);
             if (out.isTTY) out.write(`\r${line}\u001b[K`);
@@ -184,7 +179,7 @@ export function registerGenerateCommands(program: Command): void {
             clearInterval(ticker);
             process.removeListener('SIGINT', onSignal);
           }
-          outcome = await generation.service.getRun(actor, found.project_id, datasetId, run.id);
+          outcome = await generation.runs.getRun(actor, found.project_id, datasetId, run.id);
           if (!options.json) {
             out.write(`${out.isTTY ? '\r' : ''}${generationProgressLine(outcome)}\u001b[K\n`);
           }

@@ -3,6 +3,7 @@ import { presentBulkEdit, presentEditedCell } from './sheet-presenter.ts';
 import {
   datasetParams,
   datasetsBase,
+  inDataset,
   type SheetRoutesApp,
   type SheetRoutesOptions,
   tags,
@@ -29,12 +30,7 @@ export function cellRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
     },
     async (request, reply) => {
       reply.status(201);
-      return sheets.appendRows(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.body.rows,
-      );
+      return sheets.appendRows(...inDataset(request), request.body.rows);
     },
   );
 
@@ -50,9 +46,7 @@ export function cellRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
     },
     async (request) =>
       sheets.deleteRows(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
+        ...inDataset(request),
         request.body.rowIds.map((id) => BigInt(id)),
       ),
   );
@@ -77,7 +71,7 @@ export function cellRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
     async (request) => {
       const { rowId, columnId, expectedVersion, value, validated } = request.body;
       return presentEditedCell(
-        await sheets.editCell(request.actor, request.params.projectId, request.params.datasetId, {
+        await sheets.editCell(...inDataset(request), {
           rowId: BigInt(rowId),
           columnId,
           expectedVersion,
@@ -108,13 +102,6 @@ export function cellRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
       },
     },
     async (request) =>
-      presentBulkEdit(
-        await sheets.editCells(
-          request.actor,
-          request.params.projectId,
-          request.params.datasetId,
-          request.body.cells,
-        ),
-      ),
+      presentBulkEdit(await sheets.editCells(...inDataset(request), request.body.cells)),
   );
 }

@@ -5,6 +5,7 @@ import {
   columnParams,
   datasetParams,
   datasetsBase,
+  inDataset,
   type SheetRoutesApp,
   type SheetRoutesOptions,
   tags,
@@ -20,11 +21,7 @@ export function columnRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
     request: { actor: Actor; params: { projectId: string; datasetId: string } },
     column: ColumnRow,
   ) => {
-    const { columns } = await sheets.requireDataset(
-      request.actor,
-      request.params.projectId,
-      request.params.datasetId,
-    );
+    const { columns } = await sheets.requireDataset(...inDataset(request));
     return presentColumn(column, columns);
   };
   const base = datasetsBase;
@@ -43,12 +40,7 @@ export function columnRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
     },
     async (request, reply) => {
       reply.status(201);
-      const column = await sheets.addColumn(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.body,
-      );
+      const column = await sheets.addColumn(...inDataset(request), request.body);
       return presentColumnOf(request, column);
     },
   );
@@ -72,9 +64,7 @@ export function columnRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
     async (request) => {
       const { name, type, hidden, formula } = request.body;
       const { column, columns, conversion } = await sheets.updateColumn(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
+        ...inDataset(request),
         request.params.columnId,
         {
           ...(name === undefined ? {} : { name }),
@@ -103,13 +93,9 @@ export function columnRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
       },
     },
     async (request, reply) => {
-      await sheets.deleteColumn(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.params.columnId,
-        { force: request.query.force === 'true' },
-      );
+      await sheets.deleteColumn(...inDataset(request), request.params.columnId, {
+        force: request.query.force === 'true',
+      });
       return reply.status(204).send();
     },
   );
@@ -129,9 +115,7 @@ export function columnRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
     async (request, reply) => {
       reply.status(201);
       const column = await sheets.duplicateColumn(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
+        ...inDataset(request),
         request.params.columnId,
         request.body.name,
       );
@@ -151,12 +135,7 @@ export function columnRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
     },
     async (request) => ({
       items: presentColumns(
-        await sheets.reorderColumns(
-          request.actor,
-          request.params.projectId,
-          request.params.datasetId,
-          request.body.columnIds,
-        ),
+        await sheets.reorderColumns(...inDataset(request), request.body.columnIds),
       ),
     }),
   );

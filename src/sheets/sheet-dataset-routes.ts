@@ -7,6 +7,7 @@ import { presentDataset } from './sheet-presenter.ts';
 import {
   datasetParams,
   datasetsBase,
+  inDataset,
   projectParams,
   type SheetRoutesApp,
   type SheetRoutesOptions,
@@ -72,10 +73,7 @@ export function datasetRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) 
     {
       schema: { tags, summary: 'A dataset with its columns and row count', params: datasetParams },
     },
-    async (request) =>
-      presentDataset(
-        await sheets.getDataset(request.actor, request.params.projectId, request.params.datasetId),
-      ),
+    async (request) => presentDataset(await sheets.getDataset(...inDataset(request))),
   );
 
   app.patch(
@@ -89,14 +87,7 @@ export function datasetRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) 
       },
     },
     async (request) =>
-      presentDataset(
-        await sheets.renameDataset(
-          request.actor,
-          request.params.projectId,
-          request.params.datasetId,
-          request.body.name,
-        ),
-      ),
+      presentDataset(await sheets.renameDataset(...inDataset(request), request.body.name)),
   );
 
   app.post(
@@ -112,12 +103,7 @@ export function datasetRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) 
     async (request, reply) => {
       reply.status(201);
       return presentDataset(
-        await sheets.duplicateDataset(
-          request.actor,
-          request.params.projectId,
-          request.params.datasetId,
-          request.body.name,
-        ),
+        await sheets.duplicateDataset(...inDataset(request), request.body.name),
       );
     },
   );
@@ -132,7 +118,7 @@ export function datasetRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) 
       },
     },
     async (request, reply) => {
-      await sheets.deleteDataset(request.actor, request.params.projectId, request.params.datasetId);
+      await sheets.deleteDataset(...inDataset(request));
       return reply.status(204).send();
     },
   );
@@ -140,14 +126,7 @@ export function datasetRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) 
   app.post(
     `${base}/:datasetId/restore`,
     { schema: { tags, summary: 'Restore a deleted dataset', params: datasetParams } },
-    async (request) =>
-      presentDataset(
-        await sheets.restoreDataset(
-          request.actor,
-          request.params.projectId,
-          request.params.datasetId,
-        ),
-      ),
+    async (request) => presentDataset(await sheets.restoreDataset(...inDataset(request))),
   );
 
   app.get(
@@ -165,12 +144,10 @@ export function datasetRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) 
       },
     },
     async (request, reply) => {
-      const exported = await options.exports.exportDataset(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        { format: request.query.format, withMetadata: request.query.metadata === 'true' },
-      );
+      const exported = await options.exports.exportDataset(...inDataset(request), {
+        format: request.query.format,
+        withMetadata: request.query.metadata === 'true',
+      });
       const stream = createReadStream(exported.path);
       stream.on('close', () => void rm(exported.path, { force: true }));
       // The file is complete before the response starts, so the count fits in a header.
@@ -192,7 +169,7 @@ export function datasetRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) 
       },
     },
     async (request, reply) => {
-      await sheets.getDataset(request.actor, request.params.projectId, request.params.datasetId);
+      await sheets.getDataset(...inDataset(request));
       streamToClient(request, reply, options.events, datasetStream(request.params.datasetId));
     },
   );

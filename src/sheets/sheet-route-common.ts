@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { Actor } from '../access/actor.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import type { EventBus } from '../platform/events.ts';
 import type { SheetExportService } from './export/sheet-export-service.ts';
@@ -26,3 +27,13 @@ export const datasetsBase = '/api/projects/:projectId/datasets';
 export const projectParams = z.object({ projectId: z.uuid() });
 export const datasetParams = projectParams.extend({ datasetId: z.uuid() });
 export const columnParams = datasetParams.extend({ columnId: z.uuid() });
+export const runParams = datasetParams.extend({ runId: z.uuid() });
+
+/**
+ * The actor, project and dataset of a request under a dataset's path: the first arguments of
+ * every dataset use case (`sheets.appendRows(...inDataset(request), rows)`).
+ */
+export const inDataset = (request: {
+  actor: Actor;
+  params: { projectId: string; datasetId: string };
+}) => [request.actor, request.params.projectId, request.params.datasetId] as const;

@@ -8,6 +8,7 @@ import {
 import type { Actor } from '../access/actor.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { presentColumn, presentDataset } from './sheet-presenter.ts';
+import type { CellValue } from './sheet-schema.ts';
 import { datasetStream, type SheetExtension } from './sheet-service.ts';
 import { insertProject, sheetsOn, testActor } from './sheet-test-helpers.ts';
 
@@ -18,6 +19,22 @@ describe('sheet service', () => {
   let editor: Actor;
   let viewer: Actor;
   let projectId: string;
+
+  /** A person's edit of one cell's value (compare-and-set on `expectedVersion`). */
+  const editValue = (
+    actor: Actor,
+    datasetId: string,
+    rowId: bigint,
+    columnId: string,
+    expectedVersion: number,
+    value: CellValue,
+  ) =>
+    module.sheets.editCell(actor, projectId, datasetId, {
+      rowId,
+      columnId,
+      expectedVersion,
+      value,
+    });
 
   beforeAll(async () => {
     storage = await createTestStorage();
@@ -66,12 +83,14 @@ describe('sheet service', () => {
     const renamed = await module.sheets.renameDataset(editor, projectId, dataset.id, 'Folks');
     expect(renamed.name).toBe('Folks');
     const rows = await module.sheets.readWindow(editor, projectId, dataset.id, {});
-    await module.sheets.editCell(editor, projectId, dataset.id, {
-      rowId: BigInt(rows.rows[0]!.rowId),
-      columnId: dataset.columns[0]!.id,
-      expectedVersion: 0,
-      value: 'Ada',
-    });
+    await editValue(
+      editor,
+      dataset.id,
+      BigInt(rows.rows[0]!.rowId),
+      dataset.columns[0]!.id,
+      0,
+      'Ada',
+    );
     const copy = await module.sheets.duplicateDataset(editor, projectId, dataset.id);
     expect(copy).toMatchObject({ name: 'Folks (copy)', rowCount: 3 });
     const copied = await module.sheets.readWindow(editor, projectId, copy.id, {});
@@ -138,12 +157,7 @@ describe('sheet service', () => {
       expectedVersion: 0,
       value: '42',
     });
-    await module.sheets.editCell(editor, projectId, dataset.id, {
-      rowId: rowId + 1n,
-      columnId: name!.id,
-      expectedVersion: 0,
-      value: 'forty',
-    });
+    await editValue(editor, dataset.id, rowId + 1n, name!.id, 0, 'forty');
     const copy = await module.sheets.duplicateColumn(editor, projectId, dataset.id, name!.id);
     expect(copy.name).toBe('Name (copy)');
     const changed = await module.sheets.updateColumn(editor, projectId, dataset.id, copy.id, {
@@ -170,42 +184,16 @@ describe('sheet service', () => {
     const dataset = await create();
     const [name] = dataset.columns;
     const subscription = await module.events.subscribe(datasetStream(dataset.id));
-    const edited = await module.sheets.editCell(editor, projectId, dataset.id, {
-      rowId: 1n,
-      columnId: name!.id,
-      expectedVersion: 0,
-      value: 'Ada',
-    });
+    const edited = await editValue(editor, dataset.id, 1n, name!.id, 0, 'Ada');
     expect(edited).toMatchObject({ value: 'Ada', version: 1, status: 'done', validated: true });
-    await expect(
-      module.sheets.editCell(editor, projectId, dataset.id, {
-        rowId: 1n,
-        columnId: name!.id,
-        expectedVersion: 0,
-        value: 'Bob',
-      }),
-    ).rejects.toMatchObject({
+    await expect(editValue(editor, dataset.id, 1n, name!.id, 0, 'Bob')).rejects.toMatchObject({
       code: 'CONFLICT',
       details: { current: { value: 'Ada', version: 1 } },
     });
-    await expect(
-      module.sheets.editCell(viewer, projectId, dataset.id, {
-        rowId: 1n,
-        columnId: name!.id,
-        expectedVersion: 1,
-        value: 'x',
-      }),
-    ).rejects.toMatchObject({
+    await expect(editValue(viewer, dataset.id, 1n, name!.id, 1, 'x')).rejects.toMatchObject({
       code: 'FORBIDDEN',
     });
-    await expect(
-      module.sheets.editCell(editor, projectId, dataset.id, {
-        rowId: 999n,
-        columnId: name!.id,
-        expectedVersion: 0,
-        value: 'x',
-      }),
-    ).rejects.toMatchObject({
+    await expect(editValue(editor, dataset.id, 999n, name!.id, 0, 'x')).rejects.toMatchObject({
       code: 'NOT_FOUND',
     });
     const events = subscription.take();
@@ -235,12 +223,7 @@ describe('sheet service', () => {
     await module.sheets.writeCells(editor, projectId, dataset.id, ai.id, [
       { rowId: 3n, expectedVersion: 0, state: { status: 'error', error: 'boom' } },
     ]);
-    await module.sheets.editCell(editor, projectId, dataset.id, {
-      rowId: 1n,
-      columnId: name!.id,
-      expectedVersion: 0,
-      value: 'Ada',
-    });
+    await editValue(editor, dataset.id, 1n, name!.id, 0, 'Ada');
     const subscription = await module.events.subscribe(datasetStream(dataset.id));
     const result = await module.sheets.editCells(editor, projectId, dataset.id, [
       // Stale: the client saw version 0, someone wrote version 1 meanwhile.
@@ -439,18 +422,8 @@ describe('sheet service', () => {
     expect(fieldCells[1]![2]).toMatch(/Malformed JSON/);
 
     // Fixing the input recomputes that row: the error clears; breaking another sets one.
-    await module.sheets.editCell(editor, projectId, dataset.id, {
-      rowId: BigInt(rowIds[0]!),
-      columnId: code!.id,
-      expectedVersion: 0,
-      value: '5',
-    });
-    await module.sheets.editCell(editor, projectId, dataset.id, {
-      rowId: BigInt(rowIds[3]!),
-      columnId: code!.id,
-      expectedVersion: 0,
-      value: 'x7',
-    });
+    await editValue(editor, dataset.id, BigInt(rowIds[0]!), code!.id, 0, '5');
+    await editValue(editor, dataset.id, BigInt(rowIds[3]!), code!.id, 0, 'x7');
     const window = await module.sheets.readWindow(editor, projectId, dataset.id, {});
     expect(window.rows[0]!.cells[doubled.id]).toMatchObject({
       value: 10,
@@ -514,12 +487,7 @@ describe('sheet service', () => {
     ]);
     let window = await module.sheets.readWindow(editor, projectId, dataset.id, { afterRowId: '3' });
     expect(window.rows[0]!.cells[formula.id]!.value).toBe('ADA (36)');
-    await module.sheets.editCell(editor, projectId, dataset.id, {
-      rowId: BigInt(rowIds[0]!),
-      columnId: age!.id,
-      expectedVersion: 0,
-      value: 37,
-    });
+    await editValue(editor, dataset.id, BigInt(rowIds[0]!), age!.id, 0, 37);
     window = await module.sheets.readWindow(editor, projectId, dataset.id, { afterRowId: '3' });
     expect(window.rows[0]!.cells[formula.id]!.value).toBe('ADA (37)');
     // A rename keeps the formula working (references are stored by id).
@@ -566,12 +534,7 @@ describe('sheet service', () => {
     const dataset = await create();
     const other = await create();
     const [name] = dataset.columns;
-    await module.sheets.editCell(editor, projectId, dataset.id, {
-      rowId: 1n,
-      columnId: name!.id,
-      expectedVersion: 0,
-      value: 'Ada',
-    });
+    await editValue(editor, dataset.id, 1n, name!.id, 0, 'Ada');
     const result = await module.sheets.runSql(
       viewer,
       projectId,

@@ -3,6 +3,7 @@ import type { SqlResultView } from '../shared/api-types.ts';
 import {
   datasetParams,
   datasetsBase,
+  inDataset,
   type SheetRoutesApp,
   type SheetRoutesOptions,
   tags,
@@ -25,11 +26,6 @@ export function sqlRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
       },
     },
     async (request): Promise<SqlResultView> =>
-      sheets.runSql(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.body.sql,
-      ),
+      sheets.runSql(...inDataset(request), request.body.sql),
   );
 }

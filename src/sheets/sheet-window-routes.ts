@@ -3,6 +3,7 @@ import { presentWindow } from './sheet-presenter.ts';
 import {
   datasetParams,
   datasetsBase,
+  inDataset,
   type SheetRoutesApp,
   type SheetRoutesOptions,
   tags,
@@ -32,7 +33,7 @@ export function windowRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
     async (request) => {
       const { offset, limit, afterRowId, search } = request.query;
       return presentWindow(
-        await sheets.readWindow(request.actor, request.params.projectId, request.params.datasetId, {
+        await sheets.readWindow(...inDataset(request), {
           ...(offset === undefined ? {} : { offset }),
           ...(limit === undefined ? {} : { limit }),
           ...(afterRowId === undefined ? {} : { afterRowId }),
@@ -53,14 +54,6 @@ export function windowRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
         body: windowQuerySchema,
       },
     },
-    async (request) =>
-      presentWindow(
-        await sheets.readWindow(
-          request.actor,
-          request.params.projectId,
-          request.params.datasetId,
-          request.body,
-        ),
-      ),
+    async (request) => presentWindow(await sheets.readWindow(...inDataset(request), request.body)),
   );
 }

@@ -19,8 +19,9 @@ import { observeLongTasks, streamCellUpdates } from './streaming-load.ts';
 /**
  * 10,000 cell updates streamed into an open grid through the real path (sheets service →
  * event bus → SSE → row cache → one render per frame). The worst case: every update lands on
- * a visible cell. The page must stay responsive: long tasks are measured with the browser's
- * PerformanceObserver and the worst one is reported (test-results/e2e/streaming.json).
+ * a visible cell. Every update arrives and the last values are shown; long tasks are observed
+ * with the browser's PerformanceObserver and the worst one is reported
+ * (test-results/e2e/streaming.json); its goal is checked in bench/web-grid.bench.ts.
  */
 describe('streaming 10,000 cell updates', () => {
   let server: E2eServer;
@@ -64,7 +65,13 @@ describe('streaming 10,000 cell updates', () => {
       .toBe(`round ${lastRound} row 1`);
     await expect.poll(() => cellText(page, 20, 2), { timeout: 30_000 }).toBe(`score ${lastRound}`);
     const seconds = (Date.now() - started) / 1000;
-    await page.waitForTimeout(500);
+    // The frame after the final values (and the long tasks before it) has been painted.
+    await page.evaluate(
+      () =>
+        new Promise<void>((resolve) =>
+          requestAnimationFrame(() => requestAnimationFrame(() => resolve())),
+        ),
+    );
     const tasks = await page.evaluate(
       () => (window as unknown as { __longTasks: number[] }).__longTasks,
     );
@@ -88,7 +95,8 @@ describe('streaming 10,000 cell updates', () => {
     writeFileSync(path.join(ARTIFACTS, 'streaming.json'), `${JSON.stringify(report, null, 2)}\n`);
     console.log(`streaming: ${JSON.stringify(report)}`);
     expect(updates).toBe(10_000);
-    // Generous for two shared cores; the figure itself is what the report tracks.
-    expect(worst).toBeLessThan(250);
+    // The worst long task is a speed figure: reported above, and measured against its goal by
+    // bench/web-grid.bench.ts ("worst long task while 10,000 cells stream in"), never bounded
+    // by a clock in a test that shares the machine.
   });
 });

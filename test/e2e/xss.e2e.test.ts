@@ -233,7 +233,7 @@ describe('hostile content', () => {
           generation: { service: { createAiColumn(...args: unknown[]): Promise<unknown> } };
         }
       ).generation;
-      await generation.service.createAiColumn(actor, projectId, datasetId, {
+      await generation.aiColumns.createAiColumn(actor, projectId, datasetId, {
         name: 'Model says',
         prompt: 'Repeat {{payload}}',
         provider: provider.id,

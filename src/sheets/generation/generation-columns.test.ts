@@ -63,7 +63,9 @@ beforeEach(() => {
   searchQueries.length = 0;
 });
 
-const service = () => env.t.app.generation.service;
+const aiColumns = () => env.t.app.generation.aiColumns;
+const runs = () => env.t.app.generation.runs;
+const estimates = () => env.t.app.generation.estimates;
 const sheets = () => sheetsOf(env.t);
 const owner = () => env.members.owner.actor;
 const cities = ['Paris', 'Lima', 'Oslo', 'Accra'];
@@ -72,7 +74,7 @@ async function column(
   datasetId: string,
   input: Record<string, unknown> & { name: string; prompt: string },
 ) {
-  const created = await service().createAiColumn(owner(), env.projectId, datasetId, {
+  const created = await aiColumns().createAiColumn(owner(), env.projectId, datasetId, {
     provider: env.providerId,
     model: 'gpt-4o-mini',
     ...input,
@@ -105,7 +107,7 @@ describe('staleness and the cache', () => {
     expect(new Set(first).size).toBe(4);
 
     // The estimate says what a regenerate costs, and what the cache would serve otherwise.
-    const regenerate = await service().previewRun(owner(), env.projectId, data.id, columnId, {
+    const regenerate = await estimates().previewRun(owner(), env.projectId, data.id, columnId, {
       mode: 'all',
     });
     expect(regenerate).toMatchObject({
@@ -115,7 +117,7 @@ describe('staleness and the cache', () => {
       modelCalls: 4,
     });
     expect(regenerate.costNano).toBeGreaterThan(0);
-    const fromCache = await service().previewRun(owner(), env.projectId, data.id, columnId, {
+    const fromCache = await estimates().previewRun(owner(), env.projectId, data.id, columnId, {
       mode: 'all',
       fresh: false,
     });
@@ -129,7 +131,7 @@ describe('staleness and the cache', () => {
     });
 
     // "Regenerate all": four new calls, new answers, billed; nothing from the cache.
-    const all = await service().startRun(owner(), env.projectId, data.id, columnId, {
+    const all = await runs().startRun(owner(), env.projectId, data.id, columnId, {
       mode: 'all',
     });
     expect(all.scope.fresh).toBe(true);
@@ -141,7 +143,7 @@ describe('staleness and the cache', () => {
     for (let index = 0; index < 4; index++) expect(second[index]).not.toBe(first[index]);
 
     // A range, and one cell: asked again too.
-    const range = await service().startRun(owner(), env.projectId, data.id, columnId, {
+    const range = await runs().startRun(owner(), env.projectId, data.id, columnId, {
       mode: 'range',
       range: { from: 2, to: 3 },
     });
@@ -149,7 +151,7 @@ describe('staleness and the cache', () => {
     expect(rangeDone.progress).toMatchObject({ total: 2, done: 2, cacheHits: 0 });
     expect(env.fake.requests).toHaveLength(10);
     const cells = await env.cells(data.id, columnId);
-    const one = await service().startRun(owner(), env.projectId, data.id, columnId, {
+    const one = await runs().startRun(owner(), env.projectId, data.id, columnId, {
       mode: 'cells',
       rowIds: [cells[0]!.rowId],
     });
@@ -173,7 +175,7 @@ describe('staleness and the cache', () => {
     expect(env.fake.requests).toHaveLength(4);
 
     // The same prompt again, not as a regenerate (fresh: false), is served from the cache.
-    const again = await service().startRun(owner(), env.projectId, data.id, created.column.id, {
+    const again = await runs().startRun(owner(), env.projectId, data.id, created.column.id, {
       mode: 'all',
       fresh: false,
     });
@@ -181,7 +183,7 @@ describe('staleness and the cache', () => {
     expect(cached.progress).toMatchObject({ done: 4, cacheHits: 4 });
     expect(env.fake.requests).toHaveLength(4);
 
-    const edited = await service().updateProcess(
+    const edited = await aiColumns().updateProcess(
       owner(),
       env.projectId,
       data.id,
@@ -197,7 +199,7 @@ describe('staleness and the cache', () => {
     // Still shown: the old value stays until it is regenerated.
     expect(stale[0]!.value).toBe(fakeAnswer('Note on Paris'));
 
-    const rerun = await service().startRun(owner(), env.projectId, data.id, created.column.id, {
+    const rerun = await runs().startRun(owner(), env.projectId, data.id, created.column.id, {
       mode: 'stale',
     });
     const done = await env.waitForRun(data.id, rerun.id);
@@ -235,7 +237,7 @@ describe('staleness and the cache', () => {
     await env.t.app.generation.staleness.settle();
     const cells = await env.cells(data.id, created.column.id);
     expect(cells.map((cell) => cell.status)).toEqual(['done', 'done', 'stale', 'done']);
-    const provenance = await service().cellProvenance(
+    const provenance = await aiColumns().cellProvenance(
       owner(),
       env.projectId,
       data.id,
@@ -245,9 +247,14 @@ describe('staleness and the cache', () => {
     expect(provenance.current.upToDate).toBe(false);
 
     await sheets().updateColumn(owner(), env.projectId, data.id, cityId, { name: 'Town' });
-    const process = await service().getAiColumn(owner(), env.projectId, data.id, created.column.id);
+    const process = await aiColumns().getAiColumn(
+      owner(),
+      env.projectId,
+      data.id,
+      created.column.id,
+    );
     expect(process.process.prompt).toBe('Blurb for {{Town}}');
-    const rerun = await service().startRun(owner(), env.projectId, data.id, created.column.id, {
+    const rerun = await runs().startRun(owner(), env.projectId, data.id, created.column.id, {
       mode: 'stale',
     });
     expect((await env.waitForRun(data.id, rerun.id)).progress).toMatchObject({ total: 1, done: 1 });
@@ -265,7 +272,7 @@ describe('staleness and the cache', () => {
     );
     const created = await column(data.id, { name: 'Once', prompt: 'Once upon {{City}}' });
     env.fake.reset();
-    const run = await service().startRun(owner(), env.projectId, data.id, created.column.id, {
+    const run = await runs().startRun(owner(), env.projectId, data.id, created.column.id, {
       mode: 'cells',
       rowIds: [data.rowIds[0]!],
     });
@@ -313,7 +320,7 @@ describe('output types', () => {
     expect(facts[0]!.error).toMatch(/does not match the schema: founded/);
 
     const run = (
-      await service().listRuns(owner(), env.projectId, data.id, { columnId: json.column.id })
+      await runs().listRuns(owner(), env.projectId, data.id, { columnId: json.column.id })
     )[0]!;
     expect(run.progress).toMatchObject({ errors: 2, done: 0 });
     expect(run.status).toBe('completed');
@@ -368,7 +375,7 @@ describe('broken connections', () => {
       expect(cell.error).toMatch(/PROVIDER_UNAVAILABLE/);
     }
     const run = (
-      await service().listRuns(owner(), env.projectId, data.id, { columnId: always.column.id })
+      await runs().listRuns(owner(), env.projectId, data.id, { columnId: always.column.id })
     )[0]!;
     expect(run).toMatchObject({ status: 'completed', progress: { errors: 2, done: 0 } });
   });
@@ -403,7 +410,7 @@ describe('web search grounding', () => {
       search: { enabled: true },
     });
     const run = (
-      await service().listRuns(owner(), env.projectId, data.id, { columnId: offline.column.id })
+      await runs().listRuns(owner(), env.projectId, data.id, { columnId: offline.column.id })
     )[0]!;
     expect(run).toMatchObject({
       status: 'completed',
@@ -424,7 +431,7 @@ describe('dependencies', () => {
     const a = await column(data.id, { name: 'A', prompt: 'A of {{City}}' });
     const b = await column(data.id, { name: 'B', prompt: 'B of {{A}}' });
     await expect(
-      service().updateProcess(owner(), env.projectId, data.id, a.column.id, {
+      aiColumns().updateProcess(owner(), env.projectId, data.id, a.column.id, {
         prompt: 'A of {{B}}',
       }),
     ).rejects.toMatchObject({
@@ -432,12 +439,12 @@ describe('dependencies', () => {
       message: expect.stringMatching(/A → B → A/),
     });
     await expect(
-      service().updateProcess(owner(), env.projectId, data.id, b.column.id, {
+      aiColumns().updateProcess(owner(), env.projectId, data.id, b.column.id, {
         prompt: 'B of {{B}}',
       }),
     ).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
     await expect(
-      service().createAiColumn(owner(), env.projectId, data.id, {
+      aiColumns().createAiColumn(owner(), env.projectId, data.id, {
         name: 'C',
         prompt: 'C of {{C}}',
         model: 'gpt-4o-mini',
@@ -456,10 +463,10 @@ describe('dependencies', () => {
     );
     const a = await column(data.id, { name: 'Country', prompt: 'Country of {{City}}' });
     const b = await column(data.id, { name: 'Flag', prompt: 'Flag of {{Country}}' });
-    await service().updateProcess(owner(), env.projectId, data.id, a.column.id, {
+    await aiColumns().updateProcess(owner(), env.projectId, data.id, a.column.id, {
       prompt: 'Nation of {{City}}',
     });
-    const run = await service().startRun(owner(), env.projectId, data.id, a.column.id, {
+    const run = await runs().startRun(owner(), env.projectId, data.id, a.column.id, {
       mode: 'stale',
       includeDownstream: true,
     });
@@ -467,7 +474,7 @@ describe('dependencies', () => {
     const downstream = (await eventually(
       async () =>
         (
-          await service().listRuns(owner(), env.projectId, data.id, { columnId: b.column.id })
+          await runs().listRuns(owner(), env.projectId, data.id, { columnId: b.column.id })
         ).find((candidate) => candidate.parentRunId === run.id),
       (candidate) => candidate?.status === 'completed',
       { what: 'the downstream run completed' },
@@ -501,7 +508,7 @@ describe('few-shot examples from validated cells', () => {
       });
     }
     env.fake.reset();
-    const run = await service().startRun(owner(), env.projectId, data.id, columnId, {
+    const run = await runs().startRun(owner(), env.projectId, data.id, columnId, {
       mode: 'all',
     });
     expect((await env.waitForRun(data.id, run.id)).progress).toMatchObject({ total: 5, done: 5 });
@@ -532,7 +539,7 @@ describe('cost', () => {
       inputUsdPerMtok: 50_000,
       outputUsdPerMtok: 50_000,
     });
-    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+    const created = await aiColumns().createAiColumn(owner(), env.projectId, data.id, {
       name: 'Pricey',
       prompt: 'Expensive thoughts on {{City}}',
       provider: env.providerId,
@@ -547,7 +554,7 @@ describe('cost', () => {
     expect(estimate).toMatchObject({ cells: 4, confirmationRequired: true });
     expect(estimate.costNano).toBeGreaterThan(1e9);
     expect(env.fake.requests).toHaveLength(0);
-    await service().confirmRun(owner(), env.projectId, data.id, created.run!.id);
+    await runs().confirmRun(owner(), env.projectId, data.id, created.run!.id);
     expect((await env.waitForRun(data.id, created.run!.id)).progress.done).toBe(4);
   });
 
@@ -562,7 +569,7 @@ describe('cost', () => {
     const budget = await env.t.app.llm.admin.updateBudget(owner(), env.projectId, created0.id, {
       hardLimitNano: created0.spentNano + 120_000,
     });
-    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+    const created = await aiColumns().createAiColumn(owner(), env.projectId, data.id, {
       name: 'Thrifty',
       prompt: 'Short note on {{City}}',
       provider: env.providerId,
@@ -582,7 +589,7 @@ describe('cost', () => {
     await env.t.app.llm.admin.updateBudget(owner(), env.projectId, budget.id, {
       hardLimitNano: 1e15,
     });
-    await service().resumeRun(owner(), env.projectId, data.id, created.run!.id);
+    await runs().resumeRun(owner(), env.projectId, data.id, created.run!.id);
     const finished = await env.waitForRun(data.id, created.run!.id, ['completed']);
     expect(finished.progress).toMatchObject({ done: 12, errors: 0 });
     await env.t.app.llm.admin.deleteBudget(owner(), env.projectId, budget.id);

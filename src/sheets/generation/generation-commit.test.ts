@@ -7,12 +7,24 @@ import { type CommitOutcome, createCommitter } from './generation-commit.ts';
 function fakeColumn() {
   const cells = new Map<string, { version: number; value: unknown; status: unknown }>();
   const batches: CellWrite[][] = [];
-  let delayMs = 0;
+  let gate: { entered: () => void; released: Promise<void> } | undefined;
   return {
     cells,
     batches,
-    setDelay(ms: number) {
-      delayMs = ms;
+    /** The next write waits until `release()`; `entered` resolves once it has begun. */
+    hold() {
+      let release!: () => void;
+      let entered!: () => void;
+      const begun = new Promise<void>((resolve) => {
+        entered = resolve;
+      });
+      gate = {
+        entered,
+        released: new Promise<void>((resolve) => {
+          release = resolve;
+        }),
+      };
+      return { entered: begun, release };
     },
     edit(rowId: string) {
       const cell = cells.get(rowId) ?? { version: 0, value: null, status: null };
@@ -20,7 +32,12 @@ function fakeColumn() {
     },
     async write(writes: CellWrite[]): Promise<CompareAndSetResult> {
       batches.push(writes);
-      if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const held = gate;
+      gate = undefined;
+      if (held) {
+        held.entered();
+        await held.released;
+      }
       const result: CompareAndSetResult = { applied: [], conflicts: [] };
       for (const write of writes) {
         const key = write.rowId.toString();
@@ -137,11 +154,12 @@ describe('committer', () => {
 
   it('holds a result back while its mark is being written, then writes it at the new version', async () => {
     const { column, committer } = setup(1);
-    column.setDelay(30);
+    const markWrite = column.hold();
     const ticket = committer.begin(1n, 0, generating);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await markWrite.entered;
     expect(ticket.inFlight).toBe(true);
     committer.finish(ticket, result('after'));
+    markWrite.release();
     await committer.drain();
     expect(column.batches.map((batch) => batch[0]!.expectedVersion)).toEqual([0, 1]);
     expect(column.cells.get('1')).toMatchObject({ version: 2, value: 'after' });

@@ -1,34 +1,35 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { eventually } from '../../../test/eventually.ts';
 import { datasetStream } from '../sheet-service.ts';
 import type { SheetsModule } from '../sheets-module.ts';
 import {
   type GenerationTestEnv,
-  openGenerationTestEnv,
+  openGenerationTestEnvForFile,
+  peakOverlap,
   sheetsOf,
 } from './generation-test-helpers.ts';
 
 // The scheduler, cancel, pause and concurrent edits, against the fake LLM server.
 let env: GenerationTestEnv;
 const CONCURRENCY = 32;
-beforeAll(async () => {
-  env = await openGenerationTestEnv({ generation: { concurrency: CONCURRENCY } });
-});
-afterAll(async () => {
-  await env?.close();
-});
+openGenerationTestEnvForFile(
+  (opened) => {
+    env = opened;
+  },
+  { generation: { concurrency: CONCURRENCY } },
+);
 beforeEach(() => {
-  env.fake.reset();
   env.t.platform.config.generation.concurrency = CONCURRENCY;
 });
 
-const service = () => env.t.app.generation.service;
+const aiColumns = () => env.t.app.generation.aiColumns;
+const runs = () => env.t.app.generation.runs;
 const owner = () => env.members.owner.actor;
 const rows = (n: number) =>
   Array.from({ length: n }, (_, index) => ({ Item: `item ${index + 1}` }));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function aiColumn(datasetId: string, model: string, name = 'Out', extra: object = {}) {
-  return service().createAiColumn(owner(), env.projectId, datasetId, {
+  return aiColumns().createAiColumn(owner(), env.projectId, datasetId, {
     name,
     prompt: 'Write about {{Item}}',
     // Each test gets a provider of its own: its own adaptive limiter, untouched by the 429s
@@ -39,18 +40,13 @@ async function aiColumn(datasetId: string, model: string, name = 'Out', extra: o
   });
 }
 
-async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(10);
-  }
-}
+/** Waits (on the shared `eventually` helper) until `check` holds. */
+const waitUntil = (check: () => Promise<boolean> | boolean) => eventually(check);
 
 describe('generation engine', () => {
-  it('keeps the window full: N cells at latency L and concurrency C take within 10 % of N·L/C', async () => {
-    // 16 rounds of calls, so the run's fixed start and end (lease, first page, last commit)
-    // weigh a few per cent at most.
+  it('keeps the window full: C calls in flight at once, never more, every cell done', async () => {
+    // How close N cells at latency L come to N·L/C is a throughput figure, measured in
+    // bench/generation-concurrency.bench.ts (ratio against N·L/C), not bounded here by a clock.
     const n = 256;
     const concurrency = 16;
     env.t.platform.config.generation.concurrency = concurrency;
@@ -59,20 +55,13 @@ describe('generation engine', () => {
     const run = await env.waitForRun(data.id, created.run!.id);
     expect(run.progress).toMatchObject({ done: n, errors: 0 });
     // L is the latency of a call as the run sees it (each cell records it): the fake
-    // server's 400 ms plus the LLM module's own work, which on a busy shared machine is tens
-    // of milliseconds. The window must keep C calls going: no batch, no idle slot.
+    // server's 400 ms plus the LLM module's own work.
     const cells = await env.cells(data.id, created.column.id);
     const latencies = cells.map((cell) => cell.latencyMs ?? 0);
     const meanLatency = latencies.reduce((sum, value) => sum + value, 0) / n;
     expect(meanLatency).toBeGreaterThanOrEqual(400);
-    // Measured from the first call the server received to the last one it answered: the
-    // window itself, without the run's fixed start and end (lease, first page, last commit),
-    // which on a loaded machine would be noise, not scheduling.
-    const received = env.fake.requests.map((request) => request.receivedAt);
-    const ended = env.fake.requests.map((request) => request.endedAt ?? Number.NaN);
-    const elapsed = Math.max(...ended) - Math.min(...received);
-    const ideal = (n * meanLatency) / concurrency;
-    expect(elapsed / ideal).toBeLessThan(1.1);
+    // The window reached C calls at the server (no batch of fewer) and never went above it.
+    expect(peakOverlap(env.fake.requests)).toBe(concurrency);
     expect(env.fake.requests).toHaveLength(n);
   });
 
@@ -141,14 +130,14 @@ describe('generation engine', () => {
   it('a run whose calls failed ends "Finished with N errors" (not done), naming the provider and its own message; retrying the errors fixes them', async () => {
     const data = await env.dataset('Failing', ['Item'], rows(6));
     // Rows 1–3 are refused (400, final); the others answer.
-    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+    const created = await aiColumns().createAiColumn(owner(), env.projectId, data.id, {
       name: 'Out',
       prompt: 'Write about {{Item}}',
       provider: await env.newProvider(),
       model: 'gpt-4o-mini@fail-times=1,status=400',
       run: false,
     });
-    const first = await service().startRun(owner(), env.projectId, data.id, created.column.id, {
+    const first = await runs().startRun(owner(), env.projectId, data.id, created.column.id, {
       mode: 'range',
       range: { from: 1, to: 3 },
     });
@@ -165,7 +154,7 @@ describe('generation engine', () => {
     expect(cells[0]!.error).toMatch(/\(fake \w+ 400: .+\)/);
 
     // "Retry errors": the failed cells again (the fake now answers them).
-    const retry = await service().startRun(owner(), env.projectId, data.id, created.column.id, {
+    const retry = await runs().startRun(owner(), env.projectId, data.id, created.column.id, {
       mode: 'errors',
     });
     const retried = await env.waitForRun(data.id, retry.id);
@@ -176,14 +165,14 @@ describe('generation engine', () => {
   it('the window is the provider cap the person set, and a cap raised mid-run applies to it', async () => {
     const data = await env.dataset('Cap', ['Item'], rows(400));
     const providerId = await env.newProvider(8);
-    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+    const created = await aiColumns().createAiColumn(owner(), env.projectId, data.id, {
       name: 'Out',
       prompt: 'Write about {{Item}}',
       provider: providerId,
       model: 'gpt-4o-mini@latency=300',
     });
     const runId = created.run!.id;
-    const live = () => service().getRun(owner(), env.projectId, data.id, runId);
+    const live = () => runs().getRun(owner(), env.projectId, data.id, runId);
     await waitUntil(() => env.fake.inFlight() === 8);
     await waitUntil(async () => (await live()).concurrency !== null);
     expect((await live()).concurrency).toMatchObject({
@@ -211,7 +200,7 @@ describe('generation engine', () => {
       expect((await live()).concurrency).toMatchObject({ window: CONCURRENCY, providerCap: 500 });
     } finally {
       clearInterval(watch);
-      await service().cancelRun(owner(), env.projectId, data.id, runId);
+      await runs().cancelRun(owner(), env.projectId, data.id, runId);
       await env.waitForRun(data.id, runId, ['cancelled']);
     }
     expect(most).toBeLessThanOrEqual(CONCURRENCY);
@@ -225,7 +214,7 @@ describe('generation engine', () => {
     await waitUntil(async () =>
       (await env.cells(data.id, created.column.id)).some((cell) => cell.status === 'generating'),
     );
-    await service().cancelRun(owner(), env.projectId, data.id, created.run!.id);
+    await runs().cancelRun(owner(), env.projectId, data.id, created.run!.id);
     const run = await env.waitForRun(data.id, created.run!.id, ['cancelled']);
     expect(run.progress.done).toBe(0);
     await waitUntil(
@@ -244,10 +233,9 @@ describe('generation engine', () => {
     const created = await aiColumn(data.id, 'gpt-4o-mini@latency=300');
     const runId = created.run!.id;
     await waitUntil(
-      async () =>
-        (await service().getRun(owner(), env.projectId, data.id, runId)).progress.done >= 20,
+      async () => (await runs().getRun(owner(), env.projectId, data.id, runId)).progress.done >= 20,
     );
-    await service().pauseRun(owner(), env.projectId, data.id, runId);
+    await runs().pauseRun(owner(), env.projectId, data.id, runId);
     const paused = await env.waitForRun(data.id, runId, ['paused']);
     expect(paused.pauseReason).toBe('user');
     const atPause = await env.cells(data.id, created.column.id);
@@ -255,7 +243,7 @@ describe('generation engine', () => {
     const doneAtPause = atPause.filter((cell) => cell.status === 'done').length;
     expect(doneAtPause).toBe(paused.progress.done);
     const requestsAtPause = env.fake.requests.length;
-    await service().resumeRun(owner(), env.projectId, data.id, runId);
+    await runs().resumeRun(owner(), env.projectId, data.id, runId);
     const finished = await env.waitForRun(data.id, runId, ['completed']);
     expect(finished.progress).toMatchObject({ total: n, done: n });
     // Only the cells not done at the pause were asked for again (the aborted ones included).

@@ -1,30 +1,19 @@
 import type { Actor } from '../../access/actor.ts';
-import type { ProjectAccess } from '../../access/project-access.ts';
-import { systemActor } from '../../auth/system-actor.ts';
 import type { LlmModule } from '../../llm/llm-module.ts';
-import {
-  costNano,
-  defaultCatalogProvider,
-  type PriceSource,
-  usdPerMtokToNano,
-} from '../../llm/llm-prices.ts';
+import { costNano } from '../../llm/llm-prices.ts';
 import { estimateInputTokens } from '../../llm/llm-tokens.ts';
 import type { GenerationConfig } from '../../platform/config.ts';
 import type { RunEstimateView } from '../../shared/api-types.ts';
 import type { SheetService } from '../sheet-service.ts';
-import { type Example, FewShotPool, MAX_POOL } from './few-shot.ts';
+import { priceFor } from './estimate-price.ts';
+import { type Survey, surveyScope } from './estimate-survey.ts';
+import { FewShotPool } from './few-shot.ts';
 import type { GenerationLoaders } from './generation-loaders.ts';
 import { buildMessages, cellPrompt } from './generation-messages.ts';
-import { exampleAnswer, type OutputSpec, outputSchemaFor } from './generation-output.ts';
+import { type OutputSpec, outputSchemaFor } from './generation-output.ts';
 import { type ProcessSnapshot, requireInputs, snapshotOf } from './generation-process.ts';
 import { type ParsedRunRequest, type RunRequest, runRequestSchema } from './generation-schema.ts';
-import {
-  isEligible,
-  isOutdated,
-  type RunScope,
-  type ScannedRow,
-  scanRows,
-} from './generation-scope.ts';
+import type { RunScope } from './generation-scope.ts';
 import { renderTemplate } from './prompt-template.ts';
 
 /**
@@ -36,8 +25,6 @@ import { renderTemplate } from './prompt-template.ts';
 /** Modes that regenerate cells that may already be done: they skip the response cache. */
 export const REGENERATE_MODES: ReadonlySet<string> = new Set(['all', 'range', 'cells']);
 
-/** Rows whose prompts are measured to estimate a run's input tokens. */
-export const ESTIMATE_SAMPLE = 20;
 /** Assumed when the column has no generated cells to learn from (see docs/ai-columns.md). */
 const DEFAULT_LATENCY_MS = 2_000;
 const DEFAULT_OUTPUT_TOKENS: Record<OutputSpec['type'], number> = {
@@ -68,182 +55,15 @@ export const runScopeOf = (request: ParsedRunRequest): RunScope => ({
 export interface EstimatesDeps {
   sheets: SheetService;
   llm: Pick<LlmModule, 'admin'>;
-  access: ProjectAccess;
   config: GenerationConfig;
   loaders: GenerationLoaders;
 }
 
 export function createEstimates(deps: EstimatesDeps) {
-  const { sheets, config, access } = deps;
+  const { sheets, config } = deps;
 
-  async function priceFor(projectId: string, provider: string | undefined, model: string) {
-    const actor = systemActor();
-    let kind: string | undefined;
-    let catalog: string | undefined;
-    let maxConcurrency = config.concurrency;
-    try {
-      if (provider) {
-        const view = await deps.llm.admin.getProvider(actor, projectId, provider);
-        kind = view.kind;
-        catalog = view.catalogProvider ?? undefined;
-        maxConcurrency = view.maxConcurrency;
-      } else {
-        const list = await deps.llm.admin.listProviders(actor, projectId);
-        const view = list.find(
-          (candidate) =>
-            candidate.enabled &&
-            (candidate.models.length === 0 || candidate.models.includes(model)),
-        );
-        if (view) {
-          kind = view.kind;
-          catalog = view.catalogProvider ?? undefined;
-          maxConcurrency = view.maxConcurrency;
-        }
-      }
-    } catch {
-      // An unknown provider: the price stays unknown; the run itself will say why it fails.
-    }
-    const now = new Date();
-    const overrides = (await deps.llm.admin.listPrices(actor, projectId).catch(() => []))
-      .filter((price) => price.model === model && new Date(price.validFrom) <= now)
-      .sort((a, b) => (a.validFrom < b.validFrom ? 1 : -1));
-    const override = overrides[0];
-    const source: PriceSource = {
-      catalogProviderId: catalog ?? (kind ? defaultCatalogProvider(kind) : undefined),
-      override: override
-        ? {
-            inputNanoPerMtok: usdPerMtokToNano(override.inputUsdPerMtok ?? 0),
-            outputNanoPerMtok: usdPerMtokToNano(override.outputUsdPerMtok ?? 0),
-            cacheReadNanoPerMtok:
-              override.cacheReadUsdPerMtok === null
-                ? undefined
-                : usdPerMtokToNano(override.cacheReadUsdPerMtok),
-            cacheWriteNanoPerMtok:
-              override.cacheWriteUsdPerMtok === null
-                ? undefined
-                : usdPerMtokToNano(override.cacheWriteUsdPerMtok),
-          }
-        : undefined,
-      at: now,
-    };
-    return { source, maxConcurrency };
-  }
-
-  /**
-   * One pass over the scope: how many cells a run would generate, a uniform sample of them
-   * (reservoir), few-shot candidates, and what the column's generated cells cost so far.
-   * Range positions (1-based, row order) are resolved to row ids on the way.
-   */
-  async function survey(
-    snapshot: ProcessSnapshot,
-    scope: RunScope,
-    range?: { from: number; to: number },
-  ) {
-    const sample: ScannedRow[] = [];
-    const candidates: { example: Example; at: string }[] = [];
-    let cells = 0;
-    let cacheHits = 0;
-    let seen = 0;
-    let ordinal = 0;
-    let maxRowId: string | undefined;
-    let outputTokens = 0;
-    let outputSamples = 0;
-    let latency = 0;
-    let latencySamples = 0;
-    const resolved: RunScope = { ...scope };
-    const context = {
-      scope: resolved,
-      promptHash: snapshot.promptHash,
-      inputs: snapshot.inputs,
-      completed: new Set<string>(),
-    };
-    for await (const page of scanRows({
-      sheets,
-      projectId: snapshot.projectId,
-      datasetId: snapshot.datasetId,
-      columnId: snapshot.columnId,
-      inputs: snapshot.inputs,
-      scope: {
-        ...scope,
-        mode: scope.mode === 'range' ? 'all' : scope.mode,
-        fromRowId: undefined,
-        toRowId: undefined,
-      },
-    })) {
-      for (const row of page) {
-        ordinal++;
-        maxRowId = row.rowId;
-        if (range) {
-          if (ordinal === range.from) resolved.fromRowId = row.rowId;
-          if (ordinal <= range.to) resolved.toRowId = row.rowId;
-        }
-        if (row.cell.outputTokens !== null && row.cell.status === 'done') {
-          outputTokens += row.cell.outputTokens;
-          outputSamples++;
-        }
-        if (row.cell.latencyMs !== null && row.cell.status === 'done') {
-          latency += row.cell.latencyMs;
-          latencySamples++;
-        }
-        if (row.cell.validated && row.cell.value !== null && candidates.length < MAX_POOL * 4)
-          candidates.push({
-            example: {
-              rowId: row.rowId,
-              input: renderTemplate(snapshot.template, row.values),
-              output: exampleAnswer(snapshot.output, row.cell.value),
-            },
-            at: row.cell.updatedAt ?? '',
-          });
-        const inRange = !range || (ordinal >= range.from && ordinal <= range.to);
-        if (
-          !inRange ||
-          !isEligible(row, {
-            ...context,
-            scope: { ...resolved, mode: resolved.mode === 'range' ? 'all' : resolved.mode },
-          })
-        )
-          continue;
-        cells++;
-        // Its answer came from this very prompt and these inputs: the cache has it (unless
-        // the run skips the cache). Such cells cost nothing and take no time.
-        if (
-          !scope.fresh &&
-          (row.cell.status === 'done' || row.cell.status === 'stale') &&
-          row.cell.promptHash !== null &&
-          !isOutdated(row, context)
-        ) {
-          cacheHits++;
-          continue;
-        }
-        seen++;
-        if (sample.length < ESTIMATE_SAMPLE) sample.push(row);
-        else {
-          const slot = Math.floor(Math.random() * seen);
-          if (slot < ESTIMATE_SAMPLE) sample[slot] = row;
-        }
-      }
-    }
-    if (range && resolved.fromRowId === undefined) {
-      resolved.fromRowId = '1';
-      resolved.toRowId = '0';
-    }
-    if (scope.mode !== 'cells') resolved.maxRowId = maxRowId ?? '0';
-    candidates.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
-    return {
-      scope: resolved,
-      cells,
-      cacheHits,
-      sample,
-      examples: candidates.slice(0, MAX_POOL).map((candidate) => candidate.example),
-      observedOutputTokens: outputSamples >= 3 ? outputTokens / outputSamples : undefined,
-      observedLatencyMs: latencySamples >= 3 ? latency / latencySamples : undefined,
-    };
-  }
-
-  async function estimate(
-    snapshot: ProcessSnapshot,
-    surveyed: Awaited<ReturnType<typeof survey>>,
-  ): Promise<RunEstimate> {
+  /** A run's figures from its survey: tokens from a sample's prompts, cost, duration. */
+  async function estimate(snapshot: ProcessSnapshot, surveyed: Survey): Promise<RunEstimate> {
     const { loadTokenCounter } = await import('../../llm/llm-tokens.ts');
     const countTokens = await loadTokenCounter();
     const pool = new FewShotPool(surveyed.examples, countTokens);
@@ -277,6 +97,7 @@ export function createEstimates(deps: EstimatesDeps) {
         (maxOut === undefined ? defaultOut : Math.min(maxOut, defaultOut)),
     );
     const { source, maxConcurrency } = await priceFor(
+      deps,
       snapshot.projectId,
       snapshot.provider,
       snapshot.model,
@@ -321,7 +142,9 @@ export function createEstimates(deps: EstimatesDeps) {
   }
 
   return {
-    survey,
+    /** One pass over a run's scope (estimate-survey.ts). */
+    survey: (snapshot: ProcessSnapshot, scope: RunScope, range?: { from: number; to: number }) =>
+      surveyScope(sheets, snapshot, scope, range),
     estimate,
     /** Estimated cells, tokens, cost and duration of a run, from a sample of its rows. */
     async previewRun(
@@ -331,18 +154,15 @@ export function createEstimates(deps: EstimatesDeps) {
       columnId: string,
       request: RunRequest = {},
     ) {
-      await access.requireRole(actor, projectId, 'viewer');
-      const parsed = runRequestSchema.parse(request);
-      const { columns, process } = await deps.loaders.loadColumn(
-        actor,
-        projectId,
-        datasetId,
-        columnId,
+      const { parsed, columns, process } = await deps.loaders.parseAndLoadColumn(
+        [actor, projectId, datasetId, columnId],
         'viewer',
+        () => runRequestSchema.parse(request),
       );
       const snapshot = snapshotOf(process, columns);
       requireInputs(snapshot, columns);
-      const surveyed = await survey(
+      const surveyed = await surveyScope(
+        sheets,
         snapshot,
         runScopeOf(parsed),
         parsed.mode === 'range' ? parsed.range : undefined,
@@ -353,4 +173,3 @@ export function createEstimates(deps: EstimatesDeps) {
 }
 
 export type Estimates = ReturnType<typeof createEstimates>;
-export type Survey = Awaited<ReturnType<Estimates['survey']>>;

@@ -1,34 +1,68 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createApiKey, type TestApiKey } from '../../../test/factories.ts';
 import { identifierFor } from '../../platform/duckdb/duckdb-identifiers.ts';
 import {
   type GenerationTestEnv,
-  openGenerationTestEnv,
+  openGenerationTestEnvForFile,
   sheetsOf,
 } from './generation-test-helpers.ts';
 
 // What AI columns add to deleting a column and duplicating a dataset or a column.
 let env: GenerationTestEnv;
 let apiKey: TestApiKey;
-beforeAll(async () => {
-  env = await openGenerationTestEnv();
+openGenerationTestEnvForFile(async (opened) => {
+  env = opened;
   apiKey = await createApiKey(env.t, env.members.editor);
 });
-afterAll(async () => {
-  await env?.close();
-});
-beforeEach(() => env.fake.reset());
 
 const owner = () => env.members.owner.actor;
-const service = () => env.t.app.generation.service;
+const aiColumns = () => env.t.app.generation.aiColumns;
+const runs = () => env.t.app.generation.runs;
 const sheets = () => sheetsOf(env.t);
 const store = () => env.t.app.generation.store;
 const inject = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
   env.t.app.inject({ method, url, headers: apiKey.headers, ...(payload ? { payload } : {}) });
 
+/** A person's thumbs-up on a cell. */
+const thumbsUp = (datasetId: string, columnId: string, cell: { rowId: string; version: number }) =>
+  sheets().editCell(owner(), env.projectId, datasetId, {
+    rowId: BigInt(cell.rowId),
+    columnId,
+    expectedVersion: cell.version,
+    validated: true,
+  });
+/** A cell a run holds (`generating`) at the moment of a copy. */
+const holdGenerating = (datasetId: string, columnId: string, rowId: string, version: number) =>
+  sheets().writeCells(owner(), env.projectId, datasetId, columnId, [
+    { rowId: BigInt(rowId), expectedVersion: version, state: { status: 'generating' } },
+  ]);
+/** An input cell edited (never edited before), and the staleness check it starts done. */
+async function editInput(datasetId: string, columnId: string, rowId: string, value: string) {
+  await sheets().editCell(owner(), env.projectId, datasetId, {
+    rowId: BigInt(rowId),
+    columnId,
+    expectedVersion: 0,
+    value,
+  });
+  await env.t.app.generation.staleness.settle();
+}
+/** Every listed cell was made by its column's current prompt from its current inputs. */
+async function expectUpToDate(datasetId: string, columnId: string, label: string) {
+  for (const cell of await env.cells(datasetId, columnId)) {
+    const provenance = await aiColumns().cellProvenance(
+      owner(),
+      env.projectId,
+      datasetId,
+      columnId,
+      BigInt(cell.rowId),
+    );
+    expect(provenance.current.upToDate, `${label} row ${cell.rowId}`).toBe(true);
+  }
+}
+
 async function aiColumn(datasetId: string, name: string, prompt: string, model = 'gpt-4o-mini') {
-  const created = await service().createAiColumn(owner(), env.projectId, datasetId, {
+  const created = await aiColumns().createAiColumn(owner(), env.projectId, datasetId, {
     name,
     prompt,
     provider: env.providerId,
@@ -95,13 +129,7 @@ describe('deleting a column an AI column reads', () => {
     // An AI column that did not read it is untouched, and still follows its own inputs.
     const tags = await env.cells(data.id, tag);
     expect(tags.map((cell) => cell.status)).toEqual(['done', 'done', 'done']);
-    await sheets().editCell(owner(), env.projectId, data.id, {
-      rowId: BigInt(tags[1]!.rowId),
-      columnId: data.columns.Country!,
-      expectedVersion: 0,
-      value: 'Nippon',
-    });
-    await env.t.app.generation.staleness.settle();
+    await editInput(data.id, data.columns.Country!, tags[1]!.rowId, 'Nippon');
     expect((await env.cells(data.id, tag)).map((cell) => cell.status)).toEqual([
       'done',
       'stale',
@@ -141,7 +169,7 @@ describe('deleting a column an AI column reads', () => {
   it('stops a run of the AI column in progress, leaving no cell generating', async () => {
     const rows = Array.from({ length: 30 }, (_, index) => ({ Item: `thing ${index}` }));
     const data = await env.dataset('Delete while running', ['Item'], rows);
-    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+    const created = await aiColumns().createAiColumn(owner(), env.projectId, data.id, {
       name: 'Out',
       prompt: 'Describe {{Item}}',
       provider: env.providerId,
@@ -183,20 +211,14 @@ describe('duplicating a dataset with AI columns', () => {
     const short = await aiColumn(data.id, 'Short', 'Shorten {{Out}} about {{Item}}');
     const sourceCells = await env.cells(data.id, out);
     // A person's thumbs-up, and a cell another run holds at the moment of the copy.
-    await sheets().editCell(owner(), env.projectId, data.id, {
-      rowId: BigInt(sourceCells[0]!.rowId),
-      columnId: out,
-      expectedVersion: sourceCells[0]!.version,
-      validated: true,
-    });
-    await sheets().writeCells(owner(), env.projectId, data.id, short, [
-      {
-        rowId: BigInt(sourceCells[1]!.rowId),
-        expectedVersion: (await env.cells(data.id, short))[1]!.version,
-        state: { status: 'generating' },
-      },
-    ]);
-    const sourceRuns = (await service().listRuns(owner(), env.projectId, data.id)).length;
+    await thumbsUp(data.id, out, sourceCells[0]!);
+    await holdGenerating(
+      data.id,
+      short,
+      sourceCells[1]!.rowId,
+      (await env.cells(data.id, short))[1]!.version,
+    );
+    const sourceRuns = (await runs().listRuns(owner(), env.projectId, data.id)).length;
     expect(sourceRuns).toBe(2);
 
     const copied = await inject(
@@ -223,24 +245,14 @@ describe('duplicating a dataset with AI columns', () => {
     expect(shortView.process.inputColumnIds).toEqual([idOf('Out'), idOf('Item')]);
     expect(shortView.dependsOn).toEqual([idOf('Out'), idOf('Item')]);
     // Runs are not copied.
-    expect((await service().listRuns(owner(), env.projectId, copy.id)).length).toBe(0);
+    expect((await runs().listRuns(owner(), env.projectId, copy.id)).length).toBe(0);
 
     // Values, statuses and validated flags copied; every cell is as up to date as in the source.
     const copyOut = await env.cells(copy.id, idOf('Out'));
     expect(copyOut.map((cell) => [cell.value, cell.status, cell.validated])).toEqual(
       (await env.cells(data.id, out)).map((cell) => [cell.value, cell.status, cell.validated]),
     );
-    for (const column of ['Out', 'Short'])
-      for (const cell of await env.cells(copy.id, idOf(column))) {
-        const provenance = await service().cellProvenance(
-          owner(),
-          env.projectId,
-          copy.id,
-          idOf(column),
-          BigInt(cell.rowId),
-        );
-        expect(provenance.current.upToDate, `${column} row ${cell.rowId}`).toBe(true);
-      }
+    for (const column of ['Out', 'Short']) await expectUpToDate(copy.id, idOf(column), column);
     // The cell that was generating in the source is settled in the copy (no run holds it).
     expect((await env.cells(copy.id, idOf('Short'))).map((cell) => cell.status)).toEqual([
       'done',
@@ -250,7 +262,7 @@ describe('duplicating a dataset with AI columns', () => {
     ]);
 
     // Nothing to regenerate, and an edit that changes nothing marks nothing stale.
-    const stale = await service().startRun(owner(), env.projectId, copy.id, idOf('Out'), {
+    const stale = await runs().startRun(owner(), env.projectId, copy.id, idOf('Out'), {
       mode: 'outdated',
     });
     expect(stale).toMatchObject({ status: 'completed', progress: { total: 0 } });
@@ -261,13 +273,7 @@ describe('duplicating a dataset with AI columns', () => {
 
     // An input edited in the copy makes that row stale there (not in the source), and a run
     // of the copy's column regenerates exactly it.
-    await sheets().editCell(owner(), env.projectId, copy.id, {
-      rowId: BigInt(copyOut[2]!.rowId),
-      columnId: idOf('Item'),
-      expectedVersion: 0,
-      value: 'quince',
-    });
-    await env.t.app.generation.staleness.settle();
+    await editInput(copy.id, idOf('Item'), copyOut[2]!.rowId, 'quince');
     expect((await env.cells(copy.id, idOf('Out'))).map((cell) => cell.status)).toEqual([
       'done',
       'done',
@@ -276,7 +282,7 @@ describe('duplicating a dataset with AI columns', () => {
     ]);
     expect((await env.cells(data.id, out)).every((cell) => cell.status === 'done')).toBe(true);
     env.fake.reset();
-    const rerun = await service().startRun(owner(), env.projectId, copy.id, idOf('Out'), {
+    const rerun = await runs().startRun(owner(), env.projectId, copy.id, idOf('Out'), {
       mode: 'stale',
     });
     expect((await env.waitForRun(copy.id, rerun.id)).progress).toMatchObject({
@@ -299,7 +305,7 @@ describe('duplicating an AI column', () => {
       ['Item', 'Note'],
       ['apple', 'pear', 'plum'].map((Item) => ({ Item, Note: '' })),
     );
-    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+    const created = await aiColumns().createAiColumn(owner(), env.projectId, data.id, {
       name: 'Out',
       prompt: 'Write about {{Item}}',
       instructions: 'One sentence.',
@@ -311,29 +317,12 @@ describe('duplicating an AI column', () => {
     const out = created.column.id;
     const short = await aiColumn(data.id, 'Short', 'Shorten {{Out}}');
     const sourceCells = await env.cells(data.id, out);
-    await sheets().editCell(owner(), env.projectId, data.id, {
-      rowId: BigInt(sourceCells[0]!.rowId),
-      columnId: out,
-      expectedVersion: sourceCells[0]!.version,
-      validated: true,
-    });
+    await thumbsUp(data.id, out, sourceCells[0]!);
     // A cell a run of the source holds at the moment of the copy.
-    await sheets().writeCells(owner(), env.projectId, data.id, out, [
-      {
-        rowId: BigInt(sourceCells[2]!.rowId),
-        expectedVersion: sourceCells[2]!.version,
-        state: { status: 'generating' },
-      },
-    ]);
+    await holdGenerating(data.id, out, sourceCells[2]!.rowId, sourceCells[2]!.version);
     // The staleness tracker has read (and cached) this dataset's processes before the copy.
-    await sheets().editCell(owner(), env.projectId, data.id, {
-      rowId: BigInt(sourceCells[0]!.rowId),
-      columnId: data.columns.Note!,
-      expectedVersion: 0,
-      value: 'seen',
-    });
-    await env.t.app.generation.staleness.settle();
-    const runsBefore = (await service().listRuns(owner(), env.projectId, data.id)).length;
+    await editInput(data.id, data.columns.Note!, sourceCells[0]!.rowId, 'seen');
+    const runsBefore = (await runs().listRuns(owner(), env.projectId, data.id)).length;
 
     const base = `/api/projects/${env.projectId}/datasets/${data.id}`;
     const duplicated = await inject('POST', `${base}/columns/${out}/duplicate`, {});
@@ -373,7 +362,7 @@ describe('duplicating an AI column', () => {
     const shortView = (await inject('GET', `${base}/ai-columns/${short}`)).json();
     expect(shortView.process).toMatchObject({ prompt: 'Shorten {{Out}}', inputColumnIds: [out] });
     // Runs are not copied.
-    expect((await service().listRuns(owner(), env.projectId, data.id)).length).toBe(runsBefore);
+    expect((await runs().listRuns(owner(), env.projectId, data.id)).length).toBe(runsBefore);
 
     // Values and validated flags copied, every cell up to date; the cell that was generating
     // in the source is settled in the copy (no run holds it).
@@ -381,30 +370,15 @@ describe('duplicating an AI column', () => {
     expect(copyCells.map((cell) => [cell.value, cell.status, cell.validated])).toEqual(
       sourceCells.map((cell, index) => [cell.value, 'done', index === 0]),
     );
-    for (const cell of copyCells) {
-      const provenance = await service().cellProvenance(
-        owner(),
-        env.projectId,
-        data.id,
-        copyId,
-        BigInt(cell.rowId),
-      );
-      expect(provenance.current.upToDate, `row ${cell.rowId}`).toBe(true);
-    }
-    const nothing = await service().startRun(owner(), env.projectId, data.id, copyId, {
+    await expectUpToDate(data.id, copyId, 'copy');
+    const nothing = await runs().startRun(owner(), env.projectId, data.id, copyId, {
       mode: 'outdated',
     });
     expect(nothing).toMatchObject({ status: 'completed', progress: { total: 0 } });
 
     // The staleness tracker follows the copy at once (it had cached the dataset's processes
     // without it): an input edit marks the row stale in both columns.
-    await sheets().editCell(owner(), env.projectId, data.id, {
-      rowId: BigInt(sourceCells[1]!.rowId),
-      columnId: data.columns.Item!,
-      expectedVersion: 0,
-      value: 'quince',
-    });
-    await env.t.app.generation.staleness.settle();
+    await editInput(data.id, data.columns.Item!, sourceCells[1]!.rowId, 'quince');
     expect((await env.cells(data.id, copyId)).map((cell) => cell.status)).toEqual([
       'done',
       'stale',

@@ -8,10 +8,11 @@ import { remapReferences } from '../column-refs.ts';
 import type { CellValue } from '../sheet-schema.ts';
 import type { ColumnCopy, DatasetCopy, SheetExtension, SheetService } from '../sheet-service.ts';
 import { outputSpecOf, promptHashOf, searchOf } from './generation-process.ts';
-import { type RunControl, stopRun } from './generation-runs.ts';
 import { markDoneCellsStale } from './generation-scope.ts';
 import type { GenerationStore, ProcessRow } from './generation-store.ts';
 import { inputHashOf, templateInputs } from './prompt-template.ts';
+import type { RunControl } from './run-shared.ts';
+import { stopRun } from './run-stop.ts';
 
 /** A stored template with its column references pointed at the copy's columns. */
 export const remapTemplate = remapReferences;

@@ -28,7 +28,7 @@ export const runKindOf = (kind: 'column' | 'rows') =>
 export interface GenerationJobPorts {
   /** The runner: executes an AI-column run (generation-runner.ts). */
   executeColumnRun(context: RunContext<GenerationRunInput>): Promise<void>;
-  /** Executes a generate-rows run (generation-rows.ts). */
+  /** Executes a generate-rows run (rows-run/generate-rows.ts). */
   executeRowsRun(context: RunContext<GenerationRunInput>): Promise<void>;
   /** The run use case that brings the run's view in line with how the engine settled it. */
   settleRun(run: RunRecord, outcome: ExecuteOutcome): Promise<void>;

@@ -1,4 +1,5 @@
 import type { Actor } from '../../access/actor.ts';
+import type { ProjectAccess } from '../../access/project-access.ts';
 import { notFound } from '../../platform/app-error.ts';
 import type { SheetService } from '../sheet-service.ts';
 import type { GenerationStore } from './generation-store.ts';
@@ -8,9 +9,31 @@ import type { GenerationStore } from './generation-store.ts';
  * the AI column or run it names — 404 for both "no such thing" and "not yours". One round
  * trip checks access and loads the dataset's columns.
  */
-export function createLoaders(deps: { sheets: SheetService; store: GenerationStore }) {
+/** The actor and the AI column a use case is asked about. */
+export type ColumnTarget = readonly [
+  actor: Actor,
+  projectId: string,
+  datasetId: string,
+  columnId: string,
+];
+
+export function createLoaders(deps: {
+  sheets: SheetService;
+  store: GenerationStore;
+  access: ProjectAccess;
+}) {
   const { sheets, store } = deps;
   return {
+    /**
+     * The access check for `role`, then the input parsed (so a bad body on a column the actor
+     * may not see is a 404, not a 400), then the AI column loaded.
+     */
+    async parseAndLoadColumn<T>(target: ColumnTarget, role: 'viewer' | 'editor', parse: () => T) {
+      await deps.access.requireRole(target[0], target[1], role);
+      const parsed = parse();
+      return { parsed, ...(await this.loadColumn(...target, role)) };
+    },
+
     async loadColumn(
       actor: Actor,
       projectId: string,

@@ -7,9 +7,11 @@ import type { EventBus } from '../../platform/events.ts';
 import { createDurableRuns, type DurableRuns } from '../../platform/jobs/durable-run.ts';
 import type { Platform } from '../../platform/platform.ts';
 import type { SheetService } from '../sheet-service.ts';
+import { createAiColumnUseCases } from './generation-ai-columns.ts';
+import { createEstimates } from './generation-estimates.ts';
 import { createGenerationExtension } from './generation-extension.ts';
 import { defineGenerationRuns, runKindOf } from './generation-job.ts';
-import { createRowsGeneration } from './generation-rows.ts';
+import { createLoaders } from './generation-loaders.ts';
 import {
   type ActiveRuns,
   createRunner,
@@ -18,10 +20,11 @@ import {
   type RunnerDeps,
   type StopReason,
 } from './generation-runner.ts';
-import type { RunControl } from './generation-runs.ts';
-import { createGenerationService } from './generation-service.ts';
+import { createRunUseCases } from './generation-runs.ts';
 import { createStalenessTracker } from './generation-staleness.ts';
 import { createGenerationStore, type RunRow } from './generation-store.ts';
+import { createRowsGeneration } from './rows-run/generate-rows.ts';
+import type { RunControl } from './run-shared.ts';
 import {
   createSearchService,
   type SearchService,
@@ -112,15 +115,16 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     runsPerProcess: config.runsPerProcess,
     logger,
   });
-  const service = createGenerationService({
+  // The use cases, each group in files named for its use cases: estimates, runs (which
+  // estimate the runs they create), AI columns (which start runs).
+  const loaders = createLoaders({ sheets, store, access: deps.access });
+  const estimates = createEstimates({ ...deps, config, loaders });
+  const runs = createRunUseCases({ ...deps, store, logger, estimates, loaders, control });
+  const aiColumns = createAiColumnUseCases({
+    ...deps,
     store,
-    sheets,
-    llm: deps.llm,
-    access: deps.access,
-    audit: deps.audit,
-    events: deps.events,
-    config,
-    logger,
+    loaders,
+    runs,
     control,
     // The staleness tracker reads processes fresh: nothing to invalidate.
     onProcessesChanged: () => {},
@@ -143,7 +147,7 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     {
       executeColumnRun: runner.execute,
       executeRowsRun: rows.executeRowsRun,
-      settleRun: service.settleRun,
+      settleRun: runs.settleRun,
     },
     config.runsPerProcess,
   );
@@ -162,7 +166,13 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
   });
 
   return {
-    service,
+    /** AI-column use cases (generation-ai-columns.ts). */
+    aiColumns,
+    /** Run use cases (generation-runs.ts). */
+    runs,
+    /** Run estimates and `previewRun` (generation-estimates.ts). */
+    estimates,
+    /** Generate-rows use case (rows-run/generate-rows.ts). */
     rows,
     /** Runs in this process: the CLI and the bench execute and pause runs through it. */
     runner: {
@@ -264,7 +274,7 @@ export type GenerationModule = ReturnType<typeof createGenerationModule>;
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** AI columns: use cases (`service`), the runner, the staleness tracker. */
+    /** AI columns: use cases (`aiColumns`, `runs`, `estimates`, `rows`), the runner, the staleness tracker. */
     readonly generation: GenerationModule;
   }
 }

@@ -1,4 +1,5 @@
 import type { AppError } from '../../platform/app-error.ts';
+import type { RunWaiting } from './generation-run-common.ts';
 
 /**
  * How long a rate-limited run waits before it tries again (AI-column runs and generate-rows
@@ -100,4 +101,24 @@ export class RateLimitWait {
     this.#pendingUnnamed = false;
     this.#named = undefined;
   }
+}
+
+/**
+ * What a rate-limited run shows while it waits (stored in `generation_run.waiting`): who
+ * refused, when it resumes, and the provider's own words when there are any.
+ */
+export function waitingNotice(
+  untilMs: number,
+  by: { provider: string | null; providerName: string | null; said: string | undefined },
+): RunWaiting {
+  const until = new Date(untilMs).toISOString();
+  return {
+    reason: 'rate-limited',
+    until,
+    provider: by.provider,
+    providerName: by.providerName,
+    message: `Rate limited by ${by.providerName ?? 'the provider'}, retrying at ${until.slice(11, 19)} UTC${
+      by.said ? ` (${by.said.slice(0, 300)})` : ''
+    }`,
+  };
 }

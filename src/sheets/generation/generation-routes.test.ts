@@ -1,23 +1,23 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventually } from '../../../test/eventually.ts';
 import { createApiKey, type TestApiKey } from '../../../test/factories.ts';
 import { datasetStream } from '../sheet-service.ts';
 import type { SheetsModule } from '../sheets-module.ts';
-import { type GenerationTestEnv, openGenerationTestEnv } from './generation-test-helpers.ts';
+import {
+  type GenerationTestEnv,
+  openGenerationTestEnvForFile,
+  peakOverlap,
+} from './generation-test-helpers.ts';
 
 // The HTTP API (session or API key), and generation from a description alone.
 let env: GenerationTestEnv;
 let apiKey: TestApiKey;
 let readOnlyKey: TestApiKey;
-beforeAll(async () => {
-  env = await openGenerationTestEnv();
+openGenerationTestEnvForFile(async (opened) => {
+  env = opened;
   apiKey = await createApiKey(env.t, env.members.editor);
   readOnlyKey = await createApiKey(env.t, env.members.editor, { scopes: ['read'] });
 });
-afterAll(async () => {
-  await env?.close();
-});
-beforeEach(() => env.fake.reset());
 
 const request = (
   method: 'GET' | 'POST' | 'PATCH',
@@ -269,36 +269,32 @@ describe('generation from a description alone', () => {
       ['Index'],
       Array.from({ length: 12 }, (_, index) => ({ Index: String(index) })),
     );
-    const created = await env.t.app.generation.service.createAiColumn(
-      env.members.owner.actor,
-      env.projectId,
-      data.id,
-      {
-        name: 'Idea',
-        prompt: 'Invent a name for a café',
-        provider: env.providerId,
-        model: 'gpt-4o-mini@latency=200',
-      },
-    );
+    const column = (name: string, prompt: string, model: string) =>
+      env.t.app.generation.aiColumns.createAiColumn(
+        env.members.owner.actor,
+        env.projectId,
+        data.id,
+        {
+          name,
+          prompt,
+          provider: env.providerId,
+          model,
+        },
+      );
+    const created = await column('Idea', 'Invent a name for a café', 'gpt-4o-mini@latency=200');
     const run = await env.waitForRun(data.id, created.run!.id);
     expect(run.progress.done).toBe(12);
     const values = (await env.cells(data.id, created.column.id)).map((cell) => cell.value);
     expect(new Set(values).size).toBe(12);
-    // Twelve calls of 200 ms took far less than 12 × 200 ms: they ran side by side.
-    const elapsed = new Date(run.finishedAt!).getTime() - new Date(run.startedAt!).getTime();
-    expect(elapsed).toBeLessThan(1_600);
+    // Twelve calls of 200 ms ran side by side (the fake server held several at once), not one
+    // after another; how fast a window runs is measured in bench/, not bounded by a clock here.
+    expect(peakOverlap(env.fake.requests)).toBeGreaterThan(1);
 
     // A model that always says the same thing: each repeat is asked once more, then flagged.
-    const same = await env.t.app.generation.service.createAiColumn(
-      env.members.owner.actor,
-      env.projectId,
-      data.id,
-      {
-        name: 'Same',
-        prompt: 'Invent a name for a bakery',
-        provider: env.providerId,
-        model: 'gpt-4o-mini@output=Golden%20Crust',
-      },
+    const same = await column(
+      'Same',
+      'Invent a name for a bakery',
+      'gpt-4o-mini@output=Golden%20Crust',
     );
     const sameRun = await env.waitForRun(data.id, same.run!.id);
     expect(sameRun.progress).toMatchObject({ done: 12, duplicates: 11 });

@@ -1,9 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { PromptPreviewView, RunEstimateView } from '../../shared/api-types.ts';
+import { columnParams, datasetParams, inDataset, runParams } from '../sheet-route-common.ts';
 import { rowIdStringSchema } from '../sheet-schema.ts';
+import type { AiColumnUseCases } from './generation-ai-columns.ts';
+import type { Estimates } from './generation-estimates.ts';
 import { presentProvenance, withProcessView } from './generation-presenter.ts';
-import type { RowsGeneration } from './generation-rows.ts';
+import type { RunUseCases } from './generation-runs.ts';
 import {
   createAiColumnSchema,
   generateRowsSchema,
@@ -11,16 +14,18 @@ import {
   runRequestSchema,
   updateProcessSchema,
 } from './generation-schema.ts';
-import type { GenerationService } from './generation-service.ts';
+import type { RowsGeneration } from './rows-run/generate-rows.ts';
 
 export interface GenerationRoutesOptions {
-  generation: GenerationService;
+  /** The use cases the routes call (the generation module's). */
+  generation: {
+    aiColumns: AiColumnUseCases;
+    runs: RunUseCases;
+    estimates: Pick<Estimates, 'previewRun'>;
+  };
   rows: Pick<RowsGeneration, 'generateRows'> | undefined;
 }
 
-const datasetParams = z.object({ projectId: z.uuid(), datasetId: z.uuid() });
-const columnParams = datasetParams.extend({ columnId: z.uuid() });
-const runParams = datasetParams.extend({ runId: z.uuid() });
 const promptPreviewView = z.object({
   rows: z.array(
     z.object({
@@ -50,7 +55,7 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
   app,
   options,
 ) => {
-  const { generation } = options;
+  const { aiColumns, runs, estimates } = options.generation;
   const tags = ['ai-columns'];
   const base = '/api/projects/:projectId/datasets/:datasetId';
 
@@ -67,14 +72,7 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
     },
     async (request, reply) => {
       reply.status(201);
-      return withProcessView(
-        await generation.createAiColumn(
-          request.actor,
-          request.params.projectId,
-          request.params.datasetId,
-          request.body,
-        ),
-      );
+      return withProcessView(await aiColumns.createAiColumn(...inDataset(request), request.body));
     },
   );
 
@@ -93,12 +91,7 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
       },
     },
     async (request): Promise<PromptPreviewView> =>
-      generation.previewPrompt(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.body,
-      ),
+      aiColumns.previewPrompt(...inDataset(request), request.body),
   );
 
   app.get(
@@ -111,14 +104,7 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
       },
     },
     async (request) =>
-      withProcessView(
-        await generation.getAiColumn(
-          request.actor,
-          request.params.projectId,
-          request.params.datasetId,
-          request.params.columnId,
-        ),
-      ),
+      withProcessView(await aiColumns.getAiColumn(...inDataset(request), request.params.columnId)),
   );
 
   app.patch(
@@ -134,13 +120,7 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
     },
     async (request) =>
       withProcessView(
-        await generation.updateProcess(
-          request.actor,
-          request.params.projectId,
-          request.params.datasetId,
-          request.params.columnId,
-          request.body,
-        ),
+        await aiColumns.updateProcess(...inDataset(request), request.params.columnId, request.body),
       ),
   );
 
@@ -158,13 +138,7 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
       },
     },
     async (request): Promise<RunEstimateView> =>
-      generation.previewRun(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.params.columnId,
-        request.body,
-      ),
+      estimates.previewRun(...inDataset(request), request.params.columnId, request.body),
   );
 
   app.post(
@@ -182,13 +156,7 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
     },
     async (request, reply) => {
       reply.status(202);
-      return generation.startRun(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.params.columnId,
-        request.body,
-      );
+      return runs.startRun(...inDataset(request), request.params.columnId, request.body);
     },
   );
 
@@ -204,10 +172,8 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
     },
     async (request) =>
       presentProvenance(
-        await generation.cellProvenance(
-          request.actor,
-          request.params.projectId,
-          request.params.datasetId,
+        await aiColumns.cellProvenance(
+          ...inDataset(request),
           request.params.columnId,
           BigInt(request.params.rowId),
         ),
@@ -228,15 +194,10 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
       },
     },
     async (request) => ({
-      items: await generation.listRuns(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        {
-          ...(request.query.columnId ? { columnId: request.query.columnId } : {}),
-          ...(request.query.limit ? { limit: request.query.limit } : {}),
-        },
-      ),
+      items: await runs.listRuns(...inDataset(request), {
+        ...(request.query.columnId ? { columnId: request.query.columnId } : {}),
+        ...(request.query.limit ? { limit: request.query.limit } : {}),
+      }),
     }),
   );
 
@@ -251,46 +212,34 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
         params: runParams,
       },
     },
-    async (request) =>
-      generation.getRun(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.params.runId,
-      ),
+    async (request) => runs.getRun(...inDataset(request), request.params.runId),
   );
 
   const action = (
     name: 'cancel' | 'pause' | 'resume' | 'confirm',
     summary: string,
-    handler: GenerationService['cancelRun'],
+    handler: RunUseCases['cancelRun'],
   ) =>
     app.post(
       `${base}/runs/:runId/${name}`,
       { schema: { tags, summary, params: runParams } },
-      async (request) =>
-        handler(
-          request.actor,
-          request.params.projectId,
-          request.params.datasetId,
-          request.params.runId,
-        ),
+      async (request) => handler(...inDataset(request), request.params.runId),
     );
   action(
     'cancel',
     'Cancel a run: in-flight calls are aborted and their cells restored',
-    generation.cancelRun,
+    runs.cancelRun,
   );
   action(
     'pause',
     'Pause a run (in-flight calls aborted, cells restored); resume continues it',
-    generation.pauseRun,
+    runs.pauseRun,
   );
-  action('resume', 'Resume a paused run (e.g. after its budget was raised)', generation.resumeRun);
+  action('resume', 'Resume a paused run (e.g. after its budget was raised)', runs.resumeRun);
   action(
     'confirm',
     'Start a run that waits for confirmation of its estimated cost',
-    generation.confirmRun,
+    runs.confirmRun,
   );
 
   const rows = options.rows;
@@ -309,12 +258,7 @@ export const generationRoutes: FastifyPluginAsyncZod<GenerationRoutesOptions> = 
       },
       async (request, reply) => {
         reply.status(202);
-        return rows.generateRows(
-          request.actor,
-          request.params.projectId,
-          request.params.datasetId,
-          request.body,
-        );
+        return rows.generateRows(...inDataset(request), request.body);
       },
     );
   }

@@ -1,27 +1,26 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { eventually } from '../../../test/eventually.ts';
 import { datasetStream } from '../sheet-service.ts';
 import type { SheetsModule } from '../sheets-module.ts';
-import { ROW_ATTEMPTS, type RowFailure } from './generation-rows.ts';
 import {
   type GenerationTestEnv,
-  openGenerationTestEnv,
+  openGenerationTestEnvForFile,
   sheetsOf,
 } from './generation-test-helpers.ts';
+import { ROW_ATTEMPTS, type RowFailure } from './rows-run/rows-shape.ts';
 
 // N rows from a description: answers that do not fit, near-duplicates and failures the router
 // gave up on are asked again a bounded number of times; rows still not made are reported.
 let env: GenerationTestEnv;
-beforeAll(async () => {
-  // Two router attempts per call (so a row-level retry is visible) and no circuit breaker
-  // opening on the failures these tests provoke on purpose.
-  env = await openGenerationTestEnv({ llm: { maxAttempts: 2, breakerFailures: 1_000 } });
-});
-afterAll(async () => {
-  await env?.close();
-});
-beforeEach(() => env.fake.reset());
+// Two router attempts per call (so a row-level retry is visible) and no circuit breaker
+// opening on the failures these tests provoke on purpose.
+openGenerationTestEnvForFile(
+  (opened) => {
+    env = opened;
+  },
+  { llm: { maxAttempts: 2, breakerFailures: 1_000 } },
+);
 
 async function generate(name: string, count: number, model: string) {
   const data = await env.dataset(name, ['Name', 'Tagline'], []);
@@ -193,11 +192,11 @@ describe('generate rows', () => {
     });
     // Some rows appended (at least one batch checkpointed), then paused.
     await eventually(
-      () => generation.service.getRun(actor, env.projectId, data.id, started.id),
+      () => generation.runs.getRun(actor, env.projectId, data.id, started.id),
       (run) => run.progress.done >= 4,
       { what: 'a first batch of rows' },
     );
-    await generation.service.pauseRun(actor, env.projectId, data.id, started.id);
+    await generation.runs.pauseRun(actor, env.projectId, data.id, started.id);
     const paused = await env.waitForRun(data.id, started.id, ['paused']);
     const steps = await generation.engine.steps(started.id);
     const batches = steps.filter((step) => step.key.startsWith('batch-'));
@@ -209,7 +208,7 @@ describe('generate rows', () => {
     await sql`update generation_run set done = 0, errors = 0 where id = ${started.id}`.execute(
       env.t.platform.database.db,
     );
-    await generation.service.resumeRun(actor, env.projectId, data.id, started.id);
+    await generation.runs.resumeRun(actor, env.projectId, data.id, started.id);
     const finished = await env.waitForRun(data.id, started.id, ['completed']);
     expect(finished.progress).toMatchObject({ total: count, done: count, errors: 0 });
     const window = await sheetsOf(env.t).readWindow(actor, env.projectId, data.id, {

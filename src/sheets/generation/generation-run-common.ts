@@ -3,7 +3,7 @@ import { type AppError, isAppError } from '../../platform/app-error.ts';
 import { RunStopped } from '../../platform/jobs/durable-run.ts';
 import type { CellChange } from './generation-commit.ts';
 import type { ScannedRow } from './generation-scope.ts';
-import type { RunCounters } from './generation-store.ts';
+import type { RunCounters, RunRow } from './generation-store.ts';
 
 /**
  * What the two run kinds (AI-column runs, generate-rows runs) share: their lease and
@@ -80,6 +80,18 @@ export function followEngine(signal: AbortSignal, stop: (reason: StopReason) => 
   if (signal.aborted) onAbort();
   else signal.addEventListener('abort', onAbort, { once: true });
 }
+
+/** A run's stored figures, as a resumed execution starts counting from them. */
+export const runTotalsOf = (run: RunRow) => ({
+  done: run.done,
+  errors: run.errors,
+  conflicts: run.conflicts,
+  duplicates: run.duplicates,
+  cacheHits: run.cache_hits,
+  inputTokens: Number(run.input_tokens),
+  outputTokens: Number(run.output_tokens),
+  costNano: Number(run.cost_nano),
+});
 
 export const emptyCounters = (): RunCounters => ({
   done: 0,

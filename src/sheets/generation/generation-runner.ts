@@ -1,15 +1,15 @@
 import type { RunContext } from '../../platform/jobs/durable-run.ts';
-import { ColumnRun, type RunnerDeps } from './generation-column-run.ts';
+import { ColumnRun, type RunnerDeps } from './column-run/column-run.ts';
 import { beginExecution } from './generation-execution.ts';
 import type { GenerationRunInput } from './generation-job.ts';
 import type { LiveProgress, StopReason } from './generation-run-common.ts';
 
-export type { RunnerDeps } from './generation-column-run.ts';
+export type { RunnerDeps } from './column-run/column-run.ts';
 export * from './generation-run-common.ts';
 
 /**
  * Executes AI-column runs (the `sheets.generate-column` kind of durable run): the engine holds
- * the lease; each execution is a ColumnRun (generation-column-run.ts) — plan a pass, claim the
+ * the lease; each execution is a ColumnRun (column-run/column-run.ts) — plan a pass, claim the
  * eligible cells, generate each, commit with compare-and-set, settle. Runs executing here are
  * in `deps.active`, for their live figures and process edits.
  */

@@ -1,23 +1,19 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createProjectWithMembers } from '../../../test/factories.ts';
 import { fakeAnswer } from '../../../tools/fake-llm/fake-llm-output.ts';
 import {
   FAKE_KEY,
   type GenerationTestEnv,
-  openGenerationTestEnv,
+  openGenerationTestEnvForFile,
   sheetsOf,
 } from './generation-test-helpers.ts';
 
 let env: GenerationTestEnv;
-beforeAll(async () => {
-  env = await openGenerationTestEnv();
+openGenerationTestEnvForFile((opened) => {
+  env = opened;
 });
-afterAll(async () => {
-  await env?.close();
-});
-beforeEach(() => env.fake.reset());
 
-const service = () => env.t.app.generation.service;
+const aiColumns = () => env.t.app.generation.aiColumns;
 const owner = () => env.members.owner.actor;
 
 describe('AI columns', () => {
@@ -28,7 +24,7 @@ describe('AI columns', () => {
       ['City'],
       cities.map((City) => ({ City })),
     );
-    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+    const created = await aiColumns().createAiColumn(owner(), env.projectId, data.id, {
       name: 'Blurb',
       prompt: 'Describe {{City}} in five words',
       provider: env.providerId,
@@ -48,7 +44,7 @@ describe('AI columns', () => {
       expect(cell.attempts).toBe(1);
       expect(cell.inputTokens).toBeGreaterThan(0);
     }
-    const provenance = await service().cellProvenance(
+    const provenance = await aiColumns().cellProvenance(
       owner(),
       env.projectId,
       data.id,
@@ -67,7 +63,7 @@ describe('AI columns', () => {
   it('leaves nothing behind when the process cannot be written (unknown column in the prompt)', async () => {
     const data = await env.dataset('Refs', ['City'], [{ City: 'Rome' }]);
     await expect(
-      service().createAiColumn(owner(), env.projectId, data.id, {
+      aiColumns().createAiColumn(owner(), env.projectId, data.id, {
         name: 'Broken',
         prompt: 'About {{Country}}',
         model: 'gpt-4o-mini',
@@ -86,7 +82,7 @@ describe('AI columns', () => {
       apiKey: FAKE_KEY,
     });
     const data = await env.dataset('Foreign', ['City'], [{ City: 'Rome' }]);
-    const refused = service().createAiColumn(owner(), env.projectId, data.id, {
+    const refused = aiColumns().createAiColumn(owner(), env.projectId, data.id, {
       name: 'Leak',
       prompt: 'About {{City}}',
       provider: foreign.id,
@@ -101,7 +97,7 @@ describe('AI columns', () => {
     expect(dataset.columns.map((column) => column.name)).toEqual(['City']);
     expect(env.fake.requests).toHaveLength(0);
     // An existing column cannot be pointed at it either.
-    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+    const created = await aiColumns().createAiColumn(owner(), env.projectId, data.id, {
       name: 'Own',
       prompt: 'About {{City}}',
       provider: env.providerId,
@@ -109,14 +105,14 @@ describe('AI columns', () => {
       run: false,
     });
     await expect(
-      service().updateProcess(owner(), env.projectId, data.id, created.column.id, {
+      aiColumns().updateProcess(owner(), env.projectId, data.id, created.column.id, {
         provider: foreign.id,
       }),
     ).rejects.toMatchObject({
       code: 'VALIDATION_ERROR',
       details: { issues: [{ path: 'provider' }] },
     });
-    const after = await service().getAiColumn(owner(), env.projectId, data.id, created.column.id);
+    const after = await aiColumns().getAiColumn(owner(), env.projectId, data.id, created.column.id);
     expect(after.process.provider).toBe(env.providerId);
   });
 });

@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../platform/logger.ts';
 import { createStalenessTracker } from './generation-staleness.ts';
 import {
   type GenerationTestEnv,
-  openGenerationTestEnv,
+  openGenerationTestEnvForFile,
   sheetsOf,
 } from './generation-test-helpers.ts';
 import { createStalenessStore } from './staleness-store.ts';
@@ -11,12 +11,12 @@ import { createStalenessStore } from './staleness-store.ts';
 // Staleness is told by the sheets service (a SheetExtension hook), and a check that a process
 // recorded but never did is finished by the next start.
 let env: GenerationTestEnv;
-beforeAll(async () => {
-  env = await openGenerationTestEnv();
-});
-afterAll(async () => {
-  await env?.close();
-});
+openGenerationTestEnvForFile(
+  (opened) => {
+    env = opened;
+  },
+  { resetFake: false },
+);
 
 const owner = () => env.members.owner.actor;
 const sheets = () => sheetsOf(env.t);
@@ -34,7 +34,7 @@ async function blurbColumn(name: string) {
       { City: 'Kyoto', Note: 'b' },
     ],
   );
-  const created = await env.t.app.generation.service.createAiColumn(
+  const created = await env.t.app.generation.aiColumns.createAiColumn(
     owner(),
     env.projectId,
     data.id,

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
 import { registerTestSecret } from '../../../test/leak-scan.ts';
 import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
@@ -153,7 +154,7 @@ export async function openGenerationTestEnv(
     ) {
       const deadline = Date.now() + timeoutMs;
       while (true) {
-        const run = await t.app.generation.service.getRun(actor, projectId, datasetId, runId);
+        const run = await t.app.generation.runs.getRun(actor, projectId, datasetId, runId);
         if (statuses.includes(run.status)) return run;
         if (Date.now() > deadline)
           throw new Error(`run ${runId} is still ${run.status} (${JSON.stringify(run.progress)})`);
@@ -248,7 +249,7 @@ export async function prepareDataDir(
       Array.from({ length: options.rows }, (_, index) => ({ [itemId]: `item ${index + 1}` })),
     );
     // Queued only: this process runs no job workers.
-    const created = await app.generation.service.createAiColumn(actor, project.id, dataset.id, {
+    const created = await app.generation.aiColumns.createAiColumn(actor, project.id, dataset.id, {
       name: 'Out',
       prompt: 'Write about {{Item}}',
       provider: provider.id,
@@ -266,4 +267,43 @@ export async function prepareDataDir(
     await app.close();
     await platform.close();
   }
+}
+
+/**
+ * A test file's generation env: opened once before its tests (then handed to `use`), closed
+ * after them, and the fake LLM reset before each test unless `resetFake` is false.
+ */
+export function openGenerationTestEnvForFile(
+  use: (env: GenerationTestEnv) => void | Promise<void>,
+  options: Parameters<typeof openGenerationTestEnv>[0] & { resetFake?: boolean } = {},
+): void {
+  const { resetFake = true, ...open } = options;
+  let env: GenerationTestEnv | undefined;
+  beforeAll(async () => {
+    env = await openGenerationTestEnv(open);
+    await use(env);
+  });
+  afterAll(async () => {
+    await env?.close();
+  });
+  if (resetFake) beforeEach(() => env?.fake.reset());
+}
+
+/** The most calls the fake server held at once (from its request log). */
+export function peakOverlap(
+  requests: readonly { receivedAt: number; endedAt: number | undefined }[],
+) {
+  const edges = requests.flatMap((request) => [
+    { at: request.receivedAt, step: 1 },
+    { at: request.endedAt ?? Number.POSITIVE_INFINITY, step: -1 },
+  ]);
+  // At one instant an end counts before a start: a freed slot taken again is not an overlap.
+  edges.sort((a, b) => a.at - b.at || a.step - b.step);
+  let open = 0;
+  let peak = 0;
+  for (const edge of edges) {
+    open += edge.step;
+    peak = Math.max(peak, open);
+  }
+  return peak;
 }

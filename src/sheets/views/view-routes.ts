@@ -1,22 +1,21 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { datasetParams, inDataset, tags } from '../sheet-route-common.ts';
 import { createViewSchema, updateViewSchema } from './view-schema.ts';
 import type { ViewService } from './view-service.ts';
 
-const datasetParams = z.object({ projectId: z.uuid(), datasetId: z.uuid() });
 const viewParams = datasetParams.extend({ viewId: z.uuid() });
 
 /** Saved views HTTP API (docs/sheets.md "Saved views"): validate → service → JSON. */
 export const viewRoutes: FastifyPluginAsyncZod<{ views: ViewService }> = async (app, options) => {
   const { views } = options;
-  const tags = ['sheets'];
   const base = '/api/projects/:projectId/datasets/:datasetId/views';
 
   app.get(
     base,
     { schema: { tags, summary: "A dataset's saved views", params: datasetParams } },
     async (request) => ({
-      items: await views.list(request.actor, request.params.projectId, request.params.datasetId),
+      items: await views.list(...inDataset(request)),
     }),
   );
 
@@ -32,12 +31,7 @@ export const viewRoutes: FastifyPluginAsyncZod<{ views: ViewService }> = async (
     },
     async (request, reply) => {
       reply.status(201);
-      return views.create(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.body,
-      );
+      return views.create(...inDataset(request), request.body);
     },
   );
 
@@ -51,26 +45,14 @@ export const viewRoutes: FastifyPluginAsyncZod<{ views: ViewService }> = async (
         body: updateViewSchema,
       },
     },
-    async (request) =>
-      views.update(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.params.viewId,
-        request.body,
-      ),
+    async (request) => views.update(...inDataset(request), request.params.viewId, request.body),
   );
 
   app.delete(
     `${base}/:viewId`,
     { schema: { tags, summary: 'Delete a saved view', params: viewParams } },
     async (request, reply) => {
-      await views.delete(
-        request.actor,
-        request.params.projectId,
-        request.params.datasetId,
-        request.params.viewId,
-      );
+      await views.delete(...inDataset(request), request.params.viewId);
       return reply.status(204).send();
     },
   );

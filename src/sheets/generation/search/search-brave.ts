@@ -1,11 +1,4 @@
-import {
-  asArray,
-  cleanSources,
-  fetchJson,
-  SearchFailure,
-  type SearchProvider,
-  type SearchRequest,
-} from './search-provider.ts';
+import { createSearchAdapter, type SearchProvider } from './search-provider.ts';
 
 /** Brave Search API: GET /res/v1/web/search?q=&count= with X-Subscription-Token; `web.results[]`. */
 export function createBraveSearch(options: {
@@ -13,34 +6,20 @@ export function createBraveSearch(options: {
   baseUrl?: string;
   fetch?: typeof fetch;
 }): SearchProvider {
-  const baseUrl = (options.baseUrl ?? 'https://api.search.brave.com').replace(/\/+$/, '');
-  return {
-    name: 'brave',
-    async search(request: SearchRequest) {
-      const params = new URLSearchParams({
-        q: request.query,
-        count: String(Math.min(20, request.limit)),
-      });
-      const body = (await fetchJson(
-        'brave',
-        `${baseUrl}/res/v1/web/search?${params}`,
-        {
-          headers: { accept: 'application/json', 'x-subscription-token': options.apiKey },
-          signal: request.signal,
-        },
-        options.fetch,
-      )) as { web?: { results?: unknown } };
-      if (!body || typeof body !== 'object')
-        throw new SearchFailure('brave', 'brave search answered without results');
+  return createSearchAdapter(
+    {
+      name: 'brave',
+      request: (query, limit) => ({
+        path: `/res/v1/web/search?${new URLSearchParams({ q: query, count: String(Math.min(20, limit)) })}`,
+        init: { headers: { accept: 'application/json', 'x-subscription-token': options.apiKey } },
+      }),
       // No `web` section: Brave found nothing for the query.
-      return cleanSources(
-        asArray(body.web?.results).map((item) => ({
-          url: item.url,
-          title: item.title,
-          snippet: item.description,
-        })),
-        request.limit,
-      );
+      results: (body) => {
+        const results = (body.web as { results?: unknown } | undefined)?.results;
+        return Array.isArray(results) ? results : [];
+      },
+      fields: { url: 'url', title: 'title', snippet: 'description' },
     },
-  };
+    { baseUrl: options.baseUrl ?? 'https://api.search.brave.com', fetch: options.fetch },
+  );
 }

@@ -120,3 +120,53 @@ export async function fetchJson(
 
 export const asArray = (value: unknown): Record<string, unknown>[] =>
   Array.isArray(value) ? value.filter((item) => item && typeof item === 'object') : [];
+
+/** How one search API is asked and read: its request, where its results are, their fields. */
+export interface SearchApi {
+  name: SearchProviderName;
+  /** The path (and query string) below the base URL, and the method, headers and body. */
+  request(query: string, limit: number): { path: string; init?: Omit<RequestInit, 'signal'> };
+  /** The body's results; undefined when the body is not an answer (a SearchFailure). */
+  results(body: Record<string, unknown>): unknown[] | undefined;
+  /** Which field of a result holds its URL, title and snippet. */
+  fields: { url: string; title: string; snippet: string };
+}
+
+/** A search provider over one API: fetch, check the body, clean at most `limit` sources. */
+export function createSearchAdapter(
+  api: SearchApi,
+  options: { baseUrl: string; fetch?: typeof fetch | undefined },
+): SearchProvider {
+  const baseUrl = options.baseUrl.replace(/\/+$/, '');
+  return {
+    name: api.name,
+    async search(request: SearchRequest) {
+      const { path, init } = api.request(request.query, request.limit);
+      const body = await fetchJson(
+        api.name,
+        `${baseUrl}${path}`,
+        { ...init, signal: request.signal },
+        options.fetch,
+      );
+      const results =
+        body && typeof body === 'object' ? api.results(body as Record<string, unknown>) : undefined;
+      if (!results)
+        throw new SearchFailure(api.name, `${api.name} search answered without results`);
+      const { fields } = api;
+      return cleanSources(
+        asArray(results).map((item) => ({
+          url: item[fields.url],
+          title: item[fields.title],
+          snippet: item[fields.snippet],
+        })),
+        request.limit,
+      );
+    },
+  };
+}
+
+/** The results at `key` of a body, when they are a list. */
+export const listAt =
+  (key: string) =>
+  (body: Record<string, unknown>): unknown[] | undefined =>
+    Array.isArray(body[key]) ? (body[key] as unknown[]) : undefined;

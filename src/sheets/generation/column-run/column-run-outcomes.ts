@@ -1,0 +1,61 @@
+import type { CommitOutcome } from '../generation-commit.ts';
+import type { ColumnRunState } from './column-run-state.ts';
+
+/**
+ * Step `commit`'s answer: the committer's word on a cell (written, error written, or lost to
+ * a person's edit), counted on the run, and the finished rows recorded once per batch.
+ */
+export function countOutcome(state: ColumnRunState, outcome: CommitOutcome): void {
+  const { delta, totals } = state;
+  switch (outcome.kind) {
+    case 'applied':
+      if (outcome.state.status === 'error') {
+        delta.errors++;
+        totals.errors++;
+      } else {
+        delta.done++;
+        totals.done++;
+        state.rateLimit.passed();
+      }
+      state.deps.onCommitLatency?.(Date.now() - outcome.enqueuedAt);
+      finished(state, outcome.rowId);
+      break;
+    case 'mark-lost':
+    case 'conflict':
+      // A lost mark and its dropped result are one conflict.
+      if (!state.lostCounted.has(outcome.rowId)) {
+        state.lostCounted.add(outcome.rowId);
+        delta.conflicts++;
+        totals.conflicts++;
+        finished(state, outcome.rowId);
+      }
+      break;
+    default:
+      break;
+  }
+  // One insert per committed batch (its outcomes arrive together), not per cell.
+  if (!state.saveScheduled) {
+    state.saveScheduled = true;
+    setImmediate(() => {
+      state.saveScheduled = false;
+      void saveCompletedRows(state);
+    });
+  }
+}
+
+function finished(state: ColumnRunState, rowId: string): void {
+  state.processedTimes.push(Date.now());
+  state.completedRows.push(rowId);
+}
+
+/** Records the rows finished since the last save: what a resumed run skips. */
+export function saveCompletedRows(state: ColumnRunState): Promise<void> {
+  if (state.completedRows.length === 0) return state.savingCells;
+  const rows = state.completedRows.splice(0);
+  state.savingCells = state.savingCells.then(() =>
+    state.deps.store.addRunCells(state.run.id, rows).catch((error: unknown) => {
+      state.log.warn({ err: error }, 'could not record finished cells of a run');
+    }),
+  );
+  return state.savingCells;
+}
