@@ -21,8 +21,8 @@ import {
 import { gatewayApiRoutes, gatewayKeyRoutes } from './gateway/gateway-routes.ts';
 import { llmRoutes } from './llm/llm-routes.ts';
 import { monitorRoutes } from './monitor/monitor-routes.ts';
-import { serviceUnavailable } from './platform/app-error.ts';
-import { limitConnectionsPerIp } from './platform/http/connection-limits.ts';
+import { AppError, serviceUnavailable } from './platform/app-error.ts';
+import { isOverflowConnection, limitConnectionsPerIp } from './platform/http/connection-limits.ts';
 import { errorEnvelope, toAppError } from './platform/http/error-envelope.ts';
 import { healthRoutes } from './platform/http/health-routes.ts';
 import { installJsonBodyParser } from './platform/http/json-body.ts';
@@ -68,7 +68,12 @@ export async function buildApp(platform: Platform, options: FeatureOptions = {})
       connectionsCheckingInterval: 2_000,
     },
   }).withTypeProvider<ZodTypeProvider>();
-  limitConnectionsPerIp(app.server, config.http.maxConnectionsPerIp, logger);
+  limitConnectionsPerIp(
+    app.server,
+    config.http.maxConnectionsPerIp,
+    logger,
+    config.http.overflowConnectionsPerIp,
+  );
 
   installJsonBodyParser(app);
   app.setValidatorCompiler(validatorCompiler);
@@ -85,6 +90,17 @@ export async function buildApp(platform: Platform, options: FeatureOptions = {})
     if (closing) {
       reply.header('connection', 'close');
       throw serviceUnavailable('Server is shutting down');
+    }
+    // A connection past the per-address bound serves only the routes that allow it.
+    if (
+      isOverflowConnection(request.raw.socket) &&
+      !request.routeOptions.config.connectionOverflow
+    ) {
+      reply.header('connection', 'close');
+      throw new AppError('RATE_LIMITED', 'Too many open connections from this address', {
+        retryable: true,
+        headers: { 'retry-after': '1' },
+      });
     }
   });
 

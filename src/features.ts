@@ -218,6 +218,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       database: platform.database,
       llm: base.llm,
       llmConfig: platform.config.llm,
+      gatewayConfig: platform.config.gateway,
       access: base.core.access,
       audit: base.core.audit,
       logger: platform.logger,

@@ -4,6 +4,7 @@ import { ConfigError } from '../platform/config.ts';
 import { registerAuthCommands } from './auth-commands.ts';
 import { CliError, EXIT, errorJson } from './cli-output.ts';
 import { registerDbCommands } from './db-commands.ts';
+import { registerGatewayCommands } from './gateway-commands.ts';
 import { registerGenerateCommands } from './generate-commands.ts';
 import { registerLlmCommands } from './llm-commands.ts';
 import { registerMonitorCommands } from './monitor-commands.ts';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerSheetCommands(program);
   registerGenerateCommands(program);
   registerLlmCommands(program);
+  registerGatewayCommands(program);
   registerMonitorCommands(program);
   return program;
 }

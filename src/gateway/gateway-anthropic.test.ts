@@ -1,11 +1,11 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
-import { registerTestSecret } from '../../test/leak-scan.ts';
-import { createTestApp, type TestApp } from '../../test/test-platform.ts';
+import type { ProjectWithMembers } from '../../test/factories.ts';
+import type { TestApp } from '../../test/test-platform.ts';
 import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
-import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import type { FakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import { apiErrorOf, type GatewayTestEnv, startGatewayEnv } from './gateway-test-env.ts';
 
 /**
  * The gateway's Anthropic Messages protocol through the official `@anthropic-ai/sdk` client,
@@ -13,9 +13,7 @@ import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server
  * tools/fake-llm (the wire format in front does not depend on the provider behind).
  */
 
-const PROVIDER_KEY = 'sk-test-gateway-anthropic-provider-0123456789';
-registerTestSecret('provider-key', PROVIDER_KEY);
-
+let env: GatewayTestEnv;
 let t: TestApp;
 let fake: FakeLlm;
 let team: ProjectWithMembers;
@@ -24,44 +22,20 @@ let key: string;
 let keyId: string;
 
 beforeAll(async () => {
-  fake = await startFakeLlm({ apiKey: PROVIDER_KEY });
-  t = await createTestApp({ startJobs: false });
-  await t.app.listen({ port: 0, host: '127.0.0.1' });
-  const address = t.app.server.address();
-  if (!address || typeof address === 'string') throw new Error('no address');
-  baseURL = `http://127.0.0.1:${address.port}`;
-  team = await createProjectWithMembers(t);
-  const providers: Record<string, string> = {};
-  for (const kind of ['anthropic', 'openai']) {
-    const response = await t.app.inject({
-      method: 'POST',
-      url: `/api/projects/${team.project.id}/llm/providers`,
-      headers: team.owner.headers,
-      payload: { name: `fake ${kind}`, kind, baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY },
-    });
-    providers[kind] = response.json().id;
-  }
-  const created = await t.app.inject({
-    method: 'POST',
-    url: `/api/projects/${team.project.id}/gateway/keys`,
-    headers: team.owner.headers,
-    payload: {
-      name: 'claude code',
-      models: [
-        { provider: providers.anthropic, model: 'claude-3-5-haiku-latest' },
-        { name: 'gpt', provider: providers.openai, model: 'gpt-4o-mini' },
-      ],
-    },
+  env = await startGatewayEnv('sk-test-gateway-anthropic-provider-0123456789');
+  ({ t, fake, team } = env);
+  baseURL = env.origin;
+  const created = await env.createKey({
+    name: 'claude code',
+    models: [
+      { provider: env.providers.anthropic, model: 'claude-3-5-haiku-latest' },
+      { name: 'gpt', provider: env.providers.openai, model: 'gpt-4o-mini' },
+    ],
   });
-  expect(created.statusCode, created.body).toBe(201);
-  key = created.json().key;
-  keyId = created.json().id;
-  registerTestSecret('api-key', key);
+  key = created.key;
+  keyId = created.id;
 });
-afterAll(async () => {
-  await t?.close();
-  await fake?.close();
-});
+afterAll(() => env?.close());
 beforeEach(() => fake.reset());
 
 const client = () => new Anthropic({ baseURL, apiKey: key, maxRetries: 0 });
@@ -206,15 +180,7 @@ describe('POST /v1/messages', () => {
 });
 
 describe('errors in the Anthropic format', () => {
-  async function apiError(promise: Promise<unknown>) {
-    try {
-      await promise;
-    } catch (error) {
-      if (error instanceof Anthropic.APIError) return error;
-      throw error;
-    }
-    throw new Error('expected the call to fail');
-  }
+  const apiError = (promise: Promise<unknown>) => apiErrorOf(Anthropic.APIError, promise);
 
   it('answers 404 not_found_error for a model the key may not use', async () => {
     const error = await apiError(

@@ -1,7 +1,7 @@
 import type { AuditRecorder } from '../access/audit-recorder.ts';
 import type { ProjectAccess } from '../access/project-access.ts';
 import type { LlmModule } from '../llm/llm-module.ts';
-import type { LlmConfig } from '../platform/config.ts';
+import type { Config, LlmConfig } from '../platform/config.ts';
 import type { Database } from '../platform/db/database.ts';
 import type { Logger } from '../platform/logger.ts';
 import { createGatewayService } from './gateway-service.ts';
@@ -15,6 +15,7 @@ export function createGatewayModule(deps: {
   database: Database;
   llm: LlmModule;
   llmConfig: LlmConfig;
+  gatewayConfig: Config['gateway'];
   access: ProjectAccess;
   audit: AuditRecorder;
   logger: Logger;
@@ -31,6 +32,7 @@ export function createGatewayModule(deps: {
     logger,
     now: deps.now ?? Date.now,
     defaultMaxOutputTokens: deps.llmConfig.defaultMaxOutputTokens,
+    concurrencyPerKey: deps.gatewayConfig.concurrencyPerKey,
   });
   const sweeper = setInterval(() => {
     service.sweep().catch((error: unknown) => logger.warn({ err: error }, 'gateway sweep failed'));

@@ -1,20 +1,17 @@
-import { sql } from 'kysely';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
-import { registerTestSecret } from '../../test/leak-scan.ts';
-import { createTestApp, type TestApp } from '../../test/test-platform.ts';
+import type { TestApp } from '../../test/test-platform.ts';
 import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
-import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import type { FakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import { apiErrorOf, type GatewayTestEnv, startGatewayEnv } from './gateway-test-env.ts';
 
 /**
  * The gateway through the official `openai` npm client, over real HTTP, routed to
  * tools/fake-llm: only `baseURL` and `apiKey` differ from calling OpenAI.
  */
 
-const PROVIDER_KEY = 'sk-test-gateway-provider-key-0123456789';
-registerTestSecret('provider-key', PROVIDER_KEY);
-
+let env: GatewayTestEnv;
 let t: TestApp;
 let fake: FakeLlm;
 let team: ProjectWithMembers;
@@ -23,32 +20,14 @@ let openaiProvider: string;
 let anthropicProvider: string;
 
 beforeAll(async () => {
-  fake = await startFakeLlm({ apiKey: PROVIDER_KEY });
-  t = await createTestApp({ startJobs: false });
-  await t.app.listen({ port: 0, host: '127.0.0.1' });
-  const address = t.app.server.address();
-  if (!address || typeof address === 'string') throw new Error('no address');
-  baseURL = `http://127.0.0.1:${address.port}/v1`;
-  team = await createProjectWithMembers(t);
-  openaiProvider = await createProvider(team, 'openai');
-  anthropicProvider = await createProvider(team, 'anthropic');
+  env = await startGatewayEnv('sk-test-gateway-provider-key-0123456789');
+  ({ t, fake, team } = env);
+  baseURL = `${env.origin}/v1`;
+  openaiProvider = env.providers.openai;
+  anthropicProvider = env.providers.anthropic;
 });
-afterAll(async () => {
-  await t?.close();
-  await fake?.close();
-});
+afterAll(() => env?.close());
 beforeEach(() => fake.reset());
-
-async function createProvider(owner: ProjectWithMembers, kind: string): Promise<string> {
-  const response = await t.app.inject({
-    method: 'POST',
-    url: `/api/projects/${owner.project.id}/llm/providers`,
-    headers: owner.owner.headers,
-    payload: { name: `fake ${kind}`, kind, baseUrl: `${fake.url}/v1`, apiKey: PROVIDER_KEY },
-  });
-  expect(response.statusCode).toBe(201);
-  return response.json().id;
-}
 
 interface KeyBody {
   name?: string;
@@ -59,52 +38,25 @@ interface KeyBody {
   cache?: boolean;
 }
 
-async function createKey(body: KeyBody = {}, project: ProjectWithMembers = team) {
-  const response = await t.app.inject({
-    method: 'POST',
-    url: `/api/projects/${project.project.id}/gateway/keys`,
-    headers: project.owner.headers,
-    payload: {
-      name: 'notebook',
+/** A key of `project` with two names for gpt-4o-mini (`openai/gpt-4o-mini`, `fast`) by default. */
+const createKey = (body: KeyBody = {}, project: ProjectWithMembers = team) =>
+  env.createKey(
+    {
       models: [
         { provider: openaiProvider, model: 'gpt-4o-mini' },
         { name: 'fast', provider: openaiProvider, model: 'gpt-4o-mini' },
       ],
       ...body,
     },
-  });
-  expect(response.statusCode, response.body).toBe(201);
-  const created = response.json() as { id: string; key: string; models: { name: string }[] };
-  registerTestSecret('api-key', created.key);
-  return created;
-}
+    project,
+  );
 
 const client = (apiKey: string) => new OpenAI({ baseURL, apiKey, maxRetries: 0 });
-
-async function usageRows(keyId: string) {
-  await t.app.llm.llm.flush();
-  return t.platform.database.db
-    .selectFrom('llm_calls')
-    .selectAll()
-    .where('feature', '=', 'gateway')
-    .where(sql<boolean>`entity_ids ->> 'gatewayKeyId' = ${keyId}`)
-    .orderBy('created_at')
-    .orderBy('attempt')
-    .execute();
-}
+const usageRows = (keyId: string) => env.usageRows(keyId);
+const apiError = (promise: Promise<unknown>) => apiErrorOf(OpenAI.APIError, promise);
 
 async function errorOf(response: Response): Promise<Record<string, unknown>> {
   return ((await response.json()) as { error: Record<string, unknown> }).error;
-}
-
-async function apiError(promise: Promise<unknown>): Promise<InstanceType<typeof OpenAI.APIError>> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof OpenAI.APIError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
 }
 
 describe('keys', () => {
@@ -561,7 +513,7 @@ describe('cache and disconnects', () => {
     const cached = await createKey({ cache: true });
     const uncached = await createKey({ cache: false });
     const other = await createProjectWithMembers(t);
-    const otherProvider = await createProvider(other, 'openai');
+    const otherProvider = await env.createProvider(other, 'openai');
     const foreign = await createKey(
       { cache: true, models: [{ name: 'fast', provider: otherProvider, model: 'gpt-4o-mini' }] },
       other,
@@ -608,5 +560,15 @@ describe('cache and disconnects', () => {
     expect(Number(row?.output_tokens)).toBeLessThan(
       fakeAnswer('A long answer please').split(' ').length,
     );
+    // A hang-up is logged at info with the request id, never as an internal error.
+    const lines = t.platform.logs.lines;
+    const gone = lines.find(
+      (line) => line.msg === 'gateway client disconnected; upstream call aborted',
+    );
+    expect(gone?.level).toBe('info');
+    expect(gone?.requestId).toEqual(expect.any(String));
+    expect(
+      lines.filter((line) => line.level === 'error' && line.requestId === gone?.requestId),
+    ).toEqual([]);
   });
 });

@@ -1,43 +1,29 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { LlmCallResult, LlmStreamEvent } from '../llm/llm-service.ts';
-import { AppError } from '../platform/app-error.ts';
+import { isOverflowConnection } from '../platform/http/connection-limits.ts';
 import { toAppError } from '../platform/http/error-envelope.ts';
-import {
-  AnthropicEventWriter,
-  anthropicError,
-  anthropicMessage,
-  anthropicStreamError,
-  fromAnthropic,
-} from './gateway-anthropic.ts';
-import type { GatewayCallInput } from './gateway-call.ts';
-import { fromOpenAi, OpenAiChunkWriter, openAiCompletion, openAiError } from './gateway-openai.ts';
 import { presentAnthropicModels, presentOpenAiModels } from './gateway-presenter.ts';
+import { anthropicProtocol, type GatewayProtocol, openAiProtocol } from './gateway-protocol.ts';
 import { gatewayKeyCreatedView, gatewayKeyListView, gatewayKeyView } from './gateway-schema.ts';
 import type { GatewayService } from './gateway-service.ts';
+import {
+  abortOnClose,
+  logClientGone,
+  requestIdHeaders,
+  serveCall,
+  wireStatus,
+} from './gateway-stream.ts';
 
 /** Bodies up to this size (images travel inline as data URLs); larger ones answer 413. */
 export const GATEWAY_BODY_LIMIT = 20 * 1024 * 1024;
 
-type Wire = 'openai' | 'anthropic';
-
-/** The HTTP status a failure gets on the wire: upstream failures after fallbacks are 502. */
-export function wireStatus(error: AppError): number {
-  if (error.code === 'PROVIDER_ERROR') return error.details?.reason === 'bad-request' ? 400 : 502;
-  if (error.code === 'PROVIDER_UNAVAILABLE') return 502;
-  return error.status;
-}
-
-function wireOf(request: FastifyRequest): Wire {
+function protocolOf(request: FastifyRequest): GatewayProtocol {
   return request.url.startsWith('/v1/messages') ||
     (request.url.startsWith('/v1/models') && request.headers['anthropic-version'] !== undefined)
-    ? 'anthropic'
-    : 'openai';
+    ? anthropicProtocol
+    : openAiProtocol;
 }
-
-/** Our request id under both names the official clients read (OpenAI's, Anthropic's). */
-const requestIdHeaders = (id: string) => ({ 'x-request-id': id, 'request-id': id });
 
 function bearerOf(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
@@ -47,12 +33,6 @@ function bearerOf(request: FastifyRequest): string | undefined {
   }
   const apiKey = request.headers['x-api-key'];
   return typeof apiKey === 'string' ? apiKey : undefined;
-}
-
-function errorBody(wire: Wire, error: AppError, status: number, requestId: string) {
-  return wire === 'openai'
-    ? openAiError(error, status, requestId)
-    : anthropicError(error, status, requestId);
 }
 
 /**
@@ -73,12 +53,20 @@ export const gatewayApiRoutes: FastifyPluginAsyncZod<{ gateway: GatewayService }
     if (status >= 500) request.log.error({ err: error }, appError.message);
     else request.log.info({ code: appError.code, err: error }, 'gateway request refused');
     if (appError.headers) reply.headers(appError.headers);
-    if (status === 413 || request.raw.complete === false) reply.header('connection', 'close');
+    // An overflow connection (past the per-address bound) stays open only for valid keys.
+    if (
+      status === 413 ||
+      request.raw.complete === false ||
+      (status === 401 && isOverflowConnection(request.raw.socket))
+    )
+      reply.header('connection', 'close');
     reply.headers(requestIdHeaders(request.id));
-    return reply.status(status).send(errorBody(wireOf(request), appError, status, request.id));
+    return reply.status(status).send(protocolOf(request).errorBody(appError, status, request.id));
   });
 
-  const config = { public: true };
+  // A gateway key is the credential; a connection past the per-address bound may carry
+  // these routes (docs/gateway.md, "Many calls from one host").
+  const config = { public: true, connectionOverflow: true };
   const tags = ['gateway'];
 
   app.get(
@@ -96,185 +84,53 @@ export const gatewayApiRoutes: FastifyPluginAsyncZod<{ gateway: GatewayService }
     async (request, reply) => {
       const key = await gateway.authenticate(bearerOf(request));
       reply.headers(requestIdHeaders(request.id));
-      return wireOf(request) === 'anthropic'
+      return protocolOf(request) === anthropicProtocol
         ? presentAnthropicModels(key)
         : presentOpenAiModels(key);
     },
   );
 
-  app.post(
-    '/v1/chat/completions',
-    {
-      config,
-      bodyLimit: GATEWAY_BODY_LIMIT,
-      schema: {
-        tags,
-        summary:
-          'OpenAI Chat Completions through the router (streamed or not; tools, JSON, images)',
-        description:
-          'The OpenAI wire format, so the official client works with only baseURL and apiKey changed. Authenticated by a gateway key (docs/gateway.md).',
-        body: z.unknown(),
+  /** A call route: authenticate, parse the wire body, serve; a hang-up is no error. */
+  const callRoute = (url: string, protocol: GatewayProtocol, summary: string, about: string) =>
+    app.post(
+      url,
+      {
+        config,
+        bodyLimit: GATEWAY_BODY_LIMIT,
+        schema: {
+          tags,
+          summary,
+          description: `${about} Authenticated by a gateway key (docs/gateway.md).`,
+          body: z.unknown(),
+        },
       },
-    },
-    async (request, reply) => {
-      const key = await gateway.authenticate(bearerOf(request));
-      const call = fromOpenAi(request.body);
-      await serve(request, reply, call, gateway.open(key, call, abortOnClose(reply)), {
-        wire: 'openai',
-        includeUsage: call.includeUsage,
-      });
-    },
-  );
+      async (request, reply) => {
+        const key = await gateway.authenticate(bearerOf(request));
+        const call = protocol.parse(request.body);
+        const closed = abortOnClose(reply);
+        try {
+          await serveCall(request, reply, protocol, call, gateway.open(key, call, closed), closed);
+        } catch (error) {
+          if (!closed.aborted) throw error;
+          logClientGone(request);
+          reply.hijack();
+        }
+      },
+    );
 
-  app.post(
+  callRoute(
+    '/v1/chat/completions',
+    openAiProtocol,
+    'OpenAI Chat Completions through the router (streamed or not; tools, JSON, images)',
+    'The OpenAI wire format, so the official client works with only baseURL and apiKey changed.',
+  );
+  callRoute(
     '/v1/messages',
-    {
-      config,
-      bodyLimit: GATEWAY_BODY_LIMIT,
-      schema: {
-        tags,
-        summary: 'Anthropic Messages through the router (streamed or not; tools, images)',
-        description:
-          'The Anthropic wire format, for the official @anthropic-ai/sdk client. Authenticated by a gateway key (docs/gateway.md).',
-        body: z.unknown(),
-      },
-    },
-    async (request, reply) => {
-      const key = await gateway.authenticate(bearerOf(request));
-      const call = fromAnthropic(request.body);
-      await serve(request, reply, call, gateway.open(key, call, abortOnClose(reply)), {
-        wire: 'anthropic',
-        includeUsage: true,
-      });
-    },
+    anthropicProtocol,
+    'Anthropic Messages through the router (streamed or not; tools, images)',
+    'The Anthropic wire format, for the official @anthropic-ai/sdk client.',
   );
 };
-
-/** A signal that aborts when the client goes away before the response has ended. */
-function abortOnClose(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished)
-      controller.abort(new Error('the client closed the connection'));
-  });
-  return controller.signal;
-}
-
-async function serve(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  call: GatewayCallInput,
-  events: AsyncGenerator<LlmStreamEvent, void, undefined>,
-  options: { wire: Wire; includeUsage: boolean },
-): Promise<void> {
-  const startedAt = Date.now();
-  if (!call.stream) {
-    let result: LlmCallResult | undefined;
-    for await (const event of events) if (event.type === 'finish') result = event.result;
-    if (!result) throw new AppError('INTERNAL', 'The call ended without an answer');
-    reply.headers(requestIdHeaders(request.id));
-    await reply.send(
-      options.wire === 'openai'
-        ? openAiCompletion(result, call.model, startedAt)
-        : anthropicMessage(result, call.model),
-    );
-    return;
-  }
-
-  // Nothing is sent before the first event: a refusal (budget, limits, a provider failing
-  // after every retry and fallback) still gets its HTTP status and error body.
-  const first = await events.next();
-  reply.hijack();
-  const raw = reply.raw;
-  raw.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    connection: 'keep-alive',
-    ...requestIdHeaders(request.id),
-    'x-accel-buffering': 'no',
-  });
-  const write = (text: string): Promise<void> | undefined => {
-    if (raw.destroyed || text === '') return undefined;
-    if (raw.write(text)) return undefined;
-    return new Promise((resolve) => {
-      const done = () => {
-        raw.off('drain', done);
-        raw.off('close', done);
-        resolve();
-      };
-      raw.once('drain', done);
-      raw.once('close', done);
-    });
-  };
-
-  // The call id is known only at the end; the stream's ids come from our request id.
-  const openAi = new OpenAiChunkWriter(request.id, call.model, startedAt);
-  const anthropic = new AnthropicEventWriter();
-  let started = false;
-  let sentOutput = false;
-  const start = () => {
-    if (started) return '';
-    started = true;
-    return options.wire === 'openai' ? openAi.start() : anthropic.start(request.id, call.model);
-  };
-
-  const handle = (event: LlmStreamEvent): string => {
-    switch (event.type) {
-      case 'text-delta':
-        sentOutput = true;
-        return (
-          start() +
-          (options.wire === 'openai' ? openAi.text(event.text) : anthropic.text(event.text))
-        );
-      case 'tool-call':
-        sentOutput = true;
-        return (
-          start() + (options.wire === 'openai' ? openAi.toolCall(event) : anthropic.toolCall(event))
-        );
-      case 'attempt-restart':
-        // The wire formats cannot take back output: a retry after some was sent ends the
-        // stream with an error instead of splicing two answers together.
-        if (sentOutput)
-          throw new AppError(
-            'PROVIDER_UNAVAILABLE',
-            `The provider failed mid-answer (${event.reason}) after output was sent; retry the request`,
-            { retryable: true, details: { reason: event.reason } },
-          );
-        return '';
-      case 'reasoning-delta':
-        return '';
-      case 'finish':
-        return (
-          start() +
-          (options.wire === 'openai'
-            ? openAi.finish(event.result, options.includeUsage)
-            : anthropic.finish(event.result))
-        );
-    }
-  };
-
-  try {
-    if (!first.done) await write(handle(first.value));
-    for await (const event of events) {
-      const pending = write(handle(event));
-      if (pending) await pending;
-    }
-  } catch (error) {
-    if (!raw.destroyed) {
-      const appError = toAppError(error);
-      const status = wireStatus(appError);
-      if (status >= 500) request.log.error({ err: error }, appError.message);
-      await write(
-        options.wire === 'openai'
-          ? `data: ${JSON.stringify(openAiError(appError, status, request.id))}\n\n`
-          : `${start()}${anthropicStreamError(appError, status, request.id)}`,
-      );
-    }
-  } finally {
-    await events.return(undefined).catch(() => {});
-    if (!raw.destroyed) raw.end();
-  }
-}
 
 const projectParams = z.object({ projectId: z.uuid() });
 const keyParams = projectParams.extend({ keyId: z.uuid() });

@@ -42,6 +42,8 @@ export interface GatewayServiceDeps {
   now: () => number;
   /** `maxOutputTokens` of a call that sets none (the router's default): its TPM estimate. */
   defaultMaxOutputTokens: number;
+  /** Calls one key may have in flight on this server; more answer 429 (docs/gateway.md). */
+  concurrencyPerKey: number;
 }
 
 /**
@@ -53,6 +55,7 @@ export function createGatewayService(deps: GatewayServiceDeps) {
   const { db, store, llm, admin, access, audit, logger, now } = deps;
   const byHash = new Map<string, { at: number; key: GatewayKey | undefined }>();
   const touched = new Map<string, number>();
+  const inFlight = new Map<string, number>();
 
   const forget = (keyId: string) => {
     for (const [hash, entry] of byHash) if (entry.key?.id === keyId) byHash.delete(hash);
@@ -299,9 +302,22 @@ export function createGatewayService(deps: GatewayServiceDeps) {
           `The model \`${input.model}\` does not exist or this key may not use it`,
           { details: { reason: 'model', model: input.model } },
         );
-      const window = await reserveWindow(key, input);
+      const running = inFlight.get(key.id) ?? 0;
+      if (running >= deps.concurrencyPerKey)
+        throw new AppError(
+          'RATE_LIMITED',
+          `This key already has ${running} calls in flight on this server, its limit; retry when one has ended`,
+          {
+            retryable: true,
+            details: { limit: 'concurrency', concurrencyPerKey: deps.concurrencyPerKey },
+            headers: { 'retry-after': '1' },
+          },
+        );
+      inFlight.set(key.id, running + 1);
+      let window: Awaited<ReturnType<typeof reserveWindow>>;
       let used: number | undefined;
       try {
+        window = await reserveWindow(key, input);
         const stream = llm.stream({
           projectId: key.projectId,
           userId: key.createdBy,
@@ -331,6 +347,9 @@ export function createGatewayService(deps: GatewayServiceDeps) {
           yield event;
         }
       } finally {
+        const left = (inFlight.get(key.id) ?? 1) - 1;
+        if (left > 0) inFlight.set(key.id, left);
+        else inFlight.delete(key.id);
         // A failed or cut call keeps its estimate in the window (it may have been billed).
         if (window && used !== undefined)
           await store

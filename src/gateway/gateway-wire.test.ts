@@ -3,7 +3,7 @@ import type { LlmCallResult } from '../llm/llm-service.ts';
 import { AppError } from '../platform/app-error.ts';
 import { AnthropicEventWriter, fromAnthropic } from './gateway-anthropic.ts';
 import { fromOpenAi, OpenAiChunkWriter, openAiCompletion } from './gateway-openai.ts';
-import { wireStatus } from './gateway-routes.ts';
+import { wireStatus } from './gateway-stream.ts';
 
 /** The wire mappings as pure functions: what the client tests do not pin field by field. */
 

@@ -164,6 +164,16 @@ export const SETTINGS = {
     '100',
     'Open connections one client address may hold; more are closed at once. Behind a reverse proxy every connection comes from the proxy: raise it, or 0 for no limit.',
   ],
+  BRAINCELLS_GATEWAY_CONNECTIONS_PER_IP: [
+    integer(0, 1_000_000),
+    '2000',
+    'Connections one address may open past BRAINCELLS_MAX_CONNECTIONS_PER_IP for the gateway (/v1, a gateway key on every request); any other request on them is answered 429 and the connection closed.',
+  ],
+  BRAINCELLS_GATEWAY_CONCURRENCY_PER_KEY: [
+    integer(1, 1_000_000),
+    '1000',
+    'Calls one gateway key may have in flight on this server; more are answered 429 in the caller’s wire format with Retry-After.',
+  ],
   BRAINCELLS_DUCKDB_THREADS: [
     integer(1, 256).optional(),
     undefined,
@@ -625,7 +635,15 @@ export interface Config {
   bodyLimit: number;
   shutdownTimeoutMs: number;
   /** Socket-level limits of the HTTP server (slow clients, connection floods). */
-  http: { requestTimeoutMs: number; headersTimeoutMs: number; maxConnectionsPerIp: number };
+  http: {
+    requestTimeoutMs: number;
+    headersTimeoutMs: number;
+    maxConnectionsPerIp: number;
+    /** Connections past `maxConnectionsPerIp` kept for routes that allow them (the gateway). */
+    overflowConnectionsPerIp: number;
+  };
+  /** The /v1 gateway for outside apps (docs/gateway.md). */
+  gateway: { concurrencyPerKey: number };
   duckdb: {
     threads: number | undefined;
     memoryLimit: string | undefined;
@@ -778,7 +796,9 @@ export function loadConfig(
       requestTimeoutMs: read('BRAINCELLS_REQUEST_TIMEOUT_MS'),
       headersTimeoutMs: read('BRAINCELLS_HEADERS_TIMEOUT_MS'),
       maxConnectionsPerIp: read('BRAINCELLS_MAX_CONNECTIONS_PER_IP'),
+      overflowConnectionsPerIp: read('BRAINCELLS_GATEWAY_CONNECTIONS_PER_IP'),
     },
+    gateway: { concurrencyPerKey: read('BRAINCELLS_GATEWAY_CONCURRENCY_PER_KEY') },
     duckdb: {
       threads: read('BRAINCELLS_DUCKDB_THREADS'),
       memoryLimit: read('BRAINCELLS_DUCKDB_MEMORY_LIMIT'),
