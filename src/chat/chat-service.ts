@@ -11,7 +11,6 @@ import { uuidv7 } from '../platform/ids.ts';
 import type { DurableRuns } from '../platform/jobs/durable-run.ts';
 import type { Logger } from '../platform/logger.ts';
 import { type AgentVersionRow, findAgent, findAgentVersion } from './chat-agent-store.ts';
-import { latestSummaryOn } from './chat-context.ts';
 import {
   type MessageView,
   presentMessage,
@@ -34,7 +33,6 @@ import type {
 import {
   branchUpTo,
   type ChatExecutor,
-  claimSummary,
   findMessage,
   findThread,
   insertMessage,
@@ -48,7 +46,6 @@ import {
   replaceContent,
   setRunId,
   settleMessage,
-  settleSummary,
   siblingIds,
   streamingMessage,
   type ThreadCursor,
@@ -56,7 +53,7 @@ import {
   threadTotals,
   updateThread,
 } from './chat-store.ts';
-import { SUMMARY_PROMPT_VERSION, SUMMARY_RUN, type SummaryInput } from './chat-summary-run.ts';
+import { claimSummaryWindow, startSummaryRun } from './chat-summary-claim.ts';
 import { type ChatDb, chatDb } from './chat-tables.ts';
 
 /**
@@ -579,62 +576,36 @@ export function createChatService(deps: ChatServiceDeps) {
     async summarize(actor: Actor, projectId: string, threadId: string, input: SummarizeInput) {
       await access.requireRole(actor, projectId, 'editor');
       const thread = await getThreadRow(projectId, threadId);
-      if (!thread.current_leaf_id) throw conflict('Nothing to summarize yet');
-      const branch = await branchUpTo(db, threadId, thread.current_leaf_id, 100_000);
-      if (branch.some((message) => message.status === 'streaming'))
-        throw conflict(STREAMING_CONFLICT);
-      // The last exchange stays verbatim.
-      const through = branch.length - 3;
-      const previous = latestSummaryOn(branch, await listSummaries(db, threadId), [
-        'pending',
-        'done',
-      ]);
-      const start = previous ? previous.index + 1 : 0;
-      if (through - start + 1 < 2) throw conflict('Nothing new to summarize yet');
-      const claimed = await db.transaction().execute(async (tx) => {
-        const row = await claimSummary(tx, {
-          id: uuidv7(),
-          thread_id: threadId,
-          through_message_id: branch[through]!.id,
-          covered_messages: through - start + 1,
-          status: 'pending',
-          model: input.model ?? thread.model,
-          provider: input.provider ?? (input.model ? null : thread.provider),
-          prompt_version: SUMMARY_PROMPT_VERSION,
-          created_by: actor.userId,
-        });
-        if (!row) return undefined;
-        await record(tx, {
-          actor,
-          action: 'chat-thread.summarize',
-          entityType: 'chat-thread',
-          entityId: threadId,
-          projectId,
-          summary: { summaryId: row.id, coveredMessages: row.covered_messages },
-        });
-        return row;
+      const claim = await claimSummaryWindow(db, thread, {
+        model: input.model ?? thread.model,
+        provider: input.provider ?? (input.model ? null : thread.provider),
+        userId: actor.userId,
+        onClaimed: (tx, row) =>
+          record(tx, {
+            actor,
+            action: 'chat-thread.summarize',
+            entityType: 'chat-thread',
+            entityId: threadId,
+            projectId,
+            summary: { summaryId: row.id, coveredMessages: row.covered_messages },
+          }),
       });
-      if (!claimed) throw conflict('This part of the thread is already summarized');
-      try {
-        const run = await runs.start<SummaryInput>({
-          kind: SUMMARY_RUN,
-          projectId,
-          input: { projectId, threadId, summaryId: claimed.id, userId: actor.userId },
-        });
-        await db
-          .updateTable('chat_summary')
-          .set({ run_id: run.id })
-          .where('id', '=', claimed.id)
-          .execute();
-      } catch (error) {
-        await settleSummary(db, claimed.id, {
-          status: 'error',
-          error: JSON.stringify(errorBody(error)),
-        });
-        throw error;
-      }
-      await publish(threadId, 'summary-updated', { id: claimed.id, status: 'pending' });
-      return presentSummary(claimed);
+      if (!claim.ok)
+        throw conflict(
+          claim.reason === 'streaming'
+            ? STREAMING_CONFLICT
+            : claim.reason === 'claimed'
+              ? 'This part of the thread is already summarized'
+              : 'Nothing new to summarize yet',
+        );
+      await startSummaryRun(db, runs, {
+        projectId,
+        threadId,
+        summaryId: claim.summary.id,
+        userId: actor.userId,
+      });
+      await publish(threadId, 'summary-updated', { id: claim.summary.id, status: 'pending' });
+      return presentSummary(claim.summary);
     },
 
     async listSummaries(actor: Actor, projectId: string, threadId: string) {

@@ -1,0 +1,106 @@
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import {
+  type E2eServer,
+  launchBrowser,
+  openPage,
+  screenshot,
+  setUpInstance,
+  startE2eServer,
+  type TestPage,
+} from './e2e-harness.ts';
+
+/**
+ * Agents in the browser (issue #16 item 5): create an agent with a tool on its page, save a
+ * second version, start a thread with it, and see the reply's tool call as a collapsible part.
+ */
+// A liveness bound (a hang fails naming the step), not a speed limit.
+const LIVENESS = { timeout: 60_000 };
+
+describe('chat agents', () => {
+  let server: E2eServer;
+  let fake: FakeLlm;
+  let browser: Browser;
+  let tab: TestPage;
+  let projectId: string;
+
+  beforeAll(async () => {
+    [server, fake, browser] = await Promise.all([
+      startE2eServer(),
+      startFakeLlm({ record: false }),
+      launchBrowser(),
+    ]);
+    tab = await openPage(browser);
+    projectId = await setUpInstance(tab.page, server.url, 'Agents');
+    const me = await tab.page.request.get(`${server.url}/api/auth/me`);
+    const csrf = ((await me.json()) as { csrfToken: string }).csrfToken;
+    const response = await tab.page.request.post(
+      `${server.url}/api/projects/${projectId}/llm/providers`,
+      {
+        headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' },
+        data: JSON.stringify({
+          name: 'Fake',
+          kind: 'openai',
+          baseUrl: `${fake.url}/v1`,
+          apiKey: 'sk-test-agents-e2e-key',
+        }),
+      },
+    );
+    expect(response.status(), await response.text()).toBe(201);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await fake?.close();
+    await server?.close();
+  });
+
+  it('creates and versions an agent, and its reply shows the tool call', async () => {
+    const { page } = tab;
+    await page.getByRole('link', { name: 'Agents' }).click();
+    await page.getByRole('button', { name: 'New agent' }).click();
+    const form = page.getByRole('form', { name: 'New agent' });
+    await form.getByRole('textbox', { name: 'Name' }).fill('Data helper');
+    await form.getByRole('textbox', { name: 'Instructions' }).fill('Answer from the data.');
+    await form.getByRole('checkbox', { name: 'Query a sheet (read-only SQL)' }).check();
+    const create = form.getByRole('button', { name: 'Create agent' });
+    // The model picker preselects a chat model once the provider's list has loaded.
+    await expect.poll(() => create.isEnabled(), LIVENESS).toBe(true);
+    await create.click();
+    const versions = page.getByTestId('agent-version');
+    await expect.poll(() => versions.count(), LIVENESS).toBe(1);
+
+    const edit = page.getByRole('form', { name: 'Edit Data helper' });
+    await edit
+      .getByRole('textbox', { name: 'Instructions' })
+      .fill('Answer from the data, briefly.');
+    await edit.getByRole('button', { name: 'Save new version' }).click();
+    await expect.poll(() => versions.count(), LIVENESS).toBe(2);
+    expect(await versions.first().textContent()).toContain('v2');
+    await screenshot(page, 'chat-agents-01-versions');
+
+    await page.getByRole('link', { name: 'Chat' }).click();
+    const agentSelect = page.getByRole('combobox', { name: 'Agent' });
+    await expect
+      .poll(async () => (await agentSelect.locator('option').allTextContents()).join('|'), LIVENESS)
+      .toContain('Data helper');
+    await agentSelect.selectOption({
+      label: (await agentSelect.locator('option').nth(1).textContent())!,
+    });
+    await page.getByRole('button', { name: 'New thread' }).click();
+    await page.waitForURL(/thread=/);
+    const composer = page.getByRole('textbox', { name: 'Message' });
+    await composer.fill('How many rows are there? call:query_sheet');
+    await composer.press('Enter');
+    const reply = page.getByTestId('chat-message').nth(1);
+    await expect.poll(() => reply.getAttribute('data-status'), LIVENESS).toBe('done');
+    const toolCall = reply.getByTestId('tool-call');
+    expect(await toolCall.count()).toBe(1);
+    expect(await toolCall.locator('summary').textContent()).toContain('query_sheet');
+    await toolCall.locator('summary').click();
+    expect(await toolCall.locator('pre').count()).toBe(2);
+    await screenshot(page, 'chat-agents-02-tool-call');
+    expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
+  });
+});
