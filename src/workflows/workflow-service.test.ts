@@ -175,12 +175,20 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
     });
     const started = await env.service.startRun(env.actor, env.projectId, workflow.id);
     // The fake server records a hung request as it arrives (its waitFor wakes on updates).
-    await eventually(() => env.fake.requests.length, (count) => count === 1, { what: 'the call' });
+    await eventually(
+      () => env.fake.requests.length,
+      (count) => count === 1,
+      { what: 'the call' },
+    );
     await env.service.cancelRun(env.actor, env.projectId, started.id);
     const run = await env.waitForRun(started.id, ['cancelled']);
     expect(run.status).toBe('cancelled');
     expect(run.steps[0]!.attempts).toBe(1);
-    await eventually(() => env.fake.requests[0]?.aborted, (aborted) => aborted === true, { what: 'the aborted call' });
+    await eventually(
+      () => env.fake.requests[0]?.aborted,
+      (aborted) => aborted === true,
+      { what: 'the aborted call' },
+    );
     expect(env.fake.requests).toHaveLength(1);
   });
 
