@@ -1,4 +1,4 @@
-import { useQuery } from '@tanstack/react-query';
+import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { Link, useParams } from '@tanstack/react-router';
 import { useMemo, useState } from 'react';
 import { FormError } from '../ui/form-error.tsx';
@@ -12,6 +12,12 @@ import { MonitorTable } from './monitor-table.tsx';
 const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 type SortKey = 'startedAt' | 'output' | 'input' | 'cost';
+type OwnCallsBy = 'feature' | 'model' | 'dataset';
+const OWN_CALLS_LABELS: Record<OwnCallsBy, string> = {
+  feature: 'Feature',
+  model: 'Model',
+  dataset: 'Dataset',
+};
 
 /** /projects/:projectId/monitor — tokens and cost of imported coding-agent logs. */
 export function MonitorPage() {
@@ -37,9 +43,12 @@ export function MonitorPage() {
     queryKey: ['monitor', projectId, 'tools'],
     queryFn: () => monitorApi.tools(projectId),
   });
+  const [ownCallsBy, setOwnCallsBy] = useState<OwnCallsBy>('feature');
   const ownCalls = useQuery({
-    queryKey: ['monitor', projectId, 'own-calls', 'feature'],
-    queryFn: () => monitorApi.ownCalls(projectId, 'feature'),
+    queryKey: ['monitor', projectId, 'own-calls', ownCallsBy],
+    queryFn: () => monitorApi.ownCalls(projectId, ownCallsBy),
+    // The table (and its selector) stays while another grouping loads.
+    placeholderData: keepPreviousData,
   });
   const [filter, setFilter] = useState('');
   const [sort, setSort] = useState<SortKey>('startedAt');
@@ -242,17 +251,29 @@ export function MonitorPage() {
           />
         </>
       )}
-      {ownCalls.data && ownCalls.data.items.length > 0 && (
+      {ownCalls.data && (ownCalls.data.items.length > 0 || ownCallsBy !== 'feature') && (
         <>
           <div className="row">
-            <h2>Our own LLM calls by feature</h2>
+            <h2>Our own LLM calls by {ownCallsBy}</h2>
+            <label>
+              Group by{' '}
+              <select
+                aria-label="Group our own calls by"
+                value={ownCallsBy}
+                onChange={(event) => setOwnCallsBy(event.target.value as OwnCallsBy)}
+              >
+                <option value="feature">Feature</option>
+                <option value="model">Model</option>
+                <option value="dataset">Dataset</option>
+              </select>
+            </label>
             <span className="spacer" />
             <ExportButtons
-              name="monitor-own-calls"
+              name={`monitor-own-calls-by-${ownCallsBy}`}
               rows={ownCalls.data.items}
               flat={() =>
                 ownCalls.data.items.map((row) => ({
-                  feature: row.key,
+                  [ownCallsBy]: row.key,
                   calls: row.calls,
                   attempts: row.attempts,
                   errorRate: row.errorRate,
@@ -272,7 +293,10 @@ export function MonitorPage() {
             rows={ownCalls.data.items}
             rowKey={(row) => row.key ?? ''}
             columns={[
-              { label: 'Feature', cell: (row) => row.key ?? '—' },
+              {
+                label: OWN_CALLS_LABELS[ownCallsBy],
+                cell: (row) => row.key ?? <span className="muted">none</span>,
+              },
               { label: 'Calls', numeric: true, cell: (row) => formatInteger(row.calls) },
               { label: 'Errors', numeric: true, cell: (row) => percent(row.errorRate) },
               { label: 'Cache hits', numeric: true, cell: (row) => percent(row.cacheHitRate) },
