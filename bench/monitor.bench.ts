@@ -14,7 +14,7 @@ import { type BenchRow, percentile, round } from './bench-types.ts';
 
 const FILES = Number(process.env.BENCH_MONITOR_FILES ?? 100_000);
 const JSONL_MB = Number(process.env.BENCH_MONITOR_JSONL_MB ?? 200);
-const EVENTS = Number(process.env.BENCH_MONITOR_EVENTS ?? 1_000_000);
+const EVENTS = Number(process.env.BENCH_MONITOR_EVENTS ?? 10_000_000);
 
 /** ≈ FILES files: per session 1 session file, 5 messages, 3 parts each (1 step-finish). */
 function writeOpenCodeTree(root: string, files: number): number {

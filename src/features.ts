@@ -300,6 +300,8 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
         roots: options.monitorRoots ?? platform.config.monitor.roots,
         uploadDir: path.join(platform.config.dataDir, 'monitor-uploads'),
         ownCalls: (options.monitorOwnCalls ?? true) ? base.llm.admin : undefined,
+        // Opens the LLM feature at the first import only (reports do not need it).
+        priceOverrides: { listPrices: (actor, id) => base.llm.admin.listPrices(actor, id) },
         leases: createIngestLeases(platform.database.db),
       });
       return monitor;

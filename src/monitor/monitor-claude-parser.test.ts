@@ -61,7 +61,7 @@ describe('Claude Code transcript parser', () => {
   });
 
   it('prices 5-minute writes at 1.25× and 1-hour writes at 2× input; an unknown model costs null', () => {
-    expect(parsed.usage.map(priceUsage)).toEqual([
+    expect(parsed.usage.map((event) => priceUsage(event))).toEqual([
       { costNano: 5_190_000, basis: 'computed' },
       { costNano: 1_665_000, basis: 'computed' },
       { costNano: null, basis: 'unpriced' },

@@ -1,3 +1,4 @@
+import { overrideAt, type PriceOverride } from '../llm/llm-price-store.ts';
 import { costNano } from '../llm/llm-prices.ts';
 import type { UsageRow } from './monitor-records.ts';
 
@@ -13,18 +14,19 @@ export interface Priced {
  * not a price), else computed from the LLM module's dated price catalog, every bucket as the
  * provider bills it — reasoning at the output rate, cache reads and writes at their rates,
  * 1-hour cache writes at 2× input (Anthropic; 5-minute writes are the catalog's 1.25×).
+ * A project's price override for the model (the LLM module's, dated: the one in force when
+ * the call was made) wins over the catalog, and prices a model the catalog does not know.
  * An unknown model or provider costs null, never 0.
  */
-export function priceUsage(event: UsageRow): Priced {
+export function priceUsage(event: UsageRow, overrides: readonly PriceOverride[] = []): Priced {
   if (event.reportedCostNano !== null && event.reportedCostNano > 0) {
     return { costNano: event.reportedCostNano, basis: 'reported' };
   }
-  if (!event.model || !event.provider) return { costNano: null, basis: 'unpriced' };
-  const source = {
-    catalogProviderId: event.provider,
-    override: undefined,
-    at: event.ts ?? new Date(0),
-  };
+  if (!event.model) return { costNano: null, basis: 'unpriced' };
+  const at = event.ts ?? new Date(0);
+  const override = overrideAt(overrides, event.model, at)?.rates;
+  if (!event.provider && !override) return { costNano: null, basis: 'unpriced' };
+  const source = { catalogProviderId: event.provider ?? undefined, override, at };
   const main = costNano(
     {
       uncachedInputTokens: event.input,

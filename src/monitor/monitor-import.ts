@@ -12,6 +12,7 @@ import {
 } from 'node:fs';
 import { lstat, open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { PriceOverride } from '../llm/llm-price-store.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import {
   type ClaudeCheckpoint,
@@ -304,6 +305,8 @@ export async function importTree(options: {
    * (30 s, doubling per attempt, at most an hour). An import someone asks for retries at once.
    */
   failedBackoff?: { now: () => number } | undefined;
+  /** The project's price overrides (the LLM module's): they win over the catalog. */
+  priceOverrides?: readonly PriceOverride[] | undefined;
 }): Promise<ImportResult> {
   const { store, projectId, source } = options;
   const root = path.resolve(options.root);
@@ -681,7 +684,7 @@ export async function importTree(options: {
     batch.push({
       state,
       parsed,
-      prices: parsed.usage.map(priceUsage),
+      prices: parsed.usage.map((event) => priceUsage(event, options.priceOverrides)),
       isNew: !previous,
       ...(tailFromLine === undefined ? {} : { tailFromLine }),
     });

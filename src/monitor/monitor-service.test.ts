@@ -237,6 +237,37 @@ describe('monitor import: Claude Code', () => {
     expect(mystery).toMatchObject({ costNano: null, unpricedEvents: 1, usageEvents: 1 });
   });
 
+  it("prices a model the catalog does not know with the project's dated price override", async () => {
+    const priced = await freshProject();
+    const admin = t.app.llm.admin;
+    // $1 / $2 per Mtok from before the call (23:40); a later, dearer price does not apply to it.
+    await admin.createPrice(team.owner.actor, priced, {
+      model: 'my-private-model',
+      inputUsdPerMtok: 1,
+      outputUsdPerMtok: 2,
+      validFrom: '2026-01-01T00:00:00Z',
+    });
+    await admin.createPrice(team.owner.actor, priced, {
+      model: 'my-private-model',
+      inputUsdPerMtok: 100,
+      outputUsdPerMtok: 200,
+      validFrom: '2026-02-01T00:00:00Z',
+    });
+    await monitor.importLocalPath(team.owner.actor, priced, { path: projects, source: 'auto' });
+    const rows = await monitor.modelReport(team.viewer.actor, priced);
+    // 7 input × $1/M + 3 output × $2/M = 13 µ$ = 13,000 nano-USD.
+    expect(rows.find((row) => row.model === 'my-private-model')).toMatchObject({
+      costNano: 13_000,
+      unpricedEvents: 0,
+      computedEvents: 1,
+    });
+    // The catalog's models cost what they cost without overrides.
+    const plain = await monitor.modelReport(team.viewer.actor, projectId);
+    const sonnet = (list: typeof rows) =>
+      list.filter((row) => row.model !== 'my-private-model').map((row) => row.costNano);
+    expect(sonnet(rows)).toEqual(sonnet(plain));
+  });
+
   it('builds the agent tree of a session with usage rolled up', async () => {
     const detail = await monitor.sessionDetail(
       team.viewer.actor,

@@ -2,6 +2,8 @@ import { mkdir, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Actor } from '../access/actor.ts';
 import type { ProjectAccess } from '../access/project-access.ts';
+import type { PriceOverride } from '../llm/llm-price-store.ts';
+import { usdPerMtokToNano } from '../llm/llm-prices.ts';
 import { AppError, forbidden, notFound, validationError } from '../platform/app-error.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../platform/ids.ts';
@@ -33,8 +35,32 @@ export interface MonitorServiceDeps {
    * tries again next time). Absent: imports are queued within this process only.
    */
   leases?: IngestLeases | undefined;
+  /**
+   * The LLM module's price overrides of a project (its admin service's `listPrices`): imported
+   * calls are priced with them where they apply. Absent: the catalog alone.
+   */
+  priceOverrides?: PriceOverridesReader | undefined;
   /** How often a held lease is renewed (default 20 s: a third of its 60 s). */
   leaseRenewMs?: number | undefined;
+}
+
+/** What the monitor needs from the LLM module to price with a project's overrides. */
+export interface PriceOverridesReader {
+  listPrices(
+    actor: Actor,
+    projectId: string,
+  ): Promise<
+    {
+      id: string;
+      model: string;
+      inputUsdPerMtok: number | null;
+      outputUsdPerMtok: number | null;
+      cacheReadUsdPerMtok: number | null;
+      cacheWriteUsdPerMtok: number | null;
+      validFrom: string;
+      createdAt: string;
+    }[]
+  >;
 }
 
 export type OwnCallsDimension = 'feature' | 'model' | 'dataset';
@@ -167,7 +193,28 @@ export function createMonitorService(deps: MonitorServiceDeps) {
     }
   }
 
+  /** The project's price overrides, in the LLM module's nano-USD rates (none without it). */
+  async function projectPriceOverrides(actor: Actor, projectId: string): Promise<PriceOverride[]> {
+    if (!deps.priceOverrides) return [];
+    const listed = await deps.priceOverrides.listPrices(actor, projectId);
+    const nano = (usd: number | null) => (usd === null ? undefined : usdPerMtokToNano(usd));
+    return listed.map((price) => ({
+      id: price.id,
+      projectId,
+      model: price.model,
+      rates: {
+        inputNanoPerMtok: usdPerMtokToNano(price.inputUsdPerMtok ?? 0),
+        outputNanoPerMtok: usdPerMtokToNano(price.outputUsdPerMtok ?? 0),
+        cacheReadNanoPerMtok: nano(price.cacheReadUsdPerMtok),
+        cacheWriteNanoPerMtok: nano(price.cacheWriteUsdPerMtok),
+      },
+      validFrom: new Date(price.validFrom),
+      createdAt: new Date(price.createdAt),
+    }));
+  }
+
   async function runImport(
+    actor: Actor,
     projectId: string,
     root: string,
     source: SourceOption,
@@ -176,12 +223,22 @@ export function createMonitorService(deps: MonitorServiceDeps) {
     failedBackoff?: { now: () => number },
   ): Promise<ImportResult> {
     await tables();
+    const priceOverrides = await projectPriceOverrides(actor, projectId);
     const previous = importing.get(projectId) ?? Promise.resolve();
     const next = previous
       .catch(() => {})
       .then(() =>
         withLease(projectId, () =>
-          importTree({ store, projectId, root, source, onProgress, storedPath, failedBackoff }),
+          importTree({
+            store,
+            projectId,
+            root,
+            source,
+            onProgress,
+            storedPath,
+            failedBackoff,
+            priceOverrides,
+          }),
         ),
       );
     importing.set(projectId, next);
@@ -201,7 +258,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
     ): Promise<ImportResult> {
       await access.requireRole(actor, projectId, 'editor');
       const real = await allowedServerPath(input.path);
-      return runImport(projectId, real, input.source);
+      return runImport(actor, projectId, real, input.source);
     },
 
     /**
@@ -228,6 +285,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
           throw validationError('No file in the upload', [{ path: 'files', message: 'required' }]);
         }
         return await runImport(
+          actor,
           projectId,
           folder,
           input.source,
@@ -257,7 +315,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       } catch {
         throw new AppError('NOT_FOUND', `No file or folder at ${input.path}`);
       }
-      return runImport(projectId, resolved, input.source, input.onProgress);
+      return runImport(actor, projectId, resolved, input.source, input.onProgress);
     },
 
     /**
@@ -289,6 +347,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
         // The first cycle retries everything; later ones let failed files back off.
         run: (reason) =>
           runImport(
+            actor,
             projectId,
             resolved,
             input.source,

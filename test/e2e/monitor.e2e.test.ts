@@ -20,6 +20,7 @@ describe('monitor page', () => {
   let browser: Browser;
   let tab: TestPage;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'braincells-e2e-monitor-'));
+  let projectId: string;
 
   beforeAll(async () => {
     const { startE2eServer } = await import('./e2e-harness.ts');
@@ -34,7 +35,7 @@ describe('monitor page', () => {
 
   it('shows the empty state, then tokens per day, models and sessions of imported logs', async () => {
     const { page, errors } = tab;
-    const projectId = await setUpInstance(page, server.url, 'Monitor project');
+    projectId = await setUpInstance(page, server.url, 'Monitor project');
     await page.getByRole('link', { name: 'Monitor' }).click();
     await page.waitForURL(/\/monitor$/);
     await page.getByTestId('monitor-empty').waitFor();
@@ -68,7 +69,8 @@ describe('monitor page', () => {
     const tools = page.getByTestId('monitor-tools');
     expect(await tools.locator('tr', { hasText: 'Task' }).textContent()).toContain('0 (0.0%)');
 
-    await page.getByRole('searchbox', { name: 'Filter sessions' }).fill('Explore');
+    const filter = page.getByRole('searchbox', { name: 'Filter sessions' });
+    await filter.fill('Explore');
     await expect.poll(() => sessions.locator('tbody tr').count()).toBe(1);
 
     const download = page.waitForEvent('download');
@@ -77,6 +79,51 @@ describe('monitor page', () => {
     expect(file.suggestedFilename()).toBe('monitor-sessions.csv');
     await screenshot(page, 'monitor');
     // The one 401 is the session probe before first-run setup.
+    expect(errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
+  });
+
+  it('opens a session: its agent trace, tokens per step, tool calls and transcript', async () => {
+    const { page, errors } = tab;
+    const sessions = page.getByTestId('monitor-sessions');
+    await page.getByRole('searchbox', { name: 'Filter sessions' }).fill('');
+    await expect.poll(() => sessions.locator('tbody tr').count()).toBe(3);
+    // The main session is the row that is no one's sub-agent.
+    await sessions.locator('tbody tr a', { hasNotText: '↳' }).first().click();
+    await page.waitForURL(/\/monitor\/sessions\/cc%3A/);
+
+    const trace = page.getByTestId('monitor-session-trace');
+    await trace.waitFor();
+    // The session, then its two agents (Explore, compaction), indented under it.
+    await expect.poll(() => trace.locator('tbody tr').count()).toBe(3);
+    expect(await trace.locator('tbody tr').nth(1).textContent()).toMatch(/↳/);
+    // Its own output (322) and with its agents (322 + 40 + 2), as the API counts them.
+    const root = trace.locator('tbody tr').first();
+    expect(await root.textContent()).toContain('322');
+    expect(await root.textContent()).toContain('364');
+
+    const steps = page.getByTestId('monitor-session-steps');
+    const stepOutputs = await steps.locator('tbody tr td:nth-child(4)').allTextContents();
+    expect(stepOutputs.reduce((sum, text) => sum + Number(text.replace(/\D/g, '')), 0)).toBe(322);
+    await expect
+      .poll(() => page.getByRole('img', { name: 'Tokens per step by bucket' }).count())
+      .toBe(1);
+    const tools = page.getByTestId('monitor-session-tools');
+    expect(await tools.locator('tbody tr', { hasText: 'Task' }).count()).toBe(1);
+    expect(
+      await page.getByTestId('monitor-session-transcript').locator('tbody tr').count(),
+    ).toBeGreaterThan(0);
+
+    const download = page.waitForEvent('download');
+    await page.getByRole('button', { name: 'CSV' }).nth(1).click();
+    expect((await download).suggestedFilename()).toBe('monitor-session-steps.csv');
+
+    // A sub-agent's own page: the trace starts at it.
+    await trace.getByRole('link', { name: 'Explore' }).click();
+    await expect
+      .poll(async () => (await page.getByTestId('monitor-session-title').textContent()) ?? '')
+      .toContain('Explore');
+    await expect.poll(() => trace.locator('tbody tr').count()).toBe(1);
+    await screenshot(page, 'monitor-session');
     expect(errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
   });
 });

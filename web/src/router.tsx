@@ -134,6 +134,14 @@ const monitorRoute = createRoute({
   path: '/monitor',
   component: lazyRouteComponent(() => import('./monitor/monitor-page.tsx'), 'MonitorPage'),
 });
+const monitorSessionRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/monitor/sessions/$sessionKey',
+  component: lazyRouteComponent(
+    () => import('./monitor/monitor-session-page.tsx'),
+    'MonitorSessionPage',
+  ),
+});
 
 const apiKeysRoute = createRoute({
   getParentRoute: () => appRoute,
@@ -165,6 +173,7 @@ const routeTree = rootRoute.addChildren([
       spendRoute,
       gatewayRoute,
       monitorRoute,
+      monitorSessionRoute,
       documentsRoute,
       chatRoute,
       agentsRoute,

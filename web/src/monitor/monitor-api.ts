@@ -80,6 +80,50 @@ export interface MonitorOwnCall {
   unpricedAttempts: number;
 }
 
+/** A node of a session's agent trace: the session, its own usage, its subtree's roll-up. */
+export interface MonitorAgentNode {
+  session: MonitorSession;
+  depth: number;
+  rollup: { tokens: Tokens; costUsd: number | null; usageEvents: number; unpricedEvents: number };
+  children: MonitorAgentNode[];
+}
+
+/** A part of a session's transcript: text, reasoning, a tool call or a step marker. */
+export interface MonitorPart {
+  messageId: string | null;
+  partId: string;
+  type: string;
+  role: string | null;
+  text: string | null;
+  toolName: string | null;
+  callId: string | null;
+  toolStatus: string | null;
+  toolInput: string | null;
+  toolError: string | null;
+  childRef: string | null;
+  sourceRef: string;
+  createdAt: string | null;
+}
+
+/** One model call of a session (tokens per step). */
+export interface MonitorStep {
+  eventKey: string;
+  messageId: string | null;
+  at: string | null;
+  provider: string | null;
+  model: string | null;
+  tokens: Tokens;
+  costUsd: number | null;
+  costBasis: string;
+}
+
+export interface MonitorSessionDetail {
+  session: MonitorSession;
+  tree: MonitorAgentNode;
+  parts: MonitorPart[];
+  steps: MonitorStep[];
+}
+
 export type BreakdownBy = 'provider' | 'project' | 'branch';
 
 /** A row of `GET …/monitor/breakdown`: usage per provider, working directory or git branch. */
@@ -97,6 +141,8 @@ const base = (projectId: string) => `/api/projects/${encodeURIComponent(projectI
 
 export const monitorApi = {
   sessions: (projectId: string) => api<{ items: MonitorSession[] }>(`${base(projectId)}/sessions`),
+  session: (projectId: string, sessionKey: string) =>
+    api<MonitorSessionDetail>(`${base(projectId)}/sessions/${encodeURIComponent(sessionKey)}`),
   daily: (projectId: string, timezone: string) =>
     api<{ timezone: string; items: MonitorDay[] }>(`${base(projectId)}/daily`, {
       query: { timezone },

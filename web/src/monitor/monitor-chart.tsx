@@ -1,7 +1,7 @@
 import { useEffect, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { MonitorDay } from './monitor-api.ts';
+import type { Tokens } from './monitor-api.ts';
 
 const BUCKETS = [
   ['input', 'Input', '#3b5bdb'],
@@ -11,18 +11,27 @@ const BUCKETS = [
   ['cacheWrite', 'Cache write', '#c2255c'],
 ] as const;
 
-/** Tokens per day by bucket (uPlot, like the spend page: small, canvas, no inline script). */
-export function MonitorChart({ days }: { days: readonly MonitorDay[] }) {
+/** A point of a token chart: a time (epoch seconds) and its tokens by bucket. */
+export interface TokenPoint {
+  at: number;
+  tokens: Tokens;
+}
+
+/**
+ * Tokens over time by bucket — per day on the Monitor page, per model call on a session's
+ * page (uPlot, like the spend page: small, canvas, no inline script).
+ */
+export function MonitorChart({ points, label }: { points: readonly TokenPoint[]; label: string }) {
   const container = useRef<HTMLDivElement>(null);
   useEffect(() => {
     const element = container.current;
     if (!element) return;
-    const xs = days.map((day) => Date.parse(`${day.day}T00:00:00Z`) / 1000);
+    const xs = points.map((point) => point.at);
     const lo = xs[0] ?? 0;
     const hi = xs.at(-1) ?? 0;
     const data = [
       xs,
-      ...BUCKETS.map(([key]) => days.map((day) => day.tokens[key])),
+      ...BUCKETS.map(([key]) => points.map((point) => point.tokens[key])),
     ] as uPlot.AlignedData;
     const styles = getComputedStyle(document.documentElement);
     const text = styles.getPropertyValue('--text-muted').trim() || '#666';
@@ -33,7 +42,7 @@ export function MonitorChart({ days }: { days: readonly MonitorDay[] }) {
         width: Math.max(320, element.clientWidth),
         height: 260,
         scales: {
-          // One day alone would be spread over years: show a week around it.
+          // One point alone would be spread over years: show a week around it.
           x: {
             time: true,
             range: lo === hi ? [lo - 3 * 86_400, hi + 3 * 86_400] : [lo, hi],
@@ -61,8 +70,6 @@ export function MonitorChart({ days }: { days: readonly MonitorDay[] }) {
       observer.disconnect();
       chart.destroy();
     };
-  }, [days]);
-  return (
-    <div ref={container} className="spend-chart" role="img" aria-label="Tokens per day by bucket" />
-  );
+  }, [points]);
+  return <div ref={container} className="spend-chart" role="img" aria-label={label} />;
 }

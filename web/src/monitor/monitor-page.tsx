@@ -1,88 +1,23 @@
-import { useQuery } from '@tanstack/react-query';
-import { useParams } from '@tanstack/react-router';
+import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { Link, useParams } from '@tanstack/react-router';
 import { useMemo, useState } from 'react';
 import { FormError } from '../ui/form-error.tsx';
 import { formatDateTime, formatInteger } from '../ui/format.ts';
-import {
-  type BreakdownBy,
-  type CostBasis,
-  type MonitorSession,
-  monitorApi,
-  type Tokens,
-} from './monitor-api.ts';
+import { type BreakdownBy, type MonitorSession, monitorApi } from './monitor-api.ts';
 import { MonitorChart } from './monitor-chart.tsx';
-import { download, type Flat, toCsv } from './monitor-export.ts';
-import { type MonitorColumn, MonitorTable } from './monitor-table.tsx';
+import { ExportButtons } from './monitor-export-buttons.tsx';
+import { flatUsage, formatUsd, millis, percent, usageColumns } from './monitor-format.ts';
+import { MonitorTable } from './monitor-table.tsx';
 
 const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
-function formatUsd(usd: number | null, basis: CostBasis): string {
-  if (usd === null) return basis === null ? '—' : 'unknown';
-  const text = `$${usd.toFixed(usd !== 0 && Math.abs(usd) < 0.01 ? 6 : 2)}`;
-  return basis === 'partial' ? `≥ ${text}` : text;
-}
-
-const flatTokens = (tokens: Tokens) => ({
-  input: tokens.input,
-  output: tokens.output,
-  reasoning: tokens.reasoning,
-  cacheRead: tokens.cacheRead,
-  cacheWrite: tokens.cacheWrite,
-});
-
-const percent = (rate: number | null) => (rate === null ? '—' : `${(rate * 100).toFixed(1)}%`);
-const millis = (ms: number | null) =>
-  ms === null ? '—' : ms >= 1_000 ? `${(ms / 1_000).toFixed(1)} s` : `${Math.round(ms)} ms`;
-
 type SortKey = 'startedAt' | 'output' | 'input' | 'cost';
-
-/** Calls, token buckets and cost: the columns every usage report shares. */
-const usageColumns: MonitorColumn<{
-  usageEvents: number;
-  tokens: Tokens;
-  costUsd: number | null;
-  costBasis: CostBasis;
-  unpricedEvents: number;
-}>[] = [
-  { label: 'Calls', numeric: true, cell: (row) => formatInteger(row.usageEvents) },
-  { label: 'Input', numeric: true, cell: (row) => formatInteger(row.tokens.input) },
-  { label: 'Output', numeric: true, cell: (row) => formatInteger(row.tokens.output) },
-  { label: 'Cache read', numeric: true, cell: (row) => formatInteger(row.tokens.cacheRead) },
-  { label: 'Cache write', numeric: true, cell: (row) => formatInteger(row.tokens.cacheWrite) },
-  {
-    label: 'Cost',
-    numeric: true,
-    title: (row) =>
-      row.unpricedEvents ? `${row.unpricedEvents} calls of unknown price` : undefined,
-    cell: (row) => formatUsd(row.costUsd, row.costBasis),
-  },
-];
-
-function ExportButtons({
-  name,
-  rows,
-  flat,
-}: {
-  name: string;
-  rows: readonly unknown[];
-  flat: () => Flat[];
-}) {
-  return (
-    <span className="row">
-      <button type="button" onClick={() => download(`${name}.csv`, toCsv(flat()), 'text/csv')}>
-        CSV
-      </button>
-      <button
-        type="button"
-        onClick={() =>
-          download(`${name}.json`, `${JSON.stringify(rows, null, 2)}\n`, 'application/json')
-        }
-      >
-        JSON
-      </button>
-    </span>
-  );
-}
+type OwnCallsBy = 'feature' | 'model' | 'dataset';
+const OWN_CALLS_LABELS: Record<OwnCallsBy, string> = {
+  feature: 'Feature',
+  model: 'Model',
+  dataset: 'Dataset',
+};
 
 /** /projects/:projectId/monitor — tokens and cost of imported coding-agent logs. */
 export function MonitorPage() {
@@ -108,9 +43,12 @@ export function MonitorPage() {
     queryKey: ['monitor', projectId, 'tools'],
     queryFn: () => monitorApi.tools(projectId),
   });
+  const [ownCallsBy, setOwnCallsBy] = useState<OwnCallsBy>('feature');
   const ownCalls = useQuery({
-    queryKey: ['monitor', projectId, 'own-calls', 'feature'],
-    queryFn: () => monitorApi.ownCalls(projectId, 'feature'),
+    queryKey: ['monitor', projectId, 'own-calls', ownCallsBy],
+    queryFn: () => monitorApi.ownCalls(projectId, ownCallsBy),
+    // The table (and its selector) stays while another grouping loads.
+    placeholderData: keepPreviousData,
   });
   const [filter, setFilter] = useState('');
   const [sort, setSort] = useState<SortKey>('startedAt');
@@ -172,16 +110,18 @@ export function MonitorPage() {
                 daily.data.items.map((row) => ({
                   day: row.day,
                   sessions: row.sessions,
-                  usageEvents: row.usageEvents,
-                  ...flatTokens(row.tokens),
-                  costUsd: row.costUsd,
-                  costBasis: row.costBasis,
-                  unpricedEvents: row.unpricedEvents,
+                  ...flatUsage(row),
                 }))
               }
             />
           </div>
-          <MonitorChart days={daily.data.items} />
+          <MonitorChart
+            label="Tokens per day by bucket"
+            points={daily.data.items.map((row) => ({
+              at: Date.parse(`${row.day}T00:00:00Z`) / 1000,
+              tokens: row.tokens,
+            }))}
+          />
         </>
       )}
       {models.data && models.data.items.length > 0 && (
@@ -197,11 +137,7 @@ export function MonitorPage() {
                   source: row.source,
                   provider: row.provider,
                   model: row.model,
-                  usageEvents: row.usageEvents,
-                  ...flatTokens(row.tokens),
-                  costUsd: row.costUsd,
-                  costBasis: row.costBasis,
-                  unpricedEvents: row.unpricedEvents,
+                  ...flatUsage(row),
                 }))
               }
             />
@@ -242,11 +178,7 @@ export function MonitorPage() {
                 breakdown.data.items.map((row) => ({
                   [breakdownBy]: row.key,
                   sessions: row.sessions,
-                  usageEvents: row.usageEvents,
-                  ...flatTokens(row.tokens),
-                  costUsd: row.costUsd,
-                  costBasis: row.costBasis,
-                  unpricedEvents: row.unpricedEvents,
+                  ...flatUsage(row),
                 }))
               }
             />
@@ -319,17 +251,29 @@ export function MonitorPage() {
           />
         </>
       )}
-      {ownCalls.data && ownCalls.data.items.length > 0 && (
+      {ownCalls.data && (ownCalls.data.items.length > 0 || ownCallsBy !== 'feature') && (
         <>
           <div className="row">
-            <h2>Our own LLM calls by feature</h2>
+            <h2>Our own LLM calls by {ownCallsBy}</h2>
+            <label>
+              Group by{' '}
+              <select
+                aria-label="Group our own calls by"
+                value={ownCallsBy}
+                onChange={(event) => setOwnCallsBy(event.target.value as OwnCallsBy)}
+              >
+                <option value="feature">Feature</option>
+                <option value="model">Model</option>
+                <option value="dataset">Dataset</option>
+              </select>
+            </label>
             <span className="spacer" />
             <ExportButtons
-              name="monitor-own-calls"
+              name={`monitor-own-calls-by-${ownCallsBy}`}
               rows={ownCalls.data.items}
               flat={() =>
                 ownCalls.data.items.map((row) => ({
-                  feature: row.key,
+                  [ownCallsBy]: row.key,
                   calls: row.calls,
                   attempts: row.attempts,
                   errorRate: row.errorRate,
@@ -349,7 +293,10 @@ export function MonitorPage() {
             rows={ownCalls.data.items}
             rowKey={(row) => row.key ?? ''}
             columns={[
-              { label: 'Feature', cell: (row) => row.key ?? '—' },
+              {
+                label: OWN_CALLS_LABELS[ownCallsBy],
+                cell: (row) => row.key ?? <span className="muted">none</span>,
+              },
               { label: 'Calls', numeric: true, cell: (row) => formatInteger(row.calls) },
               { label: 'Errors', numeric: true, cell: (row) => percent(row.errorRate) },
               { label: 'Cache hits', numeric: true, cell: (row) => percent(row.cacheHitRate) },
@@ -394,9 +341,7 @@ export function MonitorPage() {
                   agentType: row.agentType,
                   parentSessionId: row.parentSessionId,
                   records: row.records,
-                  ...flatTokens(row.tokens),
-                  costUsd: row.costUsd,
-                  costBasis: row.costBasis,
+                  ...flatUsage(row),
                   startedAt: row.startedAt,
                 }))
               }
@@ -410,8 +355,14 @@ export function MonitorPage() {
               {
                 label: 'Session',
                 title: (row) => row.title ?? undefined,
-                cell: (row) =>
-                  `${row.agentId || row.parentSessionId ? '↳ ' : ''}${row.sessionId.slice(0, 18)}`,
+                cell: (row) => (
+                  <Link
+                    to="/projects/$projectId/monitor/sessions/$sessionKey"
+                    params={{ projectId, sessionKey: row.sessionKey }}
+                  >
+                    {`${row.agentId || row.parentSessionId ? '↳ ' : ''}${row.sessionId.slice(0, 18)}`}
+                  </Link>
+                ),
               },
               {
                 label: 'Agent',
