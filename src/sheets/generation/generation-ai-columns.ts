@@ -4,7 +4,9 @@ import type { ProjectAccess } from '../../access/project-access.ts';
 import { systemActor } from '../../auth/system-actor.ts';
 import type { LlmModule } from '../../llm/llm-module.ts';
 import { isAppError, notFound, validationError } from '../../platform/app-error.ts';
+import type { GenerationConfig } from '../../platform/config.ts';
 import { uuidv7 } from '../../platform/ids.ts';
+import { requireVisionModel, VISION_MODEL_PATTERNS } from '../images/image-vision.ts';
 import type { CellValue } from '../sheet-schema.ts';
 import type { SheetService } from '../sheet-service.ts';
 import type { ColumnRow } from '../sheet-store.ts';
@@ -69,6 +71,7 @@ export interface AiColumnUseCasesDeps {
   control: Pick<RunControl, 'live' | 'processChanged'>;
   /** Told when a dataset's processes change (the staleness tracker caches them). */
   onProcessesChanged?: ((datasetId: string) => void) | undefined;
+  config?: Pick<GenerationConfig, 'visionModels'>;
 }
 
 export function createAiColumnUseCases(deps: AiColumnUseCasesDeps) {
@@ -106,6 +109,12 @@ export function createAiColumnUseCases(deps: AiColumnUseCasesDeps) {
       ]);
     if (fields.output.type === 'json') compileJsonSchema(fields.output.schema);
     const inputs = [...new Set([...template.inputs, ...(searchQuery?.inputs ?? [])])];
+    requireVisionModel(
+      columns,
+      template.inputs,
+      fields.model,
+      deps.config?.visionModels ?? VISION_MODEL_PATTERNS,
+    );
     if (selfId) {
       const processes = await store.listProcesses(datasetId);
       const graph = dependencyGraph(columns, processes);
