@@ -246,6 +246,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       sheets: sheetsFeature().sheets,
       llm: base.llm,
       events: events(),
+      images: imagesFeature().images,
       useJobs,
       ...options.generation,
     });

@@ -533,6 +533,23 @@ export const SETTINGS = {
     '5',
     'Most validated cells given to the model as examples for one cell.',
   ],
+  BRAINCELLS_VISION_MODELS: [
+    z
+      .string()
+      .transform((value) =>
+        value
+          .split(',')
+          .map((entry) => entry.trim())
+          .filter(Boolean),
+      )
+      .refine(
+        (patterns) => patterns.every((pattern) => /^[A-Za-z0-9*._:@/-]{1,200}$/.test(pattern)),
+        'every entry must be a model name pattern (letters, digits, . _ - : @ / and *)',
+      )
+      .optional(),
+    undefined,
+    'Comma-separated model name patterns (`*` any characters) taken to accept images: a prompt that reads an image column with another model is refused. Unset: the built-in list in docs/images.md.',
+  ],
   BRAINCELLS_GENERATION_FEW_SHOT_TOKENS: [
     integer(0, 100_000),
     '2000',
@@ -703,6 +720,8 @@ export interface GenerationConfig {
   commitMs: number;
   fewShotK: number;
   fewShotTokens: number;
+  /** Model name patterns that accept images (docs/images.md); undefined: the built-in list. */
+  visionModels?: readonly string[] | undefined;
   search: {
     serperApiKey: string | undefined;
     braveApiKey: string | undefined;
@@ -899,6 +918,7 @@ export function loadConfig(
       commitMs: read('BRAINCELLS_GENERATION_COMMIT_MS'),
       fewShotK: read('BRAINCELLS_GENERATION_FEW_SHOT_K'),
       fewShotTokens: read('BRAINCELLS_GENERATION_FEW_SHOT_TOKENS'),
+      visionModels: read('BRAINCELLS_VISION_MODELS'),
       search: {
         serperApiKey: read('SERPER_API_KEY'),
         braveApiKey: read('BRAVE_API_KEY'),

@@ -17,6 +17,8 @@ const post = (path: string, body: unknown, headers: Record<string, string> = {})
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
   });
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are checked by the assertions
+const json = (response: Response): Promise<any> => response.json();
 
 const red = Buffer.from(
   await sharp({ create: { width: 4, height: 4, channels: 3, background: 'red' } })
@@ -47,7 +49,7 @@ describe('fake-llm image inputs', () => {
           },
         ],
       });
-      return (await response.json()).choices[0].message.content as string;
+      return (await json(response)).choices[0].message.content as string;
     };
     expect(await answer(red)).toMatch(`echo: [image:${imageDigest(red)}] Describe |`);
     expect(await answer(blue)).toMatch(`[image:${imageDigest(blue)}]`);
@@ -75,7 +77,7 @@ describe('fake-llm image inputs', () => {
       },
       { 'x-api-key': 'k', 'anthropic-version': '2023-06-01' },
     );
-    expect((await response.json()).content[0].text).toMatch(
+    expect((await json(response)).content[0].text).toMatch(
       `echo: [image:${imageDigest(red)}] Describe`,
     );
   });
@@ -93,7 +95,7 @@ describe('fake-llm image inputs', () => {
         },
       ],
     });
-    const body = await response.json();
+    const body = await json(response);
     expect(JSON.stringify(body.output)).toContain(`[image:${imageDigest(blue)}]`);
   });
 });
@@ -103,9 +105,9 @@ describe('fake-llm image generation', () => {
     post('/v1/images/generations', { model: 'fake-image', ...body }, headers);
 
   it('answers deterministic PNGs of the asked size as b64_json', async () => {
-    const first = await (await generate({ prompt: 'a red fox', size: '128x96', n: 2 })).json();
-    const again = await (await generate({ prompt: 'a red fox', size: '128x96', n: 2 })).json();
-    const other = await (await generate({ prompt: 'a blue whale', size: '128x96' })).json();
+    const first = await json(await generate({ prompt: 'a red fox', size: '128x96', n: 2 }));
+    const again = await json(await generate({ prompt: 'a red fox', size: '128x96', n: 2 }));
+    const other = await json(await generate({ prompt: 'a blue whale', size: '128x96' }));
     expect(first.data).toHaveLength(2);
     expect(first.data[0].b64_json).toBe(again.data[0].b64_json);
     expect(first.data[0].b64_json).not.toBe(first.data[1].b64_json);
@@ -116,7 +118,7 @@ describe('fake-llm image generation', () => {
   });
 
   it('returns no image for [no-image], 400 without a prompt, and honours status faults', async () => {
-    expect((await (await generate({ prompt: 'x [no-image]' })).json()).data).toEqual([]);
+    expect((await json(await generate({ prompt: 'x [no-image]' }))).data).toEqual([]);
     const missing = await generate({});
     expect(missing.status).toBe(400);
     const failing = await generate({ prompt: 'p', model: 'fake-image@status=503' });

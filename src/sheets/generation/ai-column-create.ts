@@ -44,6 +44,7 @@ export function createAiColumnUseCase(deps: AiColumnUseCasesDeps) {
         id: undefined,
         name: parsed.name,
       },
+      deps.config?.visionModels,
     );
     let processRow: ProcessRow | undefined;
     const column = await sheets.addColumn(

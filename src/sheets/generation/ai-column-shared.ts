@@ -3,6 +3,8 @@ import type { ProjectAccess } from '../../access/project-access.ts';
 import { systemActor } from '../../auth/system-actor.ts';
 import type { LlmModule } from '../../llm/llm-module.ts';
 import { isAppError, validationError } from '../../platform/app-error.ts';
+import type { GenerationConfig } from '../../platform/config.ts';
+import { requireVisionModel, VISION_MODEL_PATTERNS } from '../images/image-vision.ts';
 import type { SheetService } from '../sheet-service.ts';
 import type { ColumnRow } from '../sheet-store.ts';
 import type { GenerationLoaders } from './generation-loaders.ts';
@@ -26,6 +28,8 @@ export interface AiColumnUseCasesDeps {
   control: Pick<RunControl, 'live' | 'processChanged'>;
   /** Told when a dataset's processes change (the staleness tracker caches them). */
   onProcessesChanged?: ((datasetId: string) => void) | undefined;
+  /** Which models accept image parts (a prompt that reads an image column needs one). */
+  config?: Pick<GenerationConfig, 'visionModels'>;
 }
 
 /** Stands for a column being created, in reference checks. */
@@ -77,6 +81,7 @@ export async function prepareProcess(
   columns: readonly ColumnRow[],
   datasetId: string,
   self: { id: string | undefined; name?: string },
+  visionModels: readonly string[] = VISION_MODEL_PATTERNS,
 ) {
   const { template, named, selfId } = resolvePrompt(fields.prompt, columns, {
     id: self.id,
@@ -88,6 +93,7 @@ export async function prepareProcess(
   if (searchQuery?.inputs.includes(selfId)) refuseSelfReference();
   if (fields.output.type === 'json') compileJsonSchema(fields.output.schema);
   const inputs = [...new Set([...template.inputs, ...(searchQuery?.inputs ?? [])])];
+  requireVisionModel(columns, template.inputs, fields.model, visionModels);
   if (self.id) {
     const processes = await store.listProcesses(datasetId);
     const graph = dependencyGraph(columns, processes);

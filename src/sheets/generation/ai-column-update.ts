@@ -52,7 +52,14 @@ export function updateProcessUseCase(deps: AiColumnUseCasesDeps) {
       output,
       search: search ?? null,
     };
-    const prepared = await prepareProcess(store, fields, columns, datasetId, { id: columnId });
+    const prepared = await prepareProcess(
+      store,
+      fields,
+      columns,
+      datasetId,
+      { id: columnId },
+      deps.config?.visionModels,
+    );
     const changed = prepared.promptHash !== process.prompt_hash;
     const updated = await store.transaction(async (trx) => {
       const row = await store.updateProcess(

@@ -1,4 +1,6 @@
 import type { LlmMessage } from '../../llm/llm-provider.ts';
+import type { ImageReference } from '../images/image-reference.ts';
+import { imageInputs, imagePart } from '../images/image-vision.ts';
 import type { CellValue } from '../sheet-schema.ts';
 import type { Example } from './few-shot.ts';
 import { type OutputSpec, outputInstructions } from './generation-output.ts';
@@ -20,6 +22,8 @@ export interface CellPrompt {
    * call distinct; `avoid` lists near-duplicates to steer away from on a retry.
    */
   diversity: { seed: string; avoid: readonly string[] } | undefined;
+  /** Images the prompt references (image columns), sent as image parts before the text. */
+  images: readonly ImageReference[];
 }
 
 /** A process (or a draft of one) as far as its cells' prompts go. */
@@ -55,6 +59,7 @@ export function cellPrompt(
     examples: options.examples ?? [],
     sources: options.sources,
     diversity: options.seed === undefined ? undefined : { seed: options.seed, avoid: [] },
+    images: imageInputs(source.template, values),
   };
 }
 
@@ -88,6 +93,10 @@ export function buildMessages(prompt: CellPrompt): LlmMessage[] {
     if (prompt.diversity.avoid.length > 0)
       user += `\nDo not repeat or closely resemble: ${prompt.diversity.avoid.map((text) => JSON.stringify(text.slice(0, 200))).join('; ')}`;
   }
-  messages.push({ role: 'user', content: user });
+  messages.push(
+    prompt.images.length === 0
+      ? { role: 'user', content: user }
+      : { role: 'user', content: [...prompt.images.map(imagePart), { type: 'text', text: user }] },
+  );
   return messages;
 }

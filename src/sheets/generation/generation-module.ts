@@ -6,6 +6,8 @@ import { loadTokenCounter } from '../../llm/llm-tokens.ts';
 import type { EventBus } from '../../platform/events.ts';
 import { createDurableRuns, type DurableRuns } from '../../platform/jobs/durable-run.ts';
 import type { Platform } from '../../platform/platform.ts';
+import type { ImageService } from '../images/image-service.ts';
+import { withImageInputs } from '../images/image-vision.ts';
 import type { SheetService } from '../sheet-service.ts';
 import { createAiColumnUseCases } from './generation-ai-columns.ts';
 import { createEstimates } from './generation-estimates.ts';
@@ -45,6 +47,8 @@ export interface GenerationModuleDeps {
   /** Tests and benches swap the search service or the scheduler. */
   search?: SearchService;
   runnerOverrides?: Partial<Pick<RunnerDeps, 'scheduler' | 'onCommitLatency'>>;
+  /** Image values: cells' images are sent to vision models as image parts (docs/images.md). */
+  images?: Pick<ImageService, 'readForModel'>;
 }
 
 /**
@@ -96,7 +100,7 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
   const runner = createRunner({
     store,
     sheets,
-    llm: deps.llm.llm,
+    llm: deps.images ? withImageInputs(deps.llm.llm, deps.images) : deps.llm.llm,
     search,
     events: deps.events,
     logger,

@@ -7,6 +7,8 @@ import {
   replaceReferences,
   storeReferences,
 } from '../column-refs.ts';
+import { parseImageReference } from '../images/image-reference.ts';
+import { imageText } from '../images/image-vision.ts';
 import type { CellValue } from '../sheet-schema.ts';
 
 /**
@@ -44,6 +46,9 @@ export const templateInputs = referencedColumnIds;
 /** A cell value as prompt text: strings as they are, JSON for objects, '' for empty. */
 export function valueText(value: CellValue | undefined): string {
   if (value === null || value === undefined) return '';
+  // An image cell reads as its name; its bytes go as an image part (images/image-vision.ts).
+  const image = parseImageReference(value);
+  if (image.ok) return imageText(image.reference);
   const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
   return text.length > MAX_RENDERED_VALUE ? `${text.slice(0, MAX_RENDERED_VALUE)}…` : text;
 }

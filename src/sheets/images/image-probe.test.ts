@@ -64,6 +64,7 @@ describe('probeImage', () => {
         width: 800,
         height: 800,
         channels: 3,
+        background: 'black',
         noise: { type: 'gaussian', mean: 128, sigma: 60 },
       },
     })

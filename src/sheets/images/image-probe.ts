@@ -106,3 +106,11 @@ export function makeThumbnail(bytes: Buffer, maxPixels: number): Promise<Buffer>
     .webp({ quality: 80 })
     .toBuffer();
 }
+
+/** The PNG a model is sent for an image it cannot take as it is (SVG), at most 1024 a side. */
+export function pngRendition(bytes: Buffer, maxPixels: number): Promise<Buffer> {
+  return sharp(bytes, { failOn: 'error', limitInputPixels: maxPixels })
+    .resize(1024, 1024, { fit: 'inside', withoutEnlargement: true })
+    .png()
+    .toBuffer();
+}

@@ -7,7 +7,7 @@ import type { CellValue } from '../sheet-schema.ts';
 import type { SheetService } from '../sheet-service.ts';
 import type { ImageBlobStore } from './image-blob-store.ts';
 import { receiveImageParts } from './image-import.ts';
-import { type ImageLimits, makeThumbnail, probeImage } from './image-probe.ts';
+import { type ImageLimits, makeThumbnail, pngRendition, probeImage } from './image-probe.ts';
 import type { ImageReference } from './image-reference.ts';
 import type { ImageStore } from './image-store.ts';
 
@@ -223,7 +223,12 @@ export function createImageService(deps: {
     async readForModel(projectId: string, sha256: string) {
       const row = /^[0-9a-f]{64}$/.test(sha256) ? await store.find(projectId, sha256) : undefined;
       if (!row) return undefined;
-      return { bytes: await readFile(blobs.originalPath(row.sha256)), mediaType: row.media_type };
+      const bytes = await readFile(blobs.originalPath(row.sha256));
+      return {
+        bytes,
+        mediaType: row.media_type,
+        png: () => pngRendition(bytes, limits.maxPixels),
+      };
     },
   };
   return service;

@@ -1,5 +1,6 @@
 import { memo, type ReactNode, useState } from 'react';
 import type { Cell, Column } from '../api/sheet-api.ts';
+import { ImageCell } from '../images/image-cell.tsx';
 import { Markdown } from '../ui/safe-html.tsx';
 import { valueToText } from './clipboard-text.ts';
 
@@ -113,6 +114,8 @@ export const CellContent = memo(function CellContent({
           )}
         </span>
       );
+    case 'image':
+      return <ImageCell value={value} />;
     case 'json':
       return (
         <code className="json-inline">

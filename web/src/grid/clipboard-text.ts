@@ -74,7 +74,8 @@ export function textToValue(text: string, type: ColumnType): CellValue {
       if (['false', 'no', '0', '✗'].includes(lower)) return false;
       throw new ParseError(`“${trimmed.slice(0, 40)}” is not true or false`);
     }
-    case 'json': {
+    case 'json':
+    case 'image': {
       try {
         return JSON.parse(trimmed) as CellValue;
       } catch {

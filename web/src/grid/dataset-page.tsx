@@ -1,6 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { Link, useParams } from '@tanstack/react-router';
 import { useMe } from '../auth/session.ts';
+import { ImageProjectContext } from '../images/image-cell.tsx';
 import { projectsQuery } from '../projects/project-queries.ts';
 import { FormError } from '../ui/form-error.tsx';
 import { datasetQuery } from './dataset-query.ts';
@@ -44,6 +45,13 @@ export function DatasetPage() {
     );
   }
   return (
-    <DatasetView key={datasetId} projectId={projectId} dataset={dataset.data} readOnly={readOnly} />
+    <ImageProjectContext.Provider value={projectId}>
+      <DatasetView
+        key={datasetId}
+        projectId={projectId}
+        dataset={dataset.data}
+        readOnly={readOnly}
+      />
+    </ImageProjectContext.Provider>
   );
 }

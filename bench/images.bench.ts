@@ -1,0 +1,143 @@
+// Image columns (issue 18): what images cost next to text.
+//
+//   npm run bench -- images
+//
+// 1. Storing images (probe by magic bytes and declared dimensions, decode to a thumbnail,
+//    hash, blob writes, project link) against sharp making the same thumbnails alone, in the
+//    same run: the share of the library's own speed our checks and writes keep.
+// 2. A vision column (`Describe {{Photo}}`) over 1,000 distinct images at concurrency 64, the
+//    fake LLM in its own process at 200 ± 100 ms: against N·L̄/C, as for text columns.
+
+import sharp from 'sharp';
+import { makeThumbnail } from '../src/sheets/images/image-probe.ts';
+import type { ImageReference } from '../src/sheets/images/image-reference.ts';
+import { type BenchRow, round } from './bench-types.ts';
+import { openGenerationBench, spawnFakeLlm } from './generation-bench-helpers.ts';
+
+const IMAGES = Number(process.env.IMAGES_BENCH_ROWS ?? 1_000);
+const CONCURRENCY = 64;
+const LATENCY_MS = 200;
+const JITTER_MS = 100;
+
+/** `count` distinct 320×240 PNGs with some detail (a gradient per image, not a flat colour). */
+async function distinctImages(count: number): Promise<Buffer[]> {
+  const images: Buffer[] = [];
+  for (let index = 0; index < count; index++) {
+    const pixels = Buffer.alloc(320 * 240 * 3);
+    for (let at = 0; at < pixels.length; at += 3) {
+      const x = (at / 3) % 320;
+      pixels[at] = (x + index) & 0xff;
+      pixels[at + 1] = (index * 7) & 0xff;
+      pixels[at + 2] = (x * 3) & 0xff;
+    }
+    images.push(
+      await sharp(pixels, { raw: { width: 320, height: 240, channels: 3 } })
+        .png()
+        .toBuffer(),
+    );
+  }
+  return images;
+}
+
+export default async function imagesBench(): Promise<BenchRow[]> {
+  const fake = await spawnFakeLlm({ latencyMs: LATENCY_MS, jitterMs: JITTER_MS });
+  const bench = await openGenerationBench({
+    fakeUrl: fake.url,
+    maxConcurrency: CONCURRENCY,
+    generation: { concurrency: CONCURRENCY },
+  });
+  const rows: BenchRow[] = [];
+  try {
+    const { app, actor, projectId } = bench;
+    const images = app.features.images.images;
+    const pictures = await distinctImages(IMAGES + 64);
+    const warm = pictures.slice(IMAGES);
+    const measured = pictures.slice(0, IMAGES);
+    for (const bytes of warm) await makeThumbnail(bytes, 50_000_000);
+
+    // 1. Thumbnails: the library alone, then our whole store path, one image at a time.
+    let started = performance.now();
+    for (const bytes of measured) await makeThumbnail(bytes, 50_000_000);
+    const library = (IMAGES * 1000) / (performance.now() - started);
+    const references: ImageReference[] = [];
+    started = performance.now();
+    for (const [index, bytes] of measured.entries()) {
+      const stored = await images.storeImage(projectId, { name: `image-${index}.png`, bytes });
+      if (!stored.ok) throw new Error(stored.reason);
+      references.push(stored.reference);
+    }
+    const ours = (IMAGES * 1000) / (performance.now() - started);
+    const storeRatio = round(ours / library, 3);
+    rows.push({
+      name: `store ${IMAGES} images (probe, thumbnail, hash, blob writes, link)`,
+      value: round(ours, 1),
+      unit: 'images/s',
+      against: { label: 'sharp thumbnails alone, images/s', value: round(library, 1) },
+      ratio: storeRatio,
+      goal: 'ratio ≥ 0.5',
+      pass: storeRatio >= 0.5,
+    });
+
+    // 2. A vision column over those images.
+    const gallery = async (refs: ImageReference[], name: string) => {
+      const dataset = await bench.sheets.createDataset(actor, projectId, {
+        name,
+        columns: [{ name: 'Photo', type: 'image' }],
+      });
+      const photo = dataset.columns[0]!.id;
+      await bench.sheets.appendRows(
+        actor,
+        projectId,
+        dataset.id,
+        refs.map((reference) => ({ [photo]: reference as never })),
+      );
+      return dataset.id;
+    };
+    const runVision = async (datasetId: string, total: number) => {
+      const created = await app.generation.service.createAiColumn(actor, projectId, datasetId, {
+        name: 'Description',
+        prompt: 'Describe {{Photo}}',
+        provider: bench.providerId,
+        model: 'gpt-4o-mini',
+        run: false,
+      });
+      const begun = performance.now();
+      const run = await app.generation.service.startRun(
+        actor,
+        projectId,
+        datasetId,
+        created.column.id,
+        { mode: 'all', confirm: true },
+      );
+      const ended = await bench.waitForRun(datasetId, run.id);
+      const elapsed = performance.now() - begun;
+      if (ended.progress.done !== total)
+        throw new Error(`vision run: ${ended.progress.done} of ${total} done`);
+      if (ended.progress.cacheHits !== 0)
+        throw new Error('vision run: cache hits on distinct images');
+      return elapsed;
+    };
+    const warmRefs: ImageReference[] = [];
+    for (const [index, bytes] of warm.entries()) {
+      const stored = await images.storeImage(projectId, { name: `warm-${index}.png`, bytes });
+      if (stored.ok) warmRefs.push(stored.reference);
+    }
+    await runVision(await gallery(warmRefs, 'Warm-up'), warmRefs.length);
+    const elapsed = await runVision(await gallery(references, 'Vision'), IMAGES);
+    const ideal = (IMAGES * LATENCY_MS) / CONCURRENCY;
+    const ratio = round(ideal / elapsed, 3);
+    rows.push({
+      name: `vision column, ${IMAGES} images at C=${CONCURRENCY}, ${LATENCY_MS}±${JITTER_MS} ms`,
+      value: round((IMAGES * 1000) / elapsed, 1),
+      unit: 'cells/s',
+      against: { label: 'N·L̄/C limit cells/s', value: round((CONCURRENCY * 1000) / LATENCY_MS, 1) },
+      ratio,
+      goal: 'ratio ≥ 0.9',
+      pass: ratio >= 0.9,
+    });
+  } finally {
+    await bench.close();
+    await fake.close();
+  }
+  return rows;
+}

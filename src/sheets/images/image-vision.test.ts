@@ -1,0 +1,153 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { imageDigest } from '../../../tools/fake-llm/fake-llm-images.ts';
+import type { Actor } from '../../access/actor.ts';
+import {
+  type GenerationTestEnv,
+  openGenerationTestEnv,
+  sheetsOf,
+} from '../generation/generation-test-helpers.ts';
+import type { ImageReference } from './image-reference.ts';
+import { SCRIPTED_SVG, solidImage } from './image-test-fixtures.ts';
+import { acceptsImages, VISION_MODEL_PATTERNS } from './image-vision.ts';
+
+let env: GenerationTestEnv;
+const owner = (): Actor => env.members.owner.actor;
+const images = () => env.t.app.features.images.images;
+const service = () => env.t.app.generation.service;
+
+beforeAll(async () => {
+  env = await openGenerationTestEnv();
+});
+afterAll(async () => {
+  await env?.close();
+});
+beforeEach(() => env.fake.reset());
+
+async function stored(projectId: string, name: string, bytes: Buffer): Promise<ImageReference> {
+  const result = await images().storeImage(projectId, { name, bytes });
+  if (!result.ok) throw new Error(result.reason);
+  return result.reference;
+}
+
+/** A dataset with an image column `Photo` holding these references, one row each. */
+async function gallery(name: string, references: ImageReference[]) {
+  const sheets = sheetsOf(env.t);
+  const dataset = await sheets.createDataset(owner(), env.projectId, {
+    name,
+    columns: [{ name: 'Photo', type: 'image' }],
+  });
+  const photo = dataset.columns[0]!.id;
+  await sheets.appendRows(
+    owner(),
+    env.projectId,
+    dataset.id,
+    references.map((reference) => ({ [photo]: reference as never })),
+  );
+  return { id: dataset.id, photo };
+}
+
+describe('vision columns', () => {
+  it("sends each row's image to the model as an image part; identical bytes hit the cache", async () => {
+    const red = await solidImage('png', { colour: { r: 250, g: 0, b: 0 } });
+    const blue = await solidImage('jpeg', { colour: { r: 0, g: 0, b: 250 } });
+    const references = [
+      await stored(env.projectId, 'red.png', red),
+      await stored(env.projectId, 'blue.jpg', blue),
+      await stored(env.projectId, 'svg.svg', SCRIPTED_SVG),
+    ];
+    const data = await gallery('Vision', references);
+    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+      name: 'Description',
+      prompt: 'Describe {{Photo}}',
+      provider: env.providerId,
+      model: 'gpt-4o-mini',
+    });
+    const done = await env.waitForRun(data.id, created.run!.id);
+    expect(done.status).toBe('completed');
+    const cells = await env.cells(data.id, created.column.id);
+    expect(cells.map((cell) => cell.status)).toEqual(['done', 'done', 'done']);
+    expect(cells[0]!.value).toMatch(`echo: [image:${imageDigest(red)}] Describe [image] |`);
+    expect(cells[1]!.value).toMatch(`echo: [image:${imageDigest(blue)}] Describe [image] |`);
+    // SVG is sent as its PNG rendering, never as markup.
+    expect(cells[2]!.value).toMatch(/^echo: \[image:[0-9a-f]{16}\] Describe \[image\] \|/);
+    expect(cells[2]!.value).not.toContain(imageDigest(SCRIPTED_SVG));
+    const sent = env.fake.requests.map((request) => JSON.stringify(request.body));
+    expect(
+      sent.some((body) => body.includes(`data:image/png;base64,${red.toString('base64')}`)),
+    ).toBe(true);
+    expect(sent.every((body) => !body.includes('braincells-image:'))).toBe(true);
+
+    // The same bytes under another name in a new row: answered from the cache.
+    const calls = env.fake.requests.length;
+    const again = await stored(env.projectId, 'red again.png', red);
+    await sheetsOf(env.t).appendRows(owner(), env.projectId, data.id, [
+      { [data.photo]: again as never },
+    ]);
+    const rerun = await service().startRun(owner(), env.projectId, data.id, created.column.id, {
+      mode: 'all',
+      fresh: false,
+    });
+    const rerunDone = await env.waitForRun(data.id, rerun.id);
+    expect(rerunDone.progress.cacheHits).toBeGreaterThanOrEqual(1);
+    expect(env.fake.requests.length).toBe(calls);
+    const after = await env.cells(data.id, created.column.id);
+    expect(after[3]!.value).toBe(cells[0]!.value);
+  });
+
+  it('refuses a model that does not accept images before any call: 400 naming model', async () => {
+    const data = await gallery('Text only', [
+      await stored(env.projectId, 'a.png', await solidImage('png')),
+    ]);
+    await expect(
+      service().createAiColumn(owner(), env.projectId, data.id, {
+        name: 'Description',
+        prompt: 'Describe {{Photo}}',
+        provider: env.providerId,
+        model: 'text-only-7b',
+      }),
+    ).rejects.toMatchObject({
+      code: 'VALIDATION_ERROR',
+      status: 400,
+      details: { issues: [{ path: 'model' }] },
+    });
+    expect(env.fake.requests).toHaveLength(0);
+  });
+
+  it("turns a reference to another project's image into a cell error, sending nothing", async () => {
+    const other = await env.t.app.services.projects.createProject(owner(), { name: 'Other', description: '' });
+    const secret = await stored(
+      other.id,
+      'secret.png',
+      await solidImage('png', { colour: { r: 1, g: 1, b: 1 } }),
+    );
+    const data = await gallery('Forged', [secret]);
+    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+      name: 'Description',
+      prompt: 'Describe {{Photo}}',
+      provider: env.providerId,
+      model: 'gpt-4o-mini',
+    });
+    await env.waitForRun(data.id, created.run!.id);
+    const [cell] = await env.cells(data.id, created.column.id);
+    expect(cell).toMatchObject({
+      status: 'error',
+      error: expect.stringMatching(/not in this project/),
+    });
+    expect(env.fake.requests).toHaveLength(0);
+  });
+});
+
+describe('acceptsImages', () => {
+  it.each([
+    ['gpt-4o-mini', true],
+    ['openai/gpt-4.1', true],
+    ['claude-sonnet-4-5', true],
+    ['Qwen/Qwen2.5-VL-7B-Instruct', true],
+    ['llama3.2-vision', true],
+    ['gpt-3.5-turbo', false],
+    ['text-only-7b', false],
+    ['mistral-small', false],
+  ])('%s → %s', (model, expected) => {
+    expect(acceptsImages(model, VISION_MODEL_PATTERNS)).toBe(expected);
+  });
+});

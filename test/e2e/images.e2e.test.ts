@@ -1,0 +1,96 @@
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCRIPTED_SVG, solidImage } from '../../src/sheets/images/image-test-fixtures.ts';
+import {
+  type E2eServer,
+  launchBrowser,
+  openPage,
+  screenshot,
+  setUpInstance,
+  startE2eServer,
+  system,
+  type TestPage,
+} from './e2e-harness.ts';
+
+/**
+ * Issue 18 item 6 (first part) in the browser: an image column shows server-made thumbnails
+ * from our own origin (allowed by the CSP, lazy), and a click opens the picture large; an SVG
+ * shows as its raster thumbnail and its script never runs.
+ */
+describe('image columns in the grid', () => {
+  let server: E2eServer;
+  let browser: Browser;
+  let tab: TestPage;
+  let url: string;
+
+  beforeAll(async () => {
+    [server, browser] = await Promise.all([startE2eServer(), launchBrowser()]);
+    tab = await openPage(browser);
+    const projectId = await setUpInstance(tab.page, server.url, 'Images project');
+    const images = server.t.app.features.images.images;
+    const references = [];
+    for (const [name, bytes] of [
+      ['red.png', await solidImage('png', { width: 320, height: 200 })],
+      ['green.jpg', await solidImage('jpeg', { colour: { r: 0, g: 200, b: 0 } })],
+      ['logo.svg', SCRIPTED_SVG],
+    ] as const) {
+      const stored = await images.storeImage(projectId, { name, bytes: Buffer.from(bytes) });
+      if (!stored.ok) throw new Error(stored.reason);
+      references.push(stored.reference);
+    }
+    const sheets = server.sheets.sheets;
+    const dataset = await sheets.createDataset(system(), projectId, {
+      name: 'Gallery',
+      columns: [{ name: 'Photo', type: 'image' }],
+    });
+    await sheets.appendRows(
+      system(),
+      projectId,
+      dataset.id,
+      references.map((reference) => ({ [dataset.columns[0]!.id]: reference as never })),
+    );
+    url = `${server.url}/projects/${projectId}/datasets/${dataset.id}`;
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('shows thumbnails from our origin and opens a lightbox', async () => {
+    const { page } = tab;
+    await page.goto(url);
+    await page.getByRole('grid').waitFor();
+    const thumbs = page.locator('img.thumb');
+    await expect.poll(() => thumbs.count()).toBe(3);
+    // Every thumbnail decoded (a CSP refusal or a 404 leaves naturalWidth at 0).
+    await expect
+      .poll(() =>
+        thumbs.evaluateAll((all) => all.map((img) => (img as HTMLImageElement).naturalWidth)),
+      )
+      .toEqual([256, 64, 40]);
+    const sources = await thumbs.evaluateAll((all) =>
+      all.map((img) => (img as HTMLImageElement).src),
+    );
+    for (const source of sources)
+      expect(source.startsWith(`${server.url}/api/projects/`)).toBe(true);
+    await screenshot(page, 'images-01-grid');
+
+    await page.getByRole('button', { name: /^red\.png/ }).click();
+    const dialog = page.getByRole('dialog', { name: 'red.png' });
+    await dialog.waitFor();
+    await expect
+      .poll(() => dialog.locator('img').evaluate((img) => (img as HTMLImageElement).naturalWidth))
+      .toBe(320);
+    expect(await dialog.textContent()).toContain('320×200');
+    await screenshot(page, 'images-02-lightbox');
+    await page.keyboard.press('Escape');
+
+    // The SVG opens as its raster thumbnail: its markup (and script) never reaches the page.
+    await page.getByRole('button', { name: /^logo\.svg/ }).click();
+    const svg = page.getByRole('dialog', { name: 'logo.svg' });
+    await svg.waitFor();
+    expect(await svg.locator('img').getAttribute('src')).toMatch(/\/thumbnail$/);
+    expect(tab.errors).toEqual([]);
+  });
+});
