@@ -33,6 +33,15 @@ describe('HTTP platform', () => {
     await t.close();
   });
 
+  /** POST /test/items, the route the tests add; a string payload goes as is, in `contentType`. */
+  const postItem = (payload: string | object, contentType?: string) =>
+    t.app.inject({
+      method: 'POST',
+      url: '/test/items',
+      ...(contentType ? { headers: { 'content-type': contentType } } : {}),
+      payload,
+    });
+
   it('answers /healthz', async () => {
     const response = await t.app.inject({ method: 'GET', url: '/healthz' });
     expect(response.statusCode).toBe(200);
@@ -111,23 +120,14 @@ describe('HTTP platform', () => {
   });
 
   it('names nested body fields', async () => {
-    const response = await t.app.inject({
-      method: 'POST',
-      url: '/test/items',
-      payload: { name: '', tags: ['ok', 'much-too-long-tag'] },
-    });
+    const response = await postItem({ name: '', tags: ['ok', 'much-too-long-tag'] });
     expect(response.statusCode).toBe(400);
     const paths = response.json().error.details.issues.map((issue: { path: string }) => issue.path);
     expect(paths).toEqual(expect.arrayContaining(['body.name', 'body.tags.1']));
   });
 
   it('refuses malformed JSON with 400', async () => {
-    const response = await t.app.inject({
-      method: 'POST',
-      url: '/test/items',
-      headers: { 'content-type': 'application/json' },
-      payload: '{"name": ',
-    });
+    const response = await postItem('{"name": ', 'application/json');
     expect(response.statusCode).toBe(400);
     expect(response.json().error).toMatchObject({
       code: 'VALIDATION_ERROR',
@@ -136,22 +136,13 @@ describe('HTTP platform', () => {
   });
 
   it('refuses a body over the limit with 413', async () => {
-    const response = await t.app.inject({
-      method: 'POST',
-      url: '/test/items',
-      payload: { name: 'x'.repeat(4096) },
-    });
+    const response = await postItem({ name: 'x'.repeat(4096) });
     expect(response.statusCode).toBe(413);
     expect(response.json().error.code).toBe('PAYLOAD_TOO_LARGE');
   });
 
   it('refuses an unsupported content type with 415', async () => {
-    const response = await t.app.inject({
-      method: 'POST',
-      url: '/test/items',
-      headers: { 'content-type': 'application/x-weird' },
-      payload: 'name=x',
-    });
+    const response = await postItem('name=x', 'application/x-weird');
     expect(response.statusCode).toBe(415);
     expect(response.json().error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
   });

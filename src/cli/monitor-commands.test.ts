@@ -23,6 +23,9 @@ const storage = cliDataDirPerSuite({
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const run = (...args: string[]) => runCliCommand(registerMonitorCommands, args);
+/** `monitor report --by <by> [...options] --json` over this file's project. */
+const reportJson = (by: string, ...options: string[]) =>
+  run('monitor', 'report', '--project', projectId, '--by', by, ...options, '--json');
 
 describe('braincells monitor (JSON shapes)', () => {
   it('import --json prints exactly the counts of this import', async () => {
@@ -66,15 +69,7 @@ describe('braincells monitor (JSON shapes)', () => {
   });
 
   it('report --by session --json: one row per session and per sub-agent, exactly these keys', async () => {
-    const { out, error } = await run(
-      'monitor',
-      'report',
-      '--project',
-      projectId,
-      '--by',
-      'session',
-      '--json',
-    );
+    const { out, error } = await reportJson('session');
     expect(error).toBeUndefined();
     const body = JSON.parse(out) as { rows: Record<string, unknown>[] };
     expect(Object.keys(body)).toEqual(['rows']);
@@ -119,21 +114,7 @@ describe('braincells monitor (JSON shapes)', () => {
   });
 
   it('report --by day and --by model carry the same token object', async () => {
-    const day = JSON.parse(
-      (
-        await run(
-          'monitor',
-          'report',
-          '--project',
-          projectId,
-          '--by',
-          'day',
-          '--timezone',
-          'Europe/Paris',
-          '--json',
-        )
-      ).out,
-    );
+    const day = JSON.parse((await reportJson('day', '--timezone', 'Europe/Paris')).out);
     expect(day.rows.map((row: { day: string }) => row.day)).toEqual(['2026-01-10', '2026-01-11']);
     expect(Object.keys(day.rows[0])).toEqual([
       'day',
@@ -158,21 +139,7 @@ describe('braincells monitor (JSON shapes)', () => {
       costBasis: 'unpriced',
       unpricedEvents: 1,
     });
-    const since = JSON.parse(
-      (
-        await run(
-          'monitor',
-          'report',
-          '--project',
-          projectId,
-          '--by',
-          'model',
-          '--since',
-          '2026-01-10T23:00:00Z',
-          '--json',
-        )
-      ).out,
-    );
+    const since = JSON.parse((await reportJson('model', '--since', '2026-01-10T23:00:00Z')).out);
     expect(
       since.rows
         .map((row: { usageEvents: number }) => row.usageEvents)
@@ -181,15 +148,7 @@ describe('braincells monitor (JSON shapes)', () => {
   });
 
   it('report --by branch --json: {"by","rows"} with the same token object', async () => {
-    const { out, error } = await run(
-      'monitor',
-      'report',
-      '--project',
-      projectId,
-      '--by',
-      'branch',
-      '--json',
-    );
+    const { out, error } = await reportJson('branch');
     expect(error).toBeUndefined();
     const body = JSON.parse(out);
     expect(Object.keys(body)).toEqual(['by', 'rows']);
@@ -212,15 +171,7 @@ describe('braincells monitor (JSON shapes)', () => {
   });
 
   it('report --by block --json: 5-hour blocks with the same token object', async () => {
-    const { out, error } = await run(
-      'monitor',
-      'report',
-      '--project',
-      projectId,
-      '--by',
-      'block',
-      '--json',
-    );
+    const { out, error } = await reportJson('block');
     expect(error).toBeUndefined();
     const rows = JSON.parse(out).rows;
     // Claude Code: 10:00–12:00 (3 calls) and 23:30–23:40 (2); OpenCode: 10:00–10:09 (4).
@@ -241,7 +192,7 @@ describe('braincells monitor (JSON shapes)', () => {
   });
 
   it('report --by tools and --by own-calls --json', async () => {
-    const tools = await run('monitor', 'report', '--project', projectId, '--by', 'tools', '--json');
+    const tools = await reportJson('tools');
     expect(tools.error).toBeUndefined();
     const task = JSON.parse(tools.out).rows.find(
       (row: { toolName: string }) => row.toolName === 'Task',
@@ -256,17 +207,7 @@ describe('braincells monitor (JSON shapes)', () => {
           (${uuidv7()}, ${uuidv7()}, now(), ${projectId}, 'chat', '{}', 'env:openai', 'openai',
           'gpt-4o-mini', 1, 'timeout', 'miss', 30000, null)`.execute(db),
     );
-    const own = await run(
-      'monitor',
-      'report',
-      '--project',
-      projectId,
-      '--by',
-      'own-calls',
-      '--group',
-      'model',
-      '--json',
-    );
+    const own = await reportJson('own-calls', '--group', 'model');
     expect(own.error).toBeUndefined();
     expect(JSON.parse(own.out)).toEqual({
       by: 'model',

@@ -10,7 +10,10 @@ import {
   type TestSession,
 } from '../../test/factories.ts';
 import { testAppPerSuite } from '../../test/per-suite.ts';
+import type { Actor } from '../access/actor.ts';
+import type { ProjectRole } from '../access/project-access.ts';
 import { systemActor } from '../auth/system-actor.ts';
+import type { AppError } from '../platform/app-error.ts';
 
 type Role = 'viewer' | 'editor' | 'owner' | 'outsider';
 
@@ -151,35 +154,18 @@ describe('projects', () => {
 
     it('answers the service contract the same way: requireRole', async () => {
       const access = t.app.services.access;
-      await expect(
-        access.requireRole(world.viewer.actor, world.project.id, 'viewer'),
-      ).resolves.toBe('viewer');
-      await expect(
-        access.requireRole(world.viewer.actor, world.project.id, 'editor'),
-      ).rejects.toMatchObject({
-        code: 'FORBIDDEN',
-      });
-      await expect(
-        access.requireRole(world.editor.actor, world.project.id, 'editor'),
-      ).resolves.toBe('editor');
-      await expect(
-        access.requireRole(world.outsider.actor, world.project.id, 'viewer'),
-      ).rejects.toMatchObject({
-        code: 'NOT_FOUND',
-      });
-      await expect(
-        access.requireRole(world.owner.actor, '00000000-0000-7000-8000-000000000000', 'viewer'),
-      ).rejects.toMatchObject({
-        code: 'NOT_FOUND',
-      });
-      await expect(
-        access.requireRole(world.owner.actor, 'not-a-uuid', 'viewer'),
-      ).rejects.toMatchObject({
-        code: 'NOT_FOUND',
-      });
-      await expect(access.requireRole(systemActor(), world.project.id, 'owner')).resolves.toBe(
-        'owner',
-      );
+      /** The role granted, or the code of the refusal. */
+      const answer = (actor: Actor, projectId: string, minimum: ProjectRole) =>
+        access.requireRole(actor, projectId, minimum).catch((error: AppError) => error.code);
+      const { viewer, editor, outsider, owner, project } = world;
+      expect(await answer(viewer.actor, project.id, 'viewer')).toBe('viewer');
+      expect(await answer(viewer.actor, project.id, 'editor')).toBe('FORBIDDEN');
+      expect(await answer(editor.actor, project.id, 'editor')).toBe('editor');
+      expect(await answer(outsider.actor, project.id, 'viewer')).toBe('NOT_FOUND');
+      const missing = '00000000-0000-7000-8000-000000000000';
+      expect(await answer(owner.actor, missing, 'viewer')).toBe('NOT_FOUND');
+      expect(await answer(owner.actor, 'not-a-uuid', 'viewer')).toBe('NOT_FOUND');
+      expect(await answer(systemActor(), project.id, 'owner')).toBe('owner');
     });
 
     it('limits API keys by scope on top of the role', async () => {
