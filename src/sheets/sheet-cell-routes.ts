@@ -1,12 +1,10 @@
 import { z } from 'zod';
 import { presentBulkEdit, presentEditedCell } from './sheet-presenter.ts';
 import {
-  datasetParams,
-  datasetsBase,
+  datasetPath,
   inDataset,
-  type SheetRoutesApp,
-  type SheetRoutesOptions,
-  tags,
+  inDatasetSchema,
+  type SheetRoutesPart,
 } from './sheet-route-common.ts';
 import { bulkCellEditSchema, cellValueSchema, rowIdStringSchema } from './sheet-schema.ts';
 
@@ -14,17 +12,13 @@ import { bulkCellEditSchema, cellValueSchema, rowIdStringSchema } from './sheet-
 const BULK_EDIT_BODY_BYTES = 8 * 1024 * 1024;
 
 /** Row and cell routes: append and delete rows, edit a cell, edit many (a paste). */
-export function cellRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
-  const { sheets } = options;
-  const base = datasetsBase;
-
+export const cellRoutes: SheetRoutesPart = (app, { sheets }) => {
   app.post(
-    `${base}/:datasetId/rows`,
+    `${datasetPath}/rows`,
     {
       schema: {
-        tags,
+        ...inDatasetSchema,
         summary: 'Append rows (values keyed by column id)',
-        params: datasetParams,
         body: z.object({ rows: z.array(z.record(z.uuid(), cellValueSchema)).min(1).max(10_000) }),
       },
     },
@@ -35,12 +29,11 @@ export function cellRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
   );
 
   app.post(
-    `${base}/:datasetId/rows/delete`,
+    `${datasetPath}/rows/delete`,
     {
       schema: {
-        tags,
+        ...inDatasetSchema,
         summary: 'Delete many rows in one statement',
-        params: datasetParams,
         body: z.object({ rowIds: z.array(rowIdStringSchema).min(1).max(1_000_000) }),
       },
     },
@@ -52,13 +45,12 @@ export function cellRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
   );
 
   app.patch(
-    `${base}/:datasetId/cells`,
+    `${datasetPath}/cells`,
     {
       schema: {
-        tags,
+        ...inDatasetSchema,
         summary:
           'Edit a cell if it is still at the version you saw (409 CONFLICT with the current value otherwise)',
-        params: datasetParams,
         body: z.object({
           rowId: rowIdStringSchema,
           columnId: z.uuid(),
@@ -83,12 +75,12 @@ export function cellRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
   );
 
   app.patch(
-    `${base}/:datasetId/cells/bulk`,
+    `${datasetPath}/cells/bulk`,
     {
       // 10,000 cells of ordinary text do not fit the default 1 MiB body limit.
       bodyLimit: Math.max(app.initialConfig.bodyLimit ?? 0, BULK_EDIT_BODY_BYTES),
       schema: {
-        tags,
+        ...inDatasetSchema,
         summary: 'Edit many cells at once (a paste): one transaction, conflicts reported per cell',
         description:
           'Up to 10,000 cells `{ rowId, columnId, value, expectedVersion? }`. Each is cast to its ' +
@@ -97,11 +89,10 @@ export function cellRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
           '`conflicts` with their current value and version and are left as they are. An unknown ' +
           'row or column (404), a formula column, a value of the wrong type or a repeated cell ' +
           '(400) fails the request naming `cells.<index>.<field>`, and nothing is written.',
-        params: datasetParams,
         body: bulkCellEditSchema,
       },
     },
     async (request) =>
       presentBulkEdit(await sheets.editCells(...inDataset(request), request.body.cells)),
   );
-}
+};

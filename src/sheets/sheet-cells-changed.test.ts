@@ -1,19 +1,11 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import {
-  createTestStorage,
-  openTestPlatform,
-  type TestPlatform,
-  type TestStorage,
-} from '../../test/test-platform.ts';
+import { expect, it } from 'vitest';
 import type { Actor } from '../access/actor.ts';
 import type { CellsChange, SheetExtension } from './sheet-service.ts';
-import { insertProject, sheetsOn, testActor } from './sheet-test-helpers.ts';
+import { openSheetsTestEnvForFile, type sheetsOn } from './sheet-test-helpers.ts';
 
 // `SheetExtension.cellsChanged`: every compare-and-set of cells runs inside each extension's
 // hook (the first outermost), told which columns (formulas that read them included) and rows
 // may change, so an extension can record what must survive a crash before the write commits.
-let storage: TestStorage;
-let platform: TestPlatform;
 let module: ReturnType<typeof sheetsOn>;
 let editor: Actor;
 let projectId: string;
@@ -22,13 +14,8 @@ const changes: CellsChange[] = [];
 /** The Name cell of row 1 as each hook saw it before and after the write. */
 const seen: unknown[] = [];
 
-beforeAll(async () => {
-  storage = await createTestStorage();
-  platform = await openTestPlatform(storage);
-  module = sheetsOn(platform);
-  editor = testActor();
-  projectId = await insertProject(platform, editor.userId);
-  module.access.grant(editor.userId, projectId, 'editor');
+openSheetsTestEnvForFile((env) => {
+  ({ module, editor, projectId } = env);
   const nameOfRowOne = async (change: CellsChange) => {
     const dataset = await module.sheets.getDataset(editor, projectId, change.datasetId);
     const name = dataset.columns.find((column) => column.name === 'Name')!;
@@ -65,10 +52,6 @@ beforeAll(async () => {
   });
   module.sheets.extend(extension('A'));
   module.sheets.extend(extension('B'));
-});
-afterAll(async () => {
-  await platform.close();
-  await storage.dispose();
 });
 
 const reset = () => {

@@ -2,20 +2,17 @@ import { z } from 'zod';
 import type { Actor } from '../access/actor.ts';
 import { presentColumn, presentColumns } from './sheet-presenter.ts';
 import {
-  columnParams,
-  datasetParams,
-  datasetsBase,
+  datasetPath,
+  inColumnSchema,
   inDataset,
-  type SheetRoutesApp,
-  type SheetRoutesOptions,
-  tags,
+  inDatasetSchema,
+  type SheetRoutesPart,
 } from './sheet-route-common.ts';
 import { columnTypeSchema, createColumnSchema, nameSchema } from './sheet-schema.ts';
 import type { ColumnRow } from './sheet-store.ts';
 
 /** Column routes: add, change, delete, copy, reorder. */
-export function columnRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
-  const { sheets } = options;
+export const columnRoutes: SheetRoutesPart = (app, { sheets }) => {
   /** A formula is shown with the current names of the columns it reads. */
   const presentColumnOf = async (
     request: { actor: Actor; params: { projectId: string; datasetId: string } },
@@ -24,17 +21,15 @@ export function columnRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
     const { columns } = await sheets.requireDataset(...inDataset(request));
     return presentColumn(column, columns);
   };
-  const base = datasetsBase;
 
   app.post(
-    `${base}/:datasetId/columns`,
+    `${datasetPath}/columns`,
     {
       schema: {
-        tags,
+        ...inDatasetSchema,
         summary: 'Add a static or formula column',
         description:
           'A formula is a DuckDB expression over `{{Column Name}}` references. A row it fails on (a failed cast, malformed JSON) gets an empty value and status `error` with the message in the cell state; a NULL it returns is a value.',
-        params: datasetParams,
         body: createColumnSchema,
       },
     },
@@ -46,13 +41,12 @@ export function columnRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
   );
 
   app.patch(
-    `${base}/:datasetId/columns/:columnId`,
+    `${datasetPath}/columns/:columnId`,
     {
       schema: {
-        tags,
+        ...inColumnSchema,
         summary:
           'Rename, retype (cast; failures reported per cell), hide or change the formula of a column',
-        params: columnParams,
         body: z.object({
           name: nameSchema.optional(),
           type: columnTypeSchema.optional(),
@@ -81,14 +75,13 @@ export function columnRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
   );
 
   app.delete(
-    `${base}/:datasetId/columns/:columnId`,
+    `${datasetPath}/columns/:columnId`,
     {
       schema: {
-        tags,
+        ...inColumnSchema,
         summary: 'Delete a column and its values',
         description:
           'Refused with 409 CONFLICT while formula columns use the column. While AI columns read it in their prompts, refused with 409 CONFLICT naming them (details.columnIds, details.canForce) unless force=true: then their runs stop, their generated cells turn stale and their prompts show {{deleted column}} until edited (runs are refused with 409 until then).',
-        params: columnParams,
         querystring: z.object({ force: z.enum(['true', 'false']).optional() }),
       },
     },
@@ -101,14 +94,13 @@ export function columnRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
   );
 
   app.post(
-    `${base}/:datasetId/columns/:columnId/duplicate`,
+    `${datasetPath}/columns/:columnId/duplicate`,
     {
       schema: {
-        tags,
+        ...inColumnSchema,
         summary: 'Copy a column beside itself',
         description:
           "Named `<name> (copy)` (then `(copy 2)`, …) unless `name` is given. A static column's values are copied, a formula column's formula; an AI column stays an AI column with the same process (prompt, instructions, model, parameters, output type, search) and the source's values and cell states, as up to date as the source. Runs are not copied.",
-        params: columnParams,
         body: z.object({ name: nameSchema.optional() }).default({}),
       },
     },
@@ -124,12 +116,11 @@ export function columnRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
   );
 
   app.put(
-    `${base}/:datasetId/columns/order`,
+    `${datasetPath}/columns/order`,
     {
       schema: {
-        tags,
+        ...inDatasetSchema,
         summary: 'Reorder columns',
-        params: datasetParams,
         body: z.object({ columnIds: z.array(z.uuid()).max(10_000) }),
       },
     },
@@ -139,4 +130,4 @@ export function columnRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
       ),
     }),
   );
-}
+};

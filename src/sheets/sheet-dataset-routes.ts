@@ -5,12 +5,12 @@ import { streamToClient } from '../platform/http/sse.ts';
 import { EXPORT_FORMATS } from './export/sheet-export.ts';
 import { presentDataset } from './sheet-presenter.ts';
 import {
-  datasetParams,
+  datasetPath,
   datasetsBase,
   inDataset,
+  inDatasetSchema,
   projectParams,
-  type SheetRoutesApp,
-  type SheetRoutesOptions,
+  type SheetRoutesPart,
   tags,
 } from './sheet-route-common.ts';
 import { createDatasetSchema, nameSchema } from './sheet-schema.ts';
@@ -27,12 +27,11 @@ function attachment(name: string, extension: string): string {
 export const TRUNCATED_CELLS_HEADER = 'x-braincells-truncated-cells';
 
 /** Dataset routes: list, create, read, rename, copy, delete, restore, export, live events. */
-export function datasetRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
+export const datasetRoutes: SheetRoutesPart = (app, options) => {
   const { sheets } = options;
-  const base = datasetsBase;
 
   app.get(
-    base,
+    datasetsBase,
     {
       schema: {
         tags,
@@ -51,7 +50,7 @@ export function datasetRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) 
   );
 
   app.post(
-    base,
+    datasetsBase,
     {
       schema: {
         tags,
@@ -69,20 +68,19 @@ export function datasetRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) 
   );
 
   app.get(
-    `${base}/:datasetId`,
+    `${datasetPath}`,
     {
-      schema: { tags, summary: 'A dataset with its columns and row count', params: datasetParams },
+      schema: { ...inDatasetSchema, summary: 'A dataset with its columns and row count' },
     },
     async (request) => presentDataset(await sheets.getDataset(...inDataset(request))),
   );
 
   app.patch(
-    `${base}/:datasetId`,
+    `${datasetPath}`,
     {
       schema: {
-        tags,
+        ...inDatasetSchema,
         summary: 'Rename a dataset',
-        params: datasetParams,
         body: z.object({ name: nameSchema }),
       },
     },
@@ -91,12 +89,11 @@ export function datasetRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) 
   );
 
   app.post(
-    `${base}/:datasetId/duplicate`,
+    `${datasetPath}/duplicate`,
     {
       schema: {
-        tags,
+        ...inDatasetSchema,
         summary: "Copy a dataset (values, cell states, formulas, AI columns' processes; not runs)",
-        params: datasetParams,
         body: z.object({ name: nameSchema.optional() }).default({}),
       },
     },
@@ -109,12 +106,11 @@ export function datasetRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) 
   );
 
   app.delete(
-    `${base}/:datasetId`,
+    `${datasetPath}`,
     {
       schema: {
-        tags,
+        ...inDatasetSchema,
         summary: 'Delete a dataset (restorable until purged)',
-        params: datasetParams,
       },
     },
     async (request, reply) => {
@@ -124,19 +120,18 @@ export function datasetRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) 
   );
 
   app.post(
-    `${base}/:datasetId/restore`,
-    { schema: { tags, summary: 'Restore a deleted dataset', params: datasetParams } },
+    `${datasetPath}/restore`,
+    { schema: { ...inDatasetSchema, summary: 'Restore a deleted dataset' } },
     async (request) => presentDataset(await sheets.restoreDataset(...inDataset(request))),
   );
 
   app.get(
-    `${base}/:datasetId/export`,
+    `${datasetPath}/export`,
     {
       schema: {
-        tags,
+        ...inDatasetSchema,
         summary: 'Download the dataset (streamed)',
         description: `XLSX: Excel opens no cell longer than 32,767 characters, so a longer one is cut and ends with "…[truncated]" (within the limit); the \`${TRUNCATED_CELLS_HEADER}\` response header gives the number of cells cut (0 when none). The other formats keep every cell whole.`,
-        params: datasetParams,
         querystring: z.object({
           format: z.enum(EXPORT_FORMATS).default('csv'),
           metadata: z.enum(['true', 'false']).default('false'),
@@ -160,12 +155,11 @@ export function datasetRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) 
   );
 
   app.get(
-    `${base}/:datasetId/events`,
+    `${datasetPath}/events`,
     {
       schema: {
-        tags,
+        ...inDatasetSchema,
         summary: 'Live changes (Server-Sent Events; resume with Last-Event-ID)',
-        params: datasetParams,
       },
     },
     async (request, reply) => {
@@ -173,4 +167,4 @@ export function datasetRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) 
       streamToClient(request, reply, options.events, datasetStream(request.params.datasetId));
     },
   );
-}
+};

@@ -22,12 +22,22 @@ export interface SheetRoutesOptions {
 /** The Fastify instance the sheets plugin registers its parts on (zod type provider). */
 export type SheetRoutesApp = Parameters<FastifyPluginAsyncZod<SheetRoutesOptions>>[0];
 
+/** One part of the sheets routes (datasets, columns, cells, windows, SQL), registered on the plugin. */
+export type SheetRoutesPart = (app: SheetRoutesApp, options: SheetRoutesOptions) => void;
+
 export const tags = ['sheets'];
 export const datasetsBase = '/api/projects/:projectId/datasets';
+/** One dataset's path; its routes add their part (`${datasetPath}/rows`). */
+export const datasetPath = `${datasetsBase}/:datasetId`;
 export const projectParams = z.object({ projectId: z.uuid() });
 export const datasetParams = projectParams.extend({ datasetId: z.uuid() });
 export const columnParams = datasetParams.extend({ columnId: z.uuid() });
 export const runParams = datasetParams.extend({ runId: z.uuid() });
+
+/** The tags and path parameters of a route under one dataset (`schema: { ...inDatasetSchema, … }`). */
+export const inDatasetSchema = { tags, params: datasetParams };
+/** The same under one column of a dataset. */
+export const inColumnSchema = { tags, params: columnParams };
 
 /**
  * The actor, project and dataset of a request under a dataset's path: the first arguments of

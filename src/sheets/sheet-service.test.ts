@@ -1,19 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createTestStorage,
-  openTestPlatform,
-  type TestPlatform,
-  type TestStorage,
-} from '../../test/test-platform.ts';
+import { describe, expect, it } from 'vitest';
+import type { TestPlatform } from '../../test/test-platform.ts';
 import type { Actor } from '../access/actor.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { presentColumn, presentDataset } from './sheet-presenter.ts';
 import type { CellValue } from './sheet-schema.ts';
 import { datasetStream, type SheetExtension } from './sheet-service.ts';
-import { insertProject, sheetsOn, testActor } from './sheet-test-helpers.ts';
+import { openSheetsTestEnvForFile, sheetsOn, testActor } from './sheet-test-helpers.ts';
 
 describe('sheet service', () => {
-  let storage: TestStorage;
   let platform: TestPlatform;
   let module: ReturnType<typeof sheetsOn>;
   let editor: Actor;
@@ -36,19 +30,8 @@ describe('sheet service', () => {
       value,
     });
 
-  beforeAll(async () => {
-    storage = await createTestStorage();
-    platform = await openTestPlatform(storage);
-    module = sheetsOn(platform);
-    editor = testActor();
-    viewer = testActor();
-    projectId = await insertProject(platform, editor.userId);
-    module.access.grant(editor.userId, projectId, 'editor');
-    module.access.grant(viewer.userId, projectId, 'viewer');
-  });
-  afterAll(async () => {
-    await platform.close();
-    await storage.dispose();
+  openSheetsTestEnvForFile((env) => {
+    ({ platform, module, editor, viewer, projectId } = env);
   });
 
   const create = () =>

@@ -1,31 +1,25 @@
 import { z } from 'zod';
 import type { SqlResultView } from '../shared/api-types.ts';
 import {
-  datasetParams,
-  datasetsBase,
+  datasetPath,
   inDataset,
-  type SheetRoutesApp,
-  type SheetRoutesOptions,
-  tags,
+  inDatasetSchema,
+  type SheetRoutesPart,
 } from './sheet-route-common.ts';
 
 /** Read-only SQL over one dataset; the result is column names and plain values. */
-export function sqlRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
-  const { sheets } = options;
-  const base = datasetsBase;
-
+export const sqlRoutes: SheetRoutesPart = (app, { sheets }) => {
   app.post(
-    `${base}/:datasetId/sql`,
+    `${datasetPath}/sql`,
     {
       config: { readOnly: true },
       schema: {
-        tags,
+        ...inDatasetSchema,
         summary: 'Read-only SQL over this dataset (SELECT … FROM dataset)',
-        params: datasetParams,
         body: z.object({ sql: z.string().min(1).max(100_000) }),
       },
     },
     async (request): Promise<SqlResultView> =>
       sheets.runSql(...inDataset(request), request.body.sql),
   );
-}
+};

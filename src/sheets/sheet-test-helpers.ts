@@ -1,4 +1,10 @@
-import type { TestPlatform } from '../../test/test-platform.ts';
+import { afterAll, beforeAll } from 'vitest';
+import {
+  createTestStorage,
+  openTestPlatform,
+  type TestPlatform,
+  type TestStorage,
+} from '../../test/test-platform.ts';
 import type { Actor } from '../access/actor.ts';
 import type { ProjectAccess, ProjectRole } from '../access/project-access.ts';
 import { PROJECT_ROLES } from '../access/project-access.ts';
@@ -97,4 +103,35 @@ export function sheetsOn(
     ...(options.addressAllowed ? { addressAllowed: options.addressAllowed } : {}),
   });
   return { access, events, store, data, sheets, imports };
+}
+
+/** A test file's sheets: a copied platform, the module, an editor and a viewer on one project. */
+export interface SheetsTestEnv {
+  storage: TestStorage;
+  platform: TestPlatform;
+  module: ReturnType<typeof sheetsOn>;
+  editor: Actor;
+  viewer: Actor;
+  projectId: string;
+}
+
+/** Opens a SheetsTestEnv before the file's tests (then hands it to `use`), closes it after them. */
+export function openSheetsTestEnvForFile(use: (env: SheetsTestEnv) => void | Promise<void>): void {
+  let env: SheetsTestEnv | undefined;
+  beforeAll(async () => {
+    const storage = await createTestStorage();
+    const platform = await openTestPlatform(storage);
+    const module = sheetsOn(platform);
+    const editor = testActor();
+    const viewer = testActor();
+    const projectId = await insertProject(platform, editor.userId);
+    module.access.grant(editor.userId, projectId, 'editor');
+    module.access.grant(viewer.userId, projectId, 'viewer');
+    env = { storage, platform, module, editor, viewer, projectId };
+    await use(env);
+  });
+  afterAll(async () => {
+    await env?.platform.close();
+    await env?.storage.dispose();
+  });
 }

@@ -1,27 +1,21 @@
 import { z } from 'zod';
 import { presentWindow } from './sheet-presenter.ts';
 import {
-  datasetParams,
-  datasetsBase,
+  datasetPath,
   inDataset,
-  type SheetRoutesApp,
-  type SheetRoutesOptions,
-  tags,
+  inDatasetSchema,
+  type SheetRoutesPart,
 } from './sheet-route-common.ts';
 import { rowIdStringSchema, windowQuerySchema } from './sheet-schema.ts';
 
 /** Paged reads: a window of rows by offset or keyset, or sorted, filtered and searched. */
-export function windowRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
-  const { sheets } = options;
-  const base = datasetsBase;
-
+export const windowRoutes: SheetRoutesPart = (app, { sheets }) => {
   app.get(
-    `${base}/:datasetId/rows`,
+    `${datasetPath}/rows`,
     {
       schema: {
-        tags,
+        ...inDatasetSchema,
         summary: 'A window of rows (offset/limit, or keyset after a row id)',
-        params: datasetParams,
         querystring: z.object({
           offset: z.coerce.number().int().min(0).optional(),
           limit: z.coerce.number().int().min(1).max(1_000).optional(),
@@ -44,16 +38,15 @@ export function windowRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
   );
 
   app.post(
-    `${base}/:datasetId/rows/query`,
+    `${datasetPath}/rows/query`,
     {
       config: { readOnly: true },
       schema: {
-        tags,
+        ...inDatasetSchema,
         summary: 'A window of rows, sorted and filtered',
-        params: datasetParams,
         body: windowQuerySchema,
       },
     },
     async (request) => presentWindow(await sheets.readWindow(...inDataset(request), request.body)),
   );
-}
+};

@@ -9,7 +9,7 @@ import type { Logger } from '../../platform/logger.ts';
 import { datasetStream, type SheetService } from '../sheet-service.ts';
 import type { Estimates } from './generation-estimates.ts';
 import type { GenerationLoaders } from './generation-loaders.ts';
-import type { LiveProgress } from './generation-run-common.ts';
+import { type LiveProgress, runTotalsOf } from './generation-run-common.ts';
 import { type GenerationStore, type RunRow, TERMINAL_STATUSES } from './generation-store.ts';
 
 /**
@@ -79,14 +79,7 @@ export function publishRun(events: EventBus, run: RunRow) {
       columnId: run.column_id,
       status: run.status,
       total: run.total,
-      done: run.done,
-      errors: run.errors,
-      conflicts: run.conflicts,
-      duplicates: run.duplicates,
-      cacheHits: run.cache_hits,
-      inputTokens: Number(run.input_tokens),
-      outputTokens: Number(run.output_tokens),
-      costNano: Number(run.cost_nano),
+      ...runTotalsOf(run),
       waiting: null,
     },
     coalesceKey: `run:${run.id}`,

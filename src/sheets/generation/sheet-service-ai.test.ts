@@ -1,30 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createTestStorage,
-  openTestPlatform,
-  type TestPlatform,
-  type TestStorage,
-} from '../../../test/test-platform.ts';
-import { insertProject, sheetsOn, testActor } from '../sheet-test-helpers.ts';
+import { describe, expect, it } from 'vitest';
+import type { Actor } from '../../access/actor.ts';
+import { openSheetsTestEnvForFile, type sheetsOn } from '../sheet-test-helpers.ts';
 
 // The two operations the sheets service gained for AI columns (issue 6).
 describe('sheet service: AI column hooks', () => {
-  let storage: TestStorage;
-  let platform: TestPlatform;
   let sheets: ReturnType<typeof sheetsOn>;
-  const actor = testActor();
+  let actor: Actor;
   let projectId: string;
-
-  beforeAll(async () => {
-    storage = await createTestStorage();
-    platform = await openTestPlatform(storage);
-    sheets = sheetsOn(platform);
-    projectId = await insertProject(platform, actor.userId);
-    sheets.access.grant(actor.userId, projectId, 'editor');
-  });
-  afterAll(async () => {
-    await platform?.close();
-    await storage?.dispose();
+  openSheetsTestEnvForFile((env) => {
+    ({ module: sheets, editor: actor, projectId } = env);
   });
 
   it('adds an AI column with its process write in the same transaction, and rolls both back on failure', async () => {
