@@ -12,24 +12,39 @@ export function contextMessages(
   branch: readonly MessageRow[],
   summaries: readonly SummaryRow[] = [],
 ): LlmMessage[] {
-  const messages: LlmMessage[] = [];
+  const { system, turns } = contextParts(instructions, branch, summaries);
+  return [...system, ...turns.flat()];
+}
+
+/**
+ * The context in two parts: `system` (instructions and the summary), which fitting never
+ * drops, and `turns` — one group of LLM messages per chat message, oldest first, which fitting
+ * drops from the front (chat-context-fit.ts).
+ */
+export function contextParts(
+  instructions: string | readonly string[],
+  branch: readonly MessageRow[],
+  summaries: readonly SummaryRow[] = [],
+): { system: LlmMessage[]; turns: LlmMessage[][] } {
+  const system: LlmMessage[] = [];
   for (const text of typeof instructions === 'string' ? [instructions] : instructions)
-    if (text.trim()) messages.push({ role: 'system', content: text });
+    if (text.trim()) system.push({ role: 'system', content: text });
   const latest = latestSummaryOn(branch, summaries);
   if (latest)
-    messages.push({
+    system.push({
       role: 'system',
       content: `Summary of the earlier conversation (${latest.summary.covered_messages} messages):\n${latest.summary.content}`,
     });
+  const turns: LlmMessage[][] = [];
   for (const message of latest ? branch.slice(latest.index + 1) : branch) {
-    if (message.role === 'user') messages.push({ role: 'user', content: message.content });
+    if (message.role === 'user') turns.push([{ role: 'user', content: message.content }]);
     else {
-      messages.push(...storedToolTurns(message.parts));
-      if (message.content.length > 0)
-        messages.push({ role: 'assistant', content: message.content });
+      const turn = storedToolTurns(message.parts);
+      if (message.content.length > 0) turn.push({ role: 'assistant', content: message.content });
+      if (turn.length > 0) turns.push(turn);
     }
   }
-  return messages;
+  return { system, turns };
 }
 
 /** A model step that called tools, and the results: an assistant turn and a tool turn. */

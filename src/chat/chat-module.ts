@@ -15,7 +15,7 @@ import type { ChatToolPorts } from './chat-tools.ts';
  * engine (defined before the job queue starts; recovery is the engine's, see src/server.ts).
  */
 export function createChatModule(deps: {
-  platform: Pick<Platform, 'database' | 'runs' | 'logger'>;
+  platform: Pick<Platform, 'database' | 'runs' | 'logger' | 'config'>;
   access: ProjectAccess;
   audit: AuditRecorder;
   events: EventBus;
@@ -32,6 +32,8 @@ export function createChatModule(deps: {
       events: deps.events,
       logger,
       tools: deps.tools,
+      runs: deps.platform.runs,
+      defaultMaxOutputTokens: deps.platform.config.llm.defaultMaxOutputTokens,
       ...(deps.flushMs === undefined ? {} : { flushMs: deps.flushMs }),
     }),
   );

@@ -3,11 +3,17 @@ import type { LlmMessage, LlmToolDefinition, TokenUsage } from '../llm/llm-provi
 import type { LlmService } from '../llm/llm-service.ts';
 import { AppError } from '../platform/app-error.ts';
 import type { EventBus } from '../platform/events.ts';
-import { type RunContext, type RunKind, RunStopped } from '../platform/jobs/durable-run.ts';
+import {
+  type DurableRuns,
+  type RunContext,
+  type RunKind,
+  RunStopped,
+} from '../platform/jobs/durable-run.ts';
 import type { Logger } from '../platform/logger.ts';
 import { parametersOf } from './chat-agent-presenter.ts';
 import { type AgentVersionRow, findAgentVersion } from './chat-agent-store.ts';
-import { contextMessages, toolTurns } from './chat-context.ts';
+import { contextParts, toolTurns } from './chat-context.ts';
+import { contextWindowOf, DEFAULT_CONTEXT_WINDOW, fitContext } from './chat-context-fit.ts';
 import { type ModelStep, streamModelStep, threadStream } from './chat-model-step.ts';
 import { presentMessage } from './chat-presenter.ts';
 import {
@@ -17,9 +23,11 @@ import {
   listSummaries,
   type MessageRow,
   settleMessage,
+  type ThreadRow,
   writeStreamingParts,
 } from './chat-store.ts';
-import type { ChatDb } from './chat-tables.ts';
+import { claimSummaryWindow, startSummaryRun } from './chat-summary-claim.ts';
+import type { AgentToolName, ChatDb } from './chat-tables.ts';
 import {
   type ChatPart,
   type ChatToolPorts,
@@ -59,9 +67,13 @@ export interface ReplyRunDeps {
   events: EventBus;
   logger: Logger;
   tools: ChatToolPorts;
+  /** Starts the summary run when a thread outgrows its model's window. */
+  runs: Pick<DurableRuns, 'start'>;
+  /** Output tokens reserved in the window when the agent sets none (the LLM default). */
+  defaultMaxOutputTokens: number;
   /** Partial text is persisted and published at most this often (default 100 ms). */
   flushMs?: number;
-  /** Messages of the branch sent as context, newest kept (until token fitting: issue #16 item 4). */
+  /** Messages of the branch read for the context (then fitted by tokens), newest kept. */
   maxContextMessages?: number;
 }
 
@@ -103,21 +115,61 @@ export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messag
   };
 
   /** The model steps and tool rounds of one reply; returns the last step and the totals. */
+  /** The agent's tools for this reply (none without an agent, a user, or rounds). */
+  async function toolSetup(input: ReplyInput, agent: AgentVersionRow | undefined) {
+    const maxRounds = agent && input.userId ? agent.max_tool_steps : 0;
+    const toolContext =
+      agent && input.userId && maxRounds > 0 && agent.tools.length > 0
+        ? {
+            actor: replyActor(input.userId),
+            projectId: input.projectId,
+            enabled: agent.tools as readonly AgentToolName[],
+          }
+        : undefined;
+    const tools: LlmToolDefinition[] | undefined = toolContext
+      ? await toolDefinitions(deps.tools, toolContext)
+      : undefined;
+    return { maxRounds, toolContext, tools };
+  }
+
+  /**
+   * The thread outgrew the window: claim a summary of it (unique per thread and window, so a
+   * second worker or a retried reply claims nothing) and start its run. Never fails the reply.
+   */
+  async function summarizeOutgrown(input: ReplyInput, thread: ThreadRow, message: MessageRow) {
+    try {
+      const claim = await claimSummaryWindow(db, thread, {
+        model: message.model ?? thread.model,
+        provider: message.provider,
+        userId: input.userId,
+        allowStreamingId: message.id,
+        skipIfPending: true,
+      });
+      if (!claim.ok) return;
+      await startSummaryRun(db, deps.runs, {
+        projectId: input.projectId,
+        threadId: input.threadId,
+        summaryId: claim.summary.id,
+        userId: input.userId,
+      });
+      await events.publish(threadStream(input.threadId), {
+        type: 'summary-updated',
+        data: { id: claim.summary.id, status: 'pending' },
+      });
+    } catch (error) {
+      deps.logger.warn({ err: error, threadId: input.threadId }, 'automatic summary failed');
+    }
+  }
+
   async function converse(
     context: RunContext<ReplyInput>,
     message: MessageRow,
     prompt: LlmMessage[],
     agent: AgentVersionRow | undefined,
+    setup: Awaited<ReturnType<typeof toolSetup>>,
   ) {
     const { projectId, threadId, messageId, userId } = context.input;
-    const maxRounds = agent && userId ? agent.max_tool_steps : 0;
-    const toolContext =
-      agent && userId && maxRounds > 0 && agent.tools.length > 0
-        ? { actor: replyActor(userId), projectId, enabled: agent.tools }
-        : undefined;
-    const tools: LlmToolDefinition[] | undefined = toolContext
-      ? await toolDefinitions(deps.tools, toolContext)
-      : undefined;
+    const { maxRounds, toolContext, tools } = setup;
     const parts: ChatPart[] = [];
     let text = '';
     let reasoning = '';
@@ -196,12 +248,24 @@ export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messag
           message.parent_id === null
             ? []
             : await branchUpTo(db, threadId, message.parent_id, maxContext);
-        const prompt = contextMessages(
-          [agent?.instructions ?? '', thread.instructions],
-          branch,
-          await listSummaries(db, threadId),
+        const setup = await toolSetup(context.input, agent);
+        const model = message.model ?? thread.model;
+        const fitted = await fitContext(
+          contextParts(
+            [agent?.instructions ?? '', thread.instructions],
+            branch,
+            await listSummaries(db, threadId),
+          ),
+          {
+            window: contextWindowOf(model) ?? DEFAULT_CONTEXT_WINDOW,
+            outputReserve:
+              (agent ? parametersOf(agent).maxOutputTokens : undefined) ??
+              deps.defaultMaxOutputTokens,
+            ...(setup.tools ? { tools: setup.tools } : {}),
+          },
         );
-        const reply = await converse(context, message, prompt, agent);
+        if (fitted.dropped > 0) await summarizeOutgrown(context.input, thread, message);
+        const reply = await converse(context, message, fitted.messages, agent, setup);
         const { usage, answer } = reply;
         const settled = await settleMessage(db, messageId, {
           status: 'done',

@@ -34,6 +34,8 @@ export async function claimSummaryWindow(
     userId: string | null;
     /** A reply streaming on the branch (the one that asks, for an automatic summary) is allowed. */
     allowStreamingId?: string;
+    /** Automatic summaries wait for a pending one to finish rather than stack windows. */
+    skipIfPending?: boolean;
     /** Runs in the claim's transaction (the audit entry of "Summarize now"). */
     onClaimed?: (tx: ChatExecutor, summary: SummaryRow) => Promise<void>;
   },

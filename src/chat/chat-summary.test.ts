@@ -1,7 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
 import { testBackends } from '../../test/test-platform.ts';
+import { contextWindowOf, DEFAULT_CONTEXT_WINDOW } from './chat-context-fit.ts';
 import type { MessageView, SummaryView } from './chat-presenter.ts';
+import { findThread } from './chat-store.ts';
+import { claimSummaryWindow } from './chat-summary-claim.ts';
+import { chatDb } from './chat-tables.ts';
 import { type ChatTestEnv, openChatTestEnv } from './chat-test-env.ts';
 
 // Visible summaries: explicit, one per window even when asked twice at once, the system
@@ -112,5 +116,70 @@ describe.each(testBackends())('chat summaries on %s', (backend) => {
       headers: env.members.outsider.headers,
     });
     expect(outsider.statusCode).toBe(404);
+  });
+
+  it('a thread that outgrows its window is summarized automatically, once; instructions stay', async () => {
+    // An agent that reserves all but ~400 tokens of the window for its answer: a few
+    // exchanges outgrow what is left for the context.
+    const window = contextWindowOf('gpt-4o-mini') ?? DEFAULT_CONTEXT_WINDOW;
+    const agent = await inject('POST', `/api/projects/${env.projectId}/chat/agents`, {
+      name: `Small window ${backend}`,
+      instructions: 'Always answer in Portuguese.',
+      model: 'gpt-4o-mini',
+      provider: env.providerId,
+      parameters: { maxOutputTokens: window - 400 },
+    });
+    expect(agent.statusCode, agent.body).toBe(201);
+    const created = await inject('POST', base(), { agentId: agent.json().id });
+    const threadId = created.json().id as string;
+    const filler = 'tell me more about the old town and its tiled facades '.repeat(8);
+    const summariesOf = async () =>
+      (await inject('GET', `${base()}/${threadId}/summaries`)).json().items as SummaryView[];
+    let index = 0;
+    while ((await summariesOf()).length === 0 && index < 8)
+      await exchange(threadId, `Question ${index++}: ${filler}`);
+    const [summary] = await eventually(summariesOf, (items) =>
+      items.every((item) => item.status !== 'pending'),
+    );
+    expect(summary).toMatchObject({ status: 'done' });
+    expect(index).toBeGreaterThan(1);
+    // The next reply sends the instructions, the summary and only the turns that fit.
+    await exchange(threadId, 'And the food?');
+    const context = JSON.stringify(env.fake.requests.at(-1)!.body);
+    expect(context).toContain('Always answer in Portuguese.');
+    expect(context).toContain('Summary of the earlier conversation');
+    const body = env.fake.requests.at(-1)!.body as {
+      input?: { role: string; content: unknown }[];
+      messages?: { role: string; content: unknown }[];
+    };
+    const userTurns = (body.input ?? body.messages ?? [])
+      .filter((message) => message.role === 'user')
+      .map((message) => JSON.stringify(message.content));
+    // The oldest question is no longer sent as a turn (the summary stands for it).
+    expect(userTurns.some((turn) => turn.includes('Question 0:'))).toBe(false);
+    expect(userTurns.at(-1)).toContain('And the food?');
+  });
+
+  it('two workers claiming the same window at once: one claim, never two', async () => {
+    const created = await inject('POST', base(), {
+      model: 'gpt-4o-mini',
+      provider: env.providerId,
+    });
+    const threadId = created.json().id as string;
+    for (let index = 0; index < 3; index++) await exchange(threadId, `Claim question ${index}`);
+    const db = chatDb(env.t.platform.database.db);
+    const thread = (await findThread(db, env.projectId, threadId))!;
+    const claims = await Promise.all(
+      [1, 2].map(() =>
+        claimSummaryWindow(db, thread, { model: 'gpt-4o-mini', provider: null, userId: null }),
+      ),
+    );
+    expect(claims.map((claim) => (claim.ok ? 'ok' : claim.reason)).sort()).toEqual([
+      'claimed',
+      'ok',
+    ]);
+    expect(
+      await db.selectFrom('chat_summary').select('id').where('thread_id', '=', threadId).execute(),
+    ).toHaveLength(1);
   });
 });

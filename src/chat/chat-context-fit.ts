@@ -1,0 +1,58 @@
+import { modelPriceInfo } from '../llm/llm-prices.ts';
+import type { LlmMessage, LlmToolDefinition } from '../llm/llm-provider.ts';
+import { estimateInputTokens } from '../llm/llm-tokens.ts';
+
+/**
+ * Fitting a reply's context to the model's window by a token count. Tokens are counted with the
+ * o200k tokenizer (llm-tokens.ts), exact for current OpenAI models, scaled by its safety factor
+ * for every model so the count stays an upper bound for others (Claude counts ~20–30 % more).
+ * A model the price catalog does not know gets DEFAULT_CONTEXT_WINDOW, a conservative window.
+ */
+export const DEFAULT_CONTEXT_WINDOW = 8_192;
+const CATALOGS = ['openai', 'anthropic', 'google', 'mistral', 'groq'] as const;
+
+/** The model's context window from the catalog (the first catalog that knows it). */
+export function contextWindowOf(model: string, at = new Date()): number | undefined {
+  for (const catalogProviderId of CATALOGS) {
+    const window = modelPriceInfo(model, {
+      catalogProviderId,
+      override: undefined,
+      at,
+    }).contextWindow;
+    if (window !== null) return window;
+  }
+  return undefined;
+}
+
+export interface FittedContext {
+  messages: LlmMessage[];
+  /** Chat messages left out from the front (0: everything fits). */
+  dropped: number;
+  /** The estimate of what is sent. */
+  tokens: number;
+}
+
+/**
+ * Keeps every system message (instructions, summary) and the newest turns that fit in
+ * `window - outputReserve`; the newest turn (the question) is always kept.
+ */
+export async function fitContext(
+  parts: { system: LlmMessage[]; turns: LlmMessage[][] },
+  options: { window: number; outputReserve: number; tools?: readonly LlmToolDefinition[] },
+): Promise<FittedContext> {
+  let used = await estimateInputTokens(parts.system, undefined, { tools: options.tools });
+  const budget = options.window - options.outputReserve;
+  const kept: LlmMessage[][] = [];
+  for (let index = parts.turns.length - 1; index >= 0; index--) {
+    const turn = parts.turns[index]!;
+    const tokens = await estimateInputTokens(turn, undefined);
+    if (kept.length > 0 && used + tokens > budget) break;
+    used += tokens;
+    kept.unshift(turn);
+  }
+  return {
+    messages: [...parts.system, ...kept.flat()],
+    dropped: parts.turns.length - kept.length,
+    tokens: used,
+  };
+}
