@@ -128,11 +128,21 @@ export function datasetRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) 
       schema: {
         tags,
         summary: 'Delete a dataset (restorable until purged)',
+        description:
+          'A dataset a workflow uses answers 409 with `details.usedBy` naming the workflows, unless `force=true` (the forced delete is audited).',
         params: datasetParams,
+        querystring: z.object({ force: z.enum(['true', 'false']).optional() }),
       },
     },
     async (request, reply) => {
-      await sheets.deleteDataset(request.actor, request.params.projectId, request.params.datasetId);
+      await sheets.deleteDataset(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        {
+          force: request.query.force === 'true',
+        },
+      );
       return reply.status(204).send();
     },
   );
