@@ -111,10 +111,15 @@ export const datasetRoutes: SheetRoutesPart = (app, options) => {
       schema: {
         ...inDatasetSchema,
         summary: 'Delete a dataset (restorable until purged)',
+        description:
+          'A dataset a workflow uses answers 409 with `details.usedBy` naming the workflows, unless `force=true` (the forced delete is audited).',
+        querystring: z.object({ force: z.enum(['true', 'false']).optional() }),
       },
     },
     async (request, reply) => {
-      await sheets.deleteDataset(...inDataset(request));
+      await sheets.deleteDataset(...inDataset(request), {
+        force: request.query.force === 'true',
+      });
       return reply.status(204).send();
     },
   );

@@ -1,5 +1,5 @@
 import type { Actor } from '../access/actor.ts';
-import { validationError } from '../platform/app-error.ts';
+import { conflict, validationError } from '../platform/app-error.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { remapReferences } from './column-refs.ts';
 import type { DatasetRecord } from './sheet-presenter.ts';
@@ -143,10 +143,28 @@ export function createDatasetUseCases(context: SheetContext) {
       return useCases.getDataset(actor, projectId, copyId);
     },
 
-    /** Soft delete: restorable for the retention period, then purged by `sheets.purge-datasets`. */
-    async deleteDataset(actor: Actor, projectId: string, datasetId: string) {
+    /**
+     * Soft delete: restorable for the retention period, then purged by `sheets.purge-datasets`.
+     * A dataset a workflow uses answers 409 naming the users unless `force` (then recorded).
+     */
+    async deleteDataset(
+      actor: Actor,
+      projectId: string,
+      datasetId: string,
+      options: { force?: boolean } = {},
+    ) {
       await access.requireRole(actor, projectId, 'editor');
       await loadDataset(projectId, datasetId);
+      for (const guard of context.deleteGuards) {
+        const users = await guard.usersOf(projectId, datasetId);
+        if (users.length === 0) continue;
+        if (!options.force)
+          throw conflict(
+            `The dataset is used by ${users.map((user) => `${user.kind} "${user.name}"`).join(', ')}; delete with force=true to delete it anyway`,
+            { usedBy: users },
+          );
+        await guard.forced(actor, projectId, datasetId, users);
+      }
       const now = new Date();
       await store.updateDataset(datasetId, {
         deleted_at: now,

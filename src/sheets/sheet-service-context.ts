@@ -3,7 +3,12 @@ import { conflict, notFound } from '../platform/app-error.ts';
 import { type DatasetEvent, presentDatasetEvent } from './sheet-presenter.ts';
 import type { ColumnRef } from './sheet-query.ts';
 import { windowQuerySchema } from './sheet-schema.ts';
-import type { CopiedCells, SheetExtension, SheetServiceDeps } from './sheet-service.ts';
+import type {
+  CopiedCells,
+  DatasetDeleteGuard,
+  SheetExtension,
+  SheetServiceDeps,
+} from './sheet-service.ts';
 import type { ColumnRow } from './sheet-store.ts';
 
 /**
@@ -29,6 +34,8 @@ export function createSheetContext(deps: SheetServiceDeps) {
   const { store, data, events } = deps;
   /** Every module plugged in with `extend()`, in order; each sees every change. */
   const extensions: SheetExtension[] = [];
+  /** Features that use datasets (workflows), asked before a dataset is deleted. */
+  const deleteGuards: DatasetDeleteGuard[] = [];
 
   const loadDataset = async (
     projectId: string,
@@ -88,6 +95,7 @@ export function createSheetContext(deps: SheetServiceDeps) {
   return {
     ...deps,
     extensions,
+    deleteGuards,
     ownerOf: (kind: ColumnRow['kind']) =>
       extensions.find((candidate) => candidate.kinds.includes(kind)),
     loadDataset,

@@ -92,6 +92,24 @@ export interface CellsChange {
   rowIds: readonly string[];
 }
 
+/**
+ * A feature that uses datasets by id (workflows) and must not lose one silently: an unforced
+ * delete of a dataset it names answers 409 listing the users; a forced one goes ahead and the
+ * guard records it (its audit entry).
+ */
+export interface DatasetDeleteGuard {
+  usersOf(
+    projectId: string,
+    datasetId: string,
+  ): Promise<{ kind: string; id: string; name: string }[]>;
+  forced(
+    actor: Actor,
+    projectId: string,
+    datasetId: string,
+    users: { kind: string; id: string; name: string }[],
+  ): Promise<void>;
+}
+
 /** Cells of a copy no one sees yet: read in pages, rewritten without events. */
 export interface CopiedCells {
   /** The rows in row id order, in pages, with the cells of `columnIds`. */
@@ -145,6 +163,11 @@ export function createSheetService(deps: SheetServiceDeps) {
     extend(next: SheetExtension): void {
       if (context.extensions.includes(next)) throw new Error('sheet extension plugged in twice');
       context.extensions.push(next);
+    },
+
+    /** Plugs in a feature asked before any dataset is deleted (workflows). */
+    guardDatasetDelete(guard: DatasetDeleteGuard): void {
+      context.deleteGuards.push(guard);
     },
 
     /** For routes and jobs that need the raw rows (export, import): checked like any read. */

@@ -69,7 +69,7 @@ describe('planWorkflow', () => {
       'no step "zzz"',
     ],
   ] as const)('refuses %s, naming the step and field', (_label, definition, path, message) => {
-    const result = plan(definition as WorkflowDefinitionInput);
+    const result = plan(definition as unknown as WorkflowDefinitionInput);
     expect(result.plan).toBeUndefined();
     expect(result.issues[0]?.path).toBe(path);
     expect(result.issues[0]?.message).toContain(message);
@@ -105,14 +105,14 @@ describe('planWorkflow', () => {
 describe('renderTemplate', () => {
   it('fills inputs, step values and row tables; evaluates nothing', () => {
     const text = renderTemplate(
-      '{{inputs.month}}: {{steps.q.rows.0.total}} / {{steps.q.rows}} {{ steps.x }}{{constructor}}${1+1}',
+      `{{inputs.month}}: {{steps.q.rows.0.total}} / {{steps.q.rows}} {{ steps.x }}{{constructor}}\${1+1}`,
       {
         inputs: { month: 'May' },
         steps: { q: { rows: [{ vendor: 'A|B', total: 3 }] } },
       },
     );
     expect(text).toBe(
-      'May: 3 / | vendor | total |\n| --- | --- |\n| A\\|B | 3 | {{constructor}}${1+1}',
+      `May: 3 / | vendor | total |\n| --- | --- |\n| A\\|B | 3 | {{constructor}}\${1+1}`,
     );
   });
 

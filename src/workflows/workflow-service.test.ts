@@ -65,11 +65,13 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
     });
     const run = await env.waitForRun(started.id);
     expect(run.status).toBe('completed');
-    expect(run.steps.map((step) => [step.id, step.status, step.attempts])).toEqual([
-      ['totals', 'completed', 1],
-      ['ask', 'completed', 1],
-      ['report', 'completed', 1],
+    // (The SQL sandbox's first start may time out on a loaded machine: that is retried.)
+    expect(run.steps.map((step) => [step.id, step.status])).toEqual([
+      ['totals', 'completed'],
+      ['ask', 'completed'],
+      ['report', 'completed'],
     ]);
+    expect(run.steps[1]!.attempts).toBe(1);
     // The model saw the SQL figures and the input, not numbers of its own.
     const prompt = JSON.stringify(env.fake.requests[0]?.body);
     expect(prompt).toContain('Look for duplicates');
@@ -348,5 +350,47 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
       env.service.startRun(env.actor, env.projectId, workflow.id, { inputs: { nope: 'x' } }),
     );
     expect(unknownInput.details).toMatchObject({ issues: [{ path: 'inputs.nope' }] });
+  });
+
+  it('refuses to delete a dataset a workflow uses (409 naming it) unless forced, and audits the forced delete', async () => {
+    const used = await env.dataset(`Used ${backend}`, ['A'], [{ A: '1' }]);
+    const workflow = await env.create(`Uses it ${backend}`, {
+      steps: [
+        { id: 'q', kind: 'sql', datasetId: used.id, sql: 'select count(*) as n from dataset' },
+      ],
+    });
+    const url = `/api/projects/${env.projectId}/datasets/${used.id}`;
+    const headers = env.members.editor.headers;
+    const refused = await env.t.app.inject({ method: 'DELETE', url, headers });
+    expect(refused.statusCode).toBe(409);
+    const body = refused.json() as {
+      error: { message: string; details: { usedBy: { id: string }[] } };
+    };
+    expect(body.error.message).toContain(`workflow "Uses it ${backend}"`);
+    expect(body.error.details.usedBy.map((user) => user.id)).toEqual([workflow.id]);
+    expect((await env.t.app.inject({ method: 'GET', url, headers })).statusCode).toBe(200);
+
+    const forced = await env.t.app.inject({ method: 'DELETE', url: `${url}?force=true`, headers });
+    expect(forced.statusCode).toBe(204);
+    const audit = await env.t.platform.database.db
+      .selectFrom('audit_log')
+      .select(['action', 'entity_id'])
+      .where('action', '=', 'dataset.delete-forced')
+      .where('entity_id', '=', used.id)
+      .execute();
+    expect(audit).toHaveLength(1);
+
+    // A deleted workflow no longer holds its datasets.
+    const other = await env.dataset(`Other ${backend}`, ['A'], [{ A: '1' }]);
+    const holder = await env.create(`Holds ${backend}`, {
+      steps: [{ id: 'q', kind: 'sql', datasetId: other.id, sql: 'select 1 as one from dataset' }],
+    });
+    await env.service.deleteWorkflow(env.actor, env.projectId, holder.id);
+    const freed = await env.t.app.inject({
+      method: 'DELETE',
+      url: `/api/projects/${env.projectId}/datasets/${other.id}`,
+      headers,
+    });
+    expect(freed.statusCode).toBe(204);
   });
 });

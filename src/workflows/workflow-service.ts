@@ -376,6 +376,26 @@ export function createWorkflowService(deps: {
 
     /** The workflows whose current version uses a dataset (delete protection). */
     usersOf: (kind: WorkflowUse['target_kind'], targetId: string) => store.usersOf(kind, targetId),
+
+    /** Audits a forced delete of something workflows use (their runs will fail at that step). */
+    async recordForcedDelete(
+      actor: Actor,
+      projectId: string,
+      kind: WorkflowUse['target_kind'],
+      targetId: string,
+      users: { id: string; name: string }[],
+    ) {
+      await store.transaction((trx) =>
+        audit.record(trx as never, {
+          actor,
+          action: `${kind}.delete-forced`,
+          entityType: kind,
+          entityId: targetId,
+          projectId,
+          summary: { usedBy: users.map((user) => ({ workflowId: user.id, name: user.name })) },
+        }),
+      );
+    },
   };
 }
 export type WorkflowService = ReturnType<typeof createWorkflowService>;

@@ -46,65 +46,66 @@ export async function openWorkflowTestEnv(backend: Backend = 'pglite') {
     apiKey: FAKE_KEY,
     maxConcurrency: 16,
   });
-  return new WorkflowTestEnv(t, fake, members, projectId, provider.id, waits);
+  return workflowTestEnv({ t, fake, members, projectId, providerId: provider.id, waits });
 }
 
-export class WorkflowTestEnv {
-  constructor(
-    readonly t: TestApp,
-    readonly fake: FakeLlm,
-    readonly members: ProjectWithMembers,
-    readonly projectId: string,
-    readonly providerId: string,
-    /** Waits the steps asked for (retry backoff, polls), in order. */
-    readonly waits: number[],
-  ) {}
+export type WorkflowTestEnv = ReturnType<typeof workflowTestEnv>;
 
-  get service() {
-    return this.t.app.features.workflows.service;
-  }
+function workflowTestEnv(parts: {
+  t: TestApp;
+  fake: FakeLlm;
+  members: ProjectWithMembers;
+  projectId: string;
+  providerId: string;
+  /** Waits the steps asked for (retry backoff, polls), in order. */
+  waits: number[];
+}) {
+  const { t, members, projectId } = parts;
+  const service = t.app.features.workflows.service;
+  const actor = members.editor.actor;
+  return {
+    ...parts,
+    service,
+    actor,
 
-  get actor() {
-    return this.members.editor.actor;
-  }
+    /** A dataset with one text column per name, filled with `rows`. */
+    async dataset(name: string, columns: string[], rows: Record<string, CellValue>[]) {
+      const sheets = t.app.features.sheets.sheets;
+      const created = await sheets.createDataset(actor, projectId, {
+        name,
+        columns: columns.map((column) => ({ name: column })),
+      });
+      const ids = Object.fromEntries(created.columns.map((column) => [column.name, column.id]));
+      await sheets.appendRows(
+        actor,
+        projectId,
+        created.id,
+        rows.map((row) =>
+          Object.fromEntries(Object.entries(row).map(([key, value]) => [ids[key]!, value])),
+        ),
+      );
+      return { id: created.id, columns: ids };
+    },
 
-  /** A dataset with one text column per name, filled with `rows`. */
-  async dataset(name: string, columns: string[], rows: Record<string, CellValue>[]) {
-    const sheets = this.t.app.features.sheets.sheets;
-    const created = await sheets.createDataset(this.actor, this.projectId, {
-      name,
-      columns: columns.map((column) => ({ name: column })),
-    });
-    const ids = Object.fromEntries(created.columns.map((column) => [column.name, column.id]));
-    await sheets.appendRows(
-      this.actor,
-      this.projectId,
-      created.id,
-      rows.map((row) =>
-        Object.fromEntries(Object.entries(row).map(([key, value]) => [ids[key]!, value])),
-      ),
-    );
-    return { id: created.id, columns: ids };
-  }
+    create(name: string, definition: WorkflowDefinitionInput) {
+      return service.createWorkflow(actor, projectId, { name, definition });
+    },
 
-  create(name: string, definition: WorkflowDefinitionInput) {
-    return this.service.createWorkflow(this.actor, this.projectId, { name, definition });
-  }
+    /** Reads the run until it has one of `statuses` (a liveness bound, not a speed limit). */
+    waitForRun(
+      runId: string,
+      statuses: string[] = ['completed', 'failed', 'cancelled', 'waiting-approval', 'paused'],
+    ): Promise<WorkflowRunView> {
+      return eventually(
+        () => service.getRun(actor, projectId, runId),
+        (run) => statuses.includes(run.status),
+        { what: `run ${runId} ${statuses.join('|')}` },
+      );
+    },
 
-  /** Reads the run until `done` accepts it (a liveness bound, not a speed limit). */
-  async waitForRun(
-    runId: string,
-    statuses: string[] = ['completed', 'failed', 'cancelled', 'waiting-approval', 'paused'],
-  ): Promise<WorkflowRunView> {
-    return eventually(
-      () => this.service.getRun(this.actor, this.projectId, runId),
-      (run) => statuses.includes(run.status),
-      { what: `run ${runId} ${statuses.join('|')}` },
-    );
-  }
-
-  async close() {
-    await this.t.close();
-    await this.fake.close();
-  }
+    async close() {
+      await t.close();
+      await parts.fake.close();
+    },
+  };
 }

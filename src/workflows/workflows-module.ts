@@ -63,6 +63,16 @@ export function createWorkflowsModule(deps: {
     audit: deps.audit,
     ports,
   });
+  // A dataset a workflow's current version names is not deleted silently (sheets asks first).
+  sheets.guardDatasetDelete({
+    usersOf: async (_projectId, datasetId) =>
+      (await service.usersOf('dataset', datasetId)).map((workflow) => ({
+        kind: 'workflow',
+        ...workflow,
+      })),
+    forced: (actor, projectId, datasetId, users) =>
+      service.recordForcedDelete(actor, projectId, 'dataset', datasetId, users),
+  });
   return { service };
 }
 export type WorkflowsModule = ReturnType<typeof createWorkflowsModule>;
