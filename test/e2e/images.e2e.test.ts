@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCRIPTED_SVG, solidImage } from '../../src/sheets/images/image-test-fixtures.ts';
 import {
   type E2eServer,
+  gridCell,
   launchBrowser,
   openPage,
   screenshot,
@@ -91,6 +92,38 @@ describe('image columns in the grid', () => {
     const svg = page.getByRole('dialog', { name: 'logo.svg' });
     await svg.waitFor();
     expect(await svg.locator('img').getAttribute('src')).toMatch(/\/thumbnail$/);
+    await page.keyboard.press('Escape');
+    expect(tab.errors).toEqual([]);
+  });
+
+  it('uploads an image dropped onto a cell', async () => {
+    const { page } = tab;
+    const blue = (
+      await solidImage('webp', { width: 90, height: 60, colour: { r: 0, g: 0, b: 255 } })
+    ).toString('base64');
+    const cell = gridCell(page, 1, 1);
+    await cell.evaluate((element, base64) => {
+      const bytes = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], 'blue.webp', { type: 'image/webp' }));
+      const target = element.querySelector('img') ?? element;
+      target.dispatchEvent(
+        new DragEvent('dragover', { bubbles: true, cancelable: true, dataTransfer: transfer }),
+      );
+      target.dispatchEvent(
+        new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: transfer }),
+      );
+    }, blue);
+    await expect
+      .poll(() => page.getByRole('button', { name: /^blue\.webp/ }).count(), { timeout: 30_000 })
+      .toBe(1);
+    await expect
+      .poll(() =>
+        gridCell(page, 1, 1)
+          .locator('img')
+          .evaluate((img) => (img as HTMLImageElement).naturalWidth),
+      )
+      .toBe(90);
     expect(tab.errors).toEqual([]);
   });
 });

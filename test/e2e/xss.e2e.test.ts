@@ -38,6 +38,8 @@ const PAYLOADS = [
   '<base href="javascript:window.__xss=16//">',
   '<a href="  javascript:window.__xss=17">spaced</a>',
   '<img src="javascript:window.__xss=18">',
+  // Reasoning behind the <think> toggle is text, whatever it holds (issue 18 item 4).
+  '<think><img src=x onerror="window.__xss=19"> [x](javascript:window.__xss=20)</think>**reasoned**',
   // An image URL the CSP refuses (http: on another origin): the cell falls back to its text.
   'http://127.0.0.1:9/refused-by-csp.png',
 ];
@@ -147,6 +149,13 @@ describe('hostile content', () => {
     expect(await link.getAttribute('rel')).toContain('noopener');
     // Links whose javascript: URL was dropped stay as inert text.
     await page.locator('.cell-markdown', { hasText: 'click me' }).click();
+    // <think> reasoning: closed by default, opened it shows its payload as text.
+    const thinking = page.locator('details.thinking').first();
+    expect(await thinking.getAttribute('open')).toBeNull();
+    await thinking.locator('summary').click();
+    expect(await thinking.locator('.thinking-text').textContent()).toContain('onerror=');
+    expect(await thinking.locator('img, a').count()).toBe(0);
+    expect(await page.locator('.cell-markdown strong', { hasText: 'reasoned' }).count()).toBe(1);
     await assertNothingRan();
     await screenshot(page, 'xss-02-markdown');
   });

@@ -114,7 +114,10 @@ describe('vision columns', () => {
   });
 
   it("turns a reference to another project's image into a cell error, sending nothing", async () => {
-    const other = await env.t.app.services.projects.createProject(owner(), { name: 'Other', description: '' });
+    const other = await env.t.app.services.projects.createProject(owner(), {
+      name: 'Other',
+      description: '',
+    });
     const secret = await stored(
       other.id,
       'secret.png',

@@ -16,6 +16,7 @@ import {
   sheetApi,
 } from '../api/sheet-api.ts';
 import type { SavedView } from '../api/view-api.ts';
+import { imageDropHandlers } from '../images/image-drop.ts';
 import { useConfirm } from '../ui/confirm.tsx';
 import { ErrorBoundary } from '../ui/error-boundary.tsx';
 import { useAnnouncer } from '../ui/live-region.tsx';
@@ -734,7 +735,17 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
         onDismiss={runs.dismiss}
       />
       <div className="dataset-body">
-        <div className="grid-column">
+        <div
+          className="grid-column"
+          {...imageDropHandlers({
+            projectId,
+            datasetId: dataset.id,
+            columns,
+            readOnly,
+            rowsBetween: (first, last) => cache.rowsBetween(first, last),
+            onError: notices.error,
+          })}
+        >
           <ErrorBoundary label="the grid">
             <Grid
               ref={grid}

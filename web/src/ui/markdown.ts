@@ -74,3 +74,14 @@ export function renderMarkdown(text: string, maxLength = 20_000): SanitizedHtml 
   if (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value!);
   return html;
 }
+
+/**
+ * Splits the reasoning some models write first (`<think>…</think>`, or an unclosed `<think>`
+ * still streaming) from the answer: the answer is rendered, the reasoning shown as plain text
+ * behind a toggle (issue 18 item 4).
+ */
+export function splitThinking(text: string): { thinking: string | undefined; answer: string } {
+  const match = /^\s*<think>([\s\S]*?)(?:<\/think>|$)/i.exec(text);
+  if (!match) return { thinking: undefined, answer: text };
+  return { thinking: (match[1] ?? '').trim(), answer: text.slice(match[0].length).trimStart() };
+}

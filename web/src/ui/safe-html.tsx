@@ -1,4 +1,4 @@
-import { renderMarkdown, type SanitizedHtml } from './markdown.ts';
+import { renderMarkdown, type SanitizedHtml, splitThinking } from './markdown.ts';
 
 /**
  * The app's only use of innerHTML, and it accepts only sanitizer output (the SanitizedHtml
@@ -9,11 +9,23 @@ export function SafeHtml({ html, className }: { html: SanitizedHtml; className?:
   return <div className={className} dangerouslySetInnerHTML={{ __html: html }} />;
 }
 
+/** Markdown through the sanitizer; `<think>` reasoning as text behind a closed toggle. */
 export function Markdown({ text, className }: { text: string; className?: string }) {
-  return (
+  const { thinking, answer } = splitThinking(text);
+  const html = (
     <SafeHtml
-      html={renderMarkdown(text)}
+      html={renderMarkdown(answer)}
       className={className ? `markdown ${className}` : 'markdown'}
     />
+  );
+  if (thinking === undefined) return html;
+  return (
+    <>
+      <details className="thinking">
+        <summary>Reasoning</summary>
+        <p className="thinking-text">{thinking}</p>
+      </details>
+      {html}
+    </>
   );
 }
