@@ -94,7 +94,7 @@ export default async function imagesBench(): Promise<BenchRow[]> {
       return dataset.id;
     };
     const runVision = async (datasetId: string, total: number) => {
-      const created = await app.generation.service.createAiColumn(actor, projectId, datasetId, {
+      const created = await app.generation.aiColumns.createAiColumn(actor, projectId, datasetId, {
         name: 'Description',
         prompt: 'Describe {{Photo}}',
         provider: bench.providerId,
@@ -102,7 +102,7 @@ export default async function imagesBench(): Promise<BenchRow[]> {
         run: false,
       });
       const begun = performance.now();
-      const run = await app.generation.service.startRun(
+      const run = await app.generation.runs.startRun(
         actor,
         projectId,
         datasetId,

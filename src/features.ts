@@ -261,7 +261,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       access: base.core.access,
       audit: base.core.audit,
       sheets: sheetsFeature().sheets,
-      generation: generationFeature().service,
+      generation: generationFeature().runs,
       documents: documentsFeature().documents,
       llm: base.llm.llm,
       ...(options.workflows ? { runOptions: options.workflows } : {}),

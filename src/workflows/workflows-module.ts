@@ -3,7 +3,7 @@ import type { ProjectAccess } from '../access/project-access.ts';
 import type { DocumentService } from '../documents/document-service.ts';
 import type { LlmService } from '../llm/llm-service.ts';
 import type { Platform } from '../platform/platform.ts';
-import type { GenerationService } from '../sheets/generation/generation-service.ts';
+import type { RunUseCases } from '../sheets/generation/generation-runs.ts';
 import type { SheetService } from '../sheets/sheet-service.ts';
 import { createWorkflowRun, type WorkflowRunOptions } from './workflow-run.ts';
 import { createWorkflowService } from './workflow-service.ts';
@@ -21,7 +21,8 @@ export function createWorkflowsModule(deps: {
   access: ProjectAccess;
   audit: AuditRecorder;
   sheets: SheetService;
-  generation: GenerationService;
+  /** AI-column run use cases (start a run, read it). */
+  generation: Pick<RunUseCases, 'startRun' | 'getRun'>;
   documents: DocumentService;
   llm: LlmService;
   /** Tests shorten the retry backoff or record the waits. */

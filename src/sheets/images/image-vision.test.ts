@@ -13,7 +13,8 @@ import { acceptsImages, VISION_MODEL_PATTERNS } from './image-vision.ts';
 let env: GenerationTestEnv;
 const owner = (): Actor => env.members.owner.actor;
 const images = () => env.t.app.features.images.images;
-const service = () => env.t.app.generation.service;
+const aiColumns = () => env.t.app.generation.aiColumns;
+const runs = () => env.t.app.generation.runs;
 
 beforeAll(async () => {
   env = await openGenerationTestEnv();
@@ -56,7 +57,7 @@ describe('vision columns', () => {
       await stored(env.projectId, 'svg.svg', SCRIPTED_SVG),
     ];
     const data = await gallery('Vision', references);
-    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+    const created = await aiColumns().createAiColumn(owner(), env.projectId, data.id, {
       name: 'Description',
       prompt: 'Describe {{Photo}}',
       provider: env.providerId,
@@ -83,7 +84,7 @@ describe('vision columns', () => {
     await sheetsOf(env.t).appendRows(owner(), env.projectId, data.id, [
       { [data.photo]: again as never },
     ]);
-    const rerun = await service().startRun(owner(), env.projectId, data.id, created.column.id, {
+    const rerun = await runs().startRun(owner(), env.projectId, data.id, created.column.id, {
       mode: 'all',
       fresh: false,
     });
@@ -99,7 +100,7 @@ describe('vision columns', () => {
       await stored(env.projectId, 'a.png', await solidImage('png')),
     ]);
     await expect(
-      service().createAiColumn(owner(), env.projectId, data.id, {
+      aiColumns().createAiColumn(owner(), env.projectId, data.id, {
         name: 'Description',
         prompt: 'Describe {{Photo}}',
         provider: env.providerId,
@@ -124,7 +125,7 @@ describe('vision columns', () => {
       await solidImage('png', { colour: { r: 1, g: 1, b: 1 } }),
     );
     const data = await gallery('Forged', [secret]);
-    const created = await service().createAiColumn(owner(), env.projectId, data.id, {
+    const created = await aiColumns().createAiColumn(owner(), env.projectId, data.id, {
       name: 'Description',
       prompt: 'Describe {{Photo}}',
       provider: env.providerId,
