@@ -230,7 +230,7 @@ describe('hostile content', () => {
         '<img src=x onerror="window.__xss=800"> [go](javascript:window.__xss=801) <script>window.__xss=802</script> **done**';
       const generation = (
         server.t.app as unknown as {
-          generation: { service: { createAiColumn(...args: unknown[]): Promise<unknown> } };
+          generation: { aiColumns: { createAiColumn(...args: unknown[]): Promise<unknown> } };
         }
       ).generation;
       await generation.aiColumns.createAiColumn(actor, projectId, datasetId, {
