@@ -69,6 +69,20 @@ const estimates = () => env.t.app.generation.estimates;
 const sheets = () => sheetsOf(env.t);
 const owner = () => env.members.owner.actor;
 const cities = ['Paris', 'Lima', 'Oslo', 'Accra'];
+/** A dataset of the four cities, one per row. */
+const citiesDataset = (name: string) =>
+  env.dataset(
+    name,
+    ['City'],
+    cities.map((City) => ({ City })),
+  );
+/** A project price for `model`, USD per million input and output tokens. */
+const priceOf = (model: string, inputUsdPerMtok: number, outputUsdPerMtok: number) =>
+  env.t.app.llm.admin.createPrice(owner(), env.projectId, {
+    model,
+    inputUsdPerMtok,
+    outputUsdPerMtok,
+  });
 
 async function column(
   datasetId: string,
@@ -85,17 +99,9 @@ async function column(
 
 describe('staleness and the cache', () => {
   it('regenerate (all, range, a cell) asks the model again and is billed; the estimate counts the cache hits it expects', async () => {
-    const data = await env.dataset(
-      'Regenerate',
-      ['City'],
-      cities.map((City) => ({ City })),
-    );
+    const data = await citiesDataset('Regenerate');
     // `vary`: the fake gives the same prompt a new answer each time it is asked.
-    await env.t.app.llm.admin.createPrice(owner(), env.projectId, {
-      model: 'gpt-4o-mini@vary',
-      inputUsdPerMtok: 0.15,
-      outputUsdPerMtok: 0.6,
-    });
+    await priceOf('gpt-4o-mini@vary', 0.15, 0.6);
     const created = await column(data.id, {
       name: 'Motto',
       prompt: 'A motto for {{City}}',
@@ -166,11 +172,7 @@ describe('staleness and the cache', () => {
   });
 
   it('a prompt edit misses the cache and marks the generated cells stale; a stale run redoes them', async () => {
-    const data = await env.dataset(
-      'Stale',
-      ['City'],
-      cities.map((City) => ({ City })),
-    );
+    const data = await citiesDataset('Stale');
     const created = await column(data.id, { name: 'Note', prompt: 'Note on {{City}}' });
     expect(env.fake.requests).toHaveLength(4);
 
@@ -214,11 +216,7 @@ describe('staleness and the cache', () => {
   });
 
   it('an edited input cell makes its AI cell stale; renaming the input rewrites the prompt', async () => {
-    const data = await env.dataset(
-      'Inputs',
-      ['City'],
-      cities.map((City) => ({ City })),
-    );
+    const data = await citiesDataset('Inputs');
     const created = await column(data.id, { name: 'Blurb', prompt: 'Blurb for {{City}}' });
     const cityId = data.columns.City!;
     const before = await sheets().readCells(
@@ -265,11 +263,7 @@ describe('staleness and the cache', () => {
   });
 
   it('regenerating one cell asks the model again (the cache would give the same answer back)', async () => {
-    const data = await env.dataset(
-      'One',
-      ['City'],
-      cities.map((City) => ({ City })),
-    );
+    const data = await citiesDataset('One');
     const created = await column(data.id, { name: 'Once', prompt: 'Once upon {{City}}' });
     env.fake.reset();
     const run = await runs().startRun(owner(), env.projectId, data.id, created.column.id, {
@@ -529,16 +523,8 @@ describe('few-shot examples from validated cells', () => {
 
 describe('cost', () => {
   it('a run estimated above the threshold waits for confirmation', async () => {
-    const data = await env.dataset(
-      'Costly',
-      ['City'],
-      cities.map((City) => ({ City })),
-    );
-    await env.t.app.llm.admin.createPrice(owner(), env.projectId, {
-      model: 'pricey-model',
-      inputUsdPerMtok: 50_000,
-      outputUsdPerMtok: 50_000,
-    });
+    const data = await citiesDataset('Costly');
+    await priceOf('pricey-model', 50_000, 50_000);
     const created = await aiColumns().createAiColumn(owner(), env.projectId, data.id, {
       name: 'Pricey',
       prompt: 'Expensive thoughts on {{City}}',
