@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { eventually } from '../../test/eventually.ts';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
 import type { TestApp } from '../../test/test-platform.ts';
 import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
@@ -472,29 +473,57 @@ describe('limits under concurrency', () => {
     expect(fake.requests).toHaveLength(0);
   });
 
-  it('lets no more token estimates through than the tokens per minute among 50 concurrent callers', async () => {
+  it('holds no more token estimates than the tokens per minute among 50 concurrent callers', async () => {
+    // The provider holds every admitted call open, so no estimate is settled to usage
+    // (a settled call frees its unused estimate for others): what is in flight is what fits.
     const tokensPerMinute = 1_000;
-    const { id, key } = await createKey({ tokensPerMinute });
-    const outcomes = await fiftyCallers(key, (index) => ({
-      model: 'fast',
-      messages: [{ role: 'user', content: `tpm ${index}` }],
-      max_tokens: 60,
-      stream: index % 2 === 0,
-    }));
-    const { ok, limited } = tally(outcomes);
-    expect(ok + limited.length).toBe(50);
-    expect(ok).toBeGreaterThan(0);
-    expect(limited.length).toBeGreaterThan(0);
-    expect(limited[0]?.message).toContain('tokens per minute');
-    // Each estimate is over 60 tokens: at most 16 fit a minute (two minutes at a boundary).
-    expect(ok).toBeLessThanOrEqual(32);
+    const { id, key } = await createKey({
+      tokensPerMinute,
+      models: [{ name: 'held', provider: openaiProvider, model: 'gpt-4o-mini@hang' }],
+    });
+    const controller = new AbortController();
+    let refused = 0;
+    const outcomes = Promise.all(
+      Array.from({ length: 50 }, (_, index) =>
+        client(key)
+          .chat.completions.create(
+            {
+              model: 'held',
+              messages: [{ role: 'user', content: `tpm ${index}` }],
+              max_tokens: 60,
+            },
+            { signal: controller.signal },
+          )
+          .catch((error: unknown) => {
+            if (!controller.signal.aborted) refused += 1;
+            return error;
+          }),
+      ),
+    );
+    // Every caller is either refused (answered) or held at the provider.
+    await eventually(
+      () => refused + fake.requests.length,
+      (count) => count === 50,
+      { what: 'every caller refused or at the provider' },
+    );
+    const admitted = fake.requests.length;
     const windows = await t.platform.database.db
       .selectFrom('gateway_key_window')
-      .select(['tokens'])
+      .select(['requests', 'tokens'])
       .where('key_id', '=', id)
       .execute();
+    expect(windows.reduce((sum, window) => sum + Number(window.requests), 0)).toBe(admitted);
     for (const window of windows)
       expect(Number(window.tokens)).toBeLessThanOrEqual(tokensPerMinute);
+    // Each estimate is over 60 tokens: at most 16 fit a minute (two minutes at a boundary).
+    expect(admitted).toBeLessThanOrEqual(32);
+    controller.abort();
+    const { limited } = tally(await outcomes);
+    expect(limited.length).toBe(refused);
+    expect(refused).toBeGreaterThan(0);
+    expect(limited[0]?.message).toContain('tokens per minute');
+    // The callers hung up: every held upstream call is aborted.
+    await fake.waitFor((_, all) => all.every((request) => request.aborted), 30_000);
   });
 
   it('never lets 50 concurrent callers overshoot the key budget by more than one estimate', async () => {
