@@ -1,10 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { ProjectWithMembers } from '../../test/factories.ts';
-import type { TestApp } from '../../test/test-platform.ts';
 import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
-import type { FakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import { apiErrorOf, type GatewayTestEnv, startGatewayEnv } from './gateway-test-env.ts';
 
 /**
@@ -14,17 +11,11 @@ import { apiErrorOf, type GatewayTestEnv, startGatewayEnv } from './gateway-test
  */
 
 let env: GatewayTestEnv;
-let t: TestApp;
-let fake: FakeLlm;
-let team: ProjectWithMembers;
-let baseURL: string;
 let key: string;
 let keyId: string;
 
 beforeAll(async () => {
   env = await startGatewayEnv('sk-test-gateway-anthropic-provider-0123456789');
-  ({ t, fake, team } = env);
-  baseURL = env.origin;
   const created = await env.createKey({
     name: 'claude code',
     models: [
@@ -36,9 +27,9 @@ beforeAll(async () => {
   keyId = created.id;
 });
 afterAll(() => env?.close());
-beforeEach(() => fake.reset());
+beforeEach(() => env.fake.reset());
 
-const client = () => new Anthropic({ baseURL, apiKey: key, maxRetries: 0 });
+const client = () => new Anthropic({ baseURL: env.origin, apiKey: key, maxRetries: 0 });
 const MODEL = 'anthropic/claude-3-5-haiku-latest';
 
 const weather: Anthropic.Tool = {
@@ -124,7 +115,7 @@ describe('POST /v1/messages', () => {
     });
     expect(answer.stop_reason).toBe('end_turn');
     expect(answer.content[0]?.type).toBe('text');
-    expect(JSON.stringify(fake.requests.at(-1)?.body)).toContain('temperatureC');
+    expect(JSON.stringify(env.fake.requests.at(-1)?.body)).toContain('temperatureC');
   });
 
   it('sends a base64 image block to the provider', async () => {
@@ -144,7 +135,7 @@ describe('POST /v1/messages', () => {
       ],
     });
     expect(message.content[0]?.type).toBe('text');
-    expect(JSON.stringify(fake.requests.at(-1)?.body)).toContain('iVBORw0KGgo');
+    expect(JSON.stringify(env.fake.requests.at(-1)?.body)).toContain('iVBORw0KGgo');
   });
 
   it('lists the key models in the Anthropic format', async () => {
@@ -159,8 +150,8 @@ describe('POST /v1/messages', () => {
       max_tokens: 16,
       messages: [{ role: 'user', content: 'Count me' }],
     });
-    await t.app.llm.llm.flush();
-    const rows = await t.platform.database.db
+    await env.t.app.llm.llm.flush();
+    const rows = await env.t.platform.database.db
       .selectFrom('llm_calls')
       .select(['feature', 'status'])
       .where(sql<boolean>`entity_ids ->> 'gatewayKeyId' = ${keyId}`)
@@ -168,10 +159,10 @@ describe('POST /v1/messages', () => {
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.every((row) => row.feature === 'gateway')).toBe(true);
     // The project's spend page breaks gateway spend down by key.
-    const spend = await t.app.inject({
+    const spend = await env.t.app.inject({
       method: 'GET',
-      url: `/api/projects/${team.project.id}/llm/spend/by-entity?by=gateway-key&since=1d`,
-      headers: team.owner.headers,
+      url: `/api/projects/${env.team.project.id}/llm/spend/by-entity?by=gateway-key&since=1d`,
+      headers: env.team.owner.headers,
     });
     expect(spend.statusCode, spend.body).toBe(200);
     const row = spend.json().rows.find((entry: { entityId: string }) => entry.entityId === keyId);
@@ -196,7 +187,7 @@ describe('errors in the Anthropic format', () => {
   });
 
   it('answers 400 naming the missing field, before any request', async () => {
-    const response = await fetch(`${baseURL}/v1/messages`, {
+    const response = await fetch(`${env.origin}/v1/messages`, {
       method: 'POST',
       headers: {
         'x-api-key': key,
@@ -209,13 +200,13 @@ describe('errors in the Anthropic format', () => {
     const body = (await response.json()) as { error: { type: string; message: string } };
     expect(body.error.type).toBe('invalid_request_error');
     expect(body.error.message).toContain('max_tokens');
-    expect(fake.requests).toHaveLength(0);
+    expect(env.fake.requests).toHaveLength(0);
   });
 
   it('answers 401 authentication_error to a wrong key', async () => {
     const error = await apiError(
       new Anthropic({
-        baseURL,
+        baseURL: env.origin,
         apiKey: 'sk-test-not-a-gateway-key',
         maxRetries: 0,
       }).messages.create({

@@ -61,26 +61,14 @@ export function inputTokens(usage: TokenUsage): number {
   );
 }
 
-export function openAiFinishReason(reason: FinishReason): string {
-  switch (reason) {
-    case 'length':
-      return 'length';
-    case 'tool-calls':
-      return 'tool_calls';
-    case 'content-filter':
-      return 'content_filter';
-    default:
-      return 'stop';
-  }
-}
+/** Our finish reasons in each wire format's words; anything else is a normal stop. */
+const FINISH_WORDS: Record<'openai' | 'anthropic', Partial<Record<FinishReason, string>>> = {
+  openai: { length: 'length', 'tool-calls': 'tool_calls', 'content-filter': 'content_filter' },
+  anthropic: { length: 'max_tokens', 'tool-calls': 'tool_use' },
+};
 
-export function anthropicStopReason(reason: FinishReason): string {
-  switch (reason) {
-    case 'length':
-      return 'max_tokens';
-    case 'tool-calls':
-      return 'tool_use';
-    default:
-      return 'end_turn';
-  }
-}
+export const openAiFinishReason = (reason: FinishReason): string =>
+  FINISH_WORDS.openai[reason] ?? 'stop';
+
+export const anthropicStopReason = (reason: FinishReason): string =>
+  FINISH_WORDS.anthropic[reason] ?? 'end_turn';

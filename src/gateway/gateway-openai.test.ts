@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { eventually } from '../../test/eventually.ts';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
 import type { TestApp } from '../../test/test-platform.ts';
 import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
@@ -54,6 +55,11 @@ const createKey = (body: KeyBody = {}, project: ProjectWithMembers = team) =>
 const client = (apiKey: string) => new OpenAI({ baseURL, apiKey, maxRetries: 0 });
 const usageRows = (keyId: string) => env.usageRows(keyId);
 const apiError = (promise: Promise<unknown>) => apiErrorOf(OpenAI.APIError, promise);
+/** How a one-line question to `model` with `key` is refused. */
+const refusalOf = (key: string, model: string) =>
+  apiError(
+    client(key).chat.completions.create({ model, messages: [{ role: 'user', content: 'Hi' }] }),
+  );
 
 async function errorOf(response: Response): Promise<Record<string, unknown>> {
   return ((await response.json()) as { error: Record<string, unknown> }).error;
@@ -309,12 +315,7 @@ describe('POST /v1/chat/completions', () => {
 describe('bad input and faults, in the OpenAI error format', () => {
   it('answers 404 naming a model the key may not use', async () => {
     const { key } = await createKey();
-    const error = await apiError(
-      client(key).chat.completions.create({
-        model: 'gpt-4o',
-        messages: [{ role: 'user', content: 'Hi' }],
-      }),
-    );
+    const error = await refusalOf(key, 'gpt-4o');
     expect(error.status).toBe(404);
     expect(error.code).toBe('model_not_found');
     expect(error.message).toContain('gpt-4o');
@@ -408,12 +409,7 @@ describe('bad input and faults, in the OpenAI error format', () => {
     const { key } = await createKey({
       models: [{ name: 'broken', provider: openaiProvider, model: 'gpt-4o-mini@status=503' }],
     });
-    const error = await apiError(
-      client(key).chat.completions.create({
-        model: 'broken',
-        messages: [{ role: 'user', content: 'Hi' }],
-      }),
-    );
+    const error = await refusalOf(key, 'broken');
     expect(error.status).toBe(502);
     expect(error.type).toBe('api_error');
     expect(error.requestID).toBeTruthy();
@@ -421,27 +417,40 @@ describe('bad input and faults, in the OpenAI error format', () => {
   });
 });
 
+/** Fifty concurrent calls with `key`, streamed ones read to the end: 'ok' or the error. */
+const fiftyCallers = (
+  key: string,
+  request: (index: number) => OpenAI.Chat.ChatCompletionCreateParams,
+): Promise<unknown[]> =>
+  Promise.all(
+    Array.from({ length: 50 }, (_, index) =>
+      client(key)
+        .chat.completions.create(request(index))
+        .then(async (result) => {
+          if (Symbol.asyncIterator in result) for await (const _chunk of result) void _chunk;
+          return 'ok' as const;
+        })
+        .catch((error: unknown) => error),
+    ),
+  );
+
+/** How many calls answered, and the 429s among the rest. */
+const tally = (outcomes: unknown[]) => ({
+  ok: outcomes.filter((outcome) => outcome === 'ok').length,
+  limited: outcomes.filter(
+    (outcome) => outcome instanceof OpenAI.APIError && outcome.status === 429,
+  ) as InstanceType<typeof OpenAI.APIError>[],
+});
+
 describe('limits under concurrency', () => {
   it('lets at most the requests-per-minute through among 50 concurrent callers', async () => {
     const { key } = await createKey({ requestsPerMinute: 10 });
-    const outcomes = await Promise.all(
-      Array.from({ length: 50 }, (_, index) =>
-        client(key)
-          .chat.completions.create({
-            model: 'fast',
-            messages: [{ role: 'user', content: `rpm ${index}` }],
-            max_tokens: 5,
-          })
-          .then(
-            () => 'ok' as const,
-            (error: unknown) => error,
-          ),
-      ),
-    );
-    const ok = outcomes.filter((outcome) => outcome === 'ok').length;
-    const limited = outcomes.filter(
-      (outcome) => outcome instanceof OpenAI.APIError && outcome.status === 429,
-    ) as InstanceType<typeof OpenAI.APIError>[];
+    const outcomes = await fiftyCallers(key, (index) => ({
+      model: 'fast',
+      messages: [{ role: 'user', content: `rpm ${index}` }],
+      max_tokens: 5,
+    }));
+    const { ok, limited } = tally(outcomes);
     expect(ok + limited.length).toBe(50);
     // One minute window (two if the calls straddle a minute boundary).
     expect(ok).toBeGreaterThanOrEqual(10);
@@ -464,26 +473,69 @@ describe('limits under concurrency', () => {
     expect(fake.requests).toHaveLength(0);
   });
 
+  it('holds no more token estimates than the tokens per minute among 50 concurrent callers', async () => {
+    // The provider holds every admitted call open, so no estimate is settled to usage
+    // (a settled call frees its unused estimate for others): what is in flight is what fits.
+    const tokensPerMinute = 1_000;
+    const { id, key } = await createKey({
+      tokensPerMinute,
+      models: [{ name: 'held', provider: openaiProvider, model: 'gpt-4o-mini@hang' }],
+    });
+    const controller = new AbortController();
+    let refused = 0;
+    const outcomes = Promise.all(
+      Array.from({ length: 50 }, (_, index) =>
+        client(key)
+          .chat.completions.create(
+            {
+              model: 'held',
+              messages: [{ role: 'user', content: `tpm ${index}` }],
+              max_tokens: 60,
+            },
+            { signal: controller.signal },
+          )
+          .catch((error: unknown) => {
+            if (!controller.signal.aborted) refused += 1;
+            return error;
+          }),
+      ),
+    );
+    // Every caller is either refused (answered) or held at the provider.
+    await eventually(
+      () => refused + fake.requests.length,
+      (count) => count === 50,
+      { what: 'every caller refused or at the provider' },
+    );
+    const admitted = fake.requests.length;
+    const windows = await t.platform.database.db
+      .selectFrom('gateway_key_window')
+      .select(['requests', 'tokens'])
+      .where('key_id', '=', id)
+      .execute();
+    expect(windows.reduce((sum, window) => sum + Number(window.requests), 0)).toBe(admitted);
+    for (const window of windows)
+      expect(Number(window.tokens)).toBeLessThanOrEqual(tokensPerMinute);
+    // Each estimate is over 60 tokens: at most 16 fit a minute (two minutes at a boundary).
+    expect(admitted).toBeLessThanOrEqual(32);
+    controller.abort();
+    const { limited } = tally(await outcomes);
+    expect(limited.length).toBe(refused);
+    expect(refused).toBeGreaterThan(0);
+    expect(limited[0]?.message).toContain('tokens per minute');
+    // The callers hung up: every held upstream call is aborted.
+    await fake.waitFor((_, all) => all.every((request) => request.aborted), 30_000);
+  });
+
   it('never lets 50 concurrent callers overshoot the key budget by more than one estimate', async () => {
     const limit = 100_000;
     const { id, key } = await createKey({ budgets: [{ period: 'day', hardLimitNano: limit }] });
-    const outcomes = await Promise.all(
-      Array.from({ length: 50 }, (_, index) =>
-        client(key)
-          .chat.completions.create({
-            model: 'fast',
-            messages: [{ role: 'user', content: `budget ${index}` }],
-            max_tokens: 20,
-            stream: index % 2 === 0,
-          })
-          .then(async (result) => {
-            // Streamed calls are charged too: read them to the end.
-            if (Symbol.asyncIterator in result) for await (const _chunk of result) void _chunk;
-            return 'ok' as const;
-          })
-          .catch((error: unknown) => error),
-      ),
-    );
+    // Streamed calls are charged too (fiftyCallers reads them to the end).
+    const outcomes = await fiftyCallers(key, (index) => ({
+      model: 'fast',
+      messages: [{ role: 'user', content: `budget ${index}` }],
+      max_tokens: 20,
+      stream: index % 2 === 0,
+    }));
     const refused = outcomes.filter(
       (outcome) => outcome instanceof OpenAI.APIError && outcome.status === 402,
     ) as InstanceType<typeof OpenAI.APIError>[];

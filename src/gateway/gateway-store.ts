@@ -71,6 +71,7 @@ export type WindowResult =
   | { ok: false; limit: 'requests' | 'tokens'; requests: number; tokens: number };
 
 export function createGatewayStore(db: Kysely<DB>) {
+  const selectKeys = () => db.selectFrom('gateway_key').select(COLUMNS);
   return {
     async insert(
       trx: Transaction<DB>,
@@ -156,9 +157,7 @@ export function createGatewayStore(db: Kysely<DB>) {
     },
 
     async list(projectId: string): Promise<GatewayKey[]> {
-      const rows = await db
-        .selectFrom('gateway_key')
-        .select(COLUMNS)
+      const rows = await selectKeys()
         .where('project_id', '=', projectId)
         .orderBy('created_at')
         .execute();
@@ -166,9 +165,7 @@ export function createGatewayStore(db: Kysely<DB>) {
     },
 
     async find(projectId: string, keyId: string): Promise<GatewayKey | undefined> {
-      const row = await db
-        .selectFrom('gateway_key')
-        .select(COLUMNS)
+      const row = await selectKeys()
         .where('project_id', '=', projectId)
         .where('id', '=', keyId)
         .executeTakeFirst();
@@ -177,9 +174,7 @@ export function createGatewayStore(db: Kysely<DB>) {
 
     /** A live key by the hash of its secret. */
     async findLiveByHash(keyHash: string): Promise<GatewayKey | undefined> {
-      const row = await db
-        .selectFrom('gateway_key')
-        .select(COLUMNS)
+      const row = await selectKeys()
         .where('key_hash', '=', keyHash)
         .where('revoked_at', 'is', null)
         .executeTakeFirst();

@@ -49,7 +49,12 @@ describe('HTTP server limits', () => {
       config: {
         bodyLimit: 1024,
         sheets: { ...defaults.sheets, importMaxBytes: 4_096 },
-        http: { ...defaults.http, headersTimeoutMs: 1_000, maxConnectionsPerIp: 3 },
+        http: {
+          ...defaults.http,
+          headersTimeoutMs: 1_000,
+          maxConnectionsPerIp: 3,
+          overflowConnectionsPerIp: 1,
+        },
       },
     });
     session = await createSignedInUser(t);
@@ -71,6 +76,7 @@ describe('HTTP server limits', () => {
       requestTimeoutMs: 600_000,
       headersTimeoutMs: 20_000,
       maxConnectionsPerIp: 100,
+      overflowConnectionsPerIp: 2_000,
     });
     expect(t.app.server.requestTimeout).toBe(defaults.http.requestTimeoutMs);
     expect(t.app.server.headersTimeout).toBe(1_000);
@@ -137,10 +143,18 @@ describe('HTTP server limits', () => {
       await client.until('\r\n\r\n');
       expect(client.received()).toMatch(/^HTTP\/1\.1 200 /);
     }
+    // Past the bound, the overflow (here one connection) serves only routes that allow it
+    // (the gateway's): anything else is answered 429 and closed. Past both, closed at once.
+    // The server accepts connections in the order they were made.
+    const overflow = await rawClient(port);
     const refused = await rawClient(port);
+    overflow.socket.write(`GET /healthz HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n\r\n`);
     refused.socket.write(`GET /healthz HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n\r\n`);
     await refused.closed;
     expect(refused.received()).toBe('');
+    await overflow.closed;
+    expect(overflow.received()).toMatch(/^HTTP\/1\.1 429 /);
+    expect(overflow.received().toLowerCase()).toContain('connection: close');
     // One closes; a new connection is served once the server has seen it go.
     clients[0]!.socket.end();
     await clients[0]!.closed;
