@@ -6,6 +6,7 @@ import { threadStream } from './chat-reply-run.ts';
 import {
   createThreadBody,
   editMessageBody,
+  forkThreadBody,
   listMessagesQuery,
   listThreadsQuery,
   messagePageSchema,
@@ -272,6 +273,30 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
         request.params.threadId,
         request.body.messageId,
       ),
+  );
+
+  app.post(
+    `${thread}/fork`,
+    {
+      schema: {
+        tags,
+        summary: 'Fork: a new thread with the branch up to a message (editor; 201)',
+        params: threadParams,
+        body: forkThreadBody,
+        response: { 201: threadSchema },
+      },
+    },
+    async (request, reply) =>
+      reply
+        .status(201)
+        .send(
+          await chat.forkThread(
+            request.actor,
+            request.params.projectId,
+            request.params.threadId,
+            request.body,
+          ),
+        ),
   );
 
   app.get(
