@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { Actor } from '../access/actor.ts';
 import type { EventBus } from '../platform/events.ts';
 import { streamToClient } from '../platform/http/sse.ts';
 import { threadStream } from './chat-reply-run.ts';
@@ -32,6 +33,14 @@ import type { ChatService } from './chat-service.ts';
  * Chat over REST + SSE (docs/chat.md). Sending answers 202 with the reply's id: the reply is
  * a durable run, followed on the thread's event stream.
  */
+type ThreadRequest = { actor: Actor; params: { projectId: string; threadId: string } };
+
+/** Who asks and about which thread (or message): the first arguments of every use case. */
+const threadArgs = (request: ThreadRequest) =>
+  [request.actor, request.params.projectId, request.params.threadId] as const;
+const messageArgs = (request: ThreadRequest & { params: { messageId: string } }) =>
+  [...threadArgs(request), request.params.messageId] as const;
+
 export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: EventBus }> = async (
   app,
   options,
@@ -83,8 +92,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
         response: { 200: threadDetailSchema },
       },
     },
-    async (request) =>
-      chat.getThread(request.actor, request.params.projectId, request.params.threadId),
+    async (request) => chat.getThread(...threadArgs(request)),
   );
 
   app.patch(
@@ -98,13 +106,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
         response: { 200: threadSchema },
       },
     },
-    async (request) =>
-      chat.updateThread(
-        request.actor,
-        request.params.projectId,
-        request.params.threadId,
-        request.body,
-      ),
+    async (request) => chat.updateThread(...threadArgs(request), request.body),
   );
 
   app.delete(
@@ -118,7 +120,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
       },
     },
     async (request, reply) => {
-      await chat.deleteThread(request.actor, request.params.projectId, request.params.threadId);
+      await chat.deleteThread(...threadArgs(request));
       return reply.status(204).send(null);
     },
   );
@@ -134,13 +136,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
         response: { 200: messagePageSchema },
       },
     },
-    async (request) =>
-      chat.listMessages(
-        request.actor,
-        request.params.projectId,
-        request.params.threadId,
-        request.query,
-      ),
+    async (request) => chat.listMessages(...threadArgs(request), request.query),
   );
 
   app.post(
@@ -155,16 +151,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
       },
     },
     async (request, reply) =>
-      reply
-        .status(202)
-        .send(
-          await chat.sendMessage(
-            request.actor,
-            request.params.projectId,
-            request.params.threadId,
-            request.body,
-          ),
-        ),
+      reply.status(202).send(await chat.sendMessage(...threadArgs(request), request.body)),
   );
 
   app.patch(
@@ -180,13 +167,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
       },
     },
     async (request, reply) => {
-      const { status, ...result } = await chat.editMessage(
-        request.actor,
-        request.params.projectId,
-        request.params.threadId,
-        request.params.messageId,
-        request.body,
-      );
+      const { status, ...result } = await chat.editMessage(...messageArgs(request), request.body);
       return reply.status(status).send(result);
     },
   );
@@ -202,12 +183,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
       },
     },
     async (request) => ({
-      items: await chat.listRevisions(
-        request.actor,
-        request.params.projectId,
-        request.params.threadId,
-        request.params.messageId,
-      ),
+      items: await chat.listRevisions(...messageArgs(request)),
     }),
   );
 
@@ -223,17 +199,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
       },
     },
     async (request, reply) =>
-      reply
-        .status(202)
-        .send(
-          await chat.regenerate(
-            request.actor,
-            request.params.projectId,
-            request.params.threadId,
-            request.params.messageId,
-            request.body,
-          ),
-        ),
+      reply.status(202).send(await chat.regenerate(...messageArgs(request), request.body)),
   );
 
   app.post(
@@ -246,13 +212,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
         response: { 200: messageSchema },
       },
     },
-    async (request) =>
-      chat.stopReply(
-        request.actor,
-        request.params.projectId,
-        request.params.threadId,
-        request.params.messageId,
-      ),
+    async (request) => chat.stopReply(...messageArgs(request)),
   );
 
   app.post(
@@ -266,13 +226,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
         response: { 200: threadSchema },
       },
     },
-    async (request) =>
-      chat.selectBranch(
-        request.actor,
-        request.params.projectId,
-        request.params.threadId,
-        request.body.messageId,
-      ),
+    async (request) => chat.selectBranch(...threadArgs(request), request.body.messageId),
   );
 
   app.post(
@@ -287,16 +241,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
       },
     },
     async (request, reply) =>
-      reply
-        .status(201)
-        .send(
-          await chat.forkThread(
-            request.actor,
-            request.params.projectId,
-            request.params.threadId,
-            request.body,
-          ),
-        ),
+      reply.status(201).send(await chat.forkThread(...threadArgs(request), request.body)),
   );
 
   app.get(
@@ -310,11 +255,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
       },
     },
     async (request) => ({
-      items: await chat.listSummaries(
-        request.actor,
-        request.params.projectId,
-        request.params.threadId,
-      ),
+      items: await chat.listSummaries(...threadArgs(request)),
     }),
   );
 
@@ -331,16 +272,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
       },
     },
     async (request, reply) =>
-      reply
-        .status(202)
-        .send(
-          await chat.summarize(
-            request.actor,
-            request.params.projectId,
-            request.params.threadId,
-            request.body,
-          ),
-        ),
+      reply.status(202).send(await chat.summarize(...threadArgs(request), request.body)),
   );
 
   app.get(
@@ -355,7 +287,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
       },
     },
     async (request, reply) => {
-      await chat.requireThread(request.actor, request.params.projectId, request.params.threadId);
+      await chat.requireThread(...threadArgs(request));
       streamToClient(request, reply, events, threadStream(request.params.threadId));
     },
   );
