@@ -20,6 +20,7 @@ export function presentThread(row: ThreadRow): ThreadView {
     archived: row.archived,
     currentLeafId: row.current_leaf_id,
     agentId: row.agent_id,
+    forkedFromMessageId: row.forked_from_message_id,
     version: row.version,
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),

@@ -522,4 +522,78 @@ describe('edits and branches', () => {
       fakeAnswer('Question 0'),
     ]);
   });
+
+  it('forks a thread from a message: a new thread with that branch, the original unchanged', async () => {
+    const thread = await newThread('gpt-4o-mini', { instructions: 'Be brief.' });
+    const first = await send(thread.id, 'Question A');
+    await settled(thread.id, first.assistantMessage.id);
+    const second = await send(thread.id, 'Question B');
+    await settled(thread.id, second.assistantMessage.id);
+    const forked = await call('POST', `${threadsUrl()}/${thread.id}/fork`, editor(), {
+      messageId: first.assistantMessage.id,
+    });
+    expect(forked.statusCode, forked.body).toBe(201);
+    const fork: ThreadView = forked.json();
+    expect(fork).toMatchObject({
+      forkedFromMessageId: first.assistantMessage.id,
+      instructions: 'Be brief.',
+      title: 'Trip planning (fork)',
+    });
+    const copied = await branch(fork.id);
+    expect(copied.map((message) => message.content)).toEqual([
+      'Question A',
+      fakeAnswer('Question A'),
+    ]);
+    expect(copied.every((message) => message.threadId === fork.id)).toBe(true);
+    expect(copied.map((message) => message.id)).not.toContain(first.assistantMessage.id);
+    // The fork goes on by itself; the original keeps its four messages.
+    const next = await send(fork.id, 'Question C');
+    expect(next.userMessage.parentId).toBe(copied[1]!.id);
+    await settled(fork.id, next.assistantMessage.id);
+    expect((await branch(thread.id)).map((message) => message.content)).toHaveLength(4);
+    // A message of another thread, bad input, a viewer.
+    const unknown = await call('POST', `${threadsUrl()}/${thread.id}/fork`, editor(), {
+      messageId: next.assistantMessage.id,
+    });
+    expect(unknown.statusCode).toBe(404);
+    const bad = await call('POST', `${threadsUrl()}/${thread.id}/fork`, editor(), {
+      messageId: 'nope',
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(JSON.stringify(bad.json().error)).toContain('messageId');
+    const viewer = await call(
+      'POST',
+      `${threadsUrl()}/${thread.id}/fork`,
+      env.members.viewer.headers,
+      {
+        messageId: first.assistantMessage.id,
+      },
+    );
+    expect(viewer.statusCode).toBe(403);
+  });
+
+  it('editing a message while a reply streams on the branch is 409', async () => {
+    const thread = await newThread('gpt-4o-mini@hang-after=2');
+    const sent = await send(thread.id, 'Slow one');
+    await eventually(
+      async () => (await branch(thread.id)).at(-1)!.content,
+      (content) => content.length > 0,
+    );
+    const edit = await call(
+      'PATCH',
+      `${threadsUrl()}/${thread.id}/messages/${sent.userMessage.id}`,
+      editor(),
+      { content: 'Edited', version: 1 },
+    );
+    expect(edit.statusCode).toBe(409);
+    const fork = await call('POST', `${threadsUrl()}/${thread.id}/fork`, editor(), {
+      messageId: sent.assistantMessage.id,
+    });
+    expect(fork.statusCode).toBe(409);
+    await call(
+      'POST',
+      `${threadsUrl()}/${thread.id}/messages/${sent.assistantMessage.id}/stop`,
+      editor(),
+    );
+  });
 });

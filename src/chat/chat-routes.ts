@@ -1,11 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { Actor } from '../access/actor.ts';
 import type { EventBus } from '../platform/events.ts';
 import { streamToClient } from '../platform/http/sse.ts';
 import { threadStream } from './chat-reply-run.ts';
 import {
   createThreadBody,
   editMessageBody,
+  forkThreadBody,
   listMessagesQuery,
   listThreadsQuery,
   messagePageSchema,
@@ -31,6 +33,14 @@ import type { ChatService } from './chat-service.ts';
  * Chat over REST + SSE (docs/chat.md). Sending answers 202 with the reply's id: the reply is
  * a durable run, followed on the thread's event stream.
  */
+type ThreadRequest = { actor: Actor; params: { projectId: string; threadId: string } };
+
+/** Who asks and about which thread (or message): the first arguments of every use case. */
+const threadArgs = (request: ThreadRequest) =>
+  [request.actor, request.params.projectId, request.params.threadId] as const;
+const messageArgs = (request: ThreadRequest & { params: { messageId: string } }) =>
+  [...threadArgs(request), request.params.messageId] as const;
+
 export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: EventBus }> = async (
   app,
   options,
@@ -82,8 +92,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
         response: { 200: threadDetailSchema },
       },
     },
-    async (request) =>
-      chat.getThread(request.actor, request.params.projectId, request.params.threadId),
+    async (request) => chat.getThread(...threadArgs(request)),
   );
 
   app.patch(
@@ -97,13 +106,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
         response: { 200: threadSchema },
       },
     },
-    async (request) =>
-      chat.updateThread(
-        request.actor,
-        request.params.projectId,
-        request.params.threadId,
-        request.body,
-      ),
+    async (request) => chat.updateThread(...threadArgs(request), request.body),
   );
 
   app.delete(
@@ -117,7 +120,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
       },
     },
     async (request, reply) => {
-      await chat.deleteThread(request.actor, request.params.projectId, request.params.threadId);
+      await chat.deleteThread(...threadArgs(request));
       return reply.status(204).send(null);
     },
   );
@@ -133,13 +136,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
         response: { 200: messagePageSchema },
       },
     },
-    async (request) =>
-      chat.listMessages(
-        request.actor,
-        request.params.projectId,
-        request.params.threadId,
-        request.query,
-      ),
+    async (request) => chat.listMessages(...threadArgs(request), request.query),
   );
 
   app.post(
@@ -154,16 +151,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
       },
     },
     async (request, reply) =>
-      reply
-        .status(202)
-        .send(
-          await chat.sendMessage(
-            request.actor,
-            request.params.projectId,
-            request.params.threadId,
-            request.body,
-          ),
-        ),
+      reply.status(202).send(await chat.sendMessage(...threadArgs(request), request.body)),
   );
 
   app.patch(
@@ -179,13 +167,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
       },
     },
     async (request, reply) => {
-      const { status, ...result } = await chat.editMessage(
-        request.actor,
-        request.params.projectId,
-        request.params.threadId,
-        request.params.messageId,
-        request.body,
-      );
+      const { status, ...result } = await chat.editMessage(...messageArgs(request), request.body);
       return reply.status(status).send(result);
     },
   );
@@ -201,12 +183,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
       },
     },
     async (request) => ({
-      items: await chat.listRevisions(
-        request.actor,
-        request.params.projectId,
-        request.params.threadId,
-        request.params.messageId,
-      ),
+      items: await chat.listRevisions(...messageArgs(request)),
     }),
   );
 
@@ -222,17 +199,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
       },
     },
     async (request, reply) =>
-      reply
-        .status(202)
-        .send(
-          await chat.regenerate(
-            request.actor,
-            request.params.projectId,
-            request.params.threadId,
-            request.params.messageId,
-            request.body,
-          ),
-        ),
+      reply.status(202).send(await chat.regenerate(...messageArgs(request), request.body)),
   );
 
   app.post(
@@ -245,13 +212,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
         response: { 200: messageSchema },
       },
     },
-    async (request) =>
-      chat.stopReply(
-        request.actor,
-        request.params.projectId,
-        request.params.threadId,
-        request.params.messageId,
-      ),
+    async (request) => chat.stopReply(...messageArgs(request)),
   );
 
   app.post(
@@ -265,13 +226,22 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
         response: { 200: threadSchema },
       },
     },
-    async (request) =>
-      chat.selectBranch(
-        request.actor,
-        request.params.projectId,
-        request.params.threadId,
-        request.body.messageId,
-      ),
+    async (request) => chat.selectBranch(...threadArgs(request), request.body.messageId),
+  );
+
+  app.post(
+    `${thread}/fork`,
+    {
+      schema: {
+        tags,
+        summary: 'Fork: a new thread with the branch up to a message (editor; 201)',
+        params: threadParams,
+        body: forkThreadBody,
+        response: { 201: threadSchema },
+      },
+    },
+    async (request, reply) =>
+      reply.status(201).send(await chat.forkThread(...threadArgs(request), request.body)),
   );
 
   app.get(
@@ -285,11 +255,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
       },
     },
     async (request) => ({
-      items: await chat.listSummaries(
-        request.actor,
-        request.params.projectId,
-        request.params.threadId,
-      ),
+      items: await chat.listSummaries(...threadArgs(request)),
     }),
   );
 
@@ -306,16 +272,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
       },
     },
     async (request, reply) =>
-      reply
-        .status(202)
-        .send(
-          await chat.summarize(
-            request.actor,
-            request.params.projectId,
-            request.params.threadId,
-            request.body,
-          ),
-        ),
+      reply.status(202).send(await chat.summarize(...threadArgs(request), request.body)),
   );
 
   app.get(
@@ -330,7 +287,7 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
       },
     },
     async (request, reply) => {
-      await chat.requireThread(request.actor, request.params.projectId, request.params.threadId);
+      await chat.requireThread(...threadArgs(request));
       streamToClient(request, reply, events, threadStream(request.params.threadId));
     },
   );

@@ -119,6 +119,13 @@ export type RegenerateInput = z.infer<typeof regenerateBody>;
 
 export const selectBranchBody = z.strictObject({ messageId: z.uuid() });
 
+/** Fork: a new thread with the branch up to and including this message. */
+export const forkThreadBody = z.strictObject({
+  messageId: z.uuid(),
+  title: threadTitle.optional(),
+});
+export type ForkThreadInput = z.infer<typeof forkThreadBody>;
+
 // — what leaves the server —
 const usageSchema = z.object({
   uncachedInputTokens: z.number().nullable(),
@@ -166,6 +173,8 @@ export const threadSchema = z.object({
   currentLeafId: z.uuid().nullable(),
   /** The agent that answers in this thread (its current version at each reply). */
   agentId: z.uuid().nullable(),
+  /** The message of another thread this one was forked from. */
+  forkedFromMessageId: z.uuid().nullable(),
   version: z.number(),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),

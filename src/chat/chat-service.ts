@@ -23,6 +23,7 @@ import { errorBody, REPLY_RUN, type ReplyInput, threadStream } from './chat-repl
 import type {
   CreateThreadInput,
   EditMessageInput,
+  ForkThreadInput,
   ListMessagesQuery,
   ListThreadsQuery,
   RegenerateInput,
@@ -33,6 +34,7 @@ import type {
 import {
   branchUpTo,
   type ChatExecutor,
+  copyBranch,
   findMessage,
   findThread,
   insertMessage,
@@ -507,6 +509,45 @@ export function createChatService(deps: ChatServiceDeps) {
         provider: input.provider ?? (input.model ? null : message.provider),
         action: 'chat-message.regenerate',
       });
+    },
+
+    /**
+     * A new thread holding the branch from the root to `messageId` (copied, new ids), with
+     * `forkedFromMessageId`, the same agent, model and instructions; the original is unchanged.
+     */
+    async forkThread(actor: Actor, projectId: string, threadId: string, input: ForkThreadInput) {
+      await access.requireRole(actor, projectId, 'editor');
+      const source = await getThreadRow(projectId, threadId);
+      const message = await getMessageRow(threadId, input.messageId);
+      if (message.status === 'streaming') throw conflict(STREAMING_CONFLICT);
+      const branch = await branchUpTo(db, threadId, message.id, 100_000);
+      const row = await db.transaction().execute(async (tx) => {
+        const forkId = uuidv7();
+        await insertThread(tx, {
+          id: forkId,
+          project_id: projectId,
+          title: input.title ?? `${source.title.slice(0, 190)} (fork)`,
+          instructions: source.instructions,
+          provider: source.provider,
+          model: source.model,
+          agent_id: source.agent_id,
+          current_leaf_id: null,
+          forked_from_message_id: message.id,
+          created_by: actor.userId,
+        });
+        const leaf = await copyBranch(tx, forkId, branch, uuidv7);
+        const thread = await updateThread(tx, forkId, { current_leaf_id: leaf });
+        await record(tx, {
+          actor,
+          action: 'chat-thread.fork',
+          entityType: 'chat-thread',
+          entityId: forkId,
+          projectId,
+          summary: { fromThreadId: threadId, fromMessageId: message.id, messages: branch.length },
+        });
+        return thread;
+      });
+      return presentThread(row);
     },
 
     /** Shows the branch through `messageId` (down to its newest leaf). */

@@ -203,6 +203,52 @@ export async function writeStreamingText(
   return Number(result.numUpdatedRows) > 0;
 }
 
+/**
+ * Copies a branch (oldest first) into another thread with new ids, parents mapped, in one
+ * insert; returns the copy of the last message.
+ */
+export async function copyBranch(
+  db: ChatExecutor,
+  toThreadId: string,
+  branch: readonly MessageRow[],
+  newId: () => string,
+): Promise<string> {
+  const ids = new Map<string, string>();
+  for (const message of branch) ids.set(message.id, newId());
+  await db
+    .insertInto('chat_message')
+    .values(
+      branch.map((message) => ({
+        id: ids.get(message.id)!,
+        thread_id: toThreadId,
+        parent_id: message.parent_id === null ? null : (ids.get(message.parent_id) ?? null),
+        depth: message.depth - branch[0]!.depth,
+        role: message.role,
+        content: message.content,
+        reasoning: message.reasoning,
+        parts: JSON.stringify(message.parts ?? []),
+        status: message.status,
+        error: message.error === null ? null : JSON.stringify(message.error),
+        provider: message.provider,
+        model: message.model,
+        agent_id: message.agent_id,
+        agent_version: message.agent_version,
+        uncached_input_tokens: message.uncached_input_tokens,
+        cache_read_tokens: message.cache_read_tokens,
+        cache_write_tokens: message.cache_write_tokens,
+        output_tokens: message.output_tokens,
+        reasoning_tokens: message.reasoning_tokens,
+        cost_nano: message.cost_nano,
+        latency_ms: message.latency_ms,
+        ttft_ms: message.ttft_ms,
+        created_by: message.created_by,
+        created_at: message.created_at,
+      })),
+    )
+    .execute();
+  return ids.get(branch.at(-1)!.id)!;
+}
+
 /** Writes a streaming reply's tool calls and results so far; undefined when it has ended. */
 export async function writeStreamingParts(
   db: ChatExecutor,

@@ -12,6 +12,7 @@ export interface ChatThread {
   archived: boolean;
   currentLeafId: string | null;
   agentId: string | null;
+  forkedFromMessageId: string | null;
   version: number;
   createdAt: string;
   updatedAt: string;
@@ -150,6 +151,11 @@ export const chatApi = {
     api<ChatMessage>(`${message(projectId, threadId, messageId)}/stop`, { method: 'POST' }),
   selectBranch: (projectId: string, threadId: string, messageId: string) =>
     api<ChatThread>(`${thread(projectId, threadId)}/branch`, {
+      method: 'POST',
+      body: { messageId },
+    }),
+  fork: (projectId: string, threadId: string, messageId: string) =>
+    api<ChatThread>(`${thread(projectId, threadId)}/fork`, {
       method: 'POST',
       body: { messageId },
     }),

@@ -45,7 +45,12 @@ export function ChatPage() {
     <section className="page chat-page">
       <ThreadList projectId={projectId} activeId={search.thread} onOpen={open} />
       {search.thread ? (
-        <ThreadView key={search.thread} projectId={projectId} threadId={search.thread} />
+        <ThreadView
+          key={search.thread}
+          projectId={projectId}
+          threadId={search.thread}
+          onOpen={open}
+        />
       ) : (
         <p className="muted chat-empty">Pick a thread or start a new one.</p>
       )}
@@ -153,7 +158,15 @@ function ThreadList({
   );
 }
 
-function ThreadView({ projectId, threadId }: { projectId: string; threadId: string }) {
+function ThreadView({
+  projectId,
+  threadId,
+  onOpen,
+}: {
+  projectId: string;
+  threadId: string;
+  onOpen(threadId: string): void;
+}) {
   const queryClient = useQueryClient();
   const notices = useNotices();
   const threadKey = ['chat', projectId, 'thread', threadId];
@@ -242,6 +255,14 @@ function ThreadView({ projectId, threadId }: { projectId: string; threadId: stri
     onSuccess: () => void queryClient.invalidateQueries({ queryKey: summariesKey }),
     onError,
   });
+  const fork = useMutation({
+    mutationFn: (messageId: string) => chatApi.fork(projectId, threadId, messageId),
+    onSuccess: (forked) => {
+      void queryClient.invalidateQueries({ queryKey: ['chat', projectId, 'threads'] });
+      onOpen(forked.id);
+    },
+    onError,
+  });
   const selectBranch = useMutation({
     mutationFn: (messageId: string) => chatApi.selectBranch(projectId, threadId, messageId),
     onSuccess: refresh,
@@ -303,6 +324,7 @@ function ThreadView({ projectId, threadId }: { projectId: string; threadId: stri
                 busy={Boolean(streaming)}
                 onEdit={(content) => edit.mutate({ message, content })}
                 onRegenerate={() => regenerate.mutate(message.id)}
+                onFork={() => fork.mutate(message.id)}
                 onSelect={(id) => selectBranch.mutate(id)}
                 onStop={() => stop.mutate(message.id)}
               />
@@ -363,6 +385,7 @@ function MessageItem({
   busy,
   onEdit,
   onRegenerate,
+  onFork,
   onSelect,
   onStop,
 }: {
@@ -371,6 +394,7 @@ function MessageItem({
   busy: boolean;
   onEdit(content: string): void;
   onRegenerate(): void;
+  onFork(): void;
   onSelect(messageId: string): void;
   onStop(): void;
 }) {
@@ -481,6 +505,9 @@ function MessageItem({
                   Regenerate
                 </button>
               )}
+              <button type="button" className="button" onClick={onFork}>
+                Fork
+              </button>
             </>
           )}
         </div>
