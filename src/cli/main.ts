@@ -4,11 +4,13 @@ import { ConfigError } from '../platform/config.ts';
 import { registerAuthCommands } from './auth-commands.ts';
 import { CliError, EXIT, errorJson } from './cli-output.ts';
 import { registerDbCommands } from './db-commands.ts';
+import { registerDocumentCommands } from './document-commands.ts';
 import { registerGenerateCommands } from './generate-commands.ts';
 import { registerLlmCommands } from './llm-commands.ts';
 import { registerMonitorCommands } from './monitor-commands.ts';
 import { registerProjectCommands } from './project-commands.ts';
 import { registerSheetCommands } from './sheet-commands.ts';
+import { registerWorkflowCommands } from './workflow-commands.ts';
 
 /** `braincells` — every command calls services or the platform, never HTTP routes. */
 export function buildProgram(): Command {
@@ -42,6 +44,8 @@ export function buildProgram(): Command {
   registerGenerateCommands(program);
   registerLlmCommands(program);
   registerMonitorCommands(program);
+  registerDocumentCommands(program);
+  registerWorkflowCommands(program);
   return program;
 }
 
