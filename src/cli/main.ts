@@ -5,11 +5,13 @@ import { registerAuthCommands } from './auth-commands.ts';
 import { CliError, EXIT, errorJson } from './cli-output.ts';
 import { registerDbCommands } from './db-commands.ts';
 import { registerGatewayCommands } from './gateway-commands.ts';
+import { registerDocumentCommands } from './document-commands.ts';
 import { registerGenerateCommands } from './generate-commands.ts';
 import { registerLlmCommands } from './llm-commands.ts';
 import { registerMonitorCommands } from './monitor-commands.ts';
 import { registerProjectCommands } from './project-commands.ts';
 import { registerSheetCommands } from './sheet-commands.ts';
+import { registerWorkflowCommands } from './workflow-commands.ts';
 
 /** `braincells` — every command calls services or the platform, never HTTP routes. */
 export function buildProgram(): Command {
@@ -44,6 +46,8 @@ export function buildProgram(): Command {
   registerLlmCommands(program);
   registerGatewayCommands(program);
   registerMonitorCommands(program);
+  registerDocumentCommands(program);
+  registerWorkflowCommands(program);
   return program;
 }
 

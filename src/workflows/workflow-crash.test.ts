@@ -1,22 +1,22 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
 import { childEnv, type Spawned, spawnCli } from '../../test/spawn-server.ts';
 import { startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import { FAKE_KEY, prepareDataDir } from '../sheets/generation/generation-test-helpers.ts';
 
 const children: Spawned[] = [];
-const dirs: string[] = [];
-afterAll(async () => {
-  for (const child of children)
-    if (child.child.exitCode === null && child.child.signalCode === null) {
-      child.child.kill('SIGKILL');
-      await child.exited;
-    }
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+/** Whatever the test left running is killed, then the data dir removed. */
+async function cleanUp(dataDir: string) {
+  const running = children.filter(
+    (spawned) => spawned.child.exitCode === null && spawned.child.signalCode === null,
+  );
+  for (const spawned of running) spawned.child.kill('SIGKILL');
+  await Promise.all(running.map((spawned) => spawned.exited));
+  rmSync(dataDir, { recursive: true, force: true });
+}
 
 const promptOf = (body: unknown) => JSON.stringify(body);
 
@@ -27,7 +27,6 @@ describe('a workflow run survives kill -9', { timeout: 600_000 }, () => {
   it('resumes at the step it was in, repeating no finished step’s calls', async () => {
     const fake = await startFakeLlm({ apiKey: FAKE_KEY });
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'braincells-workflow-crash-'));
-    dirs.push(dataDir);
     try {
       const ids = await prepareDataDir(dataDir, fake.url, { rows: 3, run: false });
       const env = childEnv({ BRAINCELLS_DATA_DIR: dataDir, PORT: '0' });
@@ -111,6 +110,7 @@ describe('a workflow run survives kill -9', { timeout: 600_000 }, () => {
       ]);
     } finally {
       await fake.close();
+      await cleanUp(dataDir);
     }
   });
 });

@@ -317,6 +317,14 @@ export function createWorkflowService(deps: {
       return view(runId);
     },
 
+    /** A run by its id alone (the CLI's `workflow status RUN`): its project's viewers see it. */
+    async getRunById(actor: Actor, runId: string) {
+      const run = await store.findRun(runId);
+      if (!run) throw notFound('workflow run', runId);
+      await access.requireRole(actor, run.project_id, 'viewer');
+      return view(runId);
+    },
+
     async cancelRun(actor: Actor, projectId: string, runId: string) {
       await access.requireRole(actor, projectId, 'editor');
       await loadRun(projectId, runId);

@@ -1,0 +1,128 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { childEnv, spawnCli } from '../../test/spawn-server.ts';
+import { startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import { systemActor } from '../auth/system-actor.ts';
+import { createFeatures } from '../features.ts';
+import { loadConfig } from '../platform/config.ts';
+import { createLogger } from '../platform/logger.ts';
+import { openPlatform } from '../platform/platform.ts';
+import { FAKE_KEY, prepareDataDir } from '../sheets/generation/generation-test-helpers.ts';
+import type { WorkflowRunView } from '../workflows/workflow-presenter.ts';
+import { parseInputs } from './workflow-commands.ts';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+async function cli(args: string[], env: NodeJS.ProcessEnv) {
+  const child = spawnCli(args, env);
+  const { code } = await child.exited;
+  return { code, stdout: child.stdout(), stderr: child.stderr() };
+}
+
+describe('braincells documents add / workflow run / workflow status', { timeout: 300_000 }, () => {
+  it('adds documents, runs a workflow with --wait, and shows its status as JSON', async () => {
+    const fake = await startFakeLlm({ apiKey: FAKE_KEY });
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'braincells-workflow-cli-'));
+    dirs.push(dataDir);
+    try {
+      const ids = await prepareDataDir(dataDir, fake.url, { rows: 3, run: false });
+      const files = ['a.txt', 'b.md'].map((name, index) => {
+        const file = path.join(dataDir, name);
+        writeFileSync(file, `Invoice ${index + 1}\nTotal: ${100 * (index + 1)} EUR\n`);
+        return file;
+      });
+      const env = childEnv({ BRAINCELLS_DATA_DIR: dataDir });
+
+      const added = await cli(
+        ['documents', 'add', ...files, '--project', ids.projectId, '--json'],
+        env,
+      );
+      expect(added.code, added.stderr).toBe(0);
+      const collection = JSON.parse(added.stdout) as {
+        datasetId: string;
+        items: { name: string; status: string }[];
+      };
+      expect(collection.items.map((item) => [item.name, item.status]).sort()).toEqual([
+        ['a.txt', 'ready'],
+        ['b.md', 'ready'],
+      ]);
+
+      // The workflow is made through the service, as the API would.
+      const platform = await openPlatform(
+        { ...loadConfig({}, {}), dataDir, jobsEnabled: false, logLevel: 'silent' },
+        createLogger({ level: 'silent', format: 'json' }),
+      );
+      const features = createFeatures(platform, { useJobs: false });
+      try {
+        await features.workflows.service.createWorkflow(systemActor(), ids.projectId, {
+          name: 'Count documents',
+          definition: {
+            inputs: [{ name: 'label' }],
+            steps: [
+              {
+                id: 'count',
+                kind: 'sql',
+                datasetId: collection.datasetId,
+                sql: 'select count(*) as n from dataset',
+              },
+              {
+                id: 'report',
+                kind: 'report',
+                title: 'Count',
+                markdown: '{{inputs.label}}: {{steps.count.rows.0.n}}',
+              },
+            ],
+          },
+        });
+      } finally {
+        await features.close();
+        await platform.close();
+      }
+
+      const missing = await cli(
+        ['workflow', 'run', 'Count documents', '--project', ids.projectId, '--wait'],
+        env,
+      );
+      expect(missing.code).not.toBe(0);
+      expect(missing.stderr).toContain('inputs.label');
+
+      const ran = await cli(
+        [
+          'workflow',
+          'run',
+          'count documents',
+          '--project',
+          ids.projectId,
+          '--input',
+          'label=Documents',
+          '--wait',
+          '--json',
+        ],
+        env,
+      );
+      expect(ran.code, ran.stderr).toBe(0);
+      const run = JSON.parse(ran.stdout) as WorkflowRunView;
+      expect(run.status).toBe('completed');
+      expect(run.steps.at(-1)?.output).toEqual({ title: 'Count', markdown: 'Documents: 2' });
+
+      const status = await cli(['workflow', 'status', run.id, '--json'], env);
+      expect(status.code, status.stderr).toBe(0);
+      expect(
+        (JSON.parse(status.stdout) as WorkflowRunView).steps.map((step) => step.status),
+      ).toEqual(['completed', 'completed']);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('reads --input name=value and refuses anything else', () => {
+    expect(parseInputs(['a=1', 'b=x=y', 'c='])).toEqual({ a: '1', b: 'x=y', c: '' });
+    expect(() => parseInputs(['=1'])).toThrow(/name=value/);
+    expect(() => parseInputs(['novalue'])).toThrow(/name=value/);
+  });
+});
