@@ -30,16 +30,22 @@ function manualTimers() {
   return { timers, advance, now: () => now };
 }
 
+/** A debouncer of 300 ms quiet / 1 s max wait on a manual clock, and the times it ran. */
+function debounced() {
+  const clock = manualTimers();
+  const runs: number[] = [];
+  const debounce = createDebouncer({
+    quietMs: 300,
+    maxWaitMs: 1_000,
+    run: () => runs.push(clock.now()),
+    timers: clock.timers,
+  });
+  return { clock, runs, debounce };
+}
+
 describe('watch debounce', () => {
   it('runs once after a quiet time', () => {
-    const clock = manualTimers();
-    const runs: number[] = [];
-    const debounce = createDebouncer({
-      quietMs: 300,
-      maxWaitMs: 1_000,
-      run: () => runs.push(clock.now()),
-      timers: clock.timers,
-    });
+    const { clock, runs, debounce } = debounced();
     debounce.touch();
     clock.advance(100);
     debounce.touch();
@@ -52,14 +58,7 @@ describe('watch debounce', () => {
   });
 
   it('cuts a burst that never goes quiet at the maximum wait', () => {
-    const clock = manualTimers();
-    const runs: number[] = [];
-    const debounce = createDebouncer({
-      quietMs: 300,
-      maxWaitMs: 1_000,
-      run: () => runs.push(clock.now()),
-      timers: clock.timers,
-    });
+    const { clock, runs, debounce } = debounced();
     // An event every 100 ms for 2.5 s: a trailing-only debounce would not run before the end.
     for (let t = 0; t < 2_500; t += 100) {
       debounce.touch();
@@ -73,17 +72,10 @@ describe('watch debounce', () => {
   });
 
   it('drops the waiting run when cancelled', () => {
-    const clock = manualTimers();
-    let runs = 0;
-    const debounce = createDebouncer({
-      quietMs: 300,
-      maxWaitMs: 1_000,
-      run: () => runs++,
-      timers: clock.timers,
-    });
+    const { clock, runs, debounce } = debounced();
     debounce.touch();
     debounce.cancel();
     clock.advance(2_000);
-    expect(runs).toBe(0);
+    expect(runs).toEqual([]);
   });
 });

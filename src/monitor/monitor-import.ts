@@ -223,6 +223,23 @@ function headHash(content: Buffer, start: number, offset: number): string {
     .digest('hex');
 }
 
+/** Where a tail's read starts: HEAD_CHECK_BYTES before the checkpoint, to check those bytes. */
+const tailStart = (resume: TailState) =>
+  Math.max(0, resume.checkpoint.byteOffset - HEAD_CHECK_BYTES);
+
+/** The tail read from `start`, when the bytes before the checkpoint are still those hashed. */
+function checkedTail(
+  resume: TailState,
+  print: Fingerprint,
+  content: Buffer,
+  start: number,
+): Prepared | undefined {
+  const offset = resume.checkpoint.byteOffset;
+  return content.length >= offset - start && headHash(content, start, offset) === resume.headHash
+    ? { kind: 'tail', print, content, start, resume }
+    : undefined;
+}
+
 /** Bytes [start, end) of a file (a transcript's tail). */
 async function readRange(file: string, start: number, end: number): Promise<Buffer> {
   const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -445,15 +462,10 @@ export async function importTree(options: {
       // A grown transcript: its new bytes (and the few before them, to check) only.
       const resume = tailable(item, previous, print);
       if (resume) {
-        const offset = resume.checkpoint.byteOffset;
-        const start = Math.max(0, offset - HEAD_CHECK_BYTES);
+        const start = tailStart(resume);
         if (print.size - start > SYNC_READ_MAX_BYTES) return undefined;
-        const content = readRangeSync(fd, start, print.size);
-        if (
-          content.length >= offset - start &&
-          headHash(content, start, offset) === resume.headHash
-        )
-          return { kind: 'tail', print, content, start, resume };
+        const tail = checkedTail(resume, print, readRangeSync(fd, start, print.size), start);
+        if (tail) return tail;
       }
       if (info.size > SYNC_READ_MAX_BYTES) return undefined;
       try {
@@ -495,15 +507,15 @@ export async function importTree(options: {
     if (isDeferred(previous, print)) return { kind: 'deferred', print };
     const resume = tailable(item, previous, print);
     if (resume) {
-      const offset = resume.checkpoint.byteOffset;
-      const start = Math.max(0, offset - HEAD_CHECK_BYTES);
+      const start = tailStart(resume);
       try {
-        const content = await readRange(item.read, start, print.size);
-        if (
-          content.length >= offset - start &&
-          headHash(content, start, offset) === resume.headHash
-        )
-          return { kind: 'tail', print, content, start, resume };
+        const tail = checkedTail(
+          resume,
+          print,
+          await readRange(item.read, start, print.size),
+          start,
+        );
+        if (tail) return tail;
       } catch {
         // Read whole below, which reports the failure.
       }
