@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { validationError } from '../../platform/app-error.ts';
 import { uuidv7 } from '../../platform/ids.ts';
+import { SQL_TYPE_BY_COLUMN_TYPE } from '../sheet-cells.ts';
 import {
   COLUMN_TYPES,
   type ColumnType,
@@ -142,18 +143,9 @@ export function readTypesFor(options: ParsedImportOptions): Record<string, strin
   return readTypes;
 }
 
-function typeSql(type: ColumnType): string {
-  return {
-    text: 'VARCHAR',
-    integer: 'BIGINT',
-    number: 'DOUBLE',
-    boolean: 'BOOLEAN',
-    date: 'DATE',
-    timestamp: 'TIMESTAMP',
-    json: 'VARCHAR',
-    image: 'VARCHAR',
-  }[type];
-}
+/** The DuckDB type a CSV column is read as: JSON and image-reference columns read their text. */
+const typeSql = (type: ColumnType): string =>
+  type === 'json' || type === 'image' ? 'VARCHAR' : SQL_TYPE_BY_COLUMN_TYPE[type];
 
 export function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(

@@ -201,39 +201,32 @@ describe('CSV import in parts', () => {
     expect(readdirSync(partsDir())).toEqual([]);
   });
 
-  it('is cancelled by its signal while the parts are read, leaving no table and no parts', async () => {
-    const file = write('big.csv', `a,b\n${lines(400_000, (index) => `${index},text ${index}\n`)}`);
+  /**
+   * Cancels an import when it sends a statement starting with `trigger` (an event of the
+   * import, not a timer): whether DuckDB is interrupted mid-read or the statement ends first,
+   * the import must end cancelled with no table and no parts left.
+   */
+  async function cancelAt(name: string, rows: number, whole: boolean, trigger: string) {
+    const file = write(name, `a,b\n${lines(rows, (index) => `${index},text ${index}\n`)}`);
     const before = await duckdb.query(`select 1 from duckdb_tables()`);
     const controller = new AbortController();
-    // The cancel comes when the first part's INSERT has been sent to DuckDB: an event of the
-    // import, not a timer. Whether DuckDB is interrupted mid-read or the statement ends first,
-    // the import must end cancelled with nothing written.
-    const error = await importFile(file, false, {
+    const error = await importFile(file, whole, {
       signal: controller.signal,
       onStatement: (sql) => {
-        if (sql.startsWith('insert into')) controller.abort(new Error('stop'));
+        if (sql.startsWith(trigger)) controller.abort(new Error('stop'));
       },
     }).catch((caught) => caught);
     expect(String(error)).toContain('stop');
     expect(await duckdb.query(`select 1 from duckdb_tables()`)).toHaveLength(before.length);
     expect(readdirSync(partsDir())).toEqual([]);
+  }
+
+  it('is cancelled by its signal while the parts are read, leaving no table and no parts', async () => {
+    await cancelAt('big.csv', 400_000, false, 'insert into');
   });
 
   it('is cancelled by its signal while a whole read runs, leaving no table', async () => {
-    const file = write(
-      'big-whole.csv',
-      `a,b\n${lines(50_000, (index) => `${index},text ${index}\n`)}`,
-    );
-    const before = await duckdb.query(`select 1 from duckdb_tables()`);
-    const controller = new AbortController();
-    const error = await importFile(file, true, {
-      signal: controller.signal,
-      onStatement: (sql) => {
-        if (sql.startsWith('create table')) controller.abort(new Error('stop'));
-      },
-    }).catch((caught) => caught);
-    expect(String(error)).toContain('stop');
-    expect(await duckdb.query(`select 1 from duckdb_tables()`)).toHaveLength(before.length);
+    await cancelAt('big-whole.csv', 50_000, true, 'create table');
   });
 
   it('reads TSV, files without a header, CRLF lines and a BOM in parts as whole', async () => {

@@ -12,10 +12,10 @@ import { writeCsv } from '../../../bench/sheets-bench-helpers.ts';
  * with the benchmark). The child resets its peak RSS when the import starts: opening the
  * platform (PGlite migrations) peaks higher than the import and would hide it.
  *
- * Measured on 2 threads: the 1M-row file (read in parts, import-reader.ts) adds ~260–340 MiB
+ * Measured on 2 threads: the 1M-row file (read in parts, import-reader.ts) adds ~210–290 MiB
  * over the RSS it starts from (DuckDB's own CREATE TABLE AS read_csv adds ~210–290), a 3M-row
- * file (read whole: above PARTS_MAX_BYTES) ~240, while materializing the file as JS rows
- * (`split` into arrays) takes ~590 MiB. BRAINCELLS_TEST_IMPORT_ROWS changes the row count.
+ * file (in parts too, the row-id index made first) ~290–350, while materializing the file as
+ * JS rows (`split` into arrays) takes ~590 MiB. BRAINCELLS_TEST_IMPORT_ROWS changes the row count.
  */
 const ROWS = Number(process.env.BRAINCELLS_TEST_IMPORT_ROWS ?? 1_000_000);
 /**
