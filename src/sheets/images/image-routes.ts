@@ -130,45 +130,37 @@ export const imageRoutes: FastifyPluginAsyncZod<{ images: ImageService }> = asyn
     },
   );
 
-  app.get(
-    `${base}/:sha256`,
+  // The original and the thumbnail: same access check, same headers, bytes from our files.
+  const files = [
     {
-      schema: {
-        tags,
-        summary: "An image's original bytes (members of a project that holds it; else 404)",
-        params: imageParams,
-      },
+      path: `${base}/:sha256`,
+      summary: "An image's original bytes (members of a project that holds it; else 404)",
+      load: images.original,
     },
-    async (request, reply) => {
-      const original = await images.original(
-        request.actor,
-        request.params.projectId,
-        request.params.sha256,
-      );
-      imageHeaders(reply, original.sha256, original.mediaType);
-      if (notModified(request, original.sha256)) return reply.status(304).send();
-      return reply.header('content-length', original.bytes).send(createReadStream(original.path));
-    },
-  );
-
-  app.get(
-    `${base}/:sha256/thumbnail`,
     {
-      schema: {
-        tags,
-        summary: `An image's thumbnail (${THUMBNAIL_MEDIA_TYPE}, made on our server; SVG rasterized)`,
-        params: imageParams,
+      path: `${base}/:sha256/thumbnail`,
+      summary: `An image's thumbnail (${THUMBNAIL_MEDIA_TYPE}, made on our server; SVG rasterized)`,
+      load: async (...args: Parameters<ImageService['thumbnail']>) => ({
+        ...(await images.thumbnail(...args)),
+        mediaType: THUMBNAIL_MEDIA_TYPE,
+        bytes: undefined,
+      }),
+    },
+  ];
+  for (const file of files)
+    app.get(
+      file.path,
+      { schema: { tags, summary: file.summary, params: imageParams } },
+      async (request, reply) => {
+        const found = await file.load(
+          request.actor,
+          request.params.projectId,
+          request.params.sha256,
+        );
+        imageHeaders(reply, found.sha256, found.mediaType);
+        if (notModified(request, found.sha256)) return reply.status(304).send();
+        if (found.bytes !== undefined) reply.header('content-length', found.bytes);
+        return reply.send(createReadStream(found.path));
       },
-    },
-    async (request, reply) => {
-      const thumbnail = await images.thumbnail(
-        request.actor,
-        request.params.projectId,
-        request.params.sha256,
-      );
-      imageHeaders(reply, thumbnail.sha256, THUMBNAIL_MEDIA_TYPE);
-      if (notModified(request, thumbnail.sha256)) return reply.status(304).send();
-      return reply.send(createReadStream(thumbnail.path));
-    },
-  );
+    );
 };

@@ -9,7 +9,7 @@ function imageCellAt(event: DragEvent, columns: readonly Column[]) {
   const row = cell?.closest<HTMLElement>('[role=row]');
   if (!cell || !row) return undefined;
   const column = columns[Number(cell.dataset.col)];
-  if (!column || column.type !== 'image' || column.kind !== 'static') return undefined;
+  if (column?.type !== 'image' || column.kind !== 'static') return undefined;
   return { index: Number(row.dataset.row), column };
 }
 
