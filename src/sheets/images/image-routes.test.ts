@@ -178,6 +178,11 @@ describe('image values API', () => {
       });
       expect(outsider.statusCode).toBe(404);
     }
+    const anonymous = await t.app.inject({
+      method: 'GET',
+      url: `${base}/images/${sha256(secret)}/thumbnail`,
+    });
+    expect(anonymous.statusCode).toBe(401);
     const unknown = await t.app.inject({
       method: 'GET',
       url: `${base}/images/${'0'.repeat(64)}`,
