@@ -151,15 +151,20 @@ const TOTALS_SQL = `
   count(u.event_key) filter (where u.cost_basis = 'reported') as reported_events,
   count(u.event_key) filter (where u.cost_basis = 'computed') as computed_events`;
 
+/** The token buckets of a row (one event's, or a group's sums); a missing sum is 0. */
+function tokensFrom(row: Record<string, unknown>): TokenTotals {
+  return {
+    input: numberOf(row.input),
+    output: numberOf(row.output),
+    reasoning: numberOf(row.reasoning),
+    cacheRead: numberOf(row.cache_read),
+    cacheWrite: numberOf(row.cache_write),
+  };
+}
+
 function totalsFrom(row: Record<string, unknown>): UsageTotals {
   return {
-    tokens: {
-      input: numberOf(row.input),
-      output: numberOf(row.output),
-      reasoning: numberOf(row.reasoning),
-      cacheRead: numberOf(row.cache_read),
-      cacheWrite: numberOf(row.cache_write),
-    },
+    tokens: tokensFrom(row),
     usageEvents: numberOf(row.usage_events),
     costNano: row.cost_nano === null || row.cost_nano === undefined ? null : Number(row.cost_nano),
     unpricedEvents: numberOf(row.unpriced_events),
@@ -636,13 +641,7 @@ export function createMonitorStore(duckdb: DuckDb) {
       );
       return rows.map((row) => ({
         ts: Number(row.ts),
-        tokens: {
-          input: Number(row.input),
-          output: Number(row.output),
-          reasoning: Number(row.reasoning),
-          cacheRead: Number(row.cache_read),
-          cacheWrite: Number(row.cache_write),
-        },
+        tokens: tokensFrom(row),
         costNano: row.cost_nano === null ? null : Number(row.cost_nano),
         basis: String(row.cost_basis),
       }));
@@ -819,13 +818,7 @@ export function createMonitorStore(duckdb: DuckDb) {
         at: row.ts === null ? null : Number(row.ts),
         provider: row.provider === null ? null : String(row.provider),
         model: row.model === null ? null : String(row.model),
-        tokens: {
-          input: Number(row.input),
-          output: Number(row.output),
-          reasoning: Number(row.reasoning),
-          cacheRead: Number(row.cache_read),
-          cacheWrite: Number(row.cache_write),
-        },
+        tokens: tokensFrom(row),
         costNano: row.cost_nano === null ? null : Number(row.cost_nano),
         costBasis: String(row.cost_basis),
       }));
