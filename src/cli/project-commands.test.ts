@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { Command } from 'commander';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runCommands } from '../../test/cli-run.ts';
 import { createTestStorage, type TestStorage } from '../../test/test-platform.ts';
 import { openDatabase } from '../platform/db/database.ts';
 import { uuidv7 } from '../platform/ids.ts';
@@ -32,24 +32,7 @@ afterAll(async () => {
   await storage?.dispose();
 });
 
-async function run(...args: string[]): Promise<{ out: string; error: unknown }> {
-  const program = new Command('braincells').exitOverride();
-  registerProjectCommands(program);
-  const chunks: string[] = [];
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    chunks.push(String(chunk));
-    return true;
-  });
-  let error: unknown;
-  try {
-    await program.parseAsync(['node', 'braincells', ...args]);
-  } catch (caught) {
-    error = caught;
-  } finally {
-    spy.mockRestore();
-  }
-  return { out: chunks.join(''), error };
-}
+const run = (...args: string[]) => runCommands(registerProjectCommands, args);
 
 async function members(projectId: string) {
   const database = await openDatabase({
