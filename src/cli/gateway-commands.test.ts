@@ -1,5 +1,5 @@
-import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runCliCommand as runCommands } from './cli-test-helpers.ts';
 import { createTestStorage, type TestStorage } from '../../test/test-platform.ts';
 import { systemActor } from '../auth/system-actor.ts';
 import { uuidv7 } from '../platform/ids.ts';
@@ -37,24 +37,7 @@ afterAll(async () => {
   await storage?.dispose();
 });
 
-async function run(...args: string[]): Promise<{ out: string; error: unknown }> {
-  const program = new Command('braincells').exitOverride();
-  registerGatewayCommands(program);
-  const chunks: string[] = [];
-  const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    chunks.push(String(chunk));
-    return true;
-  });
-  let error: unknown;
-  try {
-    await program.parseAsync(['node', 'braincells', ...args]);
-  } catch (caught) {
-    error = caught;
-  } finally {
-    spy.mockRestore();
-  }
-  return { out: chunks.join(''), error };
-}
+const run = (...args: string[]) => runCommands(registerGatewayCommands, args);
 
 describe('braincells gateway key', { timeout: 240_000 }, () => {
   it('creates a key shown once, lists it without its secret, and revokes it', async () => {

@@ -100,7 +100,7 @@ export const gatewayApiRoutes: FastifyPluginAsyncZod<{ gateway: GatewayService }
         schema: {
           tags,
           summary,
-          description: `${about} Authenticated by a gateway key (docs/gateway.md).`,
+          description: `${about} Authenticated by a gateway key; 429 in the same format past the key's requests or tokens per minute or its calls in flight on this server (docs/gateway.md).`,
           body: z.unknown(),
         },
       },
