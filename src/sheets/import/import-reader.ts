@@ -482,6 +482,38 @@ function refuseBadShare(
 const keptRejects = (rejects: RejectedLine[]) =>
   rejects.sort((a, b) => a.line - b.line).slice(0, REJECTS_KEPT);
 
+/**
+ * The read is in (in the connection's open transaction): counts the cells that did not
+ * convert, runs `finish` (sequence, index) and commits. A cancel that came between two
+ * statements interrupted none of them, so it is honoured here.
+ */
+async function commitRead(
+  connection: DuckDBConnection,
+  options: ImportOptions,
+  converting: readonly string[],
+  lastRowId: number,
+  read: {
+    rows: number;
+    rejected: number;
+    collected: RejectedLine[];
+    widened: string[];
+    parts: number;
+  },
+): Promise<ImportOutcome> {
+  const conversions = await countConversions(connection, options.datasetId, converting);
+  await options.finish(connection, lastRowId);
+  if (options.signal?.aborted) throw options.signal.reason;
+  await connection.run('commit');
+  return {
+    rows: read.rows,
+    rejected: read.rejected,
+    rejects: keptRejects(read.collected),
+    widened: read.widened,
+    conversions,
+    parts: read.parts,
+  };
+}
+
 /** The whole source in one CREATE TABLE AS, in one transaction. */
 async function importWhole(
   connection: DuckDBConnection,
@@ -525,19 +557,13 @@ async function importWhole(
         );
       }
       refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
-      const conversions = await countConversions(connection, options.datasetId, converting);
-      await options.finish(connection, rows);
-      // A cancel that came between two statements interrupted none of them.
-      if (options.signal?.aborted) throw options.signal.reason;
-      await connection.run('commit');
-      return {
+      return await commitRead(connection, options, converting, rows, {
         rows,
         rejected,
-        rejects: keptRejects(collected),
+        collected,
         widened,
-        conversions,
         parts: 1,
-      };
+      });
     } catch (error) {
       await connection.run('rollback').catch(() => {});
       throw error;
@@ -869,17 +895,13 @@ async function importInParts(
         await primary.runAndReadAll(`select coalesce(max(_row_id), 0) as last from ${table}`)
       ).getRowObjectsJS() as { last: bigint }[];
       await primary.run('begin transaction');
-      const conversions = await countConversions(primary, options.datasetId, converting);
-      await options.finish(primary, Number(span?.last ?? 0));
-      await primary.run('commit');
-      return {
+      return await commitRead(primary, options, converting, Number(span?.last ?? 0), {
         rows,
         rejected,
-        rejects: keptRejects(collected),
+        collected,
         widened,
-        conversions,
         parts: plan.parts.length,
-      };
+      });
     } catch (error) {
       for (const connection of connections) await connection.run('rollback').catch(() => {});
       await primary.run(`drop table if exists ${table}`).catch(() => {});
