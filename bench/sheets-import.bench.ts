@@ -12,7 +12,7 @@ import { type BenchRow, round } from './bench-types.ts';
 import { writeCsv } from './sheets-bench-helpers.ts';
 
 const ROWS = Number(process.env.BENCH_SHEETS_ROWS ?? 1_000_000);
-/** A file above 128 MiB (once read whole, now in parts like any other); 0 skips it. */
+/** A file above PARTS_MAX_BYTES (128 MiB), read whole (import-reader.ts); 0 skips it. */
 const LARGE_ROWS = Number(process.env.BENCH_SHEETS_LARGE_ROWS ?? 3_000_000);
 
 function child(mode: 'braincells' | 'duckdb', file: string) {

@@ -77,6 +77,23 @@ function boundedOutput(target: string, maxBytes: number) {
   };
 }
 
+/** Runs `copy`, then closes `out`; on any failure removes it. `input` is closed either way. */
+async function copyTo(
+  input: { destroy(): void },
+  out: ReturnType<typeof boundedOutput>,
+  copy: () => Promise<void>,
+) {
+  try {
+    await copy();
+    await out.close();
+  } catch (error) {
+    await out.discard();
+    throw error;
+  } finally {
+    input.destroy();
+  }
+}
+
 /**
  * Keeps the JSON-object lines of a JSONL file; reports the others with their line numbers.
  * A skipped line is written as an empty line, so line N of the copy is line N of the file
@@ -93,7 +110,7 @@ export async function cleanJsonLines(
   let rejected = 0;
   let lines = 0;
   let number = 0;
-  try {
+  await copyTo(input, out, async () => {
     for await (const raw of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
       number++;
       if (limits.signal?.aborted) throw limits.signal.reason;
@@ -121,13 +138,7 @@ export async function cleanJsonLines(
       lines++;
       await out.write(`${line}\n`);
     }
-    await out.close();
-  } catch (error) {
-    await out.discard();
-    throw error;
-  } finally {
-    input.destroy();
-  }
+  });
   return { path: target, lines, rejected, rejects };
 }
 
@@ -377,7 +388,7 @@ export async function jsonDocumentsToLines(
     if (limits.maxRows !== undefined && lines >= limits.maxRows) done = true;
   };
 
-  try {
+  await copyTo(input, out, async () => {
     for await (let chunk of input as AsyncIterable<string>) {
       if (limits.signal?.aborted) throw limits.signal.reason;
       if (first) {
@@ -473,12 +484,6 @@ export async function jsonDocumentsToLines(
       throw refusedJson(line, `the JSON value starting at line ${valueLine} never ends`);
     if (!done && place === 'array')
       throw refusedJson(line, `the JSON array starting at line ${arrayLine} never ends`);
-    await out.close();
-  } catch (error) {
-    await out.discard();
-    throw error;
-  } finally {
-    input.destroy();
-  }
+  });
   return { path: target, lines, rejected, rejects };
 }

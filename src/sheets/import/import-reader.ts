@@ -298,6 +298,13 @@ export const isPartFile = (name: string) => /^part-[0-9a-f-]{36}\.csv$/.test(nam
 
 /** Below this a CSV is read whole: splitting costs more than the second thread gains. */
 export const PARTS_MIN_BYTES = 16 * 1024 * 1024;
+/**
+ * Above this a CSV is read whole. Measured 2026-12-06 at 3M rows / 290 MB on a machine at
+ * load 25–39 (one run each): in parts 71–103 s, CPU 17–23 s, against whole 24–46 s, CPU
+ * 10–11 s (DuckDB's own CTAS: 25–35 s, CPU 6.5–7.2 s); the parts' INSERTs took twice the
+ * whole CTAS's CPU. To be measured again on a quiet machine before lifting it.
+ */
+export const PARTS_MAX_BYTES = 128 * 1024 * 1024;
 const REJECTS_KEPT = 100;
 
 /**
@@ -307,7 +314,7 @@ const REJECTS_KEPT = 100;
  * interrupts the running statements.
  *
  * Numbering rows in file order (`row_number() over ()`) makes DuckDB read a file on one
- * thread. A UTF-8 CSV of PARTS_MIN_BYTES or more is therefore cut at line
+ * thread. A UTF-8 CSV of PARTS_MIN_BYTES to PARTS_MAX_BYTES is therefore cut at line
  * boundaries outside quotes into one part per connection given (the caller asks for DuckDB's
  * threads), and the parts are read at once, each numbering its rows after the lines before it
  * (importInParts). Anything else, or when no second connection is free, is read whole in one
@@ -482,6 +489,38 @@ function refuseBadShare(
 const keptRejects = (rejects: RejectedLine[]) =>
   rejects.sort((a, b) => a.line - b.line).slice(0, REJECTS_KEPT);
 
+/**
+ * The read is in (in the connection's open transaction): counts the cells that did not
+ * convert, runs `finish` (sequence, index) and commits. A cancel that came between two
+ * statements interrupted none of them, so it is honoured here.
+ */
+async function commitRead(
+  connection: DuckDBConnection,
+  options: ImportOptions,
+  converting: readonly string[],
+  lastRowId: number,
+  read: {
+    rows: number;
+    rejected: number;
+    collected: RejectedLine[];
+    widened: string[];
+    parts: number;
+  },
+): Promise<ImportOutcome> {
+  const conversions = await countConversions(connection, options.datasetId, converting);
+  await options.finish(connection, lastRowId);
+  if (options.signal?.aborted) throw options.signal.reason;
+  await connection.run('commit');
+  return {
+    rows: read.rows,
+    rejected: read.rejected,
+    rejects: keptRejects(read.collected),
+    widened: read.widened,
+    conversions,
+    parts: read.parts,
+  };
+}
+
 /** The whole source in one CREATE TABLE AS, in one transaction. */
 async function importWhole(
   connection: DuckDBConnection,
@@ -525,19 +564,13 @@ async function importWhole(
         );
       }
       refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
-      const conversions = await countConversions(connection, options.datasetId, converting);
-      await options.finish(connection, rows);
-      // A cancel that came between two statements interrupted none of them.
-      if (options.signal?.aborted) throw options.signal.reason;
-      await connection.run('commit');
-      return {
+      return await commitRead(connection, options, converting, rows, {
         rows,
         rejected,
-        rejects: keptRejects(collected),
+        collected,
         widened,
-        conversions,
         parts: 1,
-      };
+      });
     } catch (error) {
       await connection.run('rollback').catch(() => {});
       throw error;
@@ -578,7 +611,7 @@ async function planParts(
   // Relaxed quoting: a quote count no longer finds line boundaries.
   if (spec.csv?.relaxedQuotes) return undefined;
   const size = (await stat(spec.path)).size;
-  if (size < (options.partsMinBytes ?? PARTS_MIN_BYTES)) return undefined;
+  if (size < (options.partsMinBytes ?? PARTS_MIN_BYTES) || size > PARTS_MAX_BYTES) return undefined;
   // The parts are a copy of the file: read it whole when the disk could not hold one more.
   const disk = await statfs(options.partsDir!).catch(() => undefined);
   if (!disk || disk.bavail * disk.bsize < size * 1.5 + 64 * 1024 * 1024) return undefined;
@@ -869,17 +902,13 @@ async function importInParts(
         await primary.runAndReadAll(`select coalesce(max(_row_id), 0) as last from ${table}`)
       ).getRowObjectsJS() as { last: bigint }[];
       await primary.run('begin transaction');
-      const conversions = await countConversions(primary, options.datasetId, converting);
-      await options.finish(primary, Number(span?.last ?? 0));
-      await primary.run('commit');
-      return {
+      return await commitRead(primary, options, converting, Number(span?.last ?? 0), {
         rows,
         rejected,
-        rejects: keptRejects(collected),
+        collected,
         widened,
-        conversions,
         parts: plan.parts.length,
-      };
+      });
     } catch (error) {
       for (const connection of connections) await connection.run('rollback').catch(() => {});
       await primary.run(`drop table if exists ${table}`).catch(() => {});
