@@ -1,79 +1,22 @@
 import { findProvider } from '@pydantic/genai-prices';
-import type { z } from 'zod';
 import type { Actor } from '../access/actor.ts';
-import type { ProjectAccess } from '../access/project-access.ts';
 import { AppError, conflict, forbidden, notFound, validationError } from '../platform/app-error.ts';
-import type { LlmConfig } from '../platform/config.ts';
 import { isUniqueViolation } from '../platform/db/db-errors.ts';
 import { uuidv7 } from '../platform/ids.ts';
-import type { BudgetGuard } from './llm-budget-guard.ts';
-import type { BudgetPeriod, BudgetStore } from './llm-budget-store.ts';
-import type { ResponseCache } from './llm-cache.ts';
-import type { Clock } from './llm-clock.ts';
-import {
-  presentBudget,
-  presentCall,
-  presentPriceOverride,
-  presentProvider,
-} from './llm-presenter.ts';
-import { overrideAt, type PriceStore } from './llm-price-store.ts';
-import {
-  defaultCatalogProvider,
-  type ModelPriceInfo,
-  modelPriceInfo,
-  usdPerMtokToNano,
-} from './llm-prices.ts';
+import { type LlmAdminDeps, parse } from './llm-admin-context.ts';
+import { createBudgetAdmin } from './llm-budget-admin.ts';
+import { presentProvider } from './llm-presenter.ts';
+import { createPriceAdmin } from './llm-price-admin.ts';
+import { overrideAt } from './llm-price-store.ts';
+import { defaultCatalogProvider, type ModelPriceInfo, modelPriceInfo } from './llm-prices.ts';
 import { isProviderFailure, type ProviderFailure } from './llm-provider.ts';
-import {
-  apiKeyContext,
-  ENV_PROVIDER_PREFIX,
-  maskApiKey,
-  type ProviderRegistry,
-  type SecretSealer,
-} from './llm-provider-registry.ts';
-import type { ProviderStore, ProviderValues } from './llm-provider-store.ts';
-import {
-  budgetCreateSchema,
-  budgetUpdateSchema,
-  parseSince,
-  priceOverrideSchema,
-  providerCreateSchema,
-  providerTestSchema,
-  providerUpdateSchema,
-  spendByEntityQuerySchema,
-  spendQuerySchema,
-} from './llm-schema.ts';
-import { errorCodeFor, type LlmService } from './llm-service.ts';
-import type { CallStatsDimension, SpendDimension, UsageStore } from './llm-usage-store.ts';
+import { apiKeyContext, ENV_PROVIDER_PREFIX, maskApiKey } from './llm-provider-registry.ts';
+import type { ProviderValues } from './llm-provider-store.ts';
+import { providerCreateSchema, providerTestSchema, providerUpdateSchema } from './llm-schema.ts';
+import { errorCodeFor } from './llm-service.ts';
+import { createSpendAdmin } from './llm-spend-admin.ts';
 
-export interface LlmAdminDeps {
-  config: LlmConfig;
-  clock: Clock;
-  access: ProjectAccess;
-  secrets: SecretSealer;
-  registry: ProviderRegistry;
-  providers: ProviderStore;
-  prices: PriceStore;
-  budgetStore: BudgetStore;
-  budgets: BudgetGuard;
-  usage: UsageStore;
-  cache: ResponseCache;
-  llm: LlmService;
-}
-
-function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  const issues = result.error.issues.map((issue) => ({
-    path: issue.path.join('.') || '(body)',
-    message: issue.message,
-  }));
-  const first = issues[0];
-  throw validationError(
-    first ? `Invalid ${first.path}: ${first.message}` : 'Invalid input',
-    issues,
-  );
-}
+export type { LlmAdminDeps } from './llm-admin-context.ts';
 
 /** Test-connection answer: ok, or a plain-language reason a person can act on. */
 export interface ProviderTestResult {
@@ -110,20 +53,12 @@ function explain(
   }
 }
 
-/** Provider, price, budget, spend and cache use cases behind the routes and the CLI. */
+/**
+ * The LLM admin use cases behind the routes and the CLI: provider connections here; prices,
+ * budgets and spend from their own files (llm-price-admin, llm-budget-admin, llm-spend-admin).
+ */
 export function createLlmAdmin(deps: LlmAdminDeps) {
-  const {
-    access,
-    secrets,
-    registry,
-    providers,
-    prices,
-    budgetStore,
-    budgets,
-    usage,
-    cache,
-    clock,
-  } = deps;
+  const { access, secrets, registry, providers, prices, clock } = deps;
 
   const requireAdmin = (actor: Actor) => {
     if (!actor.isAdmin)
@@ -404,232 +339,9 @@ export function createLlmAdmin(deps: LlmAdminDeps) {
     deleteProvider,
     testProvider,
     listModels,
-
-    async listPrices(actor: Actor, projectId: string) {
-      await access.requireRole(actor, projectId, 'viewer');
-      return (await prices.list(projectId)).map(presentPriceOverride);
-    },
-    async createPrice(actor: Actor, projectId: string, input: unknown) {
-      await access.requireRole(actor, projectId, 'owner');
-      const body = parse(priceOverrideSchema, input);
-      try {
-        const override = await prices.insert({
-          id: uuidv7(clock.now()),
-          projectId,
-          model: body.model,
-          rates: {
-            inputNanoPerMtok: usdPerMtokToNano(body.inputUsdPerMtok),
-            outputNanoPerMtok: usdPerMtokToNano(body.outputUsdPerMtok),
-            cacheReadNanoPerMtok:
-              body.cacheReadUsdPerMtok === undefined
-                ? undefined
-                : usdPerMtokToNano(body.cacheReadUsdPerMtok),
-            cacheWriteNanoPerMtok:
-              body.cacheWriteUsdPerMtok === undefined
-                ? undefined
-                : usdPerMtokToNano(body.cacheWriteUsdPerMtok),
-          },
-          validFrom: body.validFrom ? new Date(body.validFrom) : new Date(clock.now()),
-          createdBy: actor.userId,
-        });
-        deps.llm.invalidatePrices(projectId);
-        return presentPriceOverride(override);
-      } catch (error) {
-        if (isUniqueViolation(error))
-          throw conflict('A price for this model already starts at that moment');
-        throw error;
-      }
-    },
-    async deletePrice(actor: Actor, projectId: string, priceId: string) {
-      await access.requireRole(actor, projectId, 'owner');
-      if (!(await prices.delete(projectId, priceId))) throw notFound('price', priceId);
-      deps.llm.invalidatePrices(projectId);
-    },
-
-    async listBudgets(actor: Actor, projectId: string) {
-      await access.requireRole(actor, projectId, 'viewer');
-      const list = await budgetStore.list(projectId);
-      const states = await budgetStore.states(list, new Date(clock.now()));
-      return list.map((budget, index) => presentBudget(budget, states[index]));
-    },
-    /**
-     * Replaces a gateway key's budgets (src/gateway): one hard limit per period, settled through
-     * the same reservations as every call. The gateway checks the key belongs to the project.
-     */
-    async setGatewayKeyBudgets(
-      actor: Actor,
-      projectId: string,
-      gatewayKeyId: string,
-      limits: readonly { period: BudgetPeriod; hardLimitNano: number }[],
-    ) {
-      await access.requireRole(actor, projectId, 'owner');
-      await deps.llm.flush();
-      await budgetStore.replaceForGatewayKey(
-        projectId,
-        gatewayKeyId,
-        limits.map((limit) => ({ ...limit, id: uuidv7(clock.now()) })),
-        actor.userId,
-      );
-      budgets.invalidate(projectId);
-    },
-
-    /** A gateway key's budgets with their current spend (viewer). */
-    async gatewayKeyBudgets(actor: Actor, projectId: string, gatewayKeyId: string) {
-      await access.requireRole(actor, projectId, 'viewer');
-      const list = await budgetStore.listForGatewayKey(projectId, gatewayKeyId);
-      const states = await budgetStore.states(list, new Date(clock.now()));
-      return list.map((budget, index) => presentBudget(budget, states[index]));
-    },
-
-    async createBudget(actor: Actor, projectId: string, input: unknown) {
-      await access.requireRole(actor, projectId, 'owner');
-      const body = parse(budgetCreateSchema, input);
-      // A new budget's period starts from the spend in llm_calls: write buffered rows first.
-      await deps.llm.flush();
-      try {
-        const budget = await budgetStore.insert({
-          id: uuidv7(clock.now()),
-          projectId,
-          userId: body.userId,
-          period: body.period,
-          hardLimitNano: body.hardLimitNano,
-          softLimitNano: body.softLimitNano,
-          createdBy: actor.userId,
-        });
-        budgets.invalidate(projectId);
-        const [state] = await budgetStore.states([budget], new Date(clock.now()));
-        return presentBudget(budget, state);
-      } catch (error) {
-        if (isUniqueViolation(error))
-          throw conflict('This project already has a budget for that scope and period');
-        if ((error as { code?: unknown } | undefined)?.code === '23503') {
-          throw validationError('Invalid userId: no such user', [
-            { path: 'userId', message: 'no such user' },
-          ]);
-        }
-        throw error;
-      }
-    },
-    async updateBudget(actor: Actor, projectId: string, budgetId: string, input: unknown) {
-      await access.requireRole(actor, projectId, 'owner');
-      const body = parse(budgetUpdateSchema, input);
-      const current = await budgetStore.find(projectId, budgetId);
-      if (!current) throw notFound('budget', budgetId);
-      const hard =
-        body.hardLimitNano === undefined
-          ? current.hardLimitNano
-          : (body.hardLimitNano ?? undefined);
-      const soft =
-        body.softLimitNano === undefined
-          ? current.softLimitNano
-          : (body.softLimitNano ?? undefined);
-      if (hard === undefined && soft === undefined) {
-        throw validationError('A budget needs a hard or a soft limit', [
-          { path: 'hardLimitNano', message: 'set a hard or a soft limit' },
-        ]);
-      }
-      const budget = await budgetStore.update(projectId, budgetId, {
-        ...(body.hardLimitNano === undefined ? {} : { hardLimitNano: body.hardLimitNano }),
-        ...(body.softLimitNano === undefined ? {} : { softLimitNano: body.softLimitNano }),
-      });
-      if (!budget) throw notFound('budget', budgetId);
-      budgets.invalidate(projectId);
-      const [state] = await budgetStore.states([budget], new Date(clock.now()));
-      return presentBudget(budget, state);
-    },
-    async deleteBudget(actor: Actor, projectId: string, budgetId: string) {
-      await access.requireRole(actor, projectId, 'owner');
-      if (!(await budgetStore.delete(projectId, budgetId))) throw notFound('budget', budgetId);
-      budgets.invalidate(projectId);
-    },
-
-    /** Spend by day, model, feature and/or provider over a window (default: the last 30 days). */
-    async spend(actor: Actor, projectId: string, input: unknown = {}) {
-      await access.requireRole(actor, projectId, 'viewer');
-      const query = parse(spendQuerySchema, input);
-      const now = new Date(clock.now());
-      const since = parseSince(query.since, now);
-      const until = query.until
-        ? new Date(new Date(`${query.until}T00:00:00Z`).getTime() + 86_400_000)
-        : undefined;
-      const groupBy = (query.groupBy?.split(',') ?? []) as SpendDimension[];
-      await deps.llm.flush();
-      const rows = await usage.spend({ projectId, since, until, groupBy });
-      const total = rows.reduce(
-        (sum, row) => ({
-          costNano: sum.costNano + row.costNano,
-          calls: sum.calls + row.calls,
-          unpricedAttempts: sum.unpricedAttempts + row.unpricedAttempts,
-          savedNano: sum.savedNano + row.savedNano,
-        }),
-        { costNano: 0, calls: 0, unpricedAttempts: 0, savedNano: 0 },
-      );
-      return {
-        since: since.toISOString().slice(0, 10),
-        until: until ? new Date(until.getTime() - 86_400_000).toISOString().slice(0, 10) : null,
-        groupBy,
-        total,
-        rows,
-      };
-    },
-
-    /** Spend by the dataset, column or run calls were made for, over a window (default 30 days). */
-    async spendByEntity(actor: Actor, projectId: string, input: unknown) {
-      await access.requireRole(actor, projectId, 'viewer');
-      const query = parse(spendByEntityQuerySchema, input);
-      const now = new Date(clock.now());
-      const since = parseSince(query.since, now);
-      const until = query.until
-        ? new Date(new Date(`${query.until}T00:00:00Z`).getTime() + 86_400_000)
-        : undefined;
-      await deps.llm.flush();
-      const rows = await usage.spendByEntity({ projectId, since, until, by: query.by });
-      return {
-        since: since.toISOString().slice(0, 10),
-        until: until ? new Date(until.getTime() - 86_400_000).toISOString().slice(0, 10) : null,
-        by: query.by,
-        rows,
-      };
-    },
-
-    /**
-     * Our own calls grouped by feature, model or dataset with latency p50/p95, error and
-     * cache-hit counts (the monitor's own-calls view reads this; docs/monitor.md).
-     */
-    async callStats(
-      actor: Actor,
-      projectId: string,
-      query: { by: CallStatsDimension; since?: Date | undefined },
-    ) {
-      await access.requireRole(actor, projectId, 'viewer');
-      await deps.llm.flush();
-      return usage.callStats({ projectId, by: query.by, since: query.since });
-    },
-
-    /** The newest usage rows (one per attempt), newest first. */
-    async calls(actor: Actor, projectId: string, options: { limit?: number; before?: Date } = {}) {
-      await access.requireRole(actor, projectId, 'viewer');
-      await deps.llm.flush();
-      const limit = Math.min(Math.max(options.limit ?? 100, 1), 1_000);
-      return (await usage.recent(projectId, limit, options.before)).map(presentCall);
-    },
-
-    async cacheStats(actor: Actor, projectId: string) {
-      await access.requireRole(actor, projectId, 'viewer');
-      await deps.llm.flush();
-      const [totals] = await usage.spend({ projectId, since: new Date(0), groupBy: [] });
-      return {
-        entries: await cache.entries(projectId),
-        hits: totals?.cacheHits ?? 0,
-        misses: totals?.cacheMisses ?? 0,
-        savedNano: totals?.savedNano ?? 0,
-      };
-    },
-
-    async clearCache(actor: Actor, projectId: string) {
-      await access.requireRole(actor, projectId, 'editor');
-      return { cleared: await cache.clear(projectId) };
-    },
+    ...createPriceAdmin(deps),
+    ...createBudgetAdmin(deps),
+    ...createSpendAdmin(deps),
   };
 }
 

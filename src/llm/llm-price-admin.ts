@@ -1,0 +1,55 @@
+import type { Actor } from '../access/actor.ts';
+import { conflict, notFound } from '../platform/app-error.ts';
+import { isUniqueViolation } from '../platform/db/db-errors.ts';
+import { uuidv7 } from '../platform/ids.ts';
+import { type LlmAdminDeps, parse } from './llm-admin-context.ts';
+import { presentPriceOverride } from './llm-presenter.ts';
+import { usdPerMtokToNano } from './llm-prices.ts';
+import { priceOverrideSchema } from './llm-schema.ts';
+
+/** A project's price overrides: listed by viewers, set and removed by owners. */
+export function createPriceAdmin(deps: LlmAdminDeps) {
+  const { access, prices, clock } = deps;
+  return {
+    async listPrices(actor: Actor, projectId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      return (await prices.list(projectId)).map(presentPriceOverride);
+    },
+    async createPrice(actor: Actor, projectId: string, input: unknown) {
+      await access.requireRole(actor, projectId, 'owner');
+      const body = parse(priceOverrideSchema, input);
+      try {
+        const override = await prices.insert({
+          id: uuidv7(clock.now()),
+          projectId,
+          model: body.model,
+          rates: {
+            inputNanoPerMtok: usdPerMtokToNano(body.inputUsdPerMtok),
+            outputNanoPerMtok: usdPerMtokToNano(body.outputUsdPerMtok),
+            cacheReadNanoPerMtok:
+              body.cacheReadUsdPerMtok === undefined
+                ? undefined
+                : usdPerMtokToNano(body.cacheReadUsdPerMtok),
+            cacheWriteNanoPerMtok:
+              body.cacheWriteUsdPerMtok === undefined
+                ? undefined
+                : usdPerMtokToNano(body.cacheWriteUsdPerMtok),
+          },
+          validFrom: body.validFrom ? new Date(body.validFrom) : new Date(clock.now()),
+          createdBy: actor.userId,
+        });
+        deps.llm.invalidatePrices(projectId);
+        return presentPriceOverride(override);
+      } catch (error) {
+        if (isUniqueViolation(error))
+          throw conflict('A price for this model already starts at that moment');
+        throw error;
+      }
+    },
+    async deletePrice(actor: Actor, projectId: string, priceId: string) {
+      await access.requireRole(actor, projectId, 'owner');
+      if (!(await prices.delete(projectId, priceId))) throw notFound('price', priceId);
+      deps.llm.invalidatePrices(projectId);
+    },
+  };
+}
