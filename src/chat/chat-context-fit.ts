@@ -1,6 +1,6 @@
 import { modelPriceInfo } from '../llm/llm-prices.ts';
 import type { LlmMessage, LlmToolDefinition } from '../llm/llm-provider.ts';
-import { estimateInputTokens } from '../llm/llm-tokens.ts';
+import { estimateInputTokens, INPUT_SAFETY_FACTOR } from '../llm/llm-tokens.ts';
 
 /**
  * Fitting a reply's context to the model's window by a token count. Tokens are counted with the
@@ -28,7 +28,7 @@ export interface FittedContext {
   messages: LlmMessage[];
   /** Chat messages left out from the front (0: everything fits). */
   dropped: number;
-  /** The estimate of what is sent. */
+  /** An upper bound of the tokens sent (bytes when they fit, else the tokenizer's count). */
   tokens: number;
 }
 
@@ -40,8 +40,15 @@ export async function fitContext(
   parts: { system: LlmMessage[]; turns: LlmMessage[][] },
   options: { window: number; outputReserve: number; tools?: readonly LlmToolDefinition[] },
 ): Promise<FittedContext> {
-  let used = await estimateInputTokens(parts.system, undefined, { tools: options.tools });
   const budget = options.window - options.outputReserve;
+  // A token is never less than a UTF-8 byte: when the bytes already fit, so do the tokens,
+  // and the reply need not wait for the tokenizer (most replies of short threads).
+  const bytes = Buffer.byteLength(JSON.stringify([parts, options.tools ?? []]));
+  if (Math.ceil(bytes * INPUT_SAFETY_FACTOR) <= budget) {
+    const messages = [...parts.system, ...parts.turns.flat()];
+    return { messages, dropped: 0, tokens: Math.ceil(bytes * INPUT_SAFETY_FACTOR) };
+  }
+  let used = await estimateInputTokens(parts.system, undefined, { tools: options.tools });
   const kept: LlmMessage[][] = [];
   for (let index = parts.turns.length - 1; index >= 0; index--) {
     const turn = parts.turns[index]!;
