@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { runCliCommand as runCommands } from './cli-test-helpers.ts';
 import { createTestStorage, type TestStorage } from '../../test/test-platform.ts';
 import { systemActor } from '../auth/system-actor.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { withFeatures } from './cli-features.ts';
 import { CliError } from './cli-output.ts';
+import { runCliCommand as runCommands } from './cli-test-helpers.ts';
 import { parseModelOption, registerGatewayCommands } from './gateway-commands.ts';
 
 let storage: TestStorage;
