@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { imageDigest } from '../../tools/fake-llm/fake-llm-images.ts';
 import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
 import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import {
@@ -158,7 +159,9 @@ describe.each(PROVIDER_KINDS)('%s adapter contract', (kind) => {
         },
       ],
     });
-    expect(text).toBe(fakeAnswer('Describe this picture'));
+    // The fake sees the image: it reads it as a digest of the bytes the adapter sent.
+    const bytes = Buffer.from(pixel.slice(pixel.indexOf(',') + 1), 'base64');
+    expect(text).toBe(fakeAnswer(`Describe this picture\n[image:${imageDigest(bytes)}]`));
     expect(JSON.stringify(fake.requests.at(-1)?.body)).toContain('iVBORw0KGgo');
   });
 

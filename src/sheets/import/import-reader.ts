@@ -271,8 +271,22 @@ export interface ImportOutcome {
   parts: number;
 }
 
-const interrupted = (error: unknown) =>
-  /interrupt/i.test(error instanceof Error ? error.message : String(error));
+/**
+ * Ends a connection's transaction after a failed or cancelled read, so the pooled connection is
+ * never handed on with an aborted transaction. A cancel interrupts every connection of the
+ * read; one that was between statements can have its rollback interrupted instead, so a
+ * rollback that fails is tried once more (a second failure means there was no transaction).
+ */
+async function rollbackAfterFailure(connection: DuckDBConnection): Promise<void> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await connection.run('rollback');
+      return;
+    } catch {
+      // interrupted, or no transaction is open
+    }
+  }
+}
 
 export interface ImportOptions {
   datasetId: string;
@@ -361,7 +375,9 @@ export async function importIntoTable(
       await Promise.all(plan.parts.map((part) => rm(part.path, { force: true }).catch(() => {})));
     }
   } catch (error) {
-    if (options.signal?.aborted && interrupted(error)) throw options.signal.reason;
+    // Once cancelled, whatever a statement then failed with (interrupted, or a transaction the
+    // interrupt aborted) is the cancel.
+    if (options.signal?.aborted) throw options.signal.reason;
     throw error;
   } finally {
     clearInterval(timer);
@@ -572,7 +588,7 @@ async function importWhole(
         parts: 1,
       });
     } catch (error) {
-      await connection.run('rollback').catch(() => {});
+      await rollbackAfterFailure(connection);
       throw error;
     } finally {
       if (rejects) await dropRejects(connection, rejects);
@@ -910,7 +926,7 @@ async function importInParts(
         parts: plan.parts.length,
       });
     } catch (error) {
-      for (const connection of connections) await connection.run('rollback').catch(() => {});
+      for (const connection of connections) await rollbackAfterFailure(connection);
       await primary.run(`drop table if exists ${table}`).catch(() => {});
       if (!(error instanceof RetryWider)) throw error;
     } finally {
