@@ -8,6 +8,10 @@ export default defineConfig({
     setupFiles: ['test/setup.ts'],
     env: { TZ: 'UTC' },
     pool: 'forks',
+    // Two files at a time. Vitest's default is one fewer than the cores, which is one on the
+    // 2-core machines this runs on, and most test time is waiting (fake LLM latency, spawned
+    // processes, sandbox round trips), not computing: a second file fills that time.
+    maxWorkers: 2,
     testTimeout: 30_000,
     hookTimeout: 60_000,
     teardownTimeout: 30_000,

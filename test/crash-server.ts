@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach } from 'vitest';
+import { afterEach, inject } from 'vitest';
 import type { Actor } from '../src/access/actor.ts';
 import { buildApp } from '../src/app.ts';
 import { insertUser } from '../src/auth/user-store.ts';
@@ -28,6 +28,17 @@ export function serverProcesses() {
     dataDir(prefix = 'braincells-proc-'): string {
       const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
       dirs.push(dir);
+      return dir;
+    },
+    /**
+     * A new data dir whose embedded database is already migrated (a copy of the run's golden
+     * PGlite dir, test/global-setup.ts): a spawned server then starts without running every
+     * migration again. Tests of migrating itself use `dataDir`.
+     */
+    migratedDataDir(prefix = 'braincells-proc-'): string {
+      const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+      dirs.push(dir);
+      cpSync(inject('goldenPgliteDir'), path.join(dir, 'pg'), { recursive: true });
       return dir;
     },
     /** `braincells serve` over `dataDir` on a free port; `await spawned.ready()` for its URL. */

@@ -11,6 +11,8 @@ import { childEnv, ROOT, type Spawned, spawnCli, spawnNode } from './spawn-serve
 
 const processes = serverProcesses();
 const tempDir = () => processes.dataDir('bc-proc-');
+/** A data dir with the embedded database migrated already (no migrations at start). */
+const migratedDir = () => processes.migratedDataDir('bc-proc-');
 const track = processes.track;
 
 /** One line, a non-zero exit, and no stack trace. */
@@ -40,7 +42,7 @@ describe('the server process', { timeout: 120_000 }, () => {
   });
 
   it('refuses a second server on the same data dir', async () => {
-    const dataDir = tempDir();
+    const dataDir = migratedDir();
     const first = track(spawnCli(['serve'], childEnv({ BRAINCELLS_DATA_DIR: dataDir, PORT: '0' })));
     await first.ready();
     const second = track(
@@ -58,7 +60,7 @@ describe('the server process', { timeout: 120_000 }, () => {
     const port = (blocker.address() as net.AddressInfo).port;
     try {
       const server = track(
-        spawnCli(['serve'], childEnv({ BRAINCELLS_DATA_DIR: tempDir(), PORT: String(port) })),
+        spawnCli(['serve'], childEnv({ BRAINCELLS_DATA_DIR: migratedDir(), PORT: String(port) })),
       );
       await expectCleanFailure(
         server,
@@ -77,9 +79,7 @@ describe('the server process', { timeout: 120_000 }, () => {
   });
 
   it('reports a corrupt database in one line', async () => {
-    const dataDir = tempDir();
-    const first = track(spawnCli(['db', 'migrate'], childEnv({ BRAINCELLS_DATA_DIR: dataDir })));
-    expect((await first.exited).code).toBe(0);
+    const dataDir = migratedDir();
     writeFileSync(path.join(dataDir, 'pg', 'global', 'pg_control'), 'garbage');
     const server = track(
       spawnCli(['serve'], childEnv({ BRAINCELLS_DATA_DIR: dataDir, PORT: '0' })),
@@ -118,10 +118,8 @@ describe('the server process', { timeout: 120_000 }, () => {
   });
 
   it('loses no committed row to kill -9, and restarts over the stale lock', async () => {
-    const dataDir = tempDir();
+    const dataDir = migratedDir();
     const env = childEnv({ BRAINCELLS_DATA_DIR: dataDir });
-    const migrate = track(spawnCli(['db', 'migrate'], env));
-    expect((await migrate.exited).code).toBe(0);
 
     const writer = track(spawnNode([path.join(ROOT, 'test/fixtures/write-rows.ts')], env));
     await expect
