@@ -15,6 +15,7 @@ import {
   type MessageView,
   presentMessage,
   presentRevision,
+  presentSearchHit,
   presentSummary,
   presentThread,
   type ThreadView,
@@ -46,6 +47,7 @@ import {
   type MessageRow,
   newestLeafUnder,
   replaceContent,
+  searchThreads,
   setRunId,
   settleMessage,
   siblingIds,
@@ -301,12 +303,22 @@ export function createChatService(deps: ChatServiceDeps) {
 
     async listThreads(actor: Actor, projectId: string, query: ListThreadsQuery) {
       await access.requireRole(actor, projectId, 'viewer');
-      const rows = await listThreads(db, projectId, {
+      const options = {
         limit: query.limit + 1,
         archived: query.archived,
         ...(query.pinned === undefined ? {} : { pinned: query.pinned }),
+        ...(query.agentId === undefined ? {} : { agentId: query.agentId }),
         ...(query.cursor ? { after: decodeCursor(query.cursor) } : {}),
-      });
+      };
+      if (query.q !== undefined) {
+        const rows = await searchThreads(db, projectId, query.q, options);
+        const page = rows.slice(0, query.limit);
+        return {
+          items: page.map(presentSearchHit),
+          nextCursor: rows.length > query.limit ? encodeCursor(page.at(-1)!) : null,
+        };
+      }
+      const rows = await listThreads(db, projectId, options);
       const page = rows.slice(0, query.limit);
       return {
         items: page.map(presentThread),
