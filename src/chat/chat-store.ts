@@ -473,3 +473,58 @@ export async function settleSummary(
     .returningAll()
     .executeTakeFirst();
 }
+
+/** Every message of a thread, every branch, parents first (for export). */
+export async function allMessages(db: ChatExecutor, threadId: string): Promise<MessageRow[]> {
+  return db
+    .selectFrom('chat_message')
+    .selectAll()
+    .where('thread_id', '=', threadId)
+    .orderBy('depth')
+    .orderBy('id')
+    .execute();
+}
+
+/** The live thread imported from `source` with that id, locked for the import. */
+export async function findThreadBySource(
+  db: ChatExecutor,
+  projectId: string,
+  source: 'chatgpt' | 'claude',
+  sourceId: string,
+): Promise<ThreadRow | undefined> {
+  return db
+    .selectFrom('chat_thread')
+    .selectAll()
+    .where('project_id', '=', projectId)
+    .where('source', '=', source)
+    .where('source_id', '=', sourceId)
+    .where('deleted_at', 'is', null)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
+/** The imported messages of a thread: source id → our id and depth. */
+export async function importedMessages(
+  db: ChatExecutor,
+  threadId: string,
+): Promise<Map<string, { id: string; depth: number }>> {
+  const rows = await db
+    .selectFrom('chat_message')
+    .select(['id', 'source_id', 'depth'])
+    .where('thread_id', '=', threadId)
+    .where('source_id', 'is not', null)
+    .execute();
+  return new Map(rows.map((row) => [row.source_id!, { id: row.id, depth: row.depth }]));
+}
+
+/** Inserts many messages, a bounded batch per statement (parameters per statement are capped). */
+export async function insertMessages(
+  db: ChatExecutor,
+  rows: Insertable<ChatMessageTable>[],
+): Promise<void> {
+  for (let start = 0; start < rows.length; start += 1000)
+    await db
+      .insertInto('chat_message')
+      .values(rows.slice(start, start + 1000))
+      .execute();
+}
