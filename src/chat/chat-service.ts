@@ -38,6 +38,7 @@ import {
   copyBranch,
   findMessage,
   findThread,
+  findThreadById,
   insertMessage,
   insertRevision,
   insertThread,
@@ -79,6 +80,9 @@ export interface SendResult {
   assistantMessage: MessageView;
   thread: ThreadView;
 }
+
+/** Who wrote a row: a user, or nobody for the system actor (the CLI), which has no account row. */
+export const creatorOf = (actor: Actor) => (actor.via === 'system' ? null : actor.userId);
 
 const STREAMING_CONFLICT = 'A reply is streaming in this thread; stop it or wait for it to end';
 
@@ -206,7 +210,7 @@ export function createChatService(deps: ChatServiceDeps) {
             content: plan.userContent,
             status: 'done',
             edited_from_id: plan.editedFromId ?? null,
-            created_by: actor.userId,
+            created_by: creatorOf(actor),
           });
           parent = user;
         }
@@ -222,7 +226,7 @@ export function createChatService(deps: ChatServiceDeps) {
           provider: target.provider,
           agent_id: agent?.agent_id ?? null,
           agent_version: agent?.version ?? null,
-          created_by: actor.userId,
+          created_by: creatorOf(actor),
         });
         const updated = await updateThread(tx, threadId, { current_leaf_id: assistant.id });
         await record(tx, {
@@ -248,7 +252,7 @@ export function createChatService(deps: ChatServiceDeps) {
       const run = await runs.start<ReplyInput>({
         kind: REPLY_RUN,
         projectId,
-        input: { projectId, threadId, messageId: written.assistant.id, userId: actor.userId },
+        input: { projectId, threadId, messageId: written.assistant.id, userId: creatorOf(actor) },
       });
       await setRunId(db, written.assistant.id, run.id);
     } catch (error) {
@@ -286,7 +290,7 @@ export function createChatService(deps: ChatServiceDeps) {
           agent_id: agent?.agent_id ?? null,
           current_leaf_id: null,
           forked_from_message_id: null,
-          created_by: actor.userId,
+          created_by: creatorOf(actor),
         });
         await record(tx, {
           actor,
@@ -477,7 +481,7 @@ export function createChatService(deps: ChatServiceDeps) {
           messageId,
           version: input.version,
           content: message.content,
-          replacedBy: actor.userId,
+          replacedBy: creatorOf(actor),
         });
         await record(tx, {
           actor,
@@ -545,7 +549,7 @@ export function createChatService(deps: ChatServiceDeps) {
           agent_id: source.agent_id,
           current_leaf_id: null,
           forked_from_message_id: message.id,
-          created_by: actor.userId,
+          created_by: creatorOf(actor),
         });
         const leaf = await copyBranch(tx, forkId, branch, uuidv7);
         const thread = await updateThread(tx, forkId, { current_leaf_id: leaf });
@@ -632,7 +636,7 @@ export function createChatService(deps: ChatServiceDeps) {
       const claim = await claimSummaryWindow(db, thread, {
         model: input.model ?? thread.model,
         provider: input.provider ?? (input.model ? null : thread.provider),
-        userId: actor.userId,
+        userId: creatorOf(actor),
         onClaimed: (tx, row) =>
           record(tx, {
             actor,
@@ -655,7 +659,7 @@ export function createChatService(deps: ChatServiceDeps) {
         projectId,
         threadId,
         summaryId: claim.summary.id,
-        userId: actor.userId,
+        userId: creatorOf(actor),
       });
       await publish(threadId, 'summary-updated', { id: claim.summary.id, status: 'pending' });
       return presentSummary(claim.summary);
@@ -665,6 +669,28 @@ export function createChatService(deps: ChatServiceDeps) {
       await access.requireRole(actor, projectId, 'viewer');
       await getThreadRow(projectId, threadId);
       return (await listSummaries(db, threadId)).map(presentSummary);
+    },
+
+    /** A thread named by its id alone (the CLI); its project's access applies. */
+    async getThreadById(actor: Actor, threadId: string) {
+      const thread = await findThreadById(db, threadId);
+      if (!thread) throw notFound('thread', threadId);
+      await access.requireRole(actor, thread.project_id, 'viewer');
+      return presentThread(thread);
+    },
+
+    /** The durable run of a reply, for the CLI, which executes it in its own process. */
+    async replyRunId(actor: Actor, projectId: string, threadId: string, messageId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await getThreadRow(projectId, threadId);
+      return (await getMessageRow(threadId, messageId)).run_id;
+    },
+
+    /** One message as the REST API presents it (with its siblings). */
+    async getMessage(actor: Actor, projectId: string, threadId: string, messageId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await getThreadRow(projectId, threadId);
+      return (await withSiblings(threadId, [await getMessageRow(threadId, messageId)]))[0]!;
     },
 
     /** For the SSE route: the access check and the thread's existence. */

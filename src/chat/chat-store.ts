@@ -37,6 +37,19 @@ export async function findThread(
   return query.executeTakeFirst();
 }
 
+/** A live thread by id alone (the CLI names a thread without its project). */
+export async function findThreadById(
+  db: ChatExecutor,
+  threadId: string,
+): Promise<ThreadRow | undefined> {
+  return db
+    .selectFrom('chat_thread')
+    .selectAll()
+    .where('id', '=', threadId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+}
+
 export interface ThreadCursor {
   updatedAt: string;
   id: string;

@@ -12,10 +12,12 @@ import {
   type ImportSource,
   readChatExport,
 } from './chat-import-formats.ts';
+import { creatorOf } from './chat-service.ts';
 import {
   allMessages,
   type ChatExecutor,
   findThread,
+  findThreadById,
   findThreadBySource,
   importedMessages,
   insertMessages,
@@ -106,7 +108,7 @@ export function createChatTransferService(deps: ChatTransferDeps) {
         status: 'done',
         model: message.model,
         source_id: message.sourceId,
-        created_by: actor.userId,
+        created_by: creatorOf(actor),
         ...(message.createdAt
           ? { created_at: message.createdAt, updated_at: message.createdAt }
           : {}),
@@ -129,7 +131,7 @@ export function createChatTransferService(deps: ChatTransferDeps) {
         forked_from_message_id: null,
         source: conversation.source,
         source_id: conversation.sourceId,
-        created_by: actor.userId,
+        created_by: creatorOf(actor),
         created_at: conversation.createdAt ?? at,
         updated_at: at,
       });
@@ -145,24 +147,32 @@ export function createChatTransferService(deps: ChatTransferDeps) {
     };
   };
 
+  /** The thread with every branch, for `GET …/export` and `braincells chat export`. */
+  const exportThread = async (
+    actor: Actor,
+    projectId: string,
+    threadId: string,
+    format: 'md' | 'json',
+  ): Promise<{ title: string; format: 'md' | 'json'; body: string | ThreadExport }> => {
+    await access.requireRole(actor, projectId, 'viewer');
+    const thread = await findThread(db, projectId, threadId);
+    if (!thread) throw notFound('thread', threadId);
+    const rows = await allMessages(db, threadId);
+    return {
+      title: thread.title,
+      format,
+      body: format === 'md' ? exportMarkdown(thread, rows, now()) : exportJson(thread, rows, now()),
+    };
+  };
+
   return {
-    /** The thread with every branch, for `GET …/export` and `braincells chat export`. */
-    async exportThread(
-      actor: Actor,
-      projectId: string,
-      threadId: string,
-      format: 'md' | 'json',
-    ): Promise<{ title: string; format: 'md' | 'json'; body: string | ThreadExport }> {
-      await access.requireRole(actor, projectId, 'viewer');
-      const thread = await findThread(db, projectId, threadId);
+    exportThread,
+
+    /** The same, for a thread named by its id alone (the CLI); its project's access applies. */
+    async exportThreadById(actor: Actor, threadId: string, format: 'md' | 'json') {
+      const thread = await findThreadById(db, threadId);
       if (!thread) throw notFound('thread', threadId);
-      const rows = await allMessages(db, threadId);
-      return {
-        title: thread.title,
-        format,
-        body:
-          format === 'md' ? exportMarkdown(thread, rows, now()) : exportJson(thread, rows, now()),
-      };
+      return exportThread(actor, thread.project_id, threadId, format);
     },
 
     /**
