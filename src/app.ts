@@ -11,6 +11,7 @@ import { auditRoutes } from './audit/audit-routes.ts';
 import { installSecurity, registerAuthRoutes } from './auth/auth-module.ts';
 import { agentRoutes } from './chat/chat-agent-routes.ts';
 import { chatRoutes } from './chat/chat-routes.ts';
+import { chatTransferRoutes } from './chat/chat-transfer-routes.ts';
 import { documentRoutes } from './documents/document-routes.ts';
 import {
   type CoreServices,
@@ -232,6 +233,7 @@ export async function buildApp(platform: Platform, options: FeatureOptions = {})
   await app.register(monitorRoutes, { monitor: features.monitor });
   await app.register(chatRoutes, { chat: features.chat.service, events: features.events });
   await app.register(agentRoutes, { agents: features.chat.agents });
+  await app.register(chatTransferRoutes, { transfer: features.chat.transfer });
   await app.register(workflowRoutes, { workflows: features.workflows.service });
 
   // The web app at / (and its client-side routes); registered last, after every /api route.

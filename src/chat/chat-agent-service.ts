@@ -19,6 +19,7 @@ import {
   listAgentVersions,
   softDeleteAgent,
 } from './chat-agent-store.ts';
+import { creatorOf } from './chat-service.ts';
 import type { ChatExecutor } from './chat-store.ts';
 import { chatDb } from './chat-tables.ts';
 
@@ -45,7 +46,7 @@ export function createAgentService(deps: {
     parameters: JSON.stringify(input.parameters),
     tools: input.tools,
     max_tool_steps: input.maxToolSteps,
-    created_by: actor.userId,
+    created_by: creatorOf(actor),
   });
 
   const duplicateName = (name: string) =>
@@ -83,7 +84,7 @@ export function createAgentService(deps: {
         const created = await db.transaction().execute(async (tx) => {
           const row = await insertAgent(
             tx,
-            { id: uuidv7(), project_id: projectId, created_by: actor.userId },
+            { id: uuidv7(), project_id: projectId, created_by: creatorOf(actor) },
             versionValues(input, actor),
           );
           await record(tx, {

@@ -9,9 +9,10 @@ import { type ChatService, createChatService } from './chat-service.ts';
 import { createSummaryRun } from './chat-summary-run.ts';
 import { chatDb } from './chat-tables.ts';
 import type { ChatToolPorts } from './chat-tools.ts';
+import { type ChatTransferService, createChatTransferService } from './chat-transfer-service.ts';
 
 /**
- * Wires chat: its use cases (threads and messages; agents), and the `chat.reply` and `chat.summarize` run kinds on the platform's durable-run
+ * Wires chat: its use cases (threads and messages; agents; export and import), and the `chat.reply` and `chat.summarize` run kinds on the platform's durable-run
  * engine (defined before the job queue starts; recovery is the engine's, see src/server.ts).
  */
 export function createChatModule(deps: {
@@ -23,7 +24,7 @@ export function createChatModule(deps: {
   /** What the agents' built-in tools run through: the sheets service and web search. */
   tools: ChatToolPorts;
   flushMs?: number;
-}): { service: ChatService; agents: AgentService } {
+}): { service: ChatService; agents: AgentService; transfer: ChatTransferService } {
   const logger = deps.platform.logger.child({ module: 'chat' });
   deps.platform.runs.define(
     createReplyRun({
@@ -53,7 +54,12 @@ export function createChatModule(deps: {
     access: deps.access,
     audit: deps.audit,
   });
-  return { service, agents };
+  const transfer = createChatTransferService({
+    db: deps.platform.database.db,
+    access: deps.access,
+    audit: deps.audit,
+  });
+  return { service, agents, transfer };
 }
 export type ChatModule = ReturnType<typeof createChatModule>;
 

@@ -1,6 +1,19 @@
 import type { z } from 'zod';
-import type { messageSchema, revisionSchema, summarySchema, threadSchema } from './chat-schema.ts';
-import type { MessageRow, SummaryRow, ThreadRow } from './chat-store.ts';
+import type {
+  messageSchema,
+  revisionSchema,
+  searchMatchSchema,
+  summarySchema,
+  threadSchema,
+} from './chat-schema.ts';
+import {
+  HIGHLIGHT_START,
+  HIGHLIGHT_STOP,
+  type MessageRow,
+  type SummaryRow,
+  type ThreadRow,
+  type ThreadSearchRow,
+} from './chat-store.ts';
 
 /** The fields of chat that leave the server; nothing else does. */
 export type ThreadView = z.infer<typeof threadSchema>;
@@ -24,6 +37,37 @@ export function presentThread(row: ThreadRow): ThreadView {
     version: row.version,
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
+  };
+}
+
+export type SearchMatchView = z.infer<typeof searchMatchSchema>;
+
+/** `ts_headline` output (matches between private-use marks) as text pieces. */
+export function snippetPieces(headline: string): SearchMatchView['snippet'] {
+  const pieces: SearchMatchView['snippet'] = [];
+  let highlight = false;
+  for (const part of headline.split(new RegExp(`([${HIGHLIGHT_START}${HIGHLIGHT_STOP}])`))) {
+    if (part === HIGHLIGHT_START) highlight = true;
+    else if (part === HIGHLIGHT_STOP) highlight = false;
+    else if (part) {
+      const last = pieces.at(-1);
+      if (last && last.highlight === highlight) last.text += part;
+      else pieces.push({ text: part, highlight });
+    }
+  }
+  return pieces;
+}
+
+export function presentSearchHit(row: ThreadSearchRow): ThreadView & { match: SearchMatchView } {
+  return {
+    ...presentThread(row),
+    match: {
+      messageId: row.match_message_id,
+      role: row.match_role,
+      createdAt: iso(row.match_created_at),
+      matches: Number(row.match_count),
+      snippet: snippetPieces(row.headline),
+    },
   };
 }
 

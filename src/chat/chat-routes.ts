@@ -56,7 +56,8 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
     {
       schema: {
         tags,
-        summary: 'Threads, most recently active first (cursor-paginated; viewer)',
+        summary:
+          'Threads, most recently active first (cursor-paginated; filters: pinned, archived, agentId; q: full-text search with highlighted snippets; viewer)',
         params: projectParams,
         querystring: listThreadsQuery,
         response: { 200: threadPageSchema },

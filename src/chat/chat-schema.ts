@@ -9,6 +9,8 @@ export const NO_CONTROL_EXCEPT_NEWLINES = /^(?:[^\p{Cc}]|[\n\r\t])*$/u;
 
 /** A message's text; larger messages are refused with 400 naming `content`. */
 export const MAX_MESSAGE_CHARS = 100_000;
+/** A search query is at most this long. */
+export const MAX_SEARCH_CHARS = 500;
 /** A page of threads or messages is at most this long. */
 export const MAX_PAGE = 200;
 
@@ -85,6 +87,19 @@ export const listThreadsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(30),
   pinned: booleanQuery.optional(),
   archived: booleanQuery.default(false),
+  /** Threads of this agent only. */
+  agentId: z.uuid().optional(),
+  /**
+   * Full-text search over the messages of every branch (words, "a phrase", `or`, `-word`);
+   * each thread found carries its best match as a highlighted snippet.
+   */
+  q: z
+    .string()
+    .trim()
+    .min(1, 'must not be empty')
+    .max(MAX_SEARCH_CHARS, `must be at most ${MAX_SEARCH_CHARS} characters`)
+    .regex(NO_CONTROL, 'must not contain control characters')
+    .optional(),
 });
 export type ListThreadsQuery = z.infer<typeof listThreadsQuery>;
 
@@ -190,8 +205,24 @@ export const threadTotalsSchema = z.object({
 
 export const threadDetailSchema = threadSchema.extend({ totals: threadTotalsSchema });
 
+/** Where a search found a thread: its best-ranked message, as text pieces (never HTML). */
+export const searchMatchSchema = z.object({
+  messageId: z.uuid(),
+  role: z.enum(['user', 'assistant']),
+  createdAt: z.iso.datetime(),
+  /** Messages of the thread that match (every branch). */
+  matches: z.number(),
+  /** The snippet, in order; `highlight` marks the words that matched. */
+  snippet: z.array(z.object({ text: z.string(), highlight: z.boolean() })),
+});
+
+export const threadListItemSchema = threadSchema.extend({
+  /** Present when the list was searched (`q`). */
+  match: searchMatchSchema.optional(),
+});
+
 export const threadPageSchema = z.object({
-  items: z.array(threadSchema),
+  items: z.array(threadListItemSchema),
   nextCursor: z.string().nullable(),
 });
 

@@ -15,6 +15,7 @@ import {
   type MessageView,
   presentMessage,
   presentRevision,
+  presentSearchHit,
   presentSummary,
   presentThread,
   type ThreadView,
@@ -37,6 +38,7 @@ import {
   copyBranch,
   findMessage,
   findThread,
+  findThreadById,
   insertMessage,
   insertRevision,
   insertThread,
@@ -46,6 +48,7 @@ import {
   type MessageRow,
   newestLeafUnder,
   replaceContent,
+  searchThreads,
   setRunId,
   settleMessage,
   siblingIds,
@@ -77,6 +80,9 @@ export interface SendResult {
   assistantMessage: MessageView;
   thread: ThreadView;
 }
+
+/** Who wrote a row: a user, or nobody for the system actor (the CLI), which has no account row. */
+export const creatorOf = (actor: Actor) => (actor.via === 'system' ? null : actor.userId);
 
 const STREAMING_CONFLICT = 'A reply is streaming in this thread; stop it or wait for it to end';
 
@@ -204,7 +210,7 @@ export function createChatService(deps: ChatServiceDeps) {
             content: plan.userContent,
             status: 'done',
             edited_from_id: plan.editedFromId ?? null,
-            created_by: actor.userId,
+            created_by: creatorOf(actor),
           });
           parent = user;
         }
@@ -220,7 +226,7 @@ export function createChatService(deps: ChatServiceDeps) {
           provider: target.provider,
           agent_id: agent?.agent_id ?? null,
           agent_version: agent?.version ?? null,
-          created_by: actor.userId,
+          created_by: creatorOf(actor),
         });
         const updated = await updateThread(tx, threadId, { current_leaf_id: assistant.id });
         await record(tx, {
@@ -246,7 +252,7 @@ export function createChatService(deps: ChatServiceDeps) {
       const run = await runs.start<ReplyInput>({
         kind: REPLY_RUN,
         projectId,
-        input: { projectId, threadId, messageId: written.assistant.id, userId: actor.userId },
+        input: { projectId, threadId, messageId: written.assistant.id, userId: creatorOf(actor) },
       });
       await setRunId(db, written.assistant.id, run.id);
     } catch (error) {
@@ -284,7 +290,7 @@ export function createChatService(deps: ChatServiceDeps) {
           agent_id: agent?.agent_id ?? null,
           current_leaf_id: null,
           forked_from_message_id: null,
-          created_by: actor.userId,
+          created_by: creatorOf(actor),
         });
         await record(tx, {
           actor,
@@ -301,12 +307,22 @@ export function createChatService(deps: ChatServiceDeps) {
 
     async listThreads(actor: Actor, projectId: string, query: ListThreadsQuery) {
       await access.requireRole(actor, projectId, 'viewer');
-      const rows = await listThreads(db, projectId, {
+      const options = {
         limit: query.limit + 1,
         archived: query.archived,
         ...(query.pinned === undefined ? {} : { pinned: query.pinned }),
+        ...(query.agentId === undefined ? {} : { agentId: query.agentId }),
         ...(query.cursor ? { after: decodeCursor(query.cursor) } : {}),
-      });
+      };
+      if (query.q !== undefined) {
+        const rows = await searchThreads(db, projectId, query.q, options);
+        const page = rows.slice(0, query.limit);
+        return {
+          items: page.map(presentSearchHit),
+          nextCursor: rows.length > query.limit ? encodeCursor(page.at(-1)!) : null,
+        };
+      }
+      const rows = await listThreads(db, projectId, options);
       const page = rows.slice(0, query.limit);
       return {
         items: page.map(presentThread),
@@ -465,7 +481,7 @@ export function createChatService(deps: ChatServiceDeps) {
           messageId,
           version: input.version,
           content: message.content,
-          replacedBy: actor.userId,
+          replacedBy: creatorOf(actor),
         });
         await record(tx, {
           actor,
@@ -533,7 +549,7 @@ export function createChatService(deps: ChatServiceDeps) {
           agent_id: source.agent_id,
           current_leaf_id: null,
           forked_from_message_id: message.id,
-          created_by: actor.userId,
+          created_by: creatorOf(actor),
         });
         const leaf = await copyBranch(tx, forkId, branch, uuidv7);
         const thread = await updateThread(tx, forkId, { current_leaf_id: leaf });
@@ -620,7 +636,7 @@ export function createChatService(deps: ChatServiceDeps) {
       const claim = await claimSummaryWindow(db, thread, {
         model: input.model ?? thread.model,
         provider: input.provider ?? (input.model ? null : thread.provider),
-        userId: actor.userId,
+        userId: creatorOf(actor),
         onClaimed: (tx, row) =>
           record(tx, {
             actor,
@@ -643,7 +659,7 @@ export function createChatService(deps: ChatServiceDeps) {
         projectId,
         threadId,
         summaryId: claim.summary.id,
-        userId: actor.userId,
+        userId: creatorOf(actor),
       });
       await publish(threadId, 'summary-updated', { id: claim.summary.id, status: 'pending' });
       return presentSummary(claim.summary);
@@ -653,6 +669,28 @@ export function createChatService(deps: ChatServiceDeps) {
       await access.requireRole(actor, projectId, 'viewer');
       await getThreadRow(projectId, threadId);
       return (await listSummaries(db, threadId)).map(presentSummary);
+    },
+
+    /** A thread named by its id alone (the CLI); its project's access applies. */
+    async getThreadById(actor: Actor, threadId: string) {
+      const thread = await findThreadById(db, threadId);
+      if (!thread) throw notFound('thread', threadId);
+      await access.requireRole(actor, thread.project_id, 'viewer');
+      return presentThread(thread);
+    },
+
+    /** The durable run of a reply, for the CLI, which executes it in its own process. */
+    async replyRunId(actor: Actor, projectId: string, threadId: string, messageId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await getThreadRow(projectId, threadId);
+      return (await getMessageRow(threadId, messageId)).run_id;
+    },
+
+    /** One message as the REST API presents it (with its siblings). */
+    async getMessage(actor: Actor, projectId: string, threadId: string, messageId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await getThreadRow(projectId, threadId);
+      return (await withSiblings(threadId, [await getMessageRow(threadId, messageId)]))[0]!;
     },
 
     /** For the SSE route: the access check and the thread's existence. */

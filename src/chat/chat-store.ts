@@ -37,15 +37,34 @@ export async function findThread(
   return query.executeTakeFirst();
 }
 
+/** A live thread by id alone (the CLI names a thread without its project). */
+export async function findThreadById(
+  db: ChatExecutor,
+  threadId: string,
+): Promise<ThreadRow | undefined> {
+  return db
+    .selectFrom('chat_thread')
+    .selectAll()
+    .where('id', '=', threadId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+}
+
 export interface ThreadCursor {
   updatedAt: string;
   id: string;
 }
 
+export interface ThreadFilter {
+  archived: boolean;
+  pinned?: boolean;
+  agentId?: string;
+}
+
 export async function listThreads(
   db: ChatExecutor,
   projectId: string,
-  options: { limit: number; after?: ThreadCursor; pinned?: boolean; archived: boolean },
+  options: ThreadFilter & { limit: number; after?: ThreadCursor },
 ): Promise<ThreadRow[]> {
   let query = db
     .selectFrom('chat_thread')
@@ -54,6 +73,7 @@ export async function listThreads(
     .where('deleted_at', 'is', null)
     .where('archived', '=', options.archived);
   if (options.pinned !== undefined) query = query.where('pinned', '=', options.pinned);
+  if (options.agentId !== undefined) query = query.where('agent_id', '=', options.agentId);
   const after = options.after;
   if (after)
     query = query.where((eb) =>
@@ -64,6 +84,72 @@ export async function listThreads(
       ),
     );
   return query.orderBy('updated_at', 'desc').orderBy('id', 'desc').limit(options.limit).execute();
+}
+
+/**
+ * The text-search expression of migration 0720's index, repeated exactly (or the planner cannot
+ * use the index): the `simple` configuration over the first 100,000 characters.
+ */
+const messageVector = sql`to_tsvector('simple'::regconfig, left(m.content, 100000))`;
+
+/** Marks around a highlighted word in `ts_headline`'s output: private-use characters, removed from the text first. */
+export const HIGHLIGHT_START = '\uE000';
+export const HIGHLIGHT_STOP = '\uE001';
+const HEADLINE_OPTIONS = `StartSel=${HIGHLIGHT_START}, StopSel=${HIGHLIGHT_STOP}, MaxWords=30, MinWords=12, ShortWord=2, MaxFragments=2, FragmentDelimiter=" … "`;
+
+export interface ThreadSearchRow extends ThreadRow {
+  match_message_id: string;
+  match_role: 'user' | 'assistant';
+  match_created_at: Date | string;
+  match_count: number | string;
+  headline: string;
+}
+
+/**
+ * Threads with at least one message matching `query` (web-search syntax: words, "phrases",
+ * `or`, `-word`), in list order, each with its best match highlighted. `websearch_to_tsquery`
+ * never fails on user text: operators it does not understand are words or ignored, and a query
+ * without any word matches nothing. Every branch counts, summarized messages included; replies
+ * still streaming do not (the index leaves them out). The headline is computed for the page's
+ * rows only.
+ */
+export async function searchThreads(
+  db: ChatExecutor,
+  projectId: string,
+  query: string,
+  options: ThreadFilter & { limit: number; after?: ThreadCursor },
+): Promise<ThreadSearchRow[]> {
+  const { after } = options;
+  const result = await sql<ThreadSearchRow>`
+    with q as (select websearch_to_tsquery('simple'::regconfig, ${query}) as query),
+    page as (
+      select t.* from chat_thread t
+      where t.project_id = ${projectId} and t.deleted_at is null and t.archived = ${options.archived}
+        ${options.pinned === undefined ? sql`` : sql`and t.pinned = ${options.pinned}`}
+        ${options.agentId === undefined ? sql`` : sql`and t.agent_id = ${options.agentId}`}
+        ${after ? sql`and (t.updated_at, t.id) < (${after.updatedAt}::timestamptz, ${after.id}::uuid)` : sql``}
+        and exists (
+          select 1 from chat_message m, q
+          where m.thread_id = t.id and m.status <> 'streaming' and ${messageVector} @@ q.query)
+      order by t.updated_at desc, t.id desc
+      limit ${options.limit}
+    )
+    select page.*, best.id as match_message_id, best.role as match_role,
+      best.created_at as match_created_at, best.matches as match_count,
+      ts_headline('simple'::regconfig, translate(best.content, ${HIGHLIGHT_START + HIGHLIGHT_STOP}, ''),
+        q.query, ${HEADLINE_OPTIONS}) as headline
+    from page cross join q
+    cross join lateral (
+      select m.id, m.role, m.content, m.created_at,
+        count(*) over () as matches,
+        ts_rank(${messageVector}, q.query) as rank
+      from chat_message m
+      where m.thread_id = page.id and m.status <> 'streaming' and ${messageVector} @@ q.query
+      order by rank desc, m.id desc
+      limit 1
+    ) best
+    order by page.updated_at desc, page.id desc`.execute(db);
+  return result.rows;
 }
 
 export async function updateThread(
@@ -399,4 +485,59 @@ export async function settleSummary(
     .where('status', '=', 'pending')
     .returningAll()
     .executeTakeFirst();
+}
+
+/** Every message of a thread, every branch, parents first (for export). */
+export async function allMessages(db: ChatExecutor, threadId: string): Promise<MessageRow[]> {
+  return db
+    .selectFrom('chat_message')
+    .selectAll()
+    .where('thread_id', '=', threadId)
+    .orderBy('depth')
+    .orderBy('id')
+    .execute();
+}
+
+/** The live thread imported from `source` with that id, locked for the import. */
+export async function findThreadBySource(
+  db: ChatExecutor,
+  projectId: string,
+  source: 'chatgpt' | 'claude',
+  sourceId: string,
+): Promise<ThreadRow | undefined> {
+  return db
+    .selectFrom('chat_thread')
+    .selectAll()
+    .where('project_id', '=', projectId)
+    .where('source', '=', source)
+    .where('source_id', '=', sourceId)
+    .where('deleted_at', 'is', null)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
+/** The imported messages of a thread: source id → our id and depth. */
+export async function importedMessages(
+  db: ChatExecutor,
+  threadId: string,
+): Promise<Map<string, { id: string; depth: number }>> {
+  const rows = await db
+    .selectFrom('chat_message')
+    .select(['id', 'source_id', 'depth'])
+    .where('thread_id', '=', threadId)
+    .where('source_id', 'is not', null)
+    .execute();
+  return new Map(rows.map((row) => [row.source_id!, { id: row.id, depth: row.depth }]));
+}
+
+/** Inserts many messages, a bounded batch per statement (parameters per statement are capped). */
+export async function insertMessages(
+  db: ChatExecutor,
+  rows: Insertable<ChatMessageTable>[],
+): Promise<void> {
+  for (let start = 0; start < rows.length; start += 1000)
+    await db
+      .insertInto('chat_message')
+      .values(rows.slice(start, start + 1000))
+      .execute();
 }

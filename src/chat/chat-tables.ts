@@ -2,7 +2,7 @@ import type { ColumnType, Generated, Kysely } from 'kysely';
 import type { DB, NullableTimestamp, Timestamp } from '../migrations/db-schema.ts';
 
 /**
- * The chat tables of migrations 0700–0710, typed beside the feature that owns them and joined to
+ * The chat tables of migrations 0700–0721, typed beside the feature that owns them and joined to
  * the shared `DB` with `withTables` (src/migrations/db-schema.ts holds the other features').
  */
 export type MessageRole = 'user' | 'assistant';
@@ -21,6 +21,9 @@ export interface ChatThreadTable {
   forked_from_message_id: string | null;
   /** The thread's agent (migration 0710); null: instructions and model of the thread alone. */
   agent_id: Generated<string | null>;
+  /** Where an imported thread came from and its id there (migration 0721). */
+  source: Generated<'chatgpt' | 'claude' | null>;
+  source_id: Generated<string | null>;
   version: Generated<number>;
   created_by: string | null;
   created_at: Timestamp;
@@ -47,6 +50,8 @@ export interface ChatMessageTable {
   /** The agent version a reply ran with (migration 0710). */
   agent_id: Generated<string | null>;
   agent_version: Generated<number | null>;
+  /** An imported message's id in its source (migration 0721). */
+  source_id: Generated<string | null>;
   llm_call_id: string | null;
   uncached_input_tokens: number | null;
   cache_read_tokens: number | null;

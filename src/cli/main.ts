@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { APP_VERSION } from '../app.ts';
 import { ConfigError } from '../platform/config.ts';
 import { registerAuthCommands } from './auth-commands.ts';
+import { registerChatCommands } from './chat-commands.ts';
 import { CliError, EXIT, errorJson } from './cli-output.ts';
 import { registerDbCommands } from './db-commands.ts';
 import { registerDocumentCommands } from './document-commands.ts';
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   registerMonitorCommands(program);
   registerDocumentCommands(program);
   registerWorkflowCommands(program);
+  registerChatCommands(program);
   return program;
 }
 

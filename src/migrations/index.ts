@@ -23,6 +23,8 @@ import * as m0660 from './0660-workflows.ts';
 import * as m0700 from './0700-chat.ts';
 import * as m0701 from './0701-chat-summaries.ts';
 import * as m0710 from './0710-chat-agents.ts';
+import * as m0720 from './0720-chat-search.ts';
+import * as m0721 from './0721-chat-imports.ts';
 import * as m0800 from './0800-gateway-keys.ts';
 import * as m0900 from './0900-image-columns.ts';
 
@@ -55,6 +57,8 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0700-chat': m0700,
   '0701-chat-summaries': m0701,
   '0710-chat-agents': m0710,
+  '0720-chat-search': m0720,
+  '0721-chat-imports': m0721,
   '0800-gateway-keys': m0800,
   '0900-image-columns': m0900,
 };

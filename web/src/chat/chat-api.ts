@@ -106,10 +106,27 @@ const thread = (projectId: string, threadId: string) =>
 const message = (projectId: string, threadId: string, messageId: string) =>
   `${thread(projectId, threadId)}/messages/${encodeURIComponent(messageId)}`;
 
+/** Where a search found a thread: its best message, as text pieces (`highlight`: a match). */
+export interface ChatSearchMatch {
+  messageId: string;
+  role: 'user' | 'assistant';
+  createdAt: string;
+  matches: number;
+  snippet: { text: string; highlight: boolean }[];
+}
+
+export type ChatThreadListItem = ChatThread & { match?: ChatSearchMatch };
+
+export interface ThreadFilter {
+  /** Full-text search over every message (words, "a phrase", or, -word). */
+  q?: string | undefined;
+  agentId?: string | undefined;
+}
+
 export const chatApi = {
-  threads: (projectId: string, cursor?: string) =>
-    api<{ items: ChatThread[]; nextCursor: string | null }>(threads(projectId), {
-      query: { limit: 50, cursor },
+  threads: (projectId: string, cursor?: string, filter: ThreadFilter = {}) =>
+    api<{ items: ChatThreadListItem[]; nextCursor: string | null }>(threads(projectId), {
+      query: { limit: 50, cursor, q: filter.q || undefined, agentId: filter.agentId || undefined },
     }),
   createThread: (
     projectId: string,

@@ -75,9 +75,18 @@ function ThreadList({
     queryKey: ['chat', projectId, 'agents'],
     queryFn: () => agentsApi.list(projectId),
   });
+  const [searchText, setSearchText] = useState('');
+  const [query, setQuery] = useState('');
+  const [agentFilter, setAgentFilter] = useState('');
+  // Search as the user types, once typing pauses.
+  useEffect(() => {
+    const timer = setTimeout(() => setQuery(searchText.trim()), 250);
+    return () => clearTimeout(timer);
+  }, [searchText]);
   const threads = useInfiniteQuery({
-    queryKey: ['chat', projectId, 'threads'],
-    queryFn: ({ pageParam }) => chatApi.threads(projectId, pageParam),
+    queryKey: ['chat', projectId, 'threads', query, agentFilter],
+    queryFn: ({ pageParam }) =>
+      chatApi.threads(projectId, pageParam, { q: query, agentId: agentFilter }),
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (last) => last.nextCursor ?? undefined,
   });
@@ -134,6 +143,33 @@ function ThreadList({
         </button>
         <FormError error={create.error} />
       </form>
+      <search className="chat-thread-search">
+        <label>
+          Search messages
+          <input
+            type="search"
+            value={searchText}
+            maxLength={500}
+            placeholder='words, "a phrase", -word'
+            onChange={(event) => setSearchText(event.target.value)}
+          />
+        </label>
+        <label>
+          Agent
+          <select value={agentFilter} onChange={(event) => setAgentFilter(event.target.value)}>
+            <option value="">All threads</option>
+            {(agents.data?.items ?? []).map((agent) => (
+              <option key={agent.id} value={agent.id}>
+                {agent.name}
+              </option>
+            ))}
+          </select>
+        </label>
+      </search>
+      <FormError error={threads.error} />
+      {query && threads.isSuccess && items.length === 0 && (
+        <p className="muted">No thread mentions that.</p>
+      )}
       <ul className="chat-thread-list">
         {items.map((thread) => (
           <li key={thread.id}>
@@ -145,6 +181,19 @@ function ThreadList({
             >
               {thread.pinned ? '📌 ' : ''}
               {thread.title}
+              {thread.match && (
+                <span className="chat-thread-snippet">
+                  {thread.match.snippet.map((piece, index) =>
+                    piece.highlight ? (
+                      // biome-ignore lint/suspicious/noArrayIndexKey: pieces never reorder
+                      <mark key={index}>{piece.text}</mark>
+                    ) : (
+                      // biome-ignore lint/suspicious/noArrayIndexKey: pieces never reorder
+                      <Fragment key={index}>{piece.text}</Fragment>
+                    ),
+                  )}
+                </span>
+              )}
             </button>
           </li>
         ))}

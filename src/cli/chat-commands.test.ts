@@ -1,0 +1,136 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerTestSecret } from '../../test/leak-scan.ts';
+import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
+import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import type { Database } from '../platform/db/database.ts';
+import { uuidv7 } from '../platform/ids.ts';
+import { applyReplyDelta, registerChatCommands } from './chat-commands.ts';
+import { cliDataDirPerSuite, runCliCommand } from './cli-test-helpers.ts';
+
+// `braincells chat` in this process, against tools/fake-llm as the environment's OpenAI
+// provider: a reply streamed to stdout (the durable run executed here), a thread continued,
+// and a thread exported.
+const KEY = 'sk-cli-chat-test-key-bbbbbbbbbbbbbbbbbbbb';
+registerTestSecret('provider-key', KEY);
+
+let fake: FakeLlm;
+const projectId = uuidv7();
+const agentId = uuidv7();
+
+beforeAll(async () => {
+  fake = await startFakeLlm({ apiKey: KEY });
+});
+afterAll(async () => {
+  await fake?.close();
+});
+
+async function seed(db: Database['db']): Promise<void> {
+  await sql`insert into project (id, name) values (${projectId}, 'CLI chat')`.execute(db);
+  await sql`insert into chat_agent (id, project_id, name) values (${agentId}, ${projectId}, 'Helper')`.execute(
+    db,
+  );
+  await sql`
+    insert into chat_agent_version (agent_id, version, name, instructions, provider, model)
+    values (${agentId}, 1, 'Helper', 'Answer briefly.', 'env:openai', 'gpt-4o-mini')`.execute(db);
+}
+
+cliDataDirPerSuite({
+  seed,
+  env: () => ({ OPENAI_API_KEY: KEY, OPENAI_BASE_URL: `${fake.url}/v1` }),
+});
+
+const run = (...args: string[]) => runCliCommand(registerChatCommands, args);
+
+describe('braincells chat', () => {
+  let threadId: string;
+
+  it('streams an agent reply to stdout in a new thread', async () => {
+    const asked = await run(
+      'chat',
+      '--project',
+      projectId,
+      '--agent',
+      'helper',
+      'Where is Lisbon?',
+    );
+    expect(asked.error).toBeUndefined();
+    expect(asked.out).toBe(`${fakeAnswer('Where is Lisbon?')}\n`);
+    const request = fake.requests.at(-1)!;
+    expect(JSON.stringify(request.body)).toContain('Answer briefly.');
+    const json = await run(
+      'chat',
+      '--project',
+      projectId,
+      '--model',
+      'gpt-4o-mini',
+      '--provider',
+      'env:openai',
+      '--json',
+      'And Porto?',
+    );
+    expect(json.error).toBeUndefined();
+    const result = JSON.parse(json.out) as {
+      threadId: string;
+      message: { status: string; content: string; model: string };
+    };
+    expect(result.message).toMatchObject({
+      status: 'done',
+      content: fakeAnswer('And Porto?'),
+      model: 'gpt-4o-mini',
+    });
+    threadId = result.threadId;
+  });
+
+  it('continues a thread with --thread, sending the earlier turns', async () => {
+    const next = await run('chat', '--thread', threadId, 'How far apart are they?');
+    expect(next.error).toBeUndefined();
+    expect(next.out).toBe(`${fakeAnswer('How far apart are they?')}\n`);
+    expect(JSON.stringify(fake.requests.at(-1)!.body)).toContain('And Porto?');
+  });
+
+  it('exports a thread as Markdown and JSON', async () => {
+    const markdown = await run('chat', 'export', threadId, '--format', 'md');
+    expect(markdown.error).toBeUndefined();
+    expect(markdown.out).toMatch(/^# And Porto\?\n/);
+    expect(markdown.out).toContain('How far apart are they?');
+    const json = await run('chat', 'export', threadId, '--format', 'json');
+    expect(JSON.parse(json.out).messages).toHaveLength(4);
+  });
+
+  it('fails with the reply error, and says what is missing', async () => {
+    const failed = await run(
+      'chat',
+      '--project',
+      projectId,
+      '--model',
+      'gpt-4o-mini@status=400',
+      '--provider',
+      'env:openai',
+      'This will fail',
+    );
+    expect(failed.error).toMatchObject({ exitCode: 1 });
+    expect(String((failed.error as Error).message)).toMatch(/the reply failed: PROVIDER_ERROR/);
+    for (const [args, message] of [
+      [['chat', 'Hello'], /--project is required/],
+      [['chat', '--project', projectId, 'Hello'], /--agent or --model/],
+      [['chat', '--project', projectId, '--agent', 'Nobody', 'Hello'], /no agent "Nobody"/],
+      [['chat', 'export', threadId, '--format', 'pdf'], /--format must be md or json/],
+      [['chat', 'export', uuidv7()], /thread not found/],
+    ] as const) {
+      const result = await run(...args);
+      expect(String((result.error as Error | undefined)?.message), args.join(' ')).toMatch(message);
+    }
+  });
+});
+
+describe('applyReplyDelta', () => {
+  it.each([
+    ['', { offset: 0, text: 'Hel' }, 'Hel', 'Hel'],
+    ['Hel', { offset: 3, text: 'lo' }, 'Hello', 'lo'],
+    ['Hello', { offset: 0, text: 'Hello, world' }, 'Hello, world', ', world'],
+    ['Hello', { offset: 0, text: 'Bye' }, 'Bye', '\nBye'],
+  ])('%j + %j → %j (writes %j)', (shown, delta, text, write) => {
+    expect(applyReplyDelta(shown, delta)).toEqual({ text, write });
+  });
+});
