@@ -209,6 +209,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
     documents ??= createDocumentsModule({
       platform,
       access: base.core.access,
+      audit: base.core.audit,
       sheets: sheetsFeature().sheets,
     });
     return documents;

@@ -83,6 +83,26 @@ export const documentRoutes: FastifyPluginAsyncZod<{
       documents.get(request.actor, request.params.projectId, request.params.documentId),
   );
 
+  app.delete(
+    `${base}/:documentId`,
+    {
+      schema: {
+        tags,
+        summary: 'Delete a document (editor): its row, its record, and its original if unshared',
+        description:
+          'A document a workflow uses (its collection is read by a workflow step) answers 409 with `details.usedBy` naming the workflows, unless `force=true`; a forced delete is audited as `document.delete-forced` with them.',
+        params: documentParams,
+        querystring: z.object({ force: z.enum(['true', 'false']).optional() }),
+      },
+    },
+    async (request, reply) => {
+      await documents.remove(request.actor, request.params.projectId, request.params.documentId, {
+        force: request.query.force === 'true',
+      });
+      return reply.status(204).send();
+    },
+  );
+
   app.get(
     `${base}/:documentId/original`,
     {

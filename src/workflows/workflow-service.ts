@@ -11,6 +11,7 @@ import {
 } from '../platform/app-error.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { DurableRuns } from '../platform/jobs/durable-run.ts';
+import { RESERVED_FIELD_NAMES } from './workflow-extract.ts';
 import { planWorkflow } from './workflow-plan.ts';
 import { presentRun, presentRunSummary, presentWorkflow } from './workflow-presenter.ts';
 import { WORKFLOW_RUN } from './workflow-run.ts';
@@ -65,26 +66,40 @@ export function createWorkflowService(deps: {
     const issues: FieldIssue[] = [];
     const uses: WorkflowUse[] = [];
     for (const [position, step] of definition.steps.entries()) {
-      if (!('datasetId' in step)) continue;
-      const columns = await ports
-        .datasetColumns(actor, projectId, step.datasetId)
-        .catch((error: unknown) => {
-          if (isAppError(error) && error.code === 'NOT_FOUND') return undefined;
-          throw error;
-        });
-      if (!columns) {
-        issues.push({
-          path: `steps.${position}.datasetId`,
-          message: `no dataset ${step.datasetId} in this project`,
-        });
-        continue;
+      if (step.kind === 'extract')
+        for (const name of Object.keys(step.schema.properties))
+          if (RESERVED_FIELD_NAMES.has(name.toLowerCase()))
+            issues.push({
+              path: `steps.${position}.schema.properties.${name}`,
+              message: 'is a column the extraction sheet keeps for itself',
+            });
+      const named = [
+        ...('datasetId' in step ? [{ field: 'datasetId', id: step.datasetId }] : []),
+        ...(step.kind === 'extract'
+          ? [{ field: 'documentsDatasetId', id: step.documentsDatasetId }]
+          : []),
+      ];
+      for (const { field, id } of named) {
+        const columns = await ports
+          .datasetColumns(actor, projectId, id)
+          .catch((error: unknown) => {
+            if (isAppError(error) && error.code === 'NOT_FOUND') return undefined;
+            throw error;
+          });
+        if (!columns) {
+          issues.push({
+            path: `steps.${position}.${field}`,
+            message: `no dataset ${id} in this project`,
+          });
+          continue;
+        }
+        uses.push({ target_kind: 'dataset', target_id: id });
+        if (step.kind === 'ai-column' && !columns.some((column) => column.id === step.columnId))
+          issues.push({
+            path: `steps.${position}.columnId`,
+            message: `no column ${step.columnId} in the dataset`,
+          });
       }
-      uses.push({ target_kind: 'dataset', target_id: step.datasetId });
-      if (step.kind === 'ai-column' && !columns.some((column) => column.id === step.columnId))
-        issues.push({
-          path: `steps.${position}.columnId`,
-          message: `no column ${step.columnId} in the dataset`,
-        });
     }
     if (issues.length > 0)
       throw validationError(`Invalid ${issues[0]!.path}: ${issues[0]!.message}`, issues);
