@@ -263,6 +263,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       audit: base.core.audit,
       sheets: sheetsFeature().sheets,
       generation: generationFeature().runs,
+      aiColumns: generationFeature().aiColumns,
       documents: documentsFeature().documents,
       llm: base.llm.llm,
       ...(options.workflows ? { runOptions: options.workflows } : {}),

@@ -48,6 +48,26 @@ export const documentRoutes: FastifyPluginAsyncZod<{
     },
   );
 
+  app.post(
+    `${base}/samples`,
+    {
+      schema: {
+        tags,
+        summary: 'Add a new collection of sample documents (editor)',
+        description:
+          'Six sample invoices and statements made by the app (text, Markdown, HTML and a five-page PDF), with two planted findings: an amount far above the others and an invoice number billed twice. They are extracted like any upload; the "Investigate documents" workflow template runs on them.',
+        params: projectParams,
+        body: z.object({ name: nameSchema.optional() }).default({}),
+      },
+    },
+    async (request, reply) => {
+      reply.status(202);
+      return documents.addSamples(request.actor, request.params.projectId, {
+        ...(request.body.name ? { name: request.body.name } : {}),
+      });
+    },
+  );
+
   app.get(
     base,
     {

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Actor } from '../access/actor.ts';
 import type { AuditRecorder } from '../access/audit-recorder.ts';
 import type { ProjectAccess } from '../access/project-access.ts';
@@ -14,6 +14,7 @@ import type { JobQueue } from '../platform/jobs/job-queue.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { SheetService } from '../sheets/sheet-service.ts';
 import { DEFAULT_EXTRACT_LIMITS, type Extracted, extractDocument } from './document-extract.ts';
+import { SAMPLE_DOCUMENTS, sampleBytes } from './document-samples.ts';
 import { type DocumentKind, sniffDocument } from './document-sniff.ts';
 import type { DocumentRow, DocumentStore } from './document-store.ts';
 
@@ -288,6 +289,19 @@ export function createDocumentService(deps: {
       }
     },
 
+    /** A new collection of the sample documents (document-samples.ts), extracted like any upload. */
+    async addSamples(actor: Actor, projectId: string, input: { name?: string } = {}) {
+      await access.requireRole(actor, projectId, 'editor');
+      async function* files(): AsyncIterable<UploadedPart> {
+        for (const sample of SAMPLE_DOCUMENTS)
+          yield { filename: sample.name, file: Readable.from([await sampleBytes(sample)]) };
+      }
+      return service.upload(actor, projectId, {
+        files: files(),
+        name: input.name ?? 'Sample invoices',
+      });
+    },
+
     async collections(actor: Actor, projectId: string) {
       await access.requireRole(actor, projectId, 'viewer');
       return (await store.collections(projectId)).map((row) => ({
@@ -381,7 +395,9 @@ export function createDocumentService(deps: {
             name: row.name,
             datasetId: row.dataset_id,
             ...(usedBy.length > 0
-              ? { usedBy: usedBy.map((user) => ({ kind: user.kind, id: user.id, name: user.name })) }
+              ? {
+                  usedBy: usedBy.map((user) => ({ kind: user.kind, id: user.id, name: user.name })),
+                }
               : {}),
           },
         });

@@ -204,7 +204,12 @@ const chunkText = (chunk: Chunk) =>
 export const SYSTEM_PROMPT =
   "You extract fields from documents. Answer only with JSON that fits the schema. For each field give its value (null when the text does not state it), the page it is on, and a quote: a short span copied exactly from that page's text that shows the value.";
 
-export function singlePrompt(name: string, pageCount: number, schema: ExtractionSchema, chunk: Chunk) {
+export function singlePrompt(
+  name: string,
+  pageCount: number,
+  schema: ExtractionSchema,
+  chunk: Chunk,
+) {
   return `Document "${name}" (${pageCount} ${pageCount === 1 ? 'page' : 'pages'}).\nFields:\n${fieldList(schema)}\n\nText:\n${chunkText(chunk)}`;
 }
 
@@ -407,9 +412,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
       .map((row) => String(row.values[id(EXTRACTION_COLUMNS.documentId)])),
   );
   const todo =
-    step.mode === 'all'
-      ? documents
-      : documents.filter((document) => !extracted.has(document.id));
+    step.mode === 'all' ? documents : documents.filter((document) => !extracted.has(document.id));
 
   const results = await mapLimit(todo, step.concurrency, (document) =>
     env.checkpoint(`${step.id}/doc/${document.id}`, () => extractDocument(step, env, document)),

@@ -13,8 +13,10 @@ import type { StepEnvironment } from './workflow-steps.ts';
  * web, mail and in-app links survive.
  */
 export const CITATION_PATTERN = /\[\[(row|doc):([^\]\n]{0,200})\]\]/g;
-const ROW_REF = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/([1-9]\d{0,17})$/i;
-const DOC_REF = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:#p([1-9]\d{0,5}))?$/i;
+const ROW_REF =
+  /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/([1-9]\d{0,17})$/i;
+const DOC_REF =
+  /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:#p([1-9]\d{0,5}))?$/i;
 const MAX_CITATIONS = 2_000;
 
 export type CitationRef =

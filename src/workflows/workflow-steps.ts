@@ -103,6 +103,8 @@ export interface AiColumnRunState {
     costNano: number;
   };
   error: { code: string; message: string } | null;
+  startedAt?: string | null;
+  finishedAt?: string | null;
 }
 
 /** Tokens and cost a step spent (left out when it made no LLM calls). */
@@ -270,7 +272,17 @@ async function waitForAiColumn(
     };
     if (run.status === 'completed')
       return {
-        output: { runId: started.id, done: run.progress.done, errors: run.progress.errors },
+        // Tokens, cost and the run's wall time in the output, so a report can set models side by side.
+        output: {
+          runId: started.id,
+          done: run.progress.done,
+          errors: run.progress.errors,
+          ...usage,
+          durationMs:
+            run.startedAt && run.finishedAt
+              ? Date.parse(run.finishedAt) - Date.parse(run.startedAt)
+              : null,
+        },
         usage,
       };
     if (run.status === 'failed' || run.status === 'cancelled')

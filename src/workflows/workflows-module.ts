@@ -4,6 +4,7 @@ import type { DocumentService } from '../documents/document-service.ts';
 import type { LlmService } from '../llm/llm-service.ts';
 import { isAppError } from '../platform/app-error.ts';
 import type { Platform } from '../platform/platform.ts';
+import type { AiColumnUseCases } from '../sheets/generation/generation-ai-columns.ts';
 import type { RunUseCases } from '../sheets/generation/generation-runs.ts';
 import type { SheetService } from '../sheets/sheet-service.ts';
 import { createWorkflowRun, type WorkflowRunOptions } from './workflow-run.ts';
@@ -11,6 +12,7 @@ import { createWorkflowService } from './workflow-service.ts';
 import type { WorkflowPorts } from './workflow-steps.ts';
 import { createWorkflowStore } from './workflow-store.ts';
 import { workflowDb } from './workflow-tables.ts';
+import type { TemplatePorts } from './workflow-templates.ts';
 
 /**
  * Wires workflows: the `workflows.run` kind on the platform's durable-run engine (defined
@@ -24,6 +26,8 @@ export function createWorkflowsModule(deps: {
   sheets: SheetService;
   /** AI-column run use cases (start a run, read it). */
   generation: Pick<RunUseCases, 'startRun' | 'getRun'>;
+  /** AI-column creation (templates make the columns their steps fill). */
+  aiColumns: Pick<AiColumnUseCases, 'createAiColumn'>;
   documents: DocumentService;
   llm: LlmService;
   /** Tests shorten the retry backoff or record the waits. */
@@ -49,8 +53,7 @@ export function createWorkflowsModule(deps: {
     generate: (request) => llm.generate(request),
     documents: async (actor, projectId, datasetId) =>
       (await documents.list(actor, projectId, datasetId)).items,
-    documentPages: (actor, projectId, documentId) =>
-      documents.pages(actor, projectId, documentId),
+    documentPages: (actor, projectId, documentId) => documents.pages(actor, projectId, documentId),
     findDocument: async (actor, projectId, documentId) =>
       documents.get(actor, projectId, documentId).catch((error: unknown) => {
         if (isAppError(error) && error.code === 'NOT_FOUND') return undefined;
@@ -96,10 +99,12 @@ export function createWorkflowsModule(deps: {
       );
     },
     async findRows(actor, projectId, datasetId, rowIds) {
-      const dataset = await sheets.getDataset(actor, projectId, datasetId).catch((error: unknown) => {
-        if (isAppError(error) && error.code === 'NOT_FOUND') return undefined;
-        throw error;
-      });
+      const dataset = await sheets
+        .getDataset(actor, projectId, datasetId)
+        .catch((error: unknown) => {
+          if (isAppError(error) && error.code === 'NOT_FOUND') return undefined;
+          throw error;
+        });
       if (!dataset) return undefined;
       const first = dataset.columns[0];
       if (!first) return { name: dataset.name, rowIds: new Set<string>() };
@@ -123,12 +128,29 @@ export function createWorkflowsModule(deps: {
       ...deps.runOptions,
     }),
   );
+  const templates: TemplatePorts = {
+    sampleDocuments: (actor, projectId) => documents.addSamples(actor, projectId),
+    dataset: (actor, projectId, datasetId) => sheets.getDataset(actor, projectId, datasetId),
+    createDataset: (actor, projectId, name, columns) =>
+      sheets.createDataset(actor, projectId, { name, columns }),
+    createAiColumn: async (actor, projectId, datasetId, column) => {
+      const created = await deps.aiColumns.createAiColumn(actor, projectId, datasetId, {
+        name: column.name,
+        prompt: column.prompt,
+        model: column.model,
+        ...(column.provider ? { provider: column.provider } : {}),
+        run: false,
+      });
+      return { id: created.column.id, name: created.column.name };
+    },
+  };
   const service = createWorkflowService({
     store,
     runs: deps.platform.runs,
     access: deps.access,
     audit: deps.audit,
     ports,
+    templates,
   });
   // A dataset a workflow's current version names is not deleted silently (sheets asks first).
   sheets.guardDatasetDelete({
