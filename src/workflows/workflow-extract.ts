@@ -330,7 +330,7 @@ async function extractDocument(
           mapPrompt(document.name, pages.length, step.schema, chunk, index + 1, chunks.length),
         );
         for (const [name, answer] of Object.entries(partial))
-          if (answer.value !== null) (candidates[name] ??= []).push(answer);
+          if (answer.value !== null) candidates[name] = [...(candidates[name] ?? []), answer];
       }
       answers = await ask(reducePrompt(document.name, step.schema, candidates, chunks.length));
     }
