@@ -209,6 +209,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
     documents ??= createDocumentsModule({
       platform,
       access: base.core.access,
+      audit: base.core.audit,
       sheets: sheetsFeature().sheets,
     });
     return documents;
@@ -262,6 +263,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       audit: base.core.audit,
       sheets: sheetsFeature().sheets,
       generation: generationFeature().runs,
+      aiColumns: generationFeature().aiColumns,
       documents: documentsFeature().documents,
       llm: base.llm.llm,
       ...(options.workflows ? { runOptions: options.workflows } : {}),

@@ -48,6 +48,26 @@ export const documentRoutes: FastifyPluginAsyncZod<{
     },
   );
 
+  app.post(
+    `${base}/samples`,
+    {
+      schema: {
+        tags,
+        summary: 'Add a new collection of sample documents (editor)',
+        description:
+          'Six sample invoices and statements made by the app (text, Markdown, HTML and a five-page PDF), with two planted findings: an amount far above the others and an invoice number billed twice. They are extracted like any upload; the "Investigate documents" workflow template runs on them.',
+        params: projectParams,
+        body: z.object({ name: nameSchema.optional() }).default({}),
+      },
+    },
+    async (request, reply) => {
+      reply.status(202);
+      return documents.addSamples(request.actor, request.params.projectId, {
+        ...(request.body.name ? { name: request.body.name } : {}),
+      });
+    },
+  );
+
   app.get(
     base,
     {
@@ -81,6 +101,26 @@ export const documentRoutes: FastifyPluginAsyncZod<{
     { schema: { tags, summary: 'One document', params: documentParams } },
     async (request) =>
       documents.get(request.actor, request.params.projectId, request.params.documentId),
+  );
+
+  app.delete(
+    `${base}/:documentId`,
+    {
+      schema: {
+        tags,
+        summary: 'Delete a document (editor): its row, its record, and its original if unshared',
+        description:
+          'A document a workflow uses (its collection is read by a workflow step) answers 409 with `details.usedBy` naming the workflows, unless `force=true`; a forced delete is audited as `document.delete-forced` with them.',
+        params: documentParams,
+        querystring: z.object({ force: z.enum(['true', 'false']).optional() }),
+      },
+    },
+    async (request, reply) => {
+      await documents.remove(request.actor, request.params.projectId, request.params.documentId, {
+        force: request.query.force === 'true',
+      });
+      return reply.status(204).send();
+    },
   );
 
   app.get(

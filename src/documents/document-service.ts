@@ -3,16 +3,18 @@ import { once } from 'node:events';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Actor } from '../access/actor.ts';
+import type { AuditRecorder } from '../access/audit-recorder.ts';
 import type { ProjectAccess } from '../access/project-access.ts';
 import { systemActor } from '../auth/system-actor.ts';
-import { AppError, notFound, validationError } from '../platform/app-error.ts';
+import { AppError, conflict, notFound, validationError } from '../platform/app-error.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { JobQueue } from '../platform/jobs/job-queue.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { SheetService } from '../sheets/sheet-service.ts';
 import { DEFAULT_EXTRACT_LIMITS, type Extracted, extractDocument } from './document-extract.ts';
+import { SAMPLE_DOCUMENTS, sampleBytes } from './document-samples.ts';
 import { type DocumentKind, sniffDocument } from './document-sniff.ts';
 import type { DocumentRow, DocumentStore } from './document-store.ts';
 
@@ -39,6 +41,17 @@ export interface DocumentSettings {
   maxFileBytes: number;
   maxBatchBytes: number;
   extractTimeoutMs: number;
+}
+
+/**
+ * A feature that uses documents (workflows) and must not lose one silently: an unforced delete
+ * of a document it uses answers 409 listing the users; a forced one goes ahead, audited with them.
+ */
+export interface DocumentDeleteGuard {
+  usersOf(
+    projectId: string,
+    document: { id: string; datasetId: string },
+  ): Promise<{ kind: string; id: string; name: string }[]>;
 }
 
 export interface UploadedPart {
@@ -75,13 +88,18 @@ export type DocumentView = ReturnType<typeof presentDocument>;
  */
 export function createDocumentService(deps: {
   store: DocumentStore;
-  sheets: Pick<SheetService, 'createDataset' | 'getDataset' | 'appendRows'>;
+  sheets: Pick<
+    SheetService,
+    'createDataset' | 'getDataset' | 'appendRows' | 'readCells' | 'deleteRows'
+  >;
   access: ProjectAccess;
+  audit: AuditRecorder;
   jobs: Pick<JobQueue, 'send' | 'started'>;
   logger: Logger;
   settings: DocumentSettings;
 }) {
-  const { store, sheets, access, jobs, logger, settings } = deps;
+  const { store, sheets, access, audit, jobs, logger, settings } = deps;
+  const deleteGuards: DocumentDeleteGuard[] = [];
   const root = path.join(settings.dataDir, 'documents');
   const blobDir = path.join(root, 'blobs');
   const incomingDir = path.join(root, 'incoming');
@@ -271,6 +289,19 @@ export function createDocumentService(deps: {
       }
     },
 
+    /** A new collection of the sample documents (document-samples.ts), extracted like any upload. */
+    async addSamples(actor: Actor, projectId: string, input: { name?: string } = {}) {
+      await access.requireRole(actor, projectId, 'editor');
+      async function* files(): AsyncIterable<UploadedPart> {
+        for (const sample of SAMPLE_DOCUMENTS)
+          yield { filename: sample.name, file: Readable.from([await sampleBytes(sample)]) };
+      }
+      return service.upload(actor, projectId, {
+        files: files(),
+        name: input.name ?? 'Sample invoices',
+      });
+    },
+
     async collections(actor: Actor, projectId: string) {
       await access.requireRole(actor, projectId, 'viewer');
       return (await store.collections(projectId)).map((row) => ({
@@ -293,6 +324,86 @@ export function createDocumentService(deps: {
       const row = await store.find(projectId, documentId);
       if (!row) throw notFound('Document', documentId);
       return presentDocument(row);
+    },
+
+    /** A document's extracted text, one string per page (empty before extraction). */
+    async pages(actor: Actor, projectId: string, documentId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      const row = await store.find(projectId, documentId);
+      if (!row) throw notFound('Document', documentId);
+      if (row.row_id === null) return { pages: [] as string[] };
+      const columns = await collectionColumns(actor, projectId, row.dataset_id);
+      const cells = await sheets.readCells(
+        actor,
+        projectId,
+        row.dataset_id,
+        [columns.pageText],
+        [BigInt(row.row_id)],
+      );
+      const value = cells.get(String(row.row_id))?.[columns.pageText]?.value;
+      const pages = typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
+      return {
+        pages: Array.isArray(pages)
+          ? pages.map((page) => (typeof page === 'string' ? page : ''))
+          : ([] as string[]),
+      };
+    },
+
+    /** Plugs in a feature asked before any document is deleted (workflows). */
+    guardDocumentDelete(guard: DocumentDeleteGuard): void {
+      deleteGuards.push(guard);
+    },
+
+    /**
+     * Deletes a document: its row in the collection, its record, and its original when no other
+     * document keeps the same content. A document a workflow uses answers 409 naming the
+     * workflows unless `force` (then the audit entry lists them).
+     */
+    async remove(
+      actor: Actor,
+      projectId: string,
+      documentId: string,
+      options: { force?: boolean } = {},
+    ) {
+      await access.requireRole(actor, projectId, 'editor');
+      const row = await store.find(projectId, documentId);
+      if (!row) throw notFound('Document', documentId);
+      const usedBy: { kind: string; id: string; name: string }[] = [];
+      for (const guard of deleteGuards)
+        usedBy.push(...(await guard.usersOf(projectId, { id: row.id, datasetId: row.dataset_id })));
+      if (usedBy.length > 0 && !options.force)
+        throw conflict(
+          `The document is used by ${usedBy.map((user) => `${user.kind} "${user.name}"`).join(', ')}; delete with force=true to delete it anyway`,
+          { usedBy },
+        );
+      if (row.row_id !== null)
+        await sheets
+          .deleteRows(actor, projectId, row.dataset_id, [BigInt(row.row_id)])
+          .catch((error: unknown) => {
+            // A collection deleted meanwhile has no row to remove.
+            if (!(error instanceof AppError && error.code === 'NOT_FOUND')) throw error;
+          });
+      await store.transaction(async (trx) => {
+        await store.remove(documentId, trx);
+        await audit.record(trx, {
+          actor,
+          action: usedBy.length > 0 ? 'document.delete-forced' : 'document.delete',
+          entityType: 'document',
+          entityId: documentId,
+          projectId,
+          summary: {
+            name: row.name,
+            datasetId: row.dataset_id,
+            ...(usedBy.length > 0
+              ? {
+                  usedBy: usedBy.map((user) => ({ kind: user.kind, id: user.id, name: user.name })),
+                }
+              : {}),
+          },
+        });
+      });
+      if ((await store.countByHash(row.sha256)) === 0)
+        await rm(blobPath(row.sha256), { force: true });
     },
 
     /** The stored original: its path (ours, by content hash) and how to serve it. */

@@ -95,6 +95,22 @@ export function createDocumentStore(db: Kysely<DB>) {
         .where('id', '=', documentId)
         .execute(),
 
+    /** Removes a document's record (its row in the collection is removed by the service). */
+    remove: (documentId: string, executor: Kysely<DB> = db) =>
+      executor.deleteFrom('document').where('id', '=', documentId).execute(),
+
+    /** How many documents (any project) keep this content: the blob goes with the last one. */
+    countByHash: async (sha256: string) =>
+      Number(
+        (
+          await db
+            .selectFrom('document')
+            .select((eb) => eb.fn.countAll<string>().as('count'))
+            .where('sha256', '=', sha256)
+            .executeTakeFirstOrThrow()
+        ).count,
+      ),
+
     /** Documents a stopped server was extracting go back to the queue. */
     requeueInterrupted: async () => {
       const result = await db

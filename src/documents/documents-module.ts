@@ -1,3 +1,4 @@
+import type { AuditRecorder } from '../access/audit-recorder.ts';
 import type { ProjectAccess } from '../access/project-access.ts';
 import type { Platform } from '../platform/platform.ts';
 import type { SheetService } from '../sheets/sheet-service.ts';
@@ -12,6 +13,7 @@ import { createDocumentStore } from './document-store.ts';
 export function createDocumentsModule(deps: {
   platform: Pick<Platform, 'config' | 'database' | 'jobs' | 'logger'>;
   access: ProjectAccess;
+  audit: AuditRecorder;
   sheets: SheetService;
 }) {
   const { platform } = deps;
@@ -19,6 +21,7 @@ export function createDocumentsModule(deps: {
     store: createDocumentStore(platform.database.db),
     sheets: deps.sheets,
     access: deps.access,
+    audit: deps.audit,
     jobs: platform.jobs,
     logger: platform.logger,
     settings: { dataDir: platform.config.dataDir, ...platform.config.documents },

@@ -9,6 +9,7 @@ import {
   updateWorkflowSchema,
 } from './workflow-schema.ts';
 import type { WorkflowService } from './workflow-service.ts';
+import { fromTemplateSchema } from './workflow-templates.ts';
 
 const projectParams = z.object({ projectId: z.uuid() });
 const workflowParams = projectParams.extend({ workflowId: z.uuid() });
@@ -47,6 +48,24 @@ export const workflowRoutes: FastifyPluginAsyncZod<{ workflows: WorkflowService 
     async (request, reply) => {
       reply.status(201);
       return workflows.createWorkflow(request.actor, request.params.projectId, request.body);
+    },
+  );
+
+  app.post(
+    `${base}/from-template`,
+    {
+      schema: {
+        tags,
+        summary: 'Create a workflow from a template (editor)',
+        description:
+          'Templates: `investigate-documents` (documents → extraction sheet with citations → anomaly SQL → findings report; `sampleDocuments: true` makes a collection of sample invoices first), `enrich-dataset` (a new AI column filled on the rows that lack it, and a summary), `compare-models` (the same prompt in two AI columns, with tokens, cost and run time side by side). What the workflow needs (collection, extraction sheet, AI columns) is made first, without running anything; the definition is then saved and checked like any other.',
+        params: projectParams,
+        body: fromTemplateSchema,
+      },
+    },
+    async (request, reply) => {
+      reply.status(201);
+      return workflows.createFromTemplate(request.actor, request.params.projectId, request.body);
     },
   );
 
@@ -164,6 +183,45 @@ export const workflowRoutes: FastifyPluginAsyncZod<{ workflows: WorkflowService 
       },
     );
   }
+
+  app.get(
+    `${runs}/:runId/report`,
+    {
+      schema: {
+        tags,
+        summary: "Export a run's findings report as Markdown or HTML",
+        description:
+          "The output of the run's last finished `report` step (or `step`). Citations (`[[row:<datasetId>/<rowId>]]`, `[[doc:<documentId>#p<page>]]`) were resolved when the report was written: each is a link to the row or document page, or marked unresolved. `format=html` is a standalone page in which raw HTML from documents or model output is escaped, only web, mail and in-app links are kept, and a CSP runs no script.",
+        params: runParams,
+        querystring: z.object({
+          format: z.enum(['md', 'html']).default('md'),
+          step: stepIdSchema.optional(),
+        }),
+      },
+    },
+    async (request, reply) => {
+      const { format, step } = request.query;
+      const report = await workflows.report(
+        request.actor,
+        request.params.projectId,
+        request.params.runId,
+        { format, stepId: step },
+      );
+      const file = `${report.title.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 80) || 'report'}.${format}`;
+      return reply
+        .header(
+          'content-type',
+          format === 'html' ? 'text/html; charset=utf-8' : 'text/markdown; charset=utf-8',
+        )
+        .header('x-content-type-options', 'nosniff')
+        .header(
+          'content-security-policy',
+          "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        )
+        .header('content-disposition', `attachment; filename="${file}"`)
+        .send(report.body);
+    },
+  );
 
   app.post(
     `${runs}/:runId/rerun`,

@@ -38,6 +38,32 @@ const comparison = z.object({
   value: z.union([z.string().max(1_000), z.number(), z.boolean(), z.null()]).optional(),
 });
 
+/**
+ * The fields an `extract` step reads out of each document: a JSON Schema object whose
+ * properties are typed values (string, a `date` string, number, integer, boolean). Each property
+ * becomes a typed column of the extraction sheet.
+ */
+export const extractionSchemaSchema = z.object({
+  type: z.literal('object').default('object'),
+  properties: z
+    .record(
+      z
+        .string()
+        .regex(
+          /^[A-Za-z][A-Za-z0-9_ ]{0,62}$/,
+          'must be a name of letters, digits, spaces and underscores (a letter first)',
+        ),
+      z.object({
+        type: z.enum(['string', 'number', 'integer', 'boolean']),
+        format: z.literal('date').optional(),
+        description: z.string().max(1_000).optional(),
+      }),
+    )
+    .refine((properties) => Object.keys(properties).length >= 1, 'name at least one field')
+    .refine((properties) => Object.keys(properties).length <= 50, 'at most 50 fields'),
+});
+export type ExtractionSchema = z.infer<typeof extractionSchemaSchema>;
+
 export const stepSchema = z.discriminatedUnion('kind', [
   z.object({
     ...stepBase,
@@ -52,6 +78,27 @@ export const stepSchema = z.discriminatedUnion('kind', [
     columnId: z.uuid(),
     /** `missing` (default) fills empty and failed cells; `all` regenerates every cell. */
     mode: z.enum(['missing', 'all']).default('missing'),
+  }),
+  z.object({
+    ...stepBase,
+    kind: z.literal('extract'),
+    /** The documents collection read (documents that are `ready`). */
+    documentsDatasetId: z.uuid(),
+    /** The extraction sheet written, one row per document (missing columns are added). */
+    datasetId: z.uuid(),
+    schema: extractionSchemaSchema,
+    instructions: z.string().max(20_000).optional(),
+    provider: z.string().max(200).optional(),
+    model: z.string().min(1).max(200),
+    /**
+     * The most document text one call reads (characters). A longer document is read in page
+     * chunks of this size (map), then the chunks' answers are reduced by one more call.
+     */
+    contextChars: z.number().int().min(500).max(2_000_000).default(24_000),
+    /** `missing` (default) skips documents the sheet has a row for; `all` extracts every one again. */
+    mode: z.enum(['missing', 'all']).default('missing'),
+    /** Documents extracted at once. */
+    concurrency: z.number().int().min(1).max(16).default(4),
   }),
   z.object({
     ...stepBase,
@@ -85,6 +132,12 @@ export const stepSchema = z.discriminatedUnion('kind', [
     kind: z.literal('report'),
     title: z.string().min(1).max(200),
     markdown: templateSchema,
+    /**
+     * Citations (`[[row:<datasetId>/<rowId>]]`, `[[doc:<documentId>#p<page>]]`) are checked when
+     * the report is written; one that names nothing is marked unresolved, or, when strict,
+     * fails the step.
+     */
+    strictCitations: z.boolean().default(false),
   }),
 ]);
 

@@ -11,8 +11,10 @@ import {
 } from '../platform/app-error.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { DurableRuns } from '../platform/jobs/durable-run.ts';
+import { RESERVED_FIELD_NAMES } from './workflow-extract.ts';
 import { planWorkflow } from './workflow-plan.ts';
 import { presentRun, presentRunSummary, presentWorkflow } from './workflow-presenter.ts';
+import { type ReportOutput, reportHtml } from './workflow-report.ts';
 import { WORKFLOW_RUN } from './workflow-run.ts';
 import {
   approvalSchema,
@@ -25,6 +27,7 @@ import {
 } from './workflow-schema.ts';
 import type { WorkflowPorts } from './workflow-steps.ts';
 import type { WorkflowStore, WorkflowTrx, WorkflowUse } from './workflow-store.ts';
+import { buildFromTemplate, fromTemplateSchema, type TemplatePorts } from './workflow-templates.ts';
 
 /** Turns a zod failure into our 400 naming each field (`steps.2.datasetId`). */
 function parseOr400<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
@@ -51,6 +54,7 @@ export function createWorkflowService(deps: {
   access: ProjectAccess;
   audit: AuditRecorder;
   ports: WorkflowPorts;
+  templates: TemplatePorts;
 }) {
   const { store, runs, access, audit, ports } = deps;
 
@@ -65,26 +69,38 @@ export function createWorkflowService(deps: {
     const issues: FieldIssue[] = [];
     const uses: WorkflowUse[] = [];
     for (const [position, step] of definition.steps.entries()) {
-      if (!('datasetId' in step)) continue;
-      const columns = await ports
-        .datasetColumns(actor, projectId, step.datasetId)
-        .catch((error: unknown) => {
+      if (step.kind === 'extract')
+        for (const name of Object.keys(step.schema.properties))
+          if (RESERVED_FIELD_NAMES.has(name.toLowerCase()))
+            issues.push({
+              path: `steps.${position}.schema.properties.${name}`,
+              message: 'is a column the extraction sheet keeps for itself',
+            });
+      const named = [
+        ...('datasetId' in step ? [{ field: 'datasetId', id: step.datasetId }] : []),
+        ...(step.kind === 'extract'
+          ? [{ field: 'documentsDatasetId', id: step.documentsDatasetId }]
+          : []),
+      ];
+      for (const { field, id } of named) {
+        const columns = await ports.datasetColumns(actor, projectId, id).catch((error: unknown) => {
           if (isAppError(error) && error.code === 'NOT_FOUND') return undefined;
           throw error;
         });
-      if (!columns) {
-        issues.push({
-          path: `steps.${position}.datasetId`,
-          message: `no dataset ${step.datasetId} in this project`,
-        });
-        continue;
+        if (!columns) {
+          issues.push({
+            path: `steps.${position}.${field}`,
+            message: `no dataset ${id} in this project`,
+          });
+          continue;
+        }
+        uses.push({ target_kind: 'dataset', target_id: id });
+        if (step.kind === 'ai-column' && !columns.some((column) => column.id === step.columnId))
+          issues.push({
+            path: `steps.${position}.columnId`,
+            message: `no column ${step.columnId} in the dataset`,
+          });
       }
-      uses.push({ target_kind: 'dataset', target_id: step.datasetId });
-      if (step.kind === 'ai-column' && !columns.some((column) => column.id === step.columnId))
-        issues.push({
-          path: `steps.${position}.columnId`,
-          message: `no column ${step.columnId} in the dataset`,
-        });
     }
     if (issues.length > 0)
       throw validationError(`Invalid ${issues[0]!.path}: ${issues[0]!.message}`, issues);
@@ -241,6 +257,52 @@ export function createWorkflowService(deps: {
         });
       });
       return this.getWorkflow(actor, projectId, id);
+    },
+
+    /**
+     * A workflow from a template (workflow-templates.ts): what it needs is made first (sample
+     * documents, an extraction sheet, AI columns), then the definition is saved like any other.
+     */
+    async createFromTemplate(actor: Actor, projectId: string, input: unknown) {
+      await access.requireRole(actor, projectId, 'editor');
+      const parsed = parseOr400(fromTemplateSchema, input);
+      if (parsed.name) await nameTaken(projectId, parsed.name);
+      const built = await buildFromTemplate(actor, projectId, parsed, deps.templates);
+      let name = built.name;
+      for (let suffix = 2; !parsed.name && (await store.findByName(projectId, name)); suffix++)
+        name = `${built.name} (${suffix})`;
+      return this.createWorkflow(actor, projectId, { name, definition: built.definition });
+    },
+
+    /**
+     * A run's findings report: the output of its last finished `report` step (or of `stepId`),
+     * Markdown with citations resolved, or that Markdown as sanitized HTML.
+     */
+    async report(
+      actor: Actor,
+      projectId: string,
+      runId: string,
+      options: { format: 'md' | 'html'; stepId?: string | undefined },
+    ) {
+      await access.requireRole(actor, projectId, 'viewer');
+      const run = await loadRun(projectId, runId);
+      const definition = await definitionOf(run.workflow_id, run.version);
+      const outputs = new Map(
+        (await runs.steps(runId))
+          .filter((step) => step.status === 'completed')
+          .map((step) => [step.key, step.output]),
+      );
+      const report = definition.steps
+        .filter((step) => step.kind === 'report')
+        .filter((step) => options.stepId === undefined || step.id === options.stepId)
+        .map((step) => outputs.get(`step:${step.id}`) as ReportOutput | undefined)
+        .filter((output) => output && typeof output.markdown === 'string')
+        .at(-1);
+      if (!report) throw notFound('report of run', runId);
+      return {
+        title: report.title,
+        body: options.format === 'html' ? reportHtml(report) : report.markdown,
+      };
     },
 
     /** A new version (compare-and-set on `baseVersion`); runs already started keep theirs. */

@@ -1,6 +1,9 @@
 import type { Actor } from '../access/actor.ts';
 import type { LlmCallRequest, LlmCallResult } from '../llm/llm-service.ts';
 import { AppError, conflict } from '../platform/app-error.ts';
+import type { CellValue, ColumnType } from '../sheets/sheet-schema.ts';
+import { runExtraction } from './workflow-extract.ts';
+import { writeReport } from './workflow-report.ts';
 import type { WorkflowStep } from './workflow-schema.ts';
 import { renderTemplate, valueAt } from './workflow-template.ts';
 
@@ -46,6 +49,48 @@ export interface WorkflowPorts {
     datasetId: string,
   ): Promise<Record<string, number>>;
   generate(request: LlmCallRequest): Promise<LlmCallResult>;
+  /** A collection's documents with their extraction status. */
+  documents(
+    actor: Actor,
+    projectId: string,
+    datasetId: string,
+  ): Promise<{ id: string; name: string; status: string }[]>;
+  /** A document's text, one string per page. */
+  documentPages(actor: Actor, projectId: string, documentId: string): Promise<{ pages: string[] }>;
+  /** A document of the project (undefined when there is none). */
+  findDocument(
+    actor: Actor,
+    projectId: string,
+    documentId: string,
+  ): Promise<{ id: string; name: string; pages: number | null } | undefined>;
+  /** Adds the columns the dataset lacks (by name); answers every listed column's id by name. */
+  ensureColumns(
+    actor: Actor,
+    projectId: string,
+    datasetId: string,
+    columns: { name: string; type: ColumnType }[],
+  ): Promise<Record<string, string>>;
+  /** Every row of the dataset with the values of `columnIds`. */
+  readRows(
+    actor: Actor,
+    projectId: string,
+    datasetId: string,
+    columnIds: string[],
+  ): Promise<{ rowId: string; values: Record<string, unknown> }[]>;
+  appendRows(
+    actor: Actor,
+    projectId: string,
+    datasetId: string,
+    rows: Record<string, CellValue>[],
+  ): Promise<string[]>;
+  deleteRows(actor: Actor, projectId: string, datasetId: string, rowIds: string[]): Promise<void>;
+  /** The dataset's name and which of `rowIds` exist; undefined when there is no such dataset. */
+  findRows(
+    actor: Actor,
+    projectId: string,
+    datasetId: string,
+    rowIds: string[],
+  ): Promise<{ name: string; rowIds: Set<string> } | undefined>;
 }
 
 export interface AiColumnRunState {
@@ -58,6 +103,8 @@ export interface AiColumnRunState {
     costNano: number;
   };
   error: { code: string; message: string } | null;
+  startedAt?: string | null;
+  finishedAt?: string | null;
 }
 
 /** Tokens and cost a step spent (left out when it made no LLM calls). */
@@ -133,7 +180,16 @@ export async function runStep(step: WorkflowStep, env: StepEnvironment): Promise
       };
     }
     case 'report':
-      return { output: { title: step.title, markdown: renderTemplate(step.markdown, scope) } };
+      return {
+        output: await writeReport(env, {
+          stepId: step.id,
+          title: step.title,
+          markdown: renderTemplate(step.markdown, scope),
+          strict: step.strictCitations,
+        }),
+      };
+    case 'extract':
+      return runExtraction(step, env);
     case 'branch': {
       const actual = valueAt(env.outputs[step.when.step], step.when.path);
       return {
@@ -216,7 +272,17 @@ async function waitForAiColumn(
     };
     if (run.status === 'completed')
       return {
-        output: { runId: started.id, done: run.progress.done, errors: run.progress.errors },
+        // Tokens, cost and the run's wall time in the output, so a report can set models side by side.
+        output: {
+          runId: started.id,
+          done: run.progress.done,
+          errors: run.progress.errors,
+          ...usage,
+          durationMs:
+            run.startedAt && run.finishedAt
+              ? Date.parse(run.finishedAt) - Date.parse(run.startedAt)
+              : null,
+        },
         usage,
       };
     if (run.status === 'failed' || run.status === 'cancelled')

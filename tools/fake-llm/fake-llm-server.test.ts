@@ -214,6 +214,29 @@ describe('OpenAI chat completions', () => {
     expect((await json(response)).choices[0].message.content).toBe('oops, not json');
   });
 
+  it('answers a canned output keyed on the prompt, first match first, until cleared', async () => {
+    fake.answerWhen('INV-7', '{"vendor":"Acme"}');
+    fake.answerWhen(/page (\d+)/, (text) => `seen ${/page (\d+)/.exec(text)?.[1]}`);
+    const schema = {
+      response_format: {
+        type: 'json_schema',
+        json_schema: { name: 'x', schema: { type: 'object', properties: {} } },
+      },
+    };
+    const first = await json(
+      await post('/v1/chat/completions', chat('m', 'Invoice INV-7', schema)),
+    );
+    expect(first.choices[0].message.content).toBe('{"vendor":"Acme"}');
+    const second = await json(await post('/v1/chat/completions', chat('m', 'on page 3 of 5')));
+    expect(second.choices[0].message.content).toBe('seen 3');
+    fake.reset();
+    const kept = await json(await post('/v1/chat/completions', chat('m', 'INV-7 again')));
+    expect(kept.choices[0].message.content).toBe('{"vendor":"Acme"}');
+    fake.clearAnswers();
+    const plain = await json(await post('/v1/chat/completions', chat('m', 'INV-7 again')));
+    expect(plain.choices[0].message.content).toBe(fakeAnswer('INV-7 again'));
+  });
+
   it('answers a forced function call with arguments that fit its parameters', async () => {
     const response = await post(
       '/v1/chat/completions',

@@ -42,6 +42,18 @@ export interface FakeLlmOptions {
   apiKey?: string;
   /** Keep every request in `requests` (default true). Turn off for long benchmarks. */
   record?: boolean;
+  /** Canned answers keyed on the prompt (see `FakeLlm.answerWhen`). */
+  answers?: CannedAnswer[];
+}
+
+/**
+ * A canned answer: when the last user message contains `match` (or matches it), the answer is
+ * `output` verbatim (a function gets the message text), in every mode — e.g. the JSON an
+ * extraction test expects. The first matching rule wins; an `output` control still overrides.
+ */
+export interface CannedAnswer {
+  match: string | RegExp;
+  output: string | ((lastUserText: string) => string);
 }
 
 /** One request as the server saw it. Mutated in place as the response progresses. */
@@ -96,6 +108,10 @@ export interface FakeLlm {
     predicate: (request: RecordedRequest, requests: readonly RecordedRequest[]) => boolean,
     timeoutMs?: number,
   ): Promise<RecordedRequest>;
+  /** Adds a canned answer (after those given before); kept across `reset()`. */
+  answerWhen(match: string | RegExp, output: CannedAnswer['output']): void;
+  /** Removes every canned answer. */
+  clearAnswers(): void;
   /** Stops listening and destroys every open connection, hung ones included. */
   close(): Promise<void>;
 }
@@ -140,6 +156,16 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
   const waiters = new Set<Waiter>();
   const failureCounts = new Map<string, number>();
   const jitterSources = new Map<string, () => number>();
+  const canned: CannedAnswer[] = [...(options.answers ?? [])];
+  const cannedFor = (text: string): string | undefined => {
+    const rule = canned.find((candidate) =>
+      typeof candidate.match === 'string'
+        ? text.includes(candidate.match)
+        : candidate.match.test(text),
+    );
+    if (!rule) return undefined;
+    return typeof rule.output === 'string' ? rule.output : rule.output(text);
+  };
   const stats: FakeLlmStats = { received: 0, completed: 0, aborted: 0, inFlight: 0 };
   let sequence = 0;
 
@@ -409,7 +435,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     const answer = buildAnswer({
       prompt,
       mode,
-      output: faults.output,
+      output: faults.output ?? cannedFor(parsed.prompt.lastUserText),
       maxTokens: parsed.maxTokens,
     });
     const id = nextId();
@@ -545,6 +571,12 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     },
     inFlight: () => stats.inFlight,
     stats: () => ({ ...stats }),
+    answerWhen(match, output) {
+      canned.push({ match, output });
+    },
+    clearAnswers() {
+      canned.length = 0;
+    },
     waitFor(predicate, timeoutMs = 2_000) {
       if (!recording) {
         return Promise.reject(new Error('fake-llm: waitFor needs recording (record: true)'));

@@ -1,0 +1,435 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../../test/eventually.ts';
+import { SAMPLE_DOCUMENTS } from '../documents/document-samples.ts';
+import { isAppError } from '../platform/app-error.ts';
+import { chunkPages, typedValue, verifyCitation } from './workflow-extract.ts';
+import { parseCitation, reportHtml } from './workflow-report.ts';
+import { openWorkflowTestEnv, type WorkflowTestEnv } from './workflow-test-helpers.ts';
+
+describe('chunkPages', () => {
+  it.each([
+    ['short pages share a chunk', ['aaaa', 'bbbb', 'cc'], 10, [[1, 2, 3]]],
+    [
+      'a chunk closes when the next page does not fit',
+      ['aaaaaa', 'bbbbbb', 'cc'],
+      10,
+      [[1], [2, 3]],
+    ],
+    [
+      'a page longer than a chunk is cut into parts of that page',
+      ['a'.repeat(25)],
+      10,
+      [[1], [1], [1]],
+    ],
+    ['no pages, no chunks', [], 10, []],
+  ])('%s', (_name, pages, limit, expected) => {
+    const chunks = chunkPages(pages as string[], limit as number);
+    expect(chunks.map((chunk) => chunk.map((part) => part.page))).toEqual(expected);
+    expect(
+      chunks.every(
+        (chunk) => chunk.reduce((sum, part) => sum + part.text.length, 0) <= (limit as number),
+      ),
+    ).toBe(true);
+    // Nothing is dropped.
+    expect(
+      chunks
+        .flat()
+        .map((part) => part.text)
+        .join(''),
+    ).toBe((pages as string[]).join(''));
+  });
+});
+
+describe('verifyCitation', () => {
+  const pages = ['Vendor:  Acme\nSupplies', 'Total due: 1480.00'];
+  it.each([
+    ['on its page, whitespace and case aside', 1, 'vendor: acme supplies', true, undefined],
+    ['on another page', 1, 'Total due: 1480.00', false, 'the quote is on page 2, not 1'],
+    ['nowhere', 2, 'Total due: 9999', false, 'the quote is not in page 2'],
+    ['a page past the end', 3, 'Total', false, 'no page 3'],
+    ['no quote', 1, '  ', false, 'no quote'],
+  ])('%s', (_name, page, quote, verified, reason) => {
+    const citation = verifyCitation('d', pages, page, quote);
+    expect(citation.verified).toBe(verified);
+    expect(citation.reason).toBe(reason);
+  });
+});
+
+describe('typedValue', () => {
+  it.each([
+    [{ type: 'number' as const }, '1,200.50', 1200.5, undefined],
+    [{ type: 'number' as const }, 'lots', null, '"lots" is not a number'],
+    [{ type: 'integer' as const }, 2.5, null, '2.5 is not an integer'],
+    [{ type: 'string' as const, format: 'date' as const }, '2026-10-03', '2026-10-03', undefined],
+    [{ type: 'string' as const, format: 'date' as const }, 'soon', null, '"soon" is not a date'],
+    [{ type: 'boolean' as const }, 'yes', null, '"yes" is not true or false'],
+    [{ type: 'string' as const }, null, null, undefined],
+  ])('%j ← %j', (field, value, expected, problem) => {
+    expect(typedValue(field, value)).toEqual(
+      problem ? { value: expected, problem } : { value: expected },
+    );
+  });
+});
+
+describe('report citations and HTML', () => {
+  it('parses row and page citations, and refuses anything else', () => {
+    const id = '0190a0b0-0000-7000-8000-000000000001';
+    expect(parseCitation('row', `${id}/12`)).toEqual({ kind: 'row', datasetId: id, rowId: '12' });
+    expect(parseCitation('doc', `${id}#p3`)).toEqual({ kind: 'doc', documentId: id, page: 3 });
+    expect(parseCitation('doc', id)).toEqual({ kind: 'doc', documentId: id, page: null });
+    for (const bad of [`${id}/0`, `${id}/x`, 'x/1', `${id}/1; drop`])
+      expect(parseCitation('row', bad)).toBeUndefined();
+    expect(parseCitation('doc', `${id}#p0`)).toBeUndefined();
+  });
+
+  it('renders no markup from the report text: raw HTML escaped, unsafe links dropped (attack)', () => {
+    const html = reportHtml({
+      title: '<script>alert("title")</script>',
+      markdown: [
+        '# Findings',
+        '<script>alert("x")</script>',
+        'Text <img src=x onerror="alert(1)"> and <a href="javascript:alert(2)">a link</a>.',
+        '[click](javascript:alert(3)) [data](data:text/html,<script>alert(4)</script>) [ok](/projects/p/datasets/d?row=1)',
+        '![tracker](https://evil.example/pixel.png)',
+        '<iframe src="https://evil.example"></iframe><svg onload="alert(5)"></svg>',
+        '| a | b |\n| --- | --- |\n| <b onmouseover="alert(6)">x</b> | [y](vbscript:msgbox) |',
+      ].join('\n\n'),
+    });
+    expect(html).not.toMatch(/<script/i);
+    expect(html).not.toMatch(/<(img|iframe|svg|b)\b/i);
+    expect(html).not.toMatch(/href="(javascript|data|vbscript):/i);
+    expect(html).not.toMatch(/<[^>]+\son\w+=/i);
+    expect(html).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;');
+    expect(html).toContain(
+      '<a href="/projects/p/datasets/d?row=1" rel="noopener noreferrer nofollow">ok</a>',
+    );
+    expect(html).toContain('<title>&lt;script&gt;');
+  });
+});
+
+interface Facts {
+  [field: string]: { value: string | number; page: number; quote: string };
+}
+
+/** What a model that reads well answers for a sample: the facts on the pages it was shown. */
+function sampleAnswer(prompt: string): string {
+  const name = /Document "([^"]+)"/.exec(prompt)?.[1];
+  const sample = SAMPLE_DOCUMENTS.find((candidate) => candidate.name === name);
+  if (!sample) return '{}';
+  const range = /part \d+\/\d+ \(page (\d+)(?:-(\d+))? of/.exec(prompt);
+  const [from, to] = range ? [Number(range[1]), Number(range[2] ?? range[1])] : [1, 99];
+  const facts: Facts = { ...sample.facts };
+  // One quote a reviewer must catch: the Globex currency is not what the page says.
+  if (sample.name === 'invoice-globex-2001.html')
+    facts.currency = { value: 'USD', page: 1, quote: 'Currency: EUR' };
+  const answer: Record<string, unknown> = {};
+  for (const [field, fact] of Object.entries(facts))
+    answer[field] =
+      fact.page >= from && fact.page <= to ? fact : { value: null, page: 1, quote: '' };
+  return JSON.stringify(answer);
+}
+
+// The whole flow on the real app (PGlite, DuckDB, documents, sheets, SQL sandbox), the fake LLM
+// answering as a model that reads the sample documents would.
+describe('extraction, findings report and templates', { timeout: 180_000 }, () => {
+  let env: WorkflowTestEnv;
+  let collectionId: string;
+  beforeAll(async () => {
+    env = await openWorkflowTestEnv();
+    const documents = env.t.app.features.documents.documents;
+    const added = await documents.addSamples(env.actor, env.projectId);
+    collectionId = added.datasetId;
+    await documents.extractQueued(collectionId);
+    await eventually(
+      () => documents.list(env.actor, env.projectId, collectionId),
+      (list) => list.counts.ready === SAMPLE_DOCUMENTS.length,
+      { what: 'sample documents extracted' },
+    );
+    env.fake.answerWhen(/^Document "/, sampleAnswer);
+    // The model's summary cites the first finding's row as given, and a row that does not exist;
+    // it also tries markup on the HTML export.
+    env.fake.answerWhen('Findings about', (prompt) => {
+      const row = /\[\[row:[^\]]+\]\]/.exec(prompt)?.[0] ?? '';
+      const bogus = row.replace(/\/\d+\]\]$/, '/999999]]');
+      return `- Initech billed far more than anyone else ${row}\n- A made-up finding ${bogus}\n- <script>alert("summary")</script><img src=x onerror=alert(1)>`;
+    });
+  });
+  afterAll(async () => env?.close());
+
+  const inject = (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: unknown) =>
+    env.t.app.inject({
+      method,
+      url: `/api/projects/${env.projectId}${url}`,
+      headers: env.members.editor.headers,
+      ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
+    });
+
+  let workflowId: string;
+  let runId: string;
+  let sheetId: string;
+
+  it('investigates the sample documents end to end: extraction with verified citations, map-reduce, anomaly SQL, a cited report', async () => {
+    env.fake.reset();
+    const created = await inject('POST', '/workflows/from-template', {
+      template: 'investigate-documents',
+      documentsDatasetId: collectionId,
+      model: 'gpt-4o-mini',
+    });
+    expect(created.statusCode).toBe(201);
+    const workflow = created.json() as {
+      id: string;
+      definition: { steps: { id: string; kind: string; datasetId?: string }[] };
+    };
+    workflowId = workflow.id;
+    expect(workflow.definition.steps.map((step) => step.kind)).toEqual([
+      'import-documents',
+      'extract',
+      'sql',
+      'sql',
+      'llm',
+      'report',
+    ]);
+    sheetId = workflow.definition.steps[1]!.datasetId!;
+
+    const started = await env.service.startRun(env.actor, env.projectId, workflowId, {
+      inputs: { subject: 'October invoices' },
+    });
+    runId = started.id;
+    const run = await env.waitForRun(runId);
+    expect(run.error ?? null).toBeNull();
+    expect(run.status).toBe('completed');
+
+    // The long statement was read in three page chunks, then reduced; the rest in one call each.
+    const prompts = env.fake.requests.map((request) => JSON.stringify(request.body));
+    const statement = prompts.filter((text) => text.includes('statement-umbrella-st-4410.pdf'));
+    expect(statement.filter((text) => /part \d\/3/.test(text))).toHaveLength(3);
+    expect(statement.filter((text) => text.includes('was read in 3 parts'))).toHaveLength(1);
+    expect(prompts.filter((text) => text.includes('Document \\"invoice-'))).toHaveLength(5);
+    const extract = run.steps.find((step) => step.id === 'extract')!;
+    expect(extract.output).toMatchObject({
+      documents: 6,
+      extracted: 6,
+      mapReduced: 1,
+      calls: 9,
+      counts: { ok: 5, unverified: 1, failed: 0 },
+    });
+    expect(extract.outputTokens).toBeGreaterThan(0);
+
+    // Typed values, each with its citation checked against the page text.
+    const rows = (await env.service
+      .getRun(env.actor, env.projectId, runId)
+      .then((view) => view.steps.find((step) => step.id === 'extract')!.output)) as {
+      rows: {
+        document: string;
+        status: string;
+        values: Record<string, unknown>;
+        citations: Record<string, { page: number; verified: boolean; reason?: string }>;
+      }[];
+    };
+    const umbrella = rows.rows.find((row) => row.document.startsWith('statement'))!;
+    expect(umbrella.values).toEqual({
+      vendor: 'Umbrella Logistics',
+      invoice_number: 'ST-4410',
+      date: '2026-10-28',
+      amount: 1480,
+      currency: 'EUR',
+    });
+    expect(umbrella.citations.amount).toMatchObject({ page: 4, verified: true });
+    const globex = rows.rows.find((row) => row.document.includes('globex'))!;
+    expect(globex.status).toBe('unverified');
+    expect(globex.citations.currency).toMatchObject({
+      verified: false,
+      reason: 'the quote is not in page 1',
+    });
+
+    // The sheet holds them durably: typed columns and the citations as JSON.
+    const sql = await env.t.app.features.sheets.sheets.runSql(
+      env.actor,
+      env.projectId,
+      sheetId,
+      `select amount, json_extract_string("Citations", '$.amount.quote') as quote, "Extraction status" as status from dataset where vendor = 'Umbrella Logistics'`,
+    );
+    expect(sql.rows).toEqual([{ amount: 1480, quote: 'Total due: 1480.00', status: 'ok' }]);
+
+    // Figures from SQL: the planted findings, each row citing its sheet row and page.
+    const anomalies = run.steps.find((step) => step.id === 'anomalies')!.output as {
+      rows: Record<string, unknown>[];
+    };
+    expect(anomalies.rows.map((row) => [row.invoice_number, row.amount])).toEqual([
+      ['IT-3001', 98000],
+      ['INV-1002', 950],
+      ['INV-1002', 950],
+    ]);
+    const report = run.steps.find((step) => step.id === 'report')!.output as {
+      markdown: string;
+      citations: { valid: boolean; kind: string; reason?: string }[];
+      unresolved: number;
+    };
+    expect(report.markdown).toContain('Total amount: 103680');
+    expect(report.markdown).toContain(`(/projects/${env.projectId}/datasets/${sheetId}?row=`);
+    expect(report.markdown).toMatch(
+      /\[invoice-initech-3001\.txt, p\. 1\]\(\/projects\/[^)]+&page=1\)/,
+    );
+    // The model's made-up row is not shown as evidence.
+    expect(report.unresolved).toBe(1);
+    expect(report.citations.find((citation) => !citation.valid)?.reason).toBe('no such row');
+    expect(report.markdown).toContain('A made-up finding **[unresolved citation]**');
+    expect(report.citations.filter((citation) => citation.valid).length).toBeGreaterThanOrEqual(6);
+  });
+
+  it('exports the report as Markdown and as HTML where nothing from the model becomes markup (attack)', async () => {
+    const markdown = await inject('GET', `/workflow-runs/${runId}/report?format=md`);
+    expect(markdown.statusCode).toBe(200);
+    expect(markdown.headers['content-type']).toMatch(/^text\/markdown/);
+    expect(markdown.body).toContain('# Findings: October invoices');
+
+    const html = await inject('GET', `/workflow-runs/${runId}/report?format=html`);
+    expect(html.statusCode).toBe(200);
+    expect(html.headers['content-type']).toMatch(/^text\/html/);
+    expect(html.headers['content-security-policy']).toContain("default-src 'none'");
+    expect(html.headers['x-content-type-options']).toBe('nosniff');
+    expect(html.body).not.toMatch(/<script/i);
+    expect(html.body).not.toMatch(/<img/i);
+    expect(html.body).toContain('&lt;script&gt;alert(&quot;summary&quot;)&lt;/script&gt;');
+    expect(html.body).toMatch(/<a href="\/projects\/[^"]+\/documents\?document=[^"]+&amp;page=1"/);
+
+    const bad = await inject('GET', `/workflow-runs/${runId}/report?format=pdf`);
+    expect(bad.statusCode).toBe(400);
+    expect(JSON.stringify(bad.json())).toContain('format');
+  });
+
+  it('reruns next month without asking the model again for documents already in the sheet', async () => {
+    env.fake.reset();
+    const started = await env.service.startRun(env.actor, env.projectId, workflowId);
+    const run = await env.waitForRun(started.id);
+    expect(run.status).toBe('completed');
+    expect(run.steps.find((step) => step.id === 'extract')!.output).toMatchObject({
+      extracted: 0,
+      skipped: 6,
+      calls: 0,
+    });
+    expect(
+      env.fake.requests.filter((request) => JSON.stringify(request.body).includes('Document \\"')),
+    ).toHaveLength(0);
+    const count = await env.t.app.features.sheets.sheets.runSql(
+      env.actor,
+      env.projectId,
+      sheetId,
+      'select count(*) as n from dataset',
+    );
+    expect(Number(count.rows[0]!.n)).toBe(6);
+  });
+
+  it('refuses to delete a document a workflow reads (409 naming it) unless forced, and audits the forced delete', async () => {
+    const documents = await env.t.app.features.documents.documents.list(
+      env.actor,
+      env.projectId,
+      collectionId,
+    );
+    const target = documents.items.find((item) => item.name === 'invoice-acme-1001.txt')!;
+    const refused = await inject('DELETE', `/documents/${target.id}`);
+    expect(refused.statusCode).toBe(409);
+    const body = refused.json() as {
+      error: { message: string; details: { usedBy: { id: string }[] } };
+    };
+    expect(body.error.details.usedBy.map((user) => user.id)).toEqual([workflowId]);
+    expect(body.error.message).toContain('workflow "Investigate Sample invoices"');
+    expect((await inject('GET', `/documents/${target.id}`)).statusCode).toBe(200);
+
+    const forced = await inject('DELETE', `/documents/${target.id}?force=true`);
+    expect(forced.statusCode).toBe(204);
+    expect((await inject('GET', `/documents/${target.id}`)).statusCode).toBe(404);
+    const after = await env.t.app.features.documents.documents.list(
+      env.actor,
+      env.projectId,
+      collectionId,
+    );
+    expect(after.items).toHaveLength(SAMPLE_DOCUMENTS.length - 1);
+    const audit = await env.t.platform.database.db
+      .selectFrom('audit_log')
+      .select(['action', 'summary'])
+      .where('entity_id', '=', target.id)
+      .execute();
+    expect(audit).toHaveLength(1);
+    expect(audit[0]!.action).toBe('document.delete-forced');
+    expect(JSON.stringify(audit[0]!.summary)).toContain(workflowId);
+  });
+
+  it('answers 400 naming the field for a template without documents and a reserved field name', async () => {
+    const missing = await inject('POST', '/workflows/from-template', {
+      template: 'investigate-documents',
+      model: 'gpt-4o-mini',
+    });
+    expect(missing.statusCode).toBe(400);
+    expect(JSON.stringify(missing.json())).toContain('documentsDatasetId');
+    const unknown = await inject('POST', '/workflows/from-template', { template: 'nope' });
+    expect(unknown.statusCode).toBe(400);
+
+    const sheet = await env.dataset('Reserved', ['A'], []);
+    const error = await env
+      .create('Reserved field', {
+        steps: [
+          {
+            id: 'x',
+            kind: 'extract',
+            documentsDatasetId: collectionId,
+            datasetId: sheet.id,
+            model: 'gpt-4o-mini',
+            schema: { type: 'object', properties: { Citations: { type: 'string' } } },
+          },
+        ],
+      })
+      .then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
+    expect(isAppError(error) && error.status).toBe(400);
+    expect(isAppError(error) && JSON.stringify(error.details)).toContain(
+      'steps.0.schema.properties.Citations',
+    );
+  });
+
+  it('enriches a dataset and compares two models from templates, with tokens and cost side by side', async () => {
+    const reviews = await env.dataset(
+      'Reviews',
+      ['Text'],
+      [{ Text: 'Great service' }, { Text: 'Too slow' }],
+    );
+    const enrich = await env.service.createFromTemplate(env.actor, env.projectId, {
+      template: 'enrich-dataset',
+      datasetId: reviews.id,
+      prompt: 'Sentiment of {{Text}}',
+      columnName: 'Sentiment',
+      model: 'gpt-4o-mini',
+    });
+    const enriched = await env.waitForRun(
+      (await env.service.startRun(env.actor, env.projectId, enrich.id)).id,
+    );
+    expect(enriched.status).toBe('completed');
+    const enrichReport = enriched.steps.at(-1)!.output as { markdown: string };
+    expect(enrichReport.markdown).toContain(
+      'Filled 2 of 2 rows (2 generated in this run, 0 errors)',
+    );
+
+    const compare = await env.service.createFromTemplate(env.actor, env.projectId, {
+      template: 'compare-models',
+      datasetId: reviews.id,
+      prompt: 'Summarize {{Text}}',
+      modelA: 'gpt-4o-mini',
+      modelB: 'gpt-4o',
+    });
+    const compared = await env.waitForRun(
+      (await env.service.startRun(env.actor, env.projectId, compare.id)).id,
+    );
+    expect(compared.status).toBe('completed');
+    const markdown = (compared.steps.at(-1)!.output as { markdown: string }).markdown;
+    const table = markdown.split('\n').filter((line) => /^\| gpt-4o/.test(line));
+    expect(table).toHaveLength(2);
+    for (const line of table) {
+      const cells = line.split('|').map((cell) => cell.trim());
+      expect(cells[2]).toBe('2'); // cells made
+      expect(Number(cells[5])).toBeGreaterThan(0); // output tokens
+    }
+    expect(markdown).toMatch(/Same answer on \d+ of 2 rows/);
+  });
+});

@@ -1,0 +1,475 @@
+import { AppError, isAppError } from '../platform/app-error.ts';
+import type { CellValue, ColumnType } from '../sheets/sheet-schema.ts';
+import type { ExtractionSchema, WorkflowStep } from './workflow-schema.ts';
+import type { StepEnvironment, StepResult, StepUsage } from './workflow-steps.ts';
+
+/**
+ * The `extract` step (docs/workflows.md, issue #17 item 2): typed fields out of each document of
+ * a collection, one row per document in an extraction sheet, and per value a citation — the
+ * document, the page and a quoted span — checked against that page's text. A document longer
+ * than the step's `contextChars` is read in page chunks (map), and the chunks' candidates are
+ * reduced by one more call: never silently cut. Each document is one checkpoint, so a resumed
+ * step does not ask the model again for documents it finished; rows are written last, in one
+ * checkpoint that first removes the rows of the same documents (a redo writes them once).
+ */
+
+/** The extraction sheet's own columns (field columns come between Document id and Citations). */
+export const EXTRACTION_COLUMNS = {
+  document: 'Document',
+  documentId: 'Document id',
+  citations: 'Citations',
+  status: 'Extraction status',
+  error: 'Extraction error',
+} as const;
+export const RESERVED_FIELD_NAMES = new Set(
+  Object.values(EXTRACTION_COLUMNS).map((name) => name.toLowerCase()),
+);
+
+type ExtractStep = Extract<WorkflowStep, { kind: 'extract' }>;
+type Field = ExtractionSchema['properties'][string];
+
+export function columnTypeOf(field: Field): ColumnType {
+  if (field.type === 'string') return field.format === 'date' ? 'date' : 'text';
+  return field.type;
+}
+
+/** Every column the sheet needs, in order. */
+export function extractionColumns(schema: ExtractionSchema): { name: string; type: ColumnType }[] {
+  return [
+    { name: EXTRACTION_COLUMNS.document, type: 'text' },
+    { name: EXTRACTION_COLUMNS.documentId, type: 'text' },
+    ...Object.entries(schema.properties).map(([name, field]) => ({
+      name,
+      type: columnTypeOf(field),
+    })),
+    { name: EXTRACTION_COLUMNS.citations, type: 'json' },
+    { name: EXTRACTION_COLUMNS.status, type: 'text' },
+    { name: EXTRACTION_COLUMNS.error, type: 'text' },
+  ];
+}
+
+/** Part of one page (a page longer than a chunk is cut into parts, each named by its page). */
+export interface PagePart {
+  page: number;
+  text: string;
+}
+export type Chunk = PagePart[];
+
+/**
+ * Pages grouped into chunks of at most `limit` characters, in order. A page that does not fit
+ * in one chunk is cut into parts (on whitespace where possible); every part keeps its page
+ * number, so a citation from any chunk names a real page.
+ */
+export function chunkPages(pages: readonly string[], limit: number): Chunk[] {
+  const chunks: Chunk[] = [];
+  let current: Chunk = [];
+  let size = 0;
+  const flush = () => {
+    if (current.length > 0) chunks.push(current);
+    current = [];
+    size = 0;
+  };
+  for (const [index, text] of pages.entries()) {
+    const page = index + 1;
+    if (text.length <= limit) {
+      if (size + text.length > limit) flush();
+      current.push({ page, text });
+      size += text.length;
+      continue;
+    }
+    flush();
+    let rest = text;
+    while (rest.length > limit) {
+      const space = rest.lastIndexOf(' ', limit);
+      const cut = space > limit / 2 ? space : limit;
+      chunks.push([{ page, text: rest.slice(0, cut) }]);
+      rest = rest.slice(cut);
+    }
+    current = [{ page, text: rest }];
+    size = rest.length;
+  }
+  flush();
+  return chunks;
+}
+
+const normalize = (text: string) => text.replace(/\s+/g, ' ').trim().toLowerCase();
+
+export interface Citation {
+  documentId: string;
+  page: number | null;
+  quote: string;
+  /** The quote occurs in the cited page's text (whitespace and case aside). */
+  verified: boolean;
+  /** Why it is not verified. */
+  reason?: string;
+}
+
+/** Checks that `quote` occurs in page `page` (1-based) of `pages`. */
+export function verifyCitation(
+  documentId: string,
+  pages: readonly string[],
+  page: unknown,
+  quote: unknown,
+): Citation {
+  const text = typeof quote === 'string' ? quote.slice(0, 1_000) : '';
+  const number = typeof page === 'number' && Number.isInteger(page) ? page : null;
+  const base = { documentId, page: number, quote: text };
+  if (normalize(text) === '') return { ...base, verified: false, reason: 'no quote' };
+  if (number === null || number < 1 || number > pages.length)
+    return { ...base, verified: false, reason: `no page ${String(page)}` };
+  if (normalize(pages[number - 1]!).includes(normalize(text))) return { ...base, verified: true };
+  const elsewhere = pages.findIndex((candidate) => normalize(candidate).includes(normalize(text)));
+  return {
+    ...base,
+    verified: false,
+    reason:
+      elsewhere >= 0
+        ? `the quote is on page ${elsewhere + 1}, not ${number}`
+        : `the quote is not in page ${number}`,
+  };
+}
+
+/** The model's value as the column's type; a value that does not fit is null with a reason. */
+export function typedValue(field: Field, value: unknown): { value: CellValue; problem?: string } {
+  if (value === null || value === undefined || value === '') return { value: null };
+  const problem = (expected: string) => ({
+    value: null,
+    problem: `${JSON.stringify(value).slice(0, 100)} is not ${expected}`,
+  });
+  switch (field.type) {
+    case 'number':
+    case 'integer': {
+      const number =
+        typeof value === 'number'
+          ? value
+          : typeof value === 'string' && /^-?[\d,]*\.?\d+$/.test(value.trim())
+            ? Number(value.trim().replace(/,/g, ''))
+            : Number.NaN;
+      if (!Number.isFinite(number)) return problem('a number');
+      if (field.type === 'integer' && !Number.isInteger(number)) return problem('an integer');
+      return { value: number };
+    }
+    case 'boolean':
+      return typeof value === 'boolean' ? { value } : problem('true or false');
+    case 'string': {
+      const text = typeof value === 'string' ? value : String(value);
+      if (field.format === 'date') {
+        const date = /^\d{4}-\d{2}-\d{2}/.exec(text.trim())?.[0];
+        return date && !Number.isNaN(Date.parse(date)) ? { value: date } : problem('a date');
+      }
+      return { value: text.slice(0, 10_000) };
+    }
+  }
+}
+
+/** The JSON Schema of one answer: per field its value, page and quote. */
+export function answerSchema(schema: ExtractionSchema) {
+  const properties: Record<string, unknown> = {};
+  for (const [name, field] of Object.entries(schema.properties)) {
+    const value: Record<string, unknown> = {
+      type: field.type,
+      ...(field.format ? { format: field.format } : {}),
+    };
+    properties[name] = {
+      type: 'object',
+      properties: {
+        value: { anyOf: [value, { type: 'null' }] },
+        page: { type: 'integer', minimum: 1 },
+        quote: { type: 'string' },
+      },
+      required: ['value', 'page', 'quote'],
+      additionalProperties: false,
+    };
+  }
+  return {
+    type: 'object',
+    properties,
+    required: Object.keys(schema.properties),
+    additionalProperties: false,
+  };
+}
+
+function fieldList(schema: ExtractionSchema): string {
+  return Object.entries(schema.properties)
+    .map(
+      ([name, field]) =>
+        `- ${name} (${field.format ?? field.type})${field.description ? `: ${field.description}` : ''}`,
+    )
+    .join('\n');
+}
+
+const chunkText = (chunk: Chunk) =>
+  chunk.map((part) => `[page ${part.page}]\n${part.text}`).join('\n\n');
+
+export const SYSTEM_PROMPT =
+  "You extract fields from documents. Answer only with JSON that fits the schema. For each field give its value (null when the text does not state it), the page it is on, and a quote: a short span copied exactly from that page's text that shows the value.";
+
+export function singlePrompt(
+  name: string,
+  pageCount: number,
+  schema: ExtractionSchema,
+  chunk: Chunk,
+) {
+  return `Document "${name}" (${pageCount} ${pageCount === 1 ? 'page' : 'pages'}).\nFields:\n${fieldList(schema)}\n\nText:\n${chunkText(chunk)}`;
+}
+
+export function mapPrompt(
+  name: string,
+  pageCount: number,
+  schema: ExtractionSchema,
+  chunk: Chunk,
+  index: number,
+  total: number,
+) {
+  const first = chunk[0]!.page;
+  const last = chunk.at(-1)!.page;
+  return `Document "${name}", part ${index}/${total} (page ${first === last ? first : `${first}-${last}`} of ${pageCount}). Give the fields this part states; null for a field it does not state.\nFields:\n${fieldList(schema)}\n\nText:\n${chunkText(chunk)}`;
+}
+
+export function reducePrompt(
+  name: string,
+  schema: ExtractionSchema,
+  candidates: Record<string, unknown[]>,
+  total: number,
+) {
+  return `Document "${name}" was read in ${total} parts. Candidates per field, each with its page and quote:\n${JSON.stringify(candidates, null, 1)}\n\nChoose each field's value for the whole document (null when no part states it) and keep the page and quote of the candidate you chose.\nFields:\n${fieldList(schema)}`;
+}
+
+interface FieldAnswer {
+  value: unknown;
+  page: unknown;
+  quote: unknown;
+}
+
+function fieldAnswers(output: unknown, schema: ExtractionSchema): Record<string, FieldAnswer> {
+  const answers: Record<string, FieldAnswer> = {};
+  const record =
+    output !== null && typeof output === 'object' ? (output as Record<string, unknown>) : {};
+  for (const name of Object.keys(schema.properties)) {
+    const entry = Object.hasOwn(record, name) ? record[name] : undefined;
+    const object =
+      entry !== null && typeof entry === 'object' ? (entry as Record<string, unknown>) : {};
+    answers[name] = { value: object.value ?? null, page: object.page, quote: object.quote };
+  }
+  return answers;
+}
+
+/** One document's extraction: what its row holds (checkpointed as is). */
+export interface DocumentExtraction {
+  documentId: string;
+  name: string;
+  status: 'ok' | 'unverified' | 'failed';
+  values: Record<string, CellValue>;
+  citations: Record<string, Citation | null>;
+  error: string | null;
+  chunks: number;
+  calls: number;
+  usage: StepUsage;
+}
+
+const emptyUsage = (): StepUsage => ({ inputTokens: 0, outputTokens: 0, costNano: 0 });
+
+async function extractDocument(
+  step: ExtractStep,
+  env: StepEnvironment,
+  document: { id: string; name: string },
+): Promise<DocumentExtraction> {
+  const usage = emptyUsage();
+  let calls = 0;
+  const { pages } = await env.ports.documentPages(env.actor, env.projectId, document.id);
+  const chunks = chunkPages(pages, step.contextChars);
+  const result: DocumentExtraction = {
+    documentId: document.id,
+    name: document.name,
+    status: 'failed',
+    values: {},
+    citations: {},
+    error: null,
+    chunks: chunks.length,
+    calls: 0,
+    usage,
+  };
+  const ask = async (prompt: string) => {
+    calls++;
+    const answer = await env.ports.generate({
+      actor: env.actor,
+      projectId: env.projectId,
+      feature: 'workflow',
+      entityIds: { workflowRunId: env.runId, stepId: step.id, documentId: document.id },
+      ...(step.provider ? { provider: step.provider } : {}),
+      model: step.model,
+      messages: [
+        {
+          role: 'system',
+          content: step.instructions ? `${SYSTEM_PROMPT}\n\n${step.instructions}` : SYSTEM_PROMPT,
+        },
+        { role: 'user', content: prompt },
+      ],
+      outputSchema: answerSchema(step.schema),
+      signal: env.signal,
+    });
+    usage.inputTokens +=
+      (answer.usage.uncachedInputTokens ?? 0) +
+      (answer.usage.cacheReadTokens ?? 0) +
+      (answer.usage.cacheWriteTokens ?? 0);
+    usage.outputTokens += answer.usage.outputTokens ?? 0;
+    usage.costNano += answer.costNano ?? 0;
+    return fieldAnswers(answer.output, step.schema);
+  };
+  try {
+    let answers: Record<string, FieldAnswer>;
+    if (chunks.length === 0) {
+      answers = {};
+    } else if (chunks.length === 1) {
+      answers = await ask(singlePrompt(document.name, pages.length, step.schema, chunks[0]!));
+    } else {
+      // Map: each chunk on its own; reduce: one call choosing among the chunks' candidates.
+      const candidates: Record<string, unknown[]> = {};
+      for (const [index, chunk] of chunks.entries()) {
+        const partial = await ask(
+          mapPrompt(document.name, pages.length, step.schema, chunk, index + 1, chunks.length),
+        );
+        for (const [name, answer] of Object.entries(partial))
+          if (answer.value !== null) candidates[name] = [...(candidates[name] ?? []), answer];
+      }
+      answers = await ask(reducePrompt(document.name, step.schema, candidates, chunks.length));
+    }
+    const problems: string[] = [];
+    let unverified = false;
+    for (const [name, field] of Object.entries(step.schema.properties)) {
+      const answer = answers[name];
+      const typed = typedValue(field, answer?.value);
+      if (typed.problem) problems.push(`${name}: ${typed.problem}`);
+      result.values[name] = typed.value;
+      if (typed.value === null || !answer) {
+        result.citations[name] = null;
+        continue;
+      }
+      const citation = verifyCitation(document.id, pages, answer.page, answer.quote);
+      if (!citation.verified) unverified = true;
+      result.citations[name] = citation;
+    }
+    result.status = unverified || problems.length > 0 ? 'unverified' : 'ok';
+    result.error = problems.length > 0 ? problems.join('; ') : null;
+    if (chunks.length === 0) result.error = 'The document has no text';
+  } catch (error) {
+    // A retryable failure (5xx, timeout) or a stop fails the attempt: the step retries, and
+    // the documents finished so far keep their checkpoints. Anything else is this row's error.
+    if (env.signal.aborted || !isAppError(error) || error.retryable) throw error;
+    result.status = 'failed';
+    result.error = error.message;
+  }
+  result.calls = calls;
+  return result;
+}
+
+/** Runs `work` over `items`, at most `limit` at a time, keeping the order of the results. */
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** Rows shown in the step's output (the sheet holds all of them). */
+const OUTPUT_ROWS = 200;
+
+export async function runExtraction(step: ExtractStep, env: StepEnvironment): Promise<StepResult> {
+  const { ports, actor, projectId } = env;
+  const wanted = extractionColumns(step.schema);
+  const columns = await env.checkpoint(`${step.id}/columns`, () =>
+    ports.ensureColumns(actor, projectId, step.datasetId, wanted),
+  );
+  const id = (name: string) => {
+    const column = columns[name];
+    if (!column)
+      throw new AppError('CONFLICT', `The extraction sheet has no column "${name}"`, {
+        details: { step: step.id },
+      });
+    return column;
+  };
+  const documents = (await ports.documents(actor, projectId, step.documentsDatasetId)).filter(
+    (document) => document.status === 'ready',
+  );
+  const existingRows = () =>
+    ports.readRows(actor, projectId, step.datasetId, [
+      id(EXTRACTION_COLUMNS.documentId),
+      id(EXTRACTION_COLUMNS.status),
+    ]);
+  const extracted = new Set(
+    (await existingRows())
+      .filter((row) => row.values[id(EXTRACTION_COLUMNS.status)] !== 'failed')
+      .map((row) => String(row.values[id(EXTRACTION_COLUMNS.documentId)])),
+  );
+  const todo =
+    step.mode === 'all' ? documents : documents.filter((document) => !extracted.has(document.id));
+
+  const results = await mapLimit(todo, step.concurrency, (document) =>
+    env.checkpoint(`${step.id}/doc/${document.id}`, () => extractDocument(step, env, document)),
+  );
+
+  const written = await env.checkpoint(`${step.id}/write`, async () => {
+    const replaced = new Set(results.map((result) => result.documentId));
+    const stale = (await existingRows())
+      .filter((row) => replaced.has(String(row.values[id(EXTRACTION_COLUMNS.documentId)])))
+      .map((row) => row.rowId);
+    if (stale.length > 0) await ports.deleteRows(actor, projectId, step.datasetId, stale);
+    if (results.length === 0) return { rowIds: [] as string[] };
+    const rows = results.map((result) => {
+      const row: Record<string, CellValue> = {
+        [id(EXTRACTION_COLUMNS.document)]: result.name,
+        [id(EXTRACTION_COLUMNS.documentId)]: result.documentId,
+        [id(EXTRACTION_COLUMNS.citations)]: result.citations as Record<string, CellValue>,
+        [id(EXTRACTION_COLUMNS.status)]: result.status,
+        [id(EXTRACTION_COLUMNS.error)]: result.error,
+      };
+      for (const [name, value] of Object.entries(result.values)) row[id(name)] = value;
+      return row;
+    });
+    return { rowIds: await ports.appendRows(actor, projectId, step.datasetId, rows) };
+  });
+
+  const usage = emptyUsage();
+  const counts = { ok: 0, unverified: 0, failed: 0 };
+  for (const result of results) {
+    usage.inputTokens += result.usage.inputTokens;
+    usage.outputTokens += result.usage.outputTokens;
+    usage.costNano += result.usage.costNano;
+    counts[result.status]++;
+  }
+  return {
+    output: {
+      datasetId: step.datasetId,
+      documents: documents.length,
+      extracted: results.length,
+      skipped: documents.length - results.length,
+      counts,
+      calls: results.reduce((sum, result) => sum + result.calls, 0),
+      mapReduced: results.filter((result) => result.chunks > 1).length,
+      rows: results.slice(0, OUTPUT_ROWS).map((result, index) => {
+        const rowId = written.rowIds[index];
+        return {
+          rowId,
+          cite: rowId ? `[[row:${step.datasetId}/${rowId}]]` : null,
+          documentId: result.documentId,
+          document: result.name,
+          status: result.status,
+          chunks: result.chunks,
+          values: result.values,
+          citations: result.citations,
+        };
+      }),
+    },
+    usage,
+  };
+}

@@ -1,0 +1,308 @@
+import { z } from 'zod';
+import type { Actor } from '../access/actor.ts';
+import { validationError } from '../platform/app-error.ts';
+import type { ColumnType } from '../sheets/sheet-schema.ts';
+import { nameSchema } from '../sheets/sheet-schema.ts';
+import { extractionColumns } from './workflow-extract.ts';
+import type { ExtractionSchema, WorkflowDefinitionInput } from './workflow-schema.ts';
+
+/**
+ * Workflow templates (docs/workflows.md, issue #17 item 5): a request names a template and
+ * what it works on; the template makes what the workflow needs (the sample documents, an
+ * extraction sheet, AI columns — created without running them) and returns an ordinary
+ * definition, saved and checked like any other. Figures in the reports come from SQL steps.
+ */
+const model = z.string().min(1).max(200);
+const provider = z.string().max(200).optional();
+const prompt = z.string().trim().min(1).max(20_000);
+
+export const fromTemplateSchema = z.discriminatedUnion('template', [
+  z.object({
+    template: z.literal('investigate-documents'),
+    name: nameSchema.optional(),
+    /** The collection to investigate; or `sampleDocuments: true` to make one. */
+    documentsDatasetId: z.uuid().optional(),
+    sampleDocuments: z.boolean().default(false),
+    model,
+    provider,
+    /** The most text one extraction call reads (longer documents are map-reduced). */
+    contextChars: z.number().int().min(500).max(2_000_000).default(4_000),
+  }),
+  z.object({
+    template: z.literal('enrich-dataset'),
+    name: nameSchema.optional(),
+    datasetId: z.uuid(),
+    /** The new AI column's prompt, over other columns as `{{Column}}`. */
+    prompt,
+    columnName: nameSchema,
+    model,
+    provider,
+  }),
+  z.object({
+    template: z.literal('compare-models'),
+    name: nameSchema.optional(),
+    datasetId: z.uuid(),
+    prompt,
+    modelA: model,
+    modelB: model,
+    providerA: provider,
+    providerB: provider,
+  }),
+]);
+export type FromTemplateInput = z.infer<typeof fromTemplateSchema>;
+
+export const TEMPLATE_NAMES = fromTemplateSchema.options.map(
+  (option) => option.shape.template.value,
+);
+
+/** What templates make, through other features' use cases (wired in workflows-module.ts). */
+export interface TemplatePorts {
+  sampleDocuments(actor: Actor, projectId: string): Promise<{ datasetId: string }>;
+  dataset(
+    actor: Actor,
+    projectId: string,
+    datasetId: string,
+  ): Promise<{ name: string; columns: readonly { id: string; name: string }[] }>;
+  createDataset(
+    actor: Actor,
+    projectId: string,
+    name: string,
+    columns: { name: string; type: ColumnType }[],
+  ): Promise<{ id: string }>;
+  /** An AI column, created without running it (the workflow's step runs it). */
+  createAiColumn(
+    actor: Actor,
+    projectId: string,
+    datasetId: string,
+    column: { name: string; prompt: string; model: string; provider?: string | undefined },
+  ): Promise<{ id: string; name: string }>;
+}
+
+export const INVOICE_SCHEMA: ExtractionSchema = {
+  type: 'object',
+  properties: {
+    vendor: { type: 'string', description: 'who issued the document' },
+    invoice_number: { type: 'string', description: 'the invoice or statement number' },
+    date: { type: 'string', format: 'date', description: 'the date it was issued' },
+    amount: { type: 'number', description: 'the total amount due' },
+    currency: { type: 'string', description: 'the ISO currency code' },
+  },
+};
+
+/** A column name as a SQL identifier (the sandbox runs it; names are data, quoted). */
+const ident = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+function investigate(
+  input: Extract<FromTemplateInput, { template: 'investigate-documents' }>,
+  collectionId: string,
+  sheetId: string,
+): WorkflowDefinitionInput {
+  const amountOver = '3 * s.median_amount';
+  return {
+    description:
+      'Documents → extraction sheet (typed fields, each with its citation) → anomaly queries → a findings report whose every finding links to its row and document page.',
+    inputs: [{ name: 'subject', default: 'the documents' }],
+    steps: [
+      { id: 'documents', kind: 'import-documents', datasetId: collectionId },
+      {
+        id: 'extract',
+        kind: 'extract',
+        documentsDatasetId: collectionId,
+        datasetId: sheetId,
+        schema: INVOICE_SCHEMA,
+        model: input.model,
+        ...(input.provider ? { provider: input.provider } : {}),
+        contextChars: input.contextChars,
+        needs: ['documents'],
+      },
+      {
+        id: 'totals',
+        kind: 'sql',
+        datasetId: sheetId,
+        needs: ['extract'],
+        sql: `select count(*) as documents, sum(amount) as total_amount, count(*) filter (where "Extraction status" <> 'ok') as needing_review from dataset`,
+      },
+      {
+        id: 'anomalies',
+        kind: 'sql',
+        datasetId: sheetId,
+        needs: ['extract'],
+        sql: `with stats as (select median(amount) as median_amount from dataset where amount is not null),
+repeated as (select vendor, invoice_number from dataset where invoice_number is not null group by 1, 2 having count(*) > 1)
+select d."Document" as document, d.vendor, d.invoice_number, d.amount, d.currency,
+  case when d.amount > ${amountOver} then 'amount over 3 times the median (' || s.median_amount || ')' else 'invoice number billed twice' end as finding,
+  '[[row:${sheetId}/' || d._row_id || ']]' as evidence,
+  '[[doc:' || d."Document id" || '#p' || coalesce(json_extract_string(d."Citations", '$.amount.page'), '1') || ']]' as source
+from dataset d, stats s
+where d.amount > ${amountOver}
+  or exists (select 1 from repeated r where r.vendor = d.vendor and r.invoice_number = d.invoice_number)
+order by d.amount desc, d.invoice_number`,
+      },
+      {
+        id: 'summary',
+        kind: 'llm',
+        model: input.model,
+        ...(input.provider ? { provider: input.provider } : {}),
+        system:
+          'You write short findings for an analyst. Use only the figures given; do not compute new ones. After each finding, copy the evidence and source references of its row exactly as given (they look like [[row:…]] and [[doc:…]]).',
+        prompt:
+          'Findings about {{inputs.subject}}:\n{{steps.anomalies.rows}}\n\nTotals:\n{{steps.totals.rows}}\n\nWrite one bullet per finding.',
+      },
+      {
+        id: 'report',
+        kind: 'report',
+        title: 'Findings',
+        markdown: `# Findings: {{inputs.subject}}
+
+Documents in the collection: {{steps.extract.documents}} (extracted in this run: {{steps.extract.extracted}}, read in page chunks: {{steps.extract.mapReduced}}).
+Total amount: {{steps.totals.rows.0.total_amount}} across {{steps.totals.rows.0.documents}} rows; {{steps.totals.rows.0.needing_review}} need a reviewer (a value without a verified quote).
+
+## Anomalies ({{steps.anomalies.rowCount}})
+
+{{steps.anomalies.rows}}
+
+## Summary (written by the model; figures above are from SQL)
+
+{{steps.summary.text}}
+`,
+      },
+    ],
+  };
+}
+
+/**
+ * Makes what the template needs and returns the workflow's name and definition. The caller
+ * saves it (checked like any definition).
+ */
+export async function buildFromTemplate(
+  actor: Actor,
+  projectId: string,
+  input: FromTemplateInput,
+  ports: TemplatePorts,
+): Promise<{ name: string; definition: WorkflowDefinitionInput }> {
+  switch (input.template) {
+    case 'investigate-documents': {
+      const collectionId =
+        input.documentsDatasetId ??
+        (input.sampleDocuments
+          ? (await ports.sampleDocuments(actor, projectId)).datasetId
+          : undefined);
+      if (!collectionId)
+        throw validationError('Name a documents collection, or ask for the sample documents', [
+          { path: 'documentsDatasetId', message: 'required unless sampleDocuments is true' },
+        ]);
+      const collection = await ports.dataset(actor, projectId, collectionId);
+      const sheet = await ports.createDataset(
+        actor,
+        projectId,
+        `${collection.name} — extraction`.slice(0, 200),
+        extractionColumns(INVOICE_SCHEMA),
+      );
+      return {
+        name: input.name ?? `Investigate ${collection.name}`.slice(0, 200),
+        definition: investigate(input, collectionId, sheet.id),
+      };
+    }
+    case 'enrich-dataset': {
+      const dataset = await ports.dataset(actor, projectId, input.datasetId);
+      const column = await ports.createAiColumn(actor, projectId, input.datasetId, {
+        name: input.columnName,
+        prompt: input.prompt,
+        model: input.model,
+        provider: input.provider,
+      });
+      return {
+        name: input.name ?? `Enrich ${dataset.name}`.slice(0, 200),
+        definition: {
+          description: `Fills the AI column "${column.name}" on the rows that lack it, then reports what was filled.`,
+          steps: [
+            {
+              id: 'enrich',
+              kind: 'ai-column',
+              datasetId: input.datasetId,
+              columnId: column.id,
+              mode: 'missing',
+            },
+            {
+              id: 'filled',
+              kind: 'sql',
+              datasetId: input.datasetId,
+              needs: ['enrich'],
+              sql: `select count(*) as rows, count(${ident(column.name)}) as filled from dataset`,
+            },
+            {
+              id: 'report',
+              kind: 'report',
+              title: `Enriched ${dataset.name}`,
+              markdown: `# ${column.name} on ${dataset.name}
+
+Filled {{steps.filled.rows.0.filled}} of {{steps.filled.rows.0.rows}} rows ({{steps.enrich.done}} generated in this run, {{steps.enrich.errors}} errors).
+Tokens: {{steps.enrich.inputTokens}} in, {{steps.enrich.outputTokens}} out; cost {{steps.enrich.costNano}} nano-USD.
+`,
+            },
+          ],
+        },
+      };
+    }
+    case 'compare-models': {
+      const dataset = await ports.dataset(actor, projectId, input.datasetId);
+      const a = await ports.createAiColumn(actor, projectId, input.datasetId, {
+        name: `A: ${input.modelA}`.slice(0, 200),
+        prompt: input.prompt,
+        model: input.modelA,
+        provider: input.providerA,
+      });
+      const b = await ports.createAiColumn(actor, projectId, input.datasetId, {
+        name: `B: ${input.modelB}`.slice(0, 200),
+        prompt: input.prompt,
+        model: input.modelB,
+        provider: input.providerB,
+      });
+      const row = (step: string, modelName: string) =>
+        `| ${modelName.replace(/\|/g, '\\|')} | {{steps.${step}.done}} | {{steps.${step}.errors}} | {{steps.${step}.inputTokens}} | {{steps.${step}.outputTokens}} | {{steps.${step}.costNano}} | {{steps.${step}.durationMs}} |`;
+      return {
+        name: input.name ?? `Compare ${input.modelA} and ${input.modelB}`.slice(0, 200),
+        definition: {
+          description: 'The same prompt with two models, side by side: answers, cost and time.',
+          steps: [
+            {
+              id: 'model-a',
+              kind: 'ai-column',
+              datasetId: input.datasetId,
+              columnId: a.id,
+              mode: 'all',
+            },
+            {
+              id: 'model-b',
+              kind: 'ai-column',
+              datasetId: input.datasetId,
+              columnId: b.id,
+              mode: 'all',
+            },
+            {
+              id: 'agreement',
+              kind: 'sql',
+              datasetId: input.datasetId,
+              needs: ['model-a', 'model-b'],
+              sql: `select count(*) as rows, count(*) filter (where ${ident(a.name)} = ${ident(b.name)}) as same_answer from dataset`,
+            },
+            {
+              id: 'report',
+              kind: 'report',
+              title: `${input.modelA} vs ${input.modelB}`,
+              markdown: `# ${input.modelA} vs ${input.modelB} on ${dataset.name}
+
+| model | cells | errors | input tokens | output tokens | cost (nano-USD) | run time (ms) |
+| --- | --- | --- | --- | --- | --- | --- |
+${row('model-a', input.modelA)}
+${row('model-b', input.modelB)}
+
+Same answer on {{steps.agreement.rows.0.same_answer}} of {{steps.agreement.rows.0.rows}} rows.
+`,
+            },
+          ],
+        },
+      };
+    }
+  }
+}
