@@ -7,7 +7,7 @@ import { usdPerMtokToNano } from '../llm/llm-prices.ts';
 import { AppError, forbidden, notFound, validationError } from '../platform/app-error.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../platform/ids.ts';
-import { usageBlocks } from './monitor-blocks.ts';
+import { usageBlocksOfSlices } from './monitor-blocks.ts';
 import {
   type ImportProgress,
   type ImportResult,
@@ -385,8 +385,8 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       options: ReportOptions & { now?: Date } = {},
     ) {
       await readable(actor, projectId);
-      const events = await store.blockEvents({ projectId, since: options.since });
-      return usageBlocks(events, (options.now ?? new Date()).getTime());
+      const slices = await store.blockSlices({ projectId, since: options.since });
+      return usageBlocksOfSlices(slices, (options.now ?? new Date()).getTime());
     },
 
     /** Usage per provider, project (working directory) or git branch. */
