@@ -32,6 +32,8 @@ import {
   sessionListView,
   sessionParams,
   toolView,
+  watchBodySchema,
+  watchView,
 } from './monitor-schema.ts';
 import type { MonitorService } from './monitor-service.ts';
 
@@ -276,6 +278,37 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
         since: since(request.query.since),
       }),
     }),
+  );
+
+  app.get(
+    `${base}/watch`,
+    {
+      schema: {
+        tags,
+        summary: "The project's server-side watch and its last cycle (viewer)",
+        description:
+          'enabled: servers watch the folder `path` (shown as the files list shows paths: the root folder’s name and the path inside it) and import what changes, as `braincells monitor watch` does. live: the watch is on and a cycle ran within the last 150 s (two reconciles); lastCycleAt: when the last cycle ended (on any server); lastImportAt: the last cycle that read or departed a file — a page polls this to refresh its reports. watchingHere: this server runs the watch now. lastError: the last cycle’s failure (failed files, a folder outside the roots), null after a clean one.',
+        params: projectParams,
+        response: { 200: watchView },
+      },
+    },
+    async (request) => monitor.getWatch(request.actor, request.params.projectId),
+  );
+
+  app.put(
+    `${base}/watch`,
+    {
+      schema: {
+        tags,
+        summary: "Switches the project's server-side watch on or off (editor)",
+        description:
+          'Switching on needs `path` (or the one saved before): an absolute folder inside BRAINCELLS_MONITOR_ROOTS; any other answers 403 naming that setting, a missing one 404. Each server runs one watch per project; the ingestion lease lets one import at a time. This server starts or stops at once, the others within a minute. Switching off keeps the folder.',
+        params: projectParams,
+        body: watchBodySchema,
+        response: { 200: watchView },
+      },
+    },
+    async (request) => monitor.setWatch(request.actor, request.params.projectId, request.body),
   );
 
   app.get(

@@ -288,3 +288,31 @@ export const toolView = z.object({
     }),
   ),
 });
+
+export const watchBodySchema = z
+  .object({
+    enabled: z.boolean(),
+    path: z
+      .string()
+      .min(1)
+      .max(4_096)
+      .regex(noControl, 'no control characters')
+      .optional()
+      .describe(
+        'An absolute server folder inside BRAINCELLS_MONITOR_ROOTS; required to switch on a project that has none yet',
+      ),
+    source: z.enum(SOURCE_OPTIONS).optional(),
+  })
+  .strict();
+
+export const watchView = z.object({
+  enabled: z.boolean(),
+  path: z.string().nullable(),
+  source: z.enum(SOURCE_OPTIONS),
+  live: z.boolean(),
+  watchingHere: z.boolean(),
+  lastCycleAt: z.string().nullable(),
+  lastImportAt: z.string().nullable(),
+  lastError: z.string().nullable(),
+  updatedAt: z.string().nullable(),
+});
