@@ -137,6 +137,19 @@ export interface MonitorBreakdownRow {
   unpricedEvents: number;
 }
 
+/** `GET …/monitor/watch`: the project's server-side watch and its last cycle. */
+export interface MonitorWatch {
+  enabled: boolean;
+  path: string | null;
+  source: 'auto' | 'claude-code' | 'opencode';
+  live: boolean;
+  watchingHere: boolean;
+  lastCycleAt: string | null;
+  lastImportAt: string | null;
+  lastError: string | null;
+  updatedAt: string | null;
+}
+
 const base = (projectId: string) => `/api/projects/${encodeURIComponent(projectId)}/monitor`;
 
 export const monitorApi = {
@@ -153,6 +166,9 @@ export const monitorApi = {
       query: { by },
     }),
   tools: (projectId: string) => api<{ items: MonitorTool[] }>(`${base(projectId)}/tools`),
+  watch: (projectId: string) => api<MonitorWatch>(`${base(projectId)}/watch`),
+  setWatch: (projectId: string, body: { enabled: boolean; path?: string }) =>
+    api<MonitorWatch>(`${base(projectId)}/watch`, { method: 'PUT', body }),
   ownCalls: (projectId: string, by: 'feature' | 'model' | 'dataset') =>
     api<{ by: string; items: MonitorOwnCall[] }>(`${base(projectId)}/own-calls`, {
       query: { by },

@@ -8,6 +8,7 @@ import { MonitorChart } from './monitor-chart.tsx';
 import { ExportButtons } from './monitor-export-buttons.tsx';
 import { flatUsage, formatUsd, millis, percent, usageColumns } from './monitor-format.ts';
 import { MonitorTable } from './monitor-table.tsx';
+import { MonitorWatchPanel } from './monitor-watch-panel.tsx';
 
 const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
@@ -80,6 +81,7 @@ export function MonitorPage() {
       <div className="row">
         <h1>Monitor</h1>
       </div>
+      <MonitorWatchPanel projectId={projectId} />
       <FormError
         error={
           sessions.error ??
