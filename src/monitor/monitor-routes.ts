@@ -8,6 +8,7 @@ import {
   presentAgentNode,
   presentBlockRow,
   presentBreakdownRow,
+  presentBudgetBurn,
   presentDayRow,
   presentModelRow,
   presentOwnCallRow,
@@ -18,6 +19,7 @@ import {
   blockView,
   breakdownQuerySchema,
   breakdownView,
+  budgetBurnView,
   dailyQuerySchema,
   dailyView,
   fileListView,
@@ -258,6 +260,24 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
         })
       ).map(presentOwnCallRow),
     }),
+  );
+
+  app.get(
+    `${base}/own-calls/budgets`,
+    {
+      schema: {
+        tags,
+        summary: "The project's LLM budgets with their spend rate (viewer)",
+        description:
+          'The budgets of the project and of its users (the LLM module’s, `…/llm/budgets`; gateway keys’ budgets are listed with their keys), each with its spend in the current period (UTC; weeks from Monday), burnUsdPerHour: that spend per hour since the period began (null in its first minute), projectedUsd: the spend at the period’s end at that rate (null for `total`), exhaustsAt: when the hard limit is reached at that rate if within the period, usedShare: spent ÷ hard limit (or soft). asOf: the instant the rates are computed at.',
+        params: projectParams,
+        response: { 200: budgetBurnView },
+      },
+    },
+    async (request) => {
+      const burn = await monitor.ownCallBudgets(request.actor, request.params.projectId);
+      return { asOf: burn.asOf.toISOString(), items: burn.items.map(presentBudgetBurn) };
+    },
   );
 
   app.get(

@@ -316,3 +316,25 @@ export const watchView = z.object({
   lastError: z.string().nullable(),
   updatedAt: z.string().nullable(),
 });
+
+export const budgetBurnView = z.object({
+  asOf: z.string(),
+  items: z.array(
+    z.object({
+      id: z.string(),
+      scope: z.enum(['project', 'user']),
+      userId: z.string().nullable(),
+      period: z.enum(['day', 'week', 'month', 'total']),
+      hardLimitUsd: z.number().nullable(),
+      softLimitUsd: z.number().nullable(),
+      periodStart: z.string().nullable(),
+      periodEnd: z.string().nullable(),
+      spentUsd: z.number(),
+      reservedUsd: z.number(),
+      burnUsdPerHour: z.number().nullable(),
+      projectedUsd: z.number().nullable(),
+      exhaustsAt: z.string().nullable(),
+      usedShare: z.number().nullable(),
+    }),
+  ),
+});

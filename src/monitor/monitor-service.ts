@@ -9,6 +9,7 @@ import { AppError, forbidden, notFound, validationError } from '../platform/app-
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { usageBlocksOfSlices } from './monitor-blocks.ts';
+import { type BudgetState, budgetBurn } from './monitor-budget-burn.ts';
 import {
   type ImportProgress,
   type ImportResult,
@@ -73,13 +74,17 @@ export interface PriceOverridesReader {
 
 export type OwnCallsDimension = 'feature' | 'model' | 'dataset';
 
-/** What the monitor needs from the LLM module (its admin service's `callStats`). */
+/**
+ * What the monitor needs from the LLM module (its admin service's `callStats`, and
+ * `listBudgets` for the budget burn).
+ */
 export interface OwnCallsReader {
   callStats(
     actor: Actor,
     projectId: string,
     query: { by: OwnCallsDimension; since?: Date | undefined },
   ): Promise<OwnCallStats[]>;
+  listBudgets(actor: Actor, projectId: string): Promise<BudgetState[]>;
 }
 
 /** One group of our own calls, as the LLM module counts them. */
@@ -606,6 +611,18 @@ export function createMonitorService(deps: MonitorServiceDeps) {
         errorRate: row.attempts === 0 ? null : row.errors / row.attempts,
         cacheHitRate: row.calls === 0 ? null : row.cacheHits / row.calls,
       }));
+    },
+
+    /**
+     * The project's budgets (project-wide and per user; the LLM module's, read through its
+     * admin service) with their spend rate since the period began and where it ends the period.
+     */
+    async ownCallBudgets(actor: Actor, projectId: string, options: { now?: Date } = {}) {
+      await access.requireRole(actor, projectId, 'viewer');
+      if (!deps.ownCalls) throw new AppError('NOT_FOUND', 'Own LLM calls are not available here');
+      const now = options.now ?? new Date();
+      const budgets = await deps.ownCalls.listBudgets(actor, projectId);
+      return { asOf: now, items: budgets.map((budget) => budgetBurn(budget, now)) };
     },
 
     /** Tool calls per tool name from the imported logs' parts (calls, failures, durations, errors). */
