@@ -195,22 +195,43 @@ export default async function monitorBench(): Promise<BenchRow[]> {
     });
 
     // — report queries over many events —
+    // Sessions of 400 calls, 8 sessions at work at once, a call every 30 s in each, one of 7
+    // models per session (a session mostly keeps its model): 10M events ≈ 25,000 sessions
+    // over ≈ 1.2 years, ≈ 360,000 rollup rows.
     const eventsProject = uuidv7();
     await duckdb.run(
       `insert into monitor_usage_event
-       select $1, 'f' || (i % 1000), 'claude-code', 'cc:' || i || ':r', null, 'cc:s' || (i % 5000),
-              'm' || i, timestamptz '2026-01-01 00:00:00+00' + to_seconds(i * 30), 'anthropic',
-              'model-' || (i % 7), 10, 20, 0, 100, 5, 0, null, 1000, 'computed', null, 'line:1', true
+       select $1, 'f' || (i // 400 % 1000), 'claude-code', 'cc:' || i || ':r', null,
+              'cc:s' || (i // 400), 'm' || i,
+              timestamptz '2026-01-01 00:00:00+00'
+                + to_seconds((i // 3200) * 12000 + (i % 400) * 30 + (i // 400 % 8) * 7),
+              'anthropic', 'model-' || (i // 400 % 7), 10, 20, 0, 100, 5, 0, null, 1000,
+              'computed', null, 'line:1', true
        from range($2) t(i)`,
       [eventsProject, EVENTS],
     );
+    started = performance.now();
+    await store.rebuildRollup(eventsProject);
+    const rollupMs = performance.now() - started;
+    const [rollupRows] = await duckdb.query(
+      'select count(*) as n from monitor_usage_rollup where project_id = $1',
+      [eventsProject],
+    );
+    rows.push({
+      name: `monitor rollup built from ${EVENTS} usage events (${Number(rollupRows?.n ?? 0)} rows)`,
+      value: round(rollupMs / 1000, 2),
+      unit: 's',
+    });
+    const all = { projectId: eventsProject, since: undefined };
+    const lastMonth = { projectId: eventsProject, since: new Date('2027-02-01T10:07:00Z') };
     for (const [name, run] of [
-      ['sessions', () => store.sessionReport({ projectId: eventsProject, since: undefined })],
-      [
-        'daily',
-        () => store.dayReport({ projectId: eventsProject, since: undefined }, 'Europe/Paris'),
-      ],
-      ['models', () => store.modelReport({ projectId: eventsProject, since: undefined })],
+      ['sessions', () => store.sessionReport(all)],
+      ['daily', () => store.dayReport(all, 'Europe/Paris')],
+      ['models', () => store.modelReport(all)],
+      ['blocks', () => store.blockSlices(all)],
+      ['branch', () => store.breakdownReport(all, 'branch')],
+      ['daily since (partial quarter)', () => store.dayReport(lastMonth, 'Europe/Paris')],
+      ['sessions from events (no rollup)', () => store.sessionReport(all, 'events')],
     ] as const) {
       const samples: number[] = [];
       for (let i = 0; i < 10; i++) {
@@ -220,15 +241,21 @@ export default async function monitorBench(): Promise<BenchRow[]> {
       }
       samples.sort((a, b) => a - b);
       const p99 = round(percentile(samples, 99), 1);
-      rows.push({
-        name: `monitor ${name} report over ${EVENTS} usage events, p99 (p50 ${round(percentile(samples, 50), 1)} ms)`,
-        value: p99,
-        unit: 'ms',
-        against: { label: 'goal', value: 250 },
-        ratio: round(p99 / 250),
-        goal: '< 250 ms (issue: over 10M events)',
-        pass: p99 < 250,
-      });
+      const label = `monitor ${name} report over ${EVENTS} usage events, p99 (p50 ${round(percentile(samples, 50), 1)} ms)`;
+      // The events-only reading is the reference the rollup replaces: shown, not judged.
+      rows.push(
+        name.includes('no rollup')
+          ? { name: label, value: p99, unit: 'ms' }
+          : {
+              name: label,
+              value: p99,
+              unit: 'ms',
+              against: { label: 'goal', value: 250 },
+              ratio: round(p99 / 250),
+              goal: '< 250 ms (issue: over 10M events)',
+              pass: p99 < 250,
+            },
+      );
     }
     return rows;
   } finally {

@@ -25,6 +25,7 @@ import { createGatewayModule, type GatewayModule } from './gateway/gateway-modul
 import { createLlmModule, type LlmModule, type LlmModuleDeps } from './llm/llm-module.ts';
 import { createIngestLeases } from './monitor/monitor-lease.ts';
 import { createMonitorService, type MonitorService } from './monitor/monitor-service.ts';
+import { createMonitorWatchStore } from './monitor/monitor-watch-store.ts';
 import { loadSecretBox, type SecretBox } from './platform/crypto.ts';
 import { createEventLog } from './platform/event-log.ts';
 import { createInProcessEventBus, type EventBus } from './platform/events.ts';
@@ -306,6 +307,8 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
         // Opens the LLM feature at the first import only (reports do not need it).
         priceOverrides: { listPrices: (actor, id) => base.llm.admin.listPrices(actor, id) },
         leases: createIngestLeases(platform.database.db),
+        watchSettings: createMonitorWatchStore(platform.database.db),
+        log: platform.logger,
       });
       return monitor;
     },
@@ -338,9 +341,12 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       await sheets?.start();
       await documents?.start();
       await generation?.start();
+      // The folders projects asked the server to watch (docs/monitor.md "Server-side watch").
+      await monitor?.startServerWatches();
     },
     /** Hands running AI-column runs back (cells restored, status queued). */
     async stopWork(): Promise<void> {
+      await monitor?.stopServerWatches();
       await generation?.close();
     },
     /** After the last request: pending usage written, background copies settled. */

@@ -20,6 +20,7 @@ import * as m0630 from './0630-monitor-ingest-lease.ts';
 import * as m0640 from './0640-saved-views.ts';
 import * as m0650 from './0650-documents.ts';
 import * as m0660 from './0660-workflows.ts';
+import * as m0680 from './0680-monitor-watch.ts';
 import * as m0700 from './0700-chat.ts';
 import * as m0701 from './0701-chat-summaries.ts';
 import * as m0710 from './0710-chat-agents.ts';
@@ -54,6 +55,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0640-saved-views': m0640,
   '0650-documents': m0650,
   '0660-workflows': m0660,
+  '0680-monitor-watch': m0680,
   '0700-chat': m0700,
   '0701-chat-summaries': m0701,
   '0710-chat-agents': m0710,

@@ -176,6 +176,50 @@ describe('own LLM calls', () => {
     // The table is still there and whole.
     expect((await get(team.viewer, url('by=feature'))).json().items).toHaveLength(3);
   });
+
+  it("shows the project's budgets with their spend rate, read through the LLM module", async () => {
+    const budgetsUrl = `/api/projects/${team.project.id}/monitor/own-calls/budgets`;
+    expect((await get(team.viewer, budgetsUrl)).json().items).toEqual([]);
+    for (const body of [
+      { period: 'total', hardLimitNano: 1_000_000 },
+      { period: 'day', softLimitNano: 2_000_000_000 },
+    ]) {
+      const created = await t.app.inject({
+        method: 'POST',
+        url: `/api/projects/${team.project.id}/llm/budgets`,
+        headers: team.owner.headers,
+        payload: body,
+      });
+      expect(created.statusCode).toBe(201);
+    }
+    const response = await get(team.viewer, budgetsUrl);
+    expect(response.statusCode).toBe(200);
+    const { asOf, items } = response.json();
+    const total = items.find((row: { period: string }) => row.period === 'total');
+    // Known costs of this project's calls: 1,000 nano-USD each for four attempts (a cache hit
+    // costs 0, unpriced ones nothing); the other project's are not here.
+    expect(total).toMatchObject({
+      scope: 'project',
+      hardLimitUsd: 0.001,
+      spentUsd: 4_000 / 1e9,
+      periodStart: '1970-01-01T00:00:00.000Z',
+      periodEnd: null,
+      projectedUsd: null,
+      usedShare: 0.004,
+    });
+    const hours = (Date.parse(asOf) - 0) / 3_600_000;
+    expect(total.burnUsdPerHour).toBeCloseTo(4_000 / 1e9 / hours, 15);
+    // Today's spend is none (the calls are older): no burn, none projected.
+    const day = items.find((row: { period: string }) => row.period === 'day');
+    expect(day).toMatchObject({
+      hardLimitUsd: null,
+      softLimitUsd: 2,
+      spentUsd: 0,
+      exhaustsAt: null,
+    });
+    expect(Date.parse(day.periodEnd) - Date.parse(day.periodStart)).toBe(86_400_000);
+    expect((await get(team.outsider, budgetsUrl)).statusCode).toBe(404);
+  });
 });
 
 /** A Claude Code transcript of Bash calls: 1 s ok, 2 s failed, 10 s failed, one unanswered. */

@@ -33,18 +33,45 @@ export interface UsageBlock extends UsageTotals {
 const sum = (tokens: TokenTotals) =>
   tokens.input + tokens.output + tokens.reasoning + tokens.cacheRead + tokens.cacheWrite;
 
+/** Usage between two instants that no block boundary falls between (a quarter-hour). */
+export interface BlockSlice extends UsageTotals {
+  firstAt: number;
+  lastAt: number;
+}
+
 /** `events` in time order. */
 export function usageBlocks(events: readonly BlockEvent[], now: number): UsageBlock[] {
+  return usageBlocksOfSlices(
+    events.map((event) => ({
+      firstAt: event.ts,
+      lastAt: event.ts,
+      tokens: event.tokens,
+      usageEvents: 1,
+      costNano: event.costNano,
+      unpricedEvents: event.basis === 'unpriced' ? 1 : 0,
+      reportedEvents: event.basis === 'reported' ? 1 : 0,
+      computedEvents: event.basis === 'unpriced' || event.basis === 'reported' ? 0 : 1,
+    })),
+    now,
+  );
+}
+
+/**
+ * `slices` in time order, each inside one block: a block starts on an hour and lasts whole
+ * hours, so the rollup's quarter-hours (monitor-store.ts blockSlices) give the blocks the
+ * events give.
+ */
+export function usageBlocksOfSlices(slices: readonly BlockSlice[], now: number): UsageBlock[] {
   const blocks: UsageBlock[] = [];
   let current: UsageBlock | undefined;
-  for (const event of events) {
-    if (!current || event.ts >= current.end) {
-      const start = Math.floor(event.ts / HOUR) * HOUR;
+  for (const slice of slices) {
+    if (!current || slice.firstAt >= current.end) {
+      const start = Math.floor(slice.firstAt / HOUR) * HOUR;
       current = {
         start,
         end: start + BLOCK_MS,
-        firstAt: event.ts,
-        lastAt: event.ts,
+        firstAt: slice.firstAt,
+        lastAt: slice.lastAt,
         tokens: { input: 0, output: 0, reasoning: 0, cacheRead: 0, cacheWrite: 0 },
         usageEvents: 0,
         costNano: null,
@@ -58,15 +85,15 @@ export function usageBlocks(events: readonly BlockEvent[], now: number): UsageBl
       };
       blocks.push(current);
     }
-    current.lastAt = event.ts;
-    current.usageEvents++;
+    current.lastAt = slice.lastAt;
+    current.usageEvents += slice.usageEvents;
     for (const key of Object.keys(current.tokens) as (keyof TokenTotals)[]) {
-      current.tokens[key] += event.tokens[key];
+      current.tokens[key] += slice.tokens[key];
     }
-    if (event.costNano !== null) current.costNano = (current.costNano ?? 0) + event.costNano;
-    if (event.basis === 'unpriced') current.unpricedEvents++;
-    else if (event.basis === 'reported') current.reportedEvents++;
-    else current.computedEvents++;
+    if (slice.costNano !== null) current.costNano = (current.costNano ?? 0) + slice.costNano;
+    current.unpricedEvents += slice.unpricedEvents;
+    current.reportedEvents += slice.reportedEvents;
+    current.computedEvents += slice.computedEvents;
   }
   for (const block of blocks) {
     const minutes = (block.lastAt - block.firstAt) / 60_000;

@@ -1,4 +1,5 @@
 import type { UsageBlock } from './monitor-blocks.ts';
+import type { BudgetBurn } from './monitor-budget-burn.ts';
 import type { AgentNode, OwnCallStats } from './monitor-service.ts';
 import type { SessionReportRow, UsageTotals } from './monitor-store.ts';
 
@@ -177,5 +178,26 @@ export function presentStep(step: {
     tokens: { ...step.tokens },
     costUsd: usdFromNano(step.costNano),
     costBasis: step.costBasis,
+  };
+}
+
+/** A budget with its burn, in USD (the LLM module keeps nano-USD). */
+export function presentBudgetBurn(burn: BudgetBurn) {
+  const usd = (nano: number | null) => (nano === null ? null : nano / 1e9);
+  return {
+    id: burn.id,
+    scope: burn.scope,
+    userId: burn.userId,
+    period: burn.period,
+    hardLimitUsd: usd(burn.hardLimitNano),
+    softLimitUsd: usd(burn.softLimitNano),
+    periodStart: burn.periodStart,
+    periodEnd: burn.periodEnd,
+    spentUsd: burn.spentNano / 1e9,
+    reservedUsd: burn.reservedNano / 1e9,
+    burnUsdPerHour: usd(burn.burnNanoPerHour),
+    projectedUsd: usd(burn.projectedNano),
+    exhaustsAt: burn.exhaustsAt,
+    usedShare: burn.usedShare,
   };
 }

@@ -8,6 +8,7 @@ import {
   presentAgentNode,
   presentBlockRow,
   presentBreakdownRow,
+  presentBudgetBurn,
   presentDayRow,
   presentModelRow,
   presentOwnCallRow,
@@ -18,6 +19,7 @@ import {
   blockView,
   breakdownQuerySchema,
   breakdownView,
+  budgetBurnView,
   dailyQuerySchema,
   dailyView,
   fileListView,
@@ -32,6 +34,8 @@ import {
   sessionListView,
   sessionParams,
   toolView,
+  watchBodySchema,
+  watchView,
 } from './monitor-schema.ts';
 import type { MonitorService } from './monitor-service.ts';
 
@@ -259,6 +263,24 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
   );
 
   app.get(
+    `${base}/own-calls/budgets`,
+    {
+      schema: {
+        tags,
+        summary: "The project's LLM budgets with their spend rate (viewer)",
+        description:
+          'The budgets of the project and of its users (the LLM module’s, `…/llm/budgets`; gateway keys’ budgets are listed with their keys), each with its spend in the current period (UTC; weeks from Monday), burnUsdPerHour: that spend per hour since the period began (null in its first minute), projectedUsd: the spend at the period’s end at that rate (null for `total`), exhaustsAt: when the hard limit is reached at that rate if within the period, usedShare: spent ÷ hard limit (or soft). asOf: the instant the rates are computed at.',
+        params: projectParams,
+        response: { 200: budgetBurnView },
+      },
+    },
+    async (request) => {
+      const burn = await monitor.ownCallBudgets(request.actor, request.params.projectId);
+      return { asOf: burn.asOf.toISOString(), items: burn.items.map(presentBudgetBurn) };
+    },
+  );
+
+  app.get(
     `${base}/tools`,
     {
       schema: {
@@ -276,6 +298,37 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
         since: since(request.query.since),
       }),
     }),
+  );
+
+  app.get(
+    `${base}/watch`,
+    {
+      schema: {
+        tags,
+        summary: "The project's server-side watch and its last cycle (viewer)",
+        description:
+          'enabled: servers watch the folder `path` (shown as the files list shows paths: the root folder’s name and the path inside it) and import what changes, as `braincells monitor watch` does. live: the watch is on and a cycle ran within the last 150 s (two reconciles); lastCycleAt: when the last cycle ended (on any server); lastImportAt: the last cycle that read or departed a file — a page polls this to refresh its reports. watchingHere: this server runs the watch now. lastError: the last cycle’s failure (failed files, a folder outside the roots), null after a clean one.',
+        params: projectParams,
+        response: { 200: watchView },
+      },
+    },
+    async (request) => monitor.getWatch(request.actor, request.params.projectId),
+  );
+
+  app.put(
+    `${base}/watch`,
+    {
+      schema: {
+        tags,
+        summary: "Switches the project's server-side watch on or off (editor)",
+        description:
+          'Switching on needs `path` (or the one saved before): an absolute folder inside BRAINCELLS_MONITOR_ROOTS; any other answers 403 naming that setting, a missing one 404. Each server runs one watch per project; the ingestion lease lets one import at a time. This server starts or stops at once, the others within a minute. Switching off keeps the folder.',
+        params: projectParams,
+        body: watchBodySchema,
+        response: { 200: watchView },
+      },
+    },
+    async (request) => monitor.setWatch(request.actor, request.params.projectId, request.body),
   );
 
   app.get(

@@ -288,3 +288,53 @@ export const toolView = z.object({
     }),
   ),
 });
+
+export const watchBodySchema = z
+  .object({
+    enabled: z.boolean(),
+    path: z
+      .string()
+      .min(1)
+      .max(4_096)
+      .regex(noControl, 'no control characters')
+      .optional()
+      .describe(
+        'An absolute server folder inside BRAINCELLS_MONITOR_ROOTS; required to switch on a project that has none yet',
+      ),
+    source: z.enum(SOURCE_OPTIONS).optional(),
+  })
+  .strict();
+
+export const watchView = z.object({
+  enabled: z.boolean(),
+  path: z.string().nullable(),
+  source: z.enum(SOURCE_OPTIONS),
+  live: z.boolean(),
+  watchingHere: z.boolean(),
+  lastCycleAt: z.string().nullable(),
+  lastImportAt: z.string().nullable(),
+  lastError: z.string().nullable(),
+  updatedAt: z.string().nullable(),
+});
+
+export const budgetBurnView = z.object({
+  asOf: z.string(),
+  items: z.array(
+    z.object({
+      id: z.string(),
+      scope: z.enum(['project', 'user']),
+      userId: z.string().nullable(),
+      period: z.enum(['day', 'week', 'month', 'total']),
+      hardLimitUsd: z.number().nullable(),
+      softLimitUsd: z.number().nullable(),
+      periodStart: z.string().nullable(),
+      periodEnd: z.string().nullable(),
+      spentUsd: z.number(),
+      reservedUsd: z.number(),
+      burnUsdPerHour: z.number().nullable(),
+      projectedUsd: z.number().nullable(),
+      exhaustsAt: z.string().nullable(),
+      usedShare: z.number().nullable(),
+    }),
+  ),
+});

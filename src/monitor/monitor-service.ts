@@ -2,12 +2,14 @@ import { mkdir, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Actor } from '../access/actor.ts';
 import type { ProjectAccess } from '../access/project-access.ts';
+import { systemActor } from '../auth/system-actor.ts';
 import type { PriceOverride } from '../llm/llm-price-store.ts';
 import { usdPerMtokToNano } from '../llm/llm-prices.ts';
 import { AppError, forbidden, notFound, validationError } from '../platform/app-error.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../platform/ids.ts';
-import { usageBlocks } from './monitor-blocks.ts';
+import { usageBlocksOfSlices } from './monitor-blocks.ts';
+import { type BudgetState, budgetBurn } from './monitor-budget-burn.ts';
 import {
   type ImportProgress,
   type ImportResult,
@@ -19,6 +21,7 @@ import { type BreakdownDimension, createMonitorStore } from './monitor-store.ts'
 import { ensureMonitorTables } from './monitor-tables.ts';
 import { saveUploads } from './monitor-uploads.ts';
 import { startWatch, type Watch, type WatchCycle } from './monitor-watch.ts';
+import type { MonitorWatchStore, WatchSetting } from './monitor-watch-store.ts';
 
 export interface MonitorServiceDeps {
   duckdb: DuckDb;
@@ -42,6 +45,12 @@ export interface MonitorServiceDeps {
   priceOverrides?: PriceOverridesReader | undefined;
   /** How often a held lease is renewed (default 20 s: a third of its 60 s). */
   leaseRenewMs?: number | undefined;
+  /** Projects' server-side watch settings (PostgreSQL); absent: the server watches nothing. */
+  watchSettings?: MonitorWatchStore | undefined;
+  /** Server watches: debounce, reconcile and settings re-read intervals (tests shorten them). */
+  serverWatch?: { debounceMs?: number; reconcileMs?: number; syncMs?: number } | undefined;
+  /** Where a server watch's failures are logged. */
+  log?: { warn(object: object, message: string): void } | undefined;
 }
 
 /** What the monitor needs from the LLM module to price with a project's overrides. */
@@ -65,13 +74,17 @@ export interface PriceOverridesReader {
 
 export type OwnCallsDimension = 'feature' | 'model' | 'dataset';
 
-/** What the monitor needs from the LLM module (its admin service's `callStats`). */
+/**
+ * What the monitor needs from the LLM module (its admin service's `callStats`, and
+ * `listBudgets` for the budget burn).
+ */
 export interface OwnCallsReader {
   callStats(
     actor: Actor,
     projectId: string,
     query: { by: OwnCallsDimension; since?: Date | undefined },
   ): Promise<OwnCallStats[]>;
+  listBudgets(actor: Actor, projectId: string): Promise<BudgetState[]>;
 }
 
 /** One group of our own calls, as the LLM module counts them. */
@@ -249,7 +262,180 @@ export function createMonitorService(deps: MonitorServiceDeps) {
     }
   }
 
+  /** A stored path as a project member may see it (see `files`). */
+  const shownPath = (file: string) => {
+    if (file.startsWith('upload:')) return file;
+    const root = deps.roots.map((item) => path.resolve(item)).find((item) => isInside(file, item));
+    if (root) return path.join(path.basename(root), path.relative(root, file));
+    return path.join('…', ...file.split(path.sep).filter(Boolean).slice(-2));
+  };
+
+  // Server-side watches of this process: one per project whose setting is on (the ingestion
+  // lease keeps several servers from importing a project at once).
+  const serverWatches = new Map<string, { path: string; source: SourceOption; watch: Watch }>();
+  let watchSyncTimer: ReturnType<typeof setInterval> | undefined;
+  let watchesStopped = true;
+  let syncing: Promise<void> = Promise.resolve();
+
+  const warn = (error: unknown, message: string) => deps.log?.warn({ err: error }, message);
+
+  /** A failure as the badge shows it: our own errors' safe message, else a plain sentence. */
+  const cycleError = (error: unknown) =>
+    error instanceof AppError ? error.message : 'The watch cycle failed; see the server log';
+
+  async function startServerWatch(store: MonitorWatchStore, setting: WatchSetting) {
+    const { projectId } = setting;
+    let real: string;
+    try {
+      // BRAINCELLS_MONITOR_ROOTS may have changed since the folder was chosen.
+      real = await allowedServerPath(setting.path);
+    } catch (error) {
+      await store
+        .recordCycle(projectId, setting.path, { imported: false, error: cycleError(error) })
+        .catch((failure: unknown) => warn(failure, 'monitor watch: recording a cycle failed'));
+      return;
+    }
+    await tables();
+    const record = (cycle: { imported: boolean; error: string | null }) =>
+      void store
+        .recordCycle(projectId, setting.path, cycle)
+        .catch((failure: unknown) => warn(failure, 'monitor watch: recording a cycle failed'));
+    const watch = startWatch({
+      root: real,
+      // The installation watches for the editor who switched it on: the setting, not a user's
+      // session, is what keeps it going.
+      run: (reason) =>
+        runImport(
+          systemActor(),
+          projectId,
+          real,
+          setting.source,
+          undefined,
+          undefined,
+          reason === 'start' ? undefined : { now: Date.now },
+        ),
+      onCycle: ({ result }) =>
+        record({
+          imported: result.files > 0 || result.departed > 0,
+          error:
+            result.failed.length > 0
+              ? `${result.failed.length} file(s) failed to import; see the files list`
+              : null,
+        }),
+      onError: (error) => {
+        // Another server holds the lease: it imports and records this cycle.
+        if (error instanceof AppError && error.code === 'CONFLICT') return;
+        warn(error, 'monitor watch: a cycle failed');
+        record({ imported: false, error: cycleError(error) });
+      },
+      ...(deps.serverWatch?.debounceMs === undefined
+        ? {}
+        : { debounceMs: deps.serverWatch.debounceMs }),
+      ...(deps.serverWatch?.reconcileMs === undefined
+        ? {}
+        : { reconcileMs: deps.serverWatch.reconcileMs }),
+    });
+    serverWatches.set(projectId, { path: setting.path, source: setting.source, watch });
+  }
+
+  /**
+   * Starts the watches whose setting is on and stops the others (switched off here or on
+   * another server). Runs one at a time.
+   */
+  function syncServerWatches(): Promise<void> {
+    const store = deps.watchSettings;
+    if (!store) return Promise.resolve();
+    syncing = syncing.then(async () => {
+      if (watchesStopped) return;
+      const wanted = new Map((await store.listEnabled()).map((row) => [row.projectId, row]));
+      for (const [projectId, running] of serverWatches) {
+        const setting = wanted.get(projectId);
+        if (setting && setting.path === running.path && setting.source === running.source) {
+          wanted.delete(projectId);
+          continue;
+        }
+        serverWatches.delete(projectId);
+        // Not awaited: a cycle under way finishes on its own (its import is one transaction).
+        void running.watch.close().catch(() => {});
+      }
+      for (const setting of wanted.values()) {
+        if (watchesStopped) return;
+        await startServerWatch(store, setting);
+      }
+    });
+    const done = syncing.catch((error: unknown) => warn(error, 'monitor watch: sync failed'));
+    syncing = done;
+    return done;
+  }
+
   return {
+    /**
+     * Server start: watches every project whose watch is on, and re-reads the settings every
+     * minute (a switch flipped on another server reaches this one then).
+     */
+    async startServerWatches(): Promise<void> {
+      if (!deps.watchSettings || !watchesStopped) return;
+      watchesStopped = false;
+      watchSyncTimer = setInterval(
+        () => void syncServerWatches(),
+        deps.serverWatch?.syncMs ?? 60_000,
+      );
+      watchSyncTimer.unref();
+      await syncServerWatches();
+    },
+
+    /**
+     * Server shutdown: stops every watch. A cycle under way is not waited for (an import can
+     * take minutes; it is one transaction per batch, and the next start reconciles).
+     */
+    async stopServerWatches(): Promise<void> {
+      watchesStopped = true;
+      if (watchSyncTimer) clearInterval(watchSyncTimer);
+      watchSyncTimer = undefined;
+      const running = [...serverWatches.values()];
+      serverWatches.clear();
+      for (const { watch } of running) void watch.close().catch(() => {});
+    },
+
+    /** The project's server-side watch and its last cycle (viewer). */
+    async getWatch(actor: Actor, projectId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      const setting = await deps.watchSettings?.find(projectId);
+      return presentWatch(setting, serverWatches.has(projectId), shownPath);
+    },
+
+    /**
+     * Switches the project's server-side watch on or off (editor). The folder must be inside
+     * BRAINCELLS_MONITOR_ROOTS (403 naming the setting otherwise); this server starts or stops
+     * its watch at once, the others at their next settings read.
+     */
+    async setWatch(
+      actor: Actor,
+      projectId: string,
+      input: { enabled: boolean; path?: string | undefined; source?: SourceOption | undefined },
+    ) {
+      await access.requireRole(actor, projectId, 'editor');
+      const store = deps.watchSettings;
+      if (!store) throw new AppError('NOT_FOUND', 'Server-side watching is not available here');
+      const previous = await store.find(projectId);
+      const requested = input.path ?? previous?.path;
+      if (requested === undefined) {
+        throw validationError('path is required to switch the watch on', [
+          { path: 'path', message: 'required' },
+        ]);
+      }
+      // Checked when switching on, or when the folder changes; switching off keeps the folder.
+      if (input.enabled || input.path !== undefined) await allowedServerPath(requested);
+      const saved = await store.save(projectId, {
+        path: path.resolve(requested),
+        source: input.source ?? previous?.source ?? 'auto',
+        enabled: input.enabled,
+        updatedBy: actor.userId,
+      });
+      await syncServerWatches();
+      return presentWatch(saved, serverWatches.has(projectId), shownPath);
+    },
+
     /** API: import a path under the configured roots. */
     async importServerPath(
       actor: Actor,
@@ -385,8 +571,8 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       options: ReportOptions & { now?: Date } = {},
     ) {
       await readable(actor, projectId);
-      const events = await store.blockEvents({ projectId, since: options.since });
-      return usageBlocks(events, (options.now ?? new Date()).getTime());
+      const slices = await store.blockSlices({ projectId, since: options.since });
+      return usageBlocksOfSlices(slices, (options.now ?? new Date()).getTime());
     },
 
     /** Usage per provider, project (working directory) or git branch. */
@@ -425,6 +611,18 @@ export function createMonitorService(deps: MonitorServiceDeps) {
         errorRate: row.attempts === 0 ? null : row.errors / row.attempts,
         cacheHitRate: row.calls === 0 ? null : row.cacheHits / row.calls,
       }));
+    },
+
+    /**
+     * The project's budgets (project-wide and per user; the LLM module's, read through its
+     * admin service) with their spend rate since the period began and where it ends the period.
+     */
+    async ownCallBudgets(actor: Actor, projectId: string, options: { now?: Date } = {}) {
+      await access.requireRole(actor, projectId, 'viewer');
+      if (!deps.ownCalls) throw new AppError('NOT_FOUND', 'Own LLM calls are not available here');
+      const now = options.now ?? new Date();
+      const budgets = await deps.ownCalls.listBudgets(actor, projectId);
+      return { asOf: now, items: budgets.map((budget) => budgetBurn(budget, now)) };
     },
 
     /** Tool calls per tool name from the imported logs' parts (calls, failures, durations, errors). */
@@ -466,22 +664,36 @@ export function createMonitorService(deps: MonitorServiceDeps) {
      */
     async files(actor: Actor, projectId: string) {
       await readable(actor, projectId);
-      const roots = deps.roots.map((root) => path.resolve(root));
-      const shown = (file: string) => {
-        if (file.startsWith('upload:')) return file;
-        const root = roots.find((candidate) => isInside(file, candidate));
-        if (root) return path.join(path.basename(root), path.relative(root, file));
-        return path.join('…', ...file.split(path.sep).filter(Boolean).slice(-2));
-      };
       return (await store.files(projectId)).map((file) => ({
         ...file,
-        displayPath: shown(file.path),
+        displayPath: shownPath(file.path),
       }));
     },
   };
 }
 
 export type MonitorService = ReturnType<typeof createMonitorService>;
+
+/** A project's watch as the API shows it (no setting yet: off, no folder). */
+function presentWatch(
+  setting: WatchSetting | undefined,
+  watchingHere: boolean,
+  shownPath: (file: string) => string,
+) {
+  const iso = (value: Date | null | undefined) => (value ? value.toISOString() : null);
+  return {
+    enabled: setting?.enabled ?? false,
+    // As `files` shows paths: the root's folder name and the path inside it.
+    path: setting ? shownPath(setting.path) : null,
+    source: setting?.source ?? ('auto' as SourceOption),
+    live: setting?.live ?? false,
+    watchingHere,
+    lastCycleAt: iso(setting?.lastCycleAt),
+    lastImportAt: iso(setting?.lastImportAt),
+    lastError: setting?.lastError ?? null,
+    updatedAt: iso(setting?.updatedAt),
+  };
+}
 
 type ReportRow = Awaited<
   ReturnType<ReturnType<typeof createMonitorStore>['sessionReport']>

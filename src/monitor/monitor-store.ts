@@ -6,8 +6,16 @@ import {
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import type { Priced } from './monitor-cost.ts';
 import type { ParsedFile } from './monitor-records.ts';
-import { DEDUPED_USAGE, FILE_TABLES, RECOUNT_SQL } from './monitor-tables.ts';
-import { dayName, localDaySql, offsetSpans } from './monitor-timezone.ts';
+import {
+  DEDUPED_USAGE,
+  EVENT_AS_ROLLUP,
+  FILE_TABLES,
+  QUARTER_MS,
+  RECOUNT_SQL,
+  ROLLUP_REFRESH_SQL,
+  rollupInsertSql,
+} from './monitor-tables.ts';
+import { dayName, localDaySql, type OffsetSpan, offsetSpans } from './monitor-timezone.ts';
 
 /**
  * DuckDB reads and writes of the monitor: rows in, rows out. Every statement takes its values
@@ -142,15 +150,6 @@ export interface SessionReportRow extends UsageTotals {
   endedAt: number | null;
 }
 
-const TOTALS_SQL = `
-  coalesce(sum(u.input), 0) as input, coalesce(sum(u.output), 0) as output,
-  coalesce(sum(u.reasoning), 0) as reasoning, coalesce(sum(u.cache_read), 0) as cache_read,
-  coalesce(sum(u.cache_write), 0) as cache_write, count(u.event_key) as usage_events,
-  sum(u.cost_nano) as cost_nano,
-  count(u.event_key) filter (where u.cost_basis = 'unpriced') as unpriced_events,
-  count(u.event_key) filter (where u.cost_basis = 'reported') as reported_events,
-  count(u.event_key) filter (where u.cost_basis = 'computed') as computed_events`;
-
 /** The token buckets of a row (one event's, or a group's sums); a missing sum is 0. */
 function tokensFrom(row: Record<string, unknown>): TokenTotals {
   return {
@@ -186,6 +185,58 @@ const BREAKDOWN_KEYS: Record<BreakdownDimension, string> = {
   project: 'p.cwd',
   branch: 'p.git_branch',
 };
+
+/**
+ * Where usage reports read from: the rollup (per session, quarter-hour and model; the
+ * default) or the counted events themselves (the reference the tests compare against).
+ */
+export type UsageReadMode = 'rollup' | 'events';
+
+/**
+ * Sums over a usage relation in the rollup's shape (usageRows): the same answer whether its
+ * rows are rollup rows or single events.
+ */
+const ROLLUP_TOTALS_SQL = `
+  coalesce(sum(u.input), 0) as input, coalesce(sum(u.output), 0) as output,
+  coalesce(sum(u.reasoning), 0) as reasoning, coalesce(sum(u.cache_read), 0) as cache_read,
+  coalesce(sum(u.cache_write), 0) as cache_write, coalesce(sum(u.events), 0) as usage_events,
+  sum(u.cost_nano) as cost_nano, coalesce(sum(u.unpriced), 0) as unpriced_events,
+  coalesce(sum(u.reported), 0) as reported_events, coalesce(sum(u.computed), 0) as computed_events`;
+
+/**
+ * The project's counted usage as rows of the rollup's shape (monitor-tables.ts). With
+ * `since`, the rollup's quarters from the first whole one on, and the events of the quarter
+ * `since` falls in (from `since` on) read one by one: exact for any instant.
+ */
+function usageRows(filter: ReportFilter, params: unknown[], mode: UsageReadMode): string {
+  const events = (where: string) =>
+    `select ${EVENT_AS_ROLLUP} from monitor_usage_event where project_id = $1 and counted${where}`;
+  // Named in EVENT_AS_ROLLUP's order: a union matches columns by position.
+  const rollup = (where: string) =>
+    `select session_key, source, provider, model, quarter_ms, first_ms, last_ms, events, input,
+       output, reasoning, cache_read, cache_write, cost_nano, unpriced, reported, computed
+     from monitor_usage_rollup where project_id = $1${where}`;
+  if (!filter.since) return mode === 'events' ? `(${events('')})` : `(${rollup('')})`;
+  params.push(filter.since.toISOString());
+  const since = `$${params.length}::timestamptz`;
+  if (mode === 'events') return `(${events(` and ts >= ${since}`)})`;
+  params.push(Math.ceil(filter.since.getTime() / QUARTER_MS) * QUARTER_MS);
+  const boundary = `$${params.length}::bigint`;
+  return `(${rollup(` and quarter_ms >= ${boundary}`)}
+           union all ${events(` and ts >= ${since} and epoch_ms(ts) < ${boundary}`)})`;
+}
+
+/**
+ * Whether local days can be told from quarter-hours: every offset in `spans` a whole number
+ * of quarter-hours and every change on a quarter-hour, so no quarter straddles a local
+ * midnight. Historic local mean times (before about 1900) are not; their days read events.
+ */
+function quarterAligned(spans: readonly OffsetSpan[]): boolean {
+  return spans.every(
+    (span, index) =>
+      span.offsetMs % QUARTER_MS === 0 && (index === 0 || span.fromMs % QUARTER_MS === 0),
+  );
+}
 
 function sinceClause(filter: ReportFilter, params: unknown[]): string {
   if (!filter.since) return '';
@@ -239,6 +290,8 @@ export function createMonitorStore(duckdb: DuckDb) {
       await duckdb.transaction(async (connection) => {
         // Every event key (and message) this write adds or removes: their `counted` is redone.
         const affected: unknown[][] = [];
+        // Every session whose counted events may change: its rollup rows are summed again.
+        const rollupKeys = new Set<string>();
         const replaced = writes.filter((write) => !write.isNew && write.tailFromLine === undefined);
         const tails = writes.filter((write) => write.tailFromLine !== undefined);
         if (tails.length > 0) {
@@ -269,11 +322,14 @@ export function createMonitorStore(duckdb: DuckDb) {
         if (replaced.length > 0) {
           const ids = replaced.map((write) => write.state.fileId);
           const gone = await connection.runAndReadAll(
-            `select distinct event_key, message_id from monitor_usage_event
+            `select distinct event_key, message_id, session_key from monitor_usage_event
              where project_id = $1 and file_id in (${ids.map((_, index) => `$${index + 2}`).join(', ')})`,
             [projectId, ...ids],
           );
-          for (const row of gone.getRowObjectsJS()) affected.push([row.event_key, row.message_id]);
+          for (const row of gone.getRowObjectsJS()) {
+            affected.push([row.event_key, row.message_id]);
+            rollupKeys.add(String(row.session_key));
+          }
           const paths = replaced.map((write) => write.state.path);
           const idList = ids.map((_, index) => `$${index + 2}`).join(', ');
           for (const table of FILE_TABLES) {
@@ -436,6 +492,7 @@ export function createMonitorStore(duckdb: DuckDb) {
               true,
             ]);
             affected.push([row.eventKey, row.source === 'opencode' ? row.messageId : null]);
+            rollupKeys.add(row.sessionKey);
           });
         }
         await appendAll(
@@ -472,9 +529,41 @@ export function createMonitorStore(duckdb: DuckDb) {
             'create or replace temp table monitor_affected (event_key varchar, message_id varchar)',
           );
           await appendAll(connection, 'monitor_affected', ['v', 'v'], affected);
+          // The sessions of every event the recount may flip (a copy of a call in another
+          // session's file), read before the recount: the same rows it reads.
+          const touched = await connection.runAndReadAll(
+            `select distinct session_key from monitor_usage_event e
+             where e.project_id = $1 and (
+               e.event_key in (select event_key from monitor_affected)
+               or e.fallback_for in (select message_id from monitor_affected where message_id is not null)
+             )`,
+            [projectId],
+          );
+          for (const row of touched.getRowObjectsJS()) rollupKeys.add(String(row.session_key));
           await connection.run(RECOUNT_SQL, [projectId]);
           await connection.run('drop table monitor_affected');
         }
+        if (rollupKeys.size > 0) {
+          await connection.run(
+            'create or replace temp table monitor_rollup_keys (session_key varchar)',
+          );
+          await appendAll(
+            connection,
+            'monitor_rollup_keys',
+            ['v'],
+            [...rollupKeys].map((key) => [key]),
+          );
+          for (const statement of ROLLUP_REFRESH_SQL) await connection.run(statement, [projectId]);
+          await connection.run('drop table monitor_rollup_keys');
+        }
+      });
+    },
+
+    /** Sums a project's rollup again from its events (after events written by other means). */
+    async rebuildRollup(projectId: string): Promise<void> {
+      await duckdb.transaction(async (connection) => {
+        await connection.run('delete from monitor_usage_rollup where project_id = $1', [projectId]);
+        await connection.run(rollupInsertSql('and project_id = $1'), [projectId]);
       });
     },
 
@@ -536,15 +625,17 @@ export function createMonitorStore(duckdb: DuckDb) {
      * One row per session and per sub-agent, with its own usage (not its sub-agents'). The
      * agent type of a sub-agent comes from the call that started it (Task `subagent_type`).
      */
-    async sessionReport(filter: ReportFilter): Promise<SessionReportRow[]> {
+    async sessionReport(
+      filter: ReportFilter,
+      mode: UsageReadMode = 'rollup',
+    ): Promise<SessionReportRow[]> {
       const params: unknown[] = [filter.projectId];
-      const since = sinceClause(filter, params);
+      const usage = usageRows(filter, params, mode);
       // Usage is summed per session first, on the session key alone, then joined to the few
       // session rows: grouping the joined rows by every descriptive column costs 10× more.
       const rows = await duckdb.query(
         `with usage as (
-           select u.session_key, ${TOTALS_SQL} from ${DEDUPED_USAGE} u where true${since}
-           group by u.session_key
+           select u.session_key, ${ROLLUP_TOTALS_SQL} from ${usage} u group by u.session_key
          ),
          sessions as (
            select session_key, any_value(source) as source, any_value(session_id) as session_id,
@@ -605,26 +696,57 @@ export function createMonitorStore(duckdb: DuckDb) {
      * offsets over the events' time range become a CASE on epoch milliseconds
      * (monitor-timezone.ts): integer arithmetic per event instead of an ICU conversion.
      */
-    async dayReport(filter: ReportFilter, timeZone: string) {
+    async dayReport(filter: ReportFilter, timeZone: string, mode: UsageReadMode = 'rollup') {
       const params: unknown[] = [filter.projectId];
-      const since = sinceClause(filter, params);
+      let usage = usageRows(filter, params, mode);
       const [range] = await duckdb.query(
-        `select min(epoch_ms(u.ts)) as first, max(epoch_ms(u.ts)) as last
-         from ${DEDUPED_USAGE} u where u.ts is not null${since}`,
+        `select min(u.first_ms) as first, max(u.last_ms) as last
+         from ${usage} u where u.quarter_ms is not null`,
         params as never,
       );
       if (!range || range.first === null || range.first === undefined) return [];
       const spans = offsetSpans(timeZone, Number(range.first), Number(range.last));
+      // A rollup row is put on the local day of its quarter's start: the day of each of its
+      // events when the zone's offsets are whole quarter-hours (else the events are read).
+      let read = mode;
+      if (read === 'rollup' && !quarterAligned(spans)) {
+        read = 'events';
+        params.length = 1;
+        usage = usageRows(filter, params, read);
+      }
+      // Sessions per day: distinct session keys over the day's rows (a session has a rollup
+      // row per quarter-hour and model it was active in, not one per call).
       const rows = await duckdb.query(
-        `select ${localDaySql('epoch_ms(u.ts)', spans)} as day,
-                count(distinct u.session_key) as sessions, ${TOTALS_SQL}
-         from ${DEDUPED_USAGE} u where u.ts is not null${since}
+        `select ${localDaySql(read === 'rollup' ? 'u.quarter_ms' : 'u.first_ms', spans)} as day,
+                count(distinct u.session_key) as sessions, ${ROLLUP_TOTALS_SQL}
+         from ${usage} u where u.quarter_ms is not null
          group by 1 order by 1`,
         params as never,
       );
       return rows.map((row) => ({
         day: dayName(Number(row.day)),
         sessions: numberOf(row.sessions),
+        ...totalsFrom(row),
+      }));
+    },
+
+    /**
+     * Usage per UTC quarter-hour in time order, with its first and last call, for the 5-hour
+     * blocks (monitor-blocks.ts): a block starts on an hour and lasts whole hours, so a
+     * quarter never straddles two blocks.
+     */
+    async blockSlices(filter: ReportFilter, mode: UsageReadMode = 'rollup') {
+      const params: unknown[] = [filter.projectId];
+      const usage = usageRows(filter, params, mode);
+      const rows = await duckdb.query(
+        `select u.quarter_ms, min(u.first_ms) as first_ms, max(u.last_ms) as last_ms,
+                ${ROLLUP_TOTALS_SQL}
+         from ${usage} u where u.quarter_ms is not null group by 1 order by 1`,
+        params as never,
+      );
+      return rows.map((row) => ({
+        firstAt: Number(row.first_ms),
+        lastAt: Number(row.last_ms),
         ...totalsFrom(row),
       }));
     },
@@ -652,9 +774,13 @@ export function createMonitorStore(duckdb: DuckDb) {
      * one the session's lines name). A sub-agent or child session without its own directory
      * or branch takes its parent's. The key's SQL comes from this fixed map, never a request.
      */
-    async breakdownReport(filter: ReportFilter, by: BreakdownDimension) {
+    async breakdownReport(
+      filter: ReportFilter,
+      by: BreakdownDimension,
+      mode: UsageReadMode = 'rollup',
+    ) {
       const params: unknown[] = [filter.projectId];
-      const since = sinceClause(filter, params);
+      const usage = usageRows(filter, params, mode);
       const rows = await duckdb.query(
         `with sessions as (
            select session_key, any_value(source) as source, any_value(session_id) as session_id,
@@ -669,9 +795,8 @@ export function createMonitorStore(duckdb: DuckDb) {
              case when s.source = 'opencode' then 'oc:' || s.parent_session_id
                   else 'cc:' || s.session_id end
          )
-         select ${BREAKDOWN_KEYS[by]} as key, count(distinct u.session_key) as sessions, ${TOTALS_SQL}
-         from ${DEDUPED_USAGE} u left join placed p on p.session_key = u.session_key
-         where true${since}
+         select ${BREAKDOWN_KEYS[by]} as key, count(distinct u.session_key) as sessions, ${ROLLUP_TOTALS_SQL}
+         from ${usage} u left join placed p on p.session_key = u.session_key
          group by 1 order by cost_nano desc nulls last, key nulls last`,
         params as never,
       );
@@ -682,12 +807,12 @@ export function createMonitorStore(duckdb: DuckDb) {
       }));
     },
 
-    async modelReport(filter: ReportFilter) {
+    async modelReport(filter: ReportFilter, mode: UsageReadMode = 'rollup') {
       const params: unknown[] = [filter.projectId];
-      const since = sinceClause(filter, params);
+      const usage = usageRows(filter, params, mode);
       const rows = await duckdb.query(
-        `select u.source, u.provider, u.model, ${TOTALS_SQL}
-         from ${DEDUPED_USAGE} u where true${since}
+        `select u.source, u.provider, u.model, ${ROLLUP_TOTALS_SQL}
+         from ${usage} u
          group by all order by cost_nano desc nulls last, u.model`,
         params as never,
       );

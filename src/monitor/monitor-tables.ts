@@ -11,7 +11,7 @@ import type { DuckDb } from '../platform/duckdb/duckdb.ts';
  * (cache_write includes cache_write_1h, which is kept apart because it is priced 2× input).
  * Costs are integer nano-USD; `cost_nano` is NULL when the price is unknown, never 0.
  */
-export const MONITOR_SCHEMA_VERSION = 2;
+export const MONITOR_SCHEMA_VERSION = 3;
 
 const DDL = [
   `create table if not exists monitor_source_file (
@@ -129,6 +129,29 @@ const DDL = [
   // an appended tail is read alone.
   'alter table monitor_source_file add column if not exists parser_state json',
   'create index if not exists monitor_usage_event_project on monitor_usage_event (project_id, ts)',
+  // Step 3: counted usage summed per session, UTC quarter-hour, source, provider and model
+  // (see ROLLUP_SHAPE); `quarter_ms` is null for undated events. Filled from the events when
+  // the table is created, then kept by every write (monitor-store.ts replaceFiles).
+  `create table if not exists monitor_usage_rollup (
+    project_id varchar not null,
+    session_key varchar not null,
+    quarter_ms bigint,
+    source varchar not null,
+    provider varchar,
+    model varchar,
+    first_ms bigint,
+    last_ms bigint,
+    events bigint not null,
+    input bigint not null,
+    output bigint not null,
+    reasoning bigint not null,
+    cache_read bigint not null,
+    cache_write bigint not null,
+    cost_nano bigint,
+    unpriced bigint not null,
+    reported bigint not null,
+    computed bigint not null
+  )`,
 ];
 
 /** Tables a file's rows live in (all but monitor_source_file), in deletion order. */
@@ -147,9 +170,56 @@ export const FILE_TABLES = [
  */
 export async function ensureMonitorTables(duckdb: DuckDb): Promise<void> {
   await duckdb.withConnection(async (connection) => {
+    const existing = await connection.runAndReadAll(
+      "select count(*) as n from duckdb_tables() where table_name = 'monitor_usage_rollup'",
+    );
+    const hadRollup = Number(existing.getRowObjectsJS()[0]?.n ?? 0) > 0;
     for (const statement of DDL) await connection.run(statement);
+    // Events imported before the rollup existed: summed once, here.
+    if (!hadRollup) await connection.run(rollupInsertSql(''));
   });
 }
+
+/** Usage reports group events by UTC quarter-hour: every zone's offset is a multiple of it. */
+export const QUARTER_MS = 900_000;
+
+/**
+ * One counted event in the shape of a rollup row (without the project id): the reports read
+ * either relation the same way, so the events answer what the rollup answers (tested).
+ */
+export const EVENT_AS_ROLLUP = `session_key, source, provider, model,
+  floor(epoch_ms(ts) / ${QUARTER_MS})::bigint * ${QUARTER_MS} as quarter_ms,
+  epoch_ms(ts) as first_ms, epoch_ms(ts) as last_ms, 1::bigint as events,
+  input, output, reasoning, cache_read, cache_write, cost_nano,
+  (cost_basis = 'unpriced')::bigint as unpriced, (cost_basis = 'reported')::bigint as reported,
+  (cost_basis = 'computed')::bigint as computed`;
+
+/**
+ * Sums counted events into rollup rows: of every project (`where` empty), or of the project
+ * `$1` and the sessions a `where` clause names (e.g. those in a temporary table).
+ */
+export function rollupInsertSql(where: string): string {
+  return `insert into monitor_usage_rollup
+    select project_id, session_key, quarter_ms, source, provider, model,
+      min(first_ms), max(last_ms), sum(events), sum(input), sum(output), sum(reasoning),
+      sum(cache_read), sum(cache_write), sum(cost_nano), sum(unpriced), sum(reported),
+      sum(computed)
+    from (select project_id, ${EVENT_AS_ROLLUP} from monitor_usage_event where counted ${where})
+    group by project_id, session_key, quarter_ms, source, provider, model`;
+}
+
+/**
+ * Replaces the rollup rows of the sessions in the temporary table monitor_rollup_keys
+ * (session_key) of project `$1` by sums of their counted events: exact whatever the write
+ * changed (rows replaced, appended, or counted again after a copy elsewhere came or went).
+ */
+export const ROLLUP_REFRESH_SQL = [
+  `delete from monitor_usage_rollup where project_id = $1
+     and session_key in (select session_key from monitor_rollup_keys)`,
+  rollupInsertSql(
+    'and project_id = $1 and session_key in (select session_key from monitor_rollup_keys)',
+  ),
+];
 
 /**
  * Usage events counted once. Claude Code's copies of one API message (a resumed session

@@ -137,6 +137,37 @@ export interface MonitorBreakdownRow {
   unpricedEvents: number;
 }
 
+/** `GET …/monitor/own-calls/budgets`: a budget of the project with its spend rate. */
+export interface MonitorBudgetBurn {
+  id: string;
+  scope: 'project' | 'user';
+  userId: string | null;
+  period: 'day' | 'week' | 'month' | 'total';
+  hardLimitUsd: number | null;
+  softLimitUsd: number | null;
+  periodStart: string | null;
+  periodEnd: string | null;
+  spentUsd: number;
+  reservedUsd: number;
+  burnUsdPerHour: number | null;
+  projectedUsd: number | null;
+  exhaustsAt: string | null;
+  usedShare: number | null;
+}
+
+/** `GET …/monitor/watch`: the project's server-side watch and its last cycle. */
+export interface MonitorWatch {
+  enabled: boolean;
+  path: string | null;
+  source: 'auto' | 'claude-code' | 'opencode';
+  live: boolean;
+  watchingHere: boolean;
+  lastCycleAt: string | null;
+  lastImportAt: string | null;
+  lastError: string | null;
+  updatedAt: string | null;
+}
+
 const base = (projectId: string) => `/api/projects/${encodeURIComponent(projectId)}/monitor`;
 
 export const monitorApi = {
@@ -153,6 +184,11 @@ export const monitorApi = {
       query: { by },
     }),
   tools: (projectId: string) => api<{ items: MonitorTool[] }>(`${base(projectId)}/tools`),
+  budgets: (projectId: string) =>
+    api<{ asOf: string; items: MonitorBudgetBurn[] }>(`${base(projectId)}/own-calls/budgets`),
+  watch: (projectId: string) => api<MonitorWatch>(`${base(projectId)}/watch`),
+  setWatch: (projectId: string, body: { enabled: boolean; path?: string }) =>
+    api<MonitorWatch>(`${base(projectId)}/watch`, { method: 'PUT', body }),
   ownCalls: (projectId: string, by: 'feature' | 'model' | 'dataset') =>
     api<{ by: string; items: MonitorOwnCall[] }>(`${base(projectId)}/own-calls`, {
       query: { by },

@@ -8,6 +8,7 @@ import { MonitorChart } from './monitor-chart.tsx';
 import { ExportButtons } from './monitor-export-buttons.tsx';
 import { flatUsage, formatUsd, millis, percent, usageColumns } from './monitor-format.ts';
 import { MonitorTable } from './monitor-table.tsx';
+import { MonitorWatchPanel } from './monitor-watch-panel.tsx';
 
 const timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
@@ -50,6 +51,10 @@ export function MonitorPage() {
     // The table (and its selector) stays while another grouping loads.
     placeholderData: keepPreviousData,
   });
+  const budgets = useQuery({
+    queryKey: ['monitor', projectId, 'budgets'],
+    queryFn: () => monitorApi.budgets(projectId),
+  });
   const [filter, setFilter] = useState('');
   const [sort, setSort] = useState<SortKey>('startedAt');
 
@@ -80,6 +85,7 @@ export function MonitorPage() {
       <div className="row">
         <h1>Monitor</h1>
       </div>
+      <MonitorWatchPanel projectId={projectId} />
       <FormError
         error={
           sessions.error ??
@@ -311,6 +317,60 @@ export function MonitorPage() {
                     : undefined,
                 cell: (row) =>
                   formatUsd(row.costUsd, row.unpricedAttempts ? 'partial' : 'computed'),
+              },
+            ]}
+          />
+        </>
+      )}
+      {budgets.data && budgets.data.items.length > 0 && (
+        <>
+          <div className="row">
+            <h2>Budgets of our own calls</h2>
+            <span className="spacer" />
+            <ExportButtons
+              name="monitor-budgets"
+              rows={budgets.data.items}
+              flat={() => budgets.data.items.map((row) => ({ ...row }))}
+            />
+          </div>
+          <MonitorTable
+            testId="monitor-budgets"
+            rows={budgets.data.items}
+            rowKey={(row) => row.id}
+            columns={[
+              {
+                label: 'Budget',
+                cell: (row) => `${row.scope === 'user' ? 'user' : 'project'} · ${row.period}`,
+              },
+              {
+                label: 'Limit',
+                numeric: true,
+                cell: (row) =>
+                  row.hardLimitUsd !== null
+                    ? formatUsd(row.hardLimitUsd, 'computed')
+                    : `soft ${formatUsd(row.softLimitUsd, 'computed')}`,
+              },
+              {
+                label: 'Spent',
+                numeric: true,
+                cell: (row) =>
+                  `${formatUsd(row.spentUsd, 'computed')}${row.usedShare === null ? '' : ` (${percent(row.usedShare)})`}`,
+              },
+              {
+                label: 'Per hour',
+                numeric: true,
+                cell: (row) =>
+                  row.burnUsdPerHour === null ? '—' : formatUsd(row.burnUsdPerHour, 'computed'),
+              },
+              {
+                label: 'At period end',
+                numeric: true,
+                cell: (row) =>
+                  row.projectedUsd === null ? '—' : formatUsd(row.projectedUsd, 'computed'),
+              },
+              {
+                label: 'Limit reached',
+                cell: (row) => (row.exhaustsAt ? formatDateTime(row.exhaustsAt) : '—'),
               },
             ]}
           />

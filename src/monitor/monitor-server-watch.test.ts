@@ -1,0 +1,153 @@
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../../test/eventually.ts';
+import {
+  createProjectWithMembers,
+  type ProjectWithMembers,
+  type TestSession,
+} from '../../test/factories.ts';
+import { createTestApp, type TestApp } from '../../test/test-platform.ts';
+import { CLAUDE_SESSION, SONNET, writeClaudeProjects } from './monitor-test-helpers.ts';
+
+// The server watches a project's folder while its setting is on: started with the server (or
+// when switched on), its cycles recorded in PostgreSQL for the live badge, stopped on close.
+let t: TestApp;
+let team: ProjectWithMembers;
+const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'monitor-server-watch-')));
+const root = path.join(dir, 'allowed');
+const outside = path.join(dir, 'outside');
+let projects: string;
+
+beforeAll(async () => {
+  mkdirSync(outside, { recursive: true });
+  ({ projects } = writeClaudeProjects(root));
+  t = await createTestApp({ startJobs: false, config: { monitor: { roots: [root] } } });
+  team = await createProjectWithMembers(t);
+});
+afterAll(async () => {
+  // Closing the app stops the watch that is still on (the test would hang otherwise).
+  await t?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const url = () => `/api/projects/${team.project.id}/monitor/watch`;
+
+function inject(session: TestSession, method: 'GET' | 'PUT', target: string, payload?: unknown) {
+  return t.app.inject({
+    method,
+    url: target,
+    headers: session.headers,
+    ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
+  });
+}
+
+interface WatchView {
+  enabled: boolean;
+  path: string | null;
+  live: boolean;
+  watchingHere: boolean;
+  lastCycleAt: string | null;
+  lastImportAt: string | null;
+  lastError: string | null;
+}
+
+const watchOf = async (): Promise<WatchView> =>
+  (await inject(team.viewer, 'GET', url())).json() as WatchView;
+
+const sessionIds = async () =>
+  (
+    (await inject(team.viewer, 'GET', `/api/projects/${team.project.id}/monitor/sessions`)).json()
+      .items as { sessionId: string }[]
+  ).map((row) => row.sessionId);
+
+describe('monitor server-side watch', () => {
+  it('refuses folders outside the roots, a missing path, and viewers', async () => {
+    expect(await watchOf()).toMatchObject({ enabled: false, path: null, live: false });
+
+    const outsideRoot = await inject(team.editor, 'PUT', url(), { enabled: true, path: outside });
+    expect(outsideRoot.statusCode).toBe(403);
+    expect(outsideRoot.json().error.message).toContain('BRAINCELLS_MONITOR_ROOTS');
+    // Traversal out of the root, as written.
+    const traversal = await inject(team.editor, 'PUT', url(), {
+      enabled: true,
+      path: `${root}/../outside`,
+    });
+    expect(traversal.statusCode).toBe(403);
+    expect(JSON.stringify(traversal.json())).not.toContain(dir);
+
+    const missing = await inject(team.editor, 'PUT', url(), {
+      enabled: true,
+      path: path.join(root, 'nothing-here'),
+    });
+    expect(missing.statusCode).toBe(404);
+
+    const noPath = await inject(team.editor, 'PUT', url(), { enabled: true });
+    expect(noPath.statusCode).toBe(400);
+    expect(noPath.json().error.details.issues[0].path).toBe('path');
+
+    const control = await inject(team.editor, 'PUT', url(), { enabled: true, path: `${root}\n` });
+    expect(control.statusCode).toBe(400);
+
+    expect(
+      (await inject(team.viewer, 'PUT', url(), { enabled: true, path: root })).statusCode,
+    ).toBe(403);
+    expect((await inject(team.outsider, 'GET', url())).statusCode).toBe(404);
+    expect(await watchOf()).toMatchObject({ enabled: false, path: null });
+  });
+
+  it('imports the folder, then each change; the badge goes live; switching off stops it', async () => {
+    const on = await inject(team.editor, 'PUT', url(), { enabled: true, path: projects });
+    expect(on.statusCode).toBe(200);
+    expect(on.json()).toMatchObject({ enabled: true, watchingHere: true });
+    // Shown as the files list shows paths: under the root's folder name.
+    expect(on.json().path).toBe(path.join(path.basename(root), 'projects'));
+
+    const first = await eventually(watchOf, (watch) => watch.live && watch.lastImportAt !== null, {
+      what: 'the first cycle',
+    });
+    expect(first.lastError).toBeNull();
+    expect(await sessionIds()).toContain(CLAUDE_SESSION);
+
+    // A new transcript: the next cycle imports it, and lastImportAt moves (what the page polls).
+    const newSession = '7d0c1f4e-2b1a-4c3d-9e8f-0000000000aa';
+    writeFileSync(
+      path.join(projects, '-home-dev-app', `${newSession}.jsonl`),
+      `${JSON.stringify({
+        type: 'assistant',
+        sessionId: newSession,
+        uuid: 'u-new',
+        timestamp: '2026-01-11T09:00:00.000Z',
+        requestId: 'req_new',
+        message: {
+          id: 'msg_new',
+          role: 'assistant',
+          model: SONNET,
+          content: [{ type: 'text', text: 'hi' }],
+          usage: { input_tokens: 1, output_tokens: 2 },
+        },
+      })}\n`,
+    );
+    await eventually(
+      watchOf,
+      (watch) => watch.lastImportAt !== null && watch.lastImportAt > first.lastImportAt!,
+      { what: 'a cycle importing the new transcript' },
+    );
+    expect(await sessionIds()).toContain(newSession);
+
+    // Server restart, as the app's hooks run it: stopped on close, started again for the
+    // projects whose watch is on.
+    await t.app.monitor.stopServerWatches();
+    expect((await watchOf()).watchingHere).toBe(false);
+    await t.app.monitor.startServerWatches();
+    expect((await watchOf()).watchingHere).toBe(true);
+
+    const off = await inject(team.editor, 'PUT', url(), { enabled: false });
+    expect(off.statusCode).toBe(200);
+    expect(off.json()).toMatchObject({ enabled: false, live: false, watchingHere: false });
+    // Switching off keeps the folder, so switching on again needs no path.
+    const again = await inject(team.editor, 'PUT', url(), { enabled: true });
+    expect(again.json()).toMatchObject({ enabled: true, watchingHere: true });
+  });
+});
