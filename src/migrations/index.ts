@@ -25,6 +25,7 @@ import * as m0701 from './0701-chat-summaries.ts';
 import * as m0710 from './0710-chat-agents.ts';
 import * as m0800 from './0800-gateway-keys.ts';
 import * as m0900 from './0900-image-columns.ts';
+import * as m0910 from './0910-image-generation.ts';
 
 /**
  * Every migration, in order. A migration never changes after it ships: add a new one.
@@ -57,4 +58,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0710-chat-agents': m0710,
   '0800-gateway-keys': m0800,
   '0900-image-columns': m0900,
+  '0910-image-generation': m0910,
 };
