@@ -221,7 +221,10 @@ export async function buildApp(platform: Platform, options: FeatureOptions = {})
     importMaxBytes: config.sheets.importMaxBytes,
   });
   await app.register(viewRoutes, { views: features.sheets.views });
-  await app.register(imageRoutes, { images: features.images.images });
+  await app.register(imageRoutes, {
+    images: features.images.images,
+    exports: features.images.exports,
+  });
   await app.register(documentRoutes, {
     documents: features.documents.documents,
     maxFileBytes: config.documents.maxFileBytes,

@@ -202,6 +202,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
     images ??= createImagesModule({
       platform,
       access: base.core.access,
+      audit: base.core.audit,
       sheets: sheetsFeature().sheets,
     });
     return images;

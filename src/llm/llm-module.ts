@@ -9,6 +9,7 @@ import { createBudgetGuard } from './llm-budget-guard.ts';
 import { createBudgetStore } from './llm-budget-store.ts';
 import { createResponseCache } from './llm-cache.ts';
 import { type Clock, systemClock } from './llm-clock.ts';
+import { createLlmImageService } from './llm-images.ts';
 import { createLlmMetrics } from './llm-metrics.ts';
 import { createPriceStore } from './llm-price-store.ts';
 import {
@@ -84,6 +85,19 @@ export function createLlmModule(deps: LlmModuleDeps) {
     telemetry: deps.telemetry,
   });
 
+  // Image generation (docs/images.md): same registry, budgets, prices and usage rows.
+  const images = createLlmImageService({
+    config: deps.config,
+    logger,
+    clock,
+    access: deps.access,
+    registry,
+    budgets,
+    prices: priceStore,
+    recorder,
+    metrics,
+  });
+
   const admin = createLlmAdmin({
     config: deps.config,
     clock,
@@ -110,10 +124,12 @@ export function createLlmModule(deps: LlmModuleDeps) {
 
   return {
     llm,
+    images,
     admin,
     registry,
     async close(): Promise<void> {
       clearInterval(sweeper);
+      await images.flush();
       await llm.flush();
       await recorder.close();
     },

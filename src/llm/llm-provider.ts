@@ -7,6 +7,8 @@
  * an unsupported setting becomes a warning, not a crash.
  */
 
+import type { ImageGenerator } from './llm-image-provider.ts';
+
 export const PROVIDER_KINDS = ['openai', 'anthropic', 'huggingface', 'openai-compatible'] as const;
 export type ProviderKind = (typeof PROVIDER_KINDS)[number];
 
@@ -170,6 +172,8 @@ export interface LlmProvider {
   generate(request: ProviderCallRequest): Promise<ProviderGenerateResult>;
   /** Model ids the provider lists, or undefined when it has no list endpoint. */
   listModels(signal: AbortSignal): Promise<string[] | undefined>;
+  /** Image generation (llm-image-provider.ts); absent: the adapter cannot make images. */
+  generateImages?: ImageGenerator['generateImages'];
 }
 
 /** The failures worth another attempt: the provider or the network may answer the next one. */

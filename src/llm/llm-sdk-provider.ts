@@ -3,6 +3,7 @@ import { createHuggingFace } from '@ai-sdk/huggingface';
 import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { generateText, jsonSchema, type LanguageModel, Output, streamText, tool } from 'ai';
+import { createImageGenerator } from './llm-image-provider.ts';
 import {
   type FinishReason,
   type LlmProvider,
@@ -170,6 +171,7 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
   const fail = (error: unknown) => failureFromError(error, { provider: kind, secrets });
 
   return {
+    ...createImageGenerator({ kind, baseUrl, apiKey: options.apiKey, fetch: fetchImpl }),
     kind,
 
     async *stream(request: ProviderCallRequest): AsyncIterable<ProviderStreamEvent> {

@@ -423,9 +423,11 @@ export interface GenerationProcessTable {
   provider: string | null;
   model: string;
   parameters: unknown;
-  output_type: 'text' | 'number' | 'boolean' | 'category' | 'json';
+  output_type: 'text' | 'number' | 'boolean' | 'category' | 'json' | 'image';
   categories: unknown;
   json_schema: unknown;
+  /** `WIDTHxHEIGHT` of an image column's images (migration 0910); null: provider default. */
+  image_size: Generated<string | null>;
   search: unknown;
   input_column_ids: string[];
   prompt_hash: string;

@@ -28,6 +28,7 @@ import * as m0720 from './0720-chat-search.ts';
 import * as m0721 from './0721-chat-imports.ts';
 import * as m0800 from './0800-gateway-keys.ts';
 import * as m0900 from './0900-image-columns.ts';
+import * as m0910 from './0910-image-generation.ts';
 
 /**
  * Every migration, in order. A migration never changes after it ships: add a new one.
@@ -63,4 +64,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0721-chat-imports': m0721,
   '0800-gateway-keys': m0800,
   '0900-image-columns': m0900,
+  '0910-image-generation': m0910,
 };

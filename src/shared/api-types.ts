@@ -144,7 +144,9 @@ export type OutputSpecView =
   | { type: 'number' }
   | { type: 'boolean' }
   | { type: 'category'; categories: string[] }
-  | { type: 'json'; schema: Record<string, unknown> };
+  | { type: 'json'; schema: Record<string, unknown> }
+  /** Generated images (docs/images.md); size `WIDTHxHEIGHT`, absent: the provider's default. */
+  | { type: 'image'; size?: string | undefined };
 
 /** An AI column's process (prompt shown with current column names). */
 export interface AiProcessView {

@@ -17,7 +17,7 @@ import { createDatasetSchema, nameSchema } from './sheet-schema.ts';
 import { datasetStream } from './sheet-service.ts';
 
 /** Content-Disposition for a user-named file: ASCII fallback plus RFC 6266/5987 UTF-8 name. */
-function attachment(name: string, extension: string): string {
+export function attachment(name: string, extension: string): string {
   const base = name.replace(/[^\p{L}\p{N} ._-]/gu, '_').slice(0, 150) || 'dataset';
   const ascii = base.replace(/[^\x20-\x7e]/g, '_');
   return `attachment; filename="${ascii}.${extension}"; filename*=UTF-8''${encodeURIComponent(`${base}.${extension}`)}`;

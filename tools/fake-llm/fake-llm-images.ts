@@ -83,7 +83,8 @@ export function generatedPng(prompt: string, size: string): Buffer {
 
 /**
  * Answers OpenAI's `POST /v1/images/generations`: `{created, data: [{b64_json}] × n, usage}`.
- * A prompt containing `[no-image]` gets `data: []` (a provider that returns no image).
+ * A prompt containing `[no-image]` gets `data: []` (a provider that returns no image);
+ * `[not-an-image]` gets bytes that are not an image (a provider that answers garbage).
  */
 export function imageGenerationResponse(
   body: unknown,
@@ -96,9 +97,10 @@ export function imageGenerationResponse(
   const data = prompt.includes('[no-image]')
     ? []
     : Array.from({ length: n }, (_, index) => ({
-        b64_json: generatedPng(index === 0 ? prompt : `${prompt}#${index}`, size).toString(
-          'base64',
-        ),
+        b64_json: (prompt.includes('[not-an-image]')
+          ? Buffer.from('<html>not an image</html>')
+          : generatedPng(index === 0 ? prompt : `${prompt}#${index}`, size)
+        ).toString('base64'),
         revised_prompt: prompt,
       }));
   return {

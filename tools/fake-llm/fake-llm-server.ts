@@ -408,7 +408,13 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     const faultResult = parseFaults({ model, headers, defaults });
     if (!faultResult.ok) return sendError(exchange, 400, faultResult.message);
     if (exchange.record) exchange.record.model = faultResult.baseModel;
-    const faults = faultResult.faults;
+    let faults = faultResult.faults;
+    if (faults.failTimes !== undefined) {
+      const prompt = isRecord(body) && typeof body.prompt === 'string' ? body.prompt : '';
+      const key = faults.key ?? `/images/generations\0${faultResult.baseModel}\0${prompt}`;
+      faults = failuresForAttempt(faults, attemptFor(key));
+    }
+    if (faults.hang) return; // accepted, never answered; close() or the client ends it
     if (!(await wait(exchange, jitteredLatency(faults, randomFor(faults.seed))))) return;
     if (faults.status !== undefined) return sendError(exchange, faults.status);
     const answer = imageGenerationResponse(body);

@@ -86,9 +86,15 @@ function plainNumberSql(expression: string): string {
   return `case when isfinite(${expression}) and ${expression} = trunc(${expression}) and abs(${expression}) < 9007199254740992 then cast(cast(${expression} as bigint) as varchar) else cast(${expression} as varchar) end`;
 }
 
-function selectList(
+export function selectList(
   columns: readonly ExportColumn[],
-  options: { escapeFormulas: boolean; withMetadata: boolean; jsonAsText: boolean },
+  options: {
+    escapeFormulas: boolean;
+    withMetadata: boolean;
+    jsonAsText: boolean;
+    /** An image column's expression (images/image-export.ts); default: the reference. */
+    image?: (column: ExportColumn, value: string) => string;
+  },
 ): string {
   // CSV/TSV open in spreadsheets, where the header row and the metadata text are cells too.
   const header = (name: string) =>
@@ -103,6 +109,8 @@ function selectList(
       expression = text(value);
     } else if (column.type === 'number' && options.escapeFormulas) {
       expression = plainNumberSql(value);
+    } else if (column.type === 'image' && options.image) {
+      expression = options.image(column, value);
     } else if (column.type === 'json' && options.jsonAsText) {
       expression = `cast(${value} as varchar)`;
     }

@@ -4,6 +4,7 @@ import { systemActor } from '../../auth/system-actor.ts';
 import type { LlmModule } from '../../llm/llm-module.ts';
 import { isAppError, validationError } from '../../platform/app-error.ts';
 import type { GenerationConfig } from '../../platform/config.ts';
+import { refuseImageInputs } from '../images/image-generation.ts';
 import { requireVisionModel, VISION_MODEL_PATTERNS } from '../images/image-vision.ts';
 import type { SheetService } from '../sheet-service.ts';
 import type { ColumnRow } from '../sheet-store.ts';
@@ -93,7 +94,8 @@ export async function prepareProcess(
   if (searchQuery?.inputs.includes(selfId)) refuseSelfReference();
   if (fields.output.type === 'json') compileJsonSchema(fields.output.schema);
   const inputs = [...new Set([...template.inputs, ...(searchQuery?.inputs ?? [])])];
-  requireVisionModel(columns, template.inputs, fields.model, visionModels);
+  if (fields.output.type === 'image') refuseImageInputs(columns, inputs);
+  else requireVisionModel(columns, template.inputs, fields.model, visionModels);
   if (self.id) {
     const processes = await store.listProcesses(datasetId);
     const graph = dependencyGraph(columns, processes);
@@ -141,6 +143,7 @@ export function storedOutput(output: OutputSpec, search: unknown) {
     output_type: output.type,
     categories: output.type === 'category' ? JSON.stringify(output.categories) : null,
     json_schema: output.type === 'json' ? JSON.stringify(output.schema) : null,
+    image_size: output.type === 'image' ? (output.size ?? null) : null,
     search: search ? JSON.stringify(search) : null,
   };
 }

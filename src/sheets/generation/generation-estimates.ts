@@ -33,6 +33,8 @@ const DEFAULT_OUTPUT_TOKENS: Record<OutputSpec['type'], number> = {
   boolean: 8,
   category: 12,
   json: 300,
+  // gpt-image-1 at medium quality, 1024×1024 (OpenAI's image-generation guide).
+  image: 1_056,
 };
 /** Tokens a search result adds to a prompt, on average. */
 const TOKENS_PER_SOURCE = 90;

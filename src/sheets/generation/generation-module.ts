@@ -6,6 +6,7 @@ import { loadTokenCounter } from '../../llm/llm-tokens.ts';
 import type { EventBus } from '../../platform/events.ts';
 import { createDurableRuns, type DurableRuns } from '../../platform/jobs/durable-run.ts';
 import type { Platform } from '../../platform/platform.ts';
+import { createImageGeneration } from '../images/image-generation.ts';
 import type { ImageService } from '../images/image-service.ts';
 import { withImageInputs } from '../images/image-vision.ts';
 import type { SheetService } from '../sheet-service.ts';
@@ -39,7 +40,7 @@ export interface GenerationModuleDeps {
   access: ProjectAccess;
   audit: AuditRecorder;
   sheets: SheetService;
-  llm: Pick<LlmModule, 'llm' | 'admin'>;
+  llm: Pick<LlmModule, 'llm' | 'admin'> & Partial<Pick<LlmModule, 'images'>>;
   /** The bus live views read (run progress, row generation). */
   events: EventBus;
   /** Runs execute in this process through pg-boss (false: the CLI executes them itself). */
@@ -48,7 +49,7 @@ export interface GenerationModuleDeps {
   search?: SearchService;
   runnerOverrides?: Partial<Pick<RunnerDeps, 'scheduler' | 'onCommitLatency'>>;
   /** Image values: cells' images are sent to vision models as image parts (docs/images.md). */
-  images?: Pick<ImageService, 'readForModel'>;
+  images?: Pick<ImageService, 'readForModel' | 'storeImage'>;
 }
 
 /**
@@ -101,6 +102,10 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     store,
     sheets,
     llm: deps.images ? withImageInputs(deps.llm.llm, deps.images) : deps.llm.llm,
+    images:
+      deps.images && deps.llm.images
+        ? createImageGeneration({ llm: deps.llm.images, images: deps.images })
+        : undefined,
     search,
     events: deps.events,
     logger,

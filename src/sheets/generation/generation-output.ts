@@ -15,10 +15,12 @@ export type OutputSpec =
   | { type: 'number' }
   | { type: 'boolean' }
   | { type: 'category'; categories: string[] }
-  | { type: 'json'; schema: Record<string, unknown> };
+  | { type: 'json'; schema: Record<string, unknown> }
+  /** Images from an image model (images/image-generation.ts); size `WIDTHxHEIGHT`. */
+  | { type: 'image'; size?: string | undefined };
 
 export type OutputType = OutputSpec['type'];
-export const OUTPUT_TYPES = ['text', 'number', 'boolean', 'category', 'json'] as const;
+export const OUTPUT_TYPES = ['text', 'number', 'boolean', 'category', 'json', 'image'] as const;
 
 export function columnTypeFor(spec: OutputSpec): ColumnType {
   switch (spec.type) {
@@ -31,6 +33,8 @@ export function columnTypeFor(spec: OutputSpec): ColumnType {
       return 'boolean';
     case 'json':
       return 'json';
+    case 'image':
+      return 'image';
   }
 }
 
@@ -44,6 +48,7 @@ export function outputSchemaFor(spec: OutputSpec): Record<string, unknown> | und
   });
   switch (spec.type) {
     case 'text':
+    case 'image':
       return undefined;
     case 'number':
       return wrap({ type: 'number' });
@@ -69,6 +74,8 @@ export function outputInstructions(spec: OutputSpec): string {
       return `Answer with JSON {"value": <one of ${JSON.stringify(spec.categories)}>}.`;
     case 'json':
       return `Answer with JSON {"value": <a value matching this JSON Schema>}. Schema: ${JSON.stringify(spec.schema)}`;
+    case 'image':
+      return '';
   }
 }
 
@@ -136,6 +143,8 @@ export function parseAnswer(
     if (value.length > MAX_CELL_TEXT) return fail('The answer is too long for a cell');
     return { ok: true, value };
   }
+  // Images never come back as text (images/image-generation.ts makes them).
+  if (spec.type === 'image') return fail('An image column takes images, not text answers');
   const { found, value } = structuredValue(answer.text, answer.output);
   const plain = stripFences(answer.text);
   switch (spec.type) {

@@ -60,6 +60,8 @@ export function outputSpecOf(row: ProcessRow): OutputSpec {
       return { type: 'category', categories: row.categories as string[] };
     case 'json':
       return { type: 'json', schema: row.json_schema as Record<string, unknown> };
+    case 'image':
+      return row.image_size ? { type: 'image', size: row.image_size } : { type: 'image' };
     default:
       return { type: row.output_type };
   }

@@ -11,6 +11,17 @@ export const MAX_GENERATED_ROWS = 1_000;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
 const noControl = /^[^\u0000-\u001f\u007f]*$/;
 
+/** Sizes the OpenAI images API takes (DALL·E 2 and 3, gpt-image-1); servers copy them. */
+export const IMAGE_SIZES = [
+  '256x256',
+  '512x512',
+  '1024x1024',
+  '1024x1536',
+  '1536x1024',
+  '1024x1792',
+  '1792x1024',
+] as const;
+
 export const providerRefSchema = z
   .string()
   .regex(
@@ -54,6 +65,13 @@ export const outputSpecSchema = z.discriminatedUnion('type', [
       schema: z
         .record(z.string(), z.unknown())
         .refine((schema) => JSON.stringify(schema).length <= 50_000, 'schema is too large'),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('image'),
+      /** `WIDTHxHEIGHT`; omitted: the provider's default. */
+      size: z.enum(IMAGE_SIZES).optional(),
     })
     .strict(),
 ]);

@@ -1,11 +1,14 @@
 import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppError, validationError } from '../../platform/app-error.ts';
+import { attachment } from '../sheet-dataset-routes.ts';
 import { presentEditedCell } from '../sheet-presenter.ts';
 import { nameSchema, rowIdStringSchema } from '../sheet-schema.ts';
+import { IMAGE_EXPORT_FORMATS, type ImageExportService } from './image-export.ts';
 import { MAX_IMPORT_FILES } from './image-import.ts';
 import { THUMBNAIL_MEDIA_TYPE } from './image-probe.ts';
 import type { ImageService } from './image-service.ts';
@@ -46,10 +49,10 @@ const notModified = (request: FastifyRequest, sha256: string) =>
     .some((tag) => tag.trim().replace(/^W\//, '') === `"${sha256}"`);
 
 /** Image values HTTP API (docs/images.md): validate → service → bytes or JSON. */
-export const imageRoutes: FastifyPluginAsyncZod<{ images: ImageService }> = async (
-  app,
-  options,
-) => {
+export const imageRoutes: FastifyPluginAsyncZod<{
+  images: ImageService;
+  exports: ImageExportService;
+}> = async (app, options) => {
   const { images } = options;
   const tags = ['images'];
   const base = '/api/projects/:projectId/images';
@@ -127,6 +130,36 @@ export const imageRoutes: FastifyPluginAsyncZod<{ images: ImageService }> = asyn
           file: { name: part.filename, bytes },
         }),
       );
+    },
+  );
+
+  app.get(
+    '/api/projects/:projectId/datasets/:datasetId/export/images',
+    {
+      schema: {
+        tags,
+        summary: 'Download the dataset with its images (streamed; viewer)',
+        description:
+          "csv, tsv, jsonl: a ZIP holding `data.<format>`, whose image cells give the relative path of their file, and the files under `images/` (`<first 12 hex of the hash>-<file name>`, any character but letters, digits, `.`, `_` and `-` replaced by `_`: no name leaves the archive root). At most 65,535 files and 4 GiB (400 beyond: export as Parquet). parquet: image columns as structs `{bytes, path}`, the Hugging Face `Image` feature, declared in the file's `huggingface` metadata. Images the project does not hold export as null.",
+        params: projectParams.extend({ datasetId: z.uuid() }),
+        querystring: z.object({
+          format: z.enum(IMAGE_EXPORT_FORMATS).default('parquet'),
+          metadata: z.enum(['true', 'false']).default('false'),
+        }),
+      },
+    },
+    async (request, reply) => {
+      const exported = await options.exports.exportWithImages(
+        request.actor,
+        request.params.projectId,
+        request.params.datasetId,
+        { format: request.query.format, withMetadata: request.query.metadata === 'true' },
+      );
+      const stream = createReadStream(exported.path);
+      stream.on('close', () => void rm(exported.path, { force: true }));
+      reply.header('content-type', exported.contentType);
+      reply.header('content-disposition', attachment(exported.datasetName, exported.extension));
+      return reply.send(stream);
     },
   );
 

@@ -26,6 +26,18 @@ export function createImageStore(db: Kysely<DB>) {
         .execute();
     },
 
+    /** Which of these hashes the project holds. */
+    heldAmong: async (projectId: string, hashes: readonly string[]) => {
+      if (hashes.length === 0) return [];
+      const rows = await db
+        .selectFrom('image_blob')
+        .select('sha256')
+        .where('project_id', '=', projectId)
+        .where('sha256', 'in', [...hashes])
+        .execute();
+      return rows.map((row) => row.sha256);
+    },
+
     find: (projectId: string, sha256: string) =>
       db
         .selectFrom('image_blob')

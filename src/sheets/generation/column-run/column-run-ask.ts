@@ -151,7 +151,7 @@ async function callModel(
 }
 
 /** A call's tokens, cost and cache hit, on the unsaved counters and the run's totals. */
-function countCall(state: ColumnRunState, result: LlmCallResult): void {
+export function countCall(state: ColumnRunState, result: LlmCallResult): void {
   const { delta, totals } = state;
   const inputTokens = inputTokensOf(result) ?? 0;
   const outputTokens = result.usage.outputTokens ?? 0;

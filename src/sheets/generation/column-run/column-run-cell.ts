@@ -7,6 +7,7 @@ import { cellError, inputTokensOf, previousChange } from '../generation-run-comm
 import type { ScannedRow } from '../generation-scope.ts';
 import { inputHashOf } from '../prompt-template.ts';
 import { askModel, buildPrompt } from './column-run-ask.ts';
+import { askImageModel } from './column-run-image.ts';
 import type { ColumnRunState, PassPlan } from './column-run-state.ts';
 
 /**
@@ -36,8 +37,14 @@ export async function generateCell(
   ticket.onLost(() => cellAbort.abort('lost'));
   const inputHash = inputHashOf(current.inputs, row.values);
   try {
-    const { prompt, sources, searchNote } = await buildPrompt(state, row, plan, signal);
-    const answer = await askModel(state, row, plan, prompt, signal, searchNote ?? null);
+    let sources: Awaited<ReturnType<typeof buildPrompt>>['sources'];
+    let answer: Awaited<ReturnType<typeof askModel>> | Awaited<ReturnType<typeof askImageModel>>;
+    if (current.output.type === 'image') answer = await askImageModel(state, row, plan, signal);
+    else {
+      const built = await buildPrompt(state, row, plan, signal);
+      sources = built.sources;
+      answer = await askModel(state, row, plan, built.prompt, signal, built.searchNote ?? null);
+    }
     const provenance = {
       validated: false,
       inputHash,

@@ -5,6 +5,7 @@ import type { GenerationConfig } from '../../../platform/config.ts';
 import type { EventBus } from '../../../platform/events.ts';
 import type { RunContext } from '../../../platform/jobs/durable-run.ts';
 import type { Logger } from '../../../platform/logger.ts';
+import type { ImageGenerationPort } from '../../images/image-generation.ts';
 import type { SheetService } from '../../sheet-service.ts';
 import type { FewShotPool } from '../few-shot.ts';
 import type { Committer } from '../generation-commit.ts';
@@ -34,6 +35,8 @@ export interface RunnerDeps {
   sheets: SheetService;
   llm: Pick<LlmService, 'stream' | 'generate'> & Partial<Pick<LlmService, 'concurrency'>>;
   search: SearchService;
+  /** Image columns' calls (images/image-generation.ts); absent: their cells fail. */
+  images?: ImageGenerationPort | undefined;
   events: EventBus;
   logger: Logger;
   config: GenerationConfig;

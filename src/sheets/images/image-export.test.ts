@@ -1,0 +1,185 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
+import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
+import { bufferZipReader, inflateZipEntry, listZipEntries } from '../../documents/document-zip.ts';
+import type { ImageReference } from './image-reference.ts';
+import { solidImage } from './image-test-fixtures.ts';
+import { createZipWriter, isSafeZipName } from './image-zip-writer.ts';
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+describe('exports keeping images', () => {
+  let t: TestApp;
+  let members: ProjectWithMembers;
+  let other: ProjectWithMembers;
+  let datasetId: string;
+  let png: Buffer;
+  let jpeg: Buffer;
+  let secret: Buffer;
+  const dir = mkdtempSync(path.join(tmpdir(), 'image-export-'));
+
+  beforeAll(async () => {
+    t = await createTestApp();
+    members = await createProjectWithMembers(t);
+    other = await createProjectWithMembers(t);
+    const images = t.app.features.images.images;
+    const sheets = t.app.features.sheets.sheets;
+    png = await solidImage('png', { width: 40, height: 30 });
+    jpeg = await solidImage('jpeg', { colour: { r: 10, g: 200, b: 10 } });
+    secret = await solidImage('png', { colour: { r: 1, g: 2, b: 3 } });
+    const store = async (projectId: string, name: string, bytes: Buffer) => {
+      const stored = await images.storeImage(projectId, { name, bytes });
+      if (!stored.ok) throw new Error(stored.reason);
+      return stored.reference;
+    };
+    const cat = await store(members.project.id, 'cat.png', png);
+    const dog = await store(members.project.id, 'dog.jpg', jpeg);
+    const forged = await store(other.project.id, 'secret.png', secret);
+    const actor = members.owner.actor;
+    const dataset = await sheets.createDataset(actor, members.project.id, {
+      name: 'Pets',
+      columns: [
+        { name: 'Photo', type: 'image' },
+        { name: 'Caption', type: 'text' },
+      ],
+    });
+    datasetId = dataset.id;
+    const [photo, caption] = dataset.columns.map((column) => column.id) as [string, string];
+    const row = (reference: ImageReference | null, text: string) => ({
+      [photo]: reference as never,
+      [caption]: text,
+    });
+    await sheets.appendRows(actor, members.project.id, dataset.id, [
+      row(cat, 'a cat'),
+      row(dog, 'a dog'),
+      // A name a cell may hold (it is data), aimed at the extracting machine's disk.
+      row({ ...cat, name: '../../../../tmp/evil/..\\..\\x.png' }, 'hostile name'),
+      // Another project's image: exported as null, its bytes never read.
+      row(forged, 'forged'),
+      row(null, 'no image'),
+    ]);
+  });
+  afterAll(async () => {
+    await t?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const download = (format: string, who = members.viewer, project = members.project.id) =>
+    t.app.inject({
+      method: 'GET',
+      url: `/api/projects/${project}/datasets/${datasetId}/export/images?format=${format}`,
+      headers: who.headers,
+    });
+
+  it('ZIP: data.csv names each image file under images/, and the files hold the bytes', async () => {
+    const response = await download('csv');
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toBe('application/zip');
+    expect(response.headers['content-disposition']).toContain('Pets.zip');
+    const zip = response.rawPayload;
+    const read = bufferZipReader(zip);
+    const entries = listZipEntries(read, zip.length);
+    const files = new Map(
+      entries.map((entry) => [entry.name, inflateZipEntry(entry, read, 10_000_000)]),
+    );
+    const catPath = `images/${sha256(png).slice(0, 12)}-cat.png`;
+    const dogPath = `images/${sha256(jpeg).slice(0, 12)}-dog.jpg`;
+    const evilPath = `images/${sha256(png).slice(0, 12)}-_.._.._.._tmp_evil_.._.._x.png`;
+    expect([...files.keys()].sort()).toEqual(['data.csv', catPath, dogPath, evilPath].sort());
+    expect(files.get(catPath)!.equals(png)).toBe(true);
+    expect(files.get(dogPath)!.equals(jpeg)).toBe(true);
+    const csv = files.get('data.csv')!.toString('utf8').trim().split('\n');
+    expect(csv).toEqual([
+      'Photo,Caption',
+      `${catPath},a cat`,
+      `${dogPath},a dog`,
+      `${evilPath},hostile name`,
+      ',forged',
+      ',no image',
+    ]);
+    // The other project's bytes are nowhere in the archive.
+    expect(zip.includes(secret)).toBe(false);
+  });
+
+  it('attack: no entry name can leave the archive root, whatever the cells hold', async () => {
+    const response = await download('jsonl');
+    const zip = response.rawPayload;
+    const entries = listZipEntries(bufferZipReader(zip), zip.length);
+    expect(entries.length).toBe(4);
+    for (const entry of entries) {
+      expect(isSafeZipName(entry.name)).toBe(true);
+      expect(entry.name.split('/')).not.toContain('..');
+      expect(entry.name).toMatch(/^(data\.jsonl|images\/[0-9a-f]{12}-[A-Za-z0-9._-]+)$/);
+    }
+    // The writer refuses unsafe names itself, whoever builds them.
+    const writer = createZipWriter(path.join(dir, 'unsafe.zip'));
+    for (const name of ['../x', '/etc/passwd', 'a/../../b', 'a\\..\\b', 'c:x', 'a//b', '.', ''])
+      await expect(writer.addFile(name, path.join(dir, 'none'))).rejects.toThrow(/unsafe/);
+    writer.abort();
+  });
+
+  it('ZIP entries carry correct CRCs (stored and deflated)', async () => {
+    const source = path.join(dir, 'data.txt');
+    writeFileSync(source, 'hello '.repeat(1_000));
+    const target = path.join(dir, 'check.zip');
+    const writer = createZipWriter(target);
+    await writer.addFile('data.txt', source, { deflate: true });
+    await writer.addFile('images/a.png', source);
+    await writer.finish();
+    const zip = readFileSync(target);
+    const read = bufferZipReader(zip);
+    const entries = listZipEntries(read, zip.length);
+    expect(entries.map((entry) => entry.method)).toEqual([8, 0]);
+    // Each central directory record's CRC-32 is its bytes' own.
+    let at = zip.readUInt32LE(zip.length - 22 + 16);
+    for (const entry of entries) {
+      const bytes = inflateZipEntry(entry, read, 1_000_000);
+      expect(bytes.toString()).toBe('hello '.repeat(1_000));
+      expect(zip.readUInt32LE(at)).toBe(0x02014b50);
+      expect(zip.readUInt32LE(at + 16)).toBe(crc32(bytes));
+      at += 46 + zip.readUInt16LE(at + 28);
+    }
+  });
+
+  it('Parquet: image columns are {bytes, path} structs with the bytes unchanged (Hugging Face Image)', async () => {
+    const response = await download('parquet');
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toBe('application/vnd.apache.parquet');
+    const file = path.join(dir, 'pets.parquet');
+    writeFileSync(file, response.rawPayload);
+    const rows = await t.platform.duckdb.query<{
+      bytes: string | null;
+      path: string | null;
+      caption: string;
+    }>(
+      `select hex("Photo".bytes) as bytes, "Photo".path as path, "Caption" as caption from read_parquet('${file}')`,
+    );
+    expect(rows.map((row) => row.caption)).toEqual([
+      'a cat',
+      'a dog',
+      'hostile name',
+      'forged',
+      'no image',
+    ]);
+    expect(rows[0]!.bytes).toBe(png.toString('hex').toUpperCase());
+    expect(rows[0]!.path).toBe(`${sha256(png).slice(0, 12)}-cat.png`);
+    expect(rows[1]!.bytes).toBe(jpeg.toString('hex').toUpperCase());
+    expect(rows[3]).toMatchObject({ bytes: null, path: null });
+    expect(rows[4]).toMatchObject({ bytes: null, path: null });
+    const metadata = await t.platform.duckdb.query<{ key: string; value: string }>(
+      `select decode(key) as key, decode(value) as value from parquet_kv_metadata('${file}')`,
+    );
+    const hub = metadata.find((entry) => entry.key === 'huggingface');
+    expect(JSON.parse(hub!.value)).toEqual({ info: { features: { Photo: { _type: 'Image' } } } });
+  });
+
+  it('answers 404 to a member of another project, 400 for an unknown format', async () => {
+    expect((await download('csv', other.viewer)).statusCode).toBe(404);
+    expect((await download('xlsx')).statusCode).toBe(400);
+  });
+});

@@ -1,0 +1,206 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { eventually } from '../../../test/eventually.ts';
+import { generatedPng } from '../../../tools/fake-llm/fake-llm-images.ts';
+import type { Actor } from '../../access/actor.ts';
+import {
+  type GenerationTestEnv,
+  openGenerationTestEnv,
+  sheetsOf,
+} from '../generation/generation-test-helpers.ts';
+import type { ImageReference } from './image-reference.ts';
+import { solidImage } from './image-test-fixtures.ts';
+
+let env: GenerationTestEnv;
+const owner = (): Actor => env.members.owner.actor;
+const images = () => env.t.app.features.images.images;
+const aiColumns = () => env.t.app.generation.aiColumns;
+const runs = () => env.t.app.generation.runs;
+const imageRequests = () =>
+  env.fake.requests.filter((request) => request.path.endsWith('/images/generations'));
+
+beforeAll(async () => {
+  env = await openGenerationTestEnv();
+});
+afterAll(async () => {
+  await env?.close();
+});
+beforeEach(() => env.fake.reset());
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+async function imageColumn(datasetId: string, prompt: string, model = 'gpt-image-1') {
+  return aiColumns().createAiColumn(owner(), env.projectId, datasetId, {
+    name: 'Picture',
+    prompt,
+    provider: env.providerId,
+    model,
+    output: { type: 'image', size: '256x256' },
+  });
+}
+
+describe('image generation columns', () => {
+  it('stores each generated image like an upload, thumbnailed, with cost and usage recorded', async () => {
+    const data = await env.dataset(
+      'Posters',
+      ['Subject'],
+      [{ Subject: 'a fox' }, { Subject: 'a heron' }],
+    );
+    const created = await imageColumn(data.id, 'A poster of {{Subject}}');
+    expect(created.column.type).toBe('image');
+    const done = await env.waitForRun(data.id, created.run!.id);
+    expect(done).toMatchObject({ status: 'completed', progress: { done: 2, errors: 0 } });
+
+    const cells = await env.cells(data.id, created.column.id);
+    const [fox, heron] = cells.map((cell) => cell.value as unknown as ImageReference);
+    const expected = generatedPng('A poster of a fox', '256x256');
+    expect(fox).toEqual({
+      sha256: sha256(expected),
+      mediaType: 'image/png',
+      bytes: expected.length,
+      width: 256,
+      height: 256,
+      name: `Picture-${data.rowIds[0]}.png`,
+    });
+    expect(heron!.sha256).not.toBe(fox!.sha256);
+    // The bytes are in the project's blob store, with a thumbnail.
+    const original = await images().original(owner(), env.projectId, fox!.sha256);
+    expect(readFileSync(original.path).equals(expected)).toBe(true);
+    const thumbnail = await images().thumbnail(owner(), env.projectId, fox!.sha256);
+    expect(readFileSync(thumbnail.path).subarray(8, 12).toString('latin1')).toBe('WEBP');
+
+    // The request: the rendered prompt, the size, base64 asked of no model that refuses it.
+    expect(imageRequests().map((request) => request.body)).toContainEqual({
+      model: 'gpt-image-1',
+      prompt: 'A poster of a fox',
+      n: 1,
+      size: '256x256',
+    });
+    // The fake reports tokens (1,000 output per image): priced from the catalog, kept on the cell.
+    expect(cells[0]).toMatchObject({ model: 'gpt-image-1', outputTokens: 1_000, attempts: 1 });
+    expect(cells[0]!.costNanoUsd).toBeGreaterThan(0);
+    expect(done.progress.costNano).toBeGreaterThan(0);
+    await env.t.app.llm.llm.flush();
+    await env.t.app.llm.images.flush();
+    const usage = await env.t.platform.database.db
+      .selectFrom('llm_calls')
+      .select(['feature', 'status', 'model'])
+      .where('project_id', '=', env.projectId)
+      .where('feature', '=', 'sheet-image')
+      .execute();
+    expect(usage.filter((row) => row.status === 'ok').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a provider that returns no image, or no image bytes, fails that cell with a clear error', async () => {
+    const data = await env.dataset(
+      'Refusals',
+      ['Subject'],
+      [{ Subject: 'a lake' }, { Subject: '[no-image]' }, { Subject: '[not-an-image]' }],
+    );
+    const created = await imageColumn(data.id, 'Paint {{Subject}}');
+    const done = await env.waitForRun(data.id, created.run!.id);
+    expect(done.progress).toMatchObject({ done: 1, errors: 2 });
+    const cells = await env.cells(data.id, created.column.id);
+    expect(cells[0]!.status).toBe('done');
+    expect(cells[1]).toMatchObject({
+      status: 'error',
+      error: 'PROVIDER_ERROR: The provider returned no image',
+      value: null,
+    });
+    expect(cells[2]).toMatchObject({
+      status: 'error',
+      error: expect.stringMatching(/^PROVIDER_ERROR: The generated image was refused: /),
+      value: null,
+    });
+    // A refusal is final: asked once, not retried.
+    expect(
+      imageRequests().filter((request) => JSON.stringify(request.body).includes('[no-image]')),
+    ).toHaveLength(1);
+  });
+
+  it('retries a 500 through the router, and regenerating a cell draws it again', async () => {
+    const data = await env.dataset('Retries', ['Subject'], [{ Subject: 'a storm' }]);
+    const created = await imageColumn(
+      data.id,
+      'Draw {{Subject}}',
+      'gpt-image-1@fail-times=1,status=500',
+    );
+    const done = await env.waitForRun(data.id, created.run!.id);
+    expect(done.progress).toMatchObject({ done: 1, errors: 0 });
+    const [cell] = await env.cells(data.id, created.column.id);
+    expect(cell).toMatchObject({ status: 'done', attempts: 2 });
+    const rerun = await runs().startRun(owner(), env.projectId, data.id, created.column.id, {
+      mode: 'cells',
+      rowIds: [data.rowIds[0]!],
+    });
+    expect((await env.waitForRun(data.id, rerun.id)).progress.done).toBe(1);
+    const [again] = await env.cells(data.id, created.column.id);
+    expect(again!.version).toBeGreaterThan(cell!.version);
+    expect(imageRequests().length).toBe(3);
+  });
+
+  it('cancelling a run closes the image requests in flight and hands the cells back', async () => {
+    const data = await env.dataset('Cancelled', ['Subject'], [{ Subject: 'a slow one' }]);
+    const created = await imageColumn(data.id, 'Draw {{Subject}}', 'gpt-image-1@hang');
+    await env.fake.waitFor((request) => request.path.endsWith('/images/generations'), 60_000);
+    await runs().cancelRun(owner(), env.projectId, data.id, created.run!.id);
+    const run = await env.waitForRun(data.id, created.run!.id, ['cancelled']);
+    expect(run.status).toBe('cancelled');
+    await eventually(() => expect(env.fake.inFlight()).toBe(0));
+    const [cell] = await env.cells(data.id, created.column.id);
+    expect(cell!.status).not.toBe('generating');
+    expect(cell!.value).toBeNull();
+  });
+
+  it('a hard budget stops the run before any image is asked for', async () => {
+    const data = await env.dataset('Budgeted', ['Subject'], [{ Subject: 'gold' }]);
+    const created0 = await env.t.app.llm.admin.createBudget(owner(), env.projectId, {
+      period: 'day',
+      hardLimitNano: 1e15,
+    });
+    const budget = await env.t.app.llm.admin.updateBudget(owner(), env.projectId, created0.id, {
+      hardLimitNano: created0.spentNano + 1_000,
+    });
+    try {
+      const created = await imageColumn(data.id, 'Draw {{Subject}}');
+      const paused = await env.waitForRun(data.id, created.run!.id);
+      expect(paused).toMatchObject({
+        status: 'paused',
+        pauseReason: 'budget',
+        error: { code: 'BUDGET_EXCEEDED' },
+      });
+      expect(
+        imageRequests().filter((request) => JSON.stringify(request.body).includes('gold')),
+      ).toHaveLength(0);
+    } finally {
+      await env.t.app.llm.admin.deleteBudget(owner(), env.projectId, budget.id);
+    }
+  });
+
+  it('refuses a prompt that reads an image column (no image-to-image yet): 400 naming prompt', async () => {
+    const sheets = sheetsOf(env.t);
+    const dataset = await sheets.createDataset(owner(), env.projectId, {
+      name: 'Img2img',
+      columns: [{ name: 'Photo', type: 'image' }],
+    });
+    const stored = await images().storeImage(env.projectId, {
+      name: 'a.png',
+      bytes: await solidImage('png'),
+    });
+    expect(stored.ok).toBe(true);
+    await expect(imageColumn(dataset.id, 'Repaint {{Photo}}')).rejects.toMatchObject({
+      code: 'VALIDATION_ERROR',
+      details: { issues: [{ path: 'prompt' }] },
+    });
+    await expect(
+      aiColumns().createAiColumn(owner(), env.projectId, dataset.id, {
+        name: 'Huge',
+        prompt: 'x',
+        provider: env.providerId,
+        model: 'gpt-image-1',
+        output: { type: 'image', size: '99999x99999' as never },
+      }),
+    ).rejects.toMatchObject({ issues: [{ path: ['output', 'size'] }] });
+  });
+});
