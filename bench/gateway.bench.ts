@@ -3,8 +3,10 @@
 // streamed call read to its end (chunk pass-through), split into what the LLM module adds on
 // its own (the same call through `llm.stream` in-process, no HTTP in front) and the rest (HTTP
 // server, gateway key and wire format); and many concurrent streamed calls from one address on
-// one server with default connection settings: all complete, RSS high-water.
-// Sizes: BENCH_GATEWAY_CALLS (default 2,000), BENCH_GATEWAY_CONCURRENT (default 1,000).
+// one server with default connection and rate-limit settings: all complete, RSS high-water.
+// CPU time per call is printed too: on a loaded machine it compares runs where latency cannot.
+// Sizes: BENCH_GATEWAY_CALLS (default 2,000; 0 runs only the concurrent calls),
+// BENCH_GATEWAY_CONCURRENT (default 1,000).
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,9 +39,9 @@ export default async function gatewayBench(): Promise<BenchRow[]> {
     port: 0,
     jobsEnabled: false,
     logLevel: 'silent',
-    rateLimit: { ...base.rateLimit, perIp: 10_000_000, perUser: 10_000_000 },
     // Every caller here is 127.0.0.1, past the per-address connection bound (default 100):
-    // the default overflow for the gateway (2,000) and key concurrency (1,000) carry them.
+    // the default overflow for the gateway (2,000) and key concurrency (1,000) carry them, and
+    // the per-address request limit (600 a minute) does not count calls with a known key.
     llm: { ...base.llm, maxConcurrency: CONCURRENT },
   };
   const platform = await openPlatform(config, createLogger({ level: 'silent', format: 'json' }));
@@ -108,24 +110,37 @@ export default async function gatewayBench(): Promise<BenchRow[]> {
     }
 
     // Alternate direct, in-process and gateway calls so drift hits all alike.
-    for (const [label, call] of [
+    const phases = [
       ['non-streamed', plain],
       ['streamed', streamed],
-    ] as const) {
+    ] as const;
+    for (const [label, call] of CALLS > 0 ? phases : []) {
       const directMs: number[] = [];
       const llmMs: number[] = [];
       const gatewayMs: number[] = [];
+      // CPU time of this process (client, server, LLM module; the fake provider is a child).
+      const cpu = { direct: 0, llm: 0, gateway: 0 };
+      const cpuOf = (since: NodeJS.CpuUsage) => {
+        const used = process.cpuUsage(since);
+        return (used.user + used.system) / 1000;
+      };
       for (let i = 0; i < CALLS; i++) {
         const prompt = `Summarise row ${i} of the benchmark dataset`;
         let started = performance.now();
+        let cpuStart = process.cpuUsage();
         await call(direct, 'gpt-4o-mini', prompt);
         directMs.push(performance.now() - started);
+        cpu.direct += cpuOf(cpuStart);
         started = performance.now();
+        cpuStart = process.cpuUsage();
         await inProcess(prompt);
         llmMs.push(performance.now() - started);
+        cpu.llm += cpuOf(cpuStart);
         started = performance.now();
+        cpuStart = process.cpuUsage();
         await call(gateway, 'fast', prompt);
         gatewayMs.push(performance.now() - started);
+        cpu.gateway += cpuOf(cpuStart);
       }
       const d = stats(directMs);
       const l = stats(llmMs);
@@ -152,6 +167,17 @@ export default async function gatewayBench(): Promise<BenchRow[]> {
         {
           name: `gateway ${label}: of which HTTP + gateway p50`,
           value: round(g.p50 - l.p50, 3),
+          unit: 'ms',
+        },
+        // CPU time per call: comparable across runs on a loaded machine, unlike latency.
+        {
+          name: `gateway ${label}: CPU per call, LLM module in-process`,
+          value: round(cpu.llm / CALLS, 3),
+          unit: 'ms',
+        },
+        {
+          name: `gateway ${label}: CPU per call added by the gateway (server side)`,
+          value: round((cpu.gateway - cpu.direct) / CALLS, 3),
           unit: 'ms',
         },
         {

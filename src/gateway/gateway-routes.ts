@@ -65,8 +65,13 @@ export const gatewayApiRoutes: FastifyPluginAsyncZod<{ gateway: GatewayService }
   });
 
   // A gateway key is the credential; a connection past the per-address bound may carry
-  // these routes (docs/gateway.md, "Many calls from one host").
-  const config = { public: true, connectionOverflow: true };
+  // these routes, and the per-address rate limit counts only calls with keys not known live
+  // here: a known key is bounded by its own limits (docs/gateway.md, "Many calls from one host").
+  const config = {
+    public: true,
+    connectionOverflow: true,
+    rateLimitExempt: (request: FastifyRequest) => gateway.isKnownKey(bearerOf(request)),
+  };
   const tags = ['gateway'];
 
   app.get(

@@ -53,12 +53,15 @@ export interface GatewayServiceDeps {
  */
 export function createGatewayService(deps: GatewayServiceDeps) {
   const { db, store, llm, admin, access, audit, logger, now } = deps;
-  const byHash = new Map<string, { at: number; key: GatewayKey | undefined }>();
+  // Live keys by hash, and (apart, so a flood of made-up keys cannot evict the live ones)
+  // hashes that matched no live key.
+  const byHash = new Map<string, { at: number; key: GatewayKey }>();
+  const misses = new Map<string, number>();
   const touched = new Map<string, number>();
   const inFlight = new Map<string, number>();
 
   const forget = (keyId: string) => {
-    for (const [hash, entry] of byHash) if (entry.key?.id === keyId) byHash.delete(hash);
+    for (const [hash, entry] of byHash) if (entry.key.id === keyId) byHash.delete(hash);
   };
 
   /** Names every model entry; `<provider kind>/<model>` when none was given. */
@@ -260,6 +263,16 @@ export function createGatewayService(deps: GatewayServiceDeps) {
       forget(keyId);
     },
 
+    /**
+     * Whether a bearer token is a key this server has found live (however long ago; a
+     * revoked one is found out by `authenticate` on its next call). No database read: the
+     * per-address rate limit exempts such calls, which their key's limits bound instead,
+     * while made-up keys still count against their address (docs/gateway.md).
+     */
+    isKnownKey(token: string | undefined): boolean {
+      return token !== undefined && GATEWAY_KEY_PATTERN.test(token) && byHash.has(sha256Hex(token));
+    },
+
     /** The live key a bearer token stands for; UNAUTHENTICATED otherwise. */
     async authenticate(token: string | undefined): Promise<GatewayKey> {
       if (token === undefined)
@@ -267,13 +280,21 @@ export function createGatewayService(deps: GatewayServiceDeps) {
       if (!GATEWAY_KEY_PATTERN.test(token)) throw unauthenticated('Invalid gateway key');
       const hash = sha256Hex(token);
       const at = now();
-      let entry = byHash.get(hash);
-      if (!entry || at - entry.at > KEY_CACHE_MS) {
-        entry = { at, key: await store.findLiveByHash(hash) };
-        if (byHash.size > 10_000) byHash.clear();
-        byHash.set(hash, entry);
+      const live = byHash.get(hash);
+      let key = live?.key;
+      const readAt = live?.at ?? misses.get(hash);
+      if (readAt === undefined || at - readAt > KEY_CACHE_MS) {
+        key = await store.findLiveByHash(hash);
+        if (key) {
+          if (byHash.size > 10_000) byHash.clear();
+          byHash.set(hash, { at, key });
+          misses.delete(hash);
+        } else {
+          if (misses.size > 10_000) misses.clear();
+          misses.set(hash, at);
+          byHash.delete(hash);
+        }
       }
-      const key = entry.key;
       if (!key) throw unauthenticated('Invalid or revoked gateway key');
       if (at - (touched.get(key.id) ?? 0) > TOUCH_EVERY_MS) {
         touched.set(key.id, at);

@@ -2,6 +2,7 @@ import type {
   FailureKind,
   FinishReason,
   LlmMessage,
+  LlmToolCallPart,
   ProviderKind,
   TokenUsage,
 } from './llm-provider.ts';
@@ -406,4 +407,26 @@ export function warningText(warning: unknown): string {
         : undefined,
   ].filter((part): part is string => part !== undefined);
   return parts.join(': ');
+}
+
+/** A whole tool call the SDK reported, as the port's part. */
+export function toolCallOf(part: {
+  toolCallId: string;
+  toolName: string;
+  input: unknown;
+}): LlmToolCallPart {
+  return {
+    type: 'tool-call',
+    toolCallId: part.toolCallId,
+    toolName: part.toolName,
+    input: part.input,
+  };
+}
+
+/**
+ * An answer that ends with tool calls finished for them, whatever the wire format says
+ * (Hugging Face's Responses mapping reports `stop`): callers loop on `tool-calls`.
+ */
+export function withToolCalls(reason: FinishReason, calls: number): FinishReason {
+  return calls > 0 && reason === 'stop' ? 'tool-calls' : reason;
 }

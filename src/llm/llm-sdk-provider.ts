@@ -2,29 +2,27 @@ import { createAnthropic } from '@ai-sdk/anthropic';
 import { createHuggingFace } from '@ai-sdk/huggingface';
 import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
-import { generateText, jsonSchema, type LanguageModel, Output, streamText, tool } from 'ai';
+import { generateText, type LanguageModel } from 'ai';
 import { createImageGenerator } from './llm-image-provider.ts';
-import {
-  type FinishReason,
-  type LlmProvider,
-  type LlmToolCallPart,
-  type ProviderCallRequest,
-  ProviderFailure,
-  type ProviderGenerateResult,
-  type ProviderKind,
-  type ProviderStreamEvent,
+import type {
+  LlmProvider,
+  ProviderCallRequest,
+  ProviderGenerateResult,
+  ProviderKind,
+  ProviderStreamEvent,
 } from './llm-provider.ts';
+import { sdkCallOptions } from './llm-sdk-call-options.ts';
 import {
   failureFromError,
-  failureMessage,
   requestIdFrom,
   responseIdFrom,
-  type SdkUsage,
   toFinishReason,
-  toSdkPrompt,
+  toolCallOf,
   toTokenUsage,
   warningText,
+  withToolCalls,
 } from './llm-sdk-mapping.ts';
+import { streamSdkAnswer } from './llm-sdk-stream.ts';
 
 // The SDK prints warnings (unsupported settings) to the console; we return them with the
 // result instead, where the caller can log them with context.
@@ -60,37 +58,7 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
   const fetchImpl = options.fetch;
   const settings = { baseURL: baseUrl, apiKey, ...(fetchImpl ? { fetch: fetchImpl } : {}) };
 
-  let factory: (model: string) => LanguageModel;
-  switch (kind) {
-    case 'openai': {
-      const provider = createOpenAI(settings);
-      factory = (model) => provider(model);
-      break;
-    }
-    case 'anthropic': {
-      const provider = createAnthropic(settings);
-      factory = (model) => provider(model);
-      break;
-    }
-    case 'huggingface': {
-      const provider = createHuggingFace(settings);
-      factory = (model) => provider(model);
-      break;
-    }
-    case 'openai-compatible': {
-      const provider = createOpenAICompatible({
-        ...settings,
-        name: 'openai-compatible',
-        // Servers like vLLM and llama.cpp report usage only when asked for it in the stream.
-        includeUsage: true,
-        // vLLM, Ollama, llama.cpp and LM Studio accept a JSON Schema in response_format;
-        // without this the SDK sends bare json_object and the schema is lost.
-        supportsStructuredOutputs: true,
-      });
-      factory = (model) => provider(model);
-      break;
-    }
-  }
+  const factory = languageModels(kind, settings);
   const models = new Map<string, LanguageModel>();
   const modelFor = (id: string): LanguageModel => {
     let model = models.get(id);
@@ -102,71 +70,8 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
     return model;
   };
 
-  const callOptions = (request: ProviderCallRequest) => {
-    if (kind === 'huggingface' && carriesToolHistory(request))
-      // @ai-sdk/huggingface's Responses mapping drops assistant tool calls and tool results
-      // from the input: the model would answer without them. Refused rather than lost.
-      throw new ProviderFailure(
-        'bad-request',
-        'The huggingface connection cannot send tool calls and results back to the model; connect Hugging Face as openai-compatible (https://router.huggingface.co/v1) for tool use',
-      );
-    const prompt = toSdkPrompt(request.messages);
-    const p = request.parameters;
-    return {
-      model: modelFor(request.model),
-      ...(prompt.instructions === undefined ? {} : { instructions: prompt.instructions }),
-      messages: prompt.messages,
-      allowSystemInMessages: prompt.systemInMessages,
-      maxRetries: 0,
-      abortSignal: request.signal,
-      ...(p.maxOutputTokens === undefined ? {} : { maxOutputTokens: p.maxOutputTokens }),
-      ...(p.temperature === undefined ? {} : { temperature: p.temperature }),
-      ...(p.topP === undefined ? {} : { topP: p.topP }),
-      ...(p.topK === undefined ? {} : { topK: p.topK }),
-      ...(p.presencePenalty === undefined ? {} : { presencePenalty: p.presencePenalty }),
-      ...(p.frequencyPenalty === undefined ? {} : { frequencyPenalty: p.frequencyPenalty }),
-      ...(p.stopSequences === undefined ? {} : { stopSequences: p.stopSequences }),
-      ...(p.seed === undefined ? {} : { seed: p.seed }),
-      ...(p.reasoningEffort === undefined ? {} : { reasoning: p.reasoningEffort }),
-      ...(request.outputSchema === undefined
-        ? {}
-        : { output: Output.object({ schema: jsonSchema(request.outputSchema) }) }),
-      // Tools without `execute`: the SDK reports the calls and stops; running them is the
-      // caller's loop (one step per attempt, so a retry never runs a tool twice).
-      // `none` is sent as no tools at all (the same for the model; some wire formats lack it).
-      ...(request.tools && request.tools.length > 0 && request.toolChoice !== 'none'
-        ? {
-            tools: Object.fromEntries(
-              request.tools.map((definition) => [
-                definition.name,
-                tool({
-                  ...(definition.description ? { description: definition.description } : {}),
-                  inputSchema: jsonSchema(definition.inputSchema),
-                }),
-              ]),
-            ),
-            ...(request.toolChoice === undefined
-              ? {}
-              : {
-                  toolChoice:
-                    typeof request.toolChoice === 'string'
-                      ? request.toolChoice
-                      : { type: 'tool' as const, toolName: request.toolChoice.toolName },
-                }),
-          }
-        : {}),
-    };
-  };
-  const toolCall = (part: {
-    toolCallId: string;
-    toolName: string;
-    input: unknown;
-  }): LlmToolCallPart => ({
-    type: 'tool-call',
-    toolCallId: part.toolCallId,
-    toolName: part.toolName,
-    input: part.input,
-  });
+  const callOptions = (request: ProviderCallRequest) =>
+    sdkCallOptions(kind, modelFor(request.model), request);
 
   const fail = (error: unknown) => failureFromError(error, { provider: kind, secrets });
 
@@ -174,78 +79,9 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
     ...createImageGenerator({ kind, baseUrl, apiKey: options.apiKey, fetch: fetchImpl }),
     kind,
 
-    async *stream(request: ProviderCallRequest): AsyncIterable<ProviderStreamEvent> {
-      const result = streamText({
-        ...callOptions(request),
-        // The default handler prints the error, request body (the prompt) included, to stderr.
-        onError: () => {},
-      });
-      let warnings: string[] = [];
-      const toolCalls: LlmToolCallPart[] = [];
-      let finish:
-        | {
-            usage: SdkUsage;
-            finishReason: string;
-            response: {
-              headers?: Record<string, string> | undefined;
-              modelId?: string;
-              id?: string;
-            };
-          }
-        | undefined;
-      try {
-        for await (const part of result.fullStream) {
-          switch (part.type) {
-            case 'text-delta':
-              if (part.text !== '') yield { type: 'text-delta', text: part.text };
-              break;
-            case 'reasoning-delta':
-              if (part.text !== '') yield { type: 'reasoning-delta', text: part.text };
-              break;
-            case 'tool-call': {
-              // A call whose input does not parse as the tool's JSON is an error part the SDK
-              // reports separately ('tool-error' / invalid input); this one is whole.
-              const call = toolCall(part);
-              toolCalls.push(call);
-              yield call;
-              break;
-            }
-            case 'start-step':
-              warnings = part.warnings.map(warningText);
-              break;
-            case 'finish-step':
-              finish = part;
-              break;
-            case 'error':
-              // Any error inside the stream fails the attempt: a partial answer is never a success.
-              throw fail(part.error);
-            case 'abort':
-              throw new ProviderFailure('aborted', failureMessage(kind, 'aborted'));
-            default:
-              break;
-          }
-        }
-        if (!finish) {
-          throw new ProviderFailure('network', failureMessage(kind, 'network'), {
-            responseStarted: true,
-          });
-        }
-        const output = request.outputSchema === undefined ? undefined : await result.output;
-        yield {
-          type: 'finish',
-          usage: toTokenUsage(finish.usage),
-          finishReason: withToolCalls(toFinishReason(finish.finishReason), toolCalls.length),
-          requestId: requestIdFrom(finish.response.headers),
-          responseModel: finish.response.modelId,
-          responseId: responseIdFrom(finish.response.id),
-          output,
-          toolCalls,
-          warnings,
-          rawUsage: finish.usage.raw,
-        };
-      } catch (error) {
-        throw fail(error);
-      }
+    stream(request: ProviderCallRequest): AsyncIterable<ProviderStreamEvent> {
+      // Options are built inside the stream, so a request the adapter refuses fails the stream.
+      return streamSdkAnswer(kind, () => callOptions(request), request, fail);
     },
 
     async generate(request: ProviderCallRequest): Promise<ProviderGenerateResult> {
@@ -259,7 +95,7 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
           responseModel: result.response.modelId,
           responseId: responseIdFrom(result.response.id),
           output: request.outputSchema === undefined ? undefined : result.output,
-          toolCalls: result.toolCalls.map(toolCall),
+          toolCalls: result.toolCalls.map(toolCallOf),
           warnings: (result.warnings ?? []).map(warningText),
           rawUsage: result.usage.raw,
         };
@@ -297,23 +133,37 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
   };
 }
 
-/** Assistant tool calls or tool results among the messages. */
-function carriesToolHistory(request: ProviderCallRequest): boolean {
-  return request.messages.some(
-    (message) =>
-      message.role === 'tool' ||
-      (message.role === 'assistant' &&
-        typeof message.content !== 'string' &&
-        message.content.some((part) => part.type === 'tool-call')),
-  );
-}
-
-/**
- * An answer that ends with tool calls finished for them, whatever the wire format says
- * (Hugging Face's Responses mapping reports `stop`): callers loop on `tool-calls`.
- */
-function withToolCalls(reason: FinishReason, calls: number): FinishReason {
-  return calls > 0 && reason === 'stop' ? 'tool-calls' : reason;
+/** The SDK's model factory of a provider kind (one per connection). */
+function languageModels(
+  kind: ProviderKind,
+  settings: { baseURL: string; apiKey: string; fetch?: typeof fetch },
+): (model: string) => LanguageModel {
+  switch (kind) {
+    case 'openai': {
+      const provider = createOpenAI(settings);
+      return (model) => provider(model);
+    }
+    case 'anthropic': {
+      const provider = createAnthropic(settings);
+      return (model) => provider(model);
+    }
+    case 'huggingface': {
+      const provider = createHuggingFace(settings);
+      return (model) => provider(model);
+    }
+    case 'openai-compatible': {
+      const provider = createOpenAICompatible({
+        ...settings,
+        name: 'openai-compatible',
+        // Servers like vLLM and llama.cpp report usage only when asked for it in the stream.
+        includeUsage: true,
+        // vLLM, Ollama, llama.cpp and LM Studio accept a JSON Schema in response_format;
+        // without this the SDK sends bare json_object and the schema is lost.
+        supportsStructuredOutputs: true,
+      });
+      return (model) => provider(model);
+    }
+  }
 }
 
 export function resolveBaseUrl(options: Pick<SdkProviderOptions, 'kind' | 'baseUrl'>): string {

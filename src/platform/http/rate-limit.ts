@@ -5,6 +5,17 @@ import { AppError } from '../app-error.ts';
 import type { Logger } from '../logger.ts';
 import type { AppInstance } from './app-instance.ts';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * Requests of this route that the per-IP limit does not count: their caller has a bound of
+     * its own (the gateway's known keys, limited per key). Must not read the database: it runs
+     * before any other check, for every request of the route.
+     */
+    rateLimitExempt?: (request: FastifyRequest) => boolean;
+  }
+}
+
 export interface RateLimitSettings {
   /** Requests per minute per client IP on every route without its own limit. */
   perIp: number;
@@ -86,6 +97,7 @@ export async function installRateLimit(
     hook: 'onRequest',
     ...(redis ? { redis, nameSpace: 'braincells:rate-limit:' } : {}),
     skipOnError: true,
+    allowList: (request) => request.routeOptions.config.rateLimitExempt?.(request) === true,
     errorResponseBuilder: (_request, context) => rateLimited(Math.ceil(context.ttl / 1000)),
   });
 
