@@ -28,26 +28,52 @@ const duration = (minMs: number, maxMs: number) =>
     .transform((value) => Number(value.slice(0, -1)) * DURATION_UNITS[value.at(-1) as 's'])
     .pipe(z.number().min(minMs, 'too short').max(maxMs, 'too long'));
 
-// Comma-separated browser origins (scheme://host[:port]), each checked.
-const originList = z
+// Comma-separated values, trimmed, empty entries dropped; `check` refuses a bad entry.
+const commaList = (check: (entry: string) => boolean, message: string) =>
+  z
+    .string()
+    .transform((value) =>
+      value
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter(Boolean),
+    )
+    .refine((entries) => entries.every(check), message);
+
+const isOrigin = (origin: string) => {
+  try {
+    return new URL(origin).origin === origin;
+  } catch {
+    return false;
+  }
+};
+
+// Browser origins (scheme://host[:port]), each checked.
+const originList = commaList(
+  isOrigin,
+  'each origin must look like https://app.example.com (no path, no trailing slash)',
+);
+const modelPatternList = commaList(
+  (pattern) => /^[A-Za-z0-9*._:@/-]{1,200}$/.test(pattern),
+  'every entry must be a model name pattern (letters, digits, . _ - : @ / and *)',
+);
+const absolutePathList = commaList(
+  (root) => root.startsWith('/'),
+  'every root must be an absolute path',
+);
+
+const httpUrl = z.url({ protocol: /^https?$/ });
+const urlWithScheme = (scheme: RegExp, message: string) => z.string().regex(scheme, message);
+const decimal = (pattern: RegExp, message: string) =>
+  z.string().regex(pattern, message).transform(Number);
+const otlpProtocol = z.enum(['http/json', 'http/protobuf'], {
+  message:
+    "must be http/json or http/protobuf (grpc is not supported: use the collector's OTLP/HTTP port, usually 4318)",
+});
+const byteSize = z
   .string()
-  .transform((value) =>
-    value
-      .split(',')
-      .map((item) => item.trim())
-      .filter(Boolean),
-  )
-  .pipe(
-    z.array(
-      z.string().refine((origin) => {
-        try {
-          return new URL(origin).origin === origin;
-        } catch {
-          return false;
-        }
-      }, 'each origin must look like https://app.example.com (no path, no trailing slash)'),
-    ),
-  );
+  .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'must look like 2GB');
+const secretValue = z.string().min(1);
 
 /** Settings whose values are never echoed in an error message (they hold keys or passwords). */
 const SECRET_SETTINGS: ReadonlySet<string> = new Set([
@@ -121,10 +147,7 @@ export const SETTINGS = {
   HOST: [z.string().min(1), '127.0.0.1', 'Interface the HTTP server binds to.'],
   PORT: [integer(0, 65535), '3000', 'HTTP port (0 picks a free one).'],
   DATABASE_URL: [
-    z
-      .string()
-      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-      .optional(),
+    urlWithScheme(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
     undefined,
     'Use this PostgreSQL server instead of the embedded PGlite.',
   ],
@@ -180,10 +203,7 @@ export const SETTINGS = {
     'DuckDB worker threads (default: number of cores).',
   ],
   BRAINCELLS_DUCKDB_MEMORY_LIMIT: [
-    z
-      .string()
-      .regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'must look like 2GB')
-      .optional(),
+    byteSize.optional(),
     undefined,
     'DuckDB memory limit, e.g. 4GB (default: 80% of RAM).',
   ],
@@ -206,12 +226,12 @@ export const SETTINGS = {
   NODE_ENV: [z.string(), 'production', 'development, production or test.'],
   // — OpenTelemetry trace export (src/platform/telemetry.ts, docs/llm.md "Observability") —
   OTEL_EXPORTER_OTLP_ENDPOINT: [
-    z.url({ protocol: /^https?$/ }).optional(),
+    httpUrl.optional(),
     undefined,
     'OTLP/HTTP collector, e.g. http://127.0.0.1:4318: export a span per LLM call (GenAI gen_ai.* attributes) to its /v1/traces path. Unset: no telemetry code is loaded.',
   ],
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: [
-    z.url({ protocol: /^https?$/ }).optional(),
+    httpUrl.optional(),
     undefined,
     'Full URL traces are sent to, used as is (wins over OTEL_EXPORTER_OTLP_ENDPOINT).',
   ],
@@ -221,12 +241,7 @@ export const SETTINGS = {
     "Headers sent with every export, name=value pairs separated by commas (values percent-encoded), e.g. the collector's API key.",
   ],
   OTEL_EXPORTER_OTLP_PROTOCOL: [
-    z
-      .enum(['http/json', 'http/protobuf'], {
-        message:
-          "must be http/json or http/protobuf (grpc is not supported: use the collector's OTLP/HTTP port, usually 4318)",
-      })
-      .optional(),
+    otlpProtocol.optional(),
     undefined,
     'Spans are sent as OTLP/HTTP JSON, which every OTLP/HTTP receiver accepts; grpc is refused.',
   ],
@@ -239,10 +254,7 @@ export const SETTINGS = {
     'Largest dataset import (upload, URL or Hub file) in bytes; larger ones get 413.',
   ],
   BRAINCELLS_IMPORT_MAX_BAD_LINE_SHARE: [
-    z
-      .string()
-      .regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a share between 0 and 1')
-      .transform(Number),
+    decimal(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a share between 0 and 1'),
     '0.05',
     'An import fails, writing nothing, when more than this share of its lines is malformed.',
   ],
@@ -257,12 +269,12 @@ export const SETTINGS = {
     'Allow URL imports from private, loopback and link-local addresses (refused by default: SSRF).',
   ],
   BRAINCELLS_HF_HUB_URL: [
-    z.url({ protocol: /^https?$/ }),
+    httpUrl,
     'https://huggingface.co',
     'Hugging Face Hub base URL for dataset imports.',
   ],
   HF_TOKEN: [
-    z.string().min(1).optional(),
+    secretValue.optional(),
     undefined,
     'Hugging Face token, for importing private Hub datasets.',
   ],
@@ -313,7 +325,7 @@ export const SETTINGS = {
     'Earlier values of BRAINCELLS_SECRET, comma-separated: still accepted for decryption until `braincells secrets rotate` has re-encrypted everything.',
   ],
   BRAINCELLS_PUBLIC_URL: [
-    z.url({ protocol: /^https?$/ }).optional(),
+    httpUrl.optional(),
     undefined,
     'The URL users reach the server at; used in password-reset links and accepted as a request Origin (default: http://HOST:PORT).',
   ],
@@ -378,18 +390,12 @@ export const SETTINGS = {
     'Delay before answering a sign-in on an account or IP with recent failures; doubles per failure, up to 16 times this.',
   ],
   REDIS_URL: [
-    z
-      .string()
-      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
-      .optional(),
+    urlWithScheme(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
     undefined,
     'Share rate-limit counters between servers through this Redis.',
   ],
   SMTP_URL: [
-    z
-      .string()
-      .regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL')
-      .optional(),
+    urlWithScheme(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
     undefined,
     'Send password-reset mail through this SMTP server (smtp://user:pass@host:587). Unset: an admin makes reset links with `braincells user reset-link`.',
   ],
@@ -400,32 +406,32 @@ export const SETTINGS = {
   ],
   // — LLM providers, router, budgets, cache (src/llm, docs/llm.md) —
   OPENAI_API_KEY: [
-    z.string().min(1).optional(),
+    secretValue.optional(),
     undefined,
     'OpenAI API key: adds an instance-wide provider "openai (env)".',
   ],
   OPENAI_BASE_URL: [
-    z.url({ protocol: /^https?$/ }).optional(),
+    httpUrl.optional(),
     undefined,
     'Base URL for the OPENAI_API_KEY provider (default https://api.openai.com/v1).',
   ],
   ANTHROPIC_API_KEY: [
-    z.string().min(1).optional(),
+    secretValue.optional(),
     undefined,
     'Anthropic API key: adds an instance-wide provider "anthropic (env)".',
   ],
   ANTHROPIC_BASE_URL: [
-    z.url({ protocol: /^https?$/ }).optional(),
+    httpUrl.optional(),
     undefined,
     'Base URL for the ANTHROPIC_API_KEY provider (default https://api.anthropic.com/v1).',
   ],
   OPENAI_COMPATIBLE_BASE_URL: [
-    z.url({ protocol: /^https?$/ }).optional(),
+    httpUrl.optional(),
     undefined,
     'An OpenAI-compatible server (Ollama, vLLM, llama.cpp, a gateway), e.g. http://127.0.0.1:11434/v1: adds an instance-wide provider "openai-compatible (env)". HF_TOKEN likewise adds "huggingface (env)".',
   ],
   OPENAI_COMPATIBLE_API_KEY: [
-    z.string().min(1).optional(),
+    secretValue.optional(),
     undefined,
     'API key for OPENAI_COMPATIBLE_BASE_URL, if it needs one.',
   ],
@@ -516,10 +522,7 @@ export const SETTINGS = {
     'Generation runs one server process executes at the same time.',
   ],
   BRAINCELLS_GENERATION_CONFIRM_ABOVE_USD: [
-    z
-      .string()
-      .regex(/^\d+(\.\d+)?$/, 'must be an amount in USD like 1 or 0.25')
-      .transform(Number),
+    decimal(/^\d+(\.\d+)?$/, 'must be an amount in USD like 1 or 0.25'),
     '1',
     'A run whose estimated cost is above this many USD waits for explicit confirmation.',
   ],
@@ -534,19 +537,7 @@ export const SETTINGS = {
     'Most validated cells given to the model as examples for one cell.',
   ],
   BRAINCELLS_VISION_MODELS: [
-    z
-      .string()
-      .transform((value) =>
-        value
-          .split(',')
-          .map((entry) => entry.trim())
-          .filter(Boolean),
-      )
-      .refine(
-        (patterns) => patterns.every((pattern) => /^[A-Za-z0-9*._:@/-]{1,200}$/.test(pattern)),
-        'every entry must be a model name pattern (letters, digits, . _ - : @ / and *)',
-      )
-      .optional(),
+    modelPatternList.optional(),
     undefined,
     'Comma-separated model name patterns (`*` any characters) taken to accept images: a prompt that reads an image column with another model is refused. Unset: the built-in list in docs/images.md.',
   ],
@@ -556,18 +547,18 @@ export const SETTINGS = {
     'Token budget of those examples, per cell.',
   ],
   SERPER_API_KEY: [
-    z.string().min(1).optional(),
+    secretValue.optional(),
     undefined,
     'Web search grounding through Serper (google.serper.dev).',
   ],
   BRAVE_API_KEY: [
-    z.string().min(1).optional(),
+    secretValue.optional(),
     undefined,
     'Web search grounding through the Brave Search API.',
   ],
-  TAVILY_API_KEY: [z.string().min(1).optional(), undefined, 'Web search grounding through Tavily.'],
+  TAVILY_API_KEY: [secretValue.optional(), undefined, 'Web search grounding through Tavily.'],
   SEARXNG_URL: [
-    z.url({ protocol: /^https?$/ }).optional(),
+    httpUrl.optional(),
     undefined,
     'Web search grounding through this SearXNG instance (JSON format enabled), e.g. http://127.0.0.1:8888.',
   ],
@@ -620,19 +611,7 @@ export const SETTINGS = {
     'Largest ZIP of images in one import, in bytes as uploaded (entries are inflated one at a time).',
   ],
   BRAINCELLS_MONITOR_ROOTS: [
-    z
-      .string()
-      .transform((value) =>
-        value
-          .split(',')
-          .map((entry) => entry.trim())
-          .filter(Boolean),
-      )
-      .refine(
-        (roots) => roots.every((root) => root.startsWith('/')),
-        'every root must be an absolute path',
-      )
-      .optional(),
+    absolutePathList.optional(),
     undefined,
     'Comma-separated absolute folders the API may import coding-agent logs from (Claude Code, OpenCode). Unset: the API imports no server path; the CLI reads any local path.',
   ],
@@ -675,6 +654,7 @@ export interface Config {
     importMaxBytes: number;
     importMaxBadLineShare: number;
     importAllowPrivateUrls: boolean;
+    /** Uploads not started within this many hours are removed (purgeExpiredUploads). */
     importUploadRetentionHours: number;
     hfHubUrl: string;
     hfToken: string | undefined;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { validationError } from '../../platform/app-error.ts';
+import type { Config } from '../../platform/config.ts';
 import { uuidv7 } from '../../platform/ids.ts';
 import { SQL_TYPE_BY_COLUMN_TYPE } from '../sheet-cells.ts';
 import {
@@ -72,16 +73,16 @@ export const hubSourceSchema = z.object({
     .default('main'),
 });
 
-export interface ImportSettings {
-  dataDir: string;
-  importMaxBytes: number;
-  importMaxBadLineShare: number;
-  importAllowPrivateUrls: boolean;
-  /** Uploads not started within this many hours are removed (purgeExpiredUploads). */
-  importUploadRetentionHours: number;
-  hfHubUrl: string;
-  hfToken: string | undefined;
-}
+/** The import settings of `Config.sheets`, and where uploads are kept. */
+export type ImportSettings = { dataDir: string } & Pick<
+  Config['sheets'],
+  | 'importMaxBytes'
+  | 'importMaxBadLineShare'
+  | 'importAllowPrivateUrls'
+  | 'importUploadRetentionHours'
+  | 'hfHubUrl'
+  | 'hfToken'
+>;
 
 /** The options as parsed (defaults applied). */
 export type ParsedImportOptions = z.output<typeof importOptionsSchema>;
