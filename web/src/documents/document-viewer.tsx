@@ -110,7 +110,7 @@ export function DocumentViewer({
                 <button type="button" disabled={shown <= 1} onClick={() => setPage(shown - 1)}>
                   ‹ Previous
                 </button>
-                <label className="row">
+                <label className="inline-label">
                   Page
                   <input
                     type="number"

@@ -1,5 +1,5 @@
 import { useQuery } from '@tanstack/react-query';
-import { type ReactNode, useId, useMemo, useState } from 'react';
+import { type ReactNode, useEffect, useId, useMemo, useRef, useState } from 'react';
 import { isApiError } from '../api/api-client.ts';
 import { documentApi } from '../api/document-api.ts';
 import { type Dataset, sheetApi } from '../api/sheet-api.ts';
@@ -146,6 +146,12 @@ export function WorkflowEditor({
     [error],
   );
 
+  // After a refused save, the first field the API named takes the focus (and scrolls into view).
+  const form = useRef<HTMLFormElement>(null);
+  useEffect(() => {
+    if (issues.size > 0) form.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus();
+  }, [issues]);
+
   const setStep = (index: number, change: (step: StepDraft) => StepDraft) =>
     setDraft((current) => ({
       ...current,
@@ -188,7 +194,12 @@ export function WorkflowEditor({
 
   const renderField = (index: number, step: StepDraft, field: string): ReactNode => {
     const value = step.fields[field] ?? '';
-    const issue = stepFieldIssue(issues, index, field);
+    const named = stepFieldIssue(issues, index, field);
+    // An id left unchosen reads better as what to do than as the schema's "Invalid UUID".
+    const issue =
+      named && value === '' && (field === 'datasetId' || field === 'columnId')
+        ? `Choose one (${named})`
+        : named;
     const set = (next: string) => setField(index, field, next);
     const text = (label: string, hint?: string, placeholder?: string) => (
       <Field key={field} label={label} issue={issue} hint={hint}>
@@ -326,6 +337,7 @@ export function WorkflowEditor({
 
   return (
     <form
+      ref={form}
       className="stack"
       aria-label="Workflow"
       onSubmit={(event) => {
@@ -481,7 +493,7 @@ export function WorkflowEditor({
           })}
         </ol>
         <div className="row">
-          <label className="row">
+          <label className="inline-label">
             New step
             <select
               value={addKind}

@@ -362,7 +362,7 @@ export function WorkflowRunPage() {
         {finished && steps.length > 0 && (
           <>
             <span className="spacer" />
-            <label className="row">
+            <label className="inline-label">
               Rerun from
               <select
                 value={fromStep || steps[0]!.id}
