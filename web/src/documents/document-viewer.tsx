@@ -6,25 +6,12 @@ import { datasetPath, type RowWindow, sheetApi } from '../api/sheet-api.ts';
 import { Dialog } from '../ui/dialog.tsx';
 import { FormError } from '../ui/form-error.tsx';
 import { formatBytes } from '../ui/format.ts';
+import { pagesOf } from './document-pages.ts';
 import { STATUS_LABELS } from './document-status.ts';
 
 /** The collection columns holding a document's text (src/documents COLLECTION_COLUMNS). */
 const TEXT_COLUMN = 'Text';
 const PAGE_TEXT_COLUMN = 'Page text';
-
-/** A document's pages: the `Page text` cell (a JSON list of strings), else the whole text. */
-export function pagesOf(pageText: unknown, text: unknown): string[] {
-  let pages: unknown = pageText;
-  if (typeof pages === 'string') {
-    try {
-      pages = JSON.parse(pages);
-    } catch {
-      pages = undefined;
-    }
-  }
-  if (Array.isArray(pages) && pages.length > 0) return pages.map((page) => String(page ?? ''));
-  return typeof text === 'string' && text !== '' ? [text] : [];
-}
 
 /**
  * One document: its status and reason, its extracted text page by page (read from the

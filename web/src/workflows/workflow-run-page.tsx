@@ -9,45 +9,17 @@ import { useAnnouncer } from '../ui/live-region.tsx';
 import { ReportView, reportOf } from './report-view.tsx';
 import {
   ACTIVE_RUN_STATUSES,
-  type RunStep,
   type StepError,
   type WorkflowRun,
   workflowApi,
 } from './workflow-api.ts';
 import { kindLabel } from './workflow-editor.tsx';
 import { formatMs, RUN_STATUS_LABELS, STEP_STATUS_LABELS } from './workflow-labels.ts';
+import { type TimelineStep, timelineOf } from './workflow-timeline.ts';
 import './workflows.css';
 
 /** How often a queued or running run is read again (the API has no run stream yet). */
 const POLL_MS = 1_000;
-
-type TimelineStep = Omit<RunStep, 'status'> & { status: RunStep['status'] | 'pending' };
-
-/** The run's steps, then the steps of its version not reached yet (when that version is known). */
-export function timelineOf(
-  run: WorkflowRun,
-  definitionSteps: { id: string; kind: string }[] | undefined,
-): TimelineStep[] {
-  const seen = new Set(run.steps.map((step) => step.id));
-  const pending: TimelineStep[] = (definitionSteps ?? [])
-    .filter((step) => !seen.has(step.id))
-    .map((step, index) => ({
-      id: step.id,
-      kind: step.kind,
-      position: run.steps.length + index,
-      status: 'pending',
-      attempts: 0,
-      startedAt: null,
-      finishedAt: null,
-      durationMs: null,
-      inputTokens: null,
-      outputTokens: null,
-      costNano: null,
-      error: null,
-      output: null,
-    }));
-  return [...run.steps, ...pending];
-}
 
 function ErrorEnvelope({ error }: { error: StepError }) {
   return (
