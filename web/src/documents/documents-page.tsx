@@ -28,7 +28,8 @@ export function DocumentsPage() {
   const navigate = useNavigate();
   const [selected, setSelected] = useState<string>(NEW_COLLECTION);
   const [viewing, setViewing] = useState<{ id: string; page?: number }>();
-  const [progress, setProgress] = useState<{ sent: number; total: number }>();
+  const [progress, setProgress] = useState<{ sent: number; total: number; files: number }>();
+  const sending = useRef<{ abort(): void }>(undefined);
   const [error, setError] = useState<unknown>();
   const [last, setLast] = useState<UploadResult>();
   const input = useRef<HTMLInputElement>(null);
@@ -73,13 +74,15 @@ export function DocumentsPage() {
     if (files.length === 0) return;
     const name = String(new FormData(event.currentTarget).get('name') ?? '').trim();
     setError(undefined);
-    setProgress({ sent: 0, total: files.reduce((sum, file) => sum + file.size, 0) });
+    const count = files.length;
+    setProgress({ sent: 0, total: files.reduce((sum, file) => sum + file.size, 0), files: count });
     const handle = documentApi.upload(
       projectId,
       files,
       selected === NEW_COLLECTION ? (name ? { name } : {}) : { datasetId: selected },
-      (sent, total) => setProgress({ sent, total }),
+      (sent, total) => setProgress({ sent, total, files: count }),
     );
+    sending.current = handle;
     handle.done.then(
       async (result) => {
         setProgress(undefined);
@@ -98,7 +101,10 @@ export function DocumentsPage() {
       },
       (failure: unknown) => {
         setProgress(undefined);
-        setError(failure);
+        // Stopped by the user: the server keeps nothing of an unfinished upload.
+        if (failure instanceof DOMException && failure.name === 'AbortError')
+          notices.info('Upload stopped; nothing was added.');
+        else setError(failure);
       },
     );
   };
@@ -158,7 +164,22 @@ export function DocumentsPage() {
           <input ref={input} type="file" name="files" multiple required />
         </label>
         {progress && (
-          <progress max={progress.total || 1} value={progress.sent} aria-label="Upload progress" />
+          <div className="row">
+            <progress
+              max={progress.total || 1}
+              value={progress.sent}
+              aria-label="Upload progress"
+              className="grow"
+            />
+            <span className="muted small">
+              {progress.files.toLocaleString()} file{progress.files === 1 ? '' : 's'}:{' '}
+              {formatBytes(progress.sent)} of {formatBytes(progress.total)} (
+              {Math.floor((progress.sent / (progress.total || 1)) * 100)}%)
+            </span>
+            <button type="button" onClick={() => sending.current?.abort()}>
+              Stop sending
+            </button>
+          </div>
         )}
         <FormError error={error} />
         <div className="row">

@@ -203,6 +203,10 @@ export function WorkflowRunPage() {
       ? workflow.data.definition.steps
       : undefined;
   const steps = timelineOf(current, definitionSteps);
+  // No step called a model: the totals are unknown rather than zero.
+  const metered = current.steps.some(
+    (step) => step.inputTokens !== null || step.outputTokens !== null || step.costNano !== null,
+  );
 
   const act = async (action: () => Promise<WorkflowRun>) => {
     setBusy(true);
@@ -273,13 +277,14 @@ export function WorkflowRunPage() {
         <div>
           <dt>Tokens</dt>
           <dd>
-            {formatInteger(current.totals.inputTokens)} in /{' '}
-            {formatInteger(current.totals.outputTokens)} out
+            {metered
+              ? `${formatInteger(current.totals.inputTokens)} in / ${formatInteger(current.totals.outputTokens)} out`
+              : '—'}
           </dd>
         </div>
         <div>
           <dt>Cost</dt>
-          <dd>{formatNanoUsd(current.totals.costNano)}</dd>
+          <dd>{metered ? formatNanoUsd(current.totals.costNano) : '—'}</dd>
         </div>
       </dl>
 
