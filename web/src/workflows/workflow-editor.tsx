@@ -1,5 +1,6 @@
 import { useQuery } from '@tanstack/react-query';
 import { type ReactNode, useEffect, useId, useMemo, useRef, useState } from 'react';
+import { ModelPicker } from '../ai/model-picker.tsx';
 import { isApiError } from '../api/api-client.ts';
 import { documentApi } from '../api/document-api.ts';
 import { type Dataset, sheetApi } from '../api/sheet-api.ts';
@@ -272,9 +273,36 @@ export function WorkflowEditor({
       case 'sql':
         return area('SQL', 'Read-only, over the table `dataset`.');
       case 'provider':
-        return text('Provider (optional)', 'A provider name or id; the default when blank.');
-      case 'model':
-        return text('Model');
+        // Chosen with the model, below.
+        return null;
+      case 'model': {
+        const providerIssue = stepFieldIssue(issues, index, 'provider');
+        return (
+          <div className="field field-wide" key={field}>
+            <ModelPicker
+              projectId={projectId}
+              value={{ provider: step.fields.provider || undefined, model: value }}
+              onChange={(choice) =>
+                setStep(index, (current) => ({
+                  ...current,
+                  fields: {
+                    ...current.fields,
+                    provider: choice.provider ?? '',
+                    model: choice.model,
+                  },
+                }))
+              }
+            />
+            {[providerIssue && `Provider: ${providerIssue}`, issue && `Model: ${issue}`]
+              .filter(Boolean)
+              .map((message) => (
+                <p className="field-error" key={message as string}>
+                  {message}
+                </p>
+              ))}
+          </div>
+        );
+      }
       case 'system':
         return area('System prompt (optional)');
       case 'prompt':
