@@ -198,6 +198,33 @@ describe('documents and workflows pages', () => {
     expect(tab.errors.filter((error) => !/status of 40[01]/.test(error))).toEqual([]);
   });
 
+  it('saves a new version with an approval step; its run waits, and goes on when approved', async () => {
+    const { page } = tab;
+    await page.goto(`${server.url}/projects/${projectId}/workflows`);
+    await page.getByRole('link', { name: 'Findings' }).click();
+    await page.getByLabel('Kind of the new step').selectOption('approval');
+    await page.getByRole('button', { name: '+ Add step' }).click();
+    await page
+      .getByRole('group', { name: 'Step 4: Wait for approval' })
+      .getByLabel('Message to the approver', { exact: true })
+      .fill('Check the count before the report goes out.');
+    await page.getByRole('button', { name: 'Save version 2' }).click();
+    await page.getByRole('button', { name: 'Save version 3' }).waitFor();
+
+    await page.getByRole('button', { name: 'Start run' }).click();
+    await page.waitForURL(/\/workflow-runs\/[0-9a-f-]+$/);
+    await expect
+      .poll(() => page.getByTestId('run-status').textContent(), { timeout: 60_000 })
+      .toBe('Waiting for approval');
+    const approval = page.getByRole('listitem', { name: 'Step 4: approval' });
+    await approval.getByLabel('Note (optional)').fill('Count checked.');
+    await approval.getByRole('button', { name: 'Approve' }).click();
+    await expect
+      .poll(() => page.getByTestId('run-status').textContent(), { timeout: 60_000 })
+      .toBe('Completed');
+    expect(await approval.textContent()).toContain('Count checked.');
+  });
+
   it('fits a 390 px screen: documents, editor, run and report scroll only inside their boxes', async () => {
     const { page } = tab;
     await page.setViewportSize({ width: 390, height: 844 });
