@@ -73,9 +73,15 @@ describe('documents page', () => {
     await expect
       .poll(() => page.getByTestId('duplicates').textContent())
       .toContain(path.basename(files.memo));
-    expect(await page.getByRole('table', { name: 'Documents' }).locator('tbody tr').count()).toBe(
-      3,
-    );
+    // Three documents, and the duplicate listed as such (not a fourth document).
+    const rows = page.getByRole('table', { name: 'Documents' }).locator('tbody tr');
+    expect(await rows.count()).toBe(4);
+    expect((await rows.locator('.status').allTextContents()).sort()).toEqual([
+      'Duplicate',
+      'Text extracted',
+      'Text extracted',
+      'Unsupported',
+    ]);
 
     await page.getByRole('link', { name: 'Open as sheet' }).click();
     await page.getByRole('grid').waitFor();

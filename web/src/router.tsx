@@ -108,7 +108,38 @@ const spendRoute = createRoute({
 const documentsRoute = createRoute({
   getParentRoute: () => projectRoute,
   path: '/documents',
+  // A report's citation opens a document's viewer at a page.
+  validateSearch: (search: Record<string, unknown>) => ({
+    ...(typeof search.document === 'string' ? { document: search.document } : {}),
+    ...(Number.isInteger(Number(search.page)) && Number(search.page) > 0
+      ? { page: Number(search.page) }
+      : {}),
+  }),
   component: lazyRouteComponent(() => import('./documents/documents-page.tsx'), 'DocumentsPage'),
+});
+// — workflows (issue #17 item 7) —
+const workflowsRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/workflows',
+  component: lazyRouteComponent(() => import('./workflows/workflows-page.tsx'), 'WorkflowsPage'),
+});
+const newWorkflowRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/workflows/new',
+  component: lazyRouteComponent(() => import('./workflows/workflows-page.tsx'), 'NewWorkflowPage'),
+});
+const workflowRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/workflows/$workflowId',
+  component: lazyRouteComponent(() => import('./workflows/workflow-page.tsx'), 'WorkflowPage'),
+});
+const workflowRunRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/workflow-runs/$runId',
+  component: lazyRouteComponent(
+    () => import('./workflows/workflow-run-page.tsx'),
+    'WorkflowRunPage',
+  ),
 });
 // — chat (issue #16) —
 const chatRoute = createRoute({
@@ -175,6 +206,10 @@ const routeTree = rootRoute.addChildren([
       monitorRoute,
       monitorSessionRoute,
       documentsRoute,
+      workflowsRoute,
+      newWorkflowRoute,
+      workflowRoute,
+      workflowRunRoute,
       chatRoute,
       agentsRoute,
     ]),

@@ -54,6 +54,13 @@ export function AppShell() {
               Documents
             </Link>
             <Link
+              to="/projects/$projectId/workflows"
+              params={{ projectId }}
+              activeProps={{ 'aria-current': 'page' }}
+            >
+              Workflows
+            </Link>
+            <Link
               to="/projects/$projectId/chat"
               params={{ projectId }}
               activeProps={{ 'aria-current': 'page' }}

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import type { WorkflowDefinition } from './workflow-api.ts';
+import {
+  comparisonValue,
+  definitionOf,
+  draftOf,
+  emptyStep,
+  fieldPath,
+  issuesByField,
+  RAW_FIELD,
+  shownFields,
+  stepFieldIssue,
+  stepIssue,
+} from './workflow-draft.ts';
+
+const SET = '0190f3a0-5678-7abc-8def-0123456789ab';
+
+const definition: WorkflowDefinition = {
+  description: 'Monthly check',
+  inputs: [{ name: 'region', default: 'EU' }, { name: 'month' }],
+  steps: [
+    { id: 'docs', kind: 'import-documents', datasetId: SET },
+    {
+      id: 'count',
+      kind: 'sql',
+      datasetId: SET,
+      sql: 'select count(*) as n from dataset',
+      retries: 0,
+    },
+    {
+      id: 'check',
+      kind: 'branch',
+      when: { step: 'count', path: 'rows.0.n', op: 'gt', value: 0 },
+      skipIfFalse: ['summary', 'report'],
+    },
+    {
+      id: 'summary',
+      kind: 'llm',
+      model: 'gpt-4o-mini',
+      prompt: 'Sum up {{steps.count}}',
+      needs: ['count'],
+    },
+    {
+      id: 'report',
+      kind: 'report',
+      title: 'Findings',
+      markdown: '# {{inputs.region}}',
+      timeoutMs: 5000,
+    },
+  ],
+};
+
+describe('workflow drafts', () => {
+  it('turns a definition into form fields and back without change', () => {
+    const draft = draftOf('Audit', definition);
+    expect(draft.steps[2]!.fields['when.path']).toBe('rows.0.n');
+    expect(draft.steps[2]!.fields.skipIfFalse).toBe('summary, report');
+    expect(definitionOf(draft)).toEqual(definition);
+  });
+
+  it('keeps a step kind it has no form for as JSON, and sends it back as it was', () => {
+    const future = { id: 'x', kind: 'extract', schema: { type: 'object' } };
+    const draft = draftOf('F', { steps: [future as never] });
+    expect(shownFields('extract')).toEqual([RAW_FIELD]);
+    expect(JSON.parse(draft.steps[0]!.fields[RAW_FIELD]!)).toEqual(future);
+    expect(definitionOf(draft).steps[0]).toEqual(future);
+  });
+
+  it('passes wrong values on for the server to name, and leaves blank numbers out', () => {
+    const step = emptyStep('sql', []);
+    step.fields.retries = 'three';
+    step.fields.timeoutMs = '';
+    const sent = definitionOf({ name: 'W', description: '', inputs: [], steps: [step] }).steps[0];
+    expect(sent).toEqual({ id: 'sql', kind: 'sql', datasetId: '', sql: '', retries: 'three' });
+  });
+
+  it('gives new steps ids not taken yet', () => {
+    expect(emptyStep('sql', ['sql', 'sql-2']).fields.id).toBe('sql-3');
+    expect(emptyStep('ai-column', []).fields).toEqual({ id: 'extract', mode: 'missing' });
+  });
+
+  it.each([
+    ['12', 12],
+    ['-1.5', -1.5],
+    ['true', true],
+    ['null', null],
+    ['', undefined],
+    ['EU', 'EU'],
+  ] as const)('reads the comparison value %j', (raw, value) => {
+    expect(comparisonValue(raw)).toBe(value);
+  });
+
+  it('places API issues at the field they name', () => {
+    const issues = issuesByField([
+      { path: 'body.definition.steps.1.kind', message: 'Invalid input' },
+      { path: 'steps.0.datasetId', message: 'no dataset with this id in the project' },
+      { path: 'steps.2.when.path', message: 'must be a dotted path such as rows.0.total' },
+      { path: 'steps.3.needs.0', message: 'must be lower-case letters' },
+      { path: 'body.name', message: 'Too big' },
+    ]);
+    expect(fieldPath('body.definition.inputs.0.name')).toBe('inputs.0.name');
+    expect(issues.get('name')).toBe('Too big');
+    expect(stepFieldIssue(issues, 0, 'datasetId')).toBe('no dataset with this id in the project');
+    expect(stepFieldIssue(issues, 2, 'when.path')).toMatch(/dotted path/);
+    expect(stepFieldIssue(issues, 3, 'needs')).toBe('entry 1: must be lower-case letters');
+    // Not a field of the form: said at the step.
+    expect(stepIssue(issues, 1, shownFields('sql'))).toBe('kind: Invalid input');
+    expect(stepIssue(issues, 0, shownFields('sql'))).toBeUndefined();
+  });
+});
