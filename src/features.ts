@@ -28,6 +28,7 @@ import { createMonitorService, type MonitorService } from './monitor/monitor-ser
 import { createMonitorWatchStore } from './monitor/monitor-watch-store.ts';
 import { loadSecretBox, type SecretBox } from './platform/crypto.ts';
 import { createEventLog } from './platform/event-log.ts';
+import { createPostgresEventNotifier } from './platform/event-notify.ts';
 import { createInProcessEventBus, type EventBus } from './platform/events.ts';
 import type { Mailer } from './platform/mailer.ts';
 import type { Platform } from './platform/platform.ts';
@@ -181,8 +182,21 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
   // recent events are kept in the metadata database, so a restart does not force a reload.
   let bus: EventBus | undefined;
   const events = () => {
+    const { database } = platform;
     bus ??= createInProcessEventBus({
-      log: createEventLog(platform.database.db),
+      log: createEventLog(database.db),
+      // On PostgreSQL other servers (and the CLI) may publish on the same streams: they tell
+      // each other through LISTEN/NOTIFY and read what they missed from the log (issue #20).
+      ...(database.kind === 'postgres' && database.connectionString
+        ? {
+            shared: createPostgresEventNotifier({
+              connectionString: database.connectionString,
+              db: database.db,
+              onError: (error, operation) =>
+                platform.logger.warn({ err: error, operation }, 'event notices failed'),
+            }),
+          }
+        : {}),
       onError: (error, operation) =>
         platform.logger.warn({ err: error, operation }, 'event log failed'),
     });

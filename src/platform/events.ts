@@ -1,4 +1,5 @@
 import type { EventLog } from './event-log.ts';
+import type { EventNotifier } from './event-notify.ts';
 
 /**
  * Event fan-out for live views (DESIGN.md "Streams"). A stream is a name such as
@@ -91,8 +92,16 @@ export interface InProcessEventBusOptions {
   retentionMs?: number;
   /** Milliseconds since the epoch; tests pass a fake clock. */
   now?: () => number;
+  /**
+   * Several servers on one database (issue #20): after storing events the bus tells the
+   * others, and reads from the log what they stored (event-notify.ts). Needs `log`.
+   */
+  shared?: EventNotifier;
   /** A log read or write failed: the bus carries on in memory (a resume may then resync). */
-  onError?: (error: unknown, operation: 'load' | 'append' | 'read' | 'prune') => void;
+  onError?: (
+    error: unknown,
+    operation: 'load' | 'append' | 'read' | 'prune' | 'listen' | 'notify',
+  ) => void;
 }
 
 const DAY_MS = 86_400_000;
@@ -141,6 +150,9 @@ export function createInProcessEventBus(options: InProcessEventBusOptions = {}):
   const now = options.now ?? Date.now;
   const report = options.onError ?? (() => {});
   const streams = new Map<string, StreamState>();
+  const shared = log ? options.shared : undefined;
+  /** Streams other servers stored events on, with the last id they named (undefined: unknown). */
+  const remote = new Map<StreamState, number | undefined>();
   let pending: PendingWrite[] = [];
   let writing: Promise<void> | undefined;
   let lastAgeSweep = Number.NEGATIVE_INFINITY;
@@ -291,6 +303,48 @@ export function createInProcessEventBus(options: InProcessEventBusOptions = {}):
   };
 
   /**
+   * Another server stored events on this stream through `throughId` (read from the log when
+   * undefined): deliver the ones this server has not, in id order, so every subscriber of
+   * every server sees one contiguous sequence. Runs inside the write loop, between batches.
+   */
+  const catchUp = async (state: StreamState, throughId: number | undefined) => {
+    if (!state.ready || !state.durable) return; // not loaded yet: load() reads the last id
+    let through = throughId;
+    if (through === undefined) {
+      try {
+        through = await log!.lastId(state.name);
+      } catch (error) {
+        report(error, 'read');
+        return;
+      }
+    }
+    if (through <= state.deliveredId) return;
+    const backlog =
+      state.subscribers.size > 0 ? await readBacklog(state, state.deliveredId, through) : undefined;
+    if (backlog) {
+      for (const event of backlog) commit(state, event);
+    } else {
+      // Nobody listens here (nothing to deliver), or the log no longer holds the gap: the
+      // ring cannot serve a resume across it, and a subscriber reloads.
+      state.ring = [];
+      state.deliveredId = through;
+      for (const subscriber of state.subscribers) {
+        if (subscriber.catchingUp) subscriber.catchingUp.push(resyncEvent(state));
+        else deliver(state, subscriber, resyncEvent(state));
+      }
+    }
+    state.nextId = Math.max(state.nextId, state.deliveredId + 1);
+  };
+
+  const catchUpRemote = async () => {
+    while (remote.size > 0) {
+      const [state, throughId] = remote.entries().next().value!;
+      remote.delete(state);
+      await catchUp(state, throughId);
+    }
+  };
+
+  /**
    * Group commit: every event published while a write is in flight goes into the next write,
    * one INSERT for all of them, so the log costs one statement per batch, not per event.
    * Subscribers get events only once stored: an id a client saw is always in the log.
@@ -298,20 +352,57 @@ export function createInProcessEventBus(options: InProcessEventBusOptions = {}):
   const writeLoop = async () => {
     // Publishes of the current turn of the event loop join the first batch.
     await Promise.resolve();
-    while (pending.length > 0) {
+    while (pending.length > 0 || remote.size > 0) {
+      await catchUpRemote();
+      if (pending.length === 0) continue;
       const batch = pending;
       pending = [];
       const states = new Set(batch.map((write) => write.state));
       for (const state of states) await load(state);
       const events = await store(batch);
+      if (shared) await beforeCommit(batch, events);
       for (const [index, { state, resolve }] of batch.entries()) {
         commit(state, events[index]!);
         resolve(events[index]!);
       }
+      if (shared) await notifyOthers(batch, events);
       await prune(new Set([...states].filter((state) => state.durable)));
     }
     writing = undefined;
   };
+
+  /** Ids another server took before this batch (it was renumbered past them) come first. */
+  const beforeCommit = async (batch: PendingWrite[], events: StreamEvent[]) => {
+    const first = new Map<StreamState, number>();
+    for (const [index, { state }] of batch.entries())
+      if (!first.has(state)) first.set(state, events[index]!.id);
+    for (const [state, id] of first)
+      if (state.durable && id > state.deliveredId + 1) await catchUp(state, id - 1);
+  };
+
+  const notifyOthers = async (batch: PendingWrite[], events: StreamEvent[]) => {
+    const last = new Map<string, number>();
+    for (const [index, { state }] of batch.entries())
+      if (state.durable) last.set(state.name, events[index]!.id);
+    if (last.size === 0) return;
+    await shared!.notify([...last].map(([stream, lastId]) => ({ stream, lastId })));
+  };
+
+  shared?.listen({
+    onNotice(notice) {
+      const state = streams.get(notice.stream);
+      // A stream this server never served reads its last id from the log when first used.
+      if (!state || closed) return;
+      const known = remote.has(state) ? remote.get(state) : 0;
+      remote.set(state, known === undefined ? undefined : Math.max(known, notice.lastId));
+      writing ??= writeLoop();
+    },
+    onGap() {
+      if (closed) return;
+      for (const state of streams.values()) remote.set(state, undefined);
+      if (remote.size > 0) writing ??= writeLoop();
+    },
+  });
 
   const handleOf = (state: StreamState, subscriber: SubscriberState): Subscription => ({
     take() {
@@ -434,6 +525,7 @@ export function createInProcessEventBus(options: InProcessEventBusOptions = {}):
     async close() {
       while (writing) await writing;
       closed = true;
+      await shared?.close();
     },
   };
 }
