@@ -3,6 +3,7 @@ import { useParams } from '@tanstack/react-router';
 import { type FormEvent, useState } from 'react';
 import { type ModelChoice, ModelPicker } from '../ai/model-picker.tsx';
 import { FormError } from '../ui/form-error.tsx';
+import { formatInteger, formatNanoUsd } from '../ui/format.ts';
 import { useNotices } from '../ui/notices.tsx';
 import {
   AGENT_TOOLS,
@@ -57,7 +58,13 @@ export function AgentsPage() {
             <span className="muted">
               {' '}
               v{agent.version} · {agent.model} ·{' '}
-              {agent.tools.length ? agent.tools.join(', ') : 'no tools'}
+              {agent.tools.length ? agent.tools.join(', ') : 'no tools'} ·{' '}
+              <span data-testid="agent-totals">
+                {formatInteger(agent.totals.calls)} calls,{' '}
+                {formatInteger(agent.totals.inputTokens + agent.totals.outputTokens)} tokens,{' '}
+                {formatNanoUsd(agent.totals.costNano)}
+                {agent.totals.unpricedCalls ? ` (+${agent.totals.unpricedCalls} unpriced)` : ''}
+              </span>
             </span>
           </li>
         ))}

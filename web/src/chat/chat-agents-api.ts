@@ -22,6 +22,15 @@ export interface Agent extends AgentFields {
   updatedAt: string;
 }
 
+/** What an agent's replies cost (every attempt); on the list and on one agent. */
+export interface AgentTotals {
+  calls: number;
+  inputTokens: number;
+  outputTokens: number;
+  costNano: number;
+  unpricedCalls: number;
+}
+
 export interface AgentVersion extends AgentFields {
   version: number;
   createdBy: string | null;
@@ -33,7 +42,8 @@ const agent = (projectId: string, agentId: string) =>
   `${agents(projectId)}/${encodeURIComponent(agentId)}`;
 
 export const agentsApi = {
-  list: (projectId: string) => api<{ items: Agent[] }>(agents(projectId)),
+  list: (projectId: string) =>
+    api<{ items: (Agent & { totals: AgentTotals })[] }>(agents(projectId)),
   create: (projectId: string, input: AgentFields) =>
     api<Agent>(agents(projectId), { method: 'POST', body: input }),
   update: (projectId: string, agentId: string, input: AgentFields & { version: number }) =>
