@@ -107,6 +107,7 @@ function AgentEditor({
   });
   const [tools, setTools] = useState<AgentTool[]>(agent?.tools ?? []);
   const [maxToolSteps, setMaxToolSteps] = useState(agent?.maxToolSteps ?? 4);
+  const [summaryModel, setSummaryModel] = useState(agent?.summaryModel ?? '');
   const [temperature, setTemperature] = useState(
     agent?.parameters.temperature === undefined ? '' : String(agent.parameters.temperature),
   );
@@ -120,6 +121,11 @@ function AgentEditor({
         parameters: temperature === '' ? {} : { temperature: Number(temperature) },
         tools,
         maxToolSteps,
+        // A summarizer keeps its provider; a new one uses the agent's.
+        summaryModel: summaryModel.trim() || null,
+        summaryProvider: summaryModel.trim()
+          ? (agent?.summaryProvider ?? choice.provider ?? null)
+          : null,
       };
       return agent
         ? agentsApi.update(projectId, agent.id, { ...fields, version: agent.version })
@@ -188,6 +194,15 @@ function AgentEditor({
             max={16}
             value={maxToolSteps}
             onChange={(event) => setMaxToolSteps(Number(event.target.value))}
+          />
+        </label>
+        <label>
+          Summarizer model (optional)
+          <input
+            value={summaryModel}
+            maxLength={200}
+            placeholder="the project's, else the reply's model"
+            onChange={(event) => setSummaryModel(event.target.value)}
           />
         </label>
         <button

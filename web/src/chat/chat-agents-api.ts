@@ -12,6 +12,9 @@ export interface AgentFields {
   parameters: { temperature?: number; maxOutputTokens?: number };
   tools: AgentTool[];
   maxToolSteps: number;
+  /** The model that summarizes this agent's threads; null: the project's, else the reply's. */
+  summaryModel: string | null;
+  summaryProvider: string | null;
 }
 
 export interface Agent extends AgentFields {
