@@ -29,6 +29,8 @@ function versionFields(row: AgentVersionRow) {
     parameters: parametersOf(row),
     tools: row.tools,
     maxToolSteps: row.max_tool_steps,
+    summaryModel: row.summary_model,
+    summaryProvider: row.summary_provider,
   };
 }
 

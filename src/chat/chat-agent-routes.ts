@@ -4,6 +4,7 @@ import {
   agentParams,
   agentSchema,
   agentVersionSchema,
+  agentWithTotalsSchema,
   createAgentBody,
   updateAgentBody,
 } from './chat-agent-schema.ts';
@@ -27,7 +28,7 @@ export const agentRoutes: FastifyPluginAsyncZod<{ agents: AgentService }> = asyn
         tags,
         summary: 'Agents of the project, by name, each at its current version (viewer)',
         params: projectParams,
-        response: { 200: z.object({ items: z.array(agentSchema) }) },
+        response: { 200: z.object({ items: z.array(agentWithTotalsSchema) }) },
       },
     },
     async (request) => ({
@@ -57,9 +58,9 @@ export const agentRoutes: FastifyPluginAsyncZod<{ agents: AgentService }> = asyn
     {
       schema: {
         tags,
-        summary: 'One agent at its current version (viewer)',
+        summary: 'One agent at its current version, with what its replies cost (viewer)',
         params: agentParams,
-        response: { 200: agentSchema },
+        response: { 200: agentWithTotalsSchema },
       },
     },
     async (request) =>

@@ -5,6 +5,7 @@ import {
   projectParams,
   providerRef,
   threadTitle,
+  threadTotalsSchema,
 } from './chat-schema.ts';
 import { AGENT_TOOLS } from './chat-tables.ts';
 
@@ -39,16 +40,30 @@ const agentFields = {
     .refine((tools) => new Set(tools).size === tools.length, 'must not repeat a tool')
     .default([]),
   maxToolSteps: z.number().int().min(0).max(MAX_TOOL_STEPS).default(4),
+  /** The model that summarizes this agent's threads; null: the project's, else the reply's. */
+  summaryModel: modelName.nullable().default(null),
+  summaryProvider: providerRef.nullable().default(null),
 };
 
-export const createAgentBody = z.strictObject(agentFields);
+const summaryProviderNeedsModel = {
+  message: 'a summary provider needs a summary model',
+  path: ['summaryProvider'],
+};
+const providerHasModel = (body: { summaryModel: string | null; summaryProvider: string | null }) =>
+  body.summaryProvider === null || body.summaryModel !== null;
+
+export const createAgentBody = z
+  .strictObject(agentFields)
+  .refine(providerHasModel, summaryProviderNeedsModel);
 export type CreateAgentInput = z.infer<typeof createAgentBody>;
 
 /** An edit is a whole new version, carrying the version the client saw (409 when stale). */
-export const updateAgentBody = z.strictObject({
-  ...agentFields,
-  version: z.number().int().min(1),
-});
+export const updateAgentBody = z
+  .strictObject({
+    ...agentFields,
+    version: z.number().int().min(1),
+  })
+  .refine(providerHasModel, summaryProviderNeedsModel);
 export type UpdateAgentInput = z.infer<typeof updateAgentBody>;
 
 const agentVersionFields = {
@@ -60,6 +75,8 @@ const agentVersionFields = {
   parameters: agentParameters,
   tools: z.array(z.enum(AGENT_TOOLS)),
   maxToolSteps: z.number(),
+  summaryModel: z.string().nullable(),
+  summaryProvider: z.string().nullable(),
 };
 
 export const agentSchema = z.object({
@@ -70,8 +87,26 @@ export const agentSchema = z.object({
   updatedAt: z.iso.datetime(),
 });
 
+/** An agent with what its replies cost (every version, every attempt; summaries not included). */
+export const agentWithTotalsSchema = agentSchema.extend({ totals: threadTotalsSchema });
+
 export const agentVersionSchema = z.object({
   ...agentVersionFields,
   createdBy: z.uuid().nullable(),
   createdAt: z.iso.datetime(),
+});
+
+/** Chat settings of a project: the summarizer model of threads whose agent names none. */
+export const chatSettingsBody = z
+  .strictObject({
+    summaryModel: modelName.nullable(),
+    summaryProvider: providerRef.nullable().default(null),
+  })
+  .refine(providerHasModel, summaryProviderNeedsModel);
+export type ChatSettingsInput = z.infer<typeof chatSettingsBody>;
+
+export const chatSettingsSchema = z.object({
+  summaryModel: z.string().nullable(),
+  summaryProvider: z.string().nullable(),
+  updatedAt: z.iso.datetime().nullable(),
 });

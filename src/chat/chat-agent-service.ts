@@ -20,7 +20,7 @@ import {
   softDeleteAgent,
 } from './chat-agent-store.ts';
 import { creatorOf } from './chat-service.ts';
-import type { ChatExecutor } from './chat-store.ts';
+import { agentTotals, type ChatExecutor, NO_TOTALS } from './chat-store.ts';
 import { chatDb } from './chat-tables.ts';
 
 /**
@@ -46,6 +46,8 @@ export function createAgentService(deps: {
     parameters: JSON.stringify(input.parameters),
     tools: input.tools,
     max_tool_steps: input.maxToolSteps,
+    summary_model: input.summaryModel,
+    summary_provider: input.summaryModel === null ? null : input.summaryProvider,
     created_by: creatorOf(actor),
   });
 
@@ -59,17 +61,27 @@ export function createAgentService(deps: {
   };
 
   return {
+    /** The project's agents at their current version, each with what its replies cost. */
     async listAgents(actor: Actor, projectId: string) {
       await access.requireRole(actor, projectId, 'viewer');
       const rows = await listAgents(db, projectId);
-      return rows.map(({ agent, version }) => presentAgent(agent, version));
+      const totals = await agentTotals(
+        db,
+        projectId,
+        rows.map(({ agent }) => agent.id),
+      );
+      return rows.map(({ agent, version }) => ({
+        ...presentAgent(agent, version),
+        totals: totals.get(agent.id) ?? NO_TOTALS,
+      }));
     },
 
     async getAgent(actor: Actor, projectId: string, agentId: string) {
       await access.requireRole(actor, projectId, 'viewer');
       const agent = await getAgentRow(projectId, agentId);
       const version = await findAgentVersion(db, agent.id, agent.current_version);
-      return presentAgent(agent, version!);
+      const totals = await agentTotals(db, projectId, [agent.id]);
+      return { ...presentAgent(agent, version!), totals: totals.get(agent.id) ?? NO_TOTALS };
     },
 
     async listVersions(actor: Actor, projectId: string, agentId: string) {

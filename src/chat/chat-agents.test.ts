@@ -194,6 +194,42 @@ describe('agents API', () => {
   });
 });
 
+describe('agent totals', () => {
+  it("shows what an agent's replies cost, on the agent and in the list, apart from other agents", async () => {
+    const agent = await newAgent({ tools: [] });
+    const other = await newAgent({ tools: [] });
+    const read = async (id: string) =>
+      (await call('GET', `${agentsUrl()}/${id}`, editor())).json().totals as {
+        calls: number;
+        outputTokens: number;
+        costNano: number;
+      };
+    expect(await read(agent.id)).toEqual({
+      calls: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      costNano: 0,
+      unpricedCalls: 0,
+    });
+    const reply = await ask(agent, 'What does this cost?');
+    expect(reply.status).toBe('done');
+    // Usage rows are written in batches: wait for the reply's.
+    const totals = await eventually(
+      () => read(agent.id),
+      (value) => value.calls >= 1,
+      { what: 'agent totals' },
+    );
+    expect(totals.outputTokens).toBe(reply.usage.outputTokens);
+    expect(totals.costNano).toBeGreaterThan(0);
+    expect((await read(other.id)).calls).toBe(0);
+    const list = (await call('GET', agentsUrl(), editor())).json().items as {
+      id: string;
+      totals: { calls: number };
+    }[];
+    expect(list.find((item) => item.id === agent.id)!.totals.calls).toBe(totals.calls);
+  });
+});
+
 describe.each([
   ['openai', 'gpt-4o-mini'],
   ['anthropic', 'claude-3-5-haiku-latest'],

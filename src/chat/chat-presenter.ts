@@ -178,3 +178,16 @@ export function presentSummary(row: SummaryRow): SummaryView {
     createdAt: iso(row.created_at),
   };
 }
+
+/** Chat settings of a project; never saved → no summarizer of its own. */
+export function presentSettings(
+  row:
+    | { summary_model: string | null; summary_provider: string | null; updated_at: Date | string }
+    | undefined,
+) {
+  return {
+    summaryModel: row?.summary_model ?? null,
+    summaryProvider: row?.summary_provider ?? null,
+    updatedAt: row ? iso(row.updated_at) : null,
+  };
+}

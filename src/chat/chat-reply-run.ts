@@ -26,7 +26,7 @@ import {
   type ThreadRow,
   writeStreamingParts,
 } from './chat-store.ts';
-import { claimSummaryWindow, startSummaryRun } from './chat-summary-claim.ts';
+import { claimSummaryWindow, startSummaryRun, summarizerFor } from './chat-summary-claim.ts';
 import type { AgentToolName, ChatDb } from './chat-tables.ts';
 import {
   type ChatPart,
@@ -136,11 +136,19 @@ export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messag
    * The thread outgrew the window: claim a summary of it (unique per thread and window, so a
    * second worker or a retried reply claims nothing) and start its run. Never fails the reply.
    */
-  async function summarizeOutgrown(input: ReplyInput, thread: ThreadRow, message: MessageRow) {
+  async function summarizeOutgrown(
+    input: ReplyInput,
+    thread: ThreadRow,
+    message: MessageRow,
+    agent: AgentVersionRow | undefined,
+  ) {
     try {
-      const claim = await claimSummaryWindow(db, thread, {
+      const summarizer = await summarizerFor(db, input.projectId, agent, {
         model: message.model ?? thread.model,
         provider: message.provider,
+      });
+      const claim = await claimSummaryWindow(db, thread, {
+        ...summarizer,
         userId: input.userId,
         allowStreamingId: message.id,
         skipIfPending: true,
@@ -264,7 +272,7 @@ export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messag
             ...(setup.tools ? { tools: setup.tools } : {}),
           },
         );
-        if (fitted.dropped > 0) await summarizeOutgrown(context.input, thread, message);
+        if (fitted.dropped > 0) await summarizeOutgrown(context.input, thread, message, agent);
         const reply = await converse(context, message, fitted.messages, agent, setup);
         const { usage, answer } = reply;
         const settled = await settleMessage(db, messageId, {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Actor } from '../access/actor.ts';
 import type { EventBus } from '../platform/events.ts';
 import { streamToClient } from '../platform/http/sse.ts';
+import { chatSettingsBody, chatSettingsSchema } from './chat-agent-schema.ts';
 import { threadStream } from './chat-reply-run.ts';
 import {
   createThreadBody,
@@ -274,6 +275,35 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
     },
     async (request, reply) =>
       reply.status(202).send(await chat.summarize(...threadArgs(request), request.body)),
+  );
+
+  const settings = '/api/projects/:projectId/chat/settings';
+  app.get(
+    settings,
+    {
+      schema: {
+        tags,
+        summary: "The project's chat settings: the summarizer model (viewer)",
+        params: projectParams,
+        response: { 200: chatSettingsSchema },
+      },
+    },
+    async (request) => chat.getSettings(request.actor, request.params.projectId),
+  );
+
+  app.put(
+    settings,
+    {
+      schema: {
+        tags,
+        summary:
+          "Set the project's summarizer model (editor); an agent's own summarizer wins, null: the reply's model",
+        params: projectParams,
+        body: chatSettingsBody,
+        response: { 200: chatSettingsSchema },
+      },
+    },
+    async (request) => chat.updateSettings(request.actor, request.params.projectId, request.body),
   );
 
   app.get(

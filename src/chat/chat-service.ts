@@ -10,12 +10,14 @@ import type { EventBus } from '../platform/events.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { DurableRuns } from '../platform/jobs/durable-run.ts';
 import type { Logger } from '../platform/logger.ts';
+import type { ChatSettingsInput } from './chat-agent-schema.ts';
 import { type AgentVersionRow, findAgent, findAgentVersion } from './chat-agent-store.ts';
 import {
   type MessageView,
   presentMessage,
   presentRevision,
   presentSearchHit,
+  presentSettings,
   presentSummary,
   presentThread,
   type ThreadView,
@@ -36,6 +38,7 @@ import {
   branchUpTo,
   type ChatExecutor,
   copyBranch,
+  findChatSettings,
   findMessage,
   findThread,
   findThreadById,
@@ -48,6 +51,7 @@ import {
   type MessageRow,
   newestLeafUnder,
   replaceContent,
+  saveChatSettings,
   searchThreads,
   setRunId,
   settleMessage,
@@ -58,7 +62,7 @@ import {
   threadTotals,
   updateThread,
 } from './chat-store.ts';
-import { claimSummaryWindow, startSummaryRun } from './chat-summary-claim.ts';
+import { claimSummaryWindow, startSummaryRun, summarizerFor } from './chat-summary-claim.ts';
 import { type ChatDb, chatDb } from './chat-tables.ts';
 
 /**
@@ -633,9 +637,17 @@ export function createChatService(deps: ChatServiceDeps) {
     async summarize(actor: Actor, projectId: string, threadId: string, input: SummarizeInput) {
       await access.requireRole(actor, projectId, 'editor');
       const thread = await getThreadRow(projectId, threadId);
+      const summarizer =
+        input.model !== undefined
+          ? { model: input.model, provider: input.provider ?? null }
+          : await summarizerFor(
+              db,
+              projectId,
+              thread.agent_id ? await threadAgent(db, thread).catch(() => undefined) : undefined,
+              { model: thread.model, provider: input.provider ?? thread.provider },
+            );
       const claim = await claimSummaryWindow(db, thread, {
-        model: input.model ?? thread.model,
-        provider: input.provider ?? (input.model ? null : thread.provider),
+        ...summarizer,
         userId: creatorOf(actor),
         onClaimed: (tx, row) =>
           record(tx, {
@@ -669,6 +681,34 @@ export function createChatService(deps: ChatServiceDeps) {
       await access.requireRole(actor, projectId, 'viewer');
       await getThreadRow(projectId, threadId);
       return (await listSummaries(db, threadId)).map(presentSummary);
+    },
+
+    /** Chat settings of the project (the summarizer model); defaults when never saved. */
+    async getSettings(actor: Actor, projectId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      return presentSettings(await findChatSettings(db, projectId));
+    },
+
+    async updateSettings(actor: Actor, projectId: string, input: ChatSettingsInput) {
+      await access.requireRole(actor, projectId, 'editor');
+      const row = await db.transaction().execute(async (tx) => {
+        const saved = await saveChatSettings(tx, {
+          project_id: projectId,
+          summary_model: input.summaryModel,
+          summary_provider: input.summaryModel === null ? null : input.summaryProvider,
+          updated_by: creatorOf(actor),
+        });
+        await record(tx, {
+          actor,
+          action: 'chat-settings.update',
+          entityType: 'project',
+          entityId: projectId,
+          projectId,
+          summary: { ...input },
+        });
+        return saved;
+      });
+      return presentSettings(row);
     },
 
     /** A thread named by its id alone (the CLI); its project's access applies. */

@@ -445,6 +445,40 @@ export async function threadTotals(
   return result.rows[0]!;
 }
 
+/**
+ * What each agent's replies cost: the usage rows (every attempt) of the messages an agent
+ * version wrote, joined by the message id the reply step records. Agents without calls are
+ * absent from the map.
+ */
+export async function agentTotals(
+  db: ChatExecutor,
+  projectId: string,
+  agentIds: readonly string[],
+): Promise<Map<string, ThreadTotalsRow>> {
+  if (agentIds.length === 0) return new Map();
+  const result = await sql<ThreadTotalsRow & { agentId: string }>`
+    select m.agent_id as "agentId", count(*)::int8 as "calls",
+      coalesce(sum(coalesce(c.uncached_input_tokens, 0) + coalesce(c.cache_read_tokens, 0)
+        + coalesce(c.cache_write_tokens, 0)), 0)::int8 as "inputTokens",
+      coalesce(sum(c.output_tokens), 0)::int8 as "outputTokens",
+      coalesce(sum(c.cost_nano), 0)::int8 as "costNano",
+      count(*) filter (where c.cost_nano is null and c.status <> 'cache-hit')::int8 as "unpricedCalls"
+    from chat_message m
+    join llm_calls c on c.feature = 'chat' and c.entity_ids->>'messageId' = m.id::text
+    where m.agent_id in (${sql.join(agentIds.map((id) => sql`${id}::uuid`))})
+      and c.project_id = ${projectId}
+    group by m.agent_id`.execute(db);
+  return new Map(result.rows.map(({ agentId, ...totals }) => [agentId, totals]));
+}
+
+export const NO_TOTALS: ThreadTotalsRow = {
+  calls: 0,
+  inputTokens: 0,
+  outputTokens: 0,
+  costNano: 0,
+  unpricedCalls: 0,
+};
+
 export type SummaryRow = Selectable<ChatSummaryTable>;
 
 export async function listSummaries(db: ChatExecutor, threadId: string): Promise<SummaryRow[]> {
@@ -540,4 +574,36 @@ export async function insertMessages(
       .insertInto('chat_message')
       .values(rows.slice(start, start + 1000))
       .execute();
+}
+
+export async function findChatSettings(db: ChatExecutor, projectId: string) {
+  return db
+    .selectFrom('chat_project_settings')
+    .selectAll()
+    .where('project_id', '=', projectId)
+    .executeTakeFirst();
+}
+
+export async function saveChatSettings(
+  db: ChatExecutor,
+  row: {
+    project_id: string;
+    summary_model: string | null;
+    summary_provider: string | null;
+    updated_by: string | null;
+  },
+) {
+  return db
+    .insertInto('chat_project_settings')
+    .values(row)
+    .onConflict((conflict) =>
+      conflict.column('project_id').doUpdateSet({
+        summary_model: row.summary_model,
+        summary_provider: row.summary_provider,
+        updated_by: row.updated_by,
+        updated_at: sql<Date>`now()`,
+      }),
+    )
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }

@@ -6,6 +6,7 @@ import {
   branchUpTo,
   type ChatExecutor,
   claimSummary,
+  findChatSettings,
   listSummaries,
   type SummaryRow,
   settleSummary,
@@ -13,6 +14,23 @@ import {
 } from './chat-store.ts';
 import { SUMMARY_PROMPT_VERSION, SUMMARY_RUN, type SummaryInput } from './chat-summary-run.ts';
 import type { ChatDb } from './chat-tables.ts';
+
+/**
+ * The model that summarizes: the agent version's summarizer, else the project's, else
+ * `fallback` (the request's or the reply's model).
+ */
+export async function summarizerFor(
+  db: ChatExecutor,
+  projectId: string,
+  agent: { summary_model: string | null; summary_provider: string | null } | undefined,
+  fallback: { model: string; provider: string | null },
+): Promise<{ model: string; provider: string | null }> {
+  if (agent?.summary_model) return { model: agent.summary_model, provider: agent.summary_provider };
+  const settings = await findChatSettings(db, projectId);
+  if (settings?.summary_model)
+    return { model: settings.summary_model, provider: settings.summary_provider };
+  return fallback;
+}
 
 /**
  * The window a summary covers: the current branch from the previous summary (or the start) to

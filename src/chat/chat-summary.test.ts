@@ -174,12 +174,67 @@ describe.each(testBackends())('chat summaries on %s', (backend) => {
         claimSummaryWindow(db, thread, { model: 'gpt-4o-mini', provider: null, userId: null }),
       ),
     );
-    expect(claims.map((claim) => (claim.ok ? 'ok' : claim.reason)).sort()).toEqual([
-      'claimed',
-      'ok',
+    // The loser either meets the winner's row (`claimed`) or, on PostgreSQL when the winner
+    // committed first, sees that window already covered (`nothing-new`): never a second claim.
+    const outcomes = claims.map((claim) => (claim.ok ? 'ok' : claim.reason));
+    expect(outcomes.filter((outcome) => outcome === 'ok')).toHaveLength(1);
+    expect(outcomes.filter((outcome) => outcome !== 'ok')).toEqual([
+      expect.stringMatching(/^(claimed|nothing-new)$/),
     ]);
     expect(
       await db.selectFrom('chat_summary').select('id').where('thread_id', '=', threadId).execute(),
     ).toHaveLength(1);
+  });
+
+  it("summarizes with the agent's summarizer, else the project's, else the thread's model", async () => {
+    const settingsUrl = `/api/projects/${env.projectId}/chat/settings`;
+    const put = (headers: Record<string, string>, payload: object) =>
+      env.t.app.inject({ method: 'PUT', url: settingsUrl, headers, payload });
+    const refused = await put(env.members.editor.headers, {
+      summaryModel: null,
+      summaryProvider: env.providerId,
+    });
+    expect(refused.statusCode).toBe(400);
+    expect(JSON.stringify(refused.json().error.details)).toContain('summaryProvider');
+    expect(
+      (await put(env.members.viewer.headers, { summaryModel: 'gpt-4.1-mini' })).statusCode,
+    ).toBe(403);
+    const saved = await put(env.members.editor.headers, {
+      summaryModel: 'gpt-4.1-mini',
+      summaryProvider: env.providerId,
+    });
+    expect(saved.statusCode, saved.body).toBe(200);
+    expect((await inject('GET', settingsUrl)).json()).toMatchObject({
+      summaryModel: 'gpt-4.1-mini',
+      summaryProvider: env.providerId,
+    });
+    const agent = await inject('POST', `/api/projects/${env.projectId}/chat/agents`, {
+      name: `Summarized ${backend}`,
+      model: 'gpt-4o-mini',
+      provider: env.providerId,
+      summaryModel: 'gpt-4o',
+      summaryProvider: env.providerId,
+    });
+    expect(agent.statusCode, agent.body).toBe(201);
+    const summarizedWith = async (extra: object) => {
+      const created = await inject('POST', base(), {
+        model: 'gpt-4o-mini',
+        provider: env.providerId,
+        ...extra,
+      });
+      const threadId = created.json().id as string;
+      for (let index = 0; index < 3; index++) await exchange(threadId, `Turn ${index}`);
+      const claimed = await inject('POST', `${base()}/${threadId}/summaries`, {});
+      expect(claimed.statusCode, claimed.body).toBe(202);
+      return (claimed.json() as SummaryView).model;
+    };
+    expect(await summarizedWith({})).toBe('gpt-4.1-mini');
+    expect(await summarizedWith({ agentId: agent.json().id })).toBe('gpt-4o');
+    // Back to no project summarizer: the thread's model.
+    expect((await put(env.members.editor.headers, { summaryModel: null })).json()).toMatchObject({
+      summaryModel: null,
+      summaryProvider: null,
+    });
+    expect(await summarizedWith({})).toBe('gpt-4o-mini');
   });
 });

@@ -120,8 +120,20 @@ export interface ChatAgentVersionTable {
   parameters: ColumnType<unknown, string | undefined, string>;
   tools: ColumnType<AgentToolName[], AgentToolName[] | undefined, AgentToolName[]>;
   max_tool_steps: Generated<number>;
+  /** The model that summarizes this agent's threads (migration 0723); null: the project's. */
+  summary_model: Generated<string | null>;
+  summary_provider: Generated<string | null>;
   created_by: string | null;
   created_at: Timestamp;
+}
+
+/** Chat settings of a project (migration 0723). */
+export interface ChatProjectSettingsTable {
+  project_id: string;
+  summary_model: string | null;
+  summary_provider: string | null;
+  updated_by: string | null;
+  updated_at: Timestamp;
 }
 
 // A type alias (not an interface): `withTables` needs an index-compatible record.
@@ -132,6 +144,7 @@ export type ChatTables = {
   chat_summary: ChatSummaryTable;
   chat_agent: ChatAgentTable;
   chat_agent_version: ChatAgentVersionTable;
+  chat_project_settings: ChatProjectSettingsTable;
 };
 
 export type ChatDb = Kysely<DB & ChatTables>;

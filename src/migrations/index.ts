@@ -26,6 +26,8 @@ import * as m0701 from './0701-chat-summaries.ts';
 import * as m0710 from './0710-chat-agents.ts';
 import * as m0720 from './0720-chat-search.ts';
 import * as m0721 from './0721-chat-imports.ts';
+import * as m0722 from './0722-chat-agent-totals.ts';
+import * as m0723 from './0723-chat-summarizer.ts';
 import * as m0800 from './0800-gateway-keys.ts';
 import * as m0900 from './0900-image-columns.ts';
 import * as m0910 from './0910-image-generation.ts';
@@ -62,6 +64,8 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0710-chat-agents': m0710,
   '0720-chat-search': m0720,
   '0721-chat-imports': m0721,
+  '0722-chat-agent-totals': m0722,
+  '0723-chat-summarizer': m0723,
   '0800-gateway-keys': m0800,
   '0900-image-columns': m0900,
   '0910-image-generation': m0910,

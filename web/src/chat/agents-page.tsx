@@ -3,6 +3,7 @@ import { useParams } from '@tanstack/react-router';
 import { type FormEvent, useState } from 'react';
 import { type ModelChoice, ModelPicker } from '../ai/model-picker.tsx';
 import { FormError } from '../ui/form-error.tsx';
+import { formatInteger, formatNanoUsd } from '../ui/format.ts';
 import { useNotices } from '../ui/notices.tsx';
 import {
   AGENT_TOOLS,
@@ -57,7 +58,13 @@ export function AgentsPage() {
             <span className="muted">
               {' '}
               v{agent.version} · {agent.model} ·{' '}
-              {agent.tools.length ? agent.tools.join(', ') : 'no tools'}
+              {agent.tools.length ? agent.tools.join(', ') : 'no tools'} ·{' '}
+              <span data-testid="agent-totals">
+                {formatInteger(agent.totals.calls)} calls,{' '}
+                {formatInteger(agent.totals.inputTokens + agent.totals.outputTokens)} tokens,{' '}
+                {formatNanoUsd(agent.totals.costNano)}
+                {agent.totals.unpricedCalls ? ` (+${agent.totals.unpricedCalls} unpriced)` : ''}
+              </span>
             </span>
           </li>
         ))}
@@ -100,6 +107,7 @@ function AgentEditor({
   });
   const [tools, setTools] = useState<AgentTool[]>(agent?.tools ?? []);
   const [maxToolSteps, setMaxToolSteps] = useState(agent?.maxToolSteps ?? 4);
+  const [summaryModel, setSummaryModel] = useState(agent?.summaryModel ?? '');
   const [temperature, setTemperature] = useState(
     agent?.parameters.temperature === undefined ? '' : String(agent.parameters.temperature),
   );
@@ -113,6 +121,11 @@ function AgentEditor({
         parameters: temperature === '' ? {} : { temperature: Number(temperature) },
         tools,
         maxToolSteps,
+        // A summarizer keeps its provider; a new one uses the agent's.
+        summaryModel: summaryModel.trim() || null,
+        summaryProvider: summaryModel.trim()
+          ? (agent?.summaryProvider ?? choice.provider ?? null)
+          : null,
       };
       return agent
         ? agentsApi.update(projectId, agent.id, { ...fields, version: agent.version })
@@ -181,6 +194,15 @@ function AgentEditor({
             max={16}
             value={maxToolSteps}
             onChange={(event) => setMaxToolSteps(Number(event.target.value))}
+          />
+        </label>
+        <label>
+          Summarizer model (optional)
+          <input
+            value={summaryModel}
+            maxLength={200}
+            placeholder="the project's, else the reply's model"
+            onChange={(event) => setSummaryModel(event.target.value)}
           />
         </label>
         <button

@@ -12,6 +12,9 @@ export interface AgentFields {
   parameters: { temperature?: number; maxOutputTokens?: number };
   tools: AgentTool[];
   maxToolSteps: number;
+  /** The model that summarizes this agent's threads; null: the project's, else the reply's. */
+  summaryModel: string | null;
+  summaryProvider: string | null;
 }
 
 export interface Agent extends AgentFields {
@@ -20,6 +23,15 @@ export interface Agent extends AgentFields {
   version: number;
   createdAt: string;
   updatedAt: string;
+}
+
+/** What an agent's replies cost (every attempt); on the list and on one agent. */
+export interface AgentTotals {
+  calls: number;
+  inputTokens: number;
+  outputTokens: number;
+  costNano: number;
+  unpricedCalls: number;
 }
 
 export interface AgentVersion extends AgentFields {
@@ -33,7 +45,8 @@ const agent = (projectId: string, agentId: string) =>
   `${agents(projectId)}/${encodeURIComponent(agentId)}`;
 
 export const agentsApi = {
-  list: (projectId: string) => api<{ items: Agent[] }>(agents(projectId)),
+  list: (projectId: string) =>
+    api<{ items: (Agent & { totals: AgentTotals })[] }>(agents(projectId)),
   create: (projectId: string, input: AgentFields) =>
     api<Agent>(agents(projectId), { method: 'POST', body: input }),
   update: (projectId: string, agentId: string, input: AgentFields & { version: number }) =>

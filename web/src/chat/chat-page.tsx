@@ -155,9 +155,10 @@ function ThreadList({
           />
         </label>
         <label>
-          Agent
+          {/* Not "Agent": the new-thread form's picker has that name. */}
+          Threads of
           <select value={agentFilter} onChange={(event) => setAgentFilter(event.target.value)}>
-            <option value="">All threads</option>
+            <option value="">Every agent and none</option>
             {(agents.data?.items ?? []).map((agent) => (
               <option key={agent.id} value={agent.id}>
                 {agent.name}
