@@ -201,18 +201,6 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
 
     // The long statement was read in three page chunks, then reduced; the rest in one call each.
     const prompts = env.fake.requests.map((request) => JSON.stringify(request.body));
-    console.log(
-      'DEBUG prompts',
-      prompts.map((text) => text.slice(0, 400)),
-    );
-    console.log(
-      'DEBUG report',
-      JSON.stringify(
-        run.steps.map((step) => [step.id, step.output]),
-        null,
-        1,
-      ).slice(0, 8000),
-    );
     const statement = prompts.filter((text) => text.includes('statement-umbrella-st-4410.pdf'));
     expect(statement.filter((text) => /part \d\/3/.test(text))).toHaveLength(3);
     expect(statement.filter((text) => text.includes('was read in 3 parts'))).toHaveLength(1);
