@@ -108,7 +108,7 @@ describe('braincells documents add / workflow run / workflow status', { timeout:
       expect(ran.code, ran.stderr).toBe(0);
       const run = JSON.parse(ran.stdout) as WorkflowRunView;
       expect(run.status).toBe('completed');
-      expect(run.steps.at(-1)?.output).toEqual({ title: 'Count', markdown: 'Documents: 2' });
+      expect(run.steps.at(-1)?.output).toMatchObject({ title: 'Count', markdown: 'Documents: 2' });
 
       const status = await cli(['workflow', 'status', run.id, '--json'], env);
       expect(status.code, status.stderr).toBe(0);

@@ -333,20 +333,22 @@ export function createDocumentService(deps: {
       if (!row) throw notFound('Document', documentId);
       if (row.row_id === null) return { pages: [] as string[] };
       const columns = await collectionColumns(actor, projectId, row.dataset_id);
-      const cells = await sheets.readCells(
-        actor,
-        projectId,
-        row.dataset_id,
-        [columns.pageText],
-        [BigInt(row.row_id)],
-      );
-      const value = cells.get(String(row.row_id))?.[columns.pageText]?.value;
+      const cells = (
+        await sheets.readCells(
+          actor,
+          projectId,
+          row.dataset_id,
+          [columns.pageText, columns.text],
+          [BigInt(row.row_id)],
+        )
+      ).get(String(row.row_id));
+      const value = cells?.[columns.pageText]?.value;
       const pages = typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
-      return {
-        pages: Array.isArray(pages)
-          ? pages.map((page) => (typeof page === 'string' ? page : ''))
-          : ([] as string[]),
-      };
+      if (Array.isArray(pages))
+        return { pages: pages.map((page) => (typeof page === 'string' ? page : '')) };
+      // Formats without pages (text, HTML, DOCX, e-mail) are one page: their text.
+      const text = cells?.[columns.text]?.value;
+      return { pages: typeof text === 'string' && text !== '' ? [text] : ([] as string[]) };
     },
 
     /** Plugs in a feature asked before any document is deleted (workflows). */

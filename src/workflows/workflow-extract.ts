@@ -351,7 +351,10 @@ async function extractDocument(
     }
     result.status = unverified || problems.length > 0 ? 'unverified' : 'ok';
     result.error = problems.length > 0 ? problems.join('; ') : null;
-    if (chunks.length === 0) result.error = 'The document has no text';
+    if (chunks.length === 0) {
+      result.status = 'failed';
+      result.error = 'The document has no text';
+    }
   } catch (error) {
     // A retryable failure (5xx, timeout) or a stop fails the attempt: the step retries, and
     // the documents finished so far keep their checkpoints. Anything else is this row's error.

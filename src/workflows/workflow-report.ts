@@ -52,7 +52,7 @@ export interface ResolvedCitation {
 
 /** Backslash-escapes what Markdown would read as markup in a label (names are user text). */
 const markdownText = (text: string) =>
-  text.replace(/[\\`*_{}[\]()<>#+!|~-]/g, (char) => `\\${char}`).replace(/\s+/g, ' ');
+  text.replace(/[\\`*_[\]<>|~]/g, (char) => `\\${char}`).replace(/\s+/g, ' ');
 
 export interface ReportOutput {
   title: string;
@@ -113,12 +113,13 @@ export async function writeReport(
       continue;
     }
     const document = documents.get(ref.documentId);
-    const pages = document?.pages ?? null;
+    // A format without pages (text, HTML, DOCX, e-mail) is one page: its text.
+    const pages = document?.pages ?? 1;
     resolved.set(
       text,
       !document
         ? { ...base, valid: false, label: null, href: null, reason: 'no such document' }
-        : ref.page !== null && (pages === null || ref.page > pages)
+        : ref.page !== null && ref.page > pages
           ? { ...base, valid: false, label: null, href: null, reason: `no page ${ref.page}` }
           : {
               ...base,

@@ -114,7 +114,7 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
     });
     const run = await env.waitForRun(started.id, ['completed', 'failed']);
     expect(run.version).toBe(1);
-    expect(run.steps[1]!.output).toEqual({ title: 'v1', markdown: 'one' });
+    expect(run.steps[1]!.output).toMatchObject({ title: 'v1', markdown: 'one', unresolved: 0 });
     // A stale base version is refused: no lost update.
     const stale = await errorOf(
       env.service.updateWorkflow(env.actor, env.projectId, workflow.id, {

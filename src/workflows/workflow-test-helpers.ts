@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { eventually } from '../../test/eventually.ts';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
 import { registerTestSecret } from '../../test/leak-scan.ts';
@@ -33,6 +34,9 @@ export async function openWorkflowTestEnv(backend: Backend = 'pglite') {
         wait: async (ms, signal) => {
           waits.push(ms);
           signal.throwIfAborted();
+          // A poll of work another feature runs (an AI-column run) yields to it for a moment
+          // instead of spinning on the database; retry backoffs (≤ 30 ms here) stay instant.
+          if (ms >= 500) await delay(5, undefined, { signal });
         },
       },
     },
