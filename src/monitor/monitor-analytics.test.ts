@@ -336,3 +336,90 @@ describe('tool analytics', () => {
     expect(late.json().items.map((row: { toolName: string }) => row.toolName)).toEqual(['Bash']);
   });
 });
+
+describe('exchanges', () => {
+  const sessionId = '5e550000-0000-4000-8000-0000000000e1';
+  const at = (minute: number) => new Date(Date.UTC(2026, 0, 12, 9, minute)).toISOString();
+  const turn = (uuid: string, minute: number, content: unknown) => ({
+    type: 'user',
+    sessionId,
+    uuid,
+    timestamp: at(minute),
+    message: { role: 'user', content },
+  });
+  const reply = (uuid: string, minute: number, id: string, content: unknown[], output: number) => ({
+    type: 'assistant',
+    sessionId,
+    uuid,
+    timestamp: at(minute),
+    requestId: `req_${id}`,
+    message: {
+      id,
+      role: 'assistant',
+      model: SONNET,
+      content,
+      usage: { input_tokens: 10, output_tokens: output },
+    },
+  });
+
+  beforeAll(async () => {
+    const folder = path.join(dir, 'exchanges', '-home-dev-x');
+    mkdirSync(folder, { recursive: true });
+    const lines = [
+      turn('e1', 0, 'Why does the build fail?'),
+      reply('e2', 1, 'x_1', [{ type: 'tool_use', id: 'tu_1', name: 'Bash', input: {} }], 5),
+      // A tool result comes back as a user line: not a turn of its own.
+      turn('e3', 2, [{ type: 'tool_result', tool_use_id: 'tu_1', content: 'exit 2' }]),
+      reply('e4', 3, 'x_2', [{ type: 'text', text: 'A missing import.' }], 7),
+      turn('e5', 10, [{ type: 'text', text: 'Fix it' }]),
+      reply('e6', 11, 'x_3', [{ type: 'text', text: 'Fixed.' }], 11),
+    ];
+    writeFileSync(
+      path.join(folder, `${sessionId}.jsonl`),
+      `${lines.map((line) => JSON.stringify(line)).join('\n')}\n`,
+    );
+    await t.app.monitor.importLocalPath(team.editor.actor, team.project.id, {
+      path: path.join(dir, 'exchanges'),
+      source: 'claude-code',
+    });
+  });
+
+  it('lists each user turn with the calls, tokens and last reply that followed it', async () => {
+    const response = await get(
+      team.viewer,
+      `/api/projects/${team.project.id}/monitor/sessions/${encodeURIComponent(`cc:${sessionId}`)}/exchanges`,
+    );
+    expect(response.statusCode).toBe(200);
+    const { items } = response.json();
+    expect(items).toHaveLength(2);
+    expect(items[0]).toMatchObject({
+      index: 1,
+      at: at(0),
+      until: at(10),
+      lastReplyAt: at(3),
+      prompt: 'Why does the build fail?',
+      reply: 'A missing import.',
+      toolCalls: 1,
+      usageEvents: 2,
+      tokens: { input: 20, output: 12, reasoning: 0, cacheRead: 0, cacheWrite: 0 },
+    });
+    expect(items[1]).toMatchObject({
+      index: 2,
+      until: null,
+      prompt: 'Fix it',
+      reply: 'Fixed.',
+      toolCalls: 0,
+      usageEvents: 1,
+      tokens: { input: 10, output: 11 },
+    });
+    // Sonnet 4.5: $3 / $15 per million input / output tokens.
+    expect(items[1].costUsd).toBeCloseTo((10 * 3 + 11 * 15) / 1e6, 12);
+  });
+
+  it('answers 404 for a session the project does not have, and to outsiders', async () => {
+    const url = (key: string) =>
+      `/api/projects/${team.project.id}/monitor/sessions/${encodeURIComponent(key)}/exchanges`;
+    expect((await get(team.viewer, url('cc:no-such-session'))).statusCode).toBe(404);
+    expect((await get(team.outsider, url(`cc:${sessionId}`))).statusCode).toBe(404);
+  });
+});

@@ -201,3 +201,29 @@ export function presentBudgetBurn(burn: BudgetBurn) {
     usedShare: burn.usedShare,
   };
 }
+
+/** One exchange of a session: a user turn and what followed it. */
+export function presentExchange(
+  row: UsageTotals & {
+    index: number;
+    messageId: string;
+    at: number;
+    until: number | null;
+    lastReplyAt: number | null;
+    prompt: string | null;
+    reply: string | null;
+    toolCalls: number;
+  },
+) {
+  return {
+    index: row.index,
+    messageId: row.messageId,
+    at: new Date(row.at).toISOString(),
+    until: isoOrNull(row.until),
+    lastReplyAt: isoOrNull(row.lastReplyAt),
+    prompt: row.prompt,
+    reply: row.reply,
+    toolCalls: row.toolCalls,
+    ...presentTotals(row),
+  };
+}

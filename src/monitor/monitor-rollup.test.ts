@@ -9,6 +9,7 @@ import { importTree } from './monitor-import.ts';
 import { createMonitorStore, type MonitorStore, type UsageReadMode } from './monitor-store.ts';
 import { ensureMonitorTables } from './monitor-tables.ts';
 import {
+  CLAUDE_SESSION,
   SONNET,
   writeClaudeProjects,
   writeOpenCodeDb,
@@ -205,6 +206,32 @@ describe('monitor usage rollup', () => {
     // Rebuilding a project's rollup (after events written by other means) changes nothing.
     await store.rebuildRollup(projectId);
     expect(await reports(projectId, 'rollup')).toEqual(before);
+  });
+
+  it("puts the fixture's one user turn and everything after it in one exchange", async () => {
+    const projectId = uuidv7();
+    const root = path.join(dir, 'exchange');
+    writeClaudeProjects(root);
+    await importTree({ store, projectId, root, source: 'claude-code' });
+    // The Task result is a user line but not a turn; the hand-counted main session totals.
+    expect(await store.sessionExchanges(projectId, `cc:${CLAUDE_SESSION}`, 10)).toEqual([
+      {
+        index: 1,
+        messageId: 'u1',
+        at: Date.parse('2026-01-10T10:00:00Z'),
+        until: null,
+        lastReplyAt: Date.parse('2026-01-10T23:41:00Z'),
+        prompt: 'Find the bug',
+        reply: 'No response requested.',
+        toolCalls: 1,
+        tokens: { input: 22, output: 322, reasoning: 0, cacheRead: 1500, cacheWrite: 300 },
+        usageEvents: 3,
+        costNano: 6_855_000,
+        unpricedEvents: 1,
+        reportedEvents: 0,
+        computedEvents: 2,
+      },
+    ]);
   });
 
   it('reads the events for days in a zone whose offset is not whole quarter-hours', async () => {

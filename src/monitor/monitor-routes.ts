@@ -10,6 +10,7 @@ import {
   presentBreakdownRow,
   presentBudgetBurn,
   presentDayRow,
+  presentExchange,
   presentModelRow,
   presentOwnCallRow,
   presentSessionListItem,
@@ -22,6 +23,7 @@ import {
   budgetBurnView,
   dailyQuerySchema,
   dailyView,
+  exchangeView,
   fileListView,
   importBodySchema,
   importResultView,
@@ -148,6 +150,29 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
         steps: detail.steps.map(presentStep),
       };
     },
+  );
+
+  app.get(
+    `${base}/sessions/:sessionKey/exchanges`,
+    {
+      schema: {
+        tags,
+        summary: "A session's exchanges: each user turn and what followed it (viewer)",
+        description:
+          'One item per user turn (a user message with text; tool results are not turns), in time order: the prompt and the last reply text (each cut to 500 characters), the tool calls and the model calls (counted once, `usageEvents`) dated from the turn until the next one, with their tokens and cost. Messages without a time, and calls before the first turn, are in no exchange. At most 1,000.',
+        params: sessionParams,
+        response: { 200: exchangeView },
+      },
+    },
+    async (request) => ({
+      items: (
+        await monitor.sessionExchanges(
+          request.actor,
+          request.params.projectId,
+          request.params.sessionKey,
+        )
+      ).map(presentExchange),
+    }),
   );
 
   app.get(

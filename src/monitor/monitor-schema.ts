@@ -338,3 +338,19 @@ export const budgetBurnView = z.object({
     }),
   ),
 });
+
+export const exchangeView = z.object({
+  items: z.array(
+    z.object({
+      index: z.number().int(),
+      messageId: z.string(),
+      at: z.string(),
+      until: z.string().nullable(),
+      lastReplyAt: z.string().nullable(),
+      prompt: z.string().nullable(),
+      reply: z.string().nullable(),
+      toolCalls: z.number().int(),
+      ...usageTotalsFields,
+    }),
+  ),
+});

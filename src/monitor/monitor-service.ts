@@ -657,6 +657,21 @@ export function createMonitorService(deps: MonitorServiceDeps) {
     },
 
     /**
+     * A session's exchanges: each user turn and what followed it until the next (model and
+     * tool calls, tokens, cost, the last reply). 404 for a session the project does not have.
+     */
+    async sessionExchanges(
+      actor: Actor,
+      projectId: string,
+      sessionKey: string,
+      options: { limit?: number } = {},
+    ) {
+      await readable(actor, projectId);
+      if (!(await store.hasSession(projectId, sessionKey))) throw notFound('session', sessionKey);
+      return store.sessionExchanges(projectId, sessionKey, options.limit ?? 1_000);
+    },
+
+    /**
      * Imported files. `displayPath` is the path as a project member may see it (the routes
      * show only that): under a configured root `<root's folder name>/<path inside it>`,
      * uploads as stored, anything else (a CLI import of a server path) by its last two

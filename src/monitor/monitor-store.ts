@@ -244,6 +244,9 @@ function sinceClause(filter: ReportFilter, params: unknown[]): string {
   return ` and u.ts >= $${params.length}::timestamptz`;
 }
 
+/** Characters of an exchange's prompt and reply its list shows. */
+const EXCHANGE_TEXT_MAX = 500;
+
 /** Characters of a part's text or tool input a session's detail shows. */
 const PART_TEXT_MAX = 4_000;
 
@@ -926,6 +929,79 @@ export function createMonitorStore(duckdb: DuckDb) {
         sourceRef: String(row.source_ref),
         createdAt: row.created_at === null ? null : Number(row.created_at),
       }));
+    },
+
+    /**
+     * A session's exchanges: each user turn (a user message with text and no tool result —
+     * Claude Code sends tool results as user lines) and what followed until the next one:
+     * the model calls (counted once) and tool calls dated in that span, their tokens and cost,
+     * and the last reply text. Undated messages and calls before the first turn are in none.
+     */
+    async sessionExchanges(projectId: string, sessionKey: string, limit: number) {
+      const rows = await duckdb.query(
+        `with msg as (
+           select message_id, any_value(role) as role, min(created_at) as msg_at from monitor_message
+           where project_id = $1 and session_key = $2 group by message_id
+         ), part as (
+           select p.message_id, p.part_id, p.type, p.text, m.role, m.msg_at from monitor_part p
+           join msg m using (message_id)
+           where p.project_id = $1 and p.session_key = $2
+         ), turn as (
+           select m.message_id, m.msg_at from msg m
+           where m.role = 'user' and m.msg_at is not null
+             and exists (select 1 from part p where p.message_id = m.message_id and p.type = 'text')
+             and not exists (select 1 from part p where p.message_id = m.message_id and p.type = 'tool_result')
+         ), span as (
+           select message_id, msg_at, lead(msg_at) over (order by msg_at, message_id) as next_at,
+                  row_number() over (order by msg_at, message_id) as n
+           from turn
+         )
+         select s.n, s.message_id, epoch_ms(s.msg_at) as msg_at, epoch_ms(s.next_at) as next_at,
+           (select left(string_agg(p.text, '
+' order by p.part_id), ${EXCHANGE_TEXT_MAX}) from part p
+             where p.message_id = s.message_id and p.type = 'text') as prompt,
+           (select left(arg_max(p.text, p.msg_at), ${EXCHANGE_TEXT_MAX}) from part p
+             where p.role = 'assistant' and p.type = 'text' and p.text is not null
+               and p.msg_at >= s.msg_at and (s.next_at is null or p.msg_at < s.next_at)) as reply,
+           (select epoch_ms(max(m.msg_at)) from msg m
+             where m.role = 'assistant' and m.msg_at >= s.msg_at and (s.next_at is null or m.msg_at < s.next_at)) as last_reply_at,
+           (select count(*) from part p where p.type in ('tool_use', 'tool')
+             and p.msg_at >= s.msg_at and (s.next_at is null or p.msg_at < s.next_at)) as tool_calls,
+           totals.*
+         from span s
+         left join lateral (
+           select ${ROLLUP_TOTALS_SQL} from (
+             select ${EVENT_AS_ROLLUP} from monitor_usage_event
+             where project_id = $1 and counted and session_key = $2
+               and ts >= s.msg_at and (s.next_at is null or ts < s.next_at)
+           ) u
+         ) totals on true
+         order by s.n limit $3`,
+        [projectId, sessionKey, limit],
+      );
+      const text = (value: unknown) =>
+        value === null || value === undefined ? null : String(value);
+      return rows.map((row) => ({
+        index: Number(row.n),
+        messageId: String(row.message_id),
+        at: Number(row.msg_at),
+        until: row.next_at === null ? null : Number(row.next_at),
+        lastReplyAt: row.last_reply_at === null ? null : Number(row.last_reply_at),
+        prompt: text(row.prompt),
+        reply: text(row.reply),
+        toolCalls: Number(row.tool_calls),
+        ...totalsFrom(row),
+      }));
+    },
+
+    async hasSession(projectId: string, sessionKey: string): Promise<boolean> {
+      const rows = await duckdb.query(
+        `select 1 from monitor_session where project_id = $1 and session_key = $2
+         union all select 1 from monitor_message where project_id = $1 and session_key = $2
+         limit 1`,
+        [projectId, sessionKey],
+      );
+      return rows.length > 0;
     },
 
     /** A session's own model calls (counted once), in time order: its tokens per step. */

@@ -137,6 +137,23 @@ export interface MonitorBreakdownRow {
   unpricedEvents: number;
 }
 
+/** `GET …/monitor/sessions/:key/exchanges`: a user turn and what followed it. */
+export interface MonitorExchange {
+  index: number;
+  messageId: string;
+  at: string;
+  until: string | null;
+  lastReplyAt: string | null;
+  prompt: string | null;
+  reply: string | null;
+  toolCalls: number;
+  usageEvents: number;
+  tokens: Tokens;
+  costUsd: number | null;
+  costBasis: CostBasis;
+  unpricedEvents: number;
+}
+
 /** `GET …/monitor/own-calls/budgets`: a budget of the project with its spend rate. */
 export interface MonitorBudgetBurn {
   id: string;
@@ -184,6 +201,10 @@ export const monitorApi = {
       query: { by },
     }),
   tools: (projectId: string) => api<{ items: MonitorTool[] }>(`${base(projectId)}/tools`),
+  exchanges: (projectId: string, sessionKey: string) =>
+    api<{ items: MonitorExchange[] }>(
+      `${base(projectId)}/sessions/${encodeURIComponent(sessionKey)}/exchanges`,
+    ),
   budgets: (projectId: string) =>
     api<{ asOf: string; items: MonitorBudgetBurn[] }>(`${base(projectId)}/own-calls/budgets`),
   watch: (projectId: string) => api<MonitorWatch>(`${base(projectId)}/watch`),

@@ -61,6 +61,10 @@ export function MonitorSessionPage() {
     queryKey: ['monitor', projectId, 'session', sessionKey],
     queryFn: () => monitorApi.session(projectId, sessionKey),
   });
+  const exchanges = useQuery({
+    queryKey: ['monitor', projectId, 'session', sessionKey, 'exchanges'],
+    queryFn: () => monitorApi.exchanges(projectId, sessionKey),
+  });
   const data = detail.data;
   const trace = useMemo(() => (data ? flattenTree(data.tree) : []), [data]);
   const steps = data?.steps ?? [];
@@ -78,7 +82,7 @@ export function MonitorSessionPage() {
           ← Monitor
         </Link>
       </div>
-      <FormError error={detail.error} />
+      <FormError error={detail.error ?? exchanges.error} />
       {detail.isPending && <p className="muted">Loading…</p>}
       {session && (
         <>
@@ -257,6 +261,48 @@ export function MonitorSessionPage() {
                     cell: (call) => (call.part.toolInput ?? '').slice(0, 120),
                   },
                   { label: 'Error', cell: (call) => call.error ?? '—' },
+                ]}
+              />
+            </>
+          )}
+
+          {exchanges.data && exchanges.data.items.length > 0 && (
+            <>
+              <div className="row">
+                <h2>Exchanges</h2>
+                <span className="spacer" />
+                <ExportButtons
+                  name="monitor-session-exchanges"
+                  rows={exchanges.data.items}
+                  flat={() =>
+                    exchanges.data.items.map((row) => ({
+                      index: row.index,
+                      at: row.at,
+                      lastReplyAt: row.lastReplyAt,
+                      prompt: row.prompt,
+                      reply: row.reply,
+                      toolCalls: row.toolCalls,
+                      ...flatUsage(row),
+                    }))
+                  }
+                />
+              </div>
+              <MonitorTable
+                testId="monitor-session-exchanges"
+                rows={exchanges.data.items}
+                rowKey={(row) => row.messageId}
+                columns={[
+                  { label: 'Time', cell: (row) => formatDateTime(row.at) },
+                  {
+                    label: 'Prompt',
+                    cell: (row) => <span className="truncate">{row.prompt}</span>,
+                  },
+                  {
+                    label: 'Last reply',
+                    cell: (row) => <span className="truncate">{row.reply ?? '—'}</span>,
+                  },
+                  { label: 'Tools', numeric: true, cell: (row) => formatInteger(row.toolCalls) },
+                  ...usageColumns,
                 ]}
               />
             </>
