@@ -346,6 +346,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
     /** Registers every feature's jobs; call before the queue starts (builds the features). */
     registerJobs(): void {
       sheetsFeature().registerJobs();
+      imagesFeature().registerJobs();
       documentsFeature().registerJobs();
       generationFeature().registerJobs();
       chatFeature();
@@ -354,6 +355,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
     /** Once the queue runs: scheduled jobs queued, runs a stopped process left recovered. */
     async start(): Promise<void> {
       await sheets?.start();
+      await images?.start();
       await documents?.start();
       await generation?.start();
       // The folders projects asked the server to watch (docs/monitor.md "Server-side watch").

@@ -13,7 +13,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   );
   await sql`
     alter table generation_process add column image_size text
-      check (image_size ~ '^[0-9]{2,5}x[0-9]{2,5}$' and output_type = 'image')`.execute(db);
+      check (image_size is null or (image_size ~ '^[0-9]{2,5}x[0-9]{2,5}$' and output_type = 'image'))`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {

@@ -158,6 +158,8 @@ export interface ImageBlobTable {
   width: number;
   height: number;
   created_at: Generated<Timestamp>;
+  /** Renewed each time the project stores the bytes again (migration 0911). */
+  last_linked_at: Timestamp;
 }
 
 // — documents (migration 0650) —

@@ -31,6 +31,7 @@ import * as m0723 from './0723-chat-summarizer.ts';
 import * as m0800 from './0800-gateway-keys.ts';
 import * as m0900 from './0900-image-columns.ts';
 import * as m0910 from './0910-image-generation.ts';
+import * as m0911 from './0911-image-blob-links.ts';
 
 /**
  * Every migration, in order. A migration never changes after it ships: add a new one.
@@ -69,4 +70,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0800-gateway-keys': m0800,
   '0900-image-columns': m0900,
   '0910-image-generation': m0910,
+  '0911-image-blob-links': m0911,
 };

@@ -610,6 +610,11 @@ export const SETTINGS = {
     String(2 * 1024 ** 3),
     'Largest ZIP of images in one import, in bytes as uploaded (entries are inflated one at a time).',
   ],
+  BRAINCELLS_IMAGE_SWEEP_GRACE_HOURS: [
+    integer(1, 24 * 365),
+    '24',
+    'Images no cell refers to are deleted by the hourly blob sweep once they have been stored this long ago (an import still running, or an undo, is never that old).',
+  ],
   BRAINCELLS_MONITOR_ROOTS: [
     absolutePathList.optional(),
     undefined,
@@ -671,7 +676,7 @@ export interface Config {
   corsOrigins: string[];
   monitor: { roots: string[] };
   documents: { maxFileBytes: number; maxBatchBytes: number; extractTimeoutMs: number };
-  images: { maxBytes: number; maxPixels: number; zipMaxBytes: number };
+  images: { maxBytes: number; maxPixels: number; zipMaxBytes: number; sweepGraceHours: number };
   /** The CSP lets the web UI load https: images from other hosts (thumbnails). */
   remoteImages: boolean;
   session: { idleTimeoutMs: number; absoluteTimeoutMs: number };
@@ -844,6 +849,7 @@ export function loadConfig(
       maxBytes: read('BRAINCELLS_IMAGE_MAX_BYTES'),
       maxPixels: read('BRAINCELLS_IMAGE_MAX_PIXELS'),
       zipMaxBytes: read('BRAINCELLS_IMAGE_ZIP_MAX_BYTES'),
+      sweepGraceHours: read('BRAINCELLS_IMAGE_SWEEP_GRACE_HOURS'),
     },
     remoteImages: read('BRAINCELLS_REMOTE_IMAGES'),
     session: {

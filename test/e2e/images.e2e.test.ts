@@ -128,4 +128,35 @@ describe('image columns in the grid', () => {
     // The first-run page's session check answers 401 before anyone signs in.
     expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
   });
+
+  it('uploads an image pasted from the clipboard into the selected cell', async () => {
+    const { page } = tab;
+    const yellow = (
+      await solidImage('png', { width: 70, height: 50, colour: { r: 250, g: 250, b: 0 } })
+    ).toString('base64');
+    const grid = page.getByRole('grid');
+    await grid.focus();
+    // The second data row (the green JPEG), first column.
+    await page.keyboard.press('Control+Home');
+    await page.keyboard.press('ArrowDown');
+    await grid.evaluate((element, base64) => {
+      const bytes = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], 'pasted.png', { type: 'image/png' }));
+      element.dispatchEvent(
+        new ClipboardEvent('paste', { bubbles: true, cancelable: true, clipboardData: transfer }),
+      );
+    }, yellow);
+    await expect
+      .poll(() => page.getByRole('button', { name: /^pasted\.png/ }).count(), { timeout: 30_000 })
+      .toBe(1);
+    await expect
+      .poll(() =>
+        gridCell(page, 2, 1)
+          .locator('img')
+          .evaluate((img) => (img as HTMLImageElement).naturalWidth),
+      )
+      .toBe(70);
+    expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
+  });
 });

@@ -133,6 +133,7 @@ export function createGenerationExtension(deps: {
         output_type: source.output_type,
         categories: source.categories === null ? null : JSON.stringify(source.categories),
         json_schema: source.json_schema === null ? null : JSON.stringify(source.json_schema),
+        image_size: source.image_size,
         search: search ? JSON.stringify(search) : null,
         input_column_ids: source.input_column_ids.map(mapped),
         prompt_hash: promptHash,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -23,9 +23,14 @@ export function createImageBlobStore(dataDir: string) {
   const originalPath = (sha256: string) => shard('sha256', sha256);
   const thumbnailPath = (sha256: string) => shard('thumbnails', sha256, '.webp');
 
-  /** Writes bytes to `target` through a temp file and a rename; an existing file is kept. */
+  /** Writes bytes to `target` through a temp file and a rename; an existing file is kept (touched). */
   async function place(target: string, bytes: Buffer) {
-    if (existsSync(target)) return;
+    if (existsSync(target)) {
+      // The same bytes stored again: its time is renewed, so the blob sweep keeps it.
+      const now = new Date();
+      await utimes(target, now, now).catch(() => {});
+      return;
+    }
     mkdirSync(incoming, { recursive: true, mode: 0o700 });
     mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
     const temp = path.join(incoming, `${randomUUID()}.part`);

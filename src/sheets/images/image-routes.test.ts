@@ -17,7 +17,12 @@ describe('image values API', () => {
   beforeAll(async () => {
     t = await createTestApp({
       config: {
-        images: { maxBytes: MAX_BYTES, maxPixels: 4_000_000, zipMaxBytes: 4 * 1024 * 1024 },
+        images: {
+          maxBytes: MAX_BYTES,
+          maxPixels: 4_000_000,
+          zipMaxBytes: 4 * 1024 * 1024,
+          sweepGraceHours: 24,
+        },
       },
     });
     members = await createProjectWithMembers(t);

@@ -1,10 +1,10 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { DB } from '../../migrations/db-schema.ts';
 
 /** The images each project holds (metadata; the bytes are in the blob store): rows in, rows out. */
 export function createImageStore(db: Kysely<DB>) {
   return {
-    /** Records that the project holds these images (again is a no-op). */
+    /** Records that the project holds these images (again renews the link: the blob sweep). */
     link: async (
       projectId: string,
       images: { sha256: string; mediaType: string; bytes: number; width: number; height: number }[],
@@ -22,7 +22,9 @@ export function createImageStore(db: Kysely<DB>) {
             height: image.height,
           })),
         )
-        .onConflict((conflict) => conflict.columns(['project_id', 'sha256']).doNothing())
+        .onConflict((conflict) =>
+          conflict.columns(['project_id', 'sha256']).doUpdateSet({ last_linked_at: sql`now()` }),
+        )
         .execute();
     },
 
@@ -37,6 +39,62 @@ export function createImageStore(db: Kysely<DB>) {
         .execute();
       return rows.map((row) => row.sha256);
     },
+
+    /** Projects with links stored before `cutoff` (candidates for the blob sweep). */
+    projectsWithLinksBefore: async (cutoff: Date) =>
+      (
+        await db
+          .selectFrom('image_blob')
+          .select('project_id')
+          .distinct()
+          .where('last_linked_at', '<', cutoff)
+          .execute()
+      ).map((row) => row.project_id),
+
+    /** A project's links stored before `cutoff`. */
+    linksBefore: async (projectId: string, cutoff: Date) =>
+      (
+        await db
+          .selectFrom('image_blob')
+          .select('sha256')
+          .where('project_id', '=', projectId)
+          .where('last_linked_at', '<', cutoff)
+          .execute()
+      ).map((row) => row.sha256),
+
+    /** Drops links, unless renewed since `cutoff` (a store racing the sweep wins). */
+    unlink: async (projectId: string, hashes: readonly string[], cutoff: Date) => {
+      if (hashes.length === 0) return 0;
+      const result = await db
+        .deleteFrom('image_blob')
+        .where('project_id', '=', projectId)
+        .where('sha256', 'in', [...hashes])
+        .where('last_linked_at', '<', cutoff)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+
+    /** Which of these hashes any project holds. */
+    heldByAny: async (hashes: readonly string[]) => {
+      if (hashes.length === 0) return new Set<string>();
+      const rows = await db
+        .selectFrom('image_blob')
+        .select('sha256')
+        .distinct()
+        .where('sha256', 'in', [...hashes])
+        .execute();
+      return new Set(rows.map((row) => row.sha256));
+    },
+
+    /** A project's image columns, deleted datasets included (restorable until purged). */
+    imageColumns: (projectId: string) =>
+      db
+        .selectFrom('dataset_column')
+        .innerJoin('dataset', 'dataset.id', 'dataset_column.dataset_id')
+        .select(['dataset.id as datasetId', 'dataset_column.id as columnId'])
+        .where('dataset.project_id', '=', projectId)
+        .where('dataset_column.type', '=', 'image')
+        .execute(),
 
     find: (projectId: string, sha256: string) =>
       db

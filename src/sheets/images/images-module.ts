@@ -6,13 +6,18 @@ import { createImageBlobStore } from './image-blob-store.ts';
 import { createImageExportService } from './image-export.ts';
 import { createImageService } from './image-service.ts';
 import { createImageStore } from './image-store.ts';
+import { createImageSweep } from './image-sweep.ts';
+
+export const SWEEP_JOB = 'sheets.sweep-image-blobs';
+const SWEEP_EVERY_SECONDS = 3_600;
 
 /**
  * Wires image values (docs/images.md): the blob store under the data dir, the metadata store
- * and the service. No jobs: thumbnails are made when an image is stored.
+ * and the service, exports with images, and the hourly blob sweep (a job). Thumbnails are made
+ * when an image is stored.
  */
 export function createImagesModule(deps: {
-  platform: Pick<Platform, 'config' | 'database' | 'duckdb'>;
+  platform: Pick<Platform, 'config' | 'database' | 'duckdb' | 'jobs' | 'logger'>;
   access: ProjectAccess;
   audit: AuditRecorder;
   sheets: SheetService;
@@ -36,6 +41,38 @@ export function createImagesModule(deps: {
     db: platform.database.db,
     dataDir: platform.config.dataDir,
   });
-  return { images, blobs, exports };
+  const sweep = createImageSweep({
+    store,
+    blobs,
+    duckdb: platform.duckdb,
+    logger: platform.logger.child({ module: 'images' }),
+    graceMs: platform.config.images.sweepGraceHours * 3_600_000,
+  });
+  const scheduleSweep = (delaySeconds: number) =>
+    platform.jobs
+      .send(SWEEP_JOB, {}, { singletonKey: SWEEP_JOB, startAfter: delaySeconds })
+      .catch((error: unknown) => {
+        platform.logger.debug({ err: error, job: SWEEP_JOB }, 'job already scheduled');
+      });
+  return {
+    images,
+    blobs,
+    exports,
+    sweep,
+    /** The hourly blob sweep (docs/images.md "Blob sweep"). */
+    registerJobs() {
+      platform.jobs.register({
+        name: SWEEP_JOB,
+        handler: async () => {
+          const result = await sweep.sweep();
+          await scheduleSweep(SWEEP_EVERY_SECONDS);
+          return result;
+        },
+      });
+    },
+    async start() {
+      if (platform.jobs.started) await scheduleSweep(SWEEP_EVERY_SECONDS);
+    },
+  };
 }
 export type ImagesModule = ReturnType<typeof createImagesModule>;

@@ -16,7 +16,7 @@ import {
   sheetApi,
 } from '../api/sheet-api.ts';
 import type { SavedView } from '../api/view-api.ts';
-import { imageDropHandlers } from '../images/image-drop.ts';
+import { imageDropHandlers, uploadImageToCell } from '../images/image-drop.ts';
 import { useConfirm } from '../ui/confirm.tsx';
 import { ErrorBoundary } from '../ui/error-boundary.tsx';
 import { useAnnouncer } from '../ui/live-region.tsx';
@@ -776,6 +776,18 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
                   .then(runs.upsert, notices.error)
               }
               onPaste={(start, values) => void writeBlock(start, values, 'paste')}
+              onPasteFiles={(start, files) => {
+                const column = columns[start.col];
+                if (!column || !files[0]) return;
+                uploadImageToCell({
+                  projectId,
+                  datasetId: dataset.id,
+                  column,
+                  index: start.row,
+                  file: files[0],
+                  rowsBetween: (first, last) => cache.rowsBetween(first, last),
+                }).catch(notices.error);
+              }}
               onClear={onClear}
               onSelectionChange={setSelection}
               onCopied={(count) => announce(`${count.toLocaleString()} cells copied`)}

@@ -75,6 +75,8 @@ export interface GridProps {
   /** Generate this AI cell now (shown for cells not generated, with errors, or stale). */
   onGenerate?(row: Row, column: GridColumn): void;
   onPaste(start: CellPosition, values: string[][]): void;
+  /** Image files pasted from the clipboard (a screenshot, a copied picture). */
+  onPasteFiles?(start: CellPosition, files: File[]): void;
   onClear(selection: Selection): void;
   onSelectionChange?(selection: Selection): void;
   onCopied?(cells: number): void;
@@ -475,6 +477,12 @@ export function Grid(props: GridProps) {
 
   const onPaste = (event: ClipboardEvent<HTMLDivElement>) => {
     if (editing || readOnly) return;
+    const images = [...event.clipboardData.files].filter((file) => file.type.startsWith('image/'));
+    if (images.length > 0 && props.onPasteFiles) {
+      event.preventDefault();
+      props.onPasteFiles({ row: bounds.top, col: bounds.left }, images);
+      return;
+    }
     const text = event.clipboardData.getData('text/plain');
     if (!text) return;
     event.preventDefault();

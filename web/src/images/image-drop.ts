@@ -14,6 +14,31 @@ function imageCellAt(event: DragEvent, columns: readonly Column[]) {
 }
 
 /**
+ * Uploads one image file into a cell of a static image column at the version the grid holds
+ * (409 when it changed meanwhile). Used by drop and by paste from the clipboard.
+ */
+export async function uploadImageToCell(options: {
+  projectId: string;
+  datasetId: string;
+  column: Column;
+  index: number;
+  file: File;
+  rowsBetween: (first: number, last: number) => Promise<(Row | undefined)[]>;
+}) {
+  const { projectId, datasetId, column } = options;
+  if (column.type !== 'image' || column.kind !== 'static')
+    throw new Error('Images go into image columns that are not computed.');
+  const [row] = await options.rowsBetween(options.index, options.index);
+  if (!row) return;
+  const version = row.cells[column.id]?.version ?? 0;
+  await uploadFile(
+    `/api/projects/${encodeURIComponent(projectId)}/datasets/${encodeURIComponent(datasetId)}/rows/${row.rowId}/cells/${column.id}/image?expectedVersion=${version}`,
+    options.file,
+    () => {},
+  ).done;
+}
+
+/**
  * Dropping an image file onto a cell of an image column uploads it into that cell (at the
  * version the grid holds: a cell changed meanwhile answers 409, shown as an error). The grid
  * shows the new value when the dataset's `cells-update` event arrives, like any edit.
@@ -39,16 +64,14 @@ export function imageDropHandlers(options: {
       const file = event.dataTransfer.files[0];
       if (!target || !file) return;
       event.preventDefault();
-      void (async () => {
-        const [row] = await options.rowsBetween(target.index, target.index);
-        if (!row) return;
-        const version = row.cells[target.column.id]?.version ?? 0;
-        await uploadFile(
-          `/api/projects/${encodeURIComponent(projectId)}/datasets/${encodeURIComponent(datasetId)}/rows/${row.rowId}/cells/${target.column.id}/image?expectedVersion=${version}`,
-          file,
-          () => {},
-        ).done;
-      })().catch(options.onError);
+      uploadImageToCell({
+        projectId,
+        datasetId,
+        column: target.column,
+        index: target.index,
+        file,
+        rowsBetween: options.rowsBetween,
+      }).catch(options.onError);
     },
   };
 }
