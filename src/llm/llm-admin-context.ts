@@ -1,6 +1,7 @@
 import type { z } from 'zod';
+import type { Actor } from '../access/actor.ts';
 import type { ProjectAccess } from '../access/project-access.ts';
-import { validationError } from '../platform/app-error.ts';
+import { forbidden, validationError } from '../platform/app-error.ts';
 import type { LlmConfig } from '../platform/config.ts';
 import type { BudgetGuard } from './llm-budget-guard.ts';
 import type { BudgetStore } from './llm-budget-store.ts';
@@ -41,4 +42,22 @@ export function parse<S extends z.ZodType>(schema: S, input: unknown): z.output<
     first ? `Invalid ${first.path}: ${first.message}` : 'Invalid input',
     issues,
   );
+}
+
+export function requireAdmin(actor: Actor): void {
+  if (!actor.isAdmin)
+    throw forbidden('Only an instance administrator manages instance-wide providers');
+}
+
+/** A provider visible in the scope (project members see instance-wide and env ones too). */
+export async function visibleProvider(
+  deps: Pick<LlmAdminDeps, 'access' | 'registry'>,
+  actor: Actor,
+  projectId: string | undefined,
+  providerId: string,
+  role: 'viewer' | 'editor' | 'owner',
+) {
+  if (projectId === undefined) requireAdmin(actor);
+  else await deps.access.requireRole(actor, projectId, role);
+  return deps.registry.connection(projectId, providerId);
 }

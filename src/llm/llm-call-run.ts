@@ -14,14 +14,7 @@ import {
 } from './llm-call-context.ts';
 import { callError } from './llm-call-errors.ts';
 import type { LlmCallRequest, LlmCallResult, LlmStreamEvent } from './llm-call-types.ts';
-import type {
-  FinishReason,
-  JsonSchema,
-  LlmMessage,
-  LlmParameters,
-  LlmToolDefinition,
-  ProviderFinish,
-} from './llm-provider.ts';
+import type { FinishReason, LlmParameters, ProviderFinish } from './llm-provider.ts';
 import type { ResolvedTarget } from './llm-provider-registry.ts';
 import { type AttemptOutcome, RouteFailure, type RouteTarget, route } from './llm-router.ts';
 import { callSchema } from './llm-schema.ts';
@@ -64,9 +57,9 @@ export async function* runCall(
     ...input.parameters,
     maxOutputTokens: input.parameters?.maxOutputTokens ?? config.defaultMaxOutputTokens,
   };
-  const messages = input.messages as LlmMessage[];
-  const outputSchema = input.outputSchema as JsonSchema | undefined;
-  const tools = input.tools as LlmToolDefinition[] | undefined;
+  const messages = input.messages as CallContext['messages'];
+  const outputSchema = input.outputSchema as CallContext['outputSchema'];
+  const tools = input.tools as CallContext['tools'];
   const toolChoice = input.toolChoice;
   const cacheMode = input.cache ?? 'use';
 

@@ -2,7 +2,7 @@ import { createAnthropic } from '@ai-sdk/anthropic';
 import { createHuggingFace } from '@ai-sdk/huggingface';
 import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
-import { generateText, type LanguageModel } from 'ai';
+import type { LanguageModel } from 'ai';
 import { createImageGenerator } from './llm-image-provider.ts';
 import type {
   LlmProvider,
@@ -11,18 +11,9 @@ import type {
   ProviderKind,
   ProviderStreamEvent,
 } from './llm-provider.ts';
+import { generateSdkAnswer, streamSdkAnswer } from './llm-sdk-answers.ts';
 import { sdkCallOptions } from './llm-sdk-call-options.ts';
-import {
-  failureFromError,
-  requestIdFrom,
-  responseIdFrom,
-  toFinishReason,
-  toolCallOf,
-  toTokenUsage,
-  warningText,
-  withToolCalls,
-} from './llm-sdk-mapping.ts';
-import { streamSdkAnswer } from './llm-sdk-stream.ts';
+import { failureFromError } from './llm-sdk-mapping.ts';
 
 // The SDK prints warnings (unsupported settings) to the console; we return them with the
 // result instead, where the caller can log them with context.
@@ -84,24 +75,8 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
       return streamSdkAnswer(kind, () => callOptions(request), request, fail);
     },
 
-    async generate(request: ProviderCallRequest): Promise<ProviderGenerateResult> {
-      try {
-        const result = await generateText(callOptions(request));
-        return {
-          text: result.text,
-          usage: toTokenUsage(result.usage),
-          finishReason: withToolCalls(toFinishReason(result.finishReason), result.toolCalls.length),
-          requestId: requestIdFrom(result.response.headers),
-          responseModel: result.response.modelId,
-          responseId: responseIdFrom(result.response.id),
-          output: request.outputSchema === undefined ? undefined : result.output,
-          toolCalls: result.toolCalls.map(toolCallOf),
-          warnings: (result.warnings ?? []).map(warningText),
-          rawUsage: result.usage.raw,
-        };
-      } catch (error) {
-        throw fail(error);
-      }
+    generate(request: ProviderCallRequest): Promise<ProviderGenerateResult> {
+      return generateSdkAnswer(() => callOptions(request), request, fail);
     },
 
     async listModels(signal: AbortSignal): Promise<string[] | undefined> {

@@ -230,11 +230,8 @@ const ROLLUP_COUNTERS = [
 const failedAttempts = sql<number>`count(*) filter (where status in ('error', 'timeout'))`;
 const cacheHits = sql<number>`count(*) filter (where status = 'cache-hit')`;
 
-export function createUsageStore(db: Kysely<DB>) {
-  /** The raw usage rows of one project. */
-  const callsOf = (projectId: string) =>
-    db.selectFrom('llm_calls').where('project_id', '=', projectId);
-
+/** Usage rows in: one transaction per batch, rows and the daily rollup together. */
+function usageWrites(db: Kysely<DB>) {
   return {
     /**
      * Appends rows and adds them to the daily rollup, in one transaction. One array parameter
@@ -303,7 +300,16 @@ export function createUsageStore(db: Kysely<DB>) {
         `.execute(trx);
       });
     },
+  };
+}
 
+/** Reports over usage: spend from the rollup; by entity and call statistics from the rows. */
+function usageReports(db: Kysely<DB>) {
+  /** The raw usage rows of one project. */
+  const callsOf = (projectId: string) =>
+    db.selectFrom('llm_calls').where('project_id', '=', projectId);
+
+  return {
     /** Spend from the daily rollup, grouped by the asked dimensions (none: one total row). */
     async spend(query: SpendQuery): Promise<SpendRow[]> {
       const columns: Record<SpendDimension, 'day' | 'model' | 'feature' | 'provider_kind'> = {
@@ -437,7 +443,12 @@ export function createUsageStore(db: Kysely<DB>) {
         unpricedAttempts: Number(row.unpriced_attempts),
       }));
     },
+  };
+}
 
+/** Usage rows out: one call's attempts, a project's newest rows, its cost since a moment. */
+function usageReads(db: Kysely<DB>) {
+  return {
     /** Rows of one logical call, attempt order. */
     async attemptsOf(callId: string) {
       return db
@@ -474,6 +485,11 @@ export function createUsageStore(db: Kysely<DB>) {
       return Number(row.cost);
     },
   };
+}
+
+/** Usage in PostgreSQL: append-only rows per attempt (`llm_calls`) and a daily rollup. */
+export function createUsageStore(db: Kysely<DB>) {
+  return { ...usageWrites(db), ...usageReports(db), ...usageReads(db) };
 }
 
 export type UsageStore = ReturnType<typeof createUsageStore>;

@@ -1,8 +1,9 @@
-import { streamText } from 'ai';
+import { generateText, streamText } from 'ai';
 import {
   type LlmToolCallPart,
   type ProviderCallRequest,
   ProviderFailure,
+  type ProviderGenerateResult,
   type ProviderKind,
   type ProviderStreamEvent,
 } from './llm-provider.ts';
@@ -98,6 +99,31 @@ export async function* streamSdkAnswer(
       toolCalls,
       warnings,
       rawUsage: finish.usage.raw,
+    };
+  } catch (error) {
+    throw fail(error);
+  }
+}
+
+/** A whole answer through the SDK's `generateText`. */
+export async function generateSdkAnswer(
+  options: () => ReturnType<typeof sdkCallOptions>,
+  request: ProviderCallRequest,
+  fail: (error: unknown) => ProviderFailure,
+): Promise<ProviderGenerateResult> {
+  try {
+    const result = await generateText(options());
+    return {
+      text: result.text,
+      usage: toTokenUsage(result.usage),
+      finishReason: withToolCalls(toFinishReason(result.finishReason), result.toolCalls.length),
+      requestId: requestIdFrom(result.response.headers),
+      responseModel: result.response.modelId,
+      responseId: responseIdFrom(result.response.id),
+      output: request.outputSchema === undefined ? undefined : result.output,
+      toolCalls: result.toolCalls.map(toolCallOf),
+      warnings: (result.warnings ?? []).map(warningText),
+      rawUsage: result.usage.raw,
     };
   } catch (error) {
     throw fail(error);
