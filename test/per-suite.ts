@@ -1,5 +1,13 @@
-import { afterAll, beforeAll } from 'vitest';
-import { createTestApp, type TestApp } from './test-platform.ts';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import {
+  type Backend,
+  createTestApp,
+  createTestStorage,
+  openTestPlatform,
+  type TestApp,
+  type TestPlatform,
+  type TestStorage,
+} from './test-platform.ts';
 
 /**
  * Opens a resource before the tests of the enclosing file or `describe` and closes it after
@@ -46,4 +54,30 @@ export async function withTestApp<T>(
   } finally {
     await t.close();
   }
+}
+
+/**
+ * Platforms a test opens on a migrated storage of its own: every `open` in one test shares
+ * that storage (a second open is a restart), and all are closed and the storage removed after
+ * the test, whatever it does.
+ */
+export function platformsPerTest(backend: Backend): {
+  open(overrides?: Parameters<typeof openTestPlatform>[1]): Promise<TestPlatform>;
+} {
+  let storage: TestStorage | undefined;
+  const opened: TestPlatform[] = [];
+  afterEach(async () => {
+    // Closing twice is harmless: a test may have closed one itself to restart.
+    for (const platform of opened.splice(0).reverse()) await platform.close();
+    await storage?.dispose();
+    storage = undefined;
+  });
+  return {
+    async open(overrides) {
+      storage ??= await createTestStorage(backend);
+      const platform = await openTestPlatform(storage, overrides);
+      opened.push(platform);
+      return platform;
+    },
+  };
 }

@@ -5,19 +5,10 @@ export type Executor = Kysely<DB> | Transaction<DB>;
 
 export type AuditRow = Selectable<AuditLogTable> & { actor_email: string | null };
 
-export interface NewAuditRow {
-  id: string;
-  actor_user_id: string | null;
-  actor_via: AuditLogTable['actor_via'];
-  credential_id: string | null;
-  action: string;
-  entity_type: string;
-  entity_id: string | null;
-  project_id: string | null;
-  request_id: string | null;
-  ip: string | null;
+/** A row as written: every column but the time (the database's) and the summary as an object. */
+export type NewAuditRow = Omit<Selectable<AuditLogTable>, 'at' | 'summary'> & {
   summary: Record<string, unknown>;
-}
+};
 
 export async function insertAuditRow(db: Executor, row: NewAuditRow): Promise<void> {
   await db

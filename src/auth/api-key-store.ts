@@ -7,13 +7,7 @@ export type ApiKeyRow = Selectable<ApiKeyTable>;
 
 export async function insertApiKey(
   db: Executor,
-  row: {
-    id: string;
-    user_id: string;
-    name: string;
-    prefix: string;
-    key_hash: string;
-    scopes: string[];
+  row: Pick<ApiKeyRow, 'id' | 'user_id' | 'name' | 'prefix' | 'key_hash' | 'scopes'> & {
     expires_at: Date | null;
     now: Date;
   },

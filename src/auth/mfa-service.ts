@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Actor } from '../access/actor.ts';
 import type { AuditRecorder } from '../access/audit-recorder.ts';
 import { requireSession } from '../access/scopes.ts';
@@ -38,6 +38,14 @@ export function createMfaService(deps: {
 }): MfaService {
   const { db, audit, box, throttle, now } = deps;
 
+  /** Audits a change to an account's second factor (`mfa.*`). */
+  const recordMfa = (
+    executor: Kysely<DB> | Transaction<DB>,
+    actor: Actor | undefined,
+    action: string,
+    userId: string,
+  ) => audit.record(executor, { actor, action, entityType: 'user', entityId: userId });
+
   async function currentUser(actor: Actor): Promise<UserRow> {
     requireSession(actor);
     const user = await findUserById(db, actor.userId);
@@ -57,12 +65,7 @@ export function createMfaService(deps: {
     if (!recovery || user.mfa_enabled_at === null) return false;
     const used = await consumeRecoveryCode(db, user.id, hashToken(recovery), now());
     if (used) {
-      await audit.record(db, {
-        actor: undefined,
-        action: 'mfa.recovery-code-use',
-        entityType: 'user',
-        entityId: user.id,
-      });
+      await recordMfa(db, undefined, 'mfa.recovery-code-use', user.id);
     }
     return used;
   }
@@ -100,12 +103,7 @@ export function createMfaService(deps: {
           { mfa_pending_secret: box.encrypt(encoded, pendingColumn(user.id)) },
           now(),
         );
-        await audit.record(trx, {
-          actor,
-          action: 'mfa.setup-start',
-          entityType: 'user',
-          entityId: user.id,
-        });
+        await recordMfa(trx, actor, 'mfa.setup-start', user.id);
       });
       return { secret: encoded, otpauthUri: otpauthUri(secret, user.email) };
     },
@@ -136,12 +134,7 @@ export function createMfaService(deps: {
           at,
         );
         await replaceRecoveryCodes(trx, user.id, rows, at);
-        await audit.record(trx, {
-          actor,
-          action: 'mfa.enable',
-          entityType: 'user',
-          entityId: user.id,
-        });
+        await recordMfa(trx, actor, 'mfa.enable', user.id);
       });
       return codes;
     },
@@ -166,12 +159,7 @@ export function createMfaService(deps: {
           at,
         );
         await replaceRecoveryCodes(trx, user.id, [], at);
-        await audit.record(trx, {
-          actor,
-          action: 'mfa.disable',
-          entityType: 'user',
-          entityId: user.id,
-        });
+        await recordMfa(trx, actor, 'mfa.disable', user.id);
       });
     },
 
@@ -183,12 +171,7 @@ export function createMfaService(deps: {
       const { codes, rows } = newRecoveryCodes();
       await db.transaction().execute(async (trx) => {
         await replaceRecoveryCodes(trx, user.id, rows, now());
-        await audit.record(trx, {
-          actor,
-          action: 'mfa.recovery-codes-regenerate',
-          entityType: 'user',
-          entityId: user.id,
-        });
+        await recordMfa(trx, actor, 'mfa.recovery-codes-regenerate', user.id);
       });
       return codes;
     },

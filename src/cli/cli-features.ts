@@ -1,8 +1,10 @@
 import type { FeatureOptions, Features } from '../features.ts';
 import { createFeatures } from '../features.ts';
-import { loadConfig } from '../platform/config.ts';
+import { type Config, loadConfig } from '../platform/config.ts';
+import { lockDataDir } from '../platform/data-dir-lock.ts';
+import { type Database, openDatabase } from '../platform/db/database.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
-import { openPlatform, type Platform } from '../platform/platform.ts';
+import { openPlatform, type Platform, pgliteDir } from '../platform/platform.ts';
 
 /** The logger of one command: JSON on stderr, `LOG_LEVEL` (default warn). */
 export function cliLogger(): Logger {
@@ -34,5 +36,28 @@ export async function withFeatures<T>(
     }
   } finally {
     await platform.close();
+  }
+}
+
+/**
+ * Opens the configured database alone (no platform, no migrations) for one command, runs
+ * `work`, then closes it. PGlite needs the data-dir lock: one process at a time.
+ */
+export async function withDatabase<T>(
+  work: (database: Database, config: Config) => Promise<T>,
+): Promise<T> {
+  const config = loadConfig();
+  const lock = config.databaseUrl ? undefined : lockDataDir(config.dataDir);
+  try {
+    const database = config.databaseUrl
+      ? await openDatabase({ kind: 'postgres', connectionString: config.databaseUrl, poolSize: 2 })
+      : await openDatabase({ kind: 'pglite', dataDir: pgliteDir(config) });
+    try {
+      return await work(database, config);
+    } finally {
+      await database.close();
+    }
+  } finally {
+    lock?.release();
   }
 }

@@ -1,28 +1,7 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../platform/config.ts';
-import { lockDataDir } from '../platform/data-dir-lock.ts';
-import { type Database, openDatabase } from '../platform/db/database.ts';
 import { migrateToLatest, migrationStatus, rollback } from '../platform/db/migrator.ts';
-import { pgliteDir } from '../platform/platform.ts';
+import { withDatabase } from './cli-features.ts';
 import { CliError, EXIT, printJson, printTable } from './cli-output.ts';
-
-/** Opens the configured database for one command; PGlite needs the data-dir lock (one process). */
-async function withDatabase<T>(work: (database: Database) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const lock = config.databaseUrl ? undefined : lockDataDir(config.dataDir);
-  try {
-    const database = config.databaseUrl
-      ? await openDatabase({ kind: 'postgres', connectionString: config.databaseUrl, poolSize: 2 })
-      : await openDatabase({ kind: 'pglite', dataDir: pgliteDir(config) });
-    try {
-      return await work(database);
-    } finally {
-      await database.close();
-    }
-  } finally {
-    lock?.release();
-  }
-}
 
 export function registerDbCommands(program: Command): void {
   const db = program.command('db').description('Database migrations');

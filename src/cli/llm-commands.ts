@@ -3,23 +3,14 @@ import { systemActor } from '../auth/system-actor.ts';
 import { createCoreFeatures } from '../features.ts';
 import type { LlmModule } from '../llm/llm-module.ts';
 import { isAppError } from '../platform/app-error.ts';
-import { loadConfig } from '../platform/config.ts';
-import { lockDataDir } from '../platform/data-dir-lock.ts';
-import { openDatabase } from '../platform/db/database.ts';
-import { pgliteDir } from '../platform/platform.ts';
 import { openTelemetry } from '../platform/telemetry.ts';
-import { cliLogger } from './cli-features.ts';
+import { cliLogger, withDatabase } from './cli-features.ts';
 import { CliError, EXIT, printJson, printTable } from './cli-output.ts';
 
 /** Opens the database and the llm module for one command (the system actor passes every check). */
 async function withLlm<T>(work: (module: LlmModule) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const logger = cliLogger();
-  const lock = config.databaseUrl ? undefined : lockDataDir(config.dataDir);
-  try {
-    const database = config.databaseUrl
-      ? await openDatabase({ kind: 'postgres', connectionString: config.databaseUrl, poolSize: 2 })
-      : await openDatabase({ kind: 'pglite', dataDir: pgliteDir(config) });
+  return withDatabase(async (database, config) => {
+    const logger = cliLogger();
     const telemetry = await openTelemetry(config.telemetry, logger);
     try {
       const features = createCoreFeatures({ config, logger, database, telemetry });
@@ -30,11 +21,8 @@ async function withLlm<T>(work: (module: LlmModule) => Promise<T>): Promise<T> {
       }
     } finally {
       await telemetry?.shutdown();
-      await database.close();
     }
-  } finally {
-    lock?.release();
-  }
+  });
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -23,6 +23,14 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL', 'Invalid'],
     [{ BRAINCELLS_DUCKDB_MEMORY_LIMIT: 'lots' }, 'BRAINCELLS_DUCKDB_MEMORY_LIMIT', '2GB'],
     [{ BRAINCELLS_DATA_DIRR: '/tmp' }, 'BRAINCELLS_DATA_DIRR', 'unknown setting'],
+    // Security settings (docs/security.md).
+    [{ BRAINCELLS_SESSION_IDLE_TIMEOUT: '7 days' }, 'BRAINCELLS_SESSION_IDLE_TIMEOUT', '30m'],
+    [{ BRAINCELLS_SESSION_IDLE_TIMEOUT: '5s' }, 'BRAINCELLS_SESSION_IDLE_TIMEOUT', 'too short'],
+    [{ BRAINCELLS_CORS_ORIGINS: 'https://app.example.com/' }, 'BRAINCELLS_CORS_ORIGINS', 'no path'],
+    [{ BRAINCELLS_CORS_ORIGINS: '*' }, 'BRAINCELLS_CORS_ORIGINS', 'origin'],
+    [{ REDIS_URL: 'http://x' }, 'REDIS_URL', 'redis://'],
+    [{ SMTP_URL: 'mail.example.com' }, 'SMTP_URL', 'smtp://'],
+    [{ BRAINCELLS_RATE_LIMIT_PER_IP: '0' }, 'BRAINCELLS_RATE_LIMIT_PER_IP', ''],
   ])('refuses %j naming the variable', (env, variable, problem) => {
     const error = configErrorOf(env);
     expect(error.variable).toBe(variable);

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Actor, ApiKeyScope } from '../access/actor.ts';
 import type { AuditRecorder } from '../access/audit-recorder.ts';
 import { PROJECT_ROLES, type ProjectAccess, type ProjectRole } from '../access/project-access.ts';
@@ -83,6 +83,23 @@ export function createProjectService(deps: ProjectServiceDeps): ProjectService {
   const { db, audit } = deps;
   const now = deps.now ?? (() => new Date());
 
+  /** Audits a change to a project (`project.*`) or to one of its members (`member.*`). */
+  const recordChange = (
+    trx: Transaction<DB>,
+    actor: Actor,
+    action: string,
+    target: { projectId: string; memberId?: string },
+    summary?: Record<string, unknown>,
+  ) =>
+    audit.record(trx, {
+      actor,
+      action,
+      entityType: target.memberId === undefined ? 'project' : 'member',
+      entityId: target.memberId ?? target.projectId,
+      projectId: target.projectId,
+      summary,
+    });
+
   async function requireRole(actor: Actor, projectId: string, minimum: ProjectRole) {
     if (!isUuid(projectId)) throw notFound('project', projectId);
     const { exists, role } = await findProjectAndRole(db, projectId, actor.userId);
@@ -146,14 +163,13 @@ export function createProjectService(deps: ProjectServiceDeps): ProjectService {
             now: at,
           });
         }
-        await audit.record(trx, {
+        await recordChange(
+          trx,
           actor,
-          action: 'project.create',
-          entityType: 'project',
-          entityId: created.id,
-          projectId: created.id,
-          summary: { name: created.name },
-        });
+          'project.create',
+          { projectId: created.id },
+          { name: created.name },
+        );
         return created;
       });
       return { ...project, role: actor.via === 'system' ? null : 'owner' };
@@ -169,14 +185,7 @@ export function createProjectService(deps: ProjectServiceDeps): ProjectService {
       await db.transaction().execute(async (trx) => {
         const updated = await updateProjectRow(trx, projectId, input, now());
         if (!updated) throw notFound('project', projectId);
-        await audit.record(trx, {
-          actor,
-          action: 'project.update',
-          entityType: 'project',
-          entityId: projectId,
-          projectId,
-          summary: { changes: input },
-        });
+        await recordChange(trx, actor, 'project.update', { projectId }, { changes: input });
       });
       return withRole(actor, projectId);
     },
@@ -186,13 +195,7 @@ export function createProjectService(deps: ProjectServiceDeps): ProjectService {
       await db.transaction().execute(async (trx) => {
         if (!(await markProjectDeleted(trx, projectId, now())))
           throw notFound('project', projectId);
-        await audit.record(trx, {
-          actor,
-          action: 'project.delete',
-          entityType: 'project',
-          entityId: projectId,
-          projectId,
-        });
+        await recordChange(trx, actor, 'project.delete', { projectId });
       });
     },
 
@@ -216,14 +219,13 @@ export function createProjectService(deps: ProjectServiceDeps): ProjectService {
           role: input.role,
           now: now(),
         });
-        await audit.record(trx, {
+        await recordChange(
+          trx,
           actor,
-          action: 'member.add',
-          entityType: 'member',
-          entityId: userId,
-          projectId,
-          summary: { role: input.role },
-        });
+          'member.add',
+          { projectId, memberId: userId },
+          { role: input.role },
+        );
       });
       return getMember(projectId, userId);
     },
@@ -243,14 +245,13 @@ export function createProjectService(deps: ProjectServiceDeps): ProjectService {
         if (!(await updateMemberRole(trx, projectId, userId, role, now()))) {
           throw notFound('member', userId);
         }
-        await audit.record(trx, {
+        await recordChange(
+          trx,
           actor,
-          action: 'member.update',
-          entityType: 'member',
-          entityId: userId,
-          projectId,
-          summary: { from: before.role, to: role },
-        });
+          'member.update',
+          { projectId, memberId: userId },
+          { from: before.role, to: role },
+        );
       });
       return getMember(projectId, userId);
     },
@@ -265,14 +266,13 @@ export function createProjectService(deps: ProjectServiceDeps): ProjectService {
           throw conflict('A project keeps at least one owner; make someone else owner first');
         }
         if (!(await deleteMember(trx, projectId, userId))) throw notFound('member', userId);
-        await audit.record(trx, {
+        await recordChange(
+          trx,
           actor,
-          action: leaving ? 'member.leave' : 'member.remove',
-          entityType: 'member',
-          entityId: userId,
-          projectId,
-          summary: { role: member.role },
-        });
+          leaving ? 'member.leave' : 'member.remove',
+          { projectId, memberId: userId },
+          { role: member.role },
+        );
       });
     },
   };

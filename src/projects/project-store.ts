@@ -117,15 +117,17 @@ export async function markProjectDeleted(
   return Number(result.numUpdatedRows) > 0;
 }
 
-export async function listMembers(db: Executor, projectId: string): Promise<MemberRow[]> {
-  return db
+/** A project's members with their e-mail and name. */
+const membersOf = (db: Executor, projectId: string) =>
+  db
     .selectFrom('project_member')
     .innerJoin('app_user', 'app_user.id', 'project_member.user_id')
     .selectAll('project_member')
     .select(['app_user.email', 'app_user.display_name'])
-    .where('project_member.project_id', '=', projectId)
-    .orderBy('app_user.email')
-    .execute();
+    .where('project_member.project_id', '=', projectId);
+
+export async function listMembers(db: Executor, projectId: string): Promise<MemberRow[]> {
+  return membersOf(db, projectId).orderBy('app_user.email').execute();
 }
 
 export async function findMember(
@@ -133,14 +135,7 @@ export async function findMember(
   projectId: string,
   userId: string,
 ): Promise<MemberRow | undefined> {
-  return db
-    .selectFrom('project_member')
-    .innerJoin('app_user', 'app_user.id', 'project_member.user_id')
-    .selectAll('project_member')
-    .select(['app_user.email', 'app_user.display_name'])
-    .where('project_member.project_id', '=', projectId)
-    .where('project_member.user_id', '=', userId)
-    .executeTakeFirst();
+  return membersOf(db, projectId).where('project_member.user_id', '=', userId).executeTakeFirst();
 }
 
 /** An enabled account by e-mail (for adding a member). */

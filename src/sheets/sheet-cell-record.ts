@@ -1,5 +1,6 @@
+import type { CellView } from '../shared/api-types.ts';
 import type { CellRead, RowRead } from './sheet-data-store.ts';
-import type { CellStatus, CellValue, ColumnKind } from './sheet-schema.ts';
+import type { CellValue, ColumnKind } from './sheet-schema.ts';
 
 /**
  * A cell as the sheets use cases hand it to their callers (routes, the AI column engine, the
@@ -7,25 +8,12 @@ import type { CellStatus, CellValue, ColumnKind } from './sheet-schema.ts';
  * resolved from its column's kind and its sources parsed. It carries internals the engine
  * needs (input and prompt hashes); sheet-presenter.ts picks what leaves the server.
  */
-export interface CellRecord {
+export interface CellRecord extends Omit<CellView, 'value'> {
   value: CellValue;
-  status: CellStatus;
-  version: number;
-  validated: boolean;
-  error: string | null;
-  raw: string | null;
-  model: string | null;
   /** Hash of the inputs the value was generated from (staleness); never sent to clients. */
   inputHash: string | null;
   /** Hash of the prompt the value was generated with (outdated cells); never sent to clients. */
   promptHash: string | null;
-  inputTokens: number | null;
-  outputTokens: number | null;
-  costNanoUsd: number | null;
-  latencyMs: number | null;
-  attempts: number | null;
-  sources: unknown;
-  updatedAt: string | null;
 }
 
 /** A row of a window: its id, its 1-based position in the requested order, its cells. */

@@ -1,31 +1,21 @@
 import { validationError } from '../platform/app-error.ts';
+import type { CellView } from '../shared/api-types.ts';
 import { parseImageReference } from './images/image-reference.ts';
 import type { CellStatus, CellValue, ColumnType } from './sheet-schema.ts';
 
 /**
  * Per-cell state, stored beside each value column as one DuckDB JSON column (see
  * docs/decisions/2026-11-21-cell-state-in-duckdb.md). A NULL state is a cell nobody has
- * written since import or creation: version 0, no status of its own.
+ * written since import or creation: version 0, no status of its own. It holds what a client
+ * sees (less the value) and the generation internals; `version` is bumped on every write of
+ * the cell (value or state), and compare-and-set compares it.
  */
-export interface CellState {
+export interface CellState extends Omit<CellView, 'value' | 'status' | 'sources'> {
   status: CellStatus | null;
-  /** Bumped on every write of the cell (value or state); compare-and-set compares it. */
-  version: number;
-  validated: boolean;
-  error: string | null;
-  /** The text a cell held before a failed type conversion, or a model's unparseable answer. */
-  raw: string | null;
   inputHash: string | null;
   promptHash: string | null;
-  model: string | null;
-  inputTokens: number | null;
-  outputTokens: number | null;
-  costNanoUsd: number | null;
-  latencyMs: number | null;
-  attempts: number | null;
   /** JSON text: [{ url, title, snippet }]. */
   sources: string | null;
-  updatedAt: string | null;
 }
 
 /**

@@ -5,13 +5,12 @@ import { streamToClient } from '../platform/http/sse.ts';
 import { EXPORT_FORMATS } from './export/sheet-export.ts';
 import { presentDataset } from './sheet-presenter.ts';
 import {
+  datasetParams,
   datasetPath,
   datasetsBase,
   inDataset,
-  inDatasetSchema,
   projectParams,
   type SheetRoutesPart,
-  tags,
 } from './sheet-route-common.ts';
 import { createDatasetSchema, nameSchema } from './sheet-schema.ts';
 import { datasetStream } from './sheet-service.ts';
@@ -27,18 +26,14 @@ export function attachment(name: string, extension: string): string {
 export const TRUNCATED_CELLS_HEADER = 'x-braincells-truncated-cells';
 
 /** Dataset routes: list, create, read, rename, copy, delete, restore, export, live events. */
-export const datasetRoutes: SheetRoutesPart = (app, options) => {
+export const datasetRoutes: SheetRoutesPart = (route, options) => {
   const { sheets } = options;
-
-  app.get(
+  route.get(
     datasetsBase,
     {
-      schema: {
-        tags,
-        summary: 'Datasets of a project',
-        params: projectParams,
-        querystring: z.object({ deleted: z.enum(['true', 'false']).optional() }),
-      },
+      summary: 'Datasets of a project',
+      params: projectParams,
+      query: z.object({ deleted: z.enum(['true', 'false']).optional() }),
     },
     async (request) => ({
       items: (
@@ -49,99 +44,82 @@ export const datasetRoutes: SheetRoutesPart = (app, options) => {
     }),
   );
 
-  app.post(
+  route.post(
     datasetsBase,
     {
-      schema: {
-        tags,
-        summary: 'Create an empty dataset',
-        params: projectParams,
-        body: createDatasetSchema,
-      },
+      summary: 'Create an empty dataset',
+      params: projectParams,
+      body: createDatasetSchema,
+      status: 201,
     },
-    async (request, reply) => {
-      reply.status(201);
-      return presentDataset(
+    async (request) =>
+      presentDataset(
         await sheets.createDataset(request.actor, request.params.projectId, request.body),
-      );
-    },
+      ),
   );
 
-  app.get(
+  route.get(
     `${datasetPath}`,
-    {
-      schema: { ...inDatasetSchema, summary: 'A dataset with its columns and row count' },
-    },
+    { summary: 'A dataset with its columns and row count', params: datasetParams },
     async (request) => presentDataset(await sheets.getDataset(...inDataset(request))),
   );
 
-  app.patch(
+  route.patch(
     `${datasetPath}`,
     {
-      schema: {
-        ...inDatasetSchema,
-        summary: 'Rename a dataset',
-        body: z.object({ name: nameSchema }),
-      },
+      params: datasetParams,
+      summary: 'Rename a dataset',
+      body: z.object({ name: nameSchema }),
     },
     async (request) =>
       presentDataset(await sheets.renameDataset(...inDataset(request), request.body.name)),
   );
 
-  app.post(
+  route.post(
     `${datasetPath}/duplicate`,
     {
-      schema: {
-        ...inDatasetSchema,
-        summary: "Copy a dataset (values, cell states, formulas, AI columns' processes; not runs)",
-        body: z.object({ name: nameSchema.optional() }).default({}),
-      },
+      params: datasetParams,
+      summary: "Copy a dataset (values, cell states, formulas, AI columns' processes; not runs)",
+      body: z.object({ name: nameSchema.optional() }).default({}),
+      status: 201,
     },
-    async (request, reply) => {
-      reply.status(201);
-      return presentDataset(
-        await sheets.duplicateDataset(...inDataset(request), request.body.name),
-      );
-    },
+    async (request) =>
+      presentDataset(await sheets.duplicateDataset(...inDataset(request), request.body.name)),
   );
 
-  app.delete(
+  route.delete(
     `${datasetPath}`,
     {
-      schema: {
-        ...inDatasetSchema,
-        summary: 'Delete a dataset (restorable until purged)',
-        description:
-          'A dataset a workflow uses answers 409 with `details.usedBy` naming the workflows, unless `force=true` (the forced delete is audited).',
-        querystring: z.object({ force: z.enum(['true', 'false']).optional() }),
-      },
+      params: datasetParams,
+      summary: 'Delete a dataset (restorable until purged)',
+      description:
+        'A dataset a workflow uses answers 409 with `details.usedBy` naming the workflows, unless `force=true` (the forced delete is audited).',
+      query: z.object({ force: z.enum(['true', 'false']).optional() }),
+      status: 204,
     },
-    async (request, reply) => {
+    async (request) => {
       await sheets.deleteDataset(...inDataset(request), {
         force: request.query.force === 'true',
       });
-      return reply.status(204).send();
     },
   );
 
-  app.post(
+  route.post(
     `${datasetPath}/restore`,
-    { schema: { ...inDatasetSchema, summary: 'Restore a deleted dataset' } },
+    { summary: 'Restore a deleted dataset', params: datasetParams },
     async (request) => presentDataset(await sheets.restoreDataset(...inDataset(request))),
   );
 
-  app.get(
+  route.get(
     `${datasetPath}/export`,
     {
-      schema: {
-        ...inDatasetSchema,
-        summary: 'Download the dataset (streamed)',
-        description: `XLSX: Excel opens no cell longer than 32,767 characters, so a longer one is cut and ends with "…[truncated]" (within the limit); the \`${TRUNCATED_CELLS_HEADER}\` response header gives the number of cells cut (0 when none). The other formats keep every cell whole.`,
-        querystring: z.object({
-          format: z.enum(EXPORT_FORMATS).default('csv'),
-          metadata: z.enum(['true', 'false']).default('false'),
-        }),
-      },
+      params: datasetParams,
+      summary: 'Download the dataset (streamed)',
+      description: `XLSX: Excel opens no cell longer than 32,767 characters, so a longer one is cut and ends with "…[truncated]" (within the limit); the \`${TRUNCATED_CELLS_HEADER}\` response header gives the number of cells cut (0 when none). The other formats keep every cell whole.`,
+      query: z.object({
+        format: z.enum(EXPORT_FORMATS).default('csv'),
+        metadata: z.enum(['true', 'false']).default('false'),
+      }),
     },
     async (request, reply) => {
       const exported = await options.exports.exportDataset(...inDataset(request), {
@@ -159,13 +137,11 @@ export const datasetRoutes: SheetRoutesPart = (app, options) => {
     },
   );
 
-  app.get(
+  route.get(
     `${datasetPath}/events`,
     {
-      schema: {
-        ...inDatasetSchema,
-        summary: 'Live changes (Server-Sent Events; resume with Last-Event-ID)',
-      },
+      params: datasetParams,
+      summary: 'Live changes (Server-Sent Events; resume with Last-Event-ID)',
     },
     async (request, reply) => {
       await sheets.getDataset(...inDataset(request));

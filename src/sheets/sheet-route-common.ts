@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Actor } from '../access/actor.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import type { EventBus } from '../platform/events.ts';
+import { type RouteTable, routeTable } from '../platform/http/route-definition.ts';
 import type { SheetExportService } from './export/sheet-export-service.ts';
 import type { SheetImportService } from './import/sheet-import-service.ts';
 import type { SheetService } from './sheet-service.ts';
@@ -22,8 +23,15 @@ export interface SheetRoutesOptions {
 /** The Fastify instance the sheets plugin registers its parts on (zod type provider). */
 export type SheetRoutesApp = Parameters<FastifyPluginAsyncZod<SheetRoutesOptions>>[0];
 
-/** One part of the sheets routes (datasets, columns, cells, windows, SQL), registered on the plugin. */
-export type SheetRoutesPart = (app: SheetRoutesApp, options: SheetRoutesOptions) => void;
+/**
+ * One part of the sheets routes (datasets, columns, cells, windows, SQL), registered on the
+ * plugin's route table (tag `sheets`).
+ */
+export type SheetRoutesPart = (
+  route: RouteTable,
+  options: SheetRoutesOptions,
+  app: SheetRoutesApp,
+) => void;
 
 export const tags = ['sheets'];
 export const datasetsBase = '/api/projects/:projectId/datasets';
@@ -34,10 +42,8 @@ export const datasetParams = projectParams.extend({ datasetId: z.uuid() });
 export const columnParams = datasetParams.extend({ columnId: z.uuid() });
 export const runParams = datasetParams.extend({ runId: z.uuid() });
 
-/** The tags and path parameters of a route under one dataset (`schema: { ...inDatasetSchema, … }`). */
-export const inDatasetSchema = { tags, params: datasetParams };
-/** The same under one column of a dataset. */
-export const inColumnSchema = { tags, params: columnParams };
+/** The routes of one part, under the sheets tag (`routeTable`). */
+export const sheetRouteTable = (app: SheetRoutesApp) => routeTable(app, tags);
 
 /**
  * The actor, project and dataset of a request under a dataset's path: the first arguments of

@@ -4,7 +4,7 @@ import { importRoutes } from './import/sheet-import-routes.ts';
 import { cellRoutes } from './sheet-cell-routes.ts';
 import { columnRoutes } from './sheet-column-routes.ts';
 import { datasetRoutes } from './sheet-dataset-routes.ts';
-import type { SheetRoutesOptions } from './sheet-route-common.ts';
+import { type SheetRoutesOptions, sheetRouteTable } from './sheet-route-common.ts';
 import { sqlRoutes } from './sheet-sql-routes.ts';
 import { windowRoutes } from './sheet-window-routes.ts';
 
@@ -26,10 +26,9 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
       fieldSize: 64 * 1024,
     },
   });
-  datasetRoutes(app, options);
-  columnRoutes(app, options);
-  cellRoutes(app, options);
-  windowRoutes(app, options);
-  sqlRoutes(app, options);
-  importRoutes(app, options);
+  const route = sheetRouteTable(app);
+  for (const part of [datasetRoutes, columnRoutes, cellRoutes, windowRoutes, sqlRoutes]) {
+    part(route, options, app);
+  }
+  importRoutes(route, options);
 };

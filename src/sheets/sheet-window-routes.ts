@@ -1,28 +1,26 @@
 import { z } from 'zod';
 import { presentWindow } from './sheet-presenter.ts';
 import {
+  datasetParams,
   datasetPath,
   inDataset,
-  inDatasetSchema,
   type SheetRoutesPart,
 } from './sheet-route-common.ts';
 import { rowIdStringSchema, windowQuerySchema } from './sheet-schema.ts';
 
 /** Paged reads: a window of rows by offset or keyset, or sorted, filtered and searched. */
-export const windowRoutes: SheetRoutesPart = (app, { sheets }) => {
-  app.get(
+export const windowRoutes: SheetRoutesPart = (route, { sheets }) => {
+  route.get(
     `${datasetPath}/rows`,
     {
-      schema: {
-        ...inDatasetSchema,
-        summary: 'A window of rows (offset/limit, or keyset after a row id)',
-        querystring: z.object({
-          offset: z.coerce.number().int().min(0).optional(),
-          limit: z.coerce.number().int().min(1).max(1_000).optional(),
-          afterRowId: rowIdStringSchema.optional(),
-          search: z.string().max(1_000).optional(),
-        }),
-      },
+      summary: 'A window of rows (offset/limit, or keyset after a row id)',
+      params: datasetParams,
+      query: z.object({
+        offset: z.coerce.number().int().min(0).optional(),
+        limit: z.coerce.number().int().min(1).max(1_000).optional(),
+        afterRowId: rowIdStringSchema.optional(),
+        search: z.string().max(1_000).optional(),
+      }),
     },
     async (request) => {
       const { offset, limit, afterRowId, search } = request.query;
@@ -37,15 +35,13 @@ export const windowRoutes: SheetRoutesPart = (app, { sheets }) => {
     },
   );
 
-  app.post(
+  route.post(
     `${datasetPath}/rows/query`,
     {
+      summary: 'A window of rows, sorted and filtered',
       config: { readOnly: true },
-      schema: {
-        ...inDatasetSchema,
-        summary: 'A window of rows, sorted and filtered',
-        body: windowQuerySchema,
-      },
+      params: datasetParams,
+      body: windowQuerySchema,
     },
     async (request) => presentWindow(await sheets.readWindow(...inDataset(request), request.body)),
   );

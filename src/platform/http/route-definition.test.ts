@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import Fastify, { type FastifySchema } from 'fastify';
 import {
   type FastifyPluginAsyncZod,
@@ -47,6 +48,14 @@ const routes: FastifyPluginAsyncZod = async (app) => {
   route.get('/items/:id/raw', { summary: 'Sends itself', params: itemParams }, async (_, reply) =>
     reply.status(203).send('raw'),
   );
+  route.get('/items/:id/stream', { summary: 'Streams', params: itemParams }, async (_, reply) =>
+    reply.header('content-type', 'text/plain').send(Readable.from(['first ', 'second'])),
+  );
+  route.post(
+    '/items/small',
+    { summary: 'Small bodies only', body: z.object({ name: z.string() }), bodyLimit: 32 },
+    async (request) => ({ name: request.body.name }),
+  );
   route.get(
     '/items/:id/bad',
     { summary: 'Answers off its schema', params: itemParams, response: item },
@@ -91,6 +100,21 @@ describe('routeTable', () => {
     const raw = await app.inject({ method: 'GET', url: `/items/${id}/raw` });
     expect(raw.statusCode).toBe(203);
     expect(raw.body).toBe('raw');
+    const streamed = await app.inject({ method: 'GET', url: `/items/${id}/stream` });
+    expect(streamed.statusCode).toBe(200);
+    expect(streamed.headers['content-type']).toBe('text/plain');
+    expect(streamed.body).toBe('first second');
+  });
+
+  it('holds a route to its own body limit (413 past it)', async () => {
+    const small = await app.inject({ method: 'POST', url: '/items/small', payload: { name: 'a' } });
+    expect(small.json()).toEqual({ name: 'a' });
+    const large = await app.inject({
+      method: 'POST',
+      url: '/items/small',
+      payload: { name: 'a'.repeat(64) },
+    });
+    expect(large.statusCode).toBe(413);
   });
 
   it('refuses bad params, query and body with 400 before the handler runs', async () => {

@@ -33,6 +33,8 @@ export interface RouteSpec<P, Q, B, R> {
   description?: string;
   /** Route config read by the platform's hooks, e.g. `{ public: true, rateLimit }`. */
   config?: FastifyContextConfig;
+  /** This route's request body limit in bytes, when not the server's. */
+  bodyLimit?: number;
   params?: P;
   query?: Q;
   body?: B;
@@ -84,6 +86,7 @@ export function routeTable(app: RouteHost, tags: string[]): RouteTable {
         method,
         url,
         ...(spec.config ? { config: spec.config } : {}),
+        ...(spec.bodyLimit === undefined ? {} : { bodyLimit: spec.bodyLimit }),
         schema: {
           tags: spec.tags ?? tags,
           summary: spec.summary,
@@ -95,7 +98,8 @@ export function routeTable(app: RouteHost, tags: string[]): RouteTable {
         },
         handler: async (request, reply) => {
           const body = await handler(request as never, reply);
-          if (reply.sent) return reply;
+          // A handler that answered itself: SSE hijacks the reply; a stream is sent and returned.
+          if (reply.sent || body === reply) return reply;
           if (status === 204) return reply.status(204).send(null);
           return reply.status(status).send(body);
         },

@@ -1,12 +1,7 @@
 import { sql } from 'kysely';
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  createTestStorage,
-  openTestPlatform,
-  type TestPlatform,
-  type TestStorage,
-  testBackends,
-} from '../../../test/test-platform.ts';
+import { describe, expect, it } from 'vitest';
+import { platformsPerTest } from '../../../test/per-suite.ts';
+import { type TestPlatform, testBackends } from '../../../test/test-platform.ts';
 import { AppError } from '../app-error.ts';
 import { createDurableRuns, type RunKind, RunStopped } from './durable-run.ts';
 
@@ -21,18 +16,11 @@ function gate() {
 
 /** The engine's contract, on every backend: what Chat replies and workflows will rely on. */
 describe.each(testBackends())('durable runs on %s', (backend) => {
-  let storage: TestStorage | undefined;
+  const platforms = platformsPerTest(backend);
   let platform: TestPlatform | undefined;
-  afterEach(async () => {
-    await platform?.close();
-    await storage?.dispose();
-    platform = undefined;
-    storage = undefined;
-  });
 
   const open = async () => {
-    storage ??= await createTestStorage(backend);
-    platform = await openTestPlatform(storage, { jobsEnabled: false });
+    platform = await platforms.open({ jobsEnabled: false });
     return platform;
   };
   const engine = (owner: string, kinds: RunKind<{ n: number }, unknown>[]) => {
@@ -227,8 +215,7 @@ describe.each(testBackends())('durable runs on %s', (backend) => {
   });
 
   it('runs through the job queue: start queues a job, a worker executes it', async () => {
-    storage ??= await createTestStorage(backend);
-    platform = await openTestPlatform(storage, { jobsEnabled: true });
+    platform = await platforms.open({ jobsEnabled: true });
     const runs = createDurableRuns({
       db: platform.database.db,
       jobs: platform.jobs,

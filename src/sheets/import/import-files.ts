@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../../platform/app-error.ts';
+import { discardFile, finishFile } from '../../platform/file-writes.ts';
 
 /** Where uploads and downloads land before import: the data dir, under random names only. */
 export function importDir(dataDir: string): string {
@@ -45,17 +46,10 @@ export async function streamToTempFile(
       if (!out.write(chunk)) await once(out, 'drain');
       onProgress?.(size);
     }
-    await new Promise<void>((resolve, reject) =>
-      out.end((error?: Error | null) => (error ? reject(error) : resolve())),
-    );
+    await finishFile(out);
     return { path: target, size };
   } catch (error) {
-    // The file is opened asynchronously: wait until the stream has opened (if it was going
-    // to) and closed, or a late open would create the file again after the rm.
-    const closed = out.closed ? Promise.resolve() : once(out, 'close').then(() => undefined);
-    out.destroy();
-    await closed.catch(() => {});
-    await rm(target, { force: true });
+    await discardFile(out, target);
     throw error;
   }
 }

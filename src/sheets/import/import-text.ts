@@ -1,7 +1,7 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { discardFile, finishFile } from '../../platform/file-writes.ts';
 import { expandsTooMuch } from './import-convert.ts';
 
 /**
@@ -198,14 +198,9 @@ export async function cleanText(
       if (!out.write(bytes)) await once(out, 'drain');
     }
     if (pendingCr) out.write(Buffer.from([10]));
-    await new Promise<void>((resolve, reject) =>
-      out.end((error?: Error | null) => (error ? reject(error) : resolve())),
-    );
+    await finishFile(out);
   } catch (error) {
-    const closed = out.closed ? Promise.resolve() : once(out, 'close').then(() => undefined);
-    out.destroy();
-    await closed.catch(() => {});
-    await rm(target, { force: true });
+    await discardFile(out, target);
     throw error;
   } finally {
     input.destroy();

@@ -1,12 +1,8 @@
 import { z } from 'zod';
 import { AppError, validationError } from '../../platform/app-error.ts';
+import type { RouteTable } from '../../platform/http/route-definition.ts';
 import { streamToClient } from '../../platform/http/sse.ts';
-import {
-  projectParams,
-  type SheetRoutesApp,
-  type SheetRoutesOptions,
-  tags,
-} from '../sheet-route-common.ts';
+import { projectParams, type SheetRoutesOptions } from '../sheet-route-common.ts';
 import { nameSchema } from '../sheet-schema.ts';
 import { importUrlSchema } from './import-url.ts';
 import { hubSourceSchema, importOptionsSchema, importStream } from './sheet-import-service.ts';
@@ -14,27 +10,25 @@ import { hubSourceSchema, importOptionsSchema, importStream } from './sheet-impo
 const importParams = projectParams.extend({ importId: z.uuid() });
 
 /** Import routes: upload, URL and Hub sources, preview with options, start, cancel, progress. */
-export function importRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
+export function importRoutes(route: RouteTable, options: SheetRoutesOptions) {
   const { imports } = options;
   const importsBase = '/api/projects/:projectId/imports';
 
-  app.post(
+  route.post(
     importsBase,
     {
-      schema: {
-        tags,
-        summary:
-          'Upload a file to import (multipart, field "file"); previewed, started with ?start=true or /start',
-        params: projectParams,
-        querystring: z.object({
-          start: z.enum(['true', 'false']).default('false'),
-          name: nameSchema.optional(),
-          format: importOptionsSchema.shape.format,
-          sheet: z.string().max(200).optional(),
-        }),
-      },
+      summary:
+        'Upload a file to import (multipart, field "file"); previewed, started with ?start=true or /start',
+      params: projectParams,
+      query: z.object({
+        start: z.enum(['true', 'false']).default('false'),
+        name: nameSchema.optional(),
+        format: importOptionsSchema.shape.format,
+        sheet: z.string().max(200).optional(),
+      }),
+      status: 201,
     },
-    async (request, reply) => {
+    async (request) => {
       if (!request.isMultipart())
         throw new AppError(
           'UNSUPPORTED_MEDIA_TYPE',
@@ -44,7 +38,7 @@ export function importRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
       if (!part)
         throw validationError('No file in the request', [{ path: 'file', message: 'required' }]);
       const { name, format, sheet, start } = request.query;
-      const result = await imports.createUpload(request.actor, request.params.projectId, {
+      return imports.createUpload(request.actor, request.params.projectId, {
         body: part.file,
         // The client's filename is display data only; it never names a file on disk.
         filename: part.filename || 'upload',
@@ -55,45 +49,36 @@ export function importRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
         },
         start: start === 'true',
       });
-      reply.status(201);
-      return result;
     },
   );
 
-  app.post(
+  route.post(
     `${importsBase}/url`,
     {
-      schema: {
-        tags,
-        summary: 'Import from an http(s) URL',
-        params: projectParams,
-        body: z.object({ url: importUrlSchema, options: importOptionsSchema.optional() }),
-      },
+      summary: 'Import from an http(s) URL',
+      params: projectParams,
+      body: z.object({ url: importUrlSchema, options: importOptionsSchema.optional() }),
+      status: 202,
     },
-    async (request, reply) => {
-      reply.status(202);
-      return imports.createFromUrl(request.actor, request.params.projectId, {
+    async (request) =>
+      imports.createFromUrl(request.actor, request.params.projectId, {
         url: request.body.url,
         ...(request.body.options ? { options: request.body.options } : {}),
-      });
-    },
+      }),
   );
 
-  app.post(
+  route.post(
     `${importsBase}/hub`,
     {
-      schema: {
-        tags,
-        summary: 'Import a file of a Hugging Face Hub dataset',
-        params: projectParams,
-        body: hubSourceSchema.extend({
-          revision: z.string().max(100).optional(),
-          options: importOptionsSchema.optional(),
-        }),
-      },
+      summary: 'Import a file of a Hugging Face Hub dataset',
+      params: projectParams,
+      body: hubSourceSchema.extend({
+        revision: z.string().max(100).optional(),
+        options: importOptionsSchema.optional(),
+      }),
+      status: 202,
     },
-    async (request, reply) => {
-      reply.status(202);
+    async (request) => {
       const { repo, file, revision, options: importOptions } = request.body;
       return imports.createFromHub(request.actor, request.params.projectId, {
         repo,
@@ -104,32 +89,26 @@ export function importRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
     },
   );
 
-  app.get(
+  route.get(
     `${importsBase}/:importId`,
     {
-      schema: {
-        tags,
-        summary: 'An import: preview, progress, rejected lines, outcome',
-        description:
-          "After a successful import, `rejects` lists the first malformed lines (line, reason) and `conversions` the columns with cells that did not convert to their type: `[{ columnId, column, type, failed, failures: [{ rowId, raw }] }]` (first 100). Those cells are empty with status `error` and their source text in the cell state's `raw`.",
-        params: importParams,
-      },
+      summary: 'An import: preview, progress, rejected lines, outcome',
+      description:
+        "After a successful import, `rejects` lists the first malformed lines (line, reason) and `conversions` the columns with cells that did not convert to their type: `[{ columnId, column, type, failed, failures: [{ rowId, raw }] }]` (first 100). Those cells are empty with status `error` and their source text in the cell state's `raw`.",
+      params: importParams,
     },
     async (request) =>
       imports.getImport(request.actor, request.params.projectId, request.params.importId),
   );
 
-  app.post(
+  route.post(
     `${importsBase}/:importId/preview`,
     {
-      schema: {
-        tags,
-        summary: 'Preview an uploaded import again with options (dialect, header, nulls, formats)',
-        description:
-          'The options are kept for the start. `preview.dialect` is the CSV dialect the import will use; `preview.warnings` lists what the reader does differently (line ends normalized, NUL bytes removed, lines not UTF-8, Latin-1, first row read as data) and options that look wrong (`implausible-dialect`: one column from a first line with many delimiters).',
-        params: importParams,
-        body: importOptionsSchema.default({}),
-      },
+      summary: 'Preview an uploaded import again with options (dialect, header, nulls, formats)',
+      description:
+        'The options are kept for the start. `preview.dialect` is the CSV dialect the import will use; `preview.warnings` lists what the reader does differently (line ends normalized, NUL bytes removed, lines not UTF-8, Latin-1, first row read as data) and options that look wrong (`implausible-dialect`: one column from a first line with many delimiters).',
+      params: importParams,
+      body: importOptionsSchema.default({}),
     },
     async (request) =>
       imports.previewImport(
@@ -140,37 +119,33 @@ export function importRoutes(app: SheetRoutesApp, options: SheetRoutesOptions) {
       ),
   );
 
-  app.post(
+  route.post(
     `${importsBase}/:importId/start`,
     {
-      schema: {
-        tags,
-        summary: 'Start an uploaded import (with type and dialect overrides)',
-        params: importParams,
-        body: importOptionsSchema.default({}),
-      },
+      summary: 'Start an uploaded import (with type and dialect overrides)',
+      params: importParams,
+      body: importOptionsSchema.default({}),
+      status: 202,
     },
-    async (request, reply) => {
-      reply.status(202);
-      return imports.startImport(
+    async (request) =>
+      imports.startImport(
         request.actor,
         request.params.projectId,
         request.params.importId,
         request.body,
-      );
-    },
+      ),
   );
 
-  app.post(
+  route.post(
     `${importsBase}/:importId/cancel`,
-    { schema: { tags, summary: 'Cancel an import', params: importParams } },
+    { summary: 'Cancel an import', params: importParams },
     async (request) =>
       imports.cancelImport(request.actor, request.params.projectId, request.params.importId),
   );
 
-  app.get(
+  route.get(
     `${importsBase}/:importId/events`,
-    { schema: { tags, summary: 'Import progress (Server-Sent Events)', params: importParams } },
+    { summary: 'Import progress (Server-Sent Events)', params: importParams },
     async (request, reply) => {
       await imports.getImport(request.actor, request.params.projectId, request.params.importId);
       streamToClient(request, reply, options.events, importStream(request.params.importId));

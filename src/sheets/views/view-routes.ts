@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { datasetParams, inDataset, tags } from '../sheet-route-common.ts';
+import { datasetParams, inDataset, sheetRouteTable } from '../sheet-route-common.ts';
 import { createViewSchema, updateViewSchema } from './view-schema.ts';
 import type { ViewService } from './view-service.ts';
 
@@ -10,50 +10,42 @@ const viewParams = datasetParams.extend({ viewId: z.uuid() });
 export const viewRoutes: FastifyPluginAsyncZod<{ views: ViewService }> = async (app, options) => {
   const { views } = options;
   const base = '/api/projects/:projectId/datasets/:datasetId/views';
+  const route = sheetRouteTable(app);
 
-  app.get(
+  route.get(
     base,
-    { schema: { tags, summary: "A dataset's saved views", params: datasetParams } },
+    { summary: "A dataset's saved views", params: datasetParams },
     async (request) => ({
       items: await views.list(...inDataset(request)),
     }),
   );
 
-  app.post(
+  route.post(
     base,
     {
-      schema: {
-        tags,
-        summary: 'Save a view (filters, sort, search, hidden columns)',
-        params: datasetParams,
-        body: createViewSchema,
-      },
+      summary: 'Save a view (filters, sort, search, hidden columns)',
+      params: datasetParams,
+      body: createViewSchema,
+      status: 201,
     },
-    async (request, reply) => {
-      reply.status(201);
-      return views.create(...inDataset(request), request.body);
-    },
+    async (request) => views.create(...inDataset(request), request.body),
   );
 
-  app.patch(
+  route.patch(
     `${base}/:viewId`,
     {
-      schema: {
-        tags,
-        summary: 'Rename or update a saved view (compare-and-set on expectedVersion)',
-        params: viewParams,
-        body: updateViewSchema,
-      },
+      summary: 'Rename or update a saved view (compare-and-set on expectedVersion)',
+      params: viewParams,
+      body: updateViewSchema,
     },
     async (request) => views.update(...inDataset(request), request.params.viewId, request.body),
   );
 
-  app.delete(
+  route.delete(
     `${base}/:viewId`,
-    { schema: { tags, summary: 'Delete a saved view', params: viewParams } },
-    async (request, reply) => {
+    { summary: 'Delete a saved view', params: viewParams, status: 204 },
+    async (request) => {
       await views.delete(...inDataset(request), request.params.viewId);
-      return reply.status(204).send();
     },
   );
 };
