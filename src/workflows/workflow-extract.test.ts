@@ -153,7 +153,8 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
       const bogus = row.replace(/\/\d+\]\]$/, '/999999]]');
       return `- Initech billed far more than anyone else ${row}\n- A made-up finding ${bogus}\n- <script>alert("summary")</script><img src=x onerror=alert(1)>`;
     });
-  });
+    // A hang guard for a loaded machine (the app, six documents extracted), not a speed limit.
+  }, 300_000);
   afterAll(async () => env?.close());
 
   const inject = (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: unknown) =>
