@@ -5,6 +5,7 @@ import type { LlmConfig } from '../platform/config.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { BudgetGuard, Reservation } from './llm-budget-guard.ts';
+import { callError, errorCodeFor } from './llm-call-errors.ts';
 import type { Clock } from './llm-clock.ts';
 import type { ProviderImageResult } from './llm-image-provider.ts';
 import { countTokens, type LlmMetrics } from './llm-metrics.ts';
@@ -18,7 +19,6 @@ import {
 } from './llm-provider.ts';
 import type { ProviderRegistry, ResolvedTarget } from './llm-provider-registry.ts';
 import { type AttemptOutcome, RouteFailure, type RouteTarget, route } from './llm-router.ts';
-import { callError, errorCodeFor } from './llm-service.ts';
 import { estimateInputTokens } from './llm-tokens.ts';
 import type { UsageRecorder } from './llm-usage-recorder.ts';
 
