@@ -13,6 +13,17 @@ import { registerTestSecret } from './leak-scan.ts';
 import { childEnv, type Spawned, spawnCli } from './spawn-server.ts';
 
 /**
+ * A new data dir (not removed for you) whose embedded database is a copy of the run's golden,
+ * migrated PGlite dir (test/global-setup.ts): seeding it and starting servers over it runs no
+ * migration again.
+ */
+export function migratedTempDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  cpSync(inject('goldenPgliteDir'), path.join(dir, 'pg'), { recursive: true });
+  return dir;
+}
+
+/**
  * Servers spawned as real processes over temporary data dirs, for crash tests: each test's
  * processes are killed (-9) and its data dirs removed after it, whatever it did.
  */
@@ -36,9 +47,8 @@ export function serverProcesses() {
      * migration again. Tests of migrating itself use `dataDir`.
      */
     migratedDataDir(prefix = 'braincells-proc-'): string {
-      const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+      const dir = migratedTempDir(prefix);
       dirs.push(dir);
-      cpSync(inject('goldenPgliteDir'), path.join(dir, 'pg'), { recursive: true });
       return dir;
     },
     /** `braincells serve` over `dataDir` on a free port; `await spawned.ready()` for its URL. */

@@ -1,7 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { migratedTempDir } from '../../test/crash-server.ts';
 import { registerTestSecret } from '../../test/leak-scan.ts';
 import { childEnv, type Spawned, spawnCli } from '../../test/spawn-server.ts';
 import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
@@ -86,7 +85,7 @@ describe('a reply survives kill -9', { timeout: 120_000 }, () => {
   it('is taken up again on restart and completes; never left streaming; one call repeated at most', async () => {
     registerTestSecret('provider-key', CHAT_FAKE_KEY);
     const fake = await startFakeLlm({ apiKey: CHAT_FAKE_KEY });
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'braincells-chat-crash-'));
+    const dataDir = migratedTempDir('braincells-chat-crash-');
     dirs.push(dataDir);
     try {
       // A slow stream: the crash lands mid-reply.

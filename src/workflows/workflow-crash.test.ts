@@ -1,7 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { migratedTempDir } from '../../test/crash-server.ts';
 import { eventually } from '../../test/eventually.ts';
 import { childEnv, type Spawned, spawnCli } from '../../test/spawn-server.ts';
 import { startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
@@ -26,7 +25,7 @@ const promptOf = (body: unknown) => JSON.stringify(body);
 describe('a workflow run survives kill -9', { timeout: 600_000 }, () => {
   it('resumes at the step it was in, repeating no finished step’s calls', async () => {
     const fake = await startFakeLlm({ apiKey: FAKE_KEY });
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'braincells-workflow-crash-'));
+    const dataDir = migratedTempDir('braincells-workflow-crash-');
     try {
       const ids = await prepareDataDir(dataDir, fake.url, { rows: 3, run: false });
       const env = childEnv({ BRAINCELLS_DATA_DIR: dataDir, PORT: '0' });

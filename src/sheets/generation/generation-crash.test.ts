@@ -1,7 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { migratedTempDir } from '../../../test/crash-server.ts';
 import { registerTestSecret } from '../../../test/leak-scan.ts';
 import { childEnv, type Spawned, spawnCli } from '../../../test/spawn-server.ts';
 import { startFakeLlm } from '../../../tools/fake-llm/fake-llm-server.ts';
@@ -24,7 +23,7 @@ describe('a run survives kill -9', { timeout: 120_000 }, () => {
   it('resumes on restart and ends with exactly N done cells, none generating, only in-flight calls repeated', async () => {
     registerTestSecret('provider-key', FAKE_KEY);
     const fake = await startFakeLlm({ apiKey: FAKE_KEY });
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'braincells-crash-'));
+    const dataDir = migratedTempDir('braincells-crash-');
     dirs.push(dataDir);
     try {
       const ids = await prepareDataDir(dataDir, fake.url, {
