@@ -23,10 +23,12 @@ export default defineConfig({
       exclude: ['src/**/*.test.ts', 'src/**/*-test-helpers.ts', 'src/**/*-test-env.ts'],
       reporter: ['text-summary', 'json-summary'],
       reportsDirectory: 'coverage',
-      // The floor: the figures of 2026-12-06 on PGlite, rounded down (statements 86.62 %,
-      // branches 75.16 %, functions 87.83 %, lines 89.2 %; the PostgreSQL variants only add).
-      // It only goes up: when a change raises the figures, raise these to them (rounded down).
-      thresholds: { statements: 86, branches: 75, functions: 87, lines: 89 },
+      // The floor: 2026-12-06 (session 7) measured statements 88.03 %, branches 76.41 %,
+      // functions 90.12 %, lines 90.65 % with the PostgreSQL variants on (CI); the floor sits one
+      // point under, so a run on PGlite alone (no DATABASE_URL: the multi-server event tests and
+      // other PostgreSQL-only cases do not run) does not fail on coverage it cannot reach.
+      // It only goes up: when a change raises the figures, raise these to them.
+      thresholds: { statements: 87, branches: 75, functions: 89, lines: 89 },
     },
   },
 });
