@@ -12,6 +12,9 @@ export default defineConfig({
     // 2-core machines this runs on, and most test time is waiting (fake LLM latency, spawned
     // processes, sandbox round trips), not computing: a second file fills that time.
     maxWorkers: 2,
+    // A poll's bound only turns a hang into a failure, never a speed limit (Vitest's default is
+    // 1 s): the suite must pass with both cores busy.
+    expect: { poll: { timeout: 20_000 } },
     testTimeout: 30_000,
     hookTimeout: 60_000,
     teardownTimeout: 30_000,

@@ -12,8 +12,13 @@ export default defineConfig({
     setupFiles: ['test/setup.ts'],
     env: { TZ: 'UTC' },
     pool: 'forks',
-    // One browser at a time: the machines running this have two cores.
-    fileParallelism: false,
+    // Two files (two browsers and their servers) at a time: most of a browser test is waiting
+    // on the page, the server or the fake LLM, and the two cores fill that time.
+    fileParallelism: true,
+    maxWorkers: 2,
+    // A poll's bound only turns a hang into a failure, never a speed limit (Vitest's default,
+    // 1 s, failed under two busy cores).
+    expect: { poll: { timeout: 20_000 } },
     testTimeout: 90_000,
     hookTimeout: 120_000,
     teardownTimeout: 30_000,

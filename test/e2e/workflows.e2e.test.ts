@@ -179,16 +179,18 @@ describe('documents and workflows pages', () => {
     expect(text).toContain('Unknown [[footnote 7]] and <b>raw markup</b> stay text.');
     expect(await rendered.locator('.markdown b').count()).toBe(0);
     // Hostile markup in a report is text; a javascript: link loses its target; a citation
-    // with markup in it is not a citation.
+    // with markup in it is not a citation: the report step marks it unresolved.
     expect(text).toContain('<img src=x onerror="window.__pwned=1">');
-    expect(text).toContain(`[[doc:${invoiceId}" onmouseover="window.__pwned=1]]`);
+    expect(text).toContain('click [unresolved citation]');
+    expect(text).not.toContain('onmouseover="window.__pwned=1]]');
     expect(await rendered.locator('img, script, [onerror], [onmouseover]').count()).toBe(0);
     expect(await rendered.locator('a[href^="javascript"]').count()).toBe(0);
-    expect(await rendered.locator('a.citation').count()).toBe(1);
+    // The report step resolved the valid citation into a link to the document's page.
+    expect(await rendered.locator('a[href*="/documents?document="]').count()).toBe(1);
     expect(await page.evaluate(() => (window as { __pwned?: number }).__pwned)).toBeUndefined();
     await screenshot(page, 'workflows-03-run');
 
-    await rendered.getByRole('link', { name: 'document, p. 2' }).click();
+    await rendered.getByRole('link', { name: `${path.basename(files.invoice)}, p. 2` }).click();
     await page.waitForURL(/\/documents\?document=/);
     const viewer = page.getByRole('dialog', { name: path.basename(files.invoice) });
     await expect.poll(() => viewer.getByTestId('page-text').textContent()).toContain('Total due');

@@ -30,6 +30,13 @@ export function renderReport(markdown: string, projectId: string): SanitizedHtml
     marked.use({
       renderer: {
         html: (token: Tokens.HTML | Tokens.Tag) => escapeHtml(token.text),
+        // A citation the report step already resolved is a Markdown link into this project:
+        // it is a citation link too (opened in the app, not in a new tab).
+        link(token: Tokens.Link) {
+          if (!token.href.startsWith(`/projects/${projectId}/`)) return false;
+          const text = this.parser.parseInline(token.tokens);
+          return `<a class="citation" href="${escapeHtml(token.href)}">${text}</a>`;
+        },
       },
       extensions: [
         {
