@@ -1,17 +1,10 @@
 import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { migratedTempDir } from '../../test/crash-server.ts';
+import { migratedTempDir, seedDataDir } from '../../test/crash-server.ts';
 import { registerTestSecret } from '../../test/leak-scan.ts';
 import { childEnv, type Spawned, spawnCli } from '../../test/spawn-server.ts';
 import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
 import { startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
-import type { Actor } from '../access/actor.ts';
-import { buildApp } from '../app.ts';
-import { insertUser } from '../auth/user-store.ts';
-import { loadConfig } from '../platform/config.ts';
-import { uuidv7 } from '../platform/ids.ts';
-import { createLogger } from '../platform/logger.ts';
-import { openPlatform } from '../platform/platform.ts';
 import type { MessageView } from './chat-presenter.ts';
 import { CHAT_FAKE_KEY } from './chat-test-env.ts';
 
@@ -27,58 +20,20 @@ afterAll(async () => {
 });
 
 /** A data dir with a user, an API key, a project with the fake provider, and a thread. */
-async function prepareDataDir(dataDir: string, fakeUrl: string, model: string) {
-  const config = {
-    ...loadConfig({}, {}),
+function prepareDataDir(dataDir: string, fakeUrl: string, model: string) {
+  return seedDataDir(
     dataDir,
-    jobsEnabled: false,
-    logLevel: 'silent' as const,
-  };
-  const platform = await openPlatform(config, createLogger({ level: 'silent', format: 'json' }));
-  const app = await buildApp(platform);
-  await app.ready();
-  try {
-    const user = await insertUser(platform.database.db, {
-      id: uuidv7(),
-      email: `${uuidv7()}@example.test`,
-      display_name: 'Spawned',
-      password_hash: 'x',
-      is_admin: false,
-      now: new Date(),
-    });
-    const actor: Actor = {
-      userId: user.id,
-      isAdmin: false,
-      via: 'session',
-      scopes: ['read', 'write', 'admin'],
-      credentialId: undefined,
-    };
-    const project = await app.services.projects.createProject(actor, {
-      name: 'Chat crash',
-      description: '',
-    });
-    const { key } = await app.services.apiKeys.create(actor, {
-      name: 'spawned',
-      scopes: ['read', 'write'],
-    });
-    registerTestSecret('api-key', key);
-    const provider = await app.llm.admin.createProvider(actor, project.id, {
-      name: 'fake',
-      kind: 'openai',
-      baseUrl: `${fakeUrl}/v1`,
-      apiKey: CHAT_FAKE_KEY,
-    });
-    const thread = await app.chat.createThread(actor, project.id, {
-      title: 'Crash',
-      model,
-      provider: provider.id,
-      instructions: '',
-    });
-    return { key, projectId: project.id, threadId: thread.id };
-  } finally {
-    await app.close();
-    await platform.close();
-  }
+    { fakeUrl, providerKey: CHAT_FAKE_KEY, projectName: 'Chat crash' },
+    async ({ app, actor, projectId, providerId }) => {
+      const thread = await app.chat.createThread(actor, projectId, {
+        title: 'Crash',
+        model,
+        provider: providerId,
+        instructions: '',
+      });
+      return { threadId: thread.id };
+    },
+  );
 }
 
 describe('a reply survives kill -9', { timeout: 120_000 }, () => {

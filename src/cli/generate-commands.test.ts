@@ -1,7 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migratedTempDir } from '../../test/crash-server.ts';
 import { childEnv, spawnCli } from '../../test/spawn-server.ts';
 import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import type { RunView } from '../sheets/generation/generation-presenter.ts';
@@ -14,7 +13,7 @@ describe('braincells generate', { timeout: 120_000 }, () => {
   let ids: Awaited<ReturnType<typeof prepareDataDir>>;
   beforeAll(async () => {
     fake = await startFakeLlm({ apiKey: FAKE_KEY });
-    dataDir = mkdtempSync(path.join(os.tmpdir(), 'braincells-cli-generate-'));
+    dataDir = migratedTempDir('braincells-cli-generate-');
     ids = await prepareDataDir(dataDir, fake.url, { rows: 12, run: false });
   });
   afterAll(async () => {

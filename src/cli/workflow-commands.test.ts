@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { migratedTempDir } from '../../test/crash-server.ts';
 import { childEnv, spawnCli } from '../../test/spawn-server.ts';
 import { startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import { systemActor } from '../auth/system-actor.ts';
@@ -27,7 +27,7 @@ async function cli(args: string[], env: NodeJS.ProcessEnv) {
 describe('braincells documents add / workflow run / workflow status', { timeout: 300_000 }, () => {
   it('adds documents, runs a workflow with --wait, and shows its status as JSON', async () => {
     const fake = await startFakeLlm({ apiKey: FAKE_KEY });
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'braincells-workflow-cli-'));
+    const dataDir = migratedTempDir('braincells-workflow-cli-');
     dirs.push(dataDir);
     try {
       const ids = await prepareDataDir(dataDir, fake.url, { rows: 3, run: false });

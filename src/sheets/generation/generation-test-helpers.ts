@@ -1,21 +1,16 @@
 import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { seedDataDir } from '../../../test/crash-server.ts';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
 import { registerTestSecret } from '../../../test/leak-scan.ts';
 import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
 import type { FaultOptions } from '../../../tools/fake-llm/fake-llm-faults.ts';
 import { type FakeLlm, startFakeLlm } from '../../../tools/fake-llm/fake-llm-server.ts';
-import type { Actor } from '../../access/actor.ts';
-import { buildApp } from '../../app.ts';
-import { insertUser } from '../../auth/user-store.ts';
 import {
   type Config,
   type GenerationConfig,
   type LlmConfig,
   loadConfig,
 } from '../../platform/config.ts';
-import { uuidv7 } from '../../platform/ids.ts';
-import { createLogger } from '../../platform/logger.ts';
-import { openPlatform } from '../../platform/platform.ts';
 import type { CellValue } from '../sheet-schema.ts';
 import type { SheetsModule } from '../sheets-module.ts';
 import type { RunView } from './generation-presenter.ts';
@@ -188,85 +183,38 @@ export function sheetsOf(t: TestApp): SheetsModule['sheets'] {
  * provider on the fake server and a dataset of `rows` rows with an AI column `Out` over
  * `Item` — its first run queued (`run: true`) or none. Nothing of this process stays open.
  */
-export async function prepareDataDir(
+export function prepareDataDir(
   dataDir: string,
   fakeUrl: string,
   options: { rows: number; model?: string; run?: boolean },
 ) {
-  const config = {
-    ...loadConfig({}, {}),
+  return seedDataDir(
     dataDir,
-    jobsEnabled: false,
-    logLevel: 'silent' as const,
-  };
-  const platform = await openPlatform(config, createLogger({ level: 'silent', format: 'json' }));
-  const app = await buildApp(platform);
-  await platform.jobs.start();
-  await app.ready();
-  try {
-    const user = await insertUser(platform.database.db, {
-      id: uuidv7(),
-      email: `${uuidv7()}@example.test`,
-      display_name: 'Spawned',
-      password_hash: 'x',
-      is_admin: false,
-      now: new Date(),
-    });
-    const actor: Actor = {
-      userId: user.id,
-      isAdmin: false,
-      via: 'session',
-      scopes: ['read', 'write', 'admin'],
-      credentialId: undefined,
-    };
-    const project = await app.services.projects.createProject(actor, {
-      name: 'Spawned',
-      description: '',
-    });
-    const { key } = await app.services.apiKeys.create(actor, {
-      name: 'spawned',
-      scopes: ['read', 'write'],
-    });
-    registerTestSecret('api-key', key);
-    registerTestSecret('provider-key', FAKE_KEY);
-    const provider = await app.llm.admin.createProvider(actor, project.id, {
-      name: 'fake',
-      kind: 'openai',
-      baseUrl: `${fakeUrl}/v1`,
-      apiKey: FAKE_KEY,
-      maxConcurrency: 16,
-    });
-    const sheets = (app as unknown as { sheets: SheetsModule }).sheets.sheets;
-    const dataset = await sheets.createDataset(actor, project.id, {
-      name: 'Spawned',
-      columns: [{ name: 'Item' }],
-    });
-    const itemId = dataset.columns[0]!.id;
-    await sheets.appendRows(
-      actor,
-      project.id,
-      dataset.id,
-      Array.from({ length: options.rows }, (_, index) => ({ [itemId]: `item ${index + 1}` })),
-    );
-    // Queued only: this process runs no job workers.
-    const created = await app.generation.aiColumns.createAiColumn(actor, project.id, dataset.id, {
-      name: 'Out',
-      prompt: 'Write about {{Item}}',
-      provider: provider.id,
-      model: options.model ?? 'gpt-4o-mini',
-      run: options.run ?? true,
-    });
-    return {
-      projectId: project.id,
-      datasetId: dataset.id,
-      columnId: created.column.id,
-      runId: created.run?.id,
-      key,
-    };
-  } finally {
-    await app.close();
-    await platform.close();
-  }
+    { fakeUrl, providerKey: FAKE_KEY, projectName: 'Spawned', startJobs: true, maxConcurrency: 16 },
+    async ({ app, actor, projectId, providerId }) => {
+      const sheets = (app as unknown as { sheets: SheetsModule }).sheets.sheets;
+      const dataset = await sheets.createDataset(actor, projectId, {
+        name: 'Spawned',
+        columns: [{ name: 'Item' }],
+      });
+      const itemId = dataset.columns[0]!.id;
+      await sheets.appendRows(
+        actor,
+        projectId,
+        dataset.id,
+        Array.from({ length: options.rows }, (_, index) => ({ [itemId]: `item ${index + 1}` })),
+      );
+      // Queued only: this process runs no job workers.
+      const created = await app.generation.aiColumns.createAiColumn(actor, projectId, dataset.id, {
+        name: 'Out',
+        prompt: 'Write about {{Item}}',
+        provider: providerId,
+        model: options.model ?? 'gpt-4o-mini',
+        run: options.run ?? true,
+      });
+      return { datasetId: dataset.id, columnId: created.column.id, runId: created.run?.id };
+    },
+  );
 }
 
 /**
