@@ -230,4 +230,43 @@ describe('cell editing: Escape cancels, undo restores', () => {
     const last = await serverRow(29);
     expect(Object.values(last.cells).map((cell) => cell.value)).toEqual(['Person 12', 31]);
   });
+
+  it('a cell clicked while a save is on its way keeps the selection, and the grid keys work', async () => {
+    const { page } = tab;
+    // Hold the cell save until the user has clicked elsewhere and pressed a key.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let seen!: () => void;
+    const saveSent = new Promise<void>((resolve) => {
+      seen = resolve;
+    });
+    const cellSaves = `**/api/projects/${projectId}/datasets/${datasetId}/cells`;
+    await page.route(cellSaves, async (route) => {
+      seen();
+      await held;
+      await route.fallback();
+    });
+    try {
+      await gridCell(page, 5, 2).dblclick();
+      await page.keyboard.press('ControlOrMeta+a');
+      await page.keyboard.type('99');
+      await page.keyboard.press('Enter');
+      await saveSent;
+      await gridCell(page, 1, 2).click();
+      await page.keyboard.press('Shift+ArrowDown');
+      release();
+      await expect.poll(() => cellText(page, 5, 2)).toBe('99');
+      await page.getByLabel('Cell value').waitFor({ state: 'detached' });
+    } finally {
+      await page.unroute(cellSaves);
+    }
+    // The save's "move down" did not undo the click: rows 1–2 of the age column stay selected.
+    const selected = page.locator('[role=gridcell][aria-selected=true]');
+    await expect.poll(() => selected.count()).toBe(2);
+    expect(await gridCell(page, 1, 2).getAttribute('aria-selected')).toBe('true');
+    expect(await gridCell(page, 2, 2).getAttribute('aria-selected')).toBe('true');
+    expect(Object.values((await serverRow(4)).cells)[1]).toMatchObject({ value: 99 });
+  });
 });

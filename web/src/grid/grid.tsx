@@ -138,6 +138,10 @@ export function Grid(props: GridProps) {
     focus: { row: 0, col: 0 },
   });
   const [editing, setEditing] = useState<{ row: number; col: number; text: string } | undefined>();
+  // The selection as of now, for code that resumes after an await (a save's move must not undo
+  // a click the user made while the save was on its way).
+  const selectionNow = useRef(selection);
+  selectionNow.current = selection;
   const selecting = useRef(false);
 
   const computeRange = useCallback((): Range => {
@@ -257,6 +261,7 @@ export function Grid(props: GridProps) {
 
   const setSelectionAndNotify = useCallback(
     (next: Selection) => {
+      selectionNow.current = next;
       setSelection(next);
       props.onSelectionChange?.(next);
     },
@@ -321,7 +326,9 @@ export function Grid(props: GridProps) {
   };
 
   const onKeyDown = (event: KeyboardEvent<HTMLDivElement>) => {
-    if (event.target !== event.currentTarget || editing) return;
+    // Keys typed in the editor stay there. Once the user has left an editor whose save is still
+    // on its way (a click on another cell), the grid has the focus and its keys work again.
+    if (event.target !== event.currentTarget) return;
     const { focus } = selection;
     const pageRows = Math.max(1, Math.floor(bodyHeight / rowHeight) - 1);
     const ctrl = event.ctrlKey || event.metaKey;
@@ -678,7 +685,17 @@ export function Grid(props: GridProps) {
                   const column = columns[editing.col]!;
                   if (!row) throw new Error('This row is no longer loaded');
                   await props.onEdit(row, column, value);
-                  setEditing(undefined);
+                  // Another edit may have begun meanwhile; close only this one.
+                  setEditing((current) => (current === editing ? undefined : current));
+                  // Enter/Tab move on from the edited cell, unless the user has already gone
+                  // elsewhere while the save was on its way.
+                  const { anchor, focus } = selectionNow.current;
+                  const stillThere =
+                    anchor.row === editing.row &&
+                    anchor.col === editing.col &&
+                    focus.row === editing.row &&
+                    focus.col === editing.col;
+                  if (!stillThere) return;
                   scroller.current?.focus();
                   if (move === 'down') moveTo({ row: editing.row + 1, col: editing.col }, false);
                   if (move === 'right') moveTo({ row: editing.row, col: editing.col + 1 }, false);
