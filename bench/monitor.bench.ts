@@ -1,10 +1,16 @@
 // Monitor figures (issue 15): bulk import of synthetic OpenCode JSON files against DuckDB's own
-// read_json over the same tree; re-import of the unchanged tree; Claude Code JSONL import +
-// session report in MB/s; report queries over many usage events (p50/p99). Sizes shrink
-// with BENCH_MONITOR_FILES, BENCH_MONITOR_JSONL_MB and BENCH_MONITOR_EVENTS.
+// read_json over the same tree, and against the same import without the rollup's upkeep;
+// re-import of the unchanged tree; Claude Code JSONL import + session report against
+// `ccusage session --json --offline` on the same folder (wall time, totals to the token, cost
+// within 1 %); report queries over many usage events (p50/p99). Sizes shrink with
+// BENCH_MONITOR_FILES, BENCH_MONITOR_JSONL_MB and BENCH_MONITOR_EVENTS. ccusage is found in
+// node_modules (`npm install --no-save ccusage@20.0.24`) or at BENCH_CCUSAGE (its binary).
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { importTree } from '../src/monitor/monitor-import.ts';
 import { createMonitorStore } from '../src/monitor/monitor-store.ts';
 import { ensureMonitorTables } from '../src/monitor/monitor-tables.ts';
@@ -13,7 +19,7 @@ import { uuidv7 } from '../src/platform/ids.ts';
 import { type BenchRow, percentile, round } from './bench-types.ts';
 
 const FILES = Number(process.env.BENCH_MONITOR_FILES ?? 100_000);
-const JSONL_MB = Number(process.env.BENCH_MONITOR_JSONL_MB ?? 200);
+const JSONL_MB = Number(process.env.BENCH_MONITOR_JSONL_MB ?? 1024);
 const EVENTS = Number(process.env.BENCH_MONITOR_EVENTS ?? 10_000_000);
 
 /** ≈ FILES files: per session 1 session file, 5 messages, 3 parts each (1 step-finish). */
@@ -120,6 +126,43 @@ function writeClaudeTree(root: string, mb: number): { bytes: number; calls: numb
   return { bytes, calls };
 }
 
+/** The command that runs ccusage: BENCH_CCUSAGE, else the npm package's launcher, if installed. */
+function ccusageCommand(): string[] | undefined {
+  if (process.env.BENCH_CCUSAGE) return [process.env.BENCH_CCUSAGE];
+  try {
+    const launcher = createRequire(import.meta.url).resolve('ccusage/src/cli.js');
+    return [process.execPath, launcher];
+  } catch {
+    return undefined;
+  }
+}
+
+interface CcusageTotals {
+  inputTokens: number;
+  outputTokens: number;
+  cacheCreationTokens: number;
+  cacheReadTokens: number;
+  totalCost: number;
+}
+
+/** `ccusage session --json --offline` over `claudeDir/projects`: its totals and wall time. */
+async function runCcusage(
+  command: string[],
+  claudeDir: string,
+): Promise<{ ms: number; totals: CcusageTotals }> {
+  const started = performance.now();
+  const { stdout } = await promisify(execFile)(
+    command[0]!,
+    [...command.slice(1), 'session', '--json', '--offline'],
+    {
+      env: { ...process.env, CLAUDE_CONFIG_DIR: claudeDir, TZ: 'UTC' },
+      maxBuffer: 512 * 1024 * 1024,
+    },
+  );
+  const ms = performance.now() - started;
+  return { ms, totals: (JSON.parse(stdout) as { totals: CcusageTotals }).totals };
+}
+
 export default async function monitorBench(): Promise<BenchRow[]> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-monitor-'));
   const duckdb = await openDuckDb({ path: path.join(dir, 'bench.duckdb'), connections: 4 });
@@ -161,6 +204,25 @@ export default async function monitorBench(): Promise<BenchRow[]> {
       goal: '≤ 1.5',
       pass: oursMs / duckMs <= 1.5,
     });
+    // The rollup's write cost: the same tree into a fresh database whose store skips it.
+    const bare = await openDuckDb({ path: path.join(dir, 'bare.duckdb'), connections: 4 });
+    try {
+      await ensureMonitorTables(bare);
+      const bareStore = createMonitorStore(bare, { maintainRollup: false });
+      started = performance.now();
+      await importTree({ store: bareStore, projectId, root: storage, source: 'opencode' });
+      const bareMs = performance.now() - started;
+      rows.push({
+        name: 'monitor bulk import with the rollup kept ÷ without it (its write cost)',
+        value: round(oursMs / 1000, 2),
+        unit: 's',
+        against: { label: 'without rollup s', value: round(bareMs / 1000, 2) },
+        ratio: round(oursMs / bareMs),
+        goal: 'shown, not judged (close to 1 is cheap)',
+      });
+    } finally {
+      await bare.close();
+    }
     started = performance.now();
     const again = await importTree({ store, projectId, root: storage, source: 'opencode' });
     const againMs = performance.now() - started;
@@ -187,12 +249,55 @@ export default async function monitorBench(): Promise<BenchRow[]> {
     if (claudeResult.usageEvents !== claude.calls || output !== claude.calls * 300) {
       throw new Error(`counted ${claudeResult.usageEvents} calls / ${output} output tokens`);
     }
+    const megabytes = round(claude.bytes / 1024 / 1024, 0);
     rows.push({
-      name: `monitor Claude Code import + session report, ${round(claude.bytes / 1024 / 1024, 0)} MB`,
+      name: `monitor Claude Code import + session report, ${megabytes} MB`,
       value: round(claude.bytes / 1024 / 1024 / (claudeMs / 1000), 1),
       unit: 'MB/s',
-      goal: 'vs ccusage: not measured (its native binary is not installable here)',
     });
+    const ccusage = ccusageCommand();
+    if (!ccusage) {
+      rows.push({
+        name: 'monitor vs ccusage: not run (npm install --no-save ccusage@20.0.24, or BENCH_CCUSAGE)',
+        value: 0,
+        unit: '(not run)',
+      });
+    } else {
+      const peer = await runCcusage(ccusage, path.join(dir, 'claude'));
+      const sum = (pick: (row: (typeof report)[number]) => number) =>
+        report.reduce((total, row) => total + pick(row), 0);
+      const ours = {
+        inputTokens: sum((row) => row.tokens.input),
+        outputTokens: sum((row) => row.tokens.output),
+        cacheCreationTokens: sum((row) => row.tokens.cacheWrite),
+        cacheReadTokens: sum((row) => row.tokens.cacheRead),
+      };
+      const costUsd = sum((row) => row.costNano ?? 0) / 1e9;
+      const tokensAgree = Object.entries(ours).every(
+        ([key, value]) => peer.totals[key as keyof typeof ours] === value,
+      );
+      const costRatio = costUsd / peer.totals.totalCost;
+      rows.push({
+        name: `monitor import + session report ÷ ccusage session --json --offline, ${megabytes} MB`,
+        value: round(claudeMs / 1000, 2),
+        unit: 's',
+        against: { label: 'ccusage s', value: round(peer.ms / 1000, 2) },
+        ratio: round(claudeMs / peer.ms),
+        goal: '< 1 (faster)',
+        pass: claudeMs < peer.ms,
+      });
+      rows.push({
+        name: tokensAgree
+          ? 'monitor vs ccusage: cost (tokens per bucket equal)'
+          : `monitor vs ccusage: tokens differ, ours ${JSON.stringify(ours)}, ccusage ${JSON.stringify(peer.totals)}`,
+        value: round(costUsd, 4),
+        unit: 'USD',
+        against: { label: 'ccusage USD', value: round(peer.totals.totalCost, 4) },
+        ratio: round(costRatio, 4),
+        goal: 'tokens equal, cost within 1 %',
+        pass: tokensAgree && Math.abs(costRatio - 1) <= 0.01,
+      });
+    }
 
     // — report queries over many events —
     // Sessions of 400 calls, 8 sessions at work at once, a call every 30 s in each, one of 7

@@ -242,6 +242,65 @@ describe('braincells monitor (JSON shapes)', () => {
     expect(bad.error).toMatchObject({ exitCode: 2 });
   });
 
+  it('exchanges --json: each user turn of a session, exactly these keys; a table without', async () => {
+    const key = `cc:${CLAUDE_SESSION}`;
+    const { out, error } = await run('monitor', 'exchanges', key, '--project', projectId, '--json');
+    expect(error).toBeUndefined();
+    const body = JSON.parse(out) as { rows: Record<string, unknown>[] };
+    expect(Object.keys(body)).toEqual(['rows']);
+    for (const row of body.rows) {
+      expect(Object.keys(row)).toEqual([
+        'index',
+        'messageId',
+        'at',
+        'until',
+        'lastReplyAt',
+        'prompt',
+        'reply',
+        'toolCalls',
+        'usageEvents',
+        'tokens',
+        'costUsd',
+        'costBasis',
+        'unpricedEvents',
+      ]);
+    }
+    // One user turn; the three model calls after it (one of them unpriced) and one tool call.
+    expect(body.rows).toMatchObject([
+      {
+        index: 1,
+        messageId: 'u1',
+        at: '2026-01-10T10:00:00.000Z',
+        until: null,
+        prompt: 'Find the bug',
+        toolCalls: 1,
+        usageEvents: 3,
+        tokens: { input: 22, output: 322, reasoning: 0, cacheRead: 1500, cacheWrite: 300 },
+        costBasis: 'partial',
+        unpricedEvents: 1,
+      },
+    ]);
+    const table = await run('monitor', 'exchanges', key, '--project', projectId);
+    expect(table.error).toBeUndefined();
+    const [header, first] = table.out.trimEnd().split('\n');
+    expect(header!.split(/\s+/)).toEqual([
+      'index',
+      'at',
+      'prompt',
+      'reply',
+      'tools',
+      'calls',
+      'input',
+      'output',
+      'cacheRead',
+      'cost',
+    ]);
+    expect(first).toContain('Find the bug');
+    expect(first).toMatch(/\b22\s+322\s+1500\s/);
+    const missing = await run('monitor', 'exchanges', 'cc:nope', '--project', projectId, '--json');
+    expect(missing.error).toMatchObject({ code: 'NOT_FOUND' });
+  });
+
   it('refuses a bad --by, --since or --timezone as usage errors', async () => {
     for (const args of [
       ['--by', 'week'],

@@ -5,6 +5,7 @@ import {
   presentBlockRow,
   presentBreakdownRow,
   presentDayRow,
+  presentExchange,
   presentImportCounts,
   presentModelRow,
   presentOwnCallRow,
@@ -141,6 +142,57 @@ export function registerMonitorCommands(program: Command): void {
         });
       },
     );
+
+  monitor
+    .command('exchanges')
+    .description(
+      "A session's exchanges: each user turn with the tool and model calls, tokens, cost and last reply that followed it",
+    )
+    .argument(
+      '<sessionKey>',
+      'cc:<session>, cc:<session>:<agent> or oc:<session> (as reports show)',
+    )
+    .requiredOption('--project <id>', 'project the session belongs to')
+    .option(
+      '--json',
+      'print {"rows":[…]} with the items of GET …/monitor/sessions/:sessionKey/exchanges',
+    )
+    .action(async (sessionKey: string, options: { project: string; json?: boolean }) => {
+      const rows = (
+        await withMonitor((service) =>
+          service.sessionExchanges(systemActor(), options.project, sessionKey),
+        )
+      ).map(presentExchange);
+      if (options.json) {
+        printJson({ rows });
+        return;
+      }
+      const cut = (text: string | null) =>
+        text === null ? '' : text.replace(/\s+/g, ' ').slice(0, 40);
+      printTable(
+        rows.map((row) => ({
+          ...row,
+          ...row.tokens,
+          prompt: cut(row.prompt),
+          reply: cut(row.reply),
+          tools: row.toolCalls,
+          calls: row.usageEvents,
+          cost: formatUsd(row.costUsd),
+        })),
+        [
+          'index',
+          'at',
+          'prompt',
+          'reply',
+          'tools',
+          'calls',
+          'input',
+          'output',
+          'cacheRead',
+          'cost',
+        ],
+      );
+    });
 
   monitor
     .command('report')

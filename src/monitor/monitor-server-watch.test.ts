@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
 import {
@@ -9,7 +10,14 @@ import {
   type TestSession,
 } from '../../test/factories.ts';
 import { createTestApp, type TestApp } from '../../test/test-platform.ts';
-import { CLAUDE_SESSION, SONNET, writeClaudeProjects } from './monitor-test-helpers.ts';
+import {
+  CLAUDE_SESSION,
+  insertOpenCodeRows,
+  openCodeStep,
+  SONNET,
+  writeClaudeProjects,
+  writeOpenCodeDb,
+} from './monitor-test-helpers.ts';
 
 // The server watches a project's folder while its setting is on: started with the server (or
 // when switched on), its cycles recorded in PostgreSQL for the live badge, stopped on close.
@@ -149,5 +157,44 @@ describe('monitor server-side watch', () => {
     // Switching off keeps the folder, so switching on again needs no path.
     const again = await inject(team.editor, 'PUT', url(), { enabled: true });
     expect(again.json()).toMatchObject({ enabled: true, watchingHere: true });
+  });
+
+  it('reads the rows OpenCode adds to a live opencode.db', async () => {
+    const data = path.join(root, 'opencode');
+    const writer = new DatabaseSync(writeOpenCodeDb(data));
+    writer.exec('pragma journal_mode = wal');
+    const other = await createProjectWithMembers(t);
+    const target = `/api/projects/${other.project.id}/monitor`;
+    const watch = async () =>
+      (await inject(other.viewer, 'GET', `${target}/watch`)).json() as WatchView;
+    const sessions = async () =>
+      (
+        (await inject(other.viewer, 'GET', `${target}/sessions`)).json().items as {
+          sessionId: string;
+        }[]
+      ).map((row) => row.sessionId);
+    try {
+      const on = await inject(other.editor, 'PUT', `${target}/watch`, {
+        enabled: true,
+        path: data,
+        source: 'opencode',
+      });
+      expect(on.statusCode).toBe(200);
+      const first = await eventually(watch, (view) => view.lastImportAt !== null, {
+        what: 'the first cycle',
+      });
+      expect(await sessions()).toContain('ses_root');
+
+      insertOpenCodeRows(writer, openCodeStep('server', { input: 5, output: 50 }));
+      await eventually(sessions, (ids) => ids.includes('ses_server'), {
+        what: 'a cycle reading the new rows',
+      });
+      const after = await watch();
+      expect(after.lastImportAt! > first.lastImportAt!).toBe(true);
+      expect(after.lastError).toBeNull();
+    } finally {
+      writer.close();
+      await inject(other.editor, 'PUT', `${target}/watch`, { enabled: false });
+    }
   });
 });

@@ -250,7 +250,17 @@ const EXCHANGE_TEXT_MAX = 500;
 /** Characters of a part's text or tool input a session's detail shows. */
 const PART_TEXT_MAX = 4_000;
 
-export function createMonitorStore(duckdb: DuckDb) {
+export interface MonitorStoreOptions {
+  /**
+   * Keep `monitor_usage_rollup` in step with every write (the default). `false` exists for
+   * one reader only: the benchmark measuring what that upkeep costs an import — reports read
+   * a stale rollup then.
+   */
+  maintainRollup?: boolean;
+}
+
+export function createMonitorStore(duckdb: DuckDb, options: MonitorStoreOptions = {}) {
+  const maintainRollup = options.maintainRollup ?? true;
   return {
     async fileStates(projectId: string): Promise<Map<string, SourceFileState>> {
       const rows = await duckdb.query(
@@ -546,7 +556,7 @@ export function createMonitorStore(duckdb: DuckDb) {
           await connection.run(RECOUNT_SQL, [projectId]);
           await connection.run('drop table monitor_affected');
         }
-        if (rollupKeys.size > 0) {
+        if (maintainRollup && rollupKeys.size > 0) {
           await connection.run(
             'create or replace temp table monitor_rollup_keys (session_key varchar)',
           );

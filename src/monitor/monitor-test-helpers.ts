@@ -384,17 +384,16 @@ export const OPENCODE_ROOT = {
 /** Child: input 17, output 13; 0.0123 USD reported + one unpriced event. */
 export const OPENCODE_CHILD = { input: 17, output: 13, reasoning: 0, cacheRead: 0, cacheWrite: 0 };
 
-/** `opencode.db` as OpenCode ≥ 1.2 writes it (the tables and columns the monitor reads). */
-export function writeOpenCodeDb(dir: string): string {
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, 'opencode.db');
-  const db = new DatabaseSync(file);
-  db.exec(`
-    create table session (id text primary key, project_id text, parent_id text, slug text, directory text, title text, version text, time_created integer, time_updated integer);
-    create table message (id text primary key, session_id text, time_created integer, time_updated integer, data text);
-    create table part (id text primary key, message_id text, session_id text, time_created integer, time_updated integer, data text);
-  `);
-  for (const s of OPENCODE.sessions) {
+type OpenCodeSession = (typeof OPENCODE.sessions)[number] & { parentID?: string };
+interface OpenCodeObjects {
+  sessions: readonly OpenCodeSession[];
+  messages: readonly ({ id: string; sessionID: string; time: { created: number } } & object)[];
+  parts: readonly ({ id: string; sessionID: string; messageID: string } & object)[];
+}
+
+/** Rows into `opencode.db`'s tables, as OpenCode writes them (one object's JSON in `data`). */
+export function insertOpenCodeRows(db: DatabaseSync, objects: OpenCodeObjects): void {
+  for (const s of objects.sessions) {
     db.prepare('insert into session values (?, ?, ?, ?, ?, ?, ?, ?, ?)').run(
       s.id,
       'proj',
@@ -407,7 +406,7 @@ export function writeOpenCodeDb(dir: string): string {
       s.time.updated,
     );
   }
-  for (const { id, sessionID, ...data } of OPENCODE.messages) {
+  for (const { id, sessionID, ...data } of objects.messages) {
     db.prepare('insert into message values (?, ?, ?, ?, ?)').run(
       id,
       sessionID,
@@ -416,7 +415,7 @@ export function writeOpenCodeDb(dir: string): string {
       JSON.stringify(data),
     );
   }
-  for (const { id, sessionID, messageID, ...data } of OPENCODE.parts) {
+  for (const { id, sessionID, messageID, ...data } of objects.parts) {
     db.prepare('insert into part values (?, ?, ?, ?, ?, ?)').run(
       id,
       messageID,
@@ -426,21 +425,79 @@ export function writeOpenCodeDb(dir: string): string {
       JSON.stringify(data),
     );
   }
+}
+
+/** `opencode.db` as OpenCode ≥ 1.2 writes it (the tables and columns the monitor reads). */
+export function writeOpenCodeDb(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'opencode.db');
+  const db = new DatabaseSync(file);
+  db.exec(`
+    create table session (id text primary key, project_id text, parent_id text, slug text, directory text, title text, version text, time_created integer, time_updated integer);
+    create table message (id text primary key, session_id text, time_created integer, time_updated integer, data text);
+    create table part (id text primary key, message_id text, session_id text, time_created integer, time_updated integer, data text);
+  `);
+  insertOpenCodeRows(db, OPENCODE);
   db.close();
   return file;
 }
 
-/** The legacy `storage/` tree (OpenCode < 1.2) holding the same objects. */
-export function writeOpenCodeStorage(dir: string): string {
+/**
+ * One more OpenCode session of one model call — its session, assistant message and
+ * step-finish part — as OpenCode adds them while it works: `tokens.input` input and
+ * `tokens.output` output tokens, nothing else.
+ */
+export function openCodeStep(
+  name: string,
+  tokens: { input: number; output: number },
+): OpenCodeObjects {
+  const at = 1768040000000;
+  const usage = { ...tokens, reasoning: 0, cache: { read: 0, write: 0 } };
+  return {
+    sessions: [
+      {
+        id: `ses_${name}`,
+        title: name,
+        directory: '/home/dev/app',
+        time: { created: at, updated: at + 1000 },
+      },
+    ],
+    messages: [
+      {
+        id: `msg_${name}`,
+        sessionID: `ses_${name}`,
+        role: 'assistant',
+        time: { created: at, completed: at + 1000 },
+        modelID: 'claude-sonnet-4-5',
+        providerID: 'anthropic',
+        cost: 0,
+        tokens: usage,
+      } as OpenCodeObjects['messages'][number],
+    ],
+    parts: [
+      {
+        id: `prt_${name}`,
+        sessionID: `ses_${name}`,
+        messageID: `msg_${name}`,
+        type: 'step-finish',
+        cost: 0,
+        tokens: usage,
+      } as OpenCodeObjects['parts'][number],
+    ],
+  };
+}
+
+/** The legacy `storage/` tree (OpenCode < 1.2) holding the same objects (or `objects`). */
+export function writeOpenCodeStorage(dir: string, objects: OpenCodeObjects = OPENCODE): string {
   const storage = path.join(dir, 'storage');
   const put = (relative: string, value: unknown) => {
     const file = path.join(storage, relative);
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, JSON.stringify(value, null, 2));
   };
-  for (const s of OPENCODE.sessions)
+  for (const s of objects.sessions)
     put(`session/proj/${s.id}.json`, { ...s, projectID: 'proj', version: '1.1.0' });
-  for (const m of OPENCODE.messages) put(`message/${m.sessionID}/${m.id}.json`, m);
-  for (const p of OPENCODE.parts) put(`part/${p.messageID}/${p.id}.json`, p);
+  for (const m of objects.messages) put(`message/${m.sessionID}/${m.id}.json`, m);
+  for (const p of objects.parts) put(`part/${p.messageID}/${p.id}.json`, p);
   return storage;
 }

@@ -1,9 +1,19 @@
 import { mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../../test/eventually.ts';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
 import { createTestApp, type TestApp } from '../../test/test-platform.ts';
+import {
+  insertOpenCodeRows,
+  OPENCODE_CHILD,
+  OPENCODE_ROOT,
+  openCodeStep,
+  writeOpenCodeDb,
+  writeOpenCodeStorage,
+} from './monitor-test-helpers.ts';
 import type { Watch, WatchCycle } from './monitor-watch.ts';
 
 let t: TestApp;
@@ -100,6 +110,62 @@ describe('monitor watch', () => {
       ['other/live.jsonl', 'imported'],
     ]);
     expect(errors).toEqual([]);
+  });
+
+  it('picks up rows OpenCode writes into a live opencode.db (WAL, held open) and new JSON files', async () => {
+    const data = path.join(dir, 'opencode');
+    const file = writeOpenCodeDb(data);
+    // OpenCode keeps its database open in WAL mode: new rows sit in opencode.db-wal.
+    const writer = new DatabaseSync(file);
+    writer.exec('pragma journal_mode = wal');
+    const other = await createProjectWithMembers(t);
+    const output = async () =>
+      (await t.app.monitor.modelReport(other.viewer.actor, other.project.id)).reduce(
+        (sum, row) => sum + row.tokens.output,
+        0,
+      );
+    const before = OPENCODE_ROOT.output + OPENCODE_CHILD.output;
+    const errors: unknown[] = [];
+    const log = cycleLog();
+    const started = log.next((cycle) => cycle.reason === 'start');
+    const live = await t.app.monitor.watchLocalPath(other.editor.actor, other.project.id, {
+      path: data,
+      source: 'opencode',
+      onCycle: log.push,
+      onError: (error) => errors.push(error),
+      debounceMs: 20,
+    });
+    try {
+      expect((await started).result).toMatchObject({ files: 1 });
+      expect(await output()).toBe(before);
+
+      // A new session with one model call, written while the watch runs and the writer
+      // still holds the database open (no checkpoint into opencode.db).
+      insertOpenCodeRows(writer, openCodeStep('live', { input: 7, output: 1000 }));
+      await eventually(output, (total) => total === before + 1000, {
+        what: 'the cycle reading the rows added to opencode.db',
+      });
+      // Another, after a checkpoint moved the first into opencode.db itself.
+      writer.exec('pragma wal_checkpoint(truncate)');
+      insertOpenCodeRows(writer, openCodeStep('later', { input: 3, output: 20000 }));
+      await eventually(output, (total) => total === before + 21000, {
+        what: 'the cycle reading the rows added after a checkpoint',
+      });
+
+      // The legacy JSON tree beside it: a new session's files, read as they appear.
+      writeOpenCodeStorage(data, openCodeStep('json', { input: 1, output: 300000 }));
+      await eventually(output, (total) => total === before + 321000, {
+        what: 'the cycle reading the new JSON files',
+      });
+      const sessions = await t.app.monitor.sessionReport(other.viewer.actor, other.project.id);
+      expect(sessions.map((row) => row.sessionId)).toEqual(
+        expect.arrayContaining(['ses_live', 'ses_later', 'ses_json']),
+      );
+      expect(errors).toEqual([]);
+    } finally {
+      writer.close();
+      await live.close();
+    }
   });
 
   it('needs the editor role', async () => {
