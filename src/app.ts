@@ -25,7 +25,7 @@ import { monitorRoutes } from './monitor/monitor-routes.ts';
 import { AppError, serviceUnavailable } from './platform/app-error.ts';
 import { isOverflowConnection, limitConnectionsPerIp } from './platform/http/connection-limits.ts';
 import { errorEnvelope, toAppError } from './platform/http/error-envelope.ts';
-import { healthRoutes } from './platform/http/health-routes.ts';
+import { healthRoutes, servedByRole } from './platform/http/health-routes.ts';
 import { installJsonBodyParser } from './platform/http/json-body.ts';
 import { enterRequestContext } from './platform/http/request-context.ts';
 import { REQUEST_ID_HEADER, requestIdFor } from './platform/http/request-id.ts';
@@ -33,6 +33,7 @@ import { RequestLogController } from './platform/http/request-logging.ts';
 import { webAssets } from './platform/http/web-assets.ts';
 import { createMetrics } from './platform/metrics.ts';
 import type { Platform } from './platform/platform.ts';
+import { pingRedis } from './platform/redis.ts';
 import { projectRoutes } from './projects/project-routes.ts';
 import { generationRoutes } from './sheets/generation/generation-routes.ts';
 import { imageRoutes } from './sheets/images/image-routes.ts';
@@ -103,6 +104,7 @@ export async function buildApp(platform: Platform, options: FeatureOptions = {})
         headers: { 'retry-after': '1' },
       });
     }
+    servedByRole(config.role, request);
   });
 
   // While draining, every response closes its connection so keep-alive sockets do not
@@ -184,6 +186,7 @@ export async function buildApp(platform: Platform, options: FeatureOptions = {})
       postgres: () => platform.database.ping(),
       duckdb: () => platform.duckdb.ping(),
       jobs: () => platform.jobs.ping(),
+      ...(platform.redis ? { redis: () => pingRedis(platform.redis!) } : {}),
     },
   });
 

@@ -115,6 +115,14 @@ describe('the server process', { timeout: 120_000 }, () => {
     );
     const typo = track(spawnCli(['serve'], childEnv({ BRAINCELLS_DATADIR: '/tmp' })));
     await expectCleanFailure(typo, /BRAINCELLS_DATADIR: unknown setting/);
+    const insecure = track(
+      spawnCli(
+        ['serve'],
+        childEnv({ DATABASE_URL: 'postgres://app:secret-pw@db:5432/app?sslmode=no-verify' }),
+      ),
+    );
+    await expectCleanFailure(insecure, /DATABASE_URL: sslmode=no-verify is refused/);
+    expect(insecure.stderr()).not.toContain('secret-pw');
   });
 
   it('loses no committed row to kill -9, and restarts over the stale lock', async () => {

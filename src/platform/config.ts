@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import { type DeploymentMode, deploymentConfig, type ServerRole } from './config-deployment.ts';
+import type { RedisSettings } from './redis.ts';
 
 /**
  * Every setting the server reads, in one schema. Values come from the process environment,
@@ -154,14 +156,28 @@ export const SETTINGS = {
   BRAINCELLS_DATABASE_POOL_SIZE: [
     integer(1, 200),
     '10',
-    'PostgreSQL connections per process (ignored on PGlite, which has one).',
+    'PostgreSQL connections per process for requests and services (ignored on PGlite, which has one); the job queue and the event listener hold 5 more (docs/deploy.md#pools).',
+  ],
+  BRAINCELLS_DATABASE_ACQUIRE_TIMEOUT_MS: [
+    integer(1, 600_000),
+    '5000',
+    'Longest wait for a free PostgreSQL connection (or a new one to open); past it the request fails with 503 SERVICE_UNAVAILABLE instead of hanging.',
+  ],
+  BRAINCELLS_ROLE: [
+    z.enum(['all', 'api', 'worker'], { message: 'must be all, api or worker' }),
+    'all',
+    'all: serve HTTP and run jobs; api: serve HTTP, run no jobs; worker: run jobs, serve only /healthz, /readyz and /metrics. api and worker need DATABASE_URL (docs/deploy.md#roles).',
   ],
   BRAINCELLS_MIGRATE_ON_START: [
     booleanString,
     'true',
     'Apply pending migrations when the server starts.',
   ],
-  BRAINCELLS_JOBS: [booleanString, 'true', 'Run the job workers (pg-boss) in this process.'],
+  BRAINCELLS_JOBS: [
+    booleanString,
+    'true',
+    'Run the job workers (pg-boss) in this process; false with BRAINCELLS_ROLE=all is the same as api.',
+  ],
   BRAINCELLS_BODY_LIMIT: [
     integer(1024, 1024 ** 3),
     String(1024 * 1024),
@@ -392,7 +408,12 @@ export const SETTINGS = {
   REDIS_URL: [
     urlWithScheme(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
     undefined,
-    'Share rate-limit counters between servers through this Redis.',
+    'Redis shared by several servers: rate-limit counters, and /readyz checks it. With DATABASE_URL it puts the server in shared mode (docs/deploy.md). rediss:// connects over TLS, certificate always verified.',
+  ],
+  BRAINCELLS_REDIS_CA_FILE: [
+    z.string().min(1).optional(),
+    undefined,
+    'PEM file of the CA that signed the Redis server certificate (rediss:// only). Unset: the system CA store.',
   ],
   SMTP_URL: [
     urlWithScheme(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
@@ -629,9 +650,19 @@ export interface Config {
   dataDir: string;
   host: string;
   port: number;
+  /** all, api (no job workers) or worker (jobs, and only the health routes); docs/deploy.md. */
+  role: ServerRole;
+  /** embedded (PGlite), postgres (DATABASE_URL) or shared (DATABASE_URL and REDIS_URL). */
+  mode: DeploymentMode;
+  /** As configured, with sslmode made verify-full whenever it asks for TLS (db/postgres-url.ts). */
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  /** Longest wait for a pooled PostgreSQL connection before SERVICE_UNAVAILABLE. */
+  databaseAcquireTimeoutMs: number;
+  /** REDIS_URL and its CA; undefined when no Redis is configured. */
+  redis: RedisSettings | undefined;
   migrateOnStart: boolean;
+  /** Job workers run here: false on the api role or with BRAINCELLS_JOBS=false. */
   jobsEnabled: boolean;
   bodyLimit: number;
   shutdownTimeoutMs: number;
@@ -680,7 +711,13 @@ export interface Config {
   /** The CSP lets the web UI load https: images from other hosts (thumbnails). */
   remoteImages: boolean;
   session: { idleTimeoutMs: number; absoluteTimeoutMs: number };
-  rateLimit: { perIp: number; perUser: number; auth: number; redisUrl: string | undefined };
+  rateLimit: {
+    perIp: number;
+    perUser: number;
+    auth: number;
+    redisUrl: string | undefined;
+    redisCaFile?: string | undefined;
+  };
   login: { maxFailures: number; ipMaxFailures: number; lockoutMs: number; delayMs: number };
   smtp: { url: string | undefined; from: string };
   llm: LlmConfig;
@@ -786,14 +823,26 @@ export function loadConfig(
     return result.data as SettingValue<K>;
   };
 
+  const deployment = deploymentConfig(
+    {
+      role: read('BRAINCELLS_ROLE'),
+      databaseUrl: read('DATABASE_URL'),
+      jobs: read('BRAINCELLS_JOBS'),
+      redisUrl: read('REDIS_URL'),
+      redisCaFile: read('BRAINCELLS_REDIS_CA_FILE'),
+      secret: read('BRAINCELLS_SECRET'),
+    },
+    (variable, problem) => new ConfigError(variable, problem),
+  );
+
   return {
     dataDir: path.resolve(read('BRAINCELLS_DATA_DIR')),
     host: read('HOST'),
     port: read('PORT'),
-    databaseUrl: read('DATABASE_URL'),
+    ...deployment,
     databasePoolSize: read('BRAINCELLS_DATABASE_POOL_SIZE'),
+    databaseAcquireTimeoutMs: read('BRAINCELLS_DATABASE_ACQUIRE_TIMEOUT_MS'),
     migrateOnStart: read('BRAINCELLS_MIGRATE_ON_START'),
-    jobsEnabled: read('BRAINCELLS_JOBS'),
     bodyLimit: read('BRAINCELLS_BODY_LIMIT'),
     shutdownTimeoutMs: read('BRAINCELLS_SHUTDOWN_TIMEOUT_MS'),
     http: {
@@ -861,6 +910,7 @@ export function loadConfig(
       perUser: read('BRAINCELLS_RATE_LIMIT_PER_USER'),
       auth: read('BRAINCELLS_RATE_LIMIT_AUTH'),
       redisUrl: read('REDIS_URL'),
+      redisCaFile: read('BRAINCELLS_REDIS_CA_FILE'),
     },
     login: {
       maxFailures: read('BRAINCELLS_LOGIN_MAX_FAILURES'),

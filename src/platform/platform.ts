@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import { type DataDirLock, lockDataDir } from './data-dir-lock.ts';
 import { type Database, openDatabase } from './db/database.ts';
@@ -7,6 +8,7 @@ import { type DuckDb, openDuckDb } from './duckdb/duckdb.ts';
 import { createDurableRuns, type DurableRuns } from './jobs/durable-run.ts';
 import { createJobQueue, type JobQueue } from './jobs/job-queue.ts';
 import type { Logger } from './logger.ts';
+import { createRedisClient } from './redis.ts';
 import { openTelemetry, type Telemetry } from './telemetry.ts';
 
 /** The technical capabilities every feature builds on; opened once per process. */
@@ -18,6 +20,12 @@ export interface Platform {
   jobs: JobQueue;
   /** The durable-run engine: features define their run kinds on it before the queue starts. */
   runs: DurableRuns;
+  /**
+   * The Redis of a shared deployment (REDIS_URL), for /readyz and for features that share
+   * state through it; undefined without REDIS_URL. It reconnects by itself; commands fail at
+   * once while it is down. Features wanting a connection of their own call createRedisClient.
+   */
+  redis: Redis | undefined;
   /** Trace export when OTEL_EXPORTER_OTLP_ENDPOINT is set; undefined (nothing loaded) otherwise. */
   telemetry: Telemetry | undefined;
   close(): Promise<void>;
@@ -71,6 +79,7 @@ export async function openPlatform(config: Config, logger: Logger): Promise<Plat
             kind: 'postgres',
             connectionString: config.databaseUrl,
             poolSize: config.databasePoolSize,
+            acquireTimeoutMs: config.databaseAcquireTimeoutMs,
           })
         : await openDatabase({ kind: 'pglite', dataDir: pgliteDir(config) });
     } catch (error) {
@@ -109,6 +118,20 @@ export async function openPlatform(config: Config, logger: Logger): Promise<Plat
     const jobs = createJobQueue({ database, logger, work: config.jobsEnabled });
     const runs = createDurableRuns({ db: database.db, jobs, logger });
 
+    // Not waited for: a Redis that is down makes the server not ready (/readyz), not fail.
+    const redis = config.redis ? createRedisClient(config.redis, { name: 'platform' }) : undefined;
+    if (redis) {
+      let reported = false;
+      redis.on('error', (error) => {
+        if (!reported) logger.warn({ err: error }, 'Redis unreachable; /readyz reports it');
+        reported = true;
+      });
+      redis.on('ready', () => {
+        reported = false;
+      });
+      opened.push(() => redis.disconnect());
+    }
+
     // Closed first of all opened things (after the jobs stop): its shutdown sends what is left.
     const telemetry = await openTelemetry(config.telemetry, logger);
     if (telemetry) opened.push(() => telemetry.shutdown());
@@ -121,6 +144,7 @@ export async function openPlatform(config: Config, logger: Logger): Promise<Plat
       duckdb,
       jobs,
       runs,
+      redis,
       telemetry,
       async close() {
         if (closed) return;

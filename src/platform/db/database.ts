@@ -4,6 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { DB } from '../../migrations/db-schema.ts';
+import { AppError } from '../app-error.ts';
 import { PGliteDialect } from './pglite-driver.ts';
 
 export type DatabaseKind = 'pglite' | 'postgres';
@@ -22,7 +23,13 @@ export interface Database {
 
 export type DatabaseOptions =
   | { kind: 'pglite'; dataDir: string }
-  | { kind: 'postgres'; connectionString: string; poolSize?: number };
+  | {
+      kind: 'postgres';
+      connectionString: string;
+      poolSize?: number;
+      /** Longest wait for a free connection (or a new one to open); default 5 s. */
+      acquireTimeoutMs?: number;
+    };
 
 // int8 comes back as a JS number on both backends (counts, nano-USD sums). Past 2^53 we
 // would rather fail loudly than round silently.
@@ -37,7 +44,7 @@ const identity = (value: string) => value;
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (options.kind === 'pglite') return openPGlite(options.dataDir);
-  return openPostgres(options.connectionString, options.poolSize ?? 10);
+  return openPostgres(options.connectionString, options.poolSize ?? 10, options.acquireTimeoutMs);
 }
 
 async function openPGlite(dataDir: string): Promise<Database> {
@@ -62,11 +69,42 @@ async function openPGlite(dataDir: string): Promise<Database> {
   };
 }
 
-async function openPostgres(connectionString: string, poolSize: number): Promise<Database> {
+/**
+ * The pool as Kysely sees it: taking a connection that does not come within the acquire
+ * timeout (every one is busy, or PostgreSQL does not answer) fails with SERVICE_UNAVAILABLE —
+ * a 503 the client may retry — instead of queueing the request without end. pg-pool applies
+ * `connectionTimeoutMillis` to waiting for a busy pool as well as to opening a connection.
+ */
+function failFastPool(pool: pg.Pool, acquireTimeoutMs: number) {
+  return {
+    async connect() {
+      try {
+        return await pool.connect();
+      } catch (error) {
+        const timedOut = error instanceof Error && /timeout exceeded/.test(error.message);
+        throw new AppError(
+          'SERVICE_UNAVAILABLE',
+          timedOut
+            ? `The database has no free connection (waited ${acquireTimeoutMs} ms); retry shortly`
+            : 'The database cannot be reached; retry shortly',
+          { cause: error },
+        );
+      }
+    },
+    end: () => pool.end(),
+    options: pool.options,
+  };
+}
+
+async function openPostgres(
+  connectionString: string,
+  poolSize: number,
+  acquireTimeoutMs = 5_000,
+): Promise<Database> {
   const pool = new pg.Pool({
     connectionString,
     max: poolSize,
-    connectionTimeoutMillis: 5_000,
+    connectionTimeoutMillis: acquireTimeoutMs,
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
         if (oid === INT8_OID) return parseInt8;
@@ -77,7 +115,9 @@ async function openPostgres(connectionString: string, poolSize: number): Promise
   });
   // An idle client that errors (server restart) must not crash the process; the pool replaces it.
   pool.on('error', () => {});
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<DB>({
+    dialect: new PostgresDialect({ pool: failFastPool(pool, acquireTimeoutMs) }),
+  });
   const database: Database = {
     kind: 'postgres',
     db,
@@ -91,7 +131,8 @@ async function openPostgres(connectionString: string, poolSize: number): Promise
     },
   };
   try {
-    await database.ping();
+    // Straight on the pool: a failure to open says why (refused, TLS, password), not "busy".
+    await pool.query('select 1');
   } catch (error) {
     await database.close().catch(() => {});
     throw error;

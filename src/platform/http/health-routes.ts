@@ -1,6 +1,8 @@
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { serviceUnavailable } from '../app-error.ts';
+import { AppError, serviceUnavailable } from '../app-error.ts';
+import type { ServerRole } from '../config-deployment.ts';
 import type { Metrics } from '../metrics.ts';
 
 export interface HealthRoutesOptions {
@@ -23,6 +25,18 @@ function withTimeout(check: () => Promise<void>, ms: number): Promise<void> {
       },
     );
   });
+}
+
+/** The routes a worker (BRAINCELLS_ROLE=worker) serves: a load balancer probes them. */
+export const WORKER_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** Refuses, on a worker, every route but the health ones (404: this server does not serve it). */
+export function servedByRole(role: ServerRole, request: FastifyRequest): void {
+  if (role !== 'worker' || WORKER_ROUTES.has(request.routeOptions.url ?? '')) return;
+  throw new AppError(
+    'NOT_FOUND',
+    'This server runs jobs only (BRAINCELLS_ROLE=worker); send API requests to an api or all server',
+  );
 }
 
 /** Liveness, readiness and Prometheus metrics; public by design. */
@@ -48,7 +62,7 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRoutesOptions> = async (a
       config: { public: true },
       schema: {
         tags: ['health'],
-        summary: 'Readiness: PostgreSQL, DuckDB and the job queue answer',
+        summary: 'Readiness: PostgreSQL, DuckDB, the job queue and (when configured) Redis answer',
         response: {
           200: z.object({
             status: z.literal('ready'),

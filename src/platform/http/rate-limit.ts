@@ -1,8 +1,9 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { AppError } from '../app-error.ts';
 import type { Logger } from '../logger.ts';
+import { createRedisClient, firstConnection } from '../redis.ts';
 import type { AppInstance } from './app-instance.ts';
 
 declare module 'fastify' {
@@ -23,6 +24,8 @@ export interface RateLimitSettings {
   perUser: number;
   /** Shared counters for a cluster; in-process counters when unset. */
   redisUrl: string | undefined;
+  /** CA of a rediss:// server (BRAINCELLS_REDIS_CA_FILE); unset: the system CAs. */
+  redisCaFile?: string | undefined;
 }
 
 export interface RateLimiter {
@@ -55,13 +58,11 @@ export async function installRateLimit(
 ): Promise<RateLimiter> {
   let redis: Redis | undefined;
   if (settings.redisUrl) {
-    redis = new Redis(settings.redisUrl, {
-      // Fail fast instead of queueing requests behind a dead connection.
-      maxRetriesPerRequest: 1,
-      enableOfflineQueue: false,
-      connectTimeout: 2_000,
-      lazyConnect: false,
-    });
+    // Fails fast instead of queueing requests behind a dead connection.
+    redis = createRedisClient(
+      { url: settings.redisUrl, caFile: settings.redisCaFile },
+      { name: 'rate-limit' },
+    );
     let healthy = true;
     redis.on('error', (error) => {
       if (healthy)
@@ -73,18 +74,7 @@ export async function installRateLimit(
     });
     // Wait for the first connection (or its failure) before serving: with the offline queue
     // off, commands sent while connecting would fail and pass uncounted.
-    const connecting = redis;
-    await new Promise<void>((resolve) => {
-      const settle = () => {
-        clearTimeout(timer);
-        connecting.off('ready', settle);
-        connecting.off('error', settle);
-        resolve();
-      };
-      const timer = setTimeout(settle, 3_000);
-      connecting.once('ready', settle);
-      connecting.once('error', settle);
-    });
+    await firstConnection(redis, 3_000);
     app.addHook('onClose', async () => {
       redis?.disconnect();
     });
