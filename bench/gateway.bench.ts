@@ -7,7 +7,12 @@
 // CPU time per call is printed too: on a loaded machine it compares runs where latency cannot.
 // Sizes: BENCH_GATEWAY_CALLS (default 2,000; 0 runs only the concurrent calls),
 // BENCH_GATEWAY_CONCURRENT (default 1,000).
-import { mkdtempSync, rmSync } from 'node:fs';
+// BENCH_GATEWAY_PROFILE=<dir>: after the warm-up, runs only gateway calls (CALLS of each kind)
+// under the CPU profiler and the sampling allocation profiler, writes `<dir>/gateway-<kind>
+// .cpuprofile` / `.heapprofile` and prints self time and allocated bytes per package: where the
+// added time goes, independent of how loaded the machine is (docs/gateway.md, "Latency").
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
@@ -21,6 +26,11 @@ import { type BenchRow, percentile, round } from './bench-types.ts';
 import { spawnFakeLlm } from './llm-fake-child.ts';
 
 const KEY = 'sk-bench-gateway';
+// The upstream connection's kind. `openai-compatible` speaks Chat Completions upstream, as the
+// direct client does, so both sides make the same request to the fake provider (and plain
+// calls take the adapter's fast path, llm-sdk-wire.ts); `openai` goes through the AI SDK's
+// Responses API (a different request upstream, and the SDK's per-call work).
+const KIND = (process.env.BENCH_GATEWAY_KIND ?? 'openai-compatible') as 'openai' | 'openai-compatible';
 const CALLS = Number(process.env.BENCH_GATEWAY_CALLS ?? 2_000);
 const CONCURRENT = Number(process.env.BENCH_GATEWAY_CONCURRENT ?? 1_000);
 const GOAL_MS = 1;
@@ -59,7 +69,7 @@ export default async function gatewayBench(): Promise<BenchRow[]> {
       .execute();
     const provider = await app.llm.admin.createProvider(actor, projectId, {
       name: 'fake',
-      kind: 'openai',
+      kind: KIND,
       baseUrl: `${fake.url}/v1`,
       apiKey: KEY,
       maxConcurrency: CONCURRENT,
@@ -114,6 +124,15 @@ export default async function gatewayBench(): Promise<BenchRow[]> {
       ['non-streamed', plain],
       ['streamed', streamed],
     ] as const;
+    const profileDir = process.env.BENCH_GATEWAY_PROFILE;
+    if (profileDir) {
+      for (const [label, call] of phases)
+        await profiled(profileDir, `gateway-${label}`, async () => {
+          for (let i = 0; i < CALLS; i++)
+            await call(gateway, 'fast', `Summarise row ${i} of the benchmark dataset`);
+        });
+      return rows;
+    }
     for (const [label, call] of CALLS > 0 ? phases : []) {
       const directMs: number[] = [];
       const llmMs: number[] = [];
@@ -245,4 +264,71 @@ export default async function gatewayBench(): Promise<BenchRow[]> {
     rmSync(dir, { recursive: true, force: true });
   }
   return rows;
+}
+
+/** Runs `work` under the CPU profiler and the sampling allocation profiler; prints a summary. */
+async function profiled(dir: string, name: string, work: () => Promise<void>): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 500 });
+  await session.post('HeapProfiler.enable');
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 8192,
+    // Objects already collected count too: this is allocation volume, not the live set.
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  await session.post('Profiler.start');
+  await work();
+  const { profile } = await session.post('Profiler.stop');
+  const { profile: heap } = await session.post('HeapProfiler.stopSampling');
+  session.disconnect();
+  writeFileSync(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+  writeFileSync(path.join(dir, `${name}.heapprofile`), JSON.stringify(heap));
+  const selfTime = new Map<string, number>();
+  const ids = new Map(profile.nodes.map((node) => [node.id, node]));
+  const deltas = profile.timeDeltas ?? [];
+  (profile.samples ?? []).forEach((id, i) => {
+    const frame = ids.get(id)?.callFrame;
+    const group = frame ? codeGroup(frame.url, frame.functionName) : '?';
+    selfTime.set(group, (selfTime.get(group) ?? 0) + (deltas[i] ?? 0));
+  });
+  selfTime.delete('(idle)');
+  const allocated = new Map<string, number>();
+  const walk = (node: typeof heap.head) => {
+    const group = codeGroup(node.callFrame.url, node.callFrame.functionName);
+    allocated.set(group, (allocated.get(group) ?? 0) + node.selfSize);
+    for (const child of node.children) walk(child);
+  };
+  walk(heap.head);
+  const top = (map: Map<string, number>, unit: number, suffix: string) => {
+    const total = [...map.values()].reduce((sum, value) => sum + value, 0);
+    return [...map]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 15)
+      .map(
+        ([group, value]) =>
+          `  ${((100 * value) / total).toFixed(1).padStart(5)}%  ${(value / unit / CALLS).toFixed(3)} ${suffix}/call  ${group}`,
+      )
+      .join('\n');
+  };
+  process.stderr.write(
+    `${name}: CPU self time by code (busy samples)\n${top(selfTime, 1000, 'ms')}\n` +
+      `${name}: bytes allocated by code\n${top(allocated, 1024, 'KiB')}\n`,
+  );
+}
+
+/** The package (`zod`, `@ai-sdk/openai`), Node module (`node:webstreams`) or our file of a frame. */
+function codeGroup(url: string, functionName: string): string {
+  if (!url) return functionName.startsWith('(') ? functionName : '(native)';
+  const packages = url.match(/node_modules\/(@[^/]+\/)?[^/]+/g);
+  if (packages) return (packages.at(-1) as string).slice('node_modules/'.length);
+  if (url.startsWith('node:')) {
+    const parts = url.replace(/^node:(internal\/)?/, '').split('/');
+    // Node's bundled undici is `node:internal/deps/undici/undici`.
+    return `node:${parts[0] === 'deps' ? parts[1] : parts[0]}`;
+  }
+  return url.match(/\/(src|bench|tools)\/.*$/)?.[0].slice(1) ?? url;
 }
