@@ -15,6 +15,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { PGlite, Transaction } from '@electric-sql/pglite';
 import OpenAI from 'openai';
 import { buildApp } from '../src/app.ts';
 import { systemActor } from '../src/auth/system-actor.ts';
@@ -126,11 +127,16 @@ export default async function gatewayBench(): Promise<BenchRow[]> {
     ] as const;
     const profileDir = process.env.BENCH_GATEWAY_PROFILE;
     if (profileDir) {
-      for (const [label, call] of phases)
+      const statements = countStatements(platform.database.pglite);
+      for (const [label, call] of phases) {
+        statements.clear();
         await profiled(profileDir, `gateway-${label}`, async () => {
           for (let i = 0; i < CALLS; i++)
             await call(gateway, 'fast', `Summarise row ${i} of the benchmark dataset`);
+          await app.llm.llm.flush();
         });
+        process.stderr.write(`gateway-${label}: SQL statements per call\n${statements.report()}\n`);
+      }
       return rows;
     }
     for (const [label, call] of CALLS > 0 ? phases : []) {
@@ -331,4 +337,39 @@ function codeGroup(url: string, functionName: string): string {
     return `node:${parts[0] === 'deps' ? parts[1] : parts[0]}`;
   }
   return url.match(/\/(src|bench|tools)\/.*$/)?.[0].slice(1) ?? url;
+}
+
+/** Counts the statements PGlite runs (first words of each), to say what each call costs it. */
+function countStatements(pglite: PGlite | undefined) {
+  const counts = new Map<string, number>();
+  const count = (text: string) => {
+    const head = text.trim().replace(/\s+/g, ' ').slice(0, 60);
+    counts.set(head, (counts.get(head) ?? 0) + 1);
+  };
+  if (pglite) {
+    const query = pglite.query.bind(pglite);
+    pglite.query = ((text: string, ...rest: unknown[]) => {
+      count(text);
+      return (query as (...args: unknown[]) => unknown)(text, ...rest);
+    }) as PGlite['query'];
+    const transaction = pglite.transaction.bind(pglite);
+    pglite.transaction = ((callback: (tx: Transaction) => Promise<unknown>) =>
+      transaction((tx) => {
+        count('(transaction)');
+        const inner = tx.query.bind(tx);
+        tx.query = ((text: string, ...rest: unknown[]) => {
+          count(text);
+          return (inner as (...args: unknown[]) => unknown)(text, ...rest);
+        }) as Transaction['query'];
+        return callback(tx);
+      })) as PGlite['transaction'];
+  }
+  return {
+    clear: () => counts.clear(),
+    report: () =>
+      [...counts]
+        .sort((a, b) => b[1] - a[1])
+        .map(([head, n]) => `  ${(n / CALLS).toFixed(2)}  ${head}`)
+        .join('\n') || '  (none: not PGlite)',
+  };
 }
