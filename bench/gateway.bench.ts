@@ -7,9 +7,15 @@
 // CPU time per call is printed too: on a loaded machine it compares runs where latency cannot.
 // Sizes: BENCH_GATEWAY_CALLS (default 2,000; 0 runs only the concurrent calls),
 // BENCH_GATEWAY_CONCURRENT (default 1,000).
-import { mkdtempSync, rmSync } from 'node:fs';
+// BENCH_GATEWAY_PROFILE=<dir>: after the warm-up, runs only gateway calls (CALLS of each kind)
+// under the CPU profiler and the sampling allocation profiler, writes `<dir>/gateway-<kind>
+// .cpuprofile` / `.heapprofile` and prints self time and allocated bytes per package: where the
+// added time goes, independent of how loaded the machine is (docs/gateway.md, "Latency").
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { PGlite, Transaction } from '@electric-sql/pglite';
 import OpenAI from 'openai';
 import { buildApp } from '../src/app.ts';
 import { systemActor } from '../src/auth/system-actor.ts';
@@ -21,6 +27,11 @@ import { type BenchRow, percentile, round } from './bench-types.ts';
 import { spawnFakeLlm } from './llm-fake-child.ts';
 
 const KEY = 'sk-bench-gateway';
+// The upstream connection's kind. `openai-compatible` speaks Chat Completions upstream, as the
+// direct client does, so both sides make the same request to the fake provider (and plain
+// calls take the adapter's fast path, llm-sdk-wire.ts); `openai` goes through the AI SDK's
+// Responses API (a different request upstream, and the SDK's per-call work).
+const KIND = (process.env.BENCH_GATEWAY_KIND ?? 'openai-compatible') as 'openai' | 'openai-compatible';
 const CALLS = Number(process.env.BENCH_GATEWAY_CALLS ?? 2_000);
 const CONCURRENT = Number(process.env.BENCH_GATEWAY_CONCURRENT ?? 1_000);
 const GOAL_MS = 1;
@@ -59,7 +70,7 @@ export default async function gatewayBench(): Promise<BenchRow[]> {
       .execute();
     const provider = await app.llm.admin.createProvider(actor, projectId, {
       name: 'fake',
-      kind: 'openai',
+      kind: KIND,
       baseUrl: `${fake.url}/v1`,
       apiKey: KEY,
       maxConcurrency: CONCURRENT,
@@ -114,6 +125,20 @@ export default async function gatewayBench(): Promise<BenchRow[]> {
       ['non-streamed', plain],
       ['streamed', streamed],
     ] as const;
+    const profileDir = process.env.BENCH_GATEWAY_PROFILE;
+    if (profileDir) {
+      const statements = countStatements(platform.database.pglite);
+      for (const [label, call] of phases) {
+        statements.clear();
+        await profiled(profileDir, `gateway-${label}`, async () => {
+          for (let i = 0; i < CALLS; i++)
+            await call(gateway, 'fast', `Summarise row ${i} of the benchmark dataset`);
+          await app.llm.llm.flush();
+        });
+        process.stderr.write(`gateway-${label}: SQL statements per call\n${statements.report()}\n`);
+      }
+      return rows;
+    }
     for (const [label, call] of CALLS > 0 ? phases : []) {
       const directMs: number[] = [];
       const llmMs: number[] = [];
@@ -245,4 +270,106 @@ export default async function gatewayBench(): Promise<BenchRow[]> {
     rmSync(dir, { recursive: true, force: true });
   }
   return rows;
+}
+
+/** Runs `work` under the CPU profiler and the sampling allocation profiler; prints a summary. */
+async function profiled(dir: string, name: string, work: () => Promise<void>): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 500 });
+  await session.post('HeapProfiler.enable');
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 8192,
+    // Objects already collected count too: this is allocation volume, not the live set.
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  await session.post('Profiler.start');
+  await work();
+  const { profile } = await session.post('Profiler.stop');
+  const { profile: heap } = await session.post('HeapProfiler.stopSampling');
+  session.disconnect();
+  writeFileSync(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+  writeFileSync(path.join(dir, `${name}.heapprofile`), JSON.stringify(heap));
+  const selfTime = new Map<string, number>();
+  const ids = new Map(profile.nodes.map((node) => [node.id, node]));
+  const deltas = profile.timeDeltas ?? [];
+  (profile.samples ?? []).forEach((id, i) => {
+    const frame = ids.get(id)?.callFrame;
+    const group = frame ? codeGroup(frame.url, frame.functionName) : '?';
+    selfTime.set(group, (selfTime.get(group) ?? 0) + (deltas[i] ?? 0));
+  });
+  selfTime.delete('(idle)');
+  const allocated = new Map<string, number>();
+  const walk = (node: typeof heap.head) => {
+    const group = codeGroup(node.callFrame.url, node.callFrame.functionName);
+    allocated.set(group, (allocated.get(group) ?? 0) + node.selfSize);
+    for (const child of node.children) walk(child);
+  };
+  walk(heap.head);
+  const top = (map: Map<string, number>, unit: number, suffix: string) => {
+    const total = [...map.values()].reduce((sum, value) => sum + value, 0);
+    return [...map]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 15)
+      .map(
+        ([group, value]) =>
+          `  ${((100 * value) / total).toFixed(1).padStart(5)}%  ${(value / unit / CALLS).toFixed(3)} ${suffix}/call  ${group}`,
+      )
+      .join('\n');
+  };
+  process.stderr.write(
+    `${name}: CPU self time by code (busy samples)\n${top(selfTime, 1000, 'ms')}\n` +
+      `${name}: bytes allocated by code\n${top(allocated, 1024, 'KiB')}\n`,
+  );
+}
+
+/** The package (`zod`, `@ai-sdk/openai`), Node module (`node:webstreams`) or our file of a frame. */
+function codeGroup(url: string, functionName: string): string {
+  if (!url) return functionName.startsWith('(') ? functionName : '(native)';
+  const packages = url.match(/node_modules\/(@[^/]+\/)?[^/]+/g);
+  if (packages) return (packages.at(-1) as string).slice('node_modules/'.length);
+  if (url.startsWith('node:')) {
+    const parts = url.replace(/^node:(internal\/)?/, '').split('/');
+    // Node's bundled undici is `node:internal/deps/undici/undici`.
+    return `node:${parts[0] === 'deps' ? parts[1] : parts[0]}`;
+  }
+  return url.match(/\/(src|bench|tools)\/.*$/)?.[0].slice(1) ?? url;
+}
+
+/** Counts the statements PGlite runs (first words of each), to say what each call costs it. */
+function countStatements(pglite: PGlite | undefined) {
+  const counts = new Map<string, number>();
+  const count = (text: string) => {
+    const head = text.trim().replace(/\s+/g, ' ').slice(0, 60);
+    counts.set(head, (counts.get(head) ?? 0) + 1);
+  };
+  if (pglite) {
+    const query = pglite.query.bind(pglite);
+    pglite.query = ((text: string, ...rest: unknown[]) => {
+      count(text);
+      return (query as (...args: unknown[]) => unknown)(text, ...rest);
+    }) as PGlite['query'];
+    const transaction = pglite.transaction.bind(pglite);
+    pglite.transaction = ((callback: (tx: Transaction) => Promise<unknown>) =>
+      transaction((tx) => {
+        count('(transaction)');
+        const inner = tx.query.bind(tx);
+        tx.query = ((text: string, ...rest: unknown[]) => {
+          count(text);
+          return (inner as (...args: unknown[]) => unknown)(text, ...rest);
+        }) as Transaction['query'];
+        return callback(tx);
+      })) as PGlite['transaction'];
+  }
+  return {
+    clear: () => counts.clear(),
+    report: () =>
+      [...counts]
+        .sort((a, b) => b[1] - a[1])
+        .map(([head, n]) => `  ${(n / CALLS).toFixed(2)}  ${head}`)
+        .join('\n') || '  (none: not PGlite)',
+  };
 }

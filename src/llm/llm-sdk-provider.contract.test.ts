@@ -12,6 +12,7 @@ import {
   type ProviderStreamEvent,
 } from './llm-provider.ts';
 import { createSdkProvider } from './llm-sdk-provider.ts';
+import { sseData, wireEligible } from './llm-sdk-wire.ts';
 import { FAKE_MODELS, toolRoundTrip, WEATHER_TOOLS } from './llm-test-env.ts';
 
 /**
@@ -74,8 +75,16 @@ async function collect(provider: LlmProvider, call: ProviderCallRequest) {
   return { events, text, finish: finish?.type === 'finish' ? finish : undefined, failure };
 }
 
-describe.each(PROVIDER_KINDS)('%s adapter contract', (kind) => {
-  const provider = () => createSdkProvider({ kind, baseUrl: `${fake.url}/v1`, apiKey: API_KEY });
+// Plain openai-compatible calls take the adapter's fast path (llm-sdk-wire.ts); the suite runs
+// once more with it off, so the SDK path keeps the same contract.
+const CONTRACT_CASES = [
+  ...PROVIDER_KINDS.map((kind) => [kind, '', true] as const),
+  ['openai-compatible', ' (SDK path)', false] as const,
+];
+
+describe.each(CONTRACT_CASES)('%s adapter contract%s', (kind, _label, fastPath) => {
+  const provider = () =>
+    createSdkProvider({ kind, baseUrl: `${fake.url}/v1`, apiKey: API_KEY, fastPath });
   const model = models[kind];
 
   it('streams the answer as text deltas, then a finish with usage and the request id', async () => {
@@ -307,5 +316,101 @@ describe.each(PROVIDER_KINDS)('%s adapter contract', (kind) => {
   it('lists models', async () => {
     const list = await provider().listModels(new AbortController().signal);
     expect(list).toContain(kind === 'anthropic' ? 'claude-3-5-haiku-20241022' : 'gpt-4o-mini');
+  });
+});
+
+describe('openai-compatible fast path', () => {
+  const connect = (fastPath: boolean) =>
+    createSdkProvider({
+      kind: 'openai-compatible',
+      baseUrl: `${fake.url}/v1`,
+      apiKey: API_KEY,
+      fastPath,
+    });
+  const model = models['openai-compatible'];
+
+  it.each([
+    ['a plain answer', request(model, 'Name a colour')],
+    [
+      'cache and reasoning buckets, several settings',
+      request(`${model}@cache-read=7,reasoning=2`, 'Cache me', {
+        parameters: { maxOutputTokens: 32, temperature: 0.2, topP: 0.9, stopSequences: ['END'] },
+      }),
+    ],
+    ['no usage', request(`${model}@no-usage`, 'No usage')],
+    [
+      'a conversation with text parts',
+      request(model, 'ignored', {
+        messages: [
+          { role: 'system', content: 'One.' },
+          { role: 'system', content: 'Two.' },
+          { role: 'user', content: [{ type: 'text', text: 'Hi' }] },
+          { role: 'assistant', content: [{ type: 'text', text: 'Hello' }] },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'a' },
+              { type: 'text', text: 'b' },
+            ],
+          },
+        ],
+      }),
+    ],
+    [
+      'a length stop',
+      request(model, 'Cut me short please', { parameters: { maxOutputTokens: 2 } }),
+    ],
+    ['an in-stream error', request(`${model}@error-after=2`, 'boom')],
+    ['an HTTP 429', request(`${model}@status=429,retry-after=2`, 'busy')],
+  ])('sends the body the SDK sends and yields the same events: %s', async (_name, call) => {
+    const viaSdk = await collect(connect(false), call);
+    const sdkRequest = fake.requests.at(-1);
+    const viaWire = await collect(connect(true), call);
+    const wireRequest = fake.requests.at(-1);
+    // The SDK's user agent names it: the second request did not go through it.
+    expect(String(sdkRequest?.headers['user-agent'])).toMatch(/ai-sdk/);
+    expect(String(wireRequest?.headers['user-agent'])).not.toMatch(/ai-sdk/);
+    expect(wireRequest?.body).toEqual(sdkRequest?.body);
+    const strip = (events: ProviderStreamEvent[]) =>
+      events.map((event) =>
+        event.type === 'finish' ? { ...event, requestId: undefined, responseId: undefined } : event,
+      );
+    // Request ids differ per request (and the fast path keeps one on an in-stream error).
+    const failureOf = (failure: ProviderFailure | undefined) =>
+      failure && { ...failure, message: failure.message, requestId: undefined };
+    expect(failureOf(viaWire.failure)).toEqual(failureOf(viaSdk.failure));
+    expect(strip(viaWire.events)).toEqual(strip(viaSdk.events));
+    expect(viaWire.finish?.requestId ?? viaWire.failure?.requestId).toMatch(/^req_/);
+  });
+
+  it.each([
+    ['tools', { tools: WEATHER_TOOLS }],
+    ['an output schema', { outputSchema: { type: 'object' } }],
+    ['a reasoning effort', { parameters: { reasoningEffort: 'low' as const } }],
+    [
+      'an image',
+      {
+        messages: [
+          {
+            role: 'user' as const,
+            content: [{ type: 'image' as const, url: 'https://example.com/a.png' }],
+          },
+        ],
+      },
+    ],
+  ])('leaves a call with %s to the SDK', (_name, extra) => {
+    expect(wireEligible('openai-compatible', request(model, 'x', extra))).toBe(false);
+  });
+
+  it('splits server-sent events on LF, CRLF and CR, across chunk boundaries', async () => {
+    async function* chunks() {
+      yield 'data: {"a":1}\n\nda';
+      yield 'ta: two\r\ndata: lines\r';
+      yield '\n\r\n: comment\revent: x\rdata:three\r\r';
+      yield 'data: [DONE]\n\n';
+    }
+    const seen: string[] = [];
+    for await (const data of sseData(chunks())) seen.push(data);
+    expect(seen).toEqual(['{"a":1}', 'two\nlines', 'three', '[DONE]']);
   });
 });

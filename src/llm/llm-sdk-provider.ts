@@ -14,6 +14,7 @@ import type {
 import { generateSdkAnswer, streamSdkAnswer } from './llm-sdk-answers.ts';
 import { sdkCallOptions } from './llm-sdk-call-options.ts';
 import { failureFromError } from './llm-sdk-mapping.ts';
+import { createWireClient, wireEligible } from './llm-sdk-wire.ts';
 
 // The SDK prints warnings (unsupported settings) to the console; we return them with the
 // result instead, where the caller can log them with context.
@@ -32,6 +33,11 @@ export interface SdkProviderOptions {
   apiKey: string | undefined;
   /** Injected for tests; defaults to the global fetch. */
   fetch?: typeof fetch;
+  /**
+   * Plain streamed calls to an OpenAI-compatible server skip the SDK (llm-sdk-wire.ts); on by
+   * default, off with an injected `fetch` (which only the SDK path uses) or for tests.
+   */
+  fastPath?: boolean;
 }
 
 /** Anthropic's versioned API header, needed on every request (also GET /v1/models). */
@@ -65,12 +71,17 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
     sdkCallOptions(kind, modelFor(request.model), request);
 
   const fail = (error: unknown) => failureFromError(error, { provider: kind, secrets });
+  const wire =
+    kind === 'openai-compatible' && fetchImpl === undefined && options.fastPath !== false
+      ? createWireClient({ kind, baseUrl, apiKey: options.apiKey, secrets })
+      : undefined;
 
   return {
     ...createImageGenerator({ kind, baseUrl, apiKey: options.apiKey, fetch: fetchImpl }),
     kind,
 
     stream(request: ProviderCallRequest): AsyncIterable<ProviderStreamEvent> {
+      if (wire && wireEligible(kind, request)) return wire.stream(request);
       // Options are built inside the stream, so a request the adapter refuses fails the stream.
       return streamSdkAnswer(kind, () => callOptions(request), request, fail);
     },

@@ -1,0 +1,314 @@
+import http from 'node:http';
+import https from 'node:https';
+import {
+  type LlmMessage,
+  type ProviderCallRequest,
+  ProviderFailure,
+  type ProviderKind,
+  type ProviderStreamEvent,
+} from './llm-provider.ts';
+import {
+  failureFromError,
+  failureMessage,
+  kindForStreamError,
+  requestIdFrom,
+  type SdkUsage,
+  toFinishReason,
+  toSdkPrompt,
+  toTokenUsage,
+} from './llm-sdk-mapping.ts';
+
+/**
+ * The fast path of the adapter: a plain streamed chat call (text messages, no tools, no output
+ * schema, no reasoning setting) to an OpenAI-compatible server, spoken in the Chat Completions
+ * wire format directly over one keep-alive `node:http` agent per connection. It sends the body
+ * the AI SDK would send and maps the answer with the same pure functions
+ * (llm-sdk-mapping.ts), so callers see the same events, usage buckets and failure kinds; it
+ * skips what the SDK costs per call on this path — zod validation of every chunk, web streams
+ * and their conversions, the `ai` stream layers (docs/gateway.md, "Latency"). Anything else
+ * (tools, schemas, images, reasoning, other wire formats) goes through the SDK.
+ */
+
+type Parameters = ProviderCallRequest['parameters'];
+/** Settings the fast path sends as the SDK does; any other one sends the call through the SDK. */
+const WIRE_PARAMETERS: ReadonlySet<keyof Parameters> = new Set([
+  'maxOutputTokens',
+  'temperature',
+  'topP',
+  'presencePenalty',
+  'frequencyPenalty',
+  'stopSequences',
+  'seed',
+]);
+
+const textOnly = (message: LlmMessage): boolean =>
+  typeof message.content === 'string' ||
+  (message.role !== 'tool' && message.content.every((part) => part.type === 'text'));
+
+/** Whether a call can take the fast path: see the file comment. */
+export function wireEligible(kind: ProviderKind, request: ProviderCallRequest): boolean {
+  if (kind !== 'openai-compatible' || request.outputSchema !== undefined) return false;
+  if (request.tools && request.tools.length > 0 && request.toolChoice !== 'none') return false;
+  for (const [name, value] of Object.entries(request.parameters))
+    if (value !== undefined && !WIRE_PARAMETERS.has(name as keyof Parameters)) return false;
+  return request.messages.every(textOnly);
+}
+
+/** The Chat Completions body the SDK's openai-compatible provider sends for a plain call. */
+export function chatCompletionsBody(request: ProviderCallRequest): string {
+  const prompt = toSdkPrompt(request.messages);
+  const messages: { role: string; content: unknown }[] = [];
+  if (prompt.instructions !== undefined)
+    messages.push({ role: 'system', content: prompt.instructions });
+  for (const message of prompt.messages) {
+    const content = message.content as string | { type: string; text?: string }[];
+    if (typeof content === 'string' || message.role === 'system')
+      messages.push({ role: message.role, content });
+    else if (message.role === 'assistant')
+      messages.push({ role: 'assistant', content: content.map((part) => part.text).join('') });
+    else if (content.length === 1)
+      messages.push({ role: 'user', content: (content[0] as { text: string }).text });
+    else
+      messages.push({
+        role: 'user',
+        content: content.map((part) => ({ type: 'text', text: part.text })),
+      });
+  }
+  const p = request.parameters;
+  return JSON.stringify({
+    model: request.model,
+    max_tokens: p.maxOutputTokens,
+    temperature: p.temperature,
+    top_p: p.topP,
+    frequency_penalty: p.frequencyPenalty,
+    presence_penalty: p.presencePenalty,
+    stop: p.stopSequences,
+    seed: p.seed,
+    messages,
+    stream: true,
+    // Servers like vLLM and llama.cpp report usage only when asked for it in the stream.
+    stream_options: { include_usage: true },
+  });
+}
+
+/** Chat Completions `finish_reason` in the SDK's (and so the port's) words. */
+const CHAT_FINISH: Record<string, string> = {
+  stop: 'stop',
+  length: 'length',
+  content_filter: 'content-filter',
+  function_call: 'tool-calls',
+  tool_calls: 'tool-calls',
+};
+
+interface ChatUsage {
+  prompt_tokens?: number | null;
+  completion_tokens?: number | null;
+  prompt_tokens_details?: { cached_tokens?: number | null } | null;
+  completion_tokens_details?: { reasoning_tokens?: number | null } | null;
+}
+
+/** Chat Completions usage as the SDK reads it (absent details count 0, absent usage unknown). */
+export function chatUsage(usage: ChatUsage | null | undefined): SdkUsage {
+  if (usage == null) return {};
+  const input = usage.prompt_tokens ?? 0;
+  const output = usage.completion_tokens ?? 0;
+  const cacheRead = usage.prompt_tokens_details?.cached_tokens ?? 0;
+  const reasoning = usage.completion_tokens_details?.reasoning_tokens ?? 0;
+  return {
+    inputTokens: input,
+    inputTokenDetails: { noCacheTokens: input - cacheRead, cacheReadTokens: cacheRead },
+    outputTokens: output,
+    outputTokenDetails: { textTokens: Math.max(0, output - reasoning), reasoningTokens: reasoning },
+    raw: usage,
+  };
+}
+
+interface ChatChunk {
+  id?: string | null;
+  model?: string | null;
+  error?: { message?: string; type?: string | null; code?: string | number | null };
+  usage?: ChatUsage | null;
+  choices?: {
+    delta?: { content?: string | null; reasoning_content?: string | null; reasoning?: string };
+    finish_reason?: string | null;
+  }[];
+}
+
+/** One connection's fast path: its endpoint, key and keep-alive agent. */
+export function createWireClient(options: {
+  kind: ProviderKind;
+  baseUrl: string;
+  apiKey: string | undefined;
+  secrets: readonly (string | undefined)[];
+}) {
+  const { kind, secrets } = options;
+  const url = new URL(`${options.baseUrl}/chat/completions`);
+  const secure = url.protocol === 'https:';
+  // One agent per connection: calls reuse warm sockets instead of opening one each.
+  const agent = secure
+    ? new https.Agent({ keepAlive: true, scheduling: 'lifo' })
+    : new http.Agent({ keepAlive: true, scheduling: 'lifo' });
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    accept: 'text/event-stream',
+    ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+  };
+  const fail = (error: unknown) => failureFromError(error, { provider: kind, secrets });
+
+  /** The response of a POST, or a failure mapped as the SDK maps it (HTTP status, network). */
+  function post(body: string, signal: AbortSignal): Promise<http.IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const request = (secure ? https : http).request(url, {
+        method: 'POST',
+        agent,
+        signal,
+        headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+      });
+      request.once('error', (error) => reject(fail(error)));
+      request.once('response', (response) => {
+        const status = response.statusCode ?? 0;
+        if (status >= 200 && status < 300) return resolve(response);
+        readAll(response)
+          .then((text) => reject(fail(httpError(status, response.headers, text))))
+          .catch((error: unknown) => reject(fail(error)));
+      });
+      request.end(body);
+    });
+  }
+
+  async function* stream(request: ProviderCallRequest): AsyncIterable<ProviderStreamEvent> {
+    const response = await post(chatCompletionsBody(request), request.signal);
+    response.setEncoding('utf8');
+    const requestId = requestIdFrom(response.headers as Record<string, string>);
+    const started = { responseStarted: true, requestId };
+    let usage: ChatUsage | null | undefined;
+    let finishReason: string | undefined;
+    let responseId: string | undefined;
+    let responseModel: string | undefined;
+    let first = true;
+    try {
+      for await (const data of sseData(response)) {
+        if (data === '[DONE]') continue;
+        let chunk: ChatChunk;
+        try {
+          chunk = JSON.parse(data) as ChatChunk;
+        } catch {
+          throw new ProviderFailure(
+            'malformed-response',
+            failureMessage(kind, 'malformed-response'),
+            started,
+          );
+        }
+        if (chunk.error) {
+          const { code, type, message } = chunk.error;
+          const failureKind = kindForStreamError(`${code ?? ''} ${type ?? ''}`);
+          throw new ProviderFailure(failureKind, failureMessage(kind, failureKind), {
+            ...started,
+            providerMessage: typeof message === 'string' ? message.slice(0, 300) : undefined,
+          });
+        }
+        if (first) {
+          first = false;
+          responseId = chunk.id ?? undefined;
+          responseModel = chunk.model ?? undefined;
+        }
+        if (chunk.usage != null) usage = chunk.usage;
+        const choice = chunk.choices?.[0];
+        if (!choice) continue;
+        const reasoning = choice.delta?.reasoning_content ?? choice.delta?.reasoning;
+        if (reasoning) yield { type: 'reasoning-delta', text: reasoning };
+        const text = choice.delta?.content;
+        if (text) yield { type: 'text-delta', text };
+        if (choice.finish_reason != null) finishReason = choice.finish_reason;
+      }
+    } catch (error) {
+      if (error instanceof ProviderFailure) throw error;
+      if (request.signal.aborted)
+        throw new ProviderFailure('aborted', failureMessage(kind, 'aborted'), started);
+      // The connection broke after the answer had started.
+      throw new ProviderFailure('network', failureMessage(kind, 'network'), started);
+    }
+    const sdkUsage = chatUsage(usage);
+    yield {
+      type: 'finish',
+      usage: toTokenUsage(sdkUsage),
+      finishReason: toFinishReason(
+        finishReason === undefined ? 'other' : (CHAT_FINISH[finishReason] ?? 'other'),
+      ),
+      requestId,
+      responseModel,
+      responseId,
+      output: undefined,
+      toolCalls: [],
+      warnings: [],
+      rawUsage: sdkUsage.raw,
+    };
+  }
+
+  return { stream, close: () => agent.destroy() };
+}
+
+export type WireClient = ReturnType<typeof createWireClient>;
+
+/** An HTTP error answer, shaped as the SDK's APICallError (what `failureFromError` reads). */
+function httpError(status: number, headers: http.IncomingHttpHeaders, body: string) {
+  let message = http.STATUS_CODES[status] ?? `HTTP ${status}`;
+  try {
+    const parsed = JSON.parse(body) as { error?: { message?: unknown } };
+    if (typeof parsed.error?.message === 'string') message = parsed.error.message;
+  } catch {
+    // Not JSON: the status text stands for it, as in the SDK.
+  }
+  return {
+    name: 'AI_APICallError',
+    message,
+    statusCode: status,
+    responseHeaders: headers,
+    responseBody: body,
+  };
+}
+
+async function readAll(response: http.IncomingMessage): Promise<string> {
+  response.setEncoding('utf8');
+  let text = '';
+  for await (const chunk of response) text += chunk as string;
+  return text;
+}
+
+/**
+ * The `data` of each server-sent event (https://html.spec.whatwg.org/multipage/server-sent-events.html):
+ * lines split on CR, LF or CRLF, `data:` lines joined by LF, an event dispatched at a blank line.
+ */
+export async function* sseData(source: AsyncIterable<string | Buffer>): AsyncIterable<string> {
+  let buffer = '';
+  let data: string[] = [];
+  const decoder = new TextDecoder();
+  for await (const chunk of source) {
+    buffer += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+    let start = 0;
+    for (;;) {
+      const end = nextLineEnd(buffer, start);
+      if (end === -1) break;
+      const line = buffer.slice(start, end);
+      start = buffer[end] === '\r' && buffer[end + 1] === '\n' ? end + 2 : end + 1;
+      if (line === '') {
+        if (data.length > 0) yield data.join('\n');
+        data = [];
+      } else if (line.startsWith('data:')) {
+        data.push(line.charCodeAt(5) === 32 ? line.slice(6) : line.slice(5));
+      }
+    }
+    // A CR at the very end may be the first half of CRLF: keep it for the next chunk.
+    buffer = buffer.slice(start);
+  }
+  if (data.length > 0) yield data.join('\n');
+}
+
+function nextLineEnd(text: string, from: number): number {
+  for (let index = from; index < text.length; index++) {
+    const code = text.charCodeAt(index);
+    if (code === 10) return index;
+    if (code === 13) return index + 1 < text.length ? index : -1;
+  }
+  return -1;
+}
