@@ -36,13 +36,14 @@ afterAll(() => {
 });
 
 /** A fresh provider (so fresh shared state) with the given cap, seen by every server. */
-async function provider(maxConcurrency: number): Promise<string> {
+async function provider(maxConcurrency: number, requestsPerMinute?: number): Promise<string> {
   const created = await env.module.admin.createProvider(env.owner, env.projectId, {
     name: `capped ${uuidv7()}`,
     kind: 'openai',
     baseUrl: `${env.fake.url}/v1`,
     apiKey: FAKE_API_KEY,
     maxConcurrency,
+    ...(requestsPerMinute ? { requestsPerMinute } : {}),
   });
   return created.id;
 }
@@ -109,7 +110,9 @@ describe('LLM limits shared by several servers through Redis', () => {
     const result = await next;
     expect(result.text.length).toBeGreaterThan(0);
     expect(env.fake.stats().received).toBe(3);
-    void held;
+    for (const controller of openAborts.splice(0)) controller.abort();
+    await Promise.all(held);
+    await eventually(() => env.fake.inFlight(), (n) => n === 0, { what: 'hung requests closed' });
   });
 
   it('a 429 with Retry-After seen by one server makes every server wait it out', async () => {
@@ -146,4 +149,42 @@ describe('LLM limits shared by several servers through Redis', () => {
     expect(env.fake.stats().received).toBe(2);
     expect(second.registry.breaker(providerId, model)?.state).toBe('open');
   });
+
+  it('shares one requests-per-minute bucket: ten seconds of traffic, then one per refill', async () => {
+    const providerId = await provider(100, 60); // bucket of 10, one more per second
+    const servers = [env.openPeer(), env.openPeer()];
+    const calls = Array.from({ length: 12 }, (_, index) =>
+      (servers[index % 2] as LlmModule).llm.generate(request(providerId, 'gpt-4o-mini')),
+    );
+    await env.fake.waitFor((_, requests) => requests.filter((r) => r.completed).length === 10);
+    await refusedOnAny(servers, providerId);
+    expect(env.fake.stats().received).toBe(10);
+
+    clock.advance(2_000);
+    await Promise.all(calls);
+    expect(env.fake.stats().received).toBe(12);
+  });
+
+  it("falls back to each server's own limits when Redis does not answer, and says so", async () => {
+    const providerId = await provider(2);
+    const server = env.openPeer({ redisUrl: 'redis://127.0.0.1:1', pollMs: 20 });
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () => server.llm.generate(request(providerId, 'gpt-4o-mini'))),
+    );
+    expect(results).toHaveLength(4);
+    expect(env.fake.stats().maxInFlight).toBeLessThanOrEqual(2);
+    expect(env.logs.text()).toMatch(/shared LLM limits \(Redis\) unreachable/);
+  });
 });
+
+async function refusedOnAny(servers: LlmModule[], providerId: string): Promise<void> {
+  await eventually(
+    () =>
+      servers.some((server) => {
+        const limiter = server.registry.limiter(providerId);
+        return limiter instanceof SharedLimiter && limiter.refusals > 0;
+      }),
+    Boolean,
+    { what: 'a server told to wait for a token' },
+  );
+}
