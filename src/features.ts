@@ -149,6 +149,7 @@ export function createCoreFeatures(platform: CorePlatform, options: FeatureOptio
         secrets: coreFeature().secrets,
         registry: options.registry,
         telemetry: platform.telemetry,
+        redisUrl: config.rateLimit.redisUrl,
         ...options.llm,
       });
       return llm;

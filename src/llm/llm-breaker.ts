@@ -19,6 +19,21 @@ export type BreakerDecision =
   | { allowed: false; retryInMs: number };
 
 /**
+ * What the router needs from a provider+model's breaker: the in-process `CircuitBreaker`, or
+ * the Redis-backed `SharedBreaker` (llm-shared-breaker.ts) that every server of a deployment
+ * sees. Outcomes are reported without waiting; `allow()` may ask Redis.
+ */
+export interface ProviderBreaker {
+  readonly state: BreakerState;
+  /** The failure that opened it, to say why a call was refused. */
+  readonly lastFailure: ProviderFailure | undefined;
+  allow(): BreakerDecision | Promise<BreakerDecision>;
+  onSuccess(): void;
+  onFailure(failure?: ProviderFailure): void;
+  onNeutral(probe: boolean): void;
+}
+
+/**
  * A circuit breaker for one provider+model (Nygard, "Release It!"). Failures are 5xx, network
  * errors and timeouts — not 4xx, not 429, which the limiter handles. It opens when, among the
  * last `window` outcomes, at least `failureThreshold` are failures and they are at least half:
@@ -27,7 +42,7 @@ export type BreakerDecision =
  * calls fail fast (and go to the fallback chain). After `openMs` one probe is allowed
  * (half-open): success closes the circuit, failure re-opens it for twice as long.
  */
-export class CircuitBreaker {
+export class CircuitBreaker implements ProviderBreaker {
   #state: BreakerState = 'closed';
   /** Recent outcomes while closed, oldest first: true = success. */
   #recent: boolean[] = [];

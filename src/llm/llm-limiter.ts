@@ -14,6 +14,27 @@ export interface Permit {
   release(outcome: ReleaseOutcome, retryAfterMs?: number): void;
 }
 
+/**
+ * What the router needs from a provider's limiter: the in-process `AdaptiveLimiter`, or the
+ * Redis-backed `SharedLimiter` (llm-shared-limiter.ts) when several servers share a deployment.
+ */
+export interface ProviderLimiter {
+  /** Current concurrency limit (whole requests). */
+  readonly limit: number;
+  /** Slots this server holds. */
+  readonly inFlight: number;
+  readonly waiting: number;
+  /** Epoch ms until which a Retry-After pauses new attempts (0: none). */
+  readonly pausedUntil: number;
+  readonly settings: Readonly<LimiterSettings>;
+  configure(settings: LimiterSettings): void;
+  /**
+   * Waits for a slot. Rejects with the signal's reason on abort, or `LimiterTimeoutError` when
+   * `deadline` (epoch ms) passes first.
+   */
+  acquire(signal?: AbortSignal, deadline?: number): Promise<Permit>;
+}
+
 export class LimiterTimeoutError extends Error {
   constructor() {
     super('timed out waiting for a provider slot');
@@ -37,7 +58,7 @@ interface Waiter {
  * the configured cap. A Retry-After on a 429 pauses new attempts to the provider until it has
  * passed. Waiters are served first come, first served.
  */
-export class AdaptiveLimiter {
+export class AdaptiveLimiter implements ProviderLimiter {
   #settings: LimiterSettings;
   #limit: number;
   #inFlight = 0;

@@ -20,6 +20,7 @@ import {
 import { createProviderStore } from './llm-provider-store.ts';
 import { createSdkProvider } from './llm-sdk-provider.ts';
 import { createLlmService } from './llm-service.ts';
+import { connectSharedRedis, type SharedLimitsOptions } from './llm-shared-redis.ts';
 import { UsageRecorder } from './llm-usage-recorder.ts';
 import { createUsageStore } from './llm-usage-store.ts';
 
@@ -37,6 +38,13 @@ export interface LlmModuleDeps {
   telemetry?: Telemetry | undefined;
   /** Builds the adapter for a connection; tests may wrap it. Default: the AI SDK adapter. */
   providerFactory?: ProviderFactory;
+  /**
+   * REDIS_URL: provider concurrency, requests per minute, 429 back-off and breakers are shared
+   * by every server of the deployment (docs/llm.md).
+   */
+  redisUrl?: string | undefined;
+  /** The same with lease, poll and key settings (tests); wins over `redisUrl`. */
+  sharedLimits?: SharedLimitsOptions | undefined;
 }
 
 /**
@@ -57,7 +65,11 @@ export function createLlmModule(deps: LlmModuleDeps) {
     logger,
     flushMs: deps.config.usageFlushMs,
   });
+  const sharedOptions =
+    deps.sharedLimits ?? (deps.redisUrl ? { redisUrl: deps.redisUrl } : undefined);
+  const shared = sharedOptions && connectSharedRedis(sharedOptions, logger);
   const registry = createProviderRegistry({
+    shared,
     store: providerStore,
     secrets: deps.secrets,
     config: deps.config,
@@ -132,6 +144,14 @@ export function createLlmModule(deps: LlmModuleDeps) {
       await images.flush();
       await llm.flush();
       await recorder.close();
+      registry.closeGuards();
+      await shared?.close();
+    },
+    /** Tests: stops as a killed server would — no lease renewed or released, Redis dropped. */
+    kill(): void {
+      clearInterval(sweeper);
+      registry.closeGuards();
+      shared?.kill();
     },
   };
 }

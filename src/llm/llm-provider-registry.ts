@@ -13,6 +13,7 @@ import { createTargetGuards } from './llm-provider-guards.ts';
 import { createRuntimes } from './llm-provider-runtimes.ts';
 import type { FallbackTarget, ProviderStore } from './llm-provider-store.ts';
 import type { RouteTarget } from './llm-router.ts';
+import type { SharedRedis } from './llm-shared-redis.ts';
 
 export {
   apiKeyContext,
@@ -46,6 +47,8 @@ export interface RegistryOptions {
   factory: ProviderFactory;
   /** How long a loaded connection is trusted before it is read again (other servers may edit it). */
   reloadMs?: number;
+  /** Limits and breakers shared through Redis (several servers); none: this process's own. */
+  shared?: SharedRedis | undefined;
 }
 
 /**
@@ -58,7 +61,7 @@ export function createProviderRegistry(options: RegistryOptions) {
   const reloadMs = options.reloadMs ?? 5_000;
   const env = new Map(envProviders(config).map((entry) => [entry.connection.id, entry]));
   const { runtime, invalidate } = createRuntimes({ ...options, reloadMs, env });
-  const guards = createTargetGuards(config, clock);
+  const guards = createTargetGuards(config, clock, options.shared);
 
   const visibleTo = (connection: ProviderConnection, projectId: string) =>
     connection.projectId === undefined || connection.projectId === projectId;
@@ -175,6 +178,7 @@ export function createProviderRegistry(options: RegistryOptions) {
     /** For tests and /metrics: the live limiter of a provider. */
     limiter: guards.limiter,
     breaker: guards.breaker,
+    closeGuards: guards.close,
   };
 }
 

@@ -23,7 +23,7 @@ function target(
   steps: FakeStep[],
   clock: FakeClock,
   model = 'model-a',
-): RouteTarget & { provider: ScriptedProvider } {
+): RouteTarget & { provider: ScriptedProvider; breaker: CircuitBreaker } {
   return {
     providerRef: `ref-${model}`,
     kind: 'openai',

@@ -1,7 +1,7 @@
 import { type BackoffPolicy, backoffDelayMs } from './llm-backoff.ts';
-import type { CircuitBreaker } from './llm-breaker.ts';
+import type { ProviderBreaker } from './llm-breaker.ts';
 import { type Clock, systemClock } from './llm-clock.ts';
-import { type AdaptiveLimiter, LimiterTimeoutError, type Permit } from './llm-limiter.ts';
+import { LimiterTimeoutError, type Permit, type ProviderLimiter } from './llm-limiter.ts';
 import {
   type FailureKind,
   type JsonSchema,
@@ -25,8 +25,8 @@ export interface RouteTarget {
   kind: ProviderKind;
   provider: LlmProvider;
   model: string;
-  limiter: AdaptiveLimiter;
-  breaker: CircuitBreaker;
+  limiter: ProviderLimiter;
+  breaker: ProviderBreaker;
 }
 
 export interface Timeouts {
@@ -149,7 +149,7 @@ export async function* route<C>(
       if (clock.now() >= deadline) {
         fail(totalTimeout(target, timeouts.totalMs), target);
       }
-      const decision = target.breaker.allow();
+      const decision = await target.breaker.allow();
       if (!decision.allowed) {
         // Say why it opened: the last failure's status and the provider's own message.
         const cause = target.breaker.lastFailure;

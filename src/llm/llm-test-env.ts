@@ -30,6 +30,7 @@ import type {
   ProviderKind,
 } from './llm-provider.ts';
 import type { LlmCallRequest, LlmStreamEvent } from './llm-service.ts';
+import type { SharedLimitsOptions } from './llm-shared-redis.ts';
 
 /** A ProjectAccess over an in-memory role table, with the contract's answers (404 / 403). */
 export class FakeProjectAccess implements ProjectAccess {
@@ -74,6 +75,11 @@ export interface LlmTestEnv {
   otherProjectId: string;
   /** Provider ids created per kind, all pointed at the fake server. */
   providers: Record<ProviderKind, string>;
+  /**
+   * Another LLM module over the same database and provider keys, as a second server of the
+   * deployment would run (closed with the env unless killed or closed first).
+   */
+  openPeer(sharedLimits?: SharedLimitsOptions): LlmModule;
   close(): Promise<void>;
 }
 
@@ -104,6 +110,7 @@ export async function openLlmTestEnv(
     config?: Partial<LlmConfig>;
     clock?: Clock;
     telemetry?: Telemetry;
+    sharedLimits?: SharedLimitsOptions;
   } = {},
 ): Promise<LlmTestEnv> {
   registerTestSecret('provider-key', FAKE_API_KEY);
@@ -129,16 +136,19 @@ export async function openLlmTestEnv(
     usageFlushMs: 20,
     ...options.config,
   };
+  const secrets = createSecretBox([randomBytes(32)]);
   const module = createLlmModule({
     config,
     database,
     logger,
     access,
-    secrets: createSecretBox([randomBytes(32)]),
+    secrets,
     registry: metrics,
     telemetry: options.telemetry,
+    sharedLimits: options.sharedLimits,
     ...(options.clock ? { clock: options.clock } : {}),
   });
+  const peers: LlmModule[] = [];
   const providers = {} as Record<ProviderKind, string>;
   for (const kind of ['openai', 'anthropic', 'huggingface', 'openai-compatible'] as const) {
     const created = await module.admin.createProvider(owner, projectId, {
@@ -161,7 +171,21 @@ export async function openLlmTestEnv(
     projectId,
     otherProjectId,
     providers,
+    openPeer(sharedLimits = options.sharedLimits) {
+      const peer = createLlmModule({
+        config,
+        database,
+        logger,
+        access,
+        secrets,
+        sharedLimits,
+        ...(options.clock ? { clock: options.clock } : {}),
+      });
+      peers.push(peer);
+      return peer;
+    },
     async close() {
+      for (const peer of peers) await peer.close();
       await module.close();
       await fake.close();
       await database.close();

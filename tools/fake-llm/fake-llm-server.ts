@@ -87,6 +87,8 @@ export interface FakeLlmStats {
   completed: number;
   aborted: number;
   inFlight: number;
+  /** The most requests open at once since start or the last `reset()`. */
+  maxInFlight: number;
 }
 
 export interface FakeLlm {
@@ -166,7 +168,13 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     if (!rule) return undefined;
     return typeof rule.output === 'string' ? rule.output : rule.output(text);
   };
-  const stats: FakeLlmStats = { received: 0, completed: 0, aborted: 0, inFlight: 0 };
+  const stats: FakeLlmStats = {
+    received: 0,
+    completed: 0,
+    aborted: 0,
+    inFlight: 0,
+    maxInFlight: 0,
+  };
   let sequence = 0;
 
   const nextId = () => `${tag}${(++sequence).toString(36).padStart(6, '0')}`;
@@ -269,6 +277,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     stats.received += 1;
     stats.inFlight += 1;
+    stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
     const receivedAt = Date.now();
     const path = (request.url ?? '/').split('?', 1)[0] as string;
     const route = findRoute(path, request.headers);
@@ -574,6 +583,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
       stats.received = 0;
       stats.completed = 0;
       stats.aborted = 0;
+      stats.maxInFlight = stats.inFlight;
     },
     inFlight: () => stats.inFlight,
     stats: () => ({ ...stats }),
