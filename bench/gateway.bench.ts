@@ -31,7 +31,9 @@ const KEY = 'sk-bench-gateway';
 // direct client does, so both sides make the same request to the fake provider (and plain
 // calls take the adapter's fast path, llm-sdk-wire.ts); `openai` goes through the AI SDK's
 // Responses API (a different request upstream, and the SDK's per-call work).
-const KIND = (process.env.BENCH_GATEWAY_KIND ?? 'openai-compatible') as 'openai' | 'openai-compatible';
+const KIND = (process.env.BENCH_GATEWAY_KIND ?? 'openai-compatible') as
+  | 'openai'
+  | 'openai-compatible';
 const CALLS = Number(process.env.BENCH_GATEWAY_CALLS ?? 2_000);
 const CONCURRENT = Number(process.env.BENCH_GATEWAY_CONCURRENT ?? 1_000);
 const GOAL_MS = 1;
