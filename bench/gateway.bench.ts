@@ -31,7 +31,9 @@ const KEY = 'sk-bench-gateway';
 // direct client does, so both sides make the same request to the fake provider (and plain
 // calls take the adapter's fast path, llm-sdk-wire.ts); `openai` goes through the AI SDK's
 // Responses API (a different request upstream, and the SDK's per-call work).
-const KIND = (process.env.BENCH_GATEWAY_KIND ?? 'openai-compatible') as 'openai' | 'openai-compatible';
+const KIND = (process.env.BENCH_GATEWAY_KIND ?? 'openai-compatible') as
+  | 'openai'
+  | 'openai-compatible';
 const CALLS = Number(process.env.BENCH_GATEWAY_CALLS ?? 2_000);
 const CONCURRENT = Number(process.env.BENCH_GATEWAY_CONCURRENT ?? 1_000);
 const GOAL_MS = 1;
@@ -111,8 +113,10 @@ export default async function gatewayBench(): Promise<BenchRow[]> {
         stream: true,
         stream_options: { include_usage: true },
       });
-      for await (const _chunk of stream) void _chunk;
+      for await (const _chunk of stream) chunks++;
     };
+    // Chunks the gateway's streamed answers carry (for the per-chunk pass-through figure).
+    let chunks = 0;
 
     for (let i = 0; i < Math.min(200, CALLS); i++) {
       await plain(direct, 'gpt-4o-mini', `warm ${i}`);
@@ -139,6 +143,8 @@ export default async function gatewayBench(): Promise<BenchRow[]> {
       }
       return rows;
     }
+    const addedP50 = new Map<string, number>();
+    let chunksPerCall = 0;
     for (const [label, call] of CALLS > 0 ? phases : []) {
       const directMs: number[] = [];
       const llmMs: number[] = [];
@@ -163,7 +169,9 @@ export default async function gatewayBench(): Promise<BenchRow[]> {
         cpu.llm += cpuOf(cpuStart);
         started = performance.now();
         cpuStart = process.cpuUsage();
+        const before = chunks;
         await call(gateway, 'fast', prompt);
+        if (call === streamed) chunksPerCall += (chunks - before) / CALLS;
         gatewayMs.push(performance.now() - started);
         cpu.gateway += cpuOf(cpuStart);
       }
@@ -171,6 +179,7 @@ export default async function gatewayBench(): Promise<BenchRow[]> {
       const l = stats(llmMs);
       const g = stats(gatewayMs);
       const added = round(g.p50 - d.p50, 3);
+      addedP50.set(label, added);
       rows.push(
         { name: `gateway ${label}: direct p50`, value: round(d.p50, 3), unit: 'ms' },
         { name: `gateway ${label}: through the gateway p50`, value: round(g.p50, 3), unit: 'ms' },
@@ -214,6 +223,15 @@ export default async function gatewayBench(): Promise<BenchRow[]> {
         },
       );
     }
+    const streamedAdded = addedP50.get('streamed');
+    const plainAdded = addedP50.get('non-streamed');
+    if (streamedAdded !== undefined && plainAdded !== undefined && chunksPerCall > 0)
+      // What streaming adds over a whole answer, spread over the chunks passed through.
+      rows.push({
+        name: `gateway streamed-chunk pass-through overhead (${round(chunksPerCall, 1)} chunks a call)`,
+        value: round(((streamedAdded - plainAdded) * 1000) / chunksPerCall, 1),
+        unit: 'µs/chunk',
+      });
 
     // Many streamed calls at once on one server.
     let rssHigh = process.memoryUsage().rss;

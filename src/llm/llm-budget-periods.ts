@@ -35,36 +35,55 @@ export function createBudgetPeriods(db: Kysely<DB>) {
     }
   }
 
-  /** A budget's period row, locked for the transaction; undefined when it does not exist yet. */
-  const lockedRow = (trx: Transaction<DB>, budgetId: string, start: Date) =>
+  /** The period rows of `budgets` at `at` that exist, locked in budget id order. */
+  const lockedRows = (trx: Transaction<DB>, budgets: readonly Budget[], at: Date) =>
     trx
       .selectFrom('llm_budget_period')
-      .select(['spent_nano', 'reserved_nano'])
-      .where('budget_id', '=', budgetId)
-      .where('period_start', '=', start)
+      .select(['budget_id', 'period_start', 'spent_nano', 'reserved_nano'])
+      .where((eb) =>
+        eb.or(
+          budgets.map((budget) =>
+            eb.and([
+              eb('budget_id', '=', budget.id),
+              eb('period_start', '=', periodStart(budget.period, at)),
+            ]),
+          ),
+        ),
+      )
+      // One statement locks every row, always in the same order (no deadlock between calls).
+      .orderBy('budget_id')
       .forUpdate()
-      .executeTakeFirst();
+      .execute();
 
   async function lockPeriods(trx: Transaction<DB>, budgets: readonly Budget[], at: Date) {
-    // Sorted, so two transactions always lock in the same order (no deadlock).
-    const sorted = [...budgets].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const states: BudgetState[] = [];
-    for (const budget of sorted) {
+    if (budgets.length === 0) return [];
+    const stateOf = (rows: Awaited<ReturnType<typeof lockedRows>>, budget: Budget) => {
       const start = periodStart(budget.period, at);
-      let row = await lockedRow(trx, budget.id, start);
-      if (!row) {
-        await ensurePeriods(trx, [budget], at);
-        row = await lockedRow(trx, budget.id, start);
-        if (!row) throw new Error(`budget period ${budget.id} was not created`);
-      }
-      states.push({
-        budget,
-        periodStart: start,
-        spentNano: Number(row.spent_nano),
-        reservedNano: Number(row.reserved_nano),
-      });
+      const row = rows.find(
+        (candidate) =>
+          candidate.budget_id === budget.id && sameInstant(new Date(candidate.period_start), start),
+      );
+      return row
+        ? {
+            budget,
+            periodStart: start,
+            spentNano: Number(row.spent_nano),
+            reservedNano: Number(row.reserved_nano),
+          }
+        : undefined;
+    };
+    let rows = await lockedRows(trx, budgets, at);
+    const missing = budgets.filter((budget) => stateOf(rows, budget) === undefined);
+    if (missing.length > 0) {
+      // A period's first call: create its rows, then lock them all (once per period).
+      await ensurePeriods(trx, missing, at);
+      rows = await lockedRows(trx, budgets, at);
     }
-    return states;
+    return budgets.map((budget): BudgetState => {
+      const state = stateOf(rows, budget);
+      if (!state) throw new Error(`budget period ${budget.id} was not created`);
+      return state;
+    });
   }
 
   return {
@@ -97,15 +116,21 @@ export function createBudgetPeriods(db: Kysely<DB>) {
             soft !== undefined && state.spentNano + state.reservedNano + options.amountNano > soft
           );
         });
-        for (const state of states) {
+        if (states.length > 0) {
           await trx
             .updateTable('llm_budget_period')
             .set({ reserved_nano: sql`reserved_nano + ${options.amountNano}` })
-            .where('budget_id', '=', state.budget.id)
-            .where('period_start', '=', state.periodStart)
+            .where((eb) =>
+              eb.or(
+                states.map((state) =>
+                  eb.and([
+                    eb('budget_id', '=', state.budget.id),
+                    eb('period_start', '=', state.periodStart),
+                  ]),
+                ),
+              ),
+            )
             .execute();
-        }
-        if (states.length > 0) {
           await trx
             .insertInto('llm_budget_reservation')
             .values(
@@ -140,30 +165,34 @@ export function createBudgetPeriods(db: Kysely<DB>) {
       costNano: number,
     ): Promise<void> {
       if (holds.length === 0) return;
-      await db.transaction().execute(async (trx) => {
-        const released = await trx
-          .deleteFrom('llm_budget_reservation')
-          .where('id', '=', reservationId)
-          .returning(['budget_id', 'period_start', 'amount_nano'])
-          .execute();
-        const sorted = [...holds].sort((a, b) => (a.budgetId < b.budgetId ? -1 : 1));
-        for (const hold of sorted) {
-          const reservation = released.find(
-            (row) =>
-              row.budget_id === hold.budgetId &&
-              sameInstant(new Date(row.period_start), hold.periodStart),
-          );
-          await trx
-            .updateTable('llm_budget_period')
-            .set({
-              reserved_nano: sql`reserved_nano - ${Number(reservation?.amount_nano ?? 0)}`,
-              spent_nano: sql`spent_nano + ${costNano}`,
-            })
-            .where('budget_id', '=', hold.budgetId)
-            .where('period_start', '=', hold.periodStart)
-            .execute();
-        }
-      });
+      // One statement, atomic on its own (no transaction around it: one round trip): the
+      // reservation is deleted, and each held period gives back what the deletion returned
+      // (nothing when the sweep got there first) and counts the cost. The period rows are
+      // locked in budget id order first, as `reserve` locks them.
+      await sql`
+        with released as (
+          delete from llm_budget_reservation where id = ${reservationId}
+          returning budget_id, period_start, amount_nano
+        ), locked as (
+          select p.budget_id, p.period_start
+          from llm_budget_period p
+          where (p.budget_id, p.period_start) in (
+            select * from unnest(
+              ${holds.map((hold) => hold.budgetId)}::uuid[],
+              ${holds.map((hold) => hold.periodStart.toISOString())}::timestamptz[]
+            )
+          )
+          order by p.budget_id
+          for update
+        )
+        update llm_budget_period p
+        set reserved_nano = p.reserved_nano - coalesce(r.amount_nano, 0),
+          spent_nano = p.spent_nano + ${costNano}
+        from locked l
+        left join released r
+          on r.budget_id = l.budget_id and r.period_start = l.period_start
+        where p.budget_id = l.budget_id and p.period_start = l.period_start
+      `.execute(db);
     },
 
     /** Releases reservations whose process died before settling them. */
