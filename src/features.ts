@@ -359,6 +359,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       await images?.start();
       await documents?.start();
       await generation?.start();
+      await chat?.start();
       // The folders projects asked the server to watch (docs/monitor.md "Server-side watch").
       await monitor?.startServerWatches();
     },

@@ -1,5 +1,6 @@
 import type { AuditRecorder } from '../access/audit-recorder.ts';
 import type { ProjectAccess } from '../access/project-access.ts';
+import { systemActor } from '../auth/system-actor.ts';
 import type { LlmService } from '../llm/llm-service.ts';
 import type { EventBus } from '../platform/events.ts';
 import type { Platform } from '../platform/platform.ts';
@@ -15,8 +16,11 @@ import { type ChatTransferService, createChatTransferService } from './chat-tran
  * Wires chat: its use cases (threads and messages; agents; export and import), and the `chat.reply` and `chat.summarize` run kinds on the platform's durable-run
  * engine (defined before the job queue starts; recovery is the engine's, see src/server.ts).
  */
+export const PURGE_THREADS_JOB = 'chat.purge-threads';
+const PURGE_EVERY_SECONDS = 3_600;
+
 export function createChatModule(deps: {
-  platform: Pick<Platform, 'database' | 'runs' | 'logger' | 'config'>;
+  platform: Pick<Platform, 'database' | 'runs' | 'logger' | 'config' | 'jobs'>;
   access: ProjectAccess;
   audit: AuditRecorder;
   events: EventBus;
@@ -24,7 +28,13 @@ export function createChatModule(deps: {
   /** What the agents' built-in tools run through: the sheets service and web search. */
   tools: ChatToolPorts;
   flushMs?: number;
-}): { service: ChatService; agents: AgentService; transfer: ChatTransferService } {
+}): {
+  service: ChatService;
+  agents: AgentService;
+  transfer: ChatTransferService;
+  /** Once the queue runs: the purge of deleted threads is scheduled. */
+  start(): Promise<void>;
+} {
   const logger = deps.platform.logger.child({ module: 'chat' });
   deps.platform.runs.define(
     createReplyRun({
@@ -48,6 +58,7 @@ export function createChatModule(deps: {
     events: deps.events,
     runs: deps.platform.runs,
     logger,
+    retentionDays: deps.platform.config.chat.retentionDays,
   });
   const agents = createAgentService({
     db: deps.platform.database.db,
@@ -59,7 +70,31 @@ export function createChatModule(deps: {
     access: deps.access,
     audit: deps.audit,
   });
-  return { service, agents, transfer };
+  const { jobs } = deps.platform;
+  const schedulePurge = (delaySeconds: number) =>
+    jobs
+      .send(PURGE_THREADS_JOB, {}, { singletonKey: PURGE_THREADS_JOB, startAfter: delaySeconds })
+      .catch((error: unknown) => {
+        logger.debug({ err: error, job: PURGE_THREADS_JOB }, 'job already scheduled');
+      });
+  // Deleted threads past their restore window (BRAINCELLS_CHAT_RETENTION_DAYS) go for good.
+  jobs.register({
+    name: PURGE_THREADS_JOB,
+    handler: async () => {
+      const purged = await service.purgeExpiredThreads(systemActor());
+      if (purged > 0) logger.info({ purged }, 'purged deleted chat threads');
+      await schedulePurge(PURGE_EVERY_SECONDS);
+      return { purged };
+    },
+  });
+  return {
+    service,
+    agents,
+    transfer,
+    async start() {
+      if (jobs.started) await schedulePurge(60);
+    },
+  };
 }
 export type ChatModule = ReturnType<typeof createChatModule>;
 

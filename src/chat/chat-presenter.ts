@@ -37,6 +37,8 @@ export function presentThread(row: ThreadRow): ThreadView {
     version: row.version,
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
+    deletedAt: row.deleted_at === null ? null : iso(row.deleted_at),
+    purgeAfter: row.purge_after === null ? null : iso(row.purge_after),
   };
 }
 

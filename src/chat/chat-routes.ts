@@ -116,7 +116,8 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
     {
       schema: {
         tags,
-        summary: 'Delete a thread (editor); a streaming reply is stopped',
+        summary:
+          'Delete a thread (editor): restorable until its purge (`purgeAfter`); a streaming reply is stopped',
         params: threadParams,
         response: { 204: z.null().describe('Deleted') },
       },
@@ -125,6 +126,20 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
       await chat.deleteThread(...threadArgs(request));
       return reply.status(204).send(null);
     },
+  );
+
+  app.post(
+    `${thread}/restore`,
+    {
+      schema: {
+        tags,
+        summary:
+          'Restore a deleted thread before its purge (editor); a live thread answers as it is',
+        params: threadParams,
+        response: { 200: threadSchema },
+      },
+    },
+    async (request) => chat.restoreThread(...threadArgs(request)),
   );
 
   app.get(

@@ -87,6 +87,8 @@ export const listThreadsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(MAX_PAGE).default(30),
   pinned: booleanQuery.optional(),
   archived: booleanQuery.default(false),
+  /** "Recently deleted": deleted threads that can still be restored (archived or not). */
+  deleted: booleanQuery.default(false),
   /** Threads of this agent only. */
   agentId: z.uuid().optional(),
   /**
@@ -193,6 +195,9 @@ export const threadSchema = z.object({
   version: z.number(),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
+  /** A deleted thread ("Recently deleted"): when, and when it is purged unless restored. */
+  deletedAt: z.iso.datetime().nullable(),
+  purgeAfter: z.iso.datetime().nullable(),
 });
 
 export const threadTotalsSchema = z.object({

@@ -50,6 +50,7 @@ import {
   listThreads,
   type MessageRow,
   newestLeafUnder,
+  purgeExpiredThreads,
   replaceContent,
   saveChatSettings,
   searchThreads,
@@ -77,6 +78,8 @@ export interface ChatServiceDeps {
   events: EventBus;
   runs: DurableRuns;
   logger: Logger;
+  /** Days a deleted thread can be restored before the purge job deletes it. */
+  retentionDays: number;
 }
 
 export interface SendResult {
@@ -314,6 +317,7 @@ export function createChatService(deps: ChatServiceDeps) {
       const options = {
         limit: query.limit + 1,
         archived: query.archived,
+        deleted: query.deleted,
         ...(query.pinned === undefined ? {} : { pinned: query.pinned }),
         ...(query.agentId === undefined ? {} : { agentId: query.agentId }),
         ...(query.cursor ? { after: decodeCursor(query.cursor) } : {}),
@@ -379,17 +383,88 @@ export function createChatService(deps: ChatServiceDeps) {
       const streaming = await db.transaction().execute(async (tx) => {
         const thread = await findThread(tx, projectId, threadId, { forUpdate: true });
         if (!thread) throw notFound('thread', threadId);
-        await updateThread(tx, threadId, { deleted_at: new Date() });
+        const now = new Date();
+        const purgeAfter = new Date(now.getTime() + deps.retentionDays * 86_400_000);
+        await updateThread(tx, threadId, { deleted_at: now, purge_after: purgeAfter });
         await record(tx, {
           actor,
           action: 'chat-thread.delete',
           entityType: 'chat-thread',
           entityId: threadId,
           projectId,
+          summary: { purgeAfter: purgeAfter.toISOString() },
         });
         return streamingMessage(tx, threadId);
       });
       if (streaming?.run_id) await runs.requestCancel(streaming.run_id);
+    },
+
+    /**
+     * Brings a deleted thread back ("Recently deleted") until its purge; a live thread is
+     * answered as it is. An imported thread whose conversation was imported again since is 409:
+     * its source id is taken by the new thread.
+     */
+    async restoreThread(actor: Actor, projectId: string, threadId: string) {
+      await access.requireRole(actor, projectId, 'editor');
+      let row: ThreadRow;
+      try {
+        row = await db.transaction().execute(async (tx) => {
+          const deleted = await findThread(tx, projectId, threadId, {
+            forUpdate: true,
+            deleted: true,
+          });
+          if (!deleted) {
+            const live = await findThread(tx, projectId, threadId);
+            if (!live) throw notFound('thread', threadId);
+            return live;
+          }
+          const restored = await updateThread(tx, threadId, {
+            deleted_at: null,
+            purge_after: null,
+          });
+          await record(tx, {
+            actor,
+            action: 'chat-thread.restore',
+            entityType: 'chat-thread',
+            entityId: threadId,
+            projectId,
+          });
+          return restored;
+        });
+      } catch (error) {
+        if (isUniqueViolation(error))
+          throw conflict(
+            'The conversation this thread was imported from was imported again since; the newer thread holds it',
+          );
+        throw error;
+      }
+      const thread = presentThread(row);
+      await publish(threadId, 'thread-updated', thread);
+      return thread;
+    },
+
+    /**
+     * System use case (the `chat.purge-threads` job): deletes for good the deleted threads whose
+     * restore window ended, a batch at a time, each with an audit entry; answers how many.
+     */
+    async purgeExpiredThreads(actor: Actor, now = new Date()) {
+      let purged = 0;
+      for (;;) {
+        const batch = await db.transaction().execute(async (tx) => {
+          const rows = await purgeExpiredThreads(tx, now, 500);
+          for (const row of rows)
+            await record(tx, {
+              actor,
+              action: 'chat-thread.purge',
+              entityType: 'chat-thread',
+              entityId: row.id,
+              projectId: row.project_id,
+            });
+          return rows.length;
+        });
+        purged += batch;
+        if (batch < 500) return purged;
+      }
     },
 
     /**

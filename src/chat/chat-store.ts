@@ -25,14 +25,14 @@ export async function findThread(
   db: ChatExecutor,
   projectId: string,
   threadId: string,
-  options: { forUpdate?: boolean } = {},
+  options: { forUpdate?: boolean; deleted?: boolean } = {},
 ): Promise<ThreadRow | undefined> {
   let query = db
     .selectFrom('chat_thread')
     .selectAll()
     .where('id', '=', threadId)
     .where('project_id', '=', projectId)
-    .where('deleted_at', 'is', null);
+    .where('deleted_at', options.deleted ? 'is not' : 'is', null);
   if (options.forUpdate) query = query.forUpdate();
   return query.executeTakeFirst();
 }
@@ -57,6 +57,8 @@ export interface ThreadCursor {
 
 export interface ThreadFilter {
   archived: boolean;
+  /** Deleted threads that can still be restored ("Recently deleted"), archived or not. */
+  deleted?: boolean;
   pinned?: boolean;
   agentId?: string;
 }
@@ -66,12 +68,10 @@ export async function listThreads(
   projectId: string,
   options: ThreadFilter & { limit: number; after?: ThreadCursor },
 ): Promise<ThreadRow[]> {
-  let query = db
-    .selectFrom('chat_thread')
-    .selectAll()
-    .where('project_id', '=', projectId)
-    .where('deleted_at', 'is', null)
-    .where('archived', '=', options.archived);
+  let query = db.selectFrom('chat_thread').selectAll().where('project_id', '=', projectId);
+  query = options.deleted
+    ? query.where('deleted_at', 'is not', null)
+    : query.where('deleted_at', 'is', null).where('archived', '=', options.archived);
   if (options.pinned !== undefined) query = query.where('pinned', '=', options.pinned);
   if (options.agentId !== undefined) query = query.where('agent_id', '=', options.agentId);
   const after = options.after;
@@ -124,7 +124,8 @@ export async function searchThreads(
     with q as (select websearch_to_tsquery('simple'::regconfig, ${query}) as query),
     page as (
       select t.* from chat_thread t
-      where t.project_id = ${projectId} and t.deleted_at is null and t.archived = ${options.archived}
+      where t.project_id = ${projectId}
+        ${options.deleted ? sql`and t.deleted_at is not null` : sql`and t.deleted_at is null and t.archived = ${options.archived}`}
         ${options.pinned === undefined ? sql`` : sql`and t.pinned = ${options.pinned}`}
         ${options.agentId === undefined ? sql`` : sql`and t.agent_id = ${options.agentId}`}
         ${after ? sql`and (t.updated_at, t.id) < (${after.updatedAt}::timestamptz, ${after.id}::uuid)` : sql``}
@@ -606,4 +607,29 @@ export async function saveChatSettings(
     )
     .returningAll()
     .executeTakeFirstOrThrow();
+}
+
+/**
+ * Deletes, for good, up to `limit` deleted threads whose restore window ended (their messages,
+ * revisions and summaries go by their foreign keys); answers them.
+ */
+export async function purgeExpiredThreads(
+  db: ChatExecutor,
+  now: Date,
+  limit: number,
+): Promise<{ id: string; project_id: string }[]> {
+  return db
+    .deleteFrom('chat_thread')
+    .where(
+      'id',
+      'in',
+      db
+        .selectFrom('chat_thread')
+        .select('id')
+        .where('purge_after', '<=', now)
+        .orderBy('purge_after')
+        .limit(limit),
+    )
+    .returning(['id', 'project_id'])
+    .execute();
 }

@@ -29,6 +29,8 @@ export interface ChatThreadTable {
   created_at: Timestamp;
   updated_at: Timestamp;
   deleted_at: NullableTimestamp;
+  /** When the purge job deletes a deleted thread for good (migration 0730); null while live. */
+  purge_after: Generated<Date | null>;
 }
 
 export interface ChatMessageTable {

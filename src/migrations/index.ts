@@ -28,6 +28,7 @@ import * as m0720 from './0720-chat-search.ts';
 import * as m0721 from './0721-chat-imports.ts';
 import * as m0722 from './0722-chat-agent-totals.ts';
 import * as m0723 from './0723-chat-summarizer.ts';
+import * as m0730 from './0730-chat-thread-restore.ts';
 import * as m0800 from './0800-gateway-keys.ts';
 import * as m0900 from './0900-image-columns.ts';
 import * as m0910 from './0910-image-generation.ts';
@@ -67,6 +68,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0721-chat-imports': m0721,
   '0722-chat-agent-totals': m0722,
   '0723-chat-summarizer': m0723,
+  '0730-chat-thread-restore': m0730,
   '0800-gateway-keys': m0800,
   '0900-image-columns': m0900,
   '0910-image-generation': m0910,

@@ -299,6 +299,11 @@ export const SETTINGS = {
     '7',
     'Days a deleted dataset can be restored before a job purges it.',
   ],
+  BRAINCELLS_CHAT_RETENTION_DAYS: [
+    integer(0, 3650),
+    '30',
+    'Days a deleted chat thread can be restored before a job purges it.',
+  ],
   BRAINCELLS_SQL_TIMEOUT_MS: [
     integer(100, 600_000),
     '10000',
@@ -686,6 +691,7 @@ export interface Config {
   logLevel: SettingValue<'LOG_LEVEL'>;
   logFormat: SettingValue<'LOG_FORMAT'>;
   nodeEnv: string;
+  chat: { retentionDays: number };
   sheets: {
     importMaxBytes: number;
     importMaxBadLineShare: number;
@@ -865,6 +871,7 @@ export function loadConfig(
     logLevel: read('LOG_LEVEL'),
     logFormat: read('LOG_FORMAT'),
     nodeEnv: read('NODE_ENV'),
+    chat: { retentionDays: read('BRAINCELLS_CHAT_RETENTION_DAYS') },
     sheets: {
       importMaxBytes: read('BRAINCELLS_IMPORT_MAX_BYTES'),
       importMaxBadLineShare: read('BRAINCELLS_IMPORT_MAX_BAD_LINE_SHARE'),

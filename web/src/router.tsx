@@ -145,8 +145,10 @@ const workflowRunRoute = createRoute({
 const chatRoute = createRoute({
   getParentRoute: () => projectRoute,
   path: '/chat',
-  validateSearch: (search: Record<string, unknown>) =>
-    typeof search.thread === 'string' ? { thread: search.thread } : {},
+  validateSearch: (search: Record<string, unknown>): { thread?: string; q?: string } => ({
+    ...(typeof search.thread === 'string' ? { thread: search.thread } : {}),
+    ...(typeof search.q === 'string' ? { q: search.q } : {}),
+  }),
   component: lazyRouteComponent(() => import('./chat/chat-page.tsx'), 'ChatPage'),
 });
 const agentsRoute = createRoute({

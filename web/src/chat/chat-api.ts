@@ -16,6 +16,9 @@ export interface ChatThread {
   version: number;
   createdAt: string;
   updatedAt: string;
+  /** A deleted thread ("Recently deleted"): restorable until `purgeAfter`. */
+  deletedAt: string | null;
+  purgeAfter: string | null;
 }
 
 export interface ChatThreadDetail extends ChatThread {
@@ -121,13 +124,25 @@ export interface ThreadFilter {
   /** Full-text search over every message (words, "a phrase", or, -word). */
   q?: string | undefined;
   agentId?: string | undefined;
+  /** "Recently deleted": deleted threads that can still be restored. */
+  deleted?: boolean | undefined;
 }
 
 export const chatApi = {
   threads: (projectId: string, cursor?: string, filter: ThreadFilter = {}) =>
     api<{ items: ChatThreadListItem[]; nextCursor: string | null }>(threads(projectId), {
-      query: { limit: 50, cursor, q: filter.q || undefined, agentId: filter.agentId || undefined },
+      query: {
+        limit: 50,
+        cursor,
+        q: filter.q || undefined,
+        agentId: filter.agentId || undefined,
+        deleted: filter.deleted ? 'true' : undefined,
+      },
     }),
+  deleteThread: (projectId: string, threadId: string) =>
+    api<null>(thread(projectId, threadId), { method: 'DELETE' }),
+  restoreThread: (projectId: string, threadId: string) =>
+    api<ChatThread>(`${thread(projectId, threadId)}/restore`, { method: 'POST' }),
   createThread: (
     projectId: string,
     input: {

@@ -16,7 +16,13 @@ import { formatInteger, formatNanoUsd } from '../ui/format.ts';
 import { useNotices } from '../ui/notices.tsx';
 import { Markdown } from '../ui/safe-html.tsx';
 import { agentsApi } from './chat-agents-api.ts';
-import { type ChatMessage, type ChatPart, type ChatSummary, chatApi } from './chat-api.ts';
+import {
+  type ChatMessage,
+  type ChatPart,
+  type ChatSearchMatch,
+  type ChatSummary,
+  chatApi,
+} from './chat-api.ts';
 import {
   applyDelta,
   type Delta,
@@ -33,23 +39,36 @@ import './chat.css';
  */
 export function ChatPage() {
   const { projectId } = useParams({ strict: false }) as { projectId: string };
-  const search = useSearch({ strict: false }) as { thread?: string };
+  const search = useSearch({ strict: false }) as { thread?: string; q?: string };
   const navigate = useNavigate();
-  const open = (threadId: string) =>
+  // The open thread and the sidebar's search live in the URL (`?thread=…&q=…`).
+  const go = (next: { thread?: string | undefined; q?: string | undefined }) =>
     void navigate({
       to: '/projects/$projectId/chat',
       params: { projectId },
-      search: { thread: threadId },
+      search: {
+        ...(next.thread ? { thread: next.thread } : {}),
+        ...(next.q ? { q: next.q } : {}),
+      },
+      replace: next.thread === search.thread,
     });
+  const open = (threadId: string) => go({ thread: threadId, q: search.q });
   return (
     <section className="page chat-page">
-      <ThreadList projectId={projectId} activeId={search.thread} onOpen={open} />
+      <ThreadList
+        projectId={projectId}
+        activeId={search.thread}
+        query={search.q ?? ''}
+        onQuery={(q) => go({ thread: search.thread, q })}
+        onOpen={open}
+      />
       {search.thread ? (
         <ThreadView
           key={search.thread}
           projectId={projectId}
           threadId={search.thread}
           onOpen={open}
+          onClose={() => go({ q: search.q })}
         />
       ) : (
         <p className="muted chat-empty">Pick a thread or start a new one.</p>
@@ -61,10 +80,15 @@ export function ChatPage() {
 function ThreadList({
   projectId,
   activeId,
+  query,
+  onQuery,
   onOpen,
 }: {
   projectId: string;
   activeId: string | undefined;
+  /** The search in the URL (`?q=`). */
+  query: string;
+  onQuery(query: string): void;
   onOpen(threadId: string): void;
 }) {
   const queryClient = useQueryClient();
@@ -75,18 +99,22 @@ function ThreadList({
     queryKey: ['chat', projectId, 'agents'],
     queryFn: () => agentsApi.list(projectId),
   });
-  const [searchText, setSearchText] = useState('');
-  const [query, setQuery] = useState('');
+  const notices = useNotices();
+  const [searchText, setSearchText] = useState(query);
   const [agentFilter, setAgentFilter] = useState('');
+  const [deleted, setDeleted] = useState(false);
   // Search as the user types, once typing pauses.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: only the typed text starts a search
   useEffect(() => {
-    const timer = setTimeout(() => setQuery(searchText.trim()), 250);
+    const next = searchText.trim();
+    if (next === query) return;
+    const timer = setTimeout(() => onQuery(next), 250);
     return () => clearTimeout(timer);
   }, [searchText]);
   const threads = useInfiniteQuery({
-    queryKey: ['chat', projectId, 'threads', query, agentFilter],
+    queryKey: ['chat', projectId, 'threads', query, agentFilter, deleted],
     queryFn: ({ pageParam }) =>
-      chatApi.threads(projectId, pageParam, { q: query, agentId: agentFilter }),
+      chatApi.threads(projectId, pageParam, { q: query, agentId: agentFilter, deleted }),
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (last) => last.nextCursor ?? undefined,
   });
@@ -104,6 +132,15 @@ function ThreadList({
       void queryClient.invalidateQueries({ queryKey: ['chat', projectId, 'threads'] });
       onOpen(thread.id);
     },
+  });
+  const restore = useMutation({
+    mutationFn: (threadId: string) => chatApi.restoreThread(projectId, threadId),
+    onSuccess: (thread) => {
+      void queryClient.invalidateQueries({ queryKey: ['chat', projectId, 'threads'] });
+      setDeleted(false);
+      onOpen(thread.id);
+    },
+    onError: (error) => notices.error(error),
   });
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -167,37 +204,59 @@ function ThreadList({
           </select>
         </label>
       </search>
+      <button
+        type="button"
+        className="link-button chat-deleted-toggle"
+        aria-pressed={deleted}
+        onClick={() => setDeleted(!deleted)}
+      >
+        {deleted ? '← Threads' : 'Recently deleted'}
+      </button>
       <FormError error={threads.error} />
       {query && threads.isSuccess && items.length === 0 && (
         <p className="muted">No thread mentions that.</p>
       )}
-      <ul className="chat-thread-list">
-        {items.map((thread) => (
-          <li key={thread.id}>
-            <button
-              type="button"
-              className="chat-thread-link"
-              aria-current={thread.id === activeId ? 'page' : undefined}
-              onClick={() => onOpen(thread.id)}
-            >
-              {thread.pinned ? '📌 ' : ''}
-              {thread.title}
-              {thread.match && (
-                <span className="chat-thread-snippet">
-                  {thread.match.snippet.map((piece, index) =>
-                    piece.highlight ? (
-                      // biome-ignore lint/suspicious/noArrayIndexKey: pieces never reorder
-                      <mark key={index}>{piece.text}</mark>
-                    ) : (
-                      // biome-ignore lint/suspicious/noArrayIndexKey: pieces never reorder
-                      <Fragment key={index}>{piece.text}</Fragment>
-                    ),
-                  )}
-                </span>
-              )}
-            </button>
-          </li>
-        ))}
+      {deleted && threads.isSuccess && (
+        <p className="muted">
+          {items.length === 0
+            ? 'No deleted threads.'
+            : 'Deleted threads stay here until their purge date.'}
+        </p>
+      )}
+      <ul className="chat-thread-list" aria-label={deleted ? 'Deleted threads' : 'Thread list'}>
+        {items.map((thread) =>
+          deleted ? (
+            <li key={thread.id} className="chat-deleted-thread">
+              <span>{thread.title}</span>
+              <span className="muted">
+                purged {thread.purgeAfter ? new Date(thread.purgeAfter).toLocaleDateString() : ''}
+              </span>
+              {thread.match && <Snippet match={thread.match} />}
+              <button
+                type="button"
+                className="button"
+                aria-label={`Restore ${thread.title}`}
+                disabled={restore.isPending}
+                onClick={() => restore.mutate(thread.id)}
+              >
+                Restore
+              </button>
+            </li>
+          ) : (
+            <li key={thread.id}>
+              <button
+                type="button"
+                className="chat-thread-link"
+                aria-current={thread.id === activeId ? 'page' : undefined}
+                onClick={() => onOpen(thread.id)}
+              >
+                {thread.pinned ? '📌 ' : ''}
+                {thread.title}
+                {thread.match && <Snippet match={thread.match} />}
+              </button>
+            </li>
+          ),
+        )}
       </ul>
       {threads.hasNextPage && (
         <button type="button" className="button" onClick={() => void threads.fetchNextPage()}>
@@ -208,14 +267,33 @@ function ThreadList({
   );
 }
 
+/** A search hit's best message, matches marked (text pieces, never HTML). */
+function Snippet({ match }: { match: ChatSearchMatch }) {
+  return (
+    <span className="chat-thread-snippet" data-testid="search-snippet">
+      {match.snippet.map((piece, index) =>
+        piece.highlight ? (
+          // biome-ignore lint/suspicious/noArrayIndexKey: pieces never reorder
+          <mark key={index}>{piece.text}</mark>
+        ) : (
+          // biome-ignore lint/suspicious/noArrayIndexKey: pieces never reorder
+          <Fragment key={index}>{piece.text}</Fragment>
+        ),
+      )}
+    </span>
+  );
+}
+
 function ThreadView({
   projectId,
   threadId,
   onOpen,
+  onClose,
 }: {
   projectId: string;
   threadId: string;
   onOpen(threadId: string): void;
+  onClose(): void;
 }) {
   const queryClient = useQueryClient();
   const notices = useNotices();
@@ -313,6 +391,15 @@ function ThreadView({
     },
     onError,
   });
+  const remove = useMutation({
+    mutationFn: () => chatApi.deleteThread(projectId, threadId),
+    onSuccess: () => {
+      void queryClient.invalidateQueries({ queryKey: ['chat', projectId, 'threads'] });
+      notices.info('Thread deleted; restore it from "Recently deleted".');
+      onClose();
+    },
+    onError,
+  });
   const selectBranch = useMutation({
     mutationFn: (messageId: string) => chatApi.selectBranch(projectId, threadId, messageId),
     onSuccess: refresh,
@@ -349,6 +436,14 @@ function ThreadView({
           onClick={() => summarize.mutate()}
         >
           Summarize now
+        </button>
+        <button
+          type="button"
+          className="button"
+          disabled={remove.isPending}
+          onClick={() => remove.mutate()}
+        >
+          Delete
         </button>
         {thread.data && (
           <p className="muted" data-testid="thread-totals">
