@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { systemActor } from '../../src/auth/system-actor.ts';
+import type { Config } from '../../src/platform/config.ts';
 import type { createSheetsModule } from '../../src/sheets/sheets-module.ts';
 import { createTestApp, type TestApp } from '../test-platform.ts';
 
@@ -24,12 +25,13 @@ export interface E2eServer {
  * (imports run as jobs) and rate limits high enough for a test that streams thousands of
  * cells. It serves the built web app from dist/web (built by the e2e global setup).
  */
-export async function startE2eServer(): Promise<E2eServer> {
+export async function startE2eServer(config: Partial<Config> = {}): Promise<E2eServer> {
   const t = await createTestApp({
     config: {
       logLevel: 'warn',
       jobsEnabled: true,
       rateLimit: { perIp: 1_000_000, perUser: 1_000_000, auth: 1_000, redisUrl: undefined },
+      ...config,
     },
     startJobs: true,
   });

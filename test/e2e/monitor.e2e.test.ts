@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemActor } from '../../src/auth/system-actor.ts';
-import { writeClaudeProjects } from '../../src/monitor/monitor-test-helpers.ts';
+import { SONNET, writeClaudeProjects } from '../../src/monitor/monitor-test-helpers.ts';
 import {
   type E2eServer,
   launchBrowser,
@@ -19,12 +19,16 @@ describe('monitor page', () => {
   let server: E2eServer;
   let browser: Browser;
   let tab: TestPage;
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'braincells-e2e-monitor-'));
+  const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'braincells-e2e-monitor-')));
   let projectId: string;
 
   beforeAll(async () => {
     const { startE2eServer } = await import('./e2e-harness.ts');
-    [server, browser] = await Promise.all([startE2eServer(), launchBrowser()]);
+    // The server may watch folders under `dir` (the live badge test).
+    [server, browser] = await Promise.all([
+      startE2eServer({ monitor: { roots: [dir] } }),
+      launchBrowser(),
+    ]);
     tab = await openPage(browser);
   });
   afterAll(async () => {
@@ -124,6 +128,52 @@ describe('monitor page', () => {
       .toContain('Explore');
     await expect.poll(() => trace.locator('tbody tr').count()).toBe(1);
     await screenshot(page, 'monitor-session');
+    expect(errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
+  });
+
+  it('the live badge shows the last cycle, and the page reloads when a cycle imported something', async () => {
+    const { page, errors } = tab;
+    const watched = path.join(dir, 'watched', '-home-dev-live');
+    mkdirSync(watched, { recursive: true });
+    await page.goto(`${server.url}/projects/${projectId}/monitor`);
+    const sessions = page.getByTestId('monitor-sessions');
+    await expect.poll(() => sessions.locator('tbody tr').count()).toBe(3);
+
+    // Switch the server's watch on for an empty folder: its first cycle imports nothing.
+    const panel = page.getByTestId('monitor-watch');
+    await panel.getByRole('checkbox', { name: 'Watch a server folder' }).check();
+    await panel.getByRole('textbox', { name: 'Folder to watch' }).fill(path.dirname(watched));
+    await panel.getByRole('button', { name: 'Save' }).click();
+    // The badge appears once a cycle is recorded (the page polls GET …/watch every 5 s).
+    const badge = page.getByTestId('monitor-live');
+    await expect.poll(() => badge.count(), { timeout: 60_000 }).toBe(1);
+    expect(await badge.textContent()).toMatch(/^live · last cycle \S/);
+    expect(await badge.textContent()).not.toContain('—');
+    expect(await sessions.locator('tbody tr').count()).toBe(3);
+
+    // An agent writes a transcript into the watched folder: a cycle imports it, the badge's
+    // poll sees lastImportAt move, and the page reloads its reports — no reload by the test.
+    const sessionId = 'a11ce000-0000-4000-8000-0000000000bb';
+    writeFileSync(
+      path.join(watched, `${sessionId}.jsonl`),
+      `${JSON.stringify({
+        type: 'assistant',
+        sessionId,
+        uuid: 'u-live',
+        timestamp: '2026-01-11T09:00:00.000Z',
+        requestId: 'req_live',
+        message: {
+          id: 'msg_live',
+          role: 'assistant',
+          model: SONNET,
+          content: [{ type: 'text', text: 'live reply' }],
+          usage: { input_tokens: 1, output_tokens: 4242 },
+        },
+      })}\n`,
+    );
+    await expect.poll(() => sessions.locator('tbody tr').count(), { timeout: 60_000 }).toBe(4);
+    expect(await sessions.textContent()).toContain(sessionId.slice(0, 8));
+    await screenshot(page, 'monitor-live');
     expect(errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
   });
 });
