@@ -19,6 +19,7 @@ import type { ProjectAccess } from './access/project-access.ts';
 import { createAuditModule } from './audit/audit-module.ts';
 import { type AuditService, createAuditRecorder } from './audit/audit-service.ts';
 import { type AuthModule, createAuthModule } from './auth/auth-module.ts';
+import type { PasswordHashParameters } from './auth/password-hash.ts';
 import { type ChatModule, createChatModule } from './chat/chat-module.ts';
 import { createDocumentsModule, type DocumentsModule } from './documents/documents-module.ts';
 import { createGatewayModule, type GatewayModule } from './gateway/gateway-module.ts';
@@ -73,6 +74,8 @@ export interface FeatureOptions {
   mailer?: Mailer;
   /** How the sign-in slowdown waits; tests record the delays instead. Default: a timer. */
   loginSleep?: (ms: number) => Promise<void>;
+  /** scrypt parameters of new password hashes (src/auth/password-hash.ts); tests lower them. */
+  passwordHash?: PasswordHashParameters;
   /** The app's /metrics registry, where the LLM counters go; none: no LLM metrics. */
   registry?: Registry;
   /** Tests wrap the provider adapters or move the LLM clock. */
@@ -124,6 +127,7 @@ export function createCoreFeatures(platform: CorePlatform, options: FeatureOptio
       now,
       mailer: options.mailer,
       sleep: options.loginSleep,
+      passwordHash: options.passwordHash,
     });
     const { log: auditLog } = createAuditModule({ db, access });
     return { secrets, audit, auditLog, access, projects, ...accounts, accounts };

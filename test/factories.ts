@@ -48,7 +48,8 @@ export interface TestApiKey {
 }
 
 // Factory users hash cheaply (the stored hash names its parameters, so sign-in still works).
-const FAST_HASH = { log2N: 10, r: 8, p: 1 };
+// Apps built with `features: { passwordHash: FAST_PASSWORD_HASH }` hash (and rehash) alike.
+export const FAST_PASSWORD_HASH = { log2N: 10, r: 8, p: 1 };
 let counter = 0;
 
 export function uniqueEmail(label = 'user'): string {
@@ -72,7 +73,7 @@ export async function createUser(
     id: uuidv7(),
     email: (options.email ?? uniqueEmail()).toLowerCase(),
     display_name: options.displayName ?? '',
-    password_hash: await hashPassword(password, FAST_HASH),
+    password_hash: await hashPassword(password, FAST_PASSWORD_HASH),
     is_admin: options.isAdmin ?? false,
     now: new Date(),
   });

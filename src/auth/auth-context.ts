@@ -8,6 +8,7 @@ import { type AuthTokenKind, insertAuthToken } from './auth-token-store.ts';
 import { hashToken, newSessionToken } from './auth-tokens.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import type { MfaService } from './mfa-service.ts';
+import type { PasswordHasher } from './password-hash.ts';
 import type { SessionService } from './session-service.ts';
 
 /** What the sign-in, setup and password use cases need; named once, passed to each. */
@@ -17,6 +18,7 @@ export interface AuthDeps {
   sessions: SessionService;
   throttle: LoginThrottle;
   mfa: MfaService;
+  passwords: PasswordHasher;
   mailer: Mailer | undefined;
   logger: Logger;
   /** Base URL for links in mail and CLI output. */

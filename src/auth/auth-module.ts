@@ -15,6 +15,7 @@ import { authRoutes } from './auth-routes.ts';
 import { type AuthService, createAuthService } from './auth-service.ts';
 import { createLoginThrottle } from './login-throttle.ts';
 import { createMfaService, type MfaService } from './mfa-service.ts';
+import { createPasswordHasher, type PasswordHashParameters } from './password-hash.ts';
 import { createSessionService, type SessionService } from './session-service.ts';
 import { userRoutes } from './user-routes.ts';
 import { createUserService, type UserService } from './user-service.ts';
@@ -31,6 +32,8 @@ export interface AuthModuleDeps {
   mailer?: Mailer | undefined;
   /** How the sign-in slowdown waits; tests record the delays instead. Default: a timer. */
   sleep?: ((ms: number) => Promise<void>) | undefined;
+  /** scrypt parameters of new hashes; default PASSWORD_HASH_PARAMETERS (tests pass cheaper ones). */
+  passwordHash?: PasswordHashParameters | undefined;
 }
 
 export interface AuthModule {
@@ -61,14 +64,16 @@ export function createAuthModule(deps: AuthModuleDeps): AuthModule {
   });
   const sessions = createSessionService({ db, audit, settings: config.session, now });
   const apiKeys = createApiKeyService({ db, audit, now });
-  const mfa = createMfaService({ db, audit, box: deps.secrets, throttle, now });
-  const users = createUserService({ db, audit, sessions, now });
+  const passwords = createPasswordHasher(deps.passwordHash);
+  const mfa = createMfaService({ db, audit, box: deps.secrets, throttle, passwords, now });
+  const users = createUserService({ db, audit, sessions, passwords, now });
   const auth = createAuthService({
     db,
     audit,
     sessions,
     throttle,
     mfa,
+    passwords,
     mailer,
     logger,
     publicUrl: publicUrlOf(config),

@@ -12,7 +12,6 @@ import {
   markAuthTokenUsed,
 } from './auth-token-store.ts';
 import { hashToken } from './auth-tokens.ts';
-import { hashPassword, verifyPassword } from './password-hash.ts';
 import { findUserByEmail, findUserById, type UserRow, updateUser } from './user-store.ts';
 
 /** Changing a password, and resetting a forgotten one by mail or an admin's link. */
@@ -22,7 +21,7 @@ export function createPasswordUseCases(
   AuthService,
   'changePassword' | 'requestPasswordReset' | 'createResetLink' | 'resetPassword'
 > {
-  const { db, audit, sessions, throttle, mailer, logger, publicUrl, now } = deps;
+  const { db, audit, sessions, throttle, passwords, mailer, logger, publicUrl, now } = deps;
 
   async function newResetToken(user: UserRow): Promise<{ token: string; expiresAt: Date }> {
     const at = now();
@@ -85,13 +84,13 @@ export function createPasswordUseCases(
       const user = await findUserById(db, actor.userId);
       if (!user) throw notFound('user', actor.userId);
       await throttle.beforeAttempt(user.email, undefined);
-      if (!(await verifyPassword(input.currentPassword, user.password_hash))) {
+      if (!(await passwords.verify(input.currentPassword, user.password_hash))) {
         await throttle.recordFailure(user.email, undefined);
         throw validationError('The current password is incorrect', [
           { path: 'body.currentPassword', message: 'is incorrect' },
         ]);
       }
-      const passwordHash = await hashPassword(input.newPassword);
+      const passwordHash = await passwords.hash(input.newPassword);
       const at = now();
       return db.transaction().execute(async (trx) => {
         const revokedSessions = await replacePassword(trx, {
@@ -140,7 +139,7 @@ export function createPasswordUseCases(
     },
 
     async resetPassword(input) {
-      const passwordHash = await hashPassword(input.newPassword);
+      const passwordHash = await passwords.hash(input.newPassword);
       const invalid = () =>
         validationError('This reset link is invalid or has expired', [
           { path: 'body.token', message: 'is invalid or has expired' },

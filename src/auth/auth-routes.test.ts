@@ -5,6 +5,7 @@ import {
   createApiKey,
   createSignedInUser,
   createUser,
+  FAST_PASSWORD_HASH,
   newPassword,
   sessionFrom,
   signIn,
@@ -16,6 +17,10 @@ import { registerTestSecret } from '../../test/leak-scan.ts';
 import { testAppPerSuite } from '../../test/per-suite.ts';
 import { createTestApp, type TestApp } from '../../test/test-platform.ts';
 import { base32Decode, totp } from './totp.ts';
+
+// Hashing cost is not what these tests are about (src/auth/password-hash.test.ts covers the
+// server's parameters): the app hashes with the factory users' cheap parameters.
+const fast = { passwordHash: FAST_PASSWORD_HASH };
 
 /** The session a real sign-in response set, registered for the log scan. */
 function sessionOf(response: LightMyRequestResponse, user: TestUser): TestSession {
@@ -44,7 +49,7 @@ const me = (t: TestApp, headers: Record<string, string>) =>
   t.app.inject({ method: 'GET', url: '/api/auth/me', headers });
 
 describe('first-run setup', () => {
-  const t = testAppPerSuite();
+  const t = testAppPerSuite({ features: fast });
 
   it('refuses another machine without the setup token, and a proxied request too', async () => {
     const payload = { email: 'root@example.com', password: newPassword() };
@@ -128,7 +133,7 @@ describe('first-run setup', () => {
 });
 
 describe('first-run setup from this machine', () => {
-  const t = testAppPerSuite();
+  const t = testAppPerSuite({ features: fast });
 
   it('needs no token on loopback and signs the admin in', async () => {
     const response = await t.app.inject({
@@ -141,10 +146,28 @@ describe('first-run setup from this machine', () => {
     const entries = await t.platform.database.db.selectFrom('audit_log').select('action').execute();
     expect(entries.map((e) => e.action)).toEqual(['user.create', 'session.create']);
   });
+
+  // (accounts) Here the admin set up above is the only one.
+  it('keeps at least one enabled admin', async () => {
+    const row = await t.platform.database.db
+      .selectFrom('app_user')
+      .select(['id', 'email'])
+      .where('is_admin', '=', true)
+      .executeTakeFirstOrThrow();
+    const only = await signIn(t, { ...row, password: '', isAdmin: true });
+    const response = await t.app.inject({
+      method: 'PATCH',
+      url: `/api/users/${only.user.id}`,
+      headers: only.headers,
+      payload: { isAdmin: false },
+    });
+    expect(response.statusCode).toBe(409);
+  });
 });
 
 describe('sign-in, sessions and CSRF', () => {
   const t = testAppPerSuite({
+    features: fast,
     config: { login: { maxFailures: 50, ipMaxFailures: 500, lockoutMs: 60_000, delayMs: 0 } },
   });
 
@@ -277,7 +300,7 @@ describe('sign-in, sessions and CSRF', () => {
   });
 
   it('keeps loopback spellings apart when the server listens beyond loopback', async () => {
-    const wide = await createTestApp({ config: { host: '0.0.0.0' } });
+    const wide = await createTestApp({ features: fast, config: { host: '0.0.0.0' } });
     try {
       const session = await createSignedInUser(wide);
       const refused = await wide.app.inject({
@@ -419,7 +442,7 @@ describe('sign-in, sessions and CSRF', () => {
 });
 
 describe('secure cookies', () => {
-  const t = testAppPerSuite({ config: { secureCookies: true } });
+  const t = testAppPerSuite({ features: fast, config: { secureCookies: true } });
 
   it('marks the cookie Secure when configured (TLS terminated by a proxy)', async () => {
     const user = await createUser(t);
@@ -430,10 +453,31 @@ describe('secure cookies', () => {
   });
 });
 
-describe('brute force', () => {
+describe('brute force and sign-in slowdown', () => {
   const maxFailures = 4;
+  // The throttle's waits, recorded (and not slept): what a client would wait for.
+  const waits: number[] = [];
   const t = testAppPerSuite({
-    config: { login: { maxFailures, ipMaxFailures: 6, lockoutMs: 15 * 60_000, delayMs: 0 } },
+    features: {
+      ...fast,
+      loginSleep: async (ms) => {
+        waits.push(ms);
+      },
+    },
+    config: { login: { maxFailures, ipMaxFailures: 6, lockoutMs: 15 * 60_000, delayMs: 150 } },
+  });
+
+  it('waits longer after each recent failure', async () => {
+    const user = await createUser(t);
+    const waited = async () => {
+      const before = waits.length;
+      expect((await login(t, user.email, 'wrong password!')).statusCode).toBe(401);
+      return waits.slice(before).reduce((sum, ms) => sum + ms, 0);
+    };
+    expect(await waited()).toBe(0); // no failure yet: no delay
+    expect(await waited()).toBe(150); // 1 failure: 150 ms
+    expect(await waited()).toBe(300); // 2 failures: 300 ms
+    expect(await waited()).toBe(600); // 3 failures: 600 ms
   });
 
   it('refuses the right password after N failures until the lockout ends', async () => {
@@ -495,37 +539,8 @@ describe('brute force', () => {
   });
 });
 
-describe('sign-in slowdown', () => {
-  it('waits longer after each recent failure', async () => {
-    // The throttle's waits, recorded (and not slept): what a client would wait for.
-    const waits: number[] = [];
-    const t = await createTestApp({
-      config: { login: { maxFailures: 10, ipMaxFailures: 100, lockoutMs: 60_000, delayMs: 150 } },
-      features: {
-        loginSleep: async (ms) => {
-          waits.push(ms);
-        },
-      },
-    });
-    try {
-      const user = await createUser(t);
-      const waited = async () => {
-        const before = waits.length;
-        expect((await login(t, user.email, 'wrong password!')).statusCode).toBe(401);
-        return waits.slice(before).reduce((sum, ms) => sum + ms, 0);
-      };
-      expect(await waited()).toBe(0); // no failure yet: no delay
-      expect(await waited()).toBe(150); // 1 failure: 150 ms
-      expect(await waited()).toBe(300); // 2 failures: 300 ms
-      expect(await waited()).toBe(600); // 3 failures: 600 ms
-    } finally {
-      await t.close();
-    }
-  });
-});
-
 describe('password reset', () => {
-  const t = testAppPerSuite();
+  const t = testAppPerSuite({ features: fast });
 
   async function resetToken(email: string): Promise<string> {
     const { link } = await t.app.services.auth.createResetLink(
@@ -613,6 +628,7 @@ describe('password reset', () => {
 
 describe('two-factor sign-in', () => {
   const t = testAppPerSuite({
+    features: fast,
     config: { login: { maxFailures: 5, ipMaxFailures: 500, lockoutMs: 60_000, delayMs: 0 } },
   });
 
@@ -734,7 +750,7 @@ describe('two-factor sign-in', () => {
 });
 
 describe('API keys', () => {
-  const t = testAppPerSuite();
+  const t = testAppPerSuite({ features: fast });
 
   it('shows a key once, lists it without the key, and authenticates with it', async () => {
     const session = await createSignedInUser(t);
@@ -850,7 +866,7 @@ describe('API keys', () => {
 });
 
 describe('accounts (instance admins)', () => {
-  const t = testAppPerSuite();
+  const t = testAppPerSuite({ features: fast });
   let admin: TestSession;
   beforeAll(async () => {
     admin = await createSignedInUser(t, { isAdmin: true });
@@ -899,22 +915,6 @@ describe('accounts (instance admins)', () => {
     expect((await me(t, victim.headers)).statusCode).toBe(401);
     expect((await me(t, key.headers)).statusCode).toBe(401);
     expect((await login(t, victim.user.email, victim.user.password)).statusCode).toBe(401);
-  });
-
-  it('keeps at least one enabled admin', async () => {
-    const t2 = await createTestApp();
-    try {
-      const only = await createSignedInUser(t2, { isAdmin: true });
-      const response = await t2.app.inject({
-        method: 'PATCH',
-        url: `/api/users/${only.user.id}`,
-        headers: only.headers,
-        payload: { isAdmin: false },
-      });
-      expect(response.statusCode).toBe(409);
-    } finally {
-      await t2.close();
-    }
   });
 
   it('writes every mutation to the audit log, with secrets blanked', async () => {

@@ -5,7 +5,6 @@ import { type AuthDeps, issueAuthToken, SETUP_TOKEN_TTL_MS } from './auth-contex
 import type { AuthService } from './auth-service.ts';
 import { expireAuthTokens, findLiveAuthToken } from './auth-token-store.ts';
 import { hashToken } from './auth-tokens.ts';
-import { hashPassword } from './password-hash.ts';
 import { systemActor } from './system-actor.ts';
 import { duplicateEmail } from './user-service.ts';
 import { countUsers, insertUser, lockInstanceSetup } from './user-store.ts';
@@ -14,7 +13,7 @@ import { countUsers, insertUser, lockInstanceSetup } from './user-store.ts';
 export function createSetupUseCases(
   deps: AuthDeps,
 ): Pick<AuthService, 'setupNeeded' | 'issueSetupToken' | 'setup'> {
-  const { db, audit, sessions, now } = deps;
+  const { db, audit, sessions, passwords, now } = deps;
   return {
     async setupNeeded() {
       return (await countUsers(db)) === 0;
@@ -42,7 +41,7 @@ export function createSetupUseCases(
           'First-run setup from another machine needs the setup token printed in the server log',
         );
       }
-      const passwordHash = await hashPassword(input.password);
+      const passwordHash = await passwords.hash(input.password);
       try {
         return await db.transaction().execute(async (trx) => {
           await lockInstanceSetup(trx);

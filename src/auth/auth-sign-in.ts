@@ -3,7 +3,6 @@ import { type AuthDeps, issueAuthToken, MFA_CHALLENGE_TTL_MS } from './auth-cont
 import type { AuthService } from './auth-service.ts';
 import { addAuthTokenAttempt, findLiveAuthToken, markAuthTokenUsed } from './auth-token-store.ts';
 import { hashToken } from './auth-tokens.ts';
-import { decoyPasswordHash, hashPassword, needsRehash, verifyPassword } from './password-hash.ts';
 import type { ClientInfo, StartedSession } from './session-service.ts';
 import { findUserByEmail, findUserById, type UserRow, updateUser } from './user-store.ts';
 
@@ -15,7 +14,7 @@ const badCredentials = () => unauthenticated('E-mail or password is incorrect');
 export function createSignInUseCases(
   deps: AuthDeps,
 ): Pick<AuthService, 'login' | 'completeMfaLogin'> {
-  const { db, audit, sessions, throttle, mfa, now } = deps;
+  const { db, audit, sessions, throttle, mfa, passwords, now } = deps;
 
   async function signIn(user: UserRow, client: ClientInfo): Promise<StartedSession> {
     await throttle.recordSuccess(user.email);
@@ -39,10 +38,7 @@ export function createSignInUseCases(
     async login(input, client) {
       await throttle.beforeAttempt(input.email, client.ip);
       const user = await findUserByEmail(db, input.email);
-      const matches = await verifyPassword(
-        input.password,
-        user?.password_hash ?? (await decoyPasswordHash()),
-      );
+      const matches = await passwords.verify(input.password, user?.password_hash);
       if (!user || !matches || user.disabled_at !== null) {
         await throttle.recordFailure(input.email, client.ip);
         await recordFailure(
@@ -52,8 +48,13 @@ export function createSignInUseCases(
         );
         throw badCredentials();
       }
-      if (needsRehash(user.password_hash)) {
-        await updateUser(db, user.id, { password_hash: await hashPassword(input.password) }, now());
+      if (passwords.needsRehash(user.password_hash)) {
+        await updateUser(
+          db,
+          user.id,
+          { password_hash: await passwords.hash(input.password) },
+          now(),
+        );
       }
       if (user.mfa_enabled_at !== null) {
         const { token } = await issueAuthToken(db, {

@@ -9,7 +9,7 @@ import { uuidv7 } from '../platform/ids.ts';
 import { hashToken, newRecoveryCode, normalizeRecoveryCode } from './auth-tokens.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import { advanceTotpStep, consumeRecoveryCode, replaceRecoveryCodes } from './mfa-store.ts';
-import { verifyPassword } from './password-hash.ts';
+import type { PasswordHasher } from './password-hash.ts';
 import { base32Decode, base32Encode, generateTotpSecret, matchTotp, otpauthUri } from './totp.ts';
 import { findUserById, type UserRow, updateUser } from './user-store.ts';
 
@@ -34,9 +34,10 @@ export function createMfaService(deps: {
   audit: AuditRecorder;
   box: SecretBox;
   throttle: LoginThrottle;
+  passwords: PasswordHasher;
   now: () => Date;
 }): MfaService {
-  const { db, audit, box, throttle, now } = deps;
+  const { db, audit, box, throttle, passwords, now } = deps;
 
   /** Audits a change to an account's second factor (`mfa.*`). */
   const recordMfa = (
@@ -143,7 +144,7 @@ export function createMfaService(deps: {
       const user = await currentUser(actor);
       if (user.mfa_enabled_at === null) throw conflict('Two-factor sign-in is off');
       await throttle.beforeAttempt(user.email, undefined);
-      if (!(await verifyPassword(input.password, user.password_hash))) {
+      if (!(await passwords.verify(input.password, user.password_hash))) {
         await throttle.recordFailure(user.email, undefined);
         throw validationError('The password is incorrect', [
           { path: 'body.password', message: 'is incorrect' },

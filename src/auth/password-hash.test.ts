@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  createPasswordHasher,
   hashPassword,
   needsRehash,
   PASSWORD_HASH_PARAMETERS,
@@ -49,5 +50,23 @@ describe('password hashing', () => {
     'scrypt$10$8$1$c2FsdA$dG9vc2hvcnQ', // wrong key length
   ])('refuses a malformed stored hash %j', async (stored) => {
     expect(await verifyPassword('whatever password', stored)).toBe(false);
+  });
+
+  it('gives the server a hasher at PASSWORD_HASH_PARAMETERS unless told otherwise', async () => {
+    const server = createPasswordHasher();
+    const { log2N, r, p } = PASSWORD_HASH_PARAMETERS;
+    const stored = await server.hash('the server default');
+    expect(stored.startsWith(`scrypt$${log2N}$${r}$${p}$`)).toBe(true);
+    expect(server.needsRehash(stored)).toBe(false);
+    expect(server.needsRehash(await hashPassword('cheap', FAST))).toBe(true);
+
+    const cheap = createPasswordHasher(FAST);
+    const cheapStored = await cheap.hash('a cheap one');
+    expect(cheapStored.startsWith('scrypt$10$8$1$')).toBe(true);
+    expect(cheap.needsRehash(cheapStored)).toBe(false);
+    expect(await cheap.verify('a cheap one', cheapStored)).toBe(true);
+    // No account: checked against a decoy of the same cost, never true.
+    expect(await cheap.verify('a cheap one', undefined)).toBe(false);
+    expect(await server.verify('anything at all', undefined)).toBe(false);
   });
 });

@@ -75,14 +75,44 @@ export function decoyPasswordHash(): Promise<string> {
   return decoy;
 }
 
-/** True when a stored hash was made with weaker parameters than today's (rehash at sign-in). */
-export function needsRehash(stored: string): boolean {
+/** True when a stored hash was made with weaker parameters than `current` (rehash at sign-in). */
+export function needsRehash(
+  stored: string,
+  current: PasswordHashParameters = PASSWORD_HASH_PARAMETERS,
+): boolean {
   const [scheme, log2N, r, p] = stored.split('$');
-  const current = PASSWORD_HASH_PARAMETERS;
   return (
     scheme !== 'scrypt' ||
     Number(log2N) < current.log2N ||
     Number(r) < current.r ||
     Number(p) < current.p
   );
+}
+
+/** Hashing with one set of parameters, handed to the account use cases. */
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  /** Checks against `stored`, or against a decoy of the same cost when there is no account. */
+  verify(password: string, stored: string | undefined): Promise<boolean>;
+  needsRehash(stored: string): boolean;
+}
+
+/**
+ * The server uses PASSWORD_HASH_PARAMETERS; tests whose subject is not the hash's cost pass
+ * cheaper ones (src/features.ts `passwordHash`), the stored string naming them as always.
+ */
+export function createPasswordHasher(
+  parameters: PasswordHashParameters = PASSWORD_HASH_PARAMETERS,
+): PasswordHasher {
+  let ownDecoy: Promise<string> | undefined;
+  const decoyHash = () => {
+    if (parameters === PASSWORD_HASH_PARAMETERS) return decoyPasswordHash();
+    ownDecoy ??= hashPassword(randomBytes(32).toString('base64url'), parameters);
+    return ownDecoy;
+  };
+  return {
+    hash: (password) => hashPassword(password, parameters),
+    verify: async (password, stored) => verifyPassword(password, stored ?? (await decoyHash())),
+    needsRehash: (stored) => needsRehash(stored, parameters),
+  };
 }

@@ -7,7 +7,7 @@ import { conflict, notFound } from '../platform/app-error.ts';
 import { isDatabaseError, SQLSTATE } from '../platform/db/db-errors.ts';
 import { isUuid, uuidv7 } from '../platform/ids.ts';
 import type { CreateUserInput, UpdateUserInput } from './auth-schema.ts';
-import { hashPassword } from './password-hash.ts';
+import type { PasswordHasher } from './password-hash.ts';
 import type { SessionService } from './session-service.ts';
 import {
   findUserById,
@@ -34,9 +34,10 @@ export function createUserService(deps: {
   db: Kysely<DB>;
   audit: AuditRecorder;
   sessions: SessionService;
+  passwords: PasswordHasher;
   now: () => Date;
 }): UserService {
-  const { db, audit, sessions, now } = deps;
+  const { db, audit, sessions, passwords, now } = deps;
 
   async function load(userId: string): Promise<UserRow> {
     const user = isUuid(userId) ? await findUserById(db, userId) : undefined;
@@ -47,7 +48,7 @@ export function createUserService(deps: {
   return {
     async create(actor, input) {
       requireAdmin(actor);
-      const passwordHash = await hashPassword(input.password);
+      const passwordHash = await passwords.hash(input.password);
       try {
         return await db.transaction().execute(async (trx) => {
           const user = await insertUser(trx, {

@@ -8,7 +8,9 @@ import { appendRunLog, registerTestSecret } from '../../test/leak-scan.ts';
 import { CLI, childEnv } from '../../test/spawn-server.ts';
 import { verifyPassword } from '../auth/password-hash.ts';
 import { keyFilePath, loadSecretBox, secretContext } from '../platform/crypto.ts';
-import { openDatabase } from '../platform/db/database.ts';
+import { registerAuthCommands } from './auth-commands.ts';
+import { CliError } from './cli-output.ts';
+import { cliDataDirPerSuite, runCliCommand, withCliDatabase } from './cli-test-helpers.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -51,26 +53,19 @@ function cli(
   });
 }
 
-async function withDb<T>(
-  dir: string,
-  work: (db: Awaited<ReturnType<typeof openDatabase>>['db']) => Promise<T>,
-) {
-  const database = await openDatabase({ kind: 'pglite', dataDir: path.join(dir, 'pg') });
-  try {
-    return await work(database.db);
-  } finally {
-    await database.close();
-  }
-}
+/** `braincells …` in this process (no spawn): for commands whose process is not the subject. */
+const run = (...args: string[]) => runCliCommand(registerAuthCommands, args);
 
 describe('braincells user and secrets commands', () => {
+  const storage = cliDataDirPerSuite();
+
   it('creates the first admin from a piped password, prints a reset link, rotates the key', async () => {
-    const dir = dataDir();
-    const env = { BRAINCELLS_DATA_DIR: dir };
+    const dir = storage().dataDir;
     const password = newPassword();
+    // A real process: the password arrives on a pipe, the answer on stdout, exit code 0.
     const created = await cli(
       ['user', 'create', '--email', 'Admin@Example.com', '--admin', '--password-stdin'],
-      env,
+      { BRAINCELLS_DATA_DIR: dir },
       `${password}\n`,
     );
     expect(created.stderr).toBe('');
@@ -78,16 +73,17 @@ describe('braincells user and secrets commands', () => {
     expect(created.stdout).toMatch(/^created admin admin@example\.com \([0-9a-f-]{36}\)\n$/);
     const id = /\(([0-9a-f-]{36})\)/.exec(created.stdout)![1]!;
 
-    const link = await cli(['user', 'reset-link', 'admin@example.com', '--json'], env);
-    expect(link.code).toBe(0);
-    const { link: url } = JSON.parse(link.stdout) as { link: string };
+    const link = await run('user', 'reset-link', 'admin@example.com', '--json');
+    expect(link.error).toBeUndefined();
+    const { link: url } = JSON.parse(link.out) as { link: string };
     const token = new URL(url).hash.replace('#token=', '');
     registerTestSecret('reset-token', token);
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:3000\/reset-password#token=[A-Za-z0-9_-]{43}$/);
 
-    const unknown = await cli(['user', 'reset-link', 'nobody@example.com'], env);
-    expect(unknown.code).toBe(1);
-    expect(unknown.stderr.trim()).toBe('braincells: user not found');
+    const unknown = await run('user', 'reset-link', 'nobody@example.com');
+    expect(unknown.out).toBe('');
+    expect((unknown.error as Error).message).toBe('user not found');
+    expect(unknown.error).not.toBeInstanceOf(CliError); // main.ts: exit 1, "braincells: user not found"
 
     const before = loadSecretBox({
       dataDir: dir,
@@ -95,8 +91,12 @@ describe('braincells user and secrets commands', () => {
     }).box;
     const context = secretContext('app_user', 'mfa_pending_secret', id);
     const sealed = before.encrypt('JBSWY3DPEHPK3PXP', context);
-    await withDb(dir, async (db) => {
-      const user = await db.selectFrom('app_user').selectAll().executeTakeFirstOrThrow();
+    await withCliDatabase(storage(), async (db) => {
+      const user = await db
+        .selectFrom('app_user')
+        .selectAll()
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
       expect(user).toMatchObject({ id, email: 'admin@example.com', is_admin: true });
       expect(await verifyPassword(password, user.password_hash)).toBe(true);
       const tokens = await db.selectFrom('auth_token').select(['kind', 'token_hash']).execute();
@@ -106,9 +106,9 @@ describe('braincells user and secrets commands', () => {
       await db.updateTable('app_user').set({ mfa_pending_secret: sealed }).execute();
     });
 
-    const rotated = await cli(['secrets', 'rotate', '--json'], env);
-    expect(rotated.code).toBe(0);
-    const report = JSON.parse(rotated.stdout);
+    const rotated = await run('secrets', 'rotate', '--json');
+    expect(rotated.error).toBeUndefined();
+    const report = JSON.parse(rotated.out);
     expect(report).toMatchObject({
       reencrypted: 1,
       remaining: 0,
@@ -118,12 +118,12 @@ describe('braincells user and secrets commands', () => {
     const after = loadSecretBox({ dataDir: dir, secret: { current: undefined, previous: [] } }).box;
     expect(after.keyIds).toEqual([report.keyId]);
     expect(readFileSync(keyFilePath(dir), 'utf8')).not.toContain(before.currentKeyId);
-    const stored = await withDb(dir, (db) =>
+    const stored = await withCliDatabase(storage(), (db) =>
       db.selectFrom('app_user').select('mfa_pending_secret').executeTakeFirstOrThrow(),
     );
     expect(after.keyIdOf(stored.mfa_pending_secret!)).toBe(report.keyId);
     expect(after.decrypt(stored.mfa_pending_secret!, context)).toBe('JBSWY3DPEHPK3PXP');
-  }, 180_000); // five CLI processes, each loading the app and PGlite
+  }, 180_000); // one CLI process, loading the app and PGlite
 
   it('refuses a short password and a missing terminal in one line, exit 2', async () => {
     const env = { BRAINCELLS_DATA_DIR: dataDir() };
