@@ -25,7 +25,7 @@ export async function* replayCached(
     outputTokens: 0,
     reasoningTokens: 0,
   };
-  recorder.add({
+  await recorder.add({
     id: uuidv7(),
     callId: context.callId,
     createdAt: new Date(startedAt),

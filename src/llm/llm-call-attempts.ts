@@ -71,7 +71,7 @@ function recordAttempt(
     context.trace?.attempt(outcome, usage, estimated, cost);
     // An instance-wide connection test has no project: metrics and traces only.
     if (context.projectId !== undefined)
-      recorder.add({
+      await recorder.add({
         id: uuidv7(),
         callId: context.callId,
         createdAt: at,

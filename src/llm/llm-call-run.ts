@@ -154,7 +154,10 @@ export async function* runCall(
     }
   } catch (error) {
     traceFailure(context, error, signal);
-    if (error instanceof RouteFailure) throw failed(kit, context, error);
+    if (error instanceof RouteFailure) {
+      await Promise.allSettled(context.records); // usage rows are written before the answer
+      throw failed(kit, context, error);
+    }
     throw error;
   } finally {
     context.trace?.close(context.records, () => context.totalCostNano);

@@ -182,7 +182,7 @@ export function createLlmImageService(deps: {
         ? costNano(usage, target.model, priceSource(target, overrides, at))
         : 0;
       if (cost !== null) totalCostNano += cost;
-      recorder.add({
+      await recorder.add({
         id: uuidv7(),
         callId,
         createdAt: at,
@@ -293,6 +293,7 @@ export function createLlmImageService(deps: {
       throw new AppError('PROVIDER_UNAVAILABLE', 'The image call ended without an answer');
     } catch (error) {
       if (error instanceof RouteFailure) {
+        await Promise.all(records); // usage rows are written before the answer
         logger.info(
           {
             callId,

@@ -4,22 +4,33 @@ import type { UsageRow, UsageStore } from './llm-usage-store.ts';
 export interface UsageRecorderOptions {
   store: Pick<UsageStore, 'insert'>;
   logger: Logger;
-  /** A batch is written at least this often. */
+  /** After a refused write, the rows are tried again this long after (at least 1 s). */
   flushMs: number;
-  /** …or as soon as it holds this many rows. */
+  /** Rows per transaction at most. */
   maxBatch?: number;
   /** Rows kept while the database refuses writes; the oldest are dropped (and logged) past it. */
   maxBuffered?: number;
 }
 
+interface Pending {
+  row: UsageRow;
+  /** Settles the `add()` promise: the row is in the database, or kept here after a refusal. */
+  settle: () => void;
+}
+
 /**
- * Batches usage rows: one transaction per batch (rows + rollup) instead of one per call.
- * A failed write keeps its rows for the next flush, so a database blip loses nothing;
- * `close()` writes what is left.
+ * Writes usage rows before the call that made them is answered, with group commit: a row is
+ * written at once when no write is under way; rows that arrive during a write go together in
+ * the next one, so a busy server still writes a few large transactions (rows + rollup), not one
+ * per call. `add()` resolves once its row is committed, and the call service waits for it
+ * before it hands back the answer — a server killed after answering has lost no row
+ * (docs/llm.md, "Usage rows and crashes").
+ * A refused write keeps its rows (and lets their callers go on: a database outage must not
+ * stall every call) and tries again after `flushMs`; `close()` writes what is left.
  */
 export class UsageRecorder {
-  #buffer: UsageRow[] = [];
-  #timer: NodeJS.Timeout | undefined;
+  #buffer: Pending[] = [];
+  #retryTimer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   #closed = false;
   readonly #options: Required<UsageRecorderOptions>;
@@ -32,35 +43,31 @@ export class UsageRecorder {
     return this.#buffer.length;
   }
 
-  add(row: UsageRow): void {
-    this.#buffer.push(row);
-    if (this.#buffer.length > this.#options.maxBuffered) {
-      const dropped = this.#buffer.splice(0, this.#buffer.length - this.#options.maxBuffered);
-      this.#options.logger.error(
-        { dropped: dropped.length },
-        'llm usage rows dropped: the database has refused writes for too long',
-      );
-    }
-    if (this.#buffer.length >= this.#options.maxBatch) void this.flush();
-    else if (!this.#timer && !this.#closed) {
-      this.#timer = setTimeout(() => {
-        this.#timer = undefined;
-        void this.flush();
-      }, this.#options.flushMs);
-      this.#timer.unref();
-    }
+  /** Resolves when the row is in the database (or kept for a retry after a refused write). */
+  add(row: UsageRow): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#buffer.push({ row, settle: resolve });
+      if (this.#buffer.length > this.#options.maxBuffered) {
+        const dropped = this.#buffer.splice(0, this.#buffer.length - this.#options.maxBuffered);
+        for (const entry of dropped) entry.settle();
+        this.#options.logger.error(
+          { dropped: dropped.length },
+          'llm usage rows dropped: the database has refused writes for too long',
+        );
+      }
+      // The database is refusing writes: the row waits for the retry, its caller does not.
+      if (this.#retryTimer) resolve();
+      else if (!this.#flushing) void this.flush();
+    });
   }
 
   /** Writes everything buffered so far; resolves when it is in the database (or failed). */
   async flush(): Promise<void> {
-    if (this.#flushing) {
-      await this.#flushing;
-      if (this.#buffer.length === 0) return;
-    }
+    while (this.#flushing) await this.#flushing;
     if (this.#buffer.length === 0) return;
-    if (this.#timer) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
+    if (this.#retryTimer) {
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = undefined;
     }
     const run = this.#writeAll();
     this.#flushing = run;
@@ -72,39 +79,38 @@ export class UsageRecorder {
   }
 
   async #writeAll(): Promise<void> {
-    // Only what was buffered when the flush began: rows added meanwhile wait for the next
-    // timer, so a busy process writes a few large batches, not a stream of tiny ones.
-    let remaining = this.#buffer.length;
-    while (remaining > 0 && this.#buffer.length > 0) {
-      const batch = this.#buffer.splice(0, Math.min(remaining, this.#options.maxBatch));
-      remaining -= batch.length;
+    // Rows added while a batch is written go in the next batch of this same run.
+    while (this.#buffer.length > 0) {
+      const batch = this.#buffer.splice(0, this.#options.maxBatch);
       try {
-        await this.#options.store.insert(batch);
+        await this.#options.store.insert(batch.map((entry) => entry.row));
       } catch (error) {
         this.#buffer.unshift(...batch);
+        for (const entry of this.#buffer) entry.settle();
         this.#options.logger.error(
           { err: error, rows: batch.length },
           'llm usage write failed; will retry',
         );
-        if (!this.#closed && !this.#timer) {
-          this.#timer = setTimeout(
+        if (!this.#closed && !this.#retryTimer) {
+          this.#retryTimer = setTimeout(
             () => {
-              this.#timer = undefined;
+              this.#retryTimer = undefined;
               void this.flush();
             },
             Math.max(1_000, this.#options.flushMs),
           );
-          this.#timer.unref();
+          this.#retryTimer.unref();
         }
         return;
       }
+      for (const entry of batch) entry.settle();
     }
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
     await this.flush();
   }
 }
