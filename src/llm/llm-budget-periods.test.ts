@@ -1,35 +1,18 @@
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestStorage, type TestStorage, testBackends } from '../../test/test-platform.ts';
-import { type Database, openDatabase } from '../platform/db/database.ts';
+import { describe, expect, it } from 'vitest';
+import { testBackends } from '../../test/test-platform.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { type Budget, type BudgetPeriod, createBudgetStore } from './llm-budget-store.ts';
-import { createProject } from './llm-test-env.ts';
+import { createProject, llmTestEnvPerSuite } from './llm-test-env.ts';
 
 // Reservation and settlement over several budgets at once (project, week, month): one
 // transaction locks every period row in one statement, the settlement is one statement.
 describe.each(testBackends())('budget periods on %s', (backend) => {
-  let storage: TestStorage;
-  let database: Database;
-
-  beforeAll(async () => {
-    storage = await createTestStorage(backend);
-    database = storage.databaseUrl
-      ? await openDatabase({
-          kind: 'postgres',
-          connectionString: storage.databaseUrl,
-          poolSize: 10,
-        })
-      : await openDatabase({ kind: 'pglite', dataDir: path.join(storage.dataDir, 'pg') });
-  });
-  afterAll(async () => {
-    await database?.close();
-    await storage?.dispose();
-  });
+  const env = llmTestEnvPerSuite({ backend });
+  const db = () => env.database.db;
 
   async function budgets(limits: [BudgetPeriod, number][]): Promise<Budget[]> {
-    const store = createBudgetStore(database.db);
-    const projectId = await createProject(database);
+    const store = createBudgetStore(db());
+    const projectId = await createProject(env.database);
     const made: Budget[] = [];
     for (const [period, hardLimitNano] of limits)
       made.push(
@@ -50,7 +33,7 @@ describe.each(testBackends())('budget periods on %s', (backend) => {
   const reserve = async (list: readonly Budget[], amountNano: number, expiresInMs = 60_000) => {
     const at = new Date();
     const reservationId = uuidv7();
-    const result = await createBudgetStore(database.db).reserve({
+    const result = await createBudgetStore(db()).reserve({
       reservationId,
       budgets: list,
       amountNano,
@@ -72,13 +55,13 @@ describe.each(testBackends())('budget periods on %s', (backend) => {
     expect(first.ok).toBe(true);
     const second = await reserve(list, 200);
     expect(second).toMatchObject({ ok: false, exceeded: { budget: { period: 'week' } } });
-    const states = await createBudgetStore(database.db).states(list, new Date());
+    const states = await createBudgetStore(db()).states(list, new Date());
     // The refused call held nothing anywhere.
     expect(states.map((state) => state.reservedNano)).toEqual([400, 400, 400]);
   });
 
   it('settles into every held period in one statement, and counts the cost when the sweep released the reservation first', async () => {
-    const store = createBudgetStore(database.db);
+    const store = createBudgetStore(db());
     const list = await budgets([
       ['day', 10_000],
       ['month', 10_000],
@@ -95,7 +78,7 @@ describe.each(testBackends())('budget periods on %s', (backend) => {
       [770, 0],
     ]);
     expect(
-      await database.db
+      await db()
         .selectFrom('llm_budget_reservation')
         .select('id')
         .where('id', 'in', [idOf(kept), idOf(swept)])
@@ -114,7 +97,7 @@ describe.each(testBackends())('budget periods on %s', (backend) => {
       Array.from({ length: 40 }, (_, i) => reserve(shuffled(i), 100)),
     );
     expect(results.filter((result) => result.ok)).toHaveLength(15);
-    const store = createBudgetStore(database.db);
+    const store = createBudgetStore(db());
     let states = await store.states(list, new Date());
     expect(states.map((state) => state.reservedNano)).toEqual([1_500, 1_500, 1_500]);
     // Settlements of calls that listed the budgets in different orders, all at once.
