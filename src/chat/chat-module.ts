@@ -39,6 +39,7 @@ export function createChatModule(deps: {
   deps.platform.runs.define(
     createReplyRun({
       db: chatDb(deps.platform.database.db),
+      audit: deps.audit,
       llm: deps.llm,
       events: deps.events,
       logger,

@@ -1,4 +1,7 @@
 import type { Actor } from '../access/actor.ts';
+import type { AuditRecorder } from '../access/audit-recorder.ts';
+import type { Executor } from '../audit/audit-store.ts';
+import { SYSTEM_USER_ID, systemActor } from '../auth/system-actor.ts';
 import type { LlmMessage, LlmToolDefinition, TokenUsage } from '../llm/llm-provider.ts';
 import type { LlmService } from '../llm/llm-service.ts';
 import { AppError } from '../platform/app-error.ts';
@@ -59,10 +62,18 @@ export interface ReplyInput {
   threadId: string;
   messageId: string;
   userId: string | null;
+  /**
+   * Set when the system actor (the CLI, run by whoever holds the server's data dir) sent the
+   * message: the agent's tools then act as the system, read-only and on this project only,
+   * each call audited (`chat-tool.call`). Never set from a request.
+   */
+  toolsAsSystem?: true;
 }
 
 export interface ReplyRunDeps {
   db: ChatDb;
+  /** Records the tool calls a reply makes as the system (the CLI's). */
+  audit: AuditRecorder;
   llm: LlmService;
   events: EventBus;
   logger: Logger;
@@ -80,6 +91,21 @@ export interface ReplyRunDeps {
 /** The user a reply acts for, as tools see it: their own project access, read scope only. */
 function replyActor(userId: string): Actor {
   return { userId, isAdmin: false, via: 'system', scopes: ['read'], credentialId: undefined };
+}
+
+/**
+ * The tools' actor of a reply the CLI asked for: the system actor, which passes access checks,
+ * with read scope only. The tool context pins it to the reply's project (every tool names a
+ * dataset of that project), and each call it makes is audited.
+ */
+function systemToolActor(): Actor {
+  return { ...systemActor(), scopes: ['read'], credentialId: 'chat-reply' };
+}
+
+/** Who the agent's tools act for: the asking user, else the system for the CLI, else nobody. */
+function toolActorOf(input: ReplyInput): Actor | undefined {
+  if (input.userId) return replyActor(input.userId);
+  return input.toolsAsSystem ? systemToolActor() : undefined;
 }
 
 /** Sums known token counts; a bucket no step reported stays undefined. */
@@ -117,11 +143,12 @@ export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messag
   /** The model steps and tool rounds of one reply; returns the last step and the totals. */
   /** The agent's tools for this reply (none without an agent, a user, or rounds). */
   async function toolSetup(input: ReplyInput, agent: AgentVersionRow | undefined) {
-    const maxRounds = agent && input.userId ? agent.max_tool_steps : 0;
+    const actor = toolActorOf(input);
+    const maxRounds = agent && actor ? agent.max_tool_steps : 0;
     const toolContext =
-      agent && input.userId && maxRounds > 0 && agent.tools.length > 0
+      agent && actor && maxRounds > 0 && agent.tools.length > 0
         ? {
-            actor: replyActor(input.userId),
+            actor,
             projectId: input.projectId,
             enabled: agent.tools as readonly AgentToolName[],
           }
@@ -224,10 +251,28 @@ export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messag
       const calls: ToolCallPart[] = answer.toolCalls.map((call) => ({ ...call, step }));
       const results: ToolResultPart[] = await context.step(`tool-${step}`, async () => {
         const answered: ToolResultPart[] = [];
-        for (const call of calls)
-          answered.push(
-            await runToolCall(deps.tools, { ...toolContext, signal: context.signal }, call),
+        for (const call of calls) {
+          const result = await runToolCall(
+            deps.tools,
+            { ...toolContext, signal: context.signal },
+            call,
           );
+          if (toolContext.actor.userId === SYSTEM_USER_ID)
+            await deps.audit.record(db as unknown as Executor, {
+              actor: toolContext.actor,
+              action: 'chat-tool.call',
+              entityType: 'chat-message',
+              entityId: messageId,
+              projectId,
+              summary: {
+                threadId,
+                tool: call.toolName,
+                input: call.input,
+                isError: result.isError,
+              },
+            });
+          answered.push(result);
+        }
         return answered;
       });
       parts.push(...calls, ...results);

@@ -3,6 +3,7 @@ import type { Actor } from '../access/actor.ts';
 import type { AuditEntry, AuditRecorder } from '../access/audit-recorder.ts';
 import type { ProjectAccess } from '../access/project-access.ts';
 import type { Executor } from '../audit/audit-store.ts';
+import { SYSTEM_USER_ID } from '../auth/system-actor.ts';
 import type { DB } from '../migrations/db-schema.ts';
 import { conflict, notFound, validationError } from '../platform/app-error.ts';
 import { isUniqueViolation } from '../platform/db/db-errors.ts';
@@ -259,7 +260,16 @@ export function createChatService(deps: ChatServiceDeps) {
       const run = await runs.start<ReplyInput>({
         kind: REPLY_RUN,
         projectId,
-        input: { projectId, threadId, messageId: written.assistant.id, userId: creatorOf(actor) },
+        input: {
+          projectId,
+          threadId,
+          messageId: written.assistant.id,
+          userId: creatorOf(actor),
+          // The CLI's replies: the agent's tools act as the system (audited, see ReplyInput).
+          ...(actor.via === 'system' && actor.userId === SYSTEM_USER_ID
+            ? { toolsAsSystem: true as const }
+            : {}),
+        },
       });
       await setRunId(db, written.assistant.id, run.id);
     } catch (error) {

@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerTestSecret } from '../../test/leak-scan.ts';
@@ -6,7 +8,8 @@ import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server
 import type { Database } from '../platform/db/database.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { applyReplyDelta, registerChatCommands } from './chat-commands.ts';
-import { cliDataDirPerSuite, runCliCommand } from './cli-test-helpers.ts';
+import { cliDataDirPerSuite, runCliCommand, withCliDatabase } from './cli-test-helpers.ts';
+import { registerSheetCommands } from './sheet-commands.ts';
 
 // `braincells chat` in this process, against tools/fake-llm as the environment's OpenAI
 // provider: a reply streamed to stdout (the durable run executed here), a thread continued,
@@ -35,7 +38,7 @@ async function seed(db: Database['db']): Promise<void> {
     values (${agentId}, 1, 'Helper', 'Answer briefly.', 'env:openai', 'gpt-4o-mini')`.execute(db);
 }
 
-cliDataDirPerSuite({
+const storage = cliDataDirPerSuite({
   seed,
   env: () => ({ OPENAI_API_KEY: KEY, OPENAI_BASE_URL: `${fake.url}/v1` }),
 });
@@ -121,6 +124,70 @@ describe('braincells chat', () => {
       const result = await run(...args);
       expect(String((result.error as Error | undefined)?.message), args.join(' ')).toMatch(message);
     }
+  });
+});
+
+describe('braincells chat with an agent that has tools', () => {
+  it('runs the tools as the system actor, read-only on the project, each call audited', async () => {
+    const csv = path.join(storage().dataDir, 'cities.csv');
+    writeFileSync(csv, 'city,population\nLisbon,545000\nPorto,232000\nBraga,193000\n');
+    const imported = await runCliCommand(registerSheetCommands, [
+      'import',
+      csv,
+      '--project',
+      projectId,
+      '--json',
+    ]);
+    expect(imported.error).toBeUndefined();
+    const { datasetId } = JSON.parse(imported.out) as { datasetId: string };
+    // The fake calls query_sheet with these arguments once (`output-times=1` for the shared
+    // key), then answers the tool result in text.
+    const query = JSON.stringify({ datasetId, sql: 'SELECT city FROM dataset ORDER BY city' });
+    const model = `gpt-4o-mini@output=${encodeURIComponent(query)},output-times=1,key=cli-tools`;
+    const analystId = uuidv7();
+    await withCliDatabase(storage(), async (db) => {
+      await sql`insert into chat_agent (id, project_id, name) values (${analystId}, ${projectId}, 'Analyst')`.execute(
+        db,
+      );
+      await sql`
+        insert into chat_agent_version (agent_id, version, name, provider, model, tools)
+        values (${analystId}, 1, 'Analyst', 'env:openai', ${model}, array['query_sheet'])`.execute(
+        db,
+      );
+    });
+
+    const asked = await run(
+      'chat',
+      '--project',
+      projectId,
+      '--agent',
+      'Analyst',
+      '--json',
+      'Which cities are in the sheet? call:query_sheet',
+    );
+    expect(asked.error).toBeUndefined();
+    const { message } = JSON.parse(asked.out) as {
+      message: {
+        status: string;
+        parts: { type: string; toolName: string; isError?: boolean; output?: unknown }[];
+      };
+    };
+    expect(message.status).toBe('done');
+    const result = message.parts.find((part) => part.type === 'tool-result');
+    expect(result).toMatchObject({ toolName: 'query_sheet', isError: false });
+    const output = JSON.stringify(result!.output);
+    for (const city of ['Braga', 'Lisbon', 'Porto']) expect(output).toContain(city);
+
+    const audited = await withCliDatabase(storage(), (db) =>
+      sql<{ actor_via: string; actor_user_id: string | null; summary: { tool: string } }>`
+        select actor_via, actor_user_id, summary from audit_log
+        where action = 'chat-tool.call' and project_id = ${projectId}`.execute(db),
+    );
+    expect(audited.rows).toHaveLength(1);
+    expect(audited.rows[0]).toMatchObject({
+      actor_via: 'system',
+      summary: { tool: 'query_sheet' },
+    });
   });
 });
 
