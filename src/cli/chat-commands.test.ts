@@ -45,7 +45,11 @@ const storage = cliDataDirPerSuite({
 
 const run = (...args: string[]) => runCliCommand(registerChatCommands, args);
 
-describe('braincells chat', () => {
+// Each command opens the whole feature set on its data dir: on a loaded machine one takes tens
+// of seconds, so the bound (a hang fails, it is no speed limit) is wider than the default.
+const LIVENESS = { timeout: 120_000 };
+
+describe('braincells chat', LIVENESS, () => {
   let threadId: string;
 
   it('streams an agent reply to stdout in a new thread', async () => {
@@ -127,7 +131,7 @@ describe('braincells chat', () => {
   });
 });
 
-describe('braincells chat with an agent that has tools', () => {
+describe('braincells chat with an agent that has tools', LIVENESS, () => {
   it('runs the tools as the system actor, read-only on the project, each call audited', async () => {
     const csv = path.join(storage().dataDir, 'cities.csv');
     writeFileSync(csv, 'city,population\nLisbon,545000\nPorto,232000\nBraga,193000\n');

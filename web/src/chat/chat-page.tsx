@@ -1,10 +1,12 @@
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useNavigate, useParams, useSearch } from '@tanstack/react-router';
+import { useVirtualizer } from '@tanstack/react-virtual';
 import {
   type FormEvent,
   Fragment,
   type KeyboardEvent,
   useEffect,
+  useLayoutEffect,
   useMemo,
   useRef,
   useState,
@@ -14,7 +16,6 @@ import { openEventStream } from '../api/event-stream.ts';
 import { FormError } from '../ui/form-error.tsx';
 import { formatInteger, formatNanoUsd } from '../ui/format.ts';
 import { useNotices } from '../ui/notices.tsx';
-import { Markdown } from '../ui/safe-html.tsx';
 import { agentsApi } from './chat-agents-api.ts';
 import {
   type ChatMessage,
@@ -23,6 +24,7 @@ import {
   type ChatSummary,
   chatApi,
 } from './chat-api.ts';
+import { ChatMarkdown } from './chat-markdown.tsx';
 import {
   applyDelta,
   type Delta,
@@ -406,14 +408,6 @@ function ThreadView({
     onError,
   });
 
-  const loadEarlier = async () => {
-    const cursor = earlierCursor === undefined ? messages.data?.previousCursor : earlierCursor;
-    if (!cursor) return;
-    const page = await chatApi.messages(projectId, threadId, cursor);
-    setEarlier((current) => [...page.items, ...current]);
-    setEarlierCursor(page.previousCursor);
-  };
-
   const shown = useMemo(() => [...earlier, ...(loaded ?? [])], [earlier, loaded]);
   // A summary shows as a divider after the last message it covers, on the branch shown.
   const summaryAfter = useMemo(
@@ -424,6 +418,57 @@ function ThreadView({
   const streaming = shown.find((message) => message.status === 'streaming');
   const hasEarlier =
     earlierCursor === undefined ? Boolean(messages.data?.previousCursor) : earlierCursor !== null;
+
+  // Only the messages in view (and a few around them) are rendered: a 10,000-message thread
+  // scrolls like a short one. Earlier pages load as the top comes into view.
+  const scrollRef = useRef<HTMLDivElement>(null);
+  const virtualizer = useVirtualizer({
+    count: shown.length,
+    getScrollElement: () => scrollRef.current,
+    estimateSize: () => 140,
+    overscan: 6,
+    getItemKey: (index) => shown[index]!.id,
+  });
+  const loadingEarlier = useRef(false);
+  /** Items added above by the last page of earlier messages: the view stays on what it showed. */
+  const prepended = useRef(0);
+  const atBottom = useRef(true);
+  const loadEarlier = async () => {
+    const cursor = earlierCursor === undefined ? messages.data?.previousCursor : earlierCursor;
+    if (!cursor || loadingEarlier.current) return;
+    loadingEarlier.current = true;
+    try {
+      const page = await chatApi.messages(projectId, threadId, cursor);
+      prepended.current = page.items.length;
+      setEarlier((current) => [...page.items, ...current]);
+      setEarlierCursor(page.previousCursor);
+    } catch (error) {
+      onError(error);
+    } finally {
+      loadingEarlier.current = false;
+    }
+  };
+  const firstShown = virtualizer.getVirtualItems()[0]?.index ?? 0;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs when a page was prepended
+  useLayoutEffect(() => {
+    if (prepended.current === 0) return;
+    virtualizer.scrollToIndex(prepended.current + firstShown, { align: 'start' });
+    prepended.current = 0;
+  }, [earlier.length]);
+  const lastText = streaming ? shownText(streaming, texts).length : 0;
+  // Opening a thread shows its end; new messages and streamed text keep it in view unless the
+  // reader scrolled up.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: follows the end of the thread
+  useEffect(() => {
+    if (shown.length > 0 && atBottom.current && prepended.current === 0)
+      virtualizer.scrollToIndex(shown.length - 1, { align: 'end' });
+  }, [shown.length, lastText]);
+  const onScroll = () => {
+    const element = scrollRef.current;
+    if (!element) return;
+    atBottom.current = element.scrollHeight - element.scrollTop - element.clientHeight < 80;
+    if (element.scrollTop < 400 && hasEarlier) void loadEarlier();
+  };
 
   return (
     <div className="chat-thread">
@@ -443,7 +488,7 @@ function ThreadView({
           disabled={remove.isPending}
           onClick={() => remove.mutate()}
         >
-          Delete
+          Delete thread
         </button>
         {thread.data && (
           <p className="muted" data-testid="thread-totals">
@@ -454,30 +499,42 @@ function ThreadView({
         )}
       </header>
       <FormError error={messages.error ?? thread.error} />
-      <div className="chat-messages">
+      <div className="chat-messages" ref={scrollRef} onScroll={onScroll} data-testid="chat-scroll">
         {hasEarlier && (
           <button type="button" className="button" onClick={() => void loadEarlier()}>
             Earlier messages
           </button>
         )}
-        <ol aria-label="Messages">
-          {shown.map((message) => (
-            <Fragment key={message.id}>
-              <MessageItem
-                message={message}
-                text={shownText(message, texts)}
-                busy={Boolean(streaming)}
-                onEdit={(content) => edit.mutate({ message, content })}
-                onRegenerate={() => regenerate.mutate(message.id)}
-                onFork={() => fork.mutate(message.id)}
-                onSelect={(id) => selectBranch.mutate(id)}
-                onStop={() => stop.mutate(message.id)}
-              />
-              {summaryAfter.get(message.id) && (
-                <SummaryDivider summary={summaryAfter.get(message.id)!} />
-              )}
-            </Fragment>
-          ))}
+        <ol
+          aria-label="Messages"
+          data-loaded={shown.length}
+          style={{ height: virtualizer.getTotalSize() }}
+        >
+          {virtualizer.getVirtualItems().map((item) => {
+            const message = shown[item.index]!;
+            const summary = summaryAfter.get(message.id);
+            return (
+              <li
+                key={item.key}
+                data-index={item.index}
+                ref={virtualizer.measureElement}
+                className="chat-row"
+                style={{ transform: `translateY(${item.start}px)` }}
+              >
+                <MessageItem
+                  message={message}
+                  text={shownText(message, texts)}
+                  busy={Boolean(streaming)}
+                  onEdit={(content) => edit.mutate({ message, content })}
+                  onRegenerate={() => regenerate.mutate(message.id)}
+                  onFork={() => fork.mutate(message.id)}
+                  onSelect={(id) => selectBranch.mutate(id)}
+                  onStop={() => stop.mutate(message.id)}
+                />
+                {summary && <SummaryDivider summary={summary} />}
+              </li>
+            );
+          })}
         </ol>
       </div>
       <Composer
@@ -499,7 +556,7 @@ function SummaryDivider({ summary }: { summary: ChatSummary }) {
         ? `Summary failed: ${summary.error?.message ?? 'unknown error'}`
         : `${summary.coveredMessages} earlier messages summarized`;
   return (
-    <li className="chat-summary" data-testid="summary-divider" data-status={summary.status}>
+    <div className="chat-summary" data-testid="summary-divider" data-status={summary.status}>
       <span>{label}</span>
       {summary.status === 'done' && (
         <>
@@ -520,7 +577,7 @@ function SummaryDivider({ summary }: { summary: ChatSummary }) {
           {open && <p className="chat-summary-text">{summary.content}</p>}
         </>
       )}
-    </li>
+    </div>
   );
 }
 
@@ -555,7 +612,7 @@ function MessageItem({
     onEdit(draft);
   };
   return (
-    <li
+    <article
       className={`chat-message chat-${message.role}`}
       data-testid="chat-message"
       data-status={message.status}
@@ -610,7 +667,7 @@ function MessageItem({
           {text}
         </div>
       ) : message.role === 'assistant' ? (
-        <Markdown text={text} className="chat-text" />
+        <ChatMarkdown text={text} className="chat-text" />
       ) : (
         <div className="chat-text">{text}</div>
       )}
@@ -657,7 +714,7 @@ function MessageItem({
           )}
         </div>
       )}
-    </li>
+    </article>
   );
 }
 
