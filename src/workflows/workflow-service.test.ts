@@ -517,6 +517,76 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
     });
     expect(outsider.statusCode).toBe(404);
   });
+
+  it('exports a dataset and the report into the run as files; a wrong export answers 400 naming the field', async () => {
+    const bad = async (step: Record<string, unknown>) =>
+      (
+        await errorOf(
+          env.create(`Bad export ${backend}`, {
+            steps: [
+              { id: 'rep', kind: 'report', title: 'R', markdown: 'Hello' },
+              { id: 'out', kind: 'export', ...step } as never,
+            ],
+          }),
+        )
+      ).details;
+    expect(await bad({ format: 'csv' })).toMatchObject({
+      issues: [{ path: 'steps.1.datasetId', message: expect.stringContaining('either') }],
+    });
+    expect(await bad({ reportStep: 'rep', format: 'xlsx' })).toMatchObject({
+      issues: [{ path: 'steps.1.format' }],
+    });
+    expect(await bad({ datasetId: invoices.id, format: 'html' })).toMatchObject({
+      issues: [{ path: 'steps.1.format' }],
+    });
+    expect(await bad({ reportStep: 'nope', format: 'md' })).toMatchObject({
+      issues: [{ path: 'steps.1.reportStep', message: 'no step "nope"' }],
+    });
+    expect(await bad({ datasetId: otherId(invoices.id), format: 'csv' })).toMatchObject({
+      issues: [{ path: 'steps.1.datasetId' }],
+    });
+
+    const workflow = await env.create(`Exports ${backend}`, {
+      steps: [
+        {
+          id: 'rep',
+          kind: 'report',
+          title: 'Totals',
+          markdown: '# Totals\n\n<script>alert(1)</script> Acme billed twice.',
+        },
+        { id: 'sheet', kind: 'export', datasetId: invoices.id, format: 'csv' },
+        { id: 'page', kind: 'export', reportStep: 'rep', format: 'html' },
+      ],
+    });
+    const started = await env.service.startRun(env.actor, env.projectId, workflow.id);
+    const run = await env.waitForRun(started.id);
+    expect(run.status).toBe('completed');
+    expect(run.steps.find((step) => step.id === 'sheet')?.output).toMatchObject({
+      file: 'sheet.csv',
+      rows: 3,
+    });
+    const url = `/api/projects/${env.projectId}/workflow-runs/${started.id}/files`;
+    const headers = env.members.viewer.headers;
+    const csv = await env.t.app.inject({ method: 'GET', url: `${url}/sheet`, headers });
+    expect(csv.statusCode).toBe(200);
+    expect(csv.headers['content-disposition']).toBe('attachment; filename="sheet.csv"');
+    expect(csv.body).toContain('Globex');
+    expect(csv.body.trim().split('\n')).toHaveLength(4);
+    const html = await env.t.app.inject({ method: 'GET', url: `${url}/page`, headers });
+    expect(html.statusCode).toBe(200);
+    expect(html.body).toContain('Acme billed twice.');
+    expect(html.body).not.toContain('<script>');
+    // A step that wrote no file, and an outsider, see nothing.
+    expect((await env.t.app.inject({ method: 'GET', url: `${url}/rep`, headers })).statusCode).toBe(
+      404,
+    );
+    const outsider = await env.t.app.inject({
+      method: 'GET',
+      url: `${url}/sheet`,
+      headers: env.members.outsider.headers,
+    });
+    expect(outsider.statusCode).toBe(404);
+  });
 });
 
 interface SseEvent {
