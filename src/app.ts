@@ -240,7 +240,10 @@ export async function buildApp(platform: Platform, options: FeatureOptions = {})
   await app.register(chatRoutes, { chat: features.chat.service, events: features.events });
   await app.register(agentRoutes, { agents: features.chat.agents });
   await app.register(chatTransferRoutes, { transfer: features.chat.transfer });
-  await app.register(workflowRoutes, { workflows: features.workflows.service });
+  await app.register(workflowRoutes, {
+    workflows: features.workflows.service,
+    events: features.events,
+  });
 
   // The web app at / (and its client-side routes); registered last, after every /api route.
   await webAssets(app);

@@ -278,7 +278,8 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
   // Workflow runs are durable runs too (defined before the job queue starts); their steps call
   // the sheets, AI-column, documents and LLM use cases.
   const workflowsFeature = (): WorkflowsModule => {
-    workflows ??= createWorkflowsModule({
+    if (workflows) return workflows;
+    workflows = createWorkflowsModule({
       platform,
       access: base.core.access,
       audit: base.core.audit,
@@ -287,7 +288,16 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       aiColumns: generationFeature().aiColumns,
       documents: documentsFeature().documents,
       llm: base.llm.llm,
+      agents: chatFeature().agents,
+      exports: sheetsFeature().exports,
+      events: events(),
       ...(options.workflows ? { runOptions: options.workflows } : {}),
+    });
+    // An agent a workflow's `llm` step names is not deleted silently (chat asks first).
+    const service = workflows.service;
+    chatFeature().agents.guardAgentDelete({
+      usersOf: async (_projectId, agentId) =>
+        (await service.usersOf('agent', agentId)).map((user) => ({ kind: 'workflow', ...user })),
     });
     return workflows;
   };

@@ -94,12 +94,17 @@ export const agentRoutes: FastifyPluginAsyncZod<{ agents: AgentService }> = asyn
       schema: {
         tags,
         summary: 'Delete an agent (editor); replies that ran with it keep their version',
+        description:
+          'An agent a workflow uses answers 409 with `details.usedBy` naming the workflows, unless `force=true` (the forced delete is audited).',
         params: agentParams,
+        querystring: z.object({ force: z.enum(['true', 'false']).optional() }),
         response: { 204: z.null().describe('Deleted') },
       },
     },
     async (request, reply) => {
-      await agents.deleteAgent(request.actor, request.params.projectId, request.params.agentId);
+      await agents.deleteAgent(request.actor, request.params.projectId, request.params.agentId, {
+        force: request.query.force === 'true',
+      });
       return reply.status(204).send(null);
     },
   );

@@ -24,6 +24,18 @@ import { agentTotals, type ChatExecutor, NO_TOTALS } from './chat-store.ts';
 import { chatDb } from './chat-tables.ts';
 
 /**
+ * A feature whose definitions name agents (workflows) and must not lose one silently: an
+ * unforced delete of an agent it uses answers 409 listing the users; a forced one goes ahead,
+ * audited with them (`chat-agent.delete-forced`).
+ */
+export interface AgentDeleteGuard {
+  usersOf(
+    projectId: string,
+    agentId: string,
+  ): Promise<{ kind: string; id: string; name: string }[]>;
+}
+
+/**
  * Agents: instructions + model + parameters + tools, kept as immutable versions. An edit adds
  * a version (compare-and-set on the version the client saw); a delete hides the agent. A reply
  * records the version it started with, so neither changes a reply that is running.
@@ -35,6 +47,7 @@ export function createAgentService(deps: {
 }) {
   const db = chatDb(deps.db);
   const { access, audit } = deps;
+  const deleteGuards: AgentDeleteGuard[] = [];
   const record = (tx: ChatExecutor, entry: AuditEntry) =>
     audit.record(tx as unknown as Executor, entry);
 
@@ -148,19 +161,41 @@ export function createAgentService(deps: {
       }
     },
 
-    /** Hides the agent; its versions stay, so replies and threads that used it keep their record. */
-    async deleteAgent(actor: Actor, projectId: string, agentId: string) {
+    /** Plugs in a feature asked before any agent is deleted (workflows). */
+    guardAgentDelete(guard: AgentDeleteGuard): void {
+      deleteGuards.push(guard);
+    },
+
+    /**
+     * Hides the agent; its versions stay, so replies and threads that used it keep their record.
+     * An agent a workflow uses answers 409 naming the workflows unless `force`.
+     */
+    async deleteAgent(
+      actor: Actor,
+      projectId: string,
+      agentId: string,
+      options: { force?: boolean } = {},
+    ) {
       await access.requireRole(actor, projectId, 'editor');
+      await getAgentRow(projectId, agentId);
+      const usedBy: { kind: string; id: string; name: string }[] = [];
+      for (const guard of deleteGuards) usedBy.push(...(await guard.usersOf(projectId, agentId)));
+      if (usedBy.length > 0 && !options.force)
+        throw conflict(
+          `The agent is used by ${usedBy.map((user) => `${user.kind} "${user.name}"`).join(', ')}; delete with force=true to delete it anyway`,
+          { usedBy },
+        );
       await db.transaction().execute(async (tx) => {
         const agent = await findAgent(tx, projectId, agentId, { forUpdate: true });
         if (!agent) throw notFound('agent', agentId);
         await softDeleteAgent(tx, agentId);
         await record(tx, {
           actor,
-          action: 'chat-agent.delete',
+          action: usedBy.length > 0 ? 'chat-agent.delete-forced' : 'chat-agent.delete',
           entityType: 'chat-agent',
           entityId: agentId,
           projectId,
+          ...(usedBy.length > 0 ? { summary: { usedBy } } : {}),
         });
       });
     },

@@ -9,6 +9,7 @@ import type { AuditRecorder } from '../access/audit-recorder.ts';
 import type { ProjectAccess } from '../access/project-access.ts';
 import { systemActor } from '../auth/system-actor.ts';
 import { AppError, conflict, notFound, validationError } from '../platform/app-error.ts';
+import { discardFile, finishFile } from '../platform/file-writes.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { JobQueue } from '../platform/jobs/job-queue.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -153,14 +154,9 @@ export function createDocumentService(deps: {
         hash.update(chunk);
         if (!out.write(chunk)) await once(out, 'drain');
       }
-      await new Promise<void>((resolve, reject) =>
-        out.end((error?: Error | null) => (error ? reject(error) : resolve())),
-      );
+      await finishFile(out);
     } catch (error) {
-      const closed = out.closed ? Promise.resolve() : once(out, 'close').then(() => undefined);
-      out.destroy();
-      await closed.catch(() => {});
-      await rm(target, { force: true });
+      await discardFile(out, target);
       part.file.resume();
       throw error;
     }

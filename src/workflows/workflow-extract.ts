@@ -323,12 +323,14 @@ async function extractDocument(
     } else if (chunks.length === 1) {
       answers = await ask(singlePrompt(document.name, pages.length, step.schema, chunks[0]!));
     } else {
-      // Map: each chunk on its own; reduce: one call choosing among the chunks' candidates.
+      // Map: each chunk on its own, `concurrency` at a time (the LLM router's limiter still
+      // caps the provider); reduce: one call choosing among the chunks' candidates, which are
+      // listed in page order whatever order the calls finished in.
+      const partials = await mapLimit(chunks, step.concurrency, (chunk, index) =>
+        ask(mapPrompt(document.name, pages.length, step.schema, chunk, index + 1, chunks.length)),
+      );
       const candidates: Record<string, unknown[]> = {};
-      for (const [index, chunk] of chunks.entries()) {
-        const partial = await ask(
-          mapPrompt(document.name, pages.length, step.schema, chunk, index + 1, chunks.length),
-        );
+      for (const partial of partials) {
         for (const [name, answer] of Object.entries(partial))
           if (answer.value !== null) candidates[name] = [...(candidates[name] ?? []), answer];
       }
@@ -366,21 +368,30 @@ async function extractDocument(
   return result;
 }
 
-/** Runs `work` over `items`, at most `limit` at a time, keeping the order of the results. */
-async function mapLimit<T, R>(
+/**
+ * Runs `work` over `items`, at most `limit` at a time, keeping the order of the results. After
+ * a failure no further item is started (the ones running finish), and the first error is thrown.
+ */
+export async function mapLimit<T, R>(
   items: readonly T[],
   limit: number,
-  work: (item: T) => Promise<R>,
+  work: (item: T, index: number) => Promise<R>,
 ): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const worker = async () => {
-    while (next < items.length) {
+    while (next < items.length && !failure) {
       const index = next++;
-      results[index] = await work(items[index]!);
+      try {
+        results[index] = await work(items[index]!, index);
+      } catch (error) {
+        failure ??= { error };
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
   return results;
 }
 
@@ -417,9 +428,15 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   const todo =
     step.mode === 'all' ? documents : documents.filter((document) => !extracted.has(document.id));
 
-  const results = await mapLimit(todo, step.concurrency, (document) =>
-    env.checkpoint(`${step.id}/doc/${document.id}`, () => extractDocument(step, env, document)),
-  );
+  let done = 0;
+  await env.progress(step.id, done, todo.length);
+  const results = await mapLimit(todo, step.concurrency, async (document) => {
+    const result = await env.checkpoint(`${step.id}/doc/${document.id}`, () =>
+      extractDocument(step, env, document),
+    );
+    await env.progress(step.id, ++done, todo.length);
+    return result;
+  });
 
   const written = await env.checkpoint(`${step.id}/write`, async () => {
     const replaced = new Set(results.map((result) => result.documentId));

@@ -65,6 +65,8 @@ export function planWorkflow(
         else if (!inputNames.has(ref.name))
           issues.push({ path: `steps.${position}.${field}`, message: `no input "${ref.name}"` });
       }
+    if (step.kind === 'export' && step.reportStep)
+      need(position, 'reportStep', step, step.reportStep);
     if (step.kind === 'branch') {
       need(position, 'when.step', step, step.when.step);
       for (const target of step.skipIfFalse) {

@@ -1,5 +1,11 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { notFound } from '../platform/app-error.ts';
+import type { EventBus } from '../platform/events.ts';
+import { streamToClient } from '../platform/http/sse.ts';
+import { runStream } from './workflow-events.ts';
 import {
   approvalSchema,
   createWorkflowSchema,
@@ -16,10 +22,10 @@ const workflowParams = projectParams.extend({ workflowId: z.uuid() });
 const runParams = projectParams.extend({ runId: z.uuid() });
 
 /** Workflows HTTP API (docs/workflows.md): validate → service → JSON (the service presents). */
-export const workflowRoutes: FastifyPluginAsyncZod<{ workflows: WorkflowService }> = async (
-  app,
-  options,
-) => {
+export const workflowRoutes: FastifyPluginAsyncZod<{
+  workflows: WorkflowService;
+  events: EventBus;
+}> = async (app, options) => {
   const { workflows } = options;
   const tags = ['workflows'];
   const base = '/api/projects/:projectId/workflows';
@@ -165,6 +171,51 @@ export const workflowRoutes: FastifyPluginAsyncZod<{ workflows: WorkflowService 
     },
     async (request) =>
       workflows.getRun(request.actor, request.params.projectId, request.params.runId),
+  );
+
+  app.get(
+    `${runs}/:runId/files/:stepId`,
+    {
+      schema: {
+        tags,
+        summary: 'Download the file an export step of the run wrote (always as an attachment)',
+        params: runParams.extend({ stepId: stepIdSchema }),
+      },
+    },
+    async (request, reply) => {
+      const file = await workflows.runFile(
+        request.actor,
+        request.params.projectId,
+        request.params.runId,
+        request.params.stepId,
+      );
+      const size = (await stat(file.path).catch(() => undefined))?.size;
+      if (size === undefined) throw notFound('file of step', request.params.stepId);
+      return reply
+        .header('content-type', file.mediaType)
+        .header('content-length', size)
+        .header('x-content-type-options', 'nosniff')
+        .header('content-security-policy', "default-src 'none'; sandbox")
+        .header('content-disposition', `attachment; filename="${file.name}"`)
+        .send(createReadStream(file.path));
+    },
+  );
+
+  app.get(
+    `${runs}/:runId/events`,
+    {
+      schema: {
+        tags,
+        summary:
+          'Live run (Server-Sent Events: run-updated with the whole run, step-progress; resume with Last-Event-ID)',
+        params: runParams,
+        querystring: z.object({ lastEventId: z.string().max(20).optional() }),
+      },
+    },
+    async (request, reply) => {
+      await workflows.getRun(request.actor, request.params.projectId, request.params.runId);
+      streamToClient(request, reply, options.events, runStream(request.params.runId));
+    },
   );
 
   for (const [action, summary] of [

@@ -2,13 +2,15 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Actor } from '../access/actor.ts';
 import { systemActor } from '../auth/system-actor.ts';
 import { AppError, isAppError } from '../platform/app-error.ts';
+import type { EventBus } from '../platform/events.ts';
 import type { DurableRuns, RunContext, RunKind } from '../platform/jobs/durable-run.ts';
 import { RunStopped } from '../platform/jobs/durable-run.ts';
 import type { Logger } from '../platform/logger.ts';
+import { type RunEvents, watchStream } from './workflow-events.ts';
 import { planWorkflow, skippedBy, type WorkflowPlan } from './workflow-plan.ts';
 import { definitionSchema, type WorkflowStep } from './workflow-schema.ts';
 import { runStep, type StepEnvironment, type WorkflowPorts } from './workflow-steps.ts';
-import type { WorkflowStore } from './workflow-store.ts';
+import type { StepProgress, WorkflowStore } from './workflow-store.ts';
 
 /**
  * A workflow run on the durable-run engine (kind `workflows.run`). Each step of the pinned
@@ -30,6 +32,10 @@ export interface WorkflowRunOptions {
   runs: Pick<DurableRuns, 'steps'>;
   ports: WorkflowPorts;
   logger: Logger;
+  /** The run's live stream: every status change of the run or a step is published. */
+  events: RunEvents;
+  /** The bus steps watch (a dataset's stream) while they follow another feature's work. */
+  bus: Pick<EventBus, 'subscribe'>;
   /** First retry's wait (doubled each attempt, ±25% jitter, at most 30 s). Default 1 s. */
   retryBaseMs?: number;
   /** How a step waits (backoff, polls); tests record the waits instead. */
@@ -64,7 +70,16 @@ const errorRecord = (error: unknown) =>
 export function createWorkflowRun(
   options: WorkflowRunOptions,
 ): RunKind<WorkflowRunInput, { steps: number }> {
-  const { store, ports, logger } = options;
+  const { store, ports, logger, events, bus } = options;
+  /** A step's new status, stored then published on the run's stream. */
+  const recordStep = async (
+    runId: string,
+    where: { id: string; kind: string; position: number },
+    progress: StepProgress,
+  ) => {
+    await store.recordStep(runId, where, progress);
+    await events.changed(runId);
+  };
   const retryBaseMs = options.retryBaseMs ?? 1_000;
   const wait = options.wait ?? ((ms, signal) => delay(ms, undefined, { signal }));
 
@@ -82,14 +97,14 @@ export function createWorkflowRun(
   ) {
     const where = { id: step.id, kind: step.kind, position };
     for (let attempt = 1; ; attempt++) {
-      await store.recordStep(env.runId, where, { status: 'running', attempt: true });
+      await recordStep(env.runId, where, { status: 'running', attempt: true });
       const timeout = AbortSignal.timeout(step.timeoutMs);
       try {
         const result = await runStep(step, {
           ...env,
           signal: AbortSignal.any([runSignal, timeout]),
         });
-        await store.recordStep(env.runId, where, {
+        await recordStep(env.runId, where, {
           status: 'completed',
           finished: true,
           usage: result.usage,
@@ -103,7 +118,7 @@ export function createWorkflowRun(
             : caught;
         const record = { ...errorRecord(error), step: step.id, attempt };
         if (isAppError(error) && error.retryable && attempt <= step.retries) {
-          await store.recordStep(env.runId, where, { status: 'retrying', error: record });
+          await recordStep(env.runId, where, { status: 'retrying', error: record });
           logger.info(
             { runId: env.runId, step: step.id, attempt, code: error.code },
             'workflow step retried',
@@ -111,7 +126,7 @@ export function createWorkflowRun(
           await wait(backoff(attempt), runSignal);
           continue;
         }
-        await store.recordStep(env.runId, where, {
+        await recordStep(env.runId, where, {
           status: 'failed',
           finished: true,
           error: record,
@@ -150,6 +165,7 @@ export function createWorkflowRun(
       }
     }
 
+    await events.changed(runId);
     const outputs: Record<string, unknown> = {};
     const skipped = new Set<string>();
     const env: Omit<StepEnvironment, 'signal'> = {
@@ -160,18 +176,15 @@ export function createWorkflowRun(
       outputs,
       ports,
       checkpoint: (key, work) => context.step(key, work),
-      wait,
+      watch: (stream) => watchStream(bus, stream, wait),
+      progress: (stepId, done, total) => events.progress(runId, stepId, done, total),
       async approval(stepId) {
         const found = await store.findApproval(runId, stepId);
         return found ? { decision: found.decision, note: found.note } : undefined;
       },
       async awaitApproval(stepId) {
         const position = plan.order.findIndex((step) => step.id === stepId);
-        await store.recordStep(
-          runId,
-          { id: stepId, kind: 'approval', position },
-          { status: 'waiting' },
-        );
+        await recordStep(runId, { id: stepId, kind: 'approval', position }, { status: 'waiting' });
         throw new RunStopped('paused', `${APPROVAL_PAUSE}${stepId}`);
       },
     };
@@ -180,14 +193,14 @@ export function createWorkflowRun(
       const where = { id: step.id, kind: step.kind, position };
       if (skipped.has(step.id)) {
         await context.step(stepKey(step.id), async () => {
-          await store.recordStep(runId, where, { status: 'skipped', finished: true });
+          await recordStep(runId, where, { status: 'skipped', finished: true });
           return null;
         });
         continue;
       }
       const output = reused.has(step.id)
         ? await context.step(stepKey(step.id), async () => {
-            await store.recordStep(runId, where, { status: 'reused', finished: true });
+            await recordStep(runId, where, { status: 'reused', finished: true });
             return reused.get(step.id);
           })
         : await context.step(stepKey(step.id), () =>
@@ -200,5 +213,11 @@ export function createWorkflowRun(
     return { steps: plan.order.length };
   }
 
-  return { kind: WORKFLOW_RUN, concurrency: 4, execute };
+  return {
+    kind: WORKFLOW_RUN,
+    concurrency: 4,
+    execute,
+    // The engine's outcome (completed, failed, paused, cancelled) reaches the live view.
+    settled: (run) => events.changed(run.id),
+  };
 }

@@ -64,6 +64,11 @@ export const extractionSchemaSchema = z.object({
 });
 export type ExtractionSchema = z.infer<typeof extractionSchemaSchema>;
 
+/** What an `export` step writes: a dataset's formats, then a report's. */
+export const DATASET_EXPORT_FORMATS = ['csv', 'tsv', 'jsonl', 'parquet', 'xlsx'] as const;
+export const REPORT_EXPORT_FORMATS = ['md', 'html'] as const;
+const EXPORT_STEP_FORMATS = [...DATASET_EXPORT_FORMATS, ...REPORT_EXPORT_FORMATS] as const;
+
 export const stepSchema = z.discriminatedUnion('kind', [
   z.object({
     ...stepBase,
@@ -97,8 +102,11 @@ export const stepSchema = z.discriminatedUnion('kind', [
     contextChars: z.number().int().min(500).max(2_000_000).default(24_000),
     /** `missing` (default) skips documents the sheet has a row for; `all` extracts every one again. */
     mode: z.enum(['missing', 'all']).default('missing'),
-    /** Documents extracted at once. */
-    concurrency: z.number().int().min(1).max(16).default(4),
+    /**
+     * Documents extracted at once, and chunks of one long document read at once (the LLM
+     * router's per-provider limiter still caps the calls in flight).
+     */
+    concurrency: z.number().int().min(1).max(64).default(4),
   }),
   z.object({
     ...stepBase,
@@ -110,8 +118,13 @@ export const stepSchema = z.discriminatedUnion('kind', [
   z.object({
     ...stepBase,
     kind: z.literal('llm'),
+    /**
+     * A chat agent of the project: its instructions go first in the system prompt, and its
+     * model and provider are used unless the step names its own. Without one, `model` is needed.
+     */
+    agentId: z.uuid().optional(),
     provider: z.string().max(200).optional(),
-    model: z.string().min(1).max(200),
+    model: z.string().min(1).max(200).optional(),
     system: z.string().max(20_000).optional(),
     prompt: templateSchema,
   }),
@@ -138,6 +151,15 @@ export const stepSchema = z.discriminatedUnion('kind', [
      * fails the step.
      */
     strictCitations: z.boolean().default(false),
+  }),
+  z.object({
+    ...stepBase,
+    kind: z.literal('export'),
+    /** A dataset of the project, exported as csv, tsv, jsonl, parquet or xlsx… */
+    datasetId: z.uuid().optional(),
+    /** …or the output of a `report` step of this workflow, as md or html. */
+    reportStep: stepIdSchema.optional(),
+    format: z.enum(EXPORT_STEP_FORMATS),
   }),
 ]);
 

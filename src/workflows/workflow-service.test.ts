@@ -399,4 +399,239 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
     });
     expect(freed.statusCode).toBe(204);
   });
+
+  it('runs an llm step with a chat agent, and refuses to delete the agent (409 naming the workflow) unless forced', async () => {
+    const agents = env.t.app.features.chat.agents;
+    const agent = await agents.createAgent(env.actor, env.projectId, {
+      name: `Auditor ${backend}`,
+      instructions: `You are the careful auditor ${backend}.`,
+      model: 'gpt-4o-mini',
+      provider: env.providerId,
+    } as never);
+    const missing = await errorOf(
+      env.create(`Agentless ${backend}`, {
+        steps: [
+          { id: 'ask', kind: 'llm', agentId: otherId(agent.id), prompt: 'hi' },
+          { id: 'ask2', kind: 'llm', prompt: 'hi' },
+        ],
+      }),
+    );
+    expect(missing.status).toBe(400);
+    expect(missing.details).toMatchObject({
+      issues: [
+        { path: 'steps.0.agentId', message: expect.stringContaining('no agent') },
+        { path: 'steps.1.model' },
+      ],
+    });
+
+    const workflow = await env.create(`With agent ${backend}`, {
+      steps: [{ id: 'ask', kind: 'llm', agentId: agent.id, prompt: 'Agent check {{inputs.x}}' }],
+      inputs: [{ name: 'x', default: backend }],
+    });
+    const started = await env.service.startRun(env.actor, env.projectId, workflow.id);
+    expect((await env.waitForRun(started.id)).status).toBe('completed');
+    const asked = env.fake.requests.find((request) =>
+      JSON.stringify(request.body).includes(`Agent check ${backend}`),
+    );
+    expect(JSON.stringify(asked?.body)).toContain(`You are the careful auditor ${backend}.`);
+    expect(asked?.model).toBe('gpt-4o-mini');
+
+    const url = `/api/projects/${env.projectId}/chat/agents/${agent.id}`;
+    const headers = env.members.editor.headers;
+    const refused = await env.t.app.inject({ method: 'DELETE', url, headers });
+    expect(refused.statusCode).toBe(409);
+    const body = refused.json() as {
+      error: { message: string; details: { usedBy: { kind: string; id: string }[] } };
+    };
+    expect(body.error.message).toContain(`workflow "With agent ${backend}"`);
+    expect(body.error.details.usedBy).toEqual([
+      expect.objectContaining({ kind: 'workflow', id: workflow.id }),
+    ]);
+    expect((await env.t.app.inject({ method: 'GET', url, headers })).statusCode).toBe(200);
+
+    const forced = await env.t.app.inject({ method: 'DELETE', url: `${url}?force=true`, headers });
+    expect(forced.statusCode).toBe(204);
+    const audit = await env.t.platform.database.db
+      .selectFrom('audit_log')
+      .select(['action', 'summary'])
+      .where('entity_id', '=', agent.id)
+      .where('action', 'like', 'chat-agent.delete%')
+      .execute();
+    expect(audit.map((entry) => entry.action)).toEqual(['chat-agent.delete-forced']);
+    expect(JSON.stringify(audit[0]!.summary)).toContain(workflow.id);
+
+    // A run after the forced delete fails at the step, naming the agent.
+    const after = await env.service.startRun(env.actor, env.projectId, workflow.id);
+    const failed = await env.waitForRun(after.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.failedStep).toBe('ask');
+    expect(failed.error?.code).toBe('NOT_FOUND');
+  });
+
+  it('streams a run live over SSE (run-updated per change) and resumes after Last-Event-ID', async () => {
+    const workflow = await env.create(`Live ${backend}`, {
+      steps: [
+        {
+          id: 'count',
+          kind: 'sql',
+          datasetId: invoices.id,
+          sql: 'select count(*) as n from dataset',
+        },
+        { id: 'gate', kind: 'approval', message: 'Go on?' },
+      ],
+    });
+    const started = await env.service.startRun(env.actor, env.projectId, workflow.id);
+    await env.waitForRun(started.id, ['waiting-approval']);
+    const address = await env.t.app.listen({ port: 0, host: '127.0.0.1' });
+    const url = `${address}/api/projects/${env.projectId}/workflow-runs/${started.id}/events`;
+    const headers = env.members.viewer.headers;
+
+    const first = await readSse(url, { ...headers, 'last-event-id': '0' }, (events) =>
+      events.some((event) => event.data.status === 'waiting-approval'),
+    );
+    expect(first.every((event) => event.type === 'run-updated')).toBe(true);
+    expect(first.map((event) => event.id)).toEqual(first.map((_, index) => index + 1));
+    // The step's own changes are in the stream: running, then completed.
+    const countStatuses = first.map(
+      (event) =>
+        (event.data.steps as { id: string; status: string }[]).find((step) => step.id === 'count')
+          ?.status,
+    );
+    expect(countStatuses).toContain('running');
+    expect(countStatuses).toContain('completed');
+    const lastSeen = first.at(-1)!.id;
+
+    await env.service.decide(env.actor, env.projectId, started.id, 'gate', {
+      decision: 'approved',
+    });
+    const rest = await readSse(url, { ...headers, 'last-event-id': String(lastSeen) }, (events) =>
+      events.some((event) => event.data.status === 'completed'),
+    );
+    expect(rest[0]!.id).toBe(lastSeen + 1);
+    expect(rest.at(-1)!.data).toMatchObject({ status: 'completed' });
+
+    const outsider = await env.t.app.inject({
+      method: 'GET',
+      url: `/api/projects/${env.projectId}/workflow-runs/${started.id}/events`,
+      headers: env.members.outsider.headers,
+    });
+    expect(outsider.statusCode).toBe(404);
+  });
+
+  it('exports a dataset and the report into the run as files; a wrong export answers 400 naming the field', async () => {
+    const bad = async (step: Record<string, unknown>) =>
+      (
+        await errorOf(
+          env.create(`Bad export ${backend}`, {
+            steps: [
+              { id: 'rep', kind: 'report', title: 'R', markdown: 'Hello' },
+              { id: 'out', kind: 'export', ...step } as never,
+            ],
+          }),
+        )
+      ).details;
+    expect(await bad({ format: 'csv' })).toMatchObject({
+      issues: [{ path: 'steps.1.datasetId', message: expect.stringContaining('either') }],
+    });
+    expect(await bad({ reportStep: 'rep', format: 'xlsx' })).toMatchObject({
+      issues: [{ path: 'steps.1.format' }],
+    });
+    expect(await bad({ datasetId: invoices.id, format: 'html' })).toMatchObject({
+      issues: [{ path: 'steps.1.format' }],
+    });
+    expect(await bad({ reportStep: 'nope', format: 'md' })).toMatchObject({
+      issues: [{ path: 'steps.1.reportStep', message: 'no step "nope"' }],
+    });
+    expect(await bad({ datasetId: otherId(invoices.id), format: 'csv' })).toMatchObject({
+      issues: [{ path: 'steps.1.datasetId' }],
+    });
+
+    const workflow = await env.create(`Exports ${backend}`, {
+      steps: [
+        {
+          id: 'rep',
+          kind: 'report',
+          title: 'Totals',
+          markdown: '# Totals\n\n<script>alert(1)</script> Acme billed twice.',
+        },
+        { id: 'sheet', kind: 'export', datasetId: invoices.id, format: 'csv' },
+        { id: 'page', kind: 'export', reportStep: 'rep', format: 'html' },
+      ],
+    });
+    const started = await env.service.startRun(env.actor, env.projectId, workflow.id);
+    const run = await env.waitForRun(started.id);
+    expect(run.status).toBe('completed');
+    expect(run.steps.find((step) => step.id === 'sheet')?.output).toMatchObject({
+      file: 'sheet.csv',
+      rows: 3,
+    });
+    const url = `/api/projects/${env.projectId}/workflow-runs/${started.id}/files`;
+    const headers = env.members.viewer.headers;
+    const csv = await env.t.app.inject({ method: 'GET', url: `${url}/sheet`, headers });
+    expect(csv.statusCode).toBe(200);
+    expect(csv.headers['content-disposition']).toBe('attachment; filename="sheet.csv"');
+    expect(csv.body).toContain('Globex');
+    expect(csv.body.trim().split('\n')).toHaveLength(4);
+    const html = await env.t.app.inject({ method: 'GET', url: `${url}/page`, headers });
+    expect(html.statusCode).toBe(200);
+    expect(html.body).toContain('Acme billed twice.');
+    expect(html.body).not.toContain('<script>');
+    // A step that wrote no file, and an outsider, see nothing.
+    expect((await env.t.app.inject({ method: 'GET', url: `${url}/rep`, headers })).statusCode).toBe(
+      404,
+    );
+    const outsider = await env.t.app.inject({
+      method: 'GET',
+      url: `${url}/sheet`,
+      headers: env.members.outsider.headers,
+    });
+    expect(outsider.statusCode).toBe(404);
+  });
 });
+
+interface SseEvent {
+  id: number;
+  type: string;
+  data: Record<string, unknown>;
+}
+
+/** Reads an SSE response until `until` accepts the events so far; then closes it. */
+async function readSse(
+  url: string,
+  headers: Record<string, string>,
+  until: (events: SseEvent[]) => boolean,
+): Promise<SseEvent[]> {
+  const controller = new AbortController();
+  const response = await fetch(url, { headers, signal: controller.signal });
+  expect(response.status).toBe(200);
+  const events: SseEvent[] = [];
+  let buffer = '';
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of response.body!) {
+      buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+      let end = buffer.indexOf('\n\n');
+      while (end >= 0) {
+        const block = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const field = (name: string) =>
+          block
+            .split('\n')
+            .find((line) => line.startsWith(`${name}: `))
+            ?.slice(name.length + 2);
+        const id = field('id');
+        if (id !== undefined)
+          events.push({
+            id: Number(id),
+            type: field('event') ?? 'message',
+            data: JSON.parse(field('data') ?? 'null') as Record<string, unknown>,
+          });
+        end = buffer.indexOf('\n\n');
+      }
+      if (until(events)) return events;
+    }
+  } finally {
+    controller.abort();
+  }
+  throw new Error('the stream ended first');
+}

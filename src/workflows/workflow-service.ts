@@ -11,19 +11,23 @@ import {
 } from '../platform/app-error.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { DurableRuns } from '../platform/jobs/durable-run.ts';
+import type { RunEvents } from './workflow-events.ts';
 import { RESERVED_FIELD_NAMES } from './workflow-extract.ts';
 import { planWorkflow } from './workflow-plan.ts';
-import { presentRun, presentRunSummary, presentWorkflow } from './workflow-presenter.ts';
+import { presentRunSummary, presentWorkflow } from './workflow-presenter.ts';
 import { type ReportOutput, reportHtml } from './workflow-report.ts';
 import { WORKFLOW_RUN } from './workflow-run.ts';
 import {
   approvalSchema,
   createWorkflowSchema,
+  DATASET_EXPORT_FORMATS,
   definitionSchema,
+  REPORT_EXPORT_FORMATS,
   rerunSchema,
   startRunSchema,
   updateWorkflowSchema,
   type WorkflowDefinition,
+  type WorkflowStep,
 } from './workflow-schema.ts';
 import type { WorkflowPorts } from './workflow-steps.ts';
 import type { WorkflowStore, WorkflowTrx, WorkflowUse } from './workflow-store.ts';
@@ -38,6 +42,26 @@ function parseOr400<T extends z.ZodType>(schema: T, value: unknown): z.output<T>
     message: issue.message,
   }));
   throw validationError(`Invalid ${issues[0]?.path || 'input'}: ${issues[0]?.message}`, issues);
+}
+
+/** An `export` step names one source, a format that source has, and a report step for a report. */
+function exportIssues(
+  definition: WorkflowDefinition,
+  step: Extract<WorkflowStep, { kind: 'export' }>,
+  position: number,
+): FieldIssue[] {
+  const at = (field: string, message: string) => [{ path: `steps.${position}.${field}`, message }];
+  if (!step.datasetId === !step.reportStep)
+    return at('datasetId', 'name either a datasetId or a reportStep');
+  if (step.reportStep) {
+    const target = definition.steps.find((other) => other.id === step.reportStep);
+    if (target && target.kind !== 'report')
+      return at('reportStep', `"${step.reportStep}" is not a report step`);
+    if (!(REPORT_EXPORT_FORMATS as readonly string[]).includes(step.format))
+      return at('format', `a report exports as ${REPORT_EXPORT_FORMATS.join(' or ')}`);
+  } else if (!(DATASET_EXPORT_FORMATS as readonly string[]).includes(step.format))
+    return at('format', `a dataset exports as ${DATASET_EXPORT_FORMATS.join(', ')}`);
+  return [];
 }
 
 const creatorOf = (actor: Actor) => (actor.via === 'system' ? null : actor.userId);
@@ -55,6 +79,7 @@ export function createWorkflowService(deps: {
   audit: AuditRecorder;
   ports: WorkflowPorts;
   templates: TemplatePorts;
+  events: RunEvents;
 }) {
   const { store, runs, access, audit, ports } = deps;
 
@@ -76,8 +101,26 @@ export function createWorkflowService(deps: {
               path: `steps.${position}.schema.properties.${name}`,
               message: 'is a column the extraction sheet keeps for itself',
             });
+      if (step.kind === 'llm') {
+        if (step.agentId) {
+          const agent = await ports.findAgent(actor, projectId, step.agentId);
+          if (agent) uses.push({ target_kind: 'agent', target_id: step.agentId });
+          else
+            issues.push({
+              path: `steps.${position}.agentId`,
+              message: `no agent ${step.agentId} in this project`,
+            });
+        } else if (!step.model)
+          issues.push({
+            path: `steps.${position}.model`,
+            message: 'required (or name an agentId)',
+          });
+      }
+      if (step.kind === 'export') issues.push(...exportIssues(definition, step, position));
       const named = [
-        ...('datasetId' in step ? [{ field: 'datasetId', id: step.datasetId }] : []),
+        ...('datasetId' in step && step.datasetId
+          ? [{ field: 'datasetId', id: step.datasetId }]
+          : []),
         ...(step.kind === 'extract'
           ? [{ field: 'documentsDatasetId', id: step.documentsDatasetId }]
           : []),
@@ -121,15 +164,11 @@ export function createWorkflowService(deps: {
     return run;
   };
 
-  const view = async (runId: string) => {
-    const run = (await store.findRun(runId))!;
-    const steps = await store.runSteps(runId);
-    const outputs = new Map(
-      (await runs.steps(runId))
-        .filter((step) => step.key.startsWith('step:') && step.status === 'completed')
-        .map((step) => [step.key.slice('step:'.length), step.output]),
-    );
-    return presentRun(run, steps, outputs);
+  const { view } = deps.events;
+  /** The run after a change someone asked for: published on its stream, then answered. */
+  const changed = async (runId: string) => {
+    await deps.events.changed(runId);
+    return view(runId);
   };
 
   const nameTaken = async (projectId: string, name: string, except?: string) => {
@@ -191,7 +230,7 @@ export function createWorkflowService(deps: {
       });
     });
     await runs.start({ kind: WORKFLOW_RUN, id, projectId, input: { runId: id } });
-    return view(id);
+    return changed(id);
   }
 
   const auditIn = (
@@ -305,6 +344,25 @@ export function createWorkflowService(deps: {
       };
     },
 
+    /** The file an `export` step of the run wrote (served as an attachment). */
+    async runFile(actor: Actor, projectId: string, runId: string, stepId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      await loadRun(projectId, runId);
+      const step = (await runs.steps(runId)).find(
+        (candidate) => candidate.key === `step:${stepId}` && candidate.status === 'completed',
+      );
+      const output = step?.output as
+        | { file?: string; format?: string; mediaType?: string }
+        | null
+        | undefined;
+      if (!output?.file || !output.format) throw notFound('file of step', stepId);
+      return {
+        path: await ports.runFile(runId, stepId, output.format),
+        name: output.file,
+        mediaType: output.mediaType ?? 'application/octet-stream',
+      };
+    },
+
     /** A new version (compare-and-set on `baseVersion`); runs already started keep theirs. */
     async updateWorkflow(actor: Actor, projectId: string, workflowId: string, input: unknown) {
       await access.requireRole(actor, projectId, 'editor');
@@ -391,14 +449,14 @@ export function createWorkflowService(deps: {
       await access.requireRole(actor, projectId, 'editor');
       await loadRun(projectId, runId);
       await runs.requestCancel(runId);
-      return view(runId);
+      return changed(runId);
     },
 
     async pauseRun(actor: Actor, projectId: string, runId: string) {
       await access.requireRole(actor, projectId, 'editor');
       await loadRun(projectId, runId);
       await runs.requestPause(runId);
-      return view(runId);
+      return changed(runId);
     },
 
     /** Paused → goes on; failed → the failed step is tried again (finished steps are kept). */
@@ -412,7 +470,7 @@ export function createWorkflowService(deps: {
       if (run.status !== 'paused' && run.status !== 'failed')
         throw conflict(`The run is ${run.status}`);
       await runs.resume(runId);
-      return view(runId);
+      return changed(runId);
     },
 
     /** Records a decision on the step the run waits for, then lets the run go on. */
@@ -441,10 +499,10 @@ export function createWorkflowService(deps: {
         );
       });
       await runs.resume(runId);
-      return view(runId);
+      return changed(runId);
     },
 
-    /** The workflows whose current version uses a dataset (delete protection). */
+    /** The workflows whose current version uses a dataset, document or agent (delete protection). */
     usersOf: (kind: WorkflowUse['target_kind'], targetId: string) => store.usersOf(kind, targetId),
 
     /** Audits a forced delete of something workflows use (their runs will fail at that step). */

@@ -1,10 +1,13 @@
+import { rename, stat, writeFile } from 'node:fs/promises';
 import type { Actor } from '../access/actor.ts';
 import type { LlmCallRequest, LlmCallResult } from '../llm/llm-service.ts';
 import { AppError, conflict } from '../platform/app-error.ts';
 import type { CellValue, ColumnType } from '../sheets/sheet-schema.ts';
+import { datasetStream } from '../sheets/sheet-service.ts';
+import type { StreamWatch } from './workflow-events.ts';
 import { runExtraction } from './workflow-extract.ts';
-import { writeReport } from './workflow-report.ts';
-import type { WorkflowStep } from './workflow-schema.ts';
+import { type ReportOutput, reportHtml, writeReport } from './workflow-report.ts';
+import type { DATASET_EXPORT_FORMATS, WorkflowStep } from './workflow-schema.ts';
 import { renderTemplate, valueAt } from './workflow-template.ts';
 
 /**
@@ -49,6 +52,17 @@ export interface WorkflowPorts {
     datasetId: string,
   ): Promise<Record<string, number>>;
   generate(request: LlmCallRequest): Promise<LlmCallResult>;
+  /** Exports a dataset to a file of ours (the caller moves or removes it). */
+  exportDataset(
+    actor: Actor,
+    projectId: string,
+    datasetId: string,
+    format: (typeof DATASET_EXPORT_FORMATS)[number],
+  ): Promise<{ path: string; rows: number }>;
+  /** Where a run keeps the file an `export` step wrote (the folder is made). */
+  runFile(runId: string, stepId: string, format: string): Promise<string>;
+  /** A chat agent of the project at its current version (undefined when there is none). */
+  findAgent(actor: Actor, projectId: string, agentId: string): Promise<WorkflowAgent | undefined>;
   /** A collection's documents with their extraction status. */
   documents(
     actor: Actor,
@@ -93,9 +107,19 @@ export interface WorkflowPorts {
   ): Promise<{ name: string; rowIds: Set<string> } | undefined>;
 }
 
+/** What an `llm` step takes from a chat agent. */
+export interface WorkflowAgent {
+  id: string;
+  name: string;
+  instructions: string;
+  model: string;
+  provider: string | null;
+}
+
 export interface AiColumnRunState {
   status: string;
   progress: {
+    total: number;
     done: number;
     errors: number;
     inputTokens: number;
@@ -131,8 +155,10 @@ export interface StepEnvironment {
   ports: WorkflowPorts;
   /** A checkpointed sub-step (the durable-run engine's `step`): not redone once finished. */
   checkpoint<T>(key: string, work: () => Promise<T>): Promise<T>;
-  /** Waits between polls of work another feature runs (an AI-column run, an extraction). */
-  wait(ms: number, signal: AbortSignal): Promise<void>;
+  /** Watches a stream (a dataset's) to wake when work another feature runs changes. */
+  watch(stream: string): Promise<StreamWatch>;
+  /** Tells the run's live view how far a step got (items done of total). */
+  progress(stepId: string, done: number, total: number): Promise<void>;
   /** The run's approval of an `approval` step, if decided. */
   approval(
     stepId: string,
@@ -152,17 +178,25 @@ export async function runStep(step: WorkflowStep, env: StepEnvironment): Promise
       return { output: { ...result, rowCount: result.rows.length, datasetId: step.datasetId } };
     }
     case 'llm': {
+      const agent = step.agentId ? await requireAgent(env, step.id, step.agentId) : undefined;
+      const provider = step.provider ?? agent?.provider ?? undefined;
+      const system = [agent?.instructions, step.system && renderTemplate(step.system, scope)]
+        .filter((part) => part)
+        .join('\n\n');
       const result = await env.ports.generate({
         actor: env.actor,
         projectId: env.projectId,
         feature: 'workflow',
-        entityIds: { workflowRunId: env.runId, stepId: step.id },
-        ...(step.provider ? { provider: step.provider } : {}),
-        model: step.model,
+        entityIds: {
+          workflowRunId: env.runId,
+          stepId: step.id,
+          ...(agent ? { agentId: agent.id } : {}),
+        },
+        ...(provider ? { provider } : {}),
+        // The definition check makes sure one of them is there.
+        model: (step.model ?? agent?.model)!,
         messages: [
-          ...(step.system
-            ? [{ role: 'system' as const, content: renderTemplate(step.system, scope) }]
-            : []),
+          ...(system ? [{ role: 'system' as const, content: system }] : []),
           { role: 'user' as const, content: renderTemplate(step.prompt, scope) },
         ],
         signal: env.signal,
@@ -205,11 +239,68 @@ export async function runStep(step: WorkflowStep, env: StepEnvironment): Promise
         });
       return { output: decided };
     }
+    case 'export':
+      return { output: await exportFile(step, env) };
     case 'import-documents':
       return { output: await waitForExtraction(step, env) };
     case 'ai-column':
       return waitForAiColumn(step, env);
   }
+}
+
+/** Media types of the files an `export` step writes. */
+export const EXPORT_MEDIA_TYPES: Record<string, string> = {
+  csv: 'text/csv; charset=utf-8',
+  tsv: 'text/tab-separated-values; charset=utf-8',
+  jsonl: 'application/x-ndjson',
+  parquet: 'application/vnd.apache.parquet',
+  xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+  md: 'text/markdown; charset=utf-8',
+  html: 'text/html; charset=utf-8',
+};
+
+/**
+ * The `export` step: a dataset (through the sheets export use case, audited there) or a report
+ * step's output, written as the run's file `<step>.<format>` (downloaded from
+ * `…/workflow-runs/:id/files/:step`). A rerun of the step writes the file again.
+ */
+async function exportFile(step: Extract<WorkflowStep, { kind: 'export' }>, env: StepEnvironment) {
+  const target = await env.ports.runFile(env.runId, step.id, step.format);
+  let rows: number | null = null;
+  if (step.datasetId) {
+    const exported = await env.ports.exportDataset(
+      env.actor,
+      env.projectId,
+      step.datasetId,
+      step.format as (typeof DATASET_EXPORT_FORMATS)[number],
+    );
+    await rename(exported.path, target);
+    rows = exported.rows;
+  } else {
+    const report = env.outputs[step.reportStep!] as ReportOutput | null | undefined;
+    if (!report || typeof report.markdown !== 'string')
+      throw conflict(`Step "${step.reportStep}" wrote no report to export`, { step: step.id });
+    await writeFile(target, step.format === 'html' ? reportHtml(report) : report.markdown, {
+      mode: 0o600,
+    });
+  }
+  return {
+    file: `${step.id}.${step.format}`,
+    format: step.format,
+    mediaType: EXPORT_MEDIA_TYPES[step.format],
+    size: (await stat(target)).size,
+    rows,
+  };
+}
+
+/** The step's agent; deleted since the definition was saved (a forced delete) fails the step. */
+async function requireAgent(env: StepEnvironment, stepId: string, agentId: string) {
+  const agent = await env.ports.findAgent(env.actor, env.projectId, agentId);
+  if (!agent)
+    throw new AppError('NOT_FOUND', `Step "${stepId}" uses agent ${agentId}, which was deleted`, {
+      details: { step: stepId, agentId },
+    });
+  return agent;
 }
 
 /** Equal, or equal as numbers ("3" from a text column equals 3; SQL sums may be bigints). */
@@ -243,14 +334,22 @@ async function waitForExtraction(
   step: Extract<WorkflowStep, { kind: 'import-documents' }>,
   env: StepEnvironment,
 ) {
-  while (true) {
-    const counts = await env.ports.documentCounts(env.actor, env.projectId, step.datasetId);
-    const busy = (counts.queued ?? 0) + (counts.extracting ?? 0);
-    if (busy === 0) {
+  // An extracted document is appended to its collection (an event on the dataset's stream);
+  // one that fails publishes nothing, so the poll stays as the fallback.
+  const watch = await env.watch(datasetStream(step.datasetId));
+  try {
+    while (true) {
+      const counts = await env.ports.documentCounts(env.actor, env.projectId, step.datasetId);
+      const busy = (counts.queued ?? 0) + (counts.extracting ?? 0);
       const total = Object.values(counts).reduce((sum, count) => sum + count, 0);
-      return { datasetId: step.datasetId, documents: total, counts };
+      await env.progress(step.id, total - busy, total);
+      if (busy === 0) {
+        return { datasetId: step.datasetId, documents: total, counts };
+      }
+      await watch.next(POLL_MS, env.signal);
     }
-    await env.wait(POLL_MS, env.signal);
+  } finally {
+    watch.close();
   }
 }
 
@@ -263,6 +362,22 @@ async function waitForAiColumn(
   const started = await env.checkpoint(`${step.id}/start`, () =>
     env.ports.startAiColumnRun(env.actor, env.projectId, step.datasetId, step.columnId, step.mode),
   );
+  // The run publishes its progress on the dataset's stream: each event wakes the step.
+  const watch = await env.watch(datasetStream(step.datasetId));
+  try {
+    return await followAiColumn(step, env, started.id, watch);
+  } finally {
+    watch.close();
+  }
+}
+
+async function followAiColumn(
+  step: Extract<WorkflowStep, { kind: 'ai-column' }>,
+  env: StepEnvironment,
+  runId: string,
+  watch: StreamWatch,
+) {
+  const started = { id: runId };
   while (true) {
     const run = await env.ports.aiColumnRun(env.actor, env.projectId, step.datasetId, started.id);
     const usage = {
@@ -293,6 +408,7 @@ async function waitForAiColumn(
           details: { step: step.id, runId: started.id },
         },
       );
-    await env.wait(POLL_MS, env.signal);
+    await env.progress(step.id, run.progress.done + run.progress.errors, run.progress.total);
+    await watch.next(POLL_MS, env.signal);
   }
 }

@@ -1,11 +1,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { eventually } from '../../test/eventually.ts';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
 import { registerTestSecret } from '../../test/leak-scan.ts';
 import { type Backend, createTestApp, type TestApp } from '../../test/test-platform.ts';
 import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import { loadConfig } from '../platform/config.ts';
 import type { CellValue } from '../sheets/sheet-schema.ts';
+import { runStream } from './workflow-events.ts';
 import type { WorkflowRunView } from './workflow-presenter.ts';
 import type { WorkflowDefinitionInput } from './workflow-schema.ts';
 
@@ -34,9 +34,10 @@ export async function openWorkflowTestEnv(backend: Backend = 'pglite') {
         wait: async (ms, signal) => {
           waits.push(ms);
           signal.throwIfAborted();
-          // A poll of work another feature runs (an AI-column run) yields to it for a moment
-          // instead of spinning on the database; retry backoffs (≤ 30 ms here) stay instant.
-          if (ms >= 500) await delay(5, undefined, { signal });
+          // Retry backoffs (≤ 30 ms here) are instant. A step following another feature's
+          // work (an AI-column run, an extraction) is woken by that work's events on the
+          // dataset's stream; this wait is only its fallback poll, kept at the real interval.
+          if (ms >= 500) await delay(ms, undefined, { signal });
         },
       },
     },
@@ -95,15 +96,19 @@ function workflowTestEnv(parts: {
       return service.createWorkflow(actor, projectId, { name, definition });
     },
 
-    /** Reads the run until it has one of `statuses` (a liveness bound, not a speed limit). */
+    /**
+     * Waits for the run's `run-updated` event with one of `statuses` (its live stream, as the
+     * run view hears it); the 60 s bound is a liveness bound, not a speed limit.
+     */
     waitForRun(
       runId: string,
       statuses: string[] = ['completed', 'failed', 'cancelled', 'waiting-approval', 'paused'],
     ): Promise<WorkflowRunView> {
-      return eventually(
-        () => service.getRun(actor, projectId, runId),
+      return waitForRunEvent(
+        t,
+        runId,
         (run) => statuses.includes(run.status),
-        { what: `run ${runId} ${statuses.join('|')}` },
+        () => service.getRun(actor, projectId, runId),
       );
     },
 
@@ -112,4 +117,49 @@ function workflowTestEnv(parts: {
       await parts.fake.close();
     },
   };
+}
+
+/**
+ * Resolves with the first view of the run `done` accepts: the current one, else the next
+ * `run-updated` event that is (subscribed before reading, so none is missed; a `resync` reads
+ * the run again). Rejects after 60 s naming the last status seen — a hang turned into a failure.
+ */
+export async function waitForRunEvent(
+  t: TestApp,
+  runId: string,
+  done: (run: WorkflowRunView) => boolean,
+  read: () => Promise<WorkflowRunView>,
+): Promise<WorkflowRunView> {
+  const subscription = await t.app.features.events.subscribe(runStream(runId));
+  try {
+    let last = await read();
+    if (done(last)) return last;
+    return await new Promise<WorkflowRunView>((resolve, reject) => {
+      const bound = setTimeout(
+        () => reject(new Error(`run ${runId} not reached; last status ${last.status}`)),
+        60_000,
+      );
+      const drain = async () => {
+        for (const event of subscription.take()) {
+          const run =
+            event.type === 'run-updated'
+              ? (event.data as WorkflowRunView)
+              : event.type === 'resync'
+                ? await read()
+                : undefined;
+          if (!run) continue;
+          last = run;
+          if (done(run)) {
+            clearTimeout(bound);
+            resolve(run);
+            return;
+          }
+        }
+      };
+      subscription.onReady(() => void drain().catch(reject));
+      void drain().catch(reject);
+    });
+  } finally {
+    subscription.close();
+  }
 }

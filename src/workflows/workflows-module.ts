@@ -1,18 +1,30 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Actor } from '../access/actor.ts';
 import type { AuditRecorder } from '../access/audit-recorder.ts';
 import type { ProjectAccess } from '../access/project-access.ts';
 import type { DocumentService } from '../documents/document-service.ts';
 import type { LlmService } from '../llm/llm-service.ts';
 import { isAppError } from '../platform/app-error.ts';
+import type { EventBus } from '../platform/events.ts';
 import type { Platform } from '../platform/platform.ts';
+import type { SheetExportService } from '../sheets/export/sheet-export-service.ts';
 import type { AiColumnUseCases } from '../sheets/generation/generation-ai-columns.ts';
 import type { RunUseCases } from '../sheets/generation/generation-runs.ts';
 import type { SheetService } from '../sheets/sheet-service.ts';
+import { createRunEvents } from './workflow-events.ts';
 import { createWorkflowRun, type WorkflowRunOptions } from './workflow-run.ts';
 import { createWorkflowService } from './workflow-service.ts';
-import type { WorkflowPorts } from './workflow-steps.ts';
+import type { WorkflowAgent, WorkflowPorts } from './workflow-steps.ts';
 import { createWorkflowStore } from './workflow-store.ts';
 import { workflowDb } from './workflow-tables.ts';
 import type { TemplatePorts } from './workflow-templates.ts';
+
+/** A lookup's NOT_FOUND as `undefined`; any other error as it is. */
+function orUndefinedWhenNotFound(error: unknown): undefined {
+  if (isAppError(error) && error.code === 'NOT_FOUND') return undefined;
+  throw error;
+}
 
 /**
  * Wires workflows: the `workflows.run` kind on the platform's durable-run engine (defined
@@ -20,7 +32,7 @@ import type { TemplatePorts } from './workflow-templates.ts';
  * steps call — other features' public use cases, never their stores.
  */
 export function createWorkflowsModule(deps: {
-  platform: Pick<Platform, 'database' | 'runs' | 'logger'>;
+  platform: Pick<Platform, 'database' | 'runs' | 'logger' | 'config'>;
   access: ProjectAccess;
   audit: AuditRecorder;
   sheets: SheetService;
@@ -30,10 +42,21 @@ export function createWorkflowsModule(deps: {
   aiColumns: Pick<AiColumnUseCases, 'createAiColumn'>;
   documents: DocumentService;
   llm: LlmService;
+  /** The sheets export use case (`export` steps; audited as `dataset.export`). */
+  exports: Pick<SheetExportService, 'exportDataset'>;
+  /** The bus runs publish their live view on (`workflow-run:<id>`). */
+  events: EventBus;
+  /** The project's chat agents an `llm` step may name (chat's agent use cases; NOT_FOUND on a miss). */
+  agents: {
+    getAgent(actor: Actor, projectId: string, agentId: string): Promise<WorkflowAgent>;
+  };
   /** Tests shorten the retry backoff or record the waits. */
   runOptions?: Pick<WorkflowRunOptions, 'retryBaseMs' | 'wait'>;
 }) {
   const { sheets, generation, documents, llm } = deps;
+  // Files `export` steps write: DATA_DIR/workflows/runs/<runId>/<stepId>.<format> (ids only).
+  const runFolder = (runId: string) =>
+    path.join(deps.platform.config.dataDir, 'workflows', 'runs', runId);
   const ports: WorkflowPorts = {
     runSql: (actor, projectId, datasetId, sql) => sheets.runSql(actor, projectId, datasetId, sql),
     datasetColumns: async (actor, projectId, datasetId) =>
@@ -51,14 +74,29 @@ export function createWorkflowsModule(deps: {
     documentCounts: async (actor, projectId, datasetId) =>
       (await documents.list(actor, projectId, datasetId)).counts,
     generate: (request) => llm.generate(request),
+    exportDataset: (actor, projectId, datasetId, format) =>
+      deps.exports.exportDataset(actor, projectId, datasetId, { format, withMetadata: false }),
+    async runFile(runId, stepId, format) {
+      const folder = runFolder(runId);
+      await mkdir(folder, { recursive: true, mode: 0o700 });
+      return path.join(folder, `${stepId}.${format}`);
+    },
+    findAgent: (actor, projectId, agentId) =>
+      deps.agents.getAgent(actor, projectId, agentId).then(
+        ({ id, name, instructions, model, provider }) => ({
+          id,
+          name,
+          instructions,
+          model,
+          provider,
+        }),
+        orUndefinedWhenNotFound,
+      ),
     documents: async (actor, projectId, datasetId) =>
       (await documents.list(actor, projectId, datasetId)).items,
     documentPages: (actor, projectId, documentId) => documents.pages(actor, projectId, documentId),
-    findDocument: async (actor, projectId, documentId) =>
-      documents.get(actor, projectId, documentId).catch((error: unknown) => {
-        if (isAppError(error) && error.code === 'NOT_FOUND') return undefined;
-        throw error;
-      }),
+    findDocument: (actor, projectId, documentId) =>
+      documents.get(actor, projectId, documentId).catch(orUndefinedWhenNotFound),
     async ensureColumns(actor, projectId, datasetId, wanted) {
       const dataset = await sheets.getDataset(actor, projectId, datasetId);
       const ids: Record<string, string> = {};
@@ -101,10 +139,7 @@ export function createWorkflowsModule(deps: {
     async findRows(actor, projectId, datasetId, rowIds) {
       const dataset = await sheets
         .getDataset(actor, projectId, datasetId)
-        .catch((error: unknown) => {
-          if (isAppError(error) && error.code === 'NOT_FOUND') return undefined;
-          throw error;
-        });
+        .catch(orUndefinedWhenNotFound);
       if (!dataset) return undefined;
       const first = dataset.columns[0];
       if (!first) return { name: dataset.name, rowIds: new Set<string>() };
@@ -119,12 +154,15 @@ export function createWorkflowsModule(deps: {
     },
   };
   const store = createWorkflowStore(workflowDb(deps.platform.database.db));
+  const events = createRunEvents({ events: deps.events, store, runs: deps.platform.runs });
   deps.platform.runs.define(
     createWorkflowRun({
       store,
       runs: deps.platform.runs,
       ports,
       logger: deps.platform.logger.child({ module: 'workflows' }),
+      events,
+      bus: deps.events,
       ...deps.runOptions,
     }),
   );
@@ -151,6 +189,7 @@ export function createWorkflowsModule(deps: {
     audit: deps.audit,
     ports,
     templates,
+    events,
   });
   // A dataset a workflow's current version names is not deleted silently (sheets asks first).
   sheets.guardDatasetDelete({

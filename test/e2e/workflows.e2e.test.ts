@@ -227,6 +227,35 @@ describe('documents and workflows pages', () => {
     expect(await approval.textContent()).toContain('Count checked.');
   });
 
+  it('follows a run live: a decision made elsewhere reaches the open run view through its event stream', async () => {
+    const { page } = tab;
+    await page.goto(`${server.url}/projects/${projectId}/workflows`);
+    await page.getByRole('link', { name: 'Findings' }).click();
+    await page.getByRole('button', { name: 'Start run' }).click();
+    await page.waitForURL(/\/workflow-runs\/[0-9a-f-]+$/);
+    const runId = page.url().split('/').at(-1)!;
+    // The page reads the run once and then only listens: nothing but the stream can bring
+    // the steps' changes and the decision below (made through the API, not this page).
+    await expect
+      .poll(() => page.getByTestId('run-status').textContent(), { timeout: 60_000 })
+      .toBe('Waiting for approval');
+    const me = await page.request.get(`${server.url}/api/auth/me`);
+    const csrf = ((await me.json()) as { csrfToken: string }).csrfToken;
+    const decided = await page.request.post(
+      `${server.url}/api/projects/${projectId}/workflow-runs/${runId}/steps/approval/decision`,
+      {
+        data: { decision: 'approved', note: 'Approved elsewhere.' },
+        headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' },
+      },
+    );
+    expect(decided.status()).toBe(200);
+    await expect
+      .poll(() => page.getByTestId('run-status').textContent(), { timeout: 60_000 })
+      .toBe('Completed');
+    const approval = page.getByRole('listitem', { name: 'Step 4: approval' });
+    expect(await approval.textContent()).toContain('Approved elsewhere.');
+  });
+
   it('fits a 390 px screen: documents, editor, run and report scroll only inside their boxes', async () => {
     const { page } = tab;
     await page.setViewportSize({ width: 390, height: 844 });

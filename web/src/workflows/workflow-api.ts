@@ -127,9 +127,6 @@ export interface WorkflowRun extends RunSummary {
   totals: { inputTokens: number; outputTokens: number; costNano: number; durationMs: number };
 }
 
-/** A run still moving by itself: the run view polls it (the API has no run stream yet). */
-export const ACTIVE_RUN_STATUSES: ReadonlySet<RunStatus> = new Set(['queued', 'running']);
-
 const enc = encodeURIComponent;
 const workflowsPath = (projectId: string) => `/api/projects/${enc(projectId)}/workflows`;
 const workflowPath = (projectId: string, workflowId: string) =>
@@ -138,6 +135,8 @@ const runPath = (projectId: string, runId: string) =>
   `/api/projects/${enc(projectId)}/workflow-runs/${enc(runId)}`;
 
 export const workflowApi = {
+  /** The run's live stream (Server-Sent Events: run-updated, step-progress). */
+  eventsUrl: (projectId: string, runId: string) => `${runPath(projectId, runId)}/events`,
   list: (projectId: string) => api<{ items: Workflow[] }>(workflowsPath(projectId)),
   get: (projectId: string, workflowId: string) =>
     api<Workflow>(workflowPath(projectId, workflowId)),

@@ -1,6 +1,7 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useNavigate, useParams } from '@tanstack/react-router';
 import { useEffect, useRef, useState } from 'react';
+import { openEventStream } from '../api/event-stream.ts';
 import { rememberProject } from '../projects/home-page.tsx';
 import { useConfirm } from '../ui/confirm.tsx';
 import { FormError } from '../ui/form-error.tsx';
@@ -8,7 +9,6 @@ import { formatDateTime, formatInteger, formatNanoUsd } from '../ui/format.ts';
 import { useAnnouncer } from '../ui/live-region.tsx';
 import { ReportView, reportOf } from './report-view.tsx';
 import {
-  ACTIVE_RUN_STATUSES,
   type StepError,
   type WorkflowRun,
   workflowApi,
@@ -18,8 +18,12 @@ import { formatMs, RUN_STATUS_LABELS, STEP_STATUS_LABELS } from './workflow-labe
 import { type TimelineStep, timelineOf } from './workflow-timeline.ts';
 import './workflows.css';
 
-/** How often a queued or running run is read again (the API has no run stream yet). */
-const POLL_MS = 1_000;
+/** A step's items done so far (an extraction's documents, an AI-column run's cells). */
+interface StepProgress {
+  step: string;
+  done: number;
+  total: number;
+}
 
 function ErrorEnvelope({ error }: { error: StepError }) {
   return (
@@ -47,10 +51,12 @@ function StepCard({
   waiting,
   busy,
   onDecide,
+  progress,
 }: {
   projectId: string;
   step: TimelineStep;
   index: number;
+  progress: StepProgress | undefined;
   waiting: boolean;
   busy: boolean;
   onDecide: (decision: 'approved' | 'rejected', note: string) => void;
@@ -75,6 +81,11 @@ function StepCard({
         <span className={`status status-${step.status}`} data-testid="step-status">
           {STEP_STATUS_LABELS[step.status] ?? step.status}
         </span>
+        {progress && step.status === 'running' && (
+          <span className="muted small" data-testid="step-progress">
+            {formatInteger(progress.done)} / {formatInteger(progress.total)}
+          </span>
+        )}
       </header>
       {step.status !== 'pending' && (
         <dl className="step-figures">
@@ -153,8 +164,8 @@ function StepCard({
 /**
  * /projects/:projectId/workflow-runs/:runId — a run's timeline: each step's status, duration,
  * attempts, tokens, cost and error envelope; cancel, pause, resume, retry the failed step,
- * approve or reject, rerun from a step; and the report. Read again every second while the run
- * is queued or running (docs/workflows.md: no run stream yet).
+ * approve or reject, rerun from a step; and the report. Live: the run's event stream brings
+ * every change and each step's progress (docs/workflows.md "Live view").
  */
 export function WorkflowRunPage() {
   const { projectId, runId } = useParams({ strict: false }) as { projectId: string; runId: string };
@@ -167,12 +178,29 @@ export function WorkflowRunPage() {
   const [busy, setBusy] = useState(false);
   const [fromStep, setFromStep] = useState('');
 
+  const [progress, setProgress] = useState<Record<string, StepProgress>>({});
   const run = useQuery({
     queryKey: ['workflow-run', projectId, runId],
     queryFn: () => workflowApi.run(projectId, runId),
-    refetchInterval: (query) =>
-      query.state.data && ACTIVE_RUN_STATUSES.has(query.state.data.status) ? POLL_MS : false,
   });
+  // The run's live stream: each change brings the whole run. Opened first, then the run is
+  // read again, so no change between the first read and the stream is missed; the browser
+  // reconnects by itself with Last-Event-ID.
+  useEffect(() => {
+    const key = ['workflow-run', projectId, runId];
+    setProgress({});
+    return openEventStream(workflowApi.eventsUrl(projectId, runId), {
+      events: {
+        'run-updated': (data) => queryClient.setQueryData(key, data as WorkflowRun),
+        'step-progress': (data) => {
+          const next = data as StepProgress;
+          setProgress((previous) => ({ ...previous, [next.step]: next }));
+        },
+        resync: () => void queryClient.invalidateQueries({ queryKey: key }),
+      },
+      onOpen: () => void queryClient.invalidateQueries({ queryKey: key }),
+    });
+  }, [projectId, runId, queryClient]);
   const workflowId = run.data?.workflowId;
   const workflow = useQuery({
     queryKey: ['workflow', projectId, workflowId],
@@ -180,7 +208,7 @@ export function WorkflowRunPage() {
     enabled: workflowId !== undefined,
   });
 
-  // Say when the run's status changes (not on every poll).
+  // Say when the run's status changes (not on every event).
   const lastStatus = useRef<string>(undefined);
   useEffect(() => {
     const status = run.data?.status;
@@ -378,6 +406,7 @@ export function WorkflowRunPage() {
               projectId={projectId}
               step={step}
               index={index}
+              progress={progress[step.id]}
               busy={busy}
               waiting={status === 'waiting-approval' && current.waitingFor === step.id}
               onDecide={(decision, note) =>

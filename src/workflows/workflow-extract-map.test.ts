@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { mapLimit } from './workflow-extract.ts';
+
+/** A promise and the functions that settle it, for work the test finishes by hand. */
+function deferred<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((yes, no) => {
+    resolve = yes;
+    reject = no;
+  });
+  return { promise, resolve, reject };
+}
+
+// The chunks of a long document (and the documents of a step) are read `limit` at a time;
+// the reduce step gets the answers in chunk order whatever order the calls finish in.
+describe('mapLimit', () => {
+  it('runs at most `limit` at once and keeps the order of the results', async () => {
+    const calls = Array.from({ length: 5 }, () => deferred<string>());
+    const started: number[] = [];
+    const result = mapLimit([0, 1, 2, 3, 4], 2, (item, index) => {
+      expect(index).toBe(item);
+      started.push(item);
+      return calls[item]!.promise;
+    });
+    await Promise.resolve();
+    expect(started).toEqual([0, 1]);
+    calls[1]!.resolve('b');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(started).toEqual([0, 1, 2]);
+    // Finishing out of order: 2, then 0, then 4, then 3.
+    calls[2]!.resolve('c');
+    await new Promise((resolve) => setImmediate(resolve));
+    calls[0]!.resolve('a');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(started).toEqual([0, 1, 2, 3, 4]);
+    calls[4]!.resolve('e');
+    calls[3]!.resolve('d');
+    expect(await result).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
+
+  it('starts nothing more after a failure and throws the first error', async () => {
+    const calls = Array.from({ length: 4 }, () => deferred<number>());
+    const started: number[] = [];
+    const result = mapLimit([0, 1, 2, 3], 2, (item) => {
+      started.push(item);
+      return calls[item]!.promise;
+    });
+    calls[0]!.reject(new Error('provider 503'));
+    await new Promise((resolve) => setImmediate(resolve));
+    calls[1]!.resolve(1);
+    await expect(result).rejects.toThrow('provider 503');
+    expect(started).toEqual([0, 1]);
+  });
+
+  it('answers an empty list at once', async () => {
+    expect(await mapLimit([], 4, async () => 1)).toEqual([]);
+  });
+});
