@@ -46,6 +46,13 @@ function progressLine(out: NodeJS.WriteStream) {
   };
 }
 
+function sourceOption(value: string): SourceOption {
+  if (!(SOURCE_OPTIONS as readonly string[]).includes(value)) {
+    throw new CliError('--source must be auto, claude-code or opencode', EXIT.usage);
+  }
+  return value as SourceOption;
+}
+
 function parseSince(value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
   const date = new Date(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value);
@@ -54,6 +61,17 @@ function parseSince(value: string | undefined): Date | undefined {
   }
   return date;
 }
+
+/** The table columns of a report row's token buckets, cost and unpriced events. */
+const USAGE_COLUMNS = [
+  'input',
+  'output',
+  'reasoning',
+  'cacheRead',
+  'cacheWrite',
+  'cost',
+  'unpricedEvents',
+] as const;
 
 const formatUsd = (usd: number | null) => (usd === null ? 'unknown' : `$${usd.toFixed(6)}`);
 
@@ -73,13 +91,11 @@ export function registerMonitorCommands(program: Command): void {
     .option('--json', 'print {"files","records","badLines","sessions","usageEvents"}')
     .action(
       async (target: string, options: { project: string; source: string; json?: boolean }) => {
-        if (!(SOURCE_OPTIONS as readonly string[]).includes(options.source)) {
-          throw new CliError('--source must be auto, claude-code or opencode', EXIT.usage);
-        }
+        const source = sourceOption(options.source);
         const result = await withMonitor((service) =>
           service.importLocalPath(systemActor(), options.project, {
             path: target,
-            source: options.source as SourceOption,
+            source,
             onProgress: options.json ? undefined : progressLine(process.stderr),
           }),
         );
@@ -109,13 +125,11 @@ export function registerMonitorCommands(program: Command): void {
     .option('--json', 'print one JSON line of counts per import cycle')
     .action(
       async (target: string, options: { project: string; source: string; json?: boolean }) => {
-        if (!(SOURCE_OPTIONS as readonly string[]).includes(options.source)) {
-          throw new CliError('--source must be auto, claude-code or opencode', EXIT.usage);
-        }
+        const source = sourceOption(options.source);
         await withMonitor(async (service) => {
           const watch = await service.watchLocalPath(systemActor(), options.project, {
             path: target,
-            source: options.source as SourceOption,
+            source,
             onCycle: ({ reason, result }) => {
               for (const failed of result.failed)
                 process.stderr.write(`failed: ${failed.path}: ${failed.error}\n`);
@@ -275,17 +289,7 @@ export function registerMonitorCommands(program: Command): void {
               service.dayReport(actor, options.project, timeZone, { since }),
             )
           ).map(presentDayRow);
-          print(rows, (row) => ({ ...row, ...usage(row) }), [
-            'day',
-            'sessions',
-            'input',
-            'output',
-            'reasoning',
-            'cacheRead',
-            'cacheWrite',
-            'cost',
-            'unpricedEvents',
-          ]);
+          print(rows, (row) => ({ ...row, ...usage(row) }), ['day', 'sessions', ...USAGE_COLUMNS]);
           return;
         }
         if (options.by === 'model') {
@@ -296,13 +300,7 @@ export function registerMonitorCommands(program: Command): void {
             'source',
             'provider',
             'model',
-            'input',
-            'output',
-            'reasoning',
-            'cacheRead',
-            'cacheWrite',
-            'cost',
-            'unpricedEvents',
+            ...USAGE_COLUMNS,
           ]);
           return;
         }
@@ -316,17 +314,7 @@ export function registerMonitorCommands(program: Command): void {
           print(
             rows,
             (row) => ({ ...row, [by]: row.key ?? '', ...usage(row) }),
-            [
-              by,
-              'sessions',
-              'input',
-              'output',
-              'reasoning',
-              'cacheRead',
-              'cacheWrite',
-              'cost',
-              'unpricedEvents',
-            ],
+            [by, 'sessions', ...USAGE_COLUMNS],
             { by, rows },
           );
           return;

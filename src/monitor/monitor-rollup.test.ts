@@ -1,15 +1,15 @@
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { appendFileSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DuckDb, openDuckDb } from '../platform/duckdb/duckdb.ts';
+import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { usageBlocks, usageBlocksOfSlices } from './monitor-blocks.ts';
 import { importTree } from './monitor-import.ts';
-import { createMonitorStore, type MonitorStore, type UsageReadMode } from './monitor-store.ts';
+import type { MonitorStore, UsageReadMode } from './monitor-store.ts';
 import { ensureMonitorTables } from './monitor-tables.ts';
 import {
   CLAUDE_SESSION,
+  openMonitorTestStore,
   SONNET,
   writeClaudeProjects,
   writeOpenCodeDb,
@@ -67,17 +67,12 @@ describe('monitor usage rollup', () => {
   let dir: string;
   let duckdb: DuckDb;
   let store: MonitorStore;
+  let close: () => Promise<void>;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'monitor-rollup-'));
-    duckdb = await openDuckDb({ path: ':memory:', connections: 2, threads: 1 });
-    await ensureMonitorTables(duckdb);
-    store = createMonitorStore(duckdb);
+    ({ dir, duckdb, store, close } = await openMonitorTestStore('monitor-rollup-'));
   });
-  afterAll(async () => {
-    await duckdb.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => close());
 
   async function reports(projectId: string, mode: UsageReadMode, since?: Date) {
     const filter = { projectId, since };
@@ -191,7 +186,7 @@ describe('monitor usage rollup', () => {
     unlinkSync(first);
     expect((await importAll()).departed).toBe(1);
     await expectSameAnswers(projectId);
-  });
+  }, 120_000); // dozens of reports read both ways: about 25 s alone on two busy cores
 
   it('is filled from the events already stored when the table is created', async () => {
     const projectId = uuidv7();

@@ -12,9 +12,9 @@ import {
 import { createTestApp, type TestApp } from '../../test/test-platform.ts';
 import {
   CLAUDE_SESSION,
+  claudeCallTranscript,
   insertOpenCodeRows,
   openCodeStep,
-  SONNET,
   writeClaudeProjects,
   writeOpenCodeDb,
 } from './monitor-test-helpers.ts';
@@ -122,20 +122,7 @@ describe('monitor server-side watch', () => {
     const newSession = '7d0c1f4e-2b1a-4c3d-9e8f-0000000000aa';
     writeFileSync(
       path.join(projects, '-home-dev-app', `${newSession}.jsonl`),
-      `${JSON.stringify({
-        type: 'assistant',
-        sessionId: newSession,
-        uuid: 'u-new',
-        timestamp: '2026-01-11T09:00:00.000Z',
-        requestId: 'req_new',
-        message: {
-          id: 'msg_new',
-          role: 'assistant',
-          model: SONNET,
-          content: [{ type: 'text', text: 'hi' }],
-          usage: { input_tokens: 1, output_tokens: 2 },
-        },
-      })}\n`,
+      claudeCallTranscript(newSession, { output: 2 }),
     );
     await eventually(
       watchOf,

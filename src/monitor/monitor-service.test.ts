@@ -11,6 +11,7 @@ import {
 import { createTestApp, type TestApp } from '../../test/test-platform.ts';
 import { importTree, retryDelayMs } from './monitor-import.ts';
 import { presentSessionRow } from './monitor-presenter.ts';
+import { emptyParsed } from './monitor-records.ts';
 import type { MonitorService } from './monitor-service.ts';
 import { createMonitorStore } from './monitor-store.ts';
 import {
@@ -524,16 +525,7 @@ describe('monitor store: a batch that fails half-way', () => {
       raw: null,
       sourceRef: 'line:1',
     };
-    const parsedEmpty = {
-      records: 0,
-      badLines: [],
-      byteOffset: 0,
-      sessions: [],
-      messages: [],
-      parts: [],
-      links: [],
-      usage: [],
-    };
+    const parsedEmpty = emptyParsed();
     await expect(
       store.replaceFiles(projectId, [
         { state, parsed: parsedEmpty, prices: [] },

@@ -17,7 +17,7 @@ import {
   type SourceOption,
 } from './monitor-import.ts';
 import type { IngestLeases } from './monitor-lease.ts';
-import { type BreakdownDimension, createMonitorStore } from './monitor-store.ts';
+import { type BreakdownDimension, createMonitorStore, type ReportFilter } from './monitor-store.ts';
 import { ensureMonitorTables } from './monitor-tables.ts';
 import { saveUploads } from './monitor-uploads.ts';
 import { startWatch, type Watch, type WatchCycle } from './monitor-watch.ts';
@@ -176,6 +176,28 @@ export function createMonitorService(deps: MonitorServiceDeps) {
   async function readable(actor: Actor, projectId: string): Promise<void> {
     await access.requireRole(actor, projectId, 'viewer');
     await tables();
+  }
+
+  /** CLI: a local path (any the user can read) an editor of the project imports from. */
+  async function localPathFor(actor: Actor, projectId: string, local: string): Promise<string> {
+    await access.requireRole(actor, projectId, 'editor');
+    const resolved = path.resolve(local);
+    try {
+      await realpath(resolved);
+    } catch {
+      throw new AppError('NOT_FOUND', `No file or folder at ${local}`);
+    }
+    return resolved;
+  }
+
+  /** The report filter of a project the actor may read (checked first). */
+  async function readableFilter(
+    actor: Actor,
+    projectId: string,
+    options: ReportOptions,
+  ): Promise<ReportFilter> {
+    await readable(actor, projectId);
+    return { projectId, since: options.since };
   }
 
   // Imports of one project run one after another in this process (two at once would read
@@ -494,13 +516,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
         onProgress?: (progress: ImportProgress) => void;
       },
     ): Promise<ImportResult> {
-      await access.requireRole(actor, projectId, 'editor');
-      const resolved = path.resolve(input.path);
-      try {
-        await realpath(resolved);
-      } catch {
-        throw new AppError('NOT_FOUND', `No file or folder at ${input.path}`);
-      }
+      const resolved = await localPathFor(actor, projectId, input.path);
       return runImport(actor, projectId, resolved, input.source, input.onProgress);
     },
 
@@ -520,13 +536,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
         reconcileMs?: number;
       },
     ): Promise<Watch> {
-      await access.requireRole(actor, projectId, 'editor');
-      const resolved = path.resolve(input.path);
-      try {
-        await realpath(resolved);
-      } catch {
-        throw new AppError('NOT_FOUND', `No file or folder at ${input.path}`);
-      }
+      const resolved = await localPathFor(actor, projectId, input.path);
       await tables();
       return startWatch({
         root: resolved,
@@ -549,8 +559,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
     },
 
     async sessionReport(actor: Actor, projectId: string, options: ReportOptions = {}) {
-      await readable(actor, projectId);
-      return store.sessionReport({ projectId, since: options.since });
+      return store.sessionReport(await readableFilter(actor, projectId, options));
     },
 
     async dayReport(
@@ -559,9 +568,9 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       timeZone: string,
       options: ReportOptions = {},
     ) {
-      await readable(actor, projectId);
+      const filter = await readableFilter(actor, projectId, options);
       checkTimeZone(timeZone);
-      return store.dayReport({ projectId, since: options.since }, timeZone);
+      return store.dayReport(filter, timeZone);
     },
 
     /** 5-hour usage blocks with burn rate and, for the open one, a projection to its end. */
@@ -570,8 +579,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       projectId: string,
       options: ReportOptions & { now?: Date } = {},
     ) {
-      await readable(actor, projectId);
-      const slices = await store.blockSlices({ projectId, since: options.since });
+      const slices = await store.blockSlices(await readableFilter(actor, projectId, options));
       return usageBlocksOfSlices(slices, (options.now ?? new Date()).getTime());
     },
 
@@ -582,13 +590,11 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       by: BreakdownDimension,
       options: ReportOptions = {},
     ) {
-      await readable(actor, projectId);
-      return store.breakdownReport({ projectId, since: options.since }, by);
+      return store.breakdownReport(await readableFilter(actor, projectId, options), by);
     },
 
     async modelReport(actor: Actor, projectId: string, options: ReportOptions = {}) {
-      await readable(actor, projectId);
-      return store.modelReport({ projectId, since: options.since });
+      return store.modelReport(await readableFilter(actor, projectId, options));
     },
 
     /**
@@ -627,8 +633,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
 
     /** Tool calls per tool name from the imported logs' parts (calls, failures, durations, errors). */
     async toolReport(actor: Actor, projectId: string, options: ReportOptions = {}) {
-      await readable(actor, projectId);
-      const rows = await store.toolReport({ projectId, since: options.since }, 5);
+      const rows = await store.toolReport(await readableFilter(actor, projectId, options), 5);
       return rows.map((row) => ({
         ...row,
         failureRate: row.calls === 0 ? null : row.failures / row.calls,

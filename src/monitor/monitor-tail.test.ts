@@ -1,30 +1,25 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DuckDb, openDuckDb } from '../platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { importTree } from './monitor-import.ts';
-import { createMonitorStore, type MonitorStore } from './monitor-store.ts';
-import { ensureMonitorTables } from './monitor-tables.ts';
-import { CLAUDE_SESSION, writeClaudeProjects } from './monitor-test-helpers.ts';
+import type { MonitorStore } from './monitor-store.ts';
+import {
+  CLAUDE_SESSION,
+  openMonitorTestStore,
+  writeClaudeProjects,
+} from './monitor-test-helpers.ts';
 
 // Live tailing must end where a fresh import of the final files ends: every report the same.
 describe('monitor tailing of Claude Code transcripts', () => {
   let dir: string;
-  let duckdb: DuckDb;
   let store: MonitorStore;
+  let close: () => Promise<void>;
 
   beforeAll(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'monitor-tail-'));
-    duckdb = await openDuckDb({ path: ':memory:', connections: 2, threads: 1 });
-    await ensureMonitorTables(duckdb);
-    store = createMonitorStore(duckdb);
+    ({ dir, store, close } = await openMonitorTestStore('monitor-tail-'));
   });
-  afterAll(async () => {
-    await duckdb.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => close());
 
   async function everything(projectId: string) {
     const filter = { projectId, since: undefined };

@@ -1,6 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { type DuckDb, openDuckDb } from '../platform/duckdb/duckdb.ts';
+import { createMonitorStore, type MonitorStore } from './monitor-store.ts';
+import { ensureMonitorTables } from './monitor-tables.ts';
 
 /**
  * Generated coding-agent logs for the monitor's tests, shaped like real ones, with totals
@@ -11,6 +15,32 @@ export const SONNET = 'claude-sonnet-4-5-20250929';
 export const CLAUDE_SESSION = '7d0c1f4e-2b1a-4c3d-9e8f-000000000001';
 
 const jsonl = (records: unknown[]) => `${records.map((r) => JSON.stringify(r)).join('\n')}\n`;
+
+/**
+ * A one-call Claude Code transcript (one JSONL line, Sonnet 4.5, `input` and `output` tokens),
+ * for tests that write transcripts while a watch runs. Its ids derive from `sessionId`.
+ */
+export function claudeCallTranscript(
+  sessionId: string,
+  tokens: { input?: number; output: number },
+): string {
+  return jsonl([
+    {
+      type: 'assistant',
+      sessionId,
+      uuid: `u-${sessionId}`,
+      timestamp: '2026-01-11T09:00:00.000Z',
+      requestId: `req-${sessionId}`,
+      message: {
+        id: `msg-${sessionId}`,
+        role: 'assistant',
+        model: SONNET,
+        content: [{ type: 'text', text: 'done' }],
+        usage: { input_tokens: tokens.input ?? 1, output_tokens: tokens.output },
+      },
+    },
+  ]);
+}
 
 function assistant(options: {
   uuid: string;
@@ -500,4 +530,28 @@ export function writeOpenCodeStorage(dir: string, objects: OpenCodeObjects = OPE
   for (const m of objects.messages) put(`message/${m.sessionID}/${m.id}.json`, m);
   for (const p of objects.parts) put(`part/${p.messageID}/${p.id}.json`, p);
   return storage;
+}
+
+/**
+ * A monitor store over an in-memory DuckDB with its tables, and a temporary folder for the
+ * logs a test writes; `close` removes both.
+ */
+export async function openMonitorTestStore(prefix: string): Promise<{
+  dir: string;
+  duckdb: DuckDb;
+  store: MonitorStore;
+  close: () => Promise<void>;
+}> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  const duckdb = await openDuckDb({ path: ':memory:', connections: 2, threads: 1 });
+  await ensureMonitorTables(duckdb);
+  return {
+    dir,
+    duckdb,
+    store: createMonitorStore(duckdb),
+    async close() {
+      await duckdb.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -7,6 +7,7 @@ import { eventually } from '../../test/eventually.ts';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
 import { createTestApp, type TestApp } from '../../test/test-platform.ts';
 import {
+  claudeCallTranscript,
   insertOpenCodeRows,
   OPENCODE_CHILD,
   OPENCODE_ROOT,
@@ -28,20 +29,6 @@ afterAll(async () => {
   await t?.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-function transcript(sessionId: string, output: number): string {
-  return `${JSON.stringify({
-    type: 'assistant',
-    sessionId,
-    requestId: `req-${sessionId}`,
-    timestamp: '2026-01-10T10:00:00.000Z',
-    message: {
-      id: `msg-${sessionId}`,
-      model: 'claude-sonnet-4-5-20250929',
-      usage: { input_tokens: 10, output_tokens: output },
-    },
-  })}\n`;
-}
 
 /** Cycles as they come, and a way to wait for the first one that matches. */
 function cycleLog() {
@@ -73,7 +60,10 @@ describe('monitor watch', () => {
   it('imports what was written while stopped, then new files, then sees a move without counting twice', async () => {
     const root = path.join(dir, 'projects');
     mkdirSync(path.join(root, 'app'), { recursive: true });
-    writeFileSync(path.join(root, 'app', 'before.jsonl'), transcript('before', 100));
+    writeFileSync(
+      path.join(root, 'app', 'before.jsonl'),
+      claudeCallTranscript('before', { output: 100 }),
+    );
     const log = cycleLog();
     const errors: unknown[] = [];
     const started = log.next((cycle) => cycle.reason === 'start');
@@ -87,7 +77,10 @@ describe('monitor watch', () => {
     expect((await started).result).toMatchObject({ files: 1, usageEvents: 1 });
 
     const written = log.next((cycle) => cycle.result.files > 0);
-    writeFileSync(path.join(root, 'app', 'live.jsonl'), transcript('live', 200));
+    writeFileSync(
+      path.join(root, 'app', 'live.jsonl'),
+      claudeCallTranscript('live', { output: 200 }),
+    );
     expect((await written).result).toMatchObject({ files: 1, usageEvents: 1 });
 
     const total = async () =>

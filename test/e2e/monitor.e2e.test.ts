@@ -4,7 +4,10 @@ import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemActor } from '../../src/auth/system-actor.ts';
-import { SONNET, writeClaudeProjects } from '../../src/monitor/monitor-test-helpers.ts';
+import {
+  claudeCallTranscript,
+  writeClaudeProjects,
+} from '../../src/monitor/monitor-test-helpers.ts';
 import {
   type E2eServer,
   launchBrowser,
@@ -156,20 +159,7 @@ describe('monitor page', () => {
     const sessionId = 'a11ce000-0000-4000-8000-0000000000bb';
     writeFileSync(
       path.join(watched, `${sessionId}.jsonl`),
-      `${JSON.stringify({
-        type: 'assistant',
-        sessionId,
-        uuid: 'u-live',
-        timestamp: '2026-01-11T09:00:00.000Z',
-        requestId: 'req_live',
-        message: {
-          id: 'msg_live',
-          role: 'assistant',
-          model: SONNET,
-          content: [{ type: 'text', text: 'live reply' }],
-          usage: { input_tokens: 1, output_tokens: 4242 },
-        },
-      })}\n`,
+      claudeCallTranscript(sessionId, { output: 4242 }),
     );
     await expect.poll(() => sessions.locator('tbody tr').count(), { timeout: 60_000 }).toBe(4);
     expect(await sessions.textContent()).toContain(sessionId.slice(0, 8));
