@@ -27,7 +27,7 @@ export async function serve(overrides: Partial<Pick<Config, 'host' | 'port'>> = 
     fail(logger, config, error);
   }
   logger.info(
-    { url: server.url, dataDir: config.dataDir },
+    { url: server.url, dataDir: config.dataDir, role: config.role, mode: config.mode },
     `Brain Cells is ready at ${server.url}`,
   );
 

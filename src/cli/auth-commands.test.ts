@@ -137,5 +137,5 @@ describe('braincells user and secrets commands', () => {
     const noTty = await cli(['user', 'create', '--email', 'a@example.com'], env);
     expect(noTty.code).toBe(2);
     expect(noTty.stderr).toContain('--password-stdin');
-  }, 60_000);
+  }, 180_000); // two CLI processes; on a loaded 2-core machine each start can take a minute
 });

@@ -72,10 +72,8 @@ export interface DatasetView {
   purgeAfter: string | null;
 }
 
-/** A cell's value and the state a user sees (no generation internals such as input hashes). */
-export interface CellView {
-  value: CellValue;
-  status: CellStatus;
+/** What a cell and its provenance both show: its version and how it was last made. */
+export interface CellStateFields {
   version: number;
   validated: boolean;
   error: string | null;
@@ -87,8 +85,14 @@ export interface CellView {
   costNanoUsd: number | null;
   latencyMs: number | null;
   attempts: number | null;
-  sources: unknown;
   updatedAt: string | null;
+}
+
+/** A cell's value and the state a user sees (no generation internals such as input hashes). */
+export interface CellView extends CellStateFields {
+  value: CellValue;
+  status: CellStatus;
+  sources: unknown;
 }
 
 /** One cell of a change: its row and the cell. */
@@ -300,23 +304,12 @@ export interface RunProgressEventView {
 }
 
 /** How a generated cell was made, and whether it is up to date. */
-export interface ProvenanceView {
+export interface ProvenanceView extends CellStateFields {
   rowId: string;
   columnId: string;
   value: unknown;
   status: string;
-  version: number;
-  validated: boolean;
-  error: string | null;
-  raw: string | null;
-  model: string | null;
-  inputTokens: number | null;
-  outputTokens: number | null;
-  costNanoUsd: number | null;
-  latencyMs: number | null;
-  attempts: number | null;
   sources: { url?: unknown; title?: unknown; snippet?: unknown }[];
-  updatedAt: string | null;
   /** Whether the cell was made by the current prompt version from the current inputs. */
   current: { processVersion: number; upToDate: boolean };
 }
