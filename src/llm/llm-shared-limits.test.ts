@@ -112,7 +112,11 @@ describe('LLM limits shared by several servers through Redis', () => {
     expect(env.fake.stats().received).toBe(3);
     for (const controller of openAborts.splice(0)) controller.abort();
     await Promise.all(held);
-    await eventually(() => env.fake.inFlight(), (n) => n === 0, { what: 'hung requests closed' });
+    await eventually(
+      () => env.fake.inFlight(),
+      (n) => n === 0,
+      { what: 'hung requests closed' },
+    );
   });
 
   it('a 429 with Retry-After seen by one server makes every server wait it out', async () => {
