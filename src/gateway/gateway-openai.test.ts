@@ -152,67 +152,6 @@ describe('keys', () => {
 });
 
 describe('POST /v1/chat/completions', () => {
-  it('answers without streaming, with usage, and records a usage row with the key id', async () => {
-    const { id, key } = await createKey();
-    const prompt = `Name a river ${Math.random()}`;
-    const completion = await client(key).chat.completions.create({
-      model: 'fast',
-      messages: [
-        { role: 'system', content: 'Be terse.' },
-        { role: 'user', content: prompt },
-      ],
-      max_tokens: 50,
-    });
-    expect(completion.object).toBe('chat.completion');
-    expect(completion.model).toBe('fast');
-    expect(completion.choices[0]?.message.content).toBe(fakeAnswer(prompt));
-    expect(completion.choices[0]?.finish_reason).toBe('stop');
-    expect(completion.usage?.prompt_tokens).toBeGreaterThan(0);
-    expect(completion.usage?.completion_tokens).toBe(fakeAnswer(prompt).split(' ').length);
-    const rows = await usageRows(id);
-    expect(rows).toHaveLength(1);
-    expect(rows[0]).toMatchObject({
-      feature: 'gateway',
-      status: 'ok',
-      model: 'gpt-4o-mini',
-      provider_ref: openaiProvider,
-      user_id: team.owner.user.id,
-    });
-    // gpt-4o-mini is priced: $0.15 / $0.60 per Mtok.
-    expect(Number(rows[0]?.cost_nano)).toBe(
-      (completion.usage?.prompt_tokens ?? 0) * 150 +
-        (completion.usage?.completion_tokens ?? 0) * 600,
-    );
-  });
-
-  it('streams deltas and a last chunk with usage when include_usage is set', async () => {
-    const { id, key } = await createKey();
-    const prompt = `Name a lake ${Math.random()}`;
-    const stream = await client(key).chat.completions.create({
-      model: 'openai/gpt-4o-mini',
-      messages: [{ role: 'user', content: prompt }],
-      stream: true,
-      stream_options: { include_usage: true },
-    });
-    let text = '';
-    let chunks = 0;
-    let usage: OpenAI.CompletionUsage | undefined | null;
-    let finish: string | null | undefined;
-    for await (const chunk of stream) {
-      chunks += 1;
-      text += chunk.choices[0]?.delta.content ?? '';
-      finish ??= chunk.choices[0]?.finish_reason;
-      if (chunk.usage) usage = chunk.usage;
-    }
-    expect(text).toBe(fakeAnswer(prompt));
-    expect(chunks).toBeGreaterThan(3);
-    expect(finish).toBe('stop');
-    expect(usage?.completion_tokens).toBe(fakeAnswer(prompt).split(' ').length);
-    const rows = await usageRows(id);
-    expect(rows[0]?.ttft_ms).not.toBeNull();
-    expect(Number(rows[0]?.cost_nano)).toBeGreaterThan(0);
-  });
-
   const weatherTool: OpenAI.ChatCompletionTool = {
     type: 'function',
     function: {
@@ -525,39 +464,6 @@ describe('limits under concurrency', () => {
     // The callers hung up: every held upstream call is aborted.
     await fake.waitFor((_, all) => all.every((request) => request.aborted), 30_000);
   });
-
-  it('never lets 50 concurrent callers overshoot the key budget by more than one estimate', async () => {
-    const limit = 100_000;
-    const { id, key } = await createKey({ budgets: [{ period: 'day', hardLimitNano: limit }] });
-    // Streamed calls are charged too (fiftyCallers reads them to the end).
-    const outcomes = await fiftyCallers(key, (index) => ({
-      model: 'fast',
-      messages: [{ role: 'user', content: `budget ${index}` }],
-      max_tokens: 20,
-      stream: index % 2 === 0,
-    }));
-    const refused = outcomes.filter(
-      (outcome) => outcome instanceof OpenAI.APIError && outcome.status === 402,
-    ) as InstanceType<typeof OpenAI.APIError>[];
-    const ok = outcomes.filter((outcome) => outcome === 'ok').length;
-    expect(ok).toBeGreaterThan(0);
-    expect(refused.length).toBeGreaterThan(0);
-    expect(ok + refused.length).toBe(50);
-    expect(refused[0]?.code).toBe('budget_exceeded');
-    expect(refused[0]?.message).toContain('gateway key');
-    await t.app.llm.llm.flush();
-    const rows = await usageRows(id);
-    const spent = rows.reduce((sum, row) => sum + Number(row.cost_nano ?? 0), 0);
-    // Reservations hold the maximum cost of each call: spend never passes the limit.
-    expect(spent).toBeLessThanOrEqual(limit);
-    const budgets = await t.app.inject({
-      method: 'GET',
-      url: `/api/projects/${team.project.id}/gateway/keys`,
-      headers: team.owner.headers,
-    });
-    const mine = budgets.json().items.find((item: { id: string }) => item.id === id);
-    expect(mine.budgets[0]).toMatchObject({ period: 'day', reservedNano: 0, spentNano: spent });
-  });
 });
 
 describe('cache and disconnects', () => {
@@ -587,10 +493,122 @@ describe('cache and disconnects', () => {
     await ask(foreign.key);
     expect(fake.requests).toHaveLength(4);
   });
+});
 
+// The calls above through both OpenAI upstreams: an `openai` connection goes through the AI
+// SDK, plain calls to an `openai-compatible` one take the adapter's fast path
+// (src/llm/llm-sdk-wire.ts). Both keep usage rows, budgets and aborts alike.
+describe.each(['openai', 'openai-compatible'] as const)('through an %s connection', (kind) => {
+  const provider = () => env.providers[kind];
+  /** `openai/gpt-4o-mini` and `fast`, both on this connection. */
+  const models = () => [
+    { name: 'openai/gpt-4o-mini', provider: provider(), model: 'gpt-4o-mini' },
+    { name: 'fast', provider: provider(), model: 'gpt-4o-mini' },
+  ];
+
+  it('answers without streaming, with usage, and records a usage row with the key id', async () => {
+    const { id, key } = await createKey({ models: models() });
+    const prompt = `Name a river ${Math.random()}`;
+    const completion = await client(key).chat.completions.create({
+      model: 'fast',
+      messages: [
+        { role: 'system', content: 'Be terse.' },
+        { role: 'user', content: prompt },
+      ],
+      max_tokens: 50,
+    });
+    expect(completion.object).toBe('chat.completion');
+    expect(completion.model).toBe('fast');
+    expect(completion.choices[0]?.message.content).toBe(fakeAnswer(prompt));
+    expect(completion.choices[0]?.finish_reason).toBe('stop');
+    expect(completion.usage?.prompt_tokens).toBeGreaterThan(0);
+    expect(completion.usage?.completion_tokens).toBe(fakeAnswer(prompt).split(' ').length);
+    const rows = await usageRows(id);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({
+      feature: 'gateway',
+      status: 'ok',
+      model: 'gpt-4o-mini',
+      provider_ref: provider(),
+      user_id: team.owner.user.id,
+    });
+    // gpt-4o-mini is priced: $0.15 / $0.60 per Mtok.
+    expect(Number(rows[0]?.cost_nano)).toBe(
+      (completion.usage?.prompt_tokens ?? 0) * 150 +
+        (completion.usage?.completion_tokens ?? 0) * 600,
+    );
+  });
+
+  it('streams deltas and a last chunk with usage when include_usage is set', async () => {
+    const { id, key } = await createKey({ models: models() });
+    const prompt = `Name a lake ${Math.random()}`;
+    const stream = await client(key).chat.completions.create({
+      model: 'openai/gpt-4o-mini',
+      messages: [{ role: 'user', content: prompt }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let chunks = 0;
+    let usage: OpenAI.CompletionUsage | undefined | null;
+    let finish: string | null | undefined;
+    for await (const chunk of stream) {
+      chunks += 1;
+      text += chunk.choices[0]?.delta.content ?? '';
+      finish ??= chunk.choices[0]?.finish_reason;
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(text).toBe(fakeAnswer(prompt));
+    expect(chunks).toBeGreaterThan(3);
+    expect(finish).toBe('stop');
+    expect(usage?.completion_tokens).toBe(fakeAnswer(prompt).split(' ').length);
+    // Only the SDK names itself in the user agent: the openai-compatible call took the fast path.
+    expect(String(fake.requests.at(-1)?.headers['user-agent']).includes('ai-sdk')).toBe(
+      kind === 'openai',
+    );
+    const rows = await usageRows(id);
+    expect(rows[0]?.ttft_ms).not.toBeNull();
+    expect(Number(rows[0]?.cost_nano)).toBeGreaterThan(0);
+  });
+
+  it('never lets 50 concurrent callers overshoot the key budget by more than one estimate', async () => {
+    const limit = 100_000;
+    const { id, key } = await createKey({
+      models: models(),
+      budgets: [{ period: 'day', hardLimitNano: limit }],
+    });
+    // Streamed calls are charged too (fiftyCallers reads them to the end).
+    const outcomes = await fiftyCallers(key, (index) => ({
+      model: 'fast',
+      messages: [{ role: 'user', content: `budget ${index}` }],
+      max_tokens: 20,
+      stream: index % 2 === 0,
+    }));
+    const refused = outcomes.filter(
+      (outcome) => outcome instanceof OpenAI.APIError && outcome.status === 402,
+    ) as InstanceType<typeof OpenAI.APIError>[];
+    const ok = outcomes.filter((outcome) => outcome === 'ok').length;
+    expect(ok).toBeGreaterThan(0);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(ok + refused.length).toBe(50);
+    expect(refused[0]?.code).toBe('budget_exceeded');
+    expect(refused[0]?.message).toContain('gateway key');
+    await t.app.llm.llm.flush();
+    const rows = await usageRows(id);
+    const spent = rows.reduce((sum, row) => sum + Number(row.cost_nano ?? 0), 0);
+    // Reservations hold the maximum cost of each call: spend never passes the limit.
+    expect(spent).toBeLessThanOrEqual(limit);
+    const budgets = await t.app.inject({
+      method: 'GET',
+      url: `/api/projects/${team.project.id}/gateway/keys`,
+      headers: team.owner.headers,
+    });
+    const mine = budgets.json().items.find((item: { id: string }) => item.id === id);
+    expect(mine.budgets[0]).toMatchObject({ period: 'day', reservedNano: 0, spentNano: spent });
+  });
   it('aborts the upstream call when the client disconnects mid-stream, charging what arrived', async () => {
     const { id, key } = await createKey({
-      models: [{ name: 'slow', provider: openaiProvider, model: 'gpt-4o-mini@tps=20' }],
+      models: [{ name: 'slow', provider: provider(), model: 'gpt-4o-mini@tps=20' }],
     });
     const stream = await client(key).chat.completions.create({
       model: 'slow',

@@ -6,9 +6,13 @@ import { createTestApp, type TestApp } from '../../test/test-platform.ts';
 import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import type { Config } from '../platform/config.ts';
 
+/** The connection kinds the gateway tests route to (all pointed at tools/fake-llm). */
+export type GatewayUpstreamKind = 'openai' | 'anthropic' | 'openai-compatible';
+
 /**
- * What the gateway's HTTP tests share: a listening test app, tools/fake-llm behind an OpenAI
- * and an Anthropic connection of one project, and helpers to make keys and read usage rows.
+ * What the gateway's HTTP tests share: a listening test app, tools/fake-llm behind an OpenAI,
+ * an Anthropic and an OpenAI-compatible connection of one project, and helpers to make keys
+ * and read usage rows.
  */
 export interface GatewayTestEnv {
   t: TestApp;
@@ -16,8 +20,8 @@ export interface GatewayTestEnv {
   team: ProjectWithMembers;
   /** The server's origin, `http://127.0.0.1:<port>` (the OpenAI client wants `/v1` after it). */
   origin: string;
-  providers: { openai: string; anthropic: string };
-  createProvider(owner: ProjectWithMembers, kind: 'openai' | 'anthropic'): Promise<string>;
+  providers: Record<GatewayUpstreamKind, string>;
+  createProvider(owner: ProjectWithMembers, kind: GatewayUpstreamKind): Promise<string>;
   createKey(
     body: Record<string, unknown>,
     project?: ProjectWithMembers,
@@ -39,12 +43,19 @@ export async function startGatewayEnv(
   if (!address || typeof address === 'string') throw new Error('no address');
   const team = await createProjectWithMembers(t);
 
-  const createProvider = async (owner: ProjectWithMembers, kind: 'openai' | 'anthropic') => {
+  const createProvider = async (owner: ProjectWithMembers, kind: GatewayUpstreamKind) => {
     const response = await t.app.inject({
       method: 'POST',
       url: `/api/projects/${owner.project.id}/llm/providers`,
       headers: owner.owner.headers,
-      payload: { name: `fake ${kind}`, kind, baseUrl: `${fake.url}/v1`, apiKey: providerKey },
+      payload: {
+        name: `fake ${kind}`,
+        kind,
+        baseUrl: `${fake.url}/v1`,
+        apiKey: providerKey,
+        // Priced as OpenAI's models (an OpenAI-compatible server has no catalog of its own).
+        ...(kind === 'openai-compatible' ? { catalogProvider: 'openai' } : {}),
+      },
     });
     expect(response.statusCode, response.body).toBe(201);
     return response.json().id as string;
@@ -52,6 +63,8 @@ export async function startGatewayEnv(
   const providers = {
     openai: await createProvider(team, 'openai'),
     anthropic: await createProvider(team, 'anthropic'),
+    // Plain calls to it take the adapter's fast path (src/llm/llm-sdk-wire.ts).
+    'openai-compatible': await createProvider(team, 'openai-compatible'),
   };
 
   return {
