@@ -55,6 +55,28 @@ describe('text scans and cleaned copies', () => {
     expect(cleaned.toString('latin1').split('\n')).toHaveLength(7);
   });
 
+  it('checks UTF-8 on whole lines longer than a read, split inside a character', async () => {
+    // Line 1 spans three reads and has "é" (2 bytes) cut by the first read's end; line 2 is
+    // Latin-1 and line 3 valid UTF-8 again.
+    const source = file(
+      'long.csv',
+      Buffer.concat([
+        Buffer.from('a'.repeat(MIB - 1)),
+        Buffer.from('é'),
+        Buffer.from(`${'b'.repeat(2 * MIB)}\n`),
+        Buffer.from([0x66, 0xe9, 0x0a]),
+        Buffer.from('ü\n'),
+      ]),
+    );
+    expect(await scanText(source)).toMatchObject({
+      lf: 3,
+      lines: 3,
+      invalidUtf8: 1,
+      invalidUtf8Lines: [2],
+      validNonAscii: 2,
+    });
+  });
+
   it('reads a file as Latin-1 only when no non-ASCII line is UTF-8', async () => {
     const latin = await scanText(file('latin.csv', Buffer.from('a\nZürich\nMalmö\n', 'latin1')));
     expect(latin).toMatchObject({ invalidUtf8: 2, invalidUtf8Lines: [2, 3], validNonAscii: 0 });
