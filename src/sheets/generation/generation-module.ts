@@ -8,7 +8,7 @@ import { createDurableRuns, type DurableRuns } from '../../platform/jobs/durable
 import type { Platform } from '../../platform/platform.ts';
 import { createImageGeneration } from '../images/image-generation.ts';
 import type { ImageService } from '../images/image-service.ts';
-import { withImageInputs } from '../images/image-vision.ts';
+import { createPreparedImages, withImageInputs } from '../images/image-vision.ts';
 import type { SheetService } from '../sheet-service.ts';
 import { createAiColumnUseCases } from './generation-ai-columns.ts';
 import { createEstimates } from './generation-estimates.ts';
@@ -98,10 +98,12 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     heartbeatMs: HEARTBEAT_MS,
   });
   const active: ActiveRuns = new Map();
+  const preparedImages = deps.images ? createPreparedImages(deps.images) : undefined;
   const runner = createRunner({
     store,
     sheets,
-    llm: deps.images ? withImageInputs(deps.llm.llm, deps.images) : deps.llm.llm,
+    llm: preparedImages ? withImageInputs(deps.llm.llm, preparedImages) : deps.llm.llm,
+    preparedImages,
     images:
       deps.images && deps.llm.images
         ? createImageGeneration({ llm: deps.llm.images, images: deps.images })
@@ -203,6 +205,8 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     store,
     search,
     staleness,
+    /** Vision columns' images, prepared ahead of their calls (the bench reads its counters). */
+    preparedImages,
     /** Kept for the composition root: both run kinds were defined (their jobs registered) above. */
     registerJobs() {},
     /** Once the queue runs: pick up runs a stopped process left behind. */

@@ -21,6 +21,15 @@ export type StoredImage =
   | { ok: true; reference: ImageReference }
   | { ok: false; name: string; reason: string; tooLarge: boolean };
 
+/** An image as a model is sent it. */
+export interface ModelImage {
+  bytes: Buffer;
+  mediaType: string;
+}
+
+/** Media types models take as they are; others (SVG) are sent as their PNG rendering. */
+const MODEL_MEDIA_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
+
 /** Rows appended per write while an import runs. */
 const IMPORT_BATCH_ROWS = 200;
 
@@ -216,19 +225,30 @@ export function createImageService(deps: {
     },
 
     /**
-     * The bytes a model is sent for an image cell of the project (no actor: runs check access
-     * when they start). Undefined when the project does not hold the image, so a reference
-     * copied from another project reads nothing.
+     * The images among `hashes` the project holds, each with the reader of the bytes a model
+     * is sent (originals models take as they are; SVG as its PNG rendering). One query for the
+     * lot (runs check access when they start: no actor). A hash the project does not hold is
+     * absent, so a reference copied from another project reads nothing.
      */
-    async readForModel(projectId: string, sha256: string) {
-      const row = /^[0-9a-f]{64}$/.test(sha256) ? await store.find(projectId, sha256) : undefined;
-      if (!row) return undefined;
-      const bytes = await readFile(blobs.originalPath(row.sha256));
-      return {
-        bytes,
-        mediaType: row.media_type,
-        png: () => pngRendition(bytes, limits.maxPixels),
-      };
+    async readForModel(projectId: string, hashes: readonly string[]) {
+      const rows = await store.findMany(
+        projectId,
+        hashes.filter((sha256) => /^[0-9a-f]{64}$/.test(sha256)),
+      );
+      return new Map(
+        rows.map((row) => [
+          row.sha256,
+          {
+            mediaType: row.media_type,
+            read: async (): Promise<ModelImage> => {
+              const bytes = await readFile(blobs.originalPath(row.sha256));
+              return MODEL_MEDIA_TYPES.has(row.media_type)
+                ? { bytes, mediaType: row.media_type }
+                : { bytes: await pngRendition(bytes, limits.maxPixels), mediaType: 'image/png' };
+            },
+          },
+        ]),
+      );
     },
   };
   return service;

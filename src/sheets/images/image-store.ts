@@ -96,6 +96,17 @@ export function createImageStore(db: Kysely<DB>) {
         .where('dataset_column.type', '=', 'image')
         .execute(),
 
+    /** The project's rows among these hashes (one query for a batch of cells). */
+    findMany: async (projectId: string, hashes: readonly string[]) =>
+      hashes.length === 0
+        ? []
+        : db
+            .selectFrom('image_blob')
+            .selectAll()
+            .where('project_id', '=', projectId)
+            .where('sha256', 'in', [...new Set(hashes)])
+            .execute(),
+
     find: (projectId: string, sha256: string) =>
       db
         .selectFrom('image_blob')

@@ -61,7 +61,7 @@ describe('image blob sweep', () => {
     return created.id;
   };
   const held = async (projectId: string, reference: ImageReference) =>
-    (await images().images.readForModel(projectId, reference.sha256)) !== undefined;
+    (await images().images.readForModel(projectId, [reference.sha256])).has(reference.sha256);
 
   it('removes only old images no cell refers to; recent, referenced and shared ones stay', async () => {
     const project = members.project.id;

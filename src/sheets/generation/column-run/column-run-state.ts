@@ -6,6 +6,7 @@ import type { EventBus } from '../../../platform/events.ts';
 import type { RunContext } from '../../../platform/jobs/durable-run.ts';
 import type { Logger } from '../../../platform/logger.ts';
 import type { ImageGenerationPort } from '../../images/image-generation.ts';
+import type { PreparedImages } from '../../images/image-vision.ts';
 import type { SheetService } from '../../sheet-service.ts';
 import type { FewShotPool } from '../few-shot.ts';
 import type { Committer } from '../generation-commit.ts';
@@ -37,6 +38,8 @@ export interface RunnerDeps {
   search: SearchService;
   /** Image columns' calls (images/image-generation.ts); absent: their cells fail. */
   images?: ImageGenerationPort | undefined;
+  /** Prepares the images of the cells next in line while the calls in flight wait (image-vision.ts). */
+  preparedImages?: Pick<PreparedImages, 'prepare'> | undefined;
   events: EventBus;
   logger: Logger;
   config: GenerationConfig;
