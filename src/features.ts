@@ -81,10 +81,12 @@ export interface FeatureOptions {
   /** Tests wrap the provider adapters or move the LLM clock. */
   llm?: Pick<LlmModuleDeps, 'clock' | 'providerFactory'>;
   /**
-   * True (the server): generation runs are pg-boss jobs. False (the CLI): the command executes
-   * its run itself. Default true.
+   * True (the server): generation runs and imports are pg-boss jobs. False (the CLI): the
+   * command executes its run or import itself. Default true.
    */
   useJobs?: boolean;
+  /** Tests let a loopback server stand in for a public address in URL imports. */
+  sheets?: { addressAllowed?: (address: string) => boolean };
   /** Tests and benches swap the search service or the scheduler of AI columns. */
   generation?: Pick<GenerationModuleDeps, 'search' | 'runnerOverrides'>;
   /**
@@ -214,6 +216,8 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       access: base.core.access,
       audit: base.core.audit,
       events: events(),
+      useJobs,
+      ...options.sheets,
     });
     return sheets;
   };

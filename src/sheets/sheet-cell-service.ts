@@ -72,7 +72,7 @@ function groupBulkEdits(columns: readonly ColumnRow[], cells: BulkCellEdit['cell
  * column engine. Every commit takes the one commit path (sheet-cell-commit.ts).
  */
 export function createCellUseCases(context: SheetContext, commits: CellCommits) {
-  const { data, access, loadReady, columnOf } = context;
+  const { data, access, loadReady, loadForEdit, columnOf } = context;
   const { cellsCommitted, applyCellWrites, changingCells } = commits;
 
   return {
@@ -93,8 +93,7 @@ export function createCellUseCases(context: SheetContext, commits: CellCommits) 
         validated?: boolean;
       },
     ): Promise<WrittenCell> {
-      await access.requireRole(actor, projectId, 'editor');
-      const { columns } = await loadReady(projectId, datasetId);
+      const { columns } = await loadForEdit(actor, projectId, datasetId);
       const column = columnOf(columns, input.columnId);
       if (column.kind === 'formula' && input.value !== undefined) {
         throw validationError('Formula cells are computed; edit the formula or its inputs', [
@@ -162,8 +161,7 @@ export function createCellUseCases(context: SheetContext, commits: CellCommits) 
       datasetId: string,
       cells: BulkCellEdit['cells'],
     ) {
-      await access.requireRole(actor, projectId, 'editor');
-      const { columns } = await loadReady(projectId, datasetId);
+      const { columns } = await loadForEdit(actor, projectId, datasetId);
       if (cells.length === 0 || cells.length > MAX_BULK_CELLS)
         throw validationError(`Send 1 to ${MAX_BULK_CELLS} cells`, [
           { path: 'cells', message: `1 to ${MAX_BULK_CELLS} cells` },
@@ -244,8 +242,7 @@ export function createCellUseCases(context: SheetContext, commits: CellCommits) 
       columnId: string,
       writes: CellWrite[],
     ): Promise<CompareAndSetResult> {
-      await access.requireRole(actor, projectId, 'editor');
-      const { columns } = await loadReady(projectId, datasetId);
+      const { columns } = await loadForEdit(actor, projectId, datasetId);
       return applyCellWrites(projectId, datasetId, columns, columnOf(columns, columnId), writes);
     },
 

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import type { Actor } from '../access/actor.ts';
 import type { CellsChange, SheetExtension } from './sheet-service.ts';
-import { openSheetsTestEnvForFile, type sheetsOn } from './sheet-test-helpers.ts';
+import { openSheetsTestEnvForFile, peopleWithLabel, type sheetsOn } from './sheet-test-helpers.ts';
 
 // `SheetExtension.cellsChanged`: every compare-and-set of cells runs inside each extension's
 // hook (the first outermost), told which columns (formulas that read them included) and rows
@@ -61,21 +61,9 @@ const reset = () => {
 };
 
 async function people() {
-  const dataset = await module.sheets.createDataset(editor, projectId, {
-    name: 'People',
-    rows: 3,
-    columns: [
-      { name: 'Name', type: 'text' },
-      { name: 'Age', type: 'integer' },
-    ],
-  });
-  const [name, age] = dataset.columns;
-  const label = await module.sheets.addColumn(editor, projectId, dataset.id, {
-    name: 'Label',
-    formula: 'upper({{Name}})',
-  });
+  const { dataset, name, age, label } = await peopleWithLabel(module, editor, projectId);
   reset();
-  return { dataset, name: name!.id, age: age!.id, label: label.id };
+  return { dataset, name: name.id, age: age.id, label: label.id };
 }
 
 it('wraps an edit: the first extension outermost, told the column, its formulas and the row', async () => {

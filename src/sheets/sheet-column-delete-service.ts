@@ -9,7 +9,7 @@ import type { SheetContext } from './sheet-service-context.ts';
  * columns (AI columns) read it; a forced delete lets each extension wrap the removal.
  */
 export function createColumnDeleteUseCase(context: SheetContext) {
-  const { store, data, access, extensions, loadReady, columnOf } = context;
+  const { store, data, extensions, loadForEdit, columnOf } = context;
   return {
     /**
      * Deletes a column. Refused (409) while formula columns use it; while AI columns read it,
@@ -23,8 +23,7 @@ export function createColumnDeleteUseCase(context: SheetContext) {
       columnId: string,
       options: { force?: boolean } = {},
     ) {
-      await access.requireRole(actor, projectId, 'editor');
-      const { columns } = await loadReady(projectId, datasetId);
+      const { columns } = await loadForEdit(actor, projectId, datasetId);
       columnOf(columns, columnId);
       const dependents = columns.filter(
         (column) => column.formula && formulaInputs(column.formula).includes(columnId),

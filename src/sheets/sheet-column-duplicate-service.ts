@@ -11,7 +11,7 @@ export function createColumnDuplicateUseCase(
   context: SheetContext,
   adding: Pick<ColumnUseCases, 'addColumn'>,
 ) {
-  const { data, access, loadReady, columnOf, copiedCells, ownerOf } = context;
+  const { data, loadForEdit, columnOf, copiedCells, ownerOf } = context;
   return {
     /**
      * Copies a column beside itself, as `<name> (copy)` (then `(copy 2)`, …) unless named: a
@@ -26,8 +26,7 @@ export function createColumnDuplicateUseCase(
       columnId: string,
       name?: string,
     ): Promise<ColumnRow> {
-      await access.requireRole(actor, projectId, 'editor');
-      const { columns } = await loadReady(projectId, datasetId);
+      const { columns } = await loadForEdit(actor, projectId, datasetId);
       const source = columnOf(columns, columnId);
       let copyName = name ?? `${source.name} (copy)`;
       for (

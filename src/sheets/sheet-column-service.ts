@@ -89,7 +89,7 @@ export async function publishColumns(
  * current column names) and publish `columns-change` with the dataset's columns.
  */
 export function createColumnUseCases(context: SheetContext, formulas: FormulaUpdates) {
-  const { store, data, access, loadReady, columnOf, publish } = context;
+  const { store, data, loadForEdit, columnOf, publish } = context;
 
   const columnsChanged = (datasetId: string) => publishColumns(context, datasetId);
 
@@ -106,8 +106,7 @@ export function createColumnUseCases(context: SheetContext, formulas: FormulaUpd
       input: CreateColumnInput,
       options: { ai?: (trx: Transaction<DB>, column: ColumnRow) => Promise<void> } = {},
     ): Promise<ColumnRow> {
-      await access.requireRole(actor, projectId, 'editor');
-      const { columns } = await loadReady(projectId, datasetId);
+      const { columns } = await loadForEdit(actor, projectId, datasetId);
       const parsed = createColumnSchema.parse(input);
       if (options.ai && parsed.formula !== undefined)
         throw validationError('An AI column has no formula', [
@@ -154,8 +153,7 @@ export function createColumnUseCases(context: SheetContext, formulas: FormulaUpd
       columnId: string,
       changes: { name?: string; type?: ColumnType; hidden?: boolean; formula?: string },
     ) {
-      await access.requireRole(actor, projectId, 'editor');
-      const { columns } = await loadReady(projectId, datasetId);
+      const { columns } = await loadForEdit(actor, projectId, datasetId);
       const column = columnOf(columns, columnId);
       let typeChange: Awaited<ReturnType<SheetDataStore['changeColumnType']>> | undefined;
       // Every check before any write: a formula that does not parse or bind changes nothing.
@@ -218,8 +216,7 @@ export function createColumnUseCases(context: SheetContext, formulas: FormulaUpd
 
     /** Returns the dataset's columns in their new order. */
     async reorderColumns(actor: Actor, projectId: string, datasetId: string, columnIds: string[]) {
-      await access.requireRole(actor, projectId, 'editor');
-      const { columns } = await loadReady(projectId, datasetId);
+      const { columns } = await loadForEdit(actor, projectId, datasetId);
       const known = new Set(columns.map((column) => column.id));
       if (
         columnIds.length !== columns.length ||

@@ -167,13 +167,16 @@ describe('sheet data store (DuckDB)', () => {
       [12, 122],
       [13, 115],
     ]);
+    /** A window of the rows sorted by score. */
+    const byScore = (offset: number, limit: number) =>
+      store.window(id, columns, {
+        offset,
+        limit,
+        sort: [{ columnId: score.id, direction: 'asc' }],
+        filters: [],
+      });
     // Above the threshold (50): served from a cached ordering.
-    const big = await store.window(id, columns, {
-      offset: 150,
-      limit: 2,
-      sort: [{ columnId: score.id, direction: 'asc' }],
-      filters: [],
-    });
+    const big = await byScore(150, 2);
     expect(big.total).toBe(200);
     expect(big.rows.map((row) => [row.ordinal, row.cells[score.id]!.value])).toEqual([
       [151, 150],
@@ -181,23 +184,13 @@ describe('sheet data store (DuckDB)', () => {
     ]);
     // A write invalidates the cached ordering.
     await store.deleteRows(id, [1n]);
-    const after = await store.window(id, columns, {
-      offset: 150,
-      limit: 1,
-      sort: [{ columnId: score.id, direction: 'asc' }],
-      filters: [],
-    });
+    const after = await byScore(150, 1);
     expect(after.total).toBe(199);
     expect(after.rows[0]!.cells[score.id]!.value).toBe(151);
     // A value write to the sort column re-sorts; one to another column keeps the ordering.
     await store.compareAndSetCells(id, score, [{ rowId: 2n, expectedVersion: 0, value: 10_000 }]);
     await store.compareAndSetCells(id, name, [{ rowId: 3n, expectedVersion: 0, value: 'renamed' }]);
-    const resorted = await store.window(id, columns, {
-      offset: 198,
-      limit: 1,
-      sort: [{ columnId: score.id, direction: 'asc' }],
-      filters: [],
-    });
+    const resorted = await byScore(198, 1);
     expect(resorted.rows[0]).toMatchObject({ rowId: '2', ordinal: 199 });
     const range = await store.window(id, columns, {
       offset: 0,

@@ -34,6 +34,24 @@ describe('sheet routes', () => {
 
   const post = (url: string, payload: unknown, who = members.editor) =>
     t.app.inject({ method: 'POST', url, headers: who.headers, payload: payload as object });
+  /** A dataset made by the editor, as the API presents it. */
+  const newDataset = async (
+    name: string,
+    rows: number,
+    columns: { name: string; type?: string }[],
+  ) => (await post(`${base}/datasets`, { name, rows, columns })).json();
+  /** An editor's upload of one file as multipart form data. */
+  const upload = (filename: string, content: string | Buffer, query = '') => {
+    const { body, contentType } = multipart(filename, content);
+    return t.app.inject({
+      method: 'POST',
+      url: `${base}/imports${query}`,
+      headers: { ...members.editor.headers, 'content-type': contentType },
+      payload: body,
+    });
+  };
+  /** A ZIP's signature and nothing readable after it. */
+  const brokenZip = Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.alloc(64, 7)]);
 
   it('needs a session, hides other projects, and refuses viewers writing', async () => {
     expect((await t.app.inject({ method: 'GET', url: `${base}/datasets` })).statusCode).toBe(401);
@@ -111,13 +129,10 @@ describe('sheet routes', () => {
   });
 
   it('edits many cells in one request: per-cell conflicts; a bad item names its field and writes nothing', async () => {
-    const dataset = (
-      await post(`${base}/datasets`, {
-        name: 'Paste',
-        rows: 3,
-        columns: [{ name: 'Name' }, { name: 'N', type: 'integer' }],
-      })
-    ).json();
+    const dataset = await newDataset('Paste', 3, [
+      { name: 'Name' },
+      { name: 'N', type: 'integer' },
+    ]);
     const [name, n] = dataset.columns;
     const url = `${base}/datasets/${dataset.id}`;
     const bulk = (cells: unknown[], who = members.editor) =>
@@ -191,13 +206,7 @@ describe('sheet routes', () => {
   });
 
   it('takes a full 10,000-cell paste, larger than the default body limit, in one request', async () => {
-    const dataset = (
-      await post(`${base}/datasets`, {
-        name: 'Big paste',
-        rows: 5_000,
-        columns: [{ name: 'A' }, { name: 'B' }],
-      })
-    ).json();
+    const dataset = await newDataset('Big paste', 5_000, [{ name: 'A' }, { name: 'B' }]);
     const cells = Array.from({ length: 5_000 }, (_, index) =>
       dataset.columns.map((column: { id: string }) => ({
         rowId: String(index + 1),
@@ -225,18 +234,13 @@ describe('sheet routes', () => {
   });
 
   it('uploads, imports through the job, and exports streamed with formula escaping', async () => {
-    const { body, contentType } = multipart(
+    const uploaded = await upload(
       '../../../etc/passwd.csv',
       'name,score\n=cmd|calc,1\nBob,2\n',
+      '?start=true&name=Scores',
     );
-    const upload = await t.app.inject({
-      method: 'POST',
-      url: `${base}/imports?start=true&name=Scores`,
-      headers: { ...members.editor.headers, 'content-type': contentType },
-      payload: body,
-    });
-    expect(upload.statusCode).toBe(201);
-    const started = upload.json();
+    expect(uploaded.statusCode).toBe(201);
+    const started = uploaded.json();
     // Busboy keeps only the base name; either way it is display data, never a path on disk.
     expect(started).toMatchObject({ status: 'queued', displayName: 'passwd.csv' });
     const current = await eventually(
@@ -260,30 +264,15 @@ describe('sheet routes', () => {
     expect(exported.statusCode).toBe(200);
     expect(exported.headers['content-disposition']).toContain('Scores.csv');
     expect(exported.body).toBe("name,score\n'=cmd|calc,1\nBob,2\n");
-    const zip = multipart(
-      'data.csv',
-      Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.alloc(64, 7)]),
-    );
-    const refused = await t.app.inject({
-      method: 'POST',
-      url: `${base}/imports`,
-      headers: { ...members.editor.headers, 'content-type': zip.contentType },
-      payload: zip.body,
-    });
+    const refused = await upload('data.csv', brokenZip);
     expect(refused.statusCode).toBe(415);
     expect(refused.json().error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
   });
 
   it('previews an upload again with options (editors only, bad options name their field)', async () => {
-    const { body, contentType } = multipart('fruit.csv', 'apple\nbanana\ncherry\n');
-    const upload = await t.app.inject({
-      method: 'POST',
-      url: `${base}/imports`,
-      headers: { ...members.editor.headers, 'content-type': contentType },
-      payload: body,
-    });
-    expect(upload.statusCode).toBe(201);
-    const { id } = upload.json();
+    const uploaded = await upload('fruit.csv', 'apple\nbanana\ncherry\n');
+    expect(uploaded.statusCode).toBe(201);
+    const { id } = uploaded.json();
     const url = `${base}/imports/${id}/preview`;
     const previewed = await post(url, { csv: { header: false } });
     expect(previewed.statusCode).toBe(200);
@@ -296,28 +285,13 @@ describe('sheet routes', () => {
     const bad = await post(url, { csv: { decimalSeparator: ';' } });
     expect(bad.statusCode).toBe(400);
     expect(JSON.stringify(bad.json().error)).toContain('decimalSeparator');
-    const broken = multipart(
-      'book.xlsx',
-      Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), Buffer.alloc(64, 7)]),
-    );
-    const refused = await t.app.inject({
-      method: 'POST',
-      url: `${base}/imports`,
-      headers: { ...members.editor.headers, 'content-type': broken.contentType },
-      payload: broken.body,
-    });
+    const refused = await upload('book.xlsx', brokenZip);
     expect(refused.statusCode).toBe(415);
     expect(refused.json().error.message).toContain('could not be read as an XLSX workbook');
   });
 
   it("cuts XLSX cells to Excel's 32,767-character limit, marked, and counts them in a header", async () => {
-    const dataset = (
-      await post(`${base}/datasets`, {
-        name: 'Long cells',
-        rows: 3,
-        columns: [{ name: 'Text' }, { name: 'Note' }],
-      })
-    ).json();
+    const dataset = await newDataset('Long cells', 3, [{ name: 'Text' }, { name: 'Note' }]);
     const [text, note] = dataset.columns;
     const url = `${base}/datasets/${dataset.id}`;
     const long = `${'a'.repeat(39_999)}z`;
@@ -369,16 +343,14 @@ describe('sheet routes', () => {
     expect(csv.body).toContain(long);
     const none = await t.app.inject({
       method: 'GET',
-      url: `${base}/datasets/${(await post(`${base}/datasets`, { name: 'Short', rows: 1, columns: [{ name: 'A' }] })).json().id}/export?format=xlsx`,
+      url: `${base}/datasets/${(await newDataset('Short', 1, [{ name: 'A' }])).id}/export?format=xlsx`,
       headers: members.viewer.headers,
     });
     expect(none.headers['x-braincells-truncated-cells']).toBe('0');
   });
 
   it('streams dataset changes over SSE with ids, and resumes after Last-Event-ID', async () => {
-    const dataset = (
-      await post(`${base}/datasets`, { name: 'Live', rows: 2, columns: [{ name: 'A' }] })
-    ).json();
+    const dataset = await newDataset('Live', 2, [{ name: 'A' }]);
     const url = `${base}/datasets/${dataset.id}`;
     const address = await t.app.listen({ port: 0, host: '127.0.0.1' });
     const port = (t.app.server.address() as AddressInfo).port;

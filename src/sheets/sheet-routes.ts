@@ -5,7 +5,6 @@ import { cellRoutes } from './sheet-cell-routes.ts';
 import { columnRoutes } from './sheet-column-routes.ts';
 import { datasetRoutes } from './sheet-dataset-routes.ts';
 import { type SheetRoutesOptions, sheetRouteTable } from './sheet-route-common.ts';
-import { sqlRoutes } from './sheet-sql-routes.ts';
 import { windowRoutes } from './sheet-window-routes.ts';
 
 export { TRUNCATED_CELLS_HEADER } from './sheet-dataset-routes.ts';
@@ -27,7 +26,7 @@ export const sheetRoutes: FastifyPluginAsyncZod<SheetRoutesOptions> = async (app
     },
   });
   const route = sheetRouteTable(app);
-  for (const part of [datasetRoutes, columnRoutes, cellRoutes, windowRoutes, sqlRoutes]) {
+  for (const part of [datasetRoutes, columnRoutes, cellRoutes, windowRoutes]) {
     part(route, options, app);
   }
   importRoutes(route, options);

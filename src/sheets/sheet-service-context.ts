@@ -56,6 +56,12 @@ export function createSheetContext(deps: SheetServiceDeps) {
     return { dataset, columns };
   };
 
+  /** An editor's use case on a ready dataset: the one access check, then the dataset. */
+  const loadForEdit = async (actor: Actor, projectId: string, datasetId: string) => {
+    await deps.access.requireRole(actor, projectId, 'editor');
+    return loadReady(projectId, datasetId);
+  };
+
   const columnOf = (columns: readonly ColumnRow[], columnId: string) => {
     const column = columns.find((candidate) => candidate.id === columnId);
     if (!column) throw notFound('column', columnId);
@@ -100,6 +106,7 @@ export function createSheetContext(deps: SheetServiceDeps) {
       extensions.find((candidate) => candidate.kinds.includes(kind)),
     loadDataset,
     loadReady,
+    loadForEdit,
     columnOf,
     publish,
     copiedCells,

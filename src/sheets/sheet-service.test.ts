@@ -1,11 +1,18 @@
 import { describe, expect, it } from 'vitest';
+import { eventually } from '../../test/eventually.ts';
 import type { TestPlatform } from '../../test/test-platform.ts';
 import type { Actor } from '../access/actor.ts';
+import type { StreamEvent } from '../platform/events.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { presentColumn, presentDataset } from './sheet-presenter.ts';
 import type { CellValue } from './sheet-schema.ts';
 import { datasetStream, type SheetExtension } from './sheet-service.ts';
-import { openSheetsTestEnvForFile, sheetsOn, testActor } from './sheet-test-helpers.ts';
+import {
+  openSheetsTestEnvForFile,
+  peopleWithLabel,
+  sheetsOn,
+  testActor,
+} from './sheet-test-helpers.ts';
 
 describe('sheet service', () => {
   let platform: TestPlatform;
@@ -189,12 +196,7 @@ describe('sheet service', () => {
   });
 
   it('edits many cells in one transaction: per-cell conflicts, casts, AI cells validated, one event per column', async () => {
-    const dataset = await create();
-    const [name, age] = dataset.columns;
-    const label = await module.sheets.addColumn(editor, projectId, dataset.id, {
-      name: 'Label',
-      formula: 'upper({{Name}})',
-    });
+    const { dataset, name, age, label } = await peopleWithLabel(module, editor, projectId);
     const ai = await module.sheets.addColumn(
       editor,
       projectId,
@@ -206,8 +208,25 @@ describe('sheet service', () => {
     await module.sheets.writeCells(editor, projectId, dataset.id, ai.id, [
       { rowId: 3n, expectedVersion: 0, state: { status: 'error', error: 'boom' } },
     ]);
-    await editValue(editor, dataset.id, 1n, name!.id, 0, 'Ada');
+    // The bus writes each event to its log before handing it on: the first edit's events (its
+    // cell and the formula's recompute) are taken before the bulk edit, and its own awaited.
     const subscription = await module.events.subscribe(datasetStream(dataset.id));
+    const taken: StreamEvent[] = [];
+    const takeUntil = (done: (list: StreamEvent[]) => boolean, what: string) =>
+      eventually(
+        () => {
+          taken.push(...subscription.take().filter((event) => event.type === 'cells-update'));
+          return taken;
+        },
+        done,
+        { what },
+      );
+    await editValue(editor, dataset.id, 1n, name!.id, 0, 'Ada');
+    await takeUntil(
+      (list) => list.some((event) => (event.data as { columnId: string }).columnId === label.id),
+      "the first edit's formula recompute",
+    );
+    taken.length = 0;
     const result = await module.sheets.editCells(editor, projectId, dataset.id, [
       // Stale: the client saw version 0, someone wrote version 1 meanwhile.
       { rowId: '1', columnId: name!.id, value: 'Bob', expectedVersion: 0 },
@@ -244,7 +263,7 @@ describe('sheet service', () => {
     });
     expect(cellsOf('2')[label.id]!.value).toBe('CY');
     expect(cellsOf('3')[label.id]!.value).toBe('DI');
-    const events = subscription.take().filter((event) => event.type === 'cells-update');
+    const events = await takeUntil((list) => list.length >= 4, 'four cells-update events');
     subscription.close();
     // One event per column written (the formula's recompute included), not one per cell.
     expect(
@@ -261,12 +280,7 @@ describe('sheet service', () => {
   });
 
   it('refuses a bad item of a bulk edit naming it, and writes nothing', async () => {
-    const dataset = await create();
-    const [name, age] = dataset.columns;
-    const label = await module.sheets.addColumn(editor, projectId, dataset.id, {
-      name: 'Label',
-      formula: 'upper({{Name}})',
-    });
+    const { dataset, name, age, label } = await peopleWithLabel(module, editor, projectId);
     const good = { rowId: '1', columnId: name!.id, value: 'Ada', expectedVersion: 0 };
     const refused: [unknown, object][] = [
       [
@@ -580,7 +594,6 @@ describe('sheet service', () => {
 
   it('gives every plugged-in extension its say: readers of a column, a forced delete, a dataset copy', async () => {
     const own = sheetsOn(platform);
-    own.access.grant(editor.userId, projectId, 'editor');
     const calls: string[] = [];
     const extension = (label: string): SheetExtension => ({
       kinds: [],

@@ -41,6 +41,13 @@ describe('SQL sandbox under attack', () => {
   const post = (url: string, payload: unknown, who: TestSession) =>
     t.app.inject({ method: 'POST', url, headers: who.headers, payload: payload as object });
 
+  /** A dataset made by the editor, as the API presents it. */
+  const newDataset = async (
+    name: string,
+    rows: number,
+    columns: { name: string; type?: string }[],
+  ) => (await post(base, { name, rows, columns }, members.editor)).json();
+
   beforeAll(async () => {
     t = await createTestApp({
       config: {
@@ -102,12 +109,7 @@ describe('SQL sandbox under attack', () => {
     );
     expect(keyMaterial.length).toBeGreaterThan(0);
 
-    const created = await post(
-      base,
-      { name: 'Mine', rows: 3, columns: [{ name: 'Name' }, { name: 'N', type: 'integer' }] },
-      members.editor,
-    );
-    mine = created.json();
+    mine = await newDataset('Mine', 3, [{ name: 'Name' }, { name: 'N', type: 'integer' }]);
     const duckdbFile = t.platform.duckdb.path;
     attacks = [
       // CTE shadowing at every nesting level: a CTE is in scope only inside its own WITH.
@@ -358,12 +360,7 @@ describe('SQL sandbox under attack', () => {
   });
 
   it('a row append never answers 500 after writing its row: a formula failing as a whole marks its cells', async () => {
-    const created = await post(
-      base,
-      { name: 'Appends', rows: 1, columns: [{ name: 'N', type: 'integer' }] },
-      members.editor,
-    );
-    const dataset = created.json();
+    const dataset = await newDataset('Appends', 1, [{ name: 'N', type: 'integer' }]);
     const n = dataset.columns[0].id;
     const formula = await post(
       `${base}/${dataset.id}/columns`,
@@ -394,12 +391,7 @@ describe('SQL sandbox under attack', () => {
   });
 
   it('recomputes chained formulas after an edit in evaluation order (one sandbox session)', async () => {
-    const created = await post(
-      base,
-      { name: 'Chain', rows: 2, columns: [{ name: 'Price', type: 'number' }] },
-      members.editor,
-    );
-    const dataset = created.json();
+    const dataset = await newDataset('Chain', 2, [{ name: 'Price', type: 'number' }]);
     const price = dataset.columns[0].id;
     const url = `${base}/${dataset.id}/columns`;
     const taxed = await post(

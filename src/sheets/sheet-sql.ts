@@ -2,7 +2,11 @@ import { rm } from 'node:fs/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { AppError, validationError } from '../platform/app-error.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
-import { SandboxLimitError, SandboxQueryError } from '../platform/duckdb/duckdb-sandbox.ts';
+import {
+  SandboxLimitError,
+  SandboxQueryError,
+  type SandboxRows,
+} from '../platform/duckdb/duckdb-sandbox.ts';
 import { datasetTable, stateColumn, valueColumn } from './sheet-query.ts';
 import type { ColumnType } from './sheet-schema.ts';
 
@@ -46,11 +50,8 @@ export interface SqlColumn {
   type: ColumnType;
 }
 
-export interface SqlResult {
-  columns: { name: string; type: string }[];
-  rows: Record<string, unknown>[];
-  truncated: boolean;
-}
+/** Column names and types, at most the row cap of plain values, and whether rows were cut. */
+export type SqlResult = SandboxRows;
 
 interface AstNode {
   [key: string]: unknown;

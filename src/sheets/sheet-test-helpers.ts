@@ -4,40 +4,12 @@ import {
   openTestPlatform,
   type TestPlatform,
   type TestStorage,
+  testConfig,
 } from '../../test/test-platform.ts';
 import type { Actor } from '../access/actor.ts';
-import type { ProjectAccess, ProjectRole } from '../access/project-access.ts';
-import { PROJECT_ROLES } from '../access/project-access.ts';
-import { forbidden, notFound } from '../platform/app-error.ts';
-import { createInProcessEventBus } from '../platform/events.ts';
+import type { ProjectRole } from '../access/project-access.ts';
+import { createFeatures } from '../features.ts';
 import { uuidv7 } from '../platform/ids.ts';
-import { createSheetImportService } from './import/sheet-import-service.ts';
-import { createSheetDataStore } from './sheet-data-store.ts';
-import { createSheetService } from './sheet-service.ts';
-import { createSheetStore } from './sheet-store.ts';
-
-/** A ProjectAccess port fake: roles per (user, project), recording every check. */
-export function fakeAccess(roles: Record<string, Record<string, ProjectRole>> = {}) {
-  const checks: { userId: string; projectId: string; minimum: ProjectRole }[] = [];
-  const access: ProjectAccess & {
-    checks: typeof checks;
-    grant(userId: string, projectId: string, role: ProjectRole): void;
-  } = {
-    checks,
-    grant(userId, projectId, role) {
-      roles[userId] = { ...roles[userId], [projectId]: role };
-    },
-    async requireRole(actor: Actor, projectId: string, minimum: ProjectRole) {
-      checks.push({ userId: actor.userId, projectId, minimum });
-      if (actor.isAdmin) return 'owner';
-      const role = roles[actor.userId]?.[projectId];
-      if (!role) throw notFound('project', projectId);
-      if (PROJECT_ROLES.indexOf(role) < PROJECT_ROLES.indexOf(minimum)) throw forbidden();
-      return role;
-    },
-  };
-  return access;
-}
 
 export function testActor(userId = uuidv7()): Actor {
   return {
@@ -65,44 +37,77 @@ export async function insertProject(platform: TestPlatform, userId?: string) {
   return projectId;
 }
 
-/** The sheets module wired on a test platform, with a fake access port. */
+/**
+ * The sheets module of a test platform, wired by the composition root as the app wires it
+ * (createFeatures, imports executed by their caller), with the real project access: `grant`
+ * makes a user a member of a project.
+ */
 export function sheetsOn(
   platform: TestPlatform,
-  options: { orderingCacheThreshold?: number; addressAllowed?: (address: string) => boolean } = {},
+  options: { addressAllowed?: (address: string) => boolean } = {},
 ) {
-  const access = fakeAccess();
-  const events = createInProcessEventBus();
-  const store = createSheetStore(platform.database.db);
-  const data = createSheetDataStore({
-    duckdb: platform.duckdb,
-    ...(options.orderingCacheThreshold
-      ? { orderingCacheThreshold: options.orderingCacheThreshold }
-      : {}),
+  const features = createFeatures(platform, {
+    useJobs: false,
+    ...(options.addressAllowed ? { sheets: { addressAllowed: options.addressAllowed } } : {}),
   });
-  const sheets = createSheetService({
-    store,
-    data,
-    access,
-    events,
-    duckdb: platform.duckdb,
-    settings: {
-      retentionDays: platform.config.sheets.retentionDays,
-      sqlTimeoutMs: 2_000,
-      sqlMaxRows: 1_000,
-    },
+  return {
+    ...features.sheets,
+    access: features.core.access,
+    /** Makes `userId` (created if new) a member of the project with `role`. */
+    grant: (userId: string, projectId: string, role: ProjectRole) =>
+      grantRole(platform, userId, projectId, role),
+  };
+}
+
+/** A membership row (and the user, if new): the real access check then lets them in. */
+export async function grantRole(
+  platform: TestPlatform,
+  userId: string,
+  projectId: string,
+  role: ProjectRole,
+) {
+  await platform.database.db
+    .insertInto('app_user')
+    .values({ id: userId, email: `${userId}@example.test`, password_hash: 'x' })
+    .onConflict((conflict) => conflict.column('id').doNothing())
+    .execute();
+  await platform.database.db
+    .insertInto('project_member')
+    .values({ project_id: projectId, user_id: userId, role })
+    // A changed role only: an update fires the "project keeps an owner" trigger.
+    .onConflict((conflict) =>
+      conflict
+        .columns(['project_id', 'user_id'])
+        .doUpdateSet({ role })
+        .where('project_member.role', '<>', role),
+    )
+    .execute();
+}
+
+/**
+ * The "People" dataset most sheet tests start from: three empty rows, Name (text) and Age
+ * (integer), and a formula column Label = upper(Name).
+ */
+export async function peopleWithLabel(
+  module: Pick<ReturnType<typeof sheetsOn>, 'sheets'>,
+  editor: Actor,
+  projectId: string,
+  name = 'People',
+) {
+  const dataset = await module.sheets.createDataset(editor, projectId, {
+    name,
+    rows: 3,
+    columns: [
+      { name: 'Name', type: 'text' },
+      { name: 'Age', type: 'integer' },
+    ],
   });
-  const imports = createSheetImportService({
-    store,
-    data,
-    access,
-    events,
-    duckdb: platform.duckdb,
-    jobs: undefined,
-    logger: platform.logger,
-    settings: { ...platform.config.sheets, dataDir: platform.config.dataDir },
-    ...(options.addressAllowed ? { addressAllowed: options.addressAllowed } : {}),
+  const [nameColumn, age] = dataset.columns;
+  const label = await module.sheets.addColumn(editor, projectId, dataset.id, {
+    name: 'Label',
+    formula: 'upper({{Name}})',
   });
-  return { access, events, store, data, sheets, imports };
+  return { dataset, name: nameColumn!, age: age!, label };
 }
 
 /** A test file's sheets: a copied platform, the module, an editor and a viewer on one project. */
@@ -120,13 +125,15 @@ export function openSheetsTestEnvForFile(use: (env: SheetsTestEnv) => void | Pro
   let env: SheetsTestEnv | undefined;
   beforeAll(async () => {
     const storage = await createTestStorage();
-    const platform = await openTestPlatform(storage);
+    // SQL limits small enough for a test to reach.
+    const sheets = { ...testConfig(storage).sheets, sqlTimeoutMs: 2_000, sqlMaxRows: 1_000 };
+    const platform = await openTestPlatform(storage, { sheets });
     const module = sheetsOn(platform);
     const editor = testActor();
     const viewer = testActor();
     const projectId = await insertProject(platform, editor.userId);
-    module.access.grant(editor.userId, projectId, 'editor');
-    module.access.grant(viewer.userId, projectId, 'viewer');
+    await module.grant(editor.userId, projectId, 'editor');
+    await module.grant(viewer.userId, projectId, 'viewer');
     env = { storage, platform, module, editor, viewer, projectId };
     await use(env);
   });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { SqlResultView } from '../shared/api-types.ts';
 import { presentWindow } from './sheet-presenter.ts';
 import {
   datasetParams,
@@ -8,7 +9,10 @@ import {
 } from './sheet-route-common.ts';
 import { rowIdStringSchema, windowQuerySchema } from './sheet-schema.ts';
 
-/** Paged reads: a window of rows by offset or keyset, or sorted, filtered and searched. */
+/**
+ * Reads: a window of rows by offset or keyset, or sorted, filtered and searched; and read-only
+ * SQL over the dataset (column names and plain values).
+ */
 export const windowRoutes: SheetRoutesPart = (route, { sheets }) => {
   route.get(
     `${datasetPath}/rows`,
@@ -44,5 +48,17 @@ export const windowRoutes: SheetRoutesPart = (route, { sheets }) => {
       body: windowQuerySchema,
     },
     async (request) => presentWindow(await sheets.readWindow(...inDataset(request), request.body)),
+  );
+
+  route.post(
+    `${datasetPath}/sql`,
+    {
+      summary: 'Read-only SQL over this dataset (SELECT … FROM dataset)',
+      config: { readOnly: true },
+      params: datasetParams,
+      body: z.object({ sql: z.string().min(1).max(100_000) }),
+    },
+    async (request): Promise<SqlResultView> =>
+      sheets.runSql(...inDataset(request), request.body.sql),
   );
 };

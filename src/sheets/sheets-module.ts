@@ -35,6 +35,10 @@ export function createSheetsModule(deps: {
   access: ProjectAccess;
   audit: AuditRecorder;
   events: EventBus;
+  /** False (the CLI, tests): imports are executed by their caller, never queued. Default true. */
+  useJobs?: boolean | undefined;
+  /** Tests let a loopback server stand in for a public address in URL imports. */
+  addressAllowed?: ((address: string) => boolean) | undefined;
 }) {
   const { platform, access, events } = deps;
   const store = createSheetStore(platform.database.db);
@@ -71,9 +75,10 @@ export function createSheetsModule(deps: {
     access,
     events,
     duckdb: platform.duckdb,
-    jobs: platform.jobs,
+    jobs: (deps.useJobs ?? true) ? platform.jobs : undefined,
     logger: platform.logger,
     settings: { ...platform.config.sheets, dataDir: platform.config.dataDir },
+    ...(deps.addressAllowed ? { addressAllowed: deps.addressAllowed } : {}),
   });
 
   /** Queues a self-rescheduling job once (a singleton already queued answers "not queued"). */

@@ -27,6 +27,17 @@ export interface ConvertResult {
 
 const REJECTS_KEPT = 100;
 
+/** Why a line or document is not one JSON object (undefined when it is). */
+function notAnObject(text: string): string | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (!value || typeof value !== 'object' || Array.isArray(value)) return 'not a JSON object';
+    return undefined;
+  } catch (error) {
+    return `invalid JSON: ${(error as Error).message.slice(0, 200)}`;
+  }
+}
+
 /** Limits of one conversion: the bytes it may write, the rows it converts, its signal. */
 export interface ConvertLimits {
   /** Past this many bytes written the conversion stops with 413 (the import cap). */
@@ -120,14 +131,7 @@ export async function cleanJsonLines(
         await out.write('\n');
         continue;
       }
-      let reason: string | undefined;
-      try {
-        const value: unknown = JSON.parse(line);
-        if (!value || typeof value !== 'object' || Array.isArray(value))
-          reason = 'not a JSON object';
-      } catch (error) {
-        reason = `invalid JSON: ${(error as Error).message.slice(0, 200)}`;
-      }
+      const reason = notAnObject(line);
       if (reason) {
         rejected++;
         if (rejects.length < REJECTS_KEPT)
@@ -365,13 +369,7 @@ export async function jsonDocumentsToLines(
     pieces = [];
     size = 0;
     capturing = false;
-    let reason: string | undefined;
-    try {
-      const value: unknown = JSON.parse(text);
-      if (!value || typeof value !== 'object' || Array.isArray(value)) reason = 'not a JSON object';
-    } catch (error) {
-      reason = `invalid JSON: ${(error as Error).message.slice(0, 200)}`;
-    }
+    const reason = notAnObject(text);
     if (reason) {
       rejected++;
       if (rejects.length < REJECTS_KEPT)

@@ -51,7 +51,7 @@ describe('imports of quirky and expanding files', () => {
     editor = testActor();
     projectId = await insertProject(platform, editor.userId);
     module = sheetsOn(platform);
-    module.access.grant(editor.userId, projectId, 'editor');
+    await module.grant(editor.userId, projectId, 'editor');
   });
   afterAll(async () => {
     await platform.close();

@@ -29,6 +29,30 @@ export function createImportSources(
 ) {
   const { store, access, settings, loadImport } = context;
   const dir = context.dir;
+
+  /** The one access check of a new import (editors), then its options parsed. */
+  const editorsOptions = async (actor: Actor, projectId: string, options?: ImportOptions) => {
+    await access.requireRole(actor, projectId, 'editor');
+    return importOptionsSchema.parse(options ?? {});
+  };
+
+  /** A new import row of this project, by this actor, waiting (`uploaded`) for its start. */
+  const insertUploaded = (
+    actor: Actor,
+    projectId: string,
+    row: Omit<
+      Parameters<typeof store.insertImport>[0],
+      'id' | 'project_id' | 'status' | 'created_by'
+    >,
+  ) =>
+    store.insertImport({
+      id: uuidv7(),
+      project_id: projectId,
+      status: 'uploaded',
+      created_by: creatorOf(actor),
+      ...row,
+    });
+
   return {
     /**
      * An upload: streams the body to a temp file (size-capped), sniffs and previews it.
@@ -44,8 +68,7 @@ export function createImportSources(
         start?: boolean;
       },
     ) {
-      await access.requireRole(actor, projectId, 'editor');
-      const options = importOptionsSchema.parse(input.options ?? {});
+      const options = await editorsOptions(actor, projectId, input.options);
       // Display data only: control characters (NUL cannot be stored) become '_'.
       const displayName = stripControlCharacters(input.filename, '_').slice(0, 1_000) || 'upload';
       const { path: file, size } = await streamToTempFile(
@@ -61,18 +84,14 @@ export function createImportSources(
         throw error;
       }
       for (const extra of prepared.cleanup) await rm(extra, { force: true });
-      const row = await store.insertImport({
-        id: uuidv7(),
-        project_id: projectId,
+      const row = await insertUploaded(actor, projectId, {
         source: 'upload',
         display_name: displayName,
         format: prepared.format,
-        status: 'uploaded',
         options: JSON.stringify(options),
         preview: storableJson(presentPreview(prepared)),
         file_path: path.basename(file),
         size_bytes: size,
-        created_by: creatorOf(actor),
       });
       if (input.start) return startImport(actor, projectId, row.id, options);
       return presentImport(row);
@@ -115,20 +134,15 @@ export function createImportSources(
       projectId: string,
       input: { url: string; options?: ImportOptions },
     ) {
-      await access.requireRole(actor, projectId, 'editor');
-      const options = importOptionsSchema.parse(input.options ?? {});
+      const options = await editorsOptions(actor, projectId, input.options);
       const url = z
         .url({ protocol: /^https?$/ })
         .max(4_000)
         .parse(input.url);
-      const row = await store.insertImport({
-        id: uuidv7(),
-        project_id: projectId,
+      const row = await insertUploaded(actor, projectId, {
         source: 'url',
         display_name: url,
-        status: 'uploaded',
         options: JSON.stringify(options),
-        created_by: creatorOf(actor),
       });
       return startImport(actor, projectId, row.id, options);
     },
@@ -138,17 +152,12 @@ export function createImportSources(
       projectId: string,
       input: { repo: string; file: string; revision?: string; options?: ImportOptions },
     ) {
-      await access.requireRole(actor, projectId, 'editor');
-      const options = importOptionsSchema.parse(input.options ?? {});
+      const options = await editorsOptions(actor, projectId, input.options);
       const hub = hubSourceSchema.parse(input);
-      const row = await store.insertImport({
-        id: uuidv7(),
-        project_id: projectId,
+      const row = await insertUploaded(actor, projectId, {
         source: 'hf',
         display_name: `${hub.repo}/${hub.file}@${hub.revision}`,
-        status: 'uploaded',
         options: JSON.stringify({ ...options, hub }),
-        created_by: creatorOf(actor),
       });
       return startImport(actor, projectId, row.id, options);
     },
@@ -159,19 +168,14 @@ export function createImportSources(
       projectId: string,
       input: { path: string; options?: ImportOptions },
     ) {
-      await access.requireRole(actor, projectId, 'editor');
-      const options = importOptionsSchema.parse(input.options ?? {});
+      const options = await editorsOptions(actor, projectId, input.options);
       const info = await stat(input.path).catch(() => undefined);
       if (!info?.isFile()) throw notFound('file', input.path);
-      const row = await store.insertImport({
-        id: uuidv7(),
-        project_id: projectId,
+      const row = await insertUploaded(actor, projectId, {
         source: 'path',
         display_name: path.basename(input.path).slice(0, 1_000),
-        status: 'uploaded',
         options: JSON.stringify(options),
         file_path: path.resolve(input.path),
-        created_by: creatorOf(actor),
       });
       return row;
     },

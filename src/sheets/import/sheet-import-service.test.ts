@@ -65,7 +65,7 @@ describe('sheet imports and exports', () => {
     platform.config.sheets.hfHubUrl = base;
     // Loopback stands in for "public" here; 127.0.0.2 stands in for a private address.
     module = sheetsOn(platform, { addressAllowed: (address) => address === '127.0.0.1' });
-    module.access.grant(editor.userId, projectId, 'editor');
+    await module.grant(editor.userId, projectId, 'editor');
   });
   afterAll(async () => {
     server.close();

@@ -78,14 +78,14 @@ export function createViewStore(db: Kysely<DB>) {
       return current ? 'stale' : undefined;
     },
 
-    async delete(datasetId: string, viewId: string) {
-      const result = await db
+    /** Whether the view was there to delete. */
+    delete: (datasetId: string, viewId: string) =>
+      db
         .deleteFrom('dataset_view')
         .where('dataset_id', '=', datasetId)
         .where('id', '=', viewId)
-        .executeTakeFirst();
-      return Number(result.numDeletedRows) > 0;
-    },
+        .executeTakeFirst()
+        .then((result) => result.numDeletedRows > 0n),
   };
 }
 export type ViewStore = ReturnType<typeof createViewStore>;
