@@ -1,16 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { Kysely } from 'kysely';
-import type { Actor } from '../../access/actor.ts';
-import type { AuditRecorder } from '../../access/audit-recorder.ts';
-import type { DB } from '../../migrations/db-schema.ts';
 import { validationError } from '../../platform/app-error.ts';
 import type { DuckDb } from '../../platform/duckdb/duckdb.ts';
 import { type ExportColumn, selectList } from '../export/sheet-export.ts';
+import type { ExportWriter } from '../export/sheet-export-service.ts';
 import { importDir, randomImportPath } from '../import/import-files.ts';
 import { datasetTable, valueColumn } from '../sheet-query.ts';
-import type { SheetService } from '../sheet-service.ts';
 import type { ImageBlobStore } from './image-blob-store.ts';
 import type { ImageStore } from './image-store.ts';
 import { createZipWriter, ZipLimitError } from './image-zip-writer.ts';
@@ -42,17 +38,18 @@ function fileNameSql(alias: string, value: string): string {
   return `substr(${alias}.sha256, 1, 12) || '-' || coalesce(nullif(left(${safe}, 100), ''), 'image')`;
 }
 
-export function createImageExportService(deps: {
-  sheets: Pick<SheetService, 'requireDataset'>;
+/**
+ * The images part of the one export path (export/sheet-export-service.ts `exportWith`): writes
+ * the ZIP or the Parquet file; the service checks access, audits (`images: true` and the files
+ * written) and removes the file if the audit fails.
+ */
+export function createImageExportWriter(deps: {
   duckdb: DuckDb;
   store: Pick<ImageStore, 'heldAmong'>;
   blobs: Pick<ImageBlobStore, 'originalPath'>;
-  audit: AuditRecorder;
-  db: Kysely<DB>;
   dataDir: string;
-}) {
+}): ExportWriter<ImageExportFormat> {
   const { duckdb, store, blobs } = deps;
-
   /** The project's images among the dataset's image cells, in a temp table on `connection`. */
   async function heldTable(
     connection: DuckDBConnection,
@@ -190,64 +187,18 @@ export function createImageExportService(deps: {
     }
   }
 
-  return {
-    /**
-     * A dataset with its images, for viewers and up; audited like every export
-     * (`dataset.export`, with `images: true`).
-     */
-    async exportWithImages(
-      actor: Actor,
-      projectId: string,
-      datasetId: string,
-      request: { format: ImageExportFormat; withMetadata: boolean },
-    ) {
-      const { dataset, columns } = await deps.sheets.requireDataset(actor, projectId, datasetId);
-      const exportColumns = columns.map((column) => ({
-        id: column.id,
-        name: column.name,
-        type: column.type,
-      }));
-      const written = await duckdb.withConnection((connection) =>
-        write(
-          connection,
-          projectId,
-          dataset.id,
-          exportColumns,
-          request.format,
-          request.withMetadata,
-        ),
-      );
-      await deps.audit
-        .record(deps.db, {
-          actor,
-          action: 'dataset.export',
-          entityType: 'dataset',
-          entityId: dataset.id,
-          projectId,
-          summary: {
-            format: request.format,
-            images: true,
-            withMetadata: request.withMetadata,
-            rows: written.rows,
-            imageFiles: written.images,
-            columns: columns.length,
-          },
-        })
-        .catch(async (error: unknown) => {
-          await rm(written.path, { force: true });
-          throw error;
-        });
-      return {
-        path: written.path,
-        datasetName: dataset.name,
-        format: request.format,
-        contentType:
-          request.format === 'parquet' ? 'application/vnd.apache.parquet' : 'application/zip',
-        extension: request.format === 'parquet' ? 'parquet' : 'zip',
-        rows: written.rows,
-      };
-    },
+  return async ({ projectId, datasetId, columns, request }) => {
+    const written = await duckdb.withConnection((connection) =>
+      write(connection, projectId, datasetId, columns, request.format, request.withMetadata),
+    );
+    const parquet = request.format === 'parquet';
+    return {
+      path: written.path,
+      rows: written.rows,
+      contentType: parquet ? 'application/vnd.apache.parquet' : 'application/zip',
+      extension: parquet ? 'parquet' : 'zip',
+      truncatedCells: 0,
+      summary: { images: true, imageFiles: written.images },
+    };
   };
 }
-
-export type ImageExportService = ReturnType<typeof createImageExportService>;

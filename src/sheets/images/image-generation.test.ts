@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventually } from '../../../test/eventually.ts';
 import { generatedPng } from '../../../tools/fake-llm/fake-llm-images.ts';
 import type { Actor } from '../../access/actor.ts';
 import {
   type GenerationTestEnv,
-  openGenerationTestEnv,
+  openGenerationTestEnvForFile,
   sheetsOf,
 } from '../generation/generation-test-helpers.ts';
 import type { ImageReference } from './image-reference.ts';
@@ -20,13 +20,9 @@ const runs = () => env.t.app.generation.runs;
 const imageRequests = () =>
   env.fake.requests.filter((request) => request.path.endsWith('/images/generations'));
 
-beforeAll(async () => {
-  env = await openGenerationTestEnv();
+openGenerationTestEnvForFile((opened) => {
+  env = opened;
 });
-afterAll(async () => {
-  await env?.close();
-});
-beforeEach(() => env.fake.reset());
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 

@@ -8,10 +8,11 @@ import { AppError, validationError } from '../../platform/app-error.ts';
 import { attachment } from '../sheet-dataset-routes.ts';
 import { presentEditedCell } from '../sheet-presenter.ts';
 import { nameSchema, rowIdStringSchema } from '../sheet-schema.ts';
-import { IMAGE_EXPORT_FORMATS, type ImageExportService } from './image-export.ts';
+import { IMAGE_EXPORT_FORMATS } from './image-export.ts';
 import { MAX_IMPORT_FILES } from './image-import.ts';
 import { THUMBNAIL_MEDIA_TYPE } from './image-probe.ts';
 import type { ImageService } from './image-service.ts';
+import type { ImagesModule } from './images-module.ts';
 
 const projectParams = z.object({ projectId: z.uuid() });
 const imageParams = projectParams.extend({
@@ -51,7 +52,7 @@ const notModified = (request: FastifyRequest, sha256: string) =>
 /** Image values HTTP API (docs/images.md): validate → service → bytes or JSON. */
 export const imageRoutes: FastifyPluginAsyncZod<{
   images: ImageService;
-  exports: ImageExportService;
+  exports: ImagesModule['exports'];
 }> = async (app, options) => {
   const { images } = options;
   const tags = ['images'];

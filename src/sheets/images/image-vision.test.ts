@@ -1,9 +1,9 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { imageDigest } from '../../../tools/fake-llm/fake-llm-images.ts';
 import type { Actor } from '../../access/actor.ts';
 import {
   type GenerationTestEnv,
-  openGenerationTestEnv,
+  openGenerationTestEnvForFile,
   sheetsOf,
 } from '../generation/generation-test-helpers.ts';
 import type { ImageReference } from './image-reference.ts';
@@ -16,13 +16,9 @@ const images = () => env.t.app.features.images.images;
 const aiColumns = () => env.t.app.generation.aiColumns;
 const runs = () => env.t.app.generation.runs;
 
-beforeAll(async () => {
-  env = await openGenerationTestEnv();
+openGenerationTestEnvForFile((opened) => {
+  env = opened;
 });
-afterAll(async () => {
-  await env?.close();
-});
-beforeEach(() => env.fake.reset());
 
 async function stored(projectId: string, name: string, bytes: Buffer): Promise<ImageReference> {
   const result = await images().storeImage(projectId, { name, bytes });

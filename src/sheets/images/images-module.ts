@@ -1,9 +1,11 @@
+import type { Actor } from '../../access/actor.ts';
 import type { AuditRecorder } from '../../access/audit-recorder.ts';
 import type { ProjectAccess } from '../../access/project-access.ts';
 import type { Platform } from '../../platform/platform.ts';
+import { createSheetExportService, type ExportRequest } from '../export/sheet-export-service.ts';
 import type { SheetService } from '../sheet-service.ts';
 import { createImageBlobStore } from './image-blob-store.ts';
-import { createImageExportService } from './image-export.ts';
+import { createImageExportWriter, type ImageExportFormat } from './image-export.ts';
 import { createImageService } from './image-service.ts';
 import { createImageStore } from './image-store.ts';
 import { createImageSweep } from './image-sweep.ts';
@@ -32,15 +34,29 @@ export function createImagesModule(deps: {
     sheets: deps.sheets,
     limits: platform.config.images,
   });
-  const exports = createImageExportService({
+  // Exports with images take the one export path with the images part as its writer.
+  const sheetExports = createSheetExportService({
     sheets: deps.sheets,
+    duckdb: platform.duckdb,
+    db: platform.database.db,
+    audit: deps.audit,
+    dataDir: platform.config.dataDir,
+  });
+  const writeImages = createImageExportWriter({
     duckdb: platform.duckdb,
     store,
     blobs,
-    audit: deps.audit,
-    db: platform.database.db,
     dataDir: platform.config.dataDir,
   });
+  const exports = {
+    /** A dataset with its images, for viewers and up; audited with `images: true`. */
+    exportWithImages: (
+      actor: Actor,
+      projectId: string,
+      datasetId: string,
+      request: ExportRequest<ImageExportFormat>,
+    ) => sheetExports.exportWith(actor, projectId, datasetId, request, writeImages),
+  };
   const sweep = createImageSweep({
     store,
     blobs,

@@ -105,22 +105,12 @@ async function callModel(
   cacheMode: 'use' | 'bypass',
 ): Promise<{ text: string; result: LlmCallResult }> {
   const { llm } = state.deps;
-  const { run } = state;
   const current = plan.snapshot;
   let text = '';
   let result: LlmCallResult | undefined;
   const request = {
-    projectId: run.project_id,
-    userId: run.created_by ?? undefined,
+    ...cellCall(state, row, plan),
     feature: 'sheet-cell',
-    entityIds: {
-      datasetId: run.dataset_id,
-      columnId: state.columnId,
-      rowId: row.rowId,
-      runId: run.id,
-    },
-    ...(current.provider ? { provider: current.provider } : {}),
-    model: current.model,
     messages: buildMessages(prompt),
     parameters: current.parameters,
     outputSchema: plan.outputSchema,
@@ -148,6 +138,24 @@ async function callModel(
   if (!result) throw new AppError('PROVIDER_UNAVAILABLE', 'The call ended without an answer');
   countCall(state, result);
   return { text: result.text || text, result };
+}
+
+/** Who a cell's call is for and which model it asks: project, user, the cell's ids, provider. */
+export function cellCall(state: ColumnRunState, row: ScannedRow, plan: PassPlan) {
+  const { run } = state;
+  const current = plan.snapshot;
+  return {
+    projectId: run.project_id,
+    userId: run.created_by ?? undefined,
+    entityIds: {
+      datasetId: run.dataset_id,
+      columnId: state.columnId,
+      rowId: row.rowId,
+      runId: run.id,
+    },
+    ...(current.provider ? { provider: current.provider } : {}),
+    model: current.model,
+  };
 }
 
 /** A call's tokens, cost and cache hit, on the unsaved counters and the run's totals. */

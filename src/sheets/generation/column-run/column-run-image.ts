@@ -4,7 +4,7 @@ import { imagePrompt } from '../../images/image-generation.ts';
 import type { CellValue } from '../../sheet-schema.ts';
 import type { ScannedRow } from '../generation-scope.ts';
 import { renderTemplate } from '../prompt-template.ts';
-import { countCall } from './column-run-ask.ts';
+import { cellCall, countCall } from './column-run-ask.ts';
 import type { ColumnRunState, PassPlan } from './column-run-state.ts';
 
 /**
@@ -22,18 +22,8 @@ export async function askImageModel(
   const generator = state.deps.images;
   if (!generator || current.output.type !== 'image')
     throw new AppError('PROVIDER_ERROR', 'Image generation is not available on this server');
-  const { run } = state;
   const generated = await generator.generate({
-    projectId: run.project_id,
-    userId: run.created_by ?? undefined,
-    entityIds: {
-      datasetId: run.dataset_id,
-      columnId: state.columnId,
-      rowId: row.rowId,
-      runId: run.id,
-    },
-    ...(current.provider ? { provider: current.provider } : {}),
-    model: current.model,
+    ...cellCall(state, row, plan),
     prompt: imagePrompt(current.instructions, renderTemplate(current.template, row.values)),
     size: current.output.size,
     signal,

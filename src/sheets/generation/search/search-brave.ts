@@ -1,11 +1,11 @@
-import { createSearchAdapter, type SearchProvider } from './search-provider.ts';
+import {
+  createSearchAdapter,
+  type KeyedSearchOptions,
+  type SearchProvider,
+} from './search-provider.ts';
 
 /** Brave Search API: GET /res/v1/web/search?q=&count= with X-Subscription-Token; `web.results[]`. */
-export function createBraveSearch(options: {
-  apiKey: string;
-  baseUrl?: string;
-  fetch?: typeof fetch;
-}): SearchProvider {
+export function createBraveSearch(options: KeyedSearchOptions): SearchProvider {
   return createSearchAdapter(
     {
       name: 'brave',

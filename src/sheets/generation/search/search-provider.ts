@@ -122,6 +122,13 @@ export const asArray = (value: unknown): Record<string, unknown>[] =>
   Array.isArray(value) ? value.filter((item) => item && typeof item === 'object') : [];
 
 /** How one search API is asked and read: its request, where its results are, their fields. */
+/** What a keyed search adapter is made with (the default base URL is the provider's own). */
+export interface KeyedSearchOptions {
+  apiKey: string;
+  baseUrl?: string;
+  fetch?: typeof fetch;
+}
+
 export interface SearchApi {
   name: SearchProviderName;
   /** The path (and query string) below the base URL, and the method, headers and body. */

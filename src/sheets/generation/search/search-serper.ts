@@ -1,11 +1,12 @@
-import { createSearchAdapter, listAt, type SearchProvider } from './search-provider.ts';
+import {
+  createSearchAdapter,
+  type KeyedSearchOptions,
+  listAt,
+  type SearchProvider,
+} from './search-provider.ts';
 
 /** Serper (https://serper.dev/): POST /search with X-API-KEY; results in `organic[]`. */
-export function createSerperSearch(options: {
-  apiKey: string;
-  baseUrl?: string;
-  fetch?: typeof fetch;
-}): SearchProvider {
+export function createSerperSearch(options: KeyedSearchOptions): SearchProvider {
   return createSearchAdapter(
     {
       name: 'serper',

@@ -1,11 +1,12 @@
-import { createSearchAdapter, listAt, type SearchProvider } from './search-provider.ts';
+import {
+  createSearchAdapter,
+  type KeyedSearchOptions,
+  listAt,
+  type SearchProvider,
+} from './search-provider.ts';
 
 /** Tavily: POST /search { query, max_results } with a Bearer key; `results[]` with `content`. */
-export function createTavilySearch(options: {
-  apiKey: string;
-  baseUrl?: string;
-  fetch?: typeof fetch;
-}): SearchProvider {
+export function createTavilySearch(options: KeyedSearchOptions): SearchProvider {
   return createSearchAdapter(
     {
       name: 'tavily',
