@@ -185,7 +185,9 @@ for (const backend of testBackends().filter((name) => name === 'postgres')) {
         expect((await fetch(`${url}/metrics`)).status).toBe(200);
         const api = await fetch(`${url}/api/projects`);
         expect(api.status).toBe(404);
-        expect((await api.json()).error.message).toContain('BRAINCELLS_ROLE=worker');
+        expect(((await api.json()) as { error: { message: string } }).error.message).toContain(
+          'BRAINCELLS_ROLE=worker',
+        );
         worker.child.kill('SIGTERM');
         expect((await worker.exited).code).toBe(0);
       } finally {
