@@ -8,6 +8,7 @@ import { createLogger } from '../src/platform/logger.ts';
 import { openPlatform } from '../src/platform/platform.ts';
 import { serverProcesses } from './crash-server.ts';
 import { childEnv, ROOT, type Spawned, spawnCli, spawnNode } from './spawn-server.ts';
+import { createTestStorage, testBackends } from './test-platform.ts';
 
 const processes = serverProcesses();
 const tempDir = () => processes.dataDir('bc-proc-');
@@ -160,6 +161,41 @@ describe('the server process', { timeout: 120_000 }, () => {
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
   });
 });
+
+for (const backend of testBackends().filter((name) => name === 'postgres')) {
+  describe(`a worker process on ${backend}`, { timeout: 120_000 }, () => {
+    it('runs with BRAINCELLS_ROLE=worker, answers the health routes and nothing else', async () => {
+      const storage = await createTestStorage(backend);
+      try {
+        const worker = track(
+          spawnCli(
+            ['serve'],
+            childEnv({
+              BRAINCELLS_DATA_DIR: storage.dataDir,
+              DATABASE_URL: storage.databaseUrl!,
+              BRAINCELLS_ROLE: 'worker',
+              BRAINCELLS_MIGRATE_ON_START: 'false',
+              PORT: '0',
+            }),
+          ),
+        );
+        const url = await worker.ready();
+        expect(worker.stdout()).toMatch(/"role":"worker","mode":"postgres"/);
+        expect((await fetch(`${url}/readyz`)).status).toBe(200);
+        expect((await fetch(`${url}/metrics`)).status).toBe(200);
+        const api = await fetch(`${url}/api/projects`);
+        expect(api.status).toBe(404);
+        expect(((await api.json()) as { error: { message: string } }).error.message).toContain(
+          'BRAINCELLS_ROLE=worker',
+        );
+        worker.child.kill('SIGTERM');
+        expect((await worker.exited).code).toBe(0);
+      } finally {
+        await storage.dispose();
+      }
+    });
+  });
+}
 
 describe('the CLI', { timeout: 120_000 }, () => {
   it('prints help for every command and exits 0', async () => {

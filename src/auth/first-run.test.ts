@@ -8,7 +8,8 @@ import {
 import { createLogger } from '../platform/logger.ts';
 import { type BuiltApp, startServer } from '../server.ts';
 
-describe('first run of a real server', () => {
+// A real server start and full-cost password hashes: on a loaded 2-core machine, well over 30 s.
+describe('first run of a real server', { timeout: 120_000 }, () => {
   let storage: TestStorage | undefined;
   afterEach(async () => {
     await storage?.dispose();

@@ -25,7 +25,8 @@ const members = (projectId: string) =>
       .execute(),
   );
 
-describe('braincells project', () => {
+// Each command opens the platform (PGlite, DuckDB) in this process: slow on a loaded machine.
+describe('braincells project', { timeout: 120_000 }, () => {
   it('creates a project owned by an account, and one owned by nobody', async () => {
     const owned = await run(
       'project',
