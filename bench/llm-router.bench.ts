@@ -29,8 +29,8 @@ const OVERHEAD_CALLS = Number(process.env.BENCH_LLM_CALLS ?? 3_000);
 const LOAD_CALLS = Number(process.env.BENCH_LLM_LOAD_CALLS ?? 10_000);
 const IN_FLIGHT = 256;
 
-const allow: ProjectAccess = { requireRole: async () => 'owner' };
-const actor: Actor = {
+export const allow: ProjectAccess = { requireRole: async () => 'owner' };
+export const actor: Actor = {
   userId: uuidv7(),
   isAdmin: true,
   via: 'system',
@@ -56,7 +56,7 @@ function stats(samples: number[]) {
   return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
 }
 
-async function drain(stream: AsyncIterable<unknown>): Promise<void> {
+export async function drain(stream: AsyncIterable<unknown>): Promise<void> {
   for await (const _ of stream) {
     // consume
   }

@@ -1,17 +1,17 @@
 import { type Clock, systemClock } from './llm-clock.ts';
+import { type Permit, WaiterQueue } from './llm-limiter-queue.ts';
+
+export {
+  LimiterTimeoutError,
+  type Permit,
+  type ReleaseOutcome,
+} from './llm-limiter-queue.ts';
 
 export interface LimiterSettings {
   /** The cap: concurrency never goes above it. */
   maxConcurrency: number;
   /** Optional requests-per-minute ceiling (token bucket holding 10 s of traffic). */
   requestsPerMinute: number | undefined;
-}
-
-export type ReleaseOutcome = 'success' | 'rate-limited' | 'neutral';
-
-export interface Permit {
-  /** Call exactly once when the attempt ends. */
-  release(outcome: ReleaseOutcome, retryAfterMs?: number): void;
 }
 
 /**
@@ -35,21 +35,6 @@ export interface ProviderLimiter {
   acquire(signal?: AbortSignal, deadline?: number): Promise<Permit>;
 }
 
-export class LimiterTimeoutError extends Error {
-  constructor() {
-    super('timed out waiting for a provider slot');
-    this.name = 'LimiterTimeoutError';
-  }
-}
-
-interface Waiter {
-  resolve: (permit: Permit) => void;
-  reject: (error: unknown) => void;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-  deadlineTimer: NodeJS.Timeout | undefined;
-}
-
 /**
  * Per-provider adaptive concurrency (AIMD, as TCP congestion control): every 429 halves the
  * limit — once per "generation", so a burst of 429s from requests that were all in flight
@@ -66,7 +51,7 @@ export class AdaptiveLimiter implements ProviderLimiter {
   #pausedUntil = 0;
   #tokens: number;
   #refilledAt: number;
-  #queue: Waiter[] = [];
+  readonly #queue: WaiterQueue;
   #wakeTimer: NodeJS.Timeout | undefined;
   readonly #clock: Clock;
 
@@ -76,6 +61,7 @@ export class AdaptiveLimiter implements ProviderLimiter {
     this.#clock = clock;
     this.#tokens = this.#capacity();
     this.#refilledAt = clock.now();
+    this.#queue = new WaiterQueue(clock, () => this.#pump());
   }
 
   /** Current concurrency limit (whole requests). */
@@ -124,27 +110,9 @@ export class AdaptiveLimiter implements ProviderLimiter {
   acquire(signal?: AbortSignal, deadline?: number): Promise<Permit> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.#queue.length === 0 && this.#grantable()) return Promise.resolve(this.#grant());
-    return new Promise<Permit>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        signal,
-        onAbort: undefined,
-        deadlineTimer: undefined,
-      };
-      if (signal) {
-        waiter.onAbort = () => this.#drop(waiter, signal.reason);
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      if (deadline !== undefined) {
-        waiter.deadlineTimer = setTimeout(
-          () => this.#drop(waiter, new LimiterTimeoutError()),
-          Math.max(0, deadline - this.#clock.now()),
-        );
-      }
-      this.#queue.push(waiter);
-      this.#pump();
-    });
+    const permit = this.#queue.wait(signal, deadline);
+    this.#pump();
+    return permit;
   }
 
   #capacity(): number {
@@ -197,26 +165,8 @@ export class AdaptiveLimiter implements ProviderLimiter {
     };
   }
 
-  #drop(waiter: Waiter, reason: unknown): void {
-    const index = this.#queue.indexOf(waiter);
-    if (index === -1) return;
-    this.#queue.splice(index, 1);
-    this.#settle(waiter);
-    waiter.reject(reason);
-    this.#pump();
-  }
-
-  #settle(waiter: Waiter): void {
-    if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
-    if (waiter.deadlineTimer) clearTimeout(waiter.deadlineTimer);
-  }
-
   #pump(): void {
-    while (this.#queue.length > 0 && this.#grantable()) {
-      const waiter = this.#queue.shift() as Waiter;
-      this.#settle(waiter);
-      waiter.resolve(this.#grant());
-    }
+    while (this.#queue.length > 0 && this.#grantable()) this.#queue.serve(() => this.#grant());
     if (this.#queue.length === 0 || this.#inFlight >= this.limit) return;
     // Blocked by time (a Retry-After pause or an empty token bucket): wake up when it passes.
     const now = this.#clock.now();

@@ -83,22 +83,8 @@ export function createLlmModule(deps: LlmModuleDeps) {
   });
   const metrics = deps.registry ? createLlmMetrics(deps.registry) : undefined;
 
-  const llm = createLlmService({
-    config: deps.config,
-    logger,
-    clock,
-    access: deps.access,
-    registry,
-    budgets,
-    cache,
-    prices: priceStore,
-    recorder,
-    metrics,
-    telemetry: deps.telemetry,
-  });
-
-  // Image generation (docs/images.md): same registry, budgets, prices and usage rows.
-  const images = createLlmImageService({
+  // Text and image calls share the registry, budgets, prices and usage rows.
+  const callDeps = {
     config: deps.config,
     logger,
     clock,
@@ -108,7 +94,10 @@ export function createLlmModule(deps: LlmModuleDeps) {
     prices: priceStore,
     recorder,
     metrics,
-  });
+  };
+  const llm = createLlmService({ ...callDeps, cache, telemetry: deps.telemetry });
+  // Image generation: docs/images.md.
+  const images = createLlmImageService(callDeps);
 
   const admin = createLlmAdmin({
     config: deps.config,

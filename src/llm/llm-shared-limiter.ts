@@ -1,12 +1,6 @@
 import type { Clock } from './llm-clock.ts';
-import {
-  AdaptiveLimiter,
-  type LimiterSettings,
-  LimiterTimeoutError,
-  type Permit,
-  type ProviderLimiter,
-  type ReleaseOutcome,
-} from './llm-limiter.ts';
+import { AdaptiveLimiter, type LimiterSettings, type ProviderLimiter } from './llm-limiter.ts';
+import { type Permit, type ReleaseOutcome, WaiterQueue } from './llm-limiter-queue.ts';
 import { RedisScript, type SharedRedis } from './llm-shared-redis.ts';
 
 /** Idle limiter state disappears from Redis after a day. */
@@ -100,15 +94,6 @@ redis.call('PUBLISH', ARGV[8], '1')
 return tostring(limit)
 `);
 
-interface Waiter {
-  resolve: (permit: Permit) => void;
-  reject: (error: unknown) => void;
-  signal: AbortSignal | undefined;
-  deadline: number | undefined;
-  onAbort: (() => void) | undefined;
-  deadlineTimer: NodeJS.Timeout | undefined;
-}
-
 /**
  * A provider's concurrency cap and requests-per-minute shared by every server of a deployment.
  * Each slot is a lease in a Redis sorted set (holder → expiry): this server renews the leases
@@ -126,7 +111,7 @@ export class SharedLimiter implements ProviderLimiter {
   #settings: LimiterSettings;
   #limit: number;
   #pausedUntil = 0;
-  #queue: Waiter[] = [];
+  readonly #queue: WaiterQueue;
   #pumping = false;
   #wake: (() => void) | undefined;
   /** A notice came while the pump was not sleeping: its next sleep returns at once. */
@@ -149,6 +134,7 @@ export class SharedLimiter implements ProviderLimiter {
     this.#settings = { ...settings };
     this.#limit = settings.maxConcurrency;
     this.#fallback = new AdaptiveLimiter(settings, clock);
+    this.#queue = new WaiterQueue(clock, () => this.#notify());
     this.#unsubscribe = shared.onRelease(scope, () => this.#notify());
   }
 
@@ -186,28 +172,9 @@ export class SharedLimiter implements ProviderLimiter {
 
   acquire(signal?: AbortSignal, deadline?: number): Promise<Permit> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise<Permit>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        signal,
-        deadline,
-        onAbort: undefined,
-        deadlineTimer: undefined,
-      };
-      if (signal) {
-        waiter.onAbort = () => this.#drop(waiter, signal.reason);
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      if (deadline !== undefined) {
-        waiter.deadlineTimer = setTimeout(
-          () => this.#drop(waiter, new LimiterTimeoutError()),
-          Math.max(0, deadline - this.#clock.now()),
-        );
-      }
-      this.#queue.push(waiter);
-      void this.#pump();
-    });
+    const permit = this.#queue.wait(signal, deadline);
+    void this.#pump();
+    return permit;
   }
 
   /** Stops renewing leases and listening (the module is closing; slots are released by calls). */
@@ -219,25 +186,6 @@ export class SharedLimiter implements ProviderLimiter {
 
   #keys(): [string, string] {
     return [this.#shared.key(this.#scope, 'slots'), this.#shared.key(this.#scope, 'limiter')];
-  }
-
-  #drop(waiter: Waiter, reason: unknown): void {
-    const index = this.#queue.indexOf(waiter);
-    if (index === -1) return;
-    this.#queue.splice(index, 1);
-    this.#settle(waiter);
-    waiter.reject(reason);
-    this.#notify();
-  }
-
-  #settle(waiter: Waiter): void {
-    if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
-    if (waiter.deadlineTimer) clearTimeout(waiter.deadlineTimer);
-  }
-
-  #hand(waiter: Waiter, permit: Permit): void {
-    this.#settle(waiter);
-    waiter.resolve(permit);
   }
 
   async #pump(): Promise<void> {
@@ -277,10 +225,8 @@ export class SharedLimiter implements ProviderLimiter {
           this.#held.add(holder);
           this.#startRenewing();
           const permit = this.#permit(holder, generation as number);
-          // If the head was dropped (abort, deadline) while Redis answered, the next one takes it.
-          const waiter = this.#queue.shift();
-          if (waiter) this.#hand(waiter, permit);
-          else permit.release('neutral');
+          // If the head left (abort, deadline) while Redis answered, the next one takes it.
+          if (!this.#queue.serve(() => permit)) permit.release('neutral');
           continue;
         }
         this.#refusals += 1;
@@ -317,9 +263,8 @@ export class SharedLimiter implements ProviderLimiter {
 
   /** Redis did not answer: everyone waiting now takes a slot of this server's own limiter. */
   #fallBack(): void {
-    for (const waiter of this.#queue.splice(0)) {
-      this.#settle(waiter);
-      this.#fallback.acquire(waiter.signal, waiter.deadline).then(waiter.resolve, waiter.reject);
+    for (const waiter of this.#queue.takeAll()) {
+      waiter.settle(this.#fallback.acquire(waiter.signal, waiter.deadline));
     }
   }
 

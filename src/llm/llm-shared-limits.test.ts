@@ -99,7 +99,7 @@ describe('LLM limits shared by several servers through Redis', () => {
         .generate(request(providerId, 'gpt-4o-mini@hang', controller.signal))
         .catch(() => undefined);
     });
-    await env.fake.waitFor((_, requests) => requests.length === 2);
+    await env.fake.waitFor((_, requests) => requests.length === 2, 60_000);
     dying.kill(); // no release, no renewal: its two leases stay in Redis until they expire
 
     const next = survivor.llm.generate(request(providerId, 'gpt-4o-mini'));
@@ -160,7 +160,10 @@ describe('LLM limits shared by several servers through Redis', () => {
     const calls = Array.from({ length: 12 }, (_, index) =>
       (servers[index % 2] as LlmModule).llm.generate(request(providerId, 'gpt-4o-mini')),
     );
-    await env.fake.waitFor((_, requests) => requests.filter((r) => r.completed).length === 10);
+    await env.fake.waitFor(
+      (_, requests) => requests.filter((r) => r.completed).length === 10,
+      60_000,
+    );
     await refusedOnAny(servers, providerId);
     expect(env.fake.stats().received).toBe(10);
 

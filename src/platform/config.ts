@@ -534,7 +534,7 @@ export const SETTINGS = {
   BRAINCELLS_LLM_USAGE_FLUSH_MS: [
     integer(10, 60_000),
     '250',
-    'Usage rows are written in batches at least this often.',
+    'Cache writes are batched this often; usage rows the database refused are retried after it (at least 1 s).',
   ],
   // — AI columns: the generation engine (src/sheets/generation, docs/ai-columns.md) —
   BRAINCELLS_GENERATION_CONCURRENCY: [
