@@ -6,12 +6,11 @@ import {
   type agentVersionSchema,
 } from './chat-agent-schema.ts';
 import type { AgentRow, AgentVersionRow } from './chat-agent-store.ts';
+import { iso } from './chat-presenter.ts';
 
 /** The fields of an agent that leave the server. */
 export type AgentView = z.infer<typeof agentSchema>;
 export type AgentVersionView = z.infer<typeof agentVersionSchema>;
-
-const iso = (value: Date | string) => new Date(value).toISOString();
 
 /** Stored parameters were validated on the way in; anything else reads as none. */
 export function parametersOf(row: AgentVersionRow): AgentParameters {

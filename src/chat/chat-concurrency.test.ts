@@ -1,20 +1,14 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
 import { testBackends } from '../../test/test-platform.ts';
 import type { MessageView, ThreadView } from './chat-presenter.ts';
-import { type ChatTestEnv, openChatTestEnv } from './chat-test-env.ts';
+import { chatEnvPerSuite } from './chat-test-env.ts';
 
 // The invariants the database guards, on PGlite and (with DATABASE_URL) on PostgreSQL, where
 // requests really run in parallel: one streaming reply per thread, one winner per edit.
 describe.each(testBackends())('chat invariants on %s', (backend) => {
-  let env: ChatTestEnv;
-  beforeAll(async () => {
-    env = await openChatTestEnv({ backend });
-  });
-  afterAll(async () => {
-    await env?.close();
-  });
+  const env = chatEnvPerSuite({ backend });
 
   const url = () => `/api/projects/${env.projectId}/chat/threads`;
   const post = (path: string, payload: object, headers = env.members.editor.headers) =>

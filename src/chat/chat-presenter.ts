@@ -19,7 +19,7 @@ import {
 export type ThreadView = z.infer<typeof threadSchema>;
 export type MessageView = z.infer<typeof messageSchema>;
 
-const iso = (value: Date | string) => new Date(value).toISOString();
+export const iso = (value: Date | string) => new Date(value).toISOString();
 
 export function presentThread(row: ThreadRow): ThreadView {
   return {

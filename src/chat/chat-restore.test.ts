@@ -1,23 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
-import { perSuite } from '../../test/per-suite.ts';
-import { createTestApp } from '../../test/test-platform.ts';
 import { systemActor } from '../auth/system-actor.ts';
 import { chatgptConversation } from './chat-import-fixtures.ts';
 import type { MessageView, ThreadView } from './chat-presenter.ts';
 import { chatDb } from './chat-tables.ts';
+import { chatAppPerSuite } from './chat-test-env.ts';
 
 // "Recently deleted" (docs/chat.md): a deleted thread is listed with `?deleted=true` until its
 // purge, restored whole by `POST …/restore`, and deleted for good by the purge job once its
 // window (BRAINCELLS_CHAT_RETENTION_DAYS) has passed. Threads come from imports: messages
 // without a model call.
-const env = perSuite(
-  async () => {
-    const t = await createTestApp({ startJobs: false });
-    return { t, members: await createProjectWithMembers(t) };
-  },
-  ({ t }) => t.close(),
-);
+const env = chatAppPerSuite();
 const members = (): ProjectWithMembers => env.members;
 const threads = () => `/api/projects/${members().project.id}/chat/threads`;
 type Method = 'GET' | 'POST' | 'DELETE';

@@ -52,6 +52,22 @@ async function branch(threadId: string, query = ''): Promise<MessageView[]> {
   return response.json().items;
 }
 
+/** Waits until the branch's last message (a streaming reply) has some text. */
+const someTextStreamed = (threadId: string) =>
+  eventually(
+    async () => (await branch(threadId)).at(-1)!.content,
+    (content) => content.length > 0,
+  );
+
+/** Whether the events hold the reply's last update: `done`. */
+const replyDone = (messageId: string) => (events: { type: string; data: unknown }[]) =>
+  events.some(
+    (event) =>
+      event.type === 'message-updated' &&
+      (event.data as MessageView).id === messageId &&
+      (event.data as MessageView).status === 'done',
+  );
+
 async function settled(threadId: string, messageId: string): Promise<MessageView> {
   return eventually(
     async () => (await branch(threadId, '?limit=200')).find((m) => m.id === messageId),
@@ -229,17 +245,7 @@ describe('chat replies', () => {
     );
     const lastSeen = before.at(-1)!.id;
     // Rejoins: every later event, until the reply settles.
-    const after = await readEvents(
-      thread.id,
-      (events) =>
-        events.some(
-          (event) =>
-            event.type === 'message-updated' &&
-            (event.data as MessageView).id === messageId &&
-            (event.data as MessageView).status === 'done',
-        ),
-      lastSeen,
-    );
+    const after = await readEvents(thread.id, replyDone(messageId), lastSeen);
     expect(after[0]!.id).toBe(lastSeen + 1);
     const streamed = applyDeltas([...before, ...after], messageId);
     expect(streamed).toBe(fakeAnswer(text));
@@ -261,17 +267,7 @@ describe('chat replies', () => {
     );
     const partial = page.items.at(-1)!;
     expect(partial.status).toBe('streaming');
-    const events = await readEvents(
-      thread.id,
-      (list) =>
-        list.some(
-          (event) =>
-            event.type === 'message-updated' &&
-            (event.data as MessageView).id === messageId &&
-            (event.data as MessageView).status === 'done',
-        ),
-      page.eventId,
-    );
+    const events = await readEvents(thread.id, replyDone(messageId), page.eventId);
     expect(applyDeltas(events, messageId, partial.content)).toBe(fakeAnswer(text));
   });
 
@@ -279,10 +275,7 @@ describe('chat replies', () => {
     const thread = await newThread('gpt-4o-mini@hang-after=3');
     const sent = await send(thread.id, 'Tell me everything');
     const messageId = sent.assistantMessage.id;
-    await eventually(
-      async () => (await branch(thread.id)).at(-1)!.content,
-      (content) => content.length > 0,
-    );
+    await someTextStreamed(thread.id);
     const second = await call('POST', `${threadsUrl()}/${thread.id}/messages`, editor(), {
       content: 'Hello?',
     });
@@ -351,10 +344,7 @@ describe('chat replies', () => {
     const thread = await newThread('gpt-4o-mini@hang-after=2,fail-times=1');
     const sent = await send(thread.id, 'Survive a restart');
     const messageId = sent.assistantMessage.id;
-    await eventually(
-      async () => (await branch(thread.id)).at(-1)!.content,
-      (content) => content.length > 0,
-    );
+    await someTextStreamed(thread.id);
     // What a shutdown does: the run goes back to `queued`, the message stays `streaming`.
     await env.t.platform.runs.stop();
     const runId = (
@@ -575,10 +565,7 @@ describe('edits and branches', () => {
   it('editing a message while a reply streams on the branch is 409', async () => {
     const thread = await newThread('gpt-4o-mini@hang-after=2');
     const sent = await send(thread.id, 'Slow one');
-    await eventually(
-      async () => (await branch(thread.id)).at(-1)!.content,
-      (content) => content.length > 0,
-    );
+    await someTextStreamed(thread.id);
     const edit = await call(
       'PATCH',
       `${threadsUrl()}/${thread.id}/messages/${sent.userMessage.id}`,

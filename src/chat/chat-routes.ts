@@ -5,6 +5,7 @@ import type { EventBus } from '../platform/events.ts';
 import { streamToClient } from '../platform/http/sse.ts';
 import { chatSettingsBody, chatSettingsSchema } from './chat-agent-schema.ts';
 import { threadStream } from './chat-reply-run.ts';
+import { chatRoute } from './chat-route-helpers.ts';
 import {
   createThreadBody,
   editMessageBody,
@@ -47,37 +48,30 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
   options,
 ) => {
   const { chat, events } = options;
-  const tags = ['chat'];
   const threads = '/api/projects/:projectId/chat/threads';
   const thread = `${threads}/:threadId`;
   const message = `${thread}/messages/:messageId`;
 
   app.get(
     threads,
-    {
-      schema: {
-        tags,
-        summary:
-          'Threads, most recently active first (cursor-paginated; filters: pinned, archived, agentId; q: full-text search with highlighted snippets; viewer)',
+    chatRoute(
+      'Threads, most recently active first (cursor-paginated; filters: pinned, archived, agentId; q: full-text search with highlighted snippets; viewer)',
+      {
         params: projectParams,
         querystring: listThreadsQuery,
         response: { 200: threadPageSchema },
       },
-    },
+    ),
     async (request) => chat.listThreads(request.actor, request.params.projectId, request.query),
   );
 
   app.post(
     threads,
-    {
-      schema: {
-        tags,
-        summary: 'Start a thread (editor)',
-        params: projectParams,
-        body: createThreadBody,
-        response: { 201: threadSchema },
-      },
-    },
+    chatRoute('Start a thread (editor)', {
+      params: projectParams,
+      body: createThreadBody,
+      response: { 201: threadSchema },
+    }),
     async (request, reply) =>
       reply
         .status(201)
@@ -86,42 +80,32 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
 
   app.get(
     thread,
-    {
-      schema: {
-        tags,
-        summary: 'One thread with its token and cost totals (viewer)',
-        params: threadParams,
-        response: { 200: threadDetailSchema },
-      },
-    },
+    chatRoute('One thread with its token and cost totals (viewer)', {
+      params: threadParams,
+      response: { 200: threadDetailSchema },
+    }),
     async (request) => chat.getThread(...threadArgs(request)),
   );
 
   app.patch(
     thread,
-    {
-      schema: {
-        tags,
-        summary: 'Rename, pin, archive or change the model of a thread (editor)',
-        params: threadParams,
-        body: updateThreadBody,
-        response: { 200: threadSchema },
-      },
-    },
+    chatRoute('Rename, pin, archive or change the model of a thread (editor)', {
+      params: threadParams,
+      body: updateThreadBody,
+      response: { 200: threadSchema },
+    }),
     async (request) => chat.updateThread(...threadArgs(request), request.body),
   );
 
   app.delete(
     thread,
-    {
-      schema: {
-        tags,
-        summary:
-          'Delete a thread (editor): restorable until its purge (`purgeAfter`); a streaming reply is stopped',
+    chatRoute(
+      'Delete a thread (editor): restorable until its purge (`purgeAfter`); a streaming reply is stopped',
+      {
         params: threadParams,
         response: { 204: z.null().describe('Deleted') },
       },
-    },
+    ),
     async (request, reply) => {
       await chat.deleteThread(...threadArgs(request));
       return reply.status(204).send(null);
@@ -130,59 +114,47 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
 
   app.post(
     `${thread}/restore`,
-    {
-      schema: {
-        tags,
-        summary:
-          'Restore a deleted thread before its purge (editor); a live thread answers as it is',
+    chatRoute(
+      'Restore a deleted thread before its purge (editor); a live thread answers as it is',
+      {
         params: threadParams,
         response: { 200: threadSchema },
       },
-    },
+    ),
     async (request) => chat.restoreThread(...threadArgs(request)),
   );
 
   app.get(
     `${thread}/messages`,
-    {
-      schema: {
-        tags,
-        summary: 'A page of the current branch, oldest first (viewer)',
-        params: threadParams,
-        querystring: listMessagesQuery,
-        response: { 200: messagePageSchema },
-      },
-    },
+    chatRoute('A page of the current branch, oldest first (viewer)', {
+      params: threadParams,
+      querystring: listMessagesQuery,
+      response: { 200: messagePageSchema },
+    }),
     async (request) => chat.listMessages(...threadArgs(request), request.query),
   );
 
   app.post(
     `${thread}/messages`,
-    {
-      schema: {
-        tags,
-        summary: 'Send a message; the reply streams on the thread events (editor)',
-        params: threadParams,
-        body: sendMessageBody,
-        response: { 202: sendResultSchema },
-      },
-    },
+    chatRoute('Send a message; the reply streams on the thread events (editor)', {
+      params: threadParams,
+      body: sendMessageBody,
+      response: { 202: sendResultSchema },
+    }),
     async (request, reply) =>
       reply.status(202).send(await chat.sendMessage(...threadArgs(request), request.body)),
   );
 
   app.patch(
     message,
-    {
-      schema: {
-        tags,
-        summary:
-          'Edit a message with the version you saw: a user message becomes a new branch (202), a reply changes in place (200)',
+    chatRoute(
+      'Edit a message with the version you saw: a user message becomes a new branch (202), a reply changes in place (200)',
+      {
         params: messageParams,
         body: editMessageBody,
         response: { 200: sendResultSchema, 202: sendResultSchema },
       },
-    },
+    ),
     async (request, reply) => {
       const { status, ...result } = await chat.editMessage(...messageArgs(request), request.body);
       return reply.status(status).send(result);
@@ -191,14 +163,10 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
 
   app.get(
     `${message}/revisions`,
-    {
-      schema: {
-        tags,
-        summary: 'Earlier texts of a message, oldest first (viewer)',
-        params: messageParams,
-        response: { 200: z.object({ items: z.array(revisionSchema) }) },
-      },
-    },
+    chatRoute('Earlier texts of a message, oldest first (viewer)', {
+      params: messageParams,
+      response: { 200: z.object({ items: z.array(revisionSchema) }) },
+    }),
     async (request) => ({
       items: await chat.listRevisions(...messageArgs(request)),
     }),
@@ -206,71 +174,51 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
 
   app.post(
     `${message}/regenerate`,
-    {
-      schema: {
-        tags,
-        summary: 'A new sibling reply, optionally from another model (editor)',
-        params: messageParams,
-        body: regenerateBody,
-        response: { 202: sendResultSchema },
-      },
-    },
+    chatRoute('A new sibling reply, optionally from another model (editor)', {
+      params: messageParams,
+      body: regenerateBody,
+      response: { 202: sendResultSchema },
+    }),
     async (request, reply) =>
       reply.status(202).send(await chat.regenerate(...messageArgs(request), request.body)),
   );
 
   app.post(
     `${message}/stop`,
-    {
-      schema: {
-        tags,
-        summary: 'Stop a streaming reply; its text so far is kept (editor)',
-        params: messageParams,
-        response: { 200: messageSchema },
-      },
-    },
+    chatRoute('Stop a streaming reply; its text so far is kept (editor)', {
+      params: messageParams,
+      response: { 200: messageSchema },
+    }),
     async (request) => chat.stopReply(...messageArgs(request)),
   );
 
   app.post(
     `${thread}/branch`,
-    {
-      schema: {
-        tags,
-        summary: 'Show the branch through a message (the branch switcher; editor)',
-        params: threadParams,
-        body: selectBranchBody,
-        response: { 200: threadSchema },
-      },
-    },
+    chatRoute('Show the branch through a message (the branch switcher; editor)', {
+      params: threadParams,
+      body: selectBranchBody,
+      response: { 200: threadSchema },
+    }),
     async (request) => chat.selectBranch(...threadArgs(request), request.body.messageId),
   );
 
   app.post(
     `${thread}/fork`,
-    {
-      schema: {
-        tags,
-        summary: 'Fork: a new thread with the branch up to a message (editor; 201)',
-        params: threadParams,
-        body: forkThreadBody,
-        response: { 201: threadSchema },
-      },
-    },
+    chatRoute('Fork: a new thread with the branch up to a message (editor; 201)', {
+      params: threadParams,
+      body: forkThreadBody,
+      response: { 201: threadSchema },
+    }),
     async (request, reply) =>
       reply.status(201).send(await chat.forkThread(...threadArgs(request), request.body)),
   );
 
   app.get(
     `${thread}/summaries`,
-    {
-      schema: {
-        tags,
-        summary: 'Summaries of the thread, oldest first (viewer)',
-        params: threadParams,
-        response: { 200: z.object({ items: z.array(summarySchema) }) },
-      },
-    },
+    chatRoute('Summaries of the thread, oldest first (viewer)', {
+      params: threadParams,
+      response: { 200: z.object({ items: z.array(summarySchema) }) },
+    }),
     async (request) => ({
       items: await chat.listSummaries(...threadArgs(request)),
     }),
@@ -278,16 +226,14 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
 
   app.post(
     `${thread}/summaries`,
-    {
-      schema: {
-        tags,
-        summary:
-          'Summarize now: the branch up to its last exchange, from the previous summary on (editor; 202)',
+    chatRoute(
+      'Summarize now: the branch up to its last exchange, from the previous summary on (editor; 202)',
+      {
         params: threadParams,
         body: summarizeBody,
         response: { 202: summarySchema },
       },
-    },
+    ),
     async (request, reply) =>
       reply.status(202).send(await chat.summarize(...threadArgs(request), request.body)),
   );
@@ -295,43 +241,35 @@ export const chatRoutes: FastifyPluginAsyncZod<{ chat: ChatService; events: Even
   const settings = '/api/projects/:projectId/chat/settings';
   app.get(
     settings,
-    {
-      schema: {
-        tags,
-        summary: "The project's chat settings: the summarizer model (viewer)",
-        params: projectParams,
-        response: { 200: chatSettingsSchema },
-      },
-    },
+    chatRoute("The project's chat settings: the summarizer model (viewer)", {
+      params: projectParams,
+      response: { 200: chatSettingsSchema },
+    }),
     async (request) => chat.getSettings(request.actor, request.params.projectId),
   );
 
   app.put(
     settings,
-    {
-      schema: {
-        tags,
-        summary:
-          "Set the project's summarizer model (editor); an agent's own summarizer wins, null: the reply's model",
+    chatRoute(
+      "Set the project's summarizer model (editor); an agent's own summarizer wins, null: the reply's model",
+      {
         params: projectParams,
         body: chatSettingsBody,
         response: { 200: chatSettingsSchema },
       },
-    },
+    ),
     async (request) => chat.updateSettings(request.actor, request.params.projectId, request.body),
   );
 
   app.get(
     `${thread}/events`,
-    {
-      schema: {
-        tags,
-        summary:
-          'Live thread (Server-Sent Events: message-created, message-delta, message-updated, thread-updated, summary-updated, error; resume with Last-Event-ID)',
+    chatRoute(
+      'Live thread (Server-Sent Events: message-created, message-delta, message-updated, thread-updated, summary-updated, error; resume with Last-Event-ID)',
+      {
         params: threadParams,
         querystring: z.object({ lastEventId: z.string().max(20).optional() }),
       },
-    },
+    ),
     async (request, reply) => {
       await chat.requireThread(...threadArgs(request));
       streamToClient(request, reply, events, threadStream(request.params.threadId));

@@ -128,6 +128,27 @@ export function createChatService(deps: ChatServiceDeps) {
 
   const record = (tx: ChatExecutor, entry: AuditEntry) =>
     audit.record(tx as unknown as Executor, entry);
+  /** The audit entry of a thread's (or a message's) change, in the change's transaction. */
+  const auditOf =
+    (entityType: 'chat-thread' | 'chat-message') =>
+    (
+      tx: ChatExecutor,
+      actor: Actor,
+      projectId: string,
+      entityId: string,
+      action: string,
+      summary?: Record<string, unknown>,
+    ) =>
+      record(tx, {
+        actor,
+        action: `${entityType}.${action}`,
+        entityType,
+        entityId,
+        projectId,
+        ...(summary ? { summary } : {}),
+      });
+  const auditThread = auditOf('chat-thread');
+  const auditMessage = auditOf('chat-message');
 
   const getThreadRow = async (projectId: string, threadId: string) => {
     const thread = await findThread(db, projectId, threadId);
@@ -191,7 +212,8 @@ export function createChatService(deps: ChatServiceDeps) {
       /** Omitted: the agent's model (its current version), else the thread's. */
       model?: string | undefined;
       provider?: string | null | undefined;
-      action: string;
+      /** The audit verb of `chat-message.<verb>`. */
+      action: 'create' | 'edit' | 'regenerate';
     },
   ): Promise<SendResult> => {
     let written: {
@@ -237,18 +259,11 @@ export function createChatService(deps: ChatServiceDeps) {
           created_by: creatorOf(actor),
         });
         const updated = await updateThread(tx, threadId, { current_leaf_id: assistant.id });
-        await record(tx, {
-          actor,
-          action: plan.action,
-          entityType: 'chat-message',
-          entityId: user?.id ?? assistant.id,
-          projectId,
-          summary: {
-            threadId,
-            replyId: assistant.id,
-            model: target.model,
-            ...(agent ? { agentId: agent.agent_id, agentVersion: agent.version } : {}),
-          },
+        await auditMessage(tx, actor, projectId, user?.id ?? assistant.id, plan.action, {
+          threadId,
+          replyId: assistant.id,
+          model: target.model,
+          ...(agent ? { agentId: agent.agent_id, agentVersion: agent.version } : {}),
         });
         return { user, assistant, thread: updated };
       });
@@ -309,13 +324,10 @@ export function createChatService(deps: ChatServiceDeps) {
           forked_from_message_id: null,
           created_by: creatorOf(actor),
         });
-        await record(tx, {
-          actor,
-          action: 'chat-thread.create',
-          entityType: 'chat-thread',
-          entityId: thread.id,
-          projectId,
-          summary: { title: input.title, model, agentId: input.agentId ?? null },
+        await auditThread(tx, actor, projectId, thread.id, 'create', {
+          title: input.title,
+          model,
+          agentId: input.agentId ?? null,
         });
         return thread;
       });
@@ -373,14 +385,7 @@ export function createChatService(deps: ChatServiceDeps) {
           ...(input.model === undefined ? {} : { model: input.model }),
           ...(input.provider === undefined ? {} : { provider: input.provider }),
         });
-        await record(tx, {
-          actor,
-          action: 'chat-thread.update',
-          entityType: 'chat-thread',
-          entityId: threadId,
-          projectId,
-          summary: { ...input },
-        });
+        await auditThread(tx, actor, projectId, threadId, 'update', { ...input });
         return updated;
       });
       const thread = presentThread(row);
@@ -396,13 +401,8 @@ export function createChatService(deps: ChatServiceDeps) {
         const now = new Date();
         const purgeAfter = new Date(now.getTime() + deps.retentionDays * 86_400_000);
         await updateThread(tx, threadId, { deleted_at: now, purge_after: purgeAfter });
-        await record(tx, {
-          actor,
-          action: 'chat-thread.delete',
-          entityType: 'chat-thread',
-          entityId: threadId,
-          projectId,
-          summary: { purgeAfter: purgeAfter.toISOString() },
+        await auditThread(tx, actor, projectId, threadId, 'delete', {
+          purgeAfter: purgeAfter.toISOString(),
         });
         return streamingMessage(tx, threadId);
       });
@@ -432,13 +432,7 @@ export function createChatService(deps: ChatServiceDeps) {
             deleted_at: null,
             purge_after: null,
           });
-          await record(tx, {
-            actor,
-            action: 'chat-thread.restore',
-            entityType: 'chat-thread',
-            entityId: threadId,
-            projectId,
-          });
+          await auditThread(tx, actor, projectId, threadId, 'restore');
           return restored;
         });
       } catch (error) {
@@ -462,14 +456,7 @@ export function createChatService(deps: ChatServiceDeps) {
       for (;;) {
         const batch = await db.transaction().execute(async (tx) => {
           const rows = await purgeExpiredThreads(tx, now, 500);
-          for (const row of rows)
-            await record(tx, {
-              actor,
-              action: 'chat-thread.purge',
-              entityType: 'chat-thread',
-              entityId: row.id,
-              projectId: row.project_id,
-            });
+          for (const row of rows) await auditThread(tx, actor, row.project_id, row.id, 'purge');
           return rows.length;
         });
         purged += batch;
@@ -519,7 +506,7 @@ export function createChatService(deps: ChatServiceDeps) {
         userContent: input.content,
         model: input.model,
         provider: input.provider,
-        action: 'chat-message.create',
+        action: 'create',
       });
     },
 
@@ -550,7 +537,7 @@ export function createChatService(deps: ChatServiceDeps) {
           parent,
           userContent: input.content,
           editedFromId: message.id,
-          action: 'chat-message.edit',
+          action: 'edit',
         });
         return { ...result, status: 202 };
       }
@@ -572,13 +559,9 @@ export function createChatService(deps: ChatServiceDeps) {
           content: message.content,
           replacedBy: creatorOf(actor),
         });
-        await record(tx, {
-          actor,
-          action: 'chat-message.edit',
-          entityType: 'chat-message',
-          entityId: messageId,
-          projectId,
-          summary: { threadId, version: row.version },
+        await auditMessage(tx, actor, projectId, messageId, 'edit', {
+          threadId,
+          version: row.version,
         });
         return row;
       });
@@ -612,7 +595,7 @@ export function createChatService(deps: ChatServiceDeps) {
         parent,
         model: input.model ?? message.model ?? undefined,
         provider: input.provider ?? (input.model ? null : message.provider),
-        action: 'chat-message.regenerate',
+        action: 'regenerate',
       });
     },
 
@@ -642,13 +625,10 @@ export function createChatService(deps: ChatServiceDeps) {
         });
         const leaf = await copyBranch(tx, forkId, branch, uuidv7);
         const thread = await updateThread(tx, forkId, { current_leaf_id: leaf });
-        await record(tx, {
-          actor,
-          action: 'chat-thread.fork',
-          entityType: 'chat-thread',
-          entityId: forkId,
-          projectId,
-          summary: { fromThreadId: threadId, fromMessageId: message.id, messages: branch.length },
+        await auditThread(tx, actor, projectId, forkId, 'fork', {
+          fromThreadId: threadId,
+          fromMessageId: message.id,
+          messages: branch.length,
         });
         return thread;
       });
@@ -664,13 +644,9 @@ export function createChatService(deps: ChatServiceDeps) {
         if (!thread) throw notFound('thread', threadId);
         const leaf = await newestLeafUnder(tx, threadId, messageId);
         const updated = await updateThread(tx, threadId, { current_leaf_id: leaf });
-        await record(tx, {
-          actor,
-          action: 'chat-thread.select-branch',
-          entityType: 'chat-thread',
-          entityId: threadId,
-          projectId,
-          summary: { messageId, leafId: leaf },
+        await auditThread(tx, actor, projectId, threadId, 'select-branch', {
+          messageId,
+          leafId: leaf,
         });
         return updated;
       });
@@ -694,16 +670,9 @@ export function createChatService(deps: ChatServiceDeps) {
         const settled = await settleMessage(db, messageId, { status: 'stopped' });
         if (settled) await publish(threadId, 'message-updated', presentMessage(settled));
       }
-      await db.transaction().execute((tx) =>
-        record(tx, {
-          actor,
-          action: 'chat-message.stop',
-          entityType: 'chat-message',
-          entityId: messageId,
-          projectId,
-          summary: { threadId },
-        }),
-      );
+      await db
+        .transaction()
+        .execute((tx) => auditMessage(tx, actor, projectId, messageId, 'stop', { threadId }));
       return (await withSiblings(threadId, [await getMessageRow(threadId, messageId)]))[0]!;
     },
 
@@ -735,13 +704,9 @@ export function createChatService(deps: ChatServiceDeps) {
         ...summarizer,
         userId: creatorOf(actor),
         onClaimed: (tx, row) =>
-          record(tx, {
-            actor,
-            action: 'chat-thread.summarize',
-            entityType: 'chat-thread',
-            entityId: threadId,
-            projectId,
-            summary: { summaryId: row.id, coveredMessages: row.covered_messages },
+          auditThread(tx, actor, projectId, threadId, 'summarize', {
+            summaryId: row.id,
+            coveredMessages: row.covered_messages,
           }),
       });
       if (!claim.ok)

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
 import { testBackends } from '../../test/test-platform.ts';
 import { contextWindowOf, DEFAULT_CONTEXT_WINDOW } from './chat-context-fit.ts';
@@ -6,18 +6,12 @@ import type { MessageView, SummaryView } from './chat-presenter.ts';
 import { findThread } from './chat-store.ts';
 import { claimSummaryWindow } from './chat-summary-claim.ts';
 import { chatDb } from './chat-tables.ts';
-import { type ChatTestEnv, openChatTestEnv } from './chat-test-env.ts';
+import { chatEnvPerSuite, userTurnsOf } from './chat-test-env.ts';
 
 // Visible summaries: explicit, one per window even when asked twice at once, the system
 // prompt kept after them, the originals kept in the thread, tokens counted by the tokenizer.
 describe.each(testBackends())('chat summaries on %s', (backend) => {
-  let env: ChatTestEnv;
-  beforeAll(async () => {
-    env = await openChatTestEnv({ backend });
-  });
-  afterAll(async () => {
-    await env?.close();
-  });
+  const env = chatEnvPerSuite({ backend });
 
   const base = () => `/api/projects/${env.projectId}/chat/threads`;
   const inject = (method: 'GET' | 'POST', url: string, payload?: object) =>
@@ -82,13 +76,7 @@ describe.each(testBackends())('chat summaries on %s', (backend) => {
     expect(context).toContain('Summary of the earlier conversation (4 messages)');
     expect(context).toContain(JSON.stringify(summary.content).slice(1, -1));
     // The summarized turns are no longer sent as messages; the ones after the summary are.
-    const body = env.fake.requests.at(-1)!.body as {
-      input?: { role: string; content: unknown }[];
-      messages?: { role: string; content: unknown }[];
-    };
-    const turns = (body.input ?? body.messages ?? [])
-      .filter((message) => message.role === 'user')
-      .map((message) => JSON.stringify(message.content));
+    const turns = userTurnsOf(env.fake.requests.at(-1)!.body);
     expect(turns).toHaveLength(2);
     expect(turns[0]).toContain('Question number 2');
     expect(turns[1]).toContain('Question number 3');
@@ -148,13 +136,7 @@ describe.each(testBackends())('chat summaries on %s', (backend) => {
     const context = JSON.stringify(env.fake.requests.at(-1)!.body);
     expect(context).toContain('Always answer in Portuguese.');
     expect(context).toContain('Summary of the earlier conversation');
-    const body = env.fake.requests.at(-1)!.body as {
-      input?: { role: string; content: unknown }[];
-      messages?: { role: string; content: unknown }[];
-    };
-    const userTurns = (body.input ?? body.messages ?? [])
-      .filter((message) => message.role === 'user')
-      .map((message) => JSON.stringify(message.content));
+    const userTurns = userTurnsOf(env.fake.requests.at(-1)!.body);
     // The oldest question is no longer sent as a turn (the summary stands for it).
     expect(userTurns.some((turn) => turn.includes('Question 0:'))).toBe(false);
     expect(userTurns.at(-1)).toContain('And the food?');

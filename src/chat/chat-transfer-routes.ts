@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { AppError, validationError } from '../platform/app-error.ts';
 import { jsonTextTooDeep, MAX_JSON_BODY_DEPTH } from '../platform/http/json-body.ts';
 import { parseExportFile } from './chat-import-formats.ts';
+import { chatRoute } from './chat-route-helpers.ts';
 import { modelName, projectParams, providerRef, threadParams } from './chat-schema.ts';
 import type { ChatTransferService } from './chat-transfer-service.ts';
 
@@ -45,23 +46,18 @@ export const chatTransferRoutes: FastifyPluginAsyncZod<{ transfer: ChatTransferS
   options,
 ) => {
   const { transfer } = options;
-  const tags = ['chat'];
   await app.register(multipart, {
     limits: { fileSize: CHAT_IMPORT_MAX_BYTES, files: 1, fields: 5 },
   });
 
   app.get(
     '/api/projects/:projectId/chat/threads/:threadId/export',
-    {
-      schema: {
-        tags,
-        summary: 'Export a thread with every branch as Markdown or JSON (viewer)',
-        description:
-          '`format=md` (default): the current branch, then each other branch from where it leaves one already written. `format=json`: `{format: "braincells.chat-thread", version: 1, thread, messages}` — every message with `parentId`, parents first. Sent as an attachment.',
-        params: threadParams,
-        querystring: z.strictObject({ format: z.enum(['md', 'json']).default('md') }),
-      },
-    },
+    chatRoute('Export a thread with every branch as Markdown or JSON (viewer)', {
+      description:
+        '`format=md` (default): the current branch, then each other branch from where it leaves one already written. `format=json`: `{format: "braincells.chat-thread", version: 1, thread, messages}` — every message with `parentId`, parents first. Sent as an attachment.',
+      params: threadParams,
+      querystring: z.strictObject({ format: z.enum(['md', 'json']).default('md') }),
+    }),
     async (request, reply) => {
       const { projectId, threadId } = request.params;
       const exported = await transfer.exportThread(
@@ -81,14 +77,12 @@ export const chatTransferRoutes: FastifyPluginAsyncZod<{ transfer: ChatTransferS
     '/api/projects/:projectId/chat/imports',
     {
       bodyLimit: CHAT_IMPORT_MAX_BYTES,
-      schema: {
-        tags,
-        summary: 'Import a ChatGPT or Claude export (conversations.json) as threads (editor)',
+      ...chatRoute('Import a ChatGPT or Claude export (conversations.json) as threads (editor)', {
         description: `The export as the JSON body, or as the \`file\` part of multipart/form-data (at most ${CHAT_IMPORT_MAX_BYTES} bytes). The format is recognised by its shape (ChatGPT: \`mapping\`; Claude: \`chat_messages\`); anything else is 400 naming where it stopped fitting, and nothing is written. Threads and messages keep their source ids: importing the same file again adds nothing, a newer export of a conversation adds only its new messages. 200 with what was added.`,
         params: projectParams,
         querystring: importQuery,
         response: { 200: importResultSchema },
-      },
+      }),
     },
     async (request) => {
       let data: unknown;

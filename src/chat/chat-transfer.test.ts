@@ -1,20 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
-import { perSuite } from '../../test/per-suite.ts';
-import { createTestApp } from '../../test/test-platform.ts';
+import type { ProjectWithMembers } from '../../test/factories.ts';
 import type { ThreadExport } from './chat-export.ts';
 import { chatgptConversation, claudeConversations, multipartFile } from './chat-import-fixtures.ts';
 import type { MessageView, ThreadView } from './chat-presenter.ts';
+import { chatAppPerSuite } from './chat-test-env.ts';
 
 // Import of ChatGPT and Claude exports and export of threads, over HTTP on a real PGlite:
 // ids kept (a second import adds nothing), a bad file writes nothing, every branch exported.
-const env = perSuite(
-  async () => {
-    const t = await createTestApp({ startJobs: false });
-    return { t, members: await createProjectWithMembers(t) };
-  },
-  ({ t }) => t.close(),
-);
+const env = chatAppPerSuite();
 const members = (): ProjectWithMembers => env.members;
 const base = () => `/api/projects/${members().project.id}/chat`;
 
@@ -256,16 +249,16 @@ describe('export', () => {
     )
       .json()
       .items.find((item: ThreadView) => item.title === title).id as string;
-  const exportUrl = (threadId: string, format: string) =>
-    `${base()}/threads/${threadId}/export?format=${format}`;
+  const exported = (threadId: string, format: string, who = members().viewer) =>
+    env.t.app.inject({
+      method: 'GET',
+      url: `${base()}/threads/${threadId}/export?format=${format}`,
+      headers: who.headers,
+    });
 
   it('writes Markdown with the current branch first, then each other branch once', async () => {
     const threadId = await threadIdOf('Lisbon day trip');
-    const response = await env.t.app.inject({
-      method: 'GET',
-      url: exportUrl(threadId, 'md'),
-      headers: members().viewer.headers,
-    });
+    const response = await exported(threadId, 'md');
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toContain('text/markdown');
     expect(response.headers['content-disposition']).toContain('Lisbon day trip.md');
@@ -281,11 +274,7 @@ describe('export', () => {
 
   it('writes JSON with every message and its parent', async () => {
     const threadId = await threadIdOf('Lisbon day trip');
-    const response = await env.t.app.inject({
-      method: 'GET',
-      url: exportUrl(threadId, 'json'),
-      headers: members().viewer.headers,
-    });
+    const response = await exported(threadId, 'json');
     expect(response.statusCode).toBe(200);
     const body = response.json() as ThreadExport;
     expect(body).toMatchObject({ format: 'braincells.chat-thread', version: 1 });
@@ -300,18 +289,10 @@ describe('export', () => {
 
   it('answers 400 for an unknown format and 404 to an outsider', async () => {
     const threadId = await threadIdOf('Lisbon day trip');
-    const bad = await env.t.app.inject({
-      method: 'GET',
-      url: exportUrl(threadId, 'xml'),
-      headers: members().viewer.headers,
-    });
+    const bad = await exported(threadId, 'xml');
     expect(bad.statusCode).toBe(400);
     expect(JSON.stringify(bad.json().error.details)).toContain('format');
-    const outsider = await env.t.app.inject({
-      method: 'GET',
-      url: exportUrl(threadId, 'md'),
-      headers: members().outsider.headers,
-    });
+    const outsider = await exported(threadId, 'md', members().outsider);
     expect(outsider.statusCode).toBe(404);
   });
 });

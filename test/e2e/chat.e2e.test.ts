@@ -65,10 +65,11 @@ describe('chat', () => {
       apiKey: 'sk-test-chat-e2e-key',
     });
     providerId = provider.id;
-    // A slow stream (4 pieces a second), so the reload lands mid-reply.
+    // A slow stream (2 pieces a second), so the page sees it streaming and the reload lands
+    // mid-reply even on a loaded machine.
     const thread = await post(`/api/projects/${projectId}/chat/threads`, {
       title: 'Holiday',
-      model: 'gpt-4o-mini@tps=4',
+      model: 'gpt-4o-mini@tps=2',
       provider: provider.id,
     });
     await page.getByRole('link', { name: 'Chat' }).click();
