@@ -8,11 +8,7 @@ import { FormError } from '../ui/form-error.tsx';
 import { formatDateTime, formatInteger, formatNanoUsd } from '../ui/format.ts';
 import { useAnnouncer } from '../ui/live-region.tsx';
 import { ReportView, reportOf } from './report-view.tsx';
-import {
-  type StepError,
-  type WorkflowRun,
-  workflowApi,
-} from './workflow-api.ts';
+import { type StepError, type WorkflowRun, workflowApi } from './workflow-api.ts';
 import { kindLabel } from './workflow-editor.tsx';
 import { formatMs, RUN_STATUS_LABELS, STEP_STATUS_LABELS } from './workflow-labels.ts';
 import { type TimelineStep, timelineOf } from './workflow-timeline.ts';
