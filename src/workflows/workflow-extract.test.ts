@@ -396,32 +396,31 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
       ['Text'],
       [{ Text: 'Great service' }, { Text: 'Too slow' }],
     );
-    const enrich = await env.service.createFromTemplate(env.actor, env.projectId, {
+    /** A workflow made from a template, run to its end. */
+    const runTemplate = async (input: Record<string, unknown>) => {
+      const made = await env.service.createFromTemplate(env.actor, env.projectId, input);
+      return env.waitForRun((await env.service.startRun(env.actor, env.projectId, made.id)).id);
+    };
+    const enriched = await runTemplate({
       template: 'enrich-dataset',
       datasetId: reviews.id,
       prompt: 'Sentiment of {{Text}}',
       columnName: 'Sentiment',
       model: 'gpt-4o-mini',
     });
-    const enriched = await env.waitForRun(
-      (await env.service.startRun(env.actor, env.projectId, enrich.id)).id,
-    );
     expect(enriched.status).toBe('completed');
     const enrichReport = enriched.steps.at(-1)!.output as { markdown: string };
     expect(enrichReport.markdown).toContain(
       'Filled 2 of 2 rows (2 generated in this run, 0 errors)',
     );
 
-    const compare = await env.service.createFromTemplate(env.actor, env.projectId, {
+    const compared = await runTemplate({
       template: 'compare-models',
       datasetId: reviews.id,
       prompt: 'Summarize {{Text}}',
       modelA: 'gpt-4o-mini',
       modelB: 'gpt-4o',
     });
-    const compared = await env.waitForRun(
-      (await env.service.startRun(env.actor, env.projectId, compare.id)).id,
-    );
     expect(compared.status).toBe('completed');
     const markdown = (compared.steps.at(-1)!.output as { markdown: string }).markdown;
     const table = markdown.split('\n').filter((line) => /^\| gpt-4o/.test(line));

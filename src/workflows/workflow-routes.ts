@@ -4,6 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { notFound } from '../platform/app-error.ts';
 import type { EventBus } from '../platform/events.ts';
+import { routeTable } from '../platform/http/route-definition.ts';
 import { streamToClient } from '../platform/http/sse.ts';
 import { runStream } from './workflow-events.ts';
 import {
@@ -27,73 +28,60 @@ export const workflowRoutes: FastifyPluginAsyncZod<{
   events: EventBus;
 }> = async (app, options) => {
   const { workflows } = options;
-  const tags = ['workflows'];
+  const route = routeTable(app, ['workflows']);
   const base = '/api/projects/:projectId/workflows';
   const runs = '/api/projects/:projectId/workflow-runs';
 
-  app.get(
+  route.get(
     base,
-    { schema: { tags, summary: "The project's workflows", params: projectParams } },
+    { summary: "The project's workflows", params: projectParams },
     async (request) => ({
       items: await workflows.listWorkflows(request.actor, request.params.projectId),
     }),
   );
 
-  app.post(
+  route.post(
     base,
     {
-      schema: {
-        tags,
-        summary: 'Create a workflow (editor)',
-        description:
-          'A definition is checked before it is saved: its shape, step ids and references (a cycle or an unknown step kind answers 400), and the datasets and columns it names (a missing one answers 400 naming `steps.<index>.<field>`).',
-        params: projectParams,
-        body: createWorkflowSchema,
-      },
+      summary: 'Create a workflow (editor)',
+      description:
+        'A definition is checked before it is saved: its shape, step ids and references (a cycle or an unknown step kind answers 400), and the datasets and columns it names (a missing one answers 400 naming `steps.<index>.<field>`).',
+      params: projectParams,
+      body: createWorkflowSchema,
+      status: 201,
     },
-    async (request, reply) => {
-      reply.status(201);
-      return workflows.createWorkflow(request.actor, request.params.projectId, request.body);
-    },
+    async (request) =>
+      workflows.createWorkflow(request.actor, request.params.projectId, request.body),
   );
 
-  app.post(
+  route.post(
     `${base}/from-template`,
     {
-      schema: {
-        tags,
-        summary: 'Create a workflow from a template (editor)',
-        description:
-          'Templates: `investigate-documents` (documents → extraction sheet with citations → anomaly SQL → findings report; `sampleDocuments: true` makes a collection of sample invoices first), `enrich-dataset` (a new AI column filled on the rows that lack it, and a summary), `compare-models` (the same prompt in two AI columns, with tokens, cost and run time side by side). What the workflow needs (collection, extraction sheet, AI columns) is made first, without running anything; the definition is then saved and checked like any other.',
-        params: projectParams,
-        body: fromTemplateSchema,
-      },
+      summary: 'Create a workflow from a template (editor)',
+      description:
+        'Templates: `investigate-documents` (documents → extraction sheet with citations → anomaly SQL → findings report; `sampleDocuments: true` makes a collection of sample invoices first), `enrich-dataset` (a new AI column filled on the rows that lack it, and a summary), `compare-models` (the same prompt in two AI columns, with tokens, cost and run time side by side). What the workflow needs (collection, extraction sheet, AI columns) is made first, without running anything; the definition is then saved and checked like any other.',
+      params: projectParams,
+      body: fromTemplateSchema,
+      status: 201,
     },
-    async (request, reply) => {
-      reply.status(201);
-      return workflows.createFromTemplate(request.actor, request.params.projectId, request.body);
-    },
+    async (request) =>
+      workflows.createFromTemplate(request.actor, request.params.projectId, request.body),
   );
 
-  app.get(
+  route.get(
     `${base}/:workflowId`,
-    {
-      schema: { tags, summary: 'One workflow with its current definition', params: workflowParams },
-    },
+    { summary: 'One workflow with its current definition', params: workflowParams },
     async (request) =>
       workflows.getWorkflow(request.actor, request.params.projectId, request.params.workflowId),
   );
 
-  app.put(
+  route.put(
     `${base}/:workflowId`,
     {
-      schema: {
-        tags,
-        summary:
-          'Save a new version (compare-and-set on baseVersion; runs keep the version they started with)',
-        params: workflowParams,
-        body: updateWorkflowSchema,
-      },
+      summary:
+        'Save a new version (compare-and-set on baseVersion; runs keep the version they started with)',
+      params: workflowParams,
+      body: updateWorkflowSchema,
     },
     async (request) =>
       workflows.updateWorkflow(
@@ -104,50 +92,41 @@ export const workflowRoutes: FastifyPluginAsyncZod<{
       ),
   );
 
-  app.delete(
+  route.delete(
     `${base}/:workflowId`,
-    { schema: { tags, summary: 'Delete a workflow (its runs are kept)', params: workflowParams } },
-    async (request, reply) => {
+    { summary: 'Delete a workflow (its runs are kept)', params: workflowParams, status: 204 },
+    async (request) => {
       await workflows.deleteWorkflow(
         request.actor,
         request.params.projectId,
         request.params.workflowId,
       );
-      return reply.status(204).send();
     },
   );
 
-  app.post(
+  route.post(
     `${base}/:workflowId/runs`,
     {
-      schema: {
-        tags,
-        summary:
-          'Start a run of the current version (202; follow it with GET /workflow-runs/:runId)',
-        params: workflowParams,
-        body: startRunSchema,
-      },
+      summary: 'Start a run of the current version (202; follow it with GET /workflow-runs/:runId)',
+      params: workflowParams,
+      body: startRunSchema,
+      status: 202,
     },
-    async (request, reply) => {
-      reply.status(202);
-      return workflows.startRun(
+    async (request) =>
+      workflows.startRun(
         request.actor,
         request.params.projectId,
         request.params.workflowId,
         request.body,
-      );
-    },
+      ),
   );
 
-  app.get(
+  route.get(
     `${base}/:workflowId/runs`,
     {
-      schema: {
-        tags,
-        summary: "A workflow's runs, newest first",
-        params: workflowParams,
-        querystring: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }),
-      },
+      summary: "A workflow's runs, newest first",
+      params: workflowParams,
+      query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }),
     },
     async (request) => ({
       items: await workflows.listRuns(
@@ -159,28 +138,22 @@ export const workflowRoutes: FastifyPluginAsyncZod<{
     }),
   );
 
-  app.get(
+  route.get(
     `${runs}/:runId`,
     {
-      schema: {
-        tags,
-        summary:
-          'A run: status, and per step status, attempts, duration, tokens, cost, error and output',
-        params: runParams,
-      },
+      summary:
+        'A run: status, and per step status, attempts, duration, tokens, cost, error and output',
+      params: runParams,
     },
     async (request) =>
       workflows.getRun(request.actor, request.params.projectId, request.params.runId),
   );
 
-  app.get(
+  route.get(
     `${runs}/:runId/files/:stepId`,
     {
-      schema: {
-        tags,
-        summary: 'Download the file an export step of the run wrote (always as an attachment)',
-        params: runParams.extend({ stepId: stepIdSchema }),
-      },
+      summary: 'Download the file an export step of the run wrote (always as an attachment)',
+      params: runParams.extend({ stepId: stepIdSchema }),
     },
     async (request, reply) => {
       const file = await workflows.runFile(
@@ -201,16 +174,13 @@ export const workflowRoutes: FastifyPluginAsyncZod<{
     },
   );
 
-  app.get(
+  route.get(
     `${runs}/:runId/events`,
     {
-      schema: {
-        tags,
-        summary:
-          'Live run (Server-Sent Events: run-updated with the whole run, step-progress; resume with Last-Event-ID)',
-        params: runParams,
-        querystring: z.object({ lastEventId: z.string().max(20).optional() }),
-      },
+      summary:
+        'Live run (Server-Sent Events: run-updated with the whole run, step-progress; resume with Last-Event-ID)',
+      params: runParams,
+      query: z.object({ lastEventId: z.string().max(20).optional() }),
     },
     async (request, reply) => {
       await workflows.getRun(request.actor, request.params.projectId, request.params.runId);
@@ -223,32 +193,25 @@ export const workflowRoutes: FastifyPluginAsyncZod<{
     ['pause', 'Pause a run at its next step boundary (the running step’s calls are aborted)'],
     ['resume', 'Resume a paused run, or retry a failed run from its failed step'],
   ] as const) {
-    app.post(
-      `${runs}/:runId/${action}`,
-      { schema: { tags, summary, params: runParams } },
-      async (request) => {
-        const { projectId, runId } = request.params;
-        if (action === 'cancel') return workflows.cancelRun(request.actor, projectId, runId);
-        if (action === 'pause') return workflows.pauseRun(request.actor, projectId, runId);
-        return workflows.resumeRun(request.actor, projectId, runId);
-      },
-    );
+    route.post(`${runs}/:runId/${action}`, { summary, params: runParams }, async (request) => {
+      const { projectId, runId } = request.params;
+      if (action === 'cancel') return workflows.cancelRun(request.actor, projectId, runId);
+      if (action === 'pause') return workflows.pauseRun(request.actor, projectId, runId);
+      return workflows.resumeRun(request.actor, projectId, runId);
+    });
   }
 
-  app.get(
+  route.get(
     `${runs}/:runId/report`,
     {
-      schema: {
-        tags,
-        summary: "Export a run's findings report as Markdown or HTML",
-        description:
-          "The output of the run's last finished `report` step (or `step`). Citations (`[[row:<datasetId>/<rowId>]]`, `[[doc:<documentId>#p<page>]]`) were resolved when the report was written: each is a link to the row or document page, or marked unresolved. `format=html` is a standalone page in which raw HTML from documents or model output is escaped, only web, mail and in-app links are kept, and a CSP runs no script.",
-        params: runParams,
-        querystring: z.object({
-          format: z.enum(['md', 'html']).default('md'),
-          step: stepIdSchema.optional(),
-        }),
-      },
+      summary: "Export a run's findings report as Markdown or HTML",
+      description:
+        "The output of the run's last finished `report` step (or `step`). Citations (`[[row:<datasetId>/<rowId>]]`, `[[doc:<documentId>#p<page>]]`) were resolved when the report was written: each is a link to the row or document page, or marked unresolved. `format=html` is a standalone page in which raw HTML from documents or model output is escaped, only web, mail and in-app links are kept, and a CSP runs no script.",
+      params: runParams,
+      query: z.object({
+        format: z.enum(['md', 'html']).default('md'),
+        step: stepIdSchema.optional(),
+      }),
     },
     async (request, reply) => {
       const { format, step } = request.query;
@@ -274,36 +237,29 @@ export const workflowRoutes: FastifyPluginAsyncZod<{
     },
   );
 
-  app.post(
+  route.post(
     `${runs}/:runId/rerun`,
     {
-      schema: {
-        tags,
-        summary: 'A new run of the same version from a chosen step (earlier steps’ outputs reused)',
-        params: runParams,
-        body: rerunSchema,
-      },
+      summary: 'A new run of the same version from a chosen step (earlier steps’ outputs reused)',
+      params: runParams,
+      body: rerunSchema,
+      status: 202,
     },
-    async (request, reply) => {
-      reply.status(202);
-      return workflows.rerunFrom(
+    async (request) =>
+      workflows.rerunFrom(
         request.actor,
         request.params.projectId,
         request.params.runId,
         request.body,
-      );
-    },
+      ),
   );
 
-  app.post(
+  route.post(
     `${runs}/:runId/steps/:stepId/decision`,
     {
-      schema: {
-        tags,
-        summary: 'Approve or reject the approval step a run waits for',
-        params: runParams.extend({ stepId: stepIdSchema }),
-        body: approvalSchema,
-      },
+      summary: 'Approve or reject the approval step a run waits for',
+      params: runParams.extend({ stepId: stepIdSchema }),
+      body: approvalSchema,
     },
     async (request) =>
       workflows.decide(

@@ -26,7 +26,8 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
         { Vendor: 'Globex', Amount: '9000' },
       ],
     );
-  });
+    // A liveness bound: opening the app with job workers takes over a minute with both cores busy.
+  }, 180_000);
   afterAll(async () => env?.close());
 
   const errorOf = async (promise: Promise<unknown>) => {

@@ -1,0 +1,159 @@
+// Documents and workflows (issue #17, "Figures to report"):
+//
+//   npm run bench -- documents-extraction
+//
+// 1. N synthetic documents (default 1,000) through a workflow's `extract` step at concurrency
+//    64, the fake LLM (its own process) answering in 200 ± 100 ms: the step's throughput
+//    against the ideal N·L̄/C (L̄ = 200 ms, C = 64). Goal: ratio ≥ 0.9. The documents are
+//    uploaded and their text extracted first (not measured).
+// 2. Text extraction of a 500-page PDF (written here with pdf-lib) in the bounded worker:
+//    pages per second, and the process's peak RSS (the worker is a thread of this process)
+//    against the worker's heap limit plus the process before it. Goal: bounded (peak below
+//    before + 2 × the heap limit).
+//
+// Sizes: DOCUMENTS_BENCH_N (1,000), DOCUMENTS_BENCH_PAGES (500).
+
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { PDFDocument, StandardFonts } from 'pdf-lib';
+import { DEFAULT_EXTRACT_LIMITS, extractDocument } from '../src/documents/document-extract.ts';
+import { type BenchRow, round } from './bench-types.ts';
+import { openGenerationBench, spawnFakeLlm } from './generation-bench-helpers.ts';
+
+const N = Number(process.env.DOCUMENTS_BENCH_N ?? 1_000);
+const PAGES = Number(process.env.DOCUMENTS_BENCH_PAGES ?? 500);
+const LATENCY_MS = 200;
+const JITTER_MS = 100;
+const CONCURRENCY = 64;
+
+const invoiceText = (index: number) =>
+  `Invoice INV-${10_000 + index}\nVendor: Vendor ${index % 37}\nDate: 2026-0${(index % 9) + 1}-15\nTotal due: ${(index * 7.31).toFixed(2)} EUR\n`;
+
+async function extractionThroughput(): Promise<BenchRow> {
+  const fake = await spawnFakeLlm({ latencyMs: LATENCY_MS, jitterMs: JITTER_MS, seed: 'docs' });
+  const bench = await openGenerationBench({ fakeUrl: fake.url, maxConcurrency: CONCURRENCY });
+  try {
+    const { app, actor, projectId } = bench;
+    const documents = app.features.documents.documents;
+    async function* files() {
+      for (let index = 0; index < N; index++)
+        yield { filename: `invoice-${index}.txt`, file: Readable.from([invoiceText(index)]) };
+    }
+    const uploaded = await documents.upload(actor, projectId, { files: files(), name: 'Bench' });
+    const collection = uploaded.datasetId;
+    // Extraction of the text (the documents job) is set-up here, not measured.
+    for (;;) {
+      const { counts } = await documents.list(actor, projectId, collection);
+      if ((counts.queued ?? 0) + (counts.extracting ?? 0) === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const sheet = await bench.sheets.createDataset(actor, projectId, {
+      name: 'Bench extraction',
+      columns: [{ name: 'Note' }],
+    });
+    const service = app.features.workflows.service;
+    const workflow = await service.createWorkflow(actor, projectId, {
+      name: 'Bench extract',
+      definition: {
+        steps: [
+          {
+            id: 'extract',
+            kind: 'extract',
+            documentsDatasetId: collection,
+            datasetId: sheet.id,
+            provider: bench.providerId,
+            model: 'gpt-4o-mini',
+            concurrency: CONCURRENCY,
+            schema: {
+              properties: {
+                vendor: { type: 'string' },
+                amount: { type: 'number' },
+              },
+            },
+          },
+        ],
+      },
+    });
+    const started = await service.startRun(actor, projectId, workflow.id);
+    let run = started;
+    while (!['completed', 'failed', 'cancelled'].includes(run.status)) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      run = await service.getRun(actor, projectId, started.id);
+    }
+    if (run.status !== 'completed') throw new Error(`extract run ${run.status}`);
+    const step = run.steps[0]!;
+    const output = step.output as { extracted: number; calls: number };
+    if (output.extracted !== N) throw new Error(`${output.extracted} of ${N} documents extracted`);
+    const elapsedMs = step.durationMs!;
+    const idealMs = (output.calls * LATENCY_MS) / CONCURRENCY;
+    const ratio = round(idealMs / elapsedMs, 3);
+    return {
+      name: `extract step: ${N} documents at concurrency ${CONCURRENCY}, ${LATENCY_MS} ± ${JITTER_MS} ms`,
+      value: round((N * 1000) / elapsedMs, 1),
+      unit: 'documents/s',
+      against: { label: 'N·L̄/C ms', value: round(idealMs) },
+      ratio,
+      goal: 'ratio ≥ 0.9',
+      pass: ratio >= 0.9,
+    };
+  } finally {
+    await bench.close();
+    await fake.close();
+  }
+}
+
+async function pdfExtraction(): Promise<BenchRow[]> {
+  const pdf = await PDFDocument.create();
+  const font = await pdf.embedFont(StandardFonts.Helvetica);
+  for (let page = 1; page <= PAGES; page++) {
+    const drawn = pdf.addPage([595, 842]);
+    for (let line = 0; line < 40; line++)
+      drawn.drawText(`Page ${page}, line ${line}: statement entry ${page * 100 + line} EUR`, {
+        x: 40,
+        y: 800 - line * 19,
+        size: 10,
+        font,
+      });
+  }
+  const bench = await openGenerationBench({ fakeUrl: 'http://127.0.0.1:9', maxConcurrency: 1 });
+  const file = path.join(bench.dir, 'bench-500.pdf');
+  writeFileSync(file, await pdf.save());
+  try {
+    // ru_maxrss is the process's peak so far (KiB on Linux), the worker thread included.
+    const before = process.resourceUsage().maxRSS * 1024;
+    const started = performance.now();
+    const extracted = await extractDocument(file, 'pdf', {
+      ...DEFAULT_EXTRACT_LIMITS,
+      timeoutMs: 30 * 60_000,
+    });
+    const elapsedMs = performance.now() - started;
+    if (extracted.status !== 'ready' || extracted.pages?.length !== PAGES)
+      throw new Error(`${extracted.status}: ${extracted.pages?.length} pages`);
+    const peak = process.resourceUsage().maxRSS * 1024;
+    const bound = before + 2 * DEFAULT_EXTRACT_LIMITS.heapMb * 1024 * 1024;
+    const mib = (bytes: number) => round(bytes / 1024 / 1024, 1);
+    return [
+      {
+        name: `text extraction, ${PAGES}-page PDF (worker thread)`,
+        value: round((PAGES * 1000) / elapsedMs, 1),
+        unit: 'pages/s',
+      },
+      {
+        name: `peak RSS extracting a ${PAGES}-page PDF`,
+        value: mib(peak),
+        unit: 'MiB',
+        against: { label: 'peak before + 2 × worker heap MiB', value: mib(bound) },
+        ratio: round(peak / bound, 3),
+        goal: 'ratio < 1',
+        pass: peak < bound,
+      },
+    ];
+  } finally {
+    await bench.close();
+  }
+}
+
+export default async function documentsExtractionBench(): Promise<BenchRow[]> {
+  return [...(await pdfExtraction()), await extractionThroughput()];
+}

@@ -1,0 +1,240 @@
+// Workflows' engine against DBOS Transact (issue #17, "Figures to report"):
+//
+//   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench -- workflow-engine
+//
+// The same 3-step workflow of no-op steps, WORKFLOW_ENGINE_BENCH_N (1,000) workflows, 16 at a
+// time, on the same PostgreSQL server, each engine on its own fresh database:
+// - ours: the durable-run engine (src/platform/jobs/durable-run.ts) that workflow runs use —
+//   a run row, a lease, a checkpoint per step — executed in this process (`runs.execute`,
+//   no job queue);
+// - DBOS Transact (`@dbos-inc/dbos-sdk`, a devDependency): `DBOS.registerWorkflow` with three
+//   `DBOS.runStep` no-ops, each workflow started and awaited in this process.
+// Overhead per step = wall time × 16 / (N × 3). Goal: ours ≤ DBOS's (ratio ≤ 1).
+//
+// Recovery: a child process (workflow-recovery-child.ts) starts WORKFLOW_RECOVERY_BENCH_N
+// (100) runs and parks each in step 2; it is killed with SIGKILL; a new engine on the same
+// database then recovers them (every running run is an orphan, as on an embedded restart)
+// and executes them to the end: the time from opening the database to the last run
+// completed, with step 1 never run again (checked). Goal: within one lease period (60 s).
+// Skipped (a row saying so) without DATABASE_URL.
+
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DBOS } from '@dbos-inc/dbos-sdk';
+import pg from 'pg';
+import { type Config, loadConfig } from '../src/platform/config.ts';
+import { createDurableRuns } from '../src/platform/jobs/durable-run.ts';
+import { createLogger } from '../src/platform/logger.ts';
+import { openPlatform } from '../src/platform/platform.ts';
+import { type BenchRow, round } from './bench-types.ts';
+
+const N = Number(process.env.WORKFLOW_ENGINE_BENCH_N ?? 1_000);
+const CONCURRENCY = 16;
+const STEPS = 3;
+const RECOVER_N = Number(process.env.WORKFLOW_RECOVERY_BENCH_N ?? 100);
+
+/** Runs `count` workflows, `CONCURRENCY` at a time; answers the wall time in ms. */
+async function pool(count: number, one: (index: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < count) await one(next++);
+    }),
+  );
+  return performance.now() - started;
+}
+
+const urlFor = (base: string, database: string) => {
+  const url = new URL(base);
+  url.pathname = `/${database}`;
+  return url.toString();
+};
+
+async function withDatabase<T>(base: string, work: (url: string) => Promise<T>): Promise<T> {
+  const name = `braincells_bench_${randomBytes(5).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: urlFor(base, 'postgres') });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+    try {
+      return await work(urlFor(base, name));
+    } finally {
+      await admin.query(`drop database if exists ${name} with (force)`);
+    }
+  } finally {
+    await admin.end();
+  }
+}
+
+async function ours(base: string): Promise<number> {
+  return withDatabase(base, async (databaseUrl) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'braincells-bench-engine-'));
+    const config: Config = {
+      ...loadConfig({ BRAINCELLS_DATA_DIR: dir }, {}),
+      databaseUrl,
+      jobsEnabled: false,
+      logLevel: 'silent',
+    };
+    const platform = await openPlatform(config, createLogger({ level: 'silent', format: 'json' }));
+    try {
+      // The engine without a job queue: runs are executed only by `execute`, here, as DBOS's
+      // are below (no queue worker competing for them).
+      const runs = createDurableRuns({ db: platform.database.db, logger: platform.logger });
+      runs.define({
+        kind: 'bench.noop3',
+        concurrency: CONCURRENCY,
+        async execute(context) {
+          for (let step = 1; step <= STEPS; step++)
+            await context.step(`s${step}`, async () => null);
+          return null;
+        },
+      });
+      const one = async () => {
+        const run = await runs.start({ kind: 'bench.noop3', input: {} });
+        const outcome = await runs.execute(run.id);
+        if (outcome !== 'completed') throw new Error(`run ${run.id}: ${outcome}`);
+      };
+      await pool(Math.min(50, N), one); // warm-up
+      return await pool(N, one);
+    } finally {
+      await platform.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+async function dbos(base: string): Promise<number> {
+  return withDatabase(base, async (systemDatabaseUrl) => {
+    DBOS.setConfig({ name: 'braincells-bench', systemDatabaseUrl, applicationVersion: '0.1.0' });
+    const noop = async () => null;
+    const workflow = DBOS.registerWorkflow(
+      async () => {
+        for (let step = 1; step <= STEPS; step++) await DBOS.runStep(noop, { name: `s${step}` });
+        return null;
+      },
+      { name: 'noop3' },
+    );
+    await DBOS.launch();
+    try {
+      const one = async () => {
+        const handle = await DBOS.startWorkflow(workflow)();
+        await handle.getResult();
+      };
+      await pool(Math.min(50, N), one); // warm-up
+      return await pool(N, one);
+    } finally {
+      await DBOS.shutdown();
+    }
+  });
+}
+
+async function recovery(base: string): Promise<BenchRow> {
+  return withDatabase(base, async (databaseUrl) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'braincells-bench-recovery-'));
+    try {
+      // Migrations first, so the child's start-up is not what is measured later.
+      const config: Config = {
+        ...loadConfig({ BRAINCELLS_DATA_DIR: dir }, {}),
+        databaseUrl,
+        jobsEnabled: false,
+        logLevel: 'silent',
+      };
+      const logger = createLogger({ level: 'silent', format: 'json' });
+      await (await openPlatform(config, logger)).close();
+      const child = spawn(
+        process.execPath,
+        [
+          path.join(import.meta.dirname, 'workflow-recovery-child.ts'),
+          databaseUrl,
+          dir,
+          String(RECOVER_N),
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      await new Promise<void>((resolve, reject) => {
+        let parked = 0;
+        child.stdout!.on('data', (chunk: Buffer) => {
+          parked += chunk.toString().split('in-step-2').length - 1;
+          if (parked >= RECOVER_N) resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`recovery child exited ${code}`)));
+      });
+      child.kill('SIGKILL');
+      await exited;
+
+      const started = performance.now();
+      const platform = await openPlatform(config, logger);
+      try {
+        let firstSteps = 0;
+        const runs = createDurableRuns({ db: platform.database.db, logger: platform.logger });
+        runs.define({
+          kind: 'bench.recover3',
+          concurrency: RECOVER_N,
+          async execute(context) {
+            await context.step('s1', async () => {
+              firstSteps++;
+              return null;
+            });
+            await context.step('s2', async () => null);
+            await context.step('s3', async () => null);
+            return null;
+          },
+        });
+        await runs.recover({ allRunningAreOrphans: true });
+        const waiting = await platform.database.db
+          .selectFrom('durable_run')
+          .select('id')
+          .where('kind', '=', 'bench.recover3')
+          .where('status', '!=', 'completed')
+          .execute();
+        if (waiting.length !== RECOVER_N)
+          throw new Error(`${waiting.length} of ${RECOVER_N} runs to recover`);
+        const outcomes = await Promise.all(waiting.map((run) => runs.execute(run.id)));
+        const elapsedMs = performance.now() - started;
+        const completed = outcomes.filter((outcome) => outcome === 'completed').length;
+        if (completed !== RECOVER_N || firstSteps !== 0)
+          throw new Error(`${completed} completed, step 1 run again ${firstSteps} times`);
+        return {
+          name: `recovery after kill -9 of ${RECOVER_N} runs in step 2 of 3 (PostgreSQL)`,
+          value: round(elapsedMs),
+          unit: 'ms',
+          against: { label: 'lease period ms', value: 60_000 },
+          ratio: round(elapsedMs / 60_000, 3),
+          goal: 'ratio < 1',
+          pass: elapsedMs < 60_000,
+        };
+      } finally {
+        await platform.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+export default async function workflowEngineBench(): Promise<BenchRow[]> {
+  const base = process.env.DATABASE_URL;
+  if (!base || !/^postgres(ql)?:\/\//.test(base))
+    return [{ name: 'engine overhead vs DBOS: skipped (no DATABASE_URL)', value: 0, unit: '' }];
+  const perStep = (elapsedMs: number) => round((elapsedMs * CONCURRENCY) / (N * STEPS), 3);
+  const ourMs = perStep(await ours(base));
+  const dbosMs = perStep(await dbos(base));
+  const ratio = round(ourMs / dbosMs, 3);
+  return [
+    await recovery(base),
+    {
+      name: `engine overhead per step, ${N} × 3 no-op steps at concurrency ${CONCURRENCY} (PostgreSQL)`,
+      value: ourMs,
+      unit: 'ms/step',
+      against: { label: 'DBOS Transact ms/step', value: dbosMs },
+      ratio,
+      goal: 'ratio ≤ 1',
+      pass: ratio <= 1,
+    },
+  ];
+}
