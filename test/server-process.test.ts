@@ -119,7 +119,7 @@ describe('the server process', { timeout: 120_000 }, () => {
     const insecure = track(
       spawnCli(
         ['serve'],
-        childEnv({ DATABASE_URL: 'postgres://app:secret-pw@db:5432/app?sslmode=no-verify' }),
+        childEnv({ DATABASE_URL: 'postgres://app:secret-pw@127.0.0.1:5432/app?sslmode=no-verify' }),
       ),
     );
     await expectCleanFailure(insecure, /DATABASE_URL: sslmode=no-verify is refused/);
