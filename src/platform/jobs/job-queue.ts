@@ -50,6 +50,9 @@ export function createJobQueue(options: JobQueueOptions): JobQueue {
   boss.on('warning', (warning) => logger.warn({ warning }, 'job queue warning'));
 
   const definitions = new Map<string, JobDefinition>();
+  // This process's workers by job name: a job sent here wakes them at once instead of waiting
+  // out their polling interval (a chat reply's first token, a run's start).
+  const workers = new Map<string, string>();
   let started = false;
 
   return {
@@ -69,7 +72,7 @@ export function createJobQueue(options: JobQueueOptions): JobQueue {
       for (const definition of definitions.values()) {
         await boss.createQueue(definition.name, definition.queue ?? {});
         if (!options.work) continue;
-        await boss.work<object>(
+        const workerId = await boss.work<object>(
           definition.name,
           {
             batchSize: 1,
@@ -90,12 +93,14 @@ export function createJobQueue(options: JobQueueOptions): JobQueue {
             }
           },
         );
+        workers.set(definition.name, workerId);
       }
       started = true;
     },
     async stop({ timeoutMs = 10_000 } = {}) {
       if (!started) return;
       started = false;
+      workers.clear();
       // close: false — the database belongs to the app and is closed after the queue.
       await boss.stop({ graceful: true, close: false, timeout: timeoutMs });
     },
@@ -103,6 +108,8 @@ export function createJobQueue(options: JobQueueOptions): JobQueue {
       if (!definitions.has(name)) throw new Error(`unknown job ${name}`);
       const id = await boss.send(name, data, sendOptions ?? {});
       if (!id) throw new Error(`job ${name} was not queued`);
+      const worker = workers.get(name);
+      if (worker && !sendOptions?.startAfter) boss.notifyWorker(worker);
       return id;
     },
     async depth() {
