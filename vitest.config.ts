@@ -8,10 +8,11 @@ export default defineConfig({
     setupFiles: ['test/setup.ts'],
     env: { TZ: 'UTC' },
     pool: 'forks',
-    // Two files at a time. Vitest's default is one fewer than the cores, which is one on the
+    // Three files at a time. Vitest's default is one fewer than the cores, which is one on the
     // 2-core machines this runs on, and most test time is waiting (fake LLM latency, spawned
-    // processes, sandbox round trips), not computing: a second file fills that time.
-    maxWorkers: 2,
+    // processes, sandbox round trips, PGlite set-up), not computing: more files fill that time.
+    // Two workers ran 156 files in 936 s (2026-12-06, quiet machine); three: see CHANGELOG.
+    maxWorkers: 3,
     // A poll's bound only turns a hang into a failure, never a speed limit (Vitest's default is
     // 1 s): the suite must pass with both cores busy.
     expect: { poll: { timeout: 20_000 } },
@@ -26,12 +27,12 @@ export default defineConfig({
       exclude: ['src/**/*.test.ts', 'src/**/*-test-helpers.ts', 'src/**/*-test-env.ts'],
       reporter: ['text-summary', 'json-summary'],
       reportsDirectory: 'coverage',
-      // The floor: 2026-12-06 (session 7) measured statements 88.03 %, branches 76.41 %,
-      // functions 90.12 %, lines 90.65 % with the PostgreSQL variants on (CI); the floor sits one
+      // The floor: 2026-12-06 (session 8) measured statements 88.64 %, branches 77.12 %,
+      // functions 90.64 %, lines 91.23 % with the PostgreSQL variants on (CI); the floor sits one
       // point under, so a run on PGlite alone (no DATABASE_URL: the multi-server event tests and
       // other PostgreSQL-only cases do not run) does not fail on coverage it cannot reach.
       // It only goes up: when a change raises the figures, raise these to them.
-      thresholds: { statements: 87, branches: 75, functions: 89, lines: 89 },
+      thresholds: { statements: 87.5, branches: 76, functions: 89.5, lines: 90 },
     },
   },
 });
