@@ -109,6 +109,7 @@ export async function probeConnection(kit: CallKit, request: ProbeRequest): Prom
     throw new ProviderFailure('unknown', 'the test request ended without an answer');
   } catch (error) {
     traceFailure(context, error, undefined);
+    await Promise.allSettled(context.records); // usage rows are written before the answer
     throw error instanceof RouteFailure ? error.failure : error;
   } finally {
     context.trace?.close(context.records, () => context.totalCostNano);
