@@ -18,8 +18,10 @@ const sameInstant = (a: Date, b: Date) => a.getTime() === b.getTime();
  */
 export function createBudgetPeriods(db: Kysely<DB>) {
   /** Creates missing period rows, seeding spend from the calls already recorded in the period. */
-  async function ensurePeriods(trx: Transaction<DB>, budgets: readonly Budget[], at: Date) {
-    for (const budget of budgets) {
+  async function ensurePeriods(trx: Kysely<DB>, budgets: readonly Budget[], at: Date) {
+    // Always in budget id order, so two callers creating the same rows wait, never deadlock.
+    const sorted = [...budgets].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const budget of sorted) {
       const start = periodStart(budget.period, at);
       await sql`
         insert into llm_budget_period (budget_id, period_start, spent_nano)
@@ -72,13 +74,12 @@ export function createBudgetPeriods(db: Kysely<DB>) {
           }
         : undefined;
     };
-    let rows = await lockedRows(trx, budgets, at);
+    const rows = await lockedRows(trx, budgets, at);
     const missing = budgets.filter((budget) => stateOf(rows, budget) === undefined);
-    if (missing.length > 0) {
-      // A period's first call: create its rows, then lock them all (once per period).
-      await ensurePeriods(trx, missing, at);
-      rows = await lockedRows(trx, budgets, at);
-    }
+    // A period's first call: the caller creates the rows outside this transaction and tries
+    // again. Inserting them here, while holding locks on the rows that exist, deadlocks with a
+    // caller that inserted one of them and now waits for those locks.
+    if (missing.length > 0) return { missing };
     return budgets.map((budget): BudgetState => {
       const state = stateOf(rows, budget);
       if (!state) throw new Error(`budget period ${budget.id} was not created`);
@@ -99,8 +100,25 @@ export function createBudgetPeriods(db: Kysely<DB>) {
       at: Date;
       expiresAt: Date;
     }): Promise<ReserveResult> {
-      return db.transaction().execute(async (trx) => {
-        const states = await lockPeriods(trx, options.budgets, options.at);
+      const attempt = () =>
+        db.transaction().execute(async (trx) => {
+          const locked = await lockPeriods(trx, options.budgets, options.at);
+          if ('missing' in locked) return locked;
+          return reserveLocked(trx, locked);
+        });
+      let result = await attempt();
+      if ('missing' in result) {
+        // Each insert commits on its own: no locks are held across them.
+        await ensurePeriods(db, result.missing, options.at);
+        result = await attempt();
+        if ('missing' in result) throw new Error('budget period was not created');
+      }
+      return result;
+
+      async function reserveLocked(
+        trx: Transaction<DB>,
+        states: BudgetState[],
+      ): Promise<ReserveResult> {
         for (const state of states) {
           const hard = state.budget.hardLimitNano;
           if (
@@ -152,7 +170,7 @@ export function createBudgetPeriods(db: Kysely<DB>) {
           })),
           softExceeded,
         };
-      });
+      }
     },
 
     /**
