@@ -1,29 +1,12 @@
 import { randomInt } from 'node:crypto';
-import net from 'node:net';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSignedInUser } from '../../../test/factories.ts';
 import { testAppPerSuite } from '../../../test/per-suite.ts';
 import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
+import { reachable, TEST_REDIS_URL } from '../../../test/test-redis.ts';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-async function reachable(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: hostname, port: Number(port || 6379) });
-    socket.setTimeout(1_000);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
+const REDIS_URL = TEST_REDIS_URL;
 
 /** A documentation-range address of its own, so runs and tests never share a counter. */
 const freshIp = () => `198.18.${randomInt(0, 255)}.${randomInt(1, 254)}`;
