@@ -25,6 +25,7 @@ import { createDocumentsModule, type DocumentsModule } from './documents/documen
 import { createGatewayModule, type GatewayModule } from './gateway/gateway-module.ts';
 import { createLlmModule, type LlmModule, type LlmModuleDeps } from './llm/llm-module.ts';
 import { createIngestLeases } from './monitor/monitor-lease.ts';
+import { registerRepriceJob } from './monitor/monitor-reprice.ts';
 import { createMonitorService, type MonitorService } from './monitor/monitor-service.ts';
 import { createMonitorWatchStore } from './monitor/monitor-watch-store.ts';
 import { loadSecretBox, type SecretBox } from './platform/crypto.ts';
@@ -368,6 +369,13 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       imagesFeature().registerJobs();
       documentsFeature().registerJobs();
       generationFeature().registerJobs();
+      registerRepriceJob({
+        jobs: platform.jobs,
+        prices: base.llm.admin,
+        // The monitor (and its DuckDB tables) is built when a job first runs.
+        monitor: () => this.monitor,
+        log: platform.logger,
+      });
       chatFeature();
       workflowsFeature();
     },
