@@ -126,6 +126,8 @@ export function createLlmModule(deps: LlmModuleDeps) {
   return {
     llm,
     images,
+    /** The response cache, for image edits (keyed by their input images; docs/images.md). */
+    cache,
     admin,
     registry,
     async close(): Promise<void> {

@@ -567,6 +567,11 @@ export const SETTINGS = {
     undefined,
     'Comma-separated model name patterns (`*` any characters) taken to accept images: a prompt that reads an image column with another model is refused. Unset: the built-in list in docs/images.md.',
   ],
+  BRAINCELLS_IMAGE_EDIT_MODELS: [
+    modelPatternList.optional(),
+    undefined,
+    'Comma-separated model name patterns (`*` any characters) taken to transform images: an image column whose prompt reads an image column with another model is refused. Unset: the built-in list in docs/images.md.',
+  ],
   BRAINCELLS_GENERATION_FEW_SHOT_TOKENS: [
     integer(0, 100_000),
     '2000',
@@ -750,6 +755,8 @@ export interface GenerationConfig {
   fewShotTokens: number;
   /** Model name patterns that accept images (docs/images.md); undefined: the built-in list. */
   visionModels?: readonly string[] | undefined;
+  /** Model name patterns that transform images (docs/images.md); undefined: the built-in list. */
+  imageEditModels?: readonly string[] | undefined;
   search: {
     serperApiKey: string | undefined;
     braveApiKey: string | undefined;
@@ -962,6 +969,7 @@ export function loadConfig(
       fewShotK: read('BRAINCELLS_GENERATION_FEW_SHOT_K'),
       fewShotTokens: read('BRAINCELLS_GENERATION_FEW_SHOT_TOKENS'),
       visionModels: read('BRAINCELLS_VISION_MODELS'),
+      imageEditModels: read('BRAINCELLS_IMAGE_EDIT_MODELS'),
       search: {
         serperApiKey: read('SERPER_API_KEY'),
         braveApiKey: read('BRAVE_API_KEY'),

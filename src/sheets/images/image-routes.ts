@@ -78,18 +78,30 @@ export const imageRoutes: FastifyPluginAsyncZod<{
     {
       schema: {
         tags,
-        summary: 'Import a ZIP of images, or image files, as a new dataset (editor)',
+        summary:
+          'Import a ZIP of images, or image files, as a new dataset or as new rows of one (editor)',
         description:
-          'multipart/form-data with `file` parts: each a ZIP of images or one image. One row per image with its file name (columns `Image` and `File name`). Each file is checked by its bytes and decoded dimensions; refused files (not an image, over BRAINCELLS_IMAGE_MAX_BYTES or BRAINCELLS_IMAGE_MAX_PIXELS, truncated, a bomb) are listed with the reason and the rest are imported. 400 when no file is an image; 413 for a part over BRAINCELLS_IMAGE_ZIP_MAX_BYTES.',
+          'multipart/form-data with `file` parts: each a ZIP of images or one image. One row per image with its file name (columns `Image` and `File name`). With `datasetId` and `columnId` (images dropped onto a grid), the rows are added to that dataset instead: the image in that static image column, the file name in its `File name` text column if it has one (400 naming `columnId` for another column). Each file is checked by its bytes and decoded dimensions; refused files (not an image, over BRAINCELLS_IMAGE_MAX_BYTES or BRAINCELLS_IMAGE_MAX_PIXELS, truncated, a bomb) are listed with the reason and the rest are imported. 400 when no file is an image; 413 for a part over BRAINCELLS_IMAGE_ZIP_MAX_BYTES.',
         params: projectParams,
-        querystring: z.object({ name: nameSchema.optional() }),
+        querystring: z
+          .object({
+            name: nameSchema.optional(),
+            datasetId: z.uuid().optional(),
+            columnId: z.uuid().optional(),
+          })
+          .refine((query) => (query.datasetId === undefined) === (query.columnId === undefined), {
+            path: ['columnId'],
+            message: 'datasetId and columnId go together',
+          }),
       },
     },
     async (request, reply) => {
       requireMultipart(request);
+      const { name, datasetId, columnId } = request.query;
       const result = await images.importImages(request.actor, request.params.projectId, {
         parts: request.files(),
-        ...(request.query.name ? { name: request.query.name } : {}),
+        ...(name ? { name } : {}),
+        ...(datasetId && columnId ? { into: { datasetId, columnId } } : {}),
       });
       reply.status(201);
       return result;
