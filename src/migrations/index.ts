@@ -33,6 +33,7 @@ import * as m0800 from './0800-gateway-keys.ts';
 import * as m0900 from './0900-image-columns.ts';
 import * as m0910 from './0910-image-generation.ts';
 import * as m0911 from './0911-image-blob-links.ts';
+import * as m0920 from './0920-hub-publish.ts';
 
 /**
  * Every migration, in order. A migration never changes after it ships: add a new one.
@@ -73,4 +74,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0900-image-columns': m0900,
   '0910-image-generation': m0910,
   '0911-image-blob-links': m0911,
+  '0920-hub-publish': m0920,
 };
