@@ -172,12 +172,13 @@ export function registerSheetCommands(program: Command): void {
                 private: options.public !== true,
               });
         });
-        if (options.json) printJson(result);
+        // A failed publish is an error (with --json, the error envelope) naming its id.
         if (result.status !== 'done')
           throw new CliError(
             `publish ${result.id} ${result.status}: ${result.error ?? ''} (retry with --retry ${result.id})`,
           );
-        if (!options.json) console.log(`published ${result.repoUrl} (${result.commitUrl})`);
+        if (options.json) printJson(result);
+        else console.log(`published ${result.repoUrl} (${result.commitUrl})`);
       },
     );
 }
