@@ -10,11 +10,57 @@ import {
 } from '../generation/generation-test-helpers.ts';
 import type { ImageReference } from '../images/image-reference.ts';
 import { solidImage } from '../images/image-test-fixtures.ts';
-import { CARD_FILE, CONFIG_FILE, DATA_FILE } from './hub-card.ts';
+import { CARD_FILE, CONFIG_FILE, DATA_FILE, datasetCard } from './hub-card.ts';
 import type { PublishView } from './hub-publish-service.ts';
 
 const TOKEN = 'hf-fake-publish-token-4d9c2e7a1b';
 const OTHER_TOKEN = 'hf-fake-publish-token-second-8e1f';
+
+describe('the dataset card', () => {
+  it('attack: names and prompts cannot break out of the YAML front matter, a table cell or a fence', () => {
+    const hostile = 'x"\n---\nlicense: evil\n| <script>alert(1)</script>';
+    const card = datasetCard({
+      name: hostile,
+      rows: 1,
+      publishedAt: new Date('2026-12-06T00:00:00Z'),
+      columns: [
+        {
+          name: hostile,
+          type: 'text',
+          kind: 'ai',
+          formula: null,
+          ai: {
+            prompt: '````\n# injected heading\n````',
+            instructions: null,
+            provider: null,
+            model: 'm|<b>',
+            parameters: {},
+            output: null,
+            search: null,
+            inputs: [],
+          },
+        },
+      ],
+    });
+    const lines = card.split('\n');
+    const end = lines.indexOf('---', 1);
+    // The front matter is ours line for line: each user value is one JSON string on its line.
+    expect(lines.slice(0, end + 1).filter((line) => line.includes('evil'))).toEqual([
+      `pretty_name: ${JSON.stringify(hostile)}`,
+      `  - name: ${JSON.stringify(hostile)}`,
+    ]);
+    expect(lines.filter((line) => line === '---')).toHaveLength(2);
+    // The Markdown body shows no raw HTML (in the front matter it is inside a quoted string).
+    const body = lines.slice(end + 1).join('\n');
+    expect(body).not.toContain('<script>');
+    expect(body).not.toContain('<b>');
+    // The prompt's four backticks sit inside a five-backtick fence.
+    expect(card).toContain('`````text\n````\n# injected heading\n````\n`````');
+    expect(lines.filter((line) => line.startsWith('| ') && line.includes('AI:'))).toEqual([
+      '| x" --- license: evil \\| &lt;script&gt;alert(1)&lt;/script&gt; | text | AI: m\\|&lt;b&gt; |',
+    ]);
+  });
+});
 
 describe('publish to the Hugging Face Hub (a local stand-in)', () => {
   let hub: FakeHub;
