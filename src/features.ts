@@ -4,7 +4,7 @@
 //
 // A feature is built on first use, at most once, from the features it depends on:
 //   core (audit recorder → projects → accounts, audit log) → llm → gateway → sheets →
-//   images → documents → generation → monitor → chat → workflows
+//   images → documents → generation → hub → monitor → chat → workflows
 // so a CLI command that needs only the sheets opens no LLM module. The order above is the only
 // order; no feature reaches back into one built after it.
 //
@@ -41,6 +41,7 @@ import {
   type GenerationModule,
   type GenerationModuleDeps,
 } from './sheets/generation/generation-module.ts';
+import { createHubModule, type HubModule } from './sheets/hub/hub-module.ts';
 import { createImagesModule, type ImagesModule } from './sheets/images/images-module.ts';
 import { createSheetsModule, type SheetsModule } from './sheets/sheets-module.ts';
 import type { WorkflowRunOptions } from './workflows/workflow-run.ts';
@@ -186,6 +187,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
   let chat: ChatModule | undefined;
   let gateway: GatewayModule | undefined;
   let workflows: WorkflowsModule | undefined;
+  let hub: HubModule | undefined;
   // Live views (SSE) of every feature share one event bus (src/platform/events.ts); its ids and
   // recent events are kept in the metadata database, so a restart does not force a reload.
   let bus: EventBus | undefined;
@@ -228,6 +230,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       access: base.core.access,
       audit: base.core.audit,
       sheets: sheetsFeature().sheets,
+      imports: sheetsFeature().imports,
     });
     return images;
   };
@@ -278,6 +281,22 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       ...options.generation,
     });
     return generation;
+  };
+
+  // Publishing to the Hugging Face Hub: the card describes the AI columns, the data is the
+  // images export's Parquet.
+  const hubFeature = (): HubModule => {
+    hub ??= createHubModule({
+      platform,
+      access: base.core.access,
+      audit: base.core.audit,
+      secrets: base.core.secrets,
+      sheets: sheetsFeature().sheets,
+      aiColumns: generationFeature().aiColumns,
+      writeParquet: imagesFeature().writeImages,
+      useJobs,
+    });
+    return hub;
   };
 
   // Workflow runs are durable runs too (defined before the job queue starts); their steps call
@@ -331,6 +350,10 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
     get generation(): GenerationModule {
       return generationFeature();
     },
+    /** Publishing datasets to the Hugging Face Hub (docs/images.md "Publish to the Hub"). */
+    get hub(): HubModule {
+      return hubFeature();
+    },
     /** Token and cost analytics over coding-agent logs (docs/monitor.md). */
     get monitor(): MonitorService {
       monitor ??= createMonitorService({
@@ -376,6 +399,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
         monitor: () => this.monitor,
         log: platform.logger,
       });
+      hubFeature().registerJobs();
       chatFeature();
       workflowsFeature();
     },
@@ -385,6 +409,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       await images?.start();
       await documents?.start();
       await generation?.start();
+      await hub?.start();
       await chat?.start();
       // The folders projects asked the server to watch (docs/monitor.md "Server-side watch").
       await monitor?.startServerWatches();

@@ -35,6 +35,7 @@ import * as m0910 from './0910-image-generation.ts';
 import * as m0911 from './0911-image-blob-links.ts';
 import * as m0940 from './0940-chat-search-vectors.ts';
 import * as m0960 from './0960-chat-list-datasets-tool.ts';
+import * as m0920 from './0920-hub-publish.ts';
 
 /**
  * Every migration, in order. A migration never changes after it ships: add a new one.
@@ -77,4 +78,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0911-image-blob-links': m0911,
   '0940-chat-search-vectors': m0940,
   '0960-chat-list-datasets-tool': m0960,
+  '0920-hub-publish': m0920,
 };

@@ -287,12 +287,12 @@ export const SETTINGS = {
   BRAINCELLS_HF_HUB_URL: [
     httpUrl,
     'https://huggingface.co',
-    'Hugging Face Hub base URL for dataset imports.',
+    'Hugging Face Hub base URL for dataset imports and publishes.',
   ],
   HF_TOKEN: [
     secretValue.optional(),
     undefined,
-    'Hugging Face token, for importing private Hub datasets.',
+    "Hugging Face token, for importing private Hub datasets and publishing (a project's own Hub token wins).",
   ],
   BRAINCELLS_DATASET_RETENTION_DAYS: [
     integer(0, 3650),

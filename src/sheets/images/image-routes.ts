@@ -153,7 +153,7 @@ export const imageRoutes: FastifyPluginAsyncZod<{
         tags,
         summary: 'Download the dataset with its images (streamed; viewer)',
         description:
-          "csv, tsv, jsonl: a ZIP holding `data.<format>`, whose image cells give the relative path of their file, and the files under `images/` (`<first 12 hex of the hash>-<file name>`, any character but letters, digits, `.`, `_` and `-` replaced by `_`: no name leaves the archive root). At most 65,535 files and 4 GiB (400 beyond: export as Parquet). parquet: image columns as structs `{bytes, path}`, the Hugging Face `Image` feature, declared in the file's `huggingface` metadata. Images the project does not hold export as null.",
+          "csv, tsv, jsonl, xlsx: a ZIP holding `data.<format>`, whose image cells give the relative path of their file, and the files under `images/` (`<first 12 hex of the hash>-<file name>`, any character but letters, digits, `.`, `_` and `-` replaced by `_`: no name leaves the archive root). At most 65,535 files and 4 GiB (400 beyond: export as Parquet). parquet: image columns as structs `{bytes, path}`, the Hugging Face `Image` feature, declared in the file's `huggingface` metadata. Images the project does not hold export as null.",
         params: projectParams.extend({ datasetId: z.uuid() }),
         querystring: z.object({
           format: z.enum(IMAGE_EXPORT_FORMATS).default('parquet'),
