@@ -155,8 +155,13 @@ describe.runIf(ready)('a cluster of three servers', { timeout: 240_000 }, () => 
       expect(text).toBe(fakeAnswer(question));
       const ids = sse.events.map((event) => event.id);
       expect(ids).toEqual([...ids].sort((a, b) => a - b));
-      // s1 runs no jobs: the reply was executed elsewhere.
-      expect((await replyRun(replyId)).status).toBe('completed');
+      // The run settles just after the message it wrote: executed once, by a server with workers.
+      const run = await eventually(
+        () => replyRun(replyId),
+        (row) => row.status !== 'running',
+        { what: 'the reply run to settle', intervalMs: 50 },
+      );
+      expect(run).toMatchObject({ status: 'completed', executions: 1 });
     } finally {
       await sse.close();
     }
@@ -233,7 +238,11 @@ describe.runIf(ready)('a cluster of three servers', { timeout: 240_000 }, () => 
 
       const done = (await sse.until(settled(replyId))).data as MessageView;
       expect(done).toMatchObject({ status: 'done', content: fakeAnswer(question) });
-      const run = await replyRun(replyId);
+      const run = await eventually(
+        () => replyRun(replyId),
+        (row) => row.status !== 'running',
+        { what: 'the reply run to settle', intervalMs: 50 },
+      );
       expect(run).toMatchObject({ status: 'completed', executions: 2 });
       // The call the crash cut, and the one that answered.
       expect(t.fake.requests.filter((request) => prompt(request).includes(question))).toHaveLength(
