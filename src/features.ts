@@ -28,6 +28,7 @@ import { createIngestLeases } from './monitor/monitor-lease.ts';
 import { registerRepriceJob } from './monitor/monitor-reprice.ts';
 import { createMonitorService, type MonitorService } from './monitor/monitor-service.ts';
 import { createMonitorWatchStore } from './monitor/monitor-watch-store.ts';
+import { type CacheInvalidation, createCacheInvalidation } from './platform/cache-invalidation.ts';
 import { loadSecretBox, type SecretBox } from './platform/crypto.ts';
 import { createEventLog } from './platform/event-log.ts';
 import { createPostgresEventNotifier } from './platform/event-notify.ts';
@@ -100,10 +101,17 @@ export interface FeatureOptions {
   monitorOwnCalls?: boolean;
   /** Tests shorten the workflow steps' retry backoff. */
   workflows?: Pick<WorkflowRunOptions, 'retryBaseMs' | 'wait'>;
+  /** Tests freeze the gateway's clock (its key cache then never expires by itself). */
+  gateway?: { now?: () => number };
 }
 
 /** The core and the LLM feature over the metadata database (the `llm` CLI needs no more). */
-export function createCoreFeatures(platform: CorePlatform, options: FeatureOptions = {}) {
+export function createCoreFeatures(
+  platform: CorePlatform,
+  options: FeatureOptions = {},
+  /** Servers sharing a PostgreSQL drop each other's stale cache entries (createFeatures). */
+  shared: { invalidation?: () => CacheInvalidation | undefined } = {},
+) {
   const { config, logger, database } = platform;
   let core: CoreServices | undefined;
   let llm: LlmModule | undefined;
@@ -158,6 +166,7 @@ export function createCoreFeatures(platform: CorePlatform, options: FeatureOptio
         registry: options.registry,
         telemetry: platform.telemetry,
         redisUrl: config.rateLimit.redisUrl,
+        invalidation: shared.invalidation?.(),
         ...options.llm,
       });
       return llm;
@@ -177,7 +186,15 @@ export type CoreFeatures = ReturnType<typeof createCoreFeatures>;
  * (running AI-column runs are handed back); `close()` after the last request.
  */
 export function createFeatures(platform: Platform, options: FeatureOptions = {}) {
-  const base = createCoreFeatures(platform, options);
+  // On PostgreSQL other servers cache the same metadata: a change made here drops their copies
+  // too, through the event bus (issue #20 item 6; src/platform/cache-invalidation.ts).
+  let invalidation: CacheInvalidation | undefined;
+  const cacheInvalidation = () => {
+    if (platform.database.kind !== 'postgres') return undefined;
+    invalidation ??= createCacheInvalidation(events(), platform.logger);
+    return invalidation;
+  };
+  const base = createCoreFeatures(platform, options, { invalidation: cacheInvalidation });
   const useJobs = options.useJobs ?? true;
   let sheets: SheetsModule | undefined;
   let images: ImagesModule | undefined;
@@ -252,6 +269,8 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       access: base.core.access,
       audit: base.core.audit,
       logger: platform.logger,
+      invalidation: cacheInvalidation(),
+      ...options.gateway,
     });
     return gateway;
   };
@@ -423,6 +442,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
     async close(): Promise<void> {
       gateway?.close();
       await base.close();
+      invalidation?.close();
       // A sorted view's background copy must not outlive DuckDB.
       await sheets?.data.copiesSettled();
       // After stopWork (running runs hand their cells back, publishing): store what is pending.

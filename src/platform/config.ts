@@ -178,6 +178,11 @@ export const SETTINGS = {
     'true',
     'Run the job workers (pg-boss) in this process; false with BRAINCELLS_ROLE=all is the same as api.',
   ],
+  BRAINCELLS_RUN_LEASE_MS: [
+    integer(3_000, 3_600_000),
+    '60000',
+    'How long a durable run (AI-column run, chat reply, workflow) stays with a server that stopped renewing it (renewed every third of it); after it another server takes the run over (docs/deploy.md#runs-and-jobs-across-servers).',
+  ],
   BRAINCELLS_BODY_LIMIT: [
     integer(1024, 1024 ** 3),
     String(1024 * 1024),
@@ -674,6 +679,8 @@ export interface Config {
   migrateOnStart: boolean;
   /** Job workers run here: false on the api role or with BRAINCELLS_JOBS=false. */
   jobsEnabled: boolean;
+  /** A durable run's lease: how soon another server takes over the run of a dead one. */
+  runLeaseMs: number;
   bodyLimit: number;
   shutdownTimeoutMs: number;
   /** Socket-level limits of the HTTP server (slow clients, connection floods). */
@@ -856,6 +863,7 @@ export function loadConfig(
     databasePoolSize: read('BRAINCELLS_DATABASE_POOL_SIZE'),
     databaseAcquireTimeoutMs: read('BRAINCELLS_DATABASE_ACQUIRE_TIMEOUT_MS'),
     migrateOnStart: read('BRAINCELLS_MIGRATE_ON_START'),
+    runLeaseMs: read('BRAINCELLS_RUN_LEASE_MS'),
     bodyLimit: read('BRAINCELLS_BODY_LIMIT'),
     shutdownTimeoutMs: read('BRAINCELLS_SHUTDOWN_TIMEOUT_MS'),
     http: {
