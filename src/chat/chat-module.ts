@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { AuditRecorder } from '../access/audit-recorder.ts';
 import type { ProjectAccess } from '../access/project-access.ts';
 import { systemActor } from '../auth/system-actor.ts';
@@ -84,6 +85,14 @@ export function createChatModule(deps: {
     handler: async () => {
       const purged = await service.purgeExpiredThreads(systemActor());
       if (purged > 0) logger.info({ purged }, 'purged deleted chat threads');
+      // PGlite runs without autovacuum, so nothing gathers the planner's statistics there: search
+      // picks the GIN index or the thread list's order from how many messages a word is in
+      // (docs/chat.md "Search"). PostgreSQL's autoanalyze does this on a server.
+      if (deps.platform.database.kind === 'pglite') {
+        await sql`analyze chat_thread, chat_message, chat_message_search`.execute(
+          deps.platform.database.db,
+        );
+      }
       await schedulePurge(PURGE_EVERY_SECONDS);
       return { purged };
     },
