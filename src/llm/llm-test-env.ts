@@ -31,6 +31,7 @@ import type {
 } from './llm-provider.ts';
 import type { LlmCallRequest, LlmStreamEvent } from './llm-service.ts';
 import type { SharedLimitsOptions } from './llm-shared-redis.ts';
+import type { UsageRow } from './llm-usage-store.ts';
 
 /** A ProjectAccess over an in-memory role table, with the contract's answers (404 / 403). */
 export class FakeProjectAccess implements ProjectAccess {
@@ -233,6 +234,43 @@ export const WEATHER_TOOLS: LlmToolDefinition[] = [
     inputSchema: { type: 'object', properties: { zone: { type: 'string' } }, required: ['zone'] },
   },
 ];
+
+/** One `llm_calls` row as the LLM module records it: a priced, answered first attempt. */
+export function usageRowFixture(projectId: string, partial: Partial<UsageRow> = {}): UsageRow {
+  return {
+    id: uuidv7(),
+    callId: uuidv7(),
+    createdAt: new Date('2026-11-20T10:00:00Z'),
+    projectId,
+    userId: undefined,
+    feature: 'chat',
+    entityIds: {},
+    providerRef: 'env:openai',
+    providerKind: 'openai',
+    model: 'gpt-4o-mini',
+    attempt: 1,
+    status: 'ok',
+    errorCode: undefined,
+    failureKind: undefined,
+    httpStatus: undefined,
+    requestId: undefined,
+    finishReason: 'stop',
+    cacheStatus: 'miss',
+    usage: {
+      uncachedInputTokens: 10,
+      cacheReadTokens: 2,
+      cacheWriteTokens: undefined,
+      outputTokens: 5,
+      reasoningTokens: undefined,
+    },
+    usageEstimated: false,
+    costNano: 100,
+    savedNano: null,
+    latencyMs: 12,
+    ttftMs: 3,
+    ...partial,
+  };
+}
 
 /** The usage rows of one call, one per attempt, after the buffered writer has flushed. */
 export async function usageRowsOf(env: LlmTestEnv, callId: string) {
