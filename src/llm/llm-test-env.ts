@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import { beforeEach } from 'vitest';
 import { registerTestSecret } from '../../test/leak-scan.ts';
 import { perSuite } from '../../test/per-suite.ts';
+import { rejectionOf } from '../../test/rejection.ts';
 import {
   type Backend,
   createTestStorage,
@@ -284,14 +285,8 @@ export async function usageRowsOf(env: LlmTestEnv, callId: string) {
 }
 
 /** The AppError a call fails with; any other outcome fails the test. */
-export async function failureOf(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof AppError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
+export function failureOf(promise: Promise<unknown>): Promise<AppError> {
+  return rejectionOf(AppError, promise);
 }
 
 /** Every event of a stream, and the result its closing `finish` event carries. */

@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { beforeAll, beforeEach } from 'vitest';
 import { seedDataDir } from '../../../test/crash-server.ts';
 import { type FakeLlmApp, openFakeLlmApp } from '../../../test/fake-llm-app.ts';
+import { perSuite } from '../../../test/per-suite.ts';
 import type { TestApp } from '../../../test/test-platform.ts';
 import type { FaultOptions } from '../../../tools/fake-llm/fake-llm-faults.ts';
 import {
@@ -180,23 +181,29 @@ export function prepareDataDir(
 }
 
 /**
- * A test file's generation env: opened once before its tests (then handed to `use`), closed
- * after them, and the fake LLM reset before each test unless `resetFake` is false.
+ * A test file's (or `describe`'s) generation env, opened before its tests and closed after them
+ * (a stand-in that reads the open env, test/per-suite.ts); the fake LLM is reset before each
+ * test unless `resetFake` is false.
  */
+export function generationEnvPerSuite(
+  options: Parameters<typeof openGenerationTestEnv>[0] & { resetFake?: boolean } = {},
+): GenerationTestEnv {
+  const { resetFake = true, ...open } = options;
+  const env = perSuite(
+    () => openGenerationTestEnv(open),
+    (opened) => opened.close(),
+  );
+  if (resetFake) beforeEach(() => env.fake.reset());
+  return env;
+}
+
+/** `generationEnvPerSuite`, handing the env to `use` once it is open (before the tests). */
 export function openGenerationTestEnvForFile(
   use: (env: GenerationTestEnv) => void | Promise<void>,
-  options: Parameters<typeof openGenerationTestEnv>[0] & { resetFake?: boolean } = {},
+  options: Parameters<typeof generationEnvPerSuite>[0] = {},
 ): void {
-  const { resetFake = true, ...open } = options;
-  let env: GenerationTestEnv | undefined;
-  beforeAll(async () => {
-    env = await openGenerationTestEnv(open);
-    await use(env);
-  });
-  afterAll(async () => {
-    await env?.close();
-  });
-  if (resetFake) beforeEach(() => env?.fake.reset());
+  const env = generationEnvPerSuite(options);
+  beforeAll(() => use(env));
 }
 
 /** The most calls the fake server held at once (from its request log). */
