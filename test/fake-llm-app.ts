@@ -3,6 +3,7 @@ import type { FaultOptions } from '../tools/fake-llm/fake-llm-faults.ts';
 import { type FakeLlm, startFakeLlm } from '../tools/fake-llm/fake-llm-server.ts';
 import { createProjectWithMembers, type ProjectWithMembers } from './factories.ts';
 import { registerTestSecret } from './leak-scan.ts';
+import { perSuite } from './per-suite.ts';
 import { type Backend, createTestApp, type TestApp } from './test-platform.ts';
 
 export interface FakeLlmApp {
@@ -88,4 +89,16 @@ export async function withFakeLlm<T>(
   } finally {
     await fake.close();
   }
+}
+
+/**
+ * The fake LLM server answering to `apiKey` (registered with the leak scan) for the tests of
+ * the enclosing file or `describe`: a stand-in that reads the running server (test/per-suite.ts).
+ */
+export function fakeLlmPerSuite(apiKey: string): FakeLlm {
+  registerTestSecret('provider-key', apiKey);
+  return perSuite(
+    () => startFakeLlm({ apiKey }),
+    (fake) => fake.close(),
+  );
 }
