@@ -1,23 +1,9 @@
-import { rmSync } from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
-import { migratedTempDir, seedDataDir } from '../../test/crash-server.ts';
-import { registerTestSecret } from '../../test/leak-scan.ts';
-import { childEnv, type Spawned, spawnCli } from '../../test/spawn-server.ts';
+import { describe, expect, it } from 'vitest';
+import { killHard, seedDataDir, serverProcesses } from '../../test/crash-server.ts';
+import { withFakeLlm } from '../../test/fake-llm-app.ts';
 import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
-import { startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import type { MessageView } from './chat-presenter.ts';
 import { CHAT_FAKE_KEY } from './chat-test-env.ts';
-
-const children: Spawned[] = [];
-const dirs: string[] = [];
-afterAll(async () => {
-  for (const child of children)
-    if (child.child.exitCode === null && child.child.signalCode === null) {
-      child.child.kill('SIGKILL');
-      await child.exited;
-    }
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 
 /** A data dir with a user, an API key, a project with the fake provider, and a thread. */
 function prepareDataDir(dataDir: string, fakeUrl: string, model: string) {
@@ -37,20 +23,17 @@ function prepareDataDir(dataDir: string, fakeUrl: string, model: string) {
 }
 
 describe('a reply survives kill -9', { timeout: 120_000 }, () => {
+  const servers = serverProcesses();
+
   it('is taken up again on restart and completes; never left streaming; one call repeated at most', async () => {
-    registerTestSecret('provider-key', CHAT_FAKE_KEY);
-    const fake = await startFakeLlm({ apiKey: CHAT_FAKE_KEY });
-    const dataDir = migratedTempDir('braincells-chat-crash-');
-    dirs.push(dataDir);
-    try {
+    await withFakeLlm(CHAT_FAKE_KEY, async (fake) => {
+      const dataDir = servers.migratedDataDir('braincells-chat-crash-');
       // A slow stream: the crash lands mid-reply.
       const ids = await prepareDataDir(dataDir, fake.url, 'gpt-4o-mini@tps=2');
-      const env = childEnv({ BRAINCELLS_DATA_DIR: dataDir, PORT: '0' });
       const headers = { authorization: `Bearer ${ids.key}`, 'content-type': 'application/json' };
       const question = 'What survives a crash of the server process?';
 
-      const first = spawnCli(['serve'], env);
-      children.push(first);
+      const first = servers.serve(dataDir);
       const firstUrl = await first.ready();
       const messagesUrl = (url: string) =>
         `${url}/api/projects/${ids.projectId}/chat/threads/${ids.threadId}/messages`;
@@ -72,12 +55,10 @@ describe('a reply survives kill -9', { timeout: 120_000 }, () => {
           interval: 20,
         })
         .toBeGreaterThan(0);
-      first.child.kill('SIGKILL');
-      await first.exited;
+      await killHard(first);
       expect(fake.stats().completed).toBe(0);
 
-      const second = spawnCli(['serve'], env);
-      children.push(second);
+      const second = servers.serve(dataDir);
       const url = await second.ready();
       await expect
         .poll(async () => (await read(url))[1]?.status, { timeout: 60_000, interval: 100 })
@@ -93,8 +74,6 @@ describe('a reply survives kill -9', { timeout: 120_000 }, () => {
 
       second.child.kill('SIGTERM');
       expect((await second.exited).code).toBe(0);
-    } finally {
-      await fake.close();
-    }
+    });
   });
 });

@@ -1,10 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerTestSecret } from '../../test/leak-scan.ts';
+import { describe, expect, it } from 'vitest';
+import { fakeLlmPerSuite } from '../../test/fake-llm-app.ts';
 import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
-import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import type { Database } from '../platform/db/database.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { applyReplyDelta, registerChatCommands } from './chat-commands.ts';
@@ -15,18 +14,9 @@ import { registerSheetCommands } from './sheet-commands.ts';
 // provider: a reply streamed to stdout (the durable run executed here), a thread continued,
 // and a thread exported.
 const KEY = 'sk-cli-chat-test-key-bbbbbbbbbbbbbbbbbbbb';
-registerTestSecret('provider-key', KEY);
-
-let fake: FakeLlm;
+const fake = fakeLlmPerSuite(KEY);
 const projectId = uuidv7();
 const agentId = uuidv7();
-
-beforeAll(async () => {
-  fake = await startFakeLlm({ apiKey: KEY });
-});
-afterAll(async () => {
-  await fake?.close();
-});
 
 async function seed(db: Database['db']): Promise<void> {
   await sql`insert into project (id, name) values (${projectId}, 'CLI chat')`.execute(db);

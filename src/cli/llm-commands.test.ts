@@ -1,24 +1,14 @@
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerTestSecret } from '../../test/leak-scan.ts';
-import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import { describe, expect, it } from 'vitest';
+import { fakeLlmPerSuite } from '../../test/fake-llm-app.ts';
 import type { Database } from '../platform/db/database.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { cliDataDirPerSuite, runCliCommand, withCliDatabase } from './cli-test-helpers.ts';
 import { formatUsd, registerLlmCommands } from './llm-commands.ts';
 
 const KEY = 'sk-cli-test-key-aaaaaaaaaaaaaaaaaaaaaaaa';
-registerTestSecret('provider-key', KEY);
-
-let fake: FakeLlm;
+const fake = fakeLlmPerSuite(KEY);
 const projectId = uuidv7();
-
-beforeAll(async () => {
-  fake = await startFakeLlm({ apiKey: KEY });
-});
-afterAll(async () => {
-  await fake?.close();
-});
 
 async function seedUsage(db: Database['db']): Promise<void> {
   await sql`insert into project (id, name) values (${projectId}, 'CLI')`.execute(db);

@@ -1,8 +1,9 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { rejectionOf } from '../../test/rejection.ts';
 import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
-import { apiErrorOf, type GatewayTestEnv, startGatewayEnv } from './gateway-test-env.ts';
+import { type GatewayTestEnv, startGatewayEnv } from './gateway-test-env.ts';
 
 /**
  * The gateway's Anthropic Messages protocol through the official `@anthropic-ai/sdk` client,
@@ -171,7 +172,7 @@ describe('POST /v1/messages', () => {
 });
 
 describe('errors in the Anthropic format', () => {
-  const apiError = (promise: Promise<unknown>) => apiErrorOf(Anthropic.APIError, promise);
+  const apiError = (promise: Promise<unknown>) => rejectionOf(Anthropic.APIError, promise);
 
   it('answers 404 not_found_error for a model the key may not use', async () => {
     const error = await apiError(

@@ -3,8 +3,9 @@ import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
+import { rejectionOf } from '../../test/rejection.ts';
 import { loadConfig } from '../platform/config.ts';
-import { apiErrorOf, type GatewayTestEnv, startGatewayEnv } from './gateway-test-env.ts';
+import { type GatewayTestEnv, startGatewayEnv } from './gateway-test-env.ts';
 
 /**
  * Many calls from one host (docs/gateway.md): past the per-address connection bound the
@@ -77,13 +78,13 @@ describe('many calls from one host', () => {
     );
     await fake.waitFor((_, all) => all.length === 3, 30_000);
 
-    const refused = await apiErrorOf(OpenAI.APIError, ask('fast'));
+    const refused = await rejectionOf(OpenAI.APIError, ask('fast'));
     expect(refused.status).toBe(429);
     expect(refused.error).toMatchObject({ type: 'rate_limit_error', code: 'rate_limited' });
     expect(refused.message).toContain('in flight');
     expect((refused.headers as Headers | undefined)?.get('retry-after')).toBe('1');
     const anthropic = new Anthropic({ baseURL: env.origin, apiKey: key, maxRetries: 0 });
-    const refusedToo = await apiErrorOf(
+    const refusedToo = await rejectionOf(
       Anthropic.APIError,
       anthropic.messages.create({
         model: 'fast',

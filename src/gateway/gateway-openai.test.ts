@@ -2,10 +2,11 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
+import { rejectionOf } from '../../test/rejection.ts';
 import type { TestApp } from '../../test/test-platform.ts';
 import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
 import type { FakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
-import { apiErrorOf, type GatewayTestEnv, startGatewayEnv } from './gateway-test-env.ts';
+import { type GatewayTestEnv, startGatewayEnv } from './gateway-test-env.ts';
 
 /**
  * The gateway through the official `openai` npm client, over real HTTP, routed to
@@ -54,7 +55,7 @@ const createKey = (body: KeyBody = {}, project: ProjectWithMembers = team) =>
 
 const client = (apiKey: string) => new OpenAI({ baseURL, apiKey, maxRetries: 0 });
 const usageRows = (keyId: string) => env.usageRows(keyId);
-const apiError = (promise: Promise<unknown>) => apiErrorOf(OpenAI.APIError, promise);
+const apiError = (promise: Promise<unknown>) => rejectionOf(OpenAI.APIError, promise);
 /** How a one-line question to `model` with `key` is refused. */
 const refusalOf = (key: string, model: string) =>
   apiError(

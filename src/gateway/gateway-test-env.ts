@@ -103,17 +103,3 @@ export async function startGatewayEnv(
     },
   };
 }
-
-/** The error a call failed with, when it is of the client's API error class. */
-export async function apiErrorOf<E extends Error>(
-  errorClass: abstract new (...args: never[]) => E,
-  promise: Promise<unknown>,
-): Promise<E> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof errorClass) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}

@@ -4,11 +4,12 @@ import type { Budget } from './llm-budget-store.ts';
 import type { AttemptContext, CallContext, CallKit } from './llm-call-context.ts';
 import { errorCodeFor } from './llm-call-errors.ts';
 import { priceOf, priceSource } from './llm-call-pricing.ts';
-import { countTokens } from './llm-metrics.ts';
+import { countTokens, type LlmMetrics } from './llm-metrics.ts';
 import { maxCostNano } from './llm-prices.ts';
 import { type LlmParameters, type TokenUsage, UNKNOWN_USAGE } from './llm-provider.ts';
 import type { AttemptOutcome, RouterHooks, Timeouts } from './llm-router.ts';
 import { countOutputTokens, estimateInputTokens } from './llm-tokens.ts';
+import type { UsageRow } from './llm-usage-store.ts';
 
 function labels(context: CallContext, target: { kind: string; model: string }) {
   return { provider: target.kind, model: target.model, feature: context.feature };
@@ -49,6 +50,61 @@ async function attemptUsage(
   };
 }
 
+/** An ended attempt's usage row: whom it was for, how it ended, what it used and cost. */
+export function attemptUsageRow(
+  outcome: AttemptOutcome,
+  owner: Pick<
+    UsageRow,
+    'callId' | 'projectId' | 'userId' | 'feature' | 'entityIds' | 'cacheStatus'
+  >,
+  spent: Pick<UsageRow, 'usage' | 'usageEstimated' | 'costNano' | 'ttftMs'>,
+): UsageRow {
+  const { target } = outcome.info;
+  const failure = outcome.failure;
+  return {
+    id: uuidv7(),
+    callId: owner.callId,
+    createdAt: new Date(outcome.info.startedAt),
+    projectId: owner.projectId,
+    userId: owner.userId,
+    feature: owner.feature,
+    entityIds: owner.entityIds,
+    providerRef: target.providerRef,
+    providerKind: target.kind,
+    model: target.model,
+    attempt: outcome.info.attempt,
+    status: outcome.status,
+    errorCode: failure ? errorCodeFor(failure.kind) : undefined,
+    failureKind: failure?.kind,
+    httpStatus: failure?.status,
+    requestId: outcome.finish?.requestId ?? failure?.requestId,
+    finishReason: outcome.finish?.finishReason,
+    cacheStatus: owner.cacheStatus,
+    usage: spent.usage,
+    usageEstimated: spent.usageEstimated,
+    costNano: spent.costNano,
+    savedNano: null,
+    latencyMs: outcome.latencyMs,
+    ttftMs: spent.ttftMs,
+  };
+}
+
+/** An ended attempt in the metrics: its status, its error, its tokens and its cost. */
+export function countAttempt(
+  metrics: LlmMetrics,
+  labels: { provider: string; model: string; feature: string },
+  outcome: AttemptOutcome,
+  usage: TokenUsage,
+  cost: number | null,
+): void {
+  metrics.attempts.inc({ ...labels, status: outcome.status });
+  if (outcome.failure && outcome.status !== 'aborted')
+    metrics.errors.inc({ ...labels, code: errorCodeFor(outcome.failure.kind) });
+  countTokens(metrics, labels, usage);
+  if (cost === null) metrics.unpriced.inc(labels);
+  else if (cost > 0) metrics.costNano.inc(labels, cost);
+}
+
 /**
  * Records an attempt once it ended: priced, a usage row, metrics, its span event, and the
  * settlement of its budget reservation (in the background; `flush` waits for it). Resolves
@@ -67,44 +123,23 @@ function recordAttempt(
     const { usage, estimated, billed } = await attemptUsage(outcome, context);
     const cost = billed ? priceOf(context, target, usage, outcome.finish?.responseModel, at) : 0;
     if (cost !== null) context.totalCostNano += cost;
-    const failure = outcome.failure;
     context.trace?.attempt(outcome, usage, estimated, cost);
     // An instance-wide connection test has no project: metrics and traces only.
     if (context.projectId !== undefined)
-      await recorder.add({
-        id: uuidv7(),
-        callId: context.callId,
-        createdAt: at,
-        projectId: context.projectId,
-        userId: context.userId,
-        feature: context.feature,
-        entityIds: context.entityIds,
-        providerRef: target.providerRef,
-        providerKind: target.kind,
-        model: target.model,
-        attempt: outcome.info.attempt,
-        status: outcome.status,
-        errorCode: failure ? errorCodeFor(failure.kind) : undefined,
-        failureKind: failure?.kind,
-        httpStatus: failure?.status,
-        requestId: outcome.finish?.requestId ?? failure?.requestId,
-        finishReason: outcome.finish?.finishReason,
-        cacheStatus: context.cacheStatus,
-        usage,
-        usageEstimated: estimated,
-        costNano: cost,
-        savedNano: null,
-        latencyMs: outcome.latencyMs,
-        ttftMs: outcome.timeToFirstTokenMs,
-      });
+      await recorder.add(
+        attemptUsageRow(
+          outcome,
+          { ...context, projectId: context.projectId },
+          {
+            usage,
+            usageEstimated: estimated,
+            costNano: cost,
+            ttftMs: outcome.timeToFirstTokenMs,
+          },
+        ),
+      );
     if (metrics) {
-      const l = labels(context, target);
-      metrics.attempts.inc({ ...l, status: outcome.status });
-      if (failure && outcome.status !== 'aborted')
-        metrics.errors.inc({ ...l, code: errorCodeFor(failure.kind) });
-      countTokens(metrics, l, usage);
-      if (cost === null) metrics.unpriced.inc(l);
-      else if (cost > 0) metrics.costNano.inc(l, cost);
+      countAttempt(metrics, labels(context, target), outcome, usage, cost);
       metrics.latency.observe(
         { provider: target.kind, model: target.model },
         outcome.latencyMs / 1000,

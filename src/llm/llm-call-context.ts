@@ -22,17 +22,21 @@ import { CallTrace } from './llm-telemetry.ts';
 import type { UsageRecorder } from './llm-usage-recorder.ts';
 import type { UsageRow } from './llm-usage-store.ts';
 
-export interface LlmServiceDeps {
+/** What every LLM call needs, text or image: connections, budgets, prices, usage rows. */
+export interface LlmCallDeps {
   config: LlmConfig;
   logger: Logger;
   clock: Clock;
   access: ProjectAccess;
   registry: ProviderRegistry;
   budgets: BudgetGuard;
-  cache: ResponseCache;
   prices: PriceStore;
   recorder: UsageRecorder;
   metrics: LlmMetrics | undefined;
+}
+
+export interface LlmServiceDeps extends LlmCallDeps {
+  cache: ResponseCache;
   /** Trace export (docs/llm.md, "Observability"); undefined: off, one null check per call. */
   telemetry?: Telemetry | undefined;
 }
@@ -84,6 +88,18 @@ export interface CallKit extends LlmServiceDeps {
 
 const OVERRIDES_TTL_MS = 5_000;
 
+/** The router's retry policy from the settings (BRAINCELLS_LLM_MAX_ATTEMPTS, retry waits). */
+export function routerPolicy(config: LlmConfig): RouterPolicy {
+  return {
+    maxAttempts: config.maxAttempts,
+    backoff: {
+      baseMs: config.retryBaseMs,
+      capMs: config.retryMaxMs,
+      maxRetryAfterMs: config.maxRetryAfterMs,
+    },
+  };
+}
+
 export function createCallKit(deps: LlmServiceDeps): CallKit {
   const { config, logger, clock, prices } = deps;
   const pending = new Set<Promise<unknown>>();
@@ -91,14 +107,7 @@ export function createCallKit(deps: LlmServiceDeps): CallKit {
   return {
     ...deps,
     pending,
-    policy: {
-      maxAttempts: config.maxAttempts,
-      backoff: {
-        baseMs: config.retryBaseMs,
-        capMs: config.retryMaxMs,
-        maxRetryAfterMs: config.maxRetryAfterMs,
-      },
-    },
+    policy: routerPolicy(config),
     track(work) {
       const tracked = work.catch((error: unknown) => {
         logger.error({ err: error }, 'llm background work failed');

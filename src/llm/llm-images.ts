@@ -1,26 +1,22 @@
 import type { Actor } from '../access/actor.ts';
-import type { ProjectAccess } from '../access/project-access.ts';
 import { AppError, validationError } from '../platform/app-error.ts';
-import type { LlmConfig } from '../platform/config.ts';
 import { uuidv7 } from '../platform/ids.ts';
-import type { Logger } from '../platform/logger.ts';
-import type { BudgetGuard, Reservation } from './llm-budget-guard.ts';
-import { callError, errorCodeFor } from './llm-call-errors.ts';
-import type { Clock } from './llm-clock.ts';
+import type { Reservation } from './llm-budget-guard.ts';
+import { attemptUsageRow, countAttempt } from './llm-call-attempts.ts';
+import { type LlmCallDeps, routerPolicy } from './llm-call-context.ts';
+import { callError } from './llm-call-errors.ts';
+import { priceSource } from './llm-call-pricing.ts';
 import type { ProviderImageInput, ProviderImageResult } from './llm-image-provider.ts';
-import { countTokens, type LlmMetrics } from './llm-metrics.ts';
-import { overrideAt, type PriceStore } from './llm-price-store.ts';
-import { costNano, defaultCatalogProvider, maxCostNano, type PriceSource } from './llm-prices.ts';
+import { costNano, maxCostNano } from './llm-prices.ts';
 import {
   type LlmProvider,
   ProviderFailure,
   type ProviderGenerateResult,
   UNKNOWN_USAGE,
 } from './llm-provider.ts';
-import type { ProviderRegistry, ResolvedTarget } from './llm-provider-registry.ts';
+import type { ResolvedTarget } from './llm-provider-registry.ts';
 import { type AttemptOutcome, RouteFailure, type RouteTarget, route } from './llm-router.ts';
 import { estimateInputTokens } from './llm-tokens.ts';
-import type { UsageRecorder } from './llm-usage-recorder.ts';
 
 /**
  * Image generation calls (docs/images.md "Image generation columns"): the same path as a text
@@ -77,34 +73,9 @@ export const IMAGE_OUTPUT_TOKENS_BOUND = 6_240;
 /** Image models take longer than a chat answer: a minute and more is common. */
 const IMAGE_TIMEOUTS = { firstChunkMs: 180_000, idleMs: 180_000, totalMs: 300_000 };
 
-export function createLlmImageService(deps: {
-  config: LlmConfig;
-  logger: Logger;
-  clock: Clock;
-  access: ProjectAccess;
-  registry: ProviderRegistry;
-  budgets: BudgetGuard;
-  prices: PriceStore;
-  recorder: UsageRecorder;
-  metrics?: LlmMetrics | undefined;
-}) {
+export function createLlmImageService(deps: LlmCallDeps) {
   const { config, logger, clock, access, registry, budgets, prices, recorder, metrics } = deps;
   const pending = new Set<Promise<unknown>>();
-
-  const priceSource = (
-    target: RouteTarget,
-    overrides: Awaited<ReturnType<PriceStore['list']>>,
-    at: Date,
-  ): PriceSource => {
-    const connection = (target as Partial<ResolvedTarget>).connection;
-    return {
-      catalogProviderId: connection
-        ? connection.catalogProvider
-        : defaultCatalogProvider(target.kind),
-      override: overrideAt(overrides, target.model, at)?.rates,
-      at,
-    };
-  };
 
   /** The target's provider seen through the port the router speaks: an image as a "finish". */
   const asImageTarget = (target: ResolvedTarget, request: ImageCallRequest): RouteTarget => {
@@ -177,48 +148,30 @@ export function createLlmImageService(deps: {
     const record = async (outcome: AttemptOutcome, reservation: Reservation | undefined) => {
       const { target } = outcome.info;
       const at = new Date(outcome.info.startedAt);
-      const failure = outcome.failure;
       const usage = outcome.finish?.usage ?? UNKNOWN_USAGE;
       // Billed only when an image came back; a refusal or an empty answer is not (OpenAI
       // charges generated images).
       const cost = outcome.finish
-        ? costNano(usage, target.model, priceSource(target, overrides, at))
+        ? costNano(usage, target.model, priceSource({ overrides }, target, target.model, at))
         : 0;
       if (cost !== null) totalCostNano += cost;
-      await recorder.add({
-        id: uuidv7(),
-        callId,
-        createdAt: at,
-        projectId: request.projectId,
-        userId,
-        feature: request.feature,
-        entityIds,
-        providerRef: target.providerRef,
-        providerKind: target.kind,
-        model: target.model,
-        attempt: outcome.info.attempt,
-        status: outcome.status,
-        errorCode: failure ? errorCodeFor(failure.kind) : undefined,
-        failureKind: failure?.kind,
-        httpStatus: failure?.status,
-        requestId: outcome.finish?.requestId ?? failure?.requestId,
-        finishReason: outcome.finish?.finishReason,
-        cacheStatus: 'off',
-        usage,
-        usageEstimated: false,
-        costNano: cost,
-        savedNano: null,
-        latencyMs: outcome.latencyMs,
-        ttftMs: undefined,
-      });
+      await recorder.add(
+        attemptUsageRow(
+          outcome,
+          {
+            callId,
+            projectId: request.projectId,
+            userId,
+            feature: request.feature,
+            entityIds,
+            cacheStatus: 'off',
+          },
+          { usage, usageEstimated: false, costNano: cost, ttftMs: undefined },
+        ),
+      );
       if (metrics) {
         const labels = { provider: target.kind, model: target.model, feature: request.feature };
-        metrics.attempts.inc({ ...labels, status: outcome.status });
-        if (failure && outcome.status !== 'aborted')
-          metrics.errors.inc({ ...labels, code: errorCodeFor(failure.kind) });
-        countTokens(metrics, labels, usage);
-        if (cost === null) metrics.unpriced.inc(labels);
-        else if (cost > 0) metrics.costNano.inc(labels, cost);
+        countAttempt(metrics, labels, outcome, usage, cost);
       }
       if (reservation) await budgets.settle(reservation, cost ?? reservation.estimateNano);
       return cost;
@@ -229,14 +182,7 @@ export function createLlmImageService(deps: {
         { messages, parameters: {}, outputSchema: undefined, stream: false },
         targets.map((target) => asImageTarget(target, request)),
         {
-          policy: {
-            maxAttempts: config.maxAttempts,
-            backoff: {
-              baseMs: config.retryBaseMs,
-              capMs: config.retryMaxMs,
-              maxRetryAfterMs: config.maxRetryAfterMs,
-            },
-          },
+          policy: routerPolicy(config),
           timeouts,
           signal: request.signal,
           clock,
@@ -248,7 +194,7 @@ export function createLlmImageService(deps: {
                 await estimateInputTokens(messages, undefined),
                 IMAGE_OUTPUT_TOKENS_BOUND,
                 info.target.model,
-                priceSource(info.target, overrides, at),
+                priceSource({ overrides }, info.target, info.target.model, at),
               );
               if (estimate === null) return undefined;
               const reserved = await budgets.reserve({

@@ -8,9 +8,9 @@ import { createLogger } from '../platform/logger.ts';
 import { type Budget, createBudgetStore, periodStart } from './llm-budget-store.ts';
 import { createResponseCache } from './llm-cache.ts';
 import { UNKNOWN_USAGE } from './llm-provider.ts';
-import { createProject } from './llm-test-env.ts';
+import { createProject, usageRowFixture } from './llm-test-env.ts';
 import { UsageRecorder } from './llm-usage-recorder.ts';
-import { createUsageStore, rollup, type UsageRow } from './llm-usage-store.ts';
+import { createUsageStore, rollup } from './llm-usage-store.ts';
 
 describe('periodStart (UTC)', () => {
   const at = new Date('2026-11-19T17:45:00Z'); // a Thursday
@@ -30,41 +30,7 @@ describe('periodStart (UTC)', () => {
   });
 });
 
-function row(projectId: string, partial: Partial<UsageRow> = {}): UsageRow {
-  return {
-    id: uuidv7(),
-    callId: uuidv7(),
-    createdAt: new Date('2026-11-20T10:00:00Z'),
-    projectId,
-    userId: undefined,
-    feature: 'chat',
-    entityIds: {},
-    providerRef: 'env:openai',
-    providerKind: 'openai',
-    model: 'gpt-4o-mini',
-    attempt: 1,
-    status: 'ok',
-    errorCode: undefined,
-    failureKind: undefined,
-    httpStatus: undefined,
-    requestId: undefined,
-    finishReason: 'stop',
-    cacheStatus: 'miss',
-    usage: {
-      uncachedInputTokens: 10,
-      cacheReadTokens: 2,
-      cacheWriteTokens: undefined,
-      outputTokens: 5,
-      reasoningTokens: undefined,
-    },
-    usageEstimated: false,
-    costNano: 100,
-    savedNano: null,
-    latencyMs: 12,
-    ttftMs: 3,
-    ...partial,
-  };
-}
+const row = usageRowFixture;
 
 describe('rollup', () => {
   it('counts calls once (attempt 1), attempts, errors, hits, unpriced and sums', () => {

@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import { beforeEach } from 'vitest';
 import { registerTestSecret } from '../../test/leak-scan.ts';
 import { perSuite } from '../../test/per-suite.ts';
+import { rejectionOf } from '../../test/rejection.ts';
 import {
   type Backend,
   createTestStorage,
@@ -31,6 +32,7 @@ import type {
 } from './llm-provider.ts';
 import type { LlmCallRequest, LlmStreamEvent } from './llm-service.ts';
 import type { SharedLimitsOptions } from './llm-shared-redis.ts';
+import type { UsageRow } from './llm-usage-store.ts';
 
 /** A ProjectAccess over an in-memory role table, with the contract's answers (404 / 403). */
 export class FakeProjectAccess implements ProjectAccess {
@@ -234,6 +236,43 @@ export const WEATHER_TOOLS: LlmToolDefinition[] = [
   },
 ];
 
+/** One `llm_calls` row as the LLM module records it: a priced, answered first attempt. */
+export function usageRowFixture(projectId: string, partial: Partial<UsageRow> = {}): UsageRow {
+  return {
+    id: uuidv7(),
+    callId: uuidv7(),
+    createdAt: new Date('2026-11-20T10:00:00Z'),
+    projectId,
+    userId: undefined,
+    feature: 'chat',
+    entityIds: {},
+    providerRef: 'env:openai',
+    providerKind: 'openai',
+    model: 'gpt-4o-mini',
+    attempt: 1,
+    status: 'ok',
+    errorCode: undefined,
+    failureKind: undefined,
+    httpStatus: undefined,
+    requestId: undefined,
+    finishReason: 'stop',
+    cacheStatus: 'miss',
+    usage: {
+      uncachedInputTokens: 10,
+      cacheReadTokens: 2,
+      cacheWriteTokens: undefined,
+      outputTokens: 5,
+      reasoningTokens: undefined,
+    },
+    usageEstimated: false,
+    costNano: 100,
+    savedNano: null,
+    latencyMs: 12,
+    ttftMs: 3,
+    ...partial,
+  };
+}
+
 /** The usage rows of one call, one per attempt, after the buffered writer has flushed. */
 export async function usageRowsOf(env: LlmTestEnv, callId: string) {
   await env.module.llm.flush();
@@ -246,14 +285,8 @@ export async function usageRowsOf(env: LlmTestEnv, callId: string) {
 }
 
 /** The AppError a call fails with; any other outcome fails the test. */
-export async function failureOf(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof AppError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
+export function failureOf(promise: Promise<unknown>): Promise<AppError> {
+  return rejectionOf(AppError, promise);
 }
 
 /** Every event of a stream, and the result its closing `finish` event carries. */

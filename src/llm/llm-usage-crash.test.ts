@@ -1,8 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { killHard, seedDataDir, serverProcesses } from '../../test/crash-server.ts';
-import { registerTestSecret } from '../../test/leak-scan.ts';
-import { startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import { withFakeLlm } from '../../test/fake-llm-app.ts';
 import { openDatabase } from '../platform/db/database.ts';
 
 const KEY = 'sk-usage-crash-fake-key-4d3c2b1a';
@@ -11,9 +10,7 @@ describe('usage rows and a server killed right after answering', { timeout: 120_
   const servers = serverProcesses();
 
   it('has written the usage row of every answered call before the answer left', async () => {
-    registerTestSecret('provider-key', KEY);
-    const fake = await startFakeLlm({ apiKey: KEY });
-    try {
+    await withFakeLlm(KEY, async (fake) => {
       const dataDir = servers.migratedDataDir('braincells-usage-crash-');
       const seeded = await seedDataDir(
         dataDir,
@@ -65,8 +62,6 @@ describe('usage rows and a server killed right after answering', { timeout: 120_
       } finally {
         await database.close();
       }
-    } finally {
-      await fake.close();
-    }
+    });
   });
 });

@@ -8,6 +8,7 @@ import {
   type TestSession,
 } from '../../test/factories.ts';
 import { createTestApp, type TestApp } from '../../test/test-platform.ts';
+import { usageRowFixture } from '../llm/llm-test-env.ts';
 import { createUsageStore, type UsageRow } from '../llm/llm-usage-store.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { SONNET, writeClaudeProjects, writeOpenCodeStorage } from './monitor-test-helpers.ts';
@@ -33,25 +34,9 @@ function get(session: TestSession, url: string) {
 
 /** One `llm_calls` row as the LLM module records it (fixture data, written once). */
 function call(projectId: string, partial: Partial<UsageRow>): UsageRow {
-  return {
-    id: uuidv7(),
-    callId: uuidv7(),
-    createdAt: new Date('2026-11-20T10:00:00Z'),
-    projectId,
-    userId: undefined,
+  return usageRowFixture(projectId, {
     feature: 'sheet-cell',
     entityIds: { datasetId: 'ds-1', columnId: 'col-1' },
-    providerRef: 'env:openai',
-    providerKind: 'openai',
-    model: 'gpt-4o-mini',
-    attempt: 1,
-    status: 'ok',
-    errorCode: undefined,
-    failureKind: undefined,
-    httpStatus: undefined,
-    requestId: undefined,
-    finishReason: 'stop',
-    cacheStatus: 'miss',
     usage: {
       uncachedInputTokens: 10,
       cacheReadTokens: 0,
@@ -59,13 +44,11 @@ function call(projectId: string, partial: Partial<UsageRow>): UsageRow {
       outputTokens: 5,
       reasoningTokens: undefined,
     },
-    usageEstimated: false,
     costNano: 1_000,
-    savedNano: null,
     latencyMs: 100,
     ttftMs: undefined,
     ...partial,
-  };
+  });
 }
 
 describe('own LLM calls', () => {

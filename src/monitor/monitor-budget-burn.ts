@@ -1,3 +1,5 @@
+import { periodStart } from '../llm/llm-budget-types.ts';
+
 /**
  * Budget burn of our own LLM calls: a budget's spend so far in its period (the LLM module's
  * figure, read through its admin service), the rate it was spent at since the period began,
@@ -37,23 +39,6 @@ export interface BudgetBurn extends BudgetState {
 const HOUR_MS = 3_600_000;
 const MIN_ELAPSED_MS = 60_000;
 
-/** Start of the period containing `at` (the LLM module's rule: UTC, weeks from Monday). */
-function periodStartAt(period: BudgetState['period'], at: Date): Date {
-  const y = at.getUTCFullYear();
-  const m = at.getUTCMonth();
-  const d = at.getUTCDate();
-  switch (period) {
-    case 'day':
-      return new Date(Date.UTC(y, m, d));
-    case 'week':
-      return new Date(Date.UTC(y, m, d - ((at.getUTCDay() + 6) % 7)));
-    case 'month':
-      return new Date(Date.UTC(y, m, 1));
-    case 'total':
-      return new Date(0);
-  }
-}
-
 function periodEndOf(period: BudgetState['period'], start: Date): Date | null {
   const y = start.getUTCFullYear();
   const m = start.getUTCMonth();
@@ -71,9 +56,7 @@ function periodEndOf(period: BudgetState['period'], start: Date): Date | null {
 }
 
 export function budgetBurn(budget: BudgetState, now: Date): BudgetBurn {
-  const start = budget.periodStart
-    ? new Date(budget.periodStart)
-    : periodStartAt(budget.period, now);
+  const start = budget.periodStart ? new Date(budget.periodStart) : periodStart(budget.period, now);
   const end = periodEndOf(budget.period, start);
   const elapsed = now.getTime() - start.getTime();
   const burn = elapsed >= MIN_ELAPSED_MS ? (budget.spentNano * HOUR_MS) / elapsed : null;

@@ -2,6 +2,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppError } from '../platform/app-error.ts';
+import { routeTable } from '../platform/http/route-definition.ts';
 import { MONITOR_FILE_MAX_BYTES } from './monitor-import.ts';
 import {
   isoOrNull,
@@ -53,7 +54,7 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
   options,
 ) => {
   const { monitor } = options;
-  const tags = ['monitor'];
+  const route = routeTable(app, ['monitor']);
   const base = '/api/projects/:projectId/monitor';
 
   await app.register(multipart, {
@@ -63,18 +64,15 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     limits: { fileSize: MONITOR_FILE_MAX_BYTES, files: 20_000, fields: 0, parts: 20_000 },
   });
 
-  app.post(
+  route.post(
     `${base}/uploads`,
     {
-      schema: {
-        tags,
-        summary: 'Import uploaded coding-agent log files (editor)',
-        description:
-          'multipart/form-data with any number of file parts; each file name is its relative path in the log tree (`-home-dev-app/<session>.jsonl`, `<session>/subagents/agent-<id>.jsonl`, `storage/part/<msg>/<part>.json`, `opencode.db`), so the importer can tell what it is. Names with `..`, absolute paths, backslashes or control characters answer 400 naming the file; nothing is imported then. A part named `*.zip`, `*.tar`, `*.tar.gz` or `*.tgz` is an archive of such a tree (e.g. a zipped `~/.claude/projects`): its entries are checked like file names, links and special files answer 400 naming the part, and more than 1 GiB unpacked (or an entry over the file limit) answers 413. Uploading the same logs again changes no total.',
-        params: projectParams,
-        querystring: z.object({ source: z.enum(SOURCE_OPTIONS).default('auto') }).strict(),
-        response: { 200: importResultView },
-      },
+      summary: 'Import uploaded coding-agent log files (editor)',
+      description:
+        'multipart/form-data with any number of file parts; each file name is its relative path in the log tree (`-home-dev-app/<session>.jsonl`, `<session>/subagents/agent-<id>.jsonl`, `storage/part/<msg>/<part>.json`, `opencode.db`), so the importer can tell what it is. Names with `..`, absolute paths, backslashes or control characters answer 400 naming the file; nothing is imported then. A part named `*.zip`, `*.tar`, `*.tar.gz` or `*.tgz` is an archive of such a tree (e.g. a zipped `~/.claude/projects`): its entries are checked like file names, links and special files answer 400 naming the part, and more than 1 GiB unpacked (or an entry over the file limit) answers 413. Uploading the same logs again changes no total.',
+      params: projectParams,
+      query: z.object({ source: z.enum(SOURCE_OPTIONS).default('auto') }).strict(),
+      response: importResultView,
     },
     async (request) => {
       if (!request.isMultipart()) {
@@ -88,35 +86,29 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     },
   );
 
-  app.post(
+  route.post(
     `${base}/imports`,
     {
-      schema: {
-        tags,
-        summary: 'Import coding-agent logs from a server folder (editor)',
-        description:
-          'Reads a Claude Code `projects` folder or transcript, or an OpenCode data folder (`opencode.db`, `storage/`), under one of the folders in BRAINCELLS_MONITOR_ROOTS; any other path answers 403 naming that setting. Files unchanged since their last import are skipped, so importing again changes no total. Bad lines are counted per file (see /files), never fatal.',
-        params: projectParams,
-        body: importBodySchema,
-        response: { 200: importResultView },
-      },
+      summary: 'Import coding-agent logs from a server folder (editor)',
+      description:
+        'Reads a Claude Code `projects` folder or transcript, or an OpenCode data folder (`opencode.db`, `storage/`), under one of the folders in BRAINCELLS_MONITOR_ROOTS; any other path answers 403 naming that setting. Files unchanged since their last import are skipped, so importing again changes no total. Bad lines are counted per file (see /files), never fatal.',
+      params: projectParams,
+      body: importBodySchema,
+      response: importResultView,
     },
     async (request) =>
       monitor.importServerPath(request.actor, request.params.projectId, request.body),
   );
 
-  app.get(
+  route.get(
     `${base}/sessions`,
     {
-      schema: {
-        tags,
-        summary: 'Sessions and sub-agents with their own tokens and cost (viewer)',
-        description:
-          'One item per session and one per sub-agent; a session counts its own usage, not its sub-agents’ (the session detail rolls them up). costUsd is null when no event has a known price; unpricedEvents says how many are left out.',
-        params: projectParams,
-        querystring: reportQuerySchema,
-        response: { 200: sessionListView },
-      },
+      summary: 'Sessions and sub-agents with their own tokens and cost (viewer)',
+      description:
+        'One item per session and one per sub-agent; a session counts its own usage, not its sub-agents’ (the session detail rolls them up). costUsd is null when no event has a known price; unpricedEvents says how many are left out.',
+      params: projectParams,
+      query: reportQuerySchema,
+      response: sessionListView,
     },
     async (request) => ({
       items: (
@@ -127,15 +119,12 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     }),
   );
 
-  app.get(
+  route.get(
     `${base}/sessions/:sessionKey`,
     {
-      schema: {
-        tags,
-        summary: 'One session: its agent tree with rolled-up usage, and its parts (viewer)',
-        params: sessionParams,
-        response: { 200: sessionDetailView },
-      },
+      summary: 'One session: its agent tree with rolled-up usage, and its parts (viewer)',
+      params: sessionParams,
+      response: sessionDetailView,
     },
     async (request) => {
       const detail = await monitor.sessionDetail(
@@ -152,17 +141,14 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     },
   );
 
-  app.get(
+  route.get(
     `${base}/sessions/:sessionKey/exchanges`,
     {
-      schema: {
-        tags,
-        summary: "A session's exchanges: each user turn and what followed it (viewer)",
-        description:
-          'One item per user turn (a user message with text; tool results are not turns), in time order: the prompt and the last reply text (each cut to 500 characters), the tool calls and the model calls (counted once, `usageEvents`) dated from the turn until the next one, with their tokens and cost. Messages without a time, and calls before the first turn, are in no exchange. At most 1,000.',
-        params: sessionParams,
-        response: { 200: exchangeView },
-      },
+      summary: "A session's exchanges: each user turn and what followed it (viewer)",
+      description:
+        'One item per user turn (a user message with text; tool results are not turns), in time order: the prompt and the last reply text (each cut to 500 characters), the tool calls and the model calls (counted once, `usageEvents`) dated from the turn until the next one, with their tokens and cost. Messages without a time, and calls before the first turn, are in no exchange. At most 1,000.',
+      params: sessionParams,
+      response: exchangeView,
     },
     async (request) => ({
       items: (
@@ -175,18 +161,15 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     }),
   );
 
-  app.get(
+  route.get(
     `${base}/daily`,
     {
-      schema: {
-        tags,
-        summary: 'Usage per day in a time zone (viewer)',
-        description:
-          'Days are calendar days in `timezone` (IANA, default UTC), every token bucket counted.',
-        params: projectParams,
-        querystring: dailyQuerySchema,
-        response: { 200: dailyView },
-      },
+      summary: 'Usage per day in a time zone (viewer)',
+      description:
+        'Days are calendar days in `timezone` (IANA, default UTC), every token bucket counted.',
+      params: projectParams,
+      query: dailyQuerySchema,
+      response: dailyView,
     },
     async (request) => ({
       timezone: request.query.timezone,
@@ -198,18 +181,15 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     }),
   );
 
-  app.get(
+  route.get(
     `${base}/blocks`,
     {
-      schema: {
-        tags,
-        summary: '5-hour usage blocks with burn rate and projection (viewer)',
-        description:
-          'A block starts at the hour of the first call after the previous block ended and lasts 5 hours. burnTokensPerMinute: all buckets per minute between its first and last call; the open block is projected to its end at that rate.',
-        params: projectParams,
-        querystring: reportQuerySchema,
-        response: { 200: blockView },
-      },
+      summary: '5-hour usage blocks with burn rate and projection (viewer)',
+      description:
+        'A block starts at the hour of the first call after the previous block ended and lasts 5 hours. burnTokensPerMinute: all buckets per minute between its first and last call; the open block is projected to its end at that rate.',
+      params: projectParams,
+      query: reportQuerySchema,
+      response: blockView,
     },
     async (request) => ({
       items: (
@@ -220,16 +200,13 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     }),
   );
 
-  app.get(
+  route.get(
     `${base}/models`,
     {
-      schema: {
-        tags,
-        summary: 'Usage per source, provider and model (viewer)',
-        params: projectParams,
-        querystring: reportQuerySchema,
-        response: { 200: modelView },
-      },
+      summary: 'Usage per source, provider and model (viewer)',
+      params: projectParams,
+      query: reportQuerySchema,
+      response: modelView,
     },
     async (request) => ({
       items: (
@@ -240,18 +217,15 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     }),
   );
 
-  app.get(
+  route.get(
     `${base}/breakdown`,
     {
-      schema: {
-        tags,
-        summary: 'Usage per provider, project or git branch (viewer)',
-        description:
-          "project: the session's working directory; branch: the first git branch its lines name (Claude Code; OpenCode records none). A sub-agent or child session without its own takes its parent's; a null key gathers usage whose session says nothing.",
-        params: projectParams,
-        querystring: breakdownQuerySchema,
-        response: { 200: breakdownView },
-      },
+      summary: 'Usage per provider, project or git branch (viewer)',
+      description:
+        "project: the session's working directory; branch: the first git branch its lines name (Claude Code; OpenCode records none). A sub-agent or child session without its own takes its parent's; a null key gathers usage whose session says nothing.",
+      params: projectParams,
+      query: breakdownQuerySchema,
+      response: breakdownView,
     },
     async (request) => ({
       by: request.query.by,
@@ -263,18 +237,15 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     }),
   );
 
-  app.get(
+  route.get(
     `${base}/own-calls`,
     {
-      schema: {
-        tags,
-        summary: 'Our own LLM calls by feature, model or dataset (viewer)',
-        description:
-          'Reads the calls this project made through Brain Cells (sheet cells, chat, workflows; the `llm_calls` the LLM module records), not imported logs. calls: logical calls (first attempts and cache hits); attempts: requests sent to a provider; errorRate = errors ÷ attempts (errors and timeouts); cacheHitRate = cache hits ÷ calls; latency p50/p95 over provider attempts (cache hits left out); costUsd sums known costs, unpricedAttempts says how many are left out. `by=dataset` keys by dataset id (null: calls made for no dataset). At most 200 rows, the busiest first.',
-        params: projectParams,
-        querystring: ownCallsQuerySchema,
-        response: { 200: ownCallsView },
-      },
+      summary: 'Our own LLM calls by feature, model or dataset (viewer)',
+      description:
+        'Reads the calls this project made through Brain Cells (sheet cells, chat, workflows; the `llm_calls` the LLM module records), not imported logs. calls: logical calls (first attempts and cache hits); attempts: requests sent to a provider; errorRate = errors ÷ attempts (errors and timeouts); cacheHitRate = cache hits ÷ calls; latency p50/p95 over provider attempts (cache hits left out); costUsd sums known costs, unpricedAttempts says how many are left out. `by=dataset` keys by dataset id (null: calls made for no dataset). At most 200 rows, the busiest first.',
+      params: projectParams,
+      query: ownCallsQuerySchema,
+      response: ownCallsView,
     },
     async (request) => ({
       by: request.query.by,
@@ -287,17 +258,14 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     }),
   );
 
-  app.get(
+  route.get(
     `${base}/own-calls/budgets`,
     {
-      schema: {
-        tags,
-        summary: "The project's LLM budgets with their spend rate (viewer)",
-        description:
-          'The budgets of the project and of its users (the LLM module’s, `…/llm/budgets`; gateway keys’ budgets are listed with their keys), each with its spend in the current period (UTC; weeks from Monday), burnUsdPerHour: that spend per hour since the period began (null in its first minute), projectedUsd: the spend at the period’s end at that rate (null for `total`), exhaustsAt: when the hard limit is reached at that rate if within the period, usedShare: spent ÷ hard limit (or soft). asOf: the instant the rates are computed at.',
-        params: projectParams,
-        response: { 200: budgetBurnView },
-      },
+      summary: "The project's LLM budgets with their spend rate (viewer)",
+      description:
+        'The budgets of the project and of its users (the LLM module’s, `…/llm/budgets`; gateway keys’ budgets are listed with their keys), each with its spend in the current period (UTC; weeks from Monday), burnUsdPerHour: that spend per hour since the period began (null in its first minute), projectedUsd: the spend at the period’s end at that rate (null for `total`), exhaustsAt: when the hard limit is reached at that rate if within the period, usedShare: spent ÷ hard limit (or soft). asOf: the instant the rates are computed at.',
+      params: projectParams,
+      response: budgetBurnView,
     },
     async (request) => {
       const burn = await monitor.ownCallBudgets(request.actor, request.params.projectId);
@@ -305,18 +273,15 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     },
   );
 
-  app.get(
+  route.get(
     `${base}/tools`,
     {
-      schema: {
-        tags,
-        summary: 'Tool calls per tool name in the imported logs (viewer)',
-        description:
-          'calls, failures (status error) and failureRate, unfinished (no result yet), duration p50/p95 in ms over the calls whose times are known (timedCalls): OpenCode parts carry their start and end; a Claude Code call runs from its tool_use line to its tool_result line. topErrors: the 5 most frequent error texts (cut to 300 characters). A call seen in two files counts once; with `since`, calls are dated by their message.',
-        params: projectParams,
-        querystring: reportQuerySchema,
-        response: { 200: toolView },
-      },
+      summary: 'Tool calls per tool name in the imported logs (viewer)',
+      description:
+        'calls, failures (status error) and failureRate, unfinished (no result yet), duration p50/p95 in ms over the calls whose times are known (timedCalls): OpenCode parts carry their start and end; a Claude Code call runs from its tool_use line to its tool_result line. topErrors: the 5 most frequent error texts (cut to 300 characters). A call seen in two files counts once; with `since`, calls are dated by their message.',
+      params: projectParams,
+      query: reportQuerySchema,
+      response: toolView,
     },
     async (request) => ({
       items: await monitor.toolReport(request.actor, request.params.projectId, {
@@ -325,46 +290,37 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     }),
   );
 
-  app.get(
+  route.get(
     `${base}/watch`,
     {
-      schema: {
-        tags,
-        summary: "The project's server-side watch and its last cycle (viewer)",
-        description:
-          'enabled: servers watch the folder `path` (shown as the files list shows paths: the root folder’s name and the path inside it) and import what changes, as `braincells monitor watch` does. live: the watch is on and a cycle ran within the last 150 s (two reconciles); lastCycleAt: when the last cycle ended (on any server); lastImportAt: the last cycle that read or departed a file — a page polls this to refresh its reports. watchingHere: this server runs the watch now. lastError: the last cycle’s failure (failed files, a folder outside the roots), null after a clean one.',
-        params: projectParams,
-        response: { 200: watchView },
-      },
+      summary: "The project's server-side watch and its last cycle (viewer)",
+      description:
+        'enabled: servers watch the folder `path` (shown as the files list shows paths: the root folder’s name and the path inside it) and import what changes, as `braincells monitor watch` does. live: the watch is on and a cycle ran within the last 150 s (two reconciles); lastCycleAt: when the last cycle ended (on any server); lastImportAt: the last cycle that read or departed a file — a page polls this to refresh its reports. watchingHere: this server runs the watch now. lastError: the last cycle’s failure (failed files, a folder outside the roots), null after a clean one.',
+      params: projectParams,
+      response: watchView,
     },
     async (request) => monitor.getWatch(request.actor, request.params.projectId),
   );
 
-  app.put(
+  route.put(
     `${base}/watch`,
     {
-      schema: {
-        tags,
-        summary: "Switches the project's server-side watch on or off (editor)",
-        description:
-          'Switching on needs `path` (or the one saved before): an absolute folder inside BRAINCELLS_MONITOR_ROOTS; any other answers 403 naming that setting, a missing one 404. Each server runs one watch per project; the ingestion lease lets one import at a time. This server starts or stops at once, the others within a minute. Switching off keeps the folder.',
-        params: projectParams,
-        body: watchBodySchema,
-        response: { 200: watchView },
-      },
+      summary: "Switches the project's server-side watch on or off (editor)",
+      description:
+        'Switching on needs `path` (or the one saved before): an absolute folder inside BRAINCELLS_MONITOR_ROOTS; any other answers 403 naming that setting, a missing one 404. Each server runs one watch per project; the ingestion lease lets one import at a time. This server starts or stops at once, the others within a minute. Switching off keeps the folder.',
+      params: projectParams,
+      body: watchBodySchema,
+      response: watchView,
     },
     async (request) => monitor.setWatch(request.actor, request.params.projectId, request.body),
   );
 
-  app.get(
+  route.get(
     `${base}/files`,
     {
-      schema: {
-        tags,
-        summary: 'Imported files with their status, attempts and bad lines (viewer)',
-        params: projectParams,
-        response: { 200: fileListView },
-      },
+      summary: 'Imported files with their status, attempts and bad lines (viewer)',
+      params: projectParams,
+      response: fileListView,
     },
     async (request) => ({
       items: (await monitor.files(request.actor, request.params.projectId)).map((file) => ({

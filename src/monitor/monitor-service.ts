@@ -5,6 +5,7 @@ import type { ProjectAccess } from '../access/project-access.ts';
 import { systemActor } from '../auth/system-actor.ts';
 import type { PriceOverride } from '../llm/llm-price-store.ts';
 import { usdPerMtokToNano } from '../llm/llm-prices.ts';
+import type { CallStatsDimension, CallStatsRow } from '../llm/llm-usage-store.ts';
 import { AppError, forbidden, notFound, validationError } from '../platform/app-error.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../platform/ids.ts';
@@ -73,7 +74,7 @@ export interface PriceOverridesReader {
   >;
 }
 
-export type OwnCallsDimension = 'feature' | 'model' | 'dataset';
+export type OwnCallsDimension = CallStatsDimension;
 
 /**
  * What the monitor needs from the LLM module (its admin service's `callStats`, and
@@ -89,19 +90,7 @@ export interface OwnCallsReader {
 }
 
 /** One group of our own calls, as the LLM module counts them. */
-export interface OwnCallStats {
-  key: string | null;
-  calls: number;
-  attempts: number;
-  errors: number;
-  cacheHits: number;
-  latencyP50Ms: number | null;
-  latencyP95Ms: number | null;
-  inputTokens: number;
-  outputTokens: number;
-  costNano: number;
-  unpricedAttempts: number;
-}
+export type OwnCallStats = CallStatsRow;
 
 export interface ReportOptions {
   since?: Date | undefined;

@@ -1,44 +1,24 @@
-import { rmSync } from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
-import { migratedTempDir } from '../../../test/crash-server.ts';
-import { registerTestSecret } from '../../../test/leak-scan.ts';
-import { childEnv, type Spawned, spawnCli } from '../../../test/spawn-server.ts';
-import { startFakeLlm } from '../../../tools/fake-llm/fake-llm-server.ts';
+import { describe, expect, it } from 'vitest';
+import { killHard, serverProcesses } from '../../../test/crash-server.ts';
+import { withFakeLlm } from '../../../test/fake-llm-app.ts';
 import { FAKE_KEY, prepareDataDir } from './generation-test-helpers.ts';
-
-const children: Spawned[] = [];
-const dirs: string[] = [];
-afterAll(async () => {
-  for (const child of children)
-    if (child.child.exitCode === null && child.child.signalCode === null) {
-      child.child.kill('SIGKILL');
-      await child.exited;
-    }
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 
 const N = 120;
 
 describe('a run survives kill -9', { timeout: 120_000 }, () => {
+  const servers = serverProcesses();
+
   it('resumes on restart and ends with exactly N done cells, none generating, only in-flight calls repeated', async () => {
-    registerTestSecret('provider-key', FAKE_KEY);
-    const fake = await startFakeLlm({ apiKey: FAKE_KEY });
-    const dataDir = migratedTempDir('braincells-crash-');
-    dirs.push(dataDir);
-    try {
+    await withFakeLlm(FAKE_KEY, async (fake) => {
+      const dataDir = servers.migratedDataDir('braincells-crash-');
       const ids = await prepareDataDir(dataDir, fake.url, {
         rows: N,
         model: 'gpt-4o-mini@latency=300',
       });
       expect(ids.runId).toBeDefined();
-      const env = childEnv({
-        BRAINCELLS_DATA_DIR: dataDir,
-        PORT: '0',
-        BRAINCELLS_GENERATION_CONCURRENCY: '8',
-      });
+      const env = { BRAINCELLS_GENERATION_CONCURRENCY: '8' };
 
-      const first = spawnCli(['serve'], env);
-      children.push(first);
+      const first = servers.serve(dataDir, env);
       await first.ready();
       await expect
         .poll(() => fake.stats().completed, { timeout: 60_000, interval: 20 })
@@ -49,16 +29,14 @@ describe('a run survives kill -9', { timeout: 120_000 }, () => {
       // (the fake server records them as aborted), and an answered call is committed within
       // the commit interval (~100 ms; 1 s allowed on a loaded machine).
       const killedAt = Date.now();
-      first.child.kill('SIGKILL');
-      await first.exited;
+      await killHard(first);
       const inFlight = fake.requests.filter((request) => !request.completed).length;
       const justAnswered = fake.requests.filter(
         (request) => request.completed && (request.endedAt ?? 0) > killedAt - 1_000,
       ).length;
       expect(fake.stats().completed).toBeLessThan(N);
 
-      const second = spawnCli(['serve'], env);
-      children.push(second);
+      const second = servers.serve(dataDir, env);
       const url = await second.ready();
       const headers = { authorization: `Bearer ${ids.key}` };
       const runUrl = `${url}/api/projects/${ids.projectId}/datasets/${ids.datasetId}/runs/${ids.runId}`;
@@ -129,8 +107,6 @@ describe('a run survives kill -9', { timeout: 120_000 }, () => {
 
       second.child.kill('SIGTERM');
       expect((await second.exited).code).toBe(0);
-    } finally {
-      await fake.close();
-    }
+    });
   });
 });

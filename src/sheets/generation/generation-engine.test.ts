@@ -2,22 +2,11 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { eventually } from '../../../test/eventually.ts';
 import { datasetStream } from '../sheet-service.ts';
 import type { SheetsModule } from '../sheets-module.ts';
-import {
-  type GenerationTestEnv,
-  openGenerationTestEnvForFile,
-  peakOverlap,
-  sheetsOf,
-} from './generation-test-helpers.ts';
+import { generationEnvPerSuite, peakOverlap, sheetsOf } from './generation-test-helpers.ts';
 
 // The scheduler, cancel, pause and concurrent edits, against the fake LLM server.
-let env: GenerationTestEnv;
 const CONCURRENCY = 32;
-openGenerationTestEnvForFile(
-  (opened) => {
-    env = opened;
-  },
-  { generation: { concurrency: CONCURRENCY } },
-);
+const env = generationEnvPerSuite({ generation: { concurrency: CONCURRENCY } });
 beforeEach(() => {
   env.t.platform.config.generation.concurrency = CONCURRENCY;
 });

@@ -3,24 +3,14 @@ import { describe, expect, it, vi } from 'vitest';
 import { eventually } from '../../../test/eventually.ts';
 import { datasetStream } from '../sheet-service.ts';
 import type { SheetsModule } from '../sheets-module.ts';
-import {
-  type GenerationTestEnv,
-  openGenerationTestEnvForFile,
-  sheetsOf,
-} from './generation-test-helpers.ts';
+import { generationEnvPerSuite, sheetsOf } from './generation-test-helpers.ts';
 import { ROW_ATTEMPTS, type RowFailure } from './rows-run/rows-shape.ts';
 
 // N rows from a description: answers that do not fit, near-duplicates and failures the router
 // gave up on are asked again a bounded number of times; rows still not made are reported.
-let env: GenerationTestEnv;
 // Two router attempts per call (so a row-level retry is visible) and no circuit breaker
 // opening on the failures these tests provoke on purpose.
-openGenerationTestEnvForFile(
-  (opened) => {
-    env = opened;
-  },
-  { llm: { maxAttempts: 2, breakerFailures: 1_000 } },
-);
+const env = generationEnvPerSuite({ llm: { maxAttempts: 2, breakerFailures: 1_000 } });
 
 async function generate(name: string, count: number, model: string) {
   const data = await env.dataset(name, ['Name', 'Tagline'], []);

@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createProjectWithMembers } from '../../../test/factories.ts';
 import { fakeAnswer } from '../../../tools/fake-llm/fake-llm-output.ts';
-import {
-  FAKE_KEY,
-  type GenerationTestEnv,
-  openGenerationTestEnvForFile,
-  sheetsOf,
-} from './generation-test-helpers.ts';
+import { FAKE_KEY, generationEnvPerSuite, sheetsOf } from './generation-test-helpers.ts';
 
-let env: GenerationTestEnv;
-openGenerationTestEnvForFile((opened) => {
-  env = opened;
-});
+const env = generationEnvPerSuite();
 
 const aiColumns = () => env.t.app.generation.aiColumns;
 const owner = () => env.members.owner.actor;

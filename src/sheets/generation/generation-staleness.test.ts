@@ -1,22 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../platform/logger.ts';
 import { createStalenessTracker } from './generation-staleness.ts';
-import {
-  type GenerationTestEnv,
-  openGenerationTestEnvForFile,
-  sheetsOf,
-} from './generation-test-helpers.ts';
+import { generationEnvPerSuite, sheetsOf } from './generation-test-helpers.ts';
 import { createStalenessStore } from './staleness-store.ts';
 
 // Staleness is told by the sheets service (a SheetExtension hook), and a check that a process
 // recorded but never did is finished by the next start.
-let env: GenerationTestEnv;
-openGenerationTestEnvForFile(
-  (opened) => {
-    env = opened;
-  },
-  { resetFake: false },
-);
+const env = generationEnvPerSuite({ resetFake: false });
 
 const owner = () => env.members.owner.actor;
 const sheets = () => sheetsOf(env.t);

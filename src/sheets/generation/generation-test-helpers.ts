@@ -1,10 +1,9 @@
-import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { beforeAll, beforeEach } from 'vitest';
 import { seedDataDir } from '../../../test/crash-server.ts';
-import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
-import { registerTestSecret } from '../../../test/leak-scan.ts';
-import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
+import { type FakeLlmApp, openFakeLlmApp } from '../../../test/fake-llm-app.ts';
+import { perSuite } from '../../../test/per-suite.ts';
+import type { TestApp } from '../../../test/test-platform.ts';
 import type { FaultOptions } from '../../../tools/fake-llm/fake-llm-faults.ts';
-import { type FakeLlm, startFakeLlm } from '../../../tools/fake-llm/fake-llm-server.ts';
 import {
   type Config,
   type GenerationConfig,
@@ -17,13 +16,8 @@ import type { RunView } from './generation-presenter.ts';
 
 export const FAKE_KEY = 'sk-test-generation-fake-key-1a2b3c4d';
 
-export interface GenerationTestEnv {
-  t: TestApp;
-  fake: FakeLlm;
-  members: ProjectWithMembers;
-  projectId: string;
-  providerId: string;
-  /** A new provider on the fake server: its own adaptive limiter (a 429 storm elsewhere does not slow it). */
+export interface GenerationTestEnv extends FakeLlmApp {
+  /** A new provider on the fake server (64 calls at once unless given). */
   newProvider(maxConcurrency?: number): Promise<string>;
   /** A dataset with one text column per name, filled with `rows`. */
   dataset(
@@ -64,7 +58,6 @@ export interface GenerationTestEnv {
       inputHash: string | null;
     }[]
   >;
-  close(): Promise<void>;
 }
 
 /**
@@ -80,49 +73,23 @@ export async function openGenerationTestEnv(
     maxConcurrency?: number;
   } = {},
 ): Promise<GenerationTestEnv> {
-  registerTestSecret('provider-key', FAKE_KEY);
-  const fake = await startFakeLlm({
+  const opened = await openFakeLlmApp({
     apiKey: FAKE_KEY,
-    ...(options.fakeDefaults ? { defaults: options.fakeDefaults } : {}),
-  });
-  const base = loadConfig({}, {});
-  const t = await createTestApp({
+    maxConcurrency: options.maxConcurrency ?? 64,
+    llm: options.llm,
+    fakeDefaults: options.fakeDefaults,
     config: {
-      jobsEnabled: true,
-      llm: { ...base.llm, retryBaseMs: 5, retryMaxMs: 50, usageFlushMs: 20, ...options.llm },
-      generation: { ...base.generation, commitMs: 10, ...options.generation },
-      // Debug lines (one per LLM call) cost more CPU than the calls in a busy test.
-      logLevel: 'info',
+      generation: { ...loadConfig({}, {}).generation, commitMs: 10, ...options.generation },
       ...options.config,
     },
   });
-  const members = await createProjectWithMembers(t);
-  const projectId = members.project.id;
-  const provider = await t.app.llm.admin.createProvider(members.owner.actor, projectId, {
-    name: 'fake openai',
-    kind: 'openai',
-    baseUrl: `${fake.url}/v1`,
-    apiKey: FAKE_KEY,
-    maxConcurrency: options.maxConcurrency ?? 64,
-  });
+  const { t, members, projectId } = opened;
   const sheets = sheetsOf(t);
   const actor = members.owner.actor;
   return {
-    t,
-    fake,
-    members,
-    projectId,
-    providerId: provider.id,
-    async newProvider(maxConcurrency = 64) {
-      const created = await t.app.llm.admin.createProvider(members.owner.actor, projectId, {
-        name: `fake ${Math.random().toString(36).slice(2)}`,
-        kind: 'openai',
-        baseUrl: `${fake.url}/v1`,
-        apiKey: FAKE_KEY,
-        maxConcurrency,
-      });
-      return created.id;
-    },
+    ...opened,
+    newProvider: (maxConcurrency = 64) =>
+      opened.newProvider(maxConcurrency, `fake ${Math.random().toString(36).slice(2)}`),
     async dataset(name, columns, rows) {
       const created = await sheets.createDataset(actor, projectId, {
         name,
@@ -165,10 +132,6 @@ export async function openGenerationTestEnv(
         rowId: row.rowId,
         ...(row.cells[columnId] as never as object),
       })) as never;
-    },
-    async close() {
-      await t.close();
-      await fake.close();
     },
   };
 }
@@ -218,23 +181,29 @@ export function prepareDataDir(
 }
 
 /**
- * A test file's generation env: opened once before its tests (then handed to `use`), closed
- * after them, and the fake LLM reset before each test unless `resetFake` is false.
+ * A test file's (or `describe`'s) generation env, opened before its tests and closed after them
+ * (a stand-in that reads the open env, test/per-suite.ts); the fake LLM is reset before each
+ * test unless `resetFake` is false.
  */
+export function generationEnvPerSuite(
+  options: Parameters<typeof openGenerationTestEnv>[0] & { resetFake?: boolean } = {},
+): GenerationTestEnv {
+  const { resetFake = true, ...open } = options;
+  const env = perSuite(
+    () => openGenerationTestEnv(open),
+    (opened) => opened.close(),
+  );
+  if (resetFake) beforeEach(() => env.fake.reset());
+  return env;
+}
+
+/** `generationEnvPerSuite`, handing the env to `use` once it is open (before the tests). */
 export function openGenerationTestEnvForFile(
   use: (env: GenerationTestEnv) => void | Promise<void>,
-  options: Parameters<typeof openGenerationTestEnv>[0] & { resetFake?: boolean } = {},
+  options: Parameters<typeof generationEnvPerSuite>[0] = {},
 ): void {
-  const { resetFake = true, ...open } = options;
-  let env: GenerationTestEnv | undefined;
-  beforeAll(async () => {
-    env = await openGenerationTestEnv(open);
-    await use(env);
-  });
-  afterAll(async () => {
-    await env?.close();
-  });
-  if (resetFake) beforeEach(() => env?.fake.reset());
+  const env = generationEnvPerSuite(options);
+  beforeAll(() => use(env));
 }
 
 /** The most calls the fake server held at once (from its request log). */
