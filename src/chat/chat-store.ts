@@ -170,6 +170,14 @@ export async function insertMessage(db: ChatExecutor, row: Insertable<ChatMessag
   return db.insertInto('chat_message').values(row).returningAll().executeTakeFirstOrThrow();
 }
 
+/** A few messages in one statement (a user message and its reply placeholder), as written. */
+export async function insertMessageRows(
+  db: ChatExecutor,
+  rows: Insertable<ChatMessageTable>[],
+): Promise<MessageRow[]> {
+  return db.insertInto('chat_message').values(rows).returningAll().execute();
+}
+
 export async function findMessage(
   db: ChatExecutor,
   threadId: string,
@@ -181,13 +189,6 @@ export async function findMessage(
     .where('thread_id', '=', threadId)
     .where('id', '=', messageId)
     .executeTakeFirst();
-}
-
-export async function findMessageById(
-  db: ChatExecutor,
-  messageId: string,
-): Promise<MessageRow | undefined> {
-  return db.selectFrom('chat_message').selectAll().where('id', '=', messageId).executeTakeFirst();
 }
 
 /**
@@ -412,10 +413,6 @@ export async function listRevisions(db: ChatExecutor, messageId: string) {
     .where('message_id', '=', messageId)
     .orderBy('version')
     .execute();
-}
-
-export async function setRunId(db: ChatExecutor, messageId: string, runId: string) {
-  await db.updateTable('chat_message').set({ run_id: runId }).where('id', '=', messageId).execute();
 }
 
 export interface ThreadTotalsRow {
