@@ -53,6 +53,7 @@ import {
   newestLeafUnder,
   purgeExpiredThreads,
   replaceContent,
+  replyNeighbours,
   saveChatSettings,
   searchThreads,
   settleMessage,
@@ -228,22 +229,23 @@ export function createChatService(deps: ChatServiceDeps) {
       user: MessageRow | null;
       assistant: MessageRow;
       thread: Awaited<ReturnType<typeof updateThread>>;
+      siblings: string[];
     };
     try {
       written = await db.transaction().execute(async (tx) => {
         const thread = await findThread(tx, projectId, threadId, { forUpdate: true });
         if (!thread) throw notFound('thread', threadId);
+        // One read for the streaming check, the parent (when named by id) and its children.
         const ref = plan.parent;
-        let parent: MessageRow | null = null;
-        if (ref !== null && 'parentId' in ref) {
-          const parentId = ref.parentId ?? thread.current_leaf_id;
-          parent = parentId ? ((await findMessage(tx, threadId, parentId)) ?? null) : null;
-          if (parentId && !parent)
-            throw validationError('Unknown parent message', [
-              { path: 'body.parentId', message: 'not a message of this thread' },
-            ]);
-        } else parent = ref;
-        if (await streamingMessage(tx, threadId)) throw conflict(STREAMING_CONFLICT);
+        const byId = ref !== null && 'parentId' in ref;
+        const parentId = byId ? (ref.parentId ?? thread.current_leaf_id) : (ref?.id ?? null);
+        const neighbours = await replyNeighbours(tx, threadId, parentId, byId);
+        const parent = byId ? (neighbours.parent ?? null) : ref;
+        if (parentId && !parent)
+          throw validationError('Unknown parent message', [
+            { path: 'body.parentId', message: 'not a message of this thread' },
+          ]);
+        if (neighbours.streaming) throw conflict(STREAMING_CONFLICT);
         const agent = await threadAgent(tx, thread);
         const target = replyTarget(thread, agent, plan);
         const user: Insertable<ChatMessageTable> | null =
@@ -289,6 +291,9 @@ export function createChatService(deps: ChatServiceDeps) {
           user: rows.find((row) => row.id === user?.id) ?? null,
           assistant: rows.find((row) => row.id === assistant.id)!,
           thread: updated,
+          // The first new message joins its parent's children; a reply to a new user
+          // message is its only child.
+          siblings: [...neighbours.childIds, (user ?? assistant).id!].sort(),
         };
       });
     } catch (error) {
@@ -319,14 +324,9 @@ export function createChatService(deps: ChatServiceDeps) {
       });
       throw error;
     }
-    // A reply to a user message written just now is its only child: one query for the
-    // siblings of the message that may have some.
-    const { user: userRow, assistant: assistantRow } = written;
-    const siblings = await siblingIds(db, threadId, [(userRow ?? assistantRow).parent_id]);
-    const siblingsOf = (row: MessageRow) =>
-      userRow && row === assistantRow ? [row.id] : (siblings.get(row.parent_id) ?? [row.id]);
-    const user = userRow ? presentMessage(userRow, siblingsOf(userRow)) : null;
-    const assistant = presentMessage(assistantRow, siblingsOf(assistantRow));
+    const { user: userRow, assistant: assistantRow, siblings } = written;
+    const user = userRow ? presentMessage(userRow, siblings) : null;
+    const assistant = presentMessage(assistantRow, userRow ? [assistantRow.id] : siblings);
     const thread = presentThread(written.thread);
     // Published in this order and stored together.
     await Promise.all([
