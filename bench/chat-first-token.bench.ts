@@ -15,9 +15,19 @@
 //   npm run bench -- chat-first-token
 //
 // BENCH_CHAT_TTFT_REPLIES: replies per path (default 300).
+// CPU time of this process from the call to the first delta is printed beside each wall time
+// (the fake provider is a child process): on a loaded machine it compares runs where the wall
+// time cannot.
+// BENCH_CHAT_TTFT_PROFILE=<dir>: after the warm-up, runs only chat replies (REPLIES of them,
+// executed at once) under the CPU profiler and the sampling allocation profiler, writes
+// `<dir>/chat-first-token.cpuprofile` / `.heapprofile`, and prints self time and bytes allocated
+// per package and the SQL statements PGlite ran per reply, before its first delta and in all
+// (docs/chat.md, "Benchmarks").
+import os from 'node:os';
 import { createOpenAI } from '@ai-sdk/openai';
 import { streamText } from 'ai';
 import { threadStream } from '../src/chat/chat-reply-run.ts';
+import { countStatements, profiled } from './bench-profile.ts';
 import { type BenchRow, percentile, round } from './bench-types.ts';
 import { type ChatBenchApp, openChatBenchApp } from './chat-bench-helpers.ts';
 import { spawnFakeLlm } from './llm-fake-child.ts';
@@ -29,16 +39,28 @@ const GOAL_MS = 5;
 const MODEL = 'gpt-4o-mini';
 
 const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
+const cpuSince = (since: NodeJS.CpuUsage) => {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1000;
+};
+
+/** Wall and CPU milliseconds from a call to its first token. */
+interface FirstToken {
+  ms: number;
+  cpuMs: number;
+}
 
 /**
  * Sends one message in a new thread and answers the time from the call to the first delta of
  * its reply, once the reply has ended (`execute` runs it here; otherwise a worker does).
+ * `marks` are called when the timed part starts and when that delta arrives.
  */
 async function chatFirstToken(
   opened: ChatBenchApp,
   index: number,
   execute: boolean,
-): Promise<number> {
+  marks?: { start(): void; firstDelta(): void },
+): Promise<FirstToken> {
   const { app, platform, actor, projectId, providerId } = opened;
   const chat = app.features.chat.service;
   const events = app.features.events;
@@ -51,13 +73,19 @@ async function chatFirstToken(
   const stream = threadStream(thread.id);
   const subscription = await events.subscribe(stream, { lastEventId: await events.lastId(stream) });
   let firstDelta: number | undefined;
+  let firstCpu = 0;
+  let cpuStart = process.cpuUsage();
   let ended!: () => void;
   const end = new Promise<void>((resolve) => {
     ended = resolve;
   });
   subscription.onReady(() => {
     for (const event of subscription.take()) {
-      if (event.type === 'message-delta') firstDelta ??= performance.now();
+      if (event.type === 'message-delta' && firstDelta === undefined) {
+        firstDelta = performance.now();
+        firstCpu = cpuSince(cpuStart);
+        marks?.firstDelta();
+      }
       const data = event.data as { role?: string; status?: string };
       if (
         event.type === 'message-updated' &&
@@ -69,17 +97,16 @@ async function chatFirstToken(
     }
   });
   try {
+    marks?.start();
+    cpuStart = process.cpuUsage();
     const started = performance.now();
     const sent = await chat.sendMessage(actor, projectId, thread.id, {
       content: `Summarise row ${index} of the benchmark dataset`,
     });
-    if (execute) {
-      const runId = await chat.replyRunId(actor, projectId, thread.id, sent.assistantMessage.id);
-      await platform.runs.execute(runId!);
-    }
+    if (execute) await platform.runs.execute(sent.runId!);
     await end;
     if (firstDelta === undefined) throw new Error(`reply ${index} streamed no text`);
-    return firstDelta - started;
+    return { ms: firstDelta - started, cpuMs: firstCpu };
   } finally {
     subscription.close();
   }
@@ -88,7 +115,8 @@ async function chatFirstToken(
 export default async function chatFirstTokenBench(): Promise<BenchRow[]> {
   const fake = await spawnFakeLlm(KEY);
   const direct = createOpenAI({ baseURL: `${fake.url}/v1`, apiKey: KEY });
-  const directFirstToken = async (index: number) => {
+  const directFirstToken = async (index: number): Promise<FirstToken> => {
+    const cpuStart = process.cpuUsage();
     const started = performance.now();
     const result = streamText({
       model: direct(MODEL),
@@ -96,10 +124,14 @@ export default async function chatFirstTokenBench(): Promise<BenchRow[]> {
       maxRetries: 0,
     });
     let first: number | undefined;
+    let cpuMs = 0;
     for await (const part of result.fullStream)
-      if (part.type === 'text-delta') first ??= performance.now();
+      if (part.type === 'text-delta' && first === undefined) {
+        first = performance.now();
+        cpuMs = cpuSince(cpuStart);
+      }
     if (first === undefined) throw new Error('the direct call streamed no text');
-    return first - started;
+    return { ms: first - started, cpuMs };
   };
   const apps: ChatBenchApp[] = [];
   try {
@@ -109,11 +141,38 @@ export default async function chatFirstTokenBench(): Promise<BenchRow[]> {
       await directFirstToken(i);
       await chatFirstToken(inline, i, true);
     }
+    const profileDir = process.env.BENCH_CHAT_TTFT_PROFILE;
+    if (profileDir) {
+      const statements = countStatements(inline.platform.database.pglite);
+      let beforeFirst = 0;
+      await profiled(profileDir, 'chat-first-token', REPLIES, async () => {
+        for (let i = 0; i < REPLIES; i++) {
+          let start = 0;
+          await chatFirstToken(inline, i, true, {
+            start: () => {
+              start = statements.total();
+            },
+            firstDelta: () => {
+              beforeFirst += statements.total() - start;
+            },
+          });
+        }
+      });
+      process.stderr.write(
+        `chat-first-token: SQL statements per reply: ${round(beforeFirst / REPLIES, 2)} before its first delta, ${round(statements.total() / REPLIES, 2)} in all\n${statements.report(REPLIES)}\n`,
+      );
+      return [];
+    }
     const directMs: number[] = [];
     const chatMs: number[] = [];
+    const cpu = { direct: 0, chat: 0 };
     for (let i = 0; i < REPLIES; i++) {
-      directMs.push(await directFirstToken(i));
-      chatMs.push(await chatFirstToken(inline, i, true));
+      const direct = await directFirstToken(i);
+      directMs.push(direct.ms);
+      cpu.direct += direct.cpuMs;
+      const chat = await chatFirstToken(inline, i, true);
+      chatMs.push(chat.ms);
+      cpu.chat += chat.cpuMs;
     }
     const d = percentile(sorted(directMs), 50);
     const c = percentile(sorted(chatMs), 50);
@@ -139,12 +198,24 @@ export default async function chatFirstTokenBench(): Promise<BenchRow[]> {
         value: round(percentile(sorted(chatMs), 99) - percentile(sorted(directMs), 99), 3),
         unit: 'ms',
       },
+      // CPU time of this process up to the first token: comparable across runs on a loaded
+      // machine, unlike the wall times above.
+      {
+        name: 'chat first token: CPU to the first token, direct AI SDK call',
+        value: round(cpu.direct / REPLIES, 3),
+        unit: 'ms',
+      },
+      {
+        name: 'chat first token: CPU to the first delta added by the reply path',
+        value: round((cpu.chat - cpu.direct) / REPLIES, 3),
+        unit: 'ms',
+      },
     ];
     if (QUEUED > 0) {
       const queued = await openChatBenchApp({ fakeUrl: fake.url, apiKey: KEY, workers: true });
       apps.push(queued);
       const queuedMs: number[] = [];
-      for (let i = 0; i < QUEUED; i++) queuedMs.push(await chatFirstToken(queued, i, false));
+      for (let i = 0; i < QUEUED; i++) queuedMs.push((await chatFirstToken(queued, i, false)).ms);
       const q = percentile(sorted(queuedMs), 50);
       rows.push({
         name: `chat first token: added with the run taken from the job queue by a worker (${QUEUED} replies), p50`,
@@ -156,6 +227,12 @@ export default async function chatFirstTokenBench(): Promise<BenchRow[]> {
         pass: q - d < GOAL_MS,
       });
     }
+    // The figures above are only comparable on a quiet machine: this says how quiet it was.
+    rows.push({
+      name: 'chat first token: load average (1 min) at the end',
+      value: round(os.loadavg()[0] ?? 0, 2),
+      unit: 'load',
+    });
     return rows;
   } finally {
     for (const app of apps) await app.close();

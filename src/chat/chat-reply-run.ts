@@ -21,7 +21,6 @@ import { type ModelStep, streamModelStep, threadStream } from './chat-model-step
 import { presentMessage } from './chat-presenter.ts';
 import {
   branchUpTo,
-  findMessageById,
   findThread,
   listSummaries,
   type MessageRow,
@@ -287,28 +286,25 @@ export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messag
     concurrency: 8,
     async execute(context) {
       const { projectId, threadId, messageId } = context.input;
-      const message = await findMessageById(db, messageId);
+      // The reply and the branch it answers in one read: the branch up to the reply itself.
+      const branch = await branchUpTo(db, threadId, messageId, maxContext + 1);
+      const message = branch.pop();
       // Stopped (or deleted) before it started: nothing to do.
-      if (message?.status !== 'streaming') return { messageId };
-      const thread = await findThread(db, projectId, threadId);
+      if (message?.id !== messageId || message.status !== 'streaming') return { messageId };
       try {
-        if (!thread) throw new AppError('NOT_FOUND', 'thread not found');
-        const agent =
+        // Independent reads (concurrent on PostgreSQL's pool).
+        const [thread, agent, summaries] = await Promise.all([
+          findThread(db, projectId, threadId),
           message.agent_id && message.agent_version
-            ? await findAgentVersion(db, message.agent_id, message.agent_version)
-            : undefined;
-        const branch =
-          message.parent_id === null
-            ? []
-            : await branchUpTo(db, threadId, message.parent_id, maxContext);
+            ? findAgentVersion(db, message.agent_id, message.agent_version)
+            : undefined,
+          listSummaries(db, threadId),
+        ]);
+        if (!thread) throw new AppError('NOT_FOUND', 'thread not found');
         const setup = await toolSetup(context.input, agent);
         const model = message.model ?? thread.model;
         const fitted = await fitContext(
-          contextParts(
-            [agent?.instructions ?? '', thread.instructions],
-            branch,
-            await listSummaries(db, threadId),
-          ),
+          contextParts([agent?.instructions ?? '', thread.instructions], branch, summaries),
           {
             window: contextWindowOf(model) ?? DEFAULT_CONTEXT_WINDOW,
             outputReserve:

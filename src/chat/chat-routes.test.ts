@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
 import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
+import { uuidv7 } from '../platform/ids.ts';
 import type { MessageView, ThreadView } from './chat-presenter.ts';
+import { chatDb } from './chat-tables.ts';
 import { type ChatTestEnv, openChatTestEnv } from './chat-test-env.ts';
 
 // Chat end to end over HTTP: threads, replies as durable runs streamed over SSE, edits,
@@ -205,6 +207,10 @@ describe('chat replies', () => {
       parentId: sent.userMessage.id,
     });
     expect(sent.thread.currentLeafId).toBe(sent.assistantMessage.id);
+    expect(sent.userMessage.siblingIds).toEqual([sent.userMessage.id]);
+    expect(sent.assistantMessage.siblingIds).toEqual([sent.assistantMessage.id]);
+    // The reply's run id is the server's (the CLI executes it), never in the answer.
+    expect(sent).not.toHaveProperty('runId');
 
     const reply = await settled(thread.id, sent.assistantMessage.id);
     expect(reply).toMatchObject({
@@ -320,6 +326,27 @@ describe('chat replies', () => {
     // The thread takes messages again.
     const next = await send(thread.id, 'Shorter, then', { model: 'gpt-4o-mini' });
     expect((await settled(thread.id, next.assistantMessage.id)).status).toBe('done');
+  });
+
+  it('stop in the moment before the reply run is stored is 409 "starting", never a lost stop', async () => {
+    const thread = await newThread();
+    const sent = await send(thread.id, 'Quick one');
+    const messageId = sent.assistantMessage.id;
+    await settled(thread.id, messageId);
+    // Between the placeholder's commit and its run's insert, the row names a run not stored yet.
+    await chatDb(env.t.platform.database.db)
+      .updateTable('chat_message')
+      .set({ status: 'streaming', run_id: uuidv7() })
+      .where('id', '=', messageId)
+      .execute();
+    const stop = await call(
+      'POST',
+      `${threadsUrl()}/${thread.id}/messages/${messageId}/stop`,
+      editor(),
+    );
+    expect(stop.statusCode).toBe(409);
+    expect(stop.json().error.message).toBe('The reply is starting; try again');
+    expect((await branch(thread.id)).at(-1)!.status).toBe('streaming');
   });
 
   it('a provider that fails for good ends the reply as error with the envelope code on the stream too', async () => {
@@ -485,6 +512,7 @@ describe('edits and branches', () => {
     expect(again.statusCode).toBe(202);
     const regenerated = again.json().assistantMessage as MessageView;
     expect(regenerated.parentId).toBe(first.userMessage.id);
+    expect(regenerated.siblingIds).toEqual([first.assistantMessage.id, regenerated.id]);
     const done = await settled(thread.id, regenerated.id);
     expect(done).toMatchObject({ model: 'gpt-4o', status: 'done' });
     expect(done.siblingIds).toEqual([first.assistantMessage.id, regenerated.id]);

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Insertable, Kysely } from 'kysely';
 import type { Actor } from '../access/actor.ts';
 import type { AuditEntry, AuditRecorder } from '../access/audit-recorder.ts';
 import type { ProjectAccess } from '../access/project-access.ts';
@@ -43,7 +43,7 @@ import {
   findMessage,
   findThread,
   findThreadById,
-  insertMessage,
+  insertMessageRows,
   insertRevision,
   insertThread,
   listRevisions,
@@ -53,9 +53,9 @@ import {
   newestLeafUnder,
   purgeExpiredThreads,
   replaceContent,
+  replyNeighbours,
   saveChatSettings,
   searchThreads,
-  setRunId,
   settleMessage,
   siblingIds,
   streamingMessage,
@@ -65,7 +65,7 @@ import {
   updateThread,
 } from './chat-store.ts';
 import { claimSummaryWindow, startSummaryRun, summarizerFor } from './chat-summary-claim.ts';
-import { type ChatDb, chatDb } from './chat-tables.ts';
+import { type ChatDb, type ChatMessageTable, chatDb } from './chat-tables.ts';
 
 /**
  * Chat use cases: each checks access on its first line (viewer reads, editor writes), writes
@@ -87,6 +87,11 @@ export interface SendResult {
   userMessage: MessageView | null;
   assistantMessage: MessageView;
   thread: ThreadView;
+  /**
+   * The reply's durable run (not presented: the CLI executes it in its own process); null for
+   * an assistant message edited in place.
+   */
+  runId: string | null;
 }
 
 /** Who wrote a row: a user, or nobody for the system actor (the CLI), which has no account row. */
@@ -199,14 +204,17 @@ export function createChatService(deps: ChatServiceDeps) {
   /**
    * Writes a reply placeholder (and the user message before it, if any) and moves the
    * thread's leaf to it in one transaction; the one-streaming-reply index turns a concurrent
-   * second reply into 409. Then starts the reply's run.
+   * second reply into 409. Then starts the reply's run. The run's id is chosen here and stored
+   * with the placeholder, and the new messages are published together (one write of the
+   * event log): the first token waits on as few statements as the guarantees allow.
    */
   const startReply = async (
     actor: Actor,
     projectId: string,
     threadId: string,
     plan: {
-      parent: MessageRow | null;
+      /** The message answered, or `{ parentId }`: that one (default: the thread's leaf). */
+      parent: MessageRow | null | { parentId: string | undefined };
       userContent?: string;
       editedFromId?: string;
       /** Omitted: the agent's model (its current version), else the thread's. */
@@ -216,63 +224,85 @@ export function createChatService(deps: ChatServiceDeps) {
       action: 'create' | 'edit' | 'regenerate';
     },
   ): Promise<SendResult> => {
+    const runId = uuidv7();
     let written: {
       user: MessageRow | null;
       assistant: MessageRow;
       thread: Awaited<ReturnType<typeof updateThread>>;
+      siblings: string[];
     };
     try {
       written = await db.transaction().execute(async (tx) => {
         const thread = await findThread(tx, projectId, threadId, { forUpdate: true });
         if (!thread) throw notFound('thread', threadId);
-        if (await streamingMessage(tx, threadId)) throw conflict(STREAMING_CONFLICT);
+        // One read for the streaming check, the parent (when named by id) and its children.
+        const ref = plan.parent;
+        const byId = ref !== null && 'parentId' in ref;
+        const parentId = byId ? (ref.parentId ?? thread.current_leaf_id) : (ref?.id ?? null);
+        const neighbours = await replyNeighbours(tx, threadId, parentId, byId);
+        const parent = byId ? (neighbours.parent ?? null) : ref;
+        if (parentId && !parent)
+          throw validationError('Unknown parent message', [
+            { path: 'body.parentId', message: 'not a message of this thread' },
+          ]);
+        if (neighbours.streaming) throw conflict(STREAMING_CONFLICT);
         const agent = await threadAgent(tx, thread);
         const target = replyTarget(thread, agent, plan);
-        let parent = plan.parent;
-        let user: MessageRow | null = null;
-        if (plan.userContent !== undefined) {
-          user = await insertMessage(tx, {
-            id: uuidv7(),
-            thread_id: threadId,
-            parent_id: parent?.id ?? null,
-            depth: parent ? parent.depth + 1 : 0,
-            role: 'user',
-            content: plan.userContent,
-            status: 'done',
-            edited_from_id: plan.editedFromId ?? null,
-            created_by: creatorOf(actor),
-          });
-          parent = user;
-        }
-        if (!parent) throw validationError('A reply needs a message to answer');
-        const assistant = await insertMessage(tx, {
+        const user: Insertable<ChatMessageTable> | null =
+          plan.userContent === undefined
+            ? null
+            : {
+                id: uuidv7(),
+                thread_id: threadId,
+                parent_id: parent?.id ?? null,
+                depth: parent ? parent.depth + 1 : 0,
+                role: 'user',
+                content: plan.userContent,
+                status: 'done',
+                edited_from_id: plan.editedFromId ?? null,
+                created_by: creatorOf(actor),
+              };
+        const answered = user ?? parent;
+        if (!answered) throw validationError('A reply needs a message to answer');
+        const assistant: Insertable<ChatMessageTable> = {
           id: uuidv7(),
           thread_id: threadId,
-          parent_id: parent.id,
-          depth: parent.depth + 1,
+          parent_id: answered.id!,
+          depth: answered.depth! + 1,
           role: 'assistant',
           status: 'streaming',
           model: target.model,
           provider: target.provider,
           agent_id: agent?.agent_id ?? null,
           agent_version: agent?.version ?? null,
+          // The run is started after the commit, under this id (see stopReply).
+          run_id: runId,
           created_by: creatorOf(actor),
-        });
-        const updated = await updateThread(tx, threadId, { current_leaf_id: assistant.id });
-        await auditMessage(tx, actor, projectId, user?.id ?? assistant.id, plan.action, {
+        };
+        const rows = await insertMessageRows(tx, user ? [user, assistant] : [assistant]);
+        const updated = await updateThread(tx, threadId, { current_leaf_id: assistant.id! });
+        await auditMessage(tx, actor, projectId, user?.id ?? assistant.id!, plan.action, {
           threadId,
           replyId: assistant.id,
           model: target.model,
           ...(agent ? { agentId: agent.agent_id, agentVersion: agent.version } : {}),
         });
-        return { user, assistant, thread: updated };
+        return {
+          user: rows.find((row) => row.id === user?.id) ?? null,
+          assistant: rows.find((row) => row.id === assistant.id)!,
+          thread: updated,
+          // The first new message joins its parent's children; a reply to a new user
+          // message is its only child.
+          siblings: [...neighbours.childIds, (user ?? assistant).id!].sort(),
+        };
       });
     } catch (error) {
       if (isUniqueViolation(error)) throw conflict(STREAMING_CONFLICT);
       throw error;
     }
     try {
-      const run = await runs.start<ReplyInput>({
+      await runs.start<ReplyInput>({
+        id: runId,
         kind: REPLY_RUN,
         projectId,
         input: {
@@ -286,7 +316,6 @@ export function createChatService(deps: ChatServiceDeps) {
             : {}),
         },
       });
-      await setRunId(db, written.assistant.id, run.id);
     } catch (error) {
       logger.error({ err: error, messageId: written.assistant.id }, 'chat reply failed to start');
       await settleMessage(db, written.assistant.id, {
@@ -295,15 +324,17 @@ export function createChatService(deps: ChatServiceDeps) {
       });
       throw error;
     }
-    const [user, assistant] = await Promise.all([
-      written.user ? withSiblings(threadId, [written.user]).then((rows) => rows[0]!) : null,
-      withSiblings(threadId, [written.assistant]).then((rows) => rows[0]!),
-    ]);
-    if (user) await publish(threadId, 'message-created', user);
-    await publish(threadId, 'message-created', assistant);
+    const { user: userRow, assistant: assistantRow, siblings } = written;
+    const user = userRow ? presentMessage(userRow, siblings) : null;
+    const assistant = presentMessage(assistantRow, userRow ? [assistantRow.id] : siblings);
     const thread = presentThread(written.thread);
-    await publish(threadId, 'thread-updated', thread);
-    return { userMessage: user, assistantMessage: assistant, thread };
+    // Published in this order and stored together.
+    await Promise.all([
+      ...(user ? [publish(threadId, 'message-created', user)] : []),
+      publish(threadId, 'message-created', assistant),
+      publish(threadId, 'thread-updated', thread),
+    ]);
+    return { userMessage: user, assistantMessage: assistant, thread, runId };
   };
 
   return {
@@ -494,15 +525,9 @@ export function createChatService(deps: ChatServiceDeps) {
 
     async sendMessage(actor: Actor, projectId: string, threadId: string, input: SendMessageInput) {
       await access.requireRole(actor, projectId, 'editor');
-      const thread = await getThreadRow(projectId, threadId);
-      const parentId = input.parentId ?? thread.current_leaf_id;
-      const parent = parentId ? await findMessage(db, threadId, parentId) : undefined;
-      if (parentId && !parent)
-        throw validationError('Unknown parent message', [
-          { path: 'body.parentId', message: 'not a message of this thread' },
-        ]);
+      // The thread and the parent are read in the reply's transaction.
       return startReply(actor, projectId, threadId, {
-        parent: parent ?? null,
+        parent: { parentId: input.parentId },
         userContent: input.content,
         model: input.model,
         provider: input.provider,
@@ -571,6 +596,7 @@ export function createChatService(deps: ChatServiceDeps) {
         userMessage: null,
         assistantMessage: view!,
         thread: presentThread(thread),
+        runId: null,
         status: 200,
       };
     },
@@ -665,8 +691,10 @@ export function createChatService(deps: ChatServiceDeps) {
         return (await withSiblings(threadId, [message]))[0]!;
       }
       const run = await runs.requestCancel(message.run_id);
+      // The placeholder names its run before the run is stored (startReply): not there yet.
+      if (!run) throw conflict('The reply is starting; try again');
       // A run cancelled before any worker took it never settles its message: do it here.
-      if (run?.status === 'cancelled') {
+      if (run.status === 'cancelled') {
         const settled = await settleMessage(db, messageId, { status: 'stopped' });
         if (settled) await publish(threadId, 'message-updated', presentMessage(settled));
       }
@@ -767,13 +795,6 @@ export function createChatService(deps: ChatServiceDeps) {
       if (!thread) throw notFound('thread', threadId);
       await access.requireRole(actor, thread.project_id, 'viewer');
       return presentThread(thread);
-    },
-
-    /** The durable run of a reply, for the CLI, which executes it in its own process. */
-    async replyRunId(actor: Actor, projectId: string, threadId: string, messageId: string) {
-      await access.requireRole(actor, projectId, 'viewer');
-      await getThreadRow(projectId, threadId);
-      return (await getMessageRow(threadId, messageId)).run_id;
     },
 
     /** One message as the REST API presents it (with its siblings). */

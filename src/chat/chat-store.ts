@@ -171,6 +171,45 @@ export async function insertMessage(db: ChatExecutor, row: Insertable<ChatMessag
   return db.insertInto('chat_message').values(row).returningAll().executeTakeFirstOrThrow();
 }
 
+/**
+ * What a new reply needs to know of its thread, in one read: whether a reply is streaming
+ * there, the message it answers (`parentId`, when given), and that message's children (null:
+ * the thread's roots), oldest first — the new message's siblings.
+ */
+export async function replyNeighbours(
+  db: ChatExecutor,
+  threadId: string,
+  parentId: string | null,
+  lookUpParent: boolean,
+): Promise<{ streaming: boolean; parent: MessageRow | undefined; childIds: string[] }> {
+  const rows = await db
+    .selectFrom('chat_message')
+    .selectAll()
+    .where('thread_id', '=', threadId)
+    .where((eb) =>
+      eb.or([
+        eb('status', '=', 'streaming'),
+        parentId === null ? eb('parent_id', 'is', null) : eb('parent_id', '=', parentId),
+        ...(lookUpParent && parentId !== null ? [eb('id', '=', parentId)] : []),
+      ]),
+    )
+    .orderBy('id')
+    .execute();
+  return {
+    streaming: rows.some((row) => row.status === 'streaming'),
+    parent: parentId === null ? undefined : rows.find((row) => row.id === parentId),
+    childIds: rows.filter((row) => row.parent_id === parentId).map((row) => row.id),
+  };
+}
+
+/** A few messages in one statement (a user message and its reply placeholder), as written. */
+export async function insertMessageRows(
+  db: ChatExecutor,
+  rows: Insertable<ChatMessageTable>[],
+): Promise<MessageRow[]> {
+  return db.insertInto('chat_message').values(rows).returningAll().execute();
+}
+
 export async function findMessage(
   db: ChatExecutor,
   threadId: string,
@@ -182,13 +221,6 @@ export async function findMessage(
     .where('thread_id', '=', threadId)
     .where('id', '=', messageId)
     .executeTakeFirst();
-}
-
-export async function findMessageById(
-  db: ChatExecutor,
-  messageId: string,
-): Promise<MessageRow | undefined> {
-  return db.selectFrom('chat_message').selectAll().where('id', '=', messageId).executeTakeFirst();
 }
 
 /**
@@ -413,10 +445,6 @@ export async function listRevisions(db: ChatExecutor, messageId: string) {
     .where('message_id', '=', messageId)
     .orderBy('version')
     .execute();
-}
-
-export async function setRunId(db: ChatExecutor, messageId: string, runId: string) {
-  await db.updateTable('chat_message').set({ run_id: runId }).where('id', '=', messageId).execute();
 }
 
 export interface ThreadTotalsRow {

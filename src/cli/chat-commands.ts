@@ -149,7 +149,7 @@ export function registerChatCommands(program: Command): void {
           const sent = await service.sendMessage(actor, projectId!, threadId, { content });
           replyId = sent.assistantMessage.id;
           if (!options.json) process.stderr.write(`thread ${threadId}\n`);
-          const runId = await service.replyRunId(actor, projectId!, threadId, replyId);
+          const { runId } = sent;
           if (!runId) throw new CliError('the reply did not start');
           // Ctrl-C stops the reply (its text so far is kept, as Stop in the web does).
           const onSignal = () => void platform.runs.requestCancel(runId);

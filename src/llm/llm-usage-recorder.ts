@@ -6,7 +6,7 @@ export interface UsageRecorderOptions {
   logger: Logger;
   /** After a refused write, the rows are tried again this long after (at least 1 s). */
   flushMs: number;
-  /** Rows per transaction at most. */
+  /** Rows per write (one statement with their rollup) at most. */
   maxBatch?: number;
   /** Rows kept while the database refuses writes; the oldest are dropped (and logged) past it. */
   maxBuffered?: number;
@@ -21,7 +21,7 @@ interface Pending {
 /**
  * Writes usage rows before the call that made them is answered, with group commit: a row is
  * written at once when no write is under way; rows that arrive during a write go together in
- * the next one, so a busy server still writes a few large transactions (rows + rollup), not one
+ * the next one, so a busy server still writes a few large statements (rows + rollup), not one
  * per call. `add()` resolves once its row is committed, and the call service waits for it
  * before it hands back the answer — a server killed after answering has lost no row
  * (docs/llm.md, "Usage rows and crashes").

@@ -241,13 +241,12 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
     const stopWith = (reason: RunStopped['reason']) => {
       if (!controller.signal.aborted) controller.abort(new RunStopped(reason));
     };
-    /** The run's flags as the database has them; stops the run when asked to. */
-    const checkFlags = async () => {
-      const row = await db
-        .selectFrom('durable_run')
-        .select(['lease_owner', 'cancel_requested', 'pause_requested'])
-        .where('id', '=', runId)
-        .executeTakeFirst();
+    /** Stops the run when the database's flags ask to (or another worker holds it). */
+    const stopOnFlags = (
+      row:
+        | { lease_owner: string | null; cancel_requested: boolean; pause_requested: boolean }
+        | undefined,
+    ) => {
       if (!row || row.lease_owner !== owner) stopWith('lease-lost');
       else if (row.cancel_requested) stopWith('cancelled');
       else if (row.pause_requested) stopWith('paused');
@@ -284,19 +283,29 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
         dirty = true;
       },
       async step(key, work, stepOptions = {}) {
-        await checkFlags();
-        throwIfStopped();
-        const done = await db
-          .selectFrom('run_step')
-          .selectAll()
-          .where('run_id', '=', runId)
-          .where('step_key', '=', key)
+        // The run's flags and the step's record in one read.
+        const flags = await db
+          .selectFrom('durable_run')
+          .leftJoin('run_step', (join) =>
+            join.onRef('run_step.run_id', '=', 'durable_run.id').on('run_step.step_key', '=', key),
+          )
+          .select([
+            'durable_run.lease_owner',
+            'durable_run.cancel_requested',
+            'durable_run.pause_requested',
+            'run_step.status',
+            'run_step.input_hash',
+            'run_step.output',
+          ])
+          .where('durable_run.id', '=', runId)
           .executeTakeFirst();
+        stopOnFlags(flags);
+        throwIfStopped();
         if (
-          done?.status === 'completed' &&
-          (stepOptions.inputHash === undefined || stepOptions.inputHash === done.input_hash)
+          flags?.status === 'completed' &&
+          (stepOptions.inputHash === undefined || stepOptions.inputHash === flags.input_hash)
         )
-          return done.output as never;
+          return flags.output as never;
         await db
           .insertInto('run_step')
           .values({
