@@ -10,6 +10,9 @@
 // - DBOS Transact (`@dbos-inc/dbos-sdk`, a devDependency): `DBOS.registerWorkflow` with three
 //   `DBOS.runStep` no-ops, each workflow started and awaited in this process.
 // Overhead per step = wall time × 16 / (N × 3). Goal: ours ≤ DBOS's (ratio ≤ 1).
+// Statements per step: every query either engine sends to PostgreSQL during the measured
+// workflows (both use `pg`; its `Client.prototype.query` is counted) ÷ (N × 3) — a figure the
+// machine's load does not change.
 //
 // Recovery: a child process (workflow-recovery-child.ts) starts WORKFLOW_RECOVERY_BENCH_N
 // (100) runs and parks each in step 2; it is killed with SIGKILL; a new engine on the same
@@ -36,16 +39,39 @@ const CONCURRENCY = 16;
 const STEPS = 3;
 const RECOVER_N = Number(process.env.WORKFLOW_RECOVERY_BENCH_N ?? 100);
 
-/** Runs `count` workflows, `CONCURRENCY` at a time; answers the wall time in ms. */
-async function pool(count: number, one: (index: number) => Promise<void>): Promise<number> {
+interface Measured {
+  /** Wall time in ms. */
+  elapsedMs: number;
+  /** Queries sent to PostgreSQL meanwhile. */
+  statements: number;
+}
+
+/** Queries sent through `pg` while `countingStatements` runs (both engines use it). */
+let statements = 0;
+async function countingStatements<T>(work: () => Promise<T>): Promise<T> {
+  const query = pg.Client.prototype.query;
+  pg.Client.prototype.query = function counted(this: pg.Client, ...args: unknown[]) {
+    statements++;
+    return (query as (...args: unknown[]) => unknown).apply(this, args);
+  } as typeof query;
+  try {
+    return await work();
+  } finally {
+    pg.Client.prototype.query = query;
+  }
+}
+
+/** Runs `count` workflows, `CONCURRENCY` at a time; answers the wall time and the queries. */
+async function pool(count: number, one: (index: number) => Promise<void>): Promise<Measured> {
   let next = 0;
+  const before = statements;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < count) await one(next++);
     }),
   );
-  return performance.now() - started;
+  return { elapsedMs: performance.now() - started, statements: statements - before };
 }
 
 const urlFor = (base: string, database: string) => {
@@ -70,7 +96,7 @@ async function withDatabase<T>(base: string, work: (url: string) => Promise<T>):
   }
 }
 
-async function ours(base: string): Promise<number> {
+async function ours(base: string): Promise<Measured> {
   return withDatabase(base, async (databaseUrl) => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'braincells-bench-engine-'));
     const config: Config = {
@@ -107,7 +133,7 @@ async function ours(base: string): Promise<number> {
   });
 }
 
-async function dbos(base: string): Promise<number> {
+async function dbos(base: string): Promise<Measured> {
   return withDatabase(base, async (systemDatabaseUrl) => {
     DBOS.setConfig({ name: 'braincells-bench', systemDatabaseUrl, applicationVersion: '0.1.0' });
     const noop = async () => null;
@@ -222,9 +248,14 @@ export default async function workflowEngineBench(): Promise<BenchRow[]> {
   if (!base || !/^postgres(ql)?:\/\//.test(base))
     return [{ name: 'engine overhead vs DBOS: skipped (no DATABASE_URL)', value: 0, unit: '' }];
   const perStep = (elapsedMs: number) => round((elapsedMs * CONCURRENCY) / (N * STEPS), 3);
-  const ourMs = perStep(await ours(base));
-  const dbosMs = perStep(await dbos(base));
+  const statementsPerStep = (measured: Measured) => round(measured.statements / (N * STEPS), 2);
+  const ourRun = await countingStatements(() => ours(base));
+  const dbosRun = await countingStatements(() => dbos(base));
+  const ourMs = perStep(ourRun.elapsedMs);
+  const dbosMs = perStep(dbosRun.elapsedMs);
   const ratio = round(ourMs / dbosMs, 3);
+  const ourStatements = statementsPerStep(ourRun);
+  const dbosStatements = statementsPerStep(dbosRun);
   return [
     await recovery(base),
     {
@@ -235,6 +266,13 @@ export default async function workflowEngineBench(): Promise<BenchRow[]> {
       ratio,
       goal: 'ratio ≤ 1',
       pass: ratio <= 1,
+    },
+    {
+      name: 'SQL statements per step, the same workflows (start and end included)',
+      value: ourStatements,
+      unit: 'statements',
+      against: { label: 'DBOS Transact statements', value: dbosStatements },
+      ratio: round(ourStatements / dbosStatements, 3),
     },
   ];
 }

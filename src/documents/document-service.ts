@@ -195,6 +195,43 @@ export function createDocumentService(deps: {
     [columns.documentId]: document.id,
   });
 
+  /** Documents' text, one string per page, by id (the service's `pagesOf`). */
+  async function pagesOf(actor: Actor, projectId: string, documentIds: readonly string[]) {
+    await access.requireRole(actor, projectId, 'viewer');
+    const pages = new Map<string, string[]>();
+    const byCollection = new Map<string, DocumentRow[]>();
+    for (const row of await store.findMany(projectId, documentIds)) {
+      if (row.row_id === null) pages.set(row.id, []);
+      else byCollection.set(row.dataset_id, [...(byCollection.get(row.dataset_id) ?? []), row]);
+    }
+    for (const [datasetId, rows] of byCollection) {
+      const columns = await collectionColumns(actor, projectId, datasetId);
+      const cells = await sheets.readCells(
+        actor,
+        projectId,
+        datasetId,
+        [columns.pageText, columns.text],
+        rows.map((row) => BigInt(row.row_id!)),
+      );
+      for (const row of rows) {
+        const cell = cells.get(String(row.row_id));
+        const value = cell?.[columns.pageText]?.value;
+        const parsed = typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
+        if (Array.isArray(parsed)) {
+          pages.set(
+            row.id,
+            parsed.map((page) => (typeof page === 'string' ? page : '')),
+          );
+          continue;
+        }
+        // Formats without pages (text, HTML, DOCX, e-mail) are one page: their text.
+        const text = cell?.[columns.text]?.value;
+        pages.set(row.id, typeof text === 'string' && text !== '' ? [text] : []);
+      }
+    }
+    return pages;
+  }
+
   const service = {
     /**
      * Receives every file of an upload, then records them in one transaction: a new
@@ -324,28 +361,18 @@ export function createDocumentService(deps: {
 
     /** A document's extracted text, one string per page (empty before extraction). */
     async pages(actor: Actor, projectId: string, documentId: string) {
-      await access.requireRole(actor, projectId, 'viewer');
-      const row = await store.find(projectId, documentId);
-      if (!row) throw notFound('Document', documentId);
-      if (row.row_id === null) return { pages: [] as string[] };
-      const columns = await collectionColumns(actor, projectId, row.dataset_id);
-      const cells = (
-        await sheets.readCells(
-          actor,
-          projectId,
-          row.dataset_id,
-          [columns.pageText, columns.text],
-          [BigInt(row.row_id)],
-        )
-      ).get(String(row.row_id));
-      const value = cells?.[columns.pageText]?.value;
-      const pages = typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
-      if (Array.isArray(pages))
-        return { pages: pages.map((page) => (typeof page === 'string' ? page : '')) };
-      // Formats without pages (text, HTML, DOCX, e-mail) are one page: their text.
-      const text = cells?.[columns.text]?.value;
-      return { pages: typeof text === 'string' && text !== '' ? [text] : ([] as string[]) };
+      const pages = (await pagesOf(actor, projectId, [documentId])).get(documentId);
+      if (!pages) throw notFound('Document', documentId);
+      return { pages };
     },
+
+    /**
+     * The text of several documents, one string per page, by document id (ids that are not
+     * documents of the project are left out): one access check and one read of each
+     * collection's cells, however many documents — what an `extract` step asks for the
+     * documents it is about to read.
+     */
+    pagesOf,
 
     /** Plugs in a feature asked before any document is deleted (workflows). */
     guardDocumentDelete(guard: DocumentDeleteGuard): void {

@@ -69,6 +69,17 @@ export function createDocumentStore(db: Kysely<DB>) {
         .where('id', '=', documentId)
         .executeTakeFirst(),
 
+    /** The listed documents of the project (ids that are not there are left out). */
+    findMany: async (projectId: string, documentIds: readonly string[]) =>
+      documentIds.length === 0
+        ? []
+        : db
+            .selectFrom('document')
+            .selectAll()
+            .where('project_id', '=', projectId)
+            .where('id', 'in', [...documentIds])
+            .execute(),
+
     /** Takes the oldest queued document of a collection (another worker skips it). */
     claimNext: async (datasetId: string) => {
       const result = await sql<DocumentRow>`

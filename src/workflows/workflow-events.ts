@@ -31,8 +31,10 @@ export function createRunEvents(deps: {
     if (!run) throw new Error(`workflow run ${runId} vanished`);
     const steps = await store.runSteps(runId);
     const outputs = new Map(
-      (await runs.steps(runId))
-        .filter((step) => step.key.startsWith('step:') && step.status === 'completed')
+      // Only the steps' own checkpoints: not the many a step keeps inside (an extract step's
+      // documents), which the view does not show.
+      (await runs.steps(runId, { keyPrefix: 'step:' }))
+        .filter((step) => step.status === 'completed')
         .map((step) => [step.key.slice('step:'.length), step.output]),
     );
     return presentRun(run, steps, outputs);

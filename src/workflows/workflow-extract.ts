@@ -1,4 +1,5 @@
-import { AppError, isAppError } from '../platform/app-error.ts';
+import { AppError, isAppError, notFound } from '../platform/app-error.ts';
+import { grouped } from '../platform/grouped.ts';
 import type { CellValue, ColumnType } from '../sheets/sheet-schema.ts';
 import type { ExtractionSchema, WorkflowStep } from './workflow-schema.ts';
 import type { StepEnvironment, StepResult, StepUsage } from './workflow-steps.ts';
@@ -269,14 +270,54 @@ export interface DocumentExtraction {
 
 const emptyUsage = (): StepUsage => ({ inputTokens: 0, outputTokens: 0, costNano: 0 });
 
+/** Answers a document's pages. */
+type PageReader = (documentId: string) => Promise<string[]>;
+
+/**
+ * Reads documents' pages in groups (`grouped`): the documents asked for while a read is under
+ * way are read together by the next one. The step's workers ask for one document each,
+ * `concurrency` at a time, so a group holds at most that many documents' text, and the
+ * collection is read in far fewer queries than it has documents.
+ */
+function groupedPageReader(
+  read: (documentIds: string[]) => Promise<Map<string, string[]>>,
+): PageReader {
+  const readGroup = grouped(async (documentIds: string[]) => {
+    const found = await read([...new Set(documentIds)]);
+    return documentIds.map((id) => found.get(id));
+  });
+  return async (documentId) => {
+    const pages = await readGroup(documentId);
+    if (!pages) throw notFound('Document', documentId);
+    return pages;
+  };
+}
+
+/** At most `limit` callers run `work` at once; the others wait their turn, in order. */
+function slots(limit: number) {
+  let free = limit;
+  const waiting: (() => void)[] = [];
+  return async <T>(work: () => Promise<T>): Promise<T> => {
+    if (free > 0) free--;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else free++;
+    }
+  };
+}
+
 async function extractDocument(
   step: ExtractStep,
   env: StepEnvironment,
   document: { id: string; name: string },
+  pages: string[],
 ): Promise<DocumentExtraction> {
   const usage = emptyUsage();
   let calls = 0;
-  const { pages } = await env.ports.documentPages(env.actor, env.projectId, document.id);
   const chunks = chunkPages(pages, step.contextChars);
   const result: DocumentExtraction = {
     documentId: document.id,
@@ -292,7 +333,8 @@ async function extractDocument(
   const ask = async (prompt: string) => {
     calls++;
     const answer = await env.ports.generate({
-      actor: env.actor,
+      // For the run's user: the step checked once that they may edit the project.
+      userId: env.actor.userId,
       projectId: env.projectId,
       feature: 'workflow',
       entityIds: { workflowRunId: env.runId, stepId: step.id, documentId: document.id },
@@ -400,6 +442,8 @@ const OUTPUT_ROWS = 200;
 
 export async function runExtraction(step: ExtractStep, env: StepEnvironment): Promise<StepResult> {
   const { ports, actor, projectId } = env;
+  // Once per step, not per call: a thousand documents are not a thousand access checks.
+  await ports.requireEditor(actor, projectId);
   const wanted = extractionColumns(step.schema);
   const columns = await env.checkpoint(`${step.id}/columns`, () =>
     ports.ensureColumns(actor, projectId, step.datasetId, wanted),
@@ -429,12 +473,30 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
     step.mode === 'all' ? documents : documents.filter((document) => !extracted.has(document.id));
 
   let done = 0;
+  const progressEvery = Math.max(1, Math.floor(todo.length / 100));
   await env.progress(step.id, done, todo.length);
-  const results = await mapLimit(todo, step.concurrency, async (document) => {
-    const result = await env.checkpoint(`${step.id}/doc/${document.id}`, () =>
-      extractDocument(step, env, document),
+  const readPages = groupedPageReader((documentIds) =>
+    ports.documentPages(actor, projectId, documentIds),
+  );
+  // `concurrency` documents are with the model at once; as many more are being begun, read or
+  // recorded meanwhile, so the database's work (the documents' checkpoints, grouped, and their
+  // text, read in groups) never holds a slot the model could use.
+  const withModel = slots(step.concurrency);
+  const results = await mapLimit(todo, step.concurrency * 2, async (document) => {
+    const result = await env.checkpoint(
+      `${step.id}/doc/${document.id}`,
+      async () => {
+        const pages = await readPages(document.id);
+        return withModel(() => extractDocument(step, env, document, pages));
+      },
+      { grouped: true },
     );
-    await env.progress(step.id, ++done, todo.length);
+    // At most about a hundred progress events a step (each one is stored), and not waited
+    // for: the live view's count is no reason to hold a document's slot (events are numbered
+    // in publish order, and publishing never fails).
+    done++;
+    if (done === todo.length || done % progressEvery === 0)
+      void env.progress(step.id, done, todo.length);
     return result;
   });
 

@@ -156,7 +156,10 @@ export function createWorkflowRun(
     const reused = new Map<string, unknown>();
     if (run.rerun_of && run.from_step) {
       const source = new Map(
-        (await options.runs.steps(run.rerun_of)).map((step) => [step.key, step]),
+        (await options.runs.steps(run.rerun_of, { keyPrefix: 'step:' })).map((step) => [
+          step.key,
+          step,
+        ]),
       );
       for (const step of plan.order) {
         if (step.id === run.from_step) break;
@@ -175,7 +178,7 @@ export function createWorkflowRun(
       inputs: run.inputs,
       outputs,
       ports,
-      checkpoint: (key, work) => context.step(key, work),
+      checkpoint: (key, work, options) => context.step(key, work, options),
       watch: (stream) => watchStream(bus, stream, wait),
       progress: (stepId, done, total) => events.progress(runId, stepId, done, total),
       async approval(stepId) {

@@ -52,6 +52,8 @@ export interface WorkflowPorts {
     datasetId: string,
   ): Promise<Record<string, number>>;
   generate(request: LlmCallRequest): Promise<LlmCallResult>;
+  /** Throws unless the actor may edit the project (what a call with an `actor` checks each time). */
+  requireEditor(actor: Actor, projectId: string): Promise<void>;
   /** Exports a dataset to a file of ours (the caller moves or removes it). */
   exportDataset(
     actor: Actor,
@@ -69,8 +71,12 @@ export interface WorkflowPorts {
     projectId: string,
     datasetId: string,
   ): Promise<{ id: string; name: string; status: string }[]>;
-  /** A document's text, one string per page. */
-  documentPages(actor: Actor, projectId: string, documentId: string): Promise<{ pages: string[] }>;
+  /** Documents' text, one string per page, by id (a document that is not there is left out). */
+  documentPages(
+    actor: Actor,
+    projectId: string,
+    documentIds: readonly string[],
+  ): Promise<Map<string, string[]>>;
   /** A document of the project (undefined when there is none). */
   findDocument(
     actor: Actor,
@@ -153,8 +159,11 @@ export interface StepEnvironment {
   /** Aborted on cancel, pause, shutdown or the attempt's timeout. */
   signal: AbortSignal;
   ports: WorkflowPorts;
-  /** A checkpointed sub-step (the durable-run engine's `step`): not redone once finished. */
-  checkpoint<T>(key: string, work: () => Promise<T>): Promise<T>;
+  /**
+   * A checkpointed sub-step (the durable-run engine's `step`): not redone once finished.
+   * `grouped`: one of many run side by side, whose checkpoint may share a statement.
+   */
+  checkpoint<T>(key: string, work: () => Promise<T>, options?: { grouped?: boolean }): Promise<T>;
   /** Watches a stream (a dataset's) to wake when work another feature runs changes. */
   watch(stream: string): Promise<StreamWatch>;
   /** Tells the run's live view how far a step got (items done of total). */

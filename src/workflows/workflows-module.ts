@@ -74,6 +74,9 @@ export function createWorkflowsModule(deps: {
     documentCounts: async (actor, projectId, datasetId) =>
       (await documents.list(actor, projectId, datasetId)).counts,
     generate: (request) => llm.generate(request),
+    async requireEditor(actor, projectId) {
+      await deps.access.requireRole(actor, projectId, 'editor');
+    },
     exportDataset: (actor, projectId, datasetId, format) =>
       deps.exports.exportDataset(actor, projectId, datasetId, { format, withMetadata: false }),
     async runFile(runId, stepId, format) {
@@ -94,7 +97,8 @@ export function createWorkflowsModule(deps: {
       ),
     documents: async (actor, projectId, datasetId) =>
       (await documents.list(actor, projectId, datasetId)).items,
-    documentPages: (actor, projectId, documentId) => documents.pages(actor, projectId, documentId),
+    documentPages: (actor, projectId, documentIds) =>
+      documents.pagesOf(actor, projectId, documentIds),
     findDocument: (actor, projectId, documentId) =>
       documents.get(actor, projectId, documentId).catch(orUndefinedWhenNotFound),
     async ensureColumns(actor, projectId, datasetId, wanted) {

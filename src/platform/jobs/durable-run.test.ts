@@ -23,6 +23,20 @@ describe.each(testBackends())('durable runs on %s', (backend) => {
     platform = await platforms.open({ jobsEnabled: false });
     return platform;
   };
+  /** The platform's database, counting every query run on it (each one a round trip). */
+  const countingDb = () => {
+    const counter = {
+      statements: 0,
+      db: platform!.database.db.withPlugin({
+        transformQuery: (args) => args.node,
+        transformResult: async (args) => {
+          counter.statements++;
+          return args.result;
+        },
+      }),
+    };
+    return counter;
+  };
   const engine = (owner: string, kinds: RunKind<{ n: number }, unknown>[]) => {
     const runs = createDurableRuns({ db: platform!.database.db, logger: platform!.logger, owner });
     for (const kind of kinds) runs.define(kind);
@@ -68,6 +82,121 @@ describe.each(testBackends())('durable runs on %s', (backend) => {
       ['one', 'completed', 1],
       ['two', 'completed', 1],
     ]);
+  });
+
+  it('costs two statements a step: one to begin it (flags, stored output, marked running), one to record it', async () => {
+    await open();
+    const counted = countingDb();
+    const runs = createDurableRuns({ db: counted.db, logger: platform!.logger, owner: 'counted' });
+    runs.define({
+      kind: 'test.three',
+      async execute(context) {
+        for (let index = 1; index <= 3; index++) await context.step(`s${index}`, async () => index);
+        return 'done';
+      },
+    });
+    const run = await runs.start({ kind: 'test.three', input: {} });
+    expect(counted.statements).toBe(1);
+    counted.statements = 0;
+    expect(await runs.execute(run.id)).toBe('completed');
+    // Acquire the lease, 3 × (begin + record), settle.
+    expect(counted.statements).toBe(1 + 3 * 2 + 1);
+    expect((await runs.steps(run.id)).map((step) => [step.key, step.output])).toEqual([
+      ['s1', 1],
+      ['s2', 2],
+      ['s3', 3],
+    ]);
+  });
+
+  it('begins and records steps run side by side in groups; a resumed run gets their stored outputs back', async () => {
+    await open();
+    const counted = countingDb();
+    const calls: string[] = [];
+    let failOnce = true;
+    const runs = createDurableRuns({ db: counted.db, logger: platform!.logger, owner: 'grouped' });
+    runs.define({
+      kind: 'test.side-by-side',
+      async execute(context) {
+        const items = await Promise.all(
+          Array.from({ length: 10 }, (_, index) =>
+            context.step(`item-${index}`, async () => {
+              calls.push(`item-${index}`);
+              return { index };
+            }),
+          ),
+        );
+        await context.step('last', async () => {
+          calls.push('last');
+          if (failOnce) throw new AppError('PROVIDER_ERROR', 'Not yet');
+        });
+        return items;
+      },
+    });
+    const run = await runs.start({ kind: 'test.side-by-side', input: {} });
+    failOnce = false;
+    counted.statements = 0;
+    expect(await runs.execute(run.id)).toBe('completed');
+    // The first step begins alone, the nine that came meanwhile together; records likewise
+    // (at most three groups): far fewer than two statements a step. Then `last`.
+    expect(counted.statements).toBeLessThanOrEqual(1 + 2 + 3 + 2 + 1);
+    expect((await runs.get(run.id))?.result).toEqual(
+      Array.from({ length: 10 }, (_, index) => ({ index })),
+    );
+
+    // The step after them fails the run; resumed, the ten come back stored (in groups too),
+    // and only the failed step runs again.
+    failOnce = true;
+    calls.length = 0;
+    const again = await runs.start({ kind: 'test.side-by-side', input: {} });
+    expect(await runs.execute(again.id)).toBe('failed');
+    expect(calls).toHaveLength(11);
+    failOnce = false;
+    calls.length = 0;
+    await runs.resume(again.id);
+    expect(await runs.execute(again.id)).toBe('completed');
+    expect(calls).toEqual(['last']);
+    expect((await runs.get(again.id))?.result).toEqual(
+      Array.from({ length: 10 }, (_, index) => ({ index })),
+    );
+    const steps = await runs.steps(again.id);
+    expect(steps.filter((step) => step.status === 'completed')).toHaveLength(11);
+    expect(steps.find((step) => step.key === 'last')).toMatchObject({ attempts: 2 });
+  });
+
+  it('one heartbeat for every run executing here saves their counters and stops runs another server cancelled or paused', async () => {
+    await open();
+    const bothStarted = gate();
+    let begun = 0;
+    const waiting: RunKind<{ n: number }, unknown> = {
+      kind: 'test.beating',
+      async execute(context) {
+        context.count({ seen: context.input.n });
+        if (++begun === 2) bothStarted.open();
+        await new Promise((resolve) => context.signal.addEventListener('abort', resolve));
+        context.throwIfStopped();
+      },
+    };
+    const here = createDurableRuns({
+      db: platform!.database.db,
+      logger: platform!.logger,
+      owner: 'here',
+      heartbeatMs: 5,
+    });
+    here.define(waiting);
+    // Another server: asking it to stop a run it does not execute only sets the run's flag.
+    const elsewhere = engine('elsewhere', [waiting]);
+    const a = await here.start({ kind: 'test.beating', input: { n: 1 } });
+    const b = await here.start({ kind: 'test.beating', input: { n: 2 } });
+    const outcomes = Promise.all([here.execute(a.id), here.execute(b.id)]);
+    await bothStarted.opened;
+    await expect
+      .poll(async () => (await elsewhere.get(b.id))?.progress, { timeout: 10_000 })
+      .toEqual({ seen: 2 });
+    await elsewhere.requestCancel(a.id);
+    await elsewhere.requestPause(b.id);
+    expect(await outcomes).toEqual(['cancelled', 'paused']);
+    expect(await elsewhere.get(a.id)).toMatchObject({ status: 'cancelled', progress: { seen: 1 } });
+    expect(await elsewhere.get(b.id)).toMatchObject({ status: 'paused', pauseReason: 'user' });
   });
 
   it('resumes after a crash mid-step: the finished step is not repeated, the interrupted one is', async () => {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, sql, type UpdateObject } from 'kysely';
 import type { DB, DurableRunStatus } from '../../migrations/db-schema.ts';
 import { AppError } from '../app-error.ts';
+import { grouped } from '../grouped.ts';
 import { uuidv7 } from '../ids.ts';
 import type { Logger } from '../logger.ts';
 import type { JobQueue } from './job-queue.ts';
@@ -9,8 +10,9 @@ import type { JobQueue } from './job-queue.ts';
 /**
  * The one durable-run engine (DESIGN.md): long work — an AI-column run, a chat reply, a
  * workflow — as a row in `durable_run` that any server can execute, with
- *   - a **lease** (owner + expiry, extended by a heartbeat): one executor at a time, and a run
- *     whose executor died is taken over once its lease has run out;
+ *   - a **lease** (owner + expiry, extended by a heartbeat — one statement for every run a
+ *     process executes): one executor at a time, and a run whose executor died is taken over
+ *     once its lease has run out;
  *   - **cancel and pause flags** in the database, seen at every step and heartbeat, so a
  *     request on one server stops a run on another, and a paused run stays paused across
  *     restarts;
@@ -19,7 +21,10 @@ import type { JobQueue } from './job-queue.ts';
  *   - **step checkpoints** in `run_step`: `context.step(key, work)` runs `work` once; a run
  *     that resumes (after a crash, a pause, a restart) gets the stored output of a completed
  *     step instead of doing it again. A step interrupted mid-way is run again (attempts + 1),
- *     so a step's side effects must be idempotent or guarded (compare-and-set);
+ *     so a step's side effects must be idempotent or guarded (compare-and-set). A step costs
+ *     two statements: one begins it (reads the flags and any stored output, marks it running),
+ *     one records it; steps a run does side by side are begun and recorded in groups, each
+ *     group one statement (group commit: what comes while one is written goes in the next);
  *   - **progress counters** (`context.count`) written with the heartbeat;
  *   - **shutdown**: `stop()` aborts what runs here and hands it back (`queued`) for the next
  *     start or another server.
@@ -79,7 +84,19 @@ export interface RunContext<Input> {
    * `inputHash`, when given), in which case its stored output comes back. Outputs are stored
    * as JSON, so return plain data.
    */
-  step<T>(key: string, work: () => Promise<T>, options?: { inputHash?: string }): Promise<T>;
+  step<T>(
+    key: string,
+    work: () => Promise<T>,
+    options?: {
+      inputHash?: string;
+      /**
+       * One of many steps the run does side by side (an extract step's documents): its begin
+       * and its record may wait a few milliseconds (`GROUP_LINGER_MS`) for others to share
+       * their statement. The guarantees are the same; the step only takes a little longer.
+       */
+      grouped?: boolean;
+    },
+  ): Promise<T>;
   /** Adds to the run's counters (written with the next heartbeat and at the end). */
   count(delta: Record<string, number>): void;
   /** Throws the RunStopped the run has been asked for, if any. */
@@ -121,7 +138,8 @@ export interface DurableRuns {
     id?: string;
   }): Promise<RunRecord>;
   get(runId: string): Promise<RunRecord | undefined>;
-  steps(runId: string): Promise<StepRecord[]>;
+  /** The run's steps in the order they began (only the keys starting with `keyPrefix`, when given). */
+  steps(runId: string, options?: { keyPrefix?: string }): Promise<StepRecord[]>;
   /** Queued or paused: cancelled at once. Running: its executor stops at its next step. */
   requestCancel(runId: string): Promise<RunRecord | undefined>;
   /** Queued: paused at once. Running: its executor stops at its next step. */
@@ -189,6 +207,9 @@ const errorRecord = (error: unknown) =>
 
 const json = (value: unknown) => JSON.stringify(value ?? null);
 
+/** How long a `grouped` step's begin or record waits for others to share its statement. */
+const GROUP_LINGER_MS = 10;
+
 export function createDurableRuns(options: DurableRunOptions): DurableRuns {
   const { db, logger } = options;
   const owner = options.owner ?? `${process.pid}-${randomUUID()}`;
@@ -202,6 +223,47 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
 
   const sendJob = async (kind: string, runId: string) => {
     if (options.jobs) await options.jobs.send(kind, { runId });
+  };
+
+  /** What the heartbeat keeps of each run executing here. */
+  interface Beating {
+    progress: Record<string, number>;
+    /** Counters changed since the last heartbeat. */
+    dirty: boolean;
+    stopWith(reason: RunStopped['reason']): void;
+  }
+  const running = new Map<string, Beating>();
+  let beat: NodeJS.Timeout | undefined;
+  /**
+   * One statement for every run executing here: renews their leases, saves the counters that
+   * changed and reads their flags; a run that is no longer ours, or was asked to stop, stops.
+   */
+  const heartbeat = async () => {
+    const beating = [...running];
+    if (beating.length === 0) return;
+    const entries = JSON.stringify(
+      beating.map(([id, run]) => {
+        const changed = run.dirty ? run.progress : null;
+        run.dirty = false;
+        return { id, progress: changed };
+      }),
+    );
+    const { rows } = await sql<{ id: string; cancel_requested: boolean; pause_requested: boolean }>`
+      update durable_run run
+      set lease_expires_at = ${lease}, updated_at = now(),
+        progress = coalesce(beat.progress, run.progress)
+      from jsonb_to_recordset(${entries}::jsonb) as beat(id uuid, progress jsonb)
+      where run.id = beat.id and run.lease_owner = ${owner}
+      returning run.id, run.cancel_requested, run.pause_requested
+    `.execute(db);
+    const flags = new Map(rows.map((row) => [row.id, row]));
+    for (const [id, run] of beating) {
+      if (running.get(id) !== run) continue; // settled meanwhile
+      const row = flags.get(id);
+      if (!row) run.stopWith('lease-lost');
+      else if (row.cancel_requested) run.stopWith('cancelled');
+      else if (row.pause_requested) run.stopWith('paused');
+    }
   };
 
   /** Only the lease holder writes a running run. */
@@ -237,40 +299,90 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
     const controller = new AbortController();
     active.set(runId, controller);
     const progress = { ...((acquired.progress ?? {}) as Record<string, number>) };
-    let dirty = false;
     const stopWith = (reason: RunStopped['reason']) => {
       if (!controller.signal.aborted) controller.abort(new RunStopped(reason));
-    };
-    /** Stops the run when the database's flags ask to (or another worker holds it). */
-    const stopOnFlags = (
-      row:
-        | { lease_owner: string | null; cancel_requested: boolean; pause_requested: boolean }
-        | undefined,
-    ) => {
-      if (!row || row.lease_owner !== owner) stopWith('lease-lost');
-      else if (row.cancel_requested) stopWith('cancelled');
-      else if (row.pause_requested) stopWith('paused');
     };
     const throwIfStopped = () => {
       if (controller.signal.aborted) throw controller.signal.reason;
     };
-    const heartbeat = async () => {
-      const changes = dirty ? { progress: json(progress) } : {};
-      dirty = false;
-      const row = await updateHeld(runId)
-        .set({ lease_expires_at: lease, updated_at: sql<Date>`now()`, ...changes })
-        .returning(['cancel_requested', 'pause_requested'])
-        .executeTakeFirst();
-      if (!row) stopWith('lease-lost');
-      else if (row.cancel_requested) stopWith('cancelled');
-      else if (row.pause_requested) stopWith('paused');
-    };
-    const beat = setInterval(() => {
+    const beating: Beating = { progress, dirty: false, stopWith };
+    running.set(runId, beating);
+    beat ??= setInterval(() => {
       heartbeat().catch((error: unknown) =>
-        logger.warn({ err: error, runId }, 'durable run heartbeat failed'),
+        logger.warn({ err: error }, 'durable run heartbeat failed'),
       );
     }, heartbeatMs);
     beat.unref();
+
+    const groupOptions = { lingerMs: GROUP_LINGER_MS };
+    // A run's steps begin and are recorded in groups (steps a kind runs side by side — an
+    // extract step's documents — share statements; a step alone is written at once).
+    const beginStep = grouped(async (wanted: { key: string; inputHash: string | null }[]) => {
+      // One round trip: the run's flags, the stored output of each step already completed
+      // (with the same input hash, when given), and — only while the run is still ours to go
+      // on — every other step marked running (attempts + 1 when it was begun before).
+      const keys = JSON.stringify(
+        wanted.map(({ key, inputHash }) => ({ step_key: key, input_hash: inputHash })),
+      );
+      const { rows } = await sql<{
+        held: boolean;
+        cancel_requested: boolean;
+        pause_requested: boolean;
+        done: Record<string, unknown> | null;
+      }>`
+        with run as (
+          select coalesce(lease_owner = ${owner}, false) as held, cancel_requested, pause_requested
+          from durable_run where id = ${runId}
+        ),
+        wanted as (
+          select distinct on (step_key) step_key, input_hash
+          from jsonb_to_recordset(${keys}::jsonb) as w(step_key text, input_hash text)
+        ),
+        done as (
+          select rs.step_key, rs.output from run_step rs
+          join wanted on wanted.step_key = rs.step_key
+          where rs.run_id = ${runId} and rs.status = 'completed'
+            and (wanted.input_hash is null or rs.input_hash = wanted.input_hash)
+        ),
+        begun as (
+          insert into run_step (run_id, step_key, status, input_hash, started_at)
+          select ${runId}::uuid, wanted.step_key, 'running', wanted.input_hash, now()
+          from wanted, run
+          where run.held and not run.cancel_requested and not run.pause_requested
+            and not exists (select 1 from done where done.step_key = wanted.step_key)
+          on conflict (run_id, step_key) do update set
+            status = 'running', attempts = run_step.attempts + 1,
+            input_hash = excluded.input_hash, output = null, error = null,
+            started_at = now(), finished_at = null
+        )
+        select run.held, run.cancel_requested, run.pause_requested,
+          (select jsonb_object_agg(step_key, output) from done) as done
+        from run`.execute(db);
+      const row = rows[0];
+      const done = row?.done ?? {};
+      return wanted.map(({ key }) => ({
+        held: row?.held === true,
+        cancelRequested: row?.cancel_requested === true,
+        pauseRequested: row?.pause_requested === true,
+        completed: Object.hasOwn(done, key),
+        output: done[key] ?? null,
+      }));
+    }, groupOptions);
+    const recordStep = grouped(async (steps: { key: string; output: unknown }[]) => {
+      const outputs = JSON.stringify(
+        steps.map(({ key, output }) => ({ step_key: key, output: output ?? null })),
+      );
+      const recorded = await sql`
+        update run_step rs
+        set status = 'completed', output = coalesce(r.output, 'null'::jsonb), finished_at = now()
+        from jsonb_to_recordset(${outputs}::jsonb) as r(step_key text, output jsonb)
+        where rs.run_id = ${runId} and rs.step_key = r.step_key
+          and exists (select 1 from durable_run where id = ${runId} and lease_owner = ${owner})
+      `.execute(db);
+      // The lease is the run's: every step of the group is recorded, or none.
+      const held = Number(recorded.numAffectedRows ?? 0) > 0;
+      return steps.map(() => held);
+    }, groupOptions);
 
     const context: RunContext<unknown> = {
       run: present(acquired),
@@ -280,53 +392,17 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       count(delta) {
         for (const [key, value] of Object.entries(delta))
           progress[key] = (progress[key] ?? 0) + value;
-        dirty = true;
+        beating.dirty = true;
       },
       async step(key, work, stepOptions = {}) {
-        // The run's flags and the step's record in one read.
-        const flags = await db
-          .selectFrom('durable_run')
-          .leftJoin('run_step', (join) =>
-            join.onRef('run_step.run_id', '=', 'durable_run.id').on('run_step.step_key', '=', key),
-          )
-          .select([
-            'durable_run.lease_owner',
-            'durable_run.cancel_requested',
-            'durable_run.pause_requested',
-            'run_step.status',
-            'run_step.input_hash',
-            'run_step.output',
-          ])
-          .where('durable_run.id', '=', runId)
-          .executeTakeFirst();
-        stopOnFlags(flags);
         throwIfStopped();
-        if (
-          flags?.status === 'completed' &&
-          (stepOptions.inputHash === undefined || stepOptions.inputHash === flags.input_hash)
-        )
-          return flags.output as never;
-        await db
-          .insertInto('run_step')
-          .values({
-            run_id: runId,
-            step_key: key,
-            status: 'running',
-            input_hash: stepOptions.inputHash ?? null,
-            started_at: sql<Date>`now()`,
-          })
-          .onConflict((conflict) =>
-            conflict.columns(['run_id', 'step_key']).doUpdateSet({
-              status: 'running',
-              attempts: sql`run_step.attempts + 1`,
-              input_hash: stepOptions.inputHash ?? null,
-              output: null,
-              error: null,
-              started_at: sql<Date>`now()`,
-              finished_at: null,
-            }),
-          )
-          .execute();
+        const linger = stepOptions.grouped === true;
+        const begun = await beginStep({ key, inputHash: stepOptions.inputHash ?? null }, linger);
+        if (!begun.held) stopWith('lease-lost');
+        else if (begun.cancelRequested) stopWith('cancelled');
+        else if (begun.pauseRequested) stopWith('paused');
+        throwIfStopped();
+        if (begun.completed) return begun.output as never;
         let output: unknown;
         try {
           output = await work();
@@ -346,21 +422,7 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
         }
         // Completed only while we still hold the run: a worker that lost its lease mid-step
         // does not get to record it (the new holder runs it again).
-        const recorded = await db
-          .updateTable('run_step')
-          .set({ status: 'completed', output: json(output), finished_at: sql<Date>`now()` })
-          .where('run_id', '=', runId)
-          .where('step_key', '=', key)
-          .where(({ exists, selectFrom }) =>
-            exists(
-              selectFrom('durable_run')
-                .select('id')
-                .where('id', '=', runId)
-                .where('lease_owner', '=', owner),
-            ),
-          )
-          .executeTakeFirst();
-        if (Number(recorded.numUpdatedRows) === 0) {
+        if (!(await recordStep({ key, output }, linger))) {
           stopWith('lease-lost');
           throwIfStopped();
         }
@@ -368,7 +430,8 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       },
     };
 
-    const settle = async (): Promise<ExecuteOutcome> => {
+    /** Settles the run; answers the outcome and the row as the settling write left it. */
+    const settle = async (): Promise<{ outcome: ExecuteOutcome; row?: RunRow }> => {
       try {
         if (!definition) throw new AppError('INTERNAL', `No run kind ${acquired.kind} here`);
         if (acquired.cancel_requested) stopWith('cancelled');
@@ -386,8 +449,9 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
             finished_at: sql<Date>`now()`,
             updated_at: sql<Date>`now()`,
           })
+          .returningAll()
           .executeTakeFirst();
-        return Number(finished.numUpdatedRows) > 0 ? 'completed' : 'lease-lost';
+        return finished ? { outcome: 'completed', row: finished } : { outcome: 'lease-lost' };
       } catch (error) {
         const stopped =
           error instanceof RunStopped
@@ -401,51 +465,50 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
           lease_expires_at: null,
           updated_at: sql<Date>`now()`,
         };
-        if (stopped?.reason === 'lease-lost') return 'lease-lost';
+        const held = (changes: UpdateObject<DB, 'durable_run'>) =>
+          updateHeld(runId).set(changes).returningAll().executeTakeFirst();
+        if (stopped?.reason === 'lease-lost') return { outcome: 'lease-lost' };
         if (stopped?.reason === 'cancelled') {
-          await updateHeld(runId)
-            .set({ ...base, status: 'cancelled', finished_at: sql<Date>`now()` })
-            .execute();
-          return 'cancelled';
+          const row = await held({ ...base, status: 'cancelled', finished_at: sql<Date>`now()` });
+          return { outcome: 'cancelled', row };
         }
         if (stopped?.reason === 'paused') {
-          await updateHeld(runId)
-            .set({
-              ...base,
-              status: 'paused',
-              pause_requested: false,
-              pause_reason:
-                stopped.pauseReason === undefined
-                  ? sql`coalesce(pause_reason, 'user')`
-                  : stopped.pauseReason,
-            })
-            .execute();
-          return 'paused';
+          const row = await held({
+            ...base,
+            status: 'paused',
+            pause_requested: false,
+            pause_reason:
+              stopped.pauseReason === undefined
+                ? sql`coalesce(pause_reason, 'user')`
+                : stopped.pauseReason,
+          });
+          return { outcome: 'paused', row };
         }
         if (stopped?.reason === 'shutdown') {
-          await updateHeld(runId)
-            .set({ ...base, status: 'queued' })
-            .execute();
-          return 'requeued';
+          const row = await held({ ...base, status: 'queued' });
+          return { outcome: 'requeued', row };
         }
         logger.warn({ err: error, runId, kind: acquired.kind }, 'durable run failed');
-        await updateHeld(runId)
-          .set({
-            ...base,
-            status: 'failed',
-            error: json(errorRecord(error)),
-            finished_at: sql<Date>`now()`,
-          })
-          .execute();
-        return 'failed';
+        const row = await held({
+          ...base,
+          status: 'failed',
+          error: json(errorRecord(error)),
+          finished_at: sql<Date>`now()`,
+        });
+        return { outcome: 'failed', row };
       } finally {
-        clearInterval(beat);
+        running.delete(runId);
+        if (running.size === 0) {
+          clearInterval(beat);
+          beat = undefined;
+        }
         active.delete(runId);
       }
     };
-    const task = settle().then(async (outcome) => {
+    const task = settle().then(async ({ outcome, row: settledRow }) => {
       if (outcome !== 'lease-lost' && definition?.settled) {
-        const row = await selectRun(db, runId);
+        // The settling write's row; read again only when that write found the run taken.
+        const row = settledRow ?? (await selectRun(db, runId));
         if (row)
           await definition
             .settled(present(row), outcome)
@@ -502,12 +565,15 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       return row ? present(row) : undefined;
     },
 
-    steps: async (runId) =>
+    steps: async (runId, { keyPrefix } = {}) =>
       (
         await db
           .selectFrom('run_step')
           .selectAll()
           .where('run_id', '=', runId)
+          .$if(keyPrefix !== undefined, (query) =>
+            query.where(sql<boolean>`left(step_key, ${keyPrefix!.length}) = ${keyPrefix}`),
+          )
           .orderBy('started_at')
           .execute()
       ).map((row) => ({
