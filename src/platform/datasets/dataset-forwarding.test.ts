@@ -4,13 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
-import {
-  createTestApp,
-  openTestPlatform,
-  type TestApp,
-  testBackends,
-} from '../../../test/test-platform.ts';
-import { buildApp } from '../../app.ts';
+import { createTestApp, type TestApp, testBackends } from '../../../test/test-platform.ts';
 import {
   FORWARDED_IDENTITY_HEADER,
   type ForwardedIdentity,
@@ -153,6 +147,7 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
     let owner: TestApp;
     let other: TestApp;
     let shared: string;
+    let otherDataDir: string;
     let members: ProjectWithMembers;
     let base: string;
     let dataset: { id: string; columns: { id: string }[] };
@@ -165,23 +160,12 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
       const { port } = owner.app.server.address() as AddressInfo;
       owner.platform.config.datasets.internalUrl = `http://127.0.0.1:${port}`;
       // The second server: its own data dir and DuckDB, the owner's database and storage.
-      const storage = {
-        ...owner.storage,
-        dataDir: mkdtempSync(path.join(os.tmpdir(), 'bc-forward-b-')),
-      };
-      const platform = await openTestPlatform(storage, config);
-      const app = await buildApp(platform);
-      await app.ready();
-      other = {
-        app,
-        platform,
-        storage,
-        close: async () => {
-          await app.close();
-          await platform.close();
-          rmSync(storage.dataDir, { recursive: true, force: true });
-        },
-      };
+      otherDataDir = mkdtempSync(path.join(os.tmpdir(), 'bc-forward-b-'));
+      other = await createTestApp({
+        config,
+        storage: { ...owner.storage, dataDir: otherDataDir },
+        startJobs: false,
+      });
 
       members = await createProjectWithMembers(owner);
       base = `/api/projects/${members.project.id}/datasets`;
@@ -197,22 +181,32 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
     afterAll(async () => {
       await other?.close();
       await owner?.close();
+      rmSync(otherDataDir, { recursive: true, force: true });
       rmSync(shared, { recursive: true, force: true });
     });
 
-    it('goes to the owner with the caller and the request id, and answers as the owner would', async () => {
-      expect(owner.platform.datasetLeases.holds(dataset.id)).toBe(true);
-      const edit = await other.app.inject({
+    /** A cell edit sent to the server that does not hold the dataset. */
+    const editThroughOther = (
+      headers: Record<string, string>,
+      rowId: string,
+      expectedVersion: number,
+      value: string,
+    ) =>
+      other.app.inject({
         method: 'PATCH',
         url: `${base}/${dataset.id}/cells`,
-        headers: { ...members.editor.headers, 'x-request-id': 'forwarded-edit-1' },
-        payload: {
-          rowId: '1',
-          columnId: dataset.columns[0]!.id,
-          expectedVersion: 0,
-          value: 'via b',
-        },
+        headers,
+        payload: { rowId, columnId: dataset.columns[0]!.id, expectedVersion, value },
       });
+
+    it('goes to the owner with the caller and the request id, and answers as the owner would', async () => {
+      expect(owner.platform.datasetLeases.holds(dataset.id)).toBe(true);
+      const edit = await editThroughOther(
+        { ...members.editor.headers, 'x-request-id': 'forwarded-edit-1' },
+        '1',
+        0,
+        'via b',
+      );
       expect(edit.statusCode).toBe(200);
       expect(edit.json()).toMatchObject({ value: 'via b', version: 1 });
       expect(edit.headers['x-request-id']).toBe('forwarded-edit-1');
@@ -227,18 +221,8 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
       ).toBe(true);
       expect(other.platform.duckdb.datasets.attached()).not.toContain(dataset.id);
 
-      // A stale write through either server gets the same compare-and-set conflict.
-      const stale = await other.app.inject({
-        method: 'PATCH',
-        url: `${base}/${dataset.id}/cells`,
-        headers: members.editor.headers,
-        payload: {
-          rowId: '1',
-          columnId: dataset.columns[0]!.id,
-          expectedVersion: 0,
-          value: 'late',
-        },
-      });
+      // A stale write gets the owner's compare-and-set conflict.
+      const stale = await editThroughOther(members.editor.headers, '1', 0, 'late');
       expect(stale.statusCode).toBe(409);
 
       const window = await other.app.inject({
@@ -250,12 +234,7 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
       expect(window.json().rows[0].cells[dataset.columns[0]!.id].value).toBe('via b');
 
       // Roles are still checked, by the owner, for the forwarded caller.
-      const refused = await other.app.inject({
-        method: 'PATCH',
-        url: `${base}/${dataset.id}/cells`,
-        headers: members.viewer.headers,
-        payload: { rowId: '2', columnId: dataset.columns[0]!.id, expectedVersion: 0, value: 'x' },
-      });
+      const refused = await editThroughOther(members.viewer.headers, '2', 0, 'x');
       expect(refused.statusCode).toBe(403);
     });
   },
