@@ -49,8 +49,10 @@ for (let index = 0; index < count; index++) {
         }
         if (type === 'bench-end') {
           if (++ended === count - 1) {
-            process.stdout.write(`${JSON.stringify({ latencies, stalledBytes })}\n`);
-            process.exit(0);
+            // A pipe write is asynchronous: exit once it is flushed, or the line is cut short.
+            process.stdout.write(`${JSON.stringify({ latencies, stalledBytes })}\n`, () =>
+              process.exit(0),
+            );
           }
           continue;
         }

@@ -7,9 +7,18 @@
 //    same run: the share of the library's own speed our checks and writes keep.
 // 2. A vision column (`Describe {{Photo}}`) over 1,000 distinct images at concurrency 64, the
 //    fake LLM in its own process at 200 ± 100 ms: against N·L̄/C, as for text columns.
+// 3. Thumbnails of photo-sized images (IMAGES_BENCH_PHOTO_SIDE, default 2048 px, JPEG): our
+//    store path against sharp alone, as in 1, where decoding dominates.
+// 4. Importing a folder of images (IMAGES_BENCH_FOLDER_MB, default 64 MB of 1024² noise PNGs)
+//    in a child process, and a quarter of it: the RSS the import adds must not grow with the
+//    folder (bounded memory: one file in memory at a time). IMAGES_BENCH_FOLDER_MB=1024 gives
+//    the issue's 1 GB figure.
 
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import os from 'node:os';
+import path from 'node:path';
 import sharp from 'sharp';
 import { makeThumbnail } from '../src/sheets/images/image-probe.ts';
 import type { ImageReference } from '../src/sheets/images/image-reference.ts';
@@ -22,6 +31,9 @@ const LATENCY_MS = 200;
 const JITTER_MS = 100;
 /** A file to write a CPU profile of the measured vision run to (finding where its time goes). */
 const PROFILE = process.env.IMAGES_BENCH_PROFILE;
+const PHOTO_SIDE = Number(process.env.IMAGES_BENCH_PHOTO_SIDE ?? 2048);
+const PHOTOS = Number(process.env.IMAGES_BENCH_PHOTOS ?? 50);
+const FOLDER_MB = Number(process.env.IMAGES_BENCH_FOLDER_MB ?? 64);
 
 /** `count` distinct 320×240 PNGs with some detail (a gradient per image, not a flat colour). */
 async function distinctImages(count: number): Promise<Buffer[]> {
@@ -42,6 +54,133 @@ async function distinctImages(count: number): Promise<Buffer[]> {
     );
   }
   return images;
+}
+
+/** `count` distinct photo-sized JPEGs (a gradient with per-image detail), `side`² pixels. */
+async function photos(count: number, side: number): Promise<Buffer[]> {
+  const made: Buffer[] = [];
+  for (let index = 0; index < count; index++) {
+    const pixels = Buffer.alloc(side * side * 3);
+    for (let at = 0; at < pixels.length; at += 3) {
+      const x = (at / 3) % side;
+      const y = Math.floor(at / 3 / side);
+      pixels[at] = (x + index * 7) & 0xff;
+      pixels[at + 1] = (y + index) & 0xff;
+      pixels[at + 2] = (x ^ y) & 0xff;
+    }
+    made.push(
+      await sharp(pixels, { raw: { width: side, height: side, channels: 3 } })
+        .jpeg({ quality: 85 })
+        .toBuffer(),
+    );
+  }
+  return made;
+}
+
+/** Writes `megabytes` of 1024² noise PNGs (~3 MiB each: they do not compress) into `dir`. */
+async function imageFolder(dir: string, megabytes: number): Promise<number> {
+  mkdirSync(dir, { recursive: true });
+  let written = 0;
+  let seed = 1;
+  for (let index = 0; written < megabytes * 1024 * 1024; index++) {
+    const pixels = Buffer.alloc(1024 * 1024 * 3);
+    for (let at = 0; at < pixels.length; at++) {
+      seed = (seed * 1_103_515_245 + 12_345) & 0x7fffffff;
+      pixels[at] = seed >> 16;
+    }
+    const png = await sharp(pixels, { raw: { width: 1024, height: 1024, channels: 3 } })
+      .png({ compressionLevel: 1 })
+      .toBuffer();
+    writeFileSync(path.join(dir, `image-${String(index).padStart(5, '0')}.png`), png);
+    written += png.length;
+  }
+  return written;
+}
+
+/** One folder import in its own process (images-import-child.ts). */
+function importFolder(dir: string) {
+  const output = execFileSync(
+    process.execPath,
+    [path.join(import.meta.dirname, 'images-import-child.ts'), dir],
+    { encoding: 'utf8', env: { ...process.env, LOG_LEVEL: 'silent' }, maxBuffer: 1024 * 1024 },
+  );
+  return JSON.parse(output.trim().split('\n').pop()!) as {
+    ms: number;
+    imported: number;
+    refused: number;
+    peakRssMiB: number;
+    baseRssMiB: number;
+  };
+}
+
+/** 3: thumbnails of photo-sized JPEGs, our store path against sharp alone. */
+async function photoThumbnails(
+  images: {
+    storeImage: (
+      projectId: string,
+      image: { name: string; bytes: Buffer },
+    ) => Promise<{ ok: boolean }>;
+  },
+  projectId: string,
+): Promise<BenchRow[]> {
+  const pictures = await photos(PHOTOS + 4, PHOTO_SIDE);
+  for (const bytes of pictures.slice(PHOTOS)) await makeThumbnail(bytes, 50_000_000);
+  const measured = pictures.slice(0, PHOTOS);
+  let started = performance.now();
+  for (const bytes of measured) await makeThumbnail(bytes, 50_000_000);
+  const library = (PHOTOS * 1000) / (performance.now() - started);
+  started = performance.now();
+  for (const [index, bytes] of measured.entries())
+    if (!(await images.storeImage(projectId, { name: `photo-${index}.jpg`, bytes })).ok)
+      throw new Error('a photo was refused');
+  const ours = (PHOTOS * 1000) / (performance.now() - started);
+  const ratio = round(ours / library, 3);
+  return [
+    {
+      name: `thumbnails of ${PHOTOS} ${PHOTO_SIDE}² JPEGs (store path)`,
+      value: round(ours, 1),
+      unit: 'images/s',
+      against: { label: 'sharp thumbnails alone, images/s', value: round(library, 1) },
+      ratio,
+      goal: 'ratio ≥ 0.5',
+      pass: ratio >= 0.5,
+    },
+  ];
+}
+
+/** 4: a folder import's added RSS at FOLDER_MB against a quarter of it. */
+async function folderImport(): Promise<BenchRow[]> {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'braincells-bench-folder-'));
+  try {
+    const small = await imageFolder(path.join(root, 'small'), FOLDER_MB / 4);
+    const large = await imageFolder(path.join(root, 'large'), FOLDER_MB);
+    const quarter = importFolder(path.join(root, 'small'));
+    const whole = importFolder(path.join(root, 'large'));
+    if (whole.refused > 0 || quarter.refused > 0) throw new Error('folder images were refused');
+    const added = (run: typeof whole) => run.peakRssMiB - run.baseRssMiB;
+    const ratio = round(added(whole) / Math.max(1, added(quarter)), 3);
+    return [
+      {
+        name: `import a ${round(large / 1024 / 1024, 0)} MB folder of ${whole.imported} images: RSS added`,
+        value: round(added(whole), 0),
+        unit: 'MiB',
+        against: {
+          label: `RSS added by a ${round(small / 1024 / 1024, 0)} MB folder, MiB`,
+          value: round(added(quarter), 0),
+        },
+        ratio,
+        goal: 'ratio ≤ 1.5 (memory does not follow the folder size)',
+        pass: ratio <= 1.5,
+      },
+      {
+        name: `import a ${round(large / 1024 / 1024, 0)} MB image folder`,
+        value: round(large / 1024 / 1024 / (whole.ms / 1000), 1),
+        unit: 'MB/s',
+      },
+    ];
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 }
 
 export default async function imagesBench(): Promise<BenchRow[]> {
@@ -173,9 +312,11 @@ export default async function imagesBench(): Promise<BenchRow[]> {
       goal: 'ratio ≥ 0.9',
       pass: readyShare >= 0.9,
     });
+    rows.push(...(await photoThumbnails(images, projectId)));
   } finally {
     await bench.close();
     await fake.close();
   }
+  rows.push(...(await folderImport()));
   return rows;
 }

@@ -18,7 +18,10 @@ for (const file of files) {
   process.stderr.write(`bench: ${file}\n`);
   try {
     const module = (await import(pathToFileURL(path.join(here, file)).href)) as { default: Bench };
-    results.push({ file, rows: await module.default() });
+    const rows = await module.default();
+    results.push({ file, rows });
+    // Each file's rows as soon as it ends, so a long run that is stopped keeps what it measured.
+    for (const row of rows) process.stderr.write(`bench:   ${JSON.stringify(row)}\n`);
   } catch (error) {
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
     process.stderr.write(`bench: ${file} failed: ${message}\n`);

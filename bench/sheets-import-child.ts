@@ -7,33 +7,21 @@
 // Opening the platform (PGlite and its migrations) peaks far above what an import needs, so
 // the peak is reset (`/proc/self/clear_refs`, Linux ≥ 4.0) right before the import starts:
 // `peakRssMiB` is the highest RSS while importing, `baseRssMiB` the RSS when it started.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { datasetTable } from '../src/sheets/sheet-query.ts';
+import { peakRssMiB, resetPeak, rssMiB } from './process-memory.ts';
 import { openSheetsBench } from './sheets-bench-helpers.ts';
 
 const [mode, file] = process.argv.slice(2) as [string, string];
 const threads = process.env.BRAINCELLS_DUCKDB_THREADS;
-const rssMiB = () =>
-  Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) / 1024;
-/** The process's peak RSS (getrusage's ru_maxrss, which follows the reset below). */
-const peakRssMiB = () => process.resourceUsage().maxRSS / 1024;
 /** CPU time (user + system, every thread) since `before`, in ms: steadier than wall time on a busy machine. */
 const cpuSince = (before: NodeJS.CpuUsage) => {
   const used = process.cpuUsage(before);
   return (used.user + used.system) / 1000;
 };
-/** Sets the peak to the current RSS; false where the kernel does not allow it. */
-function resetPeak(): boolean {
-  try {
-    writeFileSync('/proc/self/clear_refs', '5');
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 if (mode === 'duckdb') {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'braincells-bench-duck-'));

@@ -37,6 +37,7 @@ import type { Platform } from './platform/platform.ts';
 import { pingRedis } from './platform/redis.ts';
 import { projectRoutes } from './projects/project-routes.ts';
 import { generationRoutes } from './sheets/generation/generation-routes.ts';
+import { hubRoutes } from './sheets/hub/hub-routes.ts';
 import { imageRoutes } from './sheets/images/image-routes.ts';
 import { sheetRoutes } from './sheets/sheet-routes.ts';
 import { viewRoutes } from './sheets/views/view-routes.ts';
@@ -243,6 +244,7 @@ export async function buildApp(platform: Platform, options: FeatureOptions = {})
     generation: features.generation,
     rows: features.generation.rows,
   });
+  await app.register(hubRoutes, { hub: features.hub.service });
   await app.register(monitorRoutes, { monitor: features.monitor });
   await app.register(chatRoutes, { chat: features.chat.service, events: features.events });
   await app.register(agentRoutes, { agents: features.chat.agents });

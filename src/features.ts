@@ -4,7 +4,7 @@
 //
 // A feature is built on first use, at most once, from the features it depends on:
 //   core (audit recorder → projects → accounts, audit log) → llm → gateway → sheets →
-//   images → documents → generation → monitor → chat → workflows
+//   images → documents → generation → hub → monitor → chat → workflows
 // so a CLI command that needs only the sheets opens no LLM module. The order above is the only
 // order; no feature reaches back into one built after it.
 //
@@ -25,8 +25,10 @@ import { createDocumentsModule, type DocumentsModule } from './documents/documen
 import { createGatewayModule, type GatewayModule } from './gateway/gateway-module.ts';
 import { createLlmModule, type LlmModule, type LlmModuleDeps } from './llm/llm-module.ts';
 import { createIngestLeases } from './monitor/monitor-lease.ts';
+import { registerRepriceJob } from './monitor/monitor-reprice.ts';
 import { createMonitorService, type MonitorService } from './monitor/monitor-service.ts';
 import { createMonitorWatchStore } from './monitor/monitor-watch-store.ts';
+import { type CacheInvalidation, createCacheInvalidation } from './platform/cache-invalidation.ts';
 import { loadSecretBox, type SecretBox } from './platform/crypto.ts';
 import { createEventLog } from './platform/event-log.ts';
 import { createPostgresEventNotifier } from './platform/event-notify.ts';
@@ -40,6 +42,7 @@ import {
   type GenerationModule,
   type GenerationModuleDeps,
 } from './sheets/generation/generation-module.ts';
+import { createHubModule, type HubModule } from './sheets/hub/hub-module.ts';
 import { createImagesModule, type ImagesModule } from './sheets/images/images-module.ts';
 import { createSheetsModule, type SheetsModule } from './sheets/sheets-module.ts';
 import type { WorkflowRunOptions } from './workflows/workflow-run.ts';
@@ -98,10 +101,17 @@ export interface FeatureOptions {
   monitorOwnCalls?: boolean;
   /** Tests shorten the workflow steps' retry backoff. */
   workflows?: Pick<WorkflowRunOptions, 'retryBaseMs' | 'wait'>;
+  /** Tests freeze the gateway's clock (its key cache then never expires by itself). */
+  gateway?: { now?: () => number };
 }
 
 /** The core and the LLM feature over the metadata database (the `llm` CLI needs no more). */
-export function createCoreFeatures(platform: CorePlatform, options: FeatureOptions = {}) {
+export function createCoreFeatures(
+  platform: CorePlatform,
+  options: FeatureOptions = {},
+  /** Servers sharing a PostgreSQL drop each other's stale cache entries (createFeatures). */
+  shared: { invalidation?: () => CacheInvalidation | undefined } = {},
+) {
   const { config, logger, database } = platform;
   let core: CoreServices | undefined;
   let llm: LlmModule | undefined;
@@ -156,6 +166,7 @@ export function createCoreFeatures(platform: CorePlatform, options: FeatureOptio
         registry: options.registry,
         telemetry: platform.telemetry,
         redisUrl: config.rateLimit.redisUrl,
+        invalidation: shared.invalidation?.(),
         ...options.llm,
       });
       return llm;
@@ -175,7 +186,15 @@ export type CoreFeatures = ReturnType<typeof createCoreFeatures>;
  * (running AI-column runs are handed back); `close()` after the last request.
  */
 export function createFeatures(platform: Platform, options: FeatureOptions = {}) {
-  const base = createCoreFeatures(platform, options);
+  // On PostgreSQL other servers cache the same metadata: a change made here drops their copies
+  // too, through the event bus (issue #20 item 6; src/platform/cache-invalidation.ts).
+  let invalidation: CacheInvalidation | undefined;
+  const cacheInvalidation = () => {
+    if (platform.database.kind !== 'postgres') return undefined;
+    invalidation ??= createCacheInvalidation(events(), platform.logger);
+    return invalidation;
+  };
+  const base = createCoreFeatures(platform, options, { invalidation: cacheInvalidation });
   const useJobs = options.useJobs ?? true;
   let sheets: SheetsModule | undefined;
   let images: ImagesModule | undefined;
@@ -185,6 +204,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
   let chat: ChatModule | undefined;
   let gateway: GatewayModule | undefined;
   let workflows: WorkflowsModule | undefined;
+  let hub: HubModule | undefined;
   // Live views (SSE) of every feature share one event bus (src/platform/events.ts); its ids and
   // recent events are kept in the metadata database, so a restart does not force a reload.
   let bus: EventBus | undefined;
@@ -227,6 +247,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       access: base.core.access,
       audit: base.core.audit,
       sheets: sheetsFeature().sheets,
+      imports: sheetsFeature().imports,
     });
     return images;
   };
@@ -248,6 +269,8 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       access: base.core.access,
       audit: base.core.audit,
       logger: platform.logger,
+      invalidation: cacheInvalidation(),
+      ...options.gateway,
     });
     return gateway;
   };
@@ -277,6 +300,22 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       ...options.generation,
     });
     return generation;
+  };
+
+  // Publishing to the Hugging Face Hub: the card describes the AI columns, the data is the
+  // images export's Parquet.
+  const hubFeature = (): HubModule => {
+    hub ??= createHubModule({
+      platform,
+      access: base.core.access,
+      audit: base.core.audit,
+      secrets: base.core.secrets,
+      sheets: sheetsFeature().sheets,
+      aiColumns: generationFeature().aiColumns,
+      writeParquet: imagesFeature().writeImages,
+      useJobs,
+    });
+    return hub;
   };
 
   // Workflow runs are durable runs too (defined before the job queue starts); their steps call
@@ -330,6 +369,10 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
     get generation(): GenerationModule {
       return generationFeature();
     },
+    /** Publishing datasets to the Hugging Face Hub (docs/images.md "Publish to the Hub"). */
+    get hub(): HubModule {
+      return hubFeature();
+    },
     /** Token and cost analytics over coding-agent logs (docs/monitor.md). */
     get monitor(): MonitorService {
       monitor ??= createMonitorService({
@@ -368,6 +411,14 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       imagesFeature().registerJobs();
       documentsFeature().registerJobs();
       generationFeature().registerJobs();
+      registerRepriceJob({
+        jobs: platform.jobs,
+        prices: base.llm.admin,
+        // The monitor (and its DuckDB tables) is built when a job first runs.
+        monitor: () => this.monitor,
+        log: platform.logger,
+      });
+      hubFeature().registerJobs();
       chatFeature();
       workflowsFeature();
     },
@@ -377,6 +428,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       await images?.start();
       await documents?.start();
       await generation?.start();
+      await hub?.start();
       await chat?.start();
       // The folders projects asked the server to watch (docs/monitor.md "Server-side watch").
       await monitor?.startServerWatches();
@@ -390,6 +442,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
     async close(): Promise<void> {
       gateway?.close();
       await base.close();
+      invalidation?.close();
       // A sorted view's background copy must not outlive DuckDB.
       await sheets?.data.copiesSettled();
       // After stopWork (running runs hand their cells back, publishing): store what is pending.

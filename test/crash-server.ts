@@ -5,7 +5,7 @@ import { afterEach, inject } from 'vitest';
 import type { Actor } from '../src/access/actor.ts';
 import { buildApp } from '../src/app.ts';
 import { insertUser } from '../src/auth/user-store.ts';
-import { loadConfig } from '../src/platform/config.ts';
+import { type Config, loadConfig } from '../src/platform/config.ts';
 import { uuidv7 } from '../src/platform/ids.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { openPlatform } from '../src/platform/platform.ts';
@@ -101,6 +101,8 @@ export async function seedDataDir<T extends object = object>(
     /** Start the job queue while seeding (features that queue work when created). */
     startJobs?: boolean;
     maxConcurrency?: number;
+    /** Settings of the seeding app: a cluster's `databaseUrl` and `secret` (test/cluster/). */
+    config?: Partial<Config>;
   },
   more: (seeded: SeededDataDir) => Promise<T> = async () => ({}) as T,
 ): Promise<Omit<SeededDataDir, 'app' | 'actor'> & T> {
@@ -109,6 +111,7 @@ export async function seedDataDir<T extends object = object>(
     dataDir,
     jobsEnabled: false,
     logLevel: 'silent' as const,
+    ...options.config,
   };
   const platform = await openPlatform(config, createLogger({ level: 'silent', format: 'json' }));
   const app = await buildApp(platform);

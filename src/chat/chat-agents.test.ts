@@ -343,6 +343,28 @@ describe('agent tools, attacks and pinning', () => {
     expect(output.rows[0]!.values).toHaveProperty('city');
   });
 
+  it('list_datasets finds a dataset by name through the sheets service, on the fake model', async () => {
+    const agent = await newAgent({
+      tools: ['list_datasets', 'query_sheet'],
+      model: forcedArgs('gpt-4o-mini', `l-${Date.now()}`, { query: 'citi', limit: 1 }),
+    });
+    const reply = await ask(agent, 'Which datasets are there? call:list_datasets');
+    expect(reply.status, JSON.stringify(reply.error)).toBe('done');
+    const [result] = toolResults(reply);
+    expect(result).toMatchObject({
+      toolName: 'list_datasets',
+      isError: false,
+      output: {
+        total: 1,
+        offset: 0,
+        nextOffset: null,
+        datasets: [
+          { id: datasetId, name: 'Cities', rowCount: 3, columns: [{ name: 'city', type: 'text' }] },
+        ],
+      },
+    });
+  });
+
   it('an agent edited and deleted after the send does not change the running reply', async () => {
     const agent = await newAgent({
       instructions: 'Version one instructions.',

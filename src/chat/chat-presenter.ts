@@ -75,11 +75,17 @@ export function presentSearchHit(row: ThreadSearchRow): ThreadView & { match: Se
 
 const errorOf = (value: unknown): MessageView['error'] => {
   if (!value || typeof value !== 'object') return null;
-  const error = value as { code?: unknown; message?: unknown; retryable?: unknown };
+  const error = value as {
+    code?: unknown;
+    message?: unknown;
+    retryable?: unknown;
+    details?: NonNullable<MessageView['error']>['details'];
+  };
   return {
     code: String(error.code ?? 'INTERNAL'),
     message: String(error.message ?? 'The reply failed'),
     retryable: error.retryable === true,
+    ...(error.details && typeof error.details === 'object' ? { details: error.details } : {}),
   };
 };
 

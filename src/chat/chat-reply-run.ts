@@ -363,6 +363,21 @@ export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messag
 }
 
 export function errorBody(error: unknown) {
+  if (error instanceof AppError && error.code === 'BUDGET_EXCEEDED') {
+    // The thread says which budget stopped the reply (llm-budget-guard.ts `budgetExceeded`).
+    const budget = (error.details ?? {}) as Record<string, unknown>;
+    return {
+      code: error.code,
+      message: error.message,
+      retryable: error.retryable,
+      details: {
+        scope: String(budget.scope ?? 'project'),
+        period: String(budget.period ?? ''),
+        limitNano: typeof budget.limitNano === 'number' ? budget.limitNano : null,
+        spentNano: Number(budget.spentNano ?? 0),
+      },
+    };
+  }
   if (error instanceof AppError)
     return { code: error.code, message: error.message, retryable: error.retryable };
   return { code: 'INTERNAL', message: 'The reply failed', retryable: false };

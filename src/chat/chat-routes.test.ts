@@ -339,6 +339,36 @@ describe('chat replies', () => {
     expect(failed).toMatchObject({ status: 'error', error: { code: 'PROVIDER_ERROR' } });
   });
 
+  it('a reply a budget stops ends as BUDGET_EXCEEDED naming the budget, its limit and the spend; no provider call', async () => {
+    const thread = await newThread('gpt-4o-mini');
+    const first = await send(thread.id, 'Spend something first');
+    await settled(thread.id, first.assistantMessage.id);
+    // Creating a budget writes the buffered usage rows first: the spend above counts.
+    const { owner } = env.members;
+    const budget = await env.t.app.llm.admin.createBudget(owner.actor, env.projectId, {
+      period: 'day',
+      hardLimitNano: 1,
+    });
+    try {
+      const calls = env.fake.requests.length;
+      const sent = await send(thread.id, 'Over the budget');
+      const failed = await settled(thread.id, sent.assistantMessage.id);
+      expect(failed).toMatchObject({
+        status: 'error',
+        error: {
+          code: 'BUDGET_EXCEEDED',
+          message: "This call would exceed the project's daily LLM budget",
+          retryable: false,
+          details: { scope: 'project', period: 'day', limitNano: 1 },
+        },
+      });
+      expect(failed.error!.details!.spentNano).toBeGreaterThan(1);
+      expect(env.fake.requests.length).toBe(calls);
+    } finally {
+      await env.t.app.llm.admin.deleteBudget(owner.actor, env.projectId, budget.id);
+    }
+  });
+
   it('a reply whose worker stopped mid-stream is taken up again and completes', async () => {
     // The first request stalls after 2 pieces; the run's next execution gets a full answer.
     const thread = await newThread('gpt-4o-mini@hang-after=2,fail-times=1');

@@ -156,6 +156,15 @@ export const errorBodySchema = z.object({
   code: z.string(),
   message: z.string(),
   retryable: z.boolean(),
+  /** A `BUDGET_EXCEEDED` reply's budget: which one, its limit and what was spent. */
+  details: z
+    .object({
+      scope: z.string(),
+      period: z.string(),
+      limitNano: z.number().nullable(),
+      spentNano: z.number(),
+    })
+    .optional(),
 });
 
 export const messagePartSchema = z.discriminatedUnion('type', [

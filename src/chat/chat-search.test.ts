@@ -116,6 +116,57 @@ describe.each(testBackends())('chat search on %s', (backend) => {
     expect(text).not.toMatch(/[\uE000\uE001]/);
   });
 
+  it('keeps each message searchable as its text and status change (the stored vectors)', async () => {
+    const db = chatDb(t.platform.database.db);
+    const thread = await threadWith('Vectors', ['A question about zeppelins?']);
+    const titles = async (q: string) => (await search(`?q=${q}`)).items.map((item) => item.title);
+    expect(await titles('zeppelins')).toEqual(['Vectors']);
+    // An edit in place: the old words are gone, the new ones found.
+    await db
+      .updateTable('chat_message')
+      .set({ content: 'A question about dirigibles?' })
+      .where('thread_id', '=', thread.id)
+      .execute();
+    expect(await titles('zeppelins')).toEqual([]);
+    expect(await titles('dirigibles')).toEqual(['Vectors']);
+    // A reply still streaming is not searchable; once done, it is.
+    const reply = await insertMessage(db, {
+      id: uuidv7(),
+      thread_id: thread.id,
+      parent_id: (
+        await db
+          .selectFrom('chat_message')
+          .select('id')
+          .where('thread_id', '=', thread.id)
+          .executeTakeFirstOrThrow()
+      ).id,
+      depth: 1,
+      role: 'assistant',
+      content: 'Blimps float',
+      status: 'streaming',
+      created_by: null,
+    });
+    expect(await titles('blimps')).toEqual([]);
+    await db
+      .updateTable('chat_message')
+      .set({ content: 'Blimps float on helium' })
+      .where('id', '=', reply.id)
+      .execute();
+    expect(await titles('blimps')).toEqual([]);
+    await db
+      .updateTable('chat_message')
+      .set({ status: 'done' })
+      .where('id', '=', reply.id)
+      .execute();
+    expect(await titles('helium')).toEqual(['Vectors']);
+    // A deleted message takes its vector with it.
+    await db.deleteFrom('chat_message').where('id', '=', reply.id).execute();
+    expect(await titles('helium')).toEqual([]);
+    await updateThread(db, thread.id, { current_leaf_id: null });
+    await db.deleteFrom('chat_message').where('thread_id', '=', thread.id).execute();
+    expect(await titles('dirigibles')).toEqual([]);
+  });
+
   it('understands phrases, or and exclusion, and is not case sensitive', async () => {
     const titles = async (query: string) =>
       (await search(`?q=${encodeURIComponent(query)}`)).items.map((item) => item.title).sort();

@@ -90,7 +90,6 @@ export async function listThreads(
  * The text-search expression of migration 0720's index, repeated exactly (or the planner cannot
  * use the index): the `simple` configuration over the first 100,000 characters.
  */
-const messageVector = sql`to_tsvector('simple'::regconfig, left(m.content, 100000))`;
 
 /** Marks around a highlighted word in `ts_headline`'s output: private-use characters, removed from the text first. */
 export const HIGHLIGHT_START = '\uE000';
@@ -120,9 +119,13 @@ export async function searchThreads(
   options: ThreadFilter & { limit: number; after?: ThreadCursor },
 ): Promise<ThreadSearchRow[]> {
   const { after } = options;
+  // The query is a literal of the statement (a bound parameter), never a joined CTE: the
+  // planner then estimates from the vectors' statistics how many messages match, and picks
+  // the GIN index for a rare word or the thread list's order for a common one. Vectors are
+  // stored (migration 0940), so checking and ranking a message costs no re-parse of its text.
+  const tsquery = sql`websearch_to_tsquery('simple'::regconfig, ${query})`;
   const result = await sql<ThreadSearchRow>`
-    with q as (select websearch_to_tsquery('simple'::regconfig, ${query}) as query),
-    page as (
+    with page as (
       select t.* from chat_thread t
       where t.project_id = ${projectId}
         ${options.deleted ? sql`and t.deleted_at is not null` : sql`and t.deleted_at is null and t.archived = ${options.archived}`}
@@ -130,25 +133,23 @@ export async function searchThreads(
         ${options.agentId === undefined ? sql`` : sql`and t.agent_id = ${options.agentId}`}
         ${after ? sql`and (t.updated_at, t.id) < (${after.updatedAt}::timestamptz, ${after.id}::uuid)` : sql``}
         and exists (
-          select 1 from chat_message m, q
-          where m.thread_id = t.id and m.status <> 'streaming' and ${messageVector} @@ q.query)
+          select 1 from chat_message_search s where s.thread_id = t.id and s.vector @@ ${tsquery})
       order by t.updated_at desc, t.id desc
       limit ${options.limit}
     )
-    select page.*, best.id as match_message_id, best.role as match_role,
-      best.created_at as match_created_at, best.matches as match_count,
-      ts_headline('simple'::regconfig, translate(best.content, ${HIGHLIGHT_START + HIGHLIGHT_STOP}, ''),
-        q.query, ${HEADLINE_OPTIONS}) as headline
-    from page cross join q
+    select page.*, m.id as match_message_id, m.role as match_role,
+      m.created_at as match_created_at, best.matches as match_count,
+      ts_headline('simple'::regconfig, translate(m.content, ${HIGHLIGHT_START + HIGHLIGHT_STOP}, ''),
+        ${tsquery}, ${HEADLINE_OPTIONS}) as headline
+    from page
     cross join lateral (
-      select m.id, m.role, m.content, m.created_at,
-        count(*) over () as matches,
-        ts_rank(${messageVector}, q.query) as rank
-      from chat_message m
-      where m.thread_id = page.id and m.status <> 'streaming' and ${messageVector} @@ q.query
-      order by rank desc, m.id desc
+      select s.message_id, count(*) over () as matches, ts_rank(s.vector, ${tsquery}) as rank
+      from chat_message_search s
+      where s.thread_id = page.id and s.vector @@ ${tsquery}
+      order by rank desc, s.message_id desc
       limit 1
     ) best
+    join chat_message m on m.id = best.message_id
     order by page.updated_at desc, page.id desc`.execute(db);
   return result.rows;
 }

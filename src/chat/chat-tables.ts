@@ -98,7 +98,7 @@ export interface ChatSummaryTable {
   updated_at: Timestamp;
 }
 
-export const AGENT_TOOLS = ['query_sheet', 'read_rows', 'web_search'] as const;
+export const AGENT_TOOLS = ['query_sheet', 'read_rows', 'web_search', 'list_datasets'] as const;
 export type AgentToolName = (typeof AGENT_TOOLS)[number];
 
 export interface ChatAgentTable {

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../platform/app-error.ts';
-import { type ChatToolPorts, capOutput, MAX_TOOL_OUTPUT_CHARS, runToolCall } from './chat-tools.ts';
+import type { AgentToolName } from './chat-tables.ts';
+import {
+  type ChatToolPorts,
+  capOutput,
+  MAX_TOOL_OUTPUT_CHARS,
+  runToolCall,
+  toolDefinitions,
+} from './chat-tools.ts';
 
 // The tool runner's contract without a model: whatever a call holds, the answer is a result
 // part (unknown tool, bad arguments, a throwing use case), and outputs stay small and JSON-safe.
@@ -38,7 +45,7 @@ function recordingPorts() {
   return { ports, seen };
 }
 
-const context = (enabled: ('query_sheet' | 'read_rows' | 'web_search')[]) => ({
+const context = (enabled: AgentToolName[]) => ({
   actor,
   projectId: '0190d7a4-0000-7000-8000-000000000003',
   enabled,
@@ -112,6 +119,88 @@ describe('runToolCall', () => {
       isError: true,
       output: { error: { code: 'PROVIDER_UNAVAILABLE' } },
     });
+  });
+});
+
+describe('list_datasets', () => {
+  // 53 ready datasets and one still importing, the way the sheets service lists them.
+  const datasets = [
+    ...Array.from({ length: 53 }, (_, index) => ({
+      id: `0190d7a4-0000-7000-8000-${String(index).padStart(12, '0')}`,
+      name: index === 7 ? 'Invoices 2026' : `Sheet ${index}`,
+      status: 'ready',
+      rowCount: index * 10,
+      columns: [
+        { id: 'c1', name: 'vendor', type: 'text', kind: 'static' },
+        { id: 'c2', name: 'amount', type: 'number', kind: 'static' },
+      ],
+    })),
+    { id: 'importing', name: 'Invoices draft', status: 'importing', rowCount: null, columns: [] },
+  ];
+  const ports = {
+    sheets: { listDatasets: async () => datasets },
+    search: { configured: false },
+  } as unknown as ChatToolPorts;
+
+  it('pages through the ready datasets with id, name, row count and columns', async () => {
+    const first = await runToolCall(ports, context(['list_datasets']), call('list_datasets', {}));
+    expect(first.isError).toBe(false);
+    const page = first.output as {
+      total: number;
+      offset: number;
+      nextOffset: number | null;
+      datasets: { id: string; name: string; rowCount: number; columns: unknown[] }[];
+    };
+    expect(page).toMatchObject({ total: 53, offset: 0, nextOffset: 50 });
+    expect(page.datasets).toHaveLength(50);
+    expect(page.datasets[1]).toEqual({
+      id: datasets[1]!.id,
+      name: 'Sheet 1',
+      rowCount: 10,
+      columns: [
+        { name: 'vendor', type: 'text' },
+        { name: 'amount', type: 'number' },
+      ],
+    });
+    const last = await runToolCall(
+      ports,
+      context(['list_datasets']),
+      call('list_datasets', { offset: 50 }),
+    );
+    expect(last.output).toMatchObject({ total: 53, offset: 50, nextOffset: null });
+    expect((last.output as { datasets: unknown[] }).datasets).toHaveLength(3);
+
+    // By name, case-insensitive; a dataset still importing is not listed.
+    const found = await runToolCall(
+      ports,
+      context(['list_datasets']),
+      call('list_datasets', { query: 'INVOICES', limit: 5 }),
+    );
+    expect(found.output).toMatchObject({
+      total: 1,
+      nextOffset: null,
+      datasets: [{ name: 'Invoices 2026', rowCount: 70 }],
+    });
+    const tooMany = await runToolCall(
+      ports,
+      context(['list_datasets']),
+      call('list_datasets', { limit: 500 }),
+    );
+    expect(tooMany.output).toMatchObject({ error: { code: 'INVALID_ARGUMENTS' } });
+  });
+
+  it('tells the model when the SQL tools list only the first 50 datasets, and where the rest are', async () => {
+    const definitions = await toolDefinitions(ports, {
+      actor,
+      projectId: 'p',
+      enabled: ['query_sheet', 'list_datasets'],
+    });
+    const [query, list] = definitions;
+    expect(query!.description).toContain('(the first 50 of 53; list_datasets finds the others)');
+    expect(query!.description).not.toContain('Sheet 52');
+    // The listing tool's own description carries no catalogue.
+    expect(list!.description).not.toContain('Datasets (name: id)');
+    expect(list!.inputSchema).toMatchObject({ properties: { limit: { maximum: 50 } } });
   });
 });
 

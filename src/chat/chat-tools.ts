@@ -10,7 +10,9 @@ import type { AgentToolName } from './chat-tables.ts';
  * The built-in tools of chat agents. Each runs through another feature's use cases with the
  * access of the user whose message is answered: `query_sheet` is the sheets service's
  * read-only SQL (its sandbox, timeout and row cap — never DuckDB directly), `read_rows` its
- * window read, `web_search` the search service of AI columns. A tool never throws into the
+ * window read, `list_datasets` its dataset list (a page of ids, names, row counts and columns,
+ * for projects with more datasets than a tool description lists), `web_search` the search
+ * service of AI columns. A tool never throws into the
  * reply: an unknown tool, invalid arguments or a failure becomes a result with `isError`, which
  * the model sees and may act on.
  */
@@ -50,6 +52,12 @@ const inputSchemas = {
     limit: z.number().int().min(1).max(100).default(20),
   }),
   web_search: z.strictObject({ query: z.string().trim().min(1).max(400) }),
+  list_datasets: z.strictObject({
+    /** Names containing this (case-insensitive); all when absent. */
+    query: z.string().trim().max(200).optional(),
+    offset: z.number().int().min(0).default(0),
+    limit: z.number().int().min(1).max(MAX_LISTED_DATASETS).default(MAX_LISTED_DATASETS),
+  }),
 } satisfies Record<AgentToolName, z.ZodType>;
 
 const descriptions: Record<AgentToolName, string> = {
@@ -57,6 +65,8 @@ const descriptions: Record<AgentToolName, string> = {
     'Read-only SQL over one dataset of this project: SELECT … FROM dataset (the table is always named dataset; columns by their names). Returns columns and rows.',
   read_rows: 'Reads a window of rows of one dataset of this project (offset, limit ≤ 100).',
   web_search: 'Searches the web; returns titles, URLs and snippets.',
+  list_datasets:
+    "Lists this project's datasets by name (optionally those whose name contains `query`), a page at a time (offset, limit ≤ 50): id, name, row count and columns (name, type) of each, the total and the next page's offset (null after the last).",
 };
 
 export interface ToolContext {
@@ -71,15 +81,22 @@ export async function toolDefinitions(
   ports: ChatToolPorts,
   context: Omit<ToolContext, 'signal'>,
 ): Promise<LlmToolDefinition[]> {
-  const needsDatasets = context.enabled.some((tool) => tool !== 'web_search');
+  const readsDataset = (tool: AgentToolName) => tool === 'query_sheet' || tool === 'read_rows';
   let catalogue = '';
-  if (needsDatasets) {
+  if (context.enabled.some(readsDataset)) {
     const datasets = await ports.sheets
       .listDatasets(context.actor, context.projectId)
       .catch(() => []);
     const ready = datasets.filter((dataset) => dataset.status === 'ready');
+    // Past the first 50 the model is told how many there are, and how to find the rest.
+    const more =
+      ready.length > MAX_LISTED_DATASETS
+        ? ` (the first ${MAX_LISTED_DATASETS} of ${ready.length}${
+            context.enabled.includes('list_datasets') ? '; list_datasets finds the others' : ''
+          })`
+        : '';
     catalogue = ready.length
-      ? ` Datasets (name: id): ${ready
+      ? ` Datasets (name: id)${more}: ${ready
           .slice(0, MAX_LISTED_DATASETS)
           .map((dataset) => `${JSON.stringify(dataset.name)}: ${dataset.id}`)
           .join('; ')}.`
@@ -87,7 +104,7 @@ export async function toolDefinitions(
   }
   return context.enabled.map((name) => ({
     name,
-    description: descriptions[name] + (name === 'web_search' ? '' : catalogue),
+    description: descriptions[name] + (readsDataset(name) ? catalogue : ''),
     inputSchema: z.toJSONSchema(inputSchemas[name], { io: 'input' }) as Record<string, unknown>,
   }));
 }
@@ -167,6 +184,25 @@ async function execute(
         values: Object.fromEntries(
           Object.entries(row.cells).map(([id, cell]) => [names.get(id) ?? id, cell.value]),
         ),
+      })),
+    };
+  }
+  if (name === 'list_datasets') {
+    const { query, offset, limit } = input as z.infer<typeof inputSchemas.list_datasets>;
+    const needle = query?.toLowerCase() ?? '';
+    const found = (await ports.sheets.listDatasets(actor, projectId)).filter(
+      (dataset) => dataset.status === 'ready' && dataset.name.toLowerCase().includes(needle),
+    );
+    const page = found.slice(offset, offset + limit);
+    return {
+      total: found.length,
+      offset,
+      nextOffset: offset + page.length < found.length ? offset + page.length : null,
+      datasets: page.map((dataset) => ({
+        id: dataset.id,
+        name: dataset.name,
+        rowCount: dataset.rowCount,
+        columns: dataset.columns.map((column) => ({ name: column.name, type: column.type })),
       })),
     };
   }

@@ -1,7 +1,9 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migratedTempDir } from '../../test/crash-server.ts';
+import { registerTestSecret } from '../../test/leak-scan.ts';
 import { childEnv, spawnCli } from '../../test/spawn-server.ts';
+import { startFakeHub } from '../../tools/fake-hub/fake-hub-server.ts';
 import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import type { RunView } from '../sheets/generation/generation-presenter.ts';
 import { FAKE_KEY, prepareDataDir } from '../sheets/generation/generation-test-helpers.ts';
@@ -21,11 +23,8 @@ describe('braincells generate', { timeout: 120_000 }, () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const run = async (args: string[], extra: Record<string, string> = {}) => {
-    const cli = spawnCli(
-      ['generate', ...args],
-      childEnv({ BRAINCELLS_DATA_DIR: dataDir, ...extra }),
-    );
+  const run = async (args: string[], extra: Record<string, string> = {}, command = 'generate') => {
+    const cli = spawnCli([command, ...args], childEnv({ BRAINCELLS_DATA_DIR: dataDir, ...extra }));
     const { code } = await cli.exited;
     return { code, stdout: cli.stdout(), stderr: cli.stderr() };
   };
@@ -58,6 +57,38 @@ describe('braincells generate', { timeout: 120_000 }, () => {
     expect(rest.stdout).toMatch(/9 cells done/);
     expect(rest.stderr).toMatch(/cells\/s/);
     expect(fake.requests).toHaveLength(12);
+  });
+
+  it('publish: the dataset with its AI column goes to the Hub, private by default (the token never printed)', async () => {
+    const token = 'hf-fake-cli-publish-token-9a8b7c';
+    registerTestSecret('provider-key', token);
+    const hub = await startFakeHub({ tokens: { [token]: 'tester' } });
+    try {
+      const env = { HF_TOKEN: token, BRAINCELLS_HF_HUB_URL: hub.url };
+      const published = await run(
+        ['--repo', 'tester/cli', '--json', ids.datasetId],
+        env,
+        'publish',
+      );
+      expect(published.code).toBe(0);
+      expect(JSON.parse(published.stdout)).toMatchObject({
+        status: 'done',
+        private: true,
+        repoUrl: `${hub.url}/datasets/tester/cli`,
+      });
+      const repo = hub.repos.get('tester/cli')!;
+      expect(repo.private).toBe(true);
+      const config = JSON.parse(repo.files.get('braincells.json')!.content.toString('utf8'));
+      expect(config.columns.find((column: { kind: string }) => column.kind === 'ai')).toMatchObject(
+        {
+          name: 'Out',
+          ai: { model: expect.any(String) },
+        },
+      );
+      expect(`${published.stdout}${published.stderr}`).not.toContain(token);
+    } finally {
+      await hub.close();
+    }
   });
 
   it('says clearly when the column does not exist', async () => {

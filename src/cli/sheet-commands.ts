@@ -11,7 +11,11 @@ import { CliError, EXIT, printJson } from './cli-output.ts';
 
 /** The sheets feature of a platform opened without job workers (this process runs the work). */
 function withSheets<T>(work: (module: SheetsModule, platform: Platform) => Promise<T>): Promise<T> {
-  return withFeatures((features, platform) => work(features.sheets, platform));
+  // The images feature too: an import of Parquet image structs stores its images through it.
+  return withFeatures((features, platform) => {
+    void features.images;
+    return work(features.sheets, platform);
+  });
 }
 
 const MB = 1024 * 1024;
@@ -137,6 +141,44 @@ export function registerSheetCommands(program: Command): void {
             );
         });
         console.log(`wrote ${options.output}`);
+      },
+    );
+
+  program
+    .command('publish')
+    .description(
+      "Publish a dataset to the Hugging Face Hub: Parquet with images, a dataset card, braincells.json (token: the project's, else HF_TOKEN)",
+    )
+    .argument('<dataset>', 'dataset id')
+    .option('--repo <owner/name>', 'the dataset repository on the Hub')
+    .option('--public', 'a new repository is public (default: private)')
+    .option('--retry <publishId>', 'retry a failed publish (what the Hub holds is not sent again)')
+    .option('--json', 'print the publish as JSON')
+    .action(
+      async (
+        datasetId: string,
+        options: { repo?: string; public?: boolean; retry?: string; json?: boolean },
+      ) => {
+        if (!options.repo && !options.retry)
+          throw new CliError('give --repo owner/name (or --retry <publishId>)', EXIT.usage);
+        const result = await withFeatures(async (features) => {
+          const found = await features.sheets.store.findDatasetById(datasetId);
+          if (!found || found.deleted_at) throw new CliError(`dataset ${datasetId} not found`);
+          const hub = features.hub.service;
+          return options.retry
+            ? hub.retryPublish(systemActor(), found.project_id, options.retry)
+            : hub.publishDataset(systemActor(), found.project_id, datasetId, {
+                repo: options.repo!,
+                private: options.public !== true,
+              });
+        });
+        // A failed publish is an error (with --json, the error envelope) naming its id.
+        if (result.status !== 'done')
+          throw new CliError(
+            `publish ${result.id} ${result.status}: ${result.error ?? ''} (retry with --retry ${result.id})`,
+          );
+        if (options.json) printJson(result);
+        else console.log(`published ${result.repoUrl} (${result.commitUrl})`);
       },
     );
 }

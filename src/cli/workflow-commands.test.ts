@@ -7,11 +7,13 @@ import { startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import { systemActor } from '../auth/system-actor.ts';
 import { createFeatures } from '../features.ts';
 import { loadConfig } from '../platform/config.ts';
+import { createInProcessEventBus } from '../platform/events.ts';
 import { createLogger } from '../platform/logger.ts';
 import { openPlatform } from '../platform/platform.ts';
 import { FAKE_KEY, prepareDataDir } from '../sheets/generation/generation-test-helpers.ts';
+import { runStream } from '../workflows/workflow-events.ts';
 import type { WorkflowRunView } from '../workflows/workflow-presenter.ts';
-import { parseInputs } from './workflow-commands.ts';
+import { followRun, parseInputs, runLines } from './workflow-commands.ts';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -118,6 +120,54 @@ describe('braincells documents add / workflow run / workflow status', { timeout:
     } finally {
       await fake.close();
     }
+  });
+
+  it('follows a run through its event stream: the timeline at each change, step progress, the last change before closing', async () => {
+    const bus = createInProcessEventBus();
+    const view = (status: string, step: string) =>
+      ({
+        id: 'r1',
+        workflowName: 'Audit',
+        status,
+        waitingFor: null,
+        steps: [
+          {
+            id: 'extract',
+            status: step,
+            attempts: 1,
+            durationMs: null,
+            inputTokens: 10,
+            outputTokens: 5,
+            costNano: 2_000,
+            error: null,
+          },
+        ],
+        totals: { inputTokens: 10, outputTokens: 5, costNano: 2_000, durationMs: 0 },
+      }) as unknown as WorkflowRunView;
+    const written: string[] = [];
+    const follow = await followRun(bus, 'r1', (text) => written.push(text));
+    const delivered = () => new Promise((resolve) => setImmediate(resolve));
+    const publish = (type: string, data: unknown) =>
+      bus.publish(runStream('r1'), { type, data, coalesceKey: type });
+
+    await publish('run-updated', view('running', 'running'));
+    await delivered();
+    await publish('run-updated', view('running', 'running'));
+    await delivered();
+    await publish('step-progress', { step: 'extract', done: 3, total: 1200 });
+    await delivered();
+    // Another run's stream is not this one's.
+    await bus.publish(runStream('r2'), { type: 'run-updated', data: view('failed', 'failed') });
+    await publish('run-updated', view('completed', 'completed'));
+    follow.close();
+
+    expect(written).toEqual([
+      `${runLines(view('running', 'running')).join('\n')}\n`,
+      '  extract: 3 / 1,200\n',
+      `${runLines(view('completed', 'completed')).join('\n')}\n`,
+    ]);
+    expect(written[2]).toMatch(/Audit run r1: completed\n {2}extract +completed/);
+    await bus.close();
   });
 
   it('reads --input name=value and refuses anything else', () => {

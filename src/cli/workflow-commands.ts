@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
+import type { EventBus } from '../platform/events.ts';
+import { runStream } from '../workflows/workflow-events.ts';
 import type { WorkflowRunView } from '../workflows/workflow-presenter.ts';
 import { withFeatures } from './cli-features.ts';
 import { CliError, EXIT, printJson } from './cli-output.ts';
@@ -31,6 +33,41 @@ export function runLines(run: WorkflowRunView): string[] {
     ),
     `  total: ${run.totals.inputTokens + run.totals.outputTokens} tokens, ${usd(run.totals.costNano)}`,
   ];
+}
+
+/**
+ * The progress display of `run --wait`: follows the run's event stream (the one the run view
+ * listens to) and writes the timeline each time the run or a step changes status, and a
+ * step's `done / total` while it works through many items. Subscribed before the run starts,
+ * so no change after it started is missed; nothing is polled.
+ */
+export async function followRun(
+  bus: Pick<EventBus, 'subscribe'>,
+  runId: string,
+  write: (text: string) => void,
+): Promise<{ close(): void }> {
+  const subscription = await bus.subscribe(runStream(runId), { bufferLimit: 64 });
+  let shown = '';
+  const drain = () => {
+    for (const event of subscription.take()) {
+      if (event.type === 'run-updated') {
+        const text = runLines(event.data as WorkflowRunView).join('\n');
+        if (text !== shown) write(`${text}\n`);
+        shown = text;
+      } else if (event.type === 'step-progress') {
+        const { step, done, total } = event.data as { step: string; done: number; total: number };
+        write(`  ${step}: ${done.toLocaleString('en-US')} / ${total.toLocaleString('en-US')}\n`);
+      }
+    }
+  };
+  subscription.onReady(drain);
+  return {
+    // What arrived since the last wake-up is written before the stream is let go.
+    close: () => {
+      drain();
+      subscription.close();
+    },
+  };
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -66,18 +103,13 @@ export function registerWorkflowCommands(program: Command): void {
           await platform.jobs.start();
           const started = await service.startRun(actor, options.project, found.id, { inputs });
           if (!options.wait) return started;
-          let shown = '';
-          const show = async () => {
-            const current = await service.getRun(actor, options.project, started.id);
-            const text = runLines(current).join('\n');
-            if (text !== shown && !options.json) process.stderr.write(`${text}\n`);
-            shown = text;
-          };
-          const timer = setInterval(() => void show().catch(() => {}), 1_000);
+          const progress = options.json
+            ? undefined
+            : await followRun(features.events, started.id, (text) => process.stderr.write(text));
           try {
             await platform.runs.execute(started.id);
           } finally {
-            clearInterval(timer);
+            progress?.close();
           }
           return service.getRun(actor, options.project, started.id);
         });

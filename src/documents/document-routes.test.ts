@@ -175,6 +175,37 @@ describe('documents API', () => {
     });
     expect(html.headers['content-type']).toMatch(/^text\/plain/);
 
+    // Inline (the viewer's frame) only for a PDF: framed by the app alone. HTML asked inline
+    // is still an attachment, sandboxed; a bad value is a 400 naming the parameter.
+    const framed = await t.app.inject({
+      method: 'GET',
+      url: `${base}/${result.documents[0].id}/original?inline=true`,
+      headers: members.viewer.headers,
+    });
+    expect(framed.statusCode).toBe(200);
+    expect(Buffer.compare(framed.rawPayload, Buffer.from(invoice))).toBe(0);
+    expect(framed.headers['content-type']).toBe('application/pdf');
+    expect(framed.headers['content-disposition']).toMatch(/^inline; filename="invoice.pdf"/);
+    expect(framed.headers['content-security-policy']).toBe(
+      "default-src 'none'; frame-ancestors 'self'",
+    );
+    for (const id of [result.documents[2].id, result.documents[1].id]) {
+      const attached = await t.app.inject({
+        method: 'GET',
+        url: `${base}/${id}/original?inline=true`,
+        headers: members.viewer.headers,
+      });
+      expect(attached.headers['content-disposition']).toMatch(/^attachment;/);
+      expect(attached.headers['content-security-policy']).toBe("default-src 'none'; sandbox");
+    }
+    const wrong = await t.app.inject({
+      method: 'GET',
+      url: `${base}/${result.documents[0].id}/original?inline=yes`,
+      headers: members.viewer.headers,
+    });
+    expect(wrong.statusCode).toBe(400);
+    expect(JSON.stringify(wrong.json().error.details)).toContain('inline');
+
     const collections = await t.app.inject({
       method: 'GET',
       url: `${base}/collections`,

@@ -8,6 +8,14 @@ import { type DocumentService, UPLOAD_MAX_FILES } from './document-service.ts';
 
 const projectParams = z.object({ projectId: z.uuid() });
 const documentParams = projectParams.extend({ documentId: z.uuid() });
+/** Originals the browser may show in the app (`?inline=true`): by their sniffed type only. */
+const INLINE_TYPES = new Set([
+  'application/pdf',
+  'image/png',
+  'image/jpeg',
+  'image/gif',
+  'image/webp',
+]);
 
 /** Documents HTTP API (docs/documents.md): validate → service → JSON. */
 export const documentRoutes: FastifyPluginAsyncZod<{
@@ -128,8 +136,10 @@ export const documentRoutes: FastifyPluginAsyncZod<{
     {
       schema: {
         tags,
-        summary: 'Download the original file (always as an attachment)',
+        summary:
+          'The original file: an attachment, or with inline=true a PDF or raster image shown in the app (anything else stays an attachment)',
         params: documentParams,
+        querystring: z.object({ inline: z.enum(['true', 'false']).optional() }),
       },
     },
     async (request, reply) => {
@@ -139,14 +149,23 @@ export const documentRoutes: FastifyPluginAsyncZod<{
         request.params.documentId,
       );
       const ascii = original.name.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
+      // The media type is the one sniffed from the bytes at upload. Only a PDF (in a frame of
+      // the app: Chrome's viewer does not run in a sandboxed document) and a raster image are
+      // ever inline; HTML, SVG and the rest are attachments whatever is asked.
+      const inline = request.query.inline === 'true' && INLINE_TYPES.has(original.mediaType);
       return reply
         .header('content-type', original.mediaType)
         .header('content-length', original.size)
         .header('x-content-type-options', 'nosniff')
-        .header('content-security-policy', "default-src 'none'; sandbox")
+        .header(
+          'content-security-policy',
+          inline && original.mediaType === 'application/pdf'
+            ? "default-src 'none'; frame-ancestors 'self'"
+            : "default-src 'none'; sandbox",
+        )
         .header(
           'content-disposition',
-          `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(original.name)}`,
+          `${inline ? 'inline' : 'attachment'}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(original.name)}`,
         )
         .send(createReadStream(original.path));
     },

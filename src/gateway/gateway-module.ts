@@ -1,6 +1,7 @@
 import type { AuditRecorder } from '../access/audit-recorder.ts';
 import type { ProjectAccess } from '../access/project-access.ts';
 import type { LlmModule } from '../llm/llm-module.ts';
+import type { CacheInvalidation } from '../platform/cache-invalidation.ts';
 import type { Config, LlmConfig } from '../platform/config.ts';
 import type { Database } from '../platform/db/database.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -20,6 +21,8 @@ export function createGatewayModule(deps: {
   audit: AuditRecorder;
   logger: Logger;
   now?: () => number;
+  /** Servers sharing a PostgreSQL: a key changed or revoked here is dropped from their caches. */
+  invalidation?: CacheInvalidation | undefined;
 }) {
   const logger = deps.logger.child({ module: 'gateway' });
   const service = createGatewayService({
@@ -31,6 +34,7 @@ export function createGatewayModule(deps: {
     audit: deps.audit,
     logger,
     now: deps.now ?? Date.now,
+    invalidation: deps.invalidation,
     defaultMaxOutputTokens: deps.llmConfig.defaultMaxOutputTokens,
     concurrencyPerKey: deps.gatewayConfig.concurrencyPerKey,
   });

@@ -7,6 +7,7 @@ import type { LlmService, LlmStreamEvent } from '../llm/llm-service.ts';
 import { estimateInputTokens } from '../llm/llm-tokens.ts';
 import type { DB } from '../migrations/db-schema.ts';
 import { AppError, notFound, unauthenticated, validationError } from '../platform/app-error.ts';
+import type { CacheInvalidation } from '../platform/cache-invalidation.ts';
 import { randomToken, sha256Hex } from '../platform/crypto.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -44,6 +45,8 @@ export interface GatewayServiceDeps {
   defaultMaxOutputTokens: number;
   /** Calls one key may have in flight on this server; more answer 429 (docs/gateway.md). */
   concurrencyPerKey: number;
+  /** Other servers drop a key changed or revoked here from their caches (issue #20 item 6). */
+  invalidation?: CacheInvalidation | undefined;
 }
 
 /**
@@ -60,9 +63,10 @@ export function createGatewayService(deps: GatewayServiceDeps) {
   const touched = new Map<string, number>();
   const inFlight = new Map<string, number>();
 
-  const forget = (keyId: string) => {
+  const forgetHere = (keyId: string) => {
     for (const [hash, entry] of byHash) if (entry.key.id === keyId) byHash.delete(hash);
   };
+  const forget = deps.invalidation?.share('gateway-key', forgetHere) ?? forgetHere;
 
   /** Names every model entry; `<provider kind>/<model>` when none was given. */
   async function nameModels(

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { createImageGenerator, imageUsage, parseImageResponse } from './llm-image-provider.ts';
+import { editedPng, generatedPng, imageDigest } from '../../tools/fake-llm/fake-llm-images.ts';
+import { startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import {
+  createImageGenerator,
+  editForm,
+  huggingFaceTextToImageUrl,
+  imageUsage,
+  parseHuggingFaceImage,
+  parseImageResponse,
+} from './llm-image-provider.ts';
 import { ProviderFailure } from './llm-provider.ts';
 
 describe('parseImageResponse', () => {
@@ -89,5 +98,135 @@ describe('createImageGenerator', () => {
     }
     expect(bodies[0]).toMatchObject({ model: 'dall-e-3', response_format: 'b64_json', n: 1 });
     expect(bodies[1]).not.toHaveProperty('response_format');
+  });
+});
+
+describe('image-to-image and Hugging Face text-to-image', () => {
+  const signal = new AbortController().signal;
+  const png = generatedPng('input', '8x8');
+
+  it.each([
+    [
+      'https://router.huggingface.co/v1',
+      'black-forest-labs/FLUX.1-dev',
+      'https://router.huggingface.co/hf-inference/models/black-forest-labs/FLUX.1-dev',
+    ],
+    [
+      'http://127.0.0.1:9/v1/',
+      'a/b@status=503',
+      'http://127.0.0.1:9/hf-inference/models/a/b%40status%3D503',
+    ],
+    [
+      'https://hf.example/api',
+      'org/a?b#c',
+      'https://hf.example/api/hf-inference/models/org/a%3Fb%23c',
+    ],
+  ])('the text-to-image URL of %s for %s', (baseUrl, model, expected) => {
+    expect(huggingFaceTextToImageUrl(baseUrl, model)).toBe(expected);
+  });
+
+  it.each(['../../api/other', 'org/./x', 'org//x', '/x'])(
+    'refuses a model name that would leave the models path: %s',
+    (model) => {
+      expect(() => huggingFaceTextToImageUrl('https://router.huggingface.co/v1', model)).toThrow(
+        expect.objectContaining({ kind: 'bad-request' }),
+      );
+    },
+  );
+
+  it('sends one image as `image`, several as `image[]`, with the text fields', async () => {
+    const one = editForm({ model: 'gpt-image-1', prompt: 'p' }, [
+      { bytes: png, mediaType: 'image/png', name: 'a.png' },
+    ]);
+    expect(one.get('prompt')).toBe('p');
+    const file = one.get('image') as File;
+    expect(file.name).toBe('a.png');
+    expect(Buffer.from(await file.arrayBuffer()).equals(png)).toBe(true);
+    const two = editForm({}, [
+      { bytes: png, mediaType: 'image/png', name: 'a.png' },
+      { bytes: png, mediaType: 'image/png', name: 'b.png' },
+    ]);
+    expect(two.getAll('image[]')).toHaveLength(2);
+    expect(two.has('image')).toBe(false);
+  });
+
+  it('reads image bytes from Hugging Face; JSON or an empty body is no image', () => {
+    expect(parseHuggingFaceImage(png, 'image/png', 'r1')).toMatchObject({
+      images: [png],
+      usage: { outputTokens: undefined },
+      requestId: 'r1',
+    });
+    expect(() =>
+      parseHuggingFaceImage(Buffer.from('{"error":"busy"}'), 'application/json', undefined),
+    ).toThrow(
+      expect.objectContaining({
+        kind: 'invalid-output',
+        message: 'The provider returned no image: busy',
+      }),
+    );
+    expect(() => parseHuggingFaceImage(Buffer.alloc(0), 'image/png', undefined)).toThrow(
+      expect.objectContaining({ kind: 'invalid-output' }),
+    );
+  });
+
+  it('refuses an edit on a Hugging Face connection before sending anything', async () => {
+    let sent = 0;
+    const generator = createImageGenerator({
+      kind: 'huggingface',
+      baseUrl: 'http://127.0.0.1:9/v1',
+      apiKey: 'k',
+      fetch: async () => {
+        sent++;
+        return new Response('{}');
+      },
+    });
+    await expect(
+      generator.generateImages({
+        model: 'm',
+        prompt: 'p',
+        size: undefined,
+        images: [{ bytes: png, mediaType: 'image/png', name: 'a.png' }],
+        signal,
+      }),
+    ).rejects.toMatchObject({ kind: 'bad-request' });
+    expect(sent).toBe(0);
+  });
+
+  it('talks to the fake: an edit sends the bytes, Hugging Face answers image bytes', async () => {
+    const fake = await startFakeLlm({ apiKey: 'sk-fake-images-123456' });
+    try {
+      const options = { baseUrl: `${fake.url}/v1`, apiKey: 'sk-fake-images-123456' };
+      const openai = createImageGenerator({ kind: 'openai-compatible', ...options });
+      const edited = await openai.generateImages({
+        model: 'gpt-image-1',
+        prompt: 'invert',
+        size: '32x32',
+        images: [{ bytes: png, mediaType: 'image/png', name: 'a.png' }],
+        signal,
+      });
+      expect(edited.images[0]!.equals(editedPng('invert', [png], '32x32'))).toBe(true);
+      expect(edited.revisedPrompt).toBe(`[image:${imageDigest(png)}] invert`);
+      expect(edited.usage.outputTokens).toBe(1_000);
+      const hub = createImageGenerator({ kind: 'huggingface', ...options });
+      const drawn = await hub.generateImages({
+        model: 'stabilityai/sdxl',
+        prompt: 'a kite',
+        size: '16x24',
+        signal,
+      });
+      expect(drawn.images[0]!.equals(generatedPng('a kite', '16x24'))).toBe(true);
+      expect(drawn.usage.outputTokens).toBeUndefined();
+      const failing = await hub
+        .generateImages({
+          model: 'stabilityai/sdxl@status=503',
+          prompt: 'x',
+          size: undefined,
+          signal,
+        })
+        .catch((error: unknown) => error);
+      expect(failing).toMatchObject({ kind: 'overloaded', status: 503 });
+    } finally {
+      await fake.close();
+    }
   });
 });

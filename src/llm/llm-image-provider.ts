@@ -4,18 +4,28 @@ import { failureFromError, failureMessage, requestIdFrom } from './llm-sdk-mappi
 
 /**
  * Image generation on the provider port (docs/images.md "Image generation columns"): the
- * request and result an adapter's optional `generateImages` speaks, and the adapter for the
- * OpenAI-compatible `POST /v1/images/generations` (OpenAI, and servers that copy it: LocalAI,
- * vLLM-omni, the fake). Kept apart from the text adapter: no AI SDK call is needed for one JSON
- * POST, and its answer (base64 images) is not a chat completion.
+ * request and result an adapter's optional `generateImages` speaks, and the adapters for the
+ * OpenAI-compatible `POST /v1/images/generations` and `/v1/images/edits` (OpenAI, and servers
+ * that copy them: LocalAI, vLLM-omni, the fake) and for the Hugging Face Inference API's
+ * text-to-image task. Kept apart from the text adapter: no AI SDK call is needed for one POST,
+ * and its answer (images) is not a chat completion.
  */
 export interface ProviderImageRequest {
   model: string;
   prompt: string;
   /** `WIDTHxHEIGHT`, or undefined: the provider's default. */
   size: string | undefined;
+  /** Image-to-image: the images the prompt transforms (sent to the edit endpoint). */
+  images?: readonly ProviderImageInput[] | undefined;
   /** Aborting it must close the upstream HTTP request. */
   signal: AbortSignal;
+}
+
+export interface ProviderImageInput {
+  bytes: Buffer;
+  mediaType: string;
+  /** The file name sent with the part (providers read the type from it). */
+  name: string;
 }
 
 export interface ProviderImageResult {
@@ -38,9 +48,18 @@ export interface ImageGenerator {
 /** An answer larger than this is refused (four images at the 20 MiB limit, base64). */
 export const MAX_IMAGE_RESPONSE_BYTES = 128 * 1024 * 1024;
 
+/** Most images one edit may transform (OpenAI's limit for gpt-image-1). */
+export const MAX_EDIT_IMAGES = 16;
+
+/** Whether a connection of this kind can transform images (the OpenAI-shaped edit endpoint). */
+export const editsImages = (kind: ProviderKind) =>
+  kind === 'openai' || kind === 'openai-compatible';
+
 /**
- * The `images/generations` adapter of one connection. Anthropic has no image endpoint and the
- * Hugging Face router none in the OpenAI shape: both refuse with `bad-request` (not retried).
+ * The image adapter of one connection: OpenAI and OpenAI-compatible servers answer
+ * `images/generations` (text-to-image) and `images/edits` (image-to-image, multipart); a Hugging
+ * Face connection answers text-to-image through the Inference API (`huggingFaceTextToImageUrl`)
+ * and cannot edit; Anthropic has no image endpoint. A refusal is `bad-request` (not retried).
  */
 export function createImageGenerator(options: {
   kind: ProviderKind;
@@ -51,51 +70,159 @@ export function createImageGenerator(options: {
   const { kind, baseUrl, apiKey } = options;
   const fetchImpl = options.fetch ?? fetch;
   const fail = (error: unknown) => failureFromError(error, { provider: kind, secrets: [apiKey] });
+  const authorization: Record<string, string> = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
+
+  /** One POST; the answer's bytes (bounded) and headers, or the provider's error mapped. */
+  async function post(
+    url: string,
+    init: { headers: Record<string, string>; body: string | FormData },
+    signal: AbortSignal,
+  ) {
+    let response: Response;
+    try {
+      response = await fetchImpl(url, {
+        method: 'POST',
+        headers: { ...authorization, ...init.headers },
+        body: init.body,
+        signal,
+      });
+    } catch (error) {
+      throw fail(error);
+    }
+    const headers = Object.fromEntries(response.headers);
+    const bytes = await readBounded(response, MAX_IMAGE_RESPONSE_BYTES).catch((error) => {
+      throw error instanceof ProviderFailure ? error : fail(error);
+    });
+    if (!response.ok) {
+      const text = bytes.toString('utf8');
+      throw fail({
+        name: 'AI_APICallError',
+        message: errorMessageOf(text),
+        statusCode: response.status,
+        responseHeaders: headers,
+        responseBody: text,
+      });
+    }
+    return { bytes, headers };
+  }
+
   return {
     async generateImages(request) {
-      if (kind === 'anthropic' || kind === 'huggingface')
+      const edit = (request.images?.length ?? 0) > 0;
+      if (kind === 'anthropic' || (kind === 'huggingface' && edit))
         throw new ProviderFailure(
           'bad-request',
-          `A ${kind} connection cannot generate images; use an OpenAI or OpenAI-compatible connection`,
+          `A ${kind} connection cannot ${edit ? 'transform' : 'generate'} images; use an OpenAI or OpenAI-compatible connection`,
         );
-      const body: Record<string, unknown> = { model: request.model, prompt: request.prompt, n: 1 };
-      if (request.size !== undefined) body.size = request.size;
+      if (kind === 'huggingface') {
+        const { bytes, headers } = await post(
+          huggingFaceTextToImageUrl(baseUrl, request.model),
+          {
+            headers: { 'content-type': 'application/json', accept: 'image/png, image/*' },
+            body: JSON.stringify(huggingFaceTextToImageBody(request.prompt, request.size)),
+          },
+          request.signal,
+        );
+        return parseHuggingFaceImage(bytes, headers['content-type'], requestIdFrom(headers));
+      }
+      const fields: Record<string, string> = {
+        model: request.model,
+        prompt: request.prompt,
+        n: '1',
+      };
+      if (request.size !== undefined) fields.size = request.size;
       // gpt-image models always answer base64 and refuse the parameter; the others default to
       // a URL we would have to fetch from somewhere else.
-      if (!/^gpt-image/i.test(request.model)) body.response_format = 'b64_json';
-      let response: Response;
-      try {
-        response = await fetchImpl(`${baseUrl}/images/generations`, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
-          },
-          body: JSON.stringify(body),
-          signal: request.signal,
-        });
-      } catch (error) {
-        throw fail(error);
-      }
-      const headers = Object.fromEntries(response.headers);
-      const text = await readBounded(response, MAX_IMAGE_RESPONSE_BYTES).catch((error) => {
-        throw error instanceof ProviderFailure ? error : fail(error);
-      });
-      if (!response.ok)
-        throw fail({
-          name: 'AI_APICallError',
-          message: errorMessageOf(text),
-          statusCode: response.status,
-          responseHeaders: headers,
-          responseBody: text,
-        });
-      return parseImageResponse(text, kind, requestIdFrom(headers));
+      if (!/^gpt-image/i.test(request.model)) fields.response_format = 'b64_json';
+      const { bytes, headers } = edit
+        ? await post(
+            `${baseUrl}/images/edits`,
+            { headers: {}, body: editForm(fields, request.images ?? []) },
+            request.signal,
+          )
+        : await post(
+            `${baseUrl}/images/generations`,
+            {
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ ...fields, n: 1 }),
+            },
+            request.signal,
+          );
+      return parseImageResponse(bytes.toString('utf8'), kind, requestIdFrom(headers));
     },
   };
 }
 
-/** The body as text, refusing one over `limit` bytes before it is all in memory. */
-async function readBounded(response: Response, limit: number): Promise<string> {
+/**
+ * The multipart body of `POST /v1/images/edits` (OpenAI's API reference): the text fields, then
+ * the images — `image` for one, `image[]` for several (gpt-image-1 takes up to 16).
+ */
+export function editForm(
+  fields: Record<string, string>,
+  images: readonly ProviderImageInput[],
+): FormData {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(fields)) form.append(name, value);
+  const field = images.length === 1 ? 'image' : 'image[]';
+  for (const image of images)
+    form.append(
+      field,
+      new Blob([new Uint8Array(image.bytes)], { type: image.mediaType }),
+      image.name,
+    );
+  return form;
+}
+
+/**
+ * The Hugging Face Inference API's text-to-image task: `POST {router}/hf-inference/models/{model}`
+ * with `{"inputs": prompt}`, answered with the image's bytes. The connection's base URL is the
+ * router's OpenAI-compatible `…/v1` (the text adapter's); the task lives beside it.
+ */
+export function huggingFaceTextToImageUrl(baseUrl: string, model: string): string {
+  const segments = model.split('/');
+  // A model is `owner/name`: an empty, `.` or `..` segment would point the request (and the
+  // connection's token) at another path of the host.
+  if (segments.some((segment) => segment === '' || segment === '.' || segment === '..'))
+    throw new ProviderFailure('bad-request', 'Not a Hugging Face model name');
+  const root = baseUrl.replace(/\/+$/, '').replace(/\/v1$/, '');
+  return `${root}/hf-inference/models/${segments.map(encodeURIComponent).join('/')}`;
+}
+
+export function huggingFaceTextToImageBody(prompt: string, size: string | undefined) {
+  const [width, height] = size?.split('x').map(Number) ?? [];
+  return width && height ? { inputs: prompt, parameters: { width, height } } : { inputs: prompt };
+}
+
+/**
+ * A text-to-image answer: image bytes (checked by the caller like any upload). Anything else —
+ * JSON, HTML, an empty body — is `invalid-output` with the provider's words when it gave any.
+ * The Inference API reports no usage: tokens stay unknown and the cost null.
+ */
+export function parseHuggingFaceImage(
+  bytes: Buffer,
+  contentType: string | undefined,
+  requestId: string | undefined,
+): ProviderImageResult {
+  if (bytes.length === 0 || !/^image\//i.test(contentType ?? ''))
+    throw new ProviderFailure(
+      'invalid-output',
+      bytes.length > 0 && /json/i.test(contentType ?? '')
+        ? `The provider returned no image: ${errorMessageOf(bytes.toString('utf8'))}`
+        : 'The provider returned no image',
+      { requestId, responseStarted: true },
+    );
+  return {
+    images: [bytes],
+    usage: { ...UNKNOWN_USAGE },
+    requestId,
+    revisedPrompt: undefined,
+    warnings: [],
+    rawUsage: undefined,
+  };
+}
+
+/** The body, refusing one over `limit` bytes before it is all in memory. */
+async function readBounded(response: Response, limit: number): Promise<Buffer> {
   const declared = Number(response.headers.get('content-length') ?? Number.NaN);
   if (declared > limit) {
     await response.body?.cancel();
@@ -103,7 +230,7 @@ async function readBounded(response: Response, limit: number): Promise<string> {
       responseStarted: true,
     });
   }
-  if (!response.body) return '';
+  if (!response.body) return Buffer.alloc(0);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
@@ -116,7 +243,7 @@ async function readBounded(response: Response, limit: number): Promise<string> {
     }
     chunks.push(Buffer.from(chunk));
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 function errorMessageOf(text: string): string {

@@ -7,7 +7,7 @@ import type { Logger } from '../platform/logger.ts';
 import type { BudgetGuard, Reservation } from './llm-budget-guard.ts';
 import { callError, errorCodeFor } from './llm-call-errors.ts';
 import type { Clock } from './llm-clock.ts';
-import type { ProviderImageResult } from './llm-image-provider.ts';
+import type { ProviderImageInput, ProviderImageResult } from './llm-image-provider.ts';
 import { countTokens, type LlmMetrics } from './llm-metrics.ts';
 import { overrideAt, type PriceStore } from './llm-price-store.ts';
 import { costNano, defaultCatalogProvider, maxCostNano, type PriceSource } from './llm-prices.ts';
@@ -42,6 +42,8 @@ export interface ImageCallRequest {
   prompt: string;
   /** `WIDTHxHEIGHT`; undefined: the provider's default. */
   size?: string | undefined;
+  /** Image-to-image: the images the prompt transforms (the provider's edit endpoint). */
+  images?: readonly ProviderImageInput[] | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -124,6 +126,7 @@ export function createLlmImageService(deps: {
           model: providerRequest.model,
           prompt: request.prompt,
           size: request.size,
+          images: request.images,
           signal: providerRequest.signal,
         });
         return {

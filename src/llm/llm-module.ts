@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { ProjectAccess } from '../access/project-access.ts';
+import type { CacheInvalidation } from '../platform/cache-invalidation.ts';
 import type { LlmConfig } from '../platform/config.ts';
 import type { Database } from '../platform/db/database.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -45,6 +46,11 @@ export interface LlmModuleDeps {
   redisUrl?: string | undefined;
   /** The same with lease, poll and key settings (tests); wins over `redisUrl`. */
   sharedLimits?: SharedLimitsOptions | undefined;
+  /**
+   * Servers sharing a PostgreSQL: a provider, budget or price change made here drops the other
+   * servers' cached copies too (issue #20 item 6), not only this server's.
+   */
+  invalidation?: CacheInvalidation | undefined;
 }
 
 /**
@@ -98,6 +104,12 @@ export function createLlmModule(deps: LlmModuleDeps) {
   const llm = createLlmService({ ...callDeps, cache, telemetry: deps.telemetry });
   // Image generation: docs/images.md.
   const images = createLlmImageService(callDeps);
+  if (deps.invalidation) {
+    // The admin use cases call these after a change: every server then drops its copy.
+    registry.invalidate = deps.invalidation.share('llm-provider', registry.invalidate);
+    budgets.invalidate = deps.invalidation.share('llm-budgets', budgets.invalidate);
+    llm.invalidatePrices = deps.invalidation.share('llm-prices', llm.invalidatePrices);
+  }
 
   const admin = createLlmAdmin({
     config: deps.config,
@@ -126,6 +138,8 @@ export function createLlmModule(deps: LlmModuleDeps) {
   return {
     llm,
     images,
+    /** The response cache, for image edits (keyed by their input images; docs/images.md). */
+    cache,
     admin,
     registry,
     async close(): Promise<void> {

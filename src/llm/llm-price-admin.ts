@@ -7,10 +7,27 @@ import { presentPriceOverride } from './llm-presenter.ts';
 import { usdPerMtokToNano } from './llm-prices.ts';
 import { priceOverrideSchema } from './llm-schema.ts';
 
-/** A project's price overrides: listed by viewers, set and removed by owners. */
+/** A price override that was set or removed: from `validFrom` on, calls of `model` cost anew. */
+export interface PriceChange {
+  projectId: string;
+  model: string;
+  validFrom: Date;
+}
+
+/**
+ * A project's price overrides: listed by viewers, set and removed by owners. Other features
+ * priced with them (the monitor's stored events) hear of each change through `onPriceChange`.
+ */
 export function createPriceAdmin(deps: LlmAdminDeps) {
   const { access, prices, clock } = deps;
+  const listeners = new Set<(change: PriceChange) => void>();
+  const changed = (change: PriceChange) => {
+    for (const listener of listeners) listener(change);
+  };
   return {
+    onPriceChange(listener: (change: PriceChange) => void) {
+      listeners.add(listener);
+    },
     async listPrices(actor: Actor, projectId: string) {
       await access.requireRole(actor, projectId, 'viewer');
       return (await prices.list(projectId)).map(presentPriceOverride);
@@ -39,6 +56,7 @@ export function createPriceAdmin(deps: LlmAdminDeps) {
           createdBy: actor.userId,
         });
         deps.llm.invalidatePrices(projectId);
+        changed({ projectId, model: override.model, validFrom: override.validFrom });
         return presentPriceOverride(override);
       } catch (error) {
         if (isUniqueViolation(error))
@@ -48,8 +66,10 @@ export function createPriceAdmin(deps: LlmAdminDeps) {
     },
     async deletePrice(actor: Actor, projectId: string, priceId: string) {
       await access.requireRole(actor, projectId, 'owner');
-      if (!(await prices.delete(projectId, priceId))) throw notFound('price', priceId);
+      const removed = (await prices.list(projectId)).find((price) => price.id === priceId);
+      if (!removed || !(await prices.delete(projectId, priceId))) throw notFound('price', priceId);
       deps.llm.invalidatePrices(projectId);
+      changed({ projectId, model: removed.model, validFrom: removed.validFrom });
     },
   };
 }

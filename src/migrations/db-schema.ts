@@ -162,6 +162,34 @@ export interface ImageBlobTable {
   last_linked_at: Timestamp;
 }
 
+// — Hub publish (migration 0920) —
+export interface HubTokenTable {
+  project_id: string;
+  /** Sealed by the secret box (encrypted-columns.ts), bound to the project id. */
+  token: string;
+  updated_by: string | null;
+  updated_at: Generated<Timestamp>;
+}
+
+export interface HubPublishTable {
+  id: string;
+  project_id: string;
+  dataset_id: string;
+  repo_id: string;
+  private: boolean;
+  status: 'queued' | 'running' | 'done' | 'failed';
+  error: string | null;
+  commit_oid: string | null;
+  commit_url: string | null;
+  files_uploaded: Generated<number>;
+  files_skipped: Generated<number>;
+  attempts: Generated<number>;
+  created_by: string | null;
+  created_at: Generated<Timestamp>;
+  updated_at: Generated<Timestamp>;
+  finished_at: Timestamp | null;
+}
+
 // — documents (migration 0650) —
 export interface DocumentTable {
   id: string;
@@ -367,6 +395,8 @@ export interface DB {
   dataset_view: DatasetViewTable;
   document: DocumentTable;
   image_blob: ImageBlobTable;
+  hub_token: HubTokenTable;
+  hub_publish: HubPublishTable;
   llm_provider: LlmProviderTable;
   llm_price_override: LlmPriceOverrideTable;
   llm_calls: LlmCallsTable;

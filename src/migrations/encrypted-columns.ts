@@ -16,4 +16,5 @@ export const ENCRYPTED_COLUMNS: readonly EncryptedColumn[] = [
   { table: 'app_user', idColumn: 'id', column: 'mfa_secret' },
   { table: 'app_user', idColumn: 'id', column: 'mfa_pending_secret' },
   { table: 'llm_provider', idColumn: 'id', column: 'api_key' },
+  { table: 'hub_token', idColumn: 'project_id', column: 'token' },
 ];

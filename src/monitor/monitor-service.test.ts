@@ -2,6 +2,7 @@ import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../../test/eventually.ts';
 import {
   addMember,
   createProject,
@@ -538,5 +539,92 @@ describe('monitor store: a batch that fails half-way', () => {
     ).rejects.toThrow();
     expect(await monitor.modelReport(team.viewer.actor, projectId)).toEqual(before);
     expect((await store.fileStates(projectId)).size).toBe(3);
+  });
+});
+
+describe('monitor: repricing when a price override changes', () => {
+  const model = <T extends { model: string | null }>(list: T[]) =>
+    list.find((row) => row.model === 'my-private-model');
+
+  it('prices again from a date only, writes the totals with the events, and a second run changes nothing', async () => {
+    const projectId = await freshProject();
+    const { projects } = writeClaudeProjects(path.join(dir, 'reprice-direct'));
+    await monitor.importLocalPath(team.owner.actor, projectId, { path: projects, source: 'auto' });
+    const before = await monitor.modelReport(team.viewer.actor, projectId);
+    expect(model(before)).toMatchObject({ costNano: null, unpricedEvents: 1 });
+    // Set after the import: no job workers here, so the stored event is still unpriced.
+    await t.app.llm.admin.createPrice(team.owner.actor, projectId, {
+      model: 'my-private-model',
+      inputUsdPerMtok: 1,
+      outputUsdPerMtok: 2,
+      validFrom: '2026-01-01T00:00:00Z',
+    });
+    expect(await monitor.modelReport(team.viewer.actor, projectId)).toEqual(before);
+
+    // The call was made at 2026-01-10T23:40: repricing from a later date leaves it.
+    const later = { model: 'my-private-model', since: new Date('2026-01-11T00:00:00Z') };
+    expect(await monitor.repriceModel(team.editor.actor, projectId, later)).toEqual({
+      events: 0,
+      changed: 0,
+    });
+    const request = { model: 'my-private-model', since: new Date('2026-01-01T00:00:00Z') };
+    expect(await monitor.repriceModel(team.editor.actor, projectId, request)).toEqual({
+      events: 1,
+      changed: 1,
+    });
+    const after = await monitor.modelReport(team.viewer.actor, projectId);
+    // 7 input × $1/M + 3 output × $2/M = 13,000 nano-USD, as an import after the price reads.
+    expect(model(after)).toMatchObject({ costNano: 13_000, unpricedEvents: 0, computedEvents: 1 });
+    // Only that model moved; the rollup the reports read agrees with the events.
+    const others = (list: typeof after) => list.filter((row) => row.model !== 'my-private-model');
+    expect(others(after)).toEqual(others(before));
+    const store = createMonitorStore(t.platform.duckdb);
+    const filter = { projectId, since: undefined };
+    expect(await store.modelReport(filter, 'rollup')).toEqual(
+      await store.modelReport(filter, 'events'),
+    );
+    expect(await store.sessionReport(filter, 'rollup')).toEqual(
+      await store.sessionReport(filter, 'events'),
+    );
+    expect(await monitor.repriceModel(team.editor.actor, projectId, request)).toEqual({
+      events: 1,
+      changed: 0,
+    });
+    await expect(monitor.repriceModel(team.viewer.actor, projectId, request)).rejects.toMatchObject(
+      { code: 'FORBIDDEN' },
+    );
+  });
+
+  it('a price set or removed queues the job that reprices its model (job workers on)', async () => {
+    const app = await createTestApp({ config: { jobsEnabled: true } });
+    try {
+      const members = await createProjectWithMembers(app);
+      const projectId = members.project.id;
+      const { projects } = writeClaudeProjects(path.join(dir, 'reprice-job'));
+      const service = app.app.monitor;
+      await service.importLocalPath(members.owner.actor, projectId, {
+        path: projects,
+        source: 'auto',
+      });
+      const read = async () => model(await service.modelReport(members.viewer.actor, projectId));
+      expect(await read()).toMatchObject({ costNano: null, unpricedEvents: 1 });
+
+      const price = await app.app.llm.admin.createPrice(members.owner.actor, projectId, {
+        model: 'my-private-model',
+        inputUsdPerMtok: 1,
+        outputUsdPerMtok: 2,
+        validFrom: '2026-01-01T00:00:00Z',
+      });
+      expect(
+        await eventually(read, (row) => row?.costNano === 13_000, { what: 'the event repriced' }),
+      ).toMatchObject({ unpricedEvents: 0, computedEvents: 1 });
+
+      await app.app.llm.admin.deletePrice(members.owner.actor, projectId, price.id);
+      expect(
+        await eventually(read, (row) => row?.costNano === null, { what: 'the price taken back' }),
+      ).toMatchObject({ unpricedEvents: 1, computedEvents: 0 });
+    } finally {
+      await app.close();
+    }
   });
 });

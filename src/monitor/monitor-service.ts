@@ -17,6 +17,7 @@ import {
   type SourceOption,
 } from './monitor-import.ts';
 import type { IngestLeases } from './monitor-lease.ts';
+import { type RepriceResult, repriceUsage } from './monitor-reprice.ts';
 import { type BreakdownDimension, createMonitorStore, type ReportFilter } from './monitor-store.ts';
 import { ensureMonitorTables } from './monitor-tables.ts';
 import { saveUploads } from './monitor-uploads.ts';
@@ -259,23 +260,24 @@ export function createMonitorService(deps: MonitorServiceDeps) {
   ): Promise<ImportResult> {
     await tables();
     const priceOverrides = await projectPriceOverrides(actor, projectId);
+    return queued(projectId, () =>
+      importTree({
+        store,
+        projectId,
+        root,
+        source,
+        onProgress,
+        storedPath,
+        failedBackoff,
+        priceOverrides,
+      }),
+    );
+  }
+
+  /** Runs `work` after the project's earlier imports (and repricings), holding its lease. */
+  async function queued<T>(projectId: string, work: () => Promise<T>): Promise<T> {
     const previous = importing.get(projectId) ?? Promise.resolve();
-    const next = previous
-      .catch(() => {})
-      .then(() =>
-        withLease(projectId, () =>
-          importTree({
-            store,
-            projectId,
-            root,
-            source,
-            onProgress,
-            storedPath,
-            failedBackoff,
-            priceOverrides,
-          }),
-        ),
-      );
+    const next = previous.catch(() => {}).then(() => withLease(projectId, work));
     importing.set(projectId, next);
     try {
       return await next;
@@ -391,6 +393,27 @@ export function createMonitorService(deps: MonitorServiceDeps) {
   }
 
   return {
+    /**
+     * Prices the stored events of `model` (from `since` on) again with the project's current
+     * price overrides, and their sessions' totals (the `monitor.reprice` job, after an override
+     * was set or removed). Queued with the project's imports, under its ingestion lease.
+     */
+    async repriceModel(
+      actor: Actor,
+      projectId: string,
+      request: { model: string; since?: Date | undefined },
+    ): Promise<RepriceResult> {
+      await access.requireRole(actor, projectId, 'editor');
+      await tables();
+      return queued(projectId, async () =>
+        repriceUsage(
+          deps.duckdb,
+          { projectId, ...request },
+          await projectPriceOverrides(actor, projectId),
+        ),
+      );
+    },
+
     /**
      * Server start: watches every project whose watch is on, and re-reads the settings every
      * minute (a switch flipped on another server reaches this one then).

@@ -178,6 +178,11 @@ export const SETTINGS = {
     'true',
     'Run the job workers (pg-boss) in this process; false with BRAINCELLS_ROLE=all is the same as api.',
   ],
+  BRAINCELLS_RUN_LEASE_MS: [
+    integer(3_000, 3_600_000),
+    '60000',
+    'How long a durable run (AI-column run, chat reply, workflow) stays with a server that stopped renewing it (renewed every third of it); after it another server takes the run over (docs/deploy.md#runs-and-jobs-across-servers).',
+  ],
   BRAINCELLS_BODY_LIMIT: [
     integer(1024, 1024 ** 3),
     String(1024 * 1024),
@@ -302,12 +307,12 @@ export const SETTINGS = {
   BRAINCELLS_HF_HUB_URL: [
     httpUrl,
     'https://huggingface.co',
-    'Hugging Face Hub base URL for dataset imports.',
+    'Hugging Face Hub base URL for dataset imports and publishes.',
   ],
   HF_TOKEN: [
     secretValue.optional(),
     undefined,
-    'Hugging Face token, for importing private Hub datasets.',
+    "Hugging Face token, for importing private Hub datasets and publishing (a project's own Hub token wins).",
   ],
   BRAINCELLS_DATASET_RETENTION_DAYS: [
     integer(0, 3650),
@@ -582,6 +587,11 @@ export const SETTINGS = {
     undefined,
     'Comma-separated model name patterns (`*` any characters) taken to accept images: a prompt that reads an image column with another model is refused. Unset: the built-in list in docs/images.md.',
   ],
+  BRAINCELLS_IMAGE_EDIT_MODELS: [
+    modelPatternList.optional(),
+    undefined,
+    'Comma-separated model name patterns (`*` any characters) taken to transform images: an image column whose prompt reads an image column with another model is refused. Unset: the built-in list in docs/images.md.',
+  ],
   BRAINCELLS_GENERATION_FEW_SHOT_TOKENS: [
     integer(0, 100_000),
     '2000',
@@ -684,6 +694,8 @@ export interface Config {
   migrateOnStart: boolean;
   /** Job workers run here: false on the api role or with BRAINCELLS_JOBS=false. */
   jobsEnabled: boolean;
+  /** A durable run's lease: how soon another server takes over the run of a dead one. */
+  runLeaseMs: number;
   bodyLimit: number;
   shutdownTimeoutMs: number;
   /** Socket-level limits of the HTTP server (slow clients, connection floods). */
@@ -769,6 +781,8 @@ export interface GenerationConfig {
   fewShotTokens: number;
   /** Model name patterns that accept images (docs/images.md); undefined: the built-in list. */
   visionModels?: readonly string[] | undefined;
+  /** Model name patterns that transform images (docs/images.md); undefined: the built-in list. */
+  imageEditModels?: readonly string[] | undefined;
   search: {
     serperApiKey: string | undefined;
     braveApiKey: string | undefined;
@@ -868,6 +882,7 @@ export function loadConfig(
     databasePoolSize: read('BRAINCELLS_DATABASE_POOL_SIZE'),
     databaseAcquireTimeoutMs: read('BRAINCELLS_DATABASE_ACQUIRE_TIMEOUT_MS'),
     migrateOnStart: read('BRAINCELLS_MIGRATE_ON_START'),
+    runLeaseMs: read('BRAINCELLS_RUN_LEASE_MS'),
     bodyLimit: read('BRAINCELLS_BODY_LIMIT'),
     shutdownTimeoutMs: read('BRAINCELLS_SHUTDOWN_TIMEOUT_MS'),
     http: {
@@ -986,6 +1001,7 @@ export function loadConfig(
       fewShotK: read('BRAINCELLS_GENERATION_FEW_SHOT_K'),
       fewShotTokens: read('BRAINCELLS_GENERATION_FEW_SHOT_TOKENS'),
       visionModels: read('BRAINCELLS_VISION_MODELS'),
+      imageEditModels: read('BRAINCELLS_IMAGE_EDIT_MODELS'),
       search: {
         serperApiKey: read('SERPER_API_KEY'),
         braveApiKey: read('BRAVE_API_KEY'),

@@ -150,7 +150,12 @@ export async function openPlatform(config: Config, logger: Logger): Promise<Plat
     datasetLeases.start();
 
     const jobs = createJobQueue({ database, logger, work: config.jobsEnabled });
-    const runs = createDurableRuns({ db: database.db, jobs, logger });
+    const runs = createDurableRuns({
+      db: database.db,
+      jobs,
+      logger,
+      leaseMs: config.runLeaseMs,
+    });
 
     // Not waited for: a Redis that is down makes the server not ready (/readyz), not fail.
     const redis = config.redis ? createRedisClient(config.redis, { name: 'platform' }) : undefined;

@@ -132,9 +132,25 @@ export const SQL_TYPE_BY_COLUMN_TYPE: Record<ColumnType, string> = {
   image: 'JSON',
 };
 
+/**
+ * The Hugging Face `Image` feature as Parquet holds it: a struct of the bytes and a path, in
+ * either order (docs/images.md "Parquet round trip").
+ */
+export function isImageStructType(sqlType: string): boolean {
+  const fields = /^STRUCT\((.*)\)$/i.exec(sqlType.trim())?.[1];
+  if (!fields) return false;
+  const names = fields
+    .split(',')
+    .map((field) => field.trim().replaceAll('"', '').toUpperCase())
+    .sort();
+  return names.length === 2 && names[0] === 'BYTES BLOB' && names[1] === 'PATH VARCHAR';
+}
+
 /** The inverse, for inferred import types; anything unlisted is imported as text. */
 export function columnTypeForSqlType(sqlType: string): ColumnType {
   const type = sqlType.toUpperCase();
+  // Filled after the read by the images feature (images/image-parquet-import.ts).
+  if (isImageStructType(type)) return 'image';
   if (/^(TINYINT|SMALLINT|INTEGER|BIGINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|HUGEINT)$/.test(type))
     return 'integer';
   if (/^(FLOAT|DOUBLE|REAL)$/.test(type) || type.startsWith('DECIMAL')) return 'number';

@@ -103,4 +103,35 @@ describe('chat agents', () => {
     await screenshot(page, 'chat-agents-02-tool-call');
     expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
   });
+
+  it("sets the project's summarizer, and a reply a budget stops says which budget in the thread", async () => {
+    const { page } = tab;
+    const threadUrl = page.url();
+    await page.getByRole('link', { name: 'Agents' }).click();
+    const summarizer = page.getByRole('form', { name: 'Project summarizer' });
+    const model = summarizer.getByRole('textbox', { name: 'Summarizer model' });
+    await model.fill('gpt-4o-mini');
+    await summarizer.getByRole('button', { name: 'Save summarizer' }).click();
+    await page.getByText('Threads are summarized with gpt-4o-mini').waitFor(LIVENESS);
+    await page.reload();
+    await expect.poll(() => model.inputValue(), LIVENESS).toBe('gpt-4o-mini');
+
+    const me = await page.request.get(`${server.url}/api/auth/me`);
+    const csrf = ((await me.json()) as { csrfToken: string }).csrfToken;
+    const budget = await page.request.post(`${server.url}/api/projects/${projectId}/llm/budgets`, {
+      headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' },
+      data: JSON.stringify({ period: 'day', hardLimitNano: 1 }),
+    });
+    expect(budget.status(), await budget.text()).toBe(201);
+    await page.goto(threadUrl);
+    const composer = page.getByRole('textbox', { name: 'Message' });
+    await composer.fill('One more question');
+    await composer.press('Enter');
+    const reply = page.getByTestId('chat-message').nth(3);
+    await expect.poll(() => reply.getAttribute('data-status'), LIVENESS).toBe('error');
+    expect(await reply.getByTestId('reply-error').textContent()).toMatch(
+      /^Budget reached: The project's daily LLM budget of \$0\.000000 \(\$[0-9.]+ spent\) would be exceeded by this reply, so nothing was sent to the model\./,
+    );
+    await screenshot(page, 'chat-agents-03-budget');
+  });
 });

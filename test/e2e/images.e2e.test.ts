@@ -14,9 +14,10 @@ import {
 } from './e2e-harness.ts';
 
 /**
- * Issue 18 item 6 (first part) in the browser: an image column shows server-made thumbnails
- * from our own origin (allowed by the CSP, lazy), and a click opens the picture large; an SVG
- * shows as its raster thumbnail and its script never runs.
+ * Issue 18 item 6 in the browser: an image column shows server-made thumbnails from our own
+ * origin (allowed by the CSP, lazy), and a click opens the picture large; an SVG shows as its
+ * raster thumbnail and its script never runs; images dropped onto a cell, pasted, or dropped
+ * onto the grid (new rows) are uploaded.
  */
 describe('image columns in the grid', () => {
   let server: E2eServer;
@@ -157,6 +158,43 @@ describe('image columns in the grid', () => {
           .evaluate((img) => (img as HTMLImageElement).naturalWidth),
       )
       .toBe(70);
+    expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
+  });
+
+  it('adds image files dropped onto the grid (not a cell) as new rows, one per image', async () => {
+    const { page } = tab;
+    const purple = (
+      await solidImage('png', { width: 30, height: 20, colour: { r: 128, g: 0, b: 128 } })
+    ).toString('base64');
+    await page.getByRole('grid').evaluate((element, base64) => {
+      const bytes = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], 'dropped-a.png', { type: 'image/png' }));
+      transfer.items.add(new File([bytes], 'dropped-b.png', { type: 'image/png' }));
+      transfer.items.add(new File(['not an image'], 'fake.png', { type: 'image/png' }));
+      for (const type of ['dragover', 'drop'])
+        element.dispatchEvent(
+          new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: transfer }),
+        );
+    }, purple);
+    await expect
+      .poll(() => page.getByRole('button', { name: /^dropped-[ab]\.png/ }).count(), {
+        timeout: 30_000,
+      })
+      .toBe(2);
+    // The refused file is named with its reason; the rows already there are untouched.
+    await page.getByText(/2 images added; refused: fake\.png \(Not an image/).waitFor();
+    await expect
+      .poll(() =>
+        gridCell(page, 5, 1)
+          .locator('img')
+          .evaluate((img) => (img as HTMLImageElement).naturalWidth),
+      )
+      .toBe(30);
+    expect(
+      await page.getByRole('button', { name: /^(blue\.webp|pasted\.png|logo\.svg)/ }).count(),
+    ).toBe(3);
+    await screenshot(page, 'images-03-dropped-rows');
     expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
   });
 });

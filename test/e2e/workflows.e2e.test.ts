@@ -81,14 +81,31 @@ describe('documents and workflows pages', () => {
     await page.getByRole('button', { name: `View ${path.basename(files.invoice)}` }).click();
     const viewer = page.getByRole('dialog', { name: path.basename(files.invoice) });
     await expect.poll(() => viewer.getByTestId('page-text').textContent()).toContain('Invoice 7');
+    // The original beside the text: the PDF framed from our origin, inline, at the page shown.
+    const frame = viewer.getByTitle(`Original: ${path.basename(files.invoice)}`);
+    expect(await frame.getAttribute('src')).toMatch(/\/original\?inline=true#page=1$/);
+    const framed = await page.request.get(
+      `${server.url}${(await frame.getAttribute('src'))!.split('#')[0]}`,
+    );
+    expect(framed.headers()['content-type']).toBe('application/pdf');
+    expect(framed.headers()['content-disposition']).toMatch(/^inline;/);
     await viewer.getByRole('button', { name: 'Next ›' }).click();
     expect(await viewer.getByTestId('page-text').textContent()).toContain('Total due: 1,250 EUR.');
+    expect(await frame.getAttribute('src')).toMatch(/#page=2$/);
     expect(
       await viewer.getByRole('link', { name: 'Download original' }).getAttribute('href'),
     ).toMatch(/\/documents\/[0-9a-f-]+\/original$/);
     await screenshot(page, 'workflows-01-document-viewer');
     await viewer.getByRole('button', { name: 'Close' }).click();
     await viewer.waitFor({ state: 'hidden' });
+
+    // A text original is not rendered from its bytes: its text is the left pane.
+    await page.getByRole('button', { name: `View ${path.basename(files.memo)}` }).click();
+    const memo = page.getByRole('dialog', { name: path.basename(files.memo) });
+    await memo.getByText('is not shown in the app').waitFor();
+    expect(await memo.locator('iframe, img').count()).toBe(0);
+    await memo.getByRole('button', { name: 'Close' }).click();
+    await memo.waitFor({ state: 'hidden' });
   });
 
   it('builds a workflow in the editor, shows a 400 at its field, runs it and shows timeline and report', async () => {
@@ -194,6 +211,9 @@ describe('documents and workflows pages', () => {
     await page.waitForURL(/\/documents\?document=/);
     const viewer = page.getByRole('dialog', { name: path.basename(files.invoice) });
     await expect.poll(() => viewer.getByTestId('page-text').textContent()).toContain('Total due');
+    expect(
+      await viewer.getByTitle(`Original: ${path.basename(files.invoice)}`).getAttribute('src'),
+    ).toMatch(/#page=2$/);
     await viewer.getByRole('button', { name: 'Close' }).click();
     // The 400 above and the 401 of "who am I" before setup are logged by the browser as failed
     // loads; nothing else may be.
@@ -254,6 +274,65 @@ describe('documents and workflows pages', () => {
       .toBe('Completed');
     const approval = page.getByRole('listitem', { name: 'Step 4: approval' });
     expect(await approval.textContent()).toContain('Approved elsewhere.');
+  });
+
+  it('edits an llm step on an agent and an export step in forms; the export is downloadable', async () => {
+    const { page } = tab;
+    const me = await page.request.get(`${server.url}/api/auth/me`);
+    const csrf = ((await me.json()) as { csrfToken: string }).csrfToken;
+    const created = await page.request.post(`${server.url}/api/projects/${projectId}/chat/agents`, {
+      data: { name: 'Auditor', model: 'gpt-4o-mini', instructions: 'Be terse.' },
+      headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' },
+    });
+    expect(created.status()).toBe(201);
+
+    await page.goto(`${server.url}/projects/${projectId}/workflows`);
+    await page.getByRole('link', { name: 'Findings' }).click();
+    const step = (n: number, kind: string) =>
+      page.getByRole('group', { name: `Step ${n}: ${kind}` });
+
+    // An llm step on the agent runs on the agent's model until another one is chosen.
+    await page.getByLabel('Kind of the new step').selectOption('llm');
+    await page.getByRole('button', { name: '+ Add step' }).click();
+    const llm = step(5, 'Ask a model');
+    await llm.getByLabel('Agent (optional)').selectOption({ label: 'Auditor (gpt-4o-mini)' });
+    await llm.getByText("Model: the agent's (gpt-4o-mini)").waitFor();
+    await llm.getByRole('button', { name: 'Choose another model' }).click();
+    await llm.getByRole('button', { name: "Use the agent's model" }).click();
+    await llm.getByRole('button', { name: 'Choose another model' }).waitFor();
+    await page.getByRole('button', { name: 'Remove step 5' }).click();
+
+    // An export step with no source: the API's 400 lands under its Dataset field.
+    await page.getByLabel('Kind of the new step').selectOption('export');
+    await page.getByRole('button', { name: '+ Add step' }).click();
+    const exported = step(5, 'Export a file');
+    await page.getByRole('button', { name: 'Save version 3' }).click();
+    const dataset = exported.getByLabel('Dataset', { exact: true });
+    await expect.poll(() => dataset.getAttribute('aria-invalid')).toBe('true');
+    await exported.getByLabel('Or the report of step').selectOption('report');
+    expect(await exported.getByLabel('Format').inputValue()).toBe('md');
+    await exported.getByLabel('Format').selectOption({ label: 'HTML' });
+    await page.getByRole('button', { name: 'Save version 3' }).click();
+    await page.getByRole('button', { name: 'Save version 4' }).waitFor();
+
+    await page.getByRole('button', { name: 'Start run' }).click();
+    await page.waitForURL(/\/workflow-runs\/[0-9a-f-]+$/);
+    await expect
+      .poll(() => page.getByTestId('run-status').textContent(), { timeout: 60_000 })
+      .toBe('Waiting for approval');
+    await page
+      .getByRole('listitem', { name: 'Step 4: approval' })
+      .getByRole('button', { name: 'Approve' })
+      .click();
+    await expect
+      .poll(() => page.getByTestId('run-status').textContent(), { timeout: 60_000 })
+      .toBe('Completed');
+    const link = page
+      .getByRole('listitem', { name: 'Step 5: export' })
+      .getByRole('link', { name: 'Download export.html' });
+    const file = await page.request.get(`${server.url}${await link.getAttribute('href')}`);
+    expect(file.headers()['content-disposition']).toMatch(/^attachment/);
+    expect(await file.text()).toContain('Findings');
   });
 
   it('fits a 390 px screen: documents, editor, run and report scroll only inside their boxes', async () => {

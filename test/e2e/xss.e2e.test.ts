@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Request } from 'playwright-core';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import {
@@ -40,23 +41,54 @@ const PAYLOADS = [
   '<img src="javascript:window.__xss=18">',
   // Reasoning behind the <think> toggle is text, whatever it holds (issue 18 item 4).
   '<think><img src=x onerror="window.__xss=19"> [x](javascript:window.__xss=20)</think>**reasoned**',
+  // Fenced code is highlighted as text spans: the payload in the string stays text.
+  '```js\nconst probe = "<img src=x onerror=window.__xss=21>";\n```',
   // An image URL the CSP refuses (http: on another origin): the cell falls back to its text.
   'http://127.0.0.1:9/refused-by-csp.png',
 ];
+
+/**
+ * An HTML document that tries every way out of the preview frame: script reaching the app,
+ * its cookies or the network, handlers, subresources, a meta refresh, a form, a nested frame.
+ * Any request it made would carry `leak` in its URL.
+ */
+const HTML_PREVIEW_PAYLOAD = `<h1>Preview works</h1>
+<script>parent.__xss = 900; top.__xss = 901; document.cookie = 'leak=1'; fetch('/leak-fetch');</script>
+<img src="/leak-img" onerror="parent.__xss = 902">
+<img src="http://127.0.0.1:9/leak-remote">
+<link rel="stylesheet" href="/leak-css">
+<style>@import url('/leak-import'); body { background: url('/leak-bg'); }</style>
+<meta http-equiv="refresh" content="0;url=/leak-refresh">
+<form action="/leak-form"><button autofocus>go</button></form>
+<iframe src="/leak-frame"></iframe>
+<object data="/leak-object"></object>
+<a href="/leak-link" target="_top">follow</a>
+<div style="position: fixed; inset: 0; z-index: 9; background: rgb(0, 200, 0)"></div>`;
+
+/** Whether the middle of a PNG screenshot is the green the preview's inline style paints. */
+async function paintedGreen(png: Buffer): Promise<boolean> {
+  const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+  const at =
+    (Math.floor(info.height / 2) * info.width + Math.floor(info.width / 2)) * info.channels;
+  return data[at]! < 30 && data[at + 1]! > 170 && data[at + 2]! < 30;
+}
 
 const csvField = (text: string) => `"${text.replaceAll('"', '""')}"`;
 
 /**
  * A CSV full of script payloads (values, a column name and the dataset name) plus "model
  * output" written through the sheets service (error text, sources with javascript: URLs),
- * rendered with markdown on, in the grid and the cell dialog. Nothing may run: no
- * window.__xss, no dialog, no CSP script violation (the sanitizer must stop them before CSP has to).
+ * rendered with markdown on (code highlighted) and as HTML previews, in the grid and the cell
+ * dialog. Nothing may run: no window.__xss, no dialog, no CSP script violation (the sanitizer
+ * must stop them before CSP has to), no request from a preview frame.
  */
 describe('hostile content', () => {
   let server: E2eServer;
   let browser: Browser;
   let tab: TestPage;
   const dialogs: string[] = [];
+  /** Every request an HTML preview frame sent (it must send none). */
+  const previewRequests: string[] = [];
   const csv = path.join(os.tmpdir(), `braincells-e2e-xss-${process.pid}.csv`);
 
   beforeAll(async () => {
@@ -84,6 +116,16 @@ describe('hostile content', () => {
         }
       });
     });
+    // Requests of frames other than the app's (previews): one the CSP blocks is reported, and
+    // failed as `csp`, but never sent; the ones that count reached a server or the network.
+    const fromPreview = (request: Request) => request.frame() !== tab.page.mainFrame();
+    tab.context.on('requestfinished', (request) => {
+      if (fromPreview(request)) previewRequests.push(request.url());
+    });
+    tab.context.on('requestfailed', (request) => {
+      if (fromPreview(request) && !/csp/i.test(request.failure()?.errorText ?? ''))
+        previewRequests.push(request.url());
+    });
     tab.page.on('dialog', (dialog) => {
       dialogs.push(dialog.message());
       void dialog.dismiss();
@@ -105,12 +147,34 @@ describe('hostile content', () => {
           entry.startsWith('script'),
         ),
         dangerous: root.querySelectorAll(
-          'script, iframe, object, embed, form, base, style, [onerror], [onload], [ontoggle], [onclick], a[href^="javascript" i], a[href^=" javascript" i], a[href^="data:" i], img[src^="javascript" i]',
+          'script, iframe:not(.html-preview), object, embed, form, base, style, [onerror], [onload], [ontoggle], [onclick], a[href^="javascript" i], a[href^=" javascript" i], a[href^="data:" i], img[src^="javascript" i]',
+        ).length,
+        // An HTML preview is a frame with an opaque origin and no keyword that loosens it.
+        unsandboxed: [...root.querySelectorAll('iframe.html-preview')].filter(
+          (frame) =>
+            frame.getAttribute('sandbox') !== '' ||
+            !frame.hasAttribute('inert') ||
+            !(frame as HTMLIFrameElement).srcdoc.includes(
+              `content="default-src 'none'; img-src data:; style-src 'unsafe-inline'"`,
+            ),
         ).length,
       };
     });
-    expect(state).toEqual({ xss: undefined, csp: [], dangerous: 0 });
+    expect(state).toEqual({ xss: undefined, csp: [], dangerous: 0, unsandboxed: 0 });
     expect(dialogs).toEqual([]);
+    expect(previewRequests).toEqual([]);
+  };
+
+  /** The cell dialog of the first row's payload cell (Alt+Enter on it). */
+  const openPayloadDialog = async () => {
+    const { page } = tab;
+    await page.getByRole('grid').focus();
+    await page.keyboard.press('ControlOrMeta+Home');
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('Alt+Enter');
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    return dialog;
   };
 
   it('imports the payloads and shows them as text', async () => {
@@ -156,6 +220,13 @@ describe('hostile content', () => {
     expect(await thinking.locator('.thinking-text').textContent()).toContain('onerror=');
     expect(await thinking.locator('img, a').count()).toBe(0);
     expect(await page.locator('.cell-markdown strong', { hasText: 'reasoned' }).count()).toBe(1);
+    // Fenced code: highlighted tokens, the payload inside the string shown as text.
+    const code = page.locator('.cell-markdown .chat-code', { hasText: 'probe' });
+    await code.scrollIntoViewIfNeeded();
+    expect(await code.locator('.tok-keyword').first().textContent()).toBe('const');
+    expect(await code.locator('.tok-string').textContent()).toBe(
+      '"<img src=x onerror=window.__xss=21>"',
+    );
     await assertNothingRan();
     await screenshot(page, 'xss-02-markdown');
   });
@@ -197,13 +268,7 @@ describe('hostile content', () => {
       })),
     );
     await expect.poll(() => gridCell(page, 1, 2).textContent()).toContain('model says');
-    const grid = page.getByRole('grid');
-    await grid.focus();
-    await page.keyboard.press('ControlOrMeta+Home');
-    await page.keyboard.press('ArrowRight');
-    await page.keyboard.press('Alt+Enter');
-    const dialog = page.getByRole('dialog');
-    await dialog.waitFor();
+    const dialog = await openPayloadDialog();
     await dialog.getByLabel('Show as markdown').check();
     expect(await dialog.getByRole('link', { name: 'A real source' }).getAttribute('href')).toBe(
       'https://example.com/source',
@@ -263,6 +328,58 @@ describe('hostile content', () => {
     } finally {
       await fake.close();
     }
+  });
+
+  it('renders HTML previews in a sandboxed frame that reaches neither the app nor the network', async () => {
+    const { page } = tab;
+    const projectId = /\/projects\/([0-9a-f-]+)\//.exec(page.url())![1]!;
+    const datasetId = /\/datasets\/([0-9a-f-]+)$/.exec(page.url())![1]!;
+    if (await page.getByRole('dialog').isVisible()) await page.keyboard.press('Escape');
+    const actor = system();
+    const window = await server.sheets.sheets.readWindow(actor, projectId, datasetId, {
+      offset: 0,
+      limit: 1,
+    });
+    const dataset = await server.sheets.sheets.getDataset(actor, projectId, datasetId);
+    const column = dataset.columns.find((candidate) => candidate.name === 'payload')!;
+    const row = window.rows[0]!;
+    await server.sheets.sheets.writeCells(actor, projectId, datasetId, column.id, [
+      {
+        rowId: BigInt(row.rowId),
+        expectedVersion: row.cells[column.id]!.version,
+        value: HTML_PREVIEW_PAYLOAD,
+        state: { status: 'done' },
+      },
+    ]);
+    const cookiesBefore = await tab.context.cookies();
+    await page.getByRole('button', { name: 'Column payload menu' }).click();
+    await page.getByRole('menuitem', { name: 'Show as HTML preview' }).click();
+    // The preview renders the HTML (its inline style paints the frame), in a frame the app's
+    // document cannot reach into (an opaque origin: no contentDocument).
+    const preview = gridCell(page, 1, 2).locator('iframe.html-preview');
+    await expect
+      .poll(async () => paintedGreen(await preview.screenshot()), { timeout: 30_000 })
+      .toBe(true);
+    expect(await preview.evaluate((frame) => (frame as HTMLIFrameElement).contentDocument)).toBe(
+      null,
+    );
+    // The other payloads too: every cell of the column is a sandboxed frame.
+    expect(await page.locator('iframe.cell-html-preview').count()).toBeGreaterThan(3);
+    await screenshot(page, 'xss-05-html-preview');
+    await assertNothingRan();
+
+    // Larger in the cell dialog: still the same sandbox.
+    const dialog = await openPayloadDialog();
+    await dialog.getByLabel('Show as HTML preview').check();
+    const large = dialog.locator('iframe.cell-detail-html');
+    await expect.poll(async () => paintedGreen(await large.screenshot())).toBe(true);
+    await screenshot(page, 'xss-06-html-preview-dialog');
+    await assertNothingRan();
+    expect(await tab.context.cookies()).toEqual(cookiesBefore);
+    await page.keyboard.press('Escape');
+    await page.getByRole('button', { name: 'Column payload menu' }).click();
+    await page.getByRole('menuitem', { name: 'Show HTML as text' }).click();
+    expect(await page.locator('iframe.html-preview').count()).toBe(0);
   });
 
   it('would notice a payload that reached the page (the checks above can fail)', async () => {

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { imageDigest } from './fake-llm-images.ts';
+import { editedPng, generatedPng, imageDigest } from './fake-llm-images.ts';
 import { type FakeLlm, startFakeLlm } from './fake-llm-server.ts';
 
 let fake: FakeLlm;
@@ -123,5 +123,66 @@ describe('fake-llm image generation', () => {
     expect(missing.status).toBe(400);
     const failing = await generate({ prompt: 'p', model: 'fake-image@status=503' });
     expect(failing.status).toBe(503);
+  });
+});
+
+describe('fake-llm image edits and Hugging Face text-to-image', () => {
+  const edit = (fields: Record<string, string>, images: [string, Buffer][]) => {
+    const form = new FormData();
+    for (const [name, value] of Object.entries(fields)) form.append(name, value);
+    for (const [field, bytes] of images)
+      form.append(field, new Blob([new Uint8Array(bytes)], { type: 'image/png' }), 'in.png');
+    return fetch(`${fake.url}/v1/images/edits`, { method: 'POST', body: form });
+  };
+
+  it('answers a PNG derived from the images it received and the prompt, and records their digests', async () => {
+    const fromRed = await json(
+      await edit({ model: 'gpt-image-1', prompt: 'blur', size: '32x16' }, [['image', red]]),
+    );
+    const fromBlue = await json(
+      await edit({ model: 'gpt-image-1', prompt: 'blur', size: '32x16' }, [['image', blue]]),
+    );
+    const png = Buffer.from(fromRed.data[0].b64_json, 'base64');
+    expect(png.equals(editedPng('blur', [red], '32x16'))).toBe(true);
+    expect(fromBlue.data[0].b64_json).not.toBe(fromRed.data[0].b64_json);
+    expect(fromRed.data[0].revised_prompt).toBe(`[image:${imageDigest(red)}] blur`);
+    expect(await sharp(png).metadata()).toMatchObject({ format: 'png', width: 32, height: 16 });
+    const recorded = fake.requests.find((request) => request.path === '/v1/images/edits');
+    expect(recorded?.body).toMatchObject({
+      model: 'gpt-image-1',
+      prompt: 'blur',
+      images: [{ field: 'image', name: 'in.png', digest: imageDigest(red), bytes: red.length }],
+    });
+    const both = await json(
+      await edit({ model: 'gpt-image-1', prompt: 'merge' }, [
+        ['image[]', red],
+        ['image[]', blue],
+      ]),
+    );
+    expect(
+      Buffer.from(both.data[0].b64_json, 'base64').equals(editedPng('merge', [red, blue], '64x64')),
+    ).toBe(true);
+  });
+
+  it('refuses an edit without an image or a multipart body, and honours faults', async () => {
+    expect((await edit({ model: 'm', prompt: 'p' }, [])).status).toBe(400);
+    expect((await post('/v1/images/edits', { model: 'm', prompt: 'p' })).status).toBe(400);
+    expect((await edit({ model: 'm@status=429', prompt: 'p' }, [['image', red]])).status).toBe(429);
+  });
+
+  it('answers Hugging Face text-to-image with the image bytes', async () => {
+    const response = await post('/hf-inference/models/stabilityai/sdxl', {
+      inputs: 'a kite',
+      parameters: { width: 40, height: 20 },
+    });
+    expect(response.headers.get('content-type')).toBe('image/png');
+    const bytes = Buffer.from(await response.arrayBuffer());
+    expect(bytes.equals(generatedPng('a kite', '40x20'))).toBe(true);
+    const none = await post('/hf-inference/models/stabilityai/sdxl', { inputs: 'x [no-image]' });
+    expect(none.headers.get('content-type')).toBe('application/json');
+    expect((await post('/hf-inference/models/org/m%40status%3D503', { inputs: 'x' })).status).toBe(
+      503,
+    );
+    expect((await post('/hf-inference/models/org/m', {})).status).toBe(400);
   });
 });

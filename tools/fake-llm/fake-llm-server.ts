@@ -19,7 +19,15 @@ import {
   parseFaults,
   retryAfterFor,
 } from './fake-llm-faults.ts';
-import { imageGenerationResponse } from './fake-llm-images.ts';
+import {
+  type FakeImageAnswer,
+  huggingFaceImageResponse,
+  type ImageForm,
+  imageEditResponse,
+  imageFormRecord,
+  imageGenerationResponse,
+  readImageForm,
+} from './fake-llm-images.ts';
 import { openAiChatProtocol, openAiErrorBody, openAiModelList } from './fake-llm-openai.ts';
 import { openAiResponsesProtocol } from './fake-llm-openai-responses.ts';
 import { buildAnswer, countInputTokens } from './fake-llm-output.ts';
@@ -248,7 +256,7 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
   function send(
     exchange: Exchange,
     status: number,
-    body: string,
+    body: string | Buffer,
     headers: Record<string, string> = {},
   ): void {
     if (exchange.closed) return;
@@ -293,14 +301,20 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     };
     response.once('close', () => onClose(exchange));
 
-    let rawBody: string | undefined;
+    let rawBytes: Buffer | undefined;
     try {
-      rawBody = await readBody(request);
+      rawBytes = await readBody(request);
     } catch {
       return; // the client went away mid-upload; onClose counts it
     }
-    if (rawBody === undefined) return sendError(exchange, 413);
-    let body: unknown;
+    if (rawBytes === undefined) return sendError(exchange, 413);
+    const contentType = String(request.headers['content-type'] ?? '');
+    // Image edits are multipart (binary files): read as a form, recorded by the files' digests.
+    const form = /^multipart\/form-data/i.test(contentType)
+      ? await readImageForm(rawBytes, contentType)
+      : undefined;
+    const rawBody = form ? '' : rawBytes.toString('utf8');
+    let body: unknown = form ? imageFormRecord(form) : undefined;
     let bodyIsJson = false;
     if (rawBody !== '') {
       try {
@@ -339,8 +353,10 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
         route.family === 'anthropic' ? anthropicModelList() : openAiModelList(),
       );
     }
-    if (route.name === '/images/generations' && request.method === 'POST')
-      return answerImageGeneration(exchange, request.headers, body);
+    if (request.method === 'POST') {
+      const image = imageRoute(route.name, body, form);
+      if (image) return answerImage(exchange, request.headers, route.name, image);
+    }
     const protocol = route.protocol;
     if (!protocol || request.method !== 'POST') {
       return sendError(exchange, 404, `Invalid URL (${request.method} ${path})`, 'unknown_url');
@@ -407,28 +423,35 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     return answerCompletion(exchange, protocol, completion, faults);
   }
 
-  /** `POST /v1/images/generations` (fake-llm-images.ts), with the latency and status faults. */
-  async function answerImageGeneration(
+  /**
+   * The image routes (fake-llm-images.ts) — `images/generations`, `images/edits` and Hugging
+   * Face text-to-image — with the latency, status, hang and fail-times faults of the model.
+   */
+  async function answerImage(
     exchange: Exchange,
     headers: IncomingHttpHeaders,
-    body: unknown,
+    routeName: string,
+    image: ImageRequest,
   ): Promise<void> {
-    const model = isRecord(body) && typeof body.model === 'string' ? body.model : 'fake-image';
-    const faultResult = parseFaults({ model, headers, defaults });
+    const faultResult = parseFaults({ model: image.model, headers, defaults });
     if (!faultResult.ok) return sendError(exchange, 400, faultResult.message);
     if (exchange.record) exchange.record.model = faultResult.baseModel;
     let faults = faultResult.faults;
     if (faults.failTimes !== undefined) {
-      const prompt = isRecord(body) && typeof body.prompt === 'string' ? body.prompt : '';
-      const key = faults.key ?? `/images/generations\0${faultResult.baseModel}\0${prompt}`;
+      const key = faults.key ?? `${routeName}\0${faultResult.baseModel}\0${image.prompt}`;
       faults = failuresForAttempt(faults, attemptFor(key));
     }
     if (faults.hang) return; // accepted, never answered; close() or the client ends it
     if (!(await wait(exchange, jitteredLatency(faults, randomFor(faults.seed))))) return;
     if (faults.status !== undefined) return sendError(exchange, faults.status);
-    const answer = imageGenerationResponse(body);
+    const answer = image.answer();
     if (answer.status === 400) return sendError(exchange, 400, answer.message);
-    return send(exchange, 200, answer.body);
+    return send(
+      exchange,
+      200,
+      answer.body,
+      answer.contentType ? { 'content-type': answer.contentType } : {},
+    );
   }
 
   function complete(
@@ -630,6 +653,52 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
   };
 }
 
+/** An image request: the model (with its fault suffixes), the prompt, and how to answer it. */
+interface ImageRequest {
+  model: string;
+  prompt: string;
+  answer: () => FakeImageAnswer;
+}
+
+const HUGGING_FACE_MODELS = '/hf-inference/models/';
+
+/** The image route a request is for, or undefined (`route` is the path without `/v1`). */
+function imageRoute(
+  route: string,
+  body: unknown,
+  form: ImageForm | undefined,
+): ImageRequest | undefined {
+  const text = (value: unknown, fallback: string) => (typeof value === 'string' ? value : fallback);
+  if (route === '/images/generations') {
+    const record: Record<string, unknown> = isRecord(body) ? body : {};
+    return {
+      model: text(record.model, 'fake-image'),
+      prompt: text(record.prompt, ''),
+      answer: () => imageGenerationResponse(body),
+    };
+  }
+  if (route === '/images/edits')
+    return {
+      model: form?.fields.model ?? 'fake-image',
+      prompt: form?.fields.prompt ?? '',
+      answer: () => imageEditResponse(form),
+    };
+  if (route.startsWith(HUGGING_FACE_MODELS)) {
+    let model: string;
+    try {
+      model = decodeURIComponent(route.slice(HUGGING_FACE_MODELS.length));
+    } catch {
+      model = route.slice(HUGGING_FACE_MODELS.length);
+    }
+    return {
+      model,
+      prompt: isRecord(body) ? text(body.inputs, '') : '',
+      answer: () => huggingFaceImageResponse(body),
+    };
+  }
+  return undefined;
+}
+
 function findRoute(path: string, headers: IncomingHttpHeaders): Route {
   // Accept both `${url}/v1/...` and `${url}/...` base URLs.
   const normalized = (path.startsWith('/v1/') ? path.slice(3) : path).replace(/\/+$/, '');
@@ -711,8 +780,8 @@ function promptKey(route: string, model: string, parsed: ParsedRequest): string 
   return hash.digest('base64');
 }
 
-/** The body as text, or undefined when it exceeds the limit (the rest is drained unread). */
-async function readBody(request: IncomingMessage): Promise<string | undefined> {
+/** The body's bytes, or undefined when it exceeds the limit (the rest is drained unread). */
+async function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
@@ -720,7 +789,5 @@ async function readBody(request: IncomingMessage): Promise<string | undefined> {
     if (size <= maxBodyBytes) chunks.push(chunk as Buffer);
   }
   if (size > maxBodyBytes) return undefined;
-  return chunks.length === 1
-    ? (chunks[0] as Buffer).toString('utf8')
-    : Buffer.concat(chunks).toString('utf8');
+  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
 }

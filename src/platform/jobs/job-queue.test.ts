@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { platformsPerTest } from '../../../test/per-suite.ts';
 import { testBackends } from '../../../test/test-platform.ts';
+import { openDatabase } from '../db/database.ts';
 import { createJobQueue } from './job-queue.ts';
 
 describe.each(testBackends())('job queue on %s', (backend) => {
@@ -59,6 +60,42 @@ describe.each(testBackends())('job queue on %s', (backend) => {
     }
   });
 
+  it('keeps one waiting job per singletonKey, however often and from however many queues it is sent', async () => {
+    const platform = await platforms.open({ jobsEnabled: false });
+    const handler = async () => {};
+    platform.jobs.register({ name: 'test.purge', handler });
+    await platform.jobs.start();
+    // Another server on the same database (PGlite has one process: the same queue again).
+    const other =
+      platform.database.kind === 'postgres'
+        ? createJobQueue({ database: platform.database, logger: platform.logger, work: false })
+        : platform.jobs;
+    if (other !== platform.jobs) {
+      other.register({ name: 'test.purge', handler });
+      await other.start();
+    }
+    try {
+      const once = { singletonKey: 'test.purge', startAfter: 3_600 };
+      const ids = [
+        await platform.jobs.send('test.purge', {}, once),
+        await other.send('test.purge', {}, once),
+        await platform.jobs.send('test.purge', {}, { ...once, startAfter: 60 }),
+      ];
+      expect(new Set(ids).size).toBe(1);
+      expect(await platform.jobs.depth()).toEqual([{ name: 'test.purge', queued: 1, active: 0 }]);
+      // The waiting job starts at the time it was last given.
+      const { rows } = await platform.jobs.boss
+        .getDb()
+        .executeSql(
+          "select start_after < now() + interval '2 minutes' as soon from pgboss.job where id = $1",
+          [ids[0]],
+        );
+      expect(rows).toEqual([{ soon: true }]);
+    } finally {
+      if (other !== platform.jobs) await other.stop();
+    }
+  });
+
   it('refuses an unknown job name and late registration', async () => {
     const platform = await platforms.open();
     platform.jobs.register({ name: 'test.known', handler: async () => {} });
@@ -69,3 +106,44 @@ describe.each(testBackends())('job queue on %s', (backend) => {
     );
   });
 });
+
+// Several servers on one PostgreSQL (issue #20 item 5): the server that sends a job is often not
+// one that runs it (an api server, or a worker whose slots are busy).
+for (const backend of testBackends().filter((name) => name === 'postgres')) {
+  describe(`job queues of several servers on ${backend}`, () => {
+    const platforms = platformsPerTest(backend);
+
+    it('a job sent on one server wakes the worker of another at once, not at its next poll', async () => {
+      // Server A only sends (no workers), like an api server.
+      const sender = await platforms.open({ jobsEnabled: false });
+      // Server B: its own pool, an hour between polls, so only a wake-up can start the job.
+      const database = await openDatabase({
+        kind: 'postgres',
+        connectionString: sender.database.connectionString!,
+        poolSize: 2,
+      });
+      const worker = createJobQueue({
+        database,
+        logger: sender.logger,
+        work: true,
+        pollingIntervalSeconds: 3_600,
+      });
+      let done!: (word: string) => void;
+      const ran = new Promise<string>((resolve) => {
+        done = resolve;
+      });
+      const handler = async (job: { data: { word: string } }) => done(job.data.word);
+      worker.register<{ word: string }>({ name: 'test.cross-wake', handler });
+      sender.jobs.register<{ word: string }>({ name: 'test.cross-wake', handler });
+      try {
+        await worker.start();
+        await sender.jobs.start();
+        await sender.jobs.send('test.cross-wake', { word: 'elsewhere' });
+        expect(await ran).toBe('elsewhere');
+      } finally {
+        await worker.stop();
+        await database.close();
+      }
+    });
+  });
+}

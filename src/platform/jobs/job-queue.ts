@@ -24,6 +24,11 @@ export interface JobQueue {
   register<Data extends object>(definition: JobDefinition<Data>): void;
   start(): Promise<void>;
   stop(options?: { timeoutMs?: number }): Promise<void>;
+  /**
+   * Queues a job. With a `singletonKey` at most one job of that key waits at a time, whatever
+   * the number of servers: sending again moves the waiting one to the new `startAfter` (the
+   * only other option then taken into account).
+   */
   send<Data extends object>(name: string, data: Data, options?: SendOptions): Promise<string>;
   depth(): Promise<QueueDepth[]>;
   ping(): Promise<void>;
@@ -42,10 +47,22 @@ export interface JobQueueOptions {
 
 export function createJobQueue(options: JobQueueOptions): JobQueue {
   const { database, logger } = options;
+  const pollingIntervalSeconds = options.pollingIntervalSeconds ?? 2;
+  // On PostgreSQL several servers share the queues: a job sent on one (an api server, or a
+  // worker busy elsewhere) must wake the workers of the others at once, not at their next poll.
+  // pg-boss does it with LISTEN/NOTIFY on queues created with `notify` (one more connection per
+  // process); polling stays as the backstop at the same interval. PGlite is one process: the
+  // sender wakes its own workers (`send` below).
+  const shared = database.kind === 'postgres';
   const boss =
     database.kind === 'pglite'
       ? new PgBoss({ db: fromPglite(database.pglite!), backend: 'pglite', schedule: false })
-      : new PgBoss({ connectionString: database.connectionString!, max: 4, schedule: false });
+      : new PgBoss({
+          connectionString: database.connectionString!,
+          max: 4,
+          schedule: false,
+          useListenNotify: true,
+        });
   boss.on('error', (error) => logger.error({ err: error }, 'job queue error'));
   boss.on('warning', (warning) => logger.warn({ warning }, 'job queue warning'));
 
@@ -71,13 +88,16 @@ export function createJobQueue(options: JobQueueOptions): JobQueue {
       await boss.start();
       for (const definition of definitions.values()) {
         await boss.createQueue(definition.name, definition.queue ?? {});
+        // Also for queues made before notify existed here (create_queue keeps an existing one).
+        if (shared) await boss.updateQueue(definition.name, { notify: true });
         if (!options.work) continue;
         const workerId = await boss.work<object>(
           definition.name,
           {
             batchSize: 1,
             localConcurrency: definition.concurrency ?? 1,
-            pollingIntervalSeconds: options.pollingIntervalSeconds ?? 2,
+            pollingIntervalSeconds,
+            notifyPollingIntervalSeconds: pollingIntervalSeconds,
           },
           async ([job]) => {
             if (!job) return;
@@ -106,7 +126,21 @@ export function createJobQueue(options: JobQueueOptions): JobQueue {
     },
     async send(name, data, sendOptions) {
       if (!definitions.has(name)) throw new Error(`unknown job ${name}`);
-      const id = await boss.send(name, data, sendOptions ?? {});
+      // pg-boss enforces a singletonKey only on some queue policies, not on our `standard`
+      // queues: a self-rescheduling job (a purge, a sweep) that every server schedules at start
+      // would gain one more chain per start. Upserted instead: a job of that key still waiting
+      // takes the new start time, and no second one is queued.
+      const id =
+        sendOptions?.singletonKey === undefined
+          ? await boss.send(name, data, sendOptions ?? {})
+          : (
+              await boss.upsert(name, data, {
+                singletonKey: sendOptions.singletonKey,
+                ...(sendOptions.startAfter === undefined
+                  ? {}
+                  : { startAfter: sendOptions.startAfter }),
+              })
+            ).jobs[0];
       if (!id) throw new Error(`job ${name} was not queued`);
       const worker = workers.get(name);
       if (worker && !sendOptions?.startAfter) boss.notifyWorker(worker);

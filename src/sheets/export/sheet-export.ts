@@ -179,10 +179,19 @@ export async function exportDataset(duckdb: DuckDb, options: ExportOptions): Pro
   }
 }
 
-/** Returns how many rows were written and how many cells were cut to Excel's limit. */
-async function writeXlsx(
+/**
+ * Returns how many rows were written and how many cells were cut to Excel's limit. The images
+ * export (images/image-export.ts) gives its image expression and the FROM clause it joins.
+ */
+export async function writeXlsx(
   connection: DuckDBConnection,
-  options: { datasetId: string; columns: readonly ExportColumn[]; withMetadata: boolean },
+  options: {
+    datasetId: string;
+    columns: readonly ExportColumn[];
+    withMetadata: boolean;
+    image?: (column: ExportColumn, value: string) => string;
+    from?: string;
+  },
   target: string,
 ): Promise<{ rows: number; truncatedCells: number }> {
   const [count] = (
@@ -194,6 +203,7 @@ async function writeXlsx(
     escapeFormulas: false,
     withMetadata: options.withMetadata,
     jsonAsText: true,
+    ...(options.image ? { image: options.image } : {}),
   });
   const workbook = new ExcelJS.stream.xlsx.WorkbookWriter({
     filename: target,
@@ -202,7 +212,7 @@ async function writeXlsx(
   });
   const sheet = workbook.addWorksheet('Sheet1');
   const result = await connection.stream(
-    `select ${list} from ${datasetTable(options.datasetId)} order by _row_id`,
+    `select ${list} from ${options.from ?? datasetTable(options.datasetId)} order by _row_id`,
   );
   sheet.addRow(result.columnNames().map(escapeFormula)).commit();
   let truncated = 0;

@@ -34,7 +34,7 @@ export function createAiColumnUseCase(deps: AiColumnUseCasesDeps) {
     await access.requireRole(actor, projectId, 'editor');
     const parsed = createAiColumnSchema.parse(input);
     const { columns } = await sheets.requireDataset(actor, projectId, datasetId, 'editor');
-    await requireUsableProvider(deps.llm, projectId, parsed.provider);
+    const providerKind = await requireUsableProvider(deps.llm, projectId, parsed.provider);
     const prepared = await prepareProcess(
       store,
       { ...parsed, provider: parsed.provider, search: parsed.search },
@@ -44,7 +44,7 @@ export function createAiColumnUseCase(deps: AiColumnUseCasesDeps) {
         id: undefined,
         name: parsed.name,
       },
-      deps.config?.visionModels,
+      { config: deps.config, providerKind },
     );
     let processRow: ProcessRow | undefined;
     const column = await sheets.addColumn(

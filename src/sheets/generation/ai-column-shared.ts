@@ -2,9 +2,10 @@ import type { AuditRecorder } from '../../access/audit-recorder.ts';
 import type { ProjectAccess } from '../../access/project-access.ts';
 import { systemActor } from '../../auth/system-actor.ts';
 import type { LlmModule } from '../../llm/llm-module.ts';
+import type { ProviderKind } from '../../llm/llm-provider.ts';
 import { isAppError, validationError } from '../../platform/app-error.ts';
 import type { GenerationConfig } from '../../platform/config.ts';
-import { refuseImageInputs } from '../images/image-generation.ts';
+import { IMAGE_EDIT_MODEL_PATTERNS, requireImageEditing } from '../images/image-generation.ts';
 import { requireVisionModel, VISION_MODEL_PATTERNS } from '../images/image-vision.ts';
 import type { SheetService } from '../sheet-service.ts';
 import type { ColumnRow } from '../sheet-store.ts';
@@ -29,8 +30,11 @@ export interface AiColumnUseCasesDeps {
   control: Pick<RunControl, 'live' | 'processChanged'>;
   /** Told when a dataset's processes change (the staleness tracker caches them). */
   onProcessesChanged?: ((datasetId: string) => void) | undefined;
-  /** Which models accept image parts (a prompt that reads an image column needs one). */
-  config?: Pick<GenerationConfig, 'visionModels'>;
+  /**
+   * Which models accept image parts (a prompt that reads an image column needs one), and which
+   * transform images (an image column whose prompt reads one).
+   */
+  config?: Pick<GenerationConfig, 'visionModels' | 'imageEditModels'>;
 }
 
 /** Stands for a column being created, in reference checks. */
@@ -82,7 +86,11 @@ export async function prepareProcess(
   columns: readonly ColumnRow[],
   datasetId: string,
   self: { id: string | undefined; name?: string },
-  visionModels: readonly string[] = VISION_MODEL_PATTERNS,
+  options: {
+    config?: Pick<GenerationConfig, 'visionModels' | 'imageEditModels'> | undefined;
+    /** The named connection's kind; undefined when the process names none. */
+    providerKind?: ProviderKind | undefined;
+  } = {},
 ) {
   const { template, named, selfId } = resolvePrompt(fields.prompt, columns, {
     id: self.id,
@@ -94,8 +102,19 @@ export async function prepareProcess(
   if (searchQuery?.inputs.includes(selfId)) refuseSelfReference();
   if (fields.output.type === 'json') compileJsonSchema(fields.output.schema);
   const inputs = [...new Set([...template.inputs, ...(searchQuery?.inputs ?? [])])];
-  if (fields.output.type === 'image') refuseImageInputs(columns, inputs);
-  else requireVisionModel(columns, template.inputs, fields.model, visionModels);
+  if (fields.output.type === 'image')
+    requireImageEditing(columns, template.inputs, {
+      model: fields.model,
+      patterns: options.config?.imageEditModels ?? IMAGE_EDIT_MODEL_PATTERNS,
+      providerKind: options.providerKind,
+    });
+  else
+    requireVisionModel(
+      columns,
+      template.inputs,
+      fields.model,
+      options.config?.visionModels ?? VISION_MODEL_PATTERNS,
+    );
   if (self.id) {
     const processes = await store.listProcesses(datasetId);
     const graph = dependencyGraph(columns, processes);
@@ -124,10 +143,10 @@ export async function requireUsableProvider(
   llm: Pick<LlmModule, 'admin'>,
   projectId: string,
   provider: string | null | undefined,
-) {
-  if (!provider) return;
+): Promise<ProviderKind | undefined> {
+  if (!provider) return undefined;
   try {
-    await llm.admin.getProvider(systemActor(), projectId, provider);
+    return (await llm.admin.getProvider(systemActor(), projectId, provider)).kind;
   } catch (error) {
     if (isAppError(error) && error.code === 'NOT_FOUND')
       throw validationError('No such provider in this project', [

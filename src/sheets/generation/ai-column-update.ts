@@ -31,7 +31,7 @@ export function updateProcessUseCase(deps: AiColumnUseCasesDeps) {
       'editor',
       () => updateProcessSchema.parse(input),
     );
-    await requireUsableProvider(deps.llm, projectId, parsed.provider);
+    const providerKind = await requireUsableProvider(deps.llm, projectId, parsed.provider);
     const current = presentProcess(process, columns);
     const output = parsed.output ?? current.output;
     if (parsed.output && columnTypeFor(parsed.output) !== columnTypeFor(current.output))
@@ -58,7 +58,7 @@ export function updateProcessUseCase(deps: AiColumnUseCasesDeps) {
       columns,
       datasetId,
       { id: columnId },
-      deps.config?.visionModels,
+      { config: deps.config, providerKind },
     );
     const changed = prepared.promptHash !== process.prompt_hash;
     const updated = await store.transaction(async (trx) => {

@@ -40,7 +40,7 @@ export interface GenerationModuleDeps {
   access: ProjectAccess;
   audit: AuditRecorder;
   sheets: SheetService;
-  llm: Pick<LlmModule, 'llm' | 'admin'> & Partial<Pick<LlmModule, 'images'>>;
+  llm: Pick<LlmModule, 'llm' | 'admin'> & Partial<Pick<LlmModule, 'images' | 'cache'>>;
   /** The bus live views read (run progress, row generation). */
   events: EventBus;
   /** Runs execute in this process through pg-boss (false: the CLI executes them itself). */
@@ -106,7 +106,11 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     preparedImages,
     images:
       deps.images && deps.llm.images
-        ? createImageGeneration({ llm: deps.llm.images, images: deps.images })
+        ? createImageGeneration({
+            llm: deps.llm.images,
+            images: deps.images,
+            cache: deps.llm.cache,
+          })
         : undefined,
     search,
     events: deps.events,

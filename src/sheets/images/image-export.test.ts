@@ -3,12 +3,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
+import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
 import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
 import { bufferZipReader, inflateZipEntry, listZipEntries } from '../../documents/document-zip.ts';
 import type { ImageReference } from './image-reference.ts';
-import { solidImage } from './image-test-fixtures.ts';
+import { pngBomb, SCRIPTED_SVG, solidImage } from './image-test-fixtures.ts';
 import { createZipWriter, isSafeZipName } from './image-zip-writer.ts';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
@@ -106,6 +107,34 @@ describe('exports keeping images', () => {
     expect(zip.includes(secret)).toBe(false);
   });
 
+  it('XLSX: a ZIP of data.xlsx whose image cells hold the file names, and the files', async () => {
+    const response = await download('xlsx');
+    expect(response.statusCode).toBe(200);
+    expect(response.headers['content-type']).toBe('application/zip');
+    const zip = response.rawPayload;
+    const read = bufferZipReader(zip);
+    const files = new Map(
+      listZipEntries(read, zip.length).map((entry) => [
+        entry.name,
+        inflateZipEntry(entry, read, 10_000_000),
+      ]),
+    );
+    const catPath = `images/${sha256(png).slice(0, 12)}-cat.png`;
+    expect(files.get(catPath)!.equals(png)).toBe(true);
+    const workbook = new ExcelJS.Workbook();
+    await workbook.xlsx.load(files.get('data.xlsx')! as never);
+    const sheet = workbook.worksheets[0]!;
+    const values = sheet.getSheetValues().slice(1) as unknown[][];
+    expect(values.map((row) => [row[1] ?? null, row[2]])).toEqual([
+      ['Photo', 'Caption'],
+      [catPath, 'a cat'],
+      [`images/${sha256(jpeg).slice(0, 12)}-dog.jpg`, 'a dog'],
+      [`images/${sha256(png).slice(0, 12)}-_.._.._.._tmp_evil_.._.._x.png`, 'hostile name'],
+      [null, 'forged'],
+      [null, 'no image'],
+    ]);
+  });
+
   it('attack: no entry name can leave the archive root, whatever the cells hold', async () => {
     const response = await download('jsonl');
     const zip = response.rawPayload;
@@ -178,8 +207,105 @@ describe('exports keeping images', () => {
     expect(JSON.parse(hub!.value)).toEqual({ info: { features: { Photo: { _type: 'Image' } } } });
   });
 
+  /** Imports a file as the editor would (upload, start, run here) and reads the dataset back. */
+  async function importFile(bytes: Buffer, filename: string) {
+    const imports = t.app.features.sheets.imports;
+    const actor = members.editor.actor;
+    const upload = await imports.createUpload(actor, members.project.id, {
+      body: (async function* () {
+        yield bytes;
+      })(),
+      filename,
+      options: {},
+    });
+    await imports.startImport(actor, members.project.id, upload.id, undefined, false);
+    const result = (await imports.executeImport(upload.id))!;
+    expect(result.status).toBe('succeeded');
+    const sheets = t.app.features.sheets.sheets;
+    const dataset = await sheets.getDataset(actor, members.project.id, result.datasetId!);
+    const window = await sheets.readWindow(actor, members.project.id, result.datasetId!, {
+      limit: 100,
+    });
+    const photo = dataset.columns.find((column) => column.name === 'Photo')!;
+    return {
+      result,
+      photo,
+      cells: window.rows.map(
+        (row) =>
+          row.cells[photo.id] as {
+            value: ImageReference | null;
+            status: string | null;
+            error: string | null;
+            raw: string | null;
+          },
+      ),
+    };
+  }
+
+  it('Parquet round trip: importing the export gives an image column with identical bytes', async () => {
+    const exported = (await download('parquet')).rawPayload;
+    const { photo, cells } = await importFile(exported, 'pets.parquet');
+    expect(photo.type).toBe('image');
+    expect(cells.map((cell) => cell.value?.sha256 ?? null)).toEqual([
+      sha256(png),
+      sha256(jpeg),
+      sha256(png),
+      null,
+      null,
+    ]);
+    expect(cells[0]!.value).toMatchObject({ mediaType: 'image/png', width: 40, height: 30 });
+    const blobs = t.app.features.images.blobs;
+    expect(readFileSync(blobs.originalPath(cells[0]!.value!.sha256)).equals(png)).toBe(true);
+    expect(readFileSync(blobs.originalPath(cells[1]!.value!.sha256)).equals(jpeg)).toBe(true);
+    // Exported again, the bytes are the same ones.
+    expect(cells.every((cell) => cell.error === null)).toBe(true);
+  });
+
+  it('attack: a Parquet image struct holding a bomb, a non-image, a path only or an SVG — refused per row with the reason, or kept off the page', async () => {
+    const file = path.join(dir, 'hostile.parquet');
+    const bomb = await pngBomb();
+    const hex = (bytes: Buffer) => `from_hex('${bytes.toString('hex')}')`;
+    await t.platform.duckdb.withConnection((connection) =>
+      connection.run(
+        `copy (select * from (values
+          (1, struct_pack(bytes := ${hex(png)}, path := 'ok.png')),
+          (2, struct_pack(bytes := ${hex(bomb)}, path := 'bomb.png')),
+          (3, struct_pack(bytes := ${hex(Buffer.from('MZ not an image at all'))}, path := 'x.exe')),
+          (4, struct_pack(bytes := null::blob, path := 'http://169.254.169.254/latest/meta-data')),
+          (5, struct_pack(bytes := ${hex(SCRIPTED_SVG)}, path := 'evil.svg')),
+          (6, null)
+        ) t(n, "Photo")) to '${file}' (format parquet)`,
+      ),
+    );
+    const { result, photo, cells } = await importFile(readFileSync(file), 'hostile.parquet');
+    expect(photo.type).toBe('image');
+    expect(cells[0]!.value?.sha256).toBe(sha256(png));
+    expect(cells[1]).toMatchObject({ value: null, status: 'error', raw: 'bomb.png' });
+    expect(cells[1]!.error).toMatch(/declares 100000×100000 pixels/);
+    expect(cells[2]).toMatchObject({ value: null, status: 'error', raw: 'x.exe' });
+    expect(cells[3]).toMatchObject({
+      value: null,
+      status: 'error',
+      error: 'The image has no bytes, only a path (a path is never fetched)',
+    });
+    expect(cells[5]).toMatchObject({ value: null, error: null });
+    expect(result.conversions).toEqual([
+      expect.objectContaining({ column: 'Photo', type: 'image', failed: 3 }),
+    ]);
+    // The SVG is stored (it is an image) but never served inline: an attachment, script and all.
+    const svg = cells[4]!.value!;
+    expect(svg.mediaType).toBe('image/svg+xml');
+    const served = await t.app.inject({
+      method: 'GET',
+      url: `/api/projects/${members.project.id}/images/${svg.sha256}`,
+      headers: members.viewer.headers,
+    });
+    expect(served.headers['content-disposition']).toMatch(/^attachment/);
+    expect(served.headers['content-security-policy']).toContain('sandbox');
+  });
+
   it('answers 404 to a member of another project, 400 for an unknown format', async () => {
     expect((await download('csv', other.viewer)).statusCode).toBe(404);
-    expect((await download('xlsx')).statusCode).toBe(400);
+    expect((await download('pdf')).statusCode).toBe(400);
   });
 });

@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { validationError } from '../../platform/app-error.ts';
 import type { DuckDb } from '../../platform/duckdb/duckdb.ts';
-import { type ExportColumn, selectList } from '../export/sheet-export.ts';
+import { type ExportColumn, selectList, writeXlsx } from '../export/sheet-export.ts';
 import type { ExportWriter } from '../export/sheet-export-service.ts';
 import { importDir, randomImportPath } from '../import/import-files.ts';
 import { datasetTable, valueColumn } from '../sheet-query.ts';
@@ -13,8 +13,8 @@ import { createZipWriter, ZipLimitError } from './image-zip-writer.ts';
 
 /**
  * Exports that keep images (docs/images.md "Exports with images"):
- * - `csv`, `tsv`, `jsonl` → a ZIP: `data.<format>` whose image cells hold the relative path
- *   of their file, and the files under `images/`;
+ * - `csv`, `tsv`, `jsonl`, `xlsx` → a ZIP: `data.<format>` whose image cells hold the relative
+ *   path of their file, and the files under `images/`;
  * - `parquet` → one file whose image columns are structs `{bytes, path}`, the Hugging Face
  *   `Image` feature (declared in the file's `huggingface` metadata, as the Hub writes it).
  * Only images the project holds are exported: a reference copied from another project exports
@@ -22,7 +22,7 @@ import { createZipWriter, ZipLimitError } from './image-zip-writer.ts';
  * anything but letters, digits, `.`, `_` and `-` replaced, so no name leaves `images/`
  * (the ZIP writer checks every entry name again).
  */
-export const IMAGE_EXPORT_FORMATS = ['csv', 'tsv', 'jsonl', 'parquet'] as const;
+export const IMAGE_EXPORT_FORMATS = ['csv', 'tsv', 'jsonl', 'xlsx', 'parquet'] as const;
 export type ImageExportFormat = (typeof IMAGE_EXPORT_FORMATS)[number];
 
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -93,7 +93,7 @@ export function createImageExportWriter(deps: {
     columns: readonly ExportColumn[],
     format: ImageExportFormat,
     withMetadata: boolean,
-  ): Promise<{ path: string; rows: number; images: number }> {
+  ): Promise<{ path: string; rows: number; images: number; truncatedCells: number }> {
     const imageColumns = columns.filter((column) => column.type === 'image');
     const table = await heldTable(
       connection,
@@ -129,7 +129,7 @@ export function createImageExportWriter(deps: {
           const rows = await connection.run(
             `copy (select ${list} from ${from} order by _row_id) to ${literal(target)} (format parquet, compression zstd, kv_metadata {huggingface: ${literal(metadata)}})`,
           );
-          return { path: target, rows: Number(rows.rowsChanged), images: 0 };
+          return { path: target, rows: Number(rows.rowsChanged), images: 0, truncatedCells: 0 };
         } catch (error) {
           await rm(target, { force: true });
           throw error;
@@ -140,22 +140,38 @@ export function createImageExportWriter(deps: {
       const archive = randomImportPath(dir, '.zip');
       const zip = createZipWriter(archive);
       try {
-        const list = selectList(columns, {
-          escapeFormulas: format !== 'jsonl',
-          withMetadata,
-          jsonAsText: format !== 'jsonl',
-          image: (column, value) =>
-            `case when ${held(column)} then 'images/' || ${fileNameSql(alias(column), value)} end`,
-        });
-        const copyOptions = {
-          csv: 'format csv, header true',
-          tsv: "format csv, header true, delimiter '\t'",
-          jsonl: 'format json',
-        }[format];
-        const written = await connection.run(
-          `copy (select ${list} from ${from} order by _row_id) to ${literal(data)} (${copyOptions})`,
-        );
-        await zip.addFile(`data.${format}`, data, { deflate: true });
+        const image = (column: ExportColumn, value: string) =>
+          `case when ${held(column)} then 'images/' || ${fileNameSql(alias(column), value)} end`;
+        let rows: number;
+        let truncatedCells = 0;
+        if (format === 'xlsx') {
+          // Excel cells hold the file names; the sheet is already compressed (stored as is).
+          const written = await writeXlsx(
+            connection,
+            { datasetId, columns, withMetadata, image, from },
+            data,
+          );
+          rows = written.rows;
+          truncatedCells = written.truncatedCells;
+          await zip.addFile('data.xlsx', data);
+        } else {
+          const list = selectList(columns, {
+            escapeFormulas: format !== 'jsonl',
+            withMetadata,
+            jsonAsText: format !== 'jsonl',
+            image,
+          });
+          const copyOptions = {
+            csv: 'format csv, header true',
+            tsv: "format csv, header true, delimiter '\t'",
+            jsonl: 'format json',
+          }[format];
+          const written = await connection.run(
+            `copy (select ${list} from ${from} order by _row_id) to ${literal(data)} (${copyOptions})`,
+          );
+          rows = Number(written.rowsChanged);
+          await zip.addFile(`data.${format}`, data, { deflate: true });
+        }
         let images = 0;
         if (imageColumns.length > 0) {
           const files = await connection.runAndReadAll(
@@ -173,7 +189,7 @@ export function createImageExportWriter(deps: {
           }
         }
         await zip.finish();
-        return { path: archive, rows: Number(written.rowsChanged), images };
+        return { path: archive, rows, images, truncatedCells };
       } catch (error) {
         zip.abort();
         await rm(archive, { force: true });
@@ -197,7 +213,7 @@ export function createImageExportWriter(deps: {
       rows: written.rows,
       contentType: parquet ? 'application/vnd.apache.parquet' : 'application/zip',
       extension: parquet ? 'parquet' : 'zip',
-      truncatedCells: 0,
+      truncatedCells: written.truncatedCells,
       summary: { images: true, imageFiles: written.images },
     };
   };

@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '../../../test/eventually.ts';
-import { generatedPng } from '../../../tools/fake-llm/fake-llm-images.ts';
+import { editedPng, generatedPng, imageDigest } from '../../../tools/fake-llm/fake-llm-images.ts';
 import type { Actor } from '../../access/actor.ts';
 import {
+  FAKE_KEY,
   type GenerationTestEnv,
   openGenerationTestEnvForFile,
   sheetsOf,
@@ -19,6 +20,8 @@ const aiColumns = () => env.t.app.generation.aiColumns;
 const runs = () => env.t.app.generation.runs;
 const imageRequests = () =>
   env.fake.requests.filter((request) => request.path.endsWith('/images/generations'));
+const editRequests = () =>
+  env.fake.requests.filter((request) => request.path.endsWith('/images/edits'));
 
 openGenerationTestEnvForFile((opened) => {
   env = opened;
@@ -34,6 +37,43 @@ async function imageColumn(datasetId: string, prompt: string, model = 'gpt-image
     model,
     output: { type: 'image', size: '256x256' },
   });
+}
+
+/** A dataset with an image column `Photo`, one row per image. */
+async function photos(name: string, pictures: Buffer[]) {
+  const sheets = sheetsOf(env.t);
+  const dataset = await sheets.createDataset(owner(), env.projectId, {
+    name,
+    columns: [{ name: 'Photo', type: 'image' }],
+  });
+  const photo = dataset.columns[0]!.id;
+  const references: ImageReference[] = [];
+  for (const [index, bytes] of pictures.entries()) {
+    const stored = await images().storeImage(env.projectId, { name: `p${index}.img`, bytes });
+    if (!stored.ok) throw new Error(stored.reason);
+    references.push(stored.reference);
+  }
+  await sheets.appendRows(
+    owner(),
+    env.projectId,
+    dataset.id,
+    references.map((reference) => ({ [photo]: reference as never })),
+  );
+  const rows = await env.cells(dataset.id, photo);
+  return { dataset: dataset.id, photo, rowIds: rows.map((row) => row.rowId) };
+}
+
+let hubProvider: string | undefined;
+async function huggingFaceProvider() {
+  hubProvider ??= (
+    await env.t.app.llm.admin.createProvider(owner(), env.projectId, {
+      name: 'fake hub',
+      kind: 'huggingface',
+      baseUrl: `${env.fake.url}/v1`,
+      apiKey: FAKE_KEY,
+    })
+  ).id;
+  return hubProvider;
 }
 
 describe('image generation columns', () => {
@@ -174,23 +214,26 @@ describe('image generation columns', () => {
     }
   });
 
-  it('refuses a prompt that reads an image column (no image-to-image yet): 400 naming prompt', async () => {
-    const sheets = sheetsOf(env.t);
-    const dataset = await sheets.createDataset(owner(), env.projectId, {
-      name: 'Img2img',
-      columns: [{ name: 'Photo', type: 'image' }],
-    });
-    const stored = await images().storeImage(env.projectId, {
-      name: 'a.png',
-      bytes: await solidImage('png'),
-    });
-    expect(stored.ok).toBe(true);
-    await expect(imageColumn(dataset.id, 'Repaint {{Photo}}')).rejects.toMatchObject({
+  it('refuses image-to-image where the model or the connection cannot transform images: 400 naming prompt', async () => {
+    const { dataset } = await photos('Img2img refused', [await solidImage('png')]);
+    // dall-e-3 has no edit endpoint (BRAINCELLS_IMAGE_EDIT_MODELS).
+    await expect(imageColumn(dataset, 'Repaint {{Photo}}', 'dall-e-3')).rejects.toMatchObject({
       code: 'VALIDATION_ERROR',
       details: { issues: [{ path: 'prompt' }] },
     });
+    // A Hugging Face connection generates images from text only.
+    const hub = await huggingFaceProvider();
     await expect(
-      aiColumns().createAiColumn(owner(), env.projectId, dataset.id, {
+      aiColumns().createAiColumn(owner(), env.projectId, dataset, {
+        name: 'Picture',
+        prompt: 'Repaint {{Photo}}',
+        provider: hub,
+        model: 'gpt-image-1',
+        output: { type: 'image' },
+      }),
+    ).rejects.toMatchObject({ details: { issues: [{ path: 'prompt' }] } });
+    await expect(
+      aiColumns().createAiColumn(owner(), env.projectId, dataset, {
         name: 'Huge',
         prompt: 'x',
         provider: env.providerId,
@@ -198,5 +241,103 @@ describe('image generation columns', () => {
         output: { type: 'image', size: '99999x99999' as never },
       }),
     ).rejects.toMatchObject({ issues: [{ path: ['output', 'size'] }] });
+    expect(editRequests()).toHaveLength(0);
+  });
+
+  it("transforms each row's image through the edit endpoint; identical bytes hit the cache, regenerate asks again", async () => {
+    const red = await solidImage('png', { colour: { r: 240, g: 10, b: 10 } });
+    const blue = await solidImage('jpeg', { colour: { r: 10, g: 10, b: 240 } });
+    const { dataset, photo, rowIds } = await photos('Img2img', [red, blue]);
+    const created = await imageColumn(dataset, 'Repaint {{Photo}} as a watercolour');
+    const done = await env.waitForRun(dataset, created.run!.id);
+    expect(done.progress).toMatchObject({ done: 2, errors: 0 });
+    const cells = await env.cells(dataset, created.column.id);
+    const prompt = 'Repaint [image] as a watercolour';
+    const [fromRed, fromBlue] = cells.map((cell) => cell.value as unknown as ImageReference);
+    // The PNG the fake derives from the image it received and the prompt: it saw each row's bytes.
+    const expected = editedPng(prompt, [red], '256x256');
+    expect(fromRed).toMatchObject({ sha256: sha256(expected), mediaType: 'image/png' });
+    expect(fromRed!.name).toBe(`Picture-${rowIds[0]}.png`);
+    expect(fromBlue!.sha256).toBe(sha256(editedPng(prompt, [blue], '256x256')));
+    const sent = editRequests().map((request) => request.body as Record<string, unknown>);
+    expect(sent).toContainEqual({
+      model: 'gpt-image-1',
+      prompt,
+      n: '1',
+      size: '256x256',
+      images: [
+        {
+          field: 'image',
+          name: 'image-1.png',
+          type: 'image/png',
+          bytes: red.length,
+          digest: imageDigest(red),
+        },
+      ],
+    });
+    // Stored like an upload, with a thumbnail; tokens and cost kept on the cell.
+    const original = await images().original(owner(), env.projectId, fromRed!.sha256);
+    expect(readFileSync(original.path).equals(expected)).toBe(true);
+    expect(cells[0]).toMatchObject({ model: 'gpt-image-1', outputTokens: 1_000, attempts: 1 });
+    expect(cells[0]!.costNanoUsd).toBeGreaterThan(0);
+
+    // The same bytes under another name in a new row: answered from the cache.
+    const again = await images().storeImage(env.projectId, { name: 'red again.png', bytes: red });
+    if (!again.ok) throw new Error(again.reason);
+    await sheetsOf(env.t).appendRows(owner(), env.projectId, dataset, [
+      { [photo]: again.reference as never },
+    ]);
+    const calls = editRequests().length;
+    const rerun = await runs().startRun(owner(), env.projectId, dataset, created.column.id, {
+      mode: 'all',
+      fresh: false,
+    });
+    // Every row is answered from the cache: the two first rows by their own entries.
+    expect((await env.waitForRun(dataset, rerun.id)).progress.cacheHits).toBe(3);
+    expect(editRequests()).toHaveLength(calls);
+    const cached = (await env.cells(dataset, created.column.id))[2]!;
+    expect((cached.value as unknown as ImageReference).sha256).toBe(fromRed!.sha256);
+    expect(cached.costNanoUsd ?? 0).toBe(0);
+
+    // Regenerating a cell asks the provider again.
+    const regenerated = await runs().startRun(owner(), env.projectId, dataset, created.column.id, {
+      mode: 'cells',
+      rowIds: [rowIds[0]!],
+    });
+    expect((await env.waitForRun(dataset, regenerated.id)).progress.cacheHits).toBe(0);
+    expect(editRequests()).toHaveLength(calls + 1);
+  });
+
+  it('generates through Hugging Face text-to-image; the cost stays unknown', async () => {
+    const hub = await huggingFaceProvider();
+    const data = await env.dataset(
+      'Hub images',
+      ['Subject'],
+      [{ Subject: 'a lighthouse' }, { Subject: '[no-image]' }],
+    );
+    const created = await aiColumns().createAiColumn(owner(), env.projectId, data.id, {
+      name: 'Picture',
+      prompt: 'A print of {{Subject}}',
+      provider: hub,
+      model: 'black-forest-labs/FLUX.1-schnell',
+      output: { type: 'image', size: '256x256' },
+    });
+    const done = await env.waitForRun(data.id, created.run!.id);
+    expect(done.progress).toMatchObject({ done: 1, errors: 1 });
+    const cells = await env.cells(data.id, created.column.id);
+    const expected = generatedPng('A print of a lighthouse', '256x256');
+    expect((cells[0]!.value as unknown as ImageReference).sha256).toBe(sha256(expected));
+    expect(cells[0]).toMatchObject({ costNanoUsd: null, outputTokens: null });
+    expect(cells[1]).toMatchObject({
+      status: 'error',
+      error: expect.stringMatching(/^PROVIDER_ERROR: The provider returned no image/),
+    });
+    const request = env.fake.requests.find((candidate) =>
+      candidate.path.startsWith('/hf-inference/models/'),
+    );
+    expect(request).toMatchObject({
+      path: '/hf-inference/models/black-forest-labs/FLUX.1-schnell',
+      body: { inputs: 'A print of a lighthouse', parameters: { width: 256, height: 256 } },
+    });
   });
 });

@@ -59,6 +59,66 @@ describe('image values API', () => {
     };
   };
 
+  it('adds dropped images to an existing dataset as new rows of its image column', async () => {
+    const created = await importImages([{ name: 'first.png', bytes: await solidImage('png') }]);
+    const datasetId = created.json().datasetId as string;
+    const before = await window(datasetId);
+    const [imageColumn, nameColumn] = before.columns;
+    const into = (
+      query: string,
+      files: { name: string; bytes: Buffer | string }[],
+      who = members.editor,
+    ) => {
+      const { body, contentType } = multipartFiles(files);
+      return t.app.inject({
+        method: 'POST',
+        url: `${base}/images/import?${query}`,
+        headers: { ...who.headers, 'content-type': contentType },
+        payload: body,
+      });
+    };
+    const red = await solidImage('png', { colour: { r: 200, g: 0, b: 0 } });
+    const jpeg = await solidImage('jpeg');
+    const dropped = await into(`datasetId=${datasetId}&columnId=${imageColumn.id}`, [
+      { name: 'red.png', bytes: red },
+      { name: 'fake.png', bytes: 'not an image' },
+      { name: 'photo.jpg', bytes: jpeg },
+    ]);
+    expect(dropped.statusCode, dropped.body).toBe(201);
+    expect(dropped.json()).toEqual({
+      datasetId,
+      imported: 2,
+      refused: [{ file: 'fake.png', reason: expect.stringMatching(/^Not an image/) }],
+    });
+    const after = await window(datasetId);
+    expect(after.columns).toHaveLength(2);
+    const added = after.rows.slice(1) as { cells: Record<string, { value: unknown }> }[];
+    expect(added.map((row) => row.cells[nameColumn.id]!.value)).toEqual(['red.png', 'photo.jpg']);
+    expect(added[0]!.cells[imageColumn.id]!.value).toMatchObject({ sha256: sha256(red) });
+
+    // Another column, one half of the pair, a viewer, another project's dataset: refused, nothing added.
+    const refusals = [
+      [`datasetId=${datasetId}&columnId=${nameColumn.id}`, members.editor, 400],
+      [`datasetId=${datasetId}`, members.editor, 400],
+      [`datasetId=${datasetId}&columnId=${imageColumn.id}`, members.viewer, 403],
+    ] as const;
+    for (const [query, who, status] of refusals) {
+      const refused = await into(query, [{ name: 'x.png', bytes: red }], who);
+      expect(refused.statusCode, query).toBe(status);
+      if (status === 400)
+        expect(JSON.stringify(refused.json().error.details)).toContain('columnId');
+    }
+    const upload = multipartFiles([{ name: 'x.png', bytes: red }]);
+    const foreign = await t.app.inject({
+      method: 'POST',
+      url: `/api/projects/${other.project.id}/images/import?datasetId=${datasetId}&columnId=${imageColumn.id}`,
+      headers: { ...other.editor.headers, 'content-type': upload.contentType },
+      payload: upload.body,
+    });
+    expect(foreign.statusCode).toBe(404);
+    expect((await window(datasetId)).rows).toHaveLength(3);
+  });
+
   it('imports a ZIP of images: one row per image, each refused file listed with its reason', async () => {
     const png = await solidImage('png', { width: 300, height: 200 });
     const jpeg = await solidImage('jpeg', { colour: { r: 10, g: 200, b: 10 } });

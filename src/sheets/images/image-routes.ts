@@ -78,18 +78,30 @@ export const imageRoutes: FastifyPluginAsyncZod<{
     {
       schema: {
         tags,
-        summary: 'Import a ZIP of images, or image files, as a new dataset (editor)',
+        summary:
+          'Import a ZIP of images, or image files, as a new dataset or as new rows of one (editor)',
         description:
-          'multipart/form-data with `file` parts: each a ZIP of images or one image. One row per image with its file name (columns `Image` and `File name`). Each file is checked by its bytes and decoded dimensions; refused files (not an image, over BRAINCELLS_IMAGE_MAX_BYTES or BRAINCELLS_IMAGE_MAX_PIXELS, truncated, a bomb) are listed with the reason and the rest are imported. 400 when no file is an image; 413 for a part over BRAINCELLS_IMAGE_ZIP_MAX_BYTES.',
+          'multipart/form-data with `file` parts: each a ZIP of images or one image. One row per image with its file name (columns `Image` and `File name`). With `datasetId` and `columnId` (images dropped onto a grid), the rows are added to that dataset instead: the image in that static image column, the file name in its `File name` text column if it has one (400 naming `columnId` for another column). Each file is checked by its bytes and decoded dimensions; refused files (not an image, over BRAINCELLS_IMAGE_MAX_BYTES or BRAINCELLS_IMAGE_MAX_PIXELS, truncated, a bomb) are listed with the reason and the rest are imported. 400 when no file is an image; 413 for a part over BRAINCELLS_IMAGE_ZIP_MAX_BYTES.',
         params: projectParams,
-        querystring: z.object({ name: nameSchema.optional() }),
+        querystring: z
+          .object({
+            name: nameSchema.optional(),
+            datasetId: z.uuid().optional(),
+            columnId: z.uuid().optional(),
+          })
+          .refine((query) => (query.datasetId === undefined) === (query.columnId === undefined), {
+            path: ['columnId'],
+            message: 'datasetId and columnId go together',
+          }),
       },
     },
     async (request, reply) => {
       requireMultipart(request);
+      const { name, datasetId, columnId } = request.query;
       const result = await images.importImages(request.actor, request.params.projectId, {
         parts: request.files(),
-        ...(request.query.name ? { name: request.query.name } : {}),
+        ...(name ? { name } : {}),
+        ...(datasetId && columnId ? { into: { datasetId, columnId } } : {}),
       });
       reply.status(201);
       return result;
@@ -141,7 +153,7 @@ export const imageRoutes: FastifyPluginAsyncZod<{
         tags,
         summary: 'Download the dataset with its images (streamed; viewer)',
         description:
-          "csv, tsv, jsonl: a ZIP holding `data.<format>`, whose image cells give the relative path of their file, and the files under `images/` (`<first 12 hex of the hash>-<file name>`, any character but letters, digits, `.`, `_` and `-` replaced by `_`: no name leaves the archive root). At most 65,535 files and 4 GiB (400 beyond: export as Parquet). parquet: image columns as structs `{bytes, path}`, the Hugging Face `Image` feature, declared in the file's `huggingface` metadata. Images the project does not hold export as null.",
+          "csv, tsv, jsonl, xlsx: a ZIP holding `data.<format>`, whose image cells give the relative path of their file, and the files under `images/` (`<first 12 hex of the hash>-<file name>`, any character but letters, digits, `.`, `_` and `-` replaced by `_`: no name leaves the archive root). At most 65,535 files and 4 GiB (400 beyond: export as Parquet). parquet: image columns as structs `{bytes, path}`, the Hugging Face `Image` feature, declared in the file's `huggingface` metadata. Images the project does not hold export as null.",
         params: projectParams.extend({ datasetId: z.uuid() }),
         querystring: z.object({
           format: z.enum(IMAGE_EXPORT_FORMATS).default('parquet'),

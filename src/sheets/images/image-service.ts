@@ -75,6 +75,26 @@ export function createImageService(deps: {
     return { datasetId: dataset.id, image: image!.id, name: fileName!.id };
   }
 
+  /** A dataset's static image column that dropped images go into, and its file-name column. */
+  async function existingTarget(
+    actor: Actor,
+    projectId: string,
+    into: { datasetId: string; columnId: string },
+  ) {
+    const dataset = await sheets.getDataset(actor, projectId, into.datasetId);
+    const column = dataset.columns.find((candidate) => candidate.id === into.columnId);
+    if (!column) throw notFound('column', into.columnId);
+    if (column.type !== 'image' || column.kind !== 'static')
+      throw validationError('Images go into image columns that are not computed', [
+        { path: 'columnId', message: 'not a static image column' },
+      ]);
+    const name = dataset.columns.find(
+      (candidate) =>
+        candidate.name === 'File name' && candidate.type === 'text' && candidate.kind === 'static',
+    );
+    return { datasetId: into.datasetId, image: column.id, name: name?.id };
+  }
+
   const service = {
     limits,
 
@@ -143,7 +163,9 @@ export function createImageService(deps: {
 
     /**
      * Imports a ZIP of images, or many image files, as a new dataset: one row per image with
-     * its file name (columns `Image` and `File name`). Each file is checked on its own; one
+     * its file name (columns `Image` and `File name`) — or, `into` an existing dataset (images
+     * dropped onto its grid), one new row per image in that static image column, with the file
+     * name in its `File name` text column when it has one. Each file is checked on its own; one
      * that is refused (not an image, over a limit, truncated, a bomb) is listed with the reason
      * and the rest go on. Nothing is created when no file is an image.
      */
@@ -153,12 +175,15 @@ export function createImageService(deps: {
       input: {
         parts: AsyncIterable<{ filename: string; file: AsyncIterable<Uint8Array> }>;
         name?: string;
+        into?: { datasetId: string; columnId: string };
       },
     ) {
       await access.requireRole(actor, projectId, 'editor');
+      // Checked before any byte is received: a wrong target writes nothing.
+      const existing = input.into && (await existingTarget(actor, projectId, input.into));
       const received = await receiveImageParts(input.parts, blobs, limits);
       const refused: { file: string; reason: string }[] = [];
-      let target: { datasetId: string; image: string; name: string } | undefined;
+      let target: { datasetId: string; image: string; name: string | undefined } | undefined;
       let batch: Record<string, CellValue>[] = [];
       let imported = 0;
       const flush = async () => {
@@ -179,14 +204,16 @@ export function createImageService(deps: {
               refused.push({ file: stored.name, reason: stored.reason });
               continue;
             }
-            target ??= await importDataset(
-              actor,
-              projectId,
-              input.name ?? received.sources[0]?.name ?? 'Images',
-            );
+            target ??=
+              existing ??
+              (await importDataset(
+                actor,
+                projectId,
+                input.name ?? received.sources[0]?.name ?? 'Images',
+              ));
             batch.push({
               [target.image]: stored.reference as unknown as Record<string, unknown>,
-              [target.name]: stored.reference.name,
+              ...(target.name ? { [target.name]: stored.reference.name } : {}),
             });
             if (batch.length >= IMPORT_BATCH_ROWS) await flush();
           }

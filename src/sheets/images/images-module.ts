@@ -3,9 +3,11 @@ import type { AuditRecorder } from '../../access/audit-recorder.ts';
 import type { ProjectAccess } from '../../access/project-access.ts';
 import type { Platform } from '../../platform/platform.ts';
 import { createSheetExportService, type ExportRequest } from '../export/sheet-export-service.ts';
+import type { SheetImportService } from '../import/sheet-import-service.ts';
 import type { SheetService } from '../sheet-service.ts';
 import { createImageBlobStore } from './image-blob-store.ts';
 import { createImageExportWriter, type ImageExportFormat } from './image-export.ts';
+import { createParquetImageFiller } from './image-parquet-import.ts';
 import { createImageService } from './image-service.ts';
 import { createImageStore } from './image-store.ts';
 import { createImageSweep } from './image-sweep.ts';
@@ -23,6 +25,8 @@ export function createImagesModule(deps: {
   access: ProjectAccess;
   audit: AuditRecorder;
   sheets: SheetService;
+  /** Imports of Parquet image structs store their images through this feature. */
+  imports?: Pick<SheetImportService, 'acceptImageColumns'>;
 }) {
   const { platform } = deps;
   const blobs = createImageBlobStore(platform.config.dataDir);
@@ -57,6 +61,13 @@ export function createImagesModule(deps: {
       request: ExportRequest<ImageExportFormat>,
     ) => sheetExports.exportWith(actor, projectId, datasetId, request, writeImages),
   };
+  deps.imports?.acceptImageColumns(
+    createParquetImageFiller({
+      duckdb: platform.duckdb,
+      images,
+      maxBytes: platform.config.images.maxBytes,
+    }),
+  );
   const sweep = createImageSweep({
     store,
     blobs,
@@ -74,6 +85,8 @@ export function createImagesModule(deps: {
     images,
     blobs,
     exports,
+    /** The images export writer alone (Hub publish writes its Parquet with it, audited apart). */
+    writeImages,
     sweep,
     /** The hourly blob sweep (docs/images.md "Blob sweep"). */
     registerJobs() {

@@ -11,6 +11,22 @@ import { presentImport } from '../sheet-presenter.ts';
 import type { ImportRow, SheetStore } from '../sheet-store.ts';
 import { importDir } from './import-files.ts';
 import { type ImportSettings, importStream } from './import-options.ts';
+import type { ImportConversion } from './import-reader.ts';
+
+/**
+ * Stores the images of an imported file's image columns and writes their references (the
+ * images feature plugs it in: images/image-parquet-import.ts). `source` is the FROM
+ * expression the import read; rows are numbered as the import numbered them.
+ */
+export interface ImageColumnFiller {
+  fill(input: {
+    projectId: string;
+    datasetId: string;
+    source: string;
+    columns: readonly { id: string; sourceName: string }[];
+    signal?: AbortSignal | undefined;
+  }): Promise<ImportConversion[]>;
+}
 
 export interface ImportServiceDeps {
   store: SheetStore;
@@ -33,6 +49,8 @@ export function createImportContext(deps: ImportServiceDeps) {
   const { store, data, events, settings } = deps;
   /** Imports running in this process, by id: aborting one cancels it. */
   const running = new Map<string, AbortController>();
+  /** Set by the images feature when it is built (acceptImageColumns). */
+  const imageColumns: { filler?: ImageColumnFiller } = {};
   const dir = () => importDir(settings.dataDir);
 
   const loadImport = async (projectId: string, importId: string) => {
@@ -79,6 +97,7 @@ export function createImportContext(deps: ImportServiceDeps) {
   return {
     ...deps,
     running,
+    imageColumns,
     dir,
     loadImport,
     publish,

@@ -126,6 +126,11 @@ export function planColumns(
     for (let n = 2; used.has(name.toLowerCase()); n++)
       name = `${safeName(source.sourceName, index).slice(0, 190)} ${n}`;
     used.add(name.toLowerCase());
+    if (override?.type === 'image' && source.inferredType !== 'image')
+      throw validationError(
+        `${source.sourceName}: only a Parquet image struct {bytes, path} is imported as images`,
+        [{ path: 'columns.type', message: 'not an image column' }],
+      );
     planned.push({
       id: uuidv7(),
       sourceName: source.sourceName,

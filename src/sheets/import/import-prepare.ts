@@ -264,7 +264,7 @@ export function createImportPreparer(context: ImportContext) {
         warnings.push(...(await dialectWarnings(spec, sources, options.csv)));
         warnings.push(...(await quoteWarnings(spec, dialect)));
       }
-      const sample = withPreview ? await sampleRows(connection, spec, 20) : [];
+      const sample = withPreview ? await sampleRows(connection, spec, 20, sources) : [];
       return { spec, sources, dialect, sample };
     } catch (error) {
       if (isAppError(error)) throw error;

@@ -211,8 +211,20 @@ export async function sniffCsv(connection: DuckDBConnection, spec: SourceSpec) {
     : undefined;
 }
 
-export async function sampleRows(connection: DuckDBConnection, spec: SourceSpec, limit = 20) {
-  const reader = await connection.runAndReadAll(`select * from ${sourceSql(spec)} limit ${limit}`);
+export async function sampleRows(
+  connection: DuckDBConnection,
+  spec: SourceSpec,
+  limit = 20,
+  sources: readonly SourceColumn[] = [],
+) {
+  // An image struct previews as its path: its bytes have no place in a preview.
+  const images = sources.filter((column) => column.inferredType === 'image');
+  const list = images.length
+    ? `* replace (${images.map((column) => `${quoteName(column.sourceName)}.path as ${quoteName(column.sourceName)}`).join(', ')})`
+    : '*';
+  const reader = await connection.runAndReadAll(
+    `select ${list} from ${sourceSql(spec)} limit ${limit}`,
+  );
   return reader.getRowObjectsJson() as Record<string, unknown>[];
 }
 
@@ -229,6 +241,8 @@ function columnExpressions(
   const name = quoteName(column.sourceName);
   const target = SQL_TYPE_BY_COLUMN_TYPE[column.type];
   const empty = `null::${CELL_STATE_SQL_TYPE}`;
+  // Image structs are stored through the image checks after the read (import-run.ts).
+  if (column.type === 'image') return { value: 'null::json', state: empty, converts: false };
   if (source && source.sqlType.toUpperCase() === target)
     return { value: name, state: empty, converts: false };
   if (column.type === 'json') return { value: `to_json(${name})`, state: empty, converts: false };

@@ -14,7 +14,7 @@ import {
   readTypesFor,
 } from './import-options.ts';
 import type { createImportPreparer, PreparedImport } from './import-prepare.ts';
-import { type ImportOutcome, importIntoTable } from './import-reader.ts';
+import { type ImportOutcome, importIntoTable, sourceSql } from './import-reader.ts';
 import { openDownload } from './import-url.ts';
 
 /** A running import writes its heartbeat this often (see STALL_SECONDS in import-cleanup.ts). */
@@ -76,6 +76,7 @@ export function createImportRun(
         size,
         report,
       });
+      await fillImageColumns(row, prepared, targets, outcome, controller.signal);
       // Read as text (DuckDB's inferred type failed on later lines): the column is text.
       for (const target of targets)
         if (outcome.widened.includes(target.sourceName)) target.type = 'text';
@@ -192,6 +193,29 @@ export function createImportRun(
           data.finishImportedTable(connection, row.dataset_id!, lastRowId),
         partsDir: context.dir(),
       }),
+    );
+  };
+
+  /** Image columns (Parquet image structs): each image stored and checked, or an error cell. */
+  const fillImageColumns = async (
+    row: ImportRow,
+    prepared: PreparedImport,
+    targets: ReturnType<typeof planColumns>,
+    outcome: ImportOutcome,
+    signal: AbortSignal,
+  ) => {
+    const columns = targets.filter((target) => target.type === 'image');
+    if (columns.length === 0) return;
+    const filler = context.imageColumns.filler;
+    if (!filler) throw new AppError('SERVICE_UNAVAILABLE', 'Images cannot be imported here');
+    outcome.conversions.push(
+      ...(await filler.fill({
+        projectId: row.project_id,
+        datasetId: row.dataset_id!,
+        source: sourceSql(prepared.spec),
+        columns,
+        signal,
+      })),
     );
   };
 

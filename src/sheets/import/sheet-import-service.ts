@@ -1,13 +1,17 @@
 import { createImportCancel } from './import-cancel.ts';
 import { createImportCleanup } from './import-cleanup.ts';
-import { createImportContext, type ImportServiceDeps } from './import-context.ts';
+import {
+  createImportContext,
+  type ImageColumnFiller,
+  type ImportServiceDeps,
+} from './import-context.ts';
 import { createImportPreparer } from './import-prepare.ts';
 import { createImportRun } from './import-run.ts';
 import { createImportSources } from './import-sources.ts';
 import { createImportStart } from './import-start.ts';
 
 export { STALL_SECONDS } from './import-cleanup.ts';
-export type { ImportServiceDeps } from './import-context.ts';
+export type { ImageColumnFiller, ImportServiceDeps } from './import-context.ts';
 export {
   hubSourceSchema,
   IMPORT_JOB,
@@ -37,6 +41,10 @@ export function createSheetImportService(deps: ImportServiceDeps) {
     ...createImportCancel(context),
     ...createImportCleanup(context),
     ...createImportRun(context, preparer),
+    /** The images feature stores imported image columns (Parquet image structs) with this. */
+    acceptImageColumns(filler: ImageColumnFiller) {
+      context.imageColumns.filler = filler;
+    },
   };
 }
 

@@ -12,12 +12,14 @@ import {
   type AgentTool,
   agentsApi,
 } from './chat-agents-api.ts';
+import { ProjectSummarizer } from './project-summarizer.tsx';
 import './chat.css';
 
 const TOOL_LABELS: Record<AgentTool, string> = {
   query_sheet: 'Query a sheet (read-only SQL)',
   read_rows: 'Read rows of a dataset',
   web_search: 'Web search',
+  list_datasets: "List the project's datasets",
 };
 
 /**
@@ -48,6 +50,7 @@ export function AgentsPage() {
           New agent
         </button>
       </header>
+      <ProjectSummarizer projectId={projectId} />
       <FormError error={agents.error} />
       <ul className="agent-list" aria-label="Agents">
         {(agents.data?.items ?? []).map((agent) => (

@@ -1,7 +1,7 @@
 import { api } from '../api/api-client.ts';
 
 /** Agents over the REST API (docs/chat.md "Agents"): an edit saves a new version. */
-export const AGENT_TOOLS = ['query_sheet', 'read_rows', 'web_search'] as const;
+export const AGENT_TOOLS = ['query_sheet', 'read_rows', 'web_search', 'list_datasets'] as const;
 export type AgentTool = (typeof AGENT_TOOLS)[number];
 
 export interface AgentFields {

@@ -31,6 +31,19 @@ export interface ChatThreadDetail extends ChatThread {
   };
 }
 
+/** A reply's error envelope; a `BUDGET_EXCEEDED` one names its budget. */
+export interface ReplyError {
+  code: string;
+  message: string;
+  retryable: boolean;
+  details?: {
+    scope: string;
+    period: string;
+    limitNano: number | null;
+    spentNano: number;
+  };
+}
+
 export interface ChatMessage {
   id: string;
   threadId: string;
@@ -41,7 +54,7 @@ export interface ChatMessage {
   /** Tool calls and their results, in order. */
   parts: ChatPart[];
   status: 'streaming' | 'done' | 'error' | 'stopped';
-  error: { code: string; message: string; retryable: boolean } | null;
+  error: ReplyError | null;
   provider: string | null;
   model: string | null;
   agentId: string | null;
@@ -128,7 +141,24 @@ export interface ThreadFilter {
   deleted?: boolean | undefined;
 }
 
+/** The project's chat settings (`GET|PUT …/chat/settings`): its summarizer model. */
+export interface ChatSettings {
+  summaryModel: string | null;
+  summaryProvider: string | null;
+  updatedAt: string | null;
+}
+
 export const chatApi = {
+  settings: (projectId: string) =>
+    api<ChatSettings>(`/api/projects/${encodeURIComponent(projectId)}/chat/settings`),
+  updateSettings: (
+    projectId: string,
+    input: { summaryModel: string | null; summaryProvider: string | null },
+  ) =>
+    api<ChatSettings>(`/api/projects/${encodeURIComponent(projectId)}/chat/settings`, {
+      method: 'PUT',
+      body: input,
+    }),
   threads: (projectId: string, cursor?: string, filter: ThreadFilter = {}) =>
     api<{ items: ChatThreadListItem[]; nextCursor: string | null }>(threads(projectId), {
       query: {

@@ -23,7 +23,9 @@ import {
   type ChatSearchMatch,
   type ChatSummary,
   chatApi,
+  type ReplyError,
 } from './chat-api.ts';
+import { replyErrorText } from './chat-errors.ts';
 import { ChatMarkdown } from './chat-markdown.tsx';
 import {
   applyDelta,
@@ -346,8 +348,8 @@ function ThreadView({
         'summary-updated': () => void queryClient.invalidateQueries({ queryKey: summariesKey }),
         resync: reload,
         error: (data) => {
-          const failure = data as { error?: { message?: string } };
-          if (failure.error?.message) notices.error(new Error(failure.error.message));
+          const failure = data as { error?: ReplyError };
+          if (failure.error?.message) notices.error(new Error(replyErrorText(failure.error).text));
         },
       },
     });
@@ -672,8 +674,9 @@ function MessageItem({
         <div className="chat-text">{text}</div>
       )}
       {message.error && (
-        <p className="chat-error" role="alert">
-          {message.error.code}: {message.error.message}
+        <p className="chat-error" role="alert" data-testid="reply-error">
+          <strong>{replyErrorText(message.error).title}:</strong>{' '}
+          {replyErrorText(message.error).text}
         </p>
       )}
       {message.role === 'assistant' && message.status !== 'streaming' && (

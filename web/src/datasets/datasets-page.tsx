@@ -9,6 +9,7 @@ import { FormError } from '../ui/form-error.tsx';
 import { formatDateTime } from '../ui/format.ts';
 import { useNotices } from '../ui/notices.tsx';
 import { ImportDialog } from './import-dialog.tsx';
+import { PublishDialog } from './publish-dialog.tsx';
 
 /** /projects/:projectId/datasets — list, create, import, delete and restore. */
 export function DatasetsPage() {
@@ -20,6 +21,7 @@ export function DatasetsPage() {
   const [creating, setCreating] = useState(false);
   const [importing, setImporting] = useState<{ file?: File } | undefined>();
   const [dragging, setDragging] = useState(false);
+  const [publishing, setPublishing] = useState<{ id: string; name: string } | undefined>();
   useEffect(() => rememberProject(projectId), [projectId]);
 
   const datasets = useQuery({
@@ -138,23 +140,33 @@ export function DatasetsPage() {
                       Restore
                     </button>
                   ) : (
-                    <button
-                      type="button"
-                      className="danger"
-                      onClick={async () => {
-                        if (
-                          await confirm({
-                            title: 'Delete dataset?',
-                            message: `Delete “${dataset.name}”? You can restore it until it is purged.`,
-                            confirmLabel: 'Delete',
-                            danger: true,
-                          })
-                        )
-                          remove.mutate(dataset.id);
-                      }}
-                    >
-                      Delete
-                    </button>
+                    <>
+                      {dataset.status === 'ready' && (
+                        <button
+                          type="button"
+                          onClick={() => setPublishing({ id: dataset.id, name: dataset.name })}
+                        >
+                          Publish to Hub…
+                        </button>
+                      )}
+                      <button
+                        type="button"
+                        className="danger"
+                        onClick={async () => {
+                          if (
+                            await confirm({
+                              title: 'Delete dataset?',
+                              message: `Delete “${dataset.name}”? You can restore it until it is purged.`,
+                              confirmLabel: 'Delete',
+                              danger: true,
+                            })
+                          )
+                            remove.mutate(dataset.id);
+                        }}
+                      >
+                        Delete
+                      </button>
+                    </>
                   )}
                 </td>
               </tr>
@@ -197,6 +209,11 @@ export function DatasetsPage() {
           </div>
         </form>
       </Dialog>
+      <PublishDialog
+        projectId={projectId}
+        dataset={publishing}
+        onClose={() => setPublishing(undefined)}
+      />
       <ImportDialog
         projectId={projectId}
         open={importing !== undefined}

@@ -14,9 +14,46 @@ const TEXT_COLUMN = 'Text';
 const PAGE_TEXT_COLUMN = 'Page text';
 
 /**
+ * The original beside the text: a PDF in a frame at the page shown (served inline from our
+ * origin, `?inline=true`), an image as an image; anything else (HTML, e-mail, DOCX, text) is
+ * never rendered from its bytes — its text is what the left pane shows, and the original
+ * is a download.
+ */
+function Original({
+  projectId,
+  document,
+  page,
+}: {
+  projectId: string;
+  document: DocumentView;
+  page: number;
+}) {
+  const url = `${documentApi.originalUrl(projectId, document.id)}?inline=true`;
+  if (document.mediaType === 'application/pdf')
+    return (
+      <iframe
+        // A new page number reloads the frame at that page (the PDF viewer reads #page=N).
+        key={page}
+        className="original-frame"
+        title={`Original: ${document.name}`}
+        src={`${url}#page=${page}`}
+      />
+    );
+  if (/^image\/(png|jpeg|gif|webp)$/.test(document.mediaType))
+    return <img className="original-image" src={url} alt={`Original: ${document.name}`} />;
+  return (
+    <p className="muted">
+      The original ({document.kind ?? document.mediaType}) is not shown in the app; download it to
+      open it.
+    </p>
+  );
+}
+
+/**
  * One document: its status and reason, its extracted text page by page (read from the
- * collection's row, as text — never HTML), and the original to download. Opened from the
- * documents table, or by a report's `[[doc:…#pN]]` citation at that page.
+ * collection's row, as text — never HTML) beside the original (a PDF or an image; the rest is
+ * downloaded). Opened from the documents table, or by a report's `[[doc:…#pN]]` citation at
+ * that page.
  */
 export function DocumentViewer({
   projectId,
@@ -84,46 +121,53 @@ export function DocumentViewer({
         </p>
         {document.message && <p className="muted">{document.message}</p>}
         <FormError error={text.error} />
-        {document.rowId === null ? (
-          <p className="muted">No text: the document is not extracted.</p>
-        ) : text.isPending ? (
-          <p className="muted">Loading the text…</p>
-        ) : pages.length === 0 ? (
-          <p className="muted">No text was extracted from this document.</p>
-        ) : (
-          <section aria-label="Extracted text">
-            {pages.length > 1 && (
-              <nav className="row" aria-label="Pages">
-                <button type="button" disabled={shown <= 1} onClick={() => setPage(shown - 1)}>
-                  ‹ Previous
-                </button>
-                <label className="inline-label">
-                  Page
-                  <input
-                    type="number"
-                    min={1}
-                    max={pages.length}
-                    value={shown}
-                    onChange={(event) => setPage(Number(event.target.value) || 1)}
-                    className="page-number"
-                  />
-                  of {pages.length.toLocaleString()}
-                </label>
-                <button
-                  type="button"
-                  disabled={shown >= pages.length}
-                  onClick={() => setPage(shown + 1)}
-                >
-                  Next ›
-                </button>
-              </nav>
+        <div className="document-panes">
+          <div className="document-pane">
+            {document.rowId === null ? (
+              <p className="muted">No text: the document is not extracted.</p>
+            ) : text.isPending ? (
+              <p className="muted">Loading the text…</p>
+            ) : pages.length === 0 ? (
+              <p className="muted">No text was extracted from this document.</p>
+            ) : (
+              <section aria-label="Extracted text">
+                {pages.length > 1 && (
+                  <nav className="row" aria-label="Pages">
+                    <button type="button" disabled={shown <= 1} onClick={() => setPage(shown - 1)}>
+                      ‹ Previous
+                    </button>
+                    <label className="inline-label">
+                      Page
+                      <input
+                        type="number"
+                        min={1}
+                        max={pages.length}
+                        value={shown}
+                        onChange={(event) => setPage(Number(event.target.value) || 1)}
+                        className="page-number"
+                      />
+                      of {pages.length.toLocaleString()}
+                    </label>
+                    <button
+                      type="button"
+                      disabled={shown >= pages.length}
+                      onClick={() => setPage(shown + 1)}
+                    >
+                      Next ›
+                    </button>
+                  </nav>
+                )}
+                <h3 className="visually-hidden">Page {shown}</h3>
+                <pre className="page-text" data-testid="page-text">
+                  {pages[shown - 1]}
+                </pre>
+              </section>
             )}
-            <h3 className="visually-hidden">Page {shown}</h3>
-            <pre className="page-text" data-testid="page-text">
-              {pages[shown - 1]}
-            </pre>
+          </div>
+          <section className="document-pane" aria-label="Original">
+            <Original projectId={projectId} document={document} page={shown} />
           </section>
-        )}
+        </div>
       </div>
     </Dialog>
   );

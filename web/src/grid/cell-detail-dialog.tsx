@@ -4,9 +4,10 @@ import { generationApi } from '../api/generation-api.ts';
 import type { Cell, Row } from '../api/sheet-api.ts';
 import { Dialog } from '../ui/dialog.tsx';
 import { formatDateTime, formatInteger, formatNanoUsd } from '../ui/format.ts';
-import { Markdown } from '../ui/safe-html.tsx';
+import { CellMarkdown } from './cell-markdown.tsx';
 import { isImageUrl } from './cell-view.tsx';
 import type { GridColumn } from './grid-types.ts';
+import { HtmlPreview } from './html-preview.tsx';
 
 interface Source {
   url?: unknown;
@@ -33,7 +34,7 @@ export function CellDetailDialog({
     onRegenerate(row: Row, column: GridColumn): void;
   };
 }) {
-  const [asMarkdown, setAsMarkdown] = useState(false);
+  const [shownAs, setShownAs] = useState<'text' | 'markdown' | 'html'>('text');
   const isAi = target?.column.kind === 'ai' && ai !== undefined;
   const provenance = useQuery({
     queryKey: [
@@ -66,20 +67,32 @@ export function CellDetailDialog({
       {target && cell && (
         <div className="stack">
           {target.column.type === 'text' && (
-            <label className="checkbox">
-              <input
-                type="checkbox"
-                checked={asMarkdown}
-                onChange={(event) => setAsMarkdown(event.target.checked)}
-              />
-              Show as markdown
-            </label>
+            <div className="row">
+              <label className="checkbox">
+                <input
+                  type="checkbox"
+                  checked={shownAs === 'markdown'}
+                  onChange={(event) => setShownAs(event.target.checked ? 'markdown' : 'text')}
+                />
+                Show as markdown
+              </label>
+              <label className="checkbox">
+                <input
+                  type="checkbox"
+                  checked={shownAs === 'html'}
+                  onChange={(event) => setShownAs(event.target.checked ? 'html' : 'text')}
+                />
+                Show as HTML preview
+              </label>
+            </div>
           )}
           {isImageUrl(text) && (
             <img className="detail-image" src={text.trim()} alt="" referrerPolicy="no-referrer" />
           )}
-          {asMarkdown ? (
-            <Markdown text={text} className="cell-detail" />
+          {shownAs === 'markdown' ? (
+            <CellMarkdown text={text} className="markdown cell-detail" />
+          ) : shownAs === 'html' ? (
+            <HtmlPreview html={text} className="cell-detail-html" />
           ) : (
             <pre className="cell-text cell-detail">{text}</pre>
           )}

@@ -1,8 +1,9 @@
 import { memo, type ReactNode, useState } from 'react';
 import type { Cell, Column } from '../api/sheet-api.ts';
 import { ImageCell } from '../images/image-cell.tsx';
-import { Markdown } from '../ui/safe-html.tsx';
+import { CellMarkdown } from './cell-markdown.tsx';
 import { valueToText } from './clipboard-text.ts';
+import { HtmlPreview } from './html-preview.tsx';
 
 const IMAGE_URL =
   /^(https?:\/\/[^\s"'<>]+\.(?:png|jpe?g|gif|webp|avif|svg)(?:[?#][^\s"'<>]*)?|data:image\/(?:png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]+)$/i;
@@ -21,6 +22,8 @@ interface CellContentProps {
   column: Column & { generating?: boolean };
   markdown: boolean;
   images: boolean;
+  /** Text shown as an HTML preview in a sandboxed frame (html-preview.tsx). */
+  html?: boolean;
   /** Search text: its case-insensitive matches are marked. */
   search?: string;
 }
@@ -52,13 +55,16 @@ export function highlight(text: string, search: string | undefined): ReactNode {
 
 /**
  * What a cell shows. Every value is a React text node; markdown goes through the sanitizer
- * (ui/markdown.ts); image URLs become <img> only for http(s) and base64 raster data.
+ * (ui/markdown.ts), its code highlighted as text spans; HTML previews render in a sandboxed
+ * frame with no origin and no network; image URLs become <img> only for http(s) and base64
+ * raster data.
  */
 export const CellContent = memo(function CellContent({
   cell,
   column,
   markdown,
   images,
+  html,
   search,
 }: CellContentProps) {
   if (!cell) return null;
@@ -125,7 +131,8 @@ export const CellContent = memo(function CellContent({
     default: {
       const text = valueToText(value);
       if (images && isImageUrl(text)) return <Thumbnail url={text.trim()} />;
-      if (markdown) return <Markdown text={text.slice(0, 4_000)} className="cell-markdown" />;
+      if (html) return <HtmlPreview html={text} className="cell-html-preview" />;
+      if (markdown) return <CellMarkdown text={text.slice(0, 4_000)} className="cell-markdown" />;
       return (
         <>
           {highlight(

@@ -158,6 +158,7 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
         width: prefs.widths[column.id] ?? DEFAULT_WIDTH,
         markdown: prefs.markdown[column.id] ?? false,
         images: prefs.images[column.id] ?? true,
+        html: prefs.html?.[column.id] ?? false,
         generating: generating.has(column.id),
       }));
   }, [allColumns, prefs, activeRunColumns, isHidden]);
@@ -246,6 +247,12 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
             setPrefs((previous) => ({
               ...previous,
               markdown: { ...previous.markdown, [column.id]: !column.markdown },
+            }));
+            break;
+          case 'toggle-html':
+            setPrefs((previous) => ({
+              ...previous,
+              html: { ...previous.html, [column.id]: !column.html },
             }));
             break;
           case 'toggle-images':
@@ -744,6 +751,14 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
             readOnly,
             rowsBetween: (first, last) => cache.rowsBetween(first, last),
             onError: notices.error,
+            onRowsAdded: ({ imported, refused }) => {
+              const added = `${imported.toLocaleString()} image${imported === 1 ? '' : 's'} added`;
+              notices.info(
+                refused.length === 0
+                  ? added
+                  : `${added}; refused: ${refused.map((item) => `${item.file} (${item.reason})`).join(', ')}`,
+              );
+            },
           })}
         >
           <ErrorBoundary label="the grid">

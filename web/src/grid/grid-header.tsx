@@ -15,6 +15,7 @@ export type ColumnAction =
   | 'move-right'
   | 'toggle-markdown'
   | 'toggle-images'
+  | 'toggle-html'
   | 'rename'
   | 'edit-formula'
   | 'delete'
@@ -208,24 +209,28 @@ function HeaderCell({
           Filter…
         </button>
         <hr />
-        {column.type === 'text' && (
-          <button
-            type="button"
-            role="menuitem"
-            onClick={() => actions.onAction('toggle-markdown', column)}
-          >
-            {column.markdown ? 'Show as plain text' : 'Show as markdown'}
-          </button>
-        )}
-        {column.type === 'text' && (
-          <button
-            type="button"
-            role="menuitem"
-            onClick={() => actions.onAction('toggle-images', column)}
-          >
-            {column.images ? 'Show image URLs as text' : 'Show image URLs as thumbnails'}
-          </button>
-        )}
+        {column.type === 'text' &&
+          (
+            [
+              ['toggle-markdown', column.markdown, 'Show as plain text', 'Show as markdown'],
+              [
+                'toggle-images',
+                column.images,
+                'Show image URLs as text',
+                'Show image URLs as thumbnails',
+              ],
+              ['toggle-html', column.html, 'Show HTML as text', 'Show as HTML preview'],
+            ] as const
+          ).map(([action, on, turnOff, turnOn]) => (
+            <button
+              key={action}
+              type="button"
+              role="menuitem"
+              onClick={() => actions.onAction(action, column)}
+            >
+              {on ? turnOff : turnOn}
+            </button>
+          ))}
         <button type="button" role="menuitem" onClick={() => actions.onAction('move-left', column)}>
           Move left
         </button>

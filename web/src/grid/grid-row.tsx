@@ -86,6 +86,7 @@ export const GridRow = memo(function GridRow(props: GridRowProps) {
             column={column}
             markdown={column.markdown}
             images={column.images}
+            html={column.html}
             search={search}
           />
         )}

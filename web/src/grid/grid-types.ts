@@ -20,6 +20,8 @@ export interface GridColumn extends Column {
   width: number;
   markdown: boolean;
   images: boolean;
+  /** Text shown as an HTML preview in a sandboxed frame. */
+  html: boolean;
   /** A run is working on this (AI) column: its pending cells are queued, not forgotten. */
   generating?: boolean;
 }

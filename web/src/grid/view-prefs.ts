@@ -7,6 +7,8 @@ export interface ViewPrefs {
   markdown: Record<string, boolean>;
   /** URL columns shown as image thumbnails (off: the URL as text). */
   images: Record<string, boolean>;
+  /** Text columns shown as an HTML preview in a sandboxed frame (absent in older prefs). */
+  html?: Record<string, boolean>;
   /** Row height: compact, comfortable (the default) or wrapped (long values on several lines). */
   density?: Density;
 }

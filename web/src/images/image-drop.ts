@@ -1,6 +1,6 @@
 import type { DragEvent } from 'react';
 import type { Column, Row } from '../api/sheet-api.ts';
-import { uploadFile } from '../api/upload.ts';
+import { uploadFile, uploadFiles } from '../api/upload.ts';
 
 /** The grid cell under a drag event: its row index and column, if it is an image column's. */
 function imageCellAt(event: DragEvent, columns: readonly Column[]) {
@@ -38,10 +38,41 @@ export async function uploadImageToCell(options: {
   ).done;
 }
 
+/** What adding images as rows answers: rows added, and each refused file with its reason. */
+export interface ImageRowsResult {
+  datasetId: string;
+  imported: number;
+  refused: { file: string; reason: string }[];
+}
+
+/**
+ * Adds image files to a dataset as new rows, one per image, in a static image column (the
+ * image import route with `datasetId` and `columnId`; files the server refuses are listed).
+ */
+export function addImageRows(options: {
+  projectId: string;
+  datasetId: string;
+  column: Column;
+  files: readonly File[];
+}): Promise<ImageRowsResult> {
+  const { projectId, datasetId, column } = options;
+  return uploadFiles<ImageRowsResult>(
+    `/api/projects/${encodeURIComponent(projectId)}/images/import?datasetId=${encodeURIComponent(datasetId)}&columnId=${encodeURIComponent(column.id)}`,
+    options.files,
+    () => {},
+  ).done;
+}
+
+/** The image files among those dragged (by their declared type; the server checks the bytes). */
+const imageFiles = (files: FileList) =>
+  [...files].filter((file) => file.type.startsWith('image/') || /\.zip$/i.test(file.name));
+
 /**
  * Dropping an image file onto a cell of an image column uploads it into that cell (at the
  * version the grid holds: a cell changed meanwhile answers 409, shown as an error). The grid
- * shows the new value when the dataset's `cells-update` event arrives, like any edit.
+ * shows the new value when the dataset's `cells-update` event arrives, like any edit. Image
+ * files dropped anywhere else on the grid become new rows in the dataset's first static image
+ * column, one per image (the rows arrive with the `rows-append` event).
  */
 export function imageDropHandlers(options: {
   projectId: string;
@@ -50,28 +81,42 @@ export function imageDropHandlers(options: {
   readOnly: boolean;
   rowsBetween: (first: number, last: number) => Promise<(Row | undefined)[]>;
   onError: (error: unknown) => void;
+  onRowsAdded: (result: ImageRowsResult) => void;
 }) {
   const { projectId, datasetId, columns } = options;
+  const rowsColumn = () =>
+    columns.find((column) => column.type === 'image' && column.kind === 'static');
   return {
     onDragOver(event: DragEvent) {
       if (options.readOnly || !event.dataTransfer.types.includes('Files')) return;
-      if (!imageCellAt(event, columns)) return;
+      if (!imageCellAt(event, columns) && !rowsColumn()) return;
       event.preventDefault();
       event.dataTransfer.dropEffect = 'copy';
     },
     onDrop(event: DragEvent) {
-      const target = options.readOnly ? undefined : imageCellAt(event, columns);
+      if (options.readOnly) return;
+      const target = imageCellAt(event, columns);
       const file = event.dataTransfer.files[0];
-      if (!target || !file) return;
+      if (target && file) {
+        event.preventDefault();
+        uploadImageToCell({
+          projectId,
+          datasetId,
+          column: target.column,
+          index: target.index,
+          file,
+          rowsBetween: options.rowsBetween,
+        }).catch(options.onError);
+        return;
+      }
+      const column = rowsColumn();
+      const files = imageFiles(event.dataTransfer.files);
+      if (!column || files.length === 0) return;
       event.preventDefault();
-      uploadImageToCell({
-        projectId,
-        datasetId,
-        column: target.column,
-        index: target.index,
-        file,
-        rowsBetween: options.rowsBetween,
-      }).catch(options.onError);
+      addImageRows({ projectId, datasetId, column, files }).then(
+        options.onRowsAdded,
+        options.onError,
+      );
     },
   };
 }

@@ -9,6 +9,16 @@ export function SafeHtml({ html, className }: { html: SanitizedHtml; className?:
   return <div className={className} dangerouslySetInnerHTML={{ __html: html }} />;
 }
 
+/** A model's `<think>` reasoning: plain text behind a closed toggle. */
+export function Thinking({ text }: { text: string }) {
+  return (
+    <details className="thinking">
+      <summary>Reasoning</summary>
+      <p className="thinking-text">{text}</p>
+    </details>
+  );
+}
+
 /** Markdown through the sanitizer; `<think>` reasoning as text behind a closed toggle. */
 export function Markdown({ text, className }: { text: string; className?: string }) {
   const { thinking, answer } = splitThinking(text);
@@ -21,10 +31,7 @@ export function Markdown({ text, className }: { text: string; className?: string
   if (thinking === undefined) return html;
   return (
     <>
-      <details className="thinking">
-        <summary>Reasoning</summary>
-        <p className="thinking-text">{thinking}</p>
-      </details>
+      <Thinking text={thinking} />
       {html}
     </>
   );

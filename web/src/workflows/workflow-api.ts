@@ -13,6 +13,7 @@ export const STEP_KINDS = [
   'branch',
   'approval',
   'report',
+  'export',
 ] as const;
 export type StepKind = (typeof STEP_KINDS)[number];
 
@@ -32,7 +33,15 @@ export type WorkflowStep = StepBase &
     | { kind: 'import-documents'; datasetId: string }
     | { kind: 'ai-column'; datasetId: string; columnId: string; mode?: 'missing' | 'all' }
     | { kind: 'sql'; datasetId: string; sql: string }
-    | { kind: 'llm'; provider?: string; model: string; system?: string; prompt: string }
+    | {
+        kind: 'llm';
+        /** A chat agent of the project: its instructions, and its model unless one is named. */
+        agentId?: string;
+        provider?: string;
+        model?: string;
+        system?: string;
+        prompt: string;
+      }
     | {
         kind: 'branch';
         when: {
@@ -45,7 +54,16 @@ export type WorkflowStep = StepBase &
       }
     | { kind: 'approval'; message: string }
     | { kind: 'report'; title: string; markdown: string }
+    | { kind: 'export'; datasetId?: string; reportStep?: string; format: ExportFormat }
   );
+
+/** What an `export` step writes (src/workflows/workflow-schema.ts): a dataset's formats… */
+export const DATASET_EXPORT_FORMATS = ['csv', 'tsv', 'jsonl', 'parquet', 'xlsx'] as const;
+/** …and a report step's. */
+export const REPORT_EXPORT_FORMATS = ['md', 'html'] as const;
+export type ExportFormat =
+  | (typeof DATASET_EXPORT_FORMATS)[number]
+  | (typeof REPORT_EXPORT_FORMATS)[number];
 
 export interface WorkflowDefinition {
   description?: string;
@@ -137,6 +155,9 @@ const runPath = (projectId: string, runId: string) =>
 export const workflowApi = {
   /** The run's live stream (Server-Sent Events: run-updated, step-progress). */
   eventsUrl: (projectId: string, runId: string) => `${runPath(projectId, runId)}/events`,
+  /** The file an `export` step of the run wrote (an attachment). */
+  fileUrl: (projectId: string, runId: string, stepId: string) =>
+    `${runPath(projectId, runId)}/files/${enc(stepId)}`,
   list: (projectId: string) => api<{ items: Workflow[] }>(workflowsPath(projectId)),
   get: (projectId: string, workflowId: string) =>
     api<Workflow>(workflowPath(projectId, workflowId)),

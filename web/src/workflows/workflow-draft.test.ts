@@ -74,6 +74,38 @@ describe('workflow drafts', () => {
     expect(sent).toEqual({ id: 'sql', kind: 'sql', datasetId: '', sql: '', retries: 'three' });
   });
 
+  it('edits an llm step on an agent, and an export step, and sends back only what is set', () => {
+    const AGENT = '0190f3a0-5678-7abc-8def-0123456789ac';
+    const steps: WorkflowDefinition['steps'] = [
+      { id: 'ask', kind: 'llm', agentId: AGENT, prompt: 'Sum up' },
+      { id: 'report', kind: 'report', title: 'T', markdown: '# T' },
+      { id: 'file', kind: 'export', reportStep: 'report', format: 'html' },
+      { id: 'rows', kind: 'export', datasetId: SET, format: 'parquet' },
+    ];
+    const draft = draftOf('A', { description: '', inputs: [], steps });
+    expect(draft.steps[0]!.fields).toMatchObject({ agentId: AGENT, model: '', provider: '' });
+    expect(draft.steps[2]!.fields).toMatchObject({ reportStep: 'report', datasetId: '' });
+    expect(shownFields('export')).toEqual([
+      'id',
+      'name',
+      'needs',
+      'retries',
+      'timeoutMs',
+      'datasetId',
+      'reportStep',
+      'format',
+    ]);
+    expect(definitionOf(draft).steps).toEqual(steps);
+
+    // An llm step with neither agent nor model goes out without both: the server names `model`.
+    const bare = emptyStep('llm', []);
+    bare.fields.prompt = 'Hi';
+    expect(
+      definitionOf({ name: 'B', description: '', inputs: [], steps: [bare] }).steps[0],
+    ).toEqual({ id: 'llm', kind: 'llm', prompt: 'Hi' });
+    expect(emptyStep('export', []).fields).toEqual({ id: 'export', format: 'csv' });
+  });
+
   it('gives new steps ids not taken yet', () => {
     expect(emptyStep('sql', ['sql', 'sql-2']).fields.id).toBe('sql-3');
     expect(emptyStep('ai-column', []).fields).toEqual({ id: 'extract', mode: 'missing' });

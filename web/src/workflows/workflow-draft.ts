@@ -36,10 +36,17 @@ export const KIND_FIELDS: Record<StepKind, readonly string[]> = {
   'import-documents': ['datasetId'],
   'ai-column': ['datasetId', 'columnId', 'mode'],
   sql: ['datasetId', 'sql'],
-  llm: ['provider', 'model', 'system', 'prompt'],
+  llm: ['agentId', 'provider', 'model', 'system', 'prompt'],
   branch: ['when.step', 'when.path', 'when.op', 'when.value', 'skipIfFalse'],
   approval: ['message'],
   report: ['title', 'markdown'],
+  export: ['datasetId', 'reportStep', 'format'],
+};
+
+/** Fields left out of the definition when blank (the server's optional ones). */
+const OPTIONAL_FIELDS: Partial<Record<StepKind, readonly string[]>> = {
+  llm: ['agentId', 'provider', 'model', 'system'],
+  export: ['datasetId', 'reportStep'],
 };
 
 export const isKnownKind = (kind: string): kind is StepKind =>
@@ -55,6 +62,7 @@ export function emptyStep(kind: StepKind, existingIds: readonly string[]): StepD
   const fields: Record<string, string> = { id: n === 1 ? base : `${base}-${n}` };
   if (kind === 'ai-column') fields.mode = 'missing';
   if (kind === 'branch') fields['when.op'] = 'truthy';
+  if (kind === 'export') fields.format = 'csv';
   return { key: newKey(), kind, fields };
 }
 
@@ -129,6 +137,9 @@ export function definitionOf(draft: WorkflowDraft): WorkflowDefinition {
   };
 }
 
+/** Fields holding an id or a format, sent without surrounding blanks. */
+const ID_FIELDS = new Set(['datasetId', 'columnId', 'agentId', 'reportStep', 'format']);
+
 function stepOf(draft: StepDraft): WorkflowStep {
   if (!isKnownKind(draft.kind)) {
     try {
@@ -164,9 +175,10 @@ function stepOf(draft: StepDraft): WorkflowStep {
       break;
     default:
       for (const name of KIND_FIELDS[draft.kind]) {
-        const value = fields[name] ?? '';
-        if (name === 'provider' || name === 'system') optional(name, value);
-        else step[name] = name === 'datasetId' || name === 'columnId' ? value.trim() : value;
+        const raw = fields[name] ?? '';
+        const value = ID_FIELDS.has(name) ? raw.trim() : raw;
+        if (OPTIONAL_FIELDS[draft.kind]?.includes(name)) optional(name, value);
+        else step[name] = value;
       }
   }
   return step as unknown as WorkflowStep;

@@ -4,9 +4,12 @@ import { ModelPicker } from '../ai/model-picker.tsx';
 import { isApiError } from '../api/api-client.ts';
 import { documentApi } from '../api/document-api.ts';
 import { type Dataset, sheetApi } from '../api/sheet-api.ts';
+import { agentsApi } from '../chat/chat-agents-api.ts';
 import { FormError } from '../ui/form-error.tsx';
 import {
   COMPARISON_OPS,
+  DATASET_EXPORT_FORMATS,
+  REPORT_EXPORT_FORMATS,
   STEP_KINDS,
   type StepKind,
   type Workflow,
@@ -34,9 +37,23 @@ export const KIND_LABELS: Record<StepKind, string> = {
   branch: 'Branch on a condition',
   approval: 'Wait for approval',
   report: 'Write a report',
+  export: 'Export a file',
+};
+
+const FORMAT_LABELS: Record<string, string> = {
+  csv: 'CSV',
+  tsv: 'TSV',
+  jsonl: 'JSON Lines',
+  parquet: 'Parquet',
+  xlsx: 'Excel (xlsx)',
+  md: 'Markdown',
+  html: 'HTML',
 };
 
 export const kindLabel = (kind: string) => (isKnownKind(kind) ? KIND_LABELS[kind] : kind);
+
+const isDatasetFormat = (format: string) =>
+  (DATASET_EXPORT_FORMATS as readonly string[]).includes(format);
 
 /** One labelled input with the API's message for it right under it. */
 function Field({
@@ -139,6 +156,11 @@ export function WorkflowEditor({
     queryKey: ['document-collections', projectId],
     queryFn: () => documentApi.collections(projectId),
   });
+  // The same list (and cache entry) as the agents page.
+  const agents = useQuery({
+    queryKey: ['chat', projectId, 'agents'],
+    queryFn: () => agentsApi.list(projectId),
+  });
   const issues = useMemo(
     () =>
       isApiError(error, 'VALIDATION_ERROR')
@@ -192,6 +214,16 @@ export function WorkflowEditor({
   const datasetById = (id: string): Dataset | undefined =>
     datasets.data?.items.find((dataset) => dataset.id === id);
   const stepIds = draft.steps.map((step) => step.fields.id ?? '');
+  const reportStepIds = draft.steps
+    .filter((step) => step.kind === 'report' && (step.fields.id ?? '') !== '')
+    .map((step) => ({ id: step.fields.id!, name: step.fields.id! }));
+  const agentOptions = (agents.data?.items ?? []).map((agent) => ({
+    id: agent.id,
+    name: `${agent.name} (${agent.model})`,
+  }));
+  const agentById = (id: string) => agents.data?.items.find((agent) => agent.id === id);
+  const setFields = (index: number, fields: Record<string, string>) =>
+    setStep(index, (step) => ({ ...step, fields: { ...step.fields, ...fields } }));
 
   const renderField = (index: number, step: StepDraft, field: string): ReactNode => {
     const value = step.fields[field] ?? '';
@@ -233,6 +265,32 @@ export function WorkflowEditor({
       case 'timeoutMs':
         return text('Timeout (ms)', 'One attempt; default 600000 (10 min).', '600000');
       case 'datasetId':
+        if (step.kind === 'export')
+          return (
+            <Field
+              key={field}
+              label="Dataset"
+              issue={issue}
+              hint="A dataset of the project, or a report step below."
+            >
+              {(props) => (
+                <DatasetSelect
+                  {...props}
+                  value={value}
+                  options={datasetOptions}
+                  onChange={(next) =>
+                    setFields(index, {
+                      datasetId: next,
+                      ...(next !== '' ? { reportStep: '' } : {}),
+                      ...(next !== '' && !isDatasetFormat(step.fields.format ?? '')
+                        ? { format: 'csv' }
+                        : {}),
+                    })
+                  }
+                />
+              )}
+            </Field>
+          );
         return (
           <Field
             key={field}
@@ -245,6 +303,73 @@ export function WorkflowEditor({
                 value={value}
                 onChange={set}
                 options={step.kind === 'import-documents' ? collectionOptions : datasetOptions}
+              />
+            )}
+          </Field>
+        );
+      case 'reportStep':
+        return (
+          <Field key={field} label="Or the report of step" issue={issue}>
+            {(props) => (
+              <DatasetSelect
+                {...props}
+                value={value}
+                options={reportStepIds}
+                onChange={(next) =>
+                  setFields(index, {
+                    reportStep: next,
+                    ...(next !== '' ? { datasetId: '' } : {}),
+                    ...(next !== '' && isDatasetFormat(step.fields.format ?? '')
+                      ? { format: 'md' }
+                      : {}),
+                  })
+                }
+              />
+            )}
+          </Field>
+        );
+      case 'format': {
+        const formats: readonly string[] =
+          step.fields.reportStep && !step.fields.datasetId
+            ? REPORT_EXPORT_FORMATS
+            : step.fields.datasetId
+              ? DATASET_EXPORT_FORMATS
+              : [...DATASET_EXPORT_FORMATS, ...REPORT_EXPORT_FORMATS];
+        return (
+          <Field key={field} label="Format" issue={issue}>
+            {(props) => (
+              <select {...props} value={value} onChange={(event) => set(event.target.value)}>
+                {!formats.includes(value) && <option value={value}>{value || 'Choose…'}</option>}
+                {formats.map((format) => (
+                  <option key={format} value={format}>
+                    {FORMAT_LABELS[format] ?? format}
+                  </option>
+                ))}
+              </select>
+            )}
+          </Field>
+        );
+      }
+      case 'agentId':
+        return (
+          <Field
+            key={field}
+            label="Agent (optional)"
+            issue={issue}
+            hint="Its instructions open the system prompt; its model is used unless you choose one."
+          >
+            {(props) => (
+              <DatasetSelect
+                {...props}
+                value={value}
+                options={agentOptions}
+                onChange={(next) =>
+                  // Choosing an agent takes its model: the step's own is cleared.
+                  setFields(
+                    index,
+                    next !== '' ? { agentId: next, provider: '', model: '' } : { agentId: '' },
+                  )
+                }
               />
             )}
           </Field>
@@ -277,6 +402,28 @@ export function WorkflowEditor({
         return null;
       case 'model': {
         const providerIssue = stepFieldIssue(issues, index, 'provider');
+        const agent = step.fields.agentId ? agentById(step.fields.agentId) : undefined;
+        // With an agent and no model of its own, the step runs on the agent's model.
+        if (step.fields.agentId && value === '')
+          return (
+            <div className="field field-wide" key={field}>
+              <p>
+                Model: the agent's{agent ? ` (${agent.model})` : ''}{' '}
+                <button
+                  type="button"
+                  onClick={() =>
+                    setFields(index, {
+                      provider: agent?.provider ?? '',
+                      model: agent?.model ?? '',
+                    })
+                  }
+                >
+                  Choose another model
+                </button>
+              </p>
+              {issue && <p className="field-error">Model: {issue}</p>}
+            </div>
+          );
         return (
           <div className="field field-wide" key={field}>
             <ModelPicker
@@ -293,6 +440,11 @@ export function WorkflowEditor({
                 }))
               }
             />
+            {step.fields.agentId && (
+              <button type="button" onClick={() => setFields(index, { provider: '', model: '' })}>
+                Use the agent's model
+              </button>
+            )}
             {[providerIssue && `Provider: ${providerIssue}`, issue && `Model: ${issue}`]
               .filter(Boolean)
               .map((message) => (

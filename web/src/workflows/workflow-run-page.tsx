@@ -40,8 +40,16 @@ function outputText(output: unknown): string {
   return text.length > 20_000 ? `${text.slice(0, 20_000)}\n…` : text;
 }
 
+/** The file a completed `export` step wrote (its output's `file`), if any. */
+function exportedFile(step: TimelineStep): string | undefined {
+  if (step.kind !== 'export' || step.status !== 'completed') return undefined;
+  const output = step.output as { file?: unknown } | null | undefined;
+  return typeof output?.file === 'string' ? output.file : undefined;
+}
+
 function StepCard({
   projectId,
+  runId,
   step,
   index,
   waiting,
@@ -50,6 +58,7 @@ function StepCard({
   progress,
 }: {
   projectId: string;
+  runId: string;
   step: TimelineStep;
   index: number;
   progress: StepProgress | undefined;
@@ -58,6 +67,7 @@ function StepCard({
   onDecide: (decision: 'approved' | 'rejected', note: string) => void;
 }) {
   const [note, setNote] = useState('');
+  const file = exportedFile(step);
   const report =
     step.kind === 'report' && step.status === 'completed' ? reportOf(step.output) : undefined;
   const tokens =
@@ -108,6 +118,11 @@ function StepCard({
         </dl>
       )}
       {step.error && <ErrorEnvelope error={step.error} />}
+      {file && (
+        <a className="button" href={workflowApi.fileUrl(projectId, runId, step.id)} download={file}>
+          Download {file}
+        </a>
+      )}
       {waiting && (
         <form
           className="stack"
@@ -400,6 +415,7 @@ export function WorkflowRunPage() {
             <StepCard
               key={step.id}
               projectId={projectId}
+              runId={runId}
               step={step}
               index={index}
               progress={progress[step.id]}

@@ -1,6 +1,7 @@
 import type { LlmCallResult } from '../../../llm/llm-service.ts';
 import { AppError } from '../../../platform/app-error.ts';
 import { imagePrompt } from '../../images/image-generation.ts';
+import { imageInputs } from '../../images/image-vision.ts';
 import type { CellValue } from '../../sheet-schema.ts';
 import type { ScannedRow } from '../generation-scope.ts';
 import { renderTemplate } from '../prompt-template.ts';
@@ -9,8 +10,9 @@ import type { ColumnRunState, PassPlan } from './column-run-state.ts';
 
 /**
  * An image column's cell (images/image-generation.ts): the rendered prompt goes to the image
- * model, the image is stored and the cell gets its reference. The answer has the shape of a
- * text answer, so the cell is committed, counted and costed the same way.
+ * model — with the row's images when it reads image columns (image-to-image) — the image is
+ * stored and the cell gets its reference. The answer has the shape of a text answer, so the
+ * cell is committed, counted and costed the same way.
  */
 export async function askImageModel(
   state: ColumnRunState,
@@ -28,6 +30,8 @@ export async function askImageModel(
     size: current.output.size,
     signal,
     name: `${current.columnName}-${row.rowId}`,
+    inputs: imageInputs(current.template, row.values),
+    cache: plan.cache,
   });
   const result: LlmCallResult = {
     callId: generated.callId,
@@ -41,8 +45,8 @@ export async function askImageModel(
     usage: generated.usage,
     costNano: generated.costNano,
     attempts: generated.attempts,
-    cacheHit: false,
-    savedNano: null,
+    cacheHit: generated.cacheHit,
+    savedNano: generated.savedNano,
     latencyMs: generated.latencyMs,
     timeToFirstTokenMs: undefined,
     requestId: generated.requestId,

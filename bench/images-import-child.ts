@@ -1,0 +1,51 @@
+// Child process of images.bench.ts: imports a folder of image files the way the web's folder
+// upload sends them (one multipart part per file) through the image service — each streamed to
+// a temp file, probed, thumbnailed, stored, and appended 200 rows at a time — so the peak RSS
+// belongs to this import alone (the peak is reset right before it starts).
+//   node bench/images-import-child.ts DIR
+import { createReadStream, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { systemActor } from '../src/auth/system-actor.ts';
+import { createFeatures } from '../src/features.ts';
+import { loadConfig } from '../src/platform/config.ts';
+import { uuidv7 } from '../src/platform/ids.ts';
+import { createLogger } from '../src/platform/logger.ts';
+import { openPlatform } from '../src/platform/platform.ts';
+import { peakRssMiB, resetPeak, rssMiB } from './process-memory.ts';
+
+const [folder] = process.argv.slice(2) as [string];
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'braincells-bench-images-'));
+const config = {
+  ...loadConfig({ BRAINCELLS_DATA_DIR: dataDir }, {}),
+  jobsEnabled: false,
+  logLevel: 'silent' as const,
+};
+const platform = await openPlatform(config, createLogger({ level: 'silent', format: 'json' }));
+const features = createFeatures(platform, { useJobs: false });
+const images = features.images.images;
+const projectId = uuidv7();
+await platform.database.db.insertInto('project').values({ id: projectId, name: 'Bench' }).execute();
+
+const files = readdirSync(folder).sort();
+async function* parts() {
+  for (const name of files)
+    yield { filename: name, file: createReadStream(path.join(folder, name)) };
+}
+
+const startupPeakRssMiB = peakRssMiB();
+const peakReset = resetPeak();
+const before = rssMiB();
+const started = performance.now();
+const result = await images.importImages(systemActor(), projectId, {
+  parts: parts(),
+  name: 'Folder',
+});
+const ms = performance.now() - started;
+const peak = peakRssMiB();
+await features.close();
+await platform.close();
+rmSync(dataDir, { recursive: true, force: true });
+process.stdout.write(
+  `${JSON.stringify({ ms, imported: result.imported, refused: result.refused.length, peakRssMiB: peak, baseRssMiB: before, startupPeakRssMiB, peakReset })}\n`,
+);
