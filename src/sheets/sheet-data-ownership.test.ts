@@ -144,9 +144,10 @@ describe.each(testBackends())('dataset ownership across servers (%s)', (backend)
     const tokenA = a.leases.token(datasetId)!;
 
     // A's heartbeats stop (a paused or cut-off server). A third of the TTL before its row
-    // expires, A refuses its own writes — while B may not claim yet: nobody writes.
+    // expires, A no longer counts itself the holder (its writes stop) — while B may not claim
+    // yet: nobody writes.
     clock += TTL - MARGIN;
-    expect(() => a.leases.checkWrite(datasetId)).toThrow(/no longer holds/);
+    expect(a.leases.holds(datasetId)).toBe(false);
     await expect(b.leases.claim(datasetId)).rejects.toBeInstanceOf(DatasetOwnedElsewhere);
 
     // Past the expiry B takes over with the next fencing token. A still has the file open
@@ -190,6 +191,8 @@ describe.each(testBackends())('dataset ownership across servers (%s)', (backend)
     await a.leases.renew();
     expect(a.leases.holds(datasetId)).toBe(false);
     expect(a.duckdb.datasets.attached()).not.toContain(datasetId);
+    // A write that got past the claim now stops at the check under the dataset's lock.
+    expect(() => a.leases.checkWrite(datasetId)).toThrow(/no longer holds/);
   });
 
   it('gives leases up when a dataset is dropped or the server stops, so another claims at once', async () => {
