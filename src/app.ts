@@ -23,6 +23,7 @@ import { gatewayApiRoutes, gatewayKeyRoutes } from './gateway/gateway-routes.ts'
 import { llmRoutes } from './llm/llm-routes.ts';
 import { monitorRoutes } from './monitor/monitor-routes.ts';
 import { AppError, serviceUnavailable } from './platform/app-error.ts';
+import { forwardingKey, installDatasetForwarding } from './platform/datasets/dataset-forwarding.ts';
 import { isOverflowConnection, limitConnectionsPerIp } from './platform/http/connection-limits.ts';
 import { errorEnvelope, toAppError } from './platform/http/error-envelope.ts';
 import { healthRoutes, servedByRole } from './platform/http/health-routes.ts';
@@ -156,6 +157,12 @@ export async function buildApp(platform: Platform, options: FeatureOptions = {})
   app.decorate('features', features);
   app.decorate('services', core);
   await installSecurity(app, config, logger, core.accounts);
+  // Before any dataset route is added: requests for a dataset another server holds go there.
+  installDatasetForwarding(app, {
+    leases: platform.datasetLeases,
+    key: config.secret.current ? forwardingKey(config.secret.current) : undefined,
+    logger,
+  });
   app.addHook('preHandler', enterRequestContext);
 
   await app.register(fastifySwagger, {

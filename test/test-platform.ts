@@ -149,9 +149,14 @@ export async function createTestApp(
     features?: FeatureOptions;
     /** Extra routes a test needs, added before the app is ready. */
     configure?: (app: TestApp['app']) => void | Promise<void>;
+    /**
+     * Storage to open instead of fresh storage (a second server on another's database);
+     * `close()` leaves it to its owner.
+     */
+    storage?: TestStorage;
   } = {},
 ): Promise<TestApp> {
-  const storage = await createTestStorage(options.backend ?? 'pglite');
+  const storage = options.storage ?? (await createTestStorage(options.backend ?? 'pglite'));
   const platform = await openTestPlatform(storage, options.config);
   const app = await buildApp(platform, options.features);
   await options.configure?.(app);
@@ -164,7 +169,7 @@ export async function createTestApp(
     close: async () => {
       await app.close();
       await platform.close();
-      await storage.dispose();
+      if (!options.storage) await storage.dispose();
     },
   };
 }

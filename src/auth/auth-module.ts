@@ -3,6 +3,7 @@ import type { AuditRecorder } from '../access/audit-recorder.ts';
 import type { DB } from '../migrations/db-schema.ts';
 import type { Config } from '../platform/config.ts';
 import type { SecretBox } from '../platform/crypto.ts';
+import { forwardingKey } from '../platform/datasets/dataset-forwarding.ts';
 import type { AppInstance } from '../platform/http/app-instance.ts';
 import { installRateLimit } from '../platform/http/rate-limit.ts';
 import { installSecurityHeaders } from '../platform/http/security-headers.ts';
@@ -111,6 +112,7 @@ export async function installSecurity(
     apiKeys: accounts.apiKeys,
     rateLimiter,
     settings: authSettings(config),
+    forwardingKey: config.secret.current ? forwardingKey(config.secret.current) : undefined,
   });
   await installSecurityHeaders(app, {
     corsOrigins: config.corsOrigins,

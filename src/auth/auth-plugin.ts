@@ -4,6 +4,10 @@ import type { Actor } from '../access/actor.ts';
 import { hasScope } from '../access/scopes.ts';
 import { AppError, unauthenticated } from '../platform/app-error.ts';
 import { constantTimeEqual } from '../platform/crypto.ts';
+import {
+  FORWARDED_IDENTITY_HEADER,
+  verifyForwardedIdentity,
+} from '../platform/datasets/dataset-forwarding.ts';
 import type { AppInstance } from '../platform/http/app-instance.ts';
 import type { RateLimiter } from '../platform/http/rate-limit.ts';
 import type { ApiKeyService } from './api-key-service.ts';
@@ -161,6 +165,11 @@ export async function installAuth(
     apiKeys: ApiKeyService;
     rateLimiter: RateLimiter;
     settings: AuthSettings;
+    /**
+     * The key of identities other servers forward with a dataset's requests
+     * (platform/datasets/dataset-forwarding.ts); undefined: such a header is always refused.
+     */
+    forwardingKey?: Buffer | undefined;
   },
 ): Promise<void> {
   const { sessions, apiKeys, rateLimiter, settings } = deps;
@@ -203,6 +212,18 @@ export async function installAuth(
     checkOrigin(request);
     if (request.routeOptions.config.public === true) return;
     const target = request as Authenticated;
+    const forwarded = request.headers[FORWARDED_IDENTITY_HEADER];
+    if (forwarded !== undefined) {
+      // Sent by another server of the deployment, which authenticated the caller (and
+      // counted its rate limit); worth nothing without our signature over this very request.
+      const identity =
+        typeof forwarded === 'string'
+          ? verifyForwardedIdentity(deps.forwardingKey, forwarded, request, Date.now())
+          : undefined;
+      if (!identity) throw unauthenticated('Invalid forwarded identity');
+      target[ACTOR] = identity.actor as Actor;
+      return;
+    }
     const authorization = request.headers.authorization;
     if (authorization !== undefined) {
       const key = parseBearer(authorization);

@@ -415,6 +415,20 @@ export interface DB {
   staleness_pending: StalenessPendingTable;
   gateway_key: GatewayKeyTable;
   gateway_key_window: GatewayKeyWindowTable;
+  dataset_lease: DatasetLeaseTable;
+}
+
+// — Dataset ownership across servers (migration 0811, src/platform/datasets/) —
+export interface DatasetLeaseTable {
+  dataset_id: string;
+  /** The holding server's id (stable per data dir). */
+  owner_id: string;
+  /** Where other servers forward the dataset's requests (BRAINCELLS_INTERNAL_URL). */
+  owner_url: string | null;
+  /** The fencing token: grows by one on every claim. */
+  token: number;
+  expires_at: Timestamp;
+  renewed_at: Timestamp;
 }
 
 // — The OpenAI/Anthropic-compatible gateway's keys and rate windows (migration 0800) —

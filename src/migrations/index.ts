@@ -30,6 +30,7 @@ import * as m0722 from './0722-chat-agent-totals.ts';
 import * as m0723 from './0723-chat-summarizer.ts';
 import * as m0730 from './0730-chat-thread-restore.ts';
 import * as m0800 from './0800-gateway-keys.ts';
+import * as m0811 from './0811-dataset-leases.ts';
 import * as m0900 from './0900-image-columns.ts';
 import * as m0910 from './0910-image-generation.ts';
 import * as m0911 from './0911-image-blob-links.ts';
@@ -73,6 +74,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0723-chat-summarizer': m0723,
   '0730-chat-thread-restore': m0730,
   '0800-gateway-keys': m0800,
+  '0811-dataset-leases': m0811,
   '0900-image-columns': m0900,
   '0910-image-generation': m0910,
   '0911-image-blob-links': m0911,

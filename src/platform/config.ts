@@ -233,6 +233,21 @@ export const SETTINGS = {
     '4',
     'Connections kept open on the one DuckDB instance.',
   ],
+  BRAINCELLS_STORAGE_DIR: [
+    z.string().min(1).optional(),
+    undefined,
+    'Folder holding each dataset’s DuckDB file (datasets/<id>.duckdb); with several servers, a volume they all mount at this path. Unset: the data dir.',
+  ],
+  BRAINCELLS_DATASET_LEASE_TTL: [
+    duration(5_000, 600_000),
+    '30s',
+    'How long a server’s hold on a dataset lasts without a heartbeat (renewed every third of it); a dead owner’s datasets are taken over after it (docs/deploy.md#dataset-ownership).',
+  ],
+  BRAINCELLS_INTERNAL_URL: [
+    httpUrl.optional(),
+    undefined,
+    'The URL other servers reach this one at (e.g. http://10.0.0.5:3000), for dataset requests they forward to the dataset’s owner. Needed when several servers share DATABASE_URL.',
+  ],
   BRAINCELLS_LOG_PROMPTS: [
     booleanString,
     'false',
@@ -693,6 +708,10 @@ export interface Config {
   };
   /** The /v1 gateway for outside apps (docs/gateway.md). */
   gateway: { concurrencyPerKey: number };
+  /** Where each dataset's DuckDB file lives (`<storageDir>/datasets/<id>.duckdb`); unset: dataDir. */
+  storageDir: string | undefined;
+  /** Dataset ownership across servers (src/platform/datasets/). */
+  datasets: { leaseTtlMs: number; internalUrl: string | undefined };
   duckdb: {
     threads: number | undefined;
     memoryLimit: string | undefined;
@@ -873,6 +892,11 @@ export function loadConfig(
       overflowConnectionsPerIp: read('BRAINCELLS_GATEWAY_CONNECTIONS_PER_IP'),
     },
     gateway: { concurrencyPerKey: read('BRAINCELLS_GATEWAY_CONCURRENCY_PER_KEY') },
+    storageDir: ((dir) => (dir ? path.resolve(dir) : undefined))(read('BRAINCELLS_STORAGE_DIR')),
+    datasets: {
+      leaseTtlMs: read('BRAINCELLS_DATASET_LEASE_TTL'),
+      internalUrl: read('BRAINCELLS_INTERNAL_URL')?.replace(/\/+$/, ''),
+    },
     duckdb: {
       threads: read('BRAINCELLS_DUCKDB_THREADS'),
       memoryLimit: read('BRAINCELLS_DUCKDB_MEMORY_LIMIT'),

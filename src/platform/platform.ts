@@ -2,9 +2,12 @@ import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import { type DataDirLock, lockDataDir } from './data-dir-lock.ts';
+import { createDatasetLeases, type DatasetLeases } from './datasets/dataset-leases.ts';
+import { serverIdFor } from './datasets/dataset-server-id.ts';
 import { type Database, openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
 import { type DuckDb, openDuckDb } from './duckdb/duckdb.ts';
+import { migrateDuckDb } from './duckdb/duckdb-migrations.ts';
 import { createDurableRuns, type DurableRuns } from './jobs/durable-run.ts';
 import { createJobQueue, type JobQueue } from './jobs/job-queue.ts';
 import type { Logger } from './logger.ts';
@@ -17,6 +20,8 @@ export interface Platform {
   logger: Logger;
   database: Database;
   duckdb: DuckDb;
+  /** Which datasets this server holds (src/platform/datasets/): their files are attached here. */
+  datasetLeases: DatasetLeases;
   jobs: JobQueue;
   /** The durable-run engine: features define their run kinds on it before the queue starts. */
   runs: DurableRuns;
@@ -45,6 +50,11 @@ export function pgliteDir(config: Config): string {
 
 export function duckdbPath(config: Config): string {
   return path.join(config.dataDir, 'duckdb', 'braincells.duckdb');
+}
+
+/** The folder of the per-dataset DuckDB files, shared by every server of a deployment. */
+export function datasetsDir(config: Config): string {
+  return path.join(config.storageDir ?? config.dataDir, 'datasets');
 }
 
 function reason(error: unknown): string {
@@ -107,13 +117,37 @@ export async function openPlatform(config: Config, logger: Logger): Promise<Plat
         memoryLimit: config.duckdb.memoryLimit,
         connections: config.duckdb.connections,
         sandbox: config.duckdb.sandbox,
+        datasetsDir: datasetsDir(config),
       });
     } catch (error) {
       throw new StartupError(`cannot open DuckDB at ${duckdbPath(config)}: ${reason(error)}`, {
         cause: error,
       });
     }
-    opened.push(() => duckdb.close());
+    const datasetLeases = createDatasetLeases({
+      database,
+      serverId: serverIdFor(config.dataDir),
+      internalUrl: () => config.datasets.internalUrl,
+      ttlMs: config.datasets.leaseTtlMs,
+      logger,
+      onLost: (datasetId) => duckdb.datasets.detach(datasetId),
+    });
+    // The files are closed before the leases are given up, so a server claiming one of them
+    // next never finds it still open here.
+    opened.push(async () => {
+      await duckdb.close();
+      await datasetLeases.stop();
+    });
+    try {
+      // Always, whatever BRAINCELLS_MIGRATE_ON_START says: the data dir is locked by this
+      // process, so nothing else could apply them.
+      const applied = await migrateDuckDb(duckdb);
+      if (applied.length > 0) logger.info({ migrations: applied }, 'applied DuckDB migrations');
+    } catch (error) {
+      throw new StartupError(`DuckDB migration failed: ${reason(error)}`, { cause: error });
+    }
+    duckdb.datasets.setGuard(datasetLeases);
+    datasetLeases.start();
 
     const jobs = createJobQueue({ database, logger, work: config.jobsEnabled });
     const runs = createDurableRuns({
@@ -147,6 +181,7 @@ export async function openPlatform(config: Config, logger: Logger): Promise<Plat
       logger,
       database,
       duckdb,
+      datasetLeases,
       jobs,
       runs,
       redis,

@@ -22,7 +22,9 @@ import { createKeyedMutex } from './sheet-lock.ts';
 import {
   type ColumnRef,
   datasetIndex,
+  datasetIndexQualified,
   datasetSequence,
+  datasetSequenceName,
   datasetTable,
   orderClause,
   sqlType,
@@ -232,8 +234,19 @@ export function createSheetDataStore(options: {
       ...[...new Set(columns)].sort().map((id) => `${id}:${counters.columns.get(id) ?? 0}`),
     ].join('|');
   };
+  // A file detached (its lease lost, or the dataset dropped) may come back changed by another
+  // server: its cached orderings and row span are forgotten.
+  duckdb.datasets.onDetach((datasetId) => {
+    bump(datasetId);
+    void dropOrderings(datasetId).catch(() => {});
+  });
+  /** A dataset's file is attached (and this server owns it) before its table is named. */
+  const open = (datasetId: string) => duckdb.datasets.open(datasetId);
   const write = <T>(datasetId: string, work: () => Promise<T>, columns?: readonly string[]) =>
     locks.run(datasetId, async () => {
+      await open(datasetId);
+      // A server whose lease ran out (or was taken over) stops here, before writing.
+      duckdb.datasets.checkWrite(datasetId);
       try {
         return await work();
       } finally {
@@ -400,7 +413,7 @@ export function createSheetDataStore(options: {
     duckdb.withConnection(async (connection) => {
       await connection.run('begin transaction');
       try {
-        await connection.run(`drop index if exists ${datasetIndex(datasetId)}`);
+        await connection.run(`drop index if exists ${datasetIndexQualified(datasetId)}`);
         for (const [index, statement] of statements.entries())
           await connection.run(statement, params[index]);
         await connection.run('commit');
@@ -679,8 +692,9 @@ export function createSheetDataStore(options: {
 
   const store = {
     /** Creates the table with `rows` empty rows (ids 1…rows). */
-    createTable: (datasetId: string, columns: readonly ColumnRef[], rows = 0) =>
-      write(datasetId, () =>
+    createTable: async (datasetId: string, columns: readonly ColumnRef[], rows = 0) => {
+      await duckdb.datasets.open(datasetId, { create: true });
+      return write(datasetId, () =>
         duckdb.withConnection(async (connection) => {
           const list = columns
             .flatMap((column) => [
@@ -695,7 +709,8 @@ export function createSheetDataStore(options: {
           await connection.run(`create sequence ${datasetSequence(datasetId)} start ${rows + 1}`);
           await createIndex(connection, datasetId);
         }),
-      ),
+      );
+    },
 
     /**
      * Finishes a table an import created with CREATE TABLE AS (see import-reader.ts):
@@ -711,19 +726,22 @@ export function createSheetDataStore(options: {
       bump(datasetId);
     },
 
-    dropTable: (datasetId: string) =>
-      write(datasetId, async () => {
+    dropTable: async (datasetId: string) => {
+      // Held (and attached, even when no table was ever made) so nobody else has it open.
+      await duckdb.datasets.open(datasetId, { create: true });
+      return write(datasetId, async () => {
         await dropOrderings(datasetId);
-        await duckdb.withConnection(async (connection) => {
-          await connection.run(`drop table if exists ${datasetTable(datasetId)}`);
-          await connection.run(`drop sequence if exists ${datasetSequence(datasetId)}`);
-        });
-      }),
+        // The file goes with the table: nothing of the dataset stays on the shared volume.
+        await duckdb.datasets.remove(datasetId);
+      });
+    },
 
     /** Copies values and states; `columnMap` maps source column ids to the copy's. */
     duplicateTable: (fromId: string, toId: string, columnMap: ReadonlyMap<string, string>) =>
-      locks.run(fromId, () =>
-        duckdb.withConnection(async (connection) => {
+      locks.run(fromId, async () => {
+        await Promise.all([open(fromId), duckdb.datasets.open(toId, { create: true })]);
+        duckdb.datasets.checkWrite(toId);
+        await duckdb.withConnection(async (connection) => {
           const list = [...columnMap].flatMap(([from, to]) => [
             `${valueColumn(from)} as ${valueColumn(to)}`,
             `${stateColumn(from)} as ${stateColumn(to)}`,
@@ -732,16 +750,14 @@ export function createSheetDataStore(options: {
             `create table ${datasetTable(toId)} as select _row_id${list.length ? `, ${list.join(', ')}` : ''} from ${datasetTable(fromId)} order by _row_id`,
           );
           const [row] = (
-            await connection.runAndReadAll(
-              `select nextval('${identifierFor('ds', fromId)}_seq') as next`,
-            )
+            await connection.runAndReadAll(`select nextval(${datasetSequenceName(fromId)}) as next`)
           ).getRowObjectsJS();
           await connection.run(
             `create sequence ${datasetSequence(toId)} start ${String(row!.next)}`,
           );
           await createIndex(connection, toId);
-        }),
-      ),
+        });
+      }),
 
     addColumn: (datasetId: string, column: ColumnRef) =>
       write(datasetId, () =>
@@ -834,7 +850,7 @@ export function createSheetDataStore(options: {
         );
         const targets = ['_row_id', ...columns.map((column) => valueColumn(column.id))].join(', ');
         const sources = [
-          `nextval('${identifierFor('ds', datasetId)}_seq')`,
+          `nextval(${datasetSequenceName(datasetId)})`,
           ...columns.map((_, index) => `cast(v${index} as ${sqlType(columns[index]!.type)})`),
         ];
         const unnests =
@@ -975,10 +991,17 @@ export function createSheetDataStore(options: {
       options: FormulaOptions = {},
     ) => recomputeFormulas(datasetId, formulas, options),
 
-    readCells: (datasetId: string, columns: readonly ColumnRef[], rowIds: readonly bigint[]) =>
-      rowsByIds(datasetId, columns, rowIds),
+    readCells: async (
+      datasetId: string,
+      columns: readonly ColumnRef[],
+      rowIds: readonly bigint[],
+    ) => {
+      await open(datasetId);
+      return rowsByIds(datasetId, columns, rowIds);
+    },
 
     rowCount: async (datasetId: string) => {
+      await open(datasetId);
       const [row] = await duckdb.query<{ n: bigint }>(
         `select count(*) as n from ${datasetTable(datasetId)}`,
       );
@@ -997,6 +1020,7 @@ export function createSheetDataStore(options: {
       all: readonly ColumnRef[],
       query: WindowQuery,
     ): Promise<WindowResult> => {
+      await open(datasetId);
       const byId = new Map(all.map((column) => [column.id, column]));
       const columns = query.columns
         ? query.columns.map((id) => {

@@ -1,8 +1,8 @@
 /**
  * One writer per key at a time, in arrival order. The data store takes the dataset's lock for
- * every write, so a compare-and-set reads and writes a cell version with nobody in between;
- * in a scaled deployment one worker owns a dataset at a time (DESIGN.md), so a process-local
- * lock is the whole story.
+ * every write, so a compare-and-set reads and writes a cell version with nobody in between.
+ * Across servers, one server at a time holds a dataset (platform/datasets/dataset-leases.ts)
+ * and checks it still does under this lock before writing, so a process-local lock is enough.
  */
 export interface KeyedMutex {
   run<T>(key: string, work: () => Promise<T>): Promise<T>;

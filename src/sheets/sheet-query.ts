@@ -1,5 +1,6 @@
 import type { DuckDBValue } from '@duckdb/node-api';
 import { validationError } from '../platform/app-error.ts';
+import { datasetCatalog } from '../platform/duckdb/duckdb-datasets.ts';
 import { identifierFor, quoteIdentifier } from '../platform/duckdb/duckdb-identifiers.ts';
 import { cellValueToText, SQL_TYPE_BY_COLUMN_TYPE } from './sheet-cells.ts';
 import type { ColumnKind, ColumnType, Filter, Sort } from './sheet-schema.ts';
@@ -11,12 +12,25 @@ export interface ColumnRef {
   kind: ColumnKind;
 }
 
-/** DuckDB names, built only from our ids (DESIGN.md: user names are data). */
-export const datasetTable = (datasetId: string) => quoteIdentifier(identifierFor('ds', datasetId));
+/**
+ * DuckDB names, built only from our ids (DESIGN.md: user names are data). A dataset's table,
+ * sequence and index live in its own file, attached as the catalog `ds_<hex>`
+ * (platform/duckdb/duckdb-datasets.ts: `duckdb.datasets.open(id)` before naming them).
+ */
+const inDatasetFile = (datasetId: string, name: string) =>
+  `${quoteIdentifier(datasetCatalog(datasetId))}.main.${quoteIdentifier(name)}`;
+export const datasetTable = (datasetId: string) =>
+  inDatasetFile(datasetId, identifierFor('ds', datasetId));
 export const datasetSequence = (datasetId: string) =>
-  quoteIdentifier(`${identifierFor('ds', datasetId)}_seq`);
+  inDatasetFile(datasetId, `${identifierFor('ds', datasetId)}_seq`);
+/** The sequence as nextval() takes it: a string literal of its qualified name. */
+export const datasetSequenceName = (datasetId: string) =>
+  `'${datasetCatalog(datasetId)}.main.${identifierFor('ds', datasetId)}_seq'`;
+/** The index's own name (CREATE INDEX takes it unqualified: it lands in its table's schema). */
 export const datasetIndex = (datasetId: string) =>
   quoteIdentifier(`${identifierFor('ds', datasetId)}_pk`);
+export const datasetIndexQualified = (datasetId: string) =>
+  inDatasetFile(datasetId, `${identifierFor('ds', datasetId)}_pk`);
 export const valueColumn = (columnId: string) => quoteIdentifier(identifierFor('col', columnId));
 export const stateColumn = (columnId: string) =>
   quoteIdentifier(`st${identifierFor('col', columnId).slice(3)}`);

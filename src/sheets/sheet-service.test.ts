@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
 import type { TestPlatform } from '../../test/test-platform.ts';
@@ -91,6 +93,9 @@ describe('sheet service', () => {
 
   it('soft-deletes, restores, and purges after the retention window', async () => {
     const dataset = await create();
+    // Its values live in a file of their own, which the purge deletes.
+    const file = path.join(platform.config.dataDir, 'datasets', `${dataset.id}.duckdb`);
+    expect(existsSync(file)).toBe(true);
     await module.sheets.deleteDataset(editor, projectId, dataset.id);
     await expect(module.sheets.getDataset(editor, projectId, dataset.id)).rejects.toMatchObject({
       code: 'NOT_FOUND',
@@ -109,7 +114,8 @@ describe('sheet service', () => {
     await expect(module.sheets.restoreDataset(editor, projectId, dataset.id)).rejects.toMatchObject(
       { code: 'NOT_FOUND' },
     );
-    await expect(module.data.rowCount(dataset.id)).rejects.toThrow();
+    await expect(module.data.rowCount(dataset.id)).rejects.toThrow(/does not exist/);
+    expect(existsSync(file)).toBe(false);
   });
 
   it('manages columns: unique trimmed names, reorder, hide, duplicate, type change, delete', async () => {

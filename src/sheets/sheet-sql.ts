@@ -220,6 +220,7 @@ async function writeSnapshot(
     '_row_id',
     ...selected.map((column) => `${column.sql} as ${quoteUserName(column.name)}`),
   ];
+  await duckdb.datasets.open(datasetId);
   await duckdb.run(
     `copy (select ${list.join(', ')} from ${datasetTable(datasetId)}) to '${file.replaceAll("'", "''")}' (format parquet, compression uncompressed)`,
   );

@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DuckDb, openDuckDb } from './duckdb.ts';
+import { migrateDuckDb, rollbackDuckDb } from './duckdb-migrations.ts';
 
 describe('DuckDB helper', () => {
   let dir: string;
@@ -113,5 +114,110 @@ describe('DuckDB helper', () => {
     const second = await openDuckDb({ path: file, connections: 1 });
     expect(await second.query('select v from kept')).toEqual([{ v: 42 }]);
     await second.close();
+  });
+});
+
+describe('per-dataset files and the 0810 upgrade', () => {
+  const datasetId = '0190a0b0-0000-7000-8000-00000000abcd';
+  const hex = datasetId.replaceAll('-', '');
+  const inFile = `"ds_${hex}".main."ds_${hex}"`;
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'bc-duck-files-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const open = () =>
+    openDuckDb({
+      path: path.join(dir, 'duckdb', 'braincells.duckdb'),
+      datasetsDir: path.join(dir, 'datasets'),
+      connections: 2,
+      threads: 1,
+    });
+  const legacyTables = async (duckdb: DuckDb) =>
+    (
+      await duckdb.query<{ name: string }>(
+        `select table_name as name from duckdb_tables() where database_name = 'braincells' order by 1`,
+      )
+    ).map((row) => row.name);
+
+  it('moves a dataset from the one file into its own, and back with down', async () => {
+    const before = await open();
+    try {
+      // A data dir as the release before 0810 left it: the table, its sequence and index in main.
+      await before.run(
+        `create table "ds_${hex}" as select (range + 1)::bigint as _row_id, 'v' || range as "col_a", '{"version":1}'::json as "st_a" from range(3)`,
+      );
+      await before.run(`create sequence "ds_${hex}_seq" start 4`);
+      await before.run(`create unique index "ds_${hex}_pk" on "ds_${hex}" (_row_id)`);
+      await before.run(`select nextval('ds_${hex}_seq')`); // id 4 was handed out (a deleted row)
+    } finally {
+      await before.close();
+    }
+
+    const upgraded = await open();
+    try {
+      expect(await migrateDuckDb(upgraded)).toEqual(['0810-dataset-files']);
+      expect(await legacyTables(upgraded)).toEqual(['braincells_duckdb_migration']);
+      expect(existsSync(path.join(dir, 'datasets', `${datasetId}.duckdb`))).toBe(true);
+      expect(upgraded.datasets.attached()).toEqual([]);
+      expect(await migrateDuckDb(upgraded)).toEqual([]);
+    } finally {
+      await upgraded.close();
+    }
+
+    // A fresh process finds the values, the next id and the index in the dataset's own file.
+    const reopened = await open();
+    try {
+      await reopened.datasets.open(datasetId);
+      expect(
+        await reopened.query(
+          `select _row_id, "col_a", "st_a"->>'version' as v from ${inFile} order by 1`,
+        ),
+      ).toEqual([
+        { _row_id: 1n, col_a: 'v0', v: '1' },
+        { _row_id: 2n, col_a: 'v1', v: '1' },
+        { _row_id: 3n, col_a: 'v2', v: '1' },
+      ]);
+      const [next] = await reopened.query<{ id: bigint }>(
+        `select nextval('ds_${hex}.main.ds_${hex}_seq') as id`,
+      );
+      expect(next!.id).toBe(5n);
+      await expect(reopened.run(`insert into ${inFile} (_row_id) values (1)`)).rejects.toThrow(
+        /constraint/i,
+      );
+
+      expect(await rollbackDuckDb(reopened)).toBe('0810-dataset-files');
+      expect(existsSync(path.join(dir, 'datasets', `${datasetId}.duckdb`))).toBe(false);
+      expect(await legacyTables(reopened)).toEqual(['braincells_duckdb_migration', `ds_${hex}`]);
+      expect(await reopened.query(`select count(*) as n from "ds_${hex}"`)).toEqual([{ n: 3n }]);
+      const [after] = await reopened.query<{ id: bigint }>(`select nextval('ds_${hex}_seq') as id`);
+      expect(after!.id).toBe(6n);
+      await expect(reopened.run(`insert into "ds_${hex}" (_row_id) values (2)`)).rejects.toThrow(
+        /constraint/i,
+      );
+      expect(await rollbackDuckDb(reopened)).toBeUndefined();
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('attaches a dataset once however many ask at the same time, and deletes its file on remove', async () => {
+    const duckdb = await open();
+    const other = '0190a0b0-0000-7000-8000-00000000beef';
+    try {
+      await expect(duckdb.datasets.open(other)).rejects.toThrow(/does not exist/);
+      await Promise.all(
+        Array.from({ length: 5 }, () => duckdb.datasets.open(other, { create: true })),
+      );
+      expect(duckdb.datasets.attached()).toContain(other);
+      await duckdb.run(`create table "ds_${other.replaceAll('-', '')}".main.t as select 1 as v`);
+      await duckdb.datasets.remove(other);
+      expect(duckdb.datasets.attached()).not.toContain(other);
+      expect(existsSync(path.join(dir, 'datasets', `${other}.duckdb`))).toBe(false);
+      await expect(duckdb.datasets.open('not-a-uuid')).rejects.toThrow(TypeError);
+    } finally {
+      await duckdb.close();
+    }
   });
 });

@@ -8,6 +8,7 @@ import {
   type DuckDBType,
   type DuckDBValue,
 } from '@duckdb/node-api';
+import { createDatasetFiles, type DatasetFiles, datasetCatalog } from './duckdb-datasets.ts';
 import { quoteIdentifier } from './duckdb-identifiers.ts';
 import { createDuckDbSandbox, type DuckDbSandbox } from './duckdb-sandbox.ts';
 
@@ -22,6 +23,11 @@ export interface DuckDbOptions {
   connections?: number;
   /** Limits of the processes user-written SQL runs in (see duckdb-sandbox.ts). */
   sandbox?: { memoryBytes?: number; processes?: number };
+  /**
+   * The folder of the per-dataset files (duckdb-datasets.ts); default `datasets` beside the
+   * file, or in-memory catalogs for ':memory:'.
+   */
+  datasetsDir?: string;
 }
 
 /**
@@ -37,6 +43,8 @@ export interface DuckDb {
    * holds every dataset and reads the data dir, but in a separate locked-down process.
    */
   readonly sandbox: DuckDbSandbox;
+  /** Each dataset's own file, attached on first use: open it before naming its table. */
+  readonly datasets: DatasetFiles;
   withConnection<T>(work: (connection: DuckDBConnection) => Promise<T>): Promise<T>;
   /**
    * Up to `count` connections at once, for work that splits over them (a large import). The
@@ -62,9 +70,10 @@ export interface DuckDb {
    * Asks for a CHECKPOINT soon, in the background (coalesced: one runs at a time, and one
    * more after it if asked again meanwhile). A bulk write (an import) leaves its rows in the
    * WAL or in memory until the next checkpoint, which otherwise falls on whatever later write
-   * crosses DuckDB's WAL threshold: 0.7–2.9 s on a user's first edit.
+   * crosses DuckDB's WAL threshold: 0.7–2.9 s on a user's first edit. With a dataset id, the
+   * checkpoint is of that dataset's file (each attached file has its own WAL).
    */
-  checkpointSoon(): void;
+  checkpointSoon(datasetId?: string): void;
   /** Resolves when no background checkpoint is running or asked for. */
   checkpointsSettled(): Promise<void>;
   ping(): Promise<void>;
@@ -145,21 +154,32 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
     }
   };
 
-  // The background checkpoint (checkpointSoon): the one running, and whether to run again.
+  const datasets = createDatasetFiles({
+    dir:
+      options.datasetsDir ??
+      (options.path === ':memory:'
+        ? ':memory:'
+        : path.join(path.dirname(options.path), 'datasets')),
+    run: (sql) => withConnection((connection) => connection.run(sql)),
+  });
+
+  // The background checkpoint (checkpointSoon): the one running, and the databases asked for
+  // meanwhile ('' is the main file).
   let checkpointing: Promise<void> | undefined;
-  let checkpointAgain = false;
-  const checkpointSoon = () => {
+  const checkpointAsked = new Set<string>();
+  const checkpointSoon = (datasetId?: string) => {
     if (closed) return;
-    if (checkpointing) {
-      checkpointAgain = true;
-      return;
-    }
+    checkpointAsked.add(datasetId ?? '');
+    if (checkpointing) return;
     checkpointing = (async () => {
-      do {
-        checkpointAgain = false;
-        // A failed checkpoint loses nothing (the WAL stays and the next one retries).
-        await withConnection((connection) => connection.run('checkpoint')).catch(() => {});
-      } while (checkpointAgain && !closed);
+      while (checkpointAsked.size > 0 && !closed) {
+        const [next] = checkpointAsked;
+        checkpointAsked.delete(next!);
+        const target = next ? ` ${quoteIdentifier(datasetCatalog(next))}` : '';
+        // A failed checkpoint loses nothing (the WAL stays and the next one retries); a
+        // dataset detached meanwhile was checkpointed by its DETACH.
+        await withConnection((connection) => connection.run(`checkpoint${target}`)).catch(() => {});
+      }
     })().finally(() => {
       checkpointing = undefined;
     });
@@ -169,6 +189,7 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
     path: options.path,
     threads,
     sandbox,
+    datasets,
     checkpointSoon,
     checkpointsSettled: async () => {
       while (checkpointing) await checkpointing;
@@ -229,8 +250,14 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
           idle.push(connection),
         );
       }
+      // Each dataset file is checkpointed and unlocked as it is detached.
+      for (const datasetId of datasets.attached())
+        await all[0]!
+          .run(`detach database if exists ${quoteIdentifier(datasetCatalog(datasetId))}`)
+          .catch(() => {});
       for (const connection of all) connection.closeSync();
       instance.closeSync();
+      datasets.forgetAll();
     },
   };
 }

@@ -97,6 +97,7 @@ export function createSheetExportService(deps: SheetExportServiceDeps) {
     write: ExportWriter<F>,
   ): Promise<DatasetExport<F>> {
     const { dataset, columns } = await deps.sheets.requireDataset(actor, projectId, datasetId);
+    await deps.duckdb.datasets.open(dataset.id);
     const written = await write({
       projectId,
       datasetId: dataset.id,

@@ -46,6 +46,7 @@ export function createImageSweep(deps: {
     const referenced = new Set<string>();
     for (const column of await store.imageColumns(projectId)) {
       try {
+        await duckdb.datasets.open(column.datasetId);
         const rows = await duckdb.query<{ sha: string | null }>(
           `select distinct json_extract_string(${valueColumn(column.columnId)}, '$.sha256') as sha from ${datasetTable(column.datasetId)} where ${valueColumn(column.columnId)} is not null`,
         );

@@ -5,7 +5,13 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DuckDb, openDuckDb } from '../../platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../../platform/ids.ts';
-import { datasetIndex, datasetSequence, datasetTable, valueColumn } from '../sheet-query.ts';
+import {
+  datasetIndex,
+  datasetSequence,
+  datasetSequenceName,
+  datasetTable,
+  valueColumn,
+} from '../sheet-query.ts';
 import {
   describeSource,
   type ImportOutcome,
@@ -61,6 +67,7 @@ describe('CSV import in parts', () => {
     rmSync(partsDir(), { recursive: true, force: true });
     writeFileSync(path.join(dir, '.keep'), '');
     await import('node:fs/promises').then((fs) => fs.mkdir(partsDir(), { recursive: true }));
+    await duckdb.datasets.open(datasetId, { create: true });
     const outcome = await duckdb.withConnections(whole ? 1 : 2, (connections) =>
       importIntoTable(
         extra.onStatement ? connections.map((c) => observed(c, extra.onStatement!)) : connections,
@@ -88,7 +95,7 @@ describe('CSV import in parts', () => {
       `select _row_id, ${targets.map((target) => `${valueColumn(target.id)}::varchar as "${target.sourceName}"`).join(', ')} from ${datasetTable(datasetId)} order by _row_id`,
     );
     const [next] = await duckdb.query<{ next: bigint }>(
-      `select nextval('${datasetSequence(datasetId).slice(1, -1)}') as next`,
+      `select nextval(${datasetSequenceName(datasetId)}) as next`,
     );
     return { outcome, rows, datasetId, next: Number(next?.next), targets };
   }

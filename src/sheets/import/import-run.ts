@@ -93,7 +93,7 @@ export function createImportRun(
       // The new table's rows and index wait for a checkpoint: take it now, in the background,
       // rather than on the next user's write — once the import is over, so the two do not
       // hold their memory at the same time.
-      duckdb.checkpointSoon();
+      duckdb.checkpointSoon(row.dataset_id!);
       return final;
     } catch (error) {
       const cancelled = controller.signal.aborted;
@@ -158,14 +158,16 @@ export function createImportRun(
   };
 
   /** A large CSV is read in parts, one per free connection (see importIntoTable). */
-  const readIntoTable = (
+  const readIntoTable = async (
     row: ImportRow,
     prepared: PreparedImport,
     targets: ReturnType<typeof planColumns>,
     importOptions: ParsedImportOptions,
     run: { signal: AbortSignal; size: number; report: Report },
-  ) =>
-    duckdb.withConnections(Math.min(MAX_IMPORT_PARTS, duckdb.threads), (connections) =>
+  ) => {
+    // Attached before the connections are borrowed (ATTACH needs one of its own).
+    await duckdb.datasets.open(row.dataset_id!, { create: true });
+    return duckdb.withConnections(Math.min(MAX_IMPORT_PARTS, duckdb.threads), (connections) =>
       importIntoTable(connections, {
         datasetId: row.dataset_id!,
         spec: {
@@ -192,6 +194,7 @@ export function createImportRun(
         partsDir: context.dir(),
       }),
     );
+  };
 
   /** Image columns (Parquet image structs): each image stored and checked, or an error cell. */
   const fillImageColumns = async (

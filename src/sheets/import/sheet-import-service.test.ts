@@ -12,6 +12,7 @@ import {
 } from '../../../test/test-platform.ts';
 import type { Actor } from '../../access/actor.ts';
 import { loadConfig } from '../../platform/config.ts';
+import { identifierFor } from '../../platform/duckdb/duckdb-identifiers.ts';
 import { uuidv7 } from '../../platform/ids.ts';
 import { exportToFile } from '../export/sheet-export.ts';
 import { datasetTable } from '../sheet-query.ts';
@@ -589,6 +590,7 @@ describe('sheet imports and exports', () => {
         started_at: new Date(Date.now() - 600_000),
         heartbeat_at: new Date(Date.now() - beatSecondsAgo * 1_000),
       });
+      await platform.duckdb.datasets.open(datasetId, { create: true });
       await platform.duckdb.run(`create table ${datasetTable(datasetId)} as select 1 as _row_id`);
       return { row, datasetId };
     };
@@ -605,7 +607,7 @@ describe('sheet imports and exports', () => {
     );
     const tables = async (datasetId: string) =>
       platform.duckdb.query(
-        `select 1 from duckdb_tables() where table_name = '${datasetTable(datasetId).slice(1, -1)}'`,
+        `select 1 from duckdb_tables() where table_name = '${identifierFor('ds', datasetId)}'`,
       );
     expect(await tables(dead.datasetId)).toHaveLength(0);
     expect(existsSync(part)).toBe(false);

@@ -1,0 +1,172 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import { serviceUnavailable } from '../app-error.ts';
+import type { AppInstance } from '../http/app-instance.ts';
+import { REQUEST_ID_HEADER } from '../http/request-id.ts';
+import type { Logger } from '../logger.ts';
+import type { DatasetLeases } from './dataset-leases.ts';
+
+/**
+ * Requests for a dataset another live server holds are sent on to it (issue 20 item 3,
+ * docs/decisions/2026-12-06-dataset-ownership.md). The first server has authenticated the
+ * caller (and checked CSRF, origin and rate limits); the owner takes the caller's identity
+ * from this header, an HMAC-SHA256 over the identity, method, URL and a 30 s expiry with a
+ * key derived from BRAINCELLS_SECRET. Without a valid signature the header gets 401, so it
+ * is worth nothing from outside.
+ */
+export const FORWARDED_IDENTITY_HEADER = 'x-braincells-forwarded';
+const MAX_AGE_MS = 30_000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** What the owner learns about a forwarded request's caller. */
+export interface ForwardedIdentity {
+  /** The caller as the first server authenticated it (src/access Actor, as JSON). */
+  actor: unknown;
+  method: string;
+  url: string;
+  expiresAt: number;
+}
+
+/** The forwarding key: derived from the deployment secret, used for nothing else. */
+export function forwardingKey(secret: string): Buffer {
+  return createHmac('sha256', secret).update('braincells dataset forwarding v1').digest();
+}
+
+export function signForwardedIdentity(key: Buffer, identity: ForwardedIdentity): string {
+  const body = Buffer.from(JSON.stringify(identity)).toString('base64url');
+  return `${body}.${createHmac('sha256', key).update(body).digest('base64url')}`;
+}
+
+/**
+ * The identity a forwarded request carries, or undefined when the header is not one we signed
+ * for this very request (method and URL), or has expired.
+ */
+export function verifyForwardedIdentity(
+  key: Buffer | undefined,
+  header: string,
+  request: { method: string; url: string },
+  now: number,
+): ForwardedIdentity | undefined {
+  if (!key || header.length > 8_192) return undefined;
+  const [body, mac, extra] = header.split('.');
+  if (!body || !mac || extra !== undefined) return undefined;
+  const expected = createHmac('sha256', key).update(body).digest();
+  const given = Buffer.from(mac, 'base64url');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+  let identity: ForwardedIdentity;
+  try {
+    identity = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as ForwardedIdentity;
+  } catch {
+    return undefined;
+  }
+  if (typeof identity.expiresAt !== 'number') return undefined;
+  if (identity.expiresAt <= now || identity.expiresAt > now + MAX_AGE_MS) return undefined;
+  if (identity.method !== request.method || identity.url !== request.url) return undefined;
+  return identity;
+}
+
+// Request headers the owner needs to answer as the first server would; the caller's
+// credentials (cookie, authorization, CSRF) never travel.
+const FORWARDED_REQUEST_HEADERS = [
+  'content-type',
+  'content-length',
+  'accept',
+  'accept-language',
+  'last-event-id',
+  'if-none-match',
+  'if-match',
+  'range',
+];
+// Hop-by-hop, or describing a body fetch has already decoded.
+const DROPPED_RESPONSE_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'content-encoding',
+  'content-length',
+  'date',
+]);
+
+/**
+ * Adds, to every route with a `:datasetId` parameter, a step after authentication: when
+ * another live server holds the dataset, the request goes there and its answer comes back
+ * as it is. A request that was itself forwarded is always served here (no loops).
+ */
+export function installDatasetForwarding(
+  app: AppInstance,
+  options: {
+    leases: DatasetLeases;
+    /** undefined without BRAINCELLS_SECRET: nothing is forwarded, no identity accepted. */
+    key: Buffer | undefined;
+    logger: Logger;
+    now?: () => number;
+  },
+): void {
+  const { leases, key, logger } = options;
+  const now = options.now ?? Date.now;
+
+  const forward = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!key || request.headers[FORWARDED_IDENTITY_HEADER] !== undefined) return;
+    const datasetId = (request.params as { datasetId?: unknown }).datasetId;
+    if (typeof datasetId !== 'string' || !UUID.test(datasetId)) return;
+    if (leases.holds(datasetId)) return;
+    const owner = await leases.owner(datasetId);
+    if (!owner || owner.serverId === leases.serverId || !owner.url) return;
+
+    const headers: Record<string, string> = {
+      [REQUEST_ID_HEADER]: request.id,
+      [FORWARDED_IDENTITY_HEADER]: signForwardedIdentity(key, {
+        actor: request.actor,
+        method: request.method,
+        url: request.url,
+        expiresAt: now() + MAX_AGE_MS,
+      }),
+    };
+    for (const name of FORWARDED_REQUEST_HEADERS) {
+      const value = request.headers[name];
+      if (typeof value === 'string') headers[name] = value;
+    }
+    let body: string | Readable | undefined;
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      if (request.body !== undefined) {
+        // Already parsed (JSON): sent as parsed, its length recomputed.
+        body = JSON.stringify(request.body);
+        delete headers['content-length'];
+      } else body = request.raw; // not read yet (uploads): streamed through
+    }
+    // The caller went away before the answer was sent: the owner's work for it stops too.
+    const aborted = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) aborted.abort();
+    });
+    let response: Response;
+    try {
+      response = await fetch(new URL(request.url, owner.url), {
+        method: request.method,
+        headers,
+        ...(body === undefined
+          ? {}
+          : { body: body as unknown as NonNullable<RequestInit['body']>, duplex: 'half' as const }),
+        redirect: 'manual',
+        signal: aborted.signal,
+      });
+    } catch (error) {
+      logger.warn({ err: error, datasetId, owner: owner.serverId }, 'dataset owner unreachable');
+      throw serviceUnavailable('The server holding this dataset is unreachable; try again', {
+        datasetId,
+      });
+    }
+    reply.status(response.status);
+    response.headers.forEach((value, name) => {
+      if (!DROPPED_RESPONSE_HEADERS.has(name)) reply.header(name, value);
+    });
+    return reply.send(response.body ? Readable.fromWeb(response.body as never) : undefined);
+  };
+
+  app.addHook('onRoute', (route) => {
+    if (!route.url.includes('/datasets/:datasetId')) return;
+    const existing = route.preHandler === undefined ? [] : [route.preHandler].flat();
+    route.preHandler = [forward, ...existing] as RouteOptions['preHandler'];
+  });
+}
