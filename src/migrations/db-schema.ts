@@ -418,7 +418,7 @@ export interface DB {
   dataset_lease: DatasetLeaseTable;
 }
 
-// — Dataset ownership across servers (migration 0811, src/platform/datasets/) —
+// — Dataset ownership across servers (migration 0980, src/platform/datasets/) —
 export interface DatasetLeaseTable {
   dataset_id: string;
   /** The holding server's id (stable per data dir). */

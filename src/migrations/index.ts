@@ -30,13 +30,13 @@ import * as m0722 from './0722-chat-agent-totals.ts';
 import * as m0723 from './0723-chat-summarizer.ts';
 import * as m0730 from './0730-chat-thread-restore.ts';
 import * as m0800 from './0800-gateway-keys.ts';
-import * as m0811 from './0811-dataset-leases.ts';
 import * as m0900 from './0900-image-columns.ts';
 import * as m0910 from './0910-image-generation.ts';
 import * as m0911 from './0911-image-blob-links.ts';
 import * as m0920 from './0920-hub-publish.ts';
 import * as m0940 from './0940-chat-search-vectors.ts';
 import * as m0960 from './0960-chat-list-datasets-tool.ts';
+import * as m0980 from './0980-dataset-leases.ts';
 
 /**
  * Every migration, in order. A migration never changes after it ships: add a new one.
@@ -74,11 +74,11 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0723-chat-summarizer': m0723,
   '0730-chat-thread-restore': m0730,
   '0800-gateway-keys': m0800,
-  '0811-dataset-leases': m0811,
   '0900-image-columns': m0900,
   '0910-image-generation': m0910,
   '0911-image-blob-links': m0911,
   '0920-hub-publish': m0920,
   '0940-chat-search-vectors': m0940,
   '0960-chat-list-datasets-tool': m0960,
+  '0980-dataset-leases': m0980,
 };
