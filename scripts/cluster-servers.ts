@@ -103,6 +103,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         REDIS_URL: options.redisUrl,
         BRAINCELLS_SECRET: options.secret,
         BRAINCELLS_DATA_DIR: server.dataDir,
+        // Datasets live in the shared folder (one file each, held by one server at a time), and
+        // a request for a dataset another server holds is forwarded to that server's address:
+        // known before the start only on fixed ports.
+        BRAINCELLS_STORAGE_DIR: sharedDir,
+        ...(port ? { BRAINCELLS_INTERNAL_URL: `http://127.0.0.1:${port}` } : {}),
         BRAINCELLS_ROLE: server.role,
         // Migrated once, before the servers start: no two servers migrate at once.
         BRAINCELLS_MIGRATE_ON_START: 'false',
