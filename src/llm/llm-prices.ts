@@ -100,7 +100,7 @@ interface TieredRates {
 interface CatalogEntry {
   /** Set when every rate is flat: costs are plain arithmetic. */
   flat: FlatRates | undefined;
-  /** Set when some rate is tiered and the model has no per-request price. */
+  /** Set when the rates are not flat (some tiered) and the model has no per-request price. */
   tieredRates: TieredRates | undefined;
   /** List rates (the first tier's for tiered prices); undefined where the catalog has none. */
   list: { input: number | undefined; output: number | undefined; cacheRead: number | undefined };
@@ -240,7 +240,7 @@ function catalogCost(usage: NumericUsage, model: string, source: PriceSource): n
   }
   if (resolution.tieredRates) return nanoFromUsd(tieredUsd(usage, resolution.tieredRates));
   try {
-    // A per-request price, or no input/output rate: let genai-prices price it.
+    // A per-request price: let genai-prices price it.
     const result = calcPrice(
       {
         // genai-prices wants the total input; cache buckets are parts of it.
