@@ -91,12 +91,16 @@ export default async function monitorLiveBench(): Promise<BenchRow[]> {
     }
     const tailed = uuidv7();
     await importTree({ store, projectId: tailed, root, source: 'claude-code' });
+    // The bulk import asked for a checkpoint of its WAL in the background: the live figures
+    // are the steady state once it has settled, not the one round it would land on.
+    await duckdb.checkpointsSettled();
     const baseCalls = calls - first;
     const tail = await rounds(store, tailed, root, files, () => calls - first);
 
     // The peer: the same rounds with every grown file read whole (its checkpoint removed).
     const whole = uuidv7();
     await importTree({ store, projectId: whole, root, source: 'claude-code' });
+    await duckdb.checkpointsSettled();
     await duckdb.run(`update monitor_source_file set parser_state = null where project_id = $1`, [
       whole,
     ]);

@@ -1,4 +1,4 @@
-import { calcPrice } from '@pydantic/genai-prices';
+import { calcPrice, findProvider } from '@pydantic/genai-prices';
 import { describe, expect, it } from 'vitest';
 import {
   costNano,
@@ -148,6 +148,95 @@ describe('catalog prices', () => {
     expect(
       costNano(tokens, model, { catalogProviderId: providerId, override: undefined, at }),
     ).toBe(Math.round((expected?.total_price ?? Number.NaN) * 1e9));
+  });
+});
+
+describe('tiered catalog prices', () => {
+  // Every provider of the catalog; each one's models with a tiered rate in any dated price set.
+  const providers = (
+    'anthropic arcee avian aws azure baseten cerebras cloudflare cohere cursor deepseek ' +
+    'doubleword fireworks github-copilot google groq minimax mistral modal moonshotai novita ' +
+    'openai openrouter ovhcloud perplexity quicksilverpro together typesafe voyageai x-ai zai ' +
+    'zhipuai'
+  ).split(' ');
+  const tiered = providers.flatMap((providerId) =>
+    (findProvider({ providerId })?.models ?? []).flatMap((model) => {
+      const sets = Array.isArray(model.prices) ? model.prices : [{ prices: model.prices }];
+      const isTiered = sets.some((set) =>
+        Object.values(set.prices).some((rate) => typeof rate === 'object'),
+      );
+      if (!isTiered) return [];
+      const starts = new Set<number>();
+      const dates = ['2024-01-01T00:00:00Z', '2026-12-06T12:00:00Z'];
+      for (const set of sets) {
+        for (const rate of Object.values(set.prices)) {
+          if (typeof rate === 'object') for (const tier of rate.tiers) starts.add(tier.start);
+        }
+        const constraint = 'constraint' in set ? set.constraint : undefined;
+        if (constraint?.type === 'start_date') {
+          const start = new Date(constraint.start_date).getTime();
+          dates.push(new Date(start - 1_000).toISOString(), new Date(start).toISOString());
+        }
+      }
+      return [{ providerId, model: model.id, starts: [...starts], dates }];
+    }),
+  );
+
+  it('finds the tiered models of the catalog', () => {
+    expect(tiered.length).toBeGreaterThanOrEqual(50);
+    expect(tiered.map((m) => m.model)).toContain('claude-sonnet-4-5');
+  });
+
+  it('costs exactly what genai-prices computes, below, at and above every tier start', () => {
+    let compared = 0;
+    for (const { providerId, model, starts, dates } of tiered) {
+      const totals = [1, 1_234, ...starts.flatMap((start) => [start - 1, start, start + 1])];
+      for (const date of dates) {
+        const source: PriceSource = {
+          catalogProviderId: providerId,
+          override: undefined,
+          at: new Date(date),
+        };
+        for (const total of totals) {
+          const third = Math.floor(total / 3);
+          // Every bucket mix: all uncached, reads, writes, both; no output and some.
+          const mixes = [
+            [total, 0, 0],
+            [total - third, third, 0],
+            [total - third, 0, third],
+            [total - 2 * third, third, third],
+            [0, total, 0],
+            [0, 0, total],
+          ];
+          for (const [uncached = 0, cacheRead = 0, cacheWrite = 0] of mixes) {
+            for (const output of [0, 1, 7_777]) {
+              const expected = calcPrice(
+                {
+                  input_tokens: uncached + cacheRead + cacheWrite,
+                  cache_read_tokens: cacheRead,
+                  cache_write_tokens: cacheWrite,
+                  output_tokens: output,
+                },
+                model,
+                { providerId, timestamp: source.at },
+              );
+              const tokens = usage({
+                uncachedInputTokens: uncached,
+                cacheReadTokens: cacheRead,
+                cacheWriteTokens: cacheWrite,
+                outputTokens: output,
+              });
+              const got = costNano(tokens, model, source);
+              const want = expected === null ? null : Math.round(expected.total_price * 1e9);
+              const where = { providerId, model, date, uncached, cacheRead, cacheWrite, output };
+              if (got !== want) expect({ ...where, got }).toEqual({ ...where, got: want });
+              compared++;
+            }
+          }
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(10_000);
   });
 });
 

@@ -1,4 +1,4 @@
-import { calcPrice } from '@pydantic/genai-prices';
+import { calcPrice, type ModelPrice, type TieredPrices } from '@pydantic/genai-prices';
 import type { TokenUsage } from './llm-provider.ts';
 
 /**
@@ -78,10 +78,30 @@ interface FlatRates {
   cacheWrite: number | undefined;
 }
 
+/** A catalog rate in USD per Mtok: flat, or tiered by the request's total input tokens. */
+type CatalogRate = number | TieredPrices;
+
+type Bucket = keyof NumericUsage;
+
+/**
+ * The rates of a model with tiered prices, kept so that a cost is arithmetic rather than a
+ * genai-prices call per response. genai-prices charges each unit at its base rate, replaced by
+ * every tier whose `start` is below the total input tokens, and sums the input units in the
+ * catalog's key order: the same order and the same floating-point steps here give the same
+ * nano-USD (llm-prices.test.ts compares every tiered catalog model with calcPrice).
+ */
+interface TieredRates {
+  /** The input-side units in the catalog's order, each with the buckets it charges. */
+  input: { rate: CatalogRate; buckets: Bucket[] }[];
+  output: CatalogRate | undefined;
+}
+
 /** What the catalog knows of one model at one time. */
 interface CatalogEntry {
-  /** Set when every rate is flat: costs are plain arithmetic. Otherwise genai-prices applies tiers. */
+  /** Set when every rate is flat: costs are plain arithmetic. */
   flat: FlatRates | undefined;
+  /** Set when the rates are not flat (some tiered) and the model has no per-request price. */
+  tieredRates: TieredRates | undefined;
   /** List rates (the first tier's for tiered prices); undefined where the catalog has none. */
   list: { input: number | undefined; output: number | undefined; cacheRead: number | undefined };
   tiered: boolean;
@@ -95,6 +115,53 @@ function baseRate(value: unknown): number | undefined {
   if (typeof value === 'number') return value;
   const base = (value as { base?: unknown } | null | undefined)?.base;
   return typeof base === 'number' ? base : undefined;
+}
+
+/**
+ * What `tokens` cost at `rate` in USD, with genai-prices' own floating-point steps: a flat unit
+ * is rate × tokens / 1e6; a tiered one is (rate × tokens / 1e6) × 1e6 / 1e6.
+ */
+function unitUsd(rate: CatalogRate | undefined, tokens: number, totalInput: number): number {
+  if (rate === undefined) return 0;
+  if (typeof rate === 'number') return (rate * tokens) / 1e6;
+  if (tokens <= 0) return 0;
+  let price = rate.base;
+  for (const tier of rate.tiers) if (totalInput > tier.start) price = tier.price;
+  return (((price * tokens) / 1e6) * 1e6) / 1e6;
+}
+
+function tieredUsd(usage: NumericUsage, rates: TieredRates): number {
+  const totalInput = usage.uncached + usage.cacheRead + usage.cacheWrite;
+  let input = 0;
+  for (const unit of rates.input) {
+    let tokens = 0;
+    for (const bucket of unit.buckets) tokens += usage[bucket];
+    input += unitUsd(unit.rate, tokens, totalInput);
+  }
+  return input + unitUsd(rates.output, usage.output, totalInput);
+}
+
+/**
+ * The tiered rates of a catalog price, or undefined when genai-prices must price it: a
+ * per-request price. Units our usage never fills (audio, 1-hour cache writes, searches) add 0.
+ * A cache bucket without a rate of its own is charged as input, as genai-prices does.
+ */
+function tieredRatesOf(price: ModelPrice): TieredRates | undefined {
+  if ('requests_kcount' in price) return undefined;
+  const input: TieredRates['input'] = [];
+  const uncached: Bucket[] = ['uncached'];
+  if (price.cache_read_mtok === undefined) uncached.push('cacheRead');
+  if (price.cache_write_mtok === undefined) uncached.push('cacheWrite');
+  const buckets: Record<string, Bucket[]> = {
+    input_mtok: uncached,
+    cache_read_mtok: ['cacheRead'],
+    cache_write_mtok: ['cacheWrite'],
+  };
+  for (const [key, value] of Object.entries(price)) {
+    const charged = buckets[key];
+    if (charged && value !== undefined) input.push({ rate: value, buckets: charged });
+  }
+  return { input, output: price.output_mtok };
 }
 
 // The catalog lookup (matching the model name against every model of the provider) costs far
@@ -132,6 +199,7 @@ function resolveCatalog(providerId: string, model: string, at: Date): Resolved {
               cacheWrite: rate('cache_write_mtok') as number | undefined,
             }
           : undefined,
+        tieredRates: flat ? undefined : tieredRatesOf(price),
         list: {
           input: baseRate(rate('input_mtok')),
           output: baseRate(rate('output_mtok')),
@@ -170,8 +238,9 @@ function catalogCost(usage: NumericUsage, model: string, source: PriceSource): n
       usage.output * r.output * 1_000;
     return Math.round(nano);
   }
+  if (resolution.tieredRates) return nanoFromUsd(tieredUsd(usage, resolution.tieredRates));
   try {
-    // Tiered prices depend on the token counts: let genai-prices apply the tiers.
+    // A per-request price: let genai-prices price it.
     const result = calcPrice(
       {
         // genai-prices wants the total input; cache buckets are parts of it.

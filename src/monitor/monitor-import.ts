@@ -42,6 +42,12 @@ export const PARSER_VERSION = 1;
 export const MONITOR_FILE_MAX_BYTES = 256 * 1024 * 1024;
 const BATCH_FILES = 2_000;
 const BATCH_ROWS = 50_000;
+/**
+ * An import that wrote this many rows (messages, parts, usage) is a bulk one: its rows wait in
+ * DuckDB's WAL for a checkpoint, which would otherwise fall on the next write — a live cycle,
+ * 2–3 s late. A live cycle writes a few rows per grown file, far fewer.
+ */
+const BULK_IMPORT_ROWS = BATCH_ROWS;
 const WALK_MAX_DEPTH = 12;
 /**
  * Small files are opened, stat'ed and read with synchronous calls, this many between two
@@ -324,6 +330,8 @@ export async function importTree(options: {
   failedBackoff?: { now: () => number } | undefined;
   /** The project's price overrides (the LLM module's): they win over the catalog. */
   priceOverrides?: readonly PriceOverride[] | undefined;
+  /** The rows from which an import is a bulk one (see BULK_IMPORT_ROWS); tests lower it. */
+  bulkImportRows?: number | undefined;
 }): Promise<ImportResult> {
   const { store, projectId, source } = options;
   const root = path.resolve(options.root);
@@ -356,6 +364,7 @@ export async function importTree(options: {
   const stepped = new Set<string>();
   let batch: FileWrite[] = [];
   let batchRows = 0;
+  let rowsWritten = 0;
   let loadedStoredMessages = false;
 
   // A batch is written while the next one is read and parsed (one write at a time, in order:
@@ -706,7 +715,9 @@ export async function importTree(options: {
     result.badLines += parsed.badLines.length;
     if (tailFromLine === undefined) result.sessions += parsed.sessions.length;
     result.usageEvents += parsed.usage.length;
-    batchRows += parsed.messages.length + parsed.parts.length + parsed.usage.length;
+    const rows = parsed.messages.length + parsed.parts.length + parsed.usage.length;
+    batchRows += rows;
+    rowsWritten += rows;
     if (batch.length >= BATCH_FILES || batchRows >= BATCH_ROWS) await flush();
   }
   await settle();
@@ -722,6 +733,8 @@ export async function importTree(options: {
     await store.updateFileState(projectId, { ...state, status: 'departed' });
     result.departed++;
   }
+  // The checkpoint runs in the background, before the next cycle's write rather than in it.
+  if (rowsWritten >= (options.bulkImportRows ?? BULK_IMPORT_ROWS)) store.checkpointSoon();
   options.onProgress?.({ done: found.length, total: found.length });
   return result;
 }

@@ -1064,6 +1064,11 @@ export function createMonitorStore(duckdb: DuckDb, options: MonitorStoreOptions 
         indexedAt: Number(row.indexed_at),
       }));
     },
+
+    /** Asks for a checkpoint in the background, after a bulk import (see DuckDb.checkpointSoon). */
+    checkpointSoon(): void {
+      duckdb.checkpointSoon();
+    },
   };
 }
 

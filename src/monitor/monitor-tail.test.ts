@@ -1,4 +1,4 @@
-import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uuidv7 } from '../platform/ids.ts';
@@ -113,5 +113,53 @@ describe('monitor tailing of Claude Code transcripts', () => {
     const fresh3 = uuidv7();
     await importInto(fresh3, projects);
     expect(await everything(live)).toEqual(await everything(fresh3));
+  });
+
+  it('asks for a background checkpoint after a bulk import, not after a live cycle', async () => {
+    const root = path.join(dir, 'bulk');
+    const folder = path.join(root, '-home-dev-bulk');
+    mkdirSync(folder, { recursive: true });
+    const sessionId = '00000000-0000-4000-8000-00000000b01c';
+    const file = path.join(folder, `${sessionId}.jsonl`);
+    let call = 0;
+    // One API call: a message, its text part and its usage — three rows.
+    const lines = (count: number) =>
+      Array.from({ length: count }, () => {
+        call++;
+        return JSON.stringify({
+          type: 'assistant',
+          sessionId,
+          uuid: `00000000-0000-4000-9000-${String(call).padStart(12, '0')}`,
+          timestamp: new Date(1768039200000 + call * 1000).toISOString(),
+          message: {
+            id: `msg_${call}`,
+            model: 'claude-sonnet-4-5-20250929',
+            role: 'assistant',
+            content: [{ type: 'text', text: 'y' }],
+            usage: { input_tokens: 10, output_tokens: 3 },
+          },
+        });
+      }).join('\n');
+    let asked = 0;
+    const counting: MonitorStore = {
+      ...store,
+      checkpointSoon() {
+        asked++;
+        store.checkpointSoon();
+      },
+    };
+    const projectId = uuidv7();
+    const cycle = () =>
+      importTree({ store: counting, projectId, root, source: 'claude-code', bulkImportRows: 60 });
+    writeFileSync(file, `${lines(20)}\n`);
+    expect(await cycle()).toMatchObject({ records: 20, usageEvents: 20 });
+    expect(asked).toBe(1);
+    // 19 calls are 57 rows: a live cycle's.
+    appendFileSync(file, `${lines(19)}\n`);
+    expect(await cycle()).toMatchObject({ records: 19 });
+    expect(asked).toBe(1);
+    appendFileSync(file, `${lines(20)}\n`);
+    await cycle();
+    expect(asked).toBe(2);
   });
 });
