@@ -43,8 +43,13 @@ describe('a reply survives kill -9', { timeout: 120_000 }, () => {
     const dataDir = migratedTempDir('braincells-chat-crash-');
     dirs.push(dataDir);
     try {
-      // A slow stream: the crash lands mid-reply.
-      const ids = await prepareDataDir(dataDir, fake.url, 'gpt-4o-mini@tps=2');
+      // The first call streams a few pieces and then stalls, so the crash lands mid-reply; the
+      // call after the restart (the second of this key) answers at once.
+      const ids = await prepareDataDir(
+        dataDir,
+        fake.url,
+        'gpt-4o-mini@hang-after=3,fail-times=1,key=chat-crash',
+      );
       const env = childEnv({ BRAINCELLS_DATA_DIR: dataDir, PORT: '0' });
       const headers = { authorization: `Bearer ${ids.key}`, 'content-type': 'application/json' };
       const question = 'What survives a crash of the server process?';
