@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migratedTempDir } from '../../test/crash-server.ts';
 import { registerTestSecret } from '../../test/leak-scan.ts';
 import { childEnv, spawnCli } from '../../test/spawn-server.ts';
@@ -7,8 +7,7 @@ import { startFakeHub } from '../../tools/fake-hub/fake-hub-server.ts';
 import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import type { RunView } from '../sheets/generation/generation-presenter.ts';
 import { FAKE_KEY, prepareDataDir } from '../sheets/generation/generation-test-helpers.ts';
-import { CliError } from './cli-output.ts';
-import { runCliCommand } from './cli-test-helpers.ts';
+import { runCliCommandOn } from './cli-test-helpers.ts';
 import {
   generationProgressLine,
   parseRows,
@@ -35,25 +34,15 @@ describe('braincells generate', { timeout: 120_000 }, () => {
     const { code } = await cli.exited;
     return { code, stdout: cli.stdout(), stderr: cli.stderr() };
   };
-  /**
-   * `braincells generate …` in this process (no spawn), with the environment a spawned one gets
-   * (childEnv); `code` is the exit code src/cli/main.ts gives what the command threw.
-   */
-  const runHere = async (args: string[], extra: Record<string, string> = {}) => {
-    for (const [name, value] of Object.entries({
-      BRAINCELLS_DATA_DIR: dataDir,
-      DATABASE_URL: '',
-      LOG_LEVEL: 'silent',
-      ...extra,
-    }))
-      vi.stubEnv(name, value);
-    try {
-      const { out, error } = await runCliCommand(registerGenerateCommands, ['generate', ...args]);
-      const code = error === undefined ? 0 : error instanceof CliError ? error.exitCode : 1;
-      return { code, stdout: out, message: error instanceof Error ? error.message : '' };
-    } finally {
-      vi.unstubAllEnvs();
-    }
+  /** `braincells generate …` in this process (no spawn). */
+  const runHere = async (args: string[], env: Record<string, string> = {}) => {
+    const { out, error, code } = await runCliCommandOn(
+      dataDir,
+      registerGenerateCommands,
+      ['generate', ...args],
+      env,
+    );
+    return { code, stdout: out, message: error instanceof Error ? error.message : '' };
   };
 
   it('asks for --yes above the cost threshold, fills a row range, then the rest', async () => {

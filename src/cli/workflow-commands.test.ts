@@ -1,6 +1,6 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { migratedTempDir } from '../../test/crash-server.ts';
 import { childEnv, spawnCli } from '../../test/spawn-server.ts';
 import { startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
@@ -13,7 +13,7 @@ import { openPlatform } from '../platform/platform.ts';
 import { FAKE_KEY, prepareDataDir } from '../sheets/generation/generation-test-helpers.ts';
 import { runStream } from '../workflows/workflow-events.ts';
 import type { WorkflowRunView } from '../workflows/workflow-presenter.ts';
-import { runCliCommand } from './cli-test-helpers.ts';
+import { runCliCommandOn } from './cli-test-helpers.ts';
 import { followRun, parseInputs, registerWorkflowCommands, runLines } from './workflow-commands.ts';
 
 const dirs: string[] = [];
@@ -28,17 +28,9 @@ async function cli(args: string[], env: NodeJS.ProcessEnv) {
   return { code, stdout: child.stdout(), stderr: child.stderr() };
 }
 
-/** `braincells workflow …` in this process (no spawn) on `dataDir`, as a spawned one sees it. */
-async function workflowHere(dataDir: string, args: string[]) {
-  vi.stubEnv('BRAINCELLS_DATA_DIR', dataDir);
-  vi.stubEnv('DATABASE_URL', '');
-  vi.stubEnv('LOG_LEVEL', 'silent');
-  try {
-    return await runCliCommand(registerWorkflowCommands, ['workflow', ...args]);
-  } finally {
-    vi.unstubAllEnvs();
-  }
-}
+/** `braincells workflow …` in this process (no spawn) on `dataDir`. */
+const workflowHere = (dataDir: string, args: string[]) =>
+  runCliCommandOn(dataDir, registerWorkflowCommands, ['workflow', ...args]);
 
 describe('braincells documents add / workflow run / workflow status', { timeout: 300_000 }, () => {
   it('adds documents, runs a workflow with --wait, and shows its status as JSON', async () => {
