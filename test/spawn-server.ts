@@ -5,6 +5,14 @@ import { appendRunLog } from './leak-scan.ts';
 export const ROOT = path.resolve(import.meta.dirname, '..');
 export const CLI = path.join(ROOT, 'bin', 'braincells.js');
 
+/**
+ * Node's compile cache for the processes the tests spawn: each `braincells` process loads the
+ * whole app from TypeScript sources, and with the cache the type-stripped, compiled modules of
+ * the first one serve the others (entries are keyed by the source's content, so a changed file
+ * is a miss, never stale). A spawned CLI starts about three times faster.
+ */
+const COMPILE_CACHE = path.join(ROOT, 'node_modules', '.cache', 'node-compile-cache');
+
 /** The environment a spawned server gets: ours minus settings that would change its backend. */
 export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
@@ -18,7 +26,14 @@ export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
       continue;
     env[name] = value;
   }
-  return { ...env, LOG_FORMAT: 'json', LOG_LEVEL: 'info', TZ: 'UTC', ...extra };
+  return {
+    NODE_COMPILE_CACHE: COMPILE_CACHE,
+    ...env,
+    LOG_FORMAT: 'json',
+    LOG_LEVEL: 'info',
+    TZ: 'UTC',
+    ...extra,
+  };
 }
 
 export interface Spawned {

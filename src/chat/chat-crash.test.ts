@@ -28,8 +28,13 @@ describe('a reply survives kill -9', { timeout: 120_000 }, () => {
   it('is taken up again on restart and completes; never left streaming; one call repeated at most', async () => {
     await withFakeLlm(CHAT_FAKE_KEY, async (fake) => {
       const dataDir = servers.migratedDataDir('braincells-chat-crash-');
-      // A slow stream: the crash lands mid-reply.
-      const ids = await prepareDataDir(dataDir, fake.url, 'gpt-4o-mini@tps=2');
+      // The first call streams a few pieces and then stalls, so the crash lands mid-reply; the
+      // call after the restart (the second of this key) answers at once.
+      const ids = await prepareDataDir(
+        dataDir,
+        fake.url,
+        'gpt-4o-mini@hang-after=3,fail-times=1,key=chat-crash',
+      );
       const headers = { authorization: `Bearer ${ids.key}`, 'content-type': 'application/json' };
       const question = 'What survives a crash of the server process?';
 

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { afterAll, beforeAll, vi } from 'vitest';
 import { createTestStorage, type TestStorage } from '../../test/test-platform.ts';
 import { type Database, openDatabase } from '../platform/db/database.ts';
+import { CliError } from './cli-output.ts';
 
 /** Opens the PGlite metadata database of a CLI test's data dir, runs `work`, closes it. */
 export async function withCliDatabase<T>(
@@ -79,4 +80,32 @@ export async function runCliCommand(
     stderr.mockRestore();
   }
   return { out: chunks.join(''), error };
+}
+
+/**
+ * `runCliCommand` on `dataDir` with the environment a spawned `braincells` gets there (no
+ * DATABASE_URL from ours, silent logs, `env` added), restored afterwards; `code` is the exit
+ * code src/cli/main.ts gives what the command threw.
+ */
+export async function runCliCommandOn(
+  dataDir: string,
+  register: (program: Command) => void,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ out: string; error: unknown; code: number }> {
+  const stubbed = { BRAINCELLS_DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'silent', ...env };
+  const previous = Object.fromEntries(
+    Object.keys(stubbed).map((name) => [name, process.env[name]]),
+  );
+  Object.assign(process.env, stubbed);
+  try {
+    const { out, error } = await runCliCommand(register, args);
+    const code = error === undefined ? 0 : error instanceof CliError ? error.exitCode : 1;
+    return { out, error, code };
+  } finally {
+    for (const [name, value] of Object.entries(previous)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  }
 }

@@ -7,7 +7,12 @@ import { startFakeHub } from '../../tools/fake-hub/fake-hub-server.ts';
 import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import type { RunView } from '../sheets/generation/generation-presenter.ts';
 import { FAKE_KEY, prepareDataDir } from '../sheets/generation/generation-test-helpers.ts';
-import { generationProgressLine, parseRows } from './generate-commands.ts';
+import { runCliCommandOn } from './cli-test-helpers.ts';
+import {
+  generationProgressLine,
+  parseRows,
+  registerGenerateCommands,
+} from './generate-commands.ts';
 
 describe('braincells generate', { timeout: 120_000 }, () => {
   let fake: FakeLlm;
@@ -23,21 +28,32 @@ describe('braincells generate', { timeout: 120_000 }, () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
+  /** A real `braincells` process: its exit code, stdout and stderr are the subject. */
   const run = async (args: string[], extra: Record<string, string> = {}, command = 'generate') => {
     const cli = spawnCli([command, ...args], childEnv({ BRAINCELLS_DATA_DIR: dataDir, ...extra }));
     const { code } = await cli.exited;
     return { code, stdout: cli.stdout(), stderr: cli.stderr() };
   };
+  /** `braincells generate …` in this process (no spawn). */
+  const runHere = async (args: string[], env: Record<string, string> = {}) => {
+    const { out, error, code } = await runCliCommandOn(
+      dataDir,
+      registerGenerateCommands,
+      ['generate', ...args],
+      env,
+    );
+    return { code, stdout: out, message: error instanceof Error ? error.message : '' };
+  };
 
   it('asks for --yes above the cost threshold, fills a row range, then the rest', async () => {
-    const refused = await run(['--column', 'Out', ids.datasetId], {
+    const refused = await runHere(['--column', 'Out', ids.datasetId], {
       BRAINCELLS_GENERATION_CONFIRM_ABOVE_USD: '0',
     });
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/above the confirmation threshold; run again with --yes/);
+    expect(refused.message).toMatch(/above the confirmation threshold; run again with --yes/);
     expect(fake.requests).toHaveLength(0);
 
-    const range = await run(
+    const range = await runHere(
       ['--column', 'out', '--rows', '3-5', '--yes', '--json', ids.datasetId],
       {
         BRAINCELLS_GENERATION_CONFIRM_ABOVE_USD: '0',
@@ -92,10 +108,10 @@ describe('braincells generate', { timeout: 120_000 }, () => {
   });
 
   it('says clearly when the column does not exist', async () => {
-    const missing = await run(['--column', 'Nope', ids.datasetId]);
+    const missing = await runHere(['--column', 'Nope', ids.datasetId]);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/no AI column "Nope"/);
-    const usage = await run(['--column', 'Out', '--rows', '5-2', ids.datasetId]);
+    expect(missing.message).toMatch(/no AI column "Nope"/);
+    const usage = await runHere(['--column', 'Out', '--rows', '5-2', ids.datasetId]);
     expect(usage.code).toBe(2);
   });
 });

@@ -13,18 +13,24 @@ import { openPlatform } from '../platform/platform.ts';
 import { FAKE_KEY, prepareDataDir } from '../sheets/generation/generation-test-helpers.ts';
 import { runStream } from '../workflows/workflow-events.ts';
 import type { WorkflowRunView } from '../workflows/workflow-presenter.ts';
-import { followRun, parseInputs, runLines } from './workflow-commands.ts';
+import { runCliCommandOn } from './cli-test-helpers.ts';
+import { followRun, parseInputs, registerWorkflowCommands, runLines } from './workflow-commands.ts';
 
 const dirs: string[] = [];
 afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
+/** A real `braincells` process: its exit code, stdout and stderr are the subject. */
 async function cli(args: string[], env: NodeJS.ProcessEnv) {
   const child = spawnCli(args, env);
   const { code } = await child.exited;
   return { code, stdout: child.stdout(), stderr: child.stderr() };
 }
+
+/** `braincells workflow …` in this process (no spawn) on `dataDir`. */
+const workflowHere = (dataDir: string, args: string[]) =>
+  runCliCommandOn(dataDir, registerWorkflowCommands, ['workflow', ...args]);
 
 describe('braincells documents add / workflow run / workflow status', { timeout: 300_000 }, () => {
   it('adds documents, runs a workflow with --wait, and shows its status as JSON', async () => {
@@ -86,12 +92,15 @@ describe('braincells documents add / workflow run / workflow status', { timeout:
         await platform.close();
       }
 
-      const missing = await cli(
-        ['workflow', 'run', 'Count documents', '--project', ids.projectId, '--wait'],
-        env,
-      );
-      expect(missing.code).not.toBe(0);
-      expect(missing.stderr).toContain('inputs.label');
+      const missing = await workflowHere(dataDir, [
+        'run',
+        'Count documents',
+        '--project',
+        ids.projectId,
+        '--wait',
+      ]);
+      expect(missing.error).toBeInstanceOf(Error);
+      expect((missing.error as Error).message).toContain('inputs.label');
 
       const ran = await cli(
         [
@@ -112,11 +121,12 @@ describe('braincells documents add / workflow run / workflow status', { timeout:
       expect(run.status).toBe('completed');
       expect(run.steps.at(-1)?.output).toMatchObject({ title: 'Count', markdown: 'Documents: 2' });
 
-      const status = await cli(['workflow', 'status', run.id, '--json'], env);
-      expect(status.code, status.stderr).toBe(0);
-      expect(
-        (JSON.parse(status.stdout) as WorkflowRunView).steps.map((step) => step.status),
-      ).toEqual(['completed', 'completed']);
+      const status = await workflowHere(dataDir, ['status', run.id, '--json']);
+      expect(status.error).toBeUndefined();
+      expect((JSON.parse(status.out) as WorkflowRunView).steps.map((step) => step.status)).toEqual([
+        'completed',
+        'completed',
+      ]);
     } finally {
       await fake.close();
     }
