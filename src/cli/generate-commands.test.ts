@@ -86,7 +86,7 @@ describe('braincells generate', { timeout: 120_000 }, () => {
         env,
         'publish',
       );
-      expect(published.code).toBe(0);
+      expect(published.code, published.stderr).toBe(0);
       expect(JSON.parse(published.stdout)).toMatchObject({
         status: 'done',
         private: true,

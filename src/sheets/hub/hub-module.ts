@@ -15,7 +15,7 @@ import { createHubStore } from './hub-store.ts';
  * imports read from); the token is the project's, else HF_TOKEN.
  */
 export function createHubModule(deps: {
-  platform: Pick<Platform, 'config' | 'database' | 'jobs' | 'logger'>;
+  platform: Pick<Platform, 'config' | 'database' | 'duckdb' | 'jobs' | 'logger'>;
   access: ProjectAccess;
   audit: AuditRecorder;
   secrets: SecretBox;
@@ -33,7 +33,11 @@ export function createHubModule(deps: {
     secrets: deps.secrets,
     sheets: deps.sheets,
     aiColumns: deps.aiColumns,
-    writeParquet: deps.writeParquet,
+    // An export writer reads the dataset's own DuckDB file, attached first (as exportWith does).
+    writeParquet: async (input) => {
+      await platform.duckdb.datasets.open(input.datasetId);
+      return deps.writeParquet(input);
+    },
     jobs: deps.useJobs ? platform.jobs : undefined,
     logger: platform.logger.child({ module: 'hub' }),
     settings: {
