@@ -27,12 +27,12 @@ export default defineConfig({
       exclude: ['src/**/*.test.ts', 'src/**/*-test-helpers.ts', 'src/**/*-test-env.ts'],
       reporter: ['text-summary', 'json-summary'],
       reportsDirectory: 'coverage',
-      // The floor: 2026-12-06 (session 8) measured statements 88.64 %, branches 77.12 %,
-      // functions 90.64 %, lines 91.23 % with the PostgreSQL variants on (CI); the floor sits one
+      // The floor: 2026-12-06 (session 9) measured statements 89.31 %, branches 77.96 %,
+      // functions 91.41 %, lines 91.88 % with the PostgreSQL variants on (CI); the floor sits one
       // point under, so a run on PGlite alone (no DATABASE_URL: the multi-server event tests and
       // other PostgreSQL-only cases do not run) does not fail on coverage it cannot reach.
       // It only goes up: when a change raises the figures, raise these to them.
-      thresholds: { statements: 87.5, branches: 76, functions: 89.5, lines: 90 },
+      thresholds: { statements: 88.3, branches: 77, functions: 90.4, lines: 90.9 },
     },
   },
 });
