@@ -275,23 +275,4 @@ describe('toSdkPrompt', () => {
     expect(prompt.systemInMessages).toBe(true);
     expect(prompt.messages.map((m) => m.role)).toEqual(['user', 'assistant', 'system', 'user']);
   });
-
-  it('sends a base64 data URL as inline base64 with its media type, any other URL as a URL', () => {
-    const payload = Buffer.from('not really a png').toString('base64');
-    const prompt = toSdkPrompt([
-      {
-        role: 'user',
-        content: [
-          { type: 'image', url: `data:image/png;base64,${payload}`, mediaType: 'image/png' },
-          { type: 'image', url: 'https://example.com/a.png', mediaType: 'image/png' },
-          { type: 'text', text: 'Compare' },
-        ],
-      },
-    ]);
-    expect(prompt.messages[0]!.content).toEqual([
-      { type: 'image', image: payload, mediaType: 'image/png' },
-      { type: 'image', image: new URL('https://example.com/a.png'), mediaType: 'image/png' },
-      { type: 'text', text: 'Compare' },
-    ]);
-  });
 });

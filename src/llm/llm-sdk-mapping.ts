@@ -288,10 +288,7 @@ export type SdkMessage =
       role: 'user';
       content:
         | string
-        | (
-            | { type: 'text'; text: string }
-            | { type: 'image'; image: URL | string; mediaType?: string }
-          )[];
+        | ({ type: 'text'; text: string } | { type: 'image'; image: URL; mediaType?: string })[];
     }
   | {
       role: 'assistant';
@@ -322,29 +319,6 @@ export function toSdkToolOutput(output: unknown, isError = false): SdkToolOutput
   return isError ? { type: 'error-json', value } : { type: 'json', value };
 }
 
-const DATA_URL_HEAD = /^data:([\w.+-]+\/[\w.+-]+);base64,/;
-
-/**
- * An image part for the SDK. A base64 `data:` URL goes as its payload (the SDK's inline base64
- * data) with the URL's media type: parsing a URL of hundreds of KB, then splitting its text
- * again in the SDK, cost a vision call about a millisecond of CPU per image for nothing. Any
- * other URL goes as a URL.
- */
-function sdkImage(part: { url: string; mediaType?: string | undefined }) {
-  const head = part.url.startsWith('data:') ? DATA_URL_HEAD.exec(part.url.slice(0, 200)) : null;
-  if (head)
-    return {
-      type: 'image' as const,
-      image: part.url.slice(head[0].length),
-      mediaType: head[1] as string,
-    };
-  return {
-    type: 'image' as const,
-    image: new URL(part.url),
-    ...(part.mediaType ? { mediaType: part.mediaType } : {}),
-  };
-}
-
 /**
  * Leading system messages become `instructions`; the rest keep their order. System messages
  * after the first user turn are allowed through (`allowSystemInMessages`).
@@ -368,7 +342,13 @@ export function toSdkPrompt(messages: readonly LlmMessage[]): {
       converted.push({
         role: 'user',
         content: message.content.map((part) =>
-          part.type === 'text' ? { type: 'text' as const, text: part.text } : sdkImage(part),
+          part.type === 'text'
+            ? { type: 'text' as const, text: part.text }
+            : {
+                type: 'image' as const,
+                image: new URL(part.url),
+                ...(part.mediaType ? { mediaType: part.mediaType } : {}),
+              },
         ),
       });
     } else if (message.role === 'assistant' && typeof message.content !== 'string') {
