@@ -2,7 +2,7 @@
 // screen, on a real server and Debian's Chromium, counting the frames in which a cell in view
 // shows no picture yet (its row not loaded, or its thumbnail not decoded) — "no blank frames".
 //
-//   npm run bench -- web-images
+//   npm run bench -- web-image-grid
 //
 // Five image columns × ~22 rows in view at 1280×900; every cell a distinct image (the browser
 // cache never answers for a cell the scroll has not shown yet), IMAGES_GRID_ROWS rows (default
