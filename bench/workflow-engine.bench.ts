@@ -13,17 +13,21 @@
 // Statements per step: every query either engine sends to PostgreSQL during the measured
 // workflows (both use `pg`; its `Client.prototype.query` is counted) ÷ (N × 3) — a figure the
 // machine's load does not change.
+// CPU per step: this process's CPU time plus that of the PostgreSQL backends serving the
+// engine's database (read from /proc: the server must be on this machine; otherwise only the
+// process's is printed) during the measured workflows ÷ (N × 3). On a shared machine the wall
+// time above is mostly waiting for a core; the CPU each engine spends is what it costs.
 //
 // Recovery: a child process (workflow-recovery-child.ts) starts WORKFLOW_RECOVERY_BENCH_N
 // (100) runs and parks each in step 2; it is killed with SIGKILL; a new engine on the same
 // database then recovers them (every running run is an orphan, as on an embedded restart)
 // and executes them to the end: the time from opening the database to the last run
 // completed, with step 1 never run again (checked). Goal: within one lease period (60 s).
-// Skipped (a row saying so) without DATABASE_URL.
+// WORKFLOW_RECOVERY_BENCH_N=0 leaves it out. Skipped (a row saying so) without DATABASE_URL.
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DBOS } from '@dbos-inc/dbos-sdk';
@@ -44,14 +48,68 @@ interface Measured {
   elapsedMs: number;
   /** Queries sent to PostgreSQL meanwhile. */
   statements: number;
+  /** CPU ms of this process meanwhile. */
+  processCpuMs: number;
+  /** CPU ms of the PostgreSQL backends serving the engine's database (undefined: not local). */
+  serverCpuMs: number | undefined;
+}
+
+const TICK_MS = 10; // /proc/<pid>/stat counts CPU in clock ticks (USER_HZ, 100 on Linux)
+
+/**
+ * CPU ms used so far by each PostgreSQL backend connected to `database`, read from /proc
+ * (undefined when a backend's process is not on this machine).
+ */
+async function backendCpu(
+  base: string,
+  database: string,
+): Promise<Map<number, number> | undefined> {
+  const admin = new pg.Client({ connectionString: urlFor(base, 'postgres') });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query<{ pid: number }>(
+      'select pid from pg_stat_activity where datname = $1',
+      [database],
+    );
+    const cpu = new Map<number, number>();
+    for (const { pid } of rows) {
+      try {
+        // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        cpu.set(pid, (Number(fields[11]) + Number(fields[12])) * TICK_MS);
+      } catch {
+        return undefined;
+      }
+    }
+    return cpu;
+  } finally {
+    await admin.end();
+  }
 }
 
 /** Queries sent through `pg` while `countingStatements` runs (both engines use it). */
 let statements = 0;
+/** WORKFLOW_ENGINE_BENCH_STATEMENTS=1: the statements' first words, counted, printed per engine. */
+const heads = process.env.WORKFLOW_ENGINE_BENCH_STATEMENTS ? new Map<string, number>() : undefined;
+const printHeads = (engine: string) => {
+  if (!heads) return;
+  const lines = [...heads].sort((a, b) => b[1] - a[1]).map(([head, n]) => `  ${n}  ${head}`);
+  process.stderr.write(
+    `workflow-engine: ${engine}'s statements (warm-up included)\n${lines.join('\n')}\n`,
+  );
+  heads.clear();
+};
 async function countingStatements<T>(work: () => Promise<T>): Promise<T> {
   const query = pg.Client.prototype.query;
   pg.Client.prototype.query = function counted(this: pg.Client, ...args: unknown[]) {
     statements++;
+    if (heads) {
+      const first = args[0] as string | { text?: string } | undefined;
+      const text = typeof first === 'string' ? first : (first?.text ?? '?');
+      const head = text.trim().replace(/\s+/g, ' ').slice(0, 60);
+      heads.set(head, (heads.get(head) ?? 0) + 1);
+    }
     return (query as (...args: unknown[]) => unknown).apply(this, args);
   } as typeof query;
   try {
@@ -61,17 +119,43 @@ async function countingStatements<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Runs `count` workflows, `CONCURRENCY` at a time; answers the wall time and the queries. */
-async function pool(count: number, one: (index: number) => Promise<void>): Promise<Measured> {
+/**
+ * Runs `count` workflows, `CONCURRENCY` at a time, on the database `databaseUrl` names;
+ * answers the wall time, the queries and the CPU spent.
+ */
+async function pool(
+  base: string,
+  databaseUrl: string,
+  count: number,
+  one: (index: number) => Promise<void>,
+): Promise<Measured> {
+  const database = new URL(databaseUrl).pathname.slice(1);
+  const serverBefore = await backendCpu(base, database);
   let next = 0;
   const before = statements;
+  const cpuBefore = process.cpuUsage();
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < count) await one(next++);
     }),
   );
-  return { elapsedMs: performance.now() - started, statements: statements - before };
+  const elapsedMs = performance.now() - started;
+  const cpu = process.cpuUsage(cpuBefore);
+  const sent = statements - before;
+  const serverAfter = await backendCpu(base, database);
+  let serverCpuMs: number | undefined;
+  if (serverBefore && serverAfter) {
+    serverCpuMs = 0;
+    // A backend opened meanwhile counts whole.
+    for (const [pid, ms] of serverAfter) serverCpuMs += ms - (serverBefore.get(pid) ?? 0);
+  }
+  return {
+    elapsedMs,
+    statements: sent,
+    processCpuMs: (cpu.user + cpu.system) / 1000,
+    serverCpuMs,
+  };
 }
 
 const urlFor = (base: string, database: string) => {
@@ -109,7 +193,13 @@ async function ours(base: string): Promise<Measured> {
     try {
       // The engine without a job queue: runs are executed only by `execute`, here, as DBOS's
       // are below (no queue worker competing for them).
-      const runs = createDurableRuns({ db: platform.database.db, logger: platform.logger });
+      // Runs started here are reserved for this process (created leased, as DBOS's
+      // `startWorkflow` creates a workflow it executes itself).
+      const runs = createDurableRuns({
+        db: platform.database.db,
+        logger: platform.logger,
+        executesRuns: true,
+      });
       runs.define({
         kind: 'bench.noop3',
         concurrency: CONCURRENCY,
@@ -120,12 +210,12 @@ async function ours(base: string): Promise<Measured> {
         },
       });
       const one = async () => {
-        const run = await runs.start({ kind: 'bench.noop3', input: {} });
+        const run = await runs.start({ kind: 'bench.noop3', input: {}, reserve: true });
         const outcome = await runs.execute(run.id);
         if (outcome !== 'completed') throw new Error(`run ${run.id}: ${outcome}`);
       };
-      await pool(Math.min(50, N), one); // warm-up
-      return await pool(N, one);
+      await pool(base, databaseUrl, Math.min(50, N), one); // warm-up
+      return await pool(base, databaseUrl, N, one);
     } finally {
       await platform.close();
       rmSync(dir, { recursive: true, force: true });
@@ -150,8 +240,8 @@ async function dbos(base: string): Promise<Measured> {
         const handle = await DBOS.startWorkflow(workflow)();
         await handle.getResult();
       };
-      await pool(Math.min(50, N), one); // warm-up
-      return await pool(N, one);
+      await pool(base, systemDatabaseUrl, Math.min(50, N), one); // warm-up
+      return await pool(base, systemDatabaseUrl, N, one);
     } finally {
       await DBOS.shutdown();
     }
@@ -250,14 +340,23 @@ export default async function workflowEngineBench(): Promise<BenchRow[]> {
   const perStep = (elapsedMs: number) => round((elapsedMs * CONCURRENCY) / (N * STEPS), 3);
   const statementsPerStep = (measured: Measured) => round(measured.statements / (N * STEPS), 2);
   const ourRun = await countingStatements(() => ours(base));
+  printHeads('ours');
   const dbosRun = await countingStatements(() => dbos(base));
+  printHeads('DBOS');
   const ourMs = perStep(ourRun.elapsedMs);
   const dbosMs = perStep(dbosRun.elapsedMs);
   const ratio = round(ourMs / dbosMs, 3);
   const ourStatements = statementsPerStep(ourRun);
   const dbosStatements = statementsPerStep(dbosRun);
+  const cpuPerStep = (measured: Measured) =>
+    round((measured.processCpuMs + (measured.serverCpuMs ?? 0)) / (N * STEPS), 4);
+  const ourCpu = cpuPerStep(ourRun);
+  const dbosCpu = cpuPerStep(dbosRun);
+  const withServer = ourRun.serverCpuMs !== undefined && dbosRun.serverCpuMs !== undefined;
+  const split = (measured: Measured) =>
+    `process ${round(measured.processCpuMs / (N * STEPS), 4)}, PostgreSQL ${measured.serverCpuMs === undefined ? '?' : round(measured.serverCpuMs / (N * STEPS), 4)}`;
   return [
-    await recovery(base),
+    ...(RECOVER_N > 0 ? [await recovery(base)] : []),
     {
       name: `engine overhead per step, ${N} × 3 no-op steps at concurrency ${CONCURRENCY} (PostgreSQL)`,
       value: ourMs,
@@ -273,6 +372,20 @@ export default async function workflowEngineBench(): Promise<BenchRow[]> {
       unit: 'statements',
       against: { label: 'DBOS Transact statements', value: dbosStatements },
       ratio: round(ourStatements / dbosStatements, 3),
+    },
+    {
+      name: `CPU per step, ${withServer ? 'this process and its PostgreSQL backends' : 'this process only'} (ours: ${split(ourRun)}; DBOS: ${split(dbosRun)})`,
+      value: ourCpu,
+      unit: 'ms/step',
+      against: { label: 'DBOS Transact CPU ms/step', value: dbosCpu },
+      ratio: round(ourCpu / dbosCpu, 3),
+      goal: 'ratio ≤ 1',
+      pass: ourCpu <= dbosCpu,
+    },
+    {
+      name: 'load average (1 min) at the end',
+      value: round(os.loadavg()[0] ?? 0, 2),
+      unit: 'load',
     },
   ];
 }
