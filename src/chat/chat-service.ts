@@ -300,11 +300,15 @@ export function createChatService(deps: ChatServiceDeps) {
       if (isUniqueViolation(error)) throw conflict(STREAMING_CONFLICT);
       throw error;
     }
+    let reserved = false;
     try {
-      await runs.start<ReplyInput>({
+      // Reserved for this process when it runs workers: executed here once the events are out
+      // (no job to wait for, no second statement to take the run).
+      const started = await runs.start<ReplyInput>({
         id: runId,
         kind: REPLY_RUN,
         projectId,
+        reserve: true,
         input: {
           projectId,
           threadId,
@@ -316,6 +320,7 @@ export function createChatService(deps: ChatServiceDeps) {
             : {}),
         },
       });
+      reserved = started.status === 'running';
     } catch (error) {
       logger.error({ err: error, messageId: written.assistant.id }, 'chat reply failed to start');
       await settleMessage(db, written.assistant.id, {
@@ -329,11 +334,20 @@ export function createChatService(deps: ChatServiceDeps) {
     const assistant = presentMessage(assistantRow, userRow ? [assistantRow.id] : siblings);
     const thread = presentThread(written.thread);
     // Published in this order and stored together.
-    await Promise.all([
-      ...(user ? [publish(threadId, 'message-created', user)] : []),
-      publish(threadId, 'message-created', assistant),
-      publish(threadId, 'thread-updated', thread),
-    ]);
+    try {
+      await Promise.all([
+        ...(user ? [publish(threadId, 'message-created', user)] : []),
+        publish(threadId, 'message-created', assistant),
+        publish(threadId, 'thread-updated', thread),
+      ]);
+    } finally {
+      if (reserved)
+        void runs
+          .execute(runId)
+          .catch((error: unknown) =>
+            logger.error({ err: error, runId }, 'chat reply failed to execute'),
+          );
+    }
     return { userMessage: user, assistantMessage: assistant, thread, runId };
   };
 

@@ -463,7 +463,8 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
         // need not wait for the begin (a step that ends first waits for it before its record).
         const eager = firstExecution && !begunHere.has(key);
         begunHere.add(key);
-        if (eager) beginning.catch(() => {}); // awaited below, after the work
+        if (eager)
+          beginning.catch(() => {}); // awaited below, after the work
         else {
           const begun = await begin();
           throwIfStopped();
