@@ -5,8 +5,9 @@
 // The same 3-step workflow of no-op steps, WORKFLOW_ENGINE_BENCH_N (1,000) workflows, 16 at a
 // time, on the same PostgreSQL server, each engine on its own fresh database:
 // - ours: the durable-run engine (src/platform/jobs/durable-run.ts) that workflow runs use —
-//   a run row, a lease, a checkpoint per step — executed in this process (`runs.execute`,
-//   no job queue);
+//   a run row, a lease, a checkpoint per step — started reserved for this process and executed
+//   in it (`runs.start({ reserve: true })`, then `runs.execute`; no job queue), as DBOS's
+//   `startWorkflow` creates a workflow its own process executes;
 // - DBOS Transact (`@dbos-inc/dbos-sdk`, a devDependency): `DBOS.registerWorkflow` with three
 //   `DBOS.runStep` no-ops, each workflow started and awaited in this process.
 // Overhead per step = wall time × 16 / (N × 3). Goal: ours ≤ DBOS's (ratio ≤ 1).
