@@ -3,7 +3,8 @@
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench -- workflow-engine
 //
 // The same 3-step workflow of no-op steps, WORKFLOW_ENGINE_BENCH_N (1,000) workflows, 16 at a
-// time, on the same PostgreSQL server, each engine on its own fresh database:
+// time, on the same PostgreSQL server, each engine on its own fresh database, both open at once
+// and run in alternating rounds (WORKFLOW_ENGINE_BENCH_ROUNDS, 10) so load drift hits both:
 // - ours: the durable-run engine (src/platform/jobs/durable-run.ts) that workflow runs use —
 //   a run row, a lease, a checkpoint per step — started reserved for this process and executed
 //   in it (`runs.start({ reserve: true })`, then `runs.execute`; no job queue), as DBOS's
@@ -14,6 +15,8 @@
 // Statements per step: every query either engine sends to PostgreSQL during the measured
 // workflows (both use `pg`; its `Client.prototype.query` is counted) ÷ (N × 3) — a figure the
 // machine's load does not change.
+// Commits per step that wait for the WAL flush (see `countFlush`): on a quiet machine, what the
+// wall time mostly is (an fdatasync each, a few ms on this machine's disk).
 // CPU per step: this process's CPU time plus that of the PostgreSQL backends serving the
 // engine's database (read from /proc: the server must be on this machine; otherwise only the
 // process's is printed) during the measured workflows ÷ (N × 3). On a shared machine the wall
@@ -43,12 +46,16 @@ const N = Number(process.env.WORKFLOW_ENGINE_BENCH_N ?? 1_000);
 const CONCURRENCY = 16;
 const STEPS = 3;
 const RECOVER_N = Number(process.env.WORKFLOW_RECOVERY_BENCH_N ?? 100);
+/** Rounds each engine's workflows are split into, alternating with the other's. */
+const ROUNDS = Number(process.env.WORKFLOW_ENGINE_BENCH_ROUNDS ?? 10);
 
 interface Measured {
   /** Wall time in ms. */
   elapsedMs: number;
   /** Queries sent to PostgreSQL meanwhile. */
   statements: number;
+  /** Commits among them that waited for the WAL flush. */
+  flushes: number;
   /** CPU ms of this process meanwhile. */
   processCpuMs: number;
   /** CPU ms of the PostgreSQL backends serving the engine's database (undefined: not local). */
@@ -101,13 +108,38 @@ const printHeads = (engine: string) => {
   );
   heads.clear();
 };
+/**
+ * Commits that wait for PostgreSQL's WAL flush (fsync), counted from the statements: a COMMIT,
+ * or a write sent outside a transaction block, unless it turns `synchronous_commit` off for
+ * itself. (A transaction block is assumed to write: both engines open one only to write.)
+ * Each one is a disk flush the workflow waits on, which on a quiet machine is most of a step's
+ * time; the machine's load does not change the count.
+ */
+let flushes = 0;
+const inTransaction = new WeakSet<object>();
+function countFlush(client: object, text: string) {
+  const statement = text.trimStart().slice(0, 12).toLowerCase();
+  if (statement.startsWith('begin')) inTransaction.add(client);
+  else if (statement.startsWith('commit')) {
+    inTransaction.delete(client);
+    flushes++;
+  } else if (statement.startsWith('rollback')) inTransaction.delete(client);
+  else if (
+    !inTransaction.has(client) &&
+    /\b(insert|update|delete)\b/i.test(text) &&
+    !/set_config\('synchronous_commit', 'off'/.test(text)
+  )
+    flushes++;
+}
+
 async function countingStatements<T>(work: () => Promise<T>): Promise<T> {
   const query = pg.Client.prototype.query;
   pg.Client.prototype.query = function counted(this: pg.Client, ...args: unknown[]) {
     statements++;
+    const first = args[0] as string | { text?: string } | undefined;
+    const text = typeof first === 'string' ? first : (first?.text ?? '?');
+    countFlush(this, text);
     if (heads) {
-      const first = args[0] as string | { text?: string } | undefined;
-      const text = typeof first === 'string' ? first : (first?.text ?? '?');
       const head = text.trim().replace(/\s+/g, ' ').slice(0, 60);
       heads.set(head, (heads.get(head) ?? 0) + 1);
     }
@@ -134,6 +166,7 @@ async function pool(
   const serverBefore = await backendCpu(base, database);
   let next = 0;
   const before = statements;
+  const flushesBefore = flushes;
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
   await Promise.all(
@@ -154,6 +187,7 @@ async function pool(
   return {
     elapsedMs,
     statements: sent,
+    flushes: flushes - flushesBefore,
     processCpuMs: (cpu.user + cpu.system) / 1000,
     serverCpuMs,
   };
@@ -181,7 +215,10 @@ async function withDatabase<T>(base: string, work: (url: string) => Promise<T>):
   }
 }
 
-async function ours(base: string): Promise<Measured> {
+/** One workflow, started and awaited; and the database the engine uses. */
+type Engine = { one: () => Promise<void>; databaseUrl: string };
+
+async function ours<T>(base: string, use: (engine: Engine) => Promise<T>): Promise<T> {
   return withDatabase(base, async (databaseUrl) => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'braincells-bench-engine-'));
     const config: Config = {
@@ -193,9 +230,9 @@ async function ours(base: string): Promise<Measured> {
     const platform = await openPlatform(config, createLogger({ level: 'silent', format: 'json' }));
     try {
       // The engine without a job queue: runs are executed only by `execute`, here, as DBOS's
-      // are below (no queue worker competing for them).
-      // Runs started here are reserved for this process (created leased, as DBOS's
-      // `startWorkflow` creates a workflow it executes itself).
+      // are below (no queue worker competing for them). Runs started here are reserved for
+      // this process (created leased, as DBOS's `startWorkflow` creates a workflow it executes
+      // itself).
       const runs = createDurableRuns({
         db: platform.database.db,
         logger: platform.logger,
@@ -215,8 +252,7 @@ async function ours(base: string): Promise<Measured> {
         const outcome = await runs.execute(run.id);
         if (outcome !== 'completed') throw new Error(`run ${run.id}: ${outcome}`);
       };
-      await pool(base, databaseUrl, Math.min(50, N), one); // warm-up
-      return await pool(base, databaseUrl, N, one);
+      return await use({ one, databaseUrl });
     } finally {
       await platform.close();
       rmSync(dir, { recursive: true, force: true });
@@ -224,7 +260,7 @@ async function ours(base: string): Promise<Measured> {
   });
 }
 
-async function dbos(base: string): Promise<Measured> {
+async function dbos<T>(base: string, use: (engine: Engine) => Promise<T>): Promise<T> {
   return withDatabase(base, async (systemDatabaseUrl) => {
     DBOS.setConfig({ name: 'braincells-bench', systemDatabaseUrl, applicationVersion: '0.1.0' });
     const noop = async () => null;
@@ -241,12 +277,45 @@ async function dbos(base: string): Promise<Measured> {
         const handle = await DBOS.startWorkflow(workflow)();
         await handle.getResult();
       };
-      await pool(base, systemDatabaseUrl, Math.min(50, N), one); // warm-up
-      return await pool(base, systemDatabaseUrl, N, one);
+      return await use({ one, databaseUrl: systemDatabaseUrl });
     } finally {
       await DBOS.shutdown();
     }
   });
+}
+
+const add = (a: Measured, b: Measured): Measured => ({
+  elapsedMs: a.elapsedMs + b.elapsedMs,
+  statements: a.statements + b.statements,
+  flushes: a.flushes + b.flushes,
+  processCpuMs: a.processCpuMs + b.processCpuMs,
+  serverCpuMs:
+    a.serverCpuMs === undefined || b.serverCpuMs === undefined
+      ? undefined
+      : a.serverCpuMs + b.serverCpuMs,
+});
+const none: Measured = { elapsedMs: 0, statements: 0, flushes: 0, processCpuMs: 0, serverCpuMs: 0 };
+
+/**
+ * Both engines open side by side; N workflows each, in ROUNDS alternating rounds (ours, then
+ * DBOS's), so the machine's load drifting during the run weighs on both alike.
+ */
+async function alternating(base: string): Promise<{ ours: Measured; dbos: Measured }> {
+  return ours(base, (our) =>
+    dbos(base, async (their) => {
+      const run = (engine: Engine, count: number) =>
+        pool(base, engine.databaseUrl, count, engine.one);
+      await run(our, Math.min(50, N)); // warm-up
+      await run(their, Math.min(50, N));
+      const totals = { ours: none, dbos: none };
+      for (let round = 0; round < ROUNDS; round++) {
+        const count = Math.floor(N / ROUNDS) + (round < N % ROUNDS ? 1 : 0);
+        totals.ours = add(totals.ours, await run(our, count));
+        totals.dbos = add(totals.dbos, await run(their, count));
+      }
+      return totals;
+    }),
+  );
 }
 
 async function recovery(base: string): Promise<BenchRow> {
@@ -340,10 +409,10 @@ export default async function workflowEngineBench(): Promise<BenchRow[]> {
     return [{ name: 'engine overhead vs DBOS: skipped (no DATABASE_URL)', value: 0, unit: '' }];
   const perStep = (elapsedMs: number) => round((elapsedMs * CONCURRENCY) / (N * STEPS), 3);
   const statementsPerStep = (measured: Measured) => round(measured.statements / (N * STEPS), 2);
-  const ourRun = await countingStatements(() => ours(base));
-  printHeads('ours');
-  const dbosRun = await countingStatements(() => dbos(base));
-  printHeads('DBOS');
+  const measured = await countingStatements(() => alternating(base));
+  printHeads('both engines');
+  const ourRun = measured.ours;
+  const dbosRun = measured.dbos;
   const ourMs = perStep(ourRun.elapsedMs);
   const dbosMs = perStep(dbosRun.elapsedMs);
   const ratio = round(ourMs / dbosMs, 3);
@@ -373,6 +442,15 @@ export default async function workflowEngineBench(): Promise<BenchRow[]> {
       unit: 'statements',
       against: { label: 'DBOS Transact statements', value: dbosStatements },
       ratio: round(ourStatements / dbosStatements, 3),
+    },
+    {
+      name: 'commits waiting for the WAL flush per step, the same workflows',
+      value: round(ourRun.flushes / (N * STEPS), 2),
+      unit: 'commits',
+      against: { label: 'DBOS Transact commits', value: round(dbosRun.flushes / (N * STEPS), 2) },
+      ratio: round(ourRun.flushes / dbosRun.flushes, 3),
+      goal: 'ratio ≤ 1',
+      pass: ourRun.flushes <= dbosRun.flushes,
     },
     {
       name: `CPU per step, ${withServer ? 'this process and its PostgreSQL backends' : 'this process only'} (ours: ${split(ourRun)}; DBOS: ${split(dbosRun)})`,

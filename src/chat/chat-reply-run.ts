@@ -21,8 +21,7 @@ import { type ModelStep, streamModelStep, threadStream } from './chat-model-step
 import { presentMessage } from './chat-presenter.ts';
 import {
   branchUpTo,
-  findThread,
-  listSummaries,
+  findThreadWithSummaries,
   type MessageRow,
   settleMessage,
   type ThreadRow,
@@ -292,15 +291,16 @@ export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messag
       // Stopped (or deleted) before it started: nothing to do.
       if (message?.id !== messageId || message.status !== 'streaming') return { messageId };
       try {
-        // Independent reads (concurrent on PostgreSQL's pool).
-        const [thread, agent, summaries] = await Promise.all([
-          findThread(db, projectId, threadId),
+        // Independent reads (concurrent on PostgreSQL's pool): the thread with its summaries
+        // in one, the agent version the reply was made with.
+        const [found, agent] = await Promise.all([
+          findThreadWithSummaries(db, projectId, threadId),
           message.agent_id && message.agent_version
             ? findAgentVersion(db, message.agent_id, message.agent_version)
             : undefined,
-          listSummaries(db, threadId),
         ]);
-        if (!thread) throw new AppError('NOT_FOUND', 'thread not found');
+        if (!found) throw new AppError('NOT_FOUND', 'thread not found');
+        const { thread, summaries } = found;
         const setup = await toolSetup(context.input, agent);
         const model = message.model ?? thread.model;
         const fitted = await fitContext(

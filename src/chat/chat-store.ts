@@ -167,6 +167,63 @@ export async function updateThread(
     .executeTakeFirstOrThrow();
 }
 
+/**
+ * A new reply's first statement: locks the live thread and points its leaf at the reply (the
+ * leaf's foreign key is checked at commit, once the reply is inserted), answering the thread as
+ * updated and the leaf it had before (the message a send answers by default). Undefined: no
+ * such live thread. The caller's transaction rolls it all back if the reply cannot be made.
+ */
+export async function lockThreadForReply(
+  db: ChatExecutor,
+  projectId: string,
+  threadId: string,
+  replyId: string,
+): Promise<{ thread: ThreadRow; previousLeafId: string | null } | undefined> {
+  const { rows } = await sql<ThreadRow & { previous_leaf_id: string | null }>`
+    with previous as (
+      select id, current_leaf_id from chat_thread
+      where id = ${threadId} and project_id = ${projectId} and deleted_at is null
+      for update
+    )
+    update chat_thread t
+    set current_leaf_id = ${replyId}, version = t.version + 1, updated_at = now()
+    from previous where t.id = previous.id
+    returning t.*, previous.current_leaf_id as previous_leaf_id`.execute(db);
+  const row = rows[0];
+  if (!row) return undefined;
+  const { previous_leaf_id: previousLeafId, ...thread } = row;
+  return { thread, previousLeafId };
+}
+
+/**
+ * What a reply's run reads of its thread, in one statement: the live thread and its summary
+ * checkpoints, oldest first.
+ */
+export async function findThreadWithSummaries(
+  db: ChatExecutor,
+  projectId: string,
+  threadId: string,
+): Promise<{ thread: ThreadRow; summaries: SummaryRow[] } | undefined> {
+  const { rows } = await sql<ThreadRow & { summaries: SummaryRow[] }>`
+    select t.*, coalesce(
+      (select jsonb_agg(s order by s.created_at) from chat_summary s where s.thread_id = t.id),
+      '[]'::jsonb) as summaries
+    from chat_thread t
+    where t.id = ${threadId} and t.project_id = ${projectId} and t.deleted_at is null`.execute(db);
+  const row = rows[0];
+  if (!row) return undefined;
+  const { summaries, ...thread } = row;
+  return {
+    thread,
+    // JSON keeps timestamps as text: back to the dates a summary row has.
+    summaries: summaries.map((summary) => ({
+      ...summary,
+      created_at: new Date(summary.created_at),
+      updated_at: new Date(summary.updated_at),
+    })),
+  };
+}
+
 export async function insertMessage(db: ChatExecutor, row: Insertable<ChatMessageTable>) {
   return db.insertInto('chat_message').values(row).returningAll().executeTakeFirstOrThrow();
 }
