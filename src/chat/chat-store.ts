@@ -195,33 +195,58 @@ export async function lockThreadForReply(
   return { thread, previousLeafId };
 }
 
+/** Timestamps as a row has them, from their JSON text. */
+const dated = <Row extends object>(row: Row, columns: readonly string[]): Row => {
+  const copy = { ...row } as Record<string, unknown>;
+  for (const column of columns)
+    if (typeof copy[column] === 'string') copy[column] = new Date(copy[column] as string);
+  return copy as Row;
+};
+const THREAD_DATES = ['created_at', 'updated_at', 'deleted_at', 'purge_after'] as const;
+const SUMMARY_DATES = ['created_at', 'updated_at'] as const;
+
 /**
- * What a reply's run reads of its thread, in one statement: the live thread and its summary
- * checkpoints, oldest first.
+ * Everything a reply's run reads before its model call, in one statement: the branch up to
+ * the reply (at most `limit` messages, the reply last), the live thread (undefined when it is
+ * gone) and its summary checkpoints, oldest first.
  */
-export async function findThreadWithSummaries(
+export async function replyContext(
   db: ChatExecutor,
   projectId: string,
   threadId: string,
-): Promise<{ thread: ThreadRow; summaries: SummaryRow[] } | undefined> {
-  const { rows } = await sql<ThreadRow & { summaries: SummaryRow[] }>`
-    select t.*, coalesce(
-      (select jsonb_agg(s order by s.created_at) from chat_summary s where s.thread_id = t.id),
-      '[]'::jsonb) as summaries
-    from chat_thread t
-    where t.id = ${threadId} and t.project_id = ${projectId} and t.deleted_at is null`.execute(db);
-  const row = rows[0];
-  if (!row) return undefined;
-  const { summaries, ...thread } = row;
-  return {
-    thread,
-    // JSON keeps timestamps as text: back to the dates a summary row has.
-    summaries: summaries.map((summary) => ({
-      ...summary,
-      created_at: new Date(summary.created_at),
-      updated_at: new Date(summary.updated_at),
-    })),
-  };
+  replyId: string,
+  limit: number,
+): Promise<{ branch: MessageRow[]; thread: ThreadRow | undefined; summaries: SummaryRow[] }> {
+  const result = await sql<
+    MessageRow & { n: number; reply_thread: ThreadRow | null; reply_summaries: SummaryRow[] | null }
+  >`
+    with recursive branch as (
+      select m.*, 1 as n from chat_message m where m.thread_id = ${threadId} and m.id = ${replyId}
+      union all
+      select m.*, b.n + 1 from chat_message m
+        join branch b on m.thread_id = b.thread_id and m.id = b.parent_id
+      where b.n < ${limit}
+    ),
+    thread as (
+      select to_jsonb(t) as reply_thread, coalesce(
+        (select jsonb_agg(s order by s.created_at) from chat_summary s where s.thread_id = t.id),
+        '[]'::jsonb) as reply_summaries
+      from chat_thread t
+      where t.id = ${threadId} and t.project_id = ${projectId} and t.deleted_at is null
+    )
+    select branch.*, thread.reply_thread, thread.reply_summaries
+    from branch left join thread on branch.n = 1
+    order by depth`.execute(db);
+  let thread: ThreadRow | undefined;
+  let summaries: SummaryRow[] = [];
+  const branch = result.rows.map(({ n, reply_thread, reply_summaries, ...row }) => {
+    if (n === 1 && reply_thread) {
+      thread = dated(reply_thread, THREAD_DATES);
+      summaries = (reply_summaries ?? []).map((summary) => dated(summary, SUMMARY_DATES));
+    }
+    return row as MessageRow;
+  });
+  return { branch, thread, summaries };
 }
 
 export async function insertMessage(db: ChatExecutor, row: Insertable<ChatMessageTable>) {
