@@ -10,8 +10,10 @@ import {
   datasetSequence,
   datasetSequenceName,
   datasetTable,
+  stateColumn,
   valueColumn,
 } from '../sheet-query.ts';
+import type { ColumnType } from '../sheet-schema.ts';
 import {
   describeSource,
   type ImportOutcome,
@@ -53,6 +55,8 @@ describe('CSV import in parts', () => {
       maxBadShare?: number;
       signal?: AbortSignal;
       csv?: SourceSpec['csv'];
+      /** Target column types other than the inferred ones (their cells convert). */
+      types?: Record<string, ColumnType>;
       /** Called with each statement the import sends, once DuckDB has it. */
       onStatement?: (sql: string) => void;
     } = {},
@@ -66,7 +70,7 @@ describe('CSV import in parts', () => {
     const targets: TargetColumn[] = sources.map((source) => ({
       id: uuidv7(),
       sourceName: source.sourceName,
-      type: source.inferredType,
+      type: extra.types?.[source.sourceName] ?? source.inferredType,
     }));
     const datasetId = uuidv7();
     rmSync(partsDir(), { recursive: true, force: true });
@@ -99,13 +103,17 @@ describe('CSV import in parts', () => {
       ),
     );
     const rows = await duckdb.query<Record<string, unknown>>(
-      `select _row_id, ${targets.map((target) => `${valueColumn(target.id)}::varchar as "${target.sourceName}"`).join(', ')} from ${datasetTable(datasetId)} order by _row_id`,
+      `select _row_id, ${targets.map((target) => `${valueColumn(target.id)}::varchar as "${target.sourceName}", ${cellState(stateColumn(target.id))} as "${target.sourceName}:state"`).join(', ')} from ${datasetTable(datasetId)} order by _row_id`,
     );
     const [next] = await duckdb.query<{ next: bigint }>(
       `select nextval(${datasetSequenceName(datasetId)}) as next`,
     );
     return { outcome, rows, datasetId, next: Number(next?.next), targets };
   }
+
+  /** A cell's state without its time: status, error and the text that did not convert. */
+  const cellState = (column: string) =>
+    `nullif(concat_ws(' | ', ${column}->>'status', ${column}->>'error', ${column}->>'raw'), '')`;
 
   /** The same DuckDB connection; `onStatement` hears of each statement once it is running. */
   const observed = (connection: DuckDBConnection, onStatement: (sql: string) => void) =>
@@ -277,6 +285,18 @@ describe('CSV import in parts', () => {
     );
     expect(mismatch).toEqual({ n: 0n, last: 400_000n });
     expect(result.next).toBe(400_001);
+  });
+
+  it('marks cells that do not convert to their column type the same way when numbered after', async () => {
+    const file = write(
+      'convert.csv',
+      `id,amount\n${lines(3_000, (index) => `${index},${index % 500 === 0 ? `n/a ${index}` : index}\n`)}`,
+    );
+    const { whole, parts } = await both(file, { types: { amount: 'number' } });
+    expect(whole.outcome.conversions).toHaveLength(1);
+    expect(whole.outcome.conversions[0]).toMatchObject({ failed: 6 });
+    expect(String(whole.rows[499]!['amount:state'])).toContain('n/a 500');
+    expect(parts.rows[0]!['amount:state']).toBeNull();
   });
 
   it('reads TSV, files without a header, CRLF lines and a BOM in parts as whole', async () => {

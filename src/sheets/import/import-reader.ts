@@ -412,20 +412,26 @@ export async function importIntoTable(
   }
 }
 
-/** The expressions of every target column, and the SELECT list they make after `_row_id`. */
-function selectList(options: ImportOptions) {
+/**
+ * The expressions of every target column, and the SELECT list they make after `_row_id`.
+ * With `statesAfter`, a state column that is NULL on every row (a column that always converts)
+ * is left out of the list and named in `addedAfter`, to be added by ALTER once the rows are in.
+ */
+function selectList(options: ImportOptions, statesAfter = false) {
   const sourceByName = new Map(options.sources.map((column) => [column.sourceName, column]));
   const expressions = options.targets.map((column) => ({
     column,
     ...columnExpressions(column, sourceByName.get(column.sourceName)),
   }));
-  const list = expressions.flatMap(({ column, value, state }) => [
-    `${value} as ${valueColumn(column.id)}`,
-    `${state} as ${stateColumn(column.id)}`,
+  const later = (entry: (typeof expressions)[number]) => statesAfter && !entry.converts;
+  const list = expressions.flatMap((entry) => [
+    `${entry.value} as ${valueColumn(entry.column.id)}`,
+    ...(later(entry) ? [] : [`${entry.state} as ${stateColumn(entry.column.id)}`]),
   ]);
   return {
     list: list.length ? `, ${list.join(', ')}` : '',
     converting: expressions.filter((entry) => entry.converts).map((entry) => entry.column.id),
+    addedAfter: expressions.filter(later).map((entry) => entry.column.id),
   };
 }
 
@@ -645,8 +651,17 @@ async function numbersAfter(options: ImportOptions): Promise<boolean> {
  * transaction-local numbers, and `ALTER … ADD COLUMN … DEFAULT nextval(…)` fills a committed
  * table on several threads, out of order (both seen 2026-12-06, DuckDB 1.5.6). Until that last
  * commit the dataset is `importing` (nobody reads the table); any failure or cancel drops the
- * table, and a server stopped in between leaves it to `sheets.recover-imports`.
+ * table, and a server stopped in between leaves it to `sheets.recover-imports`. Its columns
+ * come in another order (state columns added last), which nothing reads by position.
  */
+/**
+ * Up to this many columns, the state columns that are NULL on every row are added after the
+ * read (one cheap ALTER each) instead of being written by it: 7 of them cost the 3M-row read
+ * ~100 MiB of RSS and ~5–15 % of its CPU (2026-12-06). Wider files keep them in the read
+ * rather than send thousands of ALTERs.
+ */
+const STATES_AFTER_MAX_COLUMNS = 64;
+
 async function importNumberedAfter(
   connection: DuckDBConnection,
   options: ImportOptions,
@@ -658,7 +673,10 @@ async function importNumberedAfter(
   for (let attempt = 0; ; attempt++) {
     if (options.signal?.aborted) throw options.signal.reason;
     try {
-      const { list, converting } = selectList(options);
+      const { list, converting, addedAfter } = selectList(
+        options,
+        options.targets.length <= STATES_AFTER_MAX_COLUMNS,
+      );
       await connection.run(
         `create table ${table} as select null::bigint as _row_id${list} from ${sourceSql(spec, rejects)}`,
       );
@@ -687,6 +705,10 @@ async function importNumberedAfter(
       await connection.run(`update ${table} set _row_id = rowid + 1`);
       if (options.signal?.aborted) throw options.signal.reason;
       await connection.run('begin transaction');
+      for (const columnId of addedAfter)
+        await connection.run(
+          `alter table ${table} add column ${stateColumn(columnId)} ${CELL_STATE_SQL_TYPE}`,
+        );
       return await commitRead(connection, options, converting, rows, {
         rows,
         rejected,
