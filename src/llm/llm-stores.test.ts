@@ -241,4 +241,42 @@ describe.each(testBackends())('llm stores on %s', (backend) => {
     expect(await cache.get(projectId, key)).toBeUndefined();
     expect((await cache.get(other, key))?.costNano).toBe(42);
   });
+
+  it('looks up many keys at once in few statements, each answered its own entry', async () => {
+    let statements = 0;
+    const counted = database.db.withPlugin({
+      transformQuery: (args) => {
+        statements++;
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    });
+    const writer = createResponseCache(database.db, 0);
+    const other = await createProject(database);
+    const response = (text: string) => ({
+      text,
+      output: undefined,
+      finishReason: 'stop' as const,
+      providerRef: 'env:openai',
+      providerKind: 'openai',
+      model: 'gpt-4o-mini',
+      usage: UNKNOWN_USAGE,
+      costNano: text.length,
+    });
+    const keys = Array.from({ length: 40 }, (_, index) => index.toString(16).padStart(64, 'b'));
+    // Even keys stored for this project; the same keys of the other project say "other".
+    for (const [index, key] of keys.entries()) {
+      if (index % 2 === 0) writer.put(projectId, key, response(`answer ${index}`));
+      writer.put(other, key, response('other'));
+    }
+    await writer.flush();
+    const cold = createResponseCache(counted, 0);
+    const found = await Promise.all(keys.map((key) => cold.get(projectId, key)));
+    expect(found.map((entry) => entry?.text)).toEqual(
+      keys.map((_, index) => (index % 2 === 0 ? `answer ${index}` : undefined)),
+    );
+    expect(found[2]?.costNano).toBe('answer 2'.length);
+    // The first lookup goes alone; the 39 asked meanwhile share the next statement.
+    expect(statements).toBeLessThanOrEqual(2);
+  });
 });
