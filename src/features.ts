@@ -169,6 +169,9 @@ export function createCoreFeatures(
         telemetry: platform.telemetry,
         redisUrl: config.rateLimit.redisUrl,
         invalidation: shared.invalidation?.(),
+        // Embedded only: the process holding the data dir is the outbox's one writer.
+        usageOutboxDir:
+          database.kind === 'pglite' ? path.join(config.dataDir, 'llm-usage-outbox') : undefined,
         ...options.llm,
       });
       return llm;
