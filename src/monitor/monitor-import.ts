@@ -48,15 +48,6 @@ const BATCH_ROWS = 50_000;
  * 2–3 s late. A live cycle writes a few rows per grown file, far fewer.
  */
 const BULK_IMPORT_ROWS = BATCH_ROWS;
-/**
- * A cycle that leaves this much in DuckDB's WAL asks for a background checkpoint too. DuckDB
- * checkpoints on its own when a commit takes the WAL past `wal_autocheckpoint` (16 MiB), inside
- * that commit — and any commit made while a checkpoint runs waits for it. That was the live
- * benchmark's slow round (every few rounds one paid for the whole WAL). Asking at a quarter of
- * it, after the cycle's last write, moves the checkpoint between cycles: smaller, and off the
- * write → report path unless the next cycle's write comes while it still runs.
- */
-const WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024;
 const WALK_MAX_DEPTH = 12;
 /**
  * Small files are opened, stat'ed and read with synchronous calls, this many between two
@@ -341,8 +332,6 @@ export async function importTree(options: {
   priceOverrides?: readonly PriceOverride[] | undefined;
   /** The rows from which an import is a bulk one (see BULK_IMPORT_ROWS); tests lower it. */
   bulkImportRows?: number | undefined;
-  /** The WAL size from which a cycle asks for a checkpoint (see WAL_CHECKPOINT_BYTES). */
-  walCheckpointBytes?: number | undefined;
 }): Promise<ImportResult> {
   const { store, projectId, source } = options;
   const root = path.resolve(options.root);
@@ -746,12 +735,6 @@ export async function importTree(options: {
   }
   // The checkpoint runs in the background, before the next cycle's write rather than in it.
   if (rowsWritten >= (options.bulkImportRows ?? BULK_IMPORT_ROWS)) store.checkpointSoon();
-  else if (
-    rowsWritten > 0 &&
-    (await store.walBytes()) >= (options.walCheckpointBytes ?? WAL_CHECKPOINT_BYTES)
-  ) {
-    store.checkpointSoon();
-  }
   options.onProgress?.({ done: found.length, total: found.length });
   return result;
 }

@@ -115,20 +115,6 @@ async function appendAll(
   appender.closeSync();
 }
 
-const SIZE_UNITS: Record<string, number> = {
-  bytes: 1,
-  KiB: 1024,
-  MiB: 1024 ** 2,
-  GiB: 1024 ** 3,
-  TiB: 1024 ** 4,
-};
-
-/** A size as DuckDB's pragma_database_size prints it (`0 bytes`, `2.4 MiB`); 0 if unreadable. */
-export function byteSize(value: unknown): number {
-  const match = /^([0-9.]+)\s*(bytes|KiB|MiB|GiB|TiB)$/.exec(String(value ?? '').trim());
-  return match ? Math.round(Number(match[1]) * SIZE_UNITS[match[2]!]!) : 0;
-}
-
 const numberOf = (value: unknown): number =>
   value === null || value === undefined ? 0 : Number(value);
 
@@ -1082,14 +1068,6 @@ export function createMonitorStore(duckdb: DuckDb, options: MonitorStoreOptions 
     /** Asks for a checkpoint in the background, after a bulk import (see DuckDb.checkpointSoon). */
     checkpointSoon(): void {
       duckdb.checkpointSoon();
-    },
-
-    /** Bytes in the main database's write-ahead log (rows committed since its last checkpoint). */
-    async walBytes(): Promise<number> {
-      const [row] = await duckdb.query(
-        'select wal_size from pragma_database_size() where database_name = current_database()',
-      );
-      return byteSize(row?.wal_size);
     },
   };
 }

@@ -1,11 +1,9 @@
 import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDuckDb } from '../platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { importTree } from './monitor-import.ts';
-import { byteSize, createMonitorStore, type MonitorStore } from './monitor-store.ts';
-import { ensureMonitorTables } from './monitor-tables.ts';
+import type { MonitorStore } from './monitor-store.ts';
 import {
   CLAUDE_SESSION,
   openMonitorTestStore,
@@ -163,77 +161,5 @@ describe('monitor tailing of Claude Code transcripts', () => {
     appendFileSync(file, `${lines(20)}\n`);
     await cycle();
     expect(asked).toBe(2);
-  });
-
-  it('a cycle that leaves the WAL past its threshold asks for a background checkpoint', async () => {
-    // A file-backed database: an in-memory one has no WAL.
-    const duckdb = await openDuckDb({
-      path: path.join(dir, 'wal.duckdb'),
-      connections: 2,
-      threads: 1,
-    });
-    try {
-      await ensureMonitorTables(duckdb);
-      await duckdb.checkpointsSettled();
-      const fileStore = createMonitorStore(duckdb);
-      let asked = 0;
-      const counting: MonitorStore = {
-        ...fileStore,
-        checkpointSoon() {
-          asked++;
-          fileStore.checkpointSoon();
-        },
-      };
-      const { projects, mainFile } = writeClaudeProjects(path.join(dir, 'wal'));
-      const projectId = uuidv7();
-      const cycle = (walCheckpointBytes?: number) =>
-        importTree({
-          store: counting,
-          projectId,
-          root: projects,
-          source: 'claude-code',
-          walCheckpointBytes,
-        });
-      // A few rows: far below the default threshold (4 MiB) — no checkpoint asked, the WAL keeps them.
-      await cycle();
-      expect(asked).toBe(0);
-      const before = await fileStore.walBytes();
-      expect(before).toBeGreaterThan(0);
-      // Past a threshold of 1 byte: asked, and once it has run the WAL is empty.
-      // (The fixture ends in a truncated line: a newline ends it first.)
-      appendFileSync(
-        mainFile,
-        `\n${JSON.stringify({
-          type: 'user',
-          sessionId: CLAUDE_SESSION,
-          uuid: '00000000-0000-4000-9000-00000000a11e',
-          timestamp: '2026-01-10T12:00:00.000Z',
-          message: { role: 'user', content: 'one more turn' },
-        })}\n`,
-      );
-      await cycle(1);
-      expect(asked).toBe(1);
-      await duckdb.checkpointsSettled();
-      expect(await fileStore.walBytes()).toBe(0);
-      // A cycle that wrote nothing asks for nothing, whatever the threshold.
-      await cycle(1);
-      expect(asked).toBe(1);
-    } finally {
-      await duckdb.close();
-    }
-  });
-});
-
-describe('byteSize', () => {
-  it.each([
-    ['0 bytes', 0],
-    ['512 bytes', 512],
-    ['2.4 MiB', Math.round(2.4 * 1024 * 1024)],
-    ['1.0 KiB', 1024],
-    ['3 GiB', 3 * 1024 ** 3],
-    ['garbage', 0],
-    [null, 0],
-  ])('%s is %d bytes', (text, bytes) => {
-    expect(byteSize(text)).toBe(bytes);
   });
 });
