@@ -151,9 +151,11 @@ export default async function imagesGridBench(): Promise<BenchRow[]> {
   });
   const host = app as unknown as SheetsHost;
   const images = (app as unknown as BuiltApp).features.images.images;
-  const browser = await launchBrowser();
+  let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
   const rows: BenchRow[] = [];
   try {
+    // Inside the try: a browser that does not start still closes the server and its data dir.
+    browser = await launchBrowser();
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     await context.addInitScript(INSTALL_PROBE);
     const page = await context.newPage();
@@ -288,7 +290,7 @@ export default async function imagesGridBench(): Promise<BenchRow[]> {
     });
     await context.close();
   } finally {
-    await browser.close();
+    await browser?.close();
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
