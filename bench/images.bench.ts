@@ -8,13 +8,13 @@
 // 2. A vision column (`Describe {{Photo}}`) over 1,000 distinct images at concurrency 64, the
 //    fake LLM in its own process at 200 ± 100 ms: against N·L̄/C, as for text columns, and
 //    against a text column run just before and after it (time, and CPU per cell of our process
-//    and of the fake's). IMAGES_BENCH_NOISY=1 sends ~150 KB images instead of ~2.7 KB ones.
+//    and of the fake's). IMAGES_BENCH_NOISY=1 sends ~170 KB images instead of ~2.7 KB ones.
 // 3. Thumbnails of photo-sized images (IMAGES_BENCH_PHOTO_SIDE, default 2048 px, JPEG): our
 //    store path against sharp alone, as in 1, where decoding dominates.
 // 4. Importing a folder of images (IMAGES_BENCH_FOLDER_MB, default 64 MB of 1024² noise PNGs)
 //    in a child process, and a quarter of it: the RSS the import adds must not grow with the
 //    folder (bounded memory: one file in memory at a time). IMAGES_BENCH_FOLDER_MB=1024 gives
-//    the issue's 1 GB figure.
+//    the issue's 1 GB figure. It also reports the highest RSS in each quarter of the import's time.
 // IMAGES_BENCH_PHOTOS=0 or IMAGES_BENCH_FOLDER_MB=0 leaves out 3 or 4.
 
 import { execFileSync } from 'node:child_process';
@@ -58,7 +58,7 @@ const CLOCK_TICKS = 100;
 
 /**
  * `count` distinct 320×240 PNGs with some detail (a gradient per image, not a flat colour:
- * ~2.7 KB each), or with NOISY noise in their low bits (~150 KB each: the size of a photo a
+ * ~2.7 KB each), or with NOISY noise in their low bits (~170 KB each: the size of a photo a
  * vision model is sent, where reading, encoding, hashing and sending the bytes weigh).
  */
 async function distinctImages(count: number): Promise<Buffer[]> {

@@ -151,9 +151,11 @@ export default async function imagesGridBench(): Promise<BenchRow[]> {
   });
   const host = app as unknown as SheetsHost;
   const images = (app as unknown as BuiltApp).features.images.images;
-  const browser = await launchBrowser();
+  let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
   const rows: BenchRow[] = [];
   try {
+    // Inside the try: a browser that does not start still closes the server and its data dir.
+    browser = await launchBrowser();
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     await context.addInitScript(INSTALL_PROBE);
     const page = await context.newPage();
@@ -181,6 +183,7 @@ export default async function imagesGridBench(): Promise<BenchRow[]> {
       })),
     });
     const ids = dataset.columns.map((column) => column.id);
+    const references: ImageReference[] = [];
     for (let start = 0; start < ROWS; start += 100) {
       const batch: Record<string, ImageReference>[] = [];
       for (let row = start; row < Math.min(ROWS, start + 100); row++) {
@@ -193,6 +196,7 @@ export default async function imagesGridBench(): Promise<BenchRow[]> {
           });
           if (!stored.ok) throw new Error(stored.reason);
           values[id] = stored.reference;
+          references.push(stored.reference);
         }
         batch.push(values);
       }
@@ -254,9 +258,39 @@ export default async function imagesGridBench(): Promise<BenchRow[]> {
       // The next scroll goes on from here, into rows (and thumbnails) not yet shown.
       await sleep(500);
     }
+    // The server's side of one thumbnail, with the page's session: 200 thumbnails not yet
+    // fetched, one at a time, against as many requests for the project (a small JSON answer
+    // on the same session and access check), median of each.
+    const median = (values: number[]) => values.sort((a, b) => a - b)[values.length >> 1]!;
+    const timed = async (paths: string[]) => {
+      const took: number[] = [];
+      for (const target of paths) {
+        const started = performance.now();
+        const response = await page.request.get(`${server.url}${target}`);
+        await response.body();
+        if (!response.ok()) throw new Error(`${target}: ${response.status()}`);
+        took.push(performance.now() - started);
+      }
+      return median(took);
+    };
+    const unseen = references
+      .slice(-200)
+      .map((reference) => `/api/projects/${projectId}/images/${reference.sha256}/thumbnail`);
+    const thumbnailMs = await timed(unseen);
+    const projectMs = await timed(unseen.map(() => `/api/projects/${projectId}`));
+    rows.push({
+      name: 'web: one thumbnail request, server and loopback (median of 200, one at a time)',
+      value: round(thumbnailMs, 2),
+      unit: 'ms',
+      against: {
+        label: 'GET the project (same session and access check), ms',
+        value: round(projectMs, 2),
+      },
+      ratio: round(thumbnailMs / projectMs, 2),
+    });
     await context.close();
   } finally {
-    await browser.close();
+    await browser?.close();
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
