@@ -25,7 +25,7 @@ import type { JobQueue } from './job-queue.ts';
  *     two statements: one begins it (reads the flags and any stored output, marks it running),
  *     one records it; steps a run does side by side are begun and recorded in groups, each
  *     group one statement (group commit: what comes while one is written goes in the next);
- *     The two statements that only mark progress — taking the lease and beginning a step —
+ *     The statements that only mark progress — taking the lease, the heartbeat, beginning a step —
  *     commit without waiting for the WAL flush (`synchronous_commit` off for that transaction;
  *     the step records, the run's creation and its end wait for it as before): an app process
  *     killed changes nothing (PostgreSQL keeps what it committed), and a PostgreSQL server that
@@ -291,12 +291,16 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
         return { id, progress: changed };
       }),
     );
+    // A mark too (see the header): a renewal or counters a PostgreSQL crash loses are renewed
+    // or rewritten by the next beat, and the counters are written again when the run settles.
     const { rows } = await sql<{ id: string; cancel_requested: boolean; pause_requested: boolean }>`
+      with async_commit as (${ASYNC_COMMIT})
       update durable_run run
       set lease_expires_at = ${lease}, updated_at = now(),
         progress = coalesce(beat.progress, run.progress)
-      from jsonb_to_recordset(${entries}::jsonb) as beat(id uuid, progress jsonb)
+      from jsonb_to_recordset(${entries}::jsonb) as beat(id uuid, progress jsonb), async_commit
       where run.id = beat.id and run.lease_owner = ${owner}
+        and async_commit.async_commit is not null
       returning run.id, run.cancel_requested, run.pause_requested
     `.execute(db);
     const flags = new Map(rows.map((row) => [row.id, row]));
