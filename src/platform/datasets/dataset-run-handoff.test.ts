@@ -218,25 +218,6 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
           current.status !== undefined && !['queued', 'running'].includes(current.status),
         { what: 'the run to finish on the new holder', timeoutMs: 120_000, intervalMs: 100 },
       );
-      console.log(
-        'DEBUG',
-        JSON.stringify(
-          [
-            ...holder.platform.logs.lines.map((l) => ({ ...l, server: 'holder' })),
-            ...worker.platform.logs.lines.map((l) => ({ ...l, server: 'worker' })),
-          ]
-            .filter(
-              (l) =>
-                (l as { runId?: string }).runId === run.id ||
-                /fail|lost|lease|hand/i.test(String(l.msg)),
-            )
-            .map((l) => [
-              l.server,
-              l.msg,
-              (l as { err?: { message?: string; stack?: string } }).err?.stack?.slice(0, 600),
-            ]),
-        ),
-      );
       expect(finished).toMatchObject({ status: 'completed', progress: { done: ROWS } });
       expect(
         holder.platform.logs.lines.some(
