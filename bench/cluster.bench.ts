@@ -1,11 +1,16 @@
-// Event delivery across servers (issue #20): two servers' event buses on one PostgreSQL, each
-// with its own pool and listener, as in two processes. An event published on server A reaches a
-// subscriber on server B through the event log and LISTEN/NOTIFY (event-notify.ts); the same
-// event's delivery to a subscriber on A itself is measured in the same run as the peer.
+// Several servers on one PostgreSQL (issue #20):
+//  1. Event delivery across servers: two servers' event buses, each with its own pool and
+//     listener, as in two processes. An event published on server A reaches a subscriber on
+//     server B through the event log and LISTEN/NOTIFY (event-notify.ts); the same event's
+//     delivery to a subscriber on A itself is measured in the same run as the peer.
+//  2. Real `braincells serve` processes (bench/cluster-servers-bench.ts): AI-column fill on 1
+//     vs 3 servers against N·L̄/C with the provider cap, a dataset window through a server that
+//     forwards it vs its holder, and how long a killed holder's dataset takes to be writable.
 //
 //   DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npm run bench -- cluster
 //
-// Without DATABASE_URL it reports nothing. CLUSTER_BENCH_EVENTS shrinks the run.
+// Without DATABASE_URL it reports nothing. CLUSTER_BENCH_EVENTS shrinks the first part;
+// CLUSTER_BENCH_SERVERS=0 skips the second (see its file for its own settings).
 import { setTimeout as delay } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { createClusterDatabase } from '../scripts/cluster-servers.ts';
@@ -14,6 +19,7 @@ import { createEventLog } from '../src/platform/event-log.ts';
 import { createPostgresEventNotifier } from '../src/platform/event-notify.ts';
 import { createInProcessEventBus, type EventBus } from '../src/platform/events.ts';
 import { type BenchRow, percentile, round } from './bench-types.ts';
+import { clusterServersBench } from './cluster-servers-bench.ts';
 
 const EVENTS = Number(process.env.CLUSTER_BENCH_EVENTS ?? 1_000);
 const GOAL_P99_MS = 250;
@@ -36,7 +42,13 @@ async function server(url: string): Promise<{ bus: EventBus; database: Database 
 
 export default async function clusterBench(): Promise<BenchRow[]> {
   if (!process.env.DATABASE_URL) return [];
-  const created = await createClusterDatabase(process.env.DATABASE_URL);
+  const rows = await eventsBench(process.env.DATABASE_URL);
+  if (process.env.CLUSTER_BENCH_SERVERS === '0') return rows;
+  return [...rows, ...(await clusterServersBench(process.env.DATABASE_URL))];
+}
+
+async function eventsBench(databaseUrl: string): Promise<BenchRow[]> {
+  const created = await createClusterDatabase(databaseUrl);
   const [a, b] = [await server(created.url), await server(created.url)];
   try {
     const stream = 'bench:cluster';

@@ -43,6 +43,8 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
         storageDir: shared,
         logLevel: 'info' as const,
         llm: { ...base.llm, retryBaseMs: 5, retryMaxMs: 50, usageFlushMs: 20 },
+        // A run left by a server is taken over within 3 s (the last test).
+        runLeaseMs: 3_000,
       };
       holder = await createTestApp({ backend, config: { ...config, jobsEnabled: false } });
       await holder.app.listen({ host: '127.0.0.1', port: 0 });
@@ -144,6 +146,91 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
         rows: { cells: Record<string, { status: string }> }[];
       };
       expect(window.rows).toHaveLength(ROWS);
+      expect(window.rows.map((row) => row.cells[column.id]?.status)).toEqual(
+        Array(ROWS).fill('done'),
+      );
+    });
+
+    it('a run whose server loses the dataset mid-way is taken over by the new holder, every cell done', async () => {
+      const projectId = members.project.id;
+      const provider = await holder.app.llm.admin.createProvider(members.owner.actor, projectId, {
+        name: 'slow fake',
+        kind: 'openai',
+        baseUrl: `${fake.url}/v1`,
+        apiKey: FAKE_KEY,
+        maxConcurrency: 2,
+      });
+      const headers = members.editor.headers;
+      const base = `/api/projects/${projectId}/datasets`;
+      const dataset = (
+        await holder.app.inject({
+          method: 'POST',
+          url: base,
+          headers,
+          payload: { name: 'Lost mid-run', rows: 0, columns: [{ name: 'Item' }] },
+        })
+      ).json() as { id: string; columns: { id: string }[] };
+      const item = dataset.columns[0]!.id;
+      await holder.app.inject({
+        method: 'POST',
+        url: `${base}/${dataset.id}/rows`,
+        headers,
+        payload: {
+          rows: Array.from({ length: ROWS }, (_, index) => ({ [item]: `lost item ${index}` })),
+        },
+      });
+      const created = await holder.app.inject({
+        method: 'POST',
+        url: `${base}/${dataset.id}/ai-columns`,
+        headers,
+        payload: {
+          name: 'Slow',
+          prompt: 'Summarise {{Item}}',
+          provider: provider.id,
+          model: 'gpt-4o-mini@latency=400',
+        },
+      });
+      const { column, run } = created.json() as { column: { id: string }; run: { id: string } };
+      const view = (app: TestApp) =>
+        app.app
+          .inject({ method: 'GET', url: `${base}/${dataset.id}/runs/${run.id}`, headers })
+          .then((response) => response.json() as { status: string; progress: { done: number } });
+      await eventually(
+        () => view(holder),
+        (current) => current.progress?.done >= 2,
+        { what: 'the holder to fill two cells', timeoutMs: 60_000, intervalMs: 50 },
+      );
+
+      // The holder's lease runs out and the other server claims the dataset; the holder's next
+      // heartbeat finds it gone and closes the file: its run's writes are refused from then on.
+      await holder.platform.database.db
+        .updateTable('dataset_lease')
+        .set({ expires_at: new Date(Date.now() - 1_000) })
+        .where('dataset_id', '=', dataset.id)
+        .execute();
+      await worker.platform.datasetLeases.claim(dataset.id);
+      await holder.platform.datasetLeases.renew();
+      expect(holder.platform.datasetLeases.holds(dataset.id)).toBe(false);
+
+      const finished = await eventually(
+        () => view(worker),
+        (current) =>
+          current.status !== undefined && !['queued', 'running'].includes(current.status),
+        { what: 'the run to finish on the new holder', timeoutMs: 120_000, intervalMs: 100 },
+      );
+      expect(finished).toMatchObject({ status: 'completed', progress: { done: ROWS } });
+      expect(
+        holder.platform.logs.lines.some(
+          (line) => line.msg === 'dataset lost mid-run; the run is left to be taken over',
+        ),
+      ).toBe(true);
+      const window = (
+        await worker.app.inject({
+          method: 'GET',
+          url: `${base}/${dataset.id}/rows?limit=100`,
+          headers,
+        })
+      ).json() as { rows: { cells: Record<string, { status: string }> }[] };
       expect(window.rows.map((row) => row.cells[column.id]?.status)).toEqual(
         Array(ROWS).fill('done'),
       );

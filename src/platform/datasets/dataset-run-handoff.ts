@@ -21,7 +21,8 @@ import { type DatasetLeases, DatasetOwnedElsewhere } from './dataset-leases.ts';
  * expired yet) is no loss: the engine's recovery sweep queues the run again every lease period,
  * and the first server to get it after the dataset's lease expired takes the dataset over. A
  * dataset between two holders (its lease expired, its file still open in a frozen process: 503
- * "being handed over") gives the run back the same way, for the sweep to try again.
+ * "being handed over") gives the run back the same way, for the sweep to try again. A run that
+ * loses its dataset mid-way is left to its lease (`RunStopped('lease-lost')`), as after a crash.
  *
  * The request carries no caller: an HMAC over `{ server }`, method, URL and a 30 s expiry with
  * the forwarding key, checked by the route itself (it is outside the user auth).
@@ -135,7 +136,27 @@ export function createRunHandoff(options: {
           }
         }
       }
-      return work();
+      try {
+        return await work();
+      } catch (error) {
+        // The dataset went to another server mid-run (this one's lease lapsed or was taken):
+        // its writes were refused (or met the file closing under them), not lost. The run is
+        // left to its lease, as after a crash — the recovery sweep queues it once that
+        // expires, and its next executor (the holder, through a hand-off) releases the cells
+        // left `generating` and goes on.
+        const lost =
+          error instanceof DatasetOwnedElsewhere ||
+          isBetweenHolders(error) ||
+          (datasetId !== undefined && !(error instanceof RunStopped) && !leases.holds(datasetId));
+        if (lost) {
+          logger.warn(
+            { runId, datasetId },
+            'dataset lost mid-run; the run is left to be taken over',
+          );
+          throw new RunStopped('lease-lost');
+        }
+        throw error;
+      }
     },
     settled(run, outcome) {
       if (!handing.has(run.id)) return false;
