@@ -45,6 +45,10 @@ async function login(
   });
 }
 
+/** `POST /api/projects` with these headers: the mutation the CSRF and origin checks guard. */
+const createProject = (t: TestApp, headers: Record<string, string | undefined>, name: string) =>
+  t.app.inject({ method: 'POST', url: '/api/projects', headers, payload: { name } });
+
 const me = (t: TestApp, headers: Record<string, string>) =>
   t.app.inject({ method: 'GET', url: '/api/auth/me', headers });
 
@@ -225,24 +229,14 @@ describe('sign-in, sessions and CSRF', () => {
       { cookie: session.headers.cookie, 'x-csrf-token': (await createSignedInUser(t)).csrfToken },
     ];
     for (const headers of attempts) {
-      const response = await t.app.inject({
-        method: 'POST',
-        url: '/api/projects',
-        headers,
-        payload: { name: 'CSRF' },
-      });
+      const response = await createProject(t, headers, 'CSRF');
       expect(response.statusCode).toBe(403);
       expect(response.json().error).toMatchObject({
         code: 'FORBIDDEN',
         details: { reason: 'csrf' },
       });
     }
-    const ok = await t.app.inject({
-      method: 'POST',
-      url: '/api/projects',
-      headers: session.headers,
-      payload: { name: 'CSRF' },
-    });
+    const ok = await createProject(t, session.headers, 'CSRF');
     expect(ok.statusCode).toBe(201);
     const projects = await t.platform.database.db
       .selectFrom('project')
@@ -254,12 +248,11 @@ describe('sign-in, sessions and CSRF', () => {
 
   it('refuses a state change from a foreign browser origin even with the token', async () => {
     const session = await createSignedInUser(t);
-    const response = await t.app.inject({
-      method: 'POST',
-      url: '/api/projects',
-      headers: { ...session.headers, origin: 'https://evil.example' },
-      payload: { name: 'x' },
-    });
+    const response = await createProject(
+      t,
+      { ...session.headers, origin: 'https://evil.example' },
+      'x',
+    );
     expect(response.statusCode).toBe(403);
     expect(response.json().error.details.reason).toBe('origin');
     const login = await t.app.inject({
@@ -275,12 +268,7 @@ describe('sign-in, sessions and CSRF', () => {
     expect(t.platform.config.host).toBe('127.0.0.1');
     const session = await createSignedInUser(t);
     const create = (host: string, origin: string) =>
-      t.app.inject({
-        method: 'POST',
-        url: '/api/projects',
-        headers: { ...session.headers, host, origin },
-        payload: { name: 'Loopback' },
-      });
+      createProject(t, { ...session.headers, host, origin }, 'Loopback');
     // The UI opened at http://localhost:3000 while the server binds 127.0.0.1, and back.
     expect((await create('127.0.0.1:3000', 'http://localhost:3000')).statusCode).toBe(201);
     expect((await create('localhost:3000', 'http://127.0.0.1:3000')).statusCode).toBe(201);
@@ -303,19 +291,17 @@ describe('sign-in, sessions and CSRF', () => {
     const wide = await createTestApp({ features: fast, config: { host: '0.0.0.0' } });
     try {
       const session = await createSignedInUser(wide);
-      const refused = await wide.app.inject({
-        method: 'POST',
-        url: '/api/projects',
-        headers: { ...session.headers, host: '127.0.0.1:3000', origin: 'http://localhost:3000' },
-        payload: { name: 'Wide' },
-      });
+      const refused = await createProject(
+        wide,
+        { ...session.headers, host: '127.0.0.1:3000', origin: 'http://localhost:3000' },
+        'Wide',
+      );
       expect(refused.statusCode).toBe(403);
-      const same = await wide.app.inject({
-        method: 'POST',
-        url: '/api/projects',
-        headers: { ...session.headers, host: 'localhost:3000', origin: 'http://localhost:3000' },
-        payload: { name: 'Wide' },
-      });
+      const same = await createProject(
+        wide,
+        { ...session.headers, host: 'localhost:3000', origin: 'http://localhost:3000' },
+        'Wide',
+      );
       expect(same.statusCode).toBe(201);
     } finally {
       await wide.close();
@@ -785,12 +771,7 @@ describe('API keys', () => {
       csrfToken: null,
     });
     // No CSRF token needed with a key.
-    const write = await t.app.inject({
-      method: 'POST',
-      url: '/api/projects',
-      headers: { authorization: `Bearer ${key}` },
-      payload: { name: 'from CI' },
-    });
+    const write = await createProject(t, { authorization: `Bearer ${key}` }, 'from CI');
     expect(write.statusCode).toBe(201);
     const after = await t.app.inject({
       method: 'GET',
