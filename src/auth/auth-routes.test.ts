@@ -45,6 +45,19 @@ async function login(
   });
 }
 
+/** `POST /api/projects` with these headers: the mutation the CSRF and origin checks guard. */
+const createProject = (t: TestApp, headers: Record<string, string | undefined>, name: string) =>
+  t.app.inject({ method: 'POST', url: '/api/projects', headers, payload: { name } });
+
+/** One request as a signed-in client sends it. */
+const call = (
+  t: TestApp,
+  method: 'GET' | 'POST' | 'DELETE' | 'PATCH' | 'PUT',
+  url: string,
+  headers: Record<string, string>,
+  payload?: object,
+) => t.app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload }) });
+
 const me = (t: TestApp, headers: Record<string, string>) =>
   t.app.inject({ method: 'GET', url: '/api/auth/me', headers });
 
@@ -155,11 +168,8 @@ describe('first-run setup from this machine', () => {
       .where('is_admin', '=', true)
       .executeTakeFirstOrThrow();
     const only = await signIn(t, { ...row, password: '', isAdmin: true });
-    const response = await t.app.inject({
-      method: 'PATCH',
-      url: `/api/users/${only.user.id}`,
-      headers: only.headers,
-      payload: { isAdmin: false },
+    const response = await call(t, 'PATCH', `/api/users/${only.user.id}`, only.headers, {
+      isAdmin: false,
     });
     expect(response.statusCode).toBe(409);
   });
@@ -207,11 +217,7 @@ describe('sign-in, sessions and CSRF', () => {
       csrfToken: session.csrfToken,
     });
     expect(who.body).not.toMatch(/password|hash/i);
-    const out = await t.app.inject({
-      method: 'POST',
-      url: '/api/auth/logout',
-      headers: session.headers,
-    });
+    const out = await call(t, 'POST', '/api/auth/logout', session.headers);
     expect(out.statusCode).toBe(204);
     expect(out.cookies.find((c) => c.name === 'bc_session')?.value).toBe('');
     expect((await me(t, session.headers)).statusCode).toBe(401);
@@ -225,24 +231,14 @@ describe('sign-in, sessions and CSRF', () => {
       { cookie: session.headers.cookie, 'x-csrf-token': (await createSignedInUser(t)).csrfToken },
     ];
     for (const headers of attempts) {
-      const response = await t.app.inject({
-        method: 'POST',
-        url: '/api/projects',
-        headers,
-        payload: { name: 'CSRF' },
-      });
+      const response = await createProject(t, headers, 'CSRF');
       expect(response.statusCode).toBe(403);
       expect(response.json().error).toMatchObject({
         code: 'FORBIDDEN',
         details: { reason: 'csrf' },
       });
     }
-    const ok = await t.app.inject({
-      method: 'POST',
-      url: '/api/projects',
-      headers: session.headers,
-      payload: { name: 'CSRF' },
-    });
+    const ok = await createProject(t, session.headers, 'CSRF');
     expect(ok.statusCode).toBe(201);
     const projects = await t.platform.database.db
       .selectFrom('project')
@@ -254,20 +250,20 @@ describe('sign-in, sessions and CSRF', () => {
 
   it('refuses a state change from a foreign browser origin even with the token', async () => {
     const session = await createSignedInUser(t);
-    const response = await t.app.inject({
-      method: 'POST',
-      url: '/api/projects',
-      headers: { ...session.headers, origin: 'https://evil.example' },
-      payload: { name: 'x' },
-    });
+    const response = await createProject(
+      t,
+      { ...session.headers, origin: 'https://evil.example' },
+      'x',
+    );
     expect(response.statusCode).toBe(403);
     expect(response.json().error.details.reason).toBe('origin');
-    const login = await t.app.inject({
-      method: 'POST',
-      url: '/api/auth/login',
-      headers: { origin: 'https://evil.example' },
-      payload: { email: session.user.email, password: session.user.password },
-    });
+    const login = await call(
+      t,
+      'POST',
+      '/api/auth/login',
+      { origin: 'https://evil.example' },
+      { email: session.user.email, password: session.user.password },
+    );
     expect(login.statusCode).toBe(403);
   });
 
@@ -275,12 +271,7 @@ describe('sign-in, sessions and CSRF', () => {
     expect(t.platform.config.host).toBe('127.0.0.1');
     const session = await createSignedInUser(t);
     const create = (host: string, origin: string) =>
-      t.app.inject({
-        method: 'POST',
-        url: '/api/projects',
-        headers: { ...session.headers, host, origin },
-        payload: { name: 'Loopback' },
-      });
+      createProject(t, { ...session.headers, host, origin }, 'Loopback');
     // The UI opened at http://localhost:3000 while the server binds 127.0.0.1, and back.
     expect((await create('127.0.0.1:3000', 'http://localhost:3000')).statusCode).toBe(201);
     expect((await create('localhost:3000', 'http://127.0.0.1:3000')).statusCode).toBe(201);
@@ -303,19 +294,17 @@ describe('sign-in, sessions and CSRF', () => {
     const wide = await createTestApp({ features: fast, config: { host: '0.0.0.0' } });
     try {
       const session = await createSignedInUser(wide);
-      const refused = await wide.app.inject({
-        method: 'POST',
-        url: '/api/projects',
-        headers: { ...session.headers, host: '127.0.0.1:3000', origin: 'http://localhost:3000' },
-        payload: { name: 'Wide' },
-      });
+      const refused = await createProject(
+        wide,
+        { ...session.headers, host: '127.0.0.1:3000', origin: 'http://localhost:3000' },
+        'Wide',
+      );
       expect(refused.statusCode).toBe(403);
-      const same = await wide.app.inject({
-        method: 'POST',
-        url: '/api/projects',
-        headers: { ...session.headers, host: 'localhost:3000', origin: 'http://localhost:3000' },
-        payload: { name: 'Wide' },
-      });
+      const same = await createProject(
+        wide,
+        { ...session.headers, host: 'localhost:3000', origin: 'http://localhost:3000' },
+        'Wide',
+      );
       expect(same.statusCode).toBe(201);
     } finally {
       await wide.close();
@@ -362,32 +351,25 @@ describe('sign-in, sessions and CSRF', () => {
     const user = await createUser(t);
     const laptop = await signIn(t, user);
     const phone = await signIn(t, user);
-    const list = await t.app.inject({
-      method: 'GET',
-      url: '/api/auth/sessions',
-      headers: laptop.headers,
-    });
+    const list = await call(t, 'GET', '/api/auth/sessions', laptop.headers);
     const items = list.json().items as { id: string; current: boolean }[];
     expect(items.map((s) => s.id).sort()).toEqual([laptop.sessionId, phone.sessionId].sort());
     expect(items.find((s) => s.current)?.id).toBe(laptop.sessionId);
     expect(list.body).not.toContain(phone.token);
 
-    const revoke = await t.app.inject({
-      method: 'DELETE',
-      url: `/api/auth/sessions/${phone.sessionId}`,
-      headers: laptop.headers,
-    });
+    const revoke = await call(t, 'DELETE', `/api/auth/sessions/${phone.sessionId}`, laptop.headers);
     expect(revoke.statusCode).toBe(204);
     expect((await me(t, phone.headers)).statusCode).toBe(401);
     expect((await me(t, laptop.headers)).statusCode).toBe(200);
 
     // Another user's session is not yours to see or revoke.
     const stranger = await createSignedInUser(t);
-    const steal = await t.app.inject({
-      method: 'DELETE',
-      url: `/api/auth/sessions/${laptop.sessionId}`,
-      headers: stranger.headers,
-    });
+    const steal = await call(
+      t,
+      'DELETE',
+      `/api/auth/sessions/${laptop.sessionId}`,
+      stranger.headers,
+    );
     expect(steal.statusCode).toBe(404);
     expect((await me(t, laptop.headers)).statusCode).toBe(200);
   });
@@ -396,22 +378,18 @@ describe('sign-in, sessions and CSRF', () => {
     const user = await createUser(t);
     const here = await signIn(t, user);
     const there = await signIn(t, user);
-    const wrong = await t.app.inject({
-      method: 'POST',
-      url: '/api/auth/password',
-      headers: here.headers,
-      payload: { currentPassword: 'not the password', newPassword: newPassword() },
+    const wrong = await call(t, 'POST', '/api/auth/password', here.headers, {
+      currentPassword: 'not the password',
+      newPassword: newPassword(),
     });
     expect(wrong.statusCode).toBe(400);
     expect(wrong.json().error.details.issues[0].path).toBe('body.currentPassword');
     expect((await me(t, there.headers)).statusCode).toBe(200);
 
     const next = newPassword();
-    const changed = await t.app.inject({
-      method: 'POST',
-      url: '/api/auth/password',
-      headers: here.headers,
-      payload: { currentPassword: user.password, newPassword: next },
+    const changed = await call(t, 'POST', '/api/auth/password', here.headers, {
+      currentPassword: user.password,
+      newPassword: next,
     });
     expect(changed.statusCode).toBe(200);
     expect(changed.json()).toEqual({ revokedSessions: 1 });
@@ -423,20 +401,12 @@ describe('sign-in, sessions and CSRF', () => {
 
   it('updates the display name, rejecting control characters', async () => {
     const session = await createSignedInUser(t);
-    const bad = await t.app.inject({
-      method: 'PATCH',
-      url: '/api/auth/me',
-      headers: session.headers,
-      payload: { displayName: 'a\u0007b' },
+    const bad = await call(t, 'PATCH', '/api/auth/me', session.headers, {
+      displayName: 'a\u0007b',
     });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.details.issues[0].path).toBe('body.displayName');
-    const good = await t.app.inject({
-      method: 'PATCH',
-      url: '/api/auth/me',
-      headers: session.headers,
-      payload: { displayName: 'Grace' },
-    });
+    const good = await call(t, 'PATCH', '/api/auth/me', session.headers, { displayName: 'Grace' });
     expect(good.json().displayName).toBe('Grace');
   });
 });
@@ -639,11 +609,7 @@ describe('two-factor sign-in', () => {
   async function enroll(
     session: TestSession,
   ): Promise<{ secret: string; recoveryCodes: string[] }> {
-    const setup = await t.app.inject({
-      method: 'POST',
-      url: '/api/auth/mfa/setup',
-      headers: session.headers,
-    });
+    const setup = await call(t, 'POST', '/api/auth/mfa/setup', session.headers);
     expect(setup.statusCode).toBe(200);
     const { secret, otpauthUri } = setup.json();
     registerTestSecret('totp-secret', secret);
@@ -656,18 +622,12 @@ describe('two-factor sign-in', () => {
     expect(stored.mfa_pending_secret).toMatch(/^v1:[0-9a-f]{16}:/);
     expect(stored.mfa_pending_secret).not.toContain(secret);
 
-    const wrong = await t.app.inject({
-      method: 'POST',
-      url: '/api/auth/mfa/enable',
-      headers: session.headers,
-      payload: { code: '000000' === codeAt(secret) ? '111111' : '000000' },
+    const wrong = await call(t, 'POST', '/api/auth/mfa/enable', session.headers, {
+      code: '000000' === codeAt(secret) ? '111111' : '000000',
     });
     expect(wrong.statusCode).toBe(400);
-    const enabled = await t.app.inject({
-      method: 'POST',
-      url: '/api/auth/mfa/enable',
-      headers: session.headers,
-      payload: { code: codeAt(secret, -1) },
+    const enabled = await call(t, 'POST', '/api/auth/mfa/enable', session.headers, {
+      code: codeAt(secret, -1),
     });
     expect(enabled.statusCode).toBe(200);
     const { recoveryCodes } = enabled.json() as { recoveryCodes: string[] };
@@ -728,19 +688,15 @@ describe('two-factor sign-in', () => {
   it('turns off only with the password and a code', async () => {
     const session = await createSignedInUser(t);
     const { secret } = await enroll(session);
-    const noPassword = await t.app.inject({
-      method: 'POST',
-      url: '/api/auth/mfa/disable',
-      headers: session.headers,
-      payload: { password: 'wrong password', code: codeAt(secret, 1) },
+    const noPassword = await call(t, 'POST', '/api/auth/mfa/disable', session.headers, {
+      password: 'wrong password',
+      code: codeAt(secret, 1),
     });
     expect(noPassword.statusCode).toBe(400);
     expect(noPassword.json().error.details.issues[0].path).toBe('body.password');
-    const off = await t.app.inject({
-      method: 'POST',
-      url: '/api/auth/mfa/disable',
-      headers: session.headers,
-      payload: { password: session.user.password, code: codeAt(secret, 1) },
+    const off = await call(t, 'POST', '/api/auth/mfa/disable', session.headers, {
+      password: session.user.password,
+      code: codeAt(secret, 1),
     });
     expect(off.statusCode).toBe(204);
     const response = await login(t, session.user.email, session.user.password);
@@ -754,11 +710,9 @@ describe('API keys', () => {
 
   it('shows a key once, lists it without the key, and authenticates with it', async () => {
     const session = await createSignedInUser(t);
-    const created = await t.app.inject({
-      method: 'POST',
-      url: '/api/auth/api-keys',
-      headers: session.headers,
-      payload: { name: 'CI', scopes: ['write'] },
+    const created = await call(t, 'POST', '/api/auth/api-keys', session.headers, {
+      name: 'CI',
+      scopes: ['write'],
     });
     expect(created.statusCode).toBe(201);
     const { key, id, prefix } = created.json();
@@ -766,11 +720,7 @@ describe('API keys', () => {
     expect(key).toMatch(/^bc_[A-Za-z0-9_-]{43}$/);
     expect(key.startsWith(prefix)).toBe(true);
 
-    const list = await t.app.inject({
-      method: 'GET',
-      url: '/api/auth/api-keys',
-      headers: session.headers,
-    });
+    const list = await call(t, 'GET', '/api/auth/api-keys', session.headers);
     expect(list.json().items).toEqual([
       expect.objectContaining({ id, name: 'CI', prefix, scopes: ['write'], lastUsedAt: null }),
     ]);
@@ -785,18 +735,9 @@ describe('API keys', () => {
       csrfToken: null,
     });
     // No CSRF token needed with a key.
-    const write = await t.app.inject({
-      method: 'POST',
-      url: '/api/projects',
-      headers: { authorization: `Bearer ${key}` },
-      payload: { name: 'from CI' },
-    });
+    const write = await createProject(t, { authorization: `Bearer ${key}` }, 'from CI');
     expect(write.statusCode).toBe(201);
-    const after = await t.app.inject({
-      method: 'GET',
-      url: '/api/auth/api-keys',
-      headers: session.headers,
-    });
+    const after = await call(t, 'GET', '/api/auth/api-keys', session.headers);
     expect(after.json().items[0].lastUsedAt).not.toBeNull();
   });
 
@@ -804,11 +745,7 @@ describe('API keys', () => {
     const session = await createSignedInUser(t);
     const key = await createApiKey(t, session);
     expect((await me(t, key.headers)).statusCode).toBe(200);
-    const revoke = await t.app.inject({
-      method: 'DELETE',
-      url: `/api/auth/api-keys/${key.id}`,
-      headers: session.headers,
-    });
+    const revoke = await call(t, 'DELETE', `/api/auth/api-keys/${key.id}`, session.headers);
     expect(revoke.statusCode).toBe(204);
     expect((await me(t, key.headers)).statusCode).toBe(401);
 
@@ -846,20 +783,15 @@ describe('API keys', () => {
 
   it("refuses a past expiry and another user's key id", async () => {
     const session = await createSignedInUser(t);
-    const past = await t.app.inject({
-      method: 'POST',
-      url: '/api/auth/api-keys',
-      headers: session.headers,
-      payload: { name: 'old', scopes: ['read'], expiresAt: '2001-01-01T00:00:00Z' },
+    const past = await call(t, 'POST', '/api/auth/api-keys', session.headers, {
+      name: 'old',
+      scopes: ['read'],
+      expiresAt: '2001-01-01T00:00:00Z',
     });
     expect(past.statusCode).toBe(400);
     expect(past.json().error.details.issues[0].path).toBe('body.expiresAt');
     const other = await createApiKey(t, await createSignedInUser(t));
-    const response = await t.app.inject({
-      method: 'DELETE',
-      url: `/api/auth/api-keys/${other.id}`,
-      headers: session.headers,
-    });
+    const response = await call(t, 'DELETE', `/api/auth/api-keys/${other.id}`, session.headers);
     expect(response.statusCode).toBe(404);
     expect((await me(t, other.headers)).statusCode).toBe(200);
   });
@@ -880,24 +812,14 @@ describe('accounts (instance admins)', () => {
     ).toBe(403);
     const email = uniqueEmail('new');
     const password = newPassword();
-    const create = () =>
-      t.app.inject({
-        method: 'POST',
-        url: '/api/users',
-        headers: admin.headers,
-        payload: { email, password },
-      });
+    const create = () => call(t, 'POST', '/api/users', admin.headers, { email, password });
     const created = await create();
     expect(created.statusCode).toBe(201);
     expect(created.json()).toMatchObject({ email, isAdmin: false });
     const duplicate = await create();
     expect(duplicate.statusCode).toBe(409);
     expect(duplicate.body).not.toMatch(/duplicate key|app_user|constraint/i);
-    const list = await t.app.inject({
-      method: 'GET',
-      url: '/api/users?limit=200',
-      headers: admin.headers,
-    });
+    const list = await call(t, 'GET', '/api/users?limit=200', admin.headers);
     expect(list.json().items.map((u: { email: string }) => u.email)).toContain(email);
     expect(list.body).not.toMatch(/password|hash|mfa_secret/i);
   });
@@ -905,11 +827,8 @@ describe('accounts (instance admins)', () => {
   it('disabling a user ends their sessions and keys', async () => {
     const victim = await createSignedInUser(t);
     const key = await createApiKey(t, victim);
-    const response = await t.app.inject({
-      method: 'PATCH',
-      url: `/api/users/${victim.user.id}`,
-      headers: admin.headers,
-      payload: { disabled: true },
+    const response = await call(t, 'PATCH', `/api/users/${victim.user.id}`, admin.headers, {
+      disabled: true,
     });
     expect(response.json().disabled).toBe(true);
     expect((await me(t, victim.headers)).statusCode).toBe(401);
@@ -918,11 +837,7 @@ describe('accounts (instance admins)', () => {
   });
 
   it('writes every mutation to the audit log, with secrets blanked', async () => {
-    const response = await t.app.inject({
-      method: 'GET',
-      url: '/api/audit?limit=200',
-      headers: admin.headers,
-    });
+    const response = await call(t, 'GET', '/api/audit?limit=200', admin.headers);
     expect(response.statusCode).toBe(200);
     const actions = new Set(response.json().items.map((e: { action: string }) => e.action));
     for (const action of ['user.create', 'user.update', 'session.create', 'api-key.create']) {

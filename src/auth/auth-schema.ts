@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { visibleText } from '../platform/text-schema.ts';
 
 /** Lower-cased, trimmed, RFC 5321 length. */
 export const email = z
@@ -17,11 +18,7 @@ export const password = z
 /** A password typed to prove who you are: any length, so old short ones still get a clear "wrong". */
 export const currentPassword = z.string().min(1).max(256);
 
-export const displayName = z
-  .string()
-  .trim()
-  .max(200)
-  .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
+export const displayName = visibleText(200);
 
 const token = z.string().min(1).max(200);
 const otpCode = z

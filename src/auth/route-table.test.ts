@@ -192,12 +192,15 @@ describe('the route table', () => {
     }
   });
 
-  it('has exactly the documented public routes', () => {
-    const publicRoutes = routes
-      .filter((route) => isPublic(t.app, route))
+  /** The routes (`METHOD url`, sorted) whose config says so. */
+  const routesWhere = (test: (app: TestApp['app'], route: Route) => boolean) =>
+    routes
+      .filter((route) => test(t.app, route))
       .map(key)
       .sort();
-    expect(publicRoutes).toEqual(PUBLIC_ROUTES);
+
+  it('has exactly the documented public routes', () => {
+    expect(routesWhere(isPublic)).toEqual(PUBLIC_ROUTES);
   });
 
   it('answers 401 with the envelope on every other route without credentials', async () => {
@@ -274,11 +277,7 @@ describe('the route table', () => {
   });
 
   it('has exactly the documented read-only POST routes', () => {
-    const readOnly = routes
-      .filter((route) => isReadOnly(t.app, route))
-      .map(key)
-      .sort();
-    expect(readOnly).toEqual(READ_ONLY_POSTS);
+    expect(routesWhere(isReadOnly)).toEqual(READ_ONLY_POSTS);
   });
 
   it('says in the OpenAPI description which POST routes read-only keys may call', async () => {

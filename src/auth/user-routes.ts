@@ -1,5 +1,4 @@
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { routeTable } from '../platform/http/route-definition.ts';
+import { routePlugin } from '../platform/http/route-plugin.ts';
 import { presentUser } from './auth-presenter.ts';
 import {
   createUserBody,
@@ -12,10 +11,7 @@ import {
 import type { UserService } from './user-service.ts';
 
 /** Instance administration of accounts. */
-export const userRoutes: FastifyPluginAsyncZod<{ users: UserService }> = async (app, options) => {
-  const { users } = options;
-  const route = routeTable(app, ['users']);
-
+export const userRoutes = routePlugin<{ users: UserService }>(['users'], (route, { users }) => {
   route.get(
     '/api/users',
     { summary: 'All accounts (instance admins)', query: userListQuery, response: userListSchema },
@@ -56,4 +52,4 @@ export const userRoutes: FastifyPluginAsyncZod<{ users: UserService }> = async (
     async (request) =>
       presentUser(await users.update(request.actor, request.params.userId, request.body)),
   );
-};
+});

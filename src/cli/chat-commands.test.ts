@@ -34,6 +34,9 @@ const storage = cliDataDirPerSuite({
 });
 
 const run = (...args: string[]) => runCliCommand(registerChatCommands, args);
+/** `braincells chat --project P …`: a new thread in the project. */
+const chatIn = (projectId: string, ...args: string[]) =>
+  run('chat', '--project', projectId, ...args);
 
 // Each command opens the whole feature set on its data dir: on a loaded machine one takes tens
 // of seconds, so the bound (a hang fails, it is no speed limit) is wider than the default.
@@ -43,21 +46,12 @@ describe('braincells chat', LIVENESS, () => {
   let threadId: string;
 
   it('streams an agent reply to stdout in a new thread', async () => {
-    const asked = await run(
-      'chat',
-      '--project',
-      projectId,
-      '--agent',
-      'helper',
-      'Where is Lisbon?',
-    );
+    const asked = await chatIn(projectId, '--agent', 'helper', 'Where is Lisbon?');
     expect(asked.error).toBeUndefined();
     expect(asked.out).toBe(`${fakeAnswer('Where is Lisbon?')}\n`);
     const request = fake.requests.at(-1)!;
     expect(JSON.stringify(request.body)).toContain('Answer briefly.');
-    const json = await run(
-      'chat',
-      '--project',
+    const json = await chatIn(
       projectId,
       '--model',
       'gpt-4o-mini',
@@ -96,9 +90,7 @@ describe('braincells chat', LIVENESS, () => {
   });
 
   it('fails with the reply error, and says what is missing', async () => {
-    const failed = await run(
-      'chat',
-      '--project',
+    const failed = await chatIn(
       projectId,
       '--model',
       'gpt-4o-mini@status=400',
@@ -150,9 +142,7 @@ describe('braincells chat with an agent that has tools', LIVENESS, () => {
       );
     });
 
-    const asked = await run(
-      'chat',
-      '--project',
+    const asked = await chatIn(
       projectId,
       '--agent',
       'Analyst',

@@ -39,14 +39,7 @@ export function createBudgetDefinitions(db: Kysely<DB>) {
 
     /** The project's and its members' budgets (gateway keys' budgets are listed with the keys). */
     async list(projectId: string): Promise<Budget[]> {
-      const rows = await db
-        .selectFrom('llm_budget')
-        .selectAll()
-        .where('project_id', '=', projectId)
-        .where('gateway_key_id', 'is', null)
-        .orderBy('created_at')
-        .execute();
-      return rows.map(toBudget);
+      return listBudgets(db, projectId, null);
     },
 
     async find(projectId: string, budgetId: string): Promise<Budget | undefined> {
@@ -118,4 +111,23 @@ export function createBudgetDefinitions(db: Kysely<DB>) {
       return Number(result.numDeletedRows) > 0;
     },
   };
+}
+
+/**
+ * A project's budgets, oldest first: its own and its members' (`gatewayKeyId` null), or one
+ * gateway key's. The two sets are managed apart (the budget routes; the key's routes).
+ */
+export async function listBudgets(
+  db: Kysely<DB>,
+  projectId: string,
+  gatewayKeyId: string | null,
+): Promise<Budget[]> {
+  const rows = await db
+    .selectFrom('llm_budget')
+    .selectAll()
+    .where('project_id', '=', projectId)
+    .where('gateway_key_id', gatewayKeyId === null ? 'is' : '=', gatewayKeyId)
+    .orderBy('created_at')
+    .execute();
+  return rows.map(toBudget);
 }

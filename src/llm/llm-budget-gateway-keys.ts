@@ -1,20 +1,14 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
-import { type Budget, type BudgetPeriod, toBudget } from './llm-budget-types.ts';
+import { listBudgets } from './llm-budget-definitions.ts';
+import type { Budget, BudgetPeriod } from './llm-budget-types.ts';
 
 /** A gateway key's budgets, listed and replaced with the key (src/gateway). */
 export function createGatewayKeyBudgets(db: Kysely<DB>) {
   return {
     /** The budgets of a gateway key. */
     async listForGatewayKey(projectId: string, gatewayKeyId: string): Promise<Budget[]> {
-      const rows = await db
-        .selectFrom('llm_budget')
-        .selectAll()
-        .where('project_id', '=', projectId)
-        .where('gateway_key_id', '=', gatewayKeyId)
-        .orderBy('created_at')
-        .execute();
-      return rows.map(toBudget);
+      return listBudgets(db, projectId, gatewayKeyId);
     },
 
     /** Replaces a gateway key's budgets (none: `limits` empty). */

@@ -49,18 +49,24 @@ describe('parseImageResponse', () => {
   });
 });
 
+/** A generator whose requests are only counted (a refusal must send none). */
+const countingGenerator = (kind: 'anthropic' | 'huggingface', baseUrl: string) => {
+  const sent = { count: 0 };
+  const generator = createImageGenerator({
+    kind,
+    baseUrl,
+    apiKey: 'k',
+    fetch: async () => {
+      sent.count++;
+      return new Response('{}');
+    },
+  });
+  return { generator, sent };
+};
+
 describe('createImageGenerator', () => {
   it('refuses kinds without an OpenAI-shaped image endpoint before sending anything', async () => {
-    let sent = 0;
-    const generator = createImageGenerator({
-      kind: 'anthropic',
-      baseUrl: 'http://127.0.0.1:9',
-      apiKey: 'k',
-      fetch: async () => {
-        sent++;
-        return new Response('{}');
-      },
-    });
+    const { generator, sent } = countingGenerator('anthropic', 'http://127.0.0.1:9');
     const failure = await generator
       .generateImages({
         model: 'm',
@@ -71,7 +77,7 @@ describe('createImageGenerator', () => {
       .catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ProviderFailure);
     expect(failure).toMatchObject({ kind: 'bad-request' });
-    expect(sent).toBe(0);
+    expect(sent.count).toBe(0);
   });
 
   it('asks for base64 except from gpt-image models, and maps an HTTP error with the key scrubbed', async () => {
@@ -170,16 +176,7 @@ describe('image-to-image and Hugging Face text-to-image', () => {
   });
 
   it('refuses an edit on a Hugging Face connection before sending anything', async () => {
-    let sent = 0;
-    const generator = createImageGenerator({
-      kind: 'huggingface',
-      baseUrl: 'http://127.0.0.1:9/v1',
-      apiKey: 'k',
-      fetch: async () => {
-        sent++;
-        return new Response('{}');
-      },
-    });
+    const { generator, sent } = countingGenerator('huggingface', 'http://127.0.0.1:9/v1');
     await expect(
       generator.generateImages({
         model: 'm',
@@ -189,7 +186,7 @@ describe('image-to-image and Hugging Face text-to-image', () => {
         signal,
       }),
     ).rejects.toMatchObject({ kind: 'bad-request' });
-    expect(sent).toBe(0);
+    expect(sent.count).toBe(0);
   });
 
   it('talks to the fake: an edit sends the bytes, Hugging Face answers image bytes', async () => {

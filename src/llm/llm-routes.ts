@@ -1,7 +1,7 @@
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Actor } from '../access/actor.ts';
-import { type RouteTable, routeTable } from '../platform/http/route-definition.ts';
+import type { RouteTable } from '../platform/http/route-definition.ts';
+import { routePlugin } from '../platform/http/route-plugin.ts';
 import type { LlmAdmin } from './llm-admin-service.ts';
 import {
   budgetCreateSchema,
@@ -40,9 +40,7 @@ const callsQuery = z
  * Providers (per project and instance-wide), price overrides, budgets, spend, usage rows and the
  * response cache. Validate → service (access check first) → presenter; nothing else here.
  */
-export const llmRoutes: FastifyPluginAsyncZod<{ admin: LlmAdmin }> = async (app, options) => {
-  const { admin } = options;
-  const route = routeTable(app, ['llm']);
+export const llmRoutes = routePlugin<{ admin: LlmAdmin }>(['llm'], (route, { admin }) => {
   const base = '/api/projects/:projectId/llm';
 
   // — providers: a project's (instance-wide and env ones are listed too) and, for
@@ -210,7 +208,7 @@ export const llmRoutes: FastifyPluginAsyncZod<{ admin: LlmAdmin }> = async (app,
     },
     async (request) => admin.clearCache(request.actor, request.params.projectId),
   );
-};
+});
 
 /** Where a set of provider routes lives: a project's, or the instance's (no project). */
 interface ProviderScope {

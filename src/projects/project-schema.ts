@@ -1,21 +1,9 @@
 import { z } from 'zod';
 import { PROJECT_ROLES } from '../access/project-access.ts';
+import { multilineText, nameText } from '../platform/text-schema.ts';
 
-/** Visible text without control characters (newlines allowed where noted). */
-const NO_CONTROL = /^[^\p{Cc}]*$/u;
-const NO_CONTROL_EXCEPT_NEWLINES = /^(?:[^\p{Cc}]|[\n\r\t])*$/u;
-
-export const projectName = z
-  .string()
-  .trim()
-  .min(1, 'must not be empty')
-  .max(200)
-  .regex(NO_CONTROL, 'must not contain control characters');
-
-export const projectDescription = z
-  .string()
-  .max(2000)
-  .regex(NO_CONTROL_EXCEPT_NEWLINES, 'must not contain control characters');
+export const projectName = nameText();
+export const projectDescription = multilineText(2000);
 
 export const projectRole = z.enum(PROJECT_ROLES);
 

@@ -33,6 +33,23 @@ async function probeTable(database: Database, name: string, rows: number) {
   return { stats, name: `public.${name}` };
 }
 
+/** A platform and its own job queue (polling once an hour: only a send wakes its worker). */
+async function withMaintenance(platforms: ReturnType<typeof platformsPerTest>, work: boolean) {
+  const platform = await platforms.open({ jobsEnabled: false });
+  const queue = createJobQueue({
+    database: platform.database,
+    logger: platform.logger,
+    work,
+    pollingIntervalSeconds: 3_600,
+  });
+  const maintenance = registerPgliteMaintenance({
+    database: platform.database,
+    jobs: queue,
+    logger: platform.logger,
+  });
+  return { platform, queue, maintenance };
+}
+
 describe('PGlite maintenance (no autovacuum there)', () => {
   const platforms = platformsPerTest('pglite');
 
@@ -69,18 +86,7 @@ describe('PGlite maintenance (no autovacuum there)', () => {
   });
 
   it('runs as a job that queues its next pass', async () => {
-    const platform = await platforms.open({ jobsEnabled: false });
-    const queue = createJobQueue({
-      database: platform.database,
-      logger: platform.logger,
-      work: true,
-      pollingIntervalSeconds: 3_600,
-    });
-    registerPgliteMaintenance({
-      database: platform.database,
-      jobs: queue,
-      logger: platform.logger,
-    });
+    const { platform, queue } = await withMaintenance(platforms, true);
     const churned = await probeTable(platform.database, 'probe_job', 1_000);
     await sql`delete from probe_job`.execute(platform.database.db);
     await queue.start();
@@ -113,17 +119,7 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
     const platforms = platformsPerTest(backend);
 
     it('is not registered: a PostgreSQL server runs its own autovacuum', async () => {
-      const platform = await platforms.open({ jobsEnabled: false });
-      const queue = createJobQueue({
-        database: platform.database,
-        logger: platform.logger,
-        work: false,
-      });
-      const maintenance = registerPgliteMaintenance({
-        database: platform.database,
-        jobs: queue,
-        logger: platform.logger,
-      });
+      const { queue, maintenance } = await withMaintenance(platforms, false);
       await queue.start();
       try {
         await maintenance.start();

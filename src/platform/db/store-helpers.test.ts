@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestStorage, type TestStorage, testBackends } from '../../../test/test-platform.ts';
 import { uuidv7 } from '../ids.ts';
@@ -57,14 +58,15 @@ describe.each(testBackends())('store helpers on %s', (backend) => {
       .execute();
     return id;
   };
-  const usedAt = async (id: string) =>
-    (
-      await database.db
-        .selectFrom('auth_token')
-        .select('used_at')
-        .where('id', '=', id)
-        .executeTakeFirstOrThrow()
-    ).used_at;
+  /** One row's time column, read back. */
+  const timeOf = async (table: 'auth_token' | 'api_key', column: string, id: string) => {
+    const { rows } = await sql<{ at: Date | null }>`
+      select ${sql.ref(column)} as at from ${sql.table(table)} where id = ${id}`.execute(
+      database.db,
+    );
+    return rows[0]?.at;
+  };
+  const usedAt = (id: string) => timeOf('auth_token', 'used_at', id);
 
   it('stampOnce sets the time on the matching rows still unset, and counts them', async () => {
     const first = await addToken('setup');
@@ -121,14 +123,7 @@ describe.each(testBackends())('store helpers on %s', (backend) => {
         created_at: t0,
       })
       .execute();
-    const lastUsed = async () =>
-      (
-        await database.db
-          .selectFrom('api_key')
-          .select('last_used_at')
-          .where('id', '=', keyId)
-          .executeTakeFirstOrThrow()
-      ).last_used_at;
+    const lastUsed = () => timeOf('api_key', 'last_used_at', keyId);
     const touch = (at: Date) =>
       touchAtMostEvery(database.db, 'api_key', 'last_used_at', at, 60_000, { id: keyId });
 
