@@ -1,7 +1,7 @@
 // Sheets import: a 1M-row (~100 MB) and a 3M-row (~290 MB) CSV through our import (text scan,
-// sniff, the file cut into one part per DuckDB thread and the parts read at once with row ids
-// in file order, cell-state columns, reject collection, sequence and row-id index;
-// import-reader.ts) against
+// sniff; at 1M the file cut into one part per DuckDB thread and the parts read at once with
+// row ids in file order, at 3M one read on every thread numbered after it; cell-state columns,
+// reject collection, sequence and row-id index; import-reader.ts) against
 // DuckDB's own `CREATE TABLE AS SELECT * FROM read_csv(...)` on the same file in the same run,
 // each in its own process so peak RSS is the import's alone.
 import { execFileSync } from 'node:child_process';
@@ -12,7 +12,7 @@ import { type BenchRow, round } from './bench-types.ts';
 import { writeCsv } from './sheets-bench-helpers.ts';
 
 const ROWS = Number(process.env.BENCH_SHEETS_ROWS ?? 1_000_000);
-/** A file above PARTS_MAX_BYTES (128 MiB), read whole (import-reader.ts); 0 skips it. */
+/** A file above PARTS_MAX_BYTES (128 MiB), read whole and numbered after (import-reader.ts); 0 skips it. */
 const LARGE_ROWS = Number(process.env.BENCH_SHEETS_LARGE_ROWS ?? 3_000_000);
 
 function child(mode: 'braincells' | 'duckdb', file: string) {

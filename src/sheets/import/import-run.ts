@@ -14,7 +14,12 @@ import {
   readTypesFor,
 } from './import-options.ts';
 import type { createImportPreparer, PreparedImport } from './import-prepare.ts';
-import { type ImportOutcome, importIntoTable, sourceSql } from './import-reader.ts';
+import {
+  type ImportOutcome,
+  importIntoTable,
+  PARTS_MAX_BYTES,
+  sourceSql,
+} from './import-reader.ts';
 import { openDownload } from './import-url.ts';
 
 /** A running import writes its heartbeat this often (see STALL_SECONDS in import-cleanup.ts). */
@@ -167,7 +172,10 @@ export function createImportRun(
   ) => {
     // Attached before the connections are borrowed (ATTACH needs one of its own).
     await duckdb.datasets.open(row.dataset_id!, { create: true });
-    return duckdb.withConnections(Math.min(MAX_IMPORT_PARTS, duckdb.threads), (connections) =>
+    // Above PARTS_MAX_BYTES a file is read whole on one connection (DuckDB's threads read it):
+    // the others stay in the pool for everyone else.
+    const count = run.size > PARTS_MAX_BYTES ? 1 : Math.min(MAX_IMPORT_PARTS, duckdb.threads);
+    return duckdb.withConnections(count, (connections) =>
       importIntoTable(connections, {
         datasetId: row.dataset_id!,
         spec: {

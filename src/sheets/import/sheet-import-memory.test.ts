@@ -14,7 +14,8 @@ import { writeCsv } from '../../../bench/sheets-bench-helpers.ts';
  *
  * Measured on 2 threads: the 1M-row file (read in parts, import-reader.ts) adds ~210–290 MiB
  * over the RSS it starts from (DuckDB's own CREATE TABLE AS read_csv adds ~210–290), a 3M-row
- * file (read whole: above PARTS_MAX_BYTES) ~200–265, while materializing the file as
+ * file (read whole on every thread and numbered after: above PARTS_MAX_BYTES) ~470 (DuckDB's
+ * own ~340–420, 2026-12-06), while materializing the file as
  * JS rows (`split` into arrays) takes ~590 MiB. BRAINCELLS_TEST_IMPORT_ROWS changes the row count.
  */
 const ROWS = Number(process.env.BRAINCELLS_TEST_IMPORT_ROWS ?? 1_000_000);
