@@ -456,16 +456,20 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
       });
     return column;
   };
-  const documents = (await ports.documents(actor, projectId, step.documentsDatasetId)).filter(
-    (document) => document.status === 'ready',
-  );
   const existingRows = () =>
     ports.readRows(actor, projectId, step.datasetId, [
       id(EXTRACTION_COLUMNS.documentId),
       id(EXTRACTION_COLUMNS.status),
     ]);
+  // The collection (PostgreSQL) and the sheet's rows (DuckDB) are read side by side: both are
+  // time before the first call.
+  const [listed, existing] = await Promise.all([
+    ports.documents(actor, projectId, step.documentsDatasetId),
+    existingRows(),
+  ]);
+  const documents = listed.filter((document) => document.status === 'ready');
   const extracted = new Set(
-    (await existingRows())
+    existing
       .filter((row) => row.values[id(EXTRACTION_COLUMNS.status)] !== 'failed')
       .map((row) => String(row.values[id(EXTRACTION_COLUMNS.documentId)])),
   );
