@@ -102,6 +102,7 @@ export default async function gatewayBench(): Promise<BenchRow[]> {
         messages: [{ role: 'user', content: prompt }],
         parameters: { maxOutputTokens: 64 },
         cache: 'off',
+        usageDurability: 'outbox',
       }))
         void _event;
     };

@@ -32,6 +32,9 @@ async function* parts() {
   for (const name of files)
     yield { filename: name, file: createReadStream(path.join(folder, name)) };
 }
+/** RSS (MiB) twice a second during the import: bounded memory levels off, a leak climbs. */
+const samples: number[] = [];
+const sampler = setInterval(() => samples.push(rssMiB()), 500);
 
 const startupPeakRssMiB = peakRssMiB();
 const peakReset = resetPeak();
@@ -43,9 +46,22 @@ const result = await images.importImages(systemActor(), projectId, {
 });
 const ms = performance.now() - started;
 const peak = peakRssMiB();
+clearInterval(sampler);
+/** The highest RSS in each quarter of the import's time. */
+const byQuarter = [0, 1, 2, 3].map((quarter) =>
+  Math.round(
+    Math.max(
+      0,
+      ...samples.slice(
+        Math.floor((quarter * samples.length) / 4),
+        Math.floor(((quarter + 1) * samples.length) / 4),
+      ),
+    ),
+  ),
+);
 await features.close();
 await platform.close();
 rmSync(dataDir, { recursive: true, force: true });
 process.stdout.write(
-  `${JSON.stringify({ ms, imported: result.imported, refused: result.refused.length, peakRssMiB: peak, baseRssMiB: before, startupPeakRssMiB, peakReset })}\n`,
+  `${JSON.stringify({ ms, imported: result.imported, refused: result.refused.length, peakRssMiB: peak, baseRssMiB: before, startupPeakRssMiB, peakReset, byQuarter })}\n`,
 );

@@ -23,7 +23,7 @@ const JSONL_MB = Number(process.env.BENCH_MONITOR_JSONL_MB ?? 1024);
 const EVENTS = Number(process.env.BENCH_MONITOR_EVENTS ?? 10_000_000);
 
 /** ≈ FILES files: per session 1 session file, 5 messages, 3 parts each (1 step-finish). */
-function writeOpenCodeTree(root: string, files: number): number {
+export function writeOpenCodeTree(root: string, files: number): number {
   const perSession = 1 + 5 * (1 + 3);
   const sessions = Math.max(1, Math.round(files / perSession));
   let written = 0;
@@ -83,7 +83,7 @@ function writeOpenCodeTree(root: string, files: number): number {
 }
 
 /** JSONL transcripts of about `mb` MB: each API call streamed as 3 lines, output growing. */
-function writeClaudeTree(root: string, mb: number): { bytes: number; calls: number } {
+export function writeClaudeTree(root: string, mb: number): { bytes: number; calls: number } {
   const folder = path.join(root, 'projects', '-home-dev-app');
   mkdirSync(folder, { recursive: true });
   const target = mb * 1024 * 1024;

@@ -4,9 +4,11 @@
  * (test/cluster/) start for testing. Each server has a data dir of its own under `root/servers/`
  * (a data dir is one process's); `root/shared/` is the folder every server can reach.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { openDatabase } from '../src/platform/db/database.ts';
@@ -172,6 +174,26 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     throw error;
   }
   return cluster;
+}
+
+/**
+ * The first of `count` consecutive loopback ports free now (for servers that must know their
+ * own URL before they start: BRAINCELLS_INTERNAL_URL, which dataset forwarding needs).
+ */
+export async function freePortRange(count: number): Promise<number> {
+  const free = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    let all = true;
+    for (let port = base; port < base + count && all; port++) all = await free(port);
+    if (all) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
 }
 
 /** A random name for a cluster's own database. */

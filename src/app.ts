@@ -163,6 +163,7 @@ export async function buildApp(platform: Platform, options: FeatureOptions = {})
     key: config.secret.current ? forwardingKey(config.secret.current) : undefined,
     logger,
   });
+  platform.runHandoff.install(app);
   app.addHook('preHandler', enterRequestContext);
 
   await app.register(fastifySwagger, {

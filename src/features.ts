@@ -30,9 +30,11 @@ import { createMonitorService, type MonitorService } from './monitor/monitor-ser
 import { createMonitorWatchStore } from './monitor/monitor-watch-store.ts';
 import { type CacheInvalidation, createCacheInvalidation } from './platform/cache-invalidation.ts';
 import { loadSecretBox, type SecretBox } from './platform/crypto.ts';
+import { registerPgliteMaintenance } from './platform/db/pglite-maintenance.ts';
 import { createEventLog } from './platform/event-log.ts';
 import { createPostgresEventNotifier } from './platform/event-notify.ts';
 import { createInProcessEventBus, type EventBus } from './platform/events.ts';
+import type { RecurringJob } from './platform/jobs/recurring-job.ts';
 import type { Mailer } from './platform/mailer.ts';
 import type { Platform } from './platform/platform.ts';
 import type { ProjectService } from './projects/project-service.ts';
@@ -167,6 +169,9 @@ export function createCoreFeatures(
         telemetry: platform.telemetry,
         redisUrl: config.rateLimit.redisUrl,
         invalidation: shared.invalidation?.(),
+        // Embedded only: the process holding the data dir is the outbox's one writer.
+        usageOutboxDir:
+          database.kind === 'pglite' ? path.join(config.dataDir, 'llm-usage-outbox') : undefined,
         ...options.llm,
       });
       return llm;
@@ -196,6 +201,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
   };
   const base = createCoreFeatures(platform, options, { invalidation: cacheInvalidation });
   const useJobs = options.useJobs ?? true;
+  let maintenance: RecurringJob | undefined;
   let sheets: SheetsModule | undefined;
   let images: ImagesModule | undefined;
   let generation: GenerationModule | undefined;
@@ -419,6 +425,12 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
         log: platform.logger,
       });
       hubFeature().registerJobs();
+      // PGlite has no autovacuum (docs/deploy.md "PGlite maintenance").
+      maintenance = registerPgliteMaintenance({
+        database: platform.database,
+        jobs: platform.jobs,
+        logger: platform.logger,
+      });
       chatFeature();
       workflowsFeature();
     },
@@ -430,6 +442,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       await generation?.start();
       await hub?.start();
       await chat?.start();
+      await maintenance?.start();
       // The folders projects asked the server to watch (docs/monitor.md "Server-side watch").
       await monitor?.startServerWatches();
     },

@@ -1,5 +1,6 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { ApiKeyTable, DB } from '../migrations/db-schema.ts';
+import { touchAtMostEvery } from '../platform/db/store-helpers.ts';
 import type { UserRow } from './user-store.ts';
 
 type Executor = Kysely<DB> | Transaction<DB>;
@@ -71,15 +72,5 @@ export async function touchApiKey(
   now: Date,
   granularityMs: number,
 ): Promise<void> {
-  await db
-    .updateTable('api_key')
-    .set({ last_used_at: now })
-    .where('id', '=', keyId)
-    .where((eb) =>
-      eb.or([
-        eb('last_used_at', 'is', null),
-        eb('last_used_at', '<', new Date(now.getTime() - granularityMs)),
-      ]),
-    )
-    .execute();
+  await touchAtMostEvery(db, 'api_key', 'last_used_at', now, granularityMs, { id: keyId });
 }

@@ -1,5 +1,6 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { AuthTokenTable, DB } from '../migrations/db-schema.ts';
+import { stampOnce } from '../platform/db/store-helpers.ts';
 
 type Executor = Kysely<DB> | Transaction<DB>;
 export type AuthTokenRow = Selectable<AuthTokenTable>;
@@ -63,14 +64,7 @@ export async function expireAuthTokens(
   userId: string | null,
   now: Date,
 ): Promise<void> {
-  let query = db
-    .updateTable('auth_token')
-    .set({ used_at: now })
-    .where('kind', '=', kind)
-    .where('used_at', 'is', null);
-  query =
-    userId === null ? query.where('user_id', 'is', null) : query.where('user_id', '=', userId);
-  await query.execute();
+  await stampOnce(db, 'auth_token', 'used_at', now, { kind, user_id: userId });
 }
 
 export async function deleteDeadAuthTokens(db: Executor, before: Date): Promise<void> {

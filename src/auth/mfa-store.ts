@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
+import { stampOnce } from '../platform/db/store-helpers.ts';
 
 type Executor = Kysely<DB> | Transaction<DB>;
 
@@ -24,14 +25,11 @@ export async function consumeRecoveryCode(
   codeHash: string,
   now: Date,
 ): Promise<boolean> {
-  const result = await db
-    .updateTable('mfa_recovery_code')
-    .set({ used_at: now })
-    .where('user_id', '=', userId)
-    .where('code_hash', '=', codeHash)
-    .where('used_at', 'is', null)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+  const used = await stampOnce(db, 'mfa_recovery_code', 'used_at', now, {
+    user_id: userId,
+    code_hash: codeHash,
+  });
+  return used > 0;
 }
 
 export async function countUnusedRecoveryCodes(db: Executor, userId: string): Promise<number> {

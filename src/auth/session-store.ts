@@ -1,5 +1,6 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { DB, UserSessionTable } from '../migrations/db-schema.ts';
+import { stampOnce, touchAtMostEvery } from '../platform/db/store-helpers.ts';
 import type { UserRow } from './user-store.ts';
 
 type Executor = Kysely<DB> | Transaction<DB>;
@@ -81,12 +82,9 @@ export async function touchSession(
   now: Date,
   granularityMs: number,
 ): Promise<void> {
-  await db
-    .updateTable('user_session')
-    .set({ last_seen_at: now })
-    .where('id', '=', sessionId)
-    .where('last_seen_at', '<', new Date(now.getTime() - granularityMs))
-    .execute();
+  await touchAtMostEvery(db, 'user_session', 'last_seen_at', now, granularityMs, {
+    id: sessionId,
+  });
 }
 
 export async function listLiveSessions(
@@ -110,14 +108,11 @@ export async function revokeSession(
   sessionId: string,
   now: Date,
 ): Promise<boolean> {
-  const result = await db
-    .updateTable('user_session')
-    .set({ revoked_at: now })
-    .where('id', '=', sessionId)
-    .where('user_id', '=', userId)
-    .where('revoked_at', 'is', null)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+  const revoked = await stampOnce(db, 'user_session', 'revoked_at', now, {
+    id: sessionId,
+    user_id: userId,
+  });
+  return revoked > 0;
 }
 
 /** Revokes every live session of a user except `keepSessionId`; returns how many. */

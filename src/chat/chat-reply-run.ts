@@ -20,10 +20,8 @@ import { contextWindowOf, DEFAULT_CONTEXT_WINDOW, fitContext } from './chat-cont
 import { type ModelStep, streamModelStep, threadStream } from './chat-model-step.ts';
 import { presentMessage } from './chat-presenter.ts';
 import {
-  branchUpTo,
-  findThread,
-  listSummaries,
   type MessageRow,
+  replyContext,
   settleMessage,
   type ThreadRow,
   writeStreamingParts,
@@ -286,21 +284,25 @@ export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messag
     concurrency: 8,
     async execute(context) {
       const { projectId, threadId, messageId } = context.input;
-      // The reply and the branch it answers in one read: the branch up to the reply itself.
-      const branch = await branchUpTo(db, threadId, messageId, maxContext + 1);
+      // The reply, the branch it answers (up to the reply itself), the thread and its
+      // summaries in one read.
+      const { branch, thread, summaries } = await replyContext(
+        db,
+        projectId,
+        threadId,
+        messageId,
+        maxContext + 1,
+      );
       const message = branch.pop();
       // Stopped (or deleted) before it started: nothing to do.
       if (message?.id !== messageId || message.status !== 'streaming') return { messageId };
       try {
-        // Independent reads (concurrent on PostgreSQL's pool).
-        const [thread, agent, summaries] = await Promise.all([
-          findThread(db, projectId, threadId),
-          message.agent_id && message.agent_version
-            ? findAgentVersion(db, message.agent_id, message.agent_version)
-            : undefined,
-          listSummaries(db, threadId),
-        ]);
         if (!thread) throw new AppError('NOT_FOUND', 'thread not found');
+        // The agent version the reply was made with.
+        const agent =
+          message.agent_id && message.agent_version
+            ? await findAgentVersion(db, message.agent_id, message.agent_version)
+            : undefined;
         const setup = await toolSetup(context.input, agent);
         const model = message.model ?? thread.model;
         const fitted = await fitContext(

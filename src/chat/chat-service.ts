@@ -49,6 +49,7 @@ import {
   listRevisions,
   listSummaries,
   listThreads,
+  lockThreadForReply,
   type MessageRow,
   newestLeafUnder,
   purgeExpiredThreads,
@@ -225,20 +226,26 @@ export function createChatService(deps: ChatServiceDeps) {
     },
   ): Promise<SendResult> => {
     const runId = uuidv7();
+    // Made before the transaction: its first statement points the thread's leaf at the reply.
+    const userId = uuidv7();
+    const assistantId = uuidv7();
     let written: {
       user: MessageRow | null;
       assistant: MessageRow;
-      thread: Awaited<ReturnType<typeof updateThread>>;
+      thread: ThreadRow;
       siblings: string[];
     };
     try {
       written = await db.transaction().execute(async (tx) => {
-        const thread = await findThread(tx, projectId, threadId, { forUpdate: true });
-        if (!thread) throw notFound('thread', threadId);
+        // The thread locked and its leaf moved to the reply in one statement (rolled back with
+        // the rest if the reply cannot be made).
+        const locked = await lockThreadForReply(tx, projectId, threadId, assistantId);
+        if (!locked) throw notFound('thread', threadId);
+        const { thread } = locked;
         // One read for the streaming check, the parent (when named by id) and its children.
         const ref = plan.parent;
         const byId = ref !== null && 'parentId' in ref;
-        const parentId = byId ? (ref.parentId ?? thread.current_leaf_id) : (ref?.id ?? null);
+        const parentId = byId ? (ref.parentId ?? locked.previousLeafId) : (ref?.id ?? null);
         const neighbours = await replyNeighbours(tx, threadId, parentId, byId);
         const parent = byId ? (neighbours.parent ?? null) : ref;
         if (parentId && !parent)
@@ -252,7 +259,7 @@ export function createChatService(deps: ChatServiceDeps) {
           plan.userContent === undefined
             ? null
             : {
-                id: uuidv7(),
+                id: userId,
                 thread_id: threadId,
                 parent_id: parent?.id ?? null,
                 depth: parent ? parent.depth + 1 : 0,
@@ -265,7 +272,7 @@ export function createChatService(deps: ChatServiceDeps) {
         const answered = user ?? parent;
         if (!answered) throw validationError('A reply needs a message to answer');
         const assistant: Insertable<ChatMessageTable> = {
-          id: uuidv7(),
+          id: assistantId,
           thread_id: threadId,
           parent_id: answered.id!,
           depth: answered.depth! + 1,
@@ -280,7 +287,6 @@ export function createChatService(deps: ChatServiceDeps) {
           created_by: creatorOf(actor),
         };
         const rows = await insertMessageRows(tx, user ? [user, assistant] : [assistant]);
-        const updated = await updateThread(tx, threadId, { current_leaf_id: assistant.id! });
         await auditMessage(tx, actor, projectId, user?.id ?? assistant.id!, plan.action, {
           threadId,
           replyId: assistant.id,
@@ -290,7 +296,7 @@ export function createChatService(deps: ChatServiceDeps) {
         return {
           user: rows.find((row) => row.id === user?.id) ?? null,
           assistant: rows.find((row) => row.id === assistant.id)!,
-          thread: updated,
+          thread,
           // The first new message joins its parent's children; a reply to a new user
           // message is its only child.
           siblings: [...neighbours.childIds, (user ?? assistant).id!].sort(),
@@ -300,11 +306,15 @@ export function createChatService(deps: ChatServiceDeps) {
       if (isUniqueViolation(error)) throw conflict(STREAMING_CONFLICT);
       throw error;
     }
+    let reserved = false;
     try {
-      await runs.start<ReplyInput>({
+      // Reserved for this process when it runs workers: executed here once the events are out
+      // (no job to wait for, no second statement to take the run).
+      const started = await runs.start<ReplyInput>({
         id: runId,
         kind: REPLY_RUN,
         projectId,
+        reserve: true,
         input: {
           projectId,
           threadId,
@@ -316,6 +326,7 @@ export function createChatService(deps: ChatServiceDeps) {
             : {}),
         },
       });
+      reserved = started.status === 'running';
     } catch (error) {
       logger.error({ err: error, messageId: written.assistant.id }, 'chat reply failed to start');
       await settleMessage(db, written.assistant.id, {
@@ -329,11 +340,20 @@ export function createChatService(deps: ChatServiceDeps) {
     const assistant = presentMessage(assistantRow, userRow ? [assistantRow.id] : siblings);
     const thread = presentThread(written.thread);
     // Published in this order and stored together.
-    await Promise.all([
-      ...(user ? [publish(threadId, 'message-created', user)] : []),
-      publish(threadId, 'message-created', assistant),
-      publish(threadId, 'thread-updated', thread),
-    ]);
+    try {
+      await Promise.all([
+        ...(user ? [publish(threadId, 'message-created', user)] : []),
+        publish(threadId, 'message-created', assistant),
+        publish(threadId, 'thread-updated', thread),
+      ]);
+    } finally {
+      if (reserved)
+        void runs
+          .execute(runId)
+          .catch((error: unknown) =>
+            logger.error({ err: error, runId }, 'chat reply failed to execute'),
+          );
+    }
     return { userMessage: user, assistantMessage: assistant, thread, runId };
   };
 

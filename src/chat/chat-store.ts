@@ -167,6 +167,88 @@ export async function updateThread(
     .executeTakeFirstOrThrow();
 }
 
+/**
+ * A new reply's first statement: locks the live thread and points its leaf at the reply (the
+ * leaf's foreign key is checked at commit, once the reply is inserted), answering the thread as
+ * updated and the leaf it had before (the message a send answers by default). Undefined: no
+ * such live thread. The caller's transaction rolls it all back if the reply cannot be made.
+ */
+export async function lockThreadForReply(
+  db: ChatExecutor,
+  projectId: string,
+  threadId: string,
+  replyId: string,
+): Promise<{ thread: ThreadRow; previousLeafId: string | null } | undefined> {
+  const { rows } = await sql<ThreadRow & { previous_leaf_id: string | null }>`
+    with previous as (
+      select id, current_leaf_id from chat_thread
+      where id = ${threadId} and project_id = ${projectId} and deleted_at is null
+      for update
+    )
+    update chat_thread t
+    set current_leaf_id = ${replyId}, version = t.version + 1, updated_at = now()
+    from previous where t.id = previous.id
+    returning t.*, previous.current_leaf_id as previous_leaf_id`.execute(db);
+  const row = rows[0];
+  if (!row) return undefined;
+  const { previous_leaf_id: previousLeafId, ...thread } = row;
+  return { thread, previousLeafId };
+}
+
+/** Timestamps as a row has them, from their JSON text. */
+const dated = <Row extends object>(row: Row, columns: readonly string[]): Row => {
+  const copy = { ...row } as Record<string, unknown>;
+  for (const column of columns)
+    if (typeof copy[column] === 'string') copy[column] = new Date(copy[column] as string);
+  return copy as Row;
+};
+const THREAD_DATES = ['created_at', 'updated_at', 'deleted_at', 'purge_after'] as const;
+const SUMMARY_DATES = ['created_at', 'updated_at'] as const;
+
+/**
+ * Everything a reply's run reads before its model call, in one statement: the branch up to
+ * the reply (at most `limit` messages, the reply last), the live thread (undefined when it is
+ * gone) and its summary checkpoints, oldest first.
+ */
+export async function replyContext(
+  db: ChatExecutor,
+  projectId: string,
+  threadId: string,
+  replyId: string,
+  limit: number,
+): Promise<{ branch: MessageRow[]; thread: ThreadRow | undefined; summaries: SummaryRow[] }> {
+  const result = await sql<
+    MessageRow & { n: number; reply_thread: ThreadRow | null; reply_summaries: SummaryRow[] | null }
+  >`
+    with recursive branch as (
+      select m.*, 1 as n from chat_message m where m.thread_id = ${threadId} and m.id = ${replyId}
+      union all
+      select m.*, b.n + 1 from chat_message m
+        join branch b on m.thread_id = b.thread_id and m.id = b.parent_id
+      where b.n < ${limit}
+    ),
+    thread as (
+      select to_jsonb(t) as reply_thread, coalesce(
+        (select jsonb_agg(s order by s.created_at) from chat_summary s where s.thread_id = t.id),
+        '[]'::jsonb) as reply_summaries
+      from chat_thread t
+      where t.id = ${threadId} and t.project_id = ${projectId} and t.deleted_at is null
+    )
+    select branch.*, thread.reply_thread, thread.reply_summaries
+    from branch left join thread on branch.n = 1
+    order by depth`.execute(db);
+  let thread: ThreadRow | undefined;
+  let summaries: SummaryRow[] = [];
+  const branch = result.rows.map(({ n, reply_thread, reply_summaries, ...row }) => {
+    if (n === 1 && reply_thread) {
+      thread = dated(reply_thread, THREAD_DATES);
+      summaries = (reply_summaries ?? []).map((summary) => dated(summary, SUMMARY_DATES));
+    }
+    return row as MessageRow;
+  });
+  return { branch, thread, summaries };
+}
+
 export async function insertMessage(db: ChatExecutor, row: Insertable<ChatMessageTable>) {
   return db.insertInto('chat_message').values(row).returningAll().executeTakeFirstOrThrow();
 }

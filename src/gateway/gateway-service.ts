@@ -358,6 +358,9 @@ export function createGatewayService(deps: GatewayServiceDeps) {
           tools: input.tools,
           toolChoice: input.toolChoice,
           cache: key.cache ? 'use' : 'off',
+          // The answer goes out once the usage row is in the outbox (embedded), not after
+          // its commit: a crash loses no row either way (docs/gateway.md, "Latency").
+          usageDurability: 'outbox',
           signal,
         });
         for await (const event of stream) {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { cacheKey, canonicalJson, LruCache } from './llm-cache.ts';
 
@@ -28,6 +29,44 @@ describe('cacheKey', () => {
     const key = cacheKey(base);
     expect(key).toMatch(/^[0-9a-f]{64}$/);
     expect(cacheKey({ ...base, parameters: { maxOutputTokens: 10, temperature: 0 } })).toBe(key);
+  });
+
+  it('is the sha256 of the canonical JSON text, so keys written before still hit (image data URLs and tools included)', () => {
+    const input = {
+      ...base,
+      messages: [
+        { role: 'system', content: 'Be "terse"\n' },
+        {
+          role: 'user',
+          content: [
+            { type: 'image', url: `data:image/png;base64,${'iVBORw0K'.repeat(40_000)}` },
+            { type: 'text', text: 'Describe [image] — ünïcode', extra: undefined },
+          ],
+        },
+      ],
+      outputSchema: { type: 'object', properties: { b: { type: 'string' }, a: [1, null] } },
+      tools: [{ name: 't', inputSchema: { type: 'object' } }, undefined],
+      toolChoice: 'auto',
+    };
+    const text = canonicalJson({
+      v: 1,
+      project: input.projectId,
+      provider: input.providerRef,
+      model: input.model,
+      parameters: input.parameters,
+      messages: input.messages,
+      schema: input.outputSchema,
+      tools: input.tools,
+      toolChoice: input.toolChoice,
+    });
+    expect(cacheKey(input)).toBe(createHash('sha256').update(text).digest('hex'));
+    expect(cacheKey(base)).toBe(
+      createHash('sha256')
+        .update(
+          '{"messages":[{"content":"hi","role":"user"}],"model":"gpt-4o-mini","parameters":{"maxOutputTokens":10,"temperature":0},"project":"p1","provider":"prov","schema":null,"v":1}',
+        )
+        .digest('hex'),
+    );
   });
 
   it.each([

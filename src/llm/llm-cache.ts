@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
 import { grouped } from '../platform/grouped.ts';
@@ -22,6 +22,36 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([key, member]) => `${JSON.stringify(key)}:${canonicalJson(member)}`).join(',')}}`;
 }
 
+/**
+ * Feeds canonicalJson(value) into a hash piece by piece, never building the whole text: a
+ * request carrying an image as a data URL (hundreds of KB) would otherwise be copied once per
+ * nesting level by the joins, then once more to hash it. Same bytes, so the same keys.
+ */
+function hashCanonicalJson(hash: Hash, value: unknown): void {
+  if (value === null || typeof value !== 'object') {
+    hash.update(canonicalJson(value));
+    return;
+  }
+  if (Array.isArray(value)) {
+    hash.update('[');
+    for (const [index, item] of value.entries()) {
+      if (index > 0) hash.update(',');
+      hashCanonicalJson(hash, item ?? null);
+    }
+    hash.update(']');
+    return;
+  }
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, member]) => member !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  hash.update('{');
+  for (const [index, [key, member]] of entries.entries()) {
+    hash.update(`${index > 0 ? ',' : ''}${JSON.stringify(key)}:`);
+    hashCanonicalJson(hash, member);
+  }
+  hash.update('}');
+}
+
 export interface CacheKeyInput {
   projectId: string;
   providerRef: string;
@@ -39,21 +69,19 @@ export interface CacheKeyInput {
  * undefined are left out, so a call without tools keeps the key it had before tools existed.
  */
 export function cacheKey(input: CacheKeyInput): string {
-  return createHash('sha256')
-    .update(
-      canonicalJson({
-        v: 1,
-        project: input.projectId,
-        provider: input.providerRef,
-        model: input.model,
-        parameters: input.parameters,
-        messages: input.messages,
-        schema: input.outputSchema ?? null,
-        tools: input.tools,
-        toolChoice: input.toolChoice,
-      }),
-    )
-    .digest('hex');
+  const hash = createHash('sha256');
+  hashCanonicalJson(hash, {
+    v: 1,
+    project: input.projectId,
+    provider: input.providerRef,
+    model: input.model,
+    parameters: input.parameters,
+    messages: input.messages,
+    schema: input.outputSchema ?? null,
+    tools: input.tools,
+    toolChoice: input.toolChoice,
+  });
+  return hash.digest('hex');
 }
 
 /** What a cache entry replays. */

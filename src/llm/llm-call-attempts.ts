@@ -137,6 +137,7 @@ function recordAttempt(
             ttftMs: outcome.timeToFirstTokenMs,
           },
         ),
+        context.usageDurability,
       );
     if (metrics) {
       countAttempt(metrics, labels(context, target), outcome, usage, cost);

@@ -19,7 +19,7 @@ import type {
 import type { ProviderRegistry } from './llm-provider-registry.ts';
 import { RouteFailure, type RouterPolicy, type RouteTarget, type Timeouts } from './llm-router.ts';
 import { CallTrace } from './llm-telemetry.ts';
-import type { UsageRecorder } from './llm-usage-recorder.ts';
+import type { UsageDurability, UsageRecorder } from './llm-usage-recorder.ts';
 import type { UsageRow } from './llm-usage-store.ts';
 
 /** What every LLM call needs, text or image: connections, budgets, prices, usage rows. */
@@ -57,6 +57,8 @@ export interface CallContext {
   feature: string;
   entityIds: Record<string, string>;
   cacheStatus: UsageRow['cacheStatus'];
+  /** When its usage rows are safe (llm-usage-recorder.ts). */
+  usageDurability: UsageDurability;
   messages: LlmMessage[];
   outputSchema: JsonSchema | undefined;
   tools: LlmToolDefinition[] | undefined;

@@ -81,6 +81,7 @@ export async function* runCall(
           ? (input.entityIds ?? {})
           : { ...input.entityIds, gatewayKeyId: input.gatewayKeyId },
       cacheStatus: cacheMode === 'use' ? 'miss' : cacheMode,
+      usageDurability: input.usageDurability ?? 'database',
       messages,
       outputSchema,
       tools,

@@ -12,6 +12,7 @@ import type {
 } from './llm-provider.ts';
 import type { FallbackTarget } from './llm-provider-store.ts';
 import type { Timeouts } from './llm-router.ts';
+import type { UsageDurability } from './llm-usage-recorder.ts';
 
 /**
  * The one entry point for LLM calls. Every feature (sheet cells, chat, summaries, search
@@ -55,6 +56,14 @@ export interface LlmCallRequest {
   timeouts?: Partial<Timeouts> | undefined;
   /** Per-call fallback chain; default: the one stored on the provider for this model. */
   fallbacks?: FallbackTarget[] | undefined;
+  /**
+   * When the call's usage rows are safe relative to its answer: `database` (default) committed
+   * before it; `outbox` appended to the data dir's usage outbox before it and committed with
+   * the next batch, which a crash cannot lose either (embedded PGlite only; the gateway's
+   * calls, docs/gateway.md "Latency"). Budget reservations are settled before the answer
+   * either way.
+   */
+  usageDurability?: UsageDurability | undefined;
 }
 
 export interface LlmCallResult {

@@ -22,6 +22,7 @@ import { createProviderStore } from './llm-provider-store.ts';
 import { createSdkProvider } from './llm-sdk-provider.ts';
 import { createLlmService } from './llm-service.ts';
 import { connectSharedRedis, type SharedLimitsOptions } from './llm-shared-redis.ts';
+import { UsageOutbox } from './llm-usage-outbox.ts';
 import { UsageRecorder } from './llm-usage-recorder.ts';
 import { createUsageStore } from './llm-usage-store.ts';
 
@@ -51,6 +52,13 @@ export interface LlmModuleDeps {
    * servers' cached copies too (issue #20 item 6), not only this server's.
    */
   invalidation?: CacheInvalidation | undefined;
+  /**
+   * The usage outbox's folder (embedded PGlite only: `<dataDir>/llm-usage-outbox`): calls that
+   * ask for `usageDurability: 'outbox'` (the gateway's) answer once their usage row is there,
+   * and rows a killed process left are replayed (llm-usage-outbox.ts). None: every row is
+   * committed before its call answers.
+   */
+  usageOutboxDir?: string | undefined;
 }
 
 /**
@@ -70,6 +78,7 @@ export function createLlmModule(deps: LlmModuleDeps) {
     store: usageStore,
     logger,
     flushMs: deps.config.usageFlushMs,
+    outbox: deps.usageOutboxDir ? new UsageOutbox(deps.usageOutboxDir) : undefined,
   });
   const sharedOptions =
     deps.sharedLimits ?? (deps.redisUrl ? { redisUrl: deps.redisUrl } : undefined);

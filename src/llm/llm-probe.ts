@@ -67,6 +67,7 @@ export async function probeConnection(kit: CallKit, request: ProbeRequest): Prom
       feature: TEST_CONNECTION_FEATURE,
       entityIds: {},
       cacheStatus: 'off',
+      usageDurability: 'database',
       messages: [{ role: 'user', content: 'Reply with OK.' }],
       outputSchema: undefined,
       tools: undefined,

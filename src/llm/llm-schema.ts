@@ -147,6 +147,7 @@ export const callSchema = z
       .partial()
       .optional(),
     fallbacks: z.array(fallbackSchema).max(8).optional(),
+    usageDurability: z.enum(['database', 'outbox']).optional(),
   })
   .superRefine((call, context) => {
     const choice = call.toolChoice;

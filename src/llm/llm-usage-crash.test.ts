@@ -2,6 +2,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { killHard, seedDataDir, serverProcesses } from '../../test/crash-server.ts';
 import { withFakeLlm } from '../../test/fake-llm-app.ts';
+import { registerTestSecret } from '../../test/leak-scan.ts';
 import { openDatabase } from '../platform/db/database.ts';
 
 const KEY = 'sk-usage-crash-fake-key-4d3c2b1a';
@@ -62,6 +63,89 @@ describe('usage rows and a server killed right after answering', { timeout: 120_
       } finally {
         await database.close();
       }
+    });
+  });
+
+  it('loses no gateway usage row: answered from the outbox, replayed by the next start', async () => {
+    await withFakeLlm(KEY, async (fake) => {
+      const dataDir = servers.migratedDataDir('braincells-gateway-crash-');
+      const seeded = await seedDataDir(
+        dataDir,
+        { fakeUrl: fake.url, providerKey: KEY, projectName: 'Gateway crash' },
+        async ({ app, actor, projectId, providerId }) => {
+          const { key: gatewayKey, id: gatewayKeyId } = await app.gateway.service.createKey(
+            actor,
+            projectId,
+            {
+              name: 'crash',
+              models: [
+                { name: 'fast', provider: providerId, model: 'gpt-4o-mini' },
+                { name: 'broken', provider: providerId, model: 'gpt-4o-mini@status=400' },
+              ],
+            },
+          );
+          registerTestSecret('api-key', gatewayKey);
+          return { gatewayKey, gatewayKeyId };
+        },
+      );
+      // A minute between timed flushes: rows still only in memory would die with the process.
+      const env = { BRAINCELLS_LLM_USAGE_FLUSH_MS: '60000' };
+      const server = servers.serve(dataDir, env);
+      const url = await server.ready();
+      const call = async (model: string, stream: boolean) => {
+        const response = await fetch(`${url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${seeded.gatewayKey}`,
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify({
+            model,
+            stream,
+            messages: [{ role: 'user', content: `crash ${model} ${stream}` }],
+          }),
+        });
+        await response.text(); // the whole answer (or the stream to its end)
+        return response.status;
+      };
+      expect(
+        await Promise.all([call('fast', false), call('fast', true), call('broken', false)]),
+      ).toEqual([200, 200, 400]);
+      await killHard(server); // kill -9 the moment the three answers are in
+
+      const gatewayRows = async () => {
+        const database = await openDatabase({ kind: 'pglite', dataDir: path.join(dataDir, 'pg') });
+        try {
+          return await database.db
+            .selectFrom('llm_calls')
+            .select(['status', 'feature', 'entity_ids'])
+            .where('project_id', '=', seeded.projectId)
+            .orderBy('status')
+            .execute();
+        } finally {
+          await database.close();
+        }
+      };
+      // The answers left before the rows were committed (they were in the outbox file).
+      expect(await gatewayRows()).toEqual([]);
+
+      // The next start replays the outbox; reading usage through the API shows every row.
+      const again = servers.serve(dataDir, env);
+      const againUrl = await again.ready();
+      const listed = await fetch(`${againUrl}/api/projects/${seeded.projectId}/llm/calls`, {
+        headers: { authorization: `Bearer ${seeded.key}` },
+      });
+      expect(listed.status).toBe(200);
+      const { items } = (await listed.json()) as { items: { status: string }[] };
+      expect(items.map((item) => item.status).sort()).toEqual(['error', 'ok', 'ok']);
+      await killHard(again);
+
+      const entity = { gatewayKeyId: seeded.gatewayKeyId };
+      expect(await gatewayRows()).toEqual([
+        { status: 'error', feature: 'gateway', entity_ids: entity },
+        { status: 'ok', feature: 'gateway', entity_ids: entity },
+        { status: 'ok', feature: 'gateway', entity_ids: entity },
+      ]);
     });
   });
 });

@@ -301,6 +301,17 @@ function usageWrites(db: Kysely<DB>) {
           ${sql.join(ROLLUP_COUNTERS.map((c) => sql`${sql.ref(c)} = llm_usage_daily.${sql.ref(c)} + excluded.${sql.ref(c)}`))}
       `.execute(db);
     },
+
+    /** Which of these row ids are already written (the usage outbox's replay skips them). */
+    async committedIds(ids: readonly string[]): Promise<Set<string>> {
+      if (ids.length === 0) return new Set();
+      const rows = await db
+        .selectFrom('llm_calls')
+        .select('id')
+        .where('id', '=', sql<string>`any(${[...ids]}::uuid[])`)
+        .execute();
+      return new Set(rows.map((row) => row.id));
+    },
   };
 }
 

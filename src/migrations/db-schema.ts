@@ -188,6 +188,8 @@ export interface HubPublishTable {
   created_at: Generated<Timestamp>;
   updated_at: Generated<Timestamp>;
   finished_at: Timestamp | null;
+  /** Renewed by the server running the publish (migration 1040). */
+  heartbeat_at: Timestamp | null;
 }
 
 // — documents (migration 0650) —

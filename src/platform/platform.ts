@@ -2,7 +2,9 @@ import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import { type DataDirLock, lockDataDir } from './data-dir-lock.ts';
+import { forwardingKey } from './datasets/dataset-forwarding.ts';
 import { createDatasetLeases, type DatasetLeases } from './datasets/dataset-leases.ts';
+import { createRunHandoff, type RunHandoff } from './datasets/dataset-run-handoff.ts';
 import { serverIdFor } from './datasets/dataset-server-id.ts';
 import { type Database, openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
@@ -22,6 +24,8 @@ export interface Platform {
   duckdb: DuckDb;
   /** Which datasets this server holds (src/platform/datasets/): their files are attached here. */
   datasetLeases: DatasetLeases;
+  /** Runs whose dataset another server holds are executed there (dataset-run-handoff.ts). */
+  runHandoff: RunHandoff;
   jobs: JobQueue;
   /** The durable-run engine: features define their run kinds on it before the queue starts. */
   runs: DurableRuns;
@@ -148,6 +152,12 @@ export async function openPlatform(config: Config, logger: Logger): Promise<Plat
     }
     duckdb.datasets.setGuard(datasetLeases);
     datasetLeases.start();
+    const runHandoff = createRunHandoff({
+      leases: datasetLeases,
+      datasets: duckdb.datasets,
+      key: config.secret.current ? forwardingKey(config.secret.current) : undefined,
+      logger,
+    });
 
     const jobs = createJobQueue({ database, logger, work: config.jobsEnabled });
     const runs = createDurableRuns({
@@ -182,6 +192,7 @@ export async function openPlatform(config: Config, logger: Logger): Promise<Plat
       database,
       duckdb,
       datasetLeases,
+      runHandoff,
       jobs,
       runs,
       redis,

@@ -3,7 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { type Cluster, type ClusterRole, startCluster } from '../../scripts/cluster-servers.ts';
+import {
+  type Cluster,
+  type ClusterRole,
+  freePortRange,
+  startCluster,
+} from '../../scripts/cluster-servers.ts';
 import { type Database, openDatabase } from '../../src/platform/db/database.ts';
 import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import { type SeededDataDir, seedDataDir } from '../crash-server.ts';
@@ -37,6 +42,11 @@ export interface TestCluster<T> {
 export function clusterPerFile<T extends object>(options: {
   roles: readonly ClusterRole[];
   env?: Record<string, string>;
+  /**
+   * Fixed ports (found free), so each server knows its BRAINCELLS_INTERNAL_URL and requests for
+   * a dataset another server holds are forwarded there; default: any free port, no forwarding.
+   */
+  fixedPorts?: boolean;
   /** Adds what the tests need; `fakeUrl` is the fake provider's server (`${fakeUrl}/v1`). */
   more?: (seeded: SeededDataDir & { fakeUrl: string }) => Promise<T>;
 }): TestCluster<T> {
@@ -86,6 +96,7 @@ export function clusterPerFile<T extends object>(options: {
       secret,
       root,
       roles: options.roles,
+      ...(options.fixedPorts ? { basePort: await freePortRange(options.roles.length) } : {}),
       env: {
         LOG_LEVEL: 'info',
         TZ: 'UTC',

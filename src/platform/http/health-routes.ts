@@ -3,6 +3,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppError, serviceUnavailable } from '../app-error.ts';
 import type { ServerRole } from '../config-deployment.ts';
+import { FORWARDED_IDENTITY_HEADER } from '../datasets/dataset-forwarding.ts';
+import { RUN_HANDOFF_ROUTE } from '../datasets/dataset-run-handoff.ts';
 import type { Metrics } from '../metrics.ts';
 
 export interface HealthRoutesOptions {
@@ -28,11 +30,22 @@ function withTimeout(check: () => Promise<void>, ms: number): Promise<void> {
 }
 
 /** The routes a worker (BRAINCELLS_ROLE=worker) serves: a load balancer probes them. */
-export const WORKER_ROUTES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
+export const WORKER_ROUTES: ReadonlySet<string> = new Set([
+  '/healthz',
+  '/readyz',
+  '/metrics',
+  // A worker holding a dataset is where the runs on it are handed (dataset-run-handoff.ts).
+  RUN_HANDOFF_ROUTE,
+]);
 
-/** Refuses, on a worker, every route but the health ones (404: this server does not serve it). */
+/**
+ * Refuses, on a worker, every route but the health ones (404: this server does not serve it),
+ * except requests another server forwarded for a dataset the worker holds (their signature is
+ * checked by the authentication that follows).
+ */
 export function servedByRole(role: ServerRole, request: FastifyRequest): void {
   if (role !== 'worker' || WORKER_ROUTES.has(request.routeOptions.url ?? '')) return;
+  if (request.headers[FORWARDED_IDENTITY_HEADER] !== undefined) return;
   throw new AppError(
     'NOT_FOUND',
     'This server runs jobs only (BRAINCELLS_ROLE=worker); send API requests to an api or all server',

@@ -108,6 +108,50 @@ describe.each(testBackends())('durable runs on %s', (backend) => {
     ]);
   });
 
+  it('in a first execution a step’s work starts while its begin is under way; a resumed run’s waits for it; the marks leave the connection’s commit setting alone', async () => {
+    await open();
+    const counted = countingDb();
+    const seen: [string, number][] = [];
+    let failOnce = true;
+    const runs = createDurableRuns({ db: counted.db, logger: platform!.logger, owner: 'eager' });
+    runs.define({
+      kind: 'test.eager',
+      async execute(context) {
+        for (const key of ['a', 'b']) {
+          const before = counted.statements;
+          await context.step(key, async () => {
+            // Statements answered since the step was called: 0 while its begin is in flight.
+            seen.push([`${key}@${context.run.executions}`, counted.statements - before]);
+            if (key === 'b' && failOnce) throw new AppError('PROVIDER_ERROR', 'Not yet');
+            return key;
+          });
+        }
+        return 'done';
+      },
+    });
+    const run = await runs.start({ kind: 'test.eager', input: {} });
+    expect(await runs.execute(run.id)).toBe('failed');
+    failOnce = false;
+    await runs.resume(run.id);
+    expect(await runs.execute(run.id)).toBe('completed');
+    // Resumed: `a` comes back stored (its work not run), `b` runs once its begin answered.
+    expect(seen).toEqual([
+      ['a@1', 0],
+      ['b@1', 0],
+      ['b@2', 1],
+    ]);
+    expect(
+      (await runs.steps(run.id)).map((step) => [step.key, step.status, step.attempts]),
+    ).toEqual([
+      ['a', 'completed', 1],
+      ['b', 'completed', 2],
+    ]);
+    const { rows } = await sql<{
+      setting: string;
+    }>`select current_setting('synchronous_commit') as setting`.execute(platform!.database.db);
+    expect(rows[0]?.setting).toBe('on');
+  });
+
   it('begins and records steps run side by side in groups; a resumed run gets their stored outputs back', async () => {
     await open();
     const counted = countingDb();
@@ -360,6 +404,76 @@ describe.each(testBackends())('durable runs on %s', (backend) => {
       .poll(async () => (await runs.get(run.id))?.status, { timeout: 20_000, interval: 100 })
       .toBe('completed');
     expect(await runs.get(run.id)).toMatchObject({ result: { twice: 42 } });
+  });
+
+  it('a run reserved at start is executed by its starter without taking it again; with no free slot it is queued; stop hands back one never executed', async () => {
+    // A queue without workers here (as the CLI's): jobs sent wait in it.
+    platform = await platforms.open({ jobsEnabled: false });
+    const counted = countingDb();
+    const calls: string[] = [];
+    const runs = createDurableRuns({
+      db: counted.db,
+      jobs: platform.jobs,
+      logger: platform.logger,
+      owner: 'starter',
+      executesRuns: true,
+    });
+    runs.define({
+      kind: 'test.reserved',
+      concurrency: 1,
+      async execute(context) {
+        for (let index = 1; index <= 3; index++)
+          await context.step(`s${index}`, async () => {
+            calls.push(`s${index}`);
+            return index;
+          });
+        return 'done';
+      },
+    });
+    await platform.jobs.start();
+    const jobsBefore = (await platform.jobs.depth()).find(
+      (queue) => queue.name === 'test.reserved',
+    );
+    const reserved = await runs.start({ kind: 'test.reserved', input: {}, reserve: true });
+    expect(reserved).toMatchObject({ status: 'running', executions: 1 });
+    expect(counted.statements).toBe(1);
+    // No free slot left here for the kind: the next one is queued (with its job).
+    const queued = await runs.start({ kind: 'test.reserved', input: {}, reserve: true });
+    expect(queued.status).toBe('queued');
+    // Another server finds the reserved run held.
+    const elsewhere = createDurableRuns({
+      db: platform.database.db,
+      logger: platform.logger,
+      owner: 'elsewhere',
+    });
+    elsewhere.define({ kind: 'test.reserved', execute: async () => 'not here' });
+    expect(await elsewhere.execute(reserved.id)).toBe('skipped');
+
+    counted.statements = 0;
+    expect(await runs.execute(reserved.id)).toBe('completed');
+    // 3 × (begin + record) and the settle: no statement to take the run.
+    expect(counted.statements).toBe(3 * 2 + 1);
+    expect(calls).toEqual(['s1', 's2', 's3']);
+    expect(await runs.get(reserved.id)).toMatchObject({
+      status: 'completed',
+      result: 'done',
+      executions: 1,
+    });
+    expect((await runs.steps(reserved.id)).map((step) => [step.key, step.attempts])).toEqual([
+      ['s1', 1],
+      ['s2', 1],
+      ['s3', 1],
+    ]);
+    const depth = (await platform.jobs.depth()).find((queue) => queue.name === 'test.reserved');
+    // One job: the queued run's; none for the reserved one.
+    expect((depth?.queued ?? 0) - (jobsBefore?.queued ?? 0)).toBe(1);
+
+    // The slot is free again: reserved, then the process stops before executing it.
+    const handedBack = await runs.start({ kind: 'test.reserved', input: {}, reserve: true });
+    expect(handedBack.status).toBe('running');
+    await runs.stop();
+    expect(await runs.get(handedBack.id)).toMatchObject({ status: 'queued' });
+    expect(await elsewhere.execute(handedBack.id)).toBe('completed');
   });
 
   it('a failing step fails the run with its error code; shutdown hands a running run back', async () => {

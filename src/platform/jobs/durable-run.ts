@@ -25,6 +25,15 @@ import type { JobQueue } from './job-queue.ts';
  *     two statements: one begins it (reads the flags and any stored output, marks it running),
  *     one records it; steps a run does side by side are begun and recorded in groups, each
  *     group one statement (group commit: what comes while one is written goes in the next);
+ *     The two statements that only mark progress — taking the lease and beginning a step —
+ *     commit without waiting for the WAL flush (`synchronous_commit` off for that transaction;
+ *     the step records, the run's creation and its end wait for it as before): an app process
+ *     killed changes nothing (PostgreSQL keeps what it committed), and a PostgreSQL server that
+ *     crashes within its WAL writer's delay can only lose such a mark — the run is then taken
+ *     again, or a step's record finds no begun step and stops as a lost lease, never a step
+ *     recorded twice or skipped (WAL is written in order: a later record flushes the marks
+ *     before it). In the first execution of a run no step can have been recorded before, so a
+ *     step's work starts while its begin is under way (its record waits for the begin);
  *   - **progress counters** (`context.count`) written with the heartbeat;
  *   - **shutdown**: `stop()` aborts what runs here and hands it back (`queued`) for the next
  *     start or another server.
@@ -136,6 +145,15 @@ export interface DurableRuns {
     projectId?: string | null;
     /** The run's id (default: a new UUIDv7): a feature may give its own record's id. */
     id?: string;
+    /**
+     * The caller executes the run here at once (`execute`) when it can: if this process runs
+     * workers and the kind has a free slot here, the run is created already leased to it
+     * (`status: 'running'`) and no job is sent — no queue round trip, no second statement to
+     * take it; a process that dies before executing it leaves it to recovery, as any run it
+     * held. Otherwise (an API-only server, no free slot) the run is queued as usual
+     * (`status: 'queued'`) and a worker takes it.
+     */
+    reserve?: boolean;
   }): Promise<RunRecord>;
   get(runId: string): Promise<RunRecord | undefined>;
   /** The run's steps in the order they began (only the keys starting with `keyPrefix`, when given). */
@@ -146,7 +164,10 @@ export interface DurableRuns {
   requestPause(runId: string, reason?: string): Promise<RunRecord | undefined>;
   /** Paused or failed → queued again (its completed steps are not redone). */
   resume(runId: string): Promise<RunRecord | undefined>;
-  /** Executes a run here if nobody else holds it (what the job handler calls). */
+  /**
+   * Executes a run here if nobody else holds it (what the job handler calls), or a run `start`
+   * reserved for this process.
+   */
   execute(runId: string): Promise<ExecuteOutcome>;
   /** Queues runs that should be executing but are not; answers how many. */
   recover(options?: { allRunningAreOrphans?: boolean }): Promise<number>;
@@ -175,6 +196,11 @@ export interface DurableRunOptions {
    * (default a third of the lease): how soon a cancel asked on another server is seen.
    */
   heartbeatMs?: number;
+  /**
+   * Whether `start({ reserve: true })` may reserve runs for this process (default: when the job
+   * queue runs workers here).
+   */
+  executesRuns?: boolean;
 }
 
 type RunRow = Awaited<ReturnType<typeof selectRun>>;
@@ -210,6 +236,13 @@ const json = (value: unknown) => JSON.stringify(value ?? null);
 /** How long a `grouped` step's begin or record waits for others to share its statement. */
 const GROUP_LINGER_MS = 10;
 
+/**
+ * A statement's transaction commits without waiting for the WAL flush: for the marks the engine
+ * can lose to a PostgreSQL crash without harm (see the header). `set_config(…, true)` lasts
+ * for the statement's own transaction only, so it never leaks to the pooled connection.
+ */
+const ASYNC_COMMIT = sql`select set_config('synchronous_commit', 'off', true) as async_commit`;
+
 export function createDurableRuns(options: DurableRunOptions): DurableRuns {
   const { db, logger } = options;
   const owner = options.owner ?? `${process.pid}-${randomUUID()}`;
@@ -218,6 +251,16 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
   const lease = sql<Date>`now() + make_interval(secs => ${leaseMs / 1000})`;
   const kinds = new Map<string, RunKind<unknown, unknown>>();
   const active = new Map<string, AbortController>();
+  /** The kind of each run executing (or reserved) here, for the kinds' slots. */
+  const activeKinds = new Map<string, string>();
+  /** Runs `start` reserved for this process, not yet executing. */
+  const reserved = new Map<string, NonNullable<RunRow>>();
+  const executesRuns = options.executesRuns ?? options.jobs?.works === true;
+  const busySlots = (kind: string) => {
+    let busy = 0;
+    for (const running of activeKinds.values()) if (running === kind) busy++;
+    return busy;
+  };
   const settling = new Set<Promise<unknown>>();
   let sweeper: NodeJS.Timeout | undefined;
 
@@ -270,32 +313,41 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
   const updateHeld = (runId: string) =>
     db.updateTable('durable_run').where('id', '=', runId).where('lease_owner', '=', owner);
 
+  /** Takes the run's lease if nobody holds it (a mark: committed without the WAL flush). */
+  const acquire = async (runId: string) =>
+    (
+      await sql<NonNullable<RunRow>>`
+        with async_commit as (${ASYNC_COMMIT})
+        update durable_run set status = 'running', lease_owner = ${owner},
+          lease_expires_at = ${lease}, executions = executions + 1,
+          started_at = coalesce(started_at, now()), updated_at = now()
+        from async_commit
+        where id = ${runId} and async_commit.async_commit is not null
+          and (status = 'queued' or (status = 'running'
+            and (lease_owner is null or lease_expires_at < now())))
+        returning durable_run.*`.execute(db)
+    ).rows[0];
+
   const execute = async (runId: string): Promise<ExecuteOutcome> => {
     if (active.has(runId)) return 'skipped';
-    const acquired = await db
-      .updateTable('durable_run')
-      .set({
-        status: 'running',
-        lease_owner: owner,
-        lease_expires_at: lease,
-        executions: sql`executions + 1`,
-        started_at: sql<Date>`coalesce(started_at, now())`,
-        updated_at: sql<Date>`now()`,
-      })
-      .where('id', '=', runId)
-      .where((eb) =>
-        eb.or([
-          eb('status', '=', 'queued'),
-          eb.and([
-            eb('status', '=', 'running'),
-            eb.or([eb('lease_owner', 'is', null), eb('lease_expires_at', '<', sql<Date>`now()`)]),
-          ]),
-        ]),
-      )
-      .returningAll()
-      .executeTakeFirst();
-    if (!acquired) return 'skipped';
+    const reservation = reserved.get(runId);
+    reserved.delete(runId);
+    // A run reserved here is ours already (its lease is renewed from now on, with the rest).
+    const acquired = reservation ?? (await acquire(runId));
+    if (!acquired) {
+      activeKinds.delete(runId);
+      return 'skipped';
+    }
+    return executeAcquired(acquired);
+  };
+
+  const executeAcquired = (acquired: NonNullable<RunRow>): Promise<ExecuteOutcome> => {
+    const runId = acquired.id;
     const definition = kinds.get(acquired.kind);
+    activeKinds.set(runId, acquired.kind);
+    // No step of a run's first execution can have been recorded before.
+    const firstExecution = acquired.executions === 1;
+    const begunHere = new Set<string>();
     const controller = new AbortController();
     active.set(runId, controller);
     const progress = { ...((acquired.progress ?? {}) as Record<string, number>) };
@@ -330,7 +382,8 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
         pause_requested: boolean;
         done: Record<string, unknown> | null;
       }>`
-        with run as (
+        with async_commit as (${ASYNC_COMMIT}),
+        run as (
           select coalesce(lease_owner = ${owner}, false) as held, cancel_requested, pause_requested
           from durable_run where id = ${runId}
         ),
@@ -357,7 +410,7 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
         )
         select run.held, run.cancel_requested, run.pause_requested,
           (select jsonb_object_agg(step_key, output) from done) as done
-        from run`.execute(db);
+        from run, async_commit`.execute(db);
       const row = rows[0];
       const done = row?.done ?? {};
       return wanted.map(({ key }) => ({
@@ -397,16 +450,35 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       async step(key, work, stepOptions = {}) {
         throwIfStopped();
         const linger = stepOptions.grouped === true;
-        const begun = await beginStep({ key, inputHash: stepOptions.inputHash ?? null }, linger);
-        if (!begun.held) stopWith('lease-lost');
-        else if (begun.cancelRequested) stopWith('cancelled');
-        else if (begun.pauseRequested) stopWith('paused');
-        throwIfStopped();
-        if (begun.completed) return begun.output as never;
+        const beginning = beginStep({ key, inputHash: stepOptions.inputHash ?? null }, linger);
+        /** Stops the run if the begin found it taken or asked to stop. */
+        const begin = async () => {
+          const begun = await beginning;
+          if (!begun.held) stopWith('lease-lost');
+          else if (begun.cancelRequested) stopWith('cancelled');
+          else if (begun.pauseRequested) stopWith('paused');
+          return begun;
+        };
+        // In a run's first execution a key not begun before has no stored output: its work
+        // need not wait for the begin (a step that ends first waits for it before its record).
+        const eager = firstExecution && !begunHere.has(key);
+        begunHere.add(key);
+        if (eager)
+          beginning.catch(() => {}); // awaited below, after the work
+        else {
+          const begun = await begin();
+          throwIfStopped();
+          if (begun.completed) return begun.output as never;
+        }
         let output: unknown;
         try {
           output = await work();
+          // A stop the begin found comes after this step, as one asked during its work does:
+          // done work is recorded (a lost lease fails the record below).
+          if (eager) await begin();
         } catch (error) {
+          // The failure is written on the begun step.
+          if (eager) await beginning.catch(() => {});
           if (!(error instanceof RunStopped) && !controller.signal.aborted)
             await db
               .updateTable('run_step')
@@ -503,6 +575,7 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
           beat = undefined;
         }
         active.delete(runId);
+        activeKinds.delete(runId);
       }
     };
     const task = settle().then(async ({ outcome, row: settledRow }) => {
@@ -542,22 +615,42 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       });
     },
 
-    async start({ kind, input, projectId = null, id }) {
-      if (!kinds.has(kind)) throw new Error(`run kind ${kind} is not defined`);
-      const row = await db
-        .insertInto('durable_run')
-        .values({
-          id: id ?? uuidv7(),
-          kind,
-          project_id: projectId,
-          input: json(input),
-          created_at: sql<Date>`now()`,
-          updated_at: sql<Date>`now()`,
-        })
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await sendJob(kind, row.id);
-      return present(row);
+    async start({ kind, input, projectId = null, id, reserve = false }) {
+      const definition = kinds.get(kind);
+      if (!definition) throw new Error(`run kind ${kind} is not defined`);
+      const runId = id ?? uuidv7();
+      // A slot of the kind is taken before the insert, so concurrent starts never overbook it.
+      const here = reserve && executesRuns && busySlots(kind) < (definition.concurrency ?? 1);
+      if (here) activeKinds.set(runId, kind);
+      try {
+        const row = await db
+          .insertInto('durable_run')
+          .values({
+            id: runId,
+            kind,
+            project_id: projectId,
+            input: json(input),
+            created_at: sql<Date>`now()`,
+            updated_at: sql<Date>`now()`,
+            ...(here
+              ? {
+                  status: 'running' as const,
+                  lease_owner: owner,
+                  lease_expires_at: lease,
+                  executions: 1,
+                  started_at: sql<Date>`now()`,
+                }
+              : {}),
+          })
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        if (here) reserved.set(row.id, row);
+        else await sendJob(kind, row.id);
+        return present(row);
+      } catch (error) {
+        if (here) activeKinds.delete(runId);
+        throw error;
+      }
     },
 
     get: async (runId) => {
@@ -691,6 +784,23 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
 
     async stop() {
       if (sweeper) clearInterval(sweeper);
+      // Reserved but never executed (their starter did not get to it): handed back as well.
+      const handBack = [...reserved.keys()];
+      reserved.clear();
+      for (const runId of handBack) activeKinds.delete(runId);
+      if (handBack.length > 0)
+        await db
+          .updateTable('durable_run')
+          .set({
+            status: 'queued',
+            lease_owner: null,
+            lease_expires_at: null,
+            updated_at: sql<Date>`now()`,
+          })
+          .where('id', 'in', handBack)
+          .where('lease_owner', '=', owner)
+          .where('status', '=', 'running')
+          .execute();
       for (const controller of active.values()) controller.abort(new RunStopped('shutdown'));
       await Promise.allSettled([...settling]);
     },

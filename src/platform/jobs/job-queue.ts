@@ -33,6 +33,8 @@ export interface JobQueue {
   depth(): Promise<QueueDepth[]>;
   ping(): Promise<void>;
   readonly started: boolean;
+  /** Whether this process runs workers (`work`). */
+  readonly works: boolean;
   /** The pg-boss instance, for features that need an API not wrapped here. */
   readonly boss: PgBoss;
 }
@@ -74,6 +76,7 @@ export function createJobQueue(options: JobQueueOptions): JobQueue {
 
   return {
     boss,
+    works: options.work,
     get started() {
       return started;
     },

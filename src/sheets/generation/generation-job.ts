@@ -1,3 +1,4 @@
+import type { RunHandoff } from '../../platform/datasets/dataset-run-handoff.ts';
 import type {
   DurableRuns,
   ExecuteOutcome,
@@ -32,24 +33,39 @@ export interface GenerationJobPorts {
   executeRowsRun(context: RunContext<GenerationRunInput>): Promise<void>;
   /** The run use case that brings the run's view in line with how the engine settled it. */
   settleRun(run: RunRecord, outcome: ExecuteOutcome): Promise<void>;
+  /** The dataset a run writes (undefined: the run is gone). */
+  datasetOf(runId: string): Promise<string | undefined>;
 }
 
-/** Defines both kinds on the engine (which registers their jobs when it has a queue). */
+/**
+ * Defines both kinds on the engine (which registers their jobs when it has a queue). With a
+ * hand-off (several servers), a run whose dataset another live server holds is executed there
+ * (platform/datasets/dataset-run-handoff.ts): the job that got it gives it back, and the run's
+ * view is left as it was for the holder to take up.
+ */
 export function defineGenerationRuns(
   runs: DurableRuns,
   ports: GenerationJobPorts,
   concurrency: number,
+  handoff?: RunHandoff,
 ): void {
+  const where = <T>(runId: string, work: () => Promise<T>) =>
+    handoff ? handoff.execute(runId, () => ports.datasetOf(runId), work) : work();
+  const settled = async (run: RunRecord, outcome: ExecuteOutcome) => {
+    if (handoff?.settled(run, outcome)) return;
+    await ports.settleRun(run, outcome);
+  };
   runs.define<GenerationRunInput, void>({
     kind: GENERATE_COLUMN_RUN,
     concurrency,
-    execute: (context) => ports.executeColumnRun(context),
-    settled: (run, outcome) => ports.settleRun(run, outcome),
+    execute: (context) => where(context.run.id, () => ports.executeColumnRun(context)),
+    settled,
   });
   runs.define<GenerationRunInput, void>({
     kind: GENERATE_ROWS_RUN,
     concurrency,
-    execute: (context) => ports.executeRowsRun(context),
-    settled: (run, outcome) => ports.settleRun(run, outcome),
+    execute: (context) => where(context.run.id, () => ports.executeRowsRun(context)),
+    settled,
   });
+  handoff?.register([GENERATE_COLUMN_RUN, GENERATE_ROWS_RUN], (runId) => runs.execute(runId));
 }

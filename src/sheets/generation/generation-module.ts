@@ -36,7 +36,8 @@ import {
 import { createStalenessStore } from './staleness-store.ts';
 
 export interface GenerationModuleDeps {
-  platform: Pick<Platform, 'config' | 'database' | 'jobs' | 'logger'>;
+  platform: Pick<Platform, 'config' | 'database' | 'jobs' | 'logger'> &
+    Partial<Pick<Platform, 'runHandoff'>>;
   access: ProjectAccess;
   audit: AuditRecorder;
   sheets: SheetService;
@@ -94,7 +95,8 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
     jobs: useJobs ? platform.jobs : undefined,
     logger,
     owner,
-    leaseMs: LEASE_MS,
+    // BRAINCELLS_RUN_LEASE_MS shortens it (how soon another server takes over a dead one's runs).
+    leaseMs: Math.min(LEASE_MS, platform.config.runLeaseMs),
     heartbeatMs: HEARTBEAT_MS,
   });
   const active: ActiveRuns = new Map();
@@ -163,8 +165,10 @@ export function createGenerationModule(deps: GenerationModuleDeps) {
       executeColumnRun: runner.execute,
       executeRowsRun: rows.executeRowsRun,
       settleRun: runs.settleRun,
+      datasetOf: async (runId) => (await store.findRun(runId))?.dataset_id,
     },
     config.runsPerProcess,
+    useJobs ? platform.runHandoff : undefined,
   );
 
   sheets.extend({

@@ -57,11 +57,13 @@ export function createHubModule(deps: {
       });
     },
     async start() {
-      // Embedded, this process owns the data dir: a publish left running was cut off.
+      // Embedded, this process owns the data dir: a publish left running was cut off. With
+      // several servers, only those whose heartbeat stopped (the others may be running).
       if (platform.database.kind === 'pglite') {
         const failed = await service.recover();
         if (failed > 0) platform.logger.info({ failed }, 'publishes cut off by a stop failed');
-      }
+      } else await service.reapStale();
+      await service.cleanStaging();
     },
   };
 }

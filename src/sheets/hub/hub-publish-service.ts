@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Kysely } from 'kysely';
 import type { Actor } from '../../access/actor.ts';
@@ -35,6 +35,18 @@ export const PUBLISH_JOB = 'sheets.publish-hub';
 const REPO_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}\/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$/;
 /** A Hub token as we accept it: printable, no spaces, at most 400 characters. */
 const TOKEN = /^[\x21-\x7e]{8,400}$/;
+
+/** How often the server running a publish renews its heartbeat. */
+const HEARTBEAT_MS = 10_000;
+/**
+ * A running publish whose heartbeat is older than this was cut off with its server: failed
+ * (retry resumes it). Six missed beats: a busy server is not taken for a stopped one.
+ */
+export const PUBLISH_STALE_SECONDS = 60;
+/** A failed publish's staged files are kept this long for a retry, then deleted (retry stages again). */
+export const STAGING_KEEP_DAYS = 7;
+const CUT_OFF = 'The server running the publish stopped; retry it';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface PublishRequest {
   repo: string;
@@ -253,6 +265,13 @@ export function createHubPublishService(deps: HubPublishServiceDeps) {
       return present(current);
     }
     let finished: PublishRow | undefined;
+    // Other servers read a publish whose beat stops as cut off (reapStale).
+    const heartbeat = setInterval(() => {
+      store.beat(row.id).catch((error: unknown) => {
+        logger.warn({ err: error, publishId }, 'hub publish heartbeat failed');
+      });
+    }, HEARTBEAT_MS);
+    heartbeat.unref();
     try {
       const token = await tokenOf(row.project_id);
       if (!token)
@@ -299,10 +318,55 @@ export function createHubPublishService(deps: HubPublishServiceDeps) {
         error: message,
         finished: true,
       });
+    } finally {
+      clearInterval(heartbeat);
     }
     const final = finished ?? (await store.findPublish(row.id))!;
     notify(final);
+    await cleanStaging().catch((error: unknown) => {
+      logger.warn({ err: error }, 'hub staging clean-up failed');
+    });
     return present(final);
+  }
+
+  /**
+   * Fails the project's (or every) running publish whose heartbeat stopped: its server was cut
+   * off (several servers share the database, so a start cannot tell which are its own).
+   * Called before a publish is read or retried, so none stays `running` for ever.
+   */
+  async function reapStale(projectId?: string): Promise<number> {
+    const failed = await store.failStale(CUT_OFF, PUBLISH_STALE_SECONDS, projectId);
+    if (failed > 0)
+      logger.info({ failed, projectId }, 'hub publishes cut off with their server failed');
+    return failed;
+  }
+
+  /**
+   * Deletes this server's staged files that no retry will use: those of a publish that is
+   * done or no longer exists (its project deleted), and those of a publish failed more than
+   * STAGING_KEEP_DAYS ago (a later retry stages them again). Returns the folders deleted.
+   */
+  async function cleanStaging(): Promise<number> {
+    const root = path.join(settings.dataDir, 'hub-staging');
+    const names = await readdir(root).catch(() => [] as string[]);
+    const ids = names.filter((name) => UUID.test(name));
+    if (ids.length === 0) return 0;
+    const known = new Map((await store.statusOf(ids)).map((row) => [row.id, row]));
+    const keepAfter = now().getTime() - STAGING_KEEP_DAYS * 86_400_000;
+    let deleted = 0;
+    for (const id of ids) {
+      const row = known.get(id);
+      const stale =
+        !row ||
+        row.status === 'done' ||
+        (row.status === 'failed' &&
+          row.finished_at !== null &&
+          new Date(row.finished_at).getTime() < keepAfter);
+      if (!stale) continue;
+      await rm(stagingDir(id), { recursive: true, force: true });
+      deleted++;
+    }
+    return deleted;
   }
 
   return {
@@ -362,6 +426,7 @@ export function createHubPublishService(deps: HubPublishServiceDeps) {
       options: { inline?: boolean } = {},
     ): Promise<PublishView> {
       await access.requireRole(actor, projectId, 'editor');
+      await reapStale(projectId);
       const current = await requirePublish(projectId, publishId);
       if (current.status !== 'failed')
         throw conflict(`The publish is ${current.status}; only a failed one is retried`, {
@@ -390,11 +455,13 @@ export function createHubPublishService(deps: HubPublishServiceDeps) {
 
     async getPublish(actor: Actor, projectId: string, publishId: string) {
       await access.requireRole(actor, projectId, 'viewer');
+      await reapStale(projectId);
       return present(await requirePublish(projectId, publishId));
     },
 
     async listPublishes(actor: Actor, projectId: string, datasetId?: string) {
       await access.requireRole(actor, projectId, 'viewer');
+      await reapStale(projectId);
       return (await store.listPublishes(projectId, datasetId, 50)).map(present);
     },
 
@@ -471,6 +538,8 @@ export function createHubPublishService(deps: HubPublishServiceDeps) {
 
     /** Embedded: publishes a stopped server left running are failed (retry resumes them). */
     recover: () => store.failRunning('The server stopped during the publish; retry it'),
+    reapStale,
+    cleanStaging,
   };
 }
 

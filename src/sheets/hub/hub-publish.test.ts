@@ -1,5 +1,6 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerTestSecret } from '../../../test/leak-scan.ts';
 import { type FakeHub, startFakeHub } from '../../../tools/fake-hub/fake-hub-server.ts';
@@ -11,7 +12,12 @@ import {
 import type { ImageReference } from '../images/image-reference.ts';
 import { solidImage } from '../images/image-test-fixtures.ts';
 import { CARD_FILE, CONFIG_FILE, DATA_FILE, datasetCard } from './hub-card.ts';
-import type { PublishView } from './hub-publish-service.ts';
+import {
+  PUBLISH_STALE_SECONDS,
+  type PublishView,
+  STAGING_KEEP_DAYS,
+} from './hub-publish-service.ts';
+import { createHubStore } from './hub-store.ts';
 
 const TOKEN = 'hf-fake-publish-token-4d9c2e7a1b';
 const OTHER_TOKEN = 'hf-fake-publish-token-second-8e1f';
@@ -271,6 +277,107 @@ describe('publish to the Hugging Face Hub (a local stand-in)', () => {
       env.members.viewer,
     );
     expect(listed.json().items[0]).toMatchObject({ id: first.id, status: 'done', private: true });
+  });
+
+  it('a publish cut off with its server (heartbeat stopped) reads as failed and retry resumes it; a beating one stays running', async () => {
+    const db = env.t.platform.database.db;
+    const store = createHubStore(db);
+    hub.failNext('commit');
+    const first = await published({ repo: 'tester/pets-cut-off', private: false });
+    expect(first.status).toBe('failed');
+    // As another server would leave it mid-run: running, its last beat five minutes ago.
+    const runningSince = async (secondsAgo: number) =>
+      db
+        .updateTable('hub_publish')
+        .set({
+          status: 'running',
+          error: null,
+          finished_at: null,
+          heartbeat_at: sql`now() - make_interval(secs => ${secondsAgo})`,
+        })
+        .where('id', '=', first.id)
+        .execute();
+    const read = async () => {
+      const response = await request(
+        'GET',
+        `${hubUrl()}/publishes/${first.id}`,
+        env.members.viewer,
+      );
+      expect(response.statusCode).toBe(200);
+      return response.json() as PublishView;
+    };
+    // Beating within the lease: still running, and not retried.
+    await runningSince(PUBLISH_STALE_SECONDS / 2);
+    expect((await read()).status).toBe('running');
+    const early = await request(
+      'POST',
+      `${hubUrl()}/publishes/${first.id}/retry`,
+      env.members.editor,
+    );
+    expect(early.statusCode).toBe(409);
+    // Its beat renews the lease even when the last one is old.
+    await runningSince(300);
+    expect(await store.beat(first.id)).toBe(true);
+    expect((await read()).status).toBe('running');
+    // No beat for five minutes: failed, on a read by anyone (the list too), and resumable.
+    await runningSince(300);
+    const listed = await request(
+      'GET',
+      `${hubUrl()}/publishes?datasetId=${datasetId}`,
+      env.members.viewer,
+    );
+    expect(
+      (listed.json().items as PublishView[]).find((item) => item.id === first.id),
+    ).toMatchObject({
+      status: 'failed',
+      error: 'The server running the publish stopped; retry it',
+    });
+    expect(await store.beat(first.id)).toBe(false);
+    const retried = await request(
+      'POST',
+      `${hubUrl()}/publishes/${first.id}/retry`,
+      env.members.editor,
+    );
+    expect(retried.statusCode).toBe(202);
+    const done = await service().whenFinished(first.id);
+    expect(done).toMatchObject({ status: 'done', error: null });
+    expect(hub.repos.get('tester/pets-cut-off')!.commits).toHaveLength(1);
+  });
+
+  it('staged files are deleted once no retry will use them', async () => {
+    const db = env.t.platform.database.db;
+    const root = path.join(env.t.platform.config.dataDir, 'hub-staging');
+    hub.failNext('commit');
+    const recent = await published({ repo: 'tester/pets-staged-recent', private: false });
+    hub.failNext('commit');
+    const old = await published({ repo: 'tester/pets-staged-old', private: false });
+    expect([recent.status, old.status]).toEqual(['failed', 'failed']);
+    await db
+      .updateTable('hub_publish')
+      .set({
+        finished_at: sql`now() - make_interval(days => ${STAGING_KEEP_DAYS + 1})`,
+      })
+      .where('id', '=', old.id)
+      .execute();
+    // A publish whose project was deleted (no row): its folder is an orphan.
+    const orphan = path.join(root, '0193e0c4-5b6a-7c2d-8e9f-0a1b2c3d4e5f');
+    mkdirSync(orphan, { recursive: true });
+    writeFileSync(path.join(orphan, 'data.parquet'), 'x');
+    // Something that is not a publish's folder is never touched.
+    mkdirSync(path.join(root, 'not-a-publish'), { recursive: true });
+
+    expect(await service().cleanStaging()).toBe(2);
+    expect(readdirSync(root).sort()).toEqual([recent.id, 'not-a-publish'].sort());
+    // The old one still retries: it stages its files again.
+    const retried = await request(
+      'POST',
+      `${hubUrl()}/publishes/${old.id}/retry`,
+      env.members.editor,
+    );
+    expect(retried.statusCode).toBe(202);
+    expect(await service().whenFinished(old.id)).toMatchObject({ status: 'done' });
+    // Done: its folder went with it.
+    expect(existsSync(path.join(root, old.id))).toBe(false);
   });
 
   it('answers 400 naming `repo` for a bad repository, 403 to viewers, 404 to outsiders', async () => {

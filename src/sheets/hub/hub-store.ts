@@ -66,6 +66,7 @@ export function createHubStore(db: Kysely<DB>) {
       from: PublishRow['status'],
       changes: Partial<Pick<PublishRow, 'status' | 'error' | 'commit_oid' | 'commit_url'>> & {
         finished?: boolean;
+        /** Counts an attempt and starts its heartbeat. */
         attempt?: boolean;
       },
       executor: Kysely<DB> = db,
@@ -77,7 +78,7 @@ export function createHubStore(db: Kysely<DB>) {
           ...values,
           updated_at: sql`now()`,
           ...(finished === undefined ? {} : { finished_at: finished ? sql`now()` : null }),
-          ...(attempt ? { attempts: sql`attempts + 1` } : {}),
+          ...(attempt ? { attempts: sql`attempts + 1`, heartbeat_at: sql`now()` } : {}),
         })
         .where('id', '=', id)
         .where('status', '=', from)
@@ -96,6 +97,42 @@ export function createHubStore(db: Kysely<DB>) {
         })
         .where('id', '=', id)
         .execute(),
+
+    /** The running publish's server is alive: renews its heartbeat (false once it is not running). */
+    beat: (id: string) =>
+      db
+        .updateTable('hub_publish')
+        .set({ heartbeat_at: sql`now()` })
+        .where('id', '=', id)
+        .where('status', '=', 'running')
+        .executeTakeFirst()
+        .then((result) => Number(result.numUpdatedRows) > 0),
+
+    /**
+     * Fails the running publishes (of one project, or all) whose heartbeat is older than
+     * `staleSeconds`, by the database's clock: their server stopped. Returns how many.
+     */
+    failStale: (error: string, staleSeconds: number, projectId?: string) => {
+      let query = db
+        .updateTable('hub_publish')
+        .set({ status: 'failed', error, updated_at: sql`now()`, finished_at: sql`now()` })
+        .where('status', '=', 'running')
+        .where(
+          sql<boolean>`coalesce(heartbeat_at, updated_at) < now() - make_interval(secs => ${staleSeconds})`,
+        );
+      if (projectId) query = query.where('project_id', '=', projectId);
+      return query.executeTakeFirst().then((result) => Number(result.numUpdatedRows));
+    },
+
+    /** Publishes by id (those that exist), with their status and when they finished. */
+    statusOf: (ids: readonly string[]) =>
+      ids.length === 0
+        ? Promise.resolve([])
+        : db
+            .selectFrom('hub_publish')
+            .select(['id', 'status', 'finished_at'])
+            .where('id', 'in', ids)
+            .execute(),
 
     /** Publishes a stopped server left running (embedded: this process owned them). */
     failRunning: (error: string) =>

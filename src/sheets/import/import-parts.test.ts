@@ -10,8 +10,10 @@ import {
   datasetSequence,
   datasetSequenceName,
   datasetTable,
+  stateColumn,
   valueColumn,
 } from '../sheet-query.ts';
+import type { ColumnType } from '../sheet-schema.ts';
 import {
   describeSource,
   type ImportOutcome,
@@ -21,9 +23,11 @@ import {
 } from './import-reader.ts';
 
 /**
- * A large CSV is read in parts at once (import-reader.ts `importInParts`). Every file here is
- * imported both ways, whole on one connection and in parts on two (`partsMinBytes: 1`), and
- * the two must agree: the same rows in the same order, the same rejected lines with the same
+ * A large CSV is read in parts at once (import-reader.ts `importInParts`), or whole on every
+ * DuckDB thread with its rows numbered after the read (`importNumberedAfter`). Every file here
+ * is imported three ways — whole on one connection numbering while reading, whole numbered
+ * after (`numberedAfterMinBytes: 1`) and in parts on two connections (`partsMinBytes: 1`) —
+ * and they must agree: the same rows in the same order, the same rejected lines with the same
  * line numbers, the same widening, the same refusal.
  */
 describe('CSV import in parts', () => {
@@ -41,13 +45,18 @@ describe('CSV import in parts', () => {
 
   const partsDir = () => path.join(dir, 'parts');
 
+  /** `whole`: one connection (numbering while reading); `after`: one, numbered after the read. */
+  type Mode = 'whole' | 'after' | 'parts';
+
   async function importFile(
     file: string,
-    whole: boolean,
+    mode: Mode | boolean,
     extra: {
       maxBadShare?: number;
       signal?: AbortSignal;
       csv?: SourceSpec['csv'];
+      /** Target column types other than the inferred ones (their cells convert). */
+      types?: Record<string, ColumnType>;
       /** Called with each statement the import sends, once DuckDB has it. */
       onStatement?: (sql: string) => void;
     } = {},
@@ -61,14 +70,15 @@ describe('CSV import in parts', () => {
     const targets: TargetColumn[] = sources.map((source) => ({
       id: uuidv7(),
       sourceName: source.sourceName,
-      type: source.inferredType,
+      type: extra.types?.[source.sourceName] ?? source.inferredType,
     }));
     const datasetId = uuidv7();
     rmSync(partsDir(), { recursive: true, force: true });
     writeFileSync(path.join(dir, '.keep'), '');
     await import('node:fs/promises').then((fs) => fs.mkdir(partsDir(), { recursive: true }));
     await duckdb.datasets.open(datasetId, { create: true });
-    const outcome = await duckdb.withConnections(whole ? 1 : 2, (connections) =>
+    const how: Mode = mode === true ? 'whole' : mode === false ? 'parts' : mode;
+    const outcome = await duckdb.withConnections(how === 'parts' ? 2 : 1, (connections) =>
       importIntoTable(
         extra.onStatement ? connections.map((c) => observed(c, extra.onStatement!)) : connections,
         {
@@ -80,6 +90,7 @@ describe('CSV import in parts', () => {
           signal: extra.signal,
           partsDir: partsDir(),
           partsMinBytes: 1,
+          numberedAfterMinBytes: how === 'after' ? 1 : Number.POSITIVE_INFINITY,
           finish: async (connection, lastRowId) => {
             await connection.run(
               `create sequence ${datasetSequence(datasetId)} start ${lastRowId + 1}`,
@@ -92,13 +103,17 @@ describe('CSV import in parts', () => {
       ),
     );
     const rows = await duckdb.query<Record<string, unknown>>(
-      `select _row_id, ${targets.map((target) => `${valueColumn(target.id)}::varchar as "${target.sourceName}"`).join(', ')} from ${datasetTable(datasetId)} order by _row_id`,
+      `select _row_id, ${targets.map((target) => `${valueColumn(target.id)}::varchar as "${target.sourceName}", ${cellState(stateColumn(target.id))} as "${target.sourceName}:state"`).join(', ')} from ${datasetTable(datasetId)} order by _row_id`,
     );
     const [next] = await duckdb.query<{ next: bigint }>(
       `select nextval(${datasetSequenceName(datasetId)}) as next`,
     );
     return { outcome, rows, datasetId, next: Number(next?.next), targets };
   }
+
+  /** A cell's state without its time: status, error and the text that did not convert. */
+  const cellState = (column: string) =>
+    `nullif(concat_ws(' | ', ${column}->>'status', ${column}->>'error', ${column}->>'raw'), '')`;
 
   /** The same DuckDB connection; `onStatement` hears of each statement once it is running. */
   const observed = (connection: DuckDBConnection, onStatement: (sql: string) => void) =>
@@ -119,15 +134,26 @@ describe('CSV import in parts', () => {
 
   async function both(file: string, extra: Parameters<typeof importFile>[2] = {}) {
     const whole = await importFile(file, true, extra);
+    const after = await importFile(file, 'after', extra);
     const parts = await importFile(file, false, extra);
-    expect(whole.outcome).toMatchObject({ parts: 1 });
-    expect(parts.outcome).toMatchObject({ parts: 2 });
+    expect(whole.outcome).toMatchObject({ parts: 1, numberedAfter: false });
+    expect(after.outcome).toMatchObject({ parts: 1, numberedAfter: true });
+    expect(parts.outcome).toMatchObject({ parts: 2, numberedAfter: false });
     expect(values(parts.rows)).toEqual(values(whole.rows));
-    const comparable = ({ parts: _parts, conversions, ...rest }: ImportOutcome) => ({
+    // Numbered after the read: the same rows with the same ids as numbering while reading.
+    expect(after.rows).toEqual(whole.rows);
+    expect(after.next).toBe(whole.next);
+    const comparable = ({
+      parts: _parts,
+      numberedAfter: _after,
+      conversions,
+      ...rest
+    }: ImportOutcome) => ({
       ...rest,
       conversions: conversions.length,
     });
     expect(comparable(parts.outcome)).toEqual(comparable(whole.outcome));
+    expect(comparable(after.outcome)).toEqual(comparable(whole.outcome));
     // Ids are unique and in file order, and the sequence continues after the last.
     const ids = parts.rows.map((row) => Number(row._row_id));
     expect(ids).toEqual([...ids].sort((a, b) => a - b));
@@ -193,8 +219,8 @@ describe('CSV import in parts', () => {
       'bad.csv',
       `a,b\n${lines(2_000, (index) => (index > 1_000 ? `${index},x,y,z\n` : `${index},x\n`))}`,
     );
-    for (const whole of [true, false]) {
-      const error = await importFile(file, whole, { maxBadShare: 0.1 }).catch((caught) => caught);
+    for (const mode of ['whole', 'after', 'parts'] as const) {
+      const error = await importFile(file, mode, { maxBadShare: 0.1 }).catch((caught) => caught);
       expect(error).toMatchObject({ code: 'VALIDATION_ERROR' });
     }
     const tables = await duckdb.query<{ name: string }>(
@@ -202,6 +228,7 @@ describe('CSV import in parts', () => {
     );
     const before = tables.length;
     await importFile(file, false, { maxBadShare: 0.1 }).catch(() => {});
+    await importFile(file, 'after', { maxBadShare: 0.1 }).catch(() => {});
     expect(
       await duckdb.query(`select table_name from duckdb_tables() where table_name like 'ds_%'`),
     ).toHaveLength(before);
@@ -213,7 +240,7 @@ describe('CSV import in parts', () => {
    * import, not a timer): whether DuckDB is interrupted mid-read or the statement ends first,
    * the import must end cancelled with no table and no parts left.
    */
-  async function cancelAt(name: string, rows: number, whole: boolean, trigger: string) {
+  async function cancelAt(name: string, rows: number, whole: Mode | boolean, trigger: string) {
     const file = write(name, `a,b\n${lines(rows, (index) => `${index},text ${index}\n`)}`);
     const before = await duckdb.query(`select 1 from duckdb_tables()`);
     const controller = new AbortController();
@@ -234,6 +261,42 @@ describe('CSV import in parts', () => {
 
   it('is cancelled by its signal while a whole read runs, leaving no table', async () => {
     await cancelAt('big-whole.csv', 50_000, true, 'create table');
+  });
+
+  it('is cancelled by its signal while a read to be numbered after runs, leaving no table', async () => {
+    await cancelAt('big-after.csv', 50_000, 'after', 'create table');
+  });
+
+  it('is cancelled between the committed read and its numbering, leaving no table', async () => {
+    await cancelAt('big-numbering.csv', 50_000, 'after', 'update');
+  });
+
+  it('numbers a file DuckDB reads on several threads in file order, after the read', async () => {
+    // ~26 MB: DuckDB's CSV reader gives each thread 8 MB of it, so the read runs in parallel.
+    const file = write(
+      'parallel.csv',
+      `id,note\n${lines(400_000, (index) => `${index},"a note of some length, number ${index}, to fill the buffers"\n`)}`,
+    );
+    const result = await importFile(file, 'after');
+    expect(result.outcome).toMatchObject({ rows: 400_000, rejected: 0, numberedAfter: true });
+    // Each row's id is its position in the file: the file's own id column says so.
+    const [mismatch] = await duckdb.query<{ n: bigint; last: bigint }>(
+      `select count(*) filter (where _row_id <> ${valueColumn(result.targets[0]!.id)}) as n, max(_row_id) as last from ${datasetTable(result.datasetId)}`,
+    );
+    expect(mismatch).toEqual({ n: 0n, last: 400_000n });
+    expect(result.next).toBe(400_001);
+  });
+
+  it('marks cells that do not convert to their column type the same way when numbered after', async () => {
+    const file = write(
+      'convert.csv',
+      `id,amount\n${lines(3_000, (index) => `${index},${index % 500 === 0 ? `n/a ${index}` : index}\n`)}`,
+    );
+    const { whole, parts } = await both(file, { types: { amount: 'number' } });
+    expect(whole.outcome.conversions).toHaveLength(1);
+    expect(whole.outcome.conversions[0]).toMatchObject({ failed: 6 });
+    expect(String(whole.rows[499]!['amount:state'])).toContain('n/a 500');
+    expect(parts.rows[0]!['amount:state']).toBeNull();
   });
 
   it('reads TSV, files without a header, CRLF lines and a BOM in parts as whole', async () => {

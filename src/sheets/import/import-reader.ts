@@ -282,6 +282,8 @@ export interface ImportOutcome {
   conversions: ImportConversion[];
   /** How many parts the file was read in (1: whole). */
   parts: number;
+  /** Read whole in parallel and numbered after the read, in file order (importNumberedAfter). */
+  numberedAfter: boolean;
 }
 
 /**
@@ -317,6 +319,8 @@ export interface ImportOptions {
   partsDir?: string | undefined;
   /** Smallest CSV read in parts when more than one connection is given. */
   partsMinBytes?: number | undefined;
+  /** Smallest CSV read whole that is read in parallel and numbered after (NUMBERED_AFTER_MIN_BYTES). */
+  numberedAfterMinBytes?: number | undefined;
 }
 
 /** A part's file name (random, in the import directory); `isPartFile` recognizes one. */
@@ -332,6 +336,13 @@ export const PARTS_MIN_BYTES = 16 * 1024 * 1024;
  * whole CTAS's CPU. To be measured again on a quiet machine before lifting it.
  */
 export const PARTS_MAX_BYTES = 128 * 1024 * 1024;
+/**
+ * A CSV of at least this size that is read whole (above PARTS_MAX_BYTES, or not cut into
+ * parts) is read by DuckDB on all its threads and its rows numbered after the read
+ * (importNumberedAfter). Smaller files keep the one-statement read: one thread reads them in
+ * well under a second, and their quirks are tested on that path.
+ */
+export const NUMBERED_AFTER_MIN_BYTES = PARTS_MIN_BYTES;
 const REJECTS_KEPT = 100;
 
 /**
@@ -381,7 +392,10 @@ export async function importIntoTable(
   }, 250);
   timer.unref();
   try {
-    if (!plan) return await importWhole(primary, options);
+    if (!plan)
+      return (await numbersAfter(options))
+        ? await importNumberedAfter(primary, options)
+        : await importWhole(primary, options);
     try {
       return await importInParts(used, options, plan);
     } finally {
@@ -398,20 +412,26 @@ export async function importIntoTable(
   }
 }
 
-/** The expressions of every target column, and the SELECT list they make after `_row_id`. */
-function selectList(options: ImportOptions) {
+/**
+ * The expressions of every target column, and the SELECT list they make after `_row_id`.
+ * With `statesAfter`, a state column that is NULL on every row (a column that always converts)
+ * is left out of the list and named in `addedAfter`, to be added by ALTER once the rows are in.
+ */
+function selectList(options: ImportOptions, statesAfter = false) {
   const sourceByName = new Map(options.sources.map((column) => [column.sourceName, column]));
   const expressions = options.targets.map((column) => ({
     column,
     ...columnExpressions(column, sourceByName.get(column.sourceName)),
   }));
-  const list = expressions.flatMap(({ column, value, state }) => [
-    `${value} as ${valueColumn(column.id)}`,
-    `${state} as ${stateColumn(column.id)}`,
+  const later = (entry: (typeof expressions)[number]) => statesAfter && !entry.converts;
+  const list = expressions.flatMap((entry) => [
+    `${entry.value} as ${valueColumn(entry.column.id)}`,
+    ...(later(entry) ? [] : [`${entry.state} as ${stateColumn(entry.column.id)}`]),
   ]);
   return {
     list: list.length ? `, ${list.join(', ')}` : '',
     converting: expressions.filter((entry) => entry.converts).map((entry) => entry.column.id),
+    addedAfter: expressions.filter(later).map((entry) => entry.column.id),
   };
 }
 
@@ -534,6 +554,7 @@ async function commitRead(
     collected: RejectedLine[];
     widened: string[];
     parts: number;
+    numberedAfter?: boolean;
   },
 ): Promise<ImportOutcome> {
   const conversions = await countConversions(connection, options.datasetId, converting);
@@ -547,6 +568,7 @@ async function commitRead(
     widened: read.widened,
     conversions,
     parts: read.parts,
+    numberedAfter: read.numberedAfter ?? false,
   };
 }
 
@@ -605,6 +627,102 @@ async function importWhole(
       throw error;
     } finally {
       if (rejects) await dropRejects(connection, rejects);
+    }
+  }
+}
+
+/** Whether a CSV read whole is read in parallel and numbered after (NUMBERED_AFTER_MIN_BYTES). */
+async function numbersAfter(options: ImportOptions): Promise<boolean> {
+  if (options.spec.reader !== 'csv') return false;
+  const size = (await stat(options.spec.path)).size;
+  return size >= (options.numberedAfterMinBytes ?? NUMBERED_AFTER_MIN_BYTES);
+}
+
+/**
+ * The whole CSV read on every DuckDB thread, its rows numbered after the read: numbering
+ * while reading (`row_number() over ()`, importWhole) keeps DuckDB's read on one thread, which
+ * made a 3M-row file take 2.6× DuckDB's own CREATE TABLE AS on a quiet 2-core machine.
+ *
+ * The CREATE TABLE AS commits on its own: DuckDB keeps the rows of a parallel read in file
+ * order (`preserve_insertion_order`, on by default), so in the committed table `rowid` is the
+ * row's position in the file. One UPDATE then sets `_row_id = rowid + 1` (committed too:
+ * DuckDB makes no index over outstanding updates), and one transaction makes the sequence and
+ * the index. Inside the read's own transaction `rowid` holds
+ * transaction-local numbers, and `ALTER … ADD COLUMN … DEFAULT nextval(…)` fills a committed
+ * table on several threads, out of order (both seen 2026-12-06, DuckDB 1.5.6). Until that last
+ * commit the dataset is `importing` (nobody reads the table); any failure or cancel drops the
+ * table, and a server stopped in between leaves it to `sheets.recover-imports`. Its columns
+ * come in another order (state columns added last), which nothing reads by position.
+ */
+/**
+ * Up to this many columns, the state columns that are NULL on every row are added after the
+ * read (one cheap ALTER each) instead of being written by it: 7 of them cost the 3M-row read
+ * ~100 MiB of RSS and ~5–15 % of its CPU (2026-12-06). Wider files keep them in the read
+ * rather than send thousands of ALTERs.
+ */
+const STATES_AFTER_MAX_COLUMNS = 64;
+
+async function importNumberedAfter(
+  connection: DuckDBConnection,
+  options: ImportOptions,
+): Promise<ImportOutcome> {
+  const table = datasetTable(options.datasetId);
+  const rejects = rejectTables(options.datasetId);
+  const widened: string[] = [];
+  let spec = options.spec;
+  for (let attempt = 0; ; attempt++) {
+    if (options.signal?.aborted) throw options.signal.reason;
+    try {
+      const { list, converting, addedAfter } = selectList(
+        options,
+        options.targets.length <= STATES_AFTER_MAX_COLUMNS,
+      );
+      await connection.run(
+        `create table ${table} as select null::bigint as _row_id${list} from ${sourceSql(spec, rejects)}`,
+      );
+      const summary = await rejectSummary(connection, rejects.table);
+      const wider = widenedSpec(spec, summary.castColumns, widened, attempt);
+      if (wider) {
+        await connection.run(`drop table ${table}`);
+        spec = wider;
+        continue;
+      }
+      const count = await connection.runAndReadAll(`select count(*) as n from ${table}`);
+      const rows = Number((count.getRowObjectsJS()[0] as { n: bigint }).n);
+      const rejected = (options.preRejected?.count ?? 0) + summary.rejected;
+      const collected: RejectedLine[] = [
+        ...(options.preRejected?.rejects ?? []),
+        ...(await firstRejects(
+          connection,
+          rejects.table,
+          spec.path,
+          (spec.csv?.encoding ?? 'utf-8') === 'utf-8',
+        )),
+      ];
+      refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
+      if (options.signal?.aborted) throw options.signal.reason;
+      // Committed before the index is made (DuckDB makes none over outstanding updates).
+      await connection.run(`update ${table} set _row_id = rowid + 1`);
+      if (options.signal?.aborted) throw options.signal.reason;
+      await connection.run('begin transaction');
+      for (const columnId of addedAfter)
+        await connection.run(
+          `alter table ${table} add column ${stateColumn(columnId)} ${CELL_STATE_SQL_TYPE}`,
+        );
+      return await commitRead(connection, options, converting, rows, {
+        rows,
+        rejected,
+        collected,
+        widened,
+        parts: 1,
+        numberedAfter: true,
+      });
+    } catch (error) {
+      await rollbackAfterFailure(connection);
+      await connection.run(`drop table if exists ${table}`).catch(() => {});
+      throw error;
+    } finally {
+      await dropRejects(connection, rejects);
     }
   }
 }

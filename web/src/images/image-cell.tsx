@@ -23,7 +23,7 @@ export const imageUrl = (projectId: string, sha256: string, thumbnail: boolean) 
   `/api/projects/${encodeURIComponent(projectId)}/images/${sha256}${thumbnail ? '/thumbnail' : ''}`;
 
 /**
- * An image cell: the server-made thumbnail (lazy, from our origin), and a button that opens
+ * An image cell: the server-made thumbnail (from our origin), and a button that opens
  * the picture large. SVG opens as its raster thumbnail: the original is only ever downloaded.
  */
 export function ImageCell({ value }: { value: unknown }) {
@@ -47,7 +47,9 @@ export function ImageCell({ value }: { value: unknown }) {
           className="thumb"
           src={imageUrl(projectId, image.sha256, true)}
           alt={image.name}
-          loading="lazy"
+          // Eager: the grid renders only the rows in view and a few ahead (virtualized), so
+          // lazy loading saves nothing and waits for an intersection check before fetching.
+          loading="eager"
           decoding="async"
         />
       </button>

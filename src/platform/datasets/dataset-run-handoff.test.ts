@@ -1,0 +1,183 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../../../test/eventually.ts';
+import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
+import { registerTestSecret } from '../../../test/leak-scan.ts';
+import { createTestApp, type TestApp, testBackends } from '../../../test/test-platform.ts';
+import { type FakeLlm, startFakeLlm } from '../../../tools/fake-llm/fake-llm-server.ts';
+import { loadConfig } from '../config.ts';
+import {
+  FORWARDED_IDENTITY_HEADER,
+  forwardingKey,
+  signForwardedIdentity,
+} from './dataset-forwarding.ts';
+
+const SECRET = 'handoff-test-secret-0123456789abcdef-xyz';
+const FAKE_KEY = 'sk-handoff-fake-provider-key-0123456789';
+const ROWS = 12;
+
+// Two whole servers in one process on one PostgreSQL and one storage folder: the holder
+// serves HTTP and executes runs handed to it, but takes no jobs from the queue
+// (BRAINCELLS_JOBS=false); every job goes to the other server, which does not hold the dataset.
+describe.each(testBackends().filter((backend) => backend === 'postgres'))(
+  'a run whose job reaches a server that does not hold its dataset (%s)',
+  (backend) => {
+    let holder: TestApp;
+    let worker: TestApp;
+    let fake: FakeLlm;
+    let shared: string;
+    let workerDataDir: string;
+    let members: ProjectWithMembers;
+    let holderUrl: string;
+
+    beforeAll(async () => {
+      registerTestSecret('provider-key', FAKE_KEY);
+      fake = await startFakeLlm({ apiKey: FAKE_KEY });
+      shared = mkdtempSync(path.join(os.tmpdir(), 'bc-handoff-shared-'));
+      const base = loadConfig({}, {});
+      const config = {
+        secret: { current: SECRET, previous: [] },
+        storageDir: shared,
+        logLevel: 'info' as const,
+        llm: { ...base.llm, retryBaseMs: 5, retryMaxMs: 50, usageFlushMs: 20 },
+      };
+      holder = await createTestApp({ backend, config: { ...config, jobsEnabled: false } });
+      await holder.app.listen({ host: '127.0.0.1', port: 0 });
+      holderUrl = `http://127.0.0.1:${(holder.app.server.address() as AddressInfo).port}`;
+      holder.platform.config.datasets.internalUrl = holderUrl;
+      workerDataDir = mkdtempSync(path.join(os.tmpdir(), 'bc-handoff-worker-'));
+      worker = await createTestApp({
+        config: { ...config, jobsEnabled: true },
+        storage: { ...holder.storage, dataDir: workerDataDir },
+      });
+      members = await createProjectWithMembers(holder);
+    });
+    afterAll(async () => {
+      await worker?.close();
+      await holder?.close();
+      await fake?.close();
+      rmSync(workerDataDir, { recursive: true, force: true });
+      rmSync(shared, { recursive: true, force: true });
+    });
+
+    it('is handed to the holder, which fills every cell once; the other server never opens the file', async () => {
+      const projectId = members.project.id;
+      const provider = await holder.app.llm.admin.createProvider(members.owner.actor, projectId, {
+        name: 'fake',
+        kind: 'openai',
+        baseUrl: `${fake.url}/v1`,
+        apiKey: FAKE_KEY,
+        maxConcurrency: 4,
+      });
+      const headers = members.editor.headers;
+      const base = `/api/projects/${projectId}/datasets`;
+      const dataset = (
+        await holder.app.inject({
+          method: 'POST',
+          url: base,
+          headers,
+          payload: { name: 'Held', rows: 0, columns: [{ name: 'Item' }] },
+        })
+      ).json() as { id: string; columns: { id: string }[] };
+      const item = dataset.columns[0]!.id;
+      const appended = await holder.app.inject({
+        method: 'POST',
+        url: `${base}/${dataset.id}/rows`,
+        headers,
+        payload: {
+          rows: Array.from({ length: ROWS }, (_, index) => ({ [item]: `handoff item ${index}` })),
+        },
+      });
+      expect(appended.statusCode).toBe(201);
+      expect(holder.platform.datasetLeases.holds(dataset.id)).toBe(true);
+
+      fake.reset();
+      const created = await holder.app.inject({
+        method: 'POST',
+        url: `${base}/${dataset.id}/ai-columns`,
+        headers,
+        payload: {
+          name: 'Summary',
+          prompt: 'Summarise {{Item}}',
+          provider: provider.id,
+          model: 'gpt-4o-mini',
+        },
+      });
+      expect(created.statusCode).toBe(201);
+      const { column, run } = created.json() as { column: { id: string }; run: { id: string } };
+
+      // Read through the server that got the job: the request is forwarded to the holder.
+      const finished = await eventually(
+        async () =>
+          (
+            await worker.app.inject({
+              method: 'GET',
+              url: `${base}/${dataset.id}/runs/${run.id}`,
+              headers,
+            })
+          ).json() as { status: string; progress: { done: number; errors: number } },
+        (view) => !['queued', 'running'].includes(view.status),
+        { what: 'the run to finish', timeoutMs: 60_000, intervalMs: 50 },
+      );
+      expect(finished).toMatchObject({ status: 'completed', progress: { done: ROWS, errors: 0 } });
+      expect(worker.platform.runHandoff.sent).toBe(1);
+      expect(worker.platform.duckdb.datasets.attached()).not.toContain(dataset.id);
+      expect(
+        holder.platform.logs.lines.some((line) => line.msg === 'generation run finished'),
+      ).toBe(true);
+      // One call per row: the other server gave the run away before calling anything.
+      const prompts = fake.requests.map((request) => JSON.stringify(request.body));
+      expect(prompts).toHaveLength(ROWS);
+      for (let index = 0; index < ROWS; index++)
+        expect(prompts.filter((text) => text.includes(`handoff item ${index}"`))).toHaveLength(1);
+
+      const window = (
+        await worker.app.inject({
+          method: 'GET',
+          url: `${base}/${dataset.id}/rows?limit=100`,
+          headers,
+        })
+      ).json() as {
+        rows: { cells: Record<string, { status: string }> }[];
+      };
+      expect(window.rows).toHaveLength(ROWS);
+      expect(window.rows.map((row) => row.cells[column.id]?.status)).toEqual(
+        Array(ROWS).fill('done'),
+      );
+    });
+
+    it('the hand-off route answers only a server of the deployment, and only for a kind it runs', async () => {
+      const runId = '0190a000-0000-7000-8000-0000000000aa';
+      const url = `/api/internal/runs/sheets.generate-column/${runId}/execute`;
+      const sign = (secret: string, target = url) =>
+        signForwardedIdentity(forwardingKey(secret), {
+          actor: { server: 'x' },
+          method: 'POST',
+          url: target,
+          expiresAt: Date.now() + 10_000,
+        });
+      const post = (target: string, header?: string) =>
+        holder.app.inject({
+          method: 'POST',
+          url: target,
+          headers: header ? { [FORWARDED_IDENTITY_HEADER]: header } : {},
+        });
+      for (const header of [
+        undefined,
+        sign('another-deployment-secret-0123456789abcdef'),
+        sign(SECRET, `/api/internal/runs/sheets.generate-rows/${runId}/execute`),
+      ]) {
+        const refused = await post(url, header);
+        expect(refused.statusCode).toBe(401);
+        expect(refused.json().error.code).toBe('UNAUTHENTICATED');
+      }
+      const unknown = '/api/internal/runs/chat.reply/0190a000-0000-7000-8000-0000000000aa/execute';
+      expect((await post(unknown, sign(SECRET, unknown))).statusCode).toBe(404);
+      // A signed hand-off of a run that does not exist is accepted and finds nothing to do.
+      expect((await post(url, sign(SECRET))).statusCode).toBe(202);
+    });
+  },
+);

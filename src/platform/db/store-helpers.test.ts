@@ -1,0 +1,142 @@
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestStorage, type TestStorage, testBackends } from '../../../test/test-platform.ts';
+import { uuidv7 } from '../ids.ts';
+import { type Database, openDatabase } from './database.ts';
+import { stampOnce, touchAtMostEvery } from './store-helpers.ts';
+
+describe.each(testBackends())('store helpers on %s', (backend) => {
+  let storage: TestStorage;
+  let database: Database;
+  const userId = uuidv7();
+  const t0 = new Date('2026-12-06T10:00:00Z');
+  const later = (ms: number) => new Date(t0.getTime() + ms);
+
+  beforeAll(async () => {
+    storage = await createTestStorage(backend);
+    database = storage.databaseUrl
+      ? await openDatabase({ kind: 'postgres', connectionString: storage.databaseUrl, poolSize: 4 })
+      : await openDatabase({ kind: 'pglite', dataDir: path.join(storage.dataDir, 'pg') });
+    await database.db
+      .insertInto('app_user')
+      .values({
+        id: userId,
+        email: `${userId}@example.com`,
+        password_hash: 'x',
+        mfa_secret: null,
+        mfa_pending_secret: null,
+        mfa_last_step: null,
+        password_changed_at: t0,
+        created_at: t0,
+        updated_at: t0,
+      })
+      .execute();
+  });
+  afterAll(async () => {
+    await database?.close();
+    await storage?.dispose();
+  });
+  beforeEach(async () => {
+    await database.db.deleteFrom('auth_token').execute();
+    await database.db.deleteFrom('api_key').execute();
+  });
+
+  // Setup tokens have no user; the other kinds belong to one.
+  const addToken = async (kind: 'setup' | 'password-reset') => {
+    const id = uuidv7();
+    await database.db
+      .insertInto('auth_token')
+      .values({
+        id,
+        kind,
+        user_id: kind === 'setup' ? null : userId,
+        token_hash: id,
+        expires_at: later(3_600_000),
+        created_at: t0,
+      })
+      .execute();
+    return id;
+  };
+  const usedAt = async (id: string) =>
+    (
+      await database.db
+        .selectFrom('auth_token')
+        .select('used_at')
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow()
+    ).used_at;
+
+  it('stampOnce sets the time on the matching rows still unset, and counts them', async () => {
+    const first = await addToken('setup');
+    const second = await addToken('setup');
+    const other = await addToken('password-reset');
+    expect(await stampOnce(database.db, 'auth_token', 'used_at', later(1), { id: first })).toBe(1);
+    // `user_id: null` matches "is null"; the row already stamped is left as it was.
+    expect(
+      await stampOnce(database.db, 'auth_token', 'used_at', later(2), {
+        kind: 'setup',
+        user_id: null,
+      }),
+    ).toBe(1);
+    expect(await usedAt(first)).toEqual(later(1));
+    expect(await usedAt(second)).toEqual(later(2));
+    expect(await usedAt(other)).toBeNull();
+  });
+
+  it('stampOnce: of two callers racing for one row, exactly one sets it', async () => {
+    const id = await addToken('setup');
+    const results = await Promise.all(
+      [later(1), later(2)].map((at) =>
+        database.db
+          .transaction()
+          .execute((trx) => stampOnce(trx, 'auth_token', 'used_at', at, { id })),
+      ),
+    );
+    expect(results.sort()).toEqual([0, 1]);
+  });
+
+  it('refuses a match with no column rather than writing every row', async () => {
+    const id = await addToken('setup');
+    await expect(stampOnce(database.db, 'auth_token', 'used_at', later(1), {})).rejects.toThrow(
+      /without a row to match/,
+    );
+    await expect(
+      stampOnce(database.db, 'auth_token', 'used_at', later(1), { id: undefined }),
+    ).rejects.toThrow(/without a row to match/);
+    expect(await usedAt(id)).toBeNull();
+  });
+
+  it('touchAtMostEvery writes an unset time, then only once the granularity has passed', async () => {
+    const keyId = uuidv7();
+    await database.db
+      .insertInto('api_key')
+      .values({
+        id: keyId,
+        user_id: userId,
+        name: 'k',
+        prefix: 'pfx1',
+        key_hash: keyId,
+        scopes: ['read'],
+        expires_at: null,
+        created_at: t0,
+      })
+      .execute();
+    const lastUsed = async () =>
+      (
+        await database.db
+          .selectFrom('api_key')
+          .select('last_used_at')
+          .where('id', '=', keyId)
+          .executeTakeFirstOrThrow()
+      ).last_used_at;
+    const touch = (at: Date) =>
+      touchAtMostEvery(database.db, 'api_key', 'last_used_at', at, 60_000, { id: keyId });
+
+    await touch(t0);
+    expect(await lastUsed()).toEqual(t0);
+    await touch(later(59_999));
+    expect(await lastUsed()).toEqual(t0);
+    await touch(later(60_001));
+    expect(await lastUsed()).toEqual(later(60_001));
+  });
+});
