@@ -22,6 +22,9 @@ export interface Occupancy {
   /** Share of the window with at least `atLeast` requests open. */
   shareAtLeast: number;
   atLeast: number;
+  /** Epoch ms when the first request of the window came in, and when the open count last fell to 0. */
+  firstRequestAt: number | null;
+  lastIdleAt: number | null;
 }
 
 const isChild = process.argv[2] === '--occupancy-child';
@@ -42,6 +45,8 @@ if (isChild) {
   let completed0 = 0;
   let sliceMs = 250;
   let sliceAreas: number[] = [];
+  let firstRequestAt: number | null = null;
+  let lastIdleAt: number | null = null;
   const advance = (now: number) => {
     let from = last;
     while (from < now) {
@@ -63,6 +68,8 @@ if (isChild) {
       atLeastMs = 0;
       max = 0;
       sliceAreas = [];
+      firstRequestAt = null;
+      lastIdleAt = null;
       atLeast = message.atLeast ?? 1;
       sliceMs = message.sliceMs ?? 250;
       const stats = fake.stats();
@@ -73,7 +80,10 @@ if (isChild) {
       timer = setInterval(() => {
         const now = performance.now();
         advance(now);
-        open = fake.stats().inFlight;
+        const stats = fake.stats();
+        if (firstRequestAt === null && stats.received > received0) firstRequestAt = Date.now();
+        if (open > 0 && stats.inFlight === 0) lastIdleAt = Date.now();
+        open = stats.inFlight;
         max = Math.max(max, open);
       }, 1);
     } else if (message.type === 'report') {
@@ -95,6 +105,8 @@ if (isChild) {
         sliceMs,
         shareAtLeast: windowMs > 0 ? atLeastMs / windowMs : 0,
         atLeast,
+        firstRequestAt,
+        lastIdleAt,
       };
       process.send?.(report);
     }

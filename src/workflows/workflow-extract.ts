@@ -456,16 +456,20 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
       });
     return column;
   };
-  const documents = (await ports.documents(actor, projectId, step.documentsDatasetId)).filter(
-    (document) => document.status === 'ready',
-  );
   const existingRows = () =>
     ports.readRows(actor, projectId, step.datasetId, [
       id(EXTRACTION_COLUMNS.documentId),
       id(EXTRACTION_COLUMNS.status),
     ]);
+  // The collection (PostgreSQL) and the sheet's rows (DuckDB) are read side by side: both are
+  // time before the first call.
+  const [listed, existing] = await Promise.all([
+    ports.documents(actor, projectId, step.documentsDatasetId),
+    existingRows(),
+  ]);
+  const documents = listed.filter((document) => document.status === 'ready');
   const extracted = new Set(
-    (await existingRows())
+    existing
       .filter((row) => row.values[id(EXTRACTION_COLUMNS.status)] !== 'failed')
       .map((row) => String(row.values[id(EXTRACTION_COLUMNS.documentId)])),
   );
@@ -478,27 +482,59 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   const readPages = groupedPageReader((documentIds) =>
     ports.documentPages(actor, projectId, documentIds),
   );
-  // `concurrency` documents are with the model at once; as many more are being begun, read or
-  // recorded meanwhile, so the database's work (the documents' checkpoints, grouped, and their
-  // text, read in groups) never holds a slot the model could use.
+  // `concurrency` documents are with the model at once, and as many more are being begun and
+  // read meanwhile, so the database's work (the documents' checkpoints, grouped, and their
+  // text, read in groups) never holds a slot the model could use. A document leaves those
+  // 2 × `concurrency` places once the model has answered it: its record (grouped with others)
+  // goes on outside them, so a slow record never keeps the next document from the model.
   const withModel = slots(step.concurrency);
-  const results = await mapLimit(todo, step.concurrency * 2, async (document) => {
-    const result = await env.checkpoint(
+  const recorded: Promise<DocumentExtraction>[] = new Array(todo.length);
+  const begun = mapLimit(todo, step.concurrency * 2, async (document, index) => {
+    let answered!: () => void;
+    const modelDone = new Promise<void>((resolve) => {
+      answered = resolve;
+    });
+    const result = env.checkpoint(
       `${step.id}/doc/${document.id}`,
       async () => {
-        const pages = await readPages(document.id);
-        return withModel(() => extractDocument(step, env, document, pages));
+        try {
+          const pages = await readPages(document.id);
+          return await withModel(() => extractDocument(step, env, document, pages));
+        } finally {
+          answered();
+        }
       },
       { grouped: true },
     );
-    // At most about a hundred progress events a step (each one is stored), and not waited
-    // for: the live view's count is no reason to hold a document's slot (events are numbered
-    // in publish order, and publishing never fails).
-    done++;
-    if (done === todo.length || done % progressEvery === 0)
-      void env.progress(step.id, done, todo.length);
-    return result;
+    recorded[index] = result;
+    // Its failure is thrown by the race or after the loop below; never left unhandled.
+    result.then(
+      () => {
+        // At most about a hundred progress events a step (each one is stored), and not
+        // waited for: the live view's count is no reason to hold a document's place (events
+        // are numbered in publish order, and publishing never fails).
+        done++;
+        if (done === todo.length || done % progressEvery === 0)
+          void env.progress(step.id, done, todo.length);
+      },
+      () => {},
+    );
+    // A checkpoint found finished settles without asking the model.
+    await Promise.race([modelDone, result]);
   });
+  // An attempt ends only once every record it began has settled, so a retry never begins a
+  // document whose record is still under way (and asks the model for it twice).
+  const failure = await begun.then(
+    () => undefined,
+    (error: unknown) => ({ error }),
+  );
+  const settled = await Promise.allSettled(recorded.filter(Boolean));
+  if (failure) throw failure.error;
+  const results: DocumentExtraction[] = [];
+  for (const outcome of settled) {
+    if (outcome.status === 'rejected') throw outcome.reason;
+    results.push(outcome.value);
+  }
 
   const written = await env.checkpoint(`${step.id}/write`, async () => {
     const replaced = new Set(results.map((result) => result.documentId));

@@ -8,6 +8,7 @@ import { api } from '../api/api-client.ts';
 export const STEP_KINDS = [
   'import-documents',
   'ai-column',
+  'extract',
   'sql',
   'llm',
   'branch',
@@ -28,10 +29,31 @@ interface StepBase {
   timeoutMs?: number;
 }
 
+/** The fields an `extract` step reads (src/workflows/workflow-schema.ts, a JSON Schema object). */
+export interface ExtractionSchema {
+  type?: 'object';
+  properties: Record<
+    string,
+    { type: 'string' | 'number' | 'integer' | 'boolean'; format?: 'date'; description?: string }
+  >;
+}
+
 export type WorkflowStep = StepBase &
   (
     | { kind: 'import-documents'; datasetId: string }
     | { kind: 'ai-column'; datasetId: string; columnId: string; mode?: 'missing' | 'all' }
+    | {
+        kind: 'extract';
+        documentsDatasetId: string;
+        datasetId: string;
+        schema: ExtractionSchema;
+        instructions?: string;
+        provider?: string;
+        model: string;
+        contextChars?: number;
+        mode?: 'missing' | 'all';
+        concurrency?: number;
+      }
     | { kind: 'sql'; datasetId: string; sql: string }
     | {
         kind: 'llm';

@@ -8,12 +8,14 @@ import {
   fieldPath,
   issuesByField,
   RAW_FIELD,
+  schemaOf,
   shownFields,
   stepFieldIssue,
   stepIssue,
 } from './workflow-draft.ts';
 
 const SET = '0190f3a0-5678-7abc-8def-0123456789ab';
+const SHEET = '0190f3a0-5678-7abc-8def-0123456789ac';
 
 const definition: WorkflowDefinition = {
   description: 'Monthly check',
@@ -59,11 +61,63 @@ describe('workflow drafts', () => {
   });
 
   it('keeps a step kind it has no form for as JSON, and sends it back as it was', () => {
-    const future = { id: 'x', kind: 'extract', schema: { type: 'object' } };
+    const future = { id: 'x', kind: 'ocr', languages: ['en'] };
     const draft = draftOf('F', { steps: [future as never] });
-    expect(shownFields('extract')).toEqual([RAW_FIELD]);
+    expect(shownFields('ocr')).toEqual([RAW_FIELD]);
     expect(JSON.parse(draft.steps[0]!.fields[RAW_FIELD]!)).toEqual(future);
     expect(definitionOf(draft).steps[0]).toEqual(future);
+  });
+
+  it('edits an extract step with its fields as lines, and sends back the same definition', () => {
+    const extract = {
+      id: 'extract',
+      kind: 'extract' as const,
+      documentsDatasetId: SET,
+      datasetId: SHEET,
+      provider: 'fake',
+      model: 'gpt-4o-mini',
+      schema: {
+        type: 'object' as const,
+        properties: {
+          vendor: { type: 'string' as const, description: 'Who issued it - the seller' },
+          'invoice date': { type: 'string' as const, format: 'date' as const },
+          total: { type: 'number' as const },
+          paid: { type: 'boolean' as const },
+        },
+      },
+      mode: 'all' as const,
+      concurrency: 16,
+    };
+    const draft = draftOf('E', { steps: [extract] });
+    expect(draft.steps[0]!.fields.schema).toBe(
+      'vendor: string — Who issued it - the seller\ninvoice date: date\ntotal: number\npaid: boolean',
+    );
+    expect(draft.steps[0]!.fields.concurrency).toBe('16');
+    expect(definitionOf(draft).steps[0]).toEqual(extract);
+  });
+
+  it('reads field lines leniently and passes an unknown type on for the server to name', () => {
+    expect(schemaOf('vendor\n\n  amount : number - in EUR \nwhen: datetime')).toEqual({
+      type: 'object',
+      properties: {
+        vendor: { type: 'string' },
+        amount: { type: 'number', description: 'in EUR' },
+        when: { type: 'datetime' },
+      },
+    });
+    const step = emptyStep('extract', []);
+    expect(schemaOf(step.fields.schema!)).toEqual({
+      type: 'object',
+      properties: {
+        vendor: { type: 'string' },
+        date: { type: 'string', format: 'date' },
+        total: { type: 'number' },
+      },
+    });
+    step.fields.concurrency = 'many';
+    const sent = definitionOf({ name: 'W', description: '', inputs: [], steps: [step] }).steps[0];
+    expect(sent).toMatchObject({ kind: 'extract', mode: 'missing', concurrency: 'many' });
+    expect(sent).not.toHaveProperty('contextChars');
   });
 
   it('passes wrong values on for the server to name, and leaves blank numbers out', () => {

@@ -1,4 +1,5 @@
 import {
+  type ExtractionSchema,
   STEP_KINDS,
   type StepKind,
   type WorkflowDefinition,
@@ -35,6 +36,17 @@ const COMMON = ['id', 'name', 'needs', 'retries', 'timeoutMs'] as const;
 export const KIND_FIELDS: Record<StepKind, readonly string[]> = {
   'import-documents': ['datasetId'],
   'ai-column': ['datasetId', 'columnId', 'mode'],
+  extract: [
+    'documentsDatasetId',
+    'datasetId',
+    'provider',
+    'model',
+    'schema',
+    'instructions',
+    'mode',
+    'concurrency',
+    'contextChars',
+  ],
   sql: ['datasetId', 'sql'],
   llm: ['agentId', 'provider', 'model', 'system', 'prompt'],
   branch: ['when.step', 'when.path', 'when.op', 'when.value', 'skipIfFalse'],
@@ -47,7 +59,48 @@ export const KIND_FIELDS: Record<StepKind, readonly string[]> = {
 const OPTIONAL_FIELDS: Partial<Record<StepKind, readonly string[]>> = {
   llm: ['agentId', 'provider', 'model', 'system'],
   export: ['datasetId', 'reportStep'],
+  extract: ['provider', 'instructions', 'concurrency', 'contextChars'],
 };
+
+/** Fields sent as numbers when they read as one (else as typed, for the server to name). */
+const NUMBER_FIELDS = new Set(['retries', 'timeoutMs', 'concurrency', 'contextChars']);
+
+/** An extraction field's type as the form writes it: `date` is a string of format date. */
+export const EXTRACTION_TYPES = ['string', 'date', 'number', 'integer', 'boolean'] as const;
+
+/**
+ * An `extract` step's fields as the form edits them: one per line, `name: type — description`
+ * (the description is optional; `-` also separates it).
+ */
+export function schemaText(schema: ExtractionSchema | undefined): string {
+  return Object.entries(schema?.properties ?? {})
+    .map(
+      ([name, field]) =>
+        `${name}: ${field.format === 'date' ? 'date' : field.type}${field.description ? ` — ${field.description}` : ''}`,
+    )
+    .join('\n');
+}
+
+/**
+ * The JSON Schema the lines stand for. A line without a type is a string field; a type the
+ * server does not know is sent as written, so its 400 names the field
+ * (`steps.N.schema.properties.<name>.type`).
+ */
+export function schemaOf(text: string): ExtractionSchema {
+  const properties: Record<string, Record<string, string>> = {};
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    const match = /^\s*([^:]+?)\s*(?::\s*([^\s—-]*)\s*)?(?:[—-]\s*(.*?))?\s*$/.exec(line);
+    const name = match?.[1] ?? line.trim();
+    const type = match?.[2] || 'string';
+    const description = match?.[3];
+    properties[name] = {
+      ...(type === 'date' ? { type: 'string', format: 'date' } : { type }),
+      ...(description ? { description } : {}),
+    };
+  }
+  return { type: 'object', properties } as ExtractionSchema;
+}
 
 export const isKnownKind = (kind: string): kind is StepKind =>
   (STEP_KINDS as readonly string[]).includes(kind);
@@ -60,7 +113,8 @@ export function emptyStep(kind: StepKind, existingIds: readonly string[]): StepD
   const base = kind === 'import-documents' ? 'documents' : kind === 'ai-column' ? 'extract' : kind;
   while (existingIds.includes(n === 1 ? base : `${base}-${n}`)) n += 1;
   const fields: Record<string, string> = { id: n === 1 ? base : `${base}-${n}` };
-  if (kind === 'ai-column') fields.mode = 'missing';
+  if (kind === 'ai-column' || kind === 'extract') fields.mode = 'missing';
+  if (kind === 'extract') fields.schema = 'vendor: string\ndate: date\ntotal: number';
   if (kind === 'branch') fields['when.op'] = 'truthy';
   if (kind === 'export') fields.format = 'csv';
   return { key: newKey(), kind, fields };
@@ -100,7 +154,8 @@ function stepDraftOf(step: WorkflowStep): StepDraft {
     const value = field.startsWith('when.')
       ? (source.when as Record<string, unknown> | undefined)?.[field.slice(5)]
       : source[field];
-    if (field === 'when.value' && value === null) fields[field] = 'null';
+    if (field === 'schema') fields[field] = schemaText(value as ExtractionSchema | undefined);
+    else if (field === 'when.value' && value === null) fields[field] = 'null';
     else fields[field] = Array.isArray(value) ? value.join(', ') : text(value);
   }
   return { key: newKey(), kind: step.kind, fields };
@@ -138,7 +193,14 @@ export function definitionOf(draft: WorkflowDraft): WorkflowDefinition {
 }
 
 /** Fields holding an id or a format, sent without surrounding blanks. */
-const ID_FIELDS = new Set(['datasetId', 'columnId', 'agentId', 'reportStep', 'format']);
+const ID_FIELDS = new Set([
+  'datasetId',
+  'documentsDatasetId',
+  'columnId',
+  'agentId',
+  'reportStep',
+  'format',
+]);
 
 function stepOf(draft: StepDraft): WorkflowStep {
   if (!isKnownKind(draft.kind)) {
@@ -176,7 +238,18 @@ function stepOf(draft: StepDraft): WorkflowStep {
     default:
       for (const name of KIND_FIELDS[draft.kind]) {
         const raw = fields[name] ?? '';
-        const value = ID_FIELDS.has(name) ? raw.trim() : raw;
+        if (name === 'schema') {
+          step.schema = schemaOf(raw);
+          continue;
+        }
+        const trimmed = raw.trim();
+        const value = ID_FIELDS.has(name)
+          ? trimmed
+          : NUMBER_FIELDS.has(name) && /^-?\d+(\.\d+)?$/.test(trimmed)
+            ? Number(trimmed)
+            : NUMBER_FIELDS.has(name)
+              ? trimmed
+              : raw;
         if (OPTIONAL_FIELDS[draft.kind]?.includes(name)) optional(name, value);
         else step[name] = value;
       }

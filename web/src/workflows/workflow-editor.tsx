@@ -17,6 +17,7 @@ import {
 } from './workflow-api.ts';
 import {
   definitionOf,
+  EXTRACTION_TYPES,
   emptyStep,
   isKnownKind,
   issuesByField,
@@ -32,6 +33,7 @@ import {
 export const KIND_LABELS: Record<StepKind, string> = {
   'import-documents': 'Wait for documents',
   'ai-column': 'Fill an AI column',
+  extract: 'Extract fields from documents',
   sql: 'SQL query',
   llm: 'Ask a model',
   branch: 'Branch on a condition',
@@ -294,7 +296,18 @@ export function WorkflowEditor({
         return (
           <Field
             key={field}
-            label={step.kind === 'import-documents' ? 'Documents collection' : 'Dataset'}
+            label={
+              step.kind === 'import-documents'
+                ? 'Documents collection'
+                : step.kind === 'extract'
+                  ? 'Extraction sheet'
+                  : 'Dataset'
+            }
+            hint={
+              step.kind === 'extract'
+                ? 'One row per document; missing columns are added.'
+                : undefined
+            }
             issue={issue}
           >
             {(props) => (
@@ -384,7 +397,41 @@ export function WorkflowEditor({
           </Field>
         );
       }
+      case 'documentsDatasetId':
+        return (
+          <Field key={field} label="Documents collection" issue={issue}>
+            {(props) => (
+              <DatasetSelect {...props} value={value} onChange={set} options={collectionOptions} />
+            )}
+          </Field>
+        );
+      case 'schema':
+        return area(
+          'Fields',
+          `One per line: name: type — description. Types: ${EXTRACTION_TYPES.join(', ')}. Each becomes a typed column; every value keeps its citation.`,
+        );
+      case 'instructions':
+        return area('Instructions (optional)');
+      case 'concurrency':
+        return text('Documents at once', 'Default 4, at most 64.', '4');
+      case 'contextChars':
+        return text(
+          'Characters per call',
+          'A longer document is read in page chunks, then reduced. Default 24000.',
+          '24000',
+        );
       case 'mode':
+        if (step.kind === 'extract')
+          return (
+            <Field key={field} label="Documents" issue={issue}>
+              {(props) => (
+                <select {...props} value={value} onChange={(event) => set(event.target.value)}>
+                  <option value="missing">Those without a row yet</option>
+                  <option value="all">All (extract again)</option>
+                </select>
+              )}
+            </Field>
+          );
         return (
           <Field key={field} label="Cells" issue={issue}>
             {(props) => (
