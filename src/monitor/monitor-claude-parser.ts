@@ -8,6 +8,7 @@ import {
   nanoFromUsd,
   type ParsedFile,
   type PartRow,
+  RawJson,
   record,
   text,
   type UsageRow,
@@ -217,7 +218,7 @@ export function parseClaudeTranscript(
         model: null,
         provider: null,
         createdAt: at,
-        raw: entry,
+        raw: new RawJson(line),
         sourceRef,
       });
       continue;
@@ -236,7 +237,7 @@ export function parseClaudeTranscript(
       model,
       provider: type === 'assistant' ? 'anthropic' : null,
       createdAt: at,
-      raw: entry,
+      raw: new RawJson(line),
       sourceRef,
     });
 

@@ -32,6 +32,18 @@ export interface SessionRow {
   sourceRef: string;
 }
 
+/**
+ * A record's JSON exactly as the source wrote it (a Claude Code line): stored as it is, not
+ * parsed and serialized again — the bytes are the record's own (big numbers, escapes and key
+ * order kept), and a large transcript is not serialized a second time on import.
+ */
+export class RawJson {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
+}
+
 export interface MessageRow {
   sessionKey: string;
   messageId: string;
@@ -39,6 +51,7 @@ export interface MessageRow {
   model: string | null;
   provider: string | null;
   createdAt: Date | null;
+  /** The record: a value to serialize, or a RawJson holding the source's own text. */
   raw: unknown;
   sourceRef: string;
 }

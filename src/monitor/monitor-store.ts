@@ -5,7 +5,7 @@ import {
 } from '@duckdb/node-api';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import type { Priced } from './monitor-cost.ts';
-import type { ParsedFile } from './monitor-records.ts';
+import { type ParsedFile, RawJson } from './monitor-records.ts';
 import {
   DEDUPED_USAGE,
   EVENT_AS_ROLLUP,
@@ -73,7 +73,7 @@ function appendRow(appender: DuckDBAppender, types: readonly Column[], values: u
         appender.appendVarchar(String(value));
         break;
       case 'j':
-        appender.appendVarchar(JSON.stringify(value));
+        appender.appendVarchar(value instanceof RawJson ? value.text : JSON.stringify(value));
         break;
       case 'b':
         appender.appendBigInt(BigInt(value as number));

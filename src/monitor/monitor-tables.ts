@@ -11,7 +11,7 @@ import type { DuckDb } from '../platform/duckdb/duckdb.ts';
  * (cache_write includes cache_write_1h, which is kept apart because it is priced 2× input).
  * Costs are integer nano-USD; `cost_nano` is NULL when the price is unknown, never 0.
  */
-export const MONITOR_SCHEMA_VERSION = 3;
+export const MONITOR_SCHEMA_VERSION = 4;
 
 const DDL = [
   `create table if not exists monitor_source_file (
@@ -124,11 +124,11 @@ const DDL = [
     source_ref varchar not null,
     counted boolean not null
   )`,
-  'create index if not exists monitor_source_file_path on monitor_source_file (project_id, path)',
+  // (Step 1 created an index on monitor_source_file (project_id, path): see step 4.)
   // Step 2: where a transcript's parse stopped (monitor-claude-parser.ts ClaudeCheckpoint), so
   // an appended tail is read alone.
   'alter table monitor_source_file add column if not exists parser_state json',
-  'create index if not exists monitor_usage_event_project on monitor_usage_event (project_id, ts)',
+  // (Step 2 created an index on monitor_usage_event (project_id, ts): see step 4.)
   // Step 3: counted usage summed per session, UTC quarter-hour, source, provider and model
   // (see ROLLUP_SHAPE); `quarter_ms` is null for undated events. Filled from the events when
   // the table is created, then kept by every write (monitor-store.ts replaceFiles).
@@ -152,6 +152,13 @@ const DDL = [
     reported bigint not null,
     computed bigint not null
   )`,
+  // Step 4: no secondary indexes. DuckDB's planner used neither (a compound ART key is not used
+  // for `project_id = … and ts >= …` or `project_id = … and path in (…)`: EXPLAIN shows
+  // sequential scans, pruned by zone maps), while every append, delete and checkpoint kept them
+  // up. Their `create` statements left steps 1 and 2 (an `if not exists` create would build them
+  // again over every row before this drop); a database that has them loses them here.
+  'drop index if exists monitor_source_file_path',
+  'drop index if exists monitor_usage_event_project',
 ];
 
 /** Tables a file's rows live in (all but monitor_source_file), in deletion order. */
@@ -166,7 +173,9 @@ export const FILE_TABLES = [
 
 /**
  * Creates the tables when missing. A later change adds a numbered step here (like a
- * migration) and bumps MONITOR_SCHEMA_VERSION; a step never changes once shipped.
+ * migration) and bumps MONITOR_SCHEMA_VERSION; a step never changes once shipped — but for
+ * step 4, which took two `create index` statements out of steps 1 and 2 (every database ends
+ * the same: without them).
  */
 export async function ensureMonitorTables(duckdb: DuckDb): Promise<void> {
   await duckdb.withConnection(async (connection) => {
