@@ -1,3 +1,4 @@
+import net from 'node:net';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
@@ -570,6 +571,56 @@ describe.each(['openai', 'openai-compatible'] as const)('through an %s connectio
     const rows = await usageRows(id);
     expect(rows[0]?.ttft_ms).not.toBeNull();
     expect(Number(rows[0]?.cost_nano)).toBeGreaterThan(0);
+  });
+
+  it('ends a streamed answer after its last event, so the connection carries the next call', async () => {
+    const { key } = await createKey({ models: models() });
+    const request = (prompt: string) => {
+      const body = JSON.stringify({
+        model: 'fast',
+        stream: true,
+        messages: [{ role: 'user', content: prompt }],
+      });
+      return (
+        `POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer ${key}\r\n` +
+        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+      );
+    };
+    // Two calls one after the other on one keep-alive connection, read as raw bytes.
+    const { port } = new URL(env.origin);
+    const socket = net.connect(Number(port), '127.0.0.1');
+    let received = '';
+    const receivedUntil = (done: (text: string) => boolean) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (!done(received)) return;
+          socket.off('data', onData);
+          resolve();
+        };
+        const onData = (chunk: Buffer) => {
+          received += chunk.toString('utf8');
+          check();
+        };
+        socket.on('data', onData);
+        socket.once('error', reject);
+        check();
+      });
+    const lastChunk = '\r\n0\r\n\r\n';
+    try {
+      socket.write(request(`Name a sea ${Math.random()}`));
+      await receivedUntil((text) => text.includes(lastChunk));
+      socket.write(request(`Name a bay ${Math.random()}`));
+      await receivedUntil((text) => text.split(lastChunk).length > 2);
+    } finally {
+      socket.destroy();
+    }
+    const [first, second] = received.split(lastChunk);
+    // The first answer's events all came before its last chunk; the second answer follows
+    // it directly (nothing of the first one after it).
+    expect(first).toMatch(/^HTTP\/1\.1 200 /);
+    expect(first?.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    expect(second).toMatch(/^HTTP\/1\.1 200 /);
+    expect(second?.trimEnd().endsWith('data: [DONE]')).toBe(true);
   });
 
   it('never lets 50 concurrent callers overshoot the key budget by more than one estimate', async () => {

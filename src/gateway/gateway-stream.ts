@@ -70,9 +70,17 @@ export async function serveCall(
   });
 }
 
-/** Writes `text`; resolves when the socket can take more (or is gone). */
+/**
+ * Writes `text`; resolves when the socket can take more (or is gone). Events that arrive
+ * together (one read from the provider holds several chunks) leave in one write: the socket
+ * is corked until the end of the tick — one system call and one packet instead of one per
+ * chunk, and nothing held back longer than the events already at hand. (The socket, not the
+ * response: Node keeps a corked response's chunks apart and would send them after the last
+ * chunk that `end()` writes.)
+ */
 function writeTo(raw: FastifyReply['raw'], text: string): Promise<void> | undefined {
   if (raw.destroyed || text === '') return undefined;
+  corkForTick(raw);
   if (raw.write(text)) return undefined;
   return new Promise((resolve) => {
     const done = () => {
@@ -83,6 +91,28 @@ function writeTo(raw: FastifyReply['raw'], text: string): Promise<void> | undefi
     raw.once('drain', done);
     raw.once('close', done);
   });
+}
+
+/**
+ * Ends the response with its last event: the last chunk of the body in the same write, so a
+ * client that stops reading at the last event (the `openai` client cancels the body at
+ * `[DONE]`) finds the response complete and keeps the connection for its next call.
+ */
+function endWith(raw: FastifyReply['raw'], text: string): void {
+  if (raw.destroyed || raw.writableEnded) return;
+  corkForTick(raw);
+  raw.end(text); // end() uncorks the socket: everything leaves in one write
+}
+
+function corkForTick(raw: FastifyReply['raw']): void {
+  const socket = raw.socket;
+  if (!socket || socket.writableCorked > 0) return;
+  socket.cork();
+  process.nextTick(uncork, socket);
+}
+
+function uncork(socket: NonNullable<FastifyReply['raw']['socket']>): void {
+  if (socket.writableCorked > 0) socket.uncork();
 }
 
 /** Turns stream events into SSE text, opening the stream before the first output. */
@@ -136,10 +166,18 @@ async function pipeEvents(
 ): Promise<void> {
   const raw = reply.raw;
   const events = eventWriter(writer);
+  // `finish` is the last event: the response ends with it, and the call's own clean-up
+  // (its rate window settled, …) goes on after the answer has left.
+  const send = (event: LlmStreamEvent) => {
+    const text = events.handle(event);
+    if (event.type !== 'finish') return writeTo(raw, text);
+    endWith(raw, text);
+    return undefined;
+  };
   try {
-    if (!stream.first.done) await writeTo(raw, events.handle(stream.first.value));
+    if (!stream.first.done) await send(stream.first.value);
     for await (const event of stream.events) {
-      const pending = writeTo(raw, events.handle(event));
+      const pending = send(event);
       if (pending) await pending;
     }
   } catch (error) {
@@ -150,9 +188,10 @@ async function pipeEvents(
     const appError = toAppError(error);
     const status = wireStatus(appError);
     if (status >= 500) request.log.error({ err: error }, appError.message);
-    await writeTo(raw, events.fail(appError, status));
+    if (raw.writableEnded) return;
+    endWith(raw, events.fail(appError, status));
   } finally {
     await stream.events.return(undefined).catch(() => {});
-    if (!raw.destroyed) raw.end();
+    if (!raw.destroyed && !raw.writableEnded) raw.end();
   }
 }
