@@ -32,7 +32,7 @@ import { openPlatform } from '../src/platform/platform.ts';
 import { startFakeLlm } from '../tools/fake-llm/fake-llm-server.ts';
 import { type BenchRow, percentile, round } from './bench-types.ts';
 
-const KEY = 'sk-bench-cluster-provider-key';
+const KEY = 'fake-cluster-provider-key';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ROWS = Number(process.env.CLUSTER_BENCH_ROWS ?? 3_000);
 const WINDOWS = Number(process.env.CLUSTER_BENCH_WINDOWS ?? 300);
