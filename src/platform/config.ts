@@ -240,7 +240,7 @@ export const SETTINGS = {
   ],
   BRAINCELLS_DATASET_LEASE_TTL: [
     duration(5_000, 600_000),
-    '30s',
+    '12s',
     'How long a server’s hold on a dataset lasts without a heartbeat (renewed every third of it); a dead owner’s datasets are taken over after it (docs/deploy.md#dataset-ownership).',
   ],
   BRAINCELLS_INTERNAL_URL: [
