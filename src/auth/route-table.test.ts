@@ -48,6 +48,10 @@ const PUBLIC_ROUTES = [
   'POST /api/auth/login/mfa',
   'POST /api/auth/password-reset/request',
   'POST /api/auth/password-reset/confirm',
+  // A run handed to the server that holds its dataset (src/platform/datasets/dataset-run-handoff.ts):
+  // servers call it with a signature of the forwarding key bound to method, URL and expiry;
+  // anything else is 401 (dataset-run-handoff.test.ts).
+  'POST /api/internal/runs/:kind/:runId/execute',
   // The gateway (src/gateway, docs/gateway.md): a gateway key is the credential, checked by
   // the gateway itself; sessions and user API keys do not open it.
   'GET /v1/models',
