@@ -148,9 +148,7 @@ describe.runIf(ready)('datasets in a cluster of three servers', { timeout: 300_0
     expect(inFlight).toBeLessThanOrEqual(CAP);
     // What the dead server had asked for: a call is in flight until its cell is committed, so
     // calls answered by the provider but not yet written count too.
-    const askedBeforeKill = new Set(
-      t.fake.requests.map((request) => JSON.stringify(request.body)),
-    );
+    const askedBeforeKill = new Set(t.fake.requests.map((request) => JSON.stringify(request.body)));
 
     const finished = await eventually(
       () => progress(1),
