@@ -32,7 +32,7 @@ export default defineConfig({
       // point under, so a run on PGlite alone (no DATABASE_URL: the multi-server event tests and
       // other PostgreSQL-only cases do not run) does not fail on coverage it cannot reach.
       // It only goes up: when a change raises the figures, raise these to them.
-      thresholds: { statements: 88.3, branches: 77, functions: 90.4, lines: 90.9 },
+      thresholds: { statements: 88.5, branches: 77.2, functions: 90.5, lines: 91.1 },
     },
   },
 });
