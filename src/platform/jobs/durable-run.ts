@@ -233,6 +233,14 @@ const errorRecord = (error: unknown) =>
 
 const json = (value: unknown) => JSON.stringify(value ?? null);
 
+/** A run given back to the queue with no lease: recovered from a dead worker, or handed back on stop. */
+const QUEUED_AGAIN = {
+  status: 'queued',
+  lease_owner: null,
+  lease_expires_at: null,
+  updated_at: sql<Date>`now()`,
+} satisfies UpdateObject<DB, 'durable_run'>;
+
 /** How long a `grouped` step's begin or record waits for others to share its statement. */
 const GROUP_LINGER_MS = 10;
 
@@ -746,12 +754,7 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       if (defined.length === 0) return 0;
       const orphans = await db
         .updateTable('durable_run')
-        .set({
-          status: 'queued',
-          lease_owner: null,
-          lease_expires_at: null,
-          updated_at: sql<Date>`now()`,
-        })
+        .set(QUEUED_AGAIN)
         .where('kind', 'in', defined)
         .where('status', '=', 'running')
         .where((eb) =>
@@ -795,12 +798,7 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       if (handBack.length > 0)
         await db
           .updateTable('durable_run')
-          .set({
-            status: 'queued',
-            lease_owner: null,
-            lease_expires_at: null,
-            updated_at: sql<Date>`now()`,
-          })
+          .set(QUEUED_AGAIN)
           .where('id', 'in', handBack)
           .where('lease_owner', '=', owner)
           .where('status', '=', 'running')

@@ -457,6 +457,10 @@ async function rejectSummary(connection: DuckDBConnection, table: string) {
   return { rejected: Number(row.n), castColumns: row.cast_columns ?? [] };
 }
 
+/** The first rejected lines of a file read whole (physical line numbers when it is UTF-8). */
+const wholeFileRejects = (connection: DuckDBConnection, table: string, spec: SourceSpec) =>
+  firstRejects(connection, table, spec.path, (spec.csv?.encoding ?? 'utf-8') === 'utf-8');
+
 /**
  * The first rejected lines of one read of `file`, numbered as a text editor does: from the
  * byte position DuckDB reports (its own line number counts records, not the lines of a
@@ -605,14 +609,7 @@ async function importWhole(
           continue;
         }
         rejected += summary.rejected;
-        collected.push(
-          ...(await firstRejects(
-            connection,
-            rejects.table,
-            spec.path,
-            (spec.csv?.encoding ?? 'utf-8') === 'utf-8',
-          )),
-        );
+        collected.push(...(await wholeFileRejects(connection, rejects.table, spec)));
       }
       refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
       return await commitRead(connection, options, converting, rows, {
@@ -692,12 +689,7 @@ async function importNumberedAfter(
       const rejected = (options.preRejected?.count ?? 0) + summary.rejected;
       const collected: RejectedLine[] = [
         ...(options.preRejected?.rejects ?? []),
-        ...(await firstRejects(
-          connection,
-          rejects.table,
-          spec.path,
-          (spec.csv?.encoding ?? 'utf-8') === 'utf-8',
-        )),
+        ...(await wholeFileRejects(connection, rejects.table, spec)),
       ];
       refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
       if (options.signal?.aborted) throw options.signal.reason;
