@@ -1,17 +1,11 @@
 // Web UI figures on a real server and Debian's Chromium: first grid paint and a jump to row
 // 900,000 on a 1M-row dataset, blank frames while scrolling, the worst long task while 10,000
 // cells stream in, and the JavaScript the grid page loads (gzip).
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
-import { buildWebIfStale } from '../scripts/build-web.ts';
 import { systemActor } from '../src/auth/system-actor.ts';
-import { loadConfig } from '../src/platform/config.ts';
-import { createLogger } from '../src/platform/logger.ts';
-import { type BuiltApp, startServer } from '../src/server.ts';
 import { launchBrowser } from '../test/e2e/browser.ts';
 import {
   observeLongTasks,
@@ -19,6 +13,7 @@ import {
   streamCellUpdates,
 } from '../test/e2e/streaming-load.ts';
 import { type BenchRow, round } from './bench-types.ts';
+import { startWebBenchServer } from './web-bench-server.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const ROWS = 1_000_000;
@@ -144,27 +139,7 @@ function steadyScroll(page: Page, pixelsPerFrame: number, ms: number) {
 }
 
 export default async function webGridBench(): Promise<BenchRow[]> {
-  await buildWebIfStale({ quiet: true });
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'braincells-bench-web-'));
-  const config = loadConfig(
-    {
-      BRAINCELLS_DATA_DIR: dataDir,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      LOG_LEVEL: 'warn',
-      BRAINCELLS_RATE_LIMIT_PER_IP: '1000000',
-      BRAINCELLS_RATE_LIMIT_PER_USER: '1000000',
-    },
-    {},
-  );
-  const quiet = new Writable({ write: (_chunk, _encoding, done) => done() });
-  const logger = createLogger({ level: 'warn', format: 'json', destination: quiet });
-  let app: BuiltApp | undefined;
-  const server = await startServer(config, logger, {
-    configure: (built) => {
-      app = built;
-    },
-  });
+  const { server, app, dataDir } = await startWebBenchServer('web');
   const host = app as unknown as SheetsHost;
   const browser = await launchBrowser();
   const rows: BenchRow[] = [];

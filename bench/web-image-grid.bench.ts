@@ -7,21 +7,15 @@
 // Five image columns × ~22 rows in view at 1280×900; every cell a distinct image (the browser
 // cache never answers for a cell the scroll has not shown yet), IMAGES_GRID_ROWS rows (default
 // 600: a 3 s scroll at ~1,700 px/s passes ~320 of them).
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { Writable } from 'node:stream';
+import { rmSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import sharp from 'sharp';
-import { buildWebIfStale } from '../scripts/build-web.ts';
 import { systemActor } from '../src/auth/system-actor.ts';
-import { loadConfig } from '../src/platform/config.ts';
-import { createLogger } from '../src/platform/logger.ts';
-import { type BuiltApp, startServer } from '../src/server.ts';
 import type { ImageReference } from '../src/sheets/images/image-reference.ts';
 import { launchBrowser } from '../test/e2e/browser.ts';
 import type { SheetsHost } from '../test/e2e/streaming-load.ts';
 import { type BenchRow, round } from './bench-types.ts';
+import { startWebBenchServer } from './web-bench-server.ts';
 
 const ROWS = Number(process.env.IMAGES_GRID_ROWS ?? 600);
 const COLUMNS = 5;
@@ -128,29 +122,9 @@ function steadyScroll(page: Page, pixelsPerFrame: number, ms: number) {
 }
 
 export default async function imagesGridBench(): Promise<BenchRow[]> {
-  await buildWebIfStale({ quiet: true });
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'braincells-bench-images-grid-'));
-  const config = loadConfig(
-    {
-      BRAINCELLS_DATA_DIR: dataDir,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      LOG_LEVEL: 'warn',
-      BRAINCELLS_RATE_LIMIT_PER_IP: '1000000',
-      BRAINCELLS_RATE_LIMIT_PER_USER: '1000000',
-    },
-    {},
-  );
-  const quiet = new Writable({ write: (_chunk, _encoding, done) => done() });
-  const logger = createLogger({ level: 'warn', format: 'json', destination: quiet });
-  let app: BuiltApp | undefined;
-  const server = await startServer(config, logger, {
-    configure: (built) => {
-      app = built;
-    },
-  });
+  const { server, app, dataDir } = await startWebBenchServer('images-grid');
   const host = app as unknown as SheetsHost;
-  const images = (app as unknown as BuiltApp).features.images.images;
+  const images = app.features.images.images;
   let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
   const rows: BenchRow[] = [];
   try {
