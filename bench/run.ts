@@ -1,5 +1,6 @@
-// `npm run bench [-- filter]`: runs every bench/*.bench.ts (or those whose name contains the
-// filter), prints one table, and writes bench/results/latest.json.
+// `npm run bench [-- filter]`: runs every bench/*.bench.ts (or, with a filter, the one named
+// exactly `<filter>.bench.ts` if there is one, else those whose name contains the filter), prints
+// one table, and writes bench/results/latest.json.
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,10 +9,11 @@ import type { Bench, BenchRow } from './bench-types.ts';
 
 const here = import.meta.dirname;
 const filter = process.argv[2];
-const files = readdirSync(here)
-  .filter((file) => file.endsWith('.bench.ts'))
-  .filter((file) => !filter || file.includes(filter))
-  .sort();
+const all = readdirSync(here).filter((file) => file.endsWith('.bench.ts'));
+const exact = filter ? all.filter((file) => file === `${filter}.bench.ts`) : [];
+const files = (
+  exact.length > 0 ? exact : all.filter((file) => !filter || file.includes(filter))
+).sort();
 
 const results: { file: string; rows: BenchRow[]; error?: string }[] = [];
 for (const file of files) {

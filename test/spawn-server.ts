@@ -20,6 +20,7 @@ export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
     if (
       name.startsWith('BRAINCELLS_') ||
       name === 'DATABASE_URL' ||
+      name === 'REDIS_URL' ||
       name === 'PORT' ||
       name === 'HOST'
     )
