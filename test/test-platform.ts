@@ -7,7 +7,7 @@ import { inject } from 'vitest';
 import { buildApp } from '../src/app.ts';
 import type { FeatureOptions } from '../src/features.ts';
 import { type Config, loadConfig } from '../src/platform/config.ts';
-import { openDatabase } from '../src/platform/db/database.ts';
+import { type Database, openDatabase } from '../src/platform/db/database.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { openPlatform, type Platform } from '../src/platform/platform.ts';
 import { appendRunLog } from './leak-scan.ts';
@@ -74,6 +74,13 @@ export async function createTestStorage(
 }
 
 /** Every log line a test platform wrote, parsed. */
+/** The storage's metadata database on its own (no platform): PGlite in its data dir, or PostgreSQL. */
+export function openTestDatabase(storage: TestStorage, poolSize = 2): Promise<Database> {
+  return storage.databaseUrl
+    ? openDatabase({ kind: 'postgres', connectionString: storage.databaseUrl, poolSize })
+    : openDatabase({ kind: 'pglite', dataDir: path.join(storage.dataDir, 'pg') });
+}
+
 export class LogCapture extends Writable {
   readonly lines: Record<string, unknown>[] = [];
   readonly raw: string[] = [];

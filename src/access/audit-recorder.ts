@@ -1,10 +1,7 @@
-import type { Kysely, Transaction } from 'kysely';
-import type { DB } from '../migrations/db-schema.ts';
+import type { Executor } from '../platform/db/database.ts';
 import type { Actor } from './actor.ts';
 
 // The audit contract every feature writes through (the recorder itself is src/audit's).
-
-type Executor = Kysely<DB> | Transaction<DB>;
 
 /** One mutation, as the audit log keeps it. */
 export interface AuditEntry {

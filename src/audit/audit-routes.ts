@@ -1,22 +1,17 @@
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { routePlugin } from '../platform/http/route-plugin.ts';
 import { presentAuditPage } from './audit-presenter.ts';
 import { adminAuditQuerySchema, auditPageSchema, auditQuerySchema } from './audit-schema.ts';
 import type { AuditService } from './audit-service.ts';
 
-export const auditRoutes: FastifyPluginAsyncZod<{ audit: AuditService }> = async (app, options) => {
-  const { audit } = options;
-
-  app.get(
+export const auditRoutes = routePlugin<{ audit: AuditService }>(['audit'], (route, { audit }) => {
+  route.get(
     '/api/projects/:projectId/audit',
     {
-      schema: {
-        tags: ['audit'],
-        summary: "A project's audit log, newest first (owners and instance admins)",
-        params: z.object({ projectId: z.string().max(100) }),
-        querystring: auditQuerySchema,
-        response: { 200: auditPageSchema },
-      },
+      summary: "A project's audit log, newest first (owners and instance admins)",
+      params: z.object({ projectId: z.string().max(100) }),
+      query: auditQuerySchema,
+      response: auditPageSchema,
     },
     async (request) => {
       const { userId, ...query } = request.query;
@@ -28,15 +23,12 @@ export const auditRoutes: FastifyPluginAsyncZod<{ audit: AuditService }> = async
     },
   );
 
-  app.get(
+  route.get(
     '/api/audit',
     {
-      schema: {
-        tags: ['audit'],
-        summary: 'The whole audit log: sign-ins, users, every project (instance admins)',
-        querystring: adminAuditQuerySchema,
-        response: { 200: auditPageSchema },
-      },
+      summary: 'The whole audit log: sign-ins, users, every project (instance admins)',
+      query: adminAuditQuerySchema,
+      response: auditPageSchema,
     },
     async (request) => {
       const { userId, ...query } = request.query;
@@ -44,4 +36,4 @@ export const auditRoutes: FastifyPluginAsyncZod<{ audit: AuditService }> = async
       return presentAuditPage(rows, query.limit, { withIp: true });
     },
   );
-};
+});

@@ -1,7 +1,9 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
-import type { AuditLogTable, DB } from '../migrations/db-schema.ts';
+import type { Selectable } from 'kysely';
+import type { AuditLogTable } from '../migrations/db-schema.ts';
+import type { Executor } from '../platform/db/database.ts';
 
-export type Executor = Kysely<DB> | Transaction<DB>;
+/** Re-exported for the features that record audit entries in their own transactions. */
+export type { Executor };
 
 export type AuditRow = Selectable<AuditLogTable> & { actor_email: string | null };
 

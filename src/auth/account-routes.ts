@@ -1,6 +1,5 @@
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { routeTable } from '../platform/http/route-definition.ts';
+import { routePlugin } from '../platform/http/route-plugin.ts';
 import type { ApiKeyService } from './api-key-service.ts';
 import { presentApiKey, presentSession } from './auth-presenter.ts';
 import {
@@ -22,15 +21,13 @@ import type { MfaService } from './mfa-service.ts';
 import type { SessionService } from './session-service.ts';
 
 /** A signed-in user's own credentials: password, sessions, two-factor sign-in, API keys. */
-export const accountRoutes: FastifyPluginAsyncZod<{
+export const accountRoutes = routePlugin<{
   auth: AuthService;
   sessions: SessionService;
   mfa: MfaService;
   apiKeys: ApiKeyService;
-}> = async (app, options) => {
-  const { auth, sessions, mfa, apiKeys } = options;
+}>(['auth'], (route, { auth, sessions, mfa, apiKeys }) => {
   const none = z.null();
-  const route = routeTable(app, ['auth']);
 
   route.post(
     '/api/auth/password',
@@ -153,4 +150,4 @@ export const accountRoutes: FastifyPluginAsyncZod<{
       await apiKeys.revoke(request.actor, request.params.keyId);
     },
   );
-};
+});

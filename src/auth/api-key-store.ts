@@ -1,9 +1,9 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
-import type { ApiKeyTable, DB } from '../migrations/db-schema.ts';
+import type { Selectable } from 'kysely';
+import type { ApiKeyTable } from '../migrations/db-schema.ts';
+import type { Executor } from '../platform/db/database.ts';
 import { touchAtMostEvery } from '../platform/db/store-helpers.ts';
 import type { UserRow } from './user-store.ts';
 
-type Executor = Kysely<DB> | Transaction<DB>;
 export type ApiKeyRow = Selectable<ApiKeyTable>;
 
 export async function insertApiKey(

@@ -1,7 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { routeTable } from '../platform/http/route-definition.ts';
+import { routePlugin } from '../platform/http/route-plugin.ts';
 import type { AuthSettings } from './auth-plugin.ts';
 import {
   clearSessionCookie,
@@ -37,9 +36,8 @@ export interface AuthRoutesOptions {
 }
 
 /** Sign-in, first-run setup, password reset, sign-out and "who am I". */
-export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, options) => {
+export const authRoutes = routePlugin<AuthRoutesOptions>(['auth'], (route, options) => {
   const { auth, sessions, users, settings } = options;
-  const route = routeTable(app, ['auth']);
   // Public, and stricter than the global per-IP limit.
   const publicAuth = {
     public: true,
@@ -178,4 +176,4 @@ export const authRoutes: FastifyPluginAsyncZod<AuthRoutesOptions> = async (app, 
       await auth.resetPassword(request.body);
     },
   );
-};
+});

@@ -1,8 +1,8 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Selectable, Transaction } from 'kysely';
 import type { AuthTokenTable, DB } from '../migrations/db-schema.ts';
+import type { Executor } from '../platform/db/database.ts';
 import { stampOnce } from '../platform/db/store-helpers.ts';
 
-type Executor = Kysely<DB> | Transaction<DB>;
 export type AuthTokenRow = Selectable<AuthTokenTable>;
 export type AuthTokenKind = AuthTokenTable['kind'];
 

@@ -1,8 +1,7 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
+import type { Executor } from '../platform/db/database.ts';
 import { stampOnce } from '../platform/db/store-helpers.ts';
-
-type Executor = Kysely<DB> | Transaction<DB>;
 
 export async function replaceRecoveryCodes(
   db: Transaction<DB>,

@@ -1,9 +1,9 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
-import type { DB, UserSessionTable } from '../migrations/db-schema.ts';
+import type { Selectable } from 'kysely';
+import type { UserSessionTable } from '../migrations/db-schema.ts';
+import type { Executor } from '../platform/db/database.ts';
 import { stampOnce, touchAtMostEvery } from '../platform/db/store-helpers.ts';
 import type { UserRow } from './user-store.ts';
 
-type Executor = Kysely<DB> | Transaction<DB>;
 export type SessionRow = Selectable<UserSessionTable>;
 
 export async function insertSession(

@@ -1,7 +1,7 @@
-import type { Kysely, Selectable, Transaction, Updateable } from 'kysely';
+import type { Selectable, Transaction, Updateable } from 'kysely';
 import type { AppUserTable, DB } from '../migrations/db-schema.ts';
+import type { Executor } from '../platform/db/database.ts';
 
-type Executor = Kysely<DB> | Transaction<DB>;
 export type UserRow = Selectable<AppUserTable>;
 
 export async function countUsers(db: Executor): Promise<number> {

@@ -27,6 +27,15 @@ const run = (...args: string[]) => runCliCommand(registerMonitorCommands, args);
 const reportJson = (by: string, ...options: string[]) =>
   run('monitor', 'report', '--project', projectId, '--by', by, ...options, '--json');
 
+/** A `--json` answer of `{ rows }` whose every row has exactly `keys`, in that order. */
+function rowsWithKeys(result: { out: string; error: unknown }, keys: string[]) {
+  expect(result.error).toBeUndefined();
+  const body = JSON.parse(result.out) as { rows: Record<string, unknown>[] };
+  expect(Object.keys(body)).toEqual(['rows']);
+  for (const row of body.rows) expect(Object.keys(row)).toEqual(keys);
+  return body;
+}
+
 // Every command opens the platform (PGlite, DuckDB) as the CLI does: a bound for two busy
 // cores, not a speed limit.
 describe('braincells monitor (JSON shapes)', { timeout: 120_000 }, () => {
@@ -71,22 +80,18 @@ describe('braincells monitor (JSON shapes)', { timeout: 120_000 }, () => {
   });
 
   it('report --by session --json: one row per session and per sub-agent, exactly these keys', async () => {
-    const { out, error } = await reportJson('session');
-    expect(error).toBeUndefined();
-    const body = JSON.parse(out) as { rows: Record<string, unknown>[] };
-    expect(Object.keys(body)).toEqual(['rows']);
+    const body = rowsWithKeys(await reportJson('session'), [
+      'source',
+      'sessionId',
+      'agentId',
+      'agentType',
+      'parentSessionId',
+      'records',
+      'tokens',
+      'costUsd',
+      'costBasis',
+    ]);
     for (const row of body.rows) {
-      expect(Object.keys(row)).toEqual([
-        'source',
-        'sessionId',
-        'agentId',
-        'agentType',
-        'parentSessionId',
-        'records',
-        'tokens',
-        'costUsd',
-        'costBasis',
-      ]);
       expect(Object.keys(row.tokens as object)).toEqual([
         'input',
         'output',
@@ -246,12 +251,9 @@ describe('braincells monitor (JSON shapes)', { timeout: 120_000 }, () => {
 
   it('exchanges --json: each user turn of a session, exactly these keys; a table without', async () => {
     const key = `cc:${CLAUDE_SESSION}`;
-    const { out, error } = await run('monitor', 'exchanges', key, '--project', projectId, '--json');
-    expect(error).toBeUndefined();
-    const body = JSON.parse(out) as { rows: Record<string, unknown>[] };
-    expect(Object.keys(body)).toEqual(['rows']);
-    for (const row of body.rows) {
-      expect(Object.keys(row)).toEqual([
+    const body = rowsWithKeys(
+      await run('monitor', 'exchanges', key, '--project', projectId, '--json'),
+      [
         'index',
         'messageId',
         'at',
@@ -265,8 +267,8 @@ describe('braincells monitor (JSON shapes)', { timeout: 120_000 }, () => {
         'costUsd',
         'costBasis',
         'unpricedEvents',
-      ]);
-    }
+      ],
+    );
     // One user turn; the three model calls after it (one of them unpriced) and one tool call.
     expect(body.rows).toMatchObject([
       {

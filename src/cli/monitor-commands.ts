@@ -53,6 +53,40 @@ function sourceOption(value: string): SourceOption {
   return value as SourceOption;
 }
 
+/**
+ * `monitor import` and `monitor watch`: a path, the project its usage belongs to, the log
+ * format (`--source`, checked) and `--json`.
+ */
+function pathCommand(
+  monitor: Command,
+  name: string,
+  texts: { description: string; path: string; json: string },
+  action: (
+    target: string,
+    options: { project: string; source: SourceOption; json: boolean },
+  ) => Promise<void>,
+): void {
+  monitor
+    .command(name)
+    .description(texts.description)
+    .argument('<path>', texts.path)
+    .requiredOption('--project <id>', 'project the usage belongs to')
+    .option('--source <source>', `auto | claude-code | opencode`, 'auto')
+    .option('--json', texts.json)
+    .action(async (target: string, options: { project: string; source: string; json?: boolean }) =>
+      action(target, {
+        project: options.project,
+        source: sourceOption(options.source),
+        json: options.json === true,
+      }),
+    );
+}
+
+/** Files an import could not read, on stderr (they are retried next time). */
+function writeFailed(failed: { path: string; error: string }[]): void {
+  for (const file of failed) process.stderr.write(`failed: ${file.path}: ${file.error}\n`);
+}
+
 function parseSince(value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
   const date = new Date(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value);
@@ -80,82 +114,76 @@ export function registerMonitorCommands(program: Command): void {
     .command('monitor')
     .description('Token and cost analytics over coding-agent logs (Claude Code, OpenCode)');
 
-  monitor
-    .command('import')
-    .description(
-      'Import a Claude Code projects folder or transcript, or an OpenCode data folder (opencode.db, storage/); unchanged files are skipped',
-    )
-    .argument('<path>', 'folder or file to import')
-    .requiredOption('--project <id>', 'project the usage belongs to')
-    .option('--source <source>', `auto | claude-code | opencode`, 'auto')
-    .option('--json', 'print {"files","records","badLines","sessions","usageEvents"}')
-    .action(
-      async (target: string, options: { project: string; source: string; json?: boolean }) => {
-        const source = sourceOption(options.source);
-        const result = await withMonitor((service) =>
-          service.importLocalPath(systemActor(), options.project, {
-            path: target,
-            source,
-            onProgress: options.json ? undefined : progressLine(process.stderr),
-          }),
-        );
-        // Files that failed or were refused are said on stderr; they are retried next time.
-        for (const failed of result.failed)
-          process.stderr.write(`failed: ${failed.path}: ${failed.error}\n`);
-        for (const refused of result.refused)
-          process.stderr.write(`refused: ${refused.path}: ${refused.reason}\n`);
-        if (options.json) {
-          printJson(presentImportCounts(result));
-          return;
-        }
-        process.stdout.write(
-          `${result.files} files imported (${result.unchanged} unchanged): ${result.records} records, ${result.sessions} sessions, ${result.usageEvents} usage events, ${result.badLines} bad lines\n`,
-        );
-      },
-    );
+  pathCommand(
+    monitor,
+    'import',
+    {
+      description:
+        'Import a Claude Code projects folder or transcript, or an OpenCode data folder (opencode.db, storage/); unchanged files are skipped',
+      path: 'folder or file to import',
+      json: 'print {"files","records","badLines","sessions","usageEvents"}',
+    },
+    async (target, options) => {
+      const result = await withMonitor((service) =>
+        service.importLocalPath(systemActor(), options.project, {
+          path: target,
+          source: options.source,
+          onProgress: options.json ? undefined : progressLine(process.stderr),
+        }),
+      );
+      // Files that failed or were refused are said on stderr; they are retried next time.
+      writeFailed(result.failed);
+      for (const refused of result.refused)
+        process.stderr.write(`refused: ${refused.path}: ${refused.reason}\n`);
+      if (options.json) {
+        printJson(presentImportCounts(result));
+        return;
+      }
+      process.stdout.write(
+        `${result.files} files imported (${result.unchanged} unchanged): ${result.records} records, ${result.sessions} sessions, ${result.usageEvents} usage events, ${result.badLines} bad lines\n`,
+      );
+    },
+  );
 
-  monitor
-    .command('watch')
-    .description(
-      'Import a folder now, then again whenever a file under it changes (and every minute), until Ctrl-C',
-    )
-    .argument('<path>', 'folder to watch')
-    .requiredOption('--project <id>', 'project the usage belongs to')
-    .option('--source <source>', `auto | claude-code | opencode`, 'auto')
-    .option('--json', 'print one JSON line of counts per import cycle')
-    .action(
-      async (target: string, options: { project: string; source: string; json?: boolean }) => {
-        const source = sourceOption(options.source);
-        await withMonitor(async (service) => {
-          const watch = await service.watchLocalPath(systemActor(), options.project, {
-            path: target,
-            source,
-            onCycle: ({ reason, result }) => {
-              for (const failed of result.failed)
-                process.stderr.write(`failed: ${failed.path}: ${failed.error}\n`);
-              if (options.json) {
-                process.stdout.write(
-                  `${JSON.stringify({ reason, ...presentImportCounts(result), departed: result.departed })}\n`,
-                );
-              } else if (reason === 'start' || result.files > 0 || result.departed > 0) {
-                process.stdout.write(
-                  `${new Date().toISOString()} ${reason}: ${result.files} files, ${result.usageEvents} usage events, ${result.badLines} bad lines, ${result.departed} departed\n`,
-                );
-              }
-            },
-            onError: (error) =>
-              process.stderr.write(
-                `watch: ${error instanceof Error ? error.message : String(error)}\n`,
-              ),
-          });
-          await new Promise<void>((resolve) => {
-            process.once('SIGINT', resolve);
-            process.once('SIGTERM', resolve);
-          });
-          await watch.close();
+  pathCommand(
+    monitor,
+    'watch',
+    {
+      description:
+        'Import a folder now, then again whenever a file under it changes (and every minute), until Ctrl-C',
+      path: 'folder to watch',
+      json: 'print one JSON line of counts per import cycle',
+    },
+    async (target, options) => {
+      await withMonitor(async (service) => {
+        const watch = await service.watchLocalPath(systemActor(), options.project, {
+          path: target,
+          source: options.source,
+          onCycle: ({ reason, result }) => {
+            writeFailed(result.failed);
+            if (options.json) {
+              process.stdout.write(
+                `${JSON.stringify({ reason, ...presentImportCounts(result), departed: result.departed })}\n`,
+              );
+            } else if (reason === 'start' || result.files > 0 || result.departed > 0) {
+              process.stdout.write(
+                `${new Date().toISOString()} ${reason}: ${result.files} files, ${result.usageEvents} usage events, ${result.badLines} bad lines, ${result.departed} departed\n`,
+              );
+            }
+          },
+          onError: (error) =>
+            process.stderr.write(
+              `watch: ${error instanceof Error ? error.message : String(error)}\n`,
+            ),
         });
-      },
-    );
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        await watch.close();
+      });
+    },
+  );
 
   monitor
     .command('exchanges')

@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { isOverflowConnection } from '../platform/http/connection-limits.ts';
 import { toAppError } from '../platform/http/error-envelope.ts';
+import { routePlugin } from '../platform/http/route-plugin.ts';
 import { presentAnthropicModels, presentOpenAiModels } from './gateway-presenter.ts';
 import { anthropicProtocol, type GatewayProtocol, openAiProtocol } from './gateway-protocol.ts';
 import { gatewayKeyCreatedView, gatewayKeyListView, gatewayKeyView } from './gateway-schema.ts';
@@ -141,84 +142,64 @@ const projectParams = z.object({ projectId: z.uuid() });
 const keyParams = projectParams.extend({ keyId: z.uuid() });
 
 /** Managing a project's gateway keys (owners; editors list them). */
-export const gatewayKeyRoutes: FastifyPluginAsyncZod<{ gateway: GatewayService }> = async (
-  app,
-  options,
-) => {
-  const { gateway } = options;
-  const tags = ['gateway'];
-  const base = '/api/projects/:projectId/gateway/keys';
+export const gatewayKeyRoutes = routePlugin<{ gateway: GatewayService }>(
+  ['gateway'],
+  (route, { gateway }) => {
+    const base = '/api/projects/:projectId/gateway/keys';
 
-  app.get(
-    base,
-    {
-      schema: {
-        tags,
+    route.get(
+      base,
+      {
         summary: "The project's gateway keys (editor); never their secrets",
         params: projectParams,
-        response: { 200: gatewayKeyListView },
+        response: gatewayKeyListView,
       },
-    },
-    async (request) => ({
-      items: await gateway.listKeys(request.actor, request.params.projectId),
-    }),
-  );
+      async (request) => ({
+        items: await gateway.listKeys(request.actor, request.params.projectId),
+      }),
+    );
 
-  app.post(
-    base,
-    {
-      schema: {
-        tags,
+    route.post(
+      base,
+      {
         summary: 'Create a gateway key (owner): allowed models and aliases, limits, budgets, cache',
         description:
           'The key is returned once. Outside apps send it as a Bearer token (or x-api-key) to /v1/chat/completions, /v1/messages and /v1/models (docs/gateway.md).',
         params: projectParams,
         body: z.unknown(),
-        response: { 201: gatewayKeyCreatedView },
+        response: gatewayKeyCreatedView,
+        status: 201,
       },
-    },
-    async (request, reply) => {
-      const created = await gateway.createKey(
-        request.actor,
-        request.params.projectId,
-        request.body,
-      );
-      return reply.status(201).send(created);
-    },
-  );
+      async (request) => gateway.createKey(request.actor, request.params.projectId, request.body),
+    );
 
-  app.patch(
-    `${base}/:keyId`,
-    {
-      schema: {
-        tags,
+    route.patch(
+      `${base}/:keyId`,
+      {
         summary: "Change a gateway key's models, limits, budgets or cache switch (owner)",
         params: keyParams,
         body: z.unknown(),
-        response: { 200: gatewayKeyView },
+        response: gatewayKeyView,
       },
-    },
-    async (request) =>
-      gateway.updateKey(
-        request.actor,
-        request.params.projectId,
-        request.params.keyId,
-        request.body,
-      ),
-  );
+      async (request) =>
+        gateway.updateKey(
+          request.actor,
+          request.params.projectId,
+          request.params.keyId,
+          request.body,
+        ),
+    );
 
-  app.delete(
-    `${base}/:keyId`,
-    {
-      schema: {
-        tags,
+    route.delete(
+      `${base}/:keyId`,
+      {
         summary: 'Revoke a gateway key (owner); calls with it are refused from then on',
         params: keyParams,
+        status: 204,
       },
-    },
-    async (request, reply) => {
-      await gateway.revokeKey(request.actor, request.params.projectId, request.params.keyId);
-      return reply.status(204).send();
-    },
-  );
-};
+      async (request) => {
+        await gateway.revokeKey(request.actor, request.params.projectId, request.params.keyId);
+      },
+    );
+  },
+);

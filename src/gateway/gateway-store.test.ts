@@ -1,8 +1,12 @@
-import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestStorage, type TestStorage, testBackends } from '../../test/test-platform.ts';
-import { type Database, openDatabase } from '../platform/db/database.ts';
+import {
+  createTestStorage,
+  openTestDatabase,
+  type TestStorage,
+  testBackends,
+} from '../../test/test-platform.ts';
+import type { Database } from '../platform/db/database.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { createGatewayStore, type GatewayStore } from './gateway-store.ts';
 
@@ -16,9 +20,7 @@ describe.each(testBackends())('gateway rate windows on %s', (backend) => {
 
   beforeAll(async () => {
     storage = await createTestStorage(backend);
-    database = storage.databaseUrl
-      ? await openDatabase({ kind: 'postgres', connectionString: storage.databaseUrl, poolSize: 8 })
-      : await openDatabase({ kind: 'pglite', dataDir: path.join(storage.dataDir, 'pg') });
+    database = await openTestDatabase(storage, 8);
     store = createGatewayStore(database.db);
     projectId = uuidv7();
     await sql`insert into project (id, name) values (${projectId}, 'Gateway')`.execute(database.db);

@@ -1,5 +1,6 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
+import { stampOnce } from '../platform/db/store-helpers.ts';
 import type { GatewayModel } from './gateway-schema.ts';
 
 /** A gateway key as stored (never its secret: only the sha256 of it). */
@@ -146,14 +147,11 @@ export function createGatewayStore(db: Kysely<DB>) {
       keyId: string,
       at: Date,
     ): Promise<boolean> {
-      const result = await trx
-        .updateTable('gateway_key')
-        .set({ revoked_at: at })
-        .where('project_id', '=', projectId)
-        .where('id', '=', keyId)
-        .where('revoked_at', 'is', null)
-        .executeTakeFirst();
-      return Number(result.numUpdatedRows) > 0;
+      const revoked = await stampOnce(trx, 'gateway_key', 'revoked_at', at, {
+        project_id: projectId,
+        id: keyId,
+      });
+      return revoked > 0;
     },
 
     async list(projectId: string): Promise<GatewayKey[]> {

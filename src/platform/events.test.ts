@@ -2,10 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Backend,
   createTestStorage,
+  openTestDatabase,
   type TestStorage,
   testBackends,
 } from '../../test/test-platform.ts';
-import { type Database, openDatabase } from './db/database.ts';
+import type { Database } from './db/database.ts';
 import { type EventBusFactory, eventBusContract } from './event-bus-contract.ts';
 import { createEventLog, type EventLog } from './event-log.ts';
 import { createInProcessEventBus, type InProcessEventBusOptions, RESYNC_EVENT } from './events.ts';
@@ -27,10 +28,7 @@ describe('in-process event bus, memory only', () => {
 function durableSuite(backend: Backend) {
   let storage: TestStorage;
   let database: Database;
-  const open = () =>
-    backend === 'postgres'
-      ? openDatabase({ kind: 'postgres', connectionString: storage.databaseUrl!, poolSize: 2 })
-      : openDatabase({ kind: 'pglite', dataDir: `${storage.dataDir}/pg` });
+  const open = () => openTestDatabase(storage);
   beforeAll(async () => {
     storage = await createTestStorage(backend);
     database = await open();

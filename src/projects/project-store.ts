@@ -1,8 +1,8 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Selectable, Transaction } from 'kysely';
 import type { ProjectRole } from '../access/project-access.ts';
 import type { DB, ProjectMemberTable, ProjectTable } from '../migrations/db-schema.ts';
+import type { Executor } from '../platform/db/database.ts';
 
-type Executor = Kysely<DB> | Transaction<DB>;
 export type ProjectRow = Selectable<ProjectTable>;
 export type ProjectWithRole = ProjectRow & { role: ProjectRole | null };
 export type MemberRow = Selectable<ProjectMemberTable> & { email: string; display_name: string };

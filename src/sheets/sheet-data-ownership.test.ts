@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rejectionOf } from '../../test/rejection.ts';
 import { createTestStorage, type TestStorage, testBackends } from '../../test/test-platform.ts';
-import { isAppError } from '../platform/app-error.ts';
+import { AppError } from '../platform/app-error.ts';
 import {
   createDatasetLeases,
   type DatasetLeases,
@@ -91,14 +92,7 @@ describe.each(testBackends())('dataset ownership across servers (%s)', (backend)
     server.store.compareAndSetCells(datasetId, name, [
       { rowId: 1n, expectedVersion, value, state: { status: 'done' } },
     ]);
-  const refusal = async (work: Promise<unknown>) => {
-    const error = await work.then(
-      () => undefined,
-      (caught: unknown) => caught,
-    );
-    if (!isAppError(error)) throw new Error(`expected a refusal, got ${String(error)}`);
-    return error;
-  };
+  const refusal = (work: Promise<unknown>) => rejectionOf(AppError, work);
 
   it('lets one server at a time hold a dataset: the other is refused and told who holds it', async () => {
     const datasetId = uuidv7();

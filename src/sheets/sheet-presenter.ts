@@ -1,3 +1,4 @@
+import { isoOrNull as iso } from '../platform/iso-time.ts';
 import type {
   BulkEditResultView,
   CellUpdateView,
@@ -18,8 +19,6 @@ import type { ColumnRow, DatasetRow, ImportRow } from './sheet-store.ts';
  * what the use cases return, and the dataset stream's events pass through `presentDatasetEvent`
  * when published; the wire shapes are the shared ones in src/shared/api-types.ts.
  */
-const iso = (value: unknown) =>
-  value === null || value === undefined ? null : new Date(value as Date | string).toISOString();
 
 export function presentColumn(column: ColumnRow, all: readonly ColumnRow[]): ColumnView {
   return {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
 import { createTestApp, type TestApp } from '../../test/test-platform.ts';
+import { readEventsUntil } from '../platform/http/sse-test-helpers.ts';
 
 function multipart(filename: string, content: string | Buffer) {
   const boundary = '----braincells-test';
@@ -380,22 +381,13 @@ describe('sheet routes', () => {
     expect(text).toContain('id: 1\nevent: cells-update\n');
     expect(text).toContain('id: 2\nevent: rows-append\n');
     request.destroy();
-    const resumed = http.get(`http://127.0.0.1:${port}${url}/events`, {
-      headers: { ...members.viewer.headers, 'last-event-id': '1' },
-    });
-    const second = await new Promise<http.IncomingMessage>((resolve) =>
-      resumed.on('response', resolve),
+    const chunk = await readEventsUntil(
+      t.app,
+      `${url}/events`,
+      { ...members.viewer.headers, 'last-event-id': '1' },
+      'rows-append',
     );
-    second.setEncoding('utf8');
-    const chunk = await new Promise<string>((resolve) => {
-      let buffer = '';
-      second.on('data', (data: string) => {
-        buffer += data;
-        if (buffer.includes('rows-append')) resolve(buffer);
-      });
-    });
     expect(chunk).toContain('id: 2\nevent: rows-append');
     expect(chunk).not.toContain('id: 1\n');
-    resumed.destroy();
   });
 });

@@ -1,29 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createTestStorage,
-  openTestPlatform,
-  type TestPlatform,
-  type TestStorage,
-} from '../../test/test-platform.ts';
+import { describe, expect, it } from 'vitest';
 import { uuidv7 } from '../platform/ids.ts';
 import { createSheetStore, type SheetStore } from './sheet-store.ts';
-import { insertProject } from './sheet-test-helpers.ts';
+import { openSheetsTestEnvForFile } from './sheet-test-helpers.ts';
 
 describe('sheet store metadata cache', () => {
-  let storage: TestStorage;
-  let platform: TestPlatform;
   let store: SheetStore;
   let projectId: string;
 
-  beforeAll(async () => {
-    storage = await createTestStorage();
-    platform = await openTestPlatform(storage);
-    store = createSheetStore(platform.database.db);
-    projectId = await insertProject(platform);
-  });
-  afterAll(async () => {
-    await platform.close();
-    await storage.dispose();
+  openSheetsTestEnvForFile((env) => {
+    store = createSheetStore(env.platform.database.db);
+    projectId = env.projectId;
   });
 
   async function dataset(columns: string[]) {

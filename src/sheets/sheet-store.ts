@@ -6,11 +6,11 @@ import type {
   DatasetTable,
   DB,
 } from '../migrations/db-schema.ts';
+import type { Executor } from '../platform/db/database.ts';
 
 export type DatasetRow = Selectable<DatasetTable>;
 export type ColumnRow = Selectable<DatasetColumnTable>;
 export type ImportRow = Selectable<DatasetImportTable>;
-type Executor = Kysely<DB> | Transaction<DB>;
 
 /** How long a cached dataset with its columns may be served without a write through this store. */
 const METADATA_TTL_MS = 30_000;

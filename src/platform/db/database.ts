@@ -1,13 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { DB } from '../../migrations/db-schema.ts';
 import { AppError } from '../app-error.ts';
 import { PGliteDialect } from './pglite-driver.ts';
 
 export type DatabaseKind = 'pglite' | 'postgres';
+
+/** Where a store's query runs: the pool, or the transaction its caller opened. */
+export type Executor = Kysely<DB> | Transaction<DB>;
 
 /** The metadata database: Kysely over embedded PGlite, or over PostgreSQL when DATABASE_URL is set. */
 export interface Database {

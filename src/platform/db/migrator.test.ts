@@ -1,15 +1,16 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestStorage, type TestStorage, testBackends } from '../../../test/test-platform.ts';
+import {
+  createTestStorage,
+  openTestDatabase,
+  type TestStorage,
+  testBackends,
+} from '../../../test/test-platform.ts';
 import { MIGRATIONS } from '../../migrations/index.ts';
-import { type Database, openDatabase } from './database.ts';
+import type { Database } from './database.ts';
 import { migrateToLatest, migrationStatus, rollback } from './migrator.ts';
 
-async function open(storage: TestStorage): Promise<Database> {
-  return storage.databaseUrl
-    ? openDatabase({ kind: 'postgres', connectionString: storage.databaseUrl, poolSize: 2 })
-    : openDatabase({ kind: 'pglite', dataDir: `${storage.dataDir}/pg` });
-}
+const open = (storage: TestStorage) => openTestDatabase(storage);
 
 async function tables(database: Database): Promise<string[]> {
   const result = await sql<{ table_name: string }>`

@@ -1,9 +1,13 @@
-import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestStorage, type TestStorage, testBackends } from '../../../test/test-platform.ts';
+import {
+  createTestStorage,
+  openTestDatabase,
+  type TestStorage,
+  testBackends,
+} from '../../../test/test-platform.ts';
 import { uuidv7 } from '../ids.ts';
-import { type Database, openDatabase } from './database.ts';
+import type { Database } from './database.ts';
 import { stampOnce, touchAtMostEvery } from './store-helpers.ts';
 
 describe.each(testBackends())('store helpers on %s', (backend) => {
@@ -15,9 +19,7 @@ describe.each(testBackends())('store helpers on %s', (backend) => {
 
   beforeAll(async () => {
     storage = await createTestStorage(backend);
-    database = storage.databaseUrl
-      ? await openDatabase({ kind: 'postgres', connectionString: storage.databaseUrl, poolSize: 4 })
-      : await openDatabase({ kind: 'pglite', dataDir: path.join(storage.dataDir, 'pg') });
+    database = await openTestDatabase(storage, 4);
     await database.db
       .insertInto('app_user')
       .values({

@@ -1,5 +1,6 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { DB } from '../../migrations/db-schema.ts';
+import type { Executor } from './database.ts';
 
 /**
  * Small write patterns several stores share, each with one meaning: a time set once (a revoke,
@@ -8,7 +9,6 @@ import type { DB } from '../../migrations/db-schema.ts';
  * `is null` guard that makes a racing second caller lose, the granularity that spares a write
  * per read) must be the same everywhere.
  */
-type Executor = Kysely<DB> | Transaction<DB>;
 type Table = keyof DB & string;
 type Row<T extends Table> = Selectable<DB[T]>;
 

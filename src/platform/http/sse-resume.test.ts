@@ -9,6 +9,7 @@ import {
   type TestStorage,
 } from '../../../test/test-platform.ts';
 import { buildApp } from '../../app.ts';
+import { readEventsUntil } from './sse-test-helpers.ts';
 
 // A grid that reconnects after the server restarted resumes after its Last-Event-ID (the
 // bus's ids and recent events are in the metadata database) instead of reloading.
@@ -36,30 +37,6 @@ afterAll(async () => {
   await storage?.dispose();
 });
 
-/** Reads the stream until `until` shows up; returns everything read. */
-async function readEvents(
-  t: TestApp,
-  url: string,
-  headers: Record<string, string>,
-  until: string,
-): Promise<string> {
-  const port = (t.app.server.address() as AddressInfo).port;
-  const request = http.get(`http://127.0.0.1:${port}${url}`, { headers });
-  const response = await new Promise<http.IncomingMessage>((resolve) =>
-    request.on('response', resolve),
-  );
-  response.setEncoding('utf8');
-  const text = await new Promise<string>((resolve) => {
-    let buffer = '';
-    response.on('data', (data: string) => {
-      buffer += data;
-      if (buffer.includes(until)) resolve(buffer);
-    });
-  });
-  request.destroy();
-  return text;
-}
-
 it('a client from before a restart resumes after its Last-Event-ID, without resync', async () => {
   let t = await start();
   const members = await createProjectWithMembers(t);
@@ -72,6 +49,14 @@ it('a client from before a restart resumes after its Last-Event-ID, without resy
   });
   const dataset = created.json();
   const url = `${base}/${dataset.id}`;
+  /** The stream as a client that last saw `lastEventId` reads it, until `until`. */
+  const eventsAfter = (lastEventId: string, until: string) =>
+    readEventsUntil(
+      t.app,
+      `${url}/events`,
+      { ...members.viewer.headers, 'last-event-id': lastEventId },
+      until,
+    );
   const edit = await t.app.inject({
     method: 'PATCH',
     url: `${url}/cells`,
@@ -87,12 +72,7 @@ it('a client from before a restart resumes after its Last-Event-ID, without resy
   });
   expect(appended.statusCode).toBeLessThan(300);
   // The client saw event 1 (the edit) before the server went away.
-  const seen = await readEvents(
-    t,
-    `${url}/events`,
-    { ...members.viewer.headers, 'last-event-id': '0' },
-    'rows-append',
-  );
+  const seen = await eventsAfter('0', 'rows-append');
   expect(seen).toContain('id: 1\nevent: cells-update\n');
   expect(seen).toContain('id: 2\nevent: rows-append\n');
 
@@ -104,12 +84,7 @@ it('a client from before a restart resumes after its Last-Event-ID, without resy
     headers: members.viewer.headers,
   });
   expect(window.json().lastEventId).toBe(2);
-  const resumed = await readEvents(
-    t,
-    `${url}/events`,
-    { ...members.viewer.headers, 'last-event-id': '1' },
-    'rows-append',
-  );
+  const resumed = await eventsAfter('1', 'rows-append');
   expect(resumed).toContain('id: 2\nevent: rows-append\n');
   expect(resumed).not.toContain('resync');
   expect(resumed).not.toContain('id: 1\n');
@@ -120,22 +95,12 @@ it('a client from before a restart resumes after its Last-Event-ID, without resy
     headers: members.editor.headers,
     payload: { rowId: '2', columnId: dataset.columns[0].id, expectedVersion: 0, value: 'z' },
   });
-  const next = await readEvents(
-    t,
-    `${url}/events`,
-    { ...members.viewer.headers, 'last-event-id': '2' },
-    'cells-update',
-  );
+  const next = await eventsAfter('2', 'cells-update');
   expect(next).toContain('id: 3\nevent: cells-update\n');
 
   // A Last-Event-ID the server never gave (forged, or from a lost write) reloads; one that is
   // not a plain number is ignored (a fresh stream), never an error.
-  const forged = await readEvents(
-    t,
-    `${url}/events`,
-    { ...members.viewer.headers, 'last-event-id': '999999999999999' },
-    'event: resync',
-  );
+  const forged = await eventsAfter('999999999999999', 'event: resync');
   expect(forged).toContain('id: 3\nevent: resync\n');
   for (const junk of ["1' or '1'='1", '-1', '1e3', '0x10']) {
     const port = (t.app.server.address() as AddressInfo).port;

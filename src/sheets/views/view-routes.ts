@@ -1,16 +1,14 @@
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { datasetParams, inDataset, sheetRouteTable } from '../sheet-route-common.ts';
+import { routePlugin } from '../../platform/http/route-plugin.ts';
+import { datasetParams, inDataset, tags } from '../sheet-route-common.ts';
 import { createViewSchema, updateViewSchema } from './view-schema.ts';
 import type { ViewService } from './view-service.ts';
 
 const viewParams = datasetParams.extend({ viewId: z.uuid() });
 
 /** Saved views HTTP API (docs/sheets.md "Saved views"): validate → service → JSON. */
-export const viewRoutes: FastifyPluginAsyncZod<{ views: ViewService }> = async (app, options) => {
-  const { views } = options;
+export const viewRoutes = routePlugin<{ views: ViewService }>(tags, (route, { views }) => {
   const base = '/api/projects/:projectId/datasets/:datasetId/views';
-  const route = sheetRouteTable(app);
 
   route.get(
     base,
@@ -48,4 +46,4 @@ export const viewRoutes: FastifyPluginAsyncZod<{ views: ViewService }> = async (
       await views.delete(...inDataset(request), request.params.viewId);
     },
   );
-};
+});
