@@ -319,7 +319,8 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
         })
       ).json() as { rows: unknown[] };
       expect(window.rows).toHaveLength(ROWS);
-    });
+      // A takeover waits for the run's lease (3 s) and a sweep: generous on a busy machine.
+    }, 180_000);
 
     it('the hand-off route answers only a server of the deployment, and only for a kind it runs', async () => {
       const runId = '0190a000-0000-7000-8000-0000000000aa';
