@@ -11,12 +11,15 @@
 //    another server succeeds.
 // Settings: CLUSTER_BENCH_ROWS (default 3,000; the issue's figure is 10,000),
 // CLUSTER_BENCH_WINDOWS (default 300 reads each way), CLUSTER_BENCH_LEASE_TTL (default 10s),
-// REDIS_URL.
+// REDIS_URL. CLUSTER_BENCH_PROFILE=<dir>: the fills only, each server under V8's CPU profiler
+// (`--cpu-prof`, files in <dir>/one and <dir>/three, open them in Chrome DevTools), self time
+// printed by package / our file and by our function.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import pg from 'pg';
 import {
   type Cluster,
   createClusterDatabase,
@@ -30,6 +33,7 @@ import { uuidv7 } from '../src/platform/ids.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { openPlatform } from '../src/platform/platform.ts';
 import { startFakeLlm } from '../tools/fake-llm/fake-llm-server.ts';
+import { codeGroup } from './bench-profile.ts';
 import { type BenchRow, percentile, round } from './bench-types.ts';
 
 const KEY = 'fake-cluster-provider-key';
@@ -37,6 +41,9 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ROWS = Number(process.env.CLUSTER_BENCH_ROWS ?? 3_000);
 const WINDOWS = Number(process.env.CLUSTER_BENCH_WINDOWS ?? 300);
 const LEASE_TTL = process.env.CLUSTER_BENCH_LEASE_TTL ?? '10s';
+const PROFILE = process.env.CLUSTER_BENCH_PROFILE
+  ? path.resolve(process.env.CLUSTER_BENCH_PROFILE)
+  : undefined;
 const CAP = 64;
 const MEAN_LATENCY_MS = 200;
 const FILL_GOAL = 0.9;
@@ -128,6 +135,11 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
           BRAINCELLS_RATE_LIMIT_PER_IP: '1000000',
           BRAINCELLS_RATE_LIMIT_PER_USER: '1000000',
           BRAINCELLS_SHUTDOWN_TIMEOUT_MS: '2000',
+          ...(PROFILE
+            ? {
+                NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${path.join(PROFILE, name)} --cpu-prof-interval=500`,
+              }
+            : {}),
         },
       });
       clusters.push(cluster);
@@ -168,6 +180,7 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
     const fill = async (cluster: Cluster, targets: { server: number; id: string }[]) => {
       fake.reset();
       const started = performance.now();
+      const phases = samplePhases(started);
       const runs = await Promise.all(
         targets.map(async ({ server, id }) => {
           const answer = await api(cluster, server)<{ run: { id: string } }>(
@@ -189,18 +202,87 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
           const view = await api(cluster, run.server)<{
             status: string;
             progress: { done: number };
+            error?: unknown;
           }>('GET', `/${run.id}/runs/${run.runId}`);
           if (view.status === 200 && !['queued', 'running'].includes(view.body.status)) {
-            if (view.body.status !== 'completed') throw new Error(`run ${view.body.status}`);
+            if (view.body.status !== 'completed')
+              throw new Error(`run ${view.body.status}: ${JSON.stringify(view.body.error)}`);
             break;
           }
           await delay(100);
         }
       }
-      return { ms: performance.now() - started, maxInFlight: fake.stats().maxInFlight };
+      const ms = performance.now() - started;
+      const seen = phases.stop();
+      log(
+        `fill phases: first provider call after ${round(seen.firstCallMs)} ms, last call ended ${round(ms - seen.lastEndMs)} ms before the run did; ` +
+          `between them ${round(seen.callsMs / 1000)} s at ${round(seen.meanInFlight)} calls in flight on average (cap ${CAP})`,
+      );
+      return { ms, maxInFlight: fake.stats().maxInFlight, phases: seen };
+    };
+    /**
+     * Samples the fake provider every 5 ms while a fill runs: when the first call arrived, when
+     * the last one ended, and how many were in flight on average between them (the run's start,
+     * its steady state and its end, apart).
+     */
+    const samplePhases = (started: number) => {
+      let firstCallMs = Number.NaN;
+      let lastEndMs = 0;
+      let lastCompleted = 0;
+      let inFlightSum = 0;
+      let samples = 0;
+      const timer = setInterval(() => {
+        const stats = fake.stats();
+        const at = performance.now() - started;
+        if (Number.isNaN(firstCallMs) && stats.received > 0) firstCallMs = at;
+        if (stats.completed !== lastCompleted) {
+          lastCompleted = stats.completed;
+          lastEndMs = at;
+        }
+        if (!Number.isNaN(firstCallMs)) {
+          inFlightSum += stats.inFlight;
+          samples++;
+        }
+      }, 5);
+      return {
+        stop() {
+          clearInterval(timer);
+          return {
+            firstCallMs,
+            lastEndMs,
+            callsMs: lastEndMs - firstCallMs,
+            meanInFlight: samples > 0 ? inFlightSum / samples : 0,
+          };
+        },
+      };
     };
     const ideal = (rows: number) => (rows * MEAN_LATENCY_MS) / CAP;
-    const fillRow = (servers: number, measured: { ms: number; maxInFlight: number }) => {
+    type Filled = Awaited<ReturnType<typeof fill>>;
+    /** Where the fill's time went, besides the ideal: the start, the steady state, the end. */
+    const phaseRows = (servers: number, measured: Filled): BenchRow[] => [
+      {
+        name: `  fill, ${servers} server${servers > 1 ? 's' : ''}: run start (POST to the first provider call)`,
+        value: round(measured.phases.firstCallMs / 1000),
+        unit: 's',
+        against: { label: 'fill', value: round(measured.ms / 1000) },
+        ratio: round(measured.phases.firstCallMs / measured.ms),
+      },
+      {
+        name: `  fill, ${servers} server${servers > 1 ? 's' : ''}: mean calls in flight while calling`,
+        value: round(measured.phases.meanInFlight),
+        unit: 'calls',
+        against: { label: 'cap', value: CAP },
+        ratio: round(measured.phases.meanInFlight / CAP),
+      },
+      {
+        name: `  fill, ${servers} server${servers > 1 ? 's' : ''}: run end (last call ended to run completed, as polled)`,
+        value: round((measured.ms - measured.phases.lastEndMs) / 1000),
+        unit: 's',
+        against: { label: 'fill', value: round(measured.ms / 1000) },
+        ratio: round((measured.ms - measured.phases.lastEndMs) / measured.ms),
+      },
+    ];
+    const fillRow = (servers: number, measured: Filled) => {
       const ratio = round(ideal(ROWS) / measured.ms);
       return {
         name: `AI-column fill, ${ROWS} rows, cap ${CAP}, ${servers} server${servers > 1 ? 's' : ''} (peak in flight ${measured.maxInFlight})`,
@@ -217,8 +299,13 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
     log(`one server, ${ROWS} rows`);
     const one = await open('one', 1);
     const single = await dataset(one, 0, 'one', ROWS);
-    rows.push(fillRow(1, await fill(one, [{ server: 0, id: single.id }])));
+    const before = await databaseCounts(created.url);
+    const oneFill = await fill(one, [{ server: 0, id: single.id }]);
+    rows.push(fillRow(1, oneFill), ...phaseRows(1, oneFill));
     await one.close();
+    // Read once the server has exited: its backends flushed their statistics.
+    printDatabaseCounts(before, await databaseCounts(created.url), ROWS);
+    if (PROFILE) printProfiles(path.join(PROFILE, 'one'));
 
     // 2. Three servers, a third of the rows each, on datasets they hold.
     log(`three servers, ${ROWS} rows over three datasets`);
@@ -229,7 +316,13 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
         ...(await dataset(three, server, `three-${server}`, Math.round(ROWS / 3))),
       })),
     );
-    rows.push(fillRow(3, await fill(three, parts)));
+    const threeFill = await fill(three, parts);
+    rows.push(fillRow(3, threeFill), ...phaseRows(3, threeFill));
+    if (PROFILE) {
+      await three.close();
+      printProfiles(path.join(PROFILE, 'three'));
+      return rows;
+    }
 
     // 3. A window through a server that does not hold the dataset, against the holder.
     log(`${WINDOWS} windows each way`);
@@ -317,4 +410,91 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
     await created.drop().catch(() => {});
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+/**
+ * Self time in the servers' CPU profiles (`--cpu-prof`): by package or our file, and our
+ * functions on their own, as shares of the busy samples.
+ */
+function printProfiles(dir: string) {
+  const byGroup = new Map<string, number>();
+  const byFunction = new Map<string, number>();
+  let idle = 0;
+  for (const file of readdirSync(dir).filter((name) => name.endsWith('.cpuprofile'))) {
+    const profile = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as {
+      nodes: { id: number; callFrame: { url: string; functionName: string; lineNumber: number } }[];
+      samples: number[];
+      timeDeltas: number[];
+    };
+    const nodes = new Map(profile.nodes.map((node) => [node.id, node.callFrame]));
+    profile.samples.forEach((id, index) => {
+      const frame = nodes.get(id);
+      const delta = profile.timeDeltas[index] ?? 0;
+      const group = frame ? codeGroup(frame.url, frame.functionName) : '?';
+      if (group === '(idle)') {
+        idle += delta;
+        return;
+      }
+      byGroup.set(group, (byGroup.get(group) ?? 0) + delta);
+      if (frame && group.startsWith('src/')) {
+        const name = `${group}:${frame.lineNumber + 1} ${frame.functionName || '(anonymous)'}`;
+        byFunction.set(name, (byFunction.get(name) ?? 0) + delta);
+      }
+    });
+  }
+  const busy = [...byGroup.values()].reduce((sum, value) => sum + value, 0);
+  const top = (map: Map<string, number>, count: number) =>
+    [...map]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, count)
+      .map(([name, value]) => `  ${((100 * value) / busy).toFixed(1).padStart(5)}%  ${name}`)
+      .join('\n');
+  log(
+    `CPU profile ${dir}: busy ${round(busy / 1e6)} s, idle ${round(idle / 1e6)} s\n` +
+      `by code:\n${top(byGroup, 30)}\nour functions:\n${top(byFunction, 30)}`,
+  );
+}
+
+type DatabaseCounts = Map<string, number>;
+
+/** PostgreSQL's own counters for the database: commits, and rows written and read per table. */
+async function databaseCounts(url: string): Promise<DatabaseCounts> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const counts: DatabaseCounts = new Map();
+    const database = await client.query<{ xact_commit: string; xact_rollback: string }>(
+      'select xact_commit, xact_rollback from pg_stat_database where datname = current_database()',
+    );
+    counts.set('transactions committed', Number(database.rows[0]?.xact_commit ?? 0));
+    counts.set('transactions rolled back', Number(database.rows[0]?.xact_rollback ?? 0));
+    const tables = await client.query<{
+      relname: string;
+      ins: string;
+      upd: string;
+      del: string;
+      scans: string;
+    }>(
+      `select relname, n_tup_ins as ins, n_tup_upd as upd, n_tup_del as del,
+              coalesce(seq_scan, 0) + coalesce(idx_scan, 0) as scans
+         from pg_stat_user_tables`,
+    );
+    for (const row of tables.rows)
+      for (const kind of ['ins', 'upd', 'del', 'scans'] as const)
+        counts.set(`${row.relname} ${kind}`, Number(row[kind]));
+    return counts;
+  } finally {
+    await client.end();
+  }
+}
+
+/** What the fill cost PostgreSQL, per row filled (the largest first). */
+function printDatabaseCounts(before: DatabaseCounts, after: DatabaseCounts, rows: number) {
+  const lines = [...after]
+    .map(([name, value]) => [name, (value - (before.get(name) ?? 0)) / rows] as const)
+    .filter(([, perRow]) => perRow >= 0.01)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 25)
+    .map(([name, perRow]) => `  ${perRow.toFixed(2).padStart(7)}  ${name}`);
+  log(`PostgreSQL per row filled (one server):\n${lines.join('\n')}`);
 }

@@ -236,7 +236,7 @@ export const SETTINGS = {
   BRAINCELLS_STORAGE_DIR: [
     z.string().min(1).optional(),
     undefined,
-    'Folder holding each dataset’s DuckDB file (datasets/<id>.duckdb); with several servers, a volume they all mount at this path. Unset: the data dir.',
+    'Folder holding each dataset’s DuckDB file (datasets/<id>.duckdb) and uploads waiting for their import (imports/); with several servers, a volume they all mount at this path. Unset: the data dir.',
   ],
   BRAINCELLS_DATASET_LEASE_TTL: [
     duration(5_000, 600_000),

@@ -78,6 +78,7 @@ export function createSheetsModule(deps: {
     jobs: (deps.useJobs ?? true) ? platform.jobs : undefined,
     logger: platform.logger,
     settings: { ...platform.config.sheets, dataDir: platform.config.dataDir },
+    storageDir: platform.config.storageDir,
     ...(deps.addressAllowed ? { addressAllowed: deps.addressAllowed } : {}),
   });
 

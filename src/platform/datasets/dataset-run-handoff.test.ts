@@ -56,7 +56,8 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
         storage: { ...holder.storage, dataDir: workerDataDir },
       });
       members = await createProjectWithMembers(holder);
-    });
+      // Two whole servers starting on a machine with both cores busy.
+    }, 180_000);
     afterAll(async () => {
       await worker?.close();
       await holder?.close();
@@ -235,6 +236,91 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
         Array(ROWS).fill('done'),
       );
     });
+
+    it('a generate-rows run whose server loses the dataset mid-way is taken over by the new holder, never cancelled, every row made once', async () => {
+      const projectId = members.project.id;
+      const provider = await holder.app.llm.admin.createProvider(members.owner.actor, projectId, {
+        name: 'slow rows fake',
+        kind: 'openai',
+        baseUrl: `${fake.url}/v1`,
+        apiKey: FAKE_KEY,
+        maxConcurrency: 2,
+      });
+      const headers = members.editor.headers;
+      const base = `/api/projects/${projectId}/datasets`;
+      const dataset = (
+        await holder.app.inject({
+          method: 'POST',
+          url: base,
+          headers,
+          payload: { name: 'Rows lost mid-run', rows: 0, columns: [{ name: 'Name' }] },
+        })
+      ).json() as { id: string; columns: { id: string }[] };
+      expect(holder.platform.datasetLeases.holds(dataset.id)).toBe(true);
+      const started = await holder.app.inject({
+        method: 'POST',
+        url: `${base}/${dataset.id}/generate-rows`,
+        headers,
+        payload: {
+          description: 'Fictional bookshops in Lisbon',
+          count: ROWS,
+          provider: provider.id,
+          model: 'gpt-4o-mini@latency=400',
+        },
+      });
+      expect(started.statusCode).toBe(202);
+      const runId = (started.json() as { id: string }).id;
+      const view = (app: TestApp) =>
+        app.app
+          .inject({ method: 'GET', url: `${base}/${dataset.id}/runs/${runId}`, headers })
+          .then(
+            (response) =>
+              response.json() as { status: string; progress: { done: number; errors: number } },
+          );
+      await eventually(
+        () => view(holder),
+        (current) => current.progress?.done >= 2,
+        { what: 'the holder to append two rows', timeoutMs: 60_000, intervalMs: 50 },
+      );
+
+      // As above: the holder's lease lapses, the other server claims the dataset.
+      await holder.platform.database.db
+        .updateTable('dataset_lease')
+        .set({ expires_at: new Date(Date.now() - 1_000) })
+        .where('dataset_id', '=', dataset.id)
+        .execute();
+      await worker.platform.datasetLeases.claim(dataset.id);
+      await holder.platform.datasetLeases.renew();
+      expect(holder.platform.datasetLeases.holds(dataset.id)).toBe(false);
+
+      const seen = new Set<string>();
+      const finished = await eventually(
+        async () => {
+          const current = await view(worker);
+          seen.add(current.status);
+          return current;
+        },
+        (current) =>
+          current.status !== undefined && !['queued', 'running'].includes(current.status),
+        { what: 'the run to finish on the new holder', timeoutMs: 120_000, intervalMs: 100 },
+      );
+      expect(seen).not.toContain('cancelled');
+      expect(finished).toMatchObject({ status: 'completed', progress: { done: ROWS, errors: 0 } });
+      expect(
+        holder.platform.logs.lines.some(
+          (line) => line.msg === 'dataset lost mid-run; the run is left to be taken over',
+        ),
+      ).toBe(true);
+      const window = (
+        await worker.app.inject({
+          method: 'GET',
+          url: `${base}/${dataset.id}/rows?limit=100`,
+          headers,
+        })
+      ).json() as { rows: unknown[] };
+      expect(window.rows).toHaveLength(ROWS);
+      // A takeover waits for the run's lease (3 s) and a sweep: generous on a busy machine.
+    }, 180_000);
 
     it('the hand-off route answers only a server of the deployment, and only for a kind it runs', async () => {
       const runId = '0190a000-0000-7000-8000-0000000000aa';

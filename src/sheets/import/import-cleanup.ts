@@ -12,7 +12,8 @@ export const STALL_SECONDS = 30;
  * minute) and uploads never started (purgeExpiredUploads, hourly), with their files.
  */
 export function createImportCleanup(context: ImportContext) {
-  const { store, logger, settings, running, dir, discardImportData, announceEnd } = context;
+  const { store, logger, settings, running, dir, uploadDir, discardImportData, announceEnd } =
+    context;
   return {
     /**
      * Fails the imports whose server stopped while they ran (no heartbeat for STALL_SECONDS):
@@ -65,19 +66,22 @@ export function createImportCleanup(context: ImportContext) {
       const pending = new Set(
         (await store.pendingImportFiles()).map((file) => path.basename(file)),
       );
-      // Stray files only while no import runs here (its temp copies are not in the table).
-      const names = running.size === 0 ? await readdir(dir()).catch(() => [] as string[]) : [];
-      let files = 0;
-      for (const name of names) {
-        if (pending.has(name)) continue;
-        const file = path.join(dir(), name);
-        const info = await stat(file).catch(() => undefined);
-        if (!info?.isFile() || info.mtimeMs >= cutoff.getTime()) continue;
-        await rm(file, { force: true }).catch(() => {});
-        files++;
-      }
-      if (expired.length > 0 || files > 0)
-        logger.info({ uploads: expired.length, files }, 'purged expired uploads');
+      // Stray files of the working folder only while no import runs here (its temp copies are
+      // not in the table); the shared upload folder holds nothing but uploads, each in the table.
+      const folders = running.size === 0 ? [dir()] : [];
+      if (uploadDir() !== dir()) folders.push(uploadDir());
+      const files = { removed: 0 };
+      for (const folder of folders)
+        for (const name of await readdir(folder).catch(() => [] as string[])) {
+          if (pending.has(name)) continue;
+          const file = path.join(folder, name);
+          const info = await stat(file).catch(() => undefined);
+          if (!info?.isFile() || info.mtimeMs >= cutoff.getTime()) continue;
+          await rm(file, { force: true }).catch(() => {});
+          files.removed++;
+        }
+      if (expired.length > 0 || files.removed > 0)
+        logger.info({ uploads: expired.length, files: files.removed }, 'purged expired uploads');
       return expired.length;
     },
   };

@@ -37,6 +37,11 @@ export interface ImportServiceDeps {
   jobs: JobQueue | undefined;
   logger: Logger;
   settings: ImportSettings;
+  /**
+   * The folder every server of a deployment mounts (BRAINCELLS_STORAGE_DIR): uploads are kept
+   * under it, so an import job that another server picks up reads the file. Unset: the data dir.
+   */
+  storageDir?: string | undefined;
   /** Tests: which download targets are allowed (default: public addresses unless the setting allows private). */
   addressAllowed?: (address: string) => boolean;
 }
@@ -51,7 +56,13 @@ export function createImportContext(deps: ImportServiceDeps) {
   const running = new Map<string, AbortController>();
   /** Set by the images feature when it is built (acceptImageColumns). */
   const imageColumns: { filler?: ImageColumnFiller } = {};
+  /** This server's working files (converted copies, parts, downloads): its own data dir. */
   const dir = () => importDir(settings.dataDir);
+  /**
+   * Uploaded files, kept until their import has run: on the shared storage folder when there is
+   * one, because the import job may run on any server (docs/decisions/2026-12-06-uploads-on-shared-storage.md).
+   */
+  const uploadDir = () => importDir(deps.storageDir ?? settings.dataDir);
 
   const loadImport = async (projectId: string, importId: string) => {
     const row = await store.findImport(importId);
@@ -84,7 +95,9 @@ export function createImportContext(deps: ImportServiceDeps) {
       await store.deleteDataset(row.dataset_id);
     }
     if (row.source === 'upload' && row.file_path)
-      await rm(path.join(dir(), path.basename(row.file_path)), { force: true }).catch(() => {});
+      await rm(path.join(uploadDir(), path.basename(row.file_path)), { force: true }).catch(
+        () => {},
+      );
   }
 
   /** Sends `import-end` with the import as recorded, and returns it. */
@@ -99,6 +112,7 @@ export function createImportContext(deps: ImportServiceDeps) {
     running,
     imageColumns,
     dir,
+    uploadDir,
     loadImport,
     publish,
     finishFailed,

@@ -144,7 +144,7 @@ export function createImportRun(
     if (row.source === 'upload' || row.source === 'path') {
       const file =
         row.source === 'upload'
-          ? path.join(context.dir(), path.basename(row.file_path!))
+          ? path.join(context.uploadDir(), path.basename(row.file_path!))
           : row.file_path!;
       if (row.source === 'upload') temporary.push(file);
       const size = (await stat(file)).size;

@@ -28,7 +28,7 @@ export function createImportSources(
   { startImport }: ReturnType<typeof createImportStart>,
 ) {
   const { store, access, settings, loadImport } = context;
-  const dir = context.dir;
+  const dir = context.uploadDir;
 
   /** The one access check of a new import (editors), then its options parsed. */
   const editorsOptions = async (actor: Actor, projectId: string, options?: ImportOptions) => {

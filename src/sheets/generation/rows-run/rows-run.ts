@@ -45,19 +45,25 @@ export class RowsRun {
     });
     // The engine holds the lease and reads the cancel/pause flags; its stop is ours.
     followEngine(state.context.signal, (reason) => state.stop(reason));
+    let failure: unknown;
+    // A failed append ends the run with its error, never as a cancel: a dataset this server
+    // lost meanwhile is then told from a real failure by the hand-off around the run (the run
+    // is left to its lease and finished by the new holder, dataset-run-handoff.ts).
+    const appendFailed = (error: unknown) => {
+      if (!(error instanceof RunStopped)) failure ??= error;
+      state.stop('cancel', error as AppError);
+    };
     const flushTimer = setInterval(
-      () =>
-        void appendBatch(state).catch((error: unknown) => state.stop('cancel', error as AppError)),
+      () => void appendBatch(state).catch(appendFailed),
       APPEND_EVERY_MS,
     );
     flushTimer.unref();
-    let failure: unknown;
     try {
       await this.#makeRows(await this.#shape());
       await appendBatch(state);
     } catch (error) {
       // A stop seen by the last batch's step is the stop itself, not a failure.
-      if (!(error instanceof RunStopped)) failure = error;
+      if (!(error instanceof RunStopped)) failure ??= error;
     } finally {
       clearInterval(flushTimer);
       await state.appending.catch(() => {});
