@@ -15,6 +15,7 @@ import {
 } from '../sheet-query.ts';
 import type { ColumnType } from '../sheet-schema.ts';
 import {
+  describeCsvForRead,
   describeSource,
   type ImportOutcome,
   importIntoTable,
@@ -26,7 +27,7 @@ import {
  * A large CSV is read in parts at once (import-reader.ts `importInParts`), or whole on every
  * DuckDB thread with its rows numbered after the read (`importNumberedAfter`). Every file here
  * is imported three ways — whole on one connection numbering while reading, whole numbered
- * after (`numberedAfterMinBytes: 1`) and in parts on two connections (`partsMinBytes: 1`) —
+ * after (`numberedAfterMinBytes: 1`, read as sniffed once: `describeCsvForRead`) and in parts on two connections (`partsMinBytes: 1`) —
  * and they must agree: the same rows in the same order, the same rejected lines with the same
  * line numbers, the same widening, the same refusal.
  */
@@ -61,12 +62,22 @@ describe('CSV import in parts', () => {
       onStatement?: (sql: string) => void;
     } = {},
   ) {
-    const spec: SourceSpec = {
+    const how: Mode = mode === true ? 'whole' : mode === false ? 'parts' : mode;
+    const given: SourceSpec = {
       reader: 'csv',
       path: file,
       csv: { encoding: 'utf-8', ...extra.csv },
     };
-    const sources = await duckdb.withConnection((connection) => describeSource(connection, spec));
+    // Numbered after the read, the file is read as the import describes it (import-prepare.ts):
+    // sniffed once, then read with that dialect and those types and no second sniff.
+    const described =
+      how === 'after'
+        ? await duckdb.withConnection((connection) => describeCsvForRead(connection, given))
+        : undefined;
+    const spec = described?.spec ?? given;
+    const sources =
+      described?.sources ??
+      (await duckdb.withConnection((connection) => describeSource(connection, spec)));
     const targets: TargetColumn[] = sources.map((source) => ({
       id: uuidv7(),
       sourceName: source.sourceName,
@@ -77,7 +88,6 @@ describe('CSV import in parts', () => {
     writeFileSync(path.join(dir, '.keep'), '');
     await import('node:fs/promises').then((fs) => fs.mkdir(partsDir(), { recursive: true }));
     await duckdb.datasets.open(datasetId, { create: true });
-    const how: Mode = mode === true ? 'whole' : mode === false ? 'parts' : mode;
     const outcome = await duckdb.withConnections(how === 'parts' ? 2 : 1, (connections) =>
       importIntoTable(
         extra.onStatement ? connections.map((c) => observed(c, extra.onStatement!)) : connections,
@@ -108,7 +118,14 @@ describe('CSV import in parts', () => {
     const [next] = await duckdb.query<{ next: bigint }>(
       `select nextval(${datasetSequenceName(datasetId)}) as next`,
     );
-    return { outcome, rows, datasetId, next: Number(next?.next), targets };
+    return {
+      outcome,
+      rows,
+      datasetId,
+      next: Number(next?.next),
+      targets,
+      sniffed: spec.csv?.sniffed !== undefined,
+    };
   }
 
   /** A cell's state without its time: status, error and the text that did not convert. */
@@ -138,6 +155,7 @@ describe('CSV import in parts', () => {
     const parts = await importFile(file, false, extra);
     expect(whole.outcome).toMatchObject({ parts: 1, numberedAfter: false });
     expect(after.outcome).toMatchObject({ parts: 1, numberedAfter: true });
+    expect(after.sniffed).toBe(true);
     expect(parts.outcome).toMatchObject({ parts: 2, numberedAfter: false });
     expect(values(parts.rows)).toEqual(values(whole.rows));
     // Numbered after the read: the same rows with the same ids as numbering while reading.

@@ -13,6 +13,7 @@ import {
 import { randomImportPath, readHead } from './import-files.ts';
 import { type ParsedImportOptions, stripUndefined } from './import-options.ts';
 import {
+  describeCsvForRead,
   describeSource,
   parquetUncompressedBytes,
   readerFor,
@@ -70,6 +71,18 @@ export function createImportPreparer(context: ImportContext) {
     const { format, encoding: headEncoding } = sniffFormat(head, size, displayName, options.format);
     const bom = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf;
     const cleanup: string[] = [];
+    // The import describes a CSV while its text is scanned: DuckDB's sniff (its thread) and our
+    // scan (this one) each take a few hundred ms at 3M rows. Used only when the scan leaves the
+    // spec as assumed (the same file, the encoding the head showed).
+    const assumed =
+      !withPreview && (format === 'csv' || format === 'tsv') && headEncoding !== 'utf-16'
+        ? csvSpec(file, format, options.csv?.encoding ?? headEncoding, options)
+        : undefined;
+    const early = assumed
+      ? duckdb
+          .withConnection((connection) => describeCsvForRead(connection, assumed))
+          .catch(() => undefined)
+      : undefined;
     try {
       const converted = await convertSource(
         file,
@@ -83,8 +96,10 @@ export function createImportPreparer(context: ImportContext) {
           signal,
         },
       );
+      const described =
+        early && JSON.stringify(converted.spec) === JSON.stringify(assumed) ? early : undefined;
       const read = await duckdb.withConnection((connection) =>
-        readSource(connection, format, converted, options, withPreview),
+        readSource(connection, format, converted, options, withPreview, described),
       );
       return {
         format,
@@ -100,6 +115,7 @@ export function createImportPreparer(context: ImportContext) {
         sample: read.sample,
       };
     } catch (error) {
+      await early;
       // Every temp file this preparation made goes, whatever failed.
       for (const extra of cleanup) await rm(extra, { force: true }).catch(() => {});
       throw error;
@@ -201,20 +217,7 @@ export function createImportPreparer(context: ImportContext) {
         await cleanText(file, path, scan, settings.importMaxBytes, signal);
       }
     }
-    const csv = options.csv ?? {};
-    return {
-      spec: {
-        reader: 'csv',
-        path,
-        csv: {
-          encoding: csv.encoding ?? encoding,
-          ...(format === 'tsv' ? { delimiter: '\t' } : {}),
-          ...stripUndefined(csv),
-        },
-      },
-      encoding,
-      warnings,
-    };
+    return { spec: csvSpec(path, format, encoding, options), encoding, warnings };
   };
 
   /** DuckDB's view of the converted file: its columns and, for a preview, dialect and sample. */
@@ -224,11 +227,19 @@ export function createImportPreparer(context: ImportContext) {
     converted: ConvertedSource,
     options: ParsedImportOptions,
     withPreview: boolean,
+    /** The import's describeCsvForRead of this spec, already under way (prepare). */
+    described?: Promise<Awaited<ReturnType<typeof describeCsvForRead>>>,
   ) => {
     let spec = converted.spec;
     const warnings = converted.warnings;
     try {
-      let sources = await describeSource(connection, spec);
+      // The import itself reads a CSV as sniffed here, so the read does not sniff it again;
+      // the preview keeps DuckDB's own describe.
+      const sniffed = withPreview
+        ? undefined
+        : await (described ?? describeCsvForRead(connection, spec).catch(() => undefined));
+      let sniffedRead = true;
+      let sources = sniffed?.sources ?? (await describeSource(connection, spec));
       refuseExpansion(sources.length);
       // Nested JSON is read as JSON text: DuckDB's inferred structs would rewrite it
       // (timestamps, added nulls, 2 → 2.0).
@@ -247,6 +258,8 @@ export function createImportPreparer(context: ImportContext) {
       if (spec.reader === 'csv' && options.csv?.header === undefined) {
         const header = await oneColumnHeader(connection, spec, sources);
         if (header === false) {
+          // Read as described anew (sniffed by the read), not as first sniffed.
+          sniffedRead = false;
           spec = { ...spec, csv: { ...spec.csv, header: false } };
           sources = await describeSource(connection, spec);
           warnings.push({
@@ -256,6 +269,8 @@ export function createImportPreparer(context: ImportContext) {
           });
         }
       }
+      if (sniffed && sniffedRead)
+        spec = { ...spec, csv: { ...spec.csv, sniffed: sniffed.spec.csv?.sniffed } };
       const dialect =
         withPreview && spec.reader === 'csv'
           ? await sniffCsv(connection, spec).catch(() => undefined)
@@ -313,6 +328,25 @@ export function createImportPreparer(context: ImportContext) {
 export type PreparedImport = Awaited<
   ReturnType<ReturnType<typeof createImportPreparer>['prepare']>
 >;
+
+/** What DuckDB reads of a CSV or TSV: its path, encoding and the person's options. */
+function csvSpec(
+  path: string,
+  format: 'csv' | 'tsv',
+  encoding: TextEncoding,
+  options: ParsedImportOptions,
+): SourceSpec {
+  const csv = options.csv ?? {};
+  return {
+    reader: 'csv',
+    path,
+    csv: {
+      encoding: csv.encoding ?? encoding,
+      ...(format === 'tsv' ? { delimiter: '\t' } : {}),
+      ...stripUndefined(csv),
+    },
+  };
+}
 
 /** The preview as stored on the import and shown to the user. */
 export const presentPreview = (prepared: PreparedImport) => ({
