@@ -98,6 +98,8 @@ export interface ReportOptions {
 
 /** The setting named in every refusal of a server path, so an operator knows what to change. */
 export const ROOTS_SETTING = 'BRAINCELLS_MONITOR_ROOTS';
+/** See checkpointWhenIdle. */
+export const IDLE_CHECKPOINT_WAL_BYTES = 16 * 1024 * 1024;
 
 function isInside(child: string, parent: string): boolean {
   const relative = path.relative(parent, child);
@@ -123,6 +125,14 @@ export function checkTimeZone(timeZone: string, field = 'timezone'): string {
 export function createMonitorService(deps: MonitorServiceDeps) {
   const { duckdb, access } = deps;
   const store = createMonitorStore(duckdb);
+  /**
+   * A quiet watch checkpoints DuckDB's WAL once it holds DuckDB's own default threshold
+   * (16 MiB): the instance's inline threshold is far higher (duckdb.ts), so a steady watch's
+   * commits do not pay for a checkpoint, and a cycle seldom meets one.
+   */
+  const checkpointWhenIdle = () => {
+    if (store.walBytes() >= IDLE_CHECKPOINT_WAL_BYTES) store.checkpointSoon();
+  };
   let ready: Promise<void> | undefined;
   const tables = () => {
     ready ??= ensureMonitorTables(duckdb).catch((error: unknown) => {
@@ -341,6 +351,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
         warn(error, 'monitor watch: a cycle failed');
         record({ imported: false, error: cycleError(error) });
       },
+      onIdle: checkpointWhenIdle,
       ...(deps.serverWatch?.debounceMs === undefined
         ? {}
         : { debounceMs: deps.serverWatch.debounceMs }),
@@ -565,6 +576,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
           ),
         onCycle: input.onCycle,
         onError: input.onError,
+        onIdle: checkpointWhenIdle,
         ...(input.debounceMs === undefined ? {} : { debounceMs: input.debounceMs }),
         ...(input.reconcileMs === undefined ? {} : { reconcileMs: input.reconcileMs }),
       });

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import {
   type DuckDBAppender,
   type DuckDBConnection,
@@ -1068,6 +1069,12 @@ export function createMonitorStore(duckdb: DuckDb, options: MonitorStoreOptions 
     /** Asks for a checkpoint in the background, after a bulk import (see DuckDb.checkpointSoon). */
     checkpointSoon(): void {
       duckdb.checkpointSoon();
+    },
+
+    /** The size of DuckDB's WAL: what its next checkpoint writes (0 for an in-memory one). */
+    walBytes(): number {
+      if (duckdb.path === ':memory:') return 0;
+      return statSync(`${duckdb.path}.wal`, { throwIfNoEntry: false })?.size ?? 0;
     },
   };
 }

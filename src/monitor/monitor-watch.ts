@@ -30,6 +30,14 @@ export interface WatchOptions {
   reconcileMs?: number;
   onCycle: (cycle: WatchCycle) => void;
   onError: (error: unknown) => void;
+  /**
+   * Called once the folder has been quiet for `idleMs` after a cycle (no file event, no cycle
+   * running or waiting): the moment for work that would delay a cycle, such as DuckDB's
+   * checkpoint (a commit made while one runs waits for it).
+   */
+  onIdle?: () => void;
+  /** Quiet time after a cycle before `onIdle`. */
+  idleMs?: number;
 }
 
 export interface Watch {
@@ -46,6 +54,13 @@ export function startWatch(options: WatchOptions): Watch {
   let closed = false;
   let running: Promise<void> | undefined;
   let pending: WatchReason | undefined;
+  const idle = createDebouncer({
+    quietMs: options.idleMs ?? 2_000,
+    maxWaitMs: options.idleMs ?? 2_000,
+    run: () => {
+      if (!closed && !running) options.onIdle?.();
+    },
+  });
 
   const cycle = (reason: WatchReason): Promise<void> => {
     if (closed) return Promise.resolve();
@@ -54,6 +69,7 @@ export function startWatch(options: WatchOptions): Watch {
       pending = pending === 'change' || reason === 'change' ? 'change' : reason;
       return running;
     }
+    idle.cancel();
     running = (async () => {
       try {
         const result = await options.run(reason);
@@ -65,6 +81,7 @@ export function startWatch(options: WatchOptions): Watch {
         const next = pending;
         pending = undefined;
         if (next && !closed) void cycle(next);
+        else if (!closed && options.onIdle) idle.touch();
       }
     })();
     return running;
@@ -79,6 +96,7 @@ export function startWatch(options: WatchOptions): Watch {
   try {
     watcher = watch(options.root, { recursive: true, persistent: true }, (_event, name) => {
       if (name && IGNORED.test(String(name))) return;
+      idle.cancel();
       debounce.touch();
     });
     watcher.on('error', (error) => options.onError(error));
@@ -94,6 +112,7 @@ export function startWatch(options: WatchOptions): Watch {
     async close() {
       closed = true;
       debounce.cancel();
+      idle.cancel();
       clearInterval(reconciler);
       watcher?.close();
       await running;

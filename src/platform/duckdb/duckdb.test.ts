@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -103,6 +103,27 @@ describe('DuckDB helper', () => {
       `select json_extract_string('{"a":"b"}', '$.a') as v`,
     );
     expect(json!.v).toBe('b');
+  });
+
+  it('leaves a WAL past the 16 MiB DuckDB default to the checkpoint asked for, not to a commit', async () => {
+    const file = path.join(dir, 'wal.duckdb');
+    const db = await openDuckDb({ path: file, connections: 1 });
+    try {
+      const walBytes = () => (existsSync(`${file}.wal`) ? statSync(`${file}.wal`).size : 0);
+      await db.run('create table t_wal (id bigint, text varchar)');
+      // ≈ 24 MB of distinct text in one commit: DuckDB's own default would checkpoint in it.
+      await db.run(
+        `insert into t_wal select i, repeat(md5(i::varchar), 6) from range(120000) t(i)`,
+      );
+      expect(walBytes()).toBeGreaterThan(16 * 1024 * 1024);
+      db.checkpointSoon();
+      await db.checkpointsSettled();
+      expect(walBytes()).toBe(0);
+      const [count] = await db.query<{ n: bigint }>('select count(*) as n from t_wal');
+      expect(count!.n).toBe(120_000n);
+    } finally {
+      await db.close();
+    }
   });
 
   it('keeps data after close and reopen', async () => {

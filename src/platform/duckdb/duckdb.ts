@@ -28,7 +28,17 @@ export interface DuckDbOptions {
    * file, or in-memory catalogs for ':memory:'.
    */
   datasetsDir?: string;
+  /**
+   * DuckDB's `wal_autocheckpoint`: the WAL size past which a commit checkpoints inline (and
+   * every commit made meanwhile waits for it). Default 256 MiB, not DuckDB's 16 MiB: writers
+   * that write steadily (the monitor's watch) checkpoint when idle instead (`checkpointSoon`),
+   * so the inline one is only the bound.
+   */
+  walAutocheckpoint?: string;
 }
+
+/** See DuckDbOptions.walAutocheckpoint. */
+export const DEFAULT_WAL_AUTOCHECKPOINT = '256MiB';
 
 /**
  * The one long-lived DuckDB instance of the process. Work borrows a connection from a fixed
@@ -89,6 +99,7 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
   };
   if (options.threads) settings.threads = String(options.threads);
   if (options.memoryLimit) settings.memory_limit = options.memoryLimit;
+  settings.wal_autocheckpoint = options.walAutocheckpoint ?? DEFAULT_WAL_AUTOCHECKPOINT;
   const instance = await DuckDBInstance.create(options.path, settings);
 
   const size = options.connections ?? 4;
