@@ -1,5 +1,6 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ImageReference } from '../../src/sheets/images/image-reference.ts';
 import { SCRIPTED_SVG, solidImage } from '../../src/sheets/images/image-test-fixtures.ts';
 import {
   type E2eServer,
@@ -195,6 +196,75 @@ describe('image columns in the grid', () => {
       await page.getByRole('button', { name: /^(blue\.webp|pasted\.png|logo\.svg)/ }).count(),
     ).toBe(3);
     await screenshot(page, 'images-03-dropped-rows');
+    expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
+  });
+
+  it('shows the rows scrolled to with thumbnails fetched ahead in batches, not one request each', async () => {
+    const projectId = url.split('/projects/')[1]!.split('/')[0]!;
+    const images = server.t.app.features.images.images;
+    const rows = 80;
+    const references: ImageReference[] = [];
+    for (let index = 0; index < rows; index++) {
+      const stored = await images.storeImage(projectId, {
+        name: `long-${index}.png`,
+        bytes: await solidImage('png', {
+          width: 48,
+          height: 32,
+          colour: { r: index, g: 255 - index, b: (index * 37) & 255 },
+        }),
+      });
+      if (!stored.ok) throw new Error(stored.reason);
+      references.push(stored.reference);
+    }
+    const hashes = references.map((reference) => reference.sha256);
+    const sheets = server.sheets.sheets;
+    const dataset = await sheets.createDataset(system(), projectId, {
+      name: 'Long gallery',
+      columns: [{ name: 'Photo', type: 'image' }],
+    });
+    await sheets.appendRows(
+      system(),
+      projectId,
+      dataset.id,
+      references.map((reference) => ({ [dataset.columns[0]!.id]: reference as never })),
+    );
+
+    const { page } = tab;
+    const thumbnailGets: string[] = [];
+    const onRequest = (request: { method(): string; url(): string }) => {
+      if (request.method() === 'GET' && request.url().endsWith('/thumbnail'))
+        thumbnailGets.push(request.url());
+    };
+    page.on('request', onRequest);
+    try {
+      const batch = page.waitForResponse(
+        (response) =>
+          response.request().method() === 'POST' && response.url().endsWith('/images/thumbnails'),
+      );
+      await page.goto(`${server.url}/projects/${projectId}/datasets/${dataset.id}`);
+      await page.getByRole('grid').waitFor();
+      expect((await batch).status()).toBe(200);
+      // The rows past the first screen (and the few rendered beyond it) came in the batch.
+      const batched = ((await (await batch).json()) as { thumbnails: { sha256: string }[] })
+        .thumbnails;
+      expect(batched.length).toBeGreaterThan(20);
+      await page.locator('.grid-scroll').evaluate((element) => {
+        const row = element.querySelector('[role=row][aria-rowindex="2"]');
+        element.scrollTop = 42 * (row?.getBoundingClientRect().height ?? 34);
+      });
+      const shown = page.locator('img.thumb[alt="long-50.png"]');
+      await shown.waitFor();
+      expect(await shown.getAttribute('src')).toMatch(/^data:image\/webp;base64,/);
+      await expect
+        .poll(() => shown.evaluate((img) => (img as HTMLImageElement).naturalWidth))
+        .toBe(48);
+      // None of the batched thumbnails was also asked for one by one.
+      const batchedHashes = new Set(batched.map((thumbnail) => thumbnail.sha256));
+      expect(batchedHashes.has(hashes[50]!)).toBe(true);
+      expect(thumbnailGets.filter((get) => batchedHashes.has(get.split('/').at(-2)!))).toEqual([]);
+    } finally {
+      page.off('request', onRequest);
+    }
     expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
   });
 });

@@ -1,7 +1,11 @@
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
+import {
+  cookieOnly,
+  createProjectWithMembers,
+  type ProjectWithMembers,
+} from '../../../test/factories.ts';
 import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
 import { multipartFiles, pngBomb, SCRIPTED_SVG, solidImage, zipOf } from './image-test-fixtures.ts';
 
@@ -261,6 +265,131 @@ describe('image values API', () => {
     });
     expect(traversal.statusCode).toBe(400);
     expect(traversal.json().error.details.issues[0].path).toBe('params.sha256');
+  });
+
+  it('serves a thumbnail whole under an immutable URL that changes when the cell’s image does', async () => {
+    const created = await t.app.inject({
+      method: 'POST',
+      url: `${base}/datasets`,
+      headers: members.editor.headers,
+      payload: { name: 'Changing', rows: 1, columns: [{ name: 'Photo', type: 'image' }] },
+    });
+    const dataset = created.json();
+    const photo = dataset.columns[0].id as string;
+    const rowId = (await window(dataset.id)).rows[0].rowId as string;
+    const upload = async (bytes: Buffer, version: number) => {
+      const { body, contentType } = multipartFiles([{ name: 'photo.png', bytes }]);
+      const response = await t.app.inject({
+        method: 'POST',
+        url: `${base}/datasets/${dataset.id}/rows/${rowId}/cells/${photo}/image?expectedVersion=${version}`,
+        headers: { ...members.editor.headers, 'content-type': contentType },
+        payload: body,
+      });
+      expect(response.statusCode, response.body).toBe(200);
+      return response.json().value.sha256 as string;
+    };
+    const thumbnailOf = (hash: string, headers: Record<string, string> = {}) =>
+      t.app.inject({
+        method: 'GET',
+        url: `${base}/images/${hash}/thumbnail`,
+        headers: { ...members.viewer.headers, ...headers },
+      });
+    const first = await upload(await solidImage('png', { colour: { r: 10, g: 200, b: 10 } }), 0);
+    const before = await thumbnailOf(first);
+    expect(before.statusCode).toBe(200);
+    expect(before.headers).toMatchObject({
+      'content-type': 'image/webp',
+      'content-length': String(before.rawPayload.length),
+      etag: `"${first}"`,
+      'cache-control': 'private, max-age=31536000, immutable',
+      'x-content-type-options': 'nosniff',
+      'content-security-policy': "default-src 'none'; sandbox",
+    });
+    expect((await thumbnailOf(first, { 'if-none-match': `"${first}"` })).statusCode).toBe(304);
+
+    // A new image in the cell is a new URL (its hash); the old URL still names the old bytes.
+    const second = await upload(await solidImage('png', { colour: { r: 200, g: 10, b: 10 } }), 1);
+    expect(second).not.toBe(first);
+    const after = await thumbnailOf(second);
+    expect(after.statusCode).toBe(200);
+    expect(after.rawPayload.equals(before.rawPayload)).toBe(false);
+    expect((await thumbnailOf(first)).rawPayload.equals(before.rawPayload)).toBe(true);
+    // The old ETag does not validate the new URL.
+    expect((await thumbnailOf(second, { 'if-none-match': `"${first}"` })).statusCode).toBe(200);
+  });
+
+  it('answers many thumbnails in one request, leaving out what the project does not hold', async () => {
+    const mine = [
+      await solidImage('png', { colour: { r: 30, g: 40, b: 50 } }),
+      await solidImage('jpeg', { colour: { r: 60, g: 70, b: 80 } }),
+      SCRIPTED_SVG,
+    ];
+    expect(
+      (await importImages(mine.map((bytes, at) => ({ name: `m${at}`, bytes })))).statusCode,
+    ).toBe(201);
+    const theirs = await solidImage('png', { colour: { r: 90, g: 91, b: 92 } });
+    const { body, contentType } = multipartFiles([{ name: 'theirs.png', bytes: theirs }]);
+    const foreignImport = await t.app.inject({
+      method: 'POST',
+      url: `/api/projects/${other.project.id}/images/import`,
+      headers: { ...other.editor.headers, 'content-type': contentType },
+      payload: body,
+    });
+    expect(foreignImport.statusCode).toBe(201);
+    const batch = (hashes: unknown, headers: Record<string, string> = members.viewer.headers) =>
+      t.app.inject({
+        method: 'POST',
+        url: `${base}/images/thumbnails`,
+        headers,
+        payload: { sha256: hashes },
+      });
+
+    const hashes = mine.map((bytes) => sha256(Buffer.from(bytes)));
+    const answer = await batch([...hashes, sha256(theirs), '0'.repeat(64)]);
+    expect(answer.statusCode, answer.body).toBe(200);
+    const thumbnails = answer.json().thumbnails as {
+      sha256: string;
+      mediaType: string;
+      data: string;
+    }[];
+    // Another project's image and a hash nobody stored are absent, as a GET answers 404.
+    expect(thumbnails.map((thumbnail) => thumbnail.sha256).sort()).toEqual([...hashes].sort());
+    for (const thumbnail of thumbnails) {
+      expect(thumbnail.mediaType).toBe('image/webp');
+      const single = await t.app.inject({
+        method: 'GET',
+        url: `${base}/images/${thumbnail.sha256}/thumbnail`,
+        headers: members.viewer.headers,
+      });
+      // The same bytes as the thumbnail's URL: a raster, even for the SVG.
+      expect(Buffer.from(thumbnail.data, 'base64').equals(single.rawPayload)).toBe(true);
+      expect(single.rawPayload.includes('script')).toBe(false);
+    }
+    // Asked in the other project with its own member: only its own image.
+    const asOther = await t.app.inject({
+      method: 'POST',
+      url: `/api/projects/${other.project.id}/images/thumbnails`,
+      headers: other.owner.headers,
+      payload: { sha256: [...hashes, sha256(theirs)] },
+    });
+    expect(
+      asOther.json().thumbnails.map((thumbnail: { sha256: string }) => thumbnail.sha256),
+    ).toEqual([sha256(theirs)]);
+
+    // Outsiders, anonymous callers and a cookie without its CSRF token are refused.
+    expect((await batch(hashes, members.outsider.headers)).statusCode).toBe(404);
+    expect((await batch(hashes, {})).statusCode).toBe(401);
+    expect((await batch(hashes, cookieOnly(members.viewer))).statusCode).toBe(403);
+    // A forged hash (a path, an upper-case or short one), too many or none: 400 naming the field.
+    for (const forged of ['../../etc/passwd', 'A'.repeat(64), 'abc', `${'a'.repeat(63)}/`]) {
+      const refused = await batch([hashes[0], forged]);
+      expect(refused.statusCode, forged).toBe(400);
+      expect(refused.json().error.details.issues[0].path).toBe('body.sha256.1');
+    }
+    const tooMany = await batch(Array.from({ length: 201 }, () => hashes[0]));
+    expect(tooMany.statusCode).toBe(400);
+    expect(tooMany.json().error.details.issues[0].path).toBe('body.sha256');
+    expect((await batch([])).statusCode).toBe(400);
   });
 
   it('refuses an import with no image (400 naming file) and a viewer (403), creating nothing', async () => {

@@ -15,9 +15,12 @@ import type { ImageService } from './image-service.ts';
 import type { ImagesModule } from './images-module.ts';
 
 const projectParams = z.object({ projectId: z.uuid() });
-const imageParams = projectParams.extend({
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be a sha256 (64 lowercase hex digits)'),
-});
+const sha256Schema = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/, 'must be a sha256 (64 lowercase hex digits)');
+const imageParams = projectParams.extend({ sha256: sha256Schema });
+/** Hashes one thumbnails request may name (about 20 rows of five image columns). */
+export const MAX_THUMBNAILS_PER_BATCH = 200;
 const cellParams = projectParams.extend({
   datasetId: z.uuid(),
   rowId: rowIdStringSchema,
@@ -177,36 +180,85 @@ export const imageRoutes: FastifyPluginAsyncZod<{
   );
 
   // The original and the thumbnail: same access check, same headers, bytes from our files.
-  const files = [
+  const notModifiedOr = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    sha256: string,
+    mediaType: string,
+  ) => {
+    imageHeaders(reply, sha256, mediaType);
+    return notModified(request, sha256);
+  };
+  app.get(
+    `${base}/:sha256`,
     {
-      path: `${base}/:sha256`,
-      summary: "An image's original bytes (members of a project that holds it; else 404)",
-      load: images.original,
-    },
-    {
-      path: `${base}/:sha256/thumbnail`,
-      summary: `An image's thumbnail (${THUMBNAIL_MEDIA_TYPE}, made on our server; SVG rasterized)`,
-      load: async (...args: Parameters<ImageService['thumbnail']>) => ({
-        ...(await images.thumbnail(...args)),
-        mediaType: THUMBNAIL_MEDIA_TYPE,
-        bytes: undefined,
-      }),
-    },
-  ];
-  for (const file of files)
-    app.get(
-      file.path,
-      { schema: { tags, summary: file.summary, params: imageParams } },
-      async (request, reply) => {
-        const found = await file.load(
-          request.actor,
-          request.params.projectId,
-          request.params.sha256,
-        );
-        imageHeaders(reply, found.sha256, found.mediaType);
-        if (notModified(request, found.sha256)) return reply.status(304).send();
-        if (found.bytes !== undefined) reply.header('content-length', found.bytes);
-        return reply.send(createReadStream(found.path));
+      schema: {
+        tags,
+        summary: "An image's original bytes (members of a project that holds it; else 404)",
+        params: imageParams,
       },
-    );
+    },
+    async (request, reply) => {
+      const found = await images.original(
+        request.actor,
+        request.params.projectId,
+        request.params.sha256,
+      );
+      if (notModifiedOr(request, reply, found.sha256, found.mediaType))
+        return reply.status(304).send();
+      reply.header('content-length', found.bytes);
+      return reply.send(createReadStream(found.path));
+    },
+  );
+  app.get(
+    `${base}/:sha256/thumbnail`,
+    {
+      schema: {
+        tags,
+        summary: `An image's thumbnail (${THUMBNAIL_MEDIA_TYPE}, made on our server; SVG rasterized)`,
+        params: imageParams,
+      },
+    },
+    async (request, reply) => {
+      const found = await images.thumbnail(
+        request.actor,
+        request.params.projectId,
+        request.params.sha256,
+      );
+      if (notModifiedOr(request, reply, found.sha256, THUMBNAIL_MEDIA_TYPE))
+        return reply.status(304).send();
+      // A few kilobytes, sent whole with its length: no stream to set up per request.
+      return reply.send(found.bytes);
+    },
+  );
+
+  app.post(
+    `${base}/thumbnails`,
+    {
+      schema: {
+        tags,
+        summary: 'Many thumbnails in one answer (the grid asks for the rows ahead of its view)',
+        description: `Up to ${MAX_THUMBNAILS_PER_BATCH} hashes → \`{ thumbnails: [{ sha256, mediaType, data }] }\`, \`data\` the ${THUMBNAIL_MEDIA_TYPE} thumbnail in base64 (SVG rasterized). Hashes the project does not hold are left out, as a single GET answers 404 for them. Viewer.`,
+        params: projectParams,
+        body: z.object({
+          sha256: z.array(sha256Schema).min(1).max(MAX_THUMBNAILS_PER_BATCH),
+        }),
+      },
+    },
+    async (request, reply) => {
+      const found = await images.thumbnails(
+        request.actor,
+        request.params.projectId,
+        request.body.sha256,
+      );
+      reply.header('cache-control', 'private, no-store');
+      return {
+        thumbnails: found.map((thumbnail) => ({
+          sha256: thumbnail.sha256,
+          mediaType: THUMBNAIL_MEDIA_TYPE,
+          data: thumbnail.bytes.toString('base64'),
+        })),
+      };
+    },
+  );
 };

@@ -30,6 +30,9 @@ export interface ModelImage {
 /** Media types models take as they are; others (SVG) are sent as their PNG rendering. */
 const MODEL_MEDIA_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 
+/** Thumbnail files read at once while a batch is answered. */
+const THUMBNAIL_READS_AT_ONCE = 16;
+
 /** Rows appended per write while an import runs. */
 const IMPORT_BATCH_ROWS = 200;
 
@@ -60,6 +63,21 @@ export function createImageService(deps: {
     const row = /^[0-9a-f]{64}$/.test(sha256) ? await store.find(projectId, sha256) : undefined;
     if (!row) throw notFound('image', sha256);
     return row;
+  }
+
+  /** A stored thumbnail's bytes, made again from the original if the cached file is gone. */
+  async function thumbnailBytes(sha256: string): Promise<Buffer> {
+    try {
+      return await readFile(blobs.thumbnailPath(sha256));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      const thumbnail = await makeThumbnail(
+        await readFile(blobs.originalPath(sha256)),
+        limits.maxPixels,
+      );
+      await blobs.putThumbnail(sha256, thumbnail);
+      return thumbnail;
+    }
   }
 
   /** The dataset an import fills: an image column and a file-name column. */
@@ -240,15 +258,45 @@ export function createImageService(deps: {
       };
     },
 
-    /** The thumbnail's file (made again from the original if the cached one is gone). */
+    /**
+     * The thumbnail's bytes (made again from the original if the cached one is gone). The
+     * access check and the link lookup go out together (both must pass before a byte is read);
+     * a thumbnail is a few kilobytes, so it is read whole and sent with its length.
+     */
     async thumbnail(actor: Actor, projectId: string, sha256: string) {
+      const [role, row] = await Promise.allSettled([
+        access.requireRole(actor, projectId, 'viewer'),
+        held(projectId, sha256),
+      ]);
+      // The access answer first: an outsider learns nothing from the link lookup.
+      if (role.status === 'rejected') throw role.reason;
+      if (row.status === 'rejected') throw row.reason;
+      const { sha256: hash } = row.value;
+      return { bytes: await thumbnailBytes(hash), path: blobs.thumbnailPath(hash), sha256: hash };
+    },
+
+    /**
+     * Many thumbnails in one answer (the grid asks for the rows ahead of its viewport): one
+     * access check and one link query for the lot; hashes the project does not hold are
+     * absent from the answer, as a single GET answers 404 for them.
+     */
+    async thumbnails(actor: Actor, projectId: string, hashes: readonly string[]) {
       await access.requireRole(actor, projectId, 'viewer');
-      const row = await held(projectId, sha256);
-      if (!blobs.hasThumbnail(row.sha256)) {
-        const bytes = await readFile(blobs.originalPath(row.sha256));
-        await blobs.putThumbnail(row.sha256, await makeThumbnail(bytes, limits.maxPixels));
-      }
-      return { path: blobs.thumbnailPath(row.sha256), sha256: row.sha256 };
+      const rows = await store.findMany(
+        projectId,
+        hashes.filter((sha256) => /^[0-9a-f]{64}$/.test(sha256)),
+      );
+      const found: { sha256: string; bytes: Buffer }[] = [];
+      for (let at = 0; at < rows.length; at += THUMBNAIL_READS_AT_ONCE)
+        found.push(
+          ...(await Promise.all(
+            rows.slice(at, at + THUMBNAIL_READS_AT_ONCE).map(async (row) => ({
+              sha256: row.sha256,
+              bytes: await thumbnailBytes(row.sha256),
+            })),
+          )),
+        );
+      return found;
     },
 
     /**

@@ -1,11 +1,17 @@
 import { useQuery } from '@tanstack/react-query';
 import { Link, useParams } from '@tanstack/react-router';
+import { useMemo } from 'react';
 import { useMe } from '../auth/session.ts';
 import { ImageProjectContext } from '../images/image-cell.tsx';
 import { projectsQuery } from '../projects/project-queries.ts';
 import { FormError } from '../ui/form-error.tsx';
 import { datasetQuery } from './dataset-query.ts';
 import { DatasetView } from './dataset-view.tsx';
+import {
+  fetchProjectThumbnails,
+  ThumbnailPrefetch,
+  ThumbnailPrefetchContext,
+} from './thumbnail-prefetch.ts';
 
 export const datasetQueryKey = (projectId: string, datasetId: string) => [
   'dataset',
@@ -20,6 +26,11 @@ export function DatasetPage() {
     datasetId: string;
   };
   const me = useMe();
+  // One per project: thumbnails fetched for one dataset's grid serve the next one too.
+  const thumbnails = useMemo(
+    () => new ThumbnailPrefetch({ fetchThumbnails: fetchProjectThumbnails(projectId) }),
+    [projectId],
+  );
   const projects = useQuery(projectsQuery);
   const dataset = useQuery(datasetQuery(projectId, datasetId));
   const role = projects.data?.items.find((project) => project.id === projectId)?.role;
@@ -46,12 +57,14 @@ export function DatasetPage() {
   }
   return (
     <ImageProjectContext.Provider value={projectId}>
-      <DatasetView
-        key={datasetId}
-        projectId={projectId}
-        dataset={dataset.data}
-        readOnly={readOnly}
-      />
+      <ThumbnailPrefetchContext.Provider value={thumbnails}>
+        <DatasetView
+          key={datasetId}
+          projectId={projectId}
+          dataset={dataset.data}
+          readOnly={readOnly}
+        />
+      </ThumbnailPrefetchContext.Provider>
     </ImageProjectContext.Provider>
   );
 }

@@ -5,6 +5,7 @@ import {
   type PointerEvent,
   type Ref,
   useCallback,
+  useContext,
   useEffect,
   useImperativeHandle,
   useLayoutEffect,
@@ -41,9 +42,14 @@ import {
   selectionBounds,
 } from './grid-types.ts';
 import type { RowCache } from './row-cache.ts';
+import { hashesAhead, ThumbnailPrefetchContext } from './thumbnail-prefetch.ts';
 
 /** Rows rendered beyond the viewport on each side (keeps fast wheel scrolling filled). */
 const OVERSCAN = 8;
+/** Rows whose thumbnails are fetched ahead of the rendered ones: at least this many… */
+const PREFETCH_ROWS = 60;
+/** …and at least this many screens. */
+const PREFETCH_SCREENS = 3;
 /** Rows share a transform anchor, so scrolling moves one layer instead of restyling every row. */
 const ANCHOR_ROWS = 256;
 /** Copying more than this asks the server for the missing rows first. */
@@ -245,6 +251,29 @@ export function Grid(props: GridProps) {
     const timer = window.setTimeout(run, 40);
     return () => window.clearTimeout(timer);
   }, [cache, range.first, range.last]);
+
+  // Thumbnails of the rows beyond the rendered ones, in the direction of the scroll, many
+  // per request (thumbnail-prefetch.ts): a row that scrolls in shows its pictures at once.
+  const thumbnails = useContext(ThumbnailPrefetchContext);
+  const imageColumnIds = useMemo(
+    () => columns.filter((column) => column.type === 'image').map((column) => column.id),
+    [columns],
+  );
+  const scrolledFrom = useRef({ first: 0, direction: 1 as 1 | -1 });
+  // biome-ignore lint/correctness/useExhaustiveDependencies: runs again when rows arrive (version)
+  useEffect(() => {
+    if (!thumbnails || imageColumnIds.length === 0) return;
+    const scrolled = scrolledFrom.current;
+    if (range.first !== scrolled.first) {
+      scrolled.direction = range.first > scrolled.first ? 1 : -1;
+      scrolled.first = range.first;
+    }
+    const rows = Math.max(PREFETCH_ROWS, (range.last - range.first + 1) * PREFETCH_SCREENS);
+    const from = scrolled.direction === 1 ? range.last + OVERSCAN + 1 : range.first - OVERSCAN - 1;
+    thumbnails.want(
+      hashesAhead((index) => cache.rowAt(index), imageColumnIds, from, rows, scrolled.direction),
+    );
+  }, [thumbnails, imageColumnIds, cache, range.first, range.last, version]);
 
   const bounds = selectionBounds(selection);
 

@@ -1,5 +1,6 @@
 import { createContext, useContext, useState } from 'react';
 import type { ImageReference } from '../../../src/shared/api-types.ts';
+import { ThumbnailPrefetchContext } from '../grid/thumbnail-prefetch.ts';
 import { Dialog } from '../ui/dialog.tsx';
 
 /** The project whose images the grid shows (image URLs are project-scoped: docs/images.md). */
@@ -28,6 +29,7 @@ export const imageUrl = (projectId: string, sha256: string, thumbnail: boolean) 
  */
 export function ImageCell({ value }: { value: unknown }) {
   const projectId = useContext(ImageProjectContext);
+  const prefetched = useContext(ThumbnailPrefetchContext);
   const [open, setOpen] = useState(false);
   const image = asImageReference(value);
   if (!image || !projectId) return <>{typeof value === 'string' ? value : JSON.stringify(value)}</>;
@@ -45,7 +47,8 @@ export function ImageCell({ value }: { value: unknown }) {
       >
         <img
           className="thumb"
-          src={imageUrl(projectId, image.sha256, true)}
+          // The grid's prefetch (a data URL, shown at once), else the thumbnail's URL.
+          src={prefetched?.source(image.sha256) ?? imageUrl(projectId, image.sha256, true)}
           alt={image.name}
           // Eager: the grid renders only the rows in view and a few ahead (virtualized), so
           // lazy loading saves nothing and waits for an intersection check before fetching.
