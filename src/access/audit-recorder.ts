@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { DB } from '../migrations/db-schema.ts';
+import type { AuditLogTable, DB } from '../migrations/db-schema.ts';
 import type { Actor } from './actor.ts';
 
 // The audit contract every feature writes through (the recorder itself is src/audit's).
@@ -26,4 +26,11 @@ export interface AuditEntry {
  */
 export interface AuditRecorder {
   record(executor: Executor, entry: AuditEntry): Promise<void>;
+  /**
+   * The row `record` would write (every column but the time), for a use case that writes it
+   * inside one statement of its own (chat's send: docs/chat.md "Time to first token").
+   */
+  rowOf(entry: AuditEntry): Omit<AuditLogTable, 'at' | 'summary'> & {
+    summary: Record<string, unknown>;
+  };
 }
