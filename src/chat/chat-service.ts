@@ -23,7 +23,14 @@ import {
   presentThread,
   type ThreadView,
 } from './chat-presenter.ts';
-import { errorBody, REPLY_RUN, type ReplyInput, threadStream } from './chat-reply-run.ts';
+import {
+  errorBody,
+  MAX_CONTEXT_MESSAGES,
+  REPLY_RUN,
+  type ReplyContextHandOff,
+  type ReplyInput,
+  threadStream,
+} from './chat-reply-run.ts';
 import type {
   CreateThreadInput,
   EditMessageInput,
@@ -80,6 +87,11 @@ export interface ChatServiceDeps {
   logger: Logger;
   /** Days a deleted thread can be restored before the purge job deletes it. */
   retentionDays: number;
+  /**
+   * Given (with the reply run's): a send whose run will execute here reads the run's context
+   * in its own statement and hands it over (chat-reply-run.ts).
+   */
+  handOff?: ReplyContextHandOff;
 }
 
 export interface SendResult {
@@ -122,7 +134,7 @@ const agentDeleted = () =>
 
 export function createChatService(deps: ChatServiceDeps) {
   const db: ChatDb = chatDb(deps.db);
-  const { access, audit, events, runs, logger } = deps;
+  const { access, audit, events, runs, logger, handOff } = deps;
 
   const record = (tx: ChatExecutor, entry: AuditEntry) =>
     audit.record(tx as unknown as Executor, entry);
@@ -235,6 +247,8 @@ export function createChatService(deps: ChatServiceDeps) {
         createdBy: creatorOf(actor),
         model: plan.model ?? null,
         provider: plan.provider ?? null,
+        // Read for the run only when it will execute here (else a worker reads it).
+        contextLimit: handOff && runs.wouldReserve(REPLY_RUN) ? MAX_CONTEXT_MESSAGES + 1 : 0,
         audit: audit.rowOf({
           actor,
           action: `chat-message.${plan.action}`,
@@ -285,6 +299,12 @@ export function createChatService(deps: ChatServiceDeps) {
         },
       });
       reserved = started.status === 'running';
+      if (reserved && handOff && written.context)
+        handOff.set(runId, {
+          limit: MAX_CONTEXT_MESSAGES + 1,
+          ...written.context,
+          thread: threadRow,
+        });
     } catch (error) {
       logger.error({ err: error, messageId: assistantId }, 'chat reply failed to start');
       await settleMessage(db, assistantId, {

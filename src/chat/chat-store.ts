@@ -182,6 +182,11 @@ export interface ReplyWrite {
   provider: string | null;
   /** The audit row of the change; the reply's model (and agent) are added to its summary. */
   audit: Omit<AuditLogTable, 'at' | 'summary'> & { summary: Record<string, unknown> };
+  /**
+   * Also read what the reply's run needs (`replyContext` with this limit: the branch up to the
+   * reply, the thread's summaries), for a run executed in this process; 0: not.
+   */
+  contextLimit: number;
 }
 
 /** Why `writeReply` wrote nothing; `written` otherwise. */
@@ -213,14 +218,24 @@ export async function writeReply(
   user: MessageRow | undefined;
   assistant: MessageRow | undefined;
   childIds: string[];
+  /** With `contextLimit`: what `replyContext` would answer after the write. */
+  context: { branch: MessageRow[]; summaries: SummaryRow[] } | undefined;
 }> {
   const { threadId, user } = write;
+  // The new messages end the branch: the ancestors above them fill the rest of the limit.
+  const ancestors = Math.max(0, write.contextLimit - (user ? 2 : 1));
   const hasUser = user !== null;
   const { summary, ...auditRow } = write.audit;
   const { rows } = await sql<
-    MessageRow & { outcome: ReplyOutcome; reply_thread: ThreadRow | null; child_ids: string[] }
+    MessageRow & {
+      outcome: ReplyOutcome;
+      reply_thread: ThreadRow | null;
+      reply_summaries: SummaryRow[] | null;
+      child_ids: string[];
+      row_kind: 'new' | 'branch' | null;
+    }
   >`
-    with locked as (
+    with recursive locked as (
       select * from chat_thread
       where id = ${threadId} and project_id = ${write.projectId} and deleted_at is null
       for update
@@ -296,10 +311,27 @@ export async function writeReply(
           || case when ok.agent_id is null then '{}'::jsonb
             else jsonb_build_object('agentId', ok.agent_id, 'agentVersion', ok.agent_version) end
       from ok, jsonb_populate_record(null::audit_log, ${JSON.stringify(auditRow)}::jsonb) r
+    ),
+    chain as (
+      select m.id, m.parent_id, 1 as n from ok
+      join chat_message m on m.thread_id = ${threadId} and m.id = ok.parent_id
+      where ${ancestors}::int > 0
+      union all
+      select m.id, m.parent_id, chain.n + 1 from chain
+      join chat_message m on m.thread_id = ${threadId} and m.id = chain.parent_id
+      where chain.n < ${ancestors}::int
+    ),
+    written as (
+      select 'new' as row_kind, inserted.* from inserted
+      union all
+      select 'branch', m.* from chain join chat_message m on m.thread_id = ${threadId} and m.id = chain.id
     )
-    select inserted.*, verdict.outcome, verdict.child_ids,
-      (select to_jsonb(moved) from moved) as reply_thread
-    from verdict left join inserted on true`.execute(db);
+    select written.*, verdict.outcome, verdict.child_ids,
+      (select to_jsonb(moved) from moved) as reply_thread,
+      case when ${write.contextLimit}::int > 0 and verdict.outcome = 'written' then coalesce(
+        (select jsonb_agg(s order by s.created_at) from chat_summary s where s.thread_id = ${threadId}),
+        '[]'::jsonb) end as reply_summaries
+    from verdict left join written on true`.execute(db);
   const first = rows[0];
   if (!first)
     return {
@@ -308,17 +340,40 @@ export async function writeReply(
       user: undefined,
       assistant: undefined,
       childIds: [],
+      context: undefined,
     };
-  const messages = rows.map(
-    ({ outcome: _outcome, child_ids: _children, reply_thread: _thread, ...row }) =>
-      row as MessageRow,
-  );
+  const created: MessageRow[] = [];
+  const branch: MessageRow[] = [];
+  for (const {
+    outcome: _outcome,
+    child_ids: _children,
+    reply_thread: _thread,
+    reply_summaries: _summaries,
+    row_kind: kind,
+    ...row
+  } of rows)
+    if (kind === 'new') created.push(row as MessageRow);
+    else if (kind === 'branch') branch.push(row as MessageRow);
+  const userRow = hasUser ? created.find((row) => row.id === user.id) : undefined;
+  const assistant = created.find((row) => row.id === write.assistantId);
+  const summaries = first.reply_summaries;
   return {
     outcome: first.outcome,
     thread: first.reply_thread ? dated(first.reply_thread, THREAD_DATES) : undefined,
-    user: hasUser ? messages.find((row) => row.id === user.id) : undefined,
-    assistant: messages.find((row) => row.id === write.assistantId),
+    user: userRow,
+    assistant,
     childIds: first.child_ids,
+    context:
+      summaries && assistant
+        ? {
+            branch: [
+              ...branch.sort((a, b) => a.depth - b.depth),
+              ...(userRow ? [userRow] : []),
+              assistant,
+            ],
+            summaries: summaries.map((summary) => dated(summary, SUMMARY_DATES)),
+          }
+        : undefined,
   };
 }
 
