@@ -90,7 +90,13 @@ describe('chat reply: statements before the first token', () => {
     trackStatements(env.t.platform.database.pglite!);
     // The first reply warms what the process caches (the provider, prices, budgets).
     await statementsToFirstDelta('Warm up');
-    const { beforeFirstDelta, reply } = await statementsToFirstDelta('Name three rivers');
+    const sent = await statementsToFirstDelta('Name three rivers');
+    const { reply } = sent;
+    // The LLM module's reads of its own tables refresh its cache on a schedule of its own (the
+    // provider, prices, budgets): not the reply path's, so not counted here.
+    const beforeFirstDelta = sent.beforeFirstDelta.filter(
+      (line) => !/^query select \* from "llm_[a-z_]+"/.test(line),
+    );
     expect(reply).toMatchObject({ role: 'assistant', status: 'done' });
     expect(reply!.content.length).toBeGreaterThan(0);
     // The access check; the send (lock, checks, messages, leaf, audit row and what the run
