@@ -1,3 +1,4 @@
+import type { AuditLogTable } from '../migrations/db-schema.ts';
 import type { Executor } from '../platform/db/database.ts';
 import type { Actor } from './actor.ts';
 
@@ -23,4 +24,11 @@ export interface AuditEntry {
  */
 export interface AuditRecorder {
   record(executor: Executor, entry: AuditEntry): Promise<void>;
+  /**
+   * The row `record` would write (every column but the time), for a use case that writes it
+   * inside one statement of its own (chat's send: docs/chat.md "Time to first token").
+   */
+  rowOf(entry: AuditEntry): Omit<AuditLogTable, 'at' | 'summary'> & {
+    summary: Record<string, unknown>;
+  };
 }

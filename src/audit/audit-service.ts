@@ -13,23 +13,27 @@ import { type AuditRow, insertAuditRow, listAuditRows } from './audit-store.ts';
 export type { AuditEntry, AuditRecorder } from '../access/audit-recorder.ts';
 
 export function createAuditRecorder(): AuditRecorder {
+  const rowOf: AuditRecorder['rowOf'] = (entry) => {
+    const context = currentRequestContext();
+    const actor = entry.actor;
+    return {
+      id: uuidv7(),
+      actor_user_id: actor && actor.via !== 'system' ? actor.userId : null,
+      actor_via: actor ? actor.via : 'anonymous',
+      credential_id: actor?.credentialId ?? null,
+      action: entry.action,
+      entity_type: entry.entityType,
+      entity_id: entry.entityId ?? null,
+      project_id: entry.projectId ?? null,
+      request_id: context?.requestId ?? null,
+      ip: context?.ip ?? null,
+      summary: redactSummary(entry.summary),
+    };
+  };
   return {
+    rowOf,
     async record(executor, entry) {
-      const context = currentRequestContext();
-      const actor = entry.actor;
-      await insertAuditRow(executor, {
-        id: uuidv7(),
-        actor_user_id: actor && actor.via !== 'system' ? actor.userId : null,
-        actor_via: actor ? actor.via : 'anonymous',
-        credential_id: actor?.credentialId ?? null,
-        action: entry.action,
-        entity_type: entry.entityType,
-        entity_id: entry.entityId ?? null,
-        project_id: entry.projectId ?? null,
-        request_id: context?.requestId ?? null,
-        ip: context?.ip ?? null,
-        summary: redactSummary(entry.summary),
-      });
+      await insertAuditRow(executor, rowOf(entry));
     },
   };
 }

@@ -6,7 +6,7 @@ import type { LlmService } from '../llm/llm-service.ts';
 import type { EventBus } from '../platform/events.ts';
 import type { Platform } from '../platform/platform.ts';
 import { type AgentService, createAgentService } from './chat-agent-service.ts';
-import { createReplyRun } from './chat-reply-run.ts';
+import { createReplyRun, type ReplyContextHandOff } from './chat-reply-run.ts';
 import { type ChatService, createChatService } from './chat-service.ts';
 import { createSummaryRun } from './chat-summary-run.ts';
 import { chatDb } from './chat-tables.ts';
@@ -37,6 +37,7 @@ export function createChatModule(deps: {
   start(): Promise<void>;
 } {
   const logger = deps.platform.logger.child({ module: 'chat' });
+  const handOff: ReplyContextHandOff = new Map();
   deps.platform.runs.define(
     createReplyRun({
       db: chatDb(deps.platform.database.db),
@@ -47,6 +48,7 @@ export function createChatModule(deps: {
       tools: deps.tools,
       runs: deps.platform.runs,
       defaultMaxOutputTokens: deps.platform.config.llm.defaultMaxOutputTokens,
+      handOff,
       ...(deps.flushMs === undefined ? {} : { flushMs: deps.flushMs }),
     }),
   );
@@ -61,6 +63,7 @@ export function createChatModule(deps: {
     runs: deps.platform.runs,
     logger,
     retentionDays: deps.platform.config.chat.retentionDays,
+    handOff,
   });
   const agents = createAgentService({
     db: deps.platform.database.db,

@@ -22,6 +22,7 @@ import { presentMessage } from './chat-presenter.ts';
 import {
   type MessageRow,
   replyContext,
+  type SummaryRow,
   settleMessage,
   type ThreadRow,
   writeStreamingParts,
@@ -67,6 +68,20 @@ export interface ReplyInput {
   toolsAsSystem?: true;
 }
 
+/** Messages of the branch a reply reads for its context (then fitted by tokens), newest kept. */
+export const MAX_CONTEXT_MESSAGES = 500;
+
+/**
+ * What a reply's run reads before its model call (`replyContext`), read instead by the send
+ * that started the run in this process (`writeReply`, in its one statement) and handed over
+ * here by run id: the run's first execution takes it and reads nothing. A run executed
+ * anywhere else, or again after a restart, reads it from the database.
+ */
+export type ReplyContextHandOff = Map<
+  string,
+  { limit: number; branch: MessageRow[]; thread: ThreadRow; summaries: SummaryRow[] }
+>;
+
 export interface ReplyRunDeps {
   db: ChatDb;
   /** Records the tool calls a reply makes as the system (the CLI's). */
@@ -83,6 +98,8 @@ export interface ReplyRunDeps {
   flushMs?: number;
   /** Messages of the branch read for the context (then fitted by tokens), newest kept. */
   maxContextMessages?: number;
+  /** Contexts the sends of this process read for the runs they reserved. */
+  handOff?: ReplyContextHandOff;
 }
 
 /** The user a reply acts for, as tools see it: their own project access, read scope only. */
@@ -128,7 +145,7 @@ export function stopOf(error: unknown, signal: AbortSignal): RunStopped | undefi
 export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messageId: string }> {
   const { db, events } = deps;
   const flushMs = deps.flushMs ?? 100;
-  const maxContext = deps.maxContextMessages ?? 500;
+  const maxContext = deps.maxContextMessages ?? MAX_CONTEXT_MESSAGES;
 
   const publishMessage = async (row: MessageRow) => {
     await events.publish(threadStream(row.thread_id), {
@@ -285,14 +302,13 @@ export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messag
     async execute(context) {
       const { projectId, threadId, messageId } = context.input;
       // The reply, the branch it answers (up to the reply itself), the thread and its
-      // summaries in one read.
-      const { branch, thread, summaries } = await replyContext(
-        db,
-        projectId,
-        threadId,
-        messageId,
-        maxContext + 1,
-      );
+      // summaries in one read — or none, when the send here read them for this run.
+      const warm = deps.handOff?.get(context.run.id);
+      deps.handOff?.delete(context.run.id);
+      const { branch, thread, summaries } =
+        warm && warm.limit === maxContext + 1 && context.run.executions === 1
+          ? warm
+          : await replyContext(db, projectId, threadId, messageId, maxContext + 1);
       const message = branch.pop();
       // Stopped (or deleted) before it started: nothing to do.
       if (message?.id !== messageId || message.status !== 'streaming') return { messageId };

@@ -1,4 +1,4 @@
-import type { Insertable, Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Actor } from '../access/actor.ts';
 import type { AuditEntry, AuditRecorder } from '../access/audit-recorder.ts';
 import type { ProjectAccess } from '../access/project-access.ts';
@@ -23,7 +23,14 @@ import {
   presentThread,
   type ThreadView,
 } from './chat-presenter.ts';
-import { errorBody, REPLY_RUN, type ReplyInput, threadStream } from './chat-reply-run.ts';
+import {
+  errorBody,
+  MAX_CONTEXT_MESSAGES,
+  REPLY_RUN,
+  type ReplyContextHandOff,
+  type ReplyInput,
+  threadStream,
+} from './chat-reply-run.ts';
 import type {
   CreateThreadInput,
   EditMessageInput,
@@ -43,18 +50,15 @@ import {
   findMessage,
   findThread,
   findThreadById,
-  insertMessageRows,
   insertRevision,
   insertThread,
   listRevisions,
   listSummaries,
   listThreads,
-  lockThreadForReply,
   type MessageRow,
   newestLeafUnder,
   purgeExpiredThreads,
   replaceContent,
-  replyNeighbours,
   saveChatSettings,
   searchThreads,
   settleMessage,
@@ -64,9 +68,10 @@ import {
   type ThreadRow,
   threadTotals,
   updateThread,
+  writeReply,
 } from './chat-store.ts';
 import { claimSummaryWindow, startSummaryRun, summarizerFor } from './chat-summary-claim.ts';
-import { type ChatDb, type ChatMessageTable, chatDb } from './chat-tables.ts';
+import { type ChatDb, chatDb } from './chat-tables.ts';
 
 /**
  * Chat use cases: each checks access on its first line (viewer reads, editor writes), writes
@@ -82,6 +87,11 @@ export interface ChatServiceDeps {
   logger: Logger;
   /** Days a deleted thread can be restored before the purge job deletes it. */
   retentionDays: number;
+  /**
+   * Given (with the reply run's): a send whose run will execute here reads the run's context
+   * in its own statement and hands it over (chat-reply-run.ts).
+   */
+  handOff?: ReplyContextHandOff;
 }
 
 export interface SendResult {
@@ -117,20 +127,14 @@ export function decodeCursor(cursor: string): ThreadCursor {
   return { updatedAt, id };
 }
 
-/** Model and provider of a reply: the request's, else the agent's, else the thread's. */
-function replyTarget(
-  thread: ThreadRow,
-  agent: AgentVersionRow | undefined,
-  plan: { model?: string | undefined; provider?: string | null | undefined },
-): { model: string; provider: string | null } {
-  if (plan.model !== undefined) return { model: plan.model, provider: plan.provider ?? null };
-  const base = agent ?? thread;
-  return { model: base.model, provider: plan.provider ?? base.provider };
-}
+const agentDeleted = () =>
+  conflict("The thread's agent was deleted; choose another agent for the thread", {
+    field: 'agentId',
+  });
 
 export function createChatService(deps: ChatServiceDeps) {
   const db: ChatDb = chatDb(deps.db);
-  const { access, audit, events, runs, logger } = deps;
+  const { access, audit, events, runs, logger, handOff } = deps;
 
   const record = (tx: ChatExecutor, entry: AuditEntry) =>
     audit.record(tx as unknown as Executor, entry);
@@ -188,10 +192,7 @@ export function createChatService(deps: ChatServiceDeps) {
   ): Promise<AgentVersionRow | undefined> => {
     if (!thread.agent_id) return undefined;
     const agent = await findAgent(tx, thread.project_id, thread.agent_id);
-    if (!agent)
-      throw conflict("The thread's agent was deleted; choose another agent for the thread", {
-        field: 'agentId',
-      });
+    if (!agent) throw agentDeleted();
     return findAgentVersion(tx, agent.id, agent.current_version);
   };
 
@@ -226,86 +227,57 @@ export function createChatService(deps: ChatServiceDeps) {
     },
   ): Promise<SendResult> => {
     const runId = uuidv7();
-    // Made before the transaction: its first statement points the thread's leaf at the reply.
-    const userId = uuidv7();
+    const ref = plan.parent;
+    const byId = ref !== null && 'parentId' in ref;
+    const userId = plan.userContent === undefined ? null : uuidv7();
     const assistantId = uuidv7();
-    let written: {
-      user: MessageRow | null;
-      assistant: MessageRow;
-      thread: ThreadRow;
-      siblings: string[];
-    };
+    let written: Awaited<ReturnType<typeof writeReply>>;
     try {
-      written = await db.transaction().execute(async (tx) => {
-        // The thread locked and its leaf moved to the reply in one statement (rolled back with
-        // the rest if the reply cannot be made).
-        const locked = await lockThreadForReply(tx, projectId, threadId, assistantId);
-        if (!locked) throw notFound('thread', threadId);
-        const { thread } = locked;
-        // One read for the streaming check, the parent (when named by id) and its children.
-        const ref = plan.parent;
-        const byId = ref !== null && 'parentId' in ref;
-        const parentId = byId ? (ref.parentId ?? locked.previousLeafId) : (ref?.id ?? null);
-        const neighbours = await replyNeighbours(tx, threadId, parentId, byId);
-        const parent = byId ? (neighbours.parent ?? null) : ref;
-        if (parentId && !parent)
-          throw validationError('Unknown parent message', [
-            { path: 'body.parentId', message: 'not a message of this thread' },
-          ]);
-        if (neighbours.streaming) throw conflict(STREAMING_CONFLICT);
-        const agent = await threadAgent(tx, thread);
-        const target = replyTarget(thread, agent, plan);
-        const user: Insertable<ChatMessageTable> | null =
-          plan.userContent === undefined
+      written = await writeReply(db, {
+        projectId,
+        threadId,
+        parent: byId ? (ref.parentId ?? 'leaf') : (ref?.id ?? null),
+        user:
+          userId === null
             ? null
-            : {
-                id: userId,
-                thread_id: threadId,
-                parent_id: parent?.id ?? null,
-                depth: parent ? parent.depth + 1 : 0,
-                role: 'user',
-                content: plan.userContent,
-                status: 'done',
-                edited_from_id: plan.editedFromId ?? null,
-                created_by: creatorOf(actor),
-              };
-        const answered = user ?? parent;
-        if (!answered) throw validationError('A reply needs a message to answer');
-        const assistant: Insertable<ChatMessageTable> = {
-          id: assistantId,
-          thread_id: threadId,
-          parent_id: answered.id!,
-          depth: answered.depth! + 1,
-          role: 'assistant',
-          status: 'streaming',
-          model: target.model,
-          provider: target.provider,
-          agent_id: agent?.agent_id ?? null,
-          agent_version: agent?.version ?? null,
-          // The run is started after the commit, under this id (see stopReply).
-          run_id: runId,
-          created_by: creatorOf(actor),
-        };
-        const rows = await insertMessageRows(tx, user ? [user, assistant] : [assistant]);
-        await auditMessage(tx, actor, projectId, user?.id ?? assistant.id!, plan.action, {
-          threadId,
-          replyId: assistant.id,
-          model: target.model,
-          ...(agent ? { agentId: agent.agent_id, agentVersion: agent.version } : {}),
-        });
-        return {
-          user: rows.find((row) => row.id === user?.id) ?? null,
-          assistant: rows.find((row) => row.id === assistant.id)!,
-          thread,
-          // The first new message joins its parent's children; a reply to a new user
-          // message is its only child.
-          siblings: [...neighbours.childIds, (user ?? assistant).id!].sort(),
-        };
+            : { id: userId, content: plan.userContent!, editedFromId: plan.editedFromId ?? null },
+        assistantId,
+        // The run is started after the statement, under this id (see stopReply).
+        runId,
+        createdBy: creatorOf(actor),
+        model: plan.model ?? null,
+        provider: plan.provider ?? null,
+        // Read for the run only when it will execute here (else a worker reads it).
+        contextLimit: handOff && runs.wouldReserve(REPLY_RUN) ? MAX_CONTEXT_MESSAGES + 1 : 0,
+        audit: audit.rowOf({
+          actor,
+          action: `chat-message.${plan.action}`,
+          entityType: 'chat-message',
+          entityId: userId ?? assistantId,
+          projectId,
+          summary: { threadId, replyId: assistantId },
+        }),
       });
     } catch (error) {
       if (isUniqueViolation(error)) throw conflict(STREAMING_CONFLICT);
       throw error;
     }
+    switch (written.outcome) {
+      case 'no-thread':
+        throw notFound('thread', threadId);
+      case 'no-parent':
+        throw validationError('Unknown parent message', [
+          { path: 'body.parentId', message: 'not a message of this thread' },
+        ]);
+      case 'streaming':
+        throw conflict(STREAMING_CONFLICT);
+      case 'agent-deleted':
+        throw agentDeleted();
+      case 'no-answer':
+        throw validationError('A reply needs a message to answer');
+    }
+    const { user: userRow = null, assistant: assistantRow, thread: threadRow } = written;
+    if (!assistantRow || !threadRow) throw new Error('the reply was written without its rows');
     let reserved = false;
     try {
       // Reserved for this process when it runs workers: executed here once the events are out
@@ -318,7 +290,7 @@ export function createChatService(deps: ChatServiceDeps) {
         input: {
           projectId,
           threadId,
-          messageId: written.assistant.id,
+          messageId: assistantId,
           userId: creatorOf(actor),
           // The CLI's replies: the agent's tools act as the system (audited, see ReplyInput).
           ...(actor.via === 'system' && actor.userId === SYSTEM_USER_ID
@@ -327,18 +299,26 @@ export function createChatService(deps: ChatServiceDeps) {
         },
       });
       reserved = started.status === 'running';
+      if (reserved && handOff && written.context)
+        handOff.set(runId, {
+          limit: MAX_CONTEXT_MESSAGES + 1,
+          ...written.context,
+          thread: threadRow,
+        });
     } catch (error) {
-      logger.error({ err: error, messageId: written.assistant.id }, 'chat reply failed to start');
-      await settleMessage(db, written.assistant.id, {
+      logger.error({ err: error, messageId: assistantId }, 'chat reply failed to start');
+      await settleMessage(db, assistantId, {
         status: 'error',
         error: JSON.stringify(errorBody(error)),
       });
       throw error;
     }
-    const { user: userRow, assistant: assistantRow, siblings } = written;
+    // The first new message joins its parent's children; a reply to a new user message is
+    // its only child.
+    const siblings = [...written.childIds, userId ?? assistantId].sort();
     const user = userRow ? presentMessage(userRow, siblings) : null;
     const assistant = presentMessage(assistantRow, userRow ? [assistantRow.id] : siblings);
-    const thread = presentThread(written.thread);
+    const thread = presentThread(threadRow);
     // Published in this order and stored together.
     try {
       await Promise.all([

@@ -1,5 +1,5 @@
 import { type Insertable, type Selectable, sql, type Transaction, type Updateable } from 'kysely';
-import type { DB } from '../migrations/db-schema.ts';
+import type { AuditLogTable, DB } from '../migrations/db-schema.ts';
 import type {
   ChatDb,
   ChatMessageTable,
@@ -167,32 +167,214 @@ export async function updateThread(
     .executeTakeFirstOrThrow();
 }
 
+/** What `writeReply` writes: a reply placeholder, the user message before it (if any). */
+export interface ReplyWrite {
+  projectId: string;
+  threadId: string;
+  /** The message answered: the thread's leaf (`'leaf'`), else this one (null: none, a root). */
+  parent: 'leaf' | string | null;
+  user: { id: string; content: string; editedFromId: string | null } | null;
+  assistantId: string;
+  runId: string;
+  createdBy: string | null;
+  /** The request's model and provider (null: the agent's, else the thread's). */
+  model: string | null;
+  provider: string | null;
+  /** The audit row of the change; the reply's model (and agent) are added to its summary. */
+  audit: Omit<AuditLogTable, 'at' | 'summary'> & { summary: Record<string, unknown> };
+  /**
+   * Also read what the reply's run needs (`replyContext` with this limit: the branch up to the
+   * reply, the thread's summaries), for a run executed in this process; 0: not.
+   */
+  contextLimit: number;
+}
+
+/** Why `writeReply` wrote nothing; `written` otherwise. */
+export type ReplyOutcome =
+  | 'written'
+  | 'no-thread'
+  | 'no-parent'
+  | 'streaming'
+  | 'agent-deleted'
+  | 'no-answer';
+
 /**
- * A new reply's first statement: locks the live thread and points its leaf at the reply (the
- * leaf's foreign key is checked at commit, once the reply is inserted), answering the thread as
- * updated and the leaf it had before (the message a send answers by default). Undefined: no
- * such live thread. The caller's transaction rolls it all back if the reply cannot be made.
+ * A new reply in one statement (no transaction of its own, so no BEGIN and COMMIT either):
+ * locks the live thread, checks that the message answered is there, that no reply is
+ * streaming in the thread and that the thread's agent is not deleted, then inserts the user
+ * message (if any) and the reply placeholder — with the model of the request, else of the
+ * agent's current version, else of the thread — points the thread's leaf at the reply and
+ * writes the audit row. A check that fails writes nothing and is the outcome. Two sends racing
+ * on PostgreSQL: the second waits for the thread's lock and then hits the one-streaming-reply
+ * index (a unique violation, 409 for the caller). Answers the new rows, the thread as updated
+ * and the children the answered message had (the first new message's siblings).
  */
-export async function lockThreadForReply(
+export async function writeReply(
   db: ChatExecutor,
-  projectId: string,
-  threadId: string,
-  replyId: string,
-): Promise<{ thread: ThreadRow; previousLeafId: string | null } | undefined> {
-  const { rows } = await sql<ThreadRow & { previous_leaf_id: string | null }>`
-    with previous as (
-      select id, current_leaf_id from chat_thread
-      where id = ${threadId} and project_id = ${projectId} and deleted_at is null
+  write: ReplyWrite,
+): Promise<{
+  outcome: ReplyOutcome;
+  thread: ThreadRow | undefined;
+  user: MessageRow | undefined;
+  assistant: MessageRow | undefined;
+  childIds: string[];
+  /** With `contextLimit`: what `replyContext` would answer after the write. */
+  context: { branch: MessageRow[]; summaries: SummaryRow[] } | undefined;
+}> {
+  const { threadId, user } = write;
+  // The new messages end the branch: the ancestors above them fill the rest of the limit.
+  const ancestors = Math.max(0, write.contextLimit - (user ? 2 : 1));
+  const hasUser = user !== null;
+  const { summary, ...auditRow } = write.audit;
+  const { rows } = await sql<
+    MessageRow & {
+      outcome: ReplyOutcome;
+      reply_thread: ThreadRow | null;
+      reply_summaries: SummaryRow[] | null;
+      child_ids: string[];
+      row_kind: 'new' | 'branch' | null;
+    }
+  >`
+    with recursive locked as (
+      select * from chat_thread
+      where id = ${threadId} and project_id = ${write.projectId} and deleted_at is null
       for update
+    ),
+    answered as (
+      select case when ${write.parent === 'leaf'}::boolean then current_leaf_id
+        else ${write.parent === 'leaf' ? null : write.parent}::uuid end as id
+      from locked
+    ),
+    agent as (
+      select v.agent_id, v.version, v.model, v.provider from locked
+      join chat_agent a on a.id = locked.agent_id and a.project_id = locked.project_id
+        and a.deleted_at is null
+      join chat_agent_version v on v.agent_id = a.id and v.version = a.current_version
+    ),
+    verdict as (
+      select
+        case
+          when answered.id is not null and parent.id is null then 'no-parent'
+          when exists (
+            select 1 from chat_message where thread_id = ${threadId} and status = 'streaming'
+          ) then 'streaming'
+          when locked.agent_id is not null and agent.agent_id is null then 'agent-deleted'
+          when not ${hasUser}::boolean and parent.id is null then 'no-answer'
+          else 'written'
+        end as outcome,
+        parent.id as parent_id, parent.depth as parent_depth,
+        agent.agent_id, agent.version as agent_version,
+        case when ${write.model}::text is not null then ${write.model}::text
+          when agent.agent_id is not null then agent.model else locked.model end as model,
+        case when ${write.model}::text is not null then ${write.provider}::text
+          else coalesce(${write.provider}::text,
+            case when agent.agent_id is not null then agent.provider else locked.provider end)
+        end as provider,
+        (select coalesce(array_agg(m.id::text order by m.id), '{}') from chat_message m
+          where m.thread_id = ${threadId}
+            and (m.parent_id = answered.id or (answered.id is null and m.parent_id is null))
+        ) as child_ids
+      from locked cross join answered
+      left join chat_message parent on parent.thread_id = ${threadId} and parent.id = answered.id
+      left join agent on true
+    ),
+    ok as (select * from verdict where outcome = 'written'),
+    inserted as (
+      insert into chat_message (id, thread_id, parent_id, depth, role, content, status,
+        edited_from_id, created_by, model, provider, agent_id, agent_version, run_id)
+      select ${user?.id ?? null}::uuid, ${threadId}::uuid, ok.parent_id,
+        coalesce(ok.parent_depth + 1, 0), 'user', ${user?.content ?? ''}::text, 'done',
+        ${user?.editedFromId ?? null}::uuid, ${write.createdBy}::uuid, null, null, null, null, null
+      from ok where ${hasUser}::boolean
+      union all
+      select ${write.assistantId}::uuid, ${threadId}::uuid,
+        case when ${hasUser}::boolean then ${user?.id ?? null}::uuid else ok.parent_id end,
+        case when ${hasUser}::boolean then coalesce(ok.parent_depth + 1, 0) + 1
+          else ok.parent_depth + 1 end,
+        'assistant', '', 'streaming', null, ${write.createdBy}::uuid, ok.model, ok.provider,
+        ok.agent_id, ok.agent_version, ${write.runId}::uuid
+      from ok
+      returning *
+    ),
+    moved as (
+      update chat_thread t
+      set current_leaf_id = ${write.assistantId}, version = t.version + 1, updated_at = now()
+      from ok where t.id = ${threadId}
+      returning t.*
+    ),
+    audited as (
+      insert into audit_log (id, actor_user_id, actor_via, credential_id, action, entity_type,
+        entity_id, project_id, request_id, ip, summary)
+      select r.id, r.actor_user_id, r.actor_via, r.credential_id, r.action, r.entity_type,
+        r.entity_id, r.project_id, r.request_id, r.ip,
+        ${JSON.stringify(summary)}::jsonb || jsonb_build_object('model', ok.model)
+          || case when ok.agent_id is null then '{}'::jsonb
+            else jsonb_build_object('agentId', ok.agent_id, 'agentVersion', ok.agent_version) end
+      from ok, jsonb_populate_record(null::audit_log, ${JSON.stringify(auditRow)}::jsonb) r
+    ),
+    chain as (
+      select m.id, m.parent_id, 1 as n from ok
+      join chat_message m on m.thread_id = ${threadId} and m.id = ok.parent_id
+      where ${ancestors}::int > 0
+      union all
+      select m.id, m.parent_id, chain.n + 1 from chain
+      join chat_message m on m.thread_id = ${threadId} and m.id = chain.parent_id
+      where chain.n < ${ancestors}::int
+    ),
+    written as (
+      select 'new' as row_kind, inserted.* from inserted
+      union all
+      select 'branch', m.* from chain join chat_message m on m.thread_id = ${threadId} and m.id = chain.id
     )
-    update chat_thread t
-    set current_leaf_id = ${replyId}, version = t.version + 1, updated_at = now()
-    from previous where t.id = previous.id
-    returning t.*, previous.current_leaf_id as previous_leaf_id`.execute(db);
-  const row = rows[0];
-  if (!row) return undefined;
-  const { previous_leaf_id: previousLeafId, ...thread } = row;
-  return { thread, previousLeafId };
+    select written.*, verdict.outcome, verdict.child_ids,
+      (select to_jsonb(moved) from moved) as reply_thread,
+      case when ${write.contextLimit}::int > 0 and verdict.outcome = 'written' then coalesce(
+        (select jsonb_agg(s order by s.created_at) from chat_summary s where s.thread_id = ${threadId}),
+        '[]'::jsonb) end as reply_summaries
+    from verdict left join written on true`.execute(db);
+  const first = rows[0];
+  if (!first)
+    return {
+      outcome: 'no-thread',
+      thread: undefined,
+      user: undefined,
+      assistant: undefined,
+      childIds: [],
+      context: undefined,
+    };
+  const created: MessageRow[] = [];
+  const branch: MessageRow[] = [];
+  for (const {
+    outcome: _outcome,
+    child_ids: _children,
+    reply_thread: _thread,
+    reply_summaries: _summaries,
+    row_kind: kind,
+    ...row
+  } of rows)
+    if (kind === 'new') created.push(row as MessageRow);
+    else if (kind === 'branch') branch.push(row as MessageRow);
+  const userRow = hasUser ? created.find((row) => row.id === user.id) : undefined;
+  const assistant = created.find((row) => row.id === write.assistantId);
+  const summaries = first.reply_summaries;
+  return {
+    outcome: first.outcome,
+    thread: first.reply_thread ? dated(first.reply_thread, THREAD_DATES) : undefined,
+    user: userRow,
+    assistant,
+    childIds: first.child_ids,
+    context:
+      summaries && assistant
+        ? {
+            branch: [
+              ...branch.sort((a, b) => a.depth - b.depth),
+              ...(userRow ? [userRow] : []),
+              assistant,
+            ],
+            summaries: summaries.map((summary) => dated(summary, SUMMARY_DATES)),
+          }
+        : undefined,
+  };
 }
 
 /** Timestamps as a row has them, from their JSON text. */
@@ -251,45 +433,6 @@ export async function replyContext(
 
 export async function insertMessage(db: ChatExecutor, row: Insertable<ChatMessageTable>) {
   return db.insertInto('chat_message').values(row).returningAll().executeTakeFirstOrThrow();
-}
-
-/**
- * What a new reply needs to know of its thread, in one read: whether a reply is streaming
- * there, the message it answers (`parentId`, when given), and that message's children (null:
- * the thread's roots), oldest first — the new message's siblings.
- */
-export async function replyNeighbours(
-  db: ChatExecutor,
-  threadId: string,
-  parentId: string | null,
-  lookUpParent: boolean,
-): Promise<{ streaming: boolean; parent: MessageRow | undefined; childIds: string[] }> {
-  const rows = await db
-    .selectFrom('chat_message')
-    .selectAll()
-    .where('thread_id', '=', threadId)
-    .where((eb) =>
-      eb.or([
-        eb('status', '=', 'streaming'),
-        parentId === null ? eb('parent_id', 'is', null) : eb('parent_id', '=', parentId),
-        ...(lookUpParent && parentId !== null ? [eb('id', '=', parentId)] : []),
-      ]),
-    )
-    .orderBy('id')
-    .execute();
-  return {
-    streaming: rows.some((row) => row.status === 'streaming'),
-    parent: parentId === null ? undefined : rows.find((row) => row.id === parentId),
-    childIds: rows.filter((row) => row.parent_id === parentId).map((row) => row.id),
-  };
-}
-
-/** A few messages in one statement (a user message and its reply placeholder), as written. */
-export async function insertMessageRows(
-  db: ChatExecutor,
-  rows: Insertable<ChatMessageTable>[],
-): Promise<MessageRow[]> {
-  return db.insertInto('chat_message').values(rows).returningAll().execute();
 }
 
 export async function findMessage(

@@ -155,6 +155,8 @@ export interface DurableRuns {
      */
     reserve?: boolean;
   }): Promise<RunRecord>;
+  /** Whether `start({ kind, reserve: true })` would reserve a run here now (a hint). */
+  wouldReserve(kind: string): boolean;
   get(runId: string): Promise<RunRecord | undefined>;
   /** The run's steps in the order they began (only the keys starting with `keyPrefix`, when given). */
   steps(runId: string, options?: { keyPrefix?: string }): Promise<StepRecord[]>;
@@ -664,6 +666,8 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
         throw error;
       }
     },
+
+    wouldReserve: (kind) => executesRuns && busySlots(kind) < (kinds.get(kind)?.concurrency ?? 1),
 
     get: async (runId) => {
       const row = await selectRun(db, runId);

@@ -1,0 +1,111 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { PGlite, Transaction } from '@electric-sql/pglite';
+import { describe, expect, it } from 'vitest';
+import { threadStream } from './chat-reply-run.ts';
+import { chatEnvPerSuite } from './chat-test-env.ts';
+
+// What a reply's first token waits on: the metadata database's statements between the send
+// and the first `message-delta` (each about 1 ms of CPU on PGlite, docs/chat.md "Time to first
+// token"). Counted per send through the async context, so the job queue's polling and other
+// background work of the process are not in the count. A change that adds one fails here.
+
+/** Every statement PGlite runs inside `tracked.run(list, …)` is pushed onto `list`. */
+const tracked = new AsyncLocalStorage<string[]>();
+
+function trackStatements(pglite: PGlite) {
+  const note = (kind: string, text: string) =>
+    tracked.getStore()?.push(`${kind} ${text.trim().replace(/\s+/g, ' ').slice(0, 60)}`);
+  const query = pglite.query.bind(pglite);
+  pglite.query = ((text: string, ...rest: unknown[]) => {
+    note('query', text);
+    return (query as (...args: unknown[]) => unknown)(text, ...rest);
+  }) as PGlite['query'];
+  const exec = pglite.exec.bind(pglite);
+  pglite.exec = ((text: string, ...rest: unknown[]) => {
+    note('exec', text);
+    return (exec as (...args: unknown[]) => unknown)(text, ...rest);
+  }) as PGlite['exec'];
+  const transaction = pglite.transaction.bind(pglite);
+  pglite.transaction = ((callback: (tx: Transaction) => Promise<unknown>) =>
+    transaction((tx) => {
+      // BEGIN and COMMIT: two round trips into the database of their own.
+      note('transaction', 'begin … commit');
+      const inner = tx.query.bind(tx);
+      tx.query = ((text: string, ...rest: unknown[]) => {
+        note('query', text);
+        return (inner as (...args: unknown[]) => unknown)(text, ...rest);
+      }) as Transaction['query'];
+      return callback(tx);
+    })) as PGlite['transaction'];
+}
+
+describe('chat reply: statements before the first token', () => {
+  const env = chatEnvPerSuite();
+
+  /** Sends a message in a new thread; the statements run up to its reply's first delta. */
+  async function statementsToFirstDelta(content: string) {
+    const chat = env.t.app.features.chat.service;
+    const events = env.t.app.features.events;
+    const actor = env.members.editor.actor;
+    const thread = await chat.createThread(actor, env.projectId, {
+      title: 'Counted',
+      model: 'gpt-4o-mini',
+      provider: env.providerId,
+      instructions: 'Answer briefly.',
+    });
+    const stream = threadStream(thread.id);
+    const subscription = await events.subscribe(stream, {
+      lastEventId: await events.lastId(stream),
+    });
+    const statements: string[] = [];
+    let beforeFirstDelta: string[] | undefined;
+    const { promise: ended, resolve: end } = Promise.withResolvers<void>();
+    subscription.onReady(() => {
+      for (const event of subscription.take()) {
+        if (event.type === 'message-delta') beforeFirstDelta ??= [...statements];
+        const data = event.data as { role?: string; status?: string };
+        if (
+          event.type === 'message-updated' &&
+          data.role === 'assistant' &&
+          data.status !== 'streaming'
+        )
+          end();
+      }
+    });
+    try {
+      await tracked.run(statements, () =>
+        chat.sendMessage(actor, env.projectId, thread.id, { content }),
+      );
+      await ended;
+    } finally {
+      subscription.close();
+    }
+    const reply = (
+      await chat.listMessages(actor, env.projectId, thread.id, { limit: 10 })
+    ).items.at(-1);
+    return { beforeFirstDelta: beforeFirstDelta ?? [], reply };
+  }
+
+  it('a reply on a server that runs workers reaches its first token after 7 statements', async () => {
+    trackStatements(env.t.platform.database.pglite!);
+    // The first reply warms what the process caches (the provider, prices, budgets).
+    await statementsToFirstDelta('Warm up');
+    const sent = await statementsToFirstDelta('Name three rivers');
+    const { reply } = sent;
+    // The LLM module's reads of its own tables refresh its cache on a schedule of its own (the
+    // provider, prices, budgets): not the reply path's, so not counted here.
+    const beforeFirstDelta = sent.beforeFirstDelta.filter(
+      (line) => !/^query select \* from "llm_[a-z_]+"/.test(line),
+    );
+    expect(reply).toMatchObject({ role: 'assistant', status: 'done' });
+    expect(reply!.content.length).toBeGreaterThan(0);
+    // The access check; the send (lock, checks, messages, leaf, audit row and what the run
+    // reads: one statement); the run, reserved here; the send's events; the run's step's begin;
+    // the text written, then its delta stored.
+    expect(beforeFirstDelta, beforeFirstDelta.join('\n')).toHaveLength(7);
+    expect(beforeFirstDelta.filter((line) => line.startsWith('transaction'))).toEqual([]);
+    // Persist, then publish: the text is in the row before its delta is stored and sent.
+    expect(beforeFirstDelta.at(-2)).toMatch(/^query update "chat_message" set "content"/);
+    expect(beforeFirstDelta.at(-1)).toMatch(/^query insert into "event_log"/);
+  });
+});
