@@ -25,7 +25,7 @@ import { openGenerationBench, spawnFakeLlm } from './generation-bench-helpers.ts
 const ROWS = Number(process.env.GENERATION_CONCURRENCY_BENCH_ROWS ?? 1_000);
 const LATENCY_MS = 200;
 const PEER_CALLS = Number(process.env.GENERATION_CONCURRENCY_BENCH_PEER_CALLS ?? ROWS);
-const PEER_CONCURRENCY = 64;
+const PEER_CONCURRENCY = Number(process.env.GENERATION_CONCURRENCY_BENCH_PEER_CONCURRENCY ?? 64);
 const PEER_JITTER_MS = 100;
 
 export default async function generationConcurrencyBench(): Promise<BenchRow[]> {
