@@ -168,18 +168,20 @@ async function llmModuleAlone(bench: Bench): Promise<BenchRow[]> {
     ] as const;
     for (const { kind, vision, durability } of cases) {
       const providerId = connections.get(kind)!;
+      // Each case its own prompts: none may be a cache hit of an earlier case.
+      const tag = `${kind}${durability ?? ''}`;
       const call = async (index: number) => {
         const messages: LlmMessage[] = vision
           ? [
               {
                 role: 'user',
                 content: [
-                  { type: 'text', text: `Describe the image, ${index}` },
+                  { type: 'text', text: `Describe the image, ${tag} ${index}` },
                   { type: 'image', url: image, mediaType: 'image/png' },
                 ],
               },
             ]
-          : [{ role: 'user', content: `Write about item ${index}` }];
+          : [{ role: 'user', content: `Write about item ${tag} ${index}` }];
         await app.llm.llm
           .generate({
             userId: actor.userId,
