@@ -18,6 +18,7 @@ import type { FinishReason, LlmParameters, ProviderFinish } from './llm-provider
 import type { ResolvedTarget } from './llm-provider-registry.ts';
 import { type AttemptOutcome, RouteFailure, type RouteTarget, route } from './llm-router.ts';
 import { callSchema } from './llm-schema.ts';
+import { defaultDurability } from './llm-usage-recorder.ts';
 
 // A tool-call answer is cacheable too: the key covers the tool set and the choice.
 const CACHEABLE: ReadonlySet<FinishReason> = new Set(['stop', 'length', 'tool-calls']);
@@ -81,7 +82,7 @@ export async function* runCall(
           ? (input.entityIds ?? {})
           : { ...input.entityIds, gatewayKeyId: input.gatewayKeyId },
       cacheStatus: cacheMode === 'use' ? 'miss' : cacheMode,
-      usageDurability: input.usageDurability ?? 'database',
+      usageDurability: input.usageDurability ?? defaultDurability(input.feature),
       messages,
       outputSchema,
       tools,

@@ -57,11 +57,11 @@ export interface LlmCallRequest {
   /** Per-call fallback chain; default: the one stored on the provider for this model. */
   fallbacks?: FallbackTarget[] | undefined;
   /**
-   * When the call's usage rows are safe relative to its answer: `database` (default) committed
-   * before it; `outbox` appended to the data dir's usage outbox before it and committed with
-   * the next batch, which a crash cannot lose either (embedded PGlite only; the gateway's
-   * calls, docs/gateway.md "Latency"). Budget reservations are settled before the answer
-   * either way.
+   * When the call's usage rows are safe relative to its answer: `database` committed before
+   * it; `outbox` appended to the data dir's usage outbox before it and committed with the next
+   * batch, which a crash cannot lose either (embedded PGlite only; elsewhere the same as
+   * `database`). Default: `outbox`, except for `chat`, whose rows chat reads straight from the
+   * tables (`defaultDurability`). Budget reservations are settled before the answer either way.
    */
   usageDurability?: UsageDurability | undefined;
 }

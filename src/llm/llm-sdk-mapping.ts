@@ -288,7 +288,10 @@ export type SdkMessage =
       role: 'user';
       content:
         | string
-        | ({ type: 'text'; text: string } | { type: 'image'; image: URL; mediaType?: string })[];
+        | (
+            | { type: 'text'; text: string }
+            | { type: 'image'; image: URL | string; mediaType?: string }
+          )[];
     }
   | {
       role: 'assistant';
@@ -323,7 +326,11 @@ export function toSdkToolOutput(output: unknown, isError = false): SdkToolOutput
  * Leading system messages become `instructions`; the rest keep their order. System messages
  * after the first user turn are allowed through (`allowSystemInMessages`).
  */
-export function toSdkPrompt(messages: readonly LlmMessage[]): {
+export function toSdkPrompt(
+  messages: readonly LlmMessage[],
+  /** The fast path sends an image's URL as it came: no `URL` parse of a large data URL. */
+  imageUrls: 'parse' | 'keep' = 'parse',
+): {
   instructions: string | undefined;
   messages: SdkMessage[];
   systemInMessages: boolean;
@@ -346,7 +353,7 @@ export function toSdkPrompt(messages: readonly LlmMessage[]): {
             ? { type: 'text' as const, text: part.text }
             : {
                 type: 'image' as const,
-                image: new URL(part.url),
+                image: imageUrls === 'keep' ? part.url : new URL(part.url),
                 ...(part.mediaType ? { mediaType: part.mediaType } : {}),
               },
         ),

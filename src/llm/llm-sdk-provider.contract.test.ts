@@ -319,6 +319,10 @@ describe.each(CONTRACT_CASES)('%s adapter contract%s', (kind, _label, fastPath) 
   });
 });
 
+const PNG_DATA_URL =
+  'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+const JPEG_DATA_URL = `data:image/jpeg;base64,${Buffer.from('/9j/ not a real jpeg').toString('base64')}`;
+
 describe('openai-compatible fast path', () => {
   const connect = (fastPath: boolean) =>
     createSdkProvider({
@@ -362,6 +366,37 @@ describe('openai-compatible fast path', () => {
     ],
     ['an in-stream error', request(`${model}@error-after=2`, 'boom')],
     ['an HTTP 429', request(`${model}@status=429,retry-after=2`, 'busy')],
+    [
+      'an image as a data URL, with its media type',
+      request(model, 'ignored', {
+        messages: [
+          { role: 'system', content: 'Describe.' },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'What is in it?' },
+              { type: 'image', url: PNG_DATA_URL, mediaType: 'image/png' },
+            ],
+          },
+        ],
+      }),
+    ],
+    [
+      'images alone, without a media type, after a text turn',
+      request(model, 'ignored', {
+        messages: [
+          { role: 'user', content: 'Two pictures follow.' },
+          { role: 'assistant', content: 'Send them.' },
+          {
+            role: 'user',
+            content: [
+              { type: 'image', url: PNG_DATA_URL },
+              { type: 'image', url: JPEG_DATA_URL },
+            ],
+          },
+        ],
+      }),
+    ],
   ])('sends the body the SDK sends and yields the same events: %s', async (_name, call) => {
     const viaSdk = await collect(connect(false), call);
     const sdkRequest = fake.requests.at(-1);
@@ -388,12 +423,34 @@ describe('openai-compatible fast path', () => {
     ['an output schema', { outputSchema: { type: 'object' } }],
     ['a reasoning effort', { parameters: { reasoningEffort: 'low' as const } }],
     [
-      'an image',
+      'an image at an https URL (the SDK downloads it)',
       {
         messages: [
           {
             role: 'user' as const,
             content: [{ type: 'image' as const, url: 'https://example.com/a.png' }],
+          },
+        ],
+      },
+    ],
+    [
+      'an image whose media type is not its data URL’s',
+      {
+        messages: [
+          {
+            role: 'user' as const,
+            content: [{ type: 'image' as const, url: PNG_DATA_URL, mediaType: 'image/jpeg' }],
+          },
+        ],
+      },
+    ],
+    [
+      'an image as a data URL that is not base64',
+      {
+        messages: [
+          {
+            role: 'user' as const,
+            content: [{ type: 'image' as const, url: 'data:image/svg+xml,%3Csvg%2F%3E' }],
           },
         ],
       },

@@ -26,7 +26,9 @@ import {
  * (llm-sdk-mapping.ts), so callers see the same events, usage buckets and failure kinds; it
  * skips what the SDK costs per call on this path — zod validation of every chunk, web streams
  * and their conversions, the `ai` stream layers (docs/gateway.md, "Latency"). Anything else
- * (tools, schemas, images, reasoning, other wire formats) goes through the SDK.
+ * (tools, schemas, images other than base64 data URLs, reasoning, other wire formats) goes
+ * through the SDK. Images as data URLs (vision columns) are sent as they are, as the SDK sends
+ * them, so a vision call costs about what a text call does (its payload is never copied).
  */
 
 type Parameters = ProviderCallRequest['parameters'];
@@ -41,9 +43,32 @@ const WIRE_PARAMETERS: ReadonlySet<keyof Parameters> = new Set([
   'seed',
 ]);
 
-const textOnly = (message: LlmMessage): boolean =>
+/**
+ * An image the fast path sends as the SDK would: a base64 `data:image/…` URL whose media type
+ * is the part's (or the part names none). Other images (https URLs, which the SDK downloads
+ * first; a media type that differs from the URL's) go through the SDK. Only the URL's header
+ * is read, never its payload.
+ */
+function wireImage(url: string, mediaType: string | undefined): boolean {
+  if (!url.startsWith('data:image/')) return false;
+  const comma = url.indexOf(',');
+  if (comma < 0 || comma > 200) return false;
+  const header = url.slice(5, comma);
+  if (!header.endsWith(';base64')) return false;
+  const type = header.slice(0, -';base64'.length);
+  return (
+    !type.includes(';') && type !== 'image/*' && (mediaType === undefined || mediaType === type)
+  );
+}
+
+const wireMessage = (message: LlmMessage): boolean =>
   typeof message.content === 'string' ||
-  (message.role !== 'tool' && message.content.every((part) => part.type === 'text'));
+  (message.role !== 'tool' &&
+    message.content.every(
+      (part) =>
+        part.type === 'text' ||
+        (message.role === 'user' && part.type === 'image' && wireImage(part.url, part.mediaType)),
+    ));
 
 /** Whether a call can take the fast path: see the file comment. */
 export function wireEligible(kind: ProviderKind, request: ProviderCallRequest): boolean {
@@ -51,27 +76,32 @@ export function wireEligible(kind: ProviderKind, request: ProviderCallRequest): 
   if (request.tools && request.tools.length > 0 && request.toolChoice !== 'none') return false;
   for (const [name, value] of Object.entries(request.parameters))
     if (value !== undefined && !WIRE_PARAMETERS.has(name as keyof Parameters)) return false;
-  return request.messages.every(textOnly);
+  return request.messages.every(wireMessage);
 }
 
 /** The Chat Completions body the SDK's openai-compatible provider sends for a plain call. */
 export function chatCompletionsBody(request: ProviderCallRequest): string {
-  const prompt = toSdkPrompt(request.messages);
+  const prompt = toSdkPrompt(request.messages, 'keep');
   const messages: { role: string; content: unknown }[] = [];
   if (prompt.instructions !== undefined)
     messages.push({ role: 'system', content: prompt.instructions });
   for (const message of prompt.messages) {
-    const content = message.content as string | { type: string; text?: string }[];
+    const content = message.content as string | { type: string; text?: string; image?: string }[];
     if (typeof content === 'string' || message.role === 'system')
       messages.push({ role: message.role, content });
     else if (message.role === 'assistant')
       messages.push({ role: 'assistant', content: content.map((part) => part.text).join('') });
-    else if (content.length === 1)
+    else if (content.length === 1 && content[0]?.type === 'text')
       messages.push({ role: 'user', content: (content[0] as { text: string }).text });
     else
       messages.push({
         role: 'user',
-        content: content.map((part) => ({ type: 'text', text: part.text })),
+        content: content.map((part) =>
+          part.type === 'text'
+            ? { type: 'text', text: part.text }
+            : // An image: its data URL as it came (wireImage checked it is what the SDK sends).
+              { type: 'image_url', image_url: { url: part.image as string } },
+        ),
       });
   }
   const p = request.parameters;

@@ -32,6 +32,22 @@ export interface UsageRecorderOptions {
  */
 export type UsageDurability = 'database' | 'outbox';
 
+/**
+ * Features whose usage rows another module reads straight from the tables, without asking this
+ * module to flush first: their rows stay committed before the answer. Chat sums a thread's and
+ * an agent's costs from `llm_calls` (src/chat/chat-store.ts) right after a reply.
+ */
+const READ_DIRECTLY: ReadonlySet<string> = new Set(['chat']);
+
+/**
+ * A call's durability when it asks for none: `outbox` (appended to the outbox file before the
+ * answer, committed with the next batch; on PostgreSQL, where there is no outbox, the same as
+ * `database`), except for features whose rows are read straight from the tables.
+ */
+export function defaultDurability(feature: string): UsageDurability {
+  return READ_DIRECTLY.has(feature) ? 'database' : 'outbox';
+}
+
 interface Pending {
   row: UsageRow;
   /** Settles the `add()` promise: the row is in the database, or kept here after a refusal. */
