@@ -76,6 +76,7 @@ const READ_ONLY_POSTS = [
   'POST /api/projects/:projectId/datasets/:datasetId/sql',
   'POST /api/projects/:projectId/datasets/:datasetId/ai-columns/preview-prompt',
   'POST /api/projects/:projectId/datasets/:datasetId/ai-columns/:columnId/preview',
+  'POST /api/projects/:projectId/images/thumbnails',
 ].sort();
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);

@@ -235,6 +235,8 @@ export const imageRoutes: FastifyPluginAsyncZod<{
   app.post(
     `${base}/thumbnails`,
     {
+      // Only reads (a list of hashes too long for a URL): open to read-only API keys.
+      config: { readOnly: true },
       schema: {
         tags,
         summary: 'Many thumbnails in one answer (the grid asks for the rows ahead of its view)',
