@@ -38,6 +38,7 @@ import * as m0940 from './0940-chat-search-vectors.ts';
 import * as m0960 from './0960-chat-list-datasets-tool.ts';
 import * as m0980 from './0980-dataset-leases.ts';
 import * as m1040 from './1040-hub-publish-heartbeat.ts';
+import * as m1090 from './1090-run-step-key-order.ts';
 
 /**
  * Every migration, in order. A migration never changes after it ships: add a new one.
@@ -83,4 +84,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0960-chat-list-datasets-tool': m0960,
   '0980-dataset-leases': m0980,
   '1040-hub-publish-heartbeat': m1040,
+  '1090-run-step-key-order': m1090,
 };

@@ -419,16 +419,41 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
       datasetId: reviews.id,
       prompt: 'Summarize {{Text}}',
       modelA: 'gpt-4o-mini',
-      modelB: 'gpt-4o',
+      // The fake answers model B's calls 40 ms late at least: its latency shows.
+      modelB: 'gpt-4o@latency=40',
     });
     expect(compared.status).toBe('completed');
     const markdown = (compared.steps.at(-1)!.output as { markdown: string }).markdown;
     const table = markdown.split('\n').filter((line) => /^\| gpt-4o/.test(line));
     expect(table).toHaveLength(2);
-    for (const line of table) {
+    // Per-cell latency side by side: what each column's cells recorded (read here through the
+    // dataset's window, as the grid shows it), as median, 95th percentile, slowest and count.
+    const sheets = env.t.app.features.sheets.sheets;
+    const { columns } = await sheets.getDataset(env.actor, env.projectId, reviews.id);
+    const window = await sheets.readWindow(env.actor, env.projectId, reviews.id, {});
+    const expectedLatency = (columnName: string) => {
+      const column = columns.find((candidate) => candidate.name === columnName)!;
+      const ms = window.rows.map((row) => row.cells[column.id]!.latencyMs!).sort((x, y) => x - y);
+      expect(ms).toHaveLength(2);
+      const [low, high] = ms as [number, number];
+      return {
+        ms,
+        cells: [low + (high - low) / 2, low + 0.95 * (high - low), high].map((value) =>
+          String(Math.round(value)),
+        ),
+      };
+    };
+    const latencyA = expectedLatency('A: gpt-4o-mini');
+    const latencyB = expectedLatency('B: gpt-4o@latency=40');
+    expect(latencyB.ms[0]).toBeGreaterThanOrEqual(40);
+    for (const [line, latency] of [
+      [table[0]!, latencyA],
+      [table[1]!, latencyB],
+    ] as const) {
       const cells = line.split('|').map((cell) => cell.trim());
       expect(cells[2]).toBe('2'); // cells made
       expect(Number(cells[5])).toBeGreaterThan(0); // output tokens
+      expect(cells.slice(8, 12)).toEqual([...latency.cells, '2']);
     }
     expect(markdown).toMatch(/Same answer on \d+ of 2 rows/);
   });

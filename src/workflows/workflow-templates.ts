@@ -258,12 +258,25 @@ Tokens: {{steps.enrich.inputTokens}} in, {{steps.enrich.outputTokens}} out; cost
         model: input.modelB,
         provider: input.providerB,
       });
-      const row = (step: string, modelName: string) =>
-        `| ${modelName.replace(/\|/g, '\\|')} | {{steps.${step}.done}} | {{steps.${step}.errors}} | {{steps.${step}.inputTokens}} | {{steps.${step}.outputTokens}} | {{steps.${step}.costNano}} | {{steps.${step}.durationMs}} |`;
+      // Per-cell latency, from the cells' own state (`"<column>:state"->>'latency_ms'`, what
+      // the AI column recorded for each call), not the model's or the run's say: the median,
+      // the 95th percentile and the slowest cell, over the cells that have one.
+      const latency = (column: string, side: 'a' | 'b') => {
+        const ms = `try_cast(${ident(`${column}:state`)}->>'latency_ms' as double)`;
+        return [
+          `count(${ms}) as ${side}_timed`,
+          `round(median(${ms}))::integer as ${side}_p50`,
+          `round(quantile_cont(${ms}, 0.95))::integer as ${side}_p95`,
+          `round(max(${ms}))::integer as ${side}_max`,
+        ].join(', ');
+      };
+      const row = (step: string, side: 'a' | 'b', modelName: string) =>
+        `| ${modelName.replace(/\|/g, '\\|')} | {{steps.${step}.done}} | {{steps.${step}.errors}} | {{steps.${step}.inputTokens}} | {{steps.${step}.outputTokens}} | {{steps.${step}.costNano}} | {{steps.${step}.durationMs}} | {{steps.latency.rows.0.${side}_p50}} | {{steps.latency.rows.0.${side}_p95}} | {{steps.latency.rows.0.${side}_max}} | {{steps.latency.rows.0.${side}_timed}} |`;
       return {
         name: input.name ?? `Compare ${input.modelA} and ${input.modelB}`.slice(0, 200),
         definition: {
-          description: 'The same prompt with two models, side by side: answers, cost and time.',
+          description:
+            'The same prompt with two models, side by side: answers, cost, run time and per-cell latency.',
           steps: [
             {
               id: 'model-a',
@@ -287,15 +300,22 @@ Tokens: {{steps.enrich.inputTokens}} in, {{steps.enrich.outputTokens}} out; cost
               sql: `select count(*) as rows, count(*) filter (where ${ident(a.name)} = ${ident(b.name)}) as same_answer from dataset`,
             },
             {
+              id: 'latency',
+              kind: 'sql',
+              datasetId: input.datasetId,
+              needs: ['model-a', 'model-b'],
+              sql: `select ${latency(a.name, 'a')}, ${latency(b.name, 'b')} from dataset`,
+            },
+            {
               id: 'report',
               kind: 'report',
               title: `${input.modelA} vs ${input.modelB}`,
               markdown: `# ${input.modelA} vs ${input.modelB} on ${dataset.name}
 
-| model | cells | errors | input tokens | output tokens | cost (nano-USD) | run time (ms) |
-| --- | --- | --- | --- | --- | --- | --- |
-${row('model-a', input.modelA)}
-${row('model-b', input.modelB)}
+| model | cells | errors | input tokens | output tokens | cost (nano-USD) | run time (ms) | latency p50 (ms) | p95 (ms) | slowest (ms) | cells timed |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+${row('model-a', 'a', input.modelA)}
+${row('model-b', 'b', input.modelB)}
 
 Same answer on {{steps.agreement.rows.0.same_answer}} of {{steps.agreement.rows.0.rows}} rows.
 `,

@@ -1,9 +1,15 @@
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { platformsPerTest } from '../../../test/per-suite.ts';
 import { type TestPlatform, testBackends } from '../../../test/test-platform.ts';
 import { AppError } from '../app-error.ts';
-import { createDurableRuns, type RunKind, RunStopped } from './durable-run.ts';
+import {
+  createDurableRuns,
+  prefixSuccessor,
+  type RunKind,
+  RunStopped,
+  selectSteps,
+} from './durable-run.ts';
 
 /** A gate a test opens when it wants a step to finish: no sleeps, no clocks. */
 function gate() {
@@ -82,6 +88,76 @@ describe.each(testBackends())('durable runs on %s', (backend) => {
       ['one', 'completed', 1],
       ['two', 'completed', 1],
     ]);
+  });
+
+  it('reads the steps under a key prefix as a range of the primary key: % and _ are plain characters, and the range is exact', async () => {
+    await open();
+    const keys = [
+      'step:a',
+      'step:b',
+      'step;',
+      'step',
+      'stepx',
+      'a%b/1',
+      'a%/2',
+      'axb/1',
+      'a_b/1',
+      'aXb/1',
+      'ab',
+      'é/1',
+      'é',
+      'ê',
+      '\u{10FFFF}x',
+      ...Array.from({ length: 300 }, (_, index) => `extract/doc/${String(index).padStart(4, '0')}`),
+    ];
+    const runs = engine('p', [
+      {
+        kind: 'test.keys',
+        async execute(context) {
+          await Promise.all(
+            keys.map((key) => context.step(key, async () => key, { grouped: true })),
+          );
+          return 'done';
+        },
+      },
+    ]);
+    const run = await runs.start({ kind: 'test.keys', input: { n: 0 } });
+    expect(await runs.execute(run.id)).toBe('completed');
+    const under = async (keyPrefix: string) =>
+      (await runs.steps(run.id, { keyPrefix })).map((step) => step.key).sort();
+    expect(await under('step:')).toEqual(['step:a', 'step:b']);
+    expect(await under('step')).toEqual(['step', 'step:a', 'step:b', 'step;', 'stepx']);
+    expect(await under('a%')).toEqual(['a%/2', 'a%b/1']);
+    expect(await under('a_')).toEqual(['a_b/1']);
+    expect(await under('é')).toEqual(['é', 'é/1']);
+    expect(await under('\u{10FFFF}')).toEqual(['\u{10FFFF}x']);
+    expect(await under('extract/doc/')).toHaveLength(300);
+    expect(await under('nothing')).toEqual([]);
+    expect((await runs.steps(run.id, { keyPrefix: '' })).length).toBe(keys.length);
+    expect((await runs.steps(run.id)).length).toBe(keys.length);
+
+    // The statement itself: with sequential scans priced out, the plan bounds step_key in the
+    // index (before: only run_id, every step of the run read and filtered by left()).
+    const query = selectSteps(platform!.database.db, run.id, 'step:').compile();
+    const plan = await platform!.database.db.transaction().execute(async (trx) => {
+      await sql`set local enable_seqscan = off`.execute(trx);
+      const result = await trx.executeQuery<{ 'QUERY PLAN': string }>(
+        CompiledQuery.raw(`explain ${query.sql}`, [...query.parameters]),
+      );
+      return result.rows.map((row) => row['QUERY PLAN']).join('\n');
+    });
+    expect(plan).not.toMatch(/Seq Scan/);
+    expect(plan).toMatch(/Index Cond: .*step_key >= /);
+    expect(plan).toMatch(/Index Cond: .*step_key < /);
+  });
+
+  it('finds the successor of a prefix in code-point order', () => {
+    expect(prefixSuccessor('step:')).toBe('step;');
+    expect(prefixSuccessor('a%')).toBe('a&');
+    expect(prefixSuccessor('\u{D7FF}')).toBe('\u{E000}');
+    expect(prefixSuccessor('ab\u{10FFFF}')).toBe('ac');
+    expect(prefixSuccessor('\u{10FFFF}')).toBeUndefined();
+    expect(prefixSuccessor('')).toBeUndefined();
   });
 
   it('costs two statements a step: one to begin it (flags, stored output, marked running), one to record it', async () => {

@@ -210,6 +210,39 @@ function selectRun(db: Kysely<DB>, runId: string) {
   return db.selectFrom('durable_run').selectAll().where('id', '=', runId).executeTakeFirst();
 }
 
+/**
+ * The least string above every string that starts with `prefix`, in code-point order (UTF-8's
+ * byte order, which `run_step.step_key`'s collation "C" compares by); undefined when there is
+ * none (an empty prefix, or one of only U+10FFFF).
+ */
+export function prefixSuccessor(prefix: string): string | undefined {
+  const points = [...prefix];
+  while (points.length > 0) {
+    const last = points.pop()!.codePointAt(0)!;
+    if (last < 0x10ffff)
+      // Surrogates are not characters (PostgreSQL's UTF-8 has none): past them.
+      return points.join('') + String.fromCodePoint(last === 0xd7ff ? 0xe000 : last + 1);
+  }
+  return undefined;
+}
+
+/**
+ * A run's steps in the order they began; with `keyPrefix`, only the keys that start with it, read
+ * as a range of the primary key (`step_key >= prefix and < its successor`, migration 1090), so
+ * a run view that wants a workflow's `step:` keys does not read an extract step's thousand
+ * per-document ones. `%` and `_` are plain characters here (no LIKE).
+ */
+export function selectSteps(db: Kysely<DB>, runId: string, keyPrefix?: string) {
+  const end = keyPrefix ? prefixSuccessor(keyPrefix) : undefined;
+  return db
+    .selectFrom('run_step')
+    .selectAll()
+    .where('run_id', '=', runId)
+    .$if(Boolean(keyPrefix), (query) => query.where('step_key', '>=', keyPrefix!))
+    .$if(end !== undefined, (query) => query.where('step_key', '<', end!))
+    .orderBy('started_at');
+}
+
 const present = (row: NonNullable<RunRow>): RunRecord => ({
   id: row.id,
   kind: row.kind,
@@ -675,17 +708,7 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
     },
 
     steps: async (runId, { keyPrefix } = {}) =>
-      (
-        await db
-          .selectFrom('run_step')
-          .selectAll()
-          .where('run_id', '=', runId)
-          .$if(keyPrefix !== undefined, (query) =>
-            query.where(sql<boolean>`left(step_key, ${keyPrefix!.length}) = ${keyPrefix}`),
-          )
-          .orderBy('started_at')
-          .execute()
-      ).map((row) => ({
+      (await selectSteps(db, runId, keyPrefix).execute()).map((row) => ({
         key: row.step_key,
         status: row.status,
         attempts: row.attempts,
