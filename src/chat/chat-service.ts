@@ -233,7 +233,7 @@ export function createChatService(deps: ChatServiceDeps) {
     const assistantId = uuidv7();
     let written: Awaited<ReturnType<typeof writeReply>>;
     try {
-      written = await writeReply(db, {
+      written = await writeReplyFresh(db, {
         projectId,
         threadId,
         parent: byId ? (ref.parentId ?? 'leaf') : (ref?.id ?? null),
@@ -813,3 +813,22 @@ export function createChatService(deps: ChatServiceDeps) {
 }
 
 export type ChatService = ReturnType<typeof createChatService>;
+
+/**
+ * `writeReply`, asked once more when its verdict could come from a stale snapshot. On
+ * PostgreSQL a send that waited for the thread's lock reads the thread as the winner left it
+ * (the locked row is re-read) but the messages as they were when its statement began (READ
+ * COMMITTED): the leaf it answers — the winner's new reply — is not there yet, and it would
+ * say "unknown parent" (400) where the truth is "a reply is streaming" (409). A second
+ * statement starts after the winner committed and sees both. Only refusals are asked again; a
+ * write is never repeated.
+ */
+async function writeReplyFresh(
+  db: Parameters<typeof writeReply>[0],
+  write: Parameters<typeof writeReply>[1],
+): ReturnType<typeof writeReply> {
+  const first = await writeReply(db, write);
+  return STALE_REFUSALS.has(first.outcome) ? writeReply(db, write) : first;
+}
+
+const STALE_REFUSALS = new Set<string>(['no-parent', 'no-answer', 'agent-deleted']);

@@ -205,8 +205,10 @@ export type ReplyOutcome =
  * message (if any) and the reply placeholder — with the model of the request, else of the
  * agent's current version, else of the thread — points the thread's leaf at the reply and
  * writes the audit row. A check that fails writes nothing and is the outcome. Two sends racing
- * on PostgreSQL: the second waits for the thread's lock and then hits the one-streaming-reply
- * index (a unique violation, 409 for the caller). Answers the new rows, the thread as updated
+ * on PostgreSQL: the second waits for the thread's lock, then reads the thread as re-read under
+ * the lock but the messages as of its start (READ COMMITTED), so it hits the one-streaming-reply
+ * index (a unique violation, 409 for the caller) or misses the winner's messages and refuses —
+ * the caller asks once more on a refusal (`writeReplyFresh` in chat-service.ts). Answers the new rows, the thread as updated
  * and the children the answered message had (the first new message's siblings).
  */
 export async function writeReply(
