@@ -127,6 +127,24 @@ export interface SniffedRead {
   columns: [string, string][];
 }
 
+/**
+ * csvOptions without the dialect (delimiter, quote, escape, header, formats), for a read that
+ * passes the sniffed dialect instead.
+ */
+const optionsWithoutDialect = (spec: SourceSpec): string[] =>
+  csvOptions({
+    ...spec,
+    csv: {
+      ...spec.csv,
+      delimiter: undefined,
+      quote: undefined,
+      escape: undefined,
+      header: undefined,
+      dateFormat: undefined,
+      timestampFormat: undefined,
+    },
+  });
+
 /** read_csv options that read a CSV as sniffed (sniffedRead), with the person's own options. */
 function sniffedOptions(spec: SourceSpec, sniffed: SniffedRead): string[] {
   const types = new Map(sniffed.columns);
@@ -135,18 +153,7 @@ function sniffedOptions(spec: SourceSpec, sniffed: SniffedRead): string[] {
   return [
     // Sizes, error skipping, encoding and the person's options; the dialect is the one sniffed
     // (the person's delimiter, quote, escape, header and formats went into the sniff).
-    ...csvOptions({
-      ...spec,
-      csv: {
-        ...spec.csv,
-        delimiter: undefined,
-        quote: undefined,
-        escape: undefined,
-        header: undefined,
-        dateFormat: undefined,
-        timestampFormat: undefined,
-      },
-    }),
+    ...optionsWithoutDialect(spec),
     'auto_detect = false',
     `delim = ${literal(sniffed.delimiter)}`,
     `quote = ${literal(sniffed.quote)}`,
@@ -882,18 +889,7 @@ async function planParts(
 
   const dialect = [
     // Sizes, error skipping and the encoding; the dialect is the one sniffed (with overrides).
-    ...csvOptions({
-      ...spec,
-      csv: {
-        ...spec.csv,
-        delimiter: undefined,
-        quote: undefined,
-        escape: undefined,
-        header: undefined,
-        dateFormat: undefined,
-        timestampFormat: undefined,
-      },
-    }),
+    ...optionsWithoutDialect(spec),
     'auto_detect = false',
     `delim = ${literal(sniffed.delimiter)}`,
     `quote = ${literal(quote)}`,
