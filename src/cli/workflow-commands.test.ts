@@ -14,7 +14,13 @@ import { FAKE_KEY, prepareDataDir } from '../sheets/generation/generation-test-h
 import { runStream } from '../workflows/workflow-events.ts';
 import type { WorkflowRunView } from '../workflows/workflow-presenter.ts';
 import { runCliCommandOn } from './cli-test-helpers.ts';
-import { followRun, parseInputs, registerWorkflowCommands, runLines } from './workflow-commands.ts';
+import {
+  followRun,
+  parseInputs,
+  registerWorkflowCommands,
+  runLines,
+  templateRequest,
+} from './workflow-commands.ts';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -127,6 +133,49 @@ describe('braincells documents add / workflow run / workflow status', { timeout:
         'completed',
         'completed',
       ]);
+
+      // Templates: listed with their fields; applied with --dry-run (nothing made), then for real.
+      const listed = await workflowHere(dataDir, ['template', 'list', '--json']);
+      expect(listed.error).toBeUndefined();
+      expect(
+        (JSON.parse(listed.out) as { items: { template: string }[] }).items.map(
+          (item) => item.template,
+        ),
+      ).toEqual(['investigate-documents', 'enrich-dataset', 'compare-models']);
+      const enrich = [
+        'template',
+        'apply',
+        'enrich-dataset',
+        '--project',
+        ids.projectId,
+        '--set',
+        `datasetId=${ids.datasetId}`,
+        '--set',
+        'columnName=Summary',
+        '--set',
+        'prompt=Summarize {{Item}}',
+        '--set',
+        'model=gpt-4o-mini',
+        '--set',
+        `provider=${ids.providerId}`,
+      ];
+      const dry = await workflowHere(dataDir, [...enrich, '--dry-run']);
+      expect(dry.error).toBeUndefined();
+      expect(dry.out).toContain('Workflow "Enrich Spawned"');
+      expect(dry.out).toContain('AI column "Summary" (gpt-4o-mini)');
+      expect(dry.out).toContain('1. enrich (ai-column)');
+      const applied = await workflowHere(dataDir, [...enrich, '--json']);
+      expect(applied.error).toBeUndefined();
+      const created = JSON.parse(applied.out) as {
+        name: string;
+        definition: { steps: { id: string; kind: string }[] };
+      };
+      expect(created.name).toBe('Enrich Spawned');
+      expect(created.definition.steps.map((step) => step.id)).toEqual([
+        'enrich',
+        'filled',
+        'report',
+      ]);
     } finally {
       await fake.close();
     }
@@ -178,6 +227,32 @@ describe('braincells documents add / workflow run / workflow status', { timeout:
     ]);
     expect(written[2]).toMatch(/Audit run r1: completed\n {2}extract +completed/);
     await bus.close();
+  });
+
+  it('reads a template request from --set name=value by the fields the template takes', () => {
+    expect(
+      templateRequest('investigate-documents', [
+        'sampleDocuments=true',
+        'contextChars=8000',
+        'model=m',
+      ]),
+    ).toEqual({
+      template: 'investigate-documents',
+      sampleDocuments: true,
+      contextChars: 8000,
+      model: 'm',
+    });
+    expect(() => templateRequest('nope', [])).toThrow(/one of: investigate-documents/);
+    expect(() => templateRequest('compare-models', ['model=x'])).toThrow(
+      /no field "model"; its fields: name, datasetId, prompt, modelA/,
+    );
+    expect(() => templateRequest('investigate-documents', ['sampleDocuments=yes'])).toThrow(
+      /true or false/,
+    );
+    expect(() => templateRequest('investigate-documents', ['contextChars=many'])).toThrow(
+      /a number/,
+    );
+    expect(() => templateRequest('enrich-dataset', ['novalue'])).toThrow(/--set must look like/);
   });
 
   it('reads --input name=value and refuses anything else', () => {

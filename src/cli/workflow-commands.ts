@@ -3,19 +3,24 @@ import { systemActor } from '../auth/system-actor.ts';
 import type { EventBus } from '../platform/events.ts';
 import { runStream } from '../workflows/workflow-events.ts';
 import type { WorkflowRunView } from '../workflows/workflow-presenter.ts';
+import {
+  TEMPLATE_CATALOGUE,
+  TEMPLATE_NAMES,
+  type TemplateCreation,
+} from '../workflows/workflow-templates.ts';
 import { withFeatures } from './cli-features.ts';
 import { CliError, EXIT, printJson } from './cli-output.ts';
 
 const usd = (nano: number) => `$${(nano / 1e9).toFixed(4)}`;
 
 /** `--input k=v` (repeatable) → { k: v }. */
-export function parseInputs(values: readonly string[]): Record<string, string> {
+export function parseInputs(values: readonly string[], flag = '--input'): Record<string, string> {
   const inputs: Record<string, string> = {};
   for (const value of values) {
     const at = value.indexOf('=');
     if (at < 1)
       throw new CliError(
-        `--input must look like name=value (got ${JSON.stringify(value)})`,
+        `${flag} must look like name=value (got ${JSON.stringify(value)})`,
         EXIT.usage,
       );
     inputs[value.slice(0, at)] = value.slice(at + 1);
@@ -73,6 +78,60 @@ export async function followRun(
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 /**
+ * `--set name=value` (repeatable) → a template request: each name must be one of the
+ * template's fields (the message lists them), booleans and numbers are read as such.
+ */
+export function templateRequest(template: string, values: readonly string[]) {
+  const info = TEMPLATE_CATALOGUE.find((candidate) => candidate.template === template);
+  if (!info)
+    throw new CliError(
+      `Unknown template ${JSON.stringify(template)}; one of: ${TEMPLATE_NAMES.join(', ')}`,
+      EXIT.usage,
+    );
+  const request: Record<string, unknown> = { template };
+  for (const [name, text] of Object.entries(parseInputs(values, '--set'))) {
+    const field = info.fields.find((candidate) => candidate.name === name);
+    if (!field)
+      throw new CliError(
+        `${template} has no field ${JSON.stringify(name)}; its fields: ${info.fields.map((candidate) => candidate.name).join(', ')}`,
+        EXIT.usage,
+      );
+    if (field.type === 'boolean') {
+      if (text !== 'true' && text !== 'false')
+        throw new CliError(`--set ${name} must be true or false`, EXIT.usage);
+      request[name] = text === 'true';
+    } else if (field.type === 'number') {
+      const number = Number(text);
+      if (text.trim() === '' || !Number.isFinite(number))
+        throw new CliError(`--set ${name} must be a number`, EXIT.usage);
+      request[name] = number;
+    } else request[name] = text;
+  }
+  return request;
+}
+
+/** What `workflow template apply --dry-run` shows: what would be made, then the steps. */
+export function previewLines(preview: {
+  name: string;
+  creates: TemplateCreation[];
+  steps: { id: string; kind: string }[];
+}): string[] {
+  return [
+    `Workflow "${preview.name}"`,
+    preview.creates.length > 0 ? 'Makes first:' : 'Makes nothing first.',
+    ...preview.creates.map((entry) =>
+      entry.kind === 'documents'
+        ? `  documents collection "${entry.name}" (${entry.documents} sample documents)`
+        : entry.kind === 'dataset'
+          ? `  dataset "${entry.name}" (columns: ${entry.columns.join(', ')})`
+          : `  AI column "${entry.name}" (${entry.model})`,
+    ),
+    'Steps:',
+    ...preview.steps.map((step, index) => `  ${index + 1}. ${step.id} (${step.kind})`),
+  ];
+}
+
+/**
  * `braincells workflow run|status`: they call the workflow service as the system actor,
  * never the HTTP routes. `run --wait` executes the run in this process with a progress
  * display; without it the run is queued for the server (its next start or sweep takes it).
@@ -116,6 +175,95 @@ export function registerWorkflowCommands(program: Command): void {
         if (options.json) printJson(run);
         else process.stdout.write(`${runLines(run).join('\n')}\n`);
         if (options.wait && run.status === 'failed')
+          throw new CliError(`run failed at step ${run.failedStep}: ${run.error?.message}`);
+      },
+    );
+
+  const template = workflow
+    .command('template')
+    .description('Workflow templates: list them, or make a workflow from one');
+  template
+    .command('list')
+    .description('The templates and the fields each takes (--set name=value)')
+    .option('--json', 'print the templates as JSON')
+    .action((options: { json?: boolean }) => {
+      if (options.json) return printJson({ items: TEMPLATE_CATALOGUE });
+      const lines = TEMPLATE_CATALOGUE.flatMap((info) => [
+        `${info.template} — ${info.title}`,
+        `  ${info.description}`,
+        ...info.fields.map(
+          (field) =>
+            `  --set ${field.name}=…${field.required ? ' (required)' : ''}  ${field.label}${field.help ? `: ${field.help}` : ''}`,
+        ),
+        '',
+      ]);
+      process.stdout.write(`${lines.join('\n')}`);
+    });
+  template
+    .command('apply')
+    .description(
+      'Make a workflow from a template (what it needs first: collection, sheet, AI columns)',
+    )
+    .argument('<template>', `one of ${TEMPLATE_NAMES.join(', ')}`)
+    .requiredOption('--project <project>', 'project id')
+    .option('--set <name=value>', 'a field of the template (repeatable)', collect, [])
+    .option('--dry-run', 'show what it would make and the steps, and make nothing')
+    .option('--run', 'start a run of the new workflow')
+    .option('--wait', 'with --run: run it here and wait for the end, showing progress')
+    .option('--json', 'print the workflow (or the preview, or the run) as JSON')
+    .action(
+      async (
+        name: string,
+        options: {
+          project: string;
+          set: string[];
+          dryRun?: boolean;
+          run?: boolean;
+          wait?: boolean;
+          json?: boolean;
+        },
+      ) => {
+        const request = templateRequest(name, options.set);
+        if (options.wait && !options.run) throw new CliError('--wait goes with --run', EXIT.usage);
+        const actor = systemActor();
+        const result = await withFeatures(async (features, platform) => {
+          const service = features.workflows.service;
+          if (options.dryRun)
+            return {
+              preview: await service.previewFromTemplate(actor, options.project, request),
+              created: undefined,
+            };
+          const created = await service.createFromTemplate(actor, options.project, request);
+          if (!options.run) return { created };
+          features.registerJobs();
+          await platform.jobs.start();
+          const started = await service.startRun(actor, options.project, created.id, {});
+          if (!options.wait) return { created, run: started };
+          const progress = options.json
+            ? undefined
+            : await followRun(features.events, started.id, (text) => process.stderr.write(text));
+          try {
+            await platform.runs.execute(started.id);
+          } finally {
+            progress?.close();
+          }
+          return { created, run: await service.getRun(actor, options.project, started.id) };
+        });
+        if (result.preview) {
+          if (options.json) printJson(result.preview);
+          else process.stdout.write(`${previewLines(result.preview).join('\n')}\n`);
+          return;
+        }
+        const { created, run } = result;
+        if (!created) return;
+        if (options.json) printJson(run ?? created);
+        else {
+          process.stdout.write(
+            `Created workflow "${created.name}" (${created.id}): ${created.definition.steps.map((step) => step.id).join(' → ')}\n`,
+          );
+          if (run) process.stdout.write(`${runLines(run).join('\n')}\n`);
+        }
+        if (run?.status === 'failed')
           throw new CliError(`run failed at step ${run.failedStep}: ${run.error?.message}`);
       },
     );

@@ -4,6 +4,7 @@ import { SAMPLE_DOCUMENTS } from '../documents/document-samples.ts';
 import { isAppError } from '../platform/app-error.ts';
 import { chunkPages, typedValue, verifyCitation } from './workflow-extract.ts';
 import { parseCitation, reportHtml } from './workflow-report.ts';
+import { fromTemplateSchema, TEMPLATE_NAMES } from './workflow-templates.ts';
 import { openWorkflowTestEnv, type WorkflowTestEnv } from './workflow-test-helpers.ts';
 
 describe('chunkPages', () => {
@@ -168,6 +169,75 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
   let workflowId: string;
   let runId: string;
   let sheetId: string;
+
+  it('lists the templates with the fields their requests take, and previews one without making anything', async () => {
+    const listed = await inject('GET', '/workflows/templates');
+    expect(listed.statusCode).toBe(200);
+    const templates = (
+      listed.json() as { items: { template: string; fields: { name: string }[] }[] }
+    ).items;
+    // The picker's fields are the request's: none missing, none extra.
+    expect(templates.map((template) => template.template)).toEqual(TEMPLATE_NAMES);
+    for (const option of fromTemplateSchema.options) {
+      const info = templates.find((template) => template.template === option.shape.template.value)!;
+      expect(info.fields.map((field) => field.name).sort()).toEqual(
+        Object.keys(option.shape)
+          .filter((key) => key !== 'template')
+          .sort(),
+      );
+    }
+
+    const sheets = env.t.app.features.sheets.sheets;
+    const datasetsBefore = (await sheets.listDatasets(env.actor, env.projectId)).length;
+    const workflowsBefore = (await env.service.listWorkflows(env.actor, env.projectId)).length;
+    const preview = await inject('POST', '/workflows/from-template/preview', {
+      template: 'investigate-documents',
+      sampleDocuments: true,
+      model: 'gpt-4o-mini',
+    });
+    expect(preview.statusCode).toBe(200);
+    const body = preview.json() as {
+      name: string;
+      creates: { kind: string; name: string; documents?: number; columns?: string[] }[];
+      steps: { id: string; kind: string }[];
+    };
+    expect(body.name).toBe('Investigate Sample invoices');
+    expect(body.creates).toEqual([
+      { kind: 'documents', name: 'Sample invoices', documents: SAMPLE_DOCUMENTS.length },
+      expect.objectContaining({ kind: 'dataset', name: 'Sample invoices — extraction' }),
+    ]);
+    expect(body.creates[1]!.columns).toContain('amount');
+    expect(body.steps.map((step) => step.kind)).toEqual([
+      'import-documents',
+      'extract',
+      'sql',
+      'sql',
+      'llm',
+      'report',
+    ]);
+    // Nothing was made or saved.
+    expect((await sheets.listDatasets(env.actor, env.projectId)).length).toBe(datasetsBefore);
+    expect((await env.service.listWorkflows(env.actor, env.projectId)).length).toBe(
+      workflowsBefore,
+    );
+
+    const missing = await inject('POST', '/workflows/from-template/preview', {
+      template: 'compare-models',
+      prompt: 'Say {{Text}}',
+      modelA: 'a',
+      modelB: 'b',
+    });
+    expect(missing.statusCode).toBe(400);
+    expect(missing.body).toContain('datasetId');
+    const unknown = await inject('POST', '/workflows/from-template/preview', {
+      template: 'enrich-dataset',
+      datasetId: '0190a0a0-0000-7000-8000-000000000001',
+      prompt: 'Say {{Text}}',
+      columnName: 'Said',
+      model: 'a',
+    });
+    expect(unknown.statusCode).toBe(404);
+  });
 
   it('investigates the sample documents end to end: extraction with verified citations, map-reduce, anomaly SQL, a cited report', async () => {
     env.fake.reset();
@@ -390,6 +460,51 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
     );
   });
 
+  it("leaves cells answered from the response cache out of an AI column step's latency", async () => {
+    // Two datasets with the same rows and an AI column of the same name, prompt and model: the
+    // second one's cells send the first one's messages, so the response cache answers them.
+    const rows = [{ Text: 'first note' }, { Text: 'second note' }];
+    const first = await env.dataset('Notes', ['Text'], rows);
+    const second = await env.dataset('Notes again', ['Text'], [...rows, { Text: 'third note' }]);
+    const fill = async (datasetId: string) => {
+      const made = await env.t.app.features.generation.aiColumns.createAiColumn(
+        env.actor,
+        env.projectId,
+        datasetId,
+        { name: 'Title', prompt: 'Title for {{Text}}', model: 'gpt-4o-mini', run: false },
+      );
+      const workflow = await env.create(`Fill ${datasetId}`, {
+        steps: [
+          { id: 'fill', kind: 'ai-column', datasetId, columnId: made.column.id, latency: true },
+        ],
+      });
+      const run = await env.waitForRun(
+        (await env.service.startRun(env.actor, env.projectId, workflow.id)).id,
+      );
+      expect(run.status).toBe('completed');
+      return {
+        columnId: made.column.id,
+        latency: (run.steps[0]!.output as { latency: Record<string, number | null> }).latency,
+      };
+    };
+    expect((await fill(first.id)).latency).toMatchObject({ timed: 2, cacheHits: 0 });
+    // The third row is the one call the provider answers.
+    const cached = await fill(second.id);
+    expect(cached.latency).toMatchObject({ timed: 1, cacheHits: 2 });
+    const window = await env.t.app.features.sheets.sheets.readWindow(
+      env.actor,
+      env.projectId,
+      second.id,
+      {},
+    );
+    const called = window.rows
+      .map((row) => row.cells[cached.columnId]!)
+      .filter((cell) => cell.attempts !== 0);
+    expect(called).toHaveLength(1);
+    expect(cached.latency.p50Ms).toBe(Math.round(called[0]!.latencyMs!));
+    expect(cached.latency.maxMs).toBe(Math.round(called[0]!.latencyMs!));
+  });
+
   it('enriches a dataset and compares two models from templates, with tokens and cost side by side', async () => {
     const reviews = await env.dataset(
       'Reviews',
@@ -414,9 +529,19 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
       'Filled 2 of 2 rows (2 generated in this run, 0 errors)',
     );
 
+    // A user column named as the SQL view once named model A's cell state: the latency
+    // figures no longer read through that name, so it takes nothing from them.
+    const compareOn = await env.dataset(
+      'Reviews to compare',
+      ['Text', 'A: gpt-4o-mini:state'],
+      [
+        { Text: 'Great service', 'A: gpt-4o-mini:state': 'not a state' },
+        { Text: 'Too slow', 'A: gpt-4o-mini:state': 'not a state' },
+      ],
+    );
     const compared = await runTemplate({
       template: 'compare-models',
-      datasetId: reviews.id,
+      datasetId: compareOn.id,
       prompt: 'Summarize {{Text}}',
       modelA: 'gpt-4o-mini',
       // The fake answers model B's calls 40 ms late at least: its latency shows.
@@ -429,8 +554,8 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
     // Per-cell latency side by side: what each column's cells recorded (read here through the
     // dataset's window, as the grid shows it), as median, 95th percentile, slowest and count.
     const sheets = env.t.app.features.sheets.sheets;
-    const { columns } = await sheets.getDataset(env.actor, env.projectId, reviews.id);
-    const window = await sheets.readWindow(env.actor, env.projectId, reviews.id, {});
+    const { columns } = await sheets.getDataset(env.actor, env.projectId, compareOn.id);
+    const window = await sheets.readWindow(env.actor, env.projectId, compareOn.id, {});
     const expectedLatency = (columnName: string) => {
       const column = columns.find((candidate) => candidate.name === columnName)!;
       const ms = window.rows.map((row) => row.cells[column.id]!.latencyMs!).sort((x, y) => x - y);
@@ -453,8 +578,10 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
       const cells = line.split('|').map((cell) => cell.trim());
       expect(cells[2]).toBe('2'); // cells made
       expect(Number(cells[5])).toBeGreaterThan(0); // output tokens
-      expect(cells.slice(8, 12)).toEqual([...latency.cells, '2']);
+      // p50, p95, slowest, cells timed, cache hits (none: `all` asks the model again).
+      expect(cells.slice(8, 13)).toEqual([...latency.cells, '2', '0']);
     }
+    expect(markdown).toContain('left out (counted under "cache hits")');
     expect(markdown).toMatch(/Same answer on \d+ of 2 rows/);
   });
 });

@@ -69,6 +69,30 @@ export const workflowRoutes: FastifyPluginAsyncZod<{
   );
 
   route.get(
+    `${base}/templates`,
+    {
+      summary: 'The workflow templates and the fields each asks for',
+      params: projectParams,
+    },
+    async (request) => ({
+      items: await workflows.listTemplates(request.actor, request.params.projectId),
+    }),
+  );
+
+  route.post(
+    `${base}/from-template/preview`,
+    {
+      summary: 'What a template would make and the workflow it would save (nothing is made)',
+      description:
+        "The same request as `from-template`, answered without making or saving anything: `creates` lists the collection, dataset and AI columns the template would make (placeholder ids `00000000-0000-7000-8000-…` stand for them in `definition`), `steps` the workflow's steps in order. The datasets it names are read: a missing one answers 404, a bad field 400.",
+      params: projectParams,
+      body: fromTemplateSchema,
+    },
+    async (request) =>
+      workflows.previewFromTemplate(request.actor, request.params.projectId, request.body),
+  );
+
+  route.get(
     `${base}/:workflowId`,
     { summary: 'One workflow with its current definition', params: workflowParams },
     async (request) =>

@@ -83,6 +83,11 @@ export const stepSchema = z.discriminatedUnion('kind', [
     columnId: z.uuid(),
     /** `missing` (default) fills empty and failed cells; `all` regenerates every cell. */
     mode: z.enum(['missing', 'all']).default('missing'),
+    /**
+     * Also report the column's per-cell latency in the output (`latency`: median, p95, slowest,
+     * cells timed, cache hits left out), read from the cells' own state once the run ends.
+     */
+    latency: z.boolean().optional(),
   }),
   z.object({
     ...stepBase,

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Actor } from '../access/actor.ts';
 import type { AuditRecorder } from '../access/audit-recorder.ts';
 import type { ProjectAccess } from '../access/project-access.ts';
+import { SAMPLE_DOCUMENTS } from '../documents/document-samples.ts';
 import {
   conflict,
   type FieldIssue,
@@ -31,7 +32,13 @@ import {
 } from './workflow-schema.ts';
 import type { WorkflowPorts } from './workflow-steps.ts';
 import type { WorkflowStore, WorkflowTrx, WorkflowUse } from './workflow-store.ts';
-import { buildFromTemplate, fromTemplateSchema, type TemplatePorts } from './workflow-templates.ts';
+import {
+  buildFromTemplate,
+  fromTemplateSchema,
+  previewPorts,
+  TEMPLATE_CATALOGUE,
+  type TemplatePorts,
+} from './workflow-templates.ts';
 
 /** Turns a zod failure into our 400 naming each field (`steps.2.datasetId`). */
 function parseOr400<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
@@ -311,6 +318,36 @@ export function createWorkflowService(deps: {
       for (let suffix = 2; !parsed.name && (await store.findByName(projectId, name)); suffix++)
         name = `${built.name} (${suffix})`;
       return this.createWorkflow(actor, projectId, { name, definition: built.definition });
+    },
+
+    /** The templates a picker offers, with the fields each asks for. */
+    async listTemplates(actor: Actor, projectId: string) {
+      await access.requireRole(actor, projectId, 'viewer');
+      return TEMPLATE_CATALOGUE;
+    },
+
+    /**
+     * What a template would make and the workflow it would save, without making or saving
+     * anything: the same template code runs over ports that only list what they are asked to
+     * make. The datasets it names are read (400/404 as for a create).
+     */
+    async previewFromTemplate(actor: Actor, projectId: string, input: unknown) {
+      await access.requireRole(actor, projectId, 'editor');
+      const parsed = parseOr400(fromTemplateSchema, input);
+      const { ports, creations } = previewPorts(deps.templates, SAMPLE_DOCUMENTS.length);
+      const built = await buildFromTemplate(actor, projectId, parsed, ports);
+      const definition = parseOr400(definitionSchema, built.definition);
+      return {
+        template: parsed.template,
+        name: parsed.name ?? built.name,
+        creates: creations,
+        steps: definition.steps.map((step) => ({
+          id: step.id,
+          kind: step.kind,
+          ...(step.name ? { name: step.name } : {}),
+        })),
+        definition,
+      };
     },
 
     /**

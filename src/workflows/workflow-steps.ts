@@ -6,6 +6,7 @@ import type { CellValue, ColumnType } from '../sheets/sheet-schema.ts';
 import { datasetStream } from '../sheets/sheet-service.ts';
 import type { StreamWatch } from './workflow-events.ts';
 import { runExtraction } from './workflow-extract.ts';
+import { type CellTiming, cellLatency } from './workflow-latency.ts';
 import { type ReportOutput, reportHtml, writeReport } from './workflow-report.ts';
 import type { DATASET_EXPORT_FORMATS, WorkflowStep } from './workflow-schema.ts';
 import { renderTemplate, valueAt } from './workflow-template.ts';
@@ -45,6 +46,13 @@ export interface WorkflowPorts {
     datasetId: string,
     runId: string,
   ): Promise<AiColumnRunState>;
+  /** Each cell of a column: the latency and provider attempts its state recorded. */
+  cellTimings(
+    actor: Actor,
+    projectId: string,
+    datasetId: string,
+    columnId: string,
+  ): Promise<CellTiming[]>;
   /** Documents of a collection by extraction status. */
   documentCounts(
     actor: Actor,
@@ -406,6 +414,18 @@ async function followAiColumn(
             run.startedAt && run.finishedAt
               ? Date.parse(run.finishedAt) - Date.parse(run.startedAt)
               : null,
+          ...(step.latency
+            ? {
+                latency: cellLatency(
+                  await env.ports.cellTimings(
+                    env.actor,
+                    env.projectId,
+                    step.datasetId,
+                    step.columnId,
+                  ),
+                ),
+              }
+            : {}),
         },
         usage,
       };

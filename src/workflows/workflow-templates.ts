@@ -54,6 +54,167 @@ export type FromTemplateInput = z.infer<typeof fromTemplateSchema>;
 export const TEMPLATE_NAMES = fromTemplateSchema.options.map(
   (option) => option.shape.template.value,
 );
+export type TemplateName = FromTemplateInput['template'];
+
+/** One input of a template, as a picker (web or CLI) asks for it. */
+export interface TemplateField {
+  name: string;
+  label: string;
+  /** `dataset`/`documents`: a dataset or documents collection id of the project. */
+  type: 'text' | 'prompt' | 'model' | 'provider' | 'dataset' | 'documents' | 'boolean' | 'number';
+  required: boolean;
+  help?: string;
+}
+
+export interface TemplateInfo {
+  template: TemplateName;
+  title: string;
+  description: string;
+  fields: TemplateField[];
+}
+
+const nameField: TemplateField = {
+  name: 'name',
+  label: 'Workflow name',
+  type: 'text',
+  required: false,
+  help: 'Named after what it works on when left empty.',
+};
+
+/**
+ * What each template asks for, for pickers (docs/workflows.md "Templates"). The fields are the
+ * request's (a test holds them to `fromTemplateSchema`), so a picker never asks for a field the
+ * request would refuse or misses one it requires.
+ */
+export const TEMPLATE_CATALOGUE: readonly TemplateInfo[] = [
+  {
+    template: 'investigate-documents',
+    title: 'Investigate documents',
+    description:
+      'Documents → an extraction sheet (vendor, invoice number, date, amount, currency, each with its citation) → anomaly queries (amounts over 3× the median, invoice numbers billed twice) → a findings report that links every finding to its row and document page.',
+    fields: [
+      nameField,
+      {
+        name: 'documentsDatasetId',
+        label: 'Documents collection',
+        type: 'documents',
+        required: false,
+        help: 'Required unless the sample documents are made.',
+      },
+      {
+        name: 'sampleDocuments',
+        label: 'Make the sample invoices',
+        type: 'boolean',
+        required: false,
+        help: 'Adds a collection of generated sample invoices (one billed twice, one far over the rest).',
+      },
+      { name: 'model', label: 'Model', type: 'model', required: true },
+      { name: 'provider', label: 'Provider', type: 'provider', required: false },
+      {
+        name: 'contextChars',
+        label: 'Characters per extraction call',
+        type: 'number',
+        required: false,
+        help: 'Longer documents are read in page chunks, then reduced (default 4,000).',
+      },
+    ],
+  },
+  {
+    template: 'enrich-dataset',
+    title: 'Enrich a dataset',
+    description:
+      'A new AI column on a dataset, filled on the rows that lack it, and a short report of what was filled with its tokens and cost.',
+    fields: [
+      nameField,
+      { name: 'datasetId', label: 'Dataset', type: 'dataset', required: true },
+      { name: 'columnName', label: 'New column', type: 'text', required: true },
+      {
+        name: 'prompt',
+        label: 'Prompt',
+        type: 'prompt',
+        required: true,
+        help: 'Other columns as {{Column}}.',
+      },
+      { name: 'model', label: 'Model', type: 'model', required: true },
+      { name: 'provider', label: 'Provider', type: 'provider', required: false },
+    ],
+  },
+  {
+    template: 'compare-models',
+    title: 'Compare two models on a column',
+    description:
+      'The same prompt in two AI columns (A and B), then a report with tokens, cost, run time and per-cell latency side by side (cache hits left out), and how often they agree.',
+    fields: [
+      nameField,
+      { name: 'datasetId', label: 'Dataset', type: 'dataset', required: true },
+      {
+        name: 'prompt',
+        label: 'Prompt',
+        type: 'prompt',
+        required: true,
+        help: 'Other columns as {{Column}}.',
+      },
+      { name: 'modelA', label: 'Model A', type: 'model', required: true },
+      { name: 'providerA', label: 'Provider A', type: 'provider', required: false },
+      { name: 'modelB', label: 'Model B', type: 'model', required: true },
+      { name: 'providerB', label: 'Provider B', type: 'provider', required: false },
+    ],
+  },
+];
+
+/** Something a template makes before its workflow is saved. */
+export type TemplateCreation =
+  | { kind: 'documents'; name: string; documents: number }
+  | { kind: 'dataset'; name: string; columns: string[] }
+  | { kind: 'ai-column'; datasetId: string; name: string; model: string };
+
+/** Ids a preview gives what it would make (never stored: a preview saves nothing). */
+const PLANNED_ID_PREFIX = '00000000-0000-7000-8000-';
+const plannedId = (index: number) => `${PLANNED_ID_PREFIX}${String(index).padStart(12, '0')}`;
+export const isPlannedId = (id: string) => id.startsWith(PLANNED_ID_PREFIX);
+
+/**
+ * Ports that make nothing: each creation is listed (and given a placeholder id) instead, and
+ * reads of real datasets go through (access and existence are checked as for the real thing).
+ * The preview runs the very template code a create runs, so what it shows is what is made.
+ */
+export function previewPorts(
+  real: TemplatePorts,
+  sampleCount: number,
+): { ports: TemplatePorts; creations: TemplateCreation[] } {
+  const creations: TemplateCreation[] = [];
+  const planned = new Map<string, { name: string; columns: { id: string; name: string }[] }>();
+  const plan = (entry: TemplateCreation, columns: string[] = []) => {
+    creations.push(entry);
+    const id = plannedId(creations.length);
+    planned.set(id, {
+      name: entry.name,
+      columns: columns.map((name, index) => ({ id: plannedId(1000 + index), name })),
+    });
+    return id;
+  };
+  return {
+    creations,
+    ports: {
+      async sampleDocuments() {
+        return {
+          datasetId: plan({ kind: 'documents', name: 'Sample invoices', documents: sampleCount }),
+        };
+      },
+      async dataset(actor, projectId, datasetId) {
+        return planned.get(datasetId) ?? real.dataset(actor, projectId, datasetId);
+      },
+      async createDataset(_actor, _projectId, name, columns) {
+        const names = columns.map((column) => column.name);
+        return { id: plan({ kind: 'dataset', name, columns: names }, names) };
+      },
+      async createAiColumn(_actor, _projectId, datasetId, column) {
+        const id = plan({ kind: 'ai-column', datasetId, name: column.name, model: column.model });
+        return { id, name: column.name };
+      },
+    },
+  };
+}
 
 /** What templates make, through other features' use cases (wired in workflows-module.ts). */
 export interface TemplatePorts {
@@ -258,20 +419,11 @@ Tokens: {{steps.enrich.inputTokens}} in, {{steps.enrich.outputTokens}} out; cost
         model: input.modelB,
         provider: input.providerB,
       });
-      // Per-cell latency, from the cells' own state (`"<column>:state"->>'latency_ms'`, what
-      // the AI column recorded for each call), not the model's or the run's say: the median,
-      // the 95th percentile and the slowest cell, over the cells that have one.
-      const latency = (column: string, side: 'a' | 'b') => {
-        const ms = `try_cast(${ident(`${column}:state`)}->>'latency_ms' as double)`;
-        return [
-          `count(${ms}) as ${side}_timed`,
-          `round(median(${ms}))::integer as ${side}_p50`,
-          `round(quantile_cont(${ms}, 0.95))::integer as ${side}_p95`,
-          `round(max(${ms}))::integer as ${side}_max`,
-        ].join(', ');
-      };
-      const row = (step: string, side: 'a' | 'b', modelName: string) =>
-        `| ${modelName.replace(/\|/g, '\\|')} | {{steps.${step}.done}} | {{steps.${step}.errors}} | {{steps.${step}.inputTokens}} | {{steps.${step}.outputTokens}} | {{steps.${step}.costNano}} | {{steps.${step}.durationMs}} | {{steps.latency.rows.0.${side}_p50}} | {{steps.latency.rows.0.${side}_p95}} | {{steps.latency.rows.0.${side}_max}} | {{steps.latency.rows.0.${side}_timed}} |`;
+      // Per-cell latency from each AI-column step's own output (`latency`: what the column's
+      // cells recorded, cache hits left out and counted apart), not from an SQL view of the
+      // cells' state, whose `"<column>:state"` name a user column of that name would take.
+      const row = (step: string, modelName: string) =>
+        `| ${modelName.replace(/\|/g, '\\|')} | {{steps.${step}.done}} | {{steps.${step}.errors}} | {{steps.${step}.inputTokens}} | {{steps.${step}.outputTokens}} | {{steps.${step}.costNano}} | {{steps.${step}.durationMs}} | {{steps.${step}.latency.p50Ms}} | {{steps.${step}.latency.p95Ms}} | {{steps.${step}.latency.maxMs}} | {{steps.${step}.latency.timed}} | {{steps.${step}.latency.cacheHits}} |`;
       return {
         name: input.name ?? `Compare ${input.modelA} and ${input.modelB}`.slice(0, 200),
         definition: {
@@ -284,6 +436,7 @@ Tokens: {{steps.enrich.inputTokens}} in, {{steps.enrich.outputTokens}} out; cost
               datasetId: input.datasetId,
               columnId: a.id,
               mode: 'all',
+              latency: true,
             },
             {
               id: 'model-b',
@@ -291,6 +444,7 @@ Tokens: {{steps.enrich.inputTokens}} in, {{steps.enrich.outputTokens}} out; cost
               datasetId: input.datasetId,
               columnId: b.id,
               mode: 'all',
+              latency: true,
             },
             {
               id: 'agreement',
@@ -300,24 +454,18 @@ Tokens: {{steps.enrich.inputTokens}} in, {{steps.enrich.outputTokens}} out; cost
               sql: `select count(*) as rows, count(*) filter (where ${ident(a.name)} = ${ident(b.name)}) as same_answer from dataset`,
             },
             {
-              id: 'latency',
-              kind: 'sql',
-              datasetId: input.datasetId,
-              needs: ['model-a', 'model-b'],
-              sql: `select ${latency(a.name, 'a')}, ${latency(b.name, 'b')} from dataset`,
-            },
-            {
               id: 'report',
               kind: 'report',
               title: `${input.modelA} vs ${input.modelB}`,
               markdown: `# ${input.modelA} vs ${input.modelB} on ${dataset.name}
 
-| model | cells | errors | input tokens | output tokens | cost (nano-USD) | run time (ms) | latency p50 (ms) | p95 (ms) | slowest (ms) | cells timed |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
-${row('model-a', 'a', input.modelA)}
-${row('model-b', 'b', input.modelB)}
+| model | cells | errors | input tokens | output tokens | cost (nano-USD) | run time (ms) | latency p50 (ms) | p95 (ms) | slowest (ms) | cells timed | cache hits |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
+${row('model-a', input.modelA)}
+${row('model-b', input.modelB)}
 
 Same answer on {{steps.agreement.rows.0.same_answer}} of {{steps.agreement.rows.0.rows}} rows.
+Latency is per cell, over the cells the provider answered: cells answered from the response cache took no call and are left out (counted under "cache hits").
 `,
             },
           ],

@@ -11,6 +11,7 @@ import type { Platform } from '../platform/platform.ts';
 import type { SheetExportService } from '../sheets/export/sheet-export-service.ts';
 import type { AiColumnUseCases } from '../sheets/generation/generation-ai-columns.ts';
 import type { RunUseCases } from '../sheets/generation/generation-runs.ts';
+import type { RowRecord } from '../sheets/sheet-cell-record.ts';
 import type { SheetService } from '../sheets/sheet-service.ts';
 import { createRunEvents } from './workflow-events.ts';
 import { createWorkflowRun, type WorkflowRunOptions } from './workflow-run.ts';
@@ -57,6 +58,25 @@ export function createWorkflowsModule(deps: {
   // Files `export` steps write: DATA_DIR/workflows/runs/<runId>/<stepId>.<format> (ids only).
   const runFolder = (runId: string) =>
     path.join(deps.platform.config.dataDir, 'workflows', 'runs', runId);
+  /** Every row of a dataset with the cells of `columnIds`, in pages of 1,000 (row id order). */
+  async function* windows(
+    actor: Actor,
+    projectId: string,
+    datasetId: string,
+    columnIds: string[],
+  ): AsyncGenerator<RowRecord[]> {
+    let afterRowId: string | undefined;
+    for (;;) {
+      const window = await sheets.readWindow(actor, projectId, datasetId, {
+        limit: 1_000,
+        columns: columnIds,
+        ...(afterRowId ? { afterRowId } : {}),
+      });
+      yield window.rows;
+      if (window.rows.length < 1_000) return;
+      afterRowId = window.rows.at(-1)!.rowId;
+    }
+  }
   const ports: WorkflowPorts = {
     runSql: (actor, projectId, datasetId, sql) => sheets.runSql(actor, projectId, datasetId, sql),
     datasetColumns: async (actor, projectId, datasetId) =>
@@ -71,6 +91,15 @@ export function createWorkflowsModule(deps: {
       }),
     aiColumnRun: (actor, projectId, datasetId, runId) =>
       generation.getRun(actor, projectId, datasetId, runId),
+    async cellTimings(actor, projectId, datasetId, columnId) {
+      const timings: { latencyMs: number | null; attempts: number | null }[] = [];
+      for await (const rows of windows(actor, projectId, datasetId, [columnId]))
+        for (const row of rows) {
+          const cell = row.cells[columnId];
+          if (cell) timings.push({ latencyMs: cell.latencyMs, attempts: cell.attempts });
+        }
+      return timings;
+    },
     documentCounts: async (actor, projectId, datasetId) =>
       (await documents.list(actor, projectId, datasetId)).counts,
     generate: (request) => llm.generate(request),
@@ -114,21 +143,13 @@ export function createWorkflowsModule(deps: {
     },
     async readRows(actor, projectId, datasetId, columnIds) {
       const rows: { rowId: string; values: Record<string, unknown> }[] = [];
-      let afterRowId: string | undefined;
-      for (;;) {
-        const window = await sheets.readWindow(actor, projectId, datasetId, {
-          limit: 1_000,
-          columns: columnIds,
-          ...(afterRowId ? { afterRowId } : {}),
-        });
-        for (const row of window.rows)
+      for await (const page of windows(actor, projectId, datasetId, columnIds))
+        for (const row of page)
           rows.push({
             rowId: row.rowId,
             values: Object.fromEntries(columnIds.map((id) => [id, row.cells[id]?.value ?? null])),
           });
-        if (window.rows.length < 1_000) return rows;
-        afterRowId = window.rows.at(-1)!.rowId;
-      }
+      return rows;
     },
     appendRows: async (actor, projectId, datasetId, rows) =>
       (await sheets.appendRows(actor, projectId, datasetId, rows)).rowIds.map(String),

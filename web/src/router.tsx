@@ -128,6 +128,14 @@ const newWorkflowRoute = createRoute({
   path: '/workflows/new',
   component: lazyRouteComponent(() => import('./workflows/workflows-page.tsx'), 'NewWorkflowPage'),
 });
+const workflowTemplatesRoute = createRoute({
+  getParentRoute: () => projectRoute,
+  path: '/workflows/templates',
+  component: lazyRouteComponent(
+    () => import('./workflows/template-picker.tsx'),
+    'WorkflowTemplatesPage',
+  ),
+});
 const workflowRoute = createRoute({
   getParentRoute: () => projectRoute,
   path: '/workflows/$workflowId',
@@ -210,6 +218,7 @@ const routeTree = rootRoute.addChildren([
       documentsRoute,
       workflowsRoute,
       newWorkflowRoute,
+      workflowTemplatesRoute,
       workflowRoute,
       workflowRunRoute,
       chatRoute,

@@ -60,6 +60,8 @@ export interface Sort {
 export interface WindowQuery {
   offset: number;
   limit: number;
+  /** Rows after this row id, in the default order (the answer's offset is where they are). */
+  afterRowId?: string;
   sort?: Sort[];
   filters?: Filter[];
   search?: string;

@@ -1,5 +1,5 @@
 import { useQuery } from '@tanstack/react-query';
-import { Link, useParams } from '@tanstack/react-router';
+import { Link, useParams, useSearch } from '@tanstack/react-router';
 import { useMemo } from 'react';
 import { useMe } from '../auth/session.ts';
 import { ImageProjectContext } from '../images/image-cell.tsx';
@@ -25,6 +25,8 @@ export function DatasetPage() {
     projectId: string;
     datasetId: string;
   };
+  // `?row=<rowId>`: a link to one row (a report's citation) opens the grid scrolled to it.
+  const { row: focusRowId } = useSearch({ strict: false }) as { row?: unknown };
   const me = useMe();
   // One per project: thumbnails fetched for one dataset's grid serve the next one too.
   const thumbnails = useMemo(
@@ -63,6 +65,7 @@ export function DatasetPage() {
           projectId={projectId}
           dataset={dataset.data}
           readOnly={readOnly}
+          focusRowId={focusRowId === undefined ? undefined : String(focusRowId)}
         />
       </ThumbnailPrefetchContext.Provider>
     </ImageProjectContext.Provider>

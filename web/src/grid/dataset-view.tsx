@@ -61,6 +61,8 @@ interface DatasetViewProps {
   projectId: string;
   dataset: Dataset;
   readOnly: boolean;
+  /** A row to scroll to and select once the grid is up (`?row=<rowId>`, a report's citation). */
+  focusRowId?: string | undefined;
 }
 
 type PendingConflict = Conflict & { row: Row; column: GridColumn };
@@ -68,7 +70,7 @@ type PendingConflict = Conflict & { row: Row; column: GridColumn };
 const isDefaultView = (view: ViewQuery) =>
   view.sort.length === 0 && view.filters.length === 0 && !view.search;
 
-export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) {
+export function DatasetView({ projectId, dataset, readOnly, focusRowId }: DatasetViewProps) {
   const queryClient = useQueryClient();
   const navigate = useNavigate();
   const notices = useNotices();
@@ -137,6 +139,34 @@ export function DatasetView({ projectId, dataset, readOnly }: DatasetViewProps) 
     [allColumnsForNames],
   );
   const runs = useRuns(projectId, dataset.id, columnName);
+  // The cited row's place in the default order is the offset of the window that starts just
+  // after the id before it; the grid then scrolls to that row and selects it.
+  useEffect(() => {
+    if (focusRowId === undefined) return;
+    if (!/^[1-9]\d{0,17}$/.test(focusRowId)) {
+      notices.error(new Error(`“${focusRowId.slice(0, 40)}” is not a row id`));
+      return;
+    }
+    let cancelled = false;
+    sheetApi
+      .window(projectId, dataset.id, {
+        offset: 0,
+        limit: 1,
+        afterRowId: (BigInt(focusRowId) - 1n).toString(),
+      })
+      .then((window) => {
+        if (cancelled) return;
+        if (window.rows[0]?.rowId !== focusRowId) {
+          notices.error(new Error(`Row ${focusRowId} is not in this dataset (deleted?)`));
+          return;
+        }
+        requestAnimationFrame(() => grid.current?.scrollToRow(window.offset));
+        announce(`Row ${window.offset + 1} selected`);
+      }, notices.error);
+    return () => {
+      cancelled = true;
+    };
+  }, [focusRowId, projectId, dataset.id, notices.error, announce]);
   const stream = useDatasetEvents(projectId, dataset.id, cache, { onRunProgress: runs.onProgress });
 
   const allColumns = useMemo(

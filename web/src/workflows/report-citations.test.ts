@@ -42,7 +42,7 @@ describe('report citations', () => {
       `/projects/${PROJECT}/documents?document=${DOC}`,
     );
     expect(citationHref(PROJECT, parseCitation(`row:${SET}/9`)!)).toBe(
-      `/projects/${PROJECT}/datasets/${SET}`,
+      `/projects/${PROJECT}/datasets/${SET}?row=9`,
     );
   });
 

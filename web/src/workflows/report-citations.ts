@@ -41,7 +41,8 @@ export function citationHref(projectId: string, citation: Citation): string {
     if (citation.page !== undefined) query.set('page', String(citation.page));
     return `${project}/documents?${query.toString()}`;
   }
-  return `${project}/datasets/${citation.datasetId}`;
+  // `?row=`: the grid opens scrolled to the row, selected.
+  return `${project}/datasets/${citation.datasetId}?row=${citation.rowId}`;
 }
 
 /** The text a citation shows when it has no label. */

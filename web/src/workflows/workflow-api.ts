@@ -174,7 +174,47 @@ const workflowPath = (projectId: string, workflowId: string) =>
 const runPath = (projectId: string, runId: string) =>
   `/api/projects/${enc(projectId)}/workflow-runs/${enc(runId)}`;
 
+/** A template's input, as the picker asks for it (src/workflows/workflow-templates.ts). */
+export interface TemplateField {
+  name: string;
+  label: string;
+  type: 'text' | 'prompt' | 'model' | 'provider' | 'dataset' | 'documents' | 'boolean' | 'number';
+  required: boolean;
+  help?: string;
+}
+
+export interface WorkflowTemplate {
+  template: string;
+  title: string;
+  description: string;
+  fields: TemplateField[];
+}
+
+/** What a template would make first, in a preview. */
+export type TemplateCreation =
+  | { kind: 'documents'; name: string; documents: number }
+  | { kind: 'dataset'; name: string; columns: string[] }
+  | { kind: 'ai-column'; datasetId: string; name: string; model: string };
+
+export interface TemplatePreview {
+  template: string;
+  name: string;
+  creates: TemplateCreation[];
+  steps: { id: string; kind: StepKind; name?: string }[];
+}
+
+export type TemplateRequest = { template: string } & Record<string, string | number | boolean>;
+
 export const workflowApi = {
+  templates: (projectId: string) =>
+    api<{ items: WorkflowTemplate[] }>(`${workflowsPath(projectId)}/templates`),
+  previewTemplate: (projectId: string, request: TemplateRequest) =>
+    api<TemplatePreview>(`${workflowsPath(projectId)}/from-template/preview`, {
+      method: 'POST',
+      body: request,
+    }),
+  fromTemplate: (projectId: string, request: TemplateRequest) =>
+    api<Workflow>(`${workflowsPath(projectId)}/from-template`, { method: 'POST', body: request }),
   /** The run's live stream (Server-Sent Events: run-updated, step-progress). */
   eventsUrl: (projectId: string, runId: string) => `${runPath(projectId, runId)}/events`,
   /** The file an `export` step of the run wrote (an attachment). */

@@ -35,6 +35,13 @@ export function WorkflowsPage() {
         <h1>Workflows</h1>
         <span className="spacer" />
         <Link
+          to="/projects/$projectId/workflows/templates"
+          params={{ projectId }}
+          className="button"
+        >
+          From a template
+        </Link>
+        <Link
           to="/projects/$projectId/workflows/new"
           params={{ projectId }}
           className="button primary"
@@ -50,7 +57,9 @@ export function WorkflowsPage() {
       {workflows.isPending ? (
         <p className="muted">Loading…</p>
       ) : items.length === 0 ? (
-        <p className="muted">No workflows yet. Create one with “New workflow”.</p>
+        <p className="muted">
+          No workflows yet. Start from a template, or create one with “New workflow”.
+        </p>
       ) : (
         <div className="table-scroll">
           <table className="data-table" aria-label="Workflows">
