@@ -28,6 +28,10 @@ import {
   imageGenerationResponse,
   readImageForm,
 } from './fake-llm-images.ts';
+import {
+  huggingFaceImageToImageResponse,
+  isHuggingFaceImageToImage,
+} from './fake-llm-image-to-image.ts';
 import { openAiChatProtocol, openAiErrorBody, openAiModelList } from './fake-llm-openai.ts';
 import { openAiResponsesProtocol } from './fake-llm-openai-responses.ts';
 import { buildAnswer, countInputTokens } from './fake-llm-output.ts';
@@ -690,6 +694,12 @@ function imageRoute(
     } catch {
       model = route.slice(HUGGING_FACE_MODELS.length);
     }
+    if (isHuggingFaceImageToImage(body))
+      return {
+        model,
+        prompt: text((body as { parameters: { prompt: string } }).parameters.prompt, ''),
+        answer: () => huggingFaceImageToImageResponse(body),
+      };
     return {
       model,
       prompt: isRecord(body) ? text(body.inputs, '') : '',
