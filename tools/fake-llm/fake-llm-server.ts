@@ -20,6 +20,10 @@ import {
   retryAfterFor,
 } from './fake-llm-faults.ts';
 import {
+  huggingFaceImageToImageResponse,
+  isHuggingFaceImageToImage,
+} from './fake-llm-image-to-image.ts';
+import {
   type FakeImageAnswer,
   huggingFaceImageResponse,
   type ImageForm,
@@ -28,10 +32,6 @@ import {
   imageGenerationResponse,
   readImageForm,
 } from './fake-llm-images.ts';
-import {
-  huggingFaceImageToImageResponse,
-  isHuggingFaceImageToImage,
-} from './fake-llm-image-to-image.ts';
 import { openAiChatProtocol, openAiErrorBody, openAiModelList } from './fake-llm-openai.ts';
 import { openAiResponsesProtocol } from './fake-llm-openai-responses.ts';
 import { buildAnswer, countInputTokens } from './fake-llm-output.ts';

@@ -109,7 +109,7 @@ describe('multipart LFS upload (a local Hub stand-in with a small part size)', (
           throw new Error(`sent ${init?.method} ${target}`);
         },
       });
-    for (const header of [
+    const headers: Record<string, string>[] = [
       {
         chunk_size: String(CHUNK),
         '00001': 'http://127.0.0.1:9/a',
@@ -117,7 +117,8 @@ describe('multipart LFS upload (a local Hub stand-in with a small part size)', (
       },
       { chunk_size: '0', '00001': 'http://127.0.0.1:9/a' },
       { chunk_size: String(CHUNK), '00001': 'x', '00002': 'y', '00004': 'z' },
-    ])
+    ];
+    for (const header of headers)
       await expect(answered(header).uploadLfs('tester/odd', [file])).rejects.toMatchObject({
         status: 502,
         message: expect.stringContaining('does not fit its size'),

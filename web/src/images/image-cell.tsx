@@ -1,4 +1,11 @@
-import { createContext, useCallback, useContext, useEffect, useState, useSyncExternalStore } from 'react';
+import {
+  createContext,
+  useCallback,
+  useContext,
+  useEffect,
+  useState,
+  useSyncExternalStore,
+} from 'react';
 import type { ImageReference } from '../../../src/shared/api-types.ts';
 import {
   type ThumbnailPrefetch,
