@@ -4,6 +4,9 @@
 //
 //   npm run bench -- web-image-grid
 //
+// Then the first screen and two long jumps (a scrollbar drag, Ctrl+End): the thumbnail requests
+// each made (by URL and in batches) and the frames until every cell showed its picture.
+//
 // Five image columns × ~22 rows in view at 1280×900; every cell a distinct image (the browser
 // cache never answers for a cell the scroll has not shown yet), IMAGES_GRID_ROWS rows (default
 // 600: a 3 s scroll at ~1,700 px/s passes ~320 of them).
@@ -123,6 +126,59 @@ function steadyScroll(page: Page, pixelsPerFrame: number, ms: number) {
   );
 }
 
+/**
+ * After a jump (the scroll position moves by more than a screen at once), the frames until
+ * every image cell in view shows its picture. Starts counting when the position changes;
+ * gives up after `ms` (only a hang reaches it).
+ */
+function framesUntilShown(page: Page, ms: number) {
+  return page.evaluate(
+    (ms) =>
+      new Promise<{ frames: number; shown: number; settled: boolean }>((resolve) => {
+        const check = (window as unknown as { __blankProbe: () => Seen }).__blankProbe;
+        const scroller = document.querySelector<HTMLElement>('.grid-scroll')!;
+        const from = scroller.scrollTop;
+        const started = performance.now();
+        let frames = 0;
+        const step = () => {
+          const elapsed = performance.now() - started;
+          if (scroller.scrollTop !== from) {
+            frames += 1;
+            const seen = check();
+            if (seen.shown > 0 && seen.loading + seen.blank === 0) {
+              resolve({ frames, shown: seen.shown, settled: true });
+              return;
+            }
+          }
+          if (elapsed > ms) resolve({ frames, shown: check().shown, settled: false });
+          else requestAnimationFrame(step);
+        };
+        requestAnimationFrame(step);
+      }),
+    ms,
+  );
+}
+
+/** Thumbnail requests a page makes: by URL (one each) and batches. */
+function countThumbnailRequests(page: Page) {
+  const counts = { single: 0, batches: 0 };
+  page.on('request', (request) => {
+    if (request.method() === 'GET' && /\/images\/[0-9a-f]{64}\/thumbnail$/.test(request.url()))
+      counts.single += 1;
+    if (request.method() === 'POST' && request.url().endsWith('/images/thumbnails'))
+      counts.batches += 1;
+  });
+  return {
+    /** The requests since the last call. */
+    take() {
+      const taken = { ...counts };
+      counts.single = 0;
+      counts.batches = 0;
+      return taken;
+    },
+  };
+}
+
 export default async function imagesGridBench(): Promise<BenchRow[]> {
   const { server, app, dataDir } = await startWebBenchServer('images-grid');
   const host = app as unknown as SheetsHost;
@@ -202,6 +258,7 @@ export default async function imagesGridBench(): Promise<BenchRow[]> {
       if (pass === 'one request per thumbnail')
         await passContext.route('**/images/thumbnails', (route) => route.abort());
       const passPage = await passContext.newPage();
+      const requests = countThumbnailRequests(passPage);
       await passPage.goto(url);
       await passPage.waitForFunction(
         () => {
@@ -213,6 +270,51 @@ export default async function imagesGridBench(): Promise<BenchRow[]> {
         { timeout: 300_000 },
       );
       const onScreen = (await passPage.evaluate(probe)).shown;
+      // The first screen: requests until every cell in view showed its picture (with the
+      // batches, also those fetching the rows ahead, sent at the same time).
+      const first = requests.take();
+      rows.push({
+        name: `web: thumbnail requests for the first screen, ${onScreen} thumbnails (${pass}; by URL / batches)`,
+        value: first.single + first.batches,
+        unit: 'requests',
+        against: { label: 'by URL', value: first.single },
+        ratio: round((first.single + first.batches) / Math.max(1, onScreen), 3),
+      });
+      // Long jumps to rows never shown (nor fetched ahead): the scrollbar dragged three quarters
+      // down, then Ctrl+End; then Ctrl+Home back to the first screen for the steady scrolls.
+      for (const jump of ['scrollbar drag to 3/4', 'Ctrl+End'] as const) {
+        requests.take();
+        const counting = framesUntilShown(passPage, 60_000);
+        if (jump === 'Ctrl+End') {
+          await passPage.getByRole('grid').focus();
+          await passPage.keyboard.press('Control+End');
+        } else
+          await passPage.locator('.grid-scroll').evaluate((scroller) => {
+            scroller.scrollTop = scroller.scrollHeight * 0.75;
+          });
+        const landed = await counting;
+        await sleep(500);
+        const made = requests.take();
+        rows.push({
+          name: `web: long jump (${jump}, ${pass}): frames until every cell in view showed its picture${landed.settled ? '' : ' (not settled)'}`,
+          value: landed.frames,
+          unit: 'frames',
+          against: {
+            label: `thumbnail requests (by URL ${made.single}, batches)`,
+            value: made.single + made.batches,
+          },
+        });
+      }
+      await passPage.keyboard.press('Control+Home');
+      await passPage.waitForFunction(
+        () => {
+          const scroller = document.querySelector<HTMLElement>('.grid-scroll');
+          const seen = (window as unknown as { __blankProbe: () => Seen }).__blankProbe();
+          return scroller?.scrollTop === 0 && seen.shown > 0 && seen.loading + seen.blank === 0;
+        },
+        undefined,
+        { timeout: 300_000 },
+      );
       await sleep(500);
       // About 25 rows (125 new thumbnails) a second, then the text grid's ~1,700 px/s (50 rows).
       for (const [pixels, speed] of [

@@ -175,14 +175,15 @@ describe('image-to-image and Hugging Face text-to-image', () => {
     );
   });
 
-  it('refuses an edit on a Hugging Face connection before sending anything', async () => {
+  it('refuses a Hugging Face edit of more than one image before sending anything', async () => {
     const { generator, sent } = countingGenerator('huggingface', 'http://127.0.0.1:9/v1');
+    const image = { bytes: png, mediaType: 'image/png', name: 'a.png' };
     await expect(
       generator.generateImages({
         model: 'm',
         prompt: 'p',
         size: undefined,
-        images: [{ bytes: png, mediaType: 'image/png', name: 'a.png' }],
+        images: [image, image],
         signal,
       }),
     ).rejects.toMatchObject({ kind: 'bad-request' });
@@ -213,6 +214,16 @@ describe('image-to-image and Hugging Face text-to-image', () => {
       });
       expect(drawn.images[0]!.equals(generatedPng('a kite', '16x24'))).toBe(true);
       expect(drawn.usage.outputTokens).toBeUndefined();
+      // Image-to-image on the Inference API: the image in base64, the prompt as a parameter.
+      const transformed = await hub.generateImages({
+        model: 'timbrooks/instruct-pix2pix',
+        prompt: 'invert',
+        size: '32x32',
+        images: [{ bytes: png, mediaType: 'image/png', name: 'a.png' }],
+        signal,
+      });
+      expect(transformed.images[0]!.equals(editedPng('invert', [png], '32x32'))).toBe(true);
+      expect(transformed.usage.outputTokens).toBeUndefined();
       const failing = await hub
         .generateImages({
           model: 'stabilityai/sdxl@status=503',

@@ -51,15 +51,23 @@ export const MAX_IMAGE_RESPONSE_BYTES = 128 * 1024 * 1024;
 /** Most images one edit may transform (OpenAI's limit for gpt-image-1). */
 export const MAX_EDIT_IMAGES = 16;
 
-/** Whether a connection of this kind can transform images (the OpenAI-shaped edit endpoint). */
+/**
+ * Whether a connection of this kind can transform images: the OpenAI-shaped edit endpoint, or
+ * the Hugging Face Inference API's image-to-image task.
+ */
 export const editsImages = (kind: ProviderKind) =>
-  kind === 'openai' || kind === 'openai-compatible';
+  kind === 'openai' || kind === 'openai-compatible' || kind === 'huggingface';
+
+/** Most images one edit of this kind of connection transforms (the Inference API takes one). */
+export const maxEditImages = (kind: ProviderKind | undefined) =>
+  kind === 'huggingface' ? 1 : MAX_EDIT_IMAGES;
 
 /**
  * The image adapter of one connection: OpenAI and OpenAI-compatible servers answer
  * `images/generations` (text-to-image) and `images/edits` (image-to-image, multipart); a Hugging
- * Face connection answers text-to-image through the Inference API (`huggingFaceTextToImageUrl`)
- * and cannot edit; Anthropic has no image endpoint. A refusal is `bad-request` (not retried).
+ * Face connection answers text-to-image and image-to-image (one image) through the Inference
+ * API (`huggingFaceTextToImageUrl`); Anthropic has no image endpoint. A refusal is
+ * `bad-request` (not retried).
  */
 export function createImageGenerator(options: {
   kind: ProviderKind;
@@ -109,17 +117,27 @@ export function createImageGenerator(options: {
   return {
     async generateImages(request) {
       const edit = (request.images?.length ?? 0) > 0;
-      if (kind === 'anthropic' || (kind === 'huggingface' && edit))
+      if (kind === 'anthropic')
         throw new ProviderFailure(
           'bad-request',
           `A ${kind} connection cannot ${edit ? 'transform' : 'generate'} images; use an OpenAI or OpenAI-compatible connection`,
         );
       if (kind === 'huggingface') {
+        const images = request.images ?? [];
+        if (images.length > 1)
+          throw new ProviderFailure(
+            'bad-request',
+            'A huggingface connection transforms one image at a time',
+          );
         const { bytes, headers } = await post(
           huggingFaceTextToImageUrl(baseUrl, request.model),
           {
             headers: { 'content-type': 'application/json', accept: 'image/png, image/*' },
-            body: JSON.stringify(huggingFaceTextToImageBody(request.prompt, request.size)),
+            body: JSON.stringify(
+              images[0]
+                ? huggingFaceImageToImageBody(request.prompt, images[0], request.size)
+                : huggingFaceTextToImageBody(request.prompt, request.size),
+            ),
           },
           request.signal,
         );
@@ -194,7 +212,24 @@ export function huggingFaceTextToImageBody(prompt: string, size: string | undefi
 }
 
 /**
- * A text-to-image answer: image bytes (checked by the caller like any upload). Anything else —
+ * The Inference API's image-to-image task, at the same address as text-to-image: the image in
+ * base64 as `inputs`, the prompt and the size (`target_size`) as parameters; answered, like
+ * text-to-image, with the image's bytes.
+ */
+export function huggingFaceImageToImageBody(
+  prompt: string,
+  image: ProviderImageInput,
+  size: string | undefined,
+) {
+  const [width, height] = size?.split('x').map(Number) ?? [];
+  return {
+    inputs: image.bytes.toString('base64'),
+    parameters: { prompt, ...(width && height ? { target_size: { width, height } } : {}) },
+  };
+}
+
+/**
+ * A text-to-image (or image-to-image) answer: image bytes (checked by the caller like any upload). Anything else —
  * JSON, HTML, an empty body — is `invalid-output` with the provider's words when it gave any.
  * The Inference API reports no usage: tokens stay unknown and the cost null.
  */

@@ -72,11 +72,11 @@ describe('image columns in the grid', () => {
         thumbs.evaluateAll((all) => all.map((img) => (img as HTMLImageElement).naturalWidth)),
       )
       .toEqual([256, 64, 40]);
+    // The first screen's thumbnails came in one batch from our origin, kept as data URLs.
     const sources = await thumbs.evaluateAll((all) =>
       all.map((img) => (img as HTMLImageElement).src),
     );
-    for (const source of sources)
-      expect(source.startsWith(`${server.url}/api/projects/`)).toBe(true);
+    for (const source of sources) expect(source.startsWith('data:image/webp;base64,')).toBe(true);
     await screenshot(page, 'images-01-grid');
 
     await page.getByRole('button', { name: /^red\.png/ }).click();
@@ -199,10 +199,11 @@ describe('image columns in the grid', () => {
     expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
   });
 
-  it('shows the rows scrolled to with thumbnails fetched ahead in batches, not one request each', async () => {
+  it('fetches the first screen, the rows ahead and a long jump in batches, not one request each', async () => {
     const projectId = url.split('/projects/')[1]!.split('/')[0]!;
     const images = server.t.app.features.images.images;
-    const rows = 80;
+    // Past what the prefetch fetches ahead of the first screen, so the jump's rows are not held.
+    const rows = 240;
     const references: ImageReference[] = [];
     for (let index = 0; index < rows; index++) {
       const stored = await images.storeImage(projectId, {
@@ -231,9 +232,31 @@ describe('image columns in the grid', () => {
 
     const { page } = tab;
     const thumbnailGets: string[] = [];
-    const onRequest = (request: { method(): string; url(): string }) => {
+    /** The hashes each batch request asked for. */
+    const batches: string[][] = [];
+    const onRequest = (request: {
+      method(): string;
+      url(): string;
+      postDataJSON(): { sha256: string[] };
+    }) => {
       if (request.method() === 'GET' && request.url().endsWith('/thumbnail'))
         thumbnailGets.push(request.url());
+      if (request.method() === 'POST' && request.url().endsWith('/images/thumbnails'))
+        batches.push(request.postDataJSON().sha256);
+    };
+    /** The batch request that asked for this row's thumbnail (exactly one did). */
+    const batchOf = (row: number) => {
+      const asked = batches.filter((batch) => batch.includes(hashes[row]!));
+      expect(asked).toHaveLength(1);
+      return asked[0]!;
+    };
+    const shows = async (row: number) => {
+      const shown = page.locator(`img.thumb[alt="long-${row}.png"]`);
+      await shown.waitFor();
+      expect(await shown.getAttribute('src')).toMatch(/^data:image\/webp;base64,/);
+      await expect
+        .poll(() => shown.evaluate((img) => (img as HTMLImageElement).naturalWidth))
+        .toBe(48);
     };
     page.on('request', onRequest);
     try {
@@ -244,24 +267,28 @@ describe('image columns in the grid', () => {
       await page.goto(`${server.url}/projects/${projectId}/datasets/${dataset.id}`);
       await page.getByRole('grid').waitFor();
       expect((await batch).status()).toBe(200);
-      // The rows past the first screen (and the few rendered beyond it) came in the batch.
-      const batched = ((await (await batch).json()) as { thumbnails: { sha256: string }[] })
-        .thumbnails;
-      expect(batched.length).toBeGreaterThan(20);
+      // The first screen: its cells' thumbnails in one request, as data URLs.
+      await shows(0);
+      await shows(10);
+      expect(batchOf(10)).toBe(batchOf(0));
+      expect(thumbnailGets).toEqual([]);
       await page.locator('.grid-scroll').evaluate((element) => {
         const row = element.querySelector('[role=row][aria-rowindex="2"]');
         element.scrollTop = 42 * (row?.getBoundingClientRect().height ?? 34);
       });
-      const shown = page.locator('img.thumb[alt="long-50.png"]');
-      await shown.waitFor();
-      expect(await shown.getAttribute('src')).toMatch(/^data:image\/webp;base64,/);
-      await expect
-        .poll(() => shown.evaluate((img) => (img as HTMLImageElement).naturalWidth))
-        .toBe(48);
-      // None of the batched thumbnails was also asked for one by one.
-      const batchedHashes = new Set(batched.map((thumbnail) => thumbnail.sha256));
-      expect(batchedHashes.has(hashes[50]!)).toBe(true);
-      expect(thumbnailGets.filter((get) => batchedHashes.has(get.split('/').at(-2)!))).toEqual([]);
+      // The rows past the first screen were fetched ahead, in batches.
+      await shows(50);
+      expect(batchOf(50)).toContain(hashes[60]);
+      // A long jump (Ctrl+End) to rows not fetched ahead: that screen in one request.
+      const asked = batches.length;
+      await page.getByRole('grid').focus();
+      await page.keyboard.press('Control+End');
+      await shows(rows - 1);
+      await shows(rows - 10);
+      expect(batches.length).toBeGreaterThan(asked);
+      expect(batchOf(rows - 10)).toBe(batchOf(rows - 1));
+      // Not one thumbnail was asked for by its URL.
+      expect(thumbnailGets).toEqual([]);
     } finally {
       page.off('request', onRequest);
     }

@@ -7,7 +7,9 @@ import type { AddressInfo } from 'node:net';
  * makes): whoami, repository creation, preupload, the Git LFS batch API with upload and verify
  * actions, and the NDJSON commit. It keeps what it receives in memory so tests can read the
  * repository back, applies a commit atomically (an LFS file the store does not hold refuses
- * the whole commit), and can be told to fail a step (`failNext`).
+ * the whole commit), and can be told to fail a step (`failNext`). With `multipartChunkSize`, an
+ * object larger than it goes through the Hub's multipart transfer (the way the Hub sends files
+ * over 5 GB): a presigned URL per part, each answering an ETag, then a completion call.
  */
 export type FakeHubStep =
   | 'whoami'
@@ -16,7 +18,9 @@ export type FakeHubStep =
   | 'batch'
   | 'upload'
   | 'verify'
-  | 'commit';
+  | 'commit'
+  | 'part'
+  | 'complete';
 
 export interface FakeHubFile {
   content: Buffer;
@@ -46,8 +50,10 @@ export interface FakeHub {
   /** Accepted tokens → account; a test removes one to revoke it. */
   tokens: Map<string, string>;
   repos: Map<string, FakeHubRepo>;
-  /** Every LFS PUT the server accepted, in order. */
+  /** Every LFS object the server accepted (a PUT, or a completed multipart upload), in order. */
   uploads: { repo: string; oid: string }[];
+  /** Every multipart part PUT the server accepted, in order. */
+  parts: { repo: string; oid: string; partNumber: number; bytes: number }[];
   requests: FakeHubRequest[];
   /** The next `times` calls of `step` answer `status` (default 500). */
   failNext(step: FakeHubStep, options?: { status?: number; times?: number }): void;
@@ -59,6 +65,11 @@ export interface FakeHubOptions {
   host?: string;
   /** Accepted tokens and the account each belongs to. */
   tokens?: Record<string, string>;
+  /**
+   * Objects larger than this many bytes go through the multipart transfer, in parts of this
+   * size, when the client offers it (the Hub's threshold is gigabytes; tests set a few bytes).
+   */
+  multipartChunkSize?: number;
 }
 
 const LFS_TYPES = /\.(parquet|arrow|bin|zip|png|jpe?g|webp|gif)$/i;
@@ -83,6 +94,10 @@ export async function startFakeHub(options: FakeHubOptions = {}): Promise<FakeHu
   const tokens = new Map(Object.entries(options.tokens ?? { 'hf-fake-hub-token': 'tester' }));
   const repos = new Map<string, FakeHubRepo>();
   const uploads: { repo: string; oid: string }[] = [];
+  const parts: FakeHub['parts'] = [];
+  /** Multipart uploads under way: `<repo>/<oid>` → the parts received, by number. */
+  const partsReceived = new Map<string, Map<number, { content: Buffer; etag: string }>>();
+  const chunkSize = options.multipartChunkSize;
   const requests: FakeHubRequest[] = [];
   const failures = new Map<FakeHubStep, { status: number; times: number }>();
   let url = '';
@@ -115,6 +130,20 @@ export async function startFakeHub(options: FakeHubOptions = {}): Promise<FakeHu
       return undefined;
     }
     return repo;
+  };
+
+  /** A multipart upload action's header: `chunk_size` and a presigned URL per part. */
+  const multipartHeader = (
+    repoId: string,
+    object: { oid: string; size: number },
+    signature: string,
+  ): Record<string, string> => {
+    const size = chunkSize ?? object.size;
+    const header: Record<string, string> = { chunk_size: String(size) };
+    for (let part = 1; part <= Math.ceil(object.size / size); part++)
+      header[String(part).padStart(5, '0')] =
+        `${url}/lfs-part/${repoId}/${object.oid}/${part}?signature=${signature}`;
+    return header;
   };
 
   async function handle(request: IncomingMessage, response: ServerResponse) {
@@ -198,8 +227,11 @@ export async function startFakeHub(options: FakeHubOptions = {}): Promise<FakeHu
       if (!repo) return;
       const body = JSON.parse((await readBody(request)).toString('utf8')) as {
         operation: string;
+        transfers?: string[];
         objects: { oid: string; size: number }[];
       };
+      const multipart = (size: number) =>
+        chunkSize !== undefined && size > chunkSize && body.transfers?.includes('multipart');
       if (body.operation !== 'upload') return send(response, 400, { error: 'upload only' });
       // A per-upload secret in the href, as a storage host's signed URL would carry.
       const signature = randomBytes(8).toString('hex');
@@ -211,18 +243,31 @@ export async function startFakeHub(options: FakeHubOptions = {}): Promise<FakeHu
           objects: body.objects.map((object) =>
             repo.objects.has(object.oid)
               ? { oid: object.oid, size: object.size }
-              : {
-                  oid: object.oid,
-                  size: object.size,
-                  authenticated: true,
-                  actions: {
-                    upload: {
-                      href: `${url}/lfs-storage/${repo.id}/${object.oid}?signature=${signature}`,
-                      header: { 'x-fake-size': String(object.size) },
+              : multipart(object.size)
+                ? {
+                    oid: object.oid,
+                    size: object.size,
+                    authenticated: true,
+                    actions: {
+                      upload: {
+                        href: `${url}/lfs-multipart-complete/${repo.id}/${object.oid}`,
+                        header: multipartHeader(repo.id, object, signature),
+                      },
+                      verify: { href: `${url}/lfs-verify/${repo.id}` },
                     },
-                    verify: { href: `${url}/lfs-verify/${repo.id}` },
+                  }
+                : {
+                    oid: object.oid,
+                    size: object.size,
+                    authenticated: true,
+                    actions: {
+                      upload: {
+                        href: `${url}/lfs-storage/${repo.id}/${object.oid}?signature=${signature}`,
+                        header: { 'x-fake-size': String(object.size) },
+                      },
+                      verify: { href: `${url}/lfs-verify/${repo.id}` },
+                    },
                   },
-                },
           ),
         },
         'application/vnd.git-lfs+json',
@@ -246,6 +291,63 @@ export async function startFakeHub(options: FakeHubOptions = {}): Promise<FakeHu
       uploads.push({ repo: repo.id, oid });
       response.writeHead(200).end();
       return;
+    }
+    match =
+      request.method === 'PUT'
+        ? path.match(/^\/lfs-part\/([^/]+\/[^/]+)\/([0-9a-f]{64})\/(\d+)$/)
+        : null;
+    if (match) {
+      if (failing('part', response)) return;
+      // Presigned: the URL is the authorization; a token sent along is a leak.
+      if (request.headers.authorization !== undefined)
+        return send(response, 400, { error: 'a presigned part URL takes no Authorization' });
+      const repo = repos.get(decodeURIComponent(match[1]!));
+      if (!repo) return send(response, 404, { error: 'Repository not found' });
+      const oid = match[2]!;
+      const partNumber = Number(match[3]);
+      const content = await readBody(request);
+      const key = `${repo.id}/${oid}`;
+      const received = partsReceived.get(key) ?? new Map();
+      partsReceived.set(key, received);
+      const etag = `"${createHash('md5').update(content).digest('hex')}"`;
+      received.set(partNumber, { content, etag });
+      parts.push({ repo: repo.id, oid, partNumber, bytes: content.length });
+      response.writeHead(200, { etag }).end();
+      return;
+    }
+    match =
+      request.method === 'POST'
+        ? path.match(/^\/lfs-multipart-complete\/([^/]+\/[^/]+)\/([0-9a-f]{64})$/)
+        : null;
+    if (match) {
+      if (failing('complete', response)) return;
+      const user = account(request, response);
+      const repo = user ? writable(decodeURIComponent(match[1]!), user, response) : undefined;
+      if (!repo) return;
+      const oid = match[2]!;
+      const body = JSON.parse((await readBody(request)).toString('utf8')) as {
+        oid: string;
+        parts: { partNumber: number; etag: string }[];
+      };
+      const received = partsReceived.get(`${repo.id}/${oid}`);
+      if (body.oid !== oid || !received || body.parts.length !== received.size)
+        return send(response, 400, { error: 'the parts do not match the upload' });
+      const pieces: Buffer[] = [];
+      for (const [index, part] of body.parts.entries()) {
+        const held = received.get(part.partNumber);
+        if (part.partNumber !== index + 1 || !held || held.etag !== part.etag)
+          return send(response, 400, { error: `part ${part.partNumber} does not match` });
+        if (index < body.parts.length - 1 && held.content.length !== chunkSize)
+          return send(response, 400, { error: `part ${part.partNumber} is not chunk_size long` });
+        pieces.push(held.content);
+      }
+      const content = Buffer.concat(pieces);
+      if (createHash('sha256').update(content).digest('hex') !== oid)
+        return send(response, 400, { error: 'the content does not match its oid' });
+      partsReceived.delete(`${repo.id}/${oid}`);
+      repo.objects.set(oid, content);
+      uploads.push({ repo: repo.id, oid });
+      return send(response, 200, { message: 'completed' });
     }
     match = request.method === 'POST' ? path.match(/^\/lfs-verify\/([^/]+\/[^/]+)$/) : null;
     if (match) {
@@ -327,6 +429,7 @@ export async function startFakeHub(options: FakeHubOptions = {}): Promise<FakeHu
     tokens,
     repos,
     uploads,
+    parts,
     requests,
     failNext(step, failure = {}) {
       failures.set(step, { status: failure.status ?? 500, times: failure.times ?? 1 });

@@ -20,6 +20,10 @@ import {
   retryAfterFor,
 } from './fake-llm-faults.ts';
 import {
+  huggingFaceImageToImageResponse,
+  isHuggingFaceImageToImage,
+} from './fake-llm-image-to-image.ts';
+import {
   type FakeImageAnswer,
   huggingFaceImageResponse,
   type ImageForm,
@@ -690,6 +694,12 @@ function imageRoute(
     } catch {
       model = route.slice(HUGGING_FACE_MODELS.length);
     }
+    if (isHuggingFaceImageToImage(body))
+      return {
+        model,
+        prompt: text((body as { parameters: { prompt: string } }).parameters.prompt, ''),
+        answer: () => huggingFaceImageToImageResponse(body),
+      };
     return {
       model,
       prompt: isRecord(body) ? text(body.inputs, '') : '',

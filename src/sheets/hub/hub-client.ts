@@ -13,7 +13,10 @@ import { open } from 'node:fs/promises';
  * 4. `POST /datasets/<repo>.git/info/lfs/objects/batch` (the Git LFS batch API,
  *    github.com/git-lfs/git-lfs docs/api/batch.md) — an object the Hub already holds comes back
  *    without `actions` and is not sent again; the others are PUT to the `upload` href, then
- *    POSTed to `verify` when given;
+ *    POSTed to `verify` when given. We offer the `multipart` transfer too: for a large object
+ *    (past the 5 GB a single PUT to the storage host takes) the Hub answers `chunk_size` and
+ *    one presigned URL per part (`00001`, `00002`, … in the upload action's header); each part
+ *    is PUT to its URL, and the parts' ETags are POSTed to the upload href to complete it;
  * 5. `POST /api/datasets/<repo>/commit/<revision>` — NDJSON: a `header` line, a `file` line per
  *    inline file (base64), an `lfsFile` line per LFS file. The commit is atomic: until it
  *    succeeds nothing of the publish is visible in the repository.
@@ -206,7 +209,7 @@ export function createHubClient(options: HubClientOptions) {
           },
           body: JSON.stringify({
             operation: 'upload',
-            transfers: ['basic'],
+            transfers: ['basic', 'multipart'],
             hash_algo: 'sha256',
             ref: { name: `refs/heads/${revision}` },
             objects: files.map((file) => ({ oid: file.sha256, size: file.size })),
@@ -239,13 +242,15 @@ export function createHubClient(options: HubClientOptions) {
           skipped++;
           continue;
         }
+        if (upload.header?.chunk_size !== undefined) await uploadParts(file, upload);
         // A Blob backed by the file: streamed from disk with its Content-Length (a storage
         // host's signed PUT refuses chunked bodies).
-        await sendTo(`Uploading ${file.path}`, upload, {
-          method: 'PUT',
-          headers: {},
-          body: await openAsBlob(file.file),
-        });
+        else
+          await sendTo(`Uploading ${file.path}`, upload, {
+            method: 'PUT',
+            headers: {},
+            body: await openAsBlob(file.file),
+          });
         const verify = answer.actions?.verify;
         if (verify)
           await sendTo(`Verifying ${file.path}`, verify, {
@@ -295,6 +300,72 @@ export function createHubClient(options: HubClientOptions) {
       return { commitOid: String(body.commitOid ?? ''), commitUrl: String(body.commitUrl ?? '') };
     },
   };
+
+  /**
+   * The Hub's multipart upload (huggingface_hub's `lfs.py`): the upload action's header holds
+   * `chunk_size` and a presigned URL per part, keyed by its number; part n is bytes
+   * [(n-1)·chunk_size, n·chunk_size) of the file, PUT to its URL with nothing of ours (the URL
+   * is its own authorization); then `{oid, parts: [{partNumber, etag}]}` goes to the upload
+   * href. A part count that does not fit the file's size is the Hub's error, refused before
+   * any byte is sent.
+   */
+  async function uploadParts(
+    file: HubFile,
+    upload: { href: string; header?: Record<string, string> },
+  ): Promise<void> {
+    const header = upload.header ?? {};
+    const chunkSize = Number(header.chunk_size);
+    const urls = Object.entries(header)
+      .filter(([key]) => /^\d+$/.test(key))
+      .map(([key, href]) => ({ number: Number(key), href }))
+      .sort((a, b) => a.number - b.number);
+    if (
+      !Number.isSafeInteger(chunkSize) ||
+      chunkSize <= 0 ||
+      urls.length !== Math.ceil(file.size / chunkSize) ||
+      urls.some((part, index) => part.number !== index + 1)
+    )
+      throw new HubError(
+        502,
+        `The Hub's multipart answer for ${file.path} does not fit its size (${urls.length} parts of ${header.chunk_size} bytes for ${file.size})`,
+      );
+    const blob = await openAsBlob(file.file);
+    const parts: { partNumber: number; etag: string }[] = [];
+    for (const part of urls) {
+      const what = `Uploading part ${part.number} of ${urls.length} of ${file.path}`;
+      const start = (part.number - 1) * chunkSize;
+      let response: Response;
+      try {
+        response = await request(part.href, {
+          method: 'PUT',
+          body: blob.slice(start, Math.min(file.size, start + chunkSize)),
+          redirect: 'error',
+        });
+      } catch (error) {
+        throw new HubError(
+          0,
+          `${what} failed: the storage host could not be reached (${clean(String((error as Error).message))})`,
+        );
+      }
+      if (!response.ok) throw await failure(response, what);
+      await response.arrayBuffer();
+      const etag = response.headers.get('etag');
+      if (!etag) throw new HubError(502, `${what}: the storage host answered no ETag`);
+      parts.push({ partNumber: part.number, etag });
+    }
+    await sendTo(
+      `Completing the upload of ${file.path}`,
+      { href: upload.href },
+      {
+        method: 'POST',
+        headers: {
+          accept: 'application/vnd.git-lfs+json',
+          'content-type': 'application/vnd.git-lfs+json',
+        },
+        body: JSON.stringify({ oid: file.sha256, parts }),
+      },
+    );
+  }
 
   /**
    * An LFS action's href: its own headers. The token goes along only when the href is on the

@@ -221,17 +221,23 @@ describe('image generation columns', () => {
       code: 'VALIDATION_ERROR',
       details: { issues: [{ path: 'prompt' }] },
     });
-    // A Hugging Face connection generates images from text only.
+    // A Hugging Face connection transforms one image at a time.
     const hub = await huggingFaceProvider();
+    const sheets = sheetsOf(env.t);
+    await sheets.addColumn(owner(), env.projectId, dataset, { name: 'Mask', type: 'image' });
     await expect(
       aiColumns().createAiColumn(owner(), env.projectId, dataset, {
         name: 'Picture',
-        prompt: 'Repaint {{Photo}}',
+        prompt: 'Repaint {{Photo}} under {{Mask}}',
         provider: hub,
-        model: 'gpt-image-1',
+        model: 'timbrooks/instruct-pix2pix',
         output: { type: 'image' },
       }),
-    ).rejects.toMatchObject({ details: { issues: [{ path: 'prompt' }] } });
+    ).rejects.toMatchObject({
+      message: expect.stringContaining('one image at a time'),
+      details: { issues: [{ path: 'prompt' }] },
+    });
+
     await expect(
       aiColumns().createAiColumn(owner(), env.projectId, dataset, {
         name: 'Huge',
@@ -338,6 +344,35 @@ describe('image generation columns', () => {
     expect(request).toMatchObject({
       path: '/hf-inference/models/black-forest-labs/FLUX.1-schnell',
       body: { inputs: 'A print of a lighthouse', parameters: { width: 256, height: 256 } },
+    });
+  });
+
+  it("transforms each row's image through Hugging Face image-to-image; the cost stays unknown", async () => {
+    const green = await solidImage('png', { colour: { r: 10, g: 200, b: 10 } });
+    const { dataset } = await photos('Hub img2img', [green]);
+    const created = await aiColumns().createAiColumn(owner(), env.projectId, dataset, {
+      name: 'Picture',
+      prompt: 'Turn {{Photo}} into a night scene',
+      provider: await huggingFaceProvider(),
+      model: 'timbrooks/instruct-pix2pix',
+      output: { type: 'image', size: '256x256' },
+    });
+    const done = await env.waitForRun(dataset, created.run!.id);
+    expect(done.progress).toMatchObject({ done: 1, errors: 0 });
+    const [cell] = await env.cells(dataset, created.column.id);
+    // The fake drew from the bytes it was sent and the prompt.
+    const expected = editedPng('Turn [image] into a night scene', [green], '256x256');
+    expect((cell!.value as unknown as ImageReference).sha256).toBe(sha256(expected));
+    expect(cell).toMatchObject({ costNanoUsd: null, outputTokens: null });
+    const request = env.fake.requests.find(
+      (candidate) => candidate.path === '/hf-inference/models/timbrooks/instruct-pix2pix',
+    );
+    expect(request?.body).toEqual({
+      inputs: green.toString('base64'),
+      parameters: {
+        prompt: 'Turn [image] into a night scene',
+        target_size: { width: 256, height: 256 },
+      },
     });
   });
 });

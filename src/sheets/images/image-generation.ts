@@ -1,7 +1,7 @@
 import { type CachedResponse, cacheKey, type ResponseCache } from '../../llm/llm-cache.ts';
 import {
   editsImages,
-  MAX_EDIT_IMAGES,
+  maxEditImages,
   type ProviderImageInput,
 } from '../../llm/llm-image-provider.ts';
 import type { ImageCallRequest, ImageCallResult, LlmImageService } from '../../llm/llm-images.ts';
@@ -221,7 +221,13 @@ export function requireImageEditing(
     refuse(
       `${options.model} is not a model known to transform images (BRAINCELLS_IMAGE_EDIT_MODELS)`,
     );
-  if (images.length > MAX_EDIT_IMAGES) refuse(`an edit takes at most ${MAX_EDIT_IMAGES} images`);
+  const most = maxEditImages(options.providerKind);
+  if (images.length > most)
+    refuse(
+      most === 1
+        ? `a ${options.providerKind} connection transforms one image at a time`
+        : `an edit takes at most ${most} images`,
+    );
 }
 
 /** The text an image model is sent: the column's instructions, then the rendered prompt. */

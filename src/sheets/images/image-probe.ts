@@ -1,5 +1,11 @@
 import sharp, { type Metadata } from 'sharp';
 
+// libvips keeps recent operations and their decoded pixels (sharp's default: up to 50 MB and
+// 100 operations) to answer a repeat at once. Our images are content-addressed and each is
+// decoded once (probe, thumbnail), so the cache never answers and only holds memory: a folder
+// import's RSS climbed with the files it had read until the cache was full.
+sharp.cache(false);
+
 /** The limits every image is held to, wherever it comes from (upload, ZIP, a model). */
 export interface ImageLimits {
   maxBytes: number;

@@ -14,8 +14,10 @@ export type FetchThumbnails = (hashes: string[]) => Promise<ThumbnailData[]>;
 
 export interface ThumbnailPrefetchOptions {
   fetchThumbnails: FetchThumbnails;
-  /** Hashes per request (the server takes at most 200). */
+  /** Hashes per request ahead of the view (the server takes at most 200). */
   batchSize?: number;
+  /** Hashes per request for the cells in view (one screen, one request: the server's 200). */
+  screenBatchSize?: number;
   /** Requests in flight at once. */
   concurrency?: number;
   /** Characters of data URLs kept; the least recently used beyond this are dropped. */
@@ -35,12 +37,18 @@ export const fetchProjectThumbnails =
       )
     ).thumbnails;
 
+/** What an image cell shows: the data URL, nothing yet (its batch is coming), or its URL. */
+export type ThumbnailState = string | 'waiting' | 'url';
+
 /**
  * Thumbnails of the rows ahead of the grid's viewport, fetched many per request and kept as
  * `data:` URLs: a cell that scrolls into view shows its picture in the frame it appears
  * (Chromium loads a data URL at once, with no request), where one request per thumbnail — six
- * at a time per host over HTTP/1.1 — left cells blank through a fast scroll. Cells whose
- * thumbnail is not here yet use the thumbnail's URL as before.
+ * at a time per host over HTTP/1.1 — left cells blank through a fast scroll. The cells in view
+ * whose thumbnail is not here (the first screen, a long jump) ask for it with `need`: those
+ * asked in one turn of the event loop go out together, one request for a screen, and the cells
+ * wait for it (`subscribe`). Only a thumbnail whose batch failed, or that the batch left out,
+ * falls back to its URL.
  */
 export class ThumbnailPrefetch {
   private readonly fetchThumbnails: FetchThumbnails;
@@ -53,12 +61,19 @@ export class ThumbnailPrefetch {
   private readonly pending = new Set<string>();
   /** Asked for and not answered: the project does not hold them (not asked again). */
   private readonly absent = new Set<string>();
+  /** Asked for, and the batch failed: the cells use the URL (the prefetch may ask again). */
+  private readonly failed = new Set<string>();
   private queue: string[] = [];
   private inflight = 0;
+  /** Cells in view waiting, gathered until the end of the turn (`need`). */
+  private needed = new Set<string>();
+  private readonly screenBatchSize: number;
+  private readonly listeners = new Map<string, Set<() => void>>();
 
   constructor(options: ThumbnailPrefetchOptions) {
     this.fetchThumbnails = options.fetchThumbnails;
     this.batchSize = options.batchSize ?? 100;
+    this.screenBatchSize = options.screenBatchSize ?? 200;
     this.concurrency = options.concurrency ?? 2;
     this.maxChars = options.maxChars ?? 48 * 1024 * 1024;
   }
@@ -71,6 +86,51 @@ export class ThumbnailPrefetch {
       this.sources.set(sha256, source);
     }
     return source;
+  }
+
+  /** What a cell shows for this hash now (reading a data URL counts as a use for the LRU). */
+  state(sha256: string): ThumbnailState {
+    const source = this.source(sha256);
+    if (source !== undefined) return source;
+    return this.failed.has(sha256) || this.absent.has(sha256) || !SHA256.test(sha256)
+      ? 'url'
+      : 'waiting';
+  }
+
+  /** Calls `listener` when this hash's state changes; returns the unsubscribe. */
+  subscribe(sha256: string, listener: () => void): () => void {
+    let set = this.listeners.get(sha256);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(sha256, set);
+    }
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.listeners.get(sha256) === set) this.listeners.delete(sha256);
+    };
+  }
+
+  /**
+   * A cell in view needs this thumbnail now. Those needed in the same turn go out at once,
+   * up to `screenBatchSize` a request, ahead of (and besides) the prefetch's own requests.
+   */
+  need(sha256: string): void {
+    if (this.state(sha256) !== 'waiting' || this.pending.has(sha256)) return;
+    if (this.needed.size === 0) queueMicrotask(() => this.sendNeeded());
+    this.needed.add(sha256);
+  }
+
+  private sendNeeded(): void {
+    const hashes = [...this.needed].filter(
+      (sha256) => !this.pending.has(sha256) && this.state(sha256) === 'waiting',
+    );
+    this.needed = new Set();
+    for (let at = 0; at < hashes.length; at += this.screenBatchSize) {
+      const batch = hashes.slice(at, at + this.screenBatchSize);
+      for (const sha256 of batch) this.pending.add(sha256);
+      void this.load(batch);
+    }
   }
 
   /**
@@ -114,13 +174,18 @@ export class ThumbnailPrefetch {
       for (const thumbnail of found) {
         if (!batch.includes(thumbnail.sha256)) continue;
         answered.add(thumbnail.sha256);
+        this.failed.delete(thumbnail.sha256);
         this.keep(thumbnail.sha256, `data:${thumbnail.mediaType};base64,${thumbnail.data}`);
       }
       for (const sha256 of batch) if (!answered.has(sha256)) this.absent.add(sha256);
     } catch {
       // A failed batch is not fatal: those cells fetch their thumbnail's URL as before.
+      for (const sha256 of batch) this.failed.add(sha256);
     } finally {
-      for (const sha256 of batch) this.pending.delete(sha256);
+      for (const sha256 of batch) {
+        this.pending.delete(sha256);
+        for (const listener of [...(this.listeners.get(sha256) ?? [])]) listener();
+      }
     }
   }
 
