@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import type { LlmMessage } from '../src/llm/llm-provider.ts';
 import { loadConfig } from '../src/platform/config.ts';
 import { mapLimit } from '../src/workflows/workflow-extract.ts';
-import { profiled } from './bench-profile.ts';
+import { countStatements, profiled } from './bench-profile.ts';
 import { type BenchRow, round } from './bench-types.ts';
 import { openGenerationBench, spawnFakeLlm } from './generation-bench-helpers.ts';
 
@@ -157,6 +157,9 @@ async function llmModuleAlone(bench: Bench): Promise<BenchRow[]> {
       });
       connections.set(kind, provider.id);
     }
+    const statements = countStatements(
+      process.env.GENERATION_CONCURRENCY_BENCH_PROFILE ? bench.platform.database.pglite : undefined,
+    );
     // Usage rows committed before each answer (`database`), then as the call asks by default.
     const cases = [
       { kind: 'openai', vision: false, durability: 'database' },
@@ -219,9 +222,13 @@ async function llmModuleAlone(bench: Bench): Promise<BenchRow[]> {
       const cpuBefore = process.cpuUsage();
       const started = performance.now();
       const profileDir = process.env.GENERATION_CONCURRENCY_BENCH_PROFILE;
-      if (profileDir)
+      if (profileDir) {
+        statements.clear();
         await profiled(profileDir, `llm-alone-${label.replaceAll(' ', '-')}`, PEER_CALLS, work);
-      else await work();
+        process.stderr.write(
+          `llm-alone-${label.replaceAll(' ', '-')}: statements per call\n${statements.report(PEER_CALLS)}\n`,
+        );
+      } else await work();
       const elapsed = performance.now() - started;
       const cpu = process.cpuUsage(cpuBefore);
       const cpuPerCall = (cpu.user + cpu.system) / 1000 / PEER_CALLS;

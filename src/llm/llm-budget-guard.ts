@@ -2,6 +2,7 @@ import { AppError } from '../platform/app-error.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Budget, BudgetHold, BudgetState, BudgetStore } from './llm-budget-store.ts';
 import type { Clock } from './llm-clock.ts';
+import { sharedLoads } from './llm-shared-loads.ts';
 
 export interface Reservation {
   id: string;
@@ -24,6 +25,7 @@ export function createBudgetGuard(options: {
   const { store, clock, logger } = options;
   const ttlMs = options.ttlMs ?? 5_000;
   const cache = new Map<string, { at: number; budgets: Budget[] }>();
+  const reads = sharedLoads<Budget[]>();
 
   return {
     async budgetsFor(
@@ -34,14 +36,17 @@ export function createBudgetGuard(options: {
       const key = `${projectId}:${userId ?? ''}:${gatewayKeyId ?? ''}`;
       const hit = cache.get(key);
       if (hit && clock.now() - hit.at < ttlMs) return hit.budgets;
-      const budgets = await store.applicable(projectId, userId, gatewayKeyId);
-      if (cache.size > 10_000) cache.clear();
-      cache.set(key, { at: clock.now(), budgets });
-      return budgets;
+      return reads.load(key, async () => {
+        const budgets = await store.applicable(projectId, userId, gatewayKeyId);
+        if (cache.size > 10_000) cache.clear();
+        cache.set(key, { at: clock.now(), budgets });
+        return budgets;
+      });
     },
 
     invalidate(projectId: string): void {
       for (const key of cache.keys()) if (key.startsWith(`${projectId}:`)) cache.delete(key);
+      reads.forgetWhere((key) => key.startsWith(`${projectId}:`));
     },
 
     /** Throws BUDGET_EXCEEDED (not retryable) when a hard limit cannot hold the estimate. */

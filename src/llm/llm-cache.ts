@@ -146,9 +146,19 @@ export class LruCache<V> {
 export function createResponseCache(
   db: Kysely<DB>,
   memoryEntries: number,
-  options: { flushMs?: number; onError?: (error: unknown) => void } = {},
+  options: {
+    flushMs?: number;
+    onError?: (error: unknown) => void;
+    /**
+     * This process is the table's only writer (embedded PGlite: the data-dir lock): a lookup
+     * first asks an in-process index of the keys the table holds, and a key it lacks is a miss
+     * without a statement (on PGlite every statement costs the one thread).
+     */
+    soleWriter?: boolean;
+  } = {},
 ) {
   const memory = new LruCache<CachedResponse>(memoryEntries);
+  const held = options.soleWriter ? heldKeys(db) : undefined;
   const memoryKey = (projectId: string, key: string) => `${projectId}:${key}`;
   const pending = new Map<string, { projectId: string; key: string; response: CachedResponse }>();
   const flushMs = options.flushMs ?? 250;
@@ -233,6 +243,7 @@ export function createResponseCache(
       const id = memoryKey(projectId, key);
       const hot = memory.get(id) ?? pending.get(id)?.response;
       if (hot) return hot;
+      if (held && !(await held.mayHold(projectId, key))) return undefined;
       const row = await lookup({ projectId, key });
       if (!row) return undefined;
       const response = { ...(row.response as CachedResponse), costNano: row.cost_nano };
@@ -244,6 +255,7 @@ export function createResponseCache(
     put(projectId: string, key: string, response: CachedResponse): void {
       const id = memoryKey(projectId, key);
       memory.set(id, response);
+      held?.add(projectId, key);
       pending.set(id, { projectId, key, response });
       if (pending.size >= 500) void flush();
       else schedule();
@@ -275,3 +287,53 @@ export function createResponseCache(
 }
 
 export type ResponseCache = ReturnType<typeof createResponseCache>;
+
+/** The part of a key the index keeps: 64 bits of the sha256, so a collision costs one lookup. */
+const heldPart = (key: string) => key.slice(0, 16);
+
+/**
+ * The keys `llm_cache` holds, per project, read on the project's first lookup (one statement)
+ * and kept up to date by `add` (every entry this process writes). Only valid where this process
+ * is the table's one writer. It may say "maybe" for a key the table lacks (a 64-bit prefix
+ * collision, or an entry deleted since): the lookup
+ * then asks the table as before; it never says "no" for a key the table holds.
+ */
+function heldKeys(db: Kysely<DB>) {
+  const projects = new Map<string, { keys: Set<string>; read: Promise<boolean> }>();
+  const entry = (projectId: string) => {
+    let project = projects.get(projectId);
+    if (project) return project;
+    const keys = new Set<string>();
+    const read = db
+      .selectFrom('llm_cache')
+      .select('key')
+      .where('project_id', '=', projectId)
+      .execute()
+      .then(
+        (rows) => {
+          for (const row of rows) keys.add(heldPart(row.key));
+          return true;
+        },
+        () => {
+          // Unread: every lookup asks the table; the next one tries the read again.
+          if (projects.get(projectId) === project) projects.delete(projectId);
+          return false;
+        },
+      );
+    project = { keys, read };
+    projects.set(projectId, project);
+    return project;
+  };
+  return {
+    /** False only when the table cannot hold the key. */
+    async mayHold(projectId: string, key: string): Promise<boolean> {
+      const project = entry(projectId);
+      if (project.keys.has(heldPart(key))) return true;
+      return !(await project.read) || project.keys.has(heldPart(key));
+    },
+    /** Kept after `clear()` too: a key the table no longer holds is only a lookup more. */
+    add(projectId: string, key: string): void {
+      entry(projectId).keys.add(heldPart(key));
+    },
+  };
+}

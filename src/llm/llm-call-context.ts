@@ -18,6 +18,7 @@ import type {
 } from './llm-provider.ts';
 import type { ProviderRegistry } from './llm-provider-registry.ts';
 import { RouteFailure, type RouterPolicy, type RouteTarget, type Timeouts } from './llm-router.ts';
+import { sharedLoads } from './llm-shared-loads.ts';
 import { CallTrace } from './llm-telemetry.ts';
 import type { UsageDurability, UsageRecorder } from './llm-usage-recorder.ts';
 import type { UsageRow } from './llm-usage-store.ts';
@@ -106,6 +107,7 @@ export function createCallKit(deps: LlmServiceDeps): CallKit {
   const { config, logger, clock, prices } = deps;
   const pending = new Set<Promise<unknown>>();
   const overridesCache = new Map<string, { at: number; overrides: PriceOverride[] }>();
+  const overrideReads = sharedLoads<PriceOverride[]>();
   return {
     ...deps,
     pending,
@@ -120,13 +122,16 @@ export function createCallKit(deps: LlmServiceDeps): CallKit {
     async overridesFor(projectId) {
       const hit = overridesCache.get(projectId);
       if (hit && clock.now() - hit.at < OVERRIDES_TTL_MS) return hit.overrides;
-      const overrides = await prices.list(projectId);
-      if (overridesCache.size > 10_000) overridesCache.clear();
-      overridesCache.set(projectId, { at: clock.now(), overrides });
-      return overrides;
+      return overrideReads.load(projectId, async () => {
+        const overrides = await prices.list(projectId);
+        if (overridesCache.size > 10_000) overridesCache.clear();
+        overridesCache.set(projectId, { at: clock.now(), overrides });
+        return overrides;
+      });
     },
     invalidatePrices(projectId) {
       overridesCache.delete(projectId);
+      overrideReads.forget(projectId);
     },
   };
 }

@@ -95,6 +95,8 @@ export function createLlmModule(deps: LlmModuleDeps) {
   const cache = createResponseCache(db, deps.config.cacheMemoryEntries, {
     flushMs: deps.config.usageFlushMs,
     onError: (error) => logger.error({ err: error }, 'llm cache write failed; will retry'),
+    // Embedded: the process holding the data dir is the table's one writer.
+    soleWriter: deps.database.kind === 'pglite',
   });
   const metrics = deps.registry ? createLlmMetrics(deps.registry) : undefined;
 

@@ -10,6 +10,7 @@ import {
   toConnection,
 } from './llm-provider-connections.ts';
 import type { ProviderStore } from './llm-provider-store.ts';
+import { sharedLoads } from './llm-shared-loads.ts';
 
 /** A connection with its adapter, built once and kept while its row is unchanged. */
 export interface Runtime {
@@ -33,6 +34,7 @@ export function createRuntimes(options: {
 }) {
   const { store, secrets, clock, factory, env, reloadMs } = options;
   const runtimes = new Map<string, Runtime>();
+  const reads = sharedLoads<Runtime | undefined>();
 
   const build = (connection: ProviderConnection, apiKey: string | undefined): Runtime => ({
     connection,
@@ -53,6 +55,12 @@ export function createRuntimes(options: {
     }
     const cached = runtimes.get(id);
     if (cached && clock.now() - cached.loadedAt < reloadMs) return cached;
+    return reads.load(id, () => reload(id));
+  }
+
+  /** Reads a stored connection again; rebuilds its adapter only when the row changed. */
+  async function reload(id: string): Promise<Runtime | undefined> {
+    const cached = runtimes.get(id);
     const record = await store.find(id);
     if (!record) {
       runtimes.delete(id);
@@ -84,6 +92,7 @@ export function createRuntimes(options: {
     runtime,
     invalidate(providerId: string): void {
       runtimes.delete(providerId);
+      reads.forget(providerId);
     },
   };
 }

@@ -12,7 +12,7 @@ import {
   type ProviderStreamEvent,
 } from './llm-provider.ts';
 import { createSdkProvider } from './llm-sdk-provider.ts';
-import { sseData, wireEligible } from './llm-sdk-wire.ts';
+import { sseData, wireEligible, wireGenerateEligible } from './llm-sdk-wire.ts';
 import { FAKE_MODELS, toolRoundTrip, WEATHER_TOOLS } from './llm-test-env.ts';
 
 /**
@@ -416,6 +416,78 @@ describe('openai-compatible fast path', () => {
     expect(failureOf(viaWire.failure)).toEqual(failureOf(viaSdk.failure));
     expect(strip(viaWire.events)).toEqual(strip(viaSdk.events));
     expect(viaWire.finish?.requestId ?? viaWire.failure?.requestId).toMatch(/^req_/);
+  });
+
+  const generated = async (provider: LlmProvider, call: ProviderCallRequest) => {
+    const before = fake.requests.length;
+    try {
+      const result = await provider.generate(call);
+      return {
+        result: { ...result, requestId: undefined, responseId: undefined },
+        sent: fake.requests.length - before,
+      };
+    } catch (error) {
+      if (!(error instanceof ProviderFailure)) throw error;
+      // A dropped socket is told in the HTTP client's own words (node:http's, undici's).
+      const words = error.kind === 'network' ? undefined : error.providerMessage;
+      return {
+        failure: { ...error, message: error.message, requestId: undefined, providerMessage: words },
+        sent: fake.requests.length - before,
+      };
+    }
+  };
+
+  it.each([
+    ['a plain answer', request(model, 'Name a colour')],
+    [
+      'cache and reasoning buckets, several settings',
+      request(`${model}@cache-read=7,reasoning=2`, 'Cache me', {
+        parameters: { maxOutputTokens: 32, temperature: 0.2, topP: 0.9, stopSequences: ['END'] },
+      }),
+    ],
+    ['no usage', request(`${model}@no-usage`, 'No usage')],
+    [
+      'a conversation with text parts and an image',
+      request(model, 'ignored', {
+        messages: [
+          { role: 'system', content: 'One.' },
+          { role: 'user', content: [{ type: 'text', text: 'Hi' }] },
+          { role: 'assistant', content: [{ type: 'text', text: 'Hello' }] },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'What is in it?' },
+              { type: 'image', url: PNG_DATA_URL, mediaType: 'image/png' },
+            ],
+          },
+        ],
+      }),
+    ],
+    [
+      'a length stop',
+      request(model, 'Cut me short please', { parameters: { maxOutputTokens: 2 } }),
+    ],
+    ['an HTTP 429', request(`${model}@status=429,retry-after=2`, 'busy')],
+    // Half a JSON body: the fast path hands it to the SDK, which maps it (not asked again).
+    ['a body cut in half', request(`${model}@malformed-after=1`, 'half')],
+    ['a dropped connection', request(`${model}@disconnect-after=1`, 'drop')],
+  ])('answers a whole call as the SDK does, asking once: %s', async (_name, call) => {
+    const viaSdk = await generated(connect(false), call);
+    const sdkRequest = fake.requests.at(-1);
+    const viaWire = await generated(connect(true), call);
+    const wireRequest = fake.requests.at(-1);
+    expect(String(sdkRequest?.headers['user-agent'])).toMatch(/ai-sdk/);
+    expect(String(wireRequest?.headers['user-agent'])).not.toMatch(/ai-sdk/);
+    expect(wireRequest?.body).toEqual(sdkRequest?.body);
+    expect(viaWire).toEqual(viaSdk);
+    expect(viaWire.sent).toBe(1);
+  });
+
+  it('leaves a whole call with tools to the SDK, even with the choice "none"', () => {
+    const call = request(model, 'x', { tools: WEATHER_TOOLS, toolChoice: 'none' });
+    expect(wireEligible('openai-compatible', call)).toBe(true);
+    expect(wireGenerateEligible('openai-compatible', call)).toBe(false);
+    expect(wireGenerateEligible('openai-compatible', request(model, 'x'))).toBe(true);
   });
 
   it.each([

@@ -14,7 +14,7 @@ import type {
 import { generateSdkAnswer, streamSdkAnswer } from './llm-sdk-answers.ts';
 import { sdkCallOptions } from './llm-sdk-call-options.ts';
 import { failureFromError } from './llm-sdk-mapping.ts';
-import { createWireClient, wireEligible } from './llm-sdk-wire.ts';
+import { createWireClient, wireEligible, wireGenerateEligible } from './llm-sdk-wire.ts';
 
 // The SDK prints warnings (unsupported settings) to the console; we return them with the
 // result instead, where the caller can log them with context.
@@ -34,7 +34,8 @@ export interface SdkProviderOptions {
   /** Injected for tests; defaults to the global fetch. */
   fetch?: typeof fetch;
   /**
-   * Plain streamed calls to an OpenAI-compatible server skip the SDK (llm-sdk-wire.ts); on by
+   * Plain calls (streamed or whole) to an OpenAI-compatible server skip the SDK
+   * (llm-sdk-wire.ts); on by
    * default, off with an injected `fetch` (which only the SDK path uses) or for tests.
    */
   fastPath?: boolean;
@@ -86,8 +87,18 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
       return streamSdkAnswer(kind, () => callOptions(request), request, fail);
     },
 
-    generate(request: ProviderCallRequest): Promise<ProviderGenerateResult> {
-      return generateSdkAnswer(() => callOptions(request), request, fail);
+    async generate(request: ProviderCallRequest): Promise<ProviderGenerateResult> {
+      if (!wire || !wireGenerateEligible(kind, request))
+        return generateSdkAnswer(() => callOptions(request), request, fail);
+      const generated = await wire.generate(request);
+      if (generated.replay === undefined) return generated.result;
+      // An answer the fast path does not map: the SDK maps the same response, not asked again.
+      const { status, headers, body } = generated.replay;
+      const replayed = languageModels(kind, {
+        ...settings,
+        fetch: async () => new Response(body, { status, headers }),
+      })(request.model);
+      return generateSdkAnswer(() => sdkCallOptions(kind, replayed, request), request, fail);
     },
 
     async listModels(signal: AbortSignal): Promise<string[] | undefined> {

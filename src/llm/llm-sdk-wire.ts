@@ -4,6 +4,7 @@ import {
   type LlmMessage,
   type ProviderCallRequest,
   ProviderFailure,
+  type ProviderGenerateResult,
   type ProviderKind,
   type ProviderStreamEvent,
 } from './llm-provider.ts';
@@ -79,8 +80,16 @@ export function wireEligible(kind: ProviderKind, request: ProviderCallRequest): 
   return request.messages.every(wireMessage);
 }
 
-/** The Chat Completions body the SDK's openai-compatible provider sends for a plain call. */
-export function chatCompletionsBody(request: ProviderCallRequest): string {
+/** Whether a whole (non-streamed) call can take the fast path: the same, and no tools at all. */
+export function wireGenerateEligible(kind: ProviderKind, request: ProviderCallRequest): boolean {
+  return (request.tools === undefined || request.tools.length === 0) && wireEligible(kind, request);
+}
+
+/**
+ * The Chat Completions body the SDK's openai-compatible provider sends for a plain call,
+ * streamed or whole.
+ */
+export function chatCompletionsBody(request: ProviderCallRequest, stream = true): string {
   const prompt = toSdkPrompt(request.messages, 'keep');
   const messages: { role: string; content: unknown }[] = [];
   if (prompt.instructions !== undefined)
@@ -115,9 +124,13 @@ export function chatCompletionsBody(request: ProviderCallRequest): string {
     stop: p.stopSequences,
     seed: p.seed,
     messages,
-    stream: true,
-    // Servers like vLLM and llama.cpp report usage only when asked for it in the stream.
-    stream_options: { include_usage: true },
+    ...(stream
+      ? {
+          stream: true,
+          // Servers like vLLM and llama.cpp report usage only when asked for it in the stream.
+          stream_options: { include_usage: true },
+        }
+      : {}),
   });
 }
 
@@ -275,7 +288,138 @@ export function createWireClient(options: {
     };
   }
 
-  return { stream, close: () => agent.destroy() };
+  /**
+   * A whole answer. A plain body (one choice, text content, no refusal or tool calls, fields of
+   * the types the SDK's schema wants) is mapped here as the SDK maps it; any other body is
+   * handed back as it came (`replay`), for the SDK to map from the same bytes — so an odd
+   * answer fails or succeeds exactly as through the SDK, without being asked for twice.
+   */
+  async function generate(request: ProviderCallRequest): Promise<WireGenerated> {
+    const response = await post(chatCompletionsBody(request, false), request.signal);
+    const headers = response.headers as Record<string, string>;
+    const requestId = requestIdFrom(headers);
+    let text: string;
+    try {
+      text = await readAll(response);
+    } catch {
+      const started = { responseStarted: true, requestId };
+      if (request.signal.aborted)
+        throw new ProviderFailure('aborted', failureMessage(kind, 'aborted'), started);
+      throw new ProviderFailure('network', failureMessage(kind, 'network'), started);
+    }
+    const replay = {
+      replay: {
+        status: response.statusCode ?? 200,
+        headers: Object.entries(response.headers).flatMap(([name, value]) =>
+          value === undefined
+            ? []
+            : (Array.isArray(value) ? value : [value]).map(
+                (one) => [name, one] as [string, string],
+              ),
+        ),
+        body: text,
+      },
+    };
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return replay;
+    }
+    const plain = plainChatResponse(body);
+    if (!plain) return replay;
+    const { choice, usage } = plain;
+    const sdkUsage = chatUsage(usage);
+    return {
+      result: {
+        text: choice.message.content ?? '',
+        usage: toTokenUsage(sdkUsage),
+        finishReason: toFinishReason(
+          choice.finish_reason == null ? 'other' : (CHAT_FINISH[choice.finish_reason] ?? 'other'),
+        ),
+        requestId,
+        // The SDK names the model it asked for when the body names none.
+        responseModel: plain.model ?? request.model,
+        responseId: plain.id ?? undefined,
+        output: undefined,
+        toolCalls: [],
+        warnings: [],
+        rawUsage: sdkUsage.raw,
+      },
+    };
+  }
+
+  return { stream, generate, close: () => agent.destroy() };
+}
+
+/** A whole answer of the fast path, or the response to map through the SDK. */
+export type WireGenerated =
+  | { result: ProviderGenerateResult; replay?: undefined }
+  | { replay: { status: number; headers: [string, string][]; body: string } };
+
+const nullish = (value: unknown) => value === undefined || value === null;
+const nullishOf = (value: unknown, type: 'string' | 'number') =>
+  nullish(value) || typeof value === type;
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Usage whose fields are what the SDK's schema accepts. */
+function plainUsage(usage: unknown): boolean {
+  if (nullish(usage)) return true;
+  if (!isObject(usage)) return false;
+  const prompt = usage.prompt_tokens_details;
+  const completion = usage.completion_tokens_details;
+  return (
+    nullishOf(usage.prompt_tokens, 'number') &&
+    nullishOf(usage.completion_tokens, 'number') &&
+    nullishOf(usage.total_tokens, 'number') &&
+    (nullish(prompt) || (isObject(prompt) && nullishOf(prompt.cached_tokens, 'number'))) &&
+    (nullish(completion) ||
+      (isObject(completion) &&
+        nullishOf(completion.reasoning_tokens, 'number') &&
+        nullishOf(completion.accepted_prediction_tokens, 'number') &&
+        nullishOf(completion.rejected_prediction_tokens, 'number')))
+  );
+}
+
+interface PlainChoice {
+  message: { content?: string | null };
+  finish_reason?: string | null;
+}
+
+/** The parts of a plain Chat Completions answer (see `generate`), or undefined. */
+function plainChatResponse(body: unknown):
+  | {
+      id: string | null | undefined;
+      model: string | null | undefined;
+      choice: PlainChoice;
+      usage: ChatUsage | null | undefined;
+    }
+  | undefined {
+  if (!isObject(body)) return undefined;
+  const { id, model, created, choices, usage } = body;
+  if (!nullishOf(id, 'string') || !nullishOf(model, 'string') || !nullishOf(created, 'number'))
+    return undefined;
+  if (!Array.isArray(choices) || choices.length !== 1 || !plainUsage(usage)) return undefined;
+  const choice: unknown = choices[0];
+  if (!isObject(choice) || !nullishOf(choice.finish_reason, 'string')) return undefined;
+  const message = choice.message;
+  if (
+    !isObject(message) ||
+    !(nullish(message.role) || message.role === 'assistant') ||
+    !nullishOf(message.content, 'string') ||
+    !nullish(message.refusal) ||
+    !nullish(message.tool_calls) ||
+    !nullishOf(message.reasoning_content, 'string') ||
+    !nullishOf(message.reasoning, 'string')
+  )
+    return undefined;
+  return {
+    id: id as string | null | undefined,
+    model: model as string | null | undefined,
+    choice: choice as unknown as PlainChoice,
+    usage: usage as ChatUsage | null | undefined,
+  };
 }
 
 export type WireClient = ReturnType<typeof createWireClient>;

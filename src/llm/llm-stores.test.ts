@@ -279,4 +279,46 @@ describe.each(testBackends())('llm stores on %s', (backend) => {
     // The first lookup goes alone; the 39 asked meanwhile share the next statement.
     expect(statements).toBeLessThanOrEqual(2);
   });
+
+  it('as the one writer, answers a key the table lacks without a statement', async () => {
+    let statements = 0;
+    const counted = database.db.withPlugin({
+      transformQuery: (args) => {
+        statements++;
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    });
+    const response = (text: string) => ({
+      text,
+      output: undefined,
+      finishReason: 'stop' as const,
+      providerRef: 'env:openai',
+      providerKind: 'openai',
+      model: 'gpt-4o-mini',
+      usage: UNKNOWN_USAGE,
+      costNano: 7,
+    });
+    const project = await createProject(database);
+    const stored = 'c'.repeat(64);
+    const writer = createResponseCache(database.db, 0);
+    writer.put(project, stored, response('stored before'));
+    await writer.flush();
+    // No memory entries: every hit below is read from the table.
+    const cache = createResponseCache(counted, 0, { soleWriter: true });
+    expect((await cache.get(project, stored))?.text).toBe('stored before');
+    const afterFirst = statements;
+    expect(afterFirst).toBe(2); // the project's keys, then the entry
+    expect(await cache.get(project, 'd'.repeat(64))).toBeUndefined();
+    // Same first 64 bits as a held key: asked of the table, which lacks it.
+    expect(await cache.get(project, `${'c'.repeat(16)}${'0'.repeat(48)}`)).toBeUndefined();
+    expect(statements).toBe(afterFirst + 1);
+    const written = 'e'.repeat(64);
+    cache.put(project, written, response('written here'));
+    await cache.flush();
+    expect((await cache.get(project, written))?.text).toBe('written here');
+    expect(await cache.clear(project)).toBe(2);
+    expect(await cache.get(project, written)).toBeUndefined();
+    expect(await cache.get(project, stored)).toBeUndefined();
+  });
 });
