@@ -54,6 +54,8 @@ export function saveCompletedRows(state: ColumnRunState): Promise<void> {
   const rows = state.completedRows.splice(0);
   state.savingCells = state.savingCells.then(() =>
     state.deps.store.addRunCells(state.run.id, rows).catch((error: unknown) => {
+      // Recorded with the next save (a dry pool passes); a crash first only redoes them.
+      state.completedRows.unshift(...rows);
       state.log.warn({ err: error }, 'could not record finished cells of a run');
     }),
   );
