@@ -117,24 +117,31 @@ export function createCellCommits(context: SheetContext, formulas: FormulaUpdate
   ): Promise<CompareAndSetResult> => {
     const valueRows: bigint[] = [];
     for (const write of writes) if (write.value !== undefined) valueRows.push(write.rowId);
-    return changingCells(projectId, datasetId, columns, new Set([column.id]), valueRows, async () => {
-      const result = await data.compareAndSetCells(datasetId, columnRef(column), writes);
-      await cellsCommitted(
-        datasetId,
-        columns,
-        [
-          {
-            column,
-            cells: result.applied.map((cell) => ({
-              rowId: cell.rowId,
-              cell: cellRecord(cell, column.kind),
-            })),
-          },
-        ],
-        { valuesChanged: valueRows.length > 0 },
-      );
-      return result;
-    });
+    return changingCells(
+      projectId,
+      datasetId,
+      columns,
+      new Set([column.id]),
+      valueRows,
+      async () => {
+        const result = await data.compareAndSetCells(datasetId, columnRef(column), writes);
+        await cellsCommitted(
+          datasetId,
+          columns,
+          [
+            {
+              column,
+              cells: result.applied.map((cell) => ({
+                rowId: cell.rowId,
+                cell: cellRecord(cell, column.kind),
+              })),
+            },
+          ],
+          { valuesChanged: valueRows.length > 0 },
+        );
+        return result;
+      },
+    );
   };
 
   return { cellsCommitted, applyCellWrites, changingCells };

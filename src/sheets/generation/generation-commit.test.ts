@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { AppError } from '../../platform/app-error.ts';
 import { EMPTY_CELL_STATE } from '../sheet-cells.ts';
 import type { CellWrite, CompareAndSetResult } from '../sheet-data-store.ts';
-import { AppError } from '../../platform/app-error.ts';
 import { type CommitOutcome, createCommitter } from './generation-commit.ts';
 import { isPassingOutage } from './generation-outage.ts';
 

@@ -108,7 +108,7 @@ export function createCommitter(options: CommitterOptions) {
   /** Failed writes in a row that are being tried again (0: none). */
   let failures = 0;
   let retryTimer: NodeJS.Timeout | undefined;
-  let retryWaiters: (() => void)[] = [];
+  const retryWaiters: (() => void)[] = [];
   let idleWaiters: (() => void)[] = [];
 
   const retakable = (ticket: CellTicket, current: CellRead | undefined) =>

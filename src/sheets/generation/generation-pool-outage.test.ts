@@ -60,19 +60,24 @@ for (const backend of testBackends().filter((name) => name === 'postgres')) {
           }
         }
       };
+      const logged = (message: string, what?: string[]) =>
+        env.t.platform.logs.lines.some(
+          (line) =>
+            line.msg === message && (what === undefined || what.includes(line.what as string)),
+        );
       const holding = [hold(), hold(), hold()];
       try {
         await eventually(() => held === 3);
-        const logged = (message: string, what?: string[]) =>
-          env.t.platform.logs.lines.some(
-            (line) =>
-              line.msg === message &&
-              (what === undefined || what.includes(line.what as string)),
-          );
+        // Before the fix no line says a cell write or a call met the dry pool; its run's
+        // heartbeat failing three times (3 s held) ends the wait instead.
+        const heartbeatFailures = () =>
+          env.t.platform.logs.lines.filter((line) => line.msg === 'generation heartbeat failed')
+            .length;
         await eventually(
           () =>
             logged('generation waits for the database', ['cell writes', 'call']) ||
-            logged('durable run failed'),
+            logged('durable run failed') ||
+            heartbeatFailures() >= 3,
         );
       } finally {
         release();
@@ -80,6 +85,8 @@ for (const backend of testBackends().filter((name) => name === 'postgres')) {
       }
 
       const run = await env.waitForRun(data.id, created.run!.id);
+      // The run did meet the dry pool while writing or calling.
+      expect(logged('generation waits for the database', ['cell writes', 'call'])).toBe(true);
       expect(run.status).toBe('completed');
       expect(run.error).toBeNull();
       expect(run.progress).toMatchObject({ done: n, errors: 0, conflicts: 0 });

@@ -1,11 +1,11 @@
 import { isAppError } from '../../../platform/app-error.ts';
 import type { CellValue } from '../../sheet-schema.ts';
 import type { CellTicket } from '../generation-commit.ts';
+import { retryOutage } from '../generation-outage.ts';
 import type { ProcessSnapshot } from '../generation-process.ts';
 import { rateLimitNotice } from '../generation-rate-limit.ts';
 import { cellError, inputTokensOf, previousChange } from '../generation-run-common.ts';
 import type { ScannedRow } from '../generation-scope.ts';
-import { retryOutage } from '../generation-outage.ts';
 import { inputHashOf } from '../prompt-template.ts';
 import { askModel, buildPrompt } from './column-run-ask.ts';
 import { askImageModel } from './column-run-image.ts';

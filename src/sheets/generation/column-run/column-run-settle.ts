@@ -2,10 +2,10 @@ import { isAppError } from '../../../platform/app-error.ts';
 import { RunStopped } from '../../../platform/jobs/durable-run.ts';
 import { retryOutage } from '../generation-outage.ts';
 import type { StopReason } from '../generation-run-common.ts';
+import type { ColumnRunState } from './column-run-state.ts';
 
 /** Tries of each settling write through a dry pool (~40 s of waits at the longest). */
 const SETTLE_TRIES = 25;
-import type { ColumnRunState } from './column-run-state.ts';
 
 /**
  * Step `settle`: saves the last counters and what the view should say (a budget stop,
