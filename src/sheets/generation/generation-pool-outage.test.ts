@@ -17,7 +17,7 @@ for (const backend of testBackends().filter((name) => name === 'postgres')) {
   describe(`an AI-column run through a dry pool on ${backend}`, () => {
     const env = generationEnvPerSuite({
       backend,
-      config: { databasePoolSize: 3, databaseAcquireTimeoutMs: 1_000 },
+      config: { databasePoolSize: 3, databaseAcquireTimeoutMs: 3_000 },
     });
 
     it('waits out SERVICE_UNAVAILABLE and finishes with every cell done, none failed', async () => {
@@ -45,21 +45,25 @@ for (const backend of testBackends().filter((name) => name === 'postgres')) {
       // dry pool (its waits are logged), or — as before the fix — failed.
       const { promise: released, resolve: release } = Promise.withResolvers<void>();
       let held = 0;
-      const hold = async () => {
+      // The test's own work shares the small pool with the run: a 503 (the run took the
+      // connection first and kept it past the acquire timeout) is tried again, as a client would.
+      const patiently = async <T>(read: () => Promise<T>): Promise<T> => {
         while (true) {
           try {
-            await env.t.platform.database.db.connection().execute(async (connection) => {
-              await sql`select 1`.execute(connection);
-              held++;
-              await released;
-            });
-            return;
+            return await read();
           } catch (error) {
-            // The run took the connection first and kept it past the acquire timeout.
             if (!isAppError(error) || error.code !== 'SERVICE_UNAVAILABLE') throw error;
           }
         }
       };
+      const hold = () =>
+        patiently(() =>
+          env.t.platform.database.db.connection().execute(async (connection) => {
+            await sql`select 1`.execute(connection);
+            held++;
+            await released;
+          }),
+        );
       const logged = (message: string, what?: string[]) =>
         env.t.platform.logs.lines.some(
           (line) =>
@@ -84,15 +88,15 @@ for (const backend of testBackends().filter((name) => name === 'postgres')) {
         await Promise.all(holding);
       }
 
-      const run = await env.waitForRun(data.id, created.run!.id);
-      // The run did meet the dry pool while writing or calling.
-      expect(logged('generation waits for the database', ['cell writes', 'call'])).toBe(true);
+      const run = await patiently(() => env.waitForRun(data.id, created.run!.id));
       expect(run.status).toBe('completed');
       expect(run.error).toBeNull();
       expect(run.progress).toMatchObject({ done: n, errors: 0, conflicts: 0 });
-      const cells = await env.cells(data.id, created.column.id);
+      const cells = await patiently(() => env.cells(data.id, created.column.id));
       expect(cells.filter((cell) => cell.status !== 'done')).toEqual([]);
       expect(cells).toHaveLength(n);
+      // And it did meet the dry pool while writing cells or calling.
+      expect(logged('generation waits for the database', ['cell writes', 'call'])).toBe(true);
       // A liveness bound for a loaded machine, not a speed limit (see waitForRun).
     }, 120_000);
   });
