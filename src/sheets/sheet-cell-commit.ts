@@ -102,34 +102,47 @@ export function createCellCommits(context: SheetContext, formulas: FormulaUpdate
     await publishCells(datasetId, recomputed, rowIds);
   };
 
-  /** Compare-and-set on one column, then the commit path for the cells it applied. */
+  /**
+   * Compare-and-set on one column, then the commit path for the cells it applied. Writes that
+   * leave the value as it is (an AI run's `generating` mark, a restore, an error) change what
+   * no AI column or formula reads: only the rows whose value is written are checked for
+   * staleness and recomputed — a batch of marks costs no metadata query and no formula pass.
+   */
   const applyCellWrites = (
     projectId: string,
     datasetId: string,
     columns: readonly ColumnRow[],
     column: ColumnRow,
     writes: CellWrite[],
-  ): Promise<CompareAndSetResult> =>
-    changingCells(
+  ): Promise<CompareAndSetResult> => {
+    const valueRows: bigint[] = [];
+    for (const write of writes) if (write.value !== undefined) valueRows.push(write.rowId);
+    return changingCells(
       projectId,
       datasetId,
       columns,
       new Set([column.id]),
-      writes.map((write) => write.rowId),
+      valueRows,
       async () => {
         const result = await data.compareAndSetCells(datasetId, columnRef(column), writes);
-        await cellsCommitted(datasetId, columns, [
-          {
-            column,
-            cells: result.applied.map((cell) => ({
-              rowId: cell.rowId,
-              cell: cellRecord(cell, column.kind),
-            })),
-          },
-        ]);
+        await cellsCommitted(
+          datasetId,
+          columns,
+          [
+            {
+              column,
+              cells: result.applied.map((cell) => ({
+                rowId: cell.rowId,
+                cell: cellRecord(cell, column.kind),
+              })),
+            },
+          ],
+          { valuesChanged: valueRows.length > 0 },
+        );
         return result;
       },
     );
+  };
 
   return { cellsCommitted, applyCellWrites, changingCells };
 }

@@ -1,16 +1,23 @@
 import { describe, expect, it } from 'vitest';
+import { AppError } from '../../platform/app-error.ts';
 import { EMPTY_CELL_STATE } from '../sheet-cells.ts';
 import type { CellWrite, CompareAndSetResult } from '../sheet-data-store.ts';
 import { type CommitOutcome, createCommitter } from './generation-commit.ts';
+import { isPassingOutage } from './generation-outage.ts';
 
 /** An in-memory column with compare-and-set on versions, recording every batch. */
 function fakeColumn() {
   const cells = new Map<string, { version: number; value: unknown; status: unknown }>();
   const batches: CellWrite[][] = [];
   let gate: { entered: () => void; released: Promise<void> } | undefined;
+  let failing: unknown[] = [];
   return {
     cells,
     batches,
+    /** The next writes throw these (one each) before anything is written. */
+    fail(...errors: unknown[]) {
+      failing = errors;
+    },
     /** The next write waits until `release()`; `entered` resolves once it has begun. */
     hold() {
       let release!: () => void;
@@ -38,6 +45,7 @@ function fakeColumn() {
         held.entered();
         await held.released;
       }
+      if (failing.length > 0) throw failing.shift();
       const result: CompareAndSetResult = { applied: [], conflicts: [] };
       for (const write of writes) {
         const key = write.rowId.toString();
@@ -73,13 +81,21 @@ function fakeColumn() {
 function setup(intervalMs = 5) {
   const column = fakeColumn();
   const outcomes: CommitOutcome[] = [];
+  const retries: number[] = [];
   const committer = createCommitter({
     write: (writes) => column.write(writes),
     intervalMs,
     onOutcome: (outcome) => outcomes.push(outcome),
+    retryable: isPassingOutage,
+    retryDelayMs: () => 1,
+    onRetry: (_error, failures) => retries.push(failures),
   });
-  return { column, outcomes, committer };
+  return { column, outcomes, committer, retries };
 }
+
+/** What the PostgreSQL pool throws when it ran dry (platform/db/database.ts). */
+const dryPool = () =>
+  new AppError('SERVICE_UNAVAILABLE', 'The database has no free connection; retry shortly');
 
 const generating = { state: { status: 'generating' as const } };
 const result = (value: string) => ({ value, state: { status: 'done' as const } });
@@ -175,5 +191,53 @@ describe('committer: system changes', () => {
     await committer.drain();
     expect(column.cells.get('1')).toMatchObject({ version: 5, value: 'filled', status: 'done' });
     expect(outcomes.map((outcome) => outcome.kind)).toEqual(['applied']);
+  });
+});
+
+describe('committer: a dry database pool (issue #20)', () => {
+  it('writes the same batch again after the pool ran dry, twice in a row, and loses no cell', async () => {
+    const { column, outcomes, committer, retries } = setup();
+    column.fail(dryPool(), dryPool());
+    const tickets = [1n, 2n, 3n].map((rowId) => committer.begin(rowId, 0, generating));
+    await committer.drain();
+    expect(retries).toEqual([1, 2]);
+    expect(column.batches).toHaveLength(3);
+    expect(column.batches[2]!.map((write) => write.expectedVersion)).toEqual([0, 0, 0]);
+    for (const ticket of tickets) committer.finish(ticket, result(`v${ticket.rowId}`));
+    await committer.drain();
+    expect([...column.cells.values()].map((cell) => cell.value)).toEqual(['v1', 'v2', 'v3']);
+    expect(outcomes.filter((outcome) => outcome.kind === 'applied')).toHaveLength(3);
+  });
+
+  it('writes the result instead of a mark that failed, and nothing for a cell restored meanwhile', async () => {
+    const { column, outcomes, committer } = setup(1);
+    const markWrite = column.hold();
+    column.fail(dryPool());
+    const answered = committer.begin(1n, 0, generating);
+    const stopped = committer.begin(2n, 0, generating);
+    await markWrite.entered;
+    committer.finish(answered, result('answer'));
+    committer.restore(stopped, { state: { status: null } });
+    markWrite.release();
+    await committer.drain();
+    expect(column.batches.map((batch) => batch.map((write) => write.rowId))).toEqual([
+      [1n, 2n],
+      [1n],
+    ]);
+    expect(column.cells.get('1')).toMatchObject({ version: 1, value: 'answer', status: 'done' });
+    expect(column.cells.has('2')).toBe(false);
+    expect(outcomes.map((outcome) => outcome.kind).sort()).toEqual(['applied', 'restored']);
+  });
+
+  it('still fails on an error that does not pass (a dataset held elsewhere is not retried here)', async () => {
+    const { column, committer, retries } = setup();
+    column.fail(
+      new AppError('SERVICE_UNAVAILABLE', 'Another server holds this dataset', {
+        details: { datasetId: 'd1' },
+      }),
+    );
+    committer.begin(1n, 0, generating);
+    await expect(committer.drain()).rejects.toThrow('Another server holds this dataset');
+    expect(retries).toEqual([]);
   });
 });

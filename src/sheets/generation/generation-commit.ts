@@ -73,6 +73,16 @@ export interface CommitterOptions {
   /** A batch this large is committed at once. */
   maxBatch?: number;
   onOutcome: (outcome: CommitOutcome) => void;
+  /**
+   * A write failure that passes (the database's pool ran dry): the batch is written again
+   * after `retryDelayMs(failures)` instead of failing the committer. Such a failure must come
+   * before anything of the batch is committed (the writer's metadata reads and the staleness
+   * record precede the DuckDB compare-and-set), so the same writes at the same versions apply.
+   */
+  retryable?: (error: unknown) => boolean;
+  retryDelayMs?: (failures: number) => number;
+  /** Told of each failed write that will be tried again. */
+  onRetry?: (error: unknown, failures: number, delayMs: number) => void;
   now?: () => number;
 }
 
@@ -95,6 +105,10 @@ export function createCommitter(options: CommitterOptions) {
   let timer: NodeJS.Timeout | undefined;
   let flushing: Promise<void> | undefined;
   let failure: unknown;
+  /** Failed writes in a row that are being tried again (0: none). */
+  let failures = 0;
+  let retryTimer: NodeJS.Timeout | undefined;
+  const retryWaiters: (() => void)[] = [];
   let idleWaiters: (() => void)[] = [];
 
   const retakable = (ticket: CellTicket, current: CellRead | undefined) =>
@@ -109,7 +123,7 @@ export function createCommitter(options: CommitterOptions) {
   };
 
   const schedule = () => {
-    if (failure !== undefined || flushing || queued.size === 0) return;
+    if (failure !== undefined || flushing || retryTimer || queued.size === 0) return;
     if (queued.size >= maxBatch) {
       if (timer) clearTimeout(timer);
       timer = undefined;
@@ -136,8 +150,27 @@ export function createCommitter(options: CommitterOptions) {
     schedule();
   };
 
+  /** A batch whose write failed in passing goes back to the queue as it was. */
+  const requeue = (batch: readonly CellTicket[]) => {
+    for (const ticket of batch) {
+      ticket.inFlight = false;
+      const next = ticket.next;
+      ticket.next = undefined;
+      if (next && ticket.pending!.kind === 'mark') {
+        // Nothing of ours was written: the result replaces the mark; a restore is moot.
+        if (next.kind === 'restore') {
+          ticket.pending = undefined;
+          settle(ticket, { kind: 'restored', rowId: ticket.rowId.toString() });
+          continue;
+        }
+        ticket.pending = next;
+      } else if (next) ticket.next = next;
+      queued.add(ticket);
+    }
+  };
+
   const flush = async (): Promise<void> => {
-    if (flushing || queued.size === 0 || failure !== undefined) return;
+    if (flushing || retryTimer || queued.size === 0 || failure !== undefined) return;
     const batch = [...queued].slice(0, maxBatch);
     for (const ticket of batch) {
       queued.delete(ticket);
@@ -156,10 +189,23 @@ export function createCommitter(options: CommitterOptions) {
       try {
         result = await write(writes);
       } catch (error) {
+        if (options.retryable?.(error)) {
+          failures++;
+          requeue(batch);
+          const delay = options.retryDelayMs?.(failures) ?? intervalMs;
+          options.onRetry?.(error, failures, delay);
+          retryTimer = setTimeout(() => {
+            retryTimer = undefined;
+            for (const resolve of retryWaiters.splice(0)) resolve();
+            schedule();
+          }, delay);
+          return;
+        }
         failure = error;
         for (const ticket of batch) ticket.inFlight = false;
         return;
       }
+      failures = 0;
       const applied = new Map(result.applied.map((cell) => [cell.rowId, cell]));
       const conflicts = new Map(
         result.conflicts.map((conflict) => [conflict.rowId, conflict.current]),
@@ -279,6 +325,7 @@ export function createCommitter(options: CommitterOptions) {
           timer = undefined;
         }
         if (flushing) await flushing;
+        else if (retryTimer) await new Promise<void>((resolve) => retryWaiters.push(resolve));
         else await flush();
       }
       if (failure !== undefined) throw failure;
@@ -301,6 +348,9 @@ export function createCommitter(options: CommitterOptions) {
     close(): void {
       if (timer) clearTimeout(timer);
       timer = undefined;
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = undefined;
+      for (const resolve of retryWaiters.splice(0)) resolve();
       idleWaiters = [];
     },
   };

@@ -2,7 +2,7 @@ import { beforeAll, beforeEach } from 'vitest';
 import { seedDataDir } from '../../../test/crash-server.ts';
 import { type FakeLlmApp, openFakeLlmApp } from '../../../test/fake-llm-app.ts';
 import { perSuite } from '../../../test/per-suite.ts';
-import type { TestApp } from '../../../test/test-platform.ts';
+import type { Backend, TestApp } from '../../../test/test-platform.ts';
 import type { FaultOptions } from '../../../tools/fake-llm/fake-llm-faults.ts';
 import {
   type Config,
@@ -71,10 +71,12 @@ export async function openGenerationTestEnv(
     config?: Partial<Config>;
     fakeDefaults?: Partial<FaultOptions>;
     maxConcurrency?: number;
+    backend?: Backend;
   } = {},
 ): Promise<GenerationTestEnv> {
   const opened = await openFakeLlmApp({
     apiKey: FAKE_KEY,
+    backend: options.backend,
     maxConcurrency: options.maxConcurrency ?? 64,
     llm: options.llm,
     fakeDefaults: options.fakeDefaults,

@@ -1,5 +1,6 @@
 import type { ExecuteOutcome, RunRecord } from '../../platform/jobs/durable-run.ts';
 import { releaseOrphanedCells } from './generation-orphans.ts';
+import { retryOutage } from './generation-outage.ts';
 import type { RunScope } from './generation-scope.ts';
 import type { RunRow } from './generation-store.ts';
 import type { RunCreation } from './run-create.ts';
@@ -54,9 +55,15 @@ export function settleRunUseCase(
   }
 
   return async function settleRun(record: RunRecord, outcome: ExecuteOutcome) {
-    const view = await store.findRun(record.id);
-    if (!view) return;
-    const ended = await follow(view, record, outcome);
+    // A dry pool must not leave the view `running` after the engine settled (issue #20); the
+    // steps are idempotent, so a try that failed half-way is simply run again.
+    const ended = await retryOutage(
+      async () => {
+        const view = await store.findRun(record.id);
+        return view ? follow(view, record, outcome) : undefined;
+      },
+      { log: deps.logger, what: 'settle', maxTries: 25 },
+    );
     if (!ended) return;
     publishRun(deps.events, ended);
     if (outcome === 'completed' && (ended.scope as RunScope).includeDownstream)

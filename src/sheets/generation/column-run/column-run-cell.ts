@@ -1,6 +1,7 @@
 import { isAppError } from '../../../platform/app-error.ts';
 import type { CellValue } from '../../sheet-schema.ts';
 import type { CellTicket } from '../generation-commit.ts';
+import { retryOutage } from '../generation-outage.ts';
 import type { ProcessSnapshot } from '../generation-process.ts';
 import { rateLimitNotice } from '../generation-rate-limit.ts';
 import { cellError, inputTokensOf, previousChange } from '../generation-run-common.ts';
@@ -9,6 +10,9 @@ import { inputHashOf } from '../prompt-template.ts';
 import { askModel, buildPrompt } from './column-run-ask.ts';
 import { askImageModel } from './column-run-image.ts';
 import type { ColumnRunState, PassPlan } from './column-run-state.ts';
+
+type Answer = Awaited<ReturnType<typeof askModel>> | Awaited<ReturnType<typeof askImageModel>>;
+type Sources = Awaited<ReturnType<typeof buildPrompt>>['sources'];
 
 /**
  * Step `generateCell`: the cell is marked generating (a ticket), its prompt built, the model
@@ -37,14 +41,25 @@ export async function generateCell(
   ticket.onLost(() => cellAbort.abort('lost'));
   const inputHash = inputHashOf(current.inputs, row.values);
   try {
-    let sources: Awaited<ReturnType<typeof buildPrompt>>['sources'];
-    let answer: Awaited<ReturnType<typeof askModel>> | Awaited<ReturnType<typeof askImageModel>>;
-    if (current.output.type === 'image') answer = await askImageModel(state, row, plan, signal);
-    else {
-      const built = await buildPrompt(state, row, plan, signal);
-      sources = built.sources;
-      answer = await askModel(state, row, plan, built.prompt, signal, built.searchNote ?? null);
-    }
+    // A dry database pool (the call's usage row, a search cache read) is waited out and the
+    // cell asked again: never the cell's error (issue #20).
+    const { answer, sources } = await retryOutage(
+      async (): Promise<{ answer: Answer; sources: Sources }> => {
+        if (current.output.type === 'image')
+          return { answer: await askImageModel(state, row, plan, signal), sources: undefined };
+        const built = await buildPrompt(state, row, plan, signal);
+        const asked = await askModel(
+          state,
+          row,
+          plan,
+          built.prompt,
+          signal,
+          built.searchNote ?? null,
+        );
+        return { answer: asked, sources: built.sources };
+      },
+      { log: state.log, what: 'call', signal },
+    );
     const provenance = {
       validated: false,
       inputHash,

@@ -48,14 +48,23 @@ function finished(state: ColumnRunState, rowId: string): void {
   state.completedRows.push(rowId);
 }
 
-/** Records the rows finished since the last save: what a resumed run skips. */
+/**
+ * Records the rows finished since the last save: what a resumed run skips. One insert at a
+ * time: rows finished while one is being written wait for it and go together in the next
+ * (under load, fewer and larger statements instead of one per committed batch).
+ */
 export function saveCompletedRows(state: ColumnRunState): Promise<void> {
-  if (state.completedRows.length === 0) return state.savingCells;
-  const rows = state.completedRows.splice(0);
-  state.savingCells = state.savingCells.then(() =>
-    state.deps.store.addRunCells(state.run.id, rows).catch((error: unknown) => {
+  if (state.completedRows.length === 0 || state.saveQueued) return state.savingCells;
+  state.saveQueued = true;
+  state.savingCells = state.savingCells.then(async () => {
+    state.saveQueued = false;
+    const rows = state.completedRows.splice(0);
+    if (rows.length === 0) return;
+    await state.deps.store.addRunCells(state.run.id, rows).catch((error: unknown) => {
+      // Recorded with the next save (a dry pool passes); a crash first only redoes them.
+      state.completedRows.unshift(...rows);
       state.log.warn({ err: error }, 'could not record finished cells of a run');
-    }),
-  );
+    });
+  });
   return state.savingCells;
 }

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { referencedColumnIds } from '../../column-refs.ts';
 import { imageInputs } from '../../images/image-vision.ts';
 import { waitingNotice } from '../generation-rate-limit.ts';
 import { slidingWindow } from '../generation-scheduler.ts';
@@ -20,6 +21,14 @@ const PREPARE_AHEAD_BYTES = 48 * 1024 * 1024;
 async function* claimCells(state: ColumnRunState, plan: PassPlan): AsyncGenerator<ScannedRow> {
   const { preparedImages } = state.deps;
   const { template, output } = plan.snapshot;
+  // Only an object value can be an image reference: a page of text inputs (the usual column)
+  // skips the per-row image lookup altogether.
+  const referenced = referencedColumnIds(template);
+  const mayHoldImages = (row: ScannedRow) =>
+    referenced.some((id) => {
+      const value = row.values[id];
+      return value !== null && typeof value === 'object';
+    });
   for await (const page of scanRows({
     sheets: state.deps.sheets,
     projectId: state.run.project_id,
@@ -30,7 +39,7 @@ async function* claimCells(state: ColumnRunState, plan: PassPlan): AsyncGenerato
   })) {
     // Eligibility is read as each cell is handed out: cells finish meanwhile.
     const images =
-      preparedImages && output.type !== 'image'
+      preparedImages && output.type !== 'image' && page.some(mayHoldImages)
         ? page.map((row) => imageInputs(template, row.values))
         : [];
     if (!preparedImages || !images.some((refs) => refs.length > 0)) {

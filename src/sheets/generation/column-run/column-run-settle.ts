@@ -1,7 +1,11 @@
 import { isAppError } from '../../../platform/app-error.ts';
 import { RunStopped } from '../../../platform/jobs/durable-run.ts';
+import { retryOutage } from '../generation-outage.ts';
 import type { StopReason } from '../generation-run-common.ts';
 import type { ColumnRunState } from './column-run-state.ts';
+
+/** Tries of each settling write through a dry pool (~40 s of waits at the longest). */
+const SETTLE_TRIES = 25;
 
 /**
  * Step `settle`: saves the last counters and what the view should say (a budget stop,
@@ -21,10 +25,15 @@ export async function settleColumnRun(
     state.log.warn('lost the lease of a generation run; another server continues it');
     throw new RunStopped('lease-lost');
   }
-  const saved = await store
-    .addCounters(run.id, state.deps.owner, state.delta)
-    .catch(() => undefined);
-  await store.updateRun(run.id, { waiting: null });
+  // A dry pool here must not lose the last counters or fail a finished run (issue #20).
+  const patient = <T>(what: string, work: () => Promise<T>) =>
+    retryOutage(work, { log: state.log, what, maxTries: SETTLE_TRIES });
+  const saved = await patient('counters', () =>
+    store.addCounters(run.id, state.deps.owner, state.delta),
+  ).catch(() => undefined);
+  const updateRun = (changes: Parameters<typeof store.updateRun>[1]) =>
+    patient('run', () => store.updateRun(run.id, changes));
+  await updateRun({ waiting: null });
   if (failure !== undefined) {
     if (!isAppError(failure)) state.log.error({ err: failure }, 'generation run failed');
     throw failure;
@@ -32,11 +41,11 @@ export async function settleColumnRun(
   if (stopReason === 'cancel') throw new RunStopped('cancelled');
   if (stopReason === 'shutdown') throw new RunStopped('shutdown');
   if (stopReason === 'pause') {
-    await store.updateRun(run.id, { error: null });
+    await updateRun({ error: null });
     throw new RunStopped('paused', 'user');
   }
   if (stopReason === 'budget') {
-    await store.updateRun(run.id, {
+    await updateRun({
       error: {
         code: 'BUDGET_EXCEEDED',
         message: state.stopError?.message ?? 'A budget is exhausted',
@@ -47,7 +56,7 @@ export async function settleColumnRun(
   // Finished, but not all well: the run says so (not a green "Done") and what went wrong.
   const errors = saved?.errors ?? 0;
   const last = state.lastError;
-  await store.updateRun(run.id, {
+  await updateRun({
     error:
       errors > 0
         ? {

@@ -111,6 +111,8 @@ export class ColumnRunState {
   readonly completedRows: string[] = [];
   savingCells: Promise<void> = Promise.resolve();
   saveScheduled = false;
+  /** A save of finished rows is waiting for the one being written (it takes every row then). */
+  saveQueued = false;
   readonly lostCounted = new Set<string>();
   providerConcurrency: ProviderConcurrency | undefined;
   waiting: RunWaiting | undefined;

@@ -1,8 +1,10 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppError } from '../../../platform/app-error.ts';
 import type { RunContext } from '../../../platform/jobs/durable-run.ts';
 import type { SheetService } from '../../sheet-service.ts';
 import { createCommitter } from '../generation-commit.ts';
 import type { GenerationRunInput } from '../generation-job.ts';
+import { isPassingOutage, outageDelayMs } from '../generation-outage.ts';
 import {
   followEngine,
   HEARTBEAT_MS,
@@ -56,6 +58,14 @@ export class ColumnRun {
       },
       intervalMs: deps.config.commitMs,
       onOutcome: (outcome) => countOutcome(state, outcome),
+      // The database's pool ran dry: the batch waits and is written again (issue #20).
+      retryable: isPassingOutage,
+      retryDelayMs: outageDelayMs,
+      onRetry: (error, failures, retryInMs) =>
+        state.log.warn(
+          { err: error, what: 'cell writes', failures, retryInMs },
+          'generation waits for the database',
+        ),
     });
     this.#state = state;
   }
@@ -101,14 +111,34 @@ export class ColumnRun {
   async #passes(): Promise<void> {
     const state = this.#state;
     const countTokens = await state.deps.countTokens();
+    let outages = 0;
     while (true) {
       state.reloadRequested = false;
       state.stopScheduling = new AbortController();
-      const plan = await planPass(state, countTokens);
-      const result = await generatePass(state, plan);
+      let exhausted = false;
+      try {
+        const plan = await planPass(state, countTokens);
+        ({ exhausted } = await generatePass(state, plan));
+        outages = 0;
+      } catch (error) {
+        // A read of the pass (the process, the cells left) met a dry pool: the cells in flight
+        // have finished (the window waits for them); a new pass after a wait takes up the rest.
+        if (!isPassingOutage(error)) throw error;
+        outages++;
+        const retryInMs = outageDelayMs(outages);
+        state.log.warn(
+          { err: error, what: 'pass', failures: outages, retryInMs },
+          'generation waits for the database',
+        );
+        await state.committer.drain();
+        await saveCompletedRows(state);
+        await sleep(retryInMs, undefined, { signal: state.abortWait.signal }).catch(() => {});
+        if (!(await nextPass(state, false))) return;
+        continue;
+      }
       await state.committer.drain();
       await saveCompletedRows(state);
-      if (!(await nextPass(state, result.exhausted))) return;
+      if (!(await nextPass(state, exhausted))) return;
     }
   }
 
