@@ -3,7 +3,6 @@ import type { ProjectAccess } from '../../access/project-access.ts';
 import type { FieldIssue } from '../../platform/app-error.ts';
 import { conflict, notFound, validationError } from '../../platform/app-error.ts';
 import { uuidv7 } from '../../platform/ids.ts';
-import { isoTime as iso } from '../../platform/iso-time.ts';
 import type { SheetStore } from '../sheet-store.ts';
 import {
   type CreateViewInput,
@@ -13,6 +12,8 @@ import {
   viewDefinitionSchema,
 } from './view-schema.ts';
 import type { ViewRow, ViewStore } from './view-store.ts';
+
+const iso = (value: unknown) => new Date(value as Date | string).toISOString();
 
 /** A saved view as the service returns it; references to since-deleted columns are left out. */
 export interface SavedView extends ViewDefinition {
