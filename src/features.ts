@@ -9,8 +9,9 @@
 // order; no feature reaches back into one built after it.
 //
 // Adding a feature: write `src/<feature>/<feature>-module.ts` (a factory that names exactly what
-// it needs), add one getter below (plus its jobs/start/stop lines in the lifecycle methods if it
-// has any), and register its routes in src/app.ts under "Feature routes".
+// it needs), add it to FeatureModules and build it with one `lazy(…)` in createFeatures (plus its
+// jobs/start/stop lines in the lifecycle methods if it has any), and register its routes in
+// src/app.ts under "Feature routes".
 
 import path from 'node:path';
 import type { Registry } from 'prom-client';
@@ -107,6 +108,21 @@ export interface FeatureOptions {
   gateway?: { now?: () => number };
 }
 
+/**
+ * A value built on first use, at most once. `built()` answers without building: the lifecycle
+ * starts and stops only the features something asked for.
+ */
+function lazy<T>(build: () => T): { (): T; built(): T | undefined } {
+  let value: T | undefined;
+  return Object.assign(
+    () => {
+      value ??= build();
+      return value;
+    },
+    { built: () => value },
+  );
+}
+
 /** The core and the LLM feature over the metadata database (the `llm` CLI needs no more). */
 export function createCoreFeatures(
   platform: CorePlatform,
@@ -115,10 +131,7 @@ export function createCoreFeatures(
   shared: { invalidation?: () => CacheInvalidation | undefined } = {},
 ) {
   const { config, logger, database } = platform;
-  let core: CoreServices | undefined;
-  let llm: LlmModule | undefined;
-
-  const buildCore = (): CoreServices => {
+  const core = lazy((): CoreServices => {
     const db = database.db;
     const now = options.now ?? (() => new Date());
     const { box: secrets, source } = loadSecretBox({
@@ -145,45 +158,81 @@ export function createCoreFeatures(
     });
     const { log: auditLog } = createAuditModule({ db, access });
     return { secrets, audit, auditLog, access, projects, ...accounts, accounts };
-  };
-
-  const coreFeature = (): CoreServices => {
-    core ??= buildCore();
-    return core;
-  };
+  });
+  const llm = lazy(() =>
+    createLlmModule({
+      config: config.llm,
+      database,
+      logger,
+      access: core().access,
+      secrets: core().secrets,
+      registry: options.registry,
+      telemetry: platform.telemetry,
+      redisUrl: config.rateLimit.redisUrl,
+      invalidation: shared.invalidation?.(),
+      // Embedded only: the process holding the data dir is the outbox's one writer.
+      usageOutboxDir:
+        database.kind === 'pglite' ? path.join(config.dataDir, 'llm-usage-outbox') : undefined,
+      ...options.llm,
+    }),
+  );
 
   return {
     /** Accounts, projects, audit and secrets. */
     get core(): CoreServices {
-      return coreFeature();
+      return core();
     },
     /** Every LLM call goes through it (docs/llm.md). */
     get llm(): LlmModule {
-      llm ??= createLlmModule({
-        config: config.llm,
-        database,
-        logger,
-        access: coreFeature().access,
-        secrets: coreFeature().secrets,
-        registry: options.registry,
-        telemetry: platform.telemetry,
-        redisUrl: config.rateLimit.redisUrl,
-        invalidation: shared.invalidation?.(),
-        // Embedded only: the process holding the data dir is the outbox's one writer.
-        usageOutboxDir:
-          database.kind === 'pglite' ? path.join(config.dataDir, 'llm-usage-outbox') : undefined,
-        ...options.llm,
-      });
-      return llm;
+      return llm();
     },
     /** Writes pending LLM usage and stops its timers (if the LLM feature was built). */
     async close(): Promise<void> {
-      await llm?.close();
+      await llm.built()?.close();
     },
   };
 }
 
 export type CoreFeatures = ReturnType<typeof createCoreFeatures>;
+
+/** What `createFeatures` gives: each feature, built on first read. */
+export interface FeatureModules {
+  /** Accounts, projects, audit and secrets. */
+  core: CoreServices;
+  /** Every LLM call goes through it (docs/llm.md). */
+  llm: LlmModule;
+  /** The bus the features publish live updates on. */
+  events: EventBus;
+  /** Datasets, columns, cells, import and export (docs/sheets.md). */
+  sheets: SheetsModule;
+  /** Image values: the blob store, uploads, ZIP imports, thumbnails (docs/images.md). */
+  images: ImagesModule;
+  /** AI columns (docs/ai-columns.md): runs are pg-boss jobs unless `useJobs` is false. */
+  generation: GenerationModule;
+  /** Publishing datasets to the Hugging Face Hub (docs/images.md "Publish to the Hub"). */
+  hub: HubModule;
+  /** Token and cost analytics over coding-agent logs (docs/monitor.md). */
+  monitor: MonitorService;
+  /** Documents in, text out (docs/documents.md): uploads, extraction job, collections. */
+  documents: DocumentsModule;
+  /** The OpenAI/Anthropic-compatible gateway for outside apps (docs/gateway.md). */
+  gateway: GatewayModule;
+  /** Projects → threads → messages; replies are durable runs (docs/chat.md). */
+  chat: ChatModule;
+  /** Durable multi-step runs over the other features (docs/workflows.md). */
+  workflows: WorkflowsModule;
+}
+
+/** `target` with one read-only, enumerable getter per entry of `sources`. */
+function withGetters<Target extends object, Values>(
+  target: Target,
+  sources: { [Key in keyof Values]: () => Values[Key] },
+): Target & Readonly<Values> {
+  for (const [key, get] of Object.entries(sources)) {
+    Object.defineProperty(target, key, { get: get as () => unknown, enumerable: true });
+  }
+  return target as Target & Readonly<Values>;
+}
 
 /**
  * Every feature over an opened platform. Lifecycle, in the app's order: `registerJobs()` before
@@ -193,30 +242,19 @@ export type CoreFeatures = ReturnType<typeof createCoreFeatures>;
 export function createFeatures(platform: Platform, options: FeatureOptions = {}) {
   // On PostgreSQL other servers cache the same metadata: a change made here drops their copies
   // too, through the event bus (issue #20 item 6; src/platform/cache-invalidation.ts).
-  let invalidation: CacheInvalidation | undefined;
-  const cacheInvalidation = () => {
-    if (platform.database.kind !== 'postgres') return undefined;
-    invalidation ??= createCacheInvalidation(events(), platform.logger);
-    return invalidation;
-  };
+  const invalidation = lazy(() => createCacheInvalidation(events(), platform.logger));
+  const cacheInvalidation = () =>
+    platform.database.kind === 'postgres' ? invalidation() : undefined;
   const base = createCoreFeatures(platform, options, { invalidation: cacheInvalidation });
   const useJobs = options.useJobs ?? true;
+  const core = () => base.core;
+  const fromCore = () => ({ platform, access: core().access, audit: core().audit });
   let maintenance: RecurringJob | undefined;
-  let sheets: SheetsModule | undefined;
-  let images: ImagesModule | undefined;
-  let generation: GenerationModule | undefined;
-  let monitor: MonitorService | undefined;
-  let documents: DocumentsModule | undefined;
-  let chat: ChatModule | undefined;
-  let gateway: GatewayModule | undefined;
-  let workflows: WorkflowsModule | undefined;
-  let hub: HubModule | undefined;
   // Live views (SSE) of every feature share one event bus (src/platform/events.ts); its ids and
   // recent events are kept in the metadata database, so a restart does not force a reload.
-  let bus: EventBus | undefined;
-  const events = () => {
+  const events = lazy(() => {
     const { database } = platform;
-    bus ??= createInProcessEventBus({
+    return createInProcessEventBus({
       log: createEventLog(database.db),
       // On PostgreSQL other servers (and the CLI) may publish on the same streams: they tell
       // each other through LISTEN/NOTIFY and read what they missed from the log (issue #20).
@@ -233,235 +271,169 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       onError: (error, operation) =>
         platform.logger.warn({ err: error, operation }, 'event log failed'),
     });
-    return bus;
-  };
+  });
 
-  const sheetsFeature = (): SheetsModule => {
-    sheets ??= createSheetsModule({
-      platform,
-      access: base.core.access,
-      audit: base.core.audit,
-      events: events(),
-      useJobs,
-      ...options.sheets,
-    });
-    return sheets;
-  };
-  const imagesFeature = (): ImagesModule => {
-    images ??= createImagesModule({
-      platform,
-      access: base.core.access,
-      audit: base.core.audit,
-      sheets: sheetsFeature().sheets,
-      imports: sheetsFeature().imports,
-    });
-    return images;
-  };
-  const documentsFeature = (): DocumentsModule => {
-    documents ??= createDocumentsModule({
-      platform,
-      access: base.core.access,
-      audit: base.core.audit,
-      sheets: sheetsFeature().sheets,
-    });
-    return documents;
-  };
-  const gatewayFeature = (): GatewayModule => {
-    gateway ??= createGatewayModule({
+  const sheets = lazy(() =>
+    createSheetsModule({ ...fromCore(), events: events(), useJobs, ...options.sheets }),
+  );
+  const images = lazy(() =>
+    createImagesModule({ ...fromCore(), sheets: sheets().sheets, imports: sheets().imports }),
+  );
+  const documents = lazy(() => createDocumentsModule({ ...fromCore(), sheets: sheets().sheets }));
+  const gateway = lazy(() =>
+    createGatewayModule({
       database: platform.database,
       llm: base.llm,
       llmConfig: platform.config.llm,
       gatewayConfig: platform.config.gateway,
-      access: base.core.access,
-      audit: base.core.audit,
+      access: core().access,
+      audit: core().audit,
       logger: platform.logger,
       invalidation: cacheInvalidation(),
       ...options.gateway,
-    });
-    return gateway;
-  };
+    }),
+  );
   // Chat replies are durable runs whose kind is defined when the module is made: before the
   // job queue starts (registerJobs builds it).
-  const chatFeature = (): ChatModule => {
-    chat ??= createChatModule({
-      platform,
-      access: base.core.access,
-      audit: base.core.audit,
+  const chat = lazy(() =>
+    createChatModule({
+      ...fromCore(),
       events: events(),
       llm: base.llm.llm,
-      tools: { sheets: sheetsFeature().sheets, search: generationFeature().search },
-    });
-    return chat;
-  };
-  const generationFeature = (): GenerationModule => {
-    generation ??= createGenerationModule({
-      platform,
-      access: base.core.access,
-      audit: base.core.audit,
-      sheets: sheetsFeature().sheets,
+      tools: { sheets: sheets().sheets, search: generation().search },
+    }),
+  );
+  const generation = lazy(() =>
+    createGenerationModule({
+      ...fromCore(),
+      sheets: sheets().sheets,
       llm: base.llm,
       events: events(),
-      images: imagesFeature().images,
+      images: images().images,
       useJobs,
       ...options.generation,
-    });
-    return generation;
-  };
+    }),
+  );
 
   // Publishing to the Hugging Face Hub: the card describes the AI columns, the data is the
   // images export's Parquet.
-  const hubFeature = (): HubModule => {
-    hub ??= createHubModule({
-      platform,
-      access: base.core.access,
-      audit: base.core.audit,
-      secrets: base.core.secrets,
-      sheets: sheetsFeature().sheets,
-      aiColumns: generationFeature().aiColumns,
-      writeParquet: imagesFeature().writeImages,
+  const hub = lazy(() =>
+    createHubModule({
+      ...fromCore(),
+      secrets: core().secrets,
+      sheets: sheets().sheets,
+      aiColumns: generation().aiColumns,
+      writeParquet: images().writeImages,
       useJobs,
-    });
-    return hub;
-  };
+    }),
+  );
 
   // Workflow runs are durable runs too (defined before the job queue starts); their steps call
   // the sheets, AI-column, documents and LLM use cases.
-  const workflowsFeature = (): WorkflowsModule => {
-    if (workflows) return workflows;
-    workflows = createWorkflowsModule({
-      platform,
-      access: base.core.access,
-      audit: base.core.audit,
-      sheets: sheetsFeature().sheets,
-      generation: generationFeature().runs,
-      aiColumns: generationFeature().aiColumns,
-      documents: documentsFeature().documents,
+  const workflows = lazy(() => {
+    const module = createWorkflowsModule({
+      ...fromCore(),
+      sheets: sheets().sheets,
+      generation: generation().runs,
+      aiColumns: generation().aiColumns,
+      documents: documents().documents,
       llm: base.llm.llm,
-      agents: chatFeature().agents,
-      exports: sheetsFeature().exports,
+      agents: chat().agents,
+      exports: sheets().exports,
       events: events(),
       ...(options.workflows ? { runOptions: options.workflows } : {}),
     });
     // An agent a workflow's `llm` step names is not deleted silently (chat asks first).
-    const service = workflows.service;
-    chatFeature().agents.guardAgentDelete({
+    const service = module.service;
+    chat().agents.guardAgentDelete({
       usersOf: async (_projectId, agentId) =>
         (await service.usersOf('agent', agentId)).map((user) => ({ kind: 'workflow', ...user })),
     });
-    return workflows;
-  };
+    return module;
+  });
+
+  const monitor = lazy(() =>
+    createMonitorService({
+      duckdb: platform.duckdb,
+      access: core().access,
+      roots: options.monitorRoots ?? platform.config.monitor.roots,
+      uploadDir: path.join(platform.config.dataDir, 'monitor-uploads'),
+      ownCalls: (options.monitorOwnCalls ?? true) ? base.llm.admin : undefined,
+      // Opens the LLM feature at the first import only (reports do not need it).
+      priceOverrides: { listPrices: (actor, id) => base.llm.admin.listPrices(actor, id) },
+      leases: createIngestLeases(platform.database.db),
+      watchSettings: createMonitorWatchStore(platform.database.db),
+      log: platform.logger,
+    }),
+  );
 
   // Methods use no `this`: the app passes them to Fastify hooks as they are.
-  return {
-    get core(): CoreServices {
-      return base.core;
-    },
-    get llm(): LlmModule {
-      return base.llm;
-    },
-    /** The bus the features publish live updates on. */
-    get events(): EventBus {
-      return events();
-    },
-    /** Datasets, columns, cells, import and export (docs/sheets.md). */
-    get sheets(): SheetsModule {
-      return sheetsFeature();
-    },
-    /** Image values: the blob store, uploads, ZIP imports, thumbnails (docs/images.md). */
-    get images(): ImagesModule {
-      return imagesFeature();
-    },
-    /** AI columns (docs/ai-columns.md): runs are pg-boss jobs unless `useJobs` is false. */
-    get generation(): GenerationModule {
-      return generationFeature();
-    },
-    /** Publishing datasets to the Hugging Face Hub (docs/images.md "Publish to the Hub"). */
-    get hub(): HubModule {
-      return hubFeature();
-    },
-    /** Token and cost analytics over coding-agent logs (docs/monitor.md). */
-    get monitor(): MonitorService {
-      monitor ??= createMonitorService({
-        duckdb: platform.duckdb,
-        access: base.core.access,
-        roots: options.monitorRoots ?? platform.config.monitor.roots,
-        uploadDir: path.join(platform.config.dataDir, 'monitor-uploads'),
-        ownCalls: (options.monitorOwnCalls ?? true) ? base.llm.admin : undefined,
-        // Opens the LLM feature at the first import only (reports do not need it).
-        priceOverrides: { listPrices: (actor, id) => base.llm.admin.listPrices(actor, id) },
-        leases: createIngestLeases(platform.database.db),
-        watchSettings: createMonitorWatchStore(platform.database.db),
-        log: platform.logger,
-      });
-      return monitor;
-    },
-    /** Documents in, text out (docs/documents.md): uploads, extraction job, collections. */
-    get documents(): DocumentsModule {
-      return documentsFeature();
-    },
-    /** The OpenAI/Anthropic-compatible gateway for outside apps (docs/gateway.md). */
-    get gateway(): GatewayModule {
-      return gatewayFeature();
-    },
-    /** Projects → threads → messages; replies are durable runs (docs/chat.md). */
-    get chat(): ChatModule {
-      return chatFeature();
-    },
-    /** Durable multi-step runs over the other features (docs/workflows.md). */
-    get workflows(): WorkflowsModule {
-      return workflowsFeature();
-    },
+  const lifecycle = {
     /** Registers every feature's jobs; call before the queue starts (builds the features). */
     registerJobs(): void {
-      sheetsFeature().registerJobs();
-      imagesFeature().registerJobs();
-      documentsFeature().registerJobs();
-      generationFeature().registerJobs();
+      sheets().registerJobs();
+      images().registerJobs();
+      documents().registerJobs();
+      generation().registerJobs();
       registerRepriceJob({
         jobs: platform.jobs,
         prices: base.llm.admin,
         // The monitor (and its DuckDB tables) is built when a job first runs.
-        monitor: () => this.monitor,
+        monitor,
         log: platform.logger,
       });
-      hubFeature().registerJobs();
+      hub().registerJobs();
       // PGlite has no autovacuum (docs/deploy.md "PGlite maintenance").
       maintenance = registerPgliteMaintenance({
         database: platform.database,
         jobs: platform.jobs,
         logger: platform.logger,
       });
-      chatFeature();
-      workflowsFeature();
+      chat();
+      workflows();
     },
     /** Once the queue runs: scheduled jobs queued, runs a stopped process left recovered. */
     async start(): Promise<void> {
-      await sheets?.start();
-      await images?.start();
-      await documents?.start();
-      await generation?.start();
-      await hub?.start();
-      await chat?.start();
+      await sheets.built()?.start();
+      await images.built()?.start();
+      await documents.built()?.start();
+      await generation.built()?.start();
+      await hub.built()?.start();
+      await chat.built()?.start();
       await maintenance?.start();
       // The folders projects asked the server to watch (docs/monitor.md "Server-side watch").
-      await monitor?.startServerWatches();
+      await monitor.built()?.startServerWatches();
     },
     /** Hands running AI-column runs back (cells restored, status queued). */
     async stopWork(): Promise<void> {
-      await monitor?.stopServerWatches();
-      await generation?.close();
+      await monitor.built()?.stopServerWatches();
+      await generation.built()?.close();
     },
     /** After the last request: pending usage written, background copies settled. */
     async close(): Promise<void> {
-      gateway?.close();
+      gateway.built()?.close();
       await base.close();
-      invalidation?.close();
+      invalidation.built()?.close();
       // A sorted view's background copy must not outlive DuckDB.
-      await sheets?.data.copiesSettled();
+      await sheets.built()?.data.copiesSettled();
       // After stopWork (running runs hand their cells back, publishing): store what is pending.
-      await bus?.close();
+      await events.built()?.close();
     },
   };
+  return withGetters<typeof lifecycle, FeatureModules>(lifecycle, {
+    core,
+    llm: () => base.llm,
+    events,
+    sheets,
+    images,
+    generation,
+    hub,
+    monitor,
+    documents,
+    gateway,
+    chat,
+    workflows,
+  });
 }
 
 export type Features = ReturnType<typeof createFeatures>;

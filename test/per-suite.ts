@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import { createProjectWithMembers, type ProjectWithMembers } from './factories.ts';
 import {
   type Backend,
   createTestApp,
@@ -40,6 +41,24 @@ export function testAppPerSuite(options?: TestAppOptions): TestApp {
   return perSuite(
     () => createTestApp(options),
     (t) => t.close(),
+  );
+}
+
+/**
+ * A project with one signed-in user per role and an outsider (createProjectWithMembers), made
+ * in `t` before the tests of the file or `describe`; with testAppPerSuite:
+ *
+ *   const t = testAppPerSuite();
+ *   const members = projectPerSuite(t);
+ */
+export function projectPerSuite(
+  t: TestApp,
+  options?: Parameters<typeof createProjectWithMembers>[1],
+): ProjectWithMembers {
+  // The project goes with the app (t.close): nothing of its own to close.
+  return perSuite(
+    () => createProjectWithMembers(t, options),
+    async () => {},
   );
 }
 

@@ -1,11 +1,9 @@
 import type { z } from 'zod';
+import { isoTime as iso, isoOrNull } from '../platform/iso-time.ts';
 import type { ApiKeyRow } from './api-key-store.ts';
 import type { apiKeySchema, sessionSchema, userSchema } from './auth-schema.ts';
 import type { SessionRow } from './session-store.ts';
 import type { UserRow } from './user-store.ts';
-
-const iso = (value: Date | string) => new Date(value).toISOString();
-const isoOrNull = (value: Date | string | null) => (value === null ? null : iso(value));
 
 /** Every user field that leaves the server: no hash, no MFA secret, no timestamps of secrets. */
 export function presentUser(user: UserRow): z.infer<typeof userSchema> {

@@ -1,8 +1,7 @@
 import type { z } from 'zod';
+import { isoTime as iso } from '../platform/iso-time.ts';
 import type { memberSchema, projectSchema } from './project-schema.ts';
 import type { MemberRow, ProjectWithRole } from './project-store.ts';
-
-const iso = (value: Date | string) => new Date(value).toISOString();
 
 /** Every project field that leaves the server. */
 export function presentProject(project: ProjectWithRole): z.infer<typeof projectSchema> {

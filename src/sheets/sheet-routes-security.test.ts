@@ -1,23 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createApiKey,
-  createProjectWithMembers,
-  type ProjectWithMembers,
-} from '../../test/factories.ts';
-import { createTestApp, type TestApp } from '../../test/test-platform.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createApiKey } from '../../test/factories.ts';
+import { projectPerSuite, testAppPerSuite } from '../../test/per-suite.ts';
 import { MAX_JSON_BODY_DEPTH } from '../platform/http/json-body.ts';
 import { MAX_CELL_JSON_DEPTH } from './sheet-schema.ts';
 
 /** Regression tests for the smaller findings of the security review (issue 12, item 6). */
 describe('sheet routes under attack', () => {
-  let t: TestApp;
-  let members: ProjectWithMembers;
+  const t = testAppPerSuite();
+  const members = projectPerSuite(t);
   let base: string;
   let dataset: { id: string; columns: { id: string; name: string }[] };
 
   beforeAll(async () => {
-    t = await createTestApp();
-    members = await createProjectWithMembers(t);
     base = `/api/projects/${members.project.id}`;
     dataset = (
       await t.app.inject({
@@ -27,9 +21,6 @@ describe('sheet routes under attack', () => {
         payload: { name: 'Target', rows: 2, columns: [{ name: 'J', type: 'json' }, { name: 'T' }] },
       })
     ).json();
-  });
-  afterAll(async () => {
-    await t.close();
   });
 
   const nested = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;

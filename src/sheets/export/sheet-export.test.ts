@@ -1,21 +1,15 @@
 import ExcelJS from 'exceljs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
-import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { projectPerSuite, testAppPerSuite } from '../../../test/per-suite.ts';
 import { datasetTable, stateColumn } from '../sheet-query.ts';
 
 describe('dataset export', () => {
-  let t: TestApp;
-  let members: ProjectWithMembers;
+  const t = testAppPerSuite();
+  const members = projectPerSuite(t);
   let base: string;
 
-  beforeAll(async () => {
-    t = await createTestApp();
-    members = await createProjectWithMembers(t);
+  beforeAll(() => {
     base = `/api/projects/${members.project.id}`;
-  });
-  afterAll(async () => {
-    await t.close();
   });
 
   async function dataset(columns: { name: string; type?: string }[], rows: number) {

@@ -1,16 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
-import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { projectPerSuite, testAppPerSuite } from '../../../test/per-suite.ts';
 
 describe('saved views', () => {
-  let t: TestApp;
-  let members: ProjectWithMembers;
+  const t = testAppPerSuite();
+  const members = projectPerSuite(t);
   let url: string;
   let columns: { id: string; name: string }[];
 
   beforeAll(async () => {
-    t = await createTestApp();
-    members = await createProjectWithMembers(t);
     const created = await t.app.inject({
       method: 'POST',
       url: `/api/projects/${members.project.id}/datasets`,
@@ -24,9 +21,6 @@ describe('saved views', () => {
     const dataset = created.json();
     columns = dataset.columns;
     url = `/api/projects/${members.project.id}/datasets/${dataset.id}/views`;
-  });
-  afterAll(async () => {
-    await t.close();
   });
 
   const call = (
