@@ -1,7 +1,8 @@
 // Sheets import: a 1M-row (~100 MB) and a 3M-row (~290 MB) CSV through our import (text scan,
 // sniff; at 1M the file cut into one part per DuckDB thread and the parts read at once with
 // row ids in file order, at 3M one read on every thread numbered after it; cell-state columns,
-// reject collection, sequence and row-id index; import-reader.ts) against
+// reject collection and sequence; the row-id index is made after, in the background, and
+// counted in "incl. its background checkpoint"; import-reader.ts) against
 // DuckDB's own `CREATE TABLE AS SELECT * FROM read_csv(...)` on the same file in the same run,
 // each in its own process so peak RSS is the import's alone.
 import { execFileSync } from 'node:child_process';

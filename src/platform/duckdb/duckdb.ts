@@ -81,10 +81,12 @@ export interface DuckDb {
    * more after it if asked again meanwhile). A bulk write (an import) leaves its rows in the
    * WAL or in memory until the next checkpoint, which otherwise falls on whatever later write
    * crosses DuckDB's WAL threshold: 0.7–2.9 s on a user's first edit. With a dataset id, the
-   * checkpoint is of that dataset's file (each attached file has its own WAL).
+   * checkpoint is of that dataset's file (each attached file has its own WAL). `before` runs
+   * first, in the same background turn (an import's row-id index: built there, the checkpoint
+   * writes it with the rows); one that fails is skipped, the checkpoint still runs.
    */
-  checkpointSoon(datasetId?: string): void;
-  /** Resolves when no background checkpoint is running or asked for. */
+  checkpointSoon(datasetId?: string, before?: () => Promise<void>): void;
+  /** Resolves when no background checkpoint (nor its `before` work) is running or asked for. */
   checkpointsSettled(): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -177,15 +179,21 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
   // The background checkpoint (checkpointSoon): the one running, and the databases asked for
   // meanwhile ('' is the main file).
   let checkpointing: Promise<void> | undefined;
-  const checkpointAsked = new Set<string>();
-  const checkpointSoon = (datasetId?: string) => {
+  const checkpointAsked = new Map<string, (() => Promise<void>)[]>();
+  const checkpointSoon = (datasetId?: string, before?: () => Promise<void>) => {
     if (closed) return;
-    checkpointAsked.add(datasetId ?? '');
+    const key = datasetId ?? '';
+    const work = checkpointAsked.get(key) ?? [];
+    if (before) work.push(before);
+    checkpointAsked.set(key, work);
     if (checkpointing) return;
     checkpointing = (async () => {
-      while (checkpointAsked.size > 0 && !closed) {
-        const [next] = checkpointAsked;
-        checkpointAsked.delete(next!);
+      for (const [next, work] of checkpointAsked) {
+        checkpointAsked.delete(next);
+        // Work asked for runs even while closing (close waits for it); the checkpoint is left
+        // to the DETACH that closing does anyway.
+        for (const task of work) await task().catch(() => {});
+        if (closed) continue;
         const target = next ? ` ${quoteIdentifier(datasetCatalog(next))}` : '';
         // A failed checkpoint loses nothing (the WAL stays and the next one retries); a
         // dataset detached meanwhile was checkpointed by its DETACH.

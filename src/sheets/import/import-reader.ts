@@ -11,7 +11,7 @@ import {
   SQL_TYPE_BY_COLUMN_TYPE,
 } from '../sheet-cells.ts';
 import type { TypeChangeResult } from '../sheet-data-store.ts';
-import { datasetIndex, datasetTable, stateColumn, valueColumn } from '../sheet-query.ts';
+import { datasetTable, stateColumn, valueColumn } from '../sheet-query.ts';
 import type { ColumnType } from '../sheet-schema.ts';
 import type { RejectedLine } from './import-convert.ts';
 import type { ImportFormat, TextEncoding } from './import-sniff.ts';
@@ -414,7 +414,7 @@ export interface ImportOptions {
   preRejected?: { count: number; rejects: RejectedLine[] };
   signal?: AbortSignal | undefined;
   onProgress?: ((progress: ImportProgress) => void) | undefined;
-  /** Creates the id sequence after `lastRowId` and the row-id index, in a transaction. */
+  /** Creates the id sequence after `lastRowId`, in the read's transaction (the index comes later). */
   finish: (connection: DuckDBConnection, lastRowId: number) => Promise<void>;
   /** Where a CSV read in parts writes its parts (the import's own temp directory). */
   partsDir?: string | undefined;
@@ -743,9 +743,9 @@ async function numbersAfter(options: ImportOptions): Promise<boolean> {
  *
  * The CREATE TABLE AS commits on its own: DuckDB keeps the rows of a parallel read in file
  * order (`preserve_insertion_order`, on by default), so in the committed table `rowid` is the
- * row's position in the file. One UPDATE then sets `_row_id = rowid + 1` (committed too:
- * DuckDB makes no index over outstanding updates), and one transaction makes the sequence and
- * the index. Inside the read's own transaction `rowid` holds
+ * row's position in the file. One UPDATE then sets `_row_id = rowid + 1` (committed too: the
+ * row-id index made after the import needs it so), and one transaction adds the state columns
+ * and makes the sequence. Inside the read's own transaction `rowid` holds
  * transaction-local numbers, and `ALTER … ADD COLUMN … DEFAULT nextval(…)` fills a committed
  * table on several threads, out of order (both seen 2026-12-06, DuckDB 1.5.6). Until that last
  * commit the dataset is `importing` (nobody reads the table); any failure or cancel drops the
@@ -794,7 +794,7 @@ async function importNumberedAfter(
       ];
       refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
       if (options.signal?.aborted) throw options.signal.reason;
-      // Committed before the index is made (DuckDB makes none over outstanding updates).
+      // Committed on its own: DuckDB makes no index over outstanding updates.
       await connection.run(`update ${table} set _row_id = rowid + 1`);
       if (options.signal?.aborted) throw options.signal.reason;
       await connection.run('begin transaction');
@@ -1036,15 +1036,11 @@ async function countConversions(
 }
 
 /**
- * Reads the parts at once, one connection and transaction each, into a table created first
- * with its row-id index. Every transaction commits only when all parts are read and the
- * reject share is within bounds. Any failure rolls back and drops the table. After the
- * commits the id sequence is made (and `finish` runs); if that fails the table is dropped too.
- *
- * The index is made on the empty table, so each part's commit adds its rows to it and the
- * index is written at the background checkpoint, as a whole read's is. Made after the
- * commits, it is built from the committed rows at once: measured 2026-12-06 at 3M rows, RSS
- * +690 MiB while importing against +325 made first (import-parts.test.ts checks ids stay
+ * Reads the parts at once, one connection and transaction each, into a table created first.
+ * Every transaction commits only when all parts are read and the reject share is within
+ * bounds. Any failure rolls back and drops the table. After the commits the id sequence is
+ * made (and `finish` runs); if that fails the table is dropped too. The row-id index is made
+ * after the import, in the background (import-run.ts; import-parts.test.ts checks ids stay
  * unique and in order).
  */
 async function importInParts(
@@ -1079,9 +1075,6 @@ async function importInParts(
     const { list, converting } = selectList(options);
     await primary.run(`create table ${table} as ${read(0, list, false)} limit 0`);
     try {
-      await primary.run(
-        `create unique index if not exists ${datasetIndex(options.datasetId)} on ${table} (_row_id)`,
-      );
       const inserted = await Promise.all(
         connections.map(async (connection, index) => {
           await connection.run('begin transaction');

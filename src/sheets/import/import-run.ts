@@ -95,10 +95,10 @@ export function createImportRun(
         rowsPerSecond: Math.round((outcome.rows * 1000) / elapsed),
       });
       const final = await context.announceEnd(importId);
-      // The new table's rows and index wait for a checkpoint: take it now, in the background,
-      // rather than on the next user's write — once the import is over, so the two do not
-      // hold their memory at the same time.
-      duckdb.checkpointSoon(row.dataset_id!);
+      // The new table's row-id index is made, and its rows and index checkpointed, now in the
+      // background rather than on the next user's write — once the import is over, so the two
+      // do not hold their memory at the same time.
+      data.indexImportedSoon(row.dataset_id!);
       return final;
     } catch (error) {
       const cancelled = controller.signal.aborted;

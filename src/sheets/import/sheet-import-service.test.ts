@@ -149,6 +149,12 @@ describe('sheet imports and exports', () => {
     // The import's rows went to the WAL; the checkpoint it asked for folds them into the file.
     await platform.duckdb.checkpointsSettled();
     expect(wal()).toBe(0);
+    // The row-id index is made in the same background turn, before that checkpoint.
+    const indexes = await platform.duckdb.query<{ n: bigint }>(
+      `select count(*) as n from duckdb_indexes() where index_name = ?`,
+      [`${identifierFor('ds', result.datasetId!)}_pk`],
+    );
+    expect(indexes[0]!.n).toBe(1n);
     expect((await rowsOf(result.datasetId!)).values).toHaveLength(1_000);
   });
 
