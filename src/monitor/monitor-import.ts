@@ -586,6 +586,7 @@ export async function importTree(options: {
     let parsed: ParsedFile;
     let tailFromLine: number | undefined;
     let resumedRecords = 0;
+    let staleFrom: number | undefined;
     try {
       if (ready.kind === 'tail') {
         const { content, start, resume } = ready;
@@ -603,6 +604,7 @@ export async function importTree(options: {
         parsed = transcript;
         tailFromLine = resume.checkpoint.lines + 1;
         resumedRecords = resume.checkpoint.records;
+        staleFrom = resume.checkpoint.badLines;
         state.contentHash = null; // the head was not read: only its last bytes were checked
         state.parserState = JSON.stringify({
           checkpoint: transcript.checkpoint,
@@ -707,7 +709,13 @@ export async function importTree(options: {
       parsed,
       prices: parsed.usage.map((event) => priceUsage(event, options.priceOverrides)),
       isNew: !previous,
-      ...(tailFromLine === undefined ? {} : { tailFromLine }),
+      ...(tailFromLine === undefined
+        ? {}
+        : {
+            tailFromLine,
+            // Bad lines past the checkpoint are the only ones a tail replaces (see FileWrite).
+            staleBadLines: (previous?.badLines ?? 0) > (staleFrom ?? 0),
+          }),
     });
     result.files++;
     // A tail counts what it added: its records, bad lines and usage rows; no new session.

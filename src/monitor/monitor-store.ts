@@ -10,11 +10,12 @@ import { type ParsedFile, RawJson } from './monitor-records.ts';
 import {
   DEDUPED_USAGE,
   EVENT_AS_ROLLUP,
+  EVENT_QUARTER_SQL,
   FILE_TABLES,
   QUARTER_MS,
   RECOUNT_SQL,
-  ROLLUP_REFRESH_SQL,
   rollupInsertSql,
+  rollupQuarterRefreshSql,
 } from './monitor-tables.ts';
 import { dayName, localDaySql, type OffsetSpan, offsetSpans } from './monitor-timezone.ts';
 
@@ -59,6 +60,12 @@ export interface FileWrite {
    * lines from this line on (a partial last line read again).
    */
   tailFromLine?: number;
+  /**
+   * A tail's file may hold bad lines from `tailFromLine` on (its last parse ended on a partial
+   * line, read again now): they are deleted. `false` when the file's state says it holds none
+   * past its checkpoint, which spares a live cycle that delete; unset counts as `true`.
+   */
+  staleBadLines?: boolean;
 }
 
 type Column = 'v' | 'b' | 'i' | 't' | 'j' | 'o';
@@ -115,6 +122,9 @@ async function appendAll(
   }
   appender.closeSync();
 }
+
+const quarterOf = (value: unknown): number | null =>
+  value === null || value === undefined ? null : Number(value);
 
 const numberOf = (value: unknown): number =>
   value === null || value === undefined ? 0 : Number(value);
@@ -304,8 +314,10 @@ export function createMonitorStore(duckdb: DuckDb, options: MonitorStoreOptions 
       await duckdb.transaction(async (connection) => {
         // Every event key (and message) this write adds or removes: their `counted` is redone.
         const affected: unknown[][] = [];
-        // Every session whose counted events may change: its rollup rows are summed again.
-        const rollupKeys = new Set<string>();
+        // Every (session, quarter-hour) whose counted events may change: summed again.
+        const rollupKeys = new Map<string, [string, number | null]>();
+        const touchQuarter = (sessionKey: string, quarterMs: number | null) =>
+          rollupKeys.set(`${sessionKey}\u0000${quarterMs}`, [sessionKey, quarterMs]);
         const replaced = writes.filter((write) => !write.isNew && write.tailFromLine === undefined);
         const tails = writes.filter((write) => write.tailFromLine !== undefined);
         if (tails.length > 0) {
@@ -319,14 +331,17 @@ export function createMonitorStore(duckdb: DuckDb, options: MonitorStoreOptions 
               [projectId, ...ids],
             );
           }
-          const pairs = tails
-            .map((_, index) => `($${2 * index + 2}, $${2 * index + 3}::bigint)`)
-            .join(', ');
-          await connection.run(
-            `delete from monitor_bad_line b using (values ${pairs}) t(file_id, line)
-             where b.project_id = $1 and b.file_id = t.file_id and b.line >= t.line`,
-            [projectId, ...tails.flatMap((write) => [write.state.fileId, write.tailFromLine!])],
-          );
+          const stale = tails.filter((write) => write.staleBadLines !== false);
+          if (stale.length > 0) {
+            const pairs = stale
+              .map((_, index) => `($${2 * index + 2}, $${2 * index + 3}::bigint)`)
+              .join(', ');
+            await connection.run(
+              `delete from monitor_bad_line b using (values ${pairs}) t(file_id, line)
+               where b.project_id = $1 and b.file_id = t.file_id and b.line >= t.line`,
+              [projectId, ...stale.flatMap((write) => [write.state.fileId, write.tailFromLine!])],
+            );
+          }
           const pathList = tails.map((_, index) => `$${index + 2}`).join(', ');
           await connection.run(
             `delete from monitor_source_file where project_id = $1 and path in (${pathList})`,
@@ -336,13 +351,13 @@ export function createMonitorStore(duckdb: DuckDb, options: MonitorStoreOptions 
         if (replaced.length > 0) {
           const ids = replaced.map((write) => write.state.fileId);
           const gone = await connection.runAndReadAll(
-            `select distinct event_key, message_id, session_key from monitor_usage_event
-             where project_id = $1 and file_id in (${ids.map((_, index) => `$${index + 2}`).join(', ')})`,
+            `select distinct event_key, message_id, session_key, ${EVENT_QUARTER_SQL} as quarter_ms
+             from monitor_usage_event where project_id = $1 and file_id in (${ids.map((_, index) => `$${index + 2}`).join(', ')})`,
             [projectId, ...ids],
           );
           for (const row of gone.getRowObjectsJS()) {
             affected.push([row.event_key, row.message_id]);
-            rollupKeys.add(String(row.session_key));
+            touchQuarter(String(row.session_key), quarterOf(row.quarter_ms));
           }
           const paths = replaced.map((write) => write.state.path);
           const idList = ids.map((_, index) => `$${index + 2}`).join(', ');
@@ -506,7 +521,10 @@ export function createMonitorStore(duckdb: DuckDb, options: MonitorStoreOptions 
               true,
             ]);
             affected.push([row.eventKey, row.source === 'opencode' ? row.messageId : null]);
-            rollupKeys.add(row.sessionKey);
+            touchQuarter(
+              row.sessionKey,
+              row.ts === null ? null : Math.floor(row.ts.getTime() / QUARTER_MS) * QUARTER_MS,
+            );
           });
         }
         await appendAll(
@@ -543,32 +561,27 @@ export function createMonitorStore(duckdb: DuckDb, options: MonitorStoreOptions 
             'create or replace temp table monitor_affected (event_key varchar, message_id varchar)',
           );
           await appendAll(connection, 'monitor_affected', ['v', 'v'], affected);
-          // The sessions of every event the recount may flip (a copy of a call in another
-          // session's file), read before the recount: the same rows it reads.
-          const touched = await connection.runAndReadAll(
-            `select distinct session_key from monitor_usage_event e
-             where e.project_id = $1 and (
-               e.event_key in (select event_key from monitor_affected)
-               or e.fallback_for in (select message_id from monitor_affected where message_id is not null)
-             )`,
+          // The rows whose answer flips are the only old rows whose rollup sums change.
+          const flipped = await connection.runAndReadAll(
+            `${RECOUNT_SQL} returning session_key, ${EVENT_QUARTER_SQL} as quarter_ms`,
             [projectId],
           );
-          for (const row of touched.getRowObjectsJS()) rollupKeys.add(String(row.session_key));
-          await connection.run(RECOUNT_SQL, [projectId]);
+          for (const row of flipped.getRowObjectsJS())
+            touchQuarter(String(row.session_key), quarterOf(row.quarter_ms));
           await connection.run('drop table monitor_affected');
         }
         if (maintainRollup && rollupKeys.size > 0) {
           await connection.run(
-            'create or replace temp table monitor_rollup_keys (session_key varchar)',
+            'create or replace temp table monitor_rollup_quarters (session_key varchar, quarter_ms bigint)',
           );
-          await appendAll(
-            connection,
-            'monitor_rollup_keys',
-            ['v'],
-            [...rollupKeys].map((key) => [key]),
-          );
-          for (const statement of ROLLUP_REFRESH_SQL) await connection.run(statement, [projectId]);
-          await connection.run('drop table monitor_rollup_keys');
+          const quarters = [...rollupKeys.values()];
+          await appendAll(connection, 'monitor_rollup_quarters', ['v', 'b'], quarters);
+          let fromMs: number | null = null;
+          for (const [, quarterMs] of quarters)
+            if (quarterMs !== null && (fromMs === null || quarterMs < fromMs)) fromMs = quarterMs;
+          for (const statement of rollupQuarterRefreshSql(fromMs))
+            await connection.run(statement, [projectId]);
+          await connection.run('drop table monitor_rollup_quarters');
         }
       });
     },

@@ -192,12 +192,15 @@ export async function ensureMonitorTables(duckdb: DuckDb): Promise<void> {
 /** Usage reports group events by UTC quarter-hour: every zone's offset is a multiple of it. */
 export const QUARTER_MS = 900_000;
 
+/** An event's UTC quarter-hour (null for an undated event), as EVENT_AS_ROLLUP puts it. */
+export const EVENT_QUARTER_SQL = `floor(epoch_ms(ts) / ${QUARTER_MS})::bigint * ${QUARTER_MS}`;
+
 /**
  * One counted event in the shape of a rollup row (without the project id): the reports read
  * either relation the same way, so the events answer what the rollup answers (tested).
  */
 export const EVENT_AS_ROLLUP = `session_key, source, provider, model,
-  floor(epoch_ms(ts) / ${QUARTER_MS})::bigint * ${QUARTER_MS} as quarter_ms,
+  ${EVENT_QUARTER_SQL} as quarter_ms,
   epoch_ms(ts) as first_ms, epoch_ms(ts) as last_ms, 1::bigint as events,
   input, output, reasoning, cache_read, cache_write, cost_nano,
   (cost_basis = 'unpriced')::bigint as unpriced, (cost_basis = 'reported')::bigint as reported,
@@ -229,6 +232,37 @@ export const ROLLUP_REFRESH_SQL = [
     'and project_id = $1 and session_key in (select session_key from monitor_rollup_keys)',
   ),
 ];
+
+/**
+ * Replaces the rollup rows of the (session, quarter-hour) pairs in the temporary table
+ * monitor_rollup_quarters (session_key, quarter_ms; a null quarter for undated events) of
+ * project `$1` by sums of their counted events. A live cycle appends a few calls to each
+ * grown session, all in its last quarter-hours: summing those quarters again costs what the
+ * cycle wrote, where summing whole sessions again costs every event they ever had.
+ * `fromMs` is the start of the earliest dated quarter in the table (null when there is
+ * none): events before it are skipped by DuckDB's zone maps on `ts` without being read.
+ */
+export function rollupQuarterRefreshSql(fromMs: number | null): string[] {
+  const dated =
+    fromMs === null
+      ? 'ts is null'
+      : `(ts is null or ts >= to_timestamp(${Math.trunc(fromMs) / 1000}))`;
+  return [
+    `delete from monitor_usage_rollup r using monitor_rollup_quarters k
+     where r.project_id = $1 and r.session_key = k.session_key
+       and r.quarter_ms is not distinct from k.quarter_ms`,
+    `insert into monitor_usage_rollup
+     select project_id, session_key, quarter_ms, source, provider, model,
+       min(first_ms), max(last_ms), sum(events), sum(input), sum(output), sum(reasoning),
+       sum(cache_read), sum(cache_write), sum(cost_nano), sum(unpriced), sum(reported),
+       sum(computed)
+     from (select project_id, ${EVENT_AS_ROLLUP} from monitor_usage_event
+           where counted and project_id = $1 and ${dated}) e
+     where exists (select 1 from monitor_rollup_quarters k
+                   where k.session_key = e.session_key and k.quarter_ms is not distinct from e.quarter_ms)
+     group by project_id, session_key, quarter_ms, source, provider, model`,
+  ];
+}
 
 /**
  * Usage events counted once. Claude Code's copies of one API message (a resumed session
