@@ -9,9 +9,9 @@
 // Two ways a reply's run starts:
 //   - on a server that runs workers (the default `all` role): `sendMessage` reserves the run for
 //     its own process and executes it at once, no job queue in between — the goal row;
-//   - executed by the caller (`runs.execute` after `sendMessage`, as `braincells chat` does,
-//     whose process runs no workers): the run is queued with a job and the caller takes it —
-//     printed beside it. (An API-only server's replies go through the queue to a worker
+//   - executed by the caller (`runs.execute` after `sendMessage(…, { runHere: true })`, as
+//     `braincells chat` does, whose process runs no workers): the run is created reserved for
+//     the caller's process, which executes it with the context the send read — printed beside it. (An API-only server's replies go through the queue to a worker
 //     elsewhere: that adds the queue's pickup to this path.)
 // Direct calls and both paths alternate, so drift hits all three.
 //
@@ -102,9 +102,14 @@ async function chatFirstToken(
     marks?.start();
     cpuStart = process.cpuUsage();
     const started = performance.now();
-    const sent = await chat.sendMessage(actor, projectId, thread.id, {
-      content: `Summarise row ${index} of the benchmark dataset`,
-    });
+    const sent = await chat.sendMessage(
+      actor,
+      projectId,
+      thread.id,
+      { content: `Summarise row ${index} of the benchmark dataset` },
+      // As `braincells chat`: the run reserved for this process, which executes it.
+      execute ? { runHere: true } : {},
+    );
     if (execute) await platform.runs.execute(sent.runId!);
     await end;
     if (firstDelta === undefined) throw new Error(`reply ${index} streamed no text`);

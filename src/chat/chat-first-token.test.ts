@@ -12,7 +12,10 @@ import { chatEnvPerSuite } from './chat-test-env.ts';
 /** Every statement PGlite runs inside `tracked.run(list, …)` is pushed onto `list`. */
 const tracked = new AsyncLocalStorage<string[]>();
 
+const trackedDatabases = new WeakSet<PGlite>();
 function trackStatements(pglite: PGlite) {
+  if (trackedDatabases.has(pglite)) return;
+  trackedDatabases.add(pglite);
   const note = (kind: string, text: string) =>
     tracked.getStore()?.push(`${kind} ${text.trim().replace(/\s+/g, ' ').slice(0, 60)}`);
   const query = pglite.query.bind(pglite);
@@ -43,7 +46,7 @@ describe('chat reply: statements before the first token', () => {
   const env = chatEnvPerSuite();
 
   /** Sends a message in a new thread; the statements run up to its reply's first delta. */
-  async function statementsToFirstDelta(content: string) {
+  async function statementsToFirstDelta(content: string, runHere = false) {
     const chat = env.t.app.features.chat.service;
     const events = env.t.app.features.events;
     const actor = env.members.editor.actor;
@@ -73,9 +76,18 @@ describe('chat reply: statements before the first token', () => {
       }
     });
     try {
-      await tracked.run(statements, () =>
-        chat.sendMessage(actor, env.projectId, thread.id, { content }),
-      );
+      await tracked.run(statements, async () => {
+        if (!runHere) return chat.sendMessage(actor, env.projectId, thread.id, { content });
+        // As `braincells chat`: the caller executes the run it was handed.
+        const sent = await chat.sendMessage(
+          actor,
+          env.projectId,
+          thread.id,
+          { content },
+          { runHere: true },
+        );
+        return env.t.platform.runs.execute(sent.runId!);
+      });
       await ended;
     } finally {
       subscription.close();
@@ -86,7 +98,7 @@ describe('chat reply: statements before the first token', () => {
     return { beforeFirstDelta: beforeFirstDelta ?? [], reply };
   }
 
-  it('a reply on a server that runs workers reaches its first token after 7 statements', async () => {
+  it('a reply on a server that runs workers reaches its first token after 5 statements', async () => {
     trackStatements(env.t.platform.database.pglite!);
     // The first reply warms what the process caches (the provider, prices, budgets).
     await statementsToFirstDelta('Warm up');
@@ -99,13 +111,26 @@ describe('chat reply: statements before the first token', () => {
     );
     expect(reply).toMatchObject({ role: 'assistant', status: 'done' });
     expect(reply!.content.length).toBeGreaterThan(0);
-    // The access check; the send (lock, checks, messages, leaf, audit row and what the run
-    // reads: one statement); the run, reserved here; the send's events; the run's step's begin;
-    // the text written, then its delta stored.
-    expect(beforeFirstDelta, beforeFirstDelta.join('\n')).toHaveLength(7);
+    // The access check; the send (lock, checks, messages, leaf, audit row, the run reserved
+    // here and what the run reads: one statement); the send's events; the run's step's begin;
+    // the text and its delta, stored by one statement.
+    expect(beforeFirstDelta, beforeFirstDelta.join('\n')).toHaveLength(5);
     expect(beforeFirstDelta.filter((line) => line.startsWith('transaction'))).toEqual([]);
-    // Persist, then publish: the text is in the row before its delta is stored and sent.
-    expect(beforeFirstDelta.at(-2)).toMatch(/^query update "chat_message" set "content"/);
-    expect(beforeFirstDelta.at(-1)).toMatch(/^query insert into "event_log"/);
+    expect(beforeFirstDelta[1]).toMatch(/^query with recursive locked as/);
+    // Persist with publish: the text is in the row the statement that stores its delta writes.
+    expect(beforeFirstDelta.at(-1)).toMatch(/^query with alongside as \(insert into event_log/);
+  });
+
+  it('a run the caller executes (`braincells chat`) reaches its first token after as many', async () => {
+    trackStatements(env.t.platform.database.pglite!);
+    const sent = await statementsToFirstDelta('Name three lakes', true);
+    const beforeFirstDelta = sent.beforeFirstDelta.filter(
+      (line) => !/^query select \* from "llm_[a-z_]+"/.test(line),
+    );
+    expect(sent.reply).toMatchObject({ role: 'assistant', status: 'done' });
+    // Reserved for the caller by the send, with the context it read: no statement takes the
+    // run, none reads its context.
+    expect(beforeFirstDelta, beforeFirstDelta.join('\n')).toHaveLength(5);
+    expect(beforeFirstDelta.at(-1)).toMatch(/^query with alongside as \(insert into event_log/);
   });
 });

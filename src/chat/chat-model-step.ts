@@ -85,13 +85,22 @@ export async function streamModelStep(
     if (snapshot.length === published && !resetPending) return;
     const offset = resetPending ? prefix.length : published;
     resetPending = false;
-    await writeStreamingText(db, messageId, snapshot, request.reasoningPrefix + reasoning || null);
+    const reasoningSoFar = request.reasoningPrefix + reasoning || null;
+    // The text and its delta are stored by one statement: the row holds what the event says.
+    await events.publish(
+      stream,
+      {
+        type: 'message-delta',
+        data: { messageId, offset, text: snapshot.slice(offset) } satisfies DeltaEvent,
+      },
+      {
+        storeWith: async (insert) => {
+          await writeStreamingText(db, messageId, snapshot, reasoningSoFar, insert);
+        },
+      },
+    );
     published = snapshot.length;
     lastFlush = Date.now();
-    await events.publish(stream, {
-      type: 'message-delta',
-      data: { messageId, offset, text: snapshot.slice(offset) } satisfies DeltaEvent,
-    });
   };
   const flush = () => {
     flushing = flushing.then(flushNow, flushNow);

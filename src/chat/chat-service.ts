@@ -105,6 +105,16 @@ export interface SendResult {
   runId: string | null;
 }
 
+export interface SendOptions {
+  /**
+   * The caller executes the reply's run itself, at once (`runs.execute(runId)`, as
+   * `braincells chat` does in a process that runs no workers): the run is created reserved
+   * for this process, and the send hands it the context it read. A caller that never executes
+   * it leaves it to recovery.
+   */
+  runHere?: boolean;
+}
+
 /** Who wrote a row: a user, or nobody for the system actor (the CLI), which has no account row. */
 export const creatorOf = (actor: Actor) => (actor.via === 'system' ? null : actor.userId);
 
@@ -224,13 +234,33 @@ export function createChatService(deps: ChatServiceDeps) {
       provider?: string | null | undefined;
       /** The audit verb of `chat-message.<verb>`. */
       action: 'create' | 'edit' | 'regenerate';
+      /** The caller executes the run itself (`SendOptions.runHere`). */
+      runHere?: boolean;
     },
   ): Promise<SendResult> => {
-    const runId = uuidv7();
     const ref = plan.parent;
     const byId = ref !== null && 'parentId' in ref;
     const userId = plan.userContent === undefined ? null : uuidv7();
     const assistantId = uuidv7();
+    // The run's row is inserted by the send's statement, reserved for this process when it runs
+    // workers (or when the caller executes it: the CLI): executed here once the events are out
+    // (no job to wait for, no second statement to take the run).
+    const run = runs.prepare<ReplyInput>({
+      kind: REPLY_RUN,
+      projectId,
+      reserve: plan.runHere ? 'caller' : true,
+      input: {
+        projectId,
+        threadId,
+        messageId: assistantId,
+        userId: creatorOf(actor),
+        // The CLI's replies: the agent's tools act as the system (audited, see ReplyInput).
+        ...(actor.via === 'system' && actor.userId === SYSTEM_USER_ID
+          ? { toolsAsSystem: true as const }
+          : {}),
+      },
+    });
+    const runId = run.id;
     let written: Awaited<ReturnType<typeof writeReply>>;
     try {
       written = await writeReplyFresh(db, {
@@ -242,13 +272,13 @@ export function createChatService(deps: ChatServiceDeps) {
             ? null
             : { id: userId, content: plan.userContent!, editedFromId: plan.editedFromId ?? null },
         assistantId,
-        // The run is started after the statement, under this id (see stopReply).
         runId,
+        run,
         createdBy: creatorOf(actor),
         model: plan.model ?? null,
         provider: plan.provider ?? null,
         // Read for the run only when it will execute here (else a worker reads it).
-        contextLimit: handOff && runs.wouldReserve(REPLY_RUN) ? MAX_CONTEXT_MESSAGES + 1 : 0,
+        contextLimit: handOff && run.reserved ? MAX_CONTEXT_MESSAGES + 1 : 0,
         audit: audit.rowOf({
           actor,
           action: `chat-message.${plan.action}`,
@@ -259,9 +289,11 @@ export function createChatService(deps: ChatServiceDeps) {
         }),
       });
     } catch (error) {
+      await run.started(undefined);
       if (isUniqueViolation(error)) throw conflict(STREAMING_CONFLICT);
       throw error;
     }
+    if (written.outcome !== 'written') await run.started(undefined);
     switch (written.outcome) {
       case 'no-thread':
         throw notFound('thread', threadId);
@@ -277,28 +309,12 @@ export function createChatService(deps: ChatServiceDeps) {
         throw validationError('A reply needs a message to answer');
     }
     const { user: userRow = null, assistant: assistantRow, thread: threadRow } = written;
-    if (!assistantRow || !threadRow) throw new Error('the reply was written without its rows');
+    if (!assistantRow || !threadRow || !written.run)
+      throw new Error('the reply was written without its rows');
     let reserved = false;
     try {
-      // Reserved for this process when it runs workers: executed here once the events are out
-      // (no job to wait for, no second statement to take the run).
-      const started = await runs.start<ReplyInput>({
-        id: runId,
-        kind: REPLY_RUN,
-        projectId,
-        reserve: true,
-        input: {
-          projectId,
-          threadId,
-          messageId: assistantId,
-          userId: creatorOf(actor),
-          // The CLI's replies: the agent's tools act as the system (audited, see ReplyInput).
-          ...(actor.via === 'system' && actor.userId === SYSTEM_USER_ID
-            ? { toolsAsSystem: true as const }
-            : {}),
-        },
-      });
-      reserved = started.status === 'running';
+      const started = await run.started(written.run);
+      reserved = started?.status === 'running';
       if (reserved && handOff && written.context)
         handOff.set(runId, {
           limit: MAX_CONTEXT_MESSAGES + 1,
@@ -306,6 +322,7 @@ export function createChatService(deps: ChatServiceDeps) {
           thread: threadRow,
         });
     } catch (error) {
+      // The run is stored, its job could not be sent: recovery queues it again.
       logger.error({ err: error, messageId: assistantId }, 'chat reply failed to start');
       await settleMessage(db, assistantId, {
         status: 'error',
@@ -319,21 +336,20 @@ export function createChatService(deps: ChatServiceDeps) {
     const user = userRow ? presentMessage(userRow, siblings) : null;
     const assistant = presentMessage(assistantRow, userRow ? [assistantRow.id] : siblings);
     const thread = presentThread(threadRow);
-    // Published in this order and stored together.
-    try {
-      await Promise.all([
-        ...(user ? [publish(threadId, 'message-created', user)] : []),
-        publish(threadId, 'message-created', assistant),
-        publish(threadId, 'thread-updated', thread),
-      ]);
-    } finally {
-      if (reserved)
-        void runs
-          .execute(runId)
-          .catch((error: unknown) =>
-            logger.error({ err: error, runId }, 'chat reply failed to execute'),
-          );
-    }
+    // Published in this order and stored together; the run's events come after them (the bus
+    // numbers events in the order they are published), so the run starts at once.
+    const published = Promise.all([
+      ...(user ? [publish(threadId, 'message-created', user)] : []),
+      publish(threadId, 'message-created', assistant),
+      publish(threadId, 'thread-updated', thread),
+    ]);
+    if (reserved && !plan.runHere)
+      void runs
+        .execute(runId)
+        .catch((error: unknown) =>
+          logger.error({ err: error, runId }, 'chat reply failed to execute'),
+        );
+    await published;
     return { userMessage: user, assistantMessage: assistant, thread, runId };
   };
 
@@ -523,7 +539,13 @@ export function createChatService(deps: ChatServiceDeps) {
       };
     },
 
-    async sendMessage(actor: Actor, projectId: string, threadId: string, input: SendMessageInput) {
+    async sendMessage(
+      actor: Actor,
+      projectId: string,
+      threadId: string,
+      input: SendMessageInput,
+      options: SendOptions = {},
+    ) {
       await access.requireRole(actor, projectId, 'editor');
       // The thread and the parent are read in the reply's transaction.
       return startReply(actor, projectId, threadId, {
@@ -532,6 +554,7 @@ export function createChatService(deps: ChatServiceDeps) {
         model: input.model,
         provider: input.provider,
         action: 'create',
+        ...(options.runHere ? { runHere: true } : {}),
       });
     },
 

@@ -1,5 +1,13 @@
-import { type Insertable, type Selectable, sql, type Transaction, type Updateable } from 'kysely';
+import {
+  type Insertable,
+  type RawBuilder,
+  type Selectable,
+  sql,
+  type Transaction,
+  type Updateable,
+} from 'kysely';
 import type { AuditLogTable, DB } from '../migrations/db-schema.ts';
+import type { PreparedRun } from '../platform/jobs/durable-run.ts';
 import type {
   ChatDb,
   ChatMessageTable,
@@ -187,6 +195,11 @@ export interface ReplyWrite {
    * reply, the thread's summaries), for a run executed in this process; 0: not.
    */
   contextLimit: number;
+  /**
+   * The reply's run (`DurableRuns.prepare`): its row is inserted by this statement when the
+   * reply is written, and comes back as `run`.
+   */
+  run?: Pick<PreparedRun, 'insertFrom'>;
 }
 
 /** Why `writeReply` wrote nothing; `written` otherwise. */
@@ -222,6 +235,8 @@ export async function writeReply(
   childIds: string[];
   /** With `contextLimit`: what `replyContext` would answer after the write. */
   context: { branch: MessageRow[]; summaries: SummaryRow[] } | undefined;
+  /** With `run`: the run's row as inserted (JSON). */
+  run: Record<string, unknown> | undefined;
 }> {
   const { threadId, user } = write;
   // The new messages end the branch: the ancestors above them fill the rest of the limit.
@@ -233,6 +248,7 @@ export async function writeReply(
       outcome: ReplyOutcome;
       reply_thread: ThreadRow | null;
       reply_summaries: SummaryRow[] | null;
+      reply_run: Record<string, unknown> | null;
       child_ids: string[];
       row_kind: 'new' | 'branch' | null;
     }
@@ -314,6 +330,7 @@ export async function writeReply(
             else jsonb_build_object('agentId', ok.agent_id, 'agentVersion', ok.agent_version) end
       from ok, jsonb_populate_record(null::audit_log, ${JSON.stringify(auditRow)}::jsonb) r
     ),
+    run as (${write.run ? write.run.insertFrom(sql`ok`) : sql`select null::jsonb as id where false`}),
     chain as (
       select m.id, m.parent_id, 1 as n from ok
       join chat_message m on m.thread_id = ${threadId} and m.id = ok.parent_id
@@ -330,6 +347,7 @@ export async function writeReply(
     )
     select written.*, verdict.outcome, verdict.child_ids,
       (select to_jsonb(moved) from moved) as reply_thread,
+      (select to_jsonb(run) from run) as reply_run,
       case when ${write.contextLimit}::int > 0 and verdict.outcome = 'written' then coalesce(
         (select jsonb_agg(s order by s.created_at) from chat_summary s where s.thread_id = ${threadId}),
         '[]'::jsonb) end as reply_summaries
@@ -343,6 +361,7 @@ export async function writeReply(
       assistant: undefined,
       childIds: [],
       context: undefined,
+      run: undefined,
     };
   const created: MessageRow[] = [];
   const branch: MessageRow[] = [];
@@ -351,6 +370,7 @@ export async function writeReply(
     child_ids: _children,
     reply_thread: _thread,
     reply_summaries: _summaries,
+    reply_run: _run,
     row_kind: kind,
     ...row
   } of rows)
@@ -376,6 +396,7 @@ export async function writeReply(
             summaries: summaries.map((summary) => dated(summary, SUMMARY_DATES)),
           }
         : undefined,
+    run: first.reply_run ?? undefined,
   };
 }
 
@@ -534,13 +555,24 @@ export async function streamingMessage(
     .executeTakeFirst();
 }
 
-/** Writes a streaming reply's text so far; false when it is no longer streaming. */
+/**
+ * Writes a streaming reply's text so far; false when it is no longer streaming. `alongside`: a
+ * data-modifying statement run in the same statement (the text's delta event, stored with it).
+ */
 export async function writeStreamingText(
   db: ChatExecutor,
   messageId: string,
   content: string,
   reasoning: string | null,
+  alongside?: RawBuilder<unknown>,
 ): Promise<boolean> {
+  if (alongside) {
+    const result = await sql`
+      with alongside as (${alongside})
+      update chat_message set content = ${content}, reasoning = ${reasoning}, updated_at = now()
+      where id = ${messageId} and status = 'streaming'`.execute(db);
+    return Number(result.numAffectedRows ?? 0) > 0;
+  }
   const result = await db
     .updateTable('chat_message')
     .set({ content, reasoning, updated_at: sql<Date>`now()` })

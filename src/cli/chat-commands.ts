@@ -146,7 +146,14 @@ export function registerChatCommands(program: Command): void {
         };
         subscription.onReady(drain);
         try {
-          const sent = await service.sendMessage(actor, projectId!, threadId, { content });
+          // Executed here at once: the run is reserved for this process, with the context the send read.
+          const sent = await service.sendMessage(
+            actor,
+            projectId!,
+            threadId,
+            { content },
+            { runHere: true },
+          );
           replyId = sent.assistantMessage.id;
           if (!options.json) process.stderr.write(`thread ${threadId}\n`);
           const { runId } = sent;

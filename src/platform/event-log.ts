@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
 import { isUniqueViolation } from './db/db-errors.ts';
 import { EventIdTaken, type StreamEvent } from './events.ts';
@@ -17,6 +17,14 @@ export interface EventLog {
    * `EventIdTaken` when another process stored one of these ids first.
    */
   append(entries: readonly { stream: string; event: StreamEvent }[]): Promise<void>;
+  /**
+   * `append` in a statement of the caller's: `run` gets the insert of these entries (a
+   * data-modifying CTE) and runs its statement with it. Throws `EventIdTaken` as `append` does.
+   */
+  appendWith(
+    entries: readonly { stream: string; event: StreamEvent }[],
+    run: (insert: RawBuilder<unknown>) => Promise<void>,
+  ): Promise<void>;
   /** Events of `stream` with an id above `afterId`, oldest first, at most `limit`. */
   read(stream: string, afterId: number, limit: number): Promise<StreamEvent[]>;
   /** Deletes the events of `stream` up to `throughId`. */
@@ -62,6 +70,27 @@ export function createEventLog(db: Kysely<DB>): EventLog {
       try {
         if (entries.length <= APPEND_CHUNK) await insert(db);
         else await db.transaction().execute(insert);
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new EventIdTaken({ cause: error });
+        throw error;
+      }
+    },
+
+    async appendWith(entries, run) {
+      if (entries.length > APPEND_CHUNK) {
+        // A burst too big for one statement: the caller's write first, then the events.
+        await run(sql`select 1 where false`);
+        await this.append(entries);
+        return;
+      }
+      const values = entries.map(
+        ({ stream, event }) =>
+          sql`(${stream}, ${event.id}, ${event.type}, ${JSON.stringify(event.data ?? null)}, ${event.coalesceKey ?? null})`,
+      );
+      try {
+        await run(
+          sql`insert into event_log (stream, id, type, data, coalesce_key) values ${sql.join(values)}`,
+        );
       } catch (error) {
         if (isUniqueViolation(error)) throw new EventIdTaken({ cause: error });
         throw error;

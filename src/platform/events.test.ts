@@ -1,3 +1,4 @@
+import { type RawBuilder, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Backend,
@@ -111,6 +112,61 @@ for (const backend of testBackends()) {
       );
       expect(appends).toBe(1);
       expect(await suite.rowsOf('burst:one')).toEqual(published.map((event) => event.id));
+      await bus.close();
+    });
+
+    it('stores an event with a publisher’s own statement; one that fails is not delivered', async () => {
+      const db = suite.database().db;
+      let appends = 0;
+      const real = createEventLog(db);
+      const bus = suite.busOn({
+        log: {
+          ...real,
+          append: async (entries) => {
+            appends++;
+            await real.append(entries);
+          },
+        },
+      });
+      const live = await bus.subscribe('with:a');
+      const statements: string[] = [];
+      const storeWith = async (insert: RawBuilder<unknown>) => {
+        const { rows } = await sql<{ n: number }>`
+          with stored as (${insert} returning id) select count(*)::int as n from stored`.execute(
+          db,
+        );
+        statements.push(`stored ${rows[0]!.n}`);
+      };
+      // Published in one turn: the plain ones ride in the publisher's statement.
+      const first = await Promise.all([
+        bus.publish('with:a', { type: 'e', data: 1 }),
+        bus.publish('with:b', { type: 'e', data: 2 }),
+        bus.publish('with:a', { type: 'e', data: 3 }, { storeWith }),
+      ]);
+      expect(first.map((event) => event.id)).toEqual([1, 1, 2]);
+      expect(statements).toEqual(['stored 3']);
+      expect(appends).toBe(0);
+      expect(await suite.rowsOf('with:a')).toEqual([1, 2]);
+      expect(ids(live.take())).toEqual([1, 2]);
+
+      // The publisher's statement fails: its event is dropped, its id given back, the others
+      // of its batch stored as usual.
+      const failing = Promise.all([
+        bus.publish('with:a', { type: 'e', data: 4 }),
+        bus.publish(
+          'with:a',
+          { type: 'e', data: 5 },
+          {
+            storeWith: async () => {
+              throw new Error('row gone');
+            },
+          },
+        ),
+      ]);
+      await expect(failing).rejects.toThrow('row gone');
+      expect((await bus.publish('with:a', { type: 'e', data: 6 })).id).toBe(4);
+      expect(await suite.rowsOf('with:a')).toEqual([1, 2, 3, 4]);
+      expect(live.take().map((event) => event.data)).toEqual([4, 6]);
       await bus.close();
     });
 

@@ -1,3 +1,4 @@
+import { type RawBuilder, sql } from 'kysely';
 import type { EventLog } from './event-log.ts';
 import type { EventNotifier } from './event-notify.ts';
 
@@ -34,6 +35,22 @@ export interface PublishInput {
   coalesceKey?: string;
 }
 
+export interface PublishOptions {
+  /**
+   * Stores the event in a statement of the publisher's own, with the write it goes with (a
+   * reply's text and its delta): called with the insert of the log's rows for the batch the
+   * event is in (a data-modifying CTE for that statement, or a no-op select when nothing is
+   * stored), it runs the statement; the event is delivered once it resolved. When it throws,
+   * the event is neither stored nor delivered and `publish` rejects with its error (the other
+   * events of the batch are stored as usual). It may be called again when another process took
+   * the event's id first (the statement failed as a whole: nothing of it was written).
+   */
+  storeWith?: (insert: RawBuilder<unknown>) => Promise<void>;
+}
+
+/** What a `storeWith` statement runs when the batch stores nothing. */
+const NOTHING_STORED = sql`select 1 where false`;
+
 export const RESYNC_EVENT = 'resync';
 
 /**
@@ -67,9 +84,10 @@ export interface EventBus {
   /**
    * Gives the event the stream's next id and delivers it once the transport has it (stored,
    * for a bus with a log). Resolves with the event; never rejects, so a publisher that does
-   * not wait (fire-and-forget) is safe. Publishers never wait for subscribers.
+   * not wait (fire-and-forget) is safe — unless `options.storeWith` fails (see there).
+   * Publishers never wait for subscribers.
    */
-  publish(stream: string, event: PublishInput): Promise<StreamEvent>;
+  publish(stream: string, event: PublishInput, options?: PublishOptions): Promise<StreamEvent>;
   /** Resolves once the backlog after `lastEventId` (or a `resync`) is queued. */
   subscribe(stream: string, options?: SubscribeOptions): Promise<Subscription>;
   /** The id of the last event delivered on a stream (0 when none). */
@@ -136,6 +154,9 @@ interface PendingWrite {
   state: StreamState;
   input: PublishInput;
   resolve: (event: StreamEvent) => void;
+  /** A publisher's own statement stores the batch (`PublishOptions.storeWith`): the last write of its batch. */
+  storeWith?: ((insert: RawBuilder<unknown>) => Promise<void>) | undefined;
+  reject?: (error: unknown) => void;
 }
 
 /** Attempts to store a batch whose ids another process took first, before giving up. */
@@ -277,27 +298,50 @@ export function createInProcessEventBus(options: InProcessEventBusOptions = {}):
    * Numbers a batch (in publish order) and stores it. Ids are given here, at write time, so a
    * conflict with another process on the same database only renumbers what nobody has seen.
    */
-  const store = async (batch: PendingWrite[]): Promise<StreamEvent[]> => {
+  const store = async (batch: PendingWrite[]): Promise<(StreamEvent | undefined)[]> => {
+    // A publisher's statement that failed: its event is dropped (rejected), the rest stored.
+    let writes = batch;
     for (let attempt = 1; ; attempt++) {
-      const events = batch.map(({ state, input }) => eventOf(state.nextId++, input));
-      const durable = batch.flatMap(({ state }, index) =>
+      const firstIds = new Map<StreamState, number>();
+      const events = writes.map(({ state, input }) => {
+        if (!firstIds.has(state)) firstIds.set(state, state.nextId);
+        return eventOf(state.nextId++, input);
+      });
+      const durable = writes.flatMap(({ state }, index) =>
         state.durable ? [{ stream: state.name, event: events[index]! }] : [],
       );
+      const writer = writes.at(-1)?.storeWith;
       try {
-        if (durable.length > 0) await log!.append(durable);
-        return events;
+        if (writer) {
+          if (durable.length === 0) await writer(NOTHING_STORED);
+          else await log!.appendWith(durable, writer);
+        } else if (durable.length > 0) await log!.append(durable);
+        return batch.map((write) => {
+          const index = writes.indexOf(write);
+          return index < 0 ? undefined : events[index];
+        });
       } catch (error) {
         if (error instanceof EventIdTaken && attempt < ID_RETRIES) {
-          for (const state of new Set(batch.map((write) => write.state))) {
+          for (const state of new Set(writes.map((write) => write.state))) {
             const last = await log!.lastId(state.name).catch(() => state.nextId - 1);
             state.nextId = Math.max(last, state.deliveredId) + 1;
           }
           continue;
         }
+        if (writer) {
+          // Nothing of the statement was written: its ids go back, its publisher is told.
+          for (const [state, id] of firstIds) state.nextId = id;
+          const failed = writes.at(-1)!;
+          failed.reject?.(error);
+          writes = writes.slice(0, -1);
+          if (writes.length === 0) return batch.map(() => undefined);
+          attempt = 0;
+          continue;
+        }
         // Live views beat durability: deliver anyway. A later resume across these ids finds
         // a gap in the log and resyncs.
         report(error, 'append');
-        return events;
+        return batch.map((write) => events[writes.indexOf(write)]);
       }
     }
   };
@@ -355,11 +399,15 @@ export function createInProcessEventBus(options: InProcessEventBusOptions = {}):
     while (pending.length > 0 || remote.size > 0) {
       await catchUpRemote();
       if (pending.length === 0) continue;
-      const batch = pending;
-      pending = [];
-      const states = new Set(batch.map((write) => write.state));
+      // A publisher's own statement stores its batch: the batch ends with it.
+      const cut = pending.findIndex((write) => write.storeWith !== undefined) + 1;
+      const taken = cut === 0 ? pending : pending.slice(0, cut);
+      pending = cut === 0 ? [] : pending.slice(cut);
+      const states = new Set(taken.map((write) => write.state));
       for (const state of states) await load(state);
-      const events = await store(batch);
+      const numbered = await store(taken);
+      const batch = taken.filter((_write, index) => numbered[index] !== undefined);
+      const events = numbered.filter((event) => event !== undefined);
       if (shared) await beforeCommit(batch, events);
       for (const [index, { state, resolve }] of batch.entries()) {
         commit(state, events[index]!);
@@ -443,20 +491,26 @@ export function createInProcessEventBus(options: InProcessEventBusOptions = {}):
   };
 
   return {
-    publish(streamName, input) {
+    publish(streamName, input, publishOptions = {}) {
       const state = streamOf(streamName);
+      const { storeWith } = publishOptions;
       if (!log || closed) {
         // Memory only (or after close: stored no more): numbered and delivered at once.
-        if (!state.ready) {
-          state.ready = true;
-          state.nextId = state.deliveredId + 1;
-        }
-        const event = eventOf(state.nextId++, input);
-        commit(state, event);
-        return Promise.resolve(event);
+        const deliverNow = () => {
+          if (!state.ready) {
+            state.ready = true;
+            state.nextId = state.deliveredId + 1;
+          }
+          const event = eventOf(state.nextId++, input);
+          commit(state, event);
+          return event;
+        };
+        return storeWith
+          ? storeWith(NOTHING_STORED).then(deliverNow)
+          : Promise.resolve(deliverNow());
       }
-      return new Promise((resolve) => {
-        pending.push({ state, input, resolve });
+      return new Promise((resolve, reject) => {
+        pending.push({ state, input, resolve, ...(storeWith ? { storeWith, reject } : {}) });
         writing ??= writeLoop();
       });
     },

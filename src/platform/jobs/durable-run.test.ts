@@ -552,6 +552,56 @@ describe.each(testBackends())('durable runs on %s', (backend) => {
     expect(await elsewhere.execute(handedBack.id)).toBe('completed');
   });
 
+  it('a prepared run is inserted by its caller’s statement: reserved for a caller that runs no workers, or nothing when the statement inserts none', async () => {
+    await open();
+    const runs = engine('caller', [
+      {
+        kind: 'test.prepared',
+        concurrency: 1,
+        execute: async (context) => context.step('only', async () => context.input.n * 2),
+      },
+    ]);
+    const db = platform!.database.db;
+    /** The caller's statement: inserts the run when `write` is true. */
+    const statement = async (prepared: ReturnType<typeof runs.prepare>, write: boolean) =>
+      (
+        await sql<{ run: Record<string, unknown> | null }>`
+          with ok as (select 1 where ${write}::boolean),
+          run as (${prepared.insertFrom(sql`ok`)})
+          select (select to_jsonb(run) from run) as run`.execute(db)
+      ).rows[0]!.run ?? undefined;
+
+    // A process that runs no workers reserves nothing, unless its caller executes the run.
+    expect(runs.wouldReserve('test.prepared')).toBe(false);
+    expect(runs.wouldReserve('test.prepared', 'caller')).toBe(true);
+    const refused = runs.prepare({ kind: 'test.prepared', input: { n: 1 }, reserve: 'caller' });
+    expect(refused.reserved).toBe(true);
+    // The slot is taken until the caller says how its statement went.
+    expect(runs.wouldReserve('test.prepared', 'caller')).toBe(false);
+    expect(await refused.started(await statement(refused, false))).toBeUndefined();
+    expect(await runs.get(refused.id)).toBeUndefined();
+    expect(runs.wouldReserve('test.prepared', 'caller')).toBe(true);
+
+    const prepared = runs.prepare({ kind: 'test.prepared', input: { n: 21 }, reserve: 'caller' });
+    const started = await prepared.started(await statement(prepared, true));
+    expect(started).toMatchObject({ id: prepared.id, status: 'running', executions: 1 });
+    expect(started!.createdAt).toBeInstanceOf(Date);
+    // Another process finds it held; its caller executes it without taking it again.
+    const elsewhere = engine('elsewhere', [{ kind: 'test.prepared', execute: async () => 0 }]);
+    expect(await elsewhere.execute(prepared.id)).toBe('skipped');
+    expect(await runs.execute(prepared.id)).toBe('completed');
+    expect(await runs.get(prepared.id)).toMatchObject({ status: 'completed', result: 42 });
+
+    // Not reserved: queued, for a worker to take.
+    const queued = runs.prepare({ kind: 'test.prepared', input: { n: 2 } });
+    expect(queued.reserved).toBe(false);
+    expect(await queued.started(await statement(queued, true))).toMatchObject({
+      status: 'queued',
+      executions: 0,
+    });
+    expect(await elsewhere.execute(queued.id)).toBe('completed');
+  });
+
   it('a failing step fails the run with its error code; shutdown hands a running run back', async () => {
     await open();
     const runs = engine('w', [

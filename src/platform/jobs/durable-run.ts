@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Kysely, sql, type UpdateObject } from 'kysely';
+import { type Kysely, type RawBuilder, sql, type UpdateObject } from 'kysely';
 import type { DB, DurableRunStatus } from '../../migrations/db-schema.ts';
 import { AppError } from '../app-error.ts';
 import { grouped } from '../grouped.ts';
@@ -136,27 +136,53 @@ export type ExecuteOutcome =
   | 'lease-lost'
   | 'skipped';
 
+export interface StartOptions<Input> {
+  kind: string;
+  input: Input;
+  projectId?: string | null;
+  /** The run's id (default: a new UUIDv7): a feature may give its own record's id. */
+  id?: string;
+  /**
+   * The caller executes the run here at once (`execute`) when it can: if this process runs
+   * workers and the kind has a free slot here, the run is created already leased to it
+   * (`status: 'running'`) and no job is sent — no queue round trip, no second statement to
+   * take it; a process that dies before executing it leaves it to recovery, as any run it
+   * held. Otherwise (an API-only server, no free slot) the run is queued as usual
+   * (`status: 'queued'`) and a worker takes it. `'caller'`: reserved even in a process that
+   * runs no workers (the CLI, which executes its run itself), when the kind has a free slot.
+   */
+  reserve?: boolean | 'caller';
+}
+
+/**
+ * A run whose row the caller inserts in a statement of its own (`DurableRuns.prepare`): a
+ * feature that writes its records and starts their run in one round trip.
+ */
+export interface PreparedRun {
+  readonly id: string;
+  /** Whether the run will be created reserved for this process (see `reserve`). */
+  readonly reserved: boolean;
+  /**
+   * `insert into durable_run (…) select … from <source> returning *`: the run's row, once per
+   * row of `source` (a CTE of the caller's statement that has one row, or none to start nothing).
+   */
+  insertFrom(source: RawBuilder<unknown>): RawBuilder<unknown>;
+  /**
+   * After the caller's statement committed: the inserted row as the statement returned it
+   * (`to_jsonb`), or undefined when it inserted none, or the statement failed (the reservation is
+   * given back). Sends a queued run's job.
+   */
+  started(row: Record<string, unknown> | undefined): Promise<RunRecord | undefined>;
+}
+
 export interface DurableRuns {
   /** Registers a kind (before the job queue starts). */
   define<Input, Output>(definition: RunKind<Input, Output>): void;
-  start<Input>(options: {
-    kind: string;
-    input: Input;
-    projectId?: string | null;
-    /** The run's id (default: a new UUIDv7): a feature may give its own record's id. */
-    id?: string;
-    /**
-     * The caller executes the run here at once (`execute`) when it can: if this process runs
-     * workers and the kind has a free slot here, the run is created already leased to it
-     * (`status: 'running'`) and no job is sent — no queue round trip, no second statement to
-     * take it; a process that dies before executing it leaves it to recovery, as any run it
-     * held. Otherwise (an API-only server, no free slot) the run is queued as usual
-     * (`status: 'queued'`) and a worker takes it.
-     */
-    reserve?: boolean;
-  }): Promise<RunRecord>;
-  /** Whether `start({ kind, reserve: true })` would reserve a run here now (a hint). */
-  wouldReserve(kind: string): boolean;
+  start<Input>(options: StartOptions<Input>): Promise<RunRecord>;
+  /** `start` with the run's insert handed to the caller, who runs it in its own statement. */
+  prepare<Input>(options: StartOptions<Input>): PreparedRun;
+  /** Whether `start({ kind, reserve })` would reserve a run here now (a hint). */
+  wouldReserve(kind: string, reserve?: true | 'caller'): boolean;
   get(runId: string): Promise<RunRecord | undefined>;
   /** The run's steps in the order they began (only the keys starting with `keyPrefix`, when given). */
   steps(runId: string, options?: { keyPrefix?: string }): Promise<StepRecord[]>;
@@ -243,6 +269,22 @@ export function selectSteps(db: Kysely<DB>, runId: string, keyPrefix?: string) {
     .orderBy('started_at');
 }
 
+const RUN_DATES = [
+  'created_at',
+  'updated_at',
+  'started_at',
+  'finished_at',
+  'lease_expires_at',
+] as const;
+
+/** A run's row from its JSON (`to_jsonb(durable_run)`): timestamps back to dates. */
+function runFromJson(json: Record<string, unknown>): NonNullable<RunRow> {
+  const row = { ...json };
+  for (const column of RUN_DATES)
+    if (typeof row[column] === 'string') row[column] = new Date(row[column] as string);
+  return row as NonNullable<RunRow>;
+}
+
 const present = (row: NonNullable<RunRow>): RunRecord => ({
   id: row.id,
   kind: row.kind,
@@ -304,6 +346,10 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
     for (const running of activeKinds.values()) if (running === kind) busy++;
     return busy;
   };
+  /** Whether a run of `kind` started with `reserve` is reserved here (a slot is free). */
+  const reservable = (kind: string, reserve: boolean | 'caller') =>
+    (reserve === 'caller' || (reserve && executesRuns)) &&
+    busySlots(kind) < (kinds.get(kind)?.concurrency ?? 1);
   const settling = new Set<Promise<unknown>>();
   let sweeper: NodeJS.Timeout | undefined;
 
@@ -667,7 +713,7 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       if (!definition) throw new Error(`run kind ${kind} is not defined`);
       const runId = id ?? uuidv7();
       // A slot of the kind is taken before the insert, so concurrent starts never overbook it.
-      const here = reserve && executesRuns && busySlots(kind) < (definition.concurrency ?? 1);
+      const here = reservable(kind, reserve);
       if (here) activeKinds.set(runId, kind);
       try {
         const row = await db
@@ -700,7 +746,40 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       }
     },
 
-    wouldReserve: (kind) => executesRuns && busySlots(kind) < (kinds.get(kind)?.concurrency ?? 1),
+    prepare({ kind, input, projectId = null, id, reserve = false }) {
+      if (!kinds.has(kind)) throw new Error(`run kind ${kind} is not defined`);
+      const runId = id ?? uuidv7();
+      const here = reservable(kind, reserve);
+      if (here) activeKinds.set(runId, kind);
+      let settled = false;
+      return {
+        id: runId,
+        reserved: here,
+        insertFrom: (source) => sql`
+          insert into durable_run (id, kind, project_id, input, status, lease_owner,
+            lease_expires_at, executions, started_at, created_at, updated_at)
+          select ${runId}::uuid, ${kind}::text, ${projectId}::uuid, ${json(input)}::jsonb,
+            ${here ? 'running' : 'queued'}::text, ${here ? owner : null}::text,
+            (${here ? lease : null})::timestamptz, ${here ? 1 : 0}::int,
+            (${here ? sql`now()` : null})::timestamptz, now(), now()
+          from ${source}
+          returning *`,
+        async started(inserted) {
+          if (settled) throw new Error(`run ${runId} was started already`);
+          settled = true;
+          if (!inserted) {
+            if (here) activeKinds.delete(runId);
+            return undefined;
+          }
+          const row = runFromJson(inserted);
+          if (here) reserved.set(row.id, row);
+          else await sendJob(kind, row.id);
+          return present(row);
+        },
+      };
+    },
+
+    wouldReserve: (kind, reserve = true) => reservable(kind, reserve),
 
     get: async (runId) => {
       const row = await selectRun(db, runId);
