@@ -238,10 +238,38 @@ export function createSheetDataStore(options: {
   // server: its cached orderings and row span are forgotten.
   duckdb.datasets.onDetach((datasetId) => {
     bump(datasetId);
+    indexLookedFor.delete(datasetId);
     void dropOrderings(datasetId).catch(() => {});
   });
+  /**
+   * Datasets whose row-id index was looked for since their file was attached. An import makes
+   * the index in the background after it ends (indexImportedSoon); a server that crashed in
+   * between left a table without one, so the first open after an attach makes it if missing.
+   */
+  const indexLookedFor = new Set<string>();
+  const makeIndexIfMissing = async (datasetId: string) => {
+    // The file's catalog and its table share one name (sheet-query.ts).
+    const name = identifierFor('ds', datasetId);
+    const [found] = await duckdb.query<{ tables: bigint; indexes: bigint }>(
+      `select (select count(*) from duckdb_tables() where database_name = ? and table_name = ?) as tables,
+              (select count(*) from duckdb_indexes() where database_name = ? and index_name = ?) as indexes`,
+      [name, name, name, `${name}_pk`],
+    );
+    if (found && found.tables > 0n && found.indexes === 0n) indexSoon(datasetId);
+  };
+  const indexSoon = (datasetId: string) =>
+    duckdb.checkpointSoon(datasetId, () =>
+      write(datasetId, async () => {
+        await duckdb.withConnection((connection) => createIndex(connection, datasetId));
+      }),
+    );
   /** A dataset's file is attached (and this server owns it) before its table is named. */
-  const open = (datasetId: string) => duckdb.datasets.open(datasetId);
+  const open = async (datasetId: string) => {
+    await duckdb.datasets.open(datasetId);
+    if (indexLookedFor.has(datasetId)) return;
+    indexLookedFor.add(datasetId);
+    await makeIndexIfMissing(datasetId);
+  };
   const write = <T>(datasetId: string, work: () => Promise<T>, columns?: readonly string[]) =>
     locks.run(datasetId, async () => {
       await open(datasetId);
@@ -731,14 +759,10 @@ export function createSheetDataStore(options: {
      * then its checkpoint (which writes the index with the rows). Until then lookups by row id
      * are served by DuckDB's min/max per row group (rows are stored in `_row_id` order), so
      * the import is over ~1 s sooner at 3M rows. A server stopped in between closes after it;
-     * one that crashed leaves the table without it (reads stay right; the next ALTER makes it).
+     * one that crashed leaves the table without it (reads stay right) until its first open after
+     * an attach, which makes it (`open` above).
      */
-    indexImportedSoon: (datasetId: string) =>
-      duckdb.checkpointSoon(datasetId, () =>
-        write(datasetId, async () => {
-          await duckdb.withConnection((connection) => createIndex(connection, datasetId));
-        }),
-      ),
+    indexImportedSoon: (datasetId: string) => indexSoon(datasetId),
 
     dropTable: async (datasetId: string) => {
       // Held (and attached, even when no table was ever made) so nobody else has it open.

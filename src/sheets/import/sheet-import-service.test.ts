@@ -15,7 +15,7 @@ import { loadConfig } from '../../platform/config.ts';
 import { identifierFor } from '../../platform/duckdb/duckdb-identifiers.ts';
 import { uuidv7 } from '../../platform/ids.ts';
 import { exportToFile } from '../export/sheet-export.ts';
-import { datasetTable } from '../sheet-query.ts';
+import { datasetIndexQualified, datasetTable } from '../sheet-query.ts';
 import { insertProject, sheetsOn, testActor } from '../sheet-test-helpers.ts';
 import { importDir } from './import-files.ts';
 import { isPrivateAddress } from './import-url.ts';
@@ -150,12 +150,23 @@ describe('sheet imports and exports', () => {
     await platform.duckdb.checkpointsSettled();
     expect(wal()).toBe(0);
     // The row-id index is made in the same background turn, before that checkpoint.
-    const indexes = await platform.duckdb.query<{ n: bigint }>(
-      `select count(*) as n from duckdb_indexes() where index_name = ?`,
-      [`${identifierFor('ds', result.datasetId!)}_pk`],
-    );
-    expect(indexes[0]!.n).toBe(1n);
+    const indexes = async () =>
+      (
+        await platform.duckdb.query<{ n: bigint }>(
+          `select count(*) as n from duckdb_indexes() where index_name = ?`,
+          [`${identifierFor('ds', result.datasetId!)}_pk`],
+        )
+      )[0]!.n;
+    expect(await indexes()).toBe(1n);
     expect((await rowsOf(result.datasetId!)).values).toHaveLength(1_000);
+    // A server that crashed before that background turn left the table without its index: the
+    // first open after its file is attached again makes it.
+    await platform.duckdb.run(`drop index ${datasetIndexQualified(result.datasetId!)}`);
+    await platform.duckdb.datasets.detach(result.datasetId!);
+    expect(await indexes()).toBe(0n);
+    expect((await rowsOf(result.datasetId!)).values).toHaveLength(1_000);
+    await platform.duckdb.checkpointsSettled();
+    expect(await indexes()).toBe(1n);
   });
 
   it('refuses hostile files: empty, a ZIP posing as CSV, binary, NUL-byte names', async () => {
