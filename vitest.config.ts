@@ -31,8 +31,9 @@ export default defineConfig({
       // functions 91.41 %, lines 91.88 % with the PostgreSQL variants on (CI); the floor sits one
       // point under, so a run on PGlite alone (no DATABASE_URL: the multi-server event tests and
       // other PostgreSQL-only cases do not run) does not fail on coverage it cannot reach.
-      // It only goes up: when a change raises the figures, raise these to them.
-      thresholds: { statements: 88.5, branches: 77.2, functions: 90.5, lines: 91.1 },
+      // It only goes up: when a change raises the figures, raise these to them. 2026-12-07
+      // (session 12, CI with PostgreSQL): 89.58 / 78.46 / 91.70 / 92.15 — raised by 0.1–0.2.
+      thresholds: { statements: 88.6, branches: 77.4, functions: 90.7, lines: 91.15 },
     },
   },
 });
