@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
+import type { Features } from '../features.ts';
 import type { EventBus } from '../platform/events.ts';
+import type { Platform } from '../platform/platform.ts';
 import { runStream } from '../workflows/workflow-events.ts';
 import type { WorkflowRunView } from '../workflows/workflow-presenter.ts';
 import {
@@ -14,6 +16,39 @@ import { CliError, EXIT, printJson } from './cli-output.ts';
 const usd = (nano: number) => `$${(nano / 1e9).toFixed(4)}`;
 
 /** `--input k=v` (repeatable) → { k: v }. */
+/**
+ * Starts a run of a workflow from the CLI. The queue is started without workers, so without
+ * `wait` the run's job is stored for the server; with `wait` the run is executed here, its
+ * progress shown on stderr unless `json`, and the run is read again once it ended.
+ */
+async function startWorkflowRun(
+  features: Features,
+  platform: Platform,
+  workflowId: string,
+  options: { project: string; inputs?: Record<string, string>; wait?: boolean; json?: boolean },
+): Promise<WorkflowRunView> {
+  const service = features.workflows.service;
+  const actor = systemActor();
+  features.registerJobs();
+  await platform.jobs.start();
+  const started = await service.startRun(
+    actor,
+    options.project,
+    workflowId,
+    options.inputs ? { inputs: options.inputs } : {},
+  );
+  if (!options.wait) return started;
+  const progress = options.json
+    ? undefined
+    : await followRun(features.events, started.id, (text) => process.stderr.write(text));
+  try {
+    await platform.runs.execute(started.id);
+  } finally {
+    progress?.close();
+  }
+  return service.getRun(actor, options.project, started.id);
+}
+
 export function parseInputs(values: readonly string[], flag = '--input'): Record<string, string> {
   const inputs: Record<string, string> = {};
   for (const value of values) {
@@ -157,20 +192,7 @@ export function registerWorkflowCommands(program: Command): void {
           const service = features.workflows.service;
           const actor = systemActor();
           const found = await service.findWorkflow(actor, options.project, name);
-          // The queue is started without workers so the run's job is stored for the server.
-          features.registerJobs();
-          await platform.jobs.start();
-          const started = await service.startRun(actor, options.project, found.id, { inputs });
-          if (!options.wait) return started;
-          const progress = options.json
-            ? undefined
-            : await followRun(features.events, started.id, (text) => process.stderr.write(text));
-          try {
-            await platform.runs.execute(started.id);
-          } finally {
-            progress?.close();
-          }
-          return service.getRun(actor, options.project, started.id);
+          return startWorkflowRun(features, platform, found.id, { ...options, inputs });
         });
         if (options.json) printJson(run);
         else process.stdout.write(`${runLines(run).join('\n')}\n`);
@@ -235,19 +257,7 @@ export function registerWorkflowCommands(program: Command): void {
             };
           const created = await service.createFromTemplate(actor, options.project, request);
           if (!options.run) return { created };
-          features.registerJobs();
-          await platform.jobs.start();
-          const started = await service.startRun(actor, options.project, created.id, {});
-          if (!options.wait) return { created, run: started };
-          const progress = options.json
-            ? undefined
-            : await followRun(features.events, started.id, (text) => process.stderr.write(text));
-          try {
-            await platform.runs.execute(started.id);
-          } finally {
-            progress?.close();
-          }
-          return { created, run: await service.getRun(actor, options.project, started.id) };
+          return { created, run: await startWorkflowRun(features, platform, created.id, options) };
         });
         if (result.preview) {
           if (options.json) printJson(result.preview);
