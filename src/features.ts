@@ -341,6 +341,8 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       agents: chat().agents,
       exports: sheets().exports,
       events: events(),
+      // Without job workers (the CLI) an `ai-column` step's run executes in this process.
+      ...(useJobs ? {} : { executeAiColumnRun: generation().runner.execute }),
       ...(options.workflows ? { runOptions: options.workflows } : {}),
     });
     // An agent a workflow's `llm` step names is not deleted silently (chat asks first).

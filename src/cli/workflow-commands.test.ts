@@ -176,6 +176,28 @@ describe('braincells documents add / workflow run / workflow status', { timeout:
         'filled',
         'report',
       ]);
+
+      // Applied with --run --wait, the AI-column step's run executes in the CLI process too:
+      // the workflow completes with no server running (it waited forever before).
+      const appliedAndRun = await workflowHere(dataDir, [
+        ...enrich,
+        '--set',
+        'name=Enrich and run',
+        '--set',
+        'columnName=Summary again',
+        '--run',
+        '--wait',
+        '--json',
+      ]);
+      expect(appliedAndRun.error).toBeUndefined();
+      const enrichRun = JSON.parse(appliedAndRun.out) as WorkflowRunView;
+      expect(enrichRun.status).toBe('completed');
+      expect(enrichRun.steps.map((step) => step.status)).toEqual([
+        'completed',
+        'completed',
+        'completed',
+      ]);
+      expect(enrichRun.steps[0]?.output).toMatchObject({ done: 3, errors: 0 });
     } finally {
       await fake.close();
     }

@@ -40,6 +40,11 @@ export interface WorkflowPorts {
     columnId: string,
     mode: 'missing' | 'all',
   ): Promise<{ id: string }>;
+  /**
+   * Executes an AI-column run in this process when no job workers will (the CLI's `--wait`);
+   * absent on a server, whose workers take the run's job. Resolves when the run has settled.
+   */
+  executeAiColumnRun?(runId: string): Promise<void>;
   aiColumnRun(
     actor: Actor,
     projectId: string,
@@ -381,10 +386,19 @@ async function waitForAiColumn(
   );
   // The run publishes its progress on the dataset's stream: each event wakes the step.
   const watch = await env.watch(datasetStream(step.datasetId));
+  // Without job workers (the CLI) nobody else would execute the run: it runs here, on a resumed
+  // step too, and the loop below follows it as it would a server's. If executing it fails
+  // outright (not the run failing: that is the run's status), the step fails with that error
+  // instead of waiting for an executor that will never come.
+  const execution: { error?: unknown } = {};
+  const executing = env.ports.executeAiColumnRun?.(started.id).catch((error: unknown) => {
+    execution.error = error ?? new Error('not executed');
+  });
   try {
-    return await followAiColumn(step, env, started.id, watch);
+    return await followAiColumn(step, env, started.id, watch, execution);
   } finally {
     watch.close();
+    await executing;
   }
 }
 
@@ -393,9 +407,11 @@ async function followAiColumn(
   env: StepEnvironment,
   runId: string,
   watch: StreamWatch,
+  execution: { error?: unknown },
 ) {
   const started = { id: runId };
   while (true) {
+    const failedToExecute = execution.error;
     const run = await env.ports.aiColumnRun(env.actor, env.projectId, step.datasetId, started.id);
     const usage = {
       inputTokens: run.progress.inputTokens,
@@ -437,6 +453,7 @@ async function followAiColumn(
           details: { step: step.id, runId: started.id },
         },
       );
+    if (failedToExecute) throw failedToExecute;
     await env.progress(step.id, run.progress.done + run.progress.errors, run.progress.total);
     await watch.next(POLL_MS, env.signal);
   }

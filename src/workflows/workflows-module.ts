@@ -51,6 +51,11 @@ export function createWorkflowsModule(deps: {
   agents: {
     getAgent(actor: Actor, projectId: string, agentId: string): Promise<WorkflowAgent>;
   };
+  /**
+   * Executes an AI-column run in this process: given where no job workers run (the CLI), so an
+   * `ai-column` step of a run executed here does not wait for a server.
+   */
+  executeAiColumnRun?: (runId: string) => Promise<void>;
   /** Tests shorten the retry backoff or record the waits. */
   runOptions?: Pick<WorkflowRunOptions, 'retryBaseMs' | 'wait'>;
 }) {
@@ -89,6 +94,7 @@ export function createWorkflowsModule(deps: {
         mode: mode === 'all' ? 'all' : 'empty',
         confirm: true,
       }),
+    ...(deps.executeAiColumnRun ? { executeAiColumnRun: deps.executeAiColumnRun } : {}),
     aiColumnRun: (actor, projectId, datasetId, runId) =>
       generation.getRun(actor, projectId, datasetId, runId),
     async cellTimings(actor, projectId, datasetId, columnId) {
