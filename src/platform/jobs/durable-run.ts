@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type Kysely, type RawBuilder, sql, type UpdateObject } from 'kysely';
 import type { DB, DurableRunStatus } from '../../migrations/db-schema.ts';
 import { AppError } from '../app-error.ts';
+import { retryOutage } from '../db/db-outage.ts';
 import { grouped } from '../grouped.ts';
 import { uuidv7 } from '../ids.ts';
 import type { Logger } from '../logger.ts';
@@ -321,6 +322,9 @@ const QUEUED_AGAIN = {
 /** How long a `grouped` step's begin or record waits for others to share its statement. */
 const GROUP_LINGER_MS = 10;
 
+/** Tries of a settling write through a dry pool (~40 s of waits at the longest). */
+const SETTLE_TRIES = 25;
+
 /**
  * A statement's transaction commits without waiting for the WAL flush: for the marks the engine
  * can lose to a PostgreSQL crash without harm (see the header). `set_config(…, true)` lasts
@@ -595,6 +599,18 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       },
     };
 
+    /**
+     * A settling write waits out a dry pool (issue #20): a finished run must not stay `running`
+     * until its lease expires and another server runs it again (its steps are not redone, but
+     * its last one would be).
+     */
+    const patiently = <T>(status: string, write: () => Promise<T>) =>
+      retryOutage(write, {
+        log: logger,
+        what: `durable run ${runId} ${status}`,
+        message: 'a durable run waits for the database to settle',
+        maxTries: SETTLE_TRIES,
+      });
     /** Settles the run; answers the outcome and the row as the settling write left it. */
     const settle = async (): Promise<{ outcome: ExecuteOutcome; row?: RunRow }> => {
       try {
@@ -604,18 +620,20 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
         throwIfStopped();
         const result = await definition.execute(context);
         throwIfStopped();
-        const finished = await updateHeld(runId)
-          .set({
-            status: 'completed',
-            result: json(result),
-            progress: json(progress),
-            lease_owner: null,
-            lease_expires_at: null,
-            finished_at: sql<Date>`now()`,
-            updated_at: sql<Date>`now()`,
-          })
-          .returningAll()
-          .executeTakeFirst();
+        const finished = await patiently('completed', () =>
+          updateHeld(runId)
+            .set({
+              status: 'completed',
+              result: json(result),
+              progress: json(progress),
+              lease_owner: null,
+              lease_expires_at: null,
+              finished_at: sql<Date>`now()`,
+              updated_at: sql<Date>`now()`,
+            })
+            .returningAll()
+            .executeTakeFirst(),
+        );
         return finished ? { outcome: 'completed', row: finished } : { outcome: 'lease-lost' };
       } catch (error) {
         const stopped =
@@ -631,7 +649,9 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
           updated_at: sql<Date>`now()`,
         };
         const held = (changes: UpdateObject<DB, 'durable_run'>) =>
-          updateHeld(runId).set(changes).returningAll().executeTakeFirst();
+          patiently(String(changes.status), () =>
+            updateHeld(runId).set(changes).returningAll().executeTakeFirst(),
+          );
         if (stopped?.reason === 'lease-lost') return { outcome: 'lease-lost' };
         if (stopped?.reason === 'cancelled') {
           const row = await held({ ...base, status: 'cancelled', finished_at: sql<Date>`now()` });
