@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dropTables } from './migration-helpers.ts';
 
 // Workflows (issue 17, item 3): a definition with numbered, immutable versions; runs pinned to a
 // version (the run's id is its durable run's id: src/platform/jobs/durable-run.ts decides lease,
@@ -88,10 +89,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`drop table workflow_use`.execute(db);
-  await sql`drop table workflow_approval`.execute(db);
-  await sql`drop table workflow_run_step`.execute(db);
-  await sql`drop table workflow_run`.execute(db);
-  await sql`drop table workflow_version`.execute(db);
-  await sql`drop table workflow`.execute(db);
+  await dropTables(
+    db,
+    'workflow_use',
+    'workflow_approval',
+    'workflow_run_step',
+    'workflow_run',
+    'workflow_version',
+    'workflow',
+  );
 }

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dropTables } from './migration-helpers.ts';
 
 // Chat (docs/chat.md): threads of a project, messages as a tree (`parent_id`, the thread's
 // `current_leaf_id` picks the branch shown), and every in-place edit of a message as a row of
@@ -94,6 +95,5 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop index llm_calls_chat_thread_idx`.execute(db);
   await sql`drop table chat_message_revision`.execute(db);
   await sql`alter table chat_thread drop constraint chat_thread_leaf_fk`.execute(db);
-  await sql`drop table chat_message`.execute(db);
-  await sql`drop table chat_thread`.execute(db);
+  await dropTables(db, 'chat_message', 'chat_thread');
 }

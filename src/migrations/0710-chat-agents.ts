@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dropTables } from './migration-helpers.ts';
 
 // Agents of chat (docs/chat.md "Agents"): an agent is a name plus an immutable series of
 // versions (instructions, model, parameters, enabled tools). Editing an agent adds a version;
@@ -65,6 +66,5 @@ export async function down(db: Kysely<unknown>): Promise<void> {
       drop column agent_version,
       drop column agent_id`.execute(db);
   await sql`alter table chat_thread drop column agent_id`.execute(db);
-  await sql`drop table chat_agent_version`.execute(db);
-  await sql`drop table chat_agent`.execute(db);
+  await dropTables(db, 'chat_agent_version', 'chat_agent');
 }

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dropTables } from './migration-helpers.ts';
 
 // Publishing a dataset to the Hugging Face Hub (issue 18, docs/images.md "Publish to the Hub"):
 // a project's own Hub token, sealed like provider keys (src/migrations/encrypted-columns.ts),
@@ -37,6 +38,5 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`drop table hub_publish`.execute(db);
-  await sql`drop table hub_token`.execute(db);
+  await dropTables(db, 'hub_publish', 'hub_token');
 }
