@@ -2,8 +2,8 @@ import { type Kysely, type RawBuilder, sql } from 'kysely';
 
 // The building blocks the migrations share. Each one sends exactly the SQL the migrations wrote
 // out before it existed: a landed migration's statements never change by a byte
-// (migration-sql.test.ts holds them). That is also why the migrations up to 0400 and 0800 keep
-// their own text: they spell a reference `project (id)`, these blocks `project(id)`.
+// (migration-sql.test.ts holds them). That is also why the tables of 0100–0400 and 0800 keep
+// their columns written out: they spell a reference `project (id)`, these blocks `project(id)`.
 //
 // Names passed here are written in the migration itself, never taken from input.
 
