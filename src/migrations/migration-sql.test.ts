@@ -1,25 +1,20 @@
 import { sql } from 'kysely';
 import type { Migration } from 'kysely/migration';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MIGRATIONS } from './index.ts';
-import {
-  captureMigrationSql,
-  type MigrationSqlSnapshot,
-  readMigrationSqlSnapshot,
-} from './migration-sql.ts';
+import { captureMigrationSql, readMigrationSqlSnapshot } from './migration-sql.ts';
 
 // A landed migration has run on users' databases: refactoring its code is fine, changing what it
 // sends is not. A new migration adds its SQL with `node src/migrations/migration-sql.ts`.
-describe('the SQL every migration sends', () => {
-  let landed: MigrationSqlSnapshot;
-  let current: MigrationSqlSnapshot;
-  beforeAll(async () => {
-    landed = await readMigrationSqlSnapshot();
-    current = await captureMigrationSql();
-  });
+const landed = await readMigrationSqlSnapshot();
+const current = await captureMigrationSql();
 
+describe('the SQL every migration sends', () => {
   it('is in the snapshot for every migration, in order', () => {
-    expect(Object.keys(landed)).toEqual(Object.keys(MIGRATIONS));
+    expect(
+      Object.keys(landed),
+      'a new migration records its SQL: node src/migrations/migration-sql.ts',
+    ).toEqual(Object.keys(MIGRATIONS));
   });
 
   it.each(Object.keys(MIGRATIONS))('%s: up and down send the landed SQL to the byte', (name) => {

@@ -125,8 +125,9 @@ export async function addNewMigrationsToSnapshot(): Promise<string[]> {
   return added;
 }
 
-// `node src/migrations/migration-sql.ts`: record a new migration's SQL (then `npm run format`).
+// `node src/migrations/migration-sql.ts`: record a new migration's SQL.
 if (import.meta.main) {
   const added = await addNewMigrationsToSnapshot();
   console.log(added.length > 0 ? `added: ${added.join(', ')}` : 'nothing to add');
+  console.log('then: npx biome format --write src/migrations/migration-sql.snapshot.json');
 }
