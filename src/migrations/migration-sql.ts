@@ -97,8 +97,10 @@ export async function captureMigrationSql(
   );
 }
 
-export async function readMigrationSqlSnapshot(): Promise<MigrationSqlSnapshot> {
-  return JSON.parse(await readFile(SNAPSHOT_PATH, 'utf8')) as MigrationSqlSnapshot;
+export async function readMigrationSqlSnapshot(
+  path: URL | string = SNAPSHOT_PATH,
+): Promise<MigrationSqlSnapshot> {
+  return JSON.parse(await readFile(path, 'utf8')) as MigrationSqlSnapshot;
 }
 
 /**
@@ -106,11 +108,14 @@ export async function readMigrationSqlSnapshot(): Promise<MigrationSqlSnapshot> 
  * refuses to touch the ones it holds: a landed migration's SQL is never rewritten from the code.
  * Returns the names added; throws, writing nothing, when a landed migration's SQL changed.
  */
-export async function addNewMigrationsToSnapshot(): Promise<string[]> {
-  const current = await captureMigrationSql();
+export async function addNewMigrationsToSnapshot(
+  options: { path?: URL | string; migrations?: Record<string, Migration> } = {},
+): Promise<string[]> {
+  const path = options.path ?? SNAPSHOT_PATH;
+  const current = await captureMigrationSql(options.migrations);
   let landed: MigrationSqlSnapshot = {};
   try {
-    landed = await readMigrationSqlSnapshot();
+    landed = await readMigrationSqlSnapshot(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
@@ -121,7 +126,7 @@ export async function addNewMigrationsToSnapshot(): Promise<string[]> {
     throw new Error(`landed migrations now send other SQL: ${changed.join(', ')}`);
   }
   const added = Object.keys(current).filter((name) => !(name in landed));
-  await writeFile(SNAPSHOT_PATH, `${JSON.stringify(current, null, 2)}\n`);
+  await writeFile(path, `${JSON.stringify(current, null, 2)}\n`);
   return added;
 }
 
