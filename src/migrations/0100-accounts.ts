@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dropTables } from './migration-helpers.ts';
 
 // Accounts and credentials. Every secret a client holds (session id, API key, reset or MFA
 // challenge token, recovery code) is stored only as its SHA-256; passwords as scrypt hashes;
@@ -98,10 +99,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`drop table login_throttle`.execute(db);
-  await sql`drop table mfa_recovery_code`.execute(db);
-  await sql`drop table auth_token`.execute(db);
-  await sql`drop table api_key`.execute(db);
-  await sql`drop table user_session`.execute(db);
-  await sql`drop table app_user`.execute(db);
+  await dropTables(
+    db,
+    'login_throttle',
+    'mfa_recovery_code',
+    'auth_token',
+    'api_key',
+    'user_session',
+    'app_user',
+  );
 }

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dropTables } from './migration-helpers.ts';
 
 // LLM provider connections, per project or (project_id null) instance-wide, and per-project
 // price overrides. The API key is stored only sealed by the secret box (src/platform/crypto.ts,
@@ -50,6 +51,5 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`drop table llm_price_override`.execute(db);
-  await sql`drop table llm_provider`.execute(db);
+  await dropTables(db, 'llm_price_override', 'llm_provider');
 }

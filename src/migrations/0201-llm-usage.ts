@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dropTables } from './migration-helpers.ts';
 
 // Usage: one append-only row per attempt (retries, fallbacks and cache hits included), written
 // in batches, and a daily rollup kept in the same transaction as each batch. Token counts the
@@ -79,7 +80,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`drop table llm_usage_daily`.execute(db);
-  await sql`drop table llm_calls`.execute(db);
+  await dropTables(db, 'llm_usage_daily', 'llm_calls');
   await sql`drop function llm_calls_append_only()`.execute(db);
 }

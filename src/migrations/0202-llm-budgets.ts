@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dropTables } from './migration-helpers.ts';
 
 // Budgets per project (user_id null) or per user in a project, per period. Spend and open
 // reservations are kept per budget and period in llm_budget_period, updated under a row lock,
@@ -53,7 +54,5 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`drop table llm_budget_reservation`.execute(db);
-  await sql`drop table llm_budget_period`.execute(db);
-  await sql`drop table llm_budget`.execute(db);
+  await dropTables(db, 'llm_budget_reservation', 'llm_budget_period', 'llm_budget');
 }

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dropTables } from './migration-helpers.ts';
 
 // Sheets metadata. Values live in DuckDB (one table per dataset, named from dataset.id);
 // these rows say what the tables mean: names, column types and order, imports.
@@ -75,7 +76,5 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`drop table dataset_import`.execute(db);
-  await sql`drop table dataset_column`.execute(db);
-  await sql`drop table dataset`.execute(db);
+  await dropTables(db, 'dataset_import', 'dataset_column', 'dataset');
 }

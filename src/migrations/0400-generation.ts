@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dropTables } from './migration-helpers.ts';
 
 // AI columns (issue 6): the process that fills a column, its runs, which cells a run has
 // finished (so a resumed run never redoes them), and cached web-search results.
@@ -109,8 +110,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`drop table generation_search_cache`.execute(db);
-  await sql`drop table generation_run_cell`.execute(db);
-  await sql`drop table generation_run`.execute(db);
-  await sql`drop table generation_process`.execute(db);
+  await dropTables(
+    db,
+    'generation_search_cache',
+    'generation_run_cell',
+    'generation_run',
+    'generation_process',
+  );
 }

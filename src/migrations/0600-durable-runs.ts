@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dropTables } from './migration-helpers.ts';
 
 // The durable-run engine (src/platform/jobs/durable-run.ts): one row per run of any kind, with
 // its lease, flags and counters, and one row per completed (or failed) step, so a run that
@@ -48,6 +49,5 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`drop table run_step`.execute(db);
-  await sql`drop table durable_run`.execute(db);
+  await dropTables(db, 'run_step', 'durable_run');
 }

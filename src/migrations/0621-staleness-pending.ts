@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { projectOwnedRow } from './migration-helpers.ts';
 
 // Pending staleness checks (src/sheets/generation/generation-staleness.ts): written before a
 // cell write commits, deleted once the AI cells reading the changed cells have been checked,
@@ -6,8 +7,7 @@ import { type Kysely, sql } from 'kysely';
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     create table staleness_pending (
-      id uuid primary key,
-      project_id uuid not null references project(id) on delete cascade,
+      ${projectOwnedRow},
       dataset_id uuid not null,
       column_ids jsonb not null,
       row_ids jsonb not null,

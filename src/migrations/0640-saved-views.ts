@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { authorship } from './migration-helpers.ts';
 
 // Saved views of a dataset (issue 14, item 19): a named filter + sort + search + hidden
 // columns, shared by the project. `version` makes updates compare-and-set (no lost update).
@@ -10,9 +11,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       name text not null,
       definition jsonb not null,
       version integer not null default 1,
-      created_by uuid references app_user(id) on delete set null,
-      created_at timestamptz not null default now(),
-      updated_at timestamptz not null default now(),
+      ${authorship},
       constraint dataset_view_name_unique unique (dataset_id, name)
     )`.execute(db);
 }

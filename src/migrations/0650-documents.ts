@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { authorship, projectOwnedRow } from './migration-helpers.ts';
 
 // Documents (issue 17): one row per uploaded file of a documents collection (a dataset whose
 // rows hold the extracted text). The original is stored once per content (sha256) under the
@@ -6,8 +7,7 @@ import { type Kysely, sql } from 'kysely';
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     create table document (
-      id uuid primary key,
-      project_id uuid not null references project(id) on delete cascade,
+      ${projectOwnedRow},
       dataset_id uuid not null references dataset(id) on delete cascade,
       row_id bigint,
       name text not null,
@@ -18,9 +18,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       status text not null default 'queued',
       message text,
       pages integer,
-      created_by uuid references app_user(id) on delete set null,
-      created_at timestamptz not null default now(),
-      updated_at timestamptz not null default now(),
+      ${authorship},
       constraint document_content_unique unique (dataset_id, sha256)
     )`.execute(db);
   await sql`create index document_queued on document (dataset_id, created_at) where status = 'queued'`.execute(

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { authorship, dropTables, projectOwnedRow } from './migration-helpers.ts';
 
 // Workflows (issue 17, item 3): a definition with numbered, immutable versions; runs pinned to a
 // version (the run's id is its durable run's id: src/platform/jobs/durable-run.ts decides lease,
@@ -8,13 +9,10 @@ import { type Kysely, sql } from 'kysely';
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     create table workflow (
-      id uuid primary key,
-      project_id uuid not null references project(id) on delete cascade,
+      ${projectOwnedRow},
       name text not null,
       version integer not null default 1,
-      created_by uuid references app_user(id) on delete set null,
-      created_at timestamptz not null default now(),
-      updated_at timestamptz not null default now(),
+      ${authorship},
       deleted_at timestamptz
     )`.execute(db);
   await sql`create unique index workflow_name_unique on workflow (project_id, lower(name)) where deleted_at is null`.execute(
@@ -88,10 +86,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`drop table workflow_use`.execute(db);
-  await sql`drop table workflow_approval`.execute(db);
-  await sql`drop table workflow_run_step`.execute(db);
-  await sql`drop table workflow_run`.execute(db);
-  await sql`drop table workflow_version`.execute(db);
-  await sql`drop table workflow`.execute(db);
+  await dropTables(
+    db,
+    'workflow_use',
+    'workflow_approval',
+    'workflow_run_step',
+    'workflow_run',
+    'workflow_version',
+    'workflow',
+  );
 }

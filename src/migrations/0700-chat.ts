@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { authorship, dropTables, projectOwnedRow } from './migration-helpers.ts';
 
 // Chat (docs/chat.md): threads of a project, messages as a tree (`parent_id`, the thread's
 // `current_leaf_id` picks the branch shown), and every in-place edit of a message as a row of
@@ -11,8 +12,7 @@ import { type Kysely, sql } from 'kysely';
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     create table chat_thread (
-      id uuid primary key,
-      project_id uuid not null references project(id) on delete cascade,
+      ${projectOwnedRow},
       title text not null check (length(title) between 1 and 200),
       instructions text not null default '' check (length(instructions) <= 20000),
       provider text check (length(provider) <= 100),
@@ -22,9 +22,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       current_leaf_id uuid,
       forked_from_message_id uuid,
       version integer not null default 1 check (version >= 1),
-      created_by uuid references app_user(id) on delete set null,
-      created_at timestamptz not null default now(),
-      updated_at timestamptz not null default now(),
+      ${authorship},
       deleted_at timestamptz
     )`.execute(db);
   await sql`create index chat_thread_list_idx on chat_thread (project_id, updated_at desc, id desc) where deleted_at is null`.execute(
@@ -56,9 +54,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       latency_ms integer,
       ttft_ms integer,
       version integer not null default 1 check (version >= 1),
-      created_by uuid references app_user(id) on delete set null,
-      created_at timestamptz not null default now(),
-      updated_at timestamptz not null default now(),
+      ${authorship},
       unique (thread_id, id),
       foreign key (thread_id, parent_id) references chat_message (thread_id, id) on delete cascade,
       check ((parent_id is null) = (depth = 0)),
@@ -94,6 +90,5 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`drop index llm_calls_chat_thread_idx`.execute(db);
   await sql`drop table chat_message_revision`.execute(db);
   await sql`alter table chat_thread drop constraint chat_thread_leaf_fk`.execute(db);
-  await sql`drop table chat_message`.execute(db);
-  await sql`drop table chat_thread`.execute(db);
+  await dropTables(db, 'chat_message', 'chat_thread');
 }

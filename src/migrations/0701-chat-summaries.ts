@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { authorship } from './migration-helpers.ts';
 
 // Visible summaries of a thread (docs/chat.md "Summaries"): one row per window, claimed by
 // the request that asks for it (`pending`) before any model is called, so the unique
@@ -20,9 +21,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       summary_tokens integer,
       cost_nano bigint,
       run_id uuid,
-      created_by uuid references app_user(id) on delete set null,
-      created_at timestamptz not null default now(),
-      updated_at timestamptz not null default now(),
+      ${authorship},
       foreign key (thread_id, through_message_id) references chat_message (thread_id, id) on delete cascade,
       unique (thread_id, through_message_id),
       check (status <> 'done' or length(content) > 0)

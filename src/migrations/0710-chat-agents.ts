@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { authorship, dropTables, projectOwnedRow } from './migration-helpers.ts';
 
 // Agents of chat (docs/chat.md "Agents"): an agent is a name plus an immutable series of
 // versions (instructions, model, parameters, enabled tools). Editing an agent adds a version;
@@ -8,13 +9,10 @@ import { type Kysely, sql } from 'kysely';
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     create table chat_agent (
-      id uuid primary key,
-      project_id uuid not null references project(id) on delete cascade,
+      ${projectOwnedRow},
       name text not null check (length(name) between 1 and 200),
       current_version integer not null default 1 check (current_version >= 1),
-      created_by uuid references app_user(id) on delete set null,
-      created_at timestamptz not null default now(),
-      updated_at timestamptz not null default now(),
+      ${authorship},
       deleted_at timestamptz
     )`.execute(db);
   await sql`create unique index chat_agent_name_idx on chat_agent (project_id, lower(name)) where deleted_at is null`.execute(
@@ -65,6 +63,5 @@ export async function down(db: Kysely<unknown>): Promise<void> {
       drop column agent_version,
       drop column agent_id`.execute(db);
   await sql`alter table chat_thread drop column agent_id`.execute(db);
-  await sql`drop table chat_agent_version`.execute(db);
-  await sql`drop table chat_agent`.execute(db);
+  await dropTables(db, 'chat_agent_version', 'chat_agent');
 }

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dropIndexes } from './migration-helpers.ts';
 
 // Full-text search over chat messages (docs/chat.md "Search"): an expression GIN index, not a
 // stored column, so reading messages never carries a tsvector along. The `simple` configuration
@@ -18,6 +19,5 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`drop index chat_thread_agent_list_idx`.execute(db);
-  await sql`drop index chat_message_search_idx`.execute(db);
+  await dropIndexes(db, 'chat_thread_agent_list_idx', 'chat_message_search_idx');
 }

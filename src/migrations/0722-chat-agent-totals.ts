@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dropIndexes } from './migration-helpers.ts';
 
 // What an agent cost (docs/chat.md "Model"): its replies' usage rows, found from the replies
 // an agent version wrote (`chat_message.agent_id`) to the usage rows naming them
@@ -13,6 +14,5 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`drop index llm_calls_chat_message_idx`.execute(db);
-  await sql`drop index chat_message_agent_idx`.execute(db);
+  await dropIndexes(db, 'llm_calls_chat_message_idx', 'chat_message_agent_idx');
 }

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dropIndexes } from './migration-helpers.ts';
 
 // Restoring deleted chat threads (docs/chat.md "Recently deleted"): a deleted thread keeps its
 // rows until `purge_after`, when the `chat.purge-threads` job deletes them (messages, revisions
@@ -23,8 +24,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`drop index chat_thread_purge_idx`.execute(db);
-  await sql`drop index chat_thread_deleted_idx`.execute(db);
+  await dropIndexes(db, 'chat_thread_purge_idx', 'chat_thread_deleted_idx');
   await sql`
     alter table chat_thread
       drop constraint chat_thread_purge_after_deleted,

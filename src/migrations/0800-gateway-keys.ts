@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dropTables } from './migration-helpers.ts';
 
 // The gateway (src/gateway, docs/gateway.md): keys outside apps call /v1 with, one project
 // each, with their allowed models, rate limits and cache switch. Only the key's sha256 is kept.
@@ -60,6 +61,5 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     create unique index llm_budget_scope_idx on llm_budget
       (project_id, coalesce(user_id, '00000000-0000-0000-0000-000000000000'::uuid), period)
   `.execute(db);
-  await sql`drop table gateway_key_window`.execute(db);
-  await sql`drop table gateway_key`.execute(db);
+  await dropTables(db, 'gateway_key_window', 'gateway_key');
 }

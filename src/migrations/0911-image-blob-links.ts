@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dropIndexes } from './migration-helpers.ts';
 
 // The blob sweep (issue 18, docs/images.md "Blob sweep"): when a project last stored each
 // image. Storing the same bytes again (a new import, a regenerated cell) renews it, so a link
@@ -13,7 +14,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`drop index image_blob_sha256_idx`.execute(db);
-  await sql`drop index image_blob_last_linked_idx`.execute(db);
+  await dropIndexes(db, 'image_blob_sha256_idx', 'image_blob_last_linked_idx');
   await sql`alter table image_blob drop column last_linked_at`.execute(db);
 }

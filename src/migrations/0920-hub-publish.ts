@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { dropTables, projectOwnedRow } from './migration-helpers.ts';
 
 // Publishing a dataset to the Hugging Face Hub (issue 18, docs/images.md "Publish to the Hub"):
 // a project's own Hub token, sealed like provider keys (src/migrations/encrypted-columns.ts),
@@ -14,8 +15,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     )`.execute(db);
   await sql`
     create table hub_publish (
-      id uuid primary key,
-      project_id uuid not null references project(id) on delete cascade,
+      ${projectOwnedRow},
       dataset_id uuid not null,
       repo_id text not null check (length(repo_id) <= 200),
       private boolean not null,
@@ -37,6 +37,5 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`drop table hub_publish`.execute(db);
-  await sql`drop table hub_token`.execute(db);
+  await dropTables(db, 'hub_publish', 'hub_token');
 }

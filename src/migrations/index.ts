@@ -41,8 +41,9 @@ import * as m1040 from './1040-hub-publish-heartbeat.ts';
 import * as m1090 from './1090-run-step-key-order.ts';
 
 /**
- * Every migration, in order. A migration never changes after it ships: add a new one.
- * Names sort in application order; each has an `up` and a `down`.
+ * Every migration, in order. What a migration sends never changes after it ships (its code may be
+ * refactored; migration-sql.test.ts compares it with migration-sql.snapshot.json to the byte):
+ * add a new one. Names sort in application order; each has an `up` and a `down`.
  */
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-instance-settings': m0001,
