@@ -81,6 +81,37 @@ const nameField: TemplateField = {
   help: 'Named after what it works on when left empty.',
 };
 
+const datasetField: TemplateField = {
+  name: 'datasetId',
+  label: 'Dataset',
+  type: 'dataset',
+  required: true,
+};
+
+const promptField: TemplateField = {
+  name: 'prompt',
+  label: 'Prompt',
+  type: 'prompt',
+  required: true,
+  help: 'Other columns as {{Column}}.',
+};
+
+/** The model a step calls (required) and its provider connection (optional), e.g. `modelA`. */
+const modelFields = (suffix = ''): TemplateField[] => [
+  {
+    name: `model${suffix}`,
+    label: `Model${suffix ? ` ${suffix}` : ''}`,
+    type: 'model',
+    required: true,
+  },
+  {
+    name: `provider${suffix}`,
+    label: `Provider${suffix ? ` ${suffix}` : ''}`,
+    type: 'provider',
+    required: false,
+  },
+];
+
 /**
  * What each template asks for, for pickers (docs/workflows.md "Templates"). The fields are the
  * request's (a test holds them to `fromTemplateSchema`), so a picker never asks for a field the
@@ -108,8 +139,7 @@ export const TEMPLATE_CATALOGUE: readonly TemplateInfo[] = [
         required: false,
         help: 'Adds a collection of generated sample invoices (one billed twice, one far over the rest).',
       },
-      { name: 'model', label: 'Model', type: 'model', required: true },
-      { name: 'provider', label: 'Provider', type: 'provider', required: false },
+      ...modelFields(),
       {
         name: 'contextChars',
         label: 'Characters per extraction call',
@@ -126,17 +156,10 @@ export const TEMPLATE_CATALOGUE: readonly TemplateInfo[] = [
       'A new AI column on a dataset, filled on the rows that lack it, and a short report of what was filled with its tokens and cost.',
     fields: [
       nameField,
-      { name: 'datasetId', label: 'Dataset', type: 'dataset', required: true },
+      datasetField,
       { name: 'columnName', label: 'New column', type: 'text', required: true },
-      {
-        name: 'prompt',
-        label: 'Prompt',
-        type: 'prompt',
-        required: true,
-        help: 'Other columns as {{Column}}.',
-      },
-      { name: 'model', label: 'Model', type: 'model', required: true },
-      { name: 'provider', label: 'Provider', type: 'provider', required: false },
+      promptField,
+      ...modelFields(),
     ],
   },
   {
@@ -144,21 +167,7 @@ export const TEMPLATE_CATALOGUE: readonly TemplateInfo[] = [
     title: 'Compare two models on a column',
     description:
       'The same prompt in two AI columns (A and B), then a report with tokens, cost, run time and per-cell latency side by side (cache hits left out), and how often they agree.',
-    fields: [
-      nameField,
-      { name: 'datasetId', label: 'Dataset', type: 'dataset', required: true },
-      {
-        name: 'prompt',
-        label: 'Prompt',
-        type: 'prompt',
-        required: true,
-        help: 'Other columns as {{Column}}.',
-      },
-      { name: 'modelA', label: 'Model A', type: 'model', required: true },
-      { name: 'providerA', label: 'Provider A', type: 'provider', required: false },
-      { name: 'modelB', label: 'Model B', type: 'model', required: true },
-      { name: 'providerB', label: 'Provider B', type: 'provider', required: false },
-    ],
+    fields: [nameField, datasetField, promptField, ...modelFields('A'), ...modelFields('B')],
   },
 ];
 

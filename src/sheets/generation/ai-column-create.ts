@@ -24,16 +24,18 @@ const creatorOf = (actor: Actor) => (actor.via === 'system' ? null : actor.userI
  * estimated cost is above the threshold and `confirm` was not given.
  */
 export function createAiColumnUseCase(deps: AiColumnUseCasesDeps) {
-  const { store, sheets, access, audit, runs } = deps;
+  const { store, sheets, audit, loaders, runs } = deps;
   return async function createAiColumn(
     actor: Actor,
     projectId: string,
     datasetId: string,
     input: CreateAiColumnInput,
   ) {
-    await access.requireRole(actor, projectId, 'editor');
-    const parsed = createAiColumnSchema.parse(input);
-    const { columns } = await sheets.requireDataset(actor, projectId, datasetId, 'editor');
+    const { parsed, columns } = await loaders.parseAndLoadDataset(
+      [actor, projectId, datasetId],
+      'editor',
+      () => createAiColumnSchema.parse(input),
+    );
     const providerKind = await requireUsableProvider(deps.llm, projectId, parsed.provider);
     const prepared = await prepareProcess(
       store,

@@ -17,6 +17,9 @@ export type ColumnTarget = readonly [
   columnId: string,
 ];
 
+/** The actor and the dataset a use case is asked about. */
+export type DatasetTarget = readonly [actor: Actor, projectId: string, datasetId: string];
+
 export function createLoaders(deps: {
   sheets: SheetService;
   store: GenerationStore;
@@ -32,6 +35,16 @@ export function createLoaders(deps: {
       await deps.access.requireRole(target[0], target[1], role);
       const parsed = parse();
       return { parsed, ...(await this.loadColumn(...target, role)) };
+    },
+
+    /**
+     * The access check for `role`, then the input parsed (a bad body on a dataset the actor may
+     * not see is a 404, not a 400), then the dataset with its columns.
+     */
+    async parseAndLoadDataset<T>(target: DatasetTarget, role: 'viewer' | 'editor', parse: () => T) {
+      await deps.access.requireRole(target[0], target[1], role);
+      const parsed = parse();
+      return { parsed, ...(await sheets.requireDataset(...target, role)) };
     },
 
     async loadColumn(

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { validationError } from '../../platform/app-error.ts';
 import { jsonValueDepth } from '../../platform/http/json-body.ts';
+import type { OutputSpecView } from '../../shared/api-types.ts';
 import { MAX_CELL_TEXT } from '../sheet-cells.ts';
 import { type CellValue, type ColumnType, MAX_CELL_JSON_DEPTH } from '../sheet-schema.ts';
 
@@ -8,16 +9,10 @@ import { type CellValue, type ColumnType, MAX_CELL_JSON_DEPTH } from '../sheet-s
  * What an AI column produces, and how every answer is checked before it becomes a value.
  * Structured types ask the provider for JSON `{ "value": … }` through its structured output
  * (the LLM module passes the schema on), and are validated here whatever the provider did:
- * an answer that does not fit becomes a cell error with the model's raw text kept.
+ * an answer that does not fit becomes a cell error with the model's raw text kept. The wire
+ * type is the domain record (image outputs come from an image model, images/image-generation.ts).
  */
-export type OutputSpec =
-  | { type: 'text' }
-  | { type: 'number' }
-  | { type: 'boolean' }
-  | { type: 'category'; categories: string[] }
-  | { type: 'json'; schema: Record<string, unknown> }
-  /** Images from an image model (images/image-generation.ts); size `WIDTHxHEIGHT`. */
-  | { type: 'image'; size?: string | undefined };
+export type OutputSpec = OutputSpecView;
 
 export type OutputType = OutputSpec['type'];
 export const OUTPUT_TYPES = ['text', 'number', 'boolean', 'category', 'json', 'image'] as const;

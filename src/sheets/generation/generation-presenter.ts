@@ -80,6 +80,23 @@ export function presentRun(row: RunRow, live?: LiveProgress): RunView {
 export type { RunView };
 
 /**
+ * The fields of a process that shape what the model is asked (prompt with column names,
+ * instructions, provider, model, parameters, output, search), as shown to clients and written
+ * on a published dataset's card.
+ */
+export function presentProcessFields(process: ReturnType<typeof presentProcess>) {
+  return {
+    prompt: process.prompt,
+    instructions: process.instructions,
+    provider: process.provider,
+    model: process.model,
+    parameters: process.parameters,
+    output: process.output,
+    search: process.search,
+  };
+}
+
+/**
  * An AI column's process as clients see it. The prompt hash identifies a process version
  * inside the server (staleness, outdated cells); clients see `version` instead.
  */
@@ -88,13 +105,7 @@ export function presentProcessView(process: ReturnType<typeof presentProcess>): 
     id: process.id,
     columnId: process.columnId,
     version: process.version,
-    prompt: process.prompt,
-    instructions: process.instructions,
-    provider: process.provider,
-    model: process.model,
-    parameters: process.parameters,
-    output: process.output,
-    search: process.search,
+    ...presentProcessFields(process),
     inputColumnIds: process.inputColumnIds,
     needsPromptEdit: process.needsPromptEdit,
     createdAt: process.createdAt,

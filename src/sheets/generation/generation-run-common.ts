@@ -1,7 +1,11 @@
+import { systemActor } from '../../auth/system-actor.ts';
 import type { LlmCallResult } from '../../llm/llm-service.ts';
 import { type AppError, isAppError } from '../../platform/app-error.ts';
-import { RunStopped } from '../../platform/jobs/durable-run.ts';
+import { type RunContext, RunStopped } from '../../platform/jobs/durable-run.ts';
+import type { Logger } from '../../platform/logger.ts';
 import type { CellChange } from './generation-commit.ts';
+import type { GenerationRunInput } from './generation-job.ts';
+import { RateLimitWait } from './generation-rate-limit.ts';
 import type { ScannedRow } from './generation-scope.ts';
 import type { RunCounters, RunRow } from './generation-store.ts';
 
@@ -64,6 +68,34 @@ export interface ActiveRun {
 
 /** The runs executing in this process (column and rows runs), by generation run id. */
 export type ActiveRuns = Map<string, ActiveRun>;
+
+/**
+ * What every execution of a generation run holds, an AI column's (column-run/) or a
+ * generate-rows one (rows-run/): its dependencies, the run, the durable-run context, a logger
+ * naming the run, the system actor it writes as, its stop state and its rate-limit wait. The
+ * subclass says how a stop spreads (`stop`).
+ */
+export abstract class RunExecutionState<Deps, Run extends RunRow> {
+  readonly deps: Deps;
+  readonly run: Run;
+  readonly context: RunContext<GenerationRunInput>;
+  readonly log: Logger;
+  readonly actor = systemActor();
+  stopReason: StopReason | undefined;
+  stopError: AppError | undefined;
+  readonly abortCalls = new AbortController();
+  readonly rateLimit = new RateLimitWait();
+  inFlight = 0;
+
+  constructor(deps: Deps, run: Run, context: RunContext<GenerationRunInput>, log: Logger) {
+    this.deps = deps;
+    this.run = run;
+    this.context = context;
+    this.log = log;
+  }
+
+  abstract stop(reason: StopReason, error?: AppError): void;
+}
 
 /** What the engine's stop asks of a runner. */
 const STOP_REASONS: Record<RunStopped['reason'], StopReason> = {

@@ -15,6 +15,7 @@ import type { JobQueue } from '../../platform/jobs/job-queue.ts';
 import type { Logger } from '../../platform/logger.ts';
 import type { ExportWriter } from '../export/sheet-export-service.ts';
 import type { AiColumnUseCases } from '../generation/generation-ai-columns.ts';
+import { presentProcessFields } from '../generation/generation-presenter.ts';
 import type { ImageExportFormat } from '../images/image-export.ts';
 import type { SheetService } from '../sheet-service.ts';
 import { creatorOf } from '../sheet-service-context.ts';
@@ -178,13 +179,7 @@ export function createHubPublishService(deps: HubPublishServiceDeps) {
           column.id,
         );
         entry.ai = {
-          prompt: process.prompt,
-          instructions: process.instructions,
-          provider: process.provider,
-          model: process.model,
-          parameters: process.parameters,
-          output: process.output,
-          search: process.search,
+          ...presentProcessFields(process),
           inputs: process.inputColumnIds.map((id) => names.get(id) ?? id),
         };
       }

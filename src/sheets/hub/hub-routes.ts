@@ -1,6 +1,5 @@
-import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { routeTable } from '../../platform/http/route-definition.ts';
+import { routePlugin } from '../../platform/http/route-plugin.ts';
 import type { HubPublishService } from './hub-publish-service.ts';
 
 const projectParams = z.object({ projectId: z.uuid() });
@@ -31,12 +30,7 @@ const tokenStatusSchema = z.object({
 });
 
 /** Publish to the Hugging Face Hub (docs/images.md "Publish to the Hub"): validate → service → JSON. */
-export const hubRoutes: FastifyPluginAsyncZod<{ hub: HubPublishService }> = async (
-  app,
-  options,
-) => {
-  const { hub } = options;
-  const route = routeTable(app, ['hub']);
+export const hubRoutes = routePlugin<{ hub: HubPublishService }>(['hub'], (route, { hub }) => {
   const base = '/api/projects/:projectId/hub';
 
   route.post(
@@ -126,4 +120,4 @@ export const hubRoutes: FastifyPluginAsyncZod<{ hub: HubPublishService }> = asyn
       await hub.deleteToken(request.actor, request.params.projectId);
     },
   );
-};
+});

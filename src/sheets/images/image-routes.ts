@@ -180,55 +180,44 @@ export const imageRoutes: FastifyPluginAsyncZod<{
   );
 
   // The original and the thumbnail: same access check, same headers, bytes from our files.
-  const notModifiedOr = (
-    request: FastifyRequest,
-    reply: FastifyReply,
-    sha256: string,
-    mediaType: string,
-  ) => {
-    imageHeaders(reply, sha256, mediaType);
-    return notModified(request, sha256);
-  };
-  app.get(
+  const imageRoute = (
+    path: string,
+    summary: string,
+    read: (
+      actor: FastifyRequest['actor'],
+      projectId: string,
+      sha256: string,
+    ) => Promise<{ sha256: string; mediaType: string; send: (reply: FastifyReply) => unknown }>,
+  ) =>
+    app.get(path, { schema: { tags, summary, params: imageParams } }, async (request, reply) => {
+      const found = await read(request.actor, request.params.projectId, request.params.sha256);
+      imageHeaders(reply, found.sha256, found.mediaType);
+      if (notModified(request, found.sha256)) return reply.status(304).send();
+      return found.send(reply);
+    });
+  imageRoute(
     `${base}/:sha256`,
-    {
-      schema: {
-        tags,
-        summary: "An image's original bytes (members of a project that holds it; else 404)",
-        params: imageParams,
-      },
-    },
-    async (request, reply) => {
-      const found = await images.original(
-        request.actor,
-        request.params.projectId,
-        request.params.sha256,
-      );
-      if (notModifiedOr(request, reply, found.sha256, found.mediaType))
-        return reply.status(304).send();
-      reply.header('content-length', found.bytes);
-      return reply.send(createReadStream(found.path));
+    "An image's original bytes (members of a project that holds it; else 404)",
+    async (actor, projectId, sha256) => {
+      const found = await images.original(actor, projectId, sha256);
+      return {
+        ...found,
+        send: (reply) =>
+          reply.header('content-length', found.bytes).send(createReadStream(found.path)),
+      };
     },
   );
-  app.get(
+  imageRoute(
     `${base}/:sha256/thumbnail`,
-    {
-      schema: {
-        tags,
-        summary: `An image's thumbnail (${THUMBNAIL_MEDIA_TYPE}, made on our server; SVG rasterized)`,
-        params: imageParams,
-      },
-    },
-    async (request, reply) => {
-      const found = await images.thumbnail(
-        request.actor,
-        request.params.projectId,
-        request.params.sha256,
-      );
-      if (notModifiedOr(request, reply, found.sha256, THUMBNAIL_MEDIA_TYPE))
-        return reply.status(304).send();
-      // A few kilobytes, sent whole with its length: no stream to set up per request.
-      return reply.send(found.bytes);
+    `An image's thumbnail (${THUMBNAIL_MEDIA_TYPE}, made on our server; SVG rasterized)`,
+    async (actor, projectId, sha256) => {
+      const found = await images.thumbnail(actor, projectId, sha256);
+      return {
+        ...found,
+        mediaType: THUMBNAIL_MEDIA_TYPE,
+        // A few kilobytes, sent whole with its length: no stream to set up per request.
+        send: (reply) => reply.send(found.bytes),
+      };
     },
   );
 

@@ -1,4 +1,3 @@
-import { systemActor } from '../../../auth/system-actor.ts';
 import type { LlmService, ProviderConcurrency } from '../../../llm/llm-service.ts';
 import type { AppError } from '../../../platform/app-error.ts';
 import type { GenerationConfig } from '../../../platform/config.ts';
@@ -14,12 +13,12 @@ import type { DuplicateIndex } from '../generation-dedupe.ts';
 import type { GenerationRunInput } from '../generation-job.ts';
 import type { outputSchemaFor } from '../generation-output.ts';
 import type { ProcessSnapshot } from '../generation-process.ts';
-import { RateLimitWait } from '../generation-rate-limit.ts';
 import {
   type ActiveRuns,
   emptyCounters,
   type LiveProgress,
   type RunConcurrency,
+  RunExecutionState,
   type RunWaiting,
   runTotalsOf,
   type StopReason,
@@ -80,28 +79,19 @@ export interface RunTotals {
  * counters (`delta`: not yet saved; `totals`: the whole run), the cells finished and the pacing
  * figures. The steps (column-run-*.ts) read and change it; ColumnRun (column-run.ts) drives them.
  */
-export class ColumnRunState {
-  readonly deps: RunnerDeps;
-  readonly run: RunRow;
-  readonly context: RunContext<GenerationRunInput>;
-  readonly log: Logger;
-  readonly actor = systemActor();
+export class ColumnRunState extends RunExecutionState<RunnerDeps, RunRow> {
   readonly columnId: string;
   readonly scope: RunScope;
   readonly startedAt = Date.now();
 
-  stopReason: StopReason | undefined;
-  stopError: AppError | undefined;
   /** Renewed each pass: a `restart` (process edited) or `rate-limit` stops only that pass. */
   stopScheduling = new AbortController();
-  readonly abortCalls = new AbortController();
   /** Ends a rate-limit wait early: cancel, pause, budget, shutdown, lost lease. */
   readonly abortWait = new AbortController();
 
   delta = emptyCounters();
   readonly totals: RunTotals;
   total: number;
-  inFlight = 0;
   readonly processedTimes: number[] = [];
   lastBeat = Date.now();
   lastProgress = 0;
@@ -116,7 +106,6 @@ export class ColumnRunState {
   readonly lostCounted = new Set<string>();
   providerConcurrency: ProviderConcurrency | undefined;
   waiting: RunWaiting | undefined;
-  readonly rateLimit = new RateLimitWait();
   /** The last cell error of this execution: a run that ends with errors says what went wrong. */
   lastError: { code: string; message: string } | undefined;
   snapshot: ProcessSnapshot | undefined;
@@ -124,16 +113,14 @@ export class ColumnRunState {
   committer!: Committer;
 
   constructor(deps: RunnerDeps, run: RunRow, context: RunContext<GenerationRunInput>) {
-    this.deps = deps;
-    this.run = run;
-    this.context = context;
+    super(
+      deps,
+      run,
+      context,
+      deps.logger.child({ runId: run.id, datasetId: run.dataset_id, columnId: run.column_id }),
+    );
     this.columnId = run.column_id!;
     this.scope = run.scope as RunScope;
-    this.log = deps.logger.child({
-      runId: run.id,
-      datasetId: run.dataset_id,
-      columnId: run.column_id,
-    });
     const { duplicates: _notCounted, ...totals } = runTotalsOf(run);
     this.totals = totals;
     this.total = run.total;

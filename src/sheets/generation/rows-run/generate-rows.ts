@@ -2,6 +2,7 @@ import type { Actor } from '../../../access/actor.ts';
 import { estimateInputTokens } from '../../../llm/llm-tokens.ts';
 import type { RunContext } from '../../../platform/jobs/durable-run.ts';
 import type { GenerationRunInput } from '../generation-job.ts';
+import { createLoaders } from '../generation-loaders.ts';
 import { presentRun } from '../generation-presenter.ts';
 import { type GenerateRowsInput, generateRowsSchema } from '../generation-schema.ts';
 import { insertRunAudited } from '../run-shared.ts';
@@ -22,7 +23,7 @@ import { columnsOf, type RowsScope, rowMessages, rowSchema } from './rows-shape.
  * small batches as they come (rows-run.ts).
  */
 export function createRowsGeneration(deps: RowsGenerationDeps) {
-  const { sheets, access } = deps;
+  const loaders = createLoaders(deps);
 
   /** Starts generating rows (a durable run, like a column's); returns at once. */
   async function generateRows(
@@ -31,9 +32,11 @@ export function createRowsGeneration(deps: RowsGenerationDeps) {
     datasetId: string,
     input: GenerateRowsInput,
   ) {
-    await access.requireRole(actor, projectId, 'editor');
-    const parsed = generateRowsSchema.parse(input);
-    const { columns } = await sheets.requireDataset(actor, projectId, datasetId, 'editor');
+    const { parsed, columns } = await loaders.parseAndLoadDataset(
+      [actor, projectId, datasetId],
+      'editor',
+      () => generateRowsSchema.parse(input),
+    );
     const chosen = columnsOf(columns, parsed.columnIds);
     const scope: RowsScope = {
       description: parsed.description,

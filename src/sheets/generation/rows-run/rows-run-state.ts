@@ -1,6 +1,5 @@
 import type { AuditRecorder } from '../../../access/audit-recorder.ts';
 import type { ProjectAccess } from '../../../access/project-access.ts';
-import { systemActor } from '../../../auth/system-actor.ts';
 import type { LlmService } from '../../../llm/llm-service.ts';
 import type { AppError } from '../../../platform/app-error.ts';
 import type { GenerationConfig } from '../../../platform/config.ts';
@@ -10,9 +9,9 @@ import type { Logger } from '../../../platform/logger.ts';
 import type { CellValue } from '../../sheet-schema.ts';
 import type { SheetService } from '../../sheet-service.ts';
 import type { GenerationRunInput } from '../generation-job.ts';
-import { RateLimitWait } from '../generation-rate-limit.ts';
 import {
   type ActiveRuns,
+  RunExecutionState,
   type RunWaiting,
   runTotalsOf,
   type StopReason,
@@ -45,25 +44,15 @@ export type ResumedRowsRun = RunRow & { batches: number };
  * (saved with each appended batch), the rows made but not yet appended, the rows that failed
  * and the rate-limit wait. The steps (rows-run-*.ts) read and change it.
  */
-export class RowsRunState {
-  readonly deps: RowsGenerationDeps;
-  readonly run: ResumedRowsRun;
-  readonly context: RunContext<GenerationRunInput>;
-  readonly log: Logger;
-  readonly actor = systemActor();
+export class RowsRunState extends RunExecutionState<RowsGenerationDeps, ResumedRowsRun> {
   readonly scope: RowsScope;
   readonly stopScheduling = new AbortController();
-  readonly abortCalls = new AbortController();
   /** Ends a rate-limit wait: any stop. */
   readonly stopped: AbortSignal;
-  stopReason: StopReason | undefined;
-  stopError: AppError | undefined;
   /** Saved with each appended batch: a resumed run starts from what was saved. */
   readonly counts: Omit<BatchCounts, 'error'>;
   readonly failures: RowFailure[];
-  inFlight = 0;
   batch: number;
-  readonly rateLimit = new RateLimitWait();
   announced: RunWaiting | undefined;
   pending: Record<string, CellValue>[] = [];
   changed = false;
@@ -74,11 +63,8 @@ export class RowsRunState {
     run: ResumedRowsRun,
     context: RunContext<GenerationRunInput>,
   ) {
-    this.deps = deps;
-    this.run = run;
-    this.context = context;
+    super(deps, run, context, deps.logger.child({ runId: run.id, datasetId: run.dataset_id }));
     this.batch = run.batches;
-    this.log = deps.logger.child({ runId: run.id, datasetId: run.dataset_id });
     this.scope = run.scope as RowsScope;
     this.stopped = AbortSignal.any([this.abortCalls.signal, this.stopScheduling.signal]);
     const { conflicts: _none, cacheHits: _uncached, ...counts } = runTotalsOf(run);

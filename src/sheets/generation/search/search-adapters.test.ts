@@ -2,12 +2,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../platform/logger.ts';
-import { createBraveSearch } from './search-brave.ts';
+import { createBraveSearch, createSerperSearch, createTavilySearch } from './search-keyed.ts';
 import { cleanSources, MAX_SNIPPET, type SearchProvider } from './search-provider.ts';
 import { createSearxngSearch } from './search-searxng.ts';
-import { createSerperSearch } from './search-serper.ts';
 import { createSearchService, type SearchCache } from './search-service.ts';
-import { createTavilySearch } from './search-tavily.ts';
 
 /** A local stand-in for the four search APIs, answering their real paths and body shapes. */
 interface Seen {

@@ -1,7 +1,7 @@
 import type { GenerationConfig } from '../../../platform/config.ts';
 import type { Logger } from '../../../platform/logger.ts';
 import { canonicalJson, sha256 } from '../prompt-template.ts';
-import { createBraveSearch } from './search-brave.ts';
+import { createKeyedSearch, KEYED_SEARCH_NAMES, type KeyedSearchName } from './search-keyed.ts';
 import {
   SearchFailure,
   type SearchProvider,
@@ -9,8 +9,6 @@ import {
   type SearchSource,
 } from './search-provider.ts';
 import { createSearxngSearch } from './search-searxng.ts';
-import { createSerperSearch } from './search-serper.ts';
-import { createTavilySearch } from './search-tavily.ts';
 
 /** Cached results, shared by every server (PostgreSQL) — see generation-store.ts. */
 export interface SearchCache {
@@ -32,12 +30,15 @@ export function searchProvidersFromConfig(
 ): SearchProvider[] {
   const providers: SearchProvider[] = [];
   const extra = fetchImpl ? { fetch: fetchImpl } : {};
-  if (config.serperApiKey)
-    providers.push(createSerperSearch({ apiKey: config.serperApiKey, ...extra }));
-  if (config.braveApiKey)
-    providers.push(createBraveSearch({ apiKey: config.braveApiKey, ...extra }));
-  if (config.tavilyApiKey)
-    providers.push(createTavilySearch({ apiKey: config.tavilyApiKey, ...extra }));
+  const keys = {
+    serper: config.serperApiKey,
+    brave: config.braveApiKey,
+    tavily: config.tavilyApiKey,
+  } satisfies Record<KeyedSearchName, string | undefined>;
+  for (const name of KEYED_SEARCH_NAMES) {
+    const apiKey = keys[name];
+    if (apiKey) providers.push(createKeyedSearch(name, { apiKey, ...extra }));
+  }
   if (config.searxngUrl)
     providers.push(createSearxngSearch({ baseUrl: config.searxngUrl, ...extra }));
   return providers;
