@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
+import { deleteMatching } from '../platform/db/store-helpers.ts';
 import { type Budget, type BudgetPeriod, toBudget } from './llm-budget-types.ts';
 
 /**
@@ -101,14 +102,13 @@ export function createBudgetDefinitions(db: Kysely<DB>) {
     },
 
     async delete(projectId: string, budgetId: string): Promise<boolean> {
-      const result = await db
-        .deleteFrom('llm_budget')
-        .where('project_id', '=', projectId)
-        .where('id', '=', budgetId)
+      const deleted = await deleteMatching(db, 'llm_budget', {
+        project_id: projectId,
+        id: budgetId,
         // A gateway key's budgets change with the key (src/gateway), not here.
-        .where('gateway_key_id', 'is', null)
-        .executeTakeFirst();
-      return Number(result.numDeletedRows) > 0;
+        gateway_key_id: null,
+      });
+      return deleted > 0;
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { DB, LlmPriceOverrideTable } from '../migrations/db-schema.ts';
+import { deleteMatching } from '../platform/db/store-helpers.ts';
 import type { PriceRates } from './llm-prices.ts';
 
 export interface PriceOverride {
@@ -82,12 +83,8 @@ export function createPriceStore(db: Kysely<DB>) {
     },
 
     async delete(projectId: string, id: string): Promise<boolean> {
-      const result = await db
-        .deleteFrom('llm_price_override')
-        .where('project_id', '=', projectId)
-        .where('id', '=', id)
-        .executeTakeFirst();
-      return Number(result.numDeletedRows) > 0;
+      const deleted = await deleteMatching(db, 'llm_price_override', { project_id: projectId, id });
+      return deleted > 0;
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { DB, LlmProviderTable } from '../migrations/db-schema.ts';
+import { deleteMatching } from '../platform/db/store-helpers.ts';
 import type { ProviderKind } from './llm-provider.ts';
 
 export interface FallbackTarget {
@@ -129,8 +130,7 @@ export function createProviderStore(db: Kysely<DB>) {
     },
 
     async delete(id: string): Promise<boolean> {
-      const result = await db.deleteFrom('llm_provider').where('id', '=', id).executeTakeFirst();
-      return Number(result.numDeletedRows) > 0;
+      return (await deleteMatching(db, 'llm_provider', { id })) > 0;
     },
   };
 }
