@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
+import { pickDefined } from '../platform/pick-defined.ts';
 import type { ProviderKind, TokenUsage } from './llm-provider.ts';
 
 /** One attempt (or cache hit) as recorded in the append-only `llm_calls` table. */
@@ -344,9 +345,7 @@ function usageReports(db: Kysely<DB>) {
       for (const column of groups) select = select.select(column).groupBy(column).orderBy(column);
       const rows = (await select.execute()) as unknown as (RollupRow & Partial<RollupKey>)[];
       return rows.map((row) => ({
-        ...(row.day === undefined ? {} : { day: row.day }),
-        ...(row.model === undefined ? {} : { model: row.model }),
-        ...(row.feature === undefined ? {} : { feature: row.feature }),
+        ...pickDefined(row, ['day', 'model', 'feature']),
         ...(row.provider_kind === undefined ? {} : { providerKind: row.provider_kind }),
         calls: Number(row.calls),
         attempts: Number(row.attempts),

@@ -8,6 +8,7 @@ import {
   updateMatchingRow,
   updateMatchingRows,
 } from '../platform/db/store-helpers.ts';
+import { pickDefined } from '../platform/pick-defined.ts';
 
 export type ProjectRow = Selectable<ProjectTable>;
 export type ProjectWithRole = ProjectRow & { role: ProjectRole | null };
@@ -94,11 +95,7 @@ export async function updateProjectRow(
   return updateMatchingRow(
     db,
     'project',
-    {
-      ...(changes.name === undefined ? {} : { name: changes.name }),
-      ...(changes.description === undefined ? {} : { description: changes.description }),
-      updated_at: now,
-    },
+    { ...pickDefined(changes, ['name', 'description']), updated_at: now },
     { id: projectId, deleted_at: null },
   );
 }
