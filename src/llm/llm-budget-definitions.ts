@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
-import { deleteMatching } from '../platform/db/store-helpers.ts';
+import { deleteMatching, selectMatching } from '../platform/db/store-helpers.ts';
 import { type Budget, type BudgetPeriod, toBudget } from './llm-budget-types.ts';
 
 /**
@@ -44,13 +44,11 @@ export function createBudgetDefinitions(db: Kysely<DB>) {
     },
 
     async find(projectId: string, budgetId: string): Promise<Budget | undefined> {
-      const row = await db
-        .selectFrom('llm_budget')
-        .selectAll()
-        .where('project_id', '=', projectId)
-        .where('id', '=', budgetId)
-        .where('gateway_key_id', 'is', null)
-        .executeTakeFirst();
+      const row = await selectMatching(db, 'llm_budget', {
+        project_id: projectId,
+        id: budgetId,
+        gateway_key_id: null,
+      }).executeTakeFirst();
       return row ? toBudget(row) : undefined;
     },
 
@@ -122,11 +120,10 @@ export async function listBudgets(
   projectId: string,
   gatewayKeyId: string | null,
 ): Promise<Budget[]> {
-  const rows = await db
-    .selectFrom('llm_budget')
-    .selectAll()
-    .where('project_id', '=', projectId)
-    .where('gateway_key_id', gatewayKeyId === null ? 'is' : '=', gatewayKeyId)
+  const rows = await selectMatching(db, 'llm_budget', {
+    project_id: projectId,
+    gateway_key_id: gatewayKeyId,
+  })
     .orderBy('created_at')
     .execute();
   return rows.map(toBudget);

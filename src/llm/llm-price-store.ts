@@ -1,6 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { DB, LlmPriceOverrideTable } from '../migrations/db-schema.ts';
-import { deleteMatching } from '../platform/db/store-helpers.ts';
+import { deleteMatching, selectMatching } from '../platform/db/store-helpers.ts';
 import type { PriceRates } from './llm-prices.ts';
 
 export interface PriceOverride {
@@ -46,10 +46,7 @@ export function overrideAt(
 export function createPriceStore(db: Kysely<DB>) {
   return {
     async list(projectId: string): Promise<PriceOverride[]> {
-      const rows = await db
-        .selectFrom('llm_price_override')
-        .selectAll()
-        .where('project_id', '=', projectId)
+      const rows = await selectMatching(db, 'llm_price_override', { project_id: projectId })
         .orderBy('model')
         .orderBy('valid_from')
         .execute();
