@@ -1,7 +1,11 @@
 import type { Selectable } from 'kysely';
 import type { ApiKeyTable } from '../migrations/db-schema.ts';
 import type { Executor } from '../platform/db/database.ts';
-import { touchAtMostEvery } from '../platform/db/store-helpers.ts';
+import {
+  selectMatching,
+  touchAtMostEvery,
+  updateMatchingRow,
+} from '../platform/db/store-helpers.ts';
 import type { UserRow } from './user-store.ts';
 
 export type ApiKeyRow = Selectable<ApiKeyTable>;
@@ -25,26 +29,14 @@ export async function findApiKeyByHash(
   db: Executor,
   keyHash: string,
 ): Promise<{ key: ApiKeyRow; user: UserRow } | undefined> {
-  const key = await db
-    .selectFrom('api_key')
-    .selectAll()
-    .where('key_hash', '=', keyHash)
-    .executeTakeFirst();
+  const key = await selectMatching(db, 'api_key', { key_hash: keyHash }).executeTakeFirst();
   if (!key) return undefined;
-  const user = await db
-    .selectFrom('app_user')
-    .selectAll()
-    .where('id', '=', key.user_id)
-    .executeTakeFirst();
+  const user = await selectMatching(db, 'app_user', { id: key.user_id }).executeTakeFirst();
   return user ? { key, user } : undefined;
 }
 
 export async function listApiKeys(db: Executor, userId: string): Promise<ApiKeyRow[]> {
-  return db
-    .selectFrom('api_key')
-    .selectAll()
-    .where('user_id', '=', userId)
-    .where('revoked_at', 'is', null)
+  return selectMatching(db, 'api_key', { user_id: userId, revoked_at: null })
     .orderBy('created_at', 'desc')
     .execute();
 }
@@ -55,14 +47,12 @@ export async function revokeApiKey(
   keyId: string,
   now: Date,
 ): Promise<ApiKeyRow | undefined> {
-  return db
-    .updateTable('api_key')
-    .set({ revoked_at: now })
-    .where('id', '=', keyId)
-    .where('user_id', '=', userId)
-    .where('revoked_at', 'is', null)
-    .returningAll()
-    .executeTakeFirst();
+  return updateMatchingRow(
+    db,
+    'api_key',
+    { revoked_at: now },
+    { id: keyId, user_id: userId, revoked_at: null },
+  );
 }
 
 /** At most one write per key per `granularityMs`. */

@@ -1,7 +1,7 @@
 import type { Selectable, Transaction } from 'kysely';
 import type { AuthTokenTable, DB } from '../migrations/db-schema.ts';
 import type { Executor } from '../platform/db/database.ts';
-import { stampOnce } from '../platform/db/store-helpers.ts';
+import { selectMatching, stampOnce } from '../platform/db/store-helpers.ts';
 
 export type AuthTokenRow = Selectable<AuthTokenTable>;
 export type AuthTokenKind = AuthTokenTable['kind'];
@@ -31,12 +31,7 @@ export async function findLiveAuthToken(
   tokenHash: string,
   now: Date,
 ): Promise<AuthTokenRow | undefined> {
-  return db
-    .selectFrom('auth_token')
-    .selectAll()
-    .where('kind', '=', kind)
-    .where('token_hash', '=', tokenHash)
-    .where('used_at', 'is', null)
+  return selectMatching(db, 'auth_token', { kind, token_hash: tokenHash, used_at: null })
     .where('expires_at', '>', now)
     .forUpdate()
     .executeTakeFirst();

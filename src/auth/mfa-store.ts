@@ -1,7 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
 import type { Executor } from '../platform/db/database.ts';
-import { stampOnce } from '../platform/db/store-helpers.ts';
+import { stampFirst } from '../platform/db/store-helpers.ts';
 
 export async function replaceRecoveryCodes(
   db: Transaction<DB>,
@@ -24,11 +24,10 @@ export async function consumeRecoveryCode(
   codeHash: string,
   now: Date,
 ): Promise<boolean> {
-  const used = await stampOnce(db, 'mfa_recovery_code', 'used_at', now, {
+  return stampFirst(db, 'mfa_recovery_code', 'used_at', now, {
     user_id: userId,
     code_hash: codeHash,
   });
-  return used > 0;
 }
 
 export async function countUnusedRecoveryCodes(db: Executor, userId: string): Promise<number> {

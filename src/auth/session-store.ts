@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely';
 import type { UserSessionTable } from '../migrations/db-schema.ts';
 import type { Executor } from '../platform/db/database.ts';
-import { stampOnce, touchAtMostEvery } from '../platform/db/store-helpers.ts';
+import { selectMatching, stampFirst, touchAtMostEvery } from '../platform/db/store-helpers.ts';
 import type { UserRow } from './user-store.ts';
 
 export type SessionRow = Selectable<UserSessionTable>;
@@ -92,11 +92,7 @@ export async function listLiveSessions(
   userId: string,
   now: Date,
 ): Promise<SessionRow[]> {
-  return db
-    .selectFrom('user_session')
-    .selectAll()
-    .where('user_id', '=', userId)
-    .where('revoked_at', 'is', null)
+  return selectMatching(db, 'user_session', { user_id: userId, revoked_at: null })
     .where('expires_at', '>', now)
     .orderBy('created_at', 'desc')
     .execute();
@@ -108,11 +104,7 @@ export async function revokeSession(
   sessionId: string,
   now: Date,
 ): Promise<boolean> {
-  const revoked = await stampOnce(db, 'user_session', 'revoked_at', now, {
-    id: sessionId,
-    user_id: userId,
-  });
-  return revoked > 0;
+  return stampFirst(db, 'user_session', 'revoked_at', now, { id: sessionId, user_id: userId });
 }
 
 /** Revokes every live session of a user except `keepSessionId`; returns how many. */

@@ -1,6 +1,7 @@
 import type { Selectable, Transaction, Updateable } from 'kysely';
 import type { AppUserTable, DB } from '../migrations/db-schema.ts';
 import type { Executor } from '../platform/db/database.ts';
+import { selectMatching, updateMatchingRow } from '../platform/db/store-helpers.ts';
 
 export type UserRow = Selectable<AppUserTable>;
 
@@ -13,15 +14,11 @@ export async function countUsers(db: Executor): Promise<number> {
 }
 
 export async function findUserById(db: Executor, id: string): Promise<UserRow | undefined> {
-  return db.selectFrom('app_user').selectAll().where('id', '=', id).executeTakeFirst();
+  return selectMatching(db, 'app_user', { id }).executeTakeFirst();
 }
 
 export async function findUserByEmail(db: Executor, email: string): Promise<UserRow | undefined> {
-  return db
-    .selectFrom('app_user')
-    .selectAll()
-    .where('email', '=', email.toLowerCase())
-    .executeTakeFirst();
+  return selectMatching(db, 'app_user', { email: email.toLowerCase() }).executeTakeFirst();
 }
 
 export async function insertUser(
@@ -49,12 +46,7 @@ export async function updateUser(
   changes: Omit<Updateable<AppUserTable>, 'id'>,
   now: Date,
 ): Promise<UserRow | undefined> {
-  return db
-    .updateTable('app_user')
-    .set({ ...changes, updated_at: now })
-    .where('id', '=', id)
-    .returningAll()
-    .executeTakeFirst();
+  return updateMatchingRow(db, 'app_user', { ...changes, updated_at: now }, { id });
 }
 
 export async function listUsers(

@@ -11,6 +11,7 @@ import type { CacheInvalidation } from '../platform/cache-invalidation.ts';
 import { randomToken, sha256Hex } from '../platform/crypto.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { Logger } from '../platform/logger.ts';
+import { pickDefined } from '../platform/pick-defined.ts';
 import type { GatewayCallInput } from './gateway-call.ts';
 import { issuesError } from './gateway-call.ts';
 import { presentGatewayKey } from './gateway-presenter.ts';
@@ -226,13 +227,8 @@ export function createGatewayService(deps: GatewayServiceDeps) {
       const models = body.models ? await nameModels(actor, projectId, body.models) : undefined;
       const key = await db.transaction().execute(async (trx) => {
         const updated = await store.update(trx, projectId, keyId, {
-          ...(body.name === undefined ? {} : { name: body.name }),
+          ...pickDefined(body, ['name', 'requestsPerMinute', 'tokensPerMinute', 'cache']),
           ...(models === undefined ? {} : { models }),
-          ...(body.requestsPerMinute === undefined
-            ? {}
-            : { requestsPerMinute: body.requestsPerMinute }),
-          ...(body.tokensPerMinute === undefined ? {} : { tokensPerMinute: body.tokensPerMinute }),
-          ...(body.cache === undefined ? {} : { cache: body.cache }),
         });
         if (!updated) throw notFound('gateway key', keyId);
         await audit.record(trx, {

@@ -1,6 +1,6 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
-import { stampOnce } from '../platform/db/store-helpers.ts';
+import { stampFirst } from '../platform/db/store-helpers.ts';
 import type { GatewayModel } from './gateway-schema.ts';
 
 /** A gateway key as stored (never its secret: only the sha256 of it). */
@@ -147,11 +147,7 @@ export function createGatewayStore(db: Kysely<DB>) {
       keyId: string,
       at: Date,
     ): Promise<boolean> {
-      const revoked = await stampOnce(trx, 'gateway_key', 'revoked_at', at, {
-        project_id: projectId,
-        id: keyId,
-      });
-      return revoked > 0;
+      return stampFirst(trx, 'gateway_key', 'revoked_at', at, { project_id: projectId, id: keyId });
     },
 
     async list(projectId: string): Promise<GatewayKey[]> {

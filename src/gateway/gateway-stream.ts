@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { LlmCallResult, LlmStreamEvent } from '../llm/llm-service.ts';
 import { AppError } from '../platform/app-error.ts';
+import { firstEvent } from '../platform/first-event.ts';
 import { toAppError } from '../platform/http/error-envelope.ts';
 import type { GatewayCall, GatewayProtocol, GatewayStreamWriter } from './gateway-protocol.ts';
 
@@ -82,15 +83,7 @@ function writeTo(raw: FastifyReply['raw'], text: string): Promise<void> | undefi
   if (raw.destroyed || text === '') return undefined;
   corkForTick(raw);
   if (raw.write(text)) return undefined;
-  return new Promise((resolve) => {
-    const done = () => {
-      raw.off('drain', done);
-      raw.off('close', done);
-      resolve();
-    };
-    raw.once('drain', done);
-    raw.once('close', done);
-  });
+  return firstEvent(raw, ['drain', 'close']);
 }
 
 /**

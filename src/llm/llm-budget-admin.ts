@@ -2,6 +2,7 @@ import type { Actor } from '../access/actor.ts';
 import { conflict, notFound, validationError } from '../platform/app-error.ts';
 import { isUniqueViolation } from '../platform/db/db-errors.ts';
 import { uuidv7 } from '../platform/ids.ts';
+import { pickDefined } from '../platform/pick-defined.ts';
 import { type LlmAdminDeps, parse } from './llm-admin-context.ts';
 import type { BudgetPeriod } from './llm-budget-store.ts';
 import { presentBudget } from './llm-presenter.ts';
@@ -93,10 +94,11 @@ export function createBudgetAdmin(deps: LlmAdminDeps) {
           { path: 'hardLimitNano', message: 'set a hard or a soft limit' },
         ]);
       }
-      const budget = await budgetStore.update(projectId, budgetId, {
-        ...(body.hardLimitNano === undefined ? {} : { hardLimitNano: body.hardLimitNano }),
-        ...(body.softLimitNano === undefined ? {} : { softLimitNano: body.softLimitNano }),
-      });
+      const budget = await budgetStore.update(
+        projectId,
+        budgetId,
+        pickDefined(body, ['hardLimitNano', 'softLimitNano']),
+      );
       if (!budget) throw notFound('budget', budgetId);
       budgets.invalidate(projectId);
       const [state] = await budgetStore.states([budget], new Date(clock.now()));

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
+import { deleteMatching, selectMatching } from '../platform/db/store-helpers.ts';
 import { type Budget, type BudgetPeriod, toBudget } from './llm-budget-types.ts';
 
 /**
@@ -43,13 +44,11 @@ export function createBudgetDefinitions(db: Kysely<DB>) {
     },
 
     async find(projectId: string, budgetId: string): Promise<Budget | undefined> {
-      const row = await db
-        .selectFrom('llm_budget')
-        .selectAll()
-        .where('project_id', '=', projectId)
-        .where('id', '=', budgetId)
-        .where('gateway_key_id', 'is', null)
-        .executeTakeFirst();
+      const row = await selectMatching(db, 'llm_budget', {
+        project_id: projectId,
+        id: budgetId,
+        gateway_key_id: null,
+      }).executeTakeFirst();
       return row ? toBudget(row) : undefined;
     },
 
@@ -101,14 +100,13 @@ export function createBudgetDefinitions(db: Kysely<DB>) {
     },
 
     async delete(projectId: string, budgetId: string): Promise<boolean> {
-      const result = await db
-        .deleteFrom('llm_budget')
-        .where('project_id', '=', projectId)
-        .where('id', '=', budgetId)
+      const deleted = await deleteMatching(db, 'llm_budget', {
+        project_id: projectId,
+        id: budgetId,
         // A gateway key's budgets change with the key (src/gateway), not here.
-        .where('gateway_key_id', 'is', null)
-        .executeTakeFirst();
-      return Number(result.numDeletedRows) > 0;
+        gateway_key_id: null,
+      });
+      return deleted > 0;
     },
   };
 }
@@ -122,11 +120,10 @@ export async function listBudgets(
   projectId: string,
   gatewayKeyId: string | null,
 ): Promise<Budget[]> {
-  const rows = await db
-    .selectFrom('llm_budget')
-    .selectAll()
-    .where('project_id', '=', projectId)
-    .where('gateway_key_id', gatewayKeyId === null ? 'is' : '=', gatewayKeyId)
+  const rows = await selectMatching(db, 'llm_budget', {
+    project_id: projectId,
+    gateway_key_id: gatewayKeyId,
+  })
     .orderBy('created_at')
     .execute();
   return rows.map(toBudget);

@@ -1,6 +1,6 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
-import { stampOnce } from '../platform/db/store-helpers.ts';
+import { stampFirst } from '../platform/db/store-helpers.ts';
 import {
   type Budget,
   type BudgetHold,
@@ -237,11 +237,10 @@ export function createBudgetPeriods(db: Kysely<DB>) {
 
     /** Marks the soft limit of a period as warned; true only for the first caller. */
     async markSoftWarned(budgetId: string, start: Date, at: Date): Promise<boolean> {
-      const warned = await stampOnce(db, 'llm_budget_period', 'soft_warned_at', at, {
+      return stampFirst(db, 'llm_budget_period', 'soft_warned_at', at, {
         budget_id: budgetId,
         period_start: start,
       });
-      return warned > 0;
     },
 
     /** Spend and open reservations of the current period of each budget. */

@@ -4,7 +4,7 @@ import { isUniqueViolation } from '../platform/db/db-errors.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { type LlmAdminDeps, parse } from './llm-admin-context.ts';
 import { presentPriceOverride } from './llm-presenter.ts';
-import { usdPerMtokToNano } from './llm-prices.ts';
+import { ratesFromUsd } from './llm-prices.ts';
 import { priceOverrideSchema } from './llm-schema.ts';
 
 /** A price override that was set or removed: from `validFrom` on, calls of `model` cost anew. */
@@ -40,18 +40,7 @@ export function createPriceAdmin(deps: LlmAdminDeps) {
           id: uuidv7(clock.now()),
           projectId,
           model: body.model,
-          rates: {
-            inputNanoPerMtok: usdPerMtokToNano(body.inputUsdPerMtok),
-            outputNanoPerMtok: usdPerMtokToNano(body.outputUsdPerMtok),
-            cacheReadNanoPerMtok:
-              body.cacheReadUsdPerMtok === undefined
-                ? undefined
-                : usdPerMtokToNano(body.cacheReadUsdPerMtok),
-            cacheWriteNanoPerMtok:
-              body.cacheWriteUsdPerMtok === undefined
-                ? undefined
-                : usdPerMtokToNano(body.cacheWriteUsdPerMtok),
-          },
+          rates: ratesFromUsd(body),
           validFrom: body.validFrom ? new Date(body.validFrom) : new Date(clock.now()),
           createdBy: actor.userId,
         });

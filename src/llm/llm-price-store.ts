@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { DB, LlmPriceOverrideTable } from '../migrations/db-schema.ts';
+import { deleteMatching, selectMatching } from '../platform/db/store-helpers.ts';
 import type { PriceRates } from './llm-prices.ts';
 
 export interface PriceOverride {
@@ -45,10 +46,7 @@ export function overrideAt(
 export function createPriceStore(db: Kysely<DB>) {
   return {
     async list(projectId: string): Promise<PriceOverride[]> {
-      const rows = await db
-        .selectFrom('llm_price_override')
-        .selectAll()
-        .where('project_id', '=', projectId)
+      const rows = await selectMatching(db, 'llm_price_override', { project_id: projectId })
         .orderBy('model')
         .orderBy('valid_from')
         .execute();
@@ -82,12 +80,8 @@ export function createPriceStore(db: Kysely<DB>) {
     },
 
     async delete(projectId: string, id: string): Promise<boolean> {
-      const result = await db
-        .deleteFrom('llm_price_override')
-        .where('project_id', '=', projectId)
-        .where('id', '=', id)
-        .executeTakeFirst();
-      return Number(result.numDeletedRows) > 0;
+      const deleted = await deleteMatching(db, 'llm_price_override', { project_id: projectId, id });
+      return deleted > 0;
     },
   };
 }

@@ -5,6 +5,7 @@ import {
   maxCostNano,
   modelPriceInfo,
   type PriceSource,
+  ratesFromUsd,
   usdPerMtokToNano,
 } from './llm-prices.ts';
 import type { TokenUsage } from './llm-provider.ts';
@@ -103,6 +104,32 @@ describe('costNano', () => {
         at,
       }),
     ).toBe(2);
+  });
+});
+
+describe('ratesFromUsd', () => {
+  it.each([
+    {
+      usd: { inputUsdPerMtok: 0.2, outputUsdPerMtok: 0.4 },
+      rates: [200_000_000, 400_000_000, undefined, undefined],
+    },
+    {
+      usd: {
+        inputUsdPerMtok: 1,
+        outputUsdPerMtok: 2,
+        cacheReadUsdPerMtok: 0,
+        cacheWriteUsdPerMtok: null,
+      },
+      rates: [1_000_000_000, 2_000_000_000, 0, undefined],
+    },
+  ])('$usd → nano-USD rates', ({ usd, rates }) => {
+    const result = ratesFromUsd(usd);
+    expect([
+      result.inputNanoPerMtok,
+      result.outputNanoPerMtok,
+      result.cacheReadNanoPerMtok,
+      result.cacheWriteNanoPerMtok,
+    ]).toEqual(rates);
   });
 });
 

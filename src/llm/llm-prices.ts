@@ -298,6 +298,26 @@ export function usdPerMtokToNano(usd: number): number {
   return Math.round(usd * USD_TO_NANO);
 }
 
+/**
+ * Rates as the API takes them (USD per million tokens) as stored (nano-USD); a cache rate left
+ * out or null is none (it defaults to the input rate).
+ */
+export function ratesFromUsd(usd: {
+  inputUsdPerMtok: number;
+  outputUsdPerMtok: number;
+  cacheReadUsdPerMtok?: number | null | undefined;
+  cacheWriteUsdPerMtok?: number | null | undefined;
+}): PriceRates {
+  const optional = (rate: number | null | undefined) =>
+    rate === undefined || rate === null ? undefined : usdPerMtokToNano(rate);
+  return {
+    inputNanoPerMtok: usdPerMtokToNano(usd.inputUsdPerMtok),
+    outputNanoPerMtok: usdPerMtokToNano(usd.outputUsdPerMtok),
+    cacheReadNanoPerMtok: optional(usd.cacheReadUsdPerMtok),
+    cacheWriteNanoPerMtok: optional(usd.cacheWriteUsdPerMtok),
+  };
+}
+
 /** A stored nano-USD amount or rate in USD, as the API shows it; undefined (no rate) is null. */
 export function nanoToUsd(nano: number | undefined): number | null {
   return nano === undefined ? null : nano / USD_TO_NANO;

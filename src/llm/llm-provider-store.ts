@@ -1,5 +1,6 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { DB, LlmProviderTable } from '../migrations/db-schema.ts';
+import { deleteMatching, selectMatching } from '../platform/db/store-helpers.ts';
 import type { ProviderKind } from './llm-provider.ts';
 
 export interface FallbackTarget {
@@ -88,11 +89,7 @@ export function createProviderStore(db: Kysely<DB>) {
     },
 
     async find(id: string): Promise<ProviderRecord | undefined> {
-      const row = await db
-        .selectFrom('llm_provider')
-        .selectAll()
-        .where('id', '=', id)
-        .executeTakeFirst();
+      const row = await selectMatching(db, 'llm_provider', { id }).executeTakeFirst();
       return row ? toRecord(row) : undefined;
     },
 
@@ -129,8 +126,7 @@ export function createProviderStore(db: Kysely<DB>) {
     },
 
     async delete(id: string): Promise<boolean> {
-      const result = await db.deleteFrom('llm_provider').where('id', '=', id).executeTakeFirst();
-      return Number(result.numDeletedRows) > 0;
+      return (await deleteMatching(db, 'llm_provider', { id })) > 0;
     },
   };
 }

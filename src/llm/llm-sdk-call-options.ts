@@ -1,4 +1,5 @@
 import { jsonSchema, type LanguageModel, Output, tool } from 'ai';
+import { pickDefined } from '../platform/pick-defined.ts';
 import { type ProviderCallRequest, ProviderFailure, type ProviderKind } from './llm-provider.ts';
 import { toSdkPrompt } from './llm-sdk-mapping.ts';
 
@@ -28,14 +29,16 @@ export function sdkCallOptions(
     allowSystemInMessages: prompt.systemInMessages,
     maxRetries: 0,
     abortSignal: request.signal,
-    ...(p.maxOutputTokens === undefined ? {} : { maxOutputTokens: p.maxOutputTokens }),
-    ...(p.temperature === undefined ? {} : { temperature: p.temperature }),
-    ...(p.topP === undefined ? {} : { topP: p.topP }),
-    ...(p.topK === undefined ? {} : { topK: p.topK }),
-    ...(p.presencePenalty === undefined ? {} : { presencePenalty: p.presencePenalty }),
-    ...(p.frequencyPenalty === undefined ? {} : { frequencyPenalty: p.frequencyPenalty }),
-    ...(p.stopSequences === undefined ? {} : { stopSequences: p.stopSequences }),
-    ...(p.seed === undefined ? {} : { seed: p.seed }),
+    ...pickDefined(p, [
+      'maxOutputTokens',
+      'temperature',
+      'topP',
+      'topK',
+      'presencePenalty',
+      'frequencyPenalty',
+      'stopSequences',
+      'seed',
+    ]),
     ...(p.reasoningEffort === undefined ? {} : { reasoning: p.reasoningEffort }),
     ...(request.outputSchema === undefined
       ? {}

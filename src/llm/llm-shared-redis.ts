@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { firstEvent } from '../platform/first-event.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import type { Logger } from '../platform/logger.ts';
 
@@ -84,15 +85,7 @@ export function connectSharedRedis(options: SharedLimitsOptions, logger: Logger)
   const listeners = new Map<string, Set<() => void>>();
   let failing = false;
 
-  const firstAttempt = new Promise<void>((resolve) => {
-    const settle = () => {
-      redis.off('ready', settle);
-      redis.off('error', settle);
-      resolve();
-    };
-    redis.once('ready', settle);
-    redis.once('error', settle);
-  });
+  const firstAttempt = firstEvent(redis, ['ready', 'error']);
   const onError = (error: unknown) => shared.reportFailure(error, 'connection');
   redis.on('error', onError);
   subscriber.on('error', onError);

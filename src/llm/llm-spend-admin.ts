@@ -4,6 +4,24 @@ import { presentCall } from './llm-presenter.ts';
 import { parseSince, spendByEntityQuerySchema, spendQuerySchema } from './llm-schema.ts';
 import type { CallStatsDimension, SpendDimension } from './llm-usage-store.ts';
 
+const DAY_MS = 86_400_000;
+
+/**
+ * The window of a spend query: from `since` through the whole day `until` (the bound is the
+ * next midnight, UTC); `shown` is the window as the answer echoes it.
+ */
+function spendWindow(query: { since: string; until?: string | undefined }, now: Date) {
+  const since = parseSince(query.since, now);
+  const until = query.until
+    ? new Date(new Date(`${query.until}T00:00:00Z`).getTime() + DAY_MS)
+    : undefined;
+  const shown = {
+    since: since.toISOString().slice(0, 10),
+    until: until ? new Date(until.getTime() - DAY_MS).toISOString().slice(0, 10) : null,
+  };
+  return { since, until, shown };
+}
+
 /** Spend, usage rows and the response cache of a project, read after buffered rows are written. */
 export function createSpendAdmin(deps: LlmAdminDeps) {
   const { access, usage, cache, clock } = deps;
@@ -12,11 +30,7 @@ export function createSpendAdmin(deps: LlmAdminDeps) {
     async spend(actor: Actor, projectId: string, input: unknown = {}) {
       await access.requireRole(actor, projectId, 'viewer');
       const query = parse(spendQuerySchema, input);
-      const now = new Date(clock.now());
-      const since = parseSince(query.since, now);
-      const until = query.until
-        ? new Date(new Date(`${query.until}T00:00:00Z`).getTime() + 86_400_000)
-        : undefined;
+      const { since, until, shown } = spendWindow(query, new Date(clock.now()));
       const groupBy = (query.groupBy?.split(',') ?? []) as SpendDimension[];
       await deps.llm.flush();
       const rows = await usage.spend({ projectId, since, until, groupBy });
@@ -30,8 +44,7 @@ export function createSpendAdmin(deps: LlmAdminDeps) {
         { costNano: 0, calls: 0, unpricedAttempts: 0, savedNano: 0 },
       );
       return {
-        since: since.toISOString().slice(0, 10),
-        until: until ? new Date(until.getTime() - 86_400_000).toISOString().slice(0, 10) : null,
+        ...shown,
         groupBy,
         total,
         rows,
@@ -42,16 +55,11 @@ export function createSpendAdmin(deps: LlmAdminDeps) {
     async spendByEntity(actor: Actor, projectId: string, input: unknown) {
       await access.requireRole(actor, projectId, 'viewer');
       const query = parse(spendByEntityQuerySchema, input);
-      const now = new Date(clock.now());
-      const since = parseSince(query.since, now);
-      const until = query.until
-        ? new Date(new Date(`${query.until}T00:00:00Z`).getTime() + 86_400_000)
-        : undefined;
+      const { since, until, shown } = spendWindow(query, new Date(clock.now()));
       await deps.llm.flush();
       const rows = await usage.spendByEntity({ projectId, since, until, by: query.by });
       return {
-        since: since.toISOString().slice(0, 10),
-        until: until ? new Date(until.getTime() - 86_400_000).toISOString().slice(0, 10) : null,
+        ...shown,
         by: query.by,
         rows,
       };

@@ -1,5 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
+import { selectMatching } from '../platform/db/store-helpers.ts';
+import { pickDefined } from '../platform/pick-defined.ts';
 import type { ProviderKind, TokenUsage } from './llm-provider.ts';
 
 /** One attempt (or cache hit) as recorded in the append-only `llm_calls` table. */
@@ -344,9 +346,7 @@ function usageReports(db: Kysely<DB>) {
       for (const column of groups) select = select.select(column).groupBy(column).orderBy(column);
       const rows = (await select.execute()) as unknown as (RollupRow & Partial<RollupKey>)[];
       return rows.map((row) => ({
-        ...(row.day === undefined ? {} : { day: row.day }),
-        ...(row.model === undefined ? {} : { model: row.model }),
-        ...(row.feature === undefined ? {} : { feature: row.feature }),
+        ...pickDefined(row, ['day', 'model', 'feature']),
         ...(row.provider_kind === undefined ? {} : { providerKind: row.provider_kind }),
         calls: Number(row.calls),
         attempts: Number(row.attempts),
@@ -463,10 +463,7 @@ function usageReads(db: Kysely<DB>) {
   return {
     /** Rows of one logical call, attempt order. */
     async attemptsOf(callId: string) {
-      return db
-        .selectFrom('llm_calls')
-        .selectAll()
-        .where('call_id', '=', callId)
+      return selectMatching(db, 'llm_calls', { call_id: callId })
         .orderBy('attempt')
         .orderBy('created_at')
         .execute();
@@ -474,10 +471,7 @@ function usageReads(db: Kysely<DB>) {
 
     /** The newest rows of a project (newest first), for the usage page. */
     async recent(projectId: string, limit: number, before?: Date) {
-      let query = db
-        .selectFrom('llm_calls')
-        .selectAll()
-        .where('project_id', '=', projectId)
+      let query = selectMatching(db, 'llm_calls', { project_id: projectId })
         .orderBy('created_at', 'desc')
         .orderBy('id', 'desc')
         .limit(limit);

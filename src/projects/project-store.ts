@@ -2,6 +2,13 @@ import type { Selectable, Transaction } from 'kysely';
 import type { ProjectRole } from '../access/project-access.ts';
 import type { DB, ProjectMemberTable, ProjectTable } from '../migrations/db-schema.ts';
 import type { Executor } from '../platform/db/database.ts';
+import {
+  deleteMatching,
+  selectMatching,
+  updateMatchingRow,
+  updateMatchingRows,
+} from '../platform/db/store-helpers.ts';
+import { pickDefined } from '../platform/pick-defined.ts';
 
 export type ProjectRow = Selectable<ProjectTable>;
 export type ProjectWithRole = ProjectRow & { role: ProjectRole | null };
@@ -31,12 +38,7 @@ export async function findProject(
   db: Executor,
   projectId: string,
 ): Promise<ProjectRow | undefined> {
-  return db
-    .selectFrom('project')
-    .selectAll()
-    .where('id', '=', projectId)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
+  return selectMatching(db, 'project', { id: projectId, deleted_at: null }).executeTakeFirst();
 }
 
 export async function listProjectsForUser(
@@ -90,17 +92,12 @@ export async function updateProjectRow(
   changes: { name?: string | undefined; description?: string | undefined },
   now: Date,
 ): Promise<ProjectRow | undefined> {
-  return db
-    .updateTable('project')
-    .set({
-      ...(changes.name === undefined ? {} : { name: changes.name }),
-      ...(changes.description === undefined ? {} : { description: changes.description }),
-      updated_at: now,
-    })
-    .where('id', '=', projectId)
-    .where('deleted_at', 'is', null)
-    .returningAll()
-    .executeTakeFirst();
+  return updateMatchingRow(
+    db,
+    'project',
+    { ...pickDefined(changes, ['name', 'description']), updated_at: now },
+    { id: projectId, deleted_at: null },
+  );
 }
 
 export async function markProjectDeleted(
@@ -108,13 +105,13 @@ export async function markProjectDeleted(
   projectId: string,
   now: Date,
 ): Promise<boolean> {
-  const result = await db
-    .updateTable('project')
-    .set({ deleted_at: now, updated_at: now })
-    .where('id', '=', projectId)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+  const deleted = await updateMatchingRows(
+    db,
+    'project',
+    { deleted_at: now, updated_at: now },
+    { id: projectId, deleted_at: null },
+  );
+  return deleted > 0;
 }
 
 /** A project's members with their e-mail and name. */
@@ -170,13 +167,13 @@ export async function updateMemberRole(
   role: ProjectRole,
   now: Date,
 ): Promise<boolean> {
-  const result = await db
-    .updateTable('project_member')
-    .set({ role, updated_at: now })
-    .where('project_id', '=', projectId)
-    .where('user_id', '=', userId)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+  const updated = await updateMatchingRows(
+    db,
+    'project_member',
+    { role, updated_at: now },
+    { project_id: projectId, user_id: userId },
+  );
+  return updated > 0;
 }
 
 export async function deleteMember(
@@ -184,12 +181,11 @@ export async function deleteMember(
   projectId: string,
   userId: string,
 ): Promise<boolean> {
-  const result = await db
-    .deleteFrom('project_member')
-    .where('project_id', '=', projectId)
-    .where('user_id', '=', userId)
-    .executeTakeFirst();
-  return Number(result.numDeletedRows) > 0;
+  const deleted = await deleteMatching(db, 'project_member', {
+    project_id: projectId,
+    user_id: userId,
+  });
+  return deleted > 0;
 }
 
 /** Locks the project row for the rest of the transaction (member changes serialize on it). */

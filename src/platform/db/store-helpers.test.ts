@@ -8,7 +8,15 @@ import {
 } from '../../../test/test-platform.ts';
 import { uuidv7 } from '../ids.ts';
 import type { Database } from './database.ts';
-import { stampOnce, touchAtMostEvery } from './store-helpers.ts';
+import {
+  deleteMatching,
+  selectMatching,
+  stampFirst,
+  stampOnce,
+  touchAtMostEvery,
+  updateMatchingRow,
+  updateMatchingRows,
+} from './store-helpers.ts';
 
 describe.each(testBackends())('store helpers on %s', (backend) => {
   let storage: TestStorage;
@@ -135,5 +143,59 @@ describe.each(testBackends())('store helpers on %s', (backend) => {
     expect(await lastUsed()).toEqual(t0);
     await touch(later(60_001));
     expect(await lastUsed()).toEqual(later(60_001));
+  });
+
+  it('selectMatching, updateMatchingRow(s) and deleteMatching reach exactly the matching rows', async () => {
+    const setup = await addToken('setup');
+    const reset = await addToken('password-reset');
+    const ids = async (match: Parameters<typeof selectMatching<'auth_token'>>[2]) =>
+      (await selectMatching(database.db, 'auth_token', match).orderBy('id').execute()).map(
+        (row) => row.id,
+      );
+
+    // null matches "is null": the setup token is the one without a user.
+    expect(await ids({ user_id: null })).toEqual([setup]);
+    expect(await ids({ user_id: userId, used_at: null })).toEqual([reset]);
+    const row = await updateMatchingRow(
+      database.db,
+      'auth_token',
+      { attempts: 2 },
+      { id: reset, kind: 'password-reset' },
+    );
+    expect(row?.attempts).toBe(2);
+    expect(
+      await updateMatchingRow(
+        database.db,
+        'auth_token',
+        { attempts: 3 },
+        { id: reset, kind: 'setup' },
+      ),
+    ).toBeUndefined();
+    expect(
+      await updateMatchingRows(database.db, 'auth_token', { attempts: 1 }, { used_at: null }),
+    ).toBe(2);
+    expect(await deleteMatching(database.db, 'auth_token', { id: setup, user_id: userId })).toBe(0);
+    expect(await deleteMatching(database.db, 'auth_token', { id: setup, user_id: null })).toBe(1);
+    expect(await ids({ used_at: null })).toEqual([reset]);
+  });
+
+  it('refuses an empty match or an undefined value on reads and deletes too', async () => {
+    const id = await addToken('setup');
+    expect(() => selectMatching(database.db, 'auth_token', {})).toThrow(/without a row to match/);
+    expect(() =>
+      selectMatching(database.db, 'auth_token', { id: undefined, used_at: null }),
+    ).toThrow(/id is undefined/);
+    await expect(
+      deleteMatching(database.db, 'auth_token', { id: undefined, kind: 'setup' }),
+    ).rejects.toThrow(/id is undefined/);
+    // Nothing was deleted.
+    expect(await selectMatching(database.db, 'auth_token', { id }).execute()).toHaveLength(1);
+  });
+
+  it('stampFirst: true for the call that set the time, false after', async () => {
+    const id = await addToken('setup');
+    expect(await stampFirst(database.db, 'auth_token', 'used_at', later(1), { id })).toBe(true);
+    expect(await stampFirst(database.db, 'auth_token', 'used_at', later(2), { id })).toBe(false);
+    expect(await usedAt(id)).toEqual(later(1));
   });
 });

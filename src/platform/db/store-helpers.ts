@@ -1,13 +1,14 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely, Selectable, SelectQueryBuilder, Updateable } from 'kysely';
 import type { DB } from '../../migrations/db-schema.ts';
 import type { Executor } from './database.ts';
 
 /**
- * Small write patterns several stores share, each with one meaning: a time set once (a revoke,
- * a one-time use, a warning sent once) and a time refreshed at most every so often (last seen,
- * last used). Plain queries stay in the stores; these exist because the rule inside them (the
- * `is null` guard that makes a racing second caller lose, the granularity that spares a write
- * per read) must be the same everywhere.
+ * Small patterns several stores share, each with one meaning: the rows whose key columns equal
+ * given values (read, changed or deleted), a time set once (a revoke, a one-time use, a warning
+ * sent once) and a time refreshed at most every so often (last seen, last used). Queries with
+ * joins, ranges or aggregates stay in the stores; these exist because the rules inside them
+ * (a match never widened by a missing value, the `is null` guard that makes a racing second
+ * caller lose, the granularity that spares a write per read) must be the same everywhere.
  */
 type Table = keyof DB & string;
 type Row<T extends Table> = Selectable<DB[T]>;
@@ -25,21 +26,88 @@ type Match<T extends Table> = Partial<Row<T>>;
 // above are what check them against the schema.
 type AnyDb = Kysely<Record<string, Record<string, unknown>>>;
 
-/** An update of `values` on the rows matching `match` (each column equal, `null`: is null). */
+/** What a match needs of a query builder: conditions, each returning the builder. */
+interface Filterable<Q> {
+  where(column: string, operator: '=' | 'is', value: unknown): Q;
+}
+
+/** `query` narrowed to the rows matching `match` (each column equal, `null`: is null). */
+function whereMatching<Q extends Filterable<Q>>(query: Q, table: string, match: object): Q {
+  const entries = Object.entries(match);
+  // An empty match would reach every row of the table, an undefined value would drop its
+  // condition and widen the query: both are a caller's bug.
+  if (entries.length === 0) throw new Error(`query of ${table} without a row to match`);
+  let filtered = query;
+  for (const [key, value] of entries) {
+    if (value === undefined) {
+      throw new Error(`query of ${table} without a row to match (${key} is undefined)`);
+    }
+    filtered = value === null ? filtered.where(key, 'is', null) : filtered.where(key, '=', value);
+  }
+  return filtered;
+}
+
+/** An update of `values` on the rows matching `match`. */
 function updateMatching<T extends Table>(
   db: Executor,
   table: T,
   values: Record<string, unknown>,
   match: Match<T>,
 ) {
-  const entries = Object.entries(match).filter(([, value]) => value !== undefined);
-  // An empty match would write every row of the table.
-  if (entries.length === 0) throw new Error(`update of ${table} without a row to match`);
-  let query = (db as unknown as AnyDb).updateTable(table as string).set(values);
-  for (const [key, value] of entries) {
-    query = value === null ? query.where(key, 'is', null) : query.where(key, '=', value);
-  }
-  return query;
+  return whereMatching(
+    (db as unknown as AnyDb).updateTable(table as string).set(values),
+    table,
+    match,
+  );
+}
+
+/**
+ * Every column of the rows matching `match`; the caller adds what else the read needs (a range,
+ * an order, a lock), so the builder is typed for `table`.
+ */
+export function selectMatching<T extends Table>(db: Executor, table: T, match: Match<T>) {
+  const query = (db as unknown as AnyDb).selectFrom(table as string).selectAll();
+  return whereMatching(query, table, match) as unknown as SelectQueryBuilder<DB, T, Row<T>>;
+}
+
+/** Sets `values` on the rows matching `match`; returns the first changed row as it now is. */
+export async function updateMatchingRow<T extends Table>(
+  db: Executor,
+  table: T,
+  values: Updateable<DB[T]>,
+  match: Match<T>,
+): Promise<Row<T> | undefined> {
+  const row = await updateMatching(db, table, values as Record<string, unknown>, match)
+    .returningAll()
+    .executeTakeFirst();
+  return row as Row<T> | undefined;
+}
+
+/** Sets `values` on the rows matching `match`; returns how many it changed. */
+export async function updateMatchingRows<T extends Table>(
+  db: Executor,
+  table: T,
+  values: Updateable<DB[T]>,
+  match: Match<T>,
+): Promise<number> {
+  const result = await updateMatching(
+    db,
+    table,
+    values as Record<string, unknown>,
+    match,
+  ).executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+/** Deletes the rows matching `match`; returns how many it deleted. */
+export async function deleteMatching<T extends Table>(
+  db: Executor,
+  table: T,
+  match: Match<T>,
+): Promise<number> {
+  const query = (db as unknown as AnyDb).deleteFrom(table as string);
+  const result = await whereMatching(query, table, match).executeTakeFirst();
+  return Number(result.numDeletedRows);
 }
 
 /**
@@ -57,6 +125,20 @@ export async function stampOnce<T extends Table>(
     .where(column, 'is', null)
     .executeTakeFirst();
   return Number(result.numUpdatedRows);
+}
+
+/**
+ * {@link stampOnce} for the callers that ask one thing: true when this call set the time, false
+ * when no row matched or it was set before (a second revoke, a code already used).
+ */
+export async function stampFirst<T extends Table>(
+  db: Executor,
+  table: T,
+  column: TimeColumn<T>,
+  at: Date,
+  match: Match<T>,
+): Promise<boolean> {
+  return (await stampOnce(db, table, column, at, match)) > 0;
 }
 
 /**

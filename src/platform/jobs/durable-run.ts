@@ -711,6 +711,26 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
     return task.finally(() => settling.delete(task));
   };
 
+  /**
+   * The running half of a cancel or a pause: a flag for the worker that holds the run (it may be
+   * another process) and an abort when this process runs it; returns the run as it now is.
+   */
+  const askRunningToStop = async (
+    runId: string,
+    flags: { cancel_requested: true } | { pause_requested: true; pause_reason: string },
+    reason: 'cancelled' | 'paused',
+  ) => {
+    await db
+      .updateTable('durable_run')
+      .set({ ...flags, updated_at: sql<Date>`now()` })
+      .where('id', '=', runId)
+      .where('status', '=', 'running')
+      .execute();
+    active.get(runId)?.abort(new RunStopped(reason));
+    const row = await selectRun(db, runId);
+    return row ? present(row) : undefined;
+  };
+
   return {
     get active() {
       return new Set(active.keys());
@@ -823,15 +843,7 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
         .where('id', '=', runId)
         .where('status', 'in', ['queued', 'paused'])
         .execute();
-      await db
-        .updateTable('durable_run')
-        .set({ cancel_requested: true, updated_at: sql<Date>`now()` })
-        .where('id', '=', runId)
-        .where('status', '=', 'running')
-        .execute();
-      active.get(runId)?.abort(new RunStopped('cancelled'));
-      const row = await selectRun(db, runId);
-      return row ? present(row) : undefined;
+      return askRunningToStop(runId, { cancel_requested: true }, 'cancelled');
     },
 
     async requestPause(runId, reason = 'user') {
@@ -841,15 +853,7 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
         .where('id', '=', runId)
         .where('status', '=', 'queued')
         .execute();
-      await db
-        .updateTable('durable_run')
-        .set({ pause_requested: true, pause_reason: reason, updated_at: sql<Date>`now()` })
-        .where('id', '=', runId)
-        .where('status', '=', 'running')
-        .execute();
-      active.get(runId)?.abort(new RunStopped('paused'));
-      const row = await selectRun(db, runId);
-      return row ? present(row) : undefined;
+      return askRunningToStop(runId, { pause_requested: true, pause_reason: reason }, 'paused');
     },
 
     async resume(runId) {
