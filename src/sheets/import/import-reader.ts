@@ -682,8 +682,8 @@ async function importWhole(
   connection: DuckDBConnection,
   options: ImportOptions,
 ): Promise<ImportOutcome> {
-  const isCsv = options.spec.reader === 'csv';
-  const rejects = isCsv ? rejectTables(options.datasetId) : undefined;
+  const table = datasetTable(options.datasetId);
+  const rejects = options.spec.reader === 'csv' ? rejectTables(options.datasetId) : undefined;
   const widened: string[] = [];
   let spec = options.spec;
   for (let attempt = 0; ; attempt++) {
@@ -692,34 +692,22 @@ async function importWhole(
     try {
       const { list, converting } = selectList(options);
       await connection.run(
-        `create table ${datasetTable(options.datasetId)} as select (row_number() over ())::bigint as _row_id${list} from ${sourceSql(spec, rejects)}`,
+        `create table ${table} as select (row_number() over ())::bigint as _row_id${list} from ${sourceSql(spec, rejects)}`,
       );
-      const count = await connection.runAndReadAll(
-        `select count(*) as n from ${datasetTable(options.datasetId)}`,
-      );
-      const rows = Number((count.getRowObjectsJS()[0] as { n: bigint }).n);
-      let rejected = options.preRejected?.count ?? 0;
-      const collected: RejectedLine[] = [...(options.preRejected?.rejects ?? [])];
-      if (rejects) {
-        const summary = await rejectSummary(connection, rejects.table);
-        const wider = widenedSpec(spec, summary.castColumns, widened, attempt);
-        if (wider) {
-          await connection.run('rollback');
-          await dropRejects(connection, rejects);
-          spec = wider;
-          continue;
-        }
-        rejected += summary.rejected;
-        collected.push(...(await wholeFileRejects(connection, rejects.table, spec)));
-      }
-      refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
-      return await commitRead(connection, options, converting, rows, {
-        rows,
-        rejected,
-        collected,
+      const read = await tallyWholeRead(connection, options, {
+        table,
+        spec,
+        rejects,
         widened,
-        parts: 1,
+        attempt,
       });
+      if ('wider' in read) {
+        await connection.run('rollback');
+        if (rejects) await dropRejects(connection, rejects);
+        spec = read.wider;
+        continue;
+      }
+      return await commitRead(connection, options, converting, read.rows, { ...read, parts: 1 });
     } catch (error) {
       await rollbackAfterFailure(connection);
       throw error;
@@ -727,6 +715,40 @@ async function importWhole(
       if (rejects) await dropRejects(connection, rejects);
     }
   }
+}
+
+/**
+ * What one read of the whole file brought in: its rows and rejected lines (with those
+ * rejected before DuckDB read it), refused past the bad-line share; or, when DuckDB's inferred
+ * type failed on later lines, the spec to read it again with (widenedSpec).
+ */
+async function tallyWholeRead(
+  connection: DuckDBConnection,
+  options: ImportOptions,
+  read: {
+    table: string;
+    spec: SourceSpec;
+    rejects: { table: string; scan: string } | undefined;
+    widened: string[];
+    attempt: number;
+  },
+): Promise<
+  | { wider: SourceSpec }
+  | { rows: number; rejected: number; collected: RejectedLine[]; widened: string[] }
+> {
+  let rejected = options.preRejected?.count ?? 0;
+  const collected: RejectedLine[] = [...(options.preRejected?.rejects ?? [])];
+  if (read.rejects) {
+    const summary = await rejectSummary(connection, read.rejects.table);
+    const wider = widenedSpec(read.spec, summary.castColumns, read.widened, read.attempt);
+    if (wider) return { wider };
+    rejected += summary.rejected;
+    collected.push(...(await wholeFileRejects(connection, read.rejects.table, read.spec)));
+  }
+  const count = await connection.runAndReadAll(`select count(*) as n from ${read.table}`);
+  const rows = Number((count.getRowObjectsJS()[0] as { n: bigint }).n);
+  refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
+  return { rows, rejected, collected, widened: read.widened };
 }
 
 /** Whether a CSV read whole is read in parallel and numbered after (NUMBERED_AFTER_MIN_BYTES). */
@@ -737,22 +759,6 @@ async function numbersAfter(options: ImportOptions): Promise<boolean> {
 }
 
 /**
- * The whole CSV read on every DuckDB thread, its rows numbered after the read: numbering
- * while reading (`row_number() over ()`, importWhole) keeps DuckDB's read on one thread, which
- * made a 3M-row file take 2.6× DuckDB's own CREATE TABLE AS on a quiet 2-core machine.
- *
- * The CREATE TABLE AS commits on its own: DuckDB keeps the rows of a parallel read in file
- * order (`preserve_insertion_order`, on by default), so in the committed table `rowid` is the
- * row's position in the file. One UPDATE then sets `_row_id = rowid + 1` (committed too: the
- * row-id index made after the import needs it so), and one transaction adds the state columns
- * and makes the sequence. Inside the read's own transaction `rowid` holds
- * transaction-local numbers, and `ALTER … ADD COLUMN … DEFAULT nextval(…)` fills a committed
- * table on several threads, out of order (both seen 2026-12-06, DuckDB 1.5.6). Until that last
- * commit the dataset is `importing` (nobody reads the table); any failure or cancel drops the
- * table, and a server stopped in between leaves it to `sheets.recover-imports`. Its columns
- * come in another order (state columns added last), which nothing reads by position.
- */
-/**
  * Up to this many columns, the state columns that are NULL on every row are added after the
  * read (one cheap ALTER each) instead of being written by it: 7 of them cost the 3M-row read
  * ~100 MiB of RSS and ~5–15 % of its CPU (2026-12-06). Wider files keep them in the read
@@ -760,6 +766,26 @@ async function numbersAfter(options: ImportOptions): Promise<boolean> {
  */
 const STATES_AFTER_MAX_COLUMNS = 64;
 
+/**
+ * The whole CSV read on every DuckDB thread, its rows numbered after the read: numbering
+ * while reading (`row_number() over ()`, importWhole) keeps DuckDB's read on one thread, which
+ * made a 3M-row file take 2.6× DuckDB's own CREATE TABLE AS on a quiet 2-core machine.
+ *
+ * The CREATE TABLE AS commits on its own: DuckDB keeps the rows of a parallel read in file
+ * order (`preserve_insertion_order`, on by default), so in the committed table `rowid` is the
+ * row's position in the file. One UPDATE then sets `_row_id = rowid + 1` (committed too: in
+ * one transaction with the ALTERs it fails to commit, or after them costs as much in the
+ * commit; measured 2026-12-07), and one transaction adds the state columns and makes the
+ * sequence. Inside the read's own transaction `rowid` holds transaction-local numbers (from
+ * 36028797018960000, in file order; numbered there, the commit costs 1.1–2.8 s of CPU at 3M
+ * rows against 0.2 s for this UPDATE), `ALTER … ADD COLUMN … DEFAULT nextval(…)` fills a
+ * committed table on several threads, out of order, and `ALTER … TYPE … USING rowid + 1` does
+ * not bind `rowid` (seen 2026-12-06/07, DuckDB 1.5.6; decision
+ * 2026-12-07-imports-numbering-kept.md). Until that last
+ * commit the dataset is `importing` (nobody reads the table); any failure or cancel drops the
+ * table, and a server stopped in between leaves it to `sheets.recover-imports`. Its columns
+ * come in another order (state columns added last), which nothing reads by position.
+ */
 async function importNumberedAfter(
   connection: DuckDBConnection,
   options: ImportOptions,
@@ -778,23 +804,21 @@ async function importNumberedAfter(
       await connection.run(
         `create table ${table} as select null::bigint as _row_id${list} from ${sourceSql(spec, rejects)}`,
       );
-      const summary = await rejectSummary(connection, rejects.table);
-      const wider = widenedSpec(spec, summary.castColumns, widened, attempt);
-      if (wider) {
+      const read = await tallyWholeRead(connection, options, {
+        table,
+        spec,
+        rejects,
+        widened,
+        attempt,
+      });
+      if ('wider' in read) {
         await connection.run(`drop table ${table}`);
-        spec = wider;
+        spec = read.wider;
         continue;
       }
-      const count = await connection.runAndReadAll(`select count(*) as n from ${table}`);
-      const rows = Number((count.getRowObjectsJS()[0] as { n: bigint }).n);
-      const rejected = (options.preRejected?.count ?? 0) + summary.rejected;
-      const collected: RejectedLine[] = [
-        ...(options.preRejected?.rejects ?? []),
-        ...(await wholeFileRejects(connection, rejects.table, spec)),
-      ];
-      refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
       if (options.signal?.aborted) throw options.signal.reason;
-      // Committed on its own: DuckDB makes no index over outstanding updates.
+      // Committed on its own: before the ALTERs in one transaction DuckDB refuses the commit
+      // ("another transaction has altered this table"); after them it is no cheaper.
       await connection.run(`update ${table} set _row_id = rowid + 1`);
       if (options.signal?.aborted) throw options.signal.reason;
       await connection.run('begin transaction');
@@ -802,11 +826,8 @@ async function importNumberedAfter(
         await connection.run(
           `alter table ${table} add column ${stateColumn(columnId)} ${CELL_STATE_SQL_TYPE}`,
         );
-      return await commitRead(connection, options, converting, rows, {
-        rows,
-        rejected,
-        collected,
-        widened,
+      return await commitRead(connection, options, converting, read.rows, {
+        ...read,
         parts: 1,
         numberedAfter: true,
       });
