@@ -264,6 +264,23 @@ interface SniffedDialect {
   timestamp_format: string | null;
 }
 
+/**
+ * A dialect describeCsvForRead kept, as the sniffer reported it (it kept only `\n` or `\r\n`
+ * lines and no comment lines; the person's date and timestamp formats are already in it).
+ */
+const dialectOf = (sniffed: SniffedRead): SniffedDialect => ({
+  delimiter: sniffed.delimiter,
+  quote: sniffed.quote,
+  escape: sniffed.escape,
+  new_line: '\\n',
+  comment: null,
+  skip: sniffed.skip,
+  header: sniffed.header,
+  columns: sniffed.columns.map(([name, type]) => ({ name, type })),
+  date_format: sniffed.dateFormat,
+  timestamp_format: sniffed.timestampFormat,
+});
+
 /** Runs DuckDB's CSV sniffer with these read_csv options. */
 async function sniffDialect(
   connection: DuckDBConnection,
@@ -889,20 +906,25 @@ async function planParts(
           options.partsDir!,
         )
       : Promise.resolve(undefined);
-  const sniffing = sniffDialect(connection, spec.path, csvOptions(spec)).catch(() => undefined);
+  // The import described the file with this very sniff (describeCsvForRead, the same options):
+  // its result is reused rather than sniffed again (~0.15 s of CPU at 1M rows).
+  const given = spec.csv?.sniffed;
+  const sniffing = given
+    ? Promise.resolve(dialectOf(given))
+    : sniffDialect(connection, spec.path, csvOptions(spec)).catch(() => undefined);
   const [bounds, sniffed] = await Promise.all([cutting, sniffing]);
   const discard = async () => {
     await Promise.all((bounds ?? []).map((part) => rm(part.path, { force: true }).catch(() => {})));
     return undefined;
   };
   if (!bounds || !sniffed) return discard();
-  const given = (text: string | null) => (!text || text === '(empty)' ? '' : text);
-  const quote = given(sniffed.quote);
-  const escapeChar = given(sniffed.escape);
+  const text = (value: string | null) => (!value || value === '(empty)' ? '' : value);
+  const quote = text(sniffed.quote);
+  const escapeChar = text(sniffed.escape);
   // Without quoting every line feed ends a row, so a cut made counting `"` is good too.
   if (quote !== '' && quote !== assumedQuote) return discard();
   if (escapeChar !== '' && escapeChar !== quote) return discard();
-  if (given(sniffed.comment)) return discard();
+  if (text(sniffed.comment)) return discard();
   if (!['\\n', '\\r\\n'].includes(sniffed.new_line)) return discard();
   const described = options.sources.map((column) => `${column.sourceName}:${column.sqlType}`);
   const found = sniffed.columns.map((column) => `${column.name}:${column.type}`);
