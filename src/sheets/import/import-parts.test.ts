@@ -60,6 +60,8 @@ describe('CSV import in parts', () => {
       types?: Record<string, ColumnType>;
       /** Called with each statement the import sends, once DuckDB has it. */
       onStatement?: (sql: string) => void;
+      /** Described as the import does (sniffed once) in any mode, not only numbered after. */
+      sniffedFirst?: boolean;
     } = {},
   ) {
     const how: Mode = mode === true ? 'whole' : mode === false ? 'parts' : mode;
@@ -71,7 +73,7 @@ describe('CSV import in parts', () => {
     // Numbered after the read, the file is read as the import describes it (import-prepare.ts):
     // sniffed once, then read with that dialect and those types and no second sniff.
     const described =
-      how === 'after'
+      how === 'after' || extra.sniffedFirst
         ? await duckdb.withConnection((connection) => describeCsvForRead(connection, given))
         : undefined;
     const spec = described?.spec ?? given;
@@ -136,9 +138,9 @@ describe('CSV import in parts', () => {
   const observed = (connection: DuckDBConnection, onStatement: (sql: string) => void) =>
     new Proxy(connection, {
       get(target, property) {
-        if (property === 'run')
+        if (property === 'run' || property === 'runAndReadAll')
           return (sql: string) => {
-            const running = target.run(sql);
+            const running = target[property](sql);
             onStatement(sql);
             return running;
           };
@@ -349,6 +351,24 @@ describe('CSV import in parts', () => {
     const sniffed = await importFile(file, false);
     expect(sniffed.outcome.parts).toBe(1);
     expect(values(sniffed.rows)).toEqual(values(parts.rows));
+  });
+
+  it('cuts a file the import sniffed once by that sniff, without sniffing it again', async () => {
+    const file = write(
+      'sniffed.csv',
+      `id;label;amount\n${lines(4_000, (index) => `${index};"l; ${index}";${index / 8}\n`)}`,
+    );
+    const statements: string[] = [];
+    const parts = await importFile(file, false, {
+      sniffedFirst: true,
+      onStatement: (sql) => statements.push(sql),
+    });
+    expect(parts.sniffed).toBe(true);
+    expect(parts.outcome.parts).toBe(2);
+    expect(statements.filter((sql) => sql.includes('sniff_csv('))).toEqual([]);
+    const whole = await importFile(file, true);
+    expect(parts.rows).toEqual(whole.rows);
+    expect(parts.outcome.rejected).toBe(0);
   });
 
   it('reads a file in another encoding whole (its bytes are not cut)', async () => {

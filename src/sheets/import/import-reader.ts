@@ -264,6 +264,23 @@ interface SniffedDialect {
   timestamp_format: string | null;
 }
 
+/**
+ * A dialect describeCsvForRead kept, as the sniffer reported it (it kept only `\n` or `\r\n`
+ * lines and no comment lines; the person's date and timestamp formats are already in it).
+ */
+const dialectOf = (sniffed: SniffedRead): SniffedDialect => ({
+  delimiter: sniffed.delimiter,
+  quote: sniffed.quote,
+  escape: sniffed.escape,
+  new_line: '\\n',
+  comment: null,
+  skip: sniffed.skip,
+  header: sniffed.header,
+  columns: sniffed.columns.map(([name, type]) => ({ name, type })),
+  date_format: sniffed.dateFormat,
+  timestamp_format: sniffed.timestampFormat,
+});
+
 /** Runs DuckDB's CSV sniffer with these read_csv options. */
 async function sniffDialect(
   connection: DuckDBConnection,
@@ -682,8 +699,8 @@ async function importWhole(
   connection: DuckDBConnection,
   options: ImportOptions,
 ): Promise<ImportOutcome> {
-  const isCsv = options.spec.reader === 'csv';
-  const rejects = isCsv ? rejectTables(options.datasetId) : undefined;
+  const table = datasetTable(options.datasetId);
+  const rejects = options.spec.reader === 'csv' ? rejectTables(options.datasetId) : undefined;
   const widened: string[] = [];
   let spec = options.spec;
   for (let attempt = 0; ; attempt++) {
@@ -692,34 +709,22 @@ async function importWhole(
     try {
       const { list, converting } = selectList(options);
       await connection.run(
-        `create table ${datasetTable(options.datasetId)} as select (row_number() over ())::bigint as _row_id${list} from ${sourceSql(spec, rejects)}`,
+        `create table ${table} as select (row_number() over ())::bigint as _row_id${list} from ${sourceSql(spec, rejects)}`,
       );
-      const count = await connection.runAndReadAll(
-        `select count(*) as n from ${datasetTable(options.datasetId)}`,
-      );
-      const rows = Number((count.getRowObjectsJS()[0] as { n: bigint }).n);
-      let rejected = options.preRejected?.count ?? 0;
-      const collected: RejectedLine[] = [...(options.preRejected?.rejects ?? [])];
-      if (rejects) {
-        const summary = await rejectSummary(connection, rejects.table);
-        const wider = widenedSpec(spec, summary.castColumns, widened, attempt);
-        if (wider) {
-          await connection.run('rollback');
-          await dropRejects(connection, rejects);
-          spec = wider;
-          continue;
-        }
-        rejected += summary.rejected;
-        collected.push(...(await wholeFileRejects(connection, rejects.table, spec)));
-      }
-      refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
-      return await commitRead(connection, options, converting, rows, {
-        rows,
-        rejected,
-        collected,
+      const read = await tallyWholeRead(connection, options, {
+        table,
+        spec,
+        rejects,
         widened,
-        parts: 1,
+        attempt,
       });
+      if ('wider' in read) {
+        await connection.run('rollback');
+        if (rejects) await dropRejects(connection, rejects);
+        spec = read.wider;
+        continue;
+      }
+      return await commitRead(connection, options, converting, read.rows, { ...read, parts: 1 });
     } catch (error) {
       await rollbackAfterFailure(connection);
       throw error;
@@ -727,6 +732,40 @@ async function importWhole(
       if (rejects) await dropRejects(connection, rejects);
     }
   }
+}
+
+/**
+ * What one read of the whole file brought in: its rows and rejected lines (with those
+ * rejected before DuckDB read it), refused past the bad-line share; or, when DuckDB's inferred
+ * type failed on later lines, the spec to read it again with (widenedSpec).
+ */
+async function tallyWholeRead(
+  connection: DuckDBConnection,
+  options: ImportOptions,
+  read: {
+    table: string;
+    spec: SourceSpec;
+    rejects: { table: string; scan: string } | undefined;
+    widened: string[];
+    attempt: number;
+  },
+): Promise<
+  | { wider: SourceSpec }
+  | { rows: number; rejected: number; collected: RejectedLine[]; widened: string[] }
+> {
+  let rejected = options.preRejected?.count ?? 0;
+  const collected: RejectedLine[] = [...(options.preRejected?.rejects ?? [])];
+  if (read.rejects) {
+    const summary = await rejectSummary(connection, read.rejects.table);
+    const wider = widenedSpec(read.spec, summary.castColumns, read.widened, read.attempt);
+    if (wider) return { wider };
+    rejected += summary.rejected;
+    collected.push(...(await wholeFileRejects(connection, read.rejects.table, read.spec)));
+  }
+  const count = await connection.runAndReadAll(`select count(*) as n from ${read.table}`);
+  const rows = Number((count.getRowObjectsJS()[0] as { n: bigint }).n);
+  refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
+  return { rows, rejected, collected, widened: read.widened };
 }
 
 /** Whether a CSV read whole is read in parallel and numbered after (NUMBERED_AFTER_MIN_BYTES). */
@@ -737,29 +776,34 @@ async function numbersAfter(options: ImportOptions): Promise<boolean> {
 }
 
 /**
+ * Up to this many columns, the state columns that are NULL on every row are added after the
+ * read (one cheap ALTER each) instead of being written by it: 7 of them cost the 3M-row read
+ * ~100 MiB of RSS and ~5–15 % of its CPU (2026-12-06; again 2026-12-07: +90 MiB and
+ * +0.7–1.0 s of CPU, against 0.16–0.24 s for the seven ALTERs). Wider files keep them in the
+ * read rather than send thousands of ALTERs.
+ */
+const STATES_AFTER_MAX_COLUMNS = 64;
+
+/**
  * The whole CSV read on every DuckDB thread, its rows numbered after the read: numbering
  * while reading (`row_number() over ()`, importWhole) keeps DuckDB's read on one thread, which
  * made a 3M-row file take 2.6× DuckDB's own CREATE TABLE AS on a quiet 2-core machine.
  *
  * The CREATE TABLE AS commits on its own: DuckDB keeps the rows of a parallel read in file
  * order (`preserve_insertion_order`, on by default), so in the committed table `rowid` is the
- * row's position in the file. One UPDATE then sets `_row_id = rowid + 1` (committed too: the
- * row-id index made after the import needs it so), and one transaction adds the state columns
- * and makes the sequence. Inside the read's own transaction `rowid` holds
- * transaction-local numbers, and `ALTER … ADD COLUMN … DEFAULT nextval(…)` fills a committed
- * table on several threads, out of order (both seen 2026-12-06, DuckDB 1.5.6). Until that last
+ * row's position in the file. One UPDATE then sets `_row_id = rowid + 1` (committed too: in
+ * one transaction with the ALTERs it fails to commit, or after them costs as much in the
+ * commit; measured 2026-12-07), and one transaction adds the state columns and makes the
+ * sequence. Inside the read's own transaction `rowid` holds transaction-local numbers (from
+ * 36028797018960000, in file order; numbered there, the commit costs 1.1–2.8 s of CPU at 3M
+ * rows against 0.2 s for this UPDATE), `ALTER … ADD COLUMN … DEFAULT nextval(…)` fills a
+ * committed table on several threads, out of order, and `ALTER … TYPE … USING rowid + 1` does
+ * not bind `rowid` (seen 2026-12-06/07, DuckDB 1.5.6; decision
+ * 2026-12-07-imports-numbering-kept.md). Until that last
  * commit the dataset is `importing` (nobody reads the table); any failure or cancel drops the
  * table, and a server stopped in between leaves it to `sheets.recover-imports`. Its columns
  * come in another order (state columns added last), which nothing reads by position.
  */
-/**
- * Up to this many columns, the state columns that are NULL on every row are added after the
- * read (one cheap ALTER each) instead of being written by it: 7 of them cost the 3M-row read
- * ~100 MiB of RSS and ~5–15 % of its CPU (2026-12-06). Wider files keep them in the read
- * rather than send thousands of ALTERs.
- */
-const STATES_AFTER_MAX_COLUMNS = 64;
-
 async function importNumberedAfter(
   connection: DuckDBConnection,
   options: ImportOptions,
@@ -778,23 +822,21 @@ async function importNumberedAfter(
       await connection.run(
         `create table ${table} as select null::bigint as _row_id${list} from ${sourceSql(spec, rejects)}`,
       );
-      const summary = await rejectSummary(connection, rejects.table);
-      const wider = widenedSpec(spec, summary.castColumns, widened, attempt);
-      if (wider) {
+      const read = await tallyWholeRead(connection, options, {
+        table,
+        spec,
+        rejects,
+        widened,
+        attempt,
+      });
+      if ('wider' in read) {
         await connection.run(`drop table ${table}`);
-        spec = wider;
+        spec = read.wider;
         continue;
       }
-      const count = await connection.runAndReadAll(`select count(*) as n from ${table}`);
-      const rows = Number((count.getRowObjectsJS()[0] as { n: bigint }).n);
-      const rejected = (options.preRejected?.count ?? 0) + summary.rejected;
-      const collected: RejectedLine[] = [
-        ...(options.preRejected?.rejects ?? []),
-        ...(await wholeFileRejects(connection, rejects.table, spec)),
-      ];
-      refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
       if (options.signal?.aborted) throw options.signal.reason;
-      // Committed on its own: DuckDB makes no index over outstanding updates.
+      // Committed on its own: before the ALTERs in one transaction DuckDB refuses the commit
+      // ("another transaction has altered this table"); after them it is no cheaper.
       await connection.run(`update ${table} set _row_id = rowid + 1`);
       if (options.signal?.aborted) throw options.signal.reason;
       await connection.run('begin transaction');
@@ -802,11 +844,8 @@ async function importNumberedAfter(
         await connection.run(
           `alter table ${table} add column ${stateColumn(columnId)} ${CELL_STATE_SQL_TYPE}`,
         );
-      return await commitRead(connection, options, converting, rows, {
-        rows,
-        rejected,
-        collected,
-        widened,
+      return await commitRead(connection, options, converting, read.rows, {
+        ...read,
         parts: 1,
         numberedAfter: true,
       });
@@ -868,20 +907,25 @@ async function planParts(
           options.partsDir!,
         )
       : Promise.resolve(undefined);
-  const sniffing = sniffDialect(connection, spec.path, csvOptions(spec)).catch(() => undefined);
+  // The import described the file with this very sniff (describeCsvForRead, the same options):
+  // its result is reused rather than sniffed again (~0.15 s of CPU at 1M rows).
+  const given = spec.csv?.sniffed;
+  const sniffing = given
+    ? Promise.resolve(dialectOf(given))
+    : sniffDialect(connection, spec.path, csvOptions(spec)).catch(() => undefined);
   const [bounds, sniffed] = await Promise.all([cutting, sniffing]);
   const discard = async () => {
     await Promise.all((bounds ?? []).map((part) => rm(part.path, { force: true }).catch(() => {})));
     return undefined;
   };
   if (!bounds || !sniffed) return discard();
-  const given = (text: string | null) => (!text || text === '(empty)' ? '' : text);
-  const quote = given(sniffed.quote);
-  const escapeChar = given(sniffed.escape);
+  const text = (value: string | null) => (!value || value === '(empty)' ? '' : value);
+  const quote = text(sniffed.quote);
+  const escapeChar = text(sniffed.escape);
   // Without quoting every line feed ends a row, so a cut made counting `"` is good too.
   if (quote !== '' && quote !== assumedQuote) return discard();
   if (escapeChar !== '' && escapeChar !== quote) return discard();
-  if (given(sniffed.comment)) return discard();
+  if (text(sniffed.comment)) return discard();
   if (!['\\n', '\\r\\n'].includes(sniffed.new_line)) return discard();
   const described = options.sources.map((column) => `${column.sourceName}:${column.sqlType}`);
   const found = sniffed.columns.map((column) => `${column.name}:${column.type}`);
