@@ -1,6 +1,7 @@
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { Actor } from '../access/actor.ts';
 import { AppError } from '../platform/app-error.ts';
 import { routeTable } from '../platform/http/route-definition.ts';
 import { MONITOR_FILE_MAX_BYTES } from './monitor-import.ts';
@@ -40,7 +41,7 @@ import {
   watchBodySchema,
   watchView,
 } from './monitor-schema.ts';
-import type { MonitorService } from './monitor-service.ts';
+import type { MonitorService, ReportOptions } from './monitor-service.ts';
 
 const projectParams = z.object({ projectId: z.uuid() });
 const since = (value: string | undefined) => (value === undefined ? undefined : new Date(value));
@@ -56,6 +57,28 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
   const { monitor } = options;
   const route = routeTable(app, ['monitor']);
   const base = '/api/projects/:projectId/monitor';
+
+  /**
+   * A report that reads only `since` and answers its rows as `items`, each through `present`
+   * when the report's rows are not already what the answer lists.
+   */
+  function sinceReport<Row>(
+    path: string,
+    text: { summary: string; description?: string },
+    response: z.ZodType<unknown, { items: unknown[] }>,
+    report: (actor: Actor, projectId: string, options: ReportOptions) => Promise<Row[]>,
+    present: (row: Row) => unknown = (row) => row,
+  ) {
+    route.get(
+      `${base}/${path}`,
+      { ...text, params: projectParams, query: reportQuerySchema, response },
+      async (request) => {
+        const filter = { since: since(request.query.since) };
+        const rows = await report(request.actor, request.params.projectId, filter);
+        return { items: rows.map(present) };
+      },
+    );
+  }
 
   await app.register(multipart, {
     // File names carry the log tree's folders (`<session>/subagents/agent-x.jsonl`); they are
@@ -100,23 +123,16 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
       monitor.importServerPath(request.actor, request.params.projectId, request.body),
   );
 
-  route.get(
-    `${base}/sessions`,
+  sinceReport(
+    'sessions',
     {
       summary: 'Sessions and sub-agents with their own tokens and cost (viewer)',
       description:
         'One item per session and one per sub-agent; a session counts its own usage, not its sub-agents’ (the session detail rolls them up). costUsd is null when no event has a known price; unpricedEvents says how many are left out.',
-      params: projectParams,
-      query: reportQuerySchema,
-      response: sessionListView,
     },
-    async (request) => ({
-      items: (
-        await monitor.sessionReport(request.actor, request.params.projectId, {
-          since: since(request.query.since),
-        })
-      ).map(presentSessionListItem),
-    }),
+    sessionListView,
+    monitor.sessionReport,
+    presentSessionListItem,
   );
 
   route.get(
@@ -181,40 +197,24 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     }),
   );
 
-  route.get(
-    `${base}/blocks`,
+  sinceReport(
+    'blocks',
     {
       summary: '5-hour usage blocks with burn rate and projection (viewer)',
       description:
         'A block starts at the hour of the first call after the previous block ended and lasts 5 hours. burnTokensPerMinute: all buckets per minute between its first and last call; the open block is projected to its end at that rate.',
-      params: projectParams,
-      query: reportQuerySchema,
-      response: blockView,
     },
-    async (request) => ({
-      items: (
-        await monitor.blockReport(request.actor, request.params.projectId, {
-          since: since(request.query.since),
-        })
-      ).map(presentBlockRow),
-    }),
+    blockView,
+    monitor.blockReport,
+    presentBlockRow,
   );
 
-  route.get(
-    `${base}/models`,
-    {
-      summary: 'Usage per source, provider and model (viewer)',
-      params: projectParams,
-      query: reportQuerySchema,
-      response: modelView,
-    },
-    async (request) => ({
-      items: (
-        await monitor.modelReport(request.actor, request.params.projectId, {
-          since: since(request.query.since),
-        })
-      ).map(presentModelRow),
-    }),
+  sinceReport(
+    'models',
+    { summary: 'Usage per source, provider and model (viewer)' },
+    modelView,
+    monitor.modelReport,
+    presentModelRow,
   );
 
   route.get(
@@ -273,21 +273,15 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     },
   );
 
-  route.get(
-    `${base}/tools`,
+  sinceReport(
+    'tools',
     {
       summary: 'Tool calls per tool name in the imported logs (viewer)',
       description:
         'calls, failures (status error) and failureRate, unfinished (no result yet), duration p50/p95 in ms over the calls whose times are known (timedCalls): OpenCode parts carry their start and end; a Claude Code call runs from its tool_use line to its tool_result line. topErrors: the 5 most frequent error texts (cut to 300 characters). A call seen in two files counts once; with `since`, calls are dated by their message.',
-      params: projectParams,
-      query: reportQuerySchema,
-      response: toolView,
     },
-    async (request) => ({
-      items: await monitor.toolReport(request.actor, request.params.projectId, {
-        since: since(request.query.since),
-      }),
-    }),
+    toolView,
+    monitor.toolReport,
   );
 
   route.get(

@@ -16,6 +16,7 @@ import { emptyParsed } from './monitor-records.ts';
 import type { MonitorService } from './monitor-service.ts';
 import { createMonitorStore } from './monitor-store.ts';
 import {
+  CLAUDE_EXPLORE_ROW,
   CLAUDE_SESSION,
   OPENCODE_CHILD,
   OPENCODE_ROOT,
@@ -94,17 +95,7 @@ describe('monitor import: Claude Code', () => {
         costUsd: 0.006855,
         costBasis: 'partial',
       },
-      {
-        source: 'claude-code',
-        sessionId: CLAUDE_SESSION,
-        agentId: 'aac57f5',
-        agentType: 'Explore',
-        parentSessionId: CLAUDE_SESSION,
-        records: 3,
-        tokens: { input: 3, output: 40, reasoning: 0, cacheRead: 0, cacheWrite: 0 },
-        costUsd: 0.000609,
-        costBasis: 'computed',
-      },
+      CLAUDE_EXPLORE_ROW,
       {
         source: 'claude-code',
         sessionId: CLAUDE_SESSION,

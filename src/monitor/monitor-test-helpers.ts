@@ -14,6 +14,19 @@ import { ensureMonitorTables } from './monitor-tables.ts';
 export const SONNET = 'claude-sonnet-4-5-20250929';
 export const CLAUDE_SESSION = '7d0c1f4e-2b1a-4c3d-9e8f-000000000001';
 
+/** The Explore sub-agent's own row in the session report of writeClaudeProjects' logs. */
+export const CLAUDE_EXPLORE_ROW = {
+  source: 'claude-code',
+  sessionId: CLAUDE_SESSION,
+  agentId: 'aac57f5',
+  agentType: 'Explore',
+  parentSessionId: CLAUDE_SESSION,
+  records: 3,
+  tokens: { input: 3, output: 40, reasoning: 0, cacheRead: 0, cacheWrite: 0 },
+  costUsd: 0.000609,
+  costBasis: 'computed',
+};
+
 const jsonl = (records: unknown[]) => `${records.map((r) => JSON.stringify(r)).join('\n')}\n`;
 
 /**
