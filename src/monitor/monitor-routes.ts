@@ -80,6 +80,38 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     );
   }
 
+  /**
+   * A report by one query value besides `since` (the daily report's `timezone`, the breakdown's
+   * `by`), answered with that value and its rows as `items`.
+   */
+  function keyedReport<Key extends string, Value extends string, Row>(
+    path: string,
+    text: { summary: string; description?: string },
+    query: z.ZodType<{ since?: string | undefined } & Record<Key, Value>>,
+    key: Key,
+    response: z.ZodType<unknown, { items: unknown[] }>,
+    report: (
+      actor: Actor,
+      projectId: string,
+      value: Value,
+      options: ReportOptions,
+    ) => Promise<Row[]>,
+    present: (row: Row) => unknown,
+  ) {
+    route.get(
+      `${base}/${path}`,
+      { ...text, params: projectParams, query, response },
+      async (request) => {
+        // Validated by `query`; fastify's request type cannot be read through the generic.
+        const validated = request.query as { since?: string } & Record<Key, Value>;
+        const value = validated[key];
+        const filter = { since: since(validated.since) };
+        const rows = await report(request.actor, request.params.projectId, value, filter);
+        return { [key]: value, items: rows.map(present) };
+      },
+    );
+  }
+
   await app.register(multipart, {
     // File names carry the log tree's folders (`<session>/subagents/agent-x.jsonl`); they are
     // checked segment by segment before anything is written (monitor-uploads.ts).
@@ -177,24 +209,18 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     }),
   );
 
-  route.get(
-    `${base}/daily`,
+  keyedReport(
+    'daily',
     {
       summary: 'Usage per day in a time zone (viewer)',
       description:
         'Days are calendar days in `timezone` (IANA, default UTC), every token bucket counted.',
-      params: projectParams,
-      query: dailyQuerySchema,
-      response: dailyView,
     },
-    async (request) => ({
-      timezone: request.query.timezone,
-      items: (
-        await monitor.dayReport(request.actor, request.params.projectId, request.query.timezone, {
-          since: since(request.query.since),
-        })
-      ).map(presentDayRow),
-    }),
+    dailyQuerySchema,
+    'timezone',
+    dailyView,
+    monitor.dayReport,
+    presentDayRow,
   );
 
   sinceReport(
@@ -217,24 +243,18 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     presentModelRow,
   );
 
-  route.get(
-    `${base}/breakdown`,
+  keyedReport(
+    'breakdown',
     {
       summary: 'Usage per provider, project or git branch (viewer)',
       description:
         "project: the session's working directory; branch: the first git branch its lines name (Claude Code; OpenCode records none). A sub-agent or child session without its own takes its parent's; a null key gathers usage whose session says nothing.",
-      params: projectParams,
-      query: breakdownQuerySchema,
-      response: breakdownView,
     },
-    async (request) => ({
-      by: request.query.by,
-      items: (
-        await monitor.breakdownReport(request.actor, request.params.projectId, request.query.by, {
-          since: since(request.query.since),
-        })
-      ).map(presentBreakdownRow),
-    }),
+    breakdownQuerySchema,
+    'by',
+    breakdownView,
+    monitor.breakdownReport,
+    presentBreakdownRow,
   );
 
   route.get(
