@@ -285,11 +285,6 @@ function jsonColumn(value: unknown): Record<string, unknown> | null {
 }
 
 /**
- * Reads `opencode.db` read-only. Its `message.data` and `part.data` are the JSON objects of
- * the legacy files minus their ids, which the row columns give back.
- */
-
-/**
  * The rows of an OpenCode `message` or `part` table in id order, each with its `data` column
  * parsed; a row whose data is not a JSON object is a bad line of the import, never fatal.
  */
@@ -312,6 +307,10 @@ function* jsonDataRows(
   }
 }
 
+/**
+ * Reads `opencode.db` read-only. Its `message.data` and `part.data` are the JSON objects of
+ * the legacy files minus their ids, which the row columns give back.
+ */
 export function parseOpenCodeDb(filePath: string): ParsedFile {
   let db: DatabaseSync;
   try {
@@ -350,15 +349,15 @@ export function parseOpenCodeDb(filePath: string): ParsedFile {
       );
     }
     const messages = new Map<string, MessageInfo>();
-    const dataRows = (table: 'message' | 'part', columns: string) =>
-      jsonDataRows(db, parsed, table, columns);
-    for (const { row, data, sourceRef } of dataRows('message', 'id, session_id')) {
+    for (const { row, data, sourceRef } of jsonDataRows(db, parsed, 'message', 'id, session_id')) {
       const message = { ...data, id: row.id, sessionID: row.session_id };
       addMessage(parsed, message, sourceRef);
       const info = messageInfoOf(message);
       if (info && typeof row.id === 'string') messages.set(row.id, info);
     }
-    for (const { row, data, sourceRef } of dataRows(
+    for (const { row, data, sourceRef } of jsonDataRows(
+      db,
+      parsed,
       'part',
       'id, message_id, session_id, time_created',
     )) {
