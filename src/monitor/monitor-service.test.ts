@@ -41,6 +41,17 @@ const sortRows = <T extends { sessionId: string; agentId: string | null }>(rows:
     `${a.sessionId}/${a.agentId ?? ''}`.localeCompare(`${b.sessionId}/${b.agentId ?? ''}`),
   );
 
+/** The project's session rows as its viewer gets them, in a stable order. */
+const sessionRows = async (projectId: string) =>
+  sortRows((await monitor.sessionReport(env.team.viewer.actor, projectId)).map(presentSessionRow));
+
+/** The project's usage events per UTC day, as [day, events]. */
+const eventsPerDay = async (projectId: string) =>
+  (await monitor.dayReport(env.team.viewer.actor, projectId, 'UTC')).map((row) => [
+    row.day,
+    row.usageEvents,
+  ]);
+
 describe('monitor import: Claude Code', () => {
   const claudeDir = path.join(dir, 'claude');
   let projectId: string;
@@ -303,9 +314,7 @@ describe('monitor import: OpenCode', () => {
       sessions: 2,
       usageEvents: 3 + 1,
     });
-    const rows = sortRows(
-      (await monitor.sessionReport(env.team.viewer.actor, projectId)).map(presentSessionRow),
-    );
+    const rows = await sessionRows(projectId);
     expect(rows).toEqual([
       {
         source: 'opencode',
@@ -331,12 +340,7 @@ describe('monitor import: OpenCode', () => {
       },
     ]);
     // Step-finish parts have no time: they take their message's, so days count them.
-    expect(
-      (await monitor.dayReport(env.team.viewer.actor, projectId, 'UTC')).map((row) => [
-        row.day,
-        row.usageEvents,
-      ]),
-    ).toEqual([['2026-01-10', 4]]);
+    expect(await eventsPerDay(projectId)).toEqual([['2026-01-10', 4]]);
     const detail = await monitor.sessionDetail(env.team.viewer.actor, projectId, 'oc:ses_root');
     expect(detail.tree.children[0]!.row.sessionId).toBe('ses_child');
     expect(detail.tree.rollup.tokens.input).toBe(150 + 17);
@@ -365,28 +369,19 @@ describe('monitor import: OpenCode', () => {
       sessions: 2,
       usageEvents: 3 + 1,
     });
-    const rows = sortRows(
-      (await monitor.sessionReport(env.team.viewer.actor, projectId)).map(presentSessionRow),
-    );
+    const rows = await sessionRows(projectId);
     expect(rows.map((row) => [row.sessionId, row.tokens, row.costUsd])).toEqual([
       ['ses_child', OPENCODE_CHILD, 0.0123],
       ['ses_root', OPENCODE_ROOT, 0.004125],
     ]);
-    expect(
-      (await monitor.dayReport(env.team.viewer.actor, projectId, 'UTC')).map((row) => [
-        row.day,
-        row.usageEvents,
-      ]),
-    ).toEqual([['2026-01-10', 4]]);
+    expect(await eventsPerDay(projectId)).toEqual([['2026-01-10', 4]]);
     // Importing the database too (same ids) counts nothing twice.
     writeOpenCodeDb(path.dirname(storage));
     await monitor.importLocalPath(env.team.owner.actor, projectId, {
       path: path.dirname(storage),
       source: 'auto',
     });
-    const both = sortRows(
-      (await monitor.sessionReport(env.team.viewer.actor, projectId)).map(presentSessionRow),
-    );
+    const both = await sessionRows(projectId);
     expect(both).toEqual(rows);
   });
 
@@ -423,22 +418,19 @@ describe('monitor import: OpenCode', () => {
     expect(retryDelayMs(1)).toBe(30_000);
     expect(retryDelayMs(2)).toBe(60_000);
     expect(retryDelayMs(20)).toBe(3_600_000);
+    /** A live cycle whose clock reads `afterMs` past the failure. */
+    const cycleAt = (afterMs: number) =>
+      importTree({
+        store,
+        projectId,
+        root: bad,
+        source: 'auto',
+        failedBackoff: { now: () => failedAt + afterMs },
+      });
     // A fake clock: 10 s later it waits; 31 s later it is tried again (and fails again).
-    const soon = await importTree({
-      store,
-      projectId,
-      root: bad,
-      source: 'auto',
-      failedBackoff: { now: () => failedAt + 10_000 },
-    });
+    const soon = await cycleAt(10_000);
     expect(soon).toMatchObject({ deferred: 1, failed: [] });
-    const later = await importTree({
-      store,
-      projectId,
-      root: bad,
-      source: 'auto',
-      failedBackoff: { now: () => failedAt + 31_000 },
-    });
+    const later = await cycleAt(31_000);
     expect(later).toMatchObject({
       deferred: 0,
       failed: [expect.objectContaining({ error: expect.any(String) })],
@@ -447,13 +439,7 @@ describe('monitor import: OpenCode', () => {
     // Repaired: a changed file is read at once, back-off or not.
     rmSync(path.join(bad, 'opencode.db'));
     writeOpenCodeDb(bad);
-    const repaired = await importTree({
-      store,
-      projectId,
-      root: bad,
-      source: 'auto',
-      failedBackoff: { now: () => failedAt + 32_000 },
-    });
+    const repaired = await cycleAt(32_000);
     expect(repaired).toMatchObject({ files: 1, usageEvents: 4, failed: [] });
     expect([...(await store.fileStates(projectId)).values()][0]).toMatchObject({
       status: 'imported',
