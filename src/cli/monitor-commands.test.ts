@@ -4,6 +4,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  CLAUDE_EXPLORE_ROW,
   CLAUDE_SESSION,
   writeClaudeProjects,
   writeOpenCodeDb,
@@ -100,17 +101,7 @@ describe('braincells monitor (JSON shapes)', { timeout: 120_000 }, () => {
         'cacheWrite',
       ]);
     }
-    expect(body.rows.find((row) => row.agentId === 'aac57f5')).toStrictEqual({
-      source: 'claude-code',
-      sessionId: CLAUDE_SESSION,
-      agentId: 'aac57f5',
-      agentType: 'Explore',
-      parentSessionId: CLAUDE_SESSION,
-      records: 3,
-      tokens: { input: 3, output: 40, reasoning: 0, cacheRead: 0, cacheWrite: 0 },
-      costUsd: 0.000609,
-      costBasis: 'computed',
-    });
+    expect(body.rows.find((row) => row.agentId === 'aac57f5')).toStrictEqual(CLAUDE_EXPLORE_ROW);
     expect(body.rows.find((row) => row.sessionId === 'ses_child')).toMatchObject({
       source: 'opencode',
       agentId: null,

@@ -107,6 +107,9 @@ const USAGE_COLUMNS = [
   'unpricedEvents',
 ] as const;
 
+/** The narrower tables' usage columns (sessions, blocks): no reasoning or unpriced count. */
+const SHORT_USAGE_COLUMNS = ['input', 'output', 'cacheRead', 'cacheWrite', 'cost'] as const;
+
 const formatUsd = (usd: number | null) => (usd === null ? 'unknown' : `$${usd.toFixed(6)}`);
 
 export function registerMonitorCommands(program: Command): void {
@@ -288,17 +291,7 @@ export function registerMonitorCommands(program: Command): void {
               ...usage(row),
               basis: row.costBasis,
             }),
-            [
-              'session',
-              'agent',
-              'type',
-              'input',
-              'output',
-              'cacheRead',
-              'cacheWrite',
-              'cost',
-              'basis',
-            ],
+            ['session', 'agent', 'type', ...SHORT_USAGE_COLUMNS, 'basis'],
           );
           return;
         }
@@ -359,17 +352,7 @@ export function registerMonitorCommands(program: Command): void {
               burn: row.burnTokensPerMinute,
               projected: row.projectedTokens,
             }),
-            [
-              'start',
-              'active',
-              'input',
-              'output',
-              'cacheRead',
-              'cacheWrite',
-              'cost',
-              'burn',
-              'projected',
-            ],
+            ['start', 'active', ...SHORT_USAGE_COLUMNS, 'burn', 'projected'],
           );
           return;
         }

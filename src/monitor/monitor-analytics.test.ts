@@ -1,35 +1,27 @@
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   createProjectWithMembers,
   type ProjectWithMembers,
   type TestSession,
 } from '../../test/factories.ts';
-import { createTestApp, type TestApp } from '../../test/test-platform.ts';
 import { usageRowFixture } from '../llm/llm-test-env.ts';
 import { createUsageStore, type UsageRow } from '../llm/llm-usage-store.ts';
 import { uuidv7 } from '../platform/ids.ts';
+import { monitorTestApp } from './monitor-test-app.ts';
 import { SONNET, writeClaudeProjects, writeOpenCodeStorage } from './monitor-test-helpers.ts';
 
-let t: TestApp;
-let team: ProjectWithMembers;
+const env = monitorTestApp('monitor-analytics-');
+const { dir } = env;
 let other: ProjectWithMembers;
-const dir = mkdtempSync(path.join(os.tmpdir(), 'monitor-analytics-'));
 
 beforeAll(async () => {
-  t = await createTestApp({ startJobs: false });
-  team = await createProjectWithMembers(t);
-  other = await createProjectWithMembers(t);
-});
-afterAll(async () => {
-  await t?.close();
-  rmSync(dir, { recursive: true, force: true });
+  other = await createProjectWithMembers(env.t);
 });
 
 function get(session: TestSession, url: string) {
-  return t.app.inject({ method: 'GET', url, headers: session.headers });
+  return env.t.app.inject({ method: 'GET', url, headers: session.headers });
 }
 
 /** One `llm_calls` row as the LLM module records it (fixture data, written once). */
@@ -53,9 +45,9 @@ function call(projectId: string, partial: Partial<UsageRow>): UsageRow {
 
 describe('own LLM calls', () => {
   beforeAll(async () => {
-    const p = team.project.id;
+    const p = env.team.project.id;
     const retried = uuidv7();
-    await createUsageStore(t.platform.database.db).insert([
+    await createUsageStore(env.t.platform.database.db).insert([
       call(p, { latencyMs: 100 }),
       call(p, { latencyMs: 200 }),
       // A call that failed once and succeeded on its retry: one call, two attempts.
@@ -90,10 +82,10 @@ describe('own LLM calls', () => {
       call(other.project.id, { latencyMs: 9_999 }),
     ]);
   });
-  const url = (query: string) => `/api/projects/${team.project.id}/monitor/own-calls?${query}`;
+  const url = (query: string) => `/api/projects/${env.team.project.id}/monitor/own-calls?${query}`;
 
   it('reports calls, attempts, error and cache-hit rates and latency p50/p95 by feature', async () => {
-    const response = await get(team.viewer, url('by=feature'));
+    const response = await get(env.team.viewer, url('by=feature'));
     expect(response.statusCode).toBe(200);
     const { by, items } = response.json();
     expect(by).toBe('feature');
@@ -132,12 +124,13 @@ describe('own LLM calls', () => {
   });
 
   it('groups by provider/model and by dataset, and honours since', async () => {
-    const models = (await get(team.viewer, url('by=model'))).json().items;
+    const models = (await get(env.team.viewer, url('by=model'))).json().items;
     expect(
       Object.fromEntries(models.map((row: { key: string; calls: number }) => [row.key, row.calls])),
     ).toEqual({ 'openai/gpt-4o-mini': 5, 'anthropic/claude-x': 1 });
-    const datasets = (await get(team.viewer, url('by=dataset&since=2026-11-01T00:00:00Z'))).json()
-      .items;
+    const datasets = (
+      await get(env.team.viewer, url('by=dataset&since=2026-11-01T00:00:00Z'))
+    ).json().items;
     expect(
       Object.fromEntries(
         datasets.map((row: { key: string | null; calls: number }) => [String(row.key), row.calls]),
@@ -147,35 +140,35 @@ describe('own LLM calls', () => {
 
   it('refuses a bad dimension or date naming the field, and hides the project from outsiders', async () => {
     const bad = await get(
-      team.viewer,
+      env.team.viewer,
       url(`by=${encodeURIComponent("feature'; drop table llm_calls; --")}`),
     );
     expect(bad.statusCode).toBe(400);
     expect(bad.body).toContain('by');
-    const badSince = await get(team.viewer, url('since=yesterday'));
+    const badSince = await get(env.team.viewer, url('since=yesterday'));
     expect(badSince.statusCode).toBe(400);
     expect(badSince.body).toContain('since');
-    expect((await get(team.outsider, url('by=feature'))).statusCode).toBe(404);
+    expect((await get(env.team.outsider, url('by=feature'))).statusCode).toBe(404);
     // The table is still there and whole.
-    expect((await get(team.viewer, url('by=feature'))).json().items).toHaveLength(3);
+    expect((await get(env.team.viewer, url('by=feature'))).json().items).toHaveLength(3);
   });
 
   it("shows the project's budgets with their spend rate, read through the LLM module", async () => {
-    const budgetsUrl = `/api/projects/${team.project.id}/monitor/own-calls/budgets`;
-    expect((await get(team.viewer, budgetsUrl)).json().items).toEqual([]);
+    const budgetsUrl = `/api/projects/${env.team.project.id}/monitor/own-calls/budgets`;
+    expect((await get(env.team.viewer, budgetsUrl)).json().items).toEqual([]);
     for (const body of [
       { period: 'total', hardLimitNano: 1_000_000 },
       { period: 'day', softLimitNano: 2_000_000_000 },
     ]) {
-      const created = await t.app.inject({
+      const created = await env.t.app.inject({
         method: 'POST',
-        url: `/api/projects/${team.project.id}/llm/budgets`,
-        headers: team.owner.headers,
+        url: `/api/projects/${env.team.project.id}/llm/budgets`,
+        headers: env.team.owner.headers,
         payload: body,
       });
       expect(created.statusCode).toBe(201);
     }
-    const response = await get(team.viewer, budgetsUrl);
+    const response = await get(env.team.viewer, budgetsUrl);
     expect(response.statusCode).toBe(200);
     const { asOf, items } = response.json();
     const total = items.find((row: { period: string }) => row.period === 'total');
@@ -201,7 +194,7 @@ describe('own LLM calls', () => {
       exhaustsAt: null,
     });
     expect(Date.parse(day.periodEnd) - Date.parse(day.periodStart)).toBe(86_400_000);
-    expect((await get(team.outsider, budgetsUrl)).statusCode).toBe(404);
+    expect((await get(env.team.outsider, budgetsUrl)).statusCode).toBe(404);
   });
 });
 
@@ -264,12 +257,15 @@ describe('tool analytics', () => {
     // The same lines copied into a second file (a resumed session) count once.
     copyFileSync(file, path.join(projects, '-home-dev-tools', 'copy.jsonl'));
     writeOpenCodeStorage(path.join(root, 'opencode'));
-    await t.app.monitor.importLocalPath(team.editor.actor, team.project.id, {
+    await env.t.app.monitor.importLocalPath(env.team.editor.actor, env.team.project.id, {
       path: root,
       source: 'auto',
     });
 
-    const response = await get(team.viewer, `/api/projects/${team.project.id}/monitor/tools`);
+    const response = await get(
+      env.team.viewer,
+      `/api/projects/${env.team.project.id}/monitor/tools`,
+    );
     expect(response.statusCode, response.body).toBe(200);
     const byName = Object.fromEntries(
       response.json().items.map((row: { toolName: string }) => [row.toolName, row]),
@@ -298,11 +294,11 @@ describe('tool analytics', () => {
     expect(byName.task).toMatchObject({ calls: 1, failures: 0, durationP50Ms: 190_000 });
 
     // Importing again changes nothing; another project sees none of it; outsiders get 404.
-    await t.app.monitor.importLocalPath(team.editor.actor, team.project.id, {
+    await env.t.app.monitor.importLocalPath(env.team.editor.actor, env.team.project.id, {
       path: root,
       source: 'auto',
     });
-    const again = await get(team.viewer, `/api/projects/${team.project.id}/monitor/tools`);
+    const again = await get(env.team.viewer, `/api/projects/${env.team.project.id}/monitor/tools`);
     expect(again.json()).toEqual(response.json());
     expect(
       (await get(other.viewer, `/api/projects/${other.project.id}/monitor/tools`)).json(),
@@ -310,11 +306,12 @@ describe('tool analytics', () => {
       items: [],
     });
     expect(
-      (await get(team.outsider, `/api/projects/${team.project.id}/monitor/tools`)).statusCode,
+      (await get(env.team.outsider, `/api/projects/${env.team.project.id}/monitor/tools`))
+        .statusCode,
     ).toBe(404);
     const late = await get(
-      team.viewer,
-      `/api/projects/${team.project.id}/monitor/tools?since=2026-01-11T00:00:00Z`,
+      env.team.viewer,
+      `/api/projects/${env.team.project.id}/monitor/tools?since=2026-01-11T00:00:00Z`,
     );
     expect(late.json().items.map((row: { toolName: string }) => row.toolName)).toEqual(['Bash']);
   });
@@ -361,7 +358,7 @@ describe('exchanges', () => {
       path.join(folder, `${sessionId}.jsonl`),
       `${lines.map((line) => JSON.stringify(line)).join('\n')}\n`,
     );
-    await t.app.monitor.importLocalPath(team.editor.actor, team.project.id, {
+    await env.t.app.monitor.importLocalPath(env.team.editor.actor, env.team.project.id, {
       path: path.join(dir, 'exchanges'),
       source: 'claude-code',
     });
@@ -369,8 +366,8 @@ describe('exchanges', () => {
 
   it('lists each user turn with the calls, tokens and last reply that followed it', async () => {
     const response = await get(
-      team.viewer,
-      `/api/projects/${team.project.id}/monitor/sessions/${encodeURIComponent(`cc:${sessionId}`)}/exchanges`,
+      env.team.viewer,
+      `/api/projects/${env.team.project.id}/monitor/sessions/${encodeURIComponent(`cc:${sessionId}`)}/exchanges`,
     );
     expect(response.statusCode).toBe(200);
     const { items } = response.json();
@@ -401,8 +398,8 @@ describe('exchanges', () => {
 
   it('answers 404 for a session the project does not have, and to outsiders', async () => {
     const url = (key: string) =>
-      `/api/projects/${team.project.id}/monitor/sessions/${encodeURIComponent(key)}/exchanges`;
-    expect((await get(team.viewer, url('cc:no-such-session'))).statusCode).toBe(404);
-    expect((await get(team.outsider, url(`cc:${sessionId}`))).statusCode).toBe(404);
+      `/api/projects/${env.team.project.id}/monitor/sessions/${encodeURIComponent(key)}/exchanges`;
+    expect((await get(env.team.viewer, url('cc:no-such-session'))).statusCode).toBe(404);
+    expect((await get(env.team.outsider, url(`cc:${sessionId}`))).statusCode).toBe(404);
   });
 });

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { crc32, deflateRawSync, gzipSync } from 'node:zlib';
@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
 import { createTestApp, type TestApp } from '../../test/test-platform.ts';
 import { type ArchiveKind, type UnpackState, unpackArchive } from './monitor-archive.ts';
-import { writeClaudeProjects } from './monitor-test-helpers.ts';
+import { claudeFiles, multipartFiles, writeClaudeProjects } from './monitor-test-helpers.ts';
 import { safeRelativePath } from './monitor-uploads.ts';
 
 // Archives are written here byte by byte, so the tests can also build what no archiver would
@@ -104,43 +104,6 @@ function zip(entries: Entry[]): Buffer {
   return Buffer.concat([...locals, directory, end]);
 }
 
-/** The fixture's files named relative to its `projects` folder. */
-function fixtureEntries(projectsDir: string, prefix = ''): Entry[] {
-  const entries: Entry[] = [];
-  const walk = (folder: string) => {
-    for (const item of readdirSync(folder, { withFileTypes: true })) {
-      const full = path.join(folder, item.name);
-      if (item.isDirectory()) walk(full);
-      else
-        entries.push({
-          name: `${prefix}${path.relative(projectsDir, full)}`,
-          content: readFileSync(full),
-        });
-    }
-  };
-  walk(projectsDir);
-  return entries;
-}
-
-function multipart(files: { name: string; content: Buffer }[]) {
-  const boundary = '----monitor-archive-boundary';
-  const chunks: Buffer[] = [];
-  for (const file of files) {
-    chunks.push(
-      Buffer.from(
-        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${file.name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
-      ),
-      file.content,
-      Buffer.from('\r\n'),
-    );
-  }
-  chunks.push(Buffer.from(`--${boundary}--\r\n`));
-  return {
-    payload: Buffer.concat(chunks),
-    contentType: `multipart/form-data; boundary=${boundary}`,
-  };
-}
-
 describe('monitor archive uploads', () => {
   let t: TestApp;
   let team: ProjectWithMembers;
@@ -158,7 +121,7 @@ describe('monitor archive uploads', () => {
   });
 
   const upload = (files: { name: string; content: Buffer }[]) => {
-    const body = multipart(files);
+    const body = multipartFiles(files);
     return t.app.inject({
       method: 'POST',
       url: `/api/projects/${team.project.id}/monitor/uploads`,
@@ -176,7 +139,7 @@ describe('monitor archive uploads', () => {
     ).json().items.length as number;
 
   it('imports a .tar.gz and a .zip of a projects folder like the files themselves', async () => {
-    const entries = fixtureEntries(projects, './');
+    const entries = claudeFiles(projects, './');
     const tarred = await upload([{ name: 'claude.tar.gz', content: gzipSync(tar(entries)) }]);
     expect(tarred.statusCode).toBe(200);
     expect(tarred.json()).toMatchObject({ files: 3, usageEvents: 5, badLines: 3, failed: [] });
@@ -190,7 +153,7 @@ describe('monitor archive uploads', () => {
       'Explore',
     );
 
-    const zipped = await upload([{ name: 'claude.zip', content: zip(fixtureEntries(projects)) }]);
+    const zipped = await upload([{ name: 'claude.zip', content: zip(claudeFiles(projects)) }]);
     expect(zipped.statusCode).toBe(200);
     expect(zipped.json()).toMatchObject({ files: 3, usageEvents: 5, failed: [] });
     // The same logs again: no total changes.

@@ -112,6 +112,22 @@ export interface ImportResult extends ImportCounts {
   departed: number;
 }
 
+/** A result that counts nothing yet: an import adds to it file by file. */
+export function emptyImportResult(): ImportResult {
+  return {
+    files: 0,
+    records: 0,
+    badLines: 0,
+    sessions: 0,
+    usageEvents: 0,
+    unchanged: 0,
+    deferred: 0,
+    failed: [],
+    refused: [],
+    departed: 0,
+  };
+}
+
 export interface ImportProgress {
   done: number;
   total: number;
@@ -345,18 +361,7 @@ export async function importTree(options: {
   }));
   const refused = discovered.refused.map((item) => ({ ...item, path: stored(item.path) }));
   const states = await store.fileStates(projectId);
-  const result: ImportResult = {
-    files: 0,
-    records: 0,
-    badLines: 0,
-    sessions: 0,
-    usageEvents: 0,
-    unchanged: 0,
-    deferred: 0,
-    failed: [],
-    refused,
-    departed: 0,
-  };
+  const result: ImportResult = { ...emptyImportResult(), refused };
   const messages = new Map<string, MessageInfo>();
   // An OpenCode message's own tokens are not an event when it has step-finish parts: they
   // are stored (the report decides) but not counted as events of this import.

@@ -24,13 +24,21 @@ describe.each(testBackends())('monitor ingestion lease on %s', (backend) => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('is held by one holder at a time, taken again by its holder, free once released', async () => {
+  /** Two servers' leases on the team's project: the first takes it, the second is refused. */
+  async function heldByFirst(first: string, second: string) {
     const db = t.platform.database.db;
-    const a = createIngestLeases(db, { holder: 'server-a' });
-    const b = createIngestLeases(db, { holder: 'server-b' });
     const projectId = team.project.id;
-    expect(await a.acquire(projectId)).toBe(true);
-    expect(await b.acquire(projectId)).toBe(false);
+    const held = {
+      first: createIngestLeases(db, { holder: first }),
+      second: createIngestLeases(db, { holder: second }),
+    };
+    expect(await held.first.acquire(projectId)).toBe(true);
+    expect(await held.second.acquire(projectId)).toBe(false);
+    return { ...held, projectId, db };
+  }
+
+  it('is held by one holder at a time, taken again by its holder, free once released', async () => {
+    const { first: a, second: b, projectId } = await heldByFirst('server-a', 'server-b');
     expect(await a.acquire(projectId)).toBe(true);
     expect(await b.renew(projectId)).toBe(false);
     expect(await a.renew(projectId)).toBe(true);
@@ -43,12 +51,8 @@ describe.each(testBackends())('monitor ingestion lease on %s', (backend) => {
   });
 
   it("is taken over once the holder's lease has expired (a server that died)", async () => {
-    const db = t.platform.database.db;
-    const dead = createIngestLeases(db, { holder: 'server-dead' });
-    const alive = createIngestLeases(db, { holder: 'server-alive' });
-    const projectId = team.project.id;
-    expect(await dead.acquire(projectId)).toBe(true);
-    expect(await alive.acquire(projectId)).toBe(false);
+    const held = await heldByFirst('server-dead', 'server-alive');
+    const { first: dead, second: alive, projectId, db } = held;
     // Its heartbeats stopped a while ago (the database's clock decides).
     await sql`update monitor_ingest_lease set expires_at = now() - interval '1 second'
       where project_id = ${projectId}`.execute(db);

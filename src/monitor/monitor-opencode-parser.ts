@@ -285,6 +285,29 @@ function jsonColumn(value: unknown): Record<string, unknown> | null {
 }
 
 /**
+ * The rows of an OpenCode `message` or `part` table in id order, each with its `data` column
+ * parsed; a row whose data is not a JSON object is a bad line of the import, never fatal.
+ */
+function* jsonDataRows(
+  db: DatabaseSync,
+  parsed: ParsedFile,
+  table: 'message' | 'part',
+  columns: string,
+): Generator<{ row: Record<string, unknown>; data: Record<string, unknown>; sourceRef: string }> {
+  const rows = db.prepare(`select ${columns}, data from ${table} order by id`).iterate();
+  for (const row of rows as Iterable<Record<string, unknown>>) {
+    const sourceRef = `${table}:${String(row.id)}`;
+    const data = jsonColumn(row.data);
+    if (data) yield { row, data, sourceRef };
+    else
+      parsed.badLines.push({
+        line: 0,
+        reason: `${table} data is not a JSON object (${sourceRef})`,
+      });
+  }
+}
+
+/**
  * Reads `opencode.db` read-only. Its `message.data` and `part.data` are the JSON objects of
  * the legacy files minus their ids, which the row columns give back.
  */
@@ -326,32 +349,18 @@ export function parseOpenCodeDb(filePath: string): ParsedFile {
       );
     }
     const messages = new Map<string, MessageInfo>();
-    for (const row of db
-      .prepare('select id, session_id, data from message order by id')
-      .iterate() as Iterable<Record<string, unknown>>) {
-      const sourceRef = `message:${String(row.id)}`;
-      const data = jsonColumn(row.data);
-      if (!data) {
-        parsed.badLines.push({
-          line: 0,
-          reason: `message data is not a JSON object (${sourceRef})`,
-        });
-        continue;
-      }
+    for (const { row, data, sourceRef } of jsonDataRows(db, parsed, 'message', 'id, session_id')) {
       const message = { ...data, id: row.id, sessionID: row.session_id };
       addMessage(parsed, message, sourceRef);
       const info = messageInfoOf(message);
       if (info && typeof row.id === 'string') messages.set(row.id, info);
     }
-    for (const row of db
-      .prepare('select id, message_id, session_id, time_created, data from part order by id')
-      .iterate() as Iterable<Record<string, unknown>>) {
-      const sourceRef = `part:${String(row.id)}`;
-      const data = jsonColumn(row.data);
-      if (!data) {
-        parsed.badLines.push({ line: 0, reason: `part data is not a JSON object (${sourceRef})` });
-        continue;
-      }
+    for (const { row, data, sourceRef } of jsonDataRows(
+      db,
+      parsed,
+      'part',
+      'id, message_id, session_id, time_created',
+    )) {
       addPart(
         parsed,
         { ...data, id: row.id, messageID: row.message_id, sessionID: row.session_id },

@@ -1,25 +1,16 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DuckDb } from '../platform/duckdb/duckdb.ts';
+import { describe, expect, it } from 'vitest';
 import { uuidv7 } from '../platform/ids.ts';
 import { importTree } from './monitor-import.ts';
-import type { MonitorStore } from './monitor-store.ts';
-import { CLAUDE_SESSION, openMonitorTestStore } from './monitor-test-helpers.ts';
+import { CLAUDE_SESSION, monitorTestStore } from './monitor-test-helpers.ts';
 
 // Every row keeps its raw JSON: a Claude Code message keeps its line as written.
 describe('monitor raw JSON of Claude Code messages', () => {
-  let dir: string;
-  let duckdb: DuckDb;
-  let store: MonitorStore;
-  let close: () => Promise<void>;
-  beforeAll(async () => {
-    ({ dir, duckdb, store, close } = await openMonitorTestStore('monitor-raw-'));
-  });
-  afterAll(() => close());
+  const env = monitorTestStore('monitor-raw-');
 
   it('stores each line byte for byte: key order, escapes and numbers JSON.parse would change', async () => {
-    const folder = path.join(dir, 'projects', '-home-dev-app');
+    const folder = path.join(env.dir, 'projects', '-home-dev-app');
     mkdirSync(folder, { recursive: true });
     // Written by hand: a serializer would reorder nothing here but would turn the escape into
     // "é", 1.50 into 1.5 and the 25-digit number into 1.2345678901234568e+24.
@@ -30,13 +21,13 @@ describe('monitor raw JSON of Claude Code messages', () => {
     writeFileSync(path.join(folder, `${CLAUDE_SESSION}.jsonl`), `${lines.join('\n')}\n`);
     const projectId = uuidv7();
     const result = await importTree({
-      store,
+      store: env.store,
       projectId,
-      root: path.join(dir, 'projects'),
+      root: path.join(env.dir, 'projects'),
       source: 'claude-code',
     });
     expect(result).toMatchObject({ files: 1, records: 2, badLines: 0, usageEvents: 1 });
-    const rows = await duckdb.query(
+    const rows = await env.duckdb.query(
       `select raw::varchar as raw, raw->>'$.message.role' as role from monitor_message
        where project_id = $1 order by source_ref`,
       [projectId],

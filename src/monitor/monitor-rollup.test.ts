@@ -1,15 +1,14 @@
 import { appendFileSync, mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DuckDb } from '../platform/duckdb/duckdb.ts';
+import { describe, expect, it } from 'vitest';
 import { uuidv7 } from '../platform/ids.ts';
 import { usageBlocks, usageBlocksOfSlices } from './monitor-blocks.ts';
 import { importTree } from './monitor-import.ts';
-import type { MonitorStore, UsageReadMode } from './monitor-store.ts';
+import type { UsageReadMode } from './monitor-store.ts';
 import { ensureMonitorTables } from './monitor-tables.ts';
 import {
   CLAUDE_SESSION,
-  openMonitorTestStore,
+  monitorTestStore,
   SONNET,
   writeClaudeProjects,
   writeOpenCodeDb,
@@ -64,30 +63,22 @@ function calls(prefix: string, start: string, count: number, model?: string): Ca
 }
 
 describe('monitor usage rollup', () => {
-  let dir: string;
-  let duckdb: DuckDb;
-  let store: MonitorStore;
-  let close: () => Promise<void>;
-
-  beforeAll(async () => {
-    ({ dir, duckdb, store, close } = await openMonitorTestStore('monitor-rollup-'));
-  });
-  afterAll(() => close());
+  const env = monitorTestStore('monitor-rollup-');
 
   async function reports(projectId: string, mode: UsageReadMode, since?: Date) {
     const filter = { projectId, since };
-    const slices = await store.blockSlices(filter, mode);
+    const slices = await env.store.blockSlices(filter, mode);
     const now = Date.parse('2026-01-12T03:00:00Z');
     return {
-      sessions: await store.sessionReport(filter, mode),
-      daysUtc: await store.dayReport(filter, 'UTC', mode),
-      daysParis: await store.dayReport(filter, 'Europe/Paris', mode),
-      daysKathmandu: await store.dayReport(filter, 'Asia/Kathmandu', mode),
-      daysChatham: await store.dayReport(filter, 'Pacific/Chatham', mode),
-      models: await store.modelReport(filter, mode),
-      providers: await store.breakdownReport(filter, 'provider', mode),
-      projects: await store.breakdownReport(filter, 'project', mode),
-      branches: await store.breakdownReport(filter, 'branch', mode),
+      sessions: await env.store.sessionReport(filter, mode),
+      daysUtc: await env.store.dayReport(filter, 'UTC', mode),
+      daysParis: await env.store.dayReport(filter, 'Europe/Paris', mode),
+      daysKathmandu: await env.store.dayReport(filter, 'Asia/Kathmandu', mode),
+      daysChatham: await env.store.dayReport(filter, 'Pacific/Chatham', mode),
+      models: await env.store.modelReport(filter, mode),
+      providers: await env.store.breakdownReport(filter, 'provider', mode),
+      projects: await env.store.breakdownReport(filter, 'project', mode),
+      branches: await env.store.breakdownReport(filter, 'branch', mode),
       blocks: usageBlocksOfSlices(slices, now),
     };
   }
@@ -97,7 +88,7 @@ describe('monitor usage rollup', () => {
     const fromEvents = await reports(projectId, 'events');
     expect(await reports(projectId, 'rollup')).toEqual(fromEvents);
     // The per-event blocks give what the quarter-hour slices give.
-    const events = await store.blockEvents({ projectId, since: undefined });
+    const events = await env.store.blockEvents({ projectId, since: undefined });
     expect(usageBlocks(events, Date.parse('2026-01-12T03:00:00Z'))).toEqual(fromEvents.blocks);
     // An instant inside a quarter-hour: that quarter's events are read one by one.
     for (const since of ['2026-01-10T10:07:31.500Z', '2026-01-11T00:00:00Z']) {
@@ -110,7 +101,7 @@ describe('monitor usage rollup', () => {
 
   it('answers as the events do after imports, re-imports, tails, copies and replacements', async () => {
     const projectId = uuidv7();
-    const root = path.join(dir, 'logs');
+    const root = path.join(env.dir, 'logs');
     const folder = path.join(root, 'claude', 'projects', '-home-dev-other');
     mkdirSync(folder, { recursive: true });
     writeClaudeProjects(path.join(root, 'claude'));
@@ -125,7 +116,7 @@ describe('monitor usage rollup', () => {
       { messageId: 'a_undated', at: null, output: 9 },
     ];
     writeFileSync(first, transcript('aaaaaaaa-0000-4000-8000-000000000001', firstCalls));
-    const importAll = () => importTree({ store, projectId, root, source: 'auto' });
+    const importAll = () => importTree({ store: env.store, projectId, root, source: 'auto' });
 
     await importAll();
     const initial = await expectSameAnswers(projectId);
@@ -190,26 +181,26 @@ describe('monitor usage rollup', () => {
 
   it('is filled from the events already stored when the table is created', async () => {
     const projectId = uuidv7();
-    const root = path.join(dir, 'backfill');
+    const root = path.join(env.dir, 'backfill');
     writeClaudeProjects(root);
-    await importTree({ store, projectId, root, source: 'claude-code' });
+    await importTree({ store: env.store, projectId, root, source: 'claude-code' });
     const before = await reports(projectId, 'rollup');
-    await duckdb.run('drop table monitor_usage_rollup');
-    await ensureMonitorTables(duckdb);
+    await env.duckdb.run('drop table monitor_usage_rollup');
+    await ensureMonitorTables(env.duckdb);
     expect(await reports(projectId, 'rollup')).toEqual(before);
     expect(await reports(projectId, 'events')).toEqual(before);
     // Rebuilding a project's rollup (after events written by other means) changes nothing.
-    await store.rebuildRollup(projectId);
+    await env.store.rebuildRollup(projectId);
     expect(await reports(projectId, 'rollup')).toEqual(before);
   });
 
   it("puts the fixture's one user turn and everything after it in one exchange", async () => {
     const projectId = uuidv7();
-    const root = path.join(dir, 'exchange');
+    const root = path.join(env.dir, 'exchange');
     writeClaudeProjects(root);
-    await importTree({ store, projectId, root, source: 'claude-code' });
+    await importTree({ store: env.store, projectId, root, source: 'claude-code' });
     // The Task result is a user line but not a turn; the hand-counted main session totals.
-    expect(await store.sessionExchanges(projectId, `cc:${CLAUDE_SESSION}`, 10)).toEqual([
+    expect(await env.store.sessionExchanges(projectId, `cc:${CLAUDE_SESSION}`, 10)).toEqual([
       {
         index: 1,
         messageId: 'u1',
@@ -231,7 +222,7 @@ describe('monitor usage rollup', () => {
 
   it('reads the events for days in a zone whose offset is not whole quarter-hours', async () => {
     const projectId = uuidv7();
-    const folder = path.join(dir, 'lmt', 'projects', '-old');
+    const folder = path.join(env.dir, 'lmt', 'projects', '-old');
     mkdirSync(folder, { recursive: true });
     // Liberia kept UTC−0:44:30 until 1972: a quarter-hour of UTC spans two local days there.
     writeFileSync(
@@ -241,13 +232,18 @@ describe('monitor usage rollup', () => {
         { messageId: 'old_2', at: '1970-01-02T00:50:00Z', output: 7 },
       ]),
     );
-    await importTree({ store, projectId, root: path.join(dir, 'lmt'), source: 'claude-code' });
+    await importTree({
+      store: env.store,
+      projectId,
+      root: path.join(env.dir, 'lmt'),
+      source: 'claude-code',
+    });
     const filter = { projectId, since: undefined };
-    const days = await store.dayReport(filter, 'Africa/Monrovia');
+    const days = await env.store.dayReport(filter, 'Africa/Monrovia');
     expect(days.map((day) => [day.day, day.tokens.output])).toEqual([
       ['1970-01-01', 5],
       ['1970-01-02', 7],
     ]);
-    expect(days).toEqual(await store.dayReport(filter, 'Africa/Monrovia', 'events'));
+    expect(days).toEqual(await env.store.dayReport(filter, 'Africa/Monrovia', 'events'));
   });
 });

@@ -1,34 +1,24 @@
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import os from 'node:os';
+import { existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createProjectWithMembers, type TestSession } from '../../test/factories.ts';
+import { createTestApp } from '../../test/test-platform.ts';
+import { monitorTestApp } from './monitor-test-app.ts';
 import {
-  createProjectWithMembers,
-  type ProjectWithMembers,
-  type TestSession,
-} from '../../test/factories.ts';
-import { createTestApp, type TestApp } from '../../test/test-platform.ts';
-import { CLAUDE_SESSION, writeClaudeProjects, writeOpenCodeDb } from './monitor-test-helpers.ts';
+  CLAUDE_SESSION,
+  claudeFiles,
+  multipartFiles,
+  writeClaudeProjects,
+  writeOpenCodeDb,
+} from './monitor-test-helpers.ts';
 
-let t: TestApp;
-let team: ProjectWithMembers;
-// realpath: on some systems the temp folder is itself a symbolic link.
-const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'monitor-routes-')));
+const env = monitorTestApp('monitor-routes-', { roots: (dir) => [path.join(dir, 'allowed')] });
+const { dir } = env;
 const root = path.join(dir, 'allowed');
 const outside = path.join(dir, 'outside');
 let projects: string;
 
-beforeAll(async () => {
+beforeAll(() => {
   mkdirSync(root, { recursive: true });
   ({ projects } = writeClaudeProjects(root));
   writeOpenCodeDb(path.join(root, 'opencode'));
@@ -37,52 +27,12 @@ beforeAll(async () => {
   symlinkSync(outside, path.join(root, 'escape'));
   writeFileSync(path.join(outside, 'secret.jsonl'), '{"type":"user"}\n');
   symlinkSync(path.join(outside, 'secret.jsonl'), path.join(root, 'link.jsonl'));
-  t = await createTestApp({ startJobs: false, config: { monitor: { roots: [root] } } });
-  team = await createProjectWithMembers(t);
-});
-afterAll(async () => {
-  await t?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
-const base = () => `/api/projects/${team.project.id}/monitor`;
-
-/** A multipart body whose file names carry folders, as a browser folder upload sends them. */
-function multipart(files: { name: string; content: Buffer | string }[]) {
-  const boundary = '----monitor-test-boundary';
-  const chunks: Buffer[] = [];
-  for (const file of files) {
-    chunks.push(
-      Buffer.from(
-        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${file.name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
-      ),
-      Buffer.from(file.content),
-      Buffer.from('\r\n'),
-    );
-  }
-  chunks.push(Buffer.from(`--${boundary}--\r\n`));
-  return {
-    payload: Buffer.concat(chunks),
-    contentType: `multipart/form-data; boundary=${boundary}`,
-  };
-}
-
-/** The Claude Code fixture's files, named relative to its `projects` folder. */
-function claudeUpload(projectsDir: string) {
-  const files: { name: string; content: Buffer }[] = [];
-  const walk = (folder: string) => {
-    for (const entry of readdirSync(folder, { withFileTypes: true })) {
-      const full = path.join(folder, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else files.push({ name: path.relative(projectsDir, full), content: readFileSync(full) });
-    }
-  };
-  walk(projectsDir);
-  return files;
-}
+const base = () => `/api/projects/${env.team.project.id}/monitor`;
 
 function inject(session: TestSession, method: 'GET' | 'POST', url: string, payload?: unknown) {
-  return t.app.inject({
+  return env.t.app.inject({
     method,
     url,
     headers: session.headers,
@@ -92,7 +42,7 @@ function inject(session: TestSession, method: 'GET' | 'POST', url: string, paylo
 
 describe('monitor routes', () => {
   it('an editor imports a folder under the roots; a viewer reads sessions, days, models and files', async () => {
-    const response = await inject(team.editor, 'POST', `${base()}/imports`, { path: root });
+    const response = await inject(env.team.editor, 'POST', `${base()}/imports`, { path: root });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toMatchObject({
       files: 4,
@@ -101,13 +51,13 @@ describe('monitor routes', () => {
       badLines: 3,
     });
 
-    const sessions = await inject(team.viewer, 'GET', `${base()}/sessions`);
+    const sessions = await inject(env.team.viewer, 'GET', `${base()}/sessions`);
     expect(sessions.statusCode).toBe(200);
     const items = sessions.json().items as { sessionKey: string; agentType: string | null }[];
     expect(items).toHaveLength(5);
 
     const detail = await inject(
-      team.viewer,
+      env.team.viewer,
       'GET',
       `${base()}/sessions/${encodeURIComponent(`cc:${CLAUDE_SESSION}`)}`,
     );
@@ -115,11 +65,11 @@ describe('monitor routes', () => {
     expect(detail.json().tree.rollup.tokens.output).toBe(322 + 40 + 2);
     expect(detail.json().tree.children).toHaveLength(2);
 
-    const daily = await inject(team.viewer, 'GET', `${base()}/daily?timezone=Europe/Paris`);
+    const daily = await inject(env.team.viewer, 'GET', `${base()}/daily?timezone=Europe/Paris`);
     expect(daily.statusCode).toBe(200);
     expect(daily.json().timezone).toBe('Europe/Paris');
 
-    const models = await inject(team.viewer, 'GET', `${base()}/models`);
+    const models = await inject(env.team.viewer, 'GET', `${base()}/models`);
     expect(
       models.json().items.find((row: { model: string }) => row.model === 'my-private-model'),
     ).toMatchObject({
@@ -128,7 +78,7 @@ describe('monitor routes', () => {
       unpricedEvents: 1,
     });
 
-    const files = await inject(team.viewer, 'GET', `${base()}/files`);
+    const files = await inject(env.team.viewer, 'GET', `${base()}/files`);
     const main = files
       .json()
       .items.find((file: { path: string }) => file.path.endsWith(`${CLAUDE_SESSION}.jsonl`));
@@ -140,7 +90,7 @@ describe('monitor routes', () => {
   });
 
   it('never follows a symbolic link out of the roots while walking', async () => {
-    const files = (await inject(team.viewer, 'GET', `${base()}/files`)).json().items as {
+    const files = (await inject(env.team.viewer, 'GET', `${base()}/files`)).json().items as {
       path: string;
     }[];
     expect(files.some((file) => file.path.startsWith(outside))).toBe(false);
@@ -159,7 +109,7 @@ describe('monitor routes', () => {
     ['the file system root', () => '/'],
     ['/etc/passwd', () => '/etc/passwd'],
   ])('refuses %s with 403 naming BRAINCELLS_MONITOR_ROOTS', async (_label, target) => {
-    const response = await inject(team.owner, 'POST', `${base()}/imports`, { path: target() });
+    const response = await inject(env.team.owner, 'POST', `${base()}/imports`, { path: target() });
     expect(response.statusCode).toBe(403);
     expect(response.json().error.code).toBe('FORBIDDEN');
     expect(response.json().error.message).toContain('BRAINCELLS_MONITOR_ROOTS');
@@ -167,16 +117,16 @@ describe('monitor routes', () => {
   });
 
   it('refuses relative paths and control characters with 400 naming the field', async () => {
-    const relative = await inject(team.owner, 'POST', `${base()}/imports`, {
+    const relative = await inject(env.team.owner, 'POST', `${base()}/imports`, {
       path: 'allowed/projects',
     });
     expect(relative.statusCode).toBe(400);
     expect(relative.body).toContain('path');
-    const control = await inject(team.owner, 'POST', `${base()}/imports`, {
+    const control = await inject(env.team.owner, 'POST', `${base()}/imports`, {
       path: `${root}/a\u0000b`,
     });
     expect(control.statusCode).toBe(400);
-    const source = await inject(team.owner, 'POST', `${base()}/imports`, {
+    const source = await inject(env.team.owner, 'POST', `${base()}/imports`, {
       path: root,
       source: 'vim',
     });
@@ -185,7 +135,7 @@ describe('monitor routes', () => {
   });
 
   it('a path inside the roots that does not exist is 404, without the path in the answer', async () => {
-    const response = await inject(team.owner, 'POST', `${base()}/imports`, {
+    const response = await inject(env.team.owner, 'POST', `${base()}/imports`, {
       path: `${root}/missing`,
     });
     expect(response.statusCode).toBe(404);
@@ -194,7 +144,7 @@ describe('monitor routes', () => {
 
   it('checks roles: a viewer cannot import (403), an outsider gets 404 everywhere', async () => {
     expect(
-      (await inject(team.viewer, 'POST', `${base()}/imports`, { path: projects })).statusCode,
+      (await inject(env.team.viewer, 'POST', `${base()}/imports`, { path: projects })).statusCode,
     ).toBe(403);
     for (const url of [
       '/sessions',
@@ -203,16 +153,16 @@ describe('monitor routes', () => {
       '/files',
       `/sessions/${encodeURIComponent(`cc:${CLAUDE_SESSION}`)}`,
     ]) {
-      expect((await inject(team.outsider, 'GET', `${base()}${url}`)).statusCode).toBe(404);
+      expect((await inject(env.team.outsider, 'GET', `${base()}${url}`)).statusCode).toBe(404);
     }
     expect(
-      (await inject(team.outsider, 'POST', `${base()}/imports`, { path: projects })).statusCode,
+      (await inject(env.team.outsider, 'POST', `${base()}/imports`, { path: projects })).statusCode,
     ).toBe(404);
   });
 
   it('breaks usage down by provider, project and git branch; every breakdown adds up to the same total', async () => {
     const get = async (by: string) => {
-      const response = await inject(team.viewer, 'GET', `${base()}/breakdown?by=${by}`);
+      const response = await inject(env.team.viewer, 'GET', `${base()}/breakdown?by=${by}`);
       expect(response.statusCode).toBe(200);
       expect(response.json().by).toBe(by);
       return response.json().items as {
@@ -241,18 +191,18 @@ describe('monitor routes', () => {
     expect(total(branch)).toBe(total(project));
     expect(total(provider)).toBe(total(project));
 
-    const bad = await inject(team.viewer, 'GET', `${base()}/breakdown?by=sql`);
+    const bad = await inject(env.team.viewer, 'GET', `${base()}/breakdown?by=sql`);
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.code).toBe('VALIDATION_ERROR');
     expect(bad.body).toContain('by');
-    expect((await inject(team.viewer, 'GET', `${base()}/breakdown`)).statusCode).toBe(400);
-    expect((await inject(team.outsider, 'GET', `${base()}/breakdown?by=provider`)).statusCode).toBe(
-      404,
-    );
+    expect((await inject(env.team.viewer, 'GET', `${base()}/breakdown`)).statusCode).toBe(400);
+    expect(
+      (await inject(env.team.outsider, 'GET', `${base()}/breakdown?by=provider`)).statusCode,
+    ).toBe(404);
   });
 
   it('an unknown time zone is a 400 naming the field', async () => {
-    const response = await inject(team.viewer, 'GET', `${base()}/daily?timezone=Mars/Olympus`);
+    const response = await inject(env.team.viewer, 'GET', `${base()}/daily?timezone=Mars/Olympus`);
     expect(response.statusCode).toBe(400);
     expect(response.body).toContain('timezone');
   });
@@ -275,11 +225,11 @@ describe('monitor routes', () => {
   });
 
   it('imports uploads at the relative paths their names give; uploading again changes no total', async () => {
-    const other = await createProjectWithMembers(t);
+    const other = await createProjectWithMembers(env.t);
     const url = `/api/projects/${other.project.id}/monitor/uploads`;
-    const body = multipart(claudeUpload(projects));
+    const body = multipartFiles(claudeFiles(projects));
     const upload = () =>
-      t.app.inject({
+      env.t.app.inject({
         method: 'POST',
         url,
         headers: { ...other.editor.headers, 'content-type': body.contentType },
@@ -289,7 +239,7 @@ describe('monitor routes', () => {
     expect(first.statusCode).toBe(200);
     expect(first.json()).toMatchObject({ files: 3, sessions: 3, usageEvents: 5, badLines: 3 });
     const report = () =>
-      t.app.monitor
+      env.t.app.monitor
         .sessionReport(other.viewer.actor, other.project.id)
         .then((rows) => rows.map((row) => [row.agentId, row.agentType, row.tokens, row.costNano]));
     const before = await report();
@@ -303,7 +253,7 @@ describe('monitor routes', () => {
     expect(await report()).toEqual(before);
     // Stored under upload:<id>/…, never a server path; the uploaded copies are gone.
     const files = (
-      await t.app.inject({
+      await env.t.app.inject({
         method: 'GET',
         url: url.replace('/uploads', '/files'),
         headers: other.viewer.headers,
@@ -312,8 +262,8 @@ describe('monitor routes', () => {
     expect(files.items.every((file: { path: string }) => file.path.startsWith('upload:'))).toBe(
       true,
     );
-    expect(JSON.stringify(files)).not.toContain(t.storage.dataDir);
-    expect(readdirSync(path.join(t.storage.dataDir, 'monitor-uploads'))).toEqual([]);
+    expect(JSON.stringify(files)).not.toContain(env.t.storage.dataDir);
+    expect(readdirSync(path.join(env.t.storage.dataDir, 'monitor-uploads'))).toEqual([]);
   });
 
   it.each([
@@ -326,12 +276,12 @@ describe('monitor routes', () => {
     ['C:evil.jsonl'],
     ['a/b\u0001.jsonl'],
   ])('refuses the upload name %j with 400 naming the file, importing nothing', async (name) => {
-    const other = await createProjectWithMembers(t);
-    const body = multipart([
+    const other = await createProjectWithMembers(env.t);
+    const body = multipartFiles([
       { name: 'fine/ok.jsonl', content: '{"type":"user"}\n' },
       { name, content: '{"type":"user"}\n' },
     ]);
-    const response = await t.app.inject({
+    const response = await env.t.app.inject({
       method: 'POST',
       url: `/api/projects/${other.project.id}/monitor/uploads`,
       headers: { ...other.editor.headers, 'content-type': body.contentType },
@@ -339,24 +289,24 @@ describe('monitor routes', () => {
     });
     expect(response.statusCode).toBe(400);
     expect(response.json().error.details.issues[0].path).toBe('files[1]');
-    expect(await t.app.monitor.files(other.viewer.actor, other.project.id)).toEqual([]);
+    expect(await env.t.app.monitor.files(other.viewer.actor, other.project.id)).toEqual([]);
     expect(existsSync(path.join(dir, 'escape.jsonl'))).toBe(false);
-    expect(readdirSync(path.join(t.storage.dataDir, 'monitor-uploads'))).toEqual([]);
+    expect(readdirSync(path.join(env.t.storage.dataDir, 'monitor-uploads'))).toEqual([]);
   });
 
   it('a viewer cannot upload', async () => {
-    const body = multipart([{ name: 'a.jsonl', content: '{}\n' }]);
-    const response = await t.app.inject({
+    const body = multipartFiles([{ name: 'a.jsonl', content: '{}\n' }]);
+    const response = await env.t.app.inject({
       method: 'POST',
       url: `${base()}/uploads`,
-      headers: { ...team.viewer.headers, 'content-type': body.contentType },
+      headers: { ...env.team.viewer.headers, 'content-type': body.contentType },
       payload: body.payload,
     });
     expect(response.statusCode).toBe(403);
   });
 
   it('describes its routes in the OpenAPI document', async () => {
-    const doc = (await t.app.inject({ method: 'GET', url: '/api/openapi.json' })).json();
+    const doc = (await env.t.app.inject({ method: 'GET', url: '/api/openapi.json' })).json();
     const importRoute = doc.paths['/api/projects/{projectId}/monitor/imports'].post;
     expect(importRoute.description).toContain('BRAINCELLS_MONITOR_ROOTS');
     expect(doc.paths['/api/projects/{projectId}/monitor/daily'].get.summary).toContain('time zone');

@@ -1,6 +1,7 @@
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { Actor } from '../access/actor.ts';
 import { AppError } from '../platform/app-error.ts';
 import { routeTable } from '../platform/http/route-definition.ts';
 import { MONITOR_FILE_MAX_BYTES } from './monitor-import.ts';
@@ -40,7 +41,7 @@ import {
   watchBodySchema,
   watchView,
 } from './monitor-schema.ts';
-import type { MonitorService } from './monitor-service.ts';
+import type { MonitorService, ReportOptions } from './monitor-service.ts';
 
 const projectParams = z.object({ projectId: z.uuid() });
 const since = (value: string | undefined) => (value === undefined ? undefined : new Date(value));
@@ -56,6 +57,60 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
   const { monitor } = options;
   const route = routeTable(app, ['monitor']);
   const base = '/api/projects/:projectId/monitor';
+
+  /**
+   * A report that reads only `since` and answers its rows as `items`, each through `present`
+   * when the report's rows are not already what the answer lists.
+   */
+  function sinceReport<Row>(
+    path: string,
+    text: { summary: string; description?: string },
+    response: z.ZodType<unknown, { items: unknown[] }>,
+    report: (actor: Actor, projectId: string, options: ReportOptions) => Promise<Row[]>,
+    present: (row: Row) => unknown = (row) => row,
+  ) {
+    route.get(
+      `${base}/${path}`,
+      { ...text, params: projectParams, query: reportQuerySchema, response },
+      async (request) => {
+        const filter = { since: since(request.query.since) };
+        const rows = await report(request.actor, request.params.projectId, filter);
+        return { items: rows.map(present) };
+      },
+    );
+  }
+
+  /**
+   * A report by one query value besides `since` (the daily report's `timezone`, the breakdown's
+   * `by`), answered with that value and its rows as `items`.
+   */
+  function keyedReport<Key extends string, Value extends string, Row>(
+    path: string,
+    text: { summary: string; description?: string },
+    query: z.ZodType<{ since?: string | undefined } & Record<Key, Value>>,
+    key: Key,
+    response: z.ZodType<unknown, { items: unknown[] }>,
+    report: (
+      actor: Actor,
+      projectId: string,
+      value: Value,
+      options: ReportOptions,
+    ) => Promise<Row[]>,
+    present: (row: Row) => unknown,
+  ) {
+    route.get(
+      `${base}/${path}`,
+      { ...text, params: projectParams, query, response },
+      async (request) => {
+        // Validated by `query`; fastify's request type cannot be read through the generic.
+        const validated = request.query as { since?: string } & Record<Key, Value>;
+        const value = validated[key];
+        const filter = { since: since(validated.since) };
+        const rows = await report(request.actor, request.params.projectId, value, filter);
+        return { [key]: value, items: rows.map(present) };
+      },
+    );
+  }
 
   await app.register(multipart, {
     // File names carry the log tree's folders (`<session>/subagents/agent-x.jsonl`); they are
@@ -100,23 +155,16 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
       monitor.importServerPath(request.actor, request.params.projectId, request.body),
   );
 
-  route.get(
-    `${base}/sessions`,
+  sinceReport(
+    'sessions',
     {
       summary: 'Sessions and sub-agents with their own tokens and cost (viewer)',
       description:
         'One item per session and one per sub-agent; a session counts its own usage, not its sub-agents’ (the session detail rolls them up). costUsd is null when no event has a known price; unpricedEvents says how many are left out.',
-      params: projectParams,
-      query: reportQuerySchema,
-      response: sessionListView,
     },
-    async (request) => ({
-      items: (
-        await monitor.sessionReport(request.actor, request.params.projectId, {
-          since: since(request.query.since),
-        })
-      ).map(presentSessionListItem),
-    }),
+    sessionListView,
+    monitor.sessionReport,
+    presentSessionListItem,
   );
 
   route.get(
@@ -161,80 +209,52 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     }),
   );
 
-  route.get(
-    `${base}/daily`,
+  keyedReport(
+    'daily',
     {
       summary: 'Usage per day in a time zone (viewer)',
       description:
         'Days are calendar days in `timezone` (IANA, default UTC), every token bucket counted.',
-      params: projectParams,
-      query: dailyQuerySchema,
-      response: dailyView,
     },
-    async (request) => ({
-      timezone: request.query.timezone,
-      items: (
-        await monitor.dayReport(request.actor, request.params.projectId, request.query.timezone, {
-          since: since(request.query.since),
-        })
-      ).map(presentDayRow),
-    }),
+    dailyQuerySchema,
+    'timezone',
+    dailyView,
+    monitor.dayReport,
+    presentDayRow,
   );
 
-  route.get(
-    `${base}/blocks`,
+  sinceReport(
+    'blocks',
     {
       summary: '5-hour usage blocks with burn rate and projection (viewer)',
       description:
         'A block starts at the hour of the first call after the previous block ended and lasts 5 hours. burnTokensPerMinute: all buckets per minute between its first and last call; the open block is projected to its end at that rate.',
-      params: projectParams,
-      query: reportQuerySchema,
-      response: blockView,
     },
-    async (request) => ({
-      items: (
-        await monitor.blockReport(request.actor, request.params.projectId, {
-          since: since(request.query.since),
-        })
-      ).map(presentBlockRow),
-    }),
+    blockView,
+    monitor.blockReport,
+    presentBlockRow,
   );
 
-  route.get(
-    `${base}/models`,
-    {
-      summary: 'Usage per source, provider and model (viewer)',
-      params: projectParams,
-      query: reportQuerySchema,
-      response: modelView,
-    },
-    async (request) => ({
-      items: (
-        await monitor.modelReport(request.actor, request.params.projectId, {
-          since: since(request.query.since),
-        })
-      ).map(presentModelRow),
-    }),
+  sinceReport(
+    'models',
+    { summary: 'Usage per source, provider and model (viewer)' },
+    modelView,
+    monitor.modelReport,
+    presentModelRow,
   );
 
-  route.get(
-    `${base}/breakdown`,
+  keyedReport(
+    'breakdown',
     {
       summary: 'Usage per provider, project or git branch (viewer)',
       description:
         "project: the session's working directory; branch: the first git branch its lines name (Claude Code; OpenCode records none). A sub-agent or child session without its own takes its parent's; a null key gathers usage whose session says nothing.",
-      params: projectParams,
-      query: breakdownQuerySchema,
-      response: breakdownView,
     },
-    async (request) => ({
-      by: request.query.by,
-      items: (
-        await monitor.breakdownReport(request.actor, request.params.projectId, request.query.by, {
-          since: since(request.query.since),
-        })
-      ).map(presentBreakdownRow),
-    }),
+    breakdownQuerySchema,
+    'by',
+    breakdownView,
+    monitor.breakdownReport,
+    presentBreakdownRow,
   );
 
   route.get(
@@ -273,21 +293,15 @@ export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> =
     },
   );
 
-  route.get(
-    `${base}/tools`,
+  sinceReport(
+    'tools',
     {
       summary: 'Tool calls per tool name in the imported logs (viewer)',
       description:
         'calls, failures (status error) and failureRate, unfinished (no result yet), duration p50/p95 in ms over the calls whose times are known (timedCalls): OpenCode parts carry their start and end; a Claude Code call runs from its tool_use line to its tool_result line. topErrors: the 5 most frequent error texts (cut to 300 characters). A call seen in two files counts once; with `since`, calls are dated by their message.',
-      params: projectParams,
-      query: reportQuerySchema,
-      response: toolView,
     },
-    async (request) => ({
-      items: await monitor.toolReport(request.actor, request.params.projectId, {
-        since: since(request.query.since),
-      }),
-    }),
+    toolView,
+    monitor.toolReport,
   );
 
   route.get(

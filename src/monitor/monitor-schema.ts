@@ -5,16 +5,16 @@ import { z } from 'zod';
 // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
 const noControl = /^[^\u0000-\u001f\u007f]*$/;
 
+/** A path on the server, checked against BRAINCELLS_MONITOR_ROOTS by the service. */
+const serverPath = z.string().min(1).max(4_096).regex(noControl, 'no control characters');
+
 export const SOURCE_OPTIONS = ['auto', 'claude-code', 'opencode'] as const;
 
 export const importBodySchema = z
   .object({
-    path: z
-      .string()
-      .min(1)
-      .max(4_096)
-      .regex(noControl, 'no control characters')
-      .describe('An absolute server path inside BRAINCELLS_MONITOR_ROOTS (a folder or one file)'),
+    path: serverPath.describe(
+      'An absolute server path inside BRAINCELLS_MONITOR_ROOTS (a folder or one file)',
+    ),
     source: z.enum(SOURCE_OPTIONS).default('auto'),
   })
   .strict();
@@ -93,14 +93,10 @@ export const sessionItemView = z.object({
   agentType: z.string().nullable(),
   parentSessionId: z.string().nullable(),
   records: z.number().int(),
-  tokens,
-  costUsd: z.number().nullable(),
-  costBasis,
+  ...usageTotalsFields,
   sessionKey: z.string(),
   agentKind: z.string(),
   title: z.string().nullable(),
-  usageEvents: z.number().int(),
-  unpricedEvents: z.number().int(),
   startedAt: z.string().nullable(),
   endedAt: z.string().nullable(),
 });
@@ -292,11 +288,7 @@ export const toolView = z.object({
 export const watchBodySchema = z
   .object({
     enabled: z.boolean(),
-    path: z
-      .string()
-      .min(1)
-      .max(4_096)
-      .regex(noControl, 'no control characters')
+    path: serverPath
       .optional()
       .describe(
         'An absolute server folder inside BRAINCELLS_MONITOR_ROOTS; required to switch on a project that has none yet',

@@ -1,15 +1,10 @@
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
-import {
-  createProjectWithMembers,
-  type ProjectWithMembers,
-  type TestSession,
-} from '../../test/factories.ts';
-import { createTestApp, type TestApp } from '../../test/test-platform.ts';
+import { createProjectWithMembers, type TestSession } from '../../test/factories.ts';
+import { monitorTestApp } from './monitor-test-app.ts';
 import {
   CLAUDE_SESSION,
   claudeCallTranscript,
@@ -21,29 +16,22 @@ import {
 
 // The server watches a project's folder while its setting is on: started with the server (or
 // when switched on), its cycles recorded in PostgreSQL for the live badge, stopped on close.
-let t: TestApp;
-let team: ProjectWithMembers;
-const dir = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'monitor-server-watch-')));
-const root = path.join(dir, 'allowed');
-const outside = path.join(dir, 'outside');
+const env = monitorTestApp('monitor-server-watch-', {
+  roots: (dir) => [path.join(dir, 'allowed')],
+});
+const root = path.join(env.dir, 'allowed');
+const outside = path.join(env.dir, 'outside');
 let projects: string;
 
-beforeAll(async () => {
+beforeAll(() => {
   mkdirSync(outside, { recursive: true });
   ({ projects } = writeClaudeProjects(root));
-  t = await createTestApp({ startJobs: false, config: { monitor: { roots: [root] } } });
-  team = await createProjectWithMembers(t);
-});
-afterAll(async () => {
-  // Closing the app stops the watch that is still on (the test would hang otherwise).
-  await t?.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
-const url = () => `/api/projects/${team.project.id}/monitor/watch`;
+const url = () => `/api/projects/${env.team.project.id}/monitor/watch`;
 
 function inject(session: TestSession, method: 'GET' | 'PUT', target: string, payload?: unknown) {
-  return t.app.inject({
+  return env.t.app.inject({
     method,
     url: target,
     headers: session.headers,
@@ -62,51 +50,58 @@ interface WatchView {
 }
 
 const watchOf = async (): Promise<WatchView> =>
-  (await inject(team.viewer, 'GET', url())).json() as WatchView;
+  (await inject(env.team.viewer, 'GET', url())).json() as WatchView;
 
 const sessionIds = async () =>
   (
-    (await inject(team.viewer, 'GET', `/api/projects/${team.project.id}/monitor/sessions`)).json()
-      .items as { sessionId: string }[]
+    (
+      await inject(env.team.viewer, 'GET', `/api/projects/${env.team.project.id}/monitor/sessions`)
+    ).json().items as { sessionId: string }[]
   ).map((row) => row.sessionId);
 
 describe('monitor server-side watch', () => {
   it('refuses folders outside the roots, a missing path, and viewers', async () => {
     expect(await watchOf()).toMatchObject({ enabled: false, path: null, live: false });
 
-    const outsideRoot = await inject(team.editor, 'PUT', url(), { enabled: true, path: outside });
+    const outsideRoot = await inject(env.team.editor, 'PUT', url(), {
+      enabled: true,
+      path: outside,
+    });
     expect(outsideRoot.statusCode).toBe(403);
     expect(outsideRoot.json().error.message).toContain('BRAINCELLS_MONITOR_ROOTS');
     // Traversal out of the root, as written.
-    const traversal = await inject(team.editor, 'PUT', url(), {
+    const traversal = await inject(env.team.editor, 'PUT', url(), {
       enabled: true,
       path: `${root}/../outside`,
     });
     expect(traversal.statusCode).toBe(403);
-    expect(JSON.stringify(traversal.json())).not.toContain(dir);
+    expect(JSON.stringify(traversal.json())).not.toContain(env.dir);
 
-    const missing = await inject(team.editor, 'PUT', url(), {
+    const missing = await inject(env.team.editor, 'PUT', url(), {
       enabled: true,
       path: path.join(root, 'nothing-here'),
     });
     expect(missing.statusCode).toBe(404);
 
-    const noPath = await inject(team.editor, 'PUT', url(), { enabled: true });
+    const noPath = await inject(env.team.editor, 'PUT', url(), { enabled: true });
     expect(noPath.statusCode).toBe(400);
     expect(noPath.json().error.details.issues[0].path).toBe('path');
 
-    const control = await inject(team.editor, 'PUT', url(), { enabled: true, path: `${root}\n` });
+    const control = await inject(env.team.editor, 'PUT', url(), {
+      enabled: true,
+      path: `${root}\n`,
+    });
     expect(control.statusCode).toBe(400);
 
     expect(
-      (await inject(team.viewer, 'PUT', url(), { enabled: true, path: root })).statusCode,
+      (await inject(env.team.viewer, 'PUT', url(), { enabled: true, path: root })).statusCode,
     ).toBe(403);
-    expect((await inject(team.outsider, 'GET', url())).statusCode).toBe(404);
+    expect((await inject(env.team.outsider, 'GET', url())).statusCode).toBe(404);
     expect(await watchOf()).toMatchObject({ enabled: false, path: null });
   });
 
   it('imports the folder, then each change; the badge goes live; switching off stops it', async () => {
-    const on = await inject(team.editor, 'PUT', url(), { enabled: true, path: projects });
+    const on = await inject(env.team.editor, 'PUT', url(), { enabled: true, path: projects });
     expect(on.statusCode).toBe(200);
     expect(on.json()).toMatchObject({ enabled: true, watchingHere: true });
     // Shown as the files list shows paths: under the root's folder name.
@@ -133,16 +128,16 @@ describe('monitor server-side watch', () => {
 
     // Server restart, as the app's hooks run it: stopped on close, started again for the
     // projects whose watch is on.
-    await t.app.monitor.stopServerWatches();
+    await env.t.app.monitor.stopServerWatches();
     expect((await watchOf()).watchingHere).toBe(false);
-    await t.app.monitor.startServerWatches();
+    await env.t.app.monitor.startServerWatches();
     expect((await watchOf()).watchingHere).toBe(true);
 
-    const off = await inject(team.editor, 'PUT', url(), { enabled: false });
+    const off = await inject(env.team.editor, 'PUT', url(), { enabled: false });
     expect(off.statusCode).toBe(200);
     expect(off.json()).toMatchObject({ enabled: false, live: false, watchingHere: false });
     // Switching off keeps the folder, so switching on again needs no path.
-    const again = await inject(team.editor, 'PUT', url(), { enabled: true });
+    const again = await inject(env.team.editor, 'PUT', url(), { enabled: true });
     expect(again.json()).toMatchObject({ enabled: true, watchingHere: true });
   });
 
@@ -150,7 +145,7 @@ describe('monitor server-side watch', () => {
     const data = path.join(root, 'opencode');
     const writer = new DatabaseSync(writeOpenCodeDb(data));
     writer.exec('pragma journal_mode = wal');
-    const other = await createProjectWithMembers(t);
+    const other = await createProjectWithMembers(env.t);
     const target = `/api/projects/${other.project.id}/monitor`;
     const watch = async () =>
       (await inject(other.viewer, 'GET', `${target}/watch`)).json() as WatchView;

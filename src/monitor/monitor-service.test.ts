@@ -1,21 +1,17 @@
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
-import {
-  addMember,
-  createProject,
-  createProjectWithMembers,
-  type ProjectWithMembers,
-} from '../../test/factories.ts';
-import { createTestApp, type TestApp } from '../../test/test-platform.ts';
+import { addMember, createProject, createProjectWithMembers } from '../../test/factories.ts';
+import { createTestApp } from '../../test/test-platform.ts';
 import { importTree, retryDelayMs } from './monitor-import.ts';
 import { presentSessionRow } from './monitor-presenter.ts';
 import { emptyParsed } from './monitor-records.ts';
 import type { MonitorService } from './monitor-service.ts';
 import { createMonitorStore } from './monitor-store.ts';
+import { monitorTestApp } from './monitor-test-app.ts';
 import {
+  CLAUDE_EXPLORE_ROW,
   CLAUDE_SESSION,
   OPENCODE_CHILD,
   OPENCODE_ROOT,
@@ -24,26 +20,19 @@ import {
   writeOpenCodeStorage,
 } from './monitor-test-helpers.ts';
 
-let t: TestApp;
+const env = monitorTestApp('monitor-service-');
+const { dir } = env;
 let monitor: MonitorService;
-let team: ProjectWithMembers;
-const dir = mkdtempSync(path.join(os.tmpdir(), 'monitor-service-'));
 
-beforeAll(async () => {
-  t = await createTestApp({ startJobs: false });
-  monitor = t.app.monitor;
-  team = await createProjectWithMembers(t);
-});
-afterAll(async () => {
-  await t?.close();
-  rmSync(dir, { recursive: true, force: true });
+beforeAll(() => {
+  monitor = env.t.app.monitor;
 });
 
 /** Another project of the same owner, viewer and editor. */
 async function freshProject() {
-  const project = await createProject(t, team.owner);
-  await addMember(t, project, team.owner, team.viewer, 'viewer');
-  await addMember(t, project, team.owner, team.editor, 'editor');
+  const project = await createProject(env.t, env.team.owner);
+  await addMember(env.t, project, env.team.owner, env.team.viewer, 'viewer');
+  await addMember(env.t, project, env.team.owner, env.team.editor, 'editor');
   return project.id;
 }
 
@@ -51,6 +40,17 @@ const sortRows = <T extends { sessionId: string; agentId: string | null }>(rows:
   [...rows].sort((a, b) =>
     `${a.sessionId}/${a.agentId ?? ''}`.localeCompare(`${b.sessionId}/${b.agentId ?? ''}`),
   );
+
+/** The project's session rows as its viewer gets them, in a stable order. */
+const sessionRows = async (projectId: string) =>
+  sortRows((await monitor.sessionReport(env.team.viewer.actor, projectId)).map(presentSessionRow));
+
+/** The project's usage events per UTC day, as [day, events]. */
+const eventsPerDay = async (projectId: string) =>
+  (await monitor.dayReport(env.team.viewer.actor, projectId, 'UTC')).map((row) => [
+    row.day,
+    row.usageEvents,
+  ]);
 
 describe('monitor import: Claude Code', () => {
   const claudeDir = path.join(dir, 'claude');
@@ -64,7 +64,7 @@ describe('monitor import: Claude Code', () => {
   });
 
   it('imports a projects folder: counts, one row per session and sub-agent, hand-counted totals', async () => {
-    const result = await monitor.importLocalPath(team.owner.actor, projectId, {
+    const result = await monitor.importLocalPath(env.team.owner.actor, projectId, {
       path: projects,
       source: 'auto',
     });
@@ -80,7 +80,9 @@ describe('monitor import: Claude Code', () => {
       failed: undefined,
       refused: undefined,
     });
-    const rows = (await monitor.sessionReport(team.viewer.actor, projectId)).map(presentSessionRow);
+    const rows = (await monitor.sessionReport(env.team.viewer.actor, projectId)).map(
+      presentSessionRow,
+    );
     expect(sortRows(rows)).toEqual([
       {
         source: 'claude-code',
@@ -94,17 +96,7 @@ describe('monitor import: Claude Code', () => {
         costUsd: 0.006855,
         costBasis: 'partial',
       },
-      {
-        source: 'claude-code',
-        sessionId: CLAUDE_SESSION,
-        agentId: 'aac57f5',
-        agentType: 'Explore',
-        parentSessionId: CLAUDE_SESSION,
-        records: 3,
-        tokens: { input: 3, output: 40, reasoning: 0, cacheRead: 0, cacheWrite: 0 },
-        costUsd: 0.000609,
-        costBasis: 'computed',
-      },
+      CLAUDE_EXPLORE_ROW,
       {
         source: 'claude-code',
         sessionId: CLAUDE_SESSION,
@@ -120,19 +112,19 @@ describe('monitor import: Claude Code', () => {
   });
 
   it('importing again changes no total and reads no file', async () => {
-    const before = await monitor.sessionReport(team.viewer.actor, projectId);
-    const again = await monitor.importLocalPath(team.owner.actor, projectId, {
+    const before = await monitor.sessionReport(env.team.viewer.actor, projectId);
+    const again = await monitor.importLocalPath(env.team.owner.actor, projectId, {
       path: projects,
       source: 'auto',
     });
     expect(again).toMatchObject({ files: 0, records: 0, usageEvents: 0, unchanged: 3 });
-    expect(await monitor.sessionReport(team.viewer.actor, projectId)).toEqual(before);
+    expect(await monitor.sessionReport(env.team.viewer.actor, projectId)).toEqual(before);
   });
 
   it('a transcript copied into another file (a resumed session) counts each API call once', async () => {
     const copy = path.join(path.dirname(mainFile), 'copy', `${CLAUDE_SESSION}.jsonl`);
     mkdirSync(path.dirname(copy), { recursive: true });
-    const before = await monitor.modelReport(team.viewer.actor, projectId);
+    const before = await monitor.modelReport(env.team.viewer.actor, projectId);
     writeFileSync(copy, '');
     appendFileSync(
       copy,
@@ -153,8 +145,11 @@ describe('monitor import: Claude Code', () => {
         },
       })}\n`,
     );
-    await monitor.importLocalPath(team.owner.actor, projectId, { path: projects, source: 'auto' });
-    expect(await monitor.modelReport(team.viewer.actor, projectId)).toEqual(before);
+    await monitor.importLocalPath(env.team.owner.actor, projectId, {
+      path: projects,
+      source: 'auto',
+    });
+    expect(await monitor.modelReport(env.team.viewer.actor, projectId)).toEqual(before);
     rmSync(path.dirname(copy), { recursive: true });
   });
 
@@ -175,14 +170,14 @@ describe('monitor import: Claude Code', () => {
         },
       })}\n`,
     );
-    const result = await monitor.importLocalPath(team.owner.actor, projectId, {
+    const result = await monitor.importLocalPath(env.team.owner.actor, projectId, {
       path: projects,
       source: 'auto',
     });
     // Only the appended lines are read (monitor-tail.test.ts): one new call, one record (the
     // partial line, now a whole line of invalid JSON, is not a record).
     expect(result).toMatchObject({ files: 1, usageEvents: 1, records: 1, departed: 1 });
-    const main = (await monitor.sessionReport(team.viewer.actor, projectId)).find(
+    const main = (await monitor.sessionReport(env.team.viewer.actor, projectId)).find(
       (row) => row.agentId === null,
     )!;
     expect(main.tokens).toEqual({
@@ -193,7 +188,7 @@ describe('monitor import: Claude Code', () => {
       cacheWrite: 300,
     });
     expect(main.costNano).toBe(6_855_000 + 3_000_000);
-    const files = await monitor.files(team.viewer.actor, projectId);
+    const files = await monitor.files(env.team.viewer.actor, projectId);
     expect(files.find((file) => file.path === mainFile)).toMatchObject({
       status: 'imported',
       badLines: 3,
@@ -207,13 +202,13 @@ describe('monitor import: Claude Code', () => {
   });
 
   it('counts days in the time zone asked for', async () => {
-    const utc = await monitor.dayReport(team.viewer.actor, projectId, 'UTC');
+    const utc = await monitor.dayReport(env.team.viewer.actor, projectId, 'UTC');
     expect(utc.map((row) => [row.day, row.usageEvents])).toEqual([
       ['2026-01-10', 5],
       ['2026-01-11', 1],
     ]);
     // 23:30 and 23:40 UTC on the 10th are the 11th in Paris; 10:00 stays on the 10th.
-    const paris = await monitor.dayReport(team.viewer.actor, projectId, 'Europe/Paris');
+    const paris = await monitor.dayReport(env.team.viewer.actor, projectId, 'Europe/Paris');
     expect(paris.map((row) => [row.day, row.usageEvents])).toEqual([
       ['2026-01-10', 3],
       ['2026-01-11', 3],
@@ -227,36 +222,36 @@ describe('monitor import: Claude Code', () => {
       cacheWrite: 100,
     });
     await expect(
-      monitor.dayReport(team.viewer.actor, projectId, 'Mars/Olympus'),
+      monitor.dayReport(env.team.viewer.actor, projectId, 'Mars/Olympus'),
     ).rejects.toMatchObject({
       code: 'VALIDATION_ERROR',
     });
   });
 
   it('reports by model with the unpriced model as null cost', async () => {
-    const rows = await monitor.modelReport(team.viewer.actor, projectId);
+    const rows = await monitor.modelReport(env.team.viewer.actor, projectId);
     const mystery = rows.find((row) => row.model === 'my-private-model')!;
     expect(mystery).toMatchObject({ costNano: null, unpricedEvents: 1, usageEvents: 1 });
   });
 
   it("prices a model the catalog does not know with the project's dated price override", async () => {
     const priced = await freshProject();
-    const admin = t.app.llm.admin;
+    const admin = env.t.app.llm.admin;
     // $1 / $2 per Mtok from before the call (23:40); a later, dearer price does not apply to it.
-    await admin.createPrice(team.owner.actor, priced, {
+    await admin.createPrice(env.team.owner.actor, priced, {
       model: 'my-private-model',
       inputUsdPerMtok: 1,
       outputUsdPerMtok: 2,
       validFrom: '2026-01-01T00:00:00Z',
     });
-    await admin.createPrice(team.owner.actor, priced, {
+    await admin.createPrice(env.team.owner.actor, priced, {
       model: 'my-private-model',
       inputUsdPerMtok: 100,
       outputUsdPerMtok: 200,
       validFrom: '2026-02-01T00:00:00Z',
     });
-    await monitor.importLocalPath(team.owner.actor, priced, { path: projects, source: 'auto' });
-    const rows = await monitor.modelReport(team.viewer.actor, priced);
+    await monitor.importLocalPath(env.team.owner.actor, priced, { path: projects, source: 'auto' });
+    const rows = await monitor.modelReport(env.team.viewer.actor, priced);
     // 7 input × $1/M + 3 output × $2/M = 13 µ$ = 13,000 nano-USD.
     expect(rows.find((row) => row.model === 'my-private-model')).toMatchObject({
       costNano: 13_000,
@@ -264,7 +259,7 @@ describe('monitor import: Claude Code', () => {
       computedEvents: 1,
     });
     // The catalog's models cost what they cost without overrides.
-    const plain = await monitor.modelReport(team.viewer.actor, projectId);
+    const plain = await monitor.modelReport(env.team.viewer.actor, projectId);
     const sonnet = (list: typeof rows) =>
       list.filter((row) => row.model !== 'my-private-model').map((row) => row.costNano);
     expect(sonnet(rows)).toEqual(sonnet(plain));
@@ -272,7 +267,7 @@ describe('monitor import: Claude Code', () => {
 
   it('builds the agent tree of a session with usage rolled up', async () => {
     const detail = await monitor.sessionDetail(
-      team.viewer.actor,
+      env.team.viewer.actor,
       projectId,
       `cc:${CLAUDE_SESSION}`,
     );
@@ -295,9 +290,9 @@ describe('monitor import: Claude Code', () => {
 
   it('a viewer cannot import; an outsider sees nothing', async () => {
     await expect(
-      monitor.importLocalPath(team.viewer.actor, projectId, { path: projects, source: 'auto' }),
+      monitor.importLocalPath(env.team.viewer.actor, projectId, { path: projects, source: 'auto' }),
     ).rejects.toMatchObject({ code: 'FORBIDDEN' });
-    await expect(monitor.sessionReport(team.outsider.actor, projectId)).rejects.toMatchObject({
+    await expect(monitor.sessionReport(env.team.outsider.actor, projectId)).rejects.toMatchObject({
       code: 'NOT_FOUND',
     });
   });
@@ -308,7 +303,7 @@ describe('monitor import: OpenCode', () => {
     const projectId = await freshProject();
     const dataDir = path.join(dir, 'opencode-db');
     writeOpenCodeDb(dataDir);
-    const result = await monitor.importLocalPath(team.owner.actor, projectId, {
+    const result = await monitor.importLocalPath(env.team.owner.actor, projectId, {
       path: dataDir,
       source: 'auto',
     });
@@ -319,9 +314,7 @@ describe('monitor import: OpenCode', () => {
       sessions: 2,
       usageEvents: 3 + 1,
     });
-    const rows = sortRows(
-      (await monitor.sessionReport(team.viewer.actor, projectId)).map(presentSessionRow),
-    );
+    const rows = await sessionRows(projectId);
     expect(rows).toEqual([
       {
         source: 'opencode',
@@ -347,13 +340,8 @@ describe('monitor import: OpenCode', () => {
       },
     ]);
     // Step-finish parts have no time: they take their message's, so days count them.
-    expect(
-      (await monitor.dayReport(team.viewer.actor, projectId, 'UTC')).map((row) => [
-        row.day,
-        row.usageEvents,
-      ]),
-    ).toEqual([['2026-01-10', 4]]);
-    const detail = await monitor.sessionDetail(team.viewer.actor, projectId, 'oc:ses_root');
+    expect(await eventsPerDay(projectId)).toEqual([['2026-01-10', 4]]);
+    const detail = await monitor.sessionDetail(env.team.viewer.actor, projectId, 'oc:ses_root');
     expect(detail.tree.children[0]!.row.sessionId).toBe('ses_child');
     expect(detail.tree.rollup.tokens.input).toBe(150 + 17);
     expect(detail.parts.find((part) => part.toolName === 'bash')).toMatchObject({
@@ -371,7 +359,7 @@ describe('monitor import: OpenCode', () => {
   it('the legacy storage/ tree gives the same totals, whether imported whole or from storage/', async () => {
     const projectId = await freshProject();
     const storage = writeOpenCodeStorage(path.join(dir, 'opencode-json'));
-    const result = await monitor.importLocalPath(team.owner.actor, projectId, {
+    const result = await monitor.importLocalPath(env.team.owner.actor, projectId, {
       path: storage,
       source: 'opencode',
     });
@@ -381,28 +369,19 @@ describe('monitor import: OpenCode', () => {
       sessions: 2,
       usageEvents: 3 + 1,
     });
-    const rows = sortRows(
-      (await monitor.sessionReport(team.viewer.actor, projectId)).map(presentSessionRow),
-    );
+    const rows = await sessionRows(projectId);
     expect(rows.map((row) => [row.sessionId, row.tokens, row.costUsd])).toEqual([
       ['ses_child', OPENCODE_CHILD, 0.0123],
       ['ses_root', OPENCODE_ROOT, 0.004125],
     ]);
-    expect(
-      (await monitor.dayReport(team.viewer.actor, projectId, 'UTC')).map((row) => [
-        row.day,
-        row.usageEvents,
-      ]),
-    ).toEqual([['2026-01-10', 4]]);
+    expect(await eventsPerDay(projectId)).toEqual([['2026-01-10', 4]]);
     // Importing the database too (same ids) counts nothing twice.
     writeOpenCodeDb(path.dirname(storage));
-    await monitor.importLocalPath(team.owner.actor, projectId, {
+    await monitor.importLocalPath(env.team.owner.actor, projectId, {
       path: path.dirname(storage),
       source: 'auto',
     });
-    const both = sortRows(
-      (await monitor.sessionReport(team.viewer.actor, projectId)).map(presentSessionRow),
-    );
+    const both = await sessionRows(projectId);
     expect(both).toEqual(rows);
   });
 
@@ -411,7 +390,7 @@ describe('monitor import: OpenCode', () => {
     const bad = path.join(dir, 'opencode-bad');
     mkdirSync(bad, { recursive: true });
     writeFileSync(path.join(bad, 'opencode.db'), 'this is not a database, just text '.repeat(200));
-    const first = await monitor.importLocalPath(team.owner.actor, projectId, {
+    const first = await monitor.importLocalPath(env.team.owner.actor, projectId, {
       path: bad,
       source: 'auto',
     });
@@ -421,8 +400,8 @@ describe('monitor import: OpenCode', () => {
         error: 'the OpenCode database could not be read (corrupt or not SQLite)',
       },
     ]);
-    await monitor.importLocalPath(team.owner.actor, projectId, { path: bad, source: 'auto' });
-    const [file] = await monitor.files(team.viewer.actor, projectId);
+    await monitor.importLocalPath(env.team.owner.actor, projectId, { path: bad, source: 'auto' });
+    const [file] = await monitor.files(env.team.viewer.actor, projectId);
     expect(file).toMatchObject({ status: 'failed', attempts: 2 });
   });
 
@@ -431,7 +410,7 @@ describe('monitor import: OpenCode', () => {
     const bad = path.join(dir, 'opencode-backoff');
     mkdirSync(bad, { recursive: true });
     writeFileSync(path.join(bad, 'opencode.db'), 'not a database '.repeat(100));
-    const store = createMonitorStore(t.platform.duckdb);
+    const store = createMonitorStore(env.t.platform.duckdb);
     const first = await importTree({ store, projectId, root: bad, source: 'auto' });
     expect(first.failed).toHaveLength(1);
     const [failed] = [...(await store.fileStates(projectId)).values()];
@@ -439,22 +418,19 @@ describe('monitor import: OpenCode', () => {
     expect(retryDelayMs(1)).toBe(30_000);
     expect(retryDelayMs(2)).toBe(60_000);
     expect(retryDelayMs(20)).toBe(3_600_000);
+    /** A live cycle whose clock reads `afterMs` past the failure. */
+    const cycleAt = (afterMs: number) =>
+      importTree({
+        store,
+        projectId,
+        root: bad,
+        source: 'auto',
+        failedBackoff: { now: () => failedAt + afterMs },
+      });
     // A fake clock: 10 s later it waits; 31 s later it is tried again (and fails again).
-    const soon = await importTree({
-      store,
-      projectId,
-      root: bad,
-      source: 'auto',
-      failedBackoff: { now: () => failedAt + 10_000 },
-    });
+    const soon = await cycleAt(10_000);
     expect(soon).toMatchObject({ deferred: 1, failed: [] });
-    const later = await importTree({
-      store,
-      projectId,
-      root: bad,
-      source: 'auto',
-      failedBackoff: { now: () => failedAt + 31_000 },
-    });
+    const later = await cycleAt(31_000);
     expect(later).toMatchObject({
       deferred: 0,
       failed: [expect.objectContaining({ error: expect.any(String) })],
@@ -463,13 +439,7 @@ describe('monitor import: OpenCode', () => {
     // Repaired: a changed file is read at once, back-off or not.
     rmSync(path.join(bad, 'opencode.db'));
     writeOpenCodeDb(bad);
-    const repaired = await importTree({
-      store,
-      projectId,
-      root: bad,
-      source: 'auto',
-      failedBackoff: { now: () => failedAt + 32_000 },
-    });
+    const repaired = await cycleAt(32_000);
     expect(repaired).toMatchObject({ files: 1, usageEvents: 4, failed: [] });
     expect([...(await store.fileStates(projectId)).values()][0]).toMatchObject({
       status: 'imported',
@@ -481,7 +451,7 @@ describe('monitor import: OpenCode', () => {
     const folder = path.join(dir, 'binary');
     mkdirSync(folder, { recursive: true });
     writeFileSync(path.join(folder, 'blob.jsonl'), Buffer.from([0x7b, 0, 1, 2, 3]));
-    const result = await monitor.importLocalPath(team.owner.actor, projectId, {
+    const result = await monitor.importLocalPath(env.team.owner.actor, projectId, {
       path: folder,
       source: 'auto',
     });
@@ -497,12 +467,12 @@ describe('monitor store: a batch that fails half-way', () => {
     const projectId = await freshProject();
     const folder = path.join(dir, 'crash');
     const { projects } = writeClaudeProjects(folder);
-    await monitor.importLocalPath(team.owner.actor, projectId, {
+    await monitor.importLocalPath(env.team.owner.actor, projectId, {
       path: projects,
       source: 'claude-code',
     });
-    const before = await monitor.modelReport(team.viewer.actor, projectId);
-    const store = createMonitorStore(t.platform.duckdb);
+    const before = await monitor.modelReport(env.team.viewer.actor, projectId);
+    const store = createMonitorStore(env.t.platform.duckdb);
     const states = [...(await store.fileStates(projectId)).values()];
     const state = states[0]!;
     // The second file's usage row cannot be written (a token count that is not a number):
@@ -537,7 +507,7 @@ describe('monitor store: a batch that fails half-way', () => {
         },
       ]),
     ).rejects.toThrow();
-    expect(await monitor.modelReport(team.viewer.actor, projectId)).toEqual(before);
+    expect(await monitor.modelReport(env.team.viewer.actor, projectId)).toEqual(before);
     expect((await store.fileStates(projectId)).size).toBe(3);
   });
 });
@@ -549,36 +519,39 @@ describe('monitor: repricing when a price override changes', () => {
   it('prices again from a date only, writes the totals with the events, and a second run changes nothing', async () => {
     const projectId = await freshProject();
     const { projects } = writeClaudeProjects(path.join(dir, 'reprice-direct'));
-    await monitor.importLocalPath(team.owner.actor, projectId, { path: projects, source: 'auto' });
-    const before = await monitor.modelReport(team.viewer.actor, projectId);
+    await monitor.importLocalPath(env.team.owner.actor, projectId, {
+      path: projects,
+      source: 'auto',
+    });
+    const before = await monitor.modelReport(env.team.viewer.actor, projectId);
     expect(model(before)).toMatchObject({ costNano: null, unpricedEvents: 1 });
     // Set after the import: no job workers here, so the stored event is still unpriced.
-    await t.app.llm.admin.createPrice(team.owner.actor, projectId, {
+    await env.t.app.llm.admin.createPrice(env.team.owner.actor, projectId, {
       model: 'my-private-model',
       inputUsdPerMtok: 1,
       outputUsdPerMtok: 2,
       validFrom: '2026-01-01T00:00:00Z',
     });
-    expect(await monitor.modelReport(team.viewer.actor, projectId)).toEqual(before);
+    expect(await monitor.modelReport(env.team.viewer.actor, projectId)).toEqual(before);
 
     // The call was made at 2026-01-10T23:40: repricing from a later date leaves it.
     const later = { model: 'my-private-model', since: new Date('2026-01-11T00:00:00Z') };
-    expect(await monitor.repriceModel(team.editor.actor, projectId, later)).toEqual({
+    expect(await monitor.repriceModel(env.team.editor.actor, projectId, later)).toEqual({
       events: 0,
       changed: 0,
     });
     const request = { model: 'my-private-model', since: new Date('2026-01-01T00:00:00Z') };
-    expect(await monitor.repriceModel(team.editor.actor, projectId, request)).toEqual({
+    expect(await monitor.repriceModel(env.team.editor.actor, projectId, request)).toEqual({
       events: 1,
       changed: 1,
     });
-    const after = await monitor.modelReport(team.viewer.actor, projectId);
+    const after = await monitor.modelReport(env.team.viewer.actor, projectId);
     // 7 input × $1/M + 3 output × $2/M = 13,000 nano-USD, as an import after the price reads.
     expect(model(after)).toMatchObject({ costNano: 13_000, unpricedEvents: 0, computedEvents: 1 });
     // Only that model moved; the rollup the reports read agrees with the events.
     const others = (list: typeof after) => list.filter((row) => row.model !== 'my-private-model');
     expect(others(after)).toEqual(others(before));
-    const store = createMonitorStore(t.platform.duckdb);
+    const store = createMonitorStore(env.t.platform.duckdb);
     const filter = { projectId, since: undefined };
     expect(await store.modelReport(filter, 'rollup')).toEqual(
       await store.modelReport(filter, 'events'),
@@ -586,13 +559,13 @@ describe('monitor: repricing when a price override changes', () => {
     expect(await store.sessionReport(filter, 'rollup')).toEqual(
       await store.sessionReport(filter, 'events'),
     );
-    expect(await monitor.repriceModel(team.editor.actor, projectId, request)).toEqual({
+    expect(await monitor.repriceModel(env.team.editor.actor, projectId, request)).toEqual({
       events: 1,
       changed: 0,
     });
-    await expect(monitor.repriceModel(team.viewer.actor, projectId, request)).rejects.toMatchObject(
-      { code: 'FORBIDDEN' },
-    );
+    await expect(
+      monitor.repriceModel(env.team.viewer.actor, projectId, request),
+    ).rejects.toMatchObject({ code: 'FORBIDDEN' });
   });
 
   it('a price set or removed queues the job that reprices its model (job workers on)', async () => {

@@ -71,10 +71,11 @@ export interface FileWrite {
 type Column = 'v' | 'b' | 'i' | 't' | 'j' | 'o';
 
 function appendRow(appender: DuckDBAppender, types: readonly Column[], values: unknown[]) {
-  values.forEach((value, index) => {
+  for (let index = 0; index < values.length; index++) {
+    const value = values[index];
     if (value === null || value === undefined) {
       appender.appendNull();
-      return;
+      continue;
     }
     switch (types[index]) {
       case 'v':
@@ -98,7 +99,7 @@ function appendRow(appender: DuckDBAppender, types: readonly Column[], values: u
         );
         break;
     }
-  });
+  }
   appender.endRow();
 }
 
@@ -399,98 +400,113 @@ export function createMonitorStore(duckdb: DuckDb, options: MonitorStoreOptions 
           ]),
         );
         const withRows = writes.filter((write) => write.parsed !== null);
-        const each = function* <T>(pick: (parsed: ParsedFile) => T[]) {
-          for (const write of withRows) for (const row of pick(write.parsed!)) yield { write, row };
+        // Rows go to the appender as they are made: no array of a batch's rows is held.
+        const each = function* <T>(
+          pick: (parsed: ParsedFile) => T[],
+          values: (write: FileWrite, row: T) => unknown[],
+        ) {
+          for (const write of withRows)
+            for (const row of pick(write.parsed!)) yield values(write, row);
         };
         await appendAll(
           connection,
           'monitor_bad_line',
           ['v', 'v', 'b', 'v'],
-          [...each((p) => p.badLines)].map(({ write, row }) => [
-            projectId,
-            write.state.fileId,
-            row.line,
-            row.reason,
-          ]),
+          each(
+            (p) => p.badLines,
+            (write, row) => [projectId, write.state.fileId, row.line, row.reason],
+          ),
         );
         await appendAll(
           connection,
           'monitor_session',
           ['v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'i', 't', 't', 'j', 'v'],
-          [...each((p) => p.sessions)].map(({ write, row }) => [
-            projectId,
-            write.state.fileId,
-            row.source,
-            row.sessionKey,
-            row.sessionId,
-            row.agentId,
-            row.agentKind,
-            row.agentName,
-            row.parentSessionId,
-            row.title,
-            row.cwd,
-            row.gitBranch,
-            row.records,
-            row.startedAt,
-            row.endedAt,
-            row.raw,
-            row.sourceRef,
-          ]),
+          each(
+            (p) => p.sessions,
+            (write, row) => [
+              projectId,
+              write.state.fileId,
+              row.source,
+              row.sessionKey,
+              row.sessionId,
+              row.agentId,
+              row.agentKind,
+              row.agentName,
+              row.parentSessionId,
+              row.title,
+              row.cwd,
+              row.gitBranch,
+              row.records,
+              row.startedAt,
+              row.endedAt,
+              row.raw,
+              row.sourceRef,
+            ],
+          ),
         );
         await appendAll(
           connection,
           'monitor_message',
           ['v', 'v', 'v', 'v', 'v', 'v', 'v', 't', 'j', 'v'],
-          [...each((p) => p.messages)].map(({ write, row }) => [
-            projectId,
-            write.state.fileId,
-            row.sessionKey,
-            row.messageId,
-            row.role,
-            row.model,
-            row.provider,
-            row.createdAt,
-            row.raw,
-            row.sourceRef,
-          ]),
+          each(
+            (p) => p.messages,
+            (write, row) => [
+              projectId,
+              write.state.fileId,
+              row.sessionKey,
+              row.messageId,
+              row.role,
+              row.model,
+              row.provider,
+              row.createdAt,
+              row.raw,
+              row.sourceRef,
+            ],
+          ),
         );
         await appendAll(
           connection,
           'monitor_part',
           ['v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'j', 'v', 'v', 'v', 'j', 'v'],
-          [...each((p) => p.parts)].map(({ write, row }) => [
-            projectId,
-            write.state.fileId,
-            row.sessionKey,
-            row.messageId,
-            row.partId,
-            row.type,
-            row.text,
-            row.toolName,
-            row.callId,
-            row.toolStatus,
-            row.toolInput,
-            row.toolOutput,
-            row.toolError,
-            row.childRef,
-            row.raw,
-            row.sourceRef,
-          ]),
+          each(
+            (p) => p.parts,
+            (write, row) => [
+              projectId,
+              write.state.fileId,
+              row.sessionKey,
+              row.messageId,
+              row.partId,
+              row.type,
+              row.text,
+              row.toolName,
+              row.callId,
+              row.toolStatus,
+              row.toolInput,
+              row.toolOutput,
+              row.toolError,
+              row.childRef,
+              row.raw,
+              row.sourceRef,
+            ],
+          ),
         );
         await appendAll(
           connection,
           'monitor_agent_link',
           ['v', 'v', 'v', 'v', 'v', 'v', 'v', 'v'],
-          [...each((p) => p.links)].map(({ write, row }) => [
-            projectId,
-            write.state.fileId,
-            row.source,
-            row.sessionId,
-            row.childRef,
-            row.callId,
-            row.agentType,
-            row.description,
-          ]),
+          each(
+            (p) => p.links,
+            (write, row) => [
+              projectId,
+              write.state.fileId,
+              row.source,
+              row.sessionId,
+              row.childRef,
+              row.callId,
+              row.agentType,
+              row.description,
+            ],
+          ),
         );
         const usageRows: unknown[][] = [];
         for (const write of withRows) {

@@ -76,6 +76,16 @@ describe('monitor tailing of Claude Code transcripts', () => {
     expect(await importInto(live, projects)).toMatchObject({ files: 0, unchanged: 3 });
   });
 
+  /** Imports the changed file into `live`: read whole (its hash known), it ends as a fresh import. */
+  async function expectReadWhole(live: string, projects: string, mainFile: string) {
+    await importInto(live, projects);
+    const state = (await store.fileStates(live)).get(mainFile)!;
+    expect(state.contentHash).not.toBeNull();
+    const fresh = uuidv7();
+    await importInto(fresh, projects);
+    expect(await everything(live)).toEqual(await everything(fresh));
+  }
+
   it('reads a truncated, rewritten or replaced transcript whole again', async () => {
     const root = path.join(dir, 'rewritten');
     const { projects, mainFile } = writeClaudeProjects(root);
@@ -85,34 +95,19 @@ describe('monitor tailing of Claude Code transcripts', () => {
 
     // Truncated: shorter than what was read.
     writeFileSync(mainFile, full.slice(0, Math.floor(full.length / 2)));
-    await importInto(live, projects);
-    let state = (await store.fileStates(live)).get(mainFile)!;
-    expect(state.contentHash).not.toBeNull();
-    const fresh = uuidv7();
-    await importInto(fresh, projects);
-    expect(await everything(live)).toEqual(await everything(fresh));
+    await expectReadWhole(live, projects, mainFile);
 
     // Rewritten in place near the end of what was read, then grown: read whole.
     const half = readFileSync(mainFile, 'utf8');
     const edited = half.replace('"output_tokens":50', '"output_tokens":70');
     expect(edited).not.toBe(half);
     writeFileSync(mainFile, `${edited}\n`);
-    await importInto(live, projects);
-    state = (await store.fileStates(live)).get(mainFile)!;
-    expect(state.contentHash).not.toBeNull();
-    const fresh2 = uuidv7();
-    await importInto(fresh2, projects);
-    expect(await everything(live)).toEqual(await everything(fresh2));
+    await expectReadWhole(live, projects, mainFile);
 
     // Replaced by another file (a new inode) that is longer: read whole.
     rmSync(mainFile);
     writeFileSync(mainFile, full);
-    await importInto(live, projects);
-    state = (await store.fileStates(live)).get(mainFile)!;
-    expect(state.contentHash).not.toBeNull();
-    const fresh3 = uuidv7();
-    await importInto(fresh3, projects);
-    expect(await everything(live)).toEqual(await everything(fresh3));
+    await expectReadWhole(live, projects, mainFile);
   });
 
   it('asks for a background checkpoint after a bulk import, not after a live cycle', async () => {

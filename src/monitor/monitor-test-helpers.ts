@@ -1,7 +1,8 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { afterAll, beforeAll } from 'vitest';
 import { type DuckDb, openDuckDb } from '../platform/duckdb/duckdb.ts';
 import { createMonitorStore, type MonitorStore } from './monitor-store.ts';
 import { ensureMonitorTables } from './monitor-tables.ts';
@@ -13,6 +14,19 @@ import { ensureMonitorTables } from './monitor-tables.ts';
 
 export const SONNET = 'claude-sonnet-4-5-20250929';
 export const CLAUDE_SESSION = '7d0c1f4e-2b1a-4c3d-9e8f-000000000001';
+
+/** The Explore sub-agent's own row in the session report of writeClaudeProjects' logs. */
+export const CLAUDE_EXPLORE_ROW = {
+  source: 'claude-code',
+  sessionId: CLAUDE_SESSION,
+  agentId: 'aac57f5',
+  agentType: 'Explore',
+  parentSessionId: CLAUDE_SESSION,
+  records: 3,
+  tokens: { input: 3, output: 40, reasoning: 0, cacheRead: 0, cacheWrite: 0 },
+  costUsd: 0.000609,
+  costBasis: 'computed',
+};
 
 const jsonl = (records: unknown[]) => `${records.map((r) => JSON.stringify(r)).join('\n')}\n`;
 
@@ -553,5 +567,57 @@ export async function openMonitorTestStore(prefix: string): Promise<{
       await duckdb.close();
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** openMonitorTestStore for the tests of one describe block: opened before them, closed after. */
+export function monitorTestStore(prefix: string): {
+  dir: string;
+  duckdb: DuckDb;
+  store: MonitorStore;
+} {
+  const env = {} as { dir: string; duckdb: DuckDb; store: MonitorStore };
+  let close = async () => {};
+  beforeAll(async () => {
+    const { close: closeStore, ...opened } = await openMonitorTestStore(prefix);
+    close = closeStore;
+    Object.assign(env, opened);
+  });
+  afterAll(() => close());
+  return env;
+}
+
+/** A log tree's files named relative to `root` (after `prefix`), as an upload names them. */
+export function claudeFiles(root: string, prefix = ''): { name: string; content: Buffer }[] {
+  const files: { name: string; content: Buffer }[] = [];
+  const walk = (folder: string) => {
+    for (const entry of readdirSync(folder, { withFileTypes: true })) {
+      const full = path.join(folder, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else
+        files.push({ name: `${prefix}${path.relative(root, full)}`, content: readFileSync(full) });
+    }
+  };
+  walk(root);
+  return files;
+}
+
+/** A multipart body whose file names carry folders, as a browser folder upload sends them. */
+export function multipartFiles(files: { name: string; content: Buffer | string }[]) {
+  const boundary = '----monitor-test-boundary';
+  const chunks: Buffer[] = [];
+  for (const file of files) {
+    chunks.push(
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${file.name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+      ),
+      Buffer.from(file.content),
+      Buffer.from('\r\n'),
+    );
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return {
+    payload: Buffer.concat(chunks),
+    contentType: `multipart/form-data; boundary=${boundary}`,
   };
 }

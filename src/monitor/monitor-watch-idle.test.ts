@@ -4,24 +4,13 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openDuckDb } from '../platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../platform/ids.ts';
-import { type ImportResult, importTree } from './monitor-import.ts';
+import { emptyImportResult, type ImportResult, importTree } from './monitor-import.ts';
 import { createMonitorStore } from './monitor-store.ts';
 import { ensureMonitorTables } from './monitor-tables.ts';
 import { claudeCallTranscript } from './monitor-test-helpers.ts';
 import { startWatch, type Watch } from './monitor-watch.ts';
 
-const EMPTY: ImportResult = {
-  files: 0,
-  records: 0,
-  badLines: 0,
-  sessions: 0,
-  usageEvents: 0,
-  unchanged: 0,
-  deferred: 0,
-  failed: [],
-  refused: [],
-  departed: 0,
-};
+const EMPTY: ImportResult = emptyImportResult();
 
 describe('monitor watch: idle', () => {
   let dir: string;
