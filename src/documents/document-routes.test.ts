@@ -5,21 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
 import { createTestApp, type TestApp } from '../../test/test-platform.ts';
-
-function multipart(files: { name: string; content: Buffer | Uint8Array | string }[]) {
-  const boundary = '----braincells-docs';
-  const body = Buffer.concat([
-    ...files.flatMap((file) => [
-      Buffer.from(
-        `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${file.name}"\r\ncontent-type: application/octet-stream\r\n\r\n`,
-      ),
-      Buffer.from(file.content),
-      Buffer.from('\r\n'),
-    ]),
-    Buffer.from(`--${boundary}--\r\n`),
-  ]);
-  return { body, contentType: `multipart/form-data; boundary=${boundary}` };
-}
+import { multipartFiles } from '../platform/http/multipart-test-helpers.ts';
 
 async function onePagePdf(text: string) {
   const document = await PDFDocument.create();
@@ -48,11 +34,11 @@ describe('documents API', () => {
   });
 
   const upload = (
-    files: { name: string; content: Buffer | Uint8Array | string }[],
+    files: { name: string; bytes: Buffer | Uint8Array | string }[],
     query = '',
     who = members.editor,
   ) => {
-    const { body, contentType } = multipart(files);
+    const { body, contentType } = multipartFiles(files);
     return t.app.inject({
       method: 'POST',
       url: `${base}${query}`,
@@ -72,14 +58,14 @@ describe('documents API', () => {
   it('uploads many files into a new collection; each becomes a row once its text is extracted', async () => {
     const invoice = await onePagePdf('Invoice 7: total 120.50 EUR');
     const response = await upload([
-      { name: 'invoice.pdf', content: invoice },
-      { name: '../../etc/passwd', content: 'plain text, not a password file' },
+      { name: 'invoice.pdf', bytes: invoice },
+      { name: '../../etc/passwd', bytes: 'plain text, not a password file' },
       {
         name: 'page.html',
-        content: '<!doctype html><title>Note</title><p>Paid in full.</p><script>alert(1)</script>',
+        bytes: '<!doctype html><title>Note</title><p>Paid in full.</p><script>alert(1)</script>',
       },
-      { name: 'again.pdf', content: invoice },
-      { name: 'tool.exe', content: Buffer.from([0x4d, 0x5a, 0x00, 0x01, 0x02]) },
+      { name: 'again.pdf', bytes: invoice },
+      { name: 'tool.exe', bytes: Buffer.from([0x4d, 0x5a, 0x00, 0x01, 0x02]) },
     ]);
     expect(response.statusCode).toBe(202);
     const result = response.json();
@@ -218,8 +204,8 @@ describe('documents API', () => {
     // Uploading into the collection again: known content is skipped.
     const more = await upload(
       [
-        { name: 'copy.pdf', content: invoice },
-        { name: 'new.txt', content: 'new' },
+        { name: 'copy.pdf', bytes: invoice },
+        { name: 'new.txt', bytes: 'new' },
       ],
       `?datasetId=${result.datasetId}`,
     );
@@ -231,7 +217,7 @@ describe('documents API', () => {
     expect(more.json().documents).toHaveLength(1);
     // Nothing new at all: nothing to do, and no error.
     const only = await upload(
-      [{ name: 'third.pdf', content: invoice }],
+      [{ name: 'third.pdf', bytes: invoice }],
       `?datasetId=${result.datasetId}`,
     );
     expect(only.statusCode).toBe(202);
@@ -254,8 +240,8 @@ describe('documents API', () => {
       ).json().items.length;
     const datasetsBefore = await datasets();
     const big = await upload([
-      { name: 'ok.txt', content: 'fine' },
-      { name: 'big.txt', content: 'x'.repeat(65 * 1024) },
+      { name: 'ok.txt', bytes: 'fine' },
+      { name: 'big.txt', bytes: 'x'.repeat(65 * 1024) },
     ]);
     expect(big.statusCode).toBe(413);
     expect(big.json()).toMatchObject({
@@ -264,7 +250,7 @@ describe('documents API', () => {
     const batch = await upload(
       Array.from({ length: 4 }, (_, index) => ({
         name: `part${index}.txt`,
-        content: `${index}`.repeat(60 * 1024),
+        bytes: `${index}`.repeat(60 * 1024),
       })),
     );
     expect(batch.statusCode).toBe(413);
@@ -272,7 +258,7 @@ describe('documents API', () => {
     expect(incoming()).toEqual([]);
     expect(await datasets()).toBe(datasetsBefore);
 
-    expect((await upload([{ name: 'a.txt', content: 'a' }], '', members.viewer)).statusCode).toBe(
+    expect((await upload([{ name: 'a.txt', bytes: 'a' }], '', members.viewer)).statusCode).toBe(
       403,
     );
     const plain = (
@@ -283,7 +269,7 @@ describe('documents API', () => {
         payload: { name: 'Plain', columns: [{ name: 'x' }] },
       })
     ).json();
-    const notCollection = await upload([{ name: 'a.txt', content: 'a' }], `?datasetId=${plain.id}`);
+    const notCollection = await upload([{ name: 'a.txt', bytes: 'a' }], `?datasetId=${plain.id}`);
     expect(notCollection.statusCode).toBe(400);
     expect(notCollection.json()).toMatchObject({
       error: { code: 'VALIDATION_ERROR', details: { issues: [{ path: 'datasetId' }] } },

@@ -7,7 +7,8 @@ import {
   type ProjectWithMembers,
 } from '../../../test/factories.ts';
 import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
-import { multipartFiles, pngBomb, SCRIPTED_SVG, solidImage, zipOf } from './image-test-fixtures.ts';
+import { multipartFiles } from '../../platform/http/multipart-test-helpers.ts';
+import { pngBomb, SCRIPTED_SVG, solidImage, zipOf } from './image-test-fixtures.ts';
 
 const MAX_BYTES = 256 * 1024;
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');

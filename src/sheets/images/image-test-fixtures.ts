@@ -44,19 +44,3 @@ export function zipOf(files: { name: string; bytes: Buffer | string }[]): Promis
   for (const file of files) zip.file(file.name, file.bytes);
   return zip.generateAsync({ type: 'nodebuffer', compression: 'DEFLATE' });
 }
-
-/** multipart/form-data with one `file` part per file. */
-export function multipartFiles(files: { name: string; bytes: Buffer | string }[]) {
-  const boundary = '----braincells-images';
-  const body = Buffer.concat([
-    ...files.flatMap((file) => [
-      Buffer.from(
-        `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${file.name}"\r\ncontent-type: application/octet-stream\r\n\r\n`,
-      ),
-      Buffer.from(file.bytes),
-      Buffer.from('\r\n'),
-    ]),
-    Buffer.from(`--${boundary}--\r\n`),
-  ]);
-  return { body, contentType: `multipart/form-data; boundary=${boundary}` };
-}
