@@ -9,7 +9,13 @@ import { createProjectWithMembers, type ProjectWithMembers } from '../../../test
 import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
 import { bufferZipReader, inflateZipEntry, listZipEntries } from '../../documents/document-zip.ts';
 import type { ImageReference } from './image-reference.ts';
-import { pngBomb, SCRIPTED_SVG, solidImage } from './image-test-fixtures.ts';
+import {
+  petsDataset,
+  pngBomb,
+  SCRIPTED_SVG,
+  solidImage,
+  storedImage,
+} from './image-test-fixtures.ts';
 import { createZipWriter, isSafeZipName } from './image-zip-writer.ts';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
@@ -28,41 +34,20 @@ describe('exports keeping images', () => {
     t = await createTestApp();
     members = await createProjectWithMembers(t);
     other = await createProjectWithMembers(t);
-    const images = t.app.features.images.images;
-    const sheets = t.app.features.sheets.sheets;
     png = await solidImage('png', { width: 40, height: 30 });
     jpeg = await solidImage('jpeg', { colour: { r: 10, g: 200, b: 10 } });
     secret = await solidImage('png', { colour: { r: 1, g: 2, b: 3 } });
-    const store = async (projectId: string, name: string, bytes: Buffer) => {
-      const stored = await images.storeImage(projectId, { name, bytes });
-      if (!stored.ok) throw new Error(stored.reason);
-      return stored.reference;
-    };
-    const cat = await store(members.project.id, 'cat.png', png);
-    const dog = await store(members.project.id, 'dog.jpg', jpeg);
-    const forged = await store(other.project.id, 'secret.png', secret);
-    const actor = members.owner.actor;
-    const dataset = await sheets.createDataset(actor, members.project.id, {
-      name: 'Pets',
-      columns: [
-        { name: 'Photo', type: 'image' },
-        { name: 'Caption', type: 'text' },
-      ],
-    });
-    datasetId = dataset.id;
-    const [photo, caption] = dataset.columns.map((column) => column.id) as [string, string];
-    const row = (reference: ImageReference | null, text: string) => ({
-      [photo]: reference as never,
-      [caption]: text,
-    });
-    await sheets.appendRows(actor, members.project.id, dataset.id, [
-      row(cat, 'a cat'),
-      row(dog, 'a dog'),
+    const cat = await storedImage(t, members.project.id, 'cat.png', png);
+    const dog = await storedImage(t, members.project.id, 'dog.jpg', jpeg);
+    const forged = await storedImage(t, other.project.id, 'secret.png', secret);
+    datasetId = await petsDataset(t, members.owner.actor, members.project.id, [
+      [cat, 'a cat'],
+      [dog, 'a dog'],
       // A name a cell may hold (it is data), aimed at the extracting machine's disk.
-      row({ ...cat, name: '../../../../tmp/evil/..\\..\\x.png' }, 'hostile name'),
+      [{ ...cat, name: '../../../../tmp/evil/..\\..\\x.png' }, 'hostile name'],
       // Another project's image: exported as null, its bytes never read.
-      row(forged, 'forged'),
-      row(null, 'no image'),
+      [forged, 'forged'],
+      [null, 'no image'],
     ]);
   });
   afterAll(async () => {

@@ -1,6 +1,7 @@
 import type { Actor } from '../../access/actor.ts';
 import { generationEnvPerSuite, sheetsOf } from '../generation/generation-test-helpers.ts';
 import type { ImageReference } from './image-reference.ts';
+import { storedImage } from './image-test-fixtures.ts';
 
 /**
  * The generation env of an image test file (generationEnvPerSuite: opened before its tests,
@@ -12,14 +13,12 @@ export function imageGenerationEnvPerSuite() {
   const images = () => env.t.app.features.images.images;
 
   /** `bytes` stored as an image of `projectId` (the env's project unless given). */
-  async function storeImage(
+  function storeImage(
     name: string,
     bytes: Buffer,
     projectId = env.projectId,
   ): Promise<ImageReference> {
-    const result = await images().storeImage(projectId, { name, bytes });
-    if (!result.ok) throw new Error(result.reason);
-    return result.reference;
+    return storedImage(env.t, projectId, name, bytes);
   }
 
   /** A dataset with an image column `Photo` holding these references, one row each. */
