@@ -1,10 +1,9 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
-import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
-import { createTestApp, type TestApp } from '../../test/test-platform.ts';
+import { projectPerSuite, testAppPerSuite } from '../../test/per-suite.ts';
 import { multipartFiles } from '../platform/http/multipart-test-helpers.ts';
 
 async function onePagePdf(text: string) {
@@ -15,23 +14,14 @@ async function onePagePdf(text: string) {
 }
 
 describe('documents API', () => {
-  let t: TestApp;
-  let members: ProjectWithMembers;
-  let base: string;
-
-  beforeAll(async () => {
-    t = await createTestApp({
-      config: {
-        jobsEnabled: true,
-        documents: { maxFileBytes: 64 * 1024, maxBatchBytes: 200 * 1024, extractTimeoutMs: 60_000 },
-      },
-    });
-    members = await createProjectWithMembers(t);
-    base = `/api/projects/${members.project.id}/documents`;
+  const t = testAppPerSuite({
+    config: {
+      jobsEnabled: true,
+      documents: { maxFileBytes: 64 * 1024, maxBatchBytes: 200 * 1024, extractTimeoutMs: 60_000 },
+    },
   });
-  afterAll(async () => {
-    await t.close();
-  });
+  const members = projectPerSuite(t);
+  const base = () => `/api/projects/${members.project.id}/documents`;
 
   const upload = (
     files: { name: string; bytes: Buffer | Uint8Array | string }[],
@@ -41,7 +31,7 @@ describe('documents API', () => {
     const { body, contentType } = multipartFiles(files);
     return t.app.inject({
       method: 'POST',
-      url: `${base}${query}`,
+      url: `${base()}${query}`,
       headers: { ...who.headers, 'content-type': contentType },
       payload: body,
     });
@@ -50,7 +40,7 @@ describe('documents API', () => {
     (
       await t.app.inject({
         method: 'GET',
-        url: `${base}?datasetId=${datasetId}`,
+        url: `${base()}?datasetId=${datasetId}`,
         headers: members.editor.headers,
       })
     ).json();
@@ -144,7 +134,7 @@ describe('documents API', () => {
     // The original comes back byte for byte, as an attachment that no browser renders.
     const original = await t.app.inject({
       method: 'GET',
-      url: `${base}/${result.documents[0].id}/original`,
+      url: `${base()}/${result.documents[0].id}/original`,
       headers: members.viewer.headers,
     });
     expect(original.statusCode).toBe(200);
@@ -156,7 +146,7 @@ describe('documents API', () => {
     expect(original.headers['content-disposition']).toMatch(/^attachment; filename="invoice.pdf"/);
     const html = await t.app.inject({
       method: 'GET',
-      url: `${base}/${result.documents[2].id}/original`,
+      url: `${base()}/${result.documents[2].id}/original`,
       headers: members.viewer.headers,
     });
     expect(html.headers['content-type']).toMatch(/^text\/plain/);
@@ -165,7 +155,7 @@ describe('documents API', () => {
     // is still an attachment, sandboxed; a bad value is a 400 naming the parameter.
     const framed = await t.app.inject({
       method: 'GET',
-      url: `${base}/${result.documents[0].id}/original?inline=true`,
+      url: `${base()}/${result.documents[0].id}/original?inline=true`,
       headers: members.viewer.headers,
     });
     expect(framed.statusCode).toBe(200);
@@ -178,7 +168,7 @@ describe('documents API', () => {
     for (const id of [result.documents[2].id, result.documents[1].id]) {
       const attached = await t.app.inject({
         method: 'GET',
-        url: `${base}/${id}/original?inline=true`,
+        url: `${base()}/${id}/original?inline=true`,
         headers: members.viewer.headers,
       });
       expect(attached.headers['content-disposition']).toMatch(/^attachment;/);
@@ -186,7 +176,7 @@ describe('documents API', () => {
     }
     const wrong = await t.app.inject({
       method: 'GET',
-      url: `${base}/${result.documents[0].id}/original?inline=yes`,
+      url: `${base()}/${result.documents[0].id}/original?inline=yes`,
       headers: members.viewer.headers,
     });
     expect(wrong.statusCode).toBe(400);
@@ -194,7 +184,7 @@ describe('documents API', () => {
 
     const collections = await t.app.inject({
       method: 'GET',
-      url: `${base}/collections`,
+      url: `${base()}/collections`,
       headers: members.viewer.headers,
     });
     expect(collections.json()).toEqual({
@@ -276,7 +266,7 @@ describe('documents API', () => {
     });
     const none = await t.app.inject({
       method: 'POST',
-      url: base,
+      url: base(),
       headers: { ...members.editor.headers, 'content-type': 'application/json' },
       payload: {},
     });

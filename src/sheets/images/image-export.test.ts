@@ -5,8 +5,7 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
-import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
+import { projectPerSuite, testAppPerSuite } from '../../../test/per-suite.ts';
 import { bufferZipReader, inflateZipEntry, listZipEntries } from '../../documents/document-zip.ts';
 import type { ImageReference } from './image-reference.ts';
 import {
@@ -21,9 +20,9 @@ import { createZipWriter, isSafeZipName } from './image-zip-writer.ts';
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 describe('exports keeping images', () => {
-  let t: TestApp;
-  let members: ProjectWithMembers;
-  let other: ProjectWithMembers;
+  const t = testAppPerSuite();
+  const members = projectPerSuite(t);
+  const other = projectPerSuite(t);
   let datasetId: string;
   let png: Buffer;
   let jpeg: Buffer;
@@ -31,9 +30,6 @@ describe('exports keeping images', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'image-export-'));
 
   beforeAll(async () => {
-    t = await createTestApp();
-    members = await createProjectWithMembers(t);
-    other = await createProjectWithMembers(t);
     png = await solidImage('png', { width: 40, height: 30 });
     jpeg = await solidImage('jpeg', { colour: { r: 10, g: 200, b: 10 } });
     secret = await solidImage('png', { colour: { r: 1, g: 2, b: 3 } });
@@ -50,8 +46,7 @@ describe('exports keeping images', () => {
       [null, 'no image'],
     ]);
   });
-  afterAll(async () => {
-    await t?.close();
+  afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
   });
 
