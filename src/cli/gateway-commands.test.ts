@@ -1,22 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createTestStorage, type TestStorage } from '../../test/test-platform.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { systemActor } from '../auth/system-actor.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { withFeatures } from './cli-features.ts';
 import { CliError } from './cli-output.ts';
-import { runCliCommand as runCommands } from './cli-test-helpers.ts';
+import { cliDataDirPerSuite, runCliCommand as runCommands } from './cli-test-helpers.ts';
 import { parseModelOption, registerGatewayCommands } from './gateway-commands.ts';
 
-let storage: TestStorage;
+cliDataDirPerSuite();
 const projectId = uuidv7();
 let providerId: string;
 
 beforeAll(async () => {
-  storage = await createTestStorage('pglite');
-  vi.stubEnv('BRAINCELLS_DATA_DIR', storage.dataDir);
-  vi.stubEnv('LOG_LEVEL', 'silent');
-  // This test's data dir is PGlite; a DATABASE_URL from the environment must not win.
-  vi.stubEnv('DATABASE_URL', '');
   providerId = await withFeatures(async (features, platform) => {
     await platform.database.db
       .insertInto('project')
@@ -31,10 +25,6 @@ beforeAll(async () => {
     });
     return provider.id;
   });
-});
-afterAll(async () => {
-  vi.unstubAllEnvs();
-  await storage?.dispose();
 });
 
 const run = (...args: string[]) => runCommands(registerGatewayCommands, args);

@@ -1,25 +1,10 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
-import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
-import { createTestApp, type TestApp } from '../../test/test-platform.ts';
-
-function multipart(files: { name: string; content: Buffer | Uint8Array | string }[]) {
-  const boundary = '----braincells-docs';
-  const body = Buffer.concat([
-    ...files.flatMap((file) => [
-      Buffer.from(
-        `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${file.name}"\r\ncontent-type: application/octet-stream\r\n\r\n`,
-      ),
-      Buffer.from(file.content),
-      Buffer.from('\r\n'),
-    ]),
-    Buffer.from(`--${boundary}--\r\n`),
-  ]);
-  return { body, contentType: `multipart/form-data; boundary=${boundary}` };
-}
+import { projectPerSuite, testAppPerSuite } from '../../test/per-suite.ts';
+import { multipartFiles } from '../platform/http/multipart-test-helpers.ts';
 
 async function onePagePdf(text: string) {
   const document = await PDFDocument.create();
@@ -29,33 +14,24 @@ async function onePagePdf(text: string) {
 }
 
 describe('documents API', () => {
-  let t: TestApp;
-  let members: ProjectWithMembers;
-  let base: string;
-
-  beforeAll(async () => {
-    t = await createTestApp({
-      config: {
-        jobsEnabled: true,
-        documents: { maxFileBytes: 64 * 1024, maxBatchBytes: 200 * 1024, extractTimeoutMs: 60_000 },
-      },
-    });
-    members = await createProjectWithMembers(t);
-    base = `/api/projects/${members.project.id}/documents`;
+  const t = testAppPerSuite({
+    config: {
+      jobsEnabled: true,
+      documents: { maxFileBytes: 64 * 1024, maxBatchBytes: 200 * 1024, extractTimeoutMs: 60_000 },
+    },
   });
-  afterAll(async () => {
-    await t.close();
-  });
+  const members = projectPerSuite(t);
+  const base = () => `/api/projects/${members.project.id}/documents`;
 
   const upload = (
-    files: { name: string; content: Buffer | Uint8Array | string }[],
+    files: { name: string; bytes: Buffer | Uint8Array | string }[],
     query = '',
     who = members.editor,
   ) => {
-    const { body, contentType } = multipart(files);
+    const { body, contentType } = multipartFiles(files);
     return t.app.inject({
       method: 'POST',
-      url: `${base}${query}`,
+      url: `${base()}${query}`,
       headers: { ...who.headers, 'content-type': contentType },
       payload: body,
     });
@@ -64,7 +40,7 @@ describe('documents API', () => {
     (
       await t.app.inject({
         method: 'GET',
-        url: `${base}?datasetId=${datasetId}`,
+        url: `${base()}?datasetId=${datasetId}`,
         headers: members.editor.headers,
       })
     ).json();
@@ -72,14 +48,14 @@ describe('documents API', () => {
   it('uploads many files into a new collection; each becomes a row once its text is extracted', async () => {
     const invoice = await onePagePdf('Invoice 7: total 120.50 EUR');
     const response = await upload([
-      { name: 'invoice.pdf', content: invoice },
-      { name: '../../etc/passwd', content: 'plain text, not a password file' },
+      { name: 'invoice.pdf', bytes: invoice },
+      { name: '../../etc/passwd', bytes: 'plain text, not a password file' },
       {
         name: 'page.html',
-        content: '<!doctype html><title>Note</title><p>Paid in full.</p><script>alert(1)</script>',
+        bytes: '<!doctype html><title>Note</title><p>Paid in full.</p><script>alert(1)</script>',
       },
-      { name: 'again.pdf', content: invoice },
-      { name: 'tool.exe', content: Buffer.from([0x4d, 0x5a, 0x00, 0x01, 0x02]) },
+      { name: 'again.pdf', bytes: invoice },
+      { name: 'tool.exe', bytes: Buffer.from([0x4d, 0x5a, 0x00, 0x01, 0x02]) },
     ]);
     expect(response.statusCode).toBe(202);
     const result = response.json();
@@ -158,7 +134,7 @@ describe('documents API', () => {
     // The original comes back byte for byte, as an attachment that no browser renders.
     const original = await t.app.inject({
       method: 'GET',
-      url: `${base}/${result.documents[0].id}/original`,
+      url: `${base()}/${result.documents[0].id}/original`,
       headers: members.viewer.headers,
     });
     expect(original.statusCode).toBe(200);
@@ -170,7 +146,7 @@ describe('documents API', () => {
     expect(original.headers['content-disposition']).toMatch(/^attachment; filename="invoice.pdf"/);
     const html = await t.app.inject({
       method: 'GET',
-      url: `${base}/${result.documents[2].id}/original`,
+      url: `${base()}/${result.documents[2].id}/original`,
       headers: members.viewer.headers,
     });
     expect(html.headers['content-type']).toMatch(/^text\/plain/);
@@ -179,7 +155,7 @@ describe('documents API', () => {
     // is still an attachment, sandboxed; a bad value is a 400 naming the parameter.
     const framed = await t.app.inject({
       method: 'GET',
-      url: `${base}/${result.documents[0].id}/original?inline=true`,
+      url: `${base()}/${result.documents[0].id}/original?inline=true`,
       headers: members.viewer.headers,
     });
     expect(framed.statusCode).toBe(200);
@@ -192,7 +168,7 @@ describe('documents API', () => {
     for (const id of [result.documents[2].id, result.documents[1].id]) {
       const attached = await t.app.inject({
         method: 'GET',
-        url: `${base}/${id}/original?inline=true`,
+        url: `${base()}/${id}/original?inline=true`,
         headers: members.viewer.headers,
       });
       expect(attached.headers['content-disposition']).toMatch(/^attachment;/);
@@ -200,7 +176,7 @@ describe('documents API', () => {
     }
     const wrong = await t.app.inject({
       method: 'GET',
-      url: `${base}/${result.documents[0].id}/original?inline=yes`,
+      url: `${base()}/${result.documents[0].id}/original?inline=yes`,
       headers: members.viewer.headers,
     });
     expect(wrong.statusCode).toBe(400);
@@ -208,7 +184,7 @@ describe('documents API', () => {
 
     const collections = await t.app.inject({
       method: 'GET',
-      url: `${base}/collections`,
+      url: `${base()}/collections`,
       headers: members.viewer.headers,
     });
     expect(collections.json()).toEqual({
@@ -218,8 +194,8 @@ describe('documents API', () => {
     // Uploading into the collection again: known content is skipped.
     const more = await upload(
       [
-        { name: 'copy.pdf', content: invoice },
-        { name: 'new.txt', content: 'new' },
+        { name: 'copy.pdf', bytes: invoice },
+        { name: 'new.txt', bytes: 'new' },
       ],
       `?datasetId=${result.datasetId}`,
     );
@@ -231,7 +207,7 @@ describe('documents API', () => {
     expect(more.json().documents).toHaveLength(1);
     // Nothing new at all: nothing to do, and no error.
     const only = await upload(
-      [{ name: 'third.pdf', content: invoice }],
+      [{ name: 'third.pdf', bytes: invoice }],
       `?datasetId=${result.datasetId}`,
     );
     expect(only.statusCode).toBe(202);
@@ -254,8 +230,8 @@ describe('documents API', () => {
       ).json().items.length;
     const datasetsBefore = await datasets();
     const big = await upload([
-      { name: 'ok.txt', content: 'fine' },
-      { name: 'big.txt', content: 'x'.repeat(65 * 1024) },
+      { name: 'ok.txt', bytes: 'fine' },
+      { name: 'big.txt', bytes: 'x'.repeat(65 * 1024) },
     ]);
     expect(big.statusCode).toBe(413);
     expect(big.json()).toMatchObject({
@@ -264,7 +240,7 @@ describe('documents API', () => {
     const batch = await upload(
       Array.from({ length: 4 }, (_, index) => ({
         name: `part${index}.txt`,
-        content: `${index}`.repeat(60 * 1024),
+        bytes: `${index}`.repeat(60 * 1024),
       })),
     );
     expect(batch.statusCode).toBe(413);
@@ -272,7 +248,7 @@ describe('documents API', () => {
     expect(incoming()).toEqual([]);
     expect(await datasets()).toBe(datasetsBefore);
 
-    expect((await upload([{ name: 'a.txt', content: 'a' }], '', members.viewer)).statusCode).toBe(
+    expect((await upload([{ name: 'a.txt', bytes: 'a' }], '', members.viewer)).statusCode).toBe(
       403,
     );
     const plain = (
@@ -283,14 +259,14 @@ describe('documents API', () => {
         payload: { name: 'Plain', columns: [{ name: 'x' }] },
       })
     ).json();
-    const notCollection = await upload([{ name: 'a.txt', content: 'a' }], `?datasetId=${plain.id}`);
+    const notCollection = await upload([{ name: 'a.txt', bytes: 'a' }], `?datasetId=${plain.id}`);
     expect(notCollection.statusCode).toBe(400);
     expect(notCollection.json()).toMatchObject({
       error: { code: 'VALIDATION_ERROR', details: { issues: [{ path: 'datasetId' }] } },
     });
     const none = await t.app.inject({
       method: 'POST',
-      url: base,
+      url: base(),
       headers: { ...members.editor.headers, 'content-type': 'application/json' },
       payload: {},
     });

@@ -194,15 +194,20 @@ describe('image-to-image and Hugging Face text-to-image', () => {
     const fake = await startFakeLlm({ apiKey: 'sk-fake-images-123456' });
     try {
       const options = { baseUrl: `${fake.url}/v1`, apiKey: 'sk-fake-images-123456' };
+      /** `model` asked to invert the PNG: the fake's edit of those bytes comes back. */
+      const invert = async (generator: ReturnType<typeof createImageGenerator>, model: string) => {
+        const result = await generator.generateImages({
+          model,
+          prompt: 'invert',
+          size: '32x32',
+          images: [{ bytes: png, mediaType: 'image/png', name: 'a.png' }],
+          signal,
+        });
+        expect(result.images[0]!.equals(editedPng('invert', [png], '32x32'))).toBe(true);
+        return result;
+      };
       const openai = createImageGenerator({ kind: 'openai-compatible', ...options });
-      const edited = await openai.generateImages({
-        model: 'gpt-image-1',
-        prompt: 'invert',
-        size: '32x32',
-        images: [{ bytes: png, mediaType: 'image/png', name: 'a.png' }],
-        signal,
-      });
-      expect(edited.images[0]!.equals(editedPng('invert', [png], '32x32'))).toBe(true);
+      const edited = await invert(openai, 'gpt-image-1');
       expect(edited.revisedPrompt).toBe(`[image:${imageDigest(png)}] invert`);
       expect(edited.usage.outputTokens).toBe(1_000);
       const hub = createImageGenerator({ kind: 'huggingface', ...options });
@@ -215,14 +220,7 @@ describe('image-to-image and Hugging Face text-to-image', () => {
       expect(drawn.images[0]!.equals(generatedPng('a kite', '16x24'))).toBe(true);
       expect(drawn.usage.outputTokens).toBeUndefined();
       // Image-to-image on the Inference API: the image in base64, the prompt as a parameter.
-      const transformed = await hub.generateImages({
-        model: 'timbrooks/instruct-pix2pix',
-        prompt: 'invert',
-        size: '32x32',
-        images: [{ bytes: png, mediaType: 'image/png', name: 'a.png' }],
-        signal,
-      });
-      expect(transformed.images[0]!.equals(editedPng('invert', [png], '32x32'))).toBe(true);
+      const transformed = await invert(hub, 'timbrooks/instruct-pix2pix');
       expect(transformed.usage.outputTokens).toBeUndefined();
       const failing = await hub
         .generateImages({

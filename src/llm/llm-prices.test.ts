@@ -1,5 +1,6 @@
 import { calcPrice, findProvider } from '@pydantic/genai-prices';
 import { describe, expect, it } from 'vitest';
+import { GPT_4O_MINI_CATALOG_PRICE, UNPRICED_MODEL } from './llm-price-test-helpers.ts';
 import {
   costNano,
   maxCostNano,
@@ -268,30 +269,8 @@ describe('tiered catalog prices', () => {
 });
 
 describe('modelPriceInfo', () => {
-  /** What a model without a known price shows: unknown, never 0. */
-  const unpriced = {
-    inputUsdPerMtok: null,
-    outputUsdPerMtok: null,
-    cacheReadUsdPerMtok: null,
-    priceSource: null,
-    tiered: false,
-    contextWindow: null,
-  } as const;
-
   it.each([
-    [
-      'a flat catalog price',
-      'gpt-4o-mini',
-      openai,
-      {
-        inputUsdPerMtok: 0.15,
-        outputUsdPerMtok: 0.6,
-        cacheReadUsdPerMtok: 0.075,
-        priceSource: 'catalog',
-        tiered: false,
-        contextWindow: 128_000,
-      },
-    ],
+    ['a flat catalog price', 'gpt-4o-mini', openai, GPT_4O_MINI_CATALOG_PRICE],
     [
       // claude-sonnet-4-5: $3 / $15 up to 200K prompt tokens, dearer above.
       'a tiered catalog price, as its first tier',
@@ -327,12 +306,12 @@ describe('modelPriceInfo', () => {
         contextWindow: 128_000,
       },
     ],
-    ['a model the catalog does not know', 'my-fine-tune', openai, unpriced],
+    ['a model the catalog does not know', 'my-fine-tune', openai, UNPRICED_MODEL],
     [
       'a connection without a catalog',
       'gpt-4o-mini',
       { catalogProviderId: undefined, override: undefined, at },
-      unpriced,
+      UNPRICED_MODEL,
     ],
   ] as const)('%s', (_, model, source, expected) => {
     expect(modelPriceInfo(model, source)).toEqual(expected);

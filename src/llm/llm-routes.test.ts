@@ -8,6 +8,7 @@ import {
 import { registerTestSecret } from '../../test/leak-scan.ts';
 import { createTestApp, type TestApp } from '../../test/test-platform.ts';
 import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import { GPT_4O_MINI_CATALOG_PRICE, UNPRICED_MODEL } from './llm-price-test-helpers.ts';
 
 const KEY = 'sk-routes-test-key-abcdefghijklmnopqrstuvwxyz';
 registerTestSecret('provider-key', KEY);
@@ -45,17 +46,34 @@ async function inject(
   });
 }
 
+/** `session`'s POST of `payload` to `url`, which must answer 201 Created. */
+async function postCreated(session: TestSession, url: string, payload: Record<string, unknown>) {
+  const response = await inject(session, 'POST', url, payload);
+  expect(response.statusCode).toBe(201);
+  return response;
+}
+
+/** `session` connects a provider on the fake server to the project at `llmBase` (201). */
+function connectFake(
+  session: TestSession,
+  llmBase: string,
+  provider: { name: string; kind: string; models: string[]; maxConcurrency?: number },
+) {
+  return postCreated(session, `${llmBase}/providers`, {
+    ...provider,
+    baseUrl: `${fake.url}/v1`,
+    apiKey: KEY,
+  });
+}
+
 describe('provider routes', () => {
   it('lets an owner connect a provider, and shows the key only masked', async () => {
-    const response = await inject(team.owner, 'POST', `${base()}/providers`, {
+    const response = await connectFake(team.owner, base(), {
       name: 'Fake OpenAI',
       kind: 'openai',
-      baseUrl: `${fake.url}/v1`,
-      apiKey: KEY,
       models: ['gpt-4o-mini'],
       maxConcurrency: 4,
     });
-    expect(response.statusCode).toBe(201);
     const body = response.json();
     providerId = body.id;
     expect(body).toMatchObject({
@@ -154,25 +172,16 @@ describe('provider routes', () => {
 
   it('prices each model per million tokens with its context window, an override first, unknown as null', async () => {
     // A price override for gpt-4o (catalog: $2.50 / $10) wins over the catalog.
-    const override = await inject(team.owner, 'POST', `${base()}/prices`, {
+    const override = await postCreated(team.owner, `${base()}/prices`, {
       model: 'gpt-4o',
       inputUsdPerMtok: 3,
       outputUsdPerMtok: 12,
     });
-    expect(override.statusCode).toBe(201);
     const response = await inject(team.editor, 'GET', `${base()}/providers/${providerId}/models`);
     expect(response.statusCode).toBe(200);
     const models = response.json().models as { id: string }[];
     const byId = (id: string) => models.find((model) => model.id === id);
-    // genai-prices: gpt-4o-mini is $0.15 in, $0.60 out, $0.075 cache read, 128K tokens.
-    expect(byId('gpt-4o-mini')).toMatchObject({
-      inputUsdPerMtok: 0.15,
-      outputUsdPerMtok: 0.6,
-      cacheReadUsdPerMtok: 0.075,
-      priceSource: 'catalog',
-      tiered: false,
-      contextWindow: 128_000,
-    });
+    expect(byId('gpt-4o-mini')).toMatchObject(GPT_4O_MINI_CATALOG_PRICE);
     expect(byId('gpt-4o')).toMatchObject({
       inputUsdPerMtok: 3,
       outputUsdPerMtok: 12,
@@ -182,14 +191,11 @@ describe('provider routes', () => {
     });
 
     // A self-hosted server: no catalog, so a model without an override has no known price.
-    const local = await inject(team.owner, 'POST', `${base()}/providers`, {
+    const local = await connectFake(team.owner, base(), {
       name: 'Local server',
       kind: 'openai-compatible',
-      baseUrl: `${fake.url}/v1`,
-      apiKey: KEY,
       models: ['my-local-model'],
     });
-    expect(local.statusCode).toBe(201);
     const localModels = await inject(
       team.editor,
       'GET',
@@ -203,12 +209,7 @@ describe('provider routes', () => {
       offered: false,
       inCatalog: false,
       enabled: true,
-      inputUsdPerMtok: null,
-      outputUsdPerMtok: null,
-      cacheReadUsdPerMtok: null,
-      priceSource: null,
-      tiered: false,
-      contextWindow: null,
+      ...UNPRICED_MODEL,
     });
     // The project's override prices gpt-4o on this server too; the window stays unknown.
     expect(listed.find((model) => model.id === 'gpt-4o')).toMatchObject({
@@ -227,13 +228,12 @@ describe('provider routes', () => {
       apiKey: KEY,
     });
     expect(refused.statusCode).toBe(403);
-    const created = await inject(admin, 'POST', '/api/llm/providers', {
+    const created = await postCreated(admin, '/api/llm/providers', {
       name: 'shared anthropic',
       kind: 'anthropic',
       baseUrl: `${fake.url}/v1`,
       apiKey: KEY,
     });
-    expect(created.statusCode).toBe(201);
     expect(created.json().source).toBe('instance');
     const visible = await inject(team.viewer, 'GET', `${base()}/providers`);
     expect(visible.json().items.map((p: { id: string }) => p.id)).toContain(created.json().id);
@@ -248,12 +248,11 @@ describe('provider routes', () => {
 describe('budgets, spend, calls and cache routes', () => {
   let seededNano = 0;
   it('creates a budget and shows its period spend', async () => {
-    const response = await inject(team.owner, 'POST', `${base()}/budgets`, {
+    const response = await postCreated(team.owner, `${base()}/budgets`, {
       period: 'month',
       hardLimitNano: 5_000_000,
       softLimitNano: 4_000_000,
     });
-    expect(response.statusCode).toBe(201);
     // The period starts with what this month's calls cost: so far, the connection tests.
     const spend = await inject(team.viewer, 'GET', `${base()}/spend?groupBy=feature`);
     const tests = spend
@@ -381,11 +380,9 @@ describe('spend by entity route', () => {
   const ownBase = () => `/api/projects/${own.project.id}/llm`;
   beforeAll(async () => {
     own = await createProjectWithMembers(t);
-    const created = await inject(own.owner, 'POST', `${ownBase()}/providers`, {
+    const created = await connectFake(own.owner, ownBase(), {
       name: 'Fake OpenAI',
       kind: 'openai',
-      baseUrl: `${fake.url}/v1`,
-      apiKey: KEY,
       models: ['gpt-4o-mini'],
     });
     ownProvider = created.json().id;

@@ -333,7 +333,8 @@ describe('openai-compatible fast path', () => {
     });
   const model = models['openai-compatible'];
 
-  it.each([
+  /** Calls both tables below make: streamed and whole, the fast path must match the SDK. */
+  const callsOnBothPaths: [string, ProviderCallRequest][] = [
     ['a plain answer', request(model, 'Name a colour')],
     [
       'cache and reasoning buckets, several settings',
@@ -342,6 +343,34 @@ describe('openai-compatible fast path', () => {
       }),
     ],
     ['no usage', request(`${model}@no-usage`, 'No usage')],
+    [
+      'a length stop',
+      request(model, 'Cut me short please', { parameters: { maxOutputTokens: 2 } }),
+    ],
+    ['an HTTP 429', request(`${model}@status=429,retry-after=2`, 'busy')],
+  ];
+
+  /**
+   * Sends `call` through the SDK, then through the fast path, and checks that both sent the
+   * same body and that only the first went through the SDK.
+   */
+  const throughBothPaths = async <Result>(
+    send: (provider: LlmProvider, call: ProviderCallRequest) => Promise<Result>,
+    call: ProviderCallRequest,
+  ) => {
+    const viaSdk = await send(connect(false), call);
+    const sdkRequest = fake.requests.at(-1);
+    const viaWire = await send(connect(true), call);
+    const wireRequest = fake.requests.at(-1);
+    // The SDK's user agent names it: the second request did not go through it.
+    expect(String(sdkRequest?.headers['user-agent'])).toMatch(/ai-sdk/);
+    expect(String(wireRequest?.headers['user-agent'])).not.toMatch(/ai-sdk/);
+    expect(wireRequest?.body).toEqual(sdkRequest?.body);
+    return { viaSdk, viaWire };
+  };
+
+  it.each([
+    ...callsOnBothPaths,
     [
       'a conversation with text parts',
       request(model, 'ignored', {
@@ -360,12 +389,7 @@ describe('openai-compatible fast path', () => {
         ],
       }),
     ],
-    [
-      'a length stop',
-      request(model, 'Cut me short please', { parameters: { maxOutputTokens: 2 } }),
-    ],
     ['an in-stream error', request(`${model}@error-after=2`, 'boom')],
-    ['an HTTP 429', request(`${model}@status=429,retry-after=2`, 'busy')],
     [
       'an image as a data URL, with its media type',
       request(model, 'ignored', {
@@ -398,14 +422,7 @@ describe('openai-compatible fast path', () => {
       }),
     ],
   ])('sends the body the SDK sends and yields the same events: %s', async (_name, call) => {
-    const viaSdk = await collect(connect(false), call);
-    const sdkRequest = fake.requests.at(-1);
-    const viaWire = await collect(connect(true), call);
-    const wireRequest = fake.requests.at(-1);
-    // The SDK's user agent names it: the second request did not go through it.
-    expect(String(sdkRequest?.headers['user-agent'])).toMatch(/ai-sdk/);
-    expect(String(wireRequest?.headers['user-agent'])).not.toMatch(/ai-sdk/);
-    expect(wireRequest?.body).toEqual(sdkRequest?.body);
+    const { viaSdk, viaWire } = await throughBothPaths(collect, call);
     const strip = (events: ProviderStreamEvent[]) =>
       events.map((event) =>
         event.type === 'finish' ? { ...event, requestId: undefined, responseId: undefined } : event,
@@ -438,14 +455,7 @@ describe('openai-compatible fast path', () => {
   };
 
   it.each([
-    ['a plain answer', request(model, 'Name a colour')],
-    [
-      'cache and reasoning buckets, several settings',
-      request(`${model}@cache-read=7,reasoning=2`, 'Cache me', {
-        parameters: { maxOutputTokens: 32, temperature: 0.2, topP: 0.9, stopSequences: ['END'] },
-      }),
-    ],
-    ['no usage', request(`${model}@no-usage`, 'No usage')],
+    ...callsOnBothPaths,
     [
       'a conversation with text parts and an image',
       request(model, 'ignored', {
@@ -463,22 +473,11 @@ describe('openai-compatible fast path', () => {
         ],
       }),
     ],
-    [
-      'a length stop',
-      request(model, 'Cut me short please', { parameters: { maxOutputTokens: 2 } }),
-    ],
-    ['an HTTP 429', request(`${model}@status=429,retry-after=2`, 'busy')],
     // Half a JSON body: the fast path hands it to the SDK, which maps it (not asked again).
     ['a body cut in half', request(`${model}@malformed-after=1`, 'half')],
     ['a dropped connection', request(`${model}@disconnect-after=1`, 'drop')],
   ])('answers a whole call as the SDK does, asking once: %s', async (_name, call) => {
-    const viaSdk = await generated(connect(false), call);
-    const sdkRequest = fake.requests.at(-1);
-    const viaWire = await generated(connect(true), call);
-    const wireRequest = fake.requests.at(-1);
-    expect(String(sdkRequest?.headers['user-agent'])).toMatch(/ai-sdk/);
-    expect(String(wireRequest?.headers['user-agent'])).not.toMatch(/ai-sdk/);
-    expect(wireRequest?.body).toEqual(sdkRequest?.body);
+    const { viaSdk, viaWire } = await throughBothPaths(generated, call);
     expect(viaWire).toEqual(viaSdk);
     expect(viaWire.sent).toBe(1);
   });

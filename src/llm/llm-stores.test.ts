@@ -61,6 +61,33 @@ describe('rollup', () => {
   });
 });
 
+/** A cached answer of `text` from gpt-4o-mini, as the response cache stores it. */
+const cachedResponse = (text: string, costNano: number) => ({
+  text,
+  output: undefined,
+  finishReason: 'stop' as const,
+  providerRef: 'env:openai',
+  providerKind: 'openai',
+  model: 'gpt-4o-mini',
+  usage: UNKNOWN_USAGE,
+  costNano,
+});
+
+/** `db` counting every statement run through it (read `counter.statements`). */
+const countingStatements = (db: Database['db']) => {
+  const counter = {
+    statements: 0,
+    db: db.withPlugin({
+      transformQuery: (args) => {
+        counter.statements++;
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    }),
+  };
+  return counter;
+};
+
 describe.each(testBackends())('llm stores on %s', (backend) => {
   let storage: TestStorage;
   let database: Database;
@@ -220,16 +247,7 @@ describe.each(testBackends())('llm stores on %s', (backend) => {
   it('keeps cache entries per project and clears one project only', async () => {
     const cache = createResponseCache(database.db, 10);
     const other = await createProject(database);
-    const response = {
-      text: 'hello',
-      output: undefined,
-      finishReason: 'stop' as const,
-      providerRef: 'env:openai',
-      providerKind: 'openai',
-      model: 'gpt-4o-mini',
-      usage: UNKNOWN_USAGE,
-      costNano: 42,
-    };
+    const response = cachedResponse('hello', 42);
     const key = 'a'.repeat(64);
     cache.put(projectId, key, response);
     cache.put(other, key, { ...response, text: 'other' });
@@ -243,26 +261,10 @@ describe.each(testBackends())('llm stores on %s', (backend) => {
   });
 
   it('looks up many keys at once in few statements, each answered its own entry', async () => {
-    let statements = 0;
-    const counted = database.db.withPlugin({
-      transformQuery: (args) => {
-        statements++;
-        return args.node;
-      },
-      transformResult: async (args) => args.result,
-    });
+    const counted = countingStatements(database.db);
     const writer = createResponseCache(database.db, 0);
     const other = await createProject(database);
-    const response = (text: string) => ({
-      text,
-      output: undefined,
-      finishReason: 'stop' as const,
-      providerRef: 'env:openai',
-      providerKind: 'openai',
-      model: 'gpt-4o-mini',
-      usage: UNKNOWN_USAGE,
-      costNano: text.length,
-    });
+    const response = (text: string) => cachedResponse(text, text.length);
     const keys = Array.from({ length: 40 }, (_, index) => index.toString(16).padStart(64, 'b'));
     // Even keys stored for this project; the same keys of the other project say "other".
     for (const [index, key] of keys.entries()) {
@@ -270,49 +272,33 @@ describe.each(testBackends())('llm stores on %s', (backend) => {
       writer.put(other, key, response('other'));
     }
     await writer.flush();
-    const cold = createResponseCache(counted, 0);
+    const cold = createResponseCache(counted.db, 0);
     const found = await Promise.all(keys.map((key) => cold.get(projectId, key)));
     expect(found.map((entry) => entry?.text)).toEqual(
       keys.map((_, index) => (index % 2 === 0 ? `answer ${index}` : undefined)),
     );
     expect(found[2]?.costNano).toBe('answer 2'.length);
     // The first lookup goes alone; the 39 asked meanwhile share the next statement.
-    expect(statements).toBeLessThanOrEqual(2);
+    expect(counted.statements).toBeLessThanOrEqual(2);
   });
 
   it('as the one writer, answers a key the table lacks without a statement', async () => {
-    let statements = 0;
-    const counted = database.db.withPlugin({
-      transformQuery: (args) => {
-        statements++;
-        return args.node;
-      },
-      transformResult: async (args) => args.result,
-    });
-    const response = (text: string) => ({
-      text,
-      output: undefined,
-      finishReason: 'stop' as const,
-      providerRef: 'env:openai',
-      providerKind: 'openai',
-      model: 'gpt-4o-mini',
-      usage: UNKNOWN_USAGE,
-      costNano: 7,
-    });
+    const counted = countingStatements(database.db);
+    const response = (text: string) => cachedResponse(text, 7);
     const project = await createProject(database);
     const stored = 'c'.repeat(64);
     const writer = createResponseCache(database.db, 0);
     writer.put(project, stored, response('stored before'));
     await writer.flush();
     // No memory entries: every hit below is read from the table.
-    const cache = createResponseCache(counted, 0, { soleWriter: true });
+    const cache = createResponseCache(counted.db, 0, { soleWriter: true });
     expect((await cache.get(project, stored))?.text).toBe('stored before');
-    const afterFirst = statements;
+    const afterFirst = counted.statements;
     expect(afterFirst).toBe(2); // the project's keys, then the entry
     expect(await cache.get(project, 'd'.repeat(64))).toBeUndefined();
     // Same first 64 bits as a held key: asked of the table, which lacks it.
     expect(await cache.get(project, `${'c'.repeat(16)}${'0'.repeat(48)}`)).toBeUndefined();
-    expect(statements).toBe(afterFirst + 1);
+    expect(counted.statements).toBe(afterFirst + 1);
     const written = 'e'.repeat(64);
     cache.put(project, written, response('written here'));
     await cache.flush();

@@ -64,6 +64,15 @@ describe('the usage outbox (embedded PGlite)', () => {
     return rows[0]?.calls ?? 0;
   };
   const segmentsIn = (dir: string) => readdirSync(dir).filter((name) => name.endsWith('.jsonl'));
+  /**
+   * After a flush: every one of `rows` (all of one feature) is committed, the feature's daily
+   * rollup counts `calls`, and no segment is left in `dir`.
+   */
+  const expectAllCommitted = async (dir: string, rows: UsageRow[], calls: number) => {
+    expect((await committed(rows)).sort()).toEqual(rows.map((row) => row.id).sort());
+    expect(await dailyCalls(rows[0]!.feature)).toBe(calls);
+    expect(segmentsIn(dir)).toEqual([]);
+  };
 
   it('answers once the row is in the outbox file, commits it with the next batch, then deletes the segment', async () => {
     const dir = outboxDir();
@@ -78,9 +87,7 @@ describe('the usage outbox (embedded PGlite)', () => {
     expect(readSegment(path.join(dir, segment as string)).rows).toEqual(rows);
 
     await recorder.flush();
-    expect((await committed(rows)).sort()).toEqual(rows.map((row) => row.id).sort());
-    expect(await dailyCalls('outbox-batch')).toBe(3);
-    expect(segmentsIn(dir)).toEqual([]);
+    await expectAllCommitted(dir, rows, 3);
     await recorder.close();
   });
 
@@ -116,10 +123,8 @@ describe('the usage outbox (embedded PGlite)', () => {
     // The next start: a new recorder over the same folder.
     const next = recorderOn(dir, store);
     await next.flush();
-    expect((await committed(rows)).sort()).toEqual(rows.map((row) => row.id).sort());
     // The rollup counts every call once: the two committed rows were not written again.
-    expect(await dailyCalls('outbox-replay')).toBe(4);
-    expect(segmentsIn(dir)).toEqual([]);
+    await expectAllCommitted(dir, rows, 4);
     await next.close();
   });
 

@@ -5,19 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
 import { createTestApp, type TestApp } from '../../test/test-platform.ts';
+import { multipartFiles } from '../platform/http/multipart-test-helpers.ts';
 import { readEventsUntil } from '../platform/http/sse-test-helpers.ts';
-
-function multipart(filename: string, content: string | Buffer) {
-  const boundary = '----braincells-test';
-  const body = Buffer.concat([
-    Buffer.from(
-      `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${filename}"\r\ncontent-type: application/octet-stream\r\n\r\n`,
-    ),
-    typeof content === 'string' ? Buffer.from(content) : content,
-    Buffer.from(`\r\n--${boundary}--\r\n`),
-  ]);
-  return { body, contentType: `multipart/form-data; boundary=${boundary}` };
-}
 
 describe('sheet routes', () => {
   let t: TestApp;
@@ -43,7 +32,7 @@ describe('sheet routes', () => {
   ) => (await post(`${base}/datasets`, { name, rows, columns })).json();
   /** An editor's upload of one file as multipart form data. */
   const upload = (filename: string, content: string | Buffer, query = '') => {
-    const { body, contentType } = multipart(filename, content);
+    const { body, contentType } = multipartFiles([{ name: filename, bytes: content }]);
     return t.app.inject({
       method: 'POST',
       url: `${base}/imports${query}`,

@@ -166,6 +166,20 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
       ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
     });
 
+  /** The kinds of the steps the investigate-documents template makes, in order. */
+  const INVESTIGATE_STEP_KINDS = ['import-documents', 'extract', 'sql', 'sql', 'llm', 'report'];
+
+  /** The investigate-documents template on gpt-4o-mini over `documents`: previewed or made. */
+  const investigateDocuments = (
+    action: '/preview' | '',
+    documents: { sampleDocuments: true } | { documentsDatasetId: string },
+  ) =>
+    inject('POST', `/workflows/from-template${action}`, {
+      template: 'investigate-documents',
+      model: 'gpt-4o-mini',
+      ...documents,
+    });
+
   let workflowId: string;
   let runId: string;
   let sheetId: string;
@@ -190,11 +204,7 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
     const sheets = env.t.app.features.sheets.sheets;
     const datasetsBefore = (await sheets.listDatasets(env.actor, env.projectId)).length;
     const workflowsBefore = (await env.service.listWorkflows(env.actor, env.projectId)).length;
-    const preview = await inject('POST', '/workflows/from-template/preview', {
-      template: 'investigate-documents',
-      sampleDocuments: true,
-      model: 'gpt-4o-mini',
-    });
+    const preview = await investigateDocuments('/preview', { sampleDocuments: true });
     expect(preview.statusCode).toBe(200);
     const body = preview.json() as {
       name: string;
@@ -207,14 +217,7 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
       expect.objectContaining({ kind: 'dataset', name: 'Sample invoices — extraction' }),
     ]);
     expect(body.creates[1]!.columns).toContain('amount');
-    expect(body.steps.map((step) => step.kind)).toEqual([
-      'import-documents',
-      'extract',
-      'sql',
-      'sql',
-      'llm',
-      'report',
-    ]);
+    expect(body.steps.map((step) => step.kind)).toEqual(INVESTIGATE_STEP_KINDS);
     // Nothing was made or saved.
     expect((await sheets.listDatasets(env.actor, env.projectId)).length).toBe(datasetsBefore);
     expect((await env.service.listWorkflows(env.actor, env.projectId)).length).toBe(
@@ -241,25 +244,14 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
 
   it('investigates the sample documents end to end: extraction with verified citations, map-reduce, anomaly SQL, a cited report', async () => {
     env.fake.reset();
-    const created = await inject('POST', '/workflows/from-template', {
-      template: 'investigate-documents',
-      documentsDatasetId: collectionId,
-      model: 'gpt-4o-mini',
-    });
+    const created = await investigateDocuments('', { documentsDatasetId: collectionId });
     expect(created.statusCode).toBe(201);
     const workflow = created.json() as {
       id: string;
       definition: { steps: { id: string; kind: string; datasetId?: string }[] };
     };
     workflowId = workflow.id;
-    expect(workflow.definition.steps.map((step) => step.kind)).toEqual([
-      'import-documents',
-      'extract',
-      'sql',
-      'sql',
-      'llm',
-      'report',
-    ]);
+    expect(workflow.definition.steps.map((step) => step.kind)).toEqual(INVESTIGATE_STEP_KINDS);
     sheetId = workflow.definition.steps[1]!.datasetId!;
 
     const started = await env.service.startRun(env.actor, env.projectId, workflowId, {
@@ -371,8 +363,7 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
 
   it('reruns next month without asking the model again for documents already in the sheet', async () => {
     env.fake.reset();
-    const started = await env.service.startRun(env.actor, env.projectId, workflowId);
-    const run = await env.waitForRun(started.id);
+    const run = await env.runWorkflow(workflowId);
     expect(run.status).toBe('completed');
     expect(run.steps.find((step) => step.id === 'extract')!.output).toMatchObject({
       extracted: 0,
@@ -478,9 +469,7 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
           { id: 'fill', kind: 'ai-column', datasetId, columnId: made.column.id, latency: true },
         ],
       });
-      const run = await env.waitForRun(
-        (await env.service.startRun(env.actor, env.projectId, workflow.id)).id,
-      );
+      const run = await env.runWorkflow(workflow.id);
       expect(run.status).toBe('completed');
       return {
         columnId: made.column.id,
@@ -514,7 +503,7 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
     /** A workflow made from a template, run to its end. */
     const runTemplate = async (input: Record<string, unknown>) => {
       const made = await env.service.createFromTemplate(env.actor, env.projectId, input);
-      return env.waitForRun((await env.service.startRun(env.actor, env.projectId, made.id)).id);
+      return env.runWorkflow(made.id);
     };
     const enriched = await runTemplate({
       template: 'enrich-dataset',

@@ -39,15 +39,21 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
     return error;
   };
 
+  /** A SQL step `id` over the invoices. */
+  const invoicesSql = (id: string, sql: string) => ({
+    id,
+    kind: 'sql' as const,
+    datasetId: invoices.id,
+    sql,
+  });
+
   const investigate = (model: string) => ({
     inputs: [{ name: 'focus', default: 'large amounts' }],
     steps: [
-      {
-        id: 'totals',
-        kind: 'sql' as const,
-        datasetId: invoices.id,
-        sql: 'select "Vendor" as vendor, sum(cast("Amount" as integer)) as total from dataset group by 1 order by 2 desc',
-      },
+      invoicesSql(
+        'totals',
+        'select "Vendor" as vendor, sum(cast("Amount" as integer)) as total from dataset group by 1 order by 2 desc',
+      ),
       {
         id: 'ask',
         kind: 'llm' as const,
@@ -64,13 +70,24 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
     ],
   });
 
+  /** An approval gate `gate` asking `message`, then a report `r`: a run waits at the gate. */
+  const gateThenReport = (
+    gate: string,
+    message: string,
+    report: { title: string; markdown: string },
+  ) => ({
+    steps: [
+      { id: gate, kind: 'approval' as const, message },
+      { id: 'r', kind: 'report' as const, ...report },
+    ],
+  });
+
   it('runs SQL → LLM → report, recording each step with tokens and cost', async () => {
     env.fake.reset();
     const workflow = await env.create(`Investigate ${backend}`, investigate('gpt-4o-mini'));
-    const started = await env.service.startRun(env.actor, env.projectId, workflow.id, {
+    const run = await env.runWorkflow(workflow.id, {
       inputs: { focus: 'duplicates' },
     });
-    const run = await env.waitForRun(started.id);
     expect(run.status).toBe('completed');
     // (The SQL sandbox's first start may time out on a loaded machine: that is retried.)
     expect(run.steps.map((step) => [step.id, step.status])).toEqual([
@@ -93,22 +110,14 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
   });
 
   it('keeps a run on the version it started with', async () => {
-    const workflow = await env.create(`Pinned ${backend}`, {
-      steps: [
-        { id: 'wait', kind: 'approval', message: 'Go on?' },
-        { id: 'r', kind: 'report', title: 'v1', markdown: 'one' },
-      ],
-    });
-    const started = await env.service.startRun(env.actor, env.projectId, workflow.id);
-    await env.waitForRun(started.id, ['waiting-approval']);
+    const workflow = await env.create(
+      `Pinned ${backend}`,
+      gateThenReport('wait', 'Go on?', { title: 'v1', markdown: 'one' }),
+    );
+    const started = await env.runWorkflow(workflow.id, undefined, ['waiting-approval']);
     await env.service.updateWorkflow(env.actor, env.projectId, workflow.id, {
       baseVersion: 1,
-      definition: {
-        steps: [
-          { id: 'wait', kind: 'approval', message: 'Go on?' },
-          { id: 'r', kind: 'report', title: 'v2', markdown: 'two' },
-        ],
-      },
+      definition: gateThenReport('wait', 'Go on?', { title: 'v2', markdown: 'two' }),
     });
     await env.service.decide(env.actor, env.projectId, started.id, 'wait', {
       decision: 'approved',
@@ -134,8 +143,7 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
         { id: 'ask', kind: 'llm', model: 'gpt-4o-mini@fail-times=1,status=503', prompt: 'Say hi' },
       ],
     });
-    const started = await env.service.startRun(env.actor, env.projectId, workflow.id);
-    const run = await env.waitForRun(started.id);
+    const run = await env.runWorkflow(workflow.id);
     expect(run.status).toBe('completed');
     expect(run.steps[0]).toMatchObject({ status: 'completed', attempts: 2 });
     expect(env.fake.requests.map((request) => request.status)).toEqual([503, 200]);
@@ -146,12 +154,7 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
     env.fake.reset();
     const workflow = await env.create(`Fails ${backend}`, {
       steps: [
-        {
-          id: 'count',
-          kind: 'sql',
-          datasetId: invoices.id,
-          sql: 'select count(*) as n from dataset',
-        },
+        invoicesSql('count', 'select count(*) as n from dataset'),
         {
           id: 'ask',
           kind: 'llm',
@@ -161,8 +164,7 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
         },
       ],
     });
-    const started = await env.service.startRun(env.actor, env.projectId, workflow.id);
-    const failed = await env.waitForRun(started.id);
+    const failed = await env.runWorkflow(workflow.id);
     expect(failed.status).toBe('failed');
     expect(failed.failedStep).toBe('ask');
     expect(failed.error?.code).toMatch(/^PROVIDER_/);
@@ -170,8 +172,8 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
     expect(failed.steps[1]).toMatchObject({ status: 'failed', attempts: 2 });
     // "Retry step" goes on from `ask` (its third request fails too, the fourth answers);
     // `count` is not run again.
-    await env.service.resumeRun(env.actor, env.projectId, started.id);
-    const resumed = await env.waitForRun(started.id, ['completed', 'failed']);
+    await env.service.resumeRun(env.actor, env.projectId, failed.id);
+    const resumed = await env.waitForRun(failed.id, ['completed', 'failed']);
     expect(resumed.status).toBe('completed');
     expect(resumed.steps[0]!.attempts).toBe(1);
     expect(env.fake.requests.map((request) => request.status)).toEqual([500, 500, 500, 200]);
@@ -202,27 +204,24 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
   });
 
   it('a rejected approval fails the run; a second decision is refused', async () => {
-    const workflow = await env.create(`Reject ${backend}`, {
-      steps: [
-        { id: 'ok', kind: 'approval', message: 'Publish?' },
-        { id: 'r', kind: 'report', title: 'R', markdown: 'x' },
-      ],
-    });
-    const started = await env.service.startRun(env.actor, env.projectId, workflow.id);
-    const waiting = await env.waitForRun(started.id, ['waiting-approval']);
+    const workflow = await env.create(
+      `Reject ${backend}`,
+      gateThenReport('ok', 'Publish?', { title: 'R', markdown: 'x' }),
+    );
+    const waiting = await env.runWorkflow(workflow.id, undefined, ['waiting-approval']);
     expect(waiting.waitingFor).toBe('ok');
     expect(
-      (await errorOf(env.service.resumeRun(env.actor, env.projectId, started.id))).status,
+      (await errorOf(env.service.resumeRun(env.actor, env.projectId, waiting.id))).status,
     ).toBe(409);
-    await env.service.decide(env.actor, env.projectId, started.id, 'ok', {
+    await env.service.decide(env.actor, env.projectId, waiting.id, 'ok', {
       decision: 'rejected',
       note: 'numbers look off',
     });
-    const run = await env.waitForRun(started.id, ['failed', 'completed']);
+    const run = await env.waitForRun(waiting.id, ['failed', 'completed']);
     expect(run.status).toBe('failed');
     expect(run.error?.message).toContain('numbers look off');
     const again = await errorOf(
-      env.service.decide(env.actor, env.projectId, started.id, 'ok', { decision: 'approved' }),
+      env.service.decide(env.actor, env.projectId, waiting.id, 'ok', { decision: 'approved' }),
     );
     expect(again.status).toBe(409);
   });
@@ -230,9 +229,7 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
   it('reruns from a chosen step, reusing earlier outputs without calling the provider again', async () => {
     env.fake.reset();
     const workflow = await env.create(`Rerun ${backend}`, investigate('gpt-4o-mini@vary'));
-    const first = await env.waitForRun(
-      (await env.service.startRun(env.actor, env.projectId, workflow.id)).id,
-    );
+    const first = await env.runWorkflow(workflow.id);
     expect(first.status).toBe('completed');
     expect(env.fake.requests).toHaveLength(1);
     const second = await env.service.rerunFrom(env.actor, env.projectId, first.id, {
@@ -253,12 +250,10 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
     env.fake.reset();
     const workflow = await env.create(`Branch ${backend}`, {
       steps: [
-        {
-          id: 'big',
-          kind: 'sql',
-          datasetId: invoices.id,
-          sql: 'select count(*) as n from dataset where cast("Amount" as integer) > 100000',
-        },
+        invoicesSql(
+          'big',
+          'select count(*) as n from dataset where cast("Amount" as integer) > 100000',
+        ),
         {
           id: 'any',
           kind: 'branch',
@@ -269,9 +264,7 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
         { id: 'r', kind: 'report', title: 'R', markdown: 'done' },
       ],
     });
-    const run = await env.waitForRun(
-      (await env.service.startRun(env.actor, env.projectId, workflow.id)).id,
-    );
+    const run = await env.runWorkflow(workflow.id);
     expect(run.steps.map((step) => [step.id, step.status])).toEqual([
       ['big', 'completed'],
       ['any', 'completed'],
@@ -359,6 +352,26 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
     expect(unknownInput.details).toMatchObject({ issues: [{ path: 'inputs.nope' }] });
   });
 
+  /**
+   * The editor's DELETE of `url`, refused (409, naming the workflow `workflowName`) while that
+   * workflow uses the thing, which stays readable; then forced (204). Answers the refusal's
+   * `usedBy`.
+   */
+  const deleteRefusedThenForced = async (url: string, workflowName: string) => {
+    const headers = env.members.editor.headers;
+    const refused = await env.t.app.inject({ method: 'DELETE', url, headers });
+    expect(refused.statusCode).toBe(409);
+    const body = refused.json() as {
+      error: { message: string; details: { usedBy: { kind: string; id: string }[] } };
+    };
+    expect(body.error.message).toContain(`workflow "${workflowName}"`);
+    expect((await env.t.app.inject({ method: 'GET', url, headers })).statusCode).toBe(200);
+
+    const forced = await env.t.app.inject({ method: 'DELETE', url: `${url}?force=true`, headers });
+    expect(forced.statusCode).toBe(204);
+    return body.error.details.usedBy;
+  };
+
   it('refuses to delete a dataset a workflow uses (409 naming it) unless forced, and audits the forced delete', async () => {
     const used = await env.dataset(`Used ${backend}`, ['A'], [{ A: '1' }]);
     const workflow = await env.create(`Uses it ${backend}`, {
@@ -366,19 +379,11 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
         { id: 'q', kind: 'sql', datasetId: used.id, sql: 'select count(*) as n from dataset' },
       ],
     });
-    const url = `/api/projects/${env.projectId}/datasets/${used.id}`;
-    const headers = env.members.editor.headers;
-    const refused = await env.t.app.inject({ method: 'DELETE', url, headers });
-    expect(refused.statusCode).toBe(409);
-    const body = refused.json() as {
-      error: { message: string; details: { usedBy: { id: string }[] } };
-    };
-    expect(body.error.message).toContain(`workflow "Uses it ${backend}"`);
-    expect(body.error.details.usedBy.map((user) => user.id)).toEqual([workflow.id]);
-    expect((await env.t.app.inject({ method: 'GET', url, headers })).statusCode).toBe(200);
-
-    const forced = await env.t.app.inject({ method: 'DELETE', url: `${url}?force=true`, headers });
-    expect(forced.statusCode).toBe(204);
+    const usedBy = await deleteRefusedThenForced(
+      `/api/projects/${env.projectId}/datasets/${used.id}`,
+      `Uses it ${backend}`,
+    );
+    expect(usedBy.map((user) => user.id)).toEqual([workflow.id]);
     const audit = await env.t.platform.database.db
       .selectFrom('audit_log')
       .select(['action', 'entity_id'])
@@ -396,7 +401,7 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
     const freed = await env.t.app.inject({
       method: 'DELETE',
       url: `/api/projects/${env.projectId}/datasets/${other.id}`,
-      headers,
+      headers: env.members.editor.headers,
     });
     expect(freed.statusCode).toBe(204);
   });
@@ -429,29 +434,18 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
       steps: [{ id: 'ask', kind: 'llm', agentId: agent.id, prompt: 'Agent check {{inputs.x}}' }],
       inputs: [{ name: 'x', default: backend }],
     });
-    const started = await env.service.startRun(env.actor, env.projectId, workflow.id);
-    expect((await env.waitForRun(started.id)).status).toBe('completed');
+    expect((await env.runWorkflow(workflow.id)).status).toBe('completed');
     const asked = env.fake.requests.find((request) =>
       JSON.stringify(request.body).includes(`Agent check ${backend}`),
     );
     expect(JSON.stringify(asked?.body)).toContain(`You are the careful auditor ${backend}.`);
     expect(asked?.model).toBe('gpt-4o-mini');
 
-    const url = `/api/projects/${env.projectId}/chat/agents/${agent.id}`;
-    const headers = env.members.editor.headers;
-    const refused = await env.t.app.inject({ method: 'DELETE', url, headers });
-    expect(refused.statusCode).toBe(409);
-    const body = refused.json() as {
-      error: { message: string; details: { usedBy: { kind: string; id: string }[] } };
-    };
-    expect(body.error.message).toContain(`workflow "With agent ${backend}"`);
-    expect(body.error.details.usedBy).toEqual([
-      expect.objectContaining({ kind: 'workflow', id: workflow.id }),
-    ]);
-    expect((await env.t.app.inject({ method: 'GET', url, headers })).statusCode).toBe(200);
-
-    const forced = await env.t.app.inject({ method: 'DELETE', url: `${url}?force=true`, headers });
-    expect(forced.statusCode).toBe(204);
+    const usedBy = await deleteRefusedThenForced(
+      `/api/projects/${env.projectId}/chat/agents/${agent.id}`,
+      `With agent ${backend}`,
+    );
+    expect(usedBy).toEqual([expect.objectContaining({ kind: 'workflow', id: workflow.id })]);
     const audit = await env.t.platform.database.db
       .selectFrom('audit_log')
       .select(['action', 'summary'])
@@ -462,8 +456,7 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
     expect(JSON.stringify(audit[0]!.summary)).toContain(workflow.id);
 
     // A run after the forced delete fails at the step, naming the agent.
-    const after = await env.service.startRun(env.actor, env.projectId, workflow.id);
-    const failed = await env.waitForRun(after.id);
+    const failed = await env.runWorkflow(workflow.id);
     expect(failed.status).toBe('failed');
     expect(failed.failedStep).toBe('ask');
     expect(failed.error?.code).toBe('NOT_FOUND');
@@ -472,17 +465,11 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
   it('streams a run live over SSE (run-updated per change) and resumes after Last-Event-ID', async () => {
     const workflow = await env.create(`Live ${backend}`, {
       steps: [
-        {
-          id: 'count',
-          kind: 'sql',
-          datasetId: invoices.id,
-          sql: 'select count(*) as n from dataset',
-        },
+        invoicesSql('count', 'select count(*) as n from dataset'),
         { id: 'gate', kind: 'approval', message: 'Go on?' },
       ],
     });
-    const started = await env.service.startRun(env.actor, env.projectId, workflow.id);
-    await env.waitForRun(started.id, ['waiting-approval']);
+    const started = await env.runWorkflow(workflow.id, undefined, ['waiting-approval']);
     const address = await env.t.app.listen({ port: 0, host: '127.0.0.1' });
     const url = `${address}/api/projects/${env.projectId}/workflow-runs/${started.id}/events`;
     const headers = env.members.viewer.headers;
@@ -559,14 +546,13 @@ describe.each(testBackends())('workflows on %s', { timeout: 120_000 }, (backend)
         { id: 'page', kind: 'export', reportStep: 'rep', format: 'html' },
       ],
     });
-    const started = await env.service.startRun(env.actor, env.projectId, workflow.id);
-    const run = await env.waitForRun(started.id);
+    const run = await env.runWorkflow(workflow.id);
     expect(run.status).toBe('completed');
     expect(run.steps.find((step) => step.id === 'sheet')?.output).toMatchObject({
       file: 'sheet.csv',
       rows: 3,
     });
-    const url = `/api/projects/${env.projectId}/workflow-runs/${started.id}/files`;
+    const url = `/api/projects/${env.projectId}/workflow-runs/${run.id}/files`;
     const headers = env.members.viewer.headers;
     const csv = await env.t.app.inject({ method: 'GET', url: `${url}/sheet`, headers });
     expect(csv.statusCode).toBe(200);

@@ -68,6 +68,20 @@ function workflowTestEnv(parts: {
   const { t, members, projectId } = parts;
   const service = t.app.features.workflows.service;
   const actor = members.editor.actor;
+  /**
+   * Waits for the run's `run-updated` event with one of `statuses` (its live stream, as the
+   * run view hears it); the 60 s bound is a liveness bound, not a speed limit.
+   */
+  const waitForRun = (
+    runId: string,
+    statuses: string[] = ['completed', 'failed', 'cancelled', 'waiting-approval', 'paused'],
+  ): Promise<WorkflowRunView> =>
+    waitForRunEvent(
+      t,
+      runId,
+      (run) => statuses.includes(run.status),
+      () => service.getRun(actor, projectId, runId),
+    );
   return {
     ...parts,
     service,
@@ -96,20 +110,16 @@ function workflowTestEnv(parts: {
       return service.createWorkflow(actor, projectId, { name, definition });
     },
 
-    /**
-     * Waits for the run's `run-updated` event with one of `statuses` (its live stream, as the
-     * run view hears it); the 60 s bound is a liveness bound, not a speed limit.
-     */
-    waitForRun(
-      runId: string,
-      statuses: string[] = ['completed', 'failed', 'cancelled', 'waiting-approval', 'paused'],
+    waitForRun,
+
+    /** Starts a run of `workflowId` (as the editor) and waits for it as `waitForRun` does. */
+    async runWorkflow(
+      workflowId: string,
+      options?: Parameters<typeof service.startRun>[3],
+      statuses?: string[],
     ): Promise<WorkflowRunView> {
-      return waitForRunEvent(
-        t,
-        runId,
-        (run) => statuses.includes(run.status),
-        () => service.getRun(actor, projectId, runId),
-      );
+      const started = await service.startRun(actor, projectId, workflowId, options);
+      return waitForRun(started.id, statuses);
     },
 
     async close() {

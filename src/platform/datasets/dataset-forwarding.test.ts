@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
+import { projectPerSuite, testAppPerSuite } from '../../../test/per-suite.ts';
 import { createTestApp, type TestApp, testBackends } from '../../../test/test-platform.ts';
 import {
   FORWARDED_IDENTITY_HEADER,
@@ -71,14 +72,12 @@ describe('forwarded identities', () => {
 });
 
 describe('the forwarded-identity header under attack', () => {
-  let t: TestApp;
-  let members: ProjectWithMembers;
+  const t = testAppPerSuite({ config: { secret: { current: SECRET, previous: [] } } });
+  const members = projectPerSuite(t);
   let cells: string;
   let columnId: string;
 
   beforeAll(async () => {
-    t = await createTestApp({ config: { secret: { current: SECRET, previous: [] } } });
-    members = await createProjectWithMembers(t);
     const dataset = (
       await t.app.inject({
         method: 'POST',
@@ -89,9 +88,6 @@ describe('the forwarded-identity header under attack', () => {
     ).json() as { id: string; columns: { id: string }[] };
     cells = `/api/projects/${members.project.id}/datasets/${dataset.id}/cells`;
     columnId = dataset.columns[0]!.id;
-  });
-  afterAll(async () => {
-    await t.close();
   });
 
   const patch = (header: string, value: string) =>

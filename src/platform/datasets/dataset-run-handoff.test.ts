@@ -66,62 +66,105 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
       rmSync(shared, { recursive: true, force: true });
     });
 
-    it('is handed to the holder, which fills every cell once; the other server never opens the file', async () => {
-      const projectId = members.project.id;
-      const provider = await holder.app.llm.admin.createProvider(members.owner.actor, projectId, {
-        name: 'fake',
+    const datasetsBase = () => `/api/projects/${members.project.id}/datasets`;
+    /** The editor's POST to the holder, below the project's datasets. */
+    const postToHolder = (subpath: string, payload: Record<string, unknown>) =>
+      holder.app.inject({
+        method: 'POST',
+        url: `${datasetsBase()}${subpath}`,
+        headers: members.editor.headers,
+        payload,
+      });
+    /** A provider on the fake LLM, owned by the project's owner. */
+    const createProvider = (name: string, maxConcurrency: number) =>
+      holder.app.llm.admin.createProvider(members.owner.actor, members.project.id, {
+        name,
         kind: 'openai',
         baseUrl: `${fake.url}/v1`,
         apiKey: FAKE_KEY,
-        maxConcurrency: 4,
+        maxConcurrency,
       });
-      const headers = members.editor.headers;
-      const base = `/api/projects/${projectId}/datasets`;
-      const dataset = (
-        await holder.app.inject({
-          method: 'POST',
-          url: base,
-          headers,
-          payload: { name: 'Held', rows: 0, columns: [{ name: 'Item' }] },
+    /** An empty dataset of one column, created on (and so held by) the holder. */
+    const createDataset = async (name: string, columnName: string) =>
+      (await postToHolder('', { name, rows: 0, columns: [{ name: columnName }] })).json() as {
+        id: string;
+        columns: { id: string }[];
+      };
+    const appendRows = (datasetId: string, columnId: string, prefix: string) =>
+      postToHolder(`/${datasetId}/rows`, {
+        rows: Array.from({ length: ROWS }, (_, index) => ({ [columnId]: `${prefix} ${index}` })),
+      });
+    const viewRun = (app: TestApp, datasetId: string, runId: string) =>
+      app.app
+        .inject({
+          method: 'GET',
+          url: `${datasetsBase()}/${datasetId}/runs/${runId}`,
+          headers: members.editor.headers,
         })
-      ).json() as { id: string; columns: { id: string }[] };
-      const item = dataset.columns[0]!.id;
-      const appended = await holder.app.inject({
-        method: 'POST',
-        url: `${base}/${dataset.id}/rows`,
-        headers,
-        payload: {
-          rows: Array.from({ length: ROWS }, (_, index) => ({ [item]: `handoff item ${index}` })),
+        .then(
+          (response) =>
+            response.json() as { status: string; progress: { done: number; errors: number } },
+        );
+    const readRows = async (datasetId: string) =>
+      (
+        await worker.app.inject({
+          method: 'GET',
+          url: `${datasetsBase()}/${datasetId}/rows?limit=100`,
+          headers: members.editor.headers,
+        })
+      ).json() as { rows: { cells: Record<string, { status: string }> }[] };
+    /**
+     * The holder's lease runs out and the worker claims the dataset; the holder's next heartbeat
+     * finds it gone and closes the file: its run's writes are refused from then on.
+     */
+    const moveLeaseToWorker = async (datasetId: string) => {
+      await holder.platform.database.db
+        .updateTable('dataset_lease')
+        .set({ expires_at: new Date(Date.now() - 1_000) })
+        .where('dataset_id', '=', datasetId)
+        .execute();
+      await worker.platform.datasetLeases.claim(datasetId);
+      await holder.platform.datasetLeases.renew();
+      expect(holder.platform.datasetLeases.holds(datasetId)).toBe(false);
+    };
+    /** Waits for the run to end, telling `onView` each state it reads on the way. */
+    const finishedOn = (
+      app: TestApp,
+      datasetId: string,
+      runId: string,
+      onView: (view: { status: string }) => void = () => {},
+    ) =>
+      eventually(
+        async () => {
+          const current = await viewRun(app, datasetId, runId);
+          onView(current);
+          return current;
         },
-      });
+        (current) =>
+          current.status !== undefined && !['queued', 'running'].includes(current.status),
+        { what: 'the run to finish on the new holder', timeoutMs: 120_000, intervalMs: 100 },
+      );
+
+    it('is handed to the holder, which fills every cell once; the other server never opens the file', async () => {
+      const provider = await createProvider('fake', 4);
+      const dataset = await createDataset('Held', 'Item');
+      const appended = await appendRows(dataset.id, dataset.columns[0]!.id, 'handoff item');
       expect(appended.statusCode).toBe(201);
       expect(holder.platform.datasetLeases.holds(dataset.id)).toBe(true);
 
       fake.reset();
-      const created = await holder.app.inject({
-        method: 'POST',
-        url: `${base}/${dataset.id}/ai-columns`,
-        headers,
-        payload: {
-          name: 'Summary',
-          prompt: 'Summarise {{Item}}',
-          provider: provider.id,
-          model: 'gpt-4o-mini',
-        },
+      const created = await postToHolder(`/${dataset.id}/ai-columns`, {
+        name: 'Summary',
+        prompt: 'Summarise {{Item}}',
+        provider: provider.id,
+        model: 'gpt-4o-mini',
       });
       expect(created.statusCode).toBe(201);
       const { column, run } = created.json() as { column: { id: string }; run: { id: string } };
 
       // Read through the server that got the job: the request is forwarded to the holder.
       const finished = await eventually(
-        async () =>
-          (
-            await worker.app.inject({
-              method: 'GET',
-              url: `${base}/${dataset.id}/runs/${run.id}`,
-              headers,
-            })
-          ).json() as { status: string; progress: { done: number; errors: number } },
+        () => viewRun(worker, dataset.id, run.id),
         (view) => !['queued', 'running'].includes(view.status),
         { what: 'the run to finish', timeoutMs: 60_000, intervalMs: 50 },
       );
@@ -137,15 +180,7 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
       for (let index = 0; index < ROWS; index++)
         expect(prompts.filter((text) => text.includes(`handoff item ${index}"`))).toHaveLength(1);
 
-      const window = (
-        await worker.app.inject({
-          method: 'GET',
-          url: `${base}/${dataset.id}/rows?limit=100`,
-          headers,
-        })
-      ).json() as {
-        rows: { cells: Record<string, { status: string }> }[];
-      };
+      const window = await readRows(dataset.id);
       expect(window.rows).toHaveLength(ROWS);
       expect(window.rows.map((row) => row.cells[column.id]?.status)).toEqual(
         Array(ROWS).fill('done'),
@@ -153,156 +188,61 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
     });
 
     it('a run whose server loses the dataset mid-way is taken over by the new holder, every cell done', async () => {
-      const projectId = members.project.id;
-      const provider = await holder.app.llm.admin.createProvider(members.owner.actor, projectId, {
-        name: 'slow fake',
-        kind: 'openai',
-        baseUrl: `${fake.url}/v1`,
-        apiKey: FAKE_KEY,
-        maxConcurrency: 2,
-      });
-      const headers = members.editor.headers;
-      const base = `/api/projects/${projectId}/datasets`;
-      const dataset = (
-        await holder.app.inject({
-          method: 'POST',
-          url: base,
-          headers,
-          payload: { name: 'Lost mid-run', rows: 0, columns: [{ name: 'Item' }] },
-        })
-      ).json() as { id: string; columns: { id: string }[] };
-      const item = dataset.columns[0]!.id;
-      await holder.app.inject({
-        method: 'POST',
-        url: `${base}/${dataset.id}/rows`,
-        headers,
-        payload: {
-          rows: Array.from({ length: ROWS }, (_, index) => ({ [item]: `lost item ${index}` })),
-        },
-      });
-      const created = await holder.app.inject({
-        method: 'POST',
-        url: `${base}/${dataset.id}/ai-columns`,
-        headers,
-        payload: {
-          name: 'Slow',
-          prompt: 'Summarise {{Item}}',
-          provider: provider.id,
-          model: 'gpt-4o-mini@latency=400',
-        },
+      const provider = await createProvider('slow fake', 2);
+      const dataset = await createDataset('Lost mid-run', 'Item');
+      await appendRows(dataset.id, dataset.columns[0]!.id, 'lost item');
+      const created = await postToHolder(`/${dataset.id}/ai-columns`, {
+        name: 'Slow',
+        prompt: 'Summarise {{Item}}',
+        provider: provider.id,
+        model: 'gpt-4o-mini@latency=400',
       });
       const { column, run } = created.json() as { column: { id: string }; run: { id: string } };
-      const view = (app: TestApp) =>
-        app.app
-          .inject({ method: 'GET', url: `${base}/${dataset.id}/runs/${run.id}`, headers })
-          .then((response) => response.json() as { status: string; progress: { done: number } });
       await eventually(
-        () => view(holder),
+        () => viewRun(holder, dataset.id, run.id),
         (current) => current.progress?.done >= 2,
         { what: 'the holder to fill two cells', timeoutMs: 60_000, intervalMs: 50 },
       );
 
-      // The holder's lease runs out and the other server claims the dataset; the holder's next
-      // heartbeat finds it gone and closes the file: its run's writes are refused from then on.
-      await holder.platform.database.db
-        .updateTable('dataset_lease')
-        .set({ expires_at: new Date(Date.now() - 1_000) })
-        .where('dataset_id', '=', dataset.id)
-        .execute();
-      await worker.platform.datasetLeases.claim(dataset.id);
-      await holder.platform.datasetLeases.renew();
-      expect(holder.platform.datasetLeases.holds(dataset.id)).toBe(false);
+      await moveLeaseToWorker(dataset.id);
 
-      const finished = await eventually(
-        () => view(worker),
-        (current) =>
-          current.status !== undefined && !['queued', 'running'].includes(current.status),
-        { what: 'the run to finish on the new holder', timeoutMs: 120_000, intervalMs: 100 },
-      );
+      const finished = await finishedOn(worker, dataset.id, run.id);
       expect(finished).toMatchObject({ status: 'completed', progress: { done: ROWS } });
       expect(
         holder.platform.logs.lines.some(
           (line) => line.msg === 'dataset lost mid-run; the run is left to be taken over',
         ),
       ).toBe(true);
-      const window = (
-        await worker.app.inject({
-          method: 'GET',
-          url: `${base}/${dataset.id}/rows?limit=100`,
-          headers,
-        })
-      ).json() as { rows: { cells: Record<string, { status: string }> }[] };
+      const window = await readRows(dataset.id);
       expect(window.rows.map((row) => row.cells[column.id]?.status)).toEqual(
         Array(ROWS).fill('done'),
       );
     });
 
     it('a generate-rows run whose server loses the dataset mid-way is taken over by the new holder, never cancelled, every row made once', async () => {
-      const projectId = members.project.id;
-      const provider = await holder.app.llm.admin.createProvider(members.owner.actor, projectId, {
-        name: 'slow rows fake',
-        kind: 'openai',
-        baseUrl: `${fake.url}/v1`,
-        apiKey: FAKE_KEY,
-        maxConcurrency: 2,
-      });
-      const headers = members.editor.headers;
-      const base = `/api/projects/${projectId}/datasets`;
-      const dataset = (
-        await holder.app.inject({
-          method: 'POST',
-          url: base,
-          headers,
-          payload: { name: 'Rows lost mid-run', rows: 0, columns: [{ name: 'Name' }] },
-        })
-      ).json() as { id: string; columns: { id: string }[] };
+      const provider = await createProvider('slow rows fake', 2);
+      const dataset = await createDataset('Rows lost mid-run', 'Name');
       expect(holder.platform.datasetLeases.holds(dataset.id)).toBe(true);
-      const started = await holder.app.inject({
-        method: 'POST',
-        url: `${base}/${dataset.id}/generate-rows`,
-        headers,
-        payload: {
-          description: 'Fictional bookshops in Lisbon',
-          count: ROWS,
-          provider: provider.id,
-          model: 'gpt-4o-mini@latency=400',
-        },
+      const started = await postToHolder(`/${dataset.id}/generate-rows`, {
+        description: 'Fictional bookshops in Lisbon',
+        count: ROWS,
+        provider: provider.id,
+        model: 'gpt-4o-mini@latency=400',
       });
       expect(started.statusCode).toBe(202);
       const runId = (started.json() as { id: string }).id;
-      const view = (app: TestApp) =>
-        app.app
-          .inject({ method: 'GET', url: `${base}/${dataset.id}/runs/${runId}`, headers })
-          .then(
-            (response) =>
-              response.json() as { status: string; progress: { done: number; errors: number } },
-          );
       await eventually(
-        () => view(holder),
+        () => viewRun(holder, dataset.id, runId),
         (current) => current.progress?.done >= 2,
         { what: 'the holder to append two rows', timeoutMs: 60_000, intervalMs: 50 },
       );
 
       // As above: the holder's lease lapses, the other server claims the dataset.
-      await holder.platform.database.db
-        .updateTable('dataset_lease')
-        .set({ expires_at: new Date(Date.now() - 1_000) })
-        .where('dataset_id', '=', dataset.id)
-        .execute();
-      await worker.platform.datasetLeases.claim(dataset.id);
-      await holder.platform.datasetLeases.renew();
-      expect(holder.platform.datasetLeases.holds(dataset.id)).toBe(false);
+      await moveLeaseToWorker(dataset.id);
 
       const seen = new Set<string>();
-      const finished = await eventually(
-        async () => {
-          const current = await view(worker);
-          seen.add(current.status);
-          return current;
-        },
-        (current) =>
-          current.status !== undefined && !['queued', 'running'].includes(current.status),
-        { what: 'the run to finish on the new holder', timeoutMs: 120_000, intervalMs: 100 },
+      const finished = await finishedOn(worker, dataset.id, runId, (current) =>
+        seen.add(current.status),
       );
       expect(seen).not.toContain('cancelled');
       expect(finished).toMatchObject({ status: 'completed', progress: { done: ROWS, errors: 0 } });
@@ -311,13 +251,7 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
           (line) => line.msg === 'dataset lost mid-run; the run is left to be taken over',
         ),
       ).toBe(true);
-      const window = (
-        await worker.app.inject({
-          method: 'GET',
-          url: `${base}/${dataset.id}/rows?limit=100`,
-          headers,
-        })
-      ).json() as { rows: unknown[] };
+      const window = await readRows(dataset.id);
       expect(window.rows).toHaveLength(ROWS);
       // A takeover waits for the run's lease (3 s) and a sweep: generous on a busy machine.
     }, 180_000);

@@ -69,12 +69,12 @@ const estimates = () => env.t.app.generation.estimates;
 const sheets = () => sheetsOf(env.t);
 const owner = () => env.members.owner.actor;
 const cities = ['Paris', 'Lima', 'Oslo', 'Accra'];
-/** A dataset of the four cities, one per row. */
-const citiesDataset = (name: string) =>
+/** A dataset of the first `count` cities (all four unless given), one per row. */
+const citiesDataset = (name: string, count = cities.length) =>
   env.dataset(
     name,
     ['City'],
-    cities.map((City) => ({ City })),
+    cities.slice(0, count).map((City) => ({ City })),
   );
 /** A project price for `model`, USD per million input and output tokens. */
 const priceOf = (model: string, inputUsdPerMtok: number, outputUsdPerMtok: number) =>
@@ -281,11 +281,7 @@ describe('staleness and the cache', () => {
 
 describe('output types', () => {
   it('an answer that does not fit the type becomes a cell error with the raw text kept', async () => {
-    const data = await env.dataset(
-      'Typed',
-      ['City'],
-      cities.slice(0, 2).map((City) => ({ City })),
-    );
+    const data = await citiesDataset('Typed', 2);
     const number = await column(data.id, {
       name: 'Population',
       prompt: 'Population of {{City}}',
@@ -321,11 +317,7 @@ describe('output types', () => {
   });
 
   it('categories and numbers that fit are stored typed', async () => {
-    const data = await env.dataset(
-      'Cats',
-      ['City'],
-      cities.slice(0, 2).map((City) => ({ City })),
-    );
+    const data = await citiesDataset('Cats', 2);
     const category = await column(data.id, {
       name: 'Climate',
       prompt: 'Climate of {{City}}',
@@ -345,11 +337,7 @@ describe('output types', () => {
 
 describe('broken connections', () => {
   it('a dropped answer is retried; one dropped every time ends as a cell error, never generating', async () => {
-    const data = await env.dataset(
-      'Broken',
-      ['City'],
-      cities.slice(0, 2).map((City) => ({ City })),
-    );
+    const data = await citiesDataset('Broken', 2);
     const once = await column(data.id, {
       name: 'Once',
       prompt: 'Dropped once {{City}}',
@@ -377,11 +365,7 @@ describe('broken connections', () => {
 
 describe('web search grounding', () => {
   it('stores sources per cell; with search down the cells are still generated, flagged, and the run completes', async () => {
-    const data = await env.dataset(
-      'Search',
-      ['City'],
-      cities.slice(0, 3).map((City) => ({ City })),
-    );
+    const data = await citiesDataset('Search', 3);
     const grounded = await column(data.id, {
       name: 'Mayor',
       prompt: 'Who is the mayor of {{City}}?',
@@ -450,11 +434,7 @@ describe('dependencies', () => {
   });
 
   it('a run with includeDownstream refreshes the AI columns that read it, in order', async () => {
-    const data = await env.dataset(
-      'Chain',
-      ['City'],
-      cities.slice(0, 2).map((City) => ({ City })),
-    );
+    const data = await citiesDataset('Chain', 2);
     const a = await column(data.id, { name: 'Country', prompt: 'Country of {{City}}' });
     const b = await column(data.id, { name: 'Flag', prompt: 'Flag of {{Country}}' });
     await aiColumns().updateProcess(owner(), env.projectId, data.id, a.column.id, {

@@ -100,6 +100,21 @@ const dryPool = () =>
 const generating = { state: { status: 'generating' as const } };
 const result = (value: string) => ({ value, state: { status: 'done' as const } });
 
+/**
+ * The late result of row 1, whose cell the user wrote meanwhile: dropped, the user's value
+ * stays, and the outcomes were `first` (the mark's), then a conflict.
+ */
+async function expectLateResultDropped(
+  { column, outcomes, committer }: ReturnType<typeof setup>,
+  ticket: ReturnType<ReturnType<typeof setup>['committer']['begin']>,
+  first: string,
+) {
+  committer.finish(ticket, result('late'));
+  await committer.drain();
+  expect(column.cells.get('1')).toMatchObject({ value: 'user' });
+  expect(outcomes.map((outcome) => outcome.kind)).toEqual([first, 'conflict']);
+}
+
 describe('committer', () => {
   it('merges a mark and a result that come before the batch is written into one write', async () => {
     const { column, outcomes, committer } = setup();
@@ -125,18 +140,17 @@ describe('committer', () => {
   });
 
   it('drops the result when the user edited the cell while the call was in flight', async () => {
-    const { column, outcomes, committer } = setup();
+    const committed = setup();
+    const { column, committer } = committed;
     const ticket = committer.begin(1n, 0, generating);
     await committer.drain();
     column.edit('1');
-    committer.finish(ticket, result('late'));
-    await committer.drain();
-    expect(column.cells.get('1')).toMatchObject({ value: 'user' });
-    expect(outcomes.map((outcome) => outcome.kind)).toEqual(['marked', 'conflict']);
+    await expectLateResultDropped(committed, ticket, 'marked');
   });
 
   it('tells the caller when the mark itself loses (someone wrote first), and drops the result', async () => {
-    const { column, outcomes, committer } = setup();
+    const committed = setup();
+    const { column, committer } = committed;
     column.edit('1');
     const ticket = committer.begin(1n, 0, generating);
     let lost = false;
@@ -145,10 +159,7 @@ describe('committer', () => {
     });
     await committer.drain();
     expect(lost).toBe(true);
-    committer.finish(ticket, result('late'));
-    await committer.drain();
-    expect(column.cells.get('1')).toMatchObject({ value: 'user' });
-    expect(outcomes.map((outcome) => outcome.kind)).toEqual(['mark-lost', 'conflict']);
+    await expectLateResultDropped(committed, ticket, 'mark-lost');
   });
 
   it('restores a marked cell, and writes nothing for a mark never written', async () => {

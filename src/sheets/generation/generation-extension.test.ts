@@ -108,11 +108,7 @@ describe('deleting a column an AI column reads', () => {
       'Summary',
       'Tag',
     ]);
-    expect((await env.cells(data.id, summary)).map((cell) => cell.status)).toEqual([
-      'done',
-      'done',
-      'done',
-    ]);
+    expect(await env.statuses(data.id, summary)).toEqual(['done', 'done', 'done']);
 
     const forced = await inject('DELETE', `${base}/columns/${data.columns.City}?force=true`);
     expect(forced.statusCode).toBe(204);
@@ -130,11 +126,7 @@ describe('deleting a column an AI column reads', () => {
     const tags = await env.cells(data.id, tag);
     expect(tags.map((cell) => cell.status)).toEqual(['done', 'done', 'done']);
     await editInput(data.id, data.columns.Country!, tags[1]!.rowId, 'Nippon');
-    expect((await env.cells(data.id, tag)).map((cell) => cell.status)).toEqual([
-      'done',
-      'stale',
-      'done',
-    ]);
+    expect(await env.statuses(data.id, tag)).toEqual(['done', 'stale', 'done']);
 
     const view = (await inject('GET', `${base}/ai-columns/${summary}`)).json();
     expect(view.process).toMatchObject({
@@ -159,11 +151,7 @@ describe('deleting a column an AI column reads', () => {
     const rerun = await inject('POST', `${base}/ai-columns/${summary}/runs`, { mode: 'stale' });
     expect(rerun.statusCode).toBe(202);
     expect((await env.waitForRun(data.id, rerun.json().id)).status).toBe('completed');
-    expect((await env.cells(data.id, summary)).map((cell) => cell.status)).toEqual([
-      'done',
-      'done',
-      'done',
-    ]);
+    expect(await env.statuses(data.id, summary)).toEqual(['done', 'done', 'done']);
   });
 
   it('stops a run of the AI column in progress, leaving no cell generating', async () => {
@@ -254,12 +242,7 @@ describe('duplicating a dataset with AI columns', () => {
     );
     for (const column of ['Out', 'Short']) await expectUpToDate(copy.id, idOf(column), column);
     // The cell that was generating in the source is settled in the copy (no run holds it).
-    expect((await env.cells(copy.id, idOf('Short'))).map((cell) => cell.status)).toEqual([
-      'done',
-      'done',
-      'done',
-      'done',
-    ]);
+    expect(await env.statuses(copy.id, idOf('Short'))).toEqual(['done', 'done', 'done', 'done']);
 
     // Nothing to regenerate, and an edit that changes nothing marks nothing stale.
     const stale = await runs().startRun(owner(), env.projectId, copy.id, idOf('Out'), {
@@ -274,12 +257,7 @@ describe('duplicating a dataset with AI columns', () => {
     // An input edited in the copy makes that row stale there (not in the source), and a run
     // of the copy's column regenerates exactly it.
     await editInput(copy.id, idOf('Item'), copyOut[2]!.rowId, 'quince');
-    expect((await env.cells(copy.id, idOf('Out'))).map((cell) => cell.status)).toEqual([
-      'done',
-      'done',
-      'stale',
-      'done',
-    ]);
+    expect(await env.statuses(copy.id, idOf('Out'))).toEqual(['done', 'done', 'stale', 'done']);
     expect((await env.cells(data.id, out)).every((cell) => cell.status === 'done')).toBe(true);
     env.fake.reset();
     const rerun = await runs().startRun(owner(), env.projectId, copy.id, idOf('Out'), {
@@ -379,16 +357,8 @@ describe('duplicating an AI column', () => {
     // The staleness tracker follows the copy at once (it had cached the dataset's processes
     // without it): an input edit marks the row stale in both columns.
     await editInput(data.id, data.columns.Item!, sourceCells[1]!.rowId, 'quince');
-    expect((await env.cells(data.id, copyId)).map((cell) => cell.status)).toEqual([
-      'done',
-      'stale',
-      'done',
-    ]);
-    expect((await env.cells(data.id, out)).map((cell) => cell.status)).toEqual([
-      'done',
-      'stale',
-      'generating',
-    ]);
+    expect(await env.statuses(data.id, copyId)).toEqual(['done', 'stale', 'done']);
+    expect(await env.statuses(data.id, out)).toEqual(['done', 'stale', 'generating']);
 
     // Editing the copy's prompt marks the copy's generated cells stale, and only those.
     const edited = await inject('PATCH', `${base}/ai-columns/${copyId}`, {
@@ -396,16 +366,8 @@ describe('duplicating an AI column', () => {
     });
     expect(edited.statusCode).toBe(200);
     expect(edited.json().staleCells).toBe(1);
-    expect((await env.cells(data.id, copyId)).map((cell) => cell.status)).toEqual([
-      'done',
-      'stale',
-      'stale',
-    ]);
-    expect((await env.cells(data.id, out)).map((cell) => cell.status)).toEqual([
-      'done',
-      'stale',
-      'generating',
-    ]);
+    expect(await env.statuses(data.id, copyId)).toEqual(['done', 'stale', 'stale']);
+    expect(await env.statuses(data.id, out)).toEqual(['done', 'stale', 'generating']);
 
     // A run of the copy regenerates exactly those, with the copy's prompt.
     env.fake.reset();

@@ -366,19 +366,17 @@ describe('what leaves the server', () => {
     const window = await request('POST', `${base}/rows/query`, apiKey.headers, {});
     const cell = window.json().rows[0].cells[column.id];
     expect(cell).toMatchObject({ status: 'done', version: inside!.version });
-    const edited = await request('PATCH', `${base}/cells`, apiKey.headers, {
-      rowId: data.rowIds[0],
-      columnId: column.id,
-      expectedVersion: inside!.version,
-      validated: true,
-    });
+    // Marking the cell validated at the version read; once more at that version is refused.
+    const markValidated = (validated: boolean) =>
+      request('PATCH', `${base}/cells`, apiKey.headers, {
+        rowId: data.rowIds[0],
+        columnId: column.id,
+        expectedVersion: inside!.version,
+        validated,
+      });
+    const edited = await markValidated(true);
     expect(edited.statusCode).toBe(200);
-    const stale = await request('PATCH', `${base}/cells`, apiKey.headers, {
-      rowId: data.rowIds[0],
-      columnId: column.id,
-      expectedVersion: inside!.version,
-      validated: false,
-    });
+    const stale = await markValidated(false);
     expect(stale.statusCode).toBe(409);
     const bulk = await request('PATCH', `${base}/cells/bulk`, apiKey.headers, {
       cells: [{ rowId: data.rowIds[0], columnId: column.id, value: 'Mine', expectedVersion: 0 }],

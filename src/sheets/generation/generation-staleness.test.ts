@@ -58,7 +58,7 @@ describe('staleness', () => {
     expect(await pendingRows()).toEqual([]);
     await editCity(data.id, city, data.rowIds[1]!, 'Osaka');
     await env.t.app.generation.staleness.settle();
-    expect((await env.cells(data.id, blurb)).map((cell) => cell.status)).toEqual(['done', 'stale']);
+    expect(await env.statuses(data.id, blurb)).toEqual(['done', 'stale']);
     expect(await pendingRows()).toEqual([]);
   });
 
@@ -85,7 +85,7 @@ describe('staleness', () => {
     );
     await doomed.close();
     expect((await env.cells(data.id, city))[0]!.value).toBe('Lima');
-    expect((await env.cells(data.id, blurb)).map((cell) => cell.status)).toEqual(['done', 'done']);
+    expect(await env.statuses(data.id, blurb)).toEqual(['done', 'done']);
     expect(await pendingRows()).toHaveLength(1);
 
     const restarted = createStalenessTracker({
@@ -96,7 +96,7 @@ describe('staleness', () => {
     });
     expect(await restarted.recover()).toBe(1);
     await restarted.settle();
-    expect((await env.cells(data.id, blurb)).map((cell) => cell.status)).toEqual(['stale', 'done']);
+    expect(await env.statuses(data.id, blurb)).toEqual(['stale', 'done']);
     expect(await pendingRows()).toEqual([]);
     // Finishing it twice (a second start) marks nothing more.
     expect(await restarted.recover()).toBe(0);

@@ -35,6 +35,8 @@ export interface GenerationTestEnv extends FakeLlmApp {
     statuses?: string[],
     timeoutMs?: number,
   ): Promise<RunView>;
+  /** The status of each of the column's cells, in row order. */
+  statuses(datasetId: string, columnId: string): Promise<string[]>;
   cells(
     datasetId: string,
     columnId: string,
@@ -88,6 +90,16 @@ export async function openGenerationTestEnv(
   const { t, members, projectId } = opened;
   const sheets = sheetsOf(t);
   const actor = members.owner.actor;
+  const cells: GenerationTestEnv['cells'] = async (datasetId, columnId) => {
+    const window = await sheets.readWindow(actor, projectId, datasetId, {
+      limit: 1_000,
+      columns: [columnId],
+    });
+    return window.rows.map((row) => ({
+      rowId: row.rowId,
+      ...(row.cells[columnId] as never as object),
+    })) as never;
+  };
   return {
     ...opened,
     newProvider: (maxConcurrency = 64) =>
@@ -125,16 +137,9 @@ export async function openGenerationTestEnv(
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
     },
-    async cells(datasetId, columnId) {
-      const window = await sheets.readWindow(actor, projectId, datasetId, {
-        limit: 1_000,
-        columns: [columnId],
-      });
-      return window.rows.map((row) => ({
-        rowId: row.rowId,
-        ...(row.cells[columnId] as never as object),
-      })) as never;
-    },
+    cells,
+    statuses: async (datasetId, columnId) =>
+      (await cells(datasetId, columnId)).map((cell) => cell.status),
   };
 }
 

@@ -9,8 +9,7 @@ import {
   type GenerationTestEnv,
   openGenerationTestEnv,
 } from '../generation/generation-test-helpers.ts';
-import type { ImageReference } from '../images/image-reference.ts';
-import { solidImage } from '../images/image-test-fixtures.ts';
+import { petsDataset, solidImage, storedImage } from '../images/image-test-fixtures.ts';
 import { CARD_FILE, CONFIG_FILE, DATA_FILE, datasetCard } from './hub-card.ts';
 import {
   PUBLISH_STALE_SECONDS,
@@ -85,24 +84,10 @@ describe('publish to the Hugging Face Hub (a local stand-in)', () => {
     const { t, members, projectId } = env;
     const actor = members.owner.actor;
     png = await solidImage('png', { width: 20, height: 10 });
-    const stored = await t.app.features.images.images.storeImage(projectId, {
-      name: 'cat.png',
-      bytes: png,
-    });
-    if (!stored.ok) throw new Error(stored.reason);
-    const sheets = t.app.features.sheets.sheets;
-    const dataset = await sheets.createDataset(actor, projectId, {
-      name: 'Pets',
-      columns: [
-        { name: 'Photo', type: 'image' },
-        { name: 'Caption', type: 'text' },
-      ],
-    });
-    datasetId = dataset.id;
-    const [photo, caption] = dataset.columns.map((column) => column.id) as [string, string];
-    await sheets.appendRows(actor, projectId, datasetId, [
-      { [photo]: stored.reference as ImageReference as never, [caption]: 'a cat' },
-      { [photo]: null, [caption]: 'no photo' },
+    const cat = await storedImage(t, projectId, 'cat.png', png);
+    datasetId = await petsDataset(t, actor, projectId, [
+      [cat, 'a cat'],
+      [null, 'no photo'],
     ]);
     const created = await t.app.features.generation.aiColumns.createAiColumn(
       actor,

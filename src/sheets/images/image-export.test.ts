@@ -5,19 +5,24 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
-import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
+import { projectPerSuite, testAppPerSuite } from '../../../test/per-suite.ts';
 import { bufferZipReader, inflateZipEntry, listZipEntries } from '../../documents/document-zip.ts';
 import type { ImageReference } from './image-reference.ts';
-import { pngBomb, SCRIPTED_SVG, solidImage } from './image-test-fixtures.ts';
+import {
+  petsDataset,
+  pngBomb,
+  SCRIPTED_SVG,
+  solidImage,
+  storedImage,
+} from './image-test-fixtures.ts';
 import { createZipWriter, isSafeZipName } from './image-zip-writer.ts';
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 describe('exports keeping images', () => {
-  let t: TestApp;
-  let members: ProjectWithMembers;
-  let other: ProjectWithMembers;
+  const t = testAppPerSuite();
+  const members = projectPerSuite(t);
+  const other = projectPerSuite(t);
   let datasetId: string;
   let png: Buffer;
   let jpeg: Buffer;
@@ -25,48 +30,23 @@ describe('exports keeping images', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'image-export-'));
 
   beforeAll(async () => {
-    t = await createTestApp();
-    members = await createProjectWithMembers(t);
-    other = await createProjectWithMembers(t);
-    const images = t.app.features.images.images;
-    const sheets = t.app.features.sheets.sheets;
     png = await solidImage('png', { width: 40, height: 30 });
     jpeg = await solidImage('jpeg', { colour: { r: 10, g: 200, b: 10 } });
     secret = await solidImage('png', { colour: { r: 1, g: 2, b: 3 } });
-    const store = async (projectId: string, name: string, bytes: Buffer) => {
-      const stored = await images.storeImage(projectId, { name, bytes });
-      if (!stored.ok) throw new Error(stored.reason);
-      return stored.reference;
-    };
-    const cat = await store(members.project.id, 'cat.png', png);
-    const dog = await store(members.project.id, 'dog.jpg', jpeg);
-    const forged = await store(other.project.id, 'secret.png', secret);
-    const actor = members.owner.actor;
-    const dataset = await sheets.createDataset(actor, members.project.id, {
-      name: 'Pets',
-      columns: [
-        { name: 'Photo', type: 'image' },
-        { name: 'Caption', type: 'text' },
-      ],
-    });
-    datasetId = dataset.id;
-    const [photo, caption] = dataset.columns.map((column) => column.id) as [string, string];
-    const row = (reference: ImageReference | null, text: string) => ({
-      [photo]: reference as never,
-      [caption]: text,
-    });
-    await sheets.appendRows(actor, members.project.id, dataset.id, [
-      row(cat, 'a cat'),
-      row(dog, 'a dog'),
+    const cat = await storedImage(t, members.project.id, 'cat.png', png);
+    const dog = await storedImage(t, members.project.id, 'dog.jpg', jpeg);
+    const forged = await storedImage(t, other.project.id, 'secret.png', secret);
+    datasetId = await petsDataset(t, members.owner.actor, members.project.id, [
+      [cat, 'a cat'],
+      [dog, 'a dog'],
       // A name a cell may hold (it is data), aimed at the extracting machine's disk.
-      row({ ...cat, name: '../../../../tmp/evil/..\\..\\x.png' }, 'hostile name'),
+      [{ ...cat, name: '../../../../tmp/evil/..\\..\\x.png' }, 'hostile name'],
       // Another project's image: exported as null, its bytes never read.
-      row(forged, 'forged'),
-      row(null, 'no image'),
+      [forged, 'forged'],
+      [null, 'no image'],
     ]);
   });
-  afterAll(async () => {
-    await t?.close();
+  afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
   });
 

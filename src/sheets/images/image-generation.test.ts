@@ -3,29 +3,17 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { eventually } from '../../../test/eventually.ts';
 import { editedPng, generatedPng, imageDigest } from '../../../tools/fake-llm/fake-llm-images.ts';
-import type { Actor } from '../../access/actor.ts';
-import {
-  FAKE_KEY,
-  type GenerationTestEnv,
-  openGenerationTestEnvForFile,
-  sheetsOf,
-} from '../generation/generation-test-helpers.ts';
+import { FAKE_KEY, sheetsOf } from '../generation/generation-test-helpers.ts';
+import { imageGenerationEnvPerSuite } from './image-generation-test-helpers.ts';
 import type { ImageReference } from './image-reference.ts';
 import { solidImage } from './image-test-fixtures.ts';
 
-let env: GenerationTestEnv;
-const owner = (): Actor => env.members.owner.actor;
-const images = () => env.t.app.features.images.images;
-const aiColumns = () => env.t.app.generation.aiColumns;
-const runs = () => env.t.app.generation.runs;
+const { env, owner, images, aiColumns, runs, storeImage, imageDataset } =
+  imageGenerationEnvPerSuite();
 const imageRequests = () =>
   env.fake.requests.filter((request) => request.path.endsWith('/images/generations'));
 const editRequests = () =>
   env.fake.requests.filter((request) => request.path.endsWith('/images/edits'));
-
-openGenerationTestEnvForFile((opened) => {
-  env = opened;
-});
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -41,26 +29,12 @@ async function imageColumn(datasetId: string, prompt: string, model = 'gpt-image
 
 /** A dataset with an image column `Photo`, one row per image. */
 async function photos(name: string, pictures: Buffer[]) {
-  const sheets = sheetsOf(env.t);
-  const dataset = await sheets.createDataset(owner(), env.projectId, {
-    name,
-    columns: [{ name: 'Photo', type: 'image' }],
-  });
-  const photo = dataset.columns[0]!.id;
   const references: ImageReference[] = [];
-  for (const [index, bytes] of pictures.entries()) {
-    const stored = await images().storeImage(env.projectId, { name: `p${index}.img`, bytes });
-    if (!stored.ok) throw new Error(stored.reason);
-    references.push(stored.reference);
-  }
-  await sheets.appendRows(
-    owner(),
-    env.projectId,
-    dataset.id,
-    references.map((reference) => ({ [photo]: reference as never })),
-  );
-  const rows = await env.cells(dataset.id, photo);
-  return { dataset: dataset.id, photo, rowIds: rows.map((row) => row.rowId) };
+  for (const [index, bytes] of pictures.entries())
+    references.push(await storeImage(`p${index}.img`, bytes));
+  const data = await imageDataset(name, references);
+  const rows = await env.cells(data.id, data.photo);
+  return { dataset: data.id, photo: data.photo, rowIds: rows.map((row) => row.rowId) };
 }
 
 let hubProvider: string | undefined;
@@ -288,10 +262,9 @@ describe('image generation columns', () => {
     expect(cells[0]!.costNanoUsd).toBeGreaterThan(0);
 
     // The same bytes under another name in a new row: answered from the cache.
-    const again = await images().storeImage(env.projectId, { name: 'red again.png', bytes: red });
-    if (!again.ok) throw new Error(again.reason);
+    const again = await storeImage('red again.png', red);
     await sheetsOf(env.t).appendRows(owner(), env.projectId, dataset, [
-      { [photo]: again.reference as never },
+      { [photo]: again as never },
     ]);
     const calls = editRequests().length;
     const rerun = await runs().startRun(owner(), env.projectId, dataset, created.column.id, {

@@ -1,41 +1,28 @@
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  cookieOnly,
-  createProjectWithMembers,
-  type ProjectWithMembers,
-} from '../../../test/factories.ts';
-import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
-import { multipartFiles, pngBomb, SCRIPTED_SVG, solidImage, zipOf } from './image-test-fixtures.ts';
+import { describe, expect, it } from 'vitest';
+import { cookieOnly } from '../../../test/factories.ts';
+import { projectPerSuite, testAppPerSuite } from '../../../test/per-suite.ts';
+import { multipartFiles } from '../../platform/http/multipart-test-helpers.ts';
+import { pngBomb, SCRIPTED_SVG, solidImage, zipOf } from './image-test-fixtures.ts';
 
 const MAX_BYTES = 256 * 1024;
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 describe('image values API', () => {
-  let t: TestApp;
-  let members: ProjectWithMembers;
-  let other: ProjectWithMembers;
-  let base: string;
-
-  beforeAll(async () => {
-    t = await createTestApp({
-      config: {
-        images: {
-          maxBytes: MAX_BYTES,
-          maxPixels: 4_000_000,
-          zipMaxBytes: 4 * 1024 * 1024,
-          sweepGraceHours: 24,
-        },
+  const t = testAppPerSuite({
+    config: {
+      images: {
+        maxBytes: MAX_BYTES,
+        maxPixels: 4_000_000,
+        zipMaxBytes: 4 * 1024 * 1024,
+        sweepGraceHours: 24,
       },
-    });
-    members = await createProjectWithMembers(t);
-    other = await createProjectWithMembers(t);
-    base = `/api/projects/${members.project.id}`;
+    },
   });
-  afterAll(async () => {
-    await t.close();
-  });
+  const members = projectPerSuite(t);
+  const other = projectPerSuite(t);
+  const base = () => `/api/projects/${members.project.id}`;
 
   const importImages = (
     files: { name: string; bytes: Buffer | string }[],
@@ -76,7 +63,7 @@ describe('image values API', () => {
       const { body, contentType } = multipartFiles(files);
       return t.app.inject({
         method: 'POST',
-        url: `${base}/images/import?${query}`,
+        url: `${base()}/images/import?${query}`,
         headers: { ...who.headers, 'content-type': contentType },
         payload: body,
       });
@@ -174,7 +161,7 @@ describe('image values API', () => {
     // The original comes back byte for byte, cacheable forever under its hash.
     const original = await t.app.inject({
       method: 'GET',
-      url: `${base}/images/${sha256(png)}`,
+      url: `${base()}/images/${sha256(png)}`,
       headers: members.viewer.headers,
     });
     expect(original.statusCode).toBe(200);
@@ -187,14 +174,14 @@ describe('image values API', () => {
     });
     const again = await t.app.inject({
       method: 'GET',
-      url: `${base}/images/${sha256(png)}`,
+      url: `${base()}/images/${sha256(png)}`,
       headers: { ...members.viewer.headers, 'if-none-match': `"${sha256(png)}"` },
     });
     expect(again.statusCode).toBe(304);
 
     const thumbnail = await t.app.inject({
       method: 'GET',
-      url: `${base}/images/${sha256(png)}/thumbnail`,
+      url: `${base()}/images/${sha256(png)}/thumbnail`,
       headers: members.viewer.headers,
     });
     expect(thumbnail.statusCode).toBe(200);
@@ -210,7 +197,7 @@ describe('image values API', () => {
     await importImages([{ name: 'logo.svg', bytes: SCRIPTED_SVG }]);
     const response = await t.app.inject({
       method: 'GET',
-      url: `${base}/images/${sha256(SCRIPTED_SVG)}`,
+      url: `${base()}/images/${sha256(SCRIPTED_SVG)}`,
       headers: members.viewer.headers,
     });
     expect(response.statusCode).toBe(200);
@@ -219,7 +206,7 @@ describe('image values API', () => {
     expect(response.headers['x-content-type-options']).toBe('nosniff');
     const thumbnail = await t.app.inject({
       method: 'GET',
-      url: `${base}/images/${sha256(SCRIPTED_SVG)}/thumbnail`,
+      url: `${base()}/images/${sha256(SCRIPTED_SVG)}/thumbnail`,
       headers: members.viewer.headers,
     });
     expect(thumbnail.headers['content-type']).toBe('image/webp');
@@ -237,8 +224,8 @@ describe('image values API', () => {
     expect(asOther.statusCode).toBe(404);
     expect(asOther.json().error.code).toBe('NOT_FOUND');
     for (const url of [
-      `${base}/images/${sha256(secret)}`,
-      `${base}/images/${sha256(secret)}/thumbnail`,
+      `${base()}/images/${sha256(secret)}`,
+      `${base()}/images/${sha256(secret)}/thumbnail`,
     ]) {
       const outsider = await t.app.inject({
         method: 'GET',
@@ -249,18 +236,18 @@ describe('image values API', () => {
     }
     const anonymous = await t.app.inject({
       method: 'GET',
-      url: `${base}/images/${sha256(secret)}/thumbnail`,
+      url: `${base()}/images/${sha256(secret)}/thumbnail`,
     });
     expect(anonymous.statusCode).toBe(401);
     const unknown = await t.app.inject({
       method: 'GET',
-      url: `${base}/images/${'0'.repeat(64)}`,
+      url: `${base()}/images/${'0'.repeat(64)}`,
       headers: members.viewer.headers,
     });
     expect(unknown.statusCode).toBe(404);
     const traversal = await t.app.inject({
       method: 'GET',
-      url: `${base}/images/..%2F..%2Fetc%2Fpasswd`,
+      url: `${base()}/images/..%2F..%2Fetc%2Fpasswd`,
       headers: members.viewer.headers,
     });
     expect(traversal.statusCode).toBe(400);
@@ -270,7 +257,7 @@ describe('image values API', () => {
   it('serves a thumbnail whole under an immutable URL that changes when the cell’s image does', async () => {
     const created = await t.app.inject({
       method: 'POST',
-      url: `${base}/datasets`,
+      url: `${base()}/datasets`,
       headers: members.editor.headers,
       payload: { name: 'Changing', rows: 1, columns: [{ name: 'Photo', type: 'image' }] },
     });
@@ -281,7 +268,7 @@ describe('image values API', () => {
       const { body, contentType } = multipartFiles([{ name: 'photo.png', bytes }]);
       const response = await t.app.inject({
         method: 'POST',
-        url: `${base}/datasets/${dataset.id}/rows/${rowId}/cells/${photo}/image?expectedVersion=${version}`,
+        url: `${base()}/datasets/${dataset.id}/rows/${rowId}/cells/${photo}/image?expectedVersion=${version}`,
         headers: { ...members.editor.headers, 'content-type': contentType },
         payload: body,
       });
@@ -291,7 +278,7 @@ describe('image values API', () => {
     const thumbnailOf = (hash: string, headers: Record<string, string> = {}) =>
       t.app.inject({
         method: 'GET',
-        url: `${base}/images/${hash}/thumbnail`,
+        url: `${base()}/images/${hash}/thumbnail`,
         headers: { ...members.viewer.headers, ...headers },
       });
     const first = await upload(await solidImage('png', { colour: { r: 10, g: 200, b: 10 } }), 0);
@@ -339,7 +326,7 @@ describe('image values API', () => {
     const batch = (hashes: unknown, headers: Record<string, string> = members.viewer.headers) =>
       t.app.inject({
         method: 'POST',
-        url: `${base}/images/thumbnails`,
+        url: `${base()}/images/thumbnails`,
         headers,
         payload: { sha256: hashes },
       });
@@ -358,7 +345,7 @@ describe('image values API', () => {
       expect(thumbnail.mediaType).toBe('image/webp');
       const single = await t.app.inject({
         method: 'GET',
-        url: `${base}/images/${thumbnail.sha256}/thumbnail`,
+        url: `${base()}/images/${thumbnail.sha256}/thumbnail`,
         headers: members.viewer.headers,
       });
       // The same bytes as the thumbnail's URL: a raster, even for the SVG.
@@ -393,13 +380,15 @@ describe('image values API', () => {
   });
 
   it('refuses an import with no image (400 naming file) and a viewer (403), creating nothing', async () => {
-    const before = (
-      await t.app.inject({
-        method: 'GET',
-        url: `${base}/datasets`,
-        headers: members.viewer.headers,
-      })
-    ).json().items.length;
+    const datasetCount = async () =>
+      (
+        await t.app.inject({
+          method: 'GET',
+          url: `${base()}/datasets`,
+          headers: members.viewer.headers,
+        })
+      ).json().items.length;
+    const before = await datasetCount();
     const none = await importImages([{ name: 'notes.txt', bytes: 'just text' }]);
     expect(none.statusCode).toBe(400);
     expect(none.json().error.details.issues[0]).toMatchObject({ path: 'file' });
@@ -416,20 +405,14 @@ describe('image values API', () => {
     ]);
     expect(broken.statusCode).toBe(400);
     expect(broken.json().error.message).toMatch(/^broken\.zip: not a ZIP archive/);
-    const after = (
-      await t.app.inject({
-        method: 'GET',
-        url: `${base}/datasets`,
-        headers: members.viewer.headers,
-      })
-    ).json().items.length;
+    const after = await datasetCount();
     expect(after).toBe(before);
   });
 
   it('uploads an image into a cell at its version; a bad file is 415 naming file and writes nothing', async () => {
     const created = await t.app.inject({
       method: 'POST',
-      url: `${base}/datasets`,
+      url: `${base()}/datasets`,
       headers: members.editor.headers,
       payload: {
         name: 'Gallery',
@@ -446,7 +429,7 @@ describe('image values API', () => {
       const { body, contentType } = multipartFiles([{ name, bytes }]);
       return t.app.inject({
         method: 'POST',
-        url: `${base}/datasets/${dataset.id}/rows/${rowId}/cells/${columnId}/image?expectedVersion=${version}`,
+        url: `${base()}/datasets/${dataset.id}/rows/${rowId}/cells/${columnId}/image?expectedVersion=${version}`,
         headers: { ...members.editor.headers, 'content-type': contentType },
         payload: body,
       });

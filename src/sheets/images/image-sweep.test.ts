@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
 import { createTestApp, type TestApp } from '../../../test/test-platform.ts';
 import type { ImageReference } from './image-reference.ts';
-import { solidImage } from './image-test-fixtures.ts';
+import { solidImage, storedImage } from './image-test-fixtures.ts';
 
 const DAY = 24 * 3_600_000;
 
@@ -26,9 +26,7 @@ describe('image blob sweep', () => {
   const store = async (projectId: string, name: string, same = false) => {
     if (!same) shade += 1;
     const bytes = await solidImage('png', { colour: { r: shade, g: 100, b: 200 } });
-    const stored = await images().images.storeImage(projectId, { name, bytes });
-    if (!stored.ok) throw new Error(stored.reason);
-    return stored.reference;
+    return storedImage(t, projectId, name, bytes);
   };
   /** Makes a link and its files look stored two days ago. */
   const age = async (projectId: string, reference: ImageReference) => {

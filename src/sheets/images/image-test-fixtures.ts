@@ -1,6 +1,9 @@
 import { crc32 } from 'node:zlib';
 import JSZip from 'jszip';
 import sharp from 'sharp';
+import type { TestApp } from '../../../test/test-platform.ts';
+import type { Actor } from '../../access/actor.ts';
+import type { ImageReference } from './image-reference.ts';
 
 /** A solid-colour image of the given format, made by sharp (tests and benchmarks). */
 export function solidImage(
@@ -45,18 +48,42 @@ export function zipOf(files: { name: string; bytes: Buffer | string }[]): Promis
   return zip.generateAsync({ type: 'nodebuffer', compression: 'DEFLATE' });
 }
 
-/** multipart/form-data with one `file` part per file. */
-export function multipartFiles(files: { name: string; bytes: Buffer | string }[]) {
-  const boundary = '----braincells-images';
-  const body = Buffer.concat([
-    ...files.flatMap((file) => [
-      Buffer.from(
-        `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${file.name}"\r\ncontent-type: application/octet-stream\r\n\r\n`,
-      ),
-      Buffer.from(file.bytes),
-      Buffer.from('\r\n'),
-    ]),
-    Buffer.from(`--${boundary}--\r\n`),
-  ]);
-  return { body, contentType: `multipart/form-data; boundary=${boundary}` };
+/** `bytes` stored as an image of `projectId` through the app's image store, as an upload is. */
+export async function storedImage(
+  t: TestApp,
+  projectId: string,
+  name: string,
+  bytes: Buffer,
+): Promise<ImageReference> {
+  const stored = await t.app.features.images.images.storeImage(projectId, { name, bytes });
+  if (!stored.ok) throw new Error(stored.reason);
+  return stored.reference;
+}
+
+/**
+ * A dataset `Pets` of an image column `Photo` and a text column `Caption`, one row per
+ * `[image, caption]` (an image may be null); made by `actor` through the sheets service.
+ */
+export async function petsDataset(
+  t: TestApp,
+  actor: Actor,
+  projectId: string,
+  rows: [ImageReference | null, string][],
+): Promise<string> {
+  const sheets = t.app.features.sheets.sheets;
+  const dataset = await sheets.createDataset(actor, projectId, {
+    name: 'Pets',
+    columns: [
+      { name: 'Photo', type: 'image' },
+      { name: 'Caption', type: 'text' },
+    ],
+  });
+  const [photo, caption] = dataset.columns.map((column) => column.id) as [string, string];
+  await sheets.appendRows(
+    actor,
+    projectId,
+    dataset.id,
+    rows.map(([reference, text]) => ({ [photo]: reference as never, [caption]: text })),
+  );
+  return dataset.id;
 }

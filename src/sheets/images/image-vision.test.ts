@@ -1,58 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { imageDigest } from '../../../tools/fake-llm/fake-llm-images.ts';
-import type { Actor } from '../../access/actor.ts';
-import {
-  type GenerationTestEnv,
-  openGenerationTestEnvForFile,
-  sheetsOf,
-} from '../generation/generation-test-helpers.ts';
-import type { ImageReference } from './image-reference.ts';
+import { sheetsOf } from '../generation/generation-test-helpers.ts';
+import { imageGenerationEnvPerSuite } from './image-generation-test-helpers.ts';
 import { SCRIPTED_SVG, solidImage } from './image-test-fixtures.ts';
 import { acceptsImages, VISION_MODEL_PATTERNS } from './image-vision.ts';
 
-let env: GenerationTestEnv;
-const owner = (): Actor => env.members.owner.actor;
-const images = () => env.t.app.features.images.images;
-const aiColumns = () => env.t.app.generation.aiColumns;
-const runs = () => env.t.app.generation.runs;
-
-openGenerationTestEnvForFile((opened) => {
-  env = opened;
-});
-
-async function stored(projectId: string, name: string, bytes: Buffer): Promise<ImageReference> {
-  const result = await images().storeImage(projectId, { name, bytes });
-  if (!result.ok) throw new Error(result.reason);
-  return result.reference;
-}
-
-/** A dataset with an image column `Photo` holding these references, one row each. */
-async function gallery(name: string, references: ImageReference[]) {
-  const sheets = sheetsOf(env.t);
-  const dataset = await sheets.createDataset(owner(), env.projectId, {
-    name,
-    columns: [{ name: 'Photo', type: 'image' }],
-  });
-  const photo = dataset.columns[0]!.id;
-  await sheets.appendRows(
-    owner(),
-    env.projectId,
-    dataset.id,
-    references.map((reference) => ({ [photo]: reference as never })),
-  );
-  return { id: dataset.id, photo };
-}
+const { env, owner, aiColumns, runs, storeImage, imageDataset } = imageGenerationEnvPerSuite();
 
 describe('vision columns', () => {
   it("sends each row's image to the model as an image part; identical bytes hit the cache", async () => {
     const red = await solidImage('png', { colour: { r: 250, g: 0, b: 0 } });
     const blue = await solidImage('jpeg', { colour: { r: 0, g: 0, b: 250 } });
     const references = [
-      await stored(env.projectId, 'red.png', red),
-      await stored(env.projectId, 'blue.jpg', blue),
-      await stored(env.projectId, 'svg.svg', SCRIPTED_SVG),
+      await storeImage('red.png', red),
+      await storeImage('blue.jpg', blue),
+      await storeImage('svg.svg', SCRIPTED_SVG),
     ];
-    const data = await gallery('Vision', references);
+    const data = await imageDataset('Vision', references);
     const created = await aiColumns().createAiColumn(owner(), env.projectId, data.id, {
       name: 'Description',
       prompt: 'Describe {{Photo}}',
@@ -76,7 +40,7 @@ describe('vision columns', () => {
 
     // The same bytes under another name in a new row: answered from the cache.
     const calls = env.fake.requests.length;
-    const again = await stored(env.projectId, 'red again.png', red);
+    const again = await storeImage('red again.png', red);
     await sheetsOf(env.t).appendRows(owner(), env.projectId, data.id, [
       { [data.photo]: again as never },
     ]);
@@ -92,8 +56,8 @@ describe('vision columns', () => {
   });
 
   it('refuses a model that does not accept images before any call: 400 naming model', async () => {
-    const data = await gallery('Text only', [
-      await stored(env.projectId, 'a.png', await solidImage('png')),
+    const data = await imageDataset('Text only', [
+      await storeImage('a.png', await solidImage('png')),
     ]);
     await expect(
       aiColumns().createAiColumn(owner(), env.projectId, data.id, {
@@ -115,12 +79,12 @@ describe('vision columns', () => {
       name: 'Other',
       description: '',
     });
-    const secret = await stored(
-      other.id,
+    const secret = await storeImage(
       'secret.png',
       await solidImage('png', { colour: { r: 1, g: 1, b: 1 } }),
+      other.id,
     );
-    const data = await gallery('Forged', [secret]);
+    const data = await imageDataset('Forged', [secret]);
     const created = await aiColumns().createAiColumn(owner(), env.projectId, data.id, {
       name: 'Description',
       prompt: 'Describe {{Photo}}',

@@ -111,21 +111,36 @@ beforeEach(() => {
 const signal = () => new AbortController().signal;
 
 describe('search adapters against a local server', () => {
-  it('Serper: POST /search with X-API-KEY; organic results, unsafe links dropped, snippets cut to 300', async () => {
-    const provider = createSerperSearch({ apiKey: 'serper-key', baseUrl: base });
-    const sources = await provider.search({ query: 'rivers of Peru', limit: 5, signal: signal() });
-    expect(seen[0]).toMatchObject({
-      method: 'POST',
-      path: '/search',
+  it.each([
+    {
+      title:
+        'Serper: POST /search with X-API-KEY; organic results, unsafe links dropped, snippets cut to 300',
+      provider: () => createSerperSearch({ apiKey: 'serper-key', baseUrl: base }),
+      query: 'rivers of Peru',
+      limit: 5,
       body: { q: 'rivers of Peru', num: 5 },
-    });
-    expect(sources).toEqual([
-      {
-        url: 'https://example.org/a',
-        title: 'Serper rivers of Peru',
-        snippet: `${'x'.repeat(MAX_SNIPPET - 1)}…`,
-      },
-    ]);
+      sources: [
+        {
+          url: 'https://example.org/a',
+          title: 'Serper rivers of Peru',
+          snippet: `${'x'.repeat(MAX_SNIPPET - 1)}…`,
+        },
+      ],
+    },
+    {
+      title: 'Tavily: POST /search with a Bearer key; control characters removed',
+      provider: () => createTavilySearch({ apiKey: 'tavily-key', baseUrl: base }),
+      query: 'deltas',
+      limit: 2,
+      body: { query: 'deltas', max_results: 2 },
+      sources: [
+        { url: 'https://example.org/t', title: 'Tavily deltas', snippet: 'tavily snippet' },
+      ],
+    },
+  ])('$title', async ({ provider, query, limit, body, sources }) => {
+    const found = await provider().search({ query, limit, signal: signal() });
+    expect(seen[0]).toMatchObject({ method: 'POST', path: '/search', body });
+    expect(found).toEqual(sources);
   });
 
   it('Brave: GET /res/v1/web/search?q=&count= with X-Subscription-Token', async () => {
@@ -137,19 +152,6 @@ describe('search adapters against a local server', () => {
     // Markup stays inert text: it is data, rendered as text by the UI.
     expect(sources).toEqual([
       { url: 'https://example.org/b', title: 'Brave fjords', snippet: 'brave <b>snippet</b>' },
-    ]);
-  });
-
-  it('Tavily: POST /search with a Bearer key; control characters removed', async () => {
-    const provider = createTavilySearch({ apiKey: 'tavily-key', baseUrl: base });
-    const sources = await provider.search({ query: 'deltas', limit: 2, signal: signal() });
-    expect(seen[0]).toMatchObject({
-      method: 'POST',
-      path: '/search',
-      body: { query: 'deltas', max_results: 2 },
-    });
-    expect(sources).toEqual([
-      { url: 'https://example.org/t', title: 'Tavily deltas', snippet: 'tavily snippet' },
     ]);
   });
 
