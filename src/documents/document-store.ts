@@ -1,5 +1,6 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { DB, DocumentTable } from '../migrations/db-schema.ts';
+import { selectMatching } from '../platform/db/store-helpers.ts';
 
 export type DocumentRow = Selectable<DocumentTable>;
 
@@ -52,22 +53,13 @@ export function createDocumentStore(db: Kysely<DB>) {
         .execute(),
 
     list: (projectId: string, datasetId: string) =>
-      db
-        .selectFrom('document')
-        .selectAll()
-        .where('project_id', '=', projectId)
-        .where('dataset_id', '=', datasetId)
+      selectMatching(db, 'document', { project_id: projectId, dataset_id: datasetId })
         .orderBy('created_at')
         .orderBy('id')
         .execute(),
 
     find: (projectId: string, documentId: string) =>
-      db
-        .selectFrom('document')
-        .selectAll()
-        .where('project_id', '=', projectId)
-        .where('id', '=', documentId)
-        .executeTakeFirst(),
+      selectMatching(db, 'document', { project_id: projectId, id: documentId }).executeTakeFirst(),
 
     /** The listed documents of the project (ids that are not there are left out). */
     findMany: async (projectId: string, documentIds: readonly string[]) =>

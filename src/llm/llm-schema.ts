@@ -20,7 +20,7 @@ export const providerRefSchema = z
   .string()
   .regex(
     /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|env:(openai|anthropic|huggingface|openai-compatible))$/,
-    'a provider id',
+    'a provider id or env:<kind>',
   );
 
 export const modelSchema = z.string().min(1).max(200).regex(noControl, 'no control characters');

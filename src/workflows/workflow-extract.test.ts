@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
 import { SAMPLE_DOCUMENTS } from '../documents/document-samples.ts';
+import { sampleAnswer } from '../documents/document-samples-test-helpers.ts';
 import { isAppError } from '../platform/app-error.ts';
 import { chunkPages, typedValue, verifyCitation } from './workflow-extract.ts';
 import { parseCitation, reportHtml } from './workflow-report.ts';
@@ -107,28 +108,6 @@ describe('report citations and HTML', () => {
     expect(html).toContain('<title>&lt;script&gt;');
   });
 });
-
-interface Facts {
-  [field: string]: { value: string | number; page: number; quote: string };
-}
-
-/** What a model that reads well answers for a sample: the facts on the pages it was shown. */
-function sampleAnswer(prompt: string): string {
-  const name = /Document "([^"]+)"/.exec(prompt)?.[1];
-  const sample = SAMPLE_DOCUMENTS.find((candidate) => candidate.name === name);
-  if (!sample) return '{}';
-  const range = /part \d+\/\d+ \(page (\d+)(?:-(\d+))? of/.exec(prompt);
-  const [from, to] = range ? [Number(range[1]), Number(range[2] ?? range[1])] : [1, 99];
-  const facts: Facts = { ...sample.facts };
-  // One quote a reviewer must catch: the Globex currency is not what the page says.
-  if (sample.name === 'invoice-globex-2001.html')
-    facts.currency = { value: 'USD', page: 1, quote: 'Currency: EUR' };
-  const answer: Record<string, unknown> = {};
-  for (const [field, fact] of Object.entries(facts))
-    answer[field] =
-      fact.page >= from && fact.page <= to ? fact : { value: null, page: 1, quote: '' };
-  return JSON.stringify(answer);
-}
 
 // The whole flow on the real app (PGlite, DuckDB, documents, sheets, SQL sandbox), the fake LLM
 // answering as a model that reads the sample documents would.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { modelSchema, providerRefSchema } from '../../llm/llm-schema.ts';
 import { nameSchema, rowIdStringSchema } from '../sheet-schema.ts';
 import { OUTPUT_TYPES } from './generation-output.ts';
 
@@ -21,15 +22,6 @@ export const IMAGE_SIZES = [
   '1024x1792',
   '1792x1024',
 ] as const;
-
-export const providerRefSchema = z
-  .string()
-  .regex(
-    /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|env:(openai|anthropic|huggingface|openai-compatible))$/,
-    'a provider id or env:<kind>',
-  );
-
-export const modelSchema = z.string().min(1).max(200).regex(noControl, 'no control characters');
 
 export const generationParametersSchema = z
   .object({

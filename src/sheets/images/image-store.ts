@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { DB } from '../../migrations/db-schema.ts';
+import { selectMatching } from '../../platform/db/store-helpers.ts';
 
 /** The images each project holds (metadata; the bytes are in the blob store): rows in, rows out. */
 export function createImageStore(db: Kysely<DB>) {
@@ -108,12 +109,7 @@ export function createImageStore(db: Kysely<DB>) {
             .execute(),
 
     find: (projectId: string, sha256: string) =>
-      db
-        .selectFrom('image_blob')
-        .selectAll()
-        .where('project_id', '=', projectId)
-        .where('sha256', '=', sha256)
-        .executeTakeFirst(),
+      selectMatching(db, 'image_blob', { project_id: projectId, sha256 }).executeTakeFirst(),
   };
 }
 export type ImageStore = ReturnType<typeof createImageStore>;

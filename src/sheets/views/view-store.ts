@@ -1,6 +1,7 @@
 import { type Kysely, type Selectable, sql } from 'kysely';
 import type { DatasetViewTable, DB } from '../../migrations/db-schema.ts';
 import { isUniqueViolation } from '../../platform/db/db-errors.ts';
+import { selectMatching } from '../../platform/db/store-helpers.ts';
 
 export type ViewRow = Selectable<DatasetViewTable>;
 
@@ -8,20 +9,10 @@ export type ViewRow = Selectable<DatasetViewTable>;
 export function createViewStore(db: Kysely<DB>) {
   return {
     list: (datasetId: string) =>
-      db
-        .selectFrom('dataset_view')
-        .selectAll()
-        .where('dataset_id', '=', datasetId)
-        .orderBy('name')
-        .execute(),
+      selectMatching(db, 'dataset_view', { dataset_id: datasetId }).orderBy('name').execute(),
 
     find: (datasetId: string, viewId: string) =>
-      db
-        .selectFrom('dataset_view')
-        .selectAll()
-        .where('dataset_id', '=', datasetId)
-        .where('id', '=', viewId)
-        .executeTakeFirst(),
+      selectMatching(db, 'dataset_view', { dataset_id: datasetId, id: viewId }).executeTakeFirst(),
 
     /** Undefined when the dataset already has a view of that name. */
     async insert(row: {
