@@ -26,8 +26,11 @@
 // `<dir>/chat-first-token.cpuprofile` / `.heapprofile`, and prints self time and bytes allocated
 // per package and the SQL statements PGlite ran per reply, before its first delta and in all
 // (docs/chat.md, "Benchmarks"). BENCH_CHAT_TTFT_PROFILE_PATH=caller profiles the other path.
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { createOpenAI } from '@ai-sdk/openai';
+import type { PGlite } from '@electric-sql/pglite';
 import { streamText } from 'ai';
 import { threadStream } from '../src/chat/chat-reply-run.ts';
 import { countStatements, profiled } from './bench-profile.ts';
@@ -119,6 +122,40 @@ async function chatFirstToken(
   }
 }
 
+/**
+ * When PGlite ran which statement, in the profiler's clock: `[sql head, start, end]` per
+ * protocol message it executed (its WASM work is synchronous inside each), so a profile's
+ * samples can be charged to statements. The text comes from the extended protocol's Parse
+ * message ('P', length, statement name, query), which starts each statement.
+ */
+function recordStatementRuns(pglite: PGlite | undefined, micros: () => number) {
+  const runs: [string, number, number][] = [];
+  if (!pglite) return runs;
+  let current = '(none)';
+  const decoder = new TextDecoder();
+  const exec = pglite.execProtocolStream.bind(pglite);
+  pglite.execProtocolStream = (async (message: Uint8Array, ...rest: unknown[]) => {
+    if (message[0] === 0x50) {
+      const nameEnd = message.indexOf(0, 5);
+      const textEnd = message.indexOf(0, nameEnd + 1);
+      current = decoder
+        .decode(message.subarray(nameEnd + 1, textEnd))
+        .trim()
+        .replace(/\s+/g, ' ')
+        .slice(0, 60);
+    } else if (message[0] === 0x51) {
+      current = decoder.decode(message.subarray(5, 65)).trim().replace(/\s+/g, ' ');
+    }
+    const start = micros();
+    try {
+      return await (exec as (...args: unknown[]) => Promise<unknown>)(message, ...rest);
+    } finally {
+      runs.push([current, start, micros()]);
+    }
+  }) as PGlite['execProtocolStream'];
+  return runs;
+}
+
 export default async function chatFirstTokenBench(): Promise<BenchRow[]> {
   const fake = await spawnFakeLlm(KEY);
   const direct = createOpenAI({ baseURL: `${fake.url}/v1`, apiKey: KEY });
@@ -156,19 +193,30 @@ export default async function chatFirstTokenBench(): Promise<BenchRow[]> {
       const profiledApp = process.env.BENCH_CHAT_TTFT_PROFILE_PATH === 'caller' ? caller : server;
       const statements = countStatements(profiledApp.platform.database.pglite);
       let beforeFirst = 0;
+      // The first-delta windows in the profiler's clock (µs of CLOCK_MONOTONIC, as hrtime), so
+      // a profile's samples can be split into the path to the first delta and the rest.
+      const windows: [number, number][] = [];
+      const micros = () => Number(process.hrtime.bigint() / 1000n);
+      const execs = recordStatementRuns(profiledApp.platform.database.pglite, micros);
       await profiled(profileDir, 'chat-first-token', REPLIES, async () => {
         for (let i = 0; i < REPLIES; i++) {
           let start = 0;
           await chatFirstToken(profiledApp, i, profiledApp === caller, {
             start: () => {
               start = statements.total();
+              windows.push([micros(), 0]);
             },
             firstDelta: () => {
               beforeFirst += statements.total() - start;
+              (windows.at(-1) as [number, number])[1] = micros();
             },
           });
         }
       });
+      writeFileSync(
+        path.join(profileDir, 'chat-first-token.windows.json'),
+        JSON.stringify({ windows, statements: execs }),
+      );
       process.stderr.write(
         `chat-first-token: SQL statements per reply: ${round(beforeFirst / REPLIES, 2)} before its first delta, ${round(statements.total() / REPLIES, 2)} in all\n${statements.report(REPLIES)}\n`,
       );
