@@ -25,7 +25,9 @@
 // on the server path) under the CPU profiler and the sampling allocation profiler, writes
 // `<dir>/chat-first-token.cpuprofile` / `.heapprofile`, and prints self time and bytes allocated
 // per package and the SQL statements PGlite ran per reply, before its first delta and in all
-// (docs/chat.md, "Benchmarks"). BENCH_CHAT_TTFT_PROFILE_PATH=caller profiles the other path.
+// (docs/chat.md, "Benchmarks"); `chat-first-token.windows.json` holds each reply's window up to
+// its first delta and when PGlite ran which statement, for `bench/chat-first-token-windows.ts`.
+// BENCH_CHAT_TTFT_PROFILE_PATH=caller profiles the other path.
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -134,6 +136,9 @@ function recordStatementRuns(pglite: PGlite | undefined, micros: () => number) {
   let current = '(none)';
   const decoder = new TextDecoder();
   const exec = pglite.execProtocolStream.bind(pglite);
+  // Prepared statements (PREPARED, src/platform/db/pglite-driver.ts) by name: their later
+  // runs are a Bind ('B', length, portal, statement name) without a Parse.
+  const named = new Map<string, string>();
   pglite.execProtocolStream = (async (message: Uint8Array, ...rest: unknown[]) => {
     if (message[0] === 0x50) {
       const nameEnd = message.indexOf(0, 5);
@@ -143,6 +148,13 @@ function recordStatementRuns(pglite: PGlite | undefined, micros: () => number) {
         .trim()
         .replace(/\s+/g, ' ')
         .slice(0, 60);
+      if (nameEnd > 5) named.set(decoder.decode(message.subarray(5, nameEnd)), current);
+    } else if (message[0] === 0x42) {
+      const portalEnd = message.indexOf(0, 5);
+      const name = decoder.decode(
+        message.subarray(portalEnd + 1, message.indexOf(0, portalEnd + 1)),
+      );
+      if (name) current = named.get(name) ?? current;
     } else if (message[0] === 0x51) {
       current = decoder.decode(message.subarray(5, 65)).trim().replace(/\s+/g, ' ');
     }
@@ -183,21 +195,28 @@ export default async function chatFirstTokenBench(): Promise<BenchRow[]> {
     apps.push(caller);
     const server = await openChatBenchApp({ fakeUrl: fake.url, apiKey: KEY, workers: true });
     apps.push(server);
+    const profileDir = process.env.BENCH_CHAT_TTFT_PROFILE;
+    const profiledApp = process.env.BENCH_CHAT_TTFT_PROFILE_PATH === 'caller' ? caller : server;
+    // Counted from before the warm-up, which prepares the PREPARED statements (their later runs
+    // are known by name only).
+    const micros = () => Number(process.hrtime.bigint() / 1000n);
+    const statements = profileDir
+      ? countStatements(profiledApp.platform.database.pglite)
+      : undefined;
+    const execs = profileDir
+      ? recordStatementRuns(profiledApp.platform.database.pglite, micros)
+      : [];
     for (let i = 0; i < Math.min(30, REPLIES); i++) {
       await directFirstToken(i);
       await chatFirstToken(caller, i, true);
       await chatFirstToken(server, i, false);
     }
-    const profileDir = process.env.BENCH_CHAT_TTFT_PROFILE;
-    if (profileDir) {
-      const profiledApp = process.env.BENCH_CHAT_TTFT_PROFILE_PATH === 'caller' ? caller : server;
-      const statements = countStatements(profiledApp.platform.database.pglite);
+    if (profileDir && statements) {
+      statements.clear();
       let beforeFirst = 0;
       // The first-delta windows in the profiler's clock (µs of CLOCK_MONOTONIC, as hrtime), so
       // a profile's samples can be split into the path to the first delta and the rest.
       const windows: [number, number][] = [];
-      const micros = () => Number(process.hrtime.bigint() / 1000n);
-      const execs = recordStatementRuns(profiledApp.platform.database.pglite, micros);
       await profiled(profileDir, 'chat-first-token', REPLIES, async () => {
         for (let i = 0; i < REPLIES; i++) {
           let start = 0;
