@@ -25,9 +25,14 @@
 // on the server path) under the CPU profiler and the sampling allocation profiler, writes
 // `<dir>/chat-first-token.cpuprofile` / `.heapprofile`, and prints self time and bytes allocated
 // per package and the SQL statements PGlite ran per reply, before its first delta and in all
-// (docs/chat.md, "Benchmarks"). BENCH_CHAT_TTFT_PROFILE_PATH=caller profiles the other path.
+// (docs/chat.md, "Benchmarks"); `chat-first-token.windows.json` holds each reply's window up to
+// its first delta and when PGlite ran which statement, for `bench/chat-first-token-windows.ts`.
+// BENCH_CHAT_TTFT_PROFILE_PATH=caller profiles the other path.
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { createOpenAI } from '@ai-sdk/openai';
+import type { PGlite } from '@electric-sql/pglite';
 import { streamText } from 'ai';
 import { threadStream } from '../src/chat/chat-reply-run.ts';
 import { countStatements, profiled } from './bench-profile.ts';
@@ -119,6 +124,50 @@ async function chatFirstToken(
   }
 }
 
+/**
+ * When PGlite ran which statement, in the profiler's clock: `[sql head, start, end]` per
+ * protocol message it executed (its WASM work is synchronous inside each), so a profile's
+ * samples can be charged to statements. The text comes from the extended protocol's Parse
+ * message ('P', length, statement name, query), which starts each statement.
+ */
+function recordStatementRuns(pglite: PGlite | undefined, micros: () => number) {
+  const runs: [string, number, number][] = [];
+  if (!pglite) return runs;
+  let current = '(none)';
+  const decoder = new TextDecoder();
+  const exec = pglite.execProtocolStream.bind(pglite);
+  // Prepared statements (PREPARED, src/platform/db/pglite-driver.ts) by name: their later
+  // runs are a Bind ('B', length, portal, statement name) without a Parse.
+  const named = new Map<string, string>();
+  pglite.execProtocolStream = (async (message: Uint8Array, ...rest: unknown[]) => {
+    if (message[0] === 0x50) {
+      const nameEnd = message.indexOf(0, 5);
+      const textEnd = message.indexOf(0, nameEnd + 1);
+      current = decoder
+        .decode(message.subarray(nameEnd + 1, textEnd))
+        .trim()
+        .replace(/\s+/g, ' ')
+        .slice(0, 60);
+      if (nameEnd > 5) named.set(decoder.decode(message.subarray(5, nameEnd)), current);
+    } else if (message[0] === 0x42) {
+      const portalEnd = message.indexOf(0, 5);
+      const name = decoder.decode(
+        message.subarray(portalEnd + 1, message.indexOf(0, portalEnd + 1)),
+      );
+      if (name) current = named.get(name) ?? current;
+    } else if (message[0] === 0x51) {
+      current = decoder.decode(message.subarray(5, 65)).trim().replace(/\s+/g, ' ');
+    }
+    const start = micros();
+    try {
+      return await (exec as (...args: unknown[]) => Promise<unknown>)(message, ...rest);
+    } finally {
+      runs.push([current, start, micros()]);
+    }
+  }) as PGlite['execProtocolStream'];
+  return runs;
+}
+
 export default async function chatFirstTokenBench(): Promise<BenchRow[]> {
   const fake = await spawnFakeLlm(KEY);
   const direct = createOpenAI({ baseURL: `${fake.url}/v1`, apiKey: KEY });
@@ -146,29 +195,47 @@ export default async function chatFirstTokenBench(): Promise<BenchRow[]> {
     apps.push(caller);
     const server = await openChatBenchApp({ fakeUrl: fake.url, apiKey: KEY, workers: true });
     apps.push(server);
+    const profileDir = process.env.BENCH_CHAT_TTFT_PROFILE;
+    const profiledApp = process.env.BENCH_CHAT_TTFT_PROFILE_PATH === 'caller' ? caller : server;
+    // Counted from before the warm-up, which prepares the PREPARED statements (their later runs
+    // are known by name only).
+    const micros = () => Number(process.hrtime.bigint() / 1000n);
+    const statements = profileDir
+      ? countStatements(profiledApp.platform.database.pglite)
+      : undefined;
+    const execs = profileDir
+      ? recordStatementRuns(profiledApp.platform.database.pglite, micros)
+      : [];
     for (let i = 0; i < Math.min(30, REPLIES); i++) {
       await directFirstToken(i);
       await chatFirstToken(caller, i, true);
       await chatFirstToken(server, i, false);
     }
-    const profileDir = process.env.BENCH_CHAT_TTFT_PROFILE;
-    if (profileDir) {
-      const profiledApp = process.env.BENCH_CHAT_TTFT_PROFILE_PATH === 'caller' ? caller : server;
-      const statements = countStatements(profiledApp.platform.database.pglite);
+    if (profileDir && statements) {
+      statements.clear();
       let beforeFirst = 0;
+      // The first-delta windows in the profiler's clock (µs of CLOCK_MONOTONIC, as hrtime), so
+      // a profile's samples can be split into the path to the first delta and the rest.
+      const windows: [number, number][] = [];
       await profiled(profileDir, 'chat-first-token', REPLIES, async () => {
         for (let i = 0; i < REPLIES; i++) {
           let start = 0;
           await chatFirstToken(profiledApp, i, profiledApp === caller, {
             start: () => {
               start = statements.total();
+              windows.push([micros(), 0]);
             },
             firstDelta: () => {
               beforeFirst += statements.total() - start;
+              (windows.at(-1) as [number, number])[1] = micros();
             },
           });
         }
       });
+      writeFileSync(
+        path.join(profileDir, 'chat-first-token.windows.json'),
+        JSON.stringify({ windows, statements: execs }),
+      );
       process.stderr.write(
         `chat-first-token: SQL statements per reply: ${round(beforeFirst / REPLIES, 2)} before its first delta, ${round(statements.total() / REPLIES, 2)} in all\n${statements.report(REPLIES)}\n`,
       );

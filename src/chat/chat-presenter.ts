@@ -93,29 +93,24 @@ const errorOf = (value: unknown): MessageView['error'] => {
 function partsOf(value: unknown): MessageView['parts'] {
   if (!Array.isArray(value)) return [];
   return value.flatMap((part: Record<string, unknown>): MessageView['parts'] => {
-    if (part?.type === 'tool-call')
-      return [
-        {
-          type: 'tool-call' as const,
-          toolCallId: String(part.toolCallId),
-          toolName: String(part.toolName),
-          input: part.input ?? null,
-          step: Number(part.step),
-        },
-      ];
-    if (part?.type === 'tool-result')
-      return [
-        {
-          type: 'tool-result' as const,
-          toolCallId: String(part.toolCallId),
-          toolName: String(part.toolName),
-          output: part.output ?? null,
-          isError: part.isError === true,
-          durationMs: Number(part.durationMs),
-          step: Number(part.step),
-        },
-      ];
-    return [];
+    if (part?.type !== 'tool-call' && part?.type !== 'tool-result') return [];
+    // What a call and its result both carry.
+    const call = {
+      toolCallId: String(part.toolCallId),
+      toolName: String(part.toolName),
+      step: Number(part.step),
+    };
+    if (part.type === 'tool-call')
+      return [{ type: 'tool-call' as const, ...call, input: part.input ?? null }];
+    return [
+      {
+        type: 'tool-result' as const,
+        ...call,
+        output: part.output ?? null,
+        isError: part.isError === true,
+        durationMs: Number(part.durationMs),
+      },
+    ];
   });
 }
 

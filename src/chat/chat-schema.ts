@@ -14,19 +14,17 @@ export const MAX_SEARCH_CHARS = 500;
 /** A page of threads or messages is at most this long. */
 export const MAX_PAGE = 200;
 
-export const threadTitle = z
-  .string()
-  .trim()
-  .min(1, 'must not be empty')
-  .max(200)
-  .regex(NO_CONTROL, 'must not contain control characters');
+/** A one-line name: trimmed, not empty, at most 200 characters, no control characters. */
+const lineOfText = () =>
+  z
+    .string()
+    .trim()
+    .min(1, 'must not be empty')
+    .max(200)
+    .regex(NO_CONTROL, 'must not contain control characters');
 
-export const modelName = z
-  .string()
-  .trim()
-  .min(1, 'must not be empty')
-  .max(200)
-  .regex(NO_CONTROL, 'must not contain control characters');
+export const threadTitle = lineOfText();
+export const modelName = lineOfText();
 export const providerRef = z
   .string()
   .trim()

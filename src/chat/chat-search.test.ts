@@ -121,12 +121,14 @@ describe.each(testBackends())('chat search on %s', (backend) => {
     const thread = await threadWith('Vectors', ['A question about zeppelins?']);
     const titles = async (q: string) => (await search(`?q=${q}`)).items.map((item) => item.title);
     expect(await titles('zeppelins')).toEqual(['Vectors']);
+    /** Changes the messages of the thread, or the one message, `id` names. */
+    const change = (
+      by: 'thread_id' | 'id',
+      id: string,
+      changes: { content?: string; status?: 'done' },
+    ) => db.updateTable('chat_message').set(changes).where(by, '=', id).execute();
     // An edit in place: the old words are gone, the new ones found.
-    await db
-      .updateTable('chat_message')
-      .set({ content: 'A question about dirigibles?' })
-      .where('thread_id', '=', thread.id)
-      .execute();
+    await change('thread_id', thread.id, { content: 'A question about dirigibles?' });
     expect(await titles('zeppelins')).toEqual([]);
     expect(await titles('dirigibles')).toEqual(['Vectors']);
     // A reply still streaming is not searchable; once done, it is.
@@ -147,17 +149,9 @@ describe.each(testBackends())('chat search on %s', (backend) => {
       created_by: null,
     });
     expect(await titles('blimps')).toEqual([]);
-    await db
-      .updateTable('chat_message')
-      .set({ content: 'Blimps float on helium' })
-      .where('id', '=', reply.id)
-      .execute();
+    await change('id', reply.id, { content: 'Blimps float on helium' });
     expect(await titles('blimps')).toEqual([]);
-    await db
-      .updateTable('chat_message')
-      .set({ status: 'done' })
-      .where('id', '=', reply.id)
-      .execute();
+    await change('id', reply.id, { status: 'done' });
     expect(await titles('helium')).toEqual(['Vectors']);
     // A deleted message takes its vector with it.
     await db.deleteFrom('chat_message').where('id', '=', reply.id).execute();

@@ -7,6 +7,7 @@ import {
   type Updateable,
 } from 'kysely';
 import type { AuditLogTable, DB } from '../migrations/db-schema.ts';
+import { PREPARED } from '../platform/db/pglite-driver.ts';
 import type { PreparedRun } from '../platform/jobs/durable-run.ts';
 import type {
   ChatDb,
@@ -253,7 +254,7 @@ export async function writeReply(
       row_kind: 'new' | 'branch' | null;
     }
   >`
-    with recursive locked as (
+    ${PREPARED}with recursive locked as (
       select * from chat_thread
       where id = ${threadId} and project_id = ${write.projectId} and deleted_at is null
       for update
@@ -568,7 +569,7 @@ export async function writeStreamingText(
 ): Promise<boolean> {
   if (alongside) {
     const result = await sql`
-      with alongside as (${alongside})
+      ${PREPARED}with alongside as (${alongside})
       update chat_message set content = ${content}, reasoning = ${reasoning}, updated_at = now()
       where id = ${messageId} and status = 'streaming'`.execute(db);
     return Number(result.numAffectedRows ?? 0) > 0;

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestStorage, type TestStorage } from '../../../test/test-platform.ts';
 import { type Database, openDatabase } from './database.ts';
+import { PREPARED } from './pglite-driver.ts';
 
 describe('Kysely over PGlite', () => {
   let storage: TestStorage;
@@ -80,5 +81,94 @@ describe('Kysely over PGlite', () => {
     await expect(sql`select 9007199254740993::int8 as big`.execute(database.db)).rejects.toThrow(
       /2\^53/,
     );
+  });
+
+  describe('PREPARED statements', () => {
+    /** Counts Parse and Bind messages PGlite receives while `work` runs. */
+    async function protocolCounts(work: () => Promise<unknown>) {
+      const pglite = database.pglite!;
+      const original = pglite.execProtocolStream;
+      const counts = { parse: 0, bind: 0 };
+      pglite.execProtocolStream = ((message: Uint8Array, ...rest: unknown[]) => {
+        if (message[0] === 0x50) counts.parse++;
+        if (message[0] === 0x42) counts.bind++;
+        return (original as (...args: unknown[]) => unknown).call(pglite, message, ...rest);
+      }) as typeof original;
+      try {
+        await work();
+      } finally {
+        pglite.execProtocolStream = original;
+      }
+      return counts;
+    }
+    const bump = (by: number, db: Parameters<ReturnType<typeof sql>['execute']>[0]) =>
+      sql<{
+        n: number;
+      }>`${PREPARED}update counter set n = n + ${by} where id = 1 returning n`.execute(db);
+
+    it('parses once and binds each time, with the same answers as a plain statement', async () => {
+      const before = await read();
+      await bump(1, database.db);
+      const counts = await protocolCounts(async () => {
+        for (let i = 0; i < 3; i++) await bump(2, database.db);
+      });
+      expect(counts).toEqual({ parse: 0, bind: 3 });
+      const { rows } = await bump(0, database.db);
+      expect(rows).toEqual([{ n: before + 7 }]);
+    });
+
+    it('rolls back with the transaction it ran in, and keeps others out of one', async () => {
+      const before = await read();
+      await expect(
+        database.db.transaction().execute(async (trx) => {
+          await bump(100, trx);
+          throw new Error('abort');
+        }),
+      ).rejects.toThrow('abort');
+      expect(await read()).toBe(before);
+      const { promise: inside, resolve: entered } = Promise.withResolvers<void>();
+      const { promise: proceed, resolve: finish } = Promise.withResolvers<void>();
+      const transaction = database.db.transaction().execute(async (trx) => {
+        await sql`update counter set n = n + 1 where id = 1`.execute(trx);
+        entered();
+        await proceed;
+        throw new Error('roll back');
+      });
+      await inside;
+      const outside = bump(10, database.db);
+      finish();
+      await expect(transaction).rejects.toThrow('roll back');
+      await outside;
+      expect(await read()).toBe(before + 10);
+    });
+
+    it('reports a failed execution with its code and runs the next one', async () => {
+      await sql`create table prepared_unique (id int primary key)`.execute(database.db);
+      const insert = (id: number) =>
+        sql`${PREPARED}insert into prepared_unique values (${id})`.execute(database.db);
+      await insert(1);
+      await expect(insert(1)).rejects.toMatchObject({ code: '23505' });
+      await insert(2);
+      const { rows } = await sql<{
+        n: number;
+      }>`select count(*)::int as n from prepared_unique`.execute(database.db);
+      expect(rows[0]!.n).toBe(2);
+    });
+
+    it('is prepared again when a schema change altered its result columns', async () => {
+      await sql`create table prepared_shape (id int primary key)`.execute(database.db);
+      await sql`insert into prepared_shape values (1)`.execute(database.db);
+      const all = () => sql`${PREPARED}select * from prepared_shape`.execute(database.db);
+      expect((await all()).rows).toEqual([{ id: 1 }]);
+      await sql`alter table prepared_shape add column label text default 'a'`.execute(database.db);
+      // PostgreSQL refuses a cached plan whose columns changed: that one call fails, the next
+      // is prepared afresh.
+      const first = await all().then(
+        (result) => result.rows,
+        (error: { code?: string }) => error.code,
+      );
+      expect([[{ id: 1, label: 'a' }], '0A000']).toContainEqual(first);
+      expect((await all()).rows).toEqual([{ id: 1, label: 'a' }]);
+    });
   });
 });

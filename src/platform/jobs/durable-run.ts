@@ -3,6 +3,7 @@ import { type Kysely, type RawBuilder, sql, type UpdateObject } from 'kysely';
 import type { DB, DurableRunStatus } from '../../migrations/db-schema.ts';
 import { AppError } from '../app-error.ts';
 import { retryOutage } from '../db/db-outage.ts';
+import { PREPARED } from '../db/pglite-driver.ts';
 import { grouped } from '../grouped.ts';
 import { uuidv7 } from '../ids.ts';
 import type { Logger } from '../logger.ts';
@@ -479,7 +480,7 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
         pause_requested: boolean;
         done: Record<string, unknown> | null;
       }>`
-        with async_commit as (${ASYNC_COMMIT}),
+        ${PREPARED}with async_commit as (${ASYNC_COMMIT}),
         run as (
           select coalesce(lease_owner = ${owner}, false) as held, cancel_requested, pause_requested
           from durable_run where id = ${runId}
