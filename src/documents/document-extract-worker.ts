@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Extracted } from './document-extract.ts';
 import type { DocumentKind } from './document-sniff.ts';
-import { checkZipInflatedSize } from './document-zip.ts';
+import { checkZipInflatedSize } from '../platform/zip.ts';
 
 interface Input {
   file: string;

@@ -23,7 +23,7 @@ export interface ExtractLimits {
   timeoutMs: number;
   maxPages: number;
   maxChars: number;
-  /** What a DOCX may unpack to (checked on the real inflated bytes, document-zip.ts). */
+  /** What a DOCX may unpack to (checked on the real inflated bytes, platform/zip.ts). */
   maxUnpackedBytes: number;
 }
 

@@ -6,7 +6,7 @@ import { crc32 } from 'node:zlib';
 import ExcelJS from 'exceljs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectPerSuite, testAppPerSuite } from '../../../test/per-suite.ts';
-import { bufferZipReader, inflateZipEntry, listZipEntries } from '../../documents/document-zip.ts';
+import { bufferZipReader, inflateZipEntry, listZipEntries } from '../../platform/zip.ts';
 import type { ImageReference } from './image-reference.ts';
 import {
   petsDataset,

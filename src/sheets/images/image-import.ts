@@ -6,7 +6,7 @@ import {
   listZipEntries,
   ZipEntryTooLargeError,
   type ZipReader,
-} from '../../documents/document-zip.ts';
+} from '../../platform/zip.ts';
 import { validationError } from '../../platform/app-error.ts';
 import { readHead, streamToTempFile } from '../import/import-files.ts';
 import type { ImageBlobStore } from './image-blob-store.ts';
@@ -48,7 +48,7 @@ function fileReader(file: string): { read: ZipReader; close: () => void } {
 /**
  * The images of a ZIP on disk: the central directory is read first (an archive we cannot read
  * is refused whole, naming the part), then each entry is inflated when its turn comes, with
- * the image byte limit enforced on the bytes it really inflates to (document-zip.ts).
+ * the image byte limit enforced on the bytes it really inflates to (platform/zip.ts).
  */
 function* zipImages(
   maxBytes: number,
