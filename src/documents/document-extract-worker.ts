@@ -4,9 +4,9 @@
 // message with the Extracted result.
 import { readFile } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
+import { checkZipInflatedSize } from '../platform/zip.ts';
 import type { Extracted } from './document-extract.ts';
 import type { DocumentKind } from './document-sniff.ts';
-import { checkZipInflatedSize } from '../platform/zip.ts';
 
 interface Input {
   file: string;

@@ -1,13 +1,13 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
+import { validationError } from '../../platform/app-error.ts';
 import {
   inflateZipEntry,
   listZipEntries,
   ZipEntryTooLargeError,
   type ZipReader,
 } from '../../platform/zip.ts';
-import { validationError } from '../../platform/app-error.ts';
 import { readHead, streamToTempFile } from '../import/import-files.ts';
 import type { ImageBlobStore } from './image-blob-store.ts';
 import type { IncomingImage } from './image-service.ts';
