@@ -1,11 +1,15 @@
 import dns from 'node:dns';
 import net from 'node:net';
+import { inject } from 'vitest';
 
 /**
  * Runs before every test file: no test may reach past this machine. Any TCP connection to a
  * non-loopback address, or a DNS lookup of anything but localhost, throws.
  */
 process.env.TZ = 'UTC';
+// The run's temporary directory (test/global-setup.ts: in RAM when there is room): os.tmpdir()
+// reads TMPDIR, and spawned processes inherit it.
+process.env.TMPDIR = inject('testTmpDir');
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost|::ffff:127\.\d+\.\d+\.\d+)$/i;
 
