@@ -109,12 +109,27 @@ describe('chat agents', () => {
     const threadUrl = page.url();
     await page.getByRole('link', { name: 'Agents' }).click();
     const summarizer = page.getByRole('form', { name: 'Project summarizer' });
-    const model = summarizer.getByRole('textbox', { name: 'Summarizer model' });
-    await model.fill('gpt-4o-mini');
+    // The default is the reply's own model; unticked, the model picker (with prices) chooses one.
+    const replyModel = summarizer.getByRole('checkbox', { name: "Use the reply's model" });
+    await expect.poll(() => replyModel.isChecked(), LIVENESS).toBe(true);
+    await replyModel.uncheck();
+    const model = summarizer.getByLabel('Model', { exact: true });
+    const option = model.locator('option', { hasText: /^gpt-4o-mini\b/ }).first();
+    await option.waitFor({ state: 'attached', ...LIVENESS });
+    await model.selectOption((await option.getAttribute('value'))!);
     await summarizer.getByRole('button', { name: 'Save summarizer' }).click();
     await page.getByText('Threads are summarized with gpt-4o-mini').waitFor(LIVENESS);
     await page.reload();
-    await expect.poll(() => model.inputValue(), LIVENESS).toBe('gpt-4o-mini');
+    await expect.poll(() => replyModel.isChecked(), LIVENESS).toBe(false);
+    await expect.poll(() => model.inputValue(), LIVENESS).toMatch(/\|gpt-4o-mini$/);
+    // Back to none: the reply's model stays choosable.
+    await replyModel.check();
+    await summarizer.getByRole('button', { name: 'Save summarizer' }).click();
+    await page.getByText("Threads are summarized with the reply's model").waitFor(LIVENESS);
+    await replyModel.uncheck();
+    await model.selectOption((await option.getAttribute('value'))!);
+    await summarizer.getByRole('button', { name: 'Save summarizer' }).click();
+    await page.getByText('Threads are summarized with gpt-4o-mini').first().waitFor(LIVENESS);
 
     const me = await page.request.get(`${server.url}/api/auth/me`);
     const csrf = ((await me.json()) as { csrfToken: string }).csrfToken;

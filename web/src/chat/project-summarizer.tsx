@@ -1,15 +1,16 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useId, useState } from 'react';
+import { type ModelChoice, ModelPicker } from '../ai/model-picker.tsx';
 import { ApiError } from '../api/api-error.ts';
-import { llmApi } from '../api/llm-api.ts';
 import { FormError } from '../ui/form-error.tsx';
 import { useNotices } from '../ui/notices.tsx';
 import { chatApi } from './chat-api.ts';
 
 /**
  * The project's summarizer (docs/chat.md "Context fitting"): the model that writes summary
- * checkpoints for threads whose agent names none. Empty: the reply's own model. A 400 is shown
- * under the field it names (`summaryModel`, `summaryProvider`).
+ * checkpoints for threads whose agent names none, chosen in the model picker (prices and
+ * context windows beside each model); "Use the reply's model" (the default) saves none. A 400
+ * is shown under the field it names (`summaryModel`, `summaryProvider`).
  */
 export function ProjectSummarizer({ projectId }: { projectId: string }) {
   const id = useId();
@@ -17,23 +18,24 @@ export function ProjectSummarizer({ projectId }: { projectId: string }) {
   const notices = useNotices();
   const key = ['chat', projectId, 'settings'];
   const settings = useQuery({ queryKey: key, queryFn: () => chatApi.settings(projectId) });
-  const providers = useQuery({
-    queryKey: ['llm', projectId, 'providers'],
-    queryFn: () => llmApi.providers(projectId),
-  });
-  const [model, setModel] = useState('');
-  const [provider, setProvider] = useState('');
+  // Checked: no summarizer of its own (the reply's model). The picker always preselects a
+  // model, so "none" is this box, not an empty choice in the picker.
+  const [replyModel, setReplyModel] = useState(true);
+  const [choice, setChoice] = useState<ModelChoice>({ provider: undefined, model: '' });
   useEffect(() => {
     if (!settings.data) return;
-    setModel(settings.data.summaryModel ?? '');
-    setProvider(settings.data.summaryProvider ?? '');
+    setReplyModel(!settings.data.summaryModel);
+    setChoice({
+      provider: settings.data.summaryProvider ?? undefined,
+      model: settings.data.summaryModel ?? '',
+    });
   }, [settings.data]);
 
   const save = useMutation({
     mutationFn: () =>
       chatApi.updateSettings(projectId, {
-        summaryModel: model.trim() || null,
-        summaryProvider: model.trim() && provider ? provider : null,
+        summaryModel: replyModel ? null : choice.model.trim() || null,
+        summaryProvider: replyModel || !choice.model.trim() ? null : (choice.provider ?? null),
       }),
     onSuccess: (saved) => {
       queryClient.setQueryData(key, saved);
@@ -50,7 +52,6 @@ export function ProjectSummarizer({ projectId }: { projectId: string }) {
       : undefined;
   const modelIssue = issue('summaryModel');
   const providerIssue = issue('summaryProvider');
-  const enabled = (providers.data?.items ?? []).filter((item) => item.enabled);
 
   return (
     <form
@@ -66,37 +67,32 @@ export function ProjectSummarizer({ projectId }: { projectId: string }) {
         The model that summarizes a thread grown past its window, for agents that name none. Empty:
         the reply's own model.
       </p>
-      <div className="row">
-        <label htmlFor={`${id}-model`}>Summarizer model</label>
+      <label className="checkbox">
         <input
-          id={`${id}-model`}
-          value={model}
-          maxLength={200}
-          placeholder="the reply's model"
-          aria-invalid={modelIssue !== undefined}
-          aria-describedby={modelIssue ? `${id}-model-error` : undefined}
-          onChange={(event) => setModel(event.target.value)}
+          type="checkbox"
+          checked={replyModel}
+          onChange={(event) => setReplyModel(event.target.checked)}
         />
-        <label htmlFor={`${id}-provider`}>Provider</label>
-        <select
-          id={`${id}-provider`}
-          value={provider}
-          disabled={!model.trim()}
-          aria-invalid={providerIssue !== undefined}
-          aria-describedby={providerIssue ? `${id}-provider-error` : undefined}
-          onChange={(event) => setProvider(event.target.value)}
+        Use the reply's model
+      </label>
+      {!replyModel && (
+        <div
+          aria-invalid={modelIssue !== undefined || providerIssue !== undefined}
+          aria-describedby={
+            [modelIssue && `${id}-model-error`, providerIssue && `${id}-provider-error`]
+              .filter(Boolean)
+              .join(' ') || undefined
+          }
         >
-          <option value="">Any that has the model</option>
-          {provider !== '' && !enabled.some((item) => item.id === provider) && (
-            <option value={provider}>Unknown ({provider})</option>
-          )}
-          {enabled.map((item) => (
-            <option key={item.id} value={item.id}>
-              {item.name}
-            </option>
-          ))}
-        </select>
-        <button type="submit" className="button" disabled={save.isPending || !settings.data}>
+          <ModelPicker projectId={projectId} value={choice} onChange={setChoice} />
+        </div>
+      )}
+      <div className="row">
+        <button
+          type="submit"
+          className="button"
+          disabled={save.isPending || !settings.data || (!replyModel && !choice.model.trim())}
+        >
           Save summarizer
         </button>
       </div>
