@@ -33,7 +33,8 @@ export default defineConfig({
       // other PostgreSQL-only cases do not run) does not fail on coverage it cannot reach.
       // It only goes up: when a change raises the figures, raise these to them. 2026-12-07
       // (session 12, CI with PostgreSQL): 89.58 / 78.46 / 91.70 / 92.15 — raised by 0.1–0.2.
-      thresholds: { statements: 88.6, branches: 77.4, functions: 90.7, lines: 91.15 },
+      // 2026-12-07 (session 13, fresh-clone CI with PostgreSQL): 89.65 / 78.60 / 91.71 / 92.22.
+      thresholds: { statements: 88.65, branches: 77.6, functions: 90.7, lines: 91.2 },
     },
   },
 });
