@@ -148,7 +148,8 @@ describe('workflow templates and row citations (browser)', { timeout: 300_000 },
     const row = page.locator('[role=row][aria-rowindex="351"]');
     await expect.poll(() => row.getAttribute('aria-selected'), { timeout: 30_000 }).toBe('true');
     expect(await row.isVisible()).toBe(true);
-    expect(await cellText(page, 350, 1)).toBe('Review 350');
+    // The row is laid out (and selected) before its window of values arrives: wait for it.
+    await expect.poll(() => cellText(page, 350, 1), { timeout: 30_000 }).toBe('Review 350');
     expect(await page.locator('[role=row][aria-rowindex="2"]').count()).toBe(0);
     await screenshot(page, 'workflow-templates-02-cited-row');
   });
