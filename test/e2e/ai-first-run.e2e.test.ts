@@ -5,6 +5,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import {
+  addFakeProvider,
   cellText,
   type E2eServer,
   gridCell,
@@ -46,21 +47,7 @@ describe('the first AI run', () => {
     ]);
     tab = await openPage(browser);
     projectId = await setUpInstance(tab.page, server.url, 'First run');
-    const me = await tab.page.request.get(`${server.url}/api/auth/me`);
-    const csrf = ((await me.json()) as { csrfToken: string }).csrfToken;
-    const provider = await tab.page.request.post(
-      `${server.url}/api/projects/${projectId}/llm/providers`,
-      {
-        headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' },
-        data: JSON.stringify({
-          name: 'Fake',
-          kind: 'openai',
-          baseUrl: `${fake.url}/v1`,
-          apiKey: 'sk-fake-e2e-key',
-        }),
-      },
-    );
-    expect(provider.status()).toBe(201);
+    await addFakeProvider(tab.page, server.url, projectId, fake.url, 'sk-fake-e2e-key');
     await importFile(tab.page, csv);
   });
 

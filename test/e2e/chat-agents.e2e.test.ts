@@ -2,6 +2,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import {
+  addFakeProvider,
   type E2eServer,
   launchBrowser,
   openPage,
@@ -33,21 +34,7 @@ describe('chat agents', () => {
     ]);
     tab = await openPage(browser);
     projectId = await setUpInstance(tab.page, server.url, 'Agents');
-    const me = await tab.page.request.get(`${server.url}/api/auth/me`);
-    const csrf = ((await me.json()) as { csrfToken: string }).csrfToken;
-    const response = await tab.page.request.post(
-      `${server.url}/api/projects/${projectId}/llm/providers`,
-      {
-        headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' },
-        data: JSON.stringify({
-          name: 'Fake',
-          kind: 'openai',
-          baseUrl: `${fake.url}/v1`,
-          apiKey: 'sk-test-agents-e2e-key',
-        }),
-      },
-    );
-    expect(response.status(), await response.text()).toBe(201);
+    await addFakeProvider(tab.page, server.url, projectId, fake.url, 'sk-test-agents-e2e-key');
   });
 
   afterAll(async () => {

@@ -125,3 +125,33 @@ export function cellText(page: Page, row: number, col: number): Promise<string> 
 }
 
 export const system = systemActor;
+
+/** The CSRF token of the signed-in page's session (`GET /api/auth/me`). */
+export async function csrfToken(page: Page, serverUrl: string): Promise<string> {
+  const me = await page.request.get(`${serverUrl}/api/auth/me`);
+  return ((await me.json()) as { csrfToken: string }).csrfToken;
+}
+
+/**
+ * Connects `tools/fake-llm` (at `fakeUrl`) as the project's provider "Fake" through the API,
+ * speaking the OpenAI protocol; answers the provider's id, and throws with the response when
+ * it is not created.
+ */
+export async function addFakeProvider(
+  page: Page,
+  serverUrl: string,
+  projectId: string,
+  fakeUrl: string,
+  apiKey: string,
+): Promise<string> {
+  const response = await page.request.post(`${serverUrl}/api/projects/${projectId}/llm/providers`, {
+    headers: {
+      'x-csrf-token': await csrfToken(page, serverUrl),
+      'content-type': 'application/json',
+    },
+    data: JSON.stringify({ name: 'Fake', kind: 'openai', baseUrl: `${fakeUrl}/v1`, apiKey }),
+  });
+  if (response.status() !== 201)
+    throw new Error(`provider not created: ${response.status()} ${await response.text()}`);
+  return ((await response.json()) as { id: string }).id;
+}

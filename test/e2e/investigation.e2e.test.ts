@@ -7,6 +7,7 @@ import { SAMPLE_DOCUMENTS, sampleBytes } from '../../src/documents/document-samp
 import { sampleAnswer } from '../../src/documents/document-samples-test-helpers.ts';
 import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
 import {
+  addFakeProvider,
   type E2eServer,
   launchBrowser,
   openPage,
@@ -30,7 +31,6 @@ describe('investigation: documents → template → report → citation (browser
   let browser: Browser;
   let tab: TestPage;
   let projectId: string;
-  let csrf: string;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bc-e2e-investigation-'));
   const files = SAMPLE_DOCUMENTS.map((sample) => path.join(dir, sample.name));
 
@@ -55,21 +55,7 @@ describe('investigation: documents → template → report → citation (browser
     });
     tab = await openPage(browser);
     projectId = await setUpInstance(tab.page, server.url, 'Investigation project');
-    const me = await tab.page.request.get(`${server.url}/api/auth/me`);
-    csrf = ((await me.json()) as { csrfToken: string }).csrfToken;
-    const provider = await tab.page.request.post(
-      `${server.url}/api/projects/${projectId}/llm/providers`,
-      {
-        headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' },
-        data: JSON.stringify({
-          name: 'Fake',
-          kind: 'openai',
-          baseUrl: `${fake.url}/v1`,
-          apiKey: 'fake-e2e-key-investigation',
-        }),
-      },
-    );
-    expect(provider.status(), await provider.text()).toBe(201);
+    await addFakeProvider(tab.page, server.url, projectId, fake.url, 'fake-e2e-key-investigation');
   });
 
   afterAll(async () => {
