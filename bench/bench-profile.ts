@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import path from 'node:path';
 import type { PGlite, Transaction } from '@electric-sql/pglite';
+import { tapPreparedRuns } from '../src/platform/db/pglite-prepared-tap.ts';
 
 /**
  * Runs `work` (`operations` of something) under the CPU profiler and the sampling allocation
@@ -99,25 +100,8 @@ export function countStatements(pglite: PGlite | undefined) {
       count(text);
       return (query as (...args: unknown[]) => unknown)(text, ...rest);
     }) as PGlite['query'];
-    // A prepared statement (PREPARED, src/platform/db/pglite-driver.ts) is parsed once under a
-    // name, then only bound ('B', length, portal, statement name): each bind is one statement.
-    const named = new Map<string, string>();
-    const decoder = new TextDecoder();
-    const cString = (message: Uint8Array, from: number) => {
-      const end = message.indexOf(0, from);
-      return { text: decoder.decode(message.subarray(from, end)), next: end + 1 };
-    };
-    const execProtocolStream = pglite.execProtocolStream.bind(pglite);
-    pglite.execProtocolStream = ((message: Uint8Array, ...rest: unknown[]) => {
-      if (message[0] === 0x50) {
-        const name = cString(message, 5);
-        if (name.text) named.set(name.text, cString(message, name.next).text);
-      } else if (message[0] === 0x42) {
-        const text = named.get(cString(message, cString(message, 5).next).text);
-        if (text !== undefined) count(text);
-      }
-      return (execProtocolStream as (...args: unknown[]) => unknown)(message, ...rest);
-    }) as PGlite['execProtocolStream'];
+    // A prepared statement (PREPARED) is parsed once, then only bound: each bind is one run.
+    tapPreparedRuns(pglite, count);
     const transaction = pglite.transaction.bind(pglite);
     pglite.transaction = ((callback: (tx: Transaction) => Promise<unknown>) =>
       transaction((tx) => {

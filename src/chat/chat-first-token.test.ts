@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { PGlite, Transaction } from '@electric-sql/pglite';
 import { describe, expect, it } from 'vitest';
+import { tapPreparedRuns } from '../platform/db/pglite-prepared-tap.ts';
 import { threadStream } from './chat-reply-run.ts';
 import { chatEnvPerSuite } from './chat-test-env.ts';
 
@@ -28,27 +29,8 @@ function trackStatements(pglite: PGlite) {
     note('exec', text);
     return (exec as (...args: unknown[]) => unknown)(text, ...rest);
   }) as PGlite['exec'];
-  // A `PREPARED` statement (src/platform/db/pglite-driver.ts) is parsed once under a name and
-  // then only bound: each bind of a named statement is one statement run.
-  const named = new Map<string, string>();
-  const decoder = new TextDecoder();
-  const cString = (message: Uint8Array, from: number) => {
-    const end = message.indexOf(0, from);
-    return { text: decoder.decode(message.subarray(from, end)), next: end + 1 };
-  };
-  const execProtocolStream = pglite.execProtocolStream.bind(pglite);
-  pglite.execProtocolStream = ((message: Uint8Array, ...rest: unknown[]) => {
-    // Parse: 'P', length, statement name, text; Bind: 'B', length, portal, statement name.
-    if (message[0] === 0x50) {
-      const name = cString(message, 5);
-      if (name.text) named.set(name.text, cString(message, name.next).text);
-    } else if (message[0] === 0x42) {
-      const statement = cString(message, cString(message, 5).next).text;
-      const text = named.get(statement);
-      if (text !== undefined) note('query', text.replace(/^\s*\/\* prepared \*\/ /, ''));
-    }
-    return (execProtocolStream as (...args: unknown[]) => unknown)(message, ...rest);
-  }) as PGlite['execProtocolStream'];
+  // A `PREPARED` statement is parsed once under a name, then only bound: each bind is one run.
+  tapPreparedRuns(pglite, (text) => note('query', text.replace(/^\s*\/\* prepared \*\/ /, '')));
   const transaction = pglite.transaction.bind(pglite);
   pglite.transaction = ((callback: (tx: Transaction) => Promise<unknown>) =>
     transaction((tx) => {
