@@ -35,6 +35,7 @@ import { webAssets } from './platform/http/web-assets.ts';
 import { createMetrics } from './platform/metrics.ts';
 import type { Platform } from './platform/platform.ts';
 import { pingRedis } from './platform/redis.ts';
+import { APP_VERSION } from './platform/version.ts';
 import { projectRoutes } from './projects/project-routes.ts';
 import { generationRoutes } from './sheets/generation/generation-routes.ts';
 import { hubRoutes } from './sheets/hub/hub-routes.ts';
@@ -45,7 +46,7 @@ import { workflowRoutes } from './workflows/workflow-routes.ts';
 
 export type App = FastifyInstance & { withTypeProvider(): unknown };
 
-export const APP_VERSION = '0.1.0';
+export { APP_VERSION };
 
 /**
  * Builds the HTTP app over an opened platform. No side effects beyond the returned instance:

@@ -9,7 +9,6 @@ import { ENCRYPTED_COLUMNS } from '../migrations/encrypted-columns.ts';
 import { type Config, loadConfig } from '../platform/config.ts';
 import { addKeyToFile, loadSecretBox, retainKeysInFile } from '../platform/crypto.ts';
 import type { Logger } from '../platform/logger.ts';
-import { reencryptColumns } from '../platform/secret-rotation.ts';
 import { withFeatures } from './cli-features.ts';
 import { CliError, EXIT, printJson } from './cli-output.ts';
 
@@ -166,6 +165,7 @@ export function registerAuthCommands(program: Command): void {
         // (Inside: the data dir is locked, so no server is using the file meanwhile.)
         if (source === 'key-file') newKeyId = addKeyToFile(config.dataDir);
         const { box } = loadSecretBox({ dataDir: config.dataDir, secret: config.secret });
+        const { reencryptColumns } = await import('../platform/secret-rotation.ts');
         const result = await reencryptColumns(db, box, ENCRYPTED_COLUMNS);
         return { ...result, keyId: box.currentKeyId };
       });

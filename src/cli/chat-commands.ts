@@ -2,7 +2,6 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
 import type { MessageView } from '../chat/chat-presenter.ts';
-import { threadStream } from '../chat/chat-reply-run.ts';
 import { createThreadBody, modelName, providerRef, sendMessageBody } from '../chat/chat-schema.ts';
 import { isUuid } from '../platform/ids.ts';
 import { parseOrExit } from './auth-commands.ts';
@@ -127,6 +126,7 @@ export function registerChatCommands(program: Command): void {
         // executes the run itself (a server that takes the job later finds it done).
         features.registerJobs();
         await platform.jobs.start();
+        const { threadStream } = await import('../chat/chat-reply-run.ts');
         const stream = threadStream(threadId);
         const subscription = await features.events.subscribe(stream, {
           lastEventId: await features.events.lastId(stream),

@@ -1,10 +1,12 @@
+// The features, the platform and the database drivers are imported when a command runs, not
+// when the program is built: `braincells --help` and every spawned command pay only for what
+// they use (each value import of features.ts costs the whole server's module graph).
 import type { FeatureOptions, Features } from '../features.ts';
-import { createFeatures } from '../features.ts';
 import { type Config, loadConfig } from '../platform/config.ts';
 import { lockDataDir } from '../platform/data-dir-lock.ts';
-import { type Database, openDatabase } from '../platform/db/database.ts';
+import type { Database } from '../platform/db/database.ts';
 import { createLogger, type Logger } from '../platform/logger.ts';
-import { openPlatform, type Platform, pgliteDir } from '../platform/platform.ts';
+import type { Platform } from '../platform/platform.ts';
 
 /** The logger of one command: JSON on stderr, `LOG_LEVEL` (default warn). */
 export function cliLogger(): Logger {
@@ -25,6 +27,10 @@ export async function withFeatures<T>(
 ): Promise<T> {
   const config = { ...loadConfig(), jobsEnabled: false };
   const logger = cliLogger();
+  const [{ openPlatform }, { createFeatures }] = await Promise.all([
+    import('../platform/platform.ts'),
+    import('../features.ts'),
+  ]);
   const platform = await openPlatform(config, logger);
   try {
     const features = createFeatures(platform, { useJobs: false, monitorRoots: [], ...options });
@@ -49,6 +55,10 @@ export async function withDatabase<T>(
   const config = loadConfig();
   const lock = config.databaseUrl ? undefined : lockDataDir(config.dataDir);
   try {
+    const [{ openDatabase }, { pgliteDir }] = await Promise.all([
+      import('../platform/db/database.ts'),
+      import('../platform/platform.ts'),
+    ]);
     const database = config.databaseUrl
       ? await openDatabase({ kind: 'postgres', connectionString: config.databaseUrl, poolSize: 2 })
       : await openDatabase({ kind: 'pglite', dataDir: pgliteDir(config) });

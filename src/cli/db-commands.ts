@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
-import { migrateToLatest, migrationStatus, rollback } from '../platform/db/migrator.ts';
 import { withDatabase } from './cli-features.ts';
 import { CliError, EXIT, printJson, printTable } from './cli-output.ts';
+
+/** The migrator (and every migration) is loaded when a db command runs, not for `--help`. */
+const migrator = () => import('../platform/db/migrator.ts');
 
 export function registerDbCommands(program: Command): void {
   const db = program.command('db').description('Database migrations');
@@ -10,7 +12,9 @@ export function registerDbCommands(program: Command): void {
     .description('Apply every pending migration')
     .option('--json', 'print the applied migrations as JSON')
     .action(async (options: { json?: boolean }) => {
-      const applied = await withDatabase((database) => migrateToLatest(database.db));
+      const applied = await withDatabase(async (database) =>
+        (await migrator()).migrateToLatest(database.db),
+      );
       if (options.json) printJson({ applied });
       else if (applied.length === 0) console.log('Already up to date.');
       else for (const name of applied) console.log(`applied ${name}`);
@@ -26,8 +30,8 @@ export function registerDbCommands(program: Command): void {
       if (!options.all && (!Number.isInteger(steps) || steps < 1)) {
         throw new CliError('--steps must be a positive whole number', EXIT.usage);
       }
-      const undone = await withDatabase((database) =>
-        rollback(database.db, options.all ? 'all' : steps),
+      const undone = await withDatabase(async (database) =>
+        (await migrator()).rollback(database.db, options.all ? 'all' : steps),
       );
       if (options.json) printJson({ rolledBack: undone });
       else if (undone.length === 0) console.log('Nothing to roll back.');
@@ -38,7 +42,9 @@ export function registerDbCommands(program: Command): void {
     .description('List migrations and when each was applied')
     .option('--json', 'print as JSON')
     .action(async (options: { json?: boolean }) => {
-      const status = await withDatabase((database) => migrationStatus(database.db));
+      const status = await withDatabase(async (database) =>
+        (await migrator()).migrationStatus(database.db),
+      );
       if (options.json) {
         printJson(
           status.map((m) => ({ name: m.name, appliedAt: m.executedAt?.toISOString() ?? null })),

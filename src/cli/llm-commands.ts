@@ -1,9 +1,7 @@
 import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
-import { createCoreFeatures } from '../features.ts';
 import type { LlmModule } from '../llm/llm-module.ts';
 import { isAppError } from '../platform/app-error.ts';
-import { openTelemetry } from '../platform/telemetry.ts';
 import { cliLogger, withDatabase } from './cli-features.ts';
 import { CliError, EXIT, printJson, printTable } from './cli-output.ts';
 
@@ -11,6 +9,10 @@ import { CliError, EXIT, printJson, printTable } from './cli-output.ts';
 async function withLlm<T>(work: (module: LlmModule) => Promise<T>): Promise<T> {
   return withDatabase(async (database, config) => {
     const logger = cliLogger();
+    const [{ createCoreFeatures }, { openTelemetry }] = await Promise.all([
+      import('../features.ts'),
+      import('../platform/telemetry.ts'),
+    ]);
     const telemetry = await openTelemetry(config.telemetry, logger);
     try {
       const features = createCoreFeatures({ config, logger, database, telemetry });

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { APP_VERSION } from '../app.ts';
 import { ConfigError } from '../platform/config.ts';
+import { APP_VERSION } from '../platform/version.ts';
 import { registerAuthCommands } from './auth-commands.ts';
 import { registerChatCommands } from './chat-commands.ts';
 import { CliError, EXIT, errorJson } from './cli-output.ts';

@@ -12,7 +12,7 @@ import {
   presentSessionRow,
 } from '../monitor/monitor-presenter.ts';
 import { SOURCE_OPTIONS } from '../monitor/monitor-schema.ts';
-import { checkTimeZone, type MonitorService } from '../monitor/monitor-service.ts';
+import type { MonitorService } from '../monitor/monitor-service.ts';
 import { withFeatures } from './cli-features.ts';
 import { CliError, EXIT, printJson, printTable } from './cli-output.ts';
 
@@ -297,6 +297,7 @@ export function registerMonitorCommands(program: Command): void {
         }
         if (options.by === 'day') {
           let timeZone = options.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+          const { checkTimeZone } = await import('../monitor/monitor-service.ts');
           try {
             timeZone = checkTimeZone(timeZone, '--timezone');
           } catch {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
 import type { Platform } from '../platform/platform.ts';
-import { EXPORT_FORMATS, type ExportFormat } from '../sheets/export/sheet-export.ts';
+import { EXPORT_FORMATS, type ExportFormat } from '../shared/api-types.ts';
 import type { ImportProgressEvent } from '../sheets/import/sheet-import-service.ts';
 import type { SheetsModule } from '../sheets/sheets-module.ts';
 import { withFeatures } from './cli-features.ts';

@@ -3,7 +3,6 @@ import { systemActor } from '../auth/system-actor.ts';
 import type { Features } from '../features.ts';
 import type { EventBus } from '../platform/events.ts';
 import type { Platform } from '../platform/platform.ts';
-import { runStream } from '../workflows/workflow-events.ts';
 import type { WorkflowRunView } from '../workflows/workflow-presenter.ts';
 import {
   TEMPLATE_CATALOGUE,
@@ -86,6 +85,7 @@ export async function followRun(
   runId: string,
   write: (text: string) => void,
 ): Promise<{ close(): void }> {
+  const { runStream } = await import('../workflows/workflow-events.ts');
   const subscription = await bus.subscribe(runStream(runId), { bufferLimit: 64 });
   let shown = '';
   const drain = () => {
