@@ -6,21 +6,31 @@ import { slidingWindow } from '../generation-scheduler.ts';
 import { isEligible, type ScannedRow, scanRows } from '../generation-scope.ts';
 import { generateCell } from './column-run-cell.ts';
 import { publishProgress } from './column-run-heartbeat.ts';
+import { prepareAhead } from './column-run-prepare-ahead.ts';
 import type { ColumnRunState, PassPlan } from './column-run-state.ts';
-
-/** Image bytes prepared ahead of the cells handed out, at most (with the rows bound below). */
-const PREPARE_AHEAD_BYTES = 48 * 1024 * 1024;
 
 /**
  * The eligible cells of the run's scope, page by page (read as the window asks for more). A
- * vision column's images are prepared ahead of the cells handed out: once fewer than two windows
- * of rows are prepared ahead, the next rows up to four windows (and PREPARE_AHEAD_BYTES of
- * images) go in one batch, one lookup for all of them. So a call finds its image read and
- * encoded while the calls in flight waited on the model.
+ * vision column's images are prepared ahead of the cells handed out (prepareAhead), so a call
+ * finds its image read and encoded while the calls in flight waited on the model.
  */
 async function* claimCells(state: ColumnRunState, plan: PassPlan): AsyncGenerator<ScannedRow> {
   const { preparedImages } = state.deps;
   const { template, output } = plan.snapshot;
+  const pages = scanRows({
+    sheets: state.deps.sheets,
+    projectId: state.run.project_id,
+    datasetId: state.run.dataset_id,
+    columnId: state.columnId,
+    inputs: plan.snapshot.inputs,
+    scope: state.scope,
+  });
+  // Eligibility is read as each cell is handed out: cells finish meanwhile.
+  const eligible = (row: ScannedRow) => isEligible(row, plan.eligibility);
+  if (!preparedImages || output.type === 'image') {
+    for await (const page of pages) for (const row of page) if (eligible(row)) yield row;
+    return;
+  }
   // Only an object value can be an image reference: a page of text inputs (the usual column)
   // skips the per-row image lookup altogether.
   const referenced = referencedColumnIds(template);
@@ -29,51 +39,13 @@ async function* claimCells(state: ColumnRunState, plan: PassPlan): AsyncGenerato
       const value = row.values[id];
       return value !== null && typeof value === 'object';
     });
-  for await (const page of scanRows({
-    sheets: state.deps.sheets,
-    projectId: state.run.project_id,
-    datasetId: state.run.dataset_id,
-    columnId: state.columnId,
-    inputs: plan.snapshot.inputs,
-    scope: state.scope,
-  })) {
-    // Eligibility is read as each cell is handed out: cells finish meanwhile.
-    const images =
-      preparedImages && output.type !== 'image' && page.some(mayHoldImages)
-        ? page.map((row) => imageInputs(template, row.values))
-        : [];
-    if (!preparedImages || !images.some((refs) => refs.length > 0)) {
-      for (const row of page) if (isEligible(row, plan.eligibility)) yield row;
-      continue;
-    }
-    const bytesOf = (index: number) =>
-      isEligible(page[index]!, plan.eligibility)
-        ? images[index]!.reduce((sum, image) => sum + image.bytes, 0)
-        : 0;
-    const counted: number[] = [];
-    let preparedTo = 0;
-    let bytesAhead = 0;
-    for (const [index, row] of page.entries()) {
-      const window = Math.max(16, state.concurrency().window);
-      if (preparedTo - index < 2 * window) {
-        const batch = [];
-        while (
-          preparedTo < page.length &&
-          preparedTo - index < 4 * window &&
-          bytesAhead < PREPARE_AHEAD_BYTES
-        ) {
-          const bytes = bytesOf(preparedTo);
-          if (bytes > 0) batch.push(...images[preparedTo]!);
-          counted[preparedTo] = bytes;
-          bytesAhead += bytes;
-          preparedTo++;
-        }
-        preparedImages.prepare(state.run.project_id, batch);
-      }
-      if (index < preparedTo) bytesAhead -= counted[index]!;
-      if (isEligible(row, plan.eligibility)) yield row;
-    }
-  }
+  yield* prepareAhead({
+    pages,
+    imagesOf: (row) => (mayHoldImages(row) ? imageInputs(template, row.values) : []),
+    eligible,
+    window: () => state.concurrency().window,
+    prepare: (images) => preparedImages.prepare(state.run.project_id, images),
+  });
 }
 
 /** One pass: the eligible cells through the sliding window, as wide as the provider allows. */
