@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
 import type { MessageView } from '../chat/chat-presenter.ts';
 import { threadStream } from '../chat/chat-reply-run.ts';
-import { createThreadBody, modelName, providerRef, sendMessageBody } from '../chat/chat-schema.ts';
+import { createThreadBody, messageContent, modelName, providerRef } from '../chat/chat-schema.ts';
 import { isUuid } from '../platform/ids.ts';
 import { parseOrExit } from './auth-commands.ts';
 import { withFeatures } from './cli-features.ts';
@@ -71,7 +71,7 @@ export function registerChatCommands(program: Command): void {
           'a question is required, e.g. braincells chat --agent A "Hello"',
           EXIT.usage,
         );
-      const content = parseOrExit(sendMessageBody.shape.content, question, 'question');
+      const content = parseOrExit(messageContent, question, 'question');
       if (!options.thread && !options.project)
         throw new CliError('--project is required for a new thread (or --thread)', EXIT.usage);
       if (!options.thread && !options.agent && !options.model)

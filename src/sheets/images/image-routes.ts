@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppError, validationError } from '../../platform/app-error.ts';
+import { imageHeaders, notModified } from '../../platform/http/image-headers.ts';
 import { attachment } from '../sheet-dataset-routes.ts';
 import { presentEditedCell } from '../sheet-presenter.ts';
 import { nameSchema, rowIdStringSchema } from '../sheet-schema.ts';
@@ -26,31 +27,6 @@ const cellParams = projectParams.extend({
   rowId: rowIdStringSchema,
   columnId: z.uuid(),
 });
-
-/**
- * Headers of every image we serve: our bytes are immutable per hash (ETag = the hash), private
- * to the project's members, never sniffed into another type, and sandboxed should a browser
- * ever open one as a document. SVG goes out as an attachment only (it can carry script).
- */
-function imageHeaders(reply: FastifyReply, sha256: string, mediaType: string) {
-  return reply
-    .header('content-type', mediaType)
-    .header('etag', `"${sha256}"`)
-    .header('cache-control', 'private, max-age=31536000, immutable')
-    .header('x-content-type-options', 'nosniff')
-    .header('content-security-policy', "default-src 'none'; sandbox")
-    .header(
-      'content-disposition',
-      mediaType === 'image/svg+xml'
-        ? `attachment; filename="${sha256}.svg"`
-        : `inline; filename="${sha256}"`,
-    );
-}
-
-const notModified = (request: FastifyRequest, sha256: string) =>
-  (request.headers['if-none-match'] ?? '')
-    .split(',')
-    .some((tag) => tag.trim().replace(/^W\//, '') === `"${sha256}"`);
 
 /** Image values HTTP API (docs/images.md): validate → service → bytes or JSON. */
 export const imageRoutes: FastifyPluginAsyncZod<{

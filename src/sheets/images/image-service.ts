@@ -300,6 +300,30 @@ export function createImageService(deps: {
     },
 
     /**
+     * What the project holds among `hashes` (sha256, media type, bytes, dimensions), by hash;
+     * a hash it does not hold is absent. No actor: the caller checked access (chat checks the
+     * thread before it turns an attachment into a message part).
+     */
+    async heldImages(projectId: string, hashes: readonly string[]) {
+      const rows = await store.findMany(
+        projectId,
+        hashes.filter((sha256) => /^[0-9a-f]{64}$/.test(sha256)),
+      );
+      return new Map(
+        rows.map((row) => [
+          row.sha256,
+          {
+            sha256: row.sha256,
+            mediaType: row.media_type,
+            bytes: Number(row.bytes),
+            width: row.width,
+            height: row.height,
+          },
+        ]),
+      );
+    },
+
+    /**
      * The images among `hashes` the project holds, each with the reader of the bytes a model
      * is sent (originals models take as they are; SVG as its PNG rendering). One query for the
      * lot (runs check access when they start: no actor). A hash the project does not hold is
