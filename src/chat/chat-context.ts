@@ -77,12 +77,12 @@ function userTurn(message: MessageRow, images: boolean): LlmMessage {
   const content: LlmContentPart[] = [];
   if (message.content.trim()) content.push({ type: 'text', text: message.content });
   for (const part of parts) {
-    if (part.alt) content.push({ type: 'text', text: `Image description: ${part.alt}` });
     content.push({
       type: 'image',
       url: `${IMAGE_URL_PREFIX}${part.sha256}`,
       mediaType: part.mediaType,
     });
+    if (part.alt) content.push({ type: 'text', text: `(Image description: ${part.alt})` });
   }
   return { role: 'user', content };
 }
