@@ -7,6 +7,7 @@ import { imageDigest } from '../../tools/fake-llm/fake-llm-images.ts';
 import { loadConfig } from '../platform/config.ts';
 import { multipartFiles } from '../platform/http/multipart-test-helpers.ts';
 import { pngBomb, SCRIPTED_SVG, solidImage } from '../sheets/images/image-test-fixtures.ts';
+import { chatgptConversation, claudeConversations } from './chat-import-fixtures.ts';
 import type { MessageView, ThreadView } from './chat-presenter.ts';
 import { chatDb } from './chat-tables.ts';
 import { CHAT_FAKE_KEY, type ChatTestEnv, openChatTestEnv } from './chat-test-env.ts';
@@ -434,6 +435,45 @@ describe('sending a message with images', () => {
       sha256(stray),
     ]);
     expect([...held.keys()]).toEqual([sha256(png)]);
+  });
+});
+
+describe('importing exports with attachments', () => {
+  it('keeps a placeholder line for each image or file the export only points to', async () => {
+    const chatgpt = chatgptConversation({ id: '67a1c2d3-0000-8000-a000-0000000000f1' });
+    const user = (chatgpt.mapping as Record<string, { message: { content: unknown } | null }>).u1!;
+    user.message!.content = {
+      content_type: 'multimodal_text',
+      parts: [
+        { content_type: 'image_asset_pointer', asset_pointer: 'file-service://file-Lisbon' },
+        'Plan a day here',
+      ],
+    };
+    const [claude] = claudeConversations();
+    claude!.uuid = '1f0e6a6e-9999-4c1e-9d2a-0000000000f2';
+    (claude!.chat_messages[0] as { files: unknown[] }).files = [{ file_name: 'starter.jpg' }];
+    for (const file of [[chatgpt], [claude]]) {
+      const response = await env.t.app.inject({
+        method: 'POST',
+        url: `/api/projects/${env.projectId}/chat/imports`,
+        headers: editor(),
+        payload: file,
+      });
+      expect(response.statusCode, response.body).toBe(200);
+    }
+    const texts = (
+      await chatDb(env.t.platform.database.db)
+        .selectFrom('chat_message')
+        .select('content')
+        .where('content', 'like', '%[attachment not imported%')
+        .execute()
+    ).map((row) => row.content);
+    expect(texts).toEqual(
+      expect.arrayContaining([
+        '[attachment not imported: file-service://file-Lisbon]\nPlan a day here',
+        'How do I feed a sourdough starter?\n[attachment not imported: starter.jpg]',
+      ]),
+    );
   });
 });
 
