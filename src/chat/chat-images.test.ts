@@ -3,6 +3,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../test/eventually.ts';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
+import { testBackends } from '../../test/test-platform.ts';
 import { imageDigest } from '../../tools/fake-llm/fake-llm-images.ts';
 import { loadConfig } from '../platform/config.ts';
 import { multipartFiles } from '../platform/http/multipart-test-helpers.ts';
@@ -10,7 +11,12 @@ import { pngBomb, SCRIPTED_SVG, solidImage } from '../sheets/images/image-test-f
 import { chatgptConversation, claudeConversations } from './chat-import-fixtures.ts';
 import type { MessageView, ThreadView } from './chat-presenter.ts';
 import { chatDb } from './chat-tables.ts';
-import { CHAT_FAKE_KEY, type ChatTestEnv, openChatTestEnv } from './chat-test-env.ts';
+import {
+  CHAT_FAKE_KEY,
+  type ChatTestEnv,
+  chatEnvPerSuite,
+  openChatTestEnv,
+} from './chat-test-env.ts';
 
 // Images in chat messages (issue 16): upload → send → the model gets the bytes as an image part
 // (OpenAI and Anthropic through the fake server), served back to members only, kept by edits,
@@ -477,7 +483,35 @@ describe('importing exports with attachments', () => {
   });
 });
 
-describe('the database guards image parts', () => {
+describe.each(testBackends())('image parts on %s', (backend) => {
+  const own = chatEnvPerSuite({ backend });
+
+  it('a send with an image writes its part', async () => {
+    const created = await own.t.app.inject({
+      method: 'POST',
+      url: threadsUrl(own.projectId),
+      headers: own.members.editor.headers,
+      payload: { title: 'x', model: 'gpt-4o-mini', provider: own.providerId },
+    });
+    const png = await solidImage('png', { colour: { r: 3, g: 99, b: 3 } });
+    const { body, contentType } = multipartFiles([{ name: 'g.png', bytes: png }]);
+    const uploaded = await own.t.app.inject({
+      method: 'POST',
+      url: `${threadsUrl(own.projectId)}/${created.json().id}/attachments`,
+      headers: { ...own.members.editor.headers, 'content-type': contentType },
+      payload: body,
+    });
+    expect(uploaded.statusCode, uploaded.body).toBe(201);
+    const sent = await own.t.app.inject({
+      method: 'POST',
+      url: `${threadsUrl(own.projectId)}/${created.json().id}/messages`,
+      headers: own.members.editor.headers,
+      payload: { content: 'Green?', attachments: [{ sha256: sha256(png) }] },
+    });
+    expect(sent.statusCode, sent.body).toBe(202);
+    expect(sent.json().userMessage.parts[0]).toMatchObject({ type: 'image', sha256: sha256(png) });
+  });
+
   it.each([
     [{ type: 'image', sha256: 'nope', mediaType: 'image/png', bytes: 1, width: 1, height: 1 }],
     [
@@ -512,13 +546,18 @@ describe('the database guards image parts', () => {
       },
     ],
   ])('refuses a malformed image part %#', async (part) => {
-    const thread = await newThread();
+    const thread = await own.t.app.inject({
+      method: 'POST',
+      url: threadsUrl(own.projectId),
+      headers: own.members.editor.headers,
+      payload: { title: 'x', model: 'gpt-4o-mini' },
+    });
     await expect(
-      chatDb(env.t.platform.database.db)
+      chatDb(own.t.platform.database.db)
         .insertInto('chat_message')
         .values({
           id: crypto.randomUUID(),
-          thread_id: thread.id,
+          thread_id: thread.json().id,
           parent_id: null,
           depth: 0,
           role: 'user',
