@@ -1,8 +1,9 @@
 import { createReadStream } from 'node:fs';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { AppError, validationError } from '../platform/app-error.ts';
+import { AppError } from '../platform/app-error.ts';
 import { imageHeaders, notModified } from '../platform/http/image-headers.ts';
+import { readOneFile } from '../platform/http/multipart-file.ts';
 import { THUMBNAIL_MEDIA_TYPE } from '../sheets/images/image-probe.ts';
 import type { ChatAttachments } from './chat-attachments.ts';
 import { chatRoute } from './chat-route-helpers.ts';
@@ -36,24 +37,11 @@ export const chatAttachmentRoutes: FastifyPluginAsyncZod<{ attachments: ChatAtta
         throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the image as multipart/form-data', {
           details: { field: 'file' },
         });
-      const part = await request.file();
-      if (!part) throw validationError('file is required', [{ path: 'file', message: 'required' }]);
-      let bytes: Buffer;
-      try {
-        bytes = await part.toBuffer();
-      } catch {
-        throw new AppError(
-          'PAYLOAD_TOO_LARGE',
-          `The image is larger than the limit of ${maxBytes} bytes`,
-          {
-            details: { field: 'file', maxBytes },
-          },
-        );
-      }
+      const part = await readOneFile(request, { maxBytes, noun: 'image' });
       const { projectId, threadId } = request.params;
       const stored = await attachments.upload(request.actor, projectId, threadId, {
         name: part.filename,
-        bytes,
+        bytes: part.bytes,
       });
       return reply.status(201).send(stored);
     },

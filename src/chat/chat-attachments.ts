@@ -147,16 +147,14 @@ export function createChatAttachments(deps: {
                 : 'not an image of this project',
             },
           ]);
-        return {
+        const part: ChatImagePart = {
           type: 'image',
-          sha256: image.sha256,
+          ...image,
           mediaType: image.mediaType,
-          bytes: image.bytes,
-          width: image.width,
-          height: image.height,
           name: reference.name ?? null,
           alt: reference.alt ?? null,
         };
+        return part;
       });
     },
 

@@ -6,6 +6,7 @@ import { createProjectWithMembers, type ProjectWithMembers } from '../../test/fa
 import { testBackends } from '../../test/test-platform.ts';
 import { imageDigest } from '../../tools/fake-llm/fake-llm-images.ts';
 import { loadConfig } from '../platform/config.ts';
+import { expectImageAnswer } from '../platform/http/image-headers-test-helpers.ts';
 import { multipartFiles } from '../platform/http/multipart-test-helpers.ts';
 import { pngBomb, SCRIPTED_SVG, solidImage } from '../sheets/images/image-test-fixtures.ts';
 import { chatgptConversation, claudeConversations } from './chat-import-fixtures.ts';
@@ -144,14 +145,7 @@ describe('uploading an image to a thread', () => {
       url,
       headers: env.members.viewer.headers,
     });
-    expect(original.statusCode).toBe(200);
-    expect(original.rawPayload.equals(png)).toBe(true);
-    expect(original.headers).toMatchObject({
-      'content-type': 'image/png',
-      etag: `"${sha256(png)}"`,
-      'cache-control': 'private, max-age=31536000, immutable',
-      'x-content-type-options': 'nosniff',
-    });
+    expectImageAnswer(original, png, 'image/png');
     const again = await env.t.app.inject({
       method: 'GET',
       url,

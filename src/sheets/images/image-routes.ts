@@ -4,8 +4,9 @@ import multipart from '@fastify/multipart';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AppError, validationError } from '../../platform/app-error.ts';
+import { AppError } from '../../platform/app-error.ts';
 import { imageHeaders, notModified } from '../../platform/http/image-headers.ts';
+import { readOneFile } from '../../platform/http/multipart-file.ts';
 import { attachment } from '../sheet-dataset-routes.ts';
 import { presentEditedCell } from '../sheet-presenter.ts';
 import { nameSchema, rowIdStringSchema } from '../sheet-schema.ts';
@@ -101,25 +102,14 @@ export const imageRoutes: FastifyPluginAsyncZod<{
     },
     async (request) => {
       requireMultipart(request);
-      const part = await request.file();
-      if (!part) throw validationError('file is required', [{ path: 'file', message: 'required' }]);
-      let bytes: Buffer;
-      try {
-        bytes = await part.toBuffer();
-      } catch {
-        throw new AppError(
-          'PAYLOAD_TOO_LARGE',
-          `The image is larger than the limit of ${images.limits.maxBytes} bytes`,
-          { details: { field: 'file', maxBytes: images.limits.maxBytes } },
-        );
-      }
+      const part = await readOneFile(request, { maxBytes: images.limits.maxBytes, noun: 'image' });
       const { projectId, datasetId, rowId, columnId } = request.params;
       return presentEditedCell(
         await images.uploadToCell(request.actor, projectId, datasetId, {
           rowId: BigInt(rowId),
           columnId,
           expectedVersion: request.query.expectedVersion,
-          file: { name: part.filename, bytes },
+          file: { name: part.filename, bytes: part.bytes },
         }),
       );
     },

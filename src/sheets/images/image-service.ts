@@ -330,19 +330,16 @@ export function createImageService(deps: {
      * absent, so a reference copied from another project reads nothing.
      */
     async readForModel(projectId: string, hashes: readonly string[]) {
-      const rows = await store.findMany(
-        projectId,
-        hashes.filter((sha256) => /^[0-9a-f]{64}$/.test(sha256)),
-      );
+      const held = await service.heldImages(projectId, hashes);
       return new Map(
-        rows.map((row) => [
+        [...held.values()].map((row) => [
           row.sha256,
           {
-            mediaType: row.media_type,
+            mediaType: row.mediaType,
             read: async (): Promise<ModelImage> => {
               const bytes = await readFile(blobs.originalPath(row.sha256));
-              return MODEL_MEDIA_TYPES.has(row.media_type)
-                ? { bytes, mediaType: row.media_type }
+              return MODEL_MEDIA_TYPES.has(row.mediaType)
+                ? { bytes, mediaType: row.mediaType }
                 : { bytes: await pngRendition(bytes, limits.maxPixels), mediaType: 'image/png' };
             },
           },
