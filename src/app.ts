@@ -10,6 +10,7 @@ import {
 import { auditRoutes } from './audit/audit-routes.ts';
 import { installSecurity, registerAuthRoutes } from './auth/auth-module.ts';
 import { agentRoutes } from './chat/chat-agent-routes.ts';
+import { chatAttachmentRoutes } from './chat/chat-attachment-routes.ts';
 import { chatRoutes } from './chat/chat-routes.ts';
 import { chatTransferRoutes } from './chat/chat-transfer-routes.ts';
 import { documentRoutes } from './documents/document-routes.ts';
@@ -251,6 +252,8 @@ export async function buildApp(platform: Platform, options: FeatureOptions = {})
   await app.register(chatRoutes, { chat: features.chat.service, events: features.events });
   await app.register(agentRoutes, { agents: features.chat.agents });
   await app.register(chatTransferRoutes, { transfer: features.chat.transfer });
+  if (features.chat.attachments)
+    await app.register(chatAttachmentRoutes, { attachments: features.chat.attachments });
   await app.register(workflowRoutes, {
     workflows: features.workflows.service,
     events: features.events,

@@ -301,6 +301,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       events: events(),
       llm: base.llm.llm,
       tools: { sheets: sheets().sheets, search: generation().search },
+      images: images(),
     }),
   );
   const generation = lazy(() =>

@@ -1,6 +1,6 @@
 import { modelPriceInfo } from '../llm/llm-prices.ts';
 import type { LlmMessage, LlmToolDefinition } from '../llm/llm-provider.ts';
-import { estimateInputTokens, INPUT_SAFETY_FACTOR } from '../llm/llm-tokens.ts';
+import { estimateInputTokens, INPUT_SAFETY_FACTOR, PER_IMAGE_TOKENS } from '../llm/llm-tokens.ts';
 
 /**
  * Fitting a reply's context to the model's window by a token count. Tokens are counted with the
@@ -43,7 +43,10 @@ export async function fitContext(
   const budget = options.window - options.outputReserve;
   // A token is never less than a UTF-8 byte: when the bytes already fit, so do the tokens,
   // and the reply need not wait for the tokenizer (most replies of short threads).
-  const bytes = Buffer.byteLength(JSON.stringify([parts, options.tools ?? []]));
+  // An image is a short reference here but PER_IMAGE_TOKENS to the model (docs/chat.md "Images").
+  const bytes =
+    Buffer.byteLength(JSON.stringify([parts, options.tools ?? []])) +
+    imagesIn(parts.turns.flat()) * PER_IMAGE_TOKENS;
   if (Math.ceil(bytes * INPUT_SAFETY_FACTOR) <= budget) {
     const messages = [...parts.system, ...parts.turns.flat()];
     return { messages, dropped: 0, tokens: Math.ceil(bytes * INPUT_SAFETY_FACTOR) };
@@ -63,3 +66,13 @@ export async function fitContext(
     tokens: used,
   };
 }
+
+const imagesIn = (messages: readonly LlmMessage[]) =>
+  messages.reduce(
+    (count, message) =>
+      count +
+      (message.role === 'user' && typeof message.content !== 'string'
+        ? message.content.filter((part) => part.type === 'image').length
+        : 0),
+    0,
+  );

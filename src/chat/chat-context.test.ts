@@ -65,3 +65,36 @@ describe('the context a reply sends', () => {
     );
   });
 });
+
+describe('a user message with images in the context', () => {
+  const photo = {
+    type: 'image',
+    sha256: 'c'.repeat(64),
+    mediaType: 'image/png',
+    bytes: 10,
+    width: 4,
+    height: 3,
+    name: 'cat.png',
+    alt: 'a cat',
+  };
+  const withImage = [{ ...message('1', 'user', 'Who is this?'), parts: [photo] } as MessageRow];
+
+  it('sends the text, then each image by hash (bytes put in before the call) and its description', () => {
+    expect(contextMessages('', withImage)).toEqual([
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'Who is this?' },
+          { type: 'image', url: `braincells-image:${'c'.repeat(64)}`, mediaType: 'image/png' },
+          { type: 'text', text: '(Image description: a cat)' },
+        ],
+      },
+    ]);
+  });
+
+  it('names the image in text for a model that does not take images', () => {
+    expect(contextMessages('', withImage, [], { images: false })).toEqual([
+      { role: 'user', content: 'Who is this?\n[image cat.png: a cat (not shown to this model)]' },
+    ]);
+  });
+});

@@ -1,4 +1,6 @@
-import type { LlmMessage } from '../llm/llm-provider.ts';
+import type { LlmContentPart, LlmMessage } from '../llm/llm-provider.ts';
+import { IMAGE_URL_PREFIX } from '../sheets/images/image-vision.ts';
+import { type ChatImagePart, imagePartsOf } from './chat-attachments.ts';
 import type { MessageRow, SummaryRow } from './chat-store.ts';
 import type { ChatPart, ToolCallPart, ToolResultPart } from './chat-tools.ts';
 
@@ -11,8 +13,9 @@ export function contextMessages(
   instructions: string | readonly string[],
   branch: readonly MessageRow[],
   summaries: readonly SummaryRow[] = [],
+  options: ContextOptions = {},
 ): LlmMessage[] {
-  const { system, turns } = contextParts(instructions, branch, summaries);
+  const { system, turns } = contextParts(instructions, branch, summaries, options);
   return [...system, ...turns.flat()];
 }
 
@@ -25,6 +28,7 @@ export function contextParts(
   instructions: string | readonly string[],
   branch: readonly MessageRow[],
   summaries: readonly SummaryRow[] = [],
+  options: ContextOptions = {},
 ): { system: LlmMessage[]; turns: LlmMessage[][] } {
   const system: LlmMessage[] = [];
   for (const text of typeof instructions === 'string' ? [instructions] : instructions)
@@ -37,7 +41,7 @@ export function contextParts(
     });
   const turns: LlmMessage[][] = [];
   for (const message of latest ? branch.slice(latest.index + 1) : branch) {
-    if (message.role === 'user') turns.push([{ role: 'user', content: message.content }]);
+    if (message.role === 'user') turns.push([userTurn(message, options.images ?? true)]);
     else {
       const turn = storedToolTurns(message.parts);
       if (message.content.length > 0) turn.push({ role: 'assistant', content: message.content });
@@ -46,6 +50,45 @@ export function contextParts(
   }
   return { system, turns };
 }
+
+export interface ContextOptions {
+  /**
+   * Whether the model takes images (default true): a user message's images go as image parts;
+   * for a model that does not, as a line of text naming each (an earlier image of the thread
+   * never blocks a reply from a text model).
+   */
+  images?: boolean;
+}
+
+/**
+ * A user message: its text, then its images as image parts. The part carries the image by hash
+ * (`braincells-image:<sha256>`, as vision columns do); the bytes of the thread's project are
+ * put in just before the call (withImageInputs in image-vision.ts), so the LLM port only sees
+ * data URLs, and a hash the project does not hold fails the call before anything is sent.
+ */
+function userTurn(message: MessageRow, images: boolean): LlmMessage {
+  const parts = imagePartsOf(message.parts);
+  if (parts.length === 0) return { role: 'user', content: message.content };
+  if (!images)
+    return {
+      role: 'user',
+      content: [message.content, ...parts.map(imageNote)].filter(Boolean).join('\n'),
+    };
+  const content: LlmContentPart[] = [];
+  if (message.content.trim()) content.push({ type: 'text', text: message.content });
+  for (const part of parts) {
+    content.push({
+      type: 'image',
+      url: `${IMAGE_URL_PREFIX}${part.sha256}`,
+      mediaType: part.mediaType,
+    });
+    if (part.alt) content.push({ type: 'text', text: `(Image description: ${part.alt})` });
+  }
+  return { role: 'user', content };
+}
+
+const imageNote = (part: ChatImagePart) =>
+  `[image${part.name ? ` ${part.name}` : ''}${part.alt ? `: ${part.alt}` : ''} (not shown to this model)]`;
 
 /** A model step that called tools, and the results: an assistant turn and a tool turn. */
 export function toolTurns(
@@ -83,7 +126,8 @@ export function toolTurns(
 function storedToolTurns(parts: unknown): LlmMessage[] {
   if (!Array.isArray(parts) || parts.length === 0) return [];
   const steps = new Map<number, { calls: ToolCallPart[]; results: ToolResultPart[] }>();
-  for (const part of parts as ChatPart[]) {
+  for (const part of parts as (ChatPart | ChatImagePart)[]) {
+    if (part.type === 'image') continue;
     const entry = steps.get(part.step) ?? { calls: [], results: [] };
     if (part.type === 'tool-call') entry.calls.push(part);
     else if (part.type === 'tool-result') entry.results.push(part);

@@ -65,7 +65,13 @@ function messageMarkdown(row: MessageRow, number: number): string {
   }
   const view = presentMessage(row);
   for (const part of view.parts) {
-    if (part.type === 'tool-call')
+    // An image by reference: its hash names the bytes (GET …/attachments/<sha256>).
+    if (part.type === 'image')
+      lines.push(
+        `> Image${part.name ? ` \`${part.name}\`` : ''}: ${part.mediaType}, ${part.width}×${part.height}, ${part.bytes} bytes, sha256 \`${part.sha256}\`${part.alt ? ` — ${part.alt}` : ''}`,
+        '',
+      );
+    else if (part.type === 'tool-call')
       lines.push(`> Tool call \`${part.toolName}\`: \`${JSON.stringify(part.input)}\``, '');
     else
       lines.push(

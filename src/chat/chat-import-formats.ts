@@ -96,6 +96,9 @@ const claudeMessage = z.object({
   content: z.array(z.object({ type: z.string(), text: z.string().nullish() })).nullish(),
   created_at: z.string().nullish(),
   parent_message_uuid: z.string().nullish(),
+  /** Uploaded files and images: not in the export's JSON, so kept as a placeholder line. */
+  attachments: z.array(z.object({ file_name: z.string().nullish() })).nullish(),
+  files: z.array(z.object({ file_name: z.string().nullish() })).nullish(),
 });
 
 const claudeConversation = z.object({
@@ -177,7 +180,9 @@ function chatgptText(message: z.infer<typeof chatgptNode>['message']): string | 
   let text: string;
   if (content.content_type === 'text' || content.content_type === 'multimodal_text')
     text = (content.parts ?? [])
-      .map((part) => (typeof part === 'string' ? part : '[attachment]'))
+      .map((part) =>
+        typeof part === 'string' ? part : attachmentPlaceholder(chatgptFileName(part)),
+      )
       .join('\n');
   else if (content.content_type === 'code' && content.text)
     text = `\`\`\`\n${content.text}\n\`\`\``;
@@ -295,7 +300,27 @@ function claudeText(message: z.infer<typeof claudeMessage>): string {
   const parts = (message.content ?? [])
     .filter((part) => part.type === 'text' && part.text)
     .map((part) => part.text!);
-  return parts.length > 0 ? parts.join('\n\n') : (message.text ?? '');
+  const text = parts.length > 0 ? parts.join('\n\n') : (message.text ?? '');
+  const files = [...(message.attachments ?? []), ...(message.files ?? [])].map((file) =>
+    attachmentPlaceholder(file.file_name ?? undefined),
+  );
+  return [text, ...files].filter(Boolean).join('\n');
+}
+
+/**
+ * An export's image or file stands in the text as this line: the export holds a pointer to
+ * the provider's storage, not the bytes, and an import fetches nothing (docs/chat.md).
+ */
+export const attachmentPlaceholder = (name: string | undefined) =>
+  `[attachment not imported${name ? `: ${name.replace(/[\p{Cc}\]]/gu, '').slice(0, 200)}` : ''}]`;
+
+/** A ChatGPT non-text part's name: an image asset's pointer or a file's name, if any. */
+function chatgptFileName(part: unknown): string | undefined {
+  if (part === null || typeof part !== 'object') return undefined;
+  const record = part as Record<string, unknown>;
+  const metadata = record.metadata as Record<string, unknown> | undefined;
+  const name = metadata?.file_name ?? record.name ?? record.asset_pointer;
+  return typeof name === 'string' ? name : undefined;
 }
 
 function readClaude(value: unknown, index: number): ImportedConversation {

@@ -5,9 +5,14 @@ import { systemActor } from '../auth/system-actor.ts';
 import type { LlmService } from '../llm/llm-service.ts';
 import type { EventBus } from '../platform/events.ts';
 import type { Platform } from '../platform/platform.ts';
+import type { ImageService } from '../sheets/images/image-service.ts';
+import type { ImageReferenceSource } from '../sheets/images/image-sweep.ts';
+import { createPreparedImages, withImageInputs } from '../sheets/images/image-vision.ts';
 import { type AgentService, createAgentService } from './chat-agent-service.ts';
+import { type ChatAttachments, createChatAttachments } from './chat-attachments.ts';
 import { createReplyRun, type ReplyContextHandOff } from './chat-reply-run.ts';
 import { type ChatService, createChatService } from './chat-service.ts';
+import { imageHashesOfProject } from './chat-store.ts';
 import { createSummaryRun } from './chat-summary-run.ts';
 import { chatDb } from './chat-tables.ts';
 import type { ChatToolPorts } from './chat-tools.ts';
@@ -28,9 +33,22 @@ export function createChatModule(deps: {
   llm: LlmService;
   /** What the agents' built-in tools run through: the sheets service and web search. */
   tools: ChatToolPorts;
+  /**
+   * Images in messages: stored and read through the image service (sheets' image columns
+   * use the same store); `acceptReferences` keeps the images messages carry from the sweep.
+   */
+  images?: {
+    images: Pick<
+      ImageService,
+      'storeImage' | 'heldImages' | 'original' | 'thumbnail' | 'limits' | 'readForModel'
+    >;
+    acceptReferences(source: ImageReferenceSource): void;
+  };
   flushMs?: number;
 }): {
   service: ChatService;
+  /** Image uploads and their bytes (absent without `images`). */
+  attachments: ChatAttachments | undefined;
   agents: AgentService;
   transfer: ChatTransferService;
   /** Once the queue runs: the purge of deleted threads is scheduled. */
@@ -38,11 +56,25 @@ export function createChatModule(deps: {
 } {
   const logger = deps.platform.logger.child({ module: 'chat' });
   const handOff: ReplyContextHandOff = new Map();
+  const db = chatDb(deps.platform.database.db);
+  const attachments =
+    deps.images &&
+    createChatAttachments({
+      db,
+      access: deps.access,
+      images: deps.images.images,
+      visionModels: deps.platform.config.generation.visionModels,
+    });
+  deps.images?.acceptReferences((projectId) => imageHashesOfProject(db, projectId));
   deps.platform.runs.define(
     createReplyRun({
-      db: chatDb(deps.platform.database.db),
+      db,
       audit: deps.audit,
-      llm: deps.llm,
+      // A user message's images go by hash; the project's bytes are put in before each call.
+      llm: deps.images
+        ? withImageInputs(deps.llm, createPreparedImages(deps.images.images))
+        : deps.llm,
+      ...(attachments ? { acceptsImages: attachments.acceptsImages } : {}),
       events: deps.events,
       logger,
       tools: deps.tools,
@@ -64,6 +96,7 @@ export function createChatModule(deps: {
     logger,
     retentionDays: deps.platform.config.chat.retentionDays,
     handOff,
+    ...(attachments ? { attachments } : {}),
   });
   const agents = createAgentService({
     db: deps.platform.database.db,
@@ -102,6 +135,7 @@ export function createChatModule(deps: {
   });
   return {
     service,
+    attachments,
     agents,
     transfer,
     async start() {

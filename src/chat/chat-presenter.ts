@@ -89,10 +89,23 @@ const errorOf = (value: unknown): MessageView['error'] => {
   };
 };
 
-/** Tool calls and results as stored (chat-tools.ts); anything else is not sent. */
+/** Images (chat-attachments.ts), tool calls and results as stored; anything else is not sent. */
 function partsOf(value: unknown): MessageView['parts'] {
   if (!Array.isArray(value)) return [];
   return value.flatMap((part: Record<string, unknown>): MessageView['parts'] => {
+    if (part?.type === 'image')
+      return [
+        {
+          type: 'image' as const,
+          sha256: String(part.sha256),
+          mediaType: String(part.mediaType),
+          bytes: Number(part.bytes),
+          width: Number(part.width),
+          height: Number(part.height),
+          name: typeof part.name === 'string' ? part.name : null,
+          alt: typeof part.alt === 'string' ? part.alt : null,
+        },
+      ];
     if (part?.type !== 'tool-call' && part?.type !== 'tool-result') return [];
     // What a call and its result both carry.
     const call = {

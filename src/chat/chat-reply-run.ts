@@ -100,6 +100,11 @@ export interface ReplyRunDeps {
   maxContextMessages?: number;
   /** Contexts the sends of this process read for the runs they reserved. */
   handOff?: ReplyContextHandOff;
+  /**
+   * Which models take images: a user message's images go to them as image parts (`llm` puts in
+   * the bytes), to others as a line of text. Absent: text only.
+   */
+  acceptsImages?: (model: string) => boolean;
 }
 
 /** The user a reply acts for, as tools see it: their own project access, read scope only. */
@@ -322,7 +327,9 @@ export function createReplyRun(deps: ReplyRunDeps): RunKind<ReplyInput, { messag
         const setup = await toolSetup(context.input, agent);
         const model = message.model ?? thread.model;
         const fitted = await fitContext(
-          contextParts([agent?.instructions ?? '', thread.instructions], branch, summaries),
+          contextParts([agent?.instructions ?? '', thread.instructions], branch, summaries, {
+            images: deps.acceptsImages?.(model) ?? false,
+          }),
           {
             window: contextWindowOf(model) ?? DEFAULT_CONTEXT_WINDOW,
             outputReserve:

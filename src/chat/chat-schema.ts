@@ -32,11 +32,44 @@ export const providerRef = z
   .max(100)
   .regex(/^(?:env:[a-z-]+|[0-9a-f-]{36})$/, 'must be a provider id or env:<kind>');
 
-export const messageContent = z
+const messageText = z
   .string()
   .max(MAX_MESSAGE_CHARS, `must be at most ${MAX_MESSAGE_CHARS} characters`)
-  .regex(NO_CONTROL_EXCEPT_NEWLINES, 'must not contain control characters')
-  .refine((text) => text.trim().length > 0, 'must not be empty');
+  .regex(NO_CONTROL_EXCEPT_NEWLINES, 'must not contain control characters');
+
+export const messageContent = messageText.refine(
+  (text) => text.trim().length > 0,
+  'must not be empty',
+);
+
+/** Images one message may carry. */
+export const MAX_MESSAGE_IMAGES = 8;
+export const sha256Schema = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/, 'must be a sha256 (64 lowercase hex digits)');
+
+/**
+ * An image a send carries: the `sha256` an upload answered (POST …/attachments), with an
+ * optional description for readers and models that cannot see it.
+ */
+export const attachmentReference = z.strictObject({
+  sha256: sha256Schema,
+  /** The file name the upload answered (shown under the image). */
+  name: z
+    .string()
+    .trim()
+    .min(1)
+    .max(255)
+    .regex(NO_CONTROL, 'must not contain control characters')
+    .optional(),
+  alt: z
+    .string()
+    .trim()
+    .max(1_000)
+    .regex(NO_CONTROL, 'must not contain control characters')
+    .optional(),
+});
+export type AttachmentReference = z.infer<typeof attachmentReference>;
 
 export const projectParams = z.object({ projectId: z.uuid() });
 export const threadParams = z.object({ projectId: z.uuid(), threadId: z.uuid() });
@@ -110,14 +143,27 @@ export const listMessagesQuery = z.strictObject({
 });
 export type ListMessagesQuery = z.infer<typeof listMessagesQuery>;
 
-export const sendMessageBody = z.strictObject({
-  content: messageContent,
-  /** The message this one answers; omitted: the end of the branch shown. */
-  parentId: z.uuid().optional(),
-  model: modelName.optional(),
-  provider: providerRef.optional(),
-});
-export type SendMessageInput = z.infer<typeof sendMessageBody>;
+export const sendMessageBody = z
+  .strictObject({
+    /** The text; may be empty when the message carries images. */
+    content: messageText.default(''),
+    /** Images uploaded to the thread (POST …/attachments), sent as image parts, in order. */
+    attachments: z
+      .array(attachmentReference)
+      .max(MAX_MESSAGE_IMAGES, `at most ${MAX_MESSAGE_IMAGES} images per message`)
+      .default([]),
+    /** The message this one answers; omitted: the end of the branch shown. */
+    parentId: z.uuid().optional(),
+    model: modelName.optional(),
+    provider: providerRef.optional(),
+  })
+  .refine((body) => body.content.trim().length > 0 || body.attachments.length > 0, {
+    message: 'must not be empty',
+    path: ['content'],
+  });
+export type SendMessageInput = Omit<z.infer<typeof sendMessageBody>, 'attachments'> & {
+  attachments?: AttachmentReference[];
+};
 
 export const editMessageBody = z.strictObject({
   content: messageContent,
@@ -165,7 +211,25 @@ export const errorBodySchema = z.object({
     .optional(),
 });
 
+/** An image of a user message: bytes in the project's image store, by hash. */
+export const imagePartSchema = z.object({
+  type: z.literal('image'),
+  sha256: z.string(),
+  mediaType: z.string(),
+  bytes: z.number(),
+  width: z.number(),
+  height: z.number(),
+  /** The file name it was uploaded with. */
+  name: z.string().nullable(),
+  alt: z.string().nullable(),
+});
+export type ImagePartView = z.infer<typeof imagePartSchema>;
+
+/** What one upload answers: the reference a send's `attachments` takes. */
+export const attachmentSchema = imagePartSchema.omit({ type: true, alt: true });
+
 export const messagePartSchema = z.discriminatedUnion('type', [
+  imagePartSchema,
   z.object({
     type: z.literal('tool-call'),
     toolCallId: z.string(),
@@ -245,7 +309,10 @@ export const messageSchema = z.object({
   role: z.enum(['user', 'assistant']),
   content: z.string(),
   reasoning: z.string().nullable(),
-  /** Tool calls and their results, in order (collapsible parts in the thread). */
+  /**
+   * A user message's images (`image`), and a reply's tool calls and their results, in order
+   * (collapsible parts in the thread).
+   */
   parts: z.array(messagePartSchema),
   status: z.enum(['streaming', 'done', 'error', 'stopped']),
   error: errorBodySchema.nullable(),

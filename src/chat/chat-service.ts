@@ -13,6 +13,7 @@ import type { DurableRuns } from '../platform/jobs/durable-run.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { ChatSettingsInput } from './chat-agent-schema.ts';
 import { type AgentVersionRow, findAgent, findAgentVersion } from './chat-agent-store.ts';
+import { type ChatAttachments, imagePartsOf } from './chat-attachments.ts';
 import {
   type MessageView,
   presentMessage,
@@ -92,6 +93,8 @@ export interface ChatServiceDeps {
    * in its own statement and hands it over (chat-reply-run.ts).
    */
   handOff?: ReplyContextHandOff;
+  /** Images in messages (chat-attachments.ts); absent: a send with attachments is refused. */
+  attachments?: Pick<ChatAttachments, 'partsFor' | 'requireVision'>;
 }
 
 export interface SendResult {
@@ -214,6 +217,34 @@ export function createChatService(deps: ChatServiceDeps) {
   };
 
   /**
+   * 400 naming `model` when the reply's model (the request's, else the agent's, else the
+   * thread's) is not known to take images: checked before anything is written.
+   */
+  const requireVisionFor = async (thread: ThreadRow, model: string | undefined) => {
+    if (!deps.attachments) return;
+    const chosen = model ?? (await threadAgent(db, thread))?.model ?? thread.model;
+    deps.attachments.requireVision(chosen);
+  };
+
+  /** A send's attachments as image parts (each an image of the project), model checked. */
+  const imagePartsForSend = async (
+    projectId: string,
+    threadId: string,
+    input: SendMessageInput,
+  ): Promise<unknown[]> => {
+    const references = input.attachments ?? [];
+    if (references.length === 0) return [];
+    if (!deps.attachments)
+      throw validationError('This server does not take images in chat', [
+        { path: 'body.attachments', message: 'not supported' },
+      ]);
+    const thread = await getThreadRow(projectId, threadId);
+    const parts = await deps.attachments.partsFor(projectId, references);
+    await requireVisionFor(thread, input.model);
+    return parts;
+  };
+
+  /**
    * Writes a reply placeholder (and the user message before it, if any) and moves the
    * thread's leaf to it in one transaction; the one-streaming-reply index turns a concurrent
    * second reply into 409. Then starts the reply's run. The run's id is chosen here and stored
@@ -228,6 +259,8 @@ export function createChatService(deps: ChatServiceDeps) {
       /** The message answered, or `{ parentId }`: that one (default: the thread's leaf). */
       parent: MessageRow | null | { parentId: string | undefined };
       userContent?: string;
+      /** The user message's image parts. */
+      userParts?: readonly unknown[];
       editedFromId?: string;
       /** Omitted: the agent's model (its current version), else the thread's. */
       model?: string | undefined;
@@ -270,7 +303,12 @@ export function createChatService(deps: ChatServiceDeps) {
         user:
           userId === null
             ? null
-            : { id: userId, content: plan.userContent!, editedFromId: plan.editedFromId ?? null },
+            : {
+                id: userId,
+                content: plan.userContent!,
+                editedFromId: plan.editedFromId ?? null,
+                parts: plan.userParts ?? [],
+              },
         assistantId,
         runId,
         run,
@@ -547,10 +585,12 @@ export function createChatService(deps: ChatServiceDeps) {
       options: SendOptions = {},
     ) {
       await access.requireRole(actor, projectId, 'editor');
+      const userParts = await imagePartsForSend(projectId, threadId, input);
       // The thread and the parent are read in the reply's transaction.
       return startReply(actor, projectId, threadId, {
         parent: { parentId: input.parentId },
         userContent: input.content,
+        userParts,
         model: input.model,
         provider: input.provider,
         action: 'create',
@@ -581,9 +621,13 @@ export function createChatService(deps: ChatServiceDeps) {
       if (message.version !== input.version) throw stale();
       if (message.role === 'user') {
         const parent = message.parent_id ? await getMessageRow(threadId, message.parent_id) : null;
+        // The edit keeps the message's images: a new text for the same pictures.
+        const userParts = imagePartsOf(message.parts);
+        if (userParts.length > 0) await requireVisionFor(thread, undefined);
         const result = await startReply(actor, projectId, threadId, {
           parent,
           userContent: input.content,
+          userParts,
           editedFromId: message.id,
           action: 'edit',
         });
@@ -633,13 +677,15 @@ export function createChatService(deps: ChatServiceDeps) {
       input: RegenerateInput,
     ) {
       await access.requireRole(actor, projectId, 'editor');
-      await getThreadRow(projectId, threadId);
+      const thread = await getThreadRow(projectId, threadId);
       const message = await getMessageRow(threadId, messageId);
       if (message.role !== 'assistant' || !message.parent_id)
         throw validationError('Only a reply can be regenerated', [
           { path: 'params.messageId', message: 'not an assistant message' },
         ]);
       const parent = await getMessageRow(threadId, message.parent_id);
+      if (input.model && imagePartsOf(parent.parts).length > 0)
+        await requireVisionFor(thread, input.model);
       return startReply(actor, projectId, threadId, {
         parent,
         model: input.model ?? message.model ?? undefined,

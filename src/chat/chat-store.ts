@@ -182,7 +182,13 @@ export interface ReplyWrite {
   threadId: string;
   /** The message answered: the thread's leaf (`'leaf'`), else this one (null: none, a root). */
   parent: 'leaf' | string | null;
-  user: { id: string; content: string; editedFromId: string | null } | null;
+  user: {
+    id: string;
+    content: string;
+    editedFromId: string | null;
+    /** The message's image parts (chat-attachments.ts); none: `[]`. */
+    parts?: readonly unknown[];
+  } | null;
   assistantId: string;
   runId: string;
   createdBy: string | null;
@@ -299,10 +305,11 @@ export async function writeReply(
     ),
     ok as (select * from verdict where outcome = 'written'),
     inserted as (
-      insert into chat_message (id, thread_id, parent_id, depth, role, content, status,
+      insert into chat_message (id, thread_id, parent_id, depth, role, content, parts, status,
         edited_from_id, created_by, model, provider, agent_id, agent_version, run_id)
       select ${user?.id ?? null}::uuid, ${threadId}::uuid, ok.parent_id,
-        coalesce(ok.parent_depth + 1, 0), 'user', ${user?.content ?? ''}::text, 'done',
+        coalesce(ok.parent_depth + 1, 0), 'user', ${user?.content ?? ''}::text,
+        ${JSON.stringify(user?.parts ?? [])}::jsonb, 'done',
         ${user?.editedFromId ?? null}::uuid, ${write.createdBy}::uuid, null, null, null, null, null
       from ok where ${hasUser}::boolean
       union all
@@ -310,8 +317,8 @@ export async function writeReply(
         case when ${hasUser}::boolean then ${user?.id ?? null}::uuid else ok.parent_id end,
         case when ${hasUser}::boolean then coalesce(ok.parent_depth + 1, 0) + 1
           else ok.parent_depth + 1 end,
-        'assistant', '', 'streaming', null, ${write.createdBy}::uuid, ok.model, ok.provider,
-        ok.agent_id, ok.agent_version, ${write.runId}::uuid
+        'assistant', '', '[]'::jsonb, 'streaming', null, ${write.createdBy}::uuid, ok.model,
+        ok.provider, ok.agent_id, ok.agent_version, ${write.runId}::uuid
       from ok
       returning *
     ),
@@ -921,4 +928,21 @@ export async function purgeExpiredThreads(
     )
     .returning(['id', 'project_id'])
     .execute();
+}
+
+/**
+ * The image hashes the messages of a project's threads carry (deleted threads included, until
+ * purged): the image blob sweep keeps these linked.
+ */
+export async function imageHashesOfProject(
+  db: ChatExecutor,
+  projectId: string,
+): Promise<Set<string>> {
+  const { rows } = await sql<{ sha256: string }>`
+    select distinct part->>'sha256' as sha256
+    from chat_message m
+    join chat_thread t on t.id = m.thread_id
+    cross join lateral jsonb_array_elements(m.parts) part
+    where t.project_id = ${projectId} and m.role = 'user' and part->>'type' = 'image'`.execute(db);
+  return new Set(rows.map((row) => row.sha256));
 }

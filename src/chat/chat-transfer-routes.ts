@@ -1,8 +1,9 @@
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AppError, validationError } from '../platform/app-error.ts';
+import { validationError } from '../platform/app-error.ts';
 import { jsonTextTooDeep, MAX_JSON_BODY_DEPTH } from '../platform/http/json-body.ts';
+import { readOneFile } from '../platform/http/multipart-file.ts';
 import { parseExportFile } from './chat-import-formats.ts';
 import { chatRoute } from './chat-route-helpers.ts';
 import { modelName, projectParams, providerRef, threadParams } from './chat-schema.ts';
@@ -87,19 +88,10 @@ export const chatTransferRoutes: FastifyPluginAsyncZod<{ transfer: ChatTransferS
     async (request) => {
       let data: unknown;
       if (request.isMultipart()) {
-        const part = await request.file();
-        if (!part)
-          throw validationError('file is required', [{ path: 'file', message: 'required' }]);
-        let bytes: Buffer;
-        try {
-          bytes = await part.toBuffer();
-        } catch {
-          throw new AppError(
-            'PAYLOAD_TOO_LARGE',
-            `The file is larger than the limit of ${CHAT_IMPORT_MAX_BYTES} bytes`,
-            { details: { field: 'file', maxBytes: CHAT_IMPORT_MAX_BYTES } },
-          );
-        }
+        const { bytes } = await readOneFile(request, {
+          maxBytes: CHAT_IMPORT_MAX_BYTES,
+          noun: 'file',
+        });
         const text = bytes.toString('utf8');
         if (jsonTextTooDeep(text, MAX_JSON_BODY_DEPTH))
           throw validationError(`The file nests deeper than ${MAX_JSON_BODY_DEPTH} levels`, [

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { systemActor } from '../auth/system-actor.ts';
 import type { MessageView } from '../chat/chat-presenter.ts';
-import { createThreadBody, modelName, providerRef, sendMessageBody } from '../chat/chat-schema.ts';
+import { createThreadBody, messageContent, modelName, providerRef } from '../chat/chat-schema.ts';
 import { isUuid } from '../platform/ids.ts';
 import { parseOrExit } from './auth-commands.ts';
 import { withFeatures } from './cli-features.ts';
@@ -70,7 +70,7 @@ export function registerChatCommands(program: Command): void {
           'a question is required, e.g. braincells chat --agent A "Hello"',
           EXIT.usage,
         );
-      const content = parseOrExit(sendMessageBody.shape.content, question, 'question');
+      const content = parseOrExit(messageContent, question, 'question');
       if (!options.thread && !options.project)
         throw new CliError('--project is required for a new thread (or --thread)', EXIT.usage);
       if (!options.thread && !options.agent && !options.model)

@@ -8,8 +8,11 @@ import type { JsonSchema, LlmMessage, LlmToolDefinition } from './llm-provider.t
  */
 export const INPUT_SAFETY_FACTOR = 1.3;
 const PER_MESSAGE_OVERHEAD = 4;
-/** A 512×512 image is ~255 tokens on OpenAI and ~350 on Anthropic; reserve generously. */
-const PER_IMAGE_TOKENS = 1_600;
+/**
+ * A 512×512 image is ~255 tokens on OpenAI and ~350 on Anthropic; reserve generously (a
+ * 1568×1568 image is ~1,600 on Anthropic, OpenAI's high detail tops out near 1,100).
+ */
+export const PER_IMAGE_TOKENS = 1_600;
 
 type CountTokens = (text: string) => number;
 let counter: CountTokens | undefined;

@@ -4,7 +4,9 @@ import multipart from '@fastify/multipart';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AppError, validationError } from '../../platform/app-error.ts';
+import { AppError } from '../../platform/app-error.ts';
+import { imageHeaders, notModified } from '../../platform/http/image-headers.ts';
+import { readOneFile } from '../../platform/http/multipart-file.ts';
 import { attachment } from '../sheet-dataset-routes.ts';
 import { presentEditedCell } from '../sheet-presenter.ts';
 import { nameSchema, rowIdStringSchema } from '../sheet-schema.ts';
@@ -26,31 +28,6 @@ const cellParams = projectParams.extend({
   rowId: rowIdStringSchema,
   columnId: z.uuid(),
 });
-
-/**
- * Headers of every image we serve: our bytes are immutable per hash (ETag = the hash), private
- * to the project's members, never sniffed into another type, and sandboxed should a browser
- * ever open one as a document. SVG goes out as an attachment only (it can carry script).
- */
-function imageHeaders(reply: FastifyReply, sha256: string, mediaType: string) {
-  return reply
-    .header('content-type', mediaType)
-    .header('etag', `"${sha256}"`)
-    .header('cache-control', 'private, max-age=31536000, immutable')
-    .header('x-content-type-options', 'nosniff')
-    .header('content-security-policy', "default-src 'none'; sandbox")
-    .header(
-      'content-disposition',
-      mediaType === 'image/svg+xml'
-        ? `attachment; filename="${sha256}.svg"`
-        : `inline; filename="${sha256}"`,
-    );
-}
-
-const notModified = (request: FastifyRequest, sha256: string) =>
-  (request.headers['if-none-match'] ?? '')
-    .split(',')
-    .some((tag) => tag.trim().replace(/^W\//, '') === `"${sha256}"`);
 
 /** Image values HTTP API (docs/images.md): validate → service → bytes or JSON. */
 export const imageRoutes: FastifyPluginAsyncZod<{
@@ -125,25 +102,14 @@ export const imageRoutes: FastifyPluginAsyncZod<{
     },
     async (request) => {
       requireMultipart(request);
-      const part = await request.file();
-      if (!part) throw validationError('file is required', [{ path: 'file', message: 'required' }]);
-      let bytes: Buffer;
-      try {
-        bytes = await part.toBuffer();
-      } catch {
-        throw new AppError(
-          'PAYLOAD_TOO_LARGE',
-          `The image is larger than the limit of ${images.limits.maxBytes} bytes`,
-          { details: { field: 'file', maxBytes: images.limits.maxBytes } },
-        );
-      }
+      const part = await readOneFile(request, { maxBytes: images.limits.maxBytes, noun: 'image' });
       const { projectId, datasetId, rowId, columnId } = request.params;
       return presentEditedCell(
         await images.uploadToCell(request.actor, projectId, datasetId, {
           rowId: BigInt(rowId),
           columnId,
           expectedVersion: request.query.expectedVersion,
-          file: { name: part.filename, bytes },
+          file: { name: part.filename, bytes: part.bytes },
         }),
       );
     },

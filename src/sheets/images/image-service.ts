@@ -300,12 +300,11 @@ export function createImageService(deps: {
     },
 
     /**
-     * The images among `hashes` the project holds, each with the reader of the bytes a model
-     * is sent (originals models take as they are; SVG as its PNG rendering). One query for the
-     * lot (runs check access when they start: no actor). A hash the project does not hold is
-     * absent, so a reference copied from another project reads nothing.
+     * What the project holds among `hashes` (sha256, media type, bytes, dimensions), by hash;
+     * a hash it does not hold is absent. No actor: the caller checked access (chat checks the
+     * thread before it turns an attachment into a message part).
      */
-    async readForModel(projectId: string, hashes: readonly string[]) {
+    async heldImages(projectId: string, hashes: readonly string[]) {
       const rows = await store.findMany(
         projectId,
         hashes.filter((sha256) => /^[0-9a-f]{64}$/.test(sha256)),
@@ -314,11 +313,33 @@ export function createImageService(deps: {
         rows.map((row) => [
           row.sha256,
           {
+            sha256: row.sha256,
             mediaType: row.media_type,
+            bytes: Number(row.bytes),
+            width: row.width,
+            height: row.height,
+          },
+        ]),
+      );
+    },
+
+    /**
+     * The images among `hashes` the project holds, each with the reader of the bytes a model
+     * is sent (originals models take as they are; SVG as its PNG rendering). One query for the
+     * lot (runs check access when they start: no actor). A hash the project does not hold is
+     * absent, so a reference copied from another project reads nothing.
+     */
+    async readForModel(projectId: string, hashes: readonly string[]) {
+      const held = await service.heldImages(projectId, hashes);
+      return new Map(
+        [...held.values()].map((row) => [
+          row.sha256,
+          {
+            mediaType: row.mediaType,
             read: async (): Promise<ModelImage> => {
               const bytes = await readFile(blobs.originalPath(row.sha256));
-              return MODEL_MEDIA_TYPES.has(row.media_type)
-                ? { bytes, mediaType: row.media_type }
+              return MODEL_MEDIA_TYPES.has(row.mediaType)
+                ? { bytes, mediaType: row.mediaType }
                 : { bytes: await pngRendition(bytes, limits.maxPixels), mediaType: 'image/png' };
             },
           },

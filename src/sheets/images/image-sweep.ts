@@ -9,6 +9,9 @@ import type { ImageStore } from './image-store.ts';
 const SHA256 = /^[0-9a-f]{64}$/;
 const BATCH = 500;
 
+/** The hashes of a project's images another feature refers to (chat: its messages). */
+export type ImageReferenceSource = (projectId: string) => Promise<Iterable<string>>;
+
 export interface SweepResult {
   /** Project links dropped: no cell of the project refers to the image any more. */
   unlinked: number;
@@ -21,7 +24,8 @@ export interface SweepResult {
 /**
  * The blob sweep (docs/images.md "Blob sweep"), in two steps, each only past the grace period:
  * 1. a project's link to an image stored longer ago than the grace period is dropped when no
- *    cell of the project's datasets (deleted ones included, until purged) refers to it. Storing
+ *    cell of the project's datasets (deleted ones included, until purged) refers to it, nor
+ *    any other holder (`references`: chat messages). Storing
  *    the bytes again renews the link, so an image a running import or a generation has just
  *    stored — linked, its row not yet written — is never dropped; a project whose cells cannot
  *    be read is skipped, never swept on a guess;
@@ -38,8 +42,14 @@ export function createImageSweep(deps: {
   duckdb: DuckDb;
   logger: Logger;
   graceMs: number;
+  /**
+   * Other holders of a project's images (chat messages): hashes they refer to stay linked.
+   * Read per project when the sweep runs, so a holder added after start counts.
+   */
+  references?: readonly ImageReferenceSource[];
 }) {
   const { store, blobs, duckdb, logger, graceMs } = deps;
+  const references = deps.references ?? [];
 
   /** Every hash a cell of the project refers to; undefined when a table cannot be read. */
   async function referencedBy(projectId: string): Promise<Set<string> | undefined> {
@@ -57,6 +67,13 @@ export function createImageSweep(deps: {
         logger.warn({ err: error, projectId }, 'image sweep skipped a project it cannot read');
         return undefined;
       }
+    }
+    try {
+      for (const source of references)
+        for (const sha of await source(projectId)) referenced.add(sha);
+    } catch (error) {
+      logger.warn({ err: error, projectId }, 'image sweep skipped a project it cannot read');
+      return undefined;
     }
     return referenced;
   }

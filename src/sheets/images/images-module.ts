@@ -10,7 +10,7 @@ import { createImageExportWriter, type ImageExportFormat } from './image-export.
 import { createParquetImageFiller } from './image-parquet-import.ts';
 import { createImageService } from './image-service.ts';
 import { createImageStore } from './image-store.ts';
-import { createImageSweep } from './image-sweep.ts';
+import { createImageSweep, type ImageReferenceSource } from './image-sweep.ts';
 
 export const SWEEP_JOB = 'sheets.sweep-image-blobs';
 const SWEEP_EVERY_SECONDS = 3_600;
@@ -68,7 +68,10 @@ export function createImagesModule(deps: {
       maxBytes: platform.config.images.maxBytes,
     }),
   );
+  // Filled by the features that keep images of their own (chat), before the sweep first runs.
+  const references: ImageReferenceSource[] = [];
   const sweep = createImageSweep({
+    references,
     store,
     blobs,
     duckdb: platform.duckdb,
@@ -88,6 +91,10 @@ export function createImagesModule(deps: {
     /** The images export writer alone (Hub publish writes its Parquet with it, audited apart). */
     writeImages,
     sweep,
+    /** Another feature's references to the project's images: the sweep keeps them linked. */
+    acceptReferences(source: ImageReferenceSource) {
+      references.push(source);
+    },
     /** The hourly blob sweep (docs/images.md "Blob sweep"). */
     registerJobs() {
       platform.jobs.register({

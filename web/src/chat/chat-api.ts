@@ -51,7 +51,7 @@ export interface ChatMessage {
   role: 'user' | 'assistant';
   content: string;
   reasoning: string | null;
-  /** Tool calls and their results, in order. */
+  /** A user message's images; a reply's tool calls and their results, in order. */
   parts: ChatPart[];
   status: 'streaming' | 'done' | 'error' | 'stopped';
   error: ReplyError | null;
@@ -76,7 +76,23 @@ export interface ChatMessage {
   updatedAt: string;
 }
 
+/** An image of a user message (bytes at `attachmentUrl`). */
+export interface ChatImagePart {
+  type: 'image';
+  sha256: string;
+  mediaType: string;
+  bytes: number;
+  width: number;
+  height: number;
+  name: string | null;
+  alt: string | null;
+}
+
+/** What an upload answers: the reference a send's `attachments` takes. */
+export type ChatAttachment = Omit<ChatImagePart, 'type' | 'alt'>;
+
 export type ChatPart =
+  | ChatImagePart
   | { type: 'tool-call'; toolCallId: string; toolName: string; input: unknown; step: number }
   | {
       type: 'tool-result';
@@ -188,11 +204,38 @@ export const chatApi = {
     api<MessagePage>(`${thread(projectId, threadId)}/messages`, {
       query: { limit: 100, before },
     }),
-  send: (projectId: string, threadId: string, content: string) =>
+  send: (
+    projectId: string,
+    threadId: string,
+    content: string,
+    attachments: readonly ChatAttachment[] = [],
+  ) =>
     api<SendResult>(`${thread(projectId, threadId)}/messages`, {
       method: 'POST',
-      body: { content },
+      body: {
+        content,
+        ...(attachments.length > 0
+          ? {
+              attachments: attachments.map((attachment) => ({
+                sha256: attachment.sha256,
+                ...(attachment.name ? { name: attachment.name } : {}),
+              })),
+            }
+          : {}),
+      },
     }),
+  /** Uploads one image for a message of the thread (checked by the server: type, size, pixels). */
+  uploadAttachment: (projectId: string, threadId: string, file: File) => {
+    const form = new FormData();
+    form.append('file', file, file.name);
+    return api<ChatAttachment>(`${thread(projectId, threadId)}/attachments`, {
+      method: 'POST',
+      body: form,
+    });
+  },
+  /** The image's original bytes, or its 256 px WebP thumbnail. */
+  attachmentUrl: (projectId: string, threadId: string, sha256: string, thumbnail = false) =>
+    `${thread(projectId, threadId)}/attachments/${encodeURIComponent(sha256)}${thumbnail ? '/thumbnail' : ''}`,
   edit: (
     projectId: string,
     threadId: string,

@@ -18,6 +18,7 @@ import { formatInteger, formatNanoUsd } from '../ui/format.ts';
 import { useNotices } from '../ui/notices.tsx';
 import { agentsApi } from './chat-agents-api.ts';
 import {
+  type ChatAttachment,
   type ChatMessage,
   type ChatPart,
   type ChatSearchMatch,
@@ -26,6 +27,15 @@ import {
   type ReplyError,
 } from './chat-api.ts';
 import { replyErrorText } from './chat-errors.ts';
+import {
+  AttachmentChips,
+  AttachmentPicker,
+  attachmentEvents,
+  type ImageAttachments,
+  MessageImages,
+  ReasoningPart,
+  useImageAttachments,
+} from './chat-images.tsx';
 import { ChatMarkdown } from './chat-markdown.tsx';
 import {
   applyDelta,
@@ -361,9 +371,14 @@ function ThreadView({
     void queryClient.invalidateQueries({ queryKey: ['chat', projectId, 'threads'] });
   };
   const onError = (error: unknown) => notices.error(error);
+  const images = useImageAttachments(projectId, threadId);
   const send = useMutation({
-    mutationFn: (content: string) => chatApi.send(projectId, threadId, content),
-    onSuccess: refresh,
+    mutationFn: (input: { content: string; attachments: ChatAttachment[] }) =>
+      chatApi.send(projectId, threadId, input.content, input.attachments),
+    onSuccess: () => {
+      images.clear();
+      refresh();
+    },
     onError,
   });
   const stop = useMutation({
@@ -524,6 +539,7 @@ function ThreadView({
                 style={{ transform: `translateY(${item.start}px)` }}
               >
                 <MessageItem
+                  projectId={projectId}
                   message={message}
                   text={shownText(message, texts)}
                   busy={Boolean(streaming)}
@@ -542,7 +558,8 @@ function ThreadView({
       <Composer
         disabled={Boolean(streaming) || send.isPending}
         streaming={Boolean(streaming)}
-        onSend={(content) => send.mutate(content)}
+        images={images}
+        onSend={(content) => send.mutate({ content, attachments: images.attachments })}
         onStop={() => streaming && stop.mutate(streaming.id)}
       />
     </div>
@@ -584,6 +601,7 @@ function SummaryDivider({ summary }: { summary: ChatSummary }) {
 }
 
 function MessageItem({
+  projectId,
   message,
   text,
   busy,
@@ -593,6 +611,7 @@ function MessageItem({
   onSelect,
   onStop,
 }: {
+  projectId: string;
   message: ChatMessage;
   text: string;
   busy: boolean;
@@ -649,7 +668,11 @@ function MessageItem({
           <span className={`chat-status chat-status-${message.status}`}>{message.status}</span>
         )}
       </div>
-      {message.parts.length > 0 && <ToolParts parts={message.parts} />}
+      <ReasoningPart reasoning={message.reasoning} />
+      {message.parts.some((part) => part.type === 'tool-call') && (
+        <ToolParts parts={message.parts} />
+      )}
+      <MessageImages projectId={projectId} threadId={message.threadId} parts={message.parts} />
       {editing ? (
         <form className="chat-edit" onSubmit={save}>
           <label>
@@ -757,17 +780,21 @@ function ToolParts({ parts }: { parts: ChatPart[] }) {
 function Composer({
   disabled,
   streaming,
+  images,
   onSend,
   onStop,
 }: {
   disabled: boolean;
   streaming: boolean;
+  images: ImageAttachments;
   onSend(content: string): void;
   onStop(): void;
 }) {
   const [draft, setDraft] = useState('');
+  // Text, or images alone; never while an image is uploading or was refused (its chip says why).
+  const sendable = (draft.trim().length > 0 || images.attachments.length > 0) && images.ready;
   const submit = () => {
-    if (disabled || !draft.trim()) return;
+    if (disabled || !sendable) return;
     onSend(draft);
     setDraft('');
   };
@@ -788,7 +815,10 @@ function Composer({
         event.preventDefault();
         submit();
       }}
+      {...attachmentEvents(images)}
     >
+      <AttachmentChips images={images} />
+      <AttachmentPicker images={images} disabled={disabled} />
       <label className="visually-hidden" htmlFor="chat-composer-input">
         Message
       </label>
@@ -806,7 +836,7 @@ function Composer({
           Stop
         </button>
       ) : (
-        <button type="submit" className="button primary" disabled={disabled || !draft.trim()}>
+        <button type="submit" className="button primary" disabled={disabled || !sendable}>
           Send
         </button>
       )}

@@ -1,0 +1,162 @@
+import type { Browser } from 'playwright-core';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { imageDigest } from '../../tools/fake-llm/fake-llm-images.ts';
+import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import {
+  addFakeProvider,
+  csrfToken,
+  type E2eServer,
+  launchBrowser,
+  openPage,
+  screenshot,
+  setUpInstance,
+  startE2eServer,
+  type TestPage,
+} from './e2e-harness.ts';
+
+/**
+ * Images in chat in the browser (issue #16), at phone width (390 px): attach an image with the
+ * attach button, see a refused file's reason beside its chip and remove it, drop a second
+ * image onto the composer, send, then see both thumbnails in the thread (served by our
+ * server) and the fake model's reply naming the images it was sent.
+ */
+// A liveness bound (a hang fails naming the step), not a speed limit.
+const LIVENESS = { timeout: 60_000 };
+
+const solid = (r: number, g: number, b: number) =>
+  sharp({ create: { width: 80, height: 60, channels: 3, background: { r, g, b } } })
+    .png()
+    .toBuffer();
+
+describe('chat images', () => {
+  let server: E2eServer;
+  let fake: FakeLlm;
+  let browser: Browser;
+  let tab: TestPage;
+  let projectId: string;
+
+  beforeAll(async () => {
+    [server, fake, browser] = await Promise.all([
+      startE2eServer(),
+      startFakeLlm({ record: false }),
+      launchBrowser(),
+    ]);
+    tab = await openPage(browser, { width: 390, height: 844 });
+    projectId = await setUpInstance(tab.page, server.url, 'Pictures');
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await fake?.close();
+    await server?.close();
+  });
+
+  it('attaches, refuses, drops, sends and shows the images with the reply', async () => {
+    const { page } = tab;
+    const providerId = await addFakeProvider(
+      page,
+      server.url,
+      projectId,
+      fake.url,
+      'sk-test-chat-images-e2e',
+    );
+    const created = await page.request.post(
+      `${server.url}/api/projects/${projectId}/chat/threads`,
+      {
+        headers: {
+          'x-csrf-token': await csrfToken(page, server.url),
+          'content-type': 'application/json',
+        },
+        data: JSON.stringify({ title: 'Colours', model: 'gpt-4o-mini', provider: providerId }),
+      },
+    );
+    expect(created.status()).toBe(201);
+    const thread = (await created.json()) as { id: string };
+    await page.goto(`${server.url}/projects/${projectId}/chat?thread=${thread.id}`);
+
+    const red = await solid(220, 20, 20);
+    const blue = await solid(20, 20, 220);
+    const input = page.getByTestId('attach-input');
+    await expect
+      .poll(() => page.getByRole('button', { name: 'Attach images' }).isVisible(), LIVENESS)
+      .toBe(true);
+    // The attach button's file input: one good image, one that only claims to be a PNG.
+    await input.setInputFiles([
+      { name: 'red.png', mimeType: 'image/png', buffer: red },
+      { name: 'fake.png', mimeType: 'image/png', buffer: Buffer.from('not an image at all') },
+    ]);
+    const chips = page.getByTestId('attachment-chip');
+    await expect.poll(() => chips.count(), LIVENESS).toBe(2);
+    await expect.poll(() => chips.nth(0).getAttribute('data-status'), LIVENESS).toBe('ready');
+    await expect.poll(() => chips.nth(1).getAttribute('data-status'), LIVENESS).toBe('error');
+    expect(await chips.nth(1).getByRole('alert').textContent()).toMatch(/not an image/i);
+    const sendButton = page.getByRole('button', { name: 'Send' });
+    // A refused image blocks the send until it is removed.
+    expect(await sendButton.isDisabled()).toBe(true);
+    await screenshot(page, 'chat-images-01-refused');
+    await page.getByRole('button', { name: 'Remove fake.png' }).click();
+    await expect.poll(() => chips.count()).toBe(1);
+
+    // Drop a second image onto the composer.
+    await page.evaluate(
+      ({ base64 }) => {
+        const bytes = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], 'blue.png', { type: 'image/png' }));
+        const form = document.querySelector('form.chat-composer')!;
+        form.dispatchEvent(
+          new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }),
+        );
+      },
+      { base64: blue.toString('base64') },
+    );
+    await expect.poll(() => chips.count(), LIVENESS).toBe(2);
+    await expect.poll(() => chips.nth(1).getAttribute('data-status'), LIVENESS).toBe('ready');
+
+    const composer = page.getByRole('textbox', { name: 'Message' });
+    await composer.fill('Hues?');
+    await composer.press('Enter');
+    await expect.poll(() => chips.count(), LIVENESS).toBe(0);
+
+    const messages = page.getByTestId('chat-message');
+    const images = messages.first().getByTestId('message-image');
+    await expect.poll(() => images.count(), LIVENESS).toBe(2);
+    // The thumbnails are loaded from our server (decoded, not a broken image).
+    await expect
+      .poll(
+        () =>
+          images
+            .locator('img')
+            .evaluateAll((elements) =>
+              elements.map((element) => (element as HTMLImageElement).naturalWidth),
+            ),
+        LIVENESS,
+      )
+      .toEqual([80, 80]);
+    expect(await images.first().getAttribute('href')).toMatch(
+      new RegExp(`/chat/threads/${thread.id}/attachments/[0-9a-f]{64}$`),
+    );
+    const reply = messages.nth(1);
+    await expect.poll(() => reply.getAttribute('data-status'), LIVENESS).toBe('done');
+    const text = (await reply.locator('.chat-text').textContent()) ?? '';
+    expect(text).toContain(`[image:${imageDigest(red)}]`);
+    expect(text).toContain(`[image:${imageDigest(blue)}]`);
+    // Nothing runs past the 390 px viewport.
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(
+      390,
+    );
+    // The thumbnail opens the original (keyboard: focus the link).
+    await images.first().focus();
+    expect(await images.first().evaluate((element) => element === document.activeElement)).toBe(
+      true,
+    );
+    const original = await page.request.get(
+      `${server.url}${await images.first().getAttribute('href')}`,
+    );
+    expect(original.status()).toBe(200);
+    expect(original.headers()['content-type']).toBe('image/png');
+    await screenshot(page, 'chat-images-02-sent');
+    expect(tab.errors.filter((error) => !/status of 401|status of 415/.test(error))).toEqual([]);
+  });
+});
