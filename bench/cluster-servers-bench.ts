@@ -9,7 +9,7 @@
 //    the same window from the holder, alternated.
 //  - Lease takeover: the holder of a dataset is killed (SIGKILL); the time until an edit sent to
 //    another server succeeds.
-// Settings: CLUSTER_BENCH_ROWS (default 3,000; the issue's figure is 10,000),
+// Settings: CLUSTER_BENCH_ROWS (default 10,000, the issue's figure; fewer for a quick look),
 // CLUSTER_BENCH_WINDOWS (default 300 reads each way), CLUSTER_BENCH_LEASE_TTL (default 10s),
 // REDIS_URL. CLUSTER_BENCH_PROFILE=<dir>: the fills only, each server under V8's CPU profiler
 // (`--cpu-prof`, files in <dir>/one and <dir>/three, open them in Chrome DevTools), self time
@@ -38,7 +38,7 @@ import { type BenchRow, percentile, round } from './bench-types.ts';
 
 const KEY = 'fake-cluster-provider-key';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const ROWS = Number(process.env.CLUSTER_BENCH_ROWS ?? 3_000);
+const ROWS = Number(process.env.CLUSTER_BENCH_ROWS ?? 10_000);
 const WINDOWS = Number(process.env.CLUSTER_BENCH_WINDOWS ?? 300);
 const LEASE_TTL = process.env.CLUSTER_BENCH_LEASE_TTL ?? '10s';
 const PROFILE = process.env.CLUSTER_BENCH_PROFILE
@@ -215,18 +215,27 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
       const ms = performance.now() - started;
       const seen = phases.stop();
       log(
-        `fill phases: first provider call after ${round(seen.firstCallMs)} ms, last call ended ${round(ms - seen.lastEndMs)} ms before the run did; ` +
-          `between them ${round(seen.callsMs / 1000)} s at ${round(seen.meanInFlight)} calls in flight on average (cap ${CAP})`,
+        `fill phases: first provider call after ${round(seen.firstCallMs)} ms, ${CAP} in flight after ${round(seen.capReachedMs)} ms; ` +
+          `steady ${round(seen.steadyPerSecond)} calls/s (C/L̄ ${round((CAP * 1000) / MEAN_LATENCY_MS)}) until the last call was sent at ${round(seen.lastSentMs)} ms; ` +
+          `last call ended ${round(seen.lastEndMs - seen.lastSentMs)} ms later, run completed (as polled) ${round(ms - seen.lastEndMs)} ms after that; ` +
+          `${round(seen.meanInFlight)} calls in flight on average between the first and the last (cap ${CAP})`,
       );
       return { ms, maxInFlight: fake.stats().maxInFlight, phases: seen };
     };
     /**
-     * Samples the fake provider every 5 ms while a fill runs: when the first call arrived, when
-     * the last one ended, and how many were in flight on average between them (the run's start,
-     * its steady state and its end, apart).
+     * Samples the fake provider every 5 ms while a fill runs, to tell the run's start, its
+     * steady state and its end apart: when the first call arrived and when `CAP` were first in
+     * flight (the fake's own peak, not a sample), when the last call was sent and when the last
+     * one ended; the calls completed per second between `CAP` in flight and the last call sent
+     * (the steady rate, against C/L̄), and the mean in flight from the first call to the last end.
      */
     const samplePhases = (started: number) => {
       let firstCallMs = Number.NaN;
+      let capReachedMs = Number.NaN;
+      let completedAtCap = 0;
+      let lastSentMs = 0;
+      let completedAtLastSent = 0;
+      let lastReceived = 0;
       let lastEndMs = 0;
       let lastCompleted = 0;
       let inFlightSum = 0;
@@ -235,6 +244,15 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
         const stats = fake.stats();
         const at = performance.now() - started;
         if (Number.isNaN(firstCallMs) && stats.received > 0) firstCallMs = at;
+        if (Number.isNaN(capReachedMs) && stats.maxInFlight >= CAP) {
+          capReachedMs = at;
+          completedAtCap = stats.completed;
+        }
+        if (stats.received !== lastReceived) {
+          lastReceived = stats.received;
+          lastSentMs = at;
+          completedAtLastSent = stats.completed;
+        }
         if (stats.completed !== lastCompleted) {
           lastCompleted = stats.completed;
           lastEndMs = at;
@@ -247,10 +265,18 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
       return {
         stop() {
           clearInterval(timer);
+          // Never reached the cap: the steady state is measured from the first call.
+          const steadyFrom = Number.isNaN(capReachedMs) ? firstCallMs : capReachedMs;
+          const steadyFromCompleted = Number.isNaN(capReachedMs) ? 0 : completedAtCap;
           return {
             firstCallMs,
+            capReachedMs,
+            lastSentMs,
             lastEndMs,
-            callsMs: lastEndMs - firstCallMs,
+            steadyPerSecond:
+              lastSentMs > steadyFrom
+                ? ((completedAtLastSent - steadyFromCompleted) * 1000) / (lastSentMs - steadyFrom)
+                : 0,
             meanInFlight: samples > 0 ? inFlightSum / samples : 0,
           };
         },
@@ -259,29 +285,48 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
     const ideal = (rows: number) => (rows * MEAN_LATENCY_MS) / CAP;
     type Filled = Awaited<ReturnType<typeof fill>>;
     /** Where the fill's time went, besides the ideal: the start, the steady state, the end. */
-    const phaseRows = (servers: number, measured: Filled): BenchRow[] => [
-      {
-        name: `  fill, ${servers} server${servers > 1 ? 's' : ''}: run start (POST to the first provider call)`,
-        value: round(measured.phases.firstCallMs / 1000),
-        unit: 's',
-        against: { label: 'fill', value: round(measured.ms / 1000) },
-        ratio: round(measured.phases.firstCallMs / measured.ms),
-      },
-      {
-        name: `  fill, ${servers} server${servers > 1 ? 's' : ''}: mean calls in flight while calling`,
-        value: round(measured.phases.meanInFlight),
-        unit: 'calls',
-        against: { label: 'cap', value: CAP },
-        ratio: round(measured.phases.meanInFlight / CAP),
-      },
-      {
-        name: `  fill, ${servers} server${servers > 1 ? 's' : ''}: run end (last call ended to run completed, as polled)`,
-        value: round((measured.ms - measured.phases.lastEndMs) / 1000),
-        unit: 's',
-        against: { label: 'fill', value: round(measured.ms / 1000) },
-        ratio: round((measured.ms - measured.phases.lastEndMs) / measured.ms),
-      },
-    ];
+    const phaseRows = (servers: number, measured: Filled): BenchRow[] => {
+      const label = `  fill, ${servers} server${servers > 1 ? 's' : ''}`;
+      const { phases } = measured;
+      const idealRate = (CAP * 1000) / MEAN_LATENCY_MS;
+      return [
+        {
+          name: `${label}: run start (POST to the first provider call)`,
+          value: round(phases.firstCallMs / 1000),
+          unit: 's',
+          against: { label: 'fill', value: round(measured.ms / 1000) },
+          ratio: round(phases.firstCallMs / measured.ms),
+        },
+        {
+          name: `${label}: run start (POST to ${CAP} calls in flight)`,
+          value: round(phases.capReachedMs / 1000),
+          unit: 's',
+          against: { label: 'fill', value: round(measured.ms / 1000) },
+          ratio: round(phases.capReachedMs / measured.ms),
+        },
+        {
+          name: `${label}: steady state (${CAP} in flight to the last call sent)`,
+          value: round(phases.steadyPerSecond),
+          unit: 'calls/s',
+          against: { label: 'C/L̄', value: round(idealRate) },
+          ratio: round(phases.steadyPerSecond / idealRate),
+        },
+        {
+          name: `${label}: tail (last call sent to run completed, as polled)`,
+          value: round((measured.ms - phases.lastSentMs) / 1000),
+          unit: 's',
+          against: { label: 'fill', value: round(measured.ms / 1000) },
+          ratio: round((measured.ms - phases.lastSentMs) / measured.ms),
+        },
+        {
+          name: `${label}: mean calls in flight while calling`,
+          value: round(phases.meanInFlight),
+          unit: 'calls',
+          against: { label: 'cap', value: CAP },
+          ratio: round(phases.meanInFlight / CAP),
+        },
+      ];
+    };
     const fillRow = (servers: number, measured: Filled) => {
       const ratio = round(ideal(ROWS) / measured.ms);
       return {
