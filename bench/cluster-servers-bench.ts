@@ -19,6 +19,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import {
   type Cluster,
@@ -345,7 +346,9 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
     const one = await open('one', 1);
     const single = await dataset(one, 0, 'one', ROWS);
     const before = await databaseCounts(created.url);
+    const redisBefore = await redisCounts();
     const oneFill = await fill(one, [{ server: 0, id: single.id }]);
+    printRedisCounts(redisBefore, await redisCounts(), ROWS);
     rows.push(fillRow(1, oneFill), ...phaseRows(1, oneFill));
     await one.close();
     // Read once the server has exited: its backends flushed their statistics.
@@ -498,6 +501,34 @@ function printProfiles(dir: string) {
     `CPU profile ${dir}: busy ${round(busy / 1e6)} s, idle ${round(idle / 1e6)} s\n` +
       `by code:\n${top(byGroup, 30)}\nour functions:\n${top(byFunction, 30)}`,
   );
+}
+
+/** Redis's own count of each command run so far (INFO commandstats): the whole instance. */
+async function redisCounts(): Promise<Map<string, number>> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    const text = await redis.info('commandstats');
+    const counts = new Map<string, number>();
+    for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
+      counts.set(match[1]!, Number(match[2]));
+    return counts;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * Redis commands per row filled (one server), the largest first: scripts (EVALSHA: limiter and
+ * breaker) are round trips. Other users of the same Redis during the fill count too.
+ */
+function printRedisCounts(before: Map<string, number>, after: Map<string, number>, rows: number) {
+  const lines = [...after]
+    .map(([name, value]) => [name, (value - (before.get(name) ?? 0)) / rows] as const)
+    .filter(([, perRow]) => perRow >= 0.01)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 12)
+    .map(([name, perRow]) => `  ${perRow.toFixed(2).padStart(7)}  ${name}`);
+  log(`Redis commands per row filled (one server; the whole instance):\n${lines.join('\n')}`);
 }
 
 type DatabaseCounts = Map<string, number>;
