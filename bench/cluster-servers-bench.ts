@@ -9,7 +9,7 @@
 //    the same window from the holder, alternated.
 //  - Lease takeover: the holder of a dataset is killed (SIGKILL); the time until an edit sent to
 //    another server succeeds.
-// Settings: CLUSTER_BENCH_ROWS (default 3,000; the issue's figure is 10,000),
+// Settings: CLUSTER_BENCH_ROWS (default 10,000, the issue's figure; fewer for a quick look),
 // CLUSTER_BENCH_WINDOWS (default 300 reads each way), CLUSTER_BENCH_LEASE_TTL (default 10s),
 // REDIS_URL. CLUSTER_BENCH_PROFILE=<dir>: the fills only, each server under V8's CPU profiler
 // (`--cpu-prof`, files in <dir>/one and <dir>/three, open them in Chrome DevTools), self time
@@ -19,6 +19,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import {
   type Cluster,
@@ -38,7 +39,7 @@ import { type BenchRow, percentile, round } from './bench-types.ts';
 
 const KEY = 'fake-cluster-provider-key';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const ROWS = Number(process.env.CLUSTER_BENCH_ROWS ?? 3_000);
+const ROWS = Number(process.env.CLUSTER_BENCH_ROWS ?? 10_000);
 const WINDOWS = Number(process.env.CLUSTER_BENCH_WINDOWS ?? 300);
 const LEASE_TTL = process.env.CLUSTER_BENCH_LEASE_TTL ?? '10s';
 const PROFILE = process.env.CLUSTER_BENCH_PROFILE
@@ -215,18 +216,28 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
       const ms = performance.now() - started;
       const seen = phases.stop();
       log(
-        `fill phases: first provider call after ${round(seen.firstCallMs)} ms, last call ended ${round(ms - seen.lastEndMs)} ms before the run did; ` +
-          `between them ${round(seen.callsMs / 1000)} s at ${round(seen.meanInFlight)} calls in flight on average (cap ${CAP})`,
+        `fill phases: first provider call after ${round(seen.firstCallMs)} ms, ${CAP} in flight after ${round(seen.capReachedMs)} ms; ` +
+          `steady ${round(seen.steadyPerSecond)} calls/s (C/L̄ ${round((CAP * 1000) / MEAN_LATENCY_MS)}) until the last call was sent at ${round(seen.lastSentMs)} ms; ` +
+          `last call ended ${round(seen.lastEndMs - seen.lastSentMs)} ms later, run completed (as polled) ${round(ms - seen.lastEndMs)} ms after that; ` +
+          `${round(seen.meanInFlight)} calls in flight on average between the first and the last (cap ${CAP})`,
       );
       return { ms, maxInFlight: fake.stats().maxInFlight, phases: seen };
     };
     /**
-     * Samples the fake provider every 5 ms while a fill runs: when the first call arrived, when
-     * the last one ended, and how many were in flight on average between them (the run's start,
-     * its steady state and its end, apart).
+     * Samples the fake provider every 5 ms while a fill runs, to tell the run's start, its
+     * steady state and its end apart: when the first call arrived and when `CAP` were first in
+     * flight (the fake's own peak, not a sample), when the last call was sent and when the last
+     * one ended; the calls completed per second between `CAP` in flight and the last call sent
+     * (the steady rate, against C/L̄; from the first call when `CAP` took over 2 s to come), and
+     * the mean in flight from the first call to the last end.
      */
     const samplePhases = (started: number) => {
       let firstCallMs = Number.NaN;
+      let capReachedMs = Number.NaN;
+      let completedAtCap = 0;
+      let lastSentMs = 0;
+      let completedAtLastSent = 0;
+      let lastReceived = 0;
       let lastEndMs = 0;
       let lastCompleted = 0;
       let inFlightSum = 0;
@@ -235,6 +246,15 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
         const stats = fake.stats();
         const at = performance.now() - started;
         if (Number.isNaN(firstCallMs) && stats.received > 0) firstCallMs = at;
+        if (Number.isNaN(capReachedMs) && stats.maxInFlight >= CAP) {
+          capReachedMs = at;
+          completedAtCap = stats.completed;
+        }
+        if (stats.received !== lastReceived) {
+          lastReceived = stats.received;
+          lastSentMs = at;
+          completedAtLastSent = stats.completed;
+        }
         if (stats.completed !== lastCompleted) {
           lastCompleted = stats.completed;
           lastEndMs = at;
@@ -247,10 +267,20 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
       return {
         stop() {
           clearInterval(timer);
+          // From `CAP` in flight — unless the cap came late (a server short of CPU ramps up
+          // for most of the run, or never gets there): then from the first call.
+          const late = Number.isNaN(capReachedMs) || capReachedMs - firstCallMs > 2_000;
+          const steadyFrom = late ? firstCallMs : capReachedMs;
+          const steadyFromCompleted = late ? 0 : completedAtCap;
           return {
             firstCallMs,
+            capReachedMs,
+            lastSentMs,
             lastEndMs,
-            callsMs: lastEndMs - firstCallMs,
+            steadyPerSecond:
+              lastSentMs > steadyFrom
+                ? ((completedAtLastSent - steadyFromCompleted) * 1000) / (lastSentMs - steadyFrom)
+                : 0,
             meanInFlight: samples > 0 ? inFlightSum / samples : 0,
           };
         },
@@ -259,29 +289,48 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
     const ideal = (rows: number) => (rows * MEAN_LATENCY_MS) / CAP;
     type Filled = Awaited<ReturnType<typeof fill>>;
     /** Where the fill's time went, besides the ideal: the start, the steady state, the end. */
-    const phaseRows = (servers: number, measured: Filled): BenchRow[] => [
-      {
-        name: `  fill, ${servers} server${servers > 1 ? 's' : ''}: run start (POST to the first provider call)`,
-        value: round(measured.phases.firstCallMs / 1000),
-        unit: 's',
-        against: { label: 'fill', value: round(measured.ms / 1000) },
-        ratio: round(measured.phases.firstCallMs / measured.ms),
-      },
-      {
-        name: `  fill, ${servers} server${servers > 1 ? 's' : ''}: mean calls in flight while calling`,
-        value: round(measured.phases.meanInFlight),
-        unit: 'calls',
-        against: { label: 'cap', value: CAP },
-        ratio: round(measured.phases.meanInFlight / CAP),
-      },
-      {
-        name: `  fill, ${servers} server${servers > 1 ? 's' : ''}: run end (last call ended to run completed, as polled)`,
-        value: round((measured.ms - measured.phases.lastEndMs) / 1000),
-        unit: 's',
-        against: { label: 'fill', value: round(measured.ms / 1000) },
-        ratio: round((measured.ms - measured.phases.lastEndMs) / measured.ms),
-      },
-    ];
+    const phaseRows = (servers: number, measured: Filled): BenchRow[] => {
+      const label = `  fill, ${servers} server${servers > 1 ? 's' : ''}`;
+      const { phases } = measured;
+      const idealRate = (CAP * 1000) / MEAN_LATENCY_MS;
+      return [
+        {
+          name: `${label}: run start (POST to the first provider call)`,
+          value: round(phases.firstCallMs / 1000),
+          unit: 's',
+          against: { label: 'fill', value: round(measured.ms / 1000) },
+          ratio: round(phases.firstCallMs / measured.ms),
+        },
+        {
+          name: `${label}: run start (POST to ${CAP} calls in flight)`,
+          value: round(phases.capReachedMs / 1000),
+          unit: 's',
+          against: { label: 'fill', value: round(measured.ms / 1000) },
+          ratio: round(phases.capReachedMs / measured.ms),
+        },
+        {
+          name: `${label}: steady state (${CAP} in flight, or the first call if that took over 2 s, to the last call sent)`,
+          value: round(phases.steadyPerSecond),
+          unit: 'calls/s',
+          against: { label: 'C/L̄', value: round(idealRate) },
+          ratio: round(phases.steadyPerSecond / idealRate),
+        },
+        {
+          name: `${label}: tail (last call sent to run completed, as polled)`,
+          value: round((measured.ms - phases.lastSentMs) / 1000),
+          unit: 's',
+          against: { label: 'fill', value: round(measured.ms / 1000) },
+          ratio: round((measured.ms - phases.lastSentMs) / measured.ms),
+        },
+        {
+          name: `${label}: mean calls in flight while calling`,
+          value: round(phases.meanInFlight),
+          unit: 'calls',
+          against: { label: 'cap', value: CAP },
+          ratio: round(phases.meanInFlight / CAP),
+        },
+      ];
+    };
     const fillRow = (servers: number, measured: Filled) => {
       const ratio = round(ideal(ROWS) / measured.ms);
       return {
@@ -300,7 +349,9 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
     const one = await open('one', 1);
     const single = await dataset(one, 0, 'one', ROWS);
     const before = await databaseCounts(created.url);
+    const redisBefore = await redisCounts();
     const oneFill = await fill(one, [{ server: 0, id: single.id }]);
+    printRedisCounts(redisBefore, await redisCounts(), ROWS);
     rows.push(fillRow(1, oneFill), ...phaseRows(1, oneFill));
     await one.close();
     // Read once the server has exited: its backends flushed their statistics.
@@ -453,6 +504,34 @@ function printProfiles(dir: string) {
     `CPU profile ${dir}: busy ${round(busy / 1e6)} s, idle ${round(idle / 1e6)} s\n` +
       `by code:\n${top(byGroup, 30)}\nour functions:\n${top(byFunction, 30)}`,
   );
+}
+
+/** Redis's own count of each command run so far (INFO commandstats): the whole instance. */
+async function redisCounts(): Promise<Map<string, number>> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    const text = await redis.info('commandstats');
+    const counts = new Map<string, number>();
+    for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm))
+      counts.set(match[1]!, Number(match[2]));
+    return counts;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * Redis commands per row filled (one server), the largest first: scripts (EVALSHA: limiter and
+ * breaker) are round trips. Other users of the same Redis during the fill count too.
+ */
+function printRedisCounts(before: Map<string, number>, after: Map<string, number>, rows: number) {
+  const lines = [...after]
+    .map(([name, value]) => [name, (value - (before.get(name) ?? 0)) / rows] as const)
+    .filter(([, perRow]) => perRow >= 0.01)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 12)
+    .map(([name, perRow]) => `  ${perRow.toFixed(2).padStart(7)}  ${name}`);
+  log(`Redis commands per row filled (one server; the whole instance):\n${lines.join('\n')}`);
 }
 
 type DatabaseCounts = Map<string, number>;

@@ -1,3 +1,4 @@
+import { grouped } from '../platform/grouped.ts';
 import {
   type BreakerDecision,
   type BreakerSettings,
@@ -96,7 +97,10 @@ interface StoredFailure {
  * A provider+model's circuit breaker that every server of a deployment shares: the outcomes
  * every server reports are weighed together, a circuit one server opens is open on all of
  * them, and only one probe at a time goes out when it half-opens. Outcomes are reported
- * without waiting (in order, on one connection); `allow()` asks Redis.
+ * without waiting (in order, on one connection); `allow()` asks Redis, and the callers that ask
+ * while an answer is on its way share the next one — as if they had asked one after another
+ * then: a half-open circuit's one probe goes to the first of them (64 calls starting together
+ * cost two round trips, not 64).
  * When Redis does not answer, this server's own `CircuitBreaker` decides until it does.
  */
 export class SharedBreaker implements ProviderBreaker {
@@ -135,11 +139,7 @@ export class SharedBreaker implements ProviderBreaker {
   async allow(): Promise<BreakerDecision> {
     let reply: (string | number)[];
     try {
-      reply = (await ALLOW.run(
-        this.#shared.redis,
-        [this.#keys[0]],
-        [this.#clock.now(), this.#settings.openMs, this.#shared.leaseMs],
-      )) as (string | number)[];
+      reply = await this.#ask(undefined);
     } catch (error) {
       this.#shared.reportFailure(error, 'breaker');
       return this.#fallback.allow();
@@ -150,6 +150,23 @@ export class SharedBreaker implements ProviderBreaker {
     if (Number(allowed) === 1) return { allowed: true, probe: Number(detail) === 1 };
     return { allowed: false, retryInMs: Number(detail) };
   }
+
+  /** One ALLOW for every caller that asked while the previous one was on its way. */
+  readonly #ask = grouped(async (callers: undefined[]) => {
+    const reply = (await ALLOW.run(
+      this.#shared.redis,
+      [this.#keys[0]],
+      [this.#clock.now(), this.#settings.openMs, this.#shared.leaseMs],
+    )) as (string | number)[];
+    const [allowed, probe, , last] = reply;
+    // Half-open: the probe is the first caller's; the others are refused as the script would
+    // have refused them, asked a moment later.
+    if (Number(allowed) === 1 && Number(probe) === 1)
+      return callers.map((_, index) =>
+        index === 0 ? reply : [0, this.#settings.openMs, 'half-open', last ?? ''],
+      );
+    return callers.map(() => reply);
+  });
 
   onSuccess(): void {
     this.#fallback.onSuccess();

@@ -48,13 +48,13 @@ async function* claimCells(state: ColumnRunState, plan: PassPlan): AsyncGenerato
   });
 }
 
-/** One pass: the eligible cells through the sliding window, as wide as the provider allows. */
+/** One pass: the eligible cells through the sliding window, as wide as the provider allows (and half again: `cellsInFlight`). */
 export async function generatePass(state: ColumnRunState, plan: PassPlan) {
   await state.readConcurrency();
   const schedule = state.deps.scheduler ?? slidingWindow;
   return schedule({
     items: claimCells(state, plan),
-    concurrency: () => state.concurrency().window,
+    concurrency: () => state.cellsInFlight(),
     run: (row: ScannedRow) => generateCell(state, row, plan),
     signal: state.stopScheduling.signal,
   });
