@@ -115,6 +115,7 @@ export function testConfig(storage: TestStorage, overrides: Partial<Config> = {}
       threads: 2,
       memoryLimit: '1GB',
       connections: 2,
+      maxAttached: 500,
       sandbox: { memoryBytes: 1024 ** 3, processes: 2 },
     },
     // Every test request comes from 127.0.0.1: per-IP and per-user limits would meet each
