@@ -181,3 +181,27 @@ export async function createTestApp(
     },
   };
 }
+
+/**
+ * A second server on `first`'s database (and, with the same `config.storageDir`, its storage
+ * folder): its own data dir and DuckDB, removed when it closes.
+ */
+export async function createSecondServer(
+  first: TestApp,
+  options: Omit<Parameters<typeof createTestApp>[0] & {}, 'storage' | 'backend'> = {},
+): Promise<TestApp> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bc-second-server-'));
+  try {
+    const second = await createTestApp({ ...options, storage: { ...first.storage, dataDir } });
+    return {
+      ...second,
+      close: async () => {
+        await second.close();
+        rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+}

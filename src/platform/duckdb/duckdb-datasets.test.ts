@@ -1,10 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eventually } from '../../../test/eventually.ts';
+import { duckDbPerSuite } from '../../../test/per-suite.ts';
 import { uuidv7 } from '../ids.ts';
-import { type DuckDb, openDuckDb } from './duckdb.ts';
 import { createDatasetFiles, type DatasetFiles, datasetCatalog } from './duckdb-datasets.ts';
 import { quoteIdentifier } from './duckdb-identifiers.ts';
 
@@ -16,8 +14,7 @@ import { quoteIdentifier } from './duckdb-identifiers.ts';
  * fake clock.
  */
 describe('the bound on attached dataset files', () => {
-  let dir: string;
-  let duckdb: DuckDb;
+  const suite = duckDbPerSuite({ connections: 2, threads: 2 });
   let clock = 0;
   const IDLE_MS = 60_000;
   let files: DatasetFiles;
@@ -25,34 +22,25 @@ describe('the bound on attached dataset files', () => {
   /** What the ownership guard was asked (the lease of each dataset, src/platform/datasets/). */
   let leases: { claimed: string[]; released: string[] };
 
-  beforeAll(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'bc-attached-'));
-    duckdb = await openDuckDb({ path: path.join(dir, 'main.duckdb'), connections: 2, threads: 2 });
-  });
-  afterAll(async () => {
-    await duckdb.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
   const table = (id: string) =>
     `${quoteIdentifier(datasetCatalog(id))}.${quoteIdentifier(datasetCatalog(id))}`;
   /** A new dataset file with one row holding `value`. */
   const create = async (value: string) => {
     const id = uuidv7();
     await files.open(id, { create: true });
-    await duckdb.run(`create table ${table(id)} (v varchar)`);
-    await duckdb.run(`insert into ${table(id)} values (?)`, [value]);
+    await suite.duckdb.run(`create table ${table(id)} (v varchar)`);
+    await suite.duckdb.run(`insert into ${table(id)} values (?)`, [value]);
     return id;
   };
   const read = async (id: string) => {
     await files.open(id);
-    const [row] = await duckdb.query<{ v: string }>(`select v from ${table(id)}`);
+    const [row] = await suite.duckdb.query<{ v: string }>(`select v from ${table(id)}`);
     return row?.v;
   };
   /** Whether DuckDB itself has the file attached (not only our map). */
   const inDuckDb = async (id: string) =>
     (
-      await duckdb.query<{ n: bigint }>(
+      await suite.duckdb.query<{ n: bigint }>(
         'select count(*) as n from duckdb_databases() where database_name = ?',
         [datasetCatalog(id)],
       )
@@ -60,8 +48,8 @@ describe('the bound on attached dataset files', () => {
   const fresh = (maxAttached: number) => {
     files?.forgetAll();
     files = createDatasetFiles({
-      dir: path.join(dir, `datasets-${uuidv7()}`),
-      run: (sql) => duckdb.run(sql),
+      dir: path.join(suite.dir, `datasets-${uuidv7()}`),
+      run: (sql) => suite.duckdb.run(sql),
       maxAttached,
       idleMs: IDLE_MS,
       now: () => clock,
@@ -122,7 +110,7 @@ describe('the bound on attached dataset files', () => {
     // A write held for long: still attached, and written, while others come and go.
     clock += 10 * IDLE_MS;
     const others = [await create('x'), await create('y')];
-    await duckdb.run(`insert into ${table(held)} values ('written while held')`);
+    await suite.duckdb.run(`insert into ${table(held)} values ('written while held')`);
     expect(files.attached()).toContain(held);
     expect(await inDuckDb(held)).toBe(true);
     await eventually(() => detached.includes(recent));
@@ -138,7 +126,7 @@ describe('the bound on attached dataset files', () => {
     expect(await inDuckDb(held)).toBe(false);
     const [row] = await (async () => {
       await files.open(held);
-      return duckdb.query<{ n: bigint }>(`select count(*) as n from ${table(held)}`);
+      return suite.duckdb.query<{ n: bigint }>(`select count(*) as n from ${table(held)}`);
     })();
     expect(row!.n).toBe(2n);
   });

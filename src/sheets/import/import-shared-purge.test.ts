@@ -4,7 +4,12 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
-import { createTestApp, type TestApp, testBackends } from '../../../test/test-platform.ts';
+import {
+  createSecondServer,
+  createTestApp,
+  type TestApp,
+  testBackends,
+} from '../../../test/test-platform.ts';
 import type { SheetsModule } from '../sheets-module.ts';
 import { importDir } from './import-files.ts';
 
@@ -25,7 +30,6 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
     let a: TestApp;
     let b: TestApp;
     let shared: string;
-    let otherDataDir: string;
     let members: ProjectWithMembers;
     const importsOf = (t: TestApp) => (t.app as unknown as { sheets: SheetsModule }).sheets.imports;
 
@@ -34,18 +38,12 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
       const config = { secret: { current: SECRET, previous: [] }, storageDir: shared };
       a = await createTestApp({ backend, config, startJobs: false });
       // The second server: its own data dir and DuckDB, the first one's database and storage.
-      otherDataDir = mkdtempSync(path.join(os.tmpdir(), 'bc-purge-b-'));
-      b = await createTestApp({
-        config,
-        storage: { ...a.storage, dataDir: otherDataDir },
-        startJobs: false,
-      });
+      b = await createSecondServer(a, { config, startJobs: false });
       members = await createProjectWithMembers(a);
     });
     afterAll(async () => {
       await b?.close();
       await a?.close();
-      rmSync(otherDataDir, { recursive: true, force: true });
       rmSync(shared, { recursive: true, force: true });
     });
 
