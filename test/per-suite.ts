@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll } from 'vitest';
+import { type DuckDb, type DuckDbOptions, openDuckDb } from '../src/platform/duckdb/duckdb.ts';
 import { createProjectWithMembers, type ProjectWithMembers } from './factories.ts';
 import {
   type Backend,
@@ -99,4 +103,25 @@ export function platformsPerTest(backend: Backend): {
       return platform;
     },
   };
+}
+
+/**
+ * A DuckDB instance on files of its own (`<dir>/<file>`, its dataset files beside it) for the
+ * tests of a file or `describe`; closed and its folder removed after them.
+ */
+export function duckDbPerSuite(options: Omit<DuckDbOptions, 'path'> & { file?: string } = {}): {
+  dir: string;
+  duckdb: DuckDb;
+} {
+  const { file = 'data.duckdb', ...rest } = options;
+  return perSuite(
+    async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'bc-duckdb-suite-'));
+      return { dir, duckdb: await openDuckDb({ path: path.join(dir, file), ...rest }) };
+    },
+    async ({ dir, duckdb }) => {
+      await duckdb.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  );
 }

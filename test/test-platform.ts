@@ -115,6 +115,7 @@ export function testConfig(storage: TestStorage, overrides: Partial<Config> = {}
       threads: 2,
       memoryLimit: '1GB',
       connections: 2,
+      maxAttached: 500,
       sandbox: { memoryBytes: 1024 ** 3, processes: 2 },
     },
     // Every test request comes from 127.0.0.1: per-IP and per-user limits would meet each
@@ -179,4 +180,28 @@ export async function createTestApp(
       if (!options.storage) await storage.dispose();
     },
   };
+}
+
+/**
+ * A second server on `first`'s database (and, with the same `config.storageDir`, its storage
+ * folder): its own data dir and DuckDB, removed when it closes.
+ */
+export async function createSecondServer(
+  first: TestApp,
+  options: Omit<Parameters<typeof createTestApp>[0] & {}, 'storage' | 'backend'> = {},
+): Promise<TestApp> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bc-second-server-'));
+  try {
+    const second = await createTestApp({ ...options, storage: { ...first.storage, dataDir } });
+    return {
+      ...second,
+      close: async () => {
+        await second.close();
+        rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
 }

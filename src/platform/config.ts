@@ -233,6 +233,11 @@ export const SETTINGS = {
     '4',
     'Connections kept open on the one DuckDB instance.',
   ],
+  BRAINCELLS_DUCKDB_MAX_ATTACHED: [
+    integer(1, 1_000_000),
+    '500',
+    'Dataset DuckDB files a server keeps attached at most: past it, the least recently used datasets idle for 5 minutes (no write, run or export holding them) are detached, and attached again on their next use.',
+  ],
   BRAINCELLS_STORAGE_DIR: [
     z.string().min(1).optional(),
     undefined,
@@ -716,6 +721,8 @@ export interface Config {
     threads: number | undefined;
     memoryLimit: string | undefined;
     connections: number;
+    /** Dataset files kept attached at most (least recently used idle ones detached past it). */
+    maxAttached: number;
     sandbox: { memoryBytes: number; processes: number };
   };
   logPrompts: boolean;
@@ -901,6 +908,7 @@ export function loadConfig(
       threads: read('BRAINCELLS_DUCKDB_THREADS'),
       memoryLimit: read('BRAINCELLS_DUCKDB_MEMORY_LIMIT'),
       connections: read('BRAINCELLS_DUCKDB_CONNECTIONS'),
+      maxAttached: read('BRAINCELLS_DUCKDB_MAX_ATTACHED'),
       sandbox: {
         memoryBytes: read('BRAINCELLS_SQL_MEMORY_LIMIT'),
         processes: read('BRAINCELLS_SQL_PROCESSES'),

@@ -122,6 +122,7 @@ export async function openPlatform(config: Config, logger: Logger): Promise<Plat
         connections: config.duckdb.connections,
         sandbox: config.duckdb.sandbox,
         datasetsDir: datasetsDir(config),
+        maxAttached: config.duckdb.maxAttached,
       });
     } catch (error) {
       throw new StartupError(`cannot open DuckDB at ${duckdbPath(config)}: ${reason(error)}`, {

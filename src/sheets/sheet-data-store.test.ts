@@ -294,6 +294,36 @@ describe('sheet data store (DuckDB)', () => {
     }
   });
 
+  it('a dataset detached by the bound on attached files (issue #20) is attached again by its next read, with fresh values', async () => {
+    const id = await datasetWith(120);
+    const bySort = {
+      offset: 10,
+      limit: 3,
+      sort: [{ columnId: score.id, direction: 'desc' as const }],
+      filters: [],
+    };
+    const values = async () =>
+      (await store.window(id, columns, bySort)).rows.map((row) => [
+        row.rowId,
+        row.cells[name.id]!.value,
+      ]);
+    const before = await values();
+    await store.copiesSettled(); // the sorted view and its copy of the values are cached
+    // What the bound does to an idle dataset (duckdb-datasets.ts): its file detached — and, as
+    // another server may write it meanwhile, whatever was cached of it forgotten.
+    await duckdb.datasets.detach(id);
+    expect(duckdb.datasets.attached()).not.toContain(id);
+    expect(await values()).toEqual(before);
+    expect(duckdb.datasets.attached()).toContain(id);
+    expect(await store.rowCount(id)).toBe(120);
+    // Written while attached again, and read back through a fresh sorted view.
+    await duckdb.datasets.detach(id);
+    await store.compareAndSetCells(id, name, [
+      { rowId: 109n, expectedVersion: 0, value: 'written after the reattach' },
+    ]);
+    expect((await values())[1]).toEqual(['109', 'written after the reattach']);
+  });
+
   it('filters by cell status, counting untouched static cells as done', async () => {
     const id = await datasetWith(5);
     await store.compareAndSetCells(id, name, [

@@ -272,13 +272,19 @@ export function createSheetDataStore(options: {
   };
   const write = <T>(datasetId: string, work: () => Promise<T>, columns?: readonly string[]) =>
     locks.run(datasetId, async () => {
-      await open(datasetId);
-      // A server whose lease ran out (or was taken over) stops here, before writing.
-      duckdb.datasets.checkWrite(datasetId);
+      // Held while it writes: the bound on attached files never detaches it mid-transaction.
+      const release = duckdb.datasets.hold(datasetId);
       try {
-        return await work();
+        await open(datasetId);
+        // A server whose lease ran out (or was taken over) stops here, before writing.
+        duckdb.datasets.checkWrite(datasetId);
+        try {
+          return await work();
+        } finally {
+          bump(datasetId, columns);
+        }
       } finally {
-        bump(datasetId, columns);
+        release();
       }
     });
 

@@ -55,6 +55,7 @@ describe('SQL sandbox under attack', () => {
           threads: 2,
           memoryLimit: '1GB',
           connections: 2,
+          maxAttached: 500,
           sandbox: { memoryBytes: 400 * MiB, processes: 2 },
         },
         sheets: {

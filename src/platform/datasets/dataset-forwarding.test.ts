@@ -5,7 +5,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
 import { projectPerSuite, testAppPerSuite } from '../../../test/per-suite.ts';
-import { createTestApp, type TestApp, testBackends } from '../../../test/test-platform.ts';
+import {
+  createSecondServer,
+  createTestApp,
+  type TestApp,
+  testBackends,
+} from '../../../test/test-platform.ts';
 import {
   FORWARDED_IDENTITY_HEADER,
   type ForwardedIdentity,
@@ -143,7 +148,6 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
     let owner: TestApp;
     let other: TestApp;
     let shared: string;
-    let otherDataDir: string;
     let members: ProjectWithMembers;
     let base: string;
     let dataset: { id: string; columns: { id: string }[] };
@@ -156,12 +160,7 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
       const { port } = owner.app.server.address() as AddressInfo;
       owner.platform.config.datasets.internalUrl = `http://127.0.0.1:${port}`;
       // The second server: its own data dir and DuckDB, the owner's database and storage.
-      otherDataDir = mkdtempSync(path.join(os.tmpdir(), 'bc-forward-b-'));
-      other = await createTestApp({
-        config,
-        storage: { ...owner.storage, dataDir: otherDataDir },
-        startJobs: false,
-      });
+      other = await createSecondServer(owner, { config, startJobs: false });
 
       members = await createProjectWithMembers(owner);
       base = `/api/projects/${members.project.id}/datasets`;
@@ -177,7 +176,6 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
     afterAll(async () => {
       await other?.close();
       await owner?.close();
-      rmSync(otherDataDir, { recursive: true, force: true });
       rmSync(shared, { recursive: true, force: true });
     });
 

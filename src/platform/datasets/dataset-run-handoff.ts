@@ -60,7 +60,7 @@ export interface RunHandoff {
 
 export function createRunHandoff(options: {
   leases: DatasetLeases;
-  datasets: Pick<DatasetFiles, 'open'>;
+  datasets: Pick<DatasetFiles, 'open' | 'hold'>;
   /** undefined without BRAINCELLS_SECRET: nothing is handed off (one server). */
   key: Buffer | undefined;
   logger: Logger;
@@ -109,53 +109,59 @@ export function createRunHandoff(options: {
     },
     async execute(runId, datasetOf, work) {
       const datasetId = await datasetOf();
-      if (datasetId !== undefined) {
-        try {
-          await options.datasets.open(datasetId);
-        } catch (error) {
-          const elsewhere =
-            error instanceof DatasetOwnedElsewhere &&
-            key !== undefined &&
-            error.ownerUrl !== null &&
-            error.ownerId !== leases.serverId;
-          // Anything else (no table yet, a dataset gone) is the work's own to meet and report.
-          if (elsewhere || isBetweenHolders(error)) {
-            const ownerUrl = elsewhere ? (error as DatasetOwnedElsewhere).ownerUrl : null;
-            logger.info(
-              {
-                runId,
-                datasetId,
-                handedTo: ownerUrl ? (error as DatasetOwnedElsewhere).ownerId : null,
-              },
-              ownerUrl
-                ? 'run handed to the server holding its dataset'
-                : 'run queued again: its dataset is between two servers',
-            );
-            handing.set(runId, ownerUrl);
-            throw new RunStopped('shutdown');
+      // A running run holds its dataset: the bound on attached files never detaches it.
+      const release = datasetId === undefined ? () => {} : options.datasets.hold(datasetId);
+      try {
+        if (datasetId !== undefined) {
+          try {
+            await options.datasets.open(datasetId);
+          } catch (error) {
+            const elsewhere =
+              error instanceof DatasetOwnedElsewhere &&
+              key !== undefined &&
+              error.ownerUrl !== null &&
+              error.ownerId !== leases.serverId;
+            // Anything else (no table yet, a dataset gone) is the work's own to meet and report.
+            if (elsewhere || isBetweenHolders(error)) {
+              const ownerUrl = elsewhere ? (error as DatasetOwnedElsewhere).ownerUrl : null;
+              logger.info(
+                {
+                  runId,
+                  datasetId,
+                  handedTo: ownerUrl ? (error as DatasetOwnedElsewhere).ownerId : null,
+                },
+                ownerUrl
+                  ? 'run handed to the server holding its dataset'
+                  : 'run queued again: its dataset is between two servers',
+              );
+              handing.set(runId, ownerUrl);
+              throw new RunStopped('shutdown');
+            }
           }
         }
-      }
-      try {
-        return await work();
-      } catch (error) {
-        // The dataset went to another server mid-run (this one's lease lapsed or was taken):
-        // its writes were refused (or met the file closing under them), not lost. The run is
-        // left to its lease, as after a crash — the recovery sweep queues it once that
-        // expires, and its next executor (the holder, through a hand-off) releases the cells
-        // left `generating` and goes on.
-        const lost =
-          error instanceof DatasetOwnedElsewhere ||
-          isBetweenHolders(error) ||
-          (datasetId !== undefined && !(error instanceof RunStopped) && !leases.holds(datasetId));
-        if (lost) {
-          logger.warn(
-            { runId, datasetId },
-            'dataset lost mid-run; the run is left to be taken over',
-          );
-          throw new RunStopped('lease-lost');
+        try {
+          return await work();
+        } catch (error) {
+          // The dataset went to another server mid-run (this one's lease lapsed or was taken):
+          // its writes were refused (or met the file closing under them), not lost. The run is
+          // left to its lease, as after a crash — the recovery sweep queues it once that
+          // expires, and its next executor (the holder, through a hand-off) releases the cells
+          // left `generating` and goes on.
+          const lost =
+            error instanceof DatasetOwnedElsewhere ||
+            isBetweenHolders(error) ||
+            (datasetId !== undefined && !(error instanceof RunStopped) && !leases.holds(datasetId));
+          if (lost) {
+            logger.warn(
+              { runId, datasetId },
+              'dataset lost mid-run; the run is left to be taken over',
+            );
+            throw new RunStopped('lease-lost');
+          }
+          throw error;
         }
-        throw error;
+      } finally {
+        release();
       }
     },
     settled(run, outcome) {

@@ -22,6 +22,11 @@ export interface DatasetFiles {
   open(datasetId: string, options?: { create?: boolean }): Promise<void>;
   /** Refuses a write when this server may no longer write the dataset (its lease is gone). */
   checkWrite(datasetId: string): void;
+  /**
+   * Keeps the dataset attached until the returned release is called (a run, a write, an
+   * export): the bound on attached files (`maxAttached`) never detaches a held dataset.
+   */
+  hold(datasetId: string): () => void;
   /** Detaches the dataset's file (its lease lost, or the server stopping); no-op when not attached. */
   detach(datasetId: string): Promise<void>;
   /** Detaches the dataset and deletes its file: the dataset is gone. */
@@ -69,14 +74,44 @@ const sqlString = (text: string) => `'${text.replaceAll("'", "''")}'`;
  */
 const ATTACHED_IN_PROCESS = new Set<string>();
 
+/** Attached dataset files kept at most, by default (BRAINCELLS_DUCKDB_MAX_ATTACHED). */
+export const DEFAULT_MAX_ATTACHED = 500;
+/**
+ * A dataset opened this recently is in use (a read between its `open` and its last query, which
+ * names the catalog without holding it); only datasets idle longer are detached by the bound.
+ */
+export const ATTACHED_IDLE_MS = 5 * 60_000;
+
 export function createDatasetFiles(options: {
   dir: string;
   run: (sql: string) => Promise<unknown>;
+  /**
+   * Attached files kept at most: past it, the least recently used idle datasets (not held, not
+   * opened for `idleMs`) are detached, and attached again on their next use. A soft bound:
+   * while more than this are in use, more stay attached.
+   */
+  maxAttached?: number;
+  idleMs?: number;
+  /** The clock (tests pass a fake one). */
+  now?: () => number;
 }): DatasetFiles {
   const { dir, run } = options;
+  const maxAttached = options.maxAttached ?? DEFAULT_MAX_ATTACHED;
+  const idleMs = options.idleMs ?? ATTACHED_IDLE_MS;
+  const now = options.now ?? Date.now;
   if (dir !== ':memory:') mkdirSync(dir, { recursive: true });
   /** Dataset id → its ATTACH (settled or in flight). */
   const attaching = new Map<string, Promise<void>>();
+  /** Dataset id → when it was last opened or released; oldest first (re-inserted on use). */
+  const lastUsed = new Map<string, number>();
+  /** Dataset id → holds not yet released. */
+  const holds = new Map<string, number>();
+  /** Dataset id → its DETACH in flight: an open waits for it, then attaches again. */
+  const detaching = new Map<string, Promise<void>>();
+  const touch = (datasetId: string) => {
+    lastUsed.delete(datasetId);
+    lastUsed.set(datasetId, now());
+  };
   let guard: DatasetGuard | undefined;
   const detachListeners: ((datasetId: string) => void)[] = [];
 
@@ -109,10 +144,11 @@ export function createDatasetFiles(options: {
       ATTACHED_IN_PROCESS.delete(path.resolve(datasetFilePath(dir, datasetId)));
   };
 
-  const detach = async (datasetId: string) => {
+  const detachNow = async (datasetId: string) => {
     const pending = attaching.get(datasetId);
     if (!pending) return;
     attaching.delete(datasetId);
+    lastUsed.delete(datasetId);
     try {
       await pending;
     } catch {
@@ -122,20 +158,72 @@ export function createDatasetFiles(options: {
     unregister(datasetId);
     for (const listener of detachListeners) listener(datasetId);
   };
+  const detach = (datasetId: string, after?: () => Promise<void>): Promise<void> => {
+    const running = detaching.get(datasetId);
+    if (running) return running;
+    if (!attaching.has(datasetId)) return Promise.resolve();
+    const done = detachNow(datasetId)
+      .then(after)
+      .finally(() => detaching.delete(datasetId));
+    detaching.set(datasetId, done);
+    return done;
+  };
+
+  /** Detaches the least recently used idle datasets while more than `maxAttached` are attached. */
+  const evictIdle = () => {
+    let over = attaching.size - maxAttached;
+    if (over <= 0) return;
+    const idleBefore = now() - idleMs;
+    for (const [datasetId, used] of lastUsed) {
+      if (over <= 0 || used > idleBefore) break; // the rest were used more recently
+      if (!attaching.has(datasetId) || (holds.get(datasetId) ?? 0) > 0 || detaching.has(datasetId))
+        continue;
+      over--;
+      // Its lease is given up too (another server may take it at once; the next use here
+      // claims it again). A failed DETACH leaves the file attached; the next eviction retries.
+      void detach(datasetId, async () => {
+        await guard?.release(datasetId);
+      }).catch(() => {});
+    }
+  };
 
   return {
     dir,
     async open(datasetId, options) {
-      if (guard) await guard.claim(datasetId);
+      // After a DETACH in flight (and the lease it gives up), claimed and attached again.
+      for (let running = detaching.get(datasetId); running; running = detaching.get(datasetId))
+        await running.catch(() => {});
+      touch(datasetId); // used now: not idle, so no eviction picks it meanwhile
+      if (guard)
+        await guard.claim(datasetId).catch((error: unknown) => {
+          if (!attaching.has(datasetId)) lastUsed.delete(datasetId); // another server's
+          throw error;
+        });
       let pending = attaching.get(datasetId);
       if (!pending) {
         pending = attach(datasetId, options?.create === true);
         attaching.set(datasetId, pending);
-        pending.catch(() => {
-          if (attaching.get(datasetId) === pending) attaching.delete(datasetId);
+        pending.then(evictIdle, () => {
+          if (attaching.get(datasetId) === pending) {
+            attaching.delete(datasetId);
+            lastUsed.delete(datasetId);
+          }
         });
       }
       await pending;
+    },
+    hold(datasetId) {
+      holds.set(datasetId, (holds.get(datasetId) ?? 0) + 1);
+      touch(datasetId);
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        const left = (holds.get(datasetId) ?? 1) - 1;
+        if (left > 0) holds.set(datasetId, left);
+        else holds.delete(datasetId);
+        if (attaching.has(datasetId)) touch(datasetId);
+      };
     },
     checkWrite(datasetId) {
       guard?.checkWrite(datasetId);
@@ -153,6 +241,7 @@ export function createDatasetFiles(options: {
     forgetAll() {
       for (const datasetId of attaching.keys()) unregister(datasetId);
       attaching.clear();
+      lastUsed.clear();
     },
     onDetach(listener) {
       detachListeners.push(listener);

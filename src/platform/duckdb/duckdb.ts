@@ -35,6 +35,8 @@ export interface DuckDbOptions {
    * so the inline one is only the bound.
    */
   walAutocheckpoint?: string;
+  /** Dataset files kept attached at most (duckdb-datasets.ts `maxAttached`). */
+  maxAttached?: number;
 }
 
 /** See DuckDbOptions.walAutocheckpoint. */
@@ -174,6 +176,7 @@ export async function openDuckDb(options: DuckDbOptions): Promise<DuckDb> {
         ? ':memory:'
         : path.join(path.dirname(options.path), 'datasets')),
     run: (sql) => withConnection((connection) => connection.run(sql)),
+    ...(options.maxAttached === undefined ? {} : { maxAttached: options.maxAttached }),
   });
 
   // The background checkpoint (checkpointSoon): the one running, and the databases asked for

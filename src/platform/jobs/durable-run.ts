@@ -464,6 +464,20 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
     }, heartbeatMs);
     beat.unref();
 
+    /**
+     * A step's checkpoint writes (its begin, its record, its failure) wait out a dry pool
+     * (issue #20) instead of failing the run: a workflow step or a rows batch whose work is done
+     * is recorded once the database answers again. Bounded like a settling write; a begin also
+     * ends its wait when the run is stopped (its work would not start).
+     */
+    const checkpoint = <T>(what: string, write: () => Promise<T>, signal?: AbortSignal) =>
+      retryOutage(write, {
+        log: logger,
+        what: `durable run ${runId} ${what}`,
+        message: 'a durable run waits for the database to checkpoint a step',
+        maxTries: SETTLE_TRIES,
+        ...(signal ? { signal } : {}),
+      });
     const groupOptions = { lingerMs: GROUP_LINGER_MS };
     // A run's steps begin and are recorded in groups (steps a kind runs side by side — an
     // extract step's documents — share statements; a step alone is written at once).
@@ -474,12 +488,15 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       const keys = JSON.stringify(
         wanted.map(({ key, inputHash }) => ({ step_key: key, input_hash: inputHash })),
       );
-      const { rows } = await sql<{
-        held: boolean;
-        cancel_requested: boolean;
-        pause_requested: boolean;
-        done: Record<string, unknown> | null;
-      }>`
+      const { rows } = await checkpoint(
+        'step begin',
+        () =>
+          sql<{
+            held: boolean;
+            cancel_requested: boolean;
+            pause_requested: boolean;
+            done: Record<string, unknown> | null;
+          }>`
         ${PREPARED}with async_commit as (${ASYNC_COMMIT}),
         run as (
           select coalesce(lease_owner = ${owner}, false) as held, cancel_requested, pause_requested
@@ -508,7 +525,9 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
         )
         select run.held, run.cancel_requested, run.pause_requested,
           (select jsonb_object_agg(step_key, output) from done) as done
-        from run, async_commit`.execute(db);
+        from run, async_commit`.execute(db),
+        controller.signal,
+      );
       const row = rows[0];
       const done = row?.done ?? {};
       return wanted.map(({ key }) => ({
@@ -523,13 +542,15 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       const outputs = JSON.stringify(
         steps.map(({ key, output }) => ({ step_key: key, output: output ?? null })),
       );
-      const recorded = await sql`
+      const recorded = await checkpoint('step record', () =>
+        sql`
         update run_step rs
         set status = 'completed', output = coalesce(r.output, 'null'::jsonb), finished_at = now()
         from jsonb_to_recordset(${outputs}::jsonb) as r(step_key text, output jsonb)
         where rs.run_id = ${runId} and rs.step_key = r.step_key
           and exists (select 1 from durable_run where id = ${runId} and lease_owner = ${owner})
-      `.execute(db);
+      `.execute(db),
+      );
       // The lease is the run's: every step of the group is recorded, or none.
       const held = Number(recorded.numAffectedRows ?? 0) > 0;
       return steps.map(() => held);
@@ -578,16 +599,18 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
           // The failure is written on the begun step.
           if (eager) await beginning.catch(() => {});
           if (!(error instanceof RunStopped) && !controller.signal.aborted)
-            await db
-              .updateTable('run_step')
-              .set({
-                status: 'failed',
-                error: json(errorRecord(error)),
-                finished_at: sql<Date>`now()`,
-              })
-              .where('run_id', '=', runId)
-              .where('step_key', '=', key)
-              .execute();
+            await checkpoint('step failure', () =>
+              db
+                .updateTable('run_step')
+                .set({
+                  status: 'failed',
+                  error: json(errorRecord(error)),
+                  finished_at: sql<Date>`now()`,
+                })
+                .where('run_id', '=', runId)
+                .where('step_key', '=', key)
+                .execute(),
+            );
           throw error;
         }
         // Completed only while we still hold the run: a worker that lost its lease mid-step

@@ -97,13 +97,20 @@ export function createSheetExportService(deps: SheetExportServiceDeps) {
     write: ExportWriter<F>,
   ): Promise<DatasetExport<F>> {
     const { dataset, columns } = await deps.sheets.requireDataset(actor, projectId, datasetId);
-    await deps.duckdb.datasets.open(dataset.id);
-    const written = await write({
-      projectId,
-      datasetId: dataset.id,
-      columns: columns.map((column) => ({ id: column.id, name: column.name, type: column.type })),
-      request,
-    });
+    // Held while the file is written: the bound on attached files never detaches it mid-read.
+    const release = deps.duckdb.datasets.hold(dataset.id);
+    let written: Awaited<ReturnType<ExportWriter<F>>>;
+    try {
+      await deps.duckdb.datasets.open(dataset.id);
+      written = await write({
+        projectId,
+        datasetId: dataset.id,
+        columns: columns.map((column) => ({ id: column.id, name: column.name, type: column.type })),
+        request,
+      });
+    } finally {
+      release();
+    }
     // Recorded once the file is complete: a failed export left nothing to audit. No entry,
     // no file: an export the log cannot show is not handed out.
     await deps.audit

@@ -11,6 +11,9 @@ import type { Logger } from '../../platform/logger.ts';
  */
 export { isPassingOutage, outageDelayMs };
 
+/** Tries of a settling write through a dry pool (~40 s of waits at the longest). */
+export const SETTLE_TRIES = 25;
+
 /** `retryOutage` of platform/db/db-outage.ts, logged as "generation waits for the database". */
 export function retryOutage<T>(
   work: () => Promise<T>,

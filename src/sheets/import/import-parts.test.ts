@@ -1,9 +1,8 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DuckDb, openDuckDb } from '../../platform/duckdb/duckdb.ts';
+import { describe, expect, it } from 'vitest';
+import { duckDbPerSuite } from '../../../test/per-suite.ts';
 import { uuidv7 } from '../../platform/ids.ts';
 import {
   datasetIndex,
@@ -32,19 +31,9 @@ import {
  * line numbers, the same widening, the same refusal.
  */
 describe('CSV import in parts', () => {
-  let dir: string;
-  let duckdb: DuckDb;
+  const suite = duckDbPerSuite({ threads: 2, connections: 4 });
 
-  beforeAll(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'bc-import-parts-'));
-    duckdb = await openDuckDb({ path: path.join(dir, 'data.duckdb'), threads: 2, connections: 4 });
-  });
-  afterAll(async () => {
-    await duckdb.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const partsDir = () => path.join(dir, 'parts');
+  const partsDir = () => path.join(suite.dir, 'parts');
 
   /** `whole`: one connection (numbering while reading); `after`: one, numbered after the read. */
   type Mode = 'whole' | 'after' | 'parts';
@@ -74,12 +63,12 @@ describe('CSV import in parts', () => {
     // sniffed once, then read with that dialect and those types and no second sniff.
     const described =
       how === 'after' || extra.sniffedFirst
-        ? await duckdb.withConnection((connection) => describeCsvForRead(connection, given))
+        ? await suite.duckdb.withConnection((connection) => describeCsvForRead(connection, given))
         : undefined;
     const spec = described?.spec ?? given;
     const sources =
       described?.sources ??
-      (await duckdb.withConnection((connection) => describeSource(connection, spec)));
+      (await suite.duckdb.withConnection((connection) => describeSource(connection, spec)));
     const targets: TargetColumn[] = sources.map((source) => ({
       id: uuidv7(),
       sourceName: source.sourceName,
@@ -87,10 +76,10 @@ describe('CSV import in parts', () => {
     }));
     const datasetId = uuidv7();
     rmSync(partsDir(), { recursive: true, force: true });
-    writeFileSync(path.join(dir, '.keep'), '');
+    writeFileSync(path.join(suite.dir, '.keep'), '');
     await import('node:fs/promises').then((fs) => fs.mkdir(partsDir(), { recursive: true }));
-    await duckdb.datasets.open(datasetId, { create: true });
-    const outcome = await duckdb.withConnections(how === 'parts' ? 2 : 1, (connections) =>
+    await suite.duckdb.datasets.open(datasetId, { create: true });
+    const outcome = await suite.duckdb.withConnections(how === 'parts' ? 2 : 1, (connections) =>
       importIntoTable(
         extra.onStatement ? connections.map((c) => observed(c, extra.onStatement!)) : connections,
         {
@@ -114,10 +103,10 @@ describe('CSV import in parts', () => {
         },
       ),
     );
-    const rows = await duckdb.query<Record<string, unknown>>(
+    const rows = await suite.duckdb.query<Record<string, unknown>>(
       `select _row_id, ${targets.map((target) => `${valueColumn(target.id)}::varchar as "${target.sourceName}", ${cellState(stateColumn(target.id))} as "${target.sourceName}:state"`).join(', ')} from ${datasetTable(datasetId)} order by _row_id`,
     );
-    const [next] = await duckdb.query<{ next: bigint }>(
+    const [next] = await suite.duckdb.query<{ next: bigint }>(
       `select nextval(${datasetSequenceName(datasetId)}) as next`,
     );
     return {
@@ -185,7 +174,7 @@ describe('CSV import in parts', () => {
   }
 
   const write = (name: string, text: string) => {
-    const file = path.join(dir, name);
+    const file = path.join(suite.dir, name);
     writeFileSync(file, text);
     return file;
   };
@@ -243,14 +232,16 @@ describe('CSV import in parts', () => {
       const error = await importFile(file, mode, { maxBadShare: 0.1 }).catch((caught) => caught);
       expect(error).toMatchObject({ code: 'VALIDATION_ERROR' });
     }
-    const tables = await duckdb.query<{ name: string }>(
+    const tables = await suite.duckdb.query<{ name: string }>(
       `select table_name as name from duckdb_tables() where table_name like 'ds_%'`,
     );
     const before = tables.length;
     await importFile(file, false, { maxBadShare: 0.1 }).catch(() => {});
     await importFile(file, 'after', { maxBadShare: 0.1 }).catch(() => {});
     expect(
-      await duckdb.query(`select table_name from duckdb_tables() where table_name like 'ds_%'`),
+      await suite.duckdb.query(
+        `select table_name from duckdb_tables() where table_name like 'ds_%'`,
+      ),
     ).toHaveLength(before);
     expect(readdirSync(partsDir())).toEqual([]);
   });
@@ -262,7 +253,7 @@ describe('CSV import in parts', () => {
    */
   async function cancelAt(name: string, rows: number, whole: Mode | boolean, trigger: string) {
     const file = write(name, `a,b\n${lines(rows, (index) => `${index},text ${index}\n`)}`);
-    const before = await duckdb.query(`select 1 from duckdb_tables()`);
+    const before = await suite.duckdb.query(`select 1 from duckdb_tables()`);
     const controller = new AbortController();
     const error = await importFile(file, whole, {
       signal: controller.signal,
@@ -271,7 +262,7 @@ describe('CSV import in parts', () => {
       },
     }).catch((caught) => caught);
     expect(String(error)).toContain('stop');
-    expect(await duckdb.query(`select 1 from duckdb_tables()`)).toHaveLength(before.length);
+    expect(await suite.duckdb.query(`select 1 from duckdb_tables()`)).toHaveLength(before.length);
     expect(readdirSync(partsDir())).toEqual([]);
   }
 
@@ -306,7 +297,7 @@ describe('CSV import in parts', () => {
     // Each row's id is its position among the rows read: its line's own id less the rejected
     // lines before it.
     const id = valueColumn(result.targets[0]!.id);
-    const [mismatch] = await duckdb.query<{ n: bigint; last: bigint }>(
+    const [mismatch] = await suite.duckdb.query<{ n: bigint; last: bigint }>(
       `select count(*) filter (where _row_id <> ${id} - ${id} // 100000) as n, max(_row_id) as last from ${datasetTable(result.datasetId)}`,
     );
     expect(mismatch).toEqual({ n: 0n, last: 399_996n });

@@ -2,6 +2,7 @@ import type { RunContext } from '../../../platform/jobs/durable-run.ts';
 import { datasetStream } from '../../sheet-service.ts';
 import { beginExecution } from '../generation-execution.ts';
 import type { GenerationRunInput } from '../generation-job.ts';
+import { retryOutage } from '../generation-outage.ts';
 import type { ResumedRowsRun, RowsGenerationDeps, RowsRunState } from './rows-run-state.ts';
 import { type BatchCounts, failureSummary } from './rows-shape.ts';
 
@@ -48,25 +49,35 @@ export function appendBatch(state: RowsRunState): Promise<void> {
   state.changed = false;
   const { store, sheets } = state.deps;
   const { run, counts } = state;
+  // A dry database pool is waited out (issue #20): the rows made are appended, never lost with
+  // a failed run. The append retries only an outage met before its one DuckDB statement (the
+  // access check, the dataset's metadata): nothing after it touches PostgreSQL, so no row is
+  // appended twice.
+  const patiently = <T>(what: string, work: () => Promise<T>) =>
+    retryOutage(work, { log: state.log, what });
   state.appending = state.appending.then(async () => {
     await state.context.step(`batch-${++state.batch}`, async (): Promise<BatchCounts> => {
       if (rows.length > 0) {
-        await sheets.appendRows(state.actor, run.project_id, run.dataset_id, rows);
+        await patiently('rows', () =>
+          sheets.appendRows(state.actor, run.project_id, run.dataset_id, rows),
+        );
         counts.done += rows.length;
       }
       const saved: BatchCounts = {
         ...counts,
         error: failureSummary(run.total, counts.errors, state.failures),
       };
-      await store.updateRun(run.id, {
-        done: saved.done,
-        errors: saved.errors,
-        duplicates: saved.duplicates,
-        input_tokens: saved.inputTokens,
-        output_tokens: saved.outputTokens,
-        cost_nano: saved.costNano,
-        error: saved.error,
-      });
+      await patiently('run', () =>
+        store.updateRun(run.id, {
+          done: saved.done,
+          errors: saved.errors,
+          duplicates: saved.duplicates,
+          input_tokens: saved.inputTokens,
+          output_tokens: saved.outputTokens,
+          cost_nano: saved.costNano,
+          error: saved.error,
+        }),
+      );
       return saved;
     });
     publishRowsProgress(state);

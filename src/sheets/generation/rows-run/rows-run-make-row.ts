@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type AppError, isAppError } from '../../../platform/app-error.ts';
 import type { CellValue } from '../../sheet-schema.ts';
 import type { DuplicateIndex } from '../generation-dedupe.ts';
+import { retryOutage } from '../generation-outage.ts';
 import { rateLimitNotice, waitingNotice } from '../generation-rate-limit.ts';
 import { inputTokensOf } from '../generation-run-common.ts';
 import { publishRowsProgress } from './rows-run-batches.ts';
@@ -104,19 +105,24 @@ async function askRow(
   shape: RowShape,
 ): Promise<RowAnswer> {
   const { run, scope, counts } = state;
-  const result = await state.deps.llm.generate({
-    projectId: run.project_id,
-    userId: run.created_by ?? undefined,
-    feature: 'sheet-rows',
-    entityIds: { datasetId: run.dataset_id, runId: run.id, row: String(index) },
-    ...(scope.provider ? { provider: scope.provider } : {}),
-    model: scope.model,
-    messages: rowMessages(scope, shape.chosen, index, avoid),
-    parameters: scope.parameters,
-    outputSchema: shape.schema,
-    signal: state.abortCalls.signal,
-    cache: 'off',
-  });
+  // A dry database pool (the call's budget reservation or usage row) is waited out and the row
+  // asked again: never the row's failure (issue #20).
+  const signal = state.abortCalls.signal;
+  const generate = () =>
+    state.deps.llm.generate({
+      projectId: run.project_id,
+      userId: run.created_by ?? undefined,
+      feature: 'sheet-rows',
+      entityIds: { datasetId: run.dataset_id, runId: run.id, row: String(index) },
+      ...(scope.provider ? { provider: scope.provider } : {}),
+      model: scope.model,
+      messages: rowMessages(scope, shape.chosen, index, avoid),
+      parameters: scope.parameters,
+      outputSchema: shape.schema,
+      signal,
+      cache: 'off',
+    });
+  const result = await retryOutage(generate, { log: state.log, what: 'call', signal });
   counts.inputTokens += inputTokensOf(result) ?? 0;
   counts.outputTokens += result.usage.outputTokens ?? 0;
   counts.costNano += result.costNano ?? 0;

@@ -2,6 +2,7 @@ import { type AppError, isAppError } from '../../../platform/app-error.ts';
 import { type RunContext, RunStopped } from '../../../platform/jobs/durable-run.ts';
 import { DuplicateIndex } from '../generation-dedupe.ts';
 import type { GenerationRunInput } from '../generation-job.ts';
+import { retryOutage, SETTLE_TRIES } from '../generation-outage.ts';
 import { compileJsonSchema } from '../generation-output.ts';
 import { followEngine } from '../generation-run-common.ts';
 import { slidingWindow } from '../generation-scheduler.ts';
@@ -112,7 +113,14 @@ export class RowsRun {
     const state = this.#state;
     const { store } = state.deps;
     const { run, stopReason } = state;
-    await store.updateRun(run.id, { waiting: null });
+    // A dry pool here must not fail a finished run (issue #20).
+    const updateRun = (changes: Parameters<typeof store.updateRun>[1]) =>
+      retryOutage(() => store.updateRun(run.id, changes), {
+        log: state.log,
+        what: 'run',
+        maxTries: SETTLE_TRIES,
+      });
+    await updateRun({ waiting: null });
     if (stopReason === 'lease-lost') throw new RunStopped('lease-lost');
     if (failure !== undefined) {
       if (!isAppError(failure)) state.log.error({ err: failure }, 'row generation failed');
@@ -121,7 +129,7 @@ export class RowsRun {
     if (stopReason === 'cancel') throw new RunStopped('cancelled');
     if (stopReason === 'shutdown') throw new RunStopped('shutdown');
     if (stopReason === 'pause' || stopReason === 'budget') {
-      await store.updateRun(run.id, {
+      await updateRun({
         error:
           stopReason === 'budget'
             ? {
