@@ -368,6 +368,8 @@ export async function importTree(options: {
   priceOverrides?: readonly PriceOverride[] | undefined;
   /** The rows from which an import is a bulk one (see BULK_IMPORT_ROWS); tests lower it. */
   bulkImportRows?: number | undefined;
+  /** OpenCode JSON files per written batch (see JSON_BATCH_FILES); tests lower it. */
+  jsonBatchFiles?: number | undefined;
 }): Promise<ImportResult> {
   const { store, projectId, source } = options;
   const root = path.resolve(options.root);
@@ -387,6 +389,7 @@ export async function importTree(options: {
   // are stored (the report decides) but not counted as events of this import.
   const fallbacks = new Set<string>();
   const stepped = new Set<string>();
+  const jsonBatchFiles = options.jsonBatchFiles ?? JSON_BATCH_FILES;
   let batch: FileWrite[] = [];
   let batchRows = 0;
   /** Files of the batch other than OpenCode JSON (see JSON_BATCH_FILES). */
@@ -751,7 +754,7 @@ export async function importTree(options: {
     batchRows += rows;
     rowsWritten += rows;
     if (!isOpenCodeJson(item.kind)) batchHeavy++;
-    if (batchHeavy >= BATCH_FILES || batch.length >= JSON_BATCH_FILES || batchRows >= BATCH_ROWS)
+    if (batchHeavy >= BATCH_FILES || batch.length >= jsonBatchFiles || batchRows >= BATCH_ROWS)
       await flush();
   }
   await settle();
