@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import {
   closeSync,
   constants,
@@ -48,6 +48,8 @@ const BATCH_FILES = 2_000;
  * per 2,000: on 100,000 files that took a third of the import's CPU time.
  */
 const JSON_BATCH_FILES = 25_000;
+/** …or per this many bytes of them (a part can hold a long tool output): a batch's memory. */
+const JSON_BATCH_BYTES = 64 * 1024 * 1024;
 const BATCH_ROWS = 50_000;
 /**
  * An import that wrote this many rows (messages, parts, usage) is a bulk one: its rows wait in
@@ -368,8 +370,8 @@ export async function importTree(options: {
   priceOverrides?: readonly PriceOverride[] | undefined;
   /** The rows from which an import is a bulk one (see BULK_IMPORT_ROWS); tests lower it. */
   bulkImportRows?: number | undefined;
-  /** OpenCode JSON files per written batch (see JSON_BATCH_FILES); tests lower it. */
-  jsonBatchFiles?: number | undefined;
+  /** OpenCode JSON files and bytes per written batch (see JSON_BATCH_FILES); tests lower them. */
+  jsonBatch?: { files?: number; bytes?: number } | undefined;
 }): Promise<ImportResult> {
   const { store, projectId, source } = options;
   const root = path.resolve(options.root);
@@ -389,11 +391,13 @@ export async function importTree(options: {
   // are stored (the report decides) but not counted as events of this import.
   const fallbacks = new Set<string>();
   const stepped = new Set<string>();
-  const jsonBatchFiles = options.jsonBatchFiles ?? JSON_BATCH_FILES;
+  const jsonBatchFiles = options.jsonBatch?.files ?? JSON_BATCH_FILES;
+  const jsonBatchBytes = options.jsonBatch?.bytes ?? JSON_BATCH_BYTES;
   let batch: FileWrite[] = [];
   let batchRows = 0;
   /** Files of the batch other than OpenCode JSON (see JSON_BATCH_FILES). */
   let batchHeavy = 0;
+  let batchJsonBytes = 0;
   let rowsWritten = 0;
   let loadedStoredMessages = false;
 
@@ -405,6 +409,7 @@ export async function importTree(options: {
     batch = [];
     batchRows = 0;
     batchHeavy = 0;
+    batchJsonBytes = 0;
     await writing;
     if (writes.length === 0) return;
     writing = store.replaceFiles(projectId, writes);
@@ -650,7 +655,7 @@ export async function importTree(options: {
           refuse(state, previous, 'binary content (a NUL byte)');
           continue;
         }
-        state.contentHash = createHash('sha256').update(content).digest('hex');
+        state.contentHash = hash('sha256', content, 'hex');
         if (
           previous?.status === 'imported' &&
           previous.parserVersion === PARSER_VERSION &&
@@ -753,8 +758,14 @@ export async function importTree(options: {
     const rows = parsed.messages.length + parsed.parts.length + parsed.usage.length;
     batchRows += rows;
     rowsWritten += rows;
-    if (!isOpenCodeJson(item.kind)) batchHeavy++;
-    if (batchHeavy >= BATCH_FILES || batch.length >= jsonBatchFiles || batchRows >= BATCH_ROWS)
+    if (isOpenCodeJson(item.kind)) batchJsonBytes += print.size;
+    else batchHeavy++;
+    if (
+      batchHeavy >= BATCH_FILES ||
+      batch.length >= jsonBatchFiles ||
+      batchJsonBytes >= jsonBatchBytes ||
+      batchRows >= BATCH_ROWS
+    )
       await flush();
   }
   await settle();
