@@ -72,7 +72,7 @@ describe('monitor import of OpenCode JSON: batches and paths', () => {
            order by event_key`,
             [projectId],
           )
-        ).map((row) => [String(row.event_key), row.counted]);
+        ).map((row) => [String(row.event_key), row.counted] as const);
       const cutEvents = await events(cut);
       expect(cutEvents).toEqual(await events(whole));
       expect(cutEvents.filter(([, counted]) => counted)).toHaveLength(4);
