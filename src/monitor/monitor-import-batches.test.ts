@@ -1,0 +1,110 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { uuidv7 } from '../platform/ids.ts';
+import { importTree } from './monitor-import.ts';
+import {
+  monitorTestStore,
+  OPENCODE_CHILD,
+  OPENCODE_ROOT,
+  writeOpenCodeStorage,
+} from './monitor-test-helpers.ts';
+
+// OpenCode JSON files are written in large batches (monitor-import.ts JSON_BATCH_FILES); where a
+// batch ends changes no count, and the paths found are the same however the root is spelled.
+describe('monitor import of OpenCode JSON: batches and paths', () => {
+  const env = monitorTestStore('monitor-import-batches-');
+
+  const sessionTokens = async (projectId: string) =>
+    (await env.store.sessionReport({ projectId, since: undefined }))
+      .map((row) => [row.sessionId, row.tokens, row.costNano] as const)
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1));
+
+  it.each([
+    ['2 files', { files: 2 }],
+    ['1 byte', { bytes: 1 }],
+  ])(
+    'counts the same whether the files fit one batch or are cut into batches of %s',
+    async (name, jsonBatch) => {
+      // The batches written, counted by a store that passes them on.
+      const batches: number[] = [];
+      const counting = (projectId: string) => ({
+        ...env.store,
+        replaceFiles: (id: string, writes: Parameters<typeof env.store.replaceFiles>[1]) => {
+          if (id === projectId) batches.push(writes.length);
+          return env.store.replaceFiles(id, writes);
+        },
+      });
+      const storage = writeOpenCodeStorage(path.join(env.dir, `batches-${name}`));
+      const whole = uuidv7();
+      const cut = uuidv7();
+      const one = await importTree({
+        store: counting(whole),
+        projectId: whole,
+        root: storage,
+        source: 'opencode',
+      });
+      // Sessions, then messages, then parts: cut that small, every step-finish part lands in a
+      // later batch than its message, whose own tokens stop counting only then.
+      // Sessions and messages are written before the first part, whose message is read back.
+      expect(batches).toEqual([6, 5]);
+      batches.length = 0;
+      const many = await importTree({
+        store: counting(cut),
+        projectId: cut,
+        root: storage,
+        source: 'opencode',
+        jsonBatch,
+      });
+      expect(many).toEqual(one);
+      expect(batches.length).toBeGreaterThanOrEqual(6);
+      expect(one).toMatchObject({ files: 2 + 4 + 5, badLines: 0, sessions: 2, usageEvents: 3 + 1 });
+      const tokens = await sessionTokens(cut);
+      expect(tokens).toEqual(await sessionTokens(whole));
+      expect(tokens.map(([sessionId, buckets]) => [sessionId, buckets])).toEqual([
+        ['ses_child', OPENCODE_CHILD],
+        ['ses_root', OPENCODE_ROOT],
+      ]);
+      // Every message's own tokens are stored (the raw record), counted only without steps.
+      const events = async (projectId: string) =>
+        (
+          await env.duckdb.query(
+            `select event_key, counted from monitor_usage_event where project_id = $1
+           order by event_key`,
+            [projectId],
+          )
+        ).map((row) => [String(row.event_key), row.counted] as const);
+      const cutEvents = await events(cut);
+      expect(cutEvents).toEqual(await events(whole));
+      expect(cutEvents.filter(([, counted]) => counted)).toHaveLength(4);
+      expect(cutEvents.filter(([key]) => key.startsWith('oc:msg:')).length).toBeGreaterThan(0);
+    },
+  );
+
+  it('stores normalized paths: a root with a trailing slash or .. segments finds the same files', async () => {
+    const storage = writeOpenCodeStorage(path.join(env.dir, 'spelled'));
+    const projectId = uuidv7();
+    const first = await importTree({
+      store: env.store,
+      projectId,
+      root: `${storage}/`,
+      source: 'opencode',
+    });
+    expect(first.files).toBe(11);
+    const stored = await env.duckdb.query(
+      'select path from monitor_source_file where project_id = $1 order by path',
+      [projectId],
+    );
+    for (const row of stored) {
+      const file = String(row.path);
+      expect(file).toBe(path.normalize(file));
+      expect(file.startsWith(`${storage}${path.sep}`)).toBe(true);
+    }
+    const again = await importTree({
+      store: env.store,
+      projectId,
+      root: path.join(storage, 'part', '..', '..', 'storage', '.'),
+      source: 'opencode',
+    });
+    expect(again).toMatchObject({ files: 0, unchanged: 11, departed: 0 });
+  });
+});
