@@ -8,7 +8,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { openSheetsBench, writeCsv } from './sheets-bench-helpers.ts';
 
 const argument = process.argv[2] ?? '3000000';
@@ -41,6 +41,32 @@ DuckDBConnection.prototype.run = async function (this: DuckDBConnection, ...args
   }
 };
 
+/**
+ * The DuckDB settings our import's instance runs with that differ from a bare instance's (the
+ * bench's peer): a setting that slows the read shows here.
+ */
+async function printSettingsAgainstPeer() {
+  const settings = async (connection: { runAndReadAll(sql: string): Promise<unknown> }) => {
+    const reader = (await connection.runAndReadAll(
+      'select name, value from duckdb_settings() order by name',
+    )) as { getRowObjectsJS(): { name: string; value: string | null }[] };
+    return new Map(reader.getRowObjectsJS().map((row) => [row.name, row.value]));
+  };
+  const ours = await bench.platform.duckdb.withConnection(settings);
+  const peerDir = mkdtempSync(path.join(os.tmpdir(), 'braincells-import-trace-peer-'));
+  const peer = await DuckDBInstance.create(path.join(peerDir, 'peer.duckdb'));
+  const peerConnection = await peer.connect();
+  const theirs = await settings(peerConnection);
+  peerConnection.closeSync();
+  peer.closeSync();
+  rmSync(peerDir, { recursive: true, force: true });
+  // Paths differ by nature (temp directory, extension directory): not settings of the read.
+  const differences = [...ours]
+    .filter(([name, value]) => theirs.get(name) !== value && !/directory|path/.test(name))
+    .map(([name, value]) => `${name}: ours ${value}, peer ${theirs.get(name)}`);
+  console.log(`settings that differ from a bare instance: ${differences.join('; ') || 'none'}`);
+}
+
 const bench = await openSheetsBench();
 try {
   origin = performance.now();
@@ -53,10 +79,11 @@ try {
   const total = { ms: performance.now() - origin, cpuMs: cpuMs() - cpuOrigin };
   origin = undefined;
   if (result?.status !== 'succeeded') throw new Error(`import ${result?.status}`);
+  await printSettingsAgainstPeer();
   const round = (value: number) => String(Math.round(value)).padStart(7);
   for (const entry of statements)
     console.log(
-      `${round(entry.startMs)} ms ${round(entry.ms)} ms ${round(entry.cpuMs)} ms CPU  ${entry.sql.slice(0, 100)}`,
+      `${round(entry.startMs)} ms ${round(entry.ms)} ms ${round(entry.cpuMs)} ms CPU  ${process.env.TRACE_FULL_SQL ? entry.sql : entry.sql.slice(0, 100)}`,
     );
   // The read is the statement that creates the table from read_csv, or the parts' inserts.
   const reads = statements.filter(
