@@ -70,13 +70,11 @@ function runRounds(file: string, rows: number, rounds: number): Rounds {
   const ours: ChildResult[] = [];
   const peers: ChildResult[] = [];
   for (let index = 0; index < rounds; index++) {
-    const first = index % 2 === 0 ? 'duckdb' : 'braincells';
-    const results = {
-      [first]: child(first, file),
-      ...(first === 'duckdb'
-        ? { braincells: child('braincells', file) }
-        : { duckdb: child('duckdb', file) }),
-    } as Record<'duckdb' | 'braincells', ChildResult>;
+    const order =
+      index % 2 === 0 ? (['duckdb', 'braincells'] as const) : (['braincells', 'duckdb'] as const);
+    const results = {} as Record<'duckdb' | 'braincells', ChildResult>;
+    for (const mode of order) results[mode] = child(mode, file);
+    const first = order[0];
     if (results.braincells.rows !== rows || results.duckdb.rows !== rows)
       throw new Error(
         `row counts differ: ours ${results.braincells.rows}, duckdb ${results.duckdb.rows}`,
