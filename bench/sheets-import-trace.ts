@@ -4,11 +4,14 @@
 // Not a bench (run.ts runs only *.bench.ts):
 //   ./scripts/with-node.sh node bench/sheets-import-trace.ts [ROWS | FILE]   (default 3,000,000 rows)
 // CPU is that of the whole process while the statement ran: the text scan runs on Node's thread
-// at the same time as the sniff, so the sniff's CPU includes it.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+// at the same time as the sniff, so the sniff's CPU includes it. The read's CPU is also split
+// by thread kind (DuckDB's workers vs Node's main thread vs V8's GC workers), and DuckDB's own
+// CTAS of the same file then runs in a bare instance in this process, with the settings that
+// differ between the two instances printed: ours against the peer in one sitting.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { openSheetsBench, writeCsv } from './sheets-bench-helpers.ts';
 
 const argument = process.argv[2] ?? '3000000';
@@ -20,7 +23,46 @@ const cpuMs = () => {
   const used = process.cpuUsage();
   return (used.user + used.system) / 1000;
 };
-const statements: { sql: string; startMs: number; ms: number; cpuMs: number }[] = [];
+/**
+ * CPU (ms) of the process's threads by kind, from /proc/self/task (Linux; empty elsewhere):
+ * `js` Node's main thread (our code, PGlite), `v8` V8's workers (GC), `workers` the rest —
+ * libuv's pool and the threads DuckDB starts from it (they inherit its name), i.e. the read.
+ */
+function threadCpu(): Record<'js' | 'v8' | 'workers', number> {
+  const split = { js: 0, v8: 0, workers: 0 };
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync('/proc/self/task');
+  } catch {
+    return split;
+  }
+  for (const task of tasks) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${task}/stat`, 'utf8');
+      const name = readFileSync(`/proc/self/task/${task}/comm`, 'utf8').trim();
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // utime + stime in clock ticks (USER_HZ, 100 on Linux).
+      const ms = (Number(fields[11]) + Number(fields[12])) * 10;
+      const kind = name === 'MainThread' ? 'js' : /^V8/.test(name) ? 'v8' : 'workers';
+      split[kind] += ms;
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return split;
+}
+const threadsSince = (before: ReturnType<typeof threadCpu>) => {
+  const now = threadCpu();
+  return { js: now.js - before.js, v8: now.v8 - before.v8, workers: now.workers - before.workers };
+};
+
+const statements: {
+  sql: string;
+  startMs: number;
+  ms: number;
+  cpuMs: number;
+  threads: ReturnType<typeof threadCpu>;
+}[] = [];
 let origin: number | undefined;
 let cpuOrigin = 0;
 // `runAndReadAll` sends its statement through `run`: timing `run` sees every statement once.
@@ -28,6 +70,7 @@ const run = DuckDBConnection.prototype.run;
 DuckDBConnection.prototype.run = async function (this: DuckDBConnection, ...args) {
   const started = performance.now();
   const cpu = cpuMs();
+  const threads = threadCpu();
   try {
     return await run.apply(this, args);
   } finally {
@@ -37,9 +80,51 @@ DuckDBConnection.prototype.run = async function (this: DuckDBConnection, ...args
         startMs: started - origin,
         ms: performance.now() - started,
         cpuMs: cpuMs() - cpu,
+        threads: threadsSince(threads),
       });
   }
 };
+
+/**
+ * DuckDB's own CTAS of the same file in a bare instance in this process, right after ours (the
+ * bench's peer, same sitting, warm page cache), and the DuckDB settings of our import's
+ * instance that differ from that bare instance's: a setting that slows the read shows here.
+ */
+async function peerRead() {
+  const settings = async (connection: { runAndReadAll(sql: string): Promise<unknown> }) => {
+    const reader = (await connection.runAndReadAll(
+      'select name, value from duckdb_settings() order by name',
+    )) as { getRowObjectsJS(): { name: string; value: string | null }[] };
+    return new Map(reader.getRowObjectsJS().map((row) => [row.name, row.value]));
+  };
+  const ours = await bench.platform.duckdb.withConnection(settings);
+  const peerDir = mkdtempSync(path.join(os.tmpdir(), 'braincells-import-trace-peer-'));
+  const peer = await DuckDBInstance.create(path.join(peerDir, 'peer.duckdb'));
+  const connection = await peer.connect();
+  try {
+    const theirs = await settings(connection);
+    // Paths differ by nature (temp directory, extension directory): not settings of the read.
+    const differences = [...ours]
+      .filter(([name, value]) => theirs.get(name) !== value && !/directory|path/.test(name))
+      .map(([name, value]) => `${name}: ours ${value}, peer ${theirs.get(name)}`);
+    console.log(`settings that differ from a bare instance: ${differences.join('; ') || 'none'}`);
+    const started = performance.now();
+    const cpu = cpuMs();
+    const threads = threadCpu();
+    await connection.run(
+      `create table peer as select * from read_csv('${file.replaceAll("'", "''")}')`,
+    );
+    return {
+      ms: Math.round(performance.now() - started),
+      cpuMs: Math.round(cpuMs() - cpu),
+      threads: threadsSince(threads),
+    };
+  } finally {
+    connection.closeSync();
+    peer.closeSync();
+    rmSync(peerDir, { recursive: true, force: true });
+  }
+}
 
 const bench = await openSheetsBench();
 try {
@@ -56,7 +141,7 @@ try {
   const round = (value: number) => String(Math.round(value)).padStart(7);
   for (const entry of statements)
     console.log(
-      `${round(entry.startMs)} ms ${round(entry.ms)} ms ${round(entry.cpuMs)} ms CPU  ${entry.sql.slice(0, 100)}`,
+      `${round(entry.startMs)} ms ${round(entry.ms)} ms ${round(entry.cpuMs)} ms CPU  ${process.env.TRACE_FULL_SQL ? entry.sql : entry.sql.slice(0, 100)}`,
     );
   // The read is the statement that creates the table from read_csv, or the parts' inserts.
   const reads = statements.filter(
@@ -71,6 +156,9 @@ try {
   // Parts run at once: each one's CPU is the process's, so the read's CPU is the longest one's.
   const readCpu = Math.max(...reads.map((entry) => entry.cpuMs));
   const after = statements.filter((entry) => entry.startMs >= readEnd);
+  // Ours first, then the peer's: the file is as warm for it as for ours (the sniff read it).
+  const peer = await peerRead();
+  const longest = reads.reduce((best, entry) => (entry.cpuMs > best.cpuMs ? entry : best));
   console.log(
     JSON.stringify({
       rows: result.rowsImported,
@@ -82,6 +170,13 @@ try {
       readCpuMs: Math.round(readCpu),
       afterReadMs: Math.round(total.ms - readEnd),
       afterReadStatementsCpuMs: Math.round(sum(after)),
+      // The read's CPU by thread kind (threadCpu), and DuckDB's own CTAS of the file after it.
+      readThreadsCpuMs: longest.threads,
+      peerCtas: peer,
+      readOverPeer: {
+        wall: Math.round(((readEnd - readStart) / peer.ms) * 100) / 100,
+        cpu: Math.round((readCpu / peer.cpuMs) * 100) / 100,
+      },
     }),
   );
 } finally {
