@@ -445,40 +445,51 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   // Once per step, not per call: a thousand documents are not a thousand access checks.
   await ports.requireEditor(actor, projectId);
   const wanted = extractionColumns(step.schema);
-  const columns = await env.checkpoint(`${step.id}/columns`, () =>
+  // The sheet's columns are needed only to write the rows, so adding the missing ones (a
+  // statement and a DuckDB change each) goes on beside the model's calls instead of before the
+  // first of them. A failure to add them stops the step from beginning more documents.
+  const ensured = env.checkpoint(`${step.id}/columns`, () =>
     ports.ensureColumns(actor, projectId, step.datasetId, wanted),
   );
-  const id = (name: string) => {
-    const column = columns[name];
-    if (!column)
-      throw new AppError('CONFLICT', `The extraction sheet has no column "${name}"`, {
-        details: { step: step.id },
-      });
-    return column;
-  };
-  const existingRows = () =>
-    ports.readRows(actor, projectId, step.datasetId, [
-      id(EXTRACTION_COLUMNS.documentId),
-      id(EXTRACTION_COLUMNS.status),
-    ]);
+  let columnsFailed: { error: unknown } | undefined;
+  ensured.catch((error: unknown) => {
+    columnsFailed = { error };
+  });
   // The collection (PostgreSQL) and the sheet's rows (DuckDB) are read side by side: both are
-  // time before the first call.
+  // time before the first call. The rows already extracted are found through the columns the
+  // sheet has now, by name, as ensureColumns names them (none when they are not there yet).
+  const present = async () => {
+    const byName: Record<string, string> = {};
+    for (const column of await ports.datasetColumns(actor, projectId, step.datasetId))
+      byName[column.name] ??= column.id;
+    return byName;
+  };
+  const existingRows = async (names: Record<string, string>) => {
+    const documentId = names[EXTRACTION_COLUMNS.documentId];
+    const status = names[EXTRACTION_COLUMNS.status];
+    if (!documentId || !status) return [];
+    const rows = await ports.readRows(actor, projectId, step.datasetId, [documentId, status]);
+    return rows.map((row) => ({
+      rowId: row.rowId,
+      documentId: String(row.values[documentId]),
+      status: row.values[status],
+    }));
+  };
   const [listed, existing] = await Promise.all([
     ports.documents(actor, projectId, step.documentsDatasetId),
-    existingRows(),
+    present().then(existingRows),
   ]);
   const documents = listed.filter((document) => document.status === 'ready');
   const extracted = new Set(
-    existing
-      .filter((row) => row.values[id(EXTRACTION_COLUMNS.status)] !== 'failed')
-      .map((row) => String(row.values[id(EXTRACTION_COLUMNS.documentId)])),
+    existing.filter((row) => row.status !== 'failed').map((row) => row.documentId),
   );
   const todo =
     step.mode === 'all' ? documents : documents.filter((document) => !extracted.has(document.id));
 
   let done = 0;
   const progressEvery = Math.max(1, Math.floor(todo.length / 100));
-  await env.progress(step.id, done, todo.length);
+  // Not waited for, as the others below are not: the first call need not wait for an event.
+  void env.progress(step.id, done, todo.length);
   const readPages = groupedPageReader((documentIds) =>
     ports.documentPages(actor, projectId, documentIds),
   );
@@ -490,6 +501,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   const withModel = slots(step.concurrency);
   const recorded: Promise<DocumentExtraction>[] = new Array(todo.length);
   const begun = mapLimit(todo, step.concurrency * 2, async (document, index) => {
+    if (columnsFailed) throw columnsFailed.error;
     let answered!: () => void;
     const modelDone = new Promise<void>((resolve) => {
       answered = resolve;
@@ -536,10 +548,19 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
     results.push(outcome.value);
   }
 
+  const columns = await ensured;
+  const id = (name: string) => {
+    const column = columns[name];
+    if (!column)
+      throw new AppError('CONFLICT', `The extraction sheet has no column "${name}"`, {
+        details: { step: step.id },
+      });
+    return column;
+  };
   const written = await env.checkpoint(`${step.id}/write`, async () => {
     const replaced = new Set(results.map((result) => result.documentId));
-    const stale = (await existingRows())
-      .filter((row) => replaced.has(String(row.values[id(EXTRACTION_COLUMNS.documentId)])))
+    const stale = (await existingRows(columns))
+      .filter((row) => replaced.has(row.documentId))
       .map((row) => row.rowId);
     if (stale.length > 0) await ports.deleteRows(actor, projectId, step.datasetId, stale);
     if (results.length === 0) return { rowIds: [] as string[] };
