@@ -105,21 +105,35 @@ export interface Citation {
   reason?: string;
 }
 
+/**
+ * A document's pages normalized once, each on first use: a document's fields are checked
+ * against the same pages, and a quote on another page than the cited one searches them all.
+ */
+export function normalizedPages(pages: readonly string[]): (index: number) => string {
+  const normalized: (string | undefined)[] = new Array(pages.length);
+  return (index) => {
+    normalized[index] ??= normalize(pages[index]!);
+    return normalized[index];
+  };
+}
+
 /** Checks that `quote` occurs in page `page` (1-based) of `pages`. */
 export function verifyCitation(
   documentId: string,
   pages: readonly string[],
   page: unknown,
   quote: unknown,
+  pageText: (index: number) => string = normalizedPages(pages),
 ): Citation {
   const text = typeof quote === 'string' ? quote.slice(0, 1_000) : '';
   const number = typeof page === 'number' && Number.isInteger(page) ? page : null;
   const base = { documentId, page: number, quote: text };
-  if (normalize(text) === '') return { ...base, verified: false, reason: 'no quote' };
+  const wanted = normalize(text);
+  if (wanted === '') return { ...base, verified: false, reason: 'no quote' };
   if (number === null || number < 1 || number > pages.length)
     return { ...base, verified: false, reason: `no page ${String(page)}` };
-  if (normalize(pages[number - 1]!).includes(normalize(text))) return { ...base, verified: true };
-  const elsewhere = pages.findIndex((candidate) => normalize(candidate).includes(normalize(text)));
+  if (pageText(number - 1).includes(wanted)) return { ...base, verified: true };
+  const elsewhere = pages.findIndex((_, index) => pageText(index).includes(wanted));
   return {
     ...base,
     verified: false,
@@ -380,6 +394,7 @@ async function extractDocument(
     }
     const problems: string[] = [];
     let unverified = false;
+    const pageText = normalizedPages(pages);
     for (const [name, field] of Object.entries(step.schema.properties)) {
       const answer = answers[name];
       const typed = typedValue(field, answer?.value);
@@ -389,7 +404,7 @@ async function extractDocument(
         result.citations[name] = null;
         continue;
       }
-      const citation = verifyCitation(document.id, pages, answer.page, answer.quote);
+      const citation = verifyCitation(document.id, pages, answer.page, answer.quote, pageText);
       if (!citation.verified) unverified = true;
       result.citations[name] = citation;
     }
