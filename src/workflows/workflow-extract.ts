@@ -1,5 +1,4 @@
 import { AppError, isAppError, notFound } from '../platform/app-error.ts';
-import { grouped } from '../platform/grouped.ts';
 import type { CellValue, ColumnType } from '../sheets/sheet-schema.ts';
 import type { ExtractionSchema, WorkflowStep } from './workflow-schema.ts';
 import type { StepEnvironment, StepResult, StepUsage } from './workflow-steps.ts';
@@ -284,26 +283,43 @@ export interface DocumentExtraction {
 
 const emptyUsage = (): StepUsage => ({ inputTokens: 0, outputTokens: 0, costNano: 0 });
 
-/** Answers a document's pages. */
-type PageReader = (documentId: string) => Promise<string[]>;
-
 /**
- * Reads documents' pages in groups (`grouped`): the documents asked for while a read is under
- * way are read together by the next one. The step's workers ask for one document each,
- * `concurrency` at a time, so a group holds at most that many documents' text, and the
- * collection is read in far fewer queries than it has documents.
+ * Reads the documents' pages in batches of `size`, in the step's order: the first document of
+ * a batch to need its text reads the whole batch, and a batch is let go once each of its
+ * documents is `done` (answered, or found finished by its checkpoint), so the text held is
+ * that of the batches under way. The step begins documents in order, 2 × `concurrency` at a
+ * time, so with batches of `concurrency` the collection is read in one query per `concurrency`
+ * documents whatever the timing (each query is an access check and a read of the collection's
+ * columns besides the text).
  */
-function groupedPageReader(
+export function batchedPageReader(
+  documentIds: readonly string[],
+  size: number,
   read: (documentIds: string[]) => Promise<Map<string, string[]>>,
-): PageReader {
-  const readGroup = grouped(async (documentIds: string[]) => {
-    const found = await read([...new Set(documentIds)]);
-    return documentIds.map((id) => found.get(id));
-  });
-  return async (documentId) => {
-    const pages = await readGroup(documentId);
-    if (!pages) throw notFound('Document', documentId);
-    return pages;
+) {
+  const batches = new Map<number, { pages?: Promise<Map<string, string[]>>; left: number }>();
+  const batchOf = (index: number) => {
+    const number = Math.floor(index / size);
+    let batch = batches.get(number);
+    if (!batch) {
+      batch = { left: Math.min(size, documentIds.length - number * size) };
+      batches.set(number, batch);
+    }
+    return { number, batch };
+  };
+  return {
+    async pages(index: number): Promise<string[]> {
+      const { number, batch } = batchOf(index);
+      batch.pages ??= read([...new Set(documentIds.slice(number * size, (number + 1) * size))]);
+      const documentId = documentIds[index]!;
+      const pages = (await batch.pages).get(documentId);
+      if (!pages) throw notFound('Document', documentId);
+      return pages;
+    },
+    done(index: number) {
+      const { number, batch } = batchOf(index);
+      if (--batch.left === 0) batches.delete(number);
+    },
   };
 }
 
@@ -505,12 +521,14 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   const progressEvery = Math.max(1, Math.floor(todo.length / 100));
   // Not waited for, as the others below are not: the first call need not wait for an event.
   void env.progress(step.id, done, todo.length);
-  const readPages = groupedPageReader((documentIds) =>
-    ports.documentPages(actor, projectId, documentIds),
+  const readPages = batchedPageReader(
+    todo.map((document) => document.id),
+    step.concurrency,
+    (documentIds) => ports.documentPages(actor, projectId, documentIds),
   );
   // `concurrency` documents are with the model at once, and as many more are being begun and
   // read meanwhile, so the database's work (the documents' checkpoints, grouped, and their
-  // text, read in groups) never holds a slot the model could use. A document leaves those
+  // text, read in batches) never holds a slot the model could use. A document leaves those
   // 2 × `concurrency` places once the model has answered it: its record (grouped with others)
   // goes on outside them, so a slow record never keeps the next document from the model.
   const withModel = slots(step.concurrency);
@@ -525,7 +543,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
       `${step.id}/doc/${document.id}`,
       async () => {
         try {
-          const pages = await readPages(document.id);
+          const pages = await readPages.pages(index);
           return await withModel(() => extractDocument(step, env, document, pages));
         } finally {
           answered();
@@ -548,6 +566,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
     );
     // A checkpoint found finished settles without asking the model.
     await Promise.race([modelDone, result]);
+    readPages.done(index);
   });
   // An attempt ends only once every record it began has settled, so a retry never begins a
   // document whose record is still under way (and asks the model for it twice).
