@@ -447,6 +447,29 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
     );
   });
 
+  it('fails an extract step whose field clashes with a column of another case before asking the model', async () => {
+    const sheet = await env.dataset('Clash', ['vendor'], []);
+    const workflow = await env.create('Clash', {
+      steps: [
+        {
+          id: 'extract',
+          kind: 'extract',
+          documentsDatasetId: collectionId,
+          datasetId: sheet.id,
+          model: 'gpt-4o-mini',
+          schema: { type: 'object', properties: { Vendor: { type: 'string' } } },
+        },
+      ],
+    });
+    env.fake.reset();
+    const run = await env.runWorkflow(workflow.id);
+    expect(run.status).toBe('failed');
+    const step = run.steps.find((candidate) => candidate.id === 'extract')!;
+    expect(step.error).toMatchObject({ code: 'CONFLICT' });
+    expect(JSON.stringify(step.error)).toContain('Vendor');
+    expect(env.fake.requests).toHaveLength(0);
+  });
+
   it("leaves cells answered from the response cache out of an AI column step's latency", async () => {
     // Two datasets with the same rows and an AI column of the same name, prompt and model: the
     // second one's cells send the first one's messages, so the response cache answers them.

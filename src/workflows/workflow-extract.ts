@@ -508,7 +508,17 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   };
   const [listed, existing] = await Promise.all([
     ports.documents(actor, projectId, step.documentsDatasetId),
-    present().then(existingRows),
+    present().then((names) => {
+      // A column the sheet lacks by name but has under another case cannot be added (names
+      // are unique whatever their case): refused here, before any call, not after them.
+      const lower = new Set(Object.keys(names).map((name) => name.toLowerCase()));
+      for (const { name } of wanted)
+        if (!names[name] && lower.has(name.toLowerCase()))
+          throw new AppError('CONFLICT', `A column named ${name} already exists`, {
+            details: { step: step.id, column: name },
+          });
+      return existingRows(names);
+    }),
   ]);
   const documents = listed.filter((document) => document.status === 'ready');
   const extracted = new Set(
