@@ -90,10 +90,20 @@ export function codeGroup(url: string, functionName: string): string {
  */
 export function countStatements(pglite: PGlite | undefined) {
   const counts = new Map<string, number>();
+  /** Time inside PGlite's synchronous (wasm) calls, by the statement each call served. */
+  const busy = new Map<string, number>();
+  // Only the start of a statement is normalised: a long one (a JSON parameter inlined) would
+  // cost the bench more than PGlite.
+  const headOf = (text: string) => text.trimStart().slice(0, 200).replace(/\s+/g, ' ').slice(0, 70);
   const count = (text: string) => {
-    const head = text.trim().replace(/\s+/g, ' ').slice(0, 70);
+    const head = headOf(text);
     counts.set(head, (counts.get(head) ?? 0) + 1);
   };
+  if (pglite)
+    timeStatements(pglite, (text, ms) => {
+      const head = headOf(text);
+      busy.set(head, (busy.get(head) ?? 0) + ms);
+    });
   if (pglite) {
     const query = pglite.query.bind(pglite);
     pglite.query = ((text: string, ...rest: unknown[]) => {
@@ -120,7 +130,48 @@ export function countStatements(pglite: PGlite | undefined) {
     report: (operations: number) =>
       [...counts]
         .sort((a, b) => b[1] - a[1])
-        .map(([head, n]) => `  ${(n / operations).toFixed(2)}  ${head}`)
+        .map(
+          ([head, n]) =>
+            `  ${(n / operations).toFixed(2)}  ${((busy.get(head) ?? 0) / operations).toFixed(3)} ms  ${head}`,
+        )
         .join('\n') || '  (none: not PGlite)',
+  };
+}
+
+/**
+ * Calls `onTime` with the SQL text and the milliseconds of each synchronous call into PGlite's
+ * wasm (`execProtocolRawSync`, one protocol message each): where PGlite's own CPU goes, by
+ * statement. Every message runs under PGlite's mutex, so an unnamed Bind/Execute belongs to
+ * the last unnamed Parse; a named one to the statement parsed under that name.
+ */
+function timeStatements(pglite: PGlite, onTime: (text: string, ms: number) => void) {
+  const raw = pglite as unknown as { execProtocolRawSync(message: Uint8Array): Uint8Array };
+  const sync = raw.execProtocolRawSync.bind(raw);
+  const decoder = new TextDecoder();
+  const cString = (message: Uint8Array, from: number) => {
+    const end = message.indexOf(0, from);
+    return { text: decoder.decode(message.subarray(from, end)), next: end + 1 };
+  };
+  const named = new Map<string, string>();
+  let unnamed = '';
+  let current = '';
+  raw.execProtocolRawSync = (message: Uint8Array) => {
+    const type = message[0];
+    if (type === 0x50) {
+      const name = cString(message, 5);
+      const text = cString(message, name.next).text;
+      if (name.text) named.set(name.text, text);
+      else unnamed = text;
+      current = text;
+    } else if (type === 0x42) {
+      const statement = cString(message, cString(message, 5).next).text;
+      current = statement ? (named.get(statement) ?? statement) : unnamed;
+    } else if (type === 0x51) current = cString(message, 5).text;
+    const started = performance.now();
+    try {
+      return sync(message);
+    } finally {
+      onTime(current || '(protocol)', performance.now() - started);
+    }
   };
 }

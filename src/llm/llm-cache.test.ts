@@ -60,6 +60,16 @@ describe('cacheKey', () => {
     );
   });
 
+  it('hashes the same text when pieces of every size fall on either side of a batch', () => {
+    // Pieces of 1 to ~40,000 characters: some gathered with others, some over a batch alone.
+    const messages = Array.from({ length: 24 }, (_, index) => ({
+      role: index % 2 ? 'assistant' : 'user',
+      content: `${index}:${'x'.repeat(Math.floor(1.7 ** index))}`,
+    }));
+    const text = `{"messages":${canonicalJson(messages)},"model":"gpt-4o-mini","parameters":{"maxOutputTokens":10,"temperature":0},"project":"p1","provider":"prov","schema":null,"v":1}`;
+    expect(cacheKey({ ...base, messages })).toBe(createHash('sha256').update(text).digest('hex'));
+  });
+
   it.each([
     ['project', { projectId: 'p2' }],
     ['provider', { providerRef: 'other' }],

@@ -22,34 +22,53 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([key, member]) => `${JSON.stringify(key)}:${canonicalJson(member)}`).join(',')}}`;
 }
 
+/** Text gathered before it goes to the hash: a call into the hash per piece costs more than the piece. */
+const HASH_BATCH_CHARS = 16 * 1024;
+
 /**
  * Feeds canonicalJson(value) into a hash piece by piece, never building the whole text: a
  * request carrying an image as a data URL (hundreds of KB) would otherwise be copied once per
- * nesting level by the joins, then once more to hash it. Same bytes, so the same keys.
+ * nesting level by the joins, then once more to hash it. Small pieces are gathered up to
+ * HASH_BATCH_CHARS and hashed together; a large one goes as it is. Same bytes, so the same keys.
  */
 function hashCanonicalJson(hash: Hash, value: unknown): void {
-  if (value === null || typeof value !== 'object') {
-    hash.update(canonicalJson(value));
-    return;
-  }
-  if (Array.isArray(value)) {
-    hash.update('[');
-    for (const [index, item] of value.entries()) {
-      if (index > 0) hash.update(',');
-      hashCanonicalJson(hash, item ?? null);
+  let pending = '';
+  const write = (text: string) => {
+    if (pending.length + text.length <= HASH_BATCH_CHARS) {
+      pending += text;
+      return;
     }
-    hash.update(']');
-    return;
-  }
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, member]) => member !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  hash.update('{');
-  for (const [index, [key, member]] of entries.entries()) {
-    hash.update(`${index > 0 ? ',' : ''}${JSON.stringify(key)}:`);
-    hashCanonicalJson(hash, member);
-  }
-  hash.update('}');
+    if (pending) hash.update(pending);
+    pending = '';
+    if (text.length > HASH_BATCH_CHARS) hash.update(text);
+    else pending = text;
+  };
+  const walk = (node: unknown): void => {
+    if (node === null || typeof node !== 'object') {
+      write(canonicalJson(node));
+      return;
+    }
+    if (Array.isArray(node)) {
+      write('[');
+      for (const [index, item] of node.entries()) {
+        if (index > 0) write(',');
+        walk(item ?? null);
+      }
+      write(']');
+      return;
+    }
+    const entries = Object.entries(node as Record<string, unknown>)
+      .filter(([, member]) => member !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    write('{');
+    for (const [index, [key, member]] of entries.entries()) {
+      write(`${index > 0 ? ',' : ''}${JSON.stringify(key)}:`);
+      walk(member);
+    }
+    write('}');
+  };
+  walk(value);
+  if (pending) hash.update(pending);
 }
 
 export interface CacheKeyInput {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mapLimit } from './workflow-extract.ts';
+import { batchedPageReader, mapLimit } from './workflow-extract.ts';
 
 /** A promise and the functions that settle it, for work the test finishes by hand. */
 function deferred<T>() {
@@ -55,5 +55,47 @@ describe('mapLimit', () => {
 
   it('answers an empty list at once', async () => {
     expect(await mapLimit([], 4, async () => 1)).toEqual([]);
+  });
+});
+
+// The step's documents' text is read a batch at a time, in the step's order.
+describe('batchedPageReader', () => {
+  const ids = Array.from({ length: 10 }, (_, index) => `d${index}`);
+  const reader = () => {
+    const reads: string[][] = [];
+    const pages = batchedPageReader(ids, 4, async (wanted) => {
+      reads.push(wanted);
+      return new Map(wanted.filter((id) => id !== 'd9').map((id) => [id, [`text of ${id}`]]));
+    });
+    return { reads, pages };
+  };
+
+  it('reads each batch of documents once, whichever of them asks first', async () => {
+    const { reads, pages } = reader();
+    expect(await Promise.all([5, 0, 3, 1, 4].map((index) => pages.pages(index)))).toEqual(
+      ['d5', 'd0', 'd3', 'd1', 'd4'].map((id) => [`text of ${id}`]),
+    );
+    expect(await pages.pages(8)).toEqual(['text of d8']);
+    expect(reads).toEqual([
+      ['d4', 'd5', 'd6', 'd7'],
+      ['d0', 'd1', 'd2', 'd3'],
+      ['d8', 'd9'],
+    ]);
+  });
+
+  it('answers NOT_FOUND for a document the read did not find', async () => {
+    const { pages } = reader();
+    await expect(pages.pages(9)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('lets a batch go once each of its documents is done (a later ask reads it again)', async () => {
+    const { reads, pages } = reader();
+    await pages.pages(0);
+    for (const index of [0, 1, 2]) pages.done(index);
+    await pages.pages(3);
+    expect(reads).toHaveLength(1);
+    pages.done(3);
+    await pages.pages(3);
+    expect(reads).toHaveLength(2);
   });
 });

@@ -3,7 +3,7 @@ import { eventually } from '../../test/eventually.ts';
 import { SAMPLE_DOCUMENTS } from '../documents/document-samples.ts';
 import { sampleAnswer } from '../documents/document-samples-test-helpers.ts';
 import { isAppError } from '../platform/app-error.ts';
-import { chunkPages, typedValue, verifyCitation } from './workflow-extract.ts';
+import { chunkPages, normalizedPages, typedValue, verifyCitation } from './workflow-extract.ts';
 import { parseCitation, reportHtml } from './workflow-report.ts';
 import { fromTemplateSchema, TEMPLATE_NAMES } from './workflow-templates.ts';
 import { openWorkflowTestEnv, type WorkflowTestEnv } from './workflow-test-helpers.ts';
@@ -54,6 +54,23 @@ describe('verifyCitation', () => {
     const citation = verifyCitation('d', pages, page, quote);
     expect(citation.verified).toBe(verified);
     expect(citation.reason).toBe(reason);
+  });
+
+  it("gives the same answers when a document's fields share its normalized pages, in any order", () => {
+    const asked = [
+      [2, 'TOTAL DUE: 1480.00'],
+      [1, 'Total due: 1480.00'],
+      [1, 'vendor: acme supplies'],
+      [2, 'Total due: 9999'],
+    ] as const;
+    const shared = normalizedPages(pages);
+    for (const [page, quote] of asked)
+      expect(verifyCitation('d', pages, page, quote, shared)).toEqual(
+        verifyCitation('d', pages, page, quote),
+      );
+    expect(verifyCitation('d', pages, 1, 'Total due: 1480.00', shared).reason).toBe(
+      'the quote is on page 2, not 1',
+    );
   });
 });
 
@@ -428,6 +445,29 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
     expect(isAppError(error) && JSON.stringify(error.details)).toContain(
       'steps.0.schema.properties.Citations',
     );
+  });
+
+  it('fails an extract step whose field clashes with a column of another case before asking the model', async () => {
+    const sheet = await env.dataset('Clash', ['vendor'], []);
+    const workflow = await env.create('Clash', {
+      steps: [
+        {
+          id: 'extract',
+          kind: 'extract',
+          documentsDatasetId: collectionId,
+          datasetId: sheet.id,
+          model: 'gpt-4o-mini',
+          schema: { type: 'object', properties: { Vendor: { type: 'string' } } },
+        },
+      ],
+    });
+    env.fake.reset();
+    const run = await env.runWorkflow(workflow.id);
+    expect(run.status).toBe('failed');
+    const step = run.steps.find((candidate) => candidate.id === 'extract')!;
+    expect(step.error).toMatchObject({ code: 'CONFLICT' });
+    expect(JSON.stringify(step.error)).toContain('Vendor');
+    expect(env.fake.requests).toHaveLength(0);
   });
 
   it("leaves cells answered from the response cache out of an AI column step's latency", async () => {

@@ -1,5 +1,4 @@
 import { AppError, isAppError, notFound } from '../platform/app-error.ts';
-import { grouped } from '../platform/grouped.ts';
 import type { CellValue, ColumnType } from '../sheets/sheet-schema.ts';
 import type { ExtractionSchema, WorkflowStep } from './workflow-schema.ts';
 import type { StepEnvironment, StepResult, StepUsage } from './workflow-steps.ts';
@@ -105,21 +104,35 @@ export interface Citation {
   reason?: string;
 }
 
+/**
+ * A document's pages normalized once, each on first use: a document's fields are checked
+ * against the same pages, and a quote on another page than the cited one searches them all.
+ */
+export function normalizedPages(pages: readonly string[]): (index: number) => string {
+  const normalized: (string | undefined)[] = new Array(pages.length);
+  return (index) => {
+    normalized[index] ??= normalize(pages[index]!);
+    return normalized[index];
+  };
+}
+
 /** Checks that `quote` occurs in page `page` (1-based) of `pages`. */
 export function verifyCitation(
   documentId: string,
   pages: readonly string[],
   page: unknown,
   quote: unknown,
+  pageText: (index: number) => string = normalizedPages(pages),
 ): Citation {
   const text = typeof quote === 'string' ? quote.slice(0, 1_000) : '';
   const number = typeof page === 'number' && Number.isInteger(page) ? page : null;
   const base = { documentId, page: number, quote: text };
-  if (normalize(text) === '') return { ...base, verified: false, reason: 'no quote' };
+  const wanted = normalize(text);
+  if (wanted === '') return { ...base, verified: false, reason: 'no quote' };
   if (number === null || number < 1 || number > pages.length)
     return { ...base, verified: false, reason: `no page ${String(page)}` };
-  if (normalize(pages[number - 1]!).includes(normalize(text))) return { ...base, verified: true };
-  const elsewhere = pages.findIndex((candidate) => normalize(candidate).includes(normalize(text)));
+  if (pageText(number - 1).includes(wanted)) return { ...base, verified: true };
+  const elsewhere = pages.findIndex((_, index) => pageText(index).includes(wanted));
   return {
     ...base,
     verified: false,
@@ -270,26 +283,43 @@ export interface DocumentExtraction {
 
 const emptyUsage = (): StepUsage => ({ inputTokens: 0, outputTokens: 0, costNano: 0 });
 
-/** Answers a document's pages. */
-type PageReader = (documentId: string) => Promise<string[]>;
-
 /**
- * Reads documents' pages in groups (`grouped`): the documents asked for while a read is under
- * way are read together by the next one. The step's workers ask for one document each,
- * `concurrency` at a time, so a group holds at most that many documents' text, and the
- * collection is read in far fewer queries than it has documents.
+ * Reads the documents' pages in batches of `size`, in the step's order: the first document of
+ * a batch to need its text reads the whole batch, and a batch is let go once each of its
+ * documents is `done` (answered, or found finished by its checkpoint), so the text held is
+ * that of the batches under way. The step begins documents in order, 2 × `concurrency` at a
+ * time, so with batches of `concurrency` the collection is read in one query per `concurrency`
+ * documents whatever the timing (each query is an access check and a read of the collection's
+ * columns besides the text).
  */
-function groupedPageReader(
+export function batchedPageReader(
+  documentIds: readonly string[],
+  size: number,
   read: (documentIds: string[]) => Promise<Map<string, string[]>>,
-): PageReader {
-  const readGroup = grouped(async (documentIds: string[]) => {
-    const found = await read([...new Set(documentIds)]);
-    return documentIds.map((id) => found.get(id));
-  });
-  return async (documentId) => {
-    const pages = await readGroup(documentId);
-    if (!pages) throw notFound('Document', documentId);
-    return pages;
+) {
+  const batches = new Map<number, { pages?: Promise<Map<string, string[]>>; left: number }>();
+  const batchOf = (index: number) => {
+    const number = Math.floor(index / size);
+    let batch = batches.get(number);
+    if (!batch) {
+      batch = { left: Math.min(size, documentIds.length - number * size) };
+      batches.set(number, batch);
+    }
+    return { number, batch };
+  };
+  return {
+    async pages(index: number): Promise<string[]> {
+      const { number, batch } = batchOf(index);
+      batch.pages ??= read([...new Set(documentIds.slice(number * size, (number + 1) * size))]);
+      const documentId = documentIds[index]!;
+      const pages = (await batch.pages).get(documentId);
+      if (!pages) throw notFound('Document', documentId);
+      return pages;
+    },
+    done(index: number) {
+      const { number, batch } = batchOf(index);
+      if (--batch.left === 0) batches.delete(number);
+    },
   };
 }
 
@@ -380,6 +410,7 @@ async function extractDocument(
     }
     const problems: string[] = [];
     let unverified = false;
+    const pageText = normalizedPages(pages);
     for (const [name, field] of Object.entries(step.schema.properties)) {
       const answer = answers[name];
       const typed = typedValue(field, answer?.value);
@@ -389,7 +420,7 @@ async function extractDocument(
         result.citations[name] = null;
         continue;
       }
-      const citation = verifyCitation(document.id, pages, answer.page, answer.quote);
+      const citation = verifyCitation(document.id, pages, answer.page, answer.quote, pageText);
       if (!citation.verified) unverified = true;
       result.citations[name] = citation;
     }
@@ -445,51 +476,75 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   // Once per step, not per call: a thousand documents are not a thousand access checks.
   await ports.requireEditor(actor, projectId);
   const wanted = extractionColumns(step.schema);
-  const columns = await env.checkpoint(`${step.id}/columns`, () =>
+  // The sheet's columns are needed only to write the rows, so adding the missing ones (a
+  // statement and a DuckDB change each) goes on beside the model's calls instead of before the
+  // first of them. A failure to add them stops the step from beginning more documents.
+  const ensured = env.checkpoint(`${step.id}/columns`, () =>
     ports.ensureColumns(actor, projectId, step.datasetId, wanted),
   );
-  const id = (name: string) => {
-    const column = columns[name];
-    if (!column)
-      throw new AppError('CONFLICT', `The extraction sheet has no column "${name}"`, {
-        details: { step: step.id },
-      });
-    return column;
-  };
-  const existingRows = () =>
-    ports.readRows(actor, projectId, step.datasetId, [
-      id(EXTRACTION_COLUMNS.documentId),
-      id(EXTRACTION_COLUMNS.status),
-    ]);
+  let columnsFailed: { error: unknown } | undefined;
+  ensured.catch((error: unknown) => {
+    columnsFailed = { error };
+  });
   // The collection (PostgreSQL) and the sheet's rows (DuckDB) are read side by side: both are
-  // time before the first call.
+  // time before the first call. The rows already extracted are found through the columns the
+  // sheet has now, by name, as ensureColumns names them (none when they are not there yet).
+  const present = async () => {
+    const byName: Record<string, string> = {};
+    for (const column of await ports.datasetColumns(actor, projectId, step.datasetId))
+      byName[column.name] ??= column.id;
+    return byName;
+  };
+  const existingRows = async (names: Record<string, string>) => {
+    const documentId = names[EXTRACTION_COLUMNS.documentId];
+    const status = names[EXTRACTION_COLUMNS.status];
+    if (!documentId || !status) return [];
+    const rows = await ports.readRows(actor, projectId, step.datasetId, [documentId, status]);
+    return rows.map((row) => ({
+      rowId: row.rowId,
+      documentId: String(row.values[documentId]),
+      status: row.values[status],
+    }));
+  };
   const [listed, existing] = await Promise.all([
     ports.documents(actor, projectId, step.documentsDatasetId),
-    existingRows(),
+    present().then((names) => {
+      // A column the sheet lacks by name but has under another case cannot be added (names
+      // are unique whatever their case): refused here, before any call, not after them.
+      const lower = new Set(Object.keys(names).map((name) => name.toLowerCase()));
+      for (const { name } of wanted)
+        if (!names[name] && lower.has(name.toLowerCase()))
+          throw new AppError('CONFLICT', `A column named ${name} already exists`, {
+            details: { step: step.id, column: name },
+          });
+      return existingRows(names);
+    }),
   ]);
   const documents = listed.filter((document) => document.status === 'ready');
   const extracted = new Set(
-    existing
-      .filter((row) => row.values[id(EXTRACTION_COLUMNS.status)] !== 'failed')
-      .map((row) => String(row.values[id(EXTRACTION_COLUMNS.documentId)])),
+    existing.filter((row) => row.status !== 'failed').map((row) => row.documentId),
   );
   const todo =
     step.mode === 'all' ? documents : documents.filter((document) => !extracted.has(document.id));
 
   let done = 0;
   const progressEvery = Math.max(1, Math.floor(todo.length / 100));
-  await env.progress(step.id, done, todo.length);
-  const readPages = groupedPageReader((documentIds) =>
-    ports.documentPages(actor, projectId, documentIds),
+  // Not waited for, as the others below are not: the first call need not wait for an event.
+  void env.progress(step.id, done, todo.length);
+  const readPages = batchedPageReader(
+    todo.map((document) => document.id),
+    step.concurrency,
+    (documentIds) => ports.documentPages(actor, projectId, documentIds),
   );
   // `concurrency` documents are with the model at once, and as many more are being begun and
   // read meanwhile, so the database's work (the documents' checkpoints, grouped, and their
-  // text, read in groups) never holds a slot the model could use. A document leaves those
+  // text, read in batches) never holds a slot the model could use. A document leaves those
   // 2 × `concurrency` places once the model has answered it: its record (grouped with others)
   // goes on outside them, so a slow record never keeps the next document from the model.
   const withModel = slots(step.concurrency);
   const recorded: Promise<DocumentExtraction>[] = new Array(todo.length);
   const begun = mapLimit(todo, step.concurrency * 2, async (document, index) => {
+    if (columnsFailed) throw columnsFailed.error;
     let answered!: () => void;
     const modelDone = new Promise<void>((resolve) => {
       answered = resolve;
@@ -498,7 +553,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
       `${step.id}/doc/${document.id}`,
       async () => {
         try {
-          const pages = await readPages(document.id);
+          const pages = await readPages.pages(index);
           return await withModel(() => extractDocument(step, env, document, pages));
         } finally {
           answered();
@@ -521,6 +576,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
     );
     // A checkpoint found finished settles without asking the model.
     await Promise.race([modelDone, result]);
+    readPages.done(index);
   });
   // An attempt ends only once every record it began has settled, so a retry never begins a
   // document whose record is still under way (and asks the model for it twice).
@@ -536,10 +592,19 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
     results.push(outcome.value);
   }
 
+  const columns = await ensured;
+  const id = (name: string) => {
+    const column = columns[name];
+    if (!column)
+      throw new AppError('CONFLICT', `The extraction sheet has no column "${name}"`, {
+        details: { step: step.id },
+      });
+    return column;
+  };
   const written = await env.checkpoint(`${step.id}/write`, async () => {
     const replaced = new Set(results.map((result) => result.documentId));
-    const stale = (await existingRows())
-      .filter((row) => replaced.has(String(row.values[id(EXTRACTION_COLUMNS.documentId)])))
+    const stale = (await existingRows(columns))
+      .filter((row) => replaced.has(row.documentId))
       .map((row) => row.rowId);
     if (stale.length > 0) await ports.deleteRows(actor, projectId, step.datasetId, stale);
     if (results.length === 0) return { rowIds: [] as string[] };
