@@ -114,7 +114,10 @@ describe('generation engine', () => {
     expect(waits[0]).toMatchObject({ reason: 'rate-limited', provider: expect.any(String) });
     expect(waits[0]!.message).toMatch(/^Rate limited by fake .*, retrying at \d\d:\d\d:\d\d UTC/);
     expect(Number.isNaN(Date.parse(waits[0]!.until))).toBe(false);
-  });
+    // The test's own bound is waitForRun's 2-minute liveness bound, not the suite's 30 s: the
+    // run takes 2.8 s alone, 12.6 s in a fresh-clone CI with both suites running, and once
+    // (2026-12-07) more than 30 s there. A slow run is a bench matter; this test holds the outcome.
+  }, 150_000);
 
   it('a run whose calls failed ends "Finished with N errors" (not done), naming the provider and its own message; retrying the errors fixes them', async () => {
     const data = await env.dataset('Failing', ['Item'], rows(6));
