@@ -73,7 +73,12 @@ function runRounds(file: string, rows: number, rounds: number): Rounds {
     const order =
       index % 2 === 0 ? (['duckdb', 'braincells'] as const) : (['braincells', 'duckdb'] as const);
     const results = {} as Record<'duckdb' | 'braincells', ChildResult>;
-    for (const mode of order) results[mode] = child(mode, file);
+    for (const mode of order) {
+      // Every run starts with no dirty pages of the run before (its DuckDB file and WAL,
+      // deleted but possibly still in writeback): both sides pay only their own disk writes.
+      execFileSync('sync');
+      results[mode] = child(mode, file);
+    }
     const first = order[0];
     if (results.braincells.rows !== rows || results.duckdb.rows !== rows)
       throw new Error(
