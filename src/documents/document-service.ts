@@ -20,6 +20,9 @@ import { type DocumentKind, sniffDocument } from './document-sniff.ts';
 import type { DocumentRow, DocumentStore } from './document-store.ts';
 
 export const EXTRACT_JOB = 'documents.extract';
+/** How often an extraction says it is alive, and how long a silent one waits to be queued again. */
+export const EXTRACT_HEARTBEAT_SECONDS = 5;
+export const EXTRACT_STALL_SECONDS = 30;
 export const UPLOAD_MAX_FILES = 1_000;
 
 /** The columns of a documents collection (a dataset), by key: name and type. */
@@ -459,6 +462,13 @@ export function createDocumentService(deps: {
         let status = 'unsupported';
         let message = document.message;
         let extracted: Extracted | undefined;
+        // Another server's recovery queues a document again only when this beat stops.
+        const beat = setInterval(() => {
+          store.heartbeat(document.id).catch((error: unknown) => {
+            logger.warn({ err: error, documentId: document.id }, 'document heartbeat');
+          });
+        }, EXTRACT_HEARTBEAT_SECONDS * 1000);
+        beat.unref();
         try {
           columns ??= await collectionColumns(actor, document.project_id, datasetId);
           if (document.kind) {
@@ -488,15 +498,21 @@ export function createDocumentService(deps: {
             pages: null,
             row_id: null,
           });
+        } finally {
+          clearInterval(beat);
         }
         done++;
       }
       return done;
     },
 
-    /** At start: documents a stopped server was extracting are queued again, and run. */
-    async recover() {
-      const interrupted = await store.requeueInterrupted();
+    /**
+     * Documents a stopped server was extracting are queued again, and run: at start of the only
+     * server, every one; with several servers (and every minute), those whose heartbeat stopped
+     * `stalledSeconds` ago.
+     */
+    async recover(stalledSeconds?: number) {
+      const interrupted = await store.requeueInterrupted(stalledSeconds);
       for (const datasetId of new Set([...interrupted, ...(await store.collectionsWithQueued())]))
         await queueExtraction(datasetId);
     },

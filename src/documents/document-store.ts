@@ -114,14 +114,30 @@ export function createDocumentStore(db: Kysely<DB>) {
         ).count,
       ),
 
-    /** Documents a stopped server was extracting go back to the queue. */
-    requeueInterrupted: async () => {
-      const result = await db
+    /** Says the document is still being extracted (recovery leaves it alone). */
+    heartbeat: (documentId: string) =>
+      db
+        .updateTable('document')
+        .set({ updated_at: sql`now()` })
+        .where('id', '=', documentId)
+        .where('status', '=', 'extracting')
+        .execute(),
+
+    /**
+     * Documents a stopped server was extracting go back to the queue: every one, or (with
+     * `stalledSeconds`) those whose extraction sent no heartbeat for that long — another live
+     * server may be extracting the rest.
+     */
+    requeueInterrupted: async (stalledSeconds?: number) => {
+      let query = db
         .updateTable('document')
         .set({ status: 'queued', updated_at: sql`now()` })
-        .where('status', '=', 'extracting')
-        .returning(['dataset_id'])
-        .execute();
+        .where('status', '=', 'extracting');
+      if (stalledSeconds !== undefined)
+        query = query.where(
+          sql<boolean>`updated_at < now() - make_interval(secs => ${stalledSeconds})`,
+        );
+      const result = await query.returning(['dataset_id']).execute();
       return [...new Set(result.map((row) => row.dataset_id))];
     },
 
