@@ -69,11 +69,22 @@ export function claudeSessionKey(sessionId: string, agentId: string | null): str
   return agentId === null ? `cc:${sessionId}` : `cc:${sessionId}:${agentId}`;
 }
 
-function contentBlocks(message: Record<string, unknown>): Record<string, unknown>[] {
+/**
+ * A message's content blocks, and whether each is `message.content[i]` of its line at its own
+ * index `i`: such a block's raw JSON is read from the line (the message row, see
+ * monitor-tables.ts `monitor_part_json`) instead of being stored a second time. A string
+ * content (made a text block here) or an array holding non-objects keeps its own raw JSON.
+ */
+function contentBlocks(message: Record<string, unknown>): {
+  blocks: Record<string, unknown>[];
+  inLine: boolean;
+} {
   const content = message.content;
-  if (typeof content === 'string') return [{ type: 'text', text: content }];
-  if (!Array.isArray(content)) return [];
-  return content.map(record).filter((block) => block !== null);
+  if (typeof content === 'string')
+    return { blocks: [{ type: 'text', text: content }], inLine: false };
+  if (!Array.isArray(content)) return { blocks: [], inLine: false };
+  const blocks = content.map(record).filter((block) => block !== null);
+  return { blocks, inLine: blocks.length === content.length };
 }
 
 function resultText(content: unknown): string | null {
@@ -242,7 +253,8 @@ export function parseClaudeTranscript(
     });
 
     const toolUseResult = record(entry.toolUseResult);
-    contentBlocks(message).forEach((block, blockIndex) => {
+    const { blocks, inLine } = contentBlocks(message);
+    blocks.forEach((block, blockIndex) => {
       const blockType = text(block.type) ?? 'other';
       const partId = `${messageId}:${blockIndex}`;
       const base: PartRow = {
@@ -258,7 +270,9 @@ export function parseClaudeTranscript(
         toolOutput: null,
         toolError: null,
         childRef: null,
-        raw: block,
+        // The line is stored whole with its message (same file and source_ref): the block is
+        // read from there, not copied (a part per block would store each line twice).
+        raw: inLine ? null : block,
         sourceRef,
       };
       if (blockType === 'text') base.text = text(block.text);
@@ -320,7 +334,8 @@ export function parseClaudeTranscript(
         cacheWrite,
         cacheWrite1h: write1h,
         reportedCostNano: nanoFromUsd(entry.costUSD),
-        raw: usage,
+        // `message.usage` of the line its message row keeps whole (see monitor_usage_json).
+        raw: null,
         sourceRef,
       };
       const previous = calls.get(eventKey);

@@ -2,16 +2,18 @@ import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 
 /**
  * The monitor's analytics tables in DuckDB. Fixed names, never built from user text; the
- * project id is a column. Every row keeps its raw JSON and where it came from
- * (`file_id` + `source_ref`: a line number, or a database table and row id), so a field we do
- * not read today can be read later without re-importing. A file's rows carry its `file_id`:
- * re-importing the file deletes them and writes the new ones in one transaction.
+ * project id is a column. Every row keeps its raw JSON (a Claude Code part or usage event by
+ * reference to its line's: read them through `monitor_part_json` / `monitor_usage_json`) and
+ * where it came from (`file_id` + `source_ref`: a line number, or a database table and row
+ * id), so a field we do not read today can be read later without re-importing. A file's rows
+ * carry its `file_id`: re-importing the file deletes them and writes the new ones in one
+ * transaction.
  *
  * Token buckets are disjoint: total = input + output + reasoning + cache_read + cache_write
  * (cache_write includes cache_write_1h, which is kept apart because it is priced 2× input).
  * Costs are integer nano-USD; `cost_nano` is NULL when the price is unknown, never 0.
  */
-export const MONITOR_SCHEMA_VERSION = 4;
+export const MONITOR_SCHEMA_VERSION = 5;
 
 const DDL = [
   `create table if not exists monitor_source_file (
@@ -159,6 +161,22 @@ const DDL = [
   // again over every row before this drop); a database that has them loses them here.
   'drop index if exists monitor_source_file_path',
   'drop index if exists monitor_usage_event_project',
+  // Step 5: a Claude Code part that is `message.content[i]` of its line, and a Claude Code
+  // usage event (`message.usage`), store no raw JSON of their own (null): their line is kept
+  // whole, as written, in its message row (same file_id and source_ref), and these views read
+  // the piece from it. Storing each block again doubled the bytes a transcript costs to write
+  // (docs/monitor.md, Figures). Rows written before keep their own raw JSON, which wins.
+  `create or replace view monitor_part_json as
+   select p.* replace (coalesce(p.raw, json_extract(m.raw,
+     '$.message.content[' || split_part(p.part_id, ':', -1) || ']')) as raw)
+   from monitor_part p left join monitor_message m
+     on p.raw is null and m.project_id = p.project_id and m.file_id = p.file_id
+       and m.source_ref = p.source_ref`,
+  `create or replace view monitor_usage_json as
+   select e.* replace (coalesce(e.raw, json_extract(m.raw, '$.message.usage')) as raw)
+   from monitor_usage_event e left join monitor_message m
+     on e.raw is null and m.project_id = e.project_id and m.file_id = e.file_id
+       and m.source_ref = e.source_ref`,
 ];
 
 /** Tables a file's rows live in (all but monitor_source_file), in deletion order. */
