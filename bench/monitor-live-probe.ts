@@ -16,34 +16,11 @@ import { createMonitorStore } from '../src/monitor/monitor-store.ts';
 import { ensureMonitorTables } from '../src/monitor/monitor-tables.ts';
 import { openDuckDb } from '../src/platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../src/platform/ids.ts';
+import { liveCallLines as callLines } from './monitor-live-lines.ts';
 
 const FILES = Number(process.env.BENCH_MONITOR_LIVE_FILES ?? 2_000);
 const KB = Number(process.env.BENCH_MONITOR_LIVE_KB ?? 200);
 const ROUNDS = Number(process.env.BENCH_MONITOR_LIVE_ROUNDS ?? 16);
-let calls = 0;
-function callLines(sessionId: string): string {
-  calls++;
-  const lines: string[] = [];
-  for (const output of [1, 50, 300]) {
-    lines.push(
-      JSON.stringify({
-        type: 'assistant',
-        sessionId,
-        uuid: uuidv7(),
-        requestId: `req_${calls}`,
-        timestamp: new Date(1768039200000 + calls * 1000).toISOString(),
-        message: {
-          id: `msg_${calls}`,
-          model: 'claude-sonnet-4-5-20250929',
-          role: 'assistant',
-          content: [{ type: 'text', text: 'y'.repeat(300) }],
-          usage: { input_tokens: 10, output_tokens: output, cache_read_input_tokens: 1000 },
-        },
-      }),
-    );
-  }
-  return `${lines.join('\n')}\n`;
-}
 const dir = mkdtempSync(path.join(os.tmpdir(), 'monitor-probe-'));
 const dbPath = path.join(dir, 'bench.duckdb');
 const duckdb = await openDuckDb({ path: dbPath, connections: 4 });

@@ -1,0 +1,32 @@
+// The live bench's transcripts (bench/monitor-live*.ts): one Claude Code API call streamed as
+// 3 lines, output growing 1 → 50 → 300 (300 counts), each call with its own ids.
+import { uuidv7 } from '../src/platform/ids.ts';
+
+let calls = 0;
+
+/** Calls made so far (each counts 300 output tokens). */
+export const liveCalls = () => calls;
+
+export function liveCallLines(sessionId: string): string {
+  calls++;
+  const lines: string[] = [];
+  for (const output of [1, 50, 300]) {
+    lines.push(
+      JSON.stringify({
+        type: 'assistant',
+        sessionId,
+        uuid: uuidv7(),
+        requestId: `req_${calls}`,
+        timestamp: new Date(1768039200000 + calls * 1000).toISOString(),
+        message: {
+          id: `msg_${calls}`,
+          model: 'claude-sonnet-4-5-20250929',
+          role: 'assistant',
+          content: [{ type: 'text', text: 'y'.repeat(300) }],
+          usage: { input_tokens: 10, output_tokens: output, cache_read_input_tokens: 1000 },
+        },
+      }),
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
