@@ -18,7 +18,7 @@ import { createMonitorStore, type MonitorStore } from '../src/monitor/monitor-st
 import { ensureMonitorTables } from '../src/monitor/monitor-tables.ts';
 import { type DuckDb, openDuckDb } from '../src/platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../src/platform/ids.ts';
-import { liveCallLines } from './monitor-live-lines.ts';
+import { liveCallLines, writeLiveTree } from './monitor-live-lines.ts';
 
 const FILES = Number(process.env.BENCH_MONITOR_LIVE_FILES ?? 1_000);
 const KB = Number(process.env.BENCH_MONITOR_LIVE_KB ?? 100);
@@ -131,17 +131,7 @@ try {
     };
   }
   const root = path.join(dir, 'projects');
-  const folder = path.join(root, '-home-dev-app');
-  mkdirSync(folder, { recursive: true });
-  const files: { file: string; sessionId: string }[] = [];
-  for (let f = 0; f < FILES; f++) {
-    const sessionId = `00000000-0000-4000-8000-${String(f).padStart(12, '0')}`;
-    const file = path.join(folder, `${sessionId}.jsonl`);
-    let text = '';
-    while (text.length < KB * 1024) text += liveCallLines(sessionId);
-    writeFileSync(file, text);
-    files.push({ file, sessionId });
-  }
+  const files = writeLiveTree(root, FILES, KB);
   const cycle = (variant: Variant) =>
     variant.importTree({
       store: variant.store!,

@@ -1,5 +1,7 @@
 // The live bench's transcripts (bench/monitor-live*.ts): one Claude Code API call streamed as
 // 3 lines, output growing 1 → 50 → 300 (300 counts), each call with its own ids.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { uuidv7 } from '../src/platform/ids.ts';
 
 let calls = 0;
@@ -29,4 +31,24 @@ export function liveCallLines(sessionId: string): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** `files` transcripts of about `kb` KB under `root/-home-dev-app`, one session each. */
+export function writeLiveTree(
+  root: string,
+  files: number,
+  kb: number,
+): { file: string; sessionId: string }[] {
+  const folder = path.join(root, '-home-dev-app');
+  mkdirSync(folder, { recursive: true });
+  const written: { file: string; sessionId: string }[] = [];
+  for (let f = 0; f < files; f++) {
+    const sessionId = `00000000-0000-4000-8000-${String(f).padStart(12, '0')}`;
+    const file = path.join(folder, `${sessionId}.jsonl`);
+    let text = '';
+    while (text.length < kb * 1024) text += liveCallLines(sessionId);
+    writeFileSync(file, text);
+    written.push({ file, sessionId });
+  }
+  return written;
 }

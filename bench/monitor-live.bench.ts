@@ -5,7 +5,7 @@
 // p99 (the last append of a round → the report that counts it). The same rounds re-reading
 // every file whole (no checkpoint) are the peer. Sizes: BENCH_MONITOR_LIVE_FILES transcripts
 // of BENCH_MONITOR_LIVE_KB each, BENCH_MONITOR_LIVE_ROUNDS rounds.
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { importTree } from '../src/monitor/monitor-import.ts';
@@ -14,7 +14,7 @@ import { ensureMonitorTables } from '../src/monitor/monitor-tables.ts';
 import { openDuckDb } from '../src/platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../src/platform/ids.ts';
 import { type BenchRow, percentile, round } from './bench-types.ts';
-import { liveCallLines as callLines, liveCalls } from './monitor-live-lines.ts';
+import { liveCallLines as callLines, liveCalls, writeLiveTree } from './monitor-live-lines.ts';
 
 const FILES = Number(process.env.BENCH_MONITOR_LIVE_FILES ?? 2_000);
 const KB = Number(process.env.BENCH_MONITOR_LIVE_KB ?? 200);
@@ -52,18 +52,8 @@ export default async function monitorLiveBench(): Promise<BenchRow[]> {
     await ensureMonitorTables(duckdb);
     const store = createMonitorStore(duckdb);
     const root = path.join(dir, 'projects');
-    const folder = path.join(root, '-home-dev-app');
-    mkdirSync(folder, { recursive: true });
-    const files: { file: string; sessionId: string }[] = [];
     const first = liveCalls();
-    for (let f = 0; f < FILES; f++) {
-      const sessionId = `00000000-0000-4000-8000-${String(f).padStart(12, '0')}`;
-      const file = path.join(folder, `${sessionId}.jsonl`);
-      let text = '';
-      while (text.length < KB * 1024) text += callLines(sessionId);
-      writeFileSync(file, text);
-      files.push({ file, sessionId });
-    }
+    const files = writeLiveTree(root, FILES, KB);
     const tailed = uuidv7();
     await importTree({ store, projectId: tailed, root, source: 'claude-code' });
     // The bulk import asked for a checkpoint of its WAL in the background: the live figures
