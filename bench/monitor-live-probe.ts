@@ -1,14 +1,6 @@
 // Probe (not a bench row): the live bench's tail rounds alone, printing each round's latency and
 // DuckDB's WAL size after it. MONITOR_PROBE_WAL sets wal_autocheckpoint for the A/B.
-import {
-  appendFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { importTree } from '../src/monitor/monitor-import.ts';
@@ -16,34 +8,11 @@ import { createMonitorStore } from '../src/monitor/monitor-store.ts';
 import { ensureMonitorTables } from '../src/monitor/monitor-tables.ts';
 import { openDuckDb } from '../src/platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../src/platform/ids.ts';
+import { liveCallLines as callLines, writeLiveTree } from './monitor-live-lines.ts';
 
 const FILES = Number(process.env.BENCH_MONITOR_LIVE_FILES ?? 2_000);
 const KB = Number(process.env.BENCH_MONITOR_LIVE_KB ?? 200);
 const ROUNDS = Number(process.env.BENCH_MONITOR_LIVE_ROUNDS ?? 16);
-let calls = 0;
-function callLines(sessionId: string): string {
-  calls++;
-  const lines: string[] = [];
-  for (const output of [1, 50, 300]) {
-    lines.push(
-      JSON.stringify({
-        type: 'assistant',
-        sessionId,
-        uuid: uuidv7(),
-        requestId: `req_${calls}`,
-        timestamp: new Date(1768039200000 + calls * 1000).toISOString(),
-        message: {
-          id: `msg_${calls}`,
-          model: 'claude-sonnet-4-5-20250929',
-          role: 'assistant',
-          content: [{ type: 'text', text: 'y'.repeat(300) }],
-          usage: { input_tokens: 10, output_tokens: output, cache_read_input_tokens: 1000 },
-        },
-      }),
-    );
-  }
-  return `${lines.join('\n')}\n`;
-}
 const dir = mkdtempSync(path.join(os.tmpdir(), 'monitor-probe-'));
 const dbPath = path.join(dir, 'bench.duckdb');
 const duckdb = await openDuckDb({ path: dbPath, connections: 4 });
@@ -53,17 +22,7 @@ try {
   await ensureMonitorTables(duckdb);
   const store = createMonitorStore(duckdb);
   const root = path.join(dir, 'projects');
-  const folder = path.join(root, '-home-dev-app');
-  mkdirSync(folder, { recursive: true });
-  const files: { file: string; sessionId: string }[] = [];
-  for (let f = 0; f < FILES; f++) {
-    const sessionId = `00000000-0000-4000-8000-${String(f).padStart(12, '0')}`;
-    const file = path.join(folder, `${sessionId}.jsonl`);
-    let text = '';
-    while (text.length < KB * 1024) text += callLines(sessionId);
-    writeFileSync(file, text);
-    files.push({ file, sessionId });
-  }
+  const files = writeLiveTree(root, FILES, KB);
   const projectId = uuidv7();
   await importTree({ store, projectId, root, source: 'claude-code' });
   await duckdb.checkpointsSettled();

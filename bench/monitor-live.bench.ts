@@ -5,7 +5,7 @@
 // p99 (the last append of a round → the report that counts it). The same rounds re-reading
 // every file whole (no checkpoint) are the peer. Sizes: BENCH_MONITOR_LIVE_FILES transcripts
 // of BENCH_MONITOR_LIVE_KB each, BENCH_MONITOR_LIVE_ROUNDS rounds.
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { importTree } from '../src/monitor/monitor-import.ts';
@@ -14,36 +14,11 @@ import { ensureMonitorTables } from '../src/monitor/monitor-tables.ts';
 import { openDuckDb } from '../src/platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../src/platform/ids.ts';
 import { type BenchRow, percentile, round } from './bench-types.ts';
+import { liveCallLines as callLines, liveCalls, writeLiveTree } from './monitor-live-lines.ts';
 
 const FILES = Number(process.env.BENCH_MONITOR_LIVE_FILES ?? 2_000);
 const KB = Number(process.env.BENCH_MONITOR_LIVE_KB ?? 200);
 const ROUNDS = Number(process.env.BENCH_MONITOR_LIVE_ROUNDS ?? 10);
-
-let calls = 0;
-/** One API call streamed as 3 lines, output growing 1 → 50 → 300 (300 counts). */
-function callLines(sessionId: string): string {
-  calls++;
-  const lines: string[] = [];
-  for (const output of [1, 50, 300]) {
-    lines.push(
-      JSON.stringify({
-        type: 'assistant',
-        sessionId,
-        uuid: uuidv7(),
-        requestId: `req_${calls}`,
-        timestamp: new Date(1768039200000 + calls * 1000).toISOString(),
-        message: {
-          id: `msg_${calls}`,
-          model: 'claude-sonnet-4-5-20250929',
-          role: 'assistant',
-          content: [{ type: 'text', text: 'y'.repeat(300) }],
-          usage: { input_tokens: 10, output_tokens: output, cache_read_input_tokens: 1000 },
-        },
-      }),
-    );
-  }
-  return `${lines.join('\n')}\n`;
-}
 
 async function rounds(
   store: MonitorStore,
@@ -77,25 +52,15 @@ export default async function monitorLiveBench(): Promise<BenchRow[]> {
     await ensureMonitorTables(duckdb);
     const store = createMonitorStore(duckdb);
     const root = path.join(dir, 'projects');
-    const folder = path.join(root, '-home-dev-app');
-    mkdirSync(folder, { recursive: true });
-    const files: { file: string; sessionId: string }[] = [];
-    const first = calls;
-    for (let f = 0; f < FILES; f++) {
-      const sessionId = `00000000-0000-4000-8000-${String(f).padStart(12, '0')}`;
-      const file = path.join(folder, `${sessionId}.jsonl`);
-      let text = '';
-      while (text.length < KB * 1024) text += callLines(sessionId);
-      writeFileSync(file, text);
-      files.push({ file, sessionId });
-    }
+    const first = liveCalls();
+    const files = writeLiveTree(root, FILES, KB);
     const tailed = uuidv7();
     await importTree({ store, projectId: tailed, root, source: 'claude-code' });
     // The bulk import asked for a checkpoint of its WAL in the background: the live figures
     // are the steady state once it has settled, not the one round it would land on.
     await duckdb.checkpointsSettled();
-    const baseCalls = calls - first;
-    const tail = await rounds(store, tailed, root, files, () => calls - first);
+    const baseCalls = liveCalls() - first;
+    const tail = await rounds(store, tailed, root, files, () => liveCalls() - first);
     // DuckDB checkpoints inline only past 256 MiB of WAL (duckdb.ts); a watch checkpoints once
     // quiet (monitor-watch.ts onIdle). Its cost, for the WAL these rounds left: shown, since
     // the rounds run back to back and leave the watch no quiet moment.
@@ -120,7 +85,7 @@ export default async function monitorLiveBench(): Promise<BenchRow[]> {
         return states;
       },
     };
-    const wholeRounds = await rounds(wholeStore, whole, root, files, () => calls - first);
+    const wholeRounds = await rounds(wholeStore, whole, root, files, () => liveCalls() - first);
 
     const filesPerSecond = Math.round(FILES / (percentile(tail.cycleMs, 50) / 1000));
     const p99 = round(percentile(tail.latencyMs, 99), 1);

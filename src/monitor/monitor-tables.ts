@@ -259,6 +259,9 @@ export const ROLLUP_REFRESH_SQL = [
  * cycle wrote, where summing whole sessions again costs every event they ever had.
  * `fromMs` is the start of the earliest dated quarter in the table (null when there is
  * none): events before it are skipped by DuckDB's zone maps on `ts` without being read.
+ * The pairs are joined, not tested with `exists`: the table holds each pair once, so the rows
+ * are the same, and DuckDB plans the join without the delim join and distinct an `exists`
+ * costs (a live cycle's 1,000 pairs over 100,000 events: CPU 29–34 against 36–45 ms).
  */
 export function rollupQuarterRefreshSql(fromMs: number | null): string[] {
   const dated =
@@ -270,15 +273,15 @@ export function rollupQuarterRefreshSql(fromMs: number | null): string[] {
      where r.project_id = $1 and r.session_key = k.session_key
        and r.quarter_ms is not distinct from k.quarter_ms`,
     `insert into monitor_usage_rollup
-     select project_id, session_key, quarter_ms, source, provider, model,
+     select project_id, e.session_key, e.quarter_ms, source, provider, model,
        min(first_ms), max(last_ms), sum(events), sum(input), sum(output), sum(reasoning),
        sum(cache_read), sum(cache_write), sum(cost_nano), sum(unpriced), sum(reported),
        sum(computed)
      from (select project_id, ${EVENT_AS_ROLLUP} from monitor_usage_event
            where counted and project_id = $1 and ${dated}) e
-     where exists (select 1 from monitor_rollup_quarters k
-                   where k.session_key = e.session_key and k.quarter_ms is not distinct from e.quarter_ms)
-     group by project_id, session_key, quarter_ms, source, provider, model`,
+     join monitor_rollup_quarters k
+       on k.session_key = e.session_key and k.quarter_ms is not distinct from e.quarter_ms
+     group by project_id, e.session_key, e.quarter_ms, source, provider, model`,
   ];
 }
 
