@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { eventually } from '../eventually.ts';
 import { testDatabaseUrl } from '../test-postgres.ts';
 import { reachable, TEST_REDIS_URL } from '../test-redis.ts';
-import { CLUSTER_FAKE_KEY, clusterPerFile } from './cluster-harness.ts';
+import { clusterPerFile } from './cluster-harness.ts';
 
 // Issue #20 item 1 with real processes: one `api` server (HTTP only: it holds no dataset and
 // executes no run) and two `worker`s on fixed ports (each knows its internal URL). Every request
@@ -20,15 +20,6 @@ describe.runIf(ready)('an api server and two workers', { timeout: 300_000 }, () 
       BRAINCELLS_RUN_LEASE_MS: '5000',
       BRAINCELLS_DATASET_LEASE_TTL: '6s',
       BRAINCELLS_SHUTDOWN_TIMEOUT_MS: '2000',
-    },
-    more: async ({ app, actor, projectId, fakeUrl }) => {
-      const provider = await app.llm.admin.createProvider(actor, projectId, {
-        name: 'fake',
-        kind: 'openai',
-        baseUrl: `${fakeUrl}/v1`,
-        apiKey: CLUSTER_FAKE_KEY,
-      });
-      return { provider: provider.id };
     },
   });
 
@@ -71,7 +62,7 @@ describe.runIf(ready)('an api server and two workers', { timeout: 300_000 }, () 
     const started = await call('POST', `/${dataset.id}/ai-columns`, {
       name: 'Summary',
       prompt: 'Summarise {{Item}}',
-      provider: t.seeded.provider,
+      provider: t.seeded.providerId,
       // Slow enough to be seen running.
       model: 'gpt-4o-mini@latency=300',
     });

@@ -1,25 +1,20 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../../test/eventually.ts';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
-import { registerTestSecret } from '../../../test/leak-scan.ts';
 import {
   createSecondServer,
   createTestApp,
   type TestApp,
   testBackends,
 } from '../../../test/test-platform.ts';
-import { type FakeLlm, startFakeLlm } from '../../../tools/fake-llm/fake-llm-server.ts';
-import { loadConfig } from '../config.ts';
+import type { FakeLlm } from '../../../tools/fake-llm/fake-llm-server.ts';
 import { uuidv7 } from '../ids.ts';
 import {
   FORWARDED_IDENTITY_HEADER,
   forwardingKey,
   signForwardedIdentity,
 } from './dataset-forwarding.ts';
+import { listenInternally, openServersSetup } from './dataset-test-servers.ts';
 
 const SECRET = 'roles-test-secret-0123456789abcdef-xyz';
 const FAKE_KEY = 'sk-roles-fake-provider-key-0123456789';
@@ -34,26 +29,18 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
     let worker: TestApp;
     let api: TestApp;
     let fake: FakeLlm;
-    let shared: string;
+    let setup: Awaited<ReturnType<typeof openServersSetup>>;
     let members: ProjectWithMembers;
 
     beforeAll(async () => {
-      registerTestSecret('provider-key', FAKE_KEY);
-      fake = await startFakeLlm({ apiKey: FAKE_KEY });
-      shared = mkdtempSync(path.join(os.tmpdir(), 'bc-roles-shared-'));
-      const base = loadConfig({}, {});
-      const config = {
-        secret: { current: SECRET, previous: [] },
-        storageDir: shared,
-        logLevel: 'info' as const,
-        llm: { ...base.llm, retryBaseMs: 5, retryMaxMs: 50, usageFlushMs: 20 },
-      };
+      setup = await openServersSetup({ secret: SECRET, fakeKey: FAKE_KEY, folder: 'bc-roles-' });
+      fake = setup.fake;
+      const { config } = setup;
       worker = await createTestApp({
         backend,
         config: { ...config, role: 'worker', jobsEnabled: true },
       });
-      await worker.app.listen({ host: '127.0.0.1', port: 0 });
-      worker.platform.config.datasets.internalUrl = `http://127.0.0.1:${(worker.app.server.address() as AddressInfo).port}`;
+      await listenInternally(worker);
       // Its heartbeat now carries the URL it learnt after listening.
       await worker.platform.datasetServers.beat();
       api = await createSecondServer(worker, {
@@ -65,8 +52,7 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
     afterAll(async () => {
       await api?.close();
       await worker?.close();
-      await fake?.close();
-      rmSync(shared, { recursive: true, force: true });
+      await setup?.close();
     });
 
     const datasetsBase = () => `/api/projects/${members.project.id}/datasets`;
