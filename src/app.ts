@@ -162,6 +162,7 @@ export async function buildApp(platform: Platform, options: FeatureOptions = {})
   // Before any dataset route is added: requests for a dataset another server holds go there.
   installDatasetForwarding(app, {
     leases: platform.datasetLeases,
+    servers: platform.datasetServers,
     key: config.secret.current ? forwardingKey(config.secret.current) : undefined,
     logger,
   });

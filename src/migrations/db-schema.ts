@@ -418,6 +418,7 @@ export interface DB {
   gateway_key: GatewayKeyTable;
   gateway_key_window: GatewayKeyWindowTable;
   dataset_lease: DatasetLeaseTable;
+  server_presence: ServerPresenceTable;
 }
 
 // — Dataset ownership across servers (migration 0980, src/platform/datasets/) —
@@ -431,6 +432,18 @@ export interface DatasetLeaseTable {
   token: number;
   expires_at: Timestamp;
   renewed_at: Timestamp;
+}
+
+// — Servers that may hold datasets (migration 1120, src/platform/datasets/dataset-servers.ts) —
+export interface ServerPresenceTable {
+  /** The server's id (the same as its dataset leases' owner_id). */
+  server_id: string;
+  /** BRAINCELLS_ROLE: `all` or `worker` (an `api` server keeps no row). */
+  role: string;
+  /** BRAINCELLS_INTERNAL_URL; null: the server cannot be forwarded to. */
+  url: string | null;
+  expires_at: Timestamp;
+  heartbeat_at: Timestamp;
 }
 
 // — The OpenAI/Anthropic-compatible gateway's keys and rate windows (migration 0800) —

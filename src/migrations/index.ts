@@ -40,6 +40,7 @@ import * as m0980 from './0980-dataset-leases.ts';
 import * as m1040 from './1040-hub-publish-heartbeat.ts';
 import * as m1090 from './1090-run-step-key-order.ts';
 import * as m1100 from './1100-chat-image-parts.ts';
+import * as m1120 from './1120-server-presence.ts';
 
 /**
  * Every migration, in order. What a migration sends never changes after it ships (its code may be
@@ -88,4 +89,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '1040-hub-publish-heartbeat': m1040,
   '1090-run-step-key-order': m1090,
   '1100-chat-image-parts': m1100,
+  '1120-server-presence': m1120,
 };

@@ -38,7 +38,9 @@ describe('deployment mode and roles', () => {
   });
 
   it('runs no job workers on the api role, and jobs on the worker role', () => {
-    expect(loadConfig({ DATABASE_URL: PG, BRAINCELLS_ROLE: 'api' }, {})).toMatchObject({
+    expect(
+      loadConfig({ DATABASE_URL: PG, BRAINCELLS_ROLE: 'api', BRAINCELLS_SECRET: SECRET }, {}),
+    ).toMatchObject({
       role: 'api',
       jobsEnabled: false,
     });
@@ -67,6 +69,12 @@ describe('deployment mode and roles', () => {
     [{ BRAINCELLS_ROLE: 'web' }, 'BRAINCELLS_ROLE', 'must be all, api or worker'],
     [{ BRAINCELLS_ROLE: 'api' }, 'BRAINCELLS_ROLE', 'api needs DATABASE_URL'],
     [{ BRAINCELLS_ROLE: 'worker' }, 'BRAINCELLS_ROLE', 'worker needs DATABASE_URL'],
+    [
+      // It forwards every dataset request, signed with a key derived from the secret.
+      { BRAINCELLS_ROLE: 'api', DATABASE_URL: PG },
+      'BRAINCELLS_SECRET',
+      'must be set when BRAINCELLS_ROLE=api',
+    ],
     [
       { BRAINCELLS_ROLE: 'worker', DATABASE_URL: PG, BRAINCELLS_JOBS: 'false' },
       'BRAINCELLS_JOBS',

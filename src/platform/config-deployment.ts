@@ -52,6 +52,12 @@ export function deploymentConfig(
       `${role} needs DATABASE_URL: the embedded database belongs to one process, so api and worker servers share a PostgreSQL`,
     );
   }
+  if (role === 'api' && settings.secret === undefined) {
+    throw problem(
+      'BRAINCELLS_SECRET',
+      'must be set when BRAINCELLS_ROLE=api: an api server holds no dataset and forwards every dataset request, signed with a key derived from it, to a server that holds one',
+    );
+  }
   if (role === 'worker' && !settings.jobs) {
     throw problem('BRAINCELLS_JOBS', 'cannot be false when BRAINCELLS_ROLE=worker');
   }

@@ -166,7 +166,7 @@ export const SETTINGS = {
   BRAINCELLS_ROLE: [
     z.enum(['all', 'api', 'worker'], { message: 'must be all, api or worker' }),
     'all',
-    'all: serve HTTP and run jobs; api: serve HTTP, run no jobs; worker: run jobs, serve only /healthz, /readyz and /metrics. api and worker need DATABASE_URL (docs/deploy.md#roles).',
+    'all: serve HTTP, run jobs, hold datasets; api: serve HTTP only, run no jobs and hold no dataset (dataset requests go to an all or worker server; needs BRAINCELLS_SECRET); worker: run jobs and hold datasets, serve only /healthz, /readyz, /metrics and what other servers forward. api and worker need DATABASE_URL (docs/deploy.md#roles).',
   ],
   BRAINCELLS_MIGRATE_ON_START: [
     booleanString,

@@ -6,6 +6,7 @@ import { forwardingKey } from './datasets/dataset-forwarding.ts';
 import { createDatasetLeases, type DatasetLeases } from './datasets/dataset-leases.ts';
 import { createRunHandoff, type RunHandoff } from './datasets/dataset-run-handoff.ts';
 import { serverIdFor } from './datasets/dataset-server-id.ts';
+import { createDatasetServers, type DatasetServers } from './datasets/dataset-servers.ts';
 import { type Database, openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrator.ts';
 import { type DuckDb, openDuckDb } from './duckdb/duckdb.ts';
@@ -24,6 +25,8 @@ export interface Platform {
   duckdb: DuckDb;
   /** Which datasets this server holds (src/platform/datasets/): their files are attached here. */
   datasetLeases: DatasetLeases;
+  /** The live servers that may hold datasets (an `api` server holds none; dataset-servers.ts). */
+  datasetServers: DatasetServers;
   /** Runs whose dataset another server holds are executed there (dataset-run-handoff.ts). */
   runHandoff: RunHandoff;
   jobs: JobQueue;
@@ -129,17 +132,28 @@ export async function openPlatform(config: Config, logger: Logger): Promise<Plat
         cause: error,
       });
     }
+    const serverId = serverIdFor(config.dataDir);
     const datasetLeases = createDatasetLeases({
       database,
-      serverId: serverIdFor(config.dataDir),
+      serverId,
       internalUrl: () => config.datasets.internalUrl,
       ttlMs: config.datasets.leaseTtlMs,
       logger,
+      mayHold: config.role !== 'api',
       onLost: (datasetId) => duckdb.datasets.detach(datasetId),
     });
+    const datasetServers = createDatasetServers({
+      database,
+      serverId,
+      role: config.role,
+      internalUrl: () => config.datasets.internalUrl,
+      ttlMs: config.datasets.leaseTtlMs,
+      logger,
+    });
     // The files are closed before the leases are given up, so a server claiming one of them
-    // next never finds it still open here.
+    // next never finds it still open here; it stops being picked for new datasets first.
     opened.push(async () => {
+      await datasetServers.stop();
       await duckdb.close();
       await datasetLeases.stop();
     });
@@ -153,8 +167,11 @@ export async function openPlatform(config: Config, logger: Logger): Promise<Plat
     }
     duckdb.datasets.setGuard(datasetLeases);
     datasetLeases.start();
+    // One process on its embedded database has no other server to tell.
+    if (config.databaseUrl !== undefined) datasetServers.start();
     const runHandoff = createRunHandoff({
       leases: datasetLeases,
+      servers: datasetServers,
       datasets: duckdb.datasets,
       key: config.secret.current ? forwardingKey(config.secret.current) : undefined,
       logger,
@@ -193,6 +210,7 @@ export async function openPlatform(config: Config, logger: Logger): Promise<Plat
       database,
       duckdb,
       datasetLeases,
+      datasetServers,
       runHandoff,
       jobs,
       runs,

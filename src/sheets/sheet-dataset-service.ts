@@ -1,5 +1,6 @@
 import type { Actor } from '../access/actor.ts';
 import { conflict, validationError } from '../platform/app-error.ts';
+import { isHeldElsewhere } from '../platform/datasets/dataset-leases.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { remapReferences } from './column-refs.ts';
 import type { DatasetRecord } from './sheet-presenter.ts';
@@ -20,7 +21,13 @@ export function createDatasetUseCases(context: SheetContext) {
     columns: await store.listColumns(dataset.id),
     rowCount:
       rowCount ??
-      (dataset.status === 'ready' && !dataset.deleted_at ? await data.rowCount(dataset.id) : null),
+      (dataset.status === 'ready' && !dataset.deleted_at
+        ? // Another server holds the file (or this one holds none): not counted here.
+          await data.rowCount(dataset.id).catch((error: unknown) => {
+            if (isHeldElsewhere(error)) return null;
+            throw error;
+          })
+        : null),
   });
 
   const useCases = {

@@ -6,6 +6,7 @@ import type { AppInstance } from '../http/app-instance.ts';
 import { REQUEST_ID_HEADER } from '../http/request-id.ts';
 import type { Logger } from '../logger.ts';
 import type { DatasetLeases } from './dataset-leases.ts';
+import { type DatasetServers, noDatasetServer } from './dataset-servers.ts';
 
 /**
  * Requests for a dataset another live server holds are sent on to it (issue 20 item 3,
@@ -89,34 +90,99 @@ const DROPPED_RESPONSE_HEADERS = new Set([
 ]);
 
 /**
+ * Routes that make a dataset without naming one: an `api` server sends them to a server that
+ * may hold datasets (the new dataset's file is claimed where it is made).
+ */
+const DATASET_MAKING_ROUTES: ReadonlySet<string> = new Set([
+  'POST /api/projects/:projectId/datasets',
+  'POST /api/projects/:projectId/images/import',
+]);
+
+/** Routes that read every dataset of a project (their row counts): sent on by an `api` server. */
+const DATASET_LISTING_ROUTES: ReadonlySet<string> = new Set([
+  'GET /api/projects/:projectId/datasets',
+]);
+
+/**
  * Adds, to every route with a `:datasetId` parameter, a step after authentication: when
  * another live server holds the dataset, the request goes there and its answer comes back
  * as it is. A request that was itself forwarded is always served here (no loops).
+ *
+ * On an `api` server (which holds no dataset, issue 20 item 1) a dataset nobody holds goes to
+ * a live server that may hold it (dataset-servers.ts), which claims it; so do the routes that
+ * make a dataset. With no such server alive the answer is 503 at once.
  */
 export function installDatasetForwarding(
   app: AppInstance,
   options: {
     leases: DatasetLeases;
+    servers: Pick<DatasetServers, 'mayHold' | 'pick'>;
     /** undefined without BRAINCELLS_SECRET: nothing is forwarded, no identity accepted. */
     key: Buffer | undefined;
     logger: Logger;
     now?: () => number;
   },
 ): void {
-  const { leases, key, logger } = options;
+  const { leases, servers, key, logger } = options;
   const now = options.now ?? Date.now;
 
+  /** Where a request for this dataset (or, undefined, for a new one) is served; undefined: here. */
+  const target = async (
+    request: FastifyRequest,
+    datasetId: string | undefined,
+  ): Promise<{ serverId: string; url: string } | undefined> => {
+    if (datasetId !== undefined) {
+      if (leases.holds(datasetId)) return undefined;
+      if (key) {
+        const owner = await leases.owner(datasetId);
+        if (owner && owner.serverId !== leases.serverId && owner.url)
+          return { serverId: owner.serverId, url: owner.url };
+      }
+      if (servers.mayHold) return undefined;
+    }
+    // An api server: a dataset nobody holds (or one being made) goes to a server that may hold it.
+    if (!key)
+      throw serviceUnavailable(
+        'This server (BRAINCELLS_ROLE=api) holds no dataset and cannot forward without BRAINCELLS_SECRET',
+        datasetId === undefined ? {} : { datasetId },
+      );
+    const picked = await servers.pick(
+      datasetId ?? (request.params as { projectId?: string }).projectId ?? '',
+    );
+    if (!picked) throw noDatasetServer(datasetId);
+    return picked;
+  };
+
   const forward = async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!key || request.headers[FORWARDED_IDENTITY_HEADER] !== undefined) return;
+    if (request.headers[FORWARDED_IDENTITY_HEADER] !== undefined) return;
     const datasetId = (request.params as { datasetId?: unknown }).datasetId;
     if (typeof datasetId !== 'string' || !UUID.test(datasetId)) return;
-    if (leases.holds(datasetId)) return;
-    const owner = await leases.owner(datasetId);
-    if (!owner || owner.serverId === leases.serverId || !owner.url) return;
+    if (!key && servers.mayHold) return;
+    const to = await target(request, datasetId);
+    if (to) return send(request, reply, to, datasetId);
+  };
+  const forwardNew = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.headers[FORWARDED_IDENTITY_HEADER] !== undefined) return;
+    const to = await target(request, undefined);
+    if (to) return send(request, reply, to, undefined);
+  };
+  // The list counts each dataset's rows: a server that may hold them does. With none alive it
+  // is served here, its counts unknown (null), rather than refused.
+  const forwardList = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.headers[FORWARDED_IDENTITY_HEADER] !== undefined || !key) return;
+    const to = await servers.pick((request.params as { projectId?: string }).projectId ?? '');
+    if (to) return send(request, reply, to, undefined);
+  };
 
+  const send = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    owner: { serverId: string; url: string },
+    datasetId: string | undefined,
+  ) => {
     const headers: Record<string, string> = {
       [REQUEST_ID_HEADER]: request.id,
-      [FORWARDED_IDENTITY_HEADER]: signForwardedIdentity(key, {
+      [FORWARDED_IDENTITY_HEADER]: signForwardedIdentity(key!, {
         actor: request.actor,
         method: request.method,
         url: request.url,
@@ -153,9 +219,10 @@ export function installDatasetForwarding(
       });
     } catch (error) {
       logger.warn({ err: error, datasetId, owner: owner.serverId }, 'dataset owner unreachable');
-      throw serviceUnavailable('The server holding this dataset is unreachable; try again', {
-        datasetId,
-      });
+      throw serviceUnavailable(
+        'The server holding this dataset is unreachable; try again',
+        datasetId === undefined ? {} : { datasetId },
+      );
     }
     reply.status(response.status);
     response.headers.forEach((value, name) => {
@@ -165,8 +232,18 @@ export function installDatasetForwarding(
   };
 
   app.addHook('onRoute', (route) => {
-    if (!route.url.includes('/datasets/:datasetId')) return;
+    const on = (routes: ReadonlySet<string>) =>
+      !servers.mayHold &&
+      [route.method].flat().some((method) => routes.has(`${method} ${route.url}`));
+    const step = on(DATASET_MAKING_ROUTES)
+      ? forwardNew
+      : on(DATASET_LISTING_ROUTES)
+        ? forwardList
+        : route.url.includes('/datasets/:datasetId')
+          ? forward
+          : undefined;
+    if (!step) return;
     const existing = route.preHandler === undefined ? [] : [route.preHandler].flat();
-    route.preHandler = [forward, ...existing] as RouteOptions['preHandler'];
+    route.preHandler = [step, ...existing] as RouteOptions['preHandler'];
   });
 }

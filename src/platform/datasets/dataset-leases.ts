@@ -53,6 +53,24 @@ export class DatasetOwnedElsewhere extends AppError {
   }
 }
 
+/**
+ * An `api` server holds no dataset (issue 20 item 1): its requests for one are forwarded
+ * (dataset-forwarding.ts); anything that still reaches a claim here is refused.
+ */
+export class HoldsNoDataset extends AppError {
+  constructor(datasetId: string) {
+    super(
+      'SERVICE_UNAVAILABLE',
+      'This server (BRAINCELLS_ROLE=api) holds no dataset; the request must reach a server that does',
+      { details: { datasetId } },
+    );
+  }
+}
+
+/** Whether an error says the dataset's file is another server's to read (or no one's here). */
+export const isHeldElsewhere = (error: unknown): boolean =>
+  error instanceof DatasetOwnedElsewhere || error instanceof HoldsNoDataset;
+
 export const leaseLost = (datasetId: string) =>
   new AppError('SERVICE_UNAVAILABLE', 'This server no longer holds the dataset; try again', {
     details: { datasetId },
@@ -73,6 +91,8 @@ export function createDatasetLeases(options: {
   ttlMs: number;
   logger: Logger;
   now?: () => number;
+  /** false on an `api` server: every claim is refused (default true). */
+  mayHold?: boolean;
   /** Called when a lease is lost or lapses: the dataset's file must be detached. */
   onLost: (datasetId: string) => Promise<void>;
 }): DatasetLeases {
@@ -107,7 +127,12 @@ export function createDatasetLeases(options: {
       .where('dataset_id', '=', datasetId)
       .executeTakeFirst();
 
-  const claimOnce = async (datasetId: string) => {
+  const claimOnce = async (datasetId: string): Promise<void> => {
+    if (options.mayHold === false) {
+      const owner = await leases.owner(datasetId);
+      if (owner) throw new DatasetOwnedElsewhere(datasetId, owner);
+      throw new HoldsNoDataset(datasetId);
+    }
     const started = now();
     const at = new Date(started);
     const expires = new Date(started + ttlMs);

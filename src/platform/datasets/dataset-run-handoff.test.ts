@@ -1,19 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../../../test/eventually.ts';
 import { createProjectWithMembers, type ProjectWithMembers } from '../../../test/factories.ts';
-import { registerTestSecret } from '../../../test/leak-scan.ts';
 import { createTestApp, type TestApp, testBackends } from '../../../test/test-platform.ts';
-import { type FakeLlm, startFakeLlm } from '../../../tools/fake-llm/fake-llm-server.ts';
-import { loadConfig } from '../config.ts';
+import type { FakeLlm } from '../../../tools/fake-llm/fake-llm-server.ts';
 import {
   FORWARDED_IDENTITY_HEADER,
   forwardingKey,
   signForwardedIdentity,
 } from './dataset-forwarding.ts';
+import { listenInternally, openServersSetup } from './dataset-test-servers.ts';
 
 const SECRET = 'handoff-test-secret-0123456789abcdef-xyz';
 const FAKE_KEY = 'sk-handoff-fake-provider-key-0123456789';
@@ -28,28 +26,21 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
     let holder: TestApp;
     let worker: TestApp;
     let fake: FakeLlm;
-    let shared: string;
+    let setup: Awaited<ReturnType<typeof openServersSetup>>;
     let workerDataDir: string;
     let members: ProjectWithMembers;
-    let holderUrl: string;
 
     beforeAll(async () => {
-      registerTestSecret('provider-key', FAKE_KEY);
-      fake = await startFakeLlm({ apiKey: FAKE_KEY });
-      shared = mkdtempSync(path.join(os.tmpdir(), 'bc-handoff-shared-'));
-      const base = loadConfig({}, {});
-      const config = {
-        secret: { current: SECRET, previous: [] },
-        storageDir: shared,
-        logLevel: 'info' as const,
-        llm: { ...base.llm, retryBaseMs: 5, retryMaxMs: 50, usageFlushMs: 20 },
-        // A run left by a server is taken over within 3 s (the last test).
-        runLeaseMs: 3_000,
-      };
+      setup = await openServersSetup({
+        secret: SECRET,
+        fakeKey: FAKE_KEY,
+        folder: 'bc-handoff-shared-',
+      });
+      fake = setup.fake;
+      // A run left by a server is taken over within 3 s (the last test).
+      const config = { ...setup.config, runLeaseMs: 3_000 };
       holder = await createTestApp({ backend, config: { ...config, jobsEnabled: false } });
-      await holder.app.listen({ host: '127.0.0.1', port: 0 });
-      holderUrl = `http://127.0.0.1:${(holder.app.server.address() as AddressInfo).port}`;
-      holder.platform.config.datasets.internalUrl = holderUrl;
+      await listenInternally(holder);
       workerDataDir = mkdtempSync(path.join(os.tmpdir(), 'bc-handoff-worker-'));
       worker = await createTestApp({
         config: { ...config, jobsEnabled: true },
@@ -61,9 +52,8 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
     afterAll(async () => {
       await worker?.close();
       await holder?.close();
-      await fake?.close();
+      await setup?.close();
       rmSync(workerDataDir, { recursive: true, force: true });
-      rmSync(shared, { recursive: true, force: true });
     });
 
     const datasetsBase = () => `/api/projects/${members.project.id}/datasets`;

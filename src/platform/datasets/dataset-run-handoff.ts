@@ -1,4 +1,4 @@
-import { isAppError, notFound, unauthenticated } from '../app-error.ts';
+import { isAppError, notFound, serviceUnavailable, unauthenticated } from '../app-error.ts';
 import type { DatasetFiles } from '../duckdb/duckdb-datasets.ts';
 import type { AppInstance } from '../http/app-instance.ts';
 import { type ExecuteOutcome, type RunRecord, RunStopped } from '../jobs/durable-run.ts';
@@ -9,6 +9,7 @@ import {
   verifyForwardedIdentity,
 } from './dataset-forwarding.ts';
 import { type DatasetLeases, DatasetOwnedElsewhere } from './dataset-leases.ts';
+import type { DatasetServers } from './dataset-servers.ts';
 
 /**
  * Background work on a dataset goes to the server that holds it (issue 20 item 3,
@@ -60,6 +61,8 @@ export interface RunHandoff {
 
 export function createRunHandoff(options: {
   leases: DatasetLeases;
+  /** Runs are handed only to a live server that may hold datasets (never to an `api` one). */
+  servers: Pick<DatasetServers, 'mayHold' | 'mayHoldAlive'>;
   datasets: Pick<DatasetFiles, 'open' | 'hold'>;
   /** undefined without BRAINCELLS_SECRET: nothing is handed off (one server). */
   key: Buffer | undefined;
@@ -116,13 +119,21 @@ export function createRunHandoff(options: {
           try {
             await options.datasets.open(datasetId);
           } catch (error) {
-            const elsewhere =
+            const heldElsewhere =
               error instanceof DatasetOwnedElsewhere &&
               key !== undefined &&
               error.ownerUrl !== null &&
               error.ownerId !== leases.serverId;
+            // A holder that cannot execute it (not among the live servers that may hold
+            // datasets: an `api` server of an older version, or one gone) is not told: the run
+            // is queued again for the sweep, as between two holders.
+            const elsewhere =
+              heldElsewhere &&
+              (await options.servers
+                .mayHoldAlive((error as DatasetOwnedElsewhere).ownerId)
+                .catch(() => false));
             // Anything else (no table yet, a dataset gone) is the work's own to meet and report.
-            if (elsewhere || isBetweenHolders(error)) {
+            if (heldElsewhere || isBetweenHolders(error)) {
               const ownerUrl = elsewhere ? (error as DatasetOwnedElsewhere).ownerUrl : null;
               logger.info(
                 {
@@ -186,6 +197,9 @@ export function createRunHandoff(options: {
               : undefined;
           if (!identity)
             throw unauthenticated('Only a server of this deployment may hand a run here');
+          // An api server holds no dataset, so it executes no run (issue 20 item 1).
+          if (!options.servers.mayHold)
+            throw serviceUnavailable('This server (BRAINCELLS_ROLE=api) executes no runs');
           const execute = executors.get(kind);
           if (!KIND.test(kind) || !UUID.test(runId) || !execute) throw notFound('run kind', kind);
           // The run executes after the answer: the sender is not kept waiting for it.
