@@ -535,9 +535,10 @@ describe('openai-compatible fast path', () => {
         request(model, 'Invoice INV-5', { outputSchema: answerSchemaWith('vendor') }),
       );
       expect(plain.replay).toBeUndefined();
-      const output = plain.result?.output as { vendor: { value: unknown } };
+      if (plain.replay) return;
+      const output = plain.result.output as { vendor: { value: unknown } };
       expect(Object.keys(output)).toEqual(['vendor']);
-      expect(JSON.stringify(output)).toBe(plain.result?.text);
+      expect(JSON.stringify(output)).toBe(plain.result.text);
     } finally {
       client.close();
     }
