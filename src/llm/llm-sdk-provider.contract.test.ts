@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { imageDigest } from '../../tools/fake-llm/fake-llm-images.ts';
 import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
@@ -12,7 +13,13 @@ import {
   type ProviderStreamEvent,
 } from './llm-provider.ts';
 import { createSdkProvider } from './llm-sdk-provider.ts';
-import { sseData, wireEligible, wireGenerateEligible } from './llm-sdk-wire.ts';
+import {
+  createWireClient,
+  sseData,
+  structuredOutput,
+  wireEligible,
+  wireGenerateEligible,
+} from './llm-sdk-wire.ts';
 import { FAKE_MODELS, toolRoundTrip, WEATHER_TOOLS } from './llm-test-env.ts';
 
 /**
@@ -319,6 +326,25 @@ describe.each(CONTRACT_CASES)('%s adapter contract%s', (kind, _label, fastPath) 
   });
 });
 
+/** An extract step's answer schema (workflow-extract.ts) for one field named `name`. */
+const answerSchemaWith = (name: string) => ({
+  type: 'object',
+  properties: {
+    [name]: {
+      type: 'object',
+      properties: {
+        value: { anyOf: [{ type: 'string' }, { type: 'null' }] },
+        page: { type: 'integer', minimum: 1 },
+        quote: { type: 'string' },
+      },
+      required: ['value', 'page', 'quote'],
+      additionalProperties: false,
+    },
+  },
+  required: [name],
+  additionalProperties: false,
+});
+
 const PNG_DATA_URL =
   'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 const JPEG_DATA_URL = `data:image/jpeg;base64,${Buffer.from('/9j/ not a real jpeg').toString('base64')}`;
@@ -476,10 +502,96 @@ describe('openai-compatible fast path', () => {
     // Half a JSON body: the fast path hands it to the SDK, which maps it (not asked again).
     ['a body cut in half', request(`${model}@malformed-after=1`, 'half')],
     ['a dropped connection', request(`${model}@disconnect-after=1`, 'drop')],
+    [
+      'an output schema (an extract step’s answer)',
+      request(model, 'Invoice INV-1 from ACME', { outputSchema: answerSchemaWith('vendor') }),
+    ],
+    [
+      'an output schema cut short (not JSON: the SDK’s "could not parse")',
+      request(model, 'Invoice INV-2 from ACME', {
+        outputSchema: answerSchemaWith('vendor'),
+        parameters: { maxOutputTokens: 3 },
+      }),
+    ],
+    [
+      'an answer with a constructor key (whatever the SDK makes of it)',
+      request(model, 'Invoice INV-4', { outputSchema: answerSchemaWith('constructor') }),
+    ],
   ])('answers a whole call as the SDK does, asking once: %s', async (_name, call) => {
     const { viaSdk, viaWire } = await throughBothPaths(generated, call);
     expect(viaWire).toEqual(viaSdk);
     expect(viaWire.sent).toBe(1);
+  });
+
+  it('parses a whole call’s structured output itself, and hands a hostile one to the SDK', async () => {
+    const client = createWireClient({
+      kind: 'openai-compatible',
+      baseUrl: `${fake.url}/v1`,
+      apiKey: API_KEY,
+      secrets: [API_KEY],
+    });
+    try {
+      const plain = await client.generate(
+        request(model, 'Invoice INV-5', { outputSchema: answerSchemaWith('vendor') }),
+      );
+      expect(plain.replay).toBeUndefined();
+      if (plain.replay) return;
+      const output = plain.result.output as { vendor: { value: unknown } };
+      expect(Object.keys(output)).toEqual(['vendor']);
+      expect(JSON.stringify(output)).toBe(plain.result.text);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('answers a structured output with a __proto__ key as the SDK does, polluting nothing (attack)', async () => {
+    // A server whose model answers JSON that would set a prototype if merged carelessly.
+    const content = JSON.stringify('{"vendor":{"__proto__":{"admin":true},"value":"x"}}');
+    const server = http.createServer((_request, response) => {
+      _request.resume();
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(
+        `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":${content}},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8}}`,
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const hostile = (fastPath: boolean) =>
+      createSdkProvider({
+        kind: 'openai-compatible',
+        baseUrl: `http://127.0.0.1:${port}/v1`,
+        apiKey: API_KEY,
+        fastPath,
+      });
+    const call = request(model, 'x', { outputSchema: answerSchemaWith('vendor') });
+    const outcome = async (provider: LlmProvider) =>
+      provider.generate(call).then(
+        (result) => ({ output: result.output, text: result.text }),
+        (error: unknown) => ({ failure: error instanceof ProviderFailure ? error.kind : error }),
+      );
+    try {
+      const viaSdk = await outcome(hostile(false));
+      const viaWire = await outcome(hostile(true));
+      expect(viaWire).toEqual(viaSdk);
+      expect(viaSdk).toHaveProperty('failure');
+      expect(({} as { admin?: boolean }).admin).toBeUndefined();
+    } finally {
+      server.close();
+    }
+  });
+
+  it.each([
+    ['', undefined],
+    ['not json', undefined],
+    ['{"cut": ', undefined],
+    ['null', undefined],
+    ['{"a":{"value":1,"page":1,"quote":"x"}}', { a: { value: 1, page: 1, quote: 'x' } }],
+    ['[1,"two"]', [1, 'two']],
+    ['{"__proto__":{"admin":true}}', undefined],
+    ['{"a":[{"\\u005f_proto__":{"admin":true}}]}', undefined],
+    ['{"a":{"constructor":{"prototype":{}}}}', undefined],
+  ])('structured output of %j (the SDK’s parse, or left to it)', (text, expected) => {
+    expect(structuredOutput(text)).toEqual(expected);
   });
 
   it('leaves a whole call with tools to the SDK, even with the choice "none"', () => {
@@ -487,6 +599,13 @@ describe('openai-compatible fast path', () => {
     expect(wireEligible('openai-compatible', call)).toBe(true);
     expect(wireGenerateEligible('openai-compatible', call)).toBe(false);
     expect(wireGenerateEligible('openai-compatible', request(model, 'x'))).toBe(true);
+  });
+
+  it('takes a whole call with an output schema, and leaves a streamed one to the SDK', () => {
+    const call = request(model, 'x', { outputSchema: { type: 'object' } });
+    expect(wireGenerateEligible('openai-compatible', call)).toBe(true);
+    expect(wireEligible('openai-compatible', call)).toBe(false);
+    expect(wireGenerateEligible('openai', call)).toBe(false);
   });
 
   it.each([

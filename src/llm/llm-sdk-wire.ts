@@ -20,14 +20,16 @@ import {
 } from './llm-sdk-mapping.ts';
 
 /**
- * The fast path of the adapter: a plain streamed chat call (text messages, no tools, no output
- * schema, no reasoning setting) to an OpenAI-compatible server, spoken in the Chat Completions
+ * The fast path of the adapter: a plain chat call (text messages, no tools, no reasoning
+ * setting; an output schema only on a whole call) to an OpenAI-compatible server, spoken in the Chat Completions
  * wire format directly over one keep-alive `node:http` agent per connection. It sends the body
  * the AI SDK would send and maps the answer with the same pure functions
  * (llm-sdk-mapping.ts), so callers see the same events, usage buckets and failure kinds; it
  * skips what the SDK costs per call on this path — zod validation of every chunk, web streams
- * and their conversions, the `ai` stream layers (docs/gateway.md, "Latency"). Anything else
- * (tools, schemas, images other than base64 data URLs, reasoning, other wire formats) goes
+ * and their conversions, the `ai` stream layers (docs/gateway.md, "Latency"); a whole call with
+ * an output schema (an extract step's) is parsed as the SDK's `Output.object` parses it
+ * (`structuredOutput`). Anything else (tools, streamed schemas, images other than base64 data
+ * URLs, reasoning, other wire formats) goes
  * through the SDK. Images as data URLs (vision columns) are sent as they are, as the SDK sends
  * them, so a vision call costs about what a text call does (its payload is never copied).
  */
@@ -71,18 +73,26 @@ const wireMessage = (message: LlmMessage): boolean =>
         (message.role === 'user' && part.type === 'image' && wireImage(part.url, part.mediaType)),
     ));
 
-/** Whether a call can take the fast path: see the file comment. */
-export function wireEligible(kind: ProviderKind, request: ProviderCallRequest): boolean {
-  if (kind !== 'openai-compatible' || request.outputSchema !== undefined) return false;
+/** An openai-compatible call with text (or data-URL image) messages and wire settings only. */
+function plainCall(kind: ProviderKind, request: ProviderCallRequest): boolean {
+  if (kind !== 'openai-compatible') return false;
   if (request.tools && request.tools.length > 0 && request.toolChoice !== 'none') return false;
   for (const [name, value] of Object.entries(request.parameters))
     if (value !== undefined && !WIRE_PARAMETERS.has(name as keyof Parameters)) return false;
   return request.messages.every(wireMessage);
 }
 
-/** Whether a whole (non-streamed) call can take the fast path: the same, and no tools at all. */
+/** Whether a streamed call can take the fast path: see the file comment. */
+export function wireEligible(kind: ProviderKind, request: ProviderCallRequest): boolean {
+  return request.outputSchema === undefined && plainCall(kind, request);
+}
+
+/**
+ * Whether a whole (non-streamed) call can take the fast path: no tools at all, and an output
+ * schema is welcome — the answer's JSON is parsed here as the SDK parses it (`generate`).
+ */
 export function wireGenerateEligible(kind: ProviderKind, request: ProviderCallRequest): boolean {
-  return (request.tools === undefined || request.tools.length === 0) && wireEligible(kind, request);
+  return (request.tools === undefined || request.tools.length === 0) && plainCall(kind, request);
 }
 
 /**
@@ -121,6 +131,15 @@ export function chatCompletionsBody(request: ProviderCallRequest, stream = true)
     top_p: p.topP,
     frequency_penalty: p.frequencyPenalty,
     presence_penalty: p.presencePenalty,
+    // As the SDK's openai-compatible model sends a JSON Schema with `supportsStructuredOutputs`
+    // (strict, named "response"; the AI SDK's `Output.object` gives it no name).
+    response_format:
+      request.outputSchema === undefined
+        ? undefined
+        : {
+            type: 'json_schema',
+            json_schema: { schema: request.outputSchema, strict: true, name: 'response' },
+          },
     stop: p.stopSequences,
     seed: p.seed,
     messages,
@@ -329,19 +348,26 @@ export function createWireClient(options: {
     const plain = plainChatResponse(body);
     if (!plain) return replay;
     const { choice, usage } = plain;
+    const content = choice.message.content ?? '';
+    const finish =
+      choice.finish_reason == null ? 'other' : (CHAT_FINISH[choice.finish_reason] ?? 'other');
+    let output: unknown;
+    if (request.outputSchema !== undefined) {
+      // The SDK reads no output from a "tool calls" stop: left to it.
+      output = finish === 'tool-calls' ? undefined : structuredOutput(content);
+      if (output === undefined) return replay;
+    }
     const sdkUsage = chatUsage(usage);
     return {
       result: {
-        text: choice.message.content ?? '',
+        text: content,
         usage: toTokenUsage(sdkUsage),
-        finishReason: toFinishReason(
-          choice.finish_reason == null ? 'other' : (CHAT_FINISH[choice.finish_reason] ?? 'other'),
-        ),
+        finishReason: toFinishReason(finish),
         requestId,
         // The SDK names the model it asked for when the body names none.
         responseModel: plain.model ?? request.model,
         responseId: plain.id ?? undefined,
-        output: undefined,
+        output,
         toolCalls: [],
         warnings: [],
         rawUsage: sdkUsage.raw,
@@ -420,6 +446,45 @@ function plainChatResponse(body: unknown):
     choice: choice as unknown as PlainChoice,
     usage: usage as ChatUsage | null | undefined,
   };
+}
+
+/**
+ * The structured output of an answer's text, as the AI SDK's `Output.object` over a JSON Schema
+ * gives it (the SDK parses, and does not validate a bare JSON Schema): the parsed JSON. Undefined
+ * for anything the SDK would treat otherwise — no text (no output), text that is not JSON (its
+ * "could not parse" failure), and JSON with a key `__proto__` or `constructor` (however it is
+ * escaped), which the SDK's secure JSON parse refuses or allows by rules not copied here — so
+ * the SDK maps those from the same bytes (`replay`) and a hostile answer fails exactly as it
+ * would through the SDK.
+ */
+export function structuredOutput(text: string): unknown {
+  if (text === '') return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  // `null` is JSON, but it is also how this module says "no output": left to the SDK.
+  return value === null || hasGuardedKey(value) ? undefined : value;
+}
+
+/** Whether a parsed JSON value has a key `__proto__` or `constructor`, at any depth. */
+function hasGuardedKey(value: unknown): boolean {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    if (typeof next !== 'object' || next === null) continue;
+    if (Array.isArray(next)) {
+      pending.push(...next);
+      continue;
+    }
+    for (const key of Object.keys(next)) {
+      if (key === '__proto__' || key === 'constructor') return true;
+      pending.push((next as Record<string, unknown>)[key]);
+    }
+  }
+  return false;
 }
 
 export type WireClient = ReturnType<typeof createWireClient>;

@@ -76,6 +76,13 @@ export class UsageRecorder {
   #retryTimer: NodeJS.Timeout | undefined;
   #batchTimer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
+  /**
+   * A write loop is running and will take rows added now. Set and cleared by the loop itself,
+   * in the same turn as its last look at the buffer: `#flushing` is cleared only a few
+   * microtasks later, and a row added in between (by a caller its write just answered) would
+   * find a write "under way" that will never take it.
+   */
+  #writing = false;
   #closed = false;
   readonly #options: Required<Omit<UsageRecorderOptions, 'outbox'>>;
   readonly #outbox: UsageOutbox | undefined;
@@ -110,7 +117,7 @@ export class UsageRecorder {
       this.#push({ row, settle: resolve });
       // The database is refusing writes: the row waits for the retry, its caller does not.
       if (this.#retryTimer) resolve();
-      else if (!this.#flushing) void this.flush();
+      else if (!this.#writing) void this.flush();
     });
   }
 
@@ -129,7 +136,7 @@ export class UsageRecorder {
     this.#outstanding.set(segment, (this.#outstanding.get(segment) ?? 0) + 1);
     this.#push({ row, settle: settled, segment });
     if (this.#buffer.length >= this.#options.maxBatch) {
-      if (!this.#retryTimer && !this.#flushing) void this.flush();
+      if (!this.#retryTimer && !this.#writing) void this.flush();
     } else if (!this.#batchTimer && !this.#retryTimer) {
       this.#batchTimer = setTimeout(() => {
         this.#batchTimer = undefined;
@@ -177,6 +184,16 @@ export class UsageRecorder {
   }
 
   async #writeAll(): Promise<void> {
+    this.#writing = true;
+    try {
+      await this.#writeBatches();
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  /** Clears `#writing` itself, in the turn of its last look at the buffer (see `#writing`). */
+  async #writeBatches(): Promise<void> {
     // Rows added while a batch is written go in the next batch of this same run.
     while (this.#buffer.length > 0) {
       this.#sealSegment();
@@ -200,6 +217,7 @@ export class UsageRecorder {
           );
           this.#retryTimer.unref();
         }
+        this.#writing = false;
         return;
       }
       for (const entry of batch) {
@@ -207,6 +225,7 @@ export class UsageRecorder {
         if (entry.segment !== undefined) this.#committed(entry.segment);
       }
     }
+    this.#writing = false;
   }
 
   /**

@@ -340,9 +340,23 @@ function slots(limit: number) {
   };
 }
 
+/** What every call of a step sends alike, built once per step rather than once per call. */
+interface StepRequest {
+  system: string;
+  outputSchema: ReturnType<typeof answerSchema>;
+}
+
+function stepRequest(step: ExtractStep): StepRequest {
+  return {
+    system: step.instructions ? `${SYSTEM_PROMPT}\n\n${step.instructions}` : SYSTEM_PROMPT,
+    outputSchema: answerSchema(step.schema),
+  };
+}
+
 async function extractDocument(
   step: ExtractStep,
   env: StepEnvironment,
+  request: StepRequest,
   document: { id: string; name: string },
   pages: string[],
 ): Promise<DocumentExtraction> {
@@ -371,13 +385,10 @@ async function extractDocument(
       ...(step.provider ? { provider: step.provider } : {}),
       model: step.model,
       messages: [
-        {
-          role: 'system',
-          content: step.instructions ? `${SYSTEM_PROMPT}\n\n${step.instructions}` : SYSTEM_PROMPT,
-        },
+        { role: 'system', content: request.system },
         { role: 'user', content: prompt },
       ],
-      outputSchema: answerSchema(step.schema),
+      outputSchema: request.outputSchema,
       signal: env.signal,
     });
     usage.inputTokens +=
@@ -542,6 +553,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   // 2 × `concurrency` places once the model has answered it: its record (grouped with others)
   // goes on outside them, so a slow record never keeps the next document from the model.
   const withModel = slots(step.concurrency);
+  const request = stepRequest(step);
   const recorded: Promise<DocumentExtraction>[] = new Array(todo.length);
   const begun = mapLimit(todo, step.concurrency * 2, async (document, index) => {
     if (columnsFailed) throw columnsFailed.error;
@@ -554,7 +566,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
       async () => {
         try {
           const pages = await readPages.pages(index);
-          return await withModel(() => extractDocument(step, env, document, pages));
+          return await withModel(() => extractDocument(step, env, request, document, pages));
         } finally {
           answered();
         }
