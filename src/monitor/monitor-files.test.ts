@@ -87,13 +87,17 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
       return response.json().items as { sessionKey: string; tokens: unknown; costUsd: unknown }[];
     };
 
-    it('an import through one server is read through the other, forwarded with the caller and request id', async () => {
-      const imported = await second.app.inject({
+    /** `POST …/imports` of the logs folder through `server`. */
+    const importThrough = (server: TestApp, headers: Record<string, string>) =>
+      server.app.inject({
         method: 'POST',
         url: `${base}/imports`,
-        headers: members.editor.headers,
+        headers,
         payload: { path: logs },
       });
+
+    it('an import through one server is read through the other, forwarded with the caller and request id', async () => {
+      const imported = await importThrough(second, members.editor.headers);
       expect(imported.statusCode).toBe(200);
       expect(imported.json()).toMatchObject({ files: 3, sessions: 3 });
       // The project's own file under the shared root, held by the server that imported.
@@ -121,20 +125,10 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
       expect(await holder()).toBe(second.platform.datasetLeases.serverId);
 
       // Roles are still checked by the holder for the forwarded caller: a viewer may not import.
-      const refused = await first.app.inject({
-        method: 'POST',
-        url: `${base}/imports`,
-        headers: members.viewer.headers,
-        payload: { path: logs },
-      });
+      const refused = await importThrough(first, members.viewer.headers);
       expect(refused.statusCode).toBe(403);
       // A re-import through the first server changes no total.
-      const again = await first.app.inject({
-        method: 'POST',
-        url: `${base}/imports`,
-        headers: members.editor.headers,
-        payload: { path: logs },
-      });
+      const again = await importThrough(first, members.editor.headers);
       expect(again.statusCode).toBe(200);
       expect(await sessions(first)).toEqual(viaSecond);
     });

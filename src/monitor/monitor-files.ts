@@ -32,6 +32,8 @@ export interface MonitorFile {
 export interface MonitorFiles {
   /** The project's tables, ready; in shared mode claims the project's lease first. */
   open(projectId: string): Promise<MonitorFile>;
+  /** The project's tables if this server has them open now (claims nothing, opens nothing). */
+  ifOpen(projectId: string): Promise<MonitorFile | undefined>;
   /**
    * Who holds the project's file when it is another live server (forward to it); undefined
    * when this server holds it, nobody does, or there is one server.
@@ -54,6 +56,7 @@ export function createEmbeddedMonitorFiles(duckdb: DuckDb): MonitorFiles {
       await ready;
       return file;
     },
+    ifOpen: async () => (ready ? file : undefined),
     holderElsewhere: async () => undefined,
     close: async () => {},
   };
@@ -254,6 +257,11 @@ export function createSharedMonitorFiles(options: SharedMonitorFilesOptions): Mo
         });
       }
       return file;
+    },
+    async ifOpen(projectId) {
+      const file = opened.get(projectId);
+      if (!file || !leases.holds(monitorLeaseKey(projectId))) return undefined;
+      return file.catch(() => undefined);
     },
     async holderElsewhere(projectId) {
       const key = monitorLeaseKey(projectId);

@@ -140,9 +140,10 @@ export function createMonitorService(deps: MonitorServiceDeps) {
    * commits do not pay for a checkpoint, and a cycle seldom meets one.
    */
   const checkpointWhenIdle = (projectId: string) => () =>
-    void storeOf(projectId)
-      .then((store) => {
-        if (store.walBytes() >= IDLE_CHECKPOINT_WAL_BYTES) store.checkpointSoon();
+    void files
+      .ifOpen(projectId)
+      .then((file) => {
+        if (file && file.store.walBytes() >= IDLE_CHECKPOINT_WAL_BYTES) file.store.checkpointSoon();
       })
       .catch(() => {});
 
