@@ -16,7 +16,7 @@ import {
   forwardingKey,
   signForwardedIdentity,
 } from '../platform/datasets/dataset-forwarding.ts';
-import { monitorFilePath, monitorLeaseKey } from './monitor-files.ts';
+import { createSharedMonitorFiles, monitorFilePath, monitorLeaseKey } from './monitor-files.ts';
 import { writeClaudeProjects } from './monitor-test-helpers.ts';
 
 const SECRET = 'monitor-files-test-secret-0123456789abcdef';
@@ -31,6 +31,68 @@ describe('monitor lease keys', () => {
     expect(monitorLeaseKey(a)).toMatch(
       /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
     );
+  });
+});
+
+// Two holders of the lease table stand for two servers; each server's clock is its own.
+describe.each(testBackends())('a monitor file changing hands (%s)', (backend) => {
+  let t: TestApp;
+  let dir: string;
+  const TTL = 9_000;
+  beforeAll(async () => {
+    t = await createTestApp({ backend, startJobs: false });
+    dir = mkdtempSync(path.join(os.tmpdir(), 'bc-monitor-files-'));
+  });
+  afterAll(async () => {
+    await t?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const server = (serverId: string, clock: { now: number }) =>
+    createSharedMonitorFiles({
+      database: t.platform.database,
+      dir,
+      serverId,
+      internalUrl: () => `http://${serverId}.internal`,
+      ttlMs: TTL,
+      logger: t.platform.logger,
+      now: () => clock.now,
+    });
+
+  it('a holder past its deadline stops writing; the next holder waits for its file to close, then reads what it wrote', async () => {
+    const projectId = '0193a000-0000-7000-8000-0000000000aa';
+    const clockA = { now: Date.now() };
+    const clockB = { now: Date.now() };
+    const a = server('0193a000-0000-7000-8000-00000000000a', clockA);
+    const b = server('0193a000-0000-7000-8000-00000000000b', clockB);
+    try {
+      const held = await a.open(projectId);
+      await held.duckdb.run('create table fence_probe (v integer)');
+      await held.duckdb.run('insert into fence_probe values (1)');
+      expect(await b.holderElsewhere(projectId)).toEqual({
+        serverId: '0193a000-0000-7000-8000-00000000000a',
+        url: 'http://0193a000-0000-7000-8000-00000000000a.internal',
+      });
+      await expect(b.open(projectId)).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+
+      // A's heartbeats stopped: past two thirds of the TTL it refuses to write…
+      clockA.now += TTL;
+      await expect(held.duckdb.run('insert into fence_probe values (2)')).rejects.toMatchObject({
+        code: 'SERVICE_UNAVAILABLE',
+      });
+      // …and once the row has expired B takes the file over and reads A's committed row only.
+      clockB.now += TTL + 1_000;
+      await sql`update dataset_lease set expires_at = now() - interval '1 second'
+        where dataset_id = ${monitorLeaseKey(projectId)}`.execute(t.platform.database.db);
+      const taken = await b.open(projectId);
+      expect(await taken.duckdb.query('select v from fence_probe')).toEqual([{ v: 1 }]);
+      expect(await a.holderElsewhere(projectId)).toMatchObject({
+        serverId: '0193a000-0000-7000-8000-00000000000b',
+      });
+    } finally {
+      await b.close();
+      await a.close();
+    }
   });
 });
 

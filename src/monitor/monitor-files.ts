@@ -121,24 +121,27 @@ function fenced(duckdb: DuckDb, check: () => void, close: () => Promise<void>): 
     get datasets() {
       return duckdb.datasets;
     },
-    withConnection: <T>(work: (connection: DuckDBConnection) => Promise<T>) => {
+    withConnection: async <T>(work: (connection: DuckDBConnection) => Promise<T>) => {
       check();
       return duckdb.withConnection(work);
     },
-    withConnections: <T>(count: number, work: (connections: DuckDBConnection[]) => Promise<T>) => {
+    withConnections: async <T>(
+      count: number,
+      work: (connections: DuckDBConnection[]) => Promise<T>,
+    ) => {
       check();
       return duckdb.withConnections(count, work);
     },
     query: (sql, params) => duckdb.query(sql, params),
-    run: (sql, params) => {
+    run: async (sql, params) => {
       check();
       return duckdb.run(sql, params);
     },
-    transaction: (work) => {
+    transaction: async (work) => {
       check();
       return duckdb.transaction(work);
     },
-    append: (table, rows, types) => {
+    append: async (table, rows, types) => {
       check();
       return duckdb.append(table, rows, types);
     },
