@@ -249,7 +249,13 @@ export async function buildApp(platform: Platform, options: FeatureOptions = {})
     rows: features.generation.rows,
   });
   await app.register(hubRoutes, { hub: features.hub.service });
-  await app.register(monitorRoutes, { monitor: features.monitor });
+  await app.register(monitorRoutes, {
+    monitor: features.monitor,
+    forwarding: {
+      key: config.secret.current ? forwardingKey(config.secret.current) : undefined,
+      logger,
+    },
+  });
   await app.register(chatRoutes, { chat: features.chat.service, events: features.events });
   await app.register(agentRoutes, { agents: features.chat.agents });
   await app.register(chatTransferRoutes, { transfer: features.chat.transfer });

@@ -25,6 +25,7 @@ import { type ChatModule, createChatModule } from './chat/chat-module.ts';
 import { createDocumentsModule, type DocumentsModule } from './documents/documents-module.ts';
 import { createGatewayModule, type GatewayModule } from './gateway/gateway-module.ts';
 import { createLlmModule, type LlmModule, type LlmModuleDeps } from './llm/llm-module.ts';
+import { monitorFilesFor } from './monitor/monitor-files.ts';
 import { createIngestLeases } from './monitor/monitor-lease.ts';
 import { registerRepriceJob } from './monitor/monitor-reprice.ts';
 import { createMonitorService, type MonitorService } from './monitor/monitor-service.ts';
@@ -358,6 +359,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
   const monitor = lazy(() =>
     createMonitorService({
       duckdb: platform.duckdb,
+      files: monitorFilesFor(platform),
       access: core().access,
       roots: options.monitorRoots ?? platform.config.monitor.roots,
       uploadDir: path.join(platform.config.dataDir, 'monitor-uploads'),
@@ -415,6 +417,7 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
     /** After the last request: pending usage written, background copies settled. */
     async close(): Promise<void> {
       gateway.built()?.close();
+      await monitor.built()?.close();
       await base.close();
       invalidation.built()?.close();
       // A sorted view's background copy must not outlive DuckDB.

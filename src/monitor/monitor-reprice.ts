@@ -125,6 +125,9 @@ export async function repriceUsage(
  * A change made where the queue does not run (an API-only node sends to the shared queue; a
  * process without one logs it) is not lost silently.
  */
+/** See registerRepriceJob: a minute of tries, every 3 s. */
+export const REPRICE_RETRY = { retryLimit: 20, retryDelay: 3 } as const;
+
 export function registerRepriceJob(deps: {
   jobs: Pick<JobQueue, 'register' | 'send'>;
   prices: { onPriceChange(listener: (change: PriceChange) => void): void };
@@ -148,11 +151,18 @@ export function registerRepriceJob(deps: {
   });
   deps.prices.onPriceChange((change) => {
     void deps.jobs
-      .send(REPRICE_JOB, {
-        projectId: change.projectId,
-        model: change.model,
-        since: change.validFrom.toISOString(),
-      })
+      .send(
+        REPRICE_JOB,
+        {
+          projectId: change.projectId,
+          model: change.model,
+          since: change.validFrom.toISOString(),
+        },
+        // With several servers the project's monitor file is held by one (monitor-files.ts):
+        // a job another server picks up fails retryably (503) and is tried again — on any
+        // server, so often enough to reach the holder (running it again changes nothing).
+        REPRICE_RETRY,
+      )
       .catch((error: unknown) =>
         deps.log.warn(
           { err: error, projectId: change.projectId, model: change.model },

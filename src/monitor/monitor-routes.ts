@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Actor } from '../access/actor.ts';
 import { AppError } from '../platform/app-error.ts';
 import { routeTable } from '../platform/http/route-definition.ts';
+import { installMonitorForwarding, type MonitorForwarding } from './monitor-forwarding.ts';
 import { MONITOR_FILE_MAX_BYTES } from './monitor-import.ts';
 import {
   isoOrNull,
@@ -50,11 +51,14 @@ const since = (value: string | undefined) => (value === undefined ? undefined : 
  * Monitor: import coding-agent logs (Claude Code, OpenCode) into a project and read usage,
  * cost and agent traces back. Validate → service (access check first) → presenter.
  */
-export const monitorRoutes: FastifyPluginAsyncZod<{ monitor: MonitorService }> = async (
-  app,
-  options,
-) => {
+export const monitorRoutes: FastifyPluginAsyncZod<{
+  monitor: MonitorService;
+  /** Shared deployments: requests for a project another server holds go there. */
+  forwarding?: MonitorForwarding;
+}> = async (app, options) => {
   const { monitor } = options;
+  if (options.forwarding)
+    installMonitorForwarding(app as never, monitor.holderElsewhere, options.forwarding);
   const route = routeTable(app, ['monitor']);
   const base = '/api/projects/:projectId/monitor';
 

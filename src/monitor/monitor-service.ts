@@ -11,6 +11,7 @@ import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../platform/ids.ts';
 import { usageBlocksOfSlices } from './monitor-blocks.ts';
 import { type BudgetState, budgetBurn } from './monitor-budget-burn.ts';
+import { createEmbeddedMonitorFiles, type MonitorFiles } from './monitor-files.ts';
 import {
   type ImportProgress,
   type ImportResult,
@@ -19,14 +20,19 @@ import {
 } from './monitor-import.ts';
 import type { IngestLeases } from './monitor-lease.ts';
 import { type RepriceResult, repriceUsage } from './monitor-reprice.ts';
-import { type BreakdownDimension, createMonitorStore, type ReportFilter } from './monitor-store.ts';
-import { ensureMonitorTables } from './monitor-tables.ts';
+import type { BreakdownDimension, MonitorStore, ReportFilter } from './monitor-store.ts';
 import { saveUploads } from './monitor-uploads.ts';
 import { startWatch, type Watch, type WatchCycle } from './monitor-watch.ts';
 import type { MonitorWatchStore, WatchSetting } from './monitor-watch-store.ts';
 
 export interface MonitorServiceDeps {
+  /** The server's DuckDB: every project's tables when `files` is not given (one server). */
   duckdb: DuckDb;
+  /**
+   * Where each project's tables live (monitor-files.ts): per-project files held by one server
+   * at a time in a shared deployment. Absent: all in `duckdb`.
+   */
+  files?: MonitorFiles | undefined;
   access: ProjectAccess;
   /** Absolute folders the API may import from (BRAINCELLS_MONITOR_ROOTS). */
   roots: readonly string[];
@@ -123,24 +129,23 @@ export function checkTimeZone(timeZone: string, field = 'timezone'): string {
  * checks access on its first line (viewer reads, editor imports).
  */
 export function createMonitorService(deps: MonitorServiceDeps) {
-  const { duckdb, access } = deps;
-  const store = createMonitorStore(duckdb);
+  const { access } = deps;
+  const files = deps.files ?? createEmbeddedMonitorFiles(deps.duckdb);
+  /** The project's tables (created when missing; in a shared deployment, held here). */
+  const storeOf = async (projectId: string): Promise<MonitorStore> =>
+    (await files.open(projectId)).store;
   /**
    * A quiet watch checkpoints DuckDB's WAL once it holds DuckDB's own default threshold
    * (16 MiB): the instance's inline threshold is far higher (duckdb.ts), so a steady watch's
    * commits do not pay for a checkpoint, and a cycle seldom meets one.
    */
-  const checkpointWhenIdle = () => {
-    if (store.walBytes() >= IDLE_CHECKPOINT_WAL_BYTES) store.checkpointSoon();
-  };
-  let ready: Promise<void> | undefined;
-  const tables = () => {
-    ready ??= ensureMonitorTables(duckdb).catch((error: unknown) => {
-      ready = undefined;
-      throw error;
-    });
-    return ready;
-  };
+  const checkpointWhenIdle = (projectId: string) => () =>
+    void files
+      .ifOpen(projectId)
+      .then((file) => {
+        if (file && file.store.walBytes() >= IDLE_CHECKPOINT_WAL_BYTES) file.store.checkpointSoon();
+      })
+      .catch(() => {});
 
   /**
    * A server path the API may read: inside one of the configured roots both as written and
@@ -172,10 +177,10 @@ export function createMonitorService(deps: MonitorServiceDeps) {
     return real;
   }
 
-  /** A report's first line: the caller may view the project, and the tables exist. */
-  async function readable(actor: Actor, projectId: string): Promise<void> {
+  /** A report's first line: the caller may view the project; its tables, ready. */
+  async function readable(actor: Actor, projectId: string): Promise<MonitorStore> {
     await access.requireRole(actor, projectId, 'viewer');
-    await tables();
+    return storeOf(projectId);
   }
 
   /** CLI: a local path (any the user can read) an editor of the project imports from. */
@@ -195,9 +200,9 @@ export function createMonitorService(deps: MonitorServiceDeps) {
     actor: Actor,
     projectId: string,
     options: ReportOptions,
-  ): Promise<ReportFilter> {
-    await readable(actor, projectId);
-    return { projectId, since: options.since };
+  ): Promise<{ store: MonitorStore; filter: ReportFilter }> {
+    const store = await readable(actor, projectId);
+    return { store, filter: { projectId, since: options.since } };
   }
 
   // Imports of one project run one after another in this process (two at once would read
@@ -257,11 +262,11 @@ export function createMonitorService(deps: MonitorServiceDeps) {
     storedPath?: (absolute: string) => string,
     failedBackoff?: { now: () => number },
   ): Promise<ImportResult> {
-    await tables();
+    await storeOf(projectId);
     const priceOverrides = await projectPriceOverrides(actor, projectId);
-    return queued(projectId, () =>
+    return queued(projectId, async () =>
       importTree({
-        store,
+        store: await storeOf(projectId),
         projectId,
         root,
         source,
@@ -318,7 +323,6 @@ export function createMonitorService(deps: MonitorServiceDeps) {
         .catch((failure: unknown) => warn(failure, 'monitor watch: recording a cycle failed'));
       return;
     }
-    await tables();
     const record = (cycle: { imported: boolean; error: string | null }) =>
       void store
         .recordCycle(projectId, setting.path, cycle)
@@ -346,12 +350,14 @@ export function createMonitorService(deps: MonitorServiceDeps) {
               : null,
         }),
       onError: (error) => {
-        // Another server holds the lease: it imports and records this cycle.
+        // Another server holds the lease or the project's file: it imports and records this
+        // cycle (its own watch runs there too).
         if (error instanceof AppError && error.code === 'CONFLICT') return;
+        if (error instanceof AppError && error.code === 'SERVICE_UNAVAILABLE') return;
         warn(error, 'monitor watch: a cycle failed');
         record({ imported: false, error: cycleError(error) });
       },
-      onIdle: checkpointWhenIdle,
+      onIdle: checkpointWhenIdle(projectId),
       ...(deps.serverWatch?.debounceMs === undefined
         ? {}
         : { debounceMs: deps.serverWatch.debounceMs }),
@@ -394,6 +400,15 @@ export function createMonitorService(deps: MonitorServiceDeps) {
 
   return {
     /**
+     * The server holding the project's monitor file when it is another one (a request for
+     * the project goes there: monitor-forwarding.ts); undefined on one server.
+     */
+    holderElsewhere: (projectId: string) => files.holderElsewhere(projectId),
+
+    /** Server shutdown, after the watches stopped: closes the files, gives their leases up. */
+    close: () => files.close(),
+
+    /**
      * Prices the stored events of `model` (from `since` on) again with the project's current
      * price overrides, and their sessions' totals (the `monitor.reprice` job, after an override
      * was set or removed). Queued with the project's imports, under its ingestion lease.
@@ -404,10 +419,10 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       request: { model: string; since?: Date | undefined },
     ): Promise<RepriceResult> {
       await access.requireRole(actor, projectId, 'editor');
-      await tables();
+      await storeOf(projectId);
       return queued(projectId, async () =>
         repriceUsage(
-          deps.duckdb,
+          (await files.open(projectId)).duckdb,
           { projectId, ...request },
           await projectPriceOverrides(actor, projectId),
         ),
@@ -560,7 +575,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       },
     ): Promise<Watch> {
       const resolved = await localPathFor(actor, projectId, input.path);
-      await tables();
+      await storeOf(projectId);
       return startWatch({
         root: resolved,
         // The first cycle retries everything; later ones let failed files back off.
@@ -576,14 +591,15 @@ export function createMonitorService(deps: MonitorServiceDeps) {
           ),
         onCycle: input.onCycle,
         onError: input.onError,
-        onIdle: checkpointWhenIdle,
+        onIdle: checkpointWhenIdle(projectId),
         ...(input.debounceMs === undefined ? {} : { debounceMs: input.debounceMs }),
         ...(input.reconcileMs === undefined ? {} : { reconcileMs: input.reconcileMs }),
       });
     },
 
     async sessionReport(actor: Actor, projectId: string, options: ReportOptions = {}) {
-      return store.sessionReport(await readableFilter(actor, projectId, options));
+      const { store, filter } = await readableFilter(actor, projectId, options);
+      return store.sessionReport(filter);
     },
 
     async dayReport(
@@ -592,7 +608,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       timeZone: string,
       options: ReportOptions = {},
     ) {
-      const filter = await readableFilter(actor, projectId, options);
+      const { store, filter } = await readableFilter(actor, projectId, options);
       checkTimeZone(timeZone);
       return store.dayReport(filter, timeZone);
     },
@@ -603,7 +619,8 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       projectId: string,
       options: ReportOptions & { now?: Date } = {},
     ) {
-      const slices = await store.blockSlices(await readableFilter(actor, projectId, options));
+      const { store, filter } = await readableFilter(actor, projectId, options);
+      const slices = await store.blockSlices(filter);
       return usageBlocksOfSlices(slices, (options.now ?? new Date()).getTime());
     },
 
@@ -614,11 +631,13 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       by: BreakdownDimension,
       options: ReportOptions = {},
     ) {
-      return store.breakdownReport(await readableFilter(actor, projectId, options), by);
+      const { store, filter } = await readableFilter(actor, projectId, options);
+      return store.breakdownReport(filter, by);
     },
 
     async modelReport(actor: Actor, projectId: string, options: ReportOptions = {}) {
-      return store.modelReport(await readableFilter(actor, projectId, options));
+      const { store, filter } = await readableFilter(actor, projectId, options);
+      return store.modelReport(filter);
     },
 
     /**
@@ -657,7 +676,8 @@ export function createMonitorService(deps: MonitorServiceDeps) {
 
     /** Tool calls per tool name from the imported logs' parts (calls, failures, durations, errors). */
     async toolReport(actor: Actor, projectId: string, options: ReportOptions = {}) {
-      const rows = await store.toolReport(await readableFilter(actor, projectId, options), 5);
+      const { store, filter } = await readableFilter(actor, projectId, options);
+      const rows = await store.toolReport(filter, 5);
       return rows.map((row) => ({
         ...row,
         failureRate: row.calls === 0 ? null : row.failures / row.calls,
@@ -675,7 +695,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       sessionKey: string,
       options: { partLimit?: number; stepLimit?: number } = {},
     ) {
-      await readable(actor, projectId);
+      const store = await readable(actor, projectId);
       const rows = await store.sessionReport({ projectId, since: undefined });
       const session = rows.find((row) => row.sessionKey === sessionKey);
       if (!session) throw notFound('session', sessionKey);
@@ -695,7 +715,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       sessionKey: string,
       options: { limit?: number } = {},
     ) {
-      await readable(actor, projectId);
+      const store = await readable(actor, projectId);
       if (!(await store.hasSession(projectId, sessionKey))) throw notFound('session', sessionKey);
       return store.sessionExchanges(projectId, sessionKey, options.limit ?? 1_000);
     },
@@ -707,7 +727,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
      * segments — never the server's directory layout.
      */
     async files(actor: Actor, projectId: string) {
-      await readable(actor, projectId);
+      const store = await readable(actor, projectId);
       return (await store.files(projectId)).map((file) => ({
         ...file,
         displayPath: shownPath(file.path),
@@ -739,9 +759,7 @@ function presentWatch(
   };
 }
 
-type ReportRow = Awaited<
-  ReturnType<ReturnType<typeof createMonitorStore>['sessionReport']>
->[number];
+type ReportRow = Awaited<ReturnType<MonitorStore['sessionReport']>>[number];
 
 export interface AgentNode {
   row: ReportRow;

@@ -174,61 +174,18 @@ export function installDatasetForwarding(
     if (to) return send(request, reply, to, undefined);
   };
 
-  const send = async (
+  const send = (
     request: FastifyRequest,
     reply: FastifyReply,
     owner: { serverId: string; url: string },
     datasetId: string | undefined,
-  ) => {
-    const headers: Record<string, string> = {
-      [REQUEST_ID_HEADER]: request.id,
-      [FORWARDED_IDENTITY_HEADER]: signForwardedIdentity(key!, {
-        actor: request.actor,
-        method: request.method,
-        url: request.url,
-        expiresAt: now() + MAX_AGE_MS,
-      }),
-    };
-    for (const name of FORWARDED_REQUEST_HEADERS) {
-      const value = request.headers[name];
-      if (typeof value === 'string') headers[name] = value;
-    }
-    let body: string | Readable | undefined;
-    if (request.method !== 'GET' && request.method !== 'HEAD') {
-      if (request.body !== undefined) {
-        // Already parsed (JSON): sent as parsed, its length recomputed.
-        body = JSON.stringify(request.body);
-        delete headers['content-length'];
-      } else body = request.raw; // not read yet (uploads): streamed through
-    }
-    // The caller went away before the answer was sent: the owner's work for it stops too.
-    const aborted = new AbortController();
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) aborted.abort();
+  ) =>
+    forwardToOwner(request, reply, owner, {
+      key: key!,
+      logger,
+      now,
+      details: datasetId === undefined ? {} : { datasetId },
     });
-    let response: Response;
-    try {
-      response = await fetch(new URL(request.url, owner.url), {
-        method: request.method,
-        headers,
-        ...(body === undefined
-          ? {}
-          : { body: body as unknown as NonNullable<RequestInit['body']>, duplex: 'half' as const }),
-        redirect: 'manual',
-        signal: aborted.signal,
-      });
-    } catch (error) {
-      logger.warn({ err: error, datasetId, owner: owner.serverId }, 'dataset owner unreachable');
-      throw serviceUnavailable(
-        'The server holding this dataset is unreachable; try again',
-        datasetId === undefined ? {} : { datasetId },
-      );
-    }
-    reply.status(response.status);
-    response.headers.forEach((value, name) => {
-      if (!DROPPED_RESPONSE_HEADERS.has(name)) reply.header(name, value);
-    });
-    return reply.send(response.body ? Readable.fromWeb(response.body as never) : undefined);
   };
 
   app.addHook('onRoute', (route) => {
@@ -246,4 +203,68 @@ export function installDatasetForwarding(
     const existing = route.preHandler === undefined ? [] : [route.preHandler].flat();
     route.preHandler = [step, ...existing] as RouteOptions['preHandler'];
   });
+}
+
+/**
+ * Sends `request` to the server at `owner.url` as that server's own request from the caller
+ * this server authenticated (signed identity, request id kept), and answers with its reply as
+ * it is. Shared by the dataset forwarding above and the monitor's per-project files
+ * (src/monitor/monitor-forwarding.ts).
+ */
+export async function forwardToOwner(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  owner: { serverId: string; url: string },
+  options: { key: Buffer; logger: Logger; now: () => number; details: Record<string, unknown> },
+): Promise<FastifyReply> {
+  const { key, logger, now } = options;
+  const headers: Record<string, string> = {
+    [REQUEST_ID_HEADER]: request.id,
+    [FORWARDED_IDENTITY_HEADER]: signForwardedIdentity(key, {
+      actor: request.actor,
+      method: request.method,
+      url: request.url,
+      expiresAt: now() + MAX_AGE_MS,
+    }),
+  };
+  for (const name of FORWARDED_REQUEST_HEADERS) {
+    const value = request.headers[name];
+    if (typeof value === 'string') headers[name] = value;
+  }
+  let body: string | Readable | undefined;
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    if (request.body !== undefined) {
+      // Already parsed (JSON): sent as parsed, its length recomputed.
+      body = JSON.stringify(request.body);
+      delete headers['content-length'];
+    } else body = request.raw; // not read yet (uploads): streamed through
+  }
+  // The caller went away before the answer was sent: the owner's work for it stops too.
+  const aborted = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) aborted.abort();
+  });
+  let response: Response;
+  try {
+    response = await fetch(new URL(request.url, owner.url), {
+      method: request.method,
+      headers,
+      ...(body === undefined
+        ? {}
+        : { body: body as unknown as NonNullable<RequestInit['body']>, duplex: 'half' as const }),
+      redirect: 'manual',
+      signal: aborted.signal,
+    });
+  } catch (error) {
+    logger.warn({ err: error, ...options.details, owner: owner.serverId }, 'owner unreachable');
+    throw serviceUnavailable(
+      'The server holding this data is unreachable; try again',
+      options.details,
+    );
+  }
+  reply.status(response.status);
+  response.headers.forEach((value, name) => {
+    if (!DROPPED_RESPONSE_HEADERS.has(name)) reply.header(name, value);
+  });
+  return reply.send(response.body ? Readable.fromWeb(response.body as never) : undefined);
 }

@@ -1,0 +1,301 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { AppError } from '../platform/app-error.ts';
+import {
+  createDatasetLeases,
+  type DatasetLeases,
+  DatasetOwnedElsewhere,
+} from '../platform/datasets/dataset-leases.ts';
+import type { Database } from '../platform/db/database.ts';
+import { type DuckDb, type DuckDbOptions, openDuckDb } from '../platform/duckdb/duckdb.ts';
+import type { Logger } from '../platform/logger.ts';
+import type { Platform } from '../platform/platform.ts';
+import { createMonitorStore, type MonitorStore } from './monitor-store.ts';
+import { ensureMonitorTables } from './monitor-tables.ts';
+
+/** A project's monitor tables: the DuckDB they live in and the store over it. */
+export interface MonitorFile {
+  duckdb: DuckDb;
+  store: MonitorStore;
+}
+
+/**
+ * Where each project's monitor tables live (docs/decisions/2026-12-07-monitor-files.md).
+ *
+ * - Embedded (one server): every project's tables in the server's one DuckDB file, as always.
+ * - Shared (DATABASE_URL + BRAINCELLS_STORAGE_DIR): one file per project,
+ *   `<storage>/monitor/<projectId>.duckdb`, held by one server at a time through the dataset
+ *   lease mechanism (a second instance of it, keyed by `monitorLeaseKey(projectId)`). Requests
+ *   reaching another server are forwarded to the holder (monitor-forwarding.ts).
+ */
+export interface MonitorFiles {
+  /** The project's tables, ready; in shared mode claims the project's lease first. */
+  open(projectId: string): Promise<MonitorFile>;
+  /** The project's tables if this server has them open now (claims nothing, opens nothing). */
+  ifOpen(projectId: string): Promise<MonitorFile | undefined>;
+  /**
+   * Who holds the project's file when it is another live server (forward to it); undefined
+   * when this server holds it, nobody does, or there is one server.
+   */
+  holderElsewhere(projectId: string): Promise<{ serverId: string; url: string } | undefined>;
+  /** Closes the files and gives the leases up at once (server shutdown). */
+  close(): Promise<void>;
+}
+
+/** Embedded mode: the server's one DuckDB instance holds every project's tables. */
+export function createEmbeddedMonitorFiles(duckdb: DuckDb): MonitorFiles {
+  const file: MonitorFile = { duckdb, store: createMonitorStore(duckdb) };
+  let ready: Promise<void> | undefined;
+  return {
+    async open() {
+      ready ??= ensureMonitorTables(duckdb).catch((error: unknown) => {
+        ready = undefined;
+        throw error;
+      });
+      await ready;
+      return file;
+    },
+    ifOpen: async () => (ready ? file : undefined),
+    holderElsewhere: async () => undefined,
+    close: async () => {},
+  };
+}
+
+/**
+ * The key of a project's monitor file in `dataset_lease`: a UUID derived from the project id
+ * under its own namespace, so it never equals a dataset's id (nor the project id itself).
+ */
+export function monitorLeaseKey(projectId: string): string {
+  const hex = createHash('sha256').update(`braincells monitor file:${projectId}`).digest('hex');
+  // RFC 9562 version 8 (custom), variant 10.
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${((Number.parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+export function monitorFilePath(dir: string, projectId: string): string {
+  return path.join(dir, `${projectId}.duckdb`);
+}
+
+/** Another server holds the project's monitor file and could not be reached through it. */
+export const monitorHeldElsewhere = (projectId: string) =>
+  new AppError(
+    'SERVICE_UNAVAILABLE',
+    "Another server holds this project's monitor data; try again shortly",
+    {
+      details: { projectId },
+    },
+  );
+
+/** Paths of the monitor files open in this process, by any server it runs. */
+const OPEN_IN_PROCESS = new Set<string>();
+
+const handingOver = (projectId: string) =>
+  new AppError(
+    'SERVICE_UNAVAILABLE',
+    "This project's monitor data is being handed over between servers; try again",
+    { details: { projectId } },
+  );
+
+const lost = (projectId: string) =>
+  new AppError(
+    'SERVICE_UNAVAILABLE',
+    "This server no longer holds this project's monitor data; try again",
+    { details: { projectId } },
+  );
+
+/**
+ * A DuckDb whose writes check the project's lease first (fencing): a server whose heartbeats
+ * failed stops writing before another may claim the file. Reads go through as they are.
+ */
+function fenced(duckdb: DuckDb, check: () => void, close: () => Promise<void>): DuckDb {
+  return {
+    get path() {
+      return duckdb.path;
+    },
+    get threads() {
+      return duckdb.threads;
+    },
+    get sandbox() {
+      return duckdb.sandbox;
+    },
+    get datasets() {
+      return duckdb.datasets;
+    },
+    withConnection: async <T>(work: (connection: DuckDBConnection) => Promise<T>) => {
+      check();
+      return duckdb.withConnection(work);
+    },
+    withConnections: async <T>(
+      count: number,
+      work: (connections: DuckDBConnection[]) => Promise<T>,
+    ) => {
+      check();
+      return duckdb.withConnections(count, work);
+    },
+    query: (sql, params) => duckdb.query(sql, params),
+    run: async (sql, params) => {
+      check();
+      return duckdb.run(sql, params);
+    },
+    transaction: async (work) => {
+      check();
+      return duckdb.transaction(work);
+    },
+    append: async (table, rows, types) => {
+      check();
+      return duckdb.append(table, rows, types);
+    },
+    checkpointSoon: (datasetId, before) => duckdb.checkpointSoon(datasetId, before),
+    checkpointsSettled: () => duckdb.checkpointsSettled(),
+    ping: () => duckdb.ping(),
+    close,
+  };
+}
+
+export interface SharedMonitorFilesOptions {
+  database: Database;
+  /** `<BRAINCELLS_STORAGE_DIR>/monitor`, reached by every server. */
+  dir: string;
+  /** This server's id (the one its dataset leases use: a restart takes its own back at once). */
+  serverId: string;
+  internalUrl: () => string | undefined;
+  ttlMs: number;
+  logger: Logger;
+  /** Settings of each project's DuckDB instance (threads, memory). */
+  duckdb?: Pick<DuckDbOptions, 'threads' | 'memoryLimit'>;
+  now?: () => number;
+}
+
+/** Shared mode: one file per project under the storage root, one holder at a time. */
+export function createSharedMonitorFiles(options: SharedMonitorFilesOptions): MonitorFiles {
+  const { logger } = options;
+  // Keyed by lease key: the lease instance speaks only of keys.
+  const projectOfKey = new Map<string, string>();
+  const opened = new Map<string, Promise<MonitorFile>>();
+
+  const closeFile = async (projectId: string) => {
+    const file = opened.get(projectId);
+    opened.delete(projectId);
+    if (!file) return;
+    const { duckdb } = await file.catch(() => ({ duckdb: undefined }));
+    await duckdb?.close();
+  };
+
+  const leases: DatasetLeases = createDatasetLeases({
+    database: options.database,
+    serverId: options.serverId,
+    internalUrl: options.internalUrl,
+    ttlMs: options.ttlMs,
+    logger,
+    ...(options.now ? { now: options.now } : {}),
+    onLost: async (key) => {
+      const projectId = projectOfKey.get(key);
+      if (projectId) await closeFile(projectId);
+    },
+  });
+  leases.start();
+
+  const openFile = async (projectId: string, key: string): Promise<MonitorFile> => {
+    const target = path.resolve(monitorFilePath(options.dir, projectId));
+    // Two servers in one process (tests) share no OS lock: this set stands in for it.
+    if (OPEN_IN_PROCESS.has(target)) throw handingOver(projectId);
+    OPEN_IN_PROCESS.add(target);
+    let raw: DuckDb;
+    try {
+      raw = await openDuckDb({
+        path: target,
+        connections: 2,
+        threads: options.duckdb?.threads,
+        memoryLimit: options.duckdb?.memoryLimit,
+        // Nothing attaches datasets here; the folder is never made.
+        datasetsDir: path.join(options.dir, '.datasets-unused'),
+      });
+    } catch (error) {
+      OPEN_IN_PROCESS.delete(target);
+      // Another process still has the file open (a holder whose lease lapsed but who has not
+      // closed it yet): a moment later it will have.
+      if (/lock/i.test(String((error as Error).message))) throw handingOver(projectId);
+      throw error;
+    }
+    const close = async () => {
+      await raw.close();
+      OPEN_IN_PROCESS.delete(target);
+    };
+    try {
+      await ensureMonitorTables(raw);
+    } catch (error) {
+      await close();
+      throw error;
+    }
+    const duckdb = fenced(
+      raw,
+      () => {
+        try {
+          leases.checkWrite(key);
+        } catch {
+          throw lost(projectId);
+        }
+      },
+      close,
+    );
+    return { duckdb, store: createMonitorStore(duckdb) };
+  };
+
+  return {
+    async open(projectId) {
+      const key = monitorLeaseKey(projectId);
+      projectOfKey.set(key, projectId);
+      try {
+        await leases.claim(key);
+      } catch (error) {
+        if (error instanceof DatasetOwnedElsewhere) throw monitorHeldElsewhere(projectId);
+        throw error;
+      }
+      let file = opened.get(projectId);
+      if (!file) {
+        file = openFile(projectId, key);
+        opened.set(projectId, file);
+        file.catch(() => {
+          if (opened.get(projectId) === file) opened.delete(projectId);
+        });
+      }
+      return file;
+    },
+    async ifOpen(projectId) {
+      const file = opened.get(projectId);
+      if (!file || !leases.holds(monitorLeaseKey(projectId))) return undefined;
+      return file.catch(() => undefined);
+    },
+    async holderElsewhere(projectId) {
+      const key = monitorLeaseKey(projectId);
+      if (leases.holds(key)) return undefined;
+      const owner = await leases.owner(key);
+      if (!owner || owner.serverId === leases.serverId || !owner.url) return undefined;
+      return { serverId: owner.serverId, url: owner.url };
+    },
+    async close() {
+      // Files first, leases after: a server claiming one next never finds it open here.
+      for (const projectId of [...opened.keys()]) await closeFile(projectId);
+      await leases.stop();
+    },
+  };
+}
+
+/**
+ * The layout a server uses: per-project files held by lease when it shares PostgreSQL and a
+ * storage root with other servers (DATABASE_URL + BRAINCELLS_STORAGE_DIR); else undefined,
+ * and every project's tables stay in the server's own DuckDB file.
+ */
+export function monitorFilesFor(platform: Platform): MonitorFiles | undefined {
+  const { config } = platform;
+  if (!config.databaseUrl || !config.storageDir) return undefined;
+  return createSharedMonitorFiles({
+    database: platform.database,
+    dir: path.join(config.storageDir, 'monitor'),
+    serverId: platform.datasetLeases.serverId,
+    internalUrl: () => config.datasets.internalUrl,
+    ttlMs: config.datasets.leaseTtlMs,
+    logger: platform.logger,
+    duckdb: { threads: config.duckdb.threads, memoryLimit: config.duckdb.memoryLimit },
+  });
+}
