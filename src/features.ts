@@ -406,8 +406,9 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       await hub.built()?.start();
       await chat.built()?.start();
       await maintenance?.start();
-      // The folders projects asked the server to watch (docs/monitor.md "Server-side watch").
-      await monitor.built()?.startServerWatches();
+      // The folders projects asked the server to watch (docs/monitor.md "Server-side watch"),
+      // on servers that may hold a project's monitor data (not BRAINCELLS_ROLE=api).
+      if (platform.datasetServers.mayHold) await monitor.built()?.startServerWatches();
     },
     /** Hands running AI-column runs back (cells restored, status queued). */
     async stopWork(): Promise<void> {

@@ -7,6 +7,7 @@ import {
   type DatasetLeases,
   DatasetOwnedElsewhere,
 } from '../platform/datasets/dataset-leases.ts';
+import { type DatasetServers, noDatasetServer } from '../platform/datasets/dataset-servers.ts';
 import type { Database } from '../platform/db/database.ts';
 import { type DuckDb, type DuckDbOptions, openDuckDb } from '../platform/duckdb/duckdb.ts';
 import type { Logger } from '../platform/logger.ts';
@@ -163,6 +164,11 @@ export interface SharedMonitorFilesOptions {
   logger: Logger;
   /** Settings of each project's DuckDB instance (threads, memory). */
   duckdb?: Pick<DuckDbOptions, 'threads' | 'memoryLimit'>;
+  /**
+   * The servers that may hold data (docs/deploy.md "`api` servers hold no dataset"): an `api`
+   * server holds no monitor file either, and sends a project nobody holds to one of them.
+   */
+  servers?: Pick<DatasetServers, 'mayHold' | 'pick'>;
   now?: () => number;
 }
 
@@ -187,6 +193,7 @@ export function createSharedMonitorFiles(options: SharedMonitorFilesOptions): Mo
     internalUrl: options.internalUrl,
     ttlMs: options.ttlMs,
     logger,
+    mayHold: options.servers?.mayHold ?? true,
     ...(options.now ? { now: options.now } : {}),
     onLost: async (key) => {
       const projectId = projectOfKey.get(key);
@@ -270,8 +277,14 @@ export function createSharedMonitorFiles(options: SharedMonitorFilesOptions): Mo
       const key = monitorLeaseKey(projectId);
       if (leases.holds(key)) return undefined;
       const owner = await leases.owner(key);
-      if (!owner || owner.serverId === leases.serverId || !owner.url) return undefined;
-      return { serverId: owner.serverId, url: owner.url };
+      if (owner && owner.serverId !== leases.serverId && owner.url)
+        return { serverId: owner.serverId, url: owner.url };
+      const { servers } = options;
+      if (!servers || servers.mayHold) return undefined;
+      // An api server: a project nobody holds goes to a server that may hold it.
+      const picked = await servers.pick(key);
+      if (!picked) throw noDatasetServer(undefined);
+      return picked;
     },
     async close() {
       // Files first, leases after: a server claiming one next never finds it open here.
@@ -297,5 +310,6 @@ export function monitorFilesFor(platform: Platform): MonitorFiles | undefined {
     ttlMs: config.datasets.leaseTtlMs,
     logger: platform.logger,
     duckdb: { threads: config.duckdb.threads, memoryLimit: config.duckdb.memoryLimit },
+    servers: platform.datasetServers,
   });
 }

@@ -186,7 +186,6 @@ export function installDatasetForwarding(
       now,
       details: datasetId === undefined ? {} : { datasetId },
     });
-  };
 
   app.addHook('onRoute', (route) => {
     const on = (routes: ReadonlySet<string>) =>

@@ -8,6 +8,7 @@ import {
   testBackends,
 } from '../../../test/test-platform.ts';
 import type { FakeLlm } from '../../../tools/fake-llm/fake-llm-server.ts';
+import { monitorLeaseKey } from '../../monitor/monitor-files.ts';
 import { uuidv7 } from '../ids.ts';
 import {
   FORWARDED_IDENTITY_HEADER,
@@ -172,6 +173,24 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
       expect(refused.json().error.message).toContain('executes no runs');
       const unsigned = await api.app.inject({ method: 'POST', url });
       expect(unsigned.statusCode).toBe(401);
+    });
+
+    it("keeps a project's monitor data on the worker: reads through the api server are served there", async () => {
+      const response = await api.app.inject({
+        method: 'GET',
+        url: `/api/projects/${members.project.id}/monitor/sessions`,
+        headers: members.viewer.headers,
+      });
+      expect(response.statusCode).toBe(200);
+      expect(response.json().items).toEqual([]);
+      // The project's monitor file is held by the worker; the api server holds nothing.
+      const monitorLease = await worker.platform.database.db
+        .selectFrom('dataset_lease')
+        .select('owner_id')
+        .where('dataset_id', '=', monitorLeaseKey(members.project.id))
+        .executeTakeFirst();
+      expect(monitorLease?.owner_id).toBe(worker.platform.datasetLeases.serverId);
+      await expectApiHoldsNothing();
     });
 
     // Last: the worker stops announcing itself.
