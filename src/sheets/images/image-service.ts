@@ -130,8 +130,11 @@ export function createImageService(deps: {
           tooLarge: image.bytes.length > limits.maxBytes,
         };
       const sha256 = createHash('sha256').update(image.bytes).digest('hex');
-      await blobs.putOriginal(sha256, image.bytes);
-      await blobs.putThumbnail(sha256, probed.thumbnail);
+      // Both files before the link: a project never holds a hash whose files are not in place.
+      await Promise.all([
+        blobs.putOriginal(sha256, image.bytes),
+        blobs.putThumbnail(sha256, probed.thumbnail),
+      ]);
       const reference: ImageReference = {
         sha256,
         mediaType: probed.mediaType,
