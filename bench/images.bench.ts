@@ -146,7 +146,7 @@ async function imageFolder(dir: string, megabytes: number) {
 function importFolder(dir: string) {
   const output = execFileSync(
     process.execPath,
-    [path.join(import.meta.dirname, 'images-import-child.ts'), dir],
+    ['--expose-gc', path.join(import.meta.dirname, 'images-import-child.ts'), dir],
     { encoding: 'utf8', env: { ...process.env, LOG_LEVEL: 'silent' }, maxBuffer: 1024 * 1024 },
   );
   return JSON.parse(output.trim().split('\n').pop()!) as {

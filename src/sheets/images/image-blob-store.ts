@@ -22,24 +22,35 @@ export function createImageBlobStore(dataDir: string) {
   };
   const originalPath = (sha256: string) => shard('sha256', sha256);
   const thumbnailPath = (sha256: string) => shard('thumbnails', sha256, '.webp');
+  // Folders this process has made (two mkdir calls per file otherwise; at most 65,536 shards a
+  // kind). One removed behind our back fails the write with ENOENT: it is made again and the
+  // write retried once.
+  const made = new Set<string>();
+  const folder = (dir: string) => {
+    if (made.has(dir)) return;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    made.add(dir);
+  };
 
   /** Writes bytes to `target` through a temp file and a rename; an existing file is kept (touched). */
-  async function place(target: string, bytes: Buffer) {
+  async function place(target: string, bytes: Buffer, retried = false): Promise<void> {
     if (existsSync(target)) {
       // The same bytes stored again: its time is renewed, so the blob sweep keeps it.
       const now = new Date();
       await utimes(target, now, now).catch(() => {});
       return;
     }
-    mkdirSync(incoming, { recursive: true, mode: 0o700 });
-    mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
+    folder(incoming);
+    folder(path.dirname(target));
     const temp = path.join(incoming, `${randomUUID()}.part`);
     try {
       await writeFile(temp, bytes, { flag: 'wx', mode: 0o600 });
       await rename(temp, target);
     } catch (error) {
       await rm(temp, { force: true });
-      throw error;
+      if (retried || (error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      made.clear();
+      return place(target, bytes, true);
     }
   }
 
@@ -54,7 +65,7 @@ export function createImageBlobStore(dataDir: string) {
     putThumbnail: (sha256: string, bytes: Buffer) => place(thumbnailPath(sha256), bytes),
     /** A fresh temp path in `incoming` (for streamed uploads); the caller removes it. */
     tempPath: () => {
-      mkdirSync(incoming, { recursive: true, mode: 0o700 });
+      folder(incoming);
       return path.join(incoming, `${randomUUID()}.part`);
     },
   };

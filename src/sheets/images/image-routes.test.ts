@@ -51,6 +51,15 @@ describe('image values API', () => {
     };
   };
 
+  const datasetCount = async () =>
+    (
+      await t.app.inject({
+        method: 'GET',
+        url: `${base()}/datasets`,
+        headers: members.viewer.headers,
+      })
+    ).json().items.length;
+
   it('adds dropped images to an existing dataset as new rows of its image column', async () => {
     const created = await importImages([{ name: 'first.png', bytes: await solidImage('png') }]);
     const datasetId = created.json().datasetId as string;
@@ -374,14 +383,6 @@ describe('image values API', () => {
   });
 
   it('refuses an import with no image (400 naming file) and a viewer (403), creating nothing', async () => {
-    const datasetCount = async () =>
-      (
-        await t.app.inject({
-          method: 'GET',
-          url: `${base()}/datasets`,
-          headers: members.viewer.headers,
-        })
-      ).json().items.length;
     const before = await datasetCount();
     const none = await importImages([{ name: 'notes.txt', bytes: 'just text' }]);
     expect(none.statusCode).toBe(400);
@@ -401,6 +402,35 @@ describe('image values API', () => {
     expect(broken.json().error.message).toMatch(/^broken\.zip: not a ZIP archive/);
     const after = await datasetCount();
     expect(after).toBe(before);
+  });
+
+  it('writes no row when the upload fails after images were received (a broken ZIP as the last part)', async () => {
+    const broken = {
+      name: 'broken.zip',
+      bytes: Buffer.concat([Buffer.from('PK\u0003\u0004'), Buffer.alloc(100)]),
+    };
+    const good = await solidImage('png', { colour: { r: 1, g: 2, b: 3 } });
+    const before = await datasetCount();
+    const failed = await importImages([{ name: 'good.png', bytes: good }, broken]);
+    expect(failed.statusCode).toBe(400);
+    expect(failed.json().error.message).toMatch(/^broken\.zip: /);
+    expect(await datasetCount()).toBe(before);
+
+    const created = await importImages([{ name: 'first.png', bytes: good }]);
+    const datasetId = created.json().datasetId as string;
+    const { columns, rows } = await window(datasetId);
+    const { body, contentType } = multipartFiles([
+      { name: 'more.png', bytes: await solidImage('png', { colour: { r: 9, g: 9, b: 9 } }) },
+      broken,
+    ]);
+    const into = await t.app.inject({
+      method: 'POST',
+      url: `${base()}/images/import?datasetId=${datasetId}&columnId=${columns[0].id}`,
+      headers: { ...members.editor.headers, 'content-type': contentType },
+      payload: body,
+    });
+    expect(into.statusCode).toBe(400);
+    expect((await window(datasetId)).rows).toHaveLength(rows.length);
   });
 
   it('uploads an image into a cell at its version; a bad file is 415 naming file and writes nothing', async () => {

@@ -3,10 +3,9 @@ import { readFile } from 'node:fs/promises';
 import type { Actor } from '../../access/actor.ts';
 import type { ProjectAccess } from '../../access/project-access.ts';
 import { AppError, notFound, validationError } from '../../platform/app-error.ts';
-import type { CellValue } from '../sheet-schema.ts';
 import type { SheetService } from '../sheet-service.ts';
 import type { ImageBlobStore } from './image-blob-store.ts';
-import { receiveImageParts } from './image-import.ts';
+import { createRowSpool, receiveImageParts } from './image-import.ts';
 import { type ImageLimits, makeThumbnail, pngRendition, probeImage } from './image-probe.ts';
 import type { ImageReference } from './image-reference.ts';
 import type { ImageStore } from './image-store.ts';
@@ -131,8 +130,11 @@ export function createImageService(deps: {
           tooLarge: image.bytes.length > limits.maxBytes,
         };
       const sha256 = createHash('sha256').update(image.bytes).digest('hex');
-      await blobs.putOriginal(sha256, image.bytes);
-      await blobs.putThumbnail(sha256, probed.thumbnail);
+      // Both files before the link: a project never holds a hash whose files are not in place.
+      await Promise.all([
+        blobs.putOriginal(sha256, image.bytes),
+        blobs.putThumbnail(sha256, probed.thumbnail),
+      ]);
       const reference: ImageReference = {
         sha256,
         mediaType: probed.mediaType,
@@ -199,51 +201,47 @@ export function createImageService(deps: {
       await access.requireRole(actor, projectId, 'editor');
       // Checked before any byte is received: a wrong target writes nothing.
       const existing = input.into && (await existingTarget(actor, projectId, input.into));
-      const received = await receiveImageParts(input.parts, blobs, limits);
       const refused: { file: string; reason: string }[] = [];
-      let target: { datasetId: string; image: string; name: string | undefined } | undefined;
-      let batch: Record<string, CellValue>[] = [];
-      let imported = 0;
-      const flush = async () => {
-        if (!target || batch.length === 0) return;
-        await sheets.appendRows(actor, projectId, target.datasetId, batch);
-        imported += batch.length;
-        batch = [];
-      };
+      // Each image is checked and stored as its part arrives; the rows wait in the spool until
+      // the whole upload has been received, so an upload that fails midway writes no row.
+      const rows = createRowSpool<ImageReference>(blobs.tempPath());
+      let firstName: string | undefined;
       try {
-        for (const source of received.sources)
+        for await (const source of receiveImageParts(input.parts, blobs, limits)) {
+          firstName ??= source.name;
           for (const item of source.images) {
             if ('refused' in item) {
               refused.push({ file: imageFileName(item.name), reason: item.refused });
               continue;
             }
             const stored = await service.storeImage(projectId, item);
-            if (!stored.ok) {
-              refused.push({ file: stored.name, reason: stored.reason });
-              continue;
-            }
-            target ??=
-              existing ??
-              (await importDataset(
-                actor,
-                projectId,
-                input.name ?? received.sources[0]?.name ?? 'Images',
-              ));
-            batch.push({
-              [target.image]: stored.reference as unknown as Record<string, unknown>,
-              ...(target.name ? { [target.name]: stored.reference.name } : {}),
-            });
-            if (batch.length >= IMPORT_BATCH_ROWS) await flush();
+            if (stored.ok) await rows.add(stored.reference);
+            else refused.push({ file: stored.name, reason: stored.reason });
           }
-        await flush();
+        }
+        if (rows.count === 0)
+          throw validationError('No file in the upload is an image this server accepts', [
+            { path: 'file', message: refused[0]?.reason ?? 'no files' },
+          ]);
+        const target =
+          existing ?? (await importDataset(actor, projectId, input.name ?? firstName ?? 'Images'));
+        let imported = 0;
+        for await (const batch of rows.batches(IMPORT_BATCH_ROWS)) {
+          await sheets.appendRows(
+            actor,
+            projectId,
+            target.datasetId,
+            batch.map((reference) => ({
+              [target.image]: reference as unknown as Record<string, unknown>,
+              ...(target.name ? { [target.name]: reference.name } : {}),
+            })),
+          );
+          imported += batch.length;
+        }
+        return { datasetId: target.datasetId, imported, refused };
       } finally {
-        await received.close();
+        await rows.close();
       }
-      if (!target)
-        throw validationError('No file in the upload is an image this server accepts', [
-          { path: 'file', message: refused[0]?.reason ?? 'no files' },
-        ]);
-      return { datasetId: target.datasetId, imported, refused };
     },
 
     /** The original's file and media type, for a member of the project that holds it. */

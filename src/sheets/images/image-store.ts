@@ -1,5 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { DB } from '../../migrations/db-schema.ts';
+import { PREPARED } from '../../platform/db/pglite-driver.ts';
 import { selectMatching } from '../../platform/db/store-helpers.ts';
 
 /** The images each project holds (metadata; the bytes are in the blob store): rows in, rows out. */
@@ -11,6 +12,15 @@ export function createImageStore(db: Kysely<DB>) {
       images: { sha256: string; mediaType: string; bytes: number; width: number; height: number }[],
     ) => {
       if (images.length === 0) return;
+      const [one] = images;
+      if (images.length === 1 && one) {
+        // One image at a time is how uploads and imports store them: planned once (PGlite).
+        await sql`${PREPARED}insert into image_blob
+            (project_id, sha256, media_type, bytes, width, height)
+          values (${projectId}, ${one.sha256}, ${one.mediaType}, ${one.bytes}, ${one.width}, ${one.height})
+          on conflict (project_id, sha256) do update set last_linked_at = now()`.execute(db);
+        return;
+      }
       await db
         .insertInto('image_blob')
         .values(
