@@ -19,7 +19,7 @@ import { observeLongTasks, streamCellUpdates } from './streaming-load.ts';
  * (test-results/e2e/streaming.json); its goal is checked in bench/web-grid.bench.ts.
  */
 describe('streaming 10,000 cell updates', () => {
-  const e2e = browserSuite({});
+  const e2e = browserSuite();
 
   it('keeps the page responsive and shows the final values', async () => {
     const { page } = e2e;

@@ -73,7 +73,7 @@ const csvField = (text: string) => `"${text.replaceAll('"', '""')}"`;
  * must stop them before CSP has to), no request from a preview frame.
  */
 describe('hostile content', () => {
-  const e2e = browserSuite({});
+  const e2e = browserSuite();
   const dialogs: string[] = [];
   /** Every request an HTML preview frame sent (it must send none). */
   const previewRequests: string[] = [];
