@@ -1,20 +1,14 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  browserSuite,
   cellText,
-  type E2eServer,
   gridCell,
   importFile,
-  launchBrowser,
-  openPage,
   screenshot,
   setUpInstance,
-  startE2eServer,
-  type TestPage,
 } from './e2e-harness.ts';
 
 const ROWS = 12;
@@ -27,10 +21,7 @@ const ROWS = 12;
  * and export. Cells stream in through the same grid and event stream as everything else.
  */
 describe('AI columns', () => {
-  let server: E2eServer;
-  let fake: FakeLlm;
-  let browser: Browser;
-  let tab: TestPage;
+  const e2e = browserSuite({ fakeLlm: { record: false } });
   const csv = path.join(os.tmpdir(), `braincells-e2e-reviews-${process.pid}.csv`);
 
   beforeAll(async () => {
@@ -44,30 +35,18 @@ describe('AI columns', () => {
         ),
       ].join('\n'),
     );
-    [server, fake, browser] = await Promise.all([
-      startE2eServer(),
-      startFakeLlm({ record: false }),
-      launchBrowser(),
-    ]);
-    tab = await openPage(browser);
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await fake?.close();
-    await server?.close();
   });
 
   it('connects the fake LLM as a provider and tests it', async () => {
-    const { page } = tab;
-    await setUpInstance(page, server.url);
+    const { page } = e2e;
+    await setUpInstance(page, e2e.server.url);
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.getByRole('button', { name: 'Add provider' }).click();
     const dialog = page.getByRole('dialog');
     await dialog.getByLabel('Name').fill('Fake');
     await dialog.getByLabel('Kind').selectOption('openai');
     await dialog.getByLabel('API key').fill('sk-fake-e2e-key');
-    await dialog.getByLabel(/^Base URL/).fill(`${fake.url}/v1`);
+    await dialog.getByLabel(/^Base URL/).fill(`${e2e.fake.url}/v1`);
     await dialog.getByRole('button', { name: 'Add provider' }).click();
     await page.getByRole('button', { name: 'Test connection' }).click();
     await page.getByText(/^Works/).waitFor({ timeout: 30_000 });
@@ -75,7 +54,7 @@ describe('AI columns', () => {
   });
 
   it('adds an AI column, tries it on the first rows, and retries the errors the run reports', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('link', { name: 'Datasets' }).click();
     await importFile(page, csv);
     await page.getByRole('button', { name: '✦ AI column' }).click();
@@ -130,7 +109,7 @@ describe('AI columns', () => {
   });
 
   it('estimates the rest, runs it, and shows where a value came from', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const edit = page.getByRole('region', { name: 'AI column Summary' });
     // The run sits at the top of the panel, its estimate shown without asking.
     await edit.getByLabel('Which cells').selectOption('empty');
@@ -163,7 +142,7 @@ describe('AI columns', () => {
   });
 
   it('stops a slow run from the runs strip, and exports the generated values', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const edit = page.getByRole('region', { name: 'AI column Summary' });
     await edit.getByLabel('Model', { exact: true }).selectOption({ label: 'Another model…' });
     await edit.getByLabel('Model id').fill('gpt-4o-mini@latency=5000');
@@ -185,11 +164,11 @@ describe('AI columns', () => {
     const text = readFileSync(await download.path(), 'utf8');
     expect(text.split('\n')[0]).toContain('Summary');
     expect(text).toContain('echo: ');
-    expect(tab.errors.filter((error) => !/40[01]/.test(error))).toEqual([]);
+    expect(e2e.errors.filter((error) => !/40[01]/.test(error))).toEqual([]);
   });
 
   it('keeps stopped runs and runs with errors until dismissed; clean runs hide themselves', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const runs = page.getByTestId('run');
     // The two "Regenerate errors" runs completed cleanly: gone after a few seconds.
     await expect
@@ -212,7 +191,7 @@ describe('AI columns', () => {
   });
 
   it('generates rows from a description, showing a failed batch and then new rows in the grid', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('button', { name: '✦ Generate rows' }).click();
     const dialog = page.getByRole('dialog', { name: 'Generate rows' });
     await dialog.getByLabel('Describe the rows').fill('Short reviews of a slow café');
@@ -252,6 +231,6 @@ describe('AI columns', () => {
     // The clean run hides itself; the one with errors stays.
     await expect.poll(() => rowRuns.count(), { timeout: 30_000 }).toBe(1);
     await screenshot(page, 'ai-07-generated-rows');
-    expect(tab.errors.filter((error) => !/40[01]/.test(error))).toEqual([]);
+    expect(e2e.errors.filter((error) => !/40[01]/.test(error))).toEqual([]);
   });
 });

@@ -1,22 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
-import {
-  addFakeProvider,
-  cellText,
-  type E2eServer,
-  gridCell,
-  importFile,
-  launchBrowser,
-  openPage,
-  screenshot,
-  setUpInstance,
-  startE2eServer,
-  type TestPage,
-} from './e2e-harness.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { browserSuite, cellText, gridCell, importFile, screenshot } from './e2e-harness.ts';
 
 const ROWS = 8;
 
@@ -28,11 +14,11 @@ const ROWS = 8;
  * disabled button says why.
  */
 describe('the first AI run', () => {
-  let server: E2eServer;
-  let fake: FakeLlm;
-  let browser: Browser;
-  let tab: TestPage;
-  let projectId: string;
+  const e2e = browserSuite({
+    fakeLlm: { record: false },
+    project: 'First run',
+    providerKey: 'sk-fake-e2e-key',
+  });
   const csv = path.join(os.tmpdir(), `braincells-e2e-first-run-${process.pid}.csv`);
 
   beforeAll(async () => {
@@ -40,25 +26,11 @@ describe('the first AI run', () => {
       csv,
       ['Review', ...Array.from({ length: ROWS }, (_, index) => `Review ${index + 1}`)].join('\n'),
     );
-    [server, fake, browser] = await Promise.all([
-      startE2eServer(),
-      startFakeLlm({ record: false }),
-      launchBrowser(),
-    ]);
-    tab = await openPage(browser);
-    projectId = await setUpInstance(tab.page, server.url, 'First run');
-    await addFakeProvider(tab.page, server.url, projectId, fake.url, 'sk-fake-e2e-key');
-    await importFile(tab.page, csv);
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await fake?.close();
-    await server?.close();
+    await importFile(e2e.page, csv);
   });
 
   it('says why Create is disabled, and picks a chat model by itself', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('button', { name: '✦ AI column' }).click();
     const panel = page.getByRole('region', { name: 'New AI column' });
     const create = panel.getByRole('button', { name: /^Create column/ });
@@ -87,7 +59,7 @@ describe('the first AI run', () => {
   });
 
   it('generates the first rows on create and shows the new column beside the panel', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const panel = page.getByRole('region', { name: 'New AI column' });
     await panel.getByRole('button', { name: /^Create column/ }).click();
     const edit = page.getByRole('region', { name: 'AI column Summary' });
@@ -108,7 +80,7 @@ describe('the first AI run', () => {
   });
 
   it('generates one cell with ▶, then runs the rest from the top of the panel', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await gridCell(page, 6, 2).click();
     await page.getByRole('button', { name: 'Generate this cell' }).click();
     await expect
@@ -136,11 +108,11 @@ describe('the first AI run', () => {
   });
 
   it('opens Settings on the Prices tab from a link', async () => {
-    const { page } = tab;
-    await page.goto(`${server.url}/projects/${projectId}/settings?tab=prices`);
+    const { page } = e2e;
+    await page.goto(`${e2e.server.url}/projects/${e2e.projectId}/settings?tab=prices`);
     await expect
       .poll(() => page.getByRole('tab', { name: 'Prices' }).getAttribute('aria-selected'))
       .toBe('true');
-    expect(tab.errors.filter((error) => !/40[01]/.test(error))).toEqual([]);
+    expect(e2e.errors.filter((error) => !/40[01]/.test(error))).toEqual([]);
   });
 });

@@ -1,16 +1,5 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
-import {
-  addFakeProvider,
-  type E2eServer,
-  launchBrowser,
-  openPage,
-  screenshot,
-  setUpInstance,
-  startE2eServer,
-  type TestPage,
-} from './e2e-harness.ts';
+import { describe, expect, it } from 'vitest';
+import { browserSuite, screenshot } from './e2e-harness.ts';
 
 /**
  * Agents in the browser (issue #16 item 5): create an agent with a tool on its page, save a
@@ -20,31 +9,14 @@ import {
 const LIVENESS = { timeout: 60_000 };
 
 describe('chat agents', () => {
-  let server: E2eServer;
-  let fake: FakeLlm;
-  let browser: Browser;
-  let tab: TestPage;
-  let projectId: string;
-
-  beforeAll(async () => {
-    [server, fake, browser] = await Promise.all([
-      startE2eServer(),
-      startFakeLlm({ record: false }),
-      launchBrowser(),
-    ]);
-    tab = await openPage(browser);
-    projectId = await setUpInstance(tab.page, server.url, 'Agents');
-    await addFakeProvider(tab.page, server.url, projectId, fake.url, 'sk-test-agents-e2e-key');
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await fake?.close();
-    await server?.close();
+  const e2e = browserSuite({
+    fakeLlm: { record: false },
+    project: 'Agents',
+    providerKey: 'sk-test-agents-e2e-key',
   });
 
   it('creates and versions an agent, and its reply shows the tool call', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('link', { name: 'Agents' }).click();
     await page.getByRole('button', { name: 'New agent' }).click();
     const form = page.getByRole('form', { name: 'New agent' });
@@ -88,11 +60,11 @@ describe('chat agents', () => {
     await toolCall.locator('summary').click();
     expect(await toolCall.locator('pre').count()).toBe(2);
     await screenshot(page, 'chat-agents-02-tool-call');
-    expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
+    expect(e2e.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
   });
 
   it("sets the project's summarizer, and a reply a budget stops says which budget in the thread", async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const threadUrl = page.url();
     await page.getByRole('link', { name: 'Agents' }).click();
     const summarizer = page.getByRole('form', { name: 'Project summarizer' });
@@ -118,11 +90,9 @@ describe('chat agents', () => {
     await summarizer.getByRole('button', { name: 'Save summarizer' }).click();
     await page.getByText('Threads are summarized with gpt-4o-mini').first().waitFor(LIVENESS);
 
-    const me = await page.request.get(`${server.url}/api/auth/me`);
-    const csrf = ((await me.json()) as { csrfToken: string }).csrfToken;
-    const budget = await page.request.post(`${server.url}/api/projects/${projectId}/llm/budgets`, {
-      headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' },
-      data: JSON.stringify({ period: 'day', hardLimitNano: 1 }),
+    const budget = await e2e.send('POST', `/api/projects/${e2e.projectId}/llm/budgets`, {
+      period: 'day',
+      hardLimitNano: 1,
     });
     expect(budget.status(), await budget.text()).toBe(201);
     await page.goto(threadUrl);

@@ -1,19 +1,7 @@
-import type { Browser } from 'playwright-core';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { imageDigest } from '../../tools/fake-llm/fake-llm-images.ts';
-import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
-import {
-  addFakeProvider,
-  csrfToken,
-  type E2eServer,
-  launchBrowser,
-  openPage,
-  screenshot,
-  setUpInstance,
-  startE2eServer,
-  type TestPage,
-} from './e2e-harness.ts';
+import { browserSuite, screenshot } from './e2e-harness.ts';
 
 /**
  * Images in chat in the browser (issue #16), at phone width (390 px): attach an image with the
@@ -30,50 +18,47 @@ const solid = (r: number, g: number, b: number) =>
     .toBuffer();
 
 describe('chat images', () => {
-  let server: E2eServer;
-  let fake: FakeLlm;
-  let browser: Browser;
-  let tab: TestPage;
-  let projectId: string;
-
-  beforeAll(async () => {
-    [server, fake, browser] = await Promise.all([
-      startE2eServer(),
-      startFakeLlm({ record: false }),
-      launchBrowser(),
-    ]);
-    tab = await openPage(browser, { width: 390, height: 844 });
-    projectId = await setUpInstance(tab.page, server.url, 'Pictures');
+  const e2e = browserSuite({
+    fakeLlm: { record: false },
+    viewport: { width: 390, height: 844 },
+    project: 'Pictures',
+    providerKey: 'sk-test-chat-images-e2e',
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await fake?.close();
-    await server?.close();
+  it('keeps every control of the threads sidebar inside a 390 px screen', async () => {
+    const { page } = e2e;
+    await page.goto(`${e2e.server.url}/projects/${e2e.projectId}/chat`);
+    const sidebar = page.getByRole('complementary', { name: 'Threads' });
+    // The model picker's options carry prices: a select is as wide as its longest option, and
+    // that once pushed the whole sidebar past the screen's right edge.
+    await expect
+      .poll(() => sidebar.locator('option', { hasText: 'per 1M tokens' }).count(), LIVENESS)
+      .toBeGreaterThan(0);
+    const controls = sidebar.locator('input, select, textarea, button, a');
+    expect(await controls.count()).toBeGreaterThan(5);
+    const outside = await controls.evaluateAll((elements) =>
+      elements.flatMap((element) => {
+        const box = element.getBoundingClientRect();
+        return box.left < 0 || box.right > window.innerWidth
+          ? [`${element.outerHTML.slice(0, 60)} ${box.left}–${box.right}`]
+          : [];
+      }),
+    );
+    expect(outside).toEqual([]);
+    expect(await page.evaluate(() => window.innerWidth)).toBe(390);
+    await screenshot(page, 'chat-images-00-sidebar-390');
   });
 
   it('attaches, refuses, drops, sends and shows the images with the reply', async () => {
-    const { page } = tab;
-    const providerId = await addFakeProvider(
-      page,
-      server.url,
-      projectId,
-      fake.url,
-      'sk-test-chat-images-e2e',
-    );
-    const created = await page.request.post(
-      `${server.url}/api/projects/${projectId}/chat/threads`,
-      {
-        headers: {
-          'x-csrf-token': await csrfToken(page, server.url),
-          'content-type': 'application/json',
-        },
-        data: JSON.stringify({ title: 'Colours', model: 'gpt-4o-mini', provider: providerId }),
-      },
-    );
+    const { page } = e2e;
+    const created = await e2e.send('POST', `/api/projects/${e2e.projectId}/chat/threads`, {
+      title: 'Colours',
+      model: 'gpt-4o-mini',
+      provider: e2e.providerId,
+    });
     expect(created.status()).toBe(201);
     const thread = (await created.json()) as { id: string };
-    await page.goto(`${server.url}/projects/${projectId}/chat?thread=${thread.id}`);
+    await page.goto(`${e2e.server.url}/projects/${e2e.projectId}/chat?thread=${thread.id}`);
 
     const red = await solid(220, 20, 20);
     const blue = await solid(20, 20, 220);
@@ -152,11 +137,11 @@ describe('chat images', () => {
       true,
     );
     const original = await page.request.get(
-      `${server.url}${await images.first().getAttribute('href')}`,
+      `${e2e.server.url}${await images.first().getAttribute('href')}`,
     );
     expect(original.status()).toBe(200);
     expect(original.headers()['content-type']).toBe('image/png');
     await screenshot(page, 'chat-images-02-sent');
-    expect(tab.errors.filter((error) => !/status of 401|status of 415/.test(error))).toEqual([]);
+    expect(e2e.errors.filter((error) => !/status of 401|status of 415/.test(error))).toEqual([]);
   });
 });

@@ -1,14 +1,5 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type E2eServer,
-  launchBrowser,
-  openPage,
-  screenshot,
-  setUpInstance,
-  startE2eServer,
-  type TestPage,
-} from './e2e-harness.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { browserSuite, screenshot } from './e2e-harness.ts';
 
 /**
  * Chat threads in the browser (issue #16 item 9): a 10,000-message thread opens at its end and
@@ -45,19 +36,10 @@ function claudeChain(uuid: string, name: string, texts: string[]) {
 }
 
 describe('chat threads', () => {
-  let server: E2eServer;
-  let browser: Browser;
-  let tab: TestPage;
-  let projectId: string;
-  let csrf: string;
+  const e2e = browserSuite({ project: 'Chat threads' });
   const threadIds = new Map<string, string>();
 
   beforeAll(async () => {
-    [server, browser] = await Promise.all([startE2eServer(), launchBrowser()]);
-    tab = await openPage(browser);
-    projectId = await setUpInstance(tab.page, server.url, 'Chat threads');
-    const me = await tab.page.request.get(`${server.url}/api/auth/me`);
-    csrf = ((await me.json()) as { csrfToken: string }).csrfToken;
     const long = Array.from({ length: LONG }, (_, index) =>
       index === LONG - 1 ? `Message ${index}: the code.\n\n${CODE}` : `Message ${index}: ordinary.`,
     );
@@ -66,12 +48,10 @@ describe('chat threads', () => {
       claudeChain('e2e-bread', 'Bread', ['How do I feed a sourdough starter?', 'Flour and water.']),
       claudeChain('e2e-words', 'Words', ['Translate "bom dia"', '"Good morning".']),
     ];
-    const response = await tab.page.request.post(
-      `${server.url}/api/projects/${projectId}/chat/imports?model=gpt-4o-mini`,
-      {
-        headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' },
-        data: JSON.stringify(conversations),
-      },
+    const response = await e2e.send(
+      'POST',
+      `/api/projects/${e2e.projectId}/chat/imports?model=gpt-4o-mini`,
+      conversations,
     );
     expect(response.status(), await response.text()).toBe(200);
     const result = (await response.json()) as {
@@ -81,15 +61,10 @@ describe('chat threads', () => {
       threadIds.set(conversation.name, result.threads[index]!.threadId);
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-
-  const chatUrl = (search: string) => `${server.url}/projects/${projectId}/chat${search}`;
+  const chatUrl = (search: string) => `${e2e.server.url}/projects/${e2e.projectId}/chat${search}`;
 
   it('opens a 10,000-message thread at its end and scrolls it without rendering every message', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.goto(chatUrl(`?thread=${threadIds.get('Very long thread')}`));
     const messages = page.getByTestId('chat-message');
     await expect
@@ -129,11 +104,11 @@ describe('chat threads', () => {
     const first = Number(/Message (\d+)/.exec((await messages.first().textContent()) ?? '')?.[1]);
     expect(first).toBeLessThan(LONG - 100);
     await screenshot(page, 'chat-threads-02-long-scrolled');
-    expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
+    expect(e2e.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
   });
 
   it('searches from the sidebar, the query in ?q= (a link opens the search)', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.goto(chatUrl('?q=sourdough'));
     const threadList = page.getByRole('list', { name: 'Thread list' });
     await expect
@@ -159,7 +134,7 @@ describe('chat threads', () => {
   });
 
   it('a deleted thread is listed in "Recently deleted" and restored from there', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const breadId = threadIds.get('Bread')!;
     await page.goto(chatUrl(`?thread=${breadId}`));
     await expect

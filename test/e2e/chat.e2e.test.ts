@@ -1,16 +1,6 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
-import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
-import {
-  type E2eServer,
-  launchBrowser,
-  openPage,
-  screenshot,
-  setUpInstance,
-  startE2eServer,
-  type TestPage,
-} from './e2e-harness.ts';
+import { browserSuite, screenshot } from './e2e-harness.ts';
 
 /**
  * Chat in the browser (issue #16): send and watch the reply stream; reload mid-reply and the
@@ -21,53 +11,27 @@ import {
 const LIVENESS = { timeout: 60_000 };
 
 describe('chat', () => {
-  let server: E2eServer;
-  let fake: FakeLlm;
-  let browser: Browser;
-  let tab: TestPage;
-  let projectId: string;
-  let csrf: string;
+  const e2e = browserSuite({ fakeLlm: { record: false }, project: 'Chat' });
   let providerId: string;
 
   const post = async (path: string, data: object) => {
-    const response = await tab.page.request.post(`${server.url}${path}`, {
-      headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' },
-      data: JSON.stringify(data),
-    });
+    const response = await e2e.send('POST', path, data);
     expect(response.status(), await response.text()).toBe(201);
     return (await response.json()) as { id: string };
   };
 
-  beforeAll(async () => {
-    [server, fake, browser] = await Promise.all([
-      startE2eServer(),
-      startFakeLlm({ record: false }),
-      launchBrowser(),
-    ]);
-    tab = await openPage(browser);
-    projectId = await setUpInstance(tab.page, server.url, 'Chat');
-    const me = await tab.page.request.get(`${server.url}/api/auth/me`);
-    csrf = ((await me.json()) as { csrfToken: string }).csrfToken;
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await fake?.close();
-    await server?.close();
-  });
-
   it('streams a reply that survives a reload, and an edit makes a branch', async () => {
-    const { page } = tab;
-    const provider = await post(`/api/projects/${projectId}/llm/providers`, {
+    const { page } = e2e;
+    const provider = await post(`/api/projects/${e2e.projectId}/llm/providers`, {
       name: 'Fake',
       kind: 'openai',
-      baseUrl: `${fake.url}/v1`,
+      baseUrl: `${e2e.fake.url}/v1`,
       apiKey: 'sk-test-chat-e2e-key',
     });
     providerId = provider.id;
     // A slow stream (2 pieces a second), so the page sees it streaming and the reload lands
     // mid-reply even on a loaded machine.
-    const thread = await post(`/api/projects/${projectId}/chat/threads`, {
+    const thread = await post(`/api/projects/${e2e.projectId}/chat/threads`, {
       title: 'Holiday',
       model: 'gpt-4o-mini@tps=2',
       provider: provider.id,
@@ -118,17 +82,17 @@ describe('chat', () => {
       .toBe('1 / 2');
     await expect.poll(() => messages.first().textContent(), LIVENESS).toContain(question);
     // The only expected console error is the 401 of the first /api/auth/me before sign-in.
-    expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
+    expect(e2e.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
   });
 
   it('"Summarize now" shows a divider with the summary behind "show"', async () => {
-    const { page } = tab;
-    const thread = await post(`/api/projects/${projectId}/chat/threads`, {
+    const { page } = e2e;
+    const thread = await post(`/api/projects/${e2e.projectId}/chat/threads`, {
       title: 'Long talk',
       model: 'gpt-4o-mini',
       provider: providerId,
     });
-    await page.goto(`${server.url}/projects/${projectId}/chat?thread=${thread.id}`);
+    await page.goto(`${e2e.server.url}/projects/${e2e.projectId}/chat?thread=${thread.id}`);
     const composer = page.getByRole('textbox', { name: 'Message' });
     const messages = page.getByTestId('chat-message');
     for (const [index, text] of ['First question', 'Second question'].entries()) {

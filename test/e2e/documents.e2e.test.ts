@@ -1,17 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type E2eServer,
-  launchBrowser,
-  openPage,
-  screenshot,
-  setUpInstance,
-  startE2eServer,
-  type TestPage,
-} from './e2e-harness.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { browserSuite, screenshot } from './e2e-harness.ts';
 
 /**
  * Issue 17 item 1 in the browser: upload several documents into a new collection, watch each
@@ -19,9 +10,7 @@ import {
  * and open the collection as a sheet with the extracted text in it.
  */
 describe('documents page', () => {
-  let server: E2eServer;
-  let browser: Browser;
-  let tab: TestPage;
+  const e2e = browserSuite({ project: 'Documents project' });
   const dir = os.tmpdir();
   const files = {
     memo: path.join(dir, `bc-e2e-memo-${process.pid}.txt`),
@@ -33,21 +22,13 @@ describe('documents page', () => {
     writeFileSync(files.memo, 'Memo: the budget for Q3 is 42,000 EUR.');
     writeFileSync(files.page, '<!doctype html><title>Note</title><p>Paid in full.</p>');
     writeFileSync(files.tool, Buffer.from([0x4d, 0x5a, 0x90, 0x00, 0x03, 0x00]));
-    [server, browser] = await Promise.all([startE2eServer(), launchBrowser()]);
-    tab = await openPage(browser);
-    await setUpInstance(tab.page, server.url, 'Documents project');
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
   });
 
   const statusOf = (name: string) =>
-    tab.page.getByRole('row').filter({ hasText: name }).locator('.status').textContent();
+    e2e.page.getByRole('row').filter({ hasText: name }).locator('.status').textContent();
 
   it('uploads documents, shows each status, skips a duplicate and opens the collection as a sheet', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('link', { name: 'Documents' }).click();
     await page.getByLabel('Name of the new collection').fill('Receipts');
     await page.getByLabel(/^Files/).setInputFiles([files.memo, files.page, files.tool]);

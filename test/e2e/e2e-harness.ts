@@ -1,10 +1,17 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { APIResponse, Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { systemActor } from '../../src/auth/system-actor.ts';
 import type { Config } from '../../src/platform/config.ts';
 import type { createSheetsModule } from '../../src/sheets/sheets-module.ts';
+import {
+  type FakeLlm,
+  type FakeLlmOptions,
+  startFakeLlm,
+} from '../../tools/fake-llm/fake-llm-server.ts';
+import { perSuite } from '../per-suite.ts';
 import { createTestApp, type TestApp } from '../test-platform.ts';
+import { launchBrowser } from './browser.ts';
 
 export { CHROMIUM, launchBrowser } from './browser.ts';
 
@@ -154,4 +161,110 @@ export async function addFakeProvider(
   if (response.status() !== 201)
     throw new Error(`provider not created: ${response.status()} ${await response.text()}`);
   return ((await response.json()) as { id: string }).id;
+}
+
+export interface BrowserSuite extends TestPage {
+  server: E2eServer;
+  browser: Browser;
+  /** The fake LLM server; only with the `fakeLlm` option. */
+  fake: FakeLlm;
+  /** The project the first-run set-up made; only with the `project` option. */
+  projectId: string;
+  /** The signed-in session's CSRF token; only with the `project` option. */
+  csrf: string;
+  /** The fake LLM as the project's provider "Fake"; only with the `providerKey` option. */
+  providerId: string;
+  /**
+   * A request of the signed-in session (`GET`, `POST`, …; `path` from the server's root) with
+   * its CSRF token, and `data` as a JSON body when given.
+   */
+  send(method: string, path: string, data?: unknown): Promise<APIResponse>;
+}
+
+/**
+ * A real server, Chromium and one page for the tests of the enclosing file or `describe`,
+ * opened before them and closed after them (perSuite: a stand-in that reads the open suite).
+ * With `project`, the first-run set-up signs in and makes that project, and the session's CSRF
+ * token is read for `send`; with `fakeLlm`, `tools/fake-llm` runs beside the server.
+ */
+export function browserSuite(
+  options: {
+    server?: Partial<Config>;
+    fakeLlm?: FakeLlmOptions;
+    viewport?: { width: number; height: number };
+    project?: string;
+    /** With `fakeLlm` and `project`: connects the fake LLM as the project's provider with this key. */
+    providerKey?: string;
+  } = {},
+): BrowserSuite {
+  return perSuite<BrowserSuite & { close(): Promise<void> }>(
+    async () => {
+      const [server, browser, fake] = await Promise.all([
+        startE2eServer(options.server),
+        launchBrowser(),
+        options.fakeLlm ? startFakeLlm(options.fakeLlm) : undefined,
+      ]);
+      const close = async () => {
+        await browser.close();
+        await fake?.close();
+        await server.close();
+      };
+      try {
+        const tab = await openPage(browser, options.viewport);
+        const projectId =
+          options.project === undefined
+            ? undefined
+            : await setUpInstance(tab.page, server.url, options.project);
+        const csrf = projectId === undefined ? undefined : await csrfToken(tab.page, server.url);
+        const providerId =
+          options.providerKey === undefined
+            ? undefined
+            : await addFakeProvider(
+                tab.page,
+                server.url,
+                projectId!,
+                fake!.url,
+                options.providerKey,
+              );
+        const send: BrowserSuite['send'] = async (method, path, data) =>
+          tab.page.request.fetch(`${server.url}${path}`, {
+            method,
+            headers: {
+              // Without `project` the test signs in itself: the token of its session then.
+              'x-csrf-token': csrf ?? (await csrfToken(tab.page, server.url)),
+              ...(data === undefined ? {} : { 'content-type': 'application/json' }),
+            },
+            ...(data === undefined ? {} : { data: JSON.stringify(data) }),
+          });
+        // `fake`, `projectId` and `csrf` are undefined when not asked for (see their docs).
+        return {
+          ...tab,
+          server,
+          browser,
+          fake: fake!,
+          projectId: projectId!,
+          csrf: csrf!,
+          providerId: providerId!,
+          send,
+          close,
+        };
+      } catch (error) {
+        // The set-up failed half way: nothing it started outlives the file.
+        await close();
+        throw error;
+      }
+    },
+    (suite) => suite.close(),
+  );
+}
+
+/** Dispatches a paste of `text` on the grid (headless Chromium has no system clipboard). */
+export function pasteText(grid: Locator, text: string): Promise<void> {
+  return grid.evaluate((element, clipboard) => {
+    const data = new DataTransfer();
+    data.setData('text/plain', clipboard);
+    element.dispatchEvent(
+      new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }),
+    );
+  }, text);
 }

@@ -1,18 +1,7 @@
 import OpenAI from 'openai';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { fakeAnswer } from '../../tools/fake-llm/fake-llm-output.ts';
-import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
-import {
-  type E2eServer,
-  launchBrowser,
-  openPage,
-  screenshot,
-  setUpInstance,
-  startE2eServer,
-  system,
-  type TestPage,
-} from './e2e-harness.ts';
+import { browserSuite, screenshot, system } from './e2e-harness.ts';
 
 const PROVIDER_KEY = 'sk-test-e2e-gateway-provider-key';
 
@@ -22,37 +11,20 @@ const PROVIDER_KEY = 'sk-test-e2e-gateway-provider-key';
  * budget spent, and a revoked key is refused.
  */
 describe('gateway keys page', () => {
-  let server: E2eServer;
-  let browser: Browser;
-  let fake: FakeLlm;
-  let tab: TestPage;
-  let projectId: string;
+  const e2e = browserSuite({ fakeLlm: { apiKey: PROVIDER_KEY }, project: 'Gateway project' });
 
   beforeAll(async () => {
-    [server, browser, fake] = await Promise.all([
-      startE2eServer(),
-      launchBrowser(),
-      startFakeLlm({ apiKey: PROVIDER_KEY }),
-    ]);
-    tab = await openPage(browser);
-    projectId = await setUpInstance(tab.page, server.url, 'Gateway project');
-    await server.t.app.llm.admin.createProvider(system(), projectId, {
+    await e2e.server.t.app.llm.admin.createProvider(system(), e2e.projectId, {
       name: 'Fake OpenAI',
       kind: 'openai',
-      baseUrl: `${fake.url}/v1`,
+      baseUrl: `${e2e.fake.url}/v1`,
       apiKey: PROVIDER_KEY,
     });
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    await fake?.close();
-  });
-
   it('creates a key shown once, which an outside client uses until it is revoked', async () => {
-    const { page } = tab;
-    await page.goto(`${server.url}/projects/${projectId}`);
+    const { page } = e2e;
+    await page.goto(`${e2e.server.url}/projects/${e2e.projectId}`);
     await page.getByRole('link', { name: 'Gateway' }).click();
     await page.getByRole('heading', { name: 'Gateway keys' }).waitFor();
     const form = page.getByRole('form', { name: 'New gateway key' });
@@ -66,13 +38,13 @@ describe('gateway keys page', () => {
     expect(secret).toMatch(/^bcgw_/);
     await screenshot(page, 'gateway-01-created');
 
-    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: secret, maxRetries: 0 });
+    const client = new OpenAI({ baseURL: `${e2e.server.url}/v1`, apiKey: secret, maxRetries: 0 });
     const completion = await client.chat.completions.create({
       model: 'fast',
       messages: [{ role: 'user', content: 'Hello from a notebook' }],
     });
     expect(completion.choices[0]?.message.content).toBe(fakeAnswer('Hello from a notebook'));
-    await server.t.app.llm.llm.flush();
+    await e2e.server.t.app.llm.llm.flush();
 
     await page.reload();
     const row = page.locator('tbody tr', { hasText: 'notebook' });
@@ -91,6 +63,6 @@ describe('gateway keys page', () => {
     );
     expect(refused).toBeInstanceOf(OpenAI.APIError);
     expect((refused as InstanceType<typeof OpenAI.APIError>).status).toBe(401);
-    expect(tab.errors.filter((error) => !error.includes('401'))).toEqual([]);
+    expect(e2e.errors.filter((error) => !error.includes('401'))).toEqual([]);
   });
 });

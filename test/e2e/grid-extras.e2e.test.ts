@@ -1,20 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  cellText,
-  type E2eServer,
-  gridCell,
-  importFile,
-  launchBrowser,
-  openPage,
-  screenshot,
-  setUpInstance,
-  startE2eServer,
-  type TestPage,
-} from './e2e-harness.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { browserSuite, cellText, gridCell, importFile, screenshot } from './e2e-harness.ts';
 
 const LONG_NOTE = `${'A long note that keeps going '.repeat(12)}and ends here.`;
 
@@ -25,9 +13,7 @@ const LONG_NOTE = `${'A long note that keeps going '.repeat(12)}and ends here.`;
  * the active cell's buttons kept clear of its value.
  */
 describe('grid extras', () => {
-  let server: E2eServer;
-  let browser: Browser;
-  let tab: TestPage;
+  const e2e = browserSuite({ project: 'Extras project' });
   const csv = path.join(os.tmpdir(), `braincells-e2e-extras-${process.pid}.csv`);
 
   beforeAll(async () => {
@@ -42,21 +28,13 @@ describe('grid extras', () => {
         ),
       ].join('\n'),
     );
-    [server, browser] = await Promise.all([startE2eServer(), launchBrowser()]);
-    tab = await openPage(browser);
-    await setUpInstance(tab.page, server.url, 'Extras project');
-    await importFile(tab.page, csv);
+    await importFile(e2e.page, csv);
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-
-  const footer = () => tab.page.getByTestId('selection-stats');
+  const footer = () => e2e.page.getByTestId('selection-stats');
 
   it('shows count, sum and average of the selected numbers, and a count for text', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await gridCell(page, 1, 2).click();
     expect(await footer().textContent()).toBe('');
     for (let step = 0; step < 3; step++) await page.keyboard.press('Shift+ArrowDown');
@@ -89,7 +67,7 @@ describe('grid extras', () => {
   });
 
   it('marks a filtered column in its header and highlights search matches', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const header = page.getByRole('columnheader', { name: /notes/ });
     await expect.poll(() => header.getByRole('img', { name: 'Filtered' }).count()).toBe(0);
     await page.getByRole('button', { name: 'Column notes menu' }).click();
@@ -120,13 +98,13 @@ describe('grid extras', () => {
   });
 
   const viewMenu = async (item: RegExp) => {
-    await tab.page.getByRole('button', { name: 'View ▾' }).click();
-    await tab.page.getByRole('menuitem', { name: item }).click();
+    await e2e.page.getByRole('button', { name: 'View ▾' }).click();
+    await e2e.page.getByRole('menuitem', { name: item }).click();
   };
-  const headers = () => tab.page.locator('[role=columnheader] .header-name').allTextContents();
+  const headers = () => e2e.page.locator('[role=columnheader] .header-name').allTextContents();
 
   it('lists every column in the columns panel, hides and shows them, and shows all', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await viewMenu(/^Columns/);
     const panel = page.getByRole('dialog', { name: 'Columns' });
     await panel.getByLabel('age').click();
@@ -147,7 +125,7 @@ describe('grid extras', () => {
   });
 
   it('switches row height (compact, wrapped, comfortable) and keeps the grid virtualized', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const height = (row: number) =>
       page
         .locator(`[role=grid] [role=row][aria-rowindex="${row + 1}"]`)
@@ -180,7 +158,7 @@ describe('grid extras', () => {
   });
 
   it('opens a row as a form from its row number, and walks to the next row', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.locator('.grid-gutter[data-row="2"]').dblclick();
     const dialog = page.getByRole('dialog', { name: 'Row 3' });
     await dialog.waitFor();
@@ -208,7 +186,7 @@ describe('grid extras', () => {
   });
 
   it('keeps the active cell’s buttons beside its value, not over it', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await gridCell(page, 1, 3).click();
     const actions = page.locator('.cell-actions');
     await actions.waitFor();

@@ -1,19 +1,14 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Locator } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  browserSuite,
   cellText,
-  type E2eServer,
   gridCell,
   importFile,
-  launchBrowser,
-  openPage,
+  pasteText,
   screenshot,
-  setUpInstance,
-  startE2eServer,
-  type TestPage,
 } from './e2e-harness.ts';
 
 interface ApiRow {
@@ -27,10 +22,7 @@ interface ApiRow {
  * normal compare-and-set edit (a cell changed since is reported, not overwritten).
  */
 describe('cell editing: Escape cancels, undo restores', () => {
-  let server: E2eServer;
-  let browser: Browser;
-  let tab: TestPage;
-  let projectId: string;
+  const e2e = browserSuite({ project: 'Undo project' });
   let datasetId: string;
   const csv = path.join(os.tmpdir(), `braincells-e2e-undo-${process.pid}.csv`);
 
@@ -42,28 +34,11 @@ describe('cell editing: Escape cancels, undo restores', () => {
         ...Array.from({ length: 30 }, (_, index) => `Person ${index + 1},${index + 20}`),
       ].join('\n'),
     );
-    [server, browser] = await Promise.all([startE2eServer(), launchBrowser()]);
-    tab = await openPage(browser);
-    projectId = await setUpInstance(tab.page, server.url, 'Undo project');
-    datasetId = await importFile(tab.page, csv);
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    datasetId = await importFile(e2e.page, csv);
   });
 
   const api = async (method: string, url: string, body?: unknown) => {
-    const me = await tab.page.request.get(`${server.url}/api/auth/me`);
-    const csrf = ((await me.json()) as { csrfToken: string }).csrfToken;
-    const response = await tab.page.request.fetch(`${server.url}${url}`, {
-      method,
-      headers: {
-        'x-csrf-token': csrf,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { data: JSON.stringify(body) }),
-    });
+    const response = await e2e.send(method, url, body);
     return { status: response.status(), body: (await response.json()) as unknown };
   };
 
@@ -71,7 +46,7 @@ describe('cell editing: Escape cancels, undo restores', () => {
   const serverRow = async (offset: number): Promise<ApiRow> => {
     const window = await api(
       'POST',
-      `/api/projects/${projectId}/datasets/${datasetId}/rows/query`,
+      `/api/projects/${e2e.projectId}/datasets/${datasetId}/rows/query`,
       {
         offset,
         limit: 1,
@@ -81,32 +56,23 @@ describe('cell editing: Escape cancels, undo restores', () => {
   };
   const nameOf = (row: ApiRow) => Object.values(row.cells)[0]!;
 
-  const paste = (grid: Locator, text: string) =>
-    grid.evaluate((element, clipboard) => {
-      const data = new DataTransfer();
-      data.setData('text/plain', clipboard);
-      element.dispatchEvent(
-        new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }),
-      );
-    }, text);
-
   /** Cell-writing requests the page sends while `action` runs. */
   const writesDuring = async (action: () => Promise<void>) => {
     const writes: string[] = [];
     const record = (request: { method(): string; url(): string }) => {
       if (request.method() === 'PATCH') writes.push(new URL(request.url()).pathname);
     };
-    tab.page.on('request', record);
+    e2e.page.on('request', record);
     try {
       await action();
     } finally {
-      tab.page.off('request', record);
+      e2e.page.off('request', record);
     }
     return writes;
   };
 
   it('Escape cancels an edit opened by F2, double-click or typing, and saves nothing', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const before = nameOf(await serverRow(0));
     const editor = page.getByLabel('Cell value');
     const writes = await writesDuring(async () => {
@@ -140,7 +106,7 @@ describe('cell editing: Escape cancels, undo restores', () => {
   });
 
   it('Ctrl+Z undoes a cell edit, validated mark included', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await gridCell(page, 2, 1).dblclick();
     await page.keyboard.press('ControlOrMeta+a');
     await page.keyboard.type('Edited two');
@@ -156,7 +122,7 @@ describe('cell editing: Escape cancels, undo restores', () => {
   });
 
   it('the Undo toast undoes the latest edit', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await gridCell(page, 3, 2).dblclick();
     await page.keyboard.press('ControlOrMeta+a');
     await page.keyboard.type('99');
@@ -169,10 +135,10 @@ describe('cell editing: Escape cancels, undo restores', () => {
   });
 
   it('undoes a paste and a clear', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const grid = page.getByRole('grid');
     await gridCell(page, 5, 1).click();
-    await paste(grid, 'Pasted five\nPasted six');
+    await pasteText(grid, 'Pasted five\nPasted six');
     await expect.poll(() => cellText(page, 6, 1)).toBe('Pasted six');
     await page.keyboard.press('ControlOrMeta+z');
     await expect.poll(() => cellText(page, 5, 1)).toBe('Person 5');
@@ -189,7 +155,7 @@ describe('cell editing: Escape cancels, undo restores', () => {
   });
 
   it('does not overwrite a cell someone changed since the edit, and says so', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await gridCell(page, 10, 1).dblclick();
     await page.keyboard.press('ControlOrMeta+a');
     await page.keyboard.type('Mine');
@@ -197,12 +163,16 @@ describe('cell editing: Escape cancels, undo restores', () => {
     await expect.poll(() => cellText(page, 10, 1)).toBe('Mine');
     const row = await serverRow(9);
     const [columnId, cell] = Object.entries(row.cells)[0]!;
-    const theirs = await api('PATCH', `/api/projects/${projectId}/datasets/${datasetId}/cells`, {
-      rowId: row.rowId,
-      columnId,
-      expectedVersion: cell.version,
-      value: 'Theirs',
-    });
+    const theirs = await api(
+      'PATCH',
+      `/api/projects/${e2e.projectId}/datasets/${datasetId}/cells`,
+      {
+        rowId: row.rowId,
+        columnId,
+        expectedVersion: cell.version,
+        value: 'Theirs',
+      },
+    );
     expect(theirs.status).toBe(200);
     await page.getByRole('grid').focus();
     await page.keyboard.press('ControlOrMeta+z');
@@ -215,7 +185,7 @@ describe('cell editing: Escape cancels, undo restores', () => {
   });
 
   it('undoes a row delete by re-creating the row’s values at the end', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await gridCell(page, 12, 1).click();
     await page.getByRole('button', { name: 'Delete row' }).click();
     const confirm = page.getByTestId('confirm-dialog');
@@ -232,7 +202,7 @@ describe('cell editing: Escape cancels, undo restores', () => {
   });
 
   it('a cell clicked while a save is on its way keeps the selection, and the grid keys work', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     // Hold the cell save until the user has clicked elsewhere and pressed a key.
     let release!: () => void;
     const held = new Promise<void>((resolve) => {
@@ -242,7 +212,7 @@ describe('cell editing: Escape cancels, undo restores', () => {
     const saveSent = new Promise<void>((resolve) => {
       seen = resolve;
     });
-    const cellSaves = `**/api/projects/${projectId}/datasets/${datasetId}/cells`;
+    const cellSaves = `**/api/projects/${e2e.projectId}/datasets/${datasetId}/cells`;
     await page.route(cellSaves, async (route) => {
       seen();
       await held;

@@ -1,18 +1,7 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { ImageReference } from '../../src/sheets/images/image-reference.ts';
 import { SCRIPTED_SVG, solidImage } from '../../src/sheets/images/image-test-fixtures.ts';
-import {
-  type E2eServer,
-  gridCell,
-  launchBrowser,
-  openPage,
-  screenshot,
-  setUpInstance,
-  startE2eServer,
-  system,
-  type TestPage,
-} from './e2e-harness.ts';
+import { browserSuite, gridCell, screenshot, system } from './e2e-harness.ts';
 
 /**
  * Issue 18 item 6 in the browser: an image column shows server-made thumbnails from our own
@@ -21,47 +10,37 @@ import {
  * onto the grid (new rows) are uploaded.
  */
 describe('image columns in the grid', () => {
-  let server: E2eServer;
-  let browser: Browser;
-  let tab: TestPage;
+  const e2e = browserSuite({ project: 'Images project' });
   let url: string;
 
   beforeAll(async () => {
-    [server, browser] = await Promise.all([startE2eServer(), launchBrowser()]);
-    tab = await openPage(browser);
-    const projectId = await setUpInstance(tab.page, server.url, 'Images project');
-    const images = server.t.app.features.images.images;
+    const images = e2e.server.t.app.features.images.images;
     const references = [];
     for (const [name, bytes] of [
       ['red.png', await solidImage('png', { width: 320, height: 200 })],
       ['green.jpg', await solidImage('jpeg', { colour: { r: 0, g: 200, b: 0 } })],
       ['logo.svg', SCRIPTED_SVG],
     ] as const) {
-      const stored = await images.storeImage(projectId, { name, bytes: Buffer.from(bytes) });
+      const stored = await images.storeImage(e2e.projectId, { name, bytes: Buffer.from(bytes) });
       if (!stored.ok) throw new Error(stored.reason);
       references.push(stored.reference);
     }
-    const sheets = server.sheets.sheets;
-    const dataset = await sheets.createDataset(system(), projectId, {
+    const sheets = e2e.server.sheets.sheets;
+    const dataset = await sheets.createDataset(system(), e2e.projectId, {
       name: 'Gallery',
       columns: [{ name: 'Photo', type: 'image' }],
     });
     await sheets.appendRows(
       system(),
-      projectId,
+      e2e.projectId,
       dataset.id,
       references.map((reference) => ({ [dataset.columns[0]!.id]: reference as never })),
     );
-    url = `${server.url}/projects/${projectId}/datasets/${dataset.id}`;
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    url = `${e2e.server.url}/projects/${e2e.projectId}/datasets/${dataset.id}`;
   });
 
   it('shows thumbnails from our origin and opens a lightbox', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.goto(url);
     await page.getByRole('grid').waitFor();
     const thumbs = page.locator('img.thumb');
@@ -96,11 +75,11 @@ describe('image columns in the grid', () => {
     expect(await svg.locator('img').getAttribute('src')).toMatch(/\/thumbnail$/);
     await page.keyboard.press('Escape');
     // The first-run page's session check answers 401 before anyone signs in.
-    expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
+    expect(e2e.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
   });
 
   it('uploads an image dropped onto a cell', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const blue = (
       await solidImage('webp', { width: 90, height: 60, colour: { r: 0, g: 0, b: 255 } })
     ).toString('base64');
@@ -128,11 +107,11 @@ describe('image columns in the grid', () => {
       )
       .toBe(90);
     // The first-run page's session check answers 401 before anyone signs in.
-    expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
+    expect(e2e.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
   });
 
   it('uploads an image pasted from the clipboard into the selected cell', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const yellow = (
       await solidImage('png', { width: 70, height: 50, colour: { r: 250, g: 250, b: 0 } })
     ).toString('base64');
@@ -159,11 +138,11 @@ describe('image columns in the grid', () => {
           .evaluate((img) => (img as HTMLImageElement).naturalWidth),
       )
       .toBe(70);
-    expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
+    expect(e2e.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
   });
 
   it('adds image files dropped onto the grid (not a cell) as new rows, one per image', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const purple = (
       await solidImage('png', { width: 30, height: 20, colour: { r: 128, g: 0, b: 128 } })
     ).toString('base64');
@@ -196,17 +175,16 @@ describe('image columns in the grid', () => {
       await page.getByRole('button', { name: /^(blue\.webp|pasted\.png|logo\.svg)/ }).count(),
     ).toBe(3);
     await screenshot(page, 'images-03-dropped-rows');
-    expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
+    expect(e2e.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
   });
 
   it('fetches the first screen, the rows ahead and a long jump in batches, not one request each', async () => {
-    const projectId = url.split('/projects/')[1]!.split('/')[0]!;
-    const images = server.t.app.features.images.images;
+    const images = e2e.server.t.app.features.images.images;
     // Past what the prefetch fetches ahead of the first screen, so the jump's rows are not held.
     const rows = 240;
     const references: ImageReference[] = [];
     for (let index = 0; index < rows; index++) {
-      const stored = await images.storeImage(projectId, {
+      const stored = await images.storeImage(e2e.projectId, {
         name: `long-${index}.png`,
         bytes: await solidImage('png', {
           width: 48,
@@ -218,19 +196,19 @@ describe('image columns in the grid', () => {
       references.push(stored.reference);
     }
     const hashes = references.map((reference) => reference.sha256);
-    const sheets = server.sheets.sheets;
-    const dataset = await sheets.createDataset(system(), projectId, {
+    const sheets = e2e.server.sheets.sheets;
+    const dataset = await sheets.createDataset(system(), e2e.projectId, {
       name: 'Long gallery',
       columns: [{ name: 'Photo', type: 'image' }],
     });
     await sheets.appendRows(
       system(),
-      projectId,
+      e2e.projectId,
       dataset.id,
       references.map((reference) => ({ [dataset.columns[0]!.id]: reference as never })),
     );
 
-    const { page } = tab;
+    const { page } = e2e;
     const thumbnailGets: string[] = [];
     /** The hashes each batch request asked for. */
     const batches: string[][] = [];
@@ -264,7 +242,7 @@ describe('image columns in the grid', () => {
         (response) =>
           response.request().method() === 'POST' && response.url().endsWith('/images/thumbnails'),
       );
-      await page.goto(`${server.url}/projects/${projectId}/datasets/${dataset.id}`);
+      await page.goto(`${e2e.server.url}/projects/${e2e.projectId}/datasets/${dataset.id}`);
       await page.getByRole('grid').waitFor();
       expect((await batch).status()).toBe(200);
       // The first screen: its cells' thumbnails in one request, as data URLs.
@@ -292,6 +270,6 @@ describe('image columns in the grid', () => {
     } finally {
       page.off('request', onRequest);
     }
-    expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
+    expect(e2e.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
   });
 });

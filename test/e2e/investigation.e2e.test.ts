@@ -1,21 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE_DOCUMENTS, sampleBytes } from '../../src/documents/document-samples.ts';
 import { sampleAnswer } from '../../src/documents/document-samples-test-helpers.ts';
-import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
-import {
-  addFakeProvider,
-  type E2eServer,
-  launchBrowser,
-  openPage,
-  screenshot,
-  setUpInstance,
-  startE2eServer,
-  type TestPage,
-} from './e2e-harness.ts';
+import { browserSuite, screenshot } from './e2e-harness.ts';
 
 /**
  * Issue 17's investigation path as an analyst walks it in the browser: upload a pile of
@@ -26,11 +15,11 @@ import {
 describe('investigation: documents → template → report → citation (browser)', {
   timeout: 300_000,
 }, () => {
-  let server: E2eServer;
-  let fake: FakeLlm;
-  let browser: Browser;
-  let tab: TestPage;
-  let projectId: string;
+  const e2e = browserSuite({
+    fakeLlm: { record: false },
+    project: 'Investigation project',
+    providerKey: 'fake-e2e-key-investigation',
+  });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bc-e2e-investigation-'));
   const files = SAMPLE_DOCUMENTS.map((sample) => path.join(dir, sample.name));
 
@@ -40,33 +29,22 @@ describe('investigation: documents → template → report → citation (browser
         writeFileSync(files[index]!, await sampleBytes(sample)),
       ),
     );
-    [server, fake, browser] = await Promise.all([
-      startE2eServer(),
-      startFakeLlm({ record: false }),
-      launchBrowser(),
-    ]);
     // The fake answers as a model that reads the documents would, and its summary of the
     // findings copies the references it was given.
-    fake.answerWhen(/^Document "/, sampleAnswer);
-    fake.answerWhen('Findings about', (prompt) => {
+    e2e.fake.answerWhen(/^Document "/, sampleAnswer);
+    e2e.fake.answerWhen('Findings about', (prompt) => {
       const row = /\[\[row:[^\]]+\]\]/.exec(prompt)?.[0] ?? '';
       const doc = /\[\[doc:[^\]]+\]\]/.exec(prompt)?.[0] ?? '';
       return `- Initech billed far more than anyone else ${row} ${doc}`;
     });
-    tab = await openPage(browser);
-    projectId = await setUpInstance(tab.page, server.url, 'Investigation project');
-    await addFakeProvider(tab.page, server.url, projectId, fake.url, 'fake-e2e-key-investigation');
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await fake?.close();
-    await server?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('uploads documents, runs the investigation template and opens a finding’s page', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('link', { name: 'Documents' }).click();
     await page.getByLabel('Name of the new collection').fill('October invoices');
     await page.getByLabel(/^Files/).setInputFiles(files);
@@ -76,7 +54,7 @@ describe('investigation: documents → template → report → citation (browser
       .poll(() => statuses.allTextContents(), { timeout: 120_000 })
       .toEqual(SAMPLE_DOCUMENTS.map(() => 'Text extracted'));
 
-    await page.goto(`${server.url}/projects/${projectId}/workflows`);
+    await page.goto(`${e2e.server.url}/projects/${e2e.projectId}/workflows`);
     await page.getByRole('link', { name: 'From a template' }).click();
     await page.getByRole('radio', { name: /Investigate documents/ }).check();
     const form = page.getByRole('form', { name: 'Investigate documents fields' });
@@ -113,6 +91,6 @@ describe('investigation: documents → template → report → citation (browser
       .toContain('Amount due: 98000.00');
     await screenshot(page, 'investigation-02-cited-page');
     // The only console error is the 401 of the first page load before sign-in.
-    expect(tab.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
+    expect(e2e.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
   });
 });

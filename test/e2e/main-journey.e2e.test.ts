@@ -1,20 +1,17 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Locator } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { base32Decode, totp } from '../../src/auth/totp.ts';
 import {
   ADMIN,
+  browserSuite,
   cellText,
-  type E2eServer,
   gridCell,
   importFile,
-  launchBrowser,
-  openPage,
+  pasteText,
   screenshot,
   setUpInstance,
-  type TestPage,
 } from './e2e-harness.ts';
 
 /**
@@ -24,15 +21,12 @@ import {
  * column → SQL → export. Screenshots land in test-results/e2e.
  */
 describe('main journey', () => {
-  let server: E2eServer;
-  let browser: Browser;
-  let tab: TestPage;
+  const e2e = browserSuite();
   let projectId: string;
   let datasetId: string;
   const csv = path.join(os.tmpdir(), `braincells-e2e-people-${process.pid}.csv`);
 
   beforeAll(async () => {
-    const { startE2eServer } = await import('./e2e-harness.ts');
     writeFileSync(
       csv,
       [
@@ -43,36 +37,10 @@ describe('main journey', () => {
         ),
       ].join('\n'),
     );
-    [server, browser] = await Promise.all([startE2eServer(), launchBrowser()]);
-    tab = await openPage(browser);
   });
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-
-  /** Dispatches a paste of `text` on the grid (headless Chromium has no system clipboard). */
-  const paste = (grid: Locator, text: string) =>
-    grid.evaluate((element, clipboard) => {
-      const data = new DataTransfer();
-      data.setData('text/plain', clipboard);
-      element.dispatchEvent(
-        new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }),
-      );
-    }, text);
 
   const api = async (method: string, url: string, body?: unknown) => {
-    const me = await tab.page.request.get(`${server.url}/api/auth/me`);
-    const csrf = ((await me.json()) as { csrfToken: string }).csrfToken;
-    const response = await tab.page.request.fetch(`${server.url}${url}`, {
-      method,
-      headers: {
-        'x-csrf-token': csrf,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { data: JSON.stringify(body) }),
-    });
+    const response = await e2e.send(method, url, body);
     return {
       status: response.status(),
       body: response.status() === 204 ? undefined : await response.json(),
@@ -80,20 +48,20 @@ describe('main journey', () => {
   };
 
   it('sets up the first admin and a project', async () => {
-    projectId = await setUpInstance(tab.page, server.url);
+    projectId = await setUpInstance(e2e.page, e2e.server.url);
     // The server ships the production build (React's development build is many times slower).
-    const scripts = await tab.page.evaluate(() =>
+    const scripts = await e2e.page.evaluate(() =>
       [...document.scripts].map((script) => script.src),
     );
     expect(scripts.length).toBeGreaterThan(0);
     for (const src of scripts)
-      expect(await (await tab.page.request.get(src)).text()).not.toContain('jsxDEV');
-    await expect(tab.page.getByRole('heading', { name: 'Datasets' })).toBeTruthy();
-    await screenshot(tab.page, '01-datasets-empty');
+      expect(await (await e2e.page.request.get(src)).text()).not.toContain('jsxDEV');
+    await expect(e2e.page.getByRole('heading', { name: 'Datasets' })).toBeTruthy();
+    await screenshot(e2e.page, '01-datasets-empty');
   });
 
   it('signs out, and back in with a second factor', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('button', { name: 'E2E Admin' }).click();
     await page.getByRole('menuitem', { name: 'Password and two-factor' }).click();
     await page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
@@ -123,7 +91,7 @@ describe('main journey', () => {
   });
 
   it('imports a CSV with a progress bar and shows its rows in the grid', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     datasetId = await importFile(page, csv);
     await expect.poll(() => cellText(page, 1, 1)).toBe('Person 1');
     expect(await cellText(page, 3, 2)).toBe('22');
@@ -132,7 +100,7 @@ describe('main journey', () => {
   });
 
   it('edits a cell with the keyboard only and validates another', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('grid').focus();
     // The active cell starts at row 1, column 1.
     await page.keyboard.press('Enter');
@@ -158,9 +126,9 @@ describe('main journey', () => {
 
   it('shows both values when someone else changed the cell first', async () => {
     // A second tab that hears no live updates still shows the old value.
-    const other = await tab.context.newPage();
+    const other = await e2e.context.newPage();
     await other.route('**/events**', (route) => route.abort());
-    await other.goto(`${server.url}/projects/${projectId}/datasets/${datasetId}`);
+    await other.goto(`${e2e.server.url}/projects/${projectId}/datasets/${datasetId}`);
     await expect.poll(() => cellText(other, 3, 1)).toBe('Person 3');
 
     const window = await api(
@@ -193,11 +161,11 @@ describe('main journey', () => {
     await expect.poll(() => cellText(other, 3, 1)).toBe('My edit');
     await other.close();
     // The first tab got the change live.
-    await expect.poll(() => cellText(tab.page, 3, 1)).toBe('My edit');
+    await expect.poll(() => cellText(e2e.page, 3, 1)).toBe('My edit');
   });
 
   it('adds a formula column with {{ autocomplete', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('button', { name: 'ƒ Formula column' }).click();
     await page.getByRole('textbox', { name: 'Column name' }).fill('Shout');
     const formula = page.getByRole('combobox', { name: 'Formula' });
@@ -213,7 +181,7 @@ describe('main journey', () => {
   });
 
   it('copies and pastes a range as TSV', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const grid = page.getByRole('grid');
     await grid.focus();
     // Select rows 10–11 of the first two columns with the keyboard.
@@ -237,7 +205,7 @@ describe('main journey', () => {
       if (request.method() === 'PATCH') edits.push(new URL(request.url()).pathname);
     };
     page.on('request', record);
-    await paste(grid, 'Pasted "one"\nPasted two');
+    await pasteText(grid, 'Pasted "one"\nPasted two');
     await expect.poll(() => cellText(page, 20, 1)).toBe('Pasted "one"');
     await expect.poll(() => cellText(page, 21, 1)).toBe('Pasted two');
     page.off('request', record);
@@ -246,9 +214,9 @@ describe('main journey', () => {
   });
 
   it('pastes over a cell someone else changed: the rest lands, theirs is shown beside mine', async () => {
-    const other = await tab.context.newPage();
+    const other = await e2e.context.newPage();
     await other.route('**/events**', (route) => route.abort());
-    await other.goto(`${server.url}/projects/${projectId}/datasets/${datasetId}`);
+    await other.goto(`${e2e.server.url}/projects/${projectId}/datasets/${datasetId}`);
     await expect.poll(() => cellText(other, 14, 1)).toBe('Person 14');
     const window = await api(
       'POST',
@@ -267,7 +235,7 @@ describe('main journey', () => {
     });
     expect(theirs.status).toBe(200);
     await gridCell(other, 14, 1).click();
-    await paste(other.getByRole('grid'), 'Mine 14\nMine 15\nMine 16');
+    await pasteText(other.getByRole('grid'), 'Mine 14\nMine 15\nMine 16');
     const dialog = other.getByTestId('conflict-dialog');
     await dialog.waitFor();
     expect(await other.getByTestId('conflict-mine').textContent()).toBe('Mine 15');
@@ -277,12 +245,12 @@ describe('main journey', () => {
     await expect.poll(() => cellText(other, 15, 1)).toBe('Changed elsewhere too');
     await expect.poll(() => cellText(other, 16, 1)).toBe('Mine 16');
     await other.close();
-    await expect.poll(() => cellText(tab.page, 15, 1)).toBe('Changed elsewhere too');
-    await expect.poll(() => cellText(tab.page, 16, 1)).toBe('Mine 16');
+    await expect.poll(() => cellText(e2e.page, 15, 1)).toBe('Changed elsewhere too');
+    await expect.poll(() => cellText(e2e.page, 16, 1)).toBe('Mine 16');
   });
 
   it('sorts, filters and hides columns from the headers', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page
       .getByRole('columnheader', { name: /age/ })
       .getByRole('button', { name: /age/ })
@@ -317,7 +285,7 @@ describe('main journey', () => {
   });
 
   it('adds a row and deletes it again', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('button', { name: '+ Row' }).click();
     await expect.poll(() => page.getByTestId('row-count').textContent()).toContain('251 rows');
     // The new row is active at the end; delete it.
@@ -329,7 +297,7 @@ describe('main journey', () => {
   });
 
   it('switches to the dark theme', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByLabel('Theme').selectOption('dark');
     expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');
     await screenshot(page, '06b-dark-theme');
@@ -337,7 +305,7 @@ describe('main journey', () => {
   });
 
   it('runs SQL over the dataset', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('button', { name: 'SQL', exact: true }).click();
     const editor = page.getByLabel(/Query \(read-only/);
     await editor.fill('SELECT count(*) AS n FROM dataset');
@@ -348,7 +316,7 @@ describe('main journey', () => {
   });
 
   it('exports the edited dataset as CSV', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('button', { name: 'Export ▾' }).click();
     const [download] = await Promise.all([
       page.waitForEvent('download'),
@@ -359,11 +327,11 @@ describe('main journey', () => {
     expect(text.split('\n')[0]).toContain('name');
     expect(text).toContain('Ada Lovelace');
     expect(text).toContain('My edit');
-    expect(tab.errors.filter((error) => !error.includes('401'))).toEqual([]);
+    expect(e2e.errors.filter((error) => !error.includes('401'))).toEqual([]);
   });
 
   it('deletes the dataset and restores it', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('link', { name: 'Datasets' }).click();
     const row = page.getByRole('row').filter({ hasText: 'braincells-e2e-people' });
     await row.getByRole('button', { name: 'Delete' }).click();
@@ -380,7 +348,7 @@ describe('main journey', () => {
   });
 
   it('imports a one-column file whose first row is data, with the preview switch', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const fruit = path.join(os.tmpdir(), `braincells-e2e-fruit-${process.pid}.csv`);
     writeFileSync(fruit, 'apple\nbanana\ncherry\n');
     await page.getByRole('button', { name: 'Import…' }).click();
@@ -400,7 +368,7 @@ describe('main journey', () => {
   });
 
   it('shows members, creates an API key once, and lists sessions', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('link', { name: 'Members' }).click();
     await page.getByRole('cell', { name: ADMIN.email }).waitFor();
     await page.getByRole('button', { name: 'E2E Admin' }).click();
@@ -411,7 +379,7 @@ describe('main journey', () => {
     const key = await page.getByTestId('new-api-key').textContent();
     expect(key?.length).toBeGreaterThan(20);
     // The key works as a bearer token and is never shown again.
-    const me = await page.request.get(`${server.url}/api/auth/me`, {
+    const me = await page.request.get(`${e2e.server.url}/api/auth/me`, {
       headers: { authorization: `Bearer ${key}` },
     });
     expect(me.status()).toBe(200);

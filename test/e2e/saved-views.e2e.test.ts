@@ -1,19 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  cellText,
-  type E2eServer,
-  importFile,
-  launchBrowser,
-  openPage,
-  screenshot,
-  setUpInstance,
-  startE2eServer,
-  type TestPage,
-} from './e2e-harness.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { browserSuite, cellText, importFile, screenshot } from './e2e-harness.ts';
 
 /**
  * Issue 14 item 19, saved views: the grid's search, sort and hidden columns saved under a
@@ -21,9 +10,7 @@ import {
  * updated when modified, and still there after a reload.
  */
 describe('saved views', () => {
-  let server: E2eServer;
-  let browser: Browser;
-  let tab: TestPage;
+  const e2e = browserSuite({ project: 'Views project' });
   const csv = path.join(os.tmpdir(), `braincells-e2e-views-${process.pid}.csv`);
 
   beforeAll(async () => {
@@ -34,26 +21,18 @@ describe('saved views', () => {
         ...Array.from({ length: 200 }, (_, index) => `Person ${index + 1},${index + 20},n${index}`),
       ].join('\n'),
     );
-    [server, browser] = await Promise.all([startE2eServer(), launchBrowser()]);
-    tab = await openPage(browser);
-    await setUpInstance(tab.page, server.url, 'Views project');
-    await importFile(tab.page, csv);
+    await importFile(e2e.page, csv);
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-
-  const headers = () => tab.page.locator('[role=columnheader] .header-name').allTextContents();
-  const rowCount = () => tab.page.getByTestId('row-count').textContent();
+  const headers = () => e2e.page.locator('[role=columnheader] .header-name').allTextContents();
+  const rowCount = () => e2e.page.getByTestId('row-count').textContent();
   const viewsMenu = async (item: RegExp) => {
-    await tab.page.getByRole('button', { name: /^View/ }).click();
-    await tab.page.getByRole('menuitem', { name: item }).click();
+    await e2e.page.getByRole('button', { name: /^View/ }).click();
+    await e2e.page.getByRole('menuitem', { name: item }).click();
   };
 
   it('saves the search and hidden columns as a view, switches back to all rows, and reapplies it after a reload', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('searchbox', { name: 'Search rows' }).fill('person 1');
     // "Person 1", 10–19 and 100–199.
     await expect.poll(rowCount).toContain('111 matching');
@@ -94,7 +73,7 @@ describe('saved views', () => {
   });
 
   it('marks a modified view and updates it', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('searchbox', { name: 'Search rows' }).fill('person 19');
     await expect.poll(rowCount).toContain('11 matching');
     await expect

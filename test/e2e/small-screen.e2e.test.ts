@@ -1,18 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Locator, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type E2eServer,
-  importFile,
-  launchBrowser,
-  openPage,
-  screenshot,
-  setUpInstance,
-  startE2eServer,
-  type TestPage,
-} from './e2e-harness.ts';
+import type { Locator, Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { browserSuite, importFile, screenshot } from './e2e-harness.ts';
 
 /** How many lines the visible children of `container` take (distinct top offsets). */
 const lineCount = (container: Locator) =>
@@ -35,32 +26,21 @@ const pageOverflow = (page: Page) =>
  * own dialog (never the browser's confirm()).
  */
 describe('a 390 px screen', () => {
-  let server: E2eServer;
-  let browser: Browser;
-  let tab: TestPage;
-  let projectId: string;
+  const e2e = browserSuite({ viewport: { width: 390, height: 844 }, project: 'Phone project' });
   const csv = path.join(os.tmpdir(), `braincells-e2e-small-${process.pid}.csv`);
   const browserDialogs: string[] = [];
 
   beforeAll(async () => {
     writeFileSync(csv, ['name,age,city', 'Ada,36,London', 'Alan,41,Wilmslow'].join('\n'));
-    [server, browser] = await Promise.all([startE2eServer(), launchBrowser()]);
-    tab = await openPage(browser, { width: 390, height: 844 });
-    tab.page.on('dialog', (dialog) => {
+    e2e.page.on('dialog', (dialog) => {
       browserDialogs.push(dialog.message());
       void dialog.dismiss();
     });
-    projectId = await setUpInstance(tab.page, server.url, 'Phone project');
-    await importFile(tab.page, csv);
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    await importFile(e2e.page, csv);
   });
 
   it('groups the dataset toolbar into two lines and keeps every action reachable', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('grid').waitFor();
     await screenshot(page, 'small-01-dataset');
     const toolbar = page.getByRole('toolbar', { name: 'Dataset tools' });
@@ -91,12 +71,12 @@ describe('a 390 px screen', () => {
   });
 
   it('scrolls wide tables inside their box, never the page', async () => {
-    const { page } = tab;
-    await page.goto(`${server.url}/projects/${projectId}/settings`);
+    const { page } = e2e;
+    await page.goto(`${e2e.server.url}/projects/${e2e.projectId}/settings`);
     await page.getByRole('table').first().waitFor();
     await screenshot(page, 'small-04-settings');
     expect(await pageOverflow(page)).toBeLessThanOrEqual(0);
-    await page.goto(`${server.url}/account/api-keys`);
+    await page.goto(`${e2e.server.url}/account/api-keys`);
     await page.getByLabel('Name').fill('Phone key');
     await page.getByRole('button', { name: 'Create key' }).click();
     await page.getByRole('button', { name: 'Done' }).click();

@@ -2,20 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Locator } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Locator } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { UNKNOWN_USAGE } from '../../src/llm/llm-provider.ts';
 import { createUsageStore, type UsageRow } from '../../src/llm/llm-usage-store.ts';
-import {
-  type E2eServer,
-  importFile,
-  launchBrowser,
-  openPage,
-  screenshot,
-  setUpInstance,
-  startE2eServer,
-  type TestPage,
-} from './e2e-harness.ts';
+import { browserSuite, importFile, screenshot } from './e2e-harness.ts';
 
 const DAY = 86_400_000;
 /** A table row's cells, tab-separated. */
@@ -32,10 +23,7 @@ const dayOf = (time: number) => new Date(time).toISOString().slice(0, 10);
  * broken down by dataset, column and run.
  */
 describe('spend page', () => {
-  let server: E2eServer;
-  let browser: Browser;
-  let tab: TestPage;
-  let projectId: string;
+  const e2e = browserSuite({ project: 'Spend project' });
   let datasetId: string;
   const csv = path.join(os.tmpdir(), `braincells-e2e-spend-${process.pid}.csv`);
   const now = Date.now();
@@ -43,16 +31,13 @@ describe('spend page', () => {
 
   beforeAll(async () => {
     writeFileSync(csv, 'topic\nalpha\nbeta\n');
-    [server, browser] = await Promise.all([startE2eServer(), launchBrowser()]);
-    tab = await openPage(browser);
-    projectId = await setUpInstance(tab.page, server.url, 'Spend project');
-    datasetId = await importFile(tab.page, csv);
+    datasetId = await importFile(e2e.page, csv);
     const columnId = randomUUID();
     const usage = (createdAt: number, costNano: number | null, model: string): UsageRow => ({
       id: randomUUID(),
       callId: randomUUID(),
       createdAt: new Date(createdAt),
-      projectId,
+      projectId: e2e.projectId,
       userId: undefined,
       feature: 'sheet-cell',
       entityIds: { datasetId, columnId, runId },
@@ -75,20 +60,15 @@ describe('spend page', () => {
       ttftMs: undefined,
     });
     // Today: one priced call ($0.25); two days ago: a call to a model without a price.
-    await createUsageStore(server.t.platform.database.db).insert([
+    await createUsageStore(e2e.server.t.platform.database.db).insert([
       usage(now, 250_000_000, 'gpt-4o-mini'),
       usage(now - 2 * DAY, null, 'local-unpriced'),
     ]);
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-
   it('draws the last 7 days as the axis, zero days included, unknown prices as "unknown"', async () => {
-    const { page } = tab;
-    await page.goto(`${server.url}/projects/${projectId}/spend`);
+    const { page } = e2e;
+    await page.goto(`${e2e.server.url}/projects/${e2e.projectId}/spend`);
     await page.getByLabel('Period').selectOption('7d');
     const chart = page.locator('.spend-chart');
     await expect.poll(() => chart.getAttribute('data-days')).toBe('7');
@@ -111,7 +91,7 @@ describe('spend page', () => {
   });
 
   it('breaks spend down by dataset, column and run', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const table = page.getByTestId('spend-by-entity');
     await expect
       .poll(() => rowText(table.locator('tbody tr').first()))
@@ -125,6 +105,6 @@ describe('spend page', () => {
       .poll(() => rowText(table.locator('tbody tr').first()))
       .toMatch(/^Deleted column [0-9a-f]{8} \(braincells-e2e-spend-\d+\)\t2\t/);
     // The only console error: the first /api/auth/me before setup (401).
-    expect(tab.errors.filter((error) => !error.includes('401'))).toEqual([]);
+    expect(e2e.errors.filter((error) => !error.includes('401'))).toEqual([]);
   });
 });

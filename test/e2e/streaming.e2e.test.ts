@@ -1,18 +1,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ARTIFACTS,
+  browserSuite,
   cellText,
-  type E2eServer,
-  launchBrowser,
-  openPage,
   screenshot,
   setUpInstance,
-  startE2eServer,
   system,
-  type TestPage,
 } from './e2e-harness.ts';
 import { observeLongTasks, streamCellUpdates } from './streaming-load.ts';
 
@@ -24,24 +19,12 @@ import { observeLongTasks, streamCellUpdates } from './streaming-load.ts';
  * (test-results/e2e/streaming.json); its goal is checked in bench/web-grid.bench.ts.
  */
 describe('streaming 10,000 cell updates', () => {
-  let server: E2eServer;
-  let browser: Browser;
-  let tab: TestPage;
-
-  beforeAll(async () => {
-    [server, browser] = await Promise.all([startE2eServer(), launchBrowser()]);
-    tab = await openPage(browser);
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const e2e = browserSuite();
 
   it('keeps the page responsive and shows the final values', async () => {
-    const { page } = tab;
-    const projectId = await setUpInstance(page, server.url);
-    const dataset = await server.sheets.sheets.createDataset(system(), projectId, {
+    const { page } = e2e;
+    const projectId = await setUpInstance(page, e2e.server.url);
+    const dataset = await e2e.server.sheets.sheets.createDataset(system(), projectId, {
       name: 'Stream target',
       rows: 10_000,
       columns: [
@@ -49,15 +32,20 @@ describe('streaming 10,000 cell updates', () => {
         { name: 'Score', type: 'text' },
       ],
     });
-    await page.goto(`${server.url}/projects/${projectId}/datasets/${dataset.id}`);
+    await page.goto(`${e2e.server.url}/projects/${projectId}/datasets/${dataset.id}`);
     await page.getByText('Live', { exact: true }).waitFor();
     await observeLongTasks(page);
 
     const started = Date.now();
-    const { updates, events, lastRound } = await streamCellUpdates(server, projectId, dataset.id, {
-      total: 10_000,
-      visibleRows: 20,
-    });
+    const { updates, events, lastRound } = await streamCellUpdates(
+      e2e.server,
+      projectId,
+      dataset.id,
+      {
+        total: 10_000,
+        visibleRows: 20,
+      },
+    );
     const serverSeconds = (Date.now() - started) / 1000;
     // The last round's values are on screen.
     await expect

@@ -1,16 +1,5 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FakeLlm, startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
-import {
-  cellText,
-  type E2eServer,
-  launchBrowser,
-  openPage,
-  screenshot,
-  setUpInstance,
-  startE2eServer,
-  type TestPage,
-} from './e2e-harness.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { browserSuite, cellText, screenshot } from './e2e-harness.ts';
 
 /**
  * Issue 17 in the browser: a workflow made from a template through the picker (choose it, fill
@@ -18,19 +7,10 @@ import {
  * the sheet scrolled to its row, selected.
  */
 describe('workflow templates and row citations (browser)', { timeout: 300_000 }, () => {
-  let server: E2eServer;
-  let fake: FakeLlm;
-  let browser: Browser;
-  let tab: TestPage;
-  let projectId: string;
-  let csrf: string;
+  const e2e = browserSuite({ fakeLlm: { record: false }, project: 'Templates project' });
 
   const api = async (method: 'GET' | 'POST', url: string, data?: unknown) => {
-    const response = await tab.page.request.fetch(`${server.url}/api/projects/${projectId}${url}`, {
-      method,
-      headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' },
-      ...(data === undefined ? {} : { data: JSON.stringify(data) }),
-    });
+    const response = await e2e.send(method, `/api/projects/${e2e.projectId}${url}`, data);
     expect(response.status(), await response.text()).toBeLessThan(300);
     return response.json() as Promise<Record<string, unknown>>;
   };
@@ -47,34 +27,19 @@ describe('workflow templates and row citations (browser)', { timeout: 300_000 },
     return created.id;
   };
 
-  beforeAll(async () => {
-    [server, fake, browser] = await Promise.all([
-      startE2eServer(),
-      startFakeLlm({ record: false }),
-      launchBrowser(),
-    ]);
-    tab = await openPage(browser);
-    projectId = await setUpInstance(tab.page, server.url, 'Templates project');
-    const me = await tab.page.request.get(`${server.url}/api/auth/me`);
-    csrf = ((await me.json()) as { csrfToken: string }).csrfToken;
-    await api('POST', '/llm/providers', {
+  beforeAll(() =>
+    api('POST', '/llm/providers', {
       name: 'Fake',
       kind: 'openai',
-      baseUrl: `${fake.url}/v1`,
+      baseUrl: `${e2e.fake.url}/v1`,
       apiKey: 'fake-e2e-key-templates',
-    });
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await fake?.close();
-    await server?.close();
-  });
+    }),
+  );
 
   it('picks a template, previews what it makes, creates and runs it', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await dataset('Reviews', ['Great service', 'Too slow', 'Fine']);
-    await page.goto(`${server.url}/projects/${projectId}/workflows`);
+    await page.goto(`${e2e.server.url}/projects/${e2e.projectId}/workflows`);
     await page.getByRole('link', { name: 'From a template' }).click();
     await page.waitForURL(/\/workflows\/templates$/);
     await page.getByRole('radio', { name: /Enrich a dataset/ }).check();
@@ -110,7 +75,7 @@ describe('workflow templates and row citations (browser)', { timeout: 300_000 },
   });
 
   it('opens a row citation with the sheet scrolled to the row, selected', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const texts = Array.from({ length: 400 }, (_, index) => `Review ${index + 1}`);
     const datasetId = await dataset('Many reviews', texts);
     const workflow = (await api('POST', '/workflows', {
@@ -135,7 +100,7 @@ describe('workflow templates and row citations (browser)', { timeout: 300_000 },
     const run = (await api('POST', `/workflows/${workflow.id}/runs`, { inputs: {} })) as {
       id: string;
     };
-    await page.goto(`${server.url}/projects/${projectId}/workflow-runs/${run.id}`);
+    await page.goto(`${e2e.server.url}/projects/${e2e.projectId}/workflow-runs/${run.id}`);
     await expect
       .poll(() => page.getByTestId('run-status').textContent(), { timeout: 60_000 })
       .toBe('Completed');

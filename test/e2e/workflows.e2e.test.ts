@@ -2,17 +2,9 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type E2eServer,
-  launchBrowser,
-  openPage,
-  screenshot,
-  setUpInstance,
-  startE2eServer,
-  type TestPage,
-} from './e2e-harness.ts';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { browserSuite, screenshot } from './e2e-harness.ts';
 
 async function twoPagePdf(): Promise<Uint8Array> {
   const document = await PDFDocument.create();
@@ -40,10 +32,7 @@ const sidewaysOverflow = (page: Page) =>
  * phone's width.
  */
 describe('documents and workflows pages', () => {
-  let server: E2eServer;
-  let browser: Browser;
-  let tab: TestPage;
-  let projectId: string;
+  const e2e = browserSuite({ project: 'Workflows project' });
   const dir = os.tmpdir();
   const files = {
     memo: path.join(dir, `bc-e2e-wf-memo-${process.pid}.txt`),
@@ -53,21 +42,13 @@ describe('documents and workflows pages', () => {
   beforeAll(async () => {
     writeFileSync(files.memo, 'Memo: the budget for Q3 is 42,000 EUR.');
     writeFileSync(files.invoice, await twoPagePdf());
-    [server, browser] = await Promise.all([startE2eServer(), launchBrowser()]);
-    tab = await openPage(browser);
-    projectId = await setUpInstance(tab.page, server.url, 'Workflows project');
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
   });
 
   const statusOf = (name: string) =>
-    tab.page.getByRole('row').filter({ hasText: name }).locator('.status').textContent();
+    e2e.page.getByRole('row').filter({ hasText: name }).locator('.status').textContent();
 
   it('uploads two documents and shows one page by page with its original', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('link', { name: 'Documents' }).click();
     await page.getByLabel('Name of the new collection').fill('Receipts');
     await page.getByLabel(/^Files/).setInputFiles([files.memo, files.invoice]);
@@ -85,7 +66,7 @@ describe('documents and workflows pages', () => {
     const frame = viewer.getByTitle(`Original: ${path.basename(files.invoice)}`);
     expect(await frame.getAttribute('src')).toMatch(/\/original\?inline=true#page=1$/);
     const framed = await page.request.get(
-      `${server.url}${(await frame.getAttribute('src'))!.split('#')[0]}`,
+      `${e2e.server.url}${(await frame.getAttribute('src'))!.split('#')[0]}`,
     );
     expect(framed.headers()['content-type']).toBe('application/pdf');
     expect(framed.headers()['content-disposition']).toMatch(/^inline;/);
@@ -109,7 +90,7 @@ describe('documents and workflows pages', () => {
   });
 
   it('builds a workflow in the editor, shows a 400 at its field, runs it and shows timeline and report', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     // The invoice's id, for a citation in the report.
     const invoiceId = await page.evaluate(
       async ({ projectId, name }) => {
@@ -118,7 +99,7 @@ describe('documents and workflows pages', () => {
         const { items } = await (await fetch(`${base}?datasetId=${collections[0].id}`)).json();
         return (items as { id: string; name: string }[]).find((item) => item.name === name)!.id;
       },
-      { projectId, name: path.basename(files.invoice) },
+      { projectId: e2e.projectId, name: path.basename(files.invoice) },
     );
 
     await page.getByRole('link', { name: 'Workflows' }).click();
@@ -217,12 +198,12 @@ describe('documents and workflows pages', () => {
     await viewer.getByRole('button', { name: 'Close' }).click();
     // The 400 above and the 401 of "who am I" before setup are logged by the browser as failed
     // loads; nothing else may be.
-    expect(tab.errors.filter((error) => !/status of 40[01]/.test(error))).toEqual([]);
+    expect(e2e.errors.filter((error) => !/status of 40[01]/.test(error))).toEqual([]);
   });
 
   it('saves a new version with an approval step; its run waits, and goes on when approved', async () => {
-    const { page } = tab;
-    await page.goto(`${server.url}/projects/${projectId}/workflows`);
+    const { page } = e2e;
+    await page.goto(`${e2e.server.url}/projects/${e2e.projectId}/workflows`);
     await page.getByRole('link', { name: 'Findings' }).click();
     await page.getByLabel('Kind of the new step').selectOption('approval');
     await page.getByRole('button', { name: '+ Add step' }).click();
@@ -248,8 +229,8 @@ describe('documents and workflows pages', () => {
   });
 
   it('follows a run live: a decision made elsewhere reaches the open run view through its event stream', async () => {
-    const { page } = tab;
-    await page.goto(`${server.url}/projects/${projectId}/workflows`);
+    const { page } = e2e;
+    await page.goto(`${e2e.server.url}/projects/${e2e.projectId}/workflows`);
     await page.getByRole('link', { name: 'Findings' }).click();
     await page.getByRole('button', { name: 'Start run' }).click();
     await page.waitForURL(/\/workflow-runs\/[0-9a-f-]+$/);
@@ -259,14 +240,10 @@ describe('documents and workflows pages', () => {
     await expect
       .poll(() => page.getByTestId('run-status').textContent(), { timeout: 60_000 })
       .toBe('Waiting for approval');
-    const me = await page.request.get(`${server.url}/api/auth/me`);
-    const csrf = ((await me.json()) as { csrfToken: string }).csrfToken;
-    const decided = await page.request.post(
-      `${server.url}/api/projects/${projectId}/workflow-runs/${runId}/steps/approval/decision`,
-      {
-        data: { decision: 'approved', note: 'Approved elsewhere.' },
-        headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' },
-      },
+    const decided = await e2e.send(
+      'POST',
+      `/api/projects/${e2e.projectId}/workflow-runs/${runId}/steps/approval/decision`,
+      { decision: 'approved', note: 'Approved elsewhere.' },
     );
     expect(decided.status()).toBe(200);
     await expect
@@ -277,16 +254,15 @@ describe('documents and workflows pages', () => {
   });
 
   it('edits an llm step on an agent and an export step in forms; the export is downloadable', async () => {
-    const { page } = tab;
-    const me = await page.request.get(`${server.url}/api/auth/me`);
-    const csrf = ((await me.json()) as { csrfToken: string }).csrfToken;
-    const created = await page.request.post(`${server.url}/api/projects/${projectId}/chat/agents`, {
-      data: { name: 'Auditor', model: 'gpt-4o-mini', instructions: 'Be terse.' },
-      headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' },
+    const { page } = e2e;
+    const created = await e2e.send('POST', `/api/projects/${e2e.projectId}/chat/agents`, {
+      name: 'Auditor',
+      model: 'gpt-4o-mini',
+      instructions: 'Be terse.',
     });
     expect(created.status()).toBe(201);
 
-    await page.goto(`${server.url}/projects/${projectId}/workflows`);
+    await page.goto(`${e2e.server.url}/projects/${e2e.projectId}/workflows`);
     await page.getByRole('link', { name: 'Findings' }).click();
     const step = (n: number, kind: string) =>
       page.getByRole('group', { name: `Step ${n}: ${kind}` });
@@ -330,19 +306,19 @@ describe('documents and workflows pages', () => {
     const link = page
       .getByRole('listitem', { name: 'Step 5: export' })
       .getByRole('link', { name: 'Download export.html' });
-    const file = await page.request.get(`${server.url}${await link.getAttribute('href')}`);
+    const file = await page.request.get(`${e2e.server.url}${await link.getAttribute('href')}`);
     expect(file.headers()['content-disposition']).toMatch(/^attachment/);
     expect(await file.text()).toContain('Findings');
   });
 
   it('fits a 390 px screen: documents, editor, run and report scroll only inside their boxes', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.setViewportSize({ width: 390, height: 844 });
-    await page.goto(`${server.url}/projects/${projectId}/documents`);
+    await page.goto(`${e2e.server.url}/projects/${e2e.projectId}/documents`);
     await page.getByRole('heading', { name: 'Documents' }).waitFor();
     expect(await sidewaysOverflow(page)).toBeLessThanOrEqual(0);
 
-    await page.goto(`${server.url}/projects/${projectId}/workflows`);
+    await page.goto(`${e2e.server.url}/projects/${e2e.projectId}/workflows`);
     await page.getByRole('link', { name: 'Findings' }).click();
     await page.getByRole('group', { name: 'Step 3: Write a report' }).waitFor();
     expect(await sidewaysOverflow(page)).toBeLessThanOrEqual(0);

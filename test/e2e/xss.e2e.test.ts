@@ -1,21 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Request } from 'playwright-core';
+import type { Request } from 'playwright-core';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { startFakeLlm } from '../../tools/fake-llm/fake-llm-server.ts';
-import {
-  type E2eServer,
-  gridCell,
-  launchBrowser,
-  openPage,
-  screenshot,
-  setUpInstance,
-  startE2eServer,
-  system,
-  type TestPage,
-} from './e2e-harness.ts';
+import { browserSuite, gridCell, screenshot, setUpInstance, system } from './e2e-harness.ts';
 
 /** Each payload, if it ever ran, would set window.__xss to its number. */
 const PAYLOADS = [
@@ -83,9 +73,7 @@ const csvField = (text: string) => `"${text.replaceAll('"', '""')}"`;
  * must stop them before CSP has to), no request from a preview frame.
  */
 describe('hostile content', () => {
-  let server: E2eServer;
-  let browser: Browser;
-  let tab: TestPage;
+  const e2e = browserSuite();
   const dialogs: string[] = [];
   /** Every request an HTML preview frame sent (it must send none). */
   const previewRequests: string[] = [];
@@ -97,9 +85,7 @@ describe('hostile content', () => {
       [csvField(`row ${index + 1} <script>window.__xss=200</script>`), csvField(payload)].join(','),
     );
     writeFileSync(csv, [header, ...lines].join('\n'));
-    [server, browser] = await Promise.all([startE2eServer(), launchBrowser()]);
-    tab = await openPage(browser);
-    await tab.context.addInitScript(() => {
+    await e2e.context.addInitScript(() => {
       const target = window as unknown as { __csp: string[] };
       target.__csp = [];
       // Chromium also reports the handlers DOMPurify meets while parsing into its inert
@@ -118,27 +104,22 @@ describe('hostile content', () => {
     });
     // Requests of frames other than the app's (previews): one the CSP blocks is reported, and
     // failed as `csp`, but never sent; the ones that count reached a server or the network.
-    const fromPreview = (request: Request) => request.frame() !== tab.page.mainFrame();
-    tab.context.on('requestfinished', (request) => {
+    const fromPreview = (request: Request) => request.frame() !== e2e.page.mainFrame();
+    e2e.context.on('requestfinished', (request) => {
       if (fromPreview(request)) previewRequests.push(request.url());
     });
-    tab.context.on('requestfailed', (request) => {
+    e2e.context.on('requestfailed', (request) => {
       if (fromPreview(request) && !/csp/i.test(request.failure()?.errorText ?? ''))
         previewRequests.push(request.url());
     });
-    tab.page.on('dialog', (dialog) => {
+    e2e.page.on('dialog', (dialog) => {
       dialogs.push(dialog.message());
       void dialog.dismiss();
     });
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-
   const assertNothingRan = async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const state = await page.evaluate(() => {
       const root = document.getElementById('root')!;
       return {
@@ -167,7 +148,7 @@ describe('hostile content', () => {
 
   /** The cell dialog of the first row's payload cell (Alt+Enter on it). */
   const openPayloadDialog = async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('grid').focus();
     await page.keyboard.press('ControlOrMeta+Home');
     await page.keyboard.press('ArrowRight');
@@ -178,8 +159,8 @@ describe('hostile content', () => {
   };
 
   it('imports the payloads and shows them as text', async () => {
-    await setUpInstance(tab.page, server.url, '<b onmouseover=window.__xss=300>project</b>');
-    const { page } = tab;
+    await setUpInstance(e2e.page, e2e.server.url, '<b onmouseover=window.__xss=300>project</b>');
+    const { page } = e2e;
     await page.getByRole('button', { name: 'Import…' }).click();
     await page.locator('input[type=file]').setInputFiles(csv);
     await page.getByLabel('Dataset name').fill('<script>window.__xss=400</script>');
@@ -200,7 +181,7 @@ describe('hostile content', () => {
   });
 
   it('renders them as markdown through the sanitizer', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     await page.getByRole('button', { name: 'Column payload menu' }).click();
     await page.getByRole('menuitem', { name: 'Show as markdown' }).click();
     await page.locator('.cell-markdown strong').first().waitFor();
@@ -232,17 +213,17 @@ describe('hostile content', () => {
   });
 
   it('keeps model output (errors, raw text, sources) inert in the cell dialog', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const projectId = /\/projects\/([0-9a-f-]+)\//.exec(page.url())![1]!;
     const datasetId = /\/datasets\/([0-9a-f-]+)$/.exec(page.url())![1]!;
     const actor = system();
-    const window = await server.sheets.sheets.readWindow(actor, projectId, datasetId, {
+    const window = await e2e.server.sheets.sheets.readWindow(actor, projectId, datasetId, {
       offset: 0,
       limit: 5,
     });
-    const dataset = await server.sheets.sheets.getDataset(actor, projectId, datasetId);
+    const dataset = await e2e.server.sheets.sheets.getDataset(actor, projectId, datasetId);
     const column = dataset.columns.find((candidate) => candidate.name === 'payload')!;
-    await server.sheets.sheets.writeCells(
+    await e2e.server.sheets.sheets.writeCells(
       actor,
       projectId,
       datasetId,
@@ -286,14 +267,14 @@ describe('hostile content', () => {
   });
 
   it('keeps real model answers full of payloads inert (AI column on the fake LLM)', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const projectId = /\/projects\/([0-9a-f-]+)\//.exec(page.url())![1]!;
     const datasetId = /\/datasets\/([0-9a-f-]+)$/.exec(page.url())![1]!;
     if (await page.getByRole('dialog').isVisible()) await page.keyboard.press('Escape');
     const fake = await startFakeLlm({ record: false });
     try {
       const actor = system();
-      const provider = await server.t.app.llm.admin.createProvider(actor, projectId, {
+      const provider = await e2e.server.t.app.llm.admin.createProvider(actor, projectId, {
         name: 'Fake',
         kind: 'openai',
         baseUrl: `${fake.url}/v1`,
@@ -303,7 +284,7 @@ describe('hostile content', () => {
       const answer =
         '<img src=x onerror="window.__xss=800"> [go](javascript:window.__xss=801) <script>window.__xss=802</script> **done**';
       const generation = (
-        server.t.app as unknown as {
+        e2e.server.t.app as unknown as {
           generation: { aiColumns: { createAiColumn(...args: unknown[]): Promise<unknown> } };
         }
       ).generation;
@@ -331,19 +312,19 @@ describe('hostile content', () => {
   });
 
   it('renders HTML previews in a sandboxed frame that reaches neither the app nor the network', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const projectId = /\/projects\/([0-9a-f-]+)\//.exec(page.url())![1]!;
     const datasetId = /\/datasets\/([0-9a-f-]+)$/.exec(page.url())![1]!;
     if (await page.getByRole('dialog').isVisible()) await page.keyboard.press('Escape');
     const actor = system();
-    const window = await server.sheets.sheets.readWindow(actor, projectId, datasetId, {
+    const window = await e2e.server.sheets.sheets.readWindow(actor, projectId, datasetId, {
       offset: 0,
       limit: 1,
     });
-    const dataset = await server.sheets.sheets.getDataset(actor, projectId, datasetId);
+    const dataset = await e2e.server.sheets.sheets.getDataset(actor, projectId, datasetId);
     const column = dataset.columns.find((candidate) => candidate.name === 'payload')!;
     const row = window.rows[0]!;
-    await server.sheets.sheets.writeCells(actor, projectId, datasetId, column.id, [
+    await e2e.server.sheets.sheets.writeCells(actor, projectId, datasetId, column.id, [
       {
         rowId: BigInt(row.rowId),
         expectedVersion: row.cells[column.id]!.version,
@@ -351,7 +332,7 @@ describe('hostile content', () => {
         state: { status: 'done' },
       },
     ]);
-    const cookiesBefore = await tab.context.cookies();
+    const cookiesBefore = await e2e.context.cookies();
     await page.getByRole('button', { name: 'Column payload menu' }).click();
     await page.getByRole('menuitem', { name: 'Show as HTML preview' }).click();
     // The preview renders the HTML (its inline style paints the frame), in a frame the app's
@@ -375,7 +356,7 @@ describe('hostile content', () => {
     await expect.poll(async () => paintedGreen(await large.screenshot())).toBe(true);
     await screenshot(page, 'xss-06-html-preview-dialog');
     await assertNothingRan();
-    expect(await tab.context.cookies()).toEqual(cookiesBefore);
+    expect(await e2e.context.cookies()).toEqual(cookiesBefore);
     await page.keyboard.press('Escape');
     await page.getByRole('button', { name: 'Column payload menu' }).click();
     await page.getByRole('menuitem', { name: 'Show HTML as text' }).click();
@@ -383,7 +364,7 @@ describe('hostile content', () => {
   });
 
   it('would notice a payload that reached the page (the checks above can fail)', async () => {
-    const { page } = tab;
+    const { page } = e2e;
     const caught = await page.evaluate(async () => {
       const probe = document.createElement('div');
       probe.innerHTML = '<img src="data:," onerror="window.__xss=999">';
