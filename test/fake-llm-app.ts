@@ -1,3 +1,4 @@
+import type { FeatureOptions } from '../src/features.ts';
 import { type Config, type LlmConfig, loadConfig } from '../src/platform/config.ts';
 import type { FaultOptions } from '../tools/fake-llm/fake-llm-faults.ts';
 import { type FakeLlm, startFakeLlm } from '../tools/fake-llm/fake-llm-server.ts';
@@ -31,6 +32,8 @@ export async function openFakeLlmApp(options: {
   llm?: Partial<LlmConfig> | undefined;
   config?: Partial<Config> | undefined;
   fakeDefaults?: Partial<FaultOptions> | undefined;
+  /** Options of the features (src/features.ts), e.g. the LLM clock. */
+  features?: FeatureOptions | undefined;
 }): Promise<FakeLlmApp> {
   const { apiKey } = options;
   registerTestSecret('provider-key', apiKey);
@@ -41,6 +44,7 @@ export async function openFakeLlmApp(options: {
   const base = loadConfig({}, {});
   const t = await createTestApp({
     ...(options.backend ? { backend: options.backend } : {}),
+    ...(options.features ? { features: options.features } : {}),
     config: {
       jobsEnabled: true,
       llm: { ...base.llm, retryBaseMs: 5, retryMaxMs: 50, usageFlushMs: 20, ...options.llm },

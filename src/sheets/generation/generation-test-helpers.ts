@@ -1,9 +1,12 @@
+import { setImmediate } from 'node:timers/promises';
 import { beforeAll, beforeEach } from 'vitest';
 import { seedDataDir } from '../../../test/crash-server.ts';
 import { type FakeLlmApp, openFakeLlmApp } from '../../../test/fake-llm-app.ts';
 import { perSuite } from '../../../test/per-suite.ts';
 import type { Backend, TestApp } from '../../../test/test-platform.ts';
 import type { FaultOptions } from '../../../tools/fake-llm/fake-llm-faults.ts';
+import type { FeatureOptions } from '../../features.ts';
+import type { Clock } from '../../llm/llm-clock.ts';
 import {
   type Config,
   type GenerationConfig,
@@ -74,6 +77,7 @@ export async function openGenerationTestEnv(
     fakeDefaults?: Partial<FaultOptions>;
     maxConcurrency?: number;
     backend?: Backend;
+    features?: FeatureOptions;
   } = {},
 ): Promise<GenerationTestEnv> {
   const opened = await openFakeLlmApp({
@@ -82,6 +86,7 @@ export async function openGenerationTestEnv(
     maxConcurrency: options.maxConcurrency ?? 64,
     llm: options.llm,
     fakeDefaults: options.fakeDefaults,
+    features: options.features,
     config: {
       generation: { ...loadConfig({}, {}).generation, commitMs: 10, ...options.generation },
       ...options.config,
@@ -230,4 +235,33 @@ export function peakOverlap(
     peak = Math.max(peak, open);
   }
   return peak;
+}
+
+/**
+ * The LLM clock of a test that rides out 429 storms (features.llm.clock): a retry's backoff and
+ * a limiter's Retry-After are skipped instead of slept — `now` is the wall clock plus every wait
+ * skipped so far, so deadlines and Retry-After pauses still pass in order. A storm of hundreds
+ * of refusals otherwise sleeps hundreds of short real timers one after another, and on a loaded
+ * machine each wake-up waits for a core (2.8 s alone, 12.6 s in CI, once over 30 s).
+ */
+export class SkippingClock implements Clock {
+  skippedMs = 0;
+
+  now(): number {
+    return Date.now() + this.skippedMs;
+  }
+
+  async sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) throw signal.reason;
+    this.skippedMs += Math.max(0, ms);
+    // A turn of the event loop, as a real wait gives: the I/O meanwhile (answers, commits) is
+    // served, and a loop of skipped waits cannot starve it.
+    await setImmediate();
+    // As a real wait, one aborted meanwhile rejects: the caller must not go on to its next try.
+    if (signal?.aborted) throw signal.reason;
+  }
+
+  random(): number {
+    return Math.random();
+  }
 }
