@@ -64,7 +64,7 @@ function wireImage(url: string, mediaType: string | undefined): boolean {
   );
 }
 
-const wireMessage = (message: LlmMessage): boolean =>
+export const wireMessage = (message: LlmMessage): boolean =>
   typeof message.content === 'string' ||
   (message.role !== 'tool' &&
     message.content.every(
@@ -196,16 +196,18 @@ interface ChatChunk {
   }[];
 }
 
-/** One connection's fast path: its endpoint, key and keep-alive agent. */
-export function createWireClient(options: {
+/**
+ * The HTTP side of a connection's fast path: its endpoint, key and one keep-alive agent, shared
+ * by the Chat Completions client below and the Responses client (llm-sdk-wire-responses.ts).
+ */
+export function createWireTransport(options: {
   kind: ProviderKind;
   baseUrl: string;
   apiKey: string | undefined;
   secrets: readonly (string | undefined)[];
 }) {
   const { kind, secrets } = options;
-  const url = new URL(`${options.baseUrl}/chat/completions`);
-  const secure = url.protocol === 'https:';
+  const secure = options.baseUrl.startsWith('https:');
   // One agent per connection: calls reuse warm sockets instead of opening one each.
   const agent = secure
     ? new https.Agent({ keepAlive: true, scheduling: 'lifo' })
@@ -218,7 +220,7 @@ export function createWireClient(options: {
   const fail = (error: unknown) => failureFromError(error, { provider: kind, secrets });
 
   /** The response of a POST, or a failure mapped as the SDK maps it (HTTP status, network). */
-  function post(body: string, signal: AbortSignal): Promise<http.IncomingMessage> {
+  function post(url: URL, body: string, signal: AbortSignal): Promise<http.IncomingMessage> {
     return new Promise((resolve, reject) => {
       const request = (secure ? https : http).request(url, {
         method: 'POST',
@@ -237,6 +239,58 @@ export function createWireClient(options: {
       request.end(body);
     });
   }
+
+  /**
+   * A whole answer's body, with the request id and the response as it came (`replay`), for the
+   * SDK to map from the same bytes when the fast path does not map it itself.
+   */
+  async function readWhole(response: http.IncomingMessage, signal: AbortSignal) {
+    const requestId = requestIdFrom(response.headers as Record<string, string>);
+    let text: string;
+    try {
+      text = await readAll(response);
+    } catch {
+      const started = { responseStarted: true, requestId };
+      if (signal.aborted)
+        throw new ProviderFailure('aborted', failureMessage(kind, 'aborted'), started);
+      throw new ProviderFailure('network', failureMessage(kind, 'network'), started);
+    }
+    const replay = {
+      replay: {
+        status: response.statusCode ?? 200,
+        headers: Object.entries(response.headers).flatMap(([name, value]) =>
+          value === undefined
+            ? []
+            : (Array.isArray(value) ? value : [value]).map(
+                (one) => [name, one] as [string, string],
+              ),
+        ),
+        body: text,
+      },
+    };
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    return { requestId, text, body, replay };
+  }
+
+  return { post, readWhole, close: () => agent.destroy() };
+}
+
+/** One connection's Chat Completions fast path. */
+export function createWireClient(options: {
+  kind: ProviderKind;
+  baseUrl: string;
+  apiKey: string | undefined;
+  secrets: readonly (string | undefined)[];
+}) {
+  const { kind } = options;
+  const url = new URL(`${options.baseUrl}/chat/completions`);
+  const transport = createWireTransport(options);
+  const post = (body: string, signal: AbortSignal) => transport.post(url, body, signal);
 
   async function* stream(request: ProviderCallRequest): AsyncIterable<ProviderStreamEvent> {
     const response = await post(chatCompletionsBody(request), request.signal);
@@ -315,36 +369,7 @@ export function createWireClient(options: {
    */
   async function generate(request: ProviderCallRequest): Promise<WireGenerated> {
     const response = await post(chatCompletionsBody(request, false), request.signal);
-    const headers = response.headers as Record<string, string>;
-    const requestId = requestIdFrom(headers);
-    let text: string;
-    try {
-      text = await readAll(response);
-    } catch {
-      const started = { responseStarted: true, requestId };
-      if (request.signal.aborted)
-        throw new ProviderFailure('aborted', failureMessage(kind, 'aborted'), started);
-      throw new ProviderFailure('network', failureMessage(kind, 'network'), started);
-    }
-    const replay = {
-      replay: {
-        status: response.statusCode ?? 200,
-        headers: Object.entries(response.headers).flatMap(([name, value]) =>
-          value === undefined
-            ? []
-            : (Array.isArray(value) ? value : [value]).map(
-                (one) => [name, one] as [string, string],
-              ),
-        ),
-        body: text,
-      },
-    };
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      return replay;
-    }
+    const { requestId, body, replay } = await transport.readWhole(response, request.signal);
     const plain = plainChatResponse(body);
     if (!plain) return replay;
     const { choice, usage } = plain;
@@ -375,7 +400,7 @@ export function createWireClient(options: {
     };
   }
 
-  return { stream, generate, close: () => agent.destroy() };
+  return { stream, generate, close: transport.close };
 }
 
 /** A whole answer of the fast path, or the response to map through the SDK. */
@@ -383,10 +408,10 @@ export type WireGenerated =
   | { result: ProviderGenerateResult; replay?: undefined }
   | { replay: { status: number; headers: [string, string][]; body: string } };
 
-const nullish = (value: unknown) => value === undefined || value === null;
-const nullishOf = (value: unknown, type: 'string' | 'number') =>
+export const nullish = (value: unknown) => value === undefined || value === null;
+export const nullishOf = (value: unknown, type: 'string' | 'number') =>
   nullish(value) || typeof value === type;
-const isObject = (value: unknown): value is Record<string, unknown> =>
+export const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Usage whose fields are what the SDK's schema accepts. */
