@@ -350,6 +350,22 @@ const PNG_DATA_URL =
   'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 const JPEG_DATA_URL = `data:image/jpeg;base64,${Buffer.from('/9j/ not a real jpeg').toString('base64')}`;
 
+/** Two images without text after a text turn, the first without a media type. */
+const imagesAlone = (model: string) =>
+  request(model, 'ignored', {
+    messages: [
+      { role: 'user', content: 'Two pictures follow.' },
+      { role: 'assistant', content: 'Send them.' },
+      {
+        role: 'user',
+        content: [
+          { type: 'image', url: PNG_DATA_URL },
+          { type: 'image', url: JPEG_DATA_URL },
+        ],
+      },
+    ],
+  });
+
 /** A connection of a fast-path kind, with its fast path on or off. */
 const connectKind = (kind: ProviderKind, fastPath: boolean) =>
   createSdkProvider({ kind, baseUrl: `${fake.url}/v1`, apiKey: API_KEY, fastPath });
@@ -511,26 +527,21 @@ describe.each(['openai-compatible', 'openai'] as const)('%s fast path, whole cal
       'an answer with a constructor key (whatever the SDK makes of it)',
       request(model, 'Invoice INV-4', { outputSchema: answerSchemaWith('constructor') }),
     ],
+    ['images alone, without a media type, after a text turn', imagesAlone(model)],
     [
-      'system turns later in the conversation, assistant text parts, images alone',
+      'a system turn later in the conversation, assistant text parts',
       request(model, 'ignored', {
         messages: [
-          { role: 'user', content: 'Two pictures follow.' },
+          { role: 'user', content: 'Hi' },
           { role: 'system', content: 'Be brief.' },
           {
             role: 'assistant',
             content: [
-              { type: 'text', text: 'Send ' },
-              { type: 'text', text: 'them.' },
+              { type: 'text', text: 'Hel' },
+              { type: 'text', text: 'lo' },
             ],
           },
-          {
-            role: 'user',
-            content: [
-              { type: 'image', url: PNG_DATA_URL },
-              { type: 'image', url: JPEG_DATA_URL, mediaType: 'image/jpeg' },
-            ],
-          },
+          { role: 'user', content: 'Again' },
         ],
       }),
     ],
@@ -618,22 +629,7 @@ describe('openai-compatible fast path', () => {
         ],
       }),
     ],
-    [
-      'images alone, without a media type, after a text turn',
-      request(model, 'ignored', {
-        messages: [
-          { role: 'user', content: 'Two pictures follow.' },
-          { role: 'assistant', content: 'Send them.' },
-          {
-            role: 'user',
-            content: [
-              { type: 'image', url: PNG_DATA_URL },
-              { type: 'image', url: JPEG_DATA_URL },
-            ],
-          },
-        ],
-      }),
-    ],
+    ['images alone, without a media type, after a text turn', imagesAlone(model)],
   ])('sends the body the SDK sends and yields the same events: %s', async (_name, call) => {
     const { viaSdk, viaWire } = await throughBothPaths('openai-compatible', collect, call);
     const strip = (events: ProviderStreamEvent[]) =>

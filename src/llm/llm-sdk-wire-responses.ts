@@ -3,11 +3,15 @@ import type { ProviderCallRequest, ProviderKind } from './llm-provider.ts';
 import { type SdkUsage, toFinishReason, toSdkPrompt, toTokenUsage } from './llm-sdk-mapping.ts';
 import {
   createWireTransport,
+  hasKeyIn,
   isObject,
   nullish,
   nullishOf,
+  parametersWithin,
   structuredOutput,
   type WireGenerated,
+  type WireOptions,
+  type WireParameter,
   wireMessage,
 } from './llm-sdk-wire.ts';
 
@@ -25,13 +29,8 @@ import {
  * the SDK to map from the same bytes, never asked for twice.
  */
 
-type Parameters = ProviderCallRequest['parameters'];
 /** Settings the Responses API takes as the SDK sends them, with no warning. */
-const RESPONSES_PARAMETERS: ReadonlySet<keyof Parameters> = new Set([
-  'maxOutputTokens',
-  'temperature',
-  'topP',
-]);
+const RESPONSES_PARAMETERS = new Set<WireParameter>(['maxOutputTokens', 'temperature', 'topP']);
 
 /**
  * Whether the SDK treats a model as a reasoning model or sends its system messages other than
@@ -50,24 +49,12 @@ function plainModel(model: string): boolean {
 }
 
 /** Keywords the SDK's `normalizeOpenAIJsonSchema` rewrites; a schema with one goes through it. */
-const REWRITTEN_KEYWORDS = new Set(['propertyNames', 'pattern', 'allOf', '$ref']);
-
-function schemaSentAsIs(schema: unknown): boolean {
-  const pending: unknown[] = [schema];
-  while (pending.length > 0) {
-    const next = pending.pop();
-    if (typeof next !== 'object' || next === null) continue;
-    if (Array.isArray(next)) {
-      pending.push(...next);
-      continue;
-    }
-    for (const key of Object.keys(next)) {
-      if (REWRITTEN_KEYWORDS.has(key)) return false;
-      pending.push((next as Record<string, unknown>)[key]);
-    }
-  }
-  return true;
-}
+const REWRITTEN_KEYWORDS: ReadonlySet<string> = new Set([
+  'propertyNames',
+  'pattern',
+  'allOf',
+  '$ref',
+]);
 
 /** Whether a whole call to an `openai` connection can take the fast path: see the file comment. */
 export function responsesGenerateEligible(
@@ -76,11 +63,10 @@ export function responsesGenerateEligible(
 ): boolean {
   if (kind !== 'openai') return false;
   if (request.tools !== undefined && request.tools.length > 0) return false;
-  for (const [name, value] of Object.entries(request.parameters))
-    if (value !== undefined && !RESPONSES_PARAMETERS.has(name as keyof Parameters)) return false;
   return (
+    parametersWithin(request, RESPONSES_PARAMETERS) &&
     plainModel(request.model) &&
-    (request.outputSchema === undefined || schemaSentAsIs(request.outputSchema)) &&
+    (request.outputSchema === undefined || !hasKeyIn(request.outputSchema, REWRITTEN_KEYWORDS)) &&
     request.messages.every(wireMessage)
   );
 }
@@ -273,12 +259,7 @@ function finishOf(reason: string | undefined): string {
 }
 
 /** One `openai` connection's Responses fast path. */
-export function createResponsesClient(options: {
-  kind: ProviderKind;
-  baseUrl: string;
-  apiKey: string | undefined;
-  secrets: readonly (string | undefined)[];
-}) {
+export function createResponsesClient(options: WireOptions) {
   const url = new URL(`${options.baseUrl}/responses`);
   const transport = createWireTransport(options);
 

@@ -29,14 +29,15 @@ import {
  * and their conversions, the `ai` stream layers (docs/gateway.md, "Latency"); a whole call with
  * an output schema (an extract step's) is parsed as the SDK's `Output.object` parses it
  * (`structuredOutput`). Anything else (tools, streamed schemas, images other than base64 data
- * URLs, reasoning, other wire formats) goes
+ * URLs, reasoning, other wire formats — OpenAI's Responses API has its own, llm-sdk-wire-responses.ts) goes
  * through the SDK. Images as data URLs (vision columns) are sent as they are, as the SDK sends
  * them, so a vision call costs about what a text call does (its payload is never copied).
  */
 
-type Parameters = ProviderCallRequest['parameters'];
+/** A call setting's name. */
+export type WireParameter = keyof ProviderCallRequest['parameters'];
 /** Settings the fast path sends as the SDK does; any other one sends the call through the SDK. */
-const WIRE_PARAMETERS: ReadonlySet<keyof Parameters> = new Set([
+const WIRE_PARAMETERS: ReadonlySet<WireParameter> = new Set([
   'maxOutputTokens',
   'temperature',
   'topP',
@@ -73,13 +74,21 @@ export const wireMessage = (message: LlmMessage): boolean =>
         (message.role === 'user' && part.type === 'image' && wireImage(part.url, part.mediaType)),
     ));
 
+/** Whether a request sets no parameter outside `allowed`. */
+export function parametersWithin(
+  request: ProviderCallRequest,
+  allowed: ReadonlySet<WireParameter>,
+): boolean {
+  for (const [name, value] of Object.entries(request.parameters))
+    if (value !== undefined && !allowed.has(name as WireParameter)) return false;
+  return true;
+}
+
 /** An openai-compatible call with text (or data-URL image) messages and wire settings only. */
 function plainCall(kind: ProviderKind, request: ProviderCallRequest): boolean {
   if (kind !== 'openai-compatible') return false;
   if (request.tools && request.tools.length > 0 && request.toolChoice !== 'none') return false;
-  for (const [name, value] of Object.entries(request.parameters))
-    if (value !== undefined && !WIRE_PARAMETERS.has(name as keyof Parameters)) return false;
-  return request.messages.every(wireMessage);
+  return parametersWithin(request, WIRE_PARAMETERS) && request.messages.every(wireMessage);
 }
 
 /** Whether a streamed call can take the fast path: see the file comment. */
@@ -200,12 +209,15 @@ interface ChatChunk {
  * The HTTP side of a connection's fast path: its endpoint, key and one keep-alive agent, shared
  * by the Chat Completions client below and the Responses client (llm-sdk-wire-responses.ts).
  */
-export function createWireTransport(options: {
+/** A connection as its fast path needs it: kind, endpoint, key, and the secrets to redact. */
+export interface WireOptions {
   kind: ProviderKind;
   baseUrl: string;
   apiKey: string | undefined;
   secrets: readonly (string | undefined)[];
-}) {
+}
+
+export function createWireTransport(options: WireOptions) {
   const { kind, secrets } = options;
   const secure = options.baseUrl.startsWith('https:');
   // One agent per connection: calls reuse warm sockets instead of opening one each.
@@ -281,12 +293,7 @@ export function createWireTransport(options: {
 }
 
 /** One connection's Chat Completions fast path. */
-export function createWireClient(options: {
-  kind: ProviderKind;
-  baseUrl: string;
-  apiKey: string | undefined;
-  secrets: readonly (string | undefined)[];
-}) {
+export function createWireClient(options: WireOptions) {
   const { kind } = options;
   const url = new URL(`${options.baseUrl}/chat/completions`);
   const transport = createWireTransport(options);
@@ -494,8 +501,13 @@ export function structuredOutput(text: string): unknown {
   return value === null || hasGuardedKey(value) ? undefined : value;
 }
 
+const GUARDED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor']);
+
 /** Whether a parsed JSON value has a key `__proto__` or `constructor`, at any depth. */
-function hasGuardedKey(value: unknown): boolean {
+const hasGuardedKey = (value: unknown) => hasKeyIn(value, GUARDED_KEYS);
+
+/** Whether a JSON value has one of `keys` as an object key, at any depth. */
+export function hasKeyIn(value: unknown, keys: ReadonlySet<string>): boolean {
   const pending: unknown[] = [value];
   while (pending.length > 0) {
     const next = pending.pop();
@@ -505,7 +517,7 @@ function hasGuardedKey(value: unknown): boolean {
       continue;
     }
     for (const key of Object.keys(next)) {
-      if (key === '__proto__' || key === 'constructor') return true;
+      if (keys.has(key)) return true;
       pending.push((next as Record<string, unknown>)[key]);
     }
   }
