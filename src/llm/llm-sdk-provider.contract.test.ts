@@ -366,6 +366,24 @@ const imagesAlone = (model: string) =>
     ],
   });
 
+/** Empty texts: whole turns (kept) and parts among others (dropped by `ai`). */
+const emptyTexts = (model: string) =>
+  request(model, 'ignored', {
+    messages: [
+      { role: 'system', content: '' },
+      { role: 'user', content: '' },
+      { role: 'assistant', content: '' },
+      {
+        role: 'assistant',
+        content: [
+          { type: 'text', text: '' },
+          { type: 'text', text: 'x' },
+        ],
+      },
+      { role: 'user', content: [{ type: 'text', text: '' }] },
+    ],
+  });
+
 /** A connection of a fast-path kind, with its fast path on or off. */
 const connectKind = (kind: ProviderKind, fastPath: boolean) =>
   createSdkProvider({ kind, baseUrl: `${fake.url}/v1`, apiKey: API_KEY, fastPath });
@@ -528,6 +546,7 @@ describe.each(['openai-compatible', 'openai'] as const)('%s fast path, whole cal
       request(model, 'Invoice INV-4', { outputSchema: answerSchemaWith('constructor') }),
     ],
     ['images alone, without a media type, after a text turn', imagesAlone(model)],
+    ['empty texts, as turns and as parts (`ai` drops the parts)', emptyTexts(model)],
     [
       'a system turn later in the conversation, assistant text parts',
       request(model, 'ignored', {
@@ -630,6 +649,7 @@ describe('openai-compatible fast path', () => {
       }),
     ],
     ['images alone, without a media type, after a text turn', imagesAlone(model)],
+    ['empty texts, as turns and as parts (`ai` drops the parts)', emptyTexts(model)],
   ])('sends the body the SDK sends and yields the same events: %s', async (_name, call) => {
     const { viaSdk, viaWire } = await throughBothPaths('openai-compatible', collect, call);
     const strip = (events: ProviderStreamEvent[]) =>

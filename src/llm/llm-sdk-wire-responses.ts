@@ -1,6 +1,6 @@
 import { openaiModelCatalog } from '@ai-sdk/openai/internal';
 import type { ProviderCallRequest, ProviderKind } from './llm-provider.ts';
-import { type SdkUsage, toFinishReason, toSdkPrompt, toTokenUsage } from './llm-sdk-mapping.ts';
+import { type SdkUsage, toFinishReason, toTokenUsage } from './llm-sdk-mapping.ts';
 import {
   createWireTransport,
   hasKeyIn,
@@ -13,6 +13,7 @@ import {
   type WireOptions,
   type WireParameter,
   wireMessage,
+  wirePrompt,
 } from './llm-sdk-wire.ts';
 
 /**
@@ -73,7 +74,7 @@ export function responsesGenerateEligible(
 
 /** The Responses API body the SDK's openai provider sends for an eligible whole call. */
 export function responsesBody(request: ProviderCallRequest): string {
-  const prompt = toSdkPrompt(request.messages, 'keep');
+  const prompt = wirePrompt(request);
   const input: { role: string; content: unknown }[] = [];
   if (prompt.instructions !== undefined)
     input.push({ role: 'system', content: prompt.instructions });

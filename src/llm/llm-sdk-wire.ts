@@ -105,11 +105,25 @@ export function wireGenerateEligible(kind: ProviderKind, request: ProviderCallRe
 }
 
 /**
+ * A fast-path call's prompt as the `ai` package hands it to a provider: image URLs as they came,
+ * and no empty text part in a list of parts (`ai` drops those; a string stays as it is).
+ */
+export function wirePrompt(request: ProviderCallRequest): ReturnType<typeof toSdkPrompt> {
+  const prompt = toSdkPrompt(request.messages, 'keep');
+  for (const message of prompt.messages)
+    if (Array.isArray(message.content))
+      (message as { content: unknown[] }).content = (
+        message.content as { type: string; text?: string }[]
+      ).filter((part) => part.type !== 'text' || part.text !== '');
+  return prompt;
+}
+
+/**
  * The Chat Completions body the SDK's openai-compatible provider sends for a plain call,
  * streamed or whole.
  */
 export function chatCompletionsBody(request: ProviderCallRequest, stream = true): string {
-  const prompt = toSdkPrompt(request.messages, 'keep');
+  const prompt = wirePrompt(request);
   const messages: { role: string; content: unknown }[] = [];
   if (prompt.instructions !== undefined)
     messages.push({ role: 'system', content: prompt.instructions });
