@@ -793,8 +793,17 @@ describe('openai fast path (Responses API)', () => {
     }
   });
 
+  it.each(['gpt-4o-mini', 'gpt-4.1-nano', 'ft:gpt-4o-mini:acme::abc123', 'my-local-model'])(
+    'takes a whole call to %s, a model the SDK sends as it is',
+    (model) => {
+      expect(responsesGenerateEligible('openai', request(model, 'x'))).toBe(true);
+    },
+  );
+
   it.each([
     ['a reasoning model (o-series)', request('o3-mini', 'x')],
+    ['a reasoning model (listed: GPT-5.3 chat)', request('gpt-5.3-chat-latest', 'x')],
+    ['a reasoning model (unlisted GPT-7)', request('gpt-7-preview', 'x')],
     ['a reasoning model (GPT-5)', request('gpt-5-mini', 'x')],
     ['a setting the SDK warns about', request(models.openai, 'x', { parameters: { seed: 1 } })],
     ['tools', request(models.openai, 'x', { tools: WEATHER_TOOLS, toolChoice: 'none' })],

@@ -42,7 +42,8 @@ function plainModel(model: string): boolean {
   const entry = Object.hasOwn(openaiModelCatalog, model) ? openaiModelCatalog[model] : undefined;
   const language = entry?.capabilities?.language;
   const config = entry?.requestConfig?.language;
-  if (language !== undefined && config !== undefined)
+  // The SDK uses a catalog entry only when all three parts are there (getOpenAILanguageModelEntry).
+  if (language != null && config != null && entry?.providerOptions?.language != null)
     return language.reasoning?.support === false && config.systemMessageMode === 'system';
   if (/^o\d/.test(model)) return false;
   const gpt = /^gpt-(\d+)/.exec(model);
