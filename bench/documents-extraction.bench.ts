@@ -12,9 +12,9 @@
 //    before + 2 × the heap limit).
 //
 // Sizes: DOCUMENTS_BENCH_N (1,000), DOCUMENTS_BENCH_PAGES (500; 0 leaves the PDF out).
-// DOCUMENTS_BENCH_KIND=openai-compatible connects the fake as that kind instead of `openai`
-// (whose structured output goes through the AI SDK): the LLM module's wire fast path then
-// carries the step's and the peer's calls.
+// DOCUMENTS_BENCH_KIND=openai-compatible connects the fake as that kind (Chat Completions)
+// instead of `openai` (the Responses API); on either the LLM module's wire fast path carries
+// the step's and the peer's whole calls with their output schema.
 // A stalled phase fails instead of hanging: DOCUMENTS_BENCH_STALL_S (120) seconds without
 // progress (documents extracted from their files, then documents checkpointed by the step)
 // ends the bench with what was seen last (the run's and the step's status, the count so far).

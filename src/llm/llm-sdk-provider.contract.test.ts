@@ -20,6 +20,7 @@ import {
   wireEligible,
   wireGenerateEligible,
 } from './llm-sdk-wire.ts';
+import { createResponsesClient, responsesGenerateEligible } from './llm-sdk-wire-responses.ts';
 import { FAKE_MODELS, toolRoundTrip, WEATHER_TOOLS } from './llm-test-env.ts';
 
 /**
@@ -349,23 +350,98 @@ const PNG_DATA_URL =
   'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
 const JPEG_DATA_URL = `data:image/jpeg;base64,${Buffer.from('/9j/ not a real jpeg').toString('base64')}`;
 
-describe('openai-compatible fast path', () => {
-  const connect = (fastPath: boolean) =>
-    createSdkProvider({
-      kind: 'openai-compatible',
-      baseUrl: `${fake.url}/v1`,
-      apiKey: API_KEY,
-      fastPath,
-    });
-  const model = models['openai-compatible'];
+/** Two images without text after a text turn, the first without a media type. */
+const imagesAlone = (model: string) =>
+  request(model, 'ignored', {
+    messages: [
+      { role: 'user', content: 'Two pictures follow.' },
+      { role: 'assistant', content: 'Send them.' },
+      {
+        role: 'user',
+        content: [
+          { type: 'image', url: PNG_DATA_URL },
+          { type: 'image', url: JPEG_DATA_URL },
+        ],
+      },
+    ],
+  });
 
-  /** Calls both tables below make: streamed and whole, the fast path must match the SDK. */
-  const callsOnBothPaths: [string, ProviderCallRequest][] = [
+/** Empty texts: whole turns (kept) and parts among others (dropped by `ai`). */
+const emptyTexts = (model: string) =>
+  request(model, 'ignored', {
+    messages: [
+      { role: 'system', content: '' },
+      { role: 'user', content: '' },
+      { role: 'assistant', content: '' },
+      {
+        role: 'assistant',
+        content: [
+          { type: 'text', text: '' },
+          { type: 'text', text: 'x' },
+        ],
+      },
+      { role: 'user', content: [{ type: 'text', text: '' }] },
+    ],
+  });
+
+/** A connection of a fast-path kind, with its fast path on or off. */
+const connectKind = (kind: ProviderKind, fastPath: boolean) =>
+  createSdkProvider({ kind, baseUrl: `${fake.url}/v1`, apiKey: API_KEY, fastPath });
+
+/**
+ * Sends `call` through the SDK, then through the fast path, and checks that both sent the
+ * same body and that only the first went through the SDK.
+ */
+const throughBothPaths = async <Result>(
+  kind: ProviderKind,
+  send: (provider: LlmProvider, call: ProviderCallRequest) => Promise<Result>,
+  call: ProviderCallRequest,
+) => {
+  const viaSdk = await send(connectKind(kind, false), call);
+  const sdkRequest = fake.requests.at(-1);
+  const viaWire = await send(connectKind(kind, true), call);
+  const wireRequest = fake.requests.at(-1);
+  // The SDK's user agent names it: the second request did not go through it.
+  expect(String(sdkRequest?.headers['user-agent'])).toMatch(/ai-sdk/);
+  expect(String(wireRequest?.headers['user-agent'])).not.toMatch(/ai-sdk/);
+  expect(wireRequest?.body).toEqual(sdkRequest?.body);
+  return { viaSdk, viaWire };
+};
+
+const generated = async (provider: LlmProvider, call: ProviderCallRequest) => {
+  const before = fake.requests.length;
+  try {
+    const result = await provider.generate(call);
+    return {
+      result: { ...result, requestId: undefined, responseId: undefined },
+      sent: fake.requests.length - before,
+    };
+  } catch (error) {
+    if (!(error instanceof ProviderFailure)) throw error;
+    // A dropped socket is told in the HTTP client's own words (node:http's, undici's).
+    const words = error.kind === 'network' ? undefined : error.providerMessage;
+    return {
+      failure: { ...error, message: error.message, requestId: undefined, providerMessage: words },
+      sent: fake.requests.length - before,
+    };
+  }
+};
+
+/** Calls both the streamed and the whole tables make: the fast path must match the SDK. */
+const callsOnBothPaths = (kind: ProviderKind): [string, ProviderCallRequest][] => {
+  const model = models[kind];
+  return [
     ['a plain answer', request(model, 'Name a colour')],
     [
       'cache and reasoning buckets, several settings',
       request(`${model}@cache-read=7,reasoning=2`, 'Cache me', {
-        parameters: { maxOutputTokens: 32, temperature: 0.2, topP: 0.9, stopSequences: ['END'] },
+        parameters: {
+          maxOutputTokens: 32,
+          temperature: 0.2,
+          topP: 0.9,
+          // The SDK's openai provider warns that the Responses API has no stop sequences.
+          ...(kind === 'openai-compatible' ? { stopSequences: ['END'] } : {}),
+        },
       }),
     ],
     ['no usage', request(`${model}@no-usage`, 'No usage')],
@@ -375,113 +451,65 @@ describe('openai-compatible fast path', () => {
     ],
     ['an HTTP 429', request(`${model}@status=429,retry-after=2`, 'busy')],
   ];
+};
 
-  /**
-   * Sends `call` through the SDK, then through the fast path, and checks that both sent the
-   * same body and that only the first went through the SDK.
-   */
-  const throughBothPaths = async <Result>(
-    send: (provider: LlmProvider, call: ProviderCallRequest) => Promise<Result>,
-    call: ProviderCallRequest,
-  ) => {
-    const viaSdk = await send(connect(false), call);
-    const sdkRequest = fake.requests.at(-1);
-    const viaWire = await send(connect(true), call);
-    const wireRequest = fake.requests.at(-1);
-    // The SDK's user agent names it: the second request did not go through it.
-    expect(String(sdkRequest?.headers['user-agent'])).toMatch(/ai-sdk/);
-    expect(String(wireRequest?.headers['user-agent'])).not.toMatch(/ai-sdk/);
-    expect(wireRequest?.body).toEqual(sdkRequest?.body);
-    return { viaSdk, viaWire };
-  };
+/** A whole answer with `text` as its content, in a fast-path kind's wire format. */
+const cannedAnswer = (kind: ProviderKind, text: string) =>
+  kind === 'openai'
+    ? responsesAnswer([{ type: 'output_text', annotations: [], text }])
+    : `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":${JSON.stringify(text)}},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8}}`;
 
-  it.each([
-    ...callsOnBothPaths,
-    [
-      'a conversation with text parts',
-      request(model, 'ignored', {
-        messages: [
-          { role: 'system', content: 'One.' },
-          { role: 'system', content: 'Two.' },
-          { role: 'user', content: [{ type: 'text', text: 'Hi' }] },
-          { role: 'assistant', content: [{ type: 'text', text: 'Hello' }] },
-          {
-            role: 'user',
-            content: [
-              { type: 'text', text: 'a' },
-              { type: 'text', text: 'b' },
-            ],
-          },
-        ],
-      }),
-    ],
-    ['an in-stream error', request(`${model}@error-after=2`, 'boom')],
-    [
-      'an image as a data URL, with its media type',
-      request(model, 'ignored', {
-        messages: [
-          { role: 'system', content: 'Describe.' },
-          {
-            role: 'user',
-            content: [
-              { type: 'text', text: 'What is in it?' },
-              { type: 'image', url: PNG_DATA_URL, mediaType: 'image/png' },
-            ],
-          },
-        ],
-      }),
-    ],
-    [
-      'images alone, without a media type, after a text turn',
-      request(model, 'ignored', {
-        messages: [
-          { role: 'user', content: 'Two pictures follow.' },
-          { role: 'assistant', content: 'Send them.' },
-          {
-            role: 'user',
-            content: [
-              { type: 'image', url: PNG_DATA_URL },
-              { type: 'image', url: JPEG_DATA_URL },
-            ],
-          },
-        ],
-      }),
-    ],
-  ])('sends the body the SDK sends and yields the same events: %s', async (_name, call) => {
-    const { viaSdk, viaWire } = await throughBothPaths(collect, call);
-    const strip = (events: ProviderStreamEvent[]) =>
-      events.map((event) =>
-        event.type === 'finish' ? { ...event, requestId: undefined, responseId: undefined } : event,
-      );
-    // Request ids differ per request (and the fast path keeps one on an in-stream error).
-    const failureOf = (failure: ProviderFailure | undefined) =>
-      failure && { ...failure, message: failure.message, requestId: undefined };
-    expect(failureOf(viaWire.failure)).toEqual(failureOf(viaSdk.failure));
-    expect(strip(viaWire.events)).toEqual(strip(viaSdk.events));
-    expect(viaWire.finish?.requestId ?? viaWire.failure?.requestId).toMatch(/^req_/);
+/** A Responses API answer: one assistant message with these content parts. */
+const responsesAnswer = (content: unknown[]) =>
+  JSON.stringify({
+    id: 'resp_1',
+    object: 'response',
+    created_at: 1,
+    status: 'completed',
+    model: 'm',
+    output: [{ id: 'msg_1', type: 'message', status: 'completed', role: 'assistant', content }],
+    usage: { input_tokens: 3, output_tokens: 5, total_tokens: 8 },
   });
 
-  const generated = async (provider: LlmProvider, call: ProviderCallRequest) => {
-    const before = fake.requests.length;
-    try {
-      const result = await provider.generate(call);
-      return {
-        result: { ...result, requestId: undefined, responseId: undefined },
-        sent: fake.requests.length - before,
-      };
-    } catch (error) {
-      if (!(error instanceof ProviderFailure)) throw error;
-      // A dropped socket is told in the HTTP client's own words (node:http's, undici's).
-      const words = error.kind === 'network' ? undefined : error.providerMessage;
-      return {
-        failure: { ...error, message: error.message, requestId: undefined, providerMessage: words },
-        sent: fake.requests.length - before,
-      };
-    }
-  };
+/**
+ * Runs `send` through the SDK, then through the fast path, against a server that answers every
+ * request with `body`.
+ */
+async function throughCannedServer<Result>(
+  kind: ProviderKind,
+  body: string,
+  send: (provider: LlmProvider) => Promise<Result>,
+) {
+  let received = 0;
+  const server = http.createServer((incoming, response) => {
+    received += 1;
+    incoming.resume();
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  const connectCanned = (fastPath: boolean) =>
+    createSdkProvider({ kind, baseUrl: `http://127.0.0.1:${port}/v1`, apiKey: API_KEY, fastPath });
+  try {
+    const viaSdk = await send(connectCanned(false));
+    const askedBySdk = received;
+    const viaWire = await send(connectCanned(true));
+    // How many requests each path made.
+    return { viaSdk, viaWire, asked: [askedBySdk, received - askedBySdk] };
+  } finally {
+    server.close();
+  }
+}
+
+describe.each(['openai-compatible', 'openai'] as const)('%s fast path, whole calls', (kind) => {
+  const model = models[kind];
 
   it.each([
-    ...callsOnBothPaths,
+    ...callsOnBothPaths(kind),
+    ['an HTTP 500', request(`${model}@status=500`, 'fail')],
+    ['an HTTP 400', request(`${model}@status=400`, 'fail')],
+    ['a cache write', request(`${model}@cache-read=5,cache-write=3`, 'Cache me')],
     [
       'a conversation with text parts and an image',
       request(model, 'ignored', {
@@ -517,10 +545,123 @@ describe('openai-compatible fast path', () => {
       'an answer with a constructor key (whatever the SDK makes of it)',
       request(model, 'Invoice INV-4', { outputSchema: answerSchemaWith('constructor') }),
     ],
+    ['images alone, without a media type, after a text turn', imagesAlone(model)],
+    ['empty texts, as turns and as parts (`ai` drops the parts)', emptyTexts(model)],
+    [
+      'a system turn later in the conversation, assistant text parts',
+      request(model, 'ignored', {
+        messages: [
+          { role: 'user', content: 'Hi' },
+          { role: 'system', content: 'Be brief.' },
+          {
+            role: 'assistant',
+            content: [
+              { type: 'text', text: 'Hel' },
+              { type: 'text', text: 'lo' },
+            ],
+          },
+          { role: 'user', content: 'Again' },
+        ],
+      }),
+    ],
   ])('answers a whole call as the SDK does, asking once: %s', async (_name, call) => {
-    const { viaSdk, viaWire } = await throughBothPaths(generated, call);
+    const { viaSdk, viaWire } = await throughBothPaths(kind, generated, call);
     expect(viaWire).toEqual(viaSdk);
     expect(viaWire.sent).toBe(1);
+  });
+
+  it('fails a whole call the signal aborts as aborted, and closes its HTTP request', async () => {
+    const outcomes = [];
+    for (const fastPath of [false, true]) {
+      fake.reset();
+      const controller = new AbortController();
+      const call = request(`${model}@hang`, `hang on ${fastPath}`, { signal: controller.signal });
+      const pending = connectKind(kind, fastPath)
+        .generate(call)
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      await fake.waitFor(() => true);
+      controller.abort();
+      const failure = (await pending) as ProviderFailure;
+      expect(failure).toBeInstanceOf(ProviderFailure);
+      outcomes.push({ kind: failure.kind, retryable: failure.retryable });
+      await fake.waitFor((seen) => seen.aborted);
+    }
+    expect(outcomes[1]).toEqual(outcomes[0]);
+    expect(outcomes[0]?.kind).toBe('aborted');
+  });
+
+  it('answers a structured output with a __proto__ key as the SDK does, polluting nothing (attack)', async () => {
+    // A server whose model answers JSON that would set a prototype if merged carelessly.
+    const text = '{"vendor":{"__proto__":{"admin":true},"value":"x"}}';
+    const call = request(model, 'x', { outputSchema: answerSchemaWith('vendor') });
+    const outcome = async (provider: LlmProvider) =>
+      provider.generate(call).then(
+        (result) => ({ output: result.output, text: result.text }),
+        (error: unknown) => ({ failure: error instanceof ProviderFailure ? error.kind : error }),
+      );
+    const { viaSdk, viaWire } = await throughCannedServer(kind, cannedAnswer(kind, text), outcome);
+    expect(viaWire).toEqual(viaSdk);
+    expect(viaSdk).toHaveProperty('failure');
+    expect(({} as { admin?: boolean }).admin).toBeUndefined();
+  });
+});
+
+describe('openai-compatible fast path', () => {
+  const model = models['openai-compatible'];
+
+  it.each([
+    ...callsOnBothPaths('openai-compatible'),
+    [
+      'a conversation with text parts',
+      request(model, 'ignored', {
+        messages: [
+          { role: 'system', content: 'One.' },
+          { role: 'system', content: 'Two.' },
+          { role: 'user', content: [{ type: 'text', text: 'Hi' }] },
+          { role: 'assistant', content: [{ type: 'text', text: 'Hello' }] },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'a' },
+              { type: 'text', text: 'b' },
+            ],
+          },
+        ],
+      }),
+    ],
+    ['an in-stream error', request(`${model}@error-after=2`, 'boom')],
+    [
+      'an image as a data URL, with its media type',
+      request(model, 'ignored', {
+        messages: [
+          { role: 'system', content: 'Describe.' },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'What is in it?' },
+              { type: 'image', url: PNG_DATA_URL, mediaType: 'image/png' },
+            ],
+          },
+        ],
+      }),
+    ],
+    ['images alone, without a media type, after a text turn', imagesAlone(model)],
+    ['empty texts, as turns and as parts (`ai` drops the parts)', emptyTexts(model)],
+  ])('sends the body the SDK sends and yields the same events: %s', async (_name, call) => {
+    const { viaSdk, viaWire } = await throughBothPaths('openai-compatible', collect, call);
+    const strip = (events: ProviderStreamEvent[]) =>
+      events.map((event) =>
+        event.type === 'finish' ? { ...event, requestId: undefined, responseId: undefined } : event,
+      );
+    // Request ids differ per request (and the fast path keeps one on an in-stream error).
+    const failureOf = (failure: ProviderFailure | undefined) =>
+      failure && { ...failure, message: failure.message, requestId: undefined };
+    expect(failureOf(viaWire.failure)).toEqual(failureOf(viaSdk.failure));
+    expect(strip(viaWire.events)).toEqual(strip(viaSdk.events));
+    expect(viaWire.finish?.requestId ?? viaWire.failure?.requestId).toMatch(/^req_/);
   });
 
   it('parses a whole call’s structured output itself, and hands a hostile one to the SDK', async () => {
@@ -541,42 +682,6 @@ describe('openai-compatible fast path', () => {
       expect(JSON.stringify(output)).toBe(plain.result.text);
     } finally {
       client.close();
-    }
-  });
-
-  it('answers a structured output with a __proto__ key as the SDK does, polluting nothing (attack)', async () => {
-    // A server whose model answers JSON that would set a prototype if merged carelessly.
-    const content = JSON.stringify('{"vendor":{"__proto__":{"admin":true},"value":"x"}}');
-    const server = http.createServer((_request, response) => {
-      _request.resume();
-      response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(
-        `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":${content}},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8}}`,
-      );
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
-    const hostile = (fastPath: boolean) =>
-      createSdkProvider({
-        kind: 'openai-compatible',
-        baseUrl: `http://127.0.0.1:${port}/v1`,
-        apiKey: API_KEY,
-        fastPath,
-      });
-    const call = request(model, 'x', { outputSchema: answerSchemaWith('vendor') });
-    const outcome = async (provider: LlmProvider) =>
-      provider.generate(call).then(
-        (result) => ({ output: result.output, text: result.text }),
-        (error: unknown) => ({ failure: error instanceof ProviderFailure ? error.kind : error }),
-      );
-    try {
-      const viaSdk = await outcome(hostile(false));
-      const viaWire = await outcome(hostile(true));
-      expect(viaWire).toEqual(viaSdk);
-      expect(viaSdk).toHaveProperty('failure');
-      expect(({} as { admin?: boolean }).admin).toBeUndefined();
-    } finally {
-      server.close();
     }
   });
 
@@ -659,5 +764,91 @@ describe('openai-compatible fast path', () => {
     const seen: string[] = [];
     for await (const data of sseData(chunks())) seen.push(data);
     expect(seen).toEqual(['{"a":1}', 'two\nlines', 'three', '[DONE]']);
+  });
+});
+
+describe('openai fast path (Responses API)', () => {
+  it('parses a plain Responses answer itself: output, usage buckets, ids', async () => {
+    const client = createResponsesClient({
+      kind: 'openai',
+      baseUrl: `${fake.url}/v1`,
+      apiKey: API_KEY,
+      secrets: [API_KEY],
+    });
+    const openaiModel = models.openai;
+    try {
+      const plain = await client.generate(
+        request(`${openaiModel}@cache-read=4,reasoning=2`, 'Invoice INV-6', {
+          outputSchema: answerSchemaWith('vendor'),
+        }),
+      );
+      expect(plain.replay).toBeUndefined();
+      if (plain.replay) return;
+      expect(JSON.stringify(plain.result.output)).toBe(plain.result.text);
+      expect(plain.result.usage).toMatchObject({ cacheReadTokens: 4, reasoningTokens: 2 });
+      expect(plain.result.requestId).toMatch(/^req_/);
+      expect(plain.result.responseId).toMatch(/^resp_/);
+    } finally {
+      client.close();
+    }
+  });
+
+  it.each(['gpt-4o-mini', 'gpt-4.1-nano', 'ft:gpt-4o-mini:acme::abc123', 'my-local-model'])(
+    'takes a whole call to %s, a model the SDK sends as it is',
+    (model) => {
+      expect(responsesGenerateEligible('openai', request(model, 'x'))).toBe(true);
+    },
+  );
+
+  it.each([
+    ['a reasoning model (o-series)', request('o3-mini', 'x')],
+    ['a reasoning model (listed: GPT-5.3 chat)', request('gpt-5.3-chat-latest', 'x')],
+    ['a reasoning model (unlisted GPT-7)', request('gpt-7-preview', 'x')],
+    ['a reasoning model (GPT-5)', request('gpt-5-mini', 'x')],
+    ['a setting the SDK warns about', request(models.openai, 'x', { parameters: { seed: 1 } })],
+    ['tools', request(models.openai, 'x', { tools: WEATHER_TOOLS, toolChoice: 'none' })],
+    [
+      'a schema the SDK rewrites',
+      request(models.openai, 'x', {
+        outputSchema: { type: 'object', properties: { a: { type: 'string', pattern: '^a' } } },
+      }),
+    ],
+    [
+      'an image at an https URL',
+      request(models.openai, 'x', {
+        messages: [
+          { role: 'user', content: [{ type: 'image', url: 'https://example.com/a.png' }] },
+        ],
+      }),
+    ],
+  ])('leaves an openai whole call with %s to the SDK', (_name, call) => {
+    expect(responsesGenerateEligible('openai', call)).toBe(false);
+    expect(responsesGenerateEligible('openai', request(models.openai, 'x'))).toBe(true);
+    expect(responsesGenerateEligible('openai-compatible', request(models.openai, 'x'))).toBe(false);
+  });
+
+  it.each([
+    ['a refusal', [{ type: 'refusal', refusal: 'I cannot help with that.' }]],
+    [
+      'a citation',
+      [
+        {
+          type: 'output_text',
+          text: 'See it.',
+          annotations: [
+            { type: 'url_citation', start_index: 0, end_index: 3, url: 'https://a.b', title: 't' },
+          ],
+        },
+      ],
+    ],
+  ])('hands an answer with %s to the SDK, asking once', async (_name, content) => {
+    const call = request(models.openai, 'x');
+    const { viaSdk, viaWire, asked } = await throughCannedServer(
+      'openai',
+      responsesAnswer(content),
+      (provider) => generated(provider, call),
+    );
+    expect(viaWire).toEqual(viaSdk);
+    expect(asked).toEqual([1, 1]);
   });
 });

@@ -15,6 +15,7 @@ import { generateSdkAnswer, streamSdkAnswer } from './llm-sdk-answers.ts';
 import { sdkCallOptions } from './llm-sdk-call-options.ts';
 import { failureFromError } from './llm-sdk-mapping.ts';
 import { createWireClient, wireEligible, wireGenerateEligible } from './llm-sdk-wire.ts';
+import { createResponsesClient, responsesGenerateEligible } from './llm-sdk-wire-responses.ts';
 
 // The SDK prints warnings (unsupported settings) to the console; we return them with the
 // result instead, where the caller can log them with context.
@@ -34,8 +35,8 @@ export interface SdkProviderOptions {
   /** Injected for tests; defaults to the global fetch. */
   fetch?: typeof fetch;
   /**
-   * Plain calls (streamed or whole) to an OpenAI-compatible server skip the SDK
-   * (llm-sdk-wire.ts); on by
+   * Plain calls (streamed or whole) to an OpenAI-compatible server, and plain whole calls to
+   * OpenAI's Responses API, skip the SDK (llm-sdk-wire.ts, llm-sdk-wire-responses.ts); on by
    * default, off with an injected `fetch` (which only the SDK path uses) or for tests.
    */
   fastPath?: boolean;
@@ -72,9 +73,14 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
     sdkCallOptions(kind, modelFor(request.model), request);
 
   const fail = (error: unknown) => failureFromError(error, { provider: kind, secrets });
+  const fastPath = fetchImpl === undefined && options.fastPath !== false;
   const wire =
-    kind === 'openai-compatible' && fetchImpl === undefined && options.fastPath !== false
+    kind === 'openai-compatible' && fastPath
       ? createWireClient({ kind, baseUrl, apiKey: options.apiKey, secrets })
+      : undefined;
+  const responses =
+    kind === 'openai' && fastPath
+      ? createResponsesClient({ kind, baseUrl, apiKey: options.apiKey, secrets })
       : undefined;
 
   return {
@@ -88,9 +94,14 @@ export function createSdkProvider(options: SdkProviderOptions): LlmProvider {
     },
 
     async generate(request: ProviderCallRequest): Promise<ProviderGenerateResult> {
-      if (!wire || !wireGenerateEligible(kind, request))
+      const generated =
+        wire && wireGenerateEligible(kind, request)
+          ? await wire.generate(request)
+          : responses && responsesGenerateEligible(kind, request)
+            ? await responses.generate(request)
+            : undefined;
+      if (generated === undefined)
         return generateSdkAnswer(() => callOptions(request), request, fail);
-      const generated = await wire.generate(request);
       if (generated.replay === undefined) return generated.result;
       // An answer the fast path does not map: the SDK maps the same response, not asked again.
       const { status, headers, body } = generated.replay;

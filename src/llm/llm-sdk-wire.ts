@@ -29,14 +29,15 @@ import {
  * and their conversions, the `ai` stream layers (docs/gateway.md, "Latency"); a whole call with
  * an output schema (an extract step's) is parsed as the SDK's `Output.object` parses it
  * (`structuredOutput`). Anything else (tools, streamed schemas, images other than base64 data
- * URLs, reasoning, other wire formats) goes
+ * URLs, reasoning, other wire formats — OpenAI's Responses API has its own, llm-sdk-wire-responses.ts) goes
  * through the SDK. Images as data URLs (vision columns) are sent as they are, as the SDK sends
  * them, so a vision call costs about what a text call does (its payload is never copied).
  */
 
-type Parameters = ProviderCallRequest['parameters'];
+/** A call setting's name. */
+export type WireParameter = keyof ProviderCallRequest['parameters'];
 /** Settings the fast path sends as the SDK does; any other one sends the call through the SDK. */
-const WIRE_PARAMETERS: ReadonlySet<keyof Parameters> = new Set([
+const WIRE_PARAMETERS: ReadonlySet<WireParameter> = new Set([
   'maxOutputTokens',
   'temperature',
   'topP',
@@ -64,7 +65,7 @@ function wireImage(url: string, mediaType: string | undefined): boolean {
   );
 }
 
-const wireMessage = (message: LlmMessage): boolean =>
+export const wireMessage = (message: LlmMessage): boolean =>
   typeof message.content === 'string' ||
   (message.role !== 'tool' &&
     message.content.every(
@@ -73,13 +74,21 @@ const wireMessage = (message: LlmMessage): boolean =>
         (message.role === 'user' && part.type === 'image' && wireImage(part.url, part.mediaType)),
     ));
 
+/** Whether a request sets no parameter outside `allowed`. */
+export function parametersWithin(
+  request: ProviderCallRequest,
+  allowed: ReadonlySet<WireParameter>,
+): boolean {
+  for (const [name, value] of Object.entries(request.parameters))
+    if (value !== undefined && !allowed.has(name as WireParameter)) return false;
+  return true;
+}
+
 /** An openai-compatible call with text (or data-URL image) messages and wire settings only. */
 function plainCall(kind: ProviderKind, request: ProviderCallRequest): boolean {
   if (kind !== 'openai-compatible') return false;
   if (request.tools && request.tools.length > 0 && request.toolChoice !== 'none') return false;
-  for (const [name, value] of Object.entries(request.parameters))
-    if (value !== undefined && !WIRE_PARAMETERS.has(name as keyof Parameters)) return false;
-  return request.messages.every(wireMessage);
+  return parametersWithin(request, WIRE_PARAMETERS) && request.messages.every(wireMessage);
 }
 
 /** Whether a streamed call can take the fast path: see the file comment. */
@@ -96,11 +105,25 @@ export function wireGenerateEligible(kind: ProviderKind, request: ProviderCallRe
 }
 
 /**
+ * A fast-path call's prompt as the `ai` package hands it to a provider: image URLs as they came,
+ * and no empty text part in a list of parts (`ai` drops those; a string stays as it is).
+ */
+export function wirePrompt(request: ProviderCallRequest): ReturnType<typeof toSdkPrompt> {
+  const prompt = toSdkPrompt(request.messages, 'keep');
+  for (const message of prompt.messages)
+    if (Array.isArray(message.content))
+      (message as { content: unknown[] }).content = (
+        message.content as { type: string; text?: string }[]
+      ).filter((part) => part.type !== 'text' || part.text !== '');
+  return prompt;
+}
+
+/**
  * The Chat Completions body the SDK's openai-compatible provider sends for a plain call,
  * streamed or whole.
  */
 export function chatCompletionsBody(request: ProviderCallRequest, stream = true): string {
-  const prompt = toSdkPrompt(request.messages, 'keep');
+  const prompt = wirePrompt(request);
   const messages: { role: string; content: unknown }[] = [];
   if (prompt.instructions !== undefined)
     messages.push({ role: 'system', content: prompt.instructions });
@@ -196,16 +219,21 @@ interface ChatChunk {
   }[];
 }
 
-/** One connection's fast path: its endpoint, key and keep-alive agent. */
-export function createWireClient(options: {
+/**
+ * The HTTP side of a connection's fast path: its endpoint, key and one keep-alive agent, shared
+ * by the Chat Completions client below and the Responses client (llm-sdk-wire-responses.ts).
+ */
+/** A connection as its fast path needs it: kind, endpoint, key, and the secrets to redact. */
+export interface WireOptions {
   kind: ProviderKind;
   baseUrl: string;
   apiKey: string | undefined;
   secrets: readonly (string | undefined)[];
-}) {
+}
+
+export function createWireTransport(options: WireOptions) {
   const { kind, secrets } = options;
-  const url = new URL(`${options.baseUrl}/chat/completions`);
-  const secure = url.protocol === 'https:';
+  const secure = options.baseUrl.startsWith('https:');
   // One agent per connection: calls reuse warm sockets instead of opening one each.
   const agent = secure
     ? new https.Agent({ keepAlive: true, scheduling: 'lifo' })
@@ -218,7 +246,7 @@ export function createWireClient(options: {
   const fail = (error: unknown) => failureFromError(error, { provider: kind, secrets });
 
   /** The response of a POST, or a failure mapped as the SDK maps it (HTTP status, network). */
-  function post(body: string, signal: AbortSignal): Promise<http.IncomingMessage> {
+  function post(url: URL, body: string, signal: AbortSignal): Promise<http.IncomingMessage> {
     return new Promise((resolve, reject) => {
       const request = (secure ? https : http).request(url, {
         method: 'POST',
@@ -237,6 +265,53 @@ export function createWireClient(options: {
       request.end(body);
     });
   }
+
+  /**
+   * A whole answer's body, with the request id and the response as it came (`replay`), for the
+   * SDK to map from the same bytes when the fast path does not map it itself.
+   */
+  async function readWhole(response: http.IncomingMessage, signal: AbortSignal) {
+    const requestId = requestIdFrom(response.headers as Record<string, string>);
+    let text: string;
+    try {
+      text = await readAll(response);
+    } catch {
+      const started = { responseStarted: true, requestId };
+      if (signal.aborted)
+        throw new ProviderFailure('aborted', failureMessage(kind, 'aborted'), started);
+      throw new ProviderFailure('network', failureMessage(kind, 'network'), started);
+    }
+    const replay = {
+      replay: {
+        status: response.statusCode ?? 200,
+        headers: Object.entries(response.headers).flatMap(([name, value]) =>
+          value === undefined
+            ? []
+            : (Array.isArray(value) ? value : [value]).map(
+                (one) => [name, one] as [string, string],
+              ),
+        ),
+        body: text,
+      },
+    };
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    return { requestId, text, body, replay };
+  }
+
+  return { post, readWhole, close: () => agent.destroy() };
+}
+
+/** One connection's Chat Completions fast path. */
+export function createWireClient(options: WireOptions) {
+  const { kind } = options;
+  const url = new URL(`${options.baseUrl}/chat/completions`);
+  const transport = createWireTransport(options);
+  const post = (body: string, signal: AbortSignal) => transport.post(url, body, signal);
 
   async function* stream(request: ProviderCallRequest): AsyncIterable<ProviderStreamEvent> {
     const response = await post(chatCompletionsBody(request), request.signal);
@@ -315,36 +390,7 @@ export function createWireClient(options: {
    */
   async function generate(request: ProviderCallRequest): Promise<WireGenerated> {
     const response = await post(chatCompletionsBody(request, false), request.signal);
-    const headers = response.headers as Record<string, string>;
-    const requestId = requestIdFrom(headers);
-    let text: string;
-    try {
-      text = await readAll(response);
-    } catch {
-      const started = { responseStarted: true, requestId };
-      if (request.signal.aborted)
-        throw new ProviderFailure('aborted', failureMessage(kind, 'aborted'), started);
-      throw new ProviderFailure('network', failureMessage(kind, 'network'), started);
-    }
-    const replay = {
-      replay: {
-        status: response.statusCode ?? 200,
-        headers: Object.entries(response.headers).flatMap(([name, value]) =>
-          value === undefined
-            ? []
-            : (Array.isArray(value) ? value : [value]).map(
-                (one) => [name, one] as [string, string],
-              ),
-        ),
-        body: text,
-      },
-    };
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      return replay;
-    }
+    const { requestId, body, replay } = await transport.readWhole(response, request.signal);
     const plain = plainChatResponse(body);
     if (!plain) return replay;
     const { choice, usage } = plain;
@@ -375,7 +421,7 @@ export function createWireClient(options: {
     };
   }
 
-  return { stream, generate, close: () => agent.destroy() };
+  return { stream, generate, close: transport.close };
 }
 
 /** A whole answer of the fast path, or the response to map through the SDK. */
@@ -383,10 +429,10 @@ export type WireGenerated =
   | { result: ProviderGenerateResult; replay?: undefined }
   | { replay: { status: number; headers: [string, string][]; body: string } };
 
-const nullish = (value: unknown) => value === undefined || value === null;
-const nullishOf = (value: unknown, type: 'string' | 'number') =>
+export const nullish = (value: unknown) => value === undefined || value === null;
+export const nullishOf = (value: unknown, type: 'string' | 'number') =>
   nullish(value) || typeof value === type;
-const isObject = (value: unknown): value is Record<string, unknown> =>
+export const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Usage whose fields are what the SDK's schema accepts. */
@@ -469,8 +515,13 @@ export function structuredOutput(text: string): unknown {
   return value === null || hasGuardedKey(value) ? undefined : value;
 }
 
+const GUARDED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor']);
+
 /** Whether a parsed JSON value has a key `__proto__` or `constructor`, at any depth. */
-function hasGuardedKey(value: unknown): boolean {
+const hasGuardedKey = (value: unknown) => hasKeyIn(value, GUARDED_KEYS);
+
+/** Whether a JSON value has one of `keys` as an object key, at any depth. */
+export function hasKeyIn(value: unknown, keys: ReadonlySet<string>): boolean {
   const pending: unknown[] = [value];
   while (pending.length > 0) {
     const next = pending.pop();
@@ -480,7 +531,7 @@ function hasGuardedKey(value: unknown): boolean {
       continue;
     }
     for (const key of Object.keys(next)) {
-      if (key === '__proto__' || key === 'constructor') return true;
+      if (keys.has(key)) return true;
       pending.push((next as Record<string, unknown>)[key]);
     }
   }
