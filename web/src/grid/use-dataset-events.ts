@@ -2,6 +2,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
 import { openEventStream } from '../api/event-stream.ts';
 import type { RunProgressEvent } from '../api/generation-api.ts';
+import { setLiveData } from '../api/live-query.ts';
 import { type Dataset, type DatasetEvents, sheetApi } from '../api/sheet-api.ts';
 import { useAnnouncer } from '../ui/live-region.tsx';
 import type { RowCache } from './row-cache.ts';
@@ -66,7 +67,7 @@ export function useDatasetEvents(
         'rows-delete': refreshRows,
         'columns-change': (data) => {
           const { columns } = data as DatasetEvents['columns-change'];
-          queryClient.setQueryData<Dataset>(datasetKey, (previous) =>
+          setLiveData<Dataset>(queryClient, datasetKey, (previous) =>
             previous ? { ...previous, columns } : previous,
           );
           cacheRef.current.invalidate();

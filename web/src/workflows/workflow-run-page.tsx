@@ -2,6 +2,7 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { Link, useNavigate, useParams } from '@tanstack/react-router';
 import { useEffect, useRef, useState } from 'react';
 import { openEventStream } from '../api/event-stream.ts';
+import { setLiveData } from '../api/live-query.ts';
 import { rememberProject } from '../projects/home-page.tsx';
 import { useConfirm } from '../ui/confirm.tsx';
 import { FormError } from '../ui/form-error.tsx';
@@ -202,7 +203,7 @@ export function WorkflowRunPage() {
     setProgress({});
     return openEventStream(workflowApi.eventsUrl(projectId, runId), {
       events: {
-        'run-updated': (data) => queryClient.setQueryData(key, data as WorkflowRun),
+        'run-updated': (data) => setLiveData(queryClient, key, data as WorkflowRun),
         'step-progress': (data) => {
           const next = data as StepProgress;
           setProgress((previous) => ({ ...previous, [next.step]: next }));
