@@ -30,6 +30,7 @@ import {
   type Cluster,
   type ClusterRole,
   createClusterDatabase,
+  freePortRange,
   migrateDatabase,
   startCluster,
 } from './cluster-servers.ts';
@@ -67,6 +68,9 @@ if (!serverRoles.some((role) => role !== 'api'))
 const basePort = Number(values.port);
 if (!Number.isInteger(basePort) || basePort < 0 || basePort + count > 65_535)
   fail('--port must be a port number (0: free ports)');
+// Each server must know its own address before it starts (a request for a dataset another
+// server holds is forwarded there): with --port 0 the ports are chosen now, consecutive and free.
+const firstPort = basePort === 0 ? await freePortRange(count) : basePort;
 
 // Settings for every server: the BRAINCELLS_* of this shell (a typo is refused by the servers).
 const passed: Record<string, string> = {};
@@ -132,7 +136,7 @@ try {
     secret,
     root,
     roles: serverRoles,
-    basePort,
+    basePort: firstPort,
     env: passed,
     onOutput(server, text) {
       let log = logs.get(server.name);
