@@ -94,7 +94,7 @@ export function createDocumentService(deps: {
   store: DocumentStore;
   sheets: Pick<
     SheetService,
-    'createDataset' | 'getDataset' | 'appendRows' | 'readCells' | 'deleteRows'
+    'createDataset' | 'getDataset' | 'appendRows' | 'readCells' | 'readWindow' | 'deleteRows'
   >;
   access: ProjectAccess;
   audit: AuditRecorder;
@@ -179,6 +179,26 @@ export function createDocumentService(deps: {
   };
 
   /** The row a document becomes in its collection. */
+  /**
+   * The row an earlier attempt at this document already added: its server stopped after the
+   * row was appended and before the document recorded it, and the recovery queued it again.
+   * The collection holds one document per content (a second copy is refused at upload), so
+   * its SHA-256 finds that row, and the retry records it instead of adding a second.
+   */
+  const rowAlreadyAdded = async (
+    actor: Actor,
+    document: { project_id: string; dataset_id: string; sha256: string },
+    columns: Record<ColumnKey, string>,
+  ): Promise<string | undefined> => {
+    const window = await sheets.readWindow(actor, document.project_id, document.dataset_id, {
+      filters: [{ columnId: columns.sha256, op: 'equals', value: document.sha256 }],
+      columns: [columns.sha256],
+      limit: 1,
+    });
+    const row = window.rows[0];
+    return row?.rowId;
+  };
+
   const rowOf = (
     document: DocumentRow,
     columns: Record<ColumnKey, string>,
@@ -481,14 +501,18 @@ export function createDocumentService(deps: {
             status = extracted.status;
             message = extracted.message ?? null;
           }
-          const { rowIds } = await sheets.appendRows(actor, document.project_id, datasetId, [
-            rowOf(document, columns, status, extracted, message),
-          ]);
+          const rowId =
+            (await rowAlreadyAdded(actor, document, columns)) ??
+            (
+              await sheets.appendRows(actor, document.project_id, datasetId, [
+                rowOf(document, columns, status, extracted, message),
+              ])
+            ).rowIds[0];
           await store.finish(document.id, {
             status,
             message,
             pages: extracted?.pages ? extracted.pages.length : null,
-            row_id: rowIds[0] === undefined ? null : String(rowIds[0]),
+            row_id: rowId === undefined ? null : String(rowId),
           });
         } catch (error) {
           logger.warn({ err: error, documentId: document.id }, 'document extraction failed');
