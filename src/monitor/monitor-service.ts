@@ -281,7 +281,12 @@ export function createMonitorService(deps: MonitorServiceDeps) {
   /** Runs `work` after the project's earlier imports (and repricings), holding its lease. */
   async function queued<T>(projectId: string, work: () => Promise<T>): Promise<T> {
     const previous = importing.get(projectId) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(() => withLease(projectId, work));
+    // Held from now until done: the bound on open monitor files never closes it meanwhile.
+    const release = files.hold(projectId);
+    const next = previous
+      .catch(() => {})
+      .then(() => withLease(projectId, work))
+      .finally(release);
     importing.set(projectId, next);
     try {
       return await next;
@@ -300,7 +305,10 @@ export function createMonitorService(deps: MonitorServiceDeps) {
 
   // Server-side watches of this process: one per project whose setting is on (the ingestion
   // lease keeps several servers from importing a project at once).
-  const serverWatches = new Map<string, { path: string; source: SourceOption; watch: Watch }>();
+  const serverWatches = new Map<
+    string,
+    { path: string; source: SourceOption; watch: Watch; release: () => void }
+  >();
   let watchSyncTimer: ReturnType<typeof setInterval> | undefined;
   let watchesStopped = true;
   let syncing: Promise<void> = Promise.resolve();
@@ -365,7 +373,13 @@ export function createMonitorService(deps: MonitorServiceDeps) {
         ? {}
         : { reconcileMs: deps.serverWatch.reconcileMs }),
     });
-    serverWatches.set(projectId, { path: setting.path, source: setting.source, watch });
+    // A watched project's file stays open on its holder (the bound on open files skips it).
+    serverWatches.set(projectId, {
+      path: setting.path,
+      source: setting.source,
+      watch,
+      release: files.hold(projectId),
+    });
   }
 
   /**
@@ -385,6 +399,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
           continue;
         }
         serverWatches.delete(projectId);
+        running.release();
         // Not awaited: a cycle under way finishes on its own (its import is one transaction).
         void running.watch.close().catch(() => {});
       }
@@ -407,6 +422,13 @@ export function createMonitorService(deps: MonitorServiceDeps) {
 
     /** Server shutdown, after the watches stopped: closes the files, gives their leases up. */
     close: () => files.close(),
+
+    /**
+     * Server start: projects whose monitor rows are still in this server's data-dir DuckDB
+     * (imported before the deployment went shared) are carried into their files
+     * (monitor-carry-over.ts); a no-op on one server.
+     */
+    carryOverLegacy: () => files.carryOverLegacy(),
 
     /**
      * Prices the stored events of `model` (from `since` on) again with the project's current
@@ -454,7 +476,10 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       watchSyncTimer = undefined;
       const running = [...serverWatches.values()];
       serverWatches.clear();
-      for (const { watch } of running) void watch.close().catch(() => {});
+      for (const { watch, release } of running) {
+        release();
+        void watch.close().catch(() => {});
+      }
     },
 
     /** The project's server-side watch and its last cycle (viewer). */
