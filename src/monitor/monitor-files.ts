@@ -203,7 +203,9 @@ export interface SharedMonitorFilesOptions {
 export const DEFAULT_MONITOR_MAX_OPEN = 32;
 
 /** Shared mode: one file per project under the storage root, one holder at a time. */
-export function createSharedMonitorFiles(options: SharedMonitorFilesOptions): MonitorFiles {
+export function createSharedMonitorFiles(
+  options: SharedMonitorFilesOptions,
+): MonitorFiles & { closingsSettled(): Promise<void> } {
   const { logger } = options;
   const now = options.now ?? Date.now;
   const maxOpen = options.maxOpen ?? DEFAULT_MONITOR_MAX_OPEN;
@@ -386,6 +388,8 @@ export function createSharedMonitorFiles(options: SharedMonitorFilesOptions): Mo
         released = true;
         count(holds, projectId, -1);
         if (opened.has(projectId)) touch(projectId);
+        // An import or a watch done: a moment to close what has been idle past the bound.
+        closeIdle();
       };
     },
     async carryOverLegacy() {
@@ -417,6 +421,10 @@ export function createSharedMonitorFiles(options: SharedMonitorFilesOptions): Mo
       const picked = await servers.pick(key);
       if (!picked) throw noDatasetServer(undefined);
       return picked;
+    },
+    /** The files the bound is closing are closed, their leases given up (tests). */
+    async closingsSettled() {
+      await Promise.all(closing.values());
     },
     async close() {
       // Files first, leases after: a server claiming one next never finds it open here.
