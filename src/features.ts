@@ -33,6 +33,7 @@ import { createMonitorService, type MonitorService } from './monitor/monitor-ser
 import { createMonitorWatchStore } from './monitor/monitor-watch-store.ts';
 import { type CacheInvalidation, createCacheInvalidation } from './platform/cache-invalidation.ts';
 import { loadSecretBox, type SecretBox } from './platform/crypto.ts';
+import { forwardingKey } from './platform/datasets/dataset-forwarding.ts';
 import { registerPgliteMaintenance } from './platform/db/pglite-maintenance.ts';
 import { createEventLog } from './platform/event-log.ts';
 import { createPostgresEventNotifier } from './platform/event-notify.ts';
@@ -370,6 +371,12 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       leases: createIngestLeases(platform.database.db),
       watchSettings: createMonitorWatchStore(platform.database.db),
       log: platform.logger,
+      repriceHandOff: {
+        key: platform.config.secret.current
+          ? forwardingKey(platform.config.secret.current)
+          : undefined,
+        serverId: platform.datasetLeases.serverId,
+      },
     }),
   );
 

@@ -274,6 +274,32 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
       }
     });
 
+    it('a monitor.reprice job picked up by the server not holding the file is done by the holder, not failed', async () => {
+      expect(await holder()).toBe(second.platform.datasetLeases.serverId);
+      const projectId = members.project.id;
+      // What the holder reads for the model: the job on the other server must read the same.
+      const [model] = await first.app
+        .inject({
+          method: 'GET',
+          url: `${base}/models`,
+          headers: members.viewer.headers,
+        })
+        .then((response) => response.json().items as { model: string }[]);
+      expect(model).toBeDefined();
+      const here = await second.app.monitor.repriceJob({ projectId, model: model!.model });
+      expect(here.events).toBeGreaterThan(0);
+      // The first server asks the holder and returns its answer; it never claims the file.
+      expect(await first.app.monitor.repriceJob({ projectId, model: model!.model })).toEqual(here);
+      expect(await holder()).toBe(second.platform.datasetLeases.serverId);
+      // The holder's internal route refuses a caller that is not a server of this deployment.
+      const forged = await second.app.inject({
+        method: 'POST',
+        url: `/api/internal/monitor/${projectId}/reprice`,
+        payload: { model: model!.model },
+      });
+      expect(forged.statusCode).toBe(401);
+    });
+
     it('once the holder stops, the other server takes the file over and reads the same totals', async () => {
       const before = await sessions(first);
       secondClosed = true;

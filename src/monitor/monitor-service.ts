@@ -12,6 +12,8 @@ import { uuidv7 } from '../platform/ids.ts';
 import { usageBlocksOfSlices } from './monitor-blocks.ts';
 import { type BudgetState, budgetBurn } from './monitor-budget-burn.ts';
 import { createEmbeddedMonitorFiles, type MonitorFiles } from './monitor-files.ts';
+import type { RepriceHandOff } from './monitor-forwarding.ts';
+import { repriceOnHolder } from './monitor-forwarding.ts';
 import {
   type ImportProgress,
   type ImportResult,
@@ -59,6 +61,11 @@ export interface MonitorServiceDeps {
   serverWatch?: { debounceMs?: number; reconcileMs?: number; syncMs?: number } | undefined;
   /** Where a server watch's failures are logged. */
   log?: { warn(object: object, message: string): void } | undefined;
+  /**
+   * A shared deployment: a `monitor.reprice` job picked up here for a project another server
+   * holds is done there (monitor-forwarding.ts repriceOnHolder). Absent: always here.
+   */
+  repriceHandOff?: RepriceHandOff | undefined;
 }
 
 /** What the monitor needs from the LLM module to price with a project's overrides. */
@@ -449,6 +456,29 @@ export function createMonitorService(deps: MonitorServiceDeps) {
           await projectPriceOverrides(actor, projectId),
         ),
       );
+    },
+
+    /**
+     * The `monitor.reprice` job (run as the system): on the server holding the project's file,
+     * asked over its internal URL when that is another live server, so the job is done once
+     * the work is, wherever the file is held; here when this server holds it or nobody does.
+     */
+    async repriceJob(request: {
+      projectId: string;
+      model: string;
+      since?: Date | undefined;
+    }): Promise<RepriceResult> {
+      const { projectId, model, since } = request;
+      const handOff = deps.repriceHandOff;
+      const holder = handOff?.key ? await files.holderElsewhere(projectId) : undefined;
+      if (holder && handOff?.key)
+        return repriceOnHolder(holder, request, { ...handOff, key: handOff.key });
+      return this.repriceModel(systemActor(), projectId, { model, since });
+    },
+
+    /** A repricing another server's job asked of this one (the holder): never handed on. */
+    repriceHere(projectId: string, request: { model: string; since?: Date | undefined }) {
+      return this.repriceModel(systemActor(), projectId, request);
     },
 
     /**
