@@ -1,8 +1,10 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createProjectWithMembers, type ProjectWithMembers } from '../../test/factories.ts';
 import { createTestApp, type TestApp, testBackends } from '../../test/test-platform.ts';
+import type { Config } from '../platform/config.ts';
 import { type DuckDb, openDuckDb } from '../platform/duckdb/duckdb.ts';
 import { hasLegacyMonitorRows, legacyMonitorProjects } from './monitor-carry-over.ts';
 import { createSharedMonitorFiles } from './monitor-files.ts';
@@ -164,3 +166,89 @@ describe.each(testBackends())('monitor rows carried over from a data dir (%s)', 
     }
   });
 });
+
+// The same through whole servers on PostgreSQL: one alone imports through the API, then a
+// server on its data dir starts in shared mode (DATABASE_URL + a storage folder).
+describe.each(testBackends().filter((backend) => backend === 'postgres'))(
+  'a server switched to shared mode carries its monitor rows over (%s)',
+  (backend) => {
+    let owner: TestApp;
+    let root: string;
+    let logs: string;
+    let members: ProjectWithMembers;
+
+    beforeAll(async () => {
+      owner = await createTestApp({ backend, startJobs: false });
+      root = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'bc-monitor-switch-')));
+      logs = path.join(root, 'logs');
+      mkdirSync(logs);
+      members = await createProjectWithMembers(owner);
+    });
+    afterAll(async () => {
+      await owner?.close();
+      rmSync(root, { recursive: true, force: true });
+    });
+
+    /** A server on the owner's database with the data dir `root/data` (kept across restarts). */
+    const serverOn = (config: Partial<Config>) =>
+      createTestApp({
+        startJobs: false,
+        storage: { ...owner.storage, dataDir: path.join(root, 'data') },
+        config: { monitor: { roots: [logs] }, ...config },
+      });
+    const sessions = async (server: TestApp) => {
+      const response = await server.app.inject({
+        method: 'GET',
+        url: `/api/projects/${members.project.id}/monitor/sessions`,
+        headers: members.viewer.headers,
+      });
+      expect(response.statusCode).toBe(200);
+      return response.json().items as { sessionId: string }[];
+    };
+
+    it("keeps the single server's totals, the deleted transcript's session included", async () => {
+      const { projects: claude } = writeClaudeProjects(logs);
+      const deleted = path.join(claude, '-home-dev-old', `${DELETED_SESSION}.jsonl`);
+      mkdirSync(path.dirname(deleted), { recursive: true });
+      writeFileSync(deleted, claudeCallTranscript(DELETED_SESSION, { output: 77 }));
+
+      const alone = await serverOn({});
+      let before: unknown;
+      try {
+        const imported = await alone.app.inject({
+          method: 'POST',
+          url: `/api/projects/${members.project.id}/monitor/imports`,
+          headers: members.editor.headers,
+          payload: { path: logs },
+        });
+        expect(imported.statusCode).toBe(200);
+        before = await sessions(alone);
+      } finally {
+        await alone.close();
+      }
+      rmSync(deleted);
+
+      const shared = await serverOn({
+        storageDir: path.join(root, 'shared'),
+        secret: { current: 'monitor-switch-test-secret-0123456789abcdef', previous: [] },
+      });
+      try {
+        const after = await sessions(shared);
+        expect(after).toEqual(before);
+        expect(after.some((row) => row.sessionId === DELETED_SESSION)).toBe(true);
+        expect(await legacyMonitorProjects(shared.platform.duckdb)).toEqual([]);
+        // Importing the same logs again through the shared server changes no total.
+        const again = await shared.app.inject({
+          method: 'POST',
+          url: `/api/projects/${members.project.id}/monitor/imports`,
+          headers: members.editor.headers,
+          payload: { path: logs },
+        });
+        expect(again.statusCode).toBe(200);
+        expect(await sessions(shared)).toEqual(before);
+      } finally {
+        await shared.close();
+      }
+    });
+  },
+);
