@@ -110,6 +110,29 @@ describe.each(testBackends())('a monitor file changing hands (%s)', (backend) =>
       expect([await isOpen(p1), await isOpen(p2), await isOpen(p3)]).toEqual([true, false, true]);
       expect(await leaseOwner(p2)).toBeUndefined();
       expect(await leaseOwner(p3)).toBe(serverId);
+
+      // A call under way on an idle-looking file keeps it open: p3's connection is lent out
+      // while p2 comes back and the clock has passed the idle time.
+      let finish!: () => void;
+      const finished = new Promise<void>((resolve) => {
+        finish = resolve;
+      });
+      let started!: () => void;
+      const lent = new Promise<void>((resolve) => {
+        started = resolve;
+      });
+      const call = (await files.open(p3)).duckdb.withConnection(async () => {
+        started();
+        await finished;
+      });
+      await lent;
+      clock.now += 2_000;
+      files.hold(p1)(); // p1 is the most recent; p3 the least, but busy
+      await files.open(p2);
+      await files.closingsSettled();
+      expect(await isOpen(p3)).toBe(true);
+      finish();
+      await call;
     } finally {
       await files.close();
     }
