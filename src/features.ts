@@ -25,6 +25,7 @@ import { type ChatModule, createChatModule } from './chat/chat-module.ts';
 import { createDocumentsModule, type DocumentsModule } from './documents/documents-module.ts';
 import { createGatewayModule, type GatewayModule } from './gateway/gateway-module.ts';
 import { createLlmModule, type LlmModule, type LlmModuleDeps } from './llm/llm-module.ts';
+import { legacyMonitorProjects } from './monitor/monitor-carry-over.ts';
 import { monitorFilesFor } from './monitor/monitor-files.ts';
 import { createIngestLeases } from './monitor/monitor-lease.ts';
 import { registerRepriceJob } from './monitor/monitor-reprice.ts';
@@ -32,6 +33,7 @@ import { createMonitorService, type MonitorService } from './monitor/monitor-ser
 import { createMonitorWatchStore } from './monitor/monitor-watch-store.ts';
 import { type CacheInvalidation, createCacheInvalidation } from './platform/cache-invalidation.ts';
 import { loadSecretBox, type SecretBox } from './platform/crypto.ts';
+import { forwardingKey } from './platform/datasets/dataset-forwarding.ts';
 import { registerPgliteMaintenance } from './platform/db/pglite-maintenance.ts';
 import { createEventLog } from './platform/event-log.ts';
 import { createPostgresEventNotifier } from './platform/event-notify.ts';
@@ -369,6 +371,12 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       leases: createIngestLeases(platform.database.db),
       watchSettings: createMonitorWatchStore(platform.database.db),
       log: platform.logger,
+      repriceHandOff: {
+        key: platform.config.secret.current
+          ? forwardingKey(platform.config.secret.current)
+          : undefined,
+        serverId: platform.datasetLeases.serverId,
+      },
     }),
   );
 
@@ -409,6 +417,18 @@ export function createFeatures(platform: Platform, options: FeatureOptions = {})
       // The folders projects asked the server to watch (docs/monitor.md "Server-side watch"),
       // on servers that may hold a project's monitor data (not BRAINCELLS_ROLE=api).
       if (platform.datasetServers.mayHold) await monitor.built()?.startServerWatches();
+      // Rows this server imported when it was alone move into the projects' shared files
+      // (docs/deploy.md "Monitor data across servers"); not awaited: a start never waits on it.
+      if (
+        platform.config.databaseUrl &&
+        platform.config.storageDir &&
+        platform.datasetServers.mayHold
+      )
+        void legacyMonitorProjects(platform.duckdb)
+          .then((projects) => (projects.length > 0 ? monitor().carryOverLegacy() : undefined))
+          .catch((error: unknown) =>
+            platform.logger.warn({ err: error }, 'monitor: carrying rows over failed'),
+          );
     },
     /** Hands running AI-column runs back (cells restored, status queued). */
     async stopWork(): Promise<void> {

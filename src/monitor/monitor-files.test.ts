@@ -48,7 +48,11 @@ describe.each(testBackends())('a monitor file changing hands (%s)', (backend) =>
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const server = (serverId: string, clock: { now: number }) =>
+  const server = (
+    serverId: string,
+    clock: { now: number },
+    bound: { maxOpen?: number; idleMs?: number } = {},
+  ) =>
     createSharedMonitorFiles({
       database: t.platform.database,
       dir,
@@ -57,7 +61,82 @@ describe.each(testBackends())('a monitor file changing hands (%s)', (backend) =>
       ttlMs: TTL,
       logger: t.platform.logger,
       now: () => clock.now,
+      ...bound,
     });
+
+  const leaseOwner = async (projectId: string) =>
+    (
+      await sql<{ owner_id: string }>`select owner_id from dataset_lease
+        where dataset_id = ${monitorLeaseKey(projectId)}`.execute(t.platform.database.db)
+    ).rows[0]?.owner_id;
+
+  it('keeps at most maxOpen files open: closes the least recently used idle one and gives its lease up, never a held or recently used one', async () => {
+    const serverId = '0193a000-0000-7000-8000-00000000000c';
+    const [p1, p2, p3] = [
+      '0193a000-0000-7000-8000-0000000000b1',
+      '0193a000-0000-7000-8000-0000000000b2',
+      '0193a000-0000-7000-8000-0000000000b3',
+    ];
+    const clock = { now: Date.now() };
+    const files = server(serverId, clock, { maxOpen: 2, idleMs: 1_000 });
+    const isOpen = async (projectId: string) => (await files.ifOpen(projectId)) !== undefined;
+    try {
+      await files.open(p1);
+      await files.open(p2);
+      const releaseP2 = files.hold(p2); // an import under way
+      clock.now += 2_000;
+      // A third: p1 is idle and not held, so it goes (file closed, lease given up); p2 is held.
+      await files.open(p3);
+      await files.closingsSettled();
+      expect([await isOpen(p1), await isOpen(p2), await isOpen(p3)]).toEqual([false, true, true]);
+      expect(await leaseOwner(p1)).toBeUndefined();
+      expect(await leaseOwner(p2)).toBe(serverId);
+
+      // Used half a second ago: not idle, so a third file stays open past the bound (soft).
+      clock.now += 500;
+      releaseP2();
+      await (await files.open(p3)).duckdb.query('select 1');
+      clock.now += 500;
+      const reopened = await files.open(p1);
+      await files.closingsSettled();
+      expect([await isOpen(p1), await isOpen(p2), await isOpen(p3)]).toEqual([true, true, true]);
+      // Its rows come back with it: the tables were made in the file and are read again.
+      expect(await reopened.store.files(p1)).toEqual([]);
+
+      // Later, a hold released (an import done) closes the oldest idle one: p2, then p3 stays.
+      clock.now += 2_000;
+      files.hold(p1)();
+      await files.closingsSettled();
+      expect([await isOpen(p1), await isOpen(p2), await isOpen(p3)]).toEqual([true, false, true]);
+      expect(await leaseOwner(p2)).toBeUndefined();
+      expect(await leaseOwner(p3)).toBe(serverId);
+
+      // A call under way on an idle-looking file keeps it open: p3's connection is lent out
+      // while p2 comes back and the clock has passed the idle time.
+      let finish!: () => void;
+      const finished = new Promise<void>((resolve) => {
+        finish = resolve;
+      });
+      let started!: () => void;
+      const lent = new Promise<void>((resolve) => {
+        started = resolve;
+      });
+      const call = (await files.open(p3)).duckdb.withConnection(async () => {
+        started();
+        await finished;
+      });
+      await lent;
+      clock.now += 2_000;
+      files.hold(p1)(); // p1 is the most recent; p3 the least, but busy
+      await files.open(p2);
+      await files.closingsSettled();
+      expect(await isOpen(p3)).toBe(true);
+      finish();
+      await call;
+    } finally {
+      await files.close();
+    }
+  });
 
   it('a holder past its deadline stops writing; the next holder waits for its file to close, then reads what it wrote', async () => {
     const projectId = '0193a000-0000-7000-8000-0000000000aa';
@@ -216,6 +295,32 @@ describe.each(testBackends().filter((backend) => backend === 'postgres'))(
         expect(response.statusCode).toBe(401);
         expect(response.json().error.code).toBe('UNAUTHENTICATED');
       }
+    });
+
+    it('a monitor.reprice job picked up by the server not holding the file is done by the holder, not failed', async () => {
+      expect(await holder()).toBe(second.platform.datasetLeases.serverId);
+      const projectId = members.project.id;
+      // What the holder reads for the model: the job on the other server must read the same.
+      const [model] = await first.app
+        .inject({
+          method: 'GET',
+          url: `${base}/models`,
+          headers: members.viewer.headers,
+        })
+        .then((response) => response.json().items as { model: string }[]);
+      expect(model).toBeDefined();
+      const here = await second.app.monitor.repriceJob({ projectId, model: model!.model });
+      expect(here.events).toBeGreaterThan(0);
+      // The first server asks the holder and returns its answer; it never claims the file.
+      expect(await first.app.monitor.repriceJob({ projectId, model: model!.model })).toEqual(here);
+      expect(await holder()).toBe(second.platform.datasetLeases.serverId);
+      // The holder's internal route refuses a caller that is not a server of this deployment.
+      const forged = await second.app.inject({
+        method: 'POST',
+        url: `/api/internal/monitor/${projectId}/reprice`,
+        payload: { model: model!.model },
+      });
+      expect(forged.statusCode).toBe(401);
     });
 
     it('once the holder stops, the other server takes the file over and reads the same totals', async () => {

@@ -9,9 +9,16 @@ import {
 } from '../platform/datasets/dataset-leases.ts';
 import { type DatasetServers, noDatasetServer } from '../platform/datasets/dataset-servers.ts';
 import type { Database } from '../platform/db/database.ts';
-import { type DuckDb, type DuckDbOptions, openDuckDb } from '../platform/duckdb/duckdb.ts';
+import {
+  type DuckDBValue,
+  type DuckDb,
+  type DuckDbOptions,
+  openDuckDb,
+} from '../platform/duckdb/duckdb.ts';
+import { ATTACHED_IDLE_MS } from '../platform/duckdb/duckdb-datasets.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Platform } from '../platform/platform.ts';
+import { carryOverMonitorRows, legacyMonitorProjects } from './monitor-carry-over.ts';
 import { createMonitorStore, type MonitorStore } from './monitor-store.ts';
 import { ensureMonitorTables } from './monitor-tables.ts';
 
@@ -36,6 +43,17 @@ export interface MonitorFiles {
   /** The project's tables if this server has them open now (claims nothing, opens nothing). */
   ifOpen(projectId: string): Promise<MonitorFile | undefined>;
   /**
+   * Keeps the project's file open until the returned release is called (an import, a
+   * repricing, a server-side watch): the bound on open files never closes a held one.
+   */
+  hold(projectId: string): () => void;
+  /**
+   * Server start: the projects whose rows this server's data-dir DuckDB still holds from
+   * before the deployment went shared are opened here, which carries them over (a project
+   * another server holds is left for later: its next opening here, or the next start).
+   */
+  carryOverLegacy(): Promise<void>;
+  /**
    * Who holds the project's file when it is another live server (forward to it); undefined
    * when this server holds it, nobody does, or there is one server.
    */
@@ -58,6 +76,8 @@ export function createEmbeddedMonitorFiles(duckdb: DuckDb): MonitorFiles {
       return file;
     },
     ifOpen: async () => (ready ? file : undefined),
+    hold: () => () => {},
+    carryOverLegacy: async () => {},
     holderElsewhere: async () => undefined,
     close: async () => {},
   };
@@ -107,8 +127,19 @@ const lost = (projectId: string) =>
 /**
  * A DuckDb whose writes check the project's lease first (fencing): a server whose heartbeats
  * failed stops writing before another may claim the file. Reads go through as they are.
+ * Every call runs through `use` (the bound on open files counts calls under way as use).
  */
-function fenced(duckdb: DuckDb, check: () => void, close: () => Promise<void>): DuckDb {
+function fenced(
+  duckdb: DuckDb,
+  check: () => void,
+  close: () => Promise<void>,
+  use: <T>(work: () => Promise<T>) => Promise<T>,
+): DuckDb {
+  const write = <T>(work: () => Promise<T>) =>
+    use(async () => {
+      check();
+      return work();
+    });
   return {
     get path() {
       return duckdb.path;
@@ -122,30 +153,14 @@ function fenced(duckdb: DuckDb, check: () => void, close: () => Promise<void>): 
     get datasets() {
       return duckdb.datasets;
     },
-    withConnection: async <T>(work: (connection: DuckDBConnection) => Promise<T>) => {
-      check();
-      return duckdb.withConnection(work);
-    },
-    withConnections: async <T>(
-      count: number,
-      work: (connections: DuckDBConnection[]) => Promise<T>,
-    ) => {
-      check();
-      return duckdb.withConnections(count, work);
-    },
-    query: (sql, params) => duckdb.query(sql, params),
-    run: async (sql, params) => {
-      check();
-      return duckdb.run(sql, params);
-    },
-    transaction: async (work) => {
-      check();
-      return duckdb.transaction(work);
-    },
-    append: async (table, rows, types) => {
-      check();
-      return duckdb.append(table, rows, types);
-    },
+    withConnection: <T>(work: (connection: DuckDBConnection) => Promise<T>) =>
+      write(() => duckdb.withConnection(work)),
+    withConnections: <T>(count: number, work: (connections: DuckDBConnection[]) => Promise<T>) =>
+      write(() => duckdb.withConnections(count, work)),
+    query: <T>(sql: string, params?: DuckDBValue[]) => use(() => duckdb.query<T>(sql, params)),
+    run: (sql, params) => write(() => duckdb.run(sql, params)),
+    transaction: (work) => write(() => duckdb.transaction(work)),
+    append: (table, rows, types) => write(() => duckdb.append(table, rows, types)),
     checkpointSoon: (datasetId, before) => duckdb.checkpointSoon(datasetId, before),
     checkpointsSettled: () => duckdb.checkpointsSettled(),
     ping: () => duckdb.ping(),
@@ -169,22 +184,85 @@ export interface SharedMonitorFilesOptions {
    * server holds no monitor file either, and sends a project nobody holds to one of them.
    */
   servers?: Pick<DatasetServers, 'mayHold' | 'pick'>;
+  /**
+   * The data dir's DuckDB (the server's own instance): a project's rows it still holds from
+   * single-server days move into the project's file when this server first opens it
+   * (monitor-carry-over.ts). Absent: nothing is carried over.
+   */
+  legacy?: DuckDb | undefined;
+  /** Test seam: called between the carry-over's copy and its cleanup. */
+  afterCarryCopy?: (projectId: string) => void | Promise<void>;
+  /** Files kept open at most (BRAINCELLS_MONITOR_MAX_OPEN, default DEFAULT_MONITOR_MAX_OPEN). */
+  maxOpen?: number | undefined;
+  /** A file used this recently is not closed by the bound (default: the datasets' 5 minutes). */
+  idleMs?: number;
   now?: () => number;
 }
 
+/** Monitor files a server keeps open at most, by default (BRAINCELLS_MONITOR_MAX_OPEN). */
+export const DEFAULT_MONITOR_MAX_OPEN = 32;
+
 /** Shared mode: one file per project under the storage root, one holder at a time. */
-export function createSharedMonitorFiles(options: SharedMonitorFilesOptions): MonitorFiles {
+export function createSharedMonitorFiles(
+  options: SharedMonitorFilesOptions,
+): MonitorFiles & { closingsSettled(): Promise<void> } {
   const { logger } = options;
+  const now = options.now ?? Date.now;
+  const maxOpen = options.maxOpen ?? DEFAULT_MONITOR_MAX_OPEN;
+  const idleMs = options.idleMs ?? ATTACHED_IDLE_MS;
   // Keyed by lease key: the lease instance speaks only of keys.
   const projectOfKey = new Map<string, string>();
   const opened = new Map<string, Promise<MonitorFile>>();
+  /** Project id → when its file was last used; oldest first (re-inserted on use). */
+  const lastUsed = new Map<string, number>();
+  /** Project id → holds not yet released (imports, repricings, watches). */
+  const holds = new Map<string, number>();
+  /** Project id → calls on its file under way. */
+  const busy = new Map<string, number>();
+  /** Project id → its closing by the bound (file closed, then lease given up) in flight. */
+  const closing = new Map<string, Promise<void>>();
+  const touch = (projectId: string) => {
+    lastUsed.delete(projectId);
+    lastUsed.set(projectId, now());
+  };
+  const count = (counts: Map<string, number>, projectId: string, by: number) => {
+    const next = (counts.get(projectId) ?? 0) + by;
+    if (next > 0) counts.set(projectId, next);
+    else counts.delete(projectId);
+  };
 
   const closeFile = async (projectId: string) => {
     const file = opened.get(projectId);
     opened.delete(projectId);
+    lastUsed.delete(projectId);
     if (!file) return;
     const { duckdb } = await file.catch(() => ({ duckdb: undefined }));
     await duckdb?.close();
+  };
+
+  /**
+   * Closes the least recently used idle files (none held, no call under way, unused for
+   * `idleMs`) while more than `maxOpen` are open, giving their leases up: another server may
+   * take the project at once, and the next use here claims it again. A soft bound: while
+   * more are in use, more stay open.
+   */
+  const closeIdle = () => {
+    let over = opened.size - maxOpen;
+    if (over <= 0) return;
+    const idleBefore = now() - idleMs;
+    for (const [projectId, used] of lastUsed) {
+      if (over <= 0 || used > idleBefore) break; // the rest were used more recently
+      if (!opened.has(projectId) || holds.has(projectId) || busy.has(projectId)) continue;
+      if (closing.has(projectId)) continue;
+      over--;
+      const done = closeFile(projectId)
+        .then(() => leases.release(monitorLeaseKey(projectId)))
+        .catch((error: unknown) =>
+          logger.warn({ err: error, projectId }, 'monitor: closing an idle project file failed'),
+        )
+        .finally(() => closing.delete(projectId));
+      closing.set(projectId, done);
+    }
   };
 
   const leases: DatasetLeases = createDatasetLeases({
@@ -209,6 +287,21 @@ export function createSharedMonitorFiles(options: SharedMonitorFilesOptions): Mo
     OPEN_IN_PROCESS.add(target);
     let raw: DuckDb;
     try {
+      if (options.legacy) {
+        const legacy = options.legacy;
+        leases.checkWrite(key);
+        const carried = await carryOverMonitorRows({
+          legacy,
+          target,
+          projectId,
+          afterCopy: () => options.afterCarryCopy?.(projectId),
+        });
+        if (carried)
+          logger.info(
+            { projectId, ...carried },
+            "monitor: carried the project's rows over from the data dir's DuckDB file",
+          );
+      }
       raw = await openDuckDb({
         path: target,
         connections: 2,
@@ -244,12 +337,25 @@ export function createSharedMonitorFiles(options: SharedMonitorFilesOptions): Mo
         }
       },
       close,
+      async (work) => {
+        touch(projectId);
+        count(busy, projectId, 1);
+        try {
+          return await work();
+        } finally {
+          count(busy, projectId, -1);
+          if (opened.has(projectId)) touch(projectId);
+        }
+      },
     );
     return { duckdb, store: createMonitorStore(duckdb) };
   };
 
   return {
     async open(projectId) {
+      // After a closing by the bound (and the lease it gives up): claimed and opened again.
+      for (let running = closing.get(projectId); running; running = closing.get(projectId))
+        await running;
       const key = monitorLeaseKey(projectId);
       projectOfKey.set(key, projectId);
       try {
@@ -260,13 +366,43 @@ export function createSharedMonitorFiles(options: SharedMonitorFilesOptions): Mo
       }
       let file = opened.get(projectId);
       if (!file) {
-        file = openFile(projectId, key);
-        opened.set(projectId, file);
-        file.catch(() => {
-          if (opened.get(projectId) === file) opened.delete(projectId);
+        const opening = openFile(projectId, key);
+        file = opening;
+        opened.set(projectId, opening);
+        touch(projectId);
+        opening.then(closeIdle, () => {
+          if (opened.get(projectId) === opening) {
+            opened.delete(projectId);
+            lastUsed.delete(projectId);
+          }
         });
-      }
+      } else touch(projectId);
       return file;
+    },
+    hold(projectId) {
+      count(holds, projectId, 1);
+      if (opened.has(projectId)) touch(projectId);
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        count(holds, projectId, -1);
+        if (opened.has(projectId)) touch(projectId);
+        // An import or a watch done: a moment to close what has been idle past the bound.
+        closeIdle();
+      };
+    },
+    async carryOverLegacy() {
+      if (!options.legacy || options.servers?.mayHold === false) return;
+      for (const projectId of await legacyMonitorProjects(options.legacy)) {
+        // Opening carries the rows over; a project another server holds waits for its turn.
+        await this.open(projectId).catch((error: unknown) =>
+          logger.info(
+            { err: error, projectId },
+            "monitor: the project's rows in the data dir are carried over when this server next holds it",
+          ),
+        );
+      }
     },
     async ifOpen(projectId) {
       const file = opened.get(projectId);
@@ -286,8 +422,13 @@ export function createSharedMonitorFiles(options: SharedMonitorFilesOptions): Mo
       if (!picked) throw noDatasetServer(undefined);
       return picked;
     },
+    /** The files the bound is closing are closed, their leases given up (tests). */
+    async closingsSettled() {
+      await Promise.all(closing.values());
+    },
     async close() {
       // Files first, leases after: a server claiming one next never finds it open here.
+      await Promise.all(closing.values());
       for (const projectId of [...opened.keys()]) await closeFile(projectId);
       await leases.stop();
     },
@@ -311,5 +452,7 @@ export function monitorFilesFor(platform: Platform): MonitorFiles | undefined {
     logger: platform.logger,
     duckdb: { threads: config.duckdb.threads, memoryLimit: config.duckdb.memoryLimit },
     servers: platform.datasetServers,
+    legacy: platform.duckdb,
+    maxOpen: config.monitor.maxOpen,
   });
 }

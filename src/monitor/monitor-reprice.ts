@@ -1,5 +1,3 @@
-import type { Actor } from '../access/actor.ts';
-import { systemActor } from '../auth/system-actor.ts';
 import type { PriceChange } from '../llm/llm-price-admin.ts';
 import type { PriceOverride } from '../llm/llm-price-store.ts';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
@@ -132,19 +130,21 @@ export function registerRepriceJob(deps: {
   jobs: Pick<JobQueue, 'register' | 'send'>;
   prices: { onPriceChange(listener: (change: PriceChange) => void): void };
   monitor: () => {
-    repriceModel(
-      actor: Actor,
-      projectId: string,
-      request: { model: string; since?: Date | undefined },
-    ): Promise<RepriceResult>;
+    repriceJob(request: {
+      projectId: string;
+      model: string;
+      since?: Date | undefined;
+    }): Promise<RepriceResult>;
   };
   log: { warn(object: object, message: string): void };
 }): void {
   deps.jobs.register<{ projectId: string; model: string; since: string }>({
     name: REPRICE_JOB,
     concurrency: 1,
+    // On the server holding the project's monitor file (asked there when another one does).
     handler: (job) =>
-      deps.monitor().repriceModel(systemActor(), job.data.projectId, {
+      deps.monitor().repriceJob({
+        projectId: job.data.projectId,
         model: job.data.model,
         since: new Date(job.data.since),
       }),
@@ -159,8 +159,8 @@ export function registerRepriceJob(deps: {
           since: change.validFrom.toISOString(),
         },
         // With several servers the project's monitor file is held by one (monitor-files.ts):
-        // a job another server picks up fails retryably (503) and is tried again — on any
-        // server, so often enough to reach the holder (running it again changes nothing).
+        // a job another server picks up asks the holder to do it; one that meets the file
+        // between two holders (503) is tried again (running it again changes nothing).
         REPRICE_RETRY,
       )
       .catch((error: unknown) =>

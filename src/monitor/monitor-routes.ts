@@ -4,7 +4,11 @@ import { z } from 'zod';
 import type { Actor } from '../access/actor.ts';
 import { AppError } from '../platform/app-error.ts';
 import { routeTable } from '../platform/http/route-definition.ts';
-import { installMonitorForwarding, type MonitorForwarding } from './monitor-forwarding.ts';
+import {
+  installMonitorForwarding,
+  installRepriceHandOff,
+  type MonitorForwarding,
+} from './monitor-forwarding.ts';
 import { MONITOR_FILE_MAX_BYTES } from './monitor-import.ts';
 import {
   isoOrNull,
@@ -57,8 +61,16 @@ export const monitorRoutes: FastifyPluginAsyncZod<{
   forwarding?: MonitorForwarding;
 }> = async (app, options) => {
   const { monitor } = options;
-  if (options.forwarding)
+  if (options.forwarding) {
     installMonitorForwarding(app as never, monitor.holderElsewhere, options.forwarding);
+    // A `monitor.reprice` job another server picked up is done here when this server holds
+    // the project's file (monitor-forwarding.ts repriceOnHolder).
+    if (options.forwarding.key)
+      installRepriceHandOff(app as never, {
+        key: options.forwarding.key,
+        reprice: (projectId, request) => monitor.repriceHere(projectId, request),
+      });
+  }
   const route = routeTable(app, ['monitor']);
   const base = '/api/projects/:projectId/monitor';
 

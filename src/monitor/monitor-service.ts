@@ -12,6 +12,8 @@ import { uuidv7 } from '../platform/ids.ts';
 import { usageBlocksOfSlices } from './monitor-blocks.ts';
 import { type BudgetState, budgetBurn } from './monitor-budget-burn.ts';
 import { createEmbeddedMonitorFiles, type MonitorFiles } from './monitor-files.ts';
+import type { RepriceHandOff } from './monitor-forwarding.ts';
+import { repriceOnHolder } from './monitor-forwarding.ts';
 import {
   type ImportProgress,
   type ImportResult,
@@ -59,6 +61,11 @@ export interface MonitorServiceDeps {
   serverWatch?: { debounceMs?: number; reconcileMs?: number; syncMs?: number } | undefined;
   /** Where a server watch's failures are logged. */
   log?: { warn(object: object, message: string): void } | undefined;
+  /**
+   * A shared deployment: a `monitor.reprice` job picked up here for a project another server
+   * holds is done there (monitor-forwarding.ts repriceOnHolder). Absent: always here.
+   */
+  repriceHandOff?: RepriceHandOff | undefined;
 }
 
 /** What the monitor needs from the LLM module to price with a project's overrides. */
@@ -281,7 +288,12 @@ export function createMonitorService(deps: MonitorServiceDeps) {
   /** Runs `work` after the project's earlier imports (and repricings), holding its lease. */
   async function queued<T>(projectId: string, work: () => Promise<T>): Promise<T> {
     const previous = importing.get(projectId) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(() => withLease(projectId, work));
+    // Held from now until done: the bound on open monitor files never closes it meanwhile.
+    const release = files.hold(projectId);
+    const next = previous
+      .catch(() => {})
+      .then(() => withLease(projectId, work))
+      .finally(release);
     importing.set(projectId, next);
     try {
       return await next;
@@ -300,7 +312,10 @@ export function createMonitorService(deps: MonitorServiceDeps) {
 
   // Server-side watches of this process: one per project whose setting is on (the ingestion
   // lease keeps several servers from importing a project at once).
-  const serverWatches = new Map<string, { path: string; source: SourceOption; watch: Watch }>();
+  const serverWatches = new Map<
+    string,
+    { path: string; source: SourceOption; watch: Watch; release: () => void }
+  >();
   let watchSyncTimer: ReturnType<typeof setInterval> | undefined;
   let watchesStopped = true;
   let syncing: Promise<void> = Promise.resolve();
@@ -365,7 +380,13 @@ export function createMonitorService(deps: MonitorServiceDeps) {
         ? {}
         : { reconcileMs: deps.serverWatch.reconcileMs }),
     });
-    serverWatches.set(projectId, { path: setting.path, source: setting.source, watch });
+    // A watched project's file stays open on its holder (the bound on open files skips it).
+    serverWatches.set(projectId, {
+      path: setting.path,
+      source: setting.source,
+      watch,
+      release: files.hold(projectId),
+    });
   }
 
   /**
@@ -385,6 +406,7 @@ export function createMonitorService(deps: MonitorServiceDeps) {
           continue;
         }
         serverWatches.delete(projectId);
+        running.release();
         // Not awaited: a cycle under way finishes on its own (its import is one transaction).
         void running.watch.close().catch(() => {});
       }
@@ -409,6 +431,13 @@ export function createMonitorService(deps: MonitorServiceDeps) {
     close: () => files.close(),
 
     /**
+     * Server start: projects whose monitor rows are still in this server's data-dir DuckDB
+     * (imported before the deployment went shared) are carried into their files
+     * (monitor-carry-over.ts); a no-op on one server.
+     */
+    carryOverLegacy: () => files.carryOverLegacy(),
+
+    /**
      * Prices the stored events of `model` (from `since` on) again with the project's current
      * price overrides, and their sessions' totals (the `monitor.reprice` job, after an override
      * was set or removed). Queued with the project's imports, under its ingestion lease.
@@ -427,6 +456,29 @@ export function createMonitorService(deps: MonitorServiceDeps) {
           await projectPriceOverrides(actor, projectId),
         ),
       );
+    },
+
+    /**
+     * The `monitor.reprice` job (run as the system): on the server holding the project's file,
+     * asked over its internal URL when that is another live server, so the job is done once
+     * the work is, wherever the file is held; here when this server holds it or nobody does.
+     */
+    async repriceJob(request: {
+      projectId: string;
+      model: string;
+      since?: Date | undefined;
+    }): Promise<RepriceResult> {
+      const { projectId, model, since } = request;
+      const handOff = deps.repriceHandOff;
+      const holder = handOff?.key ? await files.holderElsewhere(projectId) : undefined;
+      if (holder && handOff?.key)
+        return repriceOnHolder(holder, request, { ...handOff, key: handOff.key });
+      return this.repriceModel(systemActor(), projectId, { model, since });
+    },
+
+    /** A repricing another server's job asked of this one (the holder): never handed on. */
+    repriceHere(projectId: string, request: { model: string; since?: Date | undefined }) {
+      return this.repriceModel(systemActor(), projectId, request);
     },
 
     /**
@@ -454,7 +506,10 @@ export function createMonitorService(deps: MonitorServiceDeps) {
       watchSyncTimer = undefined;
       const running = [...serverWatches.values()];
       serverWatches.clear();
-      for (const { watch } of running) void watch.close().catch(() => {});
+      for (const { watch, release } of running) {
+        release();
+        void watch.close().catch(() => {});
+      }
     },
 
     /** The project's server-side watch and its last cycle (viewer). */

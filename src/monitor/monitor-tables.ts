@@ -1,4 +1,4 @@
-import type { DuckDb } from '../platform/duckdb/duckdb.ts';
+import type { DuckDBConnection, DuckDb } from '../platform/duckdb/duckdb.ts';
 
 /**
  * The monitor's analytics tables in DuckDB. Fixed names, never built from user text; the
@@ -196,15 +196,22 @@ export const FILE_TABLES = [
  * the same: without them).
  */
 export async function ensureMonitorTables(duckdb: DuckDb): Promise<void> {
-  await duckdb.withConnection(async (connection) => {
-    const existing = await connection.runAndReadAll(
-      "select count(*) as n from duckdb_tables() where table_name = 'monitor_usage_rollup'",
-    );
-    const hadRollup = Number(existing.getRowObjectsJS()[0]?.n ?? 0) > 0;
-    for (const statement of DDL) await connection.run(statement);
-    // Events imported before the rollup existed: summed once, here.
-    if (!hadRollup) await connection.run(rollupInsertSql(''));
-  });
+  await duckdb.withConnection(ensureMonitorTablesOn);
+}
+
+/**
+ * ensureMonitorTables on one connection, in its current database (`use`): the carry-over
+ * (monitor-carry-over.ts) makes a project file's tables through the data dir's instance.
+ */
+export async function ensureMonitorTablesOn(connection: DuckDBConnection): Promise<void> {
+  const existing = await connection.runAndReadAll(
+    `select count(*) as n from duckdb_tables()
+     where table_name = 'monitor_usage_rollup' and database_name = current_database()`,
+  );
+  const hadRollup = Number(existing.getRowObjectsJS()[0]?.n ?? 0) > 0;
+  for (const statement of DDL) await connection.run(statement);
+  // Events imported before the rollup existed: summed once, here.
+  if (!hadRollup) await connection.run(rollupInsertSql(''));
 }
 
 /** Usage reports group events by UTC quarter-hour: every zone's offset is a multiple of it. */

@@ -676,6 +676,11 @@ export const SETTINGS = {
     undefined,
     'Comma-separated absolute folders the API may import coding-agent logs from (Claude Code, OpenCode). Unset: the API imports no server path; the CLI reads any local path.',
   ],
+  BRAINCELLS_MONITOR_MAX_OPEN: [
+    integer(1, 100_000),
+    '32',
+    'With several servers (DATABASE_URL + BRAINCELLS_STORAGE_DIR): projects’ monitor DuckDB files a server keeps open at most; past it, the least recently used projects idle for 5 minutes (no import, repricing, server-side watch or request holding them) are closed and their lease given up, and opened again on their next use.',
+  ],
 } as const;
 
 type Settings = typeof SETTINGS;
@@ -749,7 +754,8 @@ export interface Config {
   publicUrl: string | undefined;
   secureCookies: boolean;
   corsOrigins: string[];
-  monitor: { roots: string[] };
+  /** `maxOpen` absent (a test's partial config): DEFAULT_MONITOR_MAX_OPEN. */
+  monitor: { roots: string[]; maxOpen?: number | undefined };
   documents: { maxFileBytes: number; maxBatchBytes: number; extractTimeoutMs: number };
   images: { maxBytes: number; maxPixels: number; zipMaxBytes: number; sweepGraceHours: number };
   /** The CSP lets the web UI load https: images from other hosts (thumbnails). */
@@ -942,7 +948,10 @@ export function loadConfig(
     publicUrl: read('BRAINCELLS_PUBLIC_URL')?.replace(/\/+$/, ''),
     secureCookies: read('BRAINCELLS_SECURE_COOKIES'),
     corsOrigins: read('BRAINCELLS_CORS_ORIGINS') ?? [],
-    monitor: { roots: read('BRAINCELLS_MONITOR_ROOTS') ?? [] },
+    monitor: {
+      roots: read('BRAINCELLS_MONITOR_ROOTS') ?? [],
+      maxOpen: read('BRAINCELLS_MONITOR_MAX_OPEN'),
+    },
     documents: {
       maxFileBytes: read('BRAINCELLS_DOCUMENT_MAX_BYTES'),
       maxBatchBytes: read('BRAINCELLS_DOCUMENT_BATCH_MAX_BYTES'),

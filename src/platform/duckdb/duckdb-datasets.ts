@@ -210,7 +210,21 @@ export function createDatasetFiles(options: {
           }
         });
       }
-      await pending;
+      try {
+        await pending;
+      } catch (error) {
+        // No file (the dataset was dropped — a background step of it ran after its table
+        // went): claimed for nothing, so the lease goes too, or this server would renew it
+        // for as long as it runs.
+        if (
+          !options?.create &&
+          dir !== ':memory:' &&
+          !attaching.has(datasetId) &&
+          !existsSync(datasetFilePath(dir, datasetId))
+        )
+          await guard?.release(datasetId).catch(() => {});
+        throw error;
+      }
     },
     hold(datasetId) {
       holds.set(datasetId, (holds.get(datasetId) ?? 0) + 1);
