@@ -34,7 +34,7 @@ const skipped = (name: string) =>
 
 /**
  * Bytes an import lets become garbage (received chunks, ZIP entries read and inflated) before
- * it asks V8 for a young-generation collection (a scavenge: about a millisecond, the import's
+ * it asks V8 for a young-generation collection (a scavenge: a few milliseconds, the import's
  * objects being short-lived). Every chunk a stream delivers is a buffer of its own, outside
  * V8's heap; V8 scavenges when its young generation fills with JavaScript objects, which a
  * stream of chunks hardly creates, and starts a full collection only once such memory has
