@@ -4,7 +4,7 @@
 // belongs to this import alone (the peak is reset right before it starts, after a full garbage
 // collection when run with --expose-gc, as the bench runs it).
 //   node --expose-gc bench/images-import-child.ts DIR
-import { createReadStream, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, createReadStream, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { systemActor } from '../src/auth/system-actor.ts';
@@ -29,13 +29,37 @@ const projectId = uuidv7();
 await platform.database.db.insertInto('project').values({ id: projectId, name: 'Bench' }).execute();
 
 const files = readdirSync(folder).sort();
+let partsRead = 0;
 async function* parts() {
-  for (const name of files)
+  for (const name of files) {
+    partsRead += 1;
     yield { filename: name, file: createReadStream(path.join(folder, name)) };
+  }
 }
+/** IMAGES_BENCH_TRACE=<file>: one JSON line per sample, where the memory is (images-memory-trace.ts). */
+const trace = process.env.IMAGES_BENCH_TRACE;
+const traceStart = performance.now();
 /** RSS (MiB) five times a second during the import: bounded memory levels off, a leak climbs. */
 const samples: number[] = [];
-const sampler = setInterval(() => samples.push(rssMiB()), 200);
+const sampler = setInterval(() => {
+  samples.push(rssMiB());
+  if (!trace) return;
+  const usage = process.memoryUsage();
+  const mib = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
+  appendFileSync(
+    trace,
+    `${JSON.stringify({
+      at: Date.now(),
+      ms: Math.round(performance.now() - traceStart),
+      parts: partsRead,
+      rss: mib(usage.rss),
+      heapTotal: mib(usage.heapTotal),
+      heapUsed: mib(usage.heapUsed),
+      external: mib(usage.external),
+      arrayBuffers: mib(usage.arrayBuffers),
+    })}\n`,
+  );
+}, 200);
 
 const startupPeakRssMiB = peakRssMiB();
 // The start-up's garbage (migrations, the first queries: ~200 MiB at times) is collected

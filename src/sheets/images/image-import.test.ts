@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { runInNewContext } from 'node:vm';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createImageBlobStore } from './image-blob-store.ts';
-import { createRowSpool, receiveImageParts } from './image-import.ts';
+import { createGarbageBound, createRowSpool, receiveImageParts } from './image-import.ts';
 import { zipOf } from './image-test-fixtures.ts';
 
 const dataDir = mkdtempSync(path.join(os.tmpdir(), 'braincells-image-import-'));
@@ -24,12 +25,18 @@ async function* partsOf(list: ReturnType<typeof part>[]) {
 }
 
 /** Each part's images as they were handed on (copied: the receive buffer is reused). */
-async function receive(list: ReturnType<typeof part>[], zipMaxBytes = 8 * MAX_BYTES) {
+async function receive(
+  list: ReturnType<typeof part>[],
+  zipMaxBytes = 8 * MAX_BYTES,
+  garbage = createGarbageBound(),
+) {
   const seen: { source: string; name: string; bytes?: Buffer; refused?: string }[] = [];
-  for await (const source of receiveImageParts(partsOf(list), blobs, {
-    maxBytes: MAX_BYTES,
-    zipMaxBytes,
-  }))
+  for await (const source of receiveImageParts(
+    partsOf(list),
+    blobs,
+    { maxBytes: MAX_BYTES, zipMaxBytes },
+    garbage,
+  ))
     for (const image of source.images)
       seen.push(
         'refused' in image
@@ -71,6 +78,25 @@ describe('receiveImageParts', () => {
     expect(seen[0]!.bytes!.equals(inner)).toBe(true);
     // The ZIP's temp file is gone once its part is done.
     expect(readdirSync(blobs.incoming)).toEqual([]);
+  });
+
+  it('collects the chunks it is done with every so many bytes, as a server started without --expose-gc', async () => {
+    const garbage = createGarbageBound(1_000_000);
+    // 2.5 MB in chunks of 100 KB: a collection after the 10th and the 20th chunk.
+    await receive([part('a.bin', randomBytes(2_500_000), 100_000)], undefined, garbage);
+    expect(garbage.collections).toBe(2);
+    // A ZIP's entry counts three times: received, read back from the temp file, inflated.
+    const inner = randomBytes(1_500_000);
+    const seen = await receive(
+      [part('b.zip', await zipOf([{ name: 'b.png', bytes: inner }]), 100_000)],
+      undefined,
+      garbage,
+    );
+    expect(seen[0]!.bytes!.equals(inner)).toBe(true);
+    expect(garbage.collections).toBeGreaterThanOrEqual(2 + 4);
+    // The collector was taken without leaving `gc` to the program or to a new context.
+    expect(typeof (globalThis as { gc?: unknown }).gc).toBe('undefined');
+    expect(runInNewContext('typeof gc')).toBe('undefined');
   });
 
   it('refuses a part past the upload limit (413) and a broken ZIP (400 naming it), leaving no temp file', async () => {
