@@ -29,7 +29,7 @@ export interface CpuShare {
 
 /**
  * Starts counting: the servers' pids as given, the database's backends as PostgreSQL lists them
- * (polled every 250 ms, so that a backend which exits during the fill still counts up to its
+ * (polled every second, so that a backend which exits during the fill still counts up to its
  * last poll, and one that starts counts from zero), Redis's process as it reports its own pid.
  * Redis is the whole instance: other users of it during the fill count too.
  */
@@ -69,7 +69,7 @@ export async function startCpuMeter(options: {
   let polling = Promise.resolve();
   const timer = setInterval(() => {
     polling = polling.then(pollBackends).catch(() => {});
-  }, 250);
+  }, 1_000);
   return {
     async stop(): Promise<CpuShare[]> {
       clearInterval(timer);

@@ -197,11 +197,12 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
         });
       // What the servers cost doing nothing (heartbeats, pollers, presence) for IDLE_MS: part
       // of each cell's CPU below is that rate times the fill's length.
-      const idle = await cpuMeter();
+      const idleMeter = await cpuMeter();
       await delay(IDLE_MS);
+      const idle = await idleMeter.stop();
       log(
         `CPU per second idle, ${cluster.servers.length} server${cluster.servers.length > 1 ? 's' : ''}, before the fill:\n` +
-          formatCpuPerCell(await idle.stop(), IDLE_MS / 1000, 'second'),
+          formatCpuPerCell(idle, IDLE_MS / 1000, 'second'),
       );
       const meter = await cpuMeter();
       const started = performance.now();
@@ -245,6 +246,15 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
           .loadavg()
           .map((value) => value.toFixed(1))
           .join(' ')}):\n${formatCpuPerCell(cpu, ROWS)}`,
+      );
+      // The same less what the processes spent at their idle rate for as long as the fill took
+      // (a fill slowed down by a loaded machine pays more of it): what the cells themselves cost.
+      const aboveIdle = cpu.map((share, index) => ({
+        label: share.label,
+        ms: share.ms - ((idle[index]?.ms ?? 0) * ms) / IDLE_MS,
+      }));
+      log(
+        `CPU per cell above the idle rate (${round(ms / 1000)} s of fill):\n${formatCpuPerCell(aboveIdle, ROWS)}`,
       );
       log(
         `fill phases: first provider call after ${round(seen.firstCallMs)} ms, ${CAP} in flight after ${round(seen.capReachedMs)} ms; ` +
