@@ -11,7 +11,8 @@
 //    another server succeeds.
 // Settings: CLUSTER_BENCH_ROWS (default 10,000, the issue's figure; fewer for a quick look),
 // CLUSTER_BENCH_WINDOWS (default 300 reads each way), CLUSTER_BENCH_LEASE_TTL (default 10s),
-// REDIS_URL. CLUSTER_BENCH_PROFILE=<dir>: the fills only, each server under V8's CPU profiler
+// REDIS_URL, CLUSTER_BENCH_FILLS_ONLY=1 (the fills alone; each prints its CPU per cell by
+// process, cluster-cpu.ts). CLUSTER_BENCH_PROFILE=<dir>: the fills only, each server under V8's CPU profiler
 // (`--cpu-prof`, files in <dir>/one and <dir>/three, open them in Chrome DevTools), self time
 // printed by package / our file and by our function.
 import { randomBytes } from 'node:crypto';
@@ -36,6 +37,7 @@ import { openPlatform } from '../src/platform/platform.ts';
 import { startFakeLlm } from '../tools/fake-llm/fake-llm-server.ts';
 import { codeGroup } from './bench-profile.ts';
 import { type BenchRow, percentile, round } from './bench-types.ts';
+import { formatCpuPerCell, startCpuMeter } from './cluster-cpu.ts';
 
 const KEY = 'fake-cluster-provider-key';
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -45,7 +47,11 @@ const LEASE_TTL = process.env.CLUSTER_BENCH_LEASE_TTL ?? '10s';
 const PROFILE = process.env.CLUSTER_BENCH_PROFILE
   ? path.resolve(process.env.CLUSTER_BENCH_PROFILE)
   : undefined;
+/** CLUSTER_BENCH_FILLS_ONLY=1: the two fills, without the windows and the takeover. */
+const FILLS_ONLY = process.env.CLUSTER_BENCH_FILLS_ONLY === '1';
 const CAP = 64;
+/** How long the servers' idle CPU is measured before each fill. */
+const IDLE_MS = 5_000;
 const MEAN_LATENCY_MS = 200;
 const FILL_GOAL = 0.9;
 const TAKEOVER_GOAL_MS = 15_000;
@@ -180,6 +186,25 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
     /** Starts an AI column on each dataset at once; resolves with the wall time until all end. */
     const fill = async (cluster: Cluster, targets: { server: number; id: string }[]) => {
       fake.reset();
+      const cpuMeter = () =>
+        startCpuMeter({
+          servers: cluster.servers.map((server) => ({
+            label: `server ${server.name}`,
+            pid: server.process?.pid,
+          })),
+          databaseUrl: created.url,
+          redisUrl: REDIS_URL,
+        });
+      // What the servers cost doing nothing (heartbeats, pollers, presence) for IDLE_MS: part
+      // of each cell's CPU below is that rate times the fill's length.
+      const idleMeter = await cpuMeter();
+      await delay(IDLE_MS);
+      const idle = await idleMeter.stop();
+      log(
+        `CPU per second idle, ${cluster.servers.length} server${cluster.servers.length > 1 ? 's' : ''}, before the fill:\n` +
+          formatCpuPerCell(idle, IDLE_MS / 1000, 'second'),
+      );
+      const meter = await cpuMeter();
       const started = performance.now();
       const phases = samplePhases(started);
       const runs = await Promise.all(
@@ -215,13 +240,29 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
       }
       const ms = performance.now() - started;
       const seen = phases.stop();
+      const cpu = await meter.stop();
+      log(
+        `CPU per cell, ${cluster.servers.length} server${cluster.servers.length > 1 ? 's' : ''} (load ${os
+          .loadavg()
+          .map((value) => value.toFixed(1))
+          .join(' ')}):\n${formatCpuPerCell(cpu, ROWS)}`,
+      );
+      // The same less what the processes spent at their idle rate for as long as the fill took
+      // (a fill slowed down by a loaded machine pays more of it): what the cells themselves cost.
+      const aboveIdle = cpu.map((share, index) => ({
+        label: share.label,
+        ms: share.ms - ((idle[index]?.ms ?? 0) * ms) / IDLE_MS,
+      }));
+      log(
+        `CPU per cell above the idle rate (${round(ms / 1000)} s of fill):\n${formatCpuPerCell(aboveIdle, ROWS)}`,
+      );
       log(
         `fill phases: first provider call after ${round(seen.firstCallMs)} ms, ${CAP} in flight after ${round(seen.capReachedMs)} ms; ` +
           `steady ${round(seen.steadyPerSecond)} calls/s (C/L̄ ${round((CAP * 1000) / MEAN_LATENCY_MS)}) until the last call was sent at ${round(seen.lastSentMs)} ms; ` +
           `last call ended ${round(seen.lastEndMs - seen.lastSentMs)} ms later, run completed (as polled) ${round(ms - seen.lastEndMs)} ms after that; ` +
           `${round(seen.meanInFlight)} calls in flight on average between the first and the last (cap ${CAP})`,
       );
-      return { ms, maxInFlight: fake.stats().maxInFlight, phases: seen };
+      return { ms, maxInFlight: fake.stats().maxInFlight, phases: seen, cpu };
     };
     /**
      * Samples the fake provider every 5 ms while a fill runs, to tell the run's start, its
@@ -369,6 +410,19 @@ export async function clusterServersBench(serverUrl: string): Promise<BenchRow[]
     );
     const threeFill = await fill(three, parts);
     rows.push(fillRow(3, threeFill), ...phaseRows(3, threeFill));
+    const cpuPerCell = (measured: Filled) =>
+      round(measured.cpu.reduce((sum, { ms }) => sum + (Number.isNaN(ms) ? 0 : ms), 0) / ROWS);
+    rows.push({
+      name: 'AI-column fill, CPU per cell, every process (servers, PostgreSQL, Redis, fake LLM), 3 servers',
+      value: cpuPerCell(threeFill),
+      unit: 'ms',
+      against: { label: '1 server', value: cpuPerCell(oneFill) },
+      ratio: round(cpuPerCell(threeFill) / Math.max(cpuPerCell(oneFill), 0.001)),
+    });
+    if (FILLS_ONLY) {
+      await three.close();
+      return rows;
+    }
     if (PROFILE) {
       await three.close();
       printProfiles(path.join(PROFILE, 'three'));

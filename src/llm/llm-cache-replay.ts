@@ -53,6 +53,7 @@ export async function* replayCached(
       ttftMs: latencyMs,
     },
     context.usageDurability,
+    context.batched,
   );
   context.trace?.finish({
     kind: hit.providerKind as UsageRow['providerKind'],

@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import type { DB } from '../migrations/db-schema.ts';
-import { grouped } from '../platform/grouped.ts';
+import { GROUP_LINGER_MS, grouped } from '../platform/grouped.ts';
 import type { FinishReason, LlmToolCallPart, TokenUsage } from './llm-provider.ts';
 
 /**
@@ -239,31 +239,37 @@ export function createResponseCache(
 
   // Lookups asked for while one is under way are read together by the next statement (group
   // read, platform/grouped.ts): 64 calls at once look the table up a few times, not 64 times
-  // (on embedded PGlite each statement costs the one thread); a lookup alone goes at once.
-  const lookup = grouped(async (wanted: { projectId: string; key: string }[]) => {
-    const { rows } = await sql<{
-      project_id: string;
-      key: string;
-      response: unknown;
-      cost_nano: number | null;
-    }>`
+  // (on embedded PGlite each statement costs the one thread); a lookup alone goes at once,
+  // unless it may linger (a run's call: GROUP_LINGER_MS for the lookups of the calls starting
+  // meanwhile, so a run spread over three servers costs no more statements than on one).
+  const lookup = grouped(
+    async (wanted: { projectId: string; key: string }[]) => {
+      const { rows } = await sql<{
+        project_id: string;
+        key: string;
+        response: unknown;
+        cost_nano: number | null;
+      }>`
       select c.project_id, c.key, c.response, c.cost_nano from llm_cache c
       join unnest(
         ${wanted.map((entry) => entry.projectId)}::uuid[],
         ${wanted.map((entry) => entry.key)}::text[]
       ) as w(project_id, key) on c.project_id = w.project_id and c.key = w.key
     `.execute(db);
-    const found = new Map(rows.map((row) => [memoryKey(row.project_id, row.key), row]));
-    return wanted.map((entry) => found.get(memoryKey(entry.projectId, entry.key)));
-  });
+      const found = new Map(rows.map((row) => [memoryKey(row.project_id, row.key), row]));
+      return wanted.map((entry) => found.get(memoryKey(entry.projectId, entry.key)));
+    },
+    { lingerMs: GROUP_LINGER_MS },
+  );
 
   return {
-    async get(projectId: string, key: string): Promise<CachedResponse | undefined> {
+    /** `linger`: the lookup may wait GROUP_LINGER_MS for others to share its statement. */
+    async get(projectId: string, key: string, linger = false): Promise<CachedResponse | undefined> {
       const id = memoryKey(projectId, key);
       const hot = memory.get(id) ?? pending.get(id)?.response;
       if (hot) return hot;
       if (held && !(await held.mayHold(projectId, key))) return undefined;
-      const row = await lookup({ projectId, key });
+      const row = await lookup({ projectId, key }, linger);
       if (!row) return undefined;
       const response = { ...(row.response as CachedResponse), costNano: row.cost_nano };
       memory.set(id, response);

@@ -138,6 +138,7 @@ function recordAttempt(
           },
         ),
         context.usageDurability,
+        context.batched,
       );
     if (metrics) {
       countAttempt(metrics, labels(context, target), outcome, usage, cost);

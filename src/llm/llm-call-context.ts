@@ -49,6 +49,18 @@ export const FEATURE_TIMEOUTS: Record<string, Partial<Timeouts>> = {
   chat: { idleMs: 60_000, totalMs: 600_000 },
 };
 
+/**
+ * Features whose calls come by the hundred per second from runs (an AI column's cells): a few
+ * milliseconds more per call cost a run nothing (its window holds more cells than the provider
+ * takes), so their cache lookups and usage rows wait up to `GROUP_LINGER_MS` (platform/grouped.ts) for company and
+ * go to the database together, whatever the number of servers sharing the run traffic.
+ */
+export const BATCHED_FEATURES: ReadonlySet<string> = new Set([
+  'sheet-cell',
+  'sheet-rows',
+  'sheet-image',
+]);
+
 /** One call as its attempts see it: who it is for, what it sends, what it has cost so far. */
 export interface CallContext {
   callId: string;
@@ -60,6 +72,8 @@ export interface CallContext {
   cacheStatus: UsageRow['cacheStatus'];
   /** When its usage rows are safe (llm-usage-recorder.ts). */
   usageDurability: UsageDurability;
+  /** A run's call (`BATCHED_FEATURES`): its cache lookup and usage rows may linger. */
+  batched: boolean;
   messages: LlmMessage[];
   outputSchema: JsonSchema | undefined;
   tools: LlmToolDefinition[] | undefined;

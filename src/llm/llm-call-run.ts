@@ -5,6 +5,7 @@ import { replayCached } from './llm-cache-replay.ts';
 import { attemptHooks } from './llm-call-attempts.ts';
 import {
   type AttemptContext,
+  BATCHED_FEATURES,
   type CallContext,
   type CallKit,
   callContext,
@@ -83,6 +84,7 @@ export async function* runCall(
           : { ...input.entityIds, gatewayKeyId: input.gatewayKeyId },
       cacheStatus: cacheMode === 'use' ? 'miss' : cacheMode,
       usageDurability: input.usageDurability ?? defaultDurability(input.feature),
+      batched: BATCHED_FEATURES.has(input.feature),
       messages,
       outputSchema,
       tools,
@@ -109,7 +111,7 @@ export async function* runCall(
           });
 
     if (key !== undefined && cacheMode === 'use') {
-      const hit = await cache.get(input.projectId, key);
+      const hit = await cache.get(input.projectId, key, context.batched);
       metrics?.cache.inc({ feature: input.feature, result: hit ? 'hit' : 'miss' });
       if (hit) {
         yield* replayCached(kit, hit, context, startedAt);

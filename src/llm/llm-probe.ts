@@ -68,6 +68,7 @@ export async function probeConnection(kit: CallKit, request: ProbeRequest): Prom
       entityIds: {},
       cacheStatus: 'off',
       usageDurability: 'database',
+      batched: false,
       messages: [{ role: 'user', content: 'Reply with OK.' }],
       outputSchema: undefined,
       tools: undefined,

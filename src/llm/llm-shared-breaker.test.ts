@@ -75,4 +75,36 @@ describe('SharedBreaker allow()', () => {
       if (!decision.allowed) expect(decision.retryInMs).toBeGreaterThan(0);
     }
   });
+
+  it('outcomes reported while a report is on its way go in one round trip, in order', async () => {
+    const { shared, hash, breaker: reported } = breaker();
+    await shared.ready();
+    const scripts = vi.spyOn(shared.redis, 'evalsha');
+    // Two successes, then two failures: the threshold (2) and half of the window are reached
+    // only when every outcome is weighed.
+    reported.onSuccess();
+    reported.onSuccess();
+    reported.onFailure();
+    reported.onFailure();
+    // Asked after the outcomes: it waits for them to be in, and sees the circuit they opened.
+    const decision = await reported.allow();
+    expect(decision.allowed).toBe(false);
+    // The first success alone at once, the three that came meanwhile in the next; then ALLOW.
+    expect(scripts).toHaveBeenCalledTimes(3);
+    expect(await shared.redis.hget(hash, 'state')).toBe('open');
+  });
+
+  it('outcomes of one report are weighed in the order they were reported', async () => {
+    const { shared, hash, breaker: ordered } = breaker();
+    await shared.ready();
+    ordered.onSuccess();
+    // These three go together: the two failures open the circuit, the success after them
+    // closes it again (the other way round, the circuit would be open).
+    ordered.onFailure();
+    ordered.onFailure();
+    ordered.onSuccess();
+    expect((await ordered.allow()).allowed).toBe(true);
+    expect(await shared.redis.hget(hash, 'state')).toBe('closed');
+    expect(await shared.redis.lrange(`${hash}:recent`, 0, -1)).toEqual(['1']);
+  });
 });

@@ -33,58 +33,72 @@ return { 0, tonumber(ARGV[2]), 'half-open', last }
 `);
 
 /**
- * KEYS: breaker hash, recent outcomes list. ARGV: now, outcome (success|failure|probe-neutral),
- * window, threshold, openMs, maxOpenMs, probe (0|1), failure JSON, ttlMs.
- * The same rules as `CircuitBreaker`, over outcomes every server reports.
+ * KEYS: breaker hash, recent outcomes list. ARGV: now, window, threshold, openMs, maxOpenMs,
+ * ttlMs, count, then per outcome in the order they happened: outcome (success|failure|
+ * probe-neutral), probe (0|1), failure JSON.
+ * The same rules as `CircuitBreaker`, over outcomes every server reports; the outcomes of one
+ * call are applied one after another, as if each had come in a call of its own.
  */
 const RECORD = new RedisScript(`
 local now = tonumber(ARGV[1])
-local outcome = ARGV[2]
-local openMs = tonumber(ARGV[5])
-local st = redis.call('HMGET', KEYS[1], 'state', 'openedAt', 'openFor', 'failures')
-local state = st[1] or 'closed'
-local openFor = tonumber(st[3]) or openMs
-local failures = tonumber(st[4]) or 0
-local function open(duration)
-  redis.call('HSET', KEYS[1], 'state', 'open', 'openedAt', now, 'openFor', duration,
-    'probeUntil', 0, 'failures', 0)
-  redis.call('DEL', KEYS[2])
-end
-local function push(value)
-  redis.call('RPUSH', KEYS[2], value)
-  if redis.call('LLEN', KEYS[2]) > tonumber(ARGV[3]) then
-    if redis.call('LPOP', KEYS[2]) == '0' then failures = failures - 1 end
-  end
-end
-if outcome == 'success' then
-  if state ~= 'closed' then
+local openMs = tonumber(ARGV[4])
+local function apply(outcome, probe, failure)
+  local st = redis.call('HMGET', KEYS[1], 'state', 'openedAt', 'openFor', 'failures')
+  local state = st[1] or 'closed'
+  local openFor = tonumber(st[3]) or openMs
+  local failures = tonumber(st[4]) or 0
+  local function open(duration)
+    redis.call('HSET', KEYS[1], 'state', 'open', 'openedAt', now, 'openFor', duration,
+      'probeUntil', 0, 'failures', 0)
     redis.call('DEL', KEYS[2])
-    failures = 0
   end
-  push('1')
-  redis.call('HSET', KEYS[1], 'state', 'closed', 'openFor', openMs, 'probeUntil', 0,
-    'failures', failures)
-elseif outcome == 'probe-neutral' then
-  redis.call('HSET', KEYS[1], 'probeUntil', 0)
-else
-  if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'last', ARGV[8]) end
-  local halfOpen = state == 'open' and now >= tonumber(st[2]) + openFor
-  if ARGV[7] == '1' or halfOpen then
-    open(math.min(tonumber(ARGV[6]), openFor * 2))
-  elseif state == 'closed' then
-    failures = failures + 1
-    push('0')
-    if failures >= tonumber(ARGV[4]) and failures * 2 >= redis.call('LLEN', KEYS[2]) then
-      open(openFor)
-    else
-      redis.call('HSET', KEYS[1], 'failures', failures)
+  local function push(value)
+    redis.call('RPUSH', KEYS[2], value)
+    if redis.call('LLEN', KEYS[2]) > tonumber(ARGV[2]) then
+      if redis.call('LPOP', KEYS[2]) == '0' then failures = failures - 1 end
+    end
+  end
+  if outcome == 'success' then
+    if state ~= 'closed' then
+      redis.call('DEL', KEYS[2])
+      failures = 0
+    end
+    push('1')
+    redis.call('HSET', KEYS[1], 'state', 'closed', 'openFor', openMs, 'probeUntil', 0,
+      'failures', failures)
+  elseif outcome == 'probe-neutral' then
+    redis.call('HSET', KEYS[1], 'probeUntil', 0)
+  else
+    if failure ~= '' then redis.call('HSET', KEYS[1], 'last', failure) end
+    local halfOpen = state == 'open' and now >= tonumber(st[2]) + openFor
+    if probe == '1' or halfOpen then
+      open(math.min(tonumber(ARGV[5]), openFor * 2))
+    elseif state == 'closed' then
+      failures = failures + 1
+      push('0')
+      if failures >= tonumber(ARGV[3]) and failures * 2 >= redis.call('LLEN', KEYS[2]) then
+        open(openFor)
+      else
+        redis.call('HSET', KEYS[1], 'failures', failures)
+      end
     end
   end
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[9])
-redis.call('PEXPIRE', KEYS[2], ARGV[9])
+for i = 0, tonumber(ARGV[7]) - 1 do
+  local at = 8 + i * 3
+  apply(ARGV[at], ARGV[at + 1], ARGV[at + 2])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
 return 1
 `);
+
+/** An outcome waiting for the breaker's next report to Redis. */
+interface Outcome {
+  outcome: 'success' | 'failure' | 'probe-neutral';
+  probe: boolean;
+  failure: string;
+}
 
 interface StoredFailure {
   kind: FailureKind;
@@ -97,7 +111,8 @@ interface StoredFailure {
  * A provider+model's circuit breaker that every server of a deployment shares: the outcomes
  * every server reports are weighed together, a circuit one server opens is open on all of
  * them, and only one probe at a time goes out when it half-opens. Outcomes are reported
- * without waiting (in order, on one connection); `allow()` asks Redis, and the callers that ask
+ * without waiting (in order; those that come while a report is on its way go together in the
+ * next one); `allow()` asks Redis, and the callers that ask
  * while an answer is on its way share the next one — as if they had asked one after another
  * then: a half-open circuit's one probe goes to the first of them (64 calls starting together
  * cost two round trips, not 64).
@@ -111,6 +126,8 @@ export class SharedBreaker implements ProviderBreaker {
   readonly #shared: SharedRedis;
   readonly #keys: [string, string];
   readonly #clock: Clock;
+  /** Settles once the last outcome reported is in Redis (or could not be sent). */
+  #reported: Promise<void> = Promise.resolve();
 
   constructor(
     shared: SharedRedis,
@@ -137,6 +154,8 @@ export class SharedBreaker implements ProviderBreaker {
   }
 
   async allow(): Promise<BreakerDecision> {
+    // Asked after the outcomes reported so far are in: Redis weighs them before answering.
+    await this.#reported;
     let reply: (string | number)[];
     try {
       reply = await this.#ask(undefined);
@@ -195,18 +214,30 @@ export class SharedBreaker implements ProviderBreaker {
       status: failure.status,
       providerMessage: failure.providerMessage,
     };
-    RECORD.run(this.#shared.redis, this.#keys, [
-      this.#clock.now(),
+    this.#reported = this.#report({
       outcome,
+      probe,
+      failure: stored ? JSON.stringify(stored) : '',
+    }).catch((error: unknown) => this.#shared.reportFailure(error, 'breaker outcome'));
+  }
+
+  /**
+   * One RECORD for every outcome reported while the previous one was on its way (in order):
+   * a run keeping 64 calls in flight reports a handful of outcomes per round trip, not one.
+   */
+  readonly #report = grouped(async (outcomes: Outcome[]) => {
+    await RECORD.run(this.#shared.redis, this.#keys, [
+      this.#clock.now(),
       this.#settings.window ?? 20,
       this.#settings.failureThreshold,
       this.#settings.openMs,
       this.#settings.maxOpenMs,
-      probe ? 1 : 0,
-      stored ? JSON.stringify(stored) : '',
       STATE_TTL_MS,
-    ]).catch((error: unknown) => this.#shared.reportFailure(error, 'breaker outcome'));
-  }
+      outcomes.length,
+      ...outcomes.flatMap(({ outcome, probe, failure }) => [outcome, probe ? 1 : 0, failure]),
+    ]);
+    return outcomes.map(() => undefined);
+  });
 }
 
 function parseFailure(text: string): ProviderFailure | undefined {

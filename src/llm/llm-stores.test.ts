@@ -282,6 +282,24 @@ describe.each(testBackends())('llm stores on %s', (backend) => {
     expect(counted.statements).toBeLessThanOrEqual(2);
   });
 
+  it("a run's lookups linger for company: the first waits for the others, one statement", async () => {
+    const counted = countingStatements(database.db);
+    const writer = createResponseCache(database.db, 0);
+    const keys = Array.from({ length: 5 }, (_, index) => index.toString(16).padStart(64, 'e'));
+    writer.put(projectId, keys[0]!, cachedResponse('stored', 1));
+    await writer.flush();
+    const cold = createResponseCache(counted.db, 0);
+    // Five lookups asked together: without lingering the first goes alone at once and the
+    // other four share the next statement; lingering, all five share one.
+    const found = keys.map((key) => cold.get(projectId, key, true));
+    const answers = (await Promise.all(found)) as ({ text: string } | undefined)[];
+    expect(answers.map((entry) => entry?.text)).toEqual([
+      'stored',
+      ...keys.slice(1).map(() => undefined),
+    ]);
+    expect(counted.statements).toBe(1);
+  });
+
   it('as the one writer, answers a key the table lacks without a statement', async () => {
     const counted = countingStatements(database.db);
     const response = (text: string) => cachedResponse(text, 7);

@@ -1,4 +1,5 @@
 import { isDatabaseError, isUniqueViolation, SQLSTATE } from '../platform/db/db-errors.ts';
+import { GROUP_LINGER_MS } from '../platform/grouped.ts';
 import type { Logger } from '../platform/logger.ts';
 import { readSegment, type UsageOutbox } from './llm-usage-outbox.ts';
 import type { UsageRow, UsageStore } from './llm-usage-store.ts';
@@ -75,6 +76,8 @@ export class UsageRecorder {
   #buffer: Pending[] = [];
   #retryTimer: NodeJS.Timeout | undefined;
   #batchTimer: NodeJS.Timeout | undefined;
+  /** A row that may linger is waiting for company (see `add`). */
+  #lingerTimer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   /**
    * A write loop is running and will take rows added now. Set and cleared by the loop itself,
@@ -108,17 +111,30 @@ export class UsageRecorder {
 
   /**
    * Resolves when the row is safe: in the database (or kept for a retry after a refused
-   * write), or with `outbox` durability, in the outbox file.
+   * write), or with `outbox` durability, in the outbox file. `linger`: a run's row, which may
+   * wait GROUP_LINGER_MS for others to share its statement.
    */
-  add(row: UsageRow, durability: UsageDurability = 'database'): Promise<void> {
+  add(row: UsageRow, durability: UsageDurability = 'database', linger = false): Promise<void> {
     if (durability === 'outbox' && this.#outbox && this.#addToOutbox(row, this.#outbox))
       return Promise.resolve();
     return new Promise<void>((resolve) => {
       this.#push({ row, settle: resolve });
       // The database is refusing writes: the row waits for the retry, its caller does not.
       if (this.#retryTimer) resolve();
-      else if (!this.#writing) void this.flush();
+      else if (this.#writing) return;
+      // A run's row (`linger`) waits GROUP_LINGER_MS for the rows of the calls ending
+      // meanwhile; a row that may not wait takes the lingering ones along at once.
+      else if (linger && this.#buffer.length < this.#options.maxBatch) this.#lingerFlush();
+      else void this.flush();
     });
+  }
+
+  #lingerFlush(): void {
+    if (this.#lingerTimer) return;
+    this.#lingerTimer = setTimeout(() => {
+      this.#lingerTimer = undefined;
+      if (!this.#writing) void this.flush();
+    }, GROUP_LINGER_MS);
   }
 
   /** Appends to the outbox; false when the file could not be written (the row then waits for the database). */
@@ -173,6 +189,10 @@ export class UsageRecorder {
     if (this.#batchTimer) {
       clearTimeout(this.#batchTimer);
       this.#batchTimer = undefined;
+    }
+    if (this.#lingerTimer) {
+      clearTimeout(this.#lingerTimer);
+      this.#lingerTimer = undefined;
     }
     const run = this.#writeAll();
     this.#flushing = run;

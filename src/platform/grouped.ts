@@ -6,6 +6,13 @@
  * group at once). So a lone caller pays one round trip as before, and many concurrent callers
  * share their round trips.
  */
+/**
+ * How long an item of background work (an AI column's calls: llm-call-context.ts
+ * `BATCHED_FEATURES`) may wait for company: a few statements a second per kind instead of one
+ * per call, at a cost no run notices.
+ */
+export const GROUP_LINGER_MS = 20;
+
 export function grouped<T, R>(
   send: (items: T[]) => Promise<R[]>,
   options: { lingerMs?: number } = {},
