@@ -28,8 +28,8 @@ describe('the slow-first sequencer', () => {
       expect(existsSync(path.join(ROOT, file)), file).toBe(true);
   });
 
-  // Sizes: auth-routes.test.ts is the suite's largest file, docs.test.ts and
-  // server-process.test.ts are small; with no record Vitest would start auth-routes first.
+  // With no record Vitest starts the largest file first: of these, never the small
+  // server-process.test.ts.
   it('with no earlier timings, starts the known-slow files first, longest first, then the others by size', async () => {
     const sorted = await sequencer({}).sort(
       [
