@@ -1,26 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { InjectOptions } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createSignedInUser, type TestSession } from '../../test/factories.ts';
-import type { TestApp } from '../../test/test-platform.ts';
 import {
   concrete,
-  createRouteTableApp,
   internalsIn,
   key,
   type Route,
   routesOf,
+  routeTableAppPerFile,
 } from './route-table-test-helpers.ts';
 
 // What an error shows, on every route: the route table's other tests are in route-table.test.ts
 // (two files, so that two workers share the time: this one sends nine requests to every route).
-let t: TestApp;
-beforeAll(async () => {
-  t = await createRouteTableApp();
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = routeTableAppPerFile();
 
 describe('errors on every route', () => {
   let admin: TestSession;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { perSuite } from '../../test/per-suite.ts';
 import { createTestApp, type TestApp } from '../../test/test-platform.ts';
 
 // The route table's tests (route-table.test.ts, route-table-errors.test.ts): the routes Fastify
@@ -78,14 +79,18 @@ export function internalsIn(body: string): RegExp | undefined {
 }
 
 /**
- * The app the route-table tests run on, with a route that never reads request.actor: only the
- * auth hook stands between it and a stranger.
+ * The app the route-table tests run on, opened before a file's tests and closed after them, with
+ * a route that never reads request.actor: only the auth hook stands between it and a stranger.
  */
-export function createRouteTableApp(): Promise<TestApp> {
-  return createTestApp({
-    configure: (app) => {
-      app.get('/test/no-actor', async () => ({ data: 'for members only' }));
-      app.post('/test/no-actor', async () => ({ changed: true }));
-    },
-  });
+export function routeTableAppPerFile(): TestApp {
+  return perSuite(
+    () =>
+      createTestApp({
+        configure: (app) => {
+          app.get('/test/no-actor', async () => ({ data: 'for members only' }));
+          app.post('/test/no-actor', async () => ({ changed: true }));
+        },
+      }),
+    (t) => t.close(),
+  );
 }

@@ -1,5 +1,5 @@
 import type { InjectOptions } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   createApiKey,
   createProject,
@@ -10,13 +10,13 @@ import {
 import type { TestApp } from '../../test/test-platform.ts';
 import {
   concrete,
-  createRouteTableApp,
   isPublic,
   isReadOnly,
   key,
   type Route,
   registryEntry,
   routesOf,
+  routeTableAppPerFile,
 } from './route-table-test-helpers.ts';
 
 /**
@@ -91,13 +91,7 @@ const READ_ONLY_POSTS = [
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 // One app for the file: the describe below runs on it.
-let t: TestApp;
-beforeAll(async () => {
-  t = await createRouteTableApp();
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = routeTableAppPerFile();
 
 describe('the route table', () => {
   let admin: TestSession;
