@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { SlowFirstSequencer } from './test/slow-first-sequencer.ts';
 
 export default defineConfig({
   test: {
@@ -13,6 +14,9 @@ export default defineConfig({
     // processes, sandbox round trips, PGlite set-up), not computing: more files fill that time.
     // Two workers ran 156 files in 936 s (2026-12-06, quiet machine); three: see CHANGELOG.
     maxWorkers: 3,
+    // The slowest files first, also on a fresh clone with no timings of an earlier run: a long
+    // file that starts last sets the suite's end (test/slow-first-sequencer.ts).
+    sequence: { sequencer: SlowFirstSequencer },
     // A poll's bound only turns a hang into a failure, never a speed limit (Vitest's default is
     // 1 s): the suite must pass with both cores busy.
     expect: { poll: { timeout: 20_000 } },

@@ -1,7 +1,7 @@
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, inject } from 'vitest';
+import { afterEach, expect, inject } from 'vitest';
 import type { Actor } from '../src/access/actor.ts';
 import { buildApp } from '../src/app.ts';
 import { insertUser } from '../src/auth/user-store.ts';
@@ -73,6 +73,16 @@ export async function killHard(spawned: Spawned): Promise<void> {
   if (spawned.child.exitCode !== null || spawned.child.signalCode !== null) return;
   spawned.child.kill('SIGKILL');
   await spawned.exited;
+}
+
+/** A spawned command that failed cleanly: exit 1, one line on stderr, and no stack trace. */
+export async function expectCleanFailure(spawned: Spawned, pattern: RegExp): Promise<void> {
+  const { code } = await spawned.exited;
+  expect(code).toBe(1);
+  const stderr = spawned.stderr().trim();
+  expect(stderr).toMatch(pattern);
+  expect(stderr.split('\n')).toHaveLength(1);
+  expect(stderr).not.toMatch(/\n\s+at |\.ts:\d+/);
 }
 
 type SeedApp = Awaited<ReturnType<typeof buildApp>>;

@@ -1,6 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { InjectOptions } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   createApiKey,
   createProject,
@@ -8,7 +7,17 @@ import {
   type TestApiKey,
   type TestSession,
 } from '../../test/factories.ts';
-import { createTestApp, type TestApp } from '../../test/test-platform.ts';
+import type { TestApp } from '../../test/test-platform.ts';
+import {
+  concrete,
+  isPublic,
+  isReadOnly,
+  key,
+  type Route,
+  registryEntry,
+  routesOf,
+  routeTableAppPerFile,
+} from './route-table-test-helpers.ts';
 
 /**
  * The route table, enumerated from Fastify itself: every route needs a session or an API key
@@ -81,93 +90,8 @@ const READ_ONLY_POSTS = [
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-interface Route {
-  method: string;
-  url: string;
-}
-
-/**
- * Every route Fastify serves, from its own router (not from our registry). The printed tree
- * can shorten a wildcard under a static prefix (`/api/docs/static/*` prints as `/api/docs/*`);
- * such a wildcard is resolved to the one registered route it can stand for.
- */
-function routesOf(app: TestApp['app']): Route[] {
-  const routes: Route[] = [];
-  const prefixes: string[] = [];
-  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
-    const match = /^([│ ]*)(?:├── |└── )(.*?)(?: \(([A-Z, ]+)\))?$/.exec(line);
-    if (!match) continue;
-    const depth = match[1]!.length / 4;
-    prefixes.length = depth;
-    const url = (prefixes[depth - 1] ?? '') + match[2]!;
-    prefixes[depth] = url;
-    for (const method of match[3]?.split(', ') ?? []) routes.push(resolve(app, { method, url }));
-  }
-  return routes;
-}
-
-function resolve(app: TestApp['app'], route: Route): Route {
-  if (!route.url.endsWith('*') || registryEntry(app, route)) return route;
-  const stem = route.url.slice(0, -1);
-  const candidates = app.routeSecurity.filter(
-    (entry) =>
-      entry.method === route.method && entry.url.endsWith('*') && entry.url.startsWith(stem),
-  );
-  return candidates.length === 1 ? { method: route.method, url: candidates[0]!.url } : route;
-}
-
-function registryEntry(app: TestApp['app'], route: Route) {
-  const find = (url: string) =>
-    app.routeSecurity.find((entry) => entry.method === route.method && entry.url === url);
-  // Fastify serves a prefixed '/' route at both '/prefix' and '/prefix/'.
-  return find(route.url) ?? find(route.url.replace(/\/$/, ''));
-}
-
-function isPublic(app: TestApp['app'], route: Route): boolean {
-  return registryEntry(app, route)?.public ?? false;
-}
-
-function isReadOnly(app: TestApp['app'], route: Route): boolean {
-  return registryEntry(app, route)?.readOnly ?? false;
-}
-
-/** A concrete URL for a route pattern: path parameters become fresh UUIDs. */
-function concrete(url: string, value: () => string = randomUUID): string {
-  return url.replace(/:[A-Za-z]+/g, () => value()).replace(/\*$/, 'x');
-}
-
-const key = (route: Route) => `${route.method} ${route.url}`;
-
-/** Internals an error body must never show: SQL, stack traces, file paths, driver names. */
-const INTERNALS: RegExp[] = [
-  /\bat \S+ \(?\S*:\d+:\d+\)?/,
-  /\.(?:ts|js|mjs|cjs):\d+/,
-  // dev: the tests' data dirs are under /dev/shm when the machine has room (test/global-setup.ts).
-  /(?:^|[\s"'(=])\/(?:work|home|srv|tmp|dev|usr|var|opt|root|app)\//,
-  /node_modules/,
-  /\b(?:select|insert|update|delete)\b[^"]{0,80}\b(?:from|into|set|where)\b/i,
-  /\b(?:relation|duplicate key|violates|syntax error|sqlstate|pglite|postgres|kysely|duckdb)\b/i,
-  /"stack"/,
-];
-
-function internalsIn(body: string): RegExp | undefined {
-  return INTERNALS.find((pattern) => pattern.test(body));
-}
-
-// One app for the file: both describes below run on it.
-let t: TestApp;
-beforeAll(async () => {
-  t = await createTestApp({
-    // A route that never reads request.actor: only the hook stands between it and a stranger.
-    configure: (app) => {
-      app.get('/test/no-actor', async () => ({ data: 'for members only' }));
-      app.post('/test/no-actor', async () => ({ changed: true }));
-    },
-  });
-});
-afterAll(async () => {
-  await t?.close();
-});
+// One app for the file: the describe below runs on it.
+const t = routeTableAppPerFile();
 
 describe('the route table', () => {
   let admin: TestSession;
@@ -339,82 +263,5 @@ describe('the route table', () => {
         failures.push(`${key(route)} leaked the name`);
     }
     expect(failures).toEqual([]);
-  });
-
-  it('never shows SQL, stack traces or file paths in an error, whatever it is sent', async () => {
-    const failures: string[] = [];
-    const hostile = {
-      name: "x'); drop table app_user; --",
-      email: 'not-an-email',
-      password: 'short',
-      role: 'emperor',
-      scopes: ['root'],
-      code: '000000',
-      token: '../../etc/passwd',
-      projectId: "1' or '1'='1",
-    };
-    // Sign-out last: it ends the session the others use.
-    const ordered = [...routes].sort(
-      (a, b) => Number(a.url.endsWith('/logout')) - Number(b.url.endsWith('/logout')),
-    );
-    for (const route of ordered) {
-      if (route.method === 'HEAD' || route.method === 'OPTIONS') continue;
-      for (const param of [randomUUID, () => "1'%20or%20'1'='1", () => '%00%ff..%2f']) {
-        for (const payload of [hostile, '{"broken json', undefined]) {
-          const response = await t.app.inject({
-            method: route.method as InjectOptions['method'],
-            url: concrete(route.url, param),
-            headers: {
-              ...admin.headers,
-              ...(typeof payload === 'string' ? { 'content-type': 'application/json' } : {}),
-            },
-            ...(payload === undefined || route.method === 'GET' ? {} : { payload }),
-          });
-          if (response.statusCode < 400) continue;
-          const leak = internalsIn(response.body);
-          if (leak)
-            failures.push(
-              `${key(route)} → ${response.statusCode} ${leak}: ${response.body.slice(0, 300)}`,
-            );
-          if (response.statusCode >= 500 && route.url.startsWith('/api/')) {
-            failures.push(`${key(route)} → ${response.statusCode}: ${response.body.slice(0, 200)}`);
-          }
-        }
-      }
-    }
-    expect(failures).toEqual([]);
-  }, 180_000); // a hang guard: nine requests to every route (250+), slow on a loaded machine
-});
-
-describe('errors from the database', () => {
-  it('become a plain 500 whose details only the log sees', async () => {
-    const admin = await createSignedInUser(t, { isAdmin: true });
-    // Only lines logged from here on: the tests above may have logged errors of their own.
-    const logsBefore = t.platform.logs.lines.length;
-    // Break the schema under a running app: every query on projects now fails in SQL. Put
-    // back afterwards, so the app stays whole for whatever runs after.
-    await t.platform.database.db.schema.alterTable('project').renameTo('project_gone').execute();
-    try {
-      const response = await t.app.inject({
-        method: 'POST',
-        url: '/api/projects',
-        headers: admin.headers,
-        payload: { name: 'x' },
-      });
-      expect(response.statusCode).toBe(500);
-      expect(response.json().error).toMatchObject({
-        code: 'INTERNAL',
-        message: 'Internal server error',
-      });
-      expect(internalsIn(response.body)).toBeUndefined();
-      // The log has the cause, without the query's parameter values.
-      const logged = t.platform.logs.lines
-        .slice(logsBefore)
-        .find((line) => line.msg === 'Internal server error');
-      expect(JSON.stringify(logged)).toContain('does not exist');
-      expect(JSON.stringify(logged)).not.toContain(admin.user.id);
-    } finally {
-      await t.platform.database.db.schema.alterTable('project_gone').renameTo('project').execute();
-    }
   });
 });
