@@ -23,7 +23,9 @@ describe('documents whose extraction was interrupted', () => {
             url: `${base()}?datasetId=${datasetId}`,
             headers: members.editor.headers,
           })
-        ).json() as { items: { id: string; name: string; status: string }[] },
+        ).json() as {
+          items: { id: string; name: string; status: string; rowId: string | null }[];
+        },
       (value) => !value.items.some((item) => ['queued', 'extracting'].includes(item.status)),
       { what: 'every document extracted' },
     );
@@ -45,6 +47,16 @@ describe('documents whose extraction was interrupted', () => {
     const byName = Object.fromEntries(done.items.map((item) => [item.name, item.id]));
     return { datasetId, alive: byName['alive.txt']!, stalled: byName['stalled.txt']! };
   };
+  const rowsOf = async (datasetId: string) =>
+    (
+      (
+        await t.app.inject({
+          method: 'GET',
+          url: `/api/projects/${members.project.id}/datasets/${datasetId}/rows?limit=100`,
+          headers: members.editor.headers,
+        })
+      ).json() as { rows: { rowId: string }[] }
+    ).rows.map((row) => row.rowId);
 
   /** As another server would leave them: one beating a second ago, one silent for a minute. */
   const interrupt = async (alive: string, stalled: string) => {
@@ -90,5 +102,27 @@ describe('documents whose extraction was interrupted', () => {
 
     await settled(datasetId);
     expect([await statusOf(alive), await statusOf(stalled)]).toEqual(['ready', 'ready']);
+  });
+
+  // A server that stops after appending a document's row and before recording it leaves the
+  // document `extracting` with no row id; the retry records the row that is there.
+  it('extracts again a document whose row was added before its server stopped, keeping one row', async () => {
+    const { datasetId, stalled } = await uploadTwo();
+    const rows = await rowsOf(datasetId);
+    expect(rows).toHaveLength(2);
+    const rowId = (await settled(datasetId)).items.find((item) => item.id === stalled)!.rowId;
+    expect(rowId).not.toBeNull();
+    await sql`update document set status = 'extracting', row_id = null where id = ${stalled}`.execute(
+      db(),
+    );
+
+    await t.app.documents.documents.recover();
+
+    const after = await settled(datasetId);
+    expect(after.items.find((item) => item.id === stalled)).toMatchObject({
+      status: 'ready',
+      rowId,
+    });
+    expect((await rowsOf(datasetId)).sort()).toEqual([...rows].sort());
   });
 });
