@@ -439,6 +439,34 @@ describe('sheet imports and exports', () => {
     ]);
   });
 
+  it('reads sniffed ISO dates as DuckDB does: a later line in another separator stays a date', async () => {
+    // The sniff (the first 20,480 lines) finds `%Y-%m-%d`; passed to the read, every date went
+    // through strptime and line 30,002 would not cast (the column widened to text). DuckDB's
+    // own auto-detected read casts ISO dates with its default parser, which reads it.
+    let csv = 'n,joined\n';
+    for (let index = 0; index < 30_000; index++) csv += `${index},2024-03-${(index % 28) + 1}\n`;
+    csv += '30000,2024/03/05\n';
+    const { result } = await importBuffer(csv, 'dates.csv');
+    expect(result, JSON.stringify(result.error)).toMatchObject({
+      status: 'succeeded',
+      rowsImported: 30_001,
+      rowsRejected: 0,
+    });
+    const dataset = await module.sheets.getDataset(editor, projectId, result.datasetId!);
+    expect(dataset.columns.map((column) => [column.name, column.type])).toEqual([
+      ['n', 'integer'],
+      ['joined', 'date'],
+    ]);
+    const window = await module.sheets.readWindow(editor, projectId, result.datasetId!, {
+      offset: 29_999,
+      limit: 5,
+    });
+    expect(window.rows.map((row) => row.cells[dataset.columns[1]!.id]!.value)).toEqual([
+      '2024-03-12',
+      '2024-03-05',
+    ]);
+  });
+
   it('round-trips every format (import → export → import equal) and escapes formulas in CSV and XLSX', async () => {
     const source =
       'name,score,note\nAda,1.5,=cmd|\' /C calc\'!A0\nBob,2,plain\n"Chloé",3,"+SUM(1,2)"\n';
