@@ -7,7 +7,8 @@
 // each in its own process so peak RSS is the import's alone. BENCH_SHEETS_ROUNDS (default 5;
 // BENCH_SHEETS_LARGE_ROUNDS for the 3M file) paired rounds, alternating which side goes first;
 // the goal is held by the median round's ratio, and the worst round's ratio and each side's
-// spread are reported beside it (every round is printed on stderr).
+// spread are reported beside it (every round is printed on stderr, with our import's CPU split
+// into Node's main thread, V8's workers and DuckDB's threads: sheets-import-child.ts).
 import { execFileSync } from 'node:child_process';
 import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import os from 'node:os';
