@@ -412,6 +412,19 @@ describe('sheet imports and exports', () => {
     expect(clean.result.conversions).toEqual([]);
   });
 
+  /** A dataset's columns (name, type), and one column's values from its 30,000th row on. */
+  async function columnsAndTail(datasetId: string, columnIndex: number) {
+    const dataset = await module.sheets.getDataset(editor, projectId, datasetId);
+    const window = await module.sheets.readWindow(editor, projectId, datasetId, {
+      offset: 29_999,
+      limit: 5,
+    });
+    return {
+      columns: dataset.columns.map((column) => [column.name, column.type]),
+      values: window.rows.map((row) => row.cells[dataset.columns[columnIndex]!.id]!.value),
+    };
+  }
+
   it('a CSV column whose inferred type later lines break is imported as text, nothing lost', async () => {
     // DuckDB infers types from a sample of the first 20,480 lines; line 30,002 breaks it.
     let csv = 'n,label\n';
@@ -424,19 +437,12 @@ describe('sheet imports and exports', () => {
       rowsRejected: 0,
       error: { widenedToText: ['n'] },
     });
-    const dataset = await module.sheets.getDataset(editor, projectId, result.datasetId!);
-    expect(dataset.columns.map((column) => [column.name, column.type])).toEqual([
+    const tail = await columnsAndTail(result.datasetId!, 0);
+    expect(tail.columns).toEqual([
       ['n', 'text'],
       ['label', 'text'],
     ]);
-    const window = await module.sheets.readWindow(editor, projectId, result.datasetId!, {
-      offset: 29_999,
-      limit: 5,
-    });
-    expect(window.rows.map((row) => row.cells[dataset.columns[0]!.id]!.value)).toEqual([
-      '29999',
-      'abc',
-    ]);
+    expect(tail.values).toEqual(['29999', 'abc']);
   });
 
   it('reads sniffed ISO dates as DuckDB does: a later line in another separator stays a date', async () => {
@@ -452,19 +458,12 @@ describe('sheet imports and exports', () => {
       rowsImported: 30_001,
       rowsRejected: 0,
     });
-    const dataset = await module.sheets.getDataset(editor, projectId, result.datasetId!);
-    expect(dataset.columns.map((column) => [column.name, column.type])).toEqual([
+    const tail = await columnsAndTail(result.datasetId!, 1);
+    expect(tail.columns).toEqual([
       ['n', 'integer'],
       ['joined', 'date'],
     ]);
-    const window = await module.sheets.readWindow(editor, projectId, result.datasetId!, {
-      offset: 29_999,
-      limit: 5,
-    });
-    expect(window.rows.map((row) => row.cells[dataset.columns[1]!.id]!.value)).toEqual([
-      '2024-03-12',
-      '2024-03-05',
-    ]);
+    expect(tail.values).toEqual(['2024-03-12', '2024-03-05']);
   });
 
   it('round-trips every format (import → export → import equal) and escapes formulas in CSV and XLSX', async () => {
