@@ -7,6 +7,9 @@
 // Opening the platform (PGlite and its migrations) peaks far above what an import needs, so
 // the peak is reset (`/proc/self/clear_refs`, Linux ≥ 4.0) right before the import starts:
 // `peakRssMiB` is the highest RSS while importing, `baseRssMiB` the RSS when it started.
+// CPU by thread name (Linux): `importThreadsMs` while importing (the window of `cpuMs`),
+// `threadsMs` from the process's start to the end (after the background checkpoint, before
+// closing): whatever else the process runs shows there, by thread.
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +17,10 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { datasetTable } from '../src/sheets/sheet-query.ts';
 import { peakRssMiB, resetPeak, rssMiB } from './process-memory.ts';
 import { openSheetsBench } from './sheets-bench-helpers.ts';
+import { threadCpu, threadCpuSince } from './thread-cpu.ts';
+
+/** Every thread's CPU from the process's start: `threadsMs` in the output is since then. */
+const processStart = threadCpu();
 
 const [mode, file] = process.argv.slice(2) as [string, string];
 const threads = process.env.BRAINCELLS_DUCKDB_THREADS;
@@ -35,18 +42,22 @@ if (mode === 'duckdb') {
   const before = rssMiB();
   const started = performance.now();
   const cpuBefore = process.cpuUsage();
+  const threadsBefore = threadCpu();
   await connection.run(`create table peer as select * from read_csv('${file}')`);
   const ms = performance.now() - started;
   const cpuMs = cpuSince(cpuBefore);
+  const importThreadsMs = threadCpuSince(threadsBefore);
   const peak = peakRssMiB();
   const rows = (
     await connection.runAndReadAll('select count(*) as n from peer')
   ).getRowObjectsJS()[0]!.n;
+  // Before closing: DuckDB's threads end with its instance, and /proc forgets them.
+  const threadsMs = threadCpuSince(processStart);
   connection.closeSync();
   instance.closeSync();
   rmSync(dir, { recursive: true, force: true });
   process.stdout.write(
-    `${JSON.stringify({ ms, cpuMs, rows: Number(rows), peakRssMiB: peak, baseRssMiB: before, startupPeakRssMiB, peakReset })}\n`,
+    `${JSON.stringify({ ms, cpuMs, rows: Number(rows), peakRssMiB: peak, baseRssMiB: before, startupPeakRssMiB, peakReset, importThreadsMs, threadsMs })}\n`,
   );
 } else {
   const bench = await openSheetsBench(threads ? { BRAINCELLS_DUCKDB_THREADS: threads } : {});
@@ -55,6 +66,7 @@ if (mode === 'duckdb') {
   const before = rssMiB();
   const started = performance.now();
   const cpuBefore = process.cpuUsage();
+  const threadsBefore = threadCpu();
   const row = await bench.module.imports.createFromPath(bench.actor, bench.projectId, {
     path: file,
   });
@@ -62,6 +74,7 @@ if (mode === 'duckdb') {
   const result = await bench.module.imports.executeImport(row.id);
   const ms = performance.now() - started;
   const cpuMs = cpuSince(cpuBefore);
+  const importThreadsMs = threadCpuSince(threadsBefore);
   const peak = peakRssMiB();
   // The checkpoint the import asked for runs in the background, as a later write's would
   // have: timed, and its memory reported apart from the import's.
@@ -73,8 +86,9 @@ if (mode === 'duckdb') {
   const [stored] = await bench.platform.duckdb.query<{ n: bigint }>(
     `select count(*) as n from ${datasetTable(result.datasetId!)}`,
   );
+  const threadsMs = threadCpuSince(processStart);
   await bench.close();
   process.stdout.write(
-    `${JSON.stringify({ ms, cpuMs, settledMs, checkpointPeakRssMiB, rows: result.rowsImported, storedRows: Number(stored?.n ?? 0), peakRssMiB: peak, baseRssMiB: before, startupPeakRssMiB, peakReset })}\n`,
+    `${JSON.stringify({ ms, cpuMs, settledMs, checkpointPeakRssMiB, rows: result.rowsImported, storedRows: Number(stored?.n ?? 0), peakRssMiB: peak, baseRssMiB: before, startupPeakRssMiB, peakReset, importThreadsMs, threadsMs })}\n`,
   );
 }

@@ -8,11 +8,12 @@
 // by thread kind (DuckDB's workers vs Node's main thread vs V8's GC workers), and DuckDB's own
 // CTAS of the same file then runs in a bare instance in this process, with the settings that
 // differ between the two instances printed: ours against the peer in one sitting.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { openSheetsBench, writeCsv } from './sheets-bench-helpers.ts';
+import { threadKind, threadCpu as threadsNow } from './thread-cpu.ts';
 
 const argument = process.argv[2] ?? '3000000';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'braincells-import-trace-'));
@@ -23,32 +24,10 @@ const cpuMs = () => {
   const used = process.cpuUsage();
   return (used.user + used.system) / 1000;
 };
-/**
- * CPU (ms) of the process's threads by kind, from /proc/self/task (Linux; empty elsewhere):
- * `js` Node's main thread (our code, PGlite), `v8` V8's workers (GC), `workers` the rest —
- * libuv's pool and the threads DuckDB starts from it (they inherit its name), i.e. the read.
- */
+/** CPU (ms) of the process's threads by kind (thread-cpu.ts): the read's split below. */
 function threadCpu(): Record<'js' | 'v8' | 'workers', number> {
   const split = { js: 0, v8: 0, workers: 0 };
-  let tasks: string[] = [];
-  try {
-    tasks = readdirSync('/proc/self/task');
-  } catch {
-    return split;
-  }
-  for (const task of tasks) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${task}/stat`, 'utf8');
-      const name = readFileSync(`/proc/self/task/${task}/comm`, 'utf8').trim();
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // utime + stime in clock ticks (USER_HZ, 100 on Linux).
-      const ms = (Number(fields[11]) + Number(fields[12])) * 10;
-      const kind = name === 'MainThread' ? 'js' : /^V8/.test(name) ? 'v8' : 'workers';
-      split[kind] += ms;
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
+  for (const { name, ms } of threadsNow().values()) split[threadKind(name)] += ms;
   return split;
 }
 const threadsSince = (before: ReturnType<typeof threadCpu>) => {

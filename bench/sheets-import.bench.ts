@@ -7,13 +7,15 @@
 // each in its own process so peak RSS is the import's alone. BENCH_SHEETS_ROUNDS (default 5;
 // BENCH_SHEETS_LARGE_ROUNDS for the 3M file) paired rounds, alternating which side goes first;
 // the goal is held by the median round's ratio, and the worst round's ratio and each side's
-// spread are reported beside it (every round is printed on stderr).
+// spread are reported beside it (every round is printed on stderr, with our import's CPU split
+// into Node's main thread, V8's workers and DuckDB's threads: sheets-import-child.ts).
 import { execFileSync } from 'node:child_process';
 import { closeSync, fsyncSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type BenchRow, round } from './bench-types.ts';
 import { writeCsv } from './sheets-bench-helpers.ts';
+import { threadKind } from './thread-cpu.ts';
 
 const ROWS = Number(process.env.BENCH_SHEETS_ROWS ?? 1_000_000);
 /** A file above PARTS_MAX_BYTES (128 MiB), read whole and numbered after (import-reader.ts); 0 skips it. */
@@ -43,6 +45,8 @@ function child(mode: 'braincells' | 'duckdb', file: string) {
     baseRssMiB: number;
     /** Peak before the reset: opening the platform (PGlite migrations) or DuckDB. */
     startupPeakRssMiB: number;
+    /** CPU by thread name while importing (Linux; sheets-import-child.ts). */
+    importThreadsMs?: Record<string, number>;
   };
 }
 
@@ -80,6 +84,10 @@ function runRounds(file: string, rows: number, rounds: number): Rounds {
       results[mode] = child(mode, file);
     }
     const first = order[0];
+    // Where our import's CPU went: Node's main thread, V8's workers, DuckDB's (and libuv's) threads.
+    const kinds = { js: 0, v8: 0, workers: 0 };
+    for (const [name, ms] of Object.entries(results.braincells.importThreadsMs ?? {}))
+      kinds[threadKind(name)] += ms;
     if (results.braincells.rows !== rows || results.duckdb.rows !== rows)
       throw new Error(
         `row counts differ: ours ${results.braincells.rows}, duckdb ${results.duckdb.rows}`,
@@ -88,7 +96,7 @@ function runRounds(file: string, rows: number, rounds: number): Rounds {
     peers.push(results.duckdb);
     // Every round on stderr: the spread behind the median and the worst.
     process.stderr.write(
-      `bench:   round ${index + 1}/${rounds} ${rows / 1e6}M rows (${first === 'duckdb' ? 'peer first' : 'ours first'}): ours ${round(results.braincells.ms, 0)} ms / ${round(results.braincells.cpuMs, 0)} ms CPU, duckdb ${round(results.duckdb.ms, 0)} ms / ${round(results.duckdb.cpuMs, 0)} ms CPU, load ${os.loadavg()[0]!.toFixed(1)}\n`,
+      `bench:   round ${index + 1}/${rounds} ${rows / 1e6}M rows (${first === 'duckdb' ? 'peer first' : 'ours first'}): ours ${round(results.braincells.ms, 0)} ms / ${round(results.braincells.cpuMs, 0)} ms CPU (main thread ${kinds.js}, V8 ${kinds.v8}, DuckDB and libuv ${kinds.workers}), duckdb ${round(results.duckdb.ms, 0)} ms / ${round(results.duckdb.cpuMs, 0)} ms CPU, load ${os.loadavg()[0]!.toFixed(1)}\n`,
     );
   }
   return { ours, peers };

@@ -412,6 +412,19 @@ describe('sheet imports and exports', () => {
     expect(clean.result.conversions).toEqual([]);
   });
 
+  /** A dataset's columns (name, type), and one column's values from its 30,000th row on. */
+  async function columnsAndTail(datasetId: string, columnIndex: number) {
+    const dataset = await module.sheets.getDataset(editor, projectId, datasetId);
+    const window = await module.sheets.readWindow(editor, projectId, datasetId, {
+      offset: 29_999,
+      limit: 5,
+    });
+    return {
+      columns: dataset.columns.map((column) => [column.name, column.type]),
+      values: window.rows.map((row) => row.cells[dataset.columns[columnIndex]!.id]!.value),
+    };
+  }
+
   it('a CSV column whose inferred type later lines break is imported as text, nothing lost', async () => {
     // DuckDB infers types from a sample of the first 20,480 lines; line 30,002 breaks it.
     let csv = 'n,label\n';
@@ -424,19 +437,33 @@ describe('sheet imports and exports', () => {
       rowsRejected: 0,
       error: { widenedToText: ['n'] },
     });
-    const dataset = await module.sheets.getDataset(editor, projectId, result.datasetId!);
-    expect(dataset.columns.map((column) => [column.name, column.type])).toEqual([
+    const tail = await columnsAndTail(result.datasetId!, 0);
+    expect(tail.columns).toEqual([
       ['n', 'text'],
       ['label', 'text'],
     ]);
-    const window = await module.sheets.readWindow(editor, projectId, result.datasetId!, {
-      offset: 29_999,
-      limit: 5,
+    expect(tail.values).toEqual(['29999', 'abc']);
+  });
+
+  it('reads sniffed ISO dates as DuckDB does: a later line in another separator stays a date', async () => {
+    // The sniff (the first 20,480 lines) finds `%Y-%m-%d`; passed to the read, every date went
+    // through strptime and line 30,002 would not cast (the column widened to text). DuckDB's
+    // own auto-detected read casts ISO dates with its default parser, which reads it.
+    let csv = 'n,joined\n';
+    for (let index = 0; index < 30_000; index++) csv += `${index},2024-03-${(index % 28) + 1}\n`;
+    csv += '30000,2024/03/05\n';
+    const { result } = await importBuffer(csv, 'dates.csv');
+    expect(result, JSON.stringify(result.error)).toMatchObject({
+      status: 'succeeded',
+      rowsImported: 30_001,
+      rowsRejected: 0,
     });
-    expect(window.rows.map((row) => row.cells[dataset.columns[0]!.id]!.value)).toEqual([
-      '29999',
-      'abc',
+    const tail = await columnsAndTail(result.datasetId!, 1);
+    expect(tail.columns).toEqual([
+      ['n', 'integer'],
+      ['joined', 'date'],
     ]);
+    expect(tail.values).toEqual(['2024-03-12', '2024-03-05']);
   });
 
   it('round-trips every format (import → export → import equal) and escapes formulas in CSV and XLSX', async () => {
