@@ -88,6 +88,35 @@ describe('batchedPageReader', () => {
     await expect(pages.pages(9)).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
+  it('reads `ahead` batches after the one asked for, never one already let go', async () => {
+    const reads: string[][] = [];
+    const pages = batchedPageReader(
+      ids,
+      4,
+      async (wanted) => {
+        reads.push(wanted);
+        return new Map(wanted.map((id) => [id, [`text of ${id}`]]));
+      },
+      { ahead: 1 },
+    );
+    expect(await pages.pages(0)).toEqual(['text of d0']);
+    // The second batch is read with the first, before any of its documents asks.
+    expect(reads).toEqual([
+      ['d0', 'd1', 'd2', 'd3'],
+      ['d4', 'd5', 'd6', 'd7'],
+    ]);
+    for (const index of [4, 5, 6, 7]) pages.done(index);
+    // The first batch's last document asks: the second, let go, is not read ahead again.
+    expect(await pages.pages(3)).toEqual(['text of d3']);
+    expect(reads).toHaveLength(2);
+    // The second batch's ask reads the third (the last, of two documents) ahead.
+    await pages.pages(5);
+    expect(reads.slice(2)).toEqual([
+      ['d4', 'd5', 'd6', 'd7'],
+      ['d8', 'd9'],
+    ]);
+  });
+
   it('lets a batch go once each of its documents is done (a later ask reads it again)', async () => {
     const { reads, pages } = reader();
     await pages.pages(0);

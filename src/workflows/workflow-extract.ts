@@ -290,35 +290,53 @@ const emptyUsage = (): StepUsage => ({ inputTokens: 0, outputTokens: 0, costNano
  * that of the batches under way. The step begins documents in order, 2 × `concurrency` at a
  * time, so with batches of `concurrency` the collection is read in one query per `concurrency`
  * documents whatever the timing (each query is an access check and a read of the collection's
- * columns besides the text).
+ * columns besides the text). `ahead`: the first ask of a batch also reads that many batches
+ * after it (not yet let go), so a slow read (the documents' text is in DuckDB, whose reads
+ * take 20–800 ms on a loaded machine) is under way while the batches before it are with the
+ * model, instead of keeping the model's window waiting once they are answered.
  */
 export function batchedPageReader(
   documentIds: readonly string[],
   size: number,
   read: (documentIds: string[]) => Promise<Map<string, string[]>>,
+  { ahead = 0 }: { ahead?: number } = {},
 ) {
   const batches = new Map<number, { pages?: Promise<Map<string, string[]>>; left: number }>();
-  const batchOf = (index: number) => {
-    const number = Math.floor(index / size);
+  const count = Math.ceil(documentIds.length / size);
+  /** Batches let go: read again when asked, never read ahead again. */
+  const released = new Set<number>();
+  const batchAt = (number: number) => {
     let batch = batches.get(number);
     if (!batch) {
       batch = { left: Math.min(size, documentIds.length - number * size) };
       batches.set(number, batch);
     }
-    return { number, batch };
+    batch.pages ??= read([...new Set(documentIds.slice(number * size, (number + 1) * size))]);
+    return batch;
   };
   return {
     async pages(index: number): Promise<string[]> {
-      const { number, batch } = batchOf(index);
-      batch.pages ??= read([...new Set(documentIds.slice(number * size, (number + 1) * size))]);
+      const number = Math.floor(index / size);
+      const batch = batchAt(number);
+      for (let next = number + 1; next <= number + ahead && next < count; next++)
+        if (!batches.has(next) && !released.has(next))
+          // Its failure is thrown to the documents that ask for it.
+          batchAt(next).pages?.catch(() => {});
       const documentId = documentIds[index]!;
-      const pages = (await batch.pages).get(documentId);
+      const pages = (await batch.pages)?.get(documentId);
       if (!pages) throw notFound('Document', documentId);
       return pages;
     },
     done(index: number) {
-      const { number, batch } = batchOf(index);
-      if (--batch.left === 0) batches.delete(number);
+      const number = Math.floor(index / size);
+      const batch = batches.get(number) ?? {
+        left: Math.min(size, documentIds.length - number * size),
+      };
+      batches.set(number, batch);
+      if (--batch.left === 0) {
+        batches.delete(number);
+        released.add(number);
+      }
     },
   };
 }
@@ -479,6 +497,12 @@ export async function mapLimit<T, R>(
   return results;
 }
 
+/** Batches of documents' text read ahead of the one a document asks for (see batchedPageReader). */
+const PAGES_AHEAD = 2;
+
+/** The live view's progress events of a step: at most one this often (and the last). */
+const PROGRESS_MS = 250;
+
 /** Rows shown in the step's output (the sheet holds all of them). */
 const OUTPUT_ROWS = 200;
 
@@ -539,13 +563,14 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
     step.mode === 'all' ? documents : documents.filter((document) => !extracted.has(document.id));
 
   let done = 0;
-  const progressEvery = Math.max(1, Math.floor(todo.length / 100));
+  let progressAt = performance.now();
   // Not waited for, as the others below are not: the first call need not wait for an event.
   void env.progress(step.id, done, todo.length);
   const readPages = batchedPageReader(
     todo.map((document) => document.id),
     step.concurrency,
     (documentIds) => ports.documentPages(actor, projectId, documentIds),
+    { ahead: PAGES_AHEAD },
   );
   // `concurrency` documents are with the model at once, and as many more are being begun and
   // read meanwhile, so the database's work (the documents' checkpoints, grouped, and their
@@ -577,12 +602,16 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
     // Its failure is thrown by the race or after the loop below; never left unhandled.
     result.then(
       () => {
-        // At most about a hundred progress events a step (each one is stored), and not
+        // At most one progress event every PROGRESS_MS, and the last (each one is a stored
+        // event, a statement on the main thread: one every tenth document was ~100 a step), not
         // waited for: the live view's count is no reason to hold a document's place (events
         // are numbered in publish order, and publishing never fails).
         done++;
-        if (done === todo.length || done % progressEvery === 0)
+        const now = performance.now();
+        if (done === todo.length || now - progressAt >= PROGRESS_MS) {
+          progressAt = now;
           void env.progress(step.id, done, todo.length);
+        }
       },
       () => {},
     );

@@ -544,7 +544,7 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       );
       const recorded = await checkpoint('step record', () =>
         sql`
-        update run_step rs
+        ${PREPARED}update run_step rs
         set status = 'completed', output = coalesce(r.output, 'null'::jsonb), finished_at = now()
         from jsonb_to_recordset(${outputs}::jsonb) as r(step_key text, output jsonb)
         where rs.run_id = ${runId} and rs.step_key = r.step_key
