@@ -1,4 +1,4 @@
-import { QueryClient, QueryObserver } from '@tanstack/react-query';
+import { QueryClient, type QueryKey, QueryObserver } from '@tanstack/react-query';
 import { describe, expect, it } from 'vitest';
 import { setLiveData } from './live-query.ts';
 
@@ -18,56 +18,80 @@ function serverReads() {
   };
 }
 
-const flushMicrotasks = () => new Promise((resolve) => setTimeout(resolve, 0));
+/**
+ * The query's cache as the page sees it: every value it held, in order, and a wait for the
+ * next answer of a read to land (an event of the cache, not a timer).
+ */
+function watch(client: QueryClient, key: QueryKey, fn: () => Promise<string>) {
+  const values: unknown[] = [];
+  const waiters: (() => void)[] = [];
+  const observer = new QueryObserver(client, { queryKey: key, queryFn: fn });
+  const stopObserving = observer.subscribe(() => {});
+  const stopWatching = client.getQueryCache().subscribe((event) => {
+    if (event.type !== 'updated' || event.action.type !== 'success') return;
+    values.push(event.query.state.data);
+    if (!event.action.manual) for (const wake of waiters.splice(0)) wake();
+  });
+  return {
+    values,
+    nextRead: () => new Promise<void>((resolve) => waiters.push(resolve)),
+    close() {
+      stopWatching();
+      stopObserving();
+    },
+  };
+}
+
+const newClient = () => new QueryClient({ defaultOptions: { queries: { retry: false } } });
 
 describe('setLiveData', () => {
   it('an older read that lands after a live event never overwrites it', async () => {
-    const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+    const client = newClient();
     const key = ['workflow-run', 'p', 'r'];
     const server = serverReads();
-    const observer = new QueryObserver(client, { queryKey: key, queryFn: server.fn });
-    const unsubscribe = observer.subscribe(() => {});
+    const cache = watch(client, key, server.fn);
     // The page's first read is out (the run was "running" when the server answered it)…
     expect(server.reads).toBe(1);
     // …and the run's "completed" event arrives before that answer does.
     setLiveData(client, key, 'completed');
     expect(client.getQueryData(key)).toBe('completed');
-    server.answer('running');
-    await flushMicrotasks();
-    expect(client.getQueryData(key)).toBe('completed');
-    // The query is read again, and that read (started after the event) is what it shows next.
+    // The query is read again; the older answer lands first, the new read's after it.
     expect(server.reads).toBe(2);
+    const landed = cache.nextRead();
+    server.answer('running');
     server.answer('completed');
-    await flushMicrotasks();
+    await landed;
     expect(client.getQueryData(key)).toBe('completed');
-    unsubscribe();
+    // "running" was never shown, not even for a moment.
+    expect(cache.values).toEqual(['completed', 'completed']);
+    cache.close();
   });
 
   it('with no read in flight, sets the value and reads nothing', async () => {
-    const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+    const client = newClient();
     const key = ['dataset', 'p', 'd'];
     const server = serverReads();
-    const observer = new QueryObserver(client, { queryKey: key, queryFn: server.fn });
-    const unsubscribe = observer.subscribe(() => {});
+    const cache = watch(client, key, server.fn);
+    const landed = cache.nextRead();
     server.answer('columns: a');
-    await flushMicrotasks();
+    await landed;
     setLiveData<string>(client, key, (previous) => `${previous}, b`);
-    await flushMicrotasks();
     expect(client.getQueryData(key)).toBe('columns: a, b');
     expect(server.reads).toBe(1);
-    unsubscribe();
+    cache.close();
   });
 
   it('without the guard the older read wins (what the guard prevents)', async () => {
-    const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+    const client = newClient();
     const key = ['workflow-run', 'p', 'r'];
     const server = serverReads();
-    const observer = new QueryObserver(client, { queryKey: key, queryFn: server.fn });
-    const unsubscribe = observer.subscribe(() => {});
+    const cache = watch(client, key, server.fn);
     client.setQueryData(key, 'completed');
+    const landed = cache.nextRead();
     server.answer('running');
-    await flushMicrotasks();
+    await landed;
     expect(client.getQueryData(key)).toBe('running');
-    unsubscribe();
+    expect(cache.values).toEqual(['completed', 'running']);
+    cache.close();
   });
 });
