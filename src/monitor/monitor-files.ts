@@ -16,6 +16,7 @@ import {
   openDuckDb,
 } from '../platform/duckdb/duckdb.ts';
 import { ATTACHED_IDLE_MS } from '../platform/duckdb/duckdb-datasets.ts';
+import { createIdleBound } from '../platform/idle-bound.ts';
 import type { Logger } from '../platform/logger.ts';
 import type { Platform } from '../platform/platform.ts';
 import { carryOverMonitorRows, legacyMonitorProjects } from './monitor-carry-over.ts';
@@ -213,18 +214,13 @@ export function createSharedMonitorFiles(
   // Keyed by lease key: the lease instance speaks only of keys.
   const projectOfKey = new Map<string, string>();
   const opened = new Map<string, Promise<MonitorFile>>();
-  /** Project id → when its file was last used; oldest first (re-inserted on use). */
-  const lastUsed = new Map<string, number>();
-  /** Project id → holds not yet released (imports, repricings, watches). */
-  const holds = new Map<string, number>();
+  /** When each project's file was last used, and the holds on it (imports, repricings, watches). */
+  const bound = createIdleBound({ max: maxOpen, idleMs, now });
+  const { touch } = bound;
   /** Project id → calls on its file under way. */
   const busy = new Map<string, number>();
   /** Project id → its closing by the bound (file closed, then lease given up) in flight. */
   const closing = new Map<string, Promise<void>>();
-  const touch = (projectId: string) => {
-    lastUsed.delete(projectId);
-    lastUsed.set(projectId, now());
-  };
   const count = (counts: Map<string, number>, projectId: string, by: number) => {
     const next = (counts.get(projectId) ?? 0) + by;
     if (next > 0) counts.set(projectId, next);
@@ -234,7 +230,7 @@ export function createSharedMonitorFiles(
   const closeFile = async (projectId: string) => {
     const file = opened.get(projectId);
     opened.delete(projectId);
-    lastUsed.delete(projectId);
+    bound.forget(projectId);
     if (!file) return;
     const { duckdb } = await file.catch(() => ({ duckdb: undefined }));
     await duckdb?.close();
@@ -247,14 +243,11 @@ export function createSharedMonitorFiles(
    * more are in use, more stay open.
    */
   const closeIdle = () => {
-    let over = opened.size - maxOpen;
-    if (over <= 0) return;
-    const idleBefore = now() - idleMs;
-    for (const [projectId, used] of lastUsed) {
-      if (over <= 0 || used > idleBefore) break; // the rest were used more recently
-      if (!opened.has(projectId) || holds.has(projectId) || busy.has(projectId)) continue;
-      if (closing.has(projectId)) continue;
-      over--;
+    const idle = bound.idle(
+      opened.size,
+      (projectId) => !opened.has(projectId) || busy.has(projectId) || closing.has(projectId),
+    );
+    for (const projectId of idle) {
       const done = closeFile(projectId)
         .then(() => leases.release(monitorLeaseKey(projectId)))
         .catch((error: unknown) =>
@@ -373,20 +366,20 @@ export function createSharedMonitorFiles(
         opening.then(closeIdle, () => {
           if (opened.get(projectId) === opening) {
             opened.delete(projectId);
-            lastUsed.delete(projectId);
+            bound.forget(projectId);
           }
         });
       } else touch(projectId);
       return file;
     },
     hold(projectId) {
-      count(holds, projectId, 1);
+      bound.hold(projectId);
       if (opened.has(projectId)) touch(projectId);
       let released = false;
       return () => {
         if (released) return;
         released = true;
-        count(holds, projectId, -1);
+        bound.release(projectId);
         if (opened.has(projectId)) touch(projectId);
         // An import or a watch done: a moment to close what has been idle past the bound.
         closeIdle();

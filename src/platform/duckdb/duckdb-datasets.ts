@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { serviceUnavailable } from '../app-error.ts';
+import { createIdleBound } from '../idle-bound.ts';
 import { identifierFor, quoteIdentifier } from './duckdb-identifiers.ts';
 
 /**
@@ -102,16 +103,11 @@ export function createDatasetFiles(options: {
   if (dir !== ':memory:') mkdirSync(dir, { recursive: true });
   /** Dataset id → its ATTACH (settled or in flight). */
   const attaching = new Map<string, Promise<void>>();
-  /** Dataset id → when it was last opened or released; oldest first (re-inserted on use). */
-  const lastUsed = new Map<string, number>();
-  /** Dataset id → holds not yet released. */
-  const holds = new Map<string, number>();
+  /** When each dataset was last opened or released, and the holds on it. */
+  const bound = createIdleBound({ max: maxAttached, idleMs, now });
+  const { touch } = bound;
   /** Dataset id → its DETACH in flight: an open waits for it, then attaches again. */
   const detaching = new Map<string, Promise<void>>();
-  const touch = (datasetId: string) => {
-    lastUsed.delete(datasetId);
-    lastUsed.set(datasetId, now());
-  };
   let guard: DatasetGuard | undefined;
   const detachListeners: ((datasetId: string) => void)[] = [];
 
@@ -148,7 +144,7 @@ export function createDatasetFiles(options: {
     const pending = attaching.get(datasetId);
     if (!pending) return;
     attaching.delete(datasetId);
-    lastUsed.delete(datasetId);
+    bound.forget(datasetId);
     try {
       await pending;
     } catch {
@@ -171,14 +167,11 @@ export function createDatasetFiles(options: {
 
   /** Detaches the least recently used idle datasets while more than `maxAttached` are attached. */
   const evictIdle = () => {
-    let over = attaching.size - maxAttached;
-    if (over <= 0) return;
-    const idleBefore = now() - idleMs;
-    for (const [datasetId, used] of lastUsed) {
-      if (over <= 0 || used > idleBefore) break; // the rest were used more recently
-      if (!attaching.has(datasetId) || (holds.get(datasetId) ?? 0) > 0 || detaching.has(datasetId))
-        continue;
-      over--;
+    const idle = bound.idle(
+      attaching.size,
+      (datasetId) => !attaching.has(datasetId) || detaching.has(datasetId),
+    );
+    for (const datasetId of idle) {
       // Its lease is given up too (another server may take it at once; the next use here
       // claims it again). A failed DETACH leaves the file attached; the next eviction retries.
       void detach(datasetId, async () => {
@@ -196,7 +189,7 @@ export function createDatasetFiles(options: {
       touch(datasetId); // used now: not idle, so no eviction picks it meanwhile
       if (guard)
         await guard.claim(datasetId).catch((error: unknown) => {
-          if (!attaching.has(datasetId)) lastUsed.delete(datasetId); // another server's
+          if (!attaching.has(datasetId)) bound.forget(datasetId); // another server's
           throw error;
         });
       let pending = attaching.get(datasetId);
@@ -206,7 +199,7 @@ export function createDatasetFiles(options: {
         pending.then(evictIdle, () => {
           if (attaching.get(datasetId) === pending) {
             attaching.delete(datasetId);
-            lastUsed.delete(datasetId);
+            bound.forget(datasetId);
           }
         });
       }
@@ -227,15 +220,13 @@ export function createDatasetFiles(options: {
       }
     },
     hold(datasetId) {
-      holds.set(datasetId, (holds.get(datasetId) ?? 0) + 1);
+      bound.hold(datasetId);
       touch(datasetId);
       let released = false;
       return () => {
         if (released) return;
         released = true;
-        const left = (holds.get(datasetId) ?? 1) - 1;
-        if (left > 0) holds.set(datasetId, left);
-        else holds.delete(datasetId);
+        bound.release(datasetId);
         if (attaching.has(datasetId)) touch(datasetId);
       };
     },
@@ -255,7 +246,7 @@ export function createDatasetFiles(options: {
     forgetAll() {
       for (const datasetId of attaching.keys()) unregister(datasetId);
       attaching.clear();
-      lastUsed.clear();
+      bound.forgetAll();
     },
     onDetach(listener) {
       detachListeners.push(listener);
