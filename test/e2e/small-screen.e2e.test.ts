@@ -16,9 +16,20 @@ const lineCount = (container: Locator) =>
     return tops.size;
   });
 
-/** The page never scrolls sideways: wide content scrolls inside its own box. */
+/**
+ * How far the page is wider than the window (≤ 0: it never scrolls sideways; wide content
+ * scrolls inside its own box). The app's frame scrolls its content and bar itself, so they
+ * count too: neither may scroll sideways.
+ */
 const pageOverflow = (page: Page) =>
-  page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  page.evaluate(() =>
+    Math.max(
+      document.documentElement.scrollWidth - window.innerWidth,
+      ...[...document.querySelectorAll('main, .top-bar, .top-bar nav')].map(
+        (element) => element.scrollWidth - element.clientWidth,
+      ),
+    ),
+  );
 
 /**
  * Issue 14 item 22 at a phone's width (390 px): the dataset toolbar groups its actions instead
@@ -29,6 +40,7 @@ describe('a 390 px screen', () => {
   const e2e = browserSuite({ viewport: { width: 390, height: 844 }, project: 'Phone project' });
   const csv = path.join(os.tmpdir(), `braincells-e2e-small-${process.pid}.csv`);
   const browserDialogs: string[] = [];
+  let datasetId = '';
 
   beforeAll(async () => {
     writeFileSync(csv, ['name,age,city', 'Ada,36,London', 'Alan,41,Wilmslow'].join('\n'));
@@ -36,7 +48,7 @@ describe('a 390 px screen', () => {
       browserDialogs.push(dialog.message());
       void dialog.dismiss();
     });
-    await importFile(e2e.page, csv);
+    datasetId = await importFile(e2e.page, csv);
   });
 
   it('groups the dataset toolbar into two lines and keeps every action reachable', async () => {
@@ -68,6 +80,102 @@ describe('a 390 px screen', () => {
     await screenshot(page, 'small-03-confirm');
     await confirm.getByRole('button', { name: 'Delete 1 row' }).click();
     await expect.poll(() => page.getByTestId('row-count').textContent()).toContain('2 rows');
+  });
+
+  it('no main page is wider than the screen', async () => {
+    const { page } = e2e;
+    const project = `${e2e.server.url}/projects/${e2e.projectId}`;
+    const heading = (name: string) => page.getByRole('heading', { level: 1, name });
+    // Each page, and what shows that it has drawn what it loads.
+    const pages: [string, string, () => Locator][] = [
+      [
+        'datasets',
+        `${project}/datasets`,
+        () => page.getByRole('link', { name: /braincells-e2e-small/ }),
+      ],
+      ['a sheet', `${project}/datasets/${datasetId}`, () => page.getByRole('grid')],
+      ['chat', `${project}/chat`, () => page.getByText('Pick a thread or start a new one.')],
+      ['agents', `${project}/agents`, () => heading('Agents')],
+      ['documents', `${project}/documents`, () => heading('Documents')],
+      ['workflows', `${project}/workflows`, () => heading('Workflows')],
+      ['monitor', `${project}/monitor`, () => heading('Monitor')],
+      ['members', `${project}/members`, () => page.getByRole('table').first()],
+      ['settings', `${project}/settings`, () => page.getByRole('table').first()],
+      ['spend', `${project}/spend`, () => heading('Spend')],
+      ['gateway', `${project}/gateway`, () => heading('Gateway keys')],
+      ['API keys', `${e2e.server.url}/account/api-keys`, () => heading('API keys')],
+      ['security', `${e2e.server.url}/account/security`, () => heading('Security')],
+      ['sessions', `${e2e.server.url}/account/sessions`, () => page.getByRole('table').first()],
+    ];
+    const overflow: Record<string, number> = {};
+    for (const [name, url, drawn] of pages) {
+      await page.goto(url);
+      await drawn().waitFor();
+      await screenshot(page, `small-page-${name.replace(' ', '-')}`);
+      overflow[name] = await pageOverflow(page);
+    }
+    // Every page at once, so one run names every page that is too wide.
+    expect(
+      Object.entries(overflow).filter(([, pixels]) => pixels > 0),
+      JSON.stringify(overflow),
+    ).toEqual([]);
+  });
+
+  it('keeps every project section one menu away, none off the screen', async () => {
+    const { page } = e2e;
+    await page.goto(`${e2e.server.url}/projects/${e2e.projectId}/datasets`);
+    const menu = page.getByRole('navigation', { name: 'Project' }).getByRole('button');
+    expect(await menu.textContent()).toContain('Datasets');
+    await menu.click();
+    const items = page.getByRole('menuitem');
+    expect(await items.allTextContents()).toEqual([
+      'Datasets',
+      'Documents',
+      'Workflows',
+      'Chat',
+      'Agents',
+      'Members',
+      'Settings',
+      'Spend',
+      'Gateway',
+      'Monitor',
+    ]);
+    for (const item of await items.all()) {
+      const box = (await item.boundingBox())!;
+      expect(box.x).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.width).toBeLessThanOrEqual(390);
+      expect(box.y + box.height).toBeLessThanOrEqual(844);
+    }
+    await screenshot(page, 'small-06-sections');
+    await page.getByRole('menuitem', { name: 'Monitor' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Monitor' }).waitFor();
+    expect(await menu.textContent()).toContain('Monitor');
+    expect(await pageOverflow(page)).toBeLessThanOrEqual(0);
+  });
+
+  it('previews an import with the date formats the import reads with, in a dialog that fits', async () => {
+    const { page } = e2e;
+    await page.goto(`${e2e.server.url}/projects/${e2e.projectId}/datasets`);
+    // ISO dates are read with DuckDB's own parser (no format, #14 item 14); others with theirs.
+    for (const [name, text, shown] of [
+      ['iso', 'n,joined\n1,2024-03-05\n2,2024-12-31\n', 'dates ISO'],
+      ['eu', 'n;joined\n1;05/03/2024\n2;31/12/2024\n', 'dates %d/%m/%Y'],
+    ]) {
+      const file = path.join(os.tmpdir(), `braincells-e2e-small-${name}-${process.pid}.csv`);
+      writeFileSync(file, text!);
+      await page.getByRole('button', { name: 'Import…' }).click();
+      await page.locator('input[type=file]').setInputFiles(file);
+      const dialect = page.getByTestId('import-dialect');
+      await dialect.waitFor();
+      expect(await dialect.textContent()).toContain(shown);
+      expect(await dialect.textContent()).not.toContain('%Y-%m-%d');
+      const box = (await page.locator('dialog[open]').boundingBox())!;
+      expect(box.x).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.width).toBeLessThanOrEqual(390);
+      expect(await pageOverflow(page)).toBeLessThanOrEqual(0);
+      await screenshot(page, `small-07-import-${name}`);
+      await page.getByRole('button', { name: 'Cancel' }).click();
+    }
   });
 
   it('scrolls wide tables inside their box, never the page', async () => {

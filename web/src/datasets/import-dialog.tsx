@@ -37,6 +37,20 @@ interface ColumnChoice {
 const shown = (char: string) =>
   char === '' ? 'none' : char === '\t' ? 'tab' : char === ' ' ? 'space' : `"${char}"`;
 
+/**
+ * How the import reads the preview's date or timestamp columns: the format it passes, or ISO
+ * (no format: DuckDB's own parser). Nothing when the preview has no such column.
+ */
+function formatsShown(info: ImportInfo): string {
+  const preview = info.preview;
+  if (!preview?.dialect) return '';
+  const types = new Set(preview.columns.map((column) => column.inferredType));
+  const parts: string[] = [];
+  if (types.has('date')) parts.push(`dates ${preview.dialect.dateFormat ?? 'ISO'}`);
+  if (types.has('timestamp')) parts.push(`timestamps ${preview.dialect.timestampFormat ?? 'ISO'}`);
+  return parts.map((part) => `, ${part}`).join('');
+}
+
 const stripExtension = (name: string) =>
   name.replace(/\.[a-z0-9]{1,8}$/i, '').slice(0, 200) || 'Imported data';
 
@@ -391,10 +405,11 @@ export function ImportDialog({
           </p>
           {step.info.preview?.dialect && (
             <div className="row">
-              <p className="muted">
+              <p className="muted" data-testid="import-dialect">
                 Read with delimiter {shown(step.info.preview.dialect.delimiter)}, quote{' '}
                 {shown(step.info.preview.dialect.quote)}, escape{' '}
                 {shown(step.info.preview.dialect.escape)}, {step.info.preview.dialect.encoding}
+                {formatsShown(step.info)}
               </p>
               <label className="checkbox">
                 <input
