@@ -28,6 +28,40 @@ const sectionLabel = (pathname: string) => {
   return PROJECT_SECTIONS.find(([section]) => section === segment)?.[1];
 };
 
+/**
+ * The project's pages as one menu named after the current page, for a phone (≤ 640 px,
+ * app.css). Its own component: it follows the location, and the frame around it must not
+ * render again on a navigation (after sign-out the user is gone before the frame unmounts).
+ */
+function SectionMenu({ projectId }: { projectId: string }) {
+  const pathname = useRouterState({ select: (state) => state.location.pathname });
+  return (
+    <nav aria-label="Project" className="project-nav-menu">
+      <Menu
+        label={
+          <>
+            <span aria-hidden="true">☰ </span>
+            {sectionLabel(pathname) ?? 'Sections'}
+          </>
+        }
+        className="menu-button"
+      >
+        {PROJECT_SECTIONS.map(([section, label]) => (
+          <Link
+            key={section}
+            role="menuitem"
+            to={`/projects/$projectId/${section}`}
+            params={{ projectId }}
+            activeProps={{ 'aria-current': 'page' }}
+          >
+            {label}
+          </Link>
+        ))}
+      </Menu>
+    </nav>
+  );
+}
+
 /** The signed-in frame: top bar with project switcher, project navigation, account menu. */
 export function AppShell() {
   const me = useMe();
@@ -36,7 +70,6 @@ export function AppShell() {
   const navigate = useNavigate();
   const queryClient = useQueryClient();
   const notices = useNotices();
-  const pathname = useRouterState({ select: (state) => state.location.pathname });
 
   const logout = async () => {
     try {
@@ -74,29 +107,7 @@ export function AppShell() {
             </nav>
             {/* A phone's width (≤ 640 px, app.css): the same links one menu away, never a
                 line that scrolls sideways. */}
-            <nav aria-label="Project" className="project-nav-menu">
-              <Menu
-                label={
-                  <>
-                    <span aria-hidden="true">☰ </span>
-                    {sectionLabel(pathname) ?? 'Sections'}
-                  </>
-                }
-                className="menu-button"
-              >
-                {PROJECT_SECTIONS.map(([section, label]) => (
-                  <Link
-                    key={section}
-                    role="menuitem"
-                    to={`/projects/$projectId/${section}`}
-                    params={{ projectId }}
-                    activeProps={{ 'aria-current': 'page' }}
-                  >
-                    {label}
-                  </Link>
-                ))}
-              </Menu>
-            </nav>
+            <SectionMenu projectId={projectId} />
           </>
         )}
         <div className="top-bar-end">
