@@ -159,6 +159,14 @@ describe('a 390 px screen', () => {
       expect(box.x + box.width).toBeLessThanOrEqual(390);
       expect(await sidewaysOverflow(page)).toBeLessThanOrEqual(0);
       await screenshot(page, `small-07-import-${name}`);
+      // A second switch keeps the first: the options previewed are the ones the start uses.
+      const relaxed = page.getByLabel('Relaxed quotes');
+      const firstRow = page.getByLabel('First row is data');
+      await relaxed.click();
+      await expect.poll(() => relaxed.isChecked()).toBe(true);
+      await firstRow.click();
+      await expect.poll(() => firstRow.isChecked()).toBe(true);
+      expect(await relaxed.isChecked()).toBe(true);
       await page.getByRole('button', { name: 'Cancel' }).click();
     }
   });

@@ -78,6 +78,11 @@ export function ImportDialog({
   const [error, setError] = useState<unknown>();
   const [name, setName] = useState('');
   const [choices, setChoices] = useState<ColumnChoice[]>([]);
+  /**
+   * The CSV options chosen in the preview so far: a preview again sends them all (the server
+   * keeps the last preview's `csv` whole for the start, so one switch must not drop another).
+   */
+  const [csvChosen, setCsvChosen] = useState<NonNullable<ImportOptions['csv']>>({});
   const [dragging, setDragging] = useState(false);
   const upload = useRef<UploadHandle<ImportInfo> | undefined>(undefined);
   const closeStream = useRef<(() => void) | undefined>(undefined);
@@ -88,6 +93,7 @@ export function ImportDialog({
     setStep({ kind: 'choose' });
     setError(undefined);
     setSource('file');
+    setCsvChosen({});
     if (initialFile) void sendFile(initialFile);
   }, [open, initialFile]);
 
@@ -95,6 +101,7 @@ export function ImportDialog({
 
   const sendFile = async (file: File) => {
     setError(undefined);
+    setCsvChosen({});
     setName(stripExtension(file.name));
     const started = performance.now();
     const progress = (bytes: number, total: number): ProgressView => ({
@@ -136,11 +143,13 @@ export function ImportDialog({
   };
 
   /** Reads the upload again with other CSV options; the preview shows the result first. */
-  const repreview = async (csv: NonNullable<ImportOptions['csv']>) => {
+  const repreview = async (change: NonNullable<ImportOptions['csv']>) => {
     if (step.kind !== 'preview') return;
     setError(undefined);
+    const csv = { ...csvChosen, ...change };
     try {
       showPreview(await sheetApi.previewImport(projectId, step.info.id, { csv }));
+      setCsvChosen(csv);
     } catch (caught) {
       setError(caught);
     }
