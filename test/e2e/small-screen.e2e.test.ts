@@ -1,8 +1,10 @@
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Locator } from 'playwright-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { systemActor } from '../../src/auth/system-actor.ts';
+import { writeClaudeProjects } from '../../src/monitor/monitor-test-helpers.ts';
 import { browserSuite, importFile, screenshot, sidewaysOverflow } from './e2e-harness.ts';
 
 /** How many lines the visible children of `container` take (distinct top offsets). */
@@ -22,7 +24,13 @@ const lineCount = (container: Locator) =>
  * own dialog (never the browser's confirm()).
  */
 describe('a 390 px screen', () => {
-  const e2e = browserSuite({ viewport: { width: 390, height: 844 }, project: 'Phone project' });
+  // Coding-agent logs for the monitor's pages (a folder the server may read).
+  const logs = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'braincells-e2e-small-logs-')));
+  const e2e = browserSuite({
+    viewport: { width: 390, height: 844 },
+    project: 'Phone project',
+    server: { monitor: { roots: [logs] } },
+  });
   const csv = path.join(os.tmpdir(), `braincells-e2e-small-${process.pid}.csv`);
   const browserDialogs: string[] = [];
   let datasetId = '';
@@ -34,7 +42,12 @@ describe('a 390 px screen', () => {
       void dialog.dismiss();
     });
     datasetId = await importFile(e2e.page, csv);
+    await e2e.server.t.app.monitor.importLocalPath(systemActor(), e2e.projectId, {
+      path: writeClaudeProjects(logs).projects,
+      source: 'auto',
+    });
   });
+  afterAll(() => rmSync(logs, { recursive: true, force: true }));
 
   it('groups the dataset toolbar into two lines and keeps every action reachable', async () => {
     const { page } = e2e;
@@ -83,7 +96,12 @@ describe('a 390 px screen', () => {
       ['agents', `${project}/agents`, () => heading('Agents')],
       ['documents', `${project}/documents`, () => heading('Documents')],
       ['workflows', `${project}/workflows`, () => heading('Workflows')],
-      ['monitor', `${project}/monitor`, () => heading('Monitor')],
+      [
+        'monitor',
+        `${project}/monitor`,
+        // The chart draws after its query answers.
+        () => page.getByRole('img', { name: 'Tokens per day by bucket' }),
+      ],
       ['members', `${project}/members`, () => page.getByRole('table').first()],
       ['settings', `${project}/settings`, () => page.getByRole('table').first()],
       ['spend', `${project}/spend`, () => heading('Spend')],
@@ -99,6 +117,12 @@ describe('a 390 px screen', () => {
       await screenshot(page, `small-page-${name.replace(' ', '-')}`);
       overflow[name] = await sidewaysOverflow(page);
     }
+    // A monitor session: its trace, tokens per step and transcript.
+    await page.goto(`${project}/monitor`);
+    await page.getByTestId('monitor-sessions').locator('tbody tr a').first().click();
+    await page.getByTestId('monitor-session-trace').locator('tbody tr').first().waitFor();
+    await screenshot(page, 'small-page-monitor-session');
+    overflow['a monitor session'] = await sidewaysOverflow(page);
     // Every page at once, so one run names every page that is too wide.
     expect(
       Object.entries(overflow).filter(([, pixels]) => pixels > 0),
