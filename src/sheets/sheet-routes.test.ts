@@ -275,6 +275,15 @@ describe('sheet routes', () => {
     const bad = await post(url, { csv: { decimalSeparator: ';' } });
     expect(bad.statusCode).toBe(400);
     expect(JSON.stringify(bad.json().error)).toContain('decimalSeparator');
+    // The preview's dialect, sent back over HTTP as it came (its nulls: no format), is taken.
+    const dialect = previewed.json().preview.dialect;
+    expect(dialect).toMatchObject({ dateFormat: null, thousandsSeparator: null });
+    const again = await post(url, { csv: dialect });
+    expect(again.statusCode, again.body).toBe(200);
+    expect(again.json().preview.dialect).toEqual(dialect);
+    const empty = await post(url, { csv: { dateFormat: '' } });
+    expect(empty.statusCode).toBe(400);
+    expect(JSON.stringify(empty.json().error)).toContain('dateFormat');
     const refused = await upload('book.xlsx', brokenZip);
     expect(refused.statusCode).toBe(415);
     expect(refused.json().error.message).toContain('could not be read as an XLSX workbook');

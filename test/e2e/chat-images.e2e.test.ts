@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { imageDigest } from '../../tools/fake-llm/fake-llm-images.ts';
-import { browserSuite, screenshot } from './e2e-harness.ts';
+import { browserSuite, screenshot, sidewaysOverflow } from './e2e-harness.ts';
 
 /**
  * Images in chat in the browser (issue #16), at phone width (390 px): attach an image with the
@@ -131,6 +131,7 @@ describe('chat images', () => {
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(
       390,
     );
+    expect(await sidewaysOverflow(page)).toBeLessThanOrEqual(0);
     // The thumbnail opens the original (keyboard: focus the link).
     await images.first().focus();
     expect(await images.first().evaluate((element) => element === document.activeElement)).toBe(

@@ -78,6 +78,22 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`) });
 }
 
+/**
+ * How far the page scrolls sideways (≤ 0: never; wide content scrolls inside its own box):
+ * the document against the window, and the app frame's own scrolling parts — the content area
+ * (`main` scrolls itself, so a wide page shows there, not in the document) and the top bar
+ * with its navigation.
+ */
+export const sidewaysOverflow = (page: Page) =>
+  page.evaluate(() =>
+    Math.max(
+      document.documentElement.scrollWidth - window.innerWidth,
+      ...[...document.querySelectorAll('main, .top-bar, .top-bar nav')].map(
+        (element) => element.scrollWidth - element.clientWidth,
+      ),
+    ),
+  );
+
 export const ADMIN = { email: 'admin@example.test', password: 'e2e correct horse battery staple' };
 
 /** First-run setup in the browser, then a first project; ends on its datasets page. */

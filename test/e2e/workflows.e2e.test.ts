@@ -2,9 +2,8 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
-import type { Page } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { browserSuite, screenshot } from './e2e-harness.ts';
+import { browserSuite, screenshot, sidewaysOverflow } from './e2e-harness.ts';
 
 async function twoPagePdf(): Promise<Uint8Array> {
   const document = await PDFDocument.create();
@@ -13,16 +12,6 @@ async function twoPagePdf(): Promise<Uint8Array> {
   document.addPage([300, 200]).drawText('Total due: 1,250 EUR.', { x: 10, y: 100, size: 12, font });
   return document.save();
 }
-
-/** Neither the page nor the main area scrolls sideways (wide parts scroll in their own box). */
-const sidewaysOverflow = (page: Page) =>
-  page.evaluate(() => {
-    const main = document.getElementById('main')!;
-    return Math.max(
-      document.documentElement.scrollWidth - document.documentElement.clientWidth,
-      main.scrollWidth - main.clientWidth,
-    );
-  });
 
 /**
  * Issue 17 item 7 in the browser: upload two documents and read one page by page; build a

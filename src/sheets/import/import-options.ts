@@ -34,10 +34,14 @@ export const importOptionsSchema = z.object({
       /** Accept unescaped quotes inside quoted fields (`"the "big" one"`). */
       relaxedQuotes: z.boolean().optional(),
       decimalSeparator: z.enum(['.', ',']).optional(),
-      thousandsSeparator: z.enum([',', '.', ' ', "'", '_']).optional(),
-      /** strftime formats, e.g. %d/%m/%Y. */
-      dateFormat: z.string().min(1).max(100).optional(),
-      timestampFormat: z.string().min(1).max(100).optional(),
+      /** null (as the preview shows it): none. */
+      thousandsSeparator: z.enum([',', '.', ' ', "'", '_']).nullable().optional(),
+      /**
+       * strftime formats, e.g. %d/%m/%Y. null (as the preview shows it for ISO dates and
+       * timestamps, or none found): DuckDB's own parser.
+       */
+      dateFormat: z.string().min(1).max(100).nullable().optional(),
+      timestampFormat: z.string().min(1).max(100).nullable().optional(),
     })
     .optional(),
   /** This import fails when more than this share of its lines is malformed (default: the setting). */
@@ -153,8 +157,9 @@ export function readTypesFor(options: ParsedImportOptions): Record<string, strin
 const typeSql = (type: ColumnType): string =>
   type === 'json' || type === 'image' ? 'VARCHAR' : SQL_TYPE_BY_COLUMN_TYPE[type];
 
-export function stripUndefined<T extends object>(value: T): Partial<T> {
+/** The options without those left unset: undefined, or null (the preview's "none"). */
+export function stripUnset<T extends object>(value: T): { [K in keyof T]?: Exclude<T[K], null> } {
   return Object.fromEntries(
-    Object.entries(value).filter(([, entry]) => entry !== undefined),
-  ) as Partial<T>;
+    Object.entries(value).filter(([, entry]) => entry !== undefined && entry !== null),
+  ) as { [K in keyof T]?: Exclude<T[K], null> };
 }

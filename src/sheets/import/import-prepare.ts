@@ -11,7 +11,7 @@ import {
   xlsxToJsonLines,
 } from './import-convert.ts';
 import { randomImportPath, readHead } from './import-files.ts';
-import { type ParsedImportOptions, stripUndefined } from './import-options.ts';
+import { type ParsedImportOptions, stripUnset } from './import-options.ts';
 import {
   describeCsvForRead,
   describeSource,
@@ -343,7 +343,7 @@ function csvSpec(
     csv: {
       encoding: csv.encoding ?? encoding,
       ...(format === 'tsv' ? { delimiter: '\t' } : {}),
-      ...stripUndefined(csv),
+      ...stripUnset(csv),
     },
   };
 }

@@ -413,6 +413,14 @@ describe('imports of quirky and expanding files', () => {
         ['pipes.csv', 'a|b|c\n"1|2"|x|y\n3|"q ""r"""|z\n'],
         ['bare-quotes.csv', 'id,title\n1,"the "big" one"\n2,plain\n3,"x"\n'],
         ['tabs.tsv', 'a\tb\n1\t2\n'],
+        [
+          'iso-dates.csv',
+          'n,day,at\n1,2024-03-05,2024-03-05 10:00:00\n2,2024-12-31,2025-01-01 00:00:01\n',
+        ],
+        [
+          'eu-dates.csv',
+          'n;day;at\n1;05/03/2024;05/03/2024 10:00:00\n2;31/12/2024;31/12/2024 23:59:59\n',
+        ],
       ] as const) {
         const first = await importBuffer(text, name, { maxBadLineShare: 0.9 });
         const dialect = previewOf(first.upload).dialect as {
@@ -420,7 +428,10 @@ describe('imports of quirky and expanding files', () => {
           quote: string;
           escape: string;
           header: boolean;
+          dateFormat: string | null;
+          timestampFormat: string | null;
         };
+        // The fields that choose how the file is cut, sent back alone…
         const again = await importBuffer(text, name, {
           maxBadLineShare: 0.9,
           csv: {
@@ -431,6 +442,17 @@ describe('imports of quirky and expanding files', () => {
           },
         });
         expect(await valuesOf(again.result.datasetId!), name).toEqual(
+          await valuesOf(first.result.datasetId!),
+        );
+        // ISO dates read with DuckDB's own parser (no format); others with the one sniffed.
+        expect([dialect.dateFormat, dialect.timestampFormat], name).toEqual(
+          name === 'eu-dates.csv' ? ['%d/%m/%Y', '%d/%m/%Y %H:%M:%S'] : [null, null],
+        );
+        // …and the whole previewed dialect as it came (formats, nulls, separators, encoding).
+        const whole = await importBuffer(text, name, { maxBadLineShare: 0.9, csv: dialect });
+        expect(whole.result.status, JSON.stringify(whole.result.error)).toBe('succeeded');
+        expect(previewOf(whole.upload).dialect, name).toEqual(dialect);
+        expect(await valuesOf(whole.result.datasetId!), name).toEqual(
           await valuesOf(first.result.datasetId!),
         );
       }

@@ -222,6 +222,19 @@ export async function describeSource(
 const sniffedDateFormat = (format: string | null) => (format === '%Y-%m-%d' ? null : format);
 
 /**
+ * The date and timestamp formats a read of this CSV passes: the person's own, else the ones
+ * sniffed (an ISO date: none). One function for the import's reads and the preview's dialect,
+ * so the preview shows what the import reads with (#14 item 14).
+ */
+const readFormats = (
+  spec: SourceSpec,
+  sniffed: Pick<SniffedDialect, 'date_format' | 'timestamp_format'>,
+) => ({
+  dateFormat: spec.csv?.dateFormat ?? sniffedDateFormat(sniffed.date_format),
+  timestampFormat: spec.csv?.timestampFormat ?? sniffed.timestamp_format,
+});
+
+/**
  * A CSV described by one run of DuckDB's sniffer (`sniff_csv`, the same sniffer the read runs
  * when it binds), kept in the spec so the read does not sniff the file again (~0.2–0.3 s of
  * CPU on one thread at 3M rows). Undefined for a dialect the read would not reproduce exactly
@@ -244,8 +257,7 @@ export async function describeCsvForRead(
     escape: given(row.escape),
     header: Boolean(row.header),
     skip: Number(row.skip),
-    dateFormat: spec.csv?.dateFormat ?? sniffedDateFormat(row.date_format),
-    timestampFormat: spec.csv?.timestampFormat ?? row.timestamp_format,
+    ...readFormats(spec, row),
     columns: row.columns.map((column) => [column.name, column.type]),
   };
   return {
@@ -312,7 +324,11 @@ export async function parquetUncompressedBytes(
   return Number((reader.getRowObjectsJS()[0] as { n: bigint }).n);
 }
 
-/** The CSV dialect DuckDB's sniffer finds, shown so the user can override it. */
+/**
+ * The CSV dialect the import reads with — DuckDB's sniffer run with every option the import
+ * passes, and the formats the read passes (readFormats) — shown so the user can override it.
+ * Sent back as the import's `csv` options, it reads the same table.
+ */
 export async function sniffCsv(connection: DuckDBConnection, spec: SourceSpec) {
   const csv = spec.csv ?? {};
   // Every option the import passes, so the dialect shown is the one the import reads with.
@@ -327,8 +343,7 @@ export async function sniffCsv(connection: DuckDBConnection, spec: SourceSpec) {
         header: row.header,
         encoding: csv.encoding ?? 'utf-8',
         newLine: row.new_line,
-        dateFormat: row.date_format,
-        timestampFormat: row.timestamp_format,
+        ...readFormats(spec, row),
         relaxedQuotes: Boolean(csv.relaxedQuotes),
         nullStrings: csv.nullStrings ?? [''],
         decimalSeparator: csv.decimalSeparator ?? '.',
@@ -939,7 +954,7 @@ async function planParts(
   const found = sniffed.columns.map((column) => `${column.name}:${column.type}`);
   if (described.join('\n') !== found.join('\n')) return discard();
 
-  const dateFormat = spec.csv?.dateFormat ?? sniffedDateFormat(sniffed.date_format);
+  const { dateFormat, timestampFormat } = readFormats(spec, sniffed);
   const dialect = [
     // Sizes, error skipping and the encoding; the dialect is the one sniffed (with overrides).
     ...optionsWithoutDialect(spec),
@@ -948,9 +963,7 @@ async function planParts(
     `quote = ${literal(quote)}`,
     `escape = ${literal(escapeChar)}`,
     ...(dateFormat ? [`dateformat = ${literal(dateFormat)}`] : []),
-    ...((spec.csv?.timestampFormat ?? sniffed.timestamp_format)
-      ? [`timestampformat = ${literal((spec.csv?.timestampFormat ?? sniffed.timestamp_format)!)}`]
-      : []),
+    ...(timestampFormat ? [`timestampformat = ${literal(timestampFormat)}`] : []),
   ];
   const header = Boolean(sniffed.header);
   const skip = Number(sniffed.skip);

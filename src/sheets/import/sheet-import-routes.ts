@@ -106,7 +106,7 @@ export function importRoutes(route: RouteTable, options: SheetRoutesOptions) {
     {
       summary: 'Preview an uploaded import again with options (dialect, header, nulls, formats)',
       description:
-        'The options are kept for the start. `preview.dialect` is the CSV dialect the import will use; `preview.warnings` lists what the reader does differently (line ends normalized, NUL bytes removed, lines not UTF-8, Latin-1, first row read as data) and options that look wrong (`implausible-dialect`: one column from a first line with many delimiters).',
+        'The options are kept for the start. `preview.dialect` is the CSV dialect the import will use (date and timestamp formats included: null for ISO dates, read by DuckDB itself), and sent back as `csv` as it is reads the same table; `preview.warnings` lists what the reader does differently (line ends normalized, NUL bytes removed, lines not UTF-8, Latin-1, first row read as data) and options that look wrong (`implausible-dialect`: one column from a first line with many delimiters).',
       params: importParams,
       body: importOptionsSchema.default({}),
     },

@@ -452,7 +452,7 @@ describe('sheet imports and exports', () => {
     let csv = 'n,joined\n';
     for (let index = 0; index < 30_000; index++) csv += `${index},2024-03-${(index % 28) + 1}\n`;
     csv += '30000,2024/03/05\n';
-    const { result } = await importBuffer(csv, 'dates.csv');
+    const { upload, result } = await importBuffer(csv, 'dates.csv');
     expect(result, JSON.stringify(result.error)).toMatchObject({
       status: 'succeeded',
       rowsImported: 30_001,
@@ -464,6 +464,17 @@ describe('sheet imports and exports', () => {
       ['joined', 'date'],
     ]);
     expect(tail.values).toEqual(['2024-03-12', '2024-03-05']);
+    // The preview shows the dialect the read used — no date format: DuckDB's own ISO parser —
+    // and sending it back as it is imports the same table (#14 item 14).
+    const dialect = (upload.preview as { dialect: Record<string, unknown> }).dialect;
+    expect(dialect).toMatchObject({ dateFormat: null, timestampFormat: null });
+    const again = await importBuffer(csv, 'dates.csv', { csv: dialect });
+    expect(again.result, JSON.stringify(again.result.error)).toMatchObject({
+      status: 'succeeded',
+      rowsImported: 30_001,
+      rowsRejected: 0,
+    });
+    expect(await columnsAndTail(again.result.datasetId!, 1)).toEqual(tail);
   });
 
   it('round-trips every format (import → export → import equal) and escapes formulas in CSV and XLSX', async () => {

@@ -76,6 +76,9 @@ export interface ImportDialect {
   header: boolean;
   encoding: string;
   relaxedQuotes?: boolean;
+  /** strftime formats the read passes; null: DuckDB's own parser (ISO dates and timestamps). */
+  dateFormat?: string | null;
+  timestampFormat?: string | null;
 }
 
 export interface ImportWarning {

@@ -37,6 +37,20 @@ interface ColumnChoice {
 const shown = (char: string) =>
   char === '' ? 'none' : char === '\t' ? 'tab' : char === ' ' ? 'space' : `"${char}"`;
 
+/**
+ * How the import reads the preview's date or timestamp columns: the format it passes, or ISO
+ * (no format: DuckDB's own parser). Nothing when the preview has no such column.
+ */
+function formatsShown(info: ImportInfo): string {
+  const preview = info.preview;
+  if (!preview?.dialect) return '';
+  const types = new Set(preview.columns.map((column) => column.inferredType));
+  const parts: string[] = [];
+  if (types.has('date')) parts.push(`dates ${preview.dialect.dateFormat ?? 'ISO'}`);
+  if (types.has('timestamp')) parts.push(`timestamps ${preview.dialect.timestampFormat ?? 'ISO'}`);
+  return parts.map((part) => `, ${part}`).join('');
+}
+
 const stripExtension = (name: string) =>
   name.replace(/\.[a-z0-9]{1,8}$/i, '').slice(0, 200) || 'Imported data';
 
@@ -64,6 +78,11 @@ export function ImportDialog({
   const [error, setError] = useState<unknown>();
   const [name, setName] = useState('');
   const [choices, setChoices] = useState<ColumnChoice[]>([]);
+  /**
+   * The CSV options chosen in the preview so far: a preview again sends them all (the server
+   * keeps the last preview's `csv` whole for the start, so one switch must not drop another).
+   */
+  const [csvChosen, setCsvChosen] = useState<NonNullable<ImportOptions['csv']>>({});
   const [dragging, setDragging] = useState(false);
   const upload = useRef<UploadHandle<ImportInfo> | undefined>(undefined);
   const closeStream = useRef<(() => void) | undefined>(undefined);
@@ -74,6 +93,7 @@ export function ImportDialog({
     setStep({ kind: 'choose' });
     setError(undefined);
     setSource('file');
+    setCsvChosen({});
     if (initialFile) void sendFile(initialFile);
   }, [open, initialFile]);
 
@@ -81,6 +101,7 @@ export function ImportDialog({
 
   const sendFile = async (file: File) => {
     setError(undefined);
+    setCsvChosen({});
     setName(stripExtension(file.name));
     const started = performance.now();
     const progress = (bytes: number, total: number): ProgressView => ({
@@ -122,11 +143,13 @@ export function ImportDialog({
   };
 
   /** Reads the upload again with other CSV options; the preview shows the result first. */
-  const repreview = async (csv: NonNullable<ImportOptions['csv']>) => {
+  const repreview = async (change: NonNullable<ImportOptions['csv']>) => {
     if (step.kind !== 'preview') return;
     setError(undefined);
+    const csv = { ...csvChosen, ...change };
     try {
       showPreview(await sheetApi.previewImport(projectId, step.info.id, { csv }));
+      setCsvChosen(csv);
     } catch (caught) {
       setError(caught);
     }
@@ -391,10 +414,11 @@ export function ImportDialog({
           </p>
           {step.info.preview?.dialect && (
             <div className="row">
-              <p className="muted">
+              <p className="muted" data-testid="import-dialect">
                 Read with delimiter {shown(step.info.preview.dialect.delimiter)}, quote{' '}
                 {shown(step.info.preview.dialect.quote)}, escape{' '}
                 {shown(step.info.preview.dialect.escape)}, {step.info.preview.dialect.encoding}
+                {formatsShown(step.info)}
               </p>
               <label className="checkbox">
                 <input

@@ -1,5 +1,5 @@
 import { useQueryClient } from '@tanstack/react-query';
-import { Link, Outlet, useNavigate, useParams } from '@tanstack/react-router';
+import { Link, Outlet, useNavigate, useParams, useRouterState } from '@tanstack/react-router';
 import { authApi } from '../api/auth-api.ts';
 import { useMe } from '../auth/session.ts';
 import { ErrorBoundary } from '../ui/error-boundary.tsx';
@@ -7,6 +7,60 @@ import { Menu } from '../ui/menu.tsx';
 import { useNotices } from '../ui/notices.tsx';
 import { ProjectSwitcher } from './project-switcher.tsx';
 import { ThemePicker } from './theme-picker.tsx';
+
+/** A project's sections, in the order of its navigation: route segment and label. */
+const PROJECT_SECTIONS = [
+  ['datasets', 'Datasets'],
+  ['documents', 'Documents'],
+  ['workflows', 'Workflows'],
+  ['chat', 'Chat'],
+  ['agents', 'Agents'],
+  ['members', 'Members'],
+  ['settings', 'Settings'],
+  ['spend', 'Spend'],
+  ['gateway', 'Gateway'],
+  ['monitor', 'Monitor'],
+] as const;
+
+/** The label of the project section a path is in (`/projects/<id>/<section>/…`). */
+const sectionLabel = (pathname: string) => {
+  const segment = pathname.split('/')[3];
+  return PROJECT_SECTIONS.find(([section]) => section === segment)?.[1];
+};
+
+/**
+ * The project's pages as one menu named after the current page, for a phone (≤ 640 px,
+ * app.css). Its own component: it follows the location, and the frame around it must not
+ * render again on a navigation (after sign-out the user is gone before the frame unmounts).
+ */
+function SectionMenu({ projectId }: { projectId: string }) {
+  const pathname = useRouterState({ select: (state) => state.location.pathname });
+  return (
+    <nav aria-label="Project" className="project-nav-menu">
+      <Menu
+        label={
+          <>
+            <span aria-hidden="true">☰ </span>
+            {sectionLabel(pathname) ?? 'Sections'}
+          </>
+        }
+        className="menu-button"
+      >
+        {PROJECT_SECTIONS.map(([section, label]) => (
+          <Link
+            key={section}
+            role="menuitem"
+            to={`/projects/$projectId/${section}`}
+            params={{ projectId }}
+            activeProps={{ 'aria-current': 'page' }}
+          >
+            {label}
+          </Link>
+        ))}
+      </Menu>
+    </nav>
+  );
+}
 
 /** The signed-in frame: top bar with project switcher, project navigation, account menu. */
 export function AppShell() {
@@ -38,78 +92,23 @@ export function AppShell() {
         </Link>
         <ProjectSwitcher projectId={projectId} />
         {projectId && (
-          <nav aria-label="Project" className="project-nav">
-            <Link
-              to="/projects/$projectId/datasets"
-              params={{ projectId }}
-              activeProps={{ 'aria-current': 'page' }}
-            >
-              Datasets
-            </Link>
-            <Link
-              to="/projects/$projectId/documents"
-              params={{ projectId }}
-              activeProps={{ 'aria-current': 'page' }}
-            >
-              Documents
-            </Link>
-            <Link
-              to="/projects/$projectId/workflows"
-              params={{ projectId }}
-              activeProps={{ 'aria-current': 'page' }}
-            >
-              Workflows
-            </Link>
-            <Link
-              to="/projects/$projectId/chat"
-              params={{ projectId }}
-              activeProps={{ 'aria-current': 'page' }}
-            >
-              Chat
-            </Link>
-            <Link
-              to="/projects/$projectId/agents"
-              params={{ projectId }}
-              activeProps={{ 'aria-current': 'page' }}
-            >
-              Agents
-            </Link>
-            <Link
-              to="/projects/$projectId/members"
-              params={{ projectId }}
-              activeProps={{ 'aria-current': 'page' }}
-            >
-              Members
-            </Link>
-            <Link
-              to="/projects/$projectId/settings"
-              params={{ projectId }}
-              activeProps={{ 'aria-current': 'page' }}
-            >
-              Settings
-            </Link>
-            <Link
-              to="/projects/$projectId/spend"
-              params={{ projectId }}
-              activeProps={{ 'aria-current': 'page' }}
-            >
-              Spend
-            </Link>
-            <Link
-              to="/projects/$projectId/gateway"
-              params={{ projectId }}
-              activeProps={{ 'aria-current': 'page' }}
-            >
-              Gateway
-            </Link>
-            <Link
-              to="/projects/$projectId/monitor"
-              params={{ projectId }}
-              activeProps={{ 'aria-current': 'page' }}
-            >
-              Monitor
-            </Link>
-          </nav>
+          <>
+            <nav aria-label="Project" className="project-nav">
+              {PROJECT_SECTIONS.map(([section, label]) => (
+                <Link
+                  key={section}
+                  to={`/projects/$projectId/${section}`}
+                  params={{ projectId }}
+                  activeProps={{ 'aria-current': 'page' }}
+                >
+                  {label}
+                </Link>
+              ))}
+            </nav>
+            {/* A phone's width (≤ 640 px, app.css): the same links one menu away, never a
+                line that scrolls sideways. */}
+            <SectionMenu projectId={projectId} />
+          </>
         )}
         <div className="top-bar-end">
           <ThemePicker />

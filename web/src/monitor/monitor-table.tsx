@@ -26,42 +26,45 @@ export function MonitorTable<Row>({
   rowKey: (row: Row) => string;
 }) {
   return (
-    <table className="data-table" data-testid={testId}>
-      <thead>
-        <tr>
-          {columns.map((column) => (
-            <th
-              key={column.label}
-              scope="col"
-              className={column.numeric ? 'number' : undefined}
-              aria-sort={column.sort ? (column.sort.active ? 'descending' : 'none') : undefined}
-            >
-              {column.sort ? (
-                <button type="button" className="link-button" onClick={column.sort.onSort}>
-                  {column.label}
-                </button>
-              ) : (
-                column.label
-              )}
-            </th>
-          ))}
-        </tr>
-      </thead>
-      <tbody>
-        {rows.map((row) => (
-          <tr key={rowKey(row)}>
+    // A phone scrolls a wide report inside its box, never the page.
+    <div className="table-scroll">
+      <table className="data-table" data-testid={testId}>
+        <thead>
+          <tr>
             {columns.map((column) => (
-              <td
+              <th
                 key={column.label}
+                scope="col"
                 className={column.numeric ? 'number' : undefined}
-                title={column.title?.(row)}
+                aria-sort={column.sort ? (column.sort.active ? 'descending' : 'none') : undefined}
               >
-                {column.cell(row)}
-              </td>
+                {column.sort ? (
+                  <button type="button" className="link-button" onClick={column.sort.onSort}>
+                    {column.label}
+                  </button>
+                ) : (
+                  column.label
+                )}
+              </th>
             ))}
           </tr>
-        ))}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {rows.map((row) => (
+            <tr key={rowKey(row)}>
+              {columns.map((column) => (
+                <td
+                  key={column.label}
+                  className={column.numeric ? 'number' : undefined}
+                  title={column.title?.(row)}
+                >
+                  {column.cell(row)}
+                </td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }

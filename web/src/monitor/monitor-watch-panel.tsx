@@ -62,7 +62,7 @@ export function MonitorWatchPanel({ projectId }: { projectId: string }) {
       </div>
       {data && (
         <form className="row" onSubmit={submit} key={`${data.enabled}:${data.path ?? ''}`}>
-          <label>
+          <label className="checkbox">
             <input type="checkbox" name="enabled" defaultChecked={data.enabled} /> Watch a server
             folder
           </label>
