@@ -1,3 +1,4 @@
+import { mkdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { uuidv7 } from '../platform/ids.ts';
@@ -106,5 +107,77 @@ describe('monitor import of OpenCode JSON: batches and paths', () => {
       source: 'opencode',
     });
     expect(again).toMatchObject({ files: 0, unchanged: 11, departed: 0 });
+  });
+
+  it('counts the same when a worker reads the files ahead, odd files and re-imports included', async () => {
+    const storage = writeOpenCodeStorage(path.join(env.dir, 'read-ahead'));
+    // Besides the fixture: a part over 1 MiB (the worker leaves it to the import's own
+    // asynchronous read), a half-written file, a binary one.
+    const partDir = path.join(storage, 'part', 'msg_2');
+    writeFileSync(
+      path.join(partDir, 'prt_long.json'),
+      JSON.stringify({
+        id: 'prt_long',
+        sessionID: 'ses_root',
+        messageID: 'msg_2',
+        type: 'text',
+        text: 'y'.repeat(1_100_000),
+      }),
+    );
+    writeFileSync(path.join(partDir, 'prt_half.json'), '{"id": "prt_half", "sess');
+    mkdirSync(path.join(storage, 'part', 'msg_bin'), { recursive: true });
+    writeFileSync(
+      path.join(storage, 'part', 'msg_bin', 'prt_bin.json'),
+      Buffer.from([123, 0, 125]),
+    );
+    const importBoth = async (projectId: string, readAheadMinFiles: number) =>
+      importTree({
+        store: env.store,
+        projectId,
+        root: storage,
+        source: 'opencode',
+        readAheadMinFiles,
+      });
+    const here = uuidv7();
+    const ahead = uuidv7();
+    const first = await importBoth(here, Number.POSITIVE_INFINITY);
+    expect(await importBoth(ahead, 0)).toEqual(first);
+    expect(first).toMatchObject({
+      files: 2 + 4 + 5 + 2,
+      badLines: 1,
+      refused: [{ reason: 'binary content (a NUL byte)' }],
+    });
+    const rows = async (projectId: string) =>
+      (
+        await env.duckdb.query(
+          `select 'part' as t, part_id as id, length(text) as n from monitor_part where project_id = $1
+           union all select 'file', replace(path, $2, ''), records from monitor_source_file where project_id = $1
+           order by t, id`,
+          [projectId, storage],
+        )
+      ).map((row) => [row.t, row.id, row.n]);
+    expect(await rows(ahead)).toEqual(await rows(here));
+    expect(await sessionTokens(ahead)).toEqual(await sessionTokens(here));
+    // Again: nothing changed is read again; a touched file keeps its rows; an edited one is
+    // read again — the same with the worker as without.
+    expect(await importBoth(ahead, 0)).toMatchObject({ files: 0, unchanged: 13, departed: 0 });
+    const touched = path.join(storage, 'session', 'proj', 'ses_child.json');
+    const later = new Date(statSync(touched).mtimeMs + 5_000);
+    utimesSync(touched, later, later);
+    writeFileSync(
+      path.join(partDir, 'prt_half.json'),
+      JSON.stringify({
+        id: 'prt_half',
+        sessionID: 'ses_root',
+        messageID: 'msg_2',
+        type: 'text',
+        text: 'done',
+      }),
+    );
+    const again = await importBoth(here, Number.POSITIVE_INFINITY);
+    expect(again).toMatchObject({ files: 1, records: 1, badLines: 0, unchanged: 12 });
+    expect(await importBoth(ahead, 0)).toEqual(again);
+    expect(await rows(ahead)).toEqual(await rows(here));
+    expect(await sessionTokens(ahead)).toEqual(await sessionTokens(here));
   });
 });
