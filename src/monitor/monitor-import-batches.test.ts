@@ -5,8 +5,10 @@ import { uuidv7 } from '../platform/ids.ts';
 import { importTree } from './monitor-import.ts';
 import {
   monitorTestStore,
+  OPENCODE,
   OPENCODE_CHILD,
   OPENCODE_ROOT,
+  openMonitorTestStore,
   writeOpenCodeStorage,
 } from './monitor-test-helpers.ts';
 
@@ -179,5 +181,36 @@ describe('monitor import of OpenCode JSON: batches and paths', () => {
     expect(await importBoth(ahead, 0)).toEqual(again);
     expect(await rows(ahead)).toEqual(await rows(here));
     expect(await sessionTokens(ahead)).toEqual(await sessionTokens(here));
+  });
+
+  it('stores the instants of the logs whatever the time zone of DuckDB (timestamps appended as such)', async () => {
+    const own = await openMonitorTestStore('monitor-import-zone-');
+    try {
+      await own.duckdb.run("set global TimeZone = 'America/New_York'");
+      const storage = writeOpenCodeStorage(own.dir);
+      const projectId = uuidv7();
+      await importTree({ store: own.store, projectId, root: storage, source: 'opencode' });
+      const created = await own.duckdb.query(
+        `select message_id, epoch_ms(created_at) as ms, strftime(created_at, '%z') as zone
+         from monitor_message where project_id = $1 order by message_id`,
+        [projectId],
+      );
+      expect(created.map((row) => [row.message_id, Number(row.ms)])).toEqual(
+        [...OPENCODE.messages]
+          .sort((a, b) => (a.id < b.id ? -1 : 1))
+          .map((message) => [message.id, message.time.created]),
+      );
+      // Read in New York time: the same instants, shown at their offset there.
+      expect(created.map((row) => row.zone)).toContain('-05');
+      const sessions = await own.duckdb.query(
+        'select epoch_ms(min(started_at)) as ms from monitor_session where project_id = $1',
+        [projectId],
+      );
+      expect(Number(sessions[0]!.ms)).toBe(
+        Math.min(...OPENCODE.sessions.map((session) => session.time.created)),
+      );
+    } finally {
+      await own.close();
+    }
   });
 });

@@ -96,4 +96,25 @@ describe('monitor read-ahead worker', () => {
     await reader.close();
     expect(await take(reader, 2999)).toEqual({ kind: 'fallback' });
   });
+
+  it('reads no further ahead than its byte bound, and never waits for the import forever', async () => {
+    // 12 chunks of 1 KiB files, one byte ahead at most: the worker reads a chunk, then waits
+    // until the import takes it (the import says so before it waits itself).
+    const files = Array.from({ length: 12 * 256 }, (_, index) => {
+      const file = path.join(dir, 'bound', `${index}.json`);
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, `"${String(index).padStart(1022, '0')}"`);
+      return { path: file };
+    });
+    const reader = startFileReader(files, 1024, 1);
+    try {
+      for (let index = 0; index < files.length; index++) {
+        const read = await take(reader, index);
+        expect(read.kind).toBe('read');
+        if (read.kind === 'read') expect(Number(JSON.parse(read.content.toString()))).toBe(index);
+      }
+    } finally {
+      await reader.close();
+    }
+  });
 });

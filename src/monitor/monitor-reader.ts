@@ -72,10 +72,16 @@ const CHUNK_FILES = 256;
 /** 64 chunks (16,384 files) or 32 MiB read ahead at most. */
 const AHEAD_CHUNKS = 64;
 const AHEAD_BYTES = 32 * 1024 * 1024;
+const ACK_CHUNKS = 8;
 const FALLBACK: FileRead = { kind: 'fallback' };
 const VANISHED: FileRead = { kind: 'vanished' };
 
-export function startFileReader(files: readonly FileToRead[], maxBytes: number): FileReader {
+export function startFileReader(
+  files: readonly FileToRead[],
+  maxBytes: number,
+  /** Bytes read ahead at most (tests lower it); at least one chunk always is. */
+  aheadBytes = AHEAD_BYTES,
+): FileReader {
   const input: ReaderInput = {
     paths: files.map((file) => file.path),
     knownSize: new Float64Array(files.length).fill(Number.NaN),
@@ -83,7 +89,7 @@ export function startFileReader(files: readonly FileToRead[], maxBytes: number):
     maxBytes,
     chunkFiles: CHUNK_FILES,
     aheadChunks: AHEAD_CHUNKS,
-    aheadBytes: AHEAD_BYTES,
+    aheadBytes,
   };
   files.forEach((file, index) => {
     if (!file.known) return;
@@ -116,6 +122,13 @@ export function startFileReader(files: readonly FileToRead[], maxBytes: number):
   worker.on('error', stop);
   worker.on('exit', stop);
 
+  let acknowledged = -1;
+  const acknowledge = (chunk: number) => {
+    if (chunk <= acknowledged || failed || closed) return;
+    acknowledged = chunk;
+    worker.postMessage({ ack: chunk });
+  };
+
   const decode = (chunk: ReadChunk, at: number): FileRead => {
     const status = chunk.status[at];
     if (status === READ_VANISHED) return VANISHED;
@@ -142,7 +155,9 @@ export function startFileReader(files: readonly FileToRead[], maxBytes: number):
         // The import moved on: the chunks before are let go and the worker may read further.
         for (let old = Math.max(0, current); old < number; old++) chunks.delete(old);
         current = number;
-        if (!failed && !closed) worker.postMessage({ ack: number - 1 });
+        // Every ACK_CHUNKS chunks (a message wakes the worker's thread, which costs both), and
+        // always before waiting: the worker may be waiting for it.
+        if (number % ACK_CHUNKS === 0 || !chunks.has(number)) acknowledge(number - 1);
       }
       if (chunks.has(number) || failed || closed) return settle(index, number);
       return new Promise<FileRead>((resolve) => {
