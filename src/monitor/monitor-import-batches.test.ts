@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { uuidv7 } from '../platform/ids.ts';
 import { importTree } from './monitor-import.ts';
+import { openCodeJsonKind } from './monitor-opencode-parser.ts';
 import {
   monitorTestStore,
   OPENCODE,
@@ -212,5 +213,22 @@ describe('monitor import of OpenCode JSON: batches and paths', () => {
     } finally {
       await own.close();
     }
+  });
+
+  it.each([
+    ['session/proj/ses_1.json', 'session'],
+    ['message/ses_1/msg_1.json', 'message'],
+    ['part/msg_1/prt_1.json', 'part'],
+    ['storage/part/msg_1/prt_1.json', 'part'],
+    ['storage\\part\\msg_1\\prt_1.json', 'part'],
+    ['/part/msg_1/prt_1.json', 'part'],
+    ['part/prt_1.json', null],
+    ['/msg_1/prt_1.json', null],
+    ['part/msg_1/prt_1.jsonl', null],
+    ['part/msg_1/', null],
+    ['parts/msg_1/prt_1.json', null],
+    ['x/part/msg_1/sub/prt_1.json', null],
+  ])('tells an OpenCode JSON file by its folder: %s → %s', (relative, kind) => {
+    expect(openCodeJsonKind(relative)).toBe(kind);
   });
 });
