@@ -27,7 +27,7 @@ import {
   parseOpenCodeDb,
   parseOpenCodeJson,
 } from './monitor-opencode-parser.ts';
-import { type FileRead, startFileReader } from './monitor-reader.ts';
+import { type FileRead, type FileReader, startFileReader } from './monitor-reader.ts';
 import type { ParsedFile } from './monitor-records.ts';
 import type { FileWrite, MonitorStore, SourceFileState } from './monitor-store.ts';
 
@@ -604,10 +604,14 @@ export async function importTree(options: {
       known: skippable ? { size: previous.size, mtimeMs: previous.mtimeMs } : undefined,
     });
   }
-  const reader =
-    toRead.length > 0 && toRead.length >= (options.readAheadMinFiles ?? READ_AHEAD_MIN_FILES)
-      ? startFileReader(toRead, SYNC_READ_MAX_BYTES)
-      : undefined;
+  let reader: FileReader | undefined;
+  if (toRead.length > 0 && toRead.length >= (options.readAheadMinFiles ?? READ_AHEAD_MIN_FILES)) {
+    try {
+      reader = startFileReader(toRead, SYNC_READ_MAX_BYTES);
+    } catch {
+      // No worker (none could start): the files are read here, as fewer files are.
+    }
+  }
   /** A file the worker read, as prepareSync would have; undefined: read it here. */
   const preparedFrom = (item: Item, read: FileRead): Prepared | undefined => {
     if (read.kind === 'vanished') return { kind: 'vanished' };

@@ -40,7 +40,13 @@ function readChunk(from: number, to: number): ReadChunk {
     const knownSize = input.knownSize[from + index]!;
     if (!Number.isNaN(knownSize)) {
       // Seen before: most are unchanged, and an lstat tells.
-      const info = lstatSync(file, { throwIfNoEntry: false });
+      let info: ReturnType<typeof lstatSync>;
+      try {
+        info = lstatSync(file, { throwIfNoEntry: false });
+      } catch {
+        status[index] = READ_FALLBACK; // the import's own lstat reports it
+        continue;
+      }
       if (!info) {
         status[index] = READ_VANISHED;
         continue;

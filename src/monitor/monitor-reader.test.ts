@@ -38,6 +38,9 @@ describe('monitor read-ahead worker', () => {
       { path: large },
       { path: folder },
       { path: link },
+      // Known before, and its folder is now a file (lstat fails with ENOTDIR): left to the
+      // import, whose own lstat says it is gone. It once stopped the worker.
+      { path: path.join(files[0]!, 'child.json'), known: { size: 1, mtimeMs: 0 } },
     ];
     list[3] = {
       path: known,
@@ -69,9 +72,10 @@ describe('monitor read-ahead worker', () => {
         kind: 'print',
         print: { size: knownInfo.size, mtimeMs: Math.floor(knownInfo.mtimeMs), ino: knownInfo.ino },
       });
-      // Missing; over maxBytes, a folder and a symbolic link are left to the import.
+      // Missing; over maxBytes, a folder, a symbolic link and a failed lstat are left to the import.
       expect(reads.slice(files.length).map((read) => read.kind)).toEqual([
         'vanished',
+        'fallback',
         'fallback',
         'fallback',
         'fallback',
