@@ -76,6 +76,10 @@ function readChunk(from: number, to: number): ReadChunk {
         status[index] = READ_FALLBACK; // the import's own path reads or refuses it
         continue;
       }
+      if (used > 0 && used + info.size > input.chunkBytes) {
+        status[index] = READ_FALLBACK; // the chunk is full: the import reads this one
+        continue;
+      }
       if (used + info.size > buffer.length) {
         const grown = Buffer.allocUnsafeSlow(Math.max(buffer.length * 2, used + info.size));
         buffer.copy(grown, 0, 0, used);

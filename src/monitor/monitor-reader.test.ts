@@ -110,7 +110,7 @@ describe('monitor read-ahead worker', () => {
       writeFileSync(file, `"${String(index).padStart(1022, '0')}"`);
       return { path: file };
     });
-    const reader = startFileReader(files, 1024, 1);
+    const reader = startFileReader(files, 1024, { aheadBytes: 1 });
     try {
       for (let index = 0; index < files.length; index++) {
         const read = await take(reader, index);
@@ -119,6 +119,31 @@ describe('monitor read-ahead worker', () => {
       }
     } finally {
       await reader.close();
+    }
+  });
+
+  it('leaves the files past a full chunk to the import', async () => {
+    const files = Array.from({ length: 10 }, (_, index) => {
+      const file = path.join(dir, 'full', `${index}.json`);
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, 'z'.repeat(400));
+      return { path: file };
+    });
+    // 1,000 bytes a chunk: two files of 400 fit, the third would not; the first always fits.
+    const reader = startFileReader(files, 1024, { chunkBytes: 1000 });
+    try {
+      const kinds: string[] = [];
+      for (let index = 0; index < files.length; index++)
+        kinds.push((await take(reader, index)).kind);
+      expect(kinds).toEqual(['read', 'read', ...Array(8).fill('fallback')]);
+    } finally {
+      await reader.close();
+    }
+    const single = startFileReader(files.slice(0, 1), 1024, { chunkBytes: 1 });
+    try {
+      expect(await take(single, 0)).toMatchObject({ kind: 'read' });
+    } finally {
+      await single.close();
     }
   });
 });

@@ -29,6 +29,8 @@ export interface ReaderInput {
   chunkFiles: number;
   aheadChunks: number;
   aheadBytes: number;
+  /** A chunk's bytes at most: the files past it are left to the import (but one always fits). */
+  chunkBytes: number;
 }
 
 /** One chunk of reads, its arrays and bytes transferred (not copied) to the import. */
@@ -72,6 +74,8 @@ const CHUNK_FILES = 256;
 /** 64 chunks (16,384 files) or 32 MiB read ahead at most. */
 const AHEAD_CHUNKS = 64;
 const AHEAD_BYTES = 32 * 1024 * 1024;
+/** 256 files of up to 1 MiB could make one chunk 256 MiB: one holds 8 MiB of them at most. */
+const CHUNK_BYTES = 8 * 1024 * 1024;
 const ACK_CHUNKS = 8;
 const FALLBACK: FileRead = { kind: 'fallback' };
 const VANISHED: FileRead = { kind: 'vanished' };
@@ -79,8 +83,8 @@ const VANISHED: FileRead = { kind: 'vanished' };
 export function startFileReader(
   files: readonly FileToRead[],
   maxBytes: number,
-  /** Bytes read ahead at most (tests lower it); at least one chunk always is. */
-  aheadBytes = AHEAD_BYTES,
+  /** Tests lower them (see AHEAD_BYTES, CHUNK_BYTES). */
+  limits: { aheadBytes?: number; chunkBytes?: number } = {},
 ): FileReader {
   const input: ReaderInput = {
     paths: files.map((file) => file.path),
@@ -89,7 +93,8 @@ export function startFileReader(
     maxBytes,
     chunkFiles: CHUNK_FILES,
     aheadChunks: AHEAD_CHUNKS,
-    aheadBytes,
+    aheadBytes: limits.aheadBytes ?? AHEAD_BYTES,
+    chunkBytes: limits.chunkBytes ?? CHUNK_BYTES,
   };
   files.forEach((file, index) => {
     if (!file.known) return;
