@@ -7,7 +7,6 @@ import {
   lstatSync,
   openSync,
   readdirSync,
-  readSync,
   type Stats,
 } from 'node:fs';
 import { lstat, open, readFile, stat } from 'node:fs/promises';
@@ -27,7 +26,7 @@ import {
   parseOpenCodeDb,
   parseOpenCodeJson,
 } from './monitor-opencode-parser.ts';
-import { type FileRead, type FileReader, startFileReader } from './monitor-reader.ts';
+import { type FileRead, type FileReader, readInto, startFileReader } from './monitor-reader.ts';
 import type { ParsedFile } from './monitor-records.ts';
 import type { FileWrite, MonitorStore, SourceFileState } from './monitor-store.ts';
 
@@ -326,12 +325,7 @@ const printOf = (info: Stats): Fingerprint & { ino: number } => ({
 /** Bytes [start, end) through one open descriptor (the end read once, by fstat). */
 function readRangeSync(fd: number, start: number, end: number): Buffer {
   const content = Buffer.allocUnsafe(end - start);
-  let filled = 0;
-  while (filled < content.length) {
-    const read = readSync(fd, content, filled, content.length - filled, start + filled);
-    if (read === 0) break; // truncated while we read: what is there is what we import
-    filled += read;
-  }
+  const filled = readInto(fd, content, 0, content.length, start);
   return filled === content.length ? content : content.subarray(0, filled);
 }
 

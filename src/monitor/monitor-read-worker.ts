@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import {
   READ_FALLBACK,
@@ -7,6 +7,7 @@ import {
   READ_VANISHED,
   type ReadChunk,
   type ReaderInput,
+  readInto,
 } from './monitor-reader.ts';
 
 /**
@@ -85,13 +86,7 @@ function readChunk(from: number, to: number): ReadChunk {
         buffer.copy(grown, 0, 0, used);
         buffer = grown;
       }
-      let filled = 0;
-      while (filled < info.size) {
-        const read = readSync(fd, buffer, used + filled, info.size - filled, filled);
-        if (read === 0) break; // truncated while we read: what is there is what is imported
-        filled += read;
-      }
-      used += filled;
+      used += readInto(fd, buffer, used, info.size, 0);
       status[index] = READ_READ;
       size[index] = info.size;
       mtimeMs[index] = Math.floor(info.mtimeMs);

@@ -1,3 +1,4 @@
+import { readSync } from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
@@ -67,6 +68,27 @@ export interface FileReader {
 export interface FileToRead {
   path: string;
   known?: { size: number; mtimeMs: number } | undefined;
+}
+
+/**
+ * Reads `length` bytes at `position` of an open file into `buffer` from `offset` on; returns
+ * how many it got (fewer when the file was truncated while we read: what is there is what is
+ * imported). The import's thread and the read-ahead worker both read this way.
+ */
+export function readInto(
+  fd: number,
+  buffer: Buffer,
+  offset: number,
+  length: number,
+  position: number,
+): number {
+  let filled = 0;
+  while (filled < length) {
+    const read = readSync(fd, buffer, offset + filled, length - filled, position + filled);
+    if (read === 0) break;
+    filled += read;
+  }
+  return filled;
 }
 
 const WORKER = path.join(import.meta.dirname, 'monitor-read-worker.ts');
