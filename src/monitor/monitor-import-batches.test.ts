@@ -1,11 +1,15 @@
+import { mkdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { uuidv7 } from '../platform/ids.ts';
 import { importTree } from './monitor-import.ts';
+import { openCodeJsonKind } from './monitor-opencode-parser.ts';
 import {
   monitorTestStore,
+  OPENCODE,
   OPENCODE_CHILD,
   OPENCODE_ROOT,
+  openMonitorTestStore,
   writeOpenCodeStorage,
 } from './monitor-test-helpers.ts';
 
@@ -106,5 +110,125 @@ describe('monitor import of OpenCode JSON: batches and paths', () => {
       source: 'opencode',
     });
     expect(again).toMatchObject({ files: 0, unchanged: 11, departed: 0 });
+  });
+
+  it('counts the same when a worker reads the files ahead, odd files and re-imports included', async () => {
+    const storage = writeOpenCodeStorage(path.join(env.dir, 'read-ahead'));
+    // Besides the fixture: a part over 1 MiB (the worker leaves it to the import's own
+    // asynchronous read), a half-written file, a binary one.
+    const partDir = path.join(storage, 'part', 'msg_2');
+    writeFileSync(
+      path.join(partDir, 'prt_long.json'),
+      JSON.stringify({
+        id: 'prt_long',
+        sessionID: 'ses_root',
+        messageID: 'msg_2',
+        type: 'text',
+        text: 'y'.repeat(1_100_000),
+      }),
+    );
+    writeFileSync(path.join(partDir, 'prt_half.json'), '{"id": "prt_half", "sess');
+    mkdirSync(path.join(storage, 'part', 'msg_bin'), { recursive: true });
+    writeFileSync(
+      path.join(storage, 'part', 'msg_bin', 'prt_bin.json'),
+      Buffer.from([123, 0, 125]),
+    );
+    const importBoth = async (projectId: string, readAheadMinFiles: number) =>
+      importTree({
+        store: env.store,
+        projectId,
+        root: storage,
+        source: 'opencode',
+        readAheadMinFiles,
+      });
+    const here = uuidv7();
+    const ahead = uuidv7();
+    const first = await importBoth(here, Number.POSITIVE_INFINITY);
+    expect(await importBoth(ahead, 0)).toEqual(first);
+    expect(first).toMatchObject({
+      files: 2 + 4 + 5 + 2,
+      badLines: 1,
+      refused: [{ reason: 'binary content (a NUL byte)' }],
+    });
+    const rows = async (projectId: string) =>
+      (
+        await env.duckdb.query(
+          `select 'part' as t, part_id as id, length(text) as n from monitor_part where project_id = $1
+           union all select 'file', replace(path, $2, ''), records from monitor_source_file where project_id = $1
+           order by t, id`,
+          [projectId, storage],
+        )
+      ).map((row) => [row.t, row.id, row.n]);
+    expect(await rows(ahead)).toEqual(await rows(here));
+    expect(await sessionTokens(ahead)).toEqual(await sessionTokens(here));
+    // Again: nothing changed is read again; a touched file keeps its rows; an edited one is
+    // read again — the same with the worker as without.
+    expect(await importBoth(ahead, 0)).toMatchObject({ files: 0, unchanged: 13, departed: 0 });
+    const touched = path.join(storage, 'session', 'proj', 'ses_child.json');
+    const later = new Date(statSync(touched).mtimeMs + 5_000);
+    utimesSync(touched, later, later);
+    writeFileSync(
+      path.join(partDir, 'prt_half.json'),
+      JSON.stringify({
+        id: 'prt_half',
+        sessionID: 'ses_root',
+        messageID: 'msg_2',
+        type: 'text',
+        text: 'done',
+      }),
+    );
+    const again = await importBoth(here, Number.POSITIVE_INFINITY);
+    expect(again).toMatchObject({ files: 1, records: 1, badLines: 0, unchanged: 12 });
+    expect(await importBoth(ahead, 0)).toEqual(again);
+    expect(await rows(ahead)).toEqual(await rows(here));
+    expect(await sessionTokens(ahead)).toEqual(await sessionTokens(here));
+  });
+
+  it('stores the instants of the logs whatever the time zone of DuckDB (timestamps appended as such)', async () => {
+    const own = await openMonitorTestStore('monitor-import-zone-');
+    try {
+      await own.duckdb.run("set global TimeZone = 'America/New_York'");
+      const storage = writeOpenCodeStorage(own.dir);
+      const projectId = uuidv7();
+      await importTree({ store: own.store, projectId, root: storage, source: 'opencode' });
+      const created = await own.duckdb.query(
+        `select message_id, epoch_ms(created_at) as ms, strftime(created_at, '%z') as zone
+         from monitor_message where project_id = $1 order by message_id`,
+        [projectId],
+      );
+      expect(created.map((row) => [row.message_id, Number(row.ms)])).toEqual(
+        [...OPENCODE.messages]
+          .sort((a, b) => (a.id < b.id ? -1 : 1))
+          .map((message) => [message.id, message.time.created]),
+      );
+      // Read in New York time: the same instants, shown at their offset there.
+      expect(created.map((row) => row.zone)).toContain('-05');
+      const sessions = await own.duckdb.query(
+        'select epoch_ms(min(started_at)) as ms from monitor_session where project_id = $1',
+        [projectId],
+      );
+      expect(Number(sessions[0]!.ms)).toBe(
+        Math.min(...OPENCODE.sessions.map((session) => session.time.created)),
+      );
+    } finally {
+      await own.close();
+    }
+  });
+
+  it.each([
+    ['session/proj/ses_1.json', 'session'],
+    ['message/ses_1/msg_1.json', 'message'],
+    ['part/msg_1/prt_1.json', 'part'],
+    ['storage/part/msg_1/prt_1.json', 'part'],
+    ['storage\\part\\msg_1\\prt_1.json', 'part'],
+    ['/part/msg_1/prt_1.json', 'part'],
+    ['part/prt_1.json', null],
+    ['/msg_1/prt_1.json', null],
+    ['part/msg_1/prt_1.jsonl', null],
+    ['part/msg_1/', null],
+    ['parts/msg_1/prt_1.json', null],
+    ['x/part/msg_1/sub/prt_1.json', null],
+  ])('tells an OpenCode JSON file by its folder: %s → %s', (relative, kind) => {
+    expect(openCodeJsonKind(relative)).toBe(kind);
   });
 });

@@ -7,7 +7,6 @@ import {
   lstatSync,
   openSync,
   readdirSync,
-  readSync,
   type Stats,
 } from 'node:fs';
 import { lstat, open, readFile, stat } from 'node:fs/promises';
@@ -27,6 +26,7 @@ import {
   parseOpenCodeDb,
   parseOpenCodeJson,
 } from './monitor-opencode-parser.ts';
+import { type FileRead, type FileReader, readInto, startFileReader } from './monitor-reader.ts';
 import type { ParsedFile } from './monitor-records.ts';
 import type { FileWrite, MonitorStore, SourceFileState } from './monitor-store.ts';
 
@@ -66,6 +66,12 @@ const WALK_MAX_DEPTH = 12;
 const SYNC_CHUNK = 64;
 /** Larger files are read asynchronously, so the event loop never waits on a long read. */
 const SYNC_READ_MAX_BYTES = 1024 * 1024;
+/**
+ * From this many OpenCode JSON files on, a worker thread reads them ahead (monitor-reader.ts);
+ * fewer are read on the import's thread (a worker's start-up costs more than it saves there,
+ * and a live cycle reads a handful).
+ */
+const READ_AHEAD_MIN_FILES = 2_000;
 const RETRY_FIRST_MS = 30_000;
 const RETRY_MAX_MS = 3_600_000;
 
@@ -319,12 +325,7 @@ const printOf = (info: Stats): Fingerprint & { ino: number } => ({
 /** Bytes [start, end) through one open descriptor (the end read once, by fstat). */
 function readRangeSync(fd: number, start: number, end: number): Buffer {
   const content = Buffer.allocUnsafe(end - start);
-  let filled = 0;
-  while (filled < content.length) {
-    const read = readSync(fd, content, filled, content.length - filled, start + filled);
-    if (read === 0) break; // truncated while we read: what is there is what we import
-    filled += read;
-  }
+  const filled = readInto(fd, content, 0, content.length, start);
   return filled === content.length ? content : content.subarray(0, filled);
 }
 
@@ -371,6 +372,8 @@ export async function importTree(options: {
   bulkImportRows?: number | undefined;
   /** OpenCode JSON files and bytes per written batch (see JSON_BATCH_FILES); tests lower them. */
   jsonBatch?: { files?: number; bytes?: number } | undefined;
+  /** The OpenCode JSON files from which a worker reads ahead (READ_AHEAD_MIN_FILES). */
+  readAheadMinFiles?: number | undefined;
 }): Promise<ImportResult> {
   const { store, projectId, source } = options;
   const root = path.resolve(options.root);
@@ -576,196 +579,242 @@ export async function importTree(options: {
   const prepareAny = async (item: Item): Promise<Prepared> =>
     (item.kind !== 'opencode-db' ? prepareSync(item) : undefined) ?? (await prepare(item));
 
+  // OpenCode JSON files are read ahead by a worker when there are many (READ_AHEAD_MIN_FILES);
+  // readerIndex[i] is found[i]'s place in its list, -1 for a file read here.
+  const readerIndex = new Int32Array(found.length).fill(-1);
+  const toRead: { path: string; known?: Fingerprint | undefined }[] = [];
   for (let index = 0; index < found.length; index++) {
     const item = found[index]!;
-    options.onProgress?.({ done: index, total: found.length });
-    if (item.kind === 'opencode-part' && !loadedStoredMessages) {
-      // Parts are priced by their message's model: the messages imported before this run
-      // (and in earlier batches of it) are read back from the store.
-      loadedStoredMessages = true;
-      await settle();
-      const wanted = [
-        ...new Set(found.filter((f) => f.kind === 'opencode-part').map((f) => parentName(f.path))),
-      ].filter((id) => !messages.has(id));
-      for (const [id, stored] of await store.openCodeMessages(projectId, wanted)) {
-        messages.set(id, {
-          sessionId: stored.sessionKey.slice(3),
-          model: stored.model,
-          provider: stored.provider,
-          at: stored.at,
-        });
-      }
-    }
-    if (index > 0 && index % SYNC_CHUNK === 0) await turn();
-    const ready = await prepareAny(item);
+    if (!isOpenCodeJson(item.kind)) continue;
+    readerIndex[index] = toRead.length;
     const previous = states.get(item.path);
-    if (ready.kind === 'vanished') continue; // the next import sees it departed
-    if (ready.kind === 'unchanged') {
-      result.unchanged++;
-      continue;
-    }
-    if (ready.kind === 'deferred') {
-      result.deferred++;
-      continue;
-    }
-    const print = ready.print;
-    const state = stateFor(item, print.size, print.mtimeMs);
-    if (print.size > MONITOR_FILE_MAX_BYTES) {
-      refuse(state, previous, `larger than ${MONITOR_FILE_MAX_BYTES} bytes`);
-      continue;
-    }
-    let parsed: ParsedFile;
-    let tailFromLine: number | undefined;
-    let resumedRecords = 0;
-    let staleFrom: number | undefined;
-    try {
-      if (ready.kind === 'tail') {
-        const { content, start, resume } = ready;
-        const tail = content.subarray(resume.checkpoint.byteOffset - start);
-        if (looksBinary(tail)) throw new Error('binary content appended');
-        const info = claudeFileInfo(item.path);
-        const transcript = parseClaudeTranscript(
-          tail.toString('utf8'),
-          {
-            ...info,
-            agentTypeFromMeta: info.agentId ? await agentTypeFromMeta(item.read) : null,
-          },
-          resume.checkpoint,
-        );
-        parsed = transcript;
-        tailFromLine = resume.checkpoint.lines + 1;
-        resumedRecords = resume.checkpoint.records;
-        staleFrom = resume.checkpoint.badLines;
-        state.contentHash = null; // the head was not read: only its last bytes were checked
-        state.parserState = JSON.stringify({
-          checkpoint: transcript.checkpoint,
-          headHash: headHash(content, start, transcript.checkpoint.byteOffset),
-          ino: resume.ino,
-        } satisfies TailState);
-        state.byteOffset = transcript.checkpoint.byteOffset;
-        // The earlier bad lines stay, but for the partial last line read again here.
-        state.badLines = resume.checkpoint.badLines + parsed.badLines.length;
-      } else if (item.kind === 'opencode-db') {
-        parsed = parseOpenCodeDb(item.read);
-      } else {
-        if (ready.kind === 'unreadable') throw ready.error;
-        const content = ready.content!;
-        if (looksBinary(content)) {
-          refuse(state, previous, 'binary content (a NUL byte)');
-          continue;
-        }
-        state.contentHash = hash('sha256', content, 'hex');
-        if (
-          previous?.status === 'imported' &&
-          previous.parserVersion === PARSER_VERSION &&
-          previous.contentHash === state.contentHash
-        ) {
-          // Touched, not changed: keep its rows.
-          await writing;
-          await store.updateFileState(projectId, { ...previous, mtimeMs: print.mtimeMs });
-          result.unchanged++;
-          continue;
-        }
-        const textContent = content.toString('utf8');
-        if (item.kind === 'claude-transcript') {
-          const info = claudeFileInfo(item.path);
-          const transcript = parseClaudeTranscript(textContent, {
-            ...info,
-            agentTypeFromMeta: info.agentId ? await agentTypeFromMeta(item.read) : null,
-          });
-          parsed = transcript;
-          // A main transcript whose lines never named its session cannot be resumed: a later
-          // line naming one re-keys the whole file.
-          if (transcript.checkpoint.sessionId !== null || info.agentId !== null) {
-            const ino = 'ino' in print && typeof print.ino === 'number' ? print.ino : undefined;
-            if (ino !== undefined) {
-              state.parserState = JSON.stringify({
-                checkpoint: transcript.checkpoint,
-                headHash: headHash(content, 0, transcript.checkpoint.byteOffset),
-                ino,
-              } satisfies TailState);
-            }
-          }
-        } else {
-          const kind =
-            item.kind === 'opencode-session'
-              ? 'session'
-              : item.kind === 'opencode-message'
-                ? 'message'
-                : 'part';
-          parsed = parseOpenCodeJson(textContent, kind, lookup);
-        }
-      }
-    } catch (error) {
-      const message =
-        error instanceof OpenCodeDbError ? error.message : 'the file could not be read';
-      result.failed.push({ path: item.path, error: message });
-      const failed: SourceFileState = {
-        ...(previous ?? state),
-        size: print.size,
-        mtimeMs: print.mtimeMs,
-        status: 'failed',
-        error: message,
-        attempts: (previous?.attempts ?? 0) + 1,
-      };
-      // A file that fails keeps the rows of its last good import.
-      if (previous) {
-        await writing;
-        await store.updateFileState(projectId, failed);
-      } else batch.push({ state: failed, parsed: null, prices: [], isNew: true });
-      continue;
-    }
-    for (const message of parsed.messages) {
-      if (message.sessionKey.startsWith('oc:')) {
-        const time = (message.raw as { time?: { completed?: unknown } } | null)?.time;
-        messages.set(message.messageId, {
-          sessionId: message.sessionKey.slice(3),
-          model: message.model,
-          provider: message.provider,
-          at: typeof time?.completed === 'number' ? new Date(time.completed) : message.createdAt,
-        });
-      }
-    }
-    for (const event of parsed.usage) {
-      if (event.source !== 'opencode' || event.messageId === null) continue;
-      (event.fallbackFor === null ? stepped : fallbacks).add(event.messageId);
-    }
-    state.records = parsed.records;
-    if (tailFromLine === undefined) {
-      state.byteOffset = parsed.byteOffset || print.size;
-      state.badLines = parsed.badLines.length;
-    }
-    batch.push({
-      state,
-      parsed,
-      prices: parsed.usage.map((event) => priceUsage(event, options.priceOverrides)),
-      isNew: !previous,
-      ...(tailFromLine === undefined
-        ? {}
-        : {
-            tailFromLine,
-            // Bad lines past the checkpoint are the only ones a tail replaces (see FileWrite).
-            staleBadLines: (previous?.badLines ?? 0) > (staleFrom ?? 0),
-          }),
+    // A file that may be unchanged or deferred is only lstat'ed (as prepareSync does).
+    const skippable =
+      previous &&
+      ((previous.status === 'imported' && previous.parserVersion === PARSER_VERSION) ||
+        (previous.status === 'failed' && options.failedBackoff !== undefined));
+    toRead.push({
+      path: item.read,
+      known: skippable ? { size: previous.size, mtimeMs: previous.mtimeMs } : undefined,
     });
-    result.files++;
-    // A tail counts what it added: its records, bad lines and usage rows; no new session.
-    result.records += parsed.records - resumedRecords;
-    result.badLines += parsed.badLines.length;
-    if (tailFromLine === undefined) result.sessions += parsed.sessions.length;
-    result.usageEvents += parsed.usage.length;
-    const rows = parsed.messages.length + parsed.parts.length + parsed.usage.length;
-    batchRows += rows;
-    rowsWritten += rows;
-    if (isOpenCodeJson(item.kind)) batchJsonBytes += print.size;
-    else batchHeavy++;
-    if (
-      batchHeavy >= BATCH_FILES ||
-      batch.length >= jsonBatchFiles ||
-      batchJsonBytes >= jsonBatchBytes ||
-      batchRows >= BATCH_ROWS
-    )
-      await flush();
+  }
+  let reader: FileReader | undefined;
+  if (toRead.length > 0 && toRead.length >= (options.readAheadMinFiles ?? READ_AHEAD_MIN_FILES)) {
+    try {
+      reader = startFileReader(toRead, SYNC_READ_MAX_BYTES);
+    } catch {
+      // No worker (none could start): the files are read here, as fewer files are.
+    }
+  }
+  /** A file the worker read, as prepareSync would have; undefined: read it here. */
+  const preparedFrom = (item: Item, read: FileRead): Prepared | undefined => {
+    if (read.kind === 'vanished') return { kind: 'vanished' };
+    if (read.kind === 'fallback') return undefined;
+    const previous = states.get(item.path);
+    if (isUnchanged(previous, read.print)) return { kind: 'unchanged', print: read.print };
+    if (isDeferred(previous, read.print)) return { kind: 'deferred', print: read.print };
+    return read.kind === 'read'
+      ? { kind: 'changed', print: read.print, content: read.content }
+      : undefined; // its fingerprint only, and it must be read after all (a backoff ended)
+  };
+  try {
+    for (let index = 0; index < found.length; index++) {
+      const item = found[index]!;
+      options.onProgress?.({ done: index, total: found.length });
+      if (item.kind === 'opencode-part' && !loadedStoredMessages) {
+        // Parts are priced by their message's model: the messages imported before this run
+        // (and in earlier batches of it) are read back from the store.
+        loadedStoredMessages = true;
+        await settle();
+        const wanted = [
+          ...new Set(
+            found.filter((f) => f.kind === 'opencode-part').map((f) => parentName(f.path)),
+          ),
+        ].filter((id) => !messages.has(id));
+        for (const [id, stored] of await store.openCodeMessages(projectId, wanted)) {
+          messages.set(id, {
+            sessionId: stored.sessionKey.slice(3),
+            model: stored.model,
+            provider: stored.provider,
+            at: stored.at,
+          });
+        }
+      }
+      if (index > 0 && index % SYNC_CHUNK === 0) await turn();
+      let read = reader && readerIndex[index]! >= 0 ? reader.take(readerIndex[index]!) : undefined;
+      if (read instanceof Promise) read = await read;
+      const ready = (read && preparedFrom(item, read)) ?? (await prepareAny(item));
+      const previous = states.get(item.path);
+      if (ready.kind === 'vanished') continue; // the next import sees it departed
+      if (ready.kind === 'unchanged') {
+        result.unchanged++;
+        continue;
+      }
+      if (ready.kind === 'deferred') {
+        result.deferred++;
+        continue;
+      }
+      const print = ready.print;
+      const state = stateFor(item, print.size, print.mtimeMs);
+      if (print.size > MONITOR_FILE_MAX_BYTES) {
+        refuse(state, previous, `larger than ${MONITOR_FILE_MAX_BYTES} bytes`);
+        continue;
+      }
+      let parsed: ParsedFile;
+      let tailFromLine: number | undefined;
+      let resumedRecords = 0;
+      let staleFrom: number | undefined;
+      try {
+        if (ready.kind === 'tail') {
+          const { content, start, resume } = ready;
+          const tail = content.subarray(resume.checkpoint.byteOffset - start);
+          if (looksBinary(tail)) throw new Error('binary content appended');
+          const info = claudeFileInfo(item.path);
+          const transcript = parseClaudeTranscript(
+            tail.toString('utf8'),
+            {
+              ...info,
+              agentTypeFromMeta: info.agentId ? await agentTypeFromMeta(item.read) : null,
+            },
+            resume.checkpoint,
+          );
+          parsed = transcript;
+          tailFromLine = resume.checkpoint.lines + 1;
+          resumedRecords = resume.checkpoint.records;
+          staleFrom = resume.checkpoint.badLines;
+          state.contentHash = null; // the head was not read: only its last bytes were checked
+          state.parserState = JSON.stringify({
+            checkpoint: transcript.checkpoint,
+            headHash: headHash(content, start, transcript.checkpoint.byteOffset),
+            ino: resume.ino,
+          } satisfies TailState);
+          state.byteOffset = transcript.checkpoint.byteOffset;
+          // The earlier bad lines stay, but for the partial last line read again here.
+          state.badLines = resume.checkpoint.badLines + parsed.badLines.length;
+        } else if (item.kind === 'opencode-db') {
+          parsed = parseOpenCodeDb(item.read);
+        } else {
+          if (ready.kind === 'unreadable') throw ready.error;
+          const content = ready.content!;
+          if (looksBinary(content)) {
+            refuse(state, previous, 'binary content (a NUL byte)');
+            continue;
+          }
+          state.contentHash = hash('sha256', content, 'hex');
+          if (
+            previous?.status === 'imported' &&
+            previous.parserVersion === PARSER_VERSION &&
+            previous.contentHash === state.contentHash
+          ) {
+            // Touched, not changed: keep its rows.
+            await writing;
+            await store.updateFileState(projectId, { ...previous, mtimeMs: print.mtimeMs });
+            result.unchanged++;
+            continue;
+          }
+          const textContent = content.toString('utf8');
+          if (item.kind === 'claude-transcript') {
+            const info = claudeFileInfo(item.path);
+            const transcript = parseClaudeTranscript(textContent, {
+              ...info,
+              agentTypeFromMeta: info.agentId ? await agentTypeFromMeta(item.read) : null,
+            });
+            parsed = transcript;
+            // A main transcript whose lines never named its session cannot be resumed: a later
+            // line naming one re-keys the whole file.
+            if (transcript.checkpoint.sessionId !== null || info.agentId !== null) {
+              const ino = 'ino' in print && typeof print.ino === 'number' ? print.ino : undefined;
+              if (ino !== undefined) {
+                state.parserState = JSON.stringify({
+                  checkpoint: transcript.checkpoint,
+                  headHash: headHash(content, 0, transcript.checkpoint.byteOffset),
+                  ino,
+                } satisfies TailState);
+              }
+            }
+          } else {
+            const kind =
+              item.kind === 'opencode-session'
+                ? 'session'
+                : item.kind === 'opencode-message'
+                  ? 'message'
+                  : 'part';
+            parsed = parseOpenCodeJson(textContent, kind, lookup);
+          }
+        }
+      } catch (error) {
+        const message =
+          error instanceof OpenCodeDbError ? error.message : 'the file could not be read';
+        result.failed.push({ path: item.path, error: message });
+        const failed: SourceFileState = {
+          ...(previous ?? state),
+          size: print.size,
+          mtimeMs: print.mtimeMs,
+          status: 'failed',
+          error: message,
+          attempts: (previous?.attempts ?? 0) + 1,
+        };
+        // A file that fails keeps the rows of its last good import.
+        if (previous) {
+          await writing;
+          await store.updateFileState(projectId, failed);
+        } else batch.push({ state: failed, parsed: null, prices: [], isNew: true });
+        continue;
+      }
+      for (const message of parsed.messages) {
+        if (message.sessionKey.startsWith('oc:')) {
+          const time = (message.raw as { time?: { completed?: unknown } } | null)?.time;
+          messages.set(message.messageId, {
+            sessionId: message.sessionKey.slice(3),
+            model: message.model,
+            provider: message.provider,
+            at: typeof time?.completed === 'number' ? new Date(time.completed) : message.createdAt,
+          });
+        }
+      }
+      for (const event of parsed.usage) {
+        if (event.source !== 'opencode' || event.messageId === null) continue;
+        (event.fallbackFor === null ? stepped : fallbacks).add(event.messageId);
+      }
+      state.records = parsed.records;
+      if (tailFromLine === undefined) {
+        state.byteOffset = parsed.byteOffset || print.size;
+        state.badLines = parsed.badLines.length;
+      }
+      batch.push({
+        state,
+        parsed,
+        prices: parsed.usage.map((event) => priceUsage(event, options.priceOverrides)),
+        isNew: !previous,
+        ...(tailFromLine === undefined
+          ? {}
+          : {
+              tailFromLine,
+              // Bad lines past the checkpoint are the only ones a tail replaces (see FileWrite).
+              staleBadLines: (previous?.badLines ?? 0) > (staleFrom ?? 0),
+            }),
+      });
+      result.files++;
+      // A tail counts what it added: its records, bad lines and usage rows; no new session.
+      result.records += parsed.records - resumedRecords;
+      result.badLines += parsed.badLines.length;
+      if (tailFromLine === undefined) result.sessions += parsed.sessions.length;
+      result.usageEvents += parsed.usage.length;
+      const rows = parsed.messages.length + parsed.parts.length + parsed.usage.length;
+      batchRows += rows;
+      rowsWritten += rows;
+      if (isOpenCodeJson(item.kind)) batchJsonBytes += print.size;
+      else batchHeavy++;
+      if (
+        batchHeavy >= BATCH_FILES ||
+        batch.length >= jsonBatchFiles ||
+        batchJsonBytes >= jsonBatchBytes ||
+        batchRows >= BATCH_ROWS
+      )
+        await flush();
+    }
+  } finally {
+    await reader?.close();
   }
   await settle();
   for (const messageId of fallbacks) if (stepped.has(messageId)) result.usageEvents--;

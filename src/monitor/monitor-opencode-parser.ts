@@ -234,10 +234,19 @@ export function addPart(
 
 /** A legacy JSON file's role, from where it sits in `storage/`. */
 export function openCodeJsonKind(relativePath: string): 'session' | 'message' | 'part' | null {
-  const segments = relativePath.split(/[\\/]/);
-  if (segments.length < 3 || !segments.at(-1)!.endsWith('.json')) return null;
-  const folder = segments.at(-3);
+  // The third segment from the end, found without splitting the path (a bulk import asks for
+  // 100,000 paths: the arrays of segments were 30 MB of garbage).
+  if (!relativePath.endsWith('.json')) return null;
+  const end = lastSeparator(relativePath, relativePath.length - 1);
+  const middle = end > 0 ? lastSeparator(relativePath, end - 1) : -1;
+  if (middle < 0) return null;
+  const folder = relativePath.slice(lastSeparator(relativePath, middle - 1) + 1, middle);
   return folder === 'session' || folder === 'message' || folder === 'part' ? folder : null;
+}
+
+/** The last `/` or `\\` at or before `from` (-1: none). */
+function lastSeparator(value: string, from: number): number {
+  return Math.max(value.lastIndexOf('/', from), value.lastIndexOf('\\', from));
 }
 
 /** Parses one legacy JSON file (session, message or part). */

@@ -1,9 +1,5 @@
 import { statSync } from 'node:fs';
-import {
-  type DuckDBAppender,
-  type DuckDBConnection,
-  DuckDBTimestampTZValue,
-} from '@duckdb/node-api';
+import { type DuckDBAppender, type DuckDBConnection, DuckDBTimestampValue } from '@duckdb/node-api';
 import type { DuckDb } from '../platform/duckdb/duckdb.ts';
 import type { Priced } from './monitor-cost.ts';
 import { type ParsedFile, RawJson } from './monitor-records.ts';
@@ -70,6 +66,33 @@ export interface FileWrite {
 
 type Column = 'v' | 'b' | 'i' | 't' | 'j' | 'o';
 
+function appendText(appender: DuckDBAppender, value: string | null | undefined) {
+  if (value === null || value === undefined) appender.appendNull();
+  else appender.appendVarchar(value);
+}
+
+/** A BIGINT column's value: an INTEGER when it fits (no BigInt made), as DuckDB widens it. */
+function appendCount(appender: DuckDBAppender, value: number | null | undefined) {
+  if (value === null || value === undefined) appender.appendNull();
+  else if ((value | 0) === value) appender.appendInteger(value);
+  else appender.appendBigInt(BigInt(value));
+}
+
+function appendJson(appender: DuckDBAppender, value: unknown) {
+  if (value === null || value === undefined) appender.appendNull();
+  else appender.appendVarchar(value instanceof RawJson ? value.text : JSON.stringify(value));
+}
+
+/**
+ * A TIMESTAMPTZ column's value, appended as a TIMESTAMP: the same microseconds since the
+ * epoch, stored as they are whatever the connection's TimeZone (tested in
+ * monitor-import-batches.test.ts); appendTimestampTZ builds a DuckDB Value per call.
+ */
+function appendTime(appender: DuckDBAppender, value: Date | null) {
+  if (value === null) appender.appendNull();
+  else appender.appendTimestamp(new DuckDBTimestampValue(BigInt(value.getTime()) * 1000n));
+}
+
 function appendRow(appender: DuckDBAppender, types: readonly Column[], values: unknown[]) {
   for (let index = 0; index < values.length; index++) {
     const value = values[index];
@@ -94,9 +117,7 @@ function appendRow(appender: DuckDBAppender, types: readonly Column[], values: u
         appender.appendBoolean(value as boolean);
         break;
       case 't':
-        appender.appendTimestampTZ(
-          new DuckDBTimestampTZValue(BigInt((value as Date).getTime()) * 1000n),
-        );
+        appendTime(appender, value as Date);
         break;
     }
   }
@@ -109,9 +130,24 @@ async function appendAll(
   types: readonly Column[],
   rows: Iterable<unknown[]>,
 ) {
+  await withAppender(connection, table, (appender) => {
+    for (const values of rows) appendRow(appender, types, values);
+  });
+}
+
+/**
+ * Appends the rows `append` writes (each value in column order, then endRow), flushed at the
+ * end. The monitor's large tables are written this way: calling the appender straight from
+ * the parsed rows makes no array per row (100,000 OpenCode files: ≈ 1.5 M values).
+ */
+async function withAppender(
+  connection: DuckDBConnection,
+  table: string,
+  append: (appender: DuckDBAppender) => void,
+) {
   const appender = await connection.createAppender(table);
   try {
-    for (const values of rows) appendRow(appender, types, values);
+    append(appender);
     appender.flushSync();
   } catch (error) {
     // A half-appended row makes close throw too; the first error is the one to report (the
@@ -387,128 +423,113 @@ export function createMonitorStore(duckdb: DuckDb, options: MonitorStoreOptions 
           );
         }
         const now = new Date();
-        await appendAll(
-          connection,
-          'monitor_source_file',
-          ['v', 'v', 'v', 'v', 'v', 'b', 'b', 'b', 'v', 'v', 'v', 'i', 'i', 'i', 'i', 't', 'v'],
-          writes.map(({ state }) => [
-            projectId,
-            state.fileId,
-            state.source,
-            state.kind,
-            state.path,
-            state.size,
-            state.mtimeMs,
-            state.byteOffset,
-            state.contentHash,
-            state.status,
-            state.error,
-            state.attempts,
-            state.parserVersion,
-            state.records,
-            state.badLines,
-            now,
-            state.parserState ?? null,
-          ]),
-        );
+        // The large tables are appended value by value (see withAppender): no array per row.
+        await withAppender(connection, 'monitor_source_file', (a) => {
+          for (const { state } of writes) {
+            a.appendVarchar(projectId);
+            a.appendVarchar(state.fileId);
+            a.appendVarchar(state.source);
+            a.appendVarchar(state.kind);
+            a.appendVarchar(state.path);
+            appendCount(a, state.size);
+            appendCount(a, state.mtimeMs);
+            appendCount(a, state.byteOffset);
+            appendText(a, state.contentHash);
+            a.appendVarchar(state.status);
+            appendText(a, state.error);
+            a.appendInteger(state.attempts);
+            a.appendInteger(state.parserVersion);
+            a.appendInteger(state.records);
+            a.appendInteger(state.badLines);
+            appendTime(a, now);
+            appendText(a, state.parserState);
+            a.endRow();
+          }
+        });
         const withRows = writes.filter((write) => write.parsed !== null);
-        // Rows go to the appender as they are made: no array of a batch's rows is held.
-        const each = function* <T>(
-          pick: (parsed: ParsedFile) => T[],
-          values: (write: FileWrite, row: T) => unknown[],
-        ) {
-          for (const write of withRows)
-            for (const row of pick(write.parsed!)) yield values(write, row);
-        };
         await appendAll(
           connection,
           'monitor_bad_line',
           ['v', 'v', 'b', 'v'],
-          each(
-            (p) => p.badLines,
-            (write, row) => [projectId, write.state.fileId, row.line, row.reason],
-          ),
-        );
-        await appendAll(
-          connection,
-          'monitor_session',
-          ['v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'i', 't', 't', 'j', 'v'],
-          each(
-            (p) => p.sessions,
-            (write, row) => [
+          withRows.flatMap((write) =>
+            write.parsed!.badLines.map((row) => [
               projectId,
               write.state.fileId,
-              row.source,
-              row.sessionKey,
-              row.sessionId,
-              row.agentId,
-              row.agentKind,
-              row.agentName,
-              row.parentSessionId,
-              row.title,
-              row.cwd,
-              row.gitBranch,
-              row.records,
-              row.startedAt,
-              row.endedAt,
-              row.raw,
-              row.sourceRef,
-            ],
+              row.line,
+              row.reason,
+            ]),
           ),
         );
-        await appendAll(
-          connection,
-          'monitor_message',
-          ['v', 'v', 'v', 'v', 'v', 'v', 'v', 't', 'j', 'v'],
-          each(
-            (p) => p.messages,
-            (write, row) => [
-              projectId,
-              write.state.fileId,
-              row.sessionKey,
-              row.messageId,
-              row.role,
-              row.model,
-              row.provider,
-              row.createdAt,
-              row.raw,
-              row.sourceRef,
-            ],
-          ),
-        );
-        await appendAll(
-          connection,
-          'monitor_part',
-          ['v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'v', 'j', 'v', 'v', 'v', 'j', 'v'],
-          each(
-            (p) => p.parts,
-            (write, row) => [
-              projectId,
-              write.state.fileId,
-              row.sessionKey,
-              row.messageId,
-              row.partId,
-              row.type,
-              row.text,
-              row.toolName,
-              row.callId,
-              row.toolStatus,
-              row.toolInput,
-              row.toolOutput,
-              row.toolError,
-              row.childRef,
-              row.raw,
-              row.sourceRef,
-            ],
-          ),
-        );
+        await withAppender(connection, 'monitor_session', (a) => {
+          for (const write of withRows) {
+            for (const row of write.parsed!.sessions) {
+              a.appendVarchar(projectId);
+              a.appendVarchar(write.state.fileId);
+              a.appendVarchar(row.source);
+              a.appendVarchar(row.sessionKey);
+              a.appendVarchar(row.sessionId);
+              appendText(a, row.agentId);
+              a.appendVarchar(row.agentKind);
+              appendText(a, row.agentName);
+              appendText(a, row.parentSessionId);
+              appendText(a, row.title);
+              appendText(a, row.cwd);
+              appendText(a, row.gitBranch);
+              a.appendInteger(row.records);
+              appendTime(a, row.startedAt);
+              appendTime(a, row.endedAt);
+              appendJson(a, row.raw);
+              a.appendVarchar(row.sourceRef);
+              a.endRow();
+            }
+          }
+        });
+        await withAppender(connection, 'monitor_message', (a) => {
+          for (const write of withRows) {
+            for (const row of write.parsed!.messages) {
+              a.appendVarchar(projectId);
+              a.appendVarchar(write.state.fileId);
+              a.appendVarchar(row.sessionKey);
+              a.appendVarchar(row.messageId);
+              appendText(a, row.role);
+              appendText(a, row.model);
+              appendText(a, row.provider);
+              appendTime(a, row.createdAt);
+              appendJson(a, row.raw);
+              a.appendVarchar(row.sourceRef);
+              a.endRow();
+            }
+          }
+        });
+        await withAppender(connection, 'monitor_part', (a) => {
+          for (const write of withRows) {
+            for (const row of write.parsed!.parts) {
+              a.appendVarchar(projectId);
+              a.appendVarchar(write.state.fileId);
+              a.appendVarchar(row.sessionKey);
+              appendText(a, row.messageId);
+              a.appendVarchar(row.partId);
+              a.appendVarchar(row.type);
+              appendText(a, row.text);
+              appendText(a, row.toolName);
+              appendText(a, row.callId);
+              appendText(a, row.toolStatus);
+              appendJson(a, row.toolInput);
+              appendText(a, row.toolOutput);
+              appendText(a, row.toolError);
+              appendText(a, row.childRef);
+              appendJson(a, row.raw);
+              a.appendVarchar(row.sourceRef);
+              a.endRow();
+            }
+          }
+        });
         await appendAll(
           connection,
           'monitor_agent_link',
           ['v', 'v', 'v', 'v', 'v', 'v', 'v', 'v'],
-          each(
-            (p) => p.links,
-            (write, row) => [
+          withRows.flatMap((write) =>
+            write.parsed!.links.map((row) => [
               projectId,
               write.state.fileId,
               row.source,
@@ -517,73 +538,46 @@ export function createMonitorStore(duckdb: DuckDb, options: MonitorStoreOptions 
               row.callId,
               row.agentType,
               row.description,
-            ],
+            ]),
           ),
         );
-        const usageRows: unknown[][] = [];
-        for (const write of withRows) {
-          write.parsed!.usage.forEach((row, index) => {
-            const price = write.prices[index]!;
-            usageRows.push([
-              projectId,
-              write.state.fileId,
-              row.source,
-              row.eventKey,
-              row.fallbackFor,
-              row.sessionKey,
-              row.messageId,
-              row.ts,
-              row.provider,
-              row.model,
-              row.input,
-              row.output,
-              row.reasoning,
-              row.cacheRead,
-              row.cacheWrite,
-              row.cacheWrite1h,
-              row.reportedCostNano,
-              price.costNano,
-              price.basis,
-              row.raw,
-              row.sourceRef,
-              true,
-            ]);
-            affected.push([row.eventKey, row.source === 'opencode' ? row.messageId : null]);
-            touchQuarter(
-              row.sessionKey,
-              row.ts === null ? null : Math.floor(row.ts.getTime() / QUARTER_MS) * QUARTER_MS,
-            );
-          });
-        }
-        await appendAll(
-          connection,
-          'monitor_usage_event',
-          [
-            'v',
-            'v',
-            'v',
-            'v',
-            'v',
-            'v',
-            'v',
-            't',
-            'v',
-            'v',
-            'b',
-            'b',
-            'b',
-            'b',
-            'b',
-            'b',
-            'b',
-            'b',
-            'v',
-            'j',
-            'v',
-            'o',
-          ],
-          usageRows,
-        );
+        await withAppender(connection, 'monitor_usage_event', (a) => {
+          for (const write of withRows) {
+            const usage = write.parsed!.usage;
+            for (let index = 0; index < usage.length; index++) {
+              const row = usage[index]!;
+              const price = write.prices[index]!;
+              a.appendVarchar(projectId);
+              a.appendVarchar(write.state.fileId);
+              a.appendVarchar(row.source);
+              a.appendVarchar(row.eventKey);
+              appendText(a, row.fallbackFor);
+              a.appendVarchar(row.sessionKey);
+              appendText(a, row.messageId);
+              appendTime(a, row.ts);
+              appendText(a, row.provider);
+              appendText(a, row.model);
+              appendCount(a, row.input);
+              appendCount(a, row.output);
+              appendCount(a, row.reasoning);
+              appendCount(a, row.cacheRead);
+              appendCount(a, row.cacheWrite);
+              appendCount(a, row.cacheWrite1h);
+              appendCount(a, row.reportedCostNano);
+              appendCount(a, price.costNano);
+              a.appendVarchar(price.basis);
+              appendJson(a, row.raw);
+              a.appendVarchar(row.sourceRef);
+              a.appendBoolean(true);
+              a.endRow();
+              affected.push([row.eventKey, row.source === 'opencode' ? row.messageId : null]);
+              touchQuarter(
+                row.sessionKey,
+                row.ts === null ? null : Math.floor(row.ts.getTime() / QUARTER_MS) * QUARTER_MS,
+              );
+            }
+          }
+        });
         if (affected.length > 0) {
           await connection.run(
             'create or replace temp table monitor_affected (event_key varchar, message_id varchar)',
