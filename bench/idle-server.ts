@@ -49,6 +49,8 @@ export async function measureIdleServer(options: {
   seconds: number;
   /** Time after /readyz before measuring: start-up work (migrations, first polls) is over. */
   settleMs?: number;
+  /** PostgreSQL only: log every statement of the server's database (read the server's log). */
+  logStatements?: boolean;
 }): Promise<IdleFigures> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bc-idle-'));
   const env: Record<string, string> = { BRAINCELLS_DATA_DIR: dataDir, PORT: '0' };
@@ -61,6 +63,9 @@ export async function measureIdleServer(options: {
     await admin.connect();
     database = `bc_idle_${process.pid}_${Date.now()}`;
     await admin.query(`create database ${database}`);
+    // Each statement of the server's database into the PostgreSQL log, to see what they are.
+    if (options.logStatements)
+      await admin.query(`alter database ${database} set log_statement = 'all'`);
     const target = new URL(url);
     target.pathname = `/${database}`;
     env.DATABASE_URL = target.toString();
@@ -108,6 +113,7 @@ export async function measureIdleServer(options: {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const backend = process.argv[2] === 'postgres' ? 'postgres' : 'pglite';
   const seconds = Number(process.argv[3] ?? 60);
-  const figures = await measureIdleServer({ backend, seconds });
+  const logStatements = process.env.IDLE_LOG_STATEMENTS === '1';
+  const figures = await measureIdleServer({ backend, seconds, logStatements });
   console.log(JSON.stringify({ ...figures, load: os.loadavg().map((value) => round(value, 1)) }));
 }

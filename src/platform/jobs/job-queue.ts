@@ -48,6 +48,9 @@ export interface JobQueueOptions {
   pollingIntervalSeconds?: number;
 }
 
+/** pg-boss's flow (job dependency) pass: we send no flows, so it only has to run rarely. */
+const FLOW_INTERVAL_SECONDS = 3_600;
+
 export function createJobQueue(options: JobQueueOptions): JobQueue {
   const { database, logger } = options;
   const pollingIntervalSeconds = options.pollingIntervalSeconds ?? 2;
@@ -57,13 +60,16 @@ export function createJobQueue(options: JobQueueOptions): JobQueue {
   // process); the ready probe stays as the backstop. PGlite is one process: the sender wakes its
   // own fetcher (`send` below).
   const shared = database.kind === 'postgres';
+  // No job here depends on another (pg-boss flows): the pass that releases dependants, every 5 s
+  // by default, would be three idle statements per interval on every server, one of them a write.
+  const common = { schedule: false, flowIntervalSeconds: FLOW_INTERVAL_SECONDS };
   const boss =
     database.kind === 'pglite'
-      ? new PgBoss({ db: fromPglite(database.pglite!), backend: 'pglite', schedule: false })
+      ? new PgBoss({ ...common, db: fromPglite(database.pglite!), backend: 'pglite' })
       : new PgBoss({
+          ...common,
           connectionString: database.connectionString!,
           max: 4,
-          schedule: false,
           useListenNotify: true,
         });
   boss.on('error', (error) => logger.error({ err: error }, 'job queue error'));
