@@ -78,7 +78,7 @@ export async function measureIdleServer(options: {
       if (response?.status === 200) break;
       await sleep(50);
     }
-    await sleep(options.settleMs ?? 5_000);
+    await sleep(options.settleMs ?? 15_000);
     const pid = server.child.pid!;
     const cpuBefore = processCpuMs(pid);
     const transactionsBefore = admin && database ? await committed(admin, database) : undefined;

@@ -1,0 +1,145 @@
+// Time from `send` to the start of the job's handler, on an otherwise idle queue: a job sent on
+// the server that runs it (all slots free, and with 3 of 4 slots busy), and on PostgreSQL a job
+// sent by another server (one that runs no workers, like an api server). Each job waits for the
+// previous one to start, so every figure is one job's trip.
+//
+// `node bench/job-latency.ts [pglite|postgres] [rounds]` prints one JSON line (postgres needs
+// DATABASE_URL pointing at a server where it may create a database).
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { type Database, openDatabase } from '../src/platform/db/database.ts';
+import { createJobQueue } from '../src/platform/jobs/job-queue.ts';
+import { createLogger } from '../src/platform/logger.ts';
+import { percentile, round } from './bench-types.ts';
+
+const logger = createLogger({ level: 'warn', format: 'json' });
+
+interface Trip {
+  p50: number;
+  p95: number;
+  max: number;
+}
+
+function summary(samples: number[]): Trip {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return {
+    p50: round(percentile(sorted, 50), 1),
+    p95: round(percentile(sorted, 95), 1),
+    max: round(sorted.at(-1)!, 1),
+  };
+}
+
+/** The trip of `rounds` jobs; `busy` slots of the queue's 4 are held by jobs that wait. */
+async function localTrips(database: Database, rounds: number, busy: number): Promise<Trip> {
+  const queue = createJobQueue({ database, logger, work: true });
+  let started: ((at: number) => void) | undefined;
+  const release: (() => void)[] = [];
+  queue.register<{ hold: boolean }>({
+    name: `bench.trip-${busy}`,
+    concurrency: 4,
+    handler: async (job) => {
+      started?.(performance.now());
+      if (job.data.hold) await new Promise<void>((resolve) => release.push(resolve));
+    },
+  });
+  await queue.start();
+  try {
+    const trip = async (hold: boolean) => {
+      const start = new Promise<number>((resolve) => {
+        started = resolve;
+      });
+      const sent = performance.now();
+      await queue.send(`bench.trip-${busy}`, { hold });
+      return (await start) - sent;
+    };
+    for (let index = 0; index < busy; index++) await trip(true);
+    const samples: number[] = [];
+    for (let index = 0; index < rounds; index++) samples.push(await trip(false));
+    return summary(samples);
+  } finally {
+    for (const resolve of release) resolve();
+    await queue.stop();
+  }
+}
+
+async function crossServerTrips(connectionString: string, rounds: number): Promise<Trip> {
+  const senderDb = await openDatabase({ kind: 'postgres', connectionString, poolSize: 2 });
+  const workerDb = await openDatabase({ kind: 'postgres', connectionString, poolSize: 2 });
+  const sender = createJobQueue({ database: senderDb, logger, work: false });
+  const worker = createJobQueue({ database: workerDb, logger, work: true });
+  let started: ((at: number) => void) | undefined;
+  for (const queue of [sender, worker])
+    queue.register({
+      name: 'bench.cross',
+      concurrency: 4,
+      handler: async () => started?.(performance.now()),
+    });
+  await worker.start();
+  await sender.start();
+  try {
+    const samples: number[] = [];
+    for (let index = 0; index < rounds; index++) {
+      const start = new Promise<number>((resolve) => {
+        started = resolve;
+      });
+      const sent = performance.now();
+      await sender.send('bench.cross', {});
+      samples.push((await start) - sent);
+    }
+    return summary(samples);
+  } finally {
+    await sender.stop();
+    await worker.stop();
+    await senderDb.close();
+    await workerDb.close();
+  }
+}
+
+export async function measureJobLatency(backend: 'pglite' | 'postgres', rounds: number) {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bc-trip-'));
+  let admin: pg.Client | undefined;
+  let name: string | undefined;
+  let connectionString: string | undefined;
+  if (backend === 'postgres') {
+    const url = process.env.DATABASE_URL;
+    if (!url) throw new Error('DATABASE_URL is needed for the postgres backend');
+    admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    name = `bc_trip_${process.pid}_${Date.now()}`;
+    await admin.query(`create database ${name}`);
+    const target = new URL(url);
+    target.pathname = `/${name}`;
+    connectionString = target.toString();
+  }
+  const database =
+    backend === 'pglite'
+      ? await openDatabase({ kind: 'pglite', dataDir: path.join(dataDir, 'db') })
+      : await openDatabase({ kind: 'postgres', connectionString: connectionString! });
+  try {
+    return {
+      backend,
+      rounds,
+      idleMs: await localTrips(database, rounds, 0),
+      threeOfFourBusyMs: await localTrips(database, rounds, 3),
+      ...(connectionString
+        ? { crossServerMs: await crossServerTrips(connectionString, rounds) }
+        : {}),
+    };
+  } finally {
+    await database.close();
+    if (admin && name) {
+      await admin.query(`drop database if exists ${name} with (force)`).catch(() => {});
+      await admin.end();
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const backend = process.argv[2] === 'postgres' ? 'postgres' : 'pglite';
+  const rounds = Number(process.argv[3] ?? 30);
+  const figures = await measureJobLatency(backend, rounds);
+  console.log(JSON.stringify({ ...figures, load: os.loadavg().map((value) => round(value, 1)) }));
+}
