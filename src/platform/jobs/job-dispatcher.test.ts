@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { platformsPerTest } from '../../../test/per-suite.ts';
 import { testBackends } from '../../../test/test-platform.ts';
-import { createJobQueue, type JobQueue } from './job-queue.ts';
+import { createJobQueue, type JobQueue, READY_PROBE_SQL } from './job-queue.ts';
 
 /** A count that resolves a promise once it reaches a given value. */
 function counter() {
@@ -36,7 +36,7 @@ function recordPolling(queue: JobQueue) {
   const db = boss.getDb();
   const executeSql = db.executeSql.bind(db);
   db.executeSql = (text: string, values?: unknown[]) => {
-    if (text.includes('select distinct name from pgboss.job')) {
+    if (text === READY_PROBE_SQL) {
       events.push('probe');
       probes.add();
     }

@@ -104,6 +104,7 @@ export function createJobDispatcher(options: JobDispatcherOptions): JobDispatche
         jobs = await boss.fetch<object>(name, { batchSize: free });
       } catch (error) {
         // The next ready probe tries again; no retry loop against a database that is down.
+        wanted = false;
         onError(error);
         return;
       }
@@ -122,6 +123,8 @@ export function createJobDispatcher(options: JobDispatcherOptions): JobDispatche
       if (fetching || stopping) return;
       fetching = pump().finally(() => {
         fetching = undefined;
+        // A wake-up that came after the loop's last check but before this line.
+        if (wanted) dispatcher.wake();
       });
     },
     async stop(timeoutMs) {

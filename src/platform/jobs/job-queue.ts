@@ -51,6 +51,14 @@ export interface JobQueueOptions {
 /** pg-boss's flow (job dependency) pass: we send no flows, so it only has to run rarely. */
 const FLOW_INTERVAL_SECONDS = 3_600;
 
+/**
+ * The queues, of those named, with a job ready to start. One index probe per queue (pg-boss's
+ * `job_i5`, on `(name, start_after)` for jobs not yet active), however many jobs wait.
+ */
+export const READY_PROBE_SQL = `select queue.name from unnest($1::text[]) as queue(name)
+  where exists (select 1 from pgboss.job j where j.name = queue.name
+    and j.state < 'active' and not j.blocked and j.start_after <= now())`;
+
 export function createJobQueue(options: JobQueueOptions): JobQueue {
   const { database, logger } = options;
   const pollingIntervalSeconds = options.pollingIntervalSeconds ?? 2;
@@ -92,11 +100,7 @@ export function createJobQueue(options: JobQueueOptions): JobQueue {
       .filter((dispatcher) => dispatcher.free > 0)
       .map((dispatcher) => dispatcher.name);
     if (names.length === 0) return;
-    const { rows } = await boss.getDb().executeSql(
-      `select distinct name from pgboss.job
-       where name = any($1::text[]) and state < 'active' and not blocked and start_after <= now()`,
-      [names],
-    );
+    const { rows } = await boss.getDb().executeSql(READY_PROBE_SQL, [names]);
     for (const row of rows as { name: string }[]) dispatchers.get(row.name)?.wake();
   };
   const scheduleProbe = () => {
