@@ -45,6 +45,7 @@ export interface JobQueueOptions {
   logger: Logger;
   /** Run workers in this process (off for API-only nodes and most route tests). */
   work: boolean;
+  /** Seconds between ready probes (default 2): the longest wait of a job no wake-up announces. */
   pollingIntervalSeconds?: number;
 }
 
