@@ -5,23 +5,16 @@
 // server while it is measured: what is left is its timers (job polling, maintenance, listeners).
 //
 // Standalone: `node bench/idle-server.ts [pglite|postgres] [seconds]` prints one JSON line
-// (postgres needs DATABASE_URL pointing at a server where it may create a database).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// (postgres needs DATABASE_URL pointing at a server where it may create a database;
+// IDLE_LOG_STATEMENTS=1 also logs every statement of its database to the PostgreSQL log).
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { childEnv, spawnCli } from '../test/spawn-server.ts';
+import { databaseOf, urlFor, withDatabase } from './bench-database.ts';
 import { round } from './bench-types.ts';
-
-/** sysconf(_SC_CLK_TCK): 100 on Linux. */
-const TICKS_PER_SECOND = 100;
-
-function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields 14 and 15 of stat(5); after "pid (comm) " they are the 12th and 13th.
-  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
-}
+import { processCpuMs } from './cluster-cpu.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -52,24 +45,31 @@ export async function measureIdleServer(options: {
   /** PostgreSQL only: log every statement of the server's database (read the server's log). */
   logStatements?: boolean;
 }): Promise<IdleFigures> {
+  if (options.backend === 'pglite') return measure(options);
+  const base = process.env.DATABASE_URL;
+  if (!base) throw new Error('DATABASE_URL is needed for the postgres backend');
+  return withDatabase(base, async (databaseUrl) => {
+    // Reads the statistics through a connection to another database: they are not counted.
+    const stats = new pg.Client({ connectionString: urlFor(base, 'postgres') });
+    await stats.connect();
+    try {
+      // Each statement of the server's database into the PostgreSQL log, to see what they are.
+      if (options.logStatements)
+        await stats.query(`alter database ${databaseOf(databaseUrl)} set log_statement = 'all'`);
+      return await measure(options, { url: databaseUrl, stats });
+    } finally {
+      await stats.end();
+    }
+  });
+}
+
+async function measure(
+  options: { backend: 'pglite' | 'postgres'; seconds: number; settleMs?: number },
+  postgres?: { url: string; stats: pg.Client },
+): Promise<IdleFigures> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bc-idle-'));
   const env: Record<string, string> = { BRAINCELLS_DATA_DIR: dataDir, PORT: '0' };
-  let admin: pg.Client | undefined;
-  let database: string | undefined;
-  if (options.backend === 'postgres') {
-    const url = process.env.DATABASE_URL;
-    if (!url) throw new Error('DATABASE_URL is needed for the postgres backend');
-    admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    database = `bc_idle_${process.pid}_${Date.now()}`;
-    await admin.query(`create database ${database}`);
-    // Each statement of the server's database into the PostgreSQL log, to see what they are.
-    if (options.logStatements)
-      await admin.query(`alter database ${database} set log_statement = 'all'`);
-    const target = new URL(url);
-    target.pathname = `/${database}`;
-    env.DATABASE_URL = target.toString();
-  }
+  if (postgres) env.DATABASE_URL = postgres.url;
   const server = spawnCli(['serve'], childEnv(env));
   try {
     const url = await server.ready(120_000);
@@ -80,32 +80,32 @@ export async function measureIdleServer(options: {
     }
     await sleep(options.settleMs ?? 15_000);
     const pid = server.child.pid!;
-    const cpuBefore = processCpuMs(pid);
-    const transactionsBefore = admin && database ? await committed(admin, database) : undefined;
+    const cpu = () => processCpuMs(pid) ?? Number.NaN;
+    const transactions = () =>
+      postgres ? committed(postgres.stats, databaseOf(postgres.url)) : Promise.resolve(undefined);
+    const cpuBefore = cpu();
+    const transactionsBefore = await transactions();
     const started = performance.now();
     await sleep(options.seconds * 1000);
     const elapsedSeconds = (performance.now() - started) / 1000;
-    const cpuMs = processCpuMs(pid) - cpuBefore;
-    // The reads go through a connection to another database: they are not counted.
-    const transactions =
-      admin && database && transactionsBefore !== undefined
-        ? (await committed(admin, database)) - transactionsBefore
-        : undefined;
+    const cpuMs = cpu() - cpuBefore;
+    const transactionsAfter = await transactions();
     return {
       backend: options.backend,
       seconds: round(elapsedSeconds, 1),
       cpuMsPerSecond: round(cpuMs / elapsedSeconds, 2),
-      ...(transactions === undefined
+      ...(transactionsAfter === undefined || transactionsBefore === undefined
         ? {}
-        : { transactionsPerMinute: round((transactions * 60) / elapsedSeconds, 0) }),
+        : {
+            transactionsPerMinute: round(
+              ((transactionsAfter - transactionsBefore) * 60) / elapsedSeconds,
+              0,
+            ),
+          }),
     };
   } finally {
     server.child.kill('SIGTERM');
     await server.exited;
-    if (admin && database) {
-      await admin.query(`drop database if exists ${database} with (force)`).catch(() => {});
-      await admin.end();
-    }
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

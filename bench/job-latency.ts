@@ -8,10 +8,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { type Database, openDatabase } from '../src/platform/db/database.ts';
 import { createJobQueue } from '../src/platform/jobs/job-queue.ts';
 import { createLogger } from '../src/platform/logger.ts';
+import { withDatabase } from './bench-database.ts';
 import { percentile, round } from './bench-types.ts';
 
 // Quiet: dropping the bench's database ends pg-boss's pool connections, which it reports.
@@ -99,41 +99,33 @@ async function crossServerTrips(connectionString: string, rounds: number): Promi
 }
 
 export async function measureJobLatency(backend: 'pglite' | 'postgres', rounds: number) {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bc-trip-'));
-  let admin: pg.Client | undefined;
-  let name: string | undefined;
-  let connectionString: string | undefined;
+  const trips = async (database: Database, connectionString?: string) => ({
+    backend,
+    rounds,
+    idleMs: await localTrips(database, rounds, 0),
+    threeOfFourBusyMs: await localTrips(database, rounds, 3),
+    ...(connectionString
+      ? { crossServerMs: await crossServerTrips(connectionString, rounds) }
+      : {}),
+  });
   if (backend === 'postgres') {
-    const url = process.env.DATABASE_URL;
-    if (!url) throw new Error('DATABASE_URL is needed for the postgres backend');
-    admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    name = `bc_trip_${process.pid}_${Date.now()}`;
-    await admin.query(`create database ${name}`);
-    const target = new URL(url);
-    target.pathname = `/${name}`;
-    connectionString = target.toString();
+    const base = process.env.DATABASE_URL;
+    if (!base) throw new Error('DATABASE_URL is needed for the postgres backend');
+    return withDatabase(base, async (connectionString) => {
+      const database = await openDatabase({ kind: 'postgres', connectionString });
+      try {
+        return await trips(database, connectionString);
+      } finally {
+        await database.close();
+      }
+    });
   }
-  const database =
-    backend === 'pglite'
-      ? await openDatabase({ kind: 'pglite', dataDir: path.join(dataDir, 'db') })
-      : await openDatabase({ kind: 'postgres', connectionString: connectionString! });
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bc-trip-'));
+  const database = await openDatabase({ kind: 'pglite', dataDir: path.join(dataDir, 'db') });
   try {
-    return {
-      backend,
-      rounds,
-      idleMs: await localTrips(database, rounds, 0),
-      threeOfFourBusyMs: await localTrips(database, rounds, 3),
-      ...(connectionString
-        ? { crossServerMs: await crossServerTrips(connectionString, rounds) }
-        : {}),
-    };
+    return await trips(database);
   } finally {
     await database.close();
-    if (admin && name) {
-      await admin.query(`drop database if exists ${name} with (force)`).catch(() => {});
-      await admin.end();
-    }
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
