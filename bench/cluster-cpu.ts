@@ -11,7 +11,7 @@ import pg from 'pg';
 const TICKS_PER_SECOND = 100;
 
 /** utime + stime of a process in ms (undefined once it is gone). */
-function processCpuMs(pid: number): number | undefined {
+export function processCpuMs(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields 14 and 15 of stat(5); after "pid (comm) " they are the 12th and 13th.

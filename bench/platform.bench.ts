@@ -1,11 +1,15 @@
 // Foundation figures: cold and warm start to /readyz 200, idle RSS, and /healthz requests/s
-// against a bare Fastify app measured in the same run.
+// against a bare Fastify app measured in the same run; what an idle server costs each second
+// (CPU time; on PostgreSQL, with DATABASE_URL set, also its database's transactions) and a job's
+// trip from send to start.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { childEnv, ROOT, type Spawned, spawnCli, spawnNode } from '../test/spawn-server.ts';
 import { type BenchRow, round } from './bench-types.ts';
+import { measureIdleServer } from './idle-server.ts';
+import { measureJobLatency } from './job-latency.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -77,7 +81,45 @@ export default async function platformBench(): Promise<BenchRow[]> {
     await stop(bare);
     await stop(warm.server);
 
+    const idle = [await measureIdleServer({ backend: 'pglite', seconds: 30 })];
+    if (process.env.DATABASE_URL)
+      idle.push(await measureIdleServer({ backend: 'postgres', seconds: 60 }));
+    const trips = [await measureJobLatency('pglite', 20)];
+    if (process.env.DATABASE_URL) trips.push(await measureJobLatency('postgres', 20));
+
     return [
+      ...idle.flatMap((figures) => [
+        {
+          name: `idle server CPU time per second (${figures.backend}, ${figures.seconds} s)`,
+          value: figures.cpuMsPerSecond,
+          unit: 'ms/s',
+        },
+        ...(figures.transactionsPerMinute === undefined
+          ? []
+          : [
+              {
+                name: 'idle server PostgreSQL transactions per minute',
+                value: figures.transactionsPerMinute,
+                unit: '/min',
+              },
+            ]),
+      ]),
+      ...trips.flatMap((figures) => [
+        {
+          name: `job send to start p50, queue idle (${figures.backend})`,
+          value: figures.idleMs.p50,
+          unit: 'ms',
+        },
+        ...(figures.crossServerMs
+          ? [
+              {
+                name: 'job send to start p50, sent by another server (postgres)',
+                value: figures.crossServerMs.p50,
+                unit: 'ms',
+              },
+            ]
+          : []),
+      ]),
       {
         name: 'cold start to /readyz 200 (new data dir: initdb + migrations)',
         value: round(cold.ms, 0),

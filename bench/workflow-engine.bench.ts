@@ -30,7 +30,6 @@
 // WORKFLOW_RECOVERY_BENCH_N=0 leaves it out. Skipped (a row saying so) without DATABASE_URL.
 
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,6 +39,7 @@ import { type Config, loadConfig } from '../src/platform/config.ts';
 import { createDurableRuns } from '../src/platform/jobs/durable-run.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import { openPlatform } from '../src/platform/platform.ts';
+import { urlFor, withDatabase } from './bench-database.ts';
 import { type BenchRow, round } from './bench-types.ts';
 
 const N = Number(process.env.WORKFLOW_ENGINE_BENCH_N ?? 1_000);
@@ -191,28 +191,6 @@ async function pool(
     processCpuMs: (cpu.user + cpu.system) / 1000,
     serverCpuMs,
   };
-}
-
-const urlFor = (base: string, database: string) => {
-  const url = new URL(base);
-  url.pathname = `/${database}`;
-  return url.toString();
-};
-
-async function withDatabase<T>(base: string, work: (url: string) => Promise<T>): Promise<T> {
-  const name = `braincells_bench_${randomBytes(5).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: urlFor(base, 'postgres') });
-  await admin.connect();
-  try {
-    await admin.query(`create database ${name}`);
-    try {
-      return await work(urlFor(base, name));
-    } finally {
-      await admin.query(`drop database if exists ${name} with (force)`);
-    }
-  } finally {
-    await admin.end();
-  }
 }
 
 /** One workflow, started and awaited; and the database the engine uses. */

@@ -1,6 +1,7 @@
 import { fromPglite, type Job, PgBoss, type QueueOptions, type SendOptions } from 'pg-boss';
 import type { Database } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
+import { createJobDispatcher, type JobDispatcher } from './job-dispatcher.ts';
 
 /**
  * A job type a feature registers before the queue starts. Names are `feature.verb`
@@ -44,35 +45,75 @@ export interface JobQueueOptions {
   logger: Logger;
   /** Run workers in this process (off for API-only nodes and most route tests). */
   work: boolean;
+  /** Seconds between ready probes (default 2): the longest wait of a job no wake-up announces. */
   pollingIntervalSeconds?: number;
 }
+
+/** pg-boss's flow (job dependency) pass: we send no flows, so it only has to run rarely. */
+const FLOW_INTERVAL_SECONDS = 3_600;
+
+/**
+ * The queues, of those named, with a job ready to start. One index probe per queue (pg-boss's
+ * `job_i5`, on `(name, start_after)` for jobs not yet active), however many jobs wait.
+ */
+export const READY_PROBE_SQL = `select queue.name from unnest($1::text[]) as queue(name)
+  where exists (select 1 from pgboss.job j where j.name = queue.name
+    and j.state < 'active' and not j.blocked and j.start_after <= now())`;
 
 export function createJobQueue(options: JobQueueOptions): JobQueue {
   const { database, logger } = options;
   const pollingIntervalSeconds = options.pollingIntervalSeconds ?? 2;
   // On PostgreSQL several servers share the queues: a job sent on one (an api server, or a
-  // worker busy elsewhere) must wake the workers of the others at once, not at their next poll.
+  // worker busy elsewhere) must wake the fetchers of the others at once, not at their next probe.
   // pg-boss does it with LISTEN/NOTIFY on queues created with `notify` (one more connection per
-  // process); polling stays as the backstop at the same interval. PGlite is one process: the
-  // sender wakes its own workers (`send` below).
+  // process); the ready probe stays as the backstop. PGlite is one process: the sender wakes its
+  // own fetcher (`send` below).
   const shared = database.kind === 'postgres';
+  // No job here depends on another (pg-boss flows): the pass that releases dependants, every 5 s
+  // by default, would be three idle statements per interval on every server, one of them a write.
+  const common = { schedule: false, flowIntervalSeconds: FLOW_INTERVAL_SECONDS };
   const boss =
     database.kind === 'pglite'
-      ? new PgBoss({ db: fromPglite(database.pglite!), backend: 'pglite', schedule: false })
+      ? new PgBoss({ ...common, db: fromPglite(database.pglite!), backend: 'pglite' })
       : new PgBoss({
+          ...common,
           connectionString: database.connectionString!,
           max: 4,
-          schedule: false,
           useListenNotify: true,
         });
   boss.on('error', (error) => logger.error({ err: error }, 'job queue error'));
   boss.on('warning', (warning) => logger.warn({ warning }, 'job queue warning'));
 
   const definitions = new Map<string, JobDefinition>();
-  // This process's workers by job name: a job sent here wakes them at once instead of waiting
-  // out their polling interval (a chat reply's first token, a run's start).
-  const workers = new Map<string, string>();
+  // This process's fetchers by job name (one per queue, whatever its concurrency).
+  const dispatchers = new Map<string, JobDispatcher>();
+  let probe: NodeJS.Timeout | undefined;
   let started = false;
+
+  if (shared && options.work) wakeOnNotify(boss, dispatchers);
+
+  // The one statement an idle server runs per interval: which of the queues with a free slot
+  // here have a job ready. It finds what no wake-up announces (a job whose `startAfter` came, a
+  // retry whose delay ended, a NOTIFY missed while the listener was down) and wakes their
+  // fetchers. A queue whose slots are all busy is left out: it fetches when a slot frees.
+  const probeReady = async () => {
+    const names = [...dispatchers.values()]
+      .filter((dispatcher) => dispatcher.free > 0)
+      .map((dispatcher) => dispatcher.name);
+    if (names.length === 0) return;
+    const { rows } = await boss.getDb().executeSql(READY_PROBE_SQL, [names]);
+    for (const row of rows as { name: string }[]) dispatchers.get(row.name)?.wake();
+  };
+  const scheduleProbe = () => {
+    probe = setTimeout(() => {
+      void probeReady()
+        .catch((error: unknown) => logger.error({ err: error }, 'job queue probe failed'))
+        .finally(() => {
+          if (started) scheduleProbe();
+        });
+    }, pollingIntervalSeconds * 1000);
+    probe.unref();
+  };
 
   return {
     boss,
@@ -94,36 +135,42 @@ export function createJobQueue(options: JobQueueOptions): JobQueue {
         // Also for queues made before notify existed here (create_queue keeps an existing one).
         if (shared) await boss.updateQueue(definition.name, { notify: true });
         if (!options.work) continue;
-        const workerId = await boss.work<object>(
+        dispatchers.set(
           definition.name,
-          {
-            batchSize: 1,
-            localConcurrency: definition.concurrency ?? 1,
-            pollingIntervalSeconds,
-            notifyPollingIntervalSeconds: pollingIntervalSeconds,
-          },
-          async ([job]) => {
-            if (!job) return;
-            const log = logger.child({ job: definition.name, jobId: job.id });
-            log.debug('job started');
-            try {
-              const result = await definition.handler(job);
-              log.debug('job finished');
-              return result;
-            } catch (error) {
-              log.error({ err: error }, 'job failed');
-              throw error;
-            }
-          },
+          createJobDispatcher({
+            boss,
+            name: definition.name,
+            concurrency: definition.concurrency ?? 1,
+            handler: async (job) => {
+              const log = logger.child({ job: definition.name, jobId: job.id });
+              log.debug('job started');
+              try {
+                const result = await definition.handler(job);
+                log.debug('job finished');
+                return result;
+              } catch (error) {
+                log.error({ err: error }, 'job failed');
+                throw error;
+              }
+            },
+            onError: (error) =>
+              logger.error({ err: error, job: definition.name }, 'job queue error'),
+          }),
         );
-        workers.set(definition.name, workerId);
       }
       started = true;
+      if (options.work) {
+        // Jobs left from before the start run now, not at the first probe.
+        for (const dispatcher of dispatchers.values()) dispatcher.wake();
+        scheduleProbe();
+      }
     },
     async stop({ timeoutMs = 10_000 } = {}) {
       if (!started) return;
       started = false;
-      workers.clear();
+      clearTimeout(probe);
+      await Promise.all([...dispatchers.values()].map((dispatcher) => dispatcher.stop(timeoutMs)));
+      dispatchers.clear();
       // close: false — the database belongs to the app and is closed after the queue.
       await boss.stop({ graceful: true, close: false, timeout: timeoutMs });
     },
@@ -145,8 +192,7 @@ export function createJobQueue(options: JobQueueOptions): JobQueue {
               })
             ).jobs[0];
       if (!id) throw new Error(`job ${name} was not queued`);
-      const worker = workers.get(name);
-      if (worker && !sendOptions?.startAfter) boss.notifyWorker(worker);
+      if (!sendOptions?.startAfter) dispatchers.get(name)?.wake();
       return id;
     },
     async depth() {
@@ -172,4 +218,33 @@ export function createJobQueue(options: JobQueueOptions): JobQueue {
       await boss.getDb().executeSql('select 1');
     },
   };
+}
+
+/**
+ * pg-boss's LISTEN/NOTIFY listener wakes the workers `work` made; the fetchers here are not
+ * among them, so the listener's callbacks are extended to wake them too (the payload is the
+ * queue's name; a reconnection may have missed some, so it wakes all). The listener itself —
+ * its own connection, heartbeat and reconnection — stays pg-boss's.
+ */
+function wakeOnNotify(boss: PgBoss, dispatchers: Map<string, JobDispatcher>): void {
+  type Listen = (
+    channel: string,
+    onNotification: (payload: string) => void,
+    onReconnect: () => void,
+  ) => Promise<unknown>;
+  const db = boss.getDb() as { listen?: Listen };
+  const listen = db.listen?.bind(db);
+  if (!listen) return;
+  db.listen = (channel, onNotification, onReconnect) =>
+    listen(
+      channel,
+      (payload) => {
+        onNotification(payload);
+        dispatchers.get(payload)?.wake();
+      },
+      () => {
+        onReconnect();
+        for (const dispatcher of dispatchers.values()) dispatcher.wake();
+      },
+    );
 }
