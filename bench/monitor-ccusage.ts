@@ -25,6 +25,11 @@ export interface CcusageTotals {
   totalCost: number;
 }
 
+/** One row of ccusage's session report: `period` is the session id. */
+export interface CcusageSession extends CcusageTotals {
+  period: string;
+}
+
 /**
  * CPU time (ms) of this process's waited-for children, from /proc/self/stat (cutime + cstime,
  * in clock ticks of 10 ms): the launcher waits for ccusage's native binary, and Node for the
@@ -46,7 +51,12 @@ export function childrenCpuMs(): number | undefined {
 export async function runCcusage(
   command: string[],
   claudeDir: string,
-): Promise<{ ms: number; cpuMs: number | undefined; totals: CcusageTotals }> {
+): Promise<{
+  ms: number;
+  cpuMs: number | undefined;
+  totals: CcusageTotals;
+  sessions: CcusageSession[];
+}> {
   const cpuBefore = childrenCpuMs();
   const started = performance.now();
   const { stdout } = await promisify(execFile)(
@@ -59,9 +69,11 @@ export async function runCcusage(
   );
   const ms = performance.now() - started;
   const cpuAfter = childrenCpuMs();
+  const report = JSON.parse(stdout) as { totals: CcusageTotals; session: CcusageSession[] };
   return {
     ms,
     cpuMs: cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore,
-    totals: (JSON.parse(stdout) as { totals: CcusageTotals }).totals,
+    totals: report.totals,
+    sessions: report.session,
   };
 }
