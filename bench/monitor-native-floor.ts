@@ -10,10 +10,13 @@
 //       message.id + requestId (most output, the later line on ties), summed per session —
 //       every bucket checked equal to ccusage's, per session, to the token — and priced;
 //   (d) usage only: the usage straight from the files by `read_json` (nothing stored, no line
-//       number: not lossless) — what counting alone costs DuckDB.
-// Each round runs the four in a rotating order, each DuckDB step in a fresh database file beside
-// the tree; wall and process CPU time (DuckDB's threads included; ccusage's from its waited-for
-// process) are printed per round, then medians.
+//       number: not lossless) — what counting alone costs DuckDB;
+//   (e) texts + usage: each file's text as one row, the usage as in (d) with line numbers
+//       checked against the text's newlines.
+// Each round runs them in a rotating order (ccusage first in the first round), each DuckDB one
+// in a fresh database file beside the tree; every per-session total is checked against
+// ccusage's (a difference stops the run); wall and process CPU time (DuckDB's threads included;
+// ccusage's from its waited-for processes) and each statement's CPU are printed.
 //   ./scripts/with-node.sh node bench/monitor-native-floor.ts [MB …]   (default 64 256)
 // BENCH_NATIVE_ROUNDS (default 3); the tree is written under TMPDIR (/dev/shm keeps disks out).
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,7 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { priceUsage } from '../src/monitor/monitor-cost.ts';
-import { ccusageCommand, runCcusage } from './monitor-ccusage.ts';
+import { type CcusageSession, ccusageCommand, runCcusage } from './monitor-ccusage.ts';
 import { writeClaudeTree } from './monitor-transcripts.ts';
 
 const sizes = process.argv.slice(2).map(Number);
@@ -282,11 +285,11 @@ const load = () =>
     .join(' ');
 
 /** Our per-session totals against ccusage's: every bucket equal, the cost within 1 %. */
-function compare(ours: Totals, peer: Awaited<ReturnType<typeof runCcusage>>): string[] {
+function compare(ours: Totals, peer: CcusageSession[]): string[] {
   const problems: string[] = [];
-  if (ours.size !== peer.sessions.length)
-    problems.push(`${ours.size} sessions against ccusage's ${peer.sessions.length}`);
-  for (const session of peer.sessions) {
+  if (ours.size !== peer.length)
+    problems.push(`${ours.size} sessions against ccusage's ${peer.length}`);
+  for (const session of peer) {
     const mine = ours.get(session.period);
     const buckets = [
       'inputTokens',
@@ -318,6 +321,9 @@ for (const mb of sizes.length > 0 ? sizes : [64, 256]) {
       `${(tree.bytes / 1024 / 1024).toFixed(0)} MB: ${tree.calls} calls in ${lineCount} lines; ` +
         `load ${load()}`,
     );
+    let peerSessions: CcusageSession[] | undefined;
+    let peerCost = 0;
+    const checked = new Set<Variant>();
     const figures = new Map<Variant, { ms: number[]; cpuMs: number[] }>(
       variants.map((variant) => [variant, { ms: [], cpuMs: [] }]),
     );
@@ -330,20 +336,8 @@ for (const mb of sizes.length > 0 ? sizes : [64, 256]) {
         if (variant === 'ccusage') {
           const peer = await runCcusage(ccusage, path.join(dir, 'claude'));
           ({ ms, cpuMs } = peer);
-          // The check against ccusage runs outside any timing: (c) once more, untimed.
-          if (round === 0) {
-            variantName = 'check';
-            const again = await timedDuckDb(dir, async (connection) => {
-              await storeLines(connection, glob);
-              return storeUsage(connection, fromLine);
-            });
-            const problems = compare(again.result, peer);
-            console.log(
-              problems.length === 0
-                ? `  (c) equals ccusage in every session, every bucket to the token, cost within 1 % (ccusage $${peer.totals.totalCost.toFixed(3)})`
-                : `  (c) differs from ccusage: ${problems.join('; ')}`,
-            );
-          }
+          peerSessions = peer.sessions;
+          peerCost = peer.totals.totalCost;
         } else {
           variantName = variant;
           const run = await timedDuckDb(dir, async (connection) => {
@@ -358,6 +352,10 @@ for (const mb of sizes.length > 0 ? sizes : [64, 256]) {
           if (run.result) {
             const output = [...run.result.values()].reduce((sum, s) => sum + s.outputTokens, 0);
             if (output !== tree.calls * 300) throw new Error(`${variant}: ${output} output tokens`);
+            const problems = compare(run.result, peerSessions ?? []);
+            if (problems.length > 0)
+              throw new Error(`${variant} differs from ccusage: ${problems.join('; ')}`);
+            checked.add(variant);
           }
         }
         figures.get(variant)!.ms.push(ms);
@@ -368,6 +366,10 @@ for (const mb of sizes.length > 0 ? sizes : [64, 256]) {
       }
       console.log(`  round ${round + 1}: ${line.join(', ')}; load ${load()}`);
     }
+    console.log(
+      `  ${[...checked].join(', ')}: equal to ccusage in every session, every bucket to the ` +
+        `token, cost within 1 % (ccusage $${peerCost.toFixed(3)})`,
+    );
     const peer = figures.get('ccusage')!;
     for (const variant of variants) {
       const { ms, cpuMs } = figures.get(variant)!;
@@ -378,8 +380,7 @@ for (const mb of sizes.length > 0 ? sizes : [64, 256]) {
       );
     }
     for (const [name, ms] of stepCpuMs) {
-      if (!name.startsWith('check:'))
-        console.log(`  CPU per round of ${name}: ${(ms / ROUNDS / 1000).toFixed(2)} s`);
+      console.log(`  CPU per round of ${name}: ${(ms / ROUNDS / 1000).toFixed(2)} s`);
     }
     stepCpuMs.clear();
   } finally {
