@@ -12,14 +12,26 @@
 //   (d) usage only: the usage straight from the files by `read_json` (nothing stored, no line
 //       number: not lossless) — what counting alone costs DuckDB;
 //   (e) texts + usage: each file's text as one row, the usage as in (d) with line numbers
-//       checked against the text's newlines.
+//       checked against the text's newlines;
+//   (f) copies + usage: each file's bytes copied (and synced) into a folder, the raw lines kept
+//       there instead of in DuckDB, the usage as in (d), line numbers checked likewise.
 // Each round runs them in a rotating order (ccusage first in the first round), each DuckDB one
 // in a fresh database file beside the tree; every per-session total is checked against
 // ccusage's (a difference stops the run); wall and process CPU time (DuckDB's threads included;
 // ccusage's from its waited-for processes) and each statement's CPU are printed.
 //   ./scripts/with-node.sh node bench/monitor-native-floor.ts [MB …]   (default 64 256)
 // BENCH_NATIVE_ROUNDS (default 3); the tree is written under TMPDIR (/dev/shm keeps disks out).
-import { mkdtempSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
@@ -115,15 +127,19 @@ const usageSelect = (from: string) => `
 const stepCpuMs = new Map<string, number>();
 let variantName = '';
 
-/** Runs one statement, its CPU counted under `step` of the current variant. */
-async function step(connection: DuckDBConnection, name: string, sql: string) {
+/** Runs `work`, its CPU counted under `name` of the current variant. */
+async function timedStep<T>(name: string, work: () => Promise<T>): Promise<T> {
   const cpu = process.cpuUsage();
-  const result = (await connection.runAndReadAll(sql)).getRowObjectsJS();
+  const result = await work();
   const used = process.cpuUsage(cpu);
   const key = `${variantName}: ${name}`;
   stepCpuMs.set(key, (stepCpuMs.get(key) ?? 0) + (used.user + used.system) / 1000);
   return result;
 }
+
+/** Runs one statement, its CPU counted under `name` of the current variant. */
+const step = (connection: DuckDBConnection, name: string, sql: string) =>
+  timedStep(name, async () => (await connection.runAndReadAll(sql)).getRowObjectsJS());
 
 /**
  * Per-session totals of the usage table, priced by the Monitor's own `priceUsage`: the events
@@ -263,6 +279,54 @@ async function storeTexts(connection: DuckDBConnection, glob: string): Promise<T
   return totals;
 }
 
+/**
+ * (f): each file's bytes copied (and synced) into a folder beside the database — the raw lines
+ * kept outside DuckDB, a usage row pointing at its file and line — and the usage from
+ * `read_json`, whose ordinals are line numbers only where a file's records are its lines: the
+ * newlines counted in the copied bytes are checked against them.
+ */
+async function keepCopies(
+  connection: DuckDBConnection,
+  glob: string,
+  files: string[],
+  keptDir: string,
+): Promise<Totals> {
+  const lines = await timedStep('files copied, newlines counted', async () => {
+    mkdirSync(keptDir);
+    const counted = new Map<string, number>();
+    for (const [index, file] of files.entries()) {
+      const bytes = readFileSync(file);
+      const copy = openSync(path.join(keptDir, `${index}.jsonl`), 'w');
+      try {
+        writeSync(copy, bytes);
+        fsyncSync(copy);
+      } finally {
+        closeSync(copy);
+      }
+      let newlines = 0;
+      for (let at = bytes.indexOf(10); at !== -1; at = bytes.indexOf(10, at + 1)) newlines++;
+      const unterminated = bytes.length > 0 && bytes[bytes.length - 1] !== 10 ? 1 : 0;
+      counted.set(file, newlines + unterminated);
+    }
+    return counted;
+  });
+  await step(
+    connection,
+    'records parsed by read_json',
+    `create temp table native_parsed as ${fromFiles(glob)}`,
+  );
+  const totals = await storeUsage(connection, 'select * from native_parsed');
+  const records = await step(
+    connection,
+    'records per file',
+    'select file, max(n) - min(n) + 1 as records from native_parsed group by file',
+  );
+  const differ = records.filter((row) => lines.get(String(row.file)) !== Number(row.records));
+  if (differ.length > 0 || records.length !== files.length)
+    throw new Error(`${differ.length} files whose records are not their lines`);
+  return totals;
+}
+
 async function storeUsage(connection: DuckDBConnection, from: string): Promise<Totals> {
   await step(
     connection,
@@ -308,7 +372,14 @@ function compare(ours: Totals, peer: CcusageSession[]): string[] {
 
 const ccusage = ccusageCommand();
 if (!ccusage) throw new Error('ccusage not found: npm install --no-save ccusage@20.0.24');
-const variants = ['ccusage', 'lines', 'lines+usage', 'texts+usage', 'usage only'] as const;
+const variants = [
+  'ccusage',
+  'lines',
+  'lines+usage',
+  'texts+usage',
+  'copies+usage',
+  'usage only',
+] as const;
 type Variant = (typeof variants)[number];
 
 for (const mb of sizes.length > 0 ? sizes : [64, 256]) {
@@ -317,6 +388,10 @@ for (const mb of sizes.length > 0 ? sizes : [64, 256]) {
     const tree = writeClaudeTree(path.join(dir, 'claude'), mb);
     const glob = path.join(dir, 'claude', 'projects', '**', '*.jsonl');
     const lineCount = tree.calls * 3;
+    const projects = path.join(dir, 'claude', 'projects');
+    const files = readdirSync(projects, { recursive: true, encoding: 'utf8' })
+      .filter((name) => name.endsWith('.jsonl'))
+      .map((name) => path.join(projects, name));
     console.log(
       `${(tree.bytes / 1024 / 1024).toFixed(0)} MB: ${tree.calls} calls in ${lineCount} lines; ` +
         `load ${load()}`,
@@ -340,14 +415,17 @@ for (const mb of sizes.length > 0 ? sizes : [64, 256]) {
           peerCost = peer.totals.totalCost;
         } else {
           variantName = variant;
+          const keptDir = path.join(dir, 'kept');
           const run = await timedDuckDb(dir, async (connection) => {
             if (variant === 'usage only') return storeUsage(connection, fromFiles(glob));
             if (variant === 'texts+usage') return storeTexts(connection, glob);
+            if (variant === 'copies+usage') return keepCopies(connection, glob, files, keptDir);
             const lines = await storeLines(connection, glob);
             if (lines !== lineCount) throw new Error(`stored ${lines} of ${lineCount} lines`);
             if (variant === 'lines') return undefined;
             return storeUsage(connection, fromLine);
           });
+          rmSync(keptDir, { recursive: true, force: true });
           ({ ms, cpuMs } = run);
           if (run.result) {
             const output = [...run.result.values()].reduce((sum, s) => sum + s.outputTokens, 0);
