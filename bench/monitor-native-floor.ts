@@ -14,7 +14,9 @@
 //   (e) texts + usage: each file's text as one row, the usage as in (d) with line numbers
 //       checked against the text's newlines;
 //   (f) copies + usage: each file's bytes copied (and synced) into a folder, the raw lines kept
-//       there instead of in DuckDB, the usage as in (d), line numbers checked likewise.
+//       there instead of in DuckDB, the usage as in (d), line numbers checked likewise;
+//   (g) copies + parts + usage: (f), and a message row per line and a part row per content
+//       block (text, tool name, call id, input) as the import writes them.
 // Each round runs them in a rotating order (ccusage first in the first round), each DuckDB one
 // in a fresh database file beside the tree; every per-session total is checked against
 // ccusage's (a difference stops the run); wall and process CPU time (DuckDB's threads included;
@@ -92,14 +94,21 @@ const duckType = (type: string | Fields): string =>
 // pushdown into every condition on `v` below (parsed 5× over, 1.3 s against 0.3 s CPU for 64 MB).
 const fromLine = `select file, n, unnest([from_json(line, ${sqlString(JSON.stringify(LINE_FIELDS))})]) as v
   from native_line`;
-const fromFiles = (glob: string) => `select filename as file, ordinality as n,
-    {${Object.keys(LINE_FIELDS)
+const fromFiles = (glob: string, fields: Fields = LINE_FIELDS) => `select filename as file,
+    ordinality as n,
+    {${Object.keys(fields)
       .map((name) => `'${name}': "${name}"`)
       .join(', ')}} as v
   from read_json(${sqlString(glob)}, format = 'newline_delimited', filename = true,
-    columns = {${Object.entries(LINE_FIELDS)
+    columns = {${Object.entries(fields)
       .map(([name, type]) => `'${name}': ${sqlString(duckType(type))}`)
       .join(', ')}}) with ordinality`;
+
+// (g) also stores a message row per line and a part row per content block: their fields too.
+const MESSAGE_FIELDS: Fields = {
+  ...LINE_FIELDS,
+  message: { ...(LINE_FIELDS.message as Fields), role: 'VARCHAR', content: 'JSON' },
+};
 
 /**
  * One usage row per API call from rows holding `v` (the line's fields), `file` and `n` (its
@@ -290,6 +299,7 @@ async function keepCopies(
   glob: string,
   files: string[],
   keptDir: string,
+  withParts: boolean,
 ): Promise<Totals> {
   const lines = await timedStep('files copied, newlines counted', async () => {
     mkdirSync(keptDir);
@@ -313,8 +323,42 @@ async function keepCopies(
   await step(
     connection,
     'records parsed by read_json',
-    `create temp table native_parsed as ${fromFiles(glob)}`,
+    `create temp table native_parsed as ${fromFiles(glob, withParts ? MESSAGE_FIELDS : LINE_FIELDS)}`,
   );
+  if (withParts) {
+    await step(
+      connection,
+      'message rows (one per line)',
+      `create table native_message as select file, n, v.uuid as uuid, v.type as type,
+         v.sessionId as session_id, v.message.role as role, v.message.model as model,
+         try_cast(v.timestamp as timestamptz) as ts
+       from native_parsed`,
+    );
+    // As the import does: a block's text, tool name, call id and input; its JSON is the line's.
+    await step(
+      connection,
+      'part rows (one per content block)',
+      `create table native_part as select file, n, i - 1 as block,
+         coalesce(block ->> 'type', 'other') as type,
+         case block ->> 'type' when 'text' then block ->> 'text'
+           when 'thinking' then block ->> 'thinking' end as text,
+         case when block ->> 'type' = 'tool_use' then block ->> 'name' end as tool_name,
+         case block ->> 'type' when 'tool_use' then block ->> 'id'
+           when 'tool_result' then block ->> 'tool_use_id' end as call_id,
+         case when block ->> 'type' = 'tool_use' then block -> 'input' end as tool_input
+       from (select file, n, unnest(blocks) as block, generate_subscripts(blocks, 1) as i
+             from (select file, n, json_extract(v.message.content, '$[*]') as blocks
+                   from native_parsed where json_type(v.message.content) = 'ARRAY'))`,
+    );
+    // The bench's lines hold one text block each.
+    const [parts] = await step(
+      connection,
+      'parts counted',
+      `select count(*) filter (where type = 'text' and length(text) = 300) as n from native_part`,
+    );
+    if (Number(parts?.n) !== files.reduce((sum, file) => sum + (lines.get(file) ?? 0), 0))
+      throw new Error(`${parts?.n} text parts`);
+  }
   const totals = await storeUsage(connection, 'select * from native_parsed');
   const records = await step(
     connection,
@@ -378,6 +422,7 @@ const variants = [
   'lines+usage',
   'texts+usage',
   'copies+usage',
+  'copies+parts+usage',
   'usage only',
 ] as const;
 type Variant = (typeof variants)[number];
@@ -419,7 +464,10 @@ for (const mb of sizes.length > 0 ? sizes : [64, 256]) {
           const run = await timedDuckDb(dir, async (connection) => {
             if (variant === 'usage only') return storeUsage(connection, fromFiles(glob));
             if (variant === 'texts+usage') return storeTexts(connection, glob);
-            if (variant === 'copies+usage') return keepCopies(connection, glob, files, keptDir);
+            if (variant === 'copies+usage')
+              return keepCopies(connection, glob, files, keptDir, false);
+            if (variant === 'copies+parts+usage')
+              return keepCopies(connection, glob, files, keptDir, true);
             const lines = await storeLines(connection, glob);
             if (lines !== lineCount) throw new Error(`stored ${lines} of ${lineCount} lines`);
             if (variant === 'lines') return undefined;
