@@ -18,7 +18,7 @@ import { createMonitorStore, type MonitorStore } from '../src/monitor/monitor-st
 import { ensureMonitorTables } from '../src/monitor/monitor-tables.ts';
 import { type DuckDb, openDuckDb } from '../src/platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../src/platform/ids.ts';
-import { liveCallLines, writeLiveTree } from './monitor-live-lines.ts';
+import { liveCallLines, writeLiveTree } from './monitor-transcripts.ts';
 
 const FILES = Number(process.env.BENCH_MONITOR_LIVE_FILES ?? 1_000);
 const KB = Number(process.env.BENCH_MONITOR_LIVE_KB ?? 100);

@@ -8,7 +8,7 @@ import { createMonitorStore } from '../src/monitor/monitor-store.ts';
 import { ensureMonitorTables } from '../src/monitor/monitor-tables.ts';
 import { openDuckDb } from '../src/platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../src/platform/ids.ts';
-import { liveCallLines as callLines, writeLiveTree } from './monitor-live-lines.ts';
+import { liveCallLines as callLines, writeLiveTree } from './monitor-transcripts.ts';
 
 const FILES = Number(process.env.BENCH_MONITOR_LIVE_FILES ?? 2_000);
 const KB = Number(process.env.BENCH_MONITOR_LIVE_KB ?? 200);

@@ -14,7 +14,7 @@ import { ensureMonitorTables } from '../src/monitor/monitor-tables.ts';
 import { openDuckDb } from '../src/platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../src/platform/ids.ts';
 import { type BenchRow, percentile, round } from './bench-types.ts';
-import { liveCallLines as callLines, liveCalls, writeLiveTree } from './monitor-live-lines.ts';
+import { liveCallLines as callLines, liveCalls, writeLiveTree } from './monitor-transcripts.ts';
 
 const FILES = Number(process.env.BENCH_MONITOR_LIVE_FILES ?? 2_000);
 const KB = Number(process.env.BENCH_MONITOR_LIVE_KB ?? 200);

@@ -14,7 +14,7 @@ import { ensureMonitorTables } from '../src/monitor/monitor-tables.ts';
 import { openDuckDb } from '../src/platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../src/platform/ids.ts';
 import { profiled } from './bench-profile.ts';
-import { writeClaudeTree, writeOpenCodeTree } from './monitor.bench.ts';
+import { writeClaudeTree, writeOpenCodeTree } from './monitor-transcripts.ts';
 
 const kind =
   process.argv[2] === 'opencode' || process.argv[2] === 'claude-sql' ? process.argv[2] : 'claude';

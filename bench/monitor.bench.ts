@@ -4,127 +4,23 @@
 // `ccusage session --json --offline` on the same folder (wall time, totals to the token, cost
 // within 1 %); report queries over many usage events (p50/p99). Sizes shrink with
 // BENCH_MONITOR_FILES, BENCH_MONITOR_JSONL_MB and BENCH_MONITOR_EVENTS. ccusage is found in
-// node_modules (`npm install --no-save ccusage@20.0.24`) or at BENCH_CCUSAGE (its binary).
-import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+// node_modules (`npm install --no-save ccusage@20.0.24`) or at BENCH_CCUSAGE (its binary); the logs
+// are bench/monitor-transcripts.ts's.
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { importTree } from '../src/monitor/monitor-import.ts';
 import { createMonitorStore } from '../src/monitor/monitor-store.ts';
 import { ensureMonitorTables } from '../src/monitor/monitor-tables.ts';
 import { openDuckDb } from '../src/platform/duckdb/duckdb.ts';
 import { uuidv7 } from '../src/platform/ids.ts';
 import { type BenchRow, percentile, round } from './bench-types.ts';
+import { ccusageCommand, runCcusage } from './monitor-ccusage.ts';
+import { writeClaudeTree, writeOpenCodeTree } from './monitor-transcripts.ts';
 
 const FILES = Number(process.env.BENCH_MONITOR_FILES ?? 100_000);
 const JSONL_MB = Number(process.env.BENCH_MONITOR_JSONL_MB ?? 1024);
 const EVENTS = Number(process.env.BENCH_MONITOR_EVENTS ?? 10_000_000);
-
-/** ≈ FILES files: per session 1 session file, 5 messages, 3 parts each (1 step-finish). */
-export function writeOpenCodeTree(root: string, files: number): number {
-  const perSession = 1 + 5 * (1 + 3);
-  const sessions = Math.max(1, Math.round(files / perSession));
-  let written = 0;
-  const put = (relative: string, value: unknown) => {
-    const file = path.join(root, relative);
-    mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(file, JSON.stringify(value, null, 2));
-    written++;
-  };
-  for (let s = 0; s < sessions; s++) {
-    const sessionId = `ses_${String(s).padStart(8, '0')}`;
-    put(`session/proj/${sessionId}.json`, {
-      id: sessionId,
-      projectID: 'proj',
-      title: `Session ${s}`,
-      directory: '/home/dev/app',
-      version: '1.1.0',
-      time: { created: 1768039200000 + s * 1000, updated: 1768039200000 + s * 1000 + 500 },
-    });
-    for (let m = 0; m < 5; m++) {
-      const messageId = `msg_${String(s).padStart(8, '0')}_${m}`;
-      put(`message/${sessionId}/${messageId}.json`, {
-        id: messageId,
-        sessionID: sessionId,
-        role: 'assistant',
-        time: { created: 1768039200000 + s * 1000 + m },
-        modelID: 'claude-sonnet-4-5',
-        providerID: 'anthropic',
-        cost: 0,
-        tokens: { input: 10, output: 20, reasoning: 0, cache: { read: 100, write: 5 } },
-      });
-      for (let p = 0; p < 3; p++) {
-        const partId = `prt_${String(s).padStart(8, '0')}_${m}_${p}`;
-        put(
-          `part/${messageId}/${partId}.json`,
-          p === 2
-            ? {
-                id: partId,
-                sessionID: sessionId,
-                messageID: messageId,
-                type: 'step-finish',
-                cost: 0,
-                tokens: { input: 10, output: 20, reasoning: 0, cache: { read: 100, write: 5 } },
-              }
-            : {
-                id: partId,
-                sessionID: sessionId,
-                messageID: messageId,
-                type: 'text',
-                text: 'x'.repeat(200),
-              },
-        );
-      }
-    }
-  }
-  return written;
-}
-
-/** JSONL transcripts of about `mb` MB: each API call streamed as 3 lines, output growing. */
-export function writeClaudeTree(root: string, mb: number): { bytes: number; calls: number } {
-  const folder = path.join(root, 'projects', '-home-dev-app');
-  mkdirSync(folder, { recursive: true });
-  const target = mb * 1024 * 1024;
-  let bytes = 0;
-  let calls = 0;
-  let session = 0;
-  while (bytes < target) {
-    const sessionId = `00000000-0000-4000-8000-${String(session++).padStart(12, '0')}`;
-    const lines: string[] = [];
-    for (let call = 0; call < 400; call++) {
-      calls++;
-      for (const output of [1, 50, 300]) {
-        lines.push(
-          JSON.stringify({
-            type: 'assistant',
-            sessionId,
-            uuid: uuidv7(),
-            requestId: `req_${calls}`,
-            timestamp: new Date(1768039200000 + calls * 10_000).toISOString(),
-            message: {
-              id: `msg_${calls}`,
-              model: 'claude-sonnet-4-5-20250929',
-              role: 'assistant',
-              content: [{ type: 'text', text: 'y'.repeat(300) }],
-              usage: {
-                input_tokens: 10,
-                output_tokens: output,
-                cache_read_input_tokens: 1000,
-                cache_creation: { ephemeral_5m_input_tokens: 50, ephemeral_1h_input_tokens: 0 },
-              },
-            },
-          }),
-        );
-      }
-    }
-    const text = `${lines.join('\n')}\n`;
-    writeFileSync(path.join(folder, `${sessionId}.jsonl`), text);
-    bytes += Buffer.byteLength(text);
-  }
-  return { bytes, calls };
-}
 
 /** CPU time of a `process.cpuUsage()` difference, in ms. */
 const cpuMs = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1000;
@@ -145,43 +41,6 @@ function secondsAgainst(
     goal: peer.goal,
     ...(peer.pass ? { pass: peer.pass(ratio) } : {}),
   };
-}
-
-/** The command that runs ccusage: BENCH_CCUSAGE, else the npm package's launcher, if installed. */
-function ccusageCommand(): string[] | undefined {
-  if (process.env.BENCH_CCUSAGE) return [process.env.BENCH_CCUSAGE];
-  try {
-    const launcher = createRequire(import.meta.url).resolve('ccusage/src/cli.js');
-    return [process.execPath, launcher];
-  } catch {
-    return undefined;
-  }
-}
-
-interface CcusageTotals {
-  inputTokens: number;
-  outputTokens: number;
-  cacheCreationTokens: number;
-  cacheReadTokens: number;
-  totalCost: number;
-}
-
-/** `ccusage session --json --offline` over `claudeDir/projects`: its totals and wall time. */
-async function runCcusage(
-  command: string[],
-  claudeDir: string,
-): Promise<{ ms: number; totals: CcusageTotals }> {
-  const started = performance.now();
-  const { stdout } = await promisify(execFile)(
-    command[0]!,
-    [...command.slice(1), 'session', '--json', '--offline'],
-    {
-      env: { ...process.env, CLAUDE_CONFIG_DIR: claudeDir, TZ: 'UTC' },
-      maxBuffer: 512 * 1024 * 1024,
-    },
-  );
-  const ms = performance.now() - started;
-  return { ms, totals: (JSON.parse(stdout) as { totals: CcusageTotals }).totals };
 }
 
 export default async function monitorBench(): Promise<BenchRow[]> {
