@@ -393,8 +393,8 @@ export interface ImportOutcome {
 
 /**
  * Ends a connection's transaction after a failed or cancelled read, so the pooled connection is
- * never handed on with an aborted transaction. A cancel interrupts every connection of the
- * read; one that was between statements can have its rollback interrupted instead, so a
+ * never handed on with an aborted transaction. A cancel interrupts the read's connection; one
+ * that was between statements can have its rollback interrupted instead, so a
  * rollback that fails is tried once more (a second failure means there was no transaction).
  */
 async function rollbackAfterFailure(connection: DuckDBConnection): Promise<void> {
