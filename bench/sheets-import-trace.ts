@@ -122,7 +122,8 @@ try {
     console.log(
       `${round(entry.startMs)} ms ${round(entry.ms)} ms ${round(entry.cpuMs)} ms CPU  ${process.env.TRACE_FULL_SQL ? entry.sql : entry.sql.slice(0, 100)}`,
     );
-  // The read is the statement that creates the table from read_csv, or the parts' inserts.
+  // The read is the statement that creates the table from read_csv (or, on builds before
+  // 2026-12-07, the inserts of the parts a 16–128 MiB file was cut into).
   const reads = statements.filter(
     (entry) =>
       / read_csv\(/.test(entry.sql) &&

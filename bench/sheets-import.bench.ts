@@ -1,6 +1,6 @@
 // Sheets import: a 1M-row (~100 MB) and a 3M-row (~290 MB) CSV through our import (text scan,
-// sniff; at 1M the file cut into one part per DuckDB thread and the parts read at once with
-// row ids in file order, at 3M one read on every thread numbered after it; cell-state columns,
+// sniff; at both sizes one read on every DuckDB thread, its rows numbered after it (until
+// 2026-12-07 the 1M file was cut into one part per thread, read at once); cell-state columns,
 // reject collection and sequence; the row-id index is made after, in the background, and
 // counted in "incl. its background checkpoint"; import-reader.ts) against
 // DuckDB's own `CREATE TABLE AS SELECT * FROM read_csv(...)` on the same file in the same run,
@@ -18,7 +18,7 @@ import { writeCsv } from './sheets-bench-helpers.ts';
 import { threadKind } from './thread-cpu.ts';
 
 const ROWS = Number(process.env.BENCH_SHEETS_ROWS ?? 1_000_000);
-/** A file above PARTS_MAX_BYTES (128 MiB), read whole and numbered after (import-reader.ts); 0 skips it. */
+/** A file above 128 MiB (read in parts no more than the 1M file since 2026-12-07, import-reader.ts); 0 skips it. */
 const LARGE_ROWS = Number(process.env.BENCH_SHEETS_LARGE_ROWS ?? 3_000_000);
 
 function child(mode: 'braincells' | 'duckdb', file: string) {
@@ -278,7 +278,7 @@ function settledRow(rows: number, { ours, peers }: Rounds): BenchRow[] {
   ];
 }
 
-/** The same comparison for a file above 128 MiB, read whole and numbered after. */
+/** The same comparison for a file above 128 MiB (the row names keep "above 128 MiB" for history). */
 async function largeFile(dir: string): Promise<BenchRow[]> {
   const file = path.join(dir, 'large.csv');
   const bytes = await writeCsv(file, LARGE_ROWS);

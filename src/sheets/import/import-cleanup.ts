@@ -2,10 +2,15 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { AppError } from '../../platform/app-error.ts';
 import { errorRecord, type ImportContext } from './import-context.ts';
-import { isPartFile } from './import-reader.ts';
 
 /** A running import writes its heartbeat every second; this long without one, it has stalled. */
 export const STALL_SECONDS = 30;
+
+/**
+ * A part of a CSV cut for reading in parts, which imports did until 2026-12-07: a server that
+ * stopped mid-read before then can have left some in the import directory.
+ */
+const isPartFile = (name: string) => /^part-[0-9a-f-]{36}\.csv$/.test(name);
 
 /**
  * What imports leave behind: imports whose server stopped mid-read (recoverStalled, every
@@ -18,8 +23,8 @@ export function createImportCleanup(context: ImportContext) {
     /**
      * Fails the imports whose server stopped while they ran (no heartbeat for STALL_SECONDS):
      * their partial table and dataset are dropped and `import-end` is sent, so nothing stays
-     * `running` or `importing` after a crash. Leftover parts of a CSV read in parts are
-     * removed when no import runs in this process. Returns how many imports it failed.
+     * `running` or `importing` after a crash. Parts of a CSV an older version read in
+     * parts are removed when no import runs in this process. Returns how many imports it failed.
      */
     async recoverStalled(staleSeconds = STALL_SECONDS) {
       const error = new AppError(

@@ -1,6 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { open, rm, stat, statfs } from 'node:fs/promises';
-import path from 'node:path';
+import { stat } from 'node:fs/promises';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { AppError } from '../../platform/app-error.ts';
 import {
@@ -284,23 +282,6 @@ interface SniffedDialect {
   timestamp_format: string | null;
 }
 
-/**
- * A dialect describeCsvForRead kept, as the sniffer reported it (it kept only `\n` or `\r\n`
- * lines and no comment lines; the person's date and timestamp formats are already in it).
- */
-const dialectOf = (sniffed: SniffedRead): SniffedDialect => ({
-  delimiter: sniffed.delimiter,
-  quote: sniffed.quote,
-  escape: sniffed.escape,
-  new_line: '\\n',
-  comment: null,
-  skip: sniffed.skip,
-  header: sniffed.header,
-  columns: sniffed.columns.map(([name, type]) => ({ name, type })),
-  date_format: sniffed.dateFormat,
-  timestamp_format: sniffed.timestampFormat,
-});
-
 /** Runs DuckDB's CSV sniffer with these read_csv options. */
 async function sniffDialect(
   connection: DuckDBConnection,
@@ -421,16 +402,14 @@ export interface ImportOutcome {
   widened: string[];
   /** Columns with cells that did not convert to the column's type (none: empty). */
   conversions: ImportConversion[];
-  /** How many parts the file was read in (1: whole). */
-  parts: number;
   /** Read whole in parallel and numbered after the read, in file order (importNumberedAfter). */
   numberedAfter: boolean;
 }
 
 /**
  * Ends a connection's transaction after a failed or cancelled read, so the pooled connection is
- * never handed on with an aborted transaction. A cancel interrupts every connection of the
- * read; one that was between statements can have its rollback interrupted instead, so a
+ * never handed on with an aborted transaction. A cancel interrupts the read's connection; one
+ * that was between statements can have its rollback interrupted instead, so a
  * rollback that fails is tried once more (a second failure means there was no transaction).
  */
 async function rollbackAfterFailure(connection: DuckDBConnection): Promise<void> {
@@ -456,34 +435,19 @@ export interface ImportOptions {
   onProgress?: ((progress: ImportProgress) => void) | undefined;
   /** Creates the id sequence after `lastRowId`, in the read's transaction (the index comes later). */
   finish: (connection: DuckDBConnection, lastRowId: number) => Promise<void>;
-  /** Where a CSV read in parts writes its parts (the import's own temp directory). */
-  partsDir?: string | undefined;
-  /** Smallest CSV read in parts when more than one connection is given. */
-  partsMinBytes?: number | undefined;
   /** Smallest CSV read whole that is read in parallel and numbered after (NUMBERED_AFTER_MIN_BYTES). */
   numberedAfterMinBytes?: number | undefined;
 }
 
-/** A part's file name (random, in the import directory); `isPartFile` recognizes one. */
-const partFileName = () => `part-${randomUUID()}.csv`;
-export const isPartFile = (name: string) => /^part-[0-9a-f-]{36}\.csv$/.test(name);
-
-/** Below this a CSV is read whole: splitting costs more than the second thread gains. */
-export const PARTS_MIN_BYTES = 16 * 1024 * 1024;
 /**
- * Above this a CSV is read whole. Measured 2026-12-06 at 3M rows / 290 MB on a machine at
- * load 25–39 (one run each): in parts 71–103 s, CPU 17–23 s, against whole 24–46 s, CPU
- * 10–11 s (DuckDB's own CTAS: 25–35 s, CPU 6.5–7.2 s); the parts' INSERTs took twice the
- * whole CTAS's CPU. To be measured again on a quiet machine before lifting it.
+ * A CSV of at least this size is read by DuckDB on all its threads and its rows numbered after
+ * the read (importNumberedAfter). Smaller files keep the one-statement read: one thread reads
+ * them in well under a second, and their quirks are tested on that path. Until 2026-12-07 a
+ * CSV of 16–128 MiB was cut into one part per thread, each read numbering its rows: at 1M rows
+ * that cost ~1.3–1.5× the CPU of this path (the copy, and a row_number() per part), see
+ * docs/decisions/2026-12-07-imports-no-parts.md.
  */
-export const PARTS_MAX_BYTES = 128 * 1024 * 1024;
-/**
- * A CSV of at least this size that is read whole (above PARTS_MAX_BYTES, or not cut into
- * parts) is read by DuckDB on all its threads and its rows numbered after the read
- * (importNumberedAfter). Smaller files keep the one-statement read: one thread reads them in
- * well under a second, and their quirks are tested on that path.
- */
-export const NUMBERED_AFTER_MIN_BYTES = PARTS_MIN_BYTES;
+export const NUMBERED_AFTER_MIN_BYTES = 16 * 1024 * 1024;
 const REJECTS_KEPT = 100;
 
 /**
@@ -492,56 +456,36 @@ const REJECTS_KEPT = 100;
  * and reason); if more than `maxBadShare` of the lines are bad, nothing is written. `signal`
  * interrupts the running statements.
  *
- * Numbering rows in file order (`row_number() over ()`) makes DuckDB read a file on one
- * thread. A UTF-8 CSV of PARTS_MIN_BYTES to PARTS_MAX_BYTES is therefore cut at line
- * boundaries outside quotes into one part per connection given (the caller asks for DuckDB's
- * threads), and the parts are read at once, each numbering its rows after the lines before it
- * (importInParts). Anything else, or when no second connection is free, is read whole in one
- * transaction (importWhole). Measured alternatives (2026-11): staging through Parquet and
- * numbering by `file_row_number` (memory grows with the file), adding the id afterwards
- * (ALTER … DEFAULT nextval, UPDATE from rowid: slower), one statement over a UNION ALL of
- * parts (DuckDB runs the branches one by one), parts into staging tables then one copy (the
- * copy costs what the parts gain). Files above 128 MiB in waves of parts, each committed and
- * checkpointed (2026-12): the checkpoints between waves cost more than the parts gain.
+ * Numbering rows in file order while reading (`row_number() over ()`) makes DuckDB read a file
+ * on one thread: a CSV from NUMBERED_AFTER_MIN_BYTES is read on every thread and numbered after
+ * the read (importNumberedAfter); anything else is read whole in one transaction
+ * (importWhole). Measured alternatives (2026-11): staging through Parquet and numbering by
+ * `file_row_number` (memory grows with the file), adding the id by ALTER … DEFAULT nextval
+ * (out of order), one statement over a UNION ALL of parts (DuckDB runs the branches one by
+ * one), parts into staging tables then one copy (the copy costs what the parts gain); the file
+ * cut into parts read at once, each numbering its rows (until 2026-12-07: more CPU than the
+ * read numbered after at 1M rows, twice its CPU at 3M).
  */
 export async function importIntoTable(
-  connections: readonly DuckDBConnection[],
+  connection: DuckDBConnection,
   options: ImportOptions,
 ): Promise<ImportOutcome> {
   // Cancelled before it began (while the source was described): nothing to interrupt later.
   if (options.signal?.aborted) throw options.signal.reason;
   const started = Date.now();
-  const primary = connections[0]!;
-  const plan =
-    connections.length > 1 && options.partsDir !== undefined
-      ? await planParts(primary, options, connections.length)
-      : undefined;
-  const used = plan ? connections.slice(0, plan.parts.length) : [primary];
-  const onAbort = () => {
-    for (const connection of used) connection.interrupt();
-  };
+  const onAbort = () => connection.interrupt();
   options.signal?.addEventListener('abort', onAbort);
-  // Each read's best estimate so far: a part that has finished reports nothing (-1) again.
-  const seen = used.map(() => -1);
+  // The read's best estimate so far: a statement that has finished reports nothing (-1) again.
+  let seen = -1;
   const timer = setInterval(() => {
-    for (const [index, connection] of used.entries())
-      seen[index] = Math.max(seen[index]!, connection.progress.percentage);
-    const percentage = seen.some((value) => value < 0)
-      ? -1
-      : seen.reduce((sum, value) => sum + value, 0) / seen.length;
-    options.onProgress?.({ percentage, elapsedMs: Date.now() - started });
+    seen = Math.max(seen, connection.progress.percentage);
+    options.onProgress?.({ percentage: seen, elapsedMs: Date.now() - started });
   }, 250);
   timer.unref();
   try {
-    if (!plan)
-      return (await numbersAfter(options))
-        ? await importNumberedAfter(primary, options)
-        : await importWhole(primary, options);
-    try {
-      return await importInParts(used, options, plan);
-    } finally {
-      await Promise.all(plan.parts.map((part) => rm(part.path, { force: true }).catch(() => {})));
-    }
+    return (await numbersAfter(options))
+      ? await importNumberedAfter(connection, options)
+      : await importWhole(connection, options);
   } catch (error) {
     // Once cancelled, whatever a statement then failed with (interrupted, or a transaction the
     // interrupt aborted) is the cancel.
@@ -576,8 +520,8 @@ function selectList(options: ImportOptions, statesAfter = false) {
   };
 }
 
-const rejectTables = (datasetId: string, part = 0) => {
-  const suffix = `${datasetId.replaceAll('-', '')}${part ? `_${part}` : ''}`;
+const rejectTables = (datasetId: string) => {
+  const suffix = datasetId.replaceAll('-', '');
   return { table: `rejects_${suffix}`, scan: `rejects_scan_${suffix}` };
 };
 
@@ -598,21 +542,15 @@ async function rejectSummary(connection: DuckDBConnection, table: string) {
   return { rejected: Number(row.n), castColumns: row.cast_columns ?? [] };
 }
 
-/** The first rejected lines of a file read whole (physical line numbers when it is UTF-8). */
-const wholeFileRejects = (connection: DuckDBConnection, table: string, spec: SourceSpec) =>
-  firstRejects(connection, table, spec.path, (spec.csv?.encoding ?? 'utf-8') === 'utf-8');
-
 /**
- * The first rejected lines of one read of `file`, numbered as a text editor does: from the
- * byte position DuckDB reports (its own line number counts records, not the lines of a
- * quoted field that spans several). `lineOffset` lines come before the file (a part).
+ * The first rejected lines of a read of the whole file, numbered as a text editor does when it
+ * is UTF-8: from the byte position DuckDB reports (its own line number counts records, not the
+ * lines of a quoted field that spans several).
  */
 async function firstRejects(
   connection: DuckDBConnection,
   table: string,
-  file: string,
-  physical: boolean,
-  lineOffset = 0,
+  spec: SourceSpec,
 ): Promise<RejectedLine[]> {
   const first = await connection.runAndReadAll(
     `select line, min(line_byte_position) as position, any_value(error_type) as error_type, any_value(error_message) as message, any_value(csv_line) as text from ${table} group by line order by line limit ${REJECTS_KEPT}`,
@@ -624,21 +562,20 @@ async function firstRejects(
     message: string;
     text: string | null;
   }[];
-  const lines = physical
-    ? await linesAtOffsets(
-        file,
-        rows.flatMap((row) => (row.position === null ? [] : [Number(row.position)])),
-      ).catch(() => undefined)
-    : undefined;
-  return rows
-    .map((entry) => ({
-      line:
-        (entry.position === null ? undefined : lines?.get(Number(entry.position))) ??
-        Number(entry.line),
-      reason: `${entry.error_type}: ${entry.message}`.slice(0, 300),
-      ...(entry.text ? { text: entry.text.replace(/^\r?\n/, '').slice(0, 200) } : {}),
-    }))
-    .map((entry) => ({ ...entry, line: entry.line + lineOffset }));
+  const lines =
+    (spec.csv?.encoding ?? 'utf-8') === 'utf-8'
+      ? await linesAtOffsets(
+          spec.path,
+          rows.flatMap((row) => (row.position === null ? [] : [Number(row.position)])),
+        ).catch(() => undefined)
+      : undefined;
+  return rows.map((entry) => ({
+    line:
+      (entry.position === null ? undefined : lines?.get(Number(entry.position))) ??
+      Number(entry.line),
+    reason: `${entry.error_type}: ${entry.message}`.slice(0, 300),
+    ...(entry.text ? { text: entry.text.replace(/^\r?\n/, '').slice(0, 200) } : {}),
+  }));
 }
 
 /**
@@ -698,7 +635,6 @@ async function commitRead(
     rejected: number;
     collected: RejectedLine[];
     widened: string[];
-    parts: number;
     numberedAfter?: boolean;
   },
 ): Promise<ImportOutcome> {
@@ -712,7 +648,6 @@ async function commitRead(
     rejects: keptRejects(read.collected),
     widened: read.widened,
     conversions,
-    parts: read.parts,
     numberedAfter: read.numberedAfter ?? false,
   };
 }
@@ -747,7 +682,7 @@ async function importWhole(
         spec = read.wider;
         continue;
       }
-      return await commitRead(connection, options, converting, read.rows, { ...read, parts: 1 });
+      return await commitRead(connection, options, converting, read.rows, read);
     } catch (error) {
       await rollbackAfterFailure(connection);
       throw error;
@@ -783,7 +718,7 @@ async function tallyWholeRead(
     const wider = widenedSpec(read.spec, summary.castColumns, read.widened, read.attempt);
     if (wider) return { wider };
     rejected += summary.rejected;
-    collected.push(...(await wholeFileRejects(connection, read.rejects.table, read.spec)));
+    collected.push(...(await firstRejects(connection, read.rejects.table, read.spec)));
   }
   const count = await connection.runAndReadAll(`select count(*) as n from ${read.table}`);
   const rows = Number((count.getRowObjectsJS()[0] as { n: bigint }).n);
@@ -869,7 +804,6 @@ async function importNumberedAfter(
         );
       return await commitRead(connection, options, converting, read.rows, {
         ...read,
-        parts: 1,
         numberedAfter: true,
       });
     } catch (error) {
@@ -879,192 +813,6 @@ async function importNumberedAfter(
     } finally {
       await dropRejects(connection, rejects);
     }
-  }
-}
-
-interface CsvPart {
-  path: string;
-  /** Physical lines of the file before this part (rejected lines are reported after them). */
-  linesBefore: number;
-  /** Ids of this part's rows start after this one. */
-  idBase: number;
-}
-
-interface PartsPlan {
-  /** read_csv options every part shares: sizes, error skipping and the sniffed dialect. */
-  dialect: string[];
-  header: boolean;
-  skip: number;
-  parts: CsvPart[];
-}
-
-/**
- * Whether and how to read a CSV in parts: UTF-8, large enough, a dialect whose line
- * boundaries a quote count finds (a one-byte quote whose escape is itself or none, no
- * comments, `\n` or `\r\n` lines), and the sniffer agreeing with the described columns.
- */
-async function planParts(
-  connection: DuckDBConnection,
-  options: ImportOptions,
-  count: number,
-): Promise<PartsPlan | undefined> {
-  const spec = options.spec;
-  if (spec.reader !== 'csv' || (spec.csv?.encoding ?? 'utf-8') !== 'utf-8') return undefined;
-  // Relaxed quoting: a quote count no longer finds line boundaries.
-  if (spec.csv?.relaxedQuotes) return undefined;
-  const size = (await stat(spec.path)).size;
-  if (size < (options.partsMinBytes ?? PARTS_MIN_BYTES) || size > PARTS_MAX_BYTES) return undefined;
-  // The parts are a copy of the file: read it whole when the disk could not hold one more.
-  const disk = await statfs(options.partsDir!).catch(() => undefined);
-  if (!disk || disk.bavail * disk.bsize < size * 1.5 + 64 * 1024 * 1024) return undefined;
-  // The dialect sniff (DuckDB's thread) and the cut (ours) run at once: the cut assumes the
-  // quote the user gave, else `"`, and is thrown away if the sniff finds another quote.
-  const assumedQuote = spec.csv?.quote ?? '"';
-  const cutting =
-    Buffer.byteLength(assumedQuote) <= 1
-      ? splitCsv(
-          spec.path,
-          size,
-          count,
-          assumedQuote ? assumedQuote.charCodeAt(0) : -1,
-          options.partsDir!,
-        )
-      : Promise.resolve(undefined);
-  // The import described the file with this very sniff (describeCsvForRead, the same options):
-  // its result is reused rather than sniffed again (~0.15 s of CPU at 1M rows).
-  const given = spec.csv?.sniffed;
-  const sniffing = given
-    ? Promise.resolve(dialectOf(given))
-    : sniffDialect(connection, spec.path, csvOptions(spec)).catch(() => undefined);
-  const [bounds, sniffed] = await Promise.all([cutting, sniffing]);
-  const discard = async () => {
-    await Promise.all((bounds ?? []).map((part) => rm(part.path, { force: true }).catch(() => {})));
-    return undefined;
-  };
-  if (!bounds || !sniffed) return discard();
-  const text = (value: string | null) => (!value || value === '(empty)' ? '' : value);
-  const quote = text(sniffed.quote);
-  const escapeChar = text(sniffed.escape);
-  // Without quoting every line feed ends a row, so a cut made counting `"` is good too.
-  if (quote !== '' && quote !== assumedQuote) return discard();
-  if (escapeChar !== '' && escapeChar !== quote) return discard();
-  if (text(sniffed.comment)) return discard();
-  if (!['\\n', '\\r\\n'].includes(sniffed.new_line)) return discard();
-  const described = options.sources.map((column) => `${column.sourceName}:${column.sqlType}`);
-  const found = sniffed.columns.map((column) => `${column.name}:${column.type}`);
-  if (described.join('\n') !== found.join('\n')) return discard();
-
-  const { dateFormat, timestampFormat } = readFormats(spec, sniffed);
-  const dialect = [
-    // Sizes, error skipping and the encoding; the dialect is the one sniffed (with overrides).
-    ...optionsWithoutDialect(spec),
-    'auto_detect = false',
-    `delim = ${literal(sniffed.delimiter)}`,
-    `quote = ${literal(quote)}`,
-    `escape = ${literal(escapeChar)}`,
-    ...(dateFormat ? [`dateformat = ${literal(dateFormat)}`] : []),
-    ...(timestampFormat ? [`timestampformat = ${literal(timestampFormat)}`] : []),
-  ];
-  const header = Boolean(sniffed.header);
-  const skip = Number(sniffed.skip);
-  return {
-    dialect,
-    header,
-    skip,
-    parts: bounds.map((bound, index) => ({
-      path: bound.path,
-      linesBefore: bound.linesBefore,
-      // Part 0 numbers from 1; a later part after every line before it that could hold a row
-      // (a row has at least one line), so ids stay in file order and unique.
-      idBase: index === 0 ? 0 : bound.linesBefore - skip - (header ? 1 : 0),
-    })),
-  };
-}
-
-/**
- * Copies the CSV into `count` parts of about equal size, each ending at a line feed outside
- * quotes. One pass: bytes are counted (quotes, line feeds) up to the last cut while they are
- * copied; the rest is copied as it is. Undefined when a cut finds no line end before the next
- * cut would start (a quoted field that long, or quotes that never close).
- */
-async function splitCsv(
-  file: string,
-  size: number,
-  count: number,
-  quoteByte: number,
-  dir: string,
-): Promise<{ path: string; linesBefore: number }[] | undefined> {
-  const targets = Array.from({ length: count - 1 }, (_, index) =>
-    Math.floor((size * (index + 1)) / count),
-  );
-  const parts = [{ path: path.join(dir, partFileName()), linesBefore: 0 }];
-  const input = await open(file, 'r');
-  let output = await open(parts[0]!.path, 'w');
-  const buffer = Buffer.allocUnsafe(1024 * 1024);
-  let position = 0;
-  let quotes = 0;
-  let lines = 0;
-  const tally = (chunk: Buffer, from: number, to: number) => {
-    const range = chunk.subarray(from, to);
-    for (let at = range.indexOf(10); at !== -1; at = range.indexOf(10, at + 1)) lines++;
-    if (quoteByte >= 0)
-      for (let at = range.indexOf(quoteByte); at !== -1; at = range.indexOf(quoteByte, at + 1))
-        quotes++;
-  };
-  let done = false;
-  try {
-    let target = targets.shift();
-    while (true) {
-      const { bytesRead } = await input.read(buffer, 0, buffer.length, position);
-      if (bytesRead === 0) break;
-      const chunk = buffer.subarray(0, bytesRead);
-      let counted = 0;
-      let written = 0;
-      while (target !== undefined && target < position + bytesRead) {
-        const at = Math.max(counted, target - position);
-        tally(chunk, counted, at);
-        let cut = -1;
-        for (let index = at; index < bytesRead; index++) {
-          const byte = chunk[index];
-          if (byte === quoteByte) quotes++;
-          else if (byte === 10) {
-            lines++;
-            if (quotes % 2 === 0) {
-              cut = index + 1;
-              break;
-            }
-          }
-        }
-        if (cut === -1) {
-          // The line goes on into the next chunk: look on there, unless that is past the next
-          // cut (or the end of the file).
-          counted = bytesRead;
-          if (position + bytesRead >= (targets[0] ?? size)) return undefined;
-          target = position + bytesRead;
-          break;
-        }
-        counted = cut;
-        await output.write(chunk, written, cut - written);
-        written = cut;
-        await output.close();
-        if (position + cut >= size) return undefined;
-        const part = { path: path.join(dir, partFileName()), linesBefore: lines };
-        parts.push(part);
-        output = await open(part.path, 'w');
-        target = targets.shift();
-        if (target !== undefined && target < position + cut) return undefined;
-      }
-      if (target !== undefined) tally(chunk, counted, bytesRead);
-      await output.write(chunk, written, bytesRead - written);
-      position += bytesRead;
-    }
-    done = true;
-    return parts;
-  } finally {
-    await output.close().catch(() => {});
-    await input.close();
-    if (!done)
-      await Promise.all(parts.map((part) => rm(part.path, { force: true }).catch(() => {})));
   }
 }
 
@@ -1098,114 +846,3 @@ async function countConversions(
   }
   return conversions;
 }
-
-/**
- * Reads the parts at once, one connection and transaction each, into a table created first.
- * Every transaction commits only when all parts are read and the reject share is within
- * bounds. Any failure rolls back and drops the table. After the commits the id sequence is
- * made (and `finish` runs); if that fails the table is dropped too. The row-id index is made
- * after the import, in the background (import-run.ts; import-parts.test.ts checks ids stay
- * unique and in order).
- */
-async function importInParts(
-  connections: readonly DuckDBConnection[],
-  options: ImportOptions,
-  plan: PartsPlan,
-): Promise<ImportOutcome> {
-  const table = datasetTable(options.datasetId);
-  const widened: string[] = [];
-  let spec = options.spec;
-  const rejects = plan.parts.map((_, index) => rejectTables(options.datasetId, index));
-  const read = (index: number, list: string, withRejects: boolean) => {
-    const part = plan.parts[index]!;
-    const types = {
-      ...Object.fromEntries(options.sources.map((column) => [column.sourceName, column.sqlType])),
-      ...spec.readTypes,
-    };
-    const partOptions = [
-      ...plan.dialect,
-      `header = ${index === 0 && plan.header}`,
-      `skip = ${index === 0 ? plan.skip : 0}`,
-      `columns = {${Object.entries(types)
-        .map(([name, type]) => `${literal(name)}: ${literal(type)}`)
-        .join(', ')}}`,
-      ...(withRejects ? rejectOptions(rejects[index]!) : []),
-    ];
-    return `select (row_number() over ())::bigint + ${part.idBase} as _row_id${list} from read_csv(${literal(part.path)}, ${partOptions.join(', ')})`;
-  };
-  const primary = connections[0]!;
-  for (let attempt = 0; ; attempt++) {
-    if (options.signal?.aborted) throw options.signal.reason;
-    const { list, converting } = selectList(options);
-    await primary.run(`create table ${table} as ${read(0, list, false)} limit 0`);
-    try {
-      const inserted = await Promise.all(
-        connections.map(async (connection, index) => {
-          await connection.run('begin transaction');
-          try {
-            const result = await connection.run(`insert into ${table} ${read(index, list, true)}`);
-            return Number(result.rowsChanged);
-          } catch (error) {
-            // One part failed: stop the others rather than let them read to the end.
-            for (const other of connections) if (other !== connection) other.interrupt();
-            throw error;
-          }
-        }),
-      );
-      const rows = inserted.reduce((sum, value) => sum + value, 0);
-      const summaries = await Promise.all(
-        connections.map((connection, index) => rejectSummary(connection, rejects[index]!.table)),
-      );
-      const wider = widenedSpec(
-        spec,
-        summaries.flatMap((summary) => summary.castColumns),
-        widened,
-        attempt,
-      );
-      if (wider) {
-        spec = wider;
-        throw new RetryWider();
-      }
-      const rejected =
-        (options.preRejected?.count ?? 0) +
-        summaries.reduce((sum, summary) => sum + summary.rejected, 0);
-      const collected: RejectedLine[] = [...(options.preRejected?.rejects ?? [])];
-      for (const [index, connection] of connections.entries())
-        collected.push(
-          ...(await firstRejects(
-            connection,
-            rejects[index]!.table,
-            plan.parts[index]!.path,
-            true,
-            index === 0 ? 0 : plan.parts[index]!.linesBefore,
-          )),
-        );
-      refuseBadShare(rows, rejected, options.maxBadShare, keptRejects(collected));
-      // A cancel that came between two statements interrupted none of them.
-      if (options.signal?.aborted) throw options.signal.reason;
-      for (const connection of connections) await connection.run('commit');
-      const [span] = (
-        await primary.runAndReadAll(`select coalesce(max(_row_id), 0) as last from ${table}`)
-      ).getRowObjectsJS() as { last: bigint }[];
-      await primary.run('begin transaction');
-      return await commitRead(primary, options, converting, Number(span?.last ?? 0), {
-        rows,
-        rejected,
-        collected,
-        widened,
-        parts: plan.parts.length,
-      });
-    } catch (error) {
-      for (const connection of connections) await rollbackAfterFailure(connection);
-      await primary.run(`drop table if exists ${table}`).catch(() => {});
-      if (!(error instanceof RetryWider)) throw error;
-    } finally {
-      // Reject tables are temporary: each lives on the connection that read its part.
-      for (const [index, reject] of rejects.entries())
-        await dropRejects(connections[index]!, reject);
-    }
-  }
-}
-
-/** Thrown inside importInParts to read every part again with more columns as text. */
-class RetryWider extends Error {}

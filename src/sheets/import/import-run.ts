@@ -14,19 +14,11 @@ import {
   readTypesFor,
 } from './import-options.ts';
 import type { createImportPreparer, PreparedImport } from './import-prepare.ts';
-import {
-  type ImportOutcome,
-  importIntoTable,
-  PARTS_MAX_BYTES,
-  sourceSql,
-} from './import-reader.ts';
+import { type ImportOutcome, importIntoTable, sourceSql } from './import-reader.ts';
 import { openDownload } from './import-url.ts';
 
 /** A running import writes its heartbeat this often (see STALL_SECONDS in import-cleanup.ts). */
 const HEARTBEAT_MS = 1_000;
-
-/** At most this many parts of one CSV are read at once (one DuckDB thread and connection each). */
-const MAX_IMPORT_PARTS = 4;
 
 type Report = (progress: Omit<ImportProgressEvent, 'importId' | 'elapsedMs'>) => void;
 
@@ -162,7 +154,7 @@ export function createImportRun(
     return { file: downloaded.path, size: downloaded.size };
   };
 
-  /** A large CSV is read in parts, one per free connection (see importIntoTable). */
+  /** The file read into the dataset's table on one connection (DuckDB's threads read it). */
   const readIntoTable = async (
     row: ImportRow,
     prepared: PreparedImport,
@@ -170,13 +162,10 @@ export function createImportRun(
     importOptions: ParsedImportOptions,
     run: { signal: AbortSignal; size: number; report: Report },
   ) => {
-    // Attached before the connections are borrowed (ATTACH needs one of its own).
+    // Attached before the connection is borrowed (ATTACH needs one of its own).
     await duckdb.datasets.open(row.dataset_id!, { create: true });
-    // Above PARTS_MAX_BYTES a file is read whole on one connection (DuckDB's threads read it):
-    // the others stay in the pool for everyone else.
-    const count = run.size > PARTS_MAX_BYTES ? 1 : Math.min(MAX_IMPORT_PARTS, duckdb.threads);
-    return duckdb.withConnections(count, (connections) =>
-      importIntoTable(connections, {
+    return duckdb.withConnection((connection) =>
+      importIntoTable(connection, {
         datasetId: row.dataset_id!,
         spec: {
           ...prepared.spec,
@@ -199,7 +188,6 @@ export function createImportRun(
         },
         finish: (connection, lastRowId) =>
           data.finishImportedTable(connection, row.dataset_id!, lastRowId),
-        partsDir: context.dir(),
       }),
     );
   };

@@ -12,10 +12,10 @@ import { writeCsv } from '../../../bench/sheets-bench-helpers.ts';
  * with the benchmark). The child resets its peak RSS when the import starts: opening the
  * platform (PGlite migrations) peaks higher than the import and would hide it.
  *
- * Measured on 2 threads: the 1M-row file (read in parts, import-reader.ts) adds ~210–290 MiB
- * over the RSS it starts from (DuckDB's own CREATE TABLE AS read_csv adds ~210–290), a 3M-row
- * file (read whole on every thread and numbered after: above PARTS_MAX_BYTES) ~470 (DuckDB's
- * own ~340–420, 2026-12-06), while materializing the file as
+ * Measured on 2 threads: the 1M-row file (read on every thread and numbered after,
+ * import-reader.ts) adds ~250–280 MiB over the RSS it starts from (2026-12-07; DuckDB's own
+ * CREATE TABLE AS read_csv adds ~220–260), a 3M-row file ~470 (DuckDB's own ~340–420,
+ * 2026-12-06), while materializing the file as
  * JS rows (`split` into arrays) takes ~590 MiB. BRAINCELLS_TEST_IMPORT_ROWS changes the row count.
  */
 const ROWS = Number(process.env.BRAINCELLS_TEST_IMPORT_ROWS ?? 1_000_000);

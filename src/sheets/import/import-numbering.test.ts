@@ -1,4 +1,4 @@
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { describe, expect, it } from 'vitest';
@@ -23,24 +23,22 @@ import {
 } from './import-reader.ts';
 
 /**
- * A large CSV is read in parts at once (import-reader.ts `importInParts`), or whole on every
- * DuckDB thread with its rows numbered after the read (`importNumberedAfter`). Every file here
- * is imported three ways — whole on one connection numbering while reading, whole numbered
- * after (`numberedAfterMinBytes: 1`, read as sniffed once: `describeCsvForRead`) and in parts on two connections (`partsMinBytes: 1`) —
- * and they must agree: the same rows in the same order, the same rejected lines with the same
+ * A large CSV is read whole on every DuckDB thread with its rows numbered after the read
+ * (import-reader.ts `importNumberedAfter`), a small one numbering while it is read
+ * (`importWhole`). Every file here is imported both ways — numbering while reading, and
+ * numbered after (`numberedAfterMinBytes: 1`, read as sniffed once: `describeCsvForRead`) —
+ * and they must agree: the same rows with the same ids, the same rejected lines with the same
  * line numbers, the same widening, the same refusal.
  */
-describe('CSV import in parts', () => {
+describe('CSV import numbered after the read', () => {
   const suite = duckDbPerSuite({ threads: 2, connections: 4 });
 
-  const partsDir = () => path.join(suite.dir, 'parts');
-
-  /** `whole`: one connection (numbering while reading); `after`: one, numbered after the read. */
-  type Mode = 'whole' | 'after' | 'parts';
+  /** `whole`: numbering while reading; `after`: read on every thread, numbered after. */
+  type Mode = 'whole' | 'after';
 
   async function importFile(
     file: string,
-    mode: Mode | boolean,
+    mode: Mode,
     extra: {
       maxBadShare?: number;
       signal?: AbortSignal;
@@ -53,7 +51,7 @@ describe('CSV import in parts', () => {
       sniffedFirst?: boolean;
     } = {},
   ) {
-    const how: Mode = mode === true ? 'whole' : mode === false ? 'parts' : mode;
+    const how = mode;
     const given: SourceSpec = {
       reader: 'csv',
       path: file,
@@ -75,33 +73,25 @@ describe('CSV import in parts', () => {
       type: extra.types?.[source.sourceName] ?? source.inferredType,
     }));
     const datasetId = uuidv7();
-    rmSync(partsDir(), { recursive: true, force: true });
-    writeFileSync(path.join(suite.dir, '.keep'), '');
-    await import('node:fs/promises').then((fs) => fs.mkdir(partsDir(), { recursive: true }));
     await suite.duckdb.datasets.open(datasetId, { create: true });
-    const outcome = await suite.duckdb.withConnections(how === 'parts' ? 2 : 1, (connections) =>
-      importIntoTable(
-        extra.onStatement ? connections.map((c) => observed(c, extra.onStatement!)) : connections,
-        {
-          datasetId,
-          spec,
-          sources,
-          targets,
-          maxBadShare: extra.maxBadShare ?? 0.5,
-          signal: extra.signal,
-          partsDir: partsDir(),
-          partsMinBytes: 1,
-          numberedAfterMinBytes: how === 'after' ? 1 : Number.POSITIVE_INFINITY,
-          finish: async (connection, lastRowId) => {
-            await connection.run(
-              `create sequence ${datasetSequence(datasetId)} start ${lastRowId + 1}`,
-            );
-            await connection.run(
-              `create unique index if not exists ${datasetIndex(datasetId)} on ${datasetTable(datasetId)} (_row_id)`,
-            );
-          },
+    const outcome = await suite.duckdb.withConnection((connection) =>
+      importIntoTable(extra.onStatement ? observed(connection, extra.onStatement) : connection, {
+        datasetId,
+        spec,
+        sources,
+        targets,
+        maxBadShare: extra.maxBadShare ?? 0.5,
+        signal: extra.signal,
+        numberedAfterMinBytes: how === 'after' ? 1 : Number.POSITIVE_INFINITY,
+        finish: async (connection, lastRowId) => {
+          await connection.run(
+            `create sequence ${datasetSequence(datasetId)} start ${lastRowId + 1}`,
+          );
+          await connection.run(
+            `create unique index if not exists ${datasetIndex(datasetId)} on ${datasetTable(datasetId)} (_row_id)`,
+          );
         },
-      ),
+      }),
     );
     const rows = await suite.duckdb.query<Record<string, unknown>>(
       `select _row_id, ${targets.map((target) => `${valueColumn(target.id)}::varchar as "${target.sourceName}", ${cellState(stateColumn(target.id))} as "${target.sourceName}:state"`).join(', ')} from ${datasetTable(datasetId)} order by _row_id`,
@@ -138,39 +128,26 @@ describe('CSV import in parts', () => {
       },
     });
 
-  const values = (rows: Record<string, unknown>[]) => rows.map(({ _row_id, ...rest }) => rest);
-
   async function both(file: string, extra: Parameters<typeof importFile>[2] = {}) {
-    const whole = await importFile(file, true, extra);
+    const whole = await importFile(file, 'whole', extra);
     const after = await importFile(file, 'after', extra);
-    const parts = await importFile(file, false, extra);
-    expect(whole.outcome).toMatchObject({ parts: 1, numberedAfter: false });
-    expect(after.outcome).toMatchObject({ parts: 1, numberedAfter: true });
+    expect(whole.outcome).toMatchObject({ numberedAfter: false });
+    expect(after.outcome).toMatchObject({ numberedAfter: true });
     expect(after.sniffed).toBe(true);
-    expect(parts.outcome).toMatchObject({ parts: 2, numberedAfter: false });
-    expect(values(parts.rows)).toEqual(values(whole.rows));
     // Numbered after the read: the same rows with the same ids as numbering while reading.
     expect(after.rows).toEqual(whole.rows);
     expect(after.next).toBe(whole.next);
-    const comparable = ({
-      parts: _parts,
-      numberedAfter: _after,
-      conversions,
-      ...rest
-    }: ImportOutcome) => ({
+    const comparable = ({ numberedAfter: _after, conversions, ...rest }: ImportOutcome) => ({
       ...rest,
       conversions: conversions.length,
     });
-    expect(comparable(parts.outcome)).toEqual(comparable(whole.outcome));
     expect(comparable(after.outcome)).toEqual(comparable(whole.outcome));
     // Ids are unique and in file order, and the sequence continues after the last.
-    const ids = parts.rows.map((row) => Number(row._row_id));
+    const ids = after.rows.map((row) => Number(row._row_id));
     expect(ids).toEqual([...ids].sort((a, b) => a - b));
     expect(new Set(ids).size).toBe(ids.length);
-    expect(parts.next).toBe(Math.max(0, ...ids) + 1);
-    // Nothing is left behind in the parts directory.
-    expect(readdirSync(partsDir())).toEqual([]);
-    return { whole, parts, ids };
+    expect(after.next).toBe(Math.max(0, ...ids) + 1);
+    return { whole, after, ids };
   }
 
   const write = (name: string, text: string) => {
@@ -181,7 +158,7 @@ describe('CSV import in parts', () => {
   const lines = (count: number, line: (index: number) => string) =>
     Array.from({ length: count }, (_, index) => line(index + 1)).join('');
 
-  it('reads a plain CSV in two parts with ids 1…N, as the whole read does', async () => {
+  it('reads a plain CSV with ids 1…N, as numbering while reading does', async () => {
     const file = write(
       'plain.csv',
       `id,name,amount\n${lines(5_000, (index) => `${index},"name ${index}, ok",${index / 4}\n`)}`,
@@ -190,37 +167,37 @@ describe('CSV import in parts', () => {
     expect(ids).toEqual(Array.from({ length: 5_000 }, (_, index) => index + 1));
   });
 
-  it('never cuts inside a quoted field that holds line feeds (CRLF file)', async () => {
-    // Every line of the middle is inside one quoted field: the cut must land after it.
+  it('reads quoted fields that hold line feeds (CRLF file)', async () => {
+    // Every line of the middle is inside one quoted field.
     const long = lines(3_000, (index) => `line ${index} of a long note\r\n`);
     const file = write(
       'quoted.csv',
       `id,note\r\n${lines(1_000, (index) => `${index},"a\r\nb"\r\n`)}1001,"${long}"\r\n${lines(1_000, (index) => `${1_001 + index},plain\r\n`)}`,
     );
-    const { parts } = await both(file);
-    expect(parts.rows).toHaveLength(2_001);
-    expect(String(parts.rows[1_000]!.note)).toContain('line 3000 of a long note');
+    const { after } = await both(file);
+    expect(after.rows).toHaveLength(2_001);
+    expect(String(after.rows[1_000]!.note)).toContain('line 3000 of a long note');
   });
 
-  it('reports rejected lines of every part with their line numbers in the file', async () => {
+  it('reports rejected lines with their line numbers in the file', async () => {
     const file = write(
       'ragged.csv',
       `a,b\n${lines(4_000, (index) => (index % 997 === 0 ? `${index},x,extra\n` : `${index},x\n`))}`,
     );
-    const { parts } = await both(file);
-    expect(parts.outcome.rejected).toBe(4);
+    const { after } = await both(file);
+    expect(after.outcome.rejected).toBe(4);
     // Line 1 is the header: the row with a = 997 is on line 998.
-    expect(parts.outcome.rejects.map((reject) => reject.line)).toEqual([998, 1995, 2992, 3989]);
+    expect(after.outcome.rejects.map((reject) => reject.line)).toEqual([998, 1995, 2992, 3989]);
   });
 
-  it('widens a column to text when a later part breaks its inferred type', async () => {
+  it('widens a column to text when a later line breaks its inferred type', async () => {
     const file = write(
       'late.csv',
       `n,label\n${lines(30_000, (index) => `${index === 29_990 ? 'oops' : index},l${index}\n`)}`,
     );
-    const { parts } = await both(file);
-    expect(parts.outcome.widened).toEqual(['n']);
-    expect(parts.rows[29_989]!.n).toBe('oops');
+    const { after } = await both(file);
+    expect(after.outcome.widened).toEqual(['n']);
+    expect(after.rows[29_989]!.n).toBe('oops');
   });
 
   it('writes nothing when too many lines are bad', async () => {
@@ -228,7 +205,7 @@ describe('CSV import in parts', () => {
       'bad.csv',
       `a,b\n${lines(2_000, (index) => (index > 1_000 ? `${index},x,y,z\n` : `${index},x\n`))}`,
     );
-    for (const mode of ['whole', 'after', 'parts'] as const) {
+    for (const mode of ['whole', 'after'] as const) {
       const error = await importFile(file, mode, { maxBadShare: 0.1 }).catch((caught) => caught);
       expect(error).toMatchObject({ code: 'VALIDATION_ERROR' });
     }
@@ -236,22 +213,21 @@ describe('CSV import in parts', () => {
       `select table_name as name from duckdb_tables() where table_name like 'ds_%'`,
     );
     const before = tables.length;
-    await importFile(file, false, { maxBadShare: 0.1 }).catch(() => {});
+    await importFile(file, 'whole', { maxBadShare: 0.1 }).catch(() => {});
     await importFile(file, 'after', { maxBadShare: 0.1 }).catch(() => {});
     expect(
       await suite.duckdb.query(
         `select table_name from duckdb_tables() where table_name like 'ds_%'`,
       ),
     ).toHaveLength(before);
-    expect(readdirSync(partsDir())).toEqual([]);
   });
 
   /**
    * Cancels an import when it sends a statement starting with `trigger` (an event of the
    * import, not a timer): whether DuckDB is interrupted mid-read or the statement ends first,
-   * the import must end cancelled with no table and no parts left.
+   * the import must end cancelled with no table left.
    */
-  async function cancelAt(name: string, rows: number, whole: Mode | boolean, trigger: string) {
+  async function cancelAt(name: string, rows: number, whole: Mode, trigger: string) {
     const file = write(name, `a,b\n${lines(rows, (index) => `${index},text ${index}\n`)}`);
     const before = await suite.duckdb.query(`select 1 from duckdb_tables()`);
     const controller = new AbortController();
@@ -263,15 +239,10 @@ describe('CSV import in parts', () => {
     }).catch((caught) => caught);
     expect(String(error)).toContain('stop');
     expect(await suite.duckdb.query(`select 1 from duckdb_tables()`)).toHaveLength(before.length);
-    expect(readdirSync(partsDir())).toEqual([]);
   }
 
-  it('is cancelled by its signal while the parts are read, leaving no table and no parts', async () => {
-    await cancelAt('big.csv', 400_000, false, 'insert into');
-  });
-
   it('is cancelled by its signal while a whole read runs, leaving no table', async () => {
-    await cancelAt('big-whole.csv', 50_000, true, 'create table');
+    await cancelAt('big-whole.csv', 50_000, 'whole', 'create table');
   });
 
   it('is cancelled by its signal while a read to be numbered after runs, leaving no table', async () => {
@@ -310,14 +281,14 @@ describe('CSV import in parts', () => {
       'convert.csv',
       `id,amount\n${lines(3_000, (index) => `${index},${index % 500 === 0 ? `n/a ${index}` : index}\n`)}`,
     );
-    const { whole, parts } = await both(file, { types: { amount: 'number' } });
+    const { whole, after } = await both(file, { types: { amount: 'number' } });
     expect(whole.outcome.conversions).toHaveLength(1);
     expect(whole.outcome.conversions[0]).toMatchObject({ failed: 6 });
     expect(String(whole.rows[499]!['amount:state'])).toContain('n/a 500');
-    expect(parts.rows[0]!['amount:state']).toBeNull();
+    expect(after.rows[0]!['amount:state']).toBeNull();
   });
 
-  it('reads TSV, files without a header, CRLF lines and a BOM in parts as whole', async () => {
+  it('reads TSV, files without a header, CRLF lines and a BOM numbered after as while reading', async () => {
     const tsv = write(
       'data.tsv',
       `\uFEFFcode\tlabel\r\n${lines(3_000, (index) => `${index}\tlabel "${index}"\r\n`)}`,
@@ -332,49 +303,45 @@ describe('CSV import in parts', () => {
     expect(headlessIds).toEqual(Array.from({ length: 3_000 }, (_, index) => index + 1));
   });
 
-  it('cuts by the quote the user gave, and reads a file sniffed with another quote whole', async () => {
+  it('reads by the quote the user gave', async () => {
     const file = write(
       'single-quoted.csv',
       `id,note\n${lines(3_000, (index) => `${index},'it''s\n"${index}"'\n`)}`,
     );
-    const { parts } = await both(file, { csv: { quote: "'", escape: "'" } });
-    expect(parts.rows[2_999]!.note).toBe(`it's\n"3000"`);
-    const sniffed = await importFile(file, false);
-    expect(sniffed.outcome.parts).toBe(1);
-    expect(values(sniffed.rows)).toEqual(values(parts.rows));
+    const { after } = await both(file, { csv: { quote: "'", escape: "'" } });
+    expect(after.rows[2_999]!.note).toBe(`it's\n"3000"`);
   });
 
-  it('cuts a file the import sniffed once by that sniff, without sniffing it again', async () => {
+  it('reads a file the import sniffed once by that sniff, without sniffing it again', async () => {
     const file = write(
       'sniffed.csv',
       `id;label;amount\n${lines(4_000, (index) => `${index};"l; ${index}";${index / 8}\n`)}`,
     );
     const statements: string[] = [];
-    const parts = await importFile(file, false, {
-      sniffedFirst: true,
-      onStatement: (sql) => statements.push(sql),
-    });
-    expect(parts.sniffed).toBe(true);
-    expect(parts.outcome.parts).toBe(2);
+    const after = await importFile(file, 'after', { onStatement: (sql) => statements.push(sql) });
+    expect(after.sniffed).toBe(true);
     expect(statements.filter((sql) => sql.includes('sniff_csv('))).toEqual([]);
-    const whole = await importFile(file, true);
-    expect(parts.rows).toEqual(whole.rows);
-    expect(parts.outcome.rejected).toBe(0);
+    expect(statements.filter((sql) => sql.includes('auto_detect = false'))).toHaveLength(1);
+    const whole = await importFile(file, 'whole');
+    expect(after.rows).toEqual(whole.rows);
+    expect(after.outcome.rejected).toBe(0);
   });
 
-  it('reads a file in another encoding whole (its bytes are not cut)', async () => {
-    const file = write('latin.csv', `a,b\n${lines(2_000, (index) => `${index},caf\u00e9\n`)}`);
-    const result = await importFile(file, false, { csv: { encoding: 'latin-1' } });
-    expect(result.outcome.parts).toBe(1);
+  it('reads a file in another encoding numbered after', async () => {
+    const file = path.join(suite.dir, 'latin.csv');
+    writeFileSync(
+      file,
+      Buffer.from(`a,b\n${lines(2_000, (index) => `${index},caf\u00e9\n`)}`, 'latin1'),
+    );
+    const result = await importFile(file, 'after', { csv: { encoding: 'latin-1' } });
+    expect(result.outcome.numberedAfter).toBe(true);
     expect(result.rows).toHaveLength(2_000);
+    expect(result.rows[1_999]).toMatchObject({ _row_id: 2_000n, b: 'caf\u00e9' });
   });
 
-  it('reads a file it cannot cut safely whole', async () => {
-    // One quoted field holds the whole file after the header: the only line end outside
-    // quotes after the middle is the file's last byte, so there is no second part to read.
+  it('reads a file whose one quoted field holds nearly all of it', async () => {
     const file = write('one-field.csv', `a,b\n1,"${'x\n'.repeat(50_000)}"\n`);
-    const result = await importFile(file, false);
-    expect(result.outcome.parts).toBe(1);
-    expect(result.rows).toHaveLength(1);
+    const { after } = await both(file);
+    expect(after.rows).toHaveLength(1);
   });
 });
