@@ -293,7 +293,10 @@ const emptyUsage = (): StepUsage => ({ inputTokens: 0, outputTokens: 0, costNano
  * columns besides the text). `ahead`: the first ask of a batch also reads that many batches
  * after it (not yet let go), so a slow read (the documents' text is in DuckDB, whose reads
  * take 20–800 ms on a loaded machine) is under way while the batches before it are with the
- * model, instead of keeping the model's window waiting once they are answered.
+ * model, instead of keeping the model's window waiting once they are answered. Reads go one
+ * at a time, in the order asked: the first batch, which the step's first calls wait for, is
+ * never slowed by the ones after it (the step begins two batches' documents at once, and the
+ * reads share the database).
  */
 export function batchedPageReader(
   documentIds: readonly string[],
@@ -305,13 +308,19 @@ export function batchedPageReader(
   const count = Math.ceil(documentIds.length / size);
   /** Batches let go: read again when asked, never read ahead again. */
   const released = new Set<number>();
+  /** The last read asked for (settled or not): the next one starts once it has. */
+  let previous: Promise<unknown> = Promise.resolve();
   const batchAt = (number: number) => {
     let batch = batches.get(number);
     if (!batch) {
       batch = { left: Math.min(size, documentIds.length - number * size) };
       batches.set(number, batch);
     }
-    batch.pages ??= read([...new Set(documentIds.slice(number * size, (number + 1) * size))]);
+    if (!batch.pages) {
+      const wanted = [...new Set(documentIds.slice(number * size, (number + 1) * size))];
+      batch.pages = previous.then(() => read(wanted));
+      previous = batch.pages.catch(() => {});
+    }
     return batch;
   };
   return {
@@ -541,7 +550,9 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
       status: row.values[status],
     }));
   };
-  const [listed, existing] = await Promise.all([
+  // The collection's text reader (its access check and columns) is made beside them too, so
+  // the first batch's text is one read of the collection's cells after the listing.
+  const [listed, existing, readText] = await Promise.all([
     ports.documents(actor, projectId, step.documentsDatasetId),
     present().then((names) => {
       // A column the sheet lacks by name but has under another case cannot be added (names
@@ -554,6 +565,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
           });
       return existingRows(names);
     }),
+    ports.documentText(actor, projectId, step.documentsDatasetId),
   ]);
   const documents = listed.filter((document) => document.status === 'ready');
   const extracted = new Set(
@@ -566,10 +578,11 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   let progressAt = performance.now();
   // Not waited for, as the others below are not: the first call need not wait for an event.
   void env.progress(step.id, done, todo.length);
+  const rowIds = new Map(todo.map((document) => [document.id, document.rowId]));
   const readPages = batchedPageReader(
     todo.map((document) => document.id),
     step.concurrency,
-    (documentIds) => ports.documentPages(actor, projectId, documentIds),
+    (documentIds) => readText(documentIds.map((id) => ({ id, rowId: rowIds.get(id) ?? null }))),
     { ahead: PAGES_AHEAD },
   );
   // `concurrency` documents are with the model at once, and as many more are being begun and
