@@ -289,8 +289,8 @@ const emptyUsage = (): StepUsage => ({ inputTokens: 0, outputTokens: 0, costNano
  * documents is `done` (answered, or found finished by its checkpoint), so the text held is
  * that of the batches under way. The step begins documents in order, 2 × `concurrency` at a
  * time, so with batches of `concurrency` the collection is read in one query per `concurrency`
- * documents whatever the timing (each query is an access check and a read of the collection's
- * columns besides the text). `ahead`: the first ask of a batch also reads that many batches
+ * documents whatever the timing (each query also costs the cells read's own access check and
+ * the sheet's columns). `ahead`: the first ask of a batch also reads that many batches
  * after it (not yet let go), so a slow read (the documents' text is in DuckDB, whose reads
  * take 20–800 ms on a loaded machine) is under way while the batches before it are with the
  * model, instead of keeping the model's window waiting once they are answered. Reads go one
@@ -551,8 +551,12 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
     }));
   };
   // The collection's text reader (its access check and columns) is made beside them too, so
-  // the first batch's text is one read of the collection's cells after the listing.
-  const [listed, existing, readText] = await Promise.all([
+  // the first batch's text is one read of the collection's cells after the listing. Its
+  // failure (not a documents collection) is the first read's, as it would be without it: a
+  // step with no document to read never needs it.
+  const reader = ports.documentText(actor, projectId, step.documentsDatasetId);
+  reader.catch(() => {}); // awaited by the reads
+  const [listed, existing] = await Promise.all([
     ports.documents(actor, projectId, step.documentsDatasetId),
     present().then((names) => {
       // A column the sheet lacks by name but has under another case cannot be added (names
@@ -565,7 +569,6 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
           });
       return existingRows(names);
     }),
-    ports.documentText(actor, projectId, step.documentsDatasetId),
   ]);
   const documents = listed.filter((document) => document.status === 'ready');
   const extracted = new Set(
@@ -582,7 +585,8 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   const readPages = batchedPageReader(
     todo.map((document) => document.id),
     step.concurrency,
-    (documentIds) => readText(documentIds.map((id) => ({ id, rowId: rowIds.get(id) ?? null }))),
+    async (documentIds) =>
+      (await reader)(documentIds.map((id) => ({ id, rowId: rowIds.get(id) ?? null }))),
     { ahead: PAGES_AHEAD },
   );
   // The sheet's rows of these documents that the write replaces (an earlier attempt's or
