@@ -27,6 +27,32 @@ export interface Occupancy {
   lastIdleAt: number | null;
 }
 
+/**
+ * Adds `open` requests held from `from` to `to` to `areas`, the per-slice areas of a window that
+ * started at `startedAt`. Slices are walked by index: a boundary recomputed from `from` can
+ * round to `from` itself (a window started at 15134.0438… ms, at its fifth boundary) and the
+ * walk would never move on — the child then spun at 100 % CPU and answered no call, and the
+ * bench waited on it for good (the stalls seen in `documents-extraction`).
+ */
+export function addToSlices(
+  areas: number[],
+  startedAt: number,
+  sliceMs: number,
+  from: number,
+  to: number,
+  open: number,
+) {
+  let slice = Math.max(0, Math.floor((from - startedAt) / sliceMs));
+  while (from < to) {
+    const end = Math.min(to, startedAt + (slice + 1) * sliceMs);
+    if (end > from) {
+      areas[slice] = (areas[slice] ?? 0) + open * (end - from);
+      from = end;
+    }
+    slice++;
+  }
+}
+
 const isChild = process.argv[2] === '--occupancy-child';
 
 if (isChild) {
@@ -48,13 +74,7 @@ if (isChild) {
   let firstRequestAt: number | null = null;
   let lastIdleAt: number | null = null;
   const advance = (now: number) => {
-    let from = last;
-    while (from < now) {
-      const slice = Math.floor((from - startedAt) / sliceMs);
-      const end = Math.min(now, startedAt + (slice + 1) * sliceMs);
-      sliceAreas[slice] = (sliceAreas[slice] ?? 0) + open * (end - from);
-      from = end;
-    }
+    addToSlices(sliceAreas, startedAt, sliceMs, last, now, open);
     area += open * (now - last);
     if (open >= atLeast) atLeastMs += now - last;
     last = now;

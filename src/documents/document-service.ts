@@ -218,39 +218,61 @@ export function createDocumentService(deps: {
     [columns.documentId]: document.id,
   });
 
+  /**
+   * The text of `rows` (documents of one collection, with the collection's `columns`), one
+   * string per page, into `pages` by document id: one read of the collection's cells.
+   */
+  async function readPages(
+    actor: Actor,
+    projectId: string,
+    datasetId: string,
+    columns: Record<ColumnKey, string>,
+    rows: readonly { id: string; rowId: string | null }[],
+    pages: Map<string, string[]>,
+  ) {
+    const listed: { id: string; rowId: string }[] = [];
+    for (const row of rows) {
+      if (row.rowId === null) pages.set(row.id, []);
+      else listed.push({ id: row.id, rowId: row.rowId });
+    }
+    if (listed.length === 0) return;
+    const cells = await sheets.readCells(
+      actor,
+      projectId,
+      datasetId,
+      [columns.pageText, columns.text],
+      listed.map((row) => BigInt(row.rowId)),
+    );
+    for (const row of listed) {
+      const cell = cells.get(row.rowId);
+      const value = cell?.[columns.pageText]?.value;
+      const parsed = typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
+      if (Array.isArray(parsed)) {
+        pages.set(
+          row.id,
+          parsed.map((page) => (typeof page === 'string' ? page : '')),
+        );
+        continue;
+      }
+      // Formats without pages (text, HTML, DOCX, e-mail) are one page: their text.
+      const text = cell?.[columns.text]?.value;
+      pages.set(row.id, typeof text === 'string' && text !== '' ? [text] : []);
+    }
+  }
+
   /** Documents' text, one string per page, by id (the service's `pagesOf`). */
   async function pagesOf(actor: Actor, projectId: string, documentIds: readonly string[]) {
     await access.requireRole(actor, projectId, 'viewer');
     const pages = new Map<string, string[]>();
-    const byCollection = new Map<string, DocumentRow[]>();
-    for (const row of await store.findMany(projectId, documentIds)) {
-      if (row.row_id === null) pages.set(row.id, []);
-      else byCollection.set(row.dataset_id, [...(byCollection.get(row.dataset_id) ?? []), row]);
-    }
+    const byCollection = new Map<string, { id: string; rowId: string | null }[]>();
+    for (const row of await store.findMany(projectId, documentIds))
+      byCollection.set(row.dataset_id, [
+        ...(byCollection.get(row.dataset_id) ?? []),
+        { id: row.id, rowId: row.row_id === null ? null : String(row.row_id) },
+      ]);
     for (const [datasetId, rows] of byCollection) {
       const columns = await collectionColumns(actor, projectId, datasetId);
-      const cells = await sheets.readCells(
-        actor,
-        projectId,
-        datasetId,
-        [columns.pageText, columns.text],
-        rows.map((row) => BigInt(row.row_id!)),
-      );
-      for (const row of rows) {
-        const cell = cells.get(String(row.row_id));
-        const value = cell?.[columns.pageText]?.value;
-        const parsed = typeof value === 'string' ? (JSON.parse(value) as unknown) : value;
-        if (Array.isArray(parsed)) {
-          pages.set(
-            row.id,
-            parsed.map((page) => (typeof page === 'string' ? page : '')),
-          );
-          continue;
-        }
-        // Formats without pages (text, HTML, DOCX, e-mail) are one page: their text.
-        const text = cell?.[columns.text]?.value;
-        pages.set(row.id, typeof text === 'string' && text !== '' ? [text] : []);
-      }
+      await readPages(actor, projectId, datasetId, columns, rows, pages);
     }
     return pages;
   }
@@ -392,10 +414,25 @@ export function createDocumentService(deps: {
     /**
      * The text of several documents, one string per page, by document id (ids that are not
      * documents of the project are left out): one access check and one read of each
-     * collection's cells, however many documents — what an `extract` step asks for the
-     * documents it is about to read.
+     * collection's cells, however many documents.
      */
     pagesOf,
+
+    /**
+     * A reader of one collection's documents' text for work that reads many of them in
+     * batches (an `extract` step): the access check and the collection's columns once, then
+     * each batch one read of the collection's cells. A batch names documents as the
+     * collection's `list` gave them (id and row id).
+     */
+    async textReader(actor: Actor, projectId: string, datasetId: string) {
+      // The collection's read checks that the actor may view the project.
+      const columns = await collectionColumns(actor, projectId, datasetId);
+      return async (documents: readonly { id: string; rowId: string | null }[]) => {
+        const pages = new Map<string, string[]>();
+        await readPages(actor, projectId, datasetId, columns, documents, pages);
+        return pages;
+      };
+    },
 
     /** Plugs in a feature asked before any document is deleted (workflows). */
     guardDocumentDelete(guard: DocumentDeleteGuard): void {

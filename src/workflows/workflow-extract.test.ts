@@ -378,6 +378,33 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
     expect(Number(count.rows[0]!.n)).toBe(6);
   });
 
+  it('extracts every document again in mode `all`, replacing their rows: one row a document', async () => {
+    const sheets = env.t.app.features.sheets.sheets;
+    const rowIds = async () =>
+      (
+        await sheets.runSql(env.actor, env.projectId, sheetId, 'select _row_id from dataset')
+      ).rows.map((row) => String(row._row_id));
+    const before = await rowIds();
+    expect(before).toHaveLength(6);
+    const investigate = await env.service.getWorkflow(env.actor, env.projectId, workflowId);
+    const extract = investigate.definition.steps.find((step) => step.kind === 'extract')!;
+    const again = await env.service.createWorkflow(env.actor, env.projectId, {
+      name: 'Extract all again',
+      definition: {
+        steps: [{ ...extract, needs: [], documentsDatasetId: collectionId, mode: 'all' }],
+      },
+    });
+    env.fake.reset();
+    const run = await env.runWorkflow(again.id);
+    expect(run.status).toBe('completed');
+    expect(run.steps[0]!.output).toMatchObject({ extracted: 6, skipped: 0, calls: 9 });
+    const after = await rowIds();
+    expect(after).toHaveLength(6);
+    expect(after.filter((id) => before.includes(id))).toEqual([]);
+    // The tests after this one count the workflows that read the collection.
+    await env.service.deleteWorkflow(env.actor, env.projectId, again.id);
+  });
+
   it('refuses to delete a document a workflow reads (409 naming it) unless forced, and audits the forced delete', async () => {
     const documents = await env.t.app.features.documents.documents.list(
       env.actor,

@@ -289,11 +289,14 @@ const emptyUsage = (): StepUsage => ({ inputTokens: 0, outputTokens: 0, costNano
  * documents is `done` (answered, or found finished by its checkpoint), so the text held is
  * that of the batches under way. The step begins documents in order, 2 × `concurrency` at a
  * time, so with batches of `concurrency` the collection is read in one query per `concurrency`
- * documents whatever the timing (each query is an access check and a read of the collection's
- * columns besides the text). `ahead`: the first ask of a batch also reads that many batches
+ * documents whatever the timing (each query also costs the cells read's own access check and
+ * the sheet's columns). `ahead`: the first ask of a batch also reads that many batches
  * after it (not yet let go), so a slow read (the documents' text is in DuckDB, whose reads
  * take 20–800 ms on a loaded machine) is under way while the batches before it are with the
- * model, instead of keeping the model's window waiting once they are answered.
+ * model, instead of keeping the model's window waiting once they are answered. Reads go one
+ * at a time, in the order asked: the first batch, which the step's first calls wait for, is
+ * never slowed by the ones after it (the step begins two batches' documents at once, and the
+ * reads share the database).
  */
 export function batchedPageReader(
   documentIds: readonly string[],
@@ -305,13 +308,19 @@ export function batchedPageReader(
   const count = Math.ceil(documentIds.length / size);
   /** Batches let go: read again when asked, never read ahead again. */
   const released = new Set<number>();
+  /** The last read asked for (settled or not): the next one starts once it has. */
+  let previous: Promise<unknown> = Promise.resolve();
   const batchAt = (number: number) => {
     let batch = batches.get(number);
     if (!batch) {
       batch = { left: Math.min(size, documentIds.length - number * size) };
       batches.set(number, batch);
     }
-    batch.pages ??= read([...new Set(documentIds.slice(number * size, (number + 1) * size))]);
+    if (!batch.pages) {
+      const wanted = [...new Set(documentIds.slice(number * size, (number + 1) * size))];
+      batch.pages = previous.then(() => read(wanted));
+      previous = batch.pages.catch(() => {});
+    }
     return batch;
   };
   return {
@@ -541,6 +550,12 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
       status: row.values[status],
     }));
   };
+  // The collection's text reader (its access check and columns) is made beside them too, so
+  // the first batch's text is one read of the collection's cells after the listing. Its
+  // failure (not a documents collection) is the first read's, as it would be without it: a
+  // step with no document to read never needs it.
+  const reader = ports.documentText(actor, projectId, step.documentsDatasetId);
+  reader.catch(() => {}); // awaited by the reads
   const [listed, existing] = await Promise.all([
     ports.documents(actor, projectId, step.documentsDatasetId),
     present().then((names) => {
@@ -566,12 +581,26 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   let progressAt = performance.now();
   // Not waited for, as the others below are not: the first call need not wait for an event.
   void env.progress(step.id, done, todo.length);
+  const rowIds = new Map(todo.map((document) => [document.id, document.rowId]));
   const readPages = batchedPageReader(
     todo.map((document) => document.id),
     step.concurrency,
-    (documentIds) => ports.documentPages(actor, projectId, documentIds),
+    async (documentIds) =>
+      (await reader)(documentIds.map((id) => ({ id, rowId: rowIds.get(id) ?? null }))),
     { ahead: PAGES_AHEAD },
   );
+  // The sheet's rows of these documents that the write replaces (an earlier attempt's or
+  // execution's) are read once the last document has begun, while the last calls are under
+  // way, instead of after the last answer: nothing of this attempt writes the sheet before
+  // its write.
+  let staleRead: Promise<Awaited<ReturnType<typeof existingRows>>> | undefined;
+  const readStale = () => {
+    if (!staleRead) {
+      staleRead = ensured.then((columns) => existingRows(columns));
+      staleRead.catch(() => {}); // awaited by the write
+    }
+    return staleRead;
+  };
   // `concurrency` documents are with the model at once, and as many more are being begun and
   // read meanwhile, so the database's work (the documents' checkpoints, grouped, and their
   // text, read in batches) never holds a slot the model could use. A document leaves those
@@ -582,6 +611,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   const recorded: Promise<DocumentExtraction>[] = new Array(todo.length);
   const begun = mapLimit(todo, step.concurrency * 2, async (document, index) => {
     if (columnsFailed) throw columnsFailed.error;
+    if (index === todo.length - 1) void readStale();
     let answered!: () => void;
     const modelDone = new Promise<void>((resolve) => {
       answered = resolve;
@@ -644,7 +674,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   };
   const written = await env.checkpoint(`${step.id}/write`, async () => {
     const replaced = new Set(results.map((result) => result.documentId));
-    const stale = (await existingRows(columns))
+    const stale = (await readStale())
       .filter((row) => replaced.has(row.documentId))
       .map((row) => row.rowId);
     if (stale.length > 0) await ports.deleteRows(actor, projectId, step.datasetId, stale);

@@ -78,18 +78,23 @@ export interface WorkflowPorts {
   runFile(runId: string, stepId: string, format: string): Promise<string>;
   /** A chat agent of the project at its current version (undefined when there is none). */
   findAgent(actor: Actor, projectId: string, agentId: string): Promise<WorkflowAgent | undefined>;
-  /** A collection's documents with their extraction status. */
+  /** A collection's documents with their extraction status and row (null before extraction). */
   documents(
     actor: Actor,
     projectId: string,
     datasetId: string,
-  ): Promise<{ id: string; name: string; status: string }[]>;
-  /** Documents' text, one string per page, by id (a document that is not there is left out). */
-  documentPages(
+  ): Promise<{ id: string; name: string; status: string; rowId: string | null }[]>;
+  /**
+   * A reader of the collection's documents' text (access and the collection's columns checked
+   * once): each call reads the listed documents' text, one string per page, by id.
+   */
+  documentText(
     actor: Actor,
     projectId: string,
-    documentIds: readonly string[],
-  ): Promise<Map<string, string[]>>;
+    datasetId: string,
+  ): Promise<
+    (documents: readonly { id: string; rowId: string | null }[]) => Promise<Map<string, string[]>>
+  >;
   /** A document of the project (undefined when there is none). */
   findDocument(
     actor: Actor,

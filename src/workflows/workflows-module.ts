@@ -132,8 +132,8 @@ export function createWorkflowsModule(deps: {
       ),
     documents: async (actor, projectId, datasetId) =>
       (await documents.list(actor, projectId, datasetId)).items,
-    documentPages: (actor, projectId, documentIds) =>
-      documents.pagesOf(actor, projectId, documentIds),
+    documentText: (actor, projectId, datasetId) =>
+      documents.textReader(actor, projectId, datasetId),
     findDocument: (actor, projectId, documentId) =>
       documents.get(actor, projectId, documentId).catch(orUndefinedWhenNotFound),
     async ensureColumns(actor, projectId, datasetId, wanted) {

@@ -1,5 +1,5 @@
 import { CompiledQuery, sql } from 'kysely';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { testBackends } from '../../../test/test-platform.ts';
 import { AppError } from '../app-error.ts';
 import { createDurableRuns, prefixSuccessor, type RunKind, selectSteps } from './durable-run.ts';
@@ -260,6 +260,51 @@ describe.each(testBackends())('durable runs on %s', (backend) => {
     const steps = await runs.steps(again.id);
     expect(steps.filter((step) => step.status === 'completed')).toHaveLength(11);
     expect(steps.find((step) => step.key === 'last')).toMatchObject({ attempts: 2 });
+  });
+
+  it('records a grouped step at once when no other grouped step is under way to share its statement', async () => {
+    await open();
+    const last = gate();
+    /** Linger timers the group commit set while the run's last grouped step was recorded. */
+    let lingers = -1;
+    const runs = engine('lone', [
+      {
+        kind: 'test.lone',
+        async execute(context) {
+          const first = context.step('doc-1', async () => 1, { grouped: true });
+          const second = context.step(
+            'doc-2',
+            async () => {
+              await last.opened;
+              return 2;
+            },
+            { grouped: true },
+          );
+          // doc-1's record may wait for company: doc-2 is under way.
+          await first;
+          const original = globalThis.setTimeout;
+          let fromGroups = 0;
+          const setTimer = vi.spyOn(globalThis, 'setTimeout').mockImplementation(((
+            ...args: Parameters<typeof setTimeout>
+          ) => {
+            if (/platform\/grouped\.ts/.test(new Error().stack ?? '')) fromGroups++;
+            return original(...args);
+          }) as typeof setTimeout);
+          try {
+            last.open();
+            await second;
+            lingers = fromGroups;
+          } finally {
+            setTimer.mockRestore();
+          }
+          return [await first, await second];
+        },
+      },
+    ]);
+    const run = await runs.start({ kind: 'test.lone', input: {} });
+    expect(await runs.execute(run.id)).toBe('completed');
+    expect((await runs.get(run.id))?.result).toEqual([1, 2]);
+    expect(lingers).toBe(0);
   });
 
   it('one heartbeat for every run executing here saves their counters and stops runs another server cancelled or paused', async () => {

@@ -556,6 +556,13 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       return steps.map(() => held);
     }, groupOptions);
 
+    /**
+     * Grouped steps of this run between their call and their record: a grouped record lingers
+     * for company only when another of them is under way (no other record can come: a lone
+     * document at a step's end is recorded at once, not `GROUP_LINGER_MS` later).
+     */
+    let groupedUnderWay = 0;
+
     const context: RunContext<unknown> = {
       run: present(acquired),
       input: acquired.input,
@@ -568,60 +575,75 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       },
       async step(key, work, stepOptions = {}) {
         throwIfStopped();
-        const linger = stepOptions.grouped === true;
-        const beginning = beginStep({ key, inputHash: stepOptions.inputHash ?? null }, linger);
-        /** Stops the run if the begin found it taken or asked to stop. */
-        const begin = async () => {
-          const begun = await beginning;
-          if (!begun.held) stopWith('lease-lost');
-          else if (begun.cancelRequested) stopWith('cancelled');
-          else if (begun.pauseRequested) stopWith('paused');
-          return begun;
-        };
-        // In a run's first execution a key not begun before has no stored output: its work
-        // need not wait for the begin (a step that ends first waits for it before its record).
-        const eager = firstExecution && !begunHere.has(key);
-        begunHere.add(key);
-        if (eager)
-          beginning.catch(() => {}); // awaited below, after the work
-        else {
-          const begun = await begin();
-          throwIfStopped();
-          if (begun.completed) return begun.output as never;
-        }
-        let output: unknown;
+        if (stepOptions.grouped !== true) return runStep(key, work, stepOptions.inputHash, false);
+        groupedUnderWay++;
         try {
-          output = await work();
-          // A stop the begin found comes after this step, as one asked during its work does:
-          // done work is recorded (a lost lease fails the record below).
-          if (eager) await begin();
-        } catch (error) {
-          // The failure is written on the begun step.
-          if (eager) await beginning.catch(() => {});
-          if (!(error instanceof RunStopped) && !controller.signal.aborted)
-            await checkpoint('step failure', () =>
-              db
-                .updateTable('run_step')
-                .set({
-                  status: 'failed',
-                  error: json(errorRecord(error)),
-                  finished_at: sql<Date>`now()`,
-                })
-                .where('run_id', '=', runId)
-                .where('step_key', '=', key)
-                .execute(),
-            );
-          throw error;
+          return await runStep(key, work, stepOptions.inputHash, true);
+        } finally {
+          groupedUnderWay--;
         }
-        // Completed only while we still hold the run: a worker that lost its lease mid-step
-        // does not get to record it (the new holder runs it again).
-        if (!(await recordStep({ key, output }, linger))) {
-          stopWith('lease-lost');
-          throwIfStopped();
-        }
-        return JSON.parse(json(output)) as never;
       },
     };
+
+    /** A step of `context.step`; `linger`: a grouped one. */
+    async function runStep<T>(
+      key: string,
+      work: () => Promise<T>,
+      inputHash: string | undefined,
+      linger: boolean,
+    ): Promise<T> {
+      const beginning = beginStep({ key, inputHash: inputHash ?? null }, linger);
+      /** Stops the run if the begin found it taken or asked to stop. */
+      const begin = async () => {
+        const begun = await beginning;
+        if (!begun.held) stopWith('lease-lost');
+        else if (begun.cancelRequested) stopWith('cancelled');
+        else if (begun.pauseRequested) stopWith('paused');
+        return begun;
+      };
+      // In a run's first execution a key not begun before has no stored output: its work
+      // need not wait for the begin (a step that ends first waits for it before its record).
+      const eager = firstExecution && !begunHere.has(key);
+      begunHere.add(key);
+      if (eager)
+        beginning.catch(() => {}); // awaited below, after the work
+      else {
+        const begun = await begin();
+        throwIfStopped();
+        if (begun.completed) return begun.output as never;
+      }
+      let output: unknown;
+      try {
+        output = await work();
+        // A stop the begin found comes after this step, as one asked during its work does:
+        // done work is recorded (a lost lease fails the record below).
+        if (eager) await begin();
+      } catch (error) {
+        // The failure is written on the begun step.
+        if (eager) await beginning.catch(() => {});
+        if (!(error instanceof RunStopped) && !controller.signal.aborted)
+          await checkpoint('step failure', () =>
+            db
+              .updateTable('run_step')
+              .set({
+                status: 'failed',
+                error: json(errorRecord(error)),
+                finished_at: sql<Date>`now()`,
+              })
+              .where('run_id', '=', runId)
+              .where('step_key', '=', key)
+              .execute(),
+          );
+        throw error;
+      }
+      // Completed only while we still hold the run: a worker that lost its lease mid-step
+      // does not get to record it (the new holder runs it again).
+      if (!(await recordStep({ key, output }, linger && groupedUnderWay > 1))) {
+        stopWith('lease-lost');
+        throwIfStopped();
+      }
+      return JSON.parse(json(output)) as never;
+    }
 
     /**
      * A settling write waits out a dry pool (issue #20): a finished run must not stay `running`
