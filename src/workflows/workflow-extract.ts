@@ -589,18 +589,6 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
       (await reader)(documentIds.map((id) => ({ id, rowId: rowIds.get(id) ?? null }))),
     { ahead: PAGES_AHEAD },
   );
-  // The sheet's rows of these documents that the write replaces (an earlier attempt's or
-  // execution's) are read once the last document has begun, while the last calls are under
-  // way, instead of after the last answer: nothing of this attempt writes the sheet before
-  // its write.
-  let staleRead: Promise<Awaited<ReturnType<typeof existingRows>>> | undefined;
-  const readStale = () => {
-    if (!staleRead) {
-      staleRead = ensured.then((columns) => existingRows(columns));
-      staleRead.catch(() => {}); // awaited by the write
-    }
-    return staleRead;
-  };
   // `concurrency` documents are with the model at once, and as many more are being begun and
   // read meanwhile, so the database's work (the documents' checkpoints, grouped, and their
   // text, read in batches) never holds a slot the model could use. A document leaves those
@@ -611,7 +599,6 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   const recorded: Promise<DocumentExtraction>[] = new Array(todo.length);
   const begun = mapLimit(todo, step.concurrency * 2, async (document, index) => {
     if (columnsFailed) throw columnsFailed.error;
-    if (index === todo.length - 1) void readStale();
     let answered!: () => void;
     const modelDone = new Promise<void>((resolve) => {
       answered = resolve;
@@ -674,7 +661,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   };
   const written = await env.checkpoint(`${step.id}/write`, async () => {
     const replaced = new Set(results.map((result) => result.documentId));
-    const stale = (await readStale())
+    const stale = (await existingRows(columns))
       .filter((row) => replaced.has(row.documentId))
       .map((row) => row.rowId);
     if (stale.length > 0) await ports.deleteRows(actor, projectId, step.datasetId, stale);
