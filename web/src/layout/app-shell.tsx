@@ -46,20 +46,25 @@ function SectionMenu({ projectId }: { projectId: string }) {
         }
         className="menu-button"
       >
-        {PROJECT_SECTIONS.map(([section, label]) => (
-          <Link
-            key={section}
-            role="menuitem"
-            to={`/projects/$projectId/${section}`}
-            params={{ projectId }}
-            activeProps={{ 'aria-current': 'page' }}
-          >
-            {label}
-          </Link>
-        ))}
+        <SectionLinks projectId={projectId} role="menuitem" />
       </Menu>
     </nav>
   );
+}
+
+/** The project's sections as links: the top bar's line, or the phone's menu items. */
+function SectionLinks({ projectId, role }: { projectId: string; role?: 'menuitem' }) {
+  return PROJECT_SECTIONS.map(([section, label]) => (
+    <Link
+      key={section}
+      role={role}
+      to={`/projects/$projectId/${section}`}
+      params={{ projectId }}
+      activeProps={{ 'aria-current': 'page' }}
+    >
+      {label}
+    </Link>
+  ));
 }
 
 /** The signed-in frame: top bar with project switcher, project navigation, account menu. */
@@ -94,16 +99,7 @@ export function AppShell() {
         {projectId && (
           <>
             <nav aria-label="Project" className="project-nav">
-              {PROJECT_SECTIONS.map(([section, label]) => (
-                <Link
-                  key={section}
-                  to={`/projects/$projectId/${section}`}
-                  params={{ projectId }}
-                  activeProps={{ 'aria-current': 'page' }}
-                >
-                  {label}
-                </Link>
-              ))}
+              <SectionLinks projectId={projectId} />
             </nav>
             {/* A phone's width (≤ 640 px, app.css): the same links one menu away, never a
                 line that scrolls sideways. */}
