@@ -1,6 +1,8 @@
+import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { platformsPerTest } from '../../../test/per-suite.ts';
 import { testBackends } from '../../../test/test-platform.ts';
+import type { Database } from '../db/database.ts';
 import { createJobQueue, type JobQueue, READY_PROBE_SQL } from './job-queue.ts';
 
 /** A count that resolves a promise once it reaches a given value. */
@@ -48,8 +50,10 @@ function recordPolling(queue: JobQueue) {
 describe.each(testBackends())('job fetching on %s', (backend) => {
   const platforms = platformsPerTest(backend);
 
+  let database: Database | undefined;
   async function openQueue(pollingIntervalSeconds: number) {
     const platform = await platforms.open({ jobsEnabled: false });
+    database = platform.database;
     return createJobQueue({
       database: platform.database,
       logger: platform.logger,
@@ -166,9 +170,10 @@ describe.each(testBackends())('job fetching on %s', (backend) => {
     await started.reached(1);
     await queue.stop({ timeoutMs: 100 });
     expect(signal?.aborted).toBe(true);
-    const { rows } = await queue.boss
-      .getDb()
-      .executeSql('select state from pgboss.job where id = $1', [id]);
+    // Read through the app's database: on PostgreSQL the queue's own pool is closed by now.
+    const { rows } = await sql<{
+      state: string;
+    }>`select state from pgboss.job where id = ${id}`.execute(database!.db);
     expect(rows).toEqual([{ state: 'failed' }]);
   });
 });

@@ -96,6 +96,31 @@ describe.each(testBackends())('job queue on %s', (backend) => {
     }
   });
 
+  it('closes what it opened when it stops, and only that', async () => {
+    const platform = await platforms.open({ jobsEnabled: false });
+    const queue = createJobQueue({
+      database: platform.database,
+      logger: platform.logger,
+      work: true,
+    });
+    queue.register({ name: 'test.closing', handler: async () => {} });
+    await queue.start();
+    await queue.send('test.closing', {});
+    await queue.stop();
+    if (platform.database.kind === 'postgres') {
+      // pg-boss's own pool, which it made from the connection string, is ended.
+      await expect(queue.boss.getDb().executeSql('select 1')).rejects.toThrow(/not opened/);
+    } else {
+      // PGlite is the app's: still open for what is closed after the queue.
+      await expect(queue.boss.getDb().executeSql('select 1 as one')).resolves.toMatchObject({
+        rows: [{ one: 1 }],
+      });
+    }
+    await expect(
+      platform.database.db.selectNoFrom((eb) => eb.lit(1).as('one')).execute(),
+    ).resolves.toEqual([{ one: 1 }]);
+  });
+
   it('refuses an unknown job name and late registration', async () => {
     const platform = await platforms.open();
     platform.jobs.register({ name: 'test.known', handler: async () => {} });

@@ -171,8 +171,10 @@ export function createJobQueue(options: JobQueueOptions): JobQueue {
       clearTimeout(probe);
       await Promise.all([...dispatchers.values()].map((dispatcher) => dispatcher.stop(timeoutMs)));
       dispatchers.clear();
-      // close: false — the database belongs to the app and is closed after the queue.
-      await boss.stop({ graceful: true, close: false, timeout: timeoutMs });
+      // On PGlite the database belongs to the app and is closed after the queue. On PostgreSQL
+      // pg-boss made its own pool: left open, its idle connections held the process (and the
+      // server's connection slots) until pg's idle timeout, 10 s after every stop.
+      await boss.stop({ graceful: true, close: database.kind === 'postgres', timeout: timeoutMs });
     },
     async send(name, data, sendOptions) {
       if (!definitions.has(name)) throw new Error(`unknown job ${name}`);
