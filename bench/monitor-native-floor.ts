@@ -414,7 +414,6 @@ const SESSION_FIELDS: Fields = {
   cwd: 'VARCHAR',
   gitBranch: 'VARCHAR',
   summary: 'VARCHAR',
-  message: { ...(LINE_FIELDS.message as Fields), role: 'VARCHAR' },
 };
 /** Record types Claude Code writes (monitor-claude-parser.ts): others are bad lines. */
 const KNOWN_TYPES = [
