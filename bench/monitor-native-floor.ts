@@ -22,7 +22,8 @@
 //       usage by `read_json` over the copies into monitor_usage_event, every event priced by
 //       `priceUsage` (the stored sum checked against it, to the nano); a session row per file,
 //       the agent links, the rollup, the session report from it, a checkpoint — in the
-//       Monitor's own tables (monitor-tables.ts), messages and parts left in the copies.
+//       Monitor's own tables (monitor-tables.ts), messages and parts left in the copies; before
+//       the rounds, checked equal to the import's parser on the test transcripts.
 // Each round runs them in a rotating order (ccusage first in the first round), each DuckDB one
 // in a fresh database file beside the tree; every per-session total is checked against
 // ccusage's (a difference stops the run); wall and process CPU time (DuckDB's threads included;
