@@ -70,6 +70,59 @@ describe('sheet data store (DuckDB)', () => {
     expect(await store.rowCount(id)).toBe(2);
   });
 
+  it("replaces the rows holding the new rows' keys in one write, keeping every other row; a bad value changes nothing", async () => {
+    const id = uuidv7();
+    await store.createTable(id, columns);
+    // Rows an earlier write left (a and b), a row another writer added for b, and one for c.
+    await store.appendRows(id, columns, [
+      { [name.id]: 'a', [score.id]: 1 },
+      { [name.id]: 'b', [score.id]: 2 },
+      { [name.id]: 'b', [score.id]: 20 },
+      { [name.id]: 'c', [score.id]: 3 },
+    ]);
+    const replaced = await store.replaceRows(
+      id,
+      columns,
+      [
+        { [name.id]: 'b', [score.id]: 200 },
+        { [name.id]: 'a', [score.id]: 100 },
+        { [name.id]: 'd', [score.id]: 400 },
+      ],
+      name,
+    );
+    expect(replaced.deleted.sort()).toEqual(['1', '2', '3']);
+    expect(replaced.rowIds).toEqual(['5', '6', '7']);
+    const read = async () =>
+      (await store.window(id, columns, { offset: 0, limit: 10, sort: [], filters: [] })).rows.map(
+        (row) => [row.rowId, row.cells[name.id]!.value, row.cells[score.id]!.value],
+      );
+    expect(await read()).toEqual([
+      ['4', 'c', 3],
+      ['5', 'b', 200],
+      ['6', 'a', 100],
+      ['7', 'd', 400],
+    ]);
+    // The delete and the append are one transaction: a value the append refuses keeps the rows
+    // it would have replaced (separate statements would have lost them).
+    await expect(
+      store.replaceRows(
+        id,
+        columns,
+        [
+          { [name.id]: 'c', [score.id]: 5 },
+          { [name.id]: 'a', [score.id]: 'many' },
+        ],
+        name,
+      ),
+    ).rejects.toMatchObject({ code: 'VALIDATION_ERROR' });
+    expect(await read()).toEqual([
+      ['4', 'c', 3],
+      ['5', 'b', 200],
+      ['6', 'a', 100],
+      ['7', 'd', 400],
+    ]);
+  });
+
   it('compare-and-set: a stale version loses and gets the current value and version', async () => {
     const id = await datasetWith(3);
     const first = await store.compareAndSetCells(id, name, [

@@ -181,6 +181,34 @@ const TEXT_LIST = 'cast(cast(? as json) as varchar[])';
 const textList = (values: readonly (string | null)[]) => JSON.stringify(values);
 const CACHE_DB = 'sheet_cache';
 
+/** The INSERT of `rows` (values checked against their columns' types) returning their ids. */
+function insertStatement(
+  datasetId: string,
+  columns: readonly ColumnRef[],
+  rows: readonly Record<string, CellValue>[],
+): [string, DuckDBValue[]] {
+  const lists = columns.map((column) =>
+    textList(
+      rows.map((row, index) =>
+        cellValueToText(column.type, row[column.id], `rows.${index}.${column.id}`),
+      ),
+    ),
+  );
+  const targets = ['_row_id', ...columns.map((column) => valueColumn(column.id))].join(', ');
+  const sources = [
+    `nextval(${datasetSequenceName(datasetId)})`,
+    ...columns.map((_, index) => `cast(v${index} as ${sqlType(columns[index]!.type)})`),
+  ];
+  const unnests =
+    columns.length > 0
+      ? `from (select ${columns.map((_, index) => `unnest(${TEXT_LIST}) as v${index}`).join(', ')}) u`
+      : `from range(${rows.length})`;
+  return [
+    `insert into ${datasetTable(datasetId)} (${targets}) select ${sources.join(', ')} ${unnests} returning _row_id`,
+    lists,
+  ];
+}
+
 /**
  * Dataset values in DuckDB. One table per dataset: `_row_id BIGINT` (from a sequence: never
  * reused, never renumbered), and per sheet column a value column plus a cell-state JSON column.
@@ -885,28 +913,55 @@ export function createSheetDataStore(options: {
     ) =>
       write(datasetId, async () => {
         if (rows.length === 0) return [] as string[];
-        const lists = columns.map((column) =>
-          textList(
-            rows.map((row, index) =>
-              cellValueToText(column.type, row[column.id], `rows.${index}.${column.id}`),
-            ),
-          ),
-        );
-        const targets = ['_row_id', ...columns.map((column) => valueColumn(column.id))].join(', ');
-        const sources = [
-          `nextval(${datasetSequenceName(datasetId)})`,
-          ...columns.map((_, index) => `cast(v${index} as ${sqlType(columns[index]!.type)})`),
-        ];
-        const unnests =
-          columns.length > 0
-            ? `from (select ${columns.map((_, index) => `unnest(${TEXT_LIST}) as v${index}`).join(', ')}) u`
-            : `from range(${rows.length})`;
         const inserted = await duckdb.query<{ _row_id: bigint }>(
-          `insert into ${datasetTable(datasetId)} (${targets}) select ${sources.join(', ')} ${unnests} returning _row_id`,
-          lists,
+          ...insertStatement(datasetId, columns, rows),
         );
         return inserted.map((row) => String(row._row_id));
       }),
+
+    /**
+     * Replaces rows by a key column: deletes the rows whose `key` holds one of the new rows'
+     * keys, then appends the new rows, in one transaction under the dataset's lock — the rows
+     * replaced are read inside the write, so no other writer's row can come between the read
+     * and the append (and survive as a duplicate) or be lost. Returns the new ids in order and
+     * the ids deleted.
+     */
+    replaceRows: (
+      datasetId: string,
+      columns: readonly ColumnRef[],
+      rows: readonly Record<string, CellValue>[],
+      key: ColumnRef,
+    ) =>
+      write(datasetId, () =>
+        duckdb.transaction(async (connection) => {
+          const keys = [
+            ...new Set(
+              rows.map((row, index) =>
+                cellValueToText(key.type, row[key.id], `rows.${index}.${key.id}`),
+              ),
+            ),
+          ].filter((text) => text !== null);
+          const deleted =
+            keys.length === 0
+              ? []
+              : (
+                  await connection.runAndReadAll(
+                    `delete from ${datasetTable(datasetId)} where ${valueColumn(key.id)} in (select cast(unnest(${TEXT_LIST}) as ${sqlType(key.type)})) returning _row_id`,
+                    [textList(keys)],
+                  )
+                ).getRowObjectsJS();
+          const inserted =
+            rows.length === 0
+              ? []
+              : (
+                  await connection.runAndReadAll(...insertStatement(datasetId, columns, rows))
+                ).getRowObjectsJS();
+          return {
+            rowIds: inserted.map((row) => String(row._row_id)),
+            deleted: deleted.map((row) => String(row._row_id)),
+          };
+        }),
+      ),
 
     /** Deletes many rows in one statement; no other row changes (ids are never renumbered). */
     deleteRows: (datasetId: string, rowIds: readonly bigint[]) =>

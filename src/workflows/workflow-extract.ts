@@ -550,14 +550,10 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
       status: row.values[status],
     }));
   };
-  // The collection's text reader (its access check and columns) is made beside them too, so
-  // the first batch's text is one read of the collection's cells after the listing. Its
-  // failure (not a documents collection) is the first read's, as it would be without it: a
-  // step with no document to read never needs it.
-  const reader = ports.documentText(actor, projectId, step.documentsDatasetId);
-  reader.catch(() => {}); // awaited by the reads
-  const [listed, existing] = await Promise.all([
-    ports.documents(actor, projectId, step.documentsDatasetId),
+  // The collection's documents come with the reader of their text (one access check and one
+  // read of its columns for both), so the first batch's text is one read of the cells.
+  const [collection, existing] = await Promise.all([
+    ports.documentReader(actor, projectId, step.documentsDatasetId),
     present().then((names) => {
       // A column the sheet lacks by name but has under another case cannot be added (names
       // are unique whatever their case): refused here, before any call, not after them.
@@ -570,7 +566,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
       return existingRows(names);
     }),
   ]);
-  const documents = listed.filter((document) => document.status === 'ready');
+  const documents = collection.documents.filter((document) => document.status === 'ready');
   const extracted = new Set(
     existing.filter((row) => row.status !== 'failed').map((row) => row.documentId),
   );
@@ -585,8 +581,8 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   const readPages = batchedPageReader(
     todo.map((document) => document.id),
     step.concurrency,
-    async (documentIds) =>
-      (await reader)(documentIds.map((id) => ({ id, rowId: rowIds.get(id) ?? null }))),
+    (documentIds) =>
+      collection.pages(documentIds.map((id) => ({ id, rowId: rowIds.get(id) ?? null }))),
     { ahead: PAGES_AHEAD },
   );
   // `concurrency` documents are with the model at once, and as many more are being begun and
@@ -659,12 +655,10 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
       });
     return column;
   };
+  // The rows of the documents written, read inside the write: the step's rows replace them
+  // in one transaction under the sheet's lock (a redo writes them once, and a row another
+  // writer adds meanwhile is either replaced or kept whole, never doubled).
   const written = await env.checkpoint(`${step.id}/write`, async () => {
-    const replaced = new Set(results.map((result) => result.documentId));
-    const stale = (await existingRows(columns))
-      .filter((row) => replaced.has(row.documentId))
-      .map((row) => row.rowId);
-    if (stale.length > 0) await ports.deleteRows(actor, projectId, step.datasetId, stale);
     if (results.length === 0) return { rowIds: [] as string[] };
     const rows = results.map((result) => {
       const row: Record<string, CellValue> = {
@@ -677,7 +671,15 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
       for (const [name, value] of Object.entries(result.values)) row[id(name)] = value;
       return row;
     });
-    return { rowIds: await ports.appendRows(actor, projectId, step.datasetId, rows) };
+    return {
+      rowIds: await ports.replaceRows(
+        actor,
+        projectId,
+        step.datasetId,
+        rows,
+        id(EXTRACTION_COLUMNS.documentId),
+      ),
+    };
   });
 
   const usage = emptyUsage();

@@ -130,10 +130,8 @@ export function createWorkflowsModule(deps: {
         }),
         orUndefinedWhenNotFound,
       ),
-    documents: async (actor, projectId, datasetId) =>
-      (await documents.list(actor, projectId, datasetId)).items,
-    documentText: (actor, projectId, datasetId) =>
-      documents.textReader(actor, projectId, datasetId),
+    documentReader: (actor, projectId, datasetId) =>
+      documents.collectionReader(actor, projectId, datasetId),
     findDocument: (actor, projectId, documentId) =>
       documents.get(actor, projectId, documentId).catch(orUndefinedWhenNotFound),
     async ensureColumns(actor, projectId, datasetId, wanted) {
@@ -157,16 +155,8 @@ export function createWorkflowsModule(deps: {
           });
       return rows;
     },
-    appendRows: async (actor, projectId, datasetId, rows) =>
-      (await sheets.appendRows(actor, projectId, datasetId, rows)).rowIds.map(String),
-    async deleteRows(actor, projectId, datasetId, rowIds) {
-      await sheets.deleteRows(
-        actor,
-        projectId,
-        datasetId,
-        rowIds.map((id) => BigInt(id)),
-      );
-    },
+    replaceRows: async (actor, projectId, datasetId, rows, keyColumnId) =>
+      (await sheets.replaceRows(actor, projectId, datasetId, rows, keyColumnId)).rowIds,
     async findRows(actor, projectId, datasetId, rowIds) {
       const dataset = await sheets
         .getDataset(actor, projectId, datasetId)
