@@ -181,12 +181,12 @@ const TEXT_LIST = 'cast(cast(? as json) as varchar[])';
 const textList = (values: readonly (string | null)[]) => JSON.stringify(values);
 const CACHE_DB = 'sheet_cache';
 
-/** The INSERT of `rows` (values checked against their columns' types) returning their ids. */
-function insertStatement(
-  datasetId: string,
-  columns: readonly ColumnRef[],
-  rows: readonly Record<string, CellValue>[],
-): [string, DuckDBValue[]] {
+/**
+ * `rows`' values as one text list per column (each value checked against its column's type),
+ * and the SQL that reads them back as rows: `casts` (`v0`, `v1`, … cast to the columns' types)
+ * over `from` (unnested lists, or a range when there are no columns).
+ */
+function valueLists(columns: readonly ColumnRef[], rows: readonly Record<string, CellValue>[]) {
   const lists = columns.map((column) =>
     textList(
       rows.map((row, index) =>
@@ -194,17 +194,25 @@ function insertStatement(
       ),
     ),
   );
+  return {
+    lists,
+    casts: columns.map((column, index) => `cast(v${index} as ${sqlType(column.type)})`),
+    unnests: columns.map((_, index) => `unnest(${TEXT_LIST}) as v${index}`),
+  };
+}
+
+/** The INSERT of `rows` (values checked against their columns' types) returning their ids. */
+function insertStatement(
+  datasetId: string,
+  columns: readonly ColumnRef[],
+  rows: readonly Record<string, CellValue>[],
+): [string, DuckDBValue[]] {
+  const { lists, casts, unnests } = valueLists(columns, rows);
   const targets = ['_row_id', ...columns.map((column) => valueColumn(column.id))].join(', ');
-  const sources = [
-    `nextval(${datasetSequenceName(datasetId)})`,
-    ...columns.map((_, index) => `cast(v${index} as ${sqlType(columns[index]!.type)})`),
-  ];
-  const unnests =
-    columns.length > 0
-      ? `from (select ${columns.map((_, index) => `unnest(${TEXT_LIST}) as v${index}`).join(', ')}) u`
-      : `from range(${rows.length})`;
+  const from =
+    columns.length > 0 ? `from (select ${unnests.join(', ')}) u` : `from range(${rows.length})`;
   return [
-    `insert into ${datasetTable(datasetId)} (${targets}) select ${sources.join(', ')} ${unnests} returning _row_id`,
+    `insert into ${datasetTable(datasetId)} (${targets}) select nextval(${datasetSequenceName(datasetId)}), ${casts.join(', ')} ${from} returning _row_id`,
     lists,
   ];
 }
@@ -920,48 +928,66 @@ export function createSheetDataStore(options: {
       }),
 
     /**
-     * Replaces rows by a key column: deletes the rows whose `key` holds one of the new rows'
-     * keys, then appends the new rows, in one transaction under the dataset's lock — the rows
-     * replaced are read inside the write, so no other writer's row can come between the read
-     * and the append (and survive as a duplicate) or be lost. Returns the new ids in order and
-     * the ids deleted.
+     * A staged write (an `extract` step's rows, added as its documents finish): rows go in parts
+     * to a table of the in-memory cache catalog — never the dataset's file, so no read of the
+     * dataset sees them and a stopped process leaves none behind — with their values checked
+     * and converted as they come. `replace` then moves them into the dataset in one transaction
+     * under its lock: the rows holding a staged row's `key` are deleted (read inside the write,
+     * so no other writer's row can survive beside its replacement, nor be lost) and the staged
+     * rows inserted in their `order`; it answers the new ids in that order and those deleted.
+     * `drop` removes the table (after `replace`, or instead of it).
      */
-    replaceRows: (
-      datasetId: string,
-      columns: readonly ColumnRef[],
-      rows: readonly Record<string, CellValue>[],
-      key: ColumnRef,
-    ) =>
-      write(datasetId, () =>
-        duckdb.transaction(async (connection) => {
-          const keys = [
-            ...new Set(
-              rows.map((row, index) =>
-                cellValueToText(key.type, row[key.id], `rows.${index}.${key.id}`),
-              ),
-            ),
-          ].filter((text) => text !== null);
-          const deleted =
-            keys.length === 0
-              ? []
-              : (
-                  await connection.runAndReadAll(
-                    `delete from ${datasetTable(datasetId)} where ${valueColumn(key.id)} in (select cast(unnest(${TEXT_LIST}) as ${sqlType(key.type)})) returning _row_id`,
-                    [textList(keys)],
-                  )
-                ).getRowObjectsJS();
-          const inserted =
-            rows.length === 0
-              ? []
-              : (
-                  await connection.runAndReadAll(...insertStatement(datasetId, columns, rows))
-                ).getRowObjectsJS();
-          return {
-            rowIds: inserted.map((row) => String(row._row_id)),
-            deleted: deleted.map((row) => String(row._row_id)),
-          };
-        }),
-      ),
+    stage: (datasetId: string, columns: readonly ColumnRef[]) => {
+      const name = identifierFor('tmp', uuidv7());
+      const table = `${CACHE_DB}.${quoteIdentifier(name)}`;
+      const targets = columns.map((column) => valueColumn(column.id));
+      let created: Promise<unknown> | undefined;
+      const create = () => {
+        created ??= ensureCache().then(() =>
+          duckdb.run(
+            `create table ${table} (_order bigint${columns.map((column) => `, ${valueColumn(column.id)} ${sqlType(column.type)}`).join('')})`,
+          ),
+        );
+        return created;
+      };
+      return {
+        add: async (rows: readonly Record<string, CellValue>[], order: readonly number[]) => {
+          if (rows.length === 0) return;
+          const { lists, casts, unnests } = valueLists(columns, rows);
+          await create();
+          await duckdb.run(
+            `insert into ${table} (_order${targets.map((target) => `, ${target}`).join('')}) select o${casts.map((cast) => `, ${cast}`).join('')} from (select unnest(?::bigint[]) as o${unnests.map((unnest) => `, ${unnest}`).join('')}) u`,
+            [listValue(order.map((index) => BigInt(index))), ...lists],
+          );
+        },
+        replace: (key: ColumnRef) =>
+          write(datasetId, async () => {
+            if (!columns.some((column) => column.id === key.id))
+              throw new TypeError('the key is not a staged column');
+            await create();
+            return duckdb.transaction(async (connection) => {
+              const dataset = datasetTable(datasetId);
+              const deleted = (
+                await connection.runAndReadAll(
+                  `delete from ${dataset} where ${valueColumn(key.id)} in (select ${valueColumn(key.id)} from ${table}) returning _row_id`,
+                )
+              ).getRowObjectsJS();
+              const inserted = (
+                await connection.runAndReadAll(
+                  `insert into ${dataset} (_row_id${targets.map((target) => `, ${target}`).join('')}) select nextval(${datasetSequenceName(datasetId)})${targets.map((target) => `, ${target}`).join('')} from (select * from ${table} order by _order) returning _row_id`,
+                )
+              ).getRowObjectsJS();
+              return {
+                rowIds: inserted.map((row) => String(row._row_id)),
+                deleted: deleted.map((row) => String(row._row_id)),
+              };
+            });
+          }),
+        drop: async () => {
+          if (created) await dropCacheTable(name);
+        },
+      };
+    },
 
     /** Deletes many rows in one statement; no other row changes (ids are never renumbered). */
     deleteRows: (datasetId: string, rowIds: readonly bigint[]) =>

@@ -114,16 +114,20 @@ export interface WorkflowPorts {
     columnIds: string[],
   ): Promise<{ rowId: string; values: Record<string, unknown> }[]>;
   /**
-   * Deletes the rows whose `keyColumnId` holds one of `rows`' values of it and appends `rows`,
-   * in one write; answers the new rows' ids in order.
+   * A staged write of rows that replace the dataset's rows by a key column: `add` rows (each
+   * with its place in the order) while the work runs — no read of the dataset sees them —
+   * then `replace` deletes the rows holding their keys and inserts them in one write, and
+   * answers the new rows' ids in order. `drop` at the end, whatever happened.
    */
-  replaceRows(
+  stageRows(
     actor: Actor,
     projectId: string,
     datasetId: string,
-    rows: Record<string, CellValue>[],
-    keyColumnId: string,
-  ): Promise<string[]>;
+  ): Promise<{
+    add(rows: Record<string, CellValue>[], order: readonly number[]): Promise<void>;
+    replace(keyColumnId: string): Promise<string[]>;
+    drop(): Promise<void>;
+  }>;
   /** The dataset's name and which of `rowIds` exist; undefined when there is no such dataset. */
   findRows(
     actor: Actor,

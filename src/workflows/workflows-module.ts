@@ -155,8 +155,14 @@ export function createWorkflowsModule(deps: {
           });
       return rows;
     },
-    replaceRows: async (actor, projectId, datasetId, rows, keyColumnId) =>
-      (await sheets.replaceRows(actor, projectId, datasetId, rows, keyColumnId)).rowIds,
+    async stageRows(actor, projectId, datasetId) {
+      const stage = await sheets.stageRows(actor, projectId, datasetId);
+      return {
+        add: (rows, order) => stage.add(rows, order),
+        replace: async (keyColumnId) => (await stage.replace(keyColumnId)).rowIds,
+        drop: () => stage.drop(),
+      };
+    },
     async findRows(actor, projectId, datasetId, rowIds) {
       const dataset = await sheets
         .getDataset(actor, projectId, datasetId)
