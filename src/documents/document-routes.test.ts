@@ -214,6 +214,42 @@ describe('documents API', () => {
     expect(only.json()).toMatchObject({ documents: [], duplicates: [{ name: 'third.pdf' }] });
   });
 
+  it("reads a collection for work over its documents: what each needs in the collection's order, and their text in batches", async () => {
+    const response = await upload([
+      { name: 'first.txt', bytes: 'Invoice 1\nTotal 10 EUR' },
+      { name: 'second.txt', bytes: 'Invoice 2\nTotal 20 EUR' },
+      { name: 'third.txt', bytes: 'Invoice 3\nTotal 30 EUR' },
+    ]);
+    const { datasetId } = response.json() as { datasetId: string };
+    const listed = await eventually(
+      () => list(datasetId) as Promise<{ items: { status: string }[] }>,
+      (value) => value.items.every((item) => item.status === 'ready'),
+      { what: 'every document extracted' },
+    );
+    const documents = t.app.features.documents.documents;
+    const reader = await documents.collectionReader(
+      members.viewer.actor,
+      members.project.id,
+      datasetId,
+    );
+    // Only what the work needs of each document, in the order `list` gives.
+    expect(reader.documents).toEqual(
+      (listed.items as { id: string; name: string; status: string; rowId: string | null }[]).map(
+        ({ id, name, status, rowId }) => ({ id, name, status, rowId }),
+      ),
+    );
+    const [first, , third] = reader.documents;
+    const pages = await reader.pages([first!, third!]);
+    expect([...pages.entries()]).toEqual([
+      [first!.id, ['Invoice 1\nTotal 10 EUR']],
+      [third!.id, ['Invoice 3\nTotal 30 EUR']],
+    ]);
+    // Someone outside the project gets nothing, not even the listing.
+    await expect(
+      documents.collectionReader(members.outsider.actor, members.project.id, datasetId),
+    ).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
   it('keeps nothing when a file or the batch is over its limit, and refuses viewers and non-collections', async () => {
     const blobs = () =>
       readdirSync(path.join(t.platform.config.dataDir, 'documents', 'blobs')).length;

@@ -118,19 +118,7 @@ export function createDocumentService(deps: {
 
   /** The collection's column ids by key; 400 when the dataset is not a documents collection. */
   async function collectionColumns(actor: Actor, projectId: string, datasetId: string) {
-    const dataset = await sheets.getDataset(actor, projectId, datasetId);
-    const byName = new Map(dataset.columns.map((column) => [column.name, column.id]));
-    const ids = {} as Record<ColumnKey, string>;
-    for (const column of COLLECTION_COLUMNS) {
-      const id = byName.get(column.name);
-      if (!id)
-        throw validationError(
-          `The dataset is not a documents collection (no column ${column.name})`,
-          [{ path: 'datasetId', message: 'not a documents collection' }],
-        );
-      ids[column.key] = id;
-    }
-    return ids;
+    return columnIdsOf(await sheets.getDataset(actor, projectId, datasetId));
   }
 
   /** Streams one part to `incoming` under a random name, hashing and counting it. */
@@ -419,18 +407,35 @@ export function createDocumentService(deps: {
     pagesOf,
 
     /**
-     * A reader of one collection's documents' text for work that reads many of them in
-     * batches (an `extract` step): the access check and the collection's columns once, then
-     * each batch one read of the collection's cells. A batch names documents as the
-     * collection's `list` gave them (id and row id).
+     * One collection's documents for work over many of them (an `extract` step): what it
+     * needs of each — id, name, status, row — in the listing's order (not every column `list`
+     * presents), and a reader of their text in batches. One access check and one read of the
+     * collection's columns for both, beside the listing; then each batch is one read of the
+     * collection's cells. A batch names documents as `documents` gave them (id and row id).
      */
-    async textReader(actor: Actor, projectId: string, datasetId: string) {
-      // The collection's read checks that the actor may view the project.
-      const columns = await collectionColumns(actor, projectId, datasetId);
-      return async (documents: readonly { id: string; rowId: string | null }[]) => {
-        const pages = new Map<string, string[]>();
-        await readPages(actor, projectId, datasetId, columns, documents, pages);
-        return pages;
+    async collectionReader(actor: Actor, projectId: string, datasetId: string) {
+      // The collection's read checks that the actor may view the project; the listing goes
+      // beside it (one round trip) and is answered only once that check has passed.
+      const [dataset, rows] = await Promise.all([
+        sheets.getDataset(actor, projectId, datasetId),
+        store.entries(projectId, datasetId),
+      ]);
+      // Only a read needs the text's columns: a dataset that is not a collection fails there,
+      // and has no documents to read.
+      let columns: Record<ColumnKey, string> | undefined;
+      return {
+        documents: rows.map((row) => ({
+          id: row.id,
+          name: row.name,
+          status: row.status,
+          rowId: row.row_id === null ? null : String(row.row_id),
+        })),
+        async pages(documents: readonly { id: string; rowId: string | null }[]) {
+          columns ??= columnIdsOf(dataset);
+          const pages = new Map<string, string[]>();
+          await readPages(actor, projectId, datasetId, columns, documents, pages);
+          return pages;
+        },
       };
     },
 
@@ -581,6 +586,22 @@ export function createDocumentService(deps: {
   return service;
 }
 export type DocumentService = ReturnType<typeof createDocumentService>;
+
+/** A collection's column ids by key; 400 when the dataset is not a documents collection. */
+function columnIdsOf(dataset: { columns: readonly { id: string; name: string }[] }) {
+  const byName = new Map(dataset.columns.map((column) => [column.name, column.id]));
+  const ids = {} as Record<ColumnKey, string>;
+  for (const column of COLLECTION_COLUMNS) {
+    const id = byName.get(column.name);
+    if (!id)
+      throw validationError(
+        `The dataset is not a documents collection (no column ${column.name})`,
+        [{ path: 'datasetId', message: 'not a documents collection' }],
+      );
+    ids[column.key] = id;
+  }
+  return ids;
+}
 
 /** A client's file name as display data only: its last segment, control characters removed. */
 function displayName(filename: string, index: number): string {

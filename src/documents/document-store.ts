@@ -58,6 +58,17 @@ export function createDocumentStore(db: Kysely<DB>) {
         .orderBy('id')
         .execute(),
 
+    /** What work over every document of a collection needs of each, in `list`'s order. */
+    entries: (projectId: string, datasetId: string) =>
+      db
+        .selectFrom('document')
+        .select(['id', 'name', 'status', 'row_id'])
+        .where('project_id', '=', projectId)
+        .where('dataset_id', '=', datasetId)
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute(),
+
     find: (projectId: string, documentId: string) =>
       selectMatching(db, 'document', { project_id: projectId, id: documentId }).executeTakeFirst(),
 

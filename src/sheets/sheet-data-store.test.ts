@@ -70,6 +70,62 @@ describe('sheet data store (DuckDB)', () => {
     expect(await store.rowCount(id)).toBe(2);
   });
 
+  it('stages rows out of sight, then replaces the rows holding their keys in one write, keeping every other row', async () => {
+    const id = uuidv7();
+    await store.createTable(id, columns);
+    // Rows an earlier write left (a and b), a row another writer added for b, and one for c.
+    await store.appendRows(id, columns, [
+      { [name.id]: 'a', [score.id]: 1 },
+      { [name.id]: 'b', [score.id]: 2 },
+      { [name.id]: 'b', [score.id]: 20 },
+      { [name.id]: 'c', [score.id]: 3 },
+    ]);
+    const read = async () =>
+      (await store.window(id, columns, { offset: 0, limit: 10, sort: [], filters: [] })).rows.map(
+        (row) => [row.rowId, row.cells[name.id]!.value, row.cells[score.id]!.value],
+      );
+    const staged = async () =>
+      (
+        await duckdb.query<{ tables: bigint }>(
+          "select count(*) as tables from duckdb_columns() where database_name = 'sheet_cache' and column_name = '_order'",
+        )
+      )[0]!.tables;
+    const before = await read();
+    const stage = store.stage(id, columns);
+    // In parts, out of order: the order given is the order the rows are inserted in.
+    await stage.add([{ [name.id]: 'd', [score.id]: 400 }], [2]);
+    await stage.add(
+      [
+        { [name.id]: 'b', [score.id]: 200 },
+        { [name.id]: 'a', [score.id]: 100 },
+      ],
+      [0, 1],
+    );
+    // A value the column's type refuses is refused when staged, and nothing of its part is.
+    await expect(stage.add([{ [name.id]: 'e', [score.id]: 'many' }], [3])).rejects.toMatchObject({
+      code: 'VALIDATION_ERROR',
+    });
+    expect(await read()).toEqual(before);
+    expect(await staged()).toBe(1n);
+    const replaced = await stage.replace(name);
+    await stage.drop();
+    expect(replaced.deleted.sort()).toEqual(['1', '2', '3']);
+    expect(replaced.rowIds).toEqual(['5', '6', '7']);
+    expect(await read()).toEqual([
+      ['4', 'c', 3],
+      ['5', 'b', 200],
+      ['6', 'a', 100],
+      ['7', 'd', 400],
+    ]);
+    expect(await staged()).toBe(0n);
+    // A stage dropped without its replace (a step that failed) writes nothing.
+    const failed = store.stage(id, columns);
+    await failed.add([{ [name.id]: 'c', [score.id]: 9 }], [0]);
+    await failed.drop();
+    expect(await staged()).toBe(0n);
+    expect((await read()).map(([rowId]) => rowId)).toEqual(['4', '5', '6', '7']);
+  });
+
   it('compare-and-set: a stale version loses and gets the current value and version', async () => {
     const id = await datasetWith(3);
     const first = await store.compareAndSetCells(id, name, [

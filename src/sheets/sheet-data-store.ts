@@ -182,6 +182,42 @@ const textList = (values: readonly (string | null)[]) => JSON.stringify(values);
 const CACHE_DB = 'sheet_cache';
 
 /**
+ * `rows`' values as one text list per column (each value checked against its column's type),
+ * and the SQL that reads them back as rows: `casts` (`v0`, `v1`, … cast to the columns' types)
+ * over `from` (unnested lists, or a range when there are no columns).
+ */
+function valueLists(columns: readonly ColumnRef[], rows: readonly Record<string, CellValue>[]) {
+  const lists = columns.map((column) =>
+    textList(
+      rows.map((row, index) =>
+        cellValueToText(column.type, row[column.id], `rows.${index}.${column.id}`),
+      ),
+    ),
+  );
+  return {
+    lists,
+    casts: columns.map((column, index) => `cast(v${index} as ${sqlType(column.type)})`),
+    unnests: columns.map((_, index) => `unnest(${TEXT_LIST}) as v${index}`),
+  };
+}
+
+/** The INSERT of `rows` (values checked against their columns' types) returning their ids. */
+function insertStatement(
+  datasetId: string,
+  columns: readonly ColumnRef[],
+  rows: readonly Record<string, CellValue>[],
+): [string, DuckDBValue[]] {
+  const { lists, casts, unnests } = valueLists(columns, rows);
+  const targets = ['_row_id', ...columns.map((column) => valueColumn(column.id))].join(', ');
+  const from =
+    columns.length > 0 ? `from (select ${unnests.join(', ')}) u` : `from range(${rows.length})`;
+  return [
+    `insert into ${datasetTable(datasetId)} (${targets}) select nextval(${datasetSequenceName(datasetId)}), ${casts.join(', ')} ${from} returning _row_id`,
+    lists,
+  ];
+}
+
+/**
  * Dataset values in DuckDB. One table per dataset: `_row_id BIGINT` (from a sequence: never
  * reused, never renumbered), and per sheet column a value column plus a cell-state JSON column.
  * Every write holds the dataset's lock; reads go straight to DuckDB.
@@ -885,28 +921,73 @@ export function createSheetDataStore(options: {
     ) =>
       write(datasetId, async () => {
         if (rows.length === 0) return [] as string[];
-        const lists = columns.map((column) =>
-          textList(
-            rows.map((row, index) =>
-              cellValueToText(column.type, row[column.id], `rows.${index}.${column.id}`),
-            ),
-          ),
-        );
-        const targets = ['_row_id', ...columns.map((column) => valueColumn(column.id))].join(', ');
-        const sources = [
-          `nextval(${datasetSequenceName(datasetId)})`,
-          ...columns.map((_, index) => `cast(v${index} as ${sqlType(columns[index]!.type)})`),
-        ];
-        const unnests =
-          columns.length > 0
-            ? `from (select ${columns.map((_, index) => `unnest(${TEXT_LIST}) as v${index}`).join(', ')}) u`
-            : `from range(${rows.length})`;
         const inserted = await duckdb.query<{ _row_id: bigint }>(
-          `insert into ${datasetTable(datasetId)} (${targets}) select ${sources.join(', ')} ${unnests} returning _row_id`,
-          lists,
+          ...insertStatement(datasetId, columns, rows),
         );
         return inserted.map((row) => String(row._row_id));
       }),
+
+    /**
+     * A staged write (an `extract` step's rows, added as its documents finish): rows go in parts
+     * to a table of the in-memory cache catalog — never the dataset's file, so no read of the
+     * dataset sees them and a stopped process leaves none behind — with their values checked
+     * and converted as they come. `replace` then moves them into the dataset in one transaction
+     * under its lock: the rows holding a staged row's `key` are deleted (read inside the write,
+     * so no other writer's row can survive beside its replacement, nor be lost) and the staged
+     * rows inserted in their `order`; it answers the new ids in that order and those deleted.
+     * `drop` removes the table (after `replace`, or instead of it).
+     */
+    stage: (datasetId: string, columns: readonly ColumnRef[]) => {
+      const name = identifierFor('tmp', uuidv7());
+      const table = `${CACHE_DB}.${quoteIdentifier(name)}`;
+      const targets = columns.map((column) => valueColumn(column.id));
+      let created: Promise<unknown> | undefined;
+      const create = () => {
+        created ??= ensureCache().then(() =>
+          duckdb.run(
+            `create table ${table} (_order bigint${columns.map((column) => `, ${valueColumn(column.id)} ${sqlType(column.type)}`).join('')})`,
+          ),
+        );
+        return created;
+      };
+      return {
+        add: async (rows: readonly Record<string, CellValue>[], order: readonly number[]) => {
+          if (rows.length === 0) return;
+          const { lists, casts, unnests } = valueLists(columns, rows);
+          await create();
+          await duckdb.run(
+            `insert into ${table} (_order${targets.map((target) => `, ${target}`).join('')}) select o${casts.map((cast) => `, ${cast}`).join('')} from (select unnest(?::bigint[]) as o${unnests.map((unnest) => `, ${unnest}`).join('')}) u`,
+            [listValue(order.map((index) => BigInt(index))), ...lists],
+          );
+        },
+        replace: (key: ColumnRef) =>
+          write(datasetId, async () => {
+            if (!columns.some((column) => column.id === key.id))
+              throw new TypeError('the key is not a staged column');
+            await create();
+            return duckdb.transaction(async (connection) => {
+              const dataset = datasetTable(datasetId);
+              const deleted = (
+                await connection.runAndReadAll(
+                  `delete from ${dataset} where ${valueColumn(key.id)} in (select ${valueColumn(key.id)} from ${table}) returning _row_id`,
+                )
+              ).getRowObjectsJS();
+              const inserted = (
+                await connection.runAndReadAll(
+                  `insert into ${dataset} (_row_id${targets.map((target) => `, ${target}`).join('')}) select nextval(${datasetSequenceName(datasetId)})${targets.map((target) => `, ${target}`).join('')} from (select * from ${table} order by _order) returning _row_id`,
+                )
+              ).getRowObjectsJS();
+              return {
+                rowIds: inserted.map((row) => String(row._row_id)),
+                deleted: deleted.map((row) => String(row._row_id)),
+              };
+            });
+          }),
+        drop: async () => {
+          if (created) await dropCacheTable(name);
+        },
+      };
+    },
 
     /** Deletes many rows in one statement; no other row changes (ids are never renumbered). */
     deleteRows: (datasetId: string, rowIds: readonly bigint[]) =>

@@ -201,6 +201,72 @@ describe('sheet service', () => {
     subscription.close();
   });
 
+  it("stages rows while another writer appends, then replaces by a key: the writer's row for a staged key is replaced, its other row kept", async () => {
+    const dataset = await module.sheets.createDataset(editor, projectId, {
+      name: 'Extraction',
+      columns: [{ name: 'Document id' }, { name: 'Amount', type: 'number' }],
+    });
+    const [key, amount] = dataset.columns;
+    const row = (document: string, value: number) => ({ [key!.id]: document, [amount!.id]: value });
+    const earlier = await module.sheets.appendRows(editor, projectId, dataset.id, [
+      row('d1', 1),
+      row('d2', 2),
+    ]);
+    await expect(module.sheets.stageRows(viewer, projectId, dataset.id)).rejects.toMatchObject({
+      code: 'FORBIDDEN',
+    });
+    const stage = await module.sheets.stageRows(editor, projectId, dataset.id);
+    await stage.add([row('d2', 20)], [1]);
+    // Another writer, between the parts: a row for a staged document and one for another.
+    const other = await module.sheets.appendRows(editor, projectId, dataset.id, [
+      row('d1', 99),
+      row('d9', 9),
+    ]);
+    await stage.add([row('d1', 10)], [0]);
+    await expect(stage.add([{ unknown: 1 }], [2])).rejects.toMatchObject({
+      code: 'VALIDATION_ERROR',
+    });
+    // Nothing staged is seen before the replace.
+    const read = async () =>
+      (
+        await module.sheets.runSql(
+          editor,
+          projectId,
+          dataset.id,
+          `select "Document id" as document, "Amount" as amount from dataset order by _row_id`,
+        )
+      ).rows;
+    expect(await read()).toEqual([
+      { document: 'd1', amount: 1 },
+      { document: 'd2', amount: 2 },
+      { document: 'd1', amount: 99 },
+      { document: 'd9', amount: 9 },
+    ]);
+    const subscription = await module.events.subscribe(datasetStream(dataset.id));
+    const replaced = await stage.replace(key!.id);
+    await stage.drop();
+    expect(await read()).toEqual([
+      { document: 'd9', amount: 9 },
+      { document: 'd1', amount: 10 },
+      { document: 'd2', amount: 20 },
+    ]);
+    expect(replaced.deleted.sort()).toEqual(
+      [...earlier.rowIds, other.rowIds[0]!].map(String).sort(),
+    );
+    expect(subscription.take().map((event: StreamEvent) => [event.type, event.data])).toEqual([
+      ['rows-delete', { rowIds: replaced.deleted }],
+      ['rows-append', { rowIds: replaced.rowIds }],
+    ]);
+    subscription.close();
+    // A staged column whose type changed before the replace refuses it, and writes nothing.
+    const changed = await module.sheets.stageRows(editor, projectId, dataset.id);
+    await changed.add([row('d9', 90)], [0]);
+    await module.sheets.updateColumn(editor, projectId, dataset.id, amount!.id, { type: 'text' });
+    await expect(changed.replace(key!.id)).rejects.toMatchObject({ code: 'CONFLICT' });
+    await changed.drop();
+    expect((await read()).map((found) => found.document)).toEqual(['d9', 'd1', 'd2']);
+  });
+
   it('edits many cells in one transaction: per-cell conflicts, casts, AI cells validated, one event per column', async () => {
     const { dataset, name, age, label } = await peopleWithLabel(module, editor, projectId);
     const ai = await module.sheets.addColumn(

@@ -401,6 +401,11 @@ describe('extraction, findings report and templates', { timeout: 180_000 }, () =
     const after = await rowIds();
     expect(after).toHaveLength(6);
     expect(after.filter((id) => before.includes(id))).toEqual([]);
+    // The rows went through a stage (the in-memory cache catalog), dropped after the write.
+    const [stages] = await env.t.platform.duckdb.query<{ tables: bigint }>(
+      "select count(*) as tables from duckdb_columns() where database_name = 'sheet_cache' and column_name = '_order'",
+    );
+    expect(stages!.tables).toBe(0n);
     // The tests after this one count the workflows that read the collection.
     await env.service.deleteWorkflow(env.actor, env.projectId, again.id);
   });

@@ -1,7 +1,7 @@
 import { AppError, isAppError, notFound } from '../platform/app-error.ts';
 import type { CellValue, ColumnType } from '../sheets/sheet-schema.ts';
 import type { ExtractionSchema, WorkflowStep } from './workflow-schema.ts';
-import type { StepEnvironment, StepResult, StepUsage } from './workflow-steps.ts';
+import type { StepEnvironment, StepResult, StepUsage, WorkflowPorts } from './workflow-steps.ts';
 
 /**
  * The `extract` step (docs/workflows.md, issue #17 item 2): typed fields out of each document of
@@ -506,6 +506,74 @@ export async function mapLimit<T, R>(
   return results;
 }
 
+/**
+ * Sends items in parts of `size` as they are added, one part at a time (each once the one
+ * before it has been sent), never holding up whoever adds them. `flush` sends what is left,
+ * waits for every part and throws the first part's failure (no part is sent after one failed);
+ * `sent` counts the items of the parts sent. `settled` waits for the parts without throwing.
+ */
+export function partsSender<T>(size: number, send: (items: T[]) => Promise<void>) {
+  let pending: T[] = [];
+  let sending: Promise<void> = Promise.resolve();
+  let failed: { error: unknown } | undefined;
+  let sent = 0;
+  const sendPending = () => {
+    const part = pending;
+    pending = [];
+    if (part.length === 0) return;
+    sending = sending.then(async () => {
+      if (failed) return;
+      try {
+        await send(part);
+        sent += part.length;
+      } catch (error) {
+        failed = { error };
+      }
+    });
+  };
+  return {
+    add(item: T) {
+      pending.push(item);
+      if (pending.length >= size) sendPending();
+    },
+    async flush() {
+      sendPending();
+      await sending;
+      if (failed) throw failed.error;
+      return sent;
+    },
+    settled: () => sending,
+  };
+}
+
+/** The sheet's column of that name (`columns`: ids by name, as the step ensured them). */
+function columnIdOf(step: ExtractStep, columns: Record<string, string>, name: string) {
+  const column = columns[name];
+  if (!column)
+    throw new AppError('CONFLICT', `The extraction sheet has no column "${name}"`, {
+      details: { step: step.id },
+    });
+  return column;
+}
+
+/** A document's row in the extraction sheet, by the sheet's column ids (`columns`, by name). */
+function rowOf(
+  step: ExtractStep,
+  columns: Record<string, string>,
+  result: DocumentExtraction,
+): Record<string, CellValue> {
+  const id = (name: string) => columnIdOf(step, columns, name);
+  const row: Record<string, CellValue> = {
+    [id(EXTRACTION_COLUMNS.document)]: result.name,
+    [id(EXTRACTION_COLUMNS.documentId)]: result.documentId,
+    [id(EXTRACTION_COLUMNS.citations)]: result.citations as Record<string, CellValue>,
+    [id(EXTRACTION_COLUMNS.status)]: result.status,
+    [id(EXTRACTION_COLUMNS.error)]: result.error,
+  };
+  for (const [name, value] of Object.entries(result.values)) row[id(name)] = value;
+  return row;
+}
+
 /** Batches of documents' text read ahead of the one a document asks for (see batchedPageReader). */
 const PAGES_AHEAD = 2;
 
@@ -550,14 +618,10 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
       status: row.values[status],
     }));
   };
-  // The collection's text reader (its access check and columns) is made beside them too, so
-  // the first batch's text is one read of the collection's cells after the listing. Its
-  // failure (not a documents collection) is the first read's, as it would be without it: a
-  // step with no document to read never needs it.
-  const reader = ports.documentText(actor, projectId, step.documentsDatasetId);
-  reader.catch(() => {}); // awaited by the reads
-  const [listed, existing] = await Promise.all([
-    ports.documents(actor, projectId, step.documentsDatasetId),
+  // The collection's documents come with the reader of their text (one access check and one
+  // read of its columns for both), so the first batch's text is one read of the cells.
+  const [collection, existing] = await Promise.all([
+    ports.documentReader(actor, projectId, step.documentsDatasetId),
     present().then((names) => {
       // A column the sheet lacks by name but has under another case cannot be added (names
       // are unique whatever their case): refused here, before any call, not after them.
@@ -570,7 +634,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
       return existingRows(names);
     }),
   ]);
-  const documents = listed.filter((document) => document.status === 'ready');
+  const documents = collection.documents.filter((document) => document.status === 'ready');
   const extracted = new Set(
     existing.filter((row) => row.status !== 'failed').map((row) => row.documentId),
   );
@@ -585,8 +649,8 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   const readPages = batchedPageReader(
     todo.map((document) => document.id),
     step.concurrency,
-    async (documentIds) =>
-      (await reader)(documentIds.map((id) => ({ id, rowId: rowIds.get(id) ?? null }))),
+    (documentIds) =>
+      collection.pages(documentIds.map((id) => ({ id, rowId: rowIds.get(id) ?? null }))),
     { ahead: PAGES_AHEAD },
   );
   // `concurrency` documents are with the model at once, and as many more are being begun and
@@ -596,89 +660,95 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   // goes on outside them, so a slow record never keeps the next document from the model.
   const withModel = slots(step.concurrency);
   const request = stepRequest(step);
-  const recorded: Promise<DocumentExtraction>[] = new Array(todo.length);
-  const begun = mapLimit(todo, step.concurrency * 2, async (document, index) => {
-    if (columnsFailed) throw columnsFailed.error;
-    let answered!: () => void;
-    const modelDone = new Promise<void>((resolve) => {
-      answered = resolve;
-    });
-    const result = env.checkpoint(
-      `${step.id}/doc/${document.id}`,
-      async () => {
-        try {
-          const pages = await readPages.pages(index);
-          return await withModel(() => extractDocument(step, env, request, document, pages));
-        } finally {
-          answered();
-        }
-      },
-      { grouped: true },
-    );
-    recorded[index] = result;
-    // Its failure is thrown by the race or after the loop below; never left unhandled.
-    result.then(
-      () => {
-        // At most one progress event every PROGRESS_MS, and the last (each one is a stored
-        // event, a statement on the main thread: one every tenth document was ~100 a step), not
-        // waited for: the live view's count is no reason to hold a document's place (events
-        // are numbered in publish order, and publishing never fails).
-        done++;
-        const now = performance.now();
-        if (done === todo.length || now - progressAt >= PROGRESS_MS) {
-          progressAt = now;
-          void env.progress(step.id, done, todo.length);
-        }
-      },
-      () => {},
-    );
-    // A checkpoint found finished settles without asking the model.
-    await Promise.race([modelDone, result]);
-    readPages.done(index);
-  });
-  // An attempt ends only once every record it began has settled, so a retry never begins a
-  // document whose record is still under way (and asks the model for it twice).
-  const failure = await begun.then(
-    () => undefined,
-    (error: unknown) => ({ error }),
-  );
-  const settled = await Promise.allSettled(recorded.filter(Boolean));
-  if (failure) throw failure.error;
+  // The sheet's rows are staged as documents finish, a part of `concurrency` rows at a time
+  // while the model works on the others (converted and checked then, seen by no read of the
+  // sheet), so the write after the last answer moves rows instead of converting 1,000 of
+  // them. The stage is opened with the first part; dropped whatever happens.
+  let stage: ReturnType<WorkflowPorts['stageRows']> | undefined;
   const results: DocumentExtraction[] = [];
-  for (const outcome of settled) {
-    if (outcome.status === 'rejected') throw outcome.reason;
-    results.push(outcome.value);
-  }
-
-  const columns = await ensured;
-  const id = (name: string) => {
-    const column = columns[name];
-    if (!column)
-      throw new AppError('CONFLICT', `The extraction sheet has no column "${name}"`, {
-        details: { step: step.id },
+  let written: { rowIds: string[] };
+  const staging = partsSender<{ result: DocumentExtraction; index: number }>(
+    step.concurrency,
+    async (part) => {
+      const columns = await ensured;
+      stage ??= ports.stageRows(actor, projectId, step.datasetId);
+      await (await stage).add(
+        part.map(({ result }) => rowOf(step, columns, result)),
+        part.map(({ index }) => index),
+      );
+    },
+  );
+  try {
+    const recorded: Promise<DocumentExtraction>[] = new Array(todo.length);
+    const begun = mapLimit(todo, step.concurrency * 2, async (document, index) => {
+      if (columnsFailed) throw columnsFailed.error;
+      let answered!: () => void;
+      const modelDone = new Promise<void>((resolve) => {
+        answered = resolve;
       });
-    return column;
-  };
-  const written = await env.checkpoint(`${step.id}/write`, async () => {
-    const replaced = new Set(results.map((result) => result.documentId));
-    const stale = (await existingRows(columns))
-      .filter((row) => replaced.has(row.documentId))
-      .map((row) => row.rowId);
-    if (stale.length > 0) await ports.deleteRows(actor, projectId, step.datasetId, stale);
-    if (results.length === 0) return { rowIds: [] as string[] };
-    const rows = results.map((result) => {
-      const row: Record<string, CellValue> = {
-        [id(EXTRACTION_COLUMNS.document)]: result.name,
-        [id(EXTRACTION_COLUMNS.documentId)]: result.documentId,
-        [id(EXTRACTION_COLUMNS.citations)]: result.citations as Record<string, CellValue>,
-        [id(EXTRACTION_COLUMNS.status)]: result.status,
-        [id(EXTRACTION_COLUMNS.error)]: result.error,
-      };
-      for (const [name, value] of Object.entries(result.values)) row[id(name)] = value;
-      return row;
+      const result = env.checkpoint(
+        `${step.id}/doc/${document.id}`,
+        async () => {
+          try {
+            const pages = await readPages.pages(index);
+            return await withModel(() => extractDocument(step, env, request, document, pages));
+          } finally {
+            answered();
+          }
+        },
+        { grouped: true },
+      );
+      recorded[index] = result;
+      // Its failure is thrown by the race or after the loop below; never left unhandled.
+      result.then(
+        (extraction) => {
+          staging.add({ result: extraction, index });
+          // At most one progress event every PROGRESS_MS, and the last (each one is a stored
+          // event, a statement on the main thread: one every tenth document was ~100 a step),
+          // not waited for: the live view's count is no reason to hold a document's place
+          // (events are numbered in publish order, and publishing never fails).
+          done++;
+          const now = performance.now();
+          if (done === todo.length || now - progressAt >= PROGRESS_MS) {
+            progressAt = now;
+            void env.progress(step.id, done, todo.length);
+          }
+        },
+        () => {},
+      );
+      // A checkpoint found finished settles without asking the model.
+      await Promise.race([modelDone, result]);
+      readPages.done(index);
     });
-    return { rowIds: await ports.appendRows(actor, projectId, step.datasetId, rows) };
-  });
+    // An attempt ends only once every record it began has settled, so a retry never begins a
+    // document whose record is still under way (and asks the model for it twice).
+    const failure = await begun.then(
+      () => undefined,
+      (error: unknown) => ({ error }),
+    );
+    const settled = await Promise.allSettled(recorded.filter(Boolean));
+    if (failure) throw failure.error;
+    for (const outcome of settled) {
+      if (outcome.status === 'rejected') throw outcome.reason;
+      results.push(outcome.value);
+    }
+
+    const columns = await ensured;
+    // The rows of the documents written are read inside the write: the staged rows replace
+    // them in one transaction under the sheet's lock (a redo writes them once, and a row
+    // another writer adds meanwhile is either replaced or kept whole, never doubled).
+    written = await env.checkpoint(`${step.id}/write`, async () => {
+      if (results.length === 0) return { rowIds: [] as string[] };
+      const sent = await staging.flush();
+      if (sent !== results.length || !stage)
+        throw new Error(`${sent} rows staged for ${results.length} documents`);
+      const key = columnIdOf(step, columns, EXTRACTION_COLUMNS.documentId);
+      return { rowIds: await (await stage).replace(key) };
+    });
+  } finally {
+    await staging.settled();
+    await stage?.then((opened) => opened.drop()).catch(() => {});
+  }
 
   const usage = emptyUsage();
   const counts = { ok: 0, unverified: 0, failed: 0 };

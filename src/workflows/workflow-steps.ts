@@ -78,23 +78,21 @@ export interface WorkflowPorts {
   runFile(runId: string, stepId: string, format: string): Promise<string>;
   /** A chat agent of the project at its current version (undefined when there is none). */
   findAgent(actor: Actor, projectId: string, agentId: string): Promise<WorkflowAgent | undefined>;
-  /** A collection's documents with their extraction status and row (null before extraction). */
-  documents(
-    actor: Actor,
-    projectId: string,
-    datasetId: string,
-  ): Promise<{ id: string; name: string; status: string; rowId: string | null }[]>;
   /**
-   * A reader of the collection's documents' text (access and the collection's columns checked
-   * once): each call reads the listed documents' text, one string per page, by id.
+   * A collection's documents — id, name, extraction status and row (null before extraction),
+   * in the collection's order — and a reader of their text: each call reads the listed
+   * documents' text, one string per page, by id. One access check for both.
    */
-  documentText(
+  documentReader(
     actor: Actor,
     projectId: string,
     datasetId: string,
-  ): Promise<
-    (documents: readonly { id: string; rowId: string | null }[]) => Promise<Map<string, string[]>>
-  >;
+  ): Promise<{
+    documents: { id: string; name: string; status: string; rowId: string | null }[];
+    pages(
+      documents: readonly { id: string; rowId: string | null }[],
+    ): Promise<Map<string, string[]>>;
+  }>;
   /** A document of the project (undefined when there is none). */
   findDocument(
     actor: Actor,
@@ -115,13 +113,21 @@ export interface WorkflowPorts {
     datasetId: string,
     columnIds: string[],
   ): Promise<{ rowId: string; values: Record<string, unknown> }[]>;
-  appendRows(
+  /**
+   * A staged write of rows that replace the dataset's rows by a key column: `add` rows (each
+   * with its place in the order) while the work runs — no read of the dataset sees them —
+   * then `replace` deletes the rows holding their keys and inserts them in one write, and
+   * answers the new rows' ids in order. `drop` at the end, whatever happened.
+   */
+  stageRows(
     actor: Actor,
     projectId: string,
     datasetId: string,
-    rows: Record<string, CellValue>[],
-  ): Promise<string[]>;
-  deleteRows(actor: Actor, projectId: string, datasetId: string, rowIds: string[]): Promise<void>;
+  ): Promise<{
+    add(rows: Record<string, CellValue>[], order: readonly number[]): Promise<void>;
+    replace(keyColumnId: string): Promise<string[]>;
+    drop(): Promise<void>;
+  }>;
   /** The dataset's name and which of `rowIds` exist; undefined when there is no such dataset. */
   findRows(
     actor: Actor,

@@ -130,10 +130,8 @@ export function createWorkflowsModule(deps: {
         }),
         orUndefinedWhenNotFound,
       ),
-    documents: async (actor, projectId, datasetId) =>
-      (await documents.list(actor, projectId, datasetId)).items,
-    documentText: (actor, projectId, datasetId) =>
-      documents.textReader(actor, projectId, datasetId),
+    documentReader: (actor, projectId, datasetId) =>
+      documents.collectionReader(actor, projectId, datasetId),
     findDocument: (actor, projectId, documentId) =>
       documents.get(actor, projectId, documentId).catch(orUndefinedWhenNotFound),
     async ensureColumns(actor, projectId, datasetId, wanted) {
@@ -157,15 +155,13 @@ export function createWorkflowsModule(deps: {
           });
       return rows;
     },
-    appendRows: async (actor, projectId, datasetId, rows) =>
-      (await sheets.appendRows(actor, projectId, datasetId, rows)).rowIds.map(String),
-    async deleteRows(actor, projectId, datasetId, rowIds) {
-      await sheets.deleteRows(
-        actor,
-        projectId,
-        datasetId,
-        rowIds.map((id) => BigInt(id)),
-      );
+    async stageRows(actor, projectId, datasetId) {
+      const stage = await sheets.stageRows(actor, projectId, datasetId);
+      return {
+        add: (rows, order) => stage.add(rows, order),
+        replace: async (keyColumnId) => (await stage.replace(keyColumnId)).rowIds,
+        drop: () => stage.drop(),
+      };
     },
     async findRows(actor, projectId, datasetId, rowIds) {
       const dataset = await sheets

@@ -1,0 +1,188 @@
+import { describe, expect, it } from 'vitest';
+import type { Actor } from '../access/actor.ts';
+import type { LlmCallRequest, LlmCallResult } from '../llm/llm-service.ts';
+import { AppError } from '../platform/app-error.ts';
+import type { CellValue } from '../sheets/sheet-schema.ts';
+import { EXTRACTION_COLUMNS, partsSender, runExtraction } from './workflow-extract.ts';
+import type { WorkflowStep } from './workflow-schema.ts';
+import type { StepEnvironment, WorkflowPorts } from './workflow-steps.ts';
+
+// The extract step stages its sheet rows as documents finish and moves them into the sheet in
+// one write after the last answer (docs/decisions/2026-12-07-extract-step-staged-rows.md). The
+// ports are fakes that record what the step asks of sheets; the stores behind the real ports
+// are tested in sheet-data-store.test.ts and sheet-service.test.ts.
+
+const actor: Actor = {
+  userId: 'user-1',
+  isAdmin: false,
+  via: 'session',
+  scopes: ['read', 'write'],
+  credentialId: 'test',
+};
+const step = {
+  id: 'extract',
+  kind: 'extract',
+  documentsDatasetId: '00000000-0000-7000-8000-000000000001',
+  datasetId: '00000000-0000-7000-8000-000000000002',
+  schema: { type: 'object', properties: { vendor: { type: 'string' } } },
+  model: 'gpt-4o-mini',
+  contextChars: 24_000,
+  mode: 'all',
+  concurrency: 2,
+  retries: 0,
+  timeoutMs: 60_000,
+} as Extract<WorkflowStep, { kind: 'extract' }>;
+
+const DOCUMENTS = ['d1', 'd2', 'd3', 'd4', 'd5'];
+
+/** What the step asked of the sheet's stage, in order. */
+type StageCall =
+  | { call: 'open' }
+  | { call: 'add'; documents: CellValue[]; order: number[] }
+  | { call: 'replace'; keyColumnId: string }
+  | { call: 'drop' };
+
+function harness(options: { failOn?: string; writeDone?: boolean } = {}) {
+  const calls: StageCall[] = [];
+  const columnIds = Object.fromEntries(
+    [
+      EXTRACTION_COLUMNS.document,
+      EXTRACTION_COLUMNS.documentId,
+      'vendor',
+      EXTRACTION_COLUMNS.citations,
+      EXTRACTION_COLUMNS.status,
+      EXTRACTION_COLUMNS.error,
+    ].map((name, index) => [name, `col-${index}`]),
+  );
+  const ports = {
+    requireEditor: async () => {},
+    datasetColumns: async () => [],
+    readRows: async () => [],
+    ensureColumns: async () => columnIds,
+    documentReader: async () => ({
+      documents: DOCUMENTS.map((id, index) => ({
+        id,
+        name: `${id}.txt`,
+        status: 'ready',
+        rowId: String(index + 1),
+      })),
+      pages: async (documents: readonly { id: string }[]) =>
+        new Map(documents.map((document) => [document.id, [`Vendor: V-${document.id}`]])),
+    }),
+    async generate(request: LlmCallRequest): Promise<LlmCallResult> {
+      const documentId = request.entityIds?.documentId as string;
+      if (documentId === options.failOn)
+        throw new AppError('PROVIDER_UNAVAILABLE', 'provider 503', { retryable: true });
+      return {
+        output: { vendor: { value: `V-${documentId}`, page: 1, quote: `Vendor: V-${documentId}` } },
+        usage: { uncachedInputTokens: 10, outputTokens: 5 },
+        costNano: 1,
+      } as unknown as LlmCallResult;
+    },
+    async stageRows() {
+      calls.push({ call: 'open' });
+      return {
+        async add(rows: Record<string, CellValue>[], order: readonly number[]) {
+          calls.push({
+            call: 'add',
+            documents: rows.map((row) => row[columnIds[EXTRACTION_COLUMNS.documentId]!]!),
+            order: [...order],
+          });
+        },
+        async replace(keyColumnId: string) {
+          calls.push({ call: 'replace', keyColumnId });
+          return DOCUMENTS.map((_, index) => String(100 + index));
+        },
+        async drop() {
+          calls.push({ call: 'drop' });
+        },
+      };
+    },
+  } as unknown as WorkflowPorts;
+  const env: StepEnvironment = {
+    actor,
+    projectId: 'project-1',
+    runId: 'run-1',
+    inputs: {},
+    outputs: {},
+    signal: new AbortController().signal,
+    ports,
+    // A resumed step finds its write checkpoint finished: its stored output, no work.
+    checkpoint: async <T>(key: string, work: () => Promise<T>) =>
+      key === `${step.id}/write` && options.writeDone
+        ? ({ rowIds: ['7', '8', '9', '10', '11'] } as T)
+        : work(),
+    watch: async () => {
+      throw new Error('not watched');
+    },
+    progress: async () => {},
+    approval: async () => undefined,
+    awaitApproval: async () => {
+      throw new Error('no approval');
+    },
+  };
+  return { calls, env, columnIds };
+}
+
+describe('the extract step stages its rows', () => {
+  it('stages a part of `concurrency` rows as documents finish, then replaces by document id once, and drops the stage', async () => {
+    const { calls, env, columnIds } = harness();
+    const result = await runExtraction(step, env);
+    const adds = calls.filter((call) => call.call === 'add');
+    // Parts of two (the step's concurrency), the last one smaller; each row with its place.
+    expect(adds.map((call) => call.documents.length)).toEqual([2, 2, 1]);
+    expect(adds.flatMap((call) => call.documents).sort()).toEqual(DOCUMENTS);
+    for (const add of adds)
+      expect(add.documents).toEqual(add.order.map((index) => DOCUMENTS[index]));
+    expect(calls[0]).toEqual({ call: 'open' });
+    expect(calls.slice(-2)).toEqual([
+      { call: 'replace', keyColumnId: columnIds[EXTRACTION_COLUMNS.documentId] },
+      { call: 'drop' },
+    ]);
+    expect(calls.filter((call) => call.call === 'open')).toHaveLength(1);
+    const output = result.output as { rows: { documentId: string; rowId: string }[] };
+    expect(output.rows.map((row) => [row.documentId, row.rowId])).toEqual(
+      DOCUMENTS.map((id, index) => [id, String(100 + index)]),
+    );
+  });
+
+  it('writes nothing when the step fails after rows were staged, and drops the stage', async () => {
+    const { calls, env } = harness({ failOn: 'd4' });
+    await expect(runExtraction(step, env)).rejects.toThrow('provider 503');
+    expect(calls.filter((call) => call.call === 'add').length).toBeGreaterThan(0);
+    expect(calls.some((call) => call.call === 'replace')).toBe(false);
+    expect(calls.at(-1)).toEqual({ call: 'drop' });
+    expect(calls.filter((call) => call.call === 'drop')).toHaveLength(1);
+  });
+
+  it('does not write again when its write was finished before a restart, and drops the stage', async () => {
+    const { calls, env } = harness({ writeDone: true });
+    const result = await runExtraction(step, env);
+    expect(calls.some((call) => call.call === 'replace')).toBe(false);
+    expect(calls.at(-1)).toEqual({ call: 'drop' });
+    const output = result.output as { rows: { rowId: string }[] };
+    expect(output.rows.map((row) => row.rowId)).toEqual(['7', '8', '9', '10', '11']);
+  });
+});
+
+describe('partsSender', () => {
+  it('sends parts of `size` one at a time, the rest on flush, and sends nothing after a failure', async () => {
+    const sent: number[][] = [];
+    let fail = false;
+    const sender = partsSender<number>(2, async (items) => {
+      if (fail) throw new Error('stage refused');
+      sent.push(items);
+    });
+    for (const item of [1, 2, 3]) sender.add(item);
+    expect(await sender.flush()).toBe(3);
+    expect(sent).toEqual([[1, 2], [3]]);
+    fail = true;
+    sender.add(4);
+    sender.add(5);
+    await sender.settled();
+    fail = false;
+    sender.add(6);
+    await expect(sender.flush()).rejects.toThrow('stage refused');
+    expect(sent).toEqual([[1, 2], [3]]);
+  });
+});
