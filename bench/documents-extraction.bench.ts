@@ -222,7 +222,7 @@ async function extractionThroughput(): Promise<BenchRow[]> {
     const peerOccupancy = await fake.report();
     const peerRatio = round((N * LATENCY_MS) / CONCURRENCY / peerMs, 3);
     process.stderr.write(
-      `bench:   LLM module alone occupancy: mean ${round(peerOccupancy.meanInFlight, 1)} open (max ${peerOccupancy.maxInFlight}), ≥${CONCURRENCY} open ${round(100 * peerOccupancy.shareAtLeast, 1)}% of ${round(peerOccupancy.windowMs)} ms\n`,
+      `bench:   LLM module alone occupancy: mean ${round(peerOccupancy.meanInFlight, 1)} open (max ${peerOccupancy.maxInFlight}), ≥${CONCURRENCY} open ${round(100 * peerOccupancy.shareAtLeast, 1)}% of ${round(peerOccupancy.windowMs)} ms; per ${peerOccupancy.sliceMs} ms: ${peerOccupancy.slices.join(' ')}\n`,
     );
 
     const profileDir = process.env.DOCUMENTS_BENCH_PROFILE;

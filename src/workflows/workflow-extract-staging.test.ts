@@ -165,6 +165,79 @@ describe('the extract step stages its rows', () => {
   });
 });
 
+describe("the extract step's first wave", () => {
+  it('has its first `concurrency` documents with the model before it begins or reads ahead any other', async () => {
+    const { env } = harness();
+    const log: string[] = [];
+    const { documentReader, generate } = env.ports;
+    const watched = {
+      ...env.ports,
+      documentReader: async (...args: Parameters<WorkflowPorts['documentReader']>) => {
+        const reader = await documentReader(...args);
+        return {
+          ...reader,
+          pages: (documents: readonly { id: string; rowId: string | null }[]) => {
+            log.push(`read ${documents.map((document) => document.id).join(',')}`);
+            return reader.pages(documents);
+          },
+        };
+      },
+      generate: (request: LlmCallRequest) => {
+        log.push(`call ${request.entityIds?.documentId}`);
+        return generate(request);
+      },
+    } as WorkflowPorts;
+    const checkpoint = env.checkpoint;
+    await runExtraction(step, {
+      ...env,
+      ports: watched,
+      checkpoint: <T>(key: string, work: () => Promise<T>) => {
+        if (key.startsWith(`${step.id}/doc/`)) log.push(`begin ${key.split('/').at(-1)}`);
+        return checkpoint(key, work);
+      },
+    });
+    // Concurrency 2: d1 and d2 begun, their text read, both with the model; only then the rest.
+    expect(log.slice(0, 5).sort()).toEqual([
+      'begin d1',
+      'begin d2',
+      'call d1',
+      'call d2',
+      'read d1,d2',
+    ]);
+    expect(log.filter((entry) => entry.startsWith('read'))).toEqual([
+      'read d1,d2',
+      'read d3,d4',
+      'read d5',
+    ]);
+    expect(log.filter((entry) => entry.startsWith('call'))).toHaveLength(5);
+  });
+  it('lets the others go when a first-wave document ends without the model', async () => {
+    const { env } = harness();
+    const asked: string[] = [];
+    const generate = env.ports.generate;
+    await expect(
+      runExtraction(step, {
+        ...env,
+        ports: {
+          ...env.ports,
+          generate: (request: LlmCallRequest) => {
+            asked.push(request.entityIds?.documentId as string);
+            return generate(request);
+          },
+        } as WorkflowPorts,
+        // d1's checkpoint ends before its work (as a stop found at its begin does).
+        checkpoint: <T>(key: string, work: () => Promise<T>) =>
+          key === `${step.id}/doc/d1`
+            ? Promise.reject(new Error('d1 stopped'))
+            : env.checkpoint(key, work),
+      }),
+    ).rejects.toThrow('d1 stopped');
+    // d2 went to the model, and the documents begun after the first wave did too.
+    expect(asked).toContain('d2');
+    expect(asked.length).toBeGreaterThan(1);
+  });
+});
+
 describe('partsSender', () => {
   it('sends parts of `size` one at a time, the rest on flush, and sends nothing after a failure', async () => {
     const sent: number[][] = [];

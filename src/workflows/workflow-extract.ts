@@ -324,10 +324,10 @@ export function batchedPageReader(
     return batch;
   };
   return {
-    async pages(index: number): Promise<string[]> {
+    async pages(index: number, readAhead = true): Promise<string[]> {
       const number = Math.floor(index / size);
       const batch = batchAt(number);
-      for (let next = number + 1; next <= number + ahead && next < count; next++)
+      for (let next = number + 1; readAhead && next <= number + ahead && next < count; next++)
         if (!batches.has(next) && !released.has(next))
           // Its failure is thrown to the documents that ask for it.
           batchAt(next).pages?.catch(() => {});
@@ -346,6 +346,28 @@ export function batchedPageReader(
         batches.delete(number);
         released.add(number);
       }
+    },
+  };
+}
+
+/**
+ * The first `size` documents of a step: `sent` resolves (a turn of the event loop later, so
+ * their calls go out first) once each has `passed` — gone to the model, or finished without it.
+ */
+export function firstWave(size: number) {
+  const passed = new Set<number>();
+  let release!: () => void;
+  const sent = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  if (size === 0) release();
+  return {
+    sent,
+    holds: (index: number) => index < size,
+    passed(index: number) {
+      if (index >= size || passed.has(index)) return;
+      passed.add(index);
+      if (passed.size === size) setImmediate(release);
     },
   };
 }
@@ -659,6 +681,10 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   // 2 × `concurrency` places once the model has answered it: its record (grouped with others)
   // goes on outside them, so a slow record never keeps the next document from the model.
   const withModel = slots(step.concurrency);
+  // The first wave: until each of its documents is with the model (or done without it: found
+  // finished, failed), no other document is begun and no text is read ahead — their statements
+  // and reads share the main thread with the first calls, which then went out over ~100 ms.
+  const wave = firstWave(Math.min(step.concurrency, todo.length));
   const request = stepRequest(step);
   // The sheet's rows are staged as documents finish, a part of `concurrency` rows at a time
   // while the model works on the others (converted and checked then, seen by no read of the
@@ -681,6 +707,14 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   try {
     const recorded: Promise<DocumentExtraction>[] = new Array(todo.length);
     const begun = mapLimit(todo, step.concurrency * 2, async (document, index) => {
+      if (!wave.holds(index)) await wave.sent;
+      try {
+        await extractOne(document, index);
+      } finally {
+        wave.passed(index);
+      }
+    });
+    async function extractOne(document: (typeof todo)[number], index: number) {
       if (columnsFailed) throw columnsFailed.error;
       let answered!: () => void;
       const modelDone = new Promise<void>((resolve) => {
@@ -690,8 +724,11 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
         `${step.id}/doc/${document.id}`,
         async () => {
           try {
-            const pages = await readPages.pages(index);
-            return await withModel(() => extractDocument(step, env, request, document, pages));
+            const pages = await readPages.pages(index, !wave.holds(index));
+            return await withModel(() => {
+              wave.passed(index);
+              return extractDocument(step, env, request, document, pages);
+            });
           } finally {
             answered();
           }
@@ -719,7 +756,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
       // A checkpoint found finished settles without asking the model.
       await Promise.race([modelDone, result]);
       readPages.done(index);
-    });
+    }
     // An attempt ends only once every record it began has settled, so a retry never begins a
     // document whose record is still under way (and asks the model for it twice).
     const failure = await begun.then(
