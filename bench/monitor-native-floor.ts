@@ -47,7 +47,11 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { BIGINT, type DuckDBConnection, DuckDBDataChunk, DuckDBInstance } from '@duckdb/node-api';
-import { claudeFileInfo, parseClaudeTranscript } from '../src/monitor/monitor-claude-parser.ts';
+import {
+  CLAUDE_RECORD_TYPES,
+  claudeFileInfo,
+  parseClaudeTranscript,
+} from '../src/monitor/monitor-claude-parser.ts';
 import { priceUsage } from '../src/monitor/monitor-cost.ts';
 import type { UsageRow } from '../src/monitor/monitor-records.ts';
 import { ensureMonitorTablesOn, rollupInsertSql } from '../src/monitor/monitor-tables.ts';
@@ -68,6 +72,36 @@ interface SessionTotals {
   costUsd: number;
 }
 type Totals = Map<string, SessionTotals>;
+
+/**
+ * A usage event of the bench's groups (columns input, output, cache_read, cache_write,
+ * cache_write_1h: one call's tokens) at `ts`, for `priceUsage`.
+ */
+function groupUsage(
+  group: Record<string, unknown>,
+  ts: unknown,
+  reportedCostNano: number | null,
+): UsageRow {
+  return {
+    source: 'claude-code',
+    eventKey: '',
+    fallbackFor: null,
+    sessionKey: '',
+    messageId: null,
+    ts: ts === null ? null : new Date(ts as Date),
+    provider: 'anthropic',
+    model: group.model === null ? null : String(group.model),
+    input: Number(group.input),
+    output: Number(group.output),
+    reasoning: 0,
+    cacheRead: Number(group.cache_read),
+    cacheWrite: Number(group.cache_write),
+    cacheWrite1h: Number(group.cache_write_1h),
+    reportedCostNano,
+    raw: null,
+    sourceRef: '',
+  };
+}
 
 const sqlString = (value: string) => `'${value.replaceAll("'", "''")}'`;
 
@@ -191,28 +225,12 @@ async function sessionTotals(connection: DuckDBConnection): Promise<Totals> {
   const totals: Totals = new Map();
   for (const group of groups) {
     const calls = Number(group.calls);
-    const tokens = {
-      input: Number(group.input),
-      output: Number(group.output),
-      reasoning: 0,
-      cacheRead: Number(group.cache_read),
-      cacheWrite: Number(group.cache_write),
-      cacheWrite1h: Number(group.cache_write_1h),
-    };
-    const priced = priceUsage({
-      ...tokens,
-      source: 'claude-code',
-      eventKey: '',
-      fallbackFor: null,
-      sessionKey: '',
-      messageId: null,
-      ts: group.day === null ? null : new Date(group.day as Date),
-      provider: 'anthropic',
-      model: group.model === null ? null : String(group.model),
-      reportedCostNano: group.cost_usd === null ? null : Math.round(Number(group.cost_usd) * 1e9),
-      raw: null,
-      sourceRef: '',
-    });
+    const tokens = groupUsage(
+      group,
+      group.day,
+      group.cost_usd === null ? null : Math.round(Number(group.cost_usd) * 1e9),
+    );
+    const priced = priceUsage(tokens);
     const key = String(group.session_id);
     const total = totals.get(key) ?? {
       inputTokens: 0,
@@ -416,18 +434,6 @@ const SESSION_FIELDS: Fields = {
   gitBranch: 'VARCHAR',
   summary: 'VARCHAR',
 };
-/** Record types Claude Code writes (monitor-claude-parser.ts): others are bad lines. */
-const KNOWN_TYPES = [
-  'user',
-  'assistant',
-  'system',
-  'summary',
-  'progress',
-  'file-history-snapshot',
-  'queue-operation',
-  'attachment',
-  'custom-title',
-];
 // What links a sub-agent to the call that started it, read again from the few files that name
 // an agent (DuckDB's JSON for fields whose shape varies by line: `toolUseResult` is a string on
 // some, `data` is a progress record's).
@@ -660,7 +666,7 @@ async function importKept(
          arg_min(git_branch, n) filter (where known and git_branch is not null) as git_branch,
          arg_min(summary, n) filter (where known and v.type = 'summary' and summary is not null)
            as title
-       from (select *, v.type in (${KNOWN_TYPES.map(sqlString).join(', ')}) as known
+       from (select *, v.type in (${CLAUDE_RECORD_TYPES.map(sqlString).join(', ')}) as known
              from native_parsed)
        group by file) f on f.file = s.file_id;
      insert into monitor_session select 'bench', file_id, 'claude-code',
@@ -770,25 +776,9 @@ async function checkKeptPrices(connection: DuckDBConnection): Promise<void> {
   let expected = 0n;
   let stored = 0n;
   for (const group of groups) {
-    const priced = priceUsage({
-      source: 'claude-code',
-      eventKey: '',
-      fallbackFor: null,
-      sessionKey: '',
-      messageId: null,
-      ts: group.ts === null ? null : new Date(group.ts as Date),
-      provider: 'anthropic',
-      model: group.model === null ? null : String(group.model),
-      input: Number(group.input),
-      output: Number(group.output),
-      reasoning: 0,
-      cacheRead: Number(group.cache_read),
-      cacheWrite: Number(group.cache_write),
-      cacheWrite1h: Number(group.cache_write_1h),
-      reportedCostNano: group.reported === null ? null : Number(group.reported),
-      raw: null,
-      sourceRef: '',
-    });
+    const priced = priceUsage(
+      groupUsage(group, group.ts, group.reported === null ? null : Number(group.reported)),
+    );
     if (priced.basis !== group.cost_basis)
       throw new Error(`basis ${group.cost_basis} stored, priceUsage says ${priced.basis}`);
     expected += BigInt(priced.costNano ?? 0) * BigInt(group.calls as bigint);

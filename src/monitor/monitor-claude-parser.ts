@@ -26,7 +26,7 @@ import {
  */
 
 /** Record types Claude Code writes; others are counted as bad lines (and kept nowhere). */
-const KNOWN_TYPES = new Set([
+export const CLAUDE_RECORD_TYPES: readonly string[] = [
   'user',
   'assistant',
   'system',
@@ -36,7 +36,8 @@ const KNOWN_TYPES = new Set([
   'queue-operation',
   'attachment',
   'custom-title',
-]);
+];
+const KNOWN_TYPES = new Set(CLAUDE_RECORD_TYPES);
 
 /** Sub-agent tool names: `Task` (older releases) and `Agent`. */
 const DELEGATION_TOOLS = new Set(['Task', 'Agent']);
