@@ -6,6 +6,14 @@ export type DocumentRow = Selectable<DocumentTable>;
 
 /** Documents metadata: rows in, rows out. Access checks live in the service. */
 export function createDocumentStore(db: Kysely<DB>) {
+  /** A collection's documents in its order (oldest first, then by id). */
+  const inCollection = (projectId: string, datasetId: string) =>
+    db
+      .selectFrom('document')
+      .where('project_id', '=', projectId)
+      .where('dataset_id', '=', datasetId)
+      .orderBy('created_at')
+      .orderBy('id');
   return {
     transaction: <T>(work: (trx: Kysely<DB>) => Promise<T>) =>
       db.transaction().execute((trx) => work(trx)),
@@ -53,21 +61,11 @@ export function createDocumentStore(db: Kysely<DB>) {
         .execute(),
 
     list: (projectId: string, datasetId: string) =>
-      selectMatching(db, 'document', { project_id: projectId, dataset_id: datasetId })
-        .orderBy('created_at')
-        .orderBy('id')
-        .execute(),
+      inCollection(projectId, datasetId).selectAll().execute(),
 
     /** What work over every document of a collection needs of each, in `list`'s order. */
     entries: (projectId: string, datasetId: string) =>
-      db
-        .selectFrom('document')
-        .select(['id', 'name', 'status', 'row_id'])
-        .where('project_id', '=', projectId)
-        .where('dataset_id', '=', datasetId)
-        .orderBy('created_at')
-        .orderBy('id')
-        .execute(),
+      inCollection(projectId, datasetId).select(['id', 'name', 'status', 'row_id']).execute(),
 
     find: (projectId: string, documentId: string) =>
       selectMatching(db, 'document', { project_id: projectId, id: documentId }).executeTakeFirst(),
