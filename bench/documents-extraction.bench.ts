@@ -26,6 +26,7 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { sql } from 'kysely';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
@@ -95,6 +96,29 @@ async function watched<T>(phase: string, progress: () => number, work: Promise<T
   } finally {
     clearInterval(timer);
   }
+}
+
+/**
+ * How long the main thread kept callbacks waiting over a phase (its event loop's delay, sampled
+ * every millisecond: a call's answer that comes during a long task waits for it) and the time
+ * spent in garbage collection: `stop()` answers a line for the report.
+ */
+function mainThreadWatch() {
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  const pauses: number[] = [];
+  const gc = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) pauses.push(entry.duration);
+  });
+  gc.observe({ entryTypes: ['gc'] });
+  delay.enable();
+  return {
+    stop() {
+      delay.disable();
+      gc.disconnect();
+      const ms = (ns: number) => (ns / 1e6).toFixed(1);
+      return `event-loop delay p50 ${ms(delay.percentile(50))} ms, p99 ${ms(delay.percentile(99))} ms, max ${ms(delay.max)} ms; GC ${pauses.length} pauses, ${round(pauses.reduce((sum, pause) => sum + pause, 0))} ms (longest ${round(Math.max(0, ...pauses))} ms)`;
+    },
+  };
 }
 
 const invoiceText = (index: number) =>
@@ -208,6 +232,7 @@ async function extractionThroughput(): Promise<BenchRow[]> {
     fake.start({ atLeast: CONCURRENCY });
     const peerStarted = performance.now();
     const peerCpu = process.cpuUsage();
+    const peerThread = mainThreadWatch();
     await watched(
       'LLM module alone',
       () => peerAnswered,
@@ -218,6 +243,7 @@ async function extractionThroughput(): Promise<BenchRow[]> {
       ),
     );
     const peerCpuMs = cpuMs(process.cpuUsage(peerCpu));
+    const peerLoop = peerThread.stop();
     const peerMs = performance.now() - peerStarted;
     const peerOccupancy = await fake.report();
     const peerRatio = round((N * LATENCY_MS) / CONCURRENCY / peerMs, 3);
@@ -262,9 +288,11 @@ async function extractionThroughput(): Promise<BenchRow[]> {
       ended.run = run;
     };
     const stepCpu = process.cpuUsage();
+    const stepThread = mainThreadWatch();
     if (profileDir) await profiled(profileDir, 'documents-extract', N, extract);
     else await extract();
     const stepCpuMs = cpuMs(process.cpuUsage(stepCpu));
+    const stepLoop = stepThread.stop();
     const occupancy = await fake.report();
     const run = ended.run;
     if (!run) throw new Error('no run');
@@ -287,6 +315,11 @@ async function extractionThroughput(): Promise<BenchRow[]> {
     // starts a little after the run), and per quarter second.
     process.stderr.write(
       `bench:   extract occupancy: mean ${round(occupancy.meanInFlight, 1)} open (max ${occupancy.maxInFlight}), ≥${CONCURRENCY} open ${round(100 * occupancy.shareAtLeast, 1)}% of ${round(occupancy.windowMs)} ms, ${occupancy.received} requests; per ${occupancy.sliceMs} ms: ${occupancy.slices.join(' ')}\n`,
+    );
+    // The main thread: PGlite's statements (and their synchronous file writes), the calls'
+    // parsing and the step's own work all run there, and an answer waits behind them.
+    process.stderr.write(
+      `bench:   main thread: LLM module alone ${peerLoop}; extract step ${stepLoop}\n`,
     );
     // This process's CPU (every thread: PGlite, DuckDB, the AI SDK; the fake LLM is another
     // process) per document, the step's against the LLM module's alone making the same calls:

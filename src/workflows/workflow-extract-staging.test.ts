@@ -129,8 +129,10 @@ describe('the extract step stages its rows', () => {
     const { calls, env, columnIds } = harness();
     const result = await runExtraction(step, env);
     const adds = calls.filter((call) => call.call === 'add');
-    // Parts of two (the step's concurrency), the last one smaller; each row with its place.
-    expect(adds.map((call) => call.documents.length)).toEqual([2, 2, 1]);
+    // Parts of two (the step's concurrency) while documents are still to go to the model, then
+    // whatever came while the part before was on its way; each row with its place.
+    expect(adds[0]!.documents).toHaveLength(2);
+    for (const add of adds) expect(add.documents.length).toBeLessThanOrEqual(2);
     expect(adds.flatMap((call) => call.documents).sort()).toEqual(DOCUMENTS);
     for (const add of adds)
       expect(add.documents).toEqual(add.order.map((index) => DOCUMENTS[index]));
@@ -153,6 +155,48 @@ describe('the extract step stages its rows', () => {
     expect(calls.some((call) => call.call === 'replace')).toBe(false);
     expect(calls.at(-1)).toEqual({ call: 'drop' });
     expect(calls.filter((call) => call.call === 'drop')).toHaveLength(1);
+  });
+
+  it("begins its write's checkpoint once every document is with the model, and moves the rows only after every record", async () => {
+    const { calls, env } = harness();
+    const log: string[] = [];
+    const { generate, stageRows } = env.ports;
+    await runExtraction(step, {
+      ...env,
+      ports: {
+        ...env.ports,
+        generate: async (request: LlmCallRequest) => {
+          const answer = await generate(request);
+          log.push(`answer ${request.entityIds?.documentId}`);
+          return answer;
+        },
+        stageRows: async (...args: Parameters<WorkflowPorts['stageRows']>) => {
+          const stage = await stageRows(...args);
+          return {
+            ...stage,
+            replace: (keyColumnId: string) => {
+              log.push('replace');
+              return stage.replace(keyColumnId);
+            },
+          };
+        },
+      } as WorkflowPorts,
+      checkpoint: async <T>(key: string, work: () => Promise<T>) => {
+        log.push(`begin ${key}`);
+        const value = await env.checkpoint(key, work);
+        log.push(`end ${key}`);
+        return value;
+      },
+    });
+    const at = (entry: string) => log.indexOf(entry);
+    // Begun as d5, the last document, goes to the model: before its answer, not after it.
+    expect(at('begin extract/write')).toBeGreaterThan(at('begin extract/doc/d5'));
+    expect(at('begin extract/write')).toBeLessThan(at('answer d5'));
+    // The rows move once every document's record is in, then the write ends.
+    for (const id of DOCUMENTS) expect(at('replace')).toBeGreaterThan(at(`end extract/doc/${id}`));
+    expect(at('end extract/write')).toBeGreaterThan(at('replace'));
+    expect(log.filter((entry) => entry === 'replace')).toHaveLength(1);
+    expect(calls.at(-1)).toEqual({ call: 'drop' });
   });
 
   it('does not write again when its write was finished before a restart, and drops the stage', async () => {
@@ -257,5 +301,38 @@ describe('partsSender', () => {
     sender.add(6);
     await expect(sender.flush()).rejects.toThrow('stage refused');
     expect(sent).toEqual([[1, 2], [3]]);
+  });
+
+  it('sends at once after `eager()` whenever no part is on its way, and flush waits for all of them', async () => {
+    const sent: number[][] = [];
+    const gates: (() => void)[] = [];
+    const sender = partsSender<number>(3, async (items) => {
+      sent.push(items);
+      await new Promise<void>((resolve) => gates.push(resolve));
+    });
+    sender.add(1);
+    sender.add(2);
+    expect(sent).toEqual([]);
+    // The items waiting go at once; the next ones wait for that part, then go together.
+    sender.eager();
+    await Promise.resolve();
+    expect(sent).toEqual([[1, 2]]);
+    sender.add(3);
+    sender.add(4);
+    expect(sent).toEqual([[1, 2]]);
+    const flushed = sender.flush();
+    gates.shift()!();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sent).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    sender.add(5);
+    // Added while [3, 4] is on its way, after the flush began: the flush still waits for it.
+    gates.shift()!();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sent).toEqual([[1, 2], [3, 4], [5]]);
+    gates.shift()!();
+    expect(await flushed).toBe(5);
   });
 });

@@ -530,7 +530,9 @@ export async function mapLimit<T, R>(
 
 /**
  * Sends items in parts of `size` as they are added, one part at a time (each once the one
- * before it has been sent), never holding up whoever adds them. `flush` sends what is left,
+ * before it has been sent), never holding up whoever adds them. After `eager()`, what is added
+ * goes at once whenever no part is on its way (parts are then whatever came meanwhile): for
+ * the last items, whose wait would otherwise be the caller's. `flush` sends what is left,
  * waits for every part and throws the first part's failure (no part is sent after one failed);
  * `sent` counts the items of the parts sent. `settled` waits for the parts without throwing.
  */
@@ -539,32 +541,50 @@ export function partsSender<T>(size: number, send: (items: T[]) => Promise<void>
   let sending: Promise<void> = Promise.resolve();
   let failed: { error: unknown } | undefined;
   let sent = 0;
+  let onTheWay = 0;
+  let eager = false;
   const sendPending = () => {
     const part = pending;
     pending = [];
     if (part.length === 0) return;
+    onTheWay++;
     sending = sending.then(async () => {
-      if (failed) return;
       try {
+        if (failed) return;
         await send(part);
         sent += part.length;
       } catch (error) {
         failed = { error };
+      } finally {
+        onTheWay--;
+        if (eager && onTheWay === 0) sendPending();
       }
     });
+  };
+  /** Every part sent, including any a part's end sent on (eager). */
+  const drained = async () => {
+    for (;;) {
+      const current = sending;
+      await current;
+      if (current === sending) return;
+    }
   };
   return {
     add(item: T) {
       pending.push(item);
-      if (pending.length >= size) sendPending();
+      if (pending.length >= size || (eager && onTheWay === 0)) sendPending();
+    },
+    eager() {
+      eager = true;
+      if (onTheWay === 0) sendPending();
     },
     async flush() {
       sendPending();
-      await sending;
+      await drained();
       if (failed) throw failed.error;
       return sent;
     },
-    settled: () => sending,
+    settled: drained,
   };
 }
 
@@ -611,10 +631,16 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   await ports.requireEditor(actor, projectId);
   const wanted = extractionColumns(step.schema);
   // The sheet's columns are needed only to write the rows, so adding the missing ones (a
-  // statement and a DuckDB change each) goes on beside the model's calls instead of before the
-  // first of them. A failure to add them stops the step from beginning more documents.
-  const ensured = env.checkpoint(`${step.id}/columns`, () =>
-    ports.ensureColumns(actor, projectId, step.datasetId, wanted),
+  // statement and a DuckDB change each) begins once the first wave is with the model (below)
+  // instead of sharing the main thread and the databases with the listing, the first text and
+  // the first calls. A failure to add them stops the step from beginning more documents.
+  let firstSent!: () => void;
+  const ensured = new Promise<void>((resolve) => {
+    firstSent = resolve;
+  }).then(() =>
+    env.checkpoint(`${step.id}/columns`, () =>
+      ports.ensureColumns(actor, projectId, step.datasetId, wanted),
+    ),
   );
   let columnsFailed: { error: unknown } | undefined;
   ensured.catch((error: unknown) => {
@@ -685,6 +711,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   // finished, failed), no other document is begun and no text is read ahead — their statements
   // and reads share the main thread with the first calls, which then went out over ~100 ms.
   const wave = firstWave(Math.min(step.concurrency, todo.length));
+  void wave.sent.then(firstSent);
   const request = stepRequest(step);
   // The sheet's rows are staged as documents finish, a part of `concurrency` rows at a time
   // while the model works on the others (converted and checked then, seen by no read of the
@@ -692,7 +719,6 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   // them. The stage is opened with the first part; dropped whatever happens.
   let stage: ReturnType<WorkflowPorts['stageRows']> | undefined;
   const results: DocumentExtraction[] = [];
-  let written: { rowIds: string[] };
   const staging = partsSender<{ result: DocumentExtraction; index: number }>(
     step.concurrency,
     async (part) => {
@@ -704,14 +730,54 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
       );
     },
   );
+  const recorded: Promise<DocumentExtraction>[] = new Array(todo.length);
+  // Settles once every document's record has (the results are in then), or with the first
+  // failure.
+  let recordsSettled!: { resolve: () => void; reject: (error: unknown) => void };
+  const allRecorded = new Promise<void>((resolve, reject) => {
+    recordsSettled = { resolve, reject };
+  });
+  allRecorded.catch(() => {});
+  // Once every document is with the model (or done without it), the write's checkpoint begins
+  // and each row that comes is staged at once rather than in parts: after the last answer the
+  // write then has one row left to stage and its own statement already made. It moves the
+  // rows only once every record is in — never holding the sheet's lock, nor a transaction,
+  // while calls are out (the last ones may take minutes) — and the rows to replace are read
+  // inside its transaction (a redo writes them once, and a row another writer adds meanwhile
+  // is either replaced or kept whole, never doubled).
+  let writing: Promise<{ rowIds: string[] }> | undefined;
+  const write = () => {
+    writing ??= env.checkpoint(`${step.id}/write`, async () => {
+      await allRecorded;
+      if (results.length === 0) return { rowIds: [] as string[] };
+      const columns = await ensured;
+      const sent = await staging.flush();
+      if (sent !== results.length || !stage)
+        throw new Error(`${sent} rows staged for ${results.length} documents`);
+      const key = columnIdOf(step, columns, EXTRACTION_COLUMNS.documentId);
+      return { rowIds: await (await stage).replace(key) };
+    });
+    return writing;
+  };
+  const gone = new Set<number>();
+  /** A document is with the model, or done without it. */
+  const leaves = (index: number) => {
+    wave.passed(index);
+    if (gone.has(index)) return;
+    gone.add(index);
+    if (gone.size === todo.length) {
+      staging.eager();
+      write().catch(() => {});
+    }
+  };
+  let written: { rowIds: string[] };
   try {
-    const recorded: Promise<DocumentExtraction>[] = new Array(todo.length);
     const begun = mapLimit(todo, step.concurrency * 2, async (document, index) => {
       if (!wave.holds(index)) await wave.sent;
       try {
         await extractOne(document, index);
       } finally {
-        wave.passed(index);
+        leaves(index);
       }
     });
     async function extractOne(document: (typeof todo)[number], index: number) {
@@ -726,7 +792,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
           try {
             const pages = await readPages.pages(index, !wave.holds(index));
             return await withModel(() => {
-              wave.passed(index);
+              leaves(index);
               return extractDocument(step, env, request, document, pages);
             });
           } finally {
@@ -759,31 +825,32 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
     }
     // An attempt ends only once every record it began has settled, so a retry never begins a
     // document whose record is still under way (and asks the model for it twice).
-    const failure = await begun.then(
+    (async () => {
+      const failure = await begun.then(
+        () => undefined,
+        (error: unknown) => ({ error }),
+      );
+      const settled = await Promise.allSettled(recorded.filter(Boolean));
+      if (failure) throw failure.error;
+      for (const outcome of settled) {
+        if (outcome.status === 'rejected') throw outcome.reason;
+        results.push(outcome.value);
+      }
+    })().then(recordsSettled.resolve, recordsSettled.reject);
+    const failed = await allRecorded.then(
       () => undefined,
       (error: unknown) => ({ error }),
     );
-    const settled = await Promise.allSettled(recorded.filter(Boolean));
-    if (failure) throw failure.error;
-    for (const outcome of settled) {
-      if (outcome.status === 'rejected') throw outcome.reason;
-      results.push(outcome.value);
+    // A write begun meanwhile fails with it (it waits for every record): the document's
+    // failure is the step's.
+    if (failed) {
+      await writing?.catch(() => {});
+      throw failed.error;
     }
-
-    const columns = await ensured;
-    // The rows of the documents written are read inside the write: the staged rows replace
-    // them in one transaction under the sheet's lock (a redo writes them once, and a row
-    // another writer adds meanwhile is either replaced or kept whole, never doubled).
-    written = await env.checkpoint(`${step.id}/write`, async () => {
-      if (results.length === 0) return { rowIds: [] as string[] };
-      const sent = await staging.flush();
-      if (sent !== results.length || !stage)
-        throw new Error(`${sent} rows staged for ${results.length} documents`);
-      const key = columnIdOf(step, columns, EXTRACTION_COLUMNS.documentId);
-      return { rowIds: await (await stage).replace(key) };
-    });
+    written = await write();
   } finally {
     await staging.settled();
+    await writing?.catch(() => {});
     await stage?.then((opened) => opened.drop()).catch(() => {});
   }
 
