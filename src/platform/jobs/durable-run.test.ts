@@ -2,7 +2,14 @@ import { CompiledQuery, sql } from 'kysely';
 import { describe, expect, it, vi } from 'vitest';
 import { testBackends } from '../../../test/test-platform.ts';
 import { AppError } from '../app-error.ts';
-import { createDurableRuns, prefixSuccessor, type RunKind, selectSteps } from './durable-run.ts';
+import {
+  beginStepsStatement,
+  createDurableRuns,
+  prefixSuccessor,
+  type RunKind,
+  recordStepsStatement,
+  selectSteps,
+} from './durable-run.ts';
 import { durableRunsPerTest, gate } from './durable-run-test-helpers.ts';
 
 /**
@@ -114,6 +121,56 @@ describe.each(testBackends())('durable runs on %s', (backend) => {
     expect(plan).not.toMatch(/Seq Scan/);
     expect(plan).toMatch(/Index Cond: .*step_key >= /);
     expect(plan).toMatch(/Index Cond: .*step_key < /);
+  });
+
+  it("begins and records a group of steps by primary key, without reading the run's other steps", async () => {
+    await open();
+    const runs = engine('g', [
+      {
+        kind: 'test.group',
+        async execute(context) {
+          await Promise.all(
+            ['one', 'two'].map((key) => context.step(key, async () => key, { grouped: true })),
+          );
+          return 'done';
+        },
+      },
+    ]);
+    const run = await runs.start({ kind: 'test.group', input: { n: 0 } });
+    expect(await runs.execute(run.id)).toBe('completed');
+    const db = harness.platform!.database.db;
+    // A long run (an extract step's documents), its statistics known to the planner.
+    await sql`
+      insert into run_step (run_id, step_key, status)
+      select ${run.id}::uuid, 'extract/doc/' || n, 'completed' from generate_series(1, 2000) as n
+    `.execute(db);
+    await sql`analyze run_step`.execute(db);
+    // With sequential scans priced out, each statement's plan: run_step is searched by run and
+    // step key (before: by run only, every step of the run read for each group — an extract
+    // step's thousand documents made each group's statements as long as the run).
+    const plan = (statement: { compile(executor: typeof db): CompiledQuery }) =>
+      db.transaction().execute(async (trx) => {
+        await sql`set local enable_seqscan = off`.execute(trx);
+        const query = statement.compile(db);
+        const result = await trx.executeQuery<{ 'QUERY PLAN': string }>(
+          CompiledQuery.raw(`explain ${query.sql}`, [...query.parameters]),
+        );
+        return result.rows.map((row) => row['QUERY PLAN']).join('\n');
+      });
+    const begin = await plan(
+      beginStepsStatement(run.id, 'nobody', [
+        { key: 'one', inputHash: null },
+        { key: 'three', inputHash: 'h' },
+      ]),
+    );
+    expect(begin).toMatch(/Index Cond: .*run_id = .*step_key = ANY/);
+    const record = await plan(
+      recordStepsStatement(run.id, 'nobody', [
+        { key: 'one', output: 1 },
+        { key: 'two', output: null },
+      ]),
+    );
+    expect(record).toMatch(/Index Cond: .*run_id = .*step_key = ANY/);
   });
 
   it('finds the successor of a prefix in code-point order', () => {

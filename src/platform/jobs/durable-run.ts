@@ -271,6 +271,84 @@ export function selectSteps(db: Kysely<DB>, runId: string, keyPrefix?: string) {
     .orderBy('started_at');
 }
 
+/**
+ * A group's begin, one statement (durable runs' `step`): the run's flags, the stored output of
+ * each step already completed (with the same input hash, when given), and — only while the run
+ * is still ours to go on — every other step marked running (attempts + 1 when it was begun
+ * before). The steps are looked up by primary key (`step_key = any(…)`): joined with the
+ * record set alone, the planner read every row of the run (a function's rows are estimated at
+ * 100), so each group of an extract step's thousand documents cost as much as the run was long.
+ */
+export function beginStepsStatement(
+  runId: string,
+  owner: string,
+  wanted: readonly { key: string; inputHash: string | null }[],
+) {
+  const keys = JSON.stringify(
+    wanted.map(({ key, inputHash }) => ({ step_key: key, input_hash: inputHash })),
+  );
+  return sql<{
+    held: boolean;
+    cancel_requested: boolean;
+    pause_requested: boolean;
+    done: Record<string, unknown> | null;
+  }>`
+        ${PREPARED}with async_commit as (${ASYNC_COMMIT}),
+        run as (
+          select coalesce(lease_owner = ${owner}, false) as held, cancel_requested, pause_requested
+          from durable_run where id = ${runId}
+        ),
+        wanted as (
+          select distinct on (step_key) step_key, input_hash
+          from jsonb_to_recordset(${keys}::jsonb) as w(step_key text, input_hash text)
+        ),
+        done as (
+          select rs.step_key, rs.output from run_step rs
+          join wanted on wanted.step_key = rs.step_key
+          where rs.run_id = ${runId} and rs.step_key = any(array(select step_key from wanted))
+            and rs.status = 'completed'
+            and (wanted.input_hash is null or rs.input_hash = wanted.input_hash)
+        ),
+        begun as (
+          insert into run_step (run_id, step_key, status, input_hash, started_at)
+          select ${runId}::uuid, wanted.step_key, 'running', wanted.input_hash, now()
+          from wanted, run
+          where run.held and not run.cancel_requested and not run.pause_requested
+            and not exists (select 1 from done where done.step_key = wanted.step_key)
+          on conflict (run_id, step_key) do update set
+            status = 'running', attempts = run_step.attempts + 1,
+            input_hash = excluded.input_hash, output = null, error = null,
+            started_at = now(), finished_at = null
+        )
+        select run.held, run.cancel_requested, run.pause_requested,
+          (select jsonb_object_agg(step_key, output) from done) as done
+        from run, async_commit`;
+}
+
+/**
+ * A group's record, one statement: each step completed with its output, only while the run is
+ * still held by `owner`. Looked up by primary key, as the begin (above).
+ */
+export function recordStepsStatement(
+  runId: string,
+  owner: string,
+  steps: readonly { key: string; output: unknown }[],
+) {
+  const outputs = JSON.stringify(
+    steps.map(({ key, output }) => ({ step_key: key, output: output ?? null })),
+  );
+  const keys = JSON.stringify(steps.map(({ key }) => key));
+  return sql`
+        ${PREPARED}update run_step rs
+        set status = 'completed', output = coalesce(r.output, 'null'::jsonb), finished_at = now()
+        from jsonb_to_recordset(${outputs}::jsonb) as r(step_key text, output jsonb)
+        where rs.run_id = ${runId}
+          and rs.step_key = any(array(select jsonb_array_elements_text(${keys}::jsonb)))
+          and rs.step_key = r.step_key
+          and exists (select 1 from durable_run where id = ${runId} and lease_owner = ${owner})
+      `;
+}
+
 const RUN_DATES = [
   'created_at',
   'updated_at',
@@ -485,47 +563,9 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       // One round trip: the run's flags, the stored output of each step already completed
       // (with the same input hash, when given), and — only while the run is still ours to go
       // on — every other step marked running (attempts + 1 when it was begun before).
-      const keys = JSON.stringify(
-        wanted.map(({ key, inputHash }) => ({ step_key: key, input_hash: inputHash })),
-      );
       const { rows } = await checkpoint(
         'step begin',
-        () =>
-          sql<{
-            held: boolean;
-            cancel_requested: boolean;
-            pause_requested: boolean;
-            done: Record<string, unknown> | null;
-          }>`
-        ${PREPARED}with async_commit as (${ASYNC_COMMIT}),
-        run as (
-          select coalesce(lease_owner = ${owner}, false) as held, cancel_requested, pause_requested
-          from durable_run where id = ${runId}
-        ),
-        wanted as (
-          select distinct on (step_key) step_key, input_hash
-          from jsonb_to_recordset(${keys}::jsonb) as w(step_key text, input_hash text)
-        ),
-        done as (
-          select rs.step_key, rs.output from run_step rs
-          join wanted on wanted.step_key = rs.step_key
-          where rs.run_id = ${runId} and rs.status = 'completed'
-            and (wanted.input_hash is null or rs.input_hash = wanted.input_hash)
-        ),
-        begun as (
-          insert into run_step (run_id, step_key, status, input_hash, started_at)
-          select ${runId}::uuid, wanted.step_key, 'running', wanted.input_hash, now()
-          from wanted, run
-          where run.held and not run.cancel_requested and not run.pause_requested
-            and not exists (select 1 from done where done.step_key = wanted.step_key)
-          on conflict (run_id, step_key) do update set
-            status = 'running', attempts = run_step.attempts + 1,
-            input_hash = excluded.input_hash, output = null, error = null,
-            started_at = now(), finished_at = null
-        )
-        select run.held, run.cancel_requested, run.pause_requested,
-          (select jsonb_object_agg(step_key, output) from done) as done
-        from run, async_commit`.execute(db),
+        () => beginStepsStatement(runId, owner, wanted).execute(db),
         controller.signal,
       );
       const row = rows[0];
@@ -539,17 +579,8 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
       }));
     }, groupOptions);
     const recordStep = grouped(async (steps: { key: string; output: unknown }[]) => {
-      const outputs = JSON.stringify(
-        steps.map(({ key, output }) => ({ step_key: key, output: output ?? null })),
-      );
       const recorded = await checkpoint('step record', () =>
-        sql`
-        ${PREPARED}update run_step rs
-        set status = 'completed', output = coalesce(r.output, 'null'::jsonb), finished_at = now()
-        from jsonb_to_recordset(${outputs}::jsonb) as r(step_key text, output jsonb)
-        where rs.run_id = ${runId} and rs.step_key = r.step_key
-          and exists (select 1 from durable_run where id = ${runId} and lease_owner = ${owner})
-      `.execute(db),
+        recordStepsStatement(runId, owner, steps).execute(db),
       );
       // The lease is the run's: every step of the group is recorded, or none.
       const held = Number(recorded.numAffectedRows ?? 0) > 0;
