@@ -560,9 +560,7 @@ export function createDurableRuns(options: DurableRunOptions): DurableRuns {
     // A run's steps begin and are recorded in groups (steps a kind runs side by side — an
     // extract step's documents — share statements; a step alone is written at once).
     const beginStep = grouped(async (wanted: { key: string; inputHash: string | null }[]) => {
-      // One round trip: the run's flags, the stored output of each step already completed
-      // (with the same input hash, when given), and — only while the run is still ours to go
-      // on — every other step marked running (attempts + 1 when it was begun before).
+      // One round trip (beginStepsStatement): flags, stored outputs, the others marked running.
       const { rows } = await checkpoint(
         'step begin',
         () => beginStepsStatement(runId, owner, wanted).execute(db),
