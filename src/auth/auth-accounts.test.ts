@@ -106,14 +106,18 @@ describe('password reset', () => {
 });
 
 describe('two-factor sign-in', () => {
+  // The app's clock stands still in the middle of a 30 s step: a code computed here is checked
+  // in the same step however slowly the test runs (on the wall clock, a step that ended between
+  // the two failed the check now and then).
+  const clockMs = Math.floor(Date.now() / 30_000) * 30_000 + 15_000;
   const t = testAppPerSuite({
-    features: fast,
+    features: { ...fast, now: () => new Date(clockMs) },
     config: { login: { maxFailures: 5, ipMaxFailures: 500, lockoutMs: 60_000, delayMs: 0 } },
   });
 
-  // Codes for "now" and for the next steps, so each use is a fresh step.
+  // Codes for "now" and for the steps around it, so each use is a fresh step.
   const codeAt = (secret: string, offsetSteps = 0) =>
-    totp(base32Decode(secret), Date.now() / 1000 + offsetSteps * 30);
+    totp(base32Decode(secret), clockMs / 1000 + offsetSteps * 30);
 
   async function enroll(
     session: TestSession,
