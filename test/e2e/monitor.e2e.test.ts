@@ -67,7 +67,8 @@ describe('monitor page', () => {
       .toBe(1);
     // Breakdowns: the fixture's lines name branch main; its agents count under it.
     const breakdown = page.getByTestId('monitor-breakdown');
-    expect(await breakdown.locator('tbody tr', { hasText: 'main' }).count()).toBe(1);
+    // Its table fills after its own query answers: waited for too (it raced in a slow CI run).
+    await expect.poll(() => breakdown.locator('tbody tr', { hasText: 'main' }).count()).toBe(1);
     await page.getByRole('combobox', { name: 'Group usage by' }).selectOption('project');
     await expect
       .poll(() => breakdown.locator('tbody tr', { hasText: '/home/dev/app' }).count())
