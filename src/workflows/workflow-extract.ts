@@ -351,23 +351,26 @@ export function batchedPageReader(
 }
 
 /**
- * The first `size` documents of a step: `sent` resolves (a turn of the event loop later, so
- * their calls go out first) once each has `passed` — gone to the model, or finished without it.
+ * The first `size` of a step's `total` documents: `sent` resolves (a turn of the event loop
+ * later, so their calls go out first) once each has `passed` — gone to the model, or finished
+ * without it; `allGone` is called once every one of the `total` has.
  */
-export function firstWave(size: number) {
+export function firstWave(size: number, total: number, allGone: () => void) {
   const passed = new Set<number>();
   let release!: () => void;
   const sent = new Promise<void>((resolve) => {
     release = resolve;
   });
+  let firstPassed = 0;
   if (size === 0) release();
   return {
     sent,
     holds: (index: number) => index < size,
     passed(index: number) {
-      if (index >= size || passed.has(index)) return;
+      if (passed.has(index)) return;
       passed.add(index);
-      if (passed.size === size) setImmediate(release);
+      if (index < size && ++firstPassed === size) setImmediate(release);
+      if (passed.size === total) allGone();
     },
   };
 }
@@ -710,7 +713,11 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
   // The first wave: until each of its documents is with the model (or done without it: found
   // finished, failed), no other document is begun and no text is read ahead — their statements
   // and reads share the main thread with the first calls, which then went out over ~100 ms.
-  const wave = firstWave(Math.min(step.concurrency, todo.length));
+  // Once every document is with the model (or done without it), the write begins (below).
+  const wave = firstWave(Math.min(step.concurrency, todo.length), todo.length, () => {
+    staging.eager();
+    write().catch(() => {});
+  });
   void wave.sent.then(firstSent);
   const request = stepRequest(step);
   // The sheet's rows are staged as documents finish, a part of `concurrency` rows at a time
@@ -759,17 +766,6 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
     });
     return writing;
   };
-  const gone = new Set<number>();
-  /** A document is with the model, or done without it. */
-  const leaves = (index: number) => {
-    wave.passed(index);
-    if (gone.has(index)) return;
-    gone.add(index);
-    if (gone.size === todo.length) {
-      staging.eager();
-      write().catch(() => {});
-    }
-  };
   let written: { rowIds: string[] };
   try {
     const begun = mapLimit(todo, step.concurrency * 2, async (document, index) => {
@@ -777,7 +773,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
       try {
         await extractOne(document, index);
       } finally {
-        leaves(index);
+        wave.passed(index);
       }
     });
     async function extractOne(document: (typeof todo)[number], index: number) {
@@ -792,7 +788,7 @@ export async function runExtraction(step: ExtractStep, env: StepEnvironment): Pr
           try {
             const pages = await readPages.pages(index, !wave.holds(index));
             return await withModel(() => {
-              leaves(index);
+              wave.passed(index);
               return extractDocument(step, env, request, document, pages);
             });
           } finally {
