@@ -1,9 +1,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type DuckDb, openDuckDb } from './duckdb.ts';
-import { type DuckDbSandbox, SandboxLimitError, SandboxQueryError } from './duckdb-sandbox.ts';
+import {
+  createDuckDbSandbox,
+  type DuckDbSandbox,
+  SandboxLimitError,
+  SandboxQueryError,
+} from './duckdb-sandbox.ts';
 
 const MiB = 1024 * 1024;
 const limits = { maxRows: 100, maxBytes: MiB };
@@ -101,6 +106,57 @@ describe('DuckDB sandbox', () => {
     await expect(huge).rejects.toSatisfy(
       (error: unknown) => error instanceof SandboxLimitError && error.reason === 'memory',
     );
+  });
+
+  describe('a process that starts slowly', () => {
+    // Fake timers stand for a slow start: the clock is moved on while only microtasks have run,
+    // so the new process cannot have said it is ready yet (its message needs the event loop).
+    const startedBehind = async (options: { startMs: number }, timeoutMs: number) => {
+      vi.useFakeTimers();
+      const cold = createDuckDbSandbox({
+        workDir: path.join(dir, `cold-${options.startMs}`),
+        memoryBytes: 300 * MiB,
+        processes: 1,
+        ...options,
+      });
+      try {
+        const answer = cold.session({ views: [], timeoutMs }, (session) =>
+          session.query('select 42 as n', limits),
+        );
+        answer.catch(() => {});
+        for (let tick = 0; tick < 20; tick++) await Promise.resolve();
+        vi.advanceTimersByTime(10_000);
+        vi.useRealTimers();
+        const outcome = await answer.then(
+          (rows) => ({ rows }),
+          (error: unknown) => ({ error }),
+        );
+        // The slot is free again: a next session gets a process that answers.
+        const next = await cold.session({ views: [], timeoutMs: 20_000 }, (session) =>
+          session.query('select 1 as one', limits),
+        );
+        expect(next.rows).toEqual([{ one: 1 }]);
+        return outcome;
+      } finally {
+        vi.useRealTimers();
+        await cold.close();
+      }
+    };
+
+    it("does not count the start against the statement's deadline", async () => {
+      // 10 s pass before the process is ready; the statement's own 1 s starts after that.
+      const outcome = await startedBehind({ startMs: 60_000 }, 1_000);
+      expect(outcome).toEqual({
+        rows: { columns: expect.any(Array), rows: [{ n: 42 }], truncated: false },
+      });
+    });
+
+    it('kills a process that does not start in time, and frees its slot', async () => {
+      const outcome = await startedBehind({ startMs: 5_000 }, 600_000);
+      expect(outcome).toEqual({ error: expect.any(SandboxLimitError) });
+      const error = (outcome as { error: SandboxLimitError }).error;
+      expect([error.reason, error.message]).toEqual(['crashed', 'The query process did not start']);
+    });
   });
 
   it('queues sessions beyond its processes, and closing kills whatever runs', async () => {

@@ -35,6 +35,11 @@ export interface SandboxOptions {
   graceMs?: number;
   /** An idle process is stopped after this long. */
   idleMs?: number;
+  /**
+   * How long a new process may take to start (Node and DuckDB loading) before it is killed.
+   * Starting is not the statement's time: a session's deadline begins once its process is ready.
+   */
+  startMs?: number;
 }
 
 export interface SandboxView {
@@ -108,6 +113,7 @@ interface Worker {
 export function createDuckDbSandbox(options: SandboxOptions): DuckDbSandbox {
   const graceMs = options.graceMs ?? 1_000;
   const idleMs = options.idleMs ?? 30_000;
+  const startMs = options.startMs ?? 60_000;
   // DuckDB's own limit a little under the hard cap, so most overruns end as a clean error.
   const duckdbMemory = `${Math.max(64, Math.floor((options.memoryBytes * 0.75) / 1024 / 1024))}MB`;
   rmSync(options.workDir, { recursive: true, force: true });
@@ -221,6 +227,27 @@ export function createDuckDbSandbox(options: SandboxOptions): DuckDbSandbox {
     serveWaiters();
   };
 
+  /** Waits for a process to be ready; one that is not within `startMs` is killed. */
+  const started = async (worker: Worker) => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        worker.ready,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            const stuck = new SandboxLimitError('crashed', 'The query process did not start');
+            kill(worker, stuck);
+            reject(stuck);
+          }, startMs);
+        }),
+      ]);
+    } catch (error) {
+      throw worker.killedFor ?? error;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
   const send = (worker: Worker, message: Record<string, unknown>) =>
     new Promise<unknown>((resolve, reject) => {
       if (worker.exited) {
@@ -260,6 +287,14 @@ export function createDuckDbSandbox(options: SandboxOptions): DuckDbSandbox {
       }));
       const writable = (sessionOptions.writable ?? []).map(local);
       const worker = await acquire();
+      // A cold process (Node and DuckDB loading) can take seconds on a busy machine; that time
+      // is not the user's statement's, so the deadline starts once the process is ready.
+      try {
+        await started(worker);
+      } catch (error) {
+        release(worker);
+        throw error;
+      }
       const timeout = new SandboxLimitError(
         'timeout',
         `took longer than ${sessionOptions.timeoutMs} ms`,
@@ -301,7 +336,6 @@ export function createDuckDbSandbox(options: SandboxOptions): DuckDbSandbox {
         }
       };
       try {
-        await guard(() => worker.ready);
         await guard(() =>
           send(worker, {
             type: 'open',
