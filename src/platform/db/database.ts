@@ -50,11 +50,25 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   return openPostgres(options.connectionString, options.poolSize ?? 10, options.acquireTimeoutMs);
 }
 
+/**
+ * Settings PGlite starts with beyond its own (`PGlite.defaultStartParams`: single user, fsync
+ * off, no parallel workers).
+ *   - `wal_init_zero=off`: a new WAL segment is created by writing its last byte, not by
+ *     writing 16 MB of zeros. PGlite's Postgres runs on the server's main thread and writes
+ *     through synchronous file calls, so the zero-fill stopped every request for 50–100 ms each
+ *     time 16 MB of WAL had been written (the largest event-loop delay of the documents
+ *     bench's extract step; docs/deploy.md "PGlite's settings"). The zeros buy nothing here:
+ *     with fsync off they were never a guarantee of allocated space, and PostgreSQL offers the
+ *     setting for file systems where they buy nothing either.
+ */
+export const PGLITE_SETTINGS = ['-c', 'wal_init_zero=off'] as const;
+
 async function openPGlite(dataDir: string): Promise<Database> {
   mkdirSync(path.dirname(dataDir), { recursive: true });
   const pglite = await PGlite.create({
     dataDir,
     parsers: { [INT8_OID]: parseInt8, [DATE_OID]: identity },
+    startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS],
   });
   const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) });
   return {
