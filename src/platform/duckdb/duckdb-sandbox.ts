@@ -134,17 +134,24 @@ export function createDuckDbSandbox(options: SandboxOptions): DuckDbSandbox {
       serialization: 'json',
     });
     const worker: Worker = { child, pending: new Map(), exited: false, ready: Promise.resolve() };
+    // A process not ready within `startMs` is killed (its sessions fail, its slot is freed).
+    const startTimer = setTimeout(
+      () => kill(worker, new SandboxLimitError('crashed', 'The query process did not start')),
+      startMs,
+    );
     worker.ready = new Promise<void>((resolve, reject) => {
       const onMessage = (message: { type?: string }) => {
         if (message.type === 'ready') {
+          clearTimeout(startTimer);
           child.off('message', onMessage);
           resolve();
         }
       };
       child.on('message', onMessage);
-      child.once('exit', () =>
-        reject(new SandboxLimitError('crashed', 'The query process stopped')),
-      );
+      child.once('exit', () => {
+        clearTimeout(startTimer);
+        reject(worker.killedFor ?? new SandboxLimitError('crashed', 'The query process stopped'));
+      });
     });
     worker.ready.catch(() => {});
     child.on(
@@ -227,27 +234,6 @@ export function createDuckDbSandbox(options: SandboxOptions): DuckDbSandbox {
     serveWaiters();
   };
 
-  /** Waits for a process to be ready; one that is not within `startMs` is killed. */
-  const started = async (worker: Worker) => {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        worker.ready,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            const stuck = new SandboxLimitError('crashed', 'The query process did not start');
-            kill(worker, stuck);
-            reject(stuck);
-          }, startMs);
-        }),
-      ]);
-    } catch (error) {
-      throw worker.killedFor ?? error;
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-
   const send = (worker: Worker, message: Record<string, unknown>) =>
     new Promise<unknown>((resolve, reject) => {
       if (worker.exited) {
@@ -290,7 +276,7 @@ export function createDuckDbSandbox(options: SandboxOptions): DuckDbSandbox {
       // A cold process (Node and DuckDB loading) can take seconds on a busy machine; that time
       // is not the user's statement's, so the deadline starts once the process is ready.
       try {
-        await started(worker);
+        await worker.ready;
       } catch (error) {
         release(worker);
         throw error;
